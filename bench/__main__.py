@@ -1,0 +1,229 @@
+"""``python -m bench``: gateway vs direct latency, throughput and CPU per request (see bench/__init__)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from bench import report
+from bench.procs import ProcessGroup, StartupError
+from bench.runner import Bench, PreflightError, ScenarioResult, Settings
+from bench.scenarios import SCENARIOS, Scenario, by_name
+from bench.wrk import WrkError, ensure_wrk, wrk_version
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_SETUP_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+def duration_scale(raw: str | None) -> float:
+    if raw is None or raw.strip() == "":
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"BENCH_DURATION must be a number (a scale factor), not {raw!r}") from None
+    if value <= 0:
+        raise SystemExit(f"BENCH_DURATION must be > 0, not {raw!r}")
+    return value
+
+
+def pick_cpus(
+    gateway_cpu: int | None, load_cpu: int | None, console: Console
+) -> tuple[int | None, int | None]:
+    usable = os.sched_getaffinity(0)
+    wanted = [c for c in (gateway_cpu, load_cpu) if c is not None]
+    if all(c in usable for c in wanted) and (gateway_cpu != load_cpu or gateway_cpu is None):
+        return gateway_cpu, load_cpu
+    console.print(
+        f"[yellow]warning: cannot pin gateway to cpu {gateway_cpu} and load to cpu {load_cpu} "
+        f"(usable cpus: {sorted(usable)}): running unpinned, figures are not comparable[/yellow]"
+    )
+    return None, None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Measure the gateway's added latency, throughput and CPU per request against a direct call "
+            "to the same fake upstream (gateway on one core, fake upstream and wrk on the other). "
+            "Durations scale with the BENCH_DURATION environment variable (e.g. 0.2 for a smoke run)."
+        ),
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="run only these scenarios (repeatable or comma-separated; see --list)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and targets, then exit")
+    parser.add_argument(
+        "--direct-only", action="store_true", help="do not start the gateway: measure the fake upstream alone"
+    )
+    parser.add_argument(
+        "--duration-scale",
+        type=float,
+        default=None,
+        help="scale factor for every duration (overrides BENCH_DURATION; default 1)",
+    )
+    parser.add_argument("--gateway-cpu", type=int, default=0, help="core for the gateway (default 0)")
+    parser.add_argument(
+        "--load-cpu", type=int, default=1, help="core for wrk and the fake upstream (default 1)"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--gateway-bin",
+        type=Path,
+        default=Path(sys.executable).with_name("sluicegate"),
+        help="the sluicegate executable (default: next to this Python)",
+    )
+    parser.add_argument(
+        "--startup-timeout", type=float, default=30.0, help="seconds to wait for /healthz (default 30)"
+    )
+    parser.add_argument(
+        "--single-write-stream",
+        action="store_true",
+        help="the fake upstream sends each SSE stream in one write (default: one write per event)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=report.RESULTS_DIR / "latest.json",
+        help="where to write the JSON results (default bench/results/latest.json)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
+    return parser.parse_args(argv)
+
+
+def list_scenarios(console: Console) -> None:
+    for s in SCENARIOS:
+        paths = f"direct {s.direct_path or '—'}, gateway {s.gateway_path}"
+        console.print(
+            f"[bold]{s.name}[/bold]: {s.description} "
+            f"(-c{s.connections} -t{s.threads}, {s.duration_s:g} s, {paths})"
+        )
+    console.print("\n[bold]targets[/bold]:")
+    for t in report.TARGETS:
+        console.print(f"  {t.label}: {t.scenario} {t.metric} {t.text()}")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    if args.list:
+        list_scenarios(console)
+        return EXIT_OK
+    names = [n.strip() for chunk in args.only for n in chunk.split(",") if n.strip()]
+    try:
+        scenarios: list[Scenario] = by_name(names) if names else list(SCENARIOS)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        return EXIT_SETUP_FAILED
+    scale = (
+        args.duration_scale
+        if args.duration_scale is not None
+        else duration_scale(os.environ.get("BENCH_DURATION"))
+    )
+    if args.no_pin:
+        gateway_cpu, load_cpu = None, None
+    else:
+        gateway_cpu, load_cpu = pick_cpus(args.gateway_cpu, args.load_cpu, console)
+    settings = Settings(
+        scale=scale,
+        load_cpu=load_cpu,
+        gateway_cpu=gateway_cpu,
+        gateway_bin=args.gateway_bin,
+        direct_only=args.direct_only,
+        startup_deadline_s=args.startup_timeout,
+        single_write_stream=args.single_write_stream,
+    )
+    # SIGTERM/SIGHUP take the same path as Ctrl-C, so every child is stopped.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+
+    def log(msg: str) -> None:
+        console.print(msg, highlight=False)
+
+    try:
+        wrk = ensure_wrk()
+    except WrkError as exc:
+        console.print(f"[red]error: {exc}[/red]")
+        return EXIT_SETUP_FAILED
+    version = wrk_version(wrk)
+    log(
+        f"bench: {len(scenarios)} scenario(s), duration scale {scale:g}, gateway cpu {gateway_cpu}, "
+        f"load cpu {load_cpu}, {version}"
+    )
+
+    results: list[ScenarioResult] = []
+    error: str | None = None
+    code = EXIT_OK
+    with tempfile.TemporaryDirectory(prefix="sluicegate-bench-") as tmp, ProcessGroup() as group:
+        bench = Bench(settings, group, Path(tmp), wrk, log)
+        try:
+            bench.start_upstream()
+            if not settings.direct_only:
+                bench.start_gateway()
+            for scenario in scenarios:
+                results.append(bench.run_scenario(scenario))
+        except (StartupError, PreflightError, WrkError) as exc:
+            error = str(exc)
+            code = EXIT_SETUP_FAILED
+        except KeyboardInterrupt:
+            console.print("\n[yellow]interrupted: stopping every process[/yellow]")
+            code = EXIT_INTERRUPTED
+
+    if results:
+        report.render(console, results, report.TARGETS)
+    if error:
+        console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+    if code == EXIT_INTERRUPTED:
+        return code
+
+    run_errors = sum(r.wrk.errors for res in results for r in res.runs.values())
+    if code == EXIT_OK and run_errors:
+        console.print(f"[bold red]{run_errors} request(s) failed (socket errors or non-2xx)[/bold red]")
+        code = EXIT_RUN_FAILED
+    unmet = [t for t in report.TARGETS if t.evaluate({r.scenario.name: r for r in results})[1] is False]
+    if code == EXIT_OK and unmet and args.strict:
+        code = EXIT_RUN_FAILED
+
+    settings_json: dict[str, Any] = {
+        "scale": scale,
+        "gateway_cpu": gateway_cpu,
+        "load_cpu": load_cpu,
+        "direct_only": settings.direct_only,
+        "single_write_stream": settings.single_write_stream,
+        "scenarios": [s.name for s in scenarios],
+    }
+    data = report.to_json(
+        results=results,
+        targets=report.TARGETS,
+        machine=report.machine_info(version),
+        settings=settings_json,
+        error=error,
+    )
+    path = report.write_json(data, args.output)
+    log(f"results written to {path}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

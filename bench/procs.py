@@ -1,0 +1,208 @@
+"""Child processes of the harness: start pinned, wait for readiness, account CPU time, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path | None = None
+    log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
+        return "\n".join(text[-lines:])
+
+
+class ProcessGroup:
+    """Owns every process the harness starts; :meth:`close` stops them all (SIGTERM, then SIGKILL).
+
+    Each child runs in its own session, so a Ctrl-C in the terminal reaches only the harness, which
+    then stops the children in order; the session also holds any grandchildren (e.g. a server's
+    workers), which are stopped with it.
+    """
+
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+
+    def start(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+    ) -> Child:
+        log_file = log_path.open("wb") if log_path else None
+        try:
+            proc = subprocess.Popen(
+                list(cmd),
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file if log_file else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            if log_file:
+                log_file.close()
+            raise StartupError(f"cannot start {name}: {' '.join(cmd)}: {exc}") from exc
+        child = Child(name, proc, log_path, log_file)
+        self.children.append(child)
+        return child
+
+    def run(self, cmd: Sequence[str], *, timeout: float) -> tuple[str, str, int]:
+        """Run a command to completion (tracked, so an interrupt stops it too)."""
+        proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        child = Child(str(cmd[0]), proc)
+        self.children.append(child)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._stop(child)
+            out, err = proc.communicate()
+            return out.decode(errors="replace"), err.decode(errors="replace") + "\n(timed out)", -1
+        finally:
+            if proc.poll() is not None:
+                self.children.remove(child)
+        return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode
+
+    def close(self) -> None:
+        for child in reversed(self.children):
+            self._stop(child)
+        self.children.clear()
+
+    @staticmethod
+    def _stop(child: Child, grace: float = 5.0) -> None:
+        proc = child.proc
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=grace)
+        else:
+            # The leader is gone; stop whatever it left in its session.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if child.log_file:
+            child.log_file.close()
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http_ok(url: str, child: Child, *, deadline_s: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``child`` exits, or after ``deadline_s``."""
+    end = time.monotonic() + deadline_s
+    last = "no answer yet"
+    while time.monotonic() < end:
+        code = child.proc.poll()
+        if code is not None:
+            raise StartupError(
+                f"{child.name} exited with code {code} before it was ready ({url}).\n"
+                f"--- last lines of its output ---\n{child.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(0.1)
+    raise StartupError(
+        f"{child.name} was not ready within {deadline_s:.0f} s: GET {url} -> {last}.\n"
+        f"--- last lines of its output ---\n{child.log_tail()}"
+    )
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # Field 2 (comm) may hold spaces and parentheses: split after its closing parenthesis.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is None:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        for kid in children.get(pid, []):
+            found.append(kid)
+            stack.append(kid)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime+stime of ``pid`` and its live descendants, plus the CPU of children it has reaped."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(pid)
+    # After the comm field: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    for kid in _descendants(pid):
+        kid_fields = _stat_fields(kid)
+        if kid_fields is not None:
+            ticks += int(kid_fields[11]) + int(kid_fields[12])
+    return ticks / CLK_TCK

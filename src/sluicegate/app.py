@@ -1,0 +1,60 @@
+"""create_app: builds every object once, wires them into the routes, and owns their lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from sluicegate.config import Settings
+from sluicegate.directory import GatewayDirectory
+from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.provider import ProviderEndpoint
+from sluicegate.logbook import Logbook
+from sluicegate.pipeline import build_pipeline
+from sluicegate.pipeline.forward import Forward
+from sluicegate.pipeline.log import Log
+from sluicegate.pipeline.resolve import Resolve
+from sluicegate.providers import REGISTRY
+from sluicegate.records import RecordBuilder
+from sluicegate.routes import add_routes
+from sluicegate.storage import create_database
+from sluicegate.upstream import Upstream
+from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.tokens import TokenCounter
+
+
+def create_app(settings: Settings) -> web.Application:
+    database = create_database(settings.resolved_database_url)
+    directory = GatewayDirectory(database)
+    upstream = Upstream(connect_timeout=settings.connect_timeout)
+    records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
+    logbook = Logbook(
+        database, records.build, batch_size=settings.log_batch_size, interval=settings.log_flush_interval
+    )
+    pipeline = build_pipeline(
+        [
+            Log(logbook, tee_limit=settings.max_body_bytes),
+            Resolve(directory, REGISTRY),
+        ],
+        Forward(upstream, settings.upstreams, default_timeout=settings.upstream_timeout),
+    )
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        await database.open()
+        await upstream.open()
+        logbook.start()
+        yield
+        # aiohttp runs this after in-flight requests have finished, so the last records are in.
+        await logbook.close()
+        await upstream.close()
+        await database.close()
+
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app.cleanup_ctx.append(lifespan)
+    add_routes(
+        app,
+        provider=ProviderEndpoint(pipeline, max_body_bytes=settings.max_body_bytes),
+        admin=AdminApi(database, directory, logbook),
+    )
+    return app

@@ -1,0 +1,174 @@
+"""The command line: `sluicegate serve`, `gateway ...`, `logs ...`.
+
+Management commands open the configured database directly, so they work with or without a running
+server; a running server sees their changes within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sluicegate.config import ConfigError, Settings, load_settings
+from sluicegate.endpoints.admin import log_query
+from sluicegate.errors import GatewayError
+from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
+from sluicegate.storage import Database, LogRecord, create_database
+
+T = TypeVar("T")
+app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
+gateway_app = typer.Typer(help="Manage gateways.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+console = Console()
+AccountOption = Annotated[str, typer.Option("--account", help="account that owns the gateway")]
+
+
+def main() -> None:
+    app()
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _with_database(action: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = create_database(_settings().resolved_database_url)
+        await database.open()
+        try:
+            return await action(database)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except GatewayError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on [default: 8787]")] = None,
+) -> None:
+    """Start the gateway."""
+    import uvloop
+    from aiohttp import web
+
+    from sluicegate.app import create_app
+
+    settings = _settings(host=host, port=port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.print(
+        f"Sluicegate on http://{settings.host}:{settings.port}  "
+        f"(database {settings.resolved_database_url})"
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,  # every request is in the gateway's own logs; a second log costs CPU
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+
+
+@gateway_app.command("create")
+def gateway_create(
+    name: str,
+    slug: Annotated[str | None, typer.Option(help="URL segment [default: derived from NAME]")] = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Create a gateway."""
+    slug = slug or slugify(name)
+    if not is_slug(slug):
+        console.print(f"[red]error:[/red] {slug!r} is not a valid slug (a-z, 0-9, '-')")
+        raise typer.Exit(2)
+    gateway = _with_database(lambda db: db.create_gateway(account, slug, name, GatewaySettings()))
+    console.print(f"created gateway [bold]{gateway.slug}[/bold] in account {gateway.account}")
+
+
+@gateway_app.command("list")
+def gateway_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """List an account's gateways."""
+    gateways = _with_database(lambda db: db.list_gateways(account))
+    table = Table("slug", "name", "created", "settings")
+    for g in gateways:
+        table.add_row(g.slug, g.name, _time(g.created_at), g.settings.model_dump_json())
+    console.print(table)
+
+
+@gateway_app.command("delete")
+def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """Delete a gateway (its logs stay)."""
+    if not _with_database(lambda db: db.delete_gateway(account, slug)):
+        console.print(f"[red]error:[/red] no gateway {slug!r} in account {account!r}")
+        raise typer.Exit(1)
+    console.print(f"deleted gateway {slug}")
+
+
+@app.command()
+def logs(
+    gateway: Annotated[str | None, typer.Option(help="only this gateway")] = None,
+    status: Annotated[str | None, typer.Option(help="a status (429) or class (5xx)")] = None,
+    provider: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(help="how many of the newest records")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new records")] = False,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Show request logs, newest last."""
+    params = {k: v for k, v in {"status": status, "provider": provider, "limit": str(limit)}.items() if v}
+    query = _with_database_sync(lambda: log_query(account, gateway, params))
+    records = list(reversed(_with_database(lambda db: db.query_logs(query))))
+    for record in records:
+        console.print(_log_line(record), highlight=False)
+    if not follow:
+        return
+    last = records[-1].id if records else ""
+    try:
+        while True:
+            time.sleep(1.0)
+            fresh = [r for r in _with_database(lambda db: db.query_logs(query)) if r.id > last]
+            for record in reversed(fresh):
+                console.print(_log_line(record), highlight=False)
+            if fresh:
+                last = fresh[0].id
+    except KeyboardInterrupt:
+        pass
+
+
+def _with_database_sync(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except GatewayError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+def _log_line(r: LogRecord) -> str:
+    tokens = f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
+    cost = f"${r.cost_usd:.6f}" if r.cost_usd is not None else "-"
+    parts = [
+        _time(r.ts), r.id, r.gateway, r.provider, r.method, r.endpoint, r.model or "-",
+        str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, r.cache_status or "-",
+        "stream" if r.stream else "",
+    ]  # fmt: skip
+    line = " ".join(p for p in parts if p)
+    return f"{line} error={r.error[:120]!r}" if r.error else line
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,94 @@
+"""Settings: one frozen object, loaded once from defaults, an optional TOML file and the environment.
+
+Precedence: environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Errors name the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "SLUICEGATE_"
+UPSTREAM_ENV_PREFIX = "SLUICEGATE_UPSTREAM_"
+
+# Environment variables read as plain settings: env name suffix -> field name.
+_ENV_FIELDS = {
+    "HOST": "host",
+    "PORT": "port",
+    "DATA": "data_dir",
+    "DATABASE_URL": "database_url",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "UPSTREAM_TIMEOUT": "upstream_timeout",
+    "CONNECT_TIMEOUT": "connect_timeout",
+    "LOG_BATCH_SIZE": "log_batch_size",
+    "LOG_FLUSH_INTERVAL": "log_flush_interval",
+    "LOG_BODY_LIMIT": "log_body_limit",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the key."""
+
+
+class Settings(BaseModel):
+    """Every knob of one gateway process. Frozen: built once by `load_settings`, then passed in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
+    connect_timeout: float = Field(10.0, gt=0)
+    log_batch_size: int = Field(500, gt=0)
+    log_flush_interval: float = Field(0.2, gt=0)
+    log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
+    upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sluicegate.db'}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the TOML file named by SLUICEGATE_CONFIG, the environment and overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_path = env.get(ENV_PREFIX + "CONFIG")
+    if config_path:
+        values.update(_read_toml(Path(config_path)))
+    upstreams = dict(values.get("upstreams", {}))
+    for name, value in env.items():
+        if name.startswith(UPSTREAM_ENV_PREFIX):
+            upstreams[provider_from_env_suffix(name[len(UPSTREAM_ENV_PREFIX) :])] = value
+        elif name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
+            values[_ENV_FIELDS[name[len(ENV_PREFIX) :]]] = value
+    values["upstreams"] = upstreams
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid setting {problems}") from exc
+
+
+def provider_from_env_suffix(suffix: str) -> str:
+    """`WORKERS_AI` -> `workers-ai`: provider names are URL slugs, env names can't hold `-`."""
+    return suffix.lower().replace("_", "-")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"SLUICEGATE_CONFIG: {path} is not valid TOML: {exc}") from exc

@@ -1,0 +1,198 @@
+"""The admin API under `/api/v1`: gateways and their logs, as JSON. Schema at `/api/v1/openapi.json`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from sluicegate.directory import GatewayDirectory
+from sluicegate.endpoints.openapi import openapi_document
+from sluicegate.endpoints.schemas import GatewayCreate, GatewayOut, GatewayUpdate, LogEntry, LogPage
+from sluicegate.errors import BadRequest, GatewayError, NotFound
+from sluicegate.gateway import GatewaySettings, is_slug, slugify
+from sluicegate.logbook import Logbook
+from sluicegate.storage.base import Database, LogQuery
+
+MAX_PAGE = 1000
+M = TypeVar("M", bound=BaseModel)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AdminApi:
+    def __init__(self, database: Database, directory: GatewayDirectory, logbook: Logbook) -> None:
+        self._db = database
+        self._directory = directory
+        self._logbook = logbook
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_json_errors])
+        gateways = "/accounts/{account}/gateways"
+        app.router.add_get("/openapi.json", self.openapi)
+        app.router.add_get(gateways, self.list_gateways)
+        app.router.add_post(gateways, self.create_gateway)
+        app.router.add_get(gateways + "/{gateway}", self.get_gateway)
+        app.router.add_patch(gateways + "/{gateway}", self.update_gateway)
+        app.router.add_delete(gateways + "/{gateway}", self.delete_gateway)
+        app.router.add_get(gateways + "/{gateway}/logs", self.list_logs)
+        app.router.add_get(gateways + "/{gateway}/logs/{log_id}", self.get_log)
+        return app
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(openapi_document())
+
+    async def list_gateways(self, request: web.Request) -> web.Response:
+        gateways = await self._db.list_gateways(request.match_info["account"])
+        return _json({"result": [GatewayOut.of(g).model_dump() for g in gateways]})
+
+    async def create_gateway(self, request: web.Request) -> web.Response:
+        account = request.match_info["account"]
+        body = _parse(GatewayCreate, await request.read())
+        slug = body.slug or slugify(body.name)
+        if not is_slug(slug):
+            raise BadRequest(f"cannot derive a URL slug from name {body.name!r}; give `slug`", field="slug")
+        gateway = await self._db.create_gateway(account, slug, body.name, body.settings)
+        self._directory.invalidate(account, slug)
+        return _json(GatewayOut.of(gateway).model_dump(), status=201)
+
+    async def get_gateway(self, request: web.Request) -> web.Response:
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        gateway = await self._db.get_gateway(account, slug)
+        if gateway is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        return _json(GatewayOut.of(gateway).model_dump())
+
+    async def update_gateway(self, request: web.Request) -> web.Response:
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        body = _parse(GatewayUpdate, await request.read())
+        current = await self._db.get_gateway(account, slug)
+        if current is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        settings = None
+        if body.settings is not None:
+            merged = current.settings.model_dump() | body.settings
+            settings = _validate(GatewaySettings, merged, prefix="settings")
+        updated = await self._db.update_gateway(account, slug, body.name, settings)
+        self._directory.invalidate(account, slug)
+        if updated is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        return _json(GatewayOut.of(updated).model_dump())
+
+    async def delete_gateway(self, request: web.Request) -> web.Response:
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        if not await self._db.delete_gateway(account, slug):
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        self._directory.invalidate(account, slug)
+        return web.Response(status=204)
+
+    async def list_logs(self, request: web.Request) -> web.Response:
+        query = log_query(request.match_info["account"], request.match_info["gateway"], request.query)
+        records = await self._db.query_logs(query)
+        next_cursor = records[-1].id if len(records) == query.limit else None
+        page = LogPage(result=[LogEntry.of(r) for r in records], next_cursor=next_cursor)
+        return _json(page.model_dump())
+
+    async def get_log(self, request: web.Request) -> web.Response:
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        record = await self._db.get_log(account, request.match_info["log_id"])
+        if record is None or record.gateway != slug:
+            raise NotFound(f"no log {request.match_info['log_id']!r} in gateway {slug!r}")
+        return _json(LogEntry.of(record, detail=True).model_dump())
+
+
+def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
+    """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, cursor, limit."""
+    status_min, status_max = _status_range(params.get("status"))
+    limit = _int_param(params, "limit", 50)
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}", param="limit")
+    cached = params.get("cached")
+    if cached not in (None, "true", "false"):
+        raise BadRequest("cached must be true or false", param="cached")
+    return LogQuery(
+        account=account,
+        gateway=gateway,
+        since=parse_time(params.get("from"), "from"),
+        until=parse_time(params.get("to"), "to"),
+        provider=params.get("provider"),
+        model=params.get("model"),
+        status_min=status_min,
+        status_max=status_max,
+        cached=None if cached is None else cached == "true",
+        cursor=params.get("cursor"),
+        limit=limit,
+    )
+
+
+def parse_time(value: str | None, name: str) -> float | None:
+    """Epoch seconds, or an ISO 8601 time (`2026-11-26T10:00:00Z`)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}", param=name) from exc
+
+
+def _status_range(value: str | None) -> tuple[int | None, int | None]:
+    """`404` is one status; `4xx` a class."""
+    if value is None:
+        return None, None
+    if len(value) == 3 and value[0] in "12345" and value[1:].lower() == "xx":
+        return int(value[0]) * 100, int(value[0]) * 100 + 99
+    if value.isdigit() and len(value) == 3:
+        return int(value), int(value)
+    raise BadRequest(f"status must be a code like 429 or a class like 5xx, got {value!r}", param="status")
+
+
+def _int_param(params: Any, name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer, got {value!r}", param=name) from exc
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    return _validate(model, data)
+
+
+def _validate(model: type[M], data: Any, prefix: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+        raise BadRequest(f"{field or 'body'}: {first['msg']}", field=field) from exc
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Every admin error is JSON: ours, and aiohttp's own (unknown route, wrong method)."""
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return web.Response(status=error.status, body=error.body(), content_type="application/json")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = orjson.dumps({"error": {"message": exc.reason, "type": "sluicegate_error", "code": exc.status}})
+        return web.Response(status=exc.status, body=body, content_type="application/json")

@@ -1,0 +1,78 @@
+"""The exception tree. Each error maps to one HTTP status and one JSON body.
+
+    GatewayError
+    ├── BadRequest              400  malformed input: JSON, headers, fields
+    ├── NotFound                404  unknown gateway, provider, route or record
+    ├── Conflict                409  a name already taken
+    ├── PayloadTooLarge         413  body over the configured limit
+    ├── UpstreamUnreachable     502  connection refused or reset before a response
+    ├── UpstreamBroken          502  the upstream broke the response off
+    └── UpstreamTimeout         504  no answer within the request's timeout
+
+The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
+official SDKs show the message as they would a provider's own error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+
+
+class GatewayError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> bytes:
+        error: dict[str, Any] = {"message": self.message, "type": "sluicegate_error", "code": self.code}
+        error.update(self.details)
+        return orjson.dumps({"error": error})
+
+
+class BadRequest(GatewayError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = "not_found"
+
+
+class UnknownGateway(NotFound):
+    code = "unknown_gateway"
+
+
+class UnknownProvider(NotFound):
+    code = "unknown_provider"
+
+
+class Conflict(GatewayError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UpstreamUnreachable(GatewayError):
+    status = 502
+    code = "upstream_unreachable"
+
+
+class UpstreamBroken(GatewayError):
+    status = 502
+    code = "upstream_broken"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    code = "upstream_timeout"

@@ -1,0 +1,45 @@
+"""Gateways: an account's named entry points, each with its own settings and logs."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+DEFAULT_ACCOUNT = "local"
+DEFAULT_GATEWAY = "default"
+
+
+class GatewaySettings(BaseModel):
+    """Per-gateway behaviour. Every field has a default, so `{}` is a valid settings object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    collect_logs: bool = Field(True, description="store a log record for each request")
+    request_timeout_ms: int | None = Field(
+        None, gt=0, description="upstream timeout for this gateway; the server default when unset"
+    )
+
+
+class Gateway(BaseModel):
+    """A stored gateway. `slug` is its URL segment; `name` is for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: str
+    settings: GatewaySettings = GatewaySettings()
+    created_at: float
+
+
+def slugify(name: str) -> str:
+    """A URL slug from a display name: lower case, runs of other characters become one `-`."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG_RE.match(value))

@@ -1,0 +1,75 @@
+"""The batching log writer: finished exchanges in, log records out, off the request path.
+
+`submit` only appends to a list. A background task wakes every `interval` seconds (or when a
+batch is full), builds the records on a worker thread and writes them in one batch. `close()`
+drains everything, which is how a graceful shutdown keeps every request's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sluicegate.exchange import Exchange
+from sluicegate.storage.base import LogRecord, LogSink
+
+_log = logging.getLogger(__name__)
+
+
+class Logbook:
+    def __init__(
+        self,
+        sink: LogSink,
+        build: Callable[[Exchange], LogRecord],
+        batch_size: int,
+        interval: float,
+    ) -> None:
+        self._sink = sink
+        self._build = build
+        self._batch_size = batch_size
+        self._interval = interval
+        self._pending: list[Exchange] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def submit(self, exchange: Exchange) -> None:
+        if exchange.gateway is not None and not exchange.gateway.settings.collect_logs:
+            return
+        self._pending.append(exchange)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="logbook")
+
+    async def close(self) -> None:
+        """Stop the background task and write everything still pending."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every pending record now."""
+        while self._pending:
+            batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
+            records = await asyncio.to_thread(self._build_all, batch)
+            await self._sink.write_logs(records)
+
+    def _build_all(self, batch: list[Exchange]) -> list[LogRecord]:
+        return [self._build(exchange) for exchange in batch]
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # a failed write must not end logging; the records stay logged as lost
+                _log.exception("writing a batch of log records failed")

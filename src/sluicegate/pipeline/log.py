@@ -1,0 +1,78 @@
+"""Log: the outermost stage and the single exit. Every outcome, errors included, becomes one record."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from multidict import CIMultiDict
+
+from sluicegate.errors import GatewayError
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.logbook import Logbook
+from sluicegate.pipeline import Handler
+
+LOG_ID_HEADER = "cf-aig-log-id"
+CLIENT_GONE = "client disconnected before the response ended"
+_log = logging.getLogger(__name__)
+
+
+class Log:
+    def __init__(self, logbook: Logbook, tee_limit: int) -> None:
+        self._logbook = logbook
+        self._tee_limit = tee_limit
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        try:
+            reply = await call_next(exchange)
+        except GatewayError as error:
+            exchange.error = error.message
+            reply = error_reply(error)
+        except Exception as error:  # a bug: answer 500, keep the record, show the traceback
+            _log.exception("unhandled error in request %s", exchange.id)
+            exchange.error = f"internal error: {type(error).__name__}"
+            reply = error_reply(GatewayError("internal gateway error"))
+        exchange.status = reply.status
+        reply.headers[LOG_ID_HEADER] = exchange.id
+        if reply.stream is None:
+            exchange.finished_at = time.perf_counter()
+            if exchange.first_byte_at is None:
+                exchange.first_byte_at = exchange.finished_at
+            exchange.response_body = reply.body
+            self._logbook.submit(exchange)
+        else:
+            reply.stream = self._recorded(exchange, reply.stream)
+        return reply
+
+    async def _recorded(self, exchange: Exchange, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the record."""
+        chunks: deque[bytes] = deque()
+        kept = 0
+        try:
+            async with aclosing(stream):  # type: ignore[type-var]  # async generators have aclose()
+                async for chunk in stream:
+                    if exchange.first_byte_at is None:
+                        exchange.first_byte_at = time.perf_counter()
+                    chunks.append(chunk)
+                    kept += len(chunk)
+                    while kept > self._tee_limit and len(chunks) > 1:
+                        kept -= len(chunks.popleft())
+                    yield chunk
+        except GatewayError as error:
+            exchange.error = error.message
+            raise
+        except GeneratorExit:
+            exchange.error = exchange.error or CLIENT_GONE
+            raise
+        finally:
+            exchange.finished_at = time.perf_counter()
+            exchange.response_body = b"".join(chunks)
+            self._logbook.submit(exchange)
+
+
+def error_reply(error: GatewayError) -> Reply:
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+    return Reply(error.status, headers, body=error.body())

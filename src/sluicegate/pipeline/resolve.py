@@ -1,0 +1,74 @@
+"""Resolve: which gateway and provider a request is for, its body, and the facts the stages need."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from sluicegate.directory import GatewayDirectory
+from sluicegate.errors import BadRequest, UnknownGateway, UnknownProvider
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+from sluicegate.providers.base import Provider
+from sluicegate.usage.cost import parse_custom_cost
+
+METADATA_HEADER = "cf-aig-metadata"
+CUSTOM_COST_HEADER = "cf-aig-custom-cost"
+MAX_METADATA_ENTRIES = 5
+
+
+class Resolve:
+    def __init__(self, directory: GatewayDirectory, providers: Mapping[str, Provider]) -> None:
+        self._directory = directory
+        self._providers = providers
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
+        if gateway is None:
+            known = [g.slug for g in await self._directory.list(exchange.account)]
+            raise UnknownGateway(
+                f"no gateway {exchange.gateway_slug!r} in account {exchange.account!r}",
+                gateways=known,
+            )
+        exchange.gateway = gateway
+        provider = self._providers.get(exchange.provider_name)
+        if provider is None:
+            raise UnknownProvider(
+                f"unknown provider {exchange.provider_name!r}", providers=sorted(self._providers)
+            )
+        exchange.provider = provider
+        headers = exchange.headers
+        if METADATA_HEADER in headers:
+            exchange.metadata = parse_metadata(headers[METADATA_HEADER])
+        if CUSTOM_COST_HEADER in headers:
+            try:
+                exchange.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
+            except ValueError as exc:
+                raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
+        exchange.body = await exchange.read_body()
+        exchange.facts = provider.read_request(exchange.tail, exchange.body)
+        return await call_next(exchange)
+
+
+def parse_metadata(value: str) -> dict[str, Any]:
+    """`cf-aig-metadata`: a JSON object of at most 5 entries whose values are strings, numbers or bools."""
+    try:
+        metadata = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"{METADATA_HEADER} is not valid JSON: {exc}", header=METADATA_HEADER) from exc
+    if not isinstance(metadata, dict):
+        raise BadRequest(f"{METADATA_HEADER} must be a JSON object", header=METADATA_HEADER)
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        raise BadRequest(
+            f"{METADATA_HEADER} has {len(metadata)} entries; at most {MAX_METADATA_ENTRIES} are allowed",
+            header=METADATA_HEADER,
+        )
+    for key, item in metadata.items():
+        if not isinstance(item, str | int | float | bool):
+            raise BadRequest(
+                f"{METADATA_HEADER}: entry {key!r} must be a string, number or boolean",
+                header=METADATA_HEADER,
+            )
+    return metadata

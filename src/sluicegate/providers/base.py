@@ -1,0 +1,52 @@
+"""The provider adapter contract.
+
+Adapters are pure: no network, no clock, no globals. The pipeline asks an adapter where a request
+goes (`upstream_url`), what it is (`read_request`), and how much it used (`read_usage`,
+`read_stream_usage`, `output_text`); `upstream.py` does the talking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sluicegate.types import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the rest of the pipeline needs to know about one request body."""
+
+    model: str | None = None
+    stream: bool = False
+    payload: Any = None  # the parsed JSON body, None when the body is not JSON
+
+
+NO_FACTS = RequestFacts()
+
+
+class Provider(Protocol):
+    """One upstream API. `name` is its URL slug in `/v1/{account}/{gateway}/{name}/...`."""
+
+    name: str
+    default_base_url: str
+
+    def upstream_url(self, base_url: str, tail: str, query: str) -> str:
+        """The URL that `tail` (what follows the provider segment) maps to under `base_url`."""
+        ...
+
+    def read_request(self, tail: str, body: bytes) -> RequestFacts:
+        """Model and stream flag of a request; never raises on a body it cannot read."""
+        ...
+
+    def read_usage(self, tail: str, body: bytes) -> Usage | None:
+        """Usage reported in a complete (non-streamed) response body, or None."""
+        ...
+
+    def read_stream_usage(self, tail: str, events: bytes) -> Usage | None:
+        """Usage reported in a complete SSE stream, or None when the stream carried none."""
+        ...
+
+    def output_text(self, tail: str, body: bytes, streamed: bool) -> str:
+        """The generated text of a response, for counting tokens when no usage was reported."""
+        ...

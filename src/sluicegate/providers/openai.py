@@ -1,0 +1,128 @@
+"""OpenAI and the many servers that speak its API.
+
+Wire format: https://platform.openai.com/docs/api-reference — chat completions put usage in the body
+or, with `stream_options.include_usage`, in a final chunk whose `choices` is empty; the Responses API
+reports it in `response.completed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sluicegate.providers.base import NO_FACTS, RequestFacts
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAICompatible:
+    """An adapter for any OpenAI-compatible API; providers differ only in name and base URL."""
+
+    name: str
+    default_base_url: str
+
+    def upstream_url(self, base_url: str, tail: str, query: str) -> str:
+        url = f"{base_url.rstrip('/')}/{tail}"
+        return f"{url}?{query}" if query else url
+
+    def read_request(self, tail: str, body: bytes) -> RequestFacts:
+        if not body or body[:1] not in b"{[ \t\r\n":
+            return NO_FACTS
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return NO_FACTS
+        if not isinstance(payload, dict):
+            return RequestFacts(payload=payload)
+        model = payload.get("model")
+        return RequestFacts(
+            model=model if isinstance(model, str) else None,
+            stream=payload.get("stream") is True,
+            payload=payload,
+        )
+
+    def read_usage(self, tail: str, body: bytes) -> Usage | None:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        return _usage(document.get("usage")) if isinstance(document, dict) else None
+
+    def read_stream_usage(self, tail: str, events: bytes) -> Usage | None:
+        usage = None
+        for event in iter_json(events):
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "response.completed":  # Responses API
+                response = event.get("response")
+                usage = _usage(response.get("usage")) if isinstance(response, dict) else usage
+            elif event.get("usage"):  # chat completions: the include_usage chunk
+                usage = _usage(event["usage"]) or usage
+        return usage
+
+    def output_text(self, tail: str, body: bytes, streamed: bool) -> str:
+        if streamed:
+            return "".join(_stream_text(event) for event in iter_json(body))
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ""
+        return _document_text(document) if isinstance(document, dict) else ""
+
+
+def _usage(raw: Any) -> Usage | None:
+    """Chat (`prompt_tokens`, `completion_tokens`) and Responses (`input_tokens`, ...) usage objects."""
+    if not isinstance(raw, dict):
+        return None
+    input_tokens = raw.get("prompt_tokens", raw.get("input_tokens"))
+    output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
+    if not isinstance(input_tokens, int):
+        return None
+    input_details = raw.get("prompt_tokens_details") or raw.get("input_tokens_details") or {}
+    output_details = raw.get("completion_tokens_details") or raw.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
+        cached_tokens=_int(input_details.get("cached_tokens")),
+        reasoning_tokens=_int(output_details.get("reasoning_tokens")),
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _stream_text(event: Any) -> str:
+    if not isinstance(event, dict):
+        return ""
+    if event.get("type") == "response.output_text.delta":
+        delta = event.get("delta")
+        return delta if isinstance(delta, str) else ""
+    parts = []
+    for choice in event.get("choices") or ():
+        delta = choice.get("delta") or {}
+        content = delta.get("content") or choice.get("text")
+        if isinstance(content, str):
+            parts.append(content)
+    return "".join(parts)
+
+
+def _document_text(document: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for choice in document.get("choices") or ():
+        message = choice.get("message") or {}
+        content = message.get("content") or choice.get("text")
+        if isinstance(content, str):
+            parts.append(content)
+    for item in document.get("output") or ():  # Responses API
+        for content in item.get("content") or ():
+            text = content.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+    return "".join(parts)
+
+
+OPENAI = OpenAICompatible(name="openai", default_base_url="https://api.openai.com/v1")

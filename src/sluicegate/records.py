@@ -1,0 +1,105 @@
+"""Turning a finished exchange into a log record: usage, cost, masked headers, bounded bodies.
+
+This is CPU work (JSON and SSE parsing, tokenizing), so the logbook runs it in batches on a worker
+thread after the responses have gone out; nothing here is on the request path.
+"""
+
+from __future__ import annotations
+
+from sluicegate.exchange import Exchange
+from sluicegate.storage.base import LogRecord
+from sluicegate.types import Usage
+from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.tokens import TokenCounter
+
+# Headers that carry credentials: their values never reach a log record.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+        "cf-aig-authorization", "fastly-key", "x-sluicegate-token", "cookie", "set-cookie",
+    }
+)  # fmt: skip
+MASK = "[redacted]"
+_ERROR_TEXT_LIMIT = 2000
+
+
+class RecordBuilder:
+    def __init__(self, tokens: TokenCounter, prices: PriceTable, body_limit: int) -> None:
+        self._tokens = tokens
+        self._prices = prices
+        self._body_limit = body_limit
+
+    def build(self, exchange: Exchange) -> LogRecord:
+        started = exchange.started
+        finished = exchange.finished_at or started
+        usage = self._usage(exchange)
+        return LogRecord(
+            id=exchange.id,
+            ts=exchange.received_at,
+            account=exchange.account,
+            gateway=exchange.gateway_slug,
+            provider=exchange.provider_name,
+            endpoint=exchange.tail,
+            method=exchange.method,
+            model=exchange.facts.model,
+            stream=exchange.streamed,
+            status=exchange.status,
+            latency_ms=(finished - started) * 1000,
+            ttfb_ms=(exchange.first_byte_at - started) * 1000 if exchange.first_byte_at else None,
+            tokens_in=usage.input_tokens if usage else None,
+            tokens_out=usage.output_tokens if usage else None,
+            cached_tokens=usage.cached_tokens if usage else None,
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
+            usage_estimated=usage.estimated if usage else False,
+            cost_usd=self._cost(exchange, usage),
+            cache_status=str(exchange.cache_status),
+            error=exchange.error or _upstream_error(exchange),
+            metadata=exchange.metadata,
+            request_headers=mask_headers(exchange.headers.items()),
+            request_body=exchange.body[: self._body_limit] or None,
+            response_body=exchange.response_body[: self._body_limit] or None,
+        )
+
+    def _usage(self, exchange: Exchange) -> Usage | None:
+        provider, body = exchange.provider, exchange.response_body
+        if provider is None or not 200 <= exchange.status < 300 or not body:
+            return None
+        if exchange.streamed:
+            usage = provider.read_stream_usage(exchange.tail, body)
+        else:
+            usage = provider.read_usage(exchange.tail, body)
+        if usage is not None or exchange.facts.payload is None:
+            return usage
+        # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
+        model = exchange.facts.model
+        text = provider.output_text(exchange.tail, body, exchange.streamed)
+        return Usage(
+            input_tokens=self._tokens.count_any_input(exchange.facts.payload, model),
+            output_tokens=self._tokens.count_text(text, model),
+            estimated=True,
+        )
+
+    def _cost(self, exchange: Exchange, usage: Usage | None) -> float | None:
+        if usage is None:
+            return None
+        if exchange.custom_cost is not None:
+            return exchange.custom_cost.cost(usage)
+        if exchange.facts.model is None:
+            return None
+        return self._prices.cost(exchange.provider_name, exchange.facts.model, usage)
+
+
+def mask_headers(headers: object) -> dict[str, str]:
+    """Header name (lower case) -> value, with credentials replaced by a mask."""
+    masked: dict[str, str] = {}
+    for name, value in headers:  # type: ignore[attr-defined]
+        lower = name.lower()
+        masked[lower] = MASK if lower in SECRET_HEADERS else value
+    return masked
+
+
+def _upstream_error(exchange: Exchange) -> str | None:
+    """For an upstream 4xx/5xx, the start of its body says what went wrong."""
+    if exchange.status < 400 or not exchange.response_body:
+        return None
+    return exchange.response_body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")

@@ -1,0 +1,97 @@
+"""Storage protocols. The pipeline and endpoints use these, never a backend module.
+
+A URL picks the backend (`create_storage` in `storage/__init__.py`): `sqlite:///path` is the
+embedded default; PostgreSQL and Redis implement the same protocols for scaled-out deployments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sluicegate.gateway import Gateway, GatewaySettings
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One request as stored in the logs. Times are epoch seconds; latencies milliseconds."""
+
+    id: str
+    ts: float
+    account: str
+    gateway: str
+    provider: str
+    endpoint: str
+    method: str
+    model: str | None
+    stream: bool
+    status: int
+    latency_ms: float
+    ttfb_ms: float | None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    cache_status: str = ""
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Filters of a log listing; `cursor` is the id of the last record of the previous page."""
+
+    account: str
+    gateway: str | None = None
+    since: float | None = None
+    until: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    status_min: int | None = None
+    status_max: int | None = None
+    cached: bool | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+class Store(Protocol):
+    """Accounts' gateways (and, later, tokens and provider keys)."""
+
+    async def get_gateway(self, account: str, slug: str) -> Gateway | None: ...
+
+    async def list_gateways(self, account: str) -> list[Gateway]: ...
+
+    async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
+        """Raises `errors.Conflict` when the slug is taken in that account."""
+        ...
+
+    async def update_gateway(
+        self, account: str, slug: str, name: str | None, settings: GatewaySettings | None
+    ) -> Gateway | None: ...
+
+    async def delete_gateway(self, account: str, slug: str) -> bool: ...
+
+
+class LogSink(Protocol):
+    """Where log records go, and how they are read back."""
+
+    async def write_logs(self, records: list[LogRecord]) -> None: ...
+
+    async def query_logs(self, query: LogQuery) -> list[LogRecord]:
+        """Newest first, at most `query.limit` records."""
+        ...
+
+    async def get_log(self, account: str, log_id: str) -> LogRecord | None: ...
+
+
+class Database(Store, LogSink, Protocol):
+    """A backend that holds both; opened once and closed at shutdown."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...

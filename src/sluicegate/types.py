@@ -1,0 +1,34 @@
+"""The few value types shared across the pipeline, storage and providers."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one exchange.
+
+    `estimated` is true when the figures were counted with a tokenizer because the provider
+    reported none.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class CacheStatus(enum.StrEnum):
+    """What the cache did for one request; NONE when the request was not cacheable."""
+
+    NONE = ""
+    HIT = "HIT"
+    MISS = "MISS"
+    BYPASS = "BYPASS"

@@ -1,0 +1,133 @@
+"""The one pooled HTTP client: the only module that talks to providers.
+
+It owns a keep-alive connection pool per upstream host, and translates the client library's
+exceptions into `errors.py` types so nothing above it sees aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+
+# RFC 9110 §7.6.1 hop-by-hop headers, plus those that the client library recomputes.
+HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    }
+)  # fmt: skip
+# The gateway decompresses upstream bodies (to read usage and to cache them) and answers with
+# identity encoding, so these two would misdescribe what it sends.
+_RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
+# The client's Accept-Encoding is not forwarded: the gateway negotiates its own with the upstream.
+_REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
+_GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-")
+_GATEWAY_HEADERS = frozenset({"fastly-key"})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: CIMultiDict[str]
+    body: bytes
+    timeout: float
+
+
+def forwardable_request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`, ...)."""
+    forwarded: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES):
+            continue
+        forwarded.add(name, value)
+    return forwarded
+
+
+def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    return CIMultiDict((name, value) for name, value in headers.items() if name.lower() not in _RESPONSE_DROP)
+
+
+class Upstream:
+    """Sends requests upstream over pooled connections. `open()` before use, `close()` at shutdown."""
+
+    def __init__(self, connect_timeout: float) -> None:
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),  # the client's own User-Agent is forwarded instead
+            cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would leak cookies between callers
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, request: UpstreamRequest) -> aiohttp.ClientResponse:
+        """Send `request` and return once the response headers are in; the body is read separately."""
+        if self._session is None:
+            raise RuntimeError("Upstream.open() was not called")
+        timeout = aiohttp.ClientTimeout(total=request.timeout, connect=self._connect_timeout)
+        try:
+            return await self._session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body or None,
+                timeout=timeout,
+                allow_redirects=False,
+                compress=False,
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no response from the upstream within {request.timeout:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc
+
+    @staticmethod
+    async def read(response: aiohttp.ClientResponse, timeout: float) -> bytes:
+        """The whole body of `response`, with errors translated."""
+        try:
+            return await response.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream response did not complete within {timeout:g} s") from exc
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+            raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
+        finally:
+            response.release()
+
+    @staticmethod
+    async def relay(response: aiohttp.ClientResponse, timeout: float) -> AsyncIterator[bytes]:
+        """Yield the body of `response` chunk by chunk as it arrives.
+
+        Closing the iterator early (the client went away) closes the upstream connection, which is
+        how a provider learns to stop generating.
+        """
+        complete = False
+        try:
+            async for chunk in response.content.iter_any():
+                yield chunk
+            complete = True
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout:g} s") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
+        finally:
+            if complete:
+                response.release()
+            else:
+                response.close()

@@ -1,0 +1,1 @@
+"""Usage accounting: token counts (tokens.py) and their estimated cost (cost.py)."""

