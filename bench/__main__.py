@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         "single_write_stream": settings.single_write_stream,
         "scenarios": [s.name for s in scenarios],
     }
+    if not results:
+        log("nothing measured: no results written")
+        return code
     data = report.to_json(
         results=results,
         targets=report.TARGETS,

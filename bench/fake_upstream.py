@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 
 import orjson
 import uvloop
@@ -225,4 +224,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

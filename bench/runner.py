@@ -159,6 +159,9 @@ class Bench:
         data_dir = self.workdir / "gateway-data"
         data_dir.mkdir()
         port = free_port(HOST)
+        inherited = sorted(k for k in os.environ if k.startswith("SLUICEGATE_"))
+        if inherited:
+            self.log(f"gateway inherits {', '.join(inherited)} from the environment")
         env = {
             **os.environ,
             "SLUICEGATE_DATA": str(data_dir),
@@ -220,7 +223,9 @@ class Bench:
         if warm.errors:
             self.log(f"  warning: {warm.errors} error(s) during the warm-up of {scenario.name}/{target}")
         time.sleep(self.settings.settle_s)
-        watched = {name: ep.child.pid for name, ep in self._watched().items()}
+        watched = {"upstream": self.endpoints["direct"].child.pid}
+        if target == "gateway":
+            watched["gateway"] = self.endpoints["gateway"].child.pid
         before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         measured = wrk(scenario.duration_s * scale)
         # Let after-response work (log batching, usage) for these requests land in the window.
@@ -230,16 +235,19 @@ class Bench:
         cpu_txt = ", ".join(
             f"{name} {run.cpu_ms_per_request(name) or 0:.3f} ms CPU/req" for name in sorted(cpu)
         )
+        if measured.errors:
+            w = measured
+            self.log(
+                f"  [red]{scenario.name}/{target}: {w.errors} failed request(s): non-2xx {w.non2xx} "
+                f"(first status {w.first_bad_status or '-'}), connect {w.errors_connect}, "
+                f"read {w.errors_read}, write {w.errors_write}, timeout {w.errors_timeout}[/red]"
+            )
         self.log(
             f"  {scenario.name:<12} {target:<8} {measured.rps:9.1f} req/s  "
             f"p50 {measured.p50_us / 1000:7.3f} ms  p99 {measured.p99_us / 1000:7.3f} ms  "
             f"errors {measured.errors}  ({cpu_txt})"
         )
         return run
-
-    def _watched(self) -> dict[str, Endpoint]:
-        names = {"direct": "upstream", "gateway": "gateway"}
-        return {names[t]: ep for t, ep in self.endpoints.items()}
 
 
 def preflight(url: str, scenario: Scenario, headers: dict[str, str]) -> None:

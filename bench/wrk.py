@@ -51,7 +51,7 @@ def ensure_wrk() -> str:
 def wrk_version(wrk: str) -> str:
     proc = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
     out = (proc.stdout or proc.stderr).strip().splitlines()
-    return out[0] if out else "unknown"
+    return out[0].split("  Copyright")[0].split(" Copyright")[0].strip() if out else "unknown"
 
 
 def lua_string(value: str | bytes) -> str:

@@ -36,7 +36,7 @@ class RunningGateway:
     def wait_for_logs(
         self, count: int, gateway: str = "default", timeout: float = 10.0, **params: Any
     ) -> list[dict[str, Any]]:
-        """Poll until at least `count` records match (records are written in batches, off the request path)."""
+        """Poll until at least `count` records match: records are written in batches, after the response."""
         deadline = time.monotonic() + timeout
         while True:
             records = self.logs(gateway, limit=max(count, 50), **params)

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,7 +35,7 @@ def main() -> None:
     app()
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
@@ -73,8 +73,7 @@ def serve(
     settings = _settings(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
-        f"Sluicegate on http://{settings.host}:{settings.port}  "
-        f"(database {settings.resolved_database_url})"
+        f"Sluicegate on http://{settings.host}:{settings.port}  (database {settings.resolved_database_url})"
     )
     web.run_app(
         create_app(settings),
@@ -82,6 +81,7 @@ def serve(
         port=settings.port,
         access_log=None,  # every request is in the gateway's own logs; a second log costs CPU
         print=None,
+        handler_cancellation=True,  # a client that hangs up cancels its upstream request
         loop=uvloop.new_event_loop(),
     )
 
@@ -159,7 +159,9 @@ def _with_database_sync(build: Callable[[], T]) -> T:
 
 
 def _log_line(r: LogRecord) -> str:
-    tokens = f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
+    tokens = (
+        f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
+    )
     cost = f"${r.cost_usd:.6f}" if r.cost_usd is not None else "-"
     parts = [
         _time(r.ts), r.id, r.gateway, r.provider, r.method, r.endpoint, r.model or "-",

@@ -8,6 +8,7 @@ drains everything, which is how a graceful shutdown keeps every request's record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -64,10 +65,8 @@ class Logbook:
 
     async def _run(self) -> None:
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.flush()

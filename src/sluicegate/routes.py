@@ -11,6 +11,6 @@ from sluicegate.endpoints.system import health, not_found
 
 def add_routes(app: web.Application, *, provider: ProviderEndpoint, admin: AdminApi) -> None:
     app.router.add_get("/healthz", health)
-    app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", provider)
+    app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", provider.handle)
     app.add_subapp("/api/v1", admin.app())
     app.router.add_route("*", "/{tail:.*}", not_found)

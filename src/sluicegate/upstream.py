@@ -99,19 +99,19 @@ class Upstream:
             raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc
 
     @staticmethod
-    async def read(response: aiohttp.ClientResponse, timeout: float) -> bytes:
+    async def read(response: aiohttp.ClientResponse, timeout_s: float) -> bytes:
         """The whole body of `response`, with errors translated."""
         try:
             return await response.read()
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream response did not complete within {timeout:g} s") from exc
+            raise UpstreamTimeout(f"the upstream response did not complete within {timeout_s:g} s") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
         finally:
             response.release()
 
     @staticmethod
-    async def relay(response: aiohttp.ClientResponse, timeout: float) -> AsyncIterator[bytes]:
+    async def relay(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncIterator[bytes]:
         """Yield the body of `response` chunk by chunk as it arrives.
 
         Closing the iterator early (the client went away) closes the upstream connection, which is
@@ -123,7 +123,7 @@ class Upstream:
                 yield chunk
             complete = True
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout:g} s") from exc
+            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
         finally:

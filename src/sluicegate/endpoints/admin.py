@@ -12,7 +12,14 @@ from pydantic import BaseModel, ValidationError
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.openapi import openapi_document
-from sluicegate.endpoints.schemas import GatewayCreate, GatewayOut, GatewayUpdate, LogEntry, LogPage
+from sluicegate.endpoints.schemas import (
+    GatewayCreate,
+    GatewayList,
+    GatewayOut,
+    GatewayUpdate,
+    LogEntry,
+    LogPage,
+)
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import GatewaySettings, is_slug, slugify
 from sluicegate.logbook import Logbook
@@ -47,7 +54,7 @@ class AdminApi:
 
     async def list_gateways(self, request: web.Request) -> web.Response:
         gateways = await self._db.list_gateways(request.match_info["account"])
-        return _json({"result": [GatewayOut.of(g).model_dump() for g in gateways]})
+        return _json(GatewayList(result=[GatewayOut.of(g) for g in gateways]).model_dump())
 
     async def create_gateway(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
@@ -139,7 +146,9 @@ def parse_time(value: str | None, name: str) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError as exc:
-        raise BadRequest(f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}", param=name) from exc
+        raise BadRequest(
+            f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}", param=name
+        ) from exc
 
 
 def _status_range(value: str | None) -> tuple[int | None, int | None]:
@@ -194,5 +203,7 @@ async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamRes
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        body = orjson.dumps({"error": {"message": exc.reason, "type": "sluicegate_error", "code": exc.status}})
+        body = orjson.dumps(
+            {"error": {"message": exc.reason, "type": "sluicegate_error", "code": exc.status}}
+        )
         return web.Response(status=exc.status, body=body, content_type="application/json")

@@ -8,74 +8,84 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from sluicegate import __version__
-from sluicegate.endpoints.schemas import GatewayCreate, GatewayOut, GatewayUpdate, LogEntry, LogPage
+from sluicegate.endpoints.schemas import (
+    GatewayCreate,
+    GatewayList,
+    GatewayOut,
+    GatewayUpdate,
+    LogEntry,
+    LogPage,
+)
 
+SCHEMAS = (GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage)
 _REF = "#/components/schemas/{model}"
-_ACCOUNT = {"name": "account", "in": "path", "required": True, "schema": {"type": "string"}}
-_GATEWAY = {"name": "gateway", "in": "path", "required": True, "schema": {"type": "string"}}
-_LOG_FILTERS = [
-    ("from", "epoch seconds or ISO 8601: records at or after this time"),
-    ("to", "epoch seconds or ISO 8601: records before this time"),
-    ("provider", "provider slug"),
-    ("model", "model name"),
-    ("status", "a status code (429) or class (5xx)"),
-    ("cached", "true: cache hits only; false: everything else"),
-    ("cursor", "next_cursor of the previous page"),
-    ("limit", "page size, 1-1000 (default 50)"),
-]
-
-
-def _body(model: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}}
-
-
-def _answer(model: str | None, description: str = "OK") -> dict[str, Any]:
-    if model is None:
-        return {"description": description}
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}}
-
-
+_LOG_FILTERS = {
+    "from": "epoch seconds or ISO 8601: records at or after this time",
+    "to": "epoch seconds or ISO 8601: records before this time",
+    "provider": "provider slug",
+    "model": "model name",
+    "status": "a status code (429) or class (5xx)",
+    "cached": "true: cache hits only; false: everything else",
+    "cursor": "next_cursor of the previous page",
+    "limit": "page size, 1-1000 (default 50)",
+}
 _ERRORS = {
     "400": {"description": "invalid input; the error names the field"},
     "404": {"description": "no such account, gateway or record"},
 }
 
 
+def _param(name: str, where: str = "path", description: str = "") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _json(model: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}
+
+
+def _operation(summary: str, status: str, answer: str | None, body: str | None = None) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": summary}
+    if answer is not None:
+        ok["content"] = _json(answer)
+    operation: dict[str, Any] = {"summary": summary, "responses": {status: ok, **_ERRORS}}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return operation
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
-    _, schemas = models_json_schema(
-        [(m, "serialization") for m in (GatewayCreate, GatewayUpdate, GatewayOut, LogEntry, LogPage)],
-        ref_template=_REF,
-    )
-    list_schema = {"type": "object", "properties": {"result": {"type": "array", "items": {"$ref": _REF.format(model="GatewayOut")}}}}
+    _, schemas = models_json_schema([(m, "serialization") for m in SCHEMAS], ref_template=_REF)
     gateways = "/api/v1/accounts/{account}/gateways"
+    one = gateways + "/{gateway}"
+    list_logs = _operation("List log records, newest first", "200", "LogPage")
+    list_logs["parameters"] = [_param(name, "query", text) for name, text in _LOG_FILTERS.items()]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sluicegate admin API", "version": __version__},
         "paths": {
             gateways: {
-                "parameters": [_ACCOUNT],
-                "get": {"summary": "List gateways", "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": list_schema}}}}},
-                "post": {"summary": "Create a gateway", "requestBody": _body("GatewayCreate"), "responses": {"201": _answer("GatewayOut", "Created"), "409": {"description": "slug taken"}, **_ERRORS}},
+                "parameters": [_param("account")],
+                "get": _operation("List gateways", "200", "GatewayList"),
+                "post": _operation("Create a gateway", "201", "GatewayOut", body="GatewayCreate"),
             },
-            gateways + "/{gateway}": {
-                "parameters": [_ACCOUNT, _GATEWAY],
-                "get": {"summary": "Get a gateway", "responses": {"200": _answer("GatewayOut"), **_ERRORS}},
-                "patch": {"summary": "Update a gateway's name or settings", "requestBody": _body("GatewayUpdate"), "responses": {"200": _answer("GatewayOut"), **_ERRORS}},
-                "delete": {"summary": "Delete a gateway", "responses": {"204": _answer(None, "Deleted"), **_ERRORS}},
+            one: {
+                "parameters": [_param("account"), _param("gateway")],
+                "get": _operation("Get a gateway", "200", "GatewayOut"),
+                "patch": _operation("Update a gateway", "200", "GatewayOut", body="GatewayUpdate"),
+                "delete": _operation("Delete a gateway", "204", None),
             },
-            gateways + "/{gateway}/logs": {
-                "parameters": [_ACCOUNT, _GATEWAY],
-                "get": {
-                    "summary": "List log records, newest first",
-                    "parameters": [{"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}} for n, d in _LOG_FILTERS],
-                    "responses": {"200": _answer("LogPage"), **_ERRORS},
-                },
-            },
-            gateways + "/{gateway}/logs/{log_id}": {
-                "parameters": [_ACCOUNT, _GATEWAY, {"name": "log_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "get": {"summary": "One log record with headers (secrets masked) and bodies", "responses": {"200": _answer("LogEntry"), **_ERRORS}},
+            one + "/logs": {"parameters": [_param("account"), _param("gateway")], "get": list_logs},
+            one + "/logs/{log_id}": {
+                "parameters": [_param("account"), _param("gateway"), _param("log_id")],
+                "get": _operation("One log record with masked headers and bodies", "200", "LogEntry"),
             },
         },
         "components": {"schemas": schemas["$defs"]},
-    }  # fmt: skip
+    }

@@ -15,7 +15,7 @@ class ProviderEndpoint:
         self._pipeline = pipeline
         self._max_body_bytes = max_body_bytes
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
         _, _, account, gateway, provider, tail = _split_path(request.raw_path)
         exchange = Exchange(

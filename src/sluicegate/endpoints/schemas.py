@@ -15,7 +15,9 @@ class GatewayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    slug: str | None = Field(None, pattern=SLUG_PATTERN, description="URL segment; derived from name if unset")
+    slug: str | None = Field(
+        None, pattern=SLUG_PATTERN, description="URL segment; derived from name if unset"
+    )
     settings: GatewaySettings = GatewaySettings()
 
 
@@ -38,6 +40,10 @@ class GatewayOut(BaseModel):
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
         return cls.model_validate(gateway.model_dump())
+
+
+class GatewayList(BaseModel):
+    result: list[GatewayOut]
 
 
 class LogEntry(BaseModel):

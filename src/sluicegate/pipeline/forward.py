@@ -28,7 +28,8 @@ class Forward:
 
     async def __call__(self, exchange: Exchange) -> Reply:
         provider, gateway = exchange.provider, exchange.gateway
-        assert provider is not None and gateway is not None, "Resolve runs before Forward"
+        assert provider is not None, "Resolve runs before Forward"
+        assert gateway is not None, "Resolve runs before Forward"
         base_url = self._base_urls.get(provider.name, provider.default_base_url)
         timeout_ms = gateway.settings.request_timeout_ms
         timeout = timeout_ms / 1000 if timeout_ms else self._default_timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from sluicegate.pipeline import Handler
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
 _log = logging.getLogger(__name__)
 
 
@@ -28,6 +30,11 @@ class Log:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         try:
             reply = await call_next(exchange)
+        except asyncio.CancelledError:  # the client hung up; aiohttp cancels its handler
+            exchange.status, exchange.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
+            exchange.finished_at = time.perf_counter()
+            self._logbook.submit(exchange)
+            raise
         except GatewayError as error:
             exchange.error = error.message
             reply = error_reply(error)
@@ -64,7 +71,7 @@ class Log:
         except GatewayError as error:
             exchange.error = error.message
             raise
-        except GeneratorExit:
+        except (GeneratorExit, asyncio.CancelledError):
             exchange.error = exchange.error or CLIENT_GONE
             raise
         finally:

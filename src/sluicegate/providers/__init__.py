@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from sluicegate.providers.base import Provider, RequestFacts
 from sluicegate.providers.openai import OPENAI
 
-REGISTRY: Mapping[str, Provider] = {
-    provider.name: provider
-    for provider in (OPENAI,)
-}
+REGISTRY: Mapping[str, Provider] = {provider.name: provider for provider in (OPENAI,)}
 
 __all__ = ["REGISTRY", "Provider", "RequestFacts"]

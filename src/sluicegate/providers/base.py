@@ -28,8 +28,11 @@ NO_FACTS = RequestFacts()
 class Provider(Protocol):
     """One upstream API. `name` is its URL slug in `/v1/{account}/{gateway}/{name}/...`."""
 
-    name: str
-    default_base_url: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_base_url(self) -> str: ...
 
     def upstream_url(self, base_url: str, tail: str, query: str) -> str:
         """The URL that `tail` (what follows the provider segment) maps to under `base_url`."""

@@ -71,7 +71,9 @@ _LOG_COLUMNS = [
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body",
 ]  # fmt: skip
-_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
+_INSERT_LOG = (
+    f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
+)
 
 
 class SqliteDatabase:
@@ -123,7 +125,8 @@ class SqliteDatabase:
 
     def _select_gateways(self, where: str, args: tuple[Any, ...]) -> list[Gateway]:
         cursor = self._db().execute(
-            f"SELECT account, slug, name, settings, created_at FROM gateways WHERE {where} ORDER BY slug", args
+            f"SELECT account, slug, name, settings, created_at FROM gateways WHERE {where} ORDER BY slug",
+            args,
         )
         return [
             Gateway(
@@ -196,21 +199,23 @@ class SqliteDatabase:
 
 
 def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
-    clauses, args = ["account = ?"], [query.account]
+    clauses: list[str] = ["account = ?"]
+    args: list[Any] = [query.account]
     for column, value in (("gateway", query.gateway), ("provider", query.provider), ("model", query.model)):
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
-    for clause, value in (
+    bounds: tuple[tuple[str, object], ...] = (
         ("ts >= ?", query.since),
         ("ts < ?", query.until),
         ("status >= ?", query.status_min),
         ("status <= ?", query.status_max),
         ("id < ?", query.cursor),
-    ):
-        if value is not None:
+    )
+    for clause, bound in bounds:
+        if bound is not None:
             clauses.append(clause)
-            args.append(value)
+            args.append(bound)
     if query.cached is not None:
         clauses.append("cache_status = 'HIT'" if query.cached else "cache_status != 'HIT'")
     return " AND ".join(clauses), args

@@ -1,0 +1,552 @@
+"""The admin API over HTTP: gateways CRUD, the OpenAPI document, and the logs API with its filters.
+
+A real gateway on loopback, the official OpenAI SDK as the client, the fake OpenAI as the upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+API = "/api/v1/accounts/local/gateways"
+LOG_ID = "cf-aig-log-id"
+USER: list[Any] = [{"role": "user", "content": "hello there world"}]
+METADATA = {"team": "search", "attempt": 2}
+DEFAULT_SETTINGS = {"collect_logs": True, "request_timeout_ms": None}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as running:
+        yield running
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url})
+
+
+def sdk(gw: RunningGateway, gateway: str = "default") -> OpenAI:
+    return OpenAI(base_url=gw.provider_url("openai", gateway), api_key="sk-test", max_retries=0)
+
+
+def chat(client: OpenAI, model: str = "gpt-4o", **kwargs: Any) -> str:
+    """One plain chat completion; its log id."""
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=USER, **kwargs)
+    assert raw.parse().choices[0].message.content == "echo: hello there world"
+    return raw.headers[LOG_ID]
+
+
+def stream_chat(client: OpenAI, model: str = "gpt-4o") -> str:
+    """One streamed chat completion, read to the end; its log id."""
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "echo: hello there world"
+    return raw.headers[LOG_ID]
+
+
+def create(gw: RunningGateway, **body: Any) -> dict[str, Any]:
+    response = gw.http.post(API, json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def error_of(response: Any, status: int) -> dict[str, Any]:
+    """The JSON error of `response`, after checking its status and content type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error: dict[str, Any] = response.json()["error"]
+    return error
+
+
+# Gateways CRUD
+
+
+def test_create_without_slug_derives_it_from_the_name(gw: RunningGateway) -> None:
+    created = create(gw, name="My Team")
+
+    assert created["slug"] == "my-team"
+    assert created["name"] == "My Team"
+    assert created["account"] == "local"
+    assert created["settings"] == DEFAULT_SETTINGS
+    assert created["created_at"] == pytest.approx(time.time(), abs=60)
+
+
+def test_create_with_slug_and_settings_keeps_them(gw: RunningGateway) -> None:
+    created = create(gw, name="Research", slug="lab-7", settings={"request_timeout_ms": 5000})
+
+    assert (created["slug"], created["name"]) == ("lab-7", "Research")
+    assert created["settings"] == {"collect_logs": True, "request_timeout_ms": 5000}
+    assert gw.http.get(f"{API}/lab-7").json() == created
+
+
+def test_create_with_a_taken_slug_is_a_409_json_error(gw: RunningGateway) -> None:
+    create(gw, name="My Team")
+
+    for body in ({"name": "my team"}, {"name": "Other", "slug": "my-team"}, {"name": "Default"}):
+        error = error_of(gw.http.post(API, json=body), 409)
+        assert error["code"] == "conflict"
+        assert "already exists" in error["message"]
+    assert gw.http.get(f"{API}/my-team").json()["name"] == "My Team"
+
+
+def test_create_from_a_name_without_slug_characters_asks_for_a_slug(gw: RunningGateway) -> None:
+    error = error_of(gw.http.post(API, json={"name": "!!!"}), 400)
+
+    assert error["field"] == "slug"
+
+
+def test_get_returns_the_gateway_and_404_for_an_unknown_one(gw: RunningGateway) -> None:
+    created = create(gw, name="My Team")
+
+    assert gw.http.get(f"{API}/my-team").json() == created
+    error = error_of(gw.http.get(f"{API}/nobody"), 404)
+    assert error["code"] == "not_found"
+    assert "nobody" in error["message"]
+
+
+def test_list_shows_every_gateway_of_the_account_by_slug(gw: RunningGateway) -> None:
+    create(gw, name="Zeta")
+    create(gw, name="Alpha")
+
+    listed = gw.http.get(API).json()["result"]
+
+    assert [g["slug"] for g in listed] == ["alpha", "default", "zeta"]
+    assert gw.http.get("/api/v1/accounts/elsewhere/gateways").json() == {"result": []}
+
+
+def test_patch_renames_and_merges_settings(gw: RunningGateway) -> None:
+    create(gw, name="My Team", settings={"request_timeout_ms": 5000})
+
+    renamed = gw.http.patch(f"{API}/my-team", json={"name": "Our Team"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Our Team"
+    assert renamed.json()["settings"] == {"collect_logs": True, "request_timeout_ms": 5000}
+
+    merged = gw.http.patch(f"{API}/my-team", json={"settings": {"collect_logs": False}})
+    assert merged.status_code == 200, merged.text
+    # Only the given key changed: the timeout set at creation survives, and so does the new name.
+    expected = {"collect_logs": False, "request_timeout_ms": 5000}
+    assert merged.json()["settings"] == expected
+    stored = gw.http.get(f"{API}/my-team").json()
+    assert (stored["name"], stored["settings"], stored["slug"]) == ("Our Team", expected, "my-team")
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"collect_logs": "maybe"}, "settings.collect_logs"),
+        ({"request_timeout_ms": -5}, "settings.request_timeout_ms"),
+        ({"request_timeout_ms": "soon"}, "settings.request_timeout_ms"),
+        ({"colour": "red"}, "settings.colour"),
+    ],
+)
+def test_patch_with_invalid_settings_is_a_400_naming_the_field(
+    gw: RunningGateway, settings: dict[str, Any], field: str
+) -> None:
+    create(gw, name="My Team")
+
+    error = error_of(gw.http.patch(f"{API}/my-team", json={"settings": settings}), 400)
+
+    assert error["field"] == field
+    assert error["message"].startswith(field)
+    assert gw.http.get(f"{API}/my-team").json()["settings"] == DEFAULT_SETTINGS
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_malformed_json_is_a_400(gw: RunningGateway, method: str) -> None:
+    url = API if method == "POST" else f"{API}/default"
+    response = gw.http.request(
+        method, url, content=b'{"name": "x",', headers={"content-type": "application/json"}
+    )
+
+    error = error_of(response, 400)
+    assert error["code"] == "bad_request"
+    assert "JSON" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "field"),
+    [
+        ("POST", {"name": "x", "colour": "red"}, "colour"),
+        ("POST", {"name": "x", "settings": {"cache_ttl": 60}}, "settings.cache_ttl"),
+        ("PATCH", {"slug": "renamed"}, "slug"),
+    ],
+)
+def test_unknown_field_is_a_400_naming_it(
+    gw: RunningGateway, method: str, body: dict[str, Any], field: str
+) -> None:
+    url = API if method == "POST" else f"{API}/default"
+
+    error = error_of(gw.http.request(method, url, json=body), 400)
+
+    assert error["field"] == field
+    assert [g["slug"] for g in gw.http.get(API).json()["result"]] == ["default"]
+
+
+def test_patch_of_an_unknown_gateway_is_a_404(gw: RunningGateway) -> None:
+    error = error_of(gw.http.patch(f"{API}/nobody", json={"name": "x"}), 404)
+
+    assert error["code"] == "not_found"
+
+
+def test_delete_answers_204_then_the_gateway_is_gone(gw: RunningGateway) -> None:
+    create(gw, name="My Team")
+
+    deleted = gw.http.delete(f"{API}/my-team")
+
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert error_of(gw.http.get(f"{API}/my-team"), 404)["code"] == "not_found"
+    assert error_of(gw.http.delete(f"{API}/my-team"), 404)["code"] == "not_found"
+    assert [g["slug"] for g in gw.http.get(API).json()["result"]] == ["default"]
+
+
+# Gateways as proxy endpoints
+
+
+def test_a_created_gateway_proxies_at_once_and_keeps_its_own_logs(gw: RunningGateway) -> None:
+    with sdk(gw, "my-team") as team, sdk(gw) as default:
+        # Asked for before it exists, so the server has the slug cached as unknown.
+        with pytest.raises(openai.NotFoundError):
+            chat(team)
+        create(gw, name="My Team")
+
+        team_id = chat(team)
+        default_id = chat(default)
+
+    team_logs = gw.wait_for_logs(1, "my-team", status="200")
+    default_logs = gw.wait_for_logs(1)
+    assert [r["id"] for r in team_logs] == [team_id]
+    assert team_logs[0]["gateway"] == "my-team"
+    assert [r["id"] for r in default_logs] == [default_id]
+
+
+def test_a_deleted_gateway_answers_404_listing_the_remaining_ones(gw: RunningGateway) -> None:
+    create(gw, name="Alpha")
+    create(gw, name="Beta")
+    with sdk(gw, "alpha") as alpha:
+        chat(alpha)
+        assert gw.http.delete(f"{API}/alpha").status_code == 204
+
+        with pytest.raises(openai.NotFoundError) as caught:
+            chat(alpha)
+
+    body = caught.value.response.json()
+    assert body["error"]["code"] == "unknown_gateway"
+    assert body["error"]["gateways"] == ["beta", "default"]
+    assert "alpha" in body["error"]["message"]
+
+
+def test_collect_logs_false_leaves_no_records(gw: RunningGateway) -> None:
+    create(gw, name="Quiet", settings={"collect_logs": False})
+    with sdk(gw, "quiet") as quiet, sdk(gw) as default:
+        quiet_id = chat(quiet)
+        default_id = chat(default)
+
+    # Records go out in batches in arrival order: once the later one is in, the earlier one would be.
+    assert [r["id"] for r in gw.wait_for_logs(1)] == [default_id]
+    assert gw.logs("quiet") == []
+    assert gw.http.get(f"{API}/quiet/logs/{quiet_id}").status_code == 404
+
+
+def test_turning_collect_logs_off_applies_to_the_next_request(gw: RunningGateway) -> None:
+    create(gw, name="Team")
+    with sdk(gw, "team") as team, sdk(gw) as default:
+        logged_id = chat(team)
+        assert [r["id"] for r in gw.wait_for_logs(1, "team")] == [logged_id]
+        patched = gw.http.patch(f"{API}/team", json={"settings": {"collect_logs": False}})
+        assert patched.status_code == 200, patched.text
+
+        chat(team)
+        default_id = chat(default)
+
+    assert [r["id"] for r in gw.wait_for_logs(1)] == [default_id]
+    assert [r["id"] for r in gw.logs("team")] == [logged_id]
+
+
+# The OpenAPI document
+
+ADMIN_OPERATIONS = {
+    "/api/v1/accounts/{account}/gateways": {"get", "post"},
+    "/api/v1/accounts/{account}/gateways/{gateway}": {"get", "patch", "delete"},
+    "/api/v1/accounts/{account}/gateways/{gateway}/logs": {"get"},
+    "/api/v1/accounts/{account}/gateways/{gateway}/logs/{log_id}": {"get"},
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_openapi_document_is_3_1_and_lists_every_admin_operation(gw: RunningGateway) -> None:
+    response = gw.http.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    doc = response.json()
+
+    assert doc["openapi"].startswith("3.1.")
+    assert doc["info"]["title"]
+    assert doc["info"]["version"]
+    operations = {path: set(item) & HTTP_METHODS for path, item in doc["paths"].items()}
+    assert operations == ADMIN_OPERATIONS
+    schemas = doc["components"]["schemas"]
+    assert {"GatewayCreate", "GatewayUpdate", "GatewayOut", "LogEntry", "LogPage"} <= set(schemas)
+    refs = set(_refs(doc))
+    assert refs
+    assert {ref.removeprefix("#/components/schemas/") for ref in refs} <= set(schemas)
+    for path, item in doc["paths"].items():
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{(\w+)}", path)), path
+        for method in set(item) & HTTP_METHODS:
+            assert item[method]["responses"], (method, path)
+
+
+def test_every_documented_operation_reaches_a_handler(gw: RunningGateway) -> None:
+    """Each documented path and method is served: an answer from its handler, not a routing miss."""
+    for template, methods in ADMIN_OPERATIONS.items():
+        path = template.format(account="local", gateway="ghost", log_id="nothing")
+        for method in methods:
+            body = b"{}" if method in ("post", "patch") else None
+            response = gw.http.request(method.upper(), path, content=body)
+            assert response.status_code in (200, 400, 404), (method, path, response.text)
+            if response.status_code == 404:
+                error = response.json()["error"]
+                assert error["code"] == "not_found", (method, path)
+                assert not error["message"].startswith("no route"), (method, path)
+
+
+# The logs API
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Requests made through the default gateway; `ids` in the order they were made."""
+
+    ids: dict[str, str]
+    started: float
+    middle: float
+
+    @property
+    def newest_first(self) -> list[str]:
+        return list(reversed(self.ids.values()))
+
+
+@pytest.fixture
+def traffic(gw: RunningGateway) -> Traffic:
+    ids: dict[str, str] = {}
+    started = time.time()
+    with sdk(gw) as client:
+        ids["plain"] = chat(client, extra_headers={"cf-aig-metadata": json.dumps(METADATA)})
+        ids["mini"] = chat(client, "gpt-4o-mini")
+        middle = time.time()
+        with pytest.raises(openai.InternalServerError) as caught:
+            chat(client, "error-500")
+        ids["error"] = caught.value.response.headers[LOG_ID]
+        ids["stream"] = stream_chat(client)
+        raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="hi there")
+        assert len(raw.parse().data) == 1
+        ids["embedding"] = raw.headers[LOG_ID]
+    unknown = gw.http.post(
+        "/v1/local/default/nope/chat/completions", json={"model": "gpt-4o", "messages": USER}
+    )
+    assert unknown.status_code == 404
+    ids["unknown-provider"] = unknown.headers[LOG_ID]
+    assert len(gw.wait_for_logs(len(ids))) == len(ids)
+    return Traffic(ids, started, middle)
+
+
+def ids_of(gw: RunningGateway, **params: Any) -> list[str]:
+    return [r["id"] for r in gw.logs(**params)]
+
+
+def test_each_request_has_one_record_whose_id_is_its_log_id_header(
+    gw: RunningGateway, traffic: Traffic
+) -> None:
+    records = gw.logs()
+
+    assert [r["id"] for r in records] == traffic.newest_first
+    assert len(set(traffic.ids.values())) == len(traffic.ids)
+    by_id = {r["id"]: r for r in records}
+    assert by_id[traffic.ids["plain"]]["metadata"] == METADATA
+    assert by_id[traffic.ids["stream"]]["stream"] is True
+    assert by_id[traffic.ids["plain"]]["stream"] is False
+    assert by_id[traffic.ids["plain"]]["tokens_in"] == 9
+    assert by_id[traffic.ids["plain"]]["tokens_out"] == 4
+    assert "server had an error" in by_id[traffic.ids["error"]]["error"]
+    # The list view leaves out bodies and headers.
+    assert all(r["request_body"] is r["response_body"] is r["request_headers"] is None for r in records)
+
+
+def test_provider_filter(gw: RunningGateway, traffic: Traffic) -> None:
+    assert ids_of(gw, provider="nope") == [traffic.ids["unknown-provider"]]
+    assert ids_of(gw, provider="openai") == traffic.newest_first[1:]
+    assert ids_of(gw, provider="anthropic") == []
+
+
+def test_model_filter(gw: RunningGateway, traffic: Traffic) -> None:
+    assert ids_of(gw, model="gpt-4o") == [traffic.ids["stream"], traffic.ids["plain"]]
+    assert ids_of(gw, model="gpt-4o-mini") == [traffic.ids["mini"]]
+    assert ids_of(gw, model="error-500") == [traffic.ids["error"]]
+    assert ids_of(gw, model="gpt-5") == []
+
+
+def test_status_filters(gw: RunningGateway, traffic: Traffic) -> None:
+    ok = [traffic.ids[k] for k in ("embedding", "stream", "mini", "plain")]
+
+    assert ids_of(gw, status="5xx") == [traffic.ids["error"]]
+    assert ids_of(gw, status="500") == [traffic.ids["error"]]
+    assert ids_of(gw, status="200") == ok
+    assert ids_of(gw, status="2xx") == ok
+    assert ids_of(gw, status="4xx") == [traffic.ids["unknown-provider"]]
+    assert ids_of(gw, status="429") == []
+    assert ids_of(gw, status="5xx", model="gpt-4o") == []
+
+
+def _epoch(ts: float) -> str:
+    return repr(ts)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso_offset(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).astimezone().isoformat()
+
+
+@pytest.mark.parametrize("fmt", [_epoch, _iso, _iso_offset], ids=["epoch", "iso-z", "iso-offset"])
+def test_time_filters(gw: RunningGateway, traffic: Traffic, fmt: Callable[[float], str]) -> None:
+    newest = traffic.newest_first
+
+    assert ids_of(gw, **{"from": fmt(traffic.middle)}) == newest[:-2]
+    assert ids_of(gw, to=fmt(traffic.middle)) == newest[-2:]
+    assert ids_of(gw, **{"from": fmt(traffic.started), "to": fmt(time.time() + 1)}) == newest
+    assert ids_of(gw, to=fmt(traffic.started - 1)) == []
+    assert ids_of(gw, **{"from": fmt(time.time() + 60)}) == []
+
+
+def test_a_to_in_the_past_yields_no_records(gw: RunningGateway, traffic: Traffic) -> None:
+    assert ids_of(gw, to="2001-09-09T01:46:40Z") == []
+    assert ids_of(gw, to="1000000000") == []
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 6, 50])
+def test_limit_and_cursor_walk_every_record_once_newest_first(
+    gw: RunningGateway, traffic: Traffic, limit: int
+) -> None:
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(len(traffic.ids) + 2):
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        response = gw.http.get(f"{API}/default/logs", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["result"]) <= limit
+        seen += [r["id"] for r in page["result"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert cursor == seen[-1]
+
+    assert cursor is None, "pagination did not end"
+    assert seen == traffic.newest_first
+
+
+def test_filters_combine_with_pagination(gw: RunningGateway, traffic: Traffic) -> None:
+    first = gw.http.get(f"{API}/default/logs", params={"status": "200", "limit": 3}).json()
+    rest = gw.http.get(
+        f"{API}/default/logs", params={"status": "200", "limit": 3, "cursor": first["next_cursor"]}
+    ).json()
+
+    ids = [r["id"] for r in first["result"] + rest["result"]]
+    assert ids == [traffic.ids[k] for k in ("embedding", "stream", "mini", "plain")]
+    assert rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-13-45"}, "to"),
+        ({"status": "5x"}, "status"),
+        ({"status": "ok"}, "status"),
+        ({"status": "2000"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"cached": "maybe"}, "cached"),
+    ],
+)
+def test_bad_log_parameters_are_a_400_naming_them(
+    gw: RunningGateway, params: dict[str, str], param: str
+) -> None:
+    error = error_of(gw.http.get(f"{API}/default/logs", params=params), 400)
+
+    assert error["param"] == param
+    assert error["message"].startswith(param)
+
+
+def test_single_record_has_bodies_and_masked_secret_headers(gw: RunningGateway, traffic: Traffic) -> None:
+    response = gw.http.get(f"{API}/default/logs/{traffic.ids['plain']}")
+    assert response.status_code == 200, response.text
+    record = response.json()
+
+    assert record["id"] == traffic.ids["plain"]
+    assert (record["gateway"], record["provider"], record["model"]) == ("default", "openai", "gpt-4o")
+    assert (record["method"], record["endpoint"], record["status"]) == ("POST", "chat/completions", 200)
+    request = json.loads(record["request_body"])
+    assert request["model"] == "gpt-4o"
+    assert request["messages"] == USER
+    response_body = json.loads(record["response_body"])
+    assert response_body["choices"][0]["message"]["content"] == "echo: hello there world"
+    headers = record["request_headers"]
+    assert headers["authorization"] == "[redacted]"
+    assert "sk-test" not in json.dumps(record)
+    assert headers["cf-aig-metadata"] == json.dumps(METADATA)
+    assert record["metadata"] == METADATA
+
+
+def test_single_streamed_record_keeps_the_event_stream(gw: RunningGateway, traffic: Traffic) -> None:
+    record = gw.http.get(f"{API}/default/logs/{traffic.ids['stream']}").json()
+
+    assert record["stream"] is True
+    assert json.loads(record["request_body"])["stream"] is True
+    assert record["response_body"].startswith("data: ")
+    assert record["response_body"].rstrip().endswith("data: [DONE]")
+    assert (record["tokens_in"], record["tokens_out"]) == (9, 4)
+
+
+def test_single_record_is_404_when_unknown_or_in_another_gateway(
+    gw: RunningGateway, traffic: Traffic
+) -> None:
+    create(gw, name="Other")
+
+    assert error_of(gw.http.get(f"{API}/default/logs/0000nothing"), 404)["code"] == "not_found"
+    assert error_of(gw.http.get(f"{API}/other/logs/{traffic.ids['plain']}"), 404)["code"] == "not_found"
+    other_account = f"/api/v1/accounts/elsewhere/gateways/default/logs/{traffic.ids['plain']}"
+    assert error_of(gw.http.get(other_account), 404)["code"] == "not_found"
