@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from bench import report
-from bench.procs import ProcessGroup, StartupError
+from bench.procs import BenchLock, ProcessGroup, StartupError
 from bench.runner import Bench, PreflightError, ScenarioResult, Settings
 from bench.scenarios import SCENARIOS, Scenario, by_name
 from bench.wrk import WrkError, ensure_wrk, wrk_version
@@ -102,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=report.RESULTS_DIR / "latest.json",
         help="where to write the JSON results (default bench/results/latest.json)",
     )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for another benchmark run on this machine to finish (default 900)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     return parser.parse_args(argv)
 
@@ -175,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ScenarioResult] = []
     error: str | None = None
     code = EXIT_OK
+    lock = BenchLock()
+    machine = report.machine_info(version)
     with tempfile.TemporaryDirectory(prefix="sluicegate-bench-") as tmp, ProcessGroup() as group:
         bench = Bench(settings, group, Path(tmp), wrk, log)
         try:
+            lock.acquire(timeout_s=args.lock_timeout, on_wait=log)
             bench.start_upstream()
             if not settings.direct_only:
                 bench.start_gateway()
@@ -189,11 +198,28 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             console.print("\n[yellow]interrupted: stopping every process[/yellow]")
             code = EXIT_INTERRUPTED
+        finally:
+            # A second Ctrl-C must not cut the cleanup short (children run in their own sessions).
+            handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                group.close()
+                lock.release()
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)
 
     if results:
         report.render(console, results, report.TARGETS)
     if error:
         console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+    noisy = [
+        f"{res.scenario.name}/{t}" for res in results for t, r in res.runs.items() if r.interference.noisy
+    ]
+    if noisy:
+        console.print(
+            f"[yellow]warning: other processes were busy during {', '.join(noisy)} "
+            "(see 'other load'): rerun on a quiet machine before trusting these figures[/yellow]"
+        )
     if code == EXIT_INTERRUPTED:
         return code
 
@@ -219,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     data = report.to_json(
         results=results,
         targets=report.TARGETS,
-        machine=report.machine_info(version),
+        machine=machine,
         settings=settings_json,
         error=error,
     )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import resource
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -206,3 +209,97 @@ def cpu_seconds(pid: int) -> float:
         if kid_fields is not None:
             ticks += int(kid_fields[11]) + int(kid_fields[12])
     return ticks / CLK_TCK
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    """Machine-wide busy and steal CPU seconds, plus this process's own and its reaped children's."""
+
+    at: float
+    busy_s: float
+    steal_s: float
+    own_s: float
+    reaped_children_s: float
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    # irq/softirq time is left out: it is mostly our own loopback traffic, charged to no process.
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(x) for x in fields[:8])
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSnapshot(
+        at=time.monotonic(),
+        busy_s=(user + nice + system) / CLK_TCK,
+        steal_s=steal / CLK_TCK,
+        own_s=own.ru_utime + own.ru_stime,
+        reaped_children_s=kids.ru_utime + kids.ru_stime,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Interference:
+    """CPU used during a measured window by processes that are not part of the benchmark.
+
+    ``other_cores`` is that CPU in cores (0.25 = a quarter of a core on average); ``steal_cores`` is
+    time the hypervisor gave to other guests. Either one large means the figures are unreliable.
+    """
+
+    wall_s: float
+    other_cores: float
+    steal_cores: float
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot, tracked_cpu_s: float) -> Interference:
+        wall = max(after.at - before.at, 1e-9)
+        ours = (
+            tracked_cpu_s
+            + (after.own_s - before.own_s)
+            + (after.reaped_children_s - before.reaped_children_s)
+        )
+        other = max(0.0, (after.busy_s - before.busy_s) - ours)
+        return cls(wall, other / wall, (after.steal_s - before.steal_s) / wall)
+
+    @property
+    def noisy(self) -> bool:
+        return self.other_cores > 0.10 or self.steal_cores > 0.05
+
+
+class BenchLock:
+    """One benchmark at a time per machine: two runs pinned to the same cores spoil each other."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or Path(tempfile.gettempdir()) / "sluicegate-bench.lock"
+        self._file: IO[str] | None = None
+
+    def acquire(self, *, timeout_s: float, on_wait: Callable[[str], None]) -> None:
+        file = self.path.open("a+")
+        end = time.monotonic() + timeout_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    file.seek(0)
+                    holder = file.read().strip() or "unknown"
+                    on_wait(f"another benchmark run holds {self.path} (pid {holder}); waiting for it ...")
+                    told = True
+                if time.monotonic() > end:
+                    file.close()
+                    raise StartupError(
+                        f"another benchmark run still holds {self.path} after {timeout_s:.0f} s"
+                    ) from None
+                time.sleep(1.0)
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -16,6 +16,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bench.procs import Interference
 from bench.runner import ScenarioResult
 
 RESULTS_DIR = Path(__file__).with_name("results")
@@ -74,6 +75,7 @@ def machine_info(wrk_version: str) -> dict[str, Any]:
     except OSError:
         pass
     return {
+        "loadavg_at_start": [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]],
         "nproc": os.cpu_count(),
         "usable_cpus": sorted(os.sched_getaffinity(0)),
         "cpu_model": model or platform.processor() or "unknown",
@@ -108,6 +110,15 @@ def _status(met: bool | None) -> str:
     if met is None:
         return "[dim]not measured[/dim]"
     return "[bold green]met[/bold green]" if met else "[bold red]NOT MET[/bold red]"
+
+
+def _noise_cell(item: Interference | None) -> str:
+    if item is None:
+        return "—"
+    txt = f"{item.other_cores:.2f}"
+    if item.steal_cores >= 0.01:
+        txt += f" +{item.steal_cores:.2f} steal"
+    return f"[yellow]{txt}[/yellow]" if item.noisy else txt
 
 
 # Rows of the table: (label, direct metric, gateway metric, ratio metric, digits).
@@ -177,6 +188,10 @@ def render(console: Console, results: list[ScenarioResult], targets: list[Target
                 end_section=False,
             )
             first = False
+        noise = {t: r.interference for t, r in result.runs.items()}
+        if noise:
+            cells = [_noise_cell(noise.get(t)) for t in ("direct", "gateway")]
+            table.add_row("", "other load (cores)", *cells, "", "", "")
         table.add_section()
     console.print(table)
 

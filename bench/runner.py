@@ -14,7 +14,16 @@ from typing import Any
 
 import orjson
 
-from bench.procs import Child, ProcessGroup, StartupError, cpu_seconds, free_port, wait_http_ok
+from bench.procs import (
+    Child,
+    Interference,
+    ProcessGroup,
+    StartupError,
+    cpu_seconds,
+    cpu_snapshot,
+    free_port,
+    wait_http_ok,
+)
 from bench.scenarios import Scenario
 from bench.wrk import WrkResult, lua_script, run_wrk
 
@@ -51,6 +60,8 @@ class RunResult:
     wrk: WrkResult
     #: CPU seconds used during the measured run, per process name ("gateway", "upstream").
     cpu_s: dict[str, float]
+    #: CPU used meanwhile by processes outside the benchmark (other work on the machine).
+    interference: Interference
 
     def cpu_ms_per_request(self, name: str) -> float | None:
         if name not in self.cpu_s or not self.wrk.requests:
@@ -64,6 +75,11 @@ class RunResult:
             **self.wrk.to_dict(),
             "cpu_s": {k: round(v, 3) for k, v in self.cpu_s.items()},
             "cpu_ms_per_request": {k: _round(self.cpu_ms_per_request(k), 4) for k in self.cpu_s},
+            "interference": {
+                "other_cores": round(self.interference.other_cores, 3),
+                "steal_cores": round(self.interference.steal_cores, 3),
+                "noisy": self.interference.noisy,
+            },
         }
 
 
@@ -226,12 +242,18 @@ class Bench:
         watched = {"upstream": self.endpoints["direct"].child.pid}
         if target == "gateway":
             watched["gateway"] = self.endpoints["gateway"].child.pid
+        # Every benchmark process, gateway or not, to tell other work on the machine apart.
+        tracked = {ep.child.pid for ep in self.endpoints.values()}
+        machine_before = cpu_snapshot()
+        tracked_before = sum(cpu_seconds(pid) for pid in tracked)
         before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         measured = wrk(scenario.duration_s * scale)
         # Let after-response work (log batching, usage) for these requests land in the window.
         time.sleep(self.settings.settle_s)
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
-        run = RunResult(target, url, measured, cpu)
+        tracked_cpu = sum(cpu_seconds(pid) for pid in tracked) - tracked_before
+        interference = Interference.between(machine_before, cpu_snapshot(), tracked_cpu)
+        run = RunResult(target, url, measured, cpu, interference)
         cpu_txt = ", ".join(
             f"{name} {run.cpu_ms_per_request(name) or 0:.3f} ms CPU/req" for name in sorted(cpu)
         )
@@ -247,6 +269,12 @@ class Bench:
             f"p50 {measured.p50_us / 1000:7.3f} ms  p99 {measured.p99_us / 1000:7.3f} ms  "
             f"errors {measured.errors}  ({cpu_txt})"
         )
+        if interference.noisy:
+            self.log(
+                f"  [yellow]warning: other processes used {interference.other_cores:.2f} core(s) "
+                f"(steal {interference.steal_cores:.2f}) during {scenario.name}/{target}: "
+                "figures are disturbed[/yellow]"
+            )
         return run
 
 

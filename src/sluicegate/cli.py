@@ -134,7 +134,7 @@ def logs(
     query = _with_database_sync(lambda: log_query(account, gateway, params))
     records = list(reversed(_with_database(lambda db: db.query_logs(query))))
     for record in records:
-        console.print(_log_line(record), highlight=False)
+        console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
     if not follow:
         return
     last = records[-1].id if records else ""
@@ -143,7 +143,7 @@ def logs(
             time.sleep(1.0)
             fresh = [r for r in _with_database(lambda db: db.query_logs(query)) if r.id > last]
             for record in reversed(fresh):
-                console.print(_log_line(record), highlight=False)
+                console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
             if fresh:
                 last = fresh[0].id
     except KeyboardInterrupt:

@@ -163,15 +163,18 @@ class FakeOpenAI:
         self._requests: list[RecordedRequest] = []
         self._failures: dict[str, int] = {}
         self._pauses: dict[str, Pause] = {}
+        self._stopping = False
         self._server: ServerThread | None = None
 
     def serve(self) -> Self:
+        self._stopping = False
         self._server = ServerThread(self.build_app()).start()
         return self
 
     def stop(self) -> None:
-        # Open every gate first so no paused stream holds up the server's shutdown.
+        # Open every gate, and any made from now on, so no paused stream holds up the shutdown.
         with self._lock:
+            self._stopping = True
             pauses = list(self._pauses.values())
         for pause in pauses:
             pause.gate.set()
@@ -212,11 +215,16 @@ class FakeOpenAI:
         with self._lock:
             self._requests.clear()
             self._failures.clear()
-            self._pauses.clear()
+            dropped, self._pauses = list(self._pauses.values()), {}
+        for pause in dropped:
+            pause.gate.set()  # a stream still paused on a forgotten gate must not wait 10 s
 
     def pause(self, name: str = "default") -> Pause:
         with self._lock:
-            return self._pauses.setdefault(name, Pause())
+            pause = self._pauses.setdefault(name, Pause())
+            if self._stopping:
+                pause.gate.set()
+            return pause
 
     @property
     def gates(self) -> dict[str, Latch]:
@@ -245,24 +253,11 @@ class FakeOpenAI:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Record, validate and apply the behaviour; handlers only build successful answers."""
+        """Record, reject what a real server rejects, then act out the behaviour."""
         number, body = await self._record(request)
         request[NUMBER] = number
-        if (exc := request.match_info.http_exception) is not None:
-            return _error(
-                exc.status, f"Invalid URL ({request.method} {request.path})", "invalid_request_error"
-            )
-        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return _behavior_error(401, "")
-        if request.method == "POST":
-            if not isinstance(body, dict):
-                return _error(
-                    400, "We could not parse the JSON body of your request.", "invalid_request_error"
-                )
-            if not body.get("model"):
-                return _error(
-                    400, "you must provide a model parameter", "invalid_request_error", param="model"
-                )
+        if (rejection := self._reject(request, body)) is not None:
+            return rejection
         model = (
             str(body.get("model", "")) if isinstance(body, dict) else request.match_info.get("model_id", "")
         )
@@ -276,6 +271,22 @@ class FakeOpenAI:
         gate = request.headers.get(GATE_HEADER, "default")
         request[CALL] = Call(number, body if isinstance(body, dict) else {"model": model}, behavior, gate)
         return await handler(request)
+
+    def _reject(self, request: web.Request, body: Any) -> web.Response | None:
+        """The errors OpenAI gives before it looks at the model: URL, key, JSON body, model."""
+        if (exc := request.match_info.http_exception) is not None:
+            message = f"Invalid URL ({request.method} {request.path})"
+            return _error(exc.status, message, "invalid_request_error")
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _behavior_error(401, "")
+        if request.method != "POST":
+            return None
+        if not isinstance(body, dict):
+            message = "We could not parse the JSON body of your request."
+            return _error(400, message, "invalid_request_error")
+        if not body.get("model"):
+            return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
+        return None
 
     async def _record(self, request: web.Request) -> tuple[int, Any]:
         received_at = time.monotonic()
@@ -453,6 +464,8 @@ class FakeOpenAI:
         self, request: web.Request, call: Call, events: Sequence[bytes], first_content: int
     ) -> web.StreamResponse:
         """Write each SSE event as its own chunk, so a pause between two is real on the wire."""
+        # Made before chunk 1 leaves, so a test that saw chunk 1 always finds this gate.
+        pause = self.pause(call.gate) if call.behavior.pause_stream else None
         response = web.StreamResponse(headers=SSE_HEADERS)
         try:
             await response.prepare(request)
@@ -462,8 +475,7 @@ class FakeOpenAI:
                     request.transport.abort()
                     return response
                 await response.write(event)
-                if call.behavior.pause_stream and index == first_content:
-                    pause = self.pause(call.gate)
+                if pause is not None and index == first_content:
                     pause.chunk_sent.set()
                     # A test that never releases must not hang the suite.
                     with contextlib.suppress(TimeoutError):

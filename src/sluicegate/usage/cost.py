@@ -65,13 +65,15 @@ _INPUT, _OUTPUT, _CACHE_READ, _REASONING, _REQUESTS = (
     "output_reasoning_mtok",
     "requests_kcount",
 )
-_FED_USAGE_KEYS: Final = {
-    _INPUT: "input_tokens",
-    _OUTPUT: "output_tokens",
-    _CACHE_READ: "cache_read_tokens",
-    _REASONING: "output_reasoning_tokens",
-    _REQUESTS: "requests",
-}
+_FED_USAGE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        _INPUT: "input_tokens",
+        _OUTPUT: "output_tokens",
+        _CACHE_READ: "cache_read_tokens",
+        _REASONING: "output_reasoning_tokens",
+        _REQUESTS: "requests",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
