@@ -11,7 +11,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
-from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts
+from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.types import CacheStatus
 from sluicegate.usage.cost import CustomCost
 
@@ -34,12 +34,10 @@ class Exchange:
     `time.perf_counter()` except `received_at`, which is wall-clock epoch seconds.
     """
 
-    account: str
     gateway_slug: str
     provider_name: str
-    tail: str
+    route: Route
     method: str
-    query: str
     headers: CIMultiDictProxy[str]
     read_body: Callable[[], Awaitable[bytes]]
     id: str = field(default_factory=lambda: new_log_id())
@@ -60,6 +58,10 @@ class Exchange:
     streamed: bool = False
     response_body: bytes = b""
     cache_status: CacheStatus = CacheStatus.NONE
+
+    @property
+    def account(self) -> str:
+        return self.route.account
 
 
 def new_log_id() -> str:

@@ -39,7 +39,7 @@ class RecordBuilder:
             account=exchange.account,
             gateway=exchange.gateway_slug,
             provider=exchange.provider_name,
-            endpoint=exchange.tail,
+            endpoint=exchange.route.path,
             method=exchange.method,
             model=exchange.facts.model,
             stream=exchange.streamed,
@@ -65,14 +65,14 @@ class RecordBuilder:
         if provider is None or not 200 <= exchange.status < 300 or not body:
             return None
         if exchange.streamed:
-            usage = provider.read_stream_usage(exchange.tail, body)
+            usage = provider.read_stream_usage(exchange.route, body)
         else:
-            usage = provider.read_usage(exchange.tail, body)
+            usage = provider.read_usage(exchange.route, body)
         if usage is not None or exchange.facts.payload is None:
             return usage
         # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
         model = exchange.facts.model
-        text = provider.output_text(exchange.tail, body, exchange.streamed)
+        text = provider.output_text(exchange.route, body, exchange.streamed)
         return Usage(
             input_tokens=self._tokens.count_any_input(exchange.facts.payload, model),
             output_tokens=self._tokens.count_text(text, model),

@@ -8,6 +8,7 @@ from sluicegate.endpoints.relay import write_reply
 from sluicegate.errors import PayloadTooLarge
 from sluicegate.exchange import Exchange
 from sluicegate.pipeline import Handler
+from sluicegate.providers.base import Route
 
 
 class ProviderEndpoint:
@@ -17,14 +18,13 @@ class ProviderEndpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
-        _, _, account, gateway, provider, tail = _split_path(request.raw_path)
+        path, _, query = request.raw_path.partition("?")
+        _, _, account, gateway, provider, tail = _split_path(path)
         exchange = Exchange(
-            account=account,
             gateway_slug=gateway,
             provider_name=provider,
-            tail=tail,
+            route=Route(account, tail, query),
             method=request.method,
-            query=request.query_string,
             headers=request.headers,
             read_body=lambda: read_body(request, self._max_body_bytes),
         )
@@ -32,8 +32,8 @@ class ProviderEndpoint:
         return await write_reply(request, reply)
 
 
-def _split_path(raw_path: str) -> list[str]:
-    parts = raw_path.partition("?")[0].split("/", 5)
+def _split_path(path: str) -> list[str]:
+    parts = path.split("/", 5)
     return parts + [""] * (6 - len(parts))
 
 

@@ -35,7 +35,7 @@ class Forward:
         timeout = timeout_ms / 1000 if timeout_ms else self._default_timeout
         request = UpstreamRequest(
             method=exchange.method,
-            url=provider.upstream_url(base_url, exchange.tail, exchange.query),
+            url=provider.upstream_url(base_url, exchange.route),
             headers=forwardable_request_headers(exchange.headers),
             body=exchange.body,
             timeout=timeout,

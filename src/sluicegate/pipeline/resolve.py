@@ -48,7 +48,7 @@ class Resolve:
             except ValueError as exc:
                 raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
         exchange.body = await exchange.read_body()
-        exchange.facts = provider.read_request(exchange.tail, exchange.body)
+        exchange.facts = provider.read_request(exchange.route, exchange.body)
         return await call_next(exchange)
 
 

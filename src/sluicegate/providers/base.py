@@ -14,6 +14,17 @@ from sluicegate.types import Usage
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where a request was sent: `path` is what follows the provider segment, still percent-encoded
+    as the client sent it (`chat/completions`, `@cf/meta/llama-3.1-8b-instruct`); `query` has no `?`.
+    """
+
+    account: str
+    path: str
+    query: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RequestFacts:
     """What the rest of the pipeline needs to know about one request body."""
 
@@ -34,22 +45,22 @@ class Provider(Protocol):
     @property
     def default_base_url(self) -> str: ...
 
-    def upstream_url(self, base_url: str, tail: str, query: str) -> str:
-        """The URL that `tail` (what follows the provider segment) maps to under `base_url`."""
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        """The URL that `route` maps to under `base_url` (the default or the configured one)."""
         ...
 
-    def read_request(self, tail: str, body: bytes) -> RequestFacts:
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
         """Model and stream flag of a request; never raises on a body it cannot read."""
         ...
 
-    def read_usage(self, tail: str, body: bytes) -> Usage | None:
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
         """Usage reported in a complete (non-streamed) response body, or None."""
         ...
 
-    def read_stream_usage(self, tail: str, events: bytes) -> Usage | None:
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         """Usage reported in a complete SSE stream, or None when the stream carried none."""
         ...
 
-    def output_text(self, tail: str, body: bytes, streamed: bool) -> str:
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         """The generated text of a response, for counting tokens when no usage was reported."""
         ...

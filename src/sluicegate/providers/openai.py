@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import NO_FACTS, RequestFacts
+from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -24,11 +24,11 @@ class OpenAICompatible:
     name: str
     default_base_url: str
 
-    def upstream_url(self, base_url: str, tail: str, query: str) -> str:
-        url = f"{base_url.rstrip('/')}/{tail}"
-        return f"{url}?{query}" if query else url
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        url = f"{base_url.rstrip('/')}/{route.path}"
+        return f"{url}?{route.query}" if route.query else url
 
-    def read_request(self, tail: str, body: bytes) -> RequestFacts:
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
         if not body or body[:1] not in b"{[ \t\r\n":
             return NO_FACTS
         try:
@@ -44,14 +44,14 @@ class OpenAICompatible:
             payload=payload,
         )
 
-    def read_usage(self, tail: str, body: bytes) -> Usage | None:
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
         return _usage(document.get("usage")) if isinstance(document, dict) else None
 
-    def read_stream_usage(self, tail: str, events: bytes) -> Usage | None:
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         usage = None
         for event in iter_json(events):
             if not isinstance(event, dict):
@@ -63,7 +63,7 @@ class OpenAICompatible:
                 usage = _usage(event["usage"]) or usage
         return usage
 
-    def output_text(self, tail: str, body: bytes, streamed: bool) -> str:
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         if streamed:
             return "".join(_stream_text(event) for event in iter_json(body))
         try:

@@ -1,0 +1,186 @@
+"""A graceful shutdown writes every pending log record before the process exits.
+
+The server runs as `python -m sluicegate serve` with a one-hour flush interval, so no record is
+written while it runs: whatever is in the database afterwards was written by the shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from openai import OpenAI
+
+from tests.fakes.openai_server import FakeOpenAI
+
+LOG_ID = "cf-aig-log-id"
+START_TIMEOUT = 30.0
+EXIT_TIMEOUT = 30.0
+USER: list[Any] = [{"role": "user", "content": "hello there world"}]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    output: Path
+
+    def diagnostics(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(server: ServerProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.diagnostics()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"server not healthy within {START_TIMEOUT}s:\n{server.diagnostics()}")
+
+
+def wait_refusing(server: ServerProcess, timeout: float = 10.0) -> bool:
+    """Poll until the server no longer accepts connections (it has begun shutting down)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{server.url}/healthz", timeout=1)
+        except httpx.TransportError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as running:
+        yield running
+
+
+@pytest.fixture
+def server(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
+        "SLUICEGATE_DATA": str(data_dir),
+        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
+        "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
+    }
+    output = tmp_path / "server.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    running = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
+    try:
+        wait_healthy(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def make_requests(server: ServerProcess, count: int) -> list[str]:
+    """`count` chat completions, every third one streamed; the log id of each."""
+    ids: list[str] = []
+    base_url = f"{server.url}/v1/local/default/openai"
+    with OpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as client:
+        for n in range(count):
+            if n % 3 == 2:
+                raw_stream = client.chat.completions.with_raw_response.create(
+                    model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+                )
+                chunks = list(raw_stream.parse())
+                assert chunks[-1].usage is not None
+                ids.append(raw_stream.headers[LOG_ID])
+            else:
+                raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER)
+                assert raw.parse().choices[0].message.content == "echo: hello there world"
+                ids.append(raw.headers[LOG_ID])
+    return ids
+
+
+def stored_log_ids(data_dir: Path) -> list[str]:
+    """Every log id in the server's SQLite file, opened read-only after the server has gone."""
+    database = data_dir / "sluicegate.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute("SELECT id FROM logs ORDER BY id").fetchall()
+    connection.close()
+    return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("sig", "count"), [(signal.SIGTERM, 25), (signal.SIGINT, 7)], ids=["SIGTERM", "SIGINT"]
+)
+def test_shutdown_flushes_every_pending_log_record(
+    server: ServerProcess, sig: signal.Signals, count: int
+) -> None:
+    ids = make_requests(server, count)
+    unwritten = httpx.get(f"{server.url}/api/v1/accounts/local/gateways/default/logs", timeout=5)
+    assert unwritten.json()["result"] == [], "records were written before shutdown; the test proves nothing"
+
+    server.process.send_signal(sig)
+
+    assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
+    assert len(set(ids)) == count
+    assert stored_log_ids(server.data_dir) == sorted(ids), server.diagnostics()
+    assert "Traceback" not in server.diagnostics()
+
+
+def test_a_stream_in_flight_at_shutdown_finishes_and_is_logged(
+    server: ServerProcess, fake: FakeOpenAI
+) -> None:
+    first = make_requests(server, 2)
+    result: dict[str, Any] = {}
+
+    def stream_through_shutdown() -> None:
+        base_url = f"{server.url}/v1/local/default/openai"
+        with OpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as client:
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o", messages=USER, stream=True, extra_headers={"x-fake-behavior": "pause-stream"}
+            )
+            result["id"] = raw.headers[LOG_ID]
+            result["text"] = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+
+    reader = threading.Thread(target=stream_through_shutdown)
+    reader.start()
+    try:
+        assert fake.first_chunk_sent.wait(10), "the stream never started"
+        server.process.send_signal(signal.SIGTERM)
+        assert wait_refusing(server), "the server kept accepting connections after SIGTERM"
+        assert server.process.poll() is None, "the server exited with a stream still in flight"
+    finally:
+        fake.release()
+        reader.join(timeout=EXIT_TIMEOUT)
+
+    assert result.get("text") == "echo: hello there world", server.diagnostics()
+    assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
+    assert stored_log_ids(server.data_dir) == sorted([*first, result["id"]])
