@@ -1,0 +1,97 @@
+"""The OpenAI adapter on recorded bodies and streams: facts, URLs, usage, generated text."""
+
+from __future__ import annotations
+
+import orjson
+
+from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import Route
+from sluicegate.providers.openai import OPENAI
+from sluicegate.types import Usage
+
+CHAT = Route("local", "chat/completions")
+RESPONSES = Route("local", "responses")
+
+CHAT_BODY = orjson.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": 14,
+            "completion_tokens": 2,
+            "total_tokens": 16,
+            "prompt_tokens_details": {"cached_tokens": 8},
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        },
+    }
+)
+CHAT_STREAM = (
+    b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Par"}}],"usage":null}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{"content":"is."}}],"usage":null}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'
+    b'data: {"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16}}\n\n'
+    b"data: [DONE]\n\n"
+)
+RESPONSES_STREAM = (
+    b'event: response.created\ndata: {"type":"response.created","response":{"usage":null}}\n\n'
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hel"}\n\n'
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"lo"}\n\n'
+    b'event: response.completed\ndata: {"type":"response.completed","response":{"usage":'
+    b'{"input_tokens":5,"output_tokens":2,"total_tokens":7,"input_tokens_details":{"cached_tokens":0},'
+    b'"output_tokens_details":{"reasoning_tokens":0}}}}\n\n'
+)
+
+
+def test_registry_maps_slugs_to_adapters() -> None:
+    assert REGISTRY["openai"] is OPENAI
+    assert all(name == adapter.name for name, adapter in REGISTRY.items())
+
+
+def test_upstream_url_keeps_path_and_query_as_sent() -> None:
+    route = Route("local", "models/ft%3Agpt-4o%3Aacme", "limit=2&after=x%20y")
+    url = OPENAI.upstream_url("http://127.0.0.1:9000/v1/", route)
+    assert url == "http://127.0.0.1:9000/v1/models/ft%3Agpt-4o%3Aacme?limit=2&after=x%20y"
+    assert (
+        OPENAI.upstream_url("https://api.openai.com/v1", CHAT) == "https://api.openai.com/v1/chat/completions"
+    )
+
+
+def test_request_facts() -> None:
+    facts = OPENAI.read_request(CHAT, b'{"model": "gpt-4o", "stream": true, "messages": []}')
+    assert (facts.model, facts.stream) == ("gpt-4o", True)
+    assert OPENAI.read_request(CHAT, b'{"model": "gpt-4o", "stream": "yes"}').stream is False
+    assert OPENAI.read_request(CHAT, b"not json").model is None
+    assert OPENAI.read_request(CHAT, b"").payload is None
+    assert OPENAI.read_request(CHAT, b'{"model": 7}').model is None
+    assert OPENAI.read_request(CHAT, b"[1, 2]").payload == [1, 2]
+
+
+def test_usage_from_a_chat_completion() -> None:
+    usage = OPENAI.read_usage(CHAT, CHAT_BODY)
+    assert usage == Usage(input_tokens=14, output_tokens=2, cached_tokens=8, reasoning_tokens=1)
+    assert OPENAI.read_usage(CHAT, b'{"choices": []}') is None
+    assert OPENAI.read_usage(CHAT, b"<html>bad gateway</html>") is None
+
+
+def test_usage_from_streams() -> None:
+    assert OPENAI.read_stream_usage(CHAT, CHAT_STREAM) == Usage(input_tokens=14, output_tokens=2)
+    assert OPENAI.read_stream_usage(RESPONSES, RESPONSES_STREAM) == Usage(input_tokens=5, output_tokens=2)
+    without_usage = CHAT_STREAM.replace(
+        b'"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16}', b'"usage":null'
+    )
+    assert OPENAI.read_stream_usage(CHAT, without_usage) is None
+
+
+def test_stream_events_split_across_crlf_and_multiline_data() -> None:
+    stream = b'data: {"choices":[],\r\ndata: "usage":{"prompt_tokens":3,"completion_tokens":4}}\r\n\r\n'
+    assert OPENAI.read_stream_usage(CHAT, stream) == Usage(input_tokens=3, output_tokens=4)
+
+
+def test_output_text() -> None:
+    assert OPENAI.output_text(CHAT, CHAT_BODY, streamed=False) == "Paris."
+    assert OPENAI.output_text(CHAT, CHAT_STREAM, streamed=True) == "Paris."
+    assert OPENAI.output_text(RESPONSES, RESPONSES_STREAM, streamed=True) == "Hello"
+    assert OPENAI.output_text(CHAT, b"garbage", streamed=False) == ""

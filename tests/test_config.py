@@ -1,0 +1,71 @@
+"""Settings from defaults, a TOML file and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluicegate.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings(environ={})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8787)
+    assert settings.max_body_bytes == 10 * 1024 * 1024
+    assert settings.upstream_timeout == 300
+    assert settings.resolved_database_url == "sqlite:///data/sluicegate.db"
+
+
+def test_environment_overrides_and_upstreams() -> None:
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_PORT": "9001",
+            "SLUICEGATE_DATA": "/srv/gw",
+            "SLUICEGATE_UPSTREAM_OPENAI": "http://127.0.0.1:9000/v1",
+            "SLUICEGATE_UPSTREAM_WORKERS_AI": "http://127.0.0.1:9001",
+            "UNRELATED": "x",
+        }
+    )
+    assert settings.port == 9001
+    assert settings.resolved_database_url == "sqlite:////srv/gw/sluicegate.db"
+    assert settings.upstreams == {"openai": "http://127.0.0.1:9000/v1", "workers-ai": "http://127.0.0.1:9001"}
+
+
+def test_toml_file_then_environment(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        'port = 9100\nmax_body_bytes = 2048\n[upstreams]\nopenai = "http://a/v1"\nmistral = "http://m"\n'
+    )
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_CONFIG": str(config),
+            "SLUICEGATE_PORT": "9200",
+            "SLUICEGATE_UPSTREAM_OPENAI": "http://b/v1",
+        }
+    )
+    assert settings.port == 9200
+    assert settings.max_body_bytes == 2048
+    assert settings.upstreams == {"openai": "http://b/v1", "mistral": "http://m"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [({"SLUICEGATE_PORT": "eighty"}, "port"), ({"SLUICEGATE_MAX_BODY_BYTES": "-1"}, "max_body_bytes")],
+)
+def test_errors_name_the_key(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings(environ=environ)
+
+
+def test_bad_config_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(environ={"SLUICEGATE_CONFIG": str(broken)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(environ={"SLUICEGATE_CONFIG": str(tmp_path / "missing.toml")})
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("colour = 'blue'")
+    with pytest.raises(ConfigError, match="colour"):
+        load_settings(environ={"SLUICEGATE_CONFIG": str(unknown)})
