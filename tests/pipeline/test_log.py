@@ -86,7 +86,7 @@ async def test_gateway_errors_become_json_answers(stage: Log, logbook: Logbook, 
 
 
 async def test_a_bug_is_a_500_and_still_recorded(
-    stage: Log, sink: ListSink, caplog: pytest.LogCaptureFixture
+    stage: Log, logbook: Logbook, sink: ListSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(ex: Exchange) -> Reply:
         raise KeyError("oops")
