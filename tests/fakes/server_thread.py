@@ -7,6 +7,7 @@ deadlock; a server on its own loop in a daemon thread serves both kinds of test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -36,7 +37,8 @@ class Latch:
             self._event.set()
             waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
-            if not loop.is_closed():
+            # A waiter's loop may have closed meanwhile; there is nobody left to wake there.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future)
 
     def is_set(self) -> bool:

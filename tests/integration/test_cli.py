@@ -103,6 +103,10 @@ def test_gateway_create_list_delete(gw: RunningGateway, data_dir: Path) -> None:
     created = run_cli(data_dir, "gateway", "create", "My Team")
     assert created.returncode == 0, created.stdout + created.stderr
     assert "my-team" in created.stdout
+    duplicate = run_cli(data_dir, "gateway", "create", "my team")
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stdout + duplicate.stderr
+    assert "Traceback" not in duplicate.stderr
 
     listed = run_cli(data_dir, "gateway", "list")
     assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -123,16 +127,6 @@ def test_gateway_create_list_delete(gw: RunningGateway, data_dir: Path) -> None:
     again = run_cli(data_dir, "gateway", "delete", "my-team")
     assert again.returncode == 1
     assert "no gateway 'my-team'" in again.stdout + again.stderr
-
-
-def test_gateway_create_with_a_taken_slug_fails(data_dir: Path) -> None:
-    assert run_cli(data_dir, "gateway", "create", "Ops", "--slug", "ops").returncode == 0
-
-    duplicate = run_cli(data_dir, "gateway", "create", "Operations", "--slug", "ops")
-
-    assert duplicate.returncode == 1
-    assert "already exists" in duplicate.stdout + duplicate.stderr
-    assert "Traceback" not in duplicate.stderr
 
 
 def test_logs_prints_the_newest_matching_records_oldest_first(gw: RunningGateway, data_dir: Path) -> None:

@@ -1,0 +1,61 @@
+"""The translator contract: the OpenAI chat schema to a provider's native API and back.
+
+Translators are pure (no network, clock or globals), like provider adapters. The compat endpoint
+takes an OpenAI chat request whose `model` is `{provider}/{model}`, asks the provider's translator
+for the native request, forwards it with the provider's adapter, and translates the answer back:
+a JSON body with `response`, an error body with `error`, a stream incrementally with `stream()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TranslationError(ValueError):
+    """The OpenAI request cannot be expressed for this provider; the message says which field."""
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRequest:
+    """What to send upstream: `path` (and `query`) relative to the provider's base URL, as a
+    provider endpoint's route would have them, and the body."""
+
+    path: str
+    body: bytes
+    query: str = ""
+
+
+class StreamTranslator(Protocol):
+    """Stateful: turns the provider's SSE bytes, split anywhere, into OpenAI chat.completion.chunk
+    SSE bytes. Must never buffer more than an incomplete event: each complete native event is
+    translated as soon as it arrives."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """OpenAI SSE bytes for the complete events in `chunk` (plus what was pending); maybe b""."""
+        ...
+
+    def close(self) -> bytes:
+        """The final bytes: any last chunk (usage, when the request asked for it) and `data: [DONE]`."""
+        ...
+
+
+class Translator(Protocol):
+    def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
+        """The native request for an OpenAI chat `payload` (whose `model` was `{provider}/{model}`).
+
+        Raises `TranslationError` naming the field that cannot be translated.
+        """
+        ...
+
+    def response(self, body: bytes, model: str) -> bytes:
+        """A successful native JSON answer as an OpenAI `chat.completion` JSON body."""
+        ...
+
+    def error(self, status: int, body: bytes) -> bytes:
+        """A native error body as OpenAI's `{"error": {"message", "type", "param", "code"}}`."""
+        ...
+
+    def stream(self, model: str, include_usage: bool) -> StreamTranslator:
+        """A translator for one streamed answer."""
+        ...
