@@ -95,3 +95,18 @@ def test_output_text() -> None:
     assert OPENAI.output_text(CHAT, CHAT_STREAM, streamed=True) == "Paris."
     assert OPENAI.output_text(RESPONSES, RESPONSES_STREAM, streamed=True) == "Hello"
     assert OPENAI.output_text(CHAT, b"garbage", streamed=False) == ""
+
+
+def test_malformed_bodies_never_raise() -> None:
+    odd = [
+        b'{"usage": {"prompt_tokens": 1, "prompt_tokens_details": [1]}}',
+        b'{"choices": [1, "x", {"message": "str"}, {"delta": [1]}], "output": [{"content": 3}, 4]}',
+        b'{"usage": "lots"}',
+        b"[]",
+    ]
+    for body in odd:
+        OPENAI.read_usage(CHAT, body)
+        OPENAI.output_text(CHAT, body, streamed=False)
+        OPENAI.output_text(CHAT, b"data: " + body + b"\n\n", streamed=True)
+        OPENAI.read_stream_usage(CHAT, b"data: " + body + b"\n\n")
+    assert OPENAI.read_usage(CHAT, odd[0]) == Usage(input_tokens=1)

@@ -81,8 +81,8 @@ def _usage(raw: Any) -> Usage | None:
     output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
     if not isinstance(input_tokens, int):
         return None
-    input_details = raw.get("prompt_tokens_details") or raw.get("input_tokens_details") or {}
-    output_details = raw.get("completion_tokens_details") or raw.get("output_tokens_details") or {}
+    input_details = _dict(raw.get("prompt_tokens_details") or raw.get("input_tokens_details"))
+    output_details = _dict(raw.get("completion_tokens_details") or raw.get("output_tokens_details"))
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
@@ -95,6 +95,15 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is an object, else an empty one: upstream bodies are not trusted to be well formed."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _stream_text(event: Any) -> str:
     if not isinstance(event, dict):
         return ""
@@ -102,9 +111,8 @@ def _stream_text(event: Any) -> str:
         delta = event.get("delta")
         return delta if isinstance(delta, str) else ""
     parts = []
-    for choice in event.get("choices") or ():
-        delta = choice.get("delta") or {}
-        content = delta.get("content") or choice.get("text")
+    for choice in map(_dict, _list(event.get("choices"))):
+        content = _dict(choice.get("delta")).get("content") or choice.get("text")
         if isinstance(content, str):
             parts.append(content)
     return "".join(parts)
@@ -112,13 +120,12 @@ def _stream_text(event: Any) -> str:
 
 def _document_text(document: dict[str, Any]) -> str:
     parts: list[str] = []
-    for choice in document.get("choices") or ():
-        message = choice.get("message") or {}
-        content = message.get("content") or choice.get("text")
+    for choice in map(_dict, _list(document.get("choices"))):
+        content = _dict(choice.get("message")).get("content") or choice.get("text")
         if isinstance(content, str):
             parts.append(content)
-    for item in document.get("output") or ():  # Responses API
-        for content in item.get("content") or ():
+    for item in map(_dict, _list(document.get("output"))):  # Responses API
+        for content in map(_dict, _list(item.get("content"))):
             text = content.get("text")
             if isinstance(text, str):
                 parts.append(text)
