@@ -9,12 +9,14 @@ from aiohttp import web
 from sluicegate.config import Settings
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.admin import AdminApi
-from sluicegate.endpoints.provider import ProviderEndpoint
+from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.logbook import Logbook
 from sluicegate.pipeline import build_pipeline
-from sluicegate.pipeline.forward import Forward
+from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.resolve import Resolve
+from sluicegate.pipeline.retry import Attempts
+from sluicegate.pipeline.steps import provider_planner, universal_planner
 from sluicegate.providers import REGISTRY
 from sluicegate.records import RecordBuilder
 from sluicegate.routes import add_routes
@@ -32,12 +34,15 @@ def create_app(settings: Settings) -> web.Application:
     logbook = Logbook(
         database, records.build, batch_size=settings.log_batch_size, interval=settings.log_flush_interval
     )
+    providers = REGISTRY
+    planners = {"provider": provider_planner(providers), "universal": universal_planner(providers)}
+    forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [
             Log(logbook, tee_limit=settings.max_body_bytes),
-            Resolve(directory, REGISTRY),
+            Resolve(directory, planners),
         ],
-        Forward(upstream, settings.upstreams, default_timeout=settings.upstream_timeout),
+        Attempts(forwarder, deadline=settings.upstream_timeout),
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -54,7 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lifespan)
     add_routes(
         app,
-        provider=ProviderEndpoint(pipeline, max_body_bytes=settings.max_body_bytes),
+        proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes),
         admin=AdminApi(database, directory, logbook),
     )
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
-from sluicegate.types import CacheStatus
+from sluicegate.types import Backoff, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
 
@@ -23,7 +23,44 @@ class Reply:
     status: int
     headers: CIMultiDict[str]
     body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncGenerator[bytes, None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How one step is retried: `max_attempts` tries in all, waiting `delay_ms` scaled by `backoff`.
+
+    `timeout_ms` bounds each attempt until its response starts (None: only the request's deadline).
+    """
+
+    max_attempts: int = 1
+    delay_ms: int = 0
+    backoff: Backoff = Backoff.CONSTANT
+    timeout_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """One upstream request the gateway may send: the only one on a provider endpoint, one of an
+    ordered list on the universal endpoint. `headers` are what goes upstream, already filtered."""
+
+    provider: Provider
+    route: Route
+    headers: CIMultiDict[str]
+    body: bytes
+    facts: RequestFacts
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one step, for the log: `status` 0 when no response came (see `error`)."""
+
+    step: int
+    provider: str
+    status: int
+    latency_ms: float
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -35,19 +72,21 @@ class Exchange:
     """
 
     gateway_slug: str
-    provider_name: str
+    provider_name: str  # the URL segment: a provider slug, or "universal" / "compat"
     route: Route
     method: str
     headers: CIMultiDictProxy[str]
     read_body: Callable[[], Awaitable[bytes]]
+    kind: str = "provider"  # which planner turns the request into steps
     id: str = field(default_factory=lambda: new_log_id())
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
 
     body: bytes = b""
     gateway: Gateway | None = None
-    provider: Provider | None = None
-    facts: RequestFacts = NO_FACTS
+    steps: list[Step] = field(default_factory=list)
+    step_index: int = 0  # the step that answered, or the last one tried
+    attempts: list[Attempt] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     custom_cost: CustomCost | None = None
 
@@ -62,6 +101,18 @@ class Exchange:
     @property
     def account(self) -> str:
         return self.route.account
+
+    @property
+    def step(self) -> Step | None:
+        return self.steps[self.step_index] if self.steps else None
+
+    @property
+    def provider(self) -> Provider | None:
+        return self.steps[self.step_index].provider if self.steps else None
+
+    @property
+    def facts(self) -> RequestFacts:
+        return self.steps[self.step_index].facts if self.steps else NO_FACTS
 
 
 def new_log_id() -> str:

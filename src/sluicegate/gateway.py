@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sluicegate.types import Backoff
+
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
@@ -20,8 +22,11 @@ class GatewaySettings(BaseModel):
 
     collect_logs: bool = Field(True, description="store a log record for each request")
     request_timeout_ms: int | None = Field(
-        None, gt=0, description="upstream timeout for this gateway; the server default when unset"
+        None, gt=0, description="default time for each attempt until its response starts"
     )
+    max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
+    retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")
+    backoff: Backoff = Field(Backoff.CONSTANT, description="default growth of the wait between retries")
 
 
 class Gateway(BaseModel):

@@ -6,6 +6,8 @@ thread after the responses have gone out; nothing here is on the request path.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from sluicegate.exchange import Exchange
 from sluicegate.storage.base import LogRecord
 from sluicegate.types import Usage
@@ -33,13 +35,14 @@ class RecordBuilder:
         started = exchange.started
         finished = exchange.finished_at or started
         usage = self._usage(exchange)
+        step = exchange.step
         return LogRecord(
             id=exchange.id,
             ts=exchange.received_at,
             account=exchange.account,
             gateway=exchange.gateway_slug,
-            provider=exchange.provider_name,
-            endpoint=exchange.route.path,
+            provider=step.provider.name if step else exchange.provider_name,
+            endpoint=step.route.path if step else exchange.route.path,
             method=exchange.method,
             model=exchange.facts.model,
             stream=exchange.streamed,
@@ -58,21 +61,24 @@ class RecordBuilder:
             request_headers=mask_headers(exchange.headers.items()),
             request_body=exchange.body[: self._body_limit] or None,
             response_body=exchange.response_body[: self._body_limit] or None,
+            step=exchange.step_index if step else None,
+            attempts=[asdict(attempt) for attempt in exchange.attempts] if len(exchange.attempts) > 1 else [],
         )
 
     def _usage(self, exchange: Exchange) -> Usage | None:
-        provider, body = exchange.provider, exchange.response_body
-        if provider is None or not 200 <= exchange.status < 300 or not body:
+        step, body = exchange.step, exchange.response_body
+        if step is None or not 200 <= exchange.status < 300 or not body:
             return None
+        provider, route = step.provider, step.route
         if exchange.streamed:
-            usage = provider.read_stream_usage(exchange.route, body)
+            usage = provider.read_stream_usage(route, body)
         else:
-            usage = provider.read_usage(exchange.route, body)
+            usage = provider.read_usage(route, body)
         if usage is not None or exchange.facts.payload is None:
             return usage
         # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
         model = exchange.facts.model
-        text = provider.output_text(exchange.route, body, exchange.streamed)
+        text = provider.output_text(route, body, exchange.streamed)
         return Usage(
             input_tokens=self._tokens.count_any_input(exchange.facts.payload, model),
             output_tokens=self._tokens.count_text(text, model),

@@ -25,6 +25,14 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+class Backoff(enum.StrEnum):
+    """How the wait between retries grows: `delay`, `delay × n`, or `delay × 2ⁿ⁻¹` (plus jitter)."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
 class CacheStatus(enum.StrEnum):
     """What the cache did for one request; NONE when the request was not cacheable."""
 

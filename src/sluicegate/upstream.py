@@ -7,11 +7,11 @@ exceptions into `errors.py` types so nothing above it sees aiohttp's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 
@@ -40,7 +40,7 @@ class UpstreamRequest:
     timeout: float
 
 
-def forwardable_request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`, ...)."""
     forwarded: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
@@ -111,7 +111,7 @@ class Upstream:
             response.release()
 
     @staticmethod
-    async def relay(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncIterator[bytes]:
+    async def relay(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncGenerator[bytes, None]:
         """Yield the body of `response` chunk by chunk as it arrives.
 
         Closing the iterator early (the client went away) closes the upstream connection, which is

@@ -26,5 +26,5 @@ async def write_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.abort()
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]  # the pipeline's streams are generators
+        await stream.aclose()
     return response

@@ -70,6 +70,10 @@ class LogEntry(BaseModel):
     cache_status: str
     error: str | None
     metadata: dict[str, Any]
+    step: int | None = Field(None, description="the universal step that answered")
+    attempts: list[dict[str, Any]] = Field(
+        default_factory=list, description="every try (step, provider, status, latency_ms, error) when retried"
+    )
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None

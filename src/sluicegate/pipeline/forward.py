@@ -1,52 +1,74 @@
-"""Forward: the last link. Builds the upstream request with the provider's adapter and sends it."""
+"""Forwarding one step upstream, once. Retries and fallbacks are `retry.py`'s business."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
 
-from sluicegate.exchange import Exchange, Reply
-from sluicegate.upstream import (
-    Upstream,
-    UpstreamRequest,
-    forwardable_request_headers,
-    relayable_response_headers,
-)
+from sluicegate.errors import UpstreamTimeout
+from sluicegate.exchange import Reply, Step
+from sluicegate.upstream import Upstream, UpstreamRequest, relayable_response_headers
 
 # Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 
 
-class Forward:
-    def __init__(self, upstream: Upstream, base_urls: Mapping[str, str], default_timeout: float) -> None:
+class Forwarder:
+    """Sends a step to its provider. `exchange_timeout` bounds a whole exchange, streams included."""
+
+    def __init__(self, upstream: Upstream, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
         self._upstream = upstream
         self._base_urls = base_urls
-        self._default_timeout = default_timeout
+        self._exchange_timeout = exchange_timeout
 
-    async def __call__(self, exchange: Exchange) -> Reply:
-        provider, gateway = exchange.provider, exchange.gateway
-        assert provider is not None, "Resolve runs before Forward"
-        assert gateway is not None, "Resolve runs before Forward"
-        base_url = self._base_urls.get(provider.name, provider.default_base_url)
-        timeout_ms = gateway.settings.request_timeout_ms
-        timeout = timeout_ms / 1000 if timeout_ms else self._default_timeout
+    async def send(self, step: Step, method: str, start_timeout: float) -> Reply:
+        """The upstream's answer, once it has started: headers and, for a stream, its first chunk.
+
+        Raises `UpstreamTimeout` when the answer has not started within `start_timeout` seconds,
+        and the other `errors.py` upstream errors when no answer came at all. A stream that has
+        sent its first chunk is the client's from then on; what fails after it is not retried.
+        """
+        provider = step.provider
         request = UpstreamRequest(
-            method=exchange.method,
-            url=provider.upstream_url(base_url, exchange.route),
-            headers=forwardable_request_headers(exchange.headers),
-            body=exchange.body,
-            timeout=timeout,
+            method=method,
+            url=provider.upstream_url(
+                self._base_urls.get(provider.name, provider.default_base_url), step.route
+            ),
+            headers=step.headers,
+            body=step.body,
+            timeout=self._exchange_timeout,
         )
+        try:
+            async with asyncio.timeout(start_timeout):
+                return await self._start(request)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream did not start answering within {start_timeout:g} s") from exc
+
+    async def _start(self, request: UpstreamRequest) -> Reply:
         response = await self._upstream.send(request)
         headers = relayable_response_headers(response.headers)
-        if _streams(response):
-            exchange.streamed = True
-            return Reply(response.status, headers, stream=Upstream.relay(response, timeout))
-        exchange.first_byte_at = time.perf_counter()
-        return Reply(response.status, headers, body=await Upstream.read(response, timeout))
+        if not _streams(response):
+            return Reply(response.status, headers, body=await Upstream.read(response, request.timeout))
+        chunks = Upstream.relay(response, request.timeout)
+        try:
+            first = await anext(chunks, b"")
+        except BaseException:
+            await chunks.aclose()
+            raise
+        return Reply(response.status, headers, stream=_prepend(first, chunks))
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()
 
 
 def _streams(response: aiohttp.ClientResponse) -> bool:

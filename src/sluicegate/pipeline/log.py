@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from multidict import CIMultiDict
@@ -51,15 +51,18 @@ class Log:
             exchange.response_body = reply.body
             self._logbook.submit(exchange)
         else:
+            exchange.streamed = True
             reply.stream = self._recorded(exchange, reply.stream)
         return reply
 
-    async def _recorded(self, exchange: Exchange, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def _recorded(
+        self, exchange: Exchange, stream: AsyncGenerator[bytes, None]
+    ) -> AsyncGenerator[bytes, None]:
         """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the record."""
         chunks: deque[bytes] = deque()
         kept = 0
         try:
-            async with aclosing(stream):  # type: ignore[type-var]  # async generators have aclose()
+            async with aclosing(stream):
                 async for chunk in stream:
                     if exchange.first_byte_at is None:
                         exchange.first_byte_at = time.perf_counter()

@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 
 from sluicegate.directory import GatewayDirectory
-from sluicegate.errors import BadRequest, UnknownGateway, UnknownProvider
+from sluicegate.errors import BadRequest, UnknownGateway
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
-from sluicegate.providers.base import Provider
+from sluicegate.pipeline.retry import policy_from_headers
+from sluicegate.pipeline.steps import Planner
 from sluicegate.usage.cost import parse_custom_cost
 
 METADATA_HEADER = "cf-aig-metadata"
@@ -20,9 +21,11 @@ MAX_METADATA_ENTRIES = 5
 
 
 class Resolve:
-    def __init__(self, directory: GatewayDirectory, providers: Mapping[str, Provider]) -> None:
+    """Finds the gateway, reads the body and the gateway headers, and plans the steps."""
+
+    def __init__(self, directory: GatewayDirectory, planners: Mapping[str, Planner]) -> None:
         self._directory = directory
-        self._providers = providers
+        self._planners = planners
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
@@ -33,12 +36,6 @@ class Resolve:
                 gateways=known,
             )
         exchange.gateway = gateway
-        provider = self._providers.get(exchange.provider_name)
-        if provider is None:
-            raise UnknownProvider(
-                f"unknown provider {exchange.provider_name!r}", providers=sorted(self._providers)
-            )
-        exchange.provider = provider
         headers = exchange.headers
         if METADATA_HEADER in headers:
             exchange.metadata = parse_metadata(headers[METADATA_HEADER])
@@ -47,8 +44,9 @@ class Resolve:
                 exchange.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
             except ValueError as exc:
                 raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
+        policy = policy_from_headers(headers, gateway.settings)
         exchange.body = await exchange.read_body()
-        exchange.facts = provider.read_request(exchange.route, exchange.body)
+        exchange.steps = self._planners[exchange.kind](exchange, policy)
         return await call_next(exchange)
 
 

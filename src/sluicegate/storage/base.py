@@ -40,6 +40,8 @@ class LogRecord:
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: bytes | None = None
     response_body: bytes | None = None
+    step: int | None = None  # the universal step that answered
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every try, when there was more than one
 
 
 @dataclass(frozen=True, slots=True)

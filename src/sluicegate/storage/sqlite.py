@@ -63,13 +63,17 @@ MIGRATIONS = [
     CREATE INDEX logs_account_gateway_id ON logs (account, gateway, id);
     CREATE INDEX logs_account_ts ON logs (account, ts);
     """,
+    """
+    ALTER TABLE logs ADD COLUMN step INTEGER;
+    ALTER TABLE logs ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 _LOG_COLUMNS = [
     "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
-    "request_body", "response_body",
+    "request_body", "response_body", "step", "attempts",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -228,7 +232,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.ttfb_ms, record.tokens_in, record.tokens_out, record.cached_tokens,
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
-        record.request_body, record.response_body,
+        record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
     )  # fmt: skip
 
 
@@ -238,4 +242,5 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
+    values["attempts"] = orjson.loads(values["attempts"])
     return LogRecord(**values)

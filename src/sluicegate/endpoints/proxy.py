@@ -1,4 +1,5 @@
-"""Provider endpoints: `/v1/{account}/{gateway}/{provider}/{path}` forwarded to that provider."""
+"""Proxy endpoints: a provider's (`/v1/{account}/{gateway}/{provider}/{path}`) and the universal
+one (`POST /v1/{account}/{gateway}`, an ordered list of provider requests)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from sluicegate.exchange import Exchange
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
+UNIVERSAL = "universal"
 
-class ProviderEndpoint:
+
+class ProxyEndpoint:
     def __init__(self, pipeline: Handler, max_body_bytes: int) -> None:
         self._pipeline = pipeline
         self._max_body_bytes = max_body_bytes
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
         path, _, query = request.raw_path.partition("?")
         _, _, account, gateway, provider, tail = _split_path(path)
@@ -28,6 +31,22 @@ class ProviderEndpoint:
             headers=request.headers,
             read_body=lambda: read_body(request, self._max_body_bytes),
         )
+        return await self._run(request, exchange)
+
+    async def universal(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        exchange = Exchange(
+            gateway_slug=info["gateway"],
+            provider_name=UNIVERSAL,
+            route=Route(info["account"], "", ""),
+            method=request.method,
+            headers=request.headers,
+            read_body=lambda: read_body(request, self._max_body_bytes),
+            kind=UNIVERSAL,
+        )
+        return await self._run(request, exchange)
+
+    async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
         return await write_reply(request, reply)
 

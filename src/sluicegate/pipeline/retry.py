@@ -1,0 +1,193 @@
+"""Retries, fallbacks and deadlines: the last link of the pipeline.
+
+Steps are tried in order; each is retried as its `RetryPolicy` says on connection errors,
+timeouts, 429 and 5xx, then the next step is tried. Any other answer (2xx, 3xx, a 4xx that is
+the caller's mistake) is returned at once. A stream is only retried before its first byte
+(`Forwarder.send` returns once that byte is in), so a client never sees two answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from sluicegate.errors import BadRequest, GatewayError, UpstreamTimeout
+from sluicegate.exchange import Attempt, Exchange, Reply, RetryPolicy
+from sluicegate.gateway import GatewaySettings
+from sluicegate.pipeline.forward import Forwarder
+from sluicegate.types import Backoff
+
+STEP_HEADER = "cf-aig-step"
+TIMEOUT_HEADER = "cf-aig-request-timeout"
+MAX_ATTEMPTS_HEADER = "cf-aig-max-attempts"
+RETRY_DELAY_HEADER = "cf-aig-retry-delay"
+BACKOFF_HEADER = "cf-aig-backoff"
+RETRY_HEADERS = (TIMEOUT_HEADER, MAX_ATTEMPTS_HEADER, RETRY_DELAY_HEADER, BACKOFF_HEADER)
+MAX_ATTEMPTS = 5
+MAX_RETRY_DELAY_MS = 5000
+JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    code = "deadline_exceeded"
+
+
+def is_retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySettings) -> RetryPolicy:
+    """The gateway's defaults, overridden by this request's `cf-aig-*` retry headers."""
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        delay_ms=settings.retry_delay_ms,
+        backoff=settings.backoff,
+        timeout_ms=settings.request_timeout_ms,
+    )
+    if not any(name in headers for name in RETRY_HEADERS):
+        return policy
+    return RetryPolicy(
+        max_attempts=_int_header(headers, MAX_ATTEMPTS_HEADER, 1, MAX_ATTEMPTS, policy.max_attempts),
+        delay_ms=_int_header(headers, RETRY_DELAY_HEADER, 0, MAX_RETRY_DELAY_MS, policy.delay_ms),
+        backoff=_backoff(headers.get(BACKOFF_HEADER), BACKOFF_HEADER, policy.backoff),
+        timeout_ms=_int_header(headers, TIMEOUT_HEADER, 1, None, policy.timeout_ms),
+    )
+
+
+def _int_header(
+    headers: CIMultiDictProxy[str], name: str, low: int, high: int | None, default: int | None
+) -> int:
+    value = headers.get(name)
+    if value is None:
+        return default  # type: ignore[return-value]  # callers pass None only for optional fields
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {value!r}", header=name) from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(f"{name} must be {bound}, got {number}", header=name)
+    return number
+
+
+def _backoff(value: str | None, name: str, default: Backoff) -> Backoff:
+    if value is None:
+        return default
+    try:
+        return Backoff(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(b.value for b in Backoff)
+        raise BadRequest(f"{name} must be one of {choices}, got {value!r}", header=name) from None
+
+
+def backoff_delay(policy: RetryPolicy, retry: int, jitter: float) -> float:
+    """Seconds to wait before retry number `retry` (1-based); `jitter` in [-1, 1] scales ±JITTER."""
+    factor = {Backoff.CONSTANT: 1, Backoff.LINEAR: retry, Backoff.EXPONENTIAL: 1 << (retry - 1)}[
+        policy.backoff
+    ]
+    return policy.delay_ms / 1000 * factor * (1 + JITTER * jitter)
+
+
+def retry_after(headers: CIMultiDict[str]) -> float | None:
+    """Seconds from `retry-after-ms` (OpenAI, Anthropic) or `Retry-After` (seconds or an HTTP date)."""
+    if (millis := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(email.utils.parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+class Attempts:
+    """Tries the exchange's steps in order within `deadline` seconds (until an answer starts)."""
+
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        deadline: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._forwarder = forwarder
+        self._deadline = deadline
+        self._clock = clock
+        self._sleep = sleep
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        deadline = self._clock() + self._deadline
+        failure: Reply | GatewayError | None = None
+        for index, step in enumerate(exchange.steps):
+            exchange.step_index = index
+            policy = step.retry
+            for attempt in range(1, policy.max_attempts + 1):
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    await _discard(failure)
+                    raise DeadlineExceeded(
+                        f"no answer within the request's deadline of {self._deadline:g} s",
+                        attempts=[asdict(a) for a in exchange.attempts],
+                    )
+                budget = min(policy.timeout_ms / 1000, remaining) if policy.timeout_ms else remaining
+                await _discard(failure)
+                failure = await self._try(exchange, index, budget)
+                if isinstance(failure, Reply) and not is_retryable(failure.status):
+                    failure.headers[STEP_HEADER] = str(index)
+                    return failure
+                if attempt == policy.max_attempts:
+                    break
+                wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
+                asked = retry_after(failure.headers) if isinstance(failure, Reply) else None
+                if asked is not None:
+                    if asked >= deadline - self._clock():
+                        break  # the upstream asks for longer than we have: fall back instead
+                    wait = max(wait, asked)
+                if self._clock() + wait >= deadline:
+                    break
+                await self._sleep(wait)
+        if isinstance(failure, Reply):
+            failure.headers[STEP_HEADER] = str(exchange.step_index)
+            return failure
+        assert failure is not None, "there is always at least one step"
+        raise failure
+
+    async def _try(self, exchange: Exchange, index: int, budget: float) -> Reply | GatewayError:
+        step = exchange.steps[index]
+        started = time.perf_counter()
+        try:
+            reply = await self._forwarder.send(step, exchange.method, budget)
+        except GatewayError as error:
+            exchange.attempts.append(
+                Attempt(index, step.provider.name, error.status, _ms_since(started), error.message)
+            )
+            return error
+        error_text = None if reply.status < 400 else f"upstream answered {reply.status}"
+        exchange.attempts.append(
+            Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text)
+        )
+        return reply
+
+
+async def _discard(failure: Reply | GatewayError | None) -> None:
+    """Close a failed answer that will not be returned (a streamed error body holds a connection)."""
+    if isinstance(failure, Reply) and failure.stream is not None:
+        await failure.stream.aclose()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,103 @@
+"""Planners: how a request becomes the ordered steps that `retry.py` tries.
+
+A provider endpoint's request is one step. The universal endpoint's body is a JSON array of steps
+(or one step object), each `{"provider", "endpoint", "headers", "query", "config"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sluicegate.errors import BadRequest, UnknownProvider
+from sluicegate.exchange import Exchange, RetryPolicy, Step
+from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
+from sluicegate.providers.base import Provider, Route
+from sluicegate.types import Backoff
+from sluicegate.upstream import forwardable_request_headers
+
+Planner = Callable[[Exchange, RetryPolicy], list[Step]]
+
+
+def provider_planner(providers: Mapping[str, Provider]) -> Planner:
+    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+        provider = providers.get(exchange.provider_name)
+        if provider is None:
+            raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=sorted(providers))
+        headers = forwardable_request_headers(exchange.headers)
+        facts = provider.read_request(exchange.route, exchange.body)
+        return [Step(provider, exchange.route, headers, exchange.body, facts, policy)]
+
+    return plan
+
+
+class StepConfig(BaseModel):
+    """A universal step's retry settings, named as Cloudflare AI Gateway names them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requestTimeout: int | None = Field(None, gt=0, description="ms until the answer starts")
+    maxAttempts: int | None = Field(None, ge=1, le=MAX_ATTEMPTS)
+    retryDelay: int | None = Field(None, ge=0, le=MAX_RETRY_DELAY_MS)
+    backoff: Backoff | None = None
+
+
+class UniversalStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1)
+    endpoint: str = Field(min_length=1, description="the path after the provider segment")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, Any] = Field(description="the provider's request body")
+    config: StepConfig | None = None
+
+
+def universal_planner(providers: Mapping[str, Provider]) -> Planner:
+    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+        try:
+            raw = orjson.loads(exchange.body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"the universal endpoint takes a JSON array of steps: {exc}") from exc
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise BadRequest("the array of steps is empty", field="steps")
+        return [_step(exchange.account, index, item, providers, policy) for index, item in enumerate(items)]
+
+    return plan
+
+
+def _step(
+    account: str, index: int, item: Any, providers: Mapping[str, Provider], policy: RetryPolicy
+) -> Step:
+    try:
+        spec = UniversalStep.model_validate(item)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "step"
+        raise BadRequest(f"step {index}: {field}: {first['msg']}", step=index, field=field) from exc
+    provider = providers.get(spec.provider)
+    if provider is None:
+        raise BadRequest(
+            f"step {index}: unknown provider {spec.provider!r}",
+            step=index,
+            field="provider",
+            providers=sorted(providers),
+        )
+    path, _, query = spec.endpoint.lstrip("/").partition("?")
+    route = Route(account, path, query)
+    body = orjson.dumps(spec.query)
+    headers = forwardable_request_headers(CIMultiDict(spec.headers))
+    headers.setdefault("Content-Type", "application/json")
+    config = spec.config
+    if config is not None:
+        policy = RetryPolicy(
+            max_attempts=config.maxAttempts or policy.max_attempts,
+            delay_ms=config.retryDelay if config.retryDelay is not None else policy.delay_ms,
+            backoff=config.backoff or policy.backoff,
+            timeout_ms=config.requestTimeout or policy.timeout_ms,
+        )
+    return Step(provider, route, headers, body, provider.read_request(route, body), policy)

@@ -1,0 +1,135 @@
+"""Anthropic's Messages API.
+
+Wire format: https://docs.anthropic.com/en/api/messages — usage sits in the answer's `usage`; a
+stream reports it in `message_start` (input side, first output count) and again, cumulatively, in
+`message_delta` (https://docs.anthropic.com/en/docs/build-with-claude/streaming). Cache reads and
+writes are counted apart from `input_tokens` there, so they are added back in here: our `Usage`
+counts every input token in `input_tokens`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+# Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
+_USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Anthropic:
+    """The adapter for api.anthropic.com; the SDK's base URL is the gateway's `.../anthropic`."""
+
+    name: str = "anthropic"
+    default_base_url: str = "https://api.anthropic.com"
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        # The client sends the version prefix itself (`v1/messages`), as Cloudflare's examples do.
+        url = f"{base_url.rstrip('/')}/{route.path}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        if not body or body[:1] not in b"{[ \t\r\n":
+            return NO_FACTS
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return NO_FACTS
+        if not isinstance(payload, dict):
+            return RequestFacts(payload=payload)
+        model = payload.get("model")
+        return RequestFacts(
+            model=model if isinstance(model, str) else None,
+            stream=payload.get("stream") is True,
+            payload=payload,
+        )
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if _counts_tokens(route):
+            # Token counting is free: https://docs.anthropic.com/en/docs/build-with-claude/token-counting
+            return Usage()
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        return _usage(document.get("usage")) if isinstance(document, dict) else None
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        fields: dict[str, Any] = {}
+        for event in iter_json(events):
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "message_start":
+                message = event.get("message")
+                raw = message.get("usage") if isinstance(message, dict) else None
+            elif event.get("type") == "message_delta":
+                raw = event.get("usage")  # cumulative: its figures replace those of message_start
+            else:
+                continue
+            if isinstance(raw, dict):
+                fields.update((key, value) for key, value in raw.items() if value is not None)
+        return _usage(fields)
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if streamed:
+            return "".join(_delta_text(event) for event in iter_json(body))
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ""
+        return _document_text(document) if isinstance(document, dict) else ""
+
+
+def _counts_tokens(route: Route) -> bool:
+    return route.path.rstrip("/").endswith("messages/count_tokens")
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("input_tokens"), int):
+        return None
+    uncached, written, read, output = (_int(raw.get(key)) for key in _USAGE_FIELDS)
+    details = raw.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        input_tokens=uncached + written + read,
+        output_tokens=output,
+        cached_tokens=read,
+        reasoning_tokens=_int(thinking),  # already inside output_tokens, as `Usage` wants it
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _delta_text(event: Any) -> str:
+    if not isinstance(event, dict):
+        return ""
+    if event.get("type") == "content_block_delta":
+        delta = event.get("delta")
+        text = delta.get("text") if isinstance(delta, dict) else None
+        return text if isinstance(text, str) else ""
+    completion = event.get("completion")  # legacy Text Completions stream, /v1/complete
+    return completion if isinstance(completion, str) else ""
+
+
+def _document_text(document: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for block in document.get("content") or ():
+        text = block.get("text") if isinstance(block, dict) else None
+        if isinstance(text, str):
+            parts.append(text)
+    completion = document.get("completion")  # legacy Text Completions, /v1/complete
+    if isinstance(completion, str):
+        parts.append(completion)
+    return "".join(parts)
+
+
+ANTHROPIC = Anthropic()

@@ -1,0 +1,161 @@
+"""The Gemini wire format, shared by Google AI Studio and Google Vertex AI.
+
+Wire format: https://ai.google.dev/api/generate-content — the model and the method are in the path
+(`models/{model}:generateContent`, `:streamGenerateContent`), not in the body; usage is the
+response's `usageMetadata`. A stream is SSE with `?alt=sse`, else one JSON array sent piece by piece.
+Both hosts speak it; they differ only in where a path is sent (`upstream_url`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+STREAM_METHODS = frozenset({"streamGenerateContent"})
+# countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
+FREE_METHODS = frozenset({"countTokens"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a Gemini path names: `.../models/gemini-2.0-flash:streamGenerateContent` is the model
+    `gemini-2.0-flash` and the method `streamGenerateContent`; a tuned model or an endpoint keeps its
+    collection (`tunedModels/abc`, `endpoints/123`)."""
+
+    model: str | None
+    method: str
+
+    @classmethod
+    def of(cls, route: Route) -> Target:
+        segments = unquote(route.path).strip("/").split("/")
+        name, colon, method = segments[-1].partition(":")
+        if not colon or not name:
+            return cls(None, "")
+        collection = segments[-2] if len(segments) > 1 else ""
+        return cls(name if collection in ("models", "") else f"{collection}/{name}", method)
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiAPI:
+    """An adapter for a host that speaks the Gemini API under `default_base_url`."""
+
+    name: str
+    default_base_url: str
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        url = f"{base_url.rstrip('/')}/{route.path}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        target = Target.of(route)
+        try:
+            payload = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            payload = None
+        return RequestFacts(model=target.model, stream=target.method in STREAM_METHODS, payload=payload)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if Target.of(route).method in FREE_METHODS:
+            return Usage()
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        # A stream read whole (by a client that buffers it) is the same JSON array.
+        documents = document if isinstance(document, list) else [document]
+        return _last_usage(documents)
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        return _last_usage(iter_responses(events))
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if streamed:
+            return "".join(candidate_text(response) for response in iter_responses(body))
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ""
+        documents = document if isinstance(document, list) else [document]
+        return "".join(candidate_text(response) for response in documents)
+
+
+def usage(metadata: Any) -> Usage | None:
+    """`usageMetadata` as a Usage, or None when it holds no counts (mid-stream Vertex chunks).
+
+    https://ai.google.dev/api/generate-content#UsageMetadata — `promptTokenCount` already includes
+    `cachedContentTokenCount`; thoughts and tool-use prompts are reported beside the candidates and
+    prompt, so they are added in (as genai-prices' Google extractor does).
+    """
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("promptTokenCount"), int):
+        return None
+    thoughts = _int(metadata.get("thoughtsTokenCount"))
+    return Usage(
+        input_tokens=metadata["promptTokenCount"] + _int(metadata.get("toolUsePromptTokenCount")),
+        output_tokens=_int(metadata.get("candidatesTokenCount")) + thoughts,
+        cached_tokens=_int(metadata.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+    )
+
+
+def iter_responses(events: bytes) -> Iterator[Any]:
+    """Each GenerateContentResponse of a stream: SSE (`alt=sse`) or a JSON array, maybe cut short."""
+    start = events.lstrip()[:1]
+    if start == b"[":
+        yield from _iter_array(events.decode("utf-8", "replace"))
+    else:
+        yield from iter_json(events)
+
+
+def candidate_text(response: Any) -> str:
+    """The generated text of one response: text parts, and function calls as name + JSON args."""
+    if not isinstance(response, dict):
+        return ""
+    pieces: list[str] = []
+    for candidate in response.get("candidates") or ():
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        for part in (content or {}).get("parts") or ():
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
+                pieces.append(part["text"])
+            elif isinstance(call := part.get("functionCall"), dict):
+                pieces.append(f"{call.get('name', '')}{json.dumps(call.get('args') or {})}")
+    return "".join(pieces)
+
+
+def _last_usage(responses: Any) -> Usage | None:
+    # Every chunk of a stream may carry usageMetadata; the last one with counts is final.
+    found = None
+    for response in responses:
+        if isinstance(response, dict):
+            found = usage(response.get("usageMetadata")) or found
+    return found
+
+
+def _iter_array(text: str) -> Iterator[Any]:
+    """The elements of a JSON array one by one, stopping quietly where the text breaks off."""
+    decoder = json.JSONDecoder()
+    position = text.find("[") + 1
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            return
+        try:
+            element, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return
+        yield element
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

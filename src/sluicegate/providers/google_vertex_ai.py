@@ -1,0 +1,51 @@
+"""Google Vertex AI: the Gemini API on Google Cloud, served from the host of each location.
+
+API reference: https://cloud.google.com/vertex-ai/docs/reference/rest — paths such as
+`v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent` are
+forwarded as sent, with the client's `Authorization: Bearer` token. Cloudflare AI Gateway's endpoint
+is the same path under `.../{gateway}/google-vertex-ai/`:
+https://developers.cloudflare.com/ai-gateway/usage/providers/vertex/
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sluicegate.providers.base import Route
+from sluicegate.providers.gemini import GeminiAPI
+
+GLOBAL_ENDPOINT = "https://aiplatform.googleapis.com"
+# Multi-region locations have hosts of their own (as google-genai's client builds them):
+# https://cloud.google.com/vertex-ai/generative-ai/docs/learn/locations
+_MULTI_REGIONS = frozenset({"us", "eu"})
+# A location only ever becomes part of a host name when it looks like one (`us-central1`).
+_LOCATION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_LOCATION_IN_PATH = re.compile(r"(?:^|/)locations/([^/:?]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class VertexAI(GeminiAPI):
+    """Vertex AI: the default base URL stands for "the host of the location in the path"; any other
+    configured base URL (a proxy, a fake) receives every path as it is."""
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        if base_url.rstrip("/") == self.default_base_url:
+            base_url = location_endpoint(route.path)
+        # Named, not super(): a slots dataclass is rebuilt, which breaks zero-argument super().
+        return GeminiAPI.upstream_url(self, base_url, route)
+
+
+def location_endpoint(path: str) -> str:
+    """The Vertex AI endpoint that serves the location named in `path`; the global one when the path
+    names none (express mode: `v1/publishers/google/models/...`) or one that is not a location."""
+    found = _LOCATION_IN_PATH.search(path)
+    location = found.group(1) if found else "global"
+    if location == "global" or not _LOCATION.fullmatch(location):
+        return GLOBAL_ENDPOINT
+    if location in _MULTI_REGIONS:
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+GOOGLE_VERTEX_AI = VertexAI(name="google-vertex-ai", default_base_url=GLOBAL_ENDPOINT)
