@@ -139,10 +139,7 @@ class Attempts:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     await _discard(failure)
-                    raise DeadlineExceeded(
-                        f"no answer within the request's deadline of {self._deadline:g} s",
-                        attempts=[asdict(a) for a in exchange.attempts],
-                    )
+                    raise self._deadline_exceeded(exchange)
                 budget = min(policy.timeout_ms / 1000, remaining) if policy.timeout_ms else remaining
                 await _discard(failure)
                 failure = await self._try(exchange, index, budget)
@@ -163,8 +160,16 @@ class Attempts:
         if isinstance(failure, Reply):
             failure.headers[STEP_HEADER] = str(exchange.step_index)
             return failure
+        if self._clock() >= deadline:
+            raise self._deadline_exceeded(exchange)
         assert failure is not None, "there is always at least one step"
         raise failure
+
+    def _deadline_exceeded(self, exchange: Exchange) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"no answer within the request's deadline of {self._deadline:g} s",
+            attempts=[asdict(a) for a in exchange.attempts],
+        )
 
     async def _try(self, exchange: Exchange, index: int, budget: float) -> Reply | GatewayError:
         step = exchange.steps[index]

@@ -1,0 +1,45 @@
+"""Providers that speak OpenAI's API: one line of data each on the shared `OpenAICompatible` adapter.
+
+Each base URL is what Cloudflare AI Gateway puts in front of the path that follows the provider
+segment, so `…/{provider}/{path}` goes to `{base}/{path}`, e.g. `…/groq/chat/completions` to
+`https://api.groq.com/openai/v1/chat/completions`. Custom providers (a local vLLM, llama.cpp or
+Ollama server) are built from configuration with `OpenAICompatible(name, base_url)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluicegate.providers.base import Route
+from sluicegate.providers.openai import OpenAICompatible
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixTolerant(OpenAICompatible):
+    """An OpenAI-compatible provider whose clients may repeat the end of its base URL in the path.
+
+    `sdk_prefix` is that end (`openai/v1/`): a path that starts with it is sent without it, so
+    both Cloudflare's documented forms reach the same upstream URL.
+    """
+
+    sdk_prefix: str = ""
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        path = route.path.removeprefix(self.sdk_prefix)
+        return OpenAICompatible.upstream_url(self, base_url, Route(route.account, path, route.query))
+
+
+# https://console.groq.com/docs/api-reference — the groq SDKs, which Cloudflare's docs point at
+# `…/groq`, request `/openai/v1/chat/completions`; Cloudflare's curl example uses `…/groq/chat/completions`.
+GROQ = PrefixTolerant(name="groq", default_base_url="https://api.groq.com/openai/v1", sdk_prefix="openai/v1/")
+# https://docs.mistral.ai/api/ — Cloudflare's path keeps the version: `…/mistral/v1/chat/completions`.
+MISTRAL = OpenAICompatible(name="mistral", default_base_url="https://api.mistral.ai")
+# https://api-docs.deepseek.com/api/create-chat-completion — `…/deepseek/chat/completions`.
+DEEPSEEK = OpenAICompatible(name="deepseek", default_base_url="https://api.deepseek.com")
+# https://openrouter.ai/docs/api-reference/overview — Cloudflare documents both
+# `…/openrouter/chat/completions` (its SDK example) and `…/openrouter/v1/chat/completions` (its curl).
+OPENROUTER = PrefixTolerant(name="openrouter", default_base_url="https://openrouter.ai/api/v1", sdk_prefix="v1/")
+# https://docs.perplexity.ai/api-reference/chat-completions-post — `…/perplexity-ai/chat/completions`.
+PERPLEXITY = OpenAICompatible(name="perplexity-ai", default_base_url="https://api.perplexity.ai")
+
+COMPATIBLE_PROVIDERS = (GROQ, MISTRAL, DEEPSEEK, OPENROUTER, PERPLEXITY)

@@ -1,0 +1,253 @@
+"""Retries, backoff, timeouts and the universal endpoint's fallbacks, against the fake upstream."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url})
+
+
+def chat(
+    gateway: RunningGateway, model: str, headers: dict[str, str], stream: bool = False
+) -> httpx.Response:
+    body = {"model": model, "messages": MESSAGES, "stream": stream}
+    return gateway.http.post("/v1/local/default/openai/chat/completions", json=body, headers=headers)
+
+
+def gaps(fake: FakeOpenAI) -> list[float]:
+    times = [request.received_at for request in fake.requests]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+def test_retries_until_success_with_constant_backoff(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "100", "x-fake-key": str(uuid.uuid4())}
+    response = chat(gateway, "fail-2-then-ok", headers)
+    assert response.status_code == 200
+    assert len(fake.requests) == 3
+    assert all(0.075 <= gap < 0.5 for gap in gaps(fake)), gaps(fake)  # 100 ms ± 25% jitter
+    record = gateway.wait_for_logs(1)[0]
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert [a["status"] for a in detail["attempts"]] == [500, 500, 200]
+    assert record["status"] == 200
+
+
+def test_exponential_backoff_doubles_the_wait(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {
+        "cf-aig-max-attempts": "4",
+        "cf-aig-retry-delay": "100",
+        "cf-aig-backoff": "exponential",
+        "x-fake-key": str(uuid.uuid4()),
+    }
+    assert chat(gateway, "fail-3-then-ok", headers).status_code == 200
+    first, second, third = gaps(fake)
+    assert 0.075 <= first < 0.3
+    assert 0.150 <= second < 0.5
+    assert 0.300 <= third < 0.9
+
+
+def test_a_caller_mistake_is_not_retried(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    response = chat(gateway, "error-400", {"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "0"})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"  # the provider's own body
+    assert len(fake.requests) == 1
+
+
+def test_retry_after_from_a_429_is_respected(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {
+        "cf-aig-max-attempts": "2",
+        "cf-aig-retry-delay": "0",
+        "x-fake-behavior": "rate-limited,retry-after-ms-300",
+    }
+    response = chat(gateway, "gpt-4o", headers)
+    assert response.status_code == 429  # both attempts were refused; the last answer is returned
+    assert len(fake.requests) == 2
+    assert gaps(fake)[0] >= 0.3
+
+
+def test_each_attempt_has_its_own_timeout(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {"cf-aig-max-attempts": "2", "cf-aig-retry-delay": "0", "cf-aig-request-timeout": "150"}
+    response = chat(gateway, "slow-2000", headers)
+    assert response.status_code == 504
+    assert len(fake.requests) == 2
+    record = gateway.wait_for_logs(1)[0]
+    assert 290 <= record["latency_ms"] < 1500
+
+
+def test_the_whole_request_has_a_deadline(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, upstream_timeout=0.4)
+    response = chat(
+        gateway,
+        "slow-2000",
+        {"cf-aig-max-attempts": "5", "cf-aig-retry-delay": "0", "cf-aig-request-timeout": "150"},
+    )
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "deadline_exceeded"
+    assert [attempt["status"] for attempt in error["attempts"]] == [504, 504, 504]
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("cf-aig-max-attempts", "6"),
+        ("cf-aig-max-attempts", "many"),
+        ("cf-aig-retry-delay", "5001"),
+        ("cf-aig-request-timeout", "0"),
+        ("cf-aig-backoff", "fibonacci"),
+    ],
+)
+def test_bad_retry_headers_are_400s_naming_the_header(
+    gateway: RunningGateway, fake: FakeOpenAI, header: str, value: str
+) -> None:
+    response = chat(gateway, "gpt-4o", {header: value})
+    assert response.status_code == 400
+    assert response.json()["error"]["header"] == header
+    assert fake.requests == []
+
+
+def universal(gateway: RunningGateway, steps: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return gateway.http.post("/v1/local/default", json=steps, headers=headers or {})
+
+
+def step(model: str, stream: bool = False, **extra: Any) -> dict[str, Any]:
+    return {
+        "provider": "openai",
+        "endpoint": "chat/completions",
+        "headers": {"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        "query": {"model": model, "messages": MESSAGES, "stream": stream},
+        **extra,
+    }
+
+
+def test_universal_falls_back_on_500_and_says_which_step_answered(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    response = universal(gateway, [step("error-500"), step("gpt-4o-mini")])
+    assert response.status_code == 200
+    assert response.headers["cf-aig-step"] == "1"
+    assert response.json()["model"] == "gpt-4o-mini"
+    assert [r.json["model"] for r in fake.requests] == ["error-500", "gpt-4o-mini"]
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["step"], record["model"], record["provider"]) == (1, "gpt-4o-mini", "openai")
+    assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, 500), (1, 200)]
+
+
+def test_universal_falls_back_on_429_and_timeout(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    steps = [step("rate-limited"), step("slow-3000", config={"requestTimeout": 100}), step("gpt-4o")]
+    response = universal(gateway, steps)
+    assert response.status_code == 200
+    assert response.headers["cf-aig-step"] == "2"
+
+
+def test_universal_step_config_overrides_headers(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    key = str(uuid.uuid4())
+    first = step("fail-2-then-ok", config={"maxAttempts": 3, "retryDelay": 0})
+    first["headers"]["x-fake-key"] = key
+    response = universal(gateway, [first, step("gpt-4o")], headers={"cf-aig-max-attempts": "1"})
+    assert response.headers["cf-aig-step"] == "0"
+    assert len(fake.requests) == 3
+
+
+def test_universal_does_not_fall_back_on_400(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    response = universal(gateway, [step("error-400"), step("gpt-4o")])
+    assert response.status_code == 400
+    assert response.headers["cf-aig-step"] == "0"
+    assert len(fake.requests) == 1
+
+
+def test_universal_single_object_is_one_step(gateway: RunningGateway) -> None:
+    response = universal(gateway, step("gpt-4o"))
+    assert response.status_code == 200
+    assert response.headers["cf-aig-step"] == "0"
+
+
+def test_step_headers_do_not_leak_into_other_steps(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    first = step("error-503")
+    first["headers"] = {"Authorization": "Bearer sk-first", "x-only-first": "1"}
+    second = step("gpt-4o")
+    second["headers"] = {"Authorization": "Bearer sk-second"}
+    assert universal(gateway, [first, second]).status_code == 200
+    seen_first, seen_second = fake.requests
+    assert seen_first.header("authorization") == "Bearer sk-first"
+    assert seen_first.header("x-only-first") == "1"
+    assert seen_second.header("authorization") == "Bearer sk-second"
+    assert seen_second.header("x-only-first") is None
+
+
+def test_universal_stream_falls_back_before_its_first_byte(gateway: RunningGateway) -> None:
+    with gateway.http.stream(
+        "POST", "/v1/local/default", json=[step("error-500", stream=True), step("gpt-4o", stream=True)]
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["cf-aig-step"] == "1"
+        body = b"".join(response.iter_bytes())
+    assert body.endswith(b"data: [DONE]\n\n")
+    assert body.count(b"chat.completion.chunk") >= 2
+
+
+def test_universal_stream_through_the_sdk(gateway: RunningGateway) -> None:
+    # The OpenAI SDK posts its body to base_url + "/chat/completions"; the universal endpoint takes
+    # steps instead, so it is driven over plain HTTP above. Here: a provider endpoint stream retried.
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    key = str(uuid.uuid4())
+    chunks = list(
+        client.chat.completions.create(
+            model="fail-1-then-ok",
+            messages=MESSAGES,
+            stream=True,
+            extra_headers={"cf-aig-max-attempts": "2", "cf-aig-retry-delay": "0", "x-fake-key": key},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hello"
+
+
+@pytest.mark.parametrize(
+    ("steps", "fragment"),
+    [
+        ([], "empty"),
+        ("not a list", "step 0"),
+        ([{"provider": "openai", "endpoint": "chat/completions"}], "step 0: query"),
+        ([step("gpt-4o"), {**step("gpt-4o"), "provider": "nope"}], "step 1: unknown provider"),
+        ([{**step("gpt-4o"), "headers": {"a": 1}}], "step 0: headers.a"),
+        ([{**step("gpt-4o"), "config": {"maxAttempts": 9}}], "step 0: config.maxAttempts"),
+    ],
+)
+def test_bad_universal_bodies_are_400s_naming_step_and_field(
+    gateway: RunningGateway, fake: FakeOpenAI, steps: Any, fragment: str
+) -> None:
+    response = universal(gateway, steps)
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]["message"]
+    assert fake.requests == []
+    assert gateway.wait_for_logs(1)[0]["status"] == 400
+
+
+def test_universal_malformed_json_is_400(gateway: RunningGateway) -> None:
+    response = gateway.http.post(
+        "/v1/local/default", content=b"[{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "JSON" in response.json()["error"]["message"]
