@@ -129,7 +129,7 @@ ROWS: list[tuple[str, str, str, str | None, int]] = [
     ("p99 ms", "direct.p99_ms", "gateway.p99_ms", "ratio.p99", 3),
     ("added ms (p50; p99)", "", "added.p50_ms", "added.p99_ms", 3),
     (
-        "CPU ms/req: fake | gateway",
+        "CPU ms/req (fake|gw)",
         "direct.upstream_cpu_ms_per_req",
         "gateway.gateway_cpu_ms_per_req",
         None,

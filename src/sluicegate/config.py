@@ -5,16 +5,24 @@ Precedence: environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Errors nam
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sluicegate.providers import REGISTRY
 
 ENV_PREFIX = "SLUICEGATE_"
 UPSTREAM_ENV_PREFIX = "SLUICEGATE_UPSTREAM_"
+CUSTOM_PROVIDERS_ENV = "SLUICEGATE_CUSTOM_PROVIDERS"
+# Path segments that are not providers: Cloudflare's OpenAI-compatible endpoint lives at /compat/.
+RESERVED_PROVIDER_NAMES = frozenset({"compat"})
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
 # Environment variables read as plain settings: env name suffix -> field name.
 _ENV_FIELDS = {
@@ -22,6 +30,8 @@ _ENV_FIELDS = {
     "PORT": "port",
     "DATA": "data_dir",
     "DATABASE_URL": "database_url",
+    "CACHE_URL": "cache_url",
+    "CACHE_MAX_BYTES": "cache_max_bytes",
     "MAX_BODY_BYTES": "max_body_bytes",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
@@ -44,6 +54,8 @@ class Settings(BaseModel):
     port: int = Field(8787, ge=0, le=65535)
     data_dir: Path = Path("data")
     database_url: str = ""
+    cache_url: str = Field("", description="redis://… shares the cache between replicas; empty: in-process")
+    cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)
@@ -51,6 +63,22 @@ class Settings(BaseModel):
     log_flush_interval: float = Field(0.2, gt=0)
     log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
+    custom_providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="name -> base URL of an OpenAI-compatible server (vLLM, Ollama, ...)",
+    )
+
+    @field_validator("custom_providers")
+    @classmethod
+    def _custom_providers_are_new_slugs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not _SLUG.fullmatch(name):
+                raise ValueError(f"{name!r} is not a slug (lower-case letters, digits, inner '-')")
+            if name in REGISTRY or name in RESERVED_PROVIDER_NAMES:
+                raise ValueError(f"{name!r} is already a provider; choose another name")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{name}: {url!r} is not an http(s) URL")
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -71,6 +99,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         elif name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
             values[_ENV_FIELDS[name[len(ENV_PREFIX) :]]] = value
     values["upstreams"] = upstreams
+    if CUSTOM_PROVIDERS_ENV in env:
+        from_env = _json_object(CUSTOM_PROVIDERS_ENV, env[CUSTOM_PROVIDERS_ENV])
+        custom = values.get("custom_providers", {})
+        values["custom_providers"] = {**custom, **from_env} if isinstance(custom, dict) else custom
     values.update(overrides)
     try:
         return Settings.model_validate(values)
@@ -82,6 +114,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def provider_from_env_suffix(suffix: str) -> str:
     """`WORKERS_AI` -> `workers-ai`: provider names are URL slugs, env names can't hold `-`."""
     return suffix.lower().replace("_", "-")
+
+
+def _json_object(name: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a JSON object of name -> base URL")
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

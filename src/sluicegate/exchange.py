@@ -97,6 +97,7 @@ class Exchange:
     streamed: bool = False
     response_body: bytes = b""
     cache_status: CacheStatus = CacheStatus.NONE
+    cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
 
     @property
     def account(self) -> str:

@@ -24,6 +24,11 @@ class GatewaySettings(BaseModel):
     request_timeout_ms: int | None = Field(
         None, gt=0, description="default time for each attempt until its response starts"
     )
+    cache_enabled: bool = Field(False, description="answer identical requests from the cache")
+    cache_ttl: int = Field(300, ge=60, le=30 * 24 * 3600, description="default seconds a cached answer lives")
+    cache_per_key: bool = Field(
+        False, description="keep separate cache entries per provider key (for multi-tenant gateways)"
+    )
     max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
     retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")
     backoff: Backoff = Field(Backoff.CONSTANT, description="default growth of the wait between retries")

@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from sluicegate.exchange import Exchange
 from sluicegate.storage.base import LogRecord
-from sluicegate.types import Usage
+from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 
@@ -56,6 +56,7 @@ class RecordBuilder:
             usage_estimated=usage.estimated if usage else False,
             cost_usd=self._cost(exchange, usage),
             cache_status=str(exchange.cache_status),
+            cache_saved_ms=exchange.cache_saved_ms,
             error=exchange.error or _upstream_error(exchange),
             metadata=exchange.metadata,
             request_headers=mask_headers(exchange.headers.items()),
@@ -88,6 +89,8 @@ class RecordBuilder:
     def _cost(self, exchange: Exchange, usage: Usage | None) -> float | None:
         if usage is None:
             return None
+        if exchange.cache_status is CacheStatus.HIT:
+            return 0.0  # answered by the gateway: nothing was billed
         if exchange.custom_cost is not None:
             return exchange.custom_cost.cost(usage)
         if exchange.facts.model is None:

@@ -22,8 +22,9 @@ from sluicegate.endpoints.schemas import (
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import GatewaySettings, is_slug, slugify
-from sluicegate.logbook import Logbook
+from sluicegate.pipeline.cache import custom_cache_key
 from sluicegate.storage.base import Database, LogQuery
+from sluicegate.storage.cache import Cache
 
 MAX_PAGE = 1000
 M = TypeVar("M", bound=BaseModel)
@@ -31,10 +32,10 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AdminApi:
-    def __init__(self, database: Database, directory: GatewayDirectory, logbook: Logbook) -> None:
+    def __init__(self, database: Database, directory: GatewayDirectory, cache: Cache) -> None:
         self._db = database
         self._directory = directory
-        self._logbook = logbook
+        self._cache = cache
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_json_errors])
@@ -47,6 +48,7 @@ class AdminApi:
         app.router.add_delete(gateways + "/{gateway}", self.delete_gateway)
         app.router.add_get(gateways + "/{gateway}/logs", self.list_logs)
         app.router.add_get(gateways + "/{gateway}/logs/{log_id}", self.get_log)
+        app.router.add_delete(gateways + "/{gateway}/cache", self.purge_cache)
         return app
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -109,6 +111,18 @@ class AdminApi:
         if record is None or record.gateway != slug:
             raise NotFound(f"no log {request.match_info['log_id']!r} in gateway {slug!r}")
         return _json(LogEntry.of(record, detail=True).model_dump())
+
+    async def purge_cache(self, request: web.Request) -> web.Response:
+        """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`."""
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        if await self._db.get_gateway(account, slug) is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        custom = request.query.get("key")
+        if custom is None:
+            purged = await self._cache.purge(f"{account}/{slug}/")
+        else:
+            purged = int(await self._cache.delete(custom_cache_key(account, slug, custom)))
+        return _json({"purged": purged})
 
 
 def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:

@@ -68,6 +68,7 @@ class LogEntry(BaseModel):
     usage_estimated: bool
     cost_usd: float | None
     cache_status: str
+    cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")
     error: str | None
     metadata: dict[str, Any]
     step: int | None = Field(None, description="the universal step that answered")

@@ -31,6 +31,7 @@ class RequestFacts:
     model: str | None = None
     stream: bool = False
     payload: Any = None  # the parsed JSON body, None when the body is not JSON
+    cacheable: bool = False  # a generation or embedding whose answer may be reused (never a side effect)
 
 
 NO_FACTS = RequestFacts()

@@ -16,6 +16,9 @@ from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
+# Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
+CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
+
 
 @dataclass(frozen=True, slots=True)
 class OpenAICompatible:
@@ -42,6 +45,7 @@ class OpenAICompatible:
             model=model if isinstance(model, str) else None,
             stream=payload.get("stream") is True,
             payload=payload,
+            cacheable=route.path in CACHEABLE_PATHS,
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
@@ -61,6 +65,8 @@ class OpenAICompatible:
                 usage = _usage(response.get("usage")) if isinstance(response, dict) else usage
             elif event.get("usage"):  # chat completions: the include_usage chunk
                 usage = _usage(event["usage"]) or usage
+            elif isinstance(event.get("x_groq"), dict):  # https://console.groq.com/docs/api-reference
+                usage = _usage(event["x_groq"].get("usage")) or usage
         return usage
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
@@ -86,7 +92,8 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
-        cached_tokens=_int(input_details.get("cached_tokens")),
+        # DeepSeek: https://api-docs.deepseek.com/api/create-chat-completion (prompt_cache_hit_tokens)
+        cached_tokens=_int(input_details.get("cached_tokens")) or _int(raw.get("prompt_cache_hit_tokens")),
         reasoning_tokens=_int(output_details.get("reasoning_tokens")),
     )
 

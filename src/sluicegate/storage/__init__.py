@@ -5,8 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sluicegate.config import ConfigError
+from sluicegate.config import ConfigError, Settings
 from sluicegate.storage.base import Database, LogQuery, LogRecord, LogSink, Store
+from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
+
+
+def create_cache(settings: Settings, database: Database) -> Cache:
+    """The exact cache: Redis when `cache_url` names one, else an in-process LRU over the database."""
+    url = settings.cache_url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from sluicegate.storage.redis_cache import RedisCache
+
+        return RedisCache(url)
+    if url in ("", "sqlite", "database"):
+        store = database if isinstance(database, CacheStore) else None
+        return MemoryCache(settings.cache_max_bytes, store)
+    if url == "memory://":
+        return MemoryCache(settings.cache_max_bytes)
+    raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
 
 
 def create_database(url: str) -> Database:
@@ -19,4 +35,4 @@ def create_database(url: str) -> Database:
     raise ConfigError(f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite)")
 
 
-__all__ = ["Database", "LogQuery", "LogRecord", "LogSink", "Store", "create_database"]
+__all__ = ["Cache", "Database", "LogQuery", "LogRecord", "LogSink", "Store", "create_database"]

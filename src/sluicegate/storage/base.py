@@ -35,6 +35,7 @@ class LogRecord:
     usage_estimated: bool = False
     cost_usd: float | None = None
     cache_status: str = ""
+    cache_saved_ms: float | None = None  # on a hit: the original request's latency
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     request_headers: dict[str, str] = field(default_factory=dict)

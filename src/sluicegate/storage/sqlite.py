@@ -66,6 +66,8 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN step INTEGER;
     ALTER TABLE logs ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE logs ADD COLUMN cache_saved_ms REAL;
+    CREATE TABLE cache (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, data BLOB NOT NULL);
     """,
 ]
 
@@ -73,7 +75,7 @@ _LOG_COLUMNS = [
     "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
-    "request_body", "response_body", "step", "attempts",
+    "request_body", "response_body", "step", "attempts", "cache_saved_ms",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -177,6 +179,34 @@ class SqliteDatabase:
         )
         return cursor.rowcount > 0
 
+    async def cache_get(self, key: str) -> bytes | None:
+        row = await self._run(
+            lambda: self._db().execute("SELECT data FROM cache WHERE key = ?", (key,)).fetchone()
+        )
+        return bytes(row[0]) if row else None
+
+    async def cache_put(self, key: str, data: bytes, expires_at: float) -> None:
+        await self._run(
+            self._db().execute,
+            "INSERT OR REPLACE INTO cache (key, expires_at, data) VALUES (?, ?, ?)",
+            (key, expires_at, data),
+        )
+
+    async def cache_delete(self, key: str) -> bool:
+        cursor = await self._run(self._db().execute, "DELETE FROM cache WHERE key = ?", (key,))
+        return bool(cursor.rowcount)
+
+    async def cache_purge(self, prefix: str) -> int:
+        # A key range instead of LIKE: prefixes may contain `%` or `_`.
+        sql = "DELETE FROM cache WHERE key >= ? AND key < ?"
+        cursor = await self._run(self._db().execute, sql, (prefix, prefix + "\U0010ffff"))
+        return int(cursor.rowcount)
+
+    async def cache_sweep(self, now: float) -> int:
+        """Delete expired entries (run periodically; expiry itself is checked on every read)."""
+        cursor = await self._run(self._db().execute, "DELETE FROM cache WHERE expires_at <= ?", (now,))
+        return int(cursor.rowcount)
+
     async def write_logs(self, records: list[LogRecord]) -> None:
         await self._run(self._insert_logs, [_log_row(record) for record in records])
 
@@ -233,6 +263,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
+        record.cache_saved_ms,
     )  # fmt: skip
 
 

@@ -1,0 +1,238 @@
+"""The exact cache: identical requests answered from the gateway, streams replayed as streams.
+
+A hit answers at once and never reaches the stages after this one (rate limits, upstream).
+Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.errors import BadRequest
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+from sluicegate.records import SECRET_HEADERS
+from sluicegate.storage.cache import Cache, CacheEntry
+from sluicegate.types import CacheStatus
+
+TTL_HEADER = "cf-aig-cache-ttl"
+SKIP_HEADER = "cf-aig-skip-cache"
+KEY_HEADER = "cf-aig-cache-key"
+STATUS_HEADER = "cf-aig-cache-status"
+MIN_TTL = 60
+MAX_TTL = 30 * 24 * 3600
+# Headers of the original answer that are not replayed: they describe that one response.
+_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", STATUS_HEADER})
+_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    key: str
+    ttl: int
+    lookup: bool  # may a stored answer be served?
+    store: bool  # may this answer be stored?
+
+
+def custom_cache_key(account: str, gateway: str, custom: str) -> str:
+    """The entry a `cf-aig-cache-key` names: scoped to its gateway, whatever the provider."""
+    return f"{account}/{gateway}/custom:{hashlib.sha256(custom.encode()).hexdigest()}"
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        cache: Cache,
+        max_entry_bytes: int,
+        wait_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._cache = cache
+        self._max_entry_bytes = max_entry_bytes
+        self._wait_timeout = wait_timeout
+        self._clock = clock
+        self._inflight: dict[str, asyncio.Event] = {}
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        decision = self.decide(exchange)
+        if decision is None:
+            return await call_next(exchange)
+        if not decision.lookup and not decision.store:
+            exchange.cache_status = CacheStatus.BYPASS
+            return _labelled(await call_next(exchange), CacheStatus.BYPASS)
+        if decision.lookup:
+            entry = await self._lookup(decision.key)
+            if entry is not None:
+                return self._hit(exchange, entry)
+        exchange.cache_status = CacheStatus.MISS
+        done = (
+            self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
+        )
+        try:
+            reply = await call_next(exchange)
+        except BaseException:
+            self._release(decision.key, done)
+            raise
+        _labelled(reply, CacheStatus.MISS)
+        if not (decision.store and 200 <= reply.status < 300):
+            self._release(decision.key, done)
+        elif reply.stream is None:
+            await self._store(decision, exchange, reply, reply.body)
+            self._release(decision.key, done)
+        else:
+            reply.stream = self._teed(decision, exchange, reply, reply.stream, done)
+        return reply
+
+    def decide(self, exchange: Exchange) -> Decision | None:
+        """How the cache treats this request, or None when caching does not apply to it."""
+        gateway, headers = exchange.gateway, exchange.headers
+        if gateway is None or exchange.method != "POST" or not exchange.steps:
+            return None
+        if not all(step.facts.cacheable for step in exchange.steps):
+            return None
+        settings = gateway.settings
+        ttl = settings.cache_ttl
+        lookup = store = True
+        asked = TTL_HEADER in headers
+        if asked:
+            ttl = _ttl(headers[TTL_HEADER])
+        for directive in headers.get("cache-control", "").lower().split(","):
+            directive = directive.strip()
+            if directive == "no-cache":
+                lookup = False
+            elif directive == "no-store":
+                store = False
+            elif match := _MAX_AGE.fullmatch(directive):
+                asked = True
+                ttl = min(int(match.group(1)), MAX_TTL)
+                lookup = lookup and ttl > 0
+                store = store and ttl > 0
+        if not (settings.cache_enabled or asked):
+            return None
+        if headers.get(SKIP_HEADER, "").strip().lower() == "true":
+            lookup = store = False
+        custom = headers.get(KEY_HEADER)
+        if custom is not None:
+            key = custom_cache_key(exchange.account, exchange.gateway_slug, custom)
+        else:
+            key = f"{exchange.account}/{exchange.gateway_slug}/{_digest(exchange, settings.cache_per_key)}"
+        return Decision(key, ttl, lookup, store)
+
+    async def _lookup(self, key: str) -> CacheEntry | None:
+        entry = await self._cache.get(key, self._clock())
+        if entry is not None:
+            return entry
+        waiting = self._inflight.get(key)
+        if waiting is None:
+            return None
+        # An identical request is on its way upstream: wait for its answer rather than send another.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiting.wait(), self._wait_timeout)
+        return await self._cache.get(key, self._clock())
+
+    def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply:
+        exchange.cache_status = CacheStatus.HIT
+        exchange.cache_saved_ms = entry.latency_ms
+        headers: CIMultiDict[str] = CIMultiDict(entry.headers)
+        headers[STATUS_HEADER] = CacheStatus.HIT
+        if entry.streamed:
+            return Reply(entry.status, headers, stream=_replay(entry.body))
+        return Reply(entry.status, headers, body=entry.body)
+
+    async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
+        now = self._clock()
+        headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
+        entry = CacheEntry(
+            status=reply.status,
+            headers=headers,
+            body=body,
+            streamed=reply.stream is not None,
+            latency_ms=(time.perf_counter() - exchange.started) * 1000,
+            stored_at=now,
+            expires_at=now + decision.ttl,
+        )
+        await self._cache.put(decision.key, entry)
+
+    async def _teed(
+        self,
+        decision: Decision,
+        exchange: Exchange,
+        reply: Reply,
+        stream: AsyncGenerator[bytes, None],
+        done: asyncio.Event,
+    ) -> AsyncGenerator[bytes, None]:
+        """Relay the stream; store it once it has ended cleanly (never a partial stream)."""
+        chunks: list[bytes] | None = []
+        size = 0
+        try:
+            async with contextlib.aclosing(stream):
+                async for chunk in stream:
+                    if chunks is not None:
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > self._max_entry_bytes:
+                            chunks = None  # too big to keep; relay the rest untouched
+                    yield chunk
+            if chunks is not None:
+                await self._store(decision, exchange, reply, b"".join(chunks))
+        finally:
+            self._release(decision.key, done)
+
+    def _release(self, key: str, done: asyncio.Event) -> None:
+        done.set()
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+
+
+def _labelled(reply: Reply, status: CacheStatus) -> Reply:
+    reply.headers[STATUS_HEADER] = status
+    return reply
+
+
+def _ttl(value: str) -> int:
+    try:
+        ttl = int(value)
+    except ValueError:
+        raise BadRequest(
+            f"{TTL_HEADER} must be a whole number of seconds, got {value!r}", header=TTL_HEADER
+        ) from None
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        raise BadRequest(
+            f"{TTL_HEADER} must be between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}", header=TTL_HEADER
+        )
+    return ttl
+
+
+def _digest(exchange: Exchange, per_key: bool) -> str:
+    """Provider, method, path, query and the body in canonical form (sorted keys, no whitespace)."""
+    digest = hashlib.sha256(exchange.kind.encode())
+    for step in exchange.steps:
+        payload = step.facts.payload
+        body = step.body if payload is None else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        for part in (step.provider.name, exchange.method, step.route.path, step.route.query):
+            digest.update(b"\0" + part.encode())
+        digest.update(b"\0" + body)
+        if per_key:
+            for name, value in sorted(step.headers.items()):
+                if name.lower() in SECRET_HEADERS:
+                    digest.update(b"\0" + hashlib.sha256(f"{name.lower()}:{value}".encode()).digest())
+    return digest.hexdigest()
+
+
+async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
+    """A stored stream, event by event, so a streaming client sees what it saw the first time."""
+    start = 0
+    while start < len(body):
+        end = body.find(b"\n\n", start)
+        end = len(body) if end < 0 else end + 2
+        yield body[start:end]
+        start = end
