@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,13 +57,31 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
+class FakeClock:
+    """Wall-clock time that only moves when a test says so (for TTLs and windows, without sleeping)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture
 def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., RunningGateway]]:
     started: list[RunningGateway] = []
 
-    def make(**overrides: Any) -> RunningGateway:
+    def make(clock: Callable[[], float] = time.time, **overrides: Any) -> RunningGateway:
         settings = make_settings(**overrides)
-        gateway = RunningGateway(ServerThread(create_app(settings)).start(), settings)
+        gateway = RunningGateway(ServerThread(create_app(settings, clock=clock)).start(), settings)
         started.append(gateway)
         return gateway
 
@@ -69,3 +89,34 @@ def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
     for gateway in started:
         gateway.http.close()
         gateway.server.stop()
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip a test whose backing service is missing, or fail it when CI says services are required."""
+    if os.environ.get("SLUICEGATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} is required (SLUICEGATE_REQUIRE_SERVICES=1) but unavailable: {reason}")
+    pytest.skip(f"{name} is not available: {reason}")
+
+
+REDIS_URL = os.environ.get("SLUICEGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL with a key prefix of this test's own; its keys are deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        require_service("Redis", f"{REDIS_URL}: {exc}")
+    prefix = f"sluicegate-test-{uuid.uuid4().hex[:12]}:"
+    try:
+        yield f"{REDIS_URL}?prefix={prefix}"
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

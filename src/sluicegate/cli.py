@@ -7,11 +7,15 @@ server; a running server sees their changes within a second.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode
+from urllib.request import Request, urlopen
 
 import typer
 from rich.console import Console
@@ -27,6 +31,8 @@ T = TypeVar("T")
 app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
 gateway_app = typer.Typer(help="Manage gateways.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
+cache_app = typer.Typer(help="Manage the response cache of a running gateway.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 console = Console()
 AccountOption = Annotated[str, typer.Option("--account", help="account that owns the gateway")]
 
@@ -118,6 +124,37 @@ def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
         console.print(f"[red]error:[/red] no gateway {slug!r} in account {account!r}")
         raise typer.Exit(1)
     console.print(f"deleted gateway {slug}")
+
+
+@cache_app.command("purge")
+def cache_purge(
+    gateway: Annotated[str, typer.Option(help="the gateway whose cache to purge")] = "default",
+    key: Annotated[
+        str | None, typer.Option(help="purge only the entry stored under this cf-aig-cache-key")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="the gateway's base URL [default: from the settings]")
+    ] = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Purge cached answers through the running gateway's admin API (its memory holds them too)."""
+    settings = _settings()
+    base = url or f"http://{settings.host}:{settings.port}"
+    target = f"{base}/api/v1/accounts/{quote(account)}/gateways/{quote(gateway)}/cache"
+    if key is not None:
+        target += "?" + urlencode({"key": key})
+    try:
+        with urlopen(Request(target, method="DELETE"), timeout=30) as response:
+            purged = json.loads(response.read())["purged"]
+    except HTTPError as exc:
+        console.print(
+            f"[red]error:[/red] {exc.code} {json.loads(exc.read()).get('error', {}).get('message')}"
+        )
+        raise typer.Exit(1) from exc
+    except URLError as exc:
+        console.print(f"[red]error:[/red] cannot reach the gateway at {base}: {exc.reason}")
+        raise typer.Exit(1) from exc
+    console.print(f"purged {purged} cached answer(s) from gateway {gateway}")
 
 
 @app.command()

@@ -1,0 +1,246 @@
+"""The exact cache through the gateway, with the official SDK and raw HTTP against the fake upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.conftest import FakeClock, RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+MESSAGES: list[Any] = [{"role": "user", "content": "what is a cache"}]
+CHAT = "/v1/local/default/openai/chat/completions"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> RunningGateway:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url})
+    enable_cache(gateway, "default")
+    return gateway
+
+
+def enable_cache(gateway: RunningGateway, slug: str, **settings: Any) -> None:
+    response = gateway.http.patch(
+        f"/api/v1/accounts/local/gateways/{slug}", json={"settings": {"cache_enabled": True, **settings}}
+    )
+    assert response.status_code == 200, response.text
+
+
+def sdk(gateway: RunningGateway, slug: str = "default") -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.provider_url("openai", slug), api_key="sk-test", max_retries=0)
+
+
+def post(gateway: RunningGateway, body: bytes, **headers: str) -> httpx.Response:
+    return gateway.http.post(CHAT, content=body, headers={"content-type": "application/json", **headers})
+
+
+def test_identical_request_is_a_hit_and_reaches_the_upstream_once(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    client = sdk(gateway)
+    first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    second = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert first.headers["cf-aig-cache-status"] == "MISS"
+    assert second.headers["cf-aig-cache-status"] == "HIT"
+    assert second.http_response.content == first.http_response.content
+    assert second.headers["x-request-id"] == first.headers["x-request-id"]
+    assert len(fake.requests) == 1
+    hit, miss = gateway.wait_for_logs(2)
+    assert (hit["cache_status"], miss["cache_status"]) == ("HIT", "MISS")
+    assert hit["cost_usd"] == 0 and miss["cost_usd"] > 0
+    assert hit["tokens_out"] == miss["tokens_out"]  # tokens served from the cache
+    assert hit["cache_saved_ms"] == pytest.approx(miss["latency_ms"], rel=0.5)
+
+
+def test_key_order_and_whitespace_do_not_matter(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    one = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}'
+    two = b'{"temperature":0,"messages":[{"content":"hi","role":"user"}],\n "model":"gpt-4o"}'
+    assert post(gateway, one).headers["cf-aig-cache-status"] == "MISS"
+    assert post(gateway, two).headers["cf-aig-cache-status"] == "HIT"
+    assert post(gateway, one.replace(b'"hi"', b'"ho"')).headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_entries_never_cross_gateways(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "other"}).status_code == 201
+    enable_cache(gateway, "other")
+    sdk(gateway).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    other = sdk(gateway, "other").chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert other.headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_ttl_expiry_follows_the_clock(gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock) -> None:
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "ttl"}]}'
+    assert post(gateway, body, **{"cf-aig-cache-ttl": "120"}).headers["cf-aig-cache-status"] == "MISS"
+    clock.advance(119)
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "HIT"
+    clock.advance(2)
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_a_ttl_header_caches_even_when_the_gateway_does_not(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    body = b'{"model": "gpt-4o", "messages": []}'
+    assert "cf-aig-cache-status" not in post(gateway, body).headers  # caching is off here
+    assert post(gateway, body, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "MISS"
+    assert post(gateway, body, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "HIT"
+
+
+def test_cache_control_max_age_and_no_cache(
+    gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "cc"}]}'
+    post(gateway, body, **{"cache-control": "max-age=600"})
+    clock.advance(599)
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "HIT"
+    assert post(gateway, body, **{"cache-control": "no-cache"}).headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_skip_cache_bypasses(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "skip"}]}'
+    post(gateway, body)
+    skipped = post(gateway, body, **{"cf-aig-skip-cache": "true"})
+    assert skipped.headers["cf-aig-cache-status"] == "BYPASS"
+    assert len(fake.requests) == 2
+    assert gateway.wait_for_logs(2)[0]["cache_status"] == "BYPASS"
+
+
+def test_custom_key_replaces_the_computed_one_and_can_be_purged(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    one = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "one"}]}'
+    two = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "two"}]}'
+    first = post(gateway, one, **{"cf-aig-cache-key": "greeting"})
+    second = post(gateway, two, **{"cf-aig-cache-key": "greeting"})
+    assert second.headers["cf-aig-cache-status"] == "HIT"
+    assert second.content == first.content
+    purged = gateway.http.delete("/api/v1/accounts/local/gateways/default/cache", params={"key": "greeting"})
+    assert purged.json() == {"purged": 1}
+    assert post(gateway, two, **{"cf-aig-cache-key": "greeting"}).headers["cf-aig-cache-status"] == "MISS"
+
+
+def test_purge_all(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    bodies = [b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "%d"}]}' % n for n in range(3)]
+    for body in bodies:
+        post(gateway, body)
+    assert gateway.http.delete("/api/v1/accounts/local/gateways/default/cache").json() == {"purged": 3}
+    assert all(post(gateway, body).headers["cf-aig-cache-status"] == "MISS" for body in bodies)
+    assert gateway.http.delete("/api/v1/accounts/local/gateways/nope/cache").status_code == 404
+
+
+def test_errors_are_never_cached(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    body = b'{"model": "error-500", "messages": []}'
+    assert post(gateway, body).status_code == 500
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_a_stream_is_replayed_event_for_event(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    body = (
+        b'{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "tell me a story"}]}'
+    )
+
+    def stream() -> tuple[str, list[bytes]]:
+        with gateway.http.stream("POST", CHAT, content=body) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = b"".join(response.iter_bytes()).split(b"\n\n")
+            return response.headers["cf-aig-cache-status"], events
+
+    miss_status, miss_events = stream()
+    hit_status, hit_events = stream()
+    assert (miss_status, hit_status) == ("MISS", "HIT")
+    assert hit_events == miss_events
+    assert len(miss_events) > 5
+    # The same question without streaming is another entry.
+    plain = post(gateway, body.replace(b'"stream": true', b'"stream": false'))
+    assert plain.headers["cf-aig-cache-status"] == "MISS"
+    assert plain.headers["content-type"].startswith("application/json")
+    assert len(fake.requests) == 2
+
+
+def test_sdk_stream_hit(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    texts = [
+        "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            if c.choices
+        )
+        for _ in range(2)
+    ]
+    assert texts[0] == texts[1] == "echo: what is a cache"
+    assert [r["cache_status"] for r in gateway.wait_for_logs(2)] == ["HIT", "MISS"]
+
+
+def test_a_broken_stream_is_not_cached(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    body = b'{"model": "drop-mid-stream", "stream": true, "messages": []}'
+    for _ in range(2):
+        with pytest.raises(httpx.HTTPError), gateway.http.stream("POST", CHAT, content=body) as response:
+            b"".join(response.iter_bytes())
+    assert len(fake.requests) == 2
+
+
+async def test_concurrent_identical_misses_go_upstream_once(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    client = openai.AsyncOpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    async with client:
+        answers = await asyncio.gather(
+            *(client.chat.completions.create(model="slow-300", messages=MESSAGES) for _ in range(10))
+        )
+    assert len({answer.id for answer in answers}) == 1
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "59", "2592001", "1.5"])
+def test_bad_ttl_header_is_a_400_naming_it(gateway: RunningGateway, fake: FakeOpenAI, value: str) -> None:
+    response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-cache-ttl": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["header"] == "cf-aig-cache-ttl"
+    assert fake.requests == []
+
+
+def test_cache_survives_a_restart(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> None:
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "persist"}]}'
+    first = make_gateway(upstreams={"openai": fake.base_url})
+    enable_cache(first, "default")
+    post(first, body)
+    first.server.stop()  # a clean stop lets the write-behind finish
+    second = make_gateway(upstreams={"openai": fake.base_url})
+    assert post(second, body).headers["cf-aig-cache-status"] == "HIT"
+    assert len(fake.requests) == 1
+
+
+def test_redis_cache_is_shared_by_two_gateways(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Any
+) -> None:
+    replicas = [
+        make_gateway(upstreams={"openai": fake.base_url}, cache_url=redis_url, data_dir=tmp_path / name)
+        for name in ("a", "b")
+    ]
+    for replica in replicas:
+        enable_cache(replica, "default")
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "shared"}]}'
+    assert post(replicas[0], body).headers["cf-aig-cache-status"] == "MISS"
+    assert post(replicas[1], body).headers["cf-aig-cache-status"] == "HIT"
+    assert len(fake.requests) == 1
+    assert replicas[1].http.delete("/api/v1/accounts/local/gateways/default/cache").json() == {"purged": 1}
+    assert post(replicas[0], body).headers["cf-aig-cache-status"] == "MISS"
