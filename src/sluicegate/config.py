@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +32,7 @@ _ENV_FIELDS = {
     "DATABASE_URL": "database_url",
     "CACHE_URL": "cache_url",
     "CACHE_MAX_BYTES": "cache_max_bytes",
+    "RATE_LIMIT_FAILURE": "rate_limit_failure",
     "MAX_BODY_BYTES": "max_body_bytes",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
@@ -56,6 +57,10 @@ class Settings(BaseModel):
     database_url: str = ""
     cache_url: str = Field("", description="redis://… shares the cache between replicas; empty: in-process")
     cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
+    rate_limit_failure: Literal["open", "closed"] = Field(
+        "open",
+        description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)

@@ -5,8 +5,10 @@
     ├── NotFound                404  unknown gateway, provider, route or record
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
+    ├── RateLimited             429  a rate or spend limit of the gateway refused the request
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
+    ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
     └── UpstreamTimeout         504  no answer within the request's timeout
 
 The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
@@ -24,10 +26,11 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}  # extra response headers, e.g. Retry-After
 
     def body(self) -> bytes:
         error: dict[str, Any] = {"message": self.message, "type": "sluicegate_error", "code": self.code}
@@ -61,6 +64,16 @@ class Conflict(GatewayError):
 class PayloadTooLarge(GatewayError):
     status = 413
     code = "payload_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    code = "service_unavailable"
 
 
 class UpstreamUnreachable(GatewayError):

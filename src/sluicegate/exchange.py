@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
+from sluicegate.storage.limiter import Bucket
 from sluicegate.types import Backoff, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
@@ -98,6 +99,9 @@ class Exchange:
     response_body: bytes = b""
     cache_status: CacheStatus = CacheStatus.NONE
     cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
+    token_id: str | None = None  # the gateway token that authenticated the request
+    rate_limited: bool = False
+    charges: list[Bucket] = field(default_factory=list)  # token/cost buckets to charge with the usage
 
     @property
     def account(self) -> str:

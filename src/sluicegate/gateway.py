@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +14,30 @@ _SLUG_RE = re.compile(SLUG_PATTERN)
 
 DEFAULT_ACCOUNT = "local"
 DEFAULT_GATEWAY = "default"
+
+
+class RateLimitRule(BaseModel):
+    """At most `limit` requests, tokens or USD per `period` seconds, per value of `scope`.
+
+    `scope`: `gateway` (one bucket), `token` (per gateway token), `provider`, `model`, or
+    `metadata.<field>` (per value of that `cf-aig-metadata` field, e.g. `metadata.user`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field("", max_length=100, description="shown in the 429 error; derived when empty")
+    limit: float = Field(gt=0)
+    period: int = Field(gt=0, le=366 * 24 * 3600, description="seconds")
+    technique: Literal["fixed", "sliding"] = "fixed"
+    unit: Literal["requests", "tokens", "cost"] = "requests"
+    scope: str = Field("gateway", pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$")
+
+    @property
+    def label(self) -> str:
+        return (
+            self.name
+            or f"{self.limit:g} {self.unit} per {self.period} s ({self.technique}, per {self.scope})"
+        )
 
 
 class GatewaySettings(BaseModel):
@@ -28,6 +53,9 @@ class GatewaySettings(BaseModel):
     cache_ttl: int = Field(300, ge=60, le=30 * 24 * 3600, description="default seconds a cached answer lives")
     cache_per_key: bool = Field(
         False, description="keep separate cache entries per provider key (for multi-tenant gateways)"
+    )
+    rate_limits: list[RateLimitRule] = Field(
+        default_factory=list, description="all apply; the strictest decides"
     )
     max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
     retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sluicegate.exchange import Exchange
 from sluicegate.storage.base import LogRecord, LogSink
 
 _log = logging.getLogger(__name__)
+# Called with each written batch: what else must happen once usage is known (e.g. charging limits).
+AfterBatch = Callable[[list[tuple[Exchange, LogRecord]]], Awaitable[None]]
 
 
 class Logbook:
@@ -25,9 +27,11 @@ class Logbook:
         build: Callable[[Exchange], LogRecord],
         batch_size: int,
         interval: float,
+        after: Sequence[AfterBatch] = (),
     ) -> None:
         self._sink = sink
         self._build = build
+        self._after = after
         self._batch_size = batch_size
         self._interval = interval
         self._pending: list[Exchange] = []
@@ -36,8 +40,6 @@ class Logbook:
         self._closing = False
 
     def submit(self, exchange: Exchange) -> None:
-        if exchange.gateway is not None and not exchange.gateway.settings.collect_logs:
-            return
         self._pending.append(exchange)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
@@ -58,7 +60,12 @@ class Logbook:
         while self._pending:
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
             records = await asyncio.to_thread(self._build_all, batch)
-            await self._sink.write_logs(records)
+            # Hooks first: once a record is visible, what its usage charged has been charged.
+            for hook in self._after:
+                await hook(list(zip(batch, records, strict=True)))
+            kept = [record for exchange, record in zip(batch, records, strict=True) if _collects(exchange)]
+            if kept:
+                await self._sink.write_logs(kept)
 
     def _build_all(self, batch: list[Exchange]) -> list[LogRecord]:
         return [self._build(exchange) for exchange in batch]
@@ -72,3 +79,8 @@ class Logbook:
                 await self.flush()
             except Exception:  # a failed write must not end logging; the records stay logged as lost
                 _log.exception("writing a batch of log records failed")
+
+
+def _collects(exchange: Exchange) -> bool:
+    """Whether this request's record is stored: the gateway's `collect_logs` setting says."""
+    return exchange.gateway is None or exchange.gateway.settings.collect_logs

@@ -57,6 +57,7 @@ class RecordBuilder:
             cost_usd=self._cost(exchange, usage),
             cache_status=str(exchange.cache_status),
             cache_saved_ms=exchange.cache_saved_ms,
+            rate_limited=exchange.rate_limited,
             error=exchange.error or _upstream_error(exchange),
             metadata=exchange.metadata,
             request_headers=mask_headers(exchange.headers.items()),

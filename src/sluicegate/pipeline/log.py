@@ -84,5 +84,5 @@ class Log:
 
 
 def error_reply(error: GatewayError) -> Reply:
-    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", **error.headers})
     return Reply(error.status, headers, body=error.body())

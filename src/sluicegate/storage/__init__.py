@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from sluicegate.config import ConfigError, Settings
 from sluicegate.storage.base import Database, LogQuery, LogRecord, LogSink, Store
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
+from sluicegate.storage.limiter import Limiter, MemoryLimiter
 
 
 def create_cache(settings: Settings, database: Database) -> Cache:
@@ -23,6 +24,15 @@ def create_cache(settings: Settings, database: Database) -> Cache:
     if url == "memory://":
         return MemoryCache(settings.cache_max_bytes)
     raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
+
+
+def create_limiter(settings: Settings) -> Limiter:
+    """Rate-limit counters: in Redis when `cache_url` names one (shared by replicas), else in-process."""
+    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+        from sluicegate.storage.redis_limiter import RedisLimiter
+
+        return RedisLimiter(settings.cache_url)
+    return MemoryLimiter()
 
 
 def create_database(url: str) -> Database:

@@ -36,6 +36,7 @@ class LogRecord:
     cost_usd: float | None = None
     cache_status: str = ""
     cache_saved_ms: float | None = None  # on a hit: the original request's latency
+    rate_limited: bool = False
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     request_headers: dict[str, str] = field(default_factory=dict)

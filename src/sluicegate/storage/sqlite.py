@@ -67,6 +67,7 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN step INTEGER;
     ALTER TABLE logs ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE logs ADD COLUMN cache_saved_ms REAL;
+    ALTER TABLE logs ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE cache (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, data BLOB NOT NULL);
     """,
 ]
@@ -75,7 +76,7 @@ _LOG_COLUMNS = [
     "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
-    "request_body", "response_body", "step", "attempts", "cache_saved_ms",
+    "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -263,7 +264,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
-        record.cache_saved_ms,
+        record.cache_saved_ms, int(record.rate_limited),
     )  # fmt: skip
 
 
@@ -271,6 +272,7 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values = dict(zip(_LOG_COLUMNS, row, strict=True))
     values["stream"] = bool(values["stream"])
     values["usage_estimated"] = bool(values["usage_estimated"])
+    values["rate_limited"] = bool(values["rate_limited"])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])

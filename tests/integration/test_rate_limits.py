@@ -1,0 +1,240 @@
+"""Rate and spend limits through the gateway: refusals, headers, scopes, usage charging, Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import FakeClock, RunningGateway, require_service
+from tests.fakes.openai_server import FakeOpenAI
+
+CHAT = "/v1/local/default/openai/chat/completions"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+def set_rules(gateway: RunningGateway, *rules: dict[str, Any], **settings: Any) -> httpx.Response:
+    return gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"rate_limits": list(rules), **settings}}
+    )
+
+
+def ask(gateway: RunningGateway, content: str = "hi", **headers: str) -> httpx.Response:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+    return gateway.http.post(CHAT, json=body, headers=headers)
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> RunningGateway:
+    return make_gateway(clock=clock, upstreams={"openai": fake.base_url})
+
+
+def test_refusal_is_a_429_naming_the_rule_and_never_reaches_the_upstream(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    assert set_rules(gateway, {"name": "three a minute", "limit": 3, "period": 60}).status_code == 200
+    answers = [ask(gateway) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    refused = answers[3]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "three a minute" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["rule"]["limit"] == 3
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["x-ratelimit-limit"] == "3"
+    assert len(fake.requests) == 3
+    record = gateway.wait_for_logs(4)[0]
+    assert (record["status"], record["rate_limited"]) == (429, True)
+
+
+def test_fixed_window_opens_again_at_the_boundary(gateway: RunningGateway, clock: FakeClock) -> None:
+    clock.now = 1_800_000_000.0  # a multiple of 60: a window starts here
+    set_rules(gateway, {"limit": 2, "period": 60})
+    assert [ask(gateway).status_code for _ in range(3)] == [200, 200, 429]
+    clock.advance(59.9)
+    assert ask(gateway).status_code == 429
+    clock.advance(0.1)
+    assert ask(gateway).status_code == 200
+
+
+def test_sliding_window(gateway: RunningGateway, clock: FakeClock) -> None:
+    set_rules(gateway, {"limit": 2, "period": 60, "technique": "sliding"})
+    assert ask(gateway).status_code == 200
+    clock.advance(30)
+    assert ask(gateway).status_code == 200
+    clock.advance(29)
+    assert ask(gateway).status_code == 429
+    clock.advance(1.5)  # the first request is now older than 60 s
+    assert ask(gateway).status_code == 200
+    assert ask(gateway).status_code == 429
+
+
+def test_per_metadata_scope(gateway: RunningGateway) -> None:
+    set_rules(gateway, {"limit": 1, "period": 60, "scope": "metadata.user"})
+    ada, bob = {"cf-aig-metadata": '{"user": "ada"}'}, {"cf-aig-metadata": '{"user": "bob"}'}
+    assert [ask(gateway, **ada).status_code, ask(gateway, **bob).status_code] == [200, 200]
+    assert [ask(gateway, **ada).status_code, ask(gateway, **bob).status_code] == [429, 429]
+
+
+def test_per_model_scope_and_the_strictest_rule_decides(gateway: RunningGateway) -> None:
+    set_rules(
+        gateway,
+        {"limit": 10, "period": 60},
+        {"name": "per model", "limit": 1, "period": 60, "scope": "model"},
+    )
+    body = {"model": "gpt-4o", "messages": []}
+    assert ask(gateway).status_code == 200
+    assert gateway.http.post(CHAT, json=body).status_code == 200  # another model, another bucket
+    refused = ask(gateway)
+    assert refused.status_code == 429
+    assert "per model" in refused.json()["error"]["message"]
+
+
+def test_cache_hits_are_not_counted(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    set_rules(gateway, {"limit": 1, "period": 60}, cache_enabled=True)
+    assert ask(gateway, "cached").headers["cf-aig-cache-status"] == "MISS"
+    for _ in range(3):
+        hit = ask(gateway, "cached")
+        assert (hit.status_code, hit.headers["cf-aig-cache-status"]) == (200, "HIT")
+    assert ask(gateway, "not cached").status_code == 429
+    assert len(fake.requests) == 1
+
+
+def test_token_limit_charges_actual_usage(gateway: RunningGateway) -> None:
+    set_rules(gateway, {"limit": 20, "period": 3600, "unit": "tokens"})
+    first = ask(gateway, "one two three")  # 9 prompt + 4 completion tokens at the fake
+    assert first.json()["usage"]["total_tokens"] == 13
+    gateway.wait_for_logs(1)  # usage is charged once the record is written
+    assert ask(gateway, "one two three").status_code == 200  # 13 < 20: admitted
+    gateway.wait_for_logs(2)
+    refused = ask(gateway)
+    assert refused.status_code == 429  # 26 ≥ 20
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_spend_limit_blocks_once_spent(gateway: RunningGateway) -> None:
+    set_rules(gateway, {"name": "budget", "limit": 0.15, "period": 86400, "unit": "cost"})
+    price = {"cf-aig-custom-cost": '{"per_token_in": 0.01, "per_token_out": 0.01}'}
+    assert ask(gateway, "spend", **price).status_code == 200  # 7 + 2 tokens: $0.09
+    gateway.wait_for_logs(1)
+    assert ask(gateway, "spend", **price).status_code == 200  # $0.09 < $0.15
+    gateway.wait_for_logs(2)
+    assert ask(gateway, "spend", **price).json()["error"]["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"limit": 0, "period": 60}, "settings.rate_limits.0.limit"),
+        ({"limit": 5, "period": -1}, "settings.rate_limits.0.period"),
+        ({"limit": 5, "period": 60, "technique": "leaky"}, "settings.rate_limits.0.technique"),
+        ({"limit": 5, "period": 60, "unit": "bytes"}, "settings.rate_limits.0.unit"),
+        ({"limit": 5, "period": 60, "scope": "planet"}, "settings.rate_limits.0.scope"),
+        ({"period": 60}, "settings.rate_limits.0.limit"),
+    ],
+)
+def test_bad_rules_are_400s_naming_the_field(
+    gateway: RunningGateway, rule: dict[str, Any], field: str
+) -> None:
+    response = set_rules(gateway, rule)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+async def test_two_gateways_sharing_redis_admit_exactly_the_limit(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Path
+) -> None:
+    replicas = [
+        make_gateway(upstreams={"openai": fake.base_url}, cache_url=redis_url, data_dir=tmp_path / name)
+        for name in ("a", "b")
+    ]
+    for replica in replicas:
+        assert set_rules(replica, {"limit": 50, "period": 3600, "technique": "sliding"}).status_code == 200
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "load"}]}
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
+        answers = await asyncio.gather(
+            *(client.post(replicas[n % 2].url + CHAT, json=body) for n in range(200))
+        )
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(200) == 50
+    assert statuses.count(429) == 150
+    assert len(fake.requests) == 50
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis server of this test's own, so it can be stopped mid-test."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        require_service("redis-server", "the binary is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            server.poll()
+            if server.returncode is not None:
+                pytest.fail("redis-server exited at start")
+            import time
+
+            time.sleep(0.01)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0", server
+    server.kill()
+    server.wait()
+
+
+@pytest.mark.parametrize(("policy", "status"), [("open", 200), ("closed", 503)])
+def test_redis_down_follows_the_configured_policy(
+    make_gateway: Callable[..., RunningGateway],
+    fake: FakeOpenAI,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    policy: str,
+    status: int,
+) -> None:
+    url, server = own_redis
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, cache_url=url, rate_limit_failure=policy)
+    set_rules(gateway, {"limit": 100, "period": 60})
+    assert ask(gateway).status_code == 200
+    server.kill()
+    server.wait()
+    answer = ask(gateway)
+    assert answer.status_code == status
+    if status == 503:
+        assert "rate limiter is unavailable" in answer.json()["error"]["message"]
