@@ -24,7 +24,9 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Limiter]:
     await backend.close()
 
 
-def bucket(key: str = "b", limit: float = 3, period: int = 10, sliding: bool = False, unit: str = "requests") -> Bucket:
+def bucket(
+    key: str = "b", limit: float = 3, period: int = 10, sliding: bool = False, unit: str = "requests"
+) -> Bucket:
     return Bucket(key, limit, period, sliding, unit)
 
 
