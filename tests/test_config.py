@@ -69,3 +69,44 @@ def test_bad_config_file_is_named(tmp_path: Path) -> None:
     unknown.write_text("colour = 'blue'")
     with pytest.raises(ConfigError, match="colour"):
         load_settings(environ={"SLUICEGATE_CONFIG": str(unknown)})
+
+
+def test_custom_providers_from_toml_then_environment(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        '[custom_providers]\nlocal-vllm = "http://127.0.0.1:8000/v1"\nollama = "http://127.0.0.1:11434/v1"\n'
+    )
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_CONFIG": str(config),
+            "SLUICEGATE_CUSTOM_PROVIDERS": '{"ollama": "http://gpu-box:11434/v1", "llama-cpp": "http://h:8080/v1"}',
+        }
+    )
+    assert settings.custom_providers == {
+        "local-vllm": "http://127.0.0.1:8000/v1",
+        "ollama": "http://gpu-box:11434/v1",
+        "llama-cpp": "http://h:8080/v1",
+    }
+    assert load_settings(environ={}).custom_providers == {}
+
+
+@pytest.mark.parametrize(
+    ("custom", "message"),
+    [
+        ('{"Local_VLLM": "http://h/v1"}', "not a slug"),
+        ('{"openai": "http://h/v1"}', "already a provider"),
+        ('{"compat": "http://h/v1"}', "already a provider"),
+        ('{"local": "h:8000/v1"}', "not an http"),
+        ('{"local": 8000}', "custom_providers.local"),
+    ],
+)
+def test_bad_custom_providers_name_the_key(custom: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="custom_providers") as caught:
+        load_settings(environ={"SLUICEGATE_CUSTOM_PROVIDERS": custom})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("custom", ["{oops", '["http://h/v1"]'])
+def test_custom_providers_env_must_be_a_json_object(custom: str) -> None:
+    with pytest.raises(ConfigError, match="SLUICEGATE_CUSTOM_PROVIDERS"):
+        load_settings(environ={"SLUICEGATE_CUSTOM_PROVIDERS": custom})

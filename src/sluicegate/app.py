@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.admin import AdminApi
@@ -14,6 +15,7 @@ from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.logbook import Logbook
 from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.cache import ResponseCache
+from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -46,7 +48,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         after=[rate_limit.charge_usage],
     )
     providers = registry(settings.custom_providers)
-    planners = {"provider": provider_planner(providers), "universal": universal_planner(providers)}
+    planners = {
+        "provider": provider_planner(providers),
+        "universal": universal_planner(providers),
+        "compat": compat_planner(providers, TARGETS),
+    }
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [

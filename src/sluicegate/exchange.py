@@ -51,6 +51,8 @@ class Step:
     body: bytes
     facts: RequestFacts
     retry: RetryPolicy = RetryPolicy()
+    answer: Callable[[Reply], Reply] | None = None  # rewrites the upstream's answer (compat translation)
+    reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
 
 
 @dataclass(frozen=True, slots=True)

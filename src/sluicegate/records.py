@@ -71,7 +71,7 @@ class RecordBuilder:
         step, body = exchange.step, exchange.response_body
         if step is None or not 200 <= exchange.status < 300 or not body:
             return None
-        provider, route = step.provider, step.route
+        provider, route = step.reader or step.provider, step.route
         if exchange.streamed:
             usage = provider.read_stream_usage(route, body)
         else:
@@ -96,7 +96,9 @@ class RecordBuilder:
             return exchange.custom_cost.cost(usage)
         if exchange.facts.model is None:
             return None
-        return self._prices.cost(exchange.provider_name, exchange.facts.model, usage)
+        step = exchange.step
+        provider = step.provider.name if step else exchange.provider_name
+        return self._prices.cost(provider, exchange.facts.model, usage)
 
 
 def mask_headers(headers: object) -> dict[str, str]:

@@ -24,7 +24,6 @@ API = "/api/v1/accounts/local/gateways"
 LOG_ID = "cf-aig-log-id"
 USER: list[Any] = [{"role": "user", "content": "hello there world"}]
 METADATA = {"team": "search", "attempt": 2}
-DEFAULT_SETTINGS = {"collect_logs": True, "request_timeout_ms": None}
 
 
 @pytest.fixture
@@ -36,6 +35,14 @@ def fake() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def gw(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
     return make_gateway(upstreams={"openai": fake.base_url})
+
+
+def default_settings(gw: RunningGateway) -> dict[str, Any]:
+    """Every settings field at its default, as the server reports them for the built-in gateway."""
+    settings: dict[str, Any] = gw.http.get(f"{API}/default").json()["settings"]
+    assert settings["collect_logs"] is True
+    assert settings["request_timeout_ms"] is None
+    return settings
 
 
 def sdk(gw: RunningGateway, gateway: str = "default") -> OpenAI:
@@ -83,7 +90,7 @@ def test_create_without_slug_derives_it_from_the_name(gw: RunningGateway) -> Non
     assert created["slug"] == "my-team"
     assert created["name"] == "My Team"
     assert created["account"] == "local"
-    assert created["settings"] == DEFAULT_SETTINGS
+    assert created["settings"] == default_settings(gw)
     assert created["created_at"] == pytest.approx(time.time(), abs=60)
 
 
@@ -91,7 +98,7 @@ def test_create_with_slug_and_settings_keeps_them(gw: RunningGateway) -> None:
     created = create(gw, name="Research", slug="lab-7", settings={"request_timeout_ms": 5000})
 
     assert (created["slug"], created["name"]) == ("lab-7", "Research")
-    assert created["settings"] == {"collect_logs": True, "request_timeout_ms": 5000}
+    assert created["settings"] == default_settings(gw) | {"request_timeout_ms": 5000}
     assert gw.http.get(f"{API}/lab-7").json() == created
 
 
@@ -136,12 +143,13 @@ def test_patch_renames_and_merges_settings(gw: RunningGateway) -> None:
     renamed = gw.http.patch(f"{API}/my-team", json={"name": "Our Team"})
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == "Our Team"
-    assert renamed.json()["settings"] == {"collect_logs": True, "request_timeout_ms": 5000}
+    timed = default_settings(gw) | {"request_timeout_ms": 5000}
+    assert renamed.json()["settings"] == timed
 
     merged = gw.http.patch(f"{API}/my-team", json={"settings": {"collect_logs": False}})
     assert merged.status_code == 200, merged.text
     # Only the given key changed: the timeout set at creation survives, and so does the new name.
-    expected = {"collect_logs": False, "request_timeout_ms": 5000}
+    expected = timed | {"collect_logs": False}
     assert merged.json()["settings"] == expected
     stored = gw.http.get(f"{API}/my-team").json()
     assert (stored["name"], stored["settings"], stored["slug"]) == ("Our Team", expected, "my-team")
@@ -165,7 +173,7 @@ def test_patch_with_invalid_settings_is_a_400_naming_the_field(
 
     assert error["field"] == field
     assert error["message"].startswith(field)
-    assert gw.http.get(f"{API}/my-team").json()["settings"] == DEFAULT_SETTINGS
+    assert gw.http.get(f"{API}/my-team").json()["settings"] == default_settings(gw)
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
@@ -184,7 +192,7 @@ def test_malformed_json_is_a_400(gw: RunningGateway, method: str) -> None:
     ("method", "body", "field"),
     [
         ("POST", {"name": "x", "colour": "red"}, "colour"),
-        ("POST", {"name": "x", "settings": {"cache_ttl": 60}}, "settings.cache_ttl"),
+        ("POST", {"name": "x", "settings": {"not_a_setting": 60}}, "settings.not_a_setting"),
         ("PATCH", {"slug": "renamed"}, "slug"),
     ],
 )

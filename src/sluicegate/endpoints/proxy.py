@@ -12,6 +12,7 @@ from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
 UNIVERSAL = "universal"
+COMPAT = "compat"  # `/v1/{account}/{gateway}/compat/...`: the unified OpenAI-compatible endpoint
 
 
 class ProxyEndpoint:
@@ -30,6 +31,7 @@ class ProxyEndpoint:
             method=request.method,
             headers=request.headers,
             read_body=lambda: read_body(request, self._max_body_bytes),
+            kind=COMPAT if provider == COMPAT else "provider",
         )
         return await self._run(request, exchange)
 

@@ -43,9 +43,10 @@ class Forwarder:
         )
         try:
             async with asyncio.timeout(start_timeout):
-                return await self._start(request)
+                reply = await self._start(request)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"the upstream did not start answering within {start_timeout:g} s") from exc
+        return step.answer(reply) if step.answer is not None else reply
 
     async def _start(self, request: UpstreamRequest) -> Reply:
         response = await self._upstream.send(request)

@@ -59,7 +59,7 @@ class Anthropic:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return _usage(document.get("usage")) if isinstance(document, dict) else None
+        return usage_from(document.get("usage")) if isinstance(document, dict) else None
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         fields: dict[str, Any] = {}
@@ -75,7 +75,7 @@ class Anthropic:
                 continue
             if isinstance(raw, dict):
                 fields.update((key, value) for key, value in raw.items() if value is not None)
-        return _usage(fields)
+        return usage_from(fields)
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         if streamed:
@@ -91,7 +91,8 @@ def _counts_tokens(route: Route) -> bool:
     return route.path.rstrip("/").endswith("messages/count_tokens")
 
 
-def _usage(raw: Any) -> Usage | None:
+def usage_from(raw: Any) -> Usage | None:
+    """Our `Usage` from an Anthropic `usage` object (or a stream's merged figures); None if it is none."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("input_tokens"), int):
         return None
     uncached, written, read, output = (_int(raw.get(key)) for key in _USAGE_FIELDS)

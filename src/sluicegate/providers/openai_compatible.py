@@ -38,7 +38,9 @@ MISTRAL = OpenAICompatible(name="mistral", default_base_url="https://api.mistral
 DEEPSEEK = OpenAICompatible(name="deepseek", default_base_url="https://api.deepseek.com")
 # https://openrouter.ai/docs/api-reference/overview — Cloudflare documents both
 # `…/openrouter/chat/completions` (its SDK example) and `…/openrouter/v1/chat/completions` (its curl).
-OPENROUTER = PrefixTolerant(name="openrouter", default_base_url="https://openrouter.ai/api/v1", sdk_prefix="v1/")
+OPENROUTER = PrefixTolerant(
+    name="openrouter", default_base_url="https://openrouter.ai/api/v1", sdk_prefix="v1/"
+)
 # https://docs.perplexity.ai/api-reference/chat-completions-post — `…/perplexity-ai/chat/completions`.
 PERPLEXITY = OpenAICompatible(name="perplexity-ai", default_base_url="https://api.perplexity.ai")
 

@@ -1,0 +1,426 @@
+"""OpenAI chat completions to Workers AI's native text generation and back.
+
+OpenAI's side: https://platform.openai.com/docs/api-reference/chat; Workers AI's: a model's input
+schema (https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct/: `messages` of
+role and string content, `max_tokens`, `temperature`, `top_p`, `seed`, penalties, `tools`,
+`response_format`, `stream`) and its answer, `{"result": {"response", "tool_calls", "usage"}}`
+(https://developers.cloudflare.com/workers-ai/features/function-calling/traditional/). What Workers AI
+cannot do (stop sequences, n > 1, logprobs, images, forced tool choice, streamed JSON mode) is
+refused with a `TranslationError` naming the field; `logit_bias` and other tuning-only fields are
+dropped.
+
+Its messages carry a role and a string only, so an assistant's tool calls are written as the JSON
+list the model itself answers with (`[{"name", "arguments"}]`), and a tool's answer names its tool.
+Workers AI answers carry no id nor timestamp and translators have no clock: ids are made from the
+answer's bytes and `created` is 0; the endpoint may stamp its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+import orjson
+
+from sluicegate.compat.base import NativeRequest, TranslationError
+from sluicegate.providers.workers_ai import usage_from
+from sluicegate.types import Usage
+
+# OpenAI request fields Workers AI takes under the same name. Its ranges differ in places (penalties
+# 0..2 where OpenAI's go down to -2): such values are passed on, and Workers AI's 400 names them.
+_SAME_NAME: Final = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
+# Fields that ask for something Workers AI cannot do; refused when set to anything but their default.
+_UNSUPPORTED: Final[Mapping[str, object]] = {
+    "audio": None,
+    "functions": None,  # OpenAI's deprecated function calling; Workers AI's `functions` is another thing
+    "function_call": None,
+    "logprobs": False,
+    "top_logprobs": None,
+    "prediction": None,
+    "web_search_options": None,
+    "stop": None,
+}
+_STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersAITranslator:
+    """The `compat.base.Translator` for Workers AI's native `run` endpoint."""
+
+    def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
+        _refuse_unsupported(payload)
+        stream = payload.get("stream") is True
+        body: dict[str, Any] = {"messages": _messages(payload.get("messages"))}
+        if (max_tokens := _max_tokens(payload)) is not None:
+            body["max_tokens"] = max_tokens
+        body |= {name: payload[name] for name in _SAME_NAME if payload.get(name) is not None}
+        if (response_format := _response_format(payload.get("response_format"), stream)) is not None:
+            body["response_format"] = response_format
+        if (tools := _tools(payload.get("tools"), payload.get("tool_choice"))) is not None:
+            body["tools"] = tools
+        if stream:
+            body["stream"] = True
+        return NativeRequest(path=quote(model, safe="/@"), body=orjson.dumps(body))
+
+    def response(self, body: bytes, model: str) -> bytes:
+        result = _mapping(_mapping(_json_object(body)).get("result"))
+        if not result:
+            raise TranslationError("response: not a Workers AI answer")
+        if isinstance(result.get("choices"), list):  # newer models answer OpenAI-shaped here too
+            choice = _mapping(result["choices"][0] if result["choices"] else None)
+            message = _mapping(choice.get("message"))
+            content, calls = message.get("content"), list(message.get("tool_calls") or ())
+            finish = choice.get("finish_reason")
+        else:
+            content, calls, finish = _text(result.get("response")), _native_calls(result), None
+        reply: dict[str, Any] = {"role": "assistant", "content": content or "", "refusal": None}
+        if calls:
+            reply["content"] = content or None
+            reply["tool_calls"] = calls
+        finish = "tool_calls" if calls else finish if isinstance(finish, str) else "stop"
+        answer: dict[str, Any] = {
+            "id": _id(body),
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish}],
+        }
+        if (usage := usage_from(result.get("usage"))) is not None:
+            answer["usage"] = openai_usage(usage)
+        return orjson.dumps(answer)
+
+    def error(self, status: int, body: bytes) -> bytes:
+        return orjson.dumps({"error": _openai_error(status, body)})
+
+    def stream(self, model: str, include_usage: bool) -> WorkersAIStream:
+        return WorkersAIStream(model, include_usage)
+
+
+class WorkersAIStream:
+    """Workers AI's SSE events in, `chat.completion.chunk` events out, one event at a time.
+
+    `{"response": text}` events become content deltas and `tool_calls` lists tool-call deltas;
+    newer models' OpenAI-shaped chunks are passed on as deltas. The cumulative usage event (the
+    last one with `usage`) becomes the usage chunk when the request asked for it; the finish chunk
+    goes out when the native stream says `[DONE]`, or at `close()` if it never did.
+    """
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self._pending = b""  # an incomplete line
+        self._data: list[bytes] = []  # the data lines of the event being read
+        self._id = ""
+        self._started = False  # the first chunk carries the role
+        self._tool_calls = 0
+        self._finish: str | None = None  # from an OpenAI-shaped chunk
+        self._usage: Usage | None = None  # native, cumulative
+        self._chunk_usage: Usage | None = None  # from OpenAI-shaped chunks, used if no native one
+        self._ended = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        buffer, start, out = self._pending + chunk, 0, []
+        while (end := _LINE_END.search(buffer, start)) is not None:
+            if end.group() == b"\r" and end.end() == len(buffer):
+                break  # maybe the first half of a CRLF
+            out.append(self._line(buffer[start : end.start()]))
+            start = end.end()
+        self._pending = buffer[start:]
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        # An event the upstream did not end with a blank line still counts, if it is whole.
+        out = [self.feed(b"\n") if self._pending else b"", self._dispatch(), self._end()]
+        return b"".join([*out, b"data: [DONE]\n\n"])
+
+    def _line(self, line: bytes) -> bytes:
+        if not line:
+            return self._dispatch()
+        name, _, value = line.partition(b":")
+        if name == b"data":
+            self._data.append(value.removeprefix(b" "))
+        return b""  # comments, `event:` and `id:` say nothing Workers AI uses
+
+    def _dispatch(self) -> bytes:
+        data, self._data = b"\n".join(self._data), []
+        if not data:
+            return b""
+        if data == b"[DONE]":
+            return self._end()
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return b""
+        if not isinstance(event, dict) or self._ended:
+            return b""
+        if not self._id:
+            self._id = str(event.get("id") or _id(data))
+        return self._translate(event)
+
+    def _translate(self, event: dict[str, Any]) -> bytes:
+        usage = usage_from(event.get("usage"))
+        if isinstance(event.get("choices"), list):
+            self._chunk_usage = usage or self._chunk_usage  # incremental: only a fallback
+            return b"".join(self._openai_choice(_mapping(choice)) for choice in event["choices"][:1])
+        self._usage = usage or self._usage
+        out = []
+        if text := _text(event.get("response")):
+            out.append(self._chunk({"content": text}))
+        for call in _native_calls(event):
+            out.append(self._chunk({"tool_calls": [{"index": self._tool_calls, **call}]}))
+            self._tool_calls += 1
+        return b"".join(out)
+
+    def _openai_choice(self, choice: Mapping[str, Any]) -> bytes:
+        delta = _mapping(choice.get("delta"))
+        if isinstance(choice.get("finish_reason"), str):
+            self._finish = choice["finish_reason"]
+        out = []
+        if isinstance(content := delta.get("content"), str) and content:
+            out.append(self._chunk({"content": content}))
+        if isinstance(calls := delta.get("tool_calls"), list) and calls:
+            self._tool_calls = max(self._tool_calls, 1 + max(_int(_mapping(c).get("index")) for c in calls))
+            out.append(self._chunk({"tool_calls": calls}))
+        return b"".join(out)
+
+    def _end(self) -> bytes:
+        """The finish chunk, then the usage chunk if asked for; once."""
+        if self._ended:
+            return b""
+        self._ended = True
+        finish = "tool_calls" if self._tool_calls else self._finish or "stop"
+        out = [self._chunk({}, finish)]
+        usage = self._usage or self._chunk_usage
+        if self._include_usage and usage is not None:
+            out.append(_sse({**self._head(), "choices": [], "usage": openai_usage(usage)}))
+        return b"".join(out)
+
+    def _head(self) -> dict[str, Any]:
+        return {"id": self._id, "object": "chat.completion.chunk", "created": 0, "model": self._model}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if not self._started:
+            self._started = True
+            delta = {"role": "assistant", **delta}
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        # As OpenAI does: once include_usage is asked, every chunk has `usage`, null until the last.
+        usage = {"usage": None} if self._include_usage else {}
+        return _sse({**self._head(), "choices": [choice], **usage})
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage object; prompt tokens include the cached ones, as `Usage` does."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
+
+
+def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
+    for name, default in _UNSUPPORTED.items():
+        if payload.get(name, default) not in (default, None, []):
+            raise TranslationError(f"{name}: not supported by Workers AI")
+    if payload.get("n", 1) not in (1, None):
+        raise TranslationError("n: Workers AI returns one choice per request")
+    if any(modality != "text" for modality in payload.get("modalities") or ()):
+        raise TranslationError("modalities: Workers AI text models answer with text only")
+
+
+def _max_tokens(payload: Mapping[str, Any]) -> int | None:
+    """`max_completion_tokens` or `max_tokens`; None leaves Workers AI's default (256 tokens)."""
+    name = "max_completion_tokens" if payload.get("max_completion_tokens") is not None else "max_tokens"
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TranslationError(f"{name}: must be a positive integer")
+    return value
+
+
+def _messages(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise TranslationError("messages: a non-empty list is required")
+    names: dict[str, str] = {}  # tool call id -> function name, for the tool messages that answer it
+    messages = []
+    for i, message in enumerate(raw):
+        where = f"messages[{i}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer", "user"):
+            messages.append(
+                {"role": "user" if role == "user" else "system", "content": _content(message, where)}
+            )
+        elif role == "assistant":
+            messages.append({"role": "assistant", "content": _assistant_content(message, where, names)})
+        elif role == "tool":
+            translated = {"role": "tool", "content": _content(message, where)}
+            if (name := names.get(str(message.get("tool_call_id")))) is not None:
+                translated["name"] = name
+            messages.append(translated)
+        else:
+            raise TranslationError(f"{where}.role: {role!r} cannot be translated for Workers AI")
+    return messages
+
+
+def _content(message: Mapping[str, Any], where: str) -> str:
+    """A string, or the text of a list of text parts; Workers AI text models read no other parts."""
+    content = message.get("content")
+    if isinstance(content, str) or content is None:
+        return content or ""
+    if not isinstance(content, list):
+        raise TranslationError(f"{where}.content: must be a string or a list of parts")
+    texts = []
+    for j, part in enumerate(content):
+        kind = _mapping(part).get("type")
+        if kind not in ("text", "refusal") or not isinstance(text := part.get(kind), str):
+            raise TranslationError(
+                f"{where}.content[{j}]: a {kind!r} part cannot be translated for Workers AI"
+            )
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def _assistant_content(message: Mapping[str, Any], where: str, names: dict[str, str]) -> str:
+    text = _content(message, where)
+    calls = message.get("tool_calls")
+    if not calls:
+        return text
+    native = []
+    for j, call in enumerate(calls if isinstance(calls, list) else ()):
+        function = _mapping(_mapping(call).get("function"))
+        if not isinstance(function.get("name"), str):
+            raise TranslationError(f"{where}.tool_calls[{j}].function.name: required")
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except (orjson.JSONDecodeError, TypeError):
+            raise TranslationError(f"{where}.tool_calls[{j}].function.arguments: must be JSON") from None
+        names[str(_mapping(call).get("id"))] = function["name"]
+        native.append({"name": function["name"], "arguments": arguments})
+    calls_json = orjson.dumps(native).decode()
+    return f"{text}\n{calls_json}" if text else calls_json
+
+
+def _tools(tools: Any, choice: Any) -> list[dict[str, Any]] | None:
+    """Function tools in the OpenAI form Workers AI also accepts; `tool_choice` only auto or none."""
+    if choice not in (None, "auto", "none"):
+        raise TranslationError("tool_choice: Workers AI only chooses tools itself ('auto' or 'none')")
+    if not tools or choice == "none":
+        return None
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be a list")
+    translated = []
+    for i, tool in enumerate(tools):
+        function = _mapping(tool).get("function") if _mapping(tool).get("type") == "function" else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise TranslationError(f"tools[{i}]: only function tools with a name can be translated")
+        # Workers AI requires a description and an object schema with properties.
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        spec = {
+            "name": function["name"],
+            "description": function.get("description") or "",
+            "parameters": parameters,
+        }
+        translated.append({"type": "function", "function": spec})
+    return translated
+
+
+def _response_format(response_format: Any, stream: bool) -> dict[str, Any] | None:
+    """JSON mode: https://developers.cloudflare.com/workers-ai/features/json-mode/ (no streaming)."""
+    kind = _mapping(response_format).get("type", "text")
+    if kind == "text":
+        return None
+    if stream:
+        raise TranslationError("response_format: Workers AI's JSON mode does not stream")
+    if kind == "json_object":
+        return {"type": "json_object"}
+    schema = _mapping(_mapping(response_format).get("json_schema")).get("schema")
+    if kind != "json_schema" or not isinstance(schema, dict):
+        raise TranslationError("response_format: must be text, json_object or json_schema with a schema")
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def _native_calls(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Workers AI's `tool_calls` (`{name, arguments}`, or OpenAI's `{id, function}` on newer models)."""
+    calls = result.get("tool_calls")
+    translated: list[dict[str, Any]] = []
+    for raw in calls if isinstance(calls, list) else ():
+        call = _mapping(raw)
+        function = _mapping(call.get("function")) or call
+        name, arguments = function.get("name"), function.get("arguments")
+        if not isinstance(name, str):
+            continue
+        if not isinstance(arguments, str):
+            arguments = orjson.dumps(arguments if arguments is not None else {}).decode()
+        call_id = call.get("id")
+        if not isinstance(call_id, str):  # native calls have none: one made from the call itself
+            call_id = "call_" + _digest(f"{len(translated)}:{name}:{arguments}")[:9]
+        spec = {"name": name, "arguments": arguments}
+        translated.append({"id": call_id, "type": "function", "function": spec})
+    return translated
+
+
+def _text(response: Any) -> str:
+    if isinstance(response, str):
+        return response
+    # JSON mode answers with the object itself.
+    return orjson.dumps(response).decode() if isinstance(response, dict | list) else ""
+
+
+def _openai_error(status: int, body: bytes) -> dict[str, Any]:
+    """Cloudflare's `{"errors": [{"code", "message"}], "success": false}` as OpenAI's error object,
+    `code` the first Workers AI code (https://developers.cloudflare.com/workers-ai/platform/errors/)."""
+    document = _json_object(body) or {}
+    errors = [_mapping(e) for e in document.get("errors") or () if isinstance(e, dict)]
+    messages = [e["message"] for e in errors if isinstance(e.get("message"), str)]
+    message = (
+        "; ".join(messages)
+        or body.decode("utf-8", "replace").strip()[:2000]
+        or f"Workers AI answered HTTP {status}"
+    )
+    code = errors[0].get("code") if errors else None
+    kind = _STATUS_ERROR_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    return {"message": message, "type": kind, "param": None, "code": None if code is None else str(code)}
+
+
+def _id(data: bytes) -> str:
+    return "chatcmpl-" + _digest(data)[:24]
+
+
+def _digest(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+WORKERS_AI_TRANSLATOR = WorkersAITranslator()

@@ -1,0 +1,132 @@
+"""The unified OpenAI-compatible endpoint's planner and answer translation.
+
+`POST /v1/{account}/{gateway}/compat/chat/completions` with `"model": "{provider}/{model}"`: an
+OpenAI-compatible provider gets the request as it is (model prefix removed); Anthropic, Google AI
+Studio and Workers AI get it translated to their native API, and their answers, errors and
+streams are translated back to OpenAI's shapes as they arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from functools import partial
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.compat import CompatTarget
+from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.errors import BadRequest, NotFound
+from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
+from sluicegate.pipeline.steps import Planner
+from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.openai import OPENAI, OpenAICompatible
+from sluicegate.upstream import forwardable_request_headers
+
+COMPAT = "compat"
+PATHS = ("chat/completions", "embeddings")
+
+
+def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget]) -> Planner:
+    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+        path = exchange.route.path
+        if path not in PATHS:
+            raise NotFound(
+                f"the compat endpoint serves {' and '.join(PATHS)}, not {path!r}", paths=list(PATHS)
+            )
+        payload = _payload(exchange.body)
+        slug, model = _split_model(payload.get("model"), providers)
+        provider = providers[slug]
+        native_payload = {**payload, "model": model}
+        headers = forwardable_request_headers(exchange.headers)
+        if isinstance(provider, OpenAICompatible):
+            route = Route(exchange.account, path, exchange.route.query)
+            body = orjson.dumps(native_payload)
+            return [Step(provider, route, headers, body, provider.read_request(route, body), policy)]
+        target = targets.get(slug)
+        if target is None or path != "chat/completions":
+            usable = sorted({*targets, *(n for n, p in providers.items() if isinstance(p, OpenAICompatible))})
+            raise BadRequest(
+                f"provider {slug!r} is not available for compat/{path}", field="model", providers=usable
+            )
+        try:
+            native = target.translator.request(native_payload, model)
+        except TranslationError as exc:
+            raise BadRequest(f"cannot translate the request for {slug}: {exc}") from exc
+        route = Route(exchange.account, native.path, native.query)
+        options = payload.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        return [
+            Step(
+                provider,
+                route,
+                target.headers(headers),
+                native.body,
+                provider.read_request(route, native.body),
+                policy,
+                answer=partial(translate_reply, target.translator, model, include_usage),
+                reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
+            )
+        ]
+
+    return plan
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object")
+    return payload
+
+
+def _split_model(value: Any, providers: Mapping[str, Provider]) -> tuple[str, str]:
+    if not isinstance(value, str) or "/" not in value:
+        raise BadRequest(
+            'model must be "{provider}/{model}", e.g. "anthropic/claude-sonnet-4-5"', field="model"
+        )
+    slug, _, model = value.partition("/")
+    if slug not in providers:
+        raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=sorted(providers))
+    return slug, model
+
+
+def translate_reply(translator: Translator, model: str, include_usage: bool, reply: Reply) -> Reply:
+    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive."""
+    headers: CIMultiDict[str] = CIMultiDict(
+        (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
+    )
+    if reply.status >= 400:
+        body = reply.body if reply.stream is None else b""
+        headers["Content-Type"] = "application/json"
+        if reply.stream is not None:
+            return Reply(reply.status, headers, stream=_error_stream(translator, reply.status, reply.stream))
+        return Reply(reply.status, headers, body=translator.error(reply.status, body))
+    if reply.stream is None:
+        headers["Content-Type"] = "application/json"
+        return Reply(reply.status, headers, body=translator.response(reply.body, model))
+    headers["Content-Type"] = "text/event-stream; charset=utf-8"
+    return Reply(reply.status, headers, stream=_translated(translator, model, include_usage, reply.stream))
+
+
+async def _translated(
+    translator: Translator, model: str, include_usage: bool, stream: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    converter = translator.stream(model, include_usage)
+    async with aclosing(stream):
+        async for chunk in stream:
+            if out := converter.feed(chunk):
+                yield out
+    yield converter.close()
+
+
+async def _error_stream(
+    translator: Translator, status: int, stream: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    async with aclosing(stream):
+        body = b"".join([chunk async for chunk in stream])
+    yield translator.error(status, body)

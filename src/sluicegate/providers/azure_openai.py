@@ -1,0 +1,58 @@
+"""Azure OpenAI: OpenAI's wire format behind per-resource hosts and per-deployment paths.
+
+Cloudflare AI Gateway maps `…/azure-openai/{resource}/{deployment}/{endpoint}?api-version=…` to
+`https://{resource}.openai.azure.com/openai/deployments/{deployment}/{endpoint}?api-version=…`
+(chat/completions, completions, embeddings, images, audio: every deployment endpoint). Bodies,
+streams and usage are OpenAI's, so this reuses `OpenAICompatible` and overrides where the URL comes
+from and where the model may come from. The client's `api-key` header is forwarded as sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from sluicegate.errors import NotFound
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.openai import OpenAICompatible
+
+RESOURCE_PLACEHOLDER = "{resource}"
+# An Azure resource's custom subdomain: letters, digits and hyphens. Anything else could turn the
+# host into another one, so it is refused before it gets near a URL.
+_RESOURCE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True, slots=True)
+class AzureOpenAI(OpenAICompatible):
+    """`default_base_url` (or a configured upstream) names the resource's host; a `{resource}` in it
+    is replaced by the resource from the path, and a base URL without one is used as it is."""
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        resource, deployment, endpoint = _split(route)
+        host = base_url.replace(RESOURCE_PLACEHOLDER, resource).rstrip("/")
+        # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference — deployment paths.
+        url = f"{host}/openai/deployments/{deployment}/{endpoint}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        """The body's `model` if it has one, else the deployment name: Azure requests often carry
+        no model, the deployment in the URL chooses it."""
+        facts = OpenAICompatible.read_request(self, route, body)
+        if facts.model is not None:
+            return facts
+        parts = route.path.split("/", 2)
+        return replace(facts, model=parts[1]) if len(parts) == 3 and parts[1] else facts
+
+
+def _split(route: Route) -> tuple[str, str, str]:
+    parts = route.path.split("/", 2)
+    if len(parts) == 3 and all(parts) and _RESOURCE.fullmatch(parts[0]):
+        return parts[0], parts[1], parts[2]
+    raise NotFound(
+        "azure-openai paths are {resource_name}/{deployment_name}/{endpoint}, e.g. "
+        "my-resource/my-deployment/chat/completions?api-version=2024-10-21",
+        path=route.path,
+    )
+
+
+AZURE_OPENAI = AzureOpenAI(name="azure-openai", default_base_url="https://{resource}.openai.azure.com")

@@ -1,0 +1,137 @@
+"""Cohere's native API: `/v2/chat` (and the older `/v1/chat`, `/v1/generate`, embed, rerank).
+
+Cloudflare AI Gateway maps `…/cohere/{path}` to `https://api.cohere.ai/{path}`, e.g.
+`…/cohere/v2/chat`. Usage is reported as `billed_units` (what Cohere charges for) and `tokens`
+(what the model saw, prompt template included): in `usage` on a v2 chat answer and in the
+`message-end` event of a v2 stream, in `meta` on v1 answers and in the `stream-end` event of a v1
+stream. v2 streams are SSE; v1 streams are one JSON object per line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Cohere:
+    name: str
+    default_base_url: str
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        url = f"{base_url.rstrip('/')}/{route.path}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        payload = _json(body)
+        if payload is None:
+            return NO_FACTS
+        if not isinstance(payload, dict):
+            return RequestFacts(payload=payload)
+        model = payload.get("model")
+        return RequestFacts(
+            model=model if isinstance(model, str) else None,
+            stream=payload.get("stream") is True,
+            payload=payload,
+        )
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        document = _json(body)
+        if not isinstance(document, dict):
+            return None
+        return _usage(document.get("usage")) or _usage(document.get("meta"))
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        usage = None
+        for event in _events(events):
+            if event.get("type") == "message-end":  # v2
+                delta = event.get("delta")
+                usage = _usage(delta.get("usage")) if isinstance(delta, dict) else usage
+            elif event.get("is_finished") and isinstance(event.get("response"), dict):  # v1
+                usage = _usage(event["response"].get("meta")) or usage
+        return usage
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if streamed:
+            return "".join(_stream_text(event) for event in _events(body))
+        document = _json(body)
+        return _document_text(document) if isinstance(document, dict) else ""
+
+
+def _json(body: bytes) -> Any:
+    if not body or body[:1] not in b"{[ \t\r\n":
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _events(events: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a v2 SSE stream or of a v1 stream of JSON lines."""
+    if b"data:" in events:
+        parsed: Iterator[Any] = iter_json(events)
+    else:
+        parsed = (item for line in events.splitlines() if (item := _json(line.strip())) is not None)
+    return (event for event in parsed if isinstance(event, dict))
+
+
+def _usage(raw: Any) -> Usage | None:
+    """A v2 `usage` or v1 `meta` object: billed units when given, else the model's token counts."""
+    if not isinstance(raw, dict):
+        return None
+    billed, tokens = raw.get("billed_units") or {}, raw.get("tokens") or {}
+    input_tokens = _count(billed.get("input_tokens"), tokens.get("input_tokens"))
+    output_tokens = _count(billed.get("output_tokens"), tokens.get("output_tokens"))
+    if input_tokens is None and output_tokens is None:
+        return None
+    return Usage(
+        input_tokens=input_tokens or 0,
+        output_tokens=output_tokens or 0,
+        cached_tokens=_count(raw.get("cached_tokens")) or 0,
+    )
+
+
+def _count(*values: Any) -> int | None:
+    """The first number among `values`, as an int (the API's schema types counts as numbers)."""
+    for value in values:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+    return None
+
+
+def _stream_text(event: dict[str, Any]) -> str:
+    if event.get("type") == "content-delta":  # v2
+        text = _dig(event, "delta", "message", "content", "text")
+    elif not event.get("is_finished") and event.get("event_type", "text-generation") == "text-generation":
+        text = event.get("text")  # v1 chat and generate
+    else:
+        text = None
+    return text if isinstance(text, str) else ""
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _document_text(document: dict[str, Any]) -> str:
+    message = document.get("message")
+    if isinstance(message, dict):  # v2 chat
+        parts = message.get("content") or ()
+        return "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    if isinstance(document.get("text"), str):  # v1 chat
+        return str(document["text"])
+    generations = document.get("generations") or ()  # v1 generate
+    return "".join(g["text"] for g in generations if isinstance(g, dict) and isinstance(g.get("text"), str))
+
+
+COHERE = Cohere(name="cohere", default_base_url="https://api.cohere.ai")

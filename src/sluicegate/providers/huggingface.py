@@ -1,0 +1,151 @@
+"""Hugging Face Inference.
+
+Cloudflare AI Gateway puts the model right after the provider segment, `.../huggingface/{model}`,
+in place of `https://api-inference.huggingface.co/models/{model}`
+(https://developers.cloudflare.com/ai-gateway/usage/providers/huggingface/). That host is retired
+(410 Gone, "use https://router.huggingface.co instead"), so the same paths go to its successor,
+`https://router.huggingface.co/hf-inference/models/{model}`
+(https://huggingface.co/docs/inference-providers/providers/hf-inference), and `.../huggingface/v1/...`
+goes to the router's OpenAI-compatible API, `https://router.huggingface.co/v1/...`
+(https://huggingface.co/docs/inference-providers/index) — the URL `InferenceClient(base_url=...)`
+builds for `chat_completion`. Cloudflare documents no path for the router; this one keeps every
+documented model path working.
+
+Text generation (https://huggingface.github.io/text-generation-inference/) answers
+`[{"generated_text", "details"}]`; `details` (asked with `parameters.details`) counts the generated
+tokens, and the prompt's only as `prefill` (asked with `decoder_input_details`). A stream (`"stream":
+true`) sends `data:{"token": {...}, "generated_text": null, "details": null}` per token; the last
+event has the whole text and, when asked, `details` with `generated_tokens` and `input_length`.
+Chat completions (`.../v1/chat/completions`, on the router or a model) speak OpenAI's format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+from urllib.parse import unquote
+
+import orjson
+
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+ROUTER_PREFIX = "v1/"
+MODELS_PATH = "hf-inference/models"
+# Path segments that end a model id: `{model}/v1/chat/completions`, `{model}/pipeline/{task}`.
+_MODEL_SUFFIXES = frozenset({"v1", "pipeline"})
+
+
+@dataclass(frozen=True, slots=True)
+class HuggingFace:
+    """The adapter for router.huggingface.co: models under `hf-inference/models/`, the router's `v1/`."""
+
+    name: str = "huggingface"
+    default_base_url: str = "https://router.huggingface.co"
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        path = route.path if is_router(route) else f"{MODELS_PATH}/{route.path}"
+        url = f"{base_url.rstrip('/')}/{path}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        facts = OPENAI.read_request(route, body)
+        if is_router(route):
+            return facts
+        payload = facts.payload if isinstance(facts.payload, dict) else {}
+        parameters = payload.get("parameters")
+        # The legacy Inference API also took `stream` inside `parameters`.
+        stream = facts.stream or (isinstance(parameters, dict) and parameters.get("stream") is True)
+        return RequestFacts(model=path_model(route), stream=stream, payload=facts.payload)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if speaks_openai(route):
+            return OPENAI.read_usage(route, body)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        return _generation_usage(_first(document).get("details"))
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        if speaks_openai(route):
+            return OPENAI.read_stream_usage(route, events)
+        usage = None
+        for event in iter_json(events):
+            details = event.get("details") if isinstance(event, dict) else None
+            usage = _stream_usage(details) or usage
+        return usage
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if speaks_openai(route):
+            return OPENAI.output_text(route, body, streamed)
+        if streamed:
+            return "".join(_token_text(event) for event in iter_json(body))
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ""
+        text = _first(document).get("generated_text")
+        return text if isinstance(text, str) else ""
+
+
+def is_router(route: Route) -> bool:
+    """True for the router's OpenAI-compatible API (`v1/chat/completions`, `v1/models`, ...)."""
+    return route.path.startswith(ROUTER_PREFIX)
+
+
+def speaks_openai(route: Route) -> bool:
+    """The router's API, or a model's own chat endpoint (`{model}/v1/chat/completions`)."""
+    return is_router(route) or "/v1/" in f"/{route.path}"
+
+
+def path_model(route: Route) -> str | None:
+    """The model id at the start of the path: `bigcode/starcoder`, `gpt2`, ..."""
+    segments = [unquote(segment) for segment in route.path.split("/") if segment]
+    end = next((i for i, segment in enumerate(segments) if i and segment in _MODEL_SUFFIXES), None)
+    return "/".join(segments[:end]) or None
+
+
+def _first(document: Any) -> dict[str, Any]:
+    """The (first) generation: the Inference API answers a list, a TGI server an object."""
+    if isinstance(document, list) and document:
+        document = document[0]
+    return document if isinstance(document, dict) else {}
+
+
+def _generation_usage(details: Any) -> Usage | None:
+    """Usage from non-streamed `details`: only when `prefill` (the prompt's tokens) was asked for."""
+    if not isinstance(details, dict):
+        return None
+    generated, prefill = details.get("generated_tokens"), details.get("prefill")
+    if not _is_int(generated) or not isinstance(prefill, list) or not prefill:
+        return None
+    return Usage(input_tokens=len(prefill), output_tokens=generated)
+
+
+def _stream_usage(details: Any) -> Usage | None:
+    if not isinstance(details, dict):
+        return None
+    generated = details.get("generated_tokens")
+    # `input_length` in TGI ≥ 2; some older servers called it `prompt_tokens`.
+    prompt = details.get("input_length", details.get("prompt_tokens"))
+    if not _is_int(generated) or not _is_int(prompt):
+        return None
+    return Usage(input_tokens=prompt, output_tokens=generated)
+
+
+def _token_text(event: Any) -> str:
+    token = event.get("token") if isinstance(event, dict) else None
+    if not isinstance(token, dict) or token.get("special") is True:
+        return ""
+    text = token.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+HUGGINGFACE = HuggingFace()

@@ -1,0 +1,140 @@
+"""Replicate's HTTP API.
+
+Cloudflare AI Gateway maps `.../replicate/{path}` to `https://api.replicate.com/v1/{path}`
+(https://developers.cloudflare.com/ai-gateway/usage/providers/replicate/). The official clients
+take the API's host as their base URL and add `/v1` themselves
+(https://github.com/replicate/replicate-python, `client.py`), so `.../replicate/v1/{path}` is
+accepted too: Replicate has no resource named `v1`, so the alias is unambiguous.
+
+Predictions (https://replicate.com/docs/reference/http#predictions.create) are JSON objects whose
+`status` moves from `starting`/`processing` to `succeeded`, `failed` or `canceled`; with
+`Prefer: wait` the create call holds until the prediction is done. Language models report tokens in
+the finished prediction's `metrics` (`input_token_count`, `output_token_count`). Output streams are
+served from another host (the prediction's `urls.stream`); the gateway relays response bodies byte
+for byte and leaves that URL as Replicate gives it, so a stream goes to Replicate directly and the
+tokens are logged from the prediction itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+from urllib.parse import unquote
+
+import orjson
+
+from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
+from sluicegate.types import Usage
+
+SDK_PREFIX = "v1/"
+# Prediction states: https://replicate.com/docs/topics/predictions/lifecycle
+RUNNING = frozenset({"starting", "processing"})
+# Resources whose next two path segments name a model: models/{owner}/{name}/predictions, ...
+_OWNED = frozenset({"models", "deployments"})
+
+
+@dataclass(frozen=True, slots=True)
+class Replicate:
+    """The adapter for api.replicate.com/v1."""
+
+    name: str = "replicate"
+    default_base_url: str = "https://api.replicate.com/v1"
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        url = f"{base_url.rstrip('/')}/{api_path(route)}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        """Model from the path (`models/{owner}/{name}/...`, `deployments/...`) or the body's `version`.
+
+        `stream` stays False: `"stream": true` asks Replicate for a `urls.stream`; the answer
+        itself is JSON.
+        """
+        payload = _json(body)
+        if payload is None:
+            return RequestFacts(model=_path_model(route)) if body == b"" else NO_FACTS
+        model = _path_model(route)
+        if model is None and isinstance(payload, dict):
+            model = _version_model(payload.get("version"))
+        return RequestFacts(model=model, payload=payload)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        prediction = _json(body)
+        if not isinstance(prediction, dict):
+            return None
+        if prediction.get("status") in RUNNING:
+            # Nothing has run yet: the tokens are reported when the prediction is read finished.
+            return Usage()
+        metrics = prediction.get("metrics")
+        if not isinstance(metrics, dict):
+            return None
+        input_tokens, output_tokens = metrics.get("input_token_count"), metrics.get("output_token_count")
+        if not _is_int(input_tokens) or not _is_int(output_tokens):
+            return None  # not a language model, or one that does not count (images, audio, ...)
+        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        # Replicate's output streams (`output`, `logs`, `error`, `done` events) carry no usage.
+        return None
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if streamed:
+            return "".join(_output_events(body))
+        prediction = _json(body)
+        return _output_text(prediction.get("output")) if isinstance(prediction, dict) else ""
+
+
+def api_path(route: Route) -> str:
+    """The path under `/v1`: the route's, without the `v1/` the official clients add."""
+    return route.path.removeprefix(SDK_PREFIX)
+
+
+def _path_model(route: Route) -> str | None:
+    segments = api_path(route).split("/")
+    if len(segments) >= 3 and segments[0] in _OWNED:
+        return unquote(f"{segments[1]}/{segments[2]}")
+    return None
+
+
+def _version_model(version: Any) -> str | None:
+    """`owner/name:version_id` → `owner/name`; a bare version id stays as it is."""
+    if not isinstance(version, str) or not version:
+        return None
+    return version.partition(":")[0] if "/" in version else version
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _output_text(output: Any) -> str:
+    """Language models answer a string or a list of string pieces; other outputs are not text."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and all(isinstance(piece, str) for piece in output):
+        return "".join(output)
+    return ""
+
+
+def _output_events(events: bytes) -> list[str]:
+    """The data of each `output` event of a complete Replicate stream (data is text, not JSON)."""
+    pieces = []
+    for block in events.replace(b"\r\n", b"\n").split(b"\n\n"):
+        lines = block.split(b"\n")
+        if b"event: output" not in lines and b"event:output" not in lines:
+            continue
+        data = [line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:")]
+        pieces.append(b"\n".join(data).decode("utf-8", "replace"))
+    return pieces
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+REPLICATE = Replicate()

@@ -1,0 +1,136 @@
+"""Cloudflare Workers AI.
+
+Wire format: https://developers.cloudflare.com/workers-ai/get-started/rest-api/ — a model runs at
+`/client/v4/accounts/{account_id}/ai/run/{model}` and answers in Cloudflare's envelope,
+`{"result": {"response", "tool_calls", "usage"}, "success", "errors", "messages"}`. With
+`"stream": true` it sends SSE events `{"response": "<text>", "p": "<padding>"}`, then one whose
+`usage` is cumulative, then `[DONE]`. The OpenAI-compatible endpoints (`.../ai/v1/chat/completions`,
+`.../ai/v1/embeddings`) answer in OpenAI's shapes and are read by the OpenAI adapter.
+
+Cloudflare AI Gateway maps `.../workers-ai/{model}` to the first and `.../workers-ai/v1/...` to the
+second (https://developers.cloudflare.com/ai-gateway/usage/providers/workersai/). The account in
+the upstream URL is the gateway's own account, as on Cloudflare, so a Sluicegate account named after
+a Cloudflare account id reaches that account's Workers AI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+from urllib.parse import unquote
+
+import orjson
+
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.sse import iter_json
+from sluicegate.types import Usage
+
+OPENAI_PREFIX = "v1/"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersAI:
+    """The adapter for api.cloudflare.com's Workers AI; `default_base_url` stops before `/client/v4`."""
+
+    name: str = "workers-ai"
+    default_base_url: str = "https://api.cloudflare.com"
+
+    def upstream_url(self, base_url: str, route: Route) -> str:
+        endpoint = route.path if is_openai_compatible(route) else f"run/{route.path}"
+        url = f"{base_url.rstrip('/')}/client/v4/accounts/{route.account}/ai/{endpoint}"
+        return f"{url}?{route.query}" if route.query else url
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        facts = OPENAI.read_request(route, body)
+        if is_openai_compatible(route):
+            return facts
+        # The model is the path: `@cf/meta/llama-3.1-8b-instruct`, or `@cf%2Fmeta%2F...` as the
+        # cloudflare SDK encodes it.
+        return dataclasses.replace(facts, model=unquote(route.path) or None)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if is_openai_compatible(route):
+            return OPENAI.read_usage(route, body)
+        result = _result(body)
+        return usage_from(result.get("usage")) if result is not None else None
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        usage = None
+        for event in iter_json(events):
+            # The last `usage` is the cumulative one; newer models also put per-chunk (incremental)
+            # usage on OpenAI-shaped chunks before it.
+            if isinstance(event, dict) and isinstance(event.get("usage"), dict):
+                usage = usage_from(event["usage"]) or usage
+        return usage
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if is_openai_compatible(route):
+            return OPENAI.output_text(route, body, streamed)
+        if streamed:
+            return "".join(_event_text(event) for event in iter_json(body))
+        result = _result(body)
+        return _response_text(result.get("response")) if result is not None else ""
+
+
+def is_openai_compatible(route: Route) -> bool:
+    """True for the OpenAI-compatible endpoints (`v1/chat/completions`, `v1/embeddings`)."""
+    return route.path.startswith(OPENAI_PREFIX)
+
+
+def _result(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    result = document.get("result") if isinstance(document, dict) else None
+    return result if isinstance(result, dict) else None
+
+
+def usage_from(raw: Any) -> Usage | None:
+    """`{"prompt_tokens", "completion_tokens", "prompt_tokens_details": {"cached_tokens"}}`.
+
+    Cached (prefix-cache) tokens are part of `prompt_tokens`:
+    https://developers.cloudflare.com/workers-ai/features/prompt-caching/
+    """
+    if not isinstance(raw, dict) or not _is_int(raw.get("prompt_tokens")):
+        return None
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    completion = raw.get("completion_tokens")
+    return Usage(
+        input_tokens=raw["prompt_tokens"],
+        output_tokens=completion if _is_int(completion) else 0,
+        cached_tokens=cached if _is_int(cached) else 0,
+    )
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _response_text(response: Any) -> str:
+    if isinstance(response, str):
+        return response
+    # JSON mode answers with the object itself: https://developers.cloudflare.com/workers-ai/features/json-mode/
+    return orjson.dumps(response).decode() if isinstance(response, dict | list) else ""
+
+
+def _event_text(event: Any) -> str:
+    if not isinstance(event, dict):
+        return ""
+    if text := _response_text(event.get("response")):
+        return text
+    # Newer models stream OpenAI-shaped chunks on the native endpoint too.
+    choices = event.get("choices")
+    parts = []
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(content, str):
+            parts.append(content)
+    return "".join(parts)
+
+
+WORKERS_AI = WorkersAI()

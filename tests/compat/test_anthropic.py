@@ -1,0 +1,627 @@
+"""The OpenAI -> Anthropic translator on recorded requests, answers, errors and streams."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR, DEFAULT_MAX_TOKENS, AnthropicStream
+from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.providers.sse import iter_json
+
+TRANSLATOR: Translator = ANTHROPIC_TRANSLATOR
+MODEL = "claude-sonnet-4-6"
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def native(payload: dict[str, Any]) -> dict[str, Any]:
+    request = TRANSLATOR.request(payload, MODEL)
+    assert request.path == "v1/messages"
+    body: dict[str, Any] = orjson.loads(request.body)
+    return body
+
+
+def event(payload: Mapping[str, Any]) -> bytes:
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def block_delta(index: int, delta: dict[str, Any]) -> bytes:
+    return event({"type": "content_block_delta", "index": index, "delta": delta})
+
+
+def message_start(usage: dict[str, Any]) -> bytes:
+    message: dict[str, Any] = {
+        "id": "msg_01ABC",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    return event({"type": "message_start", "message": message})
+
+
+def message_end(stop_reason: str, usage: dict[str, Any]) -> bytes:
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        "usage": usage,
+    }
+    return event(delta) + event({"type": "message_stop"})
+
+
+# A recorded text answer with a prompt-cache read; the text has multi-byte characters to split.
+TEXT_STREAM = (
+    message_start(
+        {
+            "input_tokens": 21,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 1800,
+            "output_tokens": 1,
+        }
+    )
+    + event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    + event({"type": "ping"})
+    + block_delta(0, {"type": "text_delta", "text": "Paris — "})
+    + block_delta(0, {"type": "text_delta", "text": "la capitale 🇫🇷"})
+    + event({"type": "content_block_stop", "index": 0})
+    + message_end("end_turn", {"output_tokens": 9})
+)
+# Thinking, then text, then two parallel tool calls whose input arrives as partial JSON.
+TOOL_STREAM = (
+    message_start({"input_tokens": 380, "output_tokens": 2})
+    + event(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    )
+    + block_delta(0, {"type": "thinking_delta", "thinking": "Two cities: call the tool twice."})
+    + block_delta(0, {"type": "signature_delta", "signature": "EqQBCgIYAhIM"})
+    + event({"type": "content_block_stop", "index": 0})
+    + event({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}})
+    + block_delta(1, {"type": "text_delta", "text": "Checking both."})
+    + event({"type": "content_block_stop", "index": 1})
+    + event(
+        {
+            "type": "content_block_start",
+            "index": 2,
+            "content_block": {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {}},
+        }
+    )
+    + block_delta(2, {"type": "input_json_delta", "partial_json": ""})
+    + block_delta(2, {"type": "input_json_delta", "partial_json": '{"city": "Par'})
+    + block_delta(2, {"type": "input_json_delta", "partial_json": 'is"}'})
+    + event({"type": "content_block_stop", "index": 2})
+    + event(
+        {
+            "type": "content_block_start",
+            "index": 3,
+            "content_block": {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {}},
+        }
+    )
+    + block_delta(3, {"type": "input_json_delta", "partial_json": '{"city": "Lyon"}'})
+    + event({"type": "content_block_stop", "index": 3})
+    + message_end("tool_use", {"output_tokens": 88, "output_tokens_details": {"thinking_tokens": 20}})
+)
+
+
+def translate(stream: bytes, cuts: list[int], include_usage: bool = True) -> bytes:
+    """The translation of `stream` fed in pieces cut at `cuts`."""
+    translator = TRANSLATOR.stream(MODEL, include_usage)
+    edges = [0, *cuts, len(stream)]
+    out = [translator.feed(stream[a:b]) for a, b in itertools.pairwise(edges)]
+    return b"".join(out) + translator.close()
+
+
+def chunks(translated: bytes) -> list[dict[str, Any]]:
+    assert translated.endswith(b"data: [DONE]\n\n")
+    events = list(iter_json(translated))
+    for item in events:
+        if "error" not in item:
+            ChatCompletionChunk.model_validate(item)  # the OpenAI SDK's own schema accepts it
+    return events
+
+
+# Requests
+
+
+def test_minimal_request_gets_the_default_max_tokens() -> None:
+    body = native({"model": f"anthropic/{MODEL}", "messages": [{"role": "user", "content": "Hello"}]})
+    assert body == {
+        "model": MODEL,
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "messages": [{"role": "user", "content": "Hello"}],
+    }
+
+
+def test_system_and_developer_messages_become_system() -> None:
+    body = native(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+                {"role": "user", "content": "Capital of France?"},
+            ]
+        }
+    )
+    assert body["system"] == [
+        {"type": "text", "text": "Be brief."},
+        {"type": "text", "text": "Answer in French."},
+    ]
+    assert body["messages"] == [{"role": "user", "content": "Capital of France?"}]
+    single = native(
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
+    )
+    assert single["system"] == "Be brief."
+
+
+def test_sampling_limits_and_stop_are_renamed() -> None:
+    body = native(
+        {
+            "messages": [{"role": "user", "content": "Count"}],
+            "max_tokens": 50,
+            "max_completion_tokens": 100,
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "stop": "\n\n",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "user": "user-42",
+            "seed": 7,
+            "presence_penalty": 0.5,
+        }
+    )
+    assert body == {
+        "model": MODEL,
+        "max_tokens": 100,  # max_completion_tokens wins, as in OpenAI
+        "messages": [{"role": "user", "content": "Count"}],
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "stop_sequences": ["\n\n"],
+        "metadata": {"user_id": "user-42"},
+        "stream": True,
+    }
+    assert native({"messages": [{"role": "user", "content": "x"}], "stop": ["a", "b"]})["stop_sequences"] == [
+        "a",
+        "b",
+    ]
+    assert native({"messages": [{"role": "user", "content": "x"}], "max_tokens": 12})["max_tokens"] == 12
+
+
+def test_images_by_url_and_by_data_url() -> None:
+    body = native(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Compare these."},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "https://example.com/a.jpg", "detail": "high"},
+                        },
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                    ],
+                }
+            ]
+        }
+    )
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "Compare these."},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+    ]
+
+
+def test_pdf_file_parts_become_documents() -> None:
+    part = {
+        "type": "file",
+        "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"},
+    }
+    body = native({"messages": [{"role": "user", "content": [part]}]})
+    source = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}
+    assert body["messages"][0]["content"] == [{"type": "document", "source": source}]
+
+
+def test_tools_tool_calls_and_tool_results() -> None:
+    body = native(
+        {
+            "messages": [
+                {"role": "user", "content": "Weather in Paris and Lyon?"},
+                {
+                    "role": "assistant",
+                    "content": "Checking both.",
+                    "tool_calls": [
+                        {
+                            "id": "toolu_01A",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                        },
+                        {
+                            "id": "toolu_01B",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'},
+                        },
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "toolu_01A", "content": "18°C, sunny"},
+                {"role": "tool", "tool_call_id": "toolu_01B", "content": [{"type": "text", "text": "15°C"}]},
+                {"role": "user", "content": "And tomorrow?"},
+            ],
+            "tools": [WEATHER_TOOL],
+            "tool_choice": "required",
+            "parallel_tool_calls": False,
+        }
+    )
+    assert body["tools"] == [
+        {
+            "name": "get_weather",
+            "input_schema": WEATHER_TOOL["function"]["parameters"],  # type: ignore[index]
+            "description": "Current weather in a city",
+        }
+    ]
+    assert body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert body["messages"] == [
+        {"role": "user", "content": "Weather in Paris and Lyon?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking both."},
+                {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {"city": "Lyon"}},
+            ],
+        },
+        # Both results and the next question in one user turn: Anthropic's turns alternate.
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "18°C, sunny"},
+                {"type": "tool_result", "tool_use_id": "toolu_01B", "content": "15°C"},
+                {"type": "text", "text": "And tomorrow?"},
+            ],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("choice", "parallel", "expected"),
+    [
+        ("auto", None, {"type": "auto"}),
+        ("none", False, {"type": "none"}),
+        ("required", None, {"type": "any"}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            None,
+            {"type": "tool", "name": "get_weather"},
+        ),
+        (None, False, {"type": "auto", "disable_parallel_tool_use": True}),
+        (None, None, None),
+    ],
+)
+def test_tool_choice(choice: Any, parallel: Any, expected: Any) -> None:
+    payload = {"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER_TOOL], "tool_choice": choice}
+    body = native({**payload, "parallel_tool_calls": parallel})
+    assert body.get("tool_choice") == expected
+
+
+def test_assistant_tool_call_without_text_and_empty_messages() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+    body = native(
+        {
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+                {"role": "assistant", "content": ""},  # nothing to send: Anthropic refuses empty content
+            ]
+        }
+    )
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}],
+    }
+    assert body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}
+    ]
+    assert len(body["messages"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"n": 2}, "n"),
+        ({"logprobs": True}, "logprobs"),
+        ({"audio": {"voice": "alloy", "format": "mp3"}}, "audio"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"stop": 7}, "stop"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "messages[0].content[0]"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,x"}}]}
+                ]
+            },
+            "messages[0].content[0].image_url",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "[1]"}}],
+                    }
+                ]
+            },
+            "messages[0].tool_calls[0].function.arguments",
+        ),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+        ({"tools": [{"type": "code_interpreter"}]}, "tools[0]"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "allowed_tools"}}, "tool_choice"),
+    ],
+)
+def test_untranslatable_requests_name_the_field(change: dict[str, Any], field: str) -> None:
+    payload = {"messages": [{"role": "user", "content": "x"}], **change}
+    with pytest.raises(TranslationError, match="^" + re.escape(field) + ":"):
+        TRANSLATOR.request(payload, MODEL)
+
+
+# Answers and errors
+
+
+def test_text_answer_with_cache_usage() -> None:
+    body = orjson.dumps(
+        {
+            "id": "msg_01XFD",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": [
+                {"type": "thinking", "thinking": "Easy.", "signature": "sig"},
+                {"type": "text", "text": "Paris."},
+            ],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 12,
+                "cache_creation_input_tokens": 30,
+                "cache_read_input_tokens": 2000,
+                "output_tokens": 40,
+                "output_tokens_details": {"thinking_tokens": 35},
+            },
+        }
+    )
+    answer = orjson.loads(TRANSLATOR.response(body, MODEL))
+    assert answer == {
+        "id": "msg_01XFD",
+        "object": "chat.completion",
+        "created": 0,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Paris.", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 2042,
+            "completion_tokens": 40,
+            "total_tokens": 2082,
+            "prompt_tokens_details": {"cached_tokens": 2000},
+            "completion_tokens_details": {"reasoning_tokens": 35},
+        },
+    }
+    ChatCompletion.model_validate(answer)
+
+
+def test_tool_use_answer_becomes_tool_calls() -> None:
+    body = orjson.dumps(
+        {
+            "id": "msg_02",
+            "type": "message",
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}},
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 300, "output_tokens": 20},
+        }
+    )
+    answer = ChatCompletion.model_validate(orjson.loads(TRANSLATOR.response(body, MODEL)))
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert (call.id, call.type, call.function.name) == ("toolu_01A", "function", "get_weather")  # type: ignore[union-attr]
+    assert orjson.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish_reason"),
+    [
+        ("end_turn", "stop"),
+        ("max_tokens", "length"),
+        ("stop_sequence", "stop"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("model_context_window_exceeded", "length"),
+    ],
+)
+def test_stop_reasons(stop_reason: str, finish_reason: str) -> None:
+    body = orjson.dumps({"id": "m", "content": [{"type": "text", "text": "a"}], "stop_reason": stop_reason})
+    assert orjson.loads(TRANSLATOR.response(body, MODEL))["choices"][0]["finish_reason"] == finish_reason
+
+
+def test_unreadable_answer_raises() -> None:
+    with pytest.raises(TranslationError):
+        TRANSLATOR.response(b"<html>", MODEL)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            429,
+            b'{"type":"error","error":{"type":"rate_limit_error","message":"Slow down"},"request_id":"r"}',
+            {"message": "Slow down", "type": "rate_limit_error", "param": None, "code": "rate_limit_error"},
+        ),
+        (
+            529,
+            b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+            {"message": "Overloaded", "type": "server_error", "param": None, "code": "overloaded_error"},
+        ),
+        (
+            502,
+            b"<html>Bad Gateway</html>",
+            {"message": "<html>Bad Gateway</html>", "type": "server_error", "param": None, "code": None},
+        ),
+        (
+            400,
+            b"",
+            {
+                "message": "Anthropic answered HTTP 400",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            },
+        ),
+    ],
+)
+def test_errors_take_openais_shape(status: int, body: bytes, expected: dict[str, Any]) -> None:
+    assert orjson.loads(TRANSLATOR.error(status, body)) == {"error": expected}
+
+
+# Streams
+
+
+def test_text_stream_translation() -> None:
+    events = chunks(translate(TEXT_STREAM, []))
+    head = {"id": "msg_01ABC", "object": "chat.completion.chunk", "created": 0, "model": MODEL, "usage": None}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+    assert events == [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Paris — "}),
+        chunk({"content": "la capitale 🇫🇷"}),
+        chunk({}, "stop"),
+        {
+            **head,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 1821,
+                "completion_tokens": 9,
+                "total_tokens": 1830,
+                "prompt_tokens_details": {"cached_tokens": 1800},
+                "completion_tokens_details": {"reasoning_tokens": 0},
+            },
+        },
+    ]
+
+
+def test_without_include_usage_there_is_no_usage_at_all() -> None:
+    events = chunks(translate(TEXT_STREAM, [], include_usage=False))
+    assert all("usage" not in item for item in events)
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == "Paris — la capitale 🇫🇷"
+
+
+def test_tool_stream_translation() -> None:
+    events = chunks(translate(TOOL_STREAM, []))
+    deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"content": "Checking both."},  # thinking is not sent
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "toolu_01A",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Par'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": 'is"}'}}]},
+        {
+            "tool_calls": [
+                {
+                    "index": 1,
+                    "id": "toolu_01B",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 1, "function": {"arguments": '{"city": "Lyon"}'}}]},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert events[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 20}
+    assert events[-1]["usage"]["prompt_tokens"] == 380
+
+
+@pytest.mark.parametrize("stream", [TEXT_STREAM, TOOL_STREAM], ids=["text", "tools"])
+def test_stream_translation_is_the_same_whatever_the_chunking(stream: bytes) -> None:
+    whole = translate(stream, [])
+    for cut in range(len(stream) + 1):
+        assert translate(stream, [cut]) == whole, cut
+    assert translate(stream, list(range(1, len(stream)))) == whole  # byte by byte
+    step = 7919  # a prime walk gives three-way cuts everywhere, in order
+    for start in range(0, len(stream), 13):
+        first, second = sorted((start, (start * step) % (len(stream) + 1)))
+        assert translate(stream, [first, second]) == whole, (first, second)
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+def test_other_line_ends_translate_the_same(line_end: bytes) -> None:
+    stream = TEXT_STREAM.replace(b"\n", line_end)
+    whole = translate(TEXT_STREAM, [])
+    for cut in range(len(stream) + 1):
+        assert translate(stream, [cut]) == whole, cut
+
+
+def test_each_event_is_translated_as_soon_as_it_is_complete() -> None:
+    translator = AnthropicStream(MODEL, include_usage=False)
+    first_end = TEXT_STREAM.index(b"\n\n") + 2
+    assert translator.feed(TEXT_STREAM[: first_end - 1]) == b""  # the blank line has not arrived
+    assert b'"role":"assistant"' in translator.feed(TEXT_STREAM[first_end - 1 : first_end])
+    text_event = block_delta(0, {"type": "text_delta", "text": "Hi"})
+    assert translator.feed(text_event) != b""
+
+
+def test_error_event_mid_stream_becomes_an_openai_error() -> None:
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    stream = TEXT_STREAM[: TEXT_STREAM.index(b"event: content_block_stop")] + event(error)
+    events = chunks(translate(stream, [len(stream) // 2]))
+    assert events[-1] == {
+        "error": {"message": "Overloaded", "type": "server_error", "param": None, "code": "overloaded_error"}
+    }
+    assert all(e.get("choices") != [] for e in events)  # no usage chunk after a failure
+
+
+def test_a_last_event_without_its_blank_line_still_counts() -> None:
+    stream = TEXT_STREAM.removesuffix(b"\n\n")
+    assert translate(stream, [len(stream) - 1]) == translate(TEXT_STREAM, [])

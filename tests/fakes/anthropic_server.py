@@ -1,0 +1,399 @@
+"""A fake Anthropic upstream: a real HTTP server on loopback that speaks the Messages API.
+
+    with FakeAnthropic().serve() as fake:
+        client = Anthropic(base_url=fake.base_url, api_key="sk-ant-test")
+
+It shares FakeOpenAI's machinery (recording, `clear()`, pauses, chunk-per-event streaming) and its
+behaviour vocabulary, chosen by `model` or the `x-fake-behavior` header; only the wire format
+differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`.
+
+    error-<status>     that status with Anthropic's error type (400, 401, 403, 404, 413, 429, 500, 529)
+    rate-limited       429 rate_limit_error with retry-after and anthropic-ratelimit-* headers
+    slow-<ms>          wait that long before answering
+    fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
+    drop-mid-stream    send two content deltas, then abort the TCP connection
+    error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way
+    no-usage           streams carry no `usage` at all (message_start nor message_delta)
+    pause-stream       as FakeOpenAI: wait for `release(name)` after the first content delta
+
+Answers are deterministic: "echo: <last user text>" (at most 64 words), cut at the first of the
+request's `stop_sequences` (stop_reason "stop_sequence") or at `max_tokens` words ("max_tokens").
+With `tool_choice` {"type": "any"} or {"type": "tool"}, the answer is one `tool_use` block instead,
+whose input puts the user text under the tool schema's first property. With `thinking` enabled (or
+adaptive), a thinking block comes first. A token is a word: input = words of `system` + Σ (words of a message
++ 4); output = words of the reply (+ thinking words). When a `system` block has `cache_control`,
+its words are a cache write the first time the fake sees that system prompt and a cache read after
+(`clear()` forgets). Ids count calls ("msg_fake_000001").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.openai_server import (
+    BEHAVIOR_HEADER,
+    CALL,
+    GATE_HEADER,
+    KEY_HEADER,
+    NUMBER,
+    Behavior,
+    Call,
+    FakeOpenAI,
+)
+
+API_VERSION_HEADER = "anthropic-version"
+ECHO_WORDS = 64
+DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5-20251001")
+RATE_LIMIT_RESET = "2030-01-01T00:00:01Z"  # fixed, so a direct and a proxied answer are identical
+ERROR_MID_STREAM = web.RequestKey("fake_anthropic_error_mid_stream", bool)
+
+# https://docs.anthropic.com/en/api/errors — status -> (error.type, error.message)
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request to model '{model}'."),
+    401: ("authentication_error", "invalid x-api-key"),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "model: {model}"),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: (
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization (fake-org) of 50 requests per "
+        "minute. For details, refer to: https://docs.claude.com/en/api/rate-limits.",
+    ),
+    500: ("api_error", "Internal server error"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer: its content blocks (complete), stop reason and usage."""
+
+    blocks: list[dict[str, Any]]
+    stop_reason: str
+    stop_sequence: str | None
+    usage: dict[str, Any]
+
+
+class FakeAnthropic(FakeOpenAI):
+    """The fake upstream; a context manager that serves on loopback while open."""
+
+    def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
+        """`api_key`, when set, is required as `x-api-key` or `Authorization: Bearer` (else 401)."""
+        super().__init__(models=models, api_key=api_key)
+        self._cache_lock = threading.Lock()
+        self._cached_prompts: set[str] = set()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url  # the SDK adds `/v1/messages` itself
+
+    def clear(self) -> None:
+        """As FakeOpenAI's, and forget the prompt cache."""
+        super().clear()
+        with self._cache_lock:
+            self._cached_prompts.clear()
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.on_response_prepare.append(_add_request_id)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models/{model_id}", self._model)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record, reject what a real server rejects, then act out the behaviour."""
+        number, body = await self._record(request)
+        request[NUMBER] = number
+        if (rejection := self._reject(request, body)) is not None:
+            return rejection
+        model = (
+            str(body.get("model", "")) if isinstance(body, dict) else request.match_info.get("model_id", "")
+        )
+        spec = request.headers.get(BEHAVIOR_HEADER, model)
+        behavior = Behavior.parse(spec)
+        if behavior.slow_ms:
+            await asyncio.sleep(behavior.slow_ms / 1000)
+        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
+            return _behavior_error(500, model, number)
+        if behavior.error_status is not None:
+            return _behavior_error(behavior.error_status, model, number)
+        gate = request.headers.get(GATE_HEADER, "default")
+        request[CALL] = Call(number, body if isinstance(body, dict) else {"model": model}, behavior, gate)
+        request[ERROR_MID_STREAM] = "error-mid-stream" in spec.lower()
+        return await handler(request)
+
+    def _reject(self, request: web.Request, body: Any) -> web.Response | None:
+        """The errors Anthropic gives before it looks at the model: URL, key, version, JSON body."""
+        number = request[NUMBER]
+        if request.match_info.http_exception is not None:
+            return _error(request.match_info.http_exception.status, "not_found_error", "Not Found", number)
+        # The SDK sends its key as a bearer token; curl examples use x-api-key. Both are accepted.
+        keys = (
+            request.headers.get("x-api-key"),
+            request.headers.get("Authorization", "").removeprefix("Bearer "),
+        )
+        if self.api_key is not None and self.api_key not in keys:
+            return _behavior_error(401, "", number)
+        if API_VERSION_HEADER not in request.headers:
+            message = "anthropic-version: header is required"
+            return _error(400, "invalid_request_error", message, number)
+        if request.method != "POST":
+            return None
+        if not isinstance(body, dict):
+            return _error(400, "invalid_request_error", "Invalid JSON in request body", number)
+        required = ("model", "messages", "max_tokens") if request.path == "/v1/messages" else ("model",)
+        for name in required:
+            if name not in body:
+                return _error(400, "invalid_request_error", f"{name}: Field required", number)
+        return None
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        reply = self._reply(call)
+        message: dict[str, Any] = {
+            "id": f"msg_fake_{call.number:06d}",
+            "type": "message",
+            "role": "assistant",
+            "model": call.body["model"],
+            "content": reply.blocks,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "usage": reply.usage,
+        }
+        if not call.body.get("stream"):
+            return web.json_response(message)
+        events = _stream_events(message, with_usage=not call.behavior.no_usage)
+        if request[ERROR_MID_STREAM]:
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            events = [*events[:5], _event(error)]
+        return await self._stream(request, call, events, first_content=3)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        body = request[CALL].body
+        return web.json_response({"input_tokens": _input_tokens(body)})
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        data = [_model(model_id) for model_id in self.models]
+        return web.json_response(
+            {"data": data, "has_more": False, "first_id": self.models[0], "last_id": self.models[-1]}
+        )
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(_model(request.match_info["model_id"]))
+
+    def _reply(self, call: Call) -> Reply:
+        body = call.body
+        text = _last_user_text(body.get("messages"))
+        limit = body.get("max_tokens")
+        blocks: list[dict[str, Any]] = []
+        output = 0
+        if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive"):
+            thinking = f"The user wrote: {text}"
+            blocks.append({"type": "thinking", "thinking": thinking, "signature": "c2lnLWZha2U="})
+            output += len(thinking.split())
+        thoughts = output
+        if (tool := _forced_tool(body)) is not None:
+            properties = (tool.get("input_schema") or {}).get("properties") or {"input": {}}
+            arguments = {next(iter(properties)): text}
+            tool_id = f"toolu_fake_{call.number:06d}"
+            blocks.append({"type": "tool_use", "id": tool_id, "name": tool["name"], "input": arguments})
+            output += len(text.split()) + 8
+            stop_reason, stop_sequence = "tool_use", None
+        else:
+            words, stop_reason, stop_sequence = _echo(text, body.get("stop_sequences"), limit)
+            blocks.append({"type": "text", "text": " ".join(words)})
+            output += len(words)
+        usage = self._usage(body, output)
+        if thoughts:
+            usage["output_tokens_details"] = {"thinking_tokens": thoughts}
+        return Reply(blocks, stop_reason, stop_sequence, usage)
+
+    def _usage(self, body: dict[str, Any], output: int) -> dict[str, Any]:
+        total = _input_tokens(body)
+        system = body.get("system")
+        cacheable = len(_text_of(system).split()) if _has_cache_control(system) else 0
+        written = read = 0
+        if cacheable:
+            key = hashlib.sha256(json.dumps([body["model"], system]).encode()).hexdigest()
+            with self._cache_lock:
+                seen = key in self._cached_prompts
+                self._cached_prompts.add(key)
+            written, read = (0, cacheable) if seen else (cacheable, 0)
+        return {
+            "input_tokens": total - cacheable,
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": output,
+            "service_tier": "standard",
+        }
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    # Anthropic tags every answer, errors included: https://docs.anthropic.com/en/api/errors#request-id
+    response.headers.setdefault("request-id", _request_id(request.get(NUMBER, 0)))
+
+
+def _request_id(number: int) -> str:
+    return f"req_fake_{number:06d}"
+
+
+def _error(status: int, type_: str, message: str, number: int) -> web.Response:
+    body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": _request_id(number)}
+    return web.json_response(body, status=status)
+
+
+def _behavior_error(status: int, model: str, number: int) -> web.Response:
+    default = ("api_error" if status >= 500 else "invalid_request_error", f"Fake upstream error {status}.")
+    type_, message = ERRORS.get(status, default)
+    response = _error(status, type_, message.format(model=model), number)
+    if status == 429:
+        # https://docs.anthropic.com/en/api/rate-limits#response-headers
+        response.headers.update(
+            {
+                "retry-after": "1",
+                "anthropic-ratelimit-requests-limit": "50",
+                "anthropic-ratelimit-requests-remaining": "0",
+                "anthropic-ratelimit-requests-reset": RATE_LIMIT_RESET,
+                "anthropic-ratelimit-tokens-limit": "40000",
+                "anthropic-ratelimit-tokens-remaining": "39950",
+                "anthropic-ratelimit-tokens-reset": RATE_LIMIT_RESET,
+            }
+        )
+    return response
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"))
+    return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+
+
+def _stream_events(message: dict[str, Any], *, with_usage: bool) -> list[bytes]:
+    """The SSE events of `message`: start, each block (start, deltas, stop), delta, stop.
+
+    Shapes: https://docs.anthropic.com/en/docs/build-with-claude/streaming#event-types
+    """
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = {**usage, "output_tokens": 1}
+    if not with_usage:
+        del start["usage"]
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for index, block in enumerate(message["content"]):
+        events.append({"type": "content_block_start", "index": index, "content_block": _empty(block)})
+        if index == 0:
+            events.append({"type": "ping"})  # Anthropic sends one early in every stream
+        events += [{"type": "content_block_delta", "index": index, "delta": d} for d in _deltas(block)]
+        events.append({"type": "content_block_stop", "index": index})
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
+    delta: dict[str, Any] = {"type": "message_delta", "delta": stop}
+    if with_usage:
+        # Cumulative figures; the input side is repeated there too.
+        keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+        delta["usage"] = {key: usage[key] for key in keys}
+        if "output_tokens_details" in usage:
+            delta["usage"]["output_tokens_details"] = usage["output_tokens_details"]
+    events += [delta, {"type": "message_stop"}]
+    return [_event(event) for event in events]
+
+
+def _empty(block: dict[str, Any]) -> dict[str, Any]:
+    """A block as content_block_start shows it, before any delta."""
+    if block["type"] == "text":
+        return {"type": "text", "text": ""}
+    if block["type"] == "thinking":
+        return {"type": "thinking", "thinking": "", "signature": ""}
+    return {**block, "input": {}}
+
+
+def _deltas(block: dict[str, Any]) -> list[dict[str, Any]]:
+    if block["type"] == "text":
+        words = block["text"].split(" ")
+        return [{"type": "text_delta", "text": piece} for piece in _pieces(words)]
+    if block["type"] == "thinking":
+        words = block["thinking"].split(" ")
+        thinking = [{"type": "thinking_delta", "thinking": piece} for piece in _pieces(words)]
+        return [*thinking, {"type": "signature_delta", "signature": block["signature"]}]
+    arguments = json.dumps(block["input"])
+    cut = len(arguments) // 2  # tool input arrives as partial JSON, split anywhere
+    return [
+        {"type": "input_json_delta", "partial_json": part} for part in ("", arguments[:cut], arguments[cut:])
+    ]
+
+
+def _pieces(words: list[str]) -> list[str]:
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def _text_of(content: Any) -> str:
+    """The text of a string, or of the text (and tool_result) blocks of a content list."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts = []
+    for block in content:
+        if isinstance(block, dict) and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif isinstance(block, dict) and block.get("type") == "tool_result":
+            parts.append(_text_of(block.get("content")))
+    return " ".join(part for part in parts if part)
+
+
+def _has_cache_control(system: Any) -> bool:
+    return isinstance(system, list) and any(isinstance(b, dict) and "cache_control" in b for b in system)
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def _last_user_text(messages: Any) -> str:
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"] if messages else []
+    return _text_of(users[-1].get("content")) if users else ""
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    system = len(_text_of(body.get("system")).split())
+    return system + sum(len(_text_of(m.get("content")).split()) + 4 for m in _messages(body))
+
+
+def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool the request forces (`tool_choice` any or tool), if any."""
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and "name" in t]
+    choice = body.get("tool_choice")
+    if not tools or not isinstance(choice, dict) or choice.get("type") not in ("any", "tool"):
+        return None
+    named = [t for t in tools if t["name"] == choice.get("name")]
+    return named[0] if named else tools[0]
+
+
+def _echo(text: str, stop_sequences: Any, limit: Any) -> tuple[list[str], str, str | None]:
+    """The reply's words, stop_reason and stop_sequence."""
+    reply = " ".join(("echo: " + text).split()[:ECHO_WORDS])
+    found = [(reply.find(s), s) for s in stop_sequences or () if isinstance(s, str) and s and s in reply]
+    if found:
+        at, sequence = min(found)
+        return reply[:at].split(), "stop_sequence", sequence
+    words = reply.split()
+    if isinstance(limit, int) and 0 < limit < len(words):
+        return words[:limit], "max_tokens", None
+    return words, "end_turn", None
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}

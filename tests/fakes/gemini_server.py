@@ -1,0 +1,444 @@
+"""A fake Gemini upstream: a real HTTP server on loopback that speaks Google AI Studio's and Vertex
+AI's wire format (https://ai.google.dev/api/generate-content).
+
+    with FakeGemini().serve() as fake:
+        client = genai.Client(api_key="k", http_options=HttpOptions(base_url=fake.base_url))
+
+Both path styles are served: AI Studio's `/{version}/models/{model}:{method}` and Vertex AI's
+`/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}`.
+Methods: generateContent, streamGenerateContent (SSE with `?alt=sse`, else a JSON array sent piece
+by piece), countTokens, and on AI Studio embedContent and batchEmbedContents.
+
+Behaviour is chosen by the model in the path, or by an `x-fake-behavior` header that wins over it,
+with FakeOpenAI's vocabulary (tests/fakes/openai_server.py):
+
+    error-<status>     that status with Google's error JSON (400, 401, 403, 404, 429, 500, 503, …)
+    rate-limited       429 RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo details
+    slow-<ms>          wait that long before answering (streams: before the headers)
+    drop-mid-stream    send two chunks of a stream, then abort the TCP connection
+    no-usage           leave usageMetadata out of every response, streamed or not
+
+Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
+`generationConfig.maxOutputTokens` words with finishReason MAX_TOKENS; when the request declares
+functions and the last user text names one, the reply is a call of it instead. A token is a
+whitespace-separated word: promptTokenCount = words in `contents` and `systemInstruction`, plus
+CACHED_TOKENS when the request names a `cachedContent` (reported as cachedContentTokenCount);
+candidatesTokenCount = words in the reply; models whose name contains "2.5" or "thinking" also
+report THOUGHT_TOKENS thoughtsTokenCount. Response ids count calls; Vertex's createTime is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from tests.fakes.openai_server import BEHAVIOR_HEADER, Behavior, RecordedRequest, _embedding
+from tests.fakes.server_thread import ServerThread
+
+ECHO_WORDS = 64
+CACHED_TOKENS = 1024
+THOUGHT_TOKENS = 12
+EMBEDDING_DIMENSIONS = 768
+CREATE_TIME = "2025-01-01T00:00:00.000000Z"
+JSON_TYPE = "application/json; charset=UTF-8"
+# Google closes every SSE event with CRLF CRLF, not LF LF.
+SSE_END = b"\r\n\r\n"
+
+# HTTP status -> (google.rpc status, message); `{model}` and `{version}` are filled in.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: (
+        "UNAUTHENTICATED",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+        "or other valid authentication credential. See "
+        "https://developers.google.com/identity/sign-in/web/devconsole-project.",
+    ),
+    403: (
+        "PERMISSION_DENIED",
+        "Method doesn't allow unregistered callers (callers without established identity). Please use "
+        "API Key or other form of API consumer identity to call this API.",
+    ),
+    404: (
+        "NOT_FOUND",
+        "models/{model} is not found for API version {version}, or is not supported for "
+        "generateContent. Call ListModels to see the list of available models and their supported "
+        "methods.",
+    ),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    ),
+    500: (
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+}
+QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+VERTEX_429 = (
+    "Resource exhausted. Please try again later. Please refer to "
+    "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a handler needs it."""
+
+    number: int
+    version: str
+    model: str
+    method: str
+    vertex: bool
+    sse: bool
+    body: dict[str, Any]
+    behavior: Behavior
+
+
+CALL = web.RequestKey("fake_gemini_call", Call)
+
+
+class FakeGemini:
+    """The fake upstream; a context manager that serves on loopback while open."""
+
+    def __init__(self, *, api_key: str | None = None, access_token: str | None = None) -> None:
+        """`api_key`, when set, is required on AI Studio paths as `x-goog-api-key` or `?key=`;
+        `access_token`, when set, is required on Vertex paths as `Authorization: Bearer <token>`."""
+        self.api_key = api_key
+        self.access_token = access_token
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._server: ServerThread | None = None
+
+    def serve(self) -> Self:
+        self._server = ServerThread(self.build_app()).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.serve()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The host root: both APIs put their version first in the path."""
+        if self._server is None:
+            raise RuntimeError("FakeGemini is not serving; use `with FakeGemini().serve() as fake:`")
+        return self._server.url
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget requests; response ids start again at 000001."""
+        with self._lock:
+            self._requests.clear()
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/{version}/models/{target}", self._dispatch)
+        vertex = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{target}"
+        app.router.add_post(vertex, self._dispatch)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record, reject what Google rejects, then act out the behaviour."""
+        number, body = await self._record(request)
+        info = request.match_info
+        model, _, method = info.get("target", "").partition(":")
+        vertex = "project" in info
+        sse = request.query.get("alt") == "sse"
+        wrap = method == "streamGenerateContent" and not sse  # errors there come as a one-element array
+        if info.http_exception is not None:
+            return _error(404, "NOT_FOUND", f"Invalid URL ({request.method} {request.path})", wrap)
+        if (rejection := self._reject_credentials(request, vertex, wrap)) is not None:
+            return rejection
+        if not isinstance(body, dict):
+            message = "Invalid JSON payload received. Unexpected token."
+            return _error(400, "INVALID_ARGUMENT", message, wrap)
+        behavior = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, model))
+        if behavior.slow_ms:
+            await asyncio.sleep(behavior.slow_ms / 1000)
+        if behavior.error_status is not None:
+            return _behavior_error(behavior.error_status, model, info["version"], vertex=vertex, wrap=wrap)
+        request[CALL] = Call(number, info["version"], model, method, vertex, sse, body, behavior)
+        return await handler(request)
+
+    def _reject_credentials(self, request: web.Request, vertex: bool, wrap: bool) -> web.Response | None:
+        if vertex:
+            if (
+                self.access_token is None
+                or request.headers.get("Authorization") == f"Bearer {self.access_token}"
+            ):
+                return None
+            return _behavior_error(401, "", "", vertex=True, wrap=wrap)
+        if self.api_key is None:
+            return None
+        key = request.headers.get("x-goog-api-key", request.query.get("key"))
+        if key is None:
+            return _behavior_error(403, "", "", vertex=False, wrap=wrap)
+        if key != self.api_key:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
+            message = "API key not valid. Please pass a valid API key."
+            return _error(400, "INVALID_ARGUMENT", message, wrap, details)
+        return None
+
+    async def _record(self, request: web.Request) -> tuple[int, Any]:
+        received_at = time.monotonic()
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        entry = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query_string=request.query_string,
+            headers=dict(request.headers),
+            body=raw,
+            json=body,
+            received_at=received_at,
+        )
+        with self._lock:
+            self._requests.append(entry)
+            return len(self._requests), body
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        if call.method == "generateContent":
+            return _json(_answer(call, _reply(call.body), final=True, prompt=_prompt_tokens(call.body)))
+        if call.method == "streamGenerateContent":
+            return await _stream(request, call)
+        if call.method == "countTokens":
+            tokens = _prompt_tokens(call.body.get("generateContentRequest", call.body))
+            details = [{"modality": "TEXT", "tokenCount": tokens}]
+            return _json({"totalTokens": tokens, "promptTokensDetails": details})
+        if call.method == "embedContent" and not call.vertex:
+            return _json({"embedding": _embed(call.body)})
+        if call.method == "batchEmbedContents" and not call.vertex:
+            return _json({"embeddings": [_embed(item) for item in call.body.get("requests") or ()]})
+        wrap = call.method == "streamGenerateContent"
+        return _error(404, "NOT_FOUND", f"Method not found: {call.method}", wrap)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model says: text pieces (one word each, space-led after the first) or one call."""
+
+    pieces: list[str]
+    finish: str
+    function_call: dict[str, Any] | None = None
+
+    @property
+    def tokens(self) -> int:
+        return len(self.pieces) if self.function_call is None else len(json.dumps(self.function_call).split())
+
+
+def _reply(body: dict[str, Any]) -> Reply:
+    text = _last_user_text(body.get("contents"))
+    for declaration in _declarations(body):
+        if declaration.get("name") and declaration["name"] in text.split():
+            return Reply([], "STOP", {"name": declaration["name"], "args": {"query": text}})
+    words = ("echo: " + text).split()[:ECHO_WORDS]
+    limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
+    finish = "STOP"
+    if isinstance(limit, int) and 0 < limit < len(words):
+        words, finish = words[:limit], "MAX_TOKENS"
+    return Reply([words[0], *(" " + word for word in words[1:])], finish)
+
+
+def _answer(
+    call: Call, reply: Reply, *, final: bool, prompt: int, pieces: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One GenerateContentResponse: the whole reply, or (streaming) `pieces` of it."""
+    if reply.function_call is not None:
+        parts: list[dict[str, Any]] = [{"functionCall": reply.function_call}]
+    else:
+        parts = [{"text": "".join(pieces or reply.pieces)}]
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    if final:
+        candidate["finishReason"] = reply.finish
+    candidate["index"] = 0
+    answer: dict[str, Any] = {"candidates": [candidate]}
+    if not call.behavior.no_usage:
+        answer["usageMetadata"] = _usage(call, reply, prompt, final)
+    answer["modelVersion"] = call.model
+    if call.vertex:
+        answer["createTime"] = CREATE_TIME
+    answer["responseId"] = f"fakeResponse{call.number:06d}"
+    return answer
+
+
+def _usage(call: Call, reply: Reply, prompt: int, final: bool) -> dict[str, Any]:
+    if call.vertex and not final:
+        return {"trafficType": "ON_DEMAND"}  # Vertex counts only in the last chunk
+    usage: dict[str, Any] = {"promptTokenCount": prompt}
+    output = reply.tokens if final else 0
+    if output:
+        usage["candidatesTokenCount"] = output
+    thoughts = THOUGHT_TOKENS if final and ("2.5" in call.model or "thinking" in call.model) else 0
+    usage["totalTokenCount"] = prompt + output + thoughts
+    if call.body.get("cachedContent"):
+        usage["cachedContentTokenCount"] = CACHED_TOKENS
+    details = [{"modality": "TEXT", "tokenCount": prompt}]
+    usage["promptTokensDetails"] = details
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    if call.vertex:
+        usage["trafficType"] = "ON_DEMAND"
+    return usage
+
+
+async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
+    """Each chunk is written on its own, so a client sees them arrive one by one."""
+    reply, prompt = _reply(call.body), _prompt_tokens(call.body)
+    pieces = [[piece] for piece in reply.pieces] or [[]]  # a function call comes whole, in one chunk
+    chunks = [
+        _answer(call, reply, final=n == len(pieces) - 1, prompt=prompt, pieces=piece)
+        for n, piece in enumerate(pieces)
+    ]
+    if call.sse:
+        encoded = [
+            b"data: " + json.dumps(chunk, separators=(",", ": ")).encode() + SSE_END for chunk in chunks
+        ]
+        headers = {"Content-Type": "text/event-stream", "Content-Disposition": "attachment"}
+    else:
+        pretty = [json.dumps(chunk, indent=2).encode() for chunk in chunks]
+        encoded = [b"[" + pretty[0], *(b"\n,\r\n" + piece for piece in pretty[1:]), b"\n]"]
+        headers = {"Content-Type": JSON_TYPE}
+    response = web.StreamResponse(headers=headers)
+    try:
+        await response.prepare(request)
+        for index, event in enumerate(encoded):
+            if call.behavior.drop_mid_stream and index == 2 and request.transport:
+                request.transport.abort()  # no terminating chunk: the client sees a broken body
+                return response
+            await response.write(event)
+        await response.write_eof()
+    except ConnectionResetError:
+        return response  # the client hung up; there is no one left to answer
+    return response
+
+
+def _json(document: Any, status: int = 200) -> web.Response:
+    # Google pretty-prints its JSON answers.
+    body = json.dumps(document, indent=2).encode() + b"\n"
+    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
+
+
+def _error(
+    status: int, code: str, message: str, wrap: bool, details: list[dict[str, Any]] | None = None
+) -> web.Response:
+    error: dict[str, Any] = {"code": status, "message": message, "status": code}
+    if details:
+        error["details"] = details
+    document: Any = {"error": error}
+    return _json([document] if wrap else document, status)
+
+
+def _behavior_error(status: int, model: str, version: str, *, vertex: bool, wrap: bool) -> web.Response:
+    default = ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION", f"Fake upstream error {status}.")
+    code, message = ERRORS.get(status, default)
+    if status == 429 and vertex:
+        return _error(status, code, VERTEX_429, wrap)
+    details: list[dict[str, Any]] | None = None
+    if status == 429:
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": QUOTA_METRIC,
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": "15",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"},
+        ]
+    return _error(status, code, message.format(model=model, version=version), wrap, details)
+
+
+def _texts(value: Any) -> list[str]:
+    """The text parts of a Content, or of a list of them."""
+    contents = value if isinstance(value, list) else [value]
+    return [
+        part["text"]
+        for content in contents
+        if isinstance(content, dict)
+        for part in content.get("parts") or ()
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    ]
+
+
+def _last_user_text(contents: Any) -> str:
+    users = [
+        c for c in contents or () if isinstance(c, dict) and c.get("role", "user") == "user" and _texts(c)
+    ]
+    return " ".join(_texts(users[-1])) if users else ""
+
+
+def _prompt_tokens(body: Any) -> int:
+    if not isinstance(body, dict):
+        return 0
+    texts = _texts(body.get("contents")) + _texts(body.get("systemInstruction"))
+    cached = CACHED_TOKENS if body.get("cachedContent") else 0
+    return sum(len(text.split()) for text in texts) + cached
+
+
+def _declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        declaration
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict)
+        for declaration in tool.get("functionDeclarations") or ()
+        if isinstance(declaration, dict)
+    ]
+
+
+def _embed(body: Any) -> dict[str, Any]:
+    content = body.get("content") if isinstance(body, dict) else None
+    words = " ".join(_texts(content)).lower().split()
+    dimensions = body.get("outputDimensionality") if isinstance(body, dict) else None
+    return {"values": _embedding(words, dimensions if isinstance(dimensions, int) else EMBEDDING_DIMENSIONS)}

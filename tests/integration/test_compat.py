@@ -1,0 +1,151 @@
+"""The unified OpenAI-compatible endpoint: the OpenAI SDK talking to Anthropic, Gemini and
+OpenAI-compatible providers through `/compat`, translated both ways, streams included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+MESSAGES: list[Any] = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "what is the capital of France"},
+]
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeOpenAI().serve() as oa, FakeAnthropic().serve() as an, FakeGemini().serve() as ge:
+        yield {"openai": oa, "anthropic": an, "google-ai-studio": ge}
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
+    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=gateway.provider_url("compat"), api_key="key-for-the-provider", max_retries=0
+    )
+
+
+@pytest.mark.parametrize(
+    "model", ["anthropic/claude-sonnet-4-5", "google-ai-studio/gemini-2.5-flash", "openai/gpt-4o"]
+)
+def test_chat_through_each_provider(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any], model: str
+) -> None:
+    answer = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=50)
+    assert answer.object == "chat.completion"
+    assert answer.choices[0].message.content
+    assert "capital of France" in answer.choices[0].message.content
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None
+    assert answer.usage.prompt_tokens > 0
+    slug, _, bare = model.partition("/")
+    received = fakes[slug].requests[-1]
+    assert bare in received.path or received.json.get("model") == bare
+    record = gateway.wait_for_logs(1)[0]
+    assert record["provider"] == slug
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        answer.usage.prompt_tokens,
+        answer.usage.completion_tokens,
+    )
+    assert record["usage_estimated"] is False
+
+
+def test_the_key_moves_to_each_providers_header(client: openai.OpenAI, fakes: dict[str, Any]) -> None:
+    client.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=MESSAGES)
+    anthropic_request = fakes["anthropic"].requests[-1]
+    assert anthropic_request.header("x-api-key") == "key-for-the-provider"
+    assert anthropic_request.header("authorization") is None
+    assert anthropic_request.header("anthropic-version") == "2023-06-01"
+    assert anthropic_request.json["system"]  # the system message moved to Anthropic's field
+    client.chat.completions.create(model="google-ai-studio/gemini-2.5-flash", messages=MESSAGES)
+    assert fakes["google-ai-studio"].requests[-1].header("x-goog-api-key") == "key-for-the-provider"
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", "google-ai-studio/gemini-2.5-flash"])
+def test_streams_are_translated_to_chunks(client: openai.OpenAI, gateway: RunningGateway, model: str) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "capital of France" in text
+    usage = chunks[-1].usage
+    assert usage is not None
+    record = gateway.wait_for_logs(1)[0]
+    assert record["stream"] is True
+    assert (record["tokens_in"], record["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
+
+
+@pytest.mark.parametrize(
+    ("model", "error"),
+    [
+        ("anthropic/rate-limited", openai.RateLimitError),
+        ("anthropic/error-400", openai.BadRequestError),
+        ("google-ai-studio/error-500", openai.InternalServerError),
+    ],
+)
+def test_errors_become_openai_errors_with_the_upstream_status(
+    client: openai.OpenAI, model: str, error: type[openai.APIStatusError]
+) -> None:
+    with pytest.raises(error) as caught:
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["message"]
+    assert "type" in body
+
+
+def test_tools_survive_the_translation(client: openai.OpenAI, fakes: dict[str, Any]) -> None:
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_capital",
+                "description": "Find a country's capital",
+                "parameters": {"type": "object", "properties": {"country": {"type": "string"}}},
+            },
+        }
+    ]
+    answer = client.chat.completions.create(
+        model="anthropic/claude-sonnet-4-5", messages=MESSAGES, tools=tools, tool_choice="required"
+    )
+    calls = answer.choices[0].message.tool_calls
+    assert calls
+    assert calls[0].function.name == "lookup_capital"  # type: ignore[union-attr]
+    assert answer.choices[0].finish_reason == "tool_calls"
+    sent = fakes["anthropic"].requests[-1].json
+    assert sent["tools"][0]["name"] == "lookup_capital"
+    assert sent["tools"][0]["input_schema"]["properties"]["country"]["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    ("model", "fragment"),
+    [
+        ("gpt-4o", "{provider}/{model}"),
+        ("nope/model", "unknown provider"),
+        ("cohere/command-r", "not available"),
+    ],
+)
+def test_bad_models_are_400s(client: openai.OpenAI, model: str, fragment: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    assert fragment in str(caught.value)
+
+
+def test_embeddings_pass_through_to_openai_compatible_providers(client: openai.OpenAI) -> None:
+    result = client.embeddings.create(model="openai/text-embedding-3-small", input="hello")
+    assert len(result.data[0].embedding) == 1536

@@ -1,0 +1,129 @@
+"""The Hugging Face adapter on recorded bodies and streams: URLs, facts, usage, generated text."""
+
+from __future__ import annotations
+
+import orjson
+
+from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import Route
+from sluicegate.providers.huggingface import HUGGINGFACE
+from sluicegate.types import Usage
+
+GENERATE = Route("local", "bigcode/starcoder")
+ROUTER_CHAT = Route("local", "v1/chat/completions")
+MODEL_CHAT = Route("local", "meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions")
+
+TOKENS = [
+    {"id": 3394, "text": " Deep", "logprob": -0.97, "special": False},
+    {"id": 8757, "text": " Learning", "logprob": -0.39, "special": False},
+]
+# `details` with `decoder_input_details`: prefill lists the prompt's tokens.
+GENERATED = orjson.dumps(
+    [
+        {
+            "generated_text": " Deep Learning",
+            "details": {
+                "finish_reason": "length",
+                "generated_tokens": 2,
+                "seed": None,
+                "prefill": [{"id": 1, "text": "<s>", "logprob": None}, {"id": 1724, "text": "What"}],
+                "tokens": TOKENS,
+            },
+        }
+    ]
+)
+# As TGI sends it (`data:` without a space); the last event has the details when they were asked.
+STREAM = (
+    b'data:{"index":1,"token":{"id":3394,"text":" Deep","logprob":-0.97,"special":false},'
+    b'"generated_text":null,"details":null}\n\n'
+    b'data:{"index":2,"token":{"id":8757,"text":" Learning","logprob":-0.39,"special":false},'
+    b'"generated_text":null,"details":null}\n\n'
+    b'data:{"index":3,"token":{"id":2,"text":"</s>","logprob":-0.01,"special":true},'
+    b'"generated_text":" Deep Learning","details":{"finish_reason":"eos_token","generated_tokens":3,'
+    b'"seed":null,"input_length":7}}\n\n'
+)
+
+
+def test_registered_under_its_slug() -> None:
+    assert REGISTRY["huggingface"] is HUGGINGFACE
+
+
+def test_models_go_to_hf_inference_and_v1_to_the_router() -> None:
+    base = HUGGINGFACE.default_base_url
+    assert (
+        HUGGINGFACE.upstream_url(base, GENERATE)
+        == "https://router.huggingface.co/hf-inference/models/bigcode/starcoder"
+    )
+    assert HUGGINGFACE.upstream_url(base, ROUTER_CHAT) == "https://router.huggingface.co/v1/chat/completions"
+    assert (
+        HUGGINGFACE.upstream_url("http://127.0.0.1:9/", MODEL_CHAT)
+        == "http://127.0.0.1:9/hf-inference/models/meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions"
+    )
+    assert HUGGINGFACE.upstream_url("http://h", Route("local", "gpt2", "wait_for_model=true")) == (
+        "http://h/hf-inference/models/gpt2?wait_for_model=true"
+    )
+
+
+def test_request_facts() -> None:
+    facts = HUGGINGFACE.read_request(GENERATE, b'{"inputs": "def f(", "stream": true}')
+    assert (facts.model, facts.stream, facts.payload) == (
+        "bigcode/starcoder",
+        True,
+        {"inputs": "def f(", "stream": True},
+    )
+    legacy = HUGGINGFACE.read_request(GENERATE, b'{"inputs": "x", "parameters": {"stream": true}}')
+    assert legacy.stream is True
+    assert HUGGINGFACE.read_request(GENERATE, b'{"inputs": "x"}').stream is False
+    chat = HUGGINGFACE.read_request(MODEL_CHAT, b'{"model": "tgi", "messages": []}')
+    assert chat.model == "meta-llama/Llama-3.1-8B-Instruct"
+    pipeline = Route("local", "sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction")
+    assert HUGGINGFACE.read_request(pipeline, b"{}").model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert HUGGINGFACE.read_request(Route("local", "gpt2"), b"").model == "gpt2"
+    routed = HUGGINGFACE.read_request(
+        ROUTER_CHAT, b'{"model": "Qwen/Qwen2.5-72B-Instruct:nscale", "stream": true}'
+    )
+    assert (routed.model, routed.stream) == ("Qwen/Qwen2.5-72B-Instruct:nscale", True)
+
+
+def test_usage_from_generation_details() -> None:
+    assert HUGGINGFACE.read_usage(GENERATE, GENERATED) == Usage(input_tokens=2, output_tokens=2)
+    # Without prefill the prompt's tokens are unknown: no usage, so the gateway counts both sides.
+    plain = GENERATED.replace(
+        b'"prefill":[{"id":1,"text":"<s>","logprob":null},{"id":1724,"text":"What"}]', b'"prefill":[]'
+    )
+    assert HUGGINGFACE.read_usage(GENERATE, plain) is None
+    assert HUGGINGFACE.read_usage(GENERATE, b'[{"generated_text": "x"}]') is None
+    assert (
+        HUGGINGFACE.read_usage(GENERATE, b'{"error": "Model is overloaded", "error_type": "overloaded"}')
+        is None
+    )
+    assert HUGGINGFACE.read_usage(GENERATE, b"[]") is None
+    chat = b'{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13}}'
+    assert HUGGINGFACE.read_usage(ROUTER_CHAT, chat) == Usage(input_tokens=9, output_tokens=4)
+    assert HUGGINGFACE.read_usage(MODEL_CHAT, chat) == Usage(input_tokens=9, output_tokens=4)
+
+
+def test_usage_from_streams() -> None:
+    assert HUGGINGFACE.read_stream_usage(GENERATE, STREAM) == Usage(input_tokens=7, output_tokens=3)
+    older = STREAM.replace(b'"input_length"', b'"prompt_tokens"')
+    assert HUGGINGFACE.read_stream_usage(GENERATE, older) == Usage(input_tokens=7, output_tokens=3)
+    no_details = STREAM.replace(
+        b'"details":{"finish_reason":"eos_token","generated_tokens":3,"seed":null,"input_length":7}',
+        b'"details":null',
+    )
+    assert HUGGINGFACE.read_stream_usage(GENERATE, no_details) is None
+    chat = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\ndata: [DONE]\n\n'
+    )
+    assert HUGGINGFACE.read_stream_usage(ROUTER_CHAT, chat) == Usage(input_tokens=3, output_tokens=1)
+
+
+def test_output_text() -> None:
+    assert HUGGINGFACE.output_text(GENERATE, GENERATED, streamed=False) == " Deep Learning"
+    assert HUGGINGFACE.output_text(GENERATE, b'{"generated_text": "tgi"}', streamed=False) == "tgi"
+    assert HUGGINGFACE.output_text(GENERATE, STREAM, streamed=True) == " Deep Learning"  # no special token
+    chat = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"Hello."}}]}'
+    assert HUGGINGFACE.output_text(ROUTER_CHAT, chat, streamed=False) == "Hello."
+    assert HUGGINGFACE.output_text(GENERATE, b"<html>", streamed=False) == ""
+    assert HUGGINGFACE.output_text(GENERATE, b'data:{"token":"x"}\n\n', streamed=True) == ""
