@@ -17,14 +17,20 @@ from sluicegate.config import Settings, load_settings
 from tests.fakes.server_thread import ServerThread
 
 
+ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
+
+
 class RunningGateway:
-    """A gateway served from a thread on 127.0.0.1, and an HTTP client for its admin API."""
+    """A gateway served from a thread on 127.0.0.1, and an HTTP client for its admin API that
+    carries the bootstrap admin token (the proxy ignores `Authorization`: it is the provider's)."""
 
     def __init__(self, server: ServerThread, settings: Settings) -> None:
         self.server = server
         self.settings = settings
         self.url = server.url
-        self.http = httpx.Client(base_url=server.url, timeout=10)
+        self.http = httpx.Client(
+            base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {settings.admin_token}"}
+        )
 
     def provider_url(self, provider: str, gateway: str = "default", account: str = "local") -> str:
         return f"{self.url}/v1/{account}/{gateway}/{provider}"
@@ -52,6 +58,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "data")
         overrides.setdefault("log_flush_interval", 0.02)
+        overrides.setdefault("admin_token", ADMIN_TOKEN)
         return load_settings(environ={}, **overrides)
 
     return make
@@ -120,3 +127,32 @@ def redis_url() -> Iterator[str]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+POSTGRES_URL = os.environ.get("SLUICEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a schema of this test's own; the schema is dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    async def execute(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(execute("SELECT 1"))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}")
+    schema = f"sluicegate_test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}schema={schema}"
+    finally:
+        asyncio.run(execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

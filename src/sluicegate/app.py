@@ -10,22 +10,30 @@ from aiohttp import web
 from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
 from sluicegate.directory import GatewayDirectory
+from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.gateway import DEFAULT_ACCOUNT
+from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.pipeline import build_pipeline
+from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.keys import InjectKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
-from sluicegate.pipeline.resolve import Resolve
+from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.steps import provider_planner, universal_planner
 from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
+from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
 from sluicegate.storage import create_cache, create_database, create_limiter
+from sluicegate.tokens import TokenDirectory, ensure_admin_token
 from sluicegate.upstream import Upstream
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
@@ -36,9 +44,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     database = create_database(settings.resolved_database_url)
     cache = create_cache(settings, database)
     limiter = create_limiter(settings)
-    rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
     directory = GatewayDirectory(database)
+    tokens = TokenDirectory(database, clock)
+    keys = KeyDirectory(database, KeyVault(settings.secret_key))
     upstream = Upstream(connect_timeout=settings.connect_timeout)
+    rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
@@ -47,6 +57,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         interval=settings.log_flush_interval,
         after=[rate_limit.charge_usage],
     )
+    retention = Retention(database, clock, interval=settings.retention_interval)
     providers = registry(settings.custom_providers)
     planners = {
         "provider": provider_planner(providers),
@@ -57,7 +68,10 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     pipeline = build_pipeline(
         [
             Log(logbook, tee_limit=settings.max_body_bytes),
-            Resolve(directory, planners),
+            Resolve(directory),
+            Authenticate(tokens),
+            Plan(planners),
+            InjectKeys(keys),
             ResponseCache(
                 cache,
                 max_entry_bytes=settings.max_body_bytes,
@@ -71,23 +85,30 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await database.open()
+        secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
+        if secret is not None:
+            print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
         await cache.open()
         await limiter.open()
         await upstream.open()
         logbook.start()
+        retention.start()
         yield
         # aiohttp runs this after in-flight requests have finished, so the last records are in.
+        await retention.close()
         await logbook.close()
         await upstream.close()
         await cache.close()
         await limiter.close()
         await database.close()
 
+    guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.max_body_bytes)
     app.cleanup_ctx.append(lifespan)
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes),
-        admin=AdminApi(database, directory, cache),
+        admin=AdminApi(database, directory, cache, guard),
+        access=AccessApi(database, tokens, keys, guard),
     )
     return app

@@ -33,6 +33,9 @@ _ENV_FIELDS = {
     "CACHE_URL": "cache_url",
     "CACHE_MAX_BYTES": "cache_max_bytes",
     "RATE_LIMIT_FAILURE": "rate_limit_failure",
+    "SECRET_KEY": "secret_key",
+    "ADMIN_TOKEN": "admin_token",
+    "RETENTION_INTERVAL": "retention_interval",
     "MAX_BODY_BYTES": "max_body_bytes",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
@@ -61,6 +64,9 @@ class Settings(BaseModel):
         "open",
         description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
     )
+    secret_key: str = Field("", repr=False, description="master key that seals stored provider keys")
+    admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
+    retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)

@@ -2,6 +2,8 @@
 
     GatewayError
     ├── BadRequest              400  malformed input: JSON, headers, fields
+    ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
+    ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
@@ -41,6 +43,16 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     code = "bad_request"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(GatewayError):

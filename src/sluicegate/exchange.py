@@ -102,6 +102,8 @@ class Exchange:
     cache_status: CacheStatus = CacheStatus.NONE
     cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
     token_id: str | None = None  # the gateway token that authenticated the request
+    collect_log: bool = True  # cf-aig-collect-log: false
+    collect_payload: bool = True  # cf-aig-collect-log-payload: false
     rate_limited: bool = False
     charges: list[Bucket] = field(default_factory=list)  # token/cost buckets to charge with the usage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sluicegate.types import Backoff
 
@@ -45,7 +45,24 @@ class GatewaySettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    authentication: bool = Field(
+        False, description="require a gateway token with the run scope on proxy requests"
+    )
     collect_logs: bool = Field(True, description="store a log record for each request")
+    collect_payloads: bool = Field(True, description="store request and response bodies in log records")
+    retention_days: float = Field(30, gt=0, description="log records older than this are deleted")
+    max_records: int | None = Field(None, gt=0, description="at most this many log records are kept")
+    on_max_records: Literal["delete_oldest", "stop"] = Field(
+        "delete_oldest", description="when max_records is reached: delete the oldest, or stop inserting"
+    )
+    redact_paths: list[str] = Field(
+        default_factory=list,
+        description="JSON paths redacted from stored bodies, e.g. messages.*.content ('*': any item)",
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="regular expressions redacted from stored bodies (e.g. e-mail addresses)",
+    )
     request_timeout_ms: int | None = Field(
         None, gt=0, description="default time for each attempt until its response starts"
     )
@@ -60,6 +77,16 @@ class GatewaySettings(BaseModel):
     max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
     retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")
     backoff: Backoff = Field(Backoff.CONSTANT, description="default growth of the wait between retries")
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+        return patterns
 
 
 class Gateway(BaseModel):

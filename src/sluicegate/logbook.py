@@ -64,8 +64,29 @@ class Logbook:
             for hook in self._after:
                 await hook(list(zip(batch, records, strict=True)))
             kept = [record for exchange, record in zip(batch, records, strict=True) if _collects(exchange)]
+            kept = await self._within_caps(batch, kept)
             if kept:
                 await self._sink.write_logs(kept)
+
+    async def _within_caps(self, batch: list[Exchange], kept: list[LogRecord]) -> list[LogRecord]:
+        """Drop records of gateways that keep at most `max_records` and stop inserting at the cap."""
+        capped = {
+            (e.account, e.gateway_slug): e.gateway.settings.max_records
+            for e in batch
+            if e.gateway and e.gateway.settings.max_records and e.gateway.settings.on_max_records == "stop"
+        }
+        if not capped:
+            return kept
+        room = {key: cap - await self._sink.count_logs(*key) for key, cap in capped.items() if cap}
+        allowed = []
+        for record in kept:
+            key = (record.account, record.gateway)
+            if key in room:
+                if room[key] <= 0:
+                    continue
+                room[key] -= 1
+            allowed.append(record)
+        return allowed
 
     def _build_all(self, batch: list[Exchange]) -> list[LogRecord]:
         return [self._build(exchange) for exchange in batch]
@@ -82,5 +103,6 @@ class Logbook:
 
 
 def _collects(exchange: Exchange) -> bool:
-    """Whether this request's record is stored: the gateway's `collect_logs` setting says."""
-    return exchange.gateway is None or exchange.gateway.settings.collect_logs
+    """Whether this request's record is stored: the gateway's `collect_logs` and the request's
+    `cf-aig-collect-log` say."""
+    return exchange.collect_log and (exchange.gateway is None or exchange.gateway.settings.collect_logs)

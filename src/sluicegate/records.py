@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from sluicegate.exchange import Exchange
+from sluicegate.redaction import redactor
 from sluicegate.storage.base import LogRecord
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.cost import PriceTable
@@ -61,11 +62,20 @@ class RecordBuilder:
             error=exchange.error or _upstream_error(exchange),
             metadata=exchange.metadata,
             request_headers=mask_headers(exchange.headers.items()),
-            request_body=exchange.body[: self._body_limit] or None,
-            response_body=exchange.response_body[: self._body_limit] or None,
+            request_body=self._body(exchange, exchange.body),
+            response_body=self._body(exchange, exchange.response_body),
             step=exchange.step_index if step else None,
             attempts=[asdict(attempt) for attempt in exchange.attempts] if len(exchange.attempts) > 1 else [],
         )
+
+    def _body(self, exchange: Exchange, body: bytes) -> bytes | None:
+        """A body as stored: none when payloads are not collected, redacted, then cut to the limit."""
+        settings = exchange.gateway.settings if exchange.gateway else None
+        if not body or not exchange.collect_payload or (settings and not settings.collect_payloads):
+            return None
+        if settings and (settings.redact_paths or settings.redact_patterns):
+            body = redactor(tuple(settings.redact_paths), tuple(settings.redact_patterns)).redact(body)
+        return body[: self._body_limit]
 
     def _usage(self, exchange: Exchange) -> Usage | None:
         step, body = exchange.step, exchange.response_body

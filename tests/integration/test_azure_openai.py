@@ -10,6 +10,7 @@ deployment endpoints it inserts `/deployments/{model}` unless its base URL alrea
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,38 +38,55 @@ def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAzureOpenAI) 
     return make_gateway(upstreams={"azure-openai": fake.base_url})
 
 
-def direct(fake: FakeAzureOpenAI, deployment: str, key: str = AZURE_KEY) -> openai.AzureOpenAI:
-    return openai.AzureOpenAI(
-        azure_endpoint=fake.url,
-        azure_deployment=deployment,
-        api_version=API_VERSION,
-        api_key=key,
-        max_retries=0,
-    )
+@pytest.fixture
+def direct(fake: FakeAzureOpenAI) -> Iterator[Callable[..., openai.AzureOpenAI]]:
+    """`AzureOpenAI` clients on the fake, the usual way; closed after the test."""
+    with contextlib.ExitStack() as opened:
+
+        def make(deployment: str, key: str = AZURE_KEY) -> openai.AzureOpenAI:
+            client = openai.AzureOpenAI(
+                azure_endpoint=fake.url,
+                azure_deployment=deployment,
+                api_version=API_VERSION,
+                api_key=key,
+                max_retries=0,
+            )
+            return opened.enter_context(client)
+
+        yield make
+
+
+@pytest.fixture
+def proxied(gateway: RunningGateway) -> Iterator[Callable[..., openai.OpenAI]]:
+    """`OpenAI` clients on the gateway as Cloudflare's docs configure them; closed after the test."""
+    with contextlib.ExitStack() as opened:
+
+        def make(deployment: str, key: str = AZURE_KEY) -> openai.OpenAI:
+            client = openai.OpenAI(
+                base_url=base_url(gateway, deployment),
+                api_key=key,
+                default_query={"api-version": API_VERSION},
+                default_headers={"api-key": key},
+                max_retries=0,
+            )
+            return opened.enter_context(client)
+
+        yield make
 
 
 def base_url(gateway: RunningGateway, deployment: str) -> str:
     return f"{gateway.provider_url('azure-openai')}/{RESOURCE}/{deployment}"
 
 
-def proxied(gateway: RunningGateway, deployment: str, key: str = AZURE_KEY) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=base_url(gateway, deployment),
-        api_key=key,
-        default_query={"api-version": API_VERSION},
-        default_headers={"api-key": key},
-        max_retries=0,
-    )
-
-
-def test_chat_is_byte_identical_to_the_direct_answer(gateway: RunningGateway, fake: FakeAzureOpenAI) -> None:
-    want = direct(fake, "prod-chat").chat.completions.with_raw_response.create(
-        model="prod-chat", messages=MESSAGES
-    )
+def test_chat_is_byte_identical_to_the_direct_answer(
+    gateway: RunningGateway,
+    fake: FakeAzureOpenAI,
+    direct: Callable[..., openai.AzureOpenAI],
+    proxied: Callable[..., openai.OpenAI],
+) -> None:
+    want = direct("prod-chat").chat.completions.with_raw_response.create(model="prod-chat", messages=MESSAGES)
     fake.clear()
-    got = proxied(gateway, "prod-chat").chat.completions.with_raw_response.create(
-        model="prod-chat", messages=MESSAGES
-    )
+    got = proxied("prod-chat").chat.completions.with_raw_response.create(model="prod-chat", messages=MESSAGES)
     assert got.http_response.content == want.http_response.content
     assert got.headers["apim-request-id"] == want.headers["apim-request-id"]
     assert got.parse().model == "gpt-4o-2024-08-06"  # the deployment's model, as Azure answers
@@ -101,7 +119,7 @@ def test_a_body_without_model_is_logged_under_its_deployment(gateway: RunningGat
 
 
 def test_stream_is_byte_identical_and_its_usage_is_logged(
-    gateway: RunningGateway, fake: FakeAzureOpenAI
+    gateway: RunningGateway, fake: FakeAzureOpenAI, proxied: Callable[..., openai.OpenAI]
 ) -> None:
     def raw_stream(url: str) -> bytes:
         body = {"messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
@@ -118,7 +136,7 @@ def test_stream_is_byte_identical_and_its_usage_is_logged(
     assert got.startswith(b'data: {"choices":[],')
     assert b"prompt_filter_results" in got.split(b"\n\n")[0]
 
-    stream = proxied(gateway, "gpt-4o-mini").chat.completions.create(
+    stream = proxied("gpt-4o-mini").chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
@@ -132,21 +150,23 @@ def test_stream_is_byte_identical_and_its_usage_is_logged(
 
 
 def test_the_official_clients_agree_plain_and_streamed(
-    gateway: RunningGateway, fake: FakeAzureOpenAI
+    direct: Callable[..., openai.AzureOpenAI],
+    proxied: Callable[..., openai.OpenAI],
 ) -> None:
-    with direct(fake, "prod-chat") as azure, proxied(gateway, "prod-chat") as through:
-        want = azure.chat.completions.create(model="prod-chat", messages=MESSAGES).choices[0].message.content
-        got = through.chat.completions.create(model="prod-chat", messages=MESSAGES).choices[0].message.content
-        assert got == want == "echo: what is the capital of France"
-        streamed = through.chat.completions.create(
-            model="prod-chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        with streamed:
-            assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == want
+    azure, through = direct("prod-chat"), proxied("prod-chat")
+    want = azure.chat.completions.create(model="prod-chat", messages=MESSAGES).choices[0].message.content
+    got = through.chat.completions.create(model="prod-chat", messages=MESSAGES).choices[0].message.content
+    assert got == want == "echo: what is the capital of France"
+    streamed = through.chat.completions.create(
+        model="prod-chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == want
 
 
-def test_embeddings_follow_the_same_path(gateway: RunningGateway, fake: FakeAzureOpenAI) -> None:
-    embedding = proxied(gateway, "text-embedding-3-small").embeddings.create(
+def test_embeddings_follow_the_same_path(
+    gateway: RunningGateway, fake: FakeAzureOpenAI, proxied: Callable[..., openai.OpenAI]
+) -> None:
+    embedding = proxied("text-embedding-3-small").embeddings.create(
         model="text-embedding-3-small", input=["one two", "three"]
     )
     assert [len(item.embedding) for item in embedding.data] == [1536, 1536]
@@ -171,12 +191,14 @@ def test_upstream_errors_pass_through_in_azures_shape(
     key: str,
     error: type[openai.APIStatusError],
     code: str | None,
+    direct: Callable[..., openai.AzureOpenAI],
+    proxied: Callable[..., openai.OpenAI],
 ) -> None:
     with pytest.raises(error) as want:
-        direct(fake, deployment, key).chat.completions.create(model=deployment, messages=MESSAGES)
+        direct(deployment, key).chat.completions.create(model=deployment, messages=MESSAGES)
     fake.clear()
     with pytest.raises(error) as got:
-        proxied(gateway, deployment, key).chat.completions.create(model=deployment, messages=MESSAGES)
+        proxied(deployment, key).chat.completions.create(model=deployment, messages=MESSAGES)
     assert got.value.response.content == want.value.response.content
     assert got.value.status_code == want.value.status_code
     if code is not None:
@@ -199,8 +221,10 @@ def test_missing_api_version_is_azures_404(gateway: RunningGateway) -> None:
     )
 
 
-def test_stream_without_usage_is_counted_with_the_tokenizer(gateway: RunningGateway) -> None:
-    stream = proxied(gateway, "gpt-4o-mini").chat.completions.create(
+def test_stream_without_usage_is_counted_with_the_tokenizer(
+    gateway: RunningGateway, proxied: Callable[..., openai.OpenAI]
+) -> None:
+    stream = proxied("gpt-4o-mini").chat.completions.create(
         model="gpt-4o-mini",
         messages=MESSAGES,
         stream=True,

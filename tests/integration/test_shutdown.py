@@ -23,6 +23,7 @@ import httpx2 as httpx
 import pytest
 from openai import OpenAI
 
+from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 
 LOG_ID = "cf-aig-log-id"
@@ -89,6 +90,7 @@ def server(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
         "SLUICEGATE_DATA": str(data_dir),
         "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
         "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
+        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     output = tmp_path / "server.log"
     with output.open("wb") as sink:
@@ -144,7 +146,11 @@ def test_shutdown_flushes_every_pending_log_record(
     server: ServerProcess, sig: signal.Signals, count: int
 ) -> None:
     ids = make_requests(server, count)
-    unwritten = httpx.get(f"{server.url}/api/v1/accounts/local/gateways/default/logs", timeout=5)
+    unwritten = httpx.get(
+        f"{server.url}/api/v1/accounts/local/gateways/default/logs",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=5,
+    )
     assert unwritten.json()["result"] == [], "records were written before shutdown; the test proves nothing"
 
     server.process.send_signal(sig)

@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR
 from sluicegate.compat.base import Translator
 from sluicegate.compat.google_ai_studio import GOOGLE_AI_STUDIO_TRANSLATOR
+from sluicegate.compat.workers_ai import WORKERS_AI_TRANSLATOR
 
 
 @dataclass(frozen=True)
@@ -39,4 +40,6 @@ TARGETS: Mapping[str, CompatTarget] = {
     "anthropic": CompatTarget(ANTHROPIC_TRANSLATOR, "x-api-key", {"anthropic-version": "2023-06-01"}),
     # https://ai.google.dev/api/generate-content — key in x-goog-api-key
     "google-ai-studio": CompatTarget(GOOGLE_AI_STUDIO_TRANSLATOR, "x-goog-api-key"),
+    # https://developers.cloudflare.com/workers-ai/ — a bearer API token, as the client sent it
+    "workers-ai": CompatTarget(WORKERS_AI_TRANSLATOR),
 }

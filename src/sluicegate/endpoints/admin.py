@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
 from sluicegate.directory import GatewayDirectory
+from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.openapi import openapi_document
 from sluicegate.endpoints.schemas import (
     GatewayCreate,
@@ -19,53 +19,61 @@ from sluicegate.endpoints.schemas import (
     GatewayUpdate,
     LogEntry,
     LogPage,
+    json_response,
+    parse_body,
+    validate,
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache import custom_cache_key
 from sluicegate.storage.base import Database, LogQuery
 from sluicegate.storage.cache import Cache
+from sluicegate.tokens import Scope
 
 MAX_PAGE = 1000
-M = TypeVar("M", bound=BaseModel)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AdminApi:
-    def __init__(self, database: Database, directory: GatewayDirectory, cache: Cache) -> None:
+    """Gateways, their logs and caches. Routes are added to the `/api/v1` sub-app by `build_api`."""
+
+    def __init__(self, database: Database, directory: GatewayDirectory, cache: Cache, guard: Guard) -> None:
         self._db = database
         self._directory = directory
         self._cache = cache
+        self._guard = guard
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[_json_errors])
-        gateways = "/accounts/{account}/gateways"
+    def add_routes(self, app: web.Application) -> None:
+        guard, gateways = self._guard, "/accounts/{account}/gateways"
+        one = gateways + "/{gateway}"
         app.router.add_get("/openapi.json", self.openapi)
-        app.router.add_get(gateways, self.list_gateways)
-        app.router.add_post(gateways, self.create_gateway)
-        app.router.add_get(gateways + "/{gateway}", self.get_gateway)
-        app.router.add_patch(gateways + "/{gateway}", self.update_gateway)
-        app.router.add_delete(gateways + "/{gateway}", self.delete_gateway)
-        app.router.add_get(gateways + "/{gateway}/logs", self.list_logs)
-        app.router.add_get(gateways + "/{gateway}/logs/{log_id}", self.get_log)
-        app.router.add_delete(gateways + "/{gateway}/cache", self.purge_cache)
-        return app
+        app.router.add_get(gateways, guard(Scope.READ, self.list_gateways))
+        app.router.add_post(gateways, guard(Scope.ADMIN, self.create_gateway))
+        app.router.add_get(one, guard(Scope.READ, self.get_gateway))
+        app.router.add_patch(one, guard(Scope.ADMIN, self.update_gateway))
+        app.router.add_delete(one, guard(Scope.ADMIN, self.delete_gateway))
+        app.router.add_get(one + "/logs", guard(Scope.READ, self.list_logs))
+        app.router.add_get(one + "/logs/{log_id}", guard(Scope.READ, self.get_log))
+        app.router.add_delete(one + "/cache", guard(Scope.PURGE_ALL, self.purge_cache))
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(openapi_document())
 
     async def list_gateways(self, request: web.Request) -> web.Response:
+        token = request[TOKEN]
         gateways = await self._db.list_gateways(request.match_info["account"])
-        return _json(GatewayList(result=[GatewayOut.of(g) for g in gateways]).model_dump())
+        visible = [g for g in gateways if token.gateways is None or g.slug in token.gateways]
+        return json_response(GatewayList(result=[GatewayOut.of(g) for g in visible]))
 
     async def create_gateway(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
-        body = _parse(GatewayCreate, await request.read())
+        body = parse_body(GatewayCreate, await request.read())
         slug = body.slug or slugify(body.name)
         if not is_slug(slug):
             raise BadRequest(f"cannot derive a URL slug from name {body.name!r}; give `slug`", field="slug")
         gateway = await self._db.create_gateway(account, slug, body.name, body.settings)
         self._directory.invalidate(account, slug)
+        await self._guard.audit(request, "gateway.create", slug, name=body.name)
         return _json(GatewayOut.of(gateway).model_dump(), status=201)
 
     async def get_gateway(self, request: web.Request) -> web.Response:
@@ -77,18 +85,19 @@ class AdminApi:
 
     async def update_gateway(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
-        body = _parse(GatewayUpdate, await request.read())
+        body = parse_body(GatewayUpdate, await request.read())
         current = await self._db.get_gateway(account, slug)
         if current is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
         settings = None
         if body.settings is not None:
             merged = current.settings.model_dump() | body.settings
-            settings = _validate(GatewaySettings, merged, prefix="settings")
+            settings = validate(GatewaySettings, merged, prefix="settings")
         updated = await self._db.update_gateway(account, slug, body.name, settings)
         self._directory.invalidate(account, slug)
         if updated is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        await self._guard.audit(request, "gateway.update", slug, changes=body.model_dump(exclude_none=True))
         return _json(GatewayOut.of(updated).model_dump())
 
     async def delete_gateway(self, request: web.Request) -> web.Response:
@@ -96,6 +105,7 @@ class AdminApi:
         if not await self._db.delete_gateway(account, slug):
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
         self._directory.invalidate(account, slug)
+        await self._guard.audit(request, "gateway.delete", slug)
         return web.Response(status=204)
 
     async def list_logs(self, request: web.Request) -> web.Response:
@@ -122,6 +132,7 @@ class AdminApi:
             purged = await self._cache.purge(f"{account}/{slug}/")
         else:
             purged = int(await self._cache.delete(custom_cache_key(account, slug, custom)))
+        await self._guard.audit(request, "cache.purge", slug, key=custom, purged=purged)
         return _json({"purged": purged})
 
 
@@ -186,29 +197,12 @@ def _int_param(params: Any, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be an integer, got {value!r}", param=name) from exc
 
 
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        data = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-    return _validate(model, data)
-
-
-def _validate(model: type[M], data: Any, prefix: str = "") -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
-        raise BadRequest(f"{field or 'body'}: {first['msg']}", field=field) from exc
-
-
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
 @web.middleware
-async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Every admin error is JSON: ours, and aiohttp's own (unknown route, wrong method)."""
     try:
         return await handler(request)

@@ -9,15 +9,27 @@ from pydantic.json_schema import models_json_schema
 
 from sluicegate import __version__
 from sluicegate.endpoints.schemas import (
+    AuditList,
     GatewayCreate,
     GatewayList,
     GatewayOut,
     GatewayUpdate,
+    KeyIn,
+    KeyList,
+    KeyOut,
     LogEntry,
     LogPage,
+    PurgeResult,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenOut,
 )
 
-SCHEMAS = (GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage)
+SCHEMAS = (
+    GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
+    TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList,
+)  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
     "from": "epoch seconds or ISO 8601: records at or after this time",
@@ -31,6 +43,8 @@ _LOG_FILTERS = {
 }
 _ERRORS = {
     "400": {"description": "invalid input; the error names the field"},
+    "401": {"description": "no token, or an invalid, expired or revoked one"},
+    "403": {"description": "the token lacks the scope, or belongs to another account or gateway"},
     "404": {"description": "no such account, gateway or record"},
 }
 
@@ -64,6 +78,12 @@ def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema([(m, "serialization") for m in SCHEMAS], ref_template=_REF)
     gateways = "/api/v1/accounts/{account}/gateways"
     one = gateways + "/{gateway}"
+    account = "/api/v1/accounts/{account}"
+    keys = one + "/provider-keys"
+    purge = _operation(
+        "Purge cached answers (all, or `?key=` for one cf-aig-cache-key)", "200", "PurgeResult"
+    )
+    purge["parameters"] = [_param("key", "query", "purge only the entry stored under this cf-aig-cache-key")]
     list_logs = _operation("List log records, newest first", "200", "LogPage")
     list_logs["parameters"] = [_param(name, "query", text) for name, text in _LOG_FILTERS.items()]
     return {
@@ -86,6 +106,36 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_param("account"), _param("gateway"), _param("log_id")],
                 "get": _operation("One log record with masked headers and bodies", "200", "LogEntry"),
             },
+            one + "/cache": {"parameters": [_param("account"), _param("gateway")], "delete": purge},
+            "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},
+            account + "/tokens": {
+                "parameters": [_param("account")],
+                "get": _operation("List tokens (never their secrets)", "200", "TokenList"),
+                "post": _operation(
+                    "Create a token; its secret is shown once", "201", "TokenCreated", "TokenCreate"
+                ),
+            },
+            account + "/tokens/{token_id}": {
+                "parameters": [_param("account"), _param("token_id")],
+                "delete": _operation("Revoke a token", "204", None),
+            },
+            keys: {
+                "parameters": [_param("account"), _param("gateway")],
+                "get": _operation("Stored provider keys (fingerprints only)", "200", "KeyList"),
+            },
+            keys + "/{provider}": {
+                "parameters": [_param("account"), _param("gateway"), _param("provider")],
+                "put": _operation("Store (seal) a provider key", "201", "KeyOut", "KeyIn"),
+                "delete": _operation("Delete a stored provider key", "204", None),
+            },
+            account + "/audit": {
+                "parameters": [_param("account"), _param("limit", "query", "how many entries (≤ 1000)")],
+                "get": _operation("Admin actions, newest first", "200", "AuditList"),
+            },
         },
-        "components": {"schemas": schemas["$defs"]},
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
     }

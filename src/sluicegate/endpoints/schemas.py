@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
-from sluicegate.storage.base import LogRecord
+from sluicegate.storage.base import AuditEntry, LogRecord, StoredKey
+from sluicegate.tokens import Scope, Token
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class GatewayCreate(BaseModel):
@@ -104,3 +110,115 @@ def _text(body: bytes | None) -> str | None:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return "base64:" + base64.b64encode(body).decode()
+
+
+class PurgeResult(BaseModel):
+    purged: int
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(min_length=1)
+    gateways: list[str] | None = Field(None, description="the gateways it may use; all when absent")
+    expires_at: float | None = Field(None, gt=0, description="epoch seconds")
+    expires_in: float | None = Field(None, gt=0, description="seconds from now (instead of expires_at)")
+
+
+class TokenOut(BaseModel):
+    id: str
+    account: str
+    name: str
+    scopes: list[Scope]
+    gateways: list[str] | None
+    expires_at: float | None
+    created_at: float
+    revoked: bool
+    hint: str
+
+    @classmethod
+    def of(cls, token: Token) -> TokenOut:
+        return cls(
+            id=token.id,
+            account=token.account,
+            name=token.name,
+            scopes=list(token.scopes),
+            gateways=list(token.gateways) if token.gateways is not None else None,
+            expires_at=token.expires_at,
+            created_at=token.created_at,
+            revoked=token.revoked_at is not None,
+            hint=token.hint,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the secret: shown this once, stored only as a hash")
+
+
+class TokenList(BaseModel):
+    result: list[TokenOut]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=4096)
+
+
+class KeyOut(BaseModel):
+    provider: str
+    fingerprint: str
+    created_at: float
+
+    @classmethod
+    def of(cls, key: StoredKey) -> KeyOut:
+        return cls(provider=key.provider, fingerprint=key.fingerprint, created_at=key.created_at)
+
+
+class KeyList(BaseModel):
+    result: list[KeyOut]
+
+
+class AuditOut(BaseModel):
+    ts: float
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    result: list[AuditOut]
+
+    @classmethod
+    def of(cls, entries: list[AuditEntry]) -> AuditList:
+        return cls(
+            result=[
+                AuditOut(ts=e.ts, actor=e.actor, action=e.action, target=e.target, details=e.details)
+                for e in entries
+            ]
+        )
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """A request body as `model`, or a 400 naming the first bad field."""
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any, prefix: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+        raise BadRequest(f"{field or 'body'}: {first['msg']}", field=field) from exc
+
+
+def json_response(data: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")

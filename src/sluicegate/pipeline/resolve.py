@@ -17,15 +17,16 @@ from sluicegate.usage.cost import parse_custom_cost
 
 METADATA_HEADER = "cf-aig-metadata"
 CUSTOM_COST_HEADER = "cf-aig-custom-cost"
+COLLECT_LOG_HEADER = "cf-aig-collect-log"  # false: keep no record of this request
+COLLECT_PAYLOAD_HEADER = "cf-aig-collect-log-payload"  # false: keep the record, not the bodies
 MAX_METADATA_ENTRIES = 5
 
 
 class Resolve:
-    """Finds the gateway, reads the body and the gateway headers, and plans the steps."""
+    """Finds the gateway and reads the gateway's own request headers (metadata, custom cost)."""
 
-    def __init__(self, directory: GatewayDirectory, planners: Mapping[str, Planner]) -> None:
+    def __init__(self, directory: GatewayDirectory) -> None:
         self._directory = directory
-        self._planners = planners
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
@@ -44,7 +45,22 @@ class Resolve:
                 exchange.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
             except ValueError as exc:
                 raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
-        policy = policy_from_headers(headers, gateway.settings)
+        if headers.get(COLLECT_LOG_HEADER, "").strip().lower() == "false":
+            exchange.collect_log = False
+        if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
+            exchange.collect_payload = False
+        return await call_next(exchange)
+
+
+class Plan:
+    """Reads the body (only once the caller is authenticated) and turns the request into steps."""
+
+    def __init__(self, planners: Mapping[str, Planner]) -> None:
+        self._planners = planners
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        assert exchange.gateway is not None, "Resolve runs before Plan"
+        policy = policy_from_headers(exchange.headers, exchange.gateway.settings)
         exchange.body = await exchange.read_body()
         exchange.steps = self._planners[exchange.kind](exchange, policy)
         return await call_next(exchange)

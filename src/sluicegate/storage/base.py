@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sluicegate.gateway import Gateway, GatewaySettings
+from sluicegate.tokens import TokenStore
 
 
 @dataclass(slots=True)
@@ -70,6 +71,10 @@ class Store(Protocol):
 
     async def list_gateways(self, account: str) -> list[Gateway]: ...
 
+    async def all_gateways(self) -> list[Gateway]:
+        """Every gateway of every account (for background jobs)."""
+        ...
+
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
         """Raises `errors.Conflict` when the slug is taken in that account."""
         ...
@@ -92,8 +97,51 @@ class LogSink(Protocol):
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None: ...
 
+    async def delete_logs(
+        self, account: str, gateway: str, before: float | None, keep_newest: int | None
+    ) -> int:
+        """Retention: a gateway's records older than `before`, and all but its newest `keep_newest`."""
+        ...
 
-class Database(Store, LogSink, Protocol):
+    async def count_logs(self, account: str, gateway: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A provider key stored for a gateway: only its fingerprint, never the key, leaves storage."""
+
+    account: str
+    gateway: str
+    provider: str
+    fingerprint: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    ts: float
+    account: str
+    actor: str  # the token id, or "cli"
+    action: str  # e.g. token.create, gateway.update, cache.purge
+    target: str
+    details: dict[str, Any]
+
+
+class AccessStore(TokenStore, Protocol):
+    """Tokens, sealed provider keys and the audit trail."""
+
+    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None: ...
+
+    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]: ...
+
+    async def delete_provider_key(self, account: str, gateway: str, provider: str) -> bool: ...
+
+    async def record_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(self, account: str, limit: int) -> list[AuditEntry]: ...
+
+
+class Database(Store, LogSink, AccessStore, Protocol):
     """A backend that holds both; opened once and closed at shutdown."""
 
     async def open(self) -> None: ...

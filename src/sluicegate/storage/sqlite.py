@@ -19,7 +19,8 @@ import orjson
 
 from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
-from sluicegate.storage.base import LogQuery, LogRecord
+from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.tokens import Token
 
 T = TypeVar("T")
 
@@ -69,6 +70,35 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN cache_saved_ms REAL;
     ALTER TABLE logs ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE cache (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, data BLOB NOT NULL);
+    """,
+    """
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX tokens_account ON tokens (account);
+    CREATE TABLE provider_keys (
+        account TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (account, gateway, provider)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        account TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        details TEXT NOT NULL
+    );
+    CREATE INDEX audit_account_ts ON audit (account, ts);
     """,
 ]
 
@@ -129,6 +159,9 @@ class SqliteDatabase:
 
     async def list_gateways(self, account: str) -> list[Gateway]:
         return await self._run(self._select_gateways, "account = ?", (account,))
+
+    async def all_gateways(self) -> list[Gateway]:
+        return await self._run(self._select_gateways, "1 = 1", ())
 
     def _select_gateways(self, where: str, args: tuple[Any, ...]) -> list[Gateway]:
         cursor = self._db().execute(
@@ -207,6 +240,100 @@ class SqliteDatabase:
         """Delete expired entries (run periodically; expiry itself is checked on every read)."""
         cursor = await self._run(self._db().execute, "DELETE FROM cache WHERE expires_at <= ?", (now,))
         return int(cursor.rowcount)
+
+    async def create_token(self, token: Token, secret_hash: str) -> None:
+        await self._run(
+            self._db().execute,
+            "INSERT INTO tokens (id, account, secret_hash, body, revoked_at) VALUES (?, ?, ?, ?, NULL)",
+            (token.id, token.account, secret_hash, token.model_dump_json()),
+        )
+
+    async def token_by_hash(self, secret_hash: str) -> Token | None:
+        sql = "SELECT body, revoked_at FROM tokens WHERE secret_hash = ?"
+        row = await self._run(lambda: self._db().execute(sql, (secret_hash,)).fetchone())
+        return Token.model_validate_json(row[0]).model_copy(update={"revoked_at": row[1]}) if row else None
+
+    async def list_tokens(self, account: str) -> list[Token]:
+        sql = "SELECT body, revoked_at FROM tokens WHERE account = ? ORDER BY rowid"
+        rows = await self._run(lambda: self._db().execute(sql, (account,)).fetchall())
+        return [
+            Token.model_validate_json(body).model_copy(update={"revoked_at": revoked})
+            for body, revoked in rows
+        ]
+
+    async def revoke_token(self, account: str, token_id: str, at: float) -> bool:
+        sql = "UPDATE tokens SET revoked_at = ? WHERE account = ? AND id = ? AND revoked_at IS NULL"
+        cursor = await self._run(self._db().execute, sql, (at, account, token_id))
+        return bool(cursor.rowcount)
+
+    async def count_tokens(self) -> int:
+        return int(await self._run(lambda: self._db().execute("SELECT count(*) FROM tokens").fetchone()[0]))
+
+    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
+        await self._run(
+            self._db().execute,
+            "INSERT OR REPLACE INTO provider_keys VALUES (?, ?, ?, ?, ?, ?)",
+            (key.account, key.gateway, key.provider, sealed, key.fingerprint, key.created_at),
+        )
+
+    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
+        sql = (
+            "SELECT account, gateway, provider, fingerprint, created_at, sealed FROM provider_keys"
+            " WHERE account = ? AND gateway = ? ORDER BY provider"
+        )
+        rows = await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchall())
+        return [(StoredKey(*row[:5]), bytes(row[5])) for row in rows]
+
+    async def delete_provider_key(self, account: str, gateway: str, provider: str) -> bool:
+        sql = "DELETE FROM provider_keys WHERE account = ? AND gateway = ? AND provider = ?"
+        cursor = await self._run(self._db().execute, sql, (account, gateway, provider))
+        return bool(cursor.rowcount)
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await self._run(
+            self._db().execute,
+            "INSERT INTO audit (ts, account, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                entry.ts,
+                entry.account,
+                entry.actor,
+                entry.action,
+                entry.target,
+                orjson.dumps(entry.details).decode(),
+            ),
+        )
+
+    async def audit_log(self, account: str, limit: int) -> list[AuditEntry]:
+        sql = (
+            "SELECT ts, account, actor, action, target, details FROM audit WHERE account = ? ORDER BY id DESC"
+        )
+        sql += " LIMIT ?"
+        rows = await self._run(lambda: self._db().execute(sql, (account, limit)).fetchall())
+        return [
+            AuditEntry(ts, acc, actor, action, target, orjson.loads(details))
+            for ts, acc, actor, action, target, details in rows
+        ]
+
+    async def delete_logs(
+        self, account: str, gateway: str, before: float | None, keep_newest: int | None
+    ) -> int:
+        """Retention: delete a gateway's records older than `before`, and all but the newest `keep_newest`."""
+        deleted = 0
+        if before is not None:
+            sql = "DELETE FROM logs WHERE account = ? AND gateway = ? AND ts < ?"
+            deleted += (await self._run(self._db().execute, sql, (account, gateway, before))).rowcount
+        if keep_newest is not None:
+            sql = (
+                "DELETE FROM logs WHERE account = ? AND gateway = ? AND id < (SELECT id FROM logs"
+                " WHERE account = ? AND gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+            )
+            args = (account, gateway, account, gateway, keep_newest - 1)
+            deleted += (await self._run(self._db().execute, sql, args)).rowcount
+        return int(deleted)
+
+    async def count_logs(self, account: str, gateway: str) -> int:
+        sql = "SELECT count(*) FROM logs WHERE account = ? AND gateway = ?"
+        return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
 
     async def write_logs(self, records: list[LogRecord]) -> None:
         await self._run(self._insert_logs, [_log_row(record) for record in records])

@@ -1,0 +1,107 @@
+"""The admin API's access routes: tokens, stored provider keys, the audit trail, `whoami`."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.endpoints.schemas import (
+    AuditList,
+    KeyIn,
+    KeyList,
+    KeyOut,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenOut,
+    json_response,
+    parse_body,
+)
+from sluicegate.errors import BadRequest, NotFound
+from sluicegate.keys import KeyDirectory
+from sluicegate.storage.base import Database
+from sluicegate.tokens import Scope, TokenDirectory, hash_secret, new_token
+
+
+class AccessApi:
+    def __init__(self, database: Database, tokens: TokenDirectory, keys: KeyDirectory, guard: Guard) -> None:
+        self._db = database
+        self._tokens = tokens
+        self._keys = keys
+        self._guard = guard
+
+    def add_routes(self, app: web.Application) -> None:
+        guard, account = self._guard, "/accounts/{account}"
+        keys = account + "/gateways/{gateway}/provider-keys"
+        app.router.add_get("/whoami", guard(None, self.whoami))
+        app.router.add_get(account + "/tokens", guard(Scope.ADMIN, self.list_tokens))
+        app.router.add_post(account + "/tokens", guard(Scope.ADMIN, self.create_token))
+        app.router.add_delete(account + "/tokens/{token_id}", guard(Scope.ADMIN, self.revoke_token))
+        app.router.add_get(keys, guard(Scope.ADMIN, self.list_keys))
+        app.router.add_put(keys + "/{provider}", guard(Scope.ADMIN, self.put_key))
+        app.router.add_delete(keys + "/{provider}", guard(Scope.ADMIN, self.delete_key))
+        app.router.add_get(account + "/audit", guard(Scope.ADMIN, self.audit))
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        return json_response(TokenOut.of(request[TOKEN]))
+
+    async def list_tokens(self, request: web.Request) -> web.Response:
+        tokens = await self._db.list_tokens(request.match_info["account"])
+        return json_response(TokenList(result=[TokenOut.of(t) for t in tokens]))
+
+    async def create_token(self, request: web.Request) -> web.Response:
+        account = request.match_info["account"]
+        body = parse_body(TokenCreate, await request.read())
+        expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
+        token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
+        await self._db.create_token(token, hash_secret(secret))
+        await self._guard.audit(request, "token.create", token.id, name=token.name, scopes=list(token.scopes))
+        return json_response(TokenCreated(**TokenOut.of(token).model_dump(), token=secret), status=201)
+
+    async def revoke_token(self, request: web.Request) -> web.Response:
+        account, token_id = request.match_info["account"], request.match_info["token_id"]
+        if not await self._db.revoke_token(account, token_id, time.time()):
+            raise NotFound(f"no active token {token_id!r} in account {account!r}")
+        self._tokens.forget(token_id)
+        await self._guard.audit(request, "token.revoke", token_id)
+        return web.Response(status=204)
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        account, gateway = await self._gateway(request)
+        stored = await self._db.provider_keys(account, gateway)
+        return json_response(KeyList(result=[KeyOut.of(key) for key, _ in stored]))
+
+    async def put_key(self, request: web.Request) -> web.Response:
+        account, gateway = await self._gateway(request)
+        provider = request.match_info["provider"]
+        body = parse_body(KeyIn, await request.read())
+        stored = await self._keys.store(account, gateway, provider, body.key)
+        await self._guard.audit(
+            request, "provider_key.put", f"{gateway}/{provider}", fingerprint=stored.fingerprint
+        )
+        return json_response(KeyOut.of(stored), status=201)
+
+    async def delete_key(self, request: web.Request) -> web.Response:
+        account, gateway = await self._gateway(request)
+        provider = request.match_info["provider"]
+        if not await self._db.delete_provider_key(account, gateway, provider):
+            raise NotFound(f"no stored key for {provider!r} in gateway {gateway!r}")
+        self._keys.forget(account, gateway)
+        await self._guard.audit(request, "provider_key.delete", f"{gateway}/{provider}")
+        return web.Response(status=204)
+
+    async def audit(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            raise BadRequest("limit must be an integer", param="limit") from None
+        entries = await self._db.audit_log(request.match_info["account"], max(1, min(limit, 1000)))
+        return json_response(AuditList.of(entries))
+
+    async def _gateway(self, request: web.Request) -> tuple[str, str]:
+        account, gateway = request.match_info["account"], request.match_info["gateway"]
+        if await self._db.get_gateway(account, gateway) is None:
+            raise NotFound(f"no gateway {gateway!r} in account {account!r}")
+        return account, gateway

@@ -1,0 +1,90 @@
+"""Stored provider keys: sealed at rest with the master key, injected when a request brings none.
+
+The master key comes from `SLUICEGATE_SECRET_KEY` and never reaches the database; keys are sealed
+with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from it. Only a fingerprint of a
+stored key is ever shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Mapping
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from sluicegate.errors import Conflict
+from sluicegate.storage.base import AccessStore, StoredKey
+
+# Where each provider takes its key (https://platform.openai.com/docs/api-reference/authentication
+# and each provider's reference); every other provider takes `Authorization: Bearer <key>`.
+KEY_HEADERS: Mapping[str, tuple[str, str]] = {
+    "anthropic": ("x-api-key", "{key}"),
+    "azure-openai": ("api-key", "{key}"),
+    "google-ai-studio": ("x-goog-api-key", "{key}"),
+}
+DEFAULT_KEY_HEADER = ("Authorization", "Bearer {key}")
+# A request that carries any of these brings its own key, which wins over a stored one.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def key_header(provider: str, key: str) -> tuple[str, str]:
+    name, template = KEY_HEADERS.get(provider, DEFAULT_KEY_HEADER)
+    return name, template.format(key=key)
+
+
+def fingerprint(key: str) -> str:
+    """Enough to tell keys apart, nothing to recover one: a hash prefix and the last 4 characters."""
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()[:12]}…{key[-4:]}"
+
+
+class KeyVault:
+    """Seals and unseals provider keys; refuses to store any without a master key."""
+
+    def __init__(self, master_key: str) -> None:
+        derived = hashlib.sha256(b"sluicegate provider keys\0" + master_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived)) if master_key else None
+
+    def seal(self, key: str) -> bytes:
+        if self._fernet is None:
+            raise Conflict("storing provider keys needs a master key: set SLUICEGATE_SECRET_KEY")
+        return self._fernet.encrypt(key.encode())
+
+    def unseal(self, sealed: bytes) -> str | None:
+        """The key, or None when it was sealed under another master key (or there is none now)."""
+        if self._fernet is None:
+            return None
+        try:
+            return self._fernet.decrypt(sealed).decode()
+        except InvalidToken:
+            return None
+
+
+class KeyDirectory:
+    """A gateway's unsealed keys by provider, cached `ttl` seconds (changes elsewhere show up then)."""
+
+    def __init__(self, store: AccessStore, vault: KeyVault, ttl: float = 1.0) -> None:
+        self._store = store
+        self._vault = vault
+        self._ttl = ttl
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+
+    async def keys(self, account: str, gateway: str) -> dict[str, str]:
+        now = time.monotonic()
+        entry = self._entries.get((account, gateway))
+        if entry is None or entry[0] <= now:
+            stored = await self._store.provider_keys(account, gateway)
+            unsealed = {key.provider: self._vault.unseal(sealed) for key, sealed in stored}
+            entry = (now + self._ttl, {provider: key for provider, key in unsealed.items() if key})
+            self._entries[(account, gateway)] = entry
+        return entry[1]
+
+    def forget(self, account: str, gateway: str) -> None:
+        self._entries.pop((account, gateway), None)
+
+    async def store(self, account: str, gateway: str, provider: str, key: str) -> StoredKey:
+        stored = StoredKey(account, gateway, provider, fingerprint(key), time.time())
+        await self._store.put_provider_key(stored, self._vault.seal(key))
+        self.forget(account, gateway)
+        return stored

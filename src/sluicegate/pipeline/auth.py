@@ -1,0 +1,50 @@
+"""Authenticate: who sends a proxy request, checked before its body is even read.
+
+A gateway token travels in `cf-aig-authorization: Bearer …` (Cloudflare), `Fastly-Key` (Fastly) or
+`x-sluicegate-token`. Gateways with `authentication` on refuse requests without a `run` token;
+open gateways accept them, and still check a token that is sent (so per-token limits hold).
+"""
+
+from __future__ import annotations
+
+from multidict import CIMultiDictProxy
+
+from sluicegate.errors import Forbidden, Unauthorized
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+from sluicegate.tokens import Scope, TokenDirectory
+
+TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
+
+
+def presented_secret(headers: CIMultiDictProxy[str]) -> str | None:
+    for name in TOKEN_HEADERS:
+        value = headers.get(name)
+        if value:
+            scheme, _, rest = value.strip().partition(" ")
+            return rest.strip() if scheme.lower() == "bearer" and rest else value.strip()
+    return None
+
+
+class Authenticate:
+    def __init__(self, tokens: TokenDirectory) -> None:
+        self._tokens = tokens
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs before Authenticate"
+        secret = presented_secret(exchange.headers)
+        if secret is None:
+            if gateway.settings.authentication:
+                raise Unauthorized(
+                    f"gateway {gateway.slug!r} requires a token with the run scope in one of "
+                    f"{', '.join(TOKEN_HEADERS)}"
+                )
+            return await call_next(exchange)
+        token = await self._tokens.check(secret)
+        if token is None:
+            raise Unauthorized("the gateway token is invalid, expired or revoked")
+        if token.account != exchange.account or not token.allows(Scope.RUN, gateway.slug):
+            raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
+        exchange.token_id = token.id
+        return await call_next(exchange)

@@ -1,0 +1,140 @@
+"""Gateway tokens: scoped, hashed at rest, compared in constant time, cached briefly per replica.
+
+A token is `sg_` + 32 random URL-safe characters, shown once at creation. The database keeps its
+SHA-256 (a fast hash is right here: the secret has 190 bits of entropy, nothing to brute-force).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TOKEN_PREFIX = "sg_"
+
+
+class Scope(enum.StrEnum):
+    RUN = "run"  # send requests through a gateway
+    READ = "read"  # analytics and logs
+    PURGE_ALL = "purge_all"  # purge caches
+    ADMIN = "admin"  # manage gateways, tokens, keys, settings (implies every other scope)
+
+
+class Token(BaseModel):
+    """A stored token, without its secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    account: str
+    name: str
+    scopes: tuple[Scope, ...]
+    gateways: tuple[str, ...] | None = Field(None, description="the gateways it may use; None: all")
+    expires_at: float | None = None
+    created_at: float
+    revoked_at: float | None = None
+    hint: str = Field(description="the secret's first characters, to tell tokens apart")
+
+    def allows(self, scope: Scope, gateway: str | None = None) -> bool:
+        if Scope.ADMIN not in self.scopes and scope not in self.scopes:
+            return False
+        return gateway is None or self.gateways is None or gateway in self.gateways
+
+    def active(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class TokenStore(Protocol):
+    async def create_token(self, token: Token, secret_hash: str) -> None: ...
+
+    async def token_by_hash(self, secret_hash: str) -> Token | None: ...
+
+    async def list_tokens(self, account: str) -> list[Token]: ...
+
+    async def revoke_token(self, account: str, token_id: str, at: float) -> bool: ...
+
+    async def count_tokens(self) -> int: ...
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(24)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token(
+    account: str, name: str, scopes: Sequence[Scope], gateways: Sequence[str] | None, expires_at: float | None
+) -> tuple[Token, str]:
+    """A new token and its secret (to show once)."""
+    secret = new_secret()
+    token = Token(
+        id=secrets.token_hex(8),
+        account=account,
+        name=name,
+        scopes=tuple(scopes),
+        gateways=tuple(gateways) if gateways is not None else None,
+        expires_at=expires_at,
+        created_at=time.time(),
+        hint=secret[:7],
+    )
+    return token, secret
+
+
+class TokenDirectory:
+    """Looks tokens up by secret with a short-lived cache: a revocation made through another
+    replica is seen within `ttl` seconds, one made here at once (`forget`)."""
+
+    def __init__(self, store: TokenStore, clock: Callable[[], float], ttl: float = 1.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, Token | None]] = {}
+
+    async def check(self, secret: str) -> Token | None:
+        """The active token whose secret this is, or None."""
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] <= now:
+            if len(self._entries) > 10_000:  # bad secrets must not grow this without bound
+                self._entries.clear()
+            token = await self._store.token_by_hash(digest)
+            entry = (now + self._ttl, token)
+            self._entries[digest] = entry
+        token = entry[1]
+        return token if token is not None and token.active(self._clock()) else None
+
+    def forget(self, token_id: str) -> None:
+        self._entries = {k: v for k, v in self._entries.items() if v[1] is None or v[1].id != token_id}
+
+
+async def ensure_admin_token(store: TokenStore, account: str, configured: str) -> str | None:
+    """Make sure someone can administer the gateway on first start.
+
+    With `configured` (SLUICEGATE_ADMIN_TOKEN), that secret is an admin token. Without it, the first
+    start generates one and returns it, to be printed once; later starts return None.
+    """
+    if configured:
+        if await store.token_by_hash(hash_secret(configured)) is None:
+            token = Token(
+                id=secrets.token_hex(8),
+                account=account,
+                name="bootstrap admin (SLUICEGATE_ADMIN_TOKEN)",
+                scopes=(Scope.ADMIN,),
+                created_at=time.time(),
+                hint=configured[:7],
+            )
+            await store.create_token(token, hash_secret(configured))
+        return None
+    if await store.count_tokens():
+        return None
+    token, secret = new_token(account, "bootstrap admin", [Scope.ADMIN], None, None)
+    await store.create_token(token, hash_secret(secret))
+    return secret
