@@ -107,7 +107,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app.cleanup_ctx.append(lifespan)
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes),
+        proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
         admin=AdminApi(database, directory, cache, guard),
         access=AccessApi(database, tokens, keys, guard),
     )

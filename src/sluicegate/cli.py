@@ -26,11 +26,15 @@ from sluicegate.endpoints.admin import log_query
 from sluicegate.errors import GatewayError
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
 from sluicegate.storage import Database, LogRecord, create_database
+from sluicegate.storage.base import AuditEntry
+from sluicegate.tokens import Scope, hash_secret, new_token
 
 T = TypeVar("T")
 app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
 gateway_app = typer.Typer(help="Manage gateways.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
+token_app = typer.Typer(help="Manage gateway tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 cache_app = typer.Typer(help="Manage the response cache of a running gateway.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 console = Console()
@@ -124,6 +128,58 @@ def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
         console.print(f"[red]error:[/red] no gateway {slug!r} in account {account!r}")
         raise typer.Exit(1)
     console.print(f"deleted gateway {slug}")
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[list[Scope], typer.Option("--scope", help="run, read, purge_all or admin (repeatable)")],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli token",
+    gateway: Annotated[list[str] | None, typer.Option("--gateway", help="limit to these gateways")] = None,
+    expires_in: Annotated[float | None, typer.Option(help="seconds until it expires")] = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Create a token and print its secret (shown this once)."""
+    expires_at = time.time() + expires_in if expires_in else None
+    token, secret = new_token(account, name, scope, gateway or None, expires_at)
+
+    async def create(db: Database) -> None:
+        await db.create_token(token, hash_secret(secret))
+        await db.record_audit(
+            AuditEntry(time.time(), account, "cli", "token.create", token.id, {"name": name})
+        )
+
+    _with_database(create)
+    console.print(f"token [bold]{token.id}[/bold] ({', '.join(token.scopes)}): {secret}", highlight=False)
+
+
+@token_app.command("list")
+def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """List tokens (never their secrets)."""
+    tokens = _with_database(lambda db: db.list_tokens(account))
+    table = Table("id", "name", "scopes", "gateways", "expires", "state", "hint")
+    for t in tokens:
+        expires = _time(t.expires_at) if t.expires_at else "never"
+        state = "revoked" if t.revoked_at else ("expired" if not t.active(time.time()) else "active")
+        table.add_row(
+            t.id, t.name, ",".join(t.scopes), ",".join(t.gateways or ["*"]), expires, state, t.hint + "…"
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """Revoke a token (replicas stop accepting it within a second)."""
+
+    async def revoke(db: Database) -> bool:
+        done = await db.revoke_token(account, token_id, time.time())
+        if done:
+            await db.record_audit(AuditEntry(time.time(), account, "cli", "token.revoke", token_id, {}))
+        return done
+
+    if not _with_database(revoke):
+        console.print(f"[red]error:[/red] no active token {token_id!r} in account {account!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked token {token_id}")
 
 
 @cache_app.command("purge")

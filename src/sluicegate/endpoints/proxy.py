@@ -3,6 +3,9 @@ one (`POST /v1/{account}/{gateway}`, an ordered list of provider requests)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from aiohttp import web
 
 from sluicegate.endpoints.relay import write_reply
@@ -16,9 +19,12 @@ COMPAT = "compat"  # `/v1/{account}/{gateway}/compat/...`: the unified OpenAI-co
 
 
 class ProxyEndpoint:
-    def __init__(self, pipeline: Handler, max_body_bytes: int) -> None:
+    def __init__(
+        self, pipeline: Handler, max_body_bytes: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self._pipeline = pipeline
         self._max_body_bytes = max_body_bytes
+        self._clock = clock  # stamps each request's receive time (injectable for retention tests)
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -32,6 +38,7 @@ class ProxyEndpoint:
             headers=request.headers,
             read_body=lambda: read_body(request, self._max_body_bytes),
             kind=COMPAT if provider == COMPAT else "provider",
+            received_at=self._clock(),
         )
         return await self._run(request, exchange)
 
@@ -45,6 +52,7 @@ class ProxyEndpoint:
             headers=request.headers,
             read_body=lambda: read_body(request, self._max_body_bytes),
             kind=UNIVERSAL,
+            received_at=self._clock(),
         )
         return await self._run(request, exchange)
 

@@ -1,0 +1,285 @@
+"""Access control: scoped tokens on the admin API and on gateways, stored provider keys, log policy."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, FakeClock, RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+CHAT = "/v1/local/default/openai/chat/completions"
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+PROVIDER_KEY = "sk-stored-provider-key-9f8e7d6c5b4a"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-tests")
+
+
+def token(gateway: RunningGateway, *scopes: str, **extra: Any) -> str:
+    body = {"name": "test", "scopes": list(scopes), **extra}
+    response = gateway.http.post("/api/v1/accounts/local/tokens", json=body)
+    assert response.status_code == 201, response.text
+    secret: str = response.json()["token"]
+    return secret
+
+
+def as_token(secret: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+
+def api_operations(gateway: RunningGateway) -> list[tuple[str, str]]:
+    doc = gateway.http.get("/api/v1/openapi.json").json()
+    operations = []
+    for path, item in doc["paths"].items():
+        concrete = path.replace("{account}", "local").replace("{gateway}", "default")
+        concrete = re.sub(r"{\w+}", "x", concrete)
+        operations += [
+            (method.upper(), concrete)
+            for method in item
+            if method in ("get", "post", "patch", "put", "delete")
+        ]
+    return operations
+
+
+def test_every_admin_route_needs_a_token_with_the_right_scope(gateway: RunningGateway) -> None:
+    run_only = token(gateway, "run")
+    operations = api_operations(gateway)
+    assert len(operations) >= 12
+    for method, path in operations:
+        if path == "/api/v1/openapi.json":
+            continue
+        anonymous = httpx.request(method, gateway.url + path, json={})
+        assert anonymous.status_code == 401, (method, path)
+        assert anonymous.json()["error"]["code"] == "unauthorized"
+        wrong = httpx.request(method, gateway.url + path, json={}, headers=as_token("sg_not-a-real-token"))
+        assert wrong.status_code == 401, (method, path)
+        if path != "/api/v1/whoami":
+            limited = httpx.request(method, gateway.url + path, json={}, headers=as_token(run_only))
+            assert limited.status_code == 403, (method, path)
+
+
+def test_read_scope_reads_but_does_not_change(gateway: RunningGateway) -> None:
+    reader = as_token(token(gateway, "read"))
+    assert (
+        httpx.get(gateway.url + "/api/v1/accounts/local/gateways/default/logs", headers=reader).status_code
+        == 200
+    )
+    assert (
+        httpx.post(
+            gateway.url + "/api/v1/accounts/local/gateways", json={"name": "x"}, headers=reader
+        ).status_code
+        == 403
+    )
+    purge = httpx.delete(gateway.url + "/api/v1/accounts/local/gateways/default/cache", headers=reader)
+    assert purge.status_code == 403
+    purger = as_token(token(gateway, "purge_all"))
+    assert (
+        httpx.delete(
+            gateway.url + "/api/v1/accounts/local/gateways/default/cache", headers=purger
+        ).status_code
+        == 200
+    )
+
+
+def test_whoami_and_token_listing_never_show_secrets(gateway: RunningGateway) -> None:
+    secret = token(gateway, "read", gateways=["default"])
+    me = httpx.get(gateway.url + "/api/v1/whoami", headers=as_token(secret)).json()
+    assert me["scopes"] == ["read"]
+    assert me["gateways"] == ["default"]
+    listing = gateway.http.get("/api/v1/accounts/local/tokens")
+    assert secret not in listing.text
+    assert ADMIN_TOKEN not in listing.text
+    assert len(listing.json()["result"]) == 2
+
+
+def test_authenticated_gateway_needs_a_run_token_for_that_gateway(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "b"})
+    for slug in ("default", "b"):
+        gateway.http.patch(
+            f"/api/v1/accounts/local/gateways/{slug}", json={"settings": {"authentication": True}}
+        )
+    only_default = token(gateway, "run", gateways=["default"])
+    reader = token(gateway, "read")
+    assert gateway.http.post(CHAT, json=BODY, headers={"Authorization": ""}).status_code == 401
+    for header in ("cf-aig-authorization", "fastly-key", "x-sluicegate-token"):
+        value = f"Bearer {only_default}" if header == "cf-aig-authorization" else only_default
+        assert httpx.post(gateway.url + CHAT, json=BODY, headers={header: value}).status_code == 200, header
+    other = httpx.post(
+        gateway.url + "/v1/local/b/openai/chat/completions", json=BODY, headers={"fastly-key": only_default}
+    )
+    assert other.status_code == 403
+    assert httpx.post(gateway.url + CHAT, json=BODY, headers={"fastly-key": reader}).status_code == 403
+    assert len(fake.requests) == 3
+    # The gateway token never travels upstream.
+    assert all(
+        r.header("fastly-key") is None and r.header("cf-aig-authorization") is None for r in fake.requests
+    )
+
+
+def test_expired_and_revoked_tokens_are_refused_at_once(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url})
+    short = token(gateway, "read", expires_at=clock.now + 60)
+    logs = "/api/v1/accounts/local/gateways/default/logs"
+    assert httpx.get(gateway.url + logs, headers=as_token(short)).status_code == 200
+    clock.advance(61)
+    assert httpx.get(gateway.url + logs, headers=as_token(short)).status_code == 401
+    revocable = token(gateway, "read", expires_at=clock.now + 3600)
+    assert httpx.get(gateway.url + logs, headers=as_token(revocable)).status_code == 200
+    token_id = gateway.http.get("/api/v1/whoami", headers=as_token(revocable)).json()["id"]
+    assert gateway.http.delete(f"/api/v1/accounts/local/tokens/{token_id}").status_code == 204
+    assert httpx.get(gateway.url + logs, headers=as_token(revocable)).status_code == 401
+
+
+def test_a_revocation_reaches_another_replica_within_a_second(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    one = make_gateway(upstreams={"openai": fake.base_url}, data_dir=tmp_path / "shared")
+    two = make_gateway(upstreams={"openai": fake.base_url}, data_dir=tmp_path / "shared")
+    secret = token(one, "read")
+    logs = "/api/v1/accounts/local/gateways/default/logs"
+    assert httpx.get(two.url + logs, headers=as_token(secret)).status_code == 200  # now cached on two
+    token_id = one.http.get("/api/v1/whoami", headers=as_token(secret)).json()["id"]
+    assert one.http.delete(f"/api/v1/accounts/local/tokens/{token_id}").status_code == 204
+    revoked_at = time.monotonic()
+    while httpx.get(two.url + logs, headers=as_token(secret)).status_code == 200:
+        assert time.monotonic() - revoked_at < 1.5, "replica two still accepts a revoked token"
+        time.sleep(0.05)
+
+
+def test_stored_provider_key_is_injected_but_never_shown_or_stored_in_clear(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    stored = gateway.http.put(
+        "/api/v1/accounts/local/gateways/default/provider-keys/openai", json={"key": PROVIDER_KEY}
+    )
+    assert stored.status_code == 201
+    assert PROVIDER_KEY not in stored.text
+    assert stored.json()["fingerprint"].endswith(PROVIDER_KEY[-4:])
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="unused", max_retries=0)
+    # The SDK always sends Authorization; a request without one gets the stored key.
+    answer = httpx.post(gateway.url + CHAT, json=BODY)
+    assert answer.status_code == 200
+    assert fake.requests[-1].header("authorization") == f"Bearer {PROVIDER_KEY}"
+    client.chat.completions.create(model="gpt-4o-mini", messages=BODY["messages"])  # its own key wins
+    assert fake.requests[-1].header("authorization") == "Bearer unused"
+    client.close()
+    records = gateway.wait_for_logs(2)
+    for record in records:
+        detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}")
+        assert PROVIDER_KEY not in detail.text
+    assert PROVIDER_KEY not in gateway.http.get("/api/v1/accounts/local/gateways/default/provider-keys").text
+    assert PROVIDER_KEY not in gateway.http.get("/api/v1/accounts/local/audit").text
+    database = gateway.settings.data_dir / "sluicegate.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA wal_checkpoint(FULL)")
+    for path in database.parent.iterdir():
+        assert PROVIDER_KEY.encode() not in path.read_bytes(), path
+
+
+def test_storing_a_key_needs_a_master_key(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    response = gateway.http.put(
+        "/api/v1/accounts/local/gateways/default/provider-keys/openai", json={"key": "k"}
+    )
+    assert response.status_code == 409
+    assert "SLUICEGATE_SECRET_KEY" in response.json()["error"]["message"]
+
+
+def test_retention_deletes_old_records(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url}, retention_interval=0.05)
+    gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"retention_days": 30}})
+    old = httpx.post(gateway.url + CHAT, json=BODY).headers["cf-aig-log-id"]
+    clock.advance(2 * 86400)
+    young = httpx.post(gateway.url + CHAT, json=BODY).headers["cf-aig-log-id"]
+    assert {r["id"] for r in gateway.wait_for_logs(2)} == {old, young}
+    clock.advance(29 * 86400)  # old is 31 days old now, young 29
+    deadline = time.monotonic() + 5
+    while [r["id"] for r in gateway.logs()] != [young]:
+        assert time.monotonic() < deadline, "retention did not delete exactly the 31-day-old record"
+        time.sleep(0.05)
+
+
+def test_record_cap_stop_inserting(gateway: RunningGateway) -> None:
+    gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default",
+        json={"settings": {"max_records": 2, "on_max_records": "stop"}},
+    )
+    for n in range(4):
+        httpx.post(gateway.url + CHAT, json={**BODY, "messages": [{"role": "user", "content": str(n)}]})
+        gateway.wait_for_logs(min(n + 1, 2))
+    assert len(gateway.logs()) == 2
+
+
+def test_redaction_applies_before_storage(gateway: RunningGateway) -> None:
+    settings = {"redact_patterns": [r"[\w.+-]+@[\w-]+\.[\w.]+"], "redact_paths": ["messages.*.name"]}
+    assert (
+        gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings}).status_code
+        == 200
+    )
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "name": "Ada Lovelace", "content": "mail ada@example.org"}],
+    }
+    httpx.post(gateway.url + CHAT, json=body)
+    record = gateway.wait_for_logs(1)[0]
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert "ada@example.org" not in detail["request_body"]
+    assert "ada@example.org" not in detail["response_body"]  # the fake echoes it back
+    assert "Ada Lovelace" not in detail["request_body"]
+    assert "[redacted]" in detail["request_body"]
+    database = gateway.settings.data_dir / "sluicegate.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA wal_checkpoint(FULL)")
+    assert b"ada@example.org" not in database.read_bytes()
+    bad = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"redact_patterns": ["("]}}
+    )
+    assert bad.status_code == 400
+
+
+def test_per_request_log_collection_headers(gateway: RunningGateway) -> None:
+    httpx.post(gateway.url + CHAT, json=BODY, headers={"cf-aig-collect-log": "false"})
+    httpx.post(gateway.url + CHAT, json=BODY, headers={"cf-aig-collect-log-payload": "false"})
+    records = gateway.wait_for_logs(1)
+    assert len(records) == 1
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{records[0]['id']}").json()
+    assert detail["request_body"] is None
+    assert detail["response_body"] is None
+    assert detail["tokens_in"] > 0  # the record itself is complete
+
+
+def test_admin_actions_are_audited(gateway: RunningGateway) -> None:
+    secret = token(gateway, "read")
+    gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}})
+    gateway.http.delete("/api/v1/accounts/local/gateways/default/cache")
+    entries = gateway.http.get("/api/v1/accounts/local/audit").json()["result"]
+    actions = [entry["action"] for entry in entries]
+    assert actions == ["cache.purge", "gateway.update", "token.create"]
+    admin_id = gateway.http.get("/api/v1/whoami").json()["id"]
+    assert {entry["actor"] for entry in entries} == {admin_id}
+    assert secret not in str(entries)
