@@ -251,3 +251,46 @@ def test_universal_malformed_json_is_400(gateway: RunningGateway) -> None:
     )
     assert response.status_code == 400
     assert "JSON" in response.json()["error"]["message"]
+
+
+def test_mixed_chain_returns_the_second_providers_own_shape(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    from tests.fakes.workers_ai_server import FakeWorkersAI
+
+    with FakeWorkersAI().serve() as workers:
+        gateway = make_gateway(upstreams={"openai": fake.base_url, "workers-ai": workers.base_url})
+        steps = [
+            {
+                "provider": "workers-ai",
+                "endpoint": "@cf/fake/error-500",
+                "headers": {"Authorization": "Bearer cf-token"},
+                "query": {"messages": MESSAGES},
+            },
+            step("gpt-4o-mini"),
+        ]
+        response = universal(gateway, steps)
+        assert response.status_code == 200
+        assert response.headers["cf-aig-step"] == "1"
+        assert response.json()["object"] == "chat.completion"  # OpenAI's shape, not Workers AI's envelope
+        assert workers.requests[-1].path == "/client/v4/accounts/local/ai/run/@cf/fake/error-500"
+        # And the other way round: Workers AI answers in its own envelope.
+        response = universal(
+            gateway, [step("error-503"), {**steps[0], "endpoint": "@cf/meta/llama-3.1-8b-instruct"}]
+        )
+        assert response.headers["cf-aig-step"] == "1"
+        assert response.json()["success"] is True
+        assert response.json()["result"]["response"] == "echo: hello"
+
+
+def test_universal_falls_back_on_connection_refused(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, unused_tcp_port: int
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": f"http://127.0.0.1:{unused_tcp_port}"})
+    dead = {**step("llama-3.3-70b"), "provider": "groq"}
+    response = universal(gateway, [dead, step("gpt-4o")])
+    assert response.status_code == 200
+    assert response.headers["cf-aig-step"] == "1"
+    record = gateway.wait_for_logs(1)[0]
+    assert [(a["provider"], a["status"]) for a in record["attempts"]] == [("groq", 502), ("openai", 200)]
+    assert "connect" in record["attempts"][0]["error"]
