@@ -245,3 +245,26 @@ def test_redis_cache_is_shared_by_two_gateways(
     assert len(fake.requests) == 1
     assert replicas[1].http.delete("/api/v1/accounts/local/gateways/default/cache").json() == {"purged": 1}
     assert post(replicas[0], body).headers["cf-aig-cache-status"] == "MISS"
+
+
+def test_identical_requests_to_different_providers_never_share_an_entry(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": fake.base_url})
+    enable_cache(gateway, "default")
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "same"}]}'
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "MISS"
+    groq = gateway.http.post(
+        "/v1/local/default/groq/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert groq.headers["cf-aig-cache-status"] == "MISS"
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "HIT"
+    assert len(fake.requests) == 2
+
+
+def test_side_effects_are_never_cached(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    # A POST that is not a generation (here an unknown path the fake answers 404) is not cacheable.
+    for _ in range(2):
+        response = gateway.http.post("/v1/local/default/openai/files", json={"purpose": "batch"})
+        assert "cf-aig-cache-status" not in response.headers
+    assert len(fake.requests) == 2

@@ -49,6 +49,7 @@ class Anthropic:
             model=model if isinstance(model, str) else None,
             stream=payload.get("stream") is True,
             payload=payload,
+            cacheable=route.path.rstrip("/").endswith("v1/messages"),
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:

@@ -40,6 +40,7 @@ class Cohere:
             model=model if isinstance(model, str) else None,
             stream=payload.get("stream") is True,
             payload=payload,
+            cacheable=route.path.rstrip("/").endswith(("chat", "embed")),
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:

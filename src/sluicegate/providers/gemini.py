@@ -21,6 +21,10 @@ from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
 STREAM_METHODS = frozenset({"streamGenerateContent"})
+# Generations and embeddings; countTokens is free and tuning/caching calls are side effects.
+CACHEABLE_METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"}
+)
 # countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
 FREE_METHODS = frozenset({"countTokens"})
 
@@ -61,7 +65,12 @@ class GeminiAPI:
             payload = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
             payload = None
-        return RequestFacts(model=target.model, stream=target.method in STREAM_METHODS, payload=payload)
+        return RequestFacts(
+            model=target.model,
+            stream=target.method in STREAM_METHODS,
+            payload=payload,
+            cacheable=target.method in CACHEABLE_METHODS,
+        )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if Target.of(route).method in FREE_METHODS:

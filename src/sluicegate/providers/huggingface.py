@@ -58,7 +58,10 @@ class HuggingFace:
         parameters = payload.get("parameters")
         # The legacy Inference API also took `stream` inside `parameters`.
         stream = facts.stream or (isinstance(parameters, dict) and parameters.get("stream") is True)
-        return RequestFacts(model=path_model(route), stream=stream, payload=facts.payload)
+        cacheable = isinstance(facts.payload, dict)  # model inference: a generation or an embedding
+        return RequestFacts(
+            model=path_model(route), stream=stream, payload=facts.payload, cacheable=cacheable
+        )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if speaks_openai(route):

@@ -20,6 +20,11 @@ from sluicegate.types import Usage
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
 
+def is_cacheable(path: str) -> bool:
+    """`chat/completions`, also under a prefix (`v1/chat/completions`, `{resource}/{deployment}/…`)."""
+    return any(path == known or path.endswith("/" + known) for known in CACHEABLE_PATHS)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenAICompatible:
     """An adapter for any OpenAI-compatible API; providers differ only in name and base URL."""
@@ -45,7 +50,7 @@ class OpenAICompatible:
             model=model if isinstance(model, str) else None,
             stream=payload.get("stream") is True,
             payload=payload,
-            cacheable=route.path in CACHEABLE_PATHS,
+            cacheable=is_cacheable(route.path),
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:

@@ -48,7 +48,8 @@ class WorkersAI:
             return facts
         # The model is the path: `@cf/meta/llama-3.1-8b-instruct`, or `@cf%2Fmeta%2F...` as the
         # cloudflare SDK encodes it.
-        return dataclasses.replace(facts, model=unquote(route.path) or None)
+        cacheable = isinstance(facts.payload, dict)  # a native run is a generation or an embedding
+        return dataclasses.replace(facts, model=unquote(route.path) or None, cacheable=cacheable)
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if is_openai_compatible(route):
