@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-analytics eval-semantic clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,16 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+bench-analytics: $(DEV_STAMP)
+	$(BIN)/python -m bench.analytics
+
+eval-semantic: $(DEV_STAMP)
+	$(BIN)/python -m bench.semantic_eval
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -165,11 +166,16 @@ def parse_time(value: str | None, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise BadRequest(f"{name} must be a finite time, got {value!r}", param=name)
+        return number
     try:
-        return datetime.fromisoformat(value).timestamp()
+        moment = datetime.fromisoformat(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()  # naive means UTC
     except ValueError as exc:
         raise BadRequest(
             f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}", param=name
