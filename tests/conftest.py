@@ -16,7 +16,6 @@ from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from tests.fakes.server_thread import ServerThread
 
-
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
 
 

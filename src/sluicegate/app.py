@@ -15,6 +15,7 @@ from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
+from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.pipeline import build_pipeline
@@ -27,7 +28,7 @@ from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
-from sluicegate.pipeline.steps import provider_planner, universal_planner
+from sluicegate.pipeline.steps import host_planner, provider_planner, universal_planner
 from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
@@ -59,16 +60,19 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     providers = registry(settings.custom_providers)
+    hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     planners = {
         "provider": provider_planner(providers),
         "universal": universal_planner(providers),
         "compat": compat_planner(providers, TARGETS),
+        "host": host_planner(hosts, compat=False),
+        "host-compat": host_planner(hosts, compat=True),
     }
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [
             Log(logbook, tee_limit=settings.max_body_bytes),
-            Resolve(directory),
+            Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
             InjectKeys(keys),

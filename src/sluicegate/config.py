@@ -20,6 +20,8 @@ from sluicegate.providers import REGISTRY
 ENV_PREFIX = "SLUICEGATE_"
 UPSTREAM_ENV_PREFIX = "SLUICEGATE_UPSTREAM_"
 CUSTOM_PROVIDERS_ENV = "SLUICEGATE_CUSTOM_PROVIDERS"
+HOST_OVERRIDES_ENV = ENV_PREFIX + "HOST_OVERRIDES"
+ALLOWED_HOSTS_ENV = ENV_PREFIX + "ALLOWED_HOSTS"
 # Path segments that are not providers: Cloudflare's OpenAI-compatible endpoint lives at /compat/.
 RESERVED_PROVIDER_NAMES = frozenset({"compat"})
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
@@ -67,6 +69,15 @@ class Settings(BaseModel):
     secret_key: str = Field("", repr=False, description="master key that seals stored provider keys")
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
     retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="hosts reachable by host-in-path besides the known providers"
+    )
+    host_overrides: dict[str, str] = Field(
+        default_factory=dict, description="host -> base URL actually used (tests, private deployments)"
+    )
+    host_gateway: str = Field(
+        "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)
@@ -110,6 +121,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         elif name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
             values[_ENV_FIELDS[name[len(ENV_PREFIX) :]]] = value
     values["upstreams"] = upstreams
+    if HOST_OVERRIDES_ENV in env:
+        values["host_overrides"] = _json_object(HOST_OVERRIDES_ENV, env[HOST_OVERRIDES_ENV])
+    if ALLOWED_HOSTS_ENV in env:
+        values["allowed_hosts"] = [host.strip() for host in env[ALLOWED_HOSTS_ENV].split(",") if host.strip()]
     if CUSTOM_PROVIDERS_ENV in env:
         from_env = _json_object(CUSTOM_PROVIDERS_ENV, env[CUSTOM_PROVIDERS_ENV])
         custom = values.get("custom_providers", {})

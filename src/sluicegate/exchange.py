@@ -52,6 +52,7 @@ class Step:
     facts: RequestFacts
     retry: RetryPolicy = RetryPolicy()
     answer: Callable[[Reply], Reply] | None = None  # rewrites the upstream's answer (compat translation)
+    base_url: str | None = None  # instead of the provider's configured one (host-in-path)
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
 
 
@@ -81,6 +82,7 @@ class Exchange:
     headers: CIMultiDictProxy[str]
     read_body: Callable[[], Awaitable[bytes]]
     kind: str = "provider"  # which planner turns the request into steps
+    upstream_host: str = ""  # host-in-path: the host named in the path ("" otherwise)
     id: str = field(default_factory=lambda: new_log_id())
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)

@@ -7,7 +7,7 @@ from aiohttp import web
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
 from sluicegate.endpoints.proxy import ProxyEndpoint
-from sluicegate.endpoints.system import health, not_found
+from sluicegate.endpoints.system import health
 
 
 def add_routes(app: web.Application, *, proxy: ProxyEndpoint, admin: AdminApi, access: AccessApi) -> None:
@@ -19,4 +19,4 @@ def add_routes(app: web.Application, *, proxy: ProxyEndpoint, admin: AdminApi, a
     admin.add_routes(api)
     access.add_routes(api)
     app.add_subapp("/api/v1", api)
-    app.router.add_route("*", "/{tail:.*}", not_found)
+    app.router.add_route("*", "/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404

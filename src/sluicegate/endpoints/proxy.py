@@ -9,13 +9,17 @@ from collections.abc import Callable
 from aiohttp import web
 
 from sluicegate.endpoints.relay import write_reply
+from sluicegate.endpoints.system import not_found
 from sluicegate.errors import PayloadTooLarge
 from sluicegate.exchange import Exchange
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
 UNIVERSAL = "universal"
-COMPAT = "compat"  # `/v1/{account}/{gateway}/compat/...`: the unified OpenAI-compatible endpoint
+COMPAT = "compat"
+COMPAT_OPENAI = (
+    "/compat/openai/"  # `/v1/{account}/{gateway}/compat/...`: the unified OpenAI-compatible endpoint
+)
 
 
 class ProxyEndpoint:
@@ -53,6 +57,26 @@ class ProxyEndpoint:
             read_body=lambda: read_body(request, self._max_body_bytes),
             kind=UNIVERSAL,
             received_at=self._clock(),
+        )
+        return await self._run(request, exchange)
+
+    async def hosted(self, request: web.Request) -> web.StreamResponse:
+        """`/{upstream-host}/{path}` and `/compat/openai/{host}/{path}` (Fastly AI Accelerator's form)."""
+        path, _, query = request.raw_path.partition("?")
+        compat = path.startswith(COMPAT_OPENAI)
+        host, _, rest = path.removeprefix(COMPAT_OPENAI if compat else "/").partition("/")
+        if not compat and "." not in host:
+            return await not_found(request)
+        exchange = Exchange(
+            gateway_slug="",  # chosen by the token (Resolve)
+            provider_name=host,
+            route=Route("", rest, query),
+            method=request.method,
+            headers=request.headers,
+            read_body=lambda: read_body(request, self._max_body_bytes),
+            kind="host-compat" if compat else "host",
+            received_at=self._clock(),
+            upstream_host=host,
         )
         return await self._run(request, exchange)
 

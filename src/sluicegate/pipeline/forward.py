@@ -35,7 +35,7 @@ class Forwarder:
         request = UpstreamRequest(
             method=method,
             url=provider.upstream_url(
-                self._base_urls.get(provider.name, provider.default_base_url), step.route
+                step.base_url or self._base_urls.get(provider.name, provider.default_base_url), step.route
             ),
             headers=step.headers,
             body=step.body,

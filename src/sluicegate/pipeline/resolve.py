@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from sluicegate.directory import GatewayDirectory
-from sluicegate.errors import BadRequest, UnknownGateway
+from sluicegate.errors import BadRequest, Unauthorized, UnknownGateway
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.auth import presented_secret
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import Planner
+from sluicegate.tokens import TokenDirectory
 from sluicegate.usage.cost import parse_custom_cost
 
 METADATA_HEADER = "cf-aig-metadata"
@@ -23,12 +26,20 @@ MAX_METADATA_ENTRIES = 5
 
 
 class Resolve:
-    """Finds the gateway and reads the gateway's own request headers (metadata, custom cost)."""
+    """Finds the gateway and reads the gateway's own request headers (metadata, custom cost).
 
-    def __init__(self, directory: GatewayDirectory) -> None:
+    A host-in-path request names no gateway: its token's does (a token limited to one gateway),
+    or, without a token, the configured `host_gateway`.
+    """
+
+    def __init__(self, directory: GatewayDirectory, tokens: TokenDirectory, host_gateway: str) -> None:
         self._directory = directory
+        self._tokens = tokens
+        self._host_account, _, self._host_slug = host_gateway.partition("/")
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        if not exchange.gateway_slug:
+            await self._choose_gateway(exchange)
         gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
         if gateway is None:
             known = [g.slug for g in await self._directory.list(exchange.account)]
@@ -50,6 +61,19 @@ class Resolve:
         if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
             exchange.collect_payload = False
         return await call_next(exchange)
+
+    async def _choose_gateway(self, exchange: Exchange) -> None:
+        account, slug = self._host_account, self._host_slug
+        secret = presented_secret(exchange.headers)
+        if secret is not None:
+            token = await self._tokens.check(secret)
+            if token is None:
+                raise Unauthorized("the gateway token is invalid, expired or revoked")
+            account = token.account
+            if token.gateways is not None and len(token.gateways) == 1:
+                slug = token.gateways[0]
+        exchange.gateway_slug = slug
+        exchange.route = replace(exchange.route, account=account)
 
 
 class Plan:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluicegate.errors import BadRequest, UnknownProvider
 from sluicegate.exchange import Exchange, RetryPolicy, Step
+from sluicegate.hosts import HostMap
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers.base import Provider, Route
 from sluicegate.types import Backoff
@@ -31,6 +32,20 @@ def provider_planner(providers: Mapping[str, Provider]) -> Planner:
         headers = forwardable_request_headers(exchange.headers)
         facts = provider.read_request(exchange.route, exchange.body)
         return [Step(provider, exchange.route, headers, exchange.body, facts, policy)]
+
+    return plan
+
+
+def host_planner(hosts: HostMap, compat: bool) -> Planner:
+    """`/{host}/{path}` (or `/compat/openai/{host}/{path}`): the provider the host belongs to."""
+
+    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+        target = hosts.target(exchange.upstream_host, exchange.route.path, compat)
+        exchange.provider_name = target.provider.name
+        route = Route(exchange.account, target.path, exchange.route.query)
+        headers = forwardable_request_headers(exchange.headers)
+        facts = target.provider.read_request(route, exchange.body)
+        return [Step(target.provider, route, headers, exchange.body, facts, policy, base_url=target.base_url)]
 
     return plan
 

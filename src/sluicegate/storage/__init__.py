@@ -36,13 +36,20 @@ def create_limiter(settings: Settings) -> Limiter:
 
 
 def create_database(url: str) -> Database:
-    """The backend named by `url`: `sqlite:///relative/path` or `sqlite:////absolute/path`."""
+    """The backend named by `url`: `sqlite:///relative/path`, `sqlite:////absolute/path`, or
+    `postgresql://user@host:port/dbname` (optionally `?schema=NAME`)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from sluicegate.storage.sqlite import SqliteDatabase
 
         return SqliteDatabase(Path(url.removeprefix("sqlite:///")))
-    raise ConfigError(f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite)")
+    if scheme in ("postgresql", "postgres"):
+        from sluicegate.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    raise ConfigError(
+        f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite, postgresql)"
+    )
 
 
 __all__ = ["Cache", "Database", "LogQuery", "LogRecord", "LogSink", "Store", "create_database"]

@@ -136,9 +136,15 @@ class SqliteDatabase:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         connection.execute("PRAGMA busy_timeout=5000")  # the CLI may write while a server runs
+        # One migrating process at a time: BEGIN IMMEDIATE takes the write lock before the version is
+        # read, so a server and a CLI starting together cannot both apply the same migration.
+        connection.execute("BEGIN IMMEDIATE")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            connection.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+            for statement in _statements(script):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version={number}")
+        connection.execute("COMMIT")
         connection.execute(
             "INSERT OR IGNORE INTO gateways VALUES (?, ?, ?, ?, ?)",
             (DEFAULT_ACCOUNT, DEFAULT_GATEWAY, DEFAULT_GATEWAY, "{}", time.time()),
@@ -322,7 +328,10 @@ class SqliteDatabase:
         if before is not None:
             sql = "DELETE FROM logs WHERE account = ? AND gateway = ? AND ts < ?"
             deleted += (await self._run(self._db().execute, sql, (account, gateway, before))).rowcount
-        if keep_newest is not None:
+        if keep_newest == 0:
+            sql = "DELETE FROM logs WHERE account = ? AND gateway = ?"
+            deleted += (await self._run(self._db().execute, sql, (account, gateway))).rowcount
+        elif keep_newest is not None:
             sql = (
                 "DELETE FROM logs WHERE account = ? AND gateway = ? AND id < (SELECT id FROM logs"
                 " WHERE account = ? AND gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
@@ -358,6 +367,11 @@ class SqliteDatabase:
         sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE account = ? AND id = ?"
         row = await self._run(lambda: self._db().execute(sql, (account, log_id)).fetchone())
         return _log_record(row) if row else None
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script's statements (they hold no `;` inside literals)."""
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
 
 
 def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:

@@ -1,0 +1,111 @@
+"""Host-in-path routing: `/{upstream-host}/{path}` and `/compat/openai/{host}/{path}`, as Fastly AI
+Accelerator takes them, so a stock SDK works by changing only its base URL.
+
+Never an open proxy: only the known provider hosts and hosts added to `allowed_hosts` are
+reachable; IP literals, ports and `..` are refused unless a host is configured exactly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from sluicegate.errors import BadRequest, Forbidden
+from sluicegate.providers.base import Provider
+from sluicegate.providers.openai import OpenAICompatible
+
+ALLOWED_HOSTS_SETTING = "SLUICEGATE_ALLOWED_HOSTS"
+_AZURE = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.openai\.azure\.com$")
+_VERTEX = re.compile(r"^([a-z0-9-]{1,40})-aiplatform\.googleapis\.com$")
+_HOST = re.compile(r"^[a-z0-9.-]{1,253}(:\d{1,5})?$")
+# Hosts of OpenAI-compatible providers reached through `/compat/openai/{host}/…`: logged and priced
+# as that provider; any other allowed host is logged as `openai-compatible`.
+_COMPATIBLE_SLUGS = {
+    "api.openai.com": "openai",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "openrouter.ai": "openrouter",
+    "api.perplexity.ai": "perplexity-ai",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HostTarget:
+    """Where a host-in-path request goes: the adapter, the path it sees, and the base URL to use."""
+
+    provider: Provider
+    path: str
+    base_url: str | None  # None: the adapter's own default
+
+
+class HostMap:
+    def __init__(
+        self, providers: Mapping[str, Provider], allowed_hosts: Sequence[str], overrides: Mapping[str, str]
+    ) -> None:
+        self._providers = providers
+        self._allowed = {host.lower() for host in allowed_hosts}
+        self._overrides = {host.lower(): url.rstrip("/") for host, url in overrides.items()}
+
+    def target(self, host: str, path: str, compat: bool) -> HostTarget:
+        """The target of `/{host}/{path}` (or `/compat/openai/{host}/{path}`); raises 400/403."""
+        host = host.lower()
+        _check_path(path)
+        if not _HOST.match(host):
+            raise BadRequest(f"{host!r} is not a host name")
+        configured = host in self._allowed
+        if not configured and _is_ip_or_port(host):
+            raise Forbidden(
+                f"{host!r}: IP addresses and ports are only reachable when listed in {ALLOWED_HOSTS_SETTING}",
+                setting=ALLOWED_HOSTS_SETTING,
+            )
+        override = self._overrides.get(host)
+        if compat:
+            if not configured and host not in _COMPATIBLE_SLUGS:
+                raise self._refused(host)
+            slug = _COMPATIBLE_SLUGS.get(host, "openai-compatible")
+            return HostTarget(OpenAICompatible(slug, f"https://{host}"), path, override or f"https://{host}")
+        if host == "api.openai.com":
+            rest = path.removeprefix("v1/")
+            return HostTarget(self._providers["openai"], rest, f"{override or 'https://' + host}/v1")
+        if host == "api.anthropic.com":
+            return HostTarget(self._providers["anthropic"], path, override)
+        if host == "generativelanguage.googleapis.com":
+            return HostTarget(self._providers["google-ai-studio"], path, override)
+        if _VERTEX.match(host):
+            return HostTarget(self._providers["google-vertex-ai"], path, override)
+        if azure := _AZURE.match(host):
+            deployment_path = path.removeprefix("openai/deployments/")
+            if deployment_path == path:
+                raise BadRequest(f"Azure paths look like /{host}/openai/deployments/{{deployment}}/…")
+            azure_path = f"{azure.group(1)}/{deployment_path}"
+            return HostTarget(self._providers["azure-openai"], azure_path, override)
+        if configured:
+            return HostTarget(OpenAICompatible("openai-compatible", f"https://{host}"), path, override)
+        raise self._refused(host)
+
+    @staticmethod
+    def _refused(host: str) -> Forbidden:
+        return Forbidden(
+            f"host {host!r} is not allowed: add it to {ALLOWED_HOSTS_SETTING} to reach it",
+            setting=ALLOWED_HOSTS_SETTING,
+        )
+
+
+def _check_path(path: str) -> None:
+    for segment in path.split("/"):
+        if unquote(segment) in ("..", "."):
+            raise BadRequest("paths may not contain '.' or '..' segments")
+
+
+def _is_ip_or_port(host: str) -> bool:
+    if ":" in host:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

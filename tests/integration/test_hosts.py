@@ -1,0 +1,168 @@
+"""Host-in-path endpoints: stock SDKs configured as Fastly AI Accelerator's docs show, with only
+the host changed, reaching fake upstreams mapped by `host_overrides`; and what is refused."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.conftest import RunningGateway
+from tests.fakes.azure_server import FakeAzureOpenAI
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+MESSAGES: list[Any] = [{"role": "user", "content": "what is a host"}]
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeOpenAI().serve() as oa, FakeAzureOpenAI().serve() as az, FakeGemini().serve() as ge:
+        yield {"openai": oa, "azure": az, "gemini": ge}
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
+    overrides = {
+        "api.openai.com": fakes["openai"].url,
+        "api.groq.com": fakes["openai"].url,
+        "myresource.openai.azure.com": fakes["azure"].url,
+        "generativelanguage.googleapis.com": fakes["gemini"].base_url,
+        "us-central1-aiplatform.googleapis.com": fakes["gemini"].base_url,
+    }
+    return make_gateway(host_overrides=overrides, allowed_hosts=["llm.internal.example"])
+
+
+def run_token(gateway: RunningGateway, *gateways: str) -> str:
+    body = {"name": "app", "scopes": ["run"], "gateways": list(gateways) or None}
+    secret: str = gateway.http.post("/api/v1/accounts/local/tokens", json=body).json()["token"]
+    return secret
+
+
+def test_openai_sdk_with_fastly_key_uses_the_tokens_gateway(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    assert (
+        gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "accelerated"}).status_code == 201
+    )
+    token = run_token(gateway, "accelerated")
+    client = openai.OpenAI(
+        base_url=f"{gateway.url}/api.openai.com/v1",
+        api_key="sk-openai",
+        default_headers={"Fastly-Key": token},
+    )
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert answer.choices[0].message.content == "echo: what is a host"
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    assert len(chunks) > 2
+    client.close()
+    assert [r.path for r in fakes["openai"].requests] == ["/v1/chat/completions"] * 2
+    assert fakes["openai"].requests[0].header("fastly-key") is None  # the gateway token stays here
+    records = gateway.wait_for_logs(2, gateway="accelerated")
+    assert {(r["provider"], r["endpoint"]) for r in records} == {("openai", "chat/completions")}
+
+
+def test_tokenless_use_goes_to_the_default_gateway(gateway: RunningGateway) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.url}/api.openai.com/v1", api_key="sk-openai", max_retries=0)
+    client.embeddings.create(model="text-embedding-3-small", input="hi")
+    client.close()
+    assert gateway.wait_for_logs(1)[0]["endpoint"] == "embeddings"
+
+
+def test_azure_client(gateway: RunningGateway, fakes: dict[str, Any]) -> None:
+    client = openai.AzureOpenAI(
+        azure_endpoint=f"{gateway.url}/myresource.openai.azure.com",
+        api_key="azure-key",
+        api_version="2024-10-21",
+    )
+    answer = client.chat.completions.create(model="prod-chat", messages=MESSAGES)
+    client.close()
+    assert answer.model == "gpt-4o-2024-08-06"
+    seen = fakes["azure"].requests[-1]
+    assert seen.path == "/openai/deployments/prod-chat/chat/completions"
+    assert seen.query_string == "api-version=2024-10-21"
+    assert seen.header("api-key") == "azure-key"
+    assert gateway.wait_for_logs(1)[0]["provider"] == "azure-openai"
+
+
+def test_gemini_client_and_vertex_rest(gateway: RunningGateway, fakes: dict[str, Any]) -> None:
+    client = genai.Client(
+        api_key="AIza-test",
+        http_options=types.HttpOptions(base_url=f"{gateway.url}/generativelanguage.googleapis.com"),
+    )
+    answer = client.models.generate_content(model="gemini-2.5-flash", contents="what is a host")
+    assert answer.text
+    assert fakes["gemini"].requests[-1].path.endswith("/models/gemini-2.5-flash:generateContent")
+    vertex = (
+        f"{gateway.url}/us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
+        "/publishers/google/models/gemini-2.5-flash:generateContent"
+    )
+    response = httpx.post(
+        vertex,
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        headers={"Authorization": "Bearer ya29.token"},
+    )
+    assert response.status_code == 200
+    assert response.json()["candidates"]
+    providers = [r["provider"] for r in gateway.wait_for_logs(2)]
+    assert providers == ["google-vertex-ai", "google-ai-studio"]
+
+
+def test_compat_openai_reaches_an_allowed_openai_compatible_host(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    client = openai.OpenAI(
+        base_url=f"{gateway.url}/compat/openai/api.groq.com/v1", api_key="gsk", max_retries=0
+    )
+    client.chat.completions.create(model="llama-3.3-70b", messages=MESSAGES)
+    client.close()
+    assert fakes["openai"].requests[-1].path == "/v1/chat/completions"
+    assert gateway.wait_for_logs(1)[0]["provider"] == "groq"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "fragment"),
+    [
+        ("/evil.example.com/v1/chat/completions", 403, "SLUICEGATE_ALLOWED_HOSTS"),
+        ("/compat/openai/evil.example.com/v1/chat/completions", 403, "SLUICEGATE_ALLOWED_HOSTS"),
+        ("/127.0.0.1/v1/chat/completions", 403, "IP addresses"),
+        ("/10.0.0.5/v1/chat/completions", 403, "IP addresses"),
+        ("/api.openai.com:8443/v1/chat/completions", 403, "ports"),
+        ("/api.openai.com/v1/../admin", 400, ".."),
+        ("/api.openai.com/v1/%2e%2e/admin", 400, ".."),
+        ("/myresource.openai.azure.com/not/deployments", 400, "deployments"),
+    ],
+)
+def test_refusals_send_nothing_anywhere(
+    gateway: RunningGateway, fakes: dict[str, Any], path: str, status: int, fragment: str
+) -> None:
+    # http.client sends the path as written: HTTP client libraries would resolve `..` themselves.
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.server.port, timeout=10)
+    connection.request("POST", path, body=b'{"model": "x"}', headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == status, body
+    assert fragment in body["error"]["message"]
+    assert all(not fake.requests for fake in fakes.values())
+    assert gateway.wait_for_logs(1)[0]["status"] == status  # refused, and still logged
+
+
+def test_a_bad_token_is_refused(gateway: RunningGateway) -> None:
+    response = httpx.post(
+        f"{gateway.url}/api.openai.com/v1/chat/completions", json={}, headers={"Fastly-Key": "sg_wrong"}
+    )
+    assert response.status_code == 401
+
+
+def test_paths_that_are_not_hosts_are_404s(gateway: RunningGateway) -> None:
+    response = httpx.get(f"{gateway.url}/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
