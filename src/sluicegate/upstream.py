@@ -61,6 +61,7 @@ class Upstream:
     def __init__(self, connect_timeout: float) -> None:
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -80,7 +81,10 @@ class Upstream:
         """Send `request` and return once the response headers are in; the body is read separately."""
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")
-        timeout = aiohttp.ClientTimeout(total=request.timeout, connect=self._connect_timeout)
+        timeout = self._timeouts.get(request.timeout)
+        if timeout is None:  # one object per distinct value, not one per request
+            timeout = aiohttp.ClientTimeout(total=request.timeout, connect=self._connect_timeout)
+            self._timeouts[request.timeout] = timeout
         try:
             return await self._session.request(
                 request.method,

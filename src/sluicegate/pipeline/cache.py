@@ -100,6 +100,8 @@ class ResponseCache:
         if not all(step.facts.cacheable for step in exchange.steps):
             return None
         settings = gateway.settings
+        if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
+            return None
         ttl = settings.cache_ttl
         lookup = store = True
         asked = TTL_HEADER in headers

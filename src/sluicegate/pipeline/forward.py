@@ -41,11 +41,16 @@ class Forwarder:
             body=step.body,
             timeout=self._exchange_timeout,
         )
-        try:
-            async with asyncio.timeout(start_timeout):
-                reply = await self._start(request)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream did not start answering within {start_timeout:g} s") from exc
+        if start_timeout >= self._exchange_timeout:
+            reply = await self._start(request)  # the client's own timeout covers it: no second timer
+        else:
+            try:
+                async with asyncio.timeout(start_timeout):
+                    reply = await self._start(request)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(
+                    f"the upstream did not start answering within {start_timeout:g} s"
+                ) from exc
         return step.answer(reply) if step.answer is not None else reply
 
     async def _start(self, request: UpstreamRequest) -> Reply:
