@@ -14,10 +14,12 @@ from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.system import MetricsEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
+from sluicegate.metrics import Metrics
 from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
@@ -50,13 +52,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
+    metrics = Metrics(limiter_failures=lambda: rate_limit.failures)
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
         records.build,
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
-        after=[rate_limit.charge_usage],
+        after=[rate_limit.charge_usage, metrics.observe],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     providers = registry(settings.custom_providers)
@@ -114,5 +117,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
         admin=AdminApi(database, directory, cache, guard),
         access=AccessApi(database, tokens, keys, guard),
+        metrics=MetricsEndpoint(metrics),
     )
     return app

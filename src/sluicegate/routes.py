@@ -7,11 +7,19 @@ from aiohttp import web
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
 from sluicegate.endpoints.proxy import ProxyEndpoint
-from sluicegate.endpoints.system import health
+from sluicegate.endpoints.system import MetricsEndpoint, health
 
 
-def add_routes(app: web.Application, *, proxy: ProxyEndpoint, admin: AdminApi, access: AccessApi) -> None:
+def add_routes(
+    app: web.Application,
+    *,
+    proxy: ProxyEndpoint,
+    admin: AdminApi,
+    access: AccessApi,
+    metrics: MetricsEndpoint,
+) -> None:
     app.router.add_get("/healthz", health)
+    app.router.add_get("/metrics", metrics.handle)
     app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
     app.router.add_post("/v1/{account}/{gateway}", proxy.universal)
     app.router.add_post("/v1/{account}/{gateway}/", proxy.universal)
