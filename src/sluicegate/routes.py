@@ -27,4 +27,6 @@ def add_routes(
     admin.add_routes(api)
     access.add_routes(api)
     app.add_subapp("/api/v1", api)
+    # Fastly AI Accelerator's purge-all, at the path its clients use.
+    app.router.add_post("/ai_accelerator/expire", admin.expire_all_guarded)
     app.router.add_route("*", "/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404

@@ -268,3 +268,25 @@ def test_side_effects_are_never_cached(gateway: RunningGateway, fake: FakeOpenAI
         response = gateway.http.post("/v1/local/default/openai/files", json={"purpose": "batch"})
         assert "cf-aig-cache-status" not in response.headers
     assert len(fake.requests) == 2
+
+
+def test_accelerator_purge_all_needs_the_purge_scope(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    def token(*scopes: str) -> str:
+        body = {"name": "t", "scopes": list(scopes)}
+        secret: str = gateway.http.post("/api/v1/accounts/local/tokens", json=body).json()["token"]
+        return secret
+
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "purge me"}]}'
+    post(gateway, body)
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "HIT"
+    refused = httpx.post(gateway.url + "/ai_accelerator/expire", headers={"Fastly-Key": token("run")})
+    assert refused.status_code == 403
+    assert httpx.post(gateway.url + "/ai_accelerator/expire").status_code == 401
+    purged = httpx.post(gateway.url + "/ai_accelerator/expire", headers={"Fastly-Key": token("purge_all")})
+    assert purged.status_code == 200
+    assert purged.json()["purged"] >= 1
+    assert post(gateway, body).headers["cf-aig-cache-status"] == "MISS"
+    alias = httpx.post(
+        gateway.url + "/api/v1/cache/expire", headers={"Authorization": f"Bearer {token('purge_all')}"}
+    )
+    assert alias.status_code == 200

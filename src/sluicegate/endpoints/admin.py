@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +38,19 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class AdminApi:
     """Gateways, their logs and caches. Routes are added to the `/api/v1` sub-app by `build_api`."""
 
-    def __init__(self, database: Database, directory: GatewayDirectory, cache: Cache, guard: Guard) -> None:
+    def __init__(
+        self,
+        database: Database,
+        directory: GatewayDirectory,
+        cache: Cache,
+        guard: Guard,
+        purgers: Sequence[Callable[[str], Awaitable[int]]] = (),
+    ) -> None:
         self._db = database
         self._directory = directory
         self._cache = cache
         self._guard = guard
+        self._purgers = purgers  # other caches of an account to empty on purge-all (semantic)
 
     def add_routes(self, app: web.Application) -> None:
         guard, gateways = self._guard, "/accounts/{account}/gateways"
@@ -56,6 +64,21 @@ class AdminApi:
         app.router.add_get(one + "/logs", guard(Scope.READ, self.list_logs))
         app.router.add_get(one + "/logs/{log_id}", guard(Scope.READ, self.get_log))
         app.router.add_delete(one + "/cache", guard(Scope.PURGE_ALL, self.purge_cache))
+        app.router.add_post("/cache/expire", self.expire_all_guarded)
+
+    @property
+    def expire_all_guarded(self) -> _Handler:
+        """Purge-all behind its guard: served at `/api/v1/cache/expire` and `/ai_accelerator/expire`."""
+        return self._guard(Scope.PURGE_ALL, self.expire_all)
+
+    async def expire_all(self, request: web.Request) -> web.Response:
+        """Purge every cached answer of the token's account (Fastly AI Accelerator's purge-all)."""
+        account = request[TOKEN].account
+        purged = await self._cache.purge(f"{account}/")
+        for purge in self._purgers:
+            purged += await purge(account)
+        await self._guard.audit(request, "cache.expire_all", account, purged=purged)
+        return _json({"purged": purged})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(openapi_document())

@@ -43,8 +43,10 @@ class Guard:
 
     async def _authenticate(self, request: web.Request) -> Token:
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" and request.headers.get("Fastly-Key"):
+            scheme, secret = "bearer", request.headers["Fastly-Key"]  # Fastly AI Accelerator's header
         if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthorized("the admin API needs `Authorization: Bearer <token>`")
+            raise Unauthorized("the admin API needs `Authorization: Bearer <token>` (or `Fastly-Key`)")
         token = await self._tokens.check(secret.strip())
         if token is None:
             raise Unauthorized("the token is invalid, expired or revoked")

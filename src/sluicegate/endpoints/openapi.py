@@ -108,6 +108,13 @@ def openapi_document() -> dict[str, Any]:
             },
             one + "/cache": {"parameters": [_param("account"), _param("gateway")], "delete": purge},
             "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},
+            "/api/v1/cache/expire": {
+                "post": _operation(
+                    "Purge every cached answer of the token's account (also at /ai_accelerator/expire)",
+                    "200",
+                    "PurgeResult",
+                )
+            },
             account + "/tokens": {
                 "parameters": [_param("account")],
                 "get": _operation("List tokens (never their secrets)", "200", "TokenList"),

@@ -1,0 +1,89 @@
+"""`GET /api/v1/accounts/{account}/analytics`: totals and a time series, for the dashboard and for scripts.
+
+Parameters (all optional): `from`, `to` (epoch seconds or ISO 8601; default the 24 hours before
+now), `interval` (`minute`, `hour` or `day`; default chosen from the range), `gateway`,
+`provider`, `model`. A token limited to some gateways sees only those.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, get_args
+
+import orjson
+from aiohttp import web
+
+from sluicegate.analytics import (
+    DEFAULT_RANGE,
+    MAX_POINTS,
+    AnalyticsQuery,
+    AnalyticsSource,
+    Interval,
+    choose_interval,
+)
+from sluicegate.endpoints.admin import parse_time
+from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.errors import BadRequest, Forbidden
+from sluicegate.tokens import Scope, Token
+
+
+def add_analytics_routes(
+    app: web.Application, database: AnalyticsSource, guard: Guard, *, clock: Callable[[], float] = time.time
+) -> None:
+    """Add the analytics route to the admin API's sub-app (it needs the `read` scope)."""
+
+    async def analytics(request: web.Request) -> web.Response:
+        query = analytics_query(request.match_info["account"], request.query, request[TOKEN], clock())
+        result = await database.analytics(query)
+        body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics))
+
+
+def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:
+    """An `AnalyticsQuery` from URL parameters; a 400 names the bad one."""
+    until = _finite(parse_time(params.get("to"), "to"), "to")
+    until = now if until is None else until
+    since = _finite(parse_time(params.get("from"), "from"), "from")
+    since = until - DEFAULT_RANGE if since is None else since
+    if since > until:
+        raise BadRequest("from must not be after to", param="from")
+    interval = params.get("interval") or choose_interval(since, until)
+    if interval not in get_args(Interval):
+        raise BadRequest(
+            f"interval must be one of {', '.join(get_args(Interval))}, got {interval!r}", param="interval"
+        )
+    query = AnalyticsQuery(
+        account=account,
+        since=since,
+        until=until,
+        interval=interval,
+        gateways=_gateways(params.get("gateway"), token),
+        provider=params.get("provider") or None,
+        model=params.get("model") or None,
+    )
+    if query.points() > MAX_POINTS:
+        raise BadRequest(
+            f"{query.points()} {interval}s between from and to: at most {MAX_POINTS} points;"
+            " choose a wider interval or a shorter range",
+            param="interval",
+        )
+    return query
+
+
+def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
+    """The gateways to count: the one asked for, else all the token may see (None: every gateway)."""
+    if asked:
+        if token.gateways is not None and asked not in token.gateways:
+            raise Forbidden(f"this token may not read gateway {asked!r}", param="gateway")
+        return (asked,)
+    return token.gateways
+
+
+def _finite(value: float | None, name: str) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise BadRequest(f"{name} must be a finite time, got {value!r}", param=name)
+    return value
