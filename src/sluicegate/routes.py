@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from sluicegate.endpoints.access import AccessApi
@@ -28,5 +30,5 @@ def add_routes(
     access.add_routes(api)
     app.add_subapp("/api/v1", api)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
-    app.router.add_post("/ai_accelerator/expire", admin.expire_all_guarded)
+    app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))
     app.router.add_route("*", "/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404
