@@ -53,8 +53,28 @@ class RunningGateway:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def backend() -> str:
+    """Which storage the gateways of a test use: `embedded` (SQLite, in-process cache and counters)
+    or `scaled` (PostgreSQL and Redis). A test module runs its tests on both by overriding this
+    fixture with `params=["embedded", "scaled"]` (see `both_backends`)."""
+    return "embedded"
+
+
+both_backends = pytest.fixture(params=["embedded", "scaled"])(lambda request: request.param)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    scaled: dict[str, Any] = {}
+    if backend == "scaled":
+        scaled = {
+            "database_url": request.getfixturevalue("postgres_url"),
+            "cache_url": request.getfixturevalue("redis_url"),
+        }
+
     def make(**overrides: Any) -> Settings:
+        for key, value in scaled.items():
+            overrides.setdefault(key, value)
         overrides.setdefault("data_dir", tmp_path / "data")
         overrides.setdefault("log_flush_interval", 0.02)
         overrides.setdefault("admin_token", ADMIN_TOKEN)
@@ -155,3 +175,37 @@ def postgres_url() -> Iterator[str]:
         yield f"{POSTGRES_URL}{separator}schema={schema}"
     finally:
         asyncio.run(execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def stored_bytes(settings: Settings) -> bytes:
+    """Everything the gateway's database holds, as bytes to search: the SQLite files (checkpointed),
+    or every row of every table in the PostgreSQL schema."""
+    import asyncio
+    import sqlite3
+    from urllib.parse import parse_qs, urlsplit
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        database = settings.data_dir / "sluicegate.db"
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(FULL)")
+        return b"".join(path.read_bytes() for path in database.parent.iterdir() if path.is_file())
+    import asyncpg
+
+    schema = parse_qs(urlsplit(url).query)["schema"][0]
+
+    async def dump() -> bytes:
+        connection = await asyncpg.connect(url.split("?", 1)[0], timeout=5)
+        try:
+            tables = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+            chunks = []
+            for table in tables:
+                rows = await connection.fetch(f'SELECT * FROM "{schema}"."{table["tablename"]}"')
+                chunks += [repr(tuple(row.values())).encode() for row in rows]
+                for row in rows:
+                    chunks += [value for value in row.values() if isinstance(value, bytes)]
+            return b"\n".join(chunks)
+        finally:
+            await connection.close()
+
+    return asyncio.run(dump())

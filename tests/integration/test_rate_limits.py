@@ -14,6 +14,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.conftest import FakeClock, RunningGateway, require_service
+from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
 
 CHAT = "/v1/local/default/openai/chat/completions"

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.conftest import RunningGateway
+from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
