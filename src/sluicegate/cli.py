@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,7 +30,7 @@ from sluicegate.errors import GatewayError
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
 from sluicegate.storage import Database, LogRecord, create_database
 from sluicegate.storage.base import AuditEntry
-from sluicegate.tokens import Scope, hash_secret, new_token
+from sluicegate.tokens import Scope, ensure_admin_token, hash_secret, new_token
 
 T = TypeVar("T")
 app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
@@ -73,18 +76,54 @@ def _with_database(action: Callable[[Database], Awaitable[T]]) -> T:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on [default: 8787]")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Start the gateway."""
-    import uvloop
-    from aiohttp import web
-
-    from sluicegate.app import create_app
-
     settings = _settings(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
         f"Sluicegate on http://{settings.host}:{settings.port}  (database {settings.resolved_database_url})"
     )
+    if workers == 1:
+        _serve(settings, reuse_port)
+        return
+    # Migrate and create the bootstrap token once, here, so workers do not race to do it.
+    _with_database(lambda db: _bootstrap(db, settings))
+    command = [
+        sys.executable,
+        "-m",
+        "sluicegate",
+        "serve",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+    ]
+    children = [subprocess.Popen([*command, "--reuse-port"]) for _ in range(workers)]
+
+    def stop(signum: int, frame: object) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [child.wait() for child in children]
+    raise typer.Exit(max(codes))
+
+
+async def _bootstrap(database: Database, settings: Settings) -> None:
+    secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
+    if secret is not None:
+        print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
+
+
+def _serve(settings: Settings, reuse_port: bool) -> None:
+    import uvloop
+    from aiohttp import web
+
+    from sluicegate.app import create_app
+
     web.run_app(
         create_app(settings),
         host=settings.host,
@@ -92,8 +131,16 @@ def serve(
         access_log=None,  # every request is in the gateway's own logs; a second log costs CPU
         print=None,
         handler_cancellation=True,  # a client that hangs up cancels its upstream request
+        reuse_port=reuse_port or None,
         loop=uvloop.new_event_loop(),
     )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (servers also do this when they start)."""
+    _with_database(lambda db: asyncio.sleep(0))
+    console.print(f"database {_settings().resolved_database_url} is up to date")
 
 
 @gateway_app.command("create")
