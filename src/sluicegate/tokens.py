@@ -6,6 +6,7 @@ SHA-256 (a fast hash is right here: the secret has 190 bits of entropy, nothing 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import secrets
@@ -14,6 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sluicegate.errors import Conflict
 
 TOKEN_PREFIX = "sg_"
 
@@ -50,7 +53,9 @@ class Token(BaseModel):
 
 
 class TokenStore(Protocol):
-    async def create_token(self, token: Token, secret_hash: str) -> None: ...
+    async def create_token(self, token: Token, secret_hash: str) -> None:
+        """Raises `errors.Conflict` when the id or the secret is taken."""
+        ...
 
     async def token_by_hash(self, secret_hash: str) -> Token | None: ...
 
@@ -131,7 +136,9 @@ async def ensure_admin_token(store: TokenStore, account: str, configured: str) -
                 created_at=time.time(),
                 hint=configured[:7],
             )
-            await store.create_token(token, hash_secret(configured))
+            # Another replica starting at the same time may have created it first.
+            with contextlib.suppress(Conflict):
+                await store.create_token(token, hash_secret(configured))
         return None
     if await store.count_tokens():
         return None

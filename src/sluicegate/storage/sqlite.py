@@ -248,11 +248,14 @@ class SqliteDatabase:
         return int(cursor.rowcount)
 
     async def create_token(self, token: Token, secret_hash: str) -> None:
-        await self._run(
-            self._db().execute,
-            "INSERT INTO tokens (id, account, secret_hash, body, revoked_at) VALUES (?, ?, ?, ?, NULL)",
-            (token.id, token.account, secret_hash, token.model_dump_json()),
-        )
+        try:
+            await self._run(
+                self._db().execute,
+                "INSERT INTO tokens (id, account, secret_hash, body, revoked_at) VALUES (?, ?, ?, ?, NULL)",
+                (token.id, token.account, secret_hash, token.model_dump_json()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("a token with this id or secret exists") from exc
 
     async def token_by_hash(self, secret_hash: str) -> Token | None:
         sql = "SELECT body, revoked_at FROM tokens WHERE secret_hash = ?"
