@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.error import HTTPError, URLError
@@ -25,10 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sluicegate.config import ConfigError, Settings, load_settings
-from sluicegate.endpoints.admin import log_query
+from sluicegate.endpoints.admin import MAX_PAGE, log_query
 from sluicegate.errors import GatewayError
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
-from sluicegate.storage import Database, LogRecord, create_database
+from sluicegate.storage import Database, LogQuery, LogRecord, create_database
 from sluicegate.storage.base import AuditEntry
 from sluicegate.tokens import Scope, ensure_admin_token, hash_secret, new_token
 
@@ -277,17 +278,34 @@ def logs(
         console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
     if not follow:
         return
-    last = records[-1].id if records else ""
+    seen = {record.id for record in records}
     try:
         while True:
             time.sleep(1.0)
-            fresh = [r for r in _with_database(lambda db: db.query_logs(query)) if r.id > last]
-            for record in reversed(fresh):
-                console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
-            if fresh:
-                last = fresh[0].id
+            for record in _with_database(lambda db: _since(db, query, FOLLOW_WINDOW)):
+                if record.id not in seen:
+                    seen.add(record.id)
+                    console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
     except KeyboardInterrupt:
         pass
+
+
+# Records are written after their request ends, under an id stamped when it began: a long stream's
+# record arrives late with an old id. Re-reading this window (and skipping ids already shown)
+# catches every one.
+FOLLOW_WINDOW = 330.0
+
+
+async def _since(db: Database, query: LogQuery, window: float) -> list[LogRecord]:
+    """Every matching record whose id is younger than `window` seconds, oldest first."""
+    after = f"{int((time.time() - window) * 1000):012x}"
+    found: list[LogRecord] = []
+    while True:
+        page = await db.query_logs(replace(query, after=after, limit=MAX_PAGE))
+        found += page
+        if len(page) < MAX_PAGE:
+            return found
+        after = page[-1].id
 
 
 def _with_database_sync(build: Callable[[], T]) -> T:

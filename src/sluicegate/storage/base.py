@@ -61,6 +61,7 @@ class LogQuery:
     status_max: int | None = None
     cached: bool | None = None
     cursor: str | None = None
+    after: str | None = None  # only records newer than this id, oldest first (for following)
     limit: int = 50
 
 

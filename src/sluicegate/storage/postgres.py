@@ -332,7 +332,8 @@ class PostgresDatabase:
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = _log_filter(query)
         limit = query.limit if query.limit >= 0 else None  # SQLite reads a negative LIMIT as none
-        sql = f"{_SELECT_LOGS} WHERE {where} ORDER BY id DESC LIMIT ${len(args) + 1}"
+        order = "ASC" if query.after is not None else "DESC"
+        sql = f"{_SELECT_LOGS} WHERE {where} ORDER BY id {order} LIMIT ${len(args) + 1}"
         return [_log_record(row) for row in await self._db().fetch(sql, *args, limit)]
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None:
@@ -484,6 +485,7 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
         ("status >= ${}", query.status_min),
         ("status <= ${}", query.status_max),
         ("id < ${}", query.cursor),
+        ("id > ${}", query.after),
     )
     for clause, value in conditions:
         if value is not None:

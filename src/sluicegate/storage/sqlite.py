@@ -362,7 +362,8 @@ class SqliteDatabase:
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = _log_filter(query)
-        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} ORDER BY id DESC LIMIT ?"
+        order = "ASC" if query.after is not None else "DESC"
+        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} ORDER BY id {order} LIMIT ?"
         rows = await self._run(lambda: self._db().execute(sql, (*args, query.limit)).fetchall())
         return [_log_record(row) for row in rows]
 
@@ -390,6 +391,7 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
         ("status >= ?", query.status_min),
         ("status <= ?", query.status_max),
         ("id < ?", query.cursor),
+        ("id > ?", query.after),
     )
     for clause, bound in bounds:
         if bound is not None:
