@@ -499,24 +499,15 @@ async def test_replicas_writing_a_new_day_at_once_both_land(postgres_url: str) -
     assert await partitions(postgres_url) == [day_name(T0 + 5 * DAY)]
 
 
-async def test_after_lists_newer_records_oldest_first(database: Database) -> None:
-    records = [
-        LogRecord(
-            id=f"{1_800_000_000_000 + n:012x}{n:020x}",
-            ts=1_800_000_000 + n,
-            account="local",
-            gateway="default",
-            provider="openai",
-            endpoint="chat/completions",
-            method="POST",
-            model="m",
-            stream=False,
-            status=200,
-            latency_ms=1.0,
-            ttfb_ms=1.0,
+async def test_after_lists_newer_records_oldest_first(database: Any) -> None:
+    def record(n: int) -> LogRecord:
+        return LogRecord(
+            id=f"{1_800_000_000_000 + n:012x}{n:020x}", ts=1_800_000_000 + n, account="local", gateway="default",
+            provider="openai", endpoint="chat/completions", method="POST", model="m", stream=False,
+            status=200, latency_ms=1.0, ttfb_ms=1.0,
         )  # fmt: skip
-        for n in range(5)
-    ]
+
+    records = [record(n) for n in range(5)]
     await database.write_logs(records)
     newer = await database.query_logs(LogQuery(account="local", after=records[1].id, limit=2))
     assert [r.id for r in newer] == [records[2].id, records[3].id]
