@@ -502,7 +502,8 @@ async def test_replicas_writing_a_new_day_at_once_both_land(postgres_url: str) -
 async def test_after_lists_newer_records_oldest_first(database: Any) -> None:
     def record(n: int) -> LogRecord:
         return LogRecord(
-            id=f"{1_800_000_000_000 + n:012x}{n:020x}", ts=1_800_000_000 + n, account="local", gateway="default",
+            id=f"{1_800_000_000_000 + n:012x}{n:020x}", ts=1_800_000_000 + n,
+            account="local", gateway="default",
             provider="openai", endpoint="chat/completions", method="POST", model="m", stream=False,
             status=200, latency_ms=1.0, ttfb_ms=1.0,
         )  # fmt: skip
