@@ -118,5 +118,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         admin=AdminApi(database, directory, cache, guard),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),
+        database=database,
+        guard=guard,
     )
     return app

@@ -8,8 +8,12 @@ from aiohttp import web
 
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
+from sluicegate.endpoints.analytics import add_analytics_routes
+from sluicegate.endpoints.dashboard import add_dashboard_routes
+from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.system import MetricsEndpoint, health
+from sluicegate.storage.base import Database
 
 
 def add_routes(
@@ -19,6 +23,8 @@ def add_routes(
     admin: AdminApi,
     access: AccessApi,
     metrics: MetricsEndpoint,
+    database: Database,
+    guard: Guard,
 ) -> None:
     app.router.add_get("/healthz", health)
     app.router.add_get("/metrics", metrics.handle)
@@ -28,7 +34,9 @@ def add_routes(
     api = web.Application(middlewares=[json_errors])
     admin.add_routes(api)
     access.add_routes(api)
+    add_analytics_routes(api, database, guard)
     app.add_subapp("/api/v1", api)
+    add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
     app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))
     app.router.add_route("*", "/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404

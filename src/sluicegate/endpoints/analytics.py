@@ -25,18 +25,24 @@ from sluicegate.analytics import (
 )
 from sluicegate.endpoints.admin import parse_time
 from sluicegate.endpoints.guard import TOKEN, Guard
-from sluicegate.errors import BadRequest, Forbidden
+from sluicegate.errors import BadRequest, Forbidden, ServiceUnavailable
 from sluicegate.tokens import Scope, Token
 
 
 def add_analytics_routes(
-    app: web.Application, database: AnalyticsSource, guard: Guard, *, clock: Callable[[], float] = time.time
+    app: web.Application, database: object, guard: Guard, *, clock: Callable[[], float] = time.time
 ) -> None:
-    """Add the analytics route to the admin API's sub-app (it needs the `read` scope)."""
+    """Add the analytics route to the admin API's sub-app (it needs the `read` scope).
+
+    A storage backend without analytics yet (see `AnalyticsSource`) answers 503 saying so.
+    """
+    source = database if isinstance(database, AnalyticsSource) else None
 
     async def analytics(request: web.Request) -> web.Response:
         query = analytics_query(request.match_info["account"], request.query, request[TOKEN], clock())
-        result = await database.analytics(query)
+        if source is None:
+            raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
+        result = await source.analytics(query)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
 

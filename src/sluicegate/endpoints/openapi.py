@@ -8,6 +8,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from sluicegate import __version__
+from sluicegate.analytics import AnalyticsResult
 from sluicegate.endpoints.schemas import (
     AuditList,
     GatewayCreate,
@@ -27,6 +28,7 @@ from sluicegate.endpoints.schemas import (
 )
 
 SCHEMAS = (
+    AnalyticsResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
     TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList,
 )  # fmt: skip
@@ -84,6 +86,20 @@ def openapi_document() -> dict[str, Any]:
         "Purge cached answers (all, or `?key=` for one cf-aig-cache-key)", "200", "PurgeResult"
     )
     purge["parameters"] = [_param("key", "query", "purge only the entry stored under this cf-aig-cache-key")]
+    analytics = _operation(
+        "Totals and a time series of requests, tokens, cost, cache and latency", "200", "AnalyticsResult"
+    )
+    analytics["parameters"] = [
+        _param(name, "query", text)
+        for name, text in {
+            "from": "epoch seconds or ISO 8601 (default: 24 h before `to`)",
+            "to": "epoch seconds or ISO 8601 (default: now)",
+            "interval": "minute, hour or day (default: chosen from the range)",
+            "gateway": "only this gateway",
+            "provider": "only this provider",
+            "model": "only this model",
+        }.items()
+    ]
     list_logs = _operation("List log records, newest first", "200", "LogPage")
     list_logs["parameters"] = [_param(name, "query", text) for name, text in _LOG_FILTERS.items()]
     return {
@@ -135,6 +151,7 @@ def openapi_document() -> dict[str, Any]:
                 "put": _operation("Store (seal) a provider key", "201", "KeyOut", "KeyIn"),
                 "delete": _operation("Delete a stored provider key", "204", None),
             },
+            account + "/analytics": {"parameters": [_param("account")], "get": analytics},
             account + "/audit": {
                 "parameters": [_param("account"), _param("limit", "query", "how many entries (≤ 1000)")],
                 "get": _operation("Admin actions, newest first", "200", "AuditList"),

@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 
 import orjson
 
+from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
+from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
 from sluicegate.tokens import Token
 
@@ -149,6 +151,7 @@ class SqliteDatabase:
             "INSERT OR IGNORE INTO gateways VALUES (?, ?, ?, ?, ?)",
             (DEFAULT_ACCOUNT, DEFAULT_GATEWAY, DEFAULT_GATEWAY, "{}", time.time()),
         )
+        sqlite_analytics.install(connection)  # roll-up tables; filled from existing logs once
         self._connection = connection
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
@@ -350,11 +353,16 @@ class SqliteDatabase:
     async def write_logs(self, records: list[LogRecord]) -> None:
         await self._run(self._insert_logs, [_log_row(record) for record in records])
 
+    async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult:
+        return await self._run(sqlite_analytics.analytics, self._db(), query)
+
     def _insert_logs(self, rows: list[tuple[Any, ...]]) -> None:
         db = self._db()
         db.execute("BEGIN")
         try:
+            last = sqlite_analytics.last_log_rowid(db)
             db.executemany(_INSERT_LOG, rows)
+            sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -223,7 +223,8 @@ class _Ranges:
         query, step = self.query, self.query.step
         filters, filter_args = _filters(query)
         rolled_key, raw_key = (f", {key[0]}", f", {key[1]} AS {key[0]}") if key[0] else ("", "")
-        selects, args = [], []
+        selects: list[str] = []
+        args: list[Any] = []
         for width, start, end in self.pieces:
             if not width:
                 where = f" AND {_origin(self.semantic)}" if key[0] else ""
@@ -257,7 +258,8 @@ def _seen(connection: sqlite3.Connection, query: AnalyticsQuery) -> tuple[list[s
 
 
 def _filters(query: AnalyticsQuery) -> tuple[str, list[Any]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     if query.gateways is not None:
         clauses.append(f"gateway IN ({', '.join('?' * len(query.gateways))})")
         args.extend(query.gateways)

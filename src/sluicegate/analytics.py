@@ -1,0 +1,167 @@
+"""Analytics: what an account's gateways did over a time range, as totals and a time series.
+
+The query and result models are shared by every backend; each backend computes the per-bucket
+figures in its database (`storage/sqlite_analytics.py` for SQLite) and hands them to
+`build_result`, which fills empty buckets with zeros and makes the totals the sum of the series.
+
+Buckets are aligned to UTC (a day starts at 00:00 UTC); the first and last bucket of a series may
+be cut by `from` and `to`, and then count only the part inside the range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Interval = Literal["minute", "hour", "day"]
+INTERVAL_SECONDS: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
+MAX_POINTS = 1500  # a minute series of one day fits, a year of minutes does not
+DEFAULT_RANGE = 24 * 3600.0
+PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+
+
+def choose_interval(since: float, until: float) -> Interval:
+    """The interval of a series when none is asked: ~60–360 points up to 6 h, ≤ 168 up to a week."""
+    span = until - since
+    if span <= 6 * 3600:
+        return "minute"
+    if span <= 7 * 86400:
+        return "hour"
+    return "day"
+
+
+class AnalyticsQuery(BaseModel):
+    """Which requests to count: `[since, until)` in epoch seconds, optionally narrowed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    since: float
+    until: float
+    interval: Interval
+    gateways: tuple[str, ...] | None = Field(None, description="only these gateways; None: all")
+    provider: str | None = None
+    model: str | None = None
+
+    @property
+    def step(self) -> int:
+        return INTERVAL_SECONDS[self.interval]
+
+    def buckets(self) -> range:
+        """The aligned start of every bucket that overlaps the range (none for an empty range)."""
+        if self.until <= self.since:
+            return range(0)
+        first = math.floor(self.since / self.step) * self.step
+        return range(first, math.ceil(self.until / self.step) * self.step, self.step)
+
+    def points(self) -> int:
+        """How many buckets (without building them: a range of 10³⁰ minutes is a 400, not a crash)."""
+        buckets = self.buckets()
+        return (buckets.stop - buckets.start) // self.step
+
+
+class Counters(BaseModel):
+    """Additive figures: a total is the sum of its series."""
+
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = Field(0.0, description="estimated, from the price table or the request's custom cost")
+    cache_hits: int = Field(0, description="answered by the exact cache")
+    semantic_hits: int = Field(0, description="answered by the semantic cache (0 until it records hits)")
+    cache_misses: int = 0
+    tokens_from_cache: int = Field(0, description="tokens in + out of the answers served from the cache")
+    time_saved_ms: float = Field(0.0, description="sum over cache hits of the original request's latency")
+    rate_limited: int = Field(0, description="refused by a rate limit of the gateway")
+
+
+COUNTERS = tuple(Counters.model_fields)
+
+
+class Latency(BaseModel):
+    """Origin latency in ms of the requests an upstream answered (not cache hits, not rate-limited).
+
+    Percentiles come from a log-scale histogram: within ±2.6% of the exact nearest-rank value,
+    and never outside the bucket's fastest and slowest request. None when there was no such request.
+    """
+
+    requests: int = 0
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class Point(Counters):
+    start: float = Field(description="the bucket's aligned start, epoch seconds")
+    latency: Latency = Latency()
+
+
+class Totals(Counters):
+    latency: Latency = Latency()
+
+
+class AnalyticsResult(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    account: str
+    since: float = Field(serialization_alias="from")
+    until: float = Field(serialization_alias="to")
+    interval: Interval
+    interval_seconds: int
+    gateways: list[str] | None
+    provider: str | None
+    model: str | None
+    totals: Totals
+    series: list[Point]
+    providers: list[str] = Field(
+        default_factory=list, description="providers seen that day or days (not narrowed by provider/model)"
+    )
+    models: list[str] = Field(default_factory=list, description="models seen, likewise: choices for filters")
+
+
+@runtime_checkable
+class AnalyticsSource(Protocol):
+    """A backend that answers analytics queries (the SQLite and PostgreSQL databases)."""
+
+    async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult: ...
+
+
+def build_result(
+    query: AnalyticsQuery,
+    counters: Mapping[int, Mapping[str, float]],
+    latency: Mapping[int, Latency],
+    total_latency: Latency,
+    seen: tuple[list[str], list[str]] = ([], []),
+) -> AnalyticsResult:
+    """The result from a backend's per-bucket figures, keyed by bucket start: `counters` maps each
+    name of `COUNTERS` to its value (ints stay ints). Missing buckets are zeros. `seen` lists the
+    providers and models of the range's days, for a dashboard's filter choices."""
+    zeros = Counters().model_dump()
+    # model_construct: the figures come typed from the database; validating 1,500 points costs ~40 ms.
+    series = [
+        Point.model_construct(
+            start=start, latency=latency.get(start, Latency()), **counters.get(start, zeros)
+        )
+        for start in query.buckets()
+    ]
+    sums = {name: sum(getattr(point, name) for point in series) for name in COUNTERS}
+    return AnalyticsResult(
+        account=query.account,
+        since=query.since,
+        until=query.until,
+        interval=query.interval,
+        interval_seconds=query.step,
+        gateways=list(query.gateways) if query.gateways is not None else None,
+        provider=query.provider,
+        model=query.model,
+        totals=Totals(latency=total_latency, **sums),
+        series=series,
+        providers=seen[0],
+        models=seen[1],
+    )

@@ -1,0 +1,125 @@
+// The admin API client and the signed-in session.
+//
+// Every call carries `Authorization: Bearer <token>`. The session (token, account, scopes,
+// gateways) lives in sessionStorage: it ends with the tab, and is never written to a cookie.
+// A gateway without the admin API's authentication (no /whoami: 404) runs in "open" mode,
+// where the dashboard acts with every scope.
+
+const KEY = "sluicegate.session";
+const BASE = new URL("../api/v1/", document.baseURI);
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export class Session {
+  constructor({ token = "", account = "local", scopes = [], gateways = null, open = false, name = "", id = "" }) {
+    Object.assign(this, { token, account, scopes, gateways, open, name, id });
+  }
+
+  static load() {
+    const saved = sessionStorage.getItem(KEY);
+    return saved ? new Session(JSON.parse(saved)) : null;
+  }
+
+  save() {
+    sessionStorage.setItem(KEY, JSON.stringify(this));
+  }
+
+  static forget() {
+    sessionStorage.removeItem(KEY);
+  }
+
+  can(scope) {
+    return this.scopes.includes("admin") || this.scopes.includes(scope);
+  }
+}
+
+// Checks a token with GET /whoami: a Session, or an ApiError (401: bad token).
+export async function signIn(token) {
+  const response = await fetch(new URL("whoami", BASE), {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  if (response.status === 404) {
+    return new Session({ open: true, scopes: ["admin"], name: "open gateway" });
+  }
+  const body = await readBody(response);
+  if (!response.ok) throw new ApiError(response.status, errorMessage(response, body), body);
+  return new Session({
+    token,
+    account: body.account,
+    scopes: body.scopes,
+    gateways: body.gateways,
+    name: body.name || body.id || "",
+    id: body.id || "",
+  });
+}
+
+export class Api {
+  constructor(session, onUnauthorized) {
+    this.session = session;
+    this.onUnauthorized = onUnauthorized;
+  }
+
+  account(path = "") {
+    return `accounts/${encodeURIComponent(this.session.account)}${path}`;
+  }
+
+  async request(method, path, { params, body } = {}) {
+    const url = new URL(path, BASE);
+    for (const [name, value] of Object.entries(params || {})) {
+      if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
+    }
+    const headers = {};
+    if (this.session.token) headers.Authorization = `Bearer ${this.session.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await readBody(response);
+    if (response.status === 401) this.onUnauthorized(errorMessage(response, data));
+    if (!response.ok) throw new ApiError(response.status, errorMessage(response, data), data);
+    return data;
+  }
+
+  get(path, params) {
+    return this.request("GET", path, { params });
+  }
+
+  analytics(params) {
+    return this.get(this.account("/analytics"), params);
+  }
+
+  gateways() {
+    return this.get(this.account("/gateways")).then((data) => data.result);
+  }
+
+  logs(gateway, params) {
+    return this.get(this.account(`/gateways/${encodeURIComponent(gateway)}/logs`), params);
+  }
+
+  log(gateway, id) {
+    return this.get(this.account(`/gateways/${encodeURIComponent(gateway)}/logs/${encodeURIComponent(id)}`));
+  }
+}
+
+async function readBody(response) {
+  if (response.status === 204) return null;
+  const text = await response.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text;
+  }
+}
+
+function errorMessage(response, body) {
+  const message = body && body.error && body.error.message;
+  return message || `${response.status} ${response.statusText}`;
+}

@@ -1,0 +1,132 @@
+// The dashboard's entry: sign-in, the page frame, and a hash router (#/overview, #/logs, …).
+
+import { Api, ApiError, Session, signIn } from "./api.js";
+import { clear, h } from "./dom.js";
+import { Filters } from "./filters.js";
+import { gatewaysPage } from "./gateways.js";
+import { logsPage } from "./logs.js";
+import { acceleratorPage, overviewPage } from "./overview.js";
+import { tokensPage } from "./tokens.js";
+
+// Each page names the scope it needs; the navigation shows only the pages the token allows.
+const PAGES = [
+  { path: "overview", title: "Overview", scope: "read", render: overviewPage },
+  { path: "accelerator", title: "Accelerator", scope: "read", render: acceleratorPage },
+  { path: "logs", title: "Logs", scope: "read", render: logsPage },
+  { path: "gateways", title: "Gateways", scope: "read", render: gatewaysPage },
+  { path: "tokens", title: "Tokens", scope: "admin", render: tokensPage },
+];
+
+const root = document.getElementById("app");
+const filters = new Filters();
+let session = null;
+let leave = () => {};
+
+async function boot() {
+  const saved = Session.load();
+  try {
+    // A saved token is checked again: it may have been revoked; no token finds open gateways.
+    session = await signIn(saved ? saved.token : "");
+    session.save();
+  } catch (error) {
+    Session.forget();
+    return showLogin(saved && error instanceof ApiError ? "Your session ended: sign in again." : "");
+  }
+  route();
+}
+
+function showLogin(message = "") {
+  leave();
+  leave = () => {};
+  session = null;
+  const token = h("input", { type: "password", name: "token", autocomplete: "off", placeholder: "sg_…", required: true, autofocus: true });
+  const problem = h("p", { class: "error", role: "alert", hidden: !message }, message);
+  clear(
+    root,
+    h(
+      "div",
+      { class: "login" },
+      h(
+        "form",
+        {
+          class: "card login-card",
+          onsubmit: async (event) => {
+            event.preventDefault();
+            try {
+              session = await signIn(token.value.trim());
+              session.save();
+              location.hash = `#/${firstPage()}`;
+              route();
+            } catch (error) {
+              problem.hidden = false;
+              problem.textContent =
+                error.status === 401 ? "That token is invalid, expired or revoked." : `Could not sign in: ${error.message}`;
+            }
+          },
+        },
+        h("div", { class: "brand large" }, h("img", { src: "favicon.svg", alt: "" }), "Sluicegate"),
+        h("p", { class: "muted" }, "Sign in with an API token. It is kept in this tab only."),
+        h("label", { class: "field" }, h("span", {}, "Token"), token),
+        problem,
+        h("button", { type: "submit" }, "Sign in"),
+      ),
+    ),
+  );
+}
+
+function signOut() {
+  Session.forget();
+  location.hash = "";
+  showLogin();
+}
+
+function firstPage() {
+  const page = PAGES.find((p) => session.can(p.scope));
+  return page ? page.path : "none";
+}
+
+function route() {
+  if (!session) return showLogin();
+  const path = location.hash.replace(/^#\/?/, "") || firstPage();
+  const page = PAGES.find((p) => p.path === path && session.can(p.scope));
+  leave();
+  const main = h("main", { class: "main" });
+  clear(root, h("div", { class: "shell" }, sidebar(page), main));
+  if (!page) {
+    clear(main, h("div", { class: "card" }, h("h1", {}, "Nothing to show"), h("p", {}, `This token's scopes (${session.scopes.join(", ")}) allow no dashboard page.`)));
+    leave = () => {};
+    return;
+  }
+  document.title = `${page.title} · Sluicegate`;
+  const api = new Api(session, (message) => {
+    Session.forget();
+    showLogin(`Signed out: ${message}`);
+  });
+  leave = page.render({ api, session, filters }, main) || (() => {});
+}
+
+function sidebar(current) {
+  return h(
+    "nav",
+    { class: "sidebar", "aria-label": "Sections" },
+    h("div", { class: "brand" }, h("img", { src: "favicon.svg", alt: "" }), "Sluicegate"),
+    h(
+      "ul",
+      {},
+      PAGES.filter((p) => session.can(p.scope)).map((p) =>
+        h("li", {}, h("a", { href: `#/${p.path}`, class: p === current ? "active" : null, "aria-current": p === current ? "page" : null }, p.title)),
+      ),
+    ),
+    h(
+      "div",
+      { class: "who" },
+      session.open
+        ? h("div", { class: "open-mode", title: "The admin API of this gateway asks for no token" }, "Open gateway")
+        : h("div", {}, h("div", { class: "muted small" }, `Account ${session.account}`), h("div", { class: "small" }, session.name || "token"), h("div", { class: "who-scopes small" }, session.scopes.join(" · "))),
+      session.open ? null : h("button", { class: "link", onclick: signOut }, "Sign out"),
+    ),
+  );
+}
+
+window.addEventListener("hashchange", () => session && route());
+boot();

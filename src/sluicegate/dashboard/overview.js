@@ -1,0 +1,162 @@
+// The overview and accelerator pages: analytics of the filtered range, as figures and charts.
+
+import { timeChart } from "./charts.js";
+import { clear, count, duration, h, ms, percent, usd } from "./dom.js";
+import { filterBar } from "./filters.js";
+
+const REFRESH_MS = 30000;
+const PERCENTILES = ["p50", "p90", "p95", "p99"];
+
+export function overviewPage(context, main) {
+  return analyticsPage(context, main, "Overview", (result) => {
+    const t = result.totals;
+    const series = result.series;
+    const hitRate = (p) => {
+      const looked = p.cache_hits + p.semantic_hits + p.cache_misses;
+      return looked ? (100 * (p.cache_hits + p.semantic_hits)) / looked : null;
+    };
+    return {
+      figures: [
+        figure("Requests", count(t.requests), `${count(t.rate_limited)} rate-limited`),
+        figure("Errors", count(t.errors_4xx + t.errors_5xx), `${percent(t.errors_4xx + t.errors_5xx, t.requests)} · ${count(t.errors_4xx)} 4xx · ${count(t.errors_5xx)} 5xx`),
+        figure("Tokens", count(t.tokens_in + t.tokens_out), `${count(t.tokens_in)} in · ${count(t.tokens_out)} out`),
+        figure("Estimated cost", usd(t.cost_usd), "USD, from the price table"),
+        figure("Cache hit rate", percent(t.cache_hits + t.semantic_hits, t.cache_hits + t.semantic_hits + t.cache_misses), `${count(t.cache_hits + t.semantic_hits)} hits · ${count(t.cache_misses)} misses`),
+        figure("Origin latency p50", ms(t.latency.p50), `p95 ${ms(t.latency.p95)} · p99 ${ms(t.latency.p99)}`),
+      ],
+      charts: [
+        chart("Requests", [
+          { label: "requests", values: series.map((p) => p.requests) },
+          { label: "errors", values: series.map((p) => p.errors_4xx + p.errors_5xx), color: "#e11d48" },
+        ], count),
+        chart("Tokens", [
+          { label: "in", values: series.map((p) => p.tokens_in) },
+          { label: "out", values: series.map((p) => p.tokens_out), color: "#7c3aed" },
+        ], count),
+        chart("Estimated cost (USD)", [{ label: "cost", values: series.map((p) => p.cost_usd), color: "#10b981" }], usd),
+        chart("Cache hit rate", [{ label: "hit rate", values: series.map(hitRate), color: "#0ea5e9" }], (v) => `${Math.round(v)}%`),
+        chart("Errors", [
+          { label: "4xx", values: series.map((p) => p.errors_4xx), color: "#f59e0b" },
+          { label: "5xx", values: series.map((p) => p.errors_5xx), color: "#e11d48" },
+          { label: "rate-limited", values: series.map((p) => p.rate_limited), color: "#64748b" },
+        ], count),
+        latencyChart("Origin latency", series),
+      ],
+    };
+  });
+}
+
+export function acceleratorPage(context, main) {
+  return analyticsPage(context, main, "Accelerator", (result) => {
+    const t = result.totals;
+    const series = result.series;
+    return {
+      figures: [
+        figure("Total requests", count(t.requests), `${count(t.cache_hits + t.semantic_hits)} answered from the cache`),
+        figure("Tokens served from cache", count(t.tokens_from_cache), "tokens in + out of cached answers"),
+        figure("Estimated time saved", duration(t.time_saved_ms), "origin latency of the cached answers"),
+        percentiles("Origin latency", t.latency),
+      ],
+      charts: [
+        chart("Cache", [
+          { label: "exact hits", values: series.map((p) => p.cache_hits), color: "#10b981" },
+          { label: "semantic hits", values: series.map((p) => p.semantic_hits), color: "#0ea5e9" },
+          { label: "misses", values: series.map((p) => p.cache_misses), color: "#f59e0b" },
+        ], count),
+        timeSaved(series),
+        chart("Tokens served from cache", [{ label: "tokens", values: series.map((p) => p.tokens_from_cache) }], count),
+        latencyChart("Origin latency percentiles", series),
+      ],
+    };
+  });
+}
+
+// A page that loads analytics for the filters, draws `layout(result)`, and refreshes itself.
+function analyticsPage(context, main, title, layout) {
+  const { api, filters } = context;
+  let charts = [];
+  let gateways = [];
+  let latest = null;
+  const bar = h("div", { class: "toolbar" });
+  const body = h("div", { class: "analytics" }, h("p", { class: "muted" }, "Loading…"));
+  const updated = h("span", { class: "muted small" });
+  clear(main, h("header", { class: "page-head" }, h("h1", {}, title), updated), bar, body);
+
+  const drawBar = () =>
+    clear(bar, filterBar(filters, { gateways, providers: latest?.providers || [], models: latest?.models || [] }, load));
+
+  async function load() {
+    try {
+      latest = await api.analytics(filters.params());
+    } catch (error) {
+      clear(body, h("div", { class: "card error" }, `Could not load analytics: ${error.message}`));
+      return;
+    }
+    drawBar();
+    for (const c of charts) c.dispose();
+    const { figures, charts: specs } = layout(latest);
+    const grid = h("div", { class: "charts" });
+    clear(
+      body,
+      h("div", { class: "figures" }, figures),
+      h("p", { class: "muted small" }, `${latest.series.length} points, one per ${latest.interval} · ${rangeText(latest)}`),
+      grid,
+    );
+    charts = specs.map((spec) => {
+      const plot = h("div", { class: "plot" });
+      grid.append(h("section", { class: "card chart", dataset: { chart: spec.title } }, h("h2", {}, spec.title), plot));
+      return timeChart(plot, { times: latest.series.map((p) => p.start), series: spec.series, format: spec.format });
+    });
+    updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
+  }
+
+  drawBar();
+  api.gateways().then((list) => ((gateways = list.map((g) => g.slug)), drawBar())).catch(() => {});
+  load();
+  const timer = setInterval(load, REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    for (const c of charts) c.dispose();
+  };
+}
+
+function figure(label, value, note) {
+  return h("div", { class: "card figure", dataset: { figure: label } }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), h("div", { class: "note" }, note));
+}
+
+// Origin latency percentiles side by side in one wide card.
+function percentiles(label, latency) {
+  return h(
+    "div",
+    { class: "card figure wide", dataset: { figure: label } },
+    h("div", { class: "label" }, label),
+    h("div", { class: "split" }, PERCENTILES.map((p) => h("div", {}, h("div", { class: "label" }, p), h("div", { class: "value" }, ms(latency[p]))))),
+    h("div", { class: "note" }, `${count(latency.requests)} requests answered by an upstream`),
+  );
+}
+
+// Time saved in one unit (seconds, minutes or hours), chosen from the largest bucket.
+function timeSaved(series) {
+  const largest = Math.max(0, ...series.map((p) => p.time_saved_ms));
+  const [unit, per] = largest >= 7200000 ? ["h", 3600000] : largest >= 120000 ? ["min", 60000] : ["s", 1000];
+  const format = (v) => `${Number(v.toFixed(v < 10 ? 1 : 0))} ${unit}`;
+  return chart("Estimated time saved", [{ label: "saved", values: series.map((p) => p.time_saved_ms / per), color: "#7c3aed" }], format);
+}
+
+function chart(title, lines, format) {
+  return { title, series: lines, format };
+}
+
+function latencyChart(title, series) {
+  const colors = ["#0284c7", "#10b981", "#f59e0b", "#e11d48"];
+  return chart(
+    title,
+    PERCENTILES.map((p, i) => ({ label: p, values: series.map((point) => point.latency[p]), color: colors[i] })),
+    ms,
+  );
+}
+
+function rangeText(result) {
+  const format = (t) => new Date(t * 1000).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+  return `${format(result.from)} – ${format(result.to)}`;
+}

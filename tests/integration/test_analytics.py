@@ -1,0 +1,419 @@
+"""Analytics: the SQLite queries against a brute-force count, then the HTTP API through a gateway."""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluicegate.analytics import COUNTERS, AnalyticsQuery, AnalyticsResult
+from sluicegate.storage.base import LogRecord
+from sluicegate.storage.sqlite import SqliteDatabase
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+START = 1_800_000_000.0
+MESSAGES = [{"role": "user", "content": "count me"}]
+CHAT = "/v1/local/{gateway}/{provider}/chat/completions"
+ANALYTICS = "/api/v1/accounts/local/analytics"
+
+
+def synthetic(count: int, seed: int = 7, span: float = 3 * 86400) -> list[LogRecord]:
+    rnd = random.Random(seed)
+    records = []
+    for i in range(count):
+        cache = rnd.choice(["HIT", "MISS", "", "BYPASS"])
+        status = rnd.choice([200, 200, 200, 400, 429, 500, 503])
+        records.append(
+            LogRecord(
+                id=f"{i:08d}", ts=START + rnd.uniform(0, span),
+                account=rnd.choice(["local", "local", "other"]), gateway=rnd.choice(["a", "b"]),
+                provider=rnd.choice(["openai", "anthropic"]), endpoint="chat/completions", method="POST",
+                model=rnd.choice(["m1", "m2", None]), stream=False,
+                status=status, latency_ms=rnd.lognormvariate(5, 1.2), ttfb_ms=None,
+                tokens_in=rnd.choice([None, rnd.randint(1, 500)]), tokens_out=rnd.randint(0, 300),
+                cost_usd=rnd.choice([None, rnd.uniform(0, 0.01)]), cache_status=cache,
+                cache_saved_ms=rnd.uniform(10, 900) if cache == "HIT" else None,
+                rate_limited=status == 429 and rnd.random() < 0.7,
+            )
+        )  # fmt: skip
+    return records
+
+
+def expected(records: list[LogRecord], query: AnalyticsQuery) -> dict[str, Any]:
+    """The figures counted one record at a time."""
+    chosen = [
+        r
+        for r in records
+        if r.account == query.account
+        and query.since <= r.ts < query.until
+        and (query.gateways is None or r.gateway in query.gateways)
+        and query.provider in (None, r.provider)
+        and query.model in (None, r.model)
+    ]
+    hits = [r for r in chosen if r.cache_status == "HIT"]
+    return {
+        "requests": len(chosen),
+        "errors_4xx": sum(400 <= r.status < 500 for r in chosen),
+        "errors_5xx": sum(r.status >= 500 for r in chosen),
+        "tokens_in": sum(r.tokens_in or 0 for r in chosen),
+        "tokens_out": sum(r.tokens_out or 0 for r in chosen),
+        "cost_usd": sum(r.cost_usd or 0 for r in chosen),
+        "cache_hits": len(hits),
+        "semantic_hits": 0,
+        "cache_misses": sum(r.cache_status == "MISS" for r in chosen),
+        "tokens_from_cache": sum((r.tokens_in or 0) + (r.tokens_out or 0) for r in hits),
+        "time_saved_ms": sum(r.cache_saved_ms or 0 for r in chosen),
+        "rate_limited": sum(r.rate_limited for r in chosen),
+        "origin": sorted(r.latency_ms for r in chosen if r.cache_status != "HIT" and not r.rate_limited),
+    }
+
+
+def assert_adds_up(result: AnalyticsResult | dict[str, Any]) -> None:
+    data = result.model_dump(by_alias=True) if isinstance(result, AnalyticsResult) else result
+    for name in COUNTERS:
+        assert data["totals"][name] == pytest.approx(sum(point[name] for point in data["series"])), name
+
+
+def assert_percentiles(latency: Any, origin: list[float]) -> None:
+    assert latency.requests == len(origin)
+    for name, p in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+        exact = origin[max(1, math.ceil(p * len(origin) - 1e-9)) - 1]
+        assert getattr(latency, name) == pytest.approx(exact, rel=0.026), name
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> Any:
+    database = SqliteDatabase(tmp_path / "analytics.db")
+    await database.open()
+    yield database
+    await database.close()
+
+
+QUERIES = [
+    pytest.param({"since": START, "until": START + 3 * 86400, "interval": "hour"}, id="aligned-hours"),
+    pytest.param(
+        {"since": START + 17.3, "until": START + 2 * 86400 + 3601.7, "interval": "hour"}, id="ragged"
+    ),
+    pytest.param({"since": START - 86400, "until": START + 5 * 86400, "interval": "day"}, id="days"),
+    pytest.param({"since": START + 4000.5, "until": START + 9000, "interval": "minute"}, id="minutes"),
+    pytest.param(
+        {"since": START, "until": START + 86400, "interval": "hour", "provider": "openai"}, id="provider"
+    ),
+    pytest.param({"since": START, "until": START + 86400, "interval": "hour", "model": "m2"}, id="model"),
+    pytest.param(
+        {"since": START + 30, "until": START + 86400, "interval": "day", "gateways": ("b",)}, id="gateway"
+    ),
+]
+
+
+@pytest.mark.parametrize("window", QUERIES)
+async def test_figures_equal_a_count_of_the_records(database: SqliteDatabase, window: dict[str, Any]) -> None:
+    records = synthetic(3000)
+    for i in range(0, len(records), 250):  # batches, as the logbook writes them
+        await database.write_logs(records[i : i + 250])
+    query = AnalyticsQuery(account="local", **window)
+    result = await database.analytics(query)
+    want = expected(records, query)
+    for name in COUNTERS:
+        assert getattr(result.totals, name) == pytest.approx(want[name]), name
+    assert_percentiles(result.totals.latency, want["origin"])
+    assert_adds_up(result)
+    assert result.series[0].start <= query.since < result.series[0].start + query.step
+    assert result.series[-1].start < query.until <= result.series[-1].start + query.step
+
+
+async def test_each_bucket_counts_its_own_records(database: SqliteDatabase) -> None:
+    records = synthetic(2000, seed=3, span=6 * 3600)
+    await database.write_logs(records)
+    query = AnalyticsQuery(account="local", since=START + 45.5, until=START + 6 * 3600 - 12, interval="hour")
+    result = await database.analytics(query)
+    for point in result.series:
+        bucket = query.model_copy(
+            update={"since": max(point.start, query.since), "until": min(point.start + 3600, query.until)}
+        )
+        want = expected(records, bucket)
+        assert (point.requests, point.errors_5xx, point.tokens_in) == (
+            want["requests"],
+            want["errors_5xx"],
+            want["tokens_in"],
+        )
+        assert_percentiles(point.latency, want["origin"])
+
+
+async def test_an_empty_range_is_zeros(database: SqliteDatabase) -> None:
+    await database.write_logs(synthetic(100))
+    nothing = await database.analytics(
+        AnalyticsQuery(account="local", since=START - 7200, until=START - 3600, interval="minute")
+    )
+    assert len(nothing.series) == 60
+    assert nothing.totals.requests == sum(p.requests for p in nothing.series) == 0
+    assert nothing.totals.latency.p50 is None
+    instant = await database.analytics(
+        AnalyticsQuery(account="local", since=START, until=START, interval="hour")
+    )
+    assert (instant.series, instant.totals.requests) == ([], 0)
+    nobody = await database.analytics(
+        AnalyticsQuery(account="nobody", since=START, until=START + 86400, interval="hour")
+    )
+    assert nobody.totals.requests == 0
+    assert nobody.providers == []
+
+
+async def test_duplicate_records_are_counted_once(database: SqliteDatabase) -> None:
+    records = synthetic(50)
+    await database.write_logs(records)
+    await database.write_logs(records[:20])  # the insert ignores known ids; so do the rollups
+    result = await database.analytics(
+        AnalyticsQuery(account="local", since=START, until=START + 4 * 86400, interval="day")
+    )
+    assert result.totals.requests == expected(records, result_query(result))["requests"]
+
+
+def result_query(result: AnalyticsResult) -> AnalyticsQuery:
+    return AnalyticsQuery(
+        account=result.account, since=result.since, until=result.until, interval=result.interval
+    )
+
+
+def rebuild_rollups(path: Path, *sql: str) -> None:
+    """Drop the rollup tables (and run `sql` first), as a database from before analytics would be."""
+    connection = sqlite3.connect(path)
+    for statement in sql:
+        connection.execute(statement)
+    connection.execute("DROP TABLE analytics_rollup")
+    connection.execute("DROP TABLE latency_rollup")
+    connection.commit()
+    connection.close()
+
+
+async def test_existing_logs_are_rolled_up_at_open(tmp_path: Path) -> None:
+    records = synthetic(800)
+    path = tmp_path / "old.db"
+    database = SqliteDatabase(path)
+    await database.open()
+    await database.write_logs(records)
+    query = AnalyticsQuery(account="local", since=START + 99, until=START + 2 * 86400, interval="hour")
+    before = await database.analytics(query)
+    await database.close()
+
+    rebuild_rollups(path)
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        assert_same((await database.analytics(query)).model_dump(), before.model_dump())
+    finally:
+        await database.close()
+
+
+def assert_same(one: Any, other: Any) -> None:
+    """Equal, but for the last bits of float sums added up in another order."""
+    if isinstance(one, dict):
+        assert one.keys() == other.keys()
+        for key in one:
+            assert_same(one[key], other[key])
+    elif isinstance(one, list):
+        assert len(one) == len(other)
+        for a, b in zip(one, other, strict=True):
+            assert_same(a, b)
+    elif isinstance(one, float):
+        assert one == pytest.approx(other)
+    else:
+        assert one == other
+
+
+async def test_semantic_hits_come_from_the_logs_column_once_it_exists(tmp_path: Path) -> None:
+    path = tmp_path / "semantic.db"
+    database = SqliteDatabase(path)
+    await database.open()
+    await database.write_logs(synthetic(300))
+    await database.close()
+    rebuild_rollups(
+        path,
+        "ALTER TABLE logs ADD COLUMN semantic_hit INTEGER",
+        "UPDATE logs SET semantic_hit = 1 WHERE cache_status = '' AND rowid % 2 = 0",
+    )
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        result = await database.analytics(
+            AnalyticsQuery(account="local", since=START, until=START + 4 * 86400, interval="day")
+        )
+        connection = sqlite3.connect(path)
+        semantic = connection.execute(
+            "SELECT count(*) FROM logs WHERE account = 'local' AND semantic_hit = 1"
+        ).fetchone()[0]
+        connection.close()
+        assert result.totals.semantic_hits == semantic > 0
+        assert_adds_up(result)
+    finally:
+        await database.close()
+
+
+# The HTTP API, through a running gateway.
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url})
+
+
+def chat(
+    gateway: RunningGateway, model: str = "gpt-4o-mini", slug: str = "default", provider: str = "openai"
+) -> int:
+    response = gateway.http.post(
+        CHAT.format(gateway=slug, provider=provider), json={"model": model, "messages": MESSAGES}
+    )
+    return response.status_code
+
+
+def analytics(running: RunningGateway, **params: Any) -> dict[str, Any]:
+    response = running.http.get(ANALYTICS, params=params)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    assert_adds_up(data)
+    return data
+
+
+def last_hour() -> dict[str, float]:
+    now = time.time()
+    return {"from": now - 3600, "to": now + 60}
+
+
+def test_requests_through_the_gateway_are_counted(gateway: RunningGateway) -> None:
+    # Cache hits are not counted against the limit: the 429 is the fifth request's.
+    settings = {"cache_enabled": True, "rate_limits": [{"limit": 2, "period": 3600}]}
+    assert gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": settings}
+    ).is_success
+    statuses = [chat(gateway) for _ in range(3)] + [chat(gateway, "error-500"), chat(gateway, "other")]
+    assert statuses == [200, 200, 200, 500, 429]
+    records = gateway.wait_for_logs(5)
+
+    data = analytics(gateway, **last_hour())
+    totals = data["totals"]
+    assert data["interval"] == "minute"
+    assert totals["requests"] == 5
+    assert (totals["errors_4xx"], totals["errors_5xx"], totals["rate_limited"]) == (1, 1, 1)
+    misses = sum(r["cache_status"] == "MISS" for r in records)
+    assert (totals["cache_hits"], totals["cache_misses"], totals["semantic_hits"]) == (2, misses, 0)
+    assert totals["tokens_in"] == sum(r["tokens_in"] or 0 for r in records)
+    hits = [r for r in records if r["cache_status"] == "HIT"]
+    assert totals["tokens_from_cache"] == sum(r["tokens_in"] + r["tokens_out"] for r in hits) > 0
+    assert totals["time_saved_ms"] == pytest.approx(sum(r["cache_saved_ms"] for r in hits))
+    assert totals["cost_usd"] == pytest.approx(sum(r["cost_usd"] or 0 for r in records))
+    origin = sorted(r["latency_ms"] for r in records if r["cache_status"] != "HIT" and not r["rate_limited"])
+    assert totals["latency"]["requests"] == len(origin) == 2
+    assert origin[0] <= totals["latency"]["p50"] <= totals["latency"]["p99"] <= origin[-1]
+    assert data["providers"] == ["openai"]
+    assert data["models"] == ["error-500", "gpt-4o-mini", "other"]
+
+
+def test_filters_narrow_the_count(gateway: RunningGateway) -> None:
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "second"}).status_code == 201
+    assert [chat(gateway), chat(gateway, "gpt-4o"), chat(gateway, slug="second")] == [200, 200, 200]
+    assert chat(gateway, provider="not-a-provider") == 404
+    gateway.wait_for_logs(3)
+    gateway.wait_for_logs(1, gateway="second")
+    window = last_hour()
+    assert analytics(gateway, **window)["totals"]["requests"] == 4
+    assert analytics(gateway, **window, provider="openai")["totals"]["requests"] == 3
+    assert analytics(gateway, **window, model="gpt-4o")["totals"]["requests"] == 1
+    assert analytics(gateway, **window, gateway="second")["totals"]["requests"] == 1
+    assert analytics(gateway, **window, gateway="default", provider="openai")["totals"]["requests"] == 2
+    assert analytics(gateway, **window, provider="nobody")["totals"]["requests"] == 0
+
+
+def test_empty_ranges_are_zeros(gateway: RunningGateway) -> None:
+    assert chat(gateway) == 200
+    gateway.wait_for_logs(1)
+    past = analytics(gateway, **{"from": "2020-01-01T00:00:00+00:00", "to": "2020-01-02T00:00:00+00:00"})
+    assert past["interval"] == "hour"
+    assert len(past["series"]) == 24
+    assert past["totals"]["requests"] == 0
+    assert past["totals"]["latency"] == {"requests": 0, "p50": None, "p90": None, "p95": None, "p99": None}
+    now = time.time()
+    instant = analytics(gateway, **{"from": now, "to": now})
+    assert (instant["series"], instant["totals"]["requests"]) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-13-01"}, "to"),
+        ({"from": "nan"}, "from"),
+        ({"to": "inf"}, "to"),
+        ({"from": "200", "to": "100"}, "from"),
+        ({"interval": "week"}, "interval"),
+        ({"from": "0", "to": "100000000", "interval": "minute"}, "interval"),
+        ({"from": "-1e300", "interval": "minute"}, "interval"),
+    ],
+)
+def test_bad_parameters_are_400(gateway: RunningGateway, params: dict[str, str], param: str) -> None:
+    response = gateway.http.get(ANALYTICS, params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+MIDNIGHT = 1_799_971_200  # a UTC midnight: every interval's buckets start on it
+
+
+@pytest.mark.parametrize(
+    ("span", "interval", "points"),
+    [(3600, "minute", 60), (6 * 3600, "minute", 360), (2 * 86400, "hour", 48), (30 * 86400, "day", 30)],
+)
+def test_interval_is_chosen_from_the_range(
+    gateway: RunningGateway, span: int, interval: str, points: int
+) -> None:
+    data = analytics(gateway, **{"from": MIDNIGHT - span, "to": MIDNIGHT})
+    assert (data["interval"], len(data["series"])) == (interval, points)
+    step = data["interval_seconds"]
+    assert [p["start"] for p in data["series"][:2]] == [MIDNIGHT - span, MIDNIGHT - span + step]
+    assert (data["from"], data["to"]) == (MIDNIGHT - span, MIDNIGHT)
+    ragged = analytics(gateway, **{"from": MIDNIGHT - span + 1, "to": MIDNIGHT + 1})
+    assert len(ragged["series"]) == points + 1  # the cut first and last buckets are both listed
+
+
+def test_an_explicit_interval_and_the_default_range(gateway: RunningGateway) -> None:
+    data = analytics(gateway, interval="day")
+    assert data["interval"] == "day"
+    assert data["to"] - data["from"] == pytest.approx(86400)
+    assert abs(data["to"] - time.time()) < 60
+    assert len(data["series"]) in (1, 2)  # the last 24 hours meet one or two UTC days
+
+
+def test_reading_analytics_needs_a_read_token(gateway: RunningGateway) -> None:
+    def token(scopes: list[str], gateways: list[str] | None = None) -> str:
+        body = {"name": "t", "scopes": scopes, "gateways": gateways}
+        response = gateway.http.post("/api/v1/accounts/local/tokens", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "second"}).status_code == 201
+    assert [chat(gateway), chat(gateway, slug="second")] == [200, 200]
+    gateway.wait_for_logs(1)
+    gateway.wait_for_logs(1, gateway="second")
+    url = gateway.url + ANALYTICS
+    with_token = lambda secret, **params: gateway.http.get(  # noqa: E731
+        url, params={**last_hour(), **params}, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert gateway.http.get(url, headers={"Authorization": ""}).status_code == 401
+    assert with_token(token(["run"])).status_code == 403
+    assert with_token(token(["read"])).json()["totals"]["requests"] == 2
+    limited = token(["read"], gateways=["second"])
+    answer = with_token(limited).json()
+    assert (answer["totals"]["requests"], answer["gateways"]) == (1, ["second"])
+    assert with_token(limited, gateway="default").status_code == 403
