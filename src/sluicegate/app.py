@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
 from sluicegate.directory import GatewayDirectory
+from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
@@ -30,29 +32,42 @@ from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
+from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.pipeline.steps import host_planner, provider_planner, universal_planner
 from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
+from sluicegate.semantic.index import VectorIndex
+from sluicegate.semantic.verify import load_verifier
 from sluicegate.storage import create_cache, create_database, create_limiter
+from sluicegate.storage.cache import Cache
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
 from sluicegate.upstream import Upstream
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 
 
+def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
+    """The semantic cache's parts: the packaged embedding model and verifier load on first use."""
+    embedder = LocalEmbedder()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
+    return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock)
+
+
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
     database = create_database(settings.resolved_database_url)
     cache = create_cache(settings, database)
+    semantic = create_semantic_cache(settings, cache, clock)
     limiter = create_limiter(settings)
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
-    metrics = Metrics(limiter_failures=lambda: rate_limit.failures)
+    metrics = Metrics(limiter_failures=lambda: rate_limit.failures, semantic_entries=semantic.size)
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
@@ -85,6 +100,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
                 wait_timeout=settings.upstream_timeout,
                 clock=clock,
             ),
+            semantic,
             rate_limit,
         ],
         Attempts(forwarder, deadline=settings.upstream_timeout),
@@ -105,6 +121,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await retention.close()
         await logbook.close()
         await upstream.close()
+        await semantic.close()
         await cache.close()
         await limiter.close()
         await database.close()
@@ -115,7 +132,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
-        admin=AdminApi(database, directory, cache, guard),
+        admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge_account]),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),
         database=database,

@@ -107,6 +107,7 @@ class Exchange:
     collect_log: bool = True  # cf-aig-collect-log: false
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
     rate_limited: bool = False
+    semantic_hit: bool = False
     charges: list[Bucket] = field(default_factory=list)  # token/cost buckets to charge with the usage
 
     @property

@@ -68,6 +68,13 @@ class GatewaySettings(BaseModel):
     )
     cache_enabled: bool = Field(False, description="answer identical requests from the cache")
     cache_ttl: int = Field(300, ge=60, le=30 * 24 * 3600, description="default seconds a cached answer lives")
+    semantic_cache_enabled: bool = Field(False, description="answer similar questions from the cache")
+    semantic_threshold: float = Field(
+        0.90,
+        ge=0,
+        le=1,
+        description="cosine similarity a hit needs (then verification); see make eval-semantic",
+    )
     cache_per_key: bool = Field(
         False, description="keep separate cache entries per provider key (for multi-tenant gateways)"
     )

@@ -18,7 +18,7 @@ _LABELS = ("gateway", "provider", "model", "status", "cache")
 class Metrics:
     """The gateway's metrics in a registry of their own (one per app, so tests can run several)."""
 
-    def __init__(self, limiter_failures: Callable[[], float]) -> None:
+    def __init__(self, limiter_failures: Callable[[], float], semantic_entries: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("sluicegate_requests", "Requests answered", _LABELS, registry=self.registry)
         self.latency = Histogram(
@@ -52,6 +52,12 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         failures.set_function(limiter_failures)
+        entries = Gauge(
+            "sluicegate_semantic_entries",
+            "Questions in this replica's semantic index",
+            registry=self.registry,
+        )
+        entries.set_function(semantic_entries)
 
     async def observe(self, finished: list[tuple[Exchange, LogRecord]]) -> None:
         """A logbook hook: count each finished request once."""

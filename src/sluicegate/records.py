@@ -59,6 +59,7 @@ class RecordBuilder:
             cache_status=str(exchange.cache_status),
             cache_saved_ms=exchange.cache_saved_ms,
             rate_limited=exchange.rate_limited,
+            semantic_hit=exchange.semantic_hit,
             error=exchange.error or _upstream_error(exchange),
             metadata=exchange.metadata,
             request_headers=mask_headers(exchange.headers.items()),
@@ -100,7 +101,7 @@ class RecordBuilder:
     def _cost(self, exchange: Exchange, usage: Usage | None) -> float | None:
         if usage is None:
             return None
-        if exchange.cache_status is CacheStatus.HIT:
+        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
             return 0.0  # answered by the gateway: nothing was billed
         if exchange.custom_cost is not None:
             return exchange.custom_cost.cost(usage)

@@ -76,6 +76,7 @@ class LogEntry(BaseModel):
     cache_status: str
     cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")
     rate_limited: bool = False
+    semantic_hit: bool = False
     error: str | None
     metadata: dict[str, Any]
     step: int | None = Field(None, description="the universal step that answered")

@@ -147,7 +147,7 @@ class ResponseCache:
         headers: CIMultiDict[str] = CIMultiDict(entry.headers)
         headers[STATUS_HEADER] = CacheStatus.HIT
         if entry.streamed:
-            return Reply(entry.status, headers, stream=_replay(entry.body))
+            return Reply(entry.status, headers, stream=replay(entry.body))
         return Reply(entry.status, headers, body=entry.body)
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
@@ -230,7 +230,7 @@ def _digest(exchange: Exchange, per_key: bool) -> str:
     return digest.hexdigest()
 
 
-async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
+async def replay(body: bytes) -> AsyncGenerator[bytes, None]:
     """A stored stream, event by event, so a streaming client sees what it saw the first time."""
     start = 0
     while start < len(body):

@@ -38,6 +38,7 @@ class LogRecord:
     cache_status: str = ""
     cache_saved_ms: float | None = None  # on a hit: the original request's latency
     rate_limited: bool = False
+    semantic_hit: bool = False
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     request_headers: dict[str, str] = field(default_factory=dict)

@@ -102,13 +102,16 @@ MIGRATIONS = [
     );
     CREATE INDEX audit_account_ts ON audit (account, ts);
     """,
+    """
+    ALTER TABLE logs ADD COLUMN semantic_hit INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _LOG_COLUMNS = [
     "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
-    "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited",
+    "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -418,7 +421,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
-        record.cache_saved_ms, int(record.rate_limited),
+        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit),
     )  # fmt: skip
 
 
@@ -427,6 +430,7 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["stream"] = bool(values["stream"])
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["rate_limited"] = bool(values["rate_limited"])
+    values["semantic_hit"] = bool(values["semantic_hit"])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])

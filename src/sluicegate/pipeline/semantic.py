@@ -1,0 +1,236 @@
+"""The semantic cache: a question close enough in meaning to an earlier one, in the same scope,
+gets that earlier answer. Fastly AI Accelerator's headers; runs only when the exact cache missed.
+
+A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (rules for negation,
+numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both.
+Embedding and verification run off the event loop; storing runs after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.embeddings.base import Embedder
+from sluicegate.errors import BadRequest
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+from sluicegate.pipeline.cache import MAX_TTL, replay
+from sluicegate.semantic.index import VectorIndex
+from sluicegate.semantic.scope import Origin, Scoped, read_scope
+from sluicegate.semantic.verify import Verifier
+from sluicegate.storage.cache import Cache, CacheEntry
+
+THRESHOLD_HEADER = "x-semantic-threshold"
+SEGMENT_HEADER = "x-semantic-cache-key"
+OVERRIDES_HEADER = "x-settings-overrides"
+STATUS_HEADER = "x-semantic-cache"
+SIMILARITY_HEADER = "x-semantic-similarity"
+_NOT_REPLAYED = frozenset(
+    {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    scoped: Scoped
+    threshold: float
+    ttl: int
+
+
+class SemanticCache:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        verifier: Callable[[], Verifier],
+        cache: Cache,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._embedder = embedder
+        self._index = index
+        self._verifier = verifier  # loaded on first use: the NLI model takes a second to load
+        self._cache = cache
+        self._clock = clock
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        lookup = self.decide(exchange)
+        if lookup is None:
+            return await call_next(exchange)
+        vector = (await self._embedder.embed([lookup.scoped.text]))[0]
+        hit = await self._find(lookup, vector)
+        if hit is not None:
+            entry, similarity = hit
+            return self._answer(exchange, entry, similarity)
+        reply = await call_next(exchange)
+        reply.headers[STATUS_HEADER] = "MISS"
+        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
+            if reply.stream is None:
+                self._store(exchange, lookup, vector, reply, reply.body)
+            else:
+                reply.stream = self._teed(exchange, lookup, vector, reply, reply.stream)
+        return reply
+
+    def decide(self, exchange: Exchange) -> Lookup | None:
+        """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
+        gateway, headers = exchange.gateway, exchange.headers
+        if gateway is None or exchange.method != "POST" or len(exchange.steps) == 0:
+            return None
+        enabled = gateway.settings.semantic_cache_enabled
+        if OVERRIDES_HEADER in headers:
+            enabled = _overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
+        if not enabled:
+            return None
+        threshold = gateway.settings.semantic_threshold
+        if THRESHOLD_HEADER in headers:
+            threshold = _threshold(headers[THRESHOLD_HEADER])
+        step = exchange.steps[0]  # a universal request is scoped by its first step
+        if not step.facts.cacheable:
+            return None
+        origin = Origin(
+            gateway=f"{exchange.account}/{exchange.gateway_slug}",
+            provider=step.provider.name,
+            endpoint=step.route.path,
+            segment=headers.get(SEGMENT_HEADER) or "_default_",
+        )
+        scoped = read_scope(origin, step.facts.payload)
+        if not isinstance(scoped, Scoped):
+            return None
+        return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), gateway.settings.cache_ttl))
+
+    async def _find(self, lookup: Lookup, vector: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
+        now = self._clock()
+        found = await asyncio.to_thread(self._index.search, lookup.scoped.scope, vector, 1, now)
+        if not found or found[0][1] < lookup.threshold:
+            return None
+        entry_id, similarity = found[0]
+        entry = await self._cache.get(f"{lookup.scoped.scope}/{entry_id}", now)
+        if entry is None:  # expired or purged: the vector goes too
+            self._index.remove(lookup.scoped.scope, entry_id)
+            return None
+        question = _question(entry)
+        verifier = await asyncio.to_thread(self._verifier)
+        if not await asyncio.to_thread(verifier.verify, lookup.scoped.text, question):
+            return None
+        return entry, similarity
+
+    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply:
+        exchange.semantic_hit = True
+        exchange.cache_saved_ms = entry.latency_ms
+        headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k != _QUESTION)
+        headers[STATUS_HEADER] = "HIT"
+        headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
+        if entry.streamed:
+            return Reply(entry.status, headers, stream=replay(entry.body))
+        return Reply(entry.status, headers, body=entry.body)
+
+    def _store(
+        self, exchange: Exchange, lookup: Lookup, vector: np.ndarray[Any, Any], reply: Reply, body: bytes
+    ) -> None:
+        """Store after the answer: the entry (with the question, for verification) and the vector."""
+        now = self._clock()
+        entry_id = secrets.token_hex(8)
+        headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
+        entry = CacheEntry(
+            status=reply.status,
+            headers=(*headers, (_QUESTION, lookup.scoped.text)),
+            body=body,
+            streamed=reply.stream is not None,
+            latency_ms=(time.perf_counter() - exchange.started) * 1000,
+            stored_at=now,
+            expires_at=now + lookup.ttl,
+        )
+
+        async def store() -> None:
+            await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
+            await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, vector, entry.expires_at)
+
+        task = asyncio.create_task(store())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _teed(
+        self,
+        exchange: Exchange,
+        lookup: Lookup,
+        vector: np.ndarray[Any, Any],
+        reply: Reply,
+        stream: AsyncGenerator[bytes, None],
+    ) -> AsyncGenerator[bytes, None]:
+        chunks: list[bytes] = []
+        async with contextlib.aclosing(stream):
+            async for chunk in stream:
+                chunks.append(chunk)
+                yield chunk
+        self._store(exchange, lookup, vector, reply, b"".join(chunks))  # only a complete stream
+
+    async def purge(self, prefix: str) -> int:
+        """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with
+        the exact cache's purge of the same prefix."""
+        return await asyncio.to_thread(self._index.purge, prefix)
+
+    def size(self) -> int:
+        return len(self._index)
+
+    async def purge_account(self, account: str) -> int:
+        return await self.purge(f"{account}/")
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._embedder.close()
+        await asyncio.to_thread(self._index.close)
+
+
+# The stored question travels in the entry's headers under a name no upstream sends, and is
+# removed before the entry is replayed.
+_QUESTION = "x-sluicegate-semantic-question"
+
+
+def _question(entry: CacheEntry) -> str:
+    return next((v for k, v in entry.headers if k == _QUESTION), "")
+
+
+def _threshold(value: str) -> float:
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise BadRequest(
+            f"{THRESHOLD_HEADER} must be a number between 0 and 1", header=THRESHOLD_HEADER
+        ) from None
+    if not 0.0 <= threshold <= 1.0:
+        raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
+    return threshold
+
+
+def _overrides(value: str) -> dict[str, Any]:
+    try:
+        overrides = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"{OVERRIDES_HEADER} is not valid JSON: {exc}", header=OVERRIDES_HEADER) from exc
+    if not isinstance(overrides, dict):
+        raise BadRequest(f"{OVERRIDES_HEADER} must be a JSON object", header=OVERRIDES_HEADER)
+    enabled = overrides.get("semantic_cache_enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise BadRequest(
+            f"{OVERRIDES_HEADER}: semantic_cache_enabled must be true or false", header=OVERRIDES_HEADER
+        )
+    return overrides
+
+
+def _ttl(cache_control: str | None, default: int) -> int:
+    for directive in (cache_control or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name == "max-age" and value.isdigit():
+            return min(int(value), MAX_TTL)
+    return default

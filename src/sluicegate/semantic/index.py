@@ -1,0 +1,345 @@
+"""The semantic cache's in-process vector index: unit vectors partitioned by scope, cosine search.
+
+Each scope (`scope.read_scope(...).scope`) is its own partition, searched alone, so a neighbour
+from another gateway, model or conversation can never be returned. A partition is a numpy matrix
+searched by brute force (one matrix-vector product); past `hnsw_from` entries it also gets a
+usearch HNSW graph, built once on a worker thread while brute force keeps answering.
+
+Persistence: with a `VectorFile`, every add and remove is appended to a journal, replayed (and
+compacted) by `VectorIndex.open` after a restart. The file records the embedder's name and
+dimensions; a file written by another embedder is set aside, not mixed in.
+
+Thread-safe: the gateway calls it from worker threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+Vector = NDArray[np.float32]
+_MAGIC = b"SGVI1\n"
+_RECORD = struct.Struct("<BHHd")  # op, scope length, id length, expires_at
+_ADD, _REMOVE = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    scope: str
+    id: str
+    vector: Vector
+    expires_at: float
+
+
+class VectorIndex:
+    def __init__(
+        self,
+        dimensions: int,
+        *,
+        journal: VectorFile | None = None,
+        hnsw_from: int = 50_000,
+        background: bool = True,
+    ) -> None:
+        """`hnsw_from`: partition size from which an HNSW graph is built (on a thread unless
+        `background` is False, e.g. in tests)."""
+        self.dimensions = dimensions
+        self._journal = journal
+        self._hnsw_from = hnsw_from
+        self._background = background
+        self._partitions: dict[str, _Partition] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, model: str, dimensions: int, **options: Any) -> VectorIndex:
+        """The index saved at `path` (created when missing), its journal compacted."""
+        journal = VectorFile(path, model, dimensions)
+        index = cls(dimensions, journal=None, **options)
+        for entry in journal.replay():
+            index.add(entry.scope, entry.id, entry.vector, entry.expires_at)
+        journal.rewrite(index.entries())
+        index._journal = journal
+        return index
+
+    def add(self, scope: str, id: str, vector: Vector, expires_at: float = math.inf) -> None:
+        """Store `vector` (unit length) under `id`; an existing `id` in `scope` is replaced."""
+        vector = np.asarray(vector, dtype=np.float32).reshape(self.dimensions)
+        with self._lock:
+            partition = self._partitions.get(scope)
+            if partition is None:
+                partition = self._partitions[scope] = _Partition(self.dimensions)
+            partition.put(id, vector, expires_at)
+            build = partition.size >= self._hnsw_from and partition.graph is None and not partition.building
+            partition.building = partition.building or build
+            if self._journal is not None:
+                self._journal.append(_ADD, scope, id, expires_at, vector)
+        if build and self._background:
+            threading.Thread(target=self._build_graph, args=(partition,), daemon=True).start()
+        elif build:
+            self._build_graph(partition)
+
+    def search(
+        self, scope: str, vector: Vector, k: int = 1, now: float | None = None
+    ) -> list[tuple[str, float]]:
+        """Up to `k` (id, cosine similarity) of `scope`, best first; entries expired at `now` skipped."""
+        query = np.asarray(vector, dtype=np.float32).reshape(self.dimensions)
+        with self._lock:
+            partition = self._partitions.get(scope)
+            if partition is None or partition.size == 0:
+                return []
+            return partition.search(query, k, -math.inf if now is None else now)
+
+    def remove(self, scope: str, id: str) -> bool:
+        with self._lock:
+            partition = self._partitions.get(scope)
+            if partition is None or not partition.delete(id):
+                return False
+            if partition.size == 0:
+                del self._partitions[scope]
+            if self._journal is not None:
+                self._journal.append(_REMOVE, scope, id, 0.0, None)
+            return True
+
+    def purge(self, prefix: str = "") -> int:
+        """Remove every entry of every scope starting with `prefix` (a gateway: `account/slug/`)."""
+        with self._lock:
+            doomed = [scope for scope in self._partitions if scope.startswith(prefix)]
+            removed = 0
+            for scope in doomed:
+                partition = self._partitions.pop(scope)
+                removed += partition.size
+                if self._journal is not None:
+                    for id in partition.ids[: partition.size]:
+                        self._journal.append(_REMOVE, scope, id, 0.0, None)
+            return removed
+
+    def expire(self, now: float) -> int:
+        """Drop entries whose `expires_at` has passed; returns how many."""
+        removed = 0
+        with self._lock:
+            scopes = list(self._partitions)
+        for scope in scopes:
+            with self._lock:
+                partition = self._partitions.get(scope)
+                stale = [] if partition is None else partition.expired(now)
+            for id in stale:
+                removed += self.remove(scope, id)
+        return removed
+
+    def entries(self) -> Iterator[Entry]:
+        with self._lock:
+            snapshot = [(scope, p.ids[: p.size], p.vectors[: p.size].copy(), p.expires[: p.size].copy())
+                        for scope, p in self._partitions.items()]  # fmt: skip
+        for scope, ids, vectors, expires in snapshot:
+            for id, vector, expires_at in zip(ids, vectors, expires, strict=True):
+                yield Entry(scope, id, vector, float(expires_at))
+
+    def flush(self) -> None:
+        if self._journal is not None:
+            self._journal.flush()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def uses_graph(self, scope: str) -> bool:
+        """Whether `scope` is searched through its HNSW graph (else by brute force)."""
+        with self._lock:
+            partition = self._partitions.get(scope)
+            return partition is not None and partition.graph is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(partition.size for partition in self._partitions.values())
+
+    def _build_graph(self, partition: _Partition) -> None:
+        """Build the HNSW graph off the request path; entries added meanwhile are caught up under
+        the lock before the graph is switched on."""
+        try:
+            from usearch.index import Index
+        except ImportError:  # usearch is optional: brute force keeps working, only slower
+            return
+        # int8 graph: 4x less memory and ~3x faster to build than float32; candidates are re-scored
+        # exactly from the float32 rows, so the similarity returned is never the quantised one.
+        graph = Index(
+            ndim=self.dimensions,
+            metric="ip",
+            dtype="i8",
+            connectivity=16,
+            expansion_add=64,
+            expansion_search=256,
+        )
+        with self._lock:
+            labels = partition.labels[: partition.size].copy()
+            vectors = partition.vectors[: partition.size].copy()
+        graph.add(labels, vectors, threads=1)
+        with self._lock:
+            known = set(labels.tolist())
+            for row in range(partition.size):
+                if int(partition.labels[row]) not in known:
+                    graph.add(int(partition.labels[row]), partition.vectors[row])
+            live = set(partition.labels[: partition.size].tolist())
+            for label in known - live:
+                graph.remove(label)
+            partition.graph = graph
+            partition.building = False
+
+
+class _Partition:
+    """One scope's vectors: rows `[0, size)` of `vectors` are live; a removed row is filled by the
+    last one. `labels` are the integer keys of the HNSW graph, stable across such moves."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.vectors = np.empty((1, dimensions), dtype=np.float32)
+        self.expires = np.empty(1, dtype=np.float64)
+        self.labels = np.empty(1, dtype=np.uint64)
+        self.ids: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.by_label: dict[int, str] = {}
+        self.size = 0
+        self.next_label = 0
+        self.graph: Any = None
+        self.building = False
+
+    def put(self, id: str, vector: Vector, expires_at: float) -> None:
+        if id in self.rows:
+            self.delete(id)
+        if self.size == len(self.vectors):
+            grow = len(self.vectors) * 2
+            self.vectors = np.resize(self.vectors, (grow, self.vectors.shape[1]))
+            self.expires = np.resize(self.expires, grow)
+            self.labels = np.resize(self.labels, grow)
+        row, label = self.size, self.next_label
+        self.vectors[row], self.expires[row], self.labels[row] = vector, expires_at, label
+        self.next_label += 1
+        if row < len(self.ids):
+            self.ids[row] = id
+        else:
+            self.ids.append(id)
+        self.rows[id], self.by_label[label] = row, id
+        self.size += 1
+        if self.graph is not None:
+            self.graph.add(label, vector)
+
+    def delete(self, id: str) -> bool:
+        row = self.rows.pop(id, None)
+        if row is None:
+            return False
+        label = int(self.labels[row])
+        del self.by_label[label]
+        if self.graph is not None:
+            self.graph.remove(label)
+        last = self.size - 1
+        if row != last:
+            self.vectors[row], self.expires[row], self.labels[row] = (
+                self.vectors[last], self.expires[last], self.labels[last]
+            )  # fmt: skip
+            self.ids[row] = self.ids[last]
+            self.rows[self.ids[row]] = row
+        self.size = last
+        return True
+
+    def search(self, query: Vector, k: int, now: float) -> list[tuple[str, float]]:
+        if self.graph is not None:
+            found = self.graph.search(query, min(k * 4 + 8, self.size))
+            rows = [self.rows.get(self.by_label.get(int(label), ""), -1) for label in found.keys.tolist()]
+            rows = [row for row in rows if row >= 0 and self.expires[row] > now]
+            if len(rows) >= min(k, self.size):
+                exact = self.vectors[rows] @ query
+                order = np.argsort(-exact)[:k]
+                return [(self.ids[rows[i]], float(exact[i])) for i in order]
+        scores = self.vectors[: self.size] @ query
+        scores[self.expires[: self.size] <= now] = -np.inf
+        count = min(k, self.size)
+        best = np.argpartition(-scores, count - 1)[:count] if count < self.size else np.arange(self.size)
+        best = best[np.argsort(-scores[best])]
+        return [(self.ids[row], float(scores[row])) for row in best if scores[row] > -np.inf]
+
+    def expired(self, now: float) -> list[str]:
+        return [self.ids[row] for row in np.flatnonzero(self.expires[: self.size] <= now)]
+
+
+class VectorFile:
+    """An append-only journal of adds and removes, behind a header naming the vector space."""
+
+    def __init__(self, path: Path, model: str, dimensions: int) -> None:
+        self.path = path
+        self.header = _MAGIC + orjson.dumps({"model": model, "dimensions": dimensions}) + b"\n"
+        self.dimensions = dimensions
+        self._file: Any = None
+
+    def replay(self) -> Iterator[Entry]:
+        """Every live entry, in order; a record torn by a crash ends the journal there."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if not data.startswith(self.header):
+            # Another embedder (or format) wrote it: keep it aside, start empty.
+            os.replace(self.path, self.path.with_suffix(self.path.suffix + ".stale"))
+            return
+        live: dict[tuple[str, str], Entry] = {}
+        offset, width = len(self.header), self.dimensions * 4
+        while offset + _RECORD.size <= len(data):
+            op, scope_len, id_len, expires_at = _RECORD.unpack_from(data, offset)
+            start = offset + _RECORD.size
+            end = start + scope_len + id_len + (width if op == _ADD else 0)
+            if end > len(data) or op not in (_ADD, _REMOVE):
+                break
+            scope = data[start : start + scope_len].decode()
+            id = data[start + scope_len : start + scope_len + id_len].decode()
+            if op == _ADD:
+                vector = np.frombuffer(data, dtype=np.float32, count=self.dimensions, offset=end - width)
+                live[scope, id] = Entry(scope, id, vector.copy(), expires_at)
+            else:
+                live.pop((scope, id), None)
+            offset = end
+        yield from live.values()
+
+    def rewrite(self, entries: Iterator[Entry]) -> None:
+        """Replace the journal by one add per live entry (atomically: a crash keeps the old one)."""
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+        with temporary.open("wb") as file:
+            file.write(self.header)
+            for entry in entries:
+                file.write(_record(_ADD, entry.scope, entry.id, entry.expires_at, entry.vector))
+        os.replace(temporary, self.path)
+
+    def append(self, op: int, scope: str, id: str, expires_at: float, vector: Vector | None) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self.path.exists() or self.path.stat().st_size == 0
+            self._file = self.path.open("ab")
+            if fresh:
+                self._file.write(self.header)
+        self._file.write(_record(op, scope, id, expires_at, vector))
+        self._file.flush()
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self.flush()
+            self._file.close()
+            self._file = None
+
+
+def _record(op: int, scope: str, id: str, expires_at: float, vector: Vector | None) -> bytes:
+    scope_bytes, id_bytes = scope.encode(), id.encode()
+    head = _RECORD.pack(op, len(scope_bytes), len(id_bytes), expires_at)
+    body = b"" if vector is None else np.asarray(vector, dtype="<f4").tobytes()
+    return head + scope_bytes + id_bytes + body

