@@ -38,6 +38,7 @@ from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
+from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.storage import create_cache, create_database, create_limiter
@@ -53,7 +54,8 @@ def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], 
     embedder = LocalEmbedder()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
-    return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock)
+    feed = VectorFeed(settings.cache_url, index, clock) if settings.cache_url.startswith("redis") else None
+    return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
@@ -113,6 +115,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
         await cache.open()
         await limiter.open()
+        await semantic.open()
         await upstream.open()
         logbook.start()
         retention.start()

@@ -200,3 +200,24 @@ def test_bad_headers_are_400s(gateway: RunningGateway, fake: FakeOpenAI, header:
     assert response.status_code == 400
     assert response.json()["error"]["header"] == header
     assert fake.requests == []
+
+
+def test_a_question_stored_through_one_replica_hits_on_another_within_a_second(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Any
+) -> None:
+    one, two = (
+        make_gateway(upstreams={"openai": fake.base_url}, cache_url=redis_url, data_dir=tmp_path / name)
+        for name in ("one", "two")
+    )
+    for replica in (one, two):
+        replica.http.patch(
+            "/api/v1/accounts/local/gateways/default", json={"settings": {"semantic_cache_enabled": True}}
+        )
+    ask(one, "How do I reset my password?")
+    answered = time.monotonic()
+    stored(two, 1)  # replica two's own index learns of it through the shared feed
+    assert time.monotonic() - answered < 1.0
+    answer = ask(two, "How can I reset my password?")
+    assert answer.headers["x-semantic-cache"] == "HIT"
+    assert answer.parse().choices[0].message.content == "echo: How do I reset my password?"
+    assert len(fake.requests) == 1

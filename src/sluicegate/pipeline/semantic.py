@@ -25,6 +25,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, replay
+from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
@@ -55,7 +56,9 @@ class SemanticCache:
         verifier: Callable[[], Verifier],
         cache: Cache,
         clock: Callable[[], float] = time.time,
+        feed: VectorFeed | None = None,
     ) -> None:
+        self._feed = feed  # replicas: tells the others about each stored question
         self._embedder = embedder
         self._index = index
         self._verifier = verifier  # loaded on first use: the NLI model takes a second to load
@@ -154,6 +157,8 @@ class SemanticCache:
         async def store() -> None:
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
             await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, vector, entry.expires_at)
+            if self._feed is not None:
+                await self._feed.added(lookup.scoped.scope, entry_id, vector, entry.expires_at)
 
         task = asyncio.create_task(store())
         self._pending.add(task)
@@ -177,7 +182,13 @@ class SemanticCache:
     async def purge(self, prefix: str) -> int:
         """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with
         the exact cache's purge of the same prefix."""
+        if self._feed is not None:
+            await self._feed.purged(prefix)
         return await asyncio.to_thread(self._index.purge, prefix)
+
+    async def open(self) -> None:
+        if self._feed is not None:
+            await self._feed.open()
 
     def size(self) -> int:
         return len(self._index)
@@ -188,6 +199,8 @@ class SemanticCache:
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._feed is not None:
+            await self._feed.close()
         await self._embedder.close()
         await asyncio.to_thread(self._index.close)
 

@@ -1,0 +1,97 @@
+"""Keeping every replica's in-memory vector index in step through a Redis stream.
+
+A replica that stores a question appends `add` to the stream; a purge appends `purge`. Every
+replica reads the stream from the start when it opens (so a new one catches up), then follows it
+with a blocking read: a question stored through one replica is found by another well within a
+second. The answers themselves live in the shared cache (Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import redis.asyncio as redis
+
+from sluicegate.semantic.index import VectorIndex
+
+_log = logging.getLogger(__name__)
+_MAX_LENGTH = 1_000_000  # stream entries kept (approximately); older questions fall out
+
+
+class VectorFeed:
+    def __init__(self, url: str, index: VectorIndex, clock: Callable[[], float] = time.time) -> None:
+        query = parse_qs(urlsplit(url).query)
+        self._key = query.pop("prefix", ["sluicegate:"])[0] + "semantic"
+        self._client = redis.Redis.from_url(url.split("?", 1)[0])
+        self._index = index
+        self._clock = clock
+        self._last = "0-0"
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await self._catch_up()
+        self._task = asyncio.create_task(self._follow(), name="semantic-feed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
+
+    async def added(self, scope: str, entry_id: str, vector: np.ndarray[Any, Any], expires_at: float) -> None:
+        fields = {
+            "op": "add",
+            "scope": scope,
+            "id": entry_id,
+            "expires": repr(expires_at),
+            "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+        }
+        await self._client.xadd(self._key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
+
+    async def purged(self, prefix: str) -> None:
+        await self._client.xadd(
+            self._key, {"op": "purge", "scope": prefix}, maxlen=_MAX_LENGTH, approximate=True
+        )
+
+    async def _catch_up(self) -> None:
+        while True:
+            batch = await self._client.xrange(
+                self._key, min=f"({self._last}" if self._last != "0-0" else "-", count=1000
+            )
+            if not batch:
+                return
+            await asyncio.to_thread(self._apply, batch)  # type: ignore[arg-type]  # bytes without decode_responses
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                answer = await self._client.xread({self._key: self._last}, block=1000, count=1000)
+            except (redis.RedisError, OSError) as exc:
+                _log.warning("semantic feed: %s; retrying", exc)
+                await asyncio.sleep(1)
+                continue
+            for _, batch in answer or []:  # type: ignore[str-unpack]  # redis-py's xread is loosely typed
+                await asyncio.to_thread(self._apply, batch)  # type: ignore[arg-type]
+
+    def _apply(self, batch: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        now = self._clock()
+        for stream_id, fields in batch:
+            self._last = stream_id.decode()
+            scope = fields[b"scope"].decode()
+            if fields[b"op"] == b"purge":
+                self._index.purge(scope)
+                continue
+            expires = float(fields[b"expires"])
+            if expires <= now and math.isfinite(expires):
+                continue
+            vector = np.frombuffer(fields[b"vector"], dtype=np.float32)
+            self._index.add(scope, fields[b"id"].decode(), vector, expires)
