@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,3 +167,42 @@ def test_paths_that_are_not_hosts_are_404s(gateway: RunningGateway) -> None:
     response = httpx.get(f"{gateway.url}/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_semantic_cache_headers_work_on_host_paths(gateway: RunningGateway, fakes: dict[str, Any]) -> None:
+    on = {"x-settings-overrides": '{"semantic_cache_enabled": true}'}
+    client = openai.OpenAI(base_url=f"{gateway.url}/api.openai.com/v1", api_key="sk", default_headers=on)
+    azure = openai.AzureOpenAI(
+        azure_endpoint=f"{gateway.url}/myresource.openai.azure.com",
+        api_key="azure-key",
+        api_version="2024-10-21",
+        default_headers=on,
+    )
+    compat = openai.OpenAI(
+        base_url=f"{gateway.url}/compat/openai/api.groq.com/v1", api_key="g", default_headers=on
+    )
+    for sdk, model in ((client, "gpt-4o-mini"), (azure, "prod-chat"), (compat, "llama-3.3-70b")):
+        statuses = []
+        for question in ("How do I reset my password?", "How can I reset my password?"):
+            raw = sdk.chat.completions.with_raw_response.create(
+                model=model, messages=[{"role": "user", "content": question}]
+            )
+            statuses.append(raw.headers["x-semantic-cache"])
+            if len(statuses) == 1:
+                deadline = time.monotonic() + 10
+                while "sluicegate_semantic_entries 0.0" in httpx.get(gateway.url + "/metrics").text:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+        assert statuses == ["MISS", "HIT"], model
+        sdk.close()
+        httpx.post(
+            gateway.url + "/api/v1/cache/expire",
+            headers={"Authorization": f"Bearer {gateway.settings.admin_token}"},
+        )
+    # Gemini's client does not show response headers: plain REST for the same path.
+    rest = httpx.post(
+        f"{gateway.url}/generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+        json={"contents": [{"role": "user", "parts": [{"text": "How do I reset my password?"}]}]},
+        headers={"x-goog-api-key": "AIza-test", **on},
+    )
+    assert rest.headers["x-semantic-cache"] == "MISS"
