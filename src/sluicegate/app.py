@@ -44,6 +44,7 @@ from sluicegate.semantic.verify import load_verifier
 from sluicegate.storage import create_cache, create_database, create_limiter
 from sluicegate.storage.cache import Cache
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
+from sluicegate.tracing import Tracing
 from sluicegate.upstream import Upstream
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
@@ -69,6 +70,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
+    tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
     metrics = Metrics(limiter_failures=lambda: rate_limit.failures, semantic_entries=semantic.size)
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
@@ -76,7 +78,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         records.build,
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
-        after=[rate_limit.charge_usage, metrics.observe],
+        after=[rate_limit.charge_usage, metrics.observe, *([tracing.record] if tracing else [])],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     providers = registry(settings.custom_providers)
@@ -123,6 +125,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         # aiohttp runs this after in-flight requests have finished, so the last records are in.
         await retention.close()
         await logbook.close()
+        if tracing is not None:
+            await tracing.close()
         await upstream.close()
         await semantic.close()
         await cache.close()

@@ -38,6 +38,7 @@ _ENV_FIELDS = {
     "SECRET_KEY": "secret_key",
     "ADMIN_TOKEN": "admin_token",
     "RETENTION_INTERVAL": "retention_interval",
+    "OTLP_ENDPOINT": "otlp_endpoint",
     "MAX_BODY_BYTES": "max_body_bytes",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
@@ -68,6 +69,9 @@ class Settings(BaseModel):
     )
     secret_key: str = Field("", repr=False, description="master key that seals stored provider keys")
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
+    otlp_endpoint: str = Field(
+        "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
+    )
     retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="hosts reachable by host-in-path besides the known providers"
