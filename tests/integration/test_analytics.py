@@ -1,7 +1,12 @@
-"""Analytics: the SQLite queries against a brute-force count, then the HTTP API through a gateway."""
+"""Analytics: each backend's queries against a brute-force count, then the HTTP API through a gateway.
+
+Every test that takes `backend` (directly, or through `database` or `make_gateway`) runs on SQLite
+and on PostgreSQL (+ Redis for the gateway); the few about one backend's schema say so in their name.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import sqlite3
@@ -9,14 +14,21 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from sluicegate.analytics import COUNTERS, AnalyticsQuery, AnalyticsResult
+from sluicegate.storage import postgres_analytics
 from sluicegate.storage.base import LogRecord
+from sluicegate.storage.postgres import PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
 from tests.conftest import RunningGateway
+from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
+
+Backend = SqliteDatabase | PostgresDatabase
 
 START = 1_800_000_000.0
 MESSAGES = [{"role": "user", "content": "count me"}]
@@ -89,8 +101,21 @@ def assert_percentiles(latency: Any, origin: list[float]) -> None:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> Any:
-    database = SqliteDatabase(tmp_path / "analytics.db")
+def make_database(
+    backend: str,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Callable[[], Backend]:
+    """New, unopened instances over one store: SQLite's file, or a PostgreSQL schema of the test's own."""
+    if backend == "scaled":
+        url = request.getfixturevalue("postgres_url")
+        return lambda: PostgresDatabase(url)
+    return lambda: SqliteDatabase(tmp_path / "analytics.db")
+
+
+@pytest.fixture
+async def database(make_database: Callable[[], Backend]) -> Any:
+    database = make_database()
     await database.open()
     yield database
     await database.close()
@@ -114,7 +139,7 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("window", QUERIES)
-async def test_figures_equal_a_count_of_the_records(database: SqliteDatabase, window: dict[str, Any]) -> None:
+async def test_figures_equal_a_count_of_the_records(database: Backend, window: dict[str, Any]) -> None:
     records = synthetic(3000)
     for i in range(0, len(records), 250):  # batches, as the logbook writes them
         await database.write_logs(records[i : i + 250])
@@ -129,7 +154,7 @@ async def test_figures_equal_a_count_of_the_records(database: SqliteDatabase, wi
     assert result.series[-1].start < query.until <= result.series[-1].start + query.step
 
 
-async def test_each_bucket_counts_its_own_records(database: SqliteDatabase) -> None:
+async def test_each_bucket_counts_its_own_records(database: Backend) -> None:
     records = synthetic(2000, seed=3, span=6 * 3600)
     await database.write_logs(records)
     query = AnalyticsQuery(account="local", since=START + 45.5, until=START + 6 * 3600 - 12, interval="hour")
@@ -147,7 +172,7 @@ async def test_each_bucket_counts_its_own_records(database: SqliteDatabase) -> N
         assert_percentiles(point.latency, want["origin"])
 
 
-async def test_an_empty_range_is_zeros(database: SqliteDatabase) -> None:
+async def test_an_empty_range_is_zeros(database: Backend) -> None:
     await database.write_logs(synthetic(100))
     nothing = await database.analytics(
         AnalyticsQuery(account="local", since=START - 7200, until=START - 3600, interval="minute")
@@ -166,14 +191,45 @@ async def test_an_empty_range_is_zeros(database: SqliteDatabase) -> None:
     assert nobody.providers == []
 
 
-async def test_duplicate_records_are_counted_once(database: SqliteDatabase) -> None:
+async def test_duplicate_records_are_counted_once(database: Backend) -> None:
     records = synthetic(50)
     await database.write_logs(records)
     await database.write_logs(records[:20])  # the insert ignores known ids; so do the rollups
+    await database.write_logs(records[40:] + synthetic(60)[50:])  # some known, some new
     result = await database.analytics(
         AnalyticsQuery(account="local", since=START, until=START + 4 * 86400, interval="day")
     )
-    assert result.totals.requests == expected(records, result_query(result))["requests"]
+    assert result.totals.requests == expected(synthetic(60), result_query(result))["requests"]
+
+
+async def test_concurrent_batches_add_up(database: Backend) -> None:
+    """Batches written at once (on PostgreSQL: concurrent transactions on the same roll-up rows,
+    some repeating records another batch is writing) count every record once."""
+    records = synthetic(3000, seed=11, span=2 * 3600)
+    batches = [records[i : i + 200] for i in range(0, len(records), 200)]
+    retried = [records[i + 100 : i + 300] for i in range(0, len(records) - 300, 600)]
+    await asyncio.gather(*(database.write_logs(batch) for batch in batches + retried))
+    query = AnalyticsQuery(account="local", since=START - 1, until=START + 3 * 3600, interval="minute")
+    result = await database.analytics(query)
+    want = expected(records, query)
+    for name in COUNTERS:
+        assert getattr(result.totals, name) == pytest.approx(want[name]), name
+    assert_percentiles(result.totals.latency, want["origin"])
+    assert_adds_up(result)
+
+
+async def test_deleted_records_stay_in_the_analytics(database: Backend) -> None:
+    """Retention deletes records, not the roll-ups: whole minutes still count them (the sub-minute
+    ends of a range are read from the records, and lose them)."""
+    records = synthetic(1000)
+    await database.write_logs(records)
+    query = AnalyticsQuery(account="local", since=START - 3600, until=START + 4 * 86400, interval="day")
+    before = await database.analytics(query)
+    for gateway in ("a", "b"):
+        assert await database.delete_logs("local", gateway, before=START + 86400, keep_newest=None) > 0
+    if isinstance(database, PostgresDatabase):
+        assert await database.drop_logs_before(START + 2 * 86400) > 0  # whole day partitions
+    assert_same((await database.analytics(query)).model_dump(), before.model_dump())
 
 
 def result_query(result: AnalyticsResult) -> AnalyticsQuery:
@@ -193,18 +249,42 @@ def rebuild_rollups(path: Path, *sql: str) -> None:
     connection.close()
 
 
-async def test_existing_logs_are_rolled_up_at_open(tmp_path: Path) -> None:
+ROLLUP_MIGRATION = 3  # PostgreSQL's schema version that adds the roll-ups
+
+
+async def execute_postgres(url: str, *sql: str) -> None:
+    """Run statements in the schema of `url` (a `?schema=` URL of `postgres_url`)."""
+    parts = urlsplit(url)
+    schema = parts.query.rsplit("schema=", 1)[1]
+    connection = await asyncpg.connect(urlunsplit(parts._replace(query="")))
+    try:
+        await connection.execute(f'SET search_path TO "{schema}"')
+        for statement in sql:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def test_existing_logs_are_rolled_up_at_open(
+    make_database: Callable[[], Backend], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     records = synthetic(800)
-    path = tmp_path / "old.db"
-    database = SqliteDatabase(path)
+    database = make_database()
     await database.open()
     await database.write_logs(records)
     query = AnalyticsQuery(account="local", since=START + 99, until=START + 2 * 86400, interval="hour")
     before = await database.analytics(query)
     await database.close()
 
-    rebuild_rollups(path)
-    database = SqliteDatabase(path)
+    if isinstance(database, PostgresDatabase):  # back to the version before analytics: migrate again
+        await execute_postgres(
+            request.getfixturevalue("postgres_url"),
+            f"DROP TABLE {', '.join(postgres_analytics.TABLES)}",
+            f"DELETE FROM schema_migrations WHERE version = {ROLLUP_MIGRATION}",
+        )
+    else:
+        rebuild_rollups(tmp_path / "analytics.db")
+    database = make_database()
     await database.open()
     try:
         assert_same((await database.analytics(query)).model_dump(), before.model_dump())
@@ -228,17 +308,13 @@ def assert_same(one: Any, other: Any) -> None:
         assert one == other
 
 
-async def test_semantic_hits_come_from_the_logs_column_once_it_exists(tmp_path: Path) -> None:
+async def test_semantic_hits_come_from_the_logs_column_once_it_exists_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "semantic.db"
     database = SqliteDatabase(path)
     await database.open()
     await database.write_logs(synthetic(300))
     await database.close()
-    rebuild_rollups(
-        path,
-        "ALTER TABLE logs ADD COLUMN semantic_hit INTEGER",
-        "UPDATE logs SET semantic_hit = 1 WHERE cache_status = '' AND rowid % 2 = 0",
-    )
+    rebuild_rollups(path, "UPDATE logs SET semantic_hit = 1 WHERE cache_status = '' AND rowid % 2 = 0")
     database = SqliteDatabase(path)
     await database.open()
     try:
@@ -254,6 +330,64 @@ async def test_semantic_hits_come_from_the_logs_column_once_it_exists(tmp_path: 
         assert_adds_up(result)
     finally:
         await database.close()
+
+
+async def test_semantic_hits_come_from_the_logs_column_once_it_exists_postgres(postgres_url: str) -> None:
+    """No schema version has the column yet: once one adds it, the next open counts it in every batch."""
+    database = PostgresDatabase(postgres_url)
+    await database.open()
+    await database.close()
+    await execute_postgres(  # as the semantic cache will: a column of `logs`, set by the insert
+        postgres_url,
+        "ALTER TABLE logs ADD COLUMN semantic_hit BOOLEAN",
+        "CREATE FUNCTION mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " NEW.semantic_hit := NEW.cache_status = '' AND NEW.id::bigint % 2 = 0; RETURN NEW; END $$",
+        "CREATE TRIGGER mark BEFORE INSERT ON logs FOR EACH ROW EXECUTE FUNCTION mark()",
+    )
+    database = PostgresDatabase(postgres_url)
+    await database.open()
+    try:
+        records = synthetic(300)
+        await database.write_logs(records)
+        await database.write_logs(records[:10])  # duplicates, through the slower insert
+        result = await database.analytics(
+            AnalyticsQuery(account="local", since=START, until=START + 4 * 86400, interval="day")
+        )
+        semantic = [
+            r for r in records if r.account == "local" and r.cache_status == "" and int(r.id) % 2 == 0
+        ]
+        assert result.totals.semantic_hits == len(semantic) > 0
+        hits = [r for r in records if r.account == "local" and r.cache_status == "HIT"] + semantic
+        assert result.totals.tokens_from_cache == sum((r.tokens_in or 0) + (r.tokens_out or 0) for r in hits)
+        origin = [r for r in records if r.account == "local" and r not in hits and not r.rate_limited]
+        assert result.totals.latency.requests == len(origin)
+        assert_adds_up(result)
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("window", QUERIES)
+async def test_postgres_answers_as_sqlite_does(
+    tmp_path: Path, postgres_url: str, window: dict[str, Any]
+) -> None:
+    """The same records in both: the same figures, to the last bit but for float sums' order."""
+    records = synthetic(3000, seed=5)
+    answers = []
+    for database in (SqliteDatabase(tmp_path / "same.db"), PostgresDatabase(postgres_url)):
+        await database.open()
+        try:
+            for i in range(0, len(records), 500):
+                await database.write_logs(records[i : i + 500])
+            answers.append((await database.analytics(AnalyticsQuery(account="local", **window))).model_dump())
+        finally:
+            await database.close()
+    sqlite, postgres = answers
+    assert_same(postgres, sqlite)
+    latencies = [
+        (p["latency"], q["latency"]) for p, q in zip(postgres["series"], sqlite["series"], strict=True)
+    ]
+    assert all(p == q for p, q in latencies)  # percentiles: exactly equal, not merely close
+    assert postgres["totals"]["latency"] == sqlite["totals"]["latency"]
 
 
 # The HTTP API, through a running gateway.
