@@ -20,14 +20,20 @@ SECRETS = (ADMIN_TOKEN, PROVIDER_KEY, "master-key-for-fuzzing")
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),
     max_leaves=12,
 )
 # Printable ASCII without surrounding blanks: HTTP clients refuse to send anything else.
-header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(
+    str.strip
+)
 GATEWAY_HEADERS = [
     "cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-cache-ttl", "cf-aig-skip-cache", "cf-aig-cache-key",
     "cf-aig-request-timeout", "cf-aig-max-attempts", "cf-aig-retry-delay", "cf-aig-backoff",
