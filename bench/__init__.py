@@ -1,9 +1,10 @@
 """Benchmark harness for the gateway: ``python -m bench`` (or ``make bench``).
 
-It starts a fast fake OpenAI upstream (``bench.fake_upstream``) and the gateway as separate processes,
-each pinned to its own core, drives both the direct path (client → fake) and the gateway path
-(client → gateway → fake) with ``wrk``, and reports the gateway's added latency, throughput and CPU
-time per request as ratios against the direct path.
+It starts a fast fake OpenAI upstream (``bench.fake_upstream``), a bare aiohttp pass-through proxy
+(``bench.bare_proxy``, the baseline) and the gateway as separate processes, the upstream on one core
+and the proxies on the other, drives the direct path (client → fake), the baseline path (client →
+proxy → fake) and the gateway path (client → gateway → fake) with ``wrk``, and reports the gateway's
+added latency, throughput and CPU time per request against the direct path and against the baseline.
 
 Scenarios are data (``bench.scenarios.SCENARIOS``): adding one is adding one entry to that list.
 """

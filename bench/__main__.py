@@ -1,4 +1,4 @@
-"""``python -m bench``: gateway vs direct latency, throughput and CPU per request (see bench/__init__)."""
+"""``python -m bench``: gateway vs direct vs a bare aiohttp proxy: latency, throughput, CPU per request."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bench import report
 from bench.procs import BenchLock, ProcessGroup, StartupError
-from bench.runner import Bench, PreflightError, ScenarioResult, Settings
+from bench.runner import DEFAULT_REDIS_URL, Bench, PreflightError, ScenarioResult, ScenarioSkipped, Settings
 from bench.scenarios import SCENARIOS, Scenario, by_name
 from bench.wrk import WrkError, ensure_wrk, wrk_version
 
@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description=(
             "Measure the gateway's added latency, throughput and CPU per request against a direct call "
-            "to the same fake upstream (gateway on one core, fake upstream and wrk on the other). "
+            "to the same fake upstream and against a bare aiohttp pass-through proxy (the baseline); "
+            "gateway and baseline on one core, fake upstream and wrk on the other. "
             "Durations scale with the BENCH_DURATION environment variable (e.g. 0.2 for a smoke run)."
         ),
     )
@@ -70,6 +71,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the scenarios and targets, then exit")
     parser.add_argument(
         "--direct-only", action="store_true", help="do not start the gateway: measure the fake upstream alone"
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not start the bare aiohttp proxy (bench/bare_proxy.py): no baseline runs",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL,
+        help=(
+            "the Redis of the gateway-redis scenarios (default $BENCH_REDIS_URL or "
+            f"{DEFAULT_REDIS_URL}; a random key prefix is added)"
+        ),
     )
     parser.add_argument(
         "--duration-scale",
@@ -114,14 +128,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def list_scenarios(console: Console) -> None:
     for s in SCENARIOS:
-        paths = f"direct {s.direct_path or '—'}, gateway {s.gateway_path}"
+        paths = f"direct and baseline {s.direct_path or '—'}, {s.gateway_server} {s.gateway_path}"
+        extra = ""
+        if s.control_settings is not None:
+            extra += f"; control settings {s.control_settings}"
+        if s.gateway_settings:
+            extra += f"; gateway settings {s.gateway_settings}"
         console.print(
             f"[bold]{s.name}[/bold]: {s.description} "
-            f"(-c{s.connections} -t{s.threads}, {s.duration_s:g} s, {paths})"
+            f"(-c{s.connections} -t{s.threads}, {s.duration_s:g} s, {paths}{extra})",
+            highlight=False,
         )
     console.print("\n[bold]targets[/bold]:")
     for t in report.TARGETS:
-        console.print(f"  {t.label}: {t.scenario} {t.metric} {t.text()}")
+        scaled = f" (also scaled by the baseline: {t.scaled})" if t.scaled else ""
+        console.print(f"  {t.label}: {t.scenario} {t.metric} {t.text()}{scaled}", highlight=False)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
@@ -132,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=120)
+        console = Console(width=150)
     if args.list:
         list_scenarios(console)
         return EXIT_OK
@@ -159,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         direct_only=args.direct_only,
         startup_deadline_s=args.startup_timeout,
         single_write_stream=args.single_write_stream,
+        baseline=not args.no_baseline and not args.direct_only,
+        redis_url=args.redis_url,
     )
     # SIGTERM/SIGHUP take the same path as Ctrl-C, so every child is stopped.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -179,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results: list[ScenarioResult] = []
+    skipped: list[str] = []
     error: str | None = None
     code = EXIT_OK
     lock = BenchLock()
@@ -188,10 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             lock.acquire(timeout_s=args.lock_timeout, on_wait=log)
             bench.start_upstream()
+            if settings.baseline:
+                bench.start_baseline()
             if not settings.direct_only:
                 bench.start_gateway()
             for scenario in scenarios:
-                results.append(bench.run_scenario(scenario))
+                try:
+                    result = bench.run_scenario(scenario)
+                    if result.runs:  # (a gateway-only scenario has none with --direct-only)
+                        results.append(result)
+                except ScenarioSkipped as exc:
+                    skipped.append(scenario.name)
+                    console.print(f"[yellow]skipped {scenario.name}: {exc}[/yellow]", highlight=False)
         except (StartupError, PreflightError, WrkError) as exc:
             error = str(exc)
             code = EXIT_SETUP_FAILED
@@ -202,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             # A second Ctrl-C must not cut the cleanup short (children run in their own sessions).
             handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
+                bench.close()
                 group.close()
                 lock.release()
             finally:
@@ -237,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_cpu": load_cpu,
         "direct_only": settings.direct_only,
         "single_write_stream": settings.single_write_stream,
+        "baseline": settings.baseline,
         "scenarios": [s.name for s in scenarios],
+        "skipped": skipped,
     }
     if not results:
         log("nothing measured: no results written")
@@ -250,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         error=error,
     )
     path = report.write_json(data, args.output)
-    log(f"results written to {path}")
+    md = report.write_markdown(
+        report.markdown(results, report.TARGETS, machine), args.output.with_suffix(".md")
+    )
+    log(f"results written to {path} (tables as Markdown: {md})")
     return code
 
 

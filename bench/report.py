@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import operator
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench.procs import Interference
-from bench.runner import ScenarioResult
+from bench.runner import RunResult, ScenarioResult
+from bench.scenarios import SCENARIOS
+from bench.wrk import WrkResult
 
 RESULTS_DIR = Path(__file__).with_name("results")
 
-OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
-OP_TEXT = {">=": "≥", "<=": "≤"}
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+OP_TEXT = {">=": "≥", "<=": "≤", "<": "<", ">": ">"}
+
+#: The issue's absolute targets were measured on a quieter copy of this machine, where the bare
+#: aiohttp pass-through proxy (bench/bare_proxy.py) did this many req/s on one core (concurrent).
+REFERENCE_BASELINE_RPS = 2822.0
+#: At the reference, the baseline saturated its core: CPU time per request = time per request.
+REFERENCE_BASELINE_MS = 1000 / REFERENCE_BASELINE_RPS
+#: The run that tells how fast this machine is now: the baseline proxy at 32 connections.
+SPEED_SCENARIO, SPEED_METRIC = "concurrent", "baseline.rps"
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A goal on one metric of one scenario (metric names as in ``ScenarioResult.metrics``)."""
+    """A goal on one metric of one scenario (metric names as in ``ScenarioResult.metrics``).
+
+    The goal is ``threshold``, or, with ``against``, another metric of the same scenario (e.g. a
+    cache hit's p50 against the direct p50). ``scaled`` says how an absolute target translates to
+    this machine through the baseline proxy measured in the same run (at the reference it did
+    ``REFERENCE_BASELINE_RPS`` on one core, so ``REFERENCE_BASELINE_MS`` per request):
+
+    - ``"rps"``: a throughput, as a fraction of the baseline's req/s (at 32 connections);
+    - ``"cpu"``: CPU per request, as a multiple of the baseline's CPU per request in the same
+      scenario (robust to other load: CPU time is not inflated by waiting for a busy core);
+    - ``"latency"``: milliseconds of latency, as a multiple of the baseline's time per request
+      (1/req/s at 32 connections), so they grow when the machine is slower or busier.
+    """
 
     label: str
     scenario: str
@@ -35,8 +65,13 @@ class Target:
     op: str
     threshold: float
     unit: str
+    against: str | None = None
+    scaled: str | None = None
 
     def text(self) -> str:
+        if self.against is not None:
+            run, _, metric = self.against.partition(".")
+            return f"{OP_TEXT[self.op]} {run} {metric.removesuffix('_ms')}"
         return f"{OP_TEXT[self.op]} {self.threshold:g} {self.unit}"
 
     def evaluate(self, results: dict[str, ScenarioResult]) -> tuple[float | None, bool | None]:
@@ -44,14 +79,105 @@ class Target:
         result = results.get(self.scenario)
         if result is None:
             return None, None
-        value = result.metrics().get(self.metric)
+        metrics = result.metrics()
+        value = metrics.get(self.metric)
         if value is None:
             return None, None
-        return value, OPS[self.op](value, self.threshold)
+        threshold = self.threshold if self.against is None else metrics.get(self.against)
+        if threshold is None:
+            return value, None
+        return value, OPS[self.op](value, threshold)
+
+    def evaluate_scaled(self, results: dict[str, ScenarioResult]) -> ScaledTarget | None:
+        """The target scaled by the baseline's speed here, or None when it is not scalable."""
+        if self.scaled is None or self.against is not None:
+            return None
+        speed = results.get(SPEED_SCENARIO)
+        baseline_rps = speed.metrics().get(SPEED_METRIC) if speed is not None else None
+        own = results.get(self.scenario)
+        baseline_cpu = own.metrics().get("baseline.baseline_cpu_ms_per_req") if own is not None else None
+        value, _ = self.evaluate(results)
+        here: float | None
+        if self.scaled == "rps":
+            factor = self.threshold / REFERENCE_BASELINE_RPS  # a fraction of the baseline's req/s
+            basis = baseline_rps
+            here = None if basis is None else factor * basis
+        elif self.scaled == "cpu":
+            factor = self.threshold / REFERENCE_BASELINE_MS  # a multiple of the baseline's CPU/req
+            basis = baseline_cpu
+            here = None if basis is None else factor * basis
+        elif self.scaled == "latency":
+            factor = self.threshold / REFERENCE_BASELINE_MS  # baseline times per request
+            basis = 1000 / baseline_rps if baseline_rps else None
+            here = None if basis is None else factor * basis
+        else:
+            raise ValueError(f"{self.label}: unknown scaling {self.scaled!r}")
+        met = None if here is None or value is None else OPS[self.op](value, here)
+        return ScaledTarget(self, factor, basis, here, value, met)
+
+
+#: The baseline figure of each scaling, for the report: (short name, name, unit, digits).
+SCALE_BASIS = {
+    "rps": ("baseline req/s", "baseline", "req/s", 0),
+    "cpu": ("baseline CPU/req", "baseline CPU/req", "ms", 3),
+    "latency": ("baseline time/req", "baseline time/req (1/req/s)", "ms", 3),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScaledTarget:
+    target: Target
+    #: The target as a fraction ("rps") or multiple ("cpu", "latency") of the baseline's figure.
+    factor: float
+    #: The baseline's figure here: req/s, CPU ms per request, or ms per request (1/req/s).
+    basis: float | None
+    #: The target on this machine now (None when the baseline was not measured).
+    threshold_here: float | None
+    value: float | None
+    met: bool | None
+
+    def short(self) -> str:
+        t = self.target
+        name = SCALE_BASIS[t.scaled or ""][0]
+        here = "" if self.threshold_here is None else f" = {self.threshold_here:,.3f} {t.unit}"
+        return f"{OP_TEXT[t.op]} {self.factor:.2f}× {name}{here}"
+
+    def text(self) -> str:
+        t = self.target
+        op = OP_TEXT[t.op]
+        ref = f"{REFERENCE_BASELINE_RPS:.0f}"
+        _, name, unit, digits = SCALE_BASIS[t.scaled or ""]
+        if t.scaled == "rps":
+            rule = f"target {op}{t.threshold:g} {t.unit} at baseline {ref} ⇒ {op} {self.factor:.2f}× baseline"
+        elif t.scaled == "cpu":
+            rule = (
+                f"target {op}{t.threshold:g} {t.unit} CPU/req at baseline {ref} req/s on one core "
+                f"({REFERENCE_BASELINE_MS:.3f} ms CPU/req) ⇒ {op} {self.factor:.2f}× the {name}"
+            )
+        else:
+            rule = (
+                f"target {op}{t.threshold:g} {t.unit} at baseline {ref} req/s "
+                f"({REFERENCE_BASELINE_MS:.3f} ms per request) ⇒ {op} {self.factor:.2f}× the {name}"
+            )
+        if self.basis is None or self.threshold_here is None:
+            return f"{rule}; baseline not measured here"
+        measured = "not measured" if self.value is None else f"measured {self.value:,.3f} {t.unit}"
+        return (
+            f"{rule}; here {name} {self.basis:,.{digits}f} {unit} ⇒ {op} {self.threshold_here:,.3f} "
+            f"{t.unit}; {measured}"
+        )
 
 
 TARGETS: list[Target] = [
-    Target("gateway throughput at 32 connections", "concurrent", "gateway.rps", ">=", 1500, "req/s"),
+    Target(
+        "gateway throughput at 32 connections",
+        "concurrent",
+        "gateway.rps",
+        ">=",
+        1500,
+        "req/s",
+        scaled="rps",
+    ),
     Target(
         "gateway CPU per request (32 connections)",
         "concurrent",
@@ -59,8 +185,44 @@ TARGETS: list[Target] = [
         "<=",
         0.6,
         "ms",
+        scaled="cpu",
     ),
-    Target("sequential added p50 latency", "sequential", "added.p50_ms", "<=", 0.5, "ms"),
+    Target("sequential added p50 latency", "sequential", "added.p50_ms", "<=", 0.5, "ms", scaled="latency"),
+    Target(
+        "cache hit p50 below the direct p50 (sequential)",
+        "cache-hit",
+        "gateway.p50_ms",
+        "<",
+        0,
+        "ms",
+        against="direct.p50_ms",
+    ),
+    Target(
+        "cache hit p50 below the direct p50 (32 connections)",
+        "cache-hit-c32",
+        "gateway.p50_ms",
+        "<",
+        0,
+        "ms",
+        against="direct.p50_ms",
+    ),
+    Target(
+        "rate-limit rule added p50 (in-process)",
+        "ratelimit",
+        "feature.p50_ms",
+        "<=",
+        0.1,
+        "ms",
+        scaled="latency",
+    ),
+    Target(
+        "Redis round trips per request (rate-limit rule)",
+        "ratelimit-redis",
+        "gateway.redis_evalsha_per_req",
+        "<=",
+        1,
+        "EVALSHA",
+    ),
 ]
 
 
@@ -121,89 +283,299 @@ def _noise_cell(item: Interference | None) -> str:
     return f"[yellow]{txt}[/yellow]" if item.noisy else txt
 
 
-# Rows of the table: (label, direct metric, gateway metric, ratio metric, digits).
-ROWS: list[tuple[str, str, str, str | None, int]] = [
-    ("req/s", "direct.rps", "gateway.rps", "ratio.rps", 1),
-    ("p50 ms", "direct.p50_ms", "gateway.p50_ms", "ratio.p50", 3),
-    ("p90 ms", "direct.p90_ms", "gateway.p90_ms", "ratio.p90", 3),
-    ("p99 ms", "direct.p99_ms", "gateway.p99_ms", "ratio.p99", 3),
-    ("added ms (p50; p99)", "", "added.p50_ms", "added.p99_ms", 3),
-    (
-        "CPU ms/req (fake|gw)",
-        "direct.upstream_cpu_ms_per_req",
-        "gateway.gateway_cpu_ms_per_req",
-        None,
-        3,
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a table: a metric per column, and the ratio columns."""
+
+    label: str
+    cells: tuple[str | None, ...]
+    ratios: tuple[str | None, ...] = ()
+    digits: int = 3
+    signed: bool = False
+    #: Metrics of a range (min, max) shown after the last cell, e.g. over alternating rounds.
+    spread: tuple[str, str] | None = None
+
+
+# The main table: direct, baseline, gateway, then gateway/direct and gateway/baseline.
+ROWS: list[Row] = [
+    Row("req/s", ("direct.rps", "baseline.rps", "gateway.rps"), ("ratio.rps", "vs_baseline.rps"), 1),
+    Row("p50 ms", ("direct.p50_ms", "baseline.p50_ms", "gateway.p50_ms"), ("ratio.p50", "vs_baseline.p50")),
+    Row("p90 ms", ("direct.p90_ms", "baseline.p90_ms", "gateway.p90_ms"), ("ratio.p90", "vs_baseline.p90")),
+    Row("p99 ms", ("direct.p99_ms", "baseline.p99_ms", "gateway.p99_ms"), ("ratio.p99", "vs_baseline.p99")),
+    Row(
+        "added p50 ms",
+        (None, "baseline_added.p50_ms", "added.p50_ms"),
+        (None, "vs_baseline.added_p50"),
+        signed=True,
     ),
-    ("errors (incl. non-2xx)", "direct.errors", "gateway.errors", None, 0),
+    Row(
+        "added p99 ms",
+        (None, "baseline_added.p99_ms", "added.p99_ms"),
+        (None, "vs_baseline.added_p99"),
+        signed=True,
+    ),
+    Row(
+        "CPU ms/req",
+        (
+            "direct.upstream_cpu_ms_per_req",
+            "baseline.baseline_cpu_ms_per_req",
+            "gateway.gateway_cpu_ms_per_req",
+        ),
+        (None, "vs_baseline.cpu"),
+    ),
+    Row(
+        "upstream calls/req",
+        ("direct.upstream_per_req", "baseline.upstream_per_req", "gateway.upstream_per_req"),
+        digits=2,
+    ),
+    Row("errors (incl. non-2xx)", ("direct.errors", "baseline.errors", "gateway.errors"), digits=0),
+]
+
+# The feature table: the same gateway without (control) and with the scenario's settings.
+FEATURE_ROWS: list[Row] = [
+    Row("req/s", ("control.rps", "gateway.rps"), ("feature.rps_ratio",), 1),
+    Row(
+        "p50 ms",
+        ("control.p50_ms", "gateway.p50_ms", "feature.p50_ms"),
+        spread=("feature.p50_ms_min", "feature.p50_ms_max"),
+    ),
+    Row(
+        "p90 ms",
+        ("control.p90_ms", "gateway.p90_ms", "feature.p90_ms"),
+        spread=("feature.p90_ms_min", "feature.p90_ms_max"),
+    ),
+    Row(
+        "p99 ms",
+        ("control.p99_ms", "gateway.p99_ms", "feature.p99_ms"),
+        spread=("feature.p99_ms_min", "feature.p99_ms_max"),
+    ),
+    Row(
+        "gateway CPU ms/req",
+        (
+            "control.gateway_cpu_ms_per_req",
+            "gateway.gateway_cpu_ms_per_req",
+            "feature.gateway_cpu_ms_per_req",
+        ),
+    ),
+    Row(
+        "Redis CPU ms/req",
+        ("control.redis_cpu_ms_per_req", "gateway.redis_cpu_ms_per_req", "feature.redis_cpu_ms_per_req"),
+    ),
+    Row(
+        "Redis EVALSHA/req",
+        ("control.redis_evalsha_per_req", "gateway.redis_evalsha_per_req", "feature.redis_evalsha_per_req"),
+        digits=2,
+    ),
+    Row(
+        "Redis cmds/req (in Lua too)",
+        ("control.redis_cmds_per_req", "gateway.redis_cmds_per_req", "feature.redis_cmds_per_req"),
+        digits=2,
+    ),
+    Row("upstream calls/req", ("control.upstream_per_req", "gateway.upstream_per_req"), digits=2),
+    Row("errors (incl. non-2xx)", ("control.errors", "gateway.errors"), digits=0),
 ]
 
 
-def render(console: Console, results: list[ScenarioResult], targets: list[Target]) -> None:
+MAIN_CAPTION = (
+    "added: minus direct. CPU ms/req: the fake upstream's (direct), the proxy's (baseline), the "
+    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops)."
+)
+FEATURE_CAPTION = (
+    "Control (without) and gateway (with) runs alternate in rounds (ABBA); their latencies are the "
+    "medians over the rounds, with − without the median of the rounds' paired differences (range). "
+    "Redis EVALSHA/req: round trips of the rate limiter, per request that reached the upstream; "
+    "Redis cmds/req counts the commands its Lua script runs too (INFO commandstats, server-wide)."
+)
+
+
+def _cell(value: float | None, digits: int, signed: bool) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+,.{digits}f}" if signed else _fmt(value, digits)
+
+
+def _ratio_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}×"
+
+
+@dataclass(slots=True)
+class Grid:
+    """A table as plain data (cells may hold rich markup), printed by rich or written as Markdown."""
+
+    title: str
+    columns: list[str]
+    right: set[str]
+    caption: str = ""
+    #: Sections (one per scenario) of rows of cells.
+    sections: list[list[list[str]]] = field(default_factory=list)
+
+    def rich(self) -> Table:
+        table = Table(title=self.title, caption=self.caption or None)
+        for col in self.columns:
+            table.add_column(col, justify="right" if col in self.right else "left")
+        for section in self.sections:
+            for row in section:
+                table.add_row(*row)
+            table.add_section()
+        return table
+
+    def markdown(self) -> str:
+        def plain(cell: str) -> str:
+            return Text.from_markup(cell).plain.replace("|", "\\|")
+
+        align = ["---:" if col in self.right else ":---" for col in self.columns]
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.columns) + " |", "|" + "|".join(align) + "|"]
+        for section in self.sections:
+            lines += ["| " + " | ".join(plain(c) for c in row) + " |" for row in section]
+        if self.caption:
+            lines += ["", self.caption]
+        return "\n".join(lines)
+
+
+def _scenario_rows(
+    result: ScenarioResult,
+    rows: list[Row],
+    columns: tuple[str, ...],
+    by_name: dict[str, ScenarioResult],
+    target_for: dict[tuple[str, str], Target],
+    *,
+    cells: int = 3,
+    ratios: int = 2,
+    signed_from: int = 3,
+) -> list[list[str]]:
+    """One scenario's rows: ``cells`` value columns (from ``signed_from`` on always signed: they are
+    differences), then ``ratios`` ratio columns; ``columns`` are the runs of the "other load" row."""
+    m = result.metrics()
+    name = result.scenario.name
+    out: list[list[str]] = []
+    for row in rows:
+        keys = [*row.cells, *([None] * (cells - len(row.cells)))]
+        values = [m.get(key) if key else None for key in keys]
+        if all(v is None for v in values[: len(columns)]):
+            continue
+        texts = [
+            "" if key is None else _cell(v, row.digits, row.signed or i >= signed_from)
+            for i, (key, v) in enumerate(zip(keys, values, strict=True))
+        ]
+        if row.spread is not None and all(k in m for k in row.spread):
+            low, high = (m[k] for k in row.spread)
+            texts[-1] += f" ({low:+.{row.digits}f}…{high:+.{row.digits}f})"
+        if row.label.startswith("errors"):
+            style = "bold red" if any(values) else "green"
+            texts = [f"[{style}]{t}[/{style}]" if t else t for t in texts]
+        ratio_keys = [*row.ratios, *([None] * (ratios - len(row.ratios)))]
+        ratio_texts = [_ratio_cell(m.get(key)) if key else "" for key in ratio_keys]
+        target = next((target_for[(name, k)] for k in keys if k and (name, k) in target_for), None)
+        target_txt, status_txt = "", ""
+        if target is not None:
+            _, met = target.evaluate(by_name)
+            target_txt, status_txt = target.text(), _status(met)
+        out.append(["" if out else name, row.label, *texts, *ratio_texts, target_txt, status_txt])
+    noise = {t: r.interference for t, r in result.runs.items()}
+    if noise:
+        noise_cells = [_noise_cell(noise.get(t)) for t in columns]
+        pad = [""] * (cells + ratios - len(columns))
+        out.append(["", "other load (cores)", *noise_cells, *pad, "", ""])
+    return out
+
+
+def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
+    """The report's tables: gateway/direct/baseline, feature costs (control runs), targets."""
     by_name = {r.scenario.name: r for r in results}
     target_for = {(t.scenario, t.metric): t for t in targets}
-    table = Table(title="Gateway vs direct (fake upstream)", show_lines=False)
-    for col in ("scenario", "metric"):
-        table.add_column(col)
-    for col in ("direct", "gateway", "gateway/direct"):
-        table.add_column(col, justify="right")
-    for col in ("target", "status"):
-        table.add_column(col)
-    for result in results:
-        m = result.metrics()
-        first = True
-        for label, direct_key, gateway_key, ratio_key, digits in ROWS:
-            direct = m.get(direct_key) if direct_key else None
-            gateway = m.get(gateway_key)
-            if direct is None and gateway is None:
-                continue
-            if label.startswith("added"):
-                p99 = m.get(ratio_key or "")
-                ratio_txt = f"p99 {p99:+.{digits}f}" if p99 is not None else ""
-                gateway_txt = f"{gateway:+.{digits}f}" if gateway is not None else "—"
-            else:
-                ratio = m.get(ratio_key) if ratio_key else None
-                ratio_txt = "" if ratio is None else f"{ratio:.2f}×"
-                gateway_txt = _fmt(gateway, digits)
-            if label.startswith("errors"):
-                bad = (direct or 0) + (gateway or 0)
-                style = "bold red" if bad else "green"
-                direct_txt = f"[{style}]{_fmt(direct, 0)}[/{style}]"
-                gateway_txt = f"[{style}]{gateway_txt}[/{style}]"
-            else:
-                direct_txt = _fmt(direct, digits)
-            target = target_for.get((result.scenario.name, gateway_key))
-            target_txt, status_txt = "", ""
-            if target is not None:
-                _, met = target.evaluate(by_name)
-                target_txt, status_txt = target.text(), _status(met)
-            table.add_row(
-                result.scenario.name if first else "",
-                label,
-                direct_txt,
-                gateway_txt,
-                ratio_txt,
-                target_txt,
-                status_txt,
-                end_section=False,
-            )
-            first = False
-        noise = {t: r.interference for t, r in result.runs.items()}
-        if noise:
-            cells = [_noise_cell(noise.get(t)) for t in ("direct", "gateway")]
-            table.add_row("", "other load (cores)", *cells, "", "", "")
-        table.add_section()
-    console.print(table)
+    out: list[Grid] = []
 
-    summary = Table(title="Targets", show_header=True)
-    summary.add_column("target")
-    summary.add_column("goal")
-    summary.add_column("measured", justify="right")
-    summary.add_column("status")
+    main = [r for r in results if "control" not in r.runs]
+    if main:
+        values = ["direct", "baseline", "gateway", "gw/direct", "gw/baseline"]
+        grid = Grid(
+            "Gateway vs direct (fake upstream) vs baseline (bare aiohttp proxy)",
+            ["scenario", "metric", *values, "target", "status"],
+            set(values),
+            MAIN_CAPTION,
+        )
+        for result in main:
+            grid.sections.append(
+                _scenario_rows(result, ROWS, ("direct", "baseline", "gateway"), by_name, target_for)
+            )
+        out.append(grid)
+
+    features = [r for r in results if "control" in r.runs]
+    if features:
+        values = ["without", "with", "with − without", "with/without"]
+        grid = Grid(
+            "The same gateway process without (control) and with the scenario's settings",
+            ["scenario", "metric", *values, "target", "status"],
+            set(values),
+            FEATURE_CAPTION,
+        )
+        for result in features:
+            rows = _scenario_rows(
+                result,
+                FEATURE_ROWS,
+                ("control", "gateway"),
+                by_name,
+                target_for,
+                ratios=1,
+                signed_from=2,
+            )
+            grid.sections.append(rows)
+        out.append(grid)
+
+    summary = Grid(
+        "Targets",
+        ["target", "goal", "measured", "status", "scaled by the baseline", "status (scaled)"],
+        {"measured"},
+    )
+    rows = []
     for target in targets:
         value, met = target.evaluate(by_name)
-        summary.add_row(target.label, target.text(), _fmt(value, 3), _status(met))
-    console.print(summary)
+        scaled = target.evaluate_scaled(by_name)
+        scaled_txt, scaled_status = "", ""
+        if scaled is not None:
+            scaled_txt, scaled_status = scaled.short(), _status(scaled.met)
+        rows.append([target.label, target.text(), _fmt(value, 3), _status(met), scaled_txt, scaled_status])
+    summary.sections.append(rows)
+    out.append(summary)
+    return out
+
+
+def scaled_lines(results: list[ScenarioResult], targets: list[Target]) -> list[str]:
+    """One line per absolute target scaled by the baseline's speed here, and whether it is met."""
+    by_name = {r.scenario.name: r for r in results}
+    lines = []
+    for target in targets:
+        scaled = target.evaluate_scaled(by_name)
+        if scaled is not None:
+            lines.append(f"{target.label}: {scaled.text()} — {_status(scaled.met)}")
+    return lines
+
+
+def render(console: Console, results: list[ScenarioResult], targets: list[Target]) -> None:
+    for grid in grids(results, targets):
+        console.print(grid.rich())
+    for line in scaled_lines(results, targets):
+        console.print(line, highlight=False)
+
+
+def markdown(
+    results: list[ScenarioResult],
+    targets: list[Target],
+    machine: dict[str, Any],
+    when: dt.datetime | None = None,
+) -> str:
+    """The same report as Markdown (bench/results/latest.md), for the README's Benchmarks section."""
+    load = ", ".join(f"{x:g}" for x in machine.get("loadavg_at_start", []))
+    when = when or dt.datetime.now(dt.UTC)
+    header = (
+        f"{when:%Y-%m-%d %H:%M} UTC; {machine.get('nproc')} × {machine.get('cpu_model')}; "
+        f"load average at start {load}; Python {machine.get('python')}, kernel {machine.get('kernel')}, "
+        f"{machine.get('wrk')}"
+    )
+    parts = [header]
+    parts += [grid.markdown() for grid in grids(results, targets)]
+    parts.append("\n".join(f"- {Text.from_markup(line).plain}" for line in scaled_lines(results, targets)))
+    return "\n\n".join(parts) + "\n"
 
 
 def to_json(
@@ -231,6 +603,21 @@ def to_json(
                 "met": met,
             }
         )
+        scaled = t.evaluate_scaled(by_name)
+        if scaled is not None:
+            target_rows[-1]["against"] = t.against
+            target_rows[-1]["scaled_by_baseline"] = {
+                "kind": t.scaled,
+                "reference_baseline_rps": REFERENCE_BASELINE_RPS,
+                "basis": SCALE_BASIS[t.scaled or ""][0],
+                "basis_here": _rounded(scaled.basis, 4),
+                "factor": round(scaled.factor, 4),
+                "threshold_here": _rounded(scaled.threshold_here, 4),
+                "met": scaled.met,
+                "text": scaled.text(),
+            }
+        elif t.against is not None:
+            target_rows[-1]["against"] = t.against
     return {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(),
@@ -242,8 +629,83 @@ def to_json(
     }
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def write_markdown(text: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def write_json(data: dict[str, Any], path: Path | None = None) -> Path:
     path = path or RESULTS_DIR / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     return path
+
+
+# --- reading a run back -----------------------------------------------------------------------------
+
+
+def _run_from_dict(data: dict[str, Any]) -> RunResult:
+    names = {f.name for f in fields(WrkResult)}
+    wrk = WrkResult(**{k: v for k, v in data.items() if k in names})
+    noise = data.get("interference", {})
+    interference = Interference(
+        float(noise.get("wall_s", wrk.duration_s)),
+        float(noise.get("other_cores", 0.0)),
+        float(noise.get("steal_cores", 0.0)),
+    )
+    return RunResult(
+        data["target"],
+        data["url"],
+        wrk,
+        {k: float(v) for k, v in data.get("cpu_s", {}).items()},
+        interference,
+        data.get("upstream_requests"),
+        data.get("redis_calls"),
+    )
+
+
+def results_from_json(data: dict[str, Any]) -> list[ScenarioResult]:
+    """The scenario results of a ``latest.json`` (scenarios matched by name in ``SCENARIOS``)."""
+    known = {s.name: s for s in SCENARIOS}
+    results = []
+    for item in data.get("scenarios", []):
+        scenario = known.get(item["name"])
+        if scenario is None:
+            raise ValueError(f"scenario {item['name']!r} of the results is not in SCENARIOS any more")
+        result = ScenarioResult(scenario)
+        result.runs = {t: _run_from_dict(r) for t, r in item.get("runs", {}).items()}
+        result.rounds = {
+            t: [_run_from_dict(r) for r in runs] for t, runs in item.get("round_runs", {}).items()
+        }
+        results.append(result)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report [results.json]``: print a past run's report again, rewrite its .md."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", nargs="?", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument("--markdown", type=Path, default=None, help="default: the results path with .md")
+    args = parser.parse_args(argv)
+    data = orjson.loads(args.results.read_bytes())
+    results = results_from_json(data)
+    console = Console() if Console().is_terminal else Console(width=150)
+    console.print(
+        f"{args.results}: run of {data.get('timestamp')}, scale {data.get('settings', {}).get('scale')}",
+        highlight=False,
+    )
+    render(console, results, TARGETS)
+    when = dt.datetime.fromisoformat(data["timestamp"]) if data.get("timestamp") else None
+    text = markdown(results, TARGETS, data.get("machine", {}), when)
+    path = write_markdown(text, args.markdown or args.results.with_suffix(".md"))
+    console.print(f"Markdown written to {path}", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

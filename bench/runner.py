@@ -1,8 +1,11 @@
-"""Starting the fake upstream and the gateway, and running each scenario against both."""
+"""Starting the fake upstream, the baseline proxy and the gateway, and running each scenario on them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import statistics
 import sys
 import time
 import urllib.error
@@ -24,12 +27,17 @@ from bench.procs import (
     free_port,
     wait_http_ok,
 )
+from bench.redis_probe import RedisProbe, RedisUnavailable, calls_between
 from bench.scenarios import Scenario
 from bench.wrk import WrkResult, lua_script, run_wrk
 
 HOST = "127.0.0.1"
 FAKE_UPSTREAM_SCRIPT = Path(__file__).with_name("fake_upstream.py")
-TARGETS = ("direct", "gateway")
+BARE_PROXY_SCRIPT = Path(__file__).with_name("bare_proxy.py")
+#: The runs of a scenario, in order: the fake upstream alone, the bare aiohttp proxy (baseline), the
+#: gateway with the scenario's control settings (when it has some), and the gateway.
+TARGETS = ("direct", "baseline", "control", "gateway")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +50,24 @@ class Settings:
     startup_deadline_s: float = 30.0
     settle_s: float = 0.5
     single_write_stream: bool = False
+    #: Start the bare aiohttp proxy (bench/bare_proxy.py) and give every direct+gateway scenario a
+    #: baseline run through it.
+    baseline: bool = True
+    #: The Redis of the gateway-redis process (a random key prefix is added per run).
+    redis_url: str = DEFAULT_REDIS_URL
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    target: str
+    name: str
     base_url: str
     child: Child
+    #: Name of this process's CPU figure ("upstream", "baseline", "gateway").
+    process: str
+    #: The Redis behind this gateway (its round trips and CPU are counted), if any.
+    redis: RedisProbe | None = None
+    redis_pid: int | None = None
+    admin_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -62,34 +81,71 @@ class RunResult:
     cpu_s: dict[str, float]
     #: CPU used meanwhile by processes outside the benchmark (other work on the machine).
     interference: Interference
+    #: Requests the fake upstream served during the measured run (0 for cache hits).
+    upstream_requests: int | None = None
+    #: Redis commands per name during the measured run (gateway-redis runs only).
+    redis_calls: dict[str, int] | None = None
 
     def cpu_ms_per_request(self, name: str) -> float | None:
         if name not in self.cpu_s or not self.wrk.requests:
             return None
         return self.cpu_s[name] * 1000 / self.wrk.requests
 
+    def per_request(self, count: int | None) -> float | None:
+        return None if count is None or not self.wrk.requests else count / self.wrk.requests
+
+    def per_served(self, count: int) -> float:
+        """``count`` per request that reached the upstream, or per request wrk counted when none did.
+
+        The upstream's count is exact; wrk's misses the requests still in flight when it stops (up
+        to one per connection), which would make e.g. 1 Redis call per request read 1.003.
+        """
+        served = self.upstream_requests or self.wrk.requests
+        return count / served if served else 0.0
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "target": self.target,
             "url": self.url,
             **self.wrk.to_dict(),
             "cpu_s": {k: round(v, 3) for k, v in self.cpu_s.items()},
             "cpu_ms_per_request": {k: _round(self.cpu_ms_per_request(k), 4) for k in self.cpu_s},
+            "upstream_requests": self.upstream_requests,
             "interference": {
+                "wall_s": round(self.interference.wall_s, 3),
                 "other_cores": round(self.interference.other_cores, 3),
                 "steal_cores": round(self.interference.steal_cores, 3),
                 "noisy": self.interference.noisy,
             },
         }
+        if self.redis_calls is not None:
+            data["redis_calls"] = self.redis_calls
+        return data
 
 
 @dataclass(slots=True)
 class ScenarioResult:
     scenario: Scenario
     runs: dict[str, RunResult] = field(default_factory=dict)
+    #: With ``scenario.rounds`` > 1: the control and gateway runs of each round (``runs`` holds
+    #: them merged).
+    rounds: dict[str, list[RunResult]] = field(default_factory=dict)
+
+    def paired_differences(self, percentile: str) -> list[float]:
+        """Per round, the gateway's minus the control's latency percentile (ms), or [] without rounds."""
+        control, gateway = self.rounds.get("control", []), self.rounds.get("gateway", [])
+        return [
+            (getattr(g.wrk, f"{percentile}_us") - getattr(c.wrk, f"{percentile}_us")) / 1000
+            for c, g in zip(control, gateway, strict=False)
+        ]
 
     def metrics(self) -> dict[str, float]:
-        """Flat named figures for the report and the targets (``direct.rps``, ``added.p50_ms``...)."""
+        """Flat named figures for the report and the targets (``direct.rps``, ``added.p50_ms``...).
+
+        ``added.*``/``ratio.*``: the gateway against direct; ``baseline_added.*``: the baseline proxy
+        against direct; ``vs_baseline.*``: gateway/baseline ratios (req/s, latency, CPU per request,
+        added latency); ``feature.*``: the gateway run minus the control run (what a setting costs).
+        """
         out: dict[str, float] = {}
         for target, run in self.runs.items():
             out[f"{target}.rps"] = run.wrk.rps
@@ -101,13 +157,56 @@ class ScenarioResult:
                 value = run.cpu_ms_per_request(name)
                 if value is not None:
                     out[f"{target}.{name}_cpu_ms_per_req"] = value
+            upstream = run.per_request(run.upstream_requests)
+            if upstream is not None:
+                out[f"{target}.upstream_per_req"] = upstream
+            if run.redis_calls is not None:
+                out[f"{target}.redis_evalsha_per_req"] = run.per_served(run.redis_calls.get("evalsha", 0))
+                out[f"{target}.redis_cmds_per_req"] = run.per_served(sum(run.redis_calls.values()))
+        percentiles = ("p50", "p90", "p99")
+        if "direct" in self.runs:
+            for target, prefix in (("gateway", "added"), ("baseline", "baseline_added")):
+                if target not in self.runs:
+                    continue
+                for p in percentiles:
+                    out[f"{prefix}.{p}_ms"] = out[f"{target}.{p}_ms"] - out[f"direct.{p}_ms"]
         if "direct" in self.runs and "gateway" in self.runs:
-            for p in ("p50", "p90", "p99"):
-                out[f"added.{p}_ms"] = out[f"gateway.{p}_ms"] - out[f"direct.{p}_ms"]
+            for p in percentiles:
                 if out[f"direct.{p}_ms"]:
                     out[f"ratio.{p}"] = out[f"gateway.{p}_ms"] / out[f"direct.{p}_ms"]
             if out["direct.rps"]:
                 out["ratio.rps"] = out["gateway.rps"] / out["direct.rps"]
+            _ratio(
+                out, "ratio.upstream_cpu", "gateway.upstream_cpu_ms_per_req", "direct.upstream_cpu_ms_per_req"
+            )
+        if "baseline" in self.runs and "gateway" in self.runs:
+            _ratio(out, "vs_baseline.rps", "gateway.rps", "baseline.rps")
+            for p in percentiles:
+                _ratio(out, f"vs_baseline.{p}", f"gateway.{p}_ms", f"baseline.{p}_ms")
+                if f"added.{p}_ms" in out:
+                    _ratio(out, f"vs_baseline.added_{p}", f"added.{p}_ms", f"baseline_added.{p}_ms")
+                    out[f"over_baseline.{p}_ms"] = out[f"gateway.{p}_ms"] - out[f"baseline.{p}_ms"]
+            _ratio(
+                out, "vs_baseline.cpu", "gateway.gateway_cpu_ms_per_req", "baseline.baseline_cpu_ms_per_req"
+            )
+        if "control" in self.runs and "gateway" in self.runs:
+            for p in percentiles:
+                out[f"feature.{p}_ms"] = out[f"gateway.{p}_ms"] - out[f"control.{p}_ms"]
+                # Alternating rounds: the median of the paired differences, and their range.
+                paired = self.paired_differences(p)
+                if len(paired) > 1:
+                    out[f"feature.{p}_ms"] = statistics.median(paired)
+                    out[f"feature.{p}_ms_min"] = min(paired)
+                    out[f"feature.{p}_ms_max"] = max(paired)
+            _ratio(out, "feature.rps_ratio", "gateway.rps", "control.rps")
+            for name in (
+                "gateway_cpu_ms_per_req",
+                "redis_cpu_ms_per_req",
+                "redis_evalsha_per_req",
+                "redis_cmds_per_req",
+            ):
+                if f"gateway.{name}" in out and f"control.{name}" in out:
+                    out[f"feature.{name}"] = out[f"gateway.{name}"] - out[f"control.{name}"]
         return out
 
     def to_dict(self, scale: float) -> dict[str, Any]:
@@ -119,13 +218,74 @@ class ScenarioResult:
             "threads": s.threads,
             "duration_s": s.duration_s * scale,
             "stream": s.stream,
+            "gateway_server": s.gateway_server,
+            "gateway_settings": s.gateway_settings,
+            "control_settings": s.control_settings,
+            "rounds": s.rounds,
             "runs": {t: r.to_dict() for t, r in self.runs.items()},
             "metrics": {k: round(v, 4) for k, v in self.metrics().items()},
+            "round_runs": {t: [r.to_dict() for r in runs] for t, runs in self.rounds.items()},
         }
 
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def merge_runs(runs: list[RunResult]) -> RunResult:
+    """Rounds of one target as one run: counts and CPU summed, latency percentiles the median of the
+    rounds' (wrk reports percentiles, not its histogram), load weighted by time."""
+    if len(runs) == 1:
+        return runs[0]
+    w = [r.wrk for r in runs]
+    requests = sum(x.requests for x in w)
+
+    def median(name: str) -> int:
+        return round(statistics.median(int(getattr(x, name)) for x in w))
+
+    wrk = WrkResult(
+        requests=requests,
+        duration_us=sum(x.duration_us for x in w),
+        bytes=sum(x.bytes for x in w),
+        errors_connect=sum(x.errors_connect for x in w),
+        errors_read=sum(x.errors_read for x in w),
+        errors_write=sum(x.errors_write for x in w),
+        errors_status=sum(x.errors_status for x in w),
+        errors_timeout=sum(x.errors_timeout for x in w),
+        non2xx=sum(x.non2xx for x in w),
+        first_bad_status=next((x.first_bad_status for x in w if x.first_bad_status), 0),
+        latency_min_us=min(x.latency_min_us for x in w),
+        latency_mean_us=sum(x.latency_mean_us * x.requests for x in w) / requests if requests else 0.0,
+        latency_max_us=max(x.latency_max_us for x in w),
+        p50_us=median("p50_us"),
+        p90_us=median("p90_us"),
+        p99_us=median("p99_us"),
+        p999_us=median("p999_us"),
+    )
+    cpu: dict[str, float] = {}
+    for run in runs:
+        for name, value in run.cpu_s.items():
+            cpu[name] = cpu.get(name, 0.0) + value
+    wall = sum(r.interference.wall_s for r in runs)
+    interference = Interference(
+        wall,
+        sum(r.interference.other_cores * r.interference.wall_s for r in runs) / wall,
+        sum(r.interference.steal_cores * r.interference.wall_s for r in runs) / wall,
+    )
+    served = [r.upstream_requests for r in runs]
+    upstream = None if any(x is None for x in served) else sum(x or 0 for x in served)
+    redis_calls: dict[str, int] | None = None
+    for run in runs:
+        if run.redis_calls is not None:
+            redis_calls = redis_calls or {}
+            for name, count in run.redis_calls.items():
+                redis_calls[name] = redis_calls.get(name, 0) + count
+    return RunResult(runs[0].target, runs[0].url, wrk, cpu, interference, upstream, redis_calls)
+
+
+def _ratio(out: dict[str, float], name: str, numerator: str, denominator: str) -> None:
+    if out.get(denominator) and numerator in out:
+        out[name] = out[numerator] / out[denominator]
 
 
 def _pinned(cmd: list[str], cpu: int | None) -> list[str]:
@@ -144,6 +304,8 @@ class Bench:
         self.wrk = wrk
         self.log = log
         self.endpoints: dict[str, Endpoint] = {}
+        #: Gateway processes that could not start (name → why), so each is tried once.
+        self.unavailable: dict[str, str] = {}
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -159,12 +321,31 @@ class Bench:
         )
         base = f"http://{HOST}:{port}"
         wait_http_ok(f"{base}/healthz", child, deadline_s=self.settings.startup_deadline_s)
-        endpoint = Endpoint("direct", base, child)
+        endpoint = Endpoint("direct", base, child, process="upstream")
         self.endpoints["direct"] = endpoint
         self.log(f"fake upstream ready at {base} (pid {child.pid}, cpu {self.settings.load_cpu})")
         return endpoint
 
-    def start_gateway(self) -> Endpoint:
+    def start_baseline(self) -> Endpoint:
+        """The bare aiohttp pass-through proxy, on the gateway's core, in front of the fake upstream."""
+        upstream = self.endpoints["direct"].base_url
+        port = free_port(HOST)
+        cmd = [sys.executable, str(BARE_PROXY_SCRIPT), "--upstream", upstream]
+        cmd += ["--host", HOST, "--port", str(port)]
+        child = self.group.start(
+            "baseline proxy",
+            _pinned(cmd, self.settings.gateway_cpu),
+            log_path=self.workdir / "bare_proxy.log",
+        )
+        base = f"http://{HOST}:{port}"
+        wait_http_ok(f"{base}/healthz", child, deadline_s=self.settings.startup_deadline_s)
+        endpoint = Endpoint("baseline", base, child, process="baseline")
+        self.endpoints["baseline"] = endpoint
+        self.log(f"baseline proxy ready at {base} (pid {child.pid}, cpu {self.settings.gateway_cpu})")
+        return endpoint
+
+    def start_gateway(self, name: str = "gateway") -> Endpoint:
+        """The gateway process ``name``: "gateway", or "gateway-redis" (cache and counters in Redis)."""
         upstream = self.endpoints["direct"].base_url
         gateway_bin = self.settings.gateway_bin
         if not gateway_bin.exists():
@@ -172,54 +353,187 @@ class Bench:
                 f"the gateway executable {gateway_bin} does not exist (is the project installed, "
                 "`pip install -e .`?); use --direct-only to measure the fake upstream alone"
             )
-        data_dir = self.workdir / "gateway-data"
+        redis: RedisProbe | None = None
+        redis_pid: int | None = None
+        extra_env: dict[str, str] = {}
+        if name == "gateway-redis":
+            redis = RedisProbe.for_url(self.settings.redis_url)
+            try:
+                redis.ping()
+                redis_pid = redis.pid()
+            except RedisUnavailable as exc:
+                raise ScenarioSkipped(f"no Redis for the gateway-redis process: {exc}") from exc
+            extra_env["SLUICEGATE_CACHE_URL"] = redis.gateway_url
+        elif name != "gateway":
+            raise ValueError(f"unknown gateway process {name!r} (gateway, gateway-redis)")
+        data_dir = self.workdir / f"{name}-data"
         data_dir.mkdir()
         port = free_port(HOST)
         inherited = sorted(k for k in os.environ if k.startswith("SLUICEGATE_"))
-        if inherited:
+        if inherited and name == "gateway":
             self.log(f"gateway inherits {', '.join(inherited)} from the environment")
-        env = {
-            **os.environ,
+        # A fresh admin token: scenarios set the gateway's settings through the admin API.
+        token = "bench-" + secrets.token_urlsafe(24)
+        extra_env |= {
             "SLUICEGATE_DATA": str(data_dir),
             "SLUICEGATE_UPSTREAM_OPENAI": f"{upstream}/v1",
+            "SLUICEGATE_ADMIN_TOKEN": token,
         }
+        env = {**os.environ, **extra_env}
         cmd = [str(gateway_bin), "serve", "--host", HOST, "--port", str(port)]
         child = self.group.start(
-            "gateway", _pinned(cmd, self.settings.gateway_cpu), env=env, log_path=self.workdir / "gateway.log"
+            name, _pinned(cmd, self.settings.gateway_cpu), env=env, log_path=self.workdir / f"{name}.log"
         )
         base = f"http://{HOST}:{port}"
         try:
             wait_http_ok(f"{base}/healthz", child, deadline_s=self.settings.startup_deadline_s)
         except StartupError as exc:
+            shown = " ".join(f"{k}={v}" for k, v in extra_env.items() if k != "SLUICEGATE_ADMIN_TOKEN")
             raise StartupError(
-                f"the gateway did not start: {exc}\n"
-                f"command: SLUICEGATE_DATA={data_dir} SLUICEGATE_UPSTREAM_OPENAI={upstream}/v1 "
-                f"{' '.join(cmd)}\n(use --direct-only to measure the fake upstream alone)"
+                f"the {name} process did not start: {exc}\n"
+                f"command: {shown} {' '.join(cmd)}\n(use --direct-only to measure the fake upstream alone)"
             ) from exc
-        endpoint = Endpoint("gateway", base, child)
-        self.endpoints["gateway"] = endpoint
-        self.log(f"gateway ready at {base} (pid {child.pid}, cpu {self.settings.gateway_cpu})")
+        endpoint = Endpoint(name, base, child, "gateway", redis, redis_pid, token)
+        self.endpoints[name] = endpoint
+        where = f", Redis {redis.gateway_url} (pid {redis_pid})" if redis else ""
+        self.log(f"{name} ready at {base} (pid {child.pid}, cpu {self.settings.gateway_cpu}{where})")
         return endpoint
+
+    def gateway_endpoint(self, name: str) -> Endpoint | None:
+        """The gateway process ``name``, started on first use; None when there is no gateway."""
+        if self.settings.direct_only:
+            return None
+        if name not in self.endpoints:
+            if name in self.unavailable:
+                raise ScenarioSkipped(self.unavailable[name])
+            try:
+                self.start_gateway(name)
+            except ScenarioSkipped as exc:
+                self.unavailable[name] = str(exc)
+                raise
+        return self.endpoints[name]
+
+    def close(self) -> None:
+        """Remove this run's Redis keys (the processes are the group's to stop)."""
+        for endpoint in self.endpoints.values():
+            if endpoint.redis is not None:
+                with contextlib.suppress(RedisUnavailable):
+                    removed = endpoint.redis.cleanup()
+                    self.log(f"removed {removed} Redis key(s) under {endpoint.redis.prefix}")
 
     # --- scenarios ---------------------------------------------------------------------------------
 
-    def targets(self) -> list[str]:
-        return [t for t in TARGETS if t in self.endpoints]
-
     def run_scenario(self, scenario: Scenario) -> ScenarioResult:
         result = ScenarioResult(scenario)
-        for target in self.targets():
-            path = scenario.path_for(target)
-            if path is None:
-                continue
-            result.runs[target] = self._run_one(scenario, target, path)
+        gateway = self.gateway_endpoint(scenario.gateway_server)
+        if scenario.direct_path is not None:
+            result.runs["direct"] = self._run_one(scenario, "direct", self.endpoints["direct"])
+            if gateway is not None and "baseline" in self.endpoints:
+                result.runs["baseline"] = self._run_one(scenario, "baseline", self.endpoints["baseline"])
+        if gateway is None:
+            return result
+        touched = set(scenario.gateway_settings) | set(scenario.control_settings or {})
+        if not touched:
+            result.runs["gateway"] = self._run_one(scenario, "gateway", gateway)
+            return result
+        account, slug = scenario.gateway_id()
+        original = self._admin(gateway, "GET", f"/api/v1/accounts/{account}/gateways/{slug}")["settings"]
+        restore = {k: original.get(k) for k in sorted(touched)}
+        try:
+            if scenario.control_settings is not None:
+                self._run_rounds(scenario, gateway, account, slug, result)
+            else:
+                self._set_settings(gateway, account, slug, scenario.gateway_settings)
+                result.runs["gateway"] = self._run_one(scenario, "gateway", gateway)
+        except BaseException:
+            with contextlib.suppress(PreflightError):  # the first error is the one to report
+                self._set_settings(gateway, account, slug, restore)
+            raise
+        # Put the settings back, so that the next scenarios measure the gateway as it was.
+        self._set_settings(gateway, account, slug, restore)
         return result
 
-    def _run_one(self, scenario: Scenario, target: str, path: str) -> RunResult:
+    def _run_rounds(
+        self, scenario: Scenario, gateway: Endpoint, account: str, slug: str, result: ScenarioResult
+    ) -> None:
+        """Control and gateway runs alternating in ``scenario.rounds`` rounds, in ABBA order (control,
+        gateway; gateway, control; ...), so that a drift of the machine's speed cancels out."""
+        rounds = max(1, scenario.rounds)
+        settings = {"control": scenario.control_settings or {}, "gateway": scenario.gateway_settings}
+        done: dict[str, list[RunResult]] = {"control": [], "gateway": []}
+        for index in range(rounds):
+            order = ("control", "gateway") if index % 2 == 0 else ("gateway", "control")
+            for target in order:
+                self._set_settings(gateway, account, slug, settings[target])
+                run = self._run_one(
+                    scenario,
+                    target,
+                    gateway,
+                    duration_s=scenario.duration_s / rounds,
+                    warm=not done[target],
+                    label=f"{target} {index + 1}/{rounds}" if rounds > 1 else target,
+                )
+                done[target].append(run)
+        for target, runs in done.items():
+            result.runs[target] = merge_runs(runs)
+        if rounds > 1:
+            result.rounds = done
+
+    def _set_settings(self, gateway: Endpoint, account: str, slug: str, settings: dict[str, Any]) -> None:
+        if settings:
+            path = f"/api/v1/accounts/{account}/gateways/{slug}"
+            self._admin(gateway, "PATCH", path, {"settings": settings})
+
+    def _admin(
+        self, gateway: Endpoint, method: str, path: str, payload: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One admin API call with the process's bootstrap token; its JSON answer."""
+        data = orjson.dumps(payload) if payload is not None else None
+        headers = {"Authorization": f"Bearer {gateway.admin_token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(gateway.base_url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                answer: dict[str, Any] = orjson.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:500].decode(errors="replace")
+            raise PreflightError(f"admin API {method} {path} answered HTTP {exc.code}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise PreflightError(f"admin API {method} {path} failed: {exc}") from exc
+        return answer
+
+    def _upstream_served(self) -> int | None:
+        """Requests the fake upstream has served so far (its GET /stats)."""
+        try:
+            with urllib.request.urlopen(self.endpoints["direct"].base_url + "/stats", timeout=5) as resp:
+                stats = orjson.loads(resp.read())
+        except (urllib.error.URLError, OSError, orjson.JSONDecodeError):
+            return None
+        return int(stats.get("completions", 0)) + int(stats.get("streams", 0))
+
+    def _run_one(
+        self,
+        scenario: Scenario,
+        target: str,
+        endpoint: Endpoint,
+        *,
+        duration_s: float | None = None,
+        warm: bool = True,
+        label: str | None = None,
+    ) -> RunResult:
         scale = self.settings.scale
-        url = self.endpoints[target].base_url + path
+        label = label or target
+        path = scenario.path_for(target)
+        assert path is not None, f"{scenario.name}/{target} has no path"
+        url = endpoint.base_url + path
         headers = scenario.headers_for(target)
-        preflight(url, scenario, headers)
+        expect: dict[str, str | None] = {}
+        if target == "gateway":
+            expect = scenario.expect_gateway_headers
+            if scenario.prime:
+                send(url, scenario, headers)
+        preflight(url, scenario, headers, expect)
         script = self.workdir / f"{scenario.name}-{target}.lua"
         script.write_text(lua_script(method=scenario.method, body=scenario.body, headers=headers))
 
@@ -235,28 +549,43 @@ class Bench:
                 group=self.group,
             )
 
-        warm = wrk(scenario.warmup_s * scale)
-        if warm.errors:
-            self.log(f"  warning: {warm.errors} error(s) during the warm-up of {scenario.name}/{target}")
+        if warm:
+            warm_up = wrk(scenario.warmup_s * scale)
+            if warm_up.errors:
+                self.log(
+                    f"  warning: {warm_up.errors} error(s) during the warm-up of {scenario.name}/{target}"
+                )
         time.sleep(self.settings.settle_s)
         watched = {"upstream": self.endpoints["direct"].child.pid}
-        if target == "gateway":
-            watched["gateway"] = self.endpoints["gateway"].child.pid
+        if endpoint.name != "direct":
+            watched[endpoint.process] = endpoint.child.pid
+        if endpoint.redis_pid is not None:
+            watched["redis"] = endpoint.redis_pid
         # Every benchmark process, gateway or not, to tell other work on the machine apart.
-        tracked = {ep.child.pid for ep in self.endpoints.values()}
+        # (Redis is shared with whatever else uses it: counted as ours only while it serves this run.)
+        tracked = {ep.child.pid for ep in self.endpoints.values()} | set(watched.values())
+        redis_before = endpoint.redis.command_calls() if endpoint.redis else None
+        served_before = self._upstream_served()
         machine_before = cpu_snapshot()
-        tracked_before = sum(cpu_seconds(pid) for pid in tracked)
-        before = {name: cpu_seconds(pid) for name, pid in watched.items()}
-        measured = wrk(scenario.duration_s * scale)
+        tracked_before = sum(_cpu_or_zero(pid) for pid in tracked)
+        before = {name: _cpu_or_zero(pid) for name, pid in watched.items()}
+        measured = wrk((duration_s if duration_s is not None else scenario.duration_s) * scale)
         # Let after-response work (log batching, usage) for these requests land in the window.
         time.sleep(self.settings.settle_s)
-        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
-        tracked_cpu = sum(cpu_seconds(pid) for pid in tracked) - tracked_before
+        cpu = {name: _cpu_or_zero(pid) - before[name] for name, pid in watched.items()}
+        tracked_cpu = sum(_cpu_or_zero(pid) for pid in tracked) - tracked_before
         interference = Interference.between(machine_before, cpu_snapshot(), tracked_cpu)
-        run = RunResult(target, url, measured, cpu, interference)
+        served_after = self._upstream_served()
+        served = None if served_before is None or served_after is None else served_after - served_before
+        redis_calls = None
+        if endpoint.redis is not None and redis_before is not None:
+            redis_calls = calls_between(redis_before, endpoint.redis.command_calls())
+        run = RunResult(target, url, measured, cpu, interference, served, redis_calls)
         cpu_txt = ", ".join(
             f"{name} {run.cpu_ms_per_request(name) or 0:.3f} ms CPU/req" for name in sorted(cpu)
         )
+        if redis_calls is not None:
+            cpu_txt += f"; Redis calls {redis_calls}"
         if measured.errors:
             w = measured
             self.log(
@@ -265,26 +594,50 @@ class Bench:
                 f"read {w.errors_read}, write {w.errors_write}, timeout {w.errors_timeout}[/red]"
             )
         self.log(
-            f"  {scenario.name:<12} {target:<8} {measured.rps:9.1f} req/s  "
+            f"  {scenario.name:<15} {label:<8} {measured.rps:9.1f} req/s  "
             f"p50 {measured.p50_us / 1000:7.3f} ms  p99 {measured.p99_us / 1000:7.3f} ms  "
             f"errors {measured.errors}  ({cpu_txt})"
         )
         if interference.noisy:
             self.log(
                 f"  [yellow]warning: other processes used {interference.other_cores:.2f} core(s) "
-                f"(steal {interference.steal_cores:.2f}) during {scenario.name}/{target}: "
+                f"(steal {interference.steal_cores:.2f}) during {scenario.name}/{label}: "
                 "figures are disturbed[/yellow]"
             )
         return run
 
 
-def preflight(url: str, scenario: Scenario, headers: dict[str, str]) -> None:
-    """One request checked by hand before the load: 2xx and the right shape of answer."""
+def _cpu_or_zero(pid: int) -> float:
+    """CPU seconds of a process (0 when it cannot be read, e.g. a Redis outside this namespace)."""
+    try:
+        return cpu_seconds(pid)
+    except (ProcessLookupError, PermissionError, ValueError, IndexError):
+        return 0.0
+
+
+def send(url: str, scenario: Scenario, headers: dict[str, str]) -> None:
+    """One request whose answer is not checked (e.g. to store a cache entry before a pre-flight)."""
+    request = urllib.request.Request(url, data=scenario.body, headers=headers, method=scenario.method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode(errors="replace")
+        raise PreflightError(f"{scenario.name}: POST {url} answered HTTP {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise PreflightError(f"{scenario.name}: POST {url} failed: {exc}") from exc
+
+
+def preflight(
+    url: str, scenario: Scenario, headers: dict[str, str], expect: dict[str, str | None] | None = None
+) -> None:
+    """One request checked by hand before the load: 2xx, the right shape of answer, expected headers."""
     request = urllib.request.Request(url, data=scenario.body, headers=headers, method=scenario.method)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             status = resp.status
             content_type = resp.headers.get("Content-Type", "")
+            answer_headers = {k.lower(): v for k, v in resp.headers.items()}
             body = resp.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:500].decode(errors="replace")
@@ -293,6 +646,12 @@ def preflight(url: str, scenario: Scenario, headers: dict[str, str]) -> None:
         raise PreflightError(f"{scenario.name}: POST {url} failed: {exc}") from exc
     if not 200 <= status < 300:
         raise PreflightError(f"{scenario.name}: POST {url} answered HTTP {status}")
+    for name, wanted in (expect or {}).items():
+        got = answer_headers.get(name.lower())
+        if got is None or (wanted is not None and got.strip().lower() != wanted.lower()):
+            raise PreflightError(
+                f"{scenario.name}: POST {url} answered {name}: {got!r}, expected {wanted or 'the header'!r}"
+            )
     if scenario.stream:
         if "text/event-stream" not in content_type or not body.rstrip().endswith(b"data: [DONE]"):
             raise PreflightError(
@@ -310,6 +669,10 @@ def preflight(url: str, scenario: Scenario, headers: dict[str, str]) -> None:
         raise PreflightError(
             f"{scenario.name}: POST {url} answered JSON without choices/usage: {body[:300]!r}"
         )
+
+
+class ScenarioSkipped(RuntimeError):
+    """A scenario cannot run here (e.g. no Redis): reported and skipped, the others still run."""
 
 
 class PreflightError(RuntimeError):

@@ -7,10 +7,13 @@ from typing import Any
 
 import orjson
 
-#: Path of the chat completions endpoint on the fake upstream (the direct path).
+#: Path of the chat completions endpoint on the fake upstream (the direct path, and the baseline's).
 DIRECT_CHAT_PATH = "/v1/chat/completions"
 #: The same endpoint through the gateway: account ``local``, gateway ``default``, provider ``openai``.
 GATEWAY_CHAT_PATH = "/v1/local/default/openai/chat/completions"
+
+#: A rate-limit rule that never refuses (a trillion requests a minute): what checking a rule costs.
+NON_BINDING_RULE: dict[str, Any] = {"limit": 1e12, "period": 60}
 
 #: Headers every request carries (the provider key travels in the provider's own header).
 DEFAULT_HEADERS: dict[str, str] = {
@@ -49,12 +52,18 @@ def chat_body(*, stream: bool = False, **extra: Any) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """One load pattern, run once against the direct path and once against the gateway.
+    """One load pattern, run against the direct path, the baseline proxy and the gateway.
 
     ``duration_s`` is the nominal measured duration; it is multiplied by the ``BENCH_DURATION``
     scale factor. ``direct_path``/``gateway_path`` are request paths on the fake upstream and on
-    the gateway respectively; ``direct_path=None`` means the scenario only makes sense through the
-    gateway (e.g. a cache hit), and it is then reported without a direct column.
+    the gateway respectively; the baseline (``bench/bare_proxy.py``) gets the direct path.
+    ``direct_path=None`` means the scenario only makes sense through the gateway, and it is then
+    reported without direct and baseline columns.
+
+    A scenario can set the gateway's settings for its run (``gateway_settings``, PATCHed through the
+    admin API before the run and put back after it) and add a ``control`` run through the same
+    gateway process with other settings (``control_settings``) just before: the difference between
+    the two is what a feature costs (e.g. a rate-limit rule against none).
     """
 
     name: str
@@ -73,14 +82,35 @@ class Scenario:
     stream: bool = False
     #: Warm-up duration before the measured run (also scaled by ``BENCH_DURATION``).
     warmup_s: float = 2.0
+    #: Gateway settings in force for the gateway run (merged, as the admin API's PATCH does).
+    gateway_settings: dict[str, Any] = field(default_factory=dict)
+    #: Settings of a "control" run through the same gateway process before the gateway run; None: none.
+    control_settings: dict[str, Any] | None = None
+    #: The gateway process of the gateway (and control) runs: "gateway" (in-process cache and
+    #: counters) or "gateway-redis" (``SLUICEGATE_CACHE_URL`` pointing at the local Redis).
+    gateway_server: str = "gateway"
+    #: Send one unchecked request through the gateway before its pre-flight (e.g. to store a cache entry).
+    prime: bool = False
+    #: Headers the gateway's pre-flight answer must carry (value None: any value), e.g. a cache HIT.
+    expect_gateway_headers: dict[str, str | None] = field(default_factory=dict)
+    #: With a control run: control and gateway alternate in this many rounds (ABBA order), each
+    #: ``duration_s / rounds`` long; with − without is the median of the rounds' paired differences.
+    rounds: int = 1
 
     def headers_for(self, target: str) -> dict[str, str]:
-        if target == "gateway":
+        if target in ("gateway", "control"):
             return {**self.headers, **self.gateway_headers}
         return dict(self.headers)
 
     def path_for(self, target: str) -> str | None:
-        return self.gateway_path if target == "gateway" else self.direct_path
+        return self.gateway_path if target in ("gateway", "control") else self.direct_path
+
+    def gateway_id(self) -> tuple[str, str]:
+        """(account, gateway slug) of ``gateway_path`` (``/v1/{account}/{gateway}/...``)."""
+        parts = self.gateway_path.split("/")
+        if len(parts) < 4 or parts[1] != "v1":
+            raise ValueError(f"{self.name}: cannot tell the gateway of {self.gateway_path!r}")
+        return parts[2], parts[3]
 
 
 SCENARIOS: list[Scenario] = [
@@ -108,6 +138,55 @@ SCENARIOS: list[Scenario] = [
         duration_s=15,
         body=chat_body(stream=True),
         stream=True,
+    ),
+    Scenario(
+        name="cache-hit",
+        description="1 connection: the identical request again and again, every one an exact-cache hit",
+        connections=1,
+        threads=1,
+        duration_s=10,
+        body=chat_body(),
+        gateway_settings={"cache_enabled": True},
+        prime=True,
+        expect_gateway_headers={"cf-aig-cache-status": "HIT"},
+    ),
+    Scenario(
+        name="cache-hit-c32",
+        description="32 connections, 2 threads: exact-cache hits under load",
+        connections=32,
+        threads=2,
+        duration_s=10,
+        body=chat_body(),
+        gateway_settings={"cache_enabled": True},
+        prime=True,
+        expect_gateway_headers={"cf-aig-cache-status": "HIT"},
+    ),
+    Scenario(
+        name="ratelimit",
+        description="1 connection: a non-binding rate-limit rule vs no rule (in-process counters)",
+        connections=1,
+        threads=1,
+        duration_s=12,
+        body=chat_body(),
+        direct_path=None,
+        control_settings={"rate_limits": []},
+        gateway_settings={"rate_limits": [NON_BINDING_RULE]},
+        expect_gateway_headers={"x-ratelimit-limit": None},
+        rounds=6,
+    ),
+    Scenario(
+        name="ratelimit-redis",
+        description="1 connection: a non-binding rule vs none, counters in Redis (SLUICEGATE_CACHE_URL)",
+        connections=1,
+        threads=1,
+        duration_s=12,
+        body=chat_body(),
+        direct_path=None,
+        control_settings={"rate_limits": []},
+        gateway_settings={"rate_limits": [NON_BINDING_RULE]},
+        gateway_server="gateway-redis",
+        expect_gateway_headers={"x-ratelimit-limit": None},
+        rounds=6,
     ),
 ]
 

@@ -6,6 +6,7 @@ cost are charged by `charge_usage` once the response has completed and its usage
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -77,10 +78,16 @@ class RateLimit:
 def bucket_for(rule: RateLimitRule, index: int, exchange: Exchange) -> Bucket:
     """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
     and the request's value of the rule's scope."""
-    fingerprint = hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:12]
+    fingerprint = _fingerprint(rule)
     scope = _scope_value(rule.scope, exchange)
     key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{fingerprint}:{scope}"
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(rule: RateLimitRule) -> str:
+    """A short digest of a rule (frozen, so hashable), computed once, not per request."""
+    return hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:12]
 
 
 def _scope_value(scope: str, exchange: Exchange) -> str:
