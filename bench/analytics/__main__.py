@@ -74,7 +74,7 @@ CASES = [
     Case("last 7 days, one gateway", 7 * 24, gateway="prod"),
     Case("last 7 days by day", 7 * 24, interval="day"),
     Case("last 30 days", 30 * 24),
-    Case("last 24 h by minute (1440 points)", 24, interval="minute"),
+    Case("last 12 h by minute (720 points)", 12, interval="minute"),
 ]
 
 

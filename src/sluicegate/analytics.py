@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Interval = Literal["minute", "hour", "day"]
 INTERVAL_SECONDS: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
-MAX_POINTS = 1500  # a minute series of one day fits, a year of minutes does not
+MAX_POINTS = 720  # 12 h of minutes or a month of hours: longer series would not answer in 200 ms
 DEFAULT_RANGE = 24 * 3600.0
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 

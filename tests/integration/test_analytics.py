@@ -507,7 +507,7 @@ def test_empty_ranges_are_zeros(gateway: RunningGateway) -> None:
         ({"from": "200", "to": "100"}, "from"),
         ({"interval": "week"}, "interval"),
         ({"from": "0", "to": "100000000", "interval": "minute"}, "interval"),
-        ({"from": "-1e300", "interval": "minute"}, "interval"),
+        ({"from": "-1e300", "interval": "minute"}, "from"),
     ],
 )
 def test_bad_parameters_are_400(gateway: RunningGateway, params: dict[str, str], param: str) -> None:
@@ -565,3 +565,18 @@ def test_reading_analytics_needs_a_read_token(gateway: RunningGateway) -> None:
     answer = with_token(limited).json()
     assert (answer["totals"]["requests"], answer["gateways"]) == (1, ["second"])
     assert with_token(limited, gateway="default").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"from": "1e19", "to": "1.0000001e19"}, "to"),
+        ({"interval": "minute", "from": "1800000000", "to": "1800086400"}, "interval"),
+    ],
+)
+def test_out_of_range_times_and_too_many_points_are_400s(
+    gateway: RunningGateway, params: dict[str, str], param: str
+) -> None:
+    response = gateway.http.get("/api/v1/accounts/local/analytics", params=params)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param

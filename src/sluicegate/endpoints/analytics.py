@@ -89,7 +89,10 @@ def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
     return token.gateways
 
 
+LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers
+
+
 def _finite(value: float | None, name: str) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise BadRequest(f"{name} must be a finite time, got {value!r}", param=name)
+    if value is not None and not (math.isfinite(value) and -LATEST < value < LATEST):
+        raise BadRequest(f"{name} must be a time between 1970 and the year 5000, got {value!r}", param=name)
     return value
