@@ -186,6 +186,12 @@ class ResponseCache:
                     yield chunk
             if chunks is not None:
                 await self._store(decision, exchange, reply, b"".join(chunks))
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client may hang up the moment it has the end marker, before the upstream's
+            # end of body is read: a stream that delivered its end marker is complete.
+            if chunks is not None and ended(chunks):
+                await self._store(decision, exchange, reply, b"".join(chunks))
+            raise
         finally:
             self._release(decision.key, done)
 
@@ -193,6 +199,18 @@ class ResponseCache:
         done.set()
         if self._inflight.get(key) is done:
             del self._inflight[key]
+
+
+# The last event of a complete stream, per wire format (OpenAI chat and completions, the Responses
+# API, Anthropic Messages, Workers AI). Gemini's streams have none: they count only when read to
+# their end.
+_END_MARKERS = (b"data: [DONE]", b"response.completed", b"message_stop")
+
+
+def ended(chunks: list[bytes]) -> bool:
+    """Whether a stream's chunks end with its protocol's end marker."""
+    tail = b"".join(chunks[-3:])[-400:]
+    return any(marker in tail for marker in _END_MARKERS)
 
 
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:

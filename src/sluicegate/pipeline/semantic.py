@@ -24,7 +24,7 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.cache import MAX_TTL, replay
+from sluicegate.pipeline.cache import MAX_TTL, ended, replay
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
@@ -173,10 +173,15 @@ class SemanticCache:
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
         chunks: list[bytes] = []
-        async with contextlib.aclosing(stream):
-            async for chunk in stream:
-                chunks.append(chunk)
-                yield chunk
+        try:
+            async with contextlib.aclosing(stream):
+                async for chunk in stream:
+                    chunks.append(chunk)
+                    yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            if ended(chunks):  # the client left right after the end marker: still complete
+                self._store(exchange, lookup, vector, reply, b"".join(chunks))
+            raise
         self._store(exchange, lookup, vector, reply, b"".join(chunks))  # only a complete stream
 
     async def purge(self, prefix: str) -> int:
