@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
+from sluicegate.providers.base import RequestFacts, Route, json_facts
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -36,21 +36,7 @@ class Anthropic:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
-        if not body or body[:1] not in b"{[ \t\r\n":
-            return NO_FACTS
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return NO_FACTS
-        if not isinstance(payload, dict):
-            return RequestFacts(payload=payload)
-        model = payload.get("model")
-        return RequestFacts(
-            model=model if isinstance(model, str) else None,
-            stream=payload.get("stream") is True,
-            payload=payload,
-            cacheable=route.path.rstrip("/").endswith("v1/messages"),
-        )
+        return json_facts(body, cacheable=route.path.rstrip("/").endswith("v1/messages"))
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if _counts_tokens(route):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from sluicegate.types import Usage
 
 
@@ -35,6 +37,28 @@ class RequestFacts:
 
 
 NO_FACTS = RequestFacts()
+
+
+def json_facts(body: bytes, cacheable: bool) -> RequestFacts:
+    """Facts of a JSON request body with top-level `model` and `stream` (most providers' shape).
+
+    Never raises: a body that is not JSON has no facts; one that is not an object only a payload.
+    """
+    if not body or body[:1] not in b"{[ \t\r\n":
+        return NO_FACTS
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return NO_FACTS
+    if not isinstance(payload, dict):
+        return RequestFacts(payload=payload)
+    model = payload.get("model")
+    return RequestFacts(
+        model=model if isinstance(model, str) else None,
+        stream=payload.get("stream") is True,
+        payload=payload,
+        cacheable=cacheable,
+    )
 
 
 class Provider(Protocol):
