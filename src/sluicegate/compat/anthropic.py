@@ -19,9 +19,8 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError
+from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
 from sluicegate.providers.anthropic import usage_from
-from sluicegate.types import Usage
 
 MESSAGES_PATH: Final = "v1/messages"
 # Anthropic requires max_tokens; OpenAI's default is "as many as the model allows".
@@ -240,17 +239,6 @@ class AnthropicStream:
         # As OpenAI does: once include_usage is asked, every chunk has `usage`, null until the last.
         usage = {"usage": None} if self._include_usage else {}
         return _sse({**self._head(), "choices": [choice], **usage})
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI's usage object; prompt tokens include cache reads and writes, as `Usage` does."""
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def _refuse_unsupported(payload: Mapping[str, Any]) -> None:

@@ -11,6 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sluicegate.types import Usage
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage object; prompt tokens include cached ones and completion tokens reasoning
+    ones, as `Usage` does."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
 
 class TranslationError(ValueError):
     """The OpenAI request cannot be expressed for this provider; the message says which field."""

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError
+from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
 from sluicegate.providers.gemini import usage as gemini_usage
 from sluicegate.types import Usage
 
@@ -107,7 +107,7 @@ class GoogleAIStudioTranslator:
             "choices": choices or [_blocked_choice(document)],
         }
         if (usage := gemini_usage(document.get("usageMetadata"))) is not None:
-            completion["usage"] = _openai_usage(usage)
+            completion["usage"] = openai_usage(usage)
         return orjson.dumps(completion)
 
     def error(self, status: int, body: bytes) -> bytes:
@@ -144,7 +144,7 @@ class GeminiChunkStream:
         out = self._read_line(self._line.removesuffix(b"\r")) + self._read_line(b"")
         self._line = b""
         if self._include_usage and self._usage is not None:
-            out += _sse(self._chunk([], usage=_openai_usage(self._usage)))
+            out += _sse(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
 
     def _read_line(self, line: bytes) -> bytes:
@@ -442,16 +442,6 @@ def _created(response: dict[str, Any]) -> int:
         return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
     except ValueError:
         return 0
-
-
-def _openai_usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def _openai_error(status: int | None, body: bytes) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError
+from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
 from sluicegate.providers.workers_ai import usage_from
 from sluicegate.types import Usage
 
@@ -218,16 +218,6 @@ class WorkersAIStream:
         # As OpenAI does: once include_usage is asked, every chunk has `usage`, null until the last.
         usage = {"usage": None} if self._include_usage else {}
         return _sse({**self._head(), "choices": [choice], **usage})
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI's usage object; prompt tokens include the cached ones, as `Usage` does."""
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-    }
 
 
 def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
