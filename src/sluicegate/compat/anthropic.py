@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, SseLines, TranslationError, openai_usage
 from sluicegate.providers.anthropic import usage_from
 
 MESSAGES_PATH: Final = "v1/messages"
@@ -71,7 +71,6 @@ _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
 }
 _TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "none": "none", "required": "any"}
 _DATA_URL = re.compile(r"data:(?P<media_type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.DOTALL)
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +142,7 @@ class AnthropicStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._pending = b""  # an incomplete line
+        self._lines = SseLines()
         self._data: list[bytes] = []  # the data lines of the event being read
         self._id = ""
         self._usage: dict[str, Any] = {}
@@ -151,18 +150,11 @@ class AnthropicStream:
         self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
-        buffer, start, out = self._pending + chunk, 0, []
-        while (end := _LINE_END.search(buffer, start)) is not None:
-            if end.group() == b"\r" and end.end() == len(buffer):
-                break  # maybe the first half of a CRLF
-            out.append(self._line(buffer[start : end.start()]))
-            start = end.end()
-        self._pending = buffer[start:]
-        return b"".join(out)
+        return b"".join(self._line(line) for line in self._lines.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [self.feed(b"\n") if self._pending else b"", self._dispatch()]
+        out = [b"".join(self._line(line) for line in self._lines.flush()), self._dispatch()]
         usage = usage_from(self._usage)
         if self._include_usage and usage is not None and not self._failed:
             out.append(_sse({**self._head(), "choices": [], "usage": openai_usage(usage)}))

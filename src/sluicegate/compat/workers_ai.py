@@ -18,7 +18,6 @@ answer's bytes and `created` is 0; the endpoint may stamp its own.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,7 +25,7 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, SseLines, TranslationError, openai_usage
 from sluicegate.providers.workers_ai import usage_from
 from sluicegate.types import Usage
 
@@ -52,7 +51,6 @@ _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +118,7 @@ class WorkersAIStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._pending = b""  # an incomplete line
+        self._lines = SseLines()
         self._data: list[bytes] = []  # the data lines of the event being read
         self._id = ""
         self._started = False  # the first chunk carries the role
@@ -131,18 +129,11 @@ class WorkersAIStream:
         self._ended = False
 
     def feed(self, chunk: bytes) -> bytes:
-        buffer, start, out = self._pending + chunk, 0, []
-        while (end := _LINE_END.search(buffer, start)) is not None:
-            if end.group() == b"\r" and end.end() == len(buffer):
-                break  # maybe the first half of a CRLF
-            out.append(self._line(buffer[start : end.start()]))
-            start = end.end()
-        self._pending = buffer[start:]
-        return b"".join(out)
+        return b"".join(self._line(line) for line in self._lines.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [self.feed(b"\n") if self._pending else b"", self._dispatch(), self._end()]
+        out = [b"".join(self._line(line) for line in self._lines.flush()), self._dispatch(), self._end()]
         return b"".join([*out, b"data: [DONE]\n\n"])
 
     def _line(self, line: bytes) -> bytes:
