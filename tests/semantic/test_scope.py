@@ -106,8 +106,11 @@ def test_ineligible_requests_say_why(payload: Any, reason: str) -> None:
 
 def test_the_eligibility_limits_are_configurable() -> None:
     rules = ScopeRules(max_temperature=2.0, allow_multiple_choices=True, allow_tool_results=True)
-    scoped(chat(temperature=1.5, n=2), rules=rules)
-    scoped(chat(history=[{"role": "tool", "tool_call_id": "c1", "content": "42"}]), rules=rules)
+    hot = chat(temperature=1.5, n=2)
+    with_tool = chat(history=[{"role": "tool", "tool_call_id": "c1", "content": "42"}])
+    for payload in (hot, with_tool):
+        assert isinstance(read_scope(ORIGIN, payload, DEFAULT_RULES), Ineligible)  # refused by default
+        assert scoped(payload, rules=rules).text  # served once the rules allow it
 
 
 def test_anthropic_messages_scope_the_system_prompt_and_refuse_tool_results() -> None:
