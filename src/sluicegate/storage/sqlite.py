@@ -354,12 +354,13 @@ class SqliteDatabase:
         return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        await self._run(self._insert_logs, [_log_row(record) for record in records])
+        await self._run(self._insert_logs, records)  # rows are built on the database thread too
 
     async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult:
         return await self._run(sqlite_analytics.analytics, self._db(), query)
 
-    def _insert_logs(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_logs(self, records: list[LogRecord]) -> None:
+        rows = [_log_row(record) for record in records]
         db = self._db()
         db.execute("BEGIN")
         try:
