@@ -117,23 +117,35 @@ def _aggregated(values: Mapping[str, str]) -> str:
 
 
 def _roll_up_statements(semantic: bool) -> list[str]:
-    """Sum the `logs` rows whose rowid is above `?` into both rollup tables, at every width."""
+    """Sum the `logs` rows whose rowid is above `?` into both rollup tables, at every width.
+
+    Each row is read once, summed per minute (the narrowest width), and the minute sums are summed
+    again per width: sums, minima and maxima all compose, and reading the wide `logs` rows once
+    instead of once per width costs well under half.
+    """
+    minute = WIDTHS[-1]
     widths = f"(VALUES {', '.join(f'({width})' for width in WIDTHS)}) AS w"
-    start = "account, w.column1, CAST(ts / w.column1 AS INTEGER) * w.column1"
-    labels = "gateway, provider, coalesce(model, '')"
+    start = f"CAST(ts / {minute} AS INTEGER) * {minute}"
+    per_width = "account, w.column1, start / w.column1 * w.column1"  # integer division
+    labels = "gateway, provider, coalesce(model, '') AS model"
     merge = [f"{name} = {name} + excluded.{name}" for name in COUNTERS] + [
         f"{name} = coalesce({fn}({name}, excluded.{name}), {name}, excluded.{name})"
         for name, fn in _AGGREGATES.items()
         if fn != "sum"
     ]
+    resummed = ", ".join(f"{fn}({name})" for name, fn in _AGGREGATES.items())
     return [
-        f"INSERT INTO analytics_rollup ({', '.join((*_DIMENSIONS, *_AGGREGATES))})"
-        f" SELECT {start}, {labels}, {_aggregated(_expressions(semantic))} FROM logs, {widths}"
-        f" WHERE logs.rowid > ? GROUP BY 1, 2, 3, 4, 5, 6"
+        f"WITH minutes AS (SELECT account, {start} AS start, {labels}, {_aggregated(_expressions(semantic))}"
+        f" FROM logs WHERE rowid > ? GROUP BY 1, 2, 3, 4, 5)"
+        f" INSERT INTO analytics_rollup ({', '.join((*_DIMENSIONS, *_AGGREGATES))})"
+        f" SELECT {per_width}, gateway, provider, model, {resummed} FROM minutes, {widths}"
+        f" WHERE true GROUP BY 1, 2, 3, 4, 5, 6"
         f" ON CONFLICT ({', '.join(_DIMENSIONS)}) DO UPDATE SET {', '.join(merge)}",
-        f"INSERT INTO latency_rollup ({', '.join((*_HISTOGRAM, 'n'))})"
-        f" SELECT {start}, {_BIN}, {labels}, count(*) FROM logs, {widths}"
-        f" WHERE logs.rowid > ? AND {_origin(semantic)} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        f"WITH minutes AS (SELECT account, {start} AS start, {_BIN} AS bin, {labels}, count(*) AS n"
+        f" FROM logs WHERE rowid > ? AND {_origin(semantic)} GROUP BY 1, 2, 3, 4, 5, 6)"
+        f" INSERT INTO latency_rollup ({', '.join((*_HISTOGRAM, 'n'))})"
+        f" SELECT {per_width}, bin, gateway, provider, model, sum(n) FROM minutes, {widths}"
+        f" WHERE true GROUP BY 1, 2, 3, 4, 5, 6, 7"
         f" ON CONFLICT ({', '.join(_HISTOGRAM)}) DO UPDATE SET n = n + excluded.n",
     ]
 
