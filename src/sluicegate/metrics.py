@@ -1,13 +1,23 @@
-"""Prometheus metrics, fed from each batch of log records (so the request path pays nothing)."""
+"""Prometheus metrics, fed from each batch of log records (so the request path pays nothing).
+
+The figures are plain numbers in dictionaries, summed per label set as each batch comes in, and
+turned into Prometheus metric families only when `/metrics` is scraped (a custom collector, as
+`prometheus_client` documents for data kept elsewhere). Its own `Counter.inc` and
+`Histogram.observe` take a lock and validate on every call: six of them per request cost more
+than building the request's whole log record.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import NamedTuple
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from sluicegate.exchange import Exchange
 from sluicegate.storage.base import LogRecord
@@ -15,18 +25,87 @@ from sluicegate.storage.base import LogRecord
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _LABELS = ("gateway", "provider", "model", "status", "cache")
+_MODEL_LABELS = ("gateway", "provider", "model")
 
 
-class _Request(NamedTuple):
-    requests: Counter
-    latency: Histogram
+@dataclass(slots=True)
+class _Histogram:
+    """Observations per bucket (the last one is +Inf) and their sum, in seconds."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # `le` buckets: upper bound included
+        self.total += seconds
+
+    def buckets(self) -> list[tuple[str, float]]:
+        cumulative, running = [], 0
+        for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), self.counts, strict=True):
+            running += count
+            cumulative.append((bound, float(running)))
+        return cumulative
 
 
-class _Model(NamedTuple):
-    upstream_latency: Histogram
-    tokens_in: Counter
-    tokens_out: Counter
-    cost: Counter
+@dataclass(slots=True)
+class _RequestSeries:
+    requests: int = 0
+    latency: _Histogram = field(default_factory=_Histogram)
+
+
+@dataclass(slots=True)
+class _ModelSeries:
+    upstream_latency: _Histogram = field(default_factory=_Histogram)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+
+class _Figures(Collector):
+    """Every per-request figure, summed per label set; exposed as metric families when scraped."""
+
+    def __init__(self) -> None:
+        self.requests: defaultdict[tuple[str, ...], _RequestSeries] = defaultdict(_RequestSeries)
+        self.models: defaultdict[tuple[str, ...], _ModelSeries] = defaultdict(_ModelSeries)
+        self.rate_limited: defaultdict[str, int] = defaultdict(int)
+
+    def collect(self) -> Iterator[Metric]:
+        # Snapshots: a batch may be summed (on the event loop) while a scrape reads (a worker thread).
+        requests, models = list(self.requests.items()), list(self.models.items())
+        count = CounterMetricFamily("sluicegate_requests", "Requests answered", labels=_LABELS)
+        latency = HistogramMetricFamily(
+            "sluicegate_request_duration_seconds", "Total request latency", labels=_LABELS
+        )
+        for labels, series in requests:
+            count.add_metric(labels, series.requests)
+            latency.add_metric(labels, series.latency.buckets(), series.latency.total)
+        yield count
+        yield latency
+        upstream = HistogramMetricFamily(
+            "sluicegate_upstream_ttfb_seconds",
+            "Time to the upstream's first byte (cache misses only)",
+            labels=_MODEL_LABELS,
+        )
+        tokens = CounterMetricFamily("sluicegate_tokens", "Tokens used", labels=(*_MODEL_LABELS, "direction"))
+        cost = CounterMetricFamily("sluicegate_cost_usd", "Estimated cost in USD", labels=_MODEL_LABELS)
+        for labels, model in models:
+            if any(model.upstream_latency.counts):
+                upstream.add_metric(labels, model.upstream_latency.buckets(), model.upstream_latency.total)
+            if model.tokens_in:
+                tokens.add_metric((*labels, "in"), model.tokens_in)
+            if model.tokens_out:
+                tokens.add_metric((*labels, "out"), model.tokens_out)
+            if model.cost:
+                cost.add_metric(labels, model.cost)
+        yield upstream
+        yield tokens
+        yield cost
+        limited = CounterMetricFamily(
+            "sluicegate_rate_limited", "Requests refused by a rate limit", labels=("gateway",)
+        )
+        for gateway, refused in list(self.rate_limited.items()):
+            limited.add_metric((gateway,), refused)
+        yield limited
 
 
 class Metrics:
@@ -34,33 +113,8 @@ class Metrics:
 
     def __init__(self, limiter_failures: Callable[[], float], semantic_entries: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("sluicegate_requests", "Requests answered", _LABELS, registry=self.registry)
-        self.latency = Histogram(
-            "sluicegate_request_duration_seconds", "Total request latency", _LABELS,
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.upstream_latency = Histogram(
-            "sluicegate_upstream_ttfb_seconds", "Time to the upstream's first byte (cache misses only)",
-            ("gateway", "provider", "model"), buckets=_LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.tokens = Counter(
-            "sluicegate_tokens",
-            "Tokens used",
-            ("gateway", "provider", "model", "direction"),
-            registry=self.registry,
-        )
-        self.cost = Counter(
-            "sluicegate_cost_usd",
-            "Estimated cost in USD",
-            ("gateway", "provider", "model"),
-            registry=self.registry,
-        )
-        self.rate_limited = Counter(
-            "sluicegate_rate_limited",
-            "Requests refused by a rate limit",
-            ("gateway",),
-            registry=self.registry,
-        )
+        self._figures = _Figures()
+        self.registry.register(self._figures)
         failures = Gauge(
             "sluicegate_rate_limiter_failures", "Limiter checks that could not reach the counters",
             registry=self.registry,
@@ -75,39 +129,27 @@ class Metrics:
 
     async def observe(self, finished: list[tuple[Exchange, LogRecord]]) -> None:
         """A logbook hook: count each finished request once."""
+        figures = self._figures
         for _, record in finished:
             model = record.model or ""
-            request = self._request_series(
-                record.gateway, record.provider, model, record.status, record.cache_status or "NONE"
+            labels = (
+                record.gateway,
+                record.provider,
+                model,
+                str(record.status),
+                record.cache_status or "NONE",
             )
-            request.requests.inc()
+            request = figures.requests[labels]
+            request.requests += 1
             request.latency.observe(record.latency_ms / 1000)
-            model_series = self._model_series(record.gateway, record.provider, model)
+            series = figures.models[(record.gateway, record.provider, model)]
             if record.ttfb_ms is not None and record.cache_status != "HIT":
-                model_series.upstream_latency.observe(record.ttfb_ms / 1000)
-            if record.tokens_in:
-                model_series.tokens_in.inc(record.tokens_in)
-            if record.tokens_out:
-                model_series.tokens_out.inc(record.tokens_out)
-            if record.cost_usd:
-                model_series.cost.inc(record.cost_usd)
+                series.upstream_latency.observe(record.ttfb_ms / 1000)
+            series.tokens_in += record.tokens_in or 0
+            series.tokens_out += record.tokens_out or 0
+            series.cost += record.cost_usd or 0.0
             if record.rate_limited:
-                self.rate_limited.labels(record.gateway).inc()
-
-    # `labels()` validates and locks on every call; the children are looked up once per label set.
-    @functools.lru_cache(maxsize=4096)  # noqa: B019  # one Metrics per app, kept for its lifetime
-    def _request_series(self, gateway: str, provider: str, model: str, status: int, cache: str) -> _Request:
-        labels = (gateway, provider, model, str(status), cache)
-        return _Request(self.requests.labels(*labels), self.latency.labels(*labels))
-
-    @functools.lru_cache(maxsize=4096)  # noqa: B019
-    def _model_series(self, gateway: str, provider: str, model: str) -> _Model:
-        return _Model(
-            self.upstream_latency.labels(gateway, provider, model),
-            self.tokens.labels(gateway, provider, model, "in"),
-            self.tokens.labels(gateway, provider, model, "out"),
-            self.cost.labels(gateway, provider, model),
-        )
+                figures.rate_limited[record.gateway] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
