@@ -6,8 +6,6 @@ cost are charged by `charge_usage` once the response has completed and its usage
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import math
 import time
@@ -78,16 +76,9 @@ class RateLimit:
 def bucket_for(rule: RateLimitRule, index: int, exchange: Exchange) -> Bucket:
     """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
     and the request's value of the rule's scope."""
-    fingerprint = _fingerprint(rule)
     scope = _scope_value(rule.scope, exchange)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{fingerprint}:{scope}"
+    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{rule.fingerprint}:{scope}"
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
-
-
-@functools.lru_cache(maxsize=4096)
-def _fingerprint(rule: RateLimitRule) -> str:
-    """A short digest of a rule (frozen, so hashable), computed once, not per request."""
-    return hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:12]
 
 
 def _scope_value(scope: str, exchange: Exchange) -> str:
@@ -112,7 +103,10 @@ def _amount(bucket: Bucket, record: LogRecord) -> float:
 
 def _headers(verdict: Verdict) -> dict[str, str]:
     """The tightest bucket's figures, as `x-ratelimit-*` headers."""
-    tightest: Usage = min(verdict.usages, key=lambda u: u.remaining / u.bucket.limit)
+    usages = verdict.usages
+    tightest: Usage = (
+        usages[0] if len(usages) == 1 else min(usages, key=lambda u: u.remaining / u.bucket.limit)
+    )
     return {
         "x-ratelimit-limit": f"{tightest.bucket.limit:g}",
         "x-ratelimit-remaining": f"{math.floor(tightest.remaining):d}",

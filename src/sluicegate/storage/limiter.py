@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class LimiterUnavailable(Exception):
@@ -31,9 +31,12 @@ class Bucket:
         return self.unit == "requests"
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """How full one bucket is after the check: `used` of `limit`, and seconds until room frees up."""
+class Usage(NamedTuple):
+    """How full one bucket is after the check: `used` of `limit`, and seconds until room frees up.
+
+    (Named tuples, like `Verdict`: built several times per request, and a frozen dataclass's
+    `__init__` costs three times as much.)
+    """
 
     bucket: Bucket
     used: float
@@ -44,8 +47,7 @@ class Usage:
         return max(self.bucket.limit - self.used, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     allowed: bool
     usages: tuple[Usage, ...]
     refused_by: Usage | None = None
@@ -95,14 +97,19 @@ class MemoryLimiter:
         pass
 
     async def admit(self, buckets: list[Bucket], now: float) -> Verdict:
-        usages = tuple(self._usage(bucket, now) for bucket in buckets)
+        usages = [self._usage(bucket, now) for bucket in buckets]
         refused = [u for u in usages if not would_admit(u.bucket, u.used)]
         if refused:
-            return Verdict(False, usages, max(refused, key=lambda u: u.reset_after))
-        for usage in usages:
+            return Verdict(False, tuple(usages), max(refused, key=lambda u: u.reset_after))
+        for index, usage in enumerate(usages):
             if usage.bucket.counts_requests:
                 self._add(usage.bucket, 1, now)
-        return Verdict(True, tuple(self._usage(u.bucket, now) for u in usages))
+                # A fixed window's reset does not move; a sliding one's may start with this request.
+                sliding = usage.bucket.sliding
+                usages[index] = (
+                    self._usage(usage.bucket, now) if sliding else usage._replace(used=usage.used + 1)
+                )
+        return Verdict(True, tuple(usages))
 
     async def charge(self, bucket: Bucket, amount: float, now: float) -> None:
         if amount > 0:
