@@ -107,7 +107,8 @@ class ResponseCache:
         asked = TTL_HEADER in headers
         if asked:
             ttl = _ttl(headers[TTL_HEADER])
-        for directive in headers.get("cache-control", "").lower().split(","):
+        cache_control = headers.get("cache-control")
+        for directive in cache_control.lower().split(",") if cache_control else ():
             directive = directive.strip()
             if directive == "no-cache":
                 lookup = False
