@@ -18,12 +18,15 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from sluicegate.exchange import Exchange
 from sluicegate.storage.base import LogRecord
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# As prometheus_client's own Histogram writes them ("1.0", "300.0", "+Inf").
+_BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 _LABELS = ("gateway", "provider", "model", "status", "cache")
 _MODEL_LABELS = ("gateway", "provider", "model")
 
@@ -41,7 +44,7 @@ class _Histogram:
 
     def buckets(self) -> list[tuple[str, float]]:
         cumulative, running = [], 0
-        for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), self.counts, strict=True):
+        for bound, count in zip(_BUCKET_LABELS, self.counts, strict=True):
             running += count
             cumulative.append((bound, float(running)))
         return cumulative
