@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 from typing import Literal
 
@@ -33,12 +31,6 @@ class RateLimitRule(BaseModel):
     technique: Literal["fixed", "sliding"] = "fixed"
     unit: Literal["requests", "tokens", "cost"] = "requests"
     scope: str = Field("gateway", pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$")
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """A short digest of the rule's content, so an edited rule counts afresh. Kept on the
-        object: looking it up by rule in a cache would hash and compare the model per request."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:

@@ -4,7 +4,8 @@ The figures are plain numbers in dictionaries, summed per label set as each batc
 turned into Prometheus metric families only when `/metrics` is scraped (a custom collector, as
 `prometheus_client` documents for data kept elsewhere). Its own `Counter.inc` and
 `Histogram.observe` take a lock and validate on every call: six of them per request cost more
-than building the request's whole log record.
+than building the request's whole log record. No `*_created` series: nothing here reads them, and
+Prometheus' own client can be told to leave them out too (PROMETHEUS_DISABLE_CREATED_SERIES).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class _Figures(Collector):
         self.rate_limited: defaultdict[str, int] = defaultdict(int)
 
     def collect(self) -> Iterator[Metric]:
-        # Snapshots: a batch may be summed (on the event loop) while a scrape reads (a worker thread).
+        # Scrapes and batches both run on the event loop; the snapshots keep a scrape from another
+        # thread (a custom registry user) from iterating a dict that grows meanwhile.
         requests, models = list(self.requests.items()), list(self.models.items())
         count = CounterMetricFamily("sluicegate_requests", "Requests answered", labels=_LABELS)
         latency = HistogramMetricFamily(

@@ -30,6 +30,7 @@ _RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
 _REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
 _GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-")
 _GATEWAY_HEADERS = frozenset({"fastly-key"})
+_NO_USER_AGENT = ("User-Agent",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,18 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     return forwarded
 
 
-@functools.lru_cache(maxsize=4096)  # clients send the same few dozen header names again and again
 def _not_forwarded(name: str) -> bool:
+    # Clients send the same few dozen names again and again; only short ones are remembered, so
+    # a client inventing long names cannot pin memory.
+    return _not_forwarded_short(name) if len(name) <= 64 else _dropped(name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _not_forwarded_short(name: str) -> bool:
+    return _dropped(name)
+
+
+def _dropped(name: str) -> bool:
     lower = name.lower()
     return lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
 
@@ -103,6 +114,9 @@ class Upstream:
                 timeout=timeout,
                 allow_redirects=False,
                 compress=False,
+                # aiohttp would add its own User-Agent; the client's (or none) is what goes upstream.
+                # Asked per request, only when needed: a session-wide skip costs every request.
+                skip_auto_headers=None if "User-Agent" in request.headers else _NO_USER_AGENT,
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no response from the upstream within {request.timeout:g} s") from exc

@@ -172,6 +172,28 @@ def test_universal_step_config_overrides_headers(gateway: RunningGateway, fake: 
     assert len(fake.requests) == 3
 
 
+def test_a_per_attempt_timeout_near_the_deadline_still_falls_back(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    # A step's own timeout within 1% of the request's deadline still gets its timer: when it fires,
+    # what is left of the deadline goes to the next step.
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, upstream_timeout=2.0)
+    steps = [step("slow-5000", config={"requestTimeout": 1990}), step("gpt-4o")]
+    response = universal(gateway, steps)
+    assert response.status_code == 200
+    assert response.headers["cf-aig-step"] == "1"
+
+
+def test_a_step_without_a_user_agent_goes_upstream_without_one(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    named = step("gpt-4o")
+    named["headers"]["User-Agent"] = "billing-job/2.1"
+    assert universal(gateway, [step("gpt-4o")]).status_code == 200
+    assert universal(gateway, [named]).status_code == 200
+    assert [r.header("user-agent") for r in fake.requests] == [None, "billing-job/2.1"]
+
+
 def test_universal_does_not_fall_back_on_400(gateway: RunningGateway, fake: FakeOpenAI) -> None:
     response = universal(gateway, [step("error-400"), step("gpt-4o")])
     assert response.status_code == 400

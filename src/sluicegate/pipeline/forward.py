@@ -14,8 +14,9 @@ from sluicegate.upstream import Upstream, UpstreamRequest, relayable_response_he
 # Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
-# A start budget within 1% of the exchange timeout is left to the client's own timer (which then
-# fires at most 1% late): a second timer per request is measurable CPU.
+# When the start budget is only what is left of the request's deadline, and within 1% of the
+# exchange timeout, the client's own timer (firing at most 1% late) enforces it: a second timer per
+# request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
 _TIMER_SLACK = 0.99
 
 
@@ -27,7 +28,7 @@ class Forwarder:
         self._base_urls = base_urls
         self._exchange_timeout = exchange_timeout
 
-    async def send(self, step: Step, method: str, start_timeout: float) -> Reply:
+    async def send(self, step: Step, method: str, start_timeout: float, deadline_only: bool = False) -> Reply:
         """The upstream's answer, once it has started: headers and, for a stream, its first chunk.
 
         Raises `UpstreamTimeout` when the answer has not started within `start_timeout` seconds,
@@ -44,7 +45,7 @@ class Forwarder:
             body=step.body,
             timeout=self._exchange_timeout,
         )
-        if start_timeout >= self._exchange_timeout * _TIMER_SLACK:
+        if deadline_only and start_timeout >= self._exchange_timeout * _TIMER_SLACK:
             reply = await self._start(request)  # the client's own timeout covers it: no second timer
         else:
             try:

@@ -6,6 +6,8 @@ cost are charged by `charge_usage` once the response has completed and its usage
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
 import time
@@ -77,8 +79,20 @@ def bucket_for(rule: RateLimitRule, index: int, exchange: Exchange) -> Bucket:
     """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
     and the request's value of the rule's scope."""
     scope = _scope_value(rule.scope, exchange)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{rule.fingerprint}:{scope}"
+    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{_fingerprint(rule)}:{scope}"
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+
+
+def _fingerprint(rule: RateLimitRule) -> str:
+    """A short digest of a rule's content, so an edited rule counts afresh. Memoised by the field
+    values: an `lru_cache` keyed by the model itself hashed and compared the model per request."""
+    return _digest(tuple(rule.__dict__.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(fields: tuple[tuple[str, object], ...]) -> str:
+    rule = RateLimitRule.model_validate(dict(fields))
+    return hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:12]
 
 
 def _scope_value(scope: str, exchange: Exchange) -> str:

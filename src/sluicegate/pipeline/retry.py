@@ -144,8 +144,9 @@ class Attempts:
                     await _discard(failure)
                 if remaining <= 0:
                     raise self._deadline_exceeded(exchange)
-                budget = min(policy.timeout_ms / 1000, remaining) if policy.timeout_ms else remaining
-                failure = await self._try(exchange, index, budget)
+                per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
+                budget = remaining if per_attempt is None else min(per_attempt, remaining)
+                failure = await self._try(exchange, index, budget, deadline_only=per_attempt is None)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
                     failure.headers[STEP_HEADER] = str(index)
                     return failure
@@ -174,11 +175,13 @@ class Attempts:
             attempts=[asdict(a) for a in exchange.attempts],
         )
 
-    async def _try(self, exchange: Exchange, index: int, budget: float) -> Reply | GatewayError:
+    async def _try(
+        self, exchange: Exchange, index: int, budget: float, deadline_only: bool
+    ) -> Reply | GatewayError:
         step = exchange.steps[index]
         started = time.perf_counter()
         try:
-            reply = await self._forwarder.send(step, exchange.method, budget)
+            reply = await self._forwarder.send(step, exchange.method, budget, deadline_only)
         except GatewayError as error:
             exchange.attempts.append(
                 Attempt(index, step.provider.name, error.status, _ms_since(started), error.message)
