@@ -51,18 +51,8 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     return forwarded
 
 
+@functools.lru_cache(maxsize=256)  # clients send the same few dozen names again and again
 def _not_forwarded(name: str) -> bool:
-    # Clients send the same few dozen names again and again; only short ones are remembered, so
-    # a client inventing long names cannot pin memory.
-    return _not_forwarded_short(name) if len(name) <= 64 else _dropped(name)
-
-
-@functools.lru_cache(maxsize=1024)
-def _not_forwarded_short(name: str) -> bool:
-    return _dropped(name)
-
-
-def _dropped(name: str) -> bool:
     lower = name.lower()
     return lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
 

@@ -50,10 +50,7 @@ def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySetting
         backoff=settings.backoff,
         timeout_ms=settings.request_timeout_ms,
     )
-    for name in RETRY_HEADERS:
-        if name in headers:
-            break
-    else:
+    if not any(name in headers for name in RETRY_HEADERS):
         return policy
     return RetryPolicy(
         max_attempts=_int_header(headers, MAX_ATTEMPTS_HEADER, 1, MAX_ATTEMPTS, policy.max_attempts),

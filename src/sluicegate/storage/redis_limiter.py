@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as redis
 
-from sluicegate.storage.limiter import Bucket, LimiterUnavailable, Usage, Verdict, window_start
+from sluicegate.storage.limiter import Bucket, LimiterUnavailable, Usage, Verdict, window_start, would_admit
 
 # ARGV: now, then per bucket: limit, period, sliding (0/1), counts_requests (0/1), window start, member.
 # Returns: allowed (0/1), then per bucket: used (as a string), oldest time in a sliding window.
@@ -122,11 +122,7 @@ class RedisLimiter:
             usages.append(Usage(bucket, used, max(reset, 0.0)))
         refused = None
         if not allowed:
-            over = [
-                u
-                for u in usages
-                if (u.used + 1 > u.bucket.limit if u.bucket.counts_requests else u.used >= u.bucket.limit)
-            ]
+            over = [u for u in usages if not would_admit(u.bucket, u.used)]
             refused = max(over, key=lambda u: u.reset_after)
         return Verdict(allowed, tuple(usages), refused)
 

@@ -8,7 +8,6 @@ per batch, `executemany`).
 from __future__ import annotations
 
 import asyncio
-import operator
 import sqlite3
 import time
 from collections.abc import Callable
@@ -114,7 +113,6 @@ _LOG_COLUMNS = [
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
 ]  # fmt: skip
-_rollup_columns = operator.itemgetter(*(_LOG_COLUMNS.index(c) for c in sqlite_analytics.ROLLUP_COLUMNS))
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 )
@@ -367,14 +365,8 @@ class SqliteDatabase:
         db.execute("BEGIN")
         try:
             last = sqlite_analytics.last_log_rowid(db)
-            inserted_before = db.total_changes
             db.executemany(_INSERT_LOG, rows)
-            # The rollups take the same transaction. Usually every row went in; when the insert
-            # ignored duplicates, what did go in is read back so nothing is counted twice.
-            if db.total_changes - inserted_before == len(rows):
-                sqlite_analytics.roll_up(db, map(_rollup_columns, rows))
-            else:
-                sqlite_analytics.roll_up_logs(db, after_rowid=last)
+            sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
         except BaseException:
             db.execute("ROLLBACK")
             raise
