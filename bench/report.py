@@ -294,11 +294,19 @@ class Row:
     signed: bool = False
     #: Metrics of a range (min, max) shown after the last cell, e.g. over alternating rounds.
     spread: tuple[str, str] | None = None
+    #: The same for the last ratio cell.
+    ratio_spread: tuple[str, str] | None = None
 
 
 # The main table: direct, baseline, gateway, then gateway/direct and gateway/baseline.
 ROWS: list[Row] = [
-    Row("req/s", ("direct.rps", "baseline.rps", "gateway.rps"), ("ratio.rps", "vs_baseline.rps"), 1),
+    Row(
+        "req/s",
+        ("direct.rps", "baseline.rps", "gateway.rps"),
+        ("ratio.rps", "vs_baseline.rps"),
+        1,
+        ratio_spread=("vs_baseline.rps_min", "vs_baseline.rps_max"),
+    ),
     Row("p50 ms", ("direct.p50_ms", "baseline.p50_ms", "gateway.p50_ms"), ("ratio.p50", "vs_baseline.p50")),
     Row("p90 ms", ("direct.p90_ms", "baseline.p90_ms", "gateway.p90_ms"), ("ratio.p90", "vs_baseline.p90")),
     Row("p99 ms", ("direct.p99_ms", "baseline.p99_ms", "gateway.p99_ms"), ("ratio.p99", "vs_baseline.p99")),
@@ -307,6 +315,7 @@ ROWS: list[Row] = [
         (None, "baseline_added.p50_ms", "added.p50_ms"),
         (None, "vs_baseline.added_p50"),
         signed=True,
+        spread=("added.p50_ms_min", "added.p50_ms_max"),
     ),
     Row(
         "added p99 ms",
@@ -322,6 +331,7 @@ ROWS: list[Row] = [
             "gateway.gateway_cpu_ms_per_req",
         ),
         (None, "vs_baseline.cpu"),
+        ratio_spread=("vs_baseline.cpu_min", "vs_baseline.cpu_max"),
     ),
     Row(
         "upstream calls/req",
@@ -378,7 +388,10 @@ FEATURE_ROWS: list[Row] = [
 
 MAIN_CAPTION = (
     "added: minus direct. CPU ms/req: the fake upstream's (direct), the proxy's (baseline), the "
-    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops)."
+    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops). "
+    "Direct, baseline and gateway take turns in rounds (order reversed every other round): latencies "
+    "are the medians over the rounds, req/s and CPU over all of them; (low…high): the range over the "
+    "rounds, each round's gateway against the same round's baseline or direct run."
 )
 FEATURE_CAPTION = (
     "Control (without) and gateway (with) runs alternate in rounds (ABBA); their latencies are the "
@@ -465,6 +478,9 @@ def _scenario_rows(
             texts = [f"[{style}]{t}[/{style}]" if t else t for t in texts]
         ratio_keys = [*row.ratios, *([None] * (ratios - len(row.ratios)))]
         ratio_texts = [_ratio_cell(m.get(key)) if key else "" for key in ratio_keys]
+        if row.ratio_spread is not None and all(k in m for k in row.ratio_spread):
+            low, high = (m[k] for k in row.ratio_spread)
+            ratio_texts[-1] += f" ({low:.2f}…{high:.2f})"
         target = next((target_for[(name, k)] for k in keys if k and (name, k) in target_for), None)
         target_txt, status_txt = "", ""
         if target is not None:

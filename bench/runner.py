@@ -189,6 +189,7 @@ class ScenarioResult:
             _ratio(
                 out, "vs_baseline.cpu", "gateway.gateway_cpu_ms_per_req", "baseline.baseline_cpu_ms_per_req"
             )
+        self._round_spreads(out)
         if "control" in self.runs and "gateway" in self.runs:
             for p in percentiles:
                 out[f"feature.{p}_ms"] = out[f"gateway.{p}_ms"] - out[f"control.{p}_ms"]
@@ -208,6 +209,32 @@ class ScenarioResult:
                 if f"gateway.{name}" in out and f"control.{name}" in out:
                     out[f"feature.{name}"] = out[f"gateway.{name}"] - out[f"control.{name}"]
         return out
+
+    def _round_spreads(self, out: dict[str, float]) -> None:
+        """With direct, baseline and gateway taking turns: the range of the per-round figures
+        (``<metric>_min``/``_max``), pairing the runs of each round."""
+
+        def spread(
+            name: str, first: str, second: str, figure: Callable[[RunResult, RunResult], float | None]
+        ) -> None:
+            pairs = zip(self.rounds.get(first, []), self.rounds.get(second, []), strict=False)
+            values = [v for a, b in pairs if (v := figure(a, b)) is not None]
+            if len(values) > 1:
+                out[f"{name}_min"], out[f"{name}_max"] = min(values), max(values)
+
+        def cpu_ratio(gateway: RunResult, baseline: RunResult) -> float | None:
+            g, b = gateway.cpu_ms_per_request("gateway"), baseline.cpu_ms_per_request("baseline")
+            return g / b if g is not None and b else None
+
+        spread("vs_baseline.cpu", "gateway", "baseline", cpu_ratio)
+        spread(
+            "vs_baseline.rps",
+            "gateway",
+            "baseline",
+            lambda g, b: g.wrk.rps / b.wrk.rps if b.wrk.rps else None,
+        )
+        for target, prefix in (("gateway", "added"), ("baseline", "baseline_added")):
+            spread(f"{prefix}.p50_ms", target, "direct", lambda t, d: (t.wrk.p50_us - d.wrk.p50_us) / 1000)
 
     def to_dict(self, scale: float) -> dict[str, Any]:
         s = self.scenario
@@ -426,25 +453,28 @@ class Bench:
     def run_scenario(self, scenario: Scenario) -> ScenarioResult:
         result = ScenarioResult(scenario)
         gateway = self.gateway_endpoint(scenario.gateway_server)
+        targets: dict[str, Endpoint] = {}
         if scenario.direct_path is not None:
-            result.runs["direct"] = self._run_one(scenario, "direct", self.endpoints["direct"])
+            targets["direct"] = self.endpoints["direct"]
             if gateway is not None and "baseline" in self.endpoints:
-                result.runs["baseline"] = self._run_one(scenario, "baseline", self.endpoints["baseline"])
+                targets["baseline"] = self.endpoints["baseline"]
         if gateway is None:
+            self._take_turns(scenario, targets, result)
             return result
         touched = set(scenario.gateway_settings) | set(scenario.control_settings or {})
         if not touched:
-            result.runs["gateway"] = self._run_one(scenario, "gateway", gateway)
+            self._take_turns(scenario, {**targets, "gateway": gateway}, result)
             return result
         account, slug = scenario.gateway_id()
         original = self._admin(gateway, "GET", f"/api/v1/accounts/{account}/gateways/{slug}")["settings"]
         restore = {k: original.get(k) for k in sorted(touched)}
         try:
             if scenario.control_settings is not None:
+                self._take_turns(scenario, targets, result)
                 self._run_rounds(scenario, gateway, account, slug, result)
             else:
                 self._set_settings(gateway, account, slug, scenario.gateway_settings)
-                result.runs["gateway"] = self._run_one(scenario, "gateway", gateway)
+                self._take_turns(scenario, {**targets, "gateway": gateway}, result)
         except BaseException:
             with contextlib.suppress(PreflightError):  # the first error is the one to report
                 self._set_settings(gateway, account, slug, restore)
@@ -452,6 +482,32 @@ class Bench:
         # Put the settings back, so that the next scenarios measure the gateway as it was.
         self._set_settings(gateway, account, slug, restore)
         return result
+
+    def _take_turns(self, scenario: Scenario, targets: dict[str, Endpoint], result: ScenarioResult) -> None:
+        """Direct, baseline and gateway runs taking turns in ``scenario.rounds`` rounds, the order
+        reversed every other round (direct, baseline, gateway; gateway, baseline, direct; ...): this
+        VM's speed shifts within minutes, and a shift then lands on every target alike instead of on
+        whichever ran last."""
+        if not targets:
+            return
+        rounds = max(1, scenario.rounds)
+        names = list(targets)
+        done: dict[str, list[RunResult]] = {name: [] for name in names}
+        for index in range(rounds):
+            for name in names if index % 2 == 0 else reversed(names):
+                run = self._run_one(
+                    scenario,
+                    name,
+                    targets[name],
+                    duration_s=scenario.duration_s / rounds,
+                    warm=not done[name],
+                    label=f"{name} {index + 1}/{rounds}" if rounds > 1 else name,
+                )
+                done[name].append(run)
+        for name, runs in done.items():
+            result.runs[name] = merge_runs(runs)
+        if rounds > 1:
+            result.rounds.update(done)
 
     def _run_rounds(
         self, scenario: Scenario, gateway: Endpoint, account: str, slug: str, result: ScenarioResult

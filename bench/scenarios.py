@@ -93,9 +93,10 @@ class Scenario:
     prime: bool = False
     #: Headers the gateway's pre-flight answer must carry (value None: any value), e.g. a cache HIT.
     expect_gateway_headers: dict[str, str | None] = field(default_factory=dict)
-    #: With a control run: control and gateway alternate in this many rounds (ABBA order), each
-    #: ``duration_s / rounds`` long; with − without is the median of the rounds' paired differences.
-    rounds: int = 1
+    #: Direct, baseline and gateway take turns in this many rounds, each ``duration_s / rounds``
+    #: long, the order reversed every other round. With a control run, control and gateway alternate
+    #: so (ABBA order) and with − without is the median of the rounds' paired differences.
+    rounds: int = 5
 
     def headers_for(self, target: str) -> dict[str, str]:
         if target in ("gateway", "control"):
