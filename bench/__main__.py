@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             lock.acquire(timeout_s=args.lock_timeout, on_wait=log)
             bench.start_upstream()
+            bench.start_floor()
             if settings.baseline:
                 bench.start_baseline()
             if not settings.direct_only:

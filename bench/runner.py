@@ -36,7 +36,7 @@ FAKE_UPSTREAM_SCRIPT = Path(__file__).with_name("fake_upstream.py")
 BARE_PROXY_SCRIPT = Path(__file__).with_name("bare_proxy.py")
 #: The runs of a scenario, in order: the fake upstream alone, the bare aiohttp proxy (baseline), the
 #: gateway with the scenario's control settings (when it has some), and the gateway.
-TARGETS = ("direct", "baseline", "control", "gateway")
+TARGETS = ("direct", "floor", "baseline", "control", "gateway")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -337,20 +337,27 @@ class Bench:
     # --- setup -------------------------------------------------------------------------------------
 
     def start_upstream(self) -> Endpoint:
+        return self._start_fake("direct", "upstream", self.settings.load_cpu)
+
+    def start_floor(self) -> Endpoint:
+        """A second fake upstream, on the gateway's core: the quickest answer any server placed there
+        can give (prebuilt bytes, nothing else), measured at one connection next to the direct path."""
+        return self._start_fake("floor", "floor", self.settings.gateway_cpu)
+
+    def _start_fake(self, name: str, process: str, cpu: int | None) -> Endpoint:
         port = free_port(HOST)
         cmd = [sys.executable, str(FAKE_UPSTREAM_SCRIPT), "--host", HOST, "--port", str(port)]
         if self.settings.single_write_stream:
             cmd.append("--single-write-stream")
+        label = "fake upstream" if name == "direct" else f"fake upstream ({name})"
         child = self.group.start(
-            "fake upstream",
-            _pinned(cmd, self.settings.load_cpu),
-            log_path=self.workdir / "fake_upstream.log",
+            label, _pinned(cmd, cpu), log_path=self.workdir / f"fake_upstream_{name}.log"
         )
         base = f"http://{HOST}:{port}"
         wait_http_ok(f"{base}/healthz", child, deadline_s=self.settings.startup_deadline_s)
-        endpoint = Endpoint("direct", base, child, process="upstream")
-        self.endpoints["direct"] = endpoint
-        self.log(f"fake upstream ready at {base} (pid {child.pid}, cpu {self.settings.load_cpu})")
+        endpoint = Endpoint(name, base, child, process=process)
+        self.endpoints[name] = endpoint
+        self.log(f"{label} ready at {base} (pid {child.pid}, cpu {cpu})")
         return endpoint
 
     def start_baseline(self) -> Endpoint:
@@ -456,6 +463,8 @@ class Bench:
         targets: dict[str, Endpoint] = {}
         if scenario.direct_path is not None:
             targets["direct"] = self.endpoints["direct"]
+            if scenario.connections == 1 and "floor" in self.endpoints:
+                targets["floor"] = self.endpoints["floor"]
             if gateway is not None and "baseline" in self.endpoints:
                 targets["baseline"] = self.endpoints["baseline"]
         if gateway is None:
