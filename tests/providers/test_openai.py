@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
@@ -110,3 +112,62 @@ def test_malformed_bodies_never_raise() -> None:
         OPENAI.output_text(CHAT, b"data: " + body + b"\n\n", streamed=True)
         OPENAI.read_stream_usage(CHAT, b"data: " + body + b"\n\n")
     assert OPENAI.read_usage(CHAT, odd[0]) == Usage(input_tokens=1)
+
+
+def _usage_forwards(events: bytes) -> Usage | None:
+    """The straightforward reading the adapter must agree with: every event parsed, front to back,
+    the last one that reports usage wins."""
+    from sluicegate.providers.openai import _usage
+    from sluicegate.providers.sse import iter_json
+
+    usage = None
+    for event in iter_json(events):
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "response.completed":
+            response = event.get("response")
+            usage = _usage(response.get("usage")) if isinstance(response, dict) else usage
+        elif event.get("usage"):
+            usage = _usage(event["usage"]) or usage
+        elif isinstance(event.get("x_groq"), dict):
+            usage = _usage(event["x_groq"].get("usage")) or usage
+    return usage
+
+
+_USAGE_OBJECTS = st.sampled_from(
+    [
+        None,
+        {},
+        {"prompt_tokens": 3, "completion_tokens": 4},
+        {"prompt_tokens": 5, "completion_tokens": 6, "prompt_tokens_details": {"cached_tokens": 2}},
+        {"input_tokens": 7, "output_tokens": 8, "output_tokens_details": {"reasoning_tokens": 1}},
+        {"prompt_tokens": "many"},
+    ]
+)
+_EVENTS = st.one_of(
+    st.builds(lambda u: {"choices": [{"index": 0, "delta": {"content": "x"}}], "usage": u}, _USAGE_OBJECTS),
+    st.builds(lambda u: {"choices": [], "x_groq": {"id": "req_1", "usage": u}}, _USAGE_OBJECTS),
+    st.builds(lambda u: {"type": "response.completed", "response": {"usage": u}}, _USAGE_OBJECTS),
+    st.just({"type": "response.completed", "response": "not an object"}),
+    st.just({"type": "response.output_text.delta", "delta": "Hel"}),
+    st.just([1, 2]),
+)
+
+
+@given(st.lists(st.one_of(_EVENTS.map(orjson.dumps), st.sampled_from([b"[DONE]", b"not json"])), max_size=8))
+def test_stream_usage_read_backwards_agrees_with_reading_every_event(data: list[bytes]) -> None:
+    events = b"".join(b"data: " + item + b"\n\n" for item in data)
+    assert OPENAI.read_stream_usage(CHAT, events) == _usage_forwards(events)
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"data: 1", b"data: [2]", b"event: x", b": comment", b"", b"data:3"]), max_size=12
+    )
+)
+def test_events_read_backwards_are_the_events_in_reverse(lines: list[bytes]) -> None:
+    from sluicegate.providers.sse import iter_data
+
+    for newline in (b"\n", b"\r\n"):
+        events = newline.join(lines)
+        assert list(iter_data(events, backwards=True)) == list(iter_data(events))[::-1]

@@ -49,18 +49,21 @@ class OpenAICompatible:
         return _usage(document.get("usage")) if isinstance(document, dict) else None
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
-        usage = None
-        for event in iter_json(events):
+        # The usage closes the stream, so read it backwards and stop at the last event that reports
+        # it; only events that mention it are parsed (a forward pass parsed all ~25 of a chat stream).
+        for event in iter_json(events, backwards=True, mentioning=_USAGE_WORDS):
             if not isinstance(event, dict):
                 continue
             if event.get("type") == "response.completed":  # Responses API
                 response = event.get("response")
-                usage = _usage(response.get("usage")) if isinstance(response, dict) else usage
+                if isinstance(response, dict):
+                    return _usage(response.get("usage"))
             elif event.get("usage"):  # chat completions: the include_usage chunk
-                usage = _usage(event["usage"]) or usage
-            elif isinstance(event.get("x_groq"), dict):  # https://console.groq.com/docs/api-reference
-                usage = _usage(event["x_groq"].get("usage")) or usage
-        return usage
+                if usage := _usage(event["usage"]):
+                    return usage
+            elif isinstance(groq := event.get("x_groq"), dict) and (usage := _usage(groq.get("usage"))):
+                return usage  # https://console.groq.com/docs/api-reference
+        return None
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         if streamed:
@@ -70,6 +73,10 @@ class OpenAICompatible:
         except orjson.JSONDecodeError:
             return ""
         return _document_text(document) if isinstance(document, dict) else ""
+
+
+# What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
+_USAGE_WORDS = (b'"usage"', b"response.completed")
 
 
 def _usage(raw: Any) -> Usage | None:
