@@ -50,7 +50,8 @@ class Anthropic:
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         fields: dict[str, Any] = {}
-        for event in iter_json(events):
+        # Only message_start and message_delta carry usage: the content deltas are not worth parsing.
+        for event in iter_json(events, mentioning=(b'"usage"',)):
             if not isinstance(event, dict):
                 continue
             if event.get("type") == "message_start":

@@ -58,13 +58,16 @@ class WorkersAI:
         return usage_from(result.get("usage")) if result is not None else None
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
-        usage = None
-        for event in iter_json(events):
-            # The last `usage` is the cumulative one; newer models also put per-chunk (incremental)
-            # usage on OpenAI-shaped chunks before it.
-            if isinstance(event, dict) and isinstance(event.get("usage"), dict):
-                usage = usage_from(event["usage"]) or usage
-        return usage
+        # The last `usage` is the cumulative one (newer models also put per-chunk, incremental usage
+        # on OpenAI-shaped chunks before it): read backwards, parse only events that mention usage.
+        for event in iter_json(events, backwards=True, mentioning=(b'"usage"',)):
+            if (
+                isinstance(event, dict)
+                and isinstance(raw := event.get("usage"), dict)
+                and (usage := usage_from(raw))
+            ):
+                return usage
+        return None
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         if is_openai_compatible(route):
