@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             lock.acquire(timeout_s=args.lock_timeout, on_wait=log)
             bench.start_upstream()
-            bench.start_floor()
+            if settings.gateway_cpu is not None and settings.gateway_cpu != settings.load_cpu:
+                bench.start_floor()  # only meaningful on the gateway's own core
             if settings.baseline:
                 bench.start_baseline()
             if not settings.direct_only:

@@ -311,6 +311,8 @@ ROWS: list[Row] = [
     Row("p90 ms", ("direct.p90_ms", "baseline.p90_ms", "gateway.p90_ms"), ("ratio.p90", "vs_baseline.p90")),
     Row("p99 ms", ("direct.p99_ms", "baseline.p99_ms", "gateway.p99_ms"), ("ratio.p99", "vs_baseline.p99")),
     Row("p50 ms, fake on gw core", ("floor.p50_ms",)),
+    Row("CPU ms/req, fake on gw core", ("floor.floor_cpu_ms_per_req",)),
+    Row("errors, fake on gw core", ("floor.errors",), digits=0),
     Row(
         "added p50 ms",
         (None, "baseline_added.p50_ms", "added.p50_ms"),
@@ -389,9 +391,13 @@ FEATURE_ROWS: list[Row] = [
 
 MAIN_CAPTION = (
     "added: minus direct. CPU ms/req: the fake upstream's (direct), the proxy's (baseline), the "
-    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops). "
-    "p50 ms, fake on gw core: the same fake upstream run on the gateway's core (1 connection), the "
-    "quickest answer any server there can give. "
+    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops)."
+)
+FLOOR_CAPTION = (
+    "fake on gw core: the same fake upstream run on the gateway's core (1 connection), a minimal "
+    "Python server there answering prebuilt bytes."
+)
+TURNS_CAPTION = (
     "Direct, baseline and gateway take turns in rounds (order reversed every other round): latencies "
     "are the medians over the rounds, req/s and CPU over all of them; (low…high): the range over the "
     "rounds, each round's gateway against the same round's baseline or direct run."
@@ -511,7 +517,13 @@ def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
             "Gateway vs direct (fake upstream) vs baseline (bare aiohttp proxy)",
             ["scenario", "metric", *values, "target", "status"],
             set(values),
-            MAIN_CAPTION,
+            " ".join(
+                [
+                    MAIN_CAPTION,
+                    *([FLOOR_CAPTION] if any("floor" in r.runs for r in main) else []),
+                    *([TURNS_CAPTION] if any(r.rounds for r in main) else []),
+                ]
+            ),
         )
         for result in main:
             grid.sections.append(
@@ -577,10 +589,16 @@ def floor_lines(results: list[ScenarioResult]) -> list[str]:
         m = result.metrics()
         if "floor.p50_ms" in m and "direct.p50_ms" in m:
             floor, direct = m["floor.p50_ms"], m["direct.p50_ms"]
+            cpu = m.get("floor.floor_cpu_ms_per_req")
+            own = m.get("direct.upstream_cpu_ms_per_req")
+            spent = (
+                f", spending {cpu:.3f} ms of CPU per request there against {own:.3f}" if cpu and own else ""
+            )
             lines.append(
                 f"placement floor ({result.scenario.name}): the fake upstream itself, moved to the "
-                f"gateway's core, answers in {floor:.3f} ms p50 against {direct:.3f} ms next to wrk "
-                f"(+{floor - direct:.3f} ms for crossing cores once each way; a proxy there crosses twice)"
+                f"gateway's core, answers in {floor:.3f} ms p50 against {direct:.3f} ms next to wrk{spent}: "
+                f"+{floor - direct:.3f} ms for the hop across cores and for running on a core that idles "
+                "between requests, which a proxy there pays on both of its waits (client and upstream)"
             )
     return lines
 

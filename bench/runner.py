@@ -34,8 +34,10 @@ from bench.wrk import WrkResult, lua_script, run_wrk
 HOST = "127.0.0.1"
 FAKE_UPSTREAM_SCRIPT = Path(__file__).with_name("fake_upstream.py")
 BARE_PROXY_SCRIPT = Path(__file__).with_name("bare_proxy.py")
-#: The runs of a scenario, in order: the fake upstream alone, the bare aiohttp proxy (baseline), the
-#: gateway with the scenario's control settings (when it has some), and the gateway.
+#: The runs of a scenario: the fake upstream alone, the same fake on the gateway's core (floor, at one
+#: connection), the bare aiohttp proxy (baseline), the gateway with the scenario's control settings
+#: (when it has some), and the gateway. Direct, floor, baseline and gateway take turns in rounds;
+#: control and gateway alternate in rounds of their own.
 TARGETS = ("direct", "floor", "baseline", "control", "gateway")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -62,7 +64,7 @@ class Endpoint:
     name: str
     base_url: str
     child: Child
-    #: Name of this process's CPU figure ("upstream", "baseline", "gateway").
+    #: Name of this process's CPU figure ("upstream", "floor", "baseline", "gateway").
     process: str
     #: The Redis behind this gateway (its round trips and CPU are counted), if any.
     redis: RedisProbe | None = None
@@ -127,8 +129,7 @@ class RunResult:
 class ScenarioResult:
     scenario: Scenario
     runs: dict[str, RunResult] = field(default_factory=dict)
-    #: With ``scenario.rounds`` > 1: the control and gateway runs of each round (``runs`` holds
-    #: them merged).
+    #: With ``scenario.rounds`` > 1: each target's run of each round (``runs`` holds them merged).
     rounds: dict[str, list[RunResult]] = field(default_factory=dict)
 
     def paired_differences(self, percentile: str) -> list[float]:
@@ -340,8 +341,8 @@ class Bench:
         return self._start_fake("direct", "upstream", self.settings.load_cpu)
 
     def start_floor(self) -> Endpoint:
-        """A second fake upstream, on the gateway's core: the quickest answer any server placed there
-        can give (prebuilt bytes, nothing else), measured at one connection next to the direct path."""
+        """A second fake upstream, on the gateway's core: how fast a minimal Python server answers
+        there (prebuilt bytes, nothing else), measured at one connection next to the direct path."""
         return self._start_fake("floor", "floor", self.settings.gateway_cpu)
 
     def _start_fake(self, name: str, process: str, cpu: int | None) -> Endpoint:
@@ -542,7 +543,7 @@ class Bench:
         for target, runs in done.items():
             result.runs[target] = merge_runs(runs)
         if rounds > 1:
-            result.rounds = done
+            result.rounds.update(done)
 
     def _set_settings(self, gateway: Endpoint, account: str, slug: str, settings: dict[str, Any]) -> None:
         if settings:
@@ -568,10 +569,10 @@ class Bench:
             raise PreflightError(f"admin API {method} {path} failed: {exc}") from exc
         return answer
 
-    def _upstream_served(self) -> int | None:
-        """Requests the fake upstream has served so far (its GET /stats)."""
+    def _upstream_served(self, fake: Endpoint) -> int | None:
+        """Requests a fake upstream has served so far (its GET /stats)."""
         try:
-            with urllib.request.urlopen(self.endpoints["direct"].base_url + "/stats", timeout=5) as resp:
+            with urllib.request.urlopen(fake.base_url + "/stats", timeout=5) as resp:
                 stats = orjson.loads(resp.read())
         except (urllib.error.URLError, OSError, orjson.JSONDecodeError):
             return None
@@ -621,8 +622,10 @@ class Bench:
                     f"  warning: {warm_up.errors} error(s) during the warm-up of {scenario.name}/{target}"
                 )
         time.sleep(self.settings.settle_s)
-        watched = {"upstream": self.endpoints["direct"].child.pid}
-        if endpoint.name != "direct":
+        # The floor is a fake upstream of its own: its CPU and requests are its own, not the direct one's.
+        served_by = endpoint if endpoint.name == "floor" else self.endpoints["direct"]
+        watched = {served_by.process: served_by.child.pid}
+        if endpoint.name not in ("direct", "floor"):
             watched[endpoint.process] = endpoint.child.pid
         if endpoint.redis_pid is not None:
             watched["redis"] = endpoint.redis_pid
@@ -630,7 +633,7 @@ class Bench:
         # (Redis is shared with whatever else uses it: counted as ours only while it serves this run.)
         tracked = {ep.child.pid for ep in self.endpoints.values()} | set(watched.values())
         redis_before = endpoint.redis.command_calls() if endpoint.redis else None
-        served_before = self._upstream_served()
+        served_before = self._upstream_served(served_by)
         machine_before = cpu_snapshot()
         tracked_before = sum(_cpu_or_zero(pid) for pid in tracked)
         before = {name: _cpu_or_zero(pid) for name, pid in watched.items()}
@@ -640,7 +643,7 @@ class Bench:
         cpu = {name: _cpu_or_zero(pid) - before[name] for name, pid in watched.items()}
         tracked_cpu = sum(_cpu_or_zero(pid) for pid in tracked) - tracked_before
         interference = Interference.between(machine_before, cpu_snapshot(), tracked_cpu)
-        served_after = self._upstream_served()
+        served_after = self._upstream_served(served_by)
         served = None if served_before is None or served_after is None else served_after - served_before
         redis_calls = None
         if endpoint.redis is not None and redis_before is not None:

@@ -52,7 +52,8 @@ def chat_body(*, stream: bool = False, **extra: Any) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """One load pattern, run against the direct path, the baseline proxy and the gateway.
+    """One load pattern, run against the direct path, the baseline proxy and the gateway (and, at one
+    connection, against the floor: the same fake upstream on the gateway's core).
 
     ``duration_s`` is the nominal measured duration; it is multiplied by the ``BENCH_DURATION``
     scale factor. ``direct_path``/``gateway_path`` are request paths on the fake upstream and on
@@ -62,8 +63,8 @@ class Scenario:
 
     A scenario can set the gateway's settings for its run (``gateway_settings``, PATCHed through the
     admin API before the run and put back after it) and add a ``control`` run through the same
-    gateway process with other settings (``control_settings``) just before: the difference between
-    the two is what a feature costs (e.g. a rate-limit rule against none).
+    gateway process with other settings (``control_settings``), the two alternating in rounds: the
+    difference between them is what a feature costs (e.g. a rate-limit rule against none).
     """
 
     name: str
