@@ -144,7 +144,8 @@ def test_sign_in_then_charts_show_the_requests_made_here(page: Page, gateway: Ru
     assert page.url.endswith("/dashboard/")
     page.fill("input[name=token]", "sg_not-a-real-token")
     page.click("button[type=submit]")
-    assert "invalid" in page.locator(".login [role=alert]").inner_text()
+    # The alert is on the page, empty and hidden, before the answer comes: wait for its text.
+    expect(page.locator(".login [role=alert]")).to_contain_text("invalid")
     page.fill("input[name=token]", gateway.settings.admin_token)
     page.click("button[type=submit]")
 
