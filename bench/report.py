@@ -398,9 +398,9 @@ FLOOR_CAPTION = (
     "Python server there answering prebuilt bytes."
 )
 TURNS_CAPTION = (
-    "Direct, baseline and gateway take turns in rounds (order reversed every other round): latencies "
-    "are the medians over the rounds, req/s and CPU over all of them; (low…high): the range over the "
-    "rounds, each round's gateway against the same round's baseline or direct run."
+    "Direct, (floor,) baseline and gateway take turns in rounds (order reversed every other round): "
+    "latencies are the medians over the rounds, req/s and CPU over all of them; (low…high): the range "
+    "over the rounds, each round's gateway against the same round's baseline or direct run."
 )
 FEATURE_CAPTION = (
     "Control (without) and gateway (with) runs alternate in rounds (ABBA); their latencies are the "

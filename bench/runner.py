@@ -493,11 +493,17 @@ class Bench:
         self._set_settings(gateway, account, slug, restore)
         return result
 
-    def _take_turns(self, scenario: Scenario, targets: dict[str, Endpoint], result: ScenarioResult) -> None:
-        """Direct, baseline and gateway runs taking turns in ``scenario.rounds`` rounds, the order
-        reversed every other round (direct, baseline, gateway; gateway, baseline, direct; ...): this
+    def _take_turns(
+        self,
+        scenario: Scenario,
+        targets: dict[str, Endpoint],
+        result: ScenarioResult,
+        before: Callable[[str], None] | None = None,
+    ) -> None:
+        """The targets' runs taking turns in ``scenario.rounds`` rounds, the order reversed every
+        other round (direct, baseline, gateway; gateway, baseline, direct; ... — ABBA for two): this
         VM's speed shifts within minutes, and a shift then lands on every target alike instead of on
-        whichever ran last."""
+        whichever ran last. ``before(target)`` runs before each of the target's runs."""
         if not targets:
             return
         rounds = max(1, scenario.rounds)
@@ -505,6 +511,8 @@ class Bench:
         done: dict[str, list[RunResult]] = {name: [] for name in names}
         for index in range(rounds):
             for name in names if index % 2 == 0 else reversed(names):
+                if before is not None:
+                    before(name)
                 run = self._run_one(
                     scenario,
                     name,
@@ -522,28 +530,14 @@ class Bench:
     def _run_rounds(
         self, scenario: Scenario, gateway: Endpoint, account: str, slug: str, result: ScenarioResult
     ) -> None:
-        """Control and gateway runs alternating in ``scenario.rounds`` rounds, in ABBA order (control,
-        gateway; gateway, control; ...), so that a drift of the machine's speed cancels out."""
-        rounds = max(1, scenario.rounds)
+        """Control and gateway runs through the same process, each with its settings, taking turns."""
         settings = {"control": scenario.control_settings or {}, "gateway": scenario.gateway_settings}
-        done: dict[str, list[RunResult]] = {"control": [], "gateway": []}
-        for index in range(rounds):
-            order = ("control", "gateway") if index % 2 == 0 else ("gateway", "control")
-            for target in order:
-                self._set_settings(gateway, account, slug, settings[target])
-                run = self._run_one(
-                    scenario,
-                    target,
-                    gateway,
-                    duration_s=scenario.duration_s / rounds,
-                    warm=not done[target],
-                    label=f"{target} {index + 1}/{rounds}" if rounds > 1 else target,
-                )
-                done[target].append(run)
-        for target, runs in done.items():
-            result.runs[target] = merge_runs(runs)
-        if rounds > 1:
-            result.rounds.update(done)
+        self._take_turns(
+            scenario,
+            {"control": gateway, "gateway": gateway},
+            result,
+            before=lambda target: self._set_settings(gateway, account, slug, settings[target]),
+        )
 
     def _set_settings(self, gateway: Endpoint, account: str, slug: str, settings: dict[str, Any]) -> None:
         if settings:

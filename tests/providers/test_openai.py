@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
-from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.openai import OPENAI, _usage
+from sluicegate.providers.sse import iter_data, iter_json
 from sluicegate.types import Usage
 
 CHAT = Route("local", "chat/completions")
@@ -117,9 +118,6 @@ def test_malformed_bodies_never_raise() -> None:
 def _usage_forwards(events: bytes) -> Usage | None:
     """The straightforward reading the adapter must agree with: every event parsed, front to back,
     the last one that reports usage wins."""
-    from sluicegate.providers.openai import _usage
-    from sluicegate.providers.sse import iter_json
-
     usage = None
     for event in iter_json(events):
         if not isinstance(event, dict):
@@ -166,8 +164,6 @@ def test_stream_usage_read_backwards_agrees_with_reading_every_event(data: list[
     )
 )
 def test_events_read_backwards_are_the_events_in_reverse(lines: list[bytes]) -> None:
-    from sluicegate.providers.sse import iter_data
-
     for newline in (b"\n", b"\r\n"):
         events = newline.join(lines)
         assert list(iter_data(events, backwards=True)) == list(iter_data(events))[::-1]
