@@ -53,11 +53,18 @@ class Logbook:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self.flush()
+        while self._pending:
+            await self.flush()
 
     async def flush(self) -> None:
-        """Write every pending record now."""
-        while self._pending:
+        """Write every record pending now, in batches of at most `batch_size`.
+
+        Records that arrive while it writes wait for the next wake-up: draining until nothing is
+        pending would, under a steady trickle, write batches of one or two records back to back,
+        paying a thread hand-off and a transaction per request.
+        """
+        batches = -(-len(self._pending) // self._batch_size)
+        for _ in range(batches):
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
             records = await asyncio.to_thread(self._build_all, batch)
             # Hooks first: once a record is visible, what its usage charged has been charged.

@@ -1,0 +1,61 @@
+"""The log writer batches: records that arrive while a batch is being written wait for the next one."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sluicegate.exchange import Exchange
+from sluicegate.logbook import Logbook
+from sluicegate.storage.base import LogRecord
+from tests.pipeline.test_log import ListSink, exchange, summary
+
+
+class GatedSink(ListSink):
+    """A sink whose writes wait until the test lets them finish, recording each batch's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.writing = asyncio.Event()
+        self.proceed = asyncio.Event()
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        self.batches.append(len(records))
+        self.writing.set()
+        await self.proceed.wait()
+        self.proceed.clear()
+        self.writing.clear()
+        await super().write_logs(records)
+
+
+async def test_records_arriving_during_a_write_wait_for_the_next_flush() -> None:
+    sink = GatedSink()
+    logbook = Logbook(sink, summary, batch_size=100, interval=60)
+    first: list[Exchange] = [exchange() for _ in range(3)]
+    for item in first:
+        logbook.submit(item)
+    flushing = asyncio.create_task(logbook.flush())
+    await sink.writing.wait()
+    late = exchange()
+    logbook.submit(late)  # a request that finishes while the batch is written
+    sink.proceed.set()
+    # Draining until nothing is pending would start a second write (of the late record alone) that
+    # waits for the test: the timeout turns that into a failure instead of a hang.
+    await asyncio.wait_for(flushing, timeout=10)
+    assert sink.batches == [3]
+    assert [r.id for r in sink.records] == [e.id for e in first]
+    sink.proceed.set()
+    await logbook.flush()
+    assert sink.batches == [3, 1]
+    assert sink.records[-1].id == late.id
+
+
+async def test_close_writes_everything_in_batches_of_at_most_batch_size() -> None:
+    sink = ListSink()
+    logbook = Logbook(sink, summary, batch_size=4, interval=60)
+    logbook.start()
+    submitted = [exchange() for _ in range(10)]
+    for item in submitted:
+        logbook.submit(item)
+    await logbook.close()
+    assert [r.id for r in sink.records] == [e.id for e in submitted]
