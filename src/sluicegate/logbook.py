@@ -57,14 +57,16 @@ class Logbook:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every record pending now, in batches of at most `batch_size`.
+        """Write the pending records in batches of at most `batch_size`, as many batches as were
+        pending when it started (the last may take in records that arrived meanwhile).
 
-        Records that arrive while it writes wait for the next wake-up: draining until nothing is
-        pending would, under a steady trickle, write batches of one or two records back to back,
-        paying a thread hand-off and a transaction per request.
+        Draining until nothing is pending would, under a steady trickle, write batches of one or
+        two records back to back, paying a thread hand-off and a transaction per request.
         """
         batches = -(-len(self._pending) // self._batch_size)
         for _ in range(batches):
+            if not self._pending:
+                break
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
             records = await asyncio.to_thread(self._build_all, batch)
             # Hooks first: once a record is visible, what its usage charged has been charged.

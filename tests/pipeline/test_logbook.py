@@ -1,8 +1,9 @@
-"""The log writer batches: records that arrive while a batch is being written wait for the next one."""
+"""The log writer batches: a flush writes what was pending when it started, not what trickles in."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sluicegate.exchange import Exchange
 from sluicegate.logbook import Logbook
@@ -50,12 +51,36 @@ async def test_records_arriving_during_a_write_wait_for_the_next_flush() -> None
     assert sink.records[-1].id == late.id
 
 
+class SubmittingSink(ListSink):
+    """Records batch sizes; `during_first_write` runs inside the first write (requests finishing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.during_first_write: list[Callable[[], None]] = []
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        self.batches.append(len(records))
+        while self.during_first_write:
+            self.during_first_write.pop()()
+        await super().write_logs(records)
+
+
 async def test_close_writes_everything_in_batches_of_at_most_batch_size() -> None:
-    sink = ListSink()
+    sink = SubmittingSink()
     logbook = Logbook(sink, summary, batch_size=4, interval=60)
-    logbook.start()
     submitted = [exchange() for _ in range(10)]
+    late = [exchange() for _ in range(3)]
     for item in submitted:
         logbook.submit(item)
+
+    def late_requests_finish() -> None:
+        for item in late:
+            logbook.submit(item)
+
+    sink.during_first_write.append(late_requests_finish)
     await logbook.close()
-    assert [r.id for r in sink.records] == [e.id for e in submitted]
+    # The first flush writes the three batches pending when it started (the last takes in two late
+    # records); close() goes round again for the one left.
+    assert sink.batches == [4, 4, 4, 1]
+    assert [r.id for r in sink.records] == [e.id for e in submitted + late]
