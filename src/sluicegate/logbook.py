@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from sluicegate.exchange import Exchange
+from sluicegate.slices import in_slices
 from sluicegate.storage.base import LogRecord, LogSink
 
 _log = logging.getLogger(__name__)
-# Records are built on a worker thread in slices of about this long, with a short pause after each.
-_BUILD_SLICE_S = 0.0005
-_BUILD_PAUSE_S = 0.0001
 # Called with each written batch: what else must happen once usage is known (e.g. charging limits).
 AfterBatch = Callable[[list[tuple[Exchange, LogRecord]]], Awaitable[None]]
 
@@ -102,18 +99,7 @@ class Logbook:
         return allowed
 
     def _build_all(self, batch: list[Exchange]) -> list[LogRecord]:
-        records = []
-        slice_started = time.perf_counter()
-        for exchange in batch:
-            records.append(self._build(exchange))
-            if time.perf_counter() - slice_started > _BUILD_SLICE_S:
-                # Off the CPU for a moment, so that the event loop takes the GIL and serves what
-                # came in. Releasing it without sleeping (sleep(0)) does not: on a shared core
-                # this thread takes it straight back, and the loop waits out the interpreter's
-                # 5 ms switch interval, once per slice of a batch.
-                time.sleep(_BUILD_PAUSE_S)
-                slice_started = time.perf_counter()
-        return records
+        return [self._build(exchange) for exchange in in_slices(batch)]
 
     async def _run(self) -> None:
         while not self._closing:

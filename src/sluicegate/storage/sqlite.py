@@ -20,6 +20,7 @@ import orjson
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
+from sluicegate.slices import in_slices
 from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
 from sluicegate.tokens import Token
@@ -360,7 +361,7 @@ class SqliteDatabase:
         return await self._run(sqlite_analytics.analytics, self._db(), query)
 
     def _insert_logs(self, records: list[LogRecord]) -> None:
-        rows = [_log_row(record) for record in records]
+        rows = [_log_row(record) for record in in_slices(records)]
         db = self._db()
         db.execute("BEGIN")
         try:
