@@ -13,17 +13,27 @@ from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
 
 
-class GatedSink(ListSink):
-    """A sink whose writes wait until the test lets them finish, recording each batch's size."""
+class BatchSink(ListSink):
+    """A sink that records the size of each batch written to it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[int] = []
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        self.batches.append(len(records))
+        await super().write_logs(records)
+
+
+class GatedSink(BatchSink):
+    """A sink whose writes wait until the test lets them finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.writing = asyncio.Event()
         self.proceed = asyncio.Event()
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        self.batches.append(len(records))
         self.writing.set()
         await self.proceed.wait()
         self.proceed.clear()
@@ -53,16 +63,14 @@ async def test_records_arriving_during_a_write_wait_for_the_next_flush() -> None
     assert sink.records[-1].id == late.id
 
 
-class SubmittingSink(ListSink):
-    """Records batch sizes; `during_first_write` runs inside the first write (requests finishing)."""
+class SubmittingSink(BatchSink):
+    """`during_first_write` runs inside the first write (requests finishing meanwhile)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.batches: list[int] = []
         self.during_first_write: list[Callable[[], None]] = []
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        self.batches.append(len(records))
         while self.during_first_write:
             self.during_first_write.pop()()
         await super().write_logs(records)
