@@ -120,6 +120,7 @@ def test_a_limited_admin_mints_only_tokens_within_its_gateways(gateway: RunningG
         "a token cannot create one wider than itself: this token is limited to gateways 'other',"
         " so a token it creates must list some of them in `gateways`"
     )
+    assert mint(gateway, limited, scopes=["admin"]).json()["error"]["token_gateways"] == ["other"]
     wider = refusal(mint(gateway, limited, gateways=["other", "default"]))
     assert wider.endswith("this token is limited to gateways 'other', not 'default'")
     assert len(gateway.http.get(TOKENS).json()["result"]) == 2  # nothing was minted

@@ -56,12 +56,22 @@ class AccessApi:
         account = request.match_info["account"]
         body = parse_body(TokenCreate, await request.read())
         expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
-        overreach = request[TOKEN].overreach(body.scopes, body.gateways, expires_at)
+        creator = request[TOKEN]
+        overreach = creator.overreach(body.scopes, body.gateways, expires_at)
         if overreach is not None:
-            raise Forbidden(f"a token cannot create one wider than itself: {overreach}")
+            raise Forbidden(
+                f"a token cannot create one wider than itself: {overreach}", token_gateways=creator.gateways
+            )
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
         await self._db.create_token(token, hash_secret(secret))
-        await self._guard.audit(request, "token.create", token.id, name=token.name, scopes=list(token.scopes))
+        await self._guard.audit(
+            request,
+            "token.create",
+            token.id,
+            name=token.name,
+            scopes=list(token.scopes),
+            gateways=token.gateways,
+        )
         return json_response(TokenCreated(**TokenOut.of(token).model_dump(), token=secret), status=201)
 
     async def revoke_token(self, request: web.Request) -> web.Response:
