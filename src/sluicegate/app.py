@@ -139,7 +139,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
-        admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge_account]),
+        admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge]),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),
         database=database,

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,10 +44,42 @@ class Token(BaseModel):
     revoked_at: float | None = None
     hint: str = Field(description="the secret's first characters, to tell tokens apart")
 
+    def holds(self, scope: Scope) -> bool:
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+    def reaches(self, gateway: str) -> bool:
+        return self.gateways is None or gateway in self.gateways
+
     def allows(self, scope: Scope, gateway: str | None = None) -> bool:
-        if Scope.ADMIN not in self.scopes and scope not in self.scopes:
-            return False
-        return gateway is None or self.gateways is None or gateway in self.gateways
+        return self.holds(scope) and (gateway is None or self.reaches(gateway))
+
+    def limits(self) -> str:
+        """Its gateway limit in words, for error messages."""
+        if self.gateways is None:
+            return "this token may use every gateway"
+        return "this token is limited to gateways " + (", ".join(map(repr, self.gateways)) or "(none)")
+
+    def overreach(
+        self, scopes: Sequence[Scope], gateways: Sequence[str] | None, expires_at: float | None
+    ) -> str | None:
+        """What a token with these powers would have that this one lacks, in words (None: nothing).
+
+        A token may only mint tokens no wider than itself: scopes it holds (admin holds all), a
+        subset of its gateways, and an expiry no later than its own.
+        """
+        missing = [scope.value for scope in scopes if not self.holds(scope)]
+        if missing:
+            return f"this token lacks the scopes {', '.join(map(repr, missing))} it would grant"
+        if self.gateways is not None:
+            if gateways is None:
+                return f"{self.limits()}, so a token it creates must list some of them in `gateways`"
+            outside = [g for g in gateways if g not in self.gateways]
+            if outside:
+                return f"{self.limits()}, not {', '.join(map(repr, outside))}"
+        if self.expires_at is not None and (expires_at is None or expires_at > self.expires_at):
+            until = datetime.fromtimestamp(self.expires_at, UTC).isoformat()
+            return f"this token expires at {until}, so a token it creates must expire by then"
+        return None
 
     def active(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

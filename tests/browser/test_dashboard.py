@@ -305,6 +305,27 @@ def test_a_read_token_sees_no_admin_controls(page: Page, gateway: RunningGateway
     page.locator("text=Nothing to show").wait_for()
 
 
+def test_a_gateway_limited_admin_sees_only_its_gateways_and_no_account_controls(
+    page: Page, gateway: RunningGateway
+) -> None:
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "other"}).status_code == 201
+    team = {"name": "team admin", "scopes": ["admin"], "gateways": ["other"]}
+    sign_in(page, gateway, gateway.http.post("/api/v1/accounts/local/tokens", json=team).json()["token"])
+    page.click("nav >> text=Gateways")
+    page.locator("tr[data-slug=other] >> text=Edit").wait_for()
+    assert page.locator("tr[data-slug=default]").count() == 0
+    assert page.locator("form[aria-label='New gateway']").count() == 0  # creating one is account-wide
+    page.click("nav >> text=Tokens")
+    page.locator("[data-note=limited]").wait_for()  # listing tokens is account-wide
+    form = page.locator("form[aria-label='New token']")
+    assert form.locator("input[name=gateways]").input_value() == "other"
+    form.locator("input[name=name]").fill("team-ci")
+    form.locator("button[type=submit]").click()
+    secret = page.locator(".secret-value").inner_text()
+    minted = gateway.http.get("/api/v1/whoami", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert (minted["scopes"], minted["gateways"]) == (["run"], ["other"])
+
+
 def test_open_mode_when_the_gateway_has_no_whoami(page: Page, gateway: RunningGateway) -> None:
     """A gateway without admin authentication (no /whoami) is used as admin, without signing in."""
     admin = {"Authorization": f"Bearer {gateway.settings.admin_token}"}

@@ -37,6 +37,12 @@ export class Session {
   can(scope) {
     return this.scopes.includes("admin") || this.scopes.includes(scope);
   }
+
+  // A token limited to some gateways acts on those alone: the account-wide routes (listing and
+  // revoking tokens, creating gateways, the audit trail) answer it 403, so their controls hide.
+  unlimited() {
+    return this.gateways === null || this.gateways === undefined;
+  }
 }
 
 // Checks a token with GET /whoami: a Session, or an ApiError (401: bad token).

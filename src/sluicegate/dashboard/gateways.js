@@ -10,7 +10,7 @@ export function gatewaysPage(context, main) {
   clear(
     main,
     h("header", { class: "page-head" }, h("h1", {}, "Gateways")),
-    admin ? createForm() : null,
+    admin && session.unlimited() ? createForm() : null,
     list,
     editor,
   );

@@ -18,7 +18,10 @@ export function tokensPage(context, main) {
 
   function createForm() {
     const name = h("input", { name: "name", required: true, placeholder: "ci-pipeline", maxlength: 200 });
-    const gateways = h("input", { name: "gateways", placeholder: "all gateways (or: prod, staging)" });
+    // A limited token may only create tokens within its own gateways: offer those.
+    const gateways = session.unlimited()
+      ? h("input", { name: "gateways", placeholder: "all gateways (or: prod, staging)" })
+      : h("input", { name: "gateways", required: true, value: session.gateways.join(", "), placeholder: `some of: ${session.gateways.join(", ")}` });
     const expires = h("select", { name: "expires" }, EXPIRY.map(([value, label]) => h("option", { value }, label)));
     const scopes = SCOPES.map(([scope, note]) =>
       h("label", { class: "field check", title: note }, h("input", { type: "checkbox", name: "scope", value: scope, defaultChecked: scope === "run" }), h("span", {}, scope)),
@@ -84,6 +87,11 @@ export function tokensPage(context, main) {
   }
 
   async function load() {
+    if (!session.unlimited()) {
+      const text = `Listing and revoking tokens needs a token not limited to gateways; this one is limited to ${session.gateways.join(", ")}.`;
+      clear(list, h("p", { class: "muted", "data-note": "limited" }, text));
+      return;
+    }
     let tokens;
     try {
       tokens = (await api.get(api.account("/tokens"))).result;

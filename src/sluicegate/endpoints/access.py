@@ -19,7 +19,7 @@ from sluicegate.endpoints.schemas import (
     json_response,
     parse_body,
 )
-from sluicegate.errors import BadRequest, NotFound
+from sluicegate.errors import BadRequest, Forbidden, NotFound
 from sluicegate.keys import KeyDirectory
 from sluicegate.storage.base import Database
 from sluicegate.tokens import Scope, TokenDirectory, hash_secret, new_token
@@ -35,9 +35,10 @@ class AccessApi:
     def add_routes(self, app: web.Application) -> None:
         guard, account = self._guard, "/accounts/{account}"
         keys = account + "/gateways/{gateway}/provider-keys"
-        app.router.add_get("/whoami", guard(None, self.whoami))
+        app.router.add_get("/whoami", guard(None, self.whoami, narrowed=True))
         app.router.add_get(account + "/tokens", guard(Scope.ADMIN, self.list_tokens))
-        app.router.add_post(account + "/tokens", guard(Scope.ADMIN, self.create_token))
+        # A limited admin may hand out its own powers (see create_token), never list or revoke others'.
+        app.router.add_post(account + "/tokens", guard(Scope.ADMIN, self.create_token, narrowed=True))
         app.router.add_delete(account + "/tokens/{token_id}", guard(Scope.ADMIN, self.revoke_token))
         app.router.add_get(keys, guard(Scope.ADMIN, self.list_keys))
         app.router.add_put(keys + "/{provider}", guard(Scope.ADMIN, self.put_key))
@@ -55,9 +56,22 @@ class AccessApi:
         account = request.match_info["account"]
         body = parse_body(TokenCreate, await request.read())
         expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
+        creator = request[TOKEN]
+        overreach = creator.overreach(body.scopes, body.gateways, expires_at)
+        if overreach is not None:
+            raise Forbidden(
+                f"a token cannot create one wider than itself: {overreach}", token_gateways=creator.gateways
+            )
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
         await self._db.create_token(token, hash_secret(secret))
-        await self._guard.audit(request, "token.create", token.id, name=token.name, scopes=list(token.scopes))
+        await self._guard.audit(
+            request,
+            "token.create",
+            token.id,
+            name=token.name,
+            scopes=list(token.scopes),
+            gateways=token.gateways,
+        )
         return json_response(TokenCreated(**TokenOut.of(token).model_dump(), token=secret), status=201)
 
     async def revoke_token(self, request: web.Request) -> web.Response:

@@ -50,13 +50,13 @@ class AdminApi:
         self._directory = directory
         self._cache = cache
         self._guard = guard
-        self._purgers = purgers  # other caches of an account to empty on purge-all (semantic)
+        self._purgers = purgers  # other caches to empty by key prefix on purge-all (semantic)
 
     def add_routes(self, app: web.Application) -> None:
         guard, gateways = self._guard, "/accounts/{account}/gateways"
         one = gateways + "/{gateway}"
         app.router.add_get("/openapi.json", self.openapi)
-        app.router.add_get(gateways, guard(Scope.READ, self.list_gateways))
+        app.router.add_get(gateways, guard(Scope.READ, self.list_gateways, narrowed=True))
         app.router.add_post(gateways, guard(Scope.ADMIN, self.create_gateway))
         app.router.add_get(one, guard(Scope.READ, self.get_gateway))
         app.router.add_patch(one, guard(Scope.ADMIN, self.update_gateway))
@@ -69,15 +69,24 @@ class AdminApi:
     @property
     def expire_all_guarded(self) -> _Handler:
         """Purge-all behind its guard: served at `/api/v1/cache/expire` and `/ai_accelerator/expire`."""
-        return self._guard(Scope.PURGE_ALL, self.expire_all)
+        return self._guard(Scope.PURGE_ALL, self.expire_all, narrowed=True)
 
     async def expire_all(self, request: web.Request) -> web.Response:
-        """Purge every cached answer of the token's account (Fastly AI Accelerator's purge-all)."""
-        account = request[TOKEN].account
-        purged = await self._cache.purge(f"{account}/")
-        for purge in self._purgers:
-            purged += await purge(account)
-        await self._guard.audit(request, "cache.expire_all", account, purged=purged)
+        """Purge every cached answer the token reaches (Fastly AI Accelerator's purge-all): its
+        account's, or only its gateways' when it is limited to some."""
+        token = request[TOKEN]
+        if token.gateways is None:
+            prefixes = [f"{token.account}/"]
+        else:  # cache keys and semantic scopes start with `account/slug/`
+            prefixes = [f"{token.account}/{slug}/" for slug in token.gateways]
+        purged = 0
+        for prefix in prefixes:
+            purged += await self._cache.purge(prefix)
+            for purge in self._purgers:
+                purged += await purge(prefix)
+        await self._guard.audit(
+            request, "cache.expire_all", token.account, gateways=token.gateways, purged=purged
+        )
         return _json({"purged": purged})
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -86,7 +95,7 @@ class AdminApi:
     async def list_gateways(self, request: web.Request) -> web.Response:
         token = request[TOKEN]
         gateways = await self._db.list_gateways(request.match_info["account"])
-        visible = [g for g in gateways if token.gateways is None or g.slug in token.gateways]
+        visible = [g for g in gateways if token.reaches(g.slug)]
         return json_response(GatewayList(result=[GatewayOut.of(g) for g in visible]))
 
     async def create_gateway(self, request: web.Request) -> web.Response:

@@ -32,7 +32,8 @@ from sluicegate.tokens import Scope, Token
 def add_analytics_routes(
     app: web.Application, database: object, guard: Guard, *, clock: Callable[[], float] = time.time
 ) -> None:
-    """Add the analytics route to the admin API's sub-app (it needs the `read` scope).
+    """Add the analytics route to the admin API's sub-app (it needs the `read` scope; a token
+    limited to some gateways counts only those).
 
     A storage backend without analytics yet (see `AnalyticsSource`) answers 503 saying so.
     """
@@ -46,7 +47,7 @@ def add_analytics_routes(
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
 
-    app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics))
+    app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics, narrowed=True))
 
 
 def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:
@@ -83,8 +84,10 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
 def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
     """The gateways to count: the one asked for, else all the token may see (None: every gateway)."""
     if asked:
-        if token.gateways is not None and asked not in token.gateways:
-            raise Forbidden(f"this token may not read gateway {asked!r}", param="gateway")
+        if not token.reaches(asked):
+            raise Forbidden(
+                f"{token.limits()}, not {asked!r}", param="gateway", token_gateways=token.gateways
+            )
         return (asked,)
     return token.gateways
 

@@ -46,7 +46,10 @@ _LOG_FILTERS = {
 _ERRORS = {
     "400": {"description": "invalid input; the error names the field"},
     "401": {"description": "no token, or an invalid, expired or revoked one"},
-    "403": {"description": "the token lacks the scope, or belongs to another account or gateway"},
+    "403": {
+        "description": "the token lacks the scope, belongs to another account, is limited to other"
+        " gateways, or is limited to some gateways on a route that acts on the whole account"
+    },
     "404": {"description": "no such account, gateway or record"},
 }
 
@@ -108,7 +111,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             gateways: {
                 "parameters": [_param("account")],
-                "get": _operation("List gateways", "200", "GatewayList"),
+                "get": _operation("List gateways (those the token may use)", "200", "GatewayList"),
                 "post": _operation("Create a gateway", "201", "GatewayOut", body="GatewayCreate"),
             },
             one: {
@@ -126,7 +129,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},
             "/api/v1/cache/expire": {
                 "post": _operation(
-                    "Purge every cached answer of the token's account (also at /ai_accelerator/expire)",
+                    "Purge every cached answer of the token's account, or of its gateways if it is"
+                    " limited to some (also at /ai_accelerator/expire)",
                     "200",
                     "PurgeResult",
                 )

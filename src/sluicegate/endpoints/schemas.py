@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -122,7 +122,9 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1)
-    gateways: list[str] | None = Field(None, description="the gateways it may use; all when absent")
+    gateways: list[Annotated[str, Field(pattern=SLUG_PATTERN)]] | None = Field(
+        None, min_length=1, description="the gateway slugs it may use; all when absent"
+    )
     expires_at: float | None = Field(None, gt=0, description="epoch seconds")
     expires_in: float | None = Field(None, gt=0, description="seconds from now (instead of expires_at)")
 

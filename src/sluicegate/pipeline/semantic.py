@@ -198,9 +198,6 @@ class SemanticCache:
     def size(self) -> int:
         return len(self._index)
 
-    async def purge_account(self, account: str) -> int:
-        return await self.purge(f"{account}/")
-
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
