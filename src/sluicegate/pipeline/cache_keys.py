@@ -6,7 +6,7 @@ gateway is a prefix. Below that:
 - **exact** `{digest}`: the endpoint kind, then per step its provider, method, upstream path,
   query and canonical body (sorted keys, no whitespace).
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
-  the body, nothing else. The digest keeps kind, provider, method, path, query and the stream
+  the body and nothing more. The digest keeps kind, provider, method, path, query and the stream
   flag, so a name never reaches another provider or endpoint, and a streamed answer is never
   replayed to a client that asked for JSON. The name comes first, so one name's entries can be
   purged together.
@@ -34,6 +34,7 @@ CUSTOM = "custom:"
 
 
 def exact_key(exchange: Exchange, per_key: bool) -> str:
+    """The entry of this exact request (the same key as before `cache_keys.py`, so entries survive)."""
     digest = hashlib.sha256(exchange.kind.encode())
     for step in exchange.steps:
         payload = step.facts.payload
@@ -47,6 +48,7 @@ def exact_key(exchange: Exchange, per_key: bool) -> str:
 
 
 def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
+    """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
     digest = hashlib.sha256(b"custom\0" + exchange.kind.encode())
     for step in exchange.steps:
         stream = "stream" if step.facts.stream else "whole"
