@@ -34,7 +34,8 @@ CUSTOM = "custom:"
 
 
 def exact_key(exchange: Exchange, per_key: bool) -> str:
-    """The entry of this exact request (the same key as before `cache_keys.py`, so entries survive)."""
+    """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
+    except that, per key, a `?key=` now counts as a credential."""
     digest = hashlib.sha256(exchange.kind.encode())
     for step in exchange.steps:
         payload = step.facts.payload
