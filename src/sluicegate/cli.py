@@ -240,7 +240,7 @@ def token_revoke(token_id: str, account: AccountOption = DEFAULT_ACCOUNT) -> Non
 def cache_purge(
     gateway: Annotated[str, typer.Option(help="the gateway whose cache to purge")] = "default",
     key: Annotated[
-        str | None, typer.Option(help="purge only the entry stored under this cf-aig-cache-key")
+        str | None, typer.Option(help="purge only the entries stored under this cf-aig-cache-key")
     ] = None,
     url: Annotated[
         str | None, typer.Option(help="the gateway's base URL [default: from the settings]")

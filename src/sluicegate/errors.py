@@ -10,6 +10,7 @@
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
+    ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
     ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
     └── UpstreamTimeout         504  no answer within the request's timeout
 
@@ -96,6 +97,11 @@ class UpstreamUnreachable(GatewayError):
 class UpstreamBroken(GatewayError):
     status = 502
     code = "upstream_broken"
+
+
+class UpstreamMalformed(GatewayError):
+    status = 502
+    code = "upstream_malformed"
 
 
 class UpstreamTimeout(GatewayError):

@@ -15,6 +15,7 @@ differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "m
     error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way
     no-usage           streams carry no `usage` at all (message_start nor message_delta)
     pause-stream       as FakeOpenAI: wait for `release(name)` after the first content delta
+    wrong-shape        a 200 answer in OpenAI's chat.completion shape, as a misrouted upstream gives
 
 Answers are deterministic: "echo: <last user text>" (at most 64 words), cut at the first of the
 request's `stop_sequences` (stop_reason "stop_sequence") or at `max_tokens` words ("max_tokens").
@@ -173,6 +174,8 @@ class FakeAnthropic(FakeOpenAI):
             "stop_sequence": reply.stop_sequence,
             "usage": reply.usage,
         }
+        if call.behavior.wrong_shape:
+            return web.json_response({"object": "chat.completion", "choices": []})
         if not call.body.get("stream"):
             return web.json_response(message)
         events = _stream_events(message, with_usage=not call.behavior.no_usage)

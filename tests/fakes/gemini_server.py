@@ -17,6 +17,7 @@ with FakeOpenAI's vocabulary (tests/fakes/openai_server.py):
     slow-<ms>          wait that long before answering (streams: before the headers)
     drop-mid-stream    send two chunks of a stream, then abort the TCP connection
     no-usage           leave usageMetadata out of every response, streamed or not
+    wrong-shape        `candidates` a count instead of a list, streamed or not
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
 `generationConfig.maxOutputTokens` words with finishReason MAX_TOKENS; when the request declares
@@ -290,7 +291,7 @@ def _answer(
     if final:
         candidate["finishReason"] = reply.finish
     candidate["index"] = 0
-    answer: dict[str, Any] = {"candidates": [candidate]}
+    answer: dict[str, Any] = {"candidates": 1 if call.behavior.wrong_shape else [candidate]}
     if not call.behavior.no_usage:
         answer["usageMetadata"] = _usage(call, reply, prompt, final)
     answer["modelVersion"] = call.model

@@ -108,6 +108,7 @@ class Behavior:
     drop_mid_stream: bool = False
     no_usage: bool = False
     pause_stream: bool = False
+    wrong_shape: bool = False  # answer 200 in a shape the wire format does not have (fakes that say so)
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -125,7 +126,7 @@ class Behavior:
                 behavior = replace(behavior, slow_ms=number)
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
-            elif token in ("drop-mid-stream", "no-usage", "pause-stream"):
+            elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape"):
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
 

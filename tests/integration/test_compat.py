@@ -109,6 +109,33 @@ def test_errors_become_openai_errors_with_the_upstream_status(
     assert "type" in body
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio"])
+def test_an_answer_in_the_wrong_shape_is_a_502_naming_the_provider(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any], provider: str
+) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=f"{provider}/wrong-shape", messages=MESSAGES)
+    assert caught.value.status_code == 502
+    error = caught.value.response.json()["error"]
+    assert (error["code"], error["provider"]) == ("upstream_malformed", provider)
+    assert error["message"].startswith(f"{provider} answered in a shape the gateway cannot translate")
+    assert len(fakes[provider].requests) == 1
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["provider"]) == (502, provider)
+
+
+def test_a_stream_in_the_wrong_shape_is_broken_off_and_logged(
+    client: openai.OpenAI, gateway: RunningGateway
+) -> None:
+    stream = client.chat.completions.create(
+        model="google-ai-studio/wrong-shape", messages=MESSAGES, stream=True
+    )
+    with pytest.raises(openai.APIConnectionError):  # the status was out: the body is cut, not ended
+        list(stream)
+    record = gateway.wait_for_logs(1)[0]
+    assert record["error"].startswith("google-ai-studio answered in a shape the gateway cannot translate")
+
+
 def test_tools_survive_the_translation(client: openai.OpenAI, fakes: dict[str, Any]) -> None:
     tools: Any = [
         {

@@ -221,3 +221,31 @@ def test_a_question_stored_through_one_replica_hits_on_another_within_a_second(
     assert answer.headers["x-semantic-cache"] == "HIT"
     assert answer.parse().choices[0].message.content == "echo: How do I reset my password?"
     assert len(fake.requests) == 1
+
+
+def test_replicas_keep_a_tenants_answer_to_its_provider_key(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Any
+) -> None:
+    one, two = (
+        make_gateway(upstreams={"openai": fake.base_url}, cache_url=redis_url, data_dir=tmp_path / name)
+        for name in ("one", "two")
+    )
+    settings = {"semantic_cache_enabled": True, "cache_per_key": True}
+    for replica in (one, two):
+        replica.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+
+    def ask_as(replica: RunningGateway, key: str, question: str) -> Any:
+        with openai.OpenAI(base_url=replica.provider_url("openai"), api_key=key, max_retries=0) as client:
+            return client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[SYSTEM, {"role": "user", "content": question}]
+            )
+
+    ask_as(one, "sk-tenant-a", "How do I reset my password?")
+    stored(two, 1)  # replica two learns of it through the feed, filed under tenant a's key
+    other = ask_as(two, "sk-tenant-b", "How can I reset my password?")
+    assert other.headers["x-semantic-cache"] == "MISS"
+    assert other.parse().choices[0].message.content == "echo: How can I reset my password?"
+    same = ask_as(two, "sk-tenant-a", "How can I reset my password?")
+    assert same.headers["x-semantic-cache"] == "HIT"
+    assert same.parse().choices[0].message.content == "echo: How do I reset my password?"
+    assert len(fake.requests) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -60,6 +61,12 @@ def test_structure_changes_the_scope(change: dict[str, Any]) -> None:
 )
 def test_gateway_provider_endpoint_and_segment_change_the_scope(origin: Origin) -> None:
     assert scoped(chat(), origin).scope != scoped(chat()).scope
+
+
+def test_the_provider_key_digest_changes_the_scope_and_stays_in_the_gateway() -> None:
+    tenant_a, tenant_b = (scoped(chat(), replace(ORIGIN, credentials=key)) for key in ("a" * 64, "b" * 64))
+    assert len({tenant_a.scope, tenant_b.scope, scoped(chat()).scope}) == 3
+    assert tenant_a.scope.startswith("local/default/")  # a purge of the gateway still reaches it
 
 
 def test_a_followup_is_scoped_by_the_conversation_before_it() -> None:

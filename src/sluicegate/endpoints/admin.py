@@ -26,7 +26,7 @@ from sluicegate.endpoints.schemas import (
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import GatewaySettings, is_slug, slugify
-from sluicegate.pipeline.cache import custom_cache_key
+from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import Database, LogQuery
 from sluicegate.storage.cache import Cache
 from sluicegate.tokens import Scope
@@ -156,7 +156,8 @@ class AdminApi:
         return _json(LogEntry.of(record, detail=True).model_dump())
 
     async def purge_cache(self, request: web.Request) -> web.Response:
-        """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`."""
+        """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
+        (for every provider, endpoint and provider key that used that name)."""
         account, slug = request.match_info["account"], request.match_info["gateway"]
         if await self._db.get_gateway(account, slug) is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
@@ -164,7 +165,7 @@ class AdminApi:
         if custom is None:
             purged = await self._cache.purge(f"{account}/{slug}/")
         else:
-            purged = int(await self._cache.delete(custom_cache_key(account, slug, custom)))
+            purged = await self._cache.purge(custom_prefix(account, slug, custom))
         await self._guard.audit(request, "cache.purge", slug, key=custom, purged=purged)
         return _json({"purged": purged})
 

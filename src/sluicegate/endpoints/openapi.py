@@ -88,7 +88,9 @@ def openapi_document() -> dict[str, Any]:
     purge = _operation(
         "Purge cached answers (all, or `?key=` for one cf-aig-cache-key)", "200", "PurgeResult"
     )
-    purge["parameters"] = [_param("key", "query", "purge only the entry stored under this cf-aig-cache-key")]
+    purge["parameters"] = [
+        _param("key", "query", "purge only the entries stored under this cf-aig-cache-key")
+    ]
     analytics = _operation(
         "Totals and a time series of requests, tokens, cost, cache and latency", "200", "AnalyticsResult"
     )

@@ -2,25 +2,24 @@
 
 A hit answers at once and never reaches the stages after this one (rate limits, upstream).
 Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
+What an entry is keyed by, and so which requests may share it: cache_keys.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
-import orjson
 from multidict import CIMultiDict
 
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
-from sluicegate.records import SECRET_HEADERS
+from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.storage.cache import Cache, CacheEntry
 from sluicegate.types import CacheStatus
 
@@ -41,11 +40,6 @@ class Decision:
     ttl: int
     lookup: bool  # may a stored answer be served?
     store: bool  # may this answer be stored?
-
-
-def custom_cache_key(account: str, gateway: str, custom: str) -> str:
-    """The entry a `cf-aig-cache-key` names: scoped to its gateway, whatever the provider."""
-    return f"{account}/{gateway}/custom:{hashlib.sha256(custom.encode()).hexdigest()}"
 
 
 class ResponseCache:
@@ -124,10 +118,8 @@ class ResponseCache:
         if headers.get(SKIP_HEADER, "").strip().lower() == "true":
             lookup = store = False
         custom = headers.get(KEY_HEADER)
-        if custom is not None:
-            key = custom_cache_key(exchange.account, exchange.gateway_slug, custom)
-        else:
-            key = f"{exchange.account}/{exchange.gateway_slug}/{_digest(exchange, settings.cache_per_key)}"
+        per_key = settings.cache_per_key
+        key = exact_key(exchange, per_key) if custom is None else custom_key(exchange, custom, per_key)
         return Decision(key, ttl, lookup, store)
 
     async def _lookup(self, key: str) -> CacheEntry | None:
@@ -231,22 +223,6 @@ def _ttl(value: str) -> int:
             f"{TTL_HEADER} must be between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}", header=TTL_HEADER
         )
     return ttl
-
-
-def _digest(exchange: Exchange, per_key: bool) -> str:
-    """Provider, method, path, query and the body in canonical form (sorted keys, no whitespace)."""
-    digest = hashlib.sha256(exchange.kind.encode())
-    for step in exchange.steps:
-        payload = step.facts.payload
-        body = step.body if payload is None else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-        for part in (step.provider.name, exchange.method, step.route.path, step.route.query):
-            digest.update(b"\0" + part.encode())
-        digest.update(b"\0" + body)
-        if per_key:
-            for name, value in sorted(step.headers.items()):
-                if name.lower() in SECRET_HEADERS:
-                    digest.update(b"\0" + hashlib.sha256(f"{name.lower()}:{value}".encode()).digest())
-    return digest.hexdigest()
 
 
 async def replay(body: bytes) -> AsyncGenerator[bytes, None]:

@@ -8,8 +8,8 @@ streams are translated back to OpenAI's shapes as they arrive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from functools import partial
 from typing import Any
 
@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
-from sluicegate.errors import BadRequest, NotFound
+from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
 from sluicegate.pipeline.steps import Planner
 from sluicegate.providers.base import Provider, Route
@@ -66,7 +66,7 @@ def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, Comp
                 native.body,
                 provider.read_request(route, native.body),
                 policy,
-                answer=partial(translate_reply, target.translator, model, include_usage),
+                answer=partial(translate_reply, target.translator, slug, model, include_usage),
                 reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
             )
         ]
@@ -95,8 +95,15 @@ def _split_model(value: Any, providers: Mapping[str, Provider]) -> tuple[str, st
     return slug, model
 
 
-def translate_reply(translator: Translator, model: str, include_usage: bool, reply: Reply) -> Reply:
-    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive."""
+def translate_reply(
+    translator: Translator, provider: str, model: str, include_usage: bool, reply: Reply
+) -> Reply:
+    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive.
+
+    An answer the translator cannot read is the provider's fault, not the client's nor ours:
+    `UpstreamMalformed` (502) naming the provider; in a stream, once the status is out, the
+    connection is broken off (see endpoints/relay.py).
+    """
     headers: CIMultiDict[str] = CIMultiDict(
         (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
     )
@@ -104,29 +111,56 @@ def translate_reply(translator: Translator, model: str, include_usage: bool, rep
         body = reply.body if reply.stream is None else b""
         headers["Content-Type"] = "application/json"
         if reply.stream is not None:
-            return Reply(reply.status, headers, stream=_error_stream(translator, reply.status, reply.stream))
-        return Reply(reply.status, headers, body=translator.error(reply.status, body))
+            stream = _error_stream(translator, provider, reply.status, reply.stream)
+            return Reply(reply.status, headers, stream=stream)
+        with _malformed(provider):
+            return Reply(reply.status, headers, body=translator.error(reply.status, body))
     if reply.stream is None:
         headers["Content-Type"] = "application/json"
-        return Reply(reply.status, headers, body=translator.response(reply.body, model))
+        with _malformed(provider):
+            return Reply(reply.status, headers, body=translator.response(reply.body, model))
     headers["Content-Type"] = "text/event-stream; charset=utf-8"
-    return Reply(reply.status, headers, stream=_translated(translator, model, include_usage, reply.stream))
+    stream = _translated(translator, provider, model, include_usage, reply.stream)
+    return Reply(reply.status, headers, stream=stream)
 
 
 async def _translated(
-    translator: Translator, model: str, include_usage: bool, stream: AsyncGenerator[bytes, None]
+    translator: Translator,
+    provider: str,
+    model: str,
+    include_usage: bool,
+    stream: AsyncGenerator[bytes, None],
 ) -> AsyncGenerator[bytes, None]:
     converter = translator.stream(model, include_usage)
     async with aclosing(stream):
         async for chunk in stream:
-            if out := converter.feed(chunk):
+            with _malformed(provider):
+                out = converter.feed(chunk)
+            if out:
                 yield out
-    yield converter.close()
+    with _malformed(provider):
+        last = converter.close()
+    yield last
 
 
 async def _error_stream(
-    translator: Translator, status: int, stream: AsyncGenerator[bytes, None]
+    translator: Translator, provider: str, status: int, stream: AsyncGenerator[bytes, None]
 ) -> AsyncGenerator[bytes, None]:
     async with aclosing(stream):
         body = b"".join([chunk async for chunk in stream])
-    yield translator.error(status, body)
+    with _malformed(provider):
+        translated = translator.error(status, body)
+    yield translated
+
+
+@contextmanager
+def _malformed(provider: str) -> Iterator[None]:
+    """Translators raise TranslationError for the shapes they check, and KeyError, TypeError, ...
+    where an answer breaks what they assume: either way the provider answered something unexpected."""
+    try:
+        yield
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise UpstreamMalformed(
+            f"{provider} answered in a shape the gateway cannot translate to OpenAI's: {exc}",
+            provider=provider,
+        ) from exc

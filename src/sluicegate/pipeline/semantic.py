@@ -4,6 +4,8 @@ gets that earlier answer. Fastly AI Accelerator's headers; runs only when the ex
 A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (rules for negation,
 numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both.
 Embedding and verification run off the event loop; storing runs after the answer.
+With the gateway's `cache_per_key`, the scope holds a digest of the provider key, so another key
+(or none) searches another partition; replicas learn of entries with their scope, key included.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, replay
+from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
@@ -105,6 +108,7 @@ class SemanticCache:
             provider=step.provider.name,
             endpoint=step.route.path,
             segment=headers.get(SEGMENT_HEADER) or "_default_",
+            credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
         )
         scoped = read_scope(origin, step.facts.payload)
         if not isinstance(scoped, Scoped):

@@ -3,7 +3,9 @@
 A replica that stores a question appends `add` to the stream; a purge appends `purge`. Every
 replica reads the stream from the start when it opens (so a new one catches up), then follows it
 with a blocking read: a question stored through one replica is found by another well within a
-second. The answers themselves live in the shared cache (Redis).
+second. The answers themselves live in the shared cache (Redis). An entry travels with its whole
+scope (gateway, provider, endpoint, segment, provider-key digest, ...), so it lands in the same
+partition on every replica and is never searched from another.
 """
 
 from __future__ import annotations

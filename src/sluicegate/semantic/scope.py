@@ -3,7 +3,8 @@
 A request is split in two:
 
 - the **scope**: everything that must match *exactly* for a stored answer to be reusable: the
-  gateway, provider, endpoint, cache-key segment, and the body minus its last user message and a
+  gateway, provider, endpoint, cache-key segment, the provider credentials when the gateway keeps
+  entries per key (`cache_per_key`), and the body minus its last user message and a
   few sampling fields (model, system prompt, tool definitions, response format, output limits,
   every earlier turn, any non-text part of the last message). Its digest names the partition of
   the vector index that is searched, so a hit is never wrong for a structural reason.
@@ -57,12 +58,15 @@ _TOOL_RESULT_PARTS = frozenset({"tool_result", "function_result", "functionRespo
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a request was sent. `gateway` is `account/slug`; `endpoint` the provider path."""
+    """Where a request was sent. `gateway` is `account/slug`; `endpoint` the provider path;
+    `credentials` a digest of the provider key it goes upstream with, "" when entries are shared
+    by every key (pipeline/cache_keys.py)."""
 
     gateway: str
     provider: str
     endpoint: str
     segment: str = DEFAULT_SEGMENT
+    credentials: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,8 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
     digest = hashlib.sha256(_VERSION)
     for part in (origin.gateway, origin.provider, origin.endpoint, origin.segment):
         digest.update(b"\0" + part.encode())
+    if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
+        digest.update(b"\0credentials:" + origin.credentials.encode())
     digest.update(b"\0" + orjson.dumps(context, option=orjson.OPT_SORT_KEYS))
     return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", text.strip())
 

@@ -1,0 +1,95 @@
+"""What a cached answer is filed under: the boundaries no cache entry crosses.
+
+Every key starts with `{account}/{gateway}/`, so no entry crosses gateways and a purge of one
+gateway is a prefix. Below that:
+
+- **exact** `{digest}`: the endpoint kind, then per step its provider, method, upstream path,
+  query and canonical body (sorted keys, no whitespace).
+- **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
+  the body and nothing more. The digest keeps kind, provider, method, path, query and the stream
+  flag, so a name never reaches another provider or endpoint, and a streamed answer is never
+  replayed to a client that asked for JSON. The name comes first, so one name's entries can be
+  purged together.
+- **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
+  the body's fixed parts.
+
+With the gateway's `cache_per_key`, all three also hold the provider credentials the request goes
+upstream with (the client's own or the gateway's stored key, already injected): a hash of each
+credential header and of Google's `?key=`, never the key itself. Without it, everyone who may
+use the gateway shares its entries, whatever key they bring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from urllib.parse import parse_qs
+
+import orjson
+
+from sluicegate.exchange import Exchange, Step
+from sluicegate.records import SECRET_HEADERS
+
+CUSTOM = "custom:"
+
+
+def exact_key(exchange: Exchange, per_key: bool) -> str:
+    """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
+    except that, per key, a `?key=` now counts as a credential."""
+    digest = hashlib.sha256(exchange.kind.encode())
+    for step in exchange.steps:
+        payload = step.facts.payload
+        body = step.body if payload is None else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
+        digest.update(b"\0" + body)
+        if per_key:
+            for credential in _credentials(step):
+                digest.update(b"\0" + credential)
+    return f"{_gateway(exchange)}{digest.hexdigest()}"
+
+
+def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
+    """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
+    digest = hashlib.sha256(b"custom\0" + exchange.kind.encode())
+    for step in exchange.steps:
+        stream = "stream" if step.facts.stream else "whole"
+        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query, stream))
+        if per_key:
+            for credential in _credentials(step):
+                digest.update(b"\0" + credential)
+    return f"{custom_prefix(exchange.account, exchange.gateway_slug, name)}{digest.hexdigest()}"
+
+
+def custom_prefix(account: str, gateway: str, name: str) -> str:
+    """Where every entry stored under the `cf-aig-cache-key` `name` lives: one purge removes them all."""
+    return f"{account}/{gateway}/{CUSTOM}{hashlib.sha256(name.encode()).hexdigest()}/"
+
+
+def credential_fingerprint(steps: Sequence[Step]) -> str:
+    """One digest of every step's provider credentials, for the semantic scope ("" when none)."""
+    digest = hashlib.sha256()
+    found = False
+    for index, step in enumerate(steps):
+        for credential in _credentials(step):
+            digest.update(index.to_bytes(2, "big") + credential)
+            found = True
+    return digest.hexdigest() if found else ""
+
+
+def _credentials(step: Step) -> Iterator[bytes]:
+    """A hash per credential the step carries: its secret headers, and Google's `?key=`
+    (https://ai.google.dev/gemini-api/docs/api-key), which a client may send instead of a header."""
+    for name, value in sorted(step.headers.items()):
+        if name.lower() in SECRET_HEADERS:
+            yield hashlib.sha256(f"{name.lower()}:{value}".encode()).digest()
+    if "key=" in step.route.query:
+        for value in parse_qs(step.route.query).get("key", ()):
+            yield hashlib.sha256(f"?key={value}".encode()).digest()
+
+
+def _gateway(exchange: Exchange) -> str:
+    return f"{exchange.account}/{exchange.gateway_slug}/"
+
+
+def _joined(*parts: str) -> bytes:
+    return b"".join(b"\0" + part.encode() for part in parts)
