@@ -14,6 +14,7 @@ from sluicegate.directory import GatewayDirectory
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.system import MetricsEndpoint
@@ -135,10 +136,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.max_body_bytes)
+    app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     app.cleanup_ctx.append(lifespan)
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
+        proxy=ProxyEndpoint(pipeline, clock=clock),
         admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge_account]),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),

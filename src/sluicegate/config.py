@@ -40,6 +40,7 @@ _ENV_FIELDS = {
     "RETENTION_INTERVAL": "retention_interval",
     "OTLP_ENDPOINT": "otlp_endpoint",
     "MAX_BODY_BYTES": "max_body_bytes",
+    "BODY_TIMEOUT": "body_timeout",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
     "LOG_BATCH_SIZE": "log_batch_size",
@@ -83,6 +84,9 @@ class Settings(BaseModel):
         "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
+    )
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)
     log_batch_size: int = Field(500, gt=0)

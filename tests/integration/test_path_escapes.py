@@ -122,15 +122,17 @@ def test_compat_models_that_would_become_escaping_paths_are_refused(
     assert canary.paths == []
 
 
-def test_paths_under_the_base_still_reach_it_with_the_stored_key(
+def test_only_paths_under_the_base_reach_it_with_the_stored_key(
     gateway: RunningGateway, canary: Canary
 ) -> None:
-    status, _ = raw_post(gateway, "/v1/local/default/workers-ai/@cf%2Fmeta%2Fllama-3.1-8b-instruct", MESSAGES)
-    assert status == 200
-    steps = {"provider": "workers-ai", "endpoint": "@cf/meta/llama-3.1-8b-instruct", "query": MESSAGES}
-    assert httpx.post(f"{gateway.url}/v1/local/default", json=steps).status_code == 200
-    status, _ = raw_post(gateway, "/api.openai.com/v1/chat/completions", {"model": "m", **MESSAGES})
-    assert status == 200
+    model = "@cf%2Fmeta%2Fllama-3.1-8b-instruct"
+    for path in (model, f"{model}%2F..%2F..%2F..%2F..%2Faccounts", "%2e%2e/%2e%2e/%2e%2e/%2e%2e/zones"):
+        raw_post(gateway, f"/v1/local/default/workers-ai/{path}", MESSAGES)
+    for endpoint in ("@cf/meta/llama-3.1-8b-instruct", "../../../../zones"):
+        steps = {"provider": "workers-ai", "endpoint": endpoint, "query": MESSAGES}
+        httpx.post(f"{gateway.url}/v1/local/default", json=steps)
+    for path in ("chat/completions", "..%2f..%2fadmin"):
+        raw_post(gateway, f"/api.openai.com/v1/{path}", {"model": "m", **MESSAGES})
     arrivals = canary.arrivals
     assert [a.raw_path for a in arrivals] == [
         WORKERS_BASE + "run/@cf%2Fmeta%2Fllama-3.1-8b-instruct",
