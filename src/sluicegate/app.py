@@ -16,7 +16,7 @@ from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.system import MetricsEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
@@ -72,7 +72,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
     tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
-    metrics = Metrics(limiter_failures=lambda: rate_limit.failures, semantic_entries=semantic.size)
+    providers = registry(settings.custom_providers)
+    metrics = Metrics(
+        limiter_failures=lambda: rate_limit.failures,
+        semantic_entries=semantic.size,
+        providers=[*providers, UNIVERSAL, COMPAT],
+        models_per_provider=settings.metrics_models_per_provider,
+    )
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
@@ -82,7 +88,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         after=[rate_limit.charge_usage, metrics.observe, *([tracing.record] if tracing else [])],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
-    providers = registry(settings.custom_providers)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     planners = {
         "provider": provider_planner(providers),
@@ -143,7 +148,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         proxy=ProxyEndpoint(pipeline, clock=clock),
         admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge_account]),
         access=AccessApi(database, tokens, keys, guard),
-        metrics=MetricsEndpoint(metrics),
+        metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         database=database,
         guard=guard,
     )

@@ -39,6 +39,8 @@ _ENV_FIELDS = {
     "ADMIN_TOKEN": "admin_token",
     "RETENTION_INTERVAL": "retention_interval",
     "OTLP_ENDPOINT": "otlp_endpoint",
+    "METRICS_REQUIRE_TOKEN": "metrics_require_token",
+    "METRICS_MODELS_PER_PROVIDER": "metrics_models_per_provider",
     "MAX_BODY_BYTES": "max_body_bytes",
     "BODY_TIMEOUT": "body_timeout",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
@@ -72,6 +74,12 @@ class Settings(BaseModel):
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
     otlp_endpoint: str = Field(
         "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
+    )
+    metrics_require_token: bool = Field(
+        False, description="/metrics answers only a read token not limited to gateways (Bearer)"
+    )
+    metrics_models_per_provider: int = Field(
+        100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
     )
     retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
