@@ -10,6 +10,7 @@ from aiohttp import web
 
 from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
+from sluicegate.datafiles import private_directory
 from sluicegate.directory import GatewayDirectory
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
@@ -54,7 +55,7 @@ from sluicegate.usage.tokens import TokenCounter
 def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
     """The semantic cache's parts: the packaged embedding model and verifier load on first use."""
     embedder = LocalEmbedder()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
     feed = VectorFeed(settings.cache_url, index, clock) if settings.cache_url.startswith("redis") else None
     return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
