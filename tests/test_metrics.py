@@ -7,10 +7,11 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, Step
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.metrics import OTHER, Metrics
-from sluicegate.providers.base import Route
+from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import RequestFacts, Route
 from sluicegate.storage.base import LogRecord
 
 
@@ -32,26 +33,24 @@ def new_metrics(models_per_provider: int = 100) -> Metrics:
     )
 
 
-def finished(*records: LogRecord, resolved: bool = True) -> list[tuple[Exchange, LogRecord]]:
-    """Each record with the exchange it came from: one that reached its gateway, or not."""
+def finished(*records: LogRecord, planned: bool = True) -> list[tuple[Exchange, LogRecord]]:
+    """Each record with the exchange it was built from: one that reached its gateway and had a step
+    planned, or (`planned=False`) one refused before either."""
 
     async def no_body() -> bytes:
         return b""
 
     pairs = []
     for r in records:
-        exchange = Exchange(
-            r.gateway,
-            r.provider,
-            Route(r.account, r.endpoint),
-            r.method,
-            CIMultiDictProxy(CIMultiDict()),
-            no_body,
-        )
-        if resolved:
+        route = Route(r.account, r.endpoint)
+        headers = CIMultiDictProxy(CIMultiDict[str]())
+        exchange = Exchange(r.gateway, r.provider, route, r.method, headers, no_body, status=r.status)
+        if planned:
             exchange.gateway = Gateway(
                 account=r.account, slug=r.gateway, name=r.gateway, settings=GatewaySettings(), created_at=0.0
             )
+            facts = RequestFacts(model=r.model)
+            exchange.steps = [Step(REGISTRY[r.provider], route, CIMultiDict(), b"", facts)]
         pairs.append((exchange, r))
     return pairs
 
@@ -127,7 +126,7 @@ async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the
         )
     )
     await metrics.observe(
-        finished(record(1, gateway="nope", provider="gpt-pirate", model="m"), resolved=False)
+        finished(record(1, gateway="nope", provider="gpt-pirate", model=None), planned=False)
     )
     requests = {
         (labels["gateway"], labels["provider"], labels["model"], labels["status"]): value
@@ -139,5 +138,5 @@ async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the
         ("default", "openai", OTHER, "200"): 2,
         ("default", "openai", "gpt-4o", "200"): 2,
         ("default", "openai", "made-up", "200"): 1,
-        (OTHER, OTHER, OTHER, "200"): 1,
+        (OTHER, OTHER, "", "200"): 1,
     }

@@ -133,16 +133,20 @@ class _Labels:
         self._models_per_provider = models_per_provider
         self._models: defaultdict[str, set[str]] = defaultdict(set)
 
-    def of(self, exchange: Exchange, record: LogRecord) -> tuple[str, str, str]:
-        gateway = record.gateway if exchange.gateway is not None else OTHER
-        known = exchange.steps or record.provider in self._providers
-        provider = record.provider if known else OTHER
-        model = record.model or ""
+    def of(self, exchange: Exchange) -> tuple[str, str, str]:
+        """The gateway, provider and model labels of a finished request (read from it alone)."""
+        gateway = exchange.gateway_slug if exchange.gateway is not None else OTHER
+        planned = exchange.provider
+        if planned is not None:
+            provider = planned.name
+        else:
+            provider = exchange.provider_name if exchange.provider_name in self._providers else OTHER
+        model = exchange.facts.model or ""
         seen = self._models[provider]
         if not model or model in seen:
             return gateway, provider, model
         if (
-            record.status < 400
+            exchange.status < 400
             and OTHER not in (gateway, provider)
             and len(seen) < self._models_per_provider
             and len(model) <= _MAX_MODEL_LABEL
@@ -186,7 +190,7 @@ class Metrics:
         """A logbook hook: count each finished request once."""
         figures, labelled = self._figures, self._labels.of
         for exchange, record in finished:
-            gateway, provider, model = labelled(exchange, record)
+            gateway, provider, model = labelled(exchange)
             labels = (gateway, provider, model, str(record.status), record.cache_status or "NONE")
             request = figures.requests[labels]
             request.requests += 1
