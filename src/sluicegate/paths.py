@@ -11,6 +11,7 @@ model follows `run/`), so any such segment is refused, however it is spelled.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote
 
 from sluicegate.errors import BadRequest
@@ -19,10 +20,10 @@ _DOTS = frozenset({".", ".."})
 _DECODINGS = 3  # how many rounds of percent-decoding a path is checked through (`%252e` is two)
 
 
-def check_path(path: str, where: str = "path") -> None:
+def check_path(path: str, where: str = "path", **details: Any) -> None:
     """Raise a 400 naming `path` when a segment of it is `.` or `..`, however encoded.
 
-    `where` names the path in the message (e.g. "step 1: endpoint").
+    `where` names the path in the message (e.g. "step 1: endpoint"); `details` go into the error.
     """
     if "." not in path and "%" not in path:  # the common case: nothing to decode, no dot
         return
@@ -33,6 +34,7 @@ def check_path(path: str, where: str = "path") -> None:
         f"{where} {path!r} has a '.' or '..' segment (also when percent-encoded, or after '%2f' or "
         f"'\\'), which would leave the provider's base URL{_suggestion(segments)}",
         path=path,
+        **details,
     )
 
 

@@ -109,6 +109,7 @@ def test_universal_step_endpoints_with_dot_segments_are_refused(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["message"].startswith("step 1: endpoint ")
+    assert (error["step"], error["field"]) == (1, "endpoint")
     assert error["path"] == endpoint.lstrip("/")
     assert canary.paths == []  # not even the good first step was sent
 

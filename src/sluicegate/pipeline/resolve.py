@@ -94,7 +94,10 @@ class Plan:
         exchange.body = await exchange.read_body()
         steps = self._planners[exchange.kind](exchange, policy)
         for index, step in enumerate(steps):
-            check_path(step.route.path, f"step {index}: endpoint" if exchange.kind == "universal" else "path")
+            if exchange.kind == "universal":
+                check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")
+            else:
+                check_path(step.route.path)
         exchange.steps = steps
         return await call_next(exchange)
 
