@@ -32,7 +32,8 @@ def check_path(path: str, where: str = "path", **details: Any) -> None:
         return
     raise BadRequest(
         f"{where} {path!r} has a '.' or '..' segment (also when percent-encoded, or after '%2f' or "
-        f"'\\'), which would leave the provider's base URL{_suggestion(segments)}",
+        f"'\\'): such segments are refused, as they can lead outside the provider's base URL"
+        f"{_suggestion(segments)}",
         path=path,
         **details,
     )
@@ -49,12 +50,12 @@ def _segments(path: str) -> list[str]:
 
 
 def _suggestion(segments: list[str]) -> str:
-    """`: did you mean 'a/b'?` when resolving the dots stays under the base; else why it is refused."""
+    """`; did you mean 'a/b'?` when resolving the dots stays under the base, else that it does not."""
     resolved: list[str] = []
     for segment in segments:
         if segment == "..":
             if not resolved:
-                return ": it climbs above it"
+                return ", and this one does"
             resolved.pop()
         elif segment != ".":
             resolved.append(segment)
