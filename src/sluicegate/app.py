@@ -10,12 +10,14 @@ from aiohttp import web
 
 from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
+from sluicegate.datafiles import private_directory
 from sluicegate.directory import GatewayDirectory
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.system import MetricsEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
@@ -53,7 +55,7 @@ from sluicegate.usage.tokens import TokenCounter
 def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
     """The semantic cache's parts: the packaged embedding model and verifier load on first use."""
     embedder = LocalEmbedder()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
     feed = VectorFeed(settings.cache_url, index, clock) if settings.cache_url.startswith("redis") else None
     return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
@@ -71,7 +73,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
     tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
-    metrics = Metrics(limiter_failures=lambda: rate_limit.failures, semantic_entries=semantic.size)
+    providers = registry(settings.custom_providers)
+    metrics = Metrics(
+        limiter_failures=lambda: rate_limit.failures,
+        semantic_entries=semantic.size,
+        providers=[*providers, UNIVERSAL, COMPAT],
+        models_per_provider=settings.metrics_models_per_provider,
+    )
     records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
@@ -81,7 +89,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         after=[rate_limit.charge_usage, metrics.observe, *([tracing.record] if tracing else [])],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
-    providers = registry(settings.custom_providers)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     planners = {
         "provider": provider_planner(providers),
@@ -135,13 +142,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.max_body_bytes)
+    app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     app.cleanup_ctx.append(lifespan)
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
+        proxy=ProxyEndpoint(pipeline, clock=clock),
         admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge]),
         access=AccessApi(database, tokens, keys, guard),
-        metrics=MetricsEndpoint(metrics),
+        metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         database=database,
         guard=guard,
     )

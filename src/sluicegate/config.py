@@ -39,7 +39,10 @@ _ENV_FIELDS = {
     "ADMIN_TOKEN": "admin_token",
     "RETENTION_INTERVAL": "retention_interval",
     "OTLP_ENDPOINT": "otlp_endpoint",
+    "METRICS_REQUIRE_TOKEN": "metrics_require_token",
+    "METRICS_MODELS_PER_PROVIDER": "metrics_models_per_provider",
     "MAX_BODY_BYTES": "max_body_bytes",
+    "BODY_TIMEOUT": "body_timeout",
     "UPSTREAM_TIMEOUT": "upstream_timeout",
     "CONNECT_TIMEOUT": "connect_timeout",
     "LOG_BATCH_SIZE": "log_batch_size",
@@ -72,6 +75,12 @@ class Settings(BaseModel):
     otlp_endpoint: str = Field(
         "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
     )
+    metrics_require_token: bool = Field(
+        False, description="/metrics answers only a read token not limited to gateways (Bearer)"
+    )
+    metrics_models_per_provider: int = Field(
+        100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
+    )
     retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="hosts reachable by host-in-path besides the known providers"
@@ -83,6 +92,9 @@ class Settings(BaseModel):
         "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
+    )
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
     connect_timeout: float = Field(10.0, gt=0)
     log_batch_size: int = Field(500, gt=0)

@@ -5,6 +5,7 @@
     ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
     ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
+    ├── RequestTimeout          408  the request body did not arrive within the body timeout
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
@@ -67,6 +68,11 @@ class UnknownGateway(NotFound):
 
 class UnknownProvider(NotFound):
     code = "unknown_provider"
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    code = "request_timeout"
 
 
 class Conflict(GatewayError):

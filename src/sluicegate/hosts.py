@@ -2,7 +2,8 @@
 Accelerator takes them, so a stock SDK works by changing only its base URL.
 
 Never an open proxy: only the known provider hosts and hosts added to `allowed_hosts` are
-reachable; IP literals, ports and `..` are refused unless a host is configured exactly.
+reachable; IP literals and ports are refused unless a host is configured exactly. (`.` and `..`
+path segments are refused for every endpoint alike: `paths.py`, checked by the Plan stage.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from sluicegate.errors import BadRequest, Forbidden
 from sluicegate.providers.base import Provider
@@ -53,7 +53,6 @@ class HostMap:
     def target(self, host: str, path: str, compat: bool) -> HostTarget:
         """The target of `/{host}/{path}` (or `/compat/openai/{host}/{path}`); raises 400/403."""
         host = host.lower()
-        _check_path(path)
         if not _HOST.match(host):
             raise BadRequest(f"{host!r} is not a host name")
         configured = host in self._allowed
@@ -93,12 +92,6 @@ class HostMap:
             f"host {host!r} is not allowed: add it to {ALLOWED_HOSTS_SETTING} to reach it",
             setting=ALLOWED_HOSTS_SETTING,
         )
-
-
-def _check_path(path: str) -> None:
-    for segment in path.split("/"):
-        if unquote(segment) in ("..", "."):
-            raise BadRequest("paths may not contain '.' or '..' segments")
 
 
 def _is_ip_or_port(host: str) -> bool:

@@ -6,13 +6,16 @@ turned into Prometheus metric families only when `/metrics` is scraped (a custom
 `Histogram.observe` take a lock and validate on every call: six of them per request cost more
 than building the request's whole log record. No `*_created` series: nothing here reads them, and
 Prometheus' own client can be told to leave them out too (PROMETHEUS_DISABLE_CREATED_SERIES).
+
+Label values come from requests, so each is bounded (`_Labels`): a client must not be able to
+grow the exposition, and the process, by sending names it made up.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -30,6 +33,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 _LABELS = ("gateway", "provider", "model", "status", "cache")
 _MODEL_LABELS = ("gateway", "provider", "model")
+# Every name not labelled as itself. Not `other`: that is a valid gateway or provider slug.
+OTHER = "_other"
+_MAX_MODEL_LABEL = 128  # characters; real model names are far shorter
 
 
 @dataclass(slots=True)
@@ -113,11 +119,59 @@ class _Figures(Collector):
         yield limited
 
 
-class Metrics:
-    """The gateway's metrics in a registry of their own (one per app, so tests can run several)."""
+class _Labels:
+    """Gateway, provider and model label values that a client cannot multiply.
 
-    def __init__(self, limiter_failures: Callable[[], float], semantic_entries: Callable[[], float]) -> None:
+    A gateway is itself once a request resolved to it (so an admin created it); a provider once a
+    step was planned for it or it is a known name; anything else is `_other`. A model becomes a
+    label of its own only when a request with it succeeded on a known gateway and provider, and
+    only for the first `models_per_provider` such models of each provider in this process.
+    """
+
+    def __init__(self, providers: Collection[str], models_per_provider: int) -> None:
+        self._providers = frozenset(providers)
+        self._models_per_provider = models_per_provider
+        self._models: defaultdict[str, set[str]] = defaultdict(set)
+
+    def of(self, exchange: Exchange) -> tuple[str, str, str]:
+        """The gateway, provider and model labels of a finished request (read from it alone)."""
+        gateway = exchange.gateway_slug if exchange.gateway is not None else OTHER
+        planned = exchange.provider
+        if planned is not None:
+            provider = planned.name
+        else:
+            provider = exchange.provider_name if exchange.provider_name in self._providers else OTHER
+        model = exchange.facts.model or ""
+        seen = self._models[provider]
+        if not model or model in seen:
+            return gateway, provider, model
+        if (
+            exchange.status < 400
+            and OTHER not in (gateway, provider)
+            and len(seen) < self._models_per_provider
+            and len(model) <= _MAX_MODEL_LABEL
+        ):
+            seen.add(model)
+            return gateway, provider, model
+        return gateway, provider, OTHER
+
+
+class Metrics:
+    """The gateway's metrics in a registry of their own (one per app, so tests can run several).
+
+    `providers` are the names that may label a request that reached no provider (the URL's
+    provider segment); `models_per_provider` bounds the model labels of each provider.
+    """
+
+    def __init__(
+        self,
+        limiter_failures: Callable[[], float],
+        semantic_entries: Callable[[], float],
+        providers: Collection[str],
+        models_per_provider: int,
+    ) -> None:
         self.registry = CollectorRegistry()
+        self._labels = _Labels(providers, models_per_provider)
         self._figures = _Figures()
         self.registry.register(self._figures)
         failures = Gauge(
@@ -134,27 +188,21 @@ class Metrics:
 
     async def observe(self, finished: list[tuple[Exchange, LogRecord]]) -> None:
         """A logbook hook: count each finished request once."""
-        figures = self._figures
-        for _, record in finished:
-            model = record.model or ""
-            labels = (
-                record.gateway,
-                record.provider,
-                model,
-                str(record.status),
-                record.cache_status or "NONE",
-            )
+        figures, labelled = self._figures, self._labels.of
+        for exchange, record in finished:
+            gateway, provider, model = labelled(exchange)
+            labels = (gateway, provider, model, str(record.status), record.cache_status or "NONE")
             request = figures.requests[labels]
             request.requests += 1
             request.latency.observe(record.latency_ms / 1000)
-            series = figures.models[(record.gateway, record.provider, model)]
+            series = figures.models[(gateway, provider, model)]
             if record.ttfb_ms is not None and record.cache_status != "HIT":
                 series.upstream_latency.observe(record.ttfb_ms / 1000)
             series.tokens_in += record.tokens_in or 0
             series.tokens_out += record.tokens_out or 0
             series.cost += record.cost_usd or 0.0
             if record.rate_limited:
-                figures.rate_limited[record.gateway] += 1
+                figures.rate_limited[gateway] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -27,7 +27,7 @@ def add_routes(
     guard: Guard,
 ) -> None:
     app.router.add_get("/healthz", health)
-    app.router.add_get("/metrics", metrics.handle)
+    app.router.add_get("/metrics", partial(json_errors, handler=metrics.handle))
     app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
     app.router.add_post("/v1/{account}/{gateway}", proxy.universal)
     app.router.add_post("/v1/{account}/{gateway}/", proxy.universal)

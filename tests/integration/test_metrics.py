@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import httpx2 as httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate.metrics import OTHER
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -27,6 +30,18 @@ def samples(gateway: RunningGateway) -> dict[tuple[str, frozenset[tuple[str, str
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
     }
+
+
+def counted(gateway: RunningGateway, requests: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The samples once `requests` requests are counted (metrics follow the log batches)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = samples(gateway)
+        total = sum(value for (name, _), value in found.items() if name == "sluicegate_requests_total")
+        if total >= requests or time.monotonic() > deadline:
+            assert total == requests
+            return found
+        time.sleep(0.02)
 
 
 def test_metrics_count_requests_tokens_cost_and_refusals(
@@ -64,3 +79,61 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     assert found[("sluicegate_cost_usd_total", cost)] > 0
     assert found[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
     assert found[("sluicegate_rate_limiter_failures", frozenset())] == 0
+
+
+def test_client_chosen_names_do_not_grow_the_metrics(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, metrics_models_per_provider=2)
+    chat = f"{gateway.url}/v1/local/default/openai/chat/completions"
+    for model in ("gpt-4o", "gpt-4o-mini"):  # the two model labels, taken by real models
+        httpx.post(chat, json={"model": model, "messages": []}).raise_for_status()
+    sent: list[str] = []
+
+    def made_up_names() -> None:
+        for _ in range(10):
+            name = uuid.uuid4().hex
+            sent.append(name)
+            assert httpx.post(f"{gateway.url}/v1/local/gw-{name}/openai/chat/completions").status_code == 404
+            assert httpx.post(f"{gateway.url}/v1/local/default/p-{name}/chat/completions").status_code == 404
+            assert httpx.post(f"{gateway.url}/h-{name}.example.com/v1/chat/completions").status_code == 403
+            answer = httpx.post(chat, json={"model": f"m-{name}" * 40, "messages": []})
+            assert answer.status_code == 200  # the fake serves any model
+
+    made_up_names()
+    first = set(counted(gateway, 2 + len(sent) * 4))
+    made_up_names()
+    assert set(counted(gateway, 2 + len(sent) * 4)) == first  # values grew, the label sets did not
+    text = httpx.get(gateway.url + "/metrics").text
+    assert not [name for name in sent if name in text]
+    labels = {(name, value) for _, pairs in first for name, value in pairs}
+    assert {value for name, value in labels if name == "gateway"} == {"default", OTHER}
+    assert {value for name, value in labels if name == "provider"} == {"openai", OTHER}
+    assert {value for name, value in labels if name == "model"} == {"", "gpt-4o", "gpt-4o-mini", OTHER}
+
+
+def test_metrics_need_an_unrestricted_read_token_when_configured(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    gateway = make_gateway(metrics_require_token=True)
+
+    def token(scopes: list[str], gateways: list[str] | None = None) -> str:
+        body = {"name": "prometheus", "scopes": scopes, "gateways": gateways}
+        secret: str = gateway.http.post("/api/v1/accounts/local/tokens", json=body).json()["token"]
+        return secret
+
+    def scrape(secret: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.get(gateway.url + "/metrics", headers=headers)
+
+    refused = scrape(None)
+    assert refused.status_code == 401
+    assert "Bearer" in refused.json()["error"]["message"]
+    assert scrape("sg_not-a-token").status_code == 401
+    assert scrape(token(["run"])).json()["error"]["scope"] == "read"
+    limited = scrape(token(["read"], ["default"]))
+    assert limited.status_code == 403
+    assert "not limited to gateways" in limited.json()["error"]["message"]
+    allowed = scrape(token(["read"]))
+    assert allowed.status_code == 200
+    assert "sluicegate_requests" in allowed.text

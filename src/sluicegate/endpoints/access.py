@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.schemas import (
     AuditList,
@@ -54,7 +55,7 @@ class AccessApi:
 
     async def create_token(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
-        body = parse_body(TokenCreate, await request.read())
+        body = parse_body(TokenCreate, await read_body(request))
         expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
         creator = request[TOKEN]
         overreach = creator.overreach(body.scopes, body.gateways, expires_at)
@@ -90,7 +91,7 @@ class AccessApi:
     async def put_key(self, request: web.Request) -> web.Response:
         account, gateway = await self._gateway(request)
         provider = request.match_info["provider"]
-        body = parse_body(KeyIn, await request.read())
+        body = parse_body(KeyIn, await read_body(request))
         stored = await self._keys.store(account, gateway, provider, body.key)
         await self._guard.audit(
             request, "provider_key.put", f"{gateway}/{provider}", fingerprint=stored.fingerprint

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from sluicegate.directory import GatewayDirectory
+from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.openapi import openapi_document
 from sluicegate.endpoints.schemas import (
@@ -100,7 +101,7 @@ class AdminApi:
 
     async def create_gateway(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
-        body = parse_body(GatewayCreate, await request.read())
+        body = parse_body(GatewayCreate, await read_body(request))
         slug = body.slug or slugify(body.name)
         if not is_slug(slug):
             raise BadRequest(f"cannot derive a URL slug from name {body.name!r}; give `slug`", field="slug")
@@ -118,7 +119,7 @@ class AdminApi:
 
     async def update_gateway(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
-        body = parse_body(GatewayUpdate, await request.read())
+        body = parse_body(GatewayUpdate, await read_body(request))
         current = await self._db.get_gateway(account, slug)
         if current is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from aiohttp import web
 
+from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
-from sluicegate.errors import PayloadTooLarge
 from sluicegate.exchange import Exchange
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
@@ -23,11 +24,8 @@ COMPAT_OPENAI = (
 
 
 class ProxyEndpoint:
-    def __init__(
-        self, pipeline: Handler, max_body_bytes: int, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, pipeline: Handler, clock: Callable[[], float] = time.time) -> None:
         self._pipeline = pipeline
-        self._max_body_bytes = max_body_bytes
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
@@ -40,7 +38,7 @@ class ProxyEndpoint:
             route=Route(account, tail, query),
             method=request.method,
             headers=request.headers,
-            read_body=lambda: read_body(request, self._max_body_bytes),
+            read_body=partial(read_body, request),
             kind=COMPAT if provider == COMPAT else "provider",
             received_at=self._clock(),
         )
@@ -54,7 +52,7 @@ class ProxyEndpoint:
             route=Route(info["account"], "", ""),
             method=request.method,
             headers=request.headers,
-            read_body=lambda: read_body(request, self._max_body_bytes),
+            read_body=partial(read_body, request),
             kind=UNIVERSAL,
             received_at=self._clock(),
         )
@@ -73,7 +71,7 @@ class ProxyEndpoint:
             route=Route("", rest, query),
             method=request.method,
             headers=request.headers,
-            read_body=lambda: read_body(request, self._max_body_bytes),
+            read_body=partial(read_body, request),
             kind="host-compat" if compat else "host",
             received_at=self._clock(),
             upstream_host=host,
@@ -88,11 +86,3 @@ class ProxyEndpoint:
 def _split_path(path: str) -> list[str]:
     parts = path.split("/", 5)
     return parts + [""] * (6 - len(parts))
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body; aiohttp enforces `client_max_size`, this names the limit in our error."""
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", limit=limit) from exc

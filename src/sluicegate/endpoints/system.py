@@ -1,11 +1,13 @@
-"""Health check and the JSON 404 for paths that match no route."""
+"""Health check, `/metrics`, and the JSON 404 for paths that match no route."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from sluicegate.errors import NotFound
+from sluicegate.endpoints.guard import TOKEN, Guard, Handler
+from sluicegate.errors import Forbidden, NotFound
 from sluicegate.metrics import CONTENT_TYPE, Metrics
+from sluicegate.tokens import Scope
 
 ROUTE_HINT = (
     "provider endpoints are /v1/{account}/{gateway}/{provider}/{path}; the admin API is under /api/v1/"
@@ -17,12 +19,21 @@ async def health(request: web.Request) -> web.Response:
 
 
 class MetricsEndpoint:
-    """`/metrics` in Prometheus text format (scrape it from inside the network; it names no secret)."""
+    """`/metrics` in Prometheus text format. It names no secret, but it names every gateway and its
+    traffic: with `guard`, only a `read` token that is not limited to some gateways may scrape it
+    (Prometheus sends it as `Authorization: Bearer`); without, scrape it from inside the network."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, guard: Guard | None) -> None:
         self._metrics = metrics
+        self.handle: Handler = guard(Scope.READ, self._scrape) if guard is not None else self._scrape
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def _scrape(self, request: web.Request) -> web.Response:
+        token = request.get(TOKEN)
+        if token is not None and token.gateways is not None:
+            raise Forbidden(
+                "/metrics covers every gateway: scrape it with a read token not limited to gateways",
+                scope=Scope.READ.value,
+            )
         response = web.Response(body=self._metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response

@@ -11,6 +11,7 @@ import orjson
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized, UnknownGateway
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import presented_secret
 from sluicegate.pipeline.retry import policy_from_headers
@@ -77,7 +78,11 @@ class Resolve:
 
 
 class Plan:
-    """Reads the body (only once the caller is authenticated) and turns the request into steps."""
+    """Reads the body (only once the caller is authenticated) and turns the request into steps.
+
+    Every path that will be joined to a provider's base URL is checked here, before a stored key
+    is attached to any step: the client's own and each step's (universal endpoints, compat models).
+    """
 
     def __init__(self, planners: Mapping[str, Planner]) -> None:
         self._planners = planners
@@ -85,8 +90,15 @@ class Plan:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         assert exchange.gateway is not None, "Resolve runs before Plan"
         policy = policy_from_headers(exchange.headers, exchange.gateway.settings)
+        check_path(exchange.route.path)
         exchange.body = await exchange.read_body()
-        exchange.steps = self._planners[exchange.kind](exchange, policy)
+        steps = self._planners[exchange.kind](exchange, policy)
+        for index, step in enumerate(steps):
+            if exchange.kind == "universal":
+                check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")
+            else:
+                check_path(step.route.path)
+        exchange.steps = steps
         return await call_next(exchange)
 
 

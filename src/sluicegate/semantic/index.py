@@ -27,6 +27,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from sluicegate.datafiles import private_directory, private_opener
+
 Vector = NDArray[np.float32]
 _MAGIC = b"SGVI1\n"
 _RECORD = struct.Struct("<BHHd")  # op, scope length, id length, expires_at
@@ -308,9 +310,9 @@ class VectorFile:
     def rewrite(self, entries: Iterator[Entry]) -> None:
         """Replace the journal by one add per live entry (atomically: a crash keeps the old one)."""
         self.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self.path.parent)
         temporary = self.path.with_suffix(self.path.suffix + ".tmp")
-        with temporary.open("wb") as file:
+        with open(temporary, "wb", opener=private_opener) as file:
             file.write(self.header)
             for entry in entries:
                 file.write(_record(_ADD, entry.scope, entry.id, entry.expires_at, entry.vector))
@@ -318,9 +320,9 @@ class VectorFile:
 
     def append(self, op: int, scope: str, id: str, expires_at: float, vector: Vector | None) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(self.path.parent)
             fresh = not self.path.exists() or self.path.stat().st_size == 0
-            self._file = self.path.open("ab")
+            self._file = open(self.path, "ab", opener=private_opener)  # noqa: SIM115  # kept open: the journal
             if fresh:
                 self._file.write(self.header)
         self._file.write(_record(op, scope, id, expires_at, vector))

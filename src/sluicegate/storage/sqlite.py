@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
+from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.slices import in_slices
@@ -137,7 +138,12 @@ class SqliteDatabase:
         self._executor.shutdown(wait=True)
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self._path.parent)
+        # SQLite gives its -wal, -shm and -journal files the database file's mode, so a database
+        # made 0600 before SQLite opens it keeps them all private too; older ones are tightened.
+        private_file(self._path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten(self._path.with_name(self._path.name + suffix))
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
