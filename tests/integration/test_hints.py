@@ -89,7 +89,8 @@ def test_a_misspelt_settings_override_is_a_400_naming_the_closest(
     body = caught.value.body
     assert isinstance(body, dict)
     assert body["message"] == (
-        "x-settings-overrides: unknown setting 'semantic_cache_enable'; did you mean 'semantic_cache_enabled'?"
+        "x-settings-overrides: unknown setting 'semantic_cache_enable';"
+        " did you mean 'semantic_cache_enabled'?"
     )
     assert (body["header"], body["setting"]) == ("x-settings-overrides", "semantic_cache_enable")
     assert fake.requests == []
