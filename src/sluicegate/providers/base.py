@@ -103,11 +103,15 @@ def repeated_base_path(provider: Provider, route: Route) -> tuple[str, str] | No
     base_path = urlsplit(base).path.strip("/")
     if not base_path or "{" in base:  # a templated host (Azure) maps paths its own way
         return None
+    segments = base_path.split("/")
+    # The common case, cheaply: a path that starts with no segment of the base repeats none of it
+    # (a prefix an adapter strips, as groq's `openai/v1/`, is made of the base's segments too).
+    if route.path.partition("/")[0] not in segments:
+        return None
     sent = urlsplit(provider.upstream_url(base, route)).path.lstrip("/")
     if not sent.startswith(base_path + "/"):
         return None
     after = sent[len(base_path) + 1 :]
-    segments = base_path.split("/")
     for start in range(len(segments)):
         end = "/".join(segments[start:]) + "/"
         if after.startswith(end):
