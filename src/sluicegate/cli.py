@@ -62,7 +62,7 @@ UrlOption = Annotated[
     typer.Option(
         "--url",
         envvar="SLUICEGATE_URL",
-        help="the running gateway [default: the address `serve` recorded in the data directory]",
+        help="the running gateway (default: the address `serve` recorded in the data directory)",
         show_default=False,
     ),
 ]
@@ -71,7 +71,7 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="SLUICEGATE_TOKEN",
-        help="a token for the admin API [default: SLUICEGATE_ADMIN_TOKEN]",
+        help="a token for the admin API (default: SLUICEGATE_ADMIN_TOKEN)",
         show_default=False,
     ),
 ]
@@ -102,7 +102,8 @@ def _with_database(action: Callable[[Database], Awaitable[T]], *, create: bool =
     errors.print(f"database {describe_database(url)}", highlight=False, soft_wrap=True)
     path = sqlite_path(url)
     if not create and path is not None and not path.exists():
-        default = "" if settings.data_dir != Path("data") else " (./data under the current folder)"
+        chosen = settings.database_url or settings.data_dir != Path("data")
+        default = "" if chosen else " (./data under the current folder)"
         _error(
             f"no database at {path.resolve()}{default}: run this where the gateway runs, or set"
             " SLUICEGATE_DATA to its data directory (SLUICEGATE_DATABASE_URL for PostgreSQL);"
@@ -127,8 +128,8 @@ def _with_database(action: Callable[[Database], Awaitable[T]], *, create: bool =
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port to listen on [default: 8787]")] = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on (default: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (default: 8787)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
@@ -228,7 +229,7 @@ def migrate() -> None:
 @gateway_app.command("create")
 def gateway_create(
     name: str,
-    slug: Annotated[str | None, typer.Option(help="URL segment [default: derived from NAME]")] = None,
+    slug: Annotated[str | None, typer.Option(help="URL segment (default: derived from NAME)")] = None,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
     """Create a gateway."""
