@@ -1,14 +1,17 @@
-"""The command line: `sluicegate serve`, `gateway ...`, `logs ...`.
+"""The command line: `sluicegate serve`, `gateway ...`, `token ...`, `logs ...`, `cache ...`.
 
 Management commands open the configured database directly, so they work with or without a running
-server; a running server sees their changes within a second.
+server; a running server sees their changes within a second. Each says on stderr which database it
+uses, and only `serve` and `migrate` create one: a command run from another folder than the server's
+must not quietly start a second, empty database there. `cache purge` talks to the running server
+(its memory holds cached answers too): see `remote.py` for how it finds the server and its token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-import json
 import logging
 import signal
 import subprocess
@@ -17,22 +20,31 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode
-from urllib.request import Request, urlopen
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from sluicegate.config import ConfigError, Settings, load_settings
 from sluicegate.endpoints.admin import MAX_PAGE, log_query
-from sluicegate.errors import GatewayError
+from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
-from sluicegate.storage import Database, LogQuery, LogRecord, create_database
+from sluicegate.hints import did_you_mean, no_gateway, unknown_gateway
+from sluicegate.remote import Remote, RemoteError, find_gateway, forget_address, local_url, record_address
+from sluicegate.storage import (
+    Database,
+    LogQuery,
+    LogRecord,
+    create_database,
+    describe_database,
+    sqlite_path,
+)
 from sluicegate.storage.base import AuditEntry
-from sluicegate.tokens import Scope, ensure_admin_token, hash_secret, new_token
+from sluicegate.tokens import Scope, Token, ensure_admin_token, hash_secret, new_token
 
 T = TypeVar("T")
 app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
@@ -43,24 +55,64 @@ app.add_typer(token_app, name="token")
 cache_app = typer.Typer(help="Manage the response cache of a running gateway.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 console = Console()
+errors = Console(stderr=True)  # what is not the command's output: which database, errors that stop it
 AccountOption = Annotated[str, typer.Option("--account", help="account that owns the gateway")]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="SLUICEGATE_URL",
+        help="the running gateway (default: the address `serve` recorded in the data directory)",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="SLUICEGATE_TOKEN",
+        help="a token for the admin API (default: SLUICEGATE_ADMIN_TOKEN)",
+        show_default=False,
+    ),
+]
 
 
 def main() -> None:
     app()
 
 
+def _error(message: str) -> None:
+    """An error on stderr, on one line (a message may quote what a person typed: no markup in it)."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
+        _error(f"configuration: {exc}")
         raise typer.Exit(2) from exc
 
 
-def _with_database(action: Callable[[Database], Awaitable[T]]) -> T:
+def _with_database(action: Callable[[Database], Awaitable[T]], *, create: bool = False) -> T:
+    """Run `action` on the configured database, after saying on stderr which one it is; without
+    `create`, a SQLite database that does not exist yet is an error naming the ways to the right one."""
+    settings = _settings()
+    url = settings.resolved_database_url
+    errors.print(f"database {describe_database(url)}", highlight=False, soft_wrap=True)
+    path = sqlite_path(url)
+    if not create and path is not None and not path.exists():
+        chosen = settings.database_url or settings.data_dir != Path("data")
+        default = "" if chosen else " (./data under the current folder)"
+        _error(
+            f"no database at {path.resolve()}{default}: run this where the gateway runs, or set"
+            " SLUICEGATE_DATA to its data directory (SLUICEGATE_DATABASE_URL for PostgreSQL);"
+            " `sluicegate migrate` creates a new one here"
+        )
+        raise typer.Exit(1)
+
     async def run() -> T:
-        database = create_database(_settings().resolved_database_url)
+        database = create_database(url)
         await database.open()
         try:
             return await action(database)
@@ -70,28 +122,52 @@ def _with_database(action: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except GatewayError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
+        _error(exc.message)
         raise typer.Exit(1) from exc
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port to listen on [default: 8787]")] = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on (default: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (default: 8787)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Start the gateway."""
     settings = _settings(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    console.print(
-        f"Sluicegate on http://{settings.host}:{settings.port}  (database {settings.resolved_database_url})"
-    )
-    if workers == 1:
+    if reuse_port:  # a worker of `serve --workers N`, whose parent printed the banner
         _serve(settings, reuse_port)
         return
+    _print_banner(settings)
+    address = record_address(settings)
+    try:
+        if workers == 1:
+            _serve(settings, reuse_port)
+        else:
+            _serve_workers(settings, workers)
+    finally:
+        forget_address(address, settings)
+
+
+def _print_banner(settings: Settings) -> None:
+    """Where everything is, one whole line each: a URL cut by a wrap cannot be clicked or copied."""
+    url = local_url(settings.host, settings.port)
+    listening = f"{settings.host}:{settings.port}"
+    lines = [
+        f"Sluicegate listening on {listening}",
+        f"  dashboard  {url}/dashboard/",
+        f"  proxy      {url}/v1/{{account}}/{{gateway}}/{{provider}}/…",
+        f"  admin API  {url}/api/v1/",
+        f"  database   {describe_database(settings.resolved_database_url)}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _serve_workers(settings: Settings, workers: int) -> None:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
-    _with_database(lambda db: _bootstrap(db, settings))
+    _with_database(lambda db: _bootstrap(db, settings), create=True)
     command = [
         sys.executable,
         "-m",
@@ -146,20 +222,20 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (servers also do this when they start)."""
-    _with_database(lambda db: asyncio.sleep(0))
-    console.print(f"database {_settings().resolved_database_url} is up to date")
+    _with_database(lambda db: asyncio.sleep(0), create=True)
+    console.print(f"database {describe_database(_settings().resolved_database_url)} is up to date")
 
 
 @gateway_app.command("create")
 def gateway_create(
     name: str,
-    slug: Annotated[str | None, typer.Option(help="URL segment [default: derived from NAME]")] = None,
+    slug: Annotated[str | None, typer.Option(help="URL segment (default: derived from NAME)")] = None,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
     """Create a gateway."""
     slug = slug or slugify(name)
     if not is_slug(slug):
-        console.print(f"[red]error:[/red] {slug!r} is not a valid slug (a-z, 0-9, '-')")
+        _error(f"{slug!r} is not a valid slug (a-z, 0-9, '-')")
         raise typer.Exit(2)
     gateway = _with_database(lambda db: db.create_gateway(account, slug, name, GatewaySettings()))
     console.print(f"created gateway [bold]{gateway.slug}[/bold] in account {gateway.account}")
@@ -179,7 +255,7 @@ def gateway_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
 def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
     """Delete a gateway (its logs stay)."""
     if not _with_database(lambda db: db.delete_gateway(account, slug)):
-        console.print(f"[red]error:[/red] no gateway {slug!r} in account {account!r}")
+        _error(f"no gateway {slug!r} in account {account!r}")
         raise typer.Exit(1)
     console.print(f"deleted gateway {slug}")
 
@@ -197,6 +273,10 @@ def token_create(
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
 
     async def create(db: Database) -> None:
+        known = [g.slug for g in await db.list_gateways(account)]
+        for slug in gateway or []:
+            if slug not in known:  # a token for a misspelt gateway would be refused everywhere
+                raise BadRequest(no_gateway(account, slug, known))
         await db.create_token(token, hash_secret(secret))
         await db.record_audit(
             AuditEntry(time.time(), account, "cli", "token.create", token.id, {"name": name})
@@ -210,7 +290,9 @@ def token_create(
 def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
     """List tokens (never their secrets)."""
     tokens = _with_database(lambda db: db.list_tokens(account))
-    table = Table("id", "name", "scopes", "gateways", "expires", "state", "hint")
+    # Ids are never cut: they are what `token revoke` takes. The other columns wrap instead.
+    id_column = Column("id", no_wrap=True, min_width=max((len(t.id) for t in tokens), default=2))
+    table = Table(id_column, "name", "scopes", "gateways", "expires", "state", "hint")
     for t in tokens:
         expires = _time(t.expires_at) if t.expires_at else "never"
         state = "revoked" if t.revoked_at else ("expired" if not t.active(time.time()) else "active")
@@ -221,19 +303,39 @@ def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
+def token_revoke(
+    token_id: Annotated[
+        str, typer.Argument(help="the token's id as `token list` shows it, or a unique prefix")
+    ],
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
     """Revoke a token (replicas stop accepting it within a second)."""
 
-    async def revoke(db: Database) -> bool:
-        done = await db.revoke_token(account, token_id, time.time())
-        if done:
-            await db.record_audit(AuditEntry(time.time(), account, "cli", "token.revoke", token_id, {}))
-        return done
+    async def revoke(db: Database) -> str:
+        found = _one_token(await db.list_tokens(account), token_id, account)
+        if not await db.revoke_token(account, found.id, time.time()):
+            raise NotFound(f"token {found.id} is already revoked")
+        await db.record_audit(AuditEntry(time.time(), account, "cli", "token.revoke", found.id, {}))
+        return found.id
 
-    if not _with_database(revoke):
-        console.print(f"[red]error:[/red] no active token {token_id!r} in account {account!r}")
-        raise typer.Exit(1)
-    console.print(f"revoked token {token_id}")
+    console.print(f"revoked token {_with_database(revoke)}")
+
+
+def _one_token(tokens: list[Token], asked: str, account: str) -> Token:
+    """The token whose id is `asked` or starts with it (a trailing `…` of a cut id is ignored);
+    among several, the one not yet revoked; an error that says why when it is not one."""
+    prefix = asked.strip().rstrip("…")
+    exact = [t for t in tokens if t.id == prefix]
+    matches = exact or [t for t in tokens if prefix and t.id.startswith(prefix)]
+    active = [t for t in matches if t.revoked_at is None] or matches
+    if not active:
+        raise NotFound(
+            f"no token {asked!r} in account {account!r}{did_you_mean(prefix, [t.id for t in tokens])}"
+        )
+    if len(active) > 1:
+        ids = ", ".join(t.id for t in active)
+        raise BadRequest(f"{asked!r} is the start of {len(active)} tokens ({ids}): give more of the id")
+    return active[0]
 
 
 @cache_app.command("purge")
@@ -242,29 +344,32 @@ def cache_purge(
     key: Annotated[
         str | None, typer.Option(help="purge only the entries stored under this cf-aig-cache-key")
     ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="the gateway's base URL [default: from the settings]")
-    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
     """Purge cached answers through the running gateway's admin API (its memory holds them too)."""
-    settings = _settings()
-    base = url or f"http://{settings.host}:{settings.port}"
-    target = f"{base}/api/v1/accounts/{quote(account)}/gateways/{quote(gateway)}/cache"
-    if key is not None:
-        target += "?" + urlencode({"key": key})
+    remote = _remote(url, token, "purge_all")
+    path = f"/api/v1/accounts/{quote(account, safe='')}/gateways/{quote(gateway, safe='')}/cache"
     try:
-        with urlopen(Request(target, method="DELETE"), timeout=30) as response:
-            purged = json.loads(response.read())["purged"]
-    except HTTPError as exc:
-        console.print(
-            f"[red]error:[/red] {exc.code} {json.loads(exc.read()).get('error', {}).get('message')}"
+        answer = remote.call("DELETE", path, {"key": key} if key is not None else None)
+    except RemoteError as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from exc
+    console.print(f"purged {answer['purged']} cached answer(s) from gateway {gateway}", highlight=False)
+
+
+def _remote(url: str | None, token: str | None, scope: str) -> Remote:
+    """The running gateway, and the token to call it with; exits saying how to give one if none."""
+    settings = _settings()
+    secret = token or settings.admin_token
+    if not secret:
+        _error(
+            f"the admin API needs a token with the {scope!r} scope: pass --token or set"
+            f" SLUICEGATE_TOKEN (`sluicegate token create --scope {scope}` makes one)"
         )
-        raise typer.Exit(1) from exc
-    except URLError as exc:
-        console.print(f"[red]error:[/red] cannot reach the gateway at {base}: {exc.reason}")
-        raise typer.Exit(1) from exc
-    console.print(f"purged {purged} cached answer(s) from gateway {gateway}")
+        raise typer.Exit(2)
+    return Remote(find_gateway(url, settings), secret)
 
 
 @app.command()
@@ -279,21 +384,37 @@ def logs(
     """Show request logs, newest last."""
     params = {k: v for k, v in {"status": status, "provider": provider, "limit": str(limit)}.items() if v}
     query = _with_database_sync(lambda: log_query(account, gateway, params))
-    records = list(reversed(_with_database(lambda db: db.query_logs(query))))
-    for record in records:
-        console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
-    if not follow:
-        return
-    seen = {record.id for record in records}
-    try:
-        while True:
-            time.sleep(1.0)
-            for record in _with_database(lambda db: _since(db, query, FOLLOW_WINDOW)):
-                if record.id not in seen:
-                    seen.add(record.id)
-                    console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
-    except KeyboardInterrupt:
-        pass
+
+    async def show(db: Database) -> None:
+        if gateway is not None:
+            await _check_log_gateway(db, account, gateway)
+        # What is already there when following starts is old: only the newest `limit` records of
+        # it are shown, never the rest of the follow window after them.
+        shown = {record.id for record in await _since(db, query, FOLLOW_WINDOW)} if follow else set()
+        records = list(reversed(await db.query_logs(query)))
+        for record in records:
+            _print_record(record)
+        shown.update(record.id for record in records)
+        while follow:
+            await asyncio.sleep(1.0)
+            window = await _since(db, query, FOLLOW_WINDOW)
+            for record in window:
+                if record.id not in shown:
+                    _print_record(record)
+            shown = {record.id for record in window}  # older ids never come back: forget them
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --follow
+        _with_database(show)
+
+
+async def _check_log_gateway(db: Database, account: str, slug: str) -> None:
+    """An error for a gateway that neither exists nor left records: a typo would print nothing."""
+    if await db.get_gateway(account, slug) is None and not await db.count_logs(account, slug):
+        raise unknown_gateway(account, slug, [g.slug for g in await db.list_gateways(account)])
+
+
+def _print_record(record: LogRecord) -> None:
+    console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
 
 
 # Records are written after their request ends, under an id stamped when it began: a long stream's
@@ -318,7 +439,7 @@ def _with_database_sync(build: Callable[[], T]) -> T:
     try:
         return build()
     except GatewayError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
+        _error(exc.message)
         raise typer.Exit(2) from exc
 
 

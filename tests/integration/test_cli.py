@@ -6,6 +6,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -38,10 +40,15 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "sluicegate", *args]
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI run to its end; `env` adds to (or, with an empty value, removes from) `cli_env`."""
+    merged = cli_env(data_dir) | (env or {})
     return subprocess.run(
         cli_command(*args),
-        env=cli_env(data_dir),
+        env={k: v for k, v in merged.items() if v},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
@@ -215,3 +222,204 @@ def test_logs_follow_prints_records_as_they_arrive(gw: RunningGateway, data_dir:
         for pipe in (follow.stdout, follow.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def mint(gw: RunningGateway, *scopes: str, name: str = "cli test") -> tuple[str, str]:
+    """A token made through the admin API: its id and secret."""
+    response = gw.http.post("/api/v1/accounts/local/tokens", json={"name": name, "scopes": list(scopes)})
+    assert response.status_code == 201, response.text
+    return response.json()["id"], response.json()["token"]
+
+
+def test_cache_purge_takes_the_url_and_a_token(gw: RunningGateway, data_dir: Path) -> None:
+    assert gw.http.patch(f"{API}/default", json={"settings": {"cache_enabled": True}}).status_code == 200
+
+    def cache_status() -> str:
+        with OpenAI(base_url=gw.provider_url("openai"), api_key="sk-test", max_retries=0) as client:
+            raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=USER)
+            return raw.headers["cf-aig-cache-status"]
+
+    assert [cache_status(), cache_status()] == ["MISS", "HIT"]
+    _, purger = mint(gw, "purge_all")
+
+    purged = run_cli(data_dir, "cache", "purge", "--url", gw.url, "--token", purger)
+
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert purged.stdout.strip() == "purged 1 cached answer(s) from gateway default"
+    assert cache_status() == "MISS"
+    # The same from the environment; a token without the scope gets the gateway's own refusal.
+    by_env = run_cli(data_dir, "cache", "purge", env={"SLUICEGATE_URL": gw.url, "SLUICEGATE_TOKEN": purger})
+    assert by_env.stdout.strip() == "purged 1 cached answer(s) from gateway default", by_env.stderr
+    _, reader = mint(gw, "read")
+    refused = run_cli(data_dir, "cache", "purge", env={"SLUICEGATE_URL": gw.url, "SLUICEGATE_TOKEN": reader})
+    assert refused.returncode == 1
+    assert "error: 403 this token lacks the 'purge_all' scope" in refused.stderr
+    # Without any token it says how to give one, and sends nothing.
+    tokenless = run_cli(data_dir, "cache", "purge", "--url", gw.url)
+    assert tokenless.returncode == 2
+    assert "pass --token or set SLUICEGATE_TOKEN" in tokenless.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_prints_where_everything_is_and_the_cli_finds_it(tmp_path: Path, data_dir: Path) -> None:
+    port, admin = free_port(), "sg_serve-test-admin-0123456789"
+    env = cli_env(data_dir) | {"SLUICEGATE_ADMIN_TOKEN": admin, "COLUMNS": "60"}
+    server = subprocess.Popen(
+        cli_command("serve", "--port", str(port)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        reader = LineReader(server.stdout)
+        reader.wait_for("database")
+        url = f"http://127.0.0.1:{port}"
+        # One whole line each, however narrow the terminal: a wrapped URL cannot be clicked.
+        assert reader.seen == [
+            f"Sluicegate listening on 127.0.0.1:{port}\n",
+            f"  dashboard  {url}/dashboard/\n",
+            f"  proxy      {url}/v1/{{account}}/{{gateway}}/{{provider}}/…\n",
+            f"  admin API  {url}/api/v1/\n",
+            f"  database   sqlite:///{data_dir.resolve()}/sluicegate.db\n",
+        ]
+        assert wait_until(lambda: _answers(url + "/healthz"), timeout=CLI_TIMEOUT)
+
+        # No --url: the CLI finds the port `serve` was given; the token comes from the environment.
+        purged = run_cli(data_dir, "cache", "purge", env={"SLUICEGATE_TOKEN": admin})
+
+        assert purged.returncode == 0, purged.stdout + purged.stderr
+        assert purged.stdout.strip() == "purged 0 cached answer(s) from gateway default"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=CLI_TIMEOUT) == 0
+        assert not (data_dir / "server.url").exists()  # a stopped server is not found any more
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pipe in (server.stdout, server.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_logs_follow_with_a_limit_prints_only_what_was_asked(gw: RunningGateway, data_dir: Path) -> None:
+    older = [chat(gw), chat(gw), chat(gw)]
+    gw.wait_for_logs(3)
+    follow = subprocess.Popen(
+        cli_command("logs", "--follow", "--limit", "1"),
+        env=cli_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        reader = LineReader(follow.stdout)
+        reader.wait_for(older[-1])
+
+        newer = chat(gw, "gpt-4o-mini")
+        reader.wait_for(newer)
+
+        # Exactly the one asked for, then the new one: none of the older records after them.
+        assert [LOG_ID_RE.findall(line) for line in reader.seen] == [[older[-1]], [newer]]
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=CLI_TIMEOUT) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+        for pipe in (follow.stdout, follow.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_token_ids_print_whole_and_revoke_takes_them_or_a_prefix(gw: RunningGateway, data_dir: Path) -> None:
+    long_name = "a token for the nightly evaluation jobs of the search team"
+    ids = [mint(gw, "run", name=long_name)[0] for _ in range(3)]
+
+    listed = run_cli(data_dir, "token", "list", env={"COLUMNS": "80"})
+
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    printed = [row[0] for row in table_rows(listed.stdout) if row[0]]
+    assert printed[1:] == ids  # after the bootstrap token; whole, however narrow the terminal
+    whole = run_cli(data_dir, "token", "revoke", printed[1])
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert whole.stdout.strip() == f"revoked token {ids[0]}"
+    cut = run_cli(data_dir, "token", "revoke", ids[1][:6] + "…")  # as a narrower table would cut it
+    assert cut.stdout.strip() == f"revoked token {ids[1]}", cut.stderr
+    revoked = {t["id"] for t in gw.http.get("/api/v1/accounts/local/tokens").json()["result"] if t["revoked"]}
+    assert revoked == set(ids[:2])
+    again = run_cli(data_dir, "token", "revoke", ids[0])
+    assert (again.returncode, again.stderr.strip().splitlines()[-1]) == (
+        1,
+        f"error: token {ids[0]} is already revoked",
+    )
+
+
+def test_a_prefix_of_several_tokens_is_refused_naming_them(gw: RunningGateway, data_dir: Path) -> None:
+    by_start: dict[str, list[str]] = {}
+    for token in gw.http.get("/api/v1/accounts/local/tokens").json()["result"]:  # the bootstrap token
+        by_start.setdefault(token["id"][0], []).append(token["id"])
+    while not any(len(same) > 1 for same in by_start.values()):  # 17 ids share a first hex digit
+        token_id = mint(gw, "run")[0]
+        by_start.setdefault(token_id[0], []).append(token_id)
+    start, same = next((start, same) for start, same in by_start.items() if len(same) > 1)
+
+    ambiguous = run_cli(data_dir, "token", "revoke", start)
+
+    assert ambiguous.returncode == 1
+    assert (
+        f"{start!r} is the start of 2 tokens ({same[0]}, {same[1]}): give more of the id" in ambiguous.stderr
+    )
+    assert not any(t["revoked"] for t in gw.http.get("/api/v1/accounts/local/tokens").json()["result"])
+
+
+def test_a_token_for_a_gateway_that_does_not_exist_is_refused(gw: RunningGateway, data_dir: Path) -> None:
+    created = run_cli(data_dir, "token", "create", "--scope", "run", "--gateway", "defualt")
+
+    assert created.returncode == 1
+    assert "error: no gateway 'defualt' in account 'local'; did you mean 'default'?" in created.stderr
+    assert "sg_" not in created.stdout
+    assert len(gw.http.get("/api/v1/accounts/local/tokens").json()["result"]) == 1  # the bootstrap one
+
+
+def test_logs_of_a_gateway_that_does_not_exist_is_an_error(gw: RunningGateway, data_dir: Path) -> None:
+    chat(gw)
+    gw.wait_for_logs(1)
+
+    shown = run_cli(data_dir, "logs", "--gateway", "defualt")
+
+    assert shown.returncode == 1
+    assert "error: no gateway 'defualt' in account 'local'; did you mean 'default'?" in shown.stderr
+
+
+def test_every_command_says_which_database_and_none_creates_one_elsewhere(
+    gw: RunningGateway, data_dir: Path, tmp_path: Path
+) -> None:
+    listed = run_cli(data_dir, "gateway", "list")
+    assert listed.stderr.splitlines()[0] == f"database sqlite:///{data_dir.resolve()}/sluicegate.db"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lost = run_cli(data_dir, "gateway", "create", "Team", env={"SLUICEGATE_DATA": ""}, cwd=elsewhere)
+
+    assert lost.returncode == 1
+    assert lost.stderr.splitlines()[0] == f"database sqlite:///{elsewhere.resolve()}/data/sluicegate.db"
+    assert f"error: no database at {elsewhere.resolve()}/data/sluicegate.db" in lost.stderr
+    assert "set SLUICEGATE_DATA" in lost.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert [g["slug"] for g in gw.http.get(API).json()["result"]] == ["default"]

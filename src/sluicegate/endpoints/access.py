@@ -21,6 +21,7 @@ from sluicegate.endpoints.schemas import (
     parse_body,
 )
 from sluicegate.errors import BadRequest, Forbidden, NotFound
+from sluicegate.hints import no_gateway
 from sluicegate.keys import KeyDirectory
 from sluicegate.storage.base import Database
 from sluicegate.tokens import Scope, TokenDirectory, hash_secret, new_token
@@ -63,6 +64,8 @@ class AccessApi:
             raise Forbidden(
                 f"a token cannot create one wider than itself: {overreach}", token_gateways=creator.gateways
             )
+        if body.gateways is not None:
+            await self._check_gateways(account, body.gateways)
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
         await self._db.create_token(token, hash_secret(secret))
         await self._guard.audit(
@@ -74,6 +77,15 @@ class AccessApi:
             gateways=token.gateways,
         )
         return json_response(TokenCreated(**TokenOut.of(token).model_dump(), token=secret), status=201)
+
+    async def _check_gateways(self, account: str, slugs: list[str]) -> None:
+        """A 400 for a token limited to a gateway that does not exist (a typo would make it useless)."""
+        known = [g.slug for g in await self._db.list_gateways(account)]
+        for slug in slugs:
+            if slug not in known:
+                raise BadRequest(
+                    f"gateways: {no_gateway(account, slug, known)}", field="gateways", gateways=known
+                )
 
     async def revoke_token(self, request: web.Request) -> web.Response:
         account, token_id = request.match_info["account"], request.match_info["token_id"]

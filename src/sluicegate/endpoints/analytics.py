@@ -2,7 +2,8 @@
 
 Parameters (all optional): `from`, `to` (epoch seconds or ISO 8601; default the 24 hours before
 now), `interval` (`minute`, `hour` or `day`; default chosen from the range), `gateway`,
-`provider`, `model`. A token limited to some gateways sees only those.
+`provider`, `model`. A token limited to some gateways sees only those; a `gateway` that does not
+exist and left no records is a 404 naming the likeliest one.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from sluicegate.analytics import (
 from sluicegate.endpoints.admin import parse_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.errors import BadRequest, Forbidden, ServiceUnavailable
+from sluicegate.hints import unknown_gateway
+from sluicegate.storage.base import Database
 from sluicegate.tokens import Scope, Token
 
 
 def add_analytics_routes(
-    app: web.Application, database: object, guard: Guard, *, clock: Callable[[], float] = time.time
+    app: web.Application, database: Database, guard: Guard, *, clock: Callable[[], float] = time.time
 ) -> None:
     """Add the analytics route to the admin API's sub-app (it needs the `read` scope; a token
     limited to some gateways counts only those).
@@ -43,11 +46,20 @@ def add_analytics_routes(
         query = analytics_query(request.match_info["account"], request.query, request[TOKEN], clock())
         if source is None:
             raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
+        if asked := request.query.get("gateway"):
+            await _check_gateway(database, query.account, asked)
         result = await source.analytics(query)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
 
     app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics, narrowed=True))
+
+
+async def _check_gateway(database: Database, account: str, slug: str) -> None:
+    """A 404 for a gateway that neither exists nor left records (a typo would read as all zeros);
+    a deleted gateway's records stay and can still be counted."""
+    if await database.get_gateway(account, slug) is None and not await database.count_logs(account, slug):
+        raise unknown_gateway(account, slug, [g.slug for g in await database.list_gateways(account)])
 
 
 def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:

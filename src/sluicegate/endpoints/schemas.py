@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 import orjson
 from aiohttp import web
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
+from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import AuditEntry, LogRecord, StoredKey
 from sluicegate.tokens import Scope, Token
 
@@ -31,6 +32,8 @@ class GatewayUpdate(BaseModel):
     """A partial update: only the fields given change; `settings` merges into the current settings."""
 
     model_config = ConfigDict(extra="forbid")
+    # `settings` is a plain dict here (it merges); name its model so a misplaced setting gets a hint.
+    nested: ClassVar[dict[str, type[BaseModel]]] = {"settings": GatewaySettings}
 
     name: str | None = Field(None, min_length=1, max_length=200)
     settings: dict[str, Any] | None = None
@@ -219,7 +222,34 @@ def validate(model: type[M], data: Any, prefix: str = "") -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
-        raise BadRequest(f"{field or 'body'}: {first['msg']}", field=field) from exc
+        hint = _extra_hint(model, first["loc"]) if first["type"] == "extra_forbidden" else ""
+        raise BadRequest(f"{field or 'body'}: {first['msg']}{hint}", field=field) from exc
+
+
+def _extra_hint(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """What an unknown key was probably meant as: a field of a nested model (`rate_limits` sent
+    beside `settings` instead of inside it), or the closest field name of the model it is in."""
+    owner: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if owner is not None and isinstance(part, str):
+            owner = _nested_models(owner).get(part)
+    key = loc[-1]
+    if owner is None or not isinstance(key, str):
+        return ""
+    for name, nested in _nested_models(owner).items():
+        if key in nested.model_fields:
+            return f'; it belongs under "{name}": send {{"{name}": {{"{key}": …}}}}'
+    return did_you_mean(key, owner.model_fields)
+
+
+def _nested_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The model's fields whose values are models themselves (also inside a list or an Optional)."""
+    found: dict[str, type[BaseModel]] = dict(getattr(model, "nested", {}))
+    for name, info in model.model_fields.items():
+        for kind in (info.annotation, *get_args(info.annotation)):
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found.setdefault(name, kind)
+    return found
 
 
 def json_response(data: BaseModel | dict[str, Any], status: int = 200) -> web.Response:

@@ -1,4 +1,4 @@
-"""Health check, `/metrics`, and the JSON 404 for paths that match no route."""
+"""Health check, the front page, `/metrics`, and the JSON 404 for paths that match no route."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sluicegate.metrics import CONTENT_TYPE, Metrics
 from sluicegate.tokens import Scope
 
 ROUTE_HINT = (
-    "provider endpoints are /v1/{account}/{gateway}/{provider}/{path}; the admin API is under /api/v1/"
+    "the dashboard is at /dashboard/; provider endpoints are /v1/{account}/{gateway}/{provider}/{path};"
+    " the admin API is under /api/v1/ (schema at /api/v1/openapi.json)"
 )
 
 
@@ -37,6 +38,14 @@ class MetricsEndpoint:
         response = web.Response(body=self._metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
+
+
+async def front_page(request: web.Request) -> web.Response:
+    """`/`: a browser goes to the dashboard; any other client gets the 404 that says where things are."""
+    if "text/html" in request.headers.get("Accept", ""):
+        raise web.HTTPFound("dashboard/")  # relative, like /dashboard's own redirect
+    error = NotFound(f"nothing is served at /: {ROUTE_HINT}", dashboard="/dashboard/", hint=ROUTE_HINT)
+    return web.Response(status=error.status, body=error.body(), content_type="application/json")
 
 
 async def not_found(request: web.Request) -> web.Response:

@@ -9,11 +9,13 @@ from typing import Any
 import orjson
 
 from sluicegate.directory import GatewayDirectory
-from sluicegate.errors import BadRequest, Unauthorized, UnknownGateway
+from sluicegate.errors import BadRequest, Unauthorized
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import presented_secret
+from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import Planner
 from sluicegate.tokens import TokenDirectory
@@ -44,14 +46,13 @@ class Resolve:
         gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
         if gateway is None:
             known = [g.slug for g in await self._directory.list(exchange.account)]
-            raise UnknownGateway(
-                f"no gateway {exchange.gateway_slug!r} in account {exchange.account!r}",
-                gateways=known,
-            )
+            raise unknown_gateway(exchange.account, exchange.gateway_slug, known)
         exchange.gateway = gateway
         headers = exchange.headers
         if METADATA_HEADER in headers:
             exchange.metadata = parse_metadata(headers[METADATA_HEADER])
+        if OVERRIDES_HEADER in headers:
+            parse_overrides(headers[OVERRIDES_HEADER])
         if CUSTOM_COST_HEADER in headers:
             try:
                 exchange.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
@@ -28,6 +27,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, replay
 from sluicegate.pipeline.cache_keys import credential_fingerprint
+from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
@@ -36,7 +36,6 @@ from sluicegate.storage.cache import Cache, CacheEntry
 
 THRESHOLD_HEADER = "x-semantic-threshold"
 SEGMENT_HEADER = "x-semantic-cache-key"
-OVERRIDES_HEADER = "x-settings-overrides"
 STATUS_HEADER = "x-semantic-cache"
 SIMILARITY_HEADER = "x-semantic-similarity"
 _NOT_REPLAYED = frozenset(
@@ -94,7 +93,7 @@ class SemanticCache:
             return None
         enabled = gateway.settings.semantic_cache_enabled
         if OVERRIDES_HEADER in headers:
-            enabled = _overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
+            enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
         if not enabled:
             return None
         threshold = gateway.settings.semantic_threshold
@@ -230,21 +229,6 @@ def _threshold(value: str) -> float:
     if not 0.0 <= threshold <= 1.0:
         raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
     return threshold
-
-
-def _overrides(value: str) -> dict[str, Any]:
-    try:
-        overrides = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"{OVERRIDES_HEADER} is not valid JSON: {exc}", header=OVERRIDES_HEADER) from exc
-    if not isinstance(overrides, dict):
-        raise BadRequest(f"{OVERRIDES_HEADER} must be a JSON object", header=OVERRIDES_HEADER)
-    enabled = overrides.get("semantic_cache_enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise BadRequest(
-            f"{OVERRIDES_HEADER}: semantic_cache_enabled must be true or false", header=OVERRIDES_HEADER
-        )
-    return overrides
 
 
 def _ttl(cache_control: str | None, default: int) -> int:

@@ -13,11 +13,11 @@ import orjson
 from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sluicegate.errors import BadRequest, UnknownProvider
+from sluicegate.errors import BadRequest, NotFound, UnknownProvider
 from sluicegate.exchange import Exchange, RetryPolicy, Step
 from sluicegate.hosts import HostMap
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
-from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers
 
@@ -29,6 +29,8 @@ def provider_planner(providers: Mapping[str, Provider]) -> Planner:
         provider = providers.get(exchange.provider_name)
         if provider is None:
             raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=sorted(providers))
+        prefix = f"/v1/{exchange.account}/{exchange.gateway_slug}/{provider.name}/"
+        _refuse_repeated_path(provider, exchange.route, prefix)
         headers = forwardable_request_headers(exchange.headers)
         facts = provider.read_request(exchange.route, exchange.body)
         return [Step(provider, exchange.route, headers, exchange.body, facts, policy)]
@@ -48,6 +50,24 @@ def host_planner(hosts: HostMap, compat: bool) -> Planner:
         return [Step(target.provider, route, headers, exchange.body, facts, policy, base_url=target.base_url)]
 
     return plan
+
+
+def _refuse_repeated_path(provider: Provider, route: Route, prefix: str, **details: Any) -> None:
+    """A 404 that says what was meant, before going upstream, for a path that repeats the end of
+    the provider's base URL (`…/openai/v1/chat/completions`): no provider serves `/v1/v1/…`."""
+    found = repeated_base_path(provider, route)
+    if found is None:
+        return
+    repeated, meant = found
+    where = f"step {details['step']}: " if "step" in details else ""
+    raise NotFound(
+        f"{where}{prefix}{route.path} would reach {provider.upstream_url(provider.default_base_url, route)}"
+        f" upstream: the path repeats {repeated!r}, which the {provider.name} endpoint already ends with."
+        f" Did you mean {prefix}{meant}? (An SDK's base_url ends in /{provider.name},"
+        f" without /{repeated.rstrip('/')}.)",
+        did_you_mean=prefix + meant,
+        **details,
+    )
 
 
 class StepConfig(BaseModel):
@@ -104,6 +124,7 @@ def _step(
         )
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
+    _refuse_repeated_path(provider, route, "", step=index)
     body = orjson.dumps(spec.query)
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")

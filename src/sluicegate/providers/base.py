@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -89,3 +90,30 @@ class Provider(Protocol):
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         """The generated text of a response, for counting tokens when no usage was reported."""
         ...
+
+
+def repeated_base_path(provider: Provider, route: Route) -> tuple[str, str] | None:
+    """The end of the provider's base URL path that `route` repeats and the path meant, or None.
+
+    `v1/chat/completions` under `https://api.openai.com/v1` reaches `/v1/v1/chat/completions`,
+    which no provider serves: the mark of an SDK pointed at `…/openai/v1` instead of `…/openai`.
+    Returns the repeated part (`v1/`) and the path without it (`chat/completions`).
+    """
+    base = provider.default_base_url
+    base_path = urlsplit(base).path.strip("/")
+    if not base_path or "{" in base:  # a templated host (Azure) maps paths its own way
+        return None
+    segments = base_path.split("/")
+    # The common case, cheaply: a path that starts with no segment of the base repeats none of it
+    # (a prefix an adapter strips, as groq's `openai/v1/`, is made of the base's segments too).
+    if route.path.partition("/")[0] not in segments:
+        return None
+    sent = urlsplit(provider.upstream_url(base, route)).path.lstrip("/")
+    if not sent.startswith(base_path + "/"):
+        return None
+    after = sent[len(base_path) + 1 :]
+    for start in range(len(segments)):
+        end = "/".join(segments[start:]) + "/"
+        if after.startswith(end):
+            return end, after[len(end) :]
+    return None

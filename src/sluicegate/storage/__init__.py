@@ -52,4 +52,32 @@ def create_database(url: str) -> Database:
     )
 
 
-__all__ = ["Cache", "Database", "LogQuery", "LogRecord", "LogSink", "Store", "create_database"]
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///…` database URL (relative to the current folder), else None."""
+    return Path(url.removeprefix("sqlite:///")) if urlsplit(url).scheme == "sqlite" else None
+
+
+def describe_database(url: str) -> str:
+    """The database URL as a person should see it: a SQLite file by its absolute path (so a database
+    found relative to the wrong folder shows), any password masked."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path.resolve()}"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+__all__ = [
+    "Cache",
+    "Database",
+    "LogQuery",
+    "LogRecord",
+    "LogSink",
+    "Store",
+    "create_database",
+    "describe_database",
+    "sqlite_path",
+]

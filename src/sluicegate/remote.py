@@ -1,0 +1,106 @@
+"""A running gateway as the CLI reaches it: its admin API, with a token.
+
+The address is `--url`, else `SLUICEGATE_URL`, else the one `sluicegate serve` recorded in the data
+directory while it runs (so a server started with `--port 9000` is found without saying so again),
+else the configured host and port. The token is `--token`, else `SLUICEGATE_TOKEN`, else the
+bootstrap `SLUICEGATE_ADMIN_TOKEN`; the CLI never sends a request without one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+from sluicegate.config import Settings
+
+ADDRESS_FILE = "server.url"  # in the data directory, while `sluicegate serve` runs
+TIMEOUT = 30.0
+
+
+class RemoteError(Exception):
+    """The gateway could not be reached, or refused; the message says which and what to do."""
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for a server listening on `host`: a wildcard address
+    is reached on loopback."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def record_address(settings: Settings) -> Path:
+    """Write where this server listens into its data directory, for the CLI; returns the file."""
+    path = settings.data_dir / ADDRESS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(local_url(settings.host, settings.port) + "\n")
+    return path
+
+
+def forget_address(path: Path, settings: Settings) -> None:
+    """Remove the recorded address, unless another server has recorded its own since."""
+    try:
+        if path.read_text().strip() == local_url(settings.host, settings.port):
+            path.unlink()
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    origin: str  # where the URL came from, for error messages
+
+
+def find_gateway(url: str | None, settings: Settings) -> Target:
+    """Where the running gateway is (see the module's docstring); `url` is --url or SLUICEGATE_URL."""
+    if url:
+        return Target(url.rstrip("/"), "--url / SLUICEGATE_URL")
+    try:
+        recorded = (settings.data_dir / ADDRESS_FILE).read_text().strip()
+    except OSError:
+        recorded = ""
+    if recorded:
+        return Target(
+            recorded, f"recorded by `sluicegate serve` in {(settings.data_dir / ADDRESS_FILE).resolve()}"
+        )
+    return Target(local_url(settings.host, settings.port), "the configured host and port")
+
+
+class Remote:
+    def __init__(self, target: Target, token: str) -> None:
+        self._target = target
+        self._token = token
+
+    def call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
+        """The JSON answer of `method path`; `RemoteError` with the gateway's own message on a 4xx/5xx."""
+        url = self._target.url + path + ("?" + urlencode(query) if query else "")
+        request = Request(url, method=method, headers={"Authorization": f"Bearer {self._token}"})
+        try:
+            with urlopen(request, timeout=TIMEOUT) as response:
+                body = response.read()
+        except HTTPError as exc:
+            raise RemoteError(f"{exc.code} {_message(exc.read()) or exc.reason}") from exc
+        except (URLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, URLError) else exc
+            raise RemoteError(
+                f"cannot reach the gateway at {self._target.url} ({self._target.origin}): {reason};"
+                " pass --url or set SLUICEGATE_URL"
+            ) from exc
+        return json.loads(body) if body else None
+
+
+def _message(body: bytes) -> str | None:
+    try:
+        error = json.loads(body).get("error", {})
+    except (ValueError, AttributeError):
+        return None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else None
