@@ -16,7 +16,7 @@ from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
-from sluicegate.endpoints.system import MetricsEndpoint
+from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
@@ -51,7 +51,7 @@ from sluicegate.usage.tokens import TokenCounter
 
 
 def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
-    """The semantic cache's parts: the packaged embedding model and verifier load on first use."""
+    """The semantic cache's parts: the packaged embedding model and verifier load in `warm_up`."""
     embedder = LocalEmbedder()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
@@ -118,6 +118,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await cache.open()
         await limiter.open()
         await semantic.open()
+        if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
+            semantic.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
         await upstream.open()
         logbook.start()
         retention.start()
@@ -139,9 +141,17 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, max_body_bytes=settings.max_body_bytes, clock=clock),
-        admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge_account]),
+        admin=AdminApi(
+            database,
+            directory,
+            cache,
+            guard,
+            purgers=[semantic.purge_account],
+            watchers=[semantic.gateway_saved],
+        ),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),
+        health=HealthEndpoint(semantic),
         database=database,
         guard=guard,
     )

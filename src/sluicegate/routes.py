@@ -12,7 +12,7 @@ from sluicegate.endpoints.analytics import add_analytics_routes
 from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
-from sluicegate.endpoints.system import MetricsEndpoint, health
+from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.storage.base import Database
 
 
@@ -23,10 +23,11 @@ def add_routes(
     admin: AdminApi,
     access: AccessApi,
     metrics: MetricsEndpoint,
+    health: HealthEndpoint,
     database: Database,
     guard: Guard,
 ) -> None:
-    app.router.add_get("/healthz", health)
+    app.router.add_get("/healthz", health.handle)
     app.router.add_get("/metrics", metrics.handle)
     app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
     app.router.add_post("/v1/{account}/{gateway}", proxy.universal)

@@ -60,6 +60,20 @@ def stored(gateway: RunningGateway, count: int) -> None:
         time.sleep(0.02)
 
 
+def ready(gateway: RunningGateway, semantic: str = "ready") -> dict[str, Any]:
+    """Poll `/healthz` until it answers 200 (503 while the models load at start) and the semantic
+    cache is in state `semantic` (it warms up in the background once a gateway turns it on)."""
+    deadline = time.monotonic() + 30
+    while True:
+        health = httpx.get(gateway.url + "/healthz")
+        assert health.status_code in (200, 503), health.text
+        if health.status_code == 200 and health.json()["semantic_cache"] == semantic:
+            body: dict[str, Any] = health.json()
+            return body
+        assert time.monotonic() < deadline, f"the gateway never became ready: {health.text}"
+        time.sleep(0.02)
+
+
 def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
@@ -176,6 +190,7 @@ def test_a_restart_keeps_the_index(make_gateway: Callable[..., RunningGateway], 
     stored(first, 1)
     first.server.stop()
     second = make_gateway(upstreams={"openai": fake.base_url})
+    ready(second)  # as a load balancer would: the models load at start
     assert ask(second, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
     assert len(fake.requests) == 1
 
@@ -213,6 +228,7 @@ def test_a_question_stored_through_one_replica_hits_on_another_within_a_second(
         replica.http.patch(
             "/api/v1/accounts/local/gateways/default", json={"settings": {"semantic_cache_enabled": True}}
         )
+        ready(replica)  # turning the semantic cache on loads its models, in the background
     ask(one, "How do I reset my password?")
     answered = time.monotonic()
     stored(two, 1)  # replica two's own index learns of it through the shared feed

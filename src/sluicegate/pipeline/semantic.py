@@ -3,18 +3,25 @@ gets that earlier answer. Fastly AI Accelerator's headers; runs only when the ex
 
 A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (rules for negation,
 numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both.
-Embedding and verification run off the event loop; storing runs after the answer.
+Embedding and verification run off the event loop; storing runs after the answer. A hit is served
+in the form its request asks for, whole or streamed (`cache.served`), whichever it was stored in.
+
+The models load in the background (`warm_up`: at start when a gateway uses the semantic cache,
+else on the first request that asks for it; ~1.5 s), never on a request's path: until they are
+ready a lookup is skipped (the request goes upstream, logged as a semantic MISS) and its answer is
+stored once they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -23,13 +30,15 @@ from multidict import CIMultiDict
 from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.cache import MAX_TTL, ended, replay
+from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 from sluicegate.storage.cache import Cache, CacheEntry
+from sluicegate.types import CacheSource, CacheStatus
 
 THRESHOLD_HEADER = "x-semantic-threshold"
 SEGMENT_HEADER = "x-semantic-cache-key"
@@ -39,6 +48,9 @@ SIMILARITY_HEADER = "x-semantic-similarity"
 _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
+_log = logging.getLogger(__name__)
+_UNAVAILABLE = (RuntimeError, OSError, ValueError)  # what loading a model raises when its files are bad
+State = Literal["cold", "warming", "ready", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +73,27 @@ class SemanticCache:
         self._feed = feed  # replicas: tells the others about each stored question
         self._embedder = embedder
         self._index = index
-        self._verifier = verifier  # loaded on first use: the NLI model takes a second to load
+        self._verifier = verifier  # loaded by `warm_up`: the NLI model takes a second to load
         self._cache = cache
         self._clock = clock
         self._pending: set[asyncio.Task[Any]] = set()
+        self._warming: asyncio.Task[None] | None = None
+        self._state: State = "cold"
+        self._at_start = False
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         lookup = self.decide(exchange)
         if lookup is None:
             return await call_next(exchange)
-        vector = (await self._embedder.embed([lookup.scoped.text]))[0]
-        hit = await self._find(lookup, vector)
-        if hit is not None:
-            entry, similarity = hit
-            return self._answer(exchange, entry, similarity)
+        exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
+        vector = None
+        if self._state == "ready":
+            vector = (await self._embedder.embed([lookup.scoped.text]))[0]
+            hit = await self._find(lookup, vector)
+            if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
+                return answer
+        else:
+            self.warm_up()  # this request goes upstream; its answer is stored once the models are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
@@ -103,13 +122,51 @@ class SemanticCache:
         origin = Origin(
             gateway=f"{exchange.account}/{exchange.gateway_slug}",
             provider=step.provider.name,
-            endpoint=step.route.path,
+            endpoint=step.facts.answer_endpoint or step.route.path,  # streamed or not: one scope
             segment=headers.get(SEGMENT_HEADER) or "_default_",
         )
         scoped = read_scope(origin, step.facts.payload)
         if not isinstance(scoped, Scoped):
             return None
         return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), gateway.settings.cache_ttl))
+
+    @property
+    def state(self) -> State:
+        """cold (never asked for), warming (models loading), ready, or failed (models unavailable)."""
+        return self._state
+
+    @property
+    def starting(self) -> bool:
+        """True while the warm-up begun at start runs: the gateway is not ready to serve yet."""
+        return self._at_start and self._state == "warming"
+
+    def warm_up(self, at_start: bool = False) -> None:
+        """Load the embedding and verification models and run each once, in the background; does
+        nothing if that has begun already."""
+        if self._warming is None:
+            self._at_start = at_start
+            self._state = "warming"
+            self._warming = asyncio.create_task(self._warm(), name="semantic-warm-up")
+
+    def gateway_saved(self, gateway: Gateway) -> None:
+        """Told of a gateway created or changed: one that turns the semantic cache on warms it up."""
+        if gateway.settings.semantic_cache_enabled:
+            self.warm_up()
+
+    async def _warm(self) -> None:
+        started = time.perf_counter()
+
+        def verifier() -> None:
+            self._verifier().warm_up()
+
+        try:
+            await asyncio.gather(self._embedder.warm_up(), asyncio.to_thread(verifier))
+        except _UNAVAILABLE as exc:
+            self._state = "failed"
+            _log.error("semantic cache disabled: its models did not load: %s", exc)
+            return
+        self._state = "ready"
+        _log.info("semantic cache models ready in %.2f s", time.perf_counter() - started)
 
     async def _find(self, lookup: Lookup, vector: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
         now = self._clock()
@@ -127,20 +184,27 @@ class SemanticCache:
             return None
         return entry, similarity
 
-    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply:
-        exchange.semantic_hit = True
-        exchange.cache_saved_ms = entry.latency_ms
+    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k != _QUESTION)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
-        if entry.streamed:
-            return Reply(entry.status, headers, stream=replay(entry.body))
-        return Reply(entry.status, headers, body=entry.body)
+        reply = served(exchange, entry, headers)
+        if reply is not None:  # else a miss: the entry cannot take the form asked for
+            exchange.semantic_hit = True
+            exchange.cache_status = CacheStatus.HIT
+            exchange.cache_saved_ms = entry.latency_ms
+        return reply
 
     def _store(
-        self, exchange: Exchange, lookup: Lookup, vector: np.ndarray[Any, Any], reply: Reply, body: bytes
+        self,
+        exchange: Exchange,
+        lookup: Lookup,
+        vector: np.ndarray[Any, Any] | None,
+        reply: Reply,
+        body: bytes,
     ) -> None:
-        """Store after the answer: the entry (with the question, for verification) and the vector."""
+        """Store after the answer: the entry (with the question, for verification) and the vector
+        (embedded here, once the models are in, when the request came before they were)."""
         now = self._clock()
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
@@ -155,10 +219,17 @@ class SemanticCache:
         )
 
         async def store() -> None:
+            found = vector
+            if found is None:  # asked while the models were loading: stored once the cache is ready
+                if self._warming is not None:
+                    await asyncio.shield(self._warming)
+                if self._state != "ready":
+                    return  # the models are unavailable (logged by the warm-up)
+                found = (await self._embedder.embed([lookup.scoped.text]))[0]
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
-            await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, vector, entry.expires_at)
+            await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
             if self._feed is not None:
-                await self._feed.added(lookup.scoped.scope, entry_id, vector, entry.expires_at)
+                await self._feed.added(lookup.scoped.scope, entry_id, found, entry.expires_at)
 
         task = asyncio.create_task(store())
         self._pending.add(task)
@@ -168,7 +239,7 @@ class SemanticCache:
         self,
         exchange: Exchange,
         lookup: Lookup,
-        vector: np.ndarray[Any, Any],
+        vector: np.ndarray[Any, Any] | None,
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
@@ -202,6 +273,10 @@ class SemanticCache:
         return await self.purge(f"{account}/")
 
     async def close(self) -> None:
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()  # a model still loading on its thread finishes there, unused
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._feed is not None:
