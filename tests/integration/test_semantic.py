@@ -11,6 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
@@ -93,6 +94,40 @@ def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     records = gateway.wait_for_logs(3)
     assert [r["semantic_hit"] for r in records] == [False, True, False]
     assert records[1]["cost_usd"] == 0
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["semantic-only", "exact-cache-too"])
+def test_semantic_hits_and_misses_are_counted_once_everywhere(
+    gateway: RunningGateway, clock: FakeClock, exact: bool
+) -> None:
+    """Logs, analytics and /metrics see a semantic miss as a MISS and a semantic hit as one HIT, so
+    every hit rate counts both (a miss was logged as not cacheable; a hit after an exact miss, as
+    a miss and a hit)."""
+    if exact:
+        gateway.http.patch(
+            "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+        )
+    ask(gateway, "How do I reset my password?")
+    stored(gateway, 1)
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    ask(gateway, "Tell me a joke about cats")
+    records = gateway.wait_for_logs(3)[::-1]
+    assert [(r["cache_status"], r["cache_source"], r["semantic_hit"]) for r in records] == [
+        ("MISS", "semantic", False),
+        ("HIT", "semantic", True),
+        ("MISS", "semantic", False),
+    ]
+    period = {"from": clock.now - 3600, "to": clock.now + 60}
+    totals = gateway.http.get("/api/v1/accounts/local/analytics", params=period).json()["totals"]
+    assert (totals["cache_hits"], totals["semantic_hits"], totals["cache_misses"]) == (0, 1, 2)
+    assert totals["latency"]["requests"] == 2  # origin latency: the two misses only
+    counted = {
+        (sample.labels["cache"], sample.labels["cache_source"]): sample.value
+        for family in text_string_to_metric_families(httpx.get(gateway.url + "/metrics").text)
+        for sample in family.samples
+        if sample.name == "sluicegate_requests_total"
+    }
+    assert counted == {("MISS", "semantic"): 2, ("HIT", "semantic"): 1}
 
 
 def test_a_changed_entity_is_not_served(gateway: RunningGateway) -> None:

@@ -272,13 +272,17 @@ class SemanticCache:
     async def purge_account(self, account: str) -> int:
         return await self.purge(f"{account}/")
 
+    async def flush(self) -> None:
+        """Wait until the answers handed over so far are stored (or have failed to be)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
     async def close(self) -> None:
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()  # a model still loading on its thread finishes there, unused
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warming
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.flush()
         if self._feed is not None:
             await self._feed.close()
         await self._embedder.close()
