@@ -216,6 +216,20 @@ def test_purge_needs_the_scope(gateway: RunningGateway) -> None:
     assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
 
 
+def test_models_load_at_start_only_when_a_gateway_uses_the_semantic_cache(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    plain = make_gateway(upstreams={"openai": fake.base_url})
+    assert httpx.get(plain.url + "/healthz").json() == {"status": "ok", "semantic_cache": "cold"}
+    settings = {"settings": {"semantic_cache_enabled": True}}
+    plain.http.patch("/api/v1/accounts/local/gateways/default", json=settings)
+    ready(plain)  # turning it on loaded the models, before any request asked for them
+    plain.server.stop()
+    restarted = make_gateway(upstreams={"openai": fake.base_url})  # the same database
+    assert ready(restarted) == {"status": "ok", "semantic_cache": "ready"}  # no request made
+    assert fake.requests == []
+
+
 def test_a_restart_keeps_the_index(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> None:
     first = make_gateway(upstreams={"openai": fake.base_url})
     first.http.patch(
