@@ -136,3 +136,22 @@ async def test_a_warm_up_on_demand_keeps_health_ok() -> None:
     await asyncio.wait_for(semantic.flush(), 5)
     assert (semantic.state, semantic.size()) == ("ready", 1)
     await semantic.close()
+
+
+class BrokenEmbedder(GatedEmbedder):
+    async def warm_up(self) -> None:
+        raise RuntimeError("embedding model file not found")
+
+
+async def test_models_that_do_not_load_leave_the_gateway_serving_without_the_semantic_cache() -> None:
+    semantic = SemanticCache(BrokenEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
+    endpoint = HealthEndpoint(semantic)
+    upstream = Upstream()
+    semantic.warm_up(at_start=True)
+    for _ in range(2):
+        reply = await semantic(exchange("How do I reset my password?"), upstream)
+        assert reply.headers["x-semantic-cache"] == "MISS"
+        await asyncio.wait_for(semantic.flush(), 5)
+    assert (upstream.calls, semantic.size()) == (2, 0)
+    assert await health(endpoint) == (200, {"status": "ok", "semantic_cache": "failed"})
+    await semantic.close()

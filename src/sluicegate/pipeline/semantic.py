@@ -49,7 +49,6 @@ _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
 _log = logging.getLogger(__name__)
-_UNAVAILABLE = (RuntimeError, OSError, ValueError)  # what loading a model raises when its files are bad
 State = Literal["cold", "warming", "ready", "failed"]
 
 
@@ -161,9 +160,9 @@ class SemanticCache:
 
         try:
             await asyncio.gather(self._embedder.warm_up(), asyncio.to_thread(verifier))
-        except _UNAVAILABLE as exc:
-            self._state = "failed"
-            _log.error("semantic cache disabled: its models did not load: %s", exc)
+        except Exception:  # onnxruntime's own errors derive from Exception: all end in "failed",
+            self._state = "failed"  # never in a warm-up that holds /healthz at 503 for ever
+            _log.exception("semantic cache disabled: its models did not load")
             return
         self._state = "ready"
         _log.info("semantic cache models ready in %.2f s", time.perf_counter() - started)
