@@ -119,7 +119,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await limiter.open()
         await semantic.open()
         if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
-            semantic.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
+            semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
         await upstream.open()
         logbook.start()
         retention.start()
@@ -147,11 +147,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             cache,
             guard,
             purgers=[semantic.purge_account],
-            watchers=[semantic.gateway_saved],
+            watchers=[semantic.models.gateway_saved],
         ),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics),
-        health=HealthEndpoint(semantic),
+        health=HealthEndpoint(semantic.models),
         database=database,
         guard=guard,
     )

@@ -97,11 +97,11 @@ async def health(endpoint: HealthEndpoint) -> tuple[int, Any]:
 async def test_lookups_never_wait_for_the_models_and_health_waits_at_start() -> None:
     embedder = GatedEmbedder()
     semantic = SemanticCache(embedder, VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
-    endpoint = HealthEndpoint(semantic)
+    endpoint = HealthEndpoint(semantic.models)
     upstream = Upstream()
     assert await health(endpoint) == (200, {"status": "ok", "semantic_cache": "cold"})
 
-    semantic.warm_up(at_start=True)
+    semantic.models.warm_up(at_start=True)
     assert await health(endpoint) == (503, {"status": "starting", "semantic_cache": "warming"})
     early = exchange("How do I reset my password?")
     reply = await asyncio.wait_for(semantic(early, upstream), 5)  # answered while the model "loads"
@@ -129,12 +129,12 @@ async def test_a_warm_up_on_demand_keeps_health_ok() -> None:
     """Turned on while serving (a gateway enabled, an override): the replica stays in rotation."""
     embedder = GatedEmbedder()
     semantic = SemanticCache(embedder, VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
-    endpoint = HealthEndpoint(semantic)
+    endpoint = HealthEndpoint(semantic.models)
     await semantic(exchange("How do I reset my password?"), Upstream())
     assert await health(endpoint) == (200, {"status": "ok", "semantic_cache": "warming"})
     embedder.loaded.set()
     await asyncio.wait_for(semantic.flush(), 5)
-    assert (semantic.state, semantic.size()) == ("ready", 1)
+    assert (semantic.models.state, semantic.size()) == ("ready", 1)
     await semantic.close()
 
 
@@ -145,9 +145,9 @@ class BrokenEmbedder(GatedEmbedder):
 
 async def test_models_that_do_not_load_leave_the_gateway_serving_without_the_semantic_cache() -> None:
     semantic = SemanticCache(BrokenEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
-    endpoint = HealthEndpoint(semantic)
+    endpoint = HealthEndpoint(semantic.models)
     upstream = Upstream()
-    semantic.warm_up(at_start=True)
+    semantic.models.warm_up(at_start=True)
     for _ in range(2):
         reply = await semantic(exchange("How do I reset my password?"), upstream)
         assert reply.headers["x-semantic-cache"] == "MISS"

@@ -6,8 +6,7 @@ numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` 
 Embedding and verification run off the event loop; storing runs after the answer. A hit is served
 in the form its request asks for, whole or streamed (`cache.served`), whichever it was stored in.
 
-The models load in the background (`warm_up`: at start when a gateway uses the semantic cache,
-else on the first request that asks for it; ~1.5 s), never on a request's path: until they are
+The models load in the background (`semantic.models`), never on a request's path: until they are
 ready a lookup is skipped (the request goes upstream, logged as a semantic MISS) and its answer is
 stored once they are.
 """
@@ -16,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,11 +28,11 @@ from multidict import CIMultiDict
 from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
-from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
+from sluicegate.semantic.models import Models
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 from sluicegate.storage.cache import Cache, CacheEntry
@@ -48,8 +46,6 @@ SIMILARITY_HEADER = "x-semantic-similarity"
 _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
-_log = logging.getLogger(__name__)
-State = Literal["cold", "warming", "ready", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +66,12 @@ class SemanticCache:
         feed: VectorFeed | None = None,
     ) -> None:
         self._feed = feed  # replicas: tells the others about each stored question
+        self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
         self._embedder = embedder
         self._index = index
-        self._verifier = verifier  # loaded by `warm_up`: the NLI model takes a second to load
         self._cache = cache
         self._clock = clock
         self._pending: set[asyncio.Task[Any]] = set()
-        self._warming: asyncio.Task[None] | None = None
-        self._state: State = "cold"
-        self._at_start = False
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         lookup = self.decide(exchange)
@@ -86,13 +79,13 @@ class SemanticCache:
             return await call_next(exchange)
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
         vector = None
-        if self._state == "ready":
+        if self.models.ready:
             vector = (await self._embedder.embed([lookup.scoped.text]))[0]
             hit = await self._find(lookup, vector)
             if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
                 return answer
         else:
-            self.warm_up()  # this request goes upstream; its answer is stored once the models are in
+            self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
@@ -129,44 +122,6 @@ class SemanticCache:
             return None
         return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), gateway.settings.cache_ttl))
 
-    @property
-    def state(self) -> State:
-        """cold (never asked for), warming (models loading), ready, or failed (models unavailable)."""
-        return self._state
-
-    @property
-    def starting(self) -> bool:
-        """True while the warm-up begun at start runs: the gateway is not ready to serve yet."""
-        return self._at_start and self._state == "warming"
-
-    def warm_up(self, at_start: bool = False) -> None:
-        """Load the embedding and verification models and run each once, in the background; does
-        nothing if that has begun already."""
-        if self._warming is None:
-            self._at_start = at_start
-            self._state = "warming"
-            self._warming = asyncio.create_task(self._warm(), name="semantic-warm-up")
-
-    def gateway_saved(self, gateway: Gateway) -> None:
-        """Told of a gateway created or changed: one that turns the semantic cache on warms it up."""
-        if gateway.settings.semantic_cache_enabled:
-            self.warm_up()
-
-    async def _warm(self) -> None:
-        started = time.perf_counter()
-
-        def verifier() -> None:
-            self._verifier().warm_up()
-
-        try:
-            await asyncio.gather(self._embedder.warm_up(), asyncio.to_thread(verifier))
-        except Exception:  # onnxruntime's own errors derive from Exception: all end in "failed",
-            self._state = "failed"  # never in a warm-up that holds /healthz at 503 for ever
-            _log.exception("semantic cache disabled: its models did not load")
-            return
-        self._state = "ready"
-        _log.info("semantic cache models ready in %.2f s", time.perf_counter() - started)
-
     async def _find(self, lookup: Lookup, vector: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
         now = self._clock()
         found = await asyncio.to_thread(self._index.search, lookup.scoped.scope, vector, 1, now)
@@ -178,7 +133,7 @@ class SemanticCache:
             self._index.remove(lookup.scoped.scope, entry_id)
             return None
         question = _question(entry)
-        verifier = await asyncio.to_thread(self._verifier)
+        verifier = await self.models.verifier()
         if not await asyncio.to_thread(verifier.verify, lookup.scoped.text, question):
             return None
         return entry, similarity
@@ -219,11 +174,9 @@ class SemanticCache:
 
         async def store() -> None:
             found = vector
-            if found is None:  # asked while the models were loading: stored once the cache is ready
-                if self._warming is not None:
-                    await asyncio.shield(self._warming)
-                if self._state != "ready":
-                    return  # the models are unavailable (logged by the warm-up)
+            if found is None:  # asked while the models were loading: stored once they are in
+                if not await self.models.loaded():
+                    return  # they did not load (logged)
                 found = (await self._embedder.embed([lookup.scoped.text]))[0]
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
             await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
@@ -277,14 +230,10 @@ class SemanticCache:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def close(self) -> None:
-        if self._warming is not None and not self._warming.done():
-            self._warming.cancel()  # a model still loading on its thread finishes there, unused
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._warming
         await self.flush()
         if self._feed is not None:
             await self._feed.close()
-        await self._embedder.close()
+        await self.models.close()
         await asyncio.to_thread(self._index.close)
 
 
