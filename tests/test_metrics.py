@@ -20,6 +20,7 @@ def record(latency_ms: float, **fields: Any) -> LogRecord:
         "id": "x", "ts": 0.0, "account": "local", "gateway": "default", "provider": "openai",
         "endpoint": "chat/completions", "method": "POST", "model": "gpt-4o-mini", "stream": False,
         "status": 200, "latency_ms": latency_ms, "ttfb_ms": latency_ms, "cache_status": "MISS",
+        "cache_source": "exact",
     }  # fmt: skip
     return LogRecord(**(values | fields))
 
@@ -75,6 +76,7 @@ async def test_latency_buckets_include_their_bound_and_accumulate() -> None:
         "model": "gpt-4o-mini",
         "status": "200",
         "cache": "MISS",
+        "cache_source": "exact",
     }
 
     def bucket(le: str) -> float:
@@ -98,7 +100,7 @@ async def test_tokens_cost_hits_and_refusals_are_summed_per_label_set() -> None:
             record(10, tokens_in=7, tokens_out=3, cost_usd=0.25),
             record(20, tokens_in=1, cost_usd=0.5),
             record(1, cache_status="HIT", tokens_in=100, tokens_out=100, cost_usd=0.0),
-            record(1, status=429, rate_limited=True, ttfb_ms=None, cache_status="NONE"),
+            record(1, status=429, rate_limited=True, ttfb_ms=None, cache_status="", cache_source=""),
         )
     )
     got = samples(metrics)
@@ -109,7 +111,7 @@ async def test_tokens_cost_hits_and_refusals_are_summed_per_label_set() -> None:
     # The upstream's time to first byte: misses only (not the hit, not the refusal without one).
     assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(model.items()))] == 2
     assert got[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
-    hit = model | {"status": "200", "cache": "HIT"}
+    hit = model | {"status": "200", "cache": "HIT", "cache_source": "exact"}
     assert got[("sluicegate_requests_total", frozenset(hit.items()))] == 1
 
 

@@ -73,8 +73,11 @@ class Counters(BaseModel):
     tokens_out: int = 0
     cost_usd: float = Field(0.0, description="estimated, from the price table or the request's custom cost")
     cache_hits: int = Field(0, description="answered by the exact cache")
-    semantic_hits: int = Field(0, description="answered by the semantic cache (0 until it records hits)")
-    cache_misses: int = 0
+    semantic_hits: int = Field(0, description="answered by the semantic cache")
+    cache_misses: int = Field(
+        0,
+        description="looked up in the exact or semantic cache, then answered upstream",
+    )
     tokens_from_cache: int = Field(0, description="tokens in + out of the answers served from the cache")
     time_saved_ms: float = Field(0.0, description="sum over cache hits of the original request's latency")
     rate_limited: int = Field(0, description="refused by a rate limit of the gateway")

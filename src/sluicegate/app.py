@@ -18,7 +18,7 @@ from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
-from sluicegate.endpoints.system import MetricsEndpoint
+from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
@@ -53,7 +53,7 @@ from sluicegate.usage.tokens import TokenCounter
 
 
 def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
-    """The semantic cache's parts: the packaged embedding model and verifier load on first use."""
+    """The semantic cache's parts: the packaged embedding model and verifier load in `warm_up`."""
     embedder = LocalEmbedder()
     private_directory(settings.data_dir)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
@@ -125,6 +125,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await cache.open()
         await limiter.open()
         await semantic.open()
+        if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
+            semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
         await upstream.open()
         logbook.start()
         retention.start()
@@ -147,9 +149,17 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, clock=clock),
-        admin=AdminApi(database, directory, cache, guard, purgers=[semantic.purge]),
+        admin=AdminApi(
+            database,
+            directory,
+            cache,
+            guard,
+            purgers=[semantic.purge],
+            watchers=[semantic.models.gateway_saved],
+        ),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
+        health=HealthEndpoint(semantic.models),
         database=database,
         guard=guard,
     )

@@ -443,6 +443,13 @@ def _with_database_sync(build: Callable[[], T]) -> T:
         raise typer.Exit(2) from exc
 
 
+def _cache(r: LogRecord) -> str:
+    """`HIT`, `MISS (semantic)`, ...: which cache the status is about, when it is the semantic one."""
+    if not r.cache_status:
+        return "-"
+    return f"{r.cache_status} (semantic)" if r.cache_source == "semantic" else r.cache_status
+
+
 def _log_line(r: LogRecord) -> str:
     tokens = (
         f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
@@ -450,7 +457,7 @@ def _log_line(r: LogRecord) -> str:
     cost = f"${r.cost_usd:.6f}" if r.cost_usd is not None else "-"
     parts = [
         _time(r.ts), r.id, r.gateway, r.provider, r.method, r.endpoint, r.model or "-",
-        str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, r.cache_status or "-",
+        str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, _cache(r),
         "stream" if r.stream else "",
     ]  # fmt: skip
     line = " ".join(p for p in parts if p)

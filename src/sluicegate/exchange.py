@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.limiter import Bucket
-from sluicegate.types import Backoff, CacheStatus
+from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
 
@@ -102,6 +102,7 @@ class Exchange:
     streamed: bool = False
     response_body: bytes = b""
     cache_status: CacheStatus = CacheStatus.NONE
+    cache_source: CacheSource = CacheSource.NONE  # which cache `cache_status` is about
     cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
     token_id: str | None = None  # the gateway token that authenticated the request
     collect_log: bool = True  # cf-aig-collect-log: false

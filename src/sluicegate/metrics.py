@@ -31,7 +31,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 # As prometheus_client's own Histogram writes them ("1.0", "300.0", "+Inf").
 _BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
-_LABELS = ("gateway", "provider", "model", "status", "cache")
+# `cache`: HIT, MISS, BYPASS or NONE; `cache_source`: which cache that is about (exact, semantic,
+# or "" with NONE). Hit rate: HIT / (HIT + MISS), whichever cache answered.
+_LABELS = ("gateway", "provider", "model", "status", "cache", "cache_source")
 _MODEL_LABELS = ("gateway", "provider", "model")
 # Every name not labelled as itself. Not `other`: that is a valid gateway or provider slug.
 OTHER = "_other"
@@ -191,7 +193,14 @@ class Metrics:
         figures, labelled = self._figures, self._labels.of
         for exchange, record in finished:
             gateway, provider, model = labelled(exchange)
-            labels = (gateway, provider, model, str(record.status), record.cache_status or "NONE")
+            labels = (
+                gateway,
+                provider,
+                model,
+                str(record.status),
+                record.cache_status or "NONE",
+                record.cache_source,
+            )
             request = figures.requests[labels]
             request.requests += 1
             request.latency.observe(record.latency_ms / 1000)

@@ -57,6 +57,7 @@ class RecordBuilder:
             usage_estimated=usage.estimated if usage else False,
             cost_usd=self._cost(exchange, usage),
             cache_status=str(exchange.cache_status),
+            cache_source=str(exchange.cache_source),
             cache_saved_ms=exchange.cache_saved_ms,
             rate_limited=exchange.rate_limited,
             semantic_hit=exchange.semantic_hit,

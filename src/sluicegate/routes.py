@@ -12,7 +12,7 @@ from sluicegate.endpoints.analytics import add_analytics_routes
 from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
-from sluicegate.endpoints.system import MetricsEndpoint, front_page, health
+from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
 from sluicegate.storage.base import Database
 
 
@@ -23,11 +23,12 @@ def add_routes(
     admin: AdminApi,
     access: AccessApi,
     metrics: MetricsEndpoint,
+    health: HealthEndpoint,
     database: Database,
     guard: Guard,
 ) -> None:
     app.router.add_get("/", front_page)
-    app.router.add_get("/healthz", health)
+    app.router.add_get("/healthz", health.handle)
     app.router.add_get("/metrics", partial(json_errors, handler=metrics.handle))
     app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
     app.router.add_post("/v1/{account}/{gateway}", proxy.universal)

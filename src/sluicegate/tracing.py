@@ -58,6 +58,7 @@ class Tracing:
                 "sluicegate.gateway": record.gateway,
                 "sluicegate.log_id": record.id,
                 "sluicegate.cache_status": record.cache_status or "NONE",
+                "sluicegate.cache_source": record.cache_source,
                 "sluicegate.stream": record.stream,
             }
             if record.model:

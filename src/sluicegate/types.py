@@ -40,3 +40,12 @@ class CacheStatus(enum.StrEnum):
     HIT = "HIT"
     MISS = "MISS"
     BYPASS = "BYPASS"
+
+
+class CacheSource(enum.StrEnum):
+    """Which cache gave the request its `CacheStatus`: the last one it looked in (the semantic
+    cache runs after an exact miss); NONE when no cache applied."""
+
+    NONE = ""
+    EXACT = "exact"
+    SEMANTIC = "semantic"

@@ -291,3 +291,35 @@ def test_accelerator_purge_all_needs_the_purge_scope(gateway: RunningGateway, fa
         gateway.url + "/api/v1/cache/expire", headers={"Authorization": f"Bearer {token('purge_all')}"}
     )
     assert alias.status_code == 200
+
+
+def test_a_custom_key_serves_its_entry_in_the_form_asked_for(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """`cf-aig-cache-key` names one entry whatever the body: a stream asked for gets a stream of the
+    answer stored whole, and the reverse, never the other form (which the SDK cannot read)."""
+    client = sdk(gateway)
+    whole = {"cf-aig-cache-key": "whole-first"}
+    stored = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers=whole)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, extra_headers=whole
+    )
+    assert raw.headers["cf-aig-cache-status"] == "HIT"
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == stored.choices[0].message.content == "echo: what is a cache"
+
+    streamed = {"cf-aig-cache-key": "stream-first"}
+    chunks = list(
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, extra_headers=streamed)
+    )
+    hit = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=MESSAGES, extra_headers=streamed
+    )
+    assert hit.headers["cf-aig-cache-status"] == "HIT"
+    completion = hit.parse()
+    assert isinstance(completion, openai.types.chat.ChatCompletion)
+    assert completion.id == chunks[0].id
+    assert completion.choices[0].message.content == "echo: what is a cache"
+    assert completion.choices[0].finish_reason == "stop"
+    assert len(fake.requests) == 2

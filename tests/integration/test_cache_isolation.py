@@ -125,23 +125,6 @@ def test_a_custom_key_misses_under_another_provider_or_path(
     assert len(fake.requests) == 3
 
 
-def test_a_custom_key_keeps_streamed_and_whole_answers_apart(
-    gateway: RunningGateway, fake: FakeOpenAI
-) -> None:
-    configure(gateway, cache_enabled=True)
-    chat(sdk(gateway, "sk-a"), "one", **CUSTOM)
-    with sdk(gateway, "sk-a") as client:
-        stream = client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": "one"}],
-            stream=True,
-            extra_headers=CUSTOM,
-        )
-        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
-    assert text == "echo: one"
-    assert len(fake.requests) == 2  # the JSON answer was not replayed to a streaming client
-
-
 def test_purging_a_custom_key_removes_it_for_every_provider_key(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:

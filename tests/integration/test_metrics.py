@@ -67,6 +67,7 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
             ("model", "gpt-4o-mini"),
             ("status", "200"),
             ("cache", "NONE"),
+            ("cache_source", ""),
         }
     )
     assert found[("sluicegate_requests_total", ok)] == 2

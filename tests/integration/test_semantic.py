@@ -11,6 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
@@ -60,6 +61,20 @@ def stored(gateway: RunningGateway, count: int) -> None:
         time.sleep(0.02)
 
 
+def ready(gateway: RunningGateway, semantic: str = "ready") -> dict[str, Any]:
+    """Poll `/healthz` until it answers 200 (503 while the models load at start) and the semantic
+    cache is in state `semantic` (it warms up in the background once a gateway turns it on)."""
+    deadline = time.monotonic() + 30
+    while True:
+        health = httpx.get(gateway.url + "/healthz")
+        assert health.status_code in (200, 503), health.text
+        if health.status_code == 200 and health.json()["semantic_cache"] == semantic:
+            body: dict[str, Any] = health.json()
+            return body
+        assert time.monotonic() < deadline, f"the gateway never became ready: {health.text}"
+        time.sleep(0.02)
+
+
 def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
@@ -79,6 +94,40 @@ def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     records = gateway.wait_for_logs(3)
     assert [r["semantic_hit"] for r in records] == [False, True, False]
     assert records[1]["cost_usd"] == 0
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["semantic-only", "exact-cache-too"])
+def test_semantic_hits_and_misses_are_counted_once_everywhere(
+    gateway: RunningGateway, clock: FakeClock, exact: bool
+) -> None:
+    """Logs, analytics and /metrics see a semantic miss as a MISS and a semantic hit as one HIT, so
+    every hit rate counts both (a miss was logged as not cacheable; a hit after an exact miss, as
+    a miss and a hit)."""
+    if exact:
+        gateway.http.patch(
+            "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+        )
+    ask(gateway, "How do I reset my password?")
+    stored(gateway, 1)
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    ask(gateway, "Tell me a joke about cats")
+    records = gateway.wait_for_logs(3)[::-1]
+    assert [(r["cache_status"], r["cache_source"], r["semantic_hit"]) for r in records] == [
+        ("MISS", "semantic", False),
+        ("HIT", "semantic", True),
+        ("MISS", "semantic", False),
+    ]
+    period = {"from": clock.now - 3600, "to": clock.now + 60}
+    totals = gateway.http.get("/api/v1/accounts/local/analytics", params=period).json()["totals"]
+    assert (totals["cache_hits"], totals["semantic_hits"], totals["cache_misses"]) == (0, 1, 2)
+    assert totals["latency"]["requests"] == 2  # origin latency: the two misses only
+    counted = {
+        (sample.labels["cache"], sample.labels["cache_source"]): sample.value
+        for family in text_string_to_metric_families(httpx.get(gateway.url + "/metrics").text)
+        for sample in family.samples
+        if sample.name == "sluicegate_requests_total"
+    }
+    assert counted == {("MISS", "semantic"): 2, ("HIT", "semantic"): 1}
 
 
 def test_a_changed_entity_is_not_served(gateway: RunningGateway) -> None:
@@ -167,6 +216,20 @@ def test_purge_needs_the_scope(gateway: RunningGateway) -> None:
     assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
 
 
+def test_models_load_at_start_only_when_a_gateway_uses_the_semantic_cache(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    plain = make_gateway(upstreams={"openai": fake.base_url})
+    assert httpx.get(plain.url + "/healthz").json() == {"status": "ok", "semantic_cache": "cold"}
+    settings = {"settings": {"semantic_cache_enabled": True}}
+    plain.http.patch("/api/v1/accounts/local/gateways/default", json=settings)
+    ready(plain)  # turning it on loaded the models, before any request asked for them
+    plain.server.stop()
+    restarted = make_gateway(upstreams={"openai": fake.base_url})  # the same database
+    assert ready(restarted) == {"status": "ok", "semantic_cache": "ready"}  # no request made
+    assert fake.requests == []
+
+
 def test_a_restart_keeps_the_index(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> None:
     first = make_gateway(upstreams={"openai": fake.base_url})
     first.http.patch(
@@ -176,6 +239,7 @@ def test_a_restart_keeps_the_index(make_gateway: Callable[..., RunningGateway], 
     stored(first, 1)
     first.server.stop()
     second = make_gateway(upstreams={"openai": fake.base_url})
+    ready(second)  # as a load balancer would: the models load at start
     assert ask(second, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
     assert len(fake.requests) == 1
 
@@ -213,6 +277,7 @@ def test_a_question_stored_through_one_replica_hits_on_another_within_a_second(
         replica.http.patch(
             "/api/v1/accounts/local/gateways/default", json={"settings": {"semantic_cache_enabled": True}}
         )
+        ready(replica)  # turning the semantic cache on loads its models, in the background
     ask(one, "How do I reset my password?")
     answered = time.monotonic()
     stored(two, 1)  # replica two's own index learns of it through the shared feed

@@ -120,7 +120,7 @@ export function logsPage(context, main) {
           h("td", { class: "num" }, ms(r.latency_ms)),
           h("td", { class: "num" }, r.tokens_in === null ? "–" : `${count(r.tokens_in)} / ${count(r.tokens_out)}`),
           h("td", { class: "num" }, usd(r.cost_usd)),
-          h("td", {}, r.cache_status ? h("span", { class: `tag ${r.cache_status.toLowerCase()}` }, r.cache_status) : ""),
+          h("td", {}, r.cache_status ? h("span", { class: `tag ${r.cache_status.toLowerCase()}` }, cacheLabel(r)) : ""),
         );
       }),
     );
@@ -159,7 +159,7 @@ export function logsPage(context, main) {
         ["Stream", r.stream ? "yes" : "no"], ["Universal step", r.step ?? "–"],
       ])),
       section("Timings", facts([
-        ["Latency", ms(r.latency_ms)], ["Time to first byte", ms(r.ttfb_ms)], ["Cache", r.cache_status || "not cacheable"],
+        ["Latency", ms(r.latency_ms)], ["Time to first byte", ms(r.ttfb_ms)], ["Cache", r.cache_status ? cacheLabel(r) : "not cacheable"],
         ["Time saved", r.cache_saved_ms ? ms(r.cache_saved_ms) : "–"], ["Rate-limited", r.rate_limited ? "yes" : "no"],
       ])),
       section("Usage", facts([
@@ -214,4 +214,9 @@ function body(text) {
     // not JSON: shown as stored
   }
   return h("pre", { class: "body" }, shown);
+}
+
+// "HIT", "MISS semantic": which cache the status is about, when it is the semantic one.
+function cacheLabel(r) {
+  return r.cache_source === "semantic" ? `${r.cache_status} semantic` : r.cache_status;
 }

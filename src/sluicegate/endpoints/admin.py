@@ -26,7 +26,7 @@ from sluicegate.endpoints.schemas import (
     validate,
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound
-from sluicegate.gateway import GatewaySettings, is_slug, slugify
+from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import Database, LogQuery
 from sluicegate.storage.cache import Cache
@@ -46,12 +46,14 @@ class AdminApi:
         cache: Cache,
         guard: Guard,
         purgers: Sequence[Callable[[str], Awaitable[int]]] = (),
+        watchers: Sequence[Callable[[Gateway], None]] = (),
     ) -> None:
         self._db = database
         self._directory = directory
         self._cache = cache
         self._guard = guard
         self._purgers = purgers  # other caches to empty by key prefix on purge-all (semantic)
+        self._watchers = watchers  # told of each gateway created or changed (the semantic cache warms up)
 
     def add_routes(self, app: web.Application) -> None:
         guard, gateways = self._guard, "/accounts/{account}/gateways"
@@ -107,6 +109,8 @@ class AdminApi:
             raise BadRequest(f"cannot derive a URL slug from name {body.name!r}; give `slug`", field="slug")
         gateway = await self._db.create_gateway(account, slug, body.name, body.settings)
         self._directory.invalidate(account, slug)
+        for watch in self._watchers:
+            watch(gateway)
         await self._guard.audit(request, "gateway.create", slug, name=body.name)
         return _json(GatewayOut.of(gateway).model_dump(), status=201)
 
@@ -131,6 +135,8 @@ class AdminApi:
         self._directory.invalidate(account, slug)
         if updated is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        for watch in self._watchers:
+            watch(updated)
         await self._guard.audit(request, "gateway.update", slug, changes=body.model_dump(exclude_none=True))
         return _json(GatewayOut.of(updated).model_dump())
 

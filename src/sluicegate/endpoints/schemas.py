@@ -76,7 +76,8 @@ class LogEntry(BaseModel):
     reasoning_tokens: int | None
     usage_estimated: bool
     cost_usd: float | None
-    cache_status: str
+    cache_status: str = Field(description="HIT, MISS, BYPASS, or empty when no cache applied")
+    cache_source: str = Field("", description="which cache the status is about: exact or semantic")
     cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")
     rate_limited: bool = False
     semantic_hit: bool = False

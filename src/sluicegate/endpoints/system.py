@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
 from sluicegate.endpoints.guard import TOKEN, Guard, Handler
@@ -15,8 +17,28 @@ ROUTE_HINT = (
 )
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+class Warming(Protocol):
+    """What `/healthz` asks of the semantic cache."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def starting(self) -> bool: ...
+
+
+class HealthEndpoint:
+    """`/healthz`: 503 `starting` while the semantic cache's models load at start (when a gateway
+    uses it), so a load balancer sends no traffic before they can answer; then 200 `ok`. The body
+    also says what the semantic cache is doing (cold, warming, ready, failed)."""
+
+    def __init__(self, semantic: Warming) -> None:
+        self._semantic = semantic
+
+    async def handle(self, request: web.Request) -> web.Response:
+        starting = self._semantic.starting
+        body = {"status": "starting" if starting else "ok", "semantic_cache": self._semantic.state}
+        return web.json_response(body, status=503 if starting else 200)
 
 
 class MetricsEndpoint:

@@ -3,6 +3,8 @@
 A hit answers at once and never reaches the stages after this one (rate limits, upstream).
 Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
 What an entry is keyed by, and so which requests may share it: cache_keys.py.
+A hit is served in the form its request asks for (`served`): a `cf-aig-cache-key` names one entry
+whatever the body, so a streaming request may find an answer stored whole, or the reverse.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
 from sluicegate.storage.cache import Cache, CacheEntry
-from sluicegate.types import CacheStatus
+from sluicegate.types import CacheSource, CacheStatus
 
 TTL_HEADER = "cf-aig-cache-ttl"
 SKIP_HEADER = "cf-aig-skip-cache"
@@ -60,13 +63,14 @@ class ResponseCache:
         decision = self.decide(exchange)
         if decision is None:
             return await call_next(exchange)
+        exchange.cache_source = CacheSource.EXACT
         if not decision.lookup and not decision.store:
             exchange.cache_status = CacheStatus.BYPASS
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
             entry = await self._lookup(decision.key)
-            if entry is not None:
-                return self._hit(exchange, entry)
+            if entry is not None and (hit := self._hit(exchange, entry)) is not None:
+                return hit
         exchange.cache_status = CacheStatus.MISS
         done = (
             self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
@@ -134,14 +138,14 @@ class ResponseCache:
             await asyncio.wait_for(waiting.wait(), self._wait_timeout)
         return await self._cache.get(key, self._clock())
 
-    def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply:
-        exchange.cache_status = CacheStatus.HIT
-        exchange.cache_saved_ms = entry.latency_ms
+    def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict(entry.headers)
         headers[STATUS_HEADER] = CacheStatus.HIT
-        if entry.streamed:
-            return Reply(entry.status, headers, stream=replay(entry.body))
-        return Reply(entry.status, headers, body=entry.body)
+        reply = served(exchange, entry, headers)
+        if reply is not None:  # else a miss: the entry cannot take the form asked for
+            exchange.cache_status = CacheStatus.HIT
+            exchange.cache_saved_ms = entry.latency_ms
+        return reply
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
         now = self._clock()
@@ -223,6 +227,30 @@ def _ttl(value: str) -> int:
             f"{TTL_HEADER} must be between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}", header=TTL_HEADER
         )
     return ttl
+
+
+def served(exchange: Exchange, entry: CacheEntry, headers: CIMultiDict[str]) -> Reply | None:
+    """A stored answer (with `headers`) in the form the request asks for, whole or streamed: the
+    provider converts it when it was stored in the other form. None when it cannot be converted:
+    the request must then be treated as a miss, never answered in a form its client cannot read."""
+    provider, route, facts = _asker(exchange)
+    answer = provider.answer_as(route, facts, Answer(entry.body, entry.streamed))
+    if answer is None:
+        return None
+    if answer.content_type is not None:
+        headers["Content-Type"] = answer.content_type
+    if answer.streamed:
+        return Reply(entry.status, headers, stream=replay(answer.body))
+    return Reply(entry.status, headers, body=answer.body)
+
+
+def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
+    """Whose shape the client reads, at which route, and what its request asked for."""
+    step = exchange.steps[0]
+    if step.reader is None:
+        return step.provider, step.route, step.facts
+    # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route.
+    return step.reader, exchange.route, step.reader.read_request(exchange.route, exchange.body)
 
 
 async def replay(body: bytes) -> AsyncGenerator[bytes, None]:

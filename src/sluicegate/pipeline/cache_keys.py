@@ -6,10 +6,10 @@ gateway is a prefix. Below that:
 - **exact** `{digest}`: the endpoint kind, then per step its provider, method, upstream path,
   query and canonical body (sorted keys, no whitespace).
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
-  the body and nothing more. The digest keeps kind, provider, method, path, query and the stream
-  flag, so a name never reaches another provider or endpoint, and a streamed answer is never
-  replayed to a client that asked for JSON. The name comes first, so one name's entries can be
-  purged together.
+  the body and nothing more. The digest keeps kind, provider, method, path and query, so a name
+  never reaches another provider or endpoint; streamed or not, one name is one entry, served in
+  the form each request asks for (`cache.served`). The name comes first, so one name's entries
+  can be purged together.
 - **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
   the body's fixed parts.
 
@@ -52,8 +52,7 @@ def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
     """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
     digest = hashlib.sha256(b"custom\0" + exchange.kind.encode())
     for step in exchange.steps:
-        stream = "stream" if step.facts.stream else "whole"
-        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query, stream))
+        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)

@@ -3,9 +3,14 @@ gets that earlier answer. Fastly AI Accelerator's headers; runs only when the ex
 
 A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (rules for negation,
 numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both.
-Embedding and verification run off the event loop; storing runs after the answer.
+Embedding and verification run off the event loop; storing runs after the answer. A hit is served
+in the form its request asks for, whole or streamed (`cache.served`), whichever it was stored in.
 With the gateway's `cache_per_key`, the scope holds a digest of the provider key, so another key
 (or none) searches another partition; replicas learn of entries with their scope, key included.
+
+The models load in the background (`semantic.models`), never on a request's path: until they are
+ready a lookup is skipped (the request goes upstream, logged as a semantic MISS) and its answer is
+stored once they are.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.cache import MAX_TTL, ended, replay
+from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
+from sluicegate.semantic.models import Models
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 from sluicegate.storage.cache import Cache, CacheEntry
+from sluicegate.types import CacheSource, CacheStatus
 
 THRESHOLD_HEADER = "x-semantic-threshold"
 SEGMENT_HEADER = "x-semantic-cache-key"
@@ -61,9 +68,9 @@ class SemanticCache:
         feed: VectorFeed | None = None,
     ) -> None:
         self._feed = feed  # replicas: tells the others about each stored question
+        self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
         self._embedder = embedder
         self._index = index
-        self._verifier = verifier  # loaded on first use: the NLI model takes a second to load
         self._cache = cache
         self._clock = clock
         self._pending: set[asyncio.Task[Any]] = set()
@@ -72,11 +79,15 @@ class SemanticCache:
         lookup = self.decide(exchange)
         if lookup is None:
             return await call_next(exchange)
-        vector = (await self._embedder.embed([lookup.scoped.text]))[0]
-        hit = await self._find(lookup, vector)
-        if hit is not None:
-            entry, similarity = hit
-            return self._answer(exchange, entry, similarity)
+        exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
+        vector = None
+        if self.models.ready:
+            vector = (await self._embedder.embed([lookup.scoped.text]))[0]
+            hit = await self._find(lookup, vector)
+            if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
+                return answer
+        else:
+            self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
@@ -105,7 +116,7 @@ class SemanticCache:
         origin = Origin(
             gateway=f"{exchange.account}/{exchange.gateway_slug}",
             provider=step.provider.name,
-            endpoint=step.route.path,
+            endpoint=step.facts.answer_endpoint or step.route.path,  # streamed or not: one scope
             segment=headers.get(SEGMENT_HEADER) or "_default_",
             credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
         )
@@ -125,25 +136,32 @@ class SemanticCache:
             self._index.remove(lookup.scoped.scope, entry_id)
             return None
         question = _question(entry)
-        verifier = await asyncio.to_thread(self._verifier)
+        verifier = await self.models.verifier()
         if not await asyncio.to_thread(verifier.verify, lookup.scoped.text, question):
             return None
         return entry, similarity
 
-    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply:
-        exchange.semantic_hit = True
-        exchange.cache_saved_ms = entry.latency_ms
+    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k != _QUESTION)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
-        if entry.streamed:
-            return Reply(entry.status, headers, stream=replay(entry.body))
-        return Reply(entry.status, headers, body=entry.body)
+        reply = served(exchange, entry, headers)
+        if reply is not None:  # else a miss: the entry cannot take the form asked for
+            exchange.semantic_hit = True
+            exchange.cache_status = CacheStatus.HIT
+            exchange.cache_saved_ms = entry.latency_ms
+        return reply
 
     def _store(
-        self, exchange: Exchange, lookup: Lookup, vector: np.ndarray[Any, Any], reply: Reply, body: bytes
+        self,
+        exchange: Exchange,
+        lookup: Lookup,
+        vector: np.ndarray[Any, Any] | None,
+        reply: Reply,
+        body: bytes,
     ) -> None:
-        """Store after the answer: the entry (with the question, for verification) and the vector."""
+        """Store after the answer: the entry (with the question, for verification) and the vector
+        (embedded here, once the models are in, when the request came before they were)."""
         now = self._clock()
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
@@ -158,10 +176,15 @@ class SemanticCache:
         )
 
         async def store() -> None:
+            found = vector
+            if found is None:  # asked while the models were loading: stored once they are in
+                if not await self.models.loaded():
+                    return  # they did not load (logged)
+                found = (await self._embedder.embed([lookup.scoped.text]))[0]
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
-            await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, vector, entry.expires_at)
+            await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
             if self._feed is not None:
-                await self._feed.added(lookup.scoped.scope, entry_id, vector, entry.expires_at)
+                await self._feed.added(lookup.scoped.scope, entry_id, found, entry.expires_at)
 
         task = asyncio.create_task(store())
         self._pending.add(task)
@@ -171,7 +194,7 @@ class SemanticCache:
         self,
         exchange: Exchange,
         lookup: Lookup,
-        vector: np.ndarray[Any, Any],
+        vector: np.ndarray[Any, Any] | None,
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
@@ -201,12 +224,16 @@ class SemanticCache:
     def size(self) -> int:
         return len(self._index)
 
-    async def close(self) -> None:
+    async def flush(self) -> None:
+        """Wait until the answers handed over so far are stored (or have failed to be)."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.flush()
         if self._feed is not None:
             await self._feed.close()
-        await self._embedder.close()
+        await self.models.close()
         await asyncio.to_thread(self._index.close)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route, json_facts
+from sluicegate.providers.anthropic_stream import messages_answer
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -73,6 +74,11 @@ class Anthropic:
         except orjson.JSONDecodeError:
             return ""
         return _document_text(document) if isinstance(document, dict) else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if route.path.rstrip("/").endswith("v1/messages"):
+            return messages_answer(facts, stored)
+        return as_stored(facts, stored)
 
 
 def _counts_tokens(route: Route) -> bool:

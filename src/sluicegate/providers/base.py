@@ -1,8 +1,9 @@
 """The provider adapter contract.
 
 Adapters are pure: no network, no clock, no globals. The pipeline asks an adapter where a request
-goes (`upstream_url`), what it is (`read_request`), and how much it used (`read_usage`,
-`read_stream_usage`, `output_text`); `upstream.py` does the talking.
+goes (`upstream_url`), what it is (`read_request`), how much it used (`read_usage`,
+`read_stream_usage`, `output_text`), and how a cached answer is served to it (`answer_as`);
+`upstream.py` does the talking.
 """
 
 from __future__ import annotations
@@ -35,9 +36,32 @@ class RequestFacts:
     stream: bool = False
     payload: Any = None  # the parsed JSON body, None when the body is not JSON
     cacheable: bool = False  # a generation or embedding whose answer may be reused (never a side effect)
+    # Where the path itself names the stream choice (Gemini's `:streamGenerateContent`): the path of
+    # the same call unstreamed, so the semantic cache keeps both kinds of answer in one scope.
+    answer_endpoint: str | None = None
 
 
 NO_FACTS = RequestFacts()
+
+JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A complete answer as a cache keeps it: one JSON document, or (`streamed`) a whole stream.
+
+    `content_type` is set on an answer converted from the other form; None keeps the stored header.
+    """
+
+    body: bytes
+    streamed: bool
+    content_type: str | None = None
+
+
+def as_stored(facts: RequestFacts, stored: Answer) -> Answer | None:
+    """For answers no conversion is written for: served only in the form they were stored in."""
+    return stored if stored.streamed == facts.stream else None
 
 
 def json_facts(body: bytes, cacheable: bool) -> RequestFacts:
@@ -89,6 +113,12 @@ class Provider(Protocol):
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         """The generated text of a response, for counting tokens when no usage was reported."""
+        ...
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        """A cached answer (`stored`) in the form the request at `route` asks for: a JSON document
+        or a stream, with the stream's options (OpenAI's usage chunk, Gemini's `alt=sse`). `stored`
+        itself when it fits; None when it cannot be converted, and so must not be served."""
         ...
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route, json_facts
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -53,6 +53,9 @@ class Cohere:
             return "".join(_stream_text(event) for event in _events(body))
         document = _json(body)
         return _document_text(document) if isinstance(document, dict) else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        return as_stored(facts, stored)  # no conversion written for Cohere's stream events yet
 
 
 def _json(body: bytes) -> Any:

@@ -9,15 +9,14 @@ Both hosts speak it; they differ only in where a path is sent (`upstream_url`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route
-from sluicegate.providers.sse import iter_json
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
+from sluicegate.providers.gemini_stream import generate_content_answer, iter_responses
 from sluicegate.types import Usage
 
 STREAM_METHODS = frozenset({"streamGenerateContent"})
@@ -25,6 +24,8 @@ STREAM_METHODS = frozenset({"streamGenerateContent"})
 CACHEABLE_METHODS = frozenset(
     {"generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"}
 )
+# The methods whose answers are one response, or a stream of them (`gemini_stream`).
+ANSWER_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 # countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
 FREE_METHODS = frozenset({"countTokens"})
 
@@ -65,11 +66,13 @@ class GeminiAPI:
             payload = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
             payload = None
+        stream = target.method in STREAM_METHODS
         return RequestFacts(
             model=target.model,
-            stream=target.method in STREAM_METHODS,
+            stream=stream,
             payload=payload,
             cacheable=target.method in CACHEABLE_METHODS,
+            answer_endpoint=_unstreamed(route.path) if stream else None,
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
@@ -96,6 +99,20 @@ class GeminiAPI:
         documents = document if isinstance(document, list) else [document]
         return "".join(candidate_text(response) for response in documents)
 
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if Target.of(route).method in ANSWER_METHODS:
+            return generate_content_answer(route, facts, stored)
+        return as_stored(facts, stored)
+
+
+def _unstreamed(path: str) -> str:
+    """`models/x:streamGenerateContent` -> `models/x:generateContent` (the path may be percent-encoded)."""
+    for method in STREAM_METHODS:
+        for colon in (":", "%3A", "%3a"):
+            if path.endswith(colon + method):
+                return path[: -len(method)] + "generateContent"
+    return path
+
 
 def usage(metadata: Any) -> Usage | None:
     """`usageMetadata` as a Usage, or None when it holds no counts (mid-stream Vertex chunks).
@@ -113,15 +130,6 @@ def usage(metadata: Any) -> Usage | None:
         cached_tokens=_int(metadata.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
-
-
-def iter_responses(events: bytes) -> Iterator[Any]:
-    """Each GenerateContentResponse of a stream: SSE (`alt=sse`) or a JSON array, maybe cut short."""
-    start = events.lstrip()[:1]
-    if start == b"[":
-        yield from _iter_array(events.decode("utf-8", "replace"))
-    else:
-        yield from iter_json(events)
 
 
 def candidate_text(response: Any) -> str:
@@ -148,22 +156,6 @@ def _last_usage(responses: Any) -> Usage | None:
         if isinstance(response, dict):
             found = usage(response.get("usageMetadata")) or found
     return found
-
-
-def _iter_array(text: str) -> Iterator[Any]:
-    """The elements of a JSON array one by one, stopping quietly where the text breaks off."""
-    decoder = json.JSONDecoder()
-    position = text.find("[") + 1
-    while True:
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        if position >= len(text) or text[position] == "]":
-            return
-        try:
-            element, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            return
-        yield element
 
 
 def _int(value: Any) -> int:

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
@@ -92,6 +92,11 @@ class HuggingFace:
             return ""
         text = _first(document).get("generated_text")
         return text if isinstance(text, str) else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if speaks_openai(route):
+            return OPENAI.answer_as(route, facts, stored)
+        return as_stored(facts, stored)
 
 
 def is_router(route: Route) -> bool:

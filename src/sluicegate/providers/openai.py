@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route, json_facts
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -73,6 +74,14 @@ class OpenAICompatible:
         except orjson.JSONDecodeError:
             return ""
         return _document_text(document) if isinstance(document, dict) else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        path = route.path.rstrip("/")
+        if path == "chat/completions" or path.endswith("/chat/completions"):
+            return chat_answer(facts, stored)
+        if path == "completions" or path.endswith("/completions"):
+            return completion_answer(facts, stored)
+        return as_stored(facts, stored)  # the Responses API, embeddings: served as stored
 
 
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).

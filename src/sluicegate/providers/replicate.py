@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import NO_FACTS, RequestFacts, Route
+from sluicegate.providers.base import NO_FACTS, Answer, RequestFacts, Route, as_stored
 from sluicegate.types import Usage
 
 SDK_PREFIX = "v1/"
@@ -82,6 +82,9 @@ class Replicate:
             return "".join(_output_events(body))
         prediction = _json(body)
         return _output_text(prediction.get("output")) if isinstance(prediction, dict) else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        return as_stored(facts, stored)
 
 
 def api_path(route: Route) -> str:

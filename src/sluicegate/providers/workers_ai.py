@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
@@ -76,6 +76,11 @@ class WorkersAI:
             return "".join(_event_text(event) for event in iter_json(body))
         result = _result(body)
         return _response_text(result.get("response")) if result is not None else ""
+
+    def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if is_openai_compatible(route):
+            return OPENAI.answer_as(route, facts, stored)
+        return as_stored(facts, stored)
 
 
 def is_openai_compatible(route: Route) -> bool:

@@ -83,6 +83,11 @@ class Verifier:
     def verify(self, query: str, candidate: str) -> bool:
         return self.check(query, candidate).ok
 
+    def warm_up(self) -> None:
+        """Run the NLI model once, so the first lookup does not pay for its first run."""
+        if self.nli is not None:
+            self.nli.mutual_entailment("How do I reset my password?", "How can I reset my password?")
+
     def check(self, query: str, candidate: str) -> Verdict:
         """Accept `candidate` (the stored request) as an answer source for `query` (the new one)?"""
         reason = self.rule_reason(query, candidate)

@@ -36,6 +36,7 @@ class LogRecord:
     usage_estimated: bool = False
     cost_usd: float | None = None
     cache_status: str = ""
+    cache_source: str = ""  # which cache `cache_status` is about: "exact", "semantic" ("" for none)
     cache_saved_ms: float | None = None  # on a hit: the original request's latency
     rate_limited: bool = False
     semantic_hit: bool = False

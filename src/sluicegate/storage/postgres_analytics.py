@@ -116,6 +116,8 @@ def _origin(semantic: bool) -> str:
 def _expressions(semantic: bool) -> dict[str, str]:
     """Each roll-up value of one `logs` row, before aggregation (see `_AGGREGATES`)."""
     semantic_hit = _semantic_hit(semantic)
+    # A semantic hit is logged HIT (before: MISS after an exact miss): counted once, as semantic.
+    exact_only = f" AND {semantic_hit} = 0" if semantic else ""
     origin_ms = f"CASE WHEN {_origin(semantic)} THEN latency_ms END"
     return {
         "requests": "1",
@@ -124,9 +126,9 @@ def _expressions(semantic: bool) -> dict[str, str]:
         "tokens_in": "coalesce(tokens_in, 0)",
         "tokens_out": "coalesce(tokens_out, 0)",
         "cost_usd": "coalesce(cost_usd, 0::float8)",
-        "cache_hits": "(cache_status = 'HIT')::int",
+        "cache_hits": f"(cache_status = 'HIT'{exact_only})::int",
         "semantic_hits": semantic_hit,
-        "cache_misses": "(cache_status = 'MISS')::int",
+        "cache_misses": f"(cache_status = 'MISS'{exact_only})::int",
         "tokens_from_cache": f"CASE WHEN cache_status = 'HIT' OR {semantic_hit} <> 0"
         " THEN coalesce(tokens_in, 0) + coalesce(tokens_out, 0) ELSE 0 END",
         "time_saved_ms": "coalesce(cache_saved_ms, 0::float8)",

@@ -83,6 +83,8 @@ _TABLES = [
 def _expressions(semantic: bool) -> dict[str, str]:
     """Each rollup value of one `logs` row, before aggregation (see `_AGGREGATES`)."""
     semantic_hit = f"coalesce({SEMANTIC_HIT_COLUMN}, 0)" if semantic else "0"
+    # A semantic hit is logged HIT (before: MISS after an exact miss): counted once, as semantic.
+    exact_only = f" AND NOT {semantic_hit}" if semantic else ""
     origin_ms = f"CASE WHEN {_origin(semantic)} THEN latency_ms END"
     return {
         "requests": "1",
@@ -91,9 +93,9 @@ def _expressions(semantic: bool) -> dict[str, str]:
         "tokens_in": "coalesce(tokens_in, 0)",
         "tokens_out": "coalesce(tokens_out, 0)",
         "cost_usd": "coalesce(cost_usd, 0.0)",
-        "cache_hits": "cache_status = 'HIT'",
+        "cache_hits": f"cache_status = 'HIT'{exact_only}",
         "semantic_hits": semantic_hit,
-        "cache_misses": "cache_status = 'MISS'",
+        "cache_misses": f"cache_status = 'MISS'{exact_only}",
         "tokens_from_cache": f"CASE WHEN cache_status = 'HIT' OR {semantic_hit}"
         " THEN coalesce(tokens_in, 0) + coalesce(tokens_out, 0) ELSE 0 END",
         "time_saved_ms": "coalesce(cache_saved_ms, 0.0)",
