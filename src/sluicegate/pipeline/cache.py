@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
 from sluicegate.records import SECRET_HEADERS
 from sluicegate.storage.cache import Cache, CacheEntry
@@ -238,7 +239,7 @@ def _digest(exchange: Exchange, per_key: bool) -> str:
     digest = hashlib.sha256(exchange.kind.encode())
     for step in exchange.steps:
         payload = step.facts.payload
-        body = step.body if payload is None else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
         for part in (step.provider.name, exchange.method, step.route.path, step.route.query):
             digest.update(b"\0" + part.encode())
         digest.update(b"\0" + body)

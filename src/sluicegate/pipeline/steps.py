@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sluicegate.errors import BadRequest, UnknownProvider
 from sluicegate.exchange import Exchange, RetryPolicy, Step
 from sluicegate.hosts import HostMap
+from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers.base import Provider, Route
 from sluicegate.types import Backoff
@@ -104,7 +105,7 @@ def _step(
         )
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
-    body = orjson.dumps(spec.query)
+    body = encode(spec.query, where=f"step {index}: query", step=index, field="query")
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")
     config = spec.config

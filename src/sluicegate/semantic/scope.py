@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from sluicegate.jsondepth import encode
+
 DEFAULT_SEGMENT = "_default_"
 _VERSION = b"sluicegate-semantic-scope/1"
 
@@ -107,7 +109,7 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
     digest = hashlib.sha256(_VERSION)
     for part in (origin.gateway, origin.provider, origin.endpoint, origin.segment):
         digest.update(b"\0" + part.encode())
-    digest.update(b"\0" + orjson.dumps(context, option=orjson.OPT_SORT_KEYS))
+    digest.update(b"\0" + encode(context, option=orjson.OPT_SORT_KEYS, source=payload))
     return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", text.strip())
 
 
