@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import orjson
 from multidict import CIMultiDict
 
+from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
-from sluicegate.records import SECRET_HEADERS
 from sluicegate.storage.cache import Cache, CacheEntry
 from sluicegate.types import CacheStatus
 

@@ -106,6 +106,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN semantic_hit INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE logs ADD COLUMN degraded TEXT;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -113,6 +116,7 @@ _LOG_COLUMNS = [
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
+    "degraded",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -186,7 +190,7 @@ class SqliteDatabase:
                 account=account,
                 slug=slug,
                 name=name,
-                settings=GatewaySettings.model_validate_json(settings),
+                settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
                 created_at=created_at,
             )
             for account, slug, name, settings, created_at in cursor
@@ -423,7 +427,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
-        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit),
+        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.degraded,
     )  # fmt: skip
 
 
