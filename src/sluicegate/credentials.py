@@ -8,6 +8,7 @@ other part of the log record (an upstream echoing the key in an error, a prompt 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -132,13 +133,24 @@ class Secrets:
         if self._forms is None:
             forms: set[bytes] = set()
             for value in self._values:
-                forms.add(value.encode("utf-8", "surrogatepass"))
-                forms.add(orjson.dumps(value)[1:-1])
-                forms.add(quote(value, safe="").encode())
-                forms.add(quote_plus(value, safe="").encode())
+                forms.update(_written_forms(value))
             # Longest first, so a value that contains another is masked whole.
             self._forms = sorted((form for form in forms if len(form) >= MIN_SCRUBBED), key=len, reverse=True)
         return self._forms
+
+
+def _written_forms(value: str) -> set[bytes]:
+    """How `value` may be written in a body: as is, percent-encoded, or in a JSON string escaped as
+    orjson, Python's `json` (non-ASCII as `\\u` escapes) or Go (`<`, `>`, `&` too) write it."""
+    forms = {
+        value.encode("utf-8", "surrogatepass"),
+        quote(value, safe="").encode(),
+        quote_plus(value, safe="").encode(),
+    }
+    for escaped in (orjson.dumps(value)[1:-1], json.dumps(value)[1:-1].encode()):
+        forms.add(escaped)
+        forms.add(escaped.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026"))
+    return forms
 
 
 def mask_universal_body(body: bytes, secrets: Secrets, deadline: float) -> bytes:

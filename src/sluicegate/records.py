@@ -22,7 +22,7 @@ from sluicegate.usage.tokens import TokenCounter
 
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
-UNIVERSAL = "universal"  # the exchange kind whose body carries step headers and endpoints
+UNIVERSAL = "universal"  # the `Exchange.kind` whose body carries step headers and endpoints
 
 
 class RecordBuilder:
@@ -63,9 +63,9 @@ class RecordBuilder:
             account=exchange.account,
             gateway=exchange.gateway_slug,
             provider=step.provider.name if step else exchange.provider_name,
-            endpoint=step.route.path if step else exchange.route.path,
+            endpoint=secrets.scrub_text(step.route.path if step else exchange.route.path) or "",
             method=exchange.method,
-            model=exchange.facts.model,
+            model=secrets.scrub_text(exchange.facts.model),
             stream=exchange.streamed,
             status=exchange.status,
             latency_ms=(finished - started) * 1000,
@@ -82,7 +82,7 @@ class RecordBuilder:
             semantic_hit=exchange.semantic_hit,
             error=secrets.scrub_text(exchange.error or _upstream_error(exchange)),
             metadata=secrets.scrub_value(exchange.metadata),
-            request_headers=mask_headers(exchange.headers.items()),
+            request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
             request_body=request_body,
             response_body=response_body,
             step=exchange.step_index if step else None,
@@ -116,10 +116,7 @@ class RecordBuilder:
         except Unmaskable as exc:
             omitted.append(f"{which} body omitted: its credentials could not be masked: {exc}")
             return None
-        except RedactionFailed as exc:
-            omitted.append(f"{which} body omitted: {exc}")
-            return None
-        except PatternError as exc:  # stored before patterns ran on RE2, which refuses it
+        except (RedactionFailed, PatternError) as exc:  # PatternError: stored before patterns ran on RE2
             omitted.append(f"{which} body omitted: {exc}")
             return None
         return body[: self._body_limit]
