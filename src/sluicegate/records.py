@@ -49,7 +49,7 @@ class RecordBuilder:
         usage = self._usage(exchange) if whole else None
         request_body = response_body = None
         if whole:
-            deadline = time.perf_counter() + BUDGET_S
+            deadline = time.thread_time() + BUDGET_S
             omitted: list[str] = []
             request_body = self._body(exchange, exchange.body, "request", secrets, deadline, omitted)
             response_body = self._body(

@@ -99,13 +99,15 @@ def test_redaction_that_runs_past_its_budget_omits_the_body(
 ) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url})
     assert configure(gateway, redact_patterns=["[a-z]"]).status_code == 200
-    # 200,000 matches, each replaced: far past the 50 ms a record may spend on redaction.
+    # 200,000 matches, each replaced: far past the 50 ms of CPU a record may spend on redaction.
     log_id = chat(gateway, "ab " * 100_000).headers["cf-aig-log-id"]
     small = chat(gateway, "hello").headers["cf-aig-log-id"]
     records = {record["id"]: record for record in gateway.wait_for_logs(2)}
     assert set(records) == {log_id, small}
     shown = gateway.http.get(f"{SETTINGS}/logs/{log_id}").json()
     assert shown["request_body"] is None
-    assert "request body omitted: redaction ran past its budget of 50 ms per record" in shown["degraded"]
+    assert (
+        "request body omitted: redaction ran past its budget of 50 ms of CPU per record" in shown["degraded"]
+    )
     assert shown["tokens_in"] is not None  # the rest of the record is whole
     assert "[redacted][redacted]" in gateway.http.get(f"{SETTINGS}/logs/{small}").json()["request_body"]
