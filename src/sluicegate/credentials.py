@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -75,7 +76,7 @@ class Secrets:
 
     def __init__(self) -> None:
         self._values: set[str] = set()
-        self._forms: list[bytes] | None = None
+        self._forms: tuple[tuple[bytes, ...], tuple[str, ...]] | None = None
 
     def add_header(self, name: str, value: object) -> None:
         if name.lower() in SECRET_HEADERS and isinstance(value, str):
@@ -98,7 +99,7 @@ class Secrets:
                 self._add(unquote_plus(raw))
 
     def _add(self, value: str) -> None:
-        if len(value) >= MIN_SCRUBBED:
+        if len(value) >= MIN_SCRUBBED and value not in self._values:
             self._values.add(value)
             self._forms = None
 
@@ -107,15 +108,18 @@ class Secrets:
 
     def scrub(self, data: bytes) -> bytes:
         """`data` with every known credential (as sent, JSON-escaped or percent-encoded) masked."""
-        for form in self._encoded_forms():
-            if form in data:
-                data = data.replace(form, _MASK_BYTES)
+        if self._values:
+            for form in self._written()[0]:
+                if form in data:
+                    data = data.replace(form, _MASK_BYTES)
         return data
 
     def scrub_text(self, text: str | None) -> str | None:
-        if text is None or not self._values:
-            return text
-        return self.scrub(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
+        if text and self._values:
+            for form in self._written()[1]:
+                if form in text:
+                    text = text.replace(form, MASK)
+        return text
 
     def scrub_value(self, value: Any) -> Any:
         """A JSON-like value with credentials scrubbed from every string in it."""
@@ -129,18 +133,20 @@ class Secrets:
             return [self.scrub_value(item) for item in value]
         return value
 
-    def _encoded_forms(self) -> list[bytes]:
+    def _written(self) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+        """Every written form of every value, longest first (a value holding another is masked
+        whole), as bytes and as text."""
         if self._forms is None:
-            forms: set[bytes] = set()
-            for value in self._values:
-                forms.update(_written_forms(value))
-            # Longest first, so a value that contains another is masked whole.
-            self._forms = sorted((form for form in forms if len(form) >= MIN_SCRUBBED), key=len, reverse=True)
+            forms = sorted(
+                {form for value in self._values for form in _written_forms(value)}, key=len, reverse=True
+            )
+            self._forms = tuple(forms), tuple(form.decode("utf-8", "surrogatepass") for form in forms)
         return self._forms
 
 
-def _written_forms(value: str) -> set[bytes]:
-    """How `value` may be written in a body: as is, percent-encoded, or in a JSON string escaped as
+@lru_cache(maxsize=1024)  # the same few keys come again and again
+def _written_forms(value: str) -> frozenset[bytes]:
+    """How `value` may be written down: as is, percent-encoded, or in a JSON string escaped as
     orjson, Python's `json` (non-ASCII as `\\u` escapes) or Go (`<`, `>`, `&` too) write it."""
     forms = {
         value.encode("utf-8", "surrogatepass"),
@@ -150,7 +156,7 @@ def _written_forms(value: str) -> set[bytes]:
     for escaped in (orjson.dumps(value)[1:-1], json.dumps(value)[1:-1].encode()):
         forms.add(escaped)
         forms.add(escaped.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026"))
-    return forms
+    return frozenset(form for form in forms if len(form) >= MIN_SCRUBBED)
 
 
 def mask_universal_body(body: bytes, secrets: Secrets, deadline: float) -> bytes:
