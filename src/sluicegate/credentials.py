@@ -31,7 +31,7 @@ SECRET_HEADERS = frozenset(
         *CREDENTIAL_HEADERS, *(name.lower() for name, _ in KEY_HEADERS.values()),
     }
 )  # fmt: skip
-# Query parameters that carry credentials (https://ai.google.dev/api#api-keys: `?key=`).
+# Query parameters that carry credentials (Gemini: `?key=`, https://ai.google.dev/gemini-api/docs/api-key).
 SECRET_PARAMS = frozenset(
     {"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token", "token", "sig"}
 )
