@@ -69,11 +69,11 @@ class Logbook:
             if not self._pending:
                 break
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
-            records = await asyncio.to_thread(self._build_all, batch)
+            built = await asyncio.to_thread(self._build_all, batch)
             # Hooks first: once a record is visible, what its usage charged has been charged.
             for hook in self._after:
-                await hook(list(zip(batch, records, strict=True)))
-            kept = [record for exchange, record in zip(batch, records, strict=True) if _collects(exchange)]
+                await hook(built)
+            kept = [record for exchange, record in built if _collects(exchange)]
             kept = await self._within_caps(batch, kept)
             if kept:
                 await self._sink.write_logs(kept)
@@ -98,8 +98,16 @@ class Logbook:
             allowed.append(record)
         return allowed
 
-    def _build_all(self, batch: list[Exchange]) -> list[LogRecord]:
-        return [self._build(exchange) for exchange in in_slices(batch)]
+    def _build_all(self, batch: list[Exchange]) -> list[tuple[Exchange, LogRecord]]:
+        """Each exchange with its record; one whose record cannot be built at all is left out
+        alone (the record builder stores a degraded record rather than raise, so this is rare)."""
+        built = []
+        for exchange in in_slices(batch):
+            try:
+                built.append((exchange, self._build(exchange)))
+            except Exception:  # one record must not take its batch with it
+                _log.exception("log record %s could not be built", exchange.id)
+        return built
 
     async def _run(self) -> None:
         while not self._closing:

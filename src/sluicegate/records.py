@@ -1,29 +1,28 @@
-"""Turning a finished exchange into a log record: usage, cost, masked headers, bounded bodies.
+"""Turning a finished exchange into a log record: usage, cost, masked credentials, bounded bodies.
 
 This is CPU work (JSON and SSE parsing, tokenizing), so the logbook runs it in batches on a worker
-thread after the responses have gone out; nothing here is on the request path.
+thread after the responses have gone out; nothing here is on the request path. A record that
+cannot be built whole is stored without what failed, with `degraded` saying what is missing: one
+odd request never costs the records of the others in its batch.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import asdict
 
+from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
-from sluicegate.redaction import redactor
+from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
 from sluicegate.storage.base import LogRecord
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 
-# Headers that carry credentials: their values never reach a log record.
-SECRET_HEADERS = frozenset(
-    {
-        "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
-        "cf-aig-authorization", "fastly-key", "x-sluicegate-token", "cookie", "set-cookie",
-    }
-)  # fmt: skip
-MASK = "[redacted]"
+_log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
+UNIVERSAL = "universal"  # the `Exchange.kind` whose body carries step headers and endpoints
 
 
 class RecordBuilder:
@@ -33,9 +32,30 @@ class RecordBuilder:
         self._body_limit = body_limit
 
     def build(self, exchange: Exchange) -> LogRecord:
+        """The record of `exchange`; never raises (see the module docstring)."""
+        secrets = known_secrets(exchange)
+        try:
+            return self._record(exchange, secrets, whole=True)
+        except Exception as exc:  # whatever broke, the batch must still be written
+            reason = f"stored without usage or bodies: building the record failed ({type(exc).__name__})"
+            _log.warning("log record %s %s", exchange.id, reason)
+            return self._record(exchange, secrets, whole=False, degraded=reason)
+
+    def _record(
+        self, exchange: Exchange, secrets: Secrets, whole: bool, degraded: str | None = None
+    ) -> LogRecord:
         started = exchange.started
         finished = exchange.finished_at or started
-        usage = self._usage(exchange)
+        usage = self._usage(exchange) if whole else None
+        request_body = response_body = None
+        if whole:
+            deadline = time.thread_time() + BUDGET_S
+            omitted: list[str] = []
+            request_body = self._body(exchange, exchange.body, "request", secrets, deadline, omitted)
+            response_body = self._body(
+                exchange, exchange.response_body, "response", secrets, deadline, omitted
+            )
+            degraded = "; ".join(omitted) or None
         step = exchange.step
         return LogRecord(
             id=exchange.id,
@@ -43,9 +63,9 @@ class RecordBuilder:
             account=exchange.account,
             gateway=exchange.gateway_slug,
             provider=step.provider.name if step else exchange.provider_name,
-            endpoint=step.route.path if step else exchange.route.path,
+            endpoint=secrets.scrub_text(step.route.path if step else exchange.route.path) or "",
             method=exchange.method,
-            model=exchange.facts.model,
+            model=secrets.scrub_text(exchange.facts.model),
             stream=exchange.streamed,
             status=exchange.status,
             latency_ms=(finished - started) * 1000,
@@ -61,22 +81,45 @@ class RecordBuilder:
             cache_saved_ms=exchange.cache_saved_ms,
             rate_limited=exchange.rate_limited,
             semantic_hit=exchange.semantic_hit,
-            error=exchange.error or _upstream_error(exchange),
-            metadata=exchange.metadata,
-            request_headers=mask_headers(exchange.headers.items()),
-            request_body=self._body(exchange, exchange.body),
-            response_body=self._body(exchange, exchange.response_body),
+            error=secrets.scrub_text(exchange.error or _upstream_error(exchange)),
+            metadata=secrets.scrub_value(exchange.metadata),
+            request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
+            request_body=request_body,
+            response_body=response_body,
             step=exchange.step_index if step else None,
-            attempts=[asdict(attempt) for attempt in exchange.attempts] if len(exchange.attempts) > 1 else [],
+            attempts=secrets.scrub_value(
+                [asdict(a) for a in exchange.attempts] if len(exchange.attempts) > 1 else []
+            ),
+            degraded=degraded,
         )
 
-    def _body(self, exchange: Exchange, body: bytes) -> bytes | None:
-        """A body as stored: none when payloads are not collected, redacted, then cut to the limit."""
+    def _body(
+        self,
+        exchange: Exchange,
+        body: bytes,
+        which: str,
+        secrets: Secrets,
+        deadline: float,
+        omitted: list[str],
+    ) -> bytes | None:
+        """A body as stored: none when payloads are not collected; credentials masked, redacted, cut
+        to the limit. None, with the reason added to `omitted`, when that cannot be done."""
         settings = exchange.gateway.settings if exchange.gateway else None
         if not body or not exchange.collect_payload or (settings and not settings.collect_payloads):
             return None
-        if settings and (settings.redact_paths or settings.redact_patterns):
-            body = redactor(tuple(settings.redact_paths), tuple(settings.redact_patterns)).redact(body)
+        try:
+            if which == "request" and exchange.kind == UNIVERSAL:
+                body = mask_universal_body(body, secrets, deadline)
+            body = secrets.scrub(body)
+            if settings and (settings.redact_paths or settings.redact_patterns):
+                rules = redactor(tuple(settings.redact_paths), tuple(settings.redact_patterns))
+                return rules.redact(body, deadline, self._body_limit)
+        except Unmaskable as exc:
+            omitted.append(f"{which} body omitted: its credentials could not be masked: {exc}")
+            return None
+        except (RedactionFailed, PatternError) as exc:  # PatternError: stored before patterns ran on RE2
+            omitted.append(f"{which} body omitted: {exc}")
+            return None
         return body[: self._body_limit]
 
     def _usage(self, exchange: Exchange) -> Usage | None:
@@ -113,13 +156,16 @@ class RecordBuilder:
         return self._prices.cost(provider, exchange.facts.model, usage)
 
 
-def mask_headers(headers: object) -> dict[str, str]:
-    """Header name (lower case) -> value, with credentials replaced by a mask."""
-    masked: dict[str, str] = {}
-    for name, value in headers:  # type: ignore[attr-defined]
-        lower = name.lower()
-        masked[lower] = MASK if lower in SECRET_HEADERS else value
-    return masked
+def known_secrets(exchange: Exchange) -> Secrets:
+    """Every credential value the request carried: its headers and query, and those of each step
+    (a universal step's own headers, a stored key the gateway injected)."""
+    secrets = Secrets()
+    secrets.add_headers(exchange.headers.items())
+    secrets.add_query(exchange.route.query)
+    for step in exchange.steps:
+        secrets.add_headers(step.headers.items())
+        secrets.add_query(step.route.query)
+    return secrets
 
 
 def _upstream_error(exchange: Exchange) -> str | None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2 as httpx
 import pytest
 
 from sluicegate.storage.base import LogRecord
@@ -201,6 +202,22 @@ def test_log_detail_shows_masked_headers_bodies_and_timings(page: Page, gateway:
     for label in ("Latency", "Time to first byte", "Tokens in", "Cost"):
         assert label in text
     assert row.get_attribute("class") == "selected"
+
+
+def test_log_detail_says_what_an_incomplete_record_lacks(page: Page, gateway: RunningGateway) -> None:
+    # A universal body cut short cannot be read to mask the key in it: it is not stored.
+    cut_short = f'[{{"provider": "openai", "headers": {{"Authorization": "Bearer {PROVIDER_KEY}"'
+    refused = httpx.post(f"{gateway.url}/v1/local/default", content=cut_short)
+    assert refused.status_code == 400
+    gateway.wait_for_logs(1)
+    sign_in(page, gateway)
+    page.click("nav >> text=Logs")
+    page.locator(f'table.logs tr[data-id="{refused.headers["cf-aig-log-id"]}"]').click()
+    callout = page.locator("aside.detail .callout.warning")
+    expect(callout).to_contain_text(
+        "Incomplete record: request body omitted: its credentials could not be masked"
+    )
+    assert PROVIDER_KEY not in page.content()
 
 
 def test_a_new_request_appears_in_the_log_table_without_reloading(

@@ -154,6 +154,7 @@ export function logsPage(context, main) {
       h("div", { class: "detail-head" }, h("h2", {}, h("span", { class: statusClass(r.status) }, r.status), ` ${r.method} ${r.endpoint}`), close),
       h("p", { class: "muted small mono" }, r.id),
       r.error ? h("div", { class: "callout error" }, r.error) : null,
+      r.degraded ? h("div", { class: "callout warning" }, `Incomplete record: ${r.degraded}`) : null,
       section("Request", facts([
         ["Time", time(r.ts)], ["Gateway", r.gateway], ["Provider", r.provider], ["Model", r.model || "–"],
         ["Stream", r.stream ? "yes" : "no"], ["Universal step", r.step ?? "–"],

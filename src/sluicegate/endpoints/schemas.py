@@ -87,6 +87,9 @@ class LogEntry(BaseModel):
     attempts: list[dict[str, Any]] = Field(
         default_factory=list, description="every try (step, provider, status, latency_ms, error) when retried"
     )
+    degraded: str | None = Field(
+        None, description="what this record lacks and why, e.g. a body omitted because it could not be masked"
+    )
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None

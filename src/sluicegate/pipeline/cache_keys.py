@@ -27,8 +27,9 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.exchange import Exchange, Step
-from sluicegate.records import SECRET_HEADERS
+from sluicegate.jsondepth import encode
 
 CUSTOM = "custom:"
 
@@ -39,7 +40,7 @@ def exact_key(exchange: Exchange, per_key: bool) -> str:
     digest = hashlib.sha256(exchange.kind.encode())
     for step in exchange.steps:
         payload = step.facts.payload
-        body = step.body if payload is None else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
         digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
         digest.update(b"\0" + body)
         if per_key:

@@ -20,6 +20,7 @@ from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
+from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.steps import Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
@@ -27,6 +28,7 @@ from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
 PATHS = ("chat/completions", "embeddings")
+_TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 
 def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget]) -> Planner:
@@ -43,7 +45,7 @@ def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, Comp
         headers = forwardable_request_headers(exchange.headers)
         if isinstance(provider, OpenAICompatible):
             route = Route(exchange.account, path, exchange.route.query)
-            body = orjson.dumps(native_payload)
+            body = encode(native_payload)
             return [Step(provider, route, headers, body, provider.read_request(route, body), policy)]
         target = targets.get(slug)
         if target is None or path != "chat/completions":
@@ -55,6 +57,10 @@ def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, Comp
             native = target.translator.request(native_payload, model)
         except TranslationError as exc:
             raise BadRequest(f"cannot translate the request for {slug}: {exc}") from exc
+        except orjson.JSONEncodeError:
+            # The translation nests the client's JSON a few levels deeper than it came.
+            refuse_if_too_deep(native_payload, margin=_TRANSLATION_DEPTH)
+            raise
         route = Route(exchange.account, native.path, native.query)
         options = payload.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True

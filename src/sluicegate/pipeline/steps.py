@@ -6,22 +6,26 @@ A provider endpoint's request is one step. The universal endpoint's body is a JS
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
 from sluicegate.exchange import Exchange, RetryPolicy, Step
 from sluicegate.hosts import HostMap
+from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers
 
 Planner = Callable[[Exchange, RetryPolicy], list[Step]]
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
 
 
 def provider_planner(providers: Mapping[str, Provider]) -> Planner:
@@ -90,6 +94,17 @@ class UniversalStep(BaseModel):
     query: dict[str, Any] = Field(description="the provider's request body")
     config: StepConfig | None = None
 
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str]) -> dict[str, str]:
+        """Headers HTTP can carry (the message names the header, never its value: it may be a key)."""
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if _CONTROL.search(value):
+                raise ValueError(f"the value of {name!r} holds a line break or another control character")
+        return headers
+
 
 def universal_planner(providers: Mapping[str, Provider]) -> Planner:
     def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
@@ -125,7 +140,7 @@ def _step(
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
     _refuse_repeated_path(provider, route, "", step=index)
-    body = orjson.dumps(spec.query)
+    body = encode(spec.query, where=f"step {index}: query", step=index, field="query")
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")
     config = spec.config

@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from sluicegate.jsondepth import encode
+
 DEFAULT_SEGMENT = "_default_"
 _VERSION = b"sluicegate-semantic-scope/1"
 
@@ -113,7 +115,7 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
         digest.update(b"\0" + part.encode())
     if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
         digest.update(b"\0credentials:" + origin.credentials.encode())
-    digest.update(b"\0" + orjson.dumps(context, option=orjson.OPT_SORT_KEYS))
+    digest.update(b"\0" + encode(context, option=orjson.OPT_SORT_KEYS, source=payload))
     return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", text.strip())
 
 

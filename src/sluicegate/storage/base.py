@@ -47,6 +47,7 @@ class LogRecord:
     response_body: bytes | None = None
     step: int | None = None  # the universal step that answered
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try, when there was more than one
+    degraded: str | None = None  # what the record lacks and why (e.g. a body that could not be masked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,7 @@ MIGRATIONS = [
     postgres_analytics.MIGRATION,  # analytics roll-ups, filled from the logs already stored
     "ALTER TABLE logs ADD COLUMN semantic_hit BOOLEAN NOT NULL DEFAULT false",
     "ALTER TABLE logs ADD COLUMN cache_source TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE logs ADD COLUMN degraded TEXT",
 ]
 
 _LOG_COLUMNS = [
@@ -132,6 +133,7 @@ _LOG_COLUMNS = [
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
     "cache_source",
+    "degraded",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -491,7 +493,7 @@ def _gateway(row: asyncpg.Record) -> Gateway:
         account=account,
         slug=slug,
         name=name,
-        settings=GatewaySettings.model_validate_json(settings),
+        settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
         created_at=created_at,
     )
 
@@ -533,6 +535,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         _text(record.error), _json(record.metadata), _json(record.request_headers),
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
+        _text(record.degraded),
     )  # fmt: skip
 
 

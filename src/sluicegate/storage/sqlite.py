@@ -110,6 +110,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN cache_source TEXT NOT NULL DEFAULT '';
     """,
+    """
+    ALTER TABLE logs ADD COLUMN degraded TEXT;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -118,6 +121,7 @@ _LOG_COLUMNS = [
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
     "cache_source",
+    "degraded",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -196,7 +200,7 @@ class SqliteDatabase:
                 account=account,
                 slug=slug,
                 name=name,
-                settings=GatewaySettings.model_validate_json(settings),
+                settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
                 created_at=created_at,
             )
             for account, slug, name, settings, created_at in cursor
@@ -434,6 +438,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
+        record.degraded,
     )  # fmt: skip
 
 
