@@ -139,7 +139,7 @@ _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
     "float8", "float8", "int8", "int8", "int8", "int8",
     "bool", "float8", "text", "text", "jsonb", "jsonb",
-    "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text",
+    "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
