@@ -1,0 +1,86 @@
+"""E-mail and IP addresses. IPs are checked by the `ipaddress` module, so `999.1.1.1`, times
+(`12:30:45`) and MAC addresses pass; a dotted run longer than four parts is a version, not an IP."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from .detector import ALNUM, DIGITS, Detector, is_in
+
+LOCAL = ALNUM + b"._%+-"
+EMAIL_ALPHABET = LOCAL + b"@"
+HEX = DIGITS + b"abcdefABCDEF"
+
+
+def _email(data: bytes, start: int, end: int) -> int | None:
+    # The match took every local-part byte before the @, so anything address-like before it
+    # means the scan began inside a longer token.
+    if is_in(data, start - 1, EMAIL_ALPHABET) or is_in(data, end, EMAIL_ALPHABET.replace(b".", b"")):
+        return None
+    local, _, domain = data[start:end].partition(b"@")
+    labels = domain.split(b".")
+    if local.startswith(b".") or local.endswith(b".") or b".." in local:
+        return None
+    if any(label.startswith(b"-") or label.endswith(b"-") for label in labels):
+        return None
+    tld = labels[-1]
+    return end if len(tld) >= 2 and tld.isalpha() else None
+
+
+def _ipv4(data: bytes, start: int, end: int) -> int | None:
+    if is_in(data, start - 1, ALNUM + b"_") or (
+        is_in(data, start - 1, b".") and is_in(data, start - 2, DIGITS)
+    ):
+        return None
+    if is_in(data, end, ALNUM + b"_") or (is_in(data, end, b".") and is_in(data, end + 1, DIGITS)):
+        return None
+    try:
+        ipaddress.IPv4Address(data[start:end].decode())
+    except ValueError:
+        return None
+    return end
+
+
+def _ipv6(data: bytes, start: int, end: int) -> int | None:
+    if is_in(data, start - 1, ALNUM + b"_:.") or is_in(data, end, ALNUM + b"_"):
+        return None
+    # Sentence punctuation after an address is not part of it.
+    token = data[start:end].rstrip(b".")
+    if token.endswith(b":") and not token.endswith(b"::"):
+        token = token[:-1]
+    if not any(byte in DIGITS for byte in token):
+        return None  # `dead::beef`, `Foo::Bar`: words, not addresses
+    try:
+        ipaddress.IPv6Address(token.decode())
+    except ValueError:
+        return None
+    return start + len(token)
+
+
+def address_detectors() -> list[Detector]:
+    return [
+        Detector(
+            "email",
+            "email",
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+            max_len=128,
+            accept=_email,
+            alphabet=EMAIL_ALPHABET,
+        ),
+        Detector(
+            "ip_address",
+            "ip_address",
+            r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}",
+            max_len=15,
+            accept=_ipv4,
+            alphabet=DIGITS + b".",
+        ),
+        Detector(
+            "ip_address.v6",
+            "ip_address",
+            r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*",
+            max_len=45,
+            accept=_ipv6,
+            alphabet=HEX + b":.",
+        ),
+    ]

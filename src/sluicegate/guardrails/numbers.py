@@ -1,0 +1,183 @@
+"""Number-shaped personal data: payment cards, US social security numbers, phone numbers, IBANs.
+
+Each is validated beyond its shape (Luhn, SSA number rules, national formats, mod-97) so that
+order numbers, dates, versions and amounts pass unflagged. A number glued to more digits by a
+single space, dash, dot or comma is part of a longer number and is not flagged on its own.
+"""
+
+from __future__ import annotations
+
+from .detector import ALNUM, DIGITS, UPPER, Detector, is_in
+
+GLUE = b" -.,/:"
+
+
+def _number_starts(data: bytes, start: int) -> bool:
+    """No digit run continues into `start` from the left."""
+    if is_in(data, start - 1, ALNUM + b"_+()"):
+        return False
+    return not (is_in(data, start - 1, GLUE) and is_in(data, start - 2, DIGITS + b")"))
+
+
+def _number_ends(data: bytes, end: int) -> bool:
+    """No digit run continues from `end` to the right."""
+    if is_in(data, end, ALNUM + b"_("):
+        return False
+    return not (is_in(data, end, GLUE) and is_in(data, end + 1, DIGITS + b"("))
+
+
+def _digits(token: bytes) -> bytes:
+    return bytes(byte for byte in token if byte in DIGITS)
+
+
+def luhn(digits: bytes) -> bool:
+    total = 0
+    for index, byte in enumerate(reversed(digits)):
+        value = byte - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card(data: bytes, start: int, end: int) -> int | None:
+    if not (_number_starts(data, start) and _number_ends(data, end)):
+        return None
+    digits = _digits(data[start:end])
+    # Major networks start with 2-6 (Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard,
+    # Discover/UnionPay); a repeated digit passes Luhn but is a placeholder, not a card.
+    if not 13 <= len(digits) <= 19 or digits[0] not in b"23456" or len(set(digits)) == 1:
+        return None
+    return end if luhn(digits) else None
+
+
+def _ssn(data: bytes, start: int, end: int) -> int | None:
+    token = data[start:end]
+    if token[3] != token[6] or not (_number_starts(data, start) and _number_ends(data, end)):
+        return None
+    area, group, serial = int(token[0:3]), int(token[4:6]), int(token[7:11])
+    # https://www.ssa.gov/employer/randomization.html: no area 000, 666 or 900-999, no group 00,
+    # no serial 0000.
+    if area == 0 or area == 666 or area >= 900 or group == 0 or serial == 0:
+        return None
+    return end
+
+
+def _groups(token: bytes) -> list[bytes]:
+    for separator in b" .-()":
+        token = token.replace(bytes([separator]), b" ")
+    return token.split()
+
+
+def _phone(data: bytes, start: int, end: int) -> int | None:
+    token = data[start:end]
+    if not (_number_starts(data, start) and _number_ends(data, end)) or token.count(b"(") != token.count(
+        b")"
+    ):
+        return None
+    groups = _groups(token.lstrip(b"+"))
+    digits = b"".join(groups)
+    if token.startswith(b"+"):
+        # E.164: a country code (never 0) and at most 15 digits in all.
+        return end if 8 <= len(digits) <= 15 and digits[0] != 48 else None
+    if len(groups) < 2 and b"(" not in token:
+        return None  # a bare run of digits is an order number as often as a phone number
+    if [len(group) for group in groups[-3:]] == [3, 3, 4] and len(groups) <= 4:
+        # North American: [1] NPA NXX XXXX, area code and exchange starting 2-9.
+        lead = groups[:-3]
+        if lead in ([], [b"1"]) and groups[-3][0] not in b"01" and groups[-2][0] not in b"01":
+            return end
+        return None
+    if digits[0] == 48 and 9 <= len(digits) <= 12:
+        # A national number with its trunk 0 (020 7946 0958, 030 1234567, 06 12 34 56 78), not an
+        # address-like run of dotted groups.
+        if b"." in token and len(groups) == 4 and all(len(group) <= 3 for group in groups):
+            return None
+        return end
+    return None
+
+
+# Lengths per country: https://www.swift.com/standards/data-standards/iban (IBAN registry).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
+    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
+    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+
+def mod97(iban: bytes) -> bool:
+    rearranged = iban[4:] + iban[:4]
+    number = "".join(str(int(chr(byte), 36)) for byte in rearranged)
+    return int(number) % 97 == 1
+
+
+def _iban(data: bytes, start: int, end: int) -> int | None:
+    """`start` is where a country code and check digits begin; the rest is read from there: the
+    country's length in characters, written whole or in groups of four."""
+    length = IBAN_LENGTHS.get(data[start : start + 2].decode())
+    if length is None or is_in(data, start - 1, ALNUM):
+        return None
+    grouped = is_in(data, start + 4, b" ")
+    stop = start + length + ((length - 1) // 4 if grouped else 0)
+    token = data[start:stop]
+    if len(token) < stop - start:
+        return None
+    if grouped:
+        if any(token[index] != 32 for index in range(4, len(token), 5)):
+            return None
+        token = token.replace(b" ", b"")
+    if any(byte not in UPPER + DIGITS for byte in token) or is_in(data, stop, ALNUM):
+        return None
+    return stop if mod97(token) else None
+
+
+NUMBER_ALPHABET = DIGITS + GLUE + b"()+"
+
+
+def number_detectors() -> list[Detector]:
+    return [
+        Detector(
+            "credit_card",
+            "credit_card",
+            r"[0-9](?:[ -]?[0-9]){12,}",
+            max_len=40,
+            accept=_card,
+            alphabet=NUMBER_ALPHABET,
+        ),
+        Detector(
+            "us_ssn",
+            "us_ssn",
+            r"[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}",
+            max_len=11,
+            accept=_ssn,
+            alphabet=NUMBER_ALPHABET,
+        ),
+        Detector(
+            "phone",
+            "phone",
+            # E.164 (whole or grouped), North American with separators, or a national number
+            # with its trunk 0: shapes, so dates, versions and bare numbers rarely even match.
+            r"\+[1-9][0-9]{7,14}"
+            r"|\+[1-9][0-9]{0,3}(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,6}"
+            r"|(?:1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}"
+            r"|\(?0[0-9]{1,4}\)?(?:[ .-][0-9]{2,8}){1,4}",
+            max_len=32,
+            accept=_phone,
+            alphabet=NUMBER_ALPHABET,
+        ),
+        Detector(
+            "iban",
+            "iban",
+            r"[A-Z]{2}[0-9]{2}",
+            max_len=42,
+            accept=_iban,
+            alphabet=UPPER + DIGITS + b" ",
+        ),
+    ]

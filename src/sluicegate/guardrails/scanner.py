@@ -1,0 +1,110 @@
+"""A set of detectors run as one: one RE2 set pass tells which detectors match at all, then only
+those look for their matches and validate them; overlaps are settled left to right.
+
+Built once per policy (it compiles RE2 programs), then shared by every request: it holds no
+per-request state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import re2
+
+from .addresses import address_detectors
+from .detector import Detector, Span
+from .numbers import number_detectors
+from .secrets import secret_detectors
+
+BUILTIN_ENTITIES = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
+
+
+def builtin_detectors(entities: Sequence[str] = BUILTIN_ENTITIES) -> list[Detector]:
+    every = [*secret_detectors(), *number_detectors(), *address_detectors()]
+    return [detector for detector in every if detector.entity in entities]
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    start: int
+    end: int
+    rank: int  # the detector's place in the scanner: the earlier wins a tie
+
+
+class Scanner:
+    """Finds the spans of `detectors` in a text, in character offsets, without overlaps: of
+    matches that overlap, the one starting first wins, then the longest, then the detector
+    listed first."""
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self.detectors = tuple(detectors)
+        options = re2.Options()
+        options.log_errors = False
+        # A set that runs out of DFA memory reports no match at all: give it room to spare.
+        options.max_mem = 64 << 20
+        self._set = re2.Set.SearchSet(options)
+        for detector in self.detectors:
+            self._set.Add(detector.pattern)
+        if self.detectors:
+            self._set.Compile()
+
+    def __bool__(self) -> bool:
+        return bool(self.detectors)
+
+    def find(self, text: str, start: int = 0) -> list[Span]:
+        """The spans that start at or after `start` (a character offset); text before it is
+        still read as context, and a match starting there takes precedence over none after it."""
+        data = text.encode()
+        found = self._found(data)
+        begin = len(text[:start].encode()) if start else 0
+        chosen: list[_Found] = []
+        reach = begin
+        for item in found:
+            if item.start >= reach:
+                chosen.append(item)
+                reach = item.end
+        offsets = _Offsets(text, data)
+        return [
+            Span(
+                offsets.char(item.start),
+                offsets.char(item.end),
+                self.detectors[item.rank].entity,
+                self.detectors[item.rank].name,
+            )
+            for item in chosen
+        ]
+
+    def open_from(self, text: str) -> int:
+        """A character offset before which no span can change however the text goes on."""
+        data = text.encode()
+        position = min((detector.open_from(data) for detector in self.detectors), default=len(data))
+        while 0 < position < len(data) and 0x80 <= data[position] < 0xC0:
+            position -= 1  # back to the start of a character
+        return _Offsets(text, data).char(position)
+
+    def _found(self, data: bytes) -> list[_Found]:
+        if not self.detectors:
+            return []
+        hits = self._set.Match(data)
+        if not hits:
+            return []
+        found = [
+            _Found(start, end, rank)
+            for rank in sorted(hits)
+            for start, end in self.detectors[rank].scan(data)
+        ]
+        found.sort(key=lambda item: (item.start, item.start - item.end, item.rank))
+        return found
+
+
+class _Offsets:
+    """Byte offsets to character offsets; free for ASCII text, one decode per offset otherwise."""
+
+    def __init__(self, text: str, data: bytes) -> None:
+        self._data = None if len(data) == len(text) else data
+
+    def char(self, offset: int) -> int:
+        if self._data is None:
+            return offset
+        return len(self._data[:offset].decode())

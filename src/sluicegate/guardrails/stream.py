@@ -1,0 +1,69 @@
+"""Redaction of text that arrives in pieces (the deltas of a streamed answer).
+
+Each piece is scanned together with what is still held back; text is let through as soon as no
+match can still span it, so only the tail a match may still grow into is held (the trailing run
+of characters a detector's matches are made of, at most its longest match: a few characters in
+prose, up to 128 inside an e-mail-like run, longer only inside an unfinished key or PEM block).
+Whatever way a text is cut, the pieces put together equal `redact` of the whole text.
+"""
+
+from __future__ import annotations
+
+from .detector import Span
+from .placeholders import Vault, substitute
+from .scanner import Scanner
+
+# Characters kept after they are let through: what detectors read before a match (two bytes).
+CONTEXT_CHARS = 8
+
+
+class StreamRedactor:
+    """Feed pieces in order, then `close()`; each call returns the text that may go out now.
+    `spans` lists what was found, in offsets of the whole stream."""
+
+    def __init__(self, scanner: Scanner, vault: Vault, *, restorable: bool = False) -> None:
+        self._scanner = scanner
+        self._vault = vault
+        self._restorable = restorable
+        self._context = ""  # the end of what was let through, read as context only
+        self._pending = ""
+        self._offset = 0  # stream offset of the first pending character
+        self.spans: list[Span] = []
+
+    def feed(self, chunk: str) -> str:
+        self._pending += chunk
+        if not self._scanner:
+            return self._release(len(self._pending), [])
+        window = self._context + self._pending
+        hold = self._scanner.open_from(window) - len(self._context)
+        if hold <= 0:
+            return ""
+        return self._emit(window, hold)
+
+    def close(self) -> str:
+        if not self._scanner:
+            return self._release(len(self._pending), [])
+        return self._emit(self._context + self._pending, len(self._pending))
+
+    def _emit(self, window: str, hold: int) -> str:
+        base = len(self._context)
+        spans: list[Span] = []
+        cut = hold
+        for span in self._scanner.find(window, base):
+            start, end = span.start - base, span.end - base
+            if start >= hold:
+                break
+            spans.append(Span(start, end, span.entity, span.detector))
+            cut = max(cut, end)  # a span found whole goes out whole
+        return self._release(cut, spans)
+
+    def _release(self, cut: int, spans: list[Span]) -> str:
+        text = self._pending[:cut]
+        self._pending = self._pending[cut:]
+        self._context = (self._context + text)[-CONTEXT_CHARS:]
+        self.spans.extend(
+            Span(span.start + self._offset, span.end + self._offset, span.entity, span.detector)
+            for span in spans
+        )
+        self._offset += cut
+        return substitute(text, spans, self._vault, restorable=self._restorable) if spans else text
