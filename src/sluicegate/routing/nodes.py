@@ -246,4 +246,5 @@ def children(node: AnyNode, where: str) -> list[tuple[AnyNode, str]]:
 
 
 def join(where: str, step: str) -> str:
-    return f"{where}.{step}" if where else step
+    """`where.step`, where either may be empty (the root of a route, the node itself)."""
+    return f"{where}.{step}" if where and step else where or step
