@@ -63,6 +63,14 @@ MISTAKES: list[tuple[Any, str]] = [
         "routes.r: a node has exactly one of model, split, if, fallback, limit;"
         " this one has model and split: split it in two",
     ),
+    (
+        target("openai/gpt-4o\n"),
+        'routes.r.model: expected "<provider>/<model>", e.g. "openai/gpt-4o-mini"; got \'openai/gpt-4o\\n\'',
+    ),
+    (
+        target("openai/gpt 4o"),
+        'routes.r.model: expected "<provider>/<model>", e.g. "openai/gpt-4o-mini"; got \'openai/gpt 4o\'',
+    ),
     (target(timeout=5000), "routes.r.timeout: unknown field 'timeout'; here it is timeout_ms"),
     (target(retries=2), "routes.r.retries: unknown field 'retries'; here it is max_attempts"),
     (
@@ -142,6 +150,16 @@ def test_each_mistake_names_its_path_and_what_was_meant(node: Any, expected: str
     assert problems({"r": node})[0] == expected
 
 
+def test_a_misspelt_field_of_a_split_branch_is_compared_with_a_branch_s_fields() -> None:
+    found = problems({"r": {"split": [{"wieght": 1, "then": target()}]}})
+    assert "routes.r.split[0].wieght: unknown field 'wieght'; did you mean 'weight'?" in found
+
+
+def test_a_sticky_field_is_one_whole_line() -> None:
+    found = problems({"r": {"split": [{"weight": 1, "then": target()}], "sticky": "metadata.user\n"}})
+    assert found[0].startswith('routes.r.sticky: expected "metadata.<field>"')
+
+
 def test_unknown_providers_are_refused_only_when_the_registry_is_given() -> None:
     node = {"model": "acme/model-1"}
     assert problems({"r": node}) == ["routes.r.model: unknown provider 'acme'"]
@@ -203,7 +221,7 @@ def test_the_number_of_targets_one_request_may_fall_back_through_is_capped() -> 
     ]
 
 
-@pytest.mark.parametrize("name", ["", "has space", "dynamic/x", "v@2", "-lead", "x" * 65])
+@pytest.mark.parametrize("name", ["", "has space", "dynamic/x", "v@2", "-lead", "x" * 65, "cheap\n"])
 def test_route_names_are_url_safe(name: str) -> None:
     assert problems({name: target()})[0].endswith(
         "a route name is 1 to 64 letters, digits, - or _, starting with a letter or digit"

@@ -24,7 +24,7 @@ from sluicegate.routing.facts import RouteFacts
 MAX_LIST = 100  # values in one `in` list
 MAX_ENTRIES = 20  # entries of one condition object, items of one `any`/`all`
 MAX_TEXT = 256
-_METADATA_KEY = re.compile(r"^metadata\.[A-Za-z0-9_.-]{1,64}$")
+METADATA_FIELD = re.compile(r"metadata\.[A-Za-z0-9_.-]{1,64}")
 FLAGS = ("stream", "has_tools")
 KEYS = ("metadata.<field>", "model", *FLAGS, "prompt_tokens_over", "any", "all", "not")
 
@@ -174,7 +174,7 @@ def _entry(key: str, value: Any, at: str) -> Condition:
     if key == "model":
         models = _values(value, at, strings_only=True)
         return _Model(raw, frozenset(str(v) for _, v in models))
-    if _METADATA_KEY.match(key):
+    if METADATA_FIELD.fullmatch(key):
         return _Metadata(raw, key.removeprefix("metadata."), _values(value, at, strings_only=False))
     raise ConditionProblem(at, f"unknown condition {key!r}{_meant(key)}")
 

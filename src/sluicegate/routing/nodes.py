@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sluicegate.gateway import RateLimitRule
-from sluicegate.routing.conditions import Condition, ConditionProblem, compile_condition
+from sluicegate.routing.conditions import METADATA_FIELD, Condition, ConditionProblem, compile_condition
 from sluicegate.types import Backoff
 
 KINDS = ("model", "split", "if", "fallback", "limit")
@@ -43,8 +43,7 @@ MAX_RETRY_DELAY_MS = 5000
 MAX_TIMEOUT_MS = 600_000
 MAX_BRANCHES = 10
 MAX_FALLBACK = 10
-_PROVIDER_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/\S.{0,255}$")
-STICKY_PATTERN = re.compile(r"^(token|metadata\.[A-Za-z0-9_.-]{1,64})$")
+_PROVIDER_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}/\S{1,256}")
 ROUTE_SCOPES = "gateway, token or metadata.<field>"
 
 
@@ -60,7 +59,7 @@ class _Node(BaseModel):
 
 
 def _provider_model(value: str) -> str:
-    if not _PROVIDER_MODEL.match(value):
+    if not _PROVIDER_MODEL.fullmatch(value):
         raise PydanticCustomError(
             "target_model",
             'expected "<provider>/<model>", e.g. "openai/gpt-4o-mini"; got {got}',
@@ -108,7 +107,7 @@ class SplitNode(_Node):
     @field_validator("sticky")
     @classmethod
     def _sticky_field(cls, value: str | None) -> str | None:
-        if value is not None and not STICKY_PATTERN.match(value):
+        if value is not None and value != "token" and not METADATA_FIELD.fullmatch(value):
             raise PydanticCustomError(
                 "sticky_field",
                 'expected "metadata.<field>" (e.g. "metadata.user") or "token"; got {got}',
@@ -167,7 +166,7 @@ class LimitRule(RateLimitRule):
     @field_validator("scope")
     @classmethod
     def _route_scope(cls, value: str) -> str:
-        if value in ("gateway", "token") or re.match(r"^metadata\.[A-Za-z0-9_.-]{1,64}$", value):
+        if value in ("gateway", "token") or METADATA_FIELD.fullmatch(value):
             return value
         why = " (the provider and model are chosen below the limit)" if value in ("provider", "model") else ""
         raise PydanticCustomError(

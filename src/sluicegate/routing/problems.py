@@ -41,8 +41,8 @@ _REQUIRED = {
     ("if", "then"): "where requests go when the condition holds",
     ("if", "else"): "where requests go when the condition does not hold",
     ("limit", "then"): "where requests go while the limit holds",
-    ("split", "then"): "the node this branch leads to",
-    ("split", "weight"): "this branch's share (a number, 0 or more)",
+    ("split branch", "then"): "the node this branch leads to",
+    ("split branch", "weight"): "this branch's share (a number, 0 or more)",
     ("limit rule", "limit"): "the most requests, tokens or USD (unit) per period",
     ("limit rule", "period"): "the window in seconds",
 }
@@ -83,6 +83,8 @@ def node_path(loc: Sequence[int | str]) -> tuple[str, str | None]:
         if isinstance(item, int):
             path = f"{path}[{item}]"
             expect_node = previous == "fallback"
+            if previous == "split":
+                kind = "split branch"
         else:
             path = join(path, item)
             expect_node = item in ("then", "else")
@@ -107,7 +109,8 @@ def _problem(error: ErrorDetails, prefix: str) -> RouteProblem:
         return RouteProblem(join(prefix, path), _not_a_node(error["input"]))
     if kind_of_error == "extra_forbidden":
         name = str(error["loc"][-1])
-        known = _LIMIT_FIELDS if kind == "limit rule" else FIELDS.get(kind or "", ())
+        known = {"limit rule": _LIMIT_FIELDS, "split branch": ("weight", "then")}.get(kind or "")
+        known = known or FIELDS.get(kind or "", ())
         return RouteProblem(join(prefix, path), f"unknown field {name!r}{_meant(name, known)}")
     if kind_of_error == "missing":
         meaning = _REQUIRED.get((kind or "", str(error["loc"][-1])))

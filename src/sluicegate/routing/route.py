@@ -28,7 +28,7 @@ from sluicegate.routing.nodes import (
 )
 from sluicegate.routing.problems import RouteInvalid, RouteProblem, problems_from
 
-ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MAX_DEPTH = 8  # nodes nested in nodes
 MAX_NODES = 64
 MAX_TARGETS = 10  # targets one plan may try in turn (each up to its max_attempts)
@@ -77,7 +77,7 @@ def _route(name: str, root: AnyNode) -> Route:
 def _checked(
     name: str, raw: Any, providers: Collection[str] | None, prefix: str
 ) -> tuple[AnyNode | None, list[RouteProblem]]:
-    if not isinstance(name, str) or not ROUTE_NAME.match(name):
+    if not isinstance(name, str) or not ROUTE_NAME.fullmatch(name):
         message = "a route name is 1 to 64 letters, digits, - or _, starting with a letter or digit"
         return None, [RouteProblem(prefix, message)]
     if (shape := _shape_problem(raw)) is not None:
