@@ -58,16 +58,6 @@ class _Node(BaseModel):
     )
 
 
-def _provider_model(value: str) -> str:
-    if not _PROVIDER_MODEL.fullmatch(value):
-        raise PydanticCustomError(
-            "target_model",
-            'expected "<provider>/<model>", e.g. "openai/gpt-4o-mini"; got {got}',
-            {"got": repr(value)[:80]},
-        )
-    return value
-
-
 class TargetNode(_Node):
     """A concrete model; the retry fields override the gateway's defaults for this target."""
 
@@ -80,7 +70,13 @@ class TargetNode(_Node):
     @field_validator("model")
     @classmethod
     def _model_names_provider(cls, value: str) -> str:
-        return _provider_model(value)
+        if not _PROVIDER_MODEL.fullmatch(value):
+            raise PydanticCustomError(
+                "target_model",
+                'expected "<provider>/<model>", e.g. "openai/gpt-4o-mini"; got {got}',
+                {"got": repr(value)[:80]},
+            )
+        return value
 
     @property
     def provider(self) -> str:
@@ -191,14 +187,11 @@ class FallbackNode(_Node):
     fallback: list[Node] = Field(min_length=1, max_length=MAX_FALLBACK)
 
 
-_TAGS: dict[type[BaseModel], str] = {}
-
-
 def _kind_of(value: Any) -> str | None:
     if isinstance(value, dict):
         found = [kind for kind in KINDS if kind in value]
         return found[0] if len(found) == 1 else None
-    return _TAGS.get(type(value))
+    return _TAGS.get(type(value))  # serialising: a node already built
 
 
 Node = Annotated[
@@ -214,14 +207,22 @@ Node = Annotated[
     ),
 ]
 AnyNode = TargetNode | SplitNode | IfNode | FallbackNode | LimitNode
-_TAGS.update(
-    {TargetNode: "model", SplitNode: "split", IfNode: "if", FallbackNode: "fallback", LimitNode: "limit"}
-)
+_TAGS: dict[type[BaseModel], str] = {
+    TargetNode: "model",
+    SplitNode: "split",
+    IfNode: "if",
+    FallbackNode: "fallback",
+    LimitNode: "limit",
+}
 FIELDS: dict[str, tuple[str, ...]] = {
     tag: tuple(field.alias or name for name, field in cls.model_fields.items()) for cls, tag in _TAGS.items()
 }
-for _model in (Branch, SplitNode, IfNode, LimitNode, FallbackNode):
-    _model.model_rebuild()
+# The nodes refer to `Node`, defined after them.
+Branch.model_rebuild()
+SplitNode.model_rebuild()
+IfNode.model_rebuild()
+LimitNode.model_rebuild()
+FallbackNode.model_rebuild()
 NODE: TypeAdapter[AnyNode] = TypeAdapter(Node)
 
 

@@ -121,7 +121,7 @@ def sticky_share(where: str, value: object) -> float:
     """Where `value` falls in [0, 1) for the split at `where`: the same in every process and
     replica (a keyed hash, not Python's salted `hash`), independent between splits."""
     digest = hashlib.blake2b(f"{where}\x00{value}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest) / 2**64
+    return (int.from_bytes(digest) >> 11) / 2**53  # 53 bits: a float strictly below 1, like random()
 
 
 class _Walk:
