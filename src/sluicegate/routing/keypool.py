@@ -1,0 +1,158 @@
+"""Key pools: several named provider keys per provider and gateway, chosen by weight.
+
+A key answered with 401 or 403 is disabled until someone enables it again; one answered with 429
+cools down for the upstream's Retry-After (else 60 s) and the request moves on to the next key.
+Only names and weights live here: the key material stays in the gateway's key store, looked up
+by name when a key is chosen, so nothing this module returns can leak a key.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sluicegate.routing.state import Change, Record, StateStore
+
+DEFAULT_COOLDOWN = 60.0  # seconds a 429 without Retry-After cools a key
+MAX_COOLDOWN = 3600.0  # a Retry-After longer than this is taken as this
+MAX_KEYS = 50
+
+
+class PoolKey(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="the stored key's name")
+    weight: float = Field(1.0, gt=0, le=1_000_000, allow_inf_nan=False)
+
+
+class KeyPool(BaseModel):
+    """A provider's keys on one gateway:
+    `{"keys": [{"name": "main", "weight": 3}, {"name": "spare"}]}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: list[PoolKey] = Field(min_length=1, max_length=MAX_KEYS)
+
+    @field_validator("keys")
+    @classmethod
+    def _names_unique(cls, keys: list[PoolKey]) -> list[PoolKey]:
+        names = [key.name for key in keys]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"each key is named once; repeated: {', '.join(twice)}")
+        return keys
+
+
+class KeyStatus(enum.StrEnum):
+    OK = "ok"
+    COOLING = "cooling"
+    DISABLED = "disabled"
+
+
+class KeyHealth(NamedTuple):
+    status: KeyStatus = KeyStatus.OK
+    until: float = 0.0  # cooling: when the key may be used again
+    reason: str = ""  # e.g. "upstream answered 401"
+
+    @classmethod
+    def from_record(cls, record: Record | None, now: float) -> KeyHealth:
+        if record is None:
+            return OK
+        health = cls(KeyStatus(record["status"]), record.get("until", 0.0), record.get("reason", ""))
+        return OK if health.status is KeyStatus.COOLING and health.until <= now else health
+
+
+OK = KeyHealth()
+
+
+class KeyPick(NamedTuple):
+    """The key to use (None when none is usable), and when one is, the soonest a cooling key frees."""
+
+    key: PoolKey | None
+    retry_after: float | None = None  # no key: seconds until a cooling one frees (None: all disabled)
+
+
+class KeyEvent(NamedTuple):
+    """What a refusal did to a key, for the log and metrics: its name, never its value."""
+
+    name: str
+    status: KeyStatus
+    until: float
+    reason: str
+
+
+class KeyPools:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        prefix: str = "key:",
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._rand = rand
+        self._prefix = prefix
+
+    async def pick(self, pool: str, keys: Sequence[PoolKey], exclude: Collection[str] = ()) -> KeyPick:
+        """A usable key of `pool` (e.g. `account/gateway/provider`) by weight, other than `exclude`
+        (the keys this request already tried)."""
+        now = self._clock()
+        candidates = [key for key in keys if key.name not in exclude]
+        health = await self._read(pool, candidates, now)
+        usable = [key for key, h in zip(candidates, health, strict=True) if h.status is KeyStatus.OK]
+        if not usable:
+            cooling = [h.until - now for h in health if h.status is KeyStatus.COOLING]
+            return KeyPick(None, min(cooling) if cooling else None)
+        point = self._rand() * sum(key.weight for key in usable)
+        for key in usable:
+            point -= key.weight
+            if point < 0:
+                return KeyPick(key)
+        return KeyPick(usable[-1])
+
+    async def report(
+        self, pool: str, name: str, status: int, retry_after: float | None = None
+    ) -> KeyEvent | None:
+        """What the upstream answered a request sent with key `name`; returns what changed."""
+        now = self._clock()
+        if status in (401, 403):
+            change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
+        elif status == 429:
+            wait = DEFAULT_COOLDOWN if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN)
+            change = KeyHealth(KeyStatus.COOLING, now + wait, "upstream answered 429")
+        else:
+            return None
+
+        def apply(current: Record | None) -> Change | None:
+            health = KeyHealth.from_record(current, now)
+            if health.status is KeyStatus.DISABLED:
+                return None  # stays disabled until enabled
+            cooling = change.status is KeyStatus.COOLING and health.status is KeyStatus.COOLING
+            if cooling and health.until >= change.until:
+                return None  # already cooling for longer
+            record = {"status": change.status.value, "until": change.until, "reason": change.reason}
+            return Change(record, change.until if change.status is KeyStatus.COOLING else None)
+
+        after = KeyHealth.from_record(await self._store.update(self._key(pool, name), apply, now), now)
+        return KeyEvent(name, after.status, after.until, after.reason)
+
+    async def enable(self, pool: str, name: str) -> None:
+        """Back in use (after the key was replaced or the account fixed)."""
+        await self._store.update(self._key(pool, name), lambda _: Change(None), self._clock())
+
+    async def health(self, pool: str, keys: Sequence[PoolKey]) -> dict[str, KeyHealth]:
+        """Each key's health, by name (for the admin API and metrics)."""
+        now = self._clock()
+        return {key.name: h for key, h in zip(keys, await self._read(pool, keys, now), strict=True)}
+
+    async def _read(self, pool: str, keys: Sequence[PoolKey], now: float) -> list[KeyHealth]:
+        records = await self._store.read([self._key(pool, key.name) for key in keys], now)
+        return [KeyHealth.from_record(record, now) for record in records]
+
+    def _key(self, pool: str, name: str) -> str:
+        return f"{self._prefix}{pool}/{name}"

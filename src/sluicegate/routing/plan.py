@@ -1,0 +1,193 @@
+"""Evaluation: a route and one request's facts become the ordered targets to try, and why.
+
+`plan` walks the tree once: an `if` takes one branch, a `split` one branch (by weight, at random or
+by a hash of its sticky field), a `limit` asks `holds` and takes `then` or `else`, a `fallback`
+keeps every member's targets in order. Nothing is counted here: `holds` only looks, and each
+target carries the limits it was reached through (`Target.limits`), so the gateway counts the
+limits of the target that actually answered. Every member of a fallback is planned up front, so
+a limit below a later member is looked at even when the first member answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from sluicegate.errors import RateLimited
+from sluicegate.exchange import RetryPolicy
+from sluicegate.gateway import RateLimitRule
+from sluicegate.routing.facts import RouteFacts
+from sluicegate.routing.nodes import AnyNode, FallbackNode, IfNode, LimitNode, SplitNode, TargetNode, join
+from sluicegate.routing.route import Route
+from sluicegate.types import Backoff
+
+Holds = Callable[[RateLimitRule, str], Awaitable[bool]]
+"""Whether `rule` still admits a request for this scope value (the gateway's counters; only looks)."""
+
+
+class LimitPass(NamedTuple):
+    """A limit node whose `then` led to a target: charge `rule` for `scope` when that target answers."""
+
+    rule: RateLimitRule
+    scope: str
+    where: str
+
+
+class Decision(NamedTuple):
+    """One choice on the way, e.g. `then.split=1` (the split at `then` took branch 1)."""
+
+    where: str
+    kind: str  # if, split or limit
+    choice: str  # then / else, a branch index, or "refused" (a spent limit without else)
+    note: str = ""  # "sticky", or why a sticky split chose at random
+
+    def __str__(self) -> str:
+        note = f"({self.note})" if self.note else ""
+        return f"{join(self.where, self.kind)}={self.choice}{note}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One concrete model to try; the retry fields are None where the gateway's defaults apply."""
+
+    provider: str
+    model: str  # the provider's model name
+    where: str  # its path in the route, e.g. split[1].then.fallback[0]
+    timeout_ms: int | None = None
+    max_attempts: int | None = None
+    retry_delay_ms: int | None = None
+    backoff: Backoff | None = None
+    limits: tuple[LimitPass, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def retry(self, default: RetryPolicy) -> RetryPolicy:
+        """`default` (the gateway's and the request's settings) with this target's overrides."""
+        overrides = (self.timeout_ms, self.max_attempts, self.retry_delay_ms, self.backoff)
+        if overrides == (None, None, None, None):
+            return default
+        return RetryPolicy(
+            max_attempts=default.max_attempts if self.max_attempts is None else self.max_attempts,
+            delay_ms=default.delay_ms if self.retry_delay_ms is None else self.retry_delay_ms,
+            backoff=self.backoff or default.backoff,
+            timeout_ms=default.timeout_ms if self.timeout_ms is None else self.timeout_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    route: str
+    targets: tuple[Target, ...]  # in the order to try them
+    decisions: tuple[Decision, ...]
+
+    @property
+    def path(self) -> str:
+        """The choices made, for the log and a response header: `if=then then.split=1(sticky)`."""
+        return " ".join(map(str, self.decisions))
+
+
+class RouteRefused(RateLimited):
+    """Every way through the route ends at a spent limit that has no `else`."""
+
+    code = "route_limit_spent"
+
+    def __init__(self, route: str, spent: list[tuple[str, RateLimitRule]]) -> None:
+        where, rule = spent[0]
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"route {route!r}: the limit{at} is spent ({rule.label}) and has no else",
+            route=route,
+            limits=[{"where": w, "rule": r.model_dump()} for w, r in spent],
+        )
+
+
+async def plan(
+    route: Route, facts: RouteFacts, holds: Holds, rand: Callable[[], float] = random.random
+) -> RoutePlan:
+    """The targets `route` gives this request, in order. Raises RouteRefused when there are none."""
+    walk = _Walk(facts, holds, rand)
+    targets = await walk.visit(route.root, "", ())
+    if not targets:
+        raise RouteRefused(route.name, walk.spent)
+    return RoutePlan(route.name, tuple(targets), tuple(walk.decisions))
+
+
+def sticky_share(where: str, value: object) -> float:
+    """Where `value` falls in [0, 1) for the split at `where`: the same in every process and
+    replica (a keyed hash, not Python's salted `hash`), independent between splits."""
+    digest = hashlib.blake2b(f"{where}\x00{value}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest) >> 11) / 2**53  # 53 bits: a float strictly below 1, like random()
+
+
+class _Walk:
+    __slots__ = ("decisions", "facts", "holds", "rand", "spent")
+
+    def __init__(self, facts: RouteFacts, holds: Holds, rand: Callable[[], float]) -> None:
+        self.facts = facts
+        self.holds = holds
+        self.rand = rand
+        self.decisions: list[Decision] = []
+        self.spent: list[tuple[str, RateLimitRule]] = []
+
+    async def visit(self, node: AnyNode, where: str, limits: tuple[LimitPass, ...]) -> list[Target]:
+        if isinstance(node, TargetNode):
+            provider, _, model = node.model.partition("/")
+            return [
+                Target(
+                    provider, model, where, node.timeout_ms, node.max_attempts,
+                    node.retry_delay_ms, node.backoff, limits,
+                )
+            ]  # fmt: skip
+        if isinstance(node, FallbackNode):
+            targets: list[Target] = []
+            for index, member in enumerate(node.fallback):
+                targets += await self.visit(member, join(where, f"fallback[{index}]"), limits)
+            return targets
+        if isinstance(node, IfNode):
+            taken = node.if_.holds(self.facts)
+            self.decisions.append(Decision(where, "if", "then" if taken else "else"))
+            if taken:
+                return await self.visit(node.then, join(where, "then"), limits)
+            return await self.visit(node.else_, join(where, "else"), limits)
+        if isinstance(node, SplitNode):
+            share, note = self._share(node, where)
+            index = node.pick(share)
+            self.decisions.append(Decision(where, "split", str(index), note))
+            return await self.visit(node.split[index].then, join(where, f"split[{index}].then"), limits)
+        return await self._limit(node, where, limits)
+
+    def _share(self, node: SplitNode, where: str) -> tuple[float, str]:
+        if node.sticky is None:
+            return self.rand(), ""
+        value = self.facts.field(node.sticky)
+        if value is None or value == "":
+            return self.rand(), f"random: no {node.sticky}"
+        return sticky_share(where, value), "sticky"
+
+    async def _limit(self, node: LimitNode, where: str, limits: tuple[LimitPass, ...]) -> list[Target]:
+        rule = node.limit
+        scope = _scope_value(rule.scope, self.facts)
+        if await self.holds(rule, scope):
+            self.decisions.append(Decision(where, "limit", "then"))
+            return await self.visit(node.then, join(where, "then"), (*limits, LimitPass(rule, scope, where)))
+        if node.else_ is None:
+            self.decisions.append(Decision(where, "limit", "refused"))
+            self.spent.append((where, rule))
+            return []
+        self.decisions.append(Decision(where, "limit", "else"))
+        return await self.visit(node.else_, join(where, "else"), limits)
+
+
+def _scope_value(scope: str, facts: RouteFacts) -> str:
+    """As the gateway's own rules scope a request (pipeline/ratelimit.py): requests without the
+    metadata field share one bucket."""
+    if scope == "gateway":
+        return ""
+    if scope == "token":
+        return facts.token_id or "anonymous"
+    return str(facts.metadata.get(scope.removeprefix("metadata."), ""))

@@ -1,0 +1,155 @@
+"""A named route: its validated tree, and the checks that need the whole tree.
+
+`parse_route` and `parse_routes` raise `RouteInvalid` (a 400) listing every problem by its path,
+e.g. `routes.cheap.split[1].then.model: expected "<provider>/<model>" ...`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from sluicegate.hints import closest
+from sluicegate.routing.conditions import uses_prompt_tokens
+from sluicegate.routing.nodes import (
+    NODE,
+    AnyNode,
+    FallbackNode,
+    IfNode,
+    SplitNode,
+    TargetNode,
+    children,
+    dump,
+    join,
+)
+from sluicegate.routing.problems import RouteInvalid, RouteProblem, problems_from
+
+ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+MAX_DEPTH = 8  # nodes nested in nodes
+MAX_NODES = 64
+MAX_TARGETS = 10  # targets one plan may try in turn (each up to its max_attempts)
+MAX_ROUTES = 100
+_MAX_JSON_DEPTH = 48  # checked before validation, so a deep document costs no recursion
+_MAX_JSON_VALUES = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    root: AnyNode
+    needs_prompt_tokens: bool  # a condition asks `prompt_tokens_over`: count tokens for its facts
+
+    def to_json(self) -> Any:
+        return dump(self.root)
+
+
+def parse_route(name: str, raw: Any, providers: Collection[str] | None = None, prefix: str = "") -> Route:
+    """`raw` (parsed JSON) as route `name`. With `providers` (the registry's names), a target
+    naming another provider is refused. `prefix` starts each problem's path (default: the name)."""
+    root, problems = _checked(name, raw, providers, prefix or name)
+    if root is None or problems:
+        raise RouteInvalid(problems)
+    return _route(name, root)
+
+
+def parse_routes(raw: Any, providers: Collection[str] | None = None) -> dict[str, Route]:
+    """A gateway's `routes` setting: route name -> node. Problems are named `routes.<name>...`."""
+    if not isinstance(raw, Mapping):
+        raise RouteInvalid([RouteProblem("routes", "expected an object of route name -> node")])
+    if len(raw) > MAX_ROUTES:
+        raise RouteInvalid([RouteProblem("routes", f"{len(raw)} routes; at most {MAX_ROUTES} are allowed")])
+    checked = {name: _checked(name, node, providers, f"routes.{name}") for name, node in raw.items()}
+    problems = [problem for _, found in checked.values() for problem in found]
+    if problems:
+        raise RouteInvalid(problems)
+    return {name: _route(name, root) for name, (root, _) in checked.items() if root is not None}
+
+
+def _route(name: str, root: AnyNode) -> Route:
+    conditions = (node.if_ for node, _ in _walk(root) if isinstance(node, IfNode))
+    return Route(name, root, any(uses_prompt_tokens(condition) for condition in conditions))
+
+
+def _checked(
+    name: str, raw: Any, providers: Collection[str] | None, prefix: str
+) -> tuple[AnyNode | None, list[RouteProblem]]:
+    if not isinstance(name, str) or not ROUTE_NAME.fullmatch(name):
+        message = "a route name is 1 to 64 letters, digits, - or _, starting with a letter or digit"
+        return None, [RouteProblem(prefix, message)]
+    if (shape := _shape_problem(raw)) is not None:
+        return None, [RouteProblem(prefix, shape)]
+    try:
+        root = NODE.validate_python(raw)
+    except ValidationError as exc:
+        return None, problems_from(exc, prefix)
+    return root, list(_tree_problems(root, prefix, providers))
+
+
+def _shape_problem(raw: Any) -> str | None:
+    """Guards validation against documents too deep or too large to be a route."""
+    stack: list[tuple[Any, int]] = [(raw, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > _MAX_JSON_DEPTH:
+            return f"nested more than {_MAX_JSON_DEPTH} levels deep; a route nests at most {MAX_DEPTH} nodes"
+        if count > _MAX_JSON_VALUES:
+            return f"more than {_MAX_JSON_VALUES} JSON values; a route has at most {MAX_NODES} nodes"
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _tree_problems(root: AnyNode, prefix: str, providers: Collection[str] | None) -> Iterator[RouteProblem]:
+    count = 0
+    for node, where, depth in _walk_depth(root):
+        count += 1
+        if depth > MAX_DEPTH:
+            yield RouteProblem(join(prefix, where), f"nodes nest {depth} deep here; at most {MAX_DEPTH}")
+            return
+        if providers is not None and isinstance(node, TargetNode) and node.provider not in providers:
+            guess = closest(node.provider, providers)
+            meant = f'; did you mean "{guess}/{node.provider_model}"?' if guess else ""
+            yield RouteProblem(
+                join(prefix, join(where, "model")), f"unknown provider {node.provider!r}{meant}"
+            )
+    if count > MAX_NODES:
+        yield RouteProblem(prefix, f"{count} nodes; a route has at most {MAX_NODES}")
+    longest = most_targets(root)
+    if longest > MAX_TARGETS:
+        yield RouteProblem(
+            prefix,
+            f"a request could fall back through {longest} targets; at most {MAX_TARGETS} are allowed"
+            " (fallback lists add up, a split or if counts its longest branch)",
+        )
+
+
+def most_targets(node: AnyNode) -> int:
+    """The longest list of targets a plan of this node can hold."""
+    if isinstance(node, TargetNode):
+        return 1
+    if isinstance(node, FallbackNode):
+        return sum(most_targets(member) for member in node.fallback)
+    if isinstance(node, SplitNode):
+        return max(most_targets(branch.then) for branch in node.split)
+    return max(most_targets(child) for child, _ in children(node, ""))
+
+
+def _walk(root: AnyNode) -> Iterator[tuple[AnyNode, str]]:
+    for node, where, _ in _walk_depth(root):
+        yield node, where
+
+
+def _walk_depth(root: AnyNode) -> Iterator[tuple[AnyNode, str, int]]:
+    stack: list[tuple[AnyNode, str, int]] = [(root, "", 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        yield node, where, depth
+        stack.extend((child, path, depth + 1) for child, path in reversed(children(node, where)))
