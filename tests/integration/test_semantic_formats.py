@@ -282,3 +282,34 @@ def test_gemini_stream_without_sse_gets_a_json_array(gateway: RunningGateway) ->
     assert array.headers["x-semantic-cache"] == "HIT"
     assert array.headers["content-type"].startswith("application/json")
     assert orjson.loads(array.content) == [whole.json()]
+
+
+def test_a_compat_answer_is_never_served_to_the_providers_own_endpoint(
+    gateway: RunningGateway, fakes: tuple[FakeOpenAI, FakeAnthropic, FakeGemini]
+) -> None:
+    """The compat endpoint stores OpenAI-shaped answers under the provider's translated body: the
+    same body sent to the provider's own endpoint must not find them (the Anthropic SDK could not
+    read them), and the reverse."""
+    compat = openai.OpenAI(
+        base_url=f"{gateway.url}/v1/local/default/compat", api_key="sk-test", max_retries=0
+    )
+    native = anthropic.Anthropic(base_url=gateway.provider_url("anthropic"), api_key="sk-test", max_retries=0)
+    with compat, native:
+        compat.chat.completions.create(
+            model=f"anthropic/{CLAUDE}", max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
+        )
+        stored(gateway, 1)
+        raw = native.messages.with_raw_response.create(
+            model=CLAUDE,
+            max_tokens=64,
+            messages=[{"role": "user", "content": [{"type": "text", "text": QUESTION}]}],
+        )
+        assert raw.headers["x-semantic-cache"] == "MISS"
+        assert raw.parse().content[0].type == "text"
+        stored(gateway, 2)
+        again = compat.chat.completions.with_raw_response.create(
+            model=f"anthropic/{CLAUDE}", max_tokens=64, messages=[{"role": "user", "content": PARAPHRASE}]
+        )
+        assert again.headers["x-semantic-cache"] == "HIT"
+        assert again.parse().object == "chat.completion"
+    assert len(fakes[1].requests) == 2

@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.pipeline.cache_keys import credential_fingerprint
@@ -116,7 +116,7 @@ class SemanticCache:
         origin = Origin(
             gateway=f"{exchange.account}/{exchange.gateway_slug}",
             provider=step.provider.name,
-            endpoint=step.facts.answer_endpoint or step.route.path,  # streamed or not: one scope
+            endpoint=_endpoint(step),
             segment=headers.get(SEGMENT_HEADER) or "_default_",
             credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
         )
@@ -235,6 +235,13 @@ class SemanticCache:
             await self._feed.close()
         await self.models.close()
         await asyncio.to_thread(self._index.close)
+
+
+def _endpoint(step: Step) -> str:
+    """The endpoint part of a scope: streamed or not, one scope; an answer translated into another
+    API's shape (the compat endpoint's) is kept apart from the provider's own answers."""
+    endpoint = step.facts.answer_endpoint or step.route.path
+    return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
 
 
 # The stored question travels in the entry's headers under a name no upstream sends, and is
