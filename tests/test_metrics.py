@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate.exchange import Exchange, Step
 from sluicegate.metrics import Metrics
-from sluicegate.storage.base import LogRecord
+from sluicegate.outcome import Outcome
+from sluicegate.providers.base import RequestFacts
+from sluicegate.providers.openai import OPENAI
+from sluicegate.types import CacheStatus, Usage
+from tests.pipeline.test_log import exchange as bare_exchange
 
 
-def record(latency_ms: float, **fields: Any) -> LogRecord:
-    values: dict[str, Any] = {
-        "id": "x", "ts": 0.0, "account": "local", "gateway": "default", "provider": "openai",
-        "endpoint": "chat/completions", "method": "POST", "model": "gpt-4o-mini", "stream": False,
-        "status": 200, "latency_ms": latency_ms, "ttfb_ms": latency_ms, "cache_status": "MISS",
-    }  # fmt: skip
-    return LogRecord(**(values | fields))
+def finished(
+    latency_ms: float,
+    status: int = 200,
+    cache: CacheStatus = CacheStatus.MISS,
+    first_byte: bool = True,
+    rate_limited: bool = False,
+) -> Exchange:
+    """A finished request to gpt-4o-mini at openai that took `latency_ms` (its first byte too)."""
+    done = bare_exchange()
+    done.status, done.cache_status, done.rate_limited = status, cache, rate_limited
+    done.finished_at = done.started + latency_ms / 1000
+    done.first_byte_at = done.finished_at if first_byte else None
+    facts = RequestFacts(model="gpt-4o-mini")
+    done.steps = [Step(OPENAI, done.route, CIMultiDict(), b"", facts)]
+    return done
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -28,49 +40,46 @@ def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
     }
 
 
+MODEL = {"gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
+LABELS = MODEL | {"status": "200", "cache": "MISS"}
+
+
 async def test_latency_buckets_include_their_bound_and_accumulate() -> None:
     metrics = Metrics(limiter_failures=lambda: 0, semantic_entries=lambda: 0)
-    finished = [record(ms) for ms in (5.0, 5.001, 9.0, 400.0, 700_000.0)]
-    await metrics.observe([(None, r) for r in finished])  # type: ignore[misc]  # the hook ignores exchanges
+    latencies = (5.0, 5.001, 9.0, 400.0, 700_000.0)
+    for ms in latencies:
+        await metrics.observe(finished(ms), Outcome())
     got = samples(metrics)
-    labels = {
-        "gateway": "default",
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "status": "200",
-        "cache": "MISS",
-    }
 
     def bucket(le: str) -> float:
-        return got[("sluicegate_request_duration_seconds_bucket", frozenset((labels | {"le": le}).items()))]
+        return got[("sluicegate_request_duration_seconds_bucket", frozenset((LABELS | {"le": le}).items()))]
 
     assert bucket("0.005") == 1  # 5 ms is at the bound: counted in it
     assert bucket("0.01") == 3
     assert bucket("0.5") == 4
     assert bucket("300.0") == 4
     assert bucket("+Inf") == 5  # 700 s is above every bound
-    assert got[("sluicegate_request_duration_seconds_count", frozenset(labels.items()))] == 5
-    total = got[("sluicegate_request_duration_seconds_sum", frozenset(labels.items()))]
-    assert abs(total - sum(r.latency_ms for r in finished) / 1000) < 1e-9
-    assert got[("sluicegate_requests_total", frozenset(labels.items()))] == 5
+    assert got[("sluicegate_request_duration_seconds_count", frozenset(LABELS.items()))] == 5
+    total = got[("sluicegate_request_duration_seconds_sum", frozenset(LABELS.items()))]
+    assert abs(total - sum(latencies) / 1000) < 1e-6
+    assert got[("sluicegate_requests_total", frozenset(LABELS.items()))] == 5
 
 
-async def test_tokens_cost_hits_and_refusals_are_summed_per_label_set() -> None:
+async def test_tokens_cost_hits_refusals_and_unpriced_are_summed_per_label_set() -> None:
     metrics = Metrics(limiter_failures=lambda: 0, semantic_entries=lambda: 0)
-    finished = [
-        record(10, tokens_in=7, tokens_out=3, cost_usd=0.25),
-        record(20, tokens_in=1, cost_usd=0.5),
-        record(1, cache_status="HIT", tokens_in=100, tokens_out=100, cost_usd=0.0),
-        record(1, status=429, rate_limited=True, ttfb_ms=None, cache_status="NONE"),
-    ]
-    await metrics.observe([(None, r) for r in finished])  # type: ignore[misc]
+    await metrics.observe(finished(10), Outcome(Usage(7, 3), 0.25))
+    await metrics.observe(finished(20), Outcome(Usage(1, 0), 0.5))
+    await metrics.observe(finished(1, cache=CacheStatus.HIT), Outcome(Usage(100, 100), 0.0))
+    refused = finished(1, status=429, cache=CacheStatus.NONE, first_byte=False, rate_limited=True)
+    await metrics.observe(refused, Outcome())
+    await metrics.observe(finished(3), Outcome(Usage(2, 2), None, unpriced=True))
     got = samples(metrics)
-    model = {"gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
-    assert got[("sluicegate_tokens_total", frozenset((model | {"direction": "in"}).items()))] == 108
-    assert got[("sluicegate_tokens_total", frozenset((model | {"direction": "out"}).items()))] == 103
-    assert got[("sluicegate_cost_usd_total", frozenset(model.items()))] == 0.75
+    assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "in"}).items()))] == 110
+    assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "out"}).items()))] == 105
+    assert got[("sluicegate_cost_usd_total", frozenset(MODEL.items()))] == 0.75
     # The upstream's time to first byte: misses only (not the hit, not the refusal without one).
-    assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(model.items()))] == 2
+    assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(MODEL.items()))] == 3
     assert got[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
-    hit = model | {"status": "200", "cache": "HIT"}
+    assert got[("sluicegate_unpriced_requests_total", frozenset(MODEL.items()))] == 1
+    hit = LABELS | {"status": "200", "cache": "HIT"}
     assert got[("sluicegate_requests_total", frozenset(hit.items()))] == 1

@@ -73,6 +73,7 @@ class LogEntry(BaseModel):
     reasoning_tokens: int | None
     usage_estimated: bool
     cost_usd: float | None
+    unpriced: bool = Field(False, description="the model has no known price: cost_usd is null")
     cache_status: str
     cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")
     rate_limited: bool = False

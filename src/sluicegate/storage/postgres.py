@@ -123,6 +123,7 @@ MIGRATIONS = [
     """,
     postgres_analytics.MIGRATION,  # analytics roll-ups, filled from the logs already stored
     "ALTER TABLE logs ADD COLUMN semantic_hit BOOLEAN NOT NULL DEFAULT false",
+    "ALTER TABLE logs ADD COLUMN unpriced BOOLEAN NOT NULL DEFAULT false",
 ]
 
 _LOG_COLUMNS = [
@@ -130,12 +131,14 @@ _LOG_COLUMNS = [
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
+    "unpriced",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
     "float8", "float8", "int8", "int8", "int8", "int8",
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool",
+    "bool",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -530,7 +533,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, record.usage_estimated, record.cost_usd, _text(record.cache_status),
         _text(record.error), _json(record.metadata), _json(record.request_headers),
         record.request_body, record.response_body, record.step, _json(record.attempts),
-        record.cache_saved_ms, record.rate_limited, record.semantic_hit,
+        record.cache_saved_ms, record.rate_limited, record.semantic_hit, record.unpriced,
     )  # fmt: skip
 
 

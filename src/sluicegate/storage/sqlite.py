@@ -106,6 +106,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN semantic_hit INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE logs ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -113,6 +116,7 @@ _LOG_COLUMNS = [
     "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
     "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
+    "unpriced",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -423,7 +427,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
-        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit),
+        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), int(record.unpriced),
     )  # fmt: skip
 
 
@@ -433,6 +437,7 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["rate_limited"] = bool(values["rate_limited"])
     values["semantic_hit"] = bool(values["semantic_hit"])
+    values["unpriced"] = bool(values["unpriced"])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])
