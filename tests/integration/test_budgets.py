@@ -269,6 +269,8 @@ def test_bad_budget_settings_are_400s_naming_the_field(
     make_gateway: Callable[..., RunningGateway], settings: dict[str, Any], field: str
 ) -> None:
     gateway = make_gateway()
+    good = {"rate_limits": [{"limit": 5, "period": 60, "unit": "tokens", "reserve": 0}]}
+    assert gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": good}).is_success
     response = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field

@@ -15,7 +15,7 @@ from sluicegate.outcome import Outcome
 from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.outcome.pricing import Pricing
-from sluicegate.pipeline.log import CLIENT_GONE, LOG_ID_HEADER, Log
+from sluicegate.pipeline.log import CLIENT_GONE, LOG_ID_HEADER, Log, ends_stream
 from sluicegate.providers.base import Route
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.usage.cost import PriceTable
@@ -175,3 +175,18 @@ async def test_cancellation_before_the_answer_is_recorded_as_499(
     await outcomes.close()
     await logbook.flush()
     assert [(r.status, r.error) for r in sink.records] == [(499, CLIENT_GONE)]
+
+
+@pytest.mark.parametrize(
+    ("data", "ends"),
+    [
+        (b'data: {"choices":[]}\n\ndata: [DONE]\n\n', True),
+        (b"data: [DONE]\n\n", True),
+        (b"event: response.completed\ndata: {}\n\n", True),
+        (b'\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n', True),
+        (b'data: {"choices":[{"delta":{"content":"data: [DONE]"}}]}\n\n', False),  # said by the model
+        (b'data: {"choices":[]}\n\n', False),
+    ],
+)
+def test_end_markers_count_only_at_the_start_of_a_line(data: bytes, ends: bool) -> None:
+    assert ends_stream(data) is ends

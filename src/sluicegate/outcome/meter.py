@@ -1,7 +1,7 @@
 """Measuring a finished exchange: its usage (as the provider reported it, else counted) and cost.
 
-`quick` answers on the event loop when that is cheap: usage read from a body of modest size (a
-stream's usage is read backwards, from its end) and a price already resolved. Anything else —
+`quick` answers on the event loop when that is cheap: usage read from a JSON body of modest size
+or from a stream (read backwards, from its end) and a price already resolved. Anything else —
 a large body, usage to count with the tokenizer, a first price lookup — is `measure`'s, on a
 worker thread.
 """
@@ -14,8 +14,9 @@ from sluicegate.outcome.pricing import Pricing, unpriced
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.tokens import TokenCounter
 
-# Response bodies up to this size have their usage read on the event loop (tens of microseconds).
-LOOP_BODY_BYTES = 64 * 1024
+# JSON bodies up to this size have their usage read on the event loop (at most tens of
+# microseconds). A stream's usage is read from its end, whatever its size.
+LOOP_BODY_BYTES = 16 * 1024
 
 
 class Meter:
@@ -29,7 +30,8 @@ class Meter:
         step = exchange.step
         if step is None:
             return NO_OUTCOME
-        if len(exchange.response_body) > self._loop_bytes or not self._pricing.ready(exchange, step):
+        too_big = not exchange.streamed and len(exchange.response_body) > self._loop_bytes
+        if too_big or not self._pricing.ready(exchange, step):
             return None
         usage = _reported(exchange, step)
         if usage is None and _countable(exchange, step):
