@@ -41,10 +41,8 @@ def set_settings(gateway: RunningGateway, **settings: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def sdk(gateway: RunningGateway, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0, default_headers=headers
-    )
+def sdk(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
 
 
 def ask(client: openai.OpenAI, stream: bool = False, model: str = MODEL) -> bool:
@@ -52,15 +50,15 @@ def ask(client: openai.OpenAI, stream: bool = False, model: str = MODEL) -> bool
     messages: list[Any] = [{"role": "user", "content": SIX_WORDS}]
     try:
         if stream:
-            chunks = client.chat.completions.create(
+            with client.chat.completions.create(
                 model=model,
                 messages=messages,
                 max_tokens=6,
                 stream=True,
                 stream_options={"include_usage": True},
-            )
-            usage = next(c.usage for c in chunks if c.usage)
-            assert usage.total_tokens == ANSWER.total_tokens
+            ) as chunks:
+                usages = [c.usage for c in chunks if c.usage]
+            assert [u.total_tokens for u in usages] == [ANSWER.total_tokens]
         else:
             answer = client.chat.completions.create(model=model, messages=messages, max_tokens=6)
             assert answer.usage is not None
@@ -82,8 +80,8 @@ def test_a_token_rule_counts_each_answer_before_the_next_request(
 ) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url}, **SLOW_LOGS)
     set_settings(gateway, rate_limits=[{"limit": 30, "period": 3600, "unit": "tokens"}])
-    client = sdk(gateway)
-    answered = [ask(client, stream) for _ in range(5)]
+    with sdk(gateway) as client:
+        answered = [ask(client, stream) for _ in range(5)]
     # 18 used, then 18 more reserved would pass 30: the second is refused before it is sent.
     assert answered[0]
     assert sum(answered) <= 2
@@ -96,8 +94,8 @@ def test_a_spend_budget_admits_what_it_is_worth(
     gateway = make_gateway(upstreams={"openai": fake.base_url}, **SLOW_LOGS)
     budget = 3.5 * answer_cost()
     set_settings(gateway, rate_limits=[{"name": "budget", "limit": budget, "period": 86400, "unit": "cost"}])
-    client = sdk(gateway)
-    answered = [ask(client) for _ in range(10)]
+    with sdk(gateway) as client:
+        answered = [ask(client) for _ in range(10)]
     # Three answers are spent; a fourth's reservation would not fit in the half answer left.
     assert answered == [True] * 3 + [False] * 7
 
@@ -131,9 +129,11 @@ async def test_concurrent_requests_cannot_overspend(
             return False
         return True
 
-    answered = await asyncio.gather(*(one(n) for n in range(50)))
-    for client in clients:
-        await client.close()
+    try:
+        answered = await asyncio.gather(*(one(n) for n in range(50)))
+    finally:
+        for client in clients:
+            await client.close()
     assert 1 <= sum(answered) <= 10
     assert len(fake.requests) == sum(answered)
     records = replicas[0].wait_for_logs(50)
