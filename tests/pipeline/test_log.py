@@ -190,3 +190,20 @@ async def test_cancellation_before_the_answer_is_recorded_as_499(
 )
 def test_end_markers_count_only_at_the_start_of_a_line(data: bytes, ends: bool) -> None:
     assert ends_stream(data) is ends
+
+
+async def test_a_stream_closed_before_its_first_chunk_is_still_recorded(
+    stage: Log, outcomes: Outcomes, logbook: Logbook, sink: ListSink
+) -> None:
+    async def never_read() -> AsyncIterator[bytes]:
+        yield b"unsent"
+
+    async def streams(ex: Exchange) -> Reply:
+        return Reply(200, CIMultiDict(), stream=never_read())
+
+    reply = await stage(exchange(), streams)
+    assert reply.stream is not None
+    await reply.stream.aclose()  # the client left while the headers were being written
+    await outcomes.close()
+    await logbook.flush()
+    assert [r.error for r in sink.records] == [CLIENT_GONE]

@@ -164,3 +164,12 @@ async def test_sliding_window_never_admits_more_than_the_limit_in_any_period(
             admitted_at.append(now)
     for start in admitted_at:  # every window that begins at an admission is the worst case
         assert sum(1 for t in admitted_at if start <= t < start + period) <= limit
+
+
+async def test_settled_reservations_leave_nothing_behind_in_process() -> None:
+    memory = MemoryLimiter()
+    tokens = bucket("t", limit=1e9, period=60, sliding=True, unit="tokens")
+    for n in range(1000):  # a busy window: it never empties
+        held = await reserve(memory, tokens, 10, 1.0 + n / 100)
+        await memory.settle(held.holds, [5], 1.0 + n / 100)
+    assert memory._sliding[tokens.key].held == {}  # only open reservations are kept

@@ -1,9 +1,9 @@
 """The outcome step: when a response completes, measure it once and hand the result to every sink.
 
-A request that holds token or cost reservations is settled before its answer is complete — the
-JSON body is returned, or the stream's end marker sent, only after `complete` — so the next
-request of its scope is judged on what this one really used. Other requests are measured on the
-loop when that is cheap and otherwise on a worker thread in the background: nothing waits for them.
+The outcome is measured on the event loop when that is cheap, else on a worker thread. A request
+that holds token or cost reservations is settled before its answer is complete — the JSON body is
+returned, or the stream's end marker sent, only after `complete` — so the next request of its
+scope is judged on what this one really used. Nothing waits for the measuring of other requests.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ class Outcomes:
 
     async def complete(self, exchange: Exchange) -> None:
         """The response of `exchange` is complete: measure it and hand it on. Returns once its
-        reservations are settled; a cancelled caller does not stop the settlement."""
-        if exchange.holds:
-            await asyncio.shield(self._spawn(exchange))
-            return
+        reservations are settled; a cancelled caller stops neither the measuring nor the sinks."""
         outcome = self._quick(exchange)
-        if outcome is None:
-            self._spawn(exchange)
-        else:
+        if outcome is not None:
             await self._hand_out(exchange, outcome)
+        elif exchange.holds:
+            await asyncio.shield(self._spawn(exchange))
+        else:
+            self._spawn(exchange)
 
     def complete_soon(self, exchange: Exchange) -> None:
         """As `complete`, for a caller that cannot wait (it is being cancelled, or closed)."""
@@ -69,8 +68,15 @@ class Outcomes:
         await self._hand_out(exchange, outcome)
 
     async def _hand_out(self, exchange: Exchange, outcome: Outcome) -> None:
+        """Each sink in turn. A sink that does I/O shields it (the Redis limiter does), so a caller
+        cancelled meanwhile still lets the remaining sinks run before the cancellation goes on."""
+        cancelled: asyncio.CancelledError | None = None
         for sink in self._sinks:
             try:
                 await sink(exchange, outcome)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
             except Exception:  # sinks are independent: one failing must not starve the others
                 _log.exception("an outcome sink failed for request %s", exchange.id)
+        if cancelled is not None:
+            raise cancelled

@@ -56,7 +56,11 @@ class Log:
             await self._outcomes.complete(exchange)
         else:
             exchange.streamed = True
-            reply.stream = self._recorded(exchange, reply.stream)
+            recorded = self._recorded(exchange, reply.stream)
+            # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
+            # a client gone before the first chunk must still be completed (reservations, record).
+            await anext(recorded)
+            reply.stream = recorded
         return reply
 
     async def _recorded(
@@ -73,6 +77,7 @@ class Log:
         tail = b""
         try:
             async with aclosing(stream):
+                yield b""  # taken by __call__, never relayed
                 async for chunk in stream:
                     if exchange.first_byte_at is None:
                         exchange.first_byte_at = time.perf_counter()

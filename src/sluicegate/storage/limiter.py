@@ -87,7 +87,7 @@ class Limiter(Protocol):
 
     async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
         """Withdraw each hold from where it was made and count `used[i]` (what the request really
-        used; 0 releases it) at `now`."""
+        used; 0 releases it) at `now`. Completes even when its caller is cancelled meanwhile."""
         ...
 
     async def open(self) -> None: ...
@@ -158,9 +158,9 @@ class MemoryLimiter:
             return Verdict(False, tuple(usages), max(refused, key=lambda u: u.reset_after))
         holds = []
         for index, (bucket, amount) in enumerate(claims):
-            ref = self._add(bucket, amount, now)
+            entry = self._add(bucket, amount, now)
             if not bucket.counts_requests:
-                holds.append(Hold(bucket, amount, now, ref))
+                holds.append(Hold(bucket, amount, now, self._hold(bucket, entry)))
             # A fixed window's reset does not move; a sliding one's may start with this request.
             usage = usages[index]
             usages[index] = (
@@ -201,19 +201,21 @@ class MemoryLimiter:
             used = 0.0
         return Usage(bucket, used, start + bucket.period - now)
 
-    def _add(self, bucket: Bucket, amount: float, now: float) -> str:
-        """Count `amount` at `now`; the reference of the sliding entry made ("" when none was)."""
+    def _add(self, bucket: Bucket, amount: float, now: float) -> _Entry | None:
+        """Count `amount` at `now`; the sliding window's new entry, if one was made."""
         if amount <= 0:
-            return ""
+            return None
         if bucket.sliding:
-            log = self._sliding.setdefault(bucket.key, _Log())
-            entry = log.add(now, amount)
-            if bucket.counts_requests:
-                return ""
-            ref = str(next(self._refs))
-            log.held[ref] = entry
-            return ref
+            return self._sliding.setdefault(bucket.key, _Log()).add(now, amount)
         start = window_start(bucket, now)
         window, used = self._fixed.get(bucket.key, (start, 0.0))
         self._fixed[bucket.key] = (start, (used if window == start else 0.0) + amount)
-        return ""
+        return None
+
+    def _hold(self, bucket: Bucket, entry: _Entry | None) -> str:
+        """A reference to a reservation's sliding entry, for `settle` to find it by ("" for none)."""
+        if entry is None:
+            return ""
+        ref = str(next(self._refs))
+        self._sliding[bucket.key].held[ref] = entry
+        return ref

@@ -11,6 +11,7 @@ Fixed windows are counters keyed by window start; sliding windows are sorted set
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
@@ -171,7 +172,8 @@ class RedisLimiter:
         if not keys:
             return
         try:
-            await self._settle(keys=keys, args=args)
+            # Shielded: a client that hangs up meanwhile must not leave the script half-known.
+            await asyncio.shield(self._settle(keys=keys, args=args))
         except (redis.RedisError, OSError) as exc:
             raise LimiterUnavailable(f"Redis: {exc}") from exc
 
