@@ -173,3 +173,10 @@ async def test_settled_reservations_leave_nothing_behind_in_process() -> None:
         held = await reserve(memory, tokens, 10, 1.0 + n / 100)
         await memory.settle(held.holds, [5], 1.0 + n / 100)
     assert memory._sliding[tokens.key].held == {}  # only open reservations are kept
+
+
+async def test_a_claim_of_nothing_still_needs_room_left(limiter: Limiter) -> None:
+    spend = bucket("usd", limit=1.0, unit="cost")
+    assert (await reserve(limiter, spend, 0, 1.0)).allowed  # e.g. an unpriced model, allowed
+    assert (await reserve(limiter, spend, 1.0, 1.0)).allowed
+    assert not (await reserve(limiter, spend, 0, 1.0)).allowed  # the budget is spent

@@ -57,9 +57,8 @@ class Meter:
 
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
         if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
-            return Outcome(
-                usage, 0.0 if usage is not None else None
-            )  # answered by the gateway: nothing billed
+            # Answered by the gateway: nothing was billed.
+            return Outcome(usage, None if usage is None else 0.0)
         price = self._pricing.price(exchange, step)
         cost = price.cost(usage) if price is not None and usage is not None else None
         return Outcome(usage, cost, unpriced(exchange, step, price))

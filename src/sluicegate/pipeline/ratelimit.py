@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 from urllib.parse import quote
 
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
@@ -53,7 +54,8 @@ class RateLimit:
         rules = gateway.settings.rate_limits if gateway is not None else []
         if not rules:
             return await call_next(exchange)
-        claims = await self._claims(rules, exchange)
+        statics = [_static(rule) for rule in rules]
+        claims = await self._claims(rules, statics, exchange)
         try:
             verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
@@ -72,14 +74,14 @@ class RateLimit:
             raise RateLimited(
                 f"rate limit exceeded: {rule.label}",
                 headers={
-                    **_headers(refused, rule),
+                    **_headers(refused, statics[index]),
                     "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
                 },
                 rule=rule.model_dump(),
             )
         exchange.holds = verdict.holds
         reply = await call_next(exchange)
-        reply.headers.update(_tightest_headers(verdict, rules))
+        reply.headers.update(_tightest_headers(verdict, statics))
         return reply
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
@@ -93,8 +95,13 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", exchange.id, exc)
 
-    async def _claims(self, rules: Sequence[RateLimitRule], exchange: Exchange) -> list[Claim]:
-        buckets = [bucket_for(rule, index, exchange) for index, rule in enumerate(rules)]
+    async def _claims(
+        self, rules: Sequence[RateLimitRule], statics: Sequence[_Static], exchange: Exchange
+    ) -> list[Claim]:
+        buckets = [
+            bucket_for(rule, index, static, exchange)
+            for index, (rule, static) in enumerate(zip(rules, statics, strict=True))
+        ]
         metered = [rule for rule in rules if rule.unit != "requests"]
         if not metered:
             return [Claim(bucket, 1) for bucket in buckets]
@@ -107,11 +114,33 @@ class RateLimit:
         ]
 
 
-def bucket_for(rule: RateLimitRule, index: int, exchange: Exchange) -> Bucket:
+class _Static(NamedTuple):
+    """What a rule's content alone decides, worked out once per rule: its digest, so an edited rule
+    counts afresh, and its label as a header value."""
+
+    fingerprint: str
+    label: str
+
+
+def _static(rule: RateLimitRule) -> _Static:
+    """Memoised by the field values: an `lru_cache` keyed by the model itself hashed and compared
+    the model per request."""
+    return _static_of(tuple(rule.__dict__.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _static_of(fields: tuple[tuple[str, object], ...]) -> _Static:
+    rule = RateLimitRule.model_validate(dict(fields))
+    # `reserve` only sizes reservations: changing it does not change what is counted.
+    digest = hashlib.sha256(rule.model_dump_json(exclude={"reserve"}).encode()).hexdigest()[:12]
+    return _Static(digest, _header_text(rule.label))
+
+
+def bucket_for(rule: RateLimitRule, index: int, static: _Static, exchange: Exchange) -> Bucket:
     """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
     and the request's value of the rule's scope."""
     scope = _scope_value(rule.scope, exchange)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{_fingerprint(rule)}:{scope}"
+    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{static.fingerprint}:{scope}"
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
 
 
@@ -149,19 +178,6 @@ def _used(hold: Hold, outcome: Outcome) -> float:
     return outcome.cost_usd or 0.0
 
 
-def _fingerprint(rule: RateLimitRule) -> str:
-    """A short digest of a rule's content, so an edited rule counts afresh. Memoised by the field
-    values: an `lru_cache` keyed by the model itself hashed and compared the model per request."""
-    return _digest(tuple(rule.__dict__.items()))
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest(fields: tuple[tuple[str, object], ...]) -> str:
-    rule = RateLimitRule.model_validate(dict(fields))
-    # `reserve` only sizes reservations: changing it does not change what is counted.
-    return hashlib.sha256(rule.model_dump_json(exclude={"reserve"}).encode()).hexdigest()[:12]
-
-
 def _scope_value(scope: str, exchange: Exchange) -> str:
     step = exchange.steps[0] if exchange.steps else None
     if scope == "gateway":
@@ -176,25 +192,24 @@ def _scope_value(scope: str, exchange: Exchange) -> str:
     return str(exchange.metadata.get(field, ""))  # requests without the field share one bucket
 
 
-def _tightest_headers(verdict: Verdict, rules: Sequence[RateLimitRule]) -> dict[str, str]:
+def _tightest_headers(verdict: Verdict, statics: Sequence[_Static]) -> dict[str, str]:
     usages = verdict.usages
     if len(usages) == 1:
-        return _headers(usages[0], rules[0])
+        return _headers(usages[0], statics[0])
     index = min(range(len(usages)), key=lambda i: usages[i].remaining / usages[i].bucket.limit)
-    return _headers(usages[index], rules[index])
+    return _headers(usages[index], statics[index])
 
 
-def _headers(usage: Usage, rule: RateLimitRule) -> dict[str, str]:
+def _headers(usage: Usage, static: _Static) -> dict[str, str]:
     """One bucket's figures as `x-ratelimit-*` headers, in plain decimals (USD for cost rules)."""
     return {
         "x-ratelimit-limit": plain(usage.bucket.limit),
         "x-ratelimit-remaining": plain(usage.remaining),
         "x-ratelimit-reset": f"{math.ceil(usage.reset_after):d}",
-        RULE_HEADER: _header_text(rule.label),
+        RULE_HEADER: static.label,
     }
 
 
-@functools.lru_cache(maxsize=1024)
 def _header_text(text: str) -> str:
     """`text` as a header value: visible ASCII and spaces kept, anything else percent-encoded."""
     return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in text)

@@ -96,6 +96,9 @@ class Limiter(Protocol):
 
 
 def fits(bucket: Bucket, used: float, amount: float) -> bool:
+    """Whether a claim of `amount` fits; one of nothing (an uncounted cost) still needs room left."""
+    if amount <= 0:
+        return used < bucket.limit
     return used + amount <= bucket.limit * (1 + LIMIT_SLACK)
 
 

@@ -55,7 +55,9 @@ for i, key in ipairs(KEYS) do
   end
   if total < 0 then total = 0 end
   used[i] = total
-  if total + amount > limit * (1 + slack) then allowed = 0 end
+  if (amount > 0 and total + amount > limit * (1 + slack)) or (amount <= 0 and total >= limit) then
+    allowed = 0
+  end
 end
 if allowed == 1 then
   for i, key in ipairs(KEYS) do
