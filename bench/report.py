@@ -223,6 +223,23 @@ TARGETS: list[Target] = [
         1,
         "EVALSHA",
     ),
+    Target(
+        "token and cost rules added p50 (in-process)",
+        "budget",
+        "feature.p50_ms",
+        "<=",
+        0.1,
+        "ms",
+        scaled="latency",
+    ),
+    Target(
+        "Redis round trips per request (token and cost rules: reserve, settle)",
+        "budget-redis",
+        "gateway.redis_evalsha_per_req",
+        "<=",
+        2,
+        "EVALSHA",
+    ),
 ]
 
 

@@ -14,6 +14,11 @@ GATEWAY_CHAT_PATH = "/v1/local/default/openai/chat/completions"
 
 #: A rate-limit rule that never refuses (a trillion requests a minute): what checking a rule costs.
 NON_BINDING_RULE: dict[str, Any] = {"limit": 1e12, "period": 60}
+#: Token and spend rules that never refuse: what estimating, reserving and settling cost.
+NON_BINDING_BUDGETS: list[dict[str, Any]] = [
+    {"limit": 1e12, "period": 60, "unit": "tokens"},
+    {"limit": 1e9, "period": 86400, "unit": "cost"},
+]
 
 #: Headers every request carries (the provider key travels in the provider's own header).
 DEFAULT_HEADERS: dict[str, str] = {
@@ -186,6 +191,33 @@ SCENARIOS: list[Scenario] = [
         direct_path=None,
         control_settings={"rate_limits": []},
         gateway_settings={"rate_limits": [NON_BINDING_RULE]},
+        gateway_server="gateway-redis",
+        expect_gateway_headers={"x-ratelimit-limit": None},
+        rounds=6,
+    ),
+    Scenario(
+        name="budget",
+        description="1 connection: non-binding token and cost rules vs no rule (in-process counters)",
+        connections=1,
+        threads=1,
+        duration_s=12,
+        body=chat_body(),
+        direct_path=None,
+        control_settings={"rate_limits": []},
+        gateway_settings={"rate_limits": NON_BINDING_BUDGETS},
+        expect_gateway_headers={"x-ratelimit-limit": None},
+        rounds=6,
+    ),
+    Scenario(
+        name="budget-redis",
+        description="1 connection: non-binding token and cost rules vs none, counters in Redis",
+        connections=1,
+        threads=1,
+        duration_s=12,
+        body=chat_body(),
+        direct_path=None,
+        control_settings={"rate_limits": []},
+        gateway_settings={"rate_limits": NON_BINDING_BUDGETS},
         gateway_server="gateway-redis",
         expect_gateway_headers={"x-ratelimit-limit": None},
         rounds=6,

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate.exchange import Exchange, Step
-from sluicegate.gateway import Gateway, GatewaySettings
+from sluicegate.gateway import Gateway
 from sluicegate.metrics import OTHER, Metrics
-from sluicegate.providers import REGISTRY
-from sluicegate.providers.base import RequestFacts, Route
-from sluicegate.storage.base import LogRecord
-
-
-def record(latency_ms: float, **fields: Any) -> LogRecord:
-    values: dict[str, Any] = {
-        "id": "x", "ts": 0.0, "account": "local", "gateway": "default", "provider": "openai",
-        "endpoint": "chat/completions", "method": "POST", "model": "gpt-4o-mini", "stream": False,
-        "status": 200, "latency_ms": latency_ms, "ttfb_ms": latency_ms, "cache_status": "MISS",
-        "cache_source": "exact",
-    }  # fmt: skip
-    return LogRecord(**(values | fields))
+from sluicegate.outcome import Outcome
+from sluicegate.providers.base import RequestFacts
+from sluicegate.providers.openai import OPENAI
+from sluicegate.types import CacheSource, CacheStatus, Usage
+from tests.pipeline.test_log import exchange as bare_exchange
 
 
 def new_metrics(models_per_provider: int = 100) -> Metrics:
@@ -34,26 +24,27 @@ def new_metrics(models_per_provider: int = 100) -> Metrics:
     )
 
 
-def finished(*records: LogRecord, planned: bool = True) -> list[tuple[Exchange, LogRecord]]:
-    """Each record with the exchange it was built from: one that reached its gateway and had a step
-    planned, or (`planned=False`) one refused before either."""
-
-    async def no_body() -> bytes:
-        return b""
-
-    pairs = []
-    for r in records:
-        route = Route(r.account, r.endpoint)
-        headers = CIMultiDictProxy(CIMultiDict[str]())
-        exchange = Exchange(r.gateway, r.provider, route, r.method, headers, no_body, status=r.status)
-        if planned:
-            exchange.gateway = Gateway(
-                account=r.account, slug=r.gateway, name=r.gateway, settings=GatewaySettings(), created_at=0.0
-            )
-            facts = RequestFacts(model=r.model)
-            exchange.steps = [Step(REGISTRY[r.provider], route, CIMultiDict(), b"", facts)]
-        pairs.append((exchange, r))
-    return pairs
+def finished(
+    latency_ms: float,
+    status: int = 200,
+    cache: CacheStatus = CacheStatus.MISS,
+    first_byte: bool = True,
+    rate_limited: bool = False,
+    model: str | None = "gpt-4o-mini",
+    planned: bool = True,
+) -> Exchange:
+    """A finished request to `model` at openai through the gateway `default` that took
+    `latency_ms` (its first byte too); `planned=False`: refused before a gateway or step was known."""
+    done = bare_exchange()
+    done.status, done.cache_status, done.rate_limited = status, cache, rate_limited
+    done.cache_source = CacheSource.NONE if cache == CacheStatus.NONE else CacheSource.EXACT
+    done.started = 0.0  # so that the latency is exactly `latency_ms`, as at a bucket's bound
+    done.finished_at = latency_ms / 1000
+    done.first_byte_at = done.finished_at if first_byte else None
+    if planned:
+        done.gateway = Gateway(account="local", slug="default", name="default", created_at=0.0)
+        done.steps = [Step(OPENAI, done.route, CIMultiDict(), b"", RequestFacts(model=model))]
+    return done
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -65,71 +56,65 @@ def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
     }
 
 
+MODEL = {"gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
+LABELS = MODEL | {"status": "200", "cache": "MISS", "cache_source": "exact"}
+
+
 async def test_latency_buckets_include_their_bound_and_accumulate() -> None:
     metrics = new_metrics()
-    records = [record(ms) for ms in (5.0, 5.001, 9.0, 400.0, 700_000.0)]
-    await metrics.observe(finished(*records))
+    latencies = (5.0, 5.001, 9.0, 400.0, 700_000.0)
+    for ms in latencies:
+        await metrics.observe(finished(ms), Outcome())
     got = samples(metrics)
-    labels = {
-        "gateway": "default",
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "status": "200",
-        "cache": "MISS",
-        "cache_source": "exact",
-    }
 
     def bucket(le: str) -> float:
-        return got[("sluicegate_request_duration_seconds_bucket", frozenset((labels | {"le": le}).items()))]
+        return got[("sluicegate_request_duration_seconds_bucket", frozenset((LABELS | {"le": le}).items()))]
 
     assert bucket("0.005") == 1  # 5 ms is at the bound: counted in it
     assert bucket("0.01") == 3
     assert bucket("0.5") == 4
     assert bucket("300.0") == 4
     assert bucket("+Inf") == 5  # 700 s is above every bound
-    assert got[("sluicegate_request_duration_seconds_count", frozenset(labels.items()))] == 5
-    total = got[("sluicegate_request_duration_seconds_sum", frozenset(labels.items()))]
-    assert abs(total - sum(r.latency_ms for r in records) / 1000) < 1e-9
-    assert got[("sluicegate_requests_total", frozenset(labels.items()))] == 5
+    assert got[("sluicegate_request_duration_seconds_count", frozenset(LABELS.items()))] == 5
+    total = got[("sluicegate_request_duration_seconds_sum", frozenset(LABELS.items()))]
+    assert abs(total - sum(latencies) / 1000) < 1e-6
+    assert got[("sluicegate_requests_total", frozenset(LABELS.items()))] == 5
 
 
-async def test_tokens_cost_hits_and_refusals_are_summed_per_label_set() -> None:
+async def test_tokens_cost_hits_refusals_and_unpriced_are_summed_per_label_set() -> None:
     metrics = new_metrics()
-    await metrics.observe(
-        finished(
-            record(10, tokens_in=7, tokens_out=3, cost_usd=0.25),
-            record(20, tokens_in=1, cost_usd=0.5),
-            record(1, cache_status="HIT", tokens_in=100, tokens_out=100, cost_usd=0.0),
-            record(1, status=429, rate_limited=True, ttfb_ms=None, cache_status="", cache_source=""),
-        )
-    )
+    await metrics.observe(finished(10), Outcome(Usage(7, 3), 0.25))
+    await metrics.observe(finished(20), Outcome(Usage(1, 0), 0.5))
+    await metrics.observe(finished(1, cache=CacheStatus.HIT), Outcome(Usage(100, 100), 0.0))
+    refused = finished(1, status=429, cache=CacheStatus.NONE, first_byte=False, rate_limited=True)
+    await metrics.observe(refused, Outcome())
+    await metrics.observe(finished(3), Outcome(Usage(2, 2), None, unpriced=True))
     got = samples(metrics)
-    model = {"gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
-    assert got[("sluicegate_tokens_total", frozenset((model | {"direction": "in"}).items()))] == 108
-    assert got[("sluicegate_tokens_total", frozenset((model | {"direction": "out"}).items()))] == 103
-    assert got[("sluicegate_cost_usd_total", frozenset(model.items()))] == 0.75
+    assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "in"}).items()))] == 110
+    assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "out"}).items()))] == 105
+    assert got[("sluicegate_cost_usd_total", frozenset(MODEL.items()))] == 0.75
     # The upstream's time to first byte: misses only (not the hit, not the refusal without one).
-    assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(model.items()))] == 2
+    assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(MODEL.items()))] == 3
     assert got[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
-    hit = model | {"status": "200", "cache": "HIT", "cache_source": "exact"}
+    assert got[("sluicegate_unpriced_requests_total", frozenset(MODEL.items()))] == 1
+    hit = LABELS | {"status": "200", "cache": "HIT", "cache_source": "exact"}
     assert got[("sluicegate_requests_total", frozenset(hit.items()))] == 1
 
 
 async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the_cap() -> None:
     metrics = new_metrics(models_per_provider=2)
-    await metrics.observe(
-        finished(
-            record(1, model="made-up", status=404),  # failed: not a label (yet)
-            record(1, model="x" * 129),  # longer than any real model name
-            record(1, model="gpt-4o"),
-            record(1, model="made-up"),  # now it succeeded: the second and last label
-            record(1, model="gpt-4o-mini"),  # over the cap
-            record(1, model="gpt-4o"),  # labelled already: stays itself
-        )
-    )
-    await metrics.observe(
-        finished(record(1, gateway="nope", provider="gpt-pirate", model=None), planned=False)
-    )
+    for model, status in [
+        ("made-up", 404),  # failed: not a label (yet)
+        ("x" * 129, 200),  # longer than any real model name
+        ("gpt-4o", 200),
+        ("made-up", 200),  # now it succeeded: the second and last label
+        ("gpt-4o-mini", 200),  # over the cap
+        ("gpt-4o", 200),  # labelled already: stays itself
+    ]:
+        await metrics.observe(finished(1, status=status, model=model), Outcome())
+    stray = finished(1, model=None, planned=False)
+    stray.gateway_slug, stray.provider_name = "nope", "gpt-pirate"
+    await metrics.observe(stray, Outcome())
     requests = {
         (labels["gateway"], labels["provider"], labels["model"], labels["status"]): value
         for (name, pairs), value in samples(metrics).items()

@@ -24,6 +24,10 @@ from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
+from sluicegate.outcome.estimate import Estimator
+from sluicegate.outcome.meter import Meter
+from sluicegate.outcome.outcomes import Outcomes
+from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
@@ -71,7 +75,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
     upstream = Upstream(connect_timeout=settings.connect_timeout)
-    rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
+    counter, pricing = TokenCounter(), Pricing(PriceTable())
+    rate_limit = RateLimit(
+        limiter,
+        Estimator(counter, pricing),
+        fail_open=settings.rate_limit_failure == "open",
+        clock=clock,
+    )
     tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
     providers = registry(settings.custom_providers)
     metrics = Metrics(
@@ -80,13 +90,16 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         providers=[*providers, UNIVERSAL, COMPAT],
         models_per_provider=settings.metrics_models_per_provider,
     )
-    records = RecordBuilder(TokenCounter(), PriceTable(), body_limit=settings.log_body_limit)
     logbook = Logbook(
         database,
-        records.build,
+        RecordBuilder(body_limit=settings.log_body_limit).build,
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
-        after=[rate_limit.charge_usage, metrics.observe, *([tracing.record] if tracing else [])],
+    )
+    # Budget settlement first: it is what the next request of the same scope waits on.
+    outcomes = Outcomes(
+        Meter(counter, pricing),
+        [rate_limit.settle, logbook.take, metrics.observe, *([tracing.observe] if tracing else [])],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
@@ -100,7 +113,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [
-            Log(logbook, tee_limit=settings.max_body_bytes),
+            Log(outcomes, tee_limit=settings.max_body_bytes),
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
@@ -133,6 +146,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         yield
         # aiohttp runs this after in-flight requests have finished, so the last records are in.
         await retention.close()
+        await outcomes.close()
         await logbook.close()
         if tracing is not None:
             await tracing.close()

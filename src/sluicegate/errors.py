@@ -8,6 +8,7 @@
     ├── RequestTimeout          408  the request body did not arrive within the body timeout
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
+    ├── UnpricedModel           422  a spend limit applies, but nothing prices the request's model
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
@@ -83,6 +84,11 @@ class Conflict(GatewayError):
 class PayloadTooLarge(GatewayError):
     status = 413
     code = "payload_too_large"
+
+
+class UnpricedModel(GatewayError):
+    status = 422
+    code = "unpriced_model"
 
 
 class RateLimited(GatewayError):

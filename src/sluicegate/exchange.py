@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
-from sluicegate.storage.limiter import Bucket
+from sluicegate.storage.limiter import Hold
 from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
@@ -109,7 +109,7 @@ class Exchange:
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
     rate_limited: bool = False
     semantic_hit: bool = False
-    charges: list[Bucket] = field(default_factory=list)  # token/cost buckets to charge with the usage
+    holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
 
     @property
     def account(self) -> str:
@@ -122,6 +122,11 @@ class Exchange:
     @property
     def provider(self) -> Provider | None:
         return self.steps[self.step_index].provider if self.steps else None
+
+    @property
+    def provider_slug(self) -> str:
+        """The provider that answered (or was tried last), else the URL's provider segment."""
+        return self.steps[self.step_index].provider.name if self.steps else self.provider_name
 
     @property
     def facts(self) -> RequestFacts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -15,6 +16,14 @@ _SLUG_RE = re.compile(SLUG_PATTERN)
 
 DEFAULT_ACCOUNT = "local"
 DEFAULT_GATEWAY = "default"
+DEFAULT_RESERVE = 1024
+
+
+def plain(value: float) -> str:
+    """A number as people read it: `30`, `4.5`, `0.00001` — never `1e-05`, at most 10 significant digits."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return format(Decimal(f"{value:.10g}"), "f")
 
 
 class RateLimitRule(BaseModel):
@@ -32,13 +41,30 @@ class RateLimitRule(BaseModel):
     technique: Literal["fixed", "sliding"] = "fixed"
     unit: Literal["requests", "tokens", "cost"] = "requests"
     scope: str = Field("gateway", pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$")
+    reserve: int = Field(
+        DEFAULT_RESERVE,
+        ge=0,
+        le=10_000_000,
+        description="tokens and cost rules: output tokens reserved for a request that sets no "
+        "max_tokens / max_completion_tokens / max_output_tokens, until its real usage is known",
+    )
 
     @property
     def label(self) -> str:
+        unit = "USD" if self.unit == "cost" else self.unit
         return (
             self.name
-            or f"{self.limit:g} {self.unit} per {self.period} s ({self.technique}, per {self.scope})"
+            or f"{plain(self.limit)} {unit} per {self.period} s ({self.technique}, per {self.scope})"
         )
+
+
+class FallbackPrice(BaseModel):
+    """The price of a model that neither the price table nor a `cf-aig-custom-cost` header prices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_per_mtok: float = Field(ge=0, allow_inf_nan=False, description="USD per million input tokens")
+    output_per_mtok: float = Field(ge=0, allow_inf_nan=False, description="USD per million output tokens")
 
 
 class GatewaySettings(BaseModel):
@@ -81,6 +107,14 @@ class GatewaySettings(BaseModel):
     )
     rate_limits: list[RateLimitRule] = Field(
         default_factory=list, description="all apply; the strictest decides"
+    )
+    fallback_price: FallbackPrice | None = Field(
+        None, description="prices models the price table does not know (else their cost is unknown)"
+    )
+    allow_unpriced: bool = Field(
+        False,
+        description="admit requests for models without a known price where a cost rule applies "
+        "(their cost counts as nothing); by default they are refused",
     )
     max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
     retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")

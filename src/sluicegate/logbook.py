@@ -1,8 +1,10 @@
-"""The batching log writer: finished exchanges in, log records out, off the request path.
+"""The batching log writer: finished exchanges and their outcomes in, log records out, off the
+request path.
 
-`submit` only appends to a list. A background task wakes every `interval` seconds (or when a
-batch is full), builds the records on a worker thread and writes them in one batch. `close()`
-drains everything, which is how a graceful shutdown keeps every request's record.
+`submit` (or `take`, the outcome sink) only appends to a list. A background task wakes every
+`interval` seconds (or when a batch is full), builds the records on a worker thread and writes
+them in one batch. `close()` drains everything, which is how a graceful shutdown keeps every
+request's record.
 """
 
 from __future__ import annotations
@@ -10,40 +12,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 
 from sluicegate.exchange import Exchange
+from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
 from sluicegate.storage.base import LogRecord, LogSink
 
 _log = logging.getLogger(__name__)
-# Called with each written batch: what else must happen once usage is known (e.g. charging limits).
-AfterBatch = Callable[[list[tuple[Exchange, LogRecord]]], Awaitable[None]]
+Finished = tuple[Exchange, Outcome]
 
 
 class Logbook:
     def __init__(
         self,
         sink: LogSink,
-        build: Callable[[Exchange], LogRecord],
+        build: Callable[[Exchange, Outcome], LogRecord],
         batch_size: int,
         interval: float,
-        after: Sequence[AfterBatch] = (),
     ) -> None:
         self._sink = sink
         self._build = build
-        self._after = after
         self._batch_size = batch_size
         self._interval = interval
-        self._pending: list[Exchange] = []
+        self._pending: list[Finished] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    def submit(self, exchange: Exchange) -> None:
-        self._pending.append(exchange)
+    def submit(self, exchange: Exchange, outcome: Outcome) -> None:
+        self._pending.append((exchange, outcome))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
+
+    async def take(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: queue the request's record."""
+        self.submit(exchange, outcome)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="logbook")
@@ -70,11 +74,8 @@ class Logbook:
                 break
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
             built = await asyncio.to_thread(self._build_all, batch)
-            # Hooks first: once a record is visible, what its usage charged has been charged.
-            for hook in self._after:
-                await hook(built)
             kept = [record for exchange, record in built if _collects(exchange)]
-            kept = await self._within_caps(batch, kept)
+            kept = await self._within_caps([exchange for exchange, _ in batch], kept)
             if kept:
                 await self._sink.write_logs(kept)
 
@@ -98,13 +99,13 @@ class Logbook:
             allowed.append(record)
         return allowed
 
-    def _build_all(self, batch: list[Exchange]) -> list[tuple[Exchange, LogRecord]]:
+    def _build_all(self, batch: list[Finished]) -> list[tuple[Exchange, LogRecord]]:
         """Each exchange with its record; one whose record cannot be built at all is left out
         alone (the record builder stores a degraded record rather than raise, so this is rare)."""
         built = []
-        for exchange in in_slices(batch):
+        for exchange, outcome in in_slices(batch):
             try:
-                built.append((exchange, self._build(exchange)))
+                built.append((exchange, self._build(exchange, outcome)))
             except Exception:  # one record must not take its batch with it
                 _log.exception("log record %s could not be built", exchange.id)
         return built

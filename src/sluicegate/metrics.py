@@ -1,4 +1,4 @@
-"""Prometheus metrics, fed from each batch of log records (so the request path pays nothing).
+"""Prometheus metrics, fed by the outcome step with each finished request (dictionary sums only).
 
 The figures are plain numbers in dictionaries, summed per label set as each batch comes in, and
 turned into Prometheus metric families only when `/metrics` is scraped (a custom collector, as
@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from sluicegate.exchange import Exchange
-from sluicegate.storage.base import LogRecord
+from sluicegate.outcome import Outcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -80,6 +80,7 @@ class _Figures(Collector):
         self.requests: defaultdict[tuple[str, ...], _RequestSeries] = defaultdict(_RequestSeries)
         self.models: defaultdict[tuple[str, ...], _ModelSeries] = defaultdict(_ModelSeries)
         self.rate_limited: defaultdict[str, int] = defaultdict(int)
+        self.unpriced: defaultdict[tuple[str, ...], int] = defaultdict(int)
 
     def collect(self) -> Iterator[Metric]:
         # Scrapes and batches both run on the event loop; the snapshots keep a scrape from another
@@ -119,6 +120,14 @@ class _Figures(Collector):
         for gateway, refused in list(self.rate_limited.items()):
             limited.add_metric((gateway,), refused)
         yield limited
+        unknown = CounterMetricFamily(
+            "sluicegate_unpriced_requests",
+            "Requests for a model without a known price (their cost is unknown)",
+            labels=_MODEL_LABELS,
+        )
+        for labels, requests_unpriced in list(self.unpriced.items()):
+            unknown.add_metric(labels, requests_unpriced)
+        yield unknown
 
 
 class _Labels:
@@ -188,30 +197,28 @@ class Metrics:
         )
         entries.set_function(semantic_entries)
 
-    async def observe(self, finished: list[tuple[Exchange, LogRecord]]) -> None:
-        """A logbook hook: count each finished request once."""
-        figures, labelled = self._figures, self._labels.of
-        for exchange, record in finished:
-            gateway, provider, model = labelled(exchange)
-            labels = (
-                gateway,
-                provider,
-                model,
-                str(record.status),
-                record.cache_status or "NONE",
-                record.cache_source,
-            )
-            request = figures.requests[labels]
-            request.requests += 1
-            request.latency.observe(record.latency_ms / 1000)
-            series = figures.models[(gateway, provider, model)]
-            if record.ttfb_ms is not None and record.cache_status != "HIT":
-                series.upstream_latency.observe(record.ttfb_ms / 1000)
-            series.tokens_in += record.tokens_in or 0
-            series.tokens_out += record.tokens_out or 0
-            series.cost += record.cost_usd or 0.0
-            if record.rate_limited:
-                figures.rate_limited[gateway] += 1
+    async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: count one finished request."""
+        figures = self._figures
+        gateway, provider, model = self._labels.of(exchange)
+        cache = str(exchange.cache_status) or "NONE"
+        started = exchange.started
+        labels = (gateway, provider, model, str(exchange.status), cache, str(exchange.cache_source))
+        request = figures.requests[labels]
+        request.requests += 1
+        request.latency.observe((exchange.finished_at or started) - started)
+        series = figures.models[(gateway, provider, model)]
+        if exchange.first_byte_at is not None and exchange.cache_status != "HIT":
+            series.upstream_latency.observe(exchange.first_byte_at - started)
+        usage = outcome.usage
+        if usage is not None:
+            series.tokens_in += usage.input_tokens
+            series.tokens_out += usage.output_tokens
+        series.cost += outcome.cost_usd or 0.0
+        if exchange.rate_limited:
+            figures.rate_limited[gateway] += 1
+        if outcome.unpriced:
+            figures.unpriced[(gateway, provider, model)] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

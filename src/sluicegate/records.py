@@ -1,9 +1,10 @@
-"""Turning a finished exchange into a log record: usage, cost, masked credentials, bounded bodies.
+"""Turning a finished exchange and its outcome into a log record: masked credentials, bounded bodies.
 
-This is CPU work (JSON and SSE parsing, tokenizing), so the logbook runs it in batches on a worker
-thread after the responses have gone out; nothing here is on the request path. A record that
-cannot be built whole is stored without what failed, with `degraded` saying what is missing: one
-odd request never costs the records of the others in its batch.
+Usage and cost come from the outcome (measured once, see `outcome/`). Redacting bodies is CPU
+work, so the logbook runs this in batches on a worker thread after the responses have gone out;
+nothing here is on the request path. A record that cannot be built whole is stored without what
+failed, with `degraded` saying what is missing: one odd request never costs the records of the
+others in its batch.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from dataclasses import asdict
 
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
+from sluicegate.outcome import Outcome
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
 from sluicegate.storage.base import LogRecord
-from sluicegate.types import CacheStatus, Usage
-from sluicegate.usage.cost import PriceTable
-from sluicegate.usage.tokens import TokenCounter
 
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
@@ -26,27 +25,25 @@ UNIVERSAL = "universal"  # the `Exchange.kind` whose body carries step headers a
 
 
 class RecordBuilder:
-    def __init__(self, tokens: TokenCounter, prices: PriceTable, body_limit: int) -> None:
-        self._tokens = tokens
-        self._prices = prices
+    def __init__(self, body_limit: int) -> None:
         self._body_limit = body_limit
 
-    def build(self, exchange: Exchange) -> LogRecord:
+    def build(self, exchange: Exchange, outcome: Outcome) -> LogRecord:
         """The record of `exchange`; never raises (see the module docstring)."""
         secrets = known_secrets(exchange)
         try:
-            return self._record(exchange, secrets, whole=True)
+            return self._record(exchange, outcome, secrets, whole=True)
         except Exception as exc:  # whatever broke, the batch must still be written
-            reason = f"stored without usage or bodies: building the record failed ({type(exc).__name__})"
+            reason = f"stored without bodies: building the record failed ({type(exc).__name__})"
             _log.warning("log record %s %s", exchange.id, reason)
-            return self._record(exchange, secrets, whole=False, degraded=reason)
+            return self._record(exchange, outcome, secrets, whole=False, degraded=reason)
 
     def _record(
-        self, exchange: Exchange, secrets: Secrets, whole: bool, degraded: str | None = None
+        self, exchange: Exchange, outcome: Outcome, secrets: Secrets, whole: bool, degraded: str | None = None
     ) -> LogRecord:
         started = exchange.started
         finished = exchange.finished_at or started
-        usage = self._usage(exchange) if whole else None
+        usage = outcome.usage
         request_body = response_body = None
         if whole:
             deadline = time.thread_time() + BUDGET_S
@@ -62,7 +59,7 @@ class RecordBuilder:
             ts=exchange.received_at,
             account=exchange.account,
             gateway=exchange.gateway_slug,
-            provider=step.provider.name if step else exchange.provider_name,
+            provider=exchange.provider_slug,
             endpoint=secrets.scrub_text(step.route.path if step else exchange.route.path) or "",
             method=exchange.method,
             model=secrets.scrub_text(exchange.facts.model),
@@ -75,13 +72,14 @@ class RecordBuilder:
             cached_tokens=usage.cached_tokens if usage else None,
             reasoning_tokens=usage.reasoning_tokens if usage else None,
             usage_estimated=usage.estimated if usage else False,
-            cost_usd=self._cost(exchange, usage),
+            cost_usd=outcome.cost_usd,
+            unpriced=outcome.unpriced,
             cache_status=str(exchange.cache_status),
             cache_source=str(exchange.cache_source),
             cache_saved_ms=exchange.cache_saved_ms,
             rate_limited=exchange.rate_limited,
             semantic_hit=exchange.semantic_hit,
-            error=secrets.scrub_text(exchange.error or _upstream_error(exchange)),
+            error=secrets.scrub_text(exchange.error or upstream_error(exchange)),
             metadata=secrets.scrub_value(exchange.metadata),
             request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
             request_body=request_body,
@@ -122,39 +120,6 @@ class RecordBuilder:
             return None
         return body[: self._body_limit]
 
-    def _usage(self, exchange: Exchange) -> Usage | None:
-        step, body = exchange.step, exchange.response_body
-        if step is None or not 200 <= exchange.status < 300 or not body:
-            return None
-        provider, route = step.reader or step.provider, step.route
-        if exchange.streamed:
-            usage = provider.read_stream_usage(route, body)
-        else:
-            usage = provider.read_usage(route, body)
-        if usage is not None or exchange.facts.payload is None:
-            return usage
-        # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
-        model = exchange.facts.model
-        text = provider.output_text(route, body, exchange.streamed)
-        return Usage(
-            input_tokens=self._tokens.count_any_input(exchange.facts.payload, model),
-            output_tokens=self._tokens.count_text(text, model),
-            estimated=True,
-        )
-
-    def _cost(self, exchange: Exchange, usage: Usage | None) -> float | None:
-        if usage is None:
-            return None
-        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
-            return 0.0  # answered by the gateway: nothing was billed
-        if exchange.custom_cost is not None:
-            return exchange.custom_cost.cost(usage)
-        if exchange.facts.model is None:
-            return None
-        step = exchange.step
-        provider = step.provider.name if step else exchange.provider_name
-        return self._prices.cost(provider, exchange.facts.model, usage)
-
 
 def known_secrets(exchange: Exchange) -> Secrets:
     """Every credential value the request carried: its headers and query, and those of each step
@@ -168,7 +133,7 @@ def known_secrets(exchange: Exchange) -> Secrets:
     return secrets
 
 
-def _upstream_error(exchange: Exchange) -> str | None:
+def upstream_error(exchange: Exchange) -> str | None:
     """For an upstream 4xx/5xx, the start of its body says what went wrong."""
     if exchange.status < 400 or not exchange.response_body:
         return None

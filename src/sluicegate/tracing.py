@@ -1,8 +1,9 @@
 """OpenTelemetry spans, one per request, following the GenAI semantic conventions.
 
-Spans are made from each batch of log records with the request's own start and end times, so
-tracing adds nothing to the request path; the SDK's batch processor exports them over OTLP/HTTP
-from a thread of its own. Off unless `SLUICEGATE_OTLP_ENDPOINT` is set.
+The outcome step hands each finished request over; spans are made from them in batches a moment
+later (with each request's own start and end times), so the request path only appends to a list.
+The SDK's batch processor exports them over OTLP/HTTP from a thread of its own. Off unless
+`SLUICEGATE_OTLP_ENDPOINT` is set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sluicegate import __version__
 from sluicegate.exchange import Exchange
-from sluicegate.storage.base import LogRecord
+from sluicegate.outcome import Outcome
+from sluicegate.records import known_secrets, upstream_error
 
 # https://opentelemetry.io/docs/specs/semconv/gen-ai/ — operation names by endpoint
 _OPERATIONS = (
@@ -36,6 +38,10 @@ def operation(endpoint: str) -> str:
     return next((name for marker, name in _OPERATIONS if marker in endpoint), "request")
 
 
+# Seconds between a request's end and its span's making: spans are made in batches.
+BATCH_DELAY_S = 0.2
+
+
 class Tracing:
     def __init__(self, endpoint: str) -> None:
         self._provider = TracerProvider(
@@ -44,42 +50,63 @@ class Tracing:
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
         self._provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
         self._tracer = self._provider.get_tracer("sluicegate", __version__)
+        self._pending: list[tuple[Exchange, Outcome]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def record(self, finished: list[tuple[Exchange, LogRecord]]) -> None:
-        """A logbook hook: one CLIENT span per finished request."""
-        for _, record in finished:
-            start = int(record.ts * 1e9)
-            name = operation(record.endpoint)
-            attributes: dict[str, str | int | float | bool] = {
-                "gen_ai.operation.name": name,
-                "gen_ai.provider.name": record.provider,
-                "gen_ai.system": record.provider,  # the attribute's name before semconv 1.37
-                "http.response.status_code": record.status,
-                "sluicegate.gateway": record.gateway,
-                "sluicegate.log_id": record.id,
-                "sluicegate.cache_status": record.cache_status or "NONE",
-                "sluicegate.cache_source": record.cache_source,
-                "sluicegate.stream": record.stream,
-            }
-            if record.model:
-                attributes["gen_ai.request.model"] = record.model
-            if record.tokens_in is not None:
-                attributes["gen_ai.usage.input_tokens"] = record.tokens_in
-            if record.tokens_out is not None:
-                attributes["gen_ai.usage.output_tokens"] = record.tokens_out
-            if record.cost_usd is not None:
-                attributes["sluicegate.cost_usd"] = record.cost_usd
-            span = self._tracer.start_span(
-                f"{name} {record.model}" if record.model else name,
-                kind=SpanKind.CLIENT,
-                start_time=start,
-                attributes=attributes,
-            )
-            if record.status >= 400 or record.error:
-                attributes_error = str(record.status) if record.status >= 400 else "stream"
-                span.set_attribute("error.type", attributes_error)
-                span.set_status(Status(StatusCode.ERROR, (record.error or "")[:200]))
-            span.end(end_time=start + int(record.latency_ms * 1e6))
+    async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: queue one CLIENT span for the finished request."""
+        self._pending.append((exchange, outcome))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH_DELAY_S, self._make_spans)
+
+    def _make_spans(self) -> None:
+        self._timer = None
+        pending, self._pending = self._pending, []
+        for exchange, outcome in pending:
+            self._span(exchange, outcome)
+
+    def _span(self, exchange: Exchange, outcome: Outcome) -> None:
+        start = int(exchange.received_at * 1e9)
+        step = exchange.step
+        endpoint = step.route.path if step else exchange.route.path
+        name = operation(endpoint)
+        model = exchange.facts.model
+        provider = exchange.provider_slug
+        attributes: dict[str, str | int | float | bool] = {
+            "gen_ai.operation.name": name,
+            "gen_ai.provider.name": provider,
+            "gen_ai.system": provider,  # the attribute's name before semconv 1.37
+            "http.response.status_code": exchange.status,
+            "sluicegate.gateway": exchange.gateway_slug,
+            "sluicegate.log_id": exchange.id,
+            "sluicegate.cache_status": str(exchange.cache_status) or "NONE",
+            "sluicegate.cache_source": str(exchange.cache_source),
+            "sluicegate.stream": exchange.streamed,
+        }
+        if model:
+            attributes["gen_ai.request.model"] = model
+        if outcome.usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = outcome.usage.input_tokens
+            attributes["gen_ai.usage.output_tokens"] = outcome.usage.output_tokens
+        if outcome.cost_usd is not None:
+            attributes["sluicegate.cost_usd"] = outcome.cost_usd
+        span = self._tracer.start_span(
+            f"{name} {model}" if model else name,
+            kind=SpanKind.CLIENT,
+            start_time=start,
+            attributes=attributes,
+        )
+        error = exchange.error or upstream_error(exchange)
+        if error:  # an upstream may echo a key: spans carry no credential either
+            error = known_secrets(exchange).scrub_text(error)
+        if exchange.status >= 400 or error:
+            span.set_attribute("error.type", str(exchange.status) if exchange.status >= 400 else "stream")
+            span.set_status(Status(StatusCode.ERROR, (error or "")[:200]))
+        latency_s = (exchange.finished_at or exchange.started) - exchange.started
+        span.end(end_time=start + int(latency_s * 1e9))
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._make_spans()
         await asyncio.to_thread(self._provider.shutdown)  # exports what is still queued

@@ -11,9 +11,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.logbook import Logbook
-from sluicegate.pipeline.log import CLIENT_GONE, LOG_ID_HEADER, Log
+from sluicegate.outcome import Outcome
+from sluicegate.outcome.meter import Meter
+from sluicegate.outcome.outcomes import Outcomes
+from sluicegate.outcome.pricing import Pricing
+from sluicegate.pipeline.log import CLIENT_GONE, LOG_ID_HEADER, Log, ends_stream
 from sluicegate.providers.base import Route
 from sluicegate.storage.base import LogQuery, LogRecord
+from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.tokens import TokenCounter
 
 
 class ListSink:
@@ -30,7 +36,7 @@ class ListSink:
         return None
 
 
-def summary(exchange: Exchange) -> LogRecord:
+def summary(exchange: Exchange, outcome: Outcome) -> LogRecord:
     return LogRecord(
         id=exchange.id, ts=exchange.received_at, account=exchange.account, gateway=exchange.gateway_slug,
         provider=exchange.provider_name, endpoint=exchange.route.path, method=exchange.method, model=None,
@@ -57,8 +63,13 @@ def logbook(sink: ListSink) -> Logbook:
 
 
 @pytest.fixture
-def stage(logbook: Logbook) -> Log:
-    return Log(logbook, tee_limit=10)
+def outcomes(logbook: Logbook) -> Outcomes:
+    return Outcomes(Meter(TokenCounter(), Pricing(PriceTable())), [logbook.take])
+
+
+@pytest.fixture
+def stage(outcomes: Outcomes) -> Log:
+    return Log(outcomes, tee_limit=10)
 
 
 async def test_a_plain_answer_is_recorded_with_its_log_id(
@@ -121,7 +132,7 @@ async def test_a_stream_is_recorded_when_it_ends_keeping_its_tail(
 
 
 async def test_a_stream_closed_early_is_a_client_hang_up(
-    stage: Log, logbook: Logbook, sink: ListSink
+    stage: Log, outcomes: Outcomes, logbook: Logbook, sink: ListSink
 ) -> None:
     closed = asyncio.Event()
 
@@ -140,13 +151,14 @@ async def test_a_stream_closed_early_is_a_client_hang_up(
     iterator = reply.stream.__aiter__()
     await iterator.__anext__()
     await iterator.aclose()  # type: ignore[attr-defined]
+    await outcomes.close()  # a closed stream is completed in the background
     await logbook.flush()
     assert closed.is_set()  # the upstream side was closed too
     assert [r.error for r in sink.records] == [CLIENT_GONE]
 
 
 async def test_cancellation_before_the_answer_is_recorded_as_499(
-    stage: Log, logbook: Logbook, sink: ListSink
+    stage: Log, outcomes: Outcomes, logbook: Logbook, sink: ListSink
 ) -> None:
     started = asyncio.Event()
 
@@ -160,5 +172,38 @@ async def test_cancellation_before_the_answer_is_recorded_as_499(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await outcomes.close()
     await logbook.flush()
     assert [(r.status, r.error) for r in sink.records] == [(499, CLIENT_GONE)]
+
+
+@pytest.mark.parametrize(
+    ("data", "ends"),
+    [
+        (b'data: {"choices":[]}\n\ndata: [DONE]\n\n', True),
+        (b"data: [DONE]\n\n", True),
+        (b"event: response.completed\ndata: {}\n\n", True),
+        (b'\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n', True),
+        (b'data: {"choices":[{"delta":{"content":"data: [DONE]"}}]}\n\n', False),  # said by the model
+        (b'data: {"choices":[]}\n\n', False),
+    ],
+)
+def test_end_markers_count_only_at_the_start_of_a_line(data: bytes, ends: bool) -> None:
+    assert ends_stream(data) is ends
+
+
+async def test_a_stream_closed_before_its_first_chunk_is_still_recorded(
+    stage: Log, outcomes: Outcomes, logbook: Logbook, sink: ListSink
+) -> None:
+    async def never_read() -> AsyncIterator[bytes]:
+        yield b"unsent"
+
+    async def streams(ex: Exchange) -> Reply:
+        return Reply(200, CIMultiDict(), stream=never_read())
+
+    reply = await stage(exchange(), streams)
+    assert reply.stream is not None
+    await reply.stream.aclose()  # the client left while the headers were being written
+    await outcomes.close()
+    await logbook.flush()
+    assert [r.error for r in sink.records] == [CLIENT_GONE]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sluicegate.exchange import Exchange
 from sluicegate.logbook import Logbook
+from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
 
@@ -46,11 +47,11 @@ async def test_records_arriving_during_a_write_wait_for_the_next_flush() -> None
     logbook = Logbook(sink, summary, batch_size=100, interval=60)
     first: list[Exchange] = [exchange() for _ in range(3)]
     for item in first:
-        logbook.submit(item)
+        logbook.submit(item, NO_OUTCOME)
     flushing = asyncio.create_task(logbook.flush())
     await sink.writing.wait()
     late = exchange()
-    logbook.submit(late)  # a request that finishes while the batch is written
+    logbook.submit(late, NO_OUTCOME)  # a request that finishes while the batch is written
     sink.proceed.set()
     # Draining until nothing is pending would start a second write (of the late record alone) that
     # waits for the test: the timeout turns that into a failure instead of a hang.
@@ -82,11 +83,11 @@ async def test_close_writes_everything_in_batches_of_at_most_batch_size() -> Non
     submitted = [exchange() for _ in range(10)]
     late = [exchange() for _ in range(3)]
     for item in submitted:
-        logbook.submit(item)
+        logbook.submit(item, NO_OUTCOME)
 
     def late_requests_finish() -> None:
         for item in late:
-            logbook.submit(item)
+            logbook.submit(item, NO_OUTCOME)
 
     sink.during_first_write.append(late_requests_finish)
     await logbook.close()
@@ -101,15 +102,15 @@ async def test_the_event_loop_keeps_running_while_a_batch_is_built() -> None:
     that, the loop would wait for the whole batch (here with a long switch interval, which makes
     the difference plain: 100 ms of building against pauses every 0.5 ms)."""
 
-    def slow_summary(item: Exchange) -> LogRecord:
+    def slow_summary(item: Exchange, outcome: Outcome) -> LogRecord:
         busy_until = time.perf_counter() + 0.001  # a millisecond of pure-Python work per record
         while time.perf_counter() < busy_until:
             pass
-        return summary(item)
+        return summary(item, outcome)
 
     logbook = Logbook(ListSink(), slow_summary, batch_size=200, interval=60)
     for _ in range(100):
-        logbook.submit(exchange())
+        logbook.submit(exchange(), NO_OUTCOME)
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.5)
     try:

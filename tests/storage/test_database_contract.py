@@ -242,10 +242,12 @@ async def test_a_record_reads_back_whole(database: Backend) -> None:
         ],
     )
     sparse = record(model=None, ttfb_ms=None, request_body=None, response_body=None)
-    await database.write_logs([full, sparse])
+    unpriced = record(model="my-own-model", tokens_in=5, tokens_out=2, cost_usd=None, unpriced=True)
+    await database.write_logs([full, sparse, unpriced])
     assert await database.get_log("local", full.id) == full
     assert await database.get_log("local", sparse.id) == sparse
-    assert await database.query_logs(LogQuery(account="local")) == [sparse, full]
+    assert await database.get_log("local", unpriced.id) == unpriced
+    assert await database.query_logs(LogQuery(account="local")) == [unpriced, sparse, full]
 
 
 async def test_get_log_is_scoped_to_the_account(database: Backend) -> None:

@@ -76,6 +76,7 @@ class LogEntry(BaseModel):
     reasoning_tokens: int | None
     usage_estimated: bool
     cost_usd: float | None
+    unpriced: bool = Field(False, description="the model has no known price: cost_usd is null")
     cache_status: str = Field(description="HIT, MISS, BYPASS, or empty when no cache applied")
     cache_source: str = Field("", description="which cache the status is about: exact or semantic")
     cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")

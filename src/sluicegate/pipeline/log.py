@@ -1,4 +1,5 @@
-"""Log: the outermost stage and the single exit. Every outcome, errors included, becomes one record."""
+"""Log: the outermost stage and the single exit. Every request, errors included, is handed to the
+outcome step once its response is complete (which then settles budgets, logs, counts, traces)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from multidict import CIMultiDict
 
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, Reply
-from sluicegate.logbook import Logbook
+from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
+# Lines that end a stream, per wire format: OpenAI chat and completions (and Workers AI), the
+# Responses API, Anthropic Messages. Gemini's streams have none: they end when the body does.
+END_MARKERS = (b"data: [DONE]", b"event: response.completed", b"event: message_stop")
 _log = logging.getLogger(__name__)
 
 
 class Log:
-    def __init__(self, logbook: Logbook, tee_limit: int) -> None:
-        self._logbook = logbook
+    def __init__(self, outcomes: Outcomes, tee_limit: int) -> None:
+        self._outcomes = outcomes
         self._tee_limit = tee_limit
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
@@ -33,7 +37,7 @@ class Log:
         except asyncio.CancelledError:  # the client hung up; aiohttp cancels its handler
             exchange.status, exchange.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
             exchange.finished_at = time.perf_counter()
-            self._logbook.submit(exchange)
+            self._outcomes.complete_soon(exchange)
             raise
         except GatewayError as error:
             exchange.error = error.message
@@ -49,20 +53,31 @@ class Log:
             if exchange.first_byte_at is None:
                 exchange.first_byte_at = exchange.finished_at
             exchange.response_body = reply.body
-            self._logbook.submit(exchange)
+            await self._outcomes.complete(exchange)
         else:
             exchange.streamed = True
-            reply.stream = self._recorded(exchange, reply.stream)
+            recorded = self._recorded(exchange, reply.stream)
+            # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
+            # a client gone before the first chunk must still be completed (reservations, record).
+            await anext(recorded)
+            reply.stream = recorded
         return reply
 
     async def _recorded(
         self, exchange: Exchange, stream: AsyncGenerator[bytes, None]
     ) -> AsyncGenerator[bytes, None]:
-        """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the record."""
+        """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome.
+
+        A request holding reservations completes at its stream's end marker, before the client
+        gets it: a client that has read the end may ask again at once, and must find it settled.
+        """
         chunks: deque[bytes] = deque()
         kept = 0
+        completed = ended = False
+        tail = b""
         try:
             async with aclosing(stream):
+                yield b""  # taken by __call__, never relayed
                 async for chunk in stream:
                     if exchange.first_byte_at is None:
                         exchange.first_byte_at = time.perf_counter()
@@ -70,7 +85,13 @@ class Log:
                     kept += len(chunk)
                     while kept > self._tee_limit and len(chunks) > 1:
                         kept -= len(chunks.popleft())
+                    if exchange.holds and not completed and ends_stream(tail + chunk):
+                        completed = True
+                        _finish(exchange, chunks)
+                        await self._outcomes.complete(exchange)
+                    tail = chunk[-32:]
                     yield chunk
+            ended = True
         except GatewayError as error:
             exchange.error = error.message
             raise
@@ -78,9 +99,22 @@ class Log:
             exchange.error = exchange.error or CLIENT_GONE
             raise
         finally:
-            exchange.finished_at = time.perf_counter()
-            exchange.response_body = b"".join(chunks)
-            self._logbook.submit(exchange)
+            if not completed:
+                _finish(exchange, chunks)
+                if ended:
+                    await self._outcomes.complete(exchange)
+                else:  # closed or cancelled: this generator may not wait any longer
+                    self._outcomes.complete_soon(exchange)
+
+
+def ends_stream(data: bytes) -> bool:
+    """Whether `data` (a chunk and the end of the one before) holds a line that ends a stream."""
+    return any(data.startswith(marker) or b"\n" + marker in data for marker in END_MARKERS)
+
+
+def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
+    exchange.finished_at = time.perf_counter()
+    exchange.response_body = b"".join(chunks)
 
 
 def error_reply(error: GatewayError) -> Reply:

@@ -1,7 +1,11 @@
 """Rate and spend limits: the gateway's rules, checked before a request may go upstream.
 
-Placed after the cache, so hits are never counted. Requests are counted on admission; tokens and
-cost are charged by `charge_usage` once the response has completed and its usage is known.
+Placed after the cache, so hits are never counted. A `requests` rule counts the request on
+admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens counted, plus the
+answer's cap or the rule's `reserve`, priced for cost) in the same atomic check, and refuses when
+it does not fit; `settle`, an outcome sink, replaces the reservation with the real usage once the
+response has completed, or releases it when the request failed. Concurrent requests can then
+overshoot a limit only by what their estimates under-count.
 """
 
 from __future__ import annotations
@@ -12,32 +16,48 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
+from urllib.parse import quote
 
-from sluicegate.errors import RateLimited, ServiceUnavailable
+from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
 from sluicegate.exchange import Exchange, Reply
-from sluicegate.gateway import RateLimitRule
+from sluicegate.gateway import RateLimitRule, plain
+from sluicegate.outcome import Outcome
+from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
-from sluicegate.storage.base import LogRecord
-from sluicegate.storage.limiter import Bucket, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 
 _log = logging.getLogger(__name__)
+RULE_HEADER = "x-ratelimit-rule"
+PRICING_HELP = (
+    "price it with a cf-aig-custom-cost header, the gateway's fallback_price setting or an entry in "
+    "the price override table, or set the gateway's allow_unpriced to admit it with its cost uncounted"
+)
 
 
 class RateLimit:
-    def __init__(self, limiter: Limiter, fail_open: bool, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        estimator: Estimator,
+        fail_open: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._limiter = limiter
+        self._estimator = estimator
         self._fail_open = fail_open
         self._clock = clock
-        self.failures = 0  # checks that could not reach the limiter (exported as a metric)
+        self.failures = 0  # calls that could not reach the limiter (exported as a metric)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
         rules = gateway.settings.rate_limits if gateway is not None else []
         if not rules:
             return await call_next(exchange)
-        buckets = [bucket_for(rule, index, exchange) for index, rule in enumerate(rules)]
+        statics = [_static(rule) for rule in rules]
+        claims = await self._claims(rules, statics, exchange)
         try:
-            verdict = await self._limiter.admit(buckets, self._clock())
+            verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
             self.failures += 1
             if not self._fail_open:
@@ -45,54 +65,117 @@ class RateLimit:
                 raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
             _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
             return await call_next(exchange)
-        headers = _headers(verdict)
         if not verdict.allowed:
             exchange.rate_limited = True
             refused = verdict.refused_by
             assert refused is not None, "a refusal names its bucket"
-            rule = rules[buckets.index(refused.bucket)]
+            index = verdict.usages.index(refused)
+            rule = rules[index]
             raise RateLimited(
                 f"rate limit exceeded: {rule.label}",
-                headers={**headers, "Retry-After": str(max(math.ceil(refused.reset_after), 1))},
+                headers={
+                    **_headers(refused, statics[index]),
+                    "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
+                },
                 rule=rule.model_dump(),
             )
-        exchange.charges = [bucket for bucket in buckets if not bucket.counts_requests]
+        exchange.holds = verdict.holds
         reply = await call_next(exchange)
-        reply.headers.update(headers)
+        reply.headers.update(_tightest_headers(verdict, statics))
         return reply
 
-    async def charge_usage(self, finished: Sequence[tuple[Exchange, LogRecord]]) -> None:
-        """Charge token and cost buckets with what each finished request used (a logbook hook)."""
-        now = self._clock()
-        for exchange, record in finished:
-            for bucket in exchange.charges:
-                amount = _amount(bucket, record)
-                if amount:
-                    try:
-                        await self._limiter.charge(bucket, amount, now)
-                    except LimiterUnavailable as exc:
-                        self.failures += 1
-                        _log.warning("could not charge %s to a rate limit: %s", amount, exc)
+    async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: count what the request used in place of what it reserved."""
+        holds, exchange.holds = exchange.holds, ()
+        if not holds:
+            return
+        try:
+            await self._limiter.settle(holds, [_used(hold, outcome) for hold in holds], self._clock())
+        except LimiterUnavailable as exc:
+            self.failures += 1
+            _log.warning("could not settle reservations of request %s: %s", exchange.id, exc)
+
+    async def _claims(
+        self, rules: Sequence[RateLimitRule], statics: Sequence[_Static], exchange: Exchange
+    ) -> list[Claim]:
+        buckets = [
+            bucket_for(rule, index, static, exchange)
+            for index, (rule, static) in enumerate(zip(rules, statics, strict=True))
+        ]
+        metered = [rule for rule in rules if rule.unit != "requests"]
+        if not metered:
+            return [Claim(bucket, 1) for bucket in buckets]
+        priced = any(rule.unit == "cost" for rule in metered)
+        estimates = await self._estimator.estimate(exchange, priced)
+        if priced:
+            _refuse_unpriced(exchange, estimates, next(rule for rule in metered if rule.unit == "cost"))
+        return [
+            Claim(bucket, _reservation(rule, estimates)) for rule, bucket in zip(rules, buckets, strict=True)
+        ]
 
 
-def bucket_for(rule: RateLimitRule, index: int, exchange: Exchange) -> Bucket:
-    """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
-    and the request's value of the rule's scope."""
-    scope = _scope_value(rule.scope, exchange)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{_fingerprint(rule)}:{scope}"
-    return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+class _Static(NamedTuple):
+    """What a rule's content alone decides, worked out once per rule: its digest, so an edited rule
+    counts afresh, and its label as a header value."""
+
+    fingerprint: str
+    label: str
 
 
-def _fingerprint(rule: RateLimitRule) -> str:
-    """A short digest of a rule's content, so an edited rule counts afresh. Memoised by the field
-    values: an `lru_cache` keyed by the model itself hashed and compared the model per request."""
-    return _digest(tuple(rule.__dict__.items()))
+def _static(rule: RateLimitRule) -> _Static:
+    """Memoised by the field values: an `lru_cache` keyed by the model itself hashed and compared
+    the model per request."""
+    return _static_of(tuple(rule.__dict__.items()))
 
 
 @functools.lru_cache(maxsize=4096)
-def _digest(fields: tuple[tuple[str, object], ...]) -> str:
+def _static_of(fields: tuple[tuple[str, object], ...]) -> _Static:
     rule = RateLimitRule.model_validate(dict(fields))
-    return hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:12]
+    # `reserve` only sizes reservations: changing it does not change what is counted.
+    digest = hashlib.sha256(rule.model_dump_json(exclude={"reserve"}).encode()).hexdigest()[:12]
+    return _Static(digest, _header_text(rule.label))
+
+
+def bucket_for(rule: RateLimitRule, index: int, static: _Static, exchange: Exchange) -> Bucket:
+    """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
+    and the request's value of the rule's scope."""
+    scope = _scope_value(rule.scope, exchange)
+    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{static.fingerprint}:{scope}"
+    return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+
+
+def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
+    """What `rule` reserves for the request: 1 request, or the costliest step's estimate. An
+    estimate above the whole limit reserves the limit, so such a request still runs alone."""
+    if rule.unit == "requests":
+        return 1
+    if rule.unit == "tokens":
+        amount: float = max((e.usage(rule.reserve).total_tokens for e in estimates), default=0)
+    else:
+        amount = max((e.cost(rule.reserve) for e in estimates), default=0.0)
+    return min(amount, rule.limit)
+
+
+def _refuse_unpriced(exchange: Exchange, estimates: list[StepEstimate], rule: RateLimitRule) -> None:
+    """Spend can only be limited on a known price: refuse a request whose model has none."""
+    settings = exchange.gateway.settings if exchange.gateway is not None else None
+    if settings is None or settings.allow_unpriced:
+        return
+    for step, estimate in zip(exchange.steps, estimates, strict=True):
+        if estimate.unpriced:
+            raise UnpricedModel(
+                f"model {step.facts.model!r} of provider {step.provider.name!r} has no known price, and "
+                f"the spend limit {rule.label!r} applies: {PRICING_HELP}",
+                model=step.facts.model,
+                provider=step.provider.name,
+                rule=rule.model_dump(),
+            )
+
+
+def _used(hold: Hold, outcome: Outcome) -> float:
+    if hold.bucket.unit == "tokens":
+        return outcome.usage.total_tokens if outcome.usage is not None else 0
+    return outcome.cost_usd or 0.0
 
 
 def _scope_value(scope: str, exchange: Exchange) -> str:
@@ -109,20 +192,24 @@ def _scope_value(scope: str, exchange: Exchange) -> str:
     return str(exchange.metadata.get(field, ""))  # requests without the field share one bucket
 
 
-def _amount(bucket: Bucket, record: LogRecord) -> float:
-    if bucket.unit == "tokens":
-        return (record.tokens_in or 0) + (record.tokens_out or 0)
-    return record.cost_usd or 0.0
-
-
-def _headers(verdict: Verdict) -> dict[str, str]:
-    """The tightest bucket's figures, as `x-ratelimit-*` headers."""
+def _tightest_headers(verdict: Verdict, statics: Sequence[_Static]) -> dict[str, str]:
     usages = verdict.usages
-    tightest: Usage = (
-        usages[0] if len(usages) == 1 else min(usages, key=lambda u: u.remaining / u.bucket.limit)
-    )
+    if len(usages) == 1:
+        return _headers(usages[0], statics[0])
+    index = min(range(len(usages)), key=lambda i: usages[i].remaining / usages[i].bucket.limit)
+    return _headers(usages[index], statics[index])
+
+
+def _headers(usage: Usage, static: _Static) -> dict[str, str]:
+    """One bucket's figures as `x-ratelimit-*` headers, in plain decimals (USD for cost rules)."""
     return {
-        "x-ratelimit-limit": f"{tightest.bucket.limit:g}",
-        "x-ratelimit-remaining": f"{math.floor(tightest.remaining):d}",
-        "x-ratelimit-reset": f"{math.ceil(tightest.reset_after):d}",
+        "x-ratelimit-limit": plain(usage.bucket.limit),
+        "x-ratelimit-remaining": plain(usage.remaining),
+        "x-ratelimit-reset": f"{math.ceil(usage.reset_after):d}",
+        RULE_HEADER: static.label,
     }
+
+
+def _header_text(text: str) -> str:
+    """`text` as a header value: visible ASCII and spaces kept, anything else percent-encoded."""
+    return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in text)

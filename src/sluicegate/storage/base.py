@@ -35,6 +35,7 @@ class LogRecord:
     reasoning_tokens: int | None = None
     usage_estimated: bool = False
     cost_usd: float | None = None
+    unpriced: bool = False  # the request named a model that no price covers (cost_usd is None)
     cache_status: str = ""
     cache_source: str = ""  # which cache `cache_status` is about: "exact", "semantic" ("" for none)
     cache_saved_ms: float | None = None  # on a hit: the original request's latency

@@ -1,17 +1,23 @@
 """Rate-limit counters: the protocol and the in-process backend.
 
 A bucket is one rule applied to one scope value. `admit` checks every bucket of a request and,
-only when all admit, counts the request in the `requests` ones — atomically, so concurrent
-requests can never overshoot. Token and cost buckets admit while what was used is under the
-limit; what a request used is `charge`d once its response has completed.
+only when all admit, counts the request in them — atomically, so concurrent requests can never
+overshoot what they claimed. A `requests` bucket counts 1 per request. A token or cost bucket is
+claimed with an estimate (a reservation) and admits only while the reservation fits; once the
+response has completed, `settle` replaces the reservation with what was really used.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
+
+# Relative slack on a limit: sums of float costs (0.1 + 0.2) must not refuse what exactly fits.
+LIMIT_SLACK = 1e-9
 
 
 class LimiterUnavailable(Exception):
@@ -24,11 +30,31 @@ class Bucket:
     limit: float
     period: int  # seconds
     sliding: bool
-    unit: str = "requests"  # requests are counted on admission; tokens and cost are charged later
+    unit: str = "requests"  # requests count 1 on admission; tokens and cost reserve, then settle
 
     @property
     def counts_requests(self) -> bool:
         return self.unit == "requests"
+
+
+class Claim(NamedTuple):
+    """What one request asks of one bucket: 1 request, or a reservation of tokens or USD."""
+
+    bucket: Bucket
+    amount: float
+
+
+class Hold(NamedTuple):
+    """A reservation made in a token or cost bucket, to be settled when the response completes.
+
+    `at` is when it was made (it names the fixed window it went into); `ref` names it in a sliding
+    window, in the backend's own terms.
+    """
+
+    bucket: Bucket
+    amount: float
+    at: float
+    ref: str
 
 
 class Usage(NamedTuple):
@@ -51,36 +77,65 @@ class Verdict(NamedTuple):
     allowed: bool
     usages: tuple[Usage, ...]
     refused_by: Usage | None = None
+    holds: tuple[Hold, ...] = ()  # the reservations made, one per token or cost claim
 
 
 class Limiter(Protocol):
-    async def admit(self, buckets: list[Bucket], now: float) -> Verdict: ...
+    """Counters behind the rate-limit stage. A persisted backend implements the same four calls."""
 
-    async def charge(self, bucket: Bucket, amount: float, now: float) -> None: ...
+    async def admit(self, claims: Sequence[Claim], now: float) -> Verdict: ...
+
+    async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
+        """Withdraw each hold from where it was made and count `used[i]` (what the request really
+        used; 0 releases it) at `now`. Completes even when its caller is cancelled meanwhile."""
+        ...
 
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
 
-def would_admit(bucket: Bucket, used: float) -> bool:
-    return used + 1 <= bucket.limit if bucket.counts_requests else used < bucket.limit
+def fits(bucket: Bucket, used: float, amount: float) -> bool:
+    """Whether a claim of `amount` fits; one of nothing (an uncounted cost) still needs room left."""
+    if amount <= 0:
+        return used < bucket.limit
+    return used + amount <= bucket.limit * (1 + LIMIT_SLACK)
 
 
 def window_start(bucket: Bucket, now: float) -> float:
     return math.floor(now / bucket.period) * bucket.period
 
 
+@dataclass(slots=True)
+class _Entry:
+    at: float
+    amount: float
+
+
 @dataclass
 class _Log:
-    """A sliding window: the (time, amount) of each use within the last period, and their sum."""
+    """A sliding window: each use within the last period, their sum, and the open reservations."""
 
-    entries: deque[tuple[float, float]] = field(default_factory=deque)
+    entries: deque[_Entry] = field(default_factory=deque)
     total: float = 0.0
+    held: dict[str, _Entry] = field(default_factory=dict)
 
     def trim(self, since: float) -> None:
-        while self.entries and self.entries[0][0] <= since:
-            self.total -= self.entries.popleft()[1]
+        # A settled reservation leaves an empty entry behind: drop those too, so `oldest` is the
+        # first use that still counts.
+        entries = self.entries
+        while entries and (entries[0].at <= since or entries[0].amount == 0):
+            gone = entries.popleft()
+            self.total -= gone.amount
+            gone.amount = 0.0  # a reservation that aged out has nothing left to withdraw
+        if not entries:
+            self.total, self.held = 0.0, {}  # no float residue from many additions and removals
+
+    def add(self, at: float, amount: float) -> _Entry:
+        entry = _Entry(at, amount)
+        self.entries.append(entry)
+        self.total += amount
+        return entry
 
 
 class MemoryLimiter:
@@ -89,6 +144,7 @@ class MemoryLimiter:
     def __init__(self) -> None:
         self._fixed: dict[str, tuple[float, float]] = {}  # key -> (window start, used)
         self._sliding: dict[str, _Log] = {}
+        self._refs = itertools.count()
 
     async def open(self) -> None:
         pass
@@ -96,24 +152,43 @@ class MemoryLimiter:
     async def close(self) -> None:
         pass
 
-    async def admit(self, buckets: list[Bucket], now: float) -> Verdict:
-        usages = [self._usage(bucket, now) for bucket in buckets]
-        refused = [u for u in usages if not would_admit(u.bucket, u.used)]
+    async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
+        usages = [self._usage(bucket, now) for bucket, _ in claims]
+        refused = [
+            u for u, (_, amount) in zip(usages, claims, strict=True) if not fits(u.bucket, u.used, amount)
+        ]
         if refused:
             return Verdict(False, tuple(usages), max(refused, key=lambda u: u.reset_after))
-        for index, usage in enumerate(usages):
-            if usage.bucket.counts_requests:
-                self._add(usage.bucket, 1, now)
-                # A fixed window's reset does not move; a sliding one's may start with this request.
-                sliding = usage.bucket.sliding
-                usages[index] = (
-                    self._usage(usage.bucket, now) if sliding else usage._replace(used=usage.used + 1)
-                )
-        return Verdict(True, tuple(usages))
+        holds = []
+        for index, (bucket, amount) in enumerate(claims):
+            entry = self._add(bucket, amount, now)
+            if not bucket.counts_requests:
+                holds.append(Hold(bucket, amount, now, self._hold(bucket, entry)))
+            # A fixed window's reset does not move; a sliding one's may start with this request.
+            usage = usages[index]
+            usages[index] = (
+                self._usage(bucket, now) if bucket.sliding else usage._replace(used=usage.used + amount)
+            )
+        return Verdict(True, tuple(usages), None, tuple(holds))
 
-    async def charge(self, bucket: Bucket, amount: float, now: float) -> None:
-        if amount > 0:
-            self._add(bucket, amount, now)
+    async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
+        for hold, amount in zip(holds, used, strict=True):
+            bucket = hold.bucket
+            if bucket.sliding:
+                log = self._sliding.get(bucket.key)
+                entry = log.held.pop(hold.ref, None) if log is not None else None
+                if log is not None and entry is not None:  # else it has left the window already
+                    log.total -= entry.amount
+                    entry.amount = 0.0
+                self._add(bucket, amount, now)
+                continue
+            start = window_start(bucket, now)
+            window, counted = self._fixed.get(bucket.key, (start, 0.0))
+            if window != start:
+                counted = 0.0
+            elif window_start(bucket, hold.at) == start:
+                counted -= hold.amount  # reserved in this same window: take it back
+            self._fixed[bucket.key] = (start, max(counted + amount, 0.0))
 
     def _usage(self, bucket: Bucket, now: float) -> Usage:
         if bucket.sliding:
@@ -121,20 +196,29 @@ class MemoryLimiter:
             if log is None:
                 return Usage(bucket, 0.0, 0.0)
             log.trim(now - bucket.period)
-            oldest = log.entries[0][0] if log.entries else now
-            return Usage(bucket, log.total, max(oldest + bucket.period - now, 0.0))
+            oldest = log.entries[0].at if log.entries else now
+            return Usage(bucket, max(log.total, 0.0), max(oldest + bucket.period - now, 0.0))
         start = window_start(bucket, now)
         window, used = self._fixed.get(bucket.key, (start, 0.0))
         if window != start:
             used = 0.0
         return Usage(bucket, used, start + bucket.period - now)
 
-    def _add(self, bucket: Bucket, amount: float, now: float) -> None:
+    def _add(self, bucket: Bucket, amount: float, now: float) -> _Entry | None:
+        """Count `amount` at `now`; the sliding window's new entry, if one was made."""
+        if amount <= 0:
+            return None
         if bucket.sliding:
-            log = self._sliding.setdefault(bucket.key, _Log())
-            log.entries.append((now, amount))
-            log.total += amount
-            return
+            return self._sliding.setdefault(bucket.key, _Log()).add(now, amount)
         start = window_start(bucket, now)
         window, used = self._fixed.get(bucket.key, (start, 0.0))
         self._fixed[bucket.key] = (start, (used if window == start else 0.0) + amount)
+        return None
+
+    def _hold(self, bucket: Bucket, entry: _Entry | None) -> str:
+        """A reference to a reservation's sliding entry, for `settle` to find it by ("" for none)."""
+        if entry is None:
+            return ""
+        ref = str(next(self._refs))
+        self._sliding[bucket.key].held[ref] = entry
+        return ref

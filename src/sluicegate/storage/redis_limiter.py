@@ -1,61 +1,76 @@
-"""Rate-limit counters in Redis, so N replicas enforce one limit. One round trip per check.
+"""Rate-limit counters in Redis, so N replicas enforce one limit. One script per decision.
 
 Windows are computed from the gateway's clock (passed in as `now`); Redis's own clock only
 expires keys (a period after their last write), so replicas need clocks in step, as NTP keeps them.
 
-A Lua script checks every bucket of a request and, only if all admit, counts it, atomically.
+`admit` is one Lua script: it checks every claim of a request and, only if all fit, counts them,
+atomically. `settle` is another: it withdraws a request's reservations and counts what it used.
 Fixed windows are counters keyed by window start; sliding windows are sorted sets of
 `(time, id:amount)` trimmed to the last period.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as redis
 
-from sluicegate.storage.limiter import Bucket, LimiterUnavailable, Usage, Verdict, window_start, would_admit
+from sluicegate.storage.limiter import (
+    LIMIT_SLACK,
+    Bucket,
+    Claim,
+    Hold,
+    LimiterUnavailable,
+    Usage,
+    Verdict,
+    fits,
+    window_start,
+)
 
-# ARGV: now, then per bucket: limit, period, sliding (0/1), counts_requests (0/1), window start, member.
-# Returns: allowed (0/1), then per bucket: used (as a string), oldest time in a sliding window.
+# ARGV: now, slack, then per claim: limit, period, sliding (0/1), amount, member id.
+# Returns: allowed (0/1), then per claim: used (as a string), oldest time in a sliding window.
 _ADMIT = """
-local now = tonumber(ARGV[1])
+local now, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
 local used, oldest = {}, {}
 local allowed = 1
 for i, key in ipairs(KEYS) do
-  local base = 1 + (i - 1) * 6
+  local base = 2 + (i - 1) * 5
   local limit, period = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
-  local sliding, requests = ARGV[base + 3] == '1', ARGV[base + 4] == '1'
+  local sliding, amount = ARGV[base + 3] == '1', tonumber(ARGV[base + 4])
   local total = 0
   oldest[i] = now
   if sliding then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
     local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
     for j = 1, #entries, 2 do
-      local amount = string.match(entries[j], ':([^:]+)$')
-      total = total + tonumber(amount)
+      local part = tonumber(string.match(entries[j], ':([^:]+)$'))
+      total = total + part
       if j == 1 then oldest[i] = tonumber(entries[j + 1]) end
     end
   else
     total = tonumber(redis.call('GET', key) or '0')
   end
+  if total < 0 then total = 0 end
   used[i] = total
-  if (requests and total + 1 > limit) or (not requests and total >= limit) then allowed = 0 end
+  if (amount > 0 and total + amount > limit * (1 + slack)) or (amount <= 0 and total >= limit) then
+    allowed = 0
+  end
 end
 if allowed == 1 then
   for i, key in ipairs(KEYS) do
-    local base = 1 + (i - 1) * 6
-    local period = tonumber(ARGV[base + 2])
-    if ARGV[base + 4] == '1' then
+    local base = 2 + (i - 1) * 5
+    local period, amount = tonumber(ARGV[base + 2]), ARGV[base + 4]
+    if tonumber(amount) > 0 then
       if ARGV[base + 3] == '1' then
-        redis.call('ZADD', key, now, ARGV[base + 6] .. ':1')
-        redis.call('PEXPIRE', key, math.ceil(period * 1000) + 1000)
+        redis.call('ZADD', key, now, ARGV[base + 5] .. ':' .. amount)
       else
-        redis.call('INCRBYFLOAT', key, 1)
-        redis.call('PEXPIRE', key, math.ceil(period * 1000) + 1000)
+        redis.call('INCRBYFLOAT', key, amount)
       end
-      used[i] = used[i] + 1
+      redis.call('PEXPIRE', key, math.ceil(period * 1000) + 1000)
+      used[i] = used[i] + tonumber(amount)
     end
   end
 end
@@ -67,14 +82,30 @@ end
 return result
 """
 
-_CHARGE = """
-local now, amount, period, sliding = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
-if sliding then
-  redis.call('ZADD', KEYS[1], now, ARGV[6] .. ':' .. amount)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000) + 1000)
-else
-  redis.call('INCRBYFLOAT', KEYS[1], amount)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000) + 1000)
+# KEYS per hold: where it was reserved, where the use counts now (the same key unless a fixed
+# window has turned since). ARGV: now, then per hold: period, sliding (0/1), reserved amount,
+# reserved member, used amount, new member id.
+_SETTLE = """
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+  local reserved_key, key = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 1 + (i - 1) * 6
+  local period, sliding = tonumber(ARGV[base + 1]), ARGV[base + 2] == '1'
+  local reserved, member = tonumber(ARGV[base + 3]), ARGV[base + 4]
+  local amount = ARGV[base + 5]
+  if sliding then
+    if reserved > 0 then redis.call('ZREM', key, member) end
+    if tonumber(amount) > 0 then redis.call('ZADD', key, now, ARGV[base + 6] .. ':' .. amount) end
+  else
+    local change = tonumber(amount)
+    if reserved_key == key and reserved > 0 and redis.call('EXISTS', key) == 1 then
+      change = change - reserved
+    end
+    if change ~= 0 then redis.call('INCRBYFLOAT', key, tostring(change)) end
+  end
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('PEXPIRE', key, math.ceil(period * 1000) + 1000)
+  end
 end
 return 1
 """
@@ -86,7 +117,7 @@ class RedisLimiter:
         self._prefix = query.pop("prefix", ["sluicegate:"])[0] + "rl:"
         self._client = redis.Redis.from_url(url.split("?", 1)[0])
         self._admit = self._client.register_script(_ADMIT)
-        self._charge = self._client.register_script(_CHARGE)
+        self._settle = self._client.register_script(_SETTLE)
 
     async def open(self) -> None:
         await self._client.ping()
@@ -99,20 +130,20 @@ class RedisLimiter:
             return self._prefix + bucket.key
         return f"{self._prefix}{bucket.key}:{window_start(bucket, now):.0f}"
 
-    async def admit(self, buckets: list[Bucket], now: float) -> Verdict:
-        args: list[str | float] = [now]
-        for bucket in buckets:
-            args += [
-                bucket.limit, bucket.period, int(bucket.sliding), int(bucket.counts_requests),
-                window_start(bucket, now), uuid.uuid4().hex,
-            ]  # fmt: skip
+    async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
+        args: list[str | float] = [now, LIMIT_SLACK]
+        ids = []
+        for bucket, amount in claims:
+            member = uuid.uuid4().hex if bucket.sliding else ""
+            ids.append(member)
+            args += [bucket.limit, bucket.period, int(bucket.sliding), _number(amount), member]
         try:
-            result = await self._admit(keys=[self._key(b, now) for b in buckets], args=args)
+            result = await self._admit(keys=[self._key(c.bucket, now) for c in claims], args=args)
         except (redis.RedisError, OSError) as exc:
             raise LimiterUnavailable(f"Redis: {exc}") from exc
         allowed = int(result[0]) == 1
         usages = []
-        for index, bucket in enumerate(buckets):
+        for index, (bucket, _) in enumerate(claims):
             used, oldest = float(result[1 + 2 * index]), float(result[2 + 2 * index])
             reset = (
                 oldest + bucket.period - now
@@ -120,25 +151,35 @@ class RedisLimiter:
                 else window_start(bucket, now) + bucket.period - now
             )
             usages.append(Usage(bucket, used, max(reset, 0.0)))
-        refused = None
         if not allowed:
-            over = [u for u in usages if not would_admit(u.bucket, u.used)]
-            refused = max(over, key=lambda u: u.reset_after)
-        return Verdict(allowed, tuple(usages), refused)
+            over = [u for u, c in zip(usages, claims, strict=True) if not fits(u.bucket, u.used, c.amount)]
+            return Verdict(False, tuple(usages), max(over, key=lambda u: u.reset_after))
+        holds = tuple(
+            Hold(bucket, amount, now, f"{member}:{_number(amount)}")
+            for (bucket, amount), member in zip(claims, ids, strict=True)
+            if not bucket.counts_requests
+        )
+        return Verdict(True, tuple(usages), None, holds)
 
-    async def charge(self, bucket: Bucket, amount: float, now: float) -> None:
-        if amount <= 0:
+    async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
+        keys: list[str] = []
+        args: list[str | float] = [now]
+        for hold, amount in zip(holds, used, strict=True):
+            bucket = hold.bucket
+            keys += [self._key(bucket, hold.at), self._key(bucket, now)]
+            args += [
+                bucket.period, int(bucket.sliding), _number(hold.amount), hold.ref,
+                _number(amount), uuid.uuid4().hex,
+            ]  # fmt: skip
+        if not keys:
             return
-        start = window_start(bucket, now)
-        args: list[str | float] = [
-            now,
-            repr(float(amount)),
-            bucket.period,
-            int(bucket.sliding),
-            start,
-            uuid.uuid4().hex,
-        ]
         try:
-            await self._charge(keys=[self._key(bucket, now)], args=args)
+            # Shielded: a client that hangs up meanwhile must not leave the script half-known.
+            await asyncio.shield(self._settle(keys=keys, args=args))
         except (redis.RedisError, OSError) as exc:
             raise LimiterUnavailable(f"Redis: {exc}") from exc
+
+
+def _number(amount: float) -> str:
+    """An amount as Lua reads it back exactly (repr round-trips a float)."""
+    return repr(float(max(amount, 0.0)))

@@ -113,6 +113,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN degraded TEXT;
     """,
+    """
+    ALTER TABLE logs ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -122,6 +125,7 @@ _LOG_COLUMNS = [
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
     "cache_source",
     "degraded",
+    "unpriced",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -438,7 +442,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
-        record.degraded,
+        record.degraded, int(record.unpriced),
     )  # fmt: skip
 
 
@@ -448,6 +452,7 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["rate_limited"] = bool(values["rate_limited"])
     values["semantic_hit"] = bool(values["semantic_hit"])
+    values["unpriced"] = bool(values["unpriced"])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])

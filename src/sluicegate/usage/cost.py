@@ -105,8 +105,10 @@ class Rates:
         )
 
 
-class _Pricer(Protocol):
-    def cost(self, usage: Usage, at: datetime | None) -> float: ...
+class Pricer(Protocol):
+    """A price card: the cost in USD of some usage (at a time, for prices that change with it)."""
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,7 @@ class _TieredRates:
 class _TimedRates:
     """Prices that change with time (new list prices, off-peak hours); genai-prices' selection rule."""
 
-    choices: tuple[tuple[StartDateConstraint | TimeOfDateConstraint | None, _Pricer], ...]
+    choices: tuple[tuple[StartDateConstraint | TimeOfDateConstraint | None, Pricer], ...]
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         when = at or datetime.now(tz=UTC)
@@ -171,6 +173,9 @@ class PriceTable:
         table = read_overrides(_packaged_overrides()) if overrides is None else overrides
         self._overrides: Mapping[tuple[str, str], Rates] = MappingProxyType(dict(table))
         self._resolve = functools.lru_cache(maxsize=RESOLVED_CACHE_SIZE)(self._resolve_uncached)
+        # Which (provider, model) pairs are resolved, so the event loop can tell a lookup that
+        # answers from memory from one that would load genai-prices' data (about 0.5 s).
+        self._known: set[tuple[str, str]] = set()
 
     def preload(self) -> None:
         """Load genai-prices' data now rather than on the first `cost` call."""
@@ -186,12 +191,27 @@ class PriceTable:
         `provider` is our slug (see PROVIDER_IDS); `at` is when the request ran (default: now),
         which matters for prices that change with time.
         """
+        pricer = self.rates(provider, model)
+        return None if pricer is None else pricer.cost(usage, at)
+
+    def rates(self, provider: str, model: str | None) -> Pricer | None:
+        """The price card of `model` at `provider`, or None when its price is unknown.
+
+        The first lookup of a pair may load genai-prices' data: call it off the event loop unless
+        `known` says the pair is resolved.
+        """
         if model is None:
             return None
         pricer = self._resolve(provider, model)
-        return None if pricer is None else pricer.cost(usage, at)
+        if len(self._known) < RESOLVED_CACHE_SIZE:
+            self._known.add((provider, model))
+        return pricer
 
-    def _resolve_uncached(self, provider: str, model: str) -> _Pricer | None:
+    def known(self, provider: str, model: str) -> bool:
+        """Whether `rates(provider, model)` answers from memory (a cheap call)."""
+        return (provider, model) in self._known
+
+    def _resolve_uncached(self, provider: str, model: str) -> Pricer | None:
         from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
         ref = model.lower()
@@ -213,7 +233,7 @@ class PriceTable:
         return _compile(info) or _LibraryPricer(info, found)
 
 
-def _compile(info: ModelInfo) -> _Pricer | None:
+def _compile(info: ModelInfo) -> Pricer | None:
     """A rate card equal to genai-prices' pricing of `info`, or None if it has prices we can't express."""
     from genai_prices.types import ModelPrice
 
@@ -225,7 +245,7 @@ def _compile(info: ModelInfo) -> _Pricer | None:
     return _TimedRates(tuple((constraint, pricer) for constraint, pricer in choices if pricer is not None))
 
 
-def _compile_price(price: ModelPrice) -> _Pricer | None:
+def _compile_price(price: ModelPrice) -> Pricer | None:
     from genai_prices.data_units import unit_data
     from genai_prices.types import TieredPrices
 
@@ -339,7 +359,7 @@ class CustomCost:
     per_cache_read_token: float | None = None
     per_cache_write_token: float | None = None
 
-    def cost(self, usage: Usage) -> float:
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
         """Cost of `usage` in USD; cached input tokens at `per_cache_read_token` when given."""
         cached = min(usage.cached_tokens, usage.input_tokens) if self.per_cache_read_token is not None else 0
         return (

@@ -164,6 +164,10 @@ class TokenCounter:
                     self._encodings[name] = encoding
         return encoding
 
+    def loaded(self, model: str | None) -> bool:
+        """Whether the encoding that counts `model` is loaded (so counting needs no file loading)."""
+        return encoding_name_for(model) in self._encodings
+
     def count_text(self, text: str, model: str | None = None) -> int:
         """Number of tokens in `text` with `model`'s encoding (see `encoding_name_for`).
 

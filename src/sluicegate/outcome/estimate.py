@@ -1,0 +1,83 @@
+"""Estimating a request's usage and cost before it is sent, for token and cost reservations.
+
+Prompt tokens are counted with the tokenizer; the answer is taken at the size the request caps it
+at (`max_tokens`, `max_completion_tokens`, `max_output_tokens`, times `n` choices), else at the
+rule's `reserve`. Small bodies are counted on the event loop (a 2 KB prompt takes about 40 µs);
+larger ones, and the first count or price lookup (which load data files), on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sluicegate.exchange import Exchange, Step
+from sluicegate.outcome.pricing import Pricing, unpriced
+from sluicegate.types import Usage
+from sluicegate.usage.cost import Pricer
+from sluicegate.usage.tokens import TokenCounter
+
+LOOP_PROMPT_BYTES = 2048
+_OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class StepEstimate:
+    """One step's expected usage: its prompt, the cap on its answer if it sets one, its price."""
+
+    prompt_tokens: int
+    output_cap: int | None
+    price: Pricer | None
+    unpriced: bool
+
+    def usage(self, default_output: int) -> Usage:
+        output = self.output_cap if self.output_cap is not None else default_output
+        return Usage(input_tokens=self.prompt_tokens, output_tokens=output, estimated=True)
+
+    def cost(self, default_output: int) -> float:
+        return self.price.cost(self.usage(default_output)) if self.price is not None else 0.0
+
+
+class Estimator:
+    def __init__(self, tokens: TokenCounter, pricing: Pricing, loop_bytes: int = LOOP_PROMPT_BYTES) -> None:
+        self._tokens = tokens
+        self._pricing = pricing
+        self._loop_bytes = loop_bytes
+
+    async def estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
+        """Each step's estimate; `priced` when a cost rule needs prices (else they are not looked up)."""
+        if all(self._cheap(exchange, step, priced) for step in exchange.steps):
+            return self._estimate(exchange, priced)
+        return await asyncio.to_thread(self._estimate, exchange, priced)
+
+    def _cheap(self, exchange: Exchange, step: Step, priced: bool) -> bool:
+        return (
+            len(step.body) <= self._loop_bytes
+            and self._tokens.loaded(step.facts.model)
+            and (not priced or self._pricing.ready(exchange, step))
+        )
+
+    def _estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
+        estimates = []
+        for step in exchange.steps:
+            payload = step.facts.payload
+            prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
+            price = self._pricing.price(exchange, step) if priced else None
+            estimates.append(
+                StepEstimate(prompt, output_cap(payload), price, priced and unpriced(exchange, step, price))
+            )
+        return estimates
+
+
+def output_cap(payload: Any) -> int | None:
+    """The most output tokens a request body allows, when it says: its cap times its `n` choices."""
+    if not isinstance(payload, dict):
+        return None
+    cap = next((payload[key] for key in _OUTPUT_CAPS if key in payload), None)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+        return None
+    choices = payload.get("n")
+    return (
+        cap * choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else cap
+    )

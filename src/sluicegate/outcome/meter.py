@@ -1,0 +1,80 @@
+"""Measuring a finished exchange: its usage (as the provider reported it, else counted) and cost.
+
+`quick` answers on the event loop when that is cheap: usage read from a JSON body of modest size
+or from a stream (read backwards, from its end) and a price already resolved. Anything else —
+a large body, usage to count with the tokenizer, a first price lookup — is `measure`'s, on a
+worker thread.
+"""
+
+from __future__ import annotations
+
+from sluicegate.exchange import Exchange, Step
+from sluicegate.outcome import NO_OUTCOME, Outcome
+from sluicegate.outcome.pricing import Pricing, unpriced
+from sluicegate.types import CacheStatus, Usage
+from sluicegate.usage.tokens import TokenCounter
+
+# JSON bodies up to this size have their usage read on the event loop (at most tens of
+# microseconds). A stream's usage is read from its end, whatever its size.
+LOOP_BODY_BYTES = 16 * 1024
+
+
+class Meter:
+    def __init__(self, tokens: TokenCounter, pricing: Pricing, loop_bytes: int = LOOP_BODY_BYTES) -> None:
+        self._tokens = tokens
+        self._pricing = pricing
+        self._loop_bytes = loop_bytes
+
+    def quick(self, exchange: Exchange) -> Outcome | None:
+        """The outcome if working it out is cheap, else None (then call `measure` off the loop)."""
+        step = exchange.step
+        if step is None:
+            return NO_OUTCOME
+        too_big = not exchange.streamed and len(exchange.response_body) > self._loop_bytes
+        if too_big or not self._pricing.ready(exchange, step):
+            return None
+        usage = _reported(exchange, step)
+        if usage is None and _countable(exchange, step):
+            return None
+        return self._outcome(exchange, step, usage)
+
+    def measure(self, exchange: Exchange) -> Outcome:
+        """The outcome, whatever it takes (tokenizing, loading prices): for a worker thread."""
+        step = exchange.step
+        if step is None:
+            return NO_OUTCOME
+        usage = _reported(exchange, step)
+        if usage is None and _countable(exchange, step):
+            # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
+            reader, model = step.reader or step.provider, step.facts.model
+            text = reader.output_text(step.route, exchange.response_body, exchange.streamed)
+            usage = Usage(
+                input_tokens=self._tokens.count_any_input(step.facts.payload, model),
+                output_tokens=self._tokens.count_text(text, model),
+                estimated=True,
+            )
+        return self._outcome(exchange, step, usage)
+
+    def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
+        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
+            # Answered by the gateway: nothing was billed.
+            return Outcome(usage, None if usage is None else 0.0)
+        price = self._pricing.price(exchange, step)
+        cost = price.cost(usage) if price is not None and usage is not None else None
+        return Outcome(usage, cost, unpriced(exchange, step, price))
+
+
+def _reported(exchange: Exchange, step: Step) -> Usage | None:
+    body = exchange.response_body
+    if not 200 <= exchange.status < 300 or not body:
+        return None
+    reader = step.reader or step.provider  # the answer the client got may not be the provider's shape
+    if exchange.streamed:
+        return reader.read_stream_usage(step.route, body)
+    return reader.read_usage(step.route, body)
+
+
+def _countable(exchange: Exchange, step: Step) -> bool:
+    """Whether a usage the provider did not report can be counted: a successful answer to a request
+    whose body we could read."""
+    return 200 <= exchange.status < 300 and bool(exchange.response_body) and step.facts.payload is not None

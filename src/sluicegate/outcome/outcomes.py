@@ -1,0 +1,82 @@
+"""The outcome step: when a response completes, measure it once and hand the result to every sink.
+
+The outcome is measured on the event loop when that is cheap, else on a worker thread. A request
+that holds token or cost reservations is settled before its answer is complete — the JSON body is
+returned, or the stream's end marker sent, only after `complete` — so the next request of its
+scope is judged on what this one really used. Nothing waits for the measuring of other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sluicegate.exchange import Exchange
+from sluicegate.outcome import Outcome, Sink
+from sluicegate.outcome.meter import Meter
+
+_log = logging.getLogger(__name__)
+
+
+class Outcomes:
+    def __init__(self, meter: Meter, sinks: Sequence[Sink]) -> None:
+        self._meter = meter
+        self._sinks = tuple(sinks)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def complete(self, exchange: Exchange) -> None:
+        """The response of `exchange` is complete: measure it and hand it on. Returns once its
+        reservations are settled; a cancelled caller stops neither the measuring nor the sinks."""
+        outcome = self._quick(exchange)
+        if outcome is not None:
+            await self._hand_out(exchange, outcome)
+        elif exchange.holds:
+            await asyncio.shield(self._spawn(exchange))
+        else:
+            self._spawn(exchange)
+
+    def complete_soon(self, exchange: Exchange) -> None:
+        """As `complete`, for a caller that cannot wait (it is being cancelled, or closed)."""
+        self._spawn(exchange)
+
+    async def close(self) -> None:
+        """Wait for the outcomes still being measured or handed out."""
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+    def _spawn(self, exchange: Exchange) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._run(exchange))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    def _quick(self, exchange: Exchange) -> Outcome | None:
+        try:
+            return self._meter.quick(exchange)
+        except Exception:  # measured again (and the failure logged) off the loop
+            return None
+
+    async def _run(self, exchange: Exchange) -> None:
+        outcome = self._quick(exchange)
+        if outcome is None:
+            try:
+                outcome = await asyncio.to_thread(self._meter.measure, exchange)
+            except Exception:  # a reader's bug must not leave reservations held or the request unlogged
+                _log.exception("measuring the outcome of request %s failed", exchange.id)
+                outcome = Outcome()
+        await self._hand_out(exchange, outcome)
+
+    async def _hand_out(self, exchange: Exchange, outcome: Outcome) -> None:
+        """Each sink in turn. A sink that does I/O shields it (the Redis limiter does), so a caller
+        cancelled meanwhile still lets the remaining sinks run before the cancellation goes on."""
+        cancelled: asyncio.CancelledError | None = None
+        for sink in self._sinks:
+            try:
+                await sink(exchange, outcome)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            except Exception:  # sinks are independent: one failing must not starve the others
+                _log.exception("an outcome sink failed for request %s", exchange.id)
+        if cancelled is not None:
+            raise cancelled

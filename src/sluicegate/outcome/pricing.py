@@ -1,0 +1,49 @@
+"""Which price applies to a request: its `cf-aig-custom-cost`, the price table, the gateway's fallback.
+
+Looking a model up in the price table is cheap once that (provider, model) is resolved; the first
+lookup may load genai-prices' data, so callers on the event loop ask `ready` first.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sluicegate.exchange import Exchange, Step
+from sluicegate.gateway import FallbackPrice
+from sluicegate.usage.cost import Pricer, PriceTable, Rates
+
+# Requests that may run a model: a GET (a listing, a prediction's status) is not billed by usage.
+_BILLED_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Pricing:
+    def __init__(self, table: PriceTable) -> None:
+        self._table = table
+
+    def price(self, exchange: Exchange, step: Step) -> Pricer | None:
+        """The price of `step`: the request's custom cost, the table's, the gateway's fallback, or
+        None when nothing prices it. May load price data: see `ready`."""
+        if exchange.custom_cost is not None:
+            return exchange.custom_cost
+        rates = self._table.rates(step.provider.name, step.facts.model)
+        if rates is not None:
+            return rates
+        fallback = exchange.gateway.settings.fallback_price if exchange.gateway is not None else None
+        return _fallback_rates(fallback) if fallback is not None else None
+
+    def ready(self, exchange: Exchange, step: Step) -> bool:
+        """Whether `price` answers from memory, cheaply enough for the event loop."""
+        model = step.facts.model
+        return (
+            exchange.custom_cost is not None or model is None or self._table.known(step.provider.name, model)
+        )
+
+
+def unpriced(exchange: Exchange, step: Step, price: Pricer | None) -> bool:
+    """Whether `step` runs a named model that nothing prices: its cost cannot be known."""
+    return price is None and step.facts.model is not None and exchange.method in _BILLED_METHODS
+
+
+@functools.lru_cache(maxsize=256)
+def _fallback_rates(fallback: FallbackPrice) -> Rates:
+    return Rates.per_million(fallback.input_per_mtok, fallback.output_per_mtok)
