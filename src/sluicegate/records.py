@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from sluicegate.exchange import Exchange
+from sluicegate.headertext import header_text
 from sluicegate.redaction import redactor
 from sluicegate.storage.base import LogRecord
 from sluicegate.types import CacheStatus, Usage
@@ -113,11 +114,12 @@ class RecordBuilder:
 
 
 def mask_headers(headers: object) -> dict[str, str]:
-    """Header name (lower case) -> value, with credentials replaced by a mask."""
+    """Header name (lower case) -> value, with credentials replaced by a mask. Values are made
+    storable text: one value that is not UTF-8 would otherwise fail its whole batch of records."""
     masked: dict[str, str] = {}
     for name, value in headers:  # type: ignore[attr-defined]
         lower = name.lower()
-        masked[lower] = MASK if lower in SECRET_HEADERS else value
+        masked[lower] = MASK if lower in SECRET_HEADERS else header_text(value)
     return masked
 
 
