@@ -489,6 +489,7 @@ def test_a_body_not_in_its_content_encoding_is_a_400_that_says_so(
     assert error["header"] == "content-encoding"
 
 
+@pytest.mark.parametrize("backend", ["embedded", "scaled"])
 def test_requests_are_logged_whatever_bytes_their_headers_hold(gateway: RunningGateway) -> None:
     """A header value in Latin-1 (as older clients send `café`) is stored with U+FFFD in place of
     the byte that is not UTF-8, for a request answered and for one cut off mid-body alike."""
