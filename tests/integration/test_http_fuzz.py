@@ -325,22 +325,15 @@ def known_cases(surface: Surface) -> list[Case]:
         Case(f"token {line!r}", (head(credential_free, extra=(line,), length=len(body)) + body,))
         for line in tokens
     ]
+    lines = {
+        "gzip that is not gzip": b"Content-Encoding: gzip",
+        "a header not UTF-8": b"x-client-note: caf\xe9",
+    }
+    if surface.proxy:
+        lines["a cache key not UTF-8"] = b"cf-aig-cache-key: \xff"
+        lines["a provider key not UTF-8, cached per key"] = b"Authorization: Bearer sk-\xff"
     found += [
-        Case(
-            "gzip that is not gzip",
-            (head(surface, extra=(b"Content-Encoding: gzip",), length=len(body)) + body,),
-        ),
-        Case(
-            "header not UTF-8", (head(surface, extra=(b"x-client-note: caf\xe9",), length=len(body)) + body,)
-        ),
-        Case(
-            "cache key not UTF-8",
-            (head(surface, extra=(b"cf-aig-cache-key: \xff",), length=len(body)) + body,),
-        ),
-        Case(
-            "provider key not UTF-8, cached per key",
-            (head(surface, extra=(b"Authorization: Bearer sk-\xff",), length=len(body)) + body,),
-        ),
+        Case(what, (head(surface, extra=(line,), length=len(body)) + body,)) for what, line in lines.items()
     ]
     return found
 
@@ -414,7 +407,9 @@ def unhandled_errors(records: list[logging.LogRecord]) -> list[str]:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, web.RequestPayloadError):
             error = error.__cause__
-        if record.levelno < logging.ERROR or isinstance(error, HttpProcessingError):
+        if record.levelno < logging.ERROR:
+            continue
+        if record.name == "aiohttp.server" and isinstance(error, HttpProcessingError):
             continue
         found.append(f"{record.name}: {record.getMessage()} {error!r}")
     return found
