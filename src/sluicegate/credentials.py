@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 import orjson
 
+from sluicegate.headertext import header_text
 from sluicegate.keys import CREDENTIAL_HEADERS, KEY_HEADERS
 
 MASK = "[redacted]"
@@ -46,11 +47,12 @@ class Unmaskable(Exception):
 
 
 def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Header name (lower case) -> value, with credentials replaced by the mask."""
+    """Header name (lower case) -> value, with credentials replaced by the mask. Values are made
+    storable text: one value that is not UTF-8 would otherwise fail its whole batch of records."""
     masked: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        masked[lower] = MASK if lower in SECRET_HEADERS else value
+        masked[lower] = MASK if lower in SECRET_HEADERS else header_text(value)
     return masked
 
 
@@ -99,6 +101,7 @@ class Secrets:
                 self._add(unquote_plus(raw))
 
     def _add(self, value: str) -> None:
+        value = header_text(value)  # bytes that are not UTF-8 are stored as U+FFFD: scrub that form
         if len(value) >= MIN_SCRUBBED and value not in self._values:
             self._values.add(value)
             self._forms = None

@@ -133,10 +133,14 @@ class Exchange:
         return self.steps[self.step_index].facts if self.steps else NO_FACTS
 
 
+# A generator of its own: code that reseeds the global `random` (tests do) must not repeat ids.
+_ID_BITS = random.Random()
+
+
 def new_log_id() -> str:
     """A time-ordered id (48-bit milliseconds, then 80 random bits, as hex) so ids sort by time.
 
     The random part only has to make ids unique, not unguessable (reading a log needs a token), so
     it comes from `random`, not from a system call per request.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
+    return f"{time.time_ns() // 1_000_000:012x}{_ID_BITS.getrandbits(80):020x}"

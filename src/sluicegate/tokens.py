@@ -18,6 +18,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from sluicegate.errors import Conflict
+from sluicegate.headertext import header_bytes
 
 TOKEN_PREFIX = "sg_"
 
@@ -104,7 +105,8 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """The stored digest of `secret`; one read from a header may hold bytes that are not UTF-8."""
+    return hashlib.sha256(header_bytes(secret)).hexdigest()
 
 
 def new_token(

@@ -3,6 +3,9 @@
 Without a time limit a client that sends one byte every few seconds holds a connection and a
 handler for as long as it likes. The limits live on the application (`BODY_LIMITS`), so every
 handler that reads a body, proxy and admin API alike, reads it through `read_body`.
+
+A body that cannot be decoded (a `Content-Encoding` it is not in, chunked encoding broken after
+the handler started reading) is the client's fault: a 400 that says so, not an internal error.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
-from sluicegate.errors import PayloadTooLarge, RequestTimeout
+from sluicegate.errors import BadRequest, PayloadTooLarge, RequestTimeout
+from sluicegate.headertext import header_text
 
 _log = logging.getLogger(__name__)
 
@@ -28,8 +33,16 @@ BODY_LIMITS = web.AppKey("sluicegate_body_limits", BodyLimits)
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole request body; raises `PayloadTooLarge` (413) or `RequestTimeout` (408)."""
+    """The whole request body; raises `PayloadTooLarge` (413), `RequestTimeout` (408) or
+    `BadRequest` (400, a body that cannot be decoded)."""
     limits = request.config_dict[BODY_LIMITS]
+    declared = request.content_length
+    if declared is not None and declared > limits.max_bytes:  # refused before waiting for any of it
+        raise PayloadTooLarge(
+            f"request body of {declared} bytes (Content-Length) exceeds the limit of"
+            f" {limits.max_bytes} bytes",
+            limit=limits.max_bytes,
+        )
     try:
         async with asyncio.timeout(limits.timeout):
             return await request.read()
@@ -37,6 +50,8 @@ async def read_body(request: web.Request) -> bytes:
         raise PayloadTooLarge(
             f"request body exceeds the limit of {limits.max_bytes} bytes", limit=limits.max_bytes
         ) from exc
+    except web.RequestPayloadError as exc:
+        raise _undecodable(request, exc) from exc
     except TimeoutError as exc:
         # The path without its query: some providers take their key as `?key=`.
         _log.warning(
@@ -46,3 +61,16 @@ async def read_body(request: web.Request) -> bytes:
         raise RequestTimeout(
             f"the request body did not arrive within {limits.timeout:g} s", timeout_s=limits.timeout
         ) from exc
+
+
+def _undecodable(request: web.Request, error: web.RequestPayloadError) -> BadRequest:
+    cause = error.__cause__
+    encoding = header_text(request.headers.get("Content-Encoding", ""))
+    if isinstance(cause, ContentEncodingError) and encoding:
+        return BadRequest(
+            f"the request body is not valid {encoding} data, as its Content-Encoding says;"
+            " send it compressed that way, or uncompressed without the header",
+            header="content-encoding",
+        )
+    reason = cause.message if isinstance(cause, HttpProcessingError) else str(error)
+    return BadRequest(f"the request body could not be read: {reason}")

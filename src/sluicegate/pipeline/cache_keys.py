@@ -29,6 +29,7 @@ import orjson
 
 from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.exchange import Exchange, Step
+from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
 
 CUSTOM = "custom:"
@@ -62,7 +63,7 @@ def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
 
 def custom_prefix(account: str, gateway: str, name: str) -> str:
     """Where every entry stored under the `cf-aig-cache-key` `name` lives: one purge removes them all."""
-    return f"{account}/{gateway}/{CUSTOM}{hashlib.sha256(name.encode()).hexdigest()}/"
+    return f"{account}/{gateway}/{CUSTOM}{hashlib.sha256(header_bytes(name)).hexdigest()}/"
 
 
 def credential_fingerprint(steps: Sequence[Step]) -> str:
@@ -81,7 +82,7 @@ def _credentials(step: Step) -> Iterator[bytes]:
     (https://ai.google.dev/gemini-api/docs/api-key), which a client may send instead of a header."""
     for name, value in sorted(step.headers.items()):
         if name.lower() in SECRET_HEADERS:
-            yield hashlib.sha256(f"{name.lower()}:{value}".encode()).digest()
+            yield hashlib.sha256(header_bytes(f"{name.lower()}:{value}")).digest()
     if "key=" in step.route.query:
         for value in parse_qs(step.route.query).get("key", ()):
             yield hashlib.sha256(f"?key={value}".encode()).digest()

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
 
 DEFAULT_SEGMENT = "_default_"
@@ -112,7 +113,7 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
         return Ineligible("the last user message has no text")
     digest = hashlib.sha256(_VERSION)
     for part in (origin.gateway, origin.provider, origin.endpoint, origin.segment):
-        digest.update(b"\0" + part.encode())
+        digest.update(b"\0" + header_bytes(part))  # the segment is a header value
     if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
         digest.update(b"\0credentials:" + origin.credentials.encode())
     digest.update(b"\0" + encode(context, option=orjson.OPT_SORT_KEYS, source=payload))
