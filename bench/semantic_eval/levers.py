@@ -45,9 +45,11 @@ _CONTRACTED = (
     (r"'ll\b", " will"), (r"'ve\b", " have"), (r"'d\b", " would"), (r"\bI'm\b", "I am"),
     (r"\b(what|that|there|where|who|how|it|here)'s\b", r"\1 is"),
 )  # fmt: skip
+# A reply to the assistant, set off by punctuation, before the request ("No, just the postcode");
+# "No smoking rooms?" keeps its "No".
 _REPLY = re.compile(
     r"^(?:(?:no|yes|yeah|ok|okay|sure|great|perfect|thanks|thank you|not (?:right )?now|not yet|"
-    r"no thanks|no thank you|yes please|that's all)\b[\s,.!]*)+",
+    r"no thanks|no thank you|yes please|that's all)\s*[,.!]+\s*)+",
     re.IGNORECASE,
 )
 
