@@ -16,7 +16,8 @@ gateway, and is reported per category at similarity cuts 0.80 / 0.85 / 0.90 (ver
   one keyboard slip (an edit of distance one, five letters or more) from a word on the other side;
 - `spelling aligned`: a word of the new request that the embedder's vocabulary does not know and
   that is one slip from a word of the stored request takes the stored spelling before embedding
-  and verification (in the gateway: after the search, against the nearest candidate).
+  and verification (in the gateway: after the search, against the nearest candidate); `... for
+  verification only` leaves the cosine on the texts as typed (what `verify.py` alone could do).
 
 `refusals` says why the rules refused pairs labelled same, per lever (does a typo read as an
 unknown entity? does "No, just the postcode" read as a negation?).
@@ -162,9 +163,15 @@ async def measure(pairs: list[dict[str, Any]], results: list[Scored], verifier: 
     def plain(scored: list[Scored]) -> tuple[Decide, Refusals]:
         return (lambda t: [hit(i, t, "verified", nli) for i in scored]), _refusals(scored)
 
-    async def turn_by_turn(align: Callable[[str, str], str] | None = None) -> tuple[Decide, Refusals]:
-        last, _ = await score(pairs, verifier, view=last_turn, align=align)
-        before, _ = await score(pairs, verifier, view=previous_turn, align=align)
+    async def turn_by_turn(
+        align: Callable[[str, str], str] | None = None, before_embedding: bool = True
+    ) -> tuple[Decide, Refusals]:
+        last, _ = await score(
+            pairs, verifier, view=last_turn, align=align, align_before_embedding=before_embedding
+        )
+        before, _ = await score(
+            pairs, verifier, view=previous_turn, align=align, align_before_embedding=before_embedding
+        )
 
         def decide(t: float) -> list[bool]:
             return [
@@ -192,7 +199,12 @@ async def measure(pairs: list[dict[str, Any]], results: list[Scored], verifier: 
     aligner = SpellingAligner()
     scored, _ = await score(pairs, verifier, align=aligner)
     levers["spelling aligned to the candidate"] = plain(scored)
+    scored, _ = await score(pairs, verifier, align=aligner, align_before_embedding=False)
+    levers["spelling aligned for verification only"] = plain(scored)
     levers["history turn by turn + spelling aligned"] = await turn_by_turn(aligner)
+    levers["history turn by turn + spelling aligned for verification only"] = await turn_by_turn(
+        aligner, False
+    )
 
     report: dict[str, Any] = {}
     for name, (decide, refusals) in levers.items():

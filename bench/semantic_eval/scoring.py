@@ -45,19 +45,21 @@ async def score(
     view: Callable[[Body], Body] | None = None,
     normalise: Callable[[str], str] | None = None,
     align: Callable[[str, str], str] | None = None,
+    align_before_embedding: bool = True,
 ) -> tuple[list[Scored], dict[str, float]]:
-    """Score every pair. `align(stored, new)` may rewrite the new text against the stored one."""
+    """Score every pair. `align(stored, new)` may rewrite the new text against the stored one,
+    for embedding and verification, or (`align_before_embedding=False`) for verification only."""
     see = view or (lambda body: body)
     tidy = normalise or (lambda text: text)
-    compared: list[tuple[dict[str, Any], tuple[str, str] | None]] = []
+    compared: list[tuple[dict[str, Any], tuple[str, str] | None, tuple[str, str] | None]] = []
     for pair in pairs:
         a, b = read_scope(ORIGIN, see(pair["a"])), read_scope(ORIGIN, see(pair["b"]))
         same_scope = isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope
         texts = (tidy(a.text), tidy(b.text)) if isinstance(a, Scoped) and isinstance(b, Scoped) else None
-        if texts and align:
-            texts = (texts[0], align(*texts))
-        compared.append((pair, texts if same_scope else None))
-    wanted = sorted({text for _, texts in compared if texts for text in texts})
+        checked = (texts[0], align(*texts)) if texts and align else texts
+        embedded = checked if align_before_embedding else texts
+        compared.append((pair, embedded if same_scope else None, checked if same_scope else None))
+    wanted = sorted({text for _, texts, _ in compared if texts for text in texts})
     embedder = LocalEmbedder()
     await embedder.warm_up()
     vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
@@ -70,12 +72,12 @@ async def score(
     await embedder.close()
 
     results, nli_ms = [], []
-    for pair, texts in compared:
-        if texts is None:
+    for pair, embedded, checked in compared:
+        if embedded is None or checked is None:
             results.append(Scored(pair, None))
             continue
-        first, second = texts
-        item = Scored(pair, float(vectors[row[first]] @ vectors[row[second]]))
+        item = Scored(pair, float(vectors[row[embedded[0]]] @ vectors[row[embedded[1]]]))
+        first, second = checked
         if item.cosine is not None and item.cosine >= THRESHOLDS[0]:
             item.reason = verifier.rule_reason(second, first)
             item.reworded = verifier.reworded(second, first)
