@@ -131,7 +131,7 @@ def generate() -> list[Pair]:
     rng = random.Random(20240611)
     pairs = [*family_pairs(rng), *frame_pairs(rng), *followup_pairs(), *structural_pairs()]
     seen: set[bytes] = set()
-    unique = []
+    unique: list[Pair] = []
     for item in pairs:
         key = orjson.dumps([item["a"], item["b"]], option=orjson.OPT_SORT_KEYS)
         if key not in seen and item["a"] != item["b"]:

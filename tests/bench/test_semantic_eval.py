@@ -1,0 +1,46 @@
+"""The semantic evaluation's public set: held-out wording stays out of tune, retyping is one slip,
+and the levers only rewrite what they claim to."""
+
+from __future__ import annotations
+
+import random
+
+from bench.semantic_eval import multiwoz
+from bench.semantic_eval.levers import SpellingAligner, _one_slip, without_reply
+
+
+def test_the_split_puts_every_template_in_exactly_one_part() -> None:
+    templates = [f"I am looking for a #RESTAURANT-INFORM-FOOD# place, number {n} ." for n in range(200)]
+    tune, heldout = (multiwoz._mine(templates, part) for part in multiwoz.PARTS)
+    assert not set(tune) & set(heldout)
+    assert sorted(tune + heldout) == sorted(templates)
+    assert 60 < len(tune) < 140  # a hash split, not everything on one side
+    assert multiwoz._mine(templates, "tune") == tune  # the same on every run
+
+
+def test_multiwoz_tokens_are_joined_back_as_typed() -> None:
+    text = "I ' m looking for a place , but I ca n't find it . What 's the postcode ?"
+    assert multiwoz.detokenize(text) == "I'm looking for a place, but I can't find it. What's the postcode?"
+
+
+def test_a_typo_is_one_slip_in_one_word() -> None:
+    rng = random.Random(7)
+    text = "Can you help me find an expensive restaurant in the north?"
+    for _ in range(50):
+        retyped = multiwoz._typo(text, rng)
+        changed = [(a, b) for a, b in zip(text.split(), retyped.split(), strict=True) if a != b]
+        assert len(changed) == 1
+        assert _one_slip(*changed[0])
+
+
+def test_only_a_reply_set_off_by_punctuation_is_dropped() -> None:
+    assert without_reply("No, just the postcode.") == "Just the postcode."
+    assert without_reply("Thanks. Yes, please give me the address") == "Please give me the address"
+    assert without_reply("No smoking rooms?") == "No smoking rooms?"
+
+
+def test_spelling_is_aligned_only_for_words_the_embedder_does_not_know() -> None:
+    align = SpellingAligner()
+    assert align("the Fitzbillies restaurant", "the Fitzbilles restaurant") == "the Fitzbillies restaurant"
+    assert align("a restaurant in the east", "a restaurant in the west") == "a restaurant in the west"
+    assert align("a cheap hotel", "a cheap hostel") == "a cheap hostel"
