@@ -5,7 +5,7 @@ from __future__ import annotations
 from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
-from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange import Attempt, Exchange, Step
 from sluicegate.gateway import Gateway
 from sluicegate.metrics import OTHER, Metrics
 from sluicegate.outcome import Outcome
@@ -41,6 +41,8 @@ def finished(
     done.started = 0.0  # so that the latency is exactly `latency_ms`, as at a bucket's bound
     done.finished_at = latency_ms / 1000
     done.first_byte_at = done.finished_at if first_byte else None
+    if first_byte and cache != CacheStatus.HIT:  # it went upstream
+        done.attempts = [Attempt(0, "openai", status, latency_ms)]
     if planned:
         done.gateway = Gateway(account="local", slug="default", name="default", created_at=0.0)
         done.steps = [Step(OPENAI, done.route, CIMultiDict(), b"", RequestFacts(model=model))]

@@ -208,7 +208,7 @@ class Metrics:
         request.requests += 1
         request.latency.observe((exchange.finished_at or started) - started)
         series = figures.models[(gateway, provider, model)]
-        if exchange.first_byte_at is not None and exchange.cache_status != "HIT":
+        if exchange.attempts and exchange.first_byte_at is not None:  # only what went upstream
             series.upstream_latency.observe(exchange.first_byte_at - started)
         usage = outcome.usage
         if usage is not None:

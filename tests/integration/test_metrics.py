@@ -80,6 +80,8 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     assert found[("sluicegate_cost_usd_total", cost)] > 0
     assert found[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
     assert found[("sluicegate_rate_limiter_failures", frozenset())] == 0
+    # The upstream's time to first byte counts only the two that went upstream, not the local 429.
+    assert found[("sluicegate_upstream_ttfb_seconds_count", cost)] == 2
 
 
 def test_client_chosen_names_do_not_grow_the_metrics(
@@ -138,3 +140,24 @@ def test_metrics_need_an_unrestricted_read_token_when_configured(
     allowed = scrape(token(["read"]))
     assert allowed.status_code == 200
     assert "sluicegate_requests" in allowed.text
+
+
+def test_upstream_ttfb_counts_only_requests_that_reached_an_upstream(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """A universal request refused locally (400) and a cache hit never reached the upstream."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}})
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "time me"}]}
+    url = f"{gateway.url}/v1/local/default"
+    assert httpx.post(f"{url}/openai/chat/completions", json=body).status_code == 200
+    assert httpx.post(f"{url}/openai/chat/completions", json=body).headers["cf-aig-cache-status"] == "HIT"
+    step = {"provider": "openai", "endpoint": "chat/completions", "query": body, "bogus": 1}
+    assert httpx.post(url, json=[step]).status_code == 400
+    found = counted(gateway, 3)
+    ttfb = {
+        labels: value
+        for (name, labels), value in found.items()
+        if name == "sluicegate_upstream_ttfb_seconds_count" and value
+    }
+    assert list(ttfb.values()) == [1]
