@@ -254,10 +254,11 @@ function cacheLabel(r) {
   return r.cache_source === "semantic" ? `${r.cache_status} semantic` : r.cache_status;
 }
 
+// The cache outcome, and a mark when the semantic cache answered (a similar earlier question's answer).
 function cacheTag(r) {
-  const semantic = r.cache_source === "semantic" ? " semantic" : "";
-  const title = semantic ? "the semantic cache: a similar earlier question's answer" : null;
-  return h("span", { class: `tag ${r.cache_status.toLowerCase()}${semantic}`, title }, cacheLabel(r));
+  const outcome = h("span", { class: `tag ${r.cache_status.toLowerCase()}`, title: r.cache_source ? `${r.cache_source} cache` : null }, r.cache_status);
+  if (r.cache_source !== "semantic" || r.cache_status !== "HIT") return outcome;
+  return [outcome, h("span", { class: "tag semantic", title: "answered by the semantic cache: a similar earlier question's answer" }, "semantic")];
 }
 
 // In / out, with a mark when they were counted with a tokenizer (the provider reported none).
