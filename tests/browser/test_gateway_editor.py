@@ -19,7 +19,7 @@ from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Locator, Page, Route
 
 GATEWAY = "/api/v1/accounts/local/gateways/default"
 # Strings a schema cannot say how to make valid: an example per property name.
@@ -252,3 +252,42 @@ def test_the_endpoint_url_and_openai_snippet_work_as_copied(
     assert fake.requests[-1].header("authorization") == "Bearer sk-from-the-environment"
     record = gateway.wait_for_logs(1)[0]
     assert (record["provider"], record["model"], record["status"]) == ("openai", "gpt-4o-mini", 200)
+
+
+def test_a_setting_new_to_the_schema_gets_a_field_without_a_dashboard_change(
+    page: Page, gateway: RunningGateway
+) -> None:
+    """The form follows the API's schema: a setting the dashboard has never heard of appears (an
+    object as JSON, in the place kept for guardrails; an unknown number under "Other settings")."""
+
+    def with_new_settings(route: Route) -> None:
+        served = route.fetch()
+        doc = served.json()
+        properties = doc["components"]["schemas"]["GatewaySettings"]["properties"]
+        properties["guardrails"] = {"type": "object", "default": {}, "description": "a policy (made up here)"}
+        properties["new_knob"] = {"type": "integer", "minimum": 1, "default": 3, "description": "made up"}
+        route.fulfill(response=served, json=doc)
+
+    page.route("**/api/v1/openapi.json", with_new_settings)
+    editor = open_editor(page, gateway)
+    guardrails = editor.locator(
+        "fieldset[data-group='Routes and guardrails'] [data-field='settings.guardrails']"
+    )
+    assert guardrails.locator("textarea").input_value() == "{}"
+    assert editor.locator(".placeholder").count() == 0  # the note that they are not configurable yet
+    knob = editor.locator("fieldset[data-group='Other settings'] [data-field='settings.new_knob']")
+    assert knob.locator("input[type=number]").input_value() == "3"
+
+    patches: list[str] = []
+    page.on("request", lambda request: patches.append(request.url) if request.method == "PATCH" else None)
+    guardrails.locator("textarea").fill('{"block": [')
+    editor.locator("button[type=submit]").click()
+    expect(guardrails.locator(".field-error")).to_contain_text("Guardrails: not valid JSON")
+    assert patches == []  # the browser kept what it could not send
+
+    guardrails.locator("textarea").fill('{"block": ["pii"]}')
+    knob.locator("input").fill("5")
+    refused = save(page, editor)
+    error = refused.json()["error"]
+    assert (refused.status, error["field"]) == (400, "settings.guardrails")  # this server has no such setting
+    expect(guardrails.locator(".field-error")).to_have_text(error["message"])
