@@ -87,6 +87,7 @@ export function logsPage(context, main) {
   }
 
   async function refresh(reset = false) {
+    if (!bar.firstChild) return; // the filter bar (drawn once the gateways are known) comes first
     if (reset) {
       extra = [];
       seen.clear();
