@@ -19,6 +19,7 @@ from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
+from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
@@ -172,6 +173,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             watchers=[semantic.models.gateway_saved],
         ),
         access=AccessApi(database, tokens, keys, guard),
+        urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         database=database,

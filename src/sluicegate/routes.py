@@ -13,6 +13,7 @@ from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
+from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.storage.base import Database
 
 
@@ -22,6 +23,7 @@ def add_routes(
     proxy: ProxyEndpoint,
     admin: AdminApi,
     access: AccessApi,
+    urls: GatewayUrls,
     metrics: MetricsEndpoint,
     health: HealthEndpoint,
     database: Database,
@@ -36,6 +38,7 @@ def add_routes(
     api = web.Application(middlewares=[json_errors])
     admin.add_routes(api)
     access.add_routes(api)
+    urls.add_routes(api)
     add_analytics_routes(api, database, guard)
     app.add_subapp("/api/v1", api)
     add_dashboard_routes(app)

@@ -10,100 +10,24 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx2 as httpx
 import pytest
 
 from sluicegate.storage.base import LogRecord
 from sluicegate.storage.sqlite import SqliteDatabase
-from tests.conftest import RunningGateway, require_service
-from tests.fakes.openai_server import FakeOpenAI
+from tests.browser.conftest import expect, sign_in
+from tests.conftest import RunningGateway
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
-
-def expect(locator: Any) -> Any:
-    """Playwright's retrying assertions (imported late: without playwright the tests skip, not crash).
-
-    They match through selectors; `wait_for_function` would evaluate a string, which the page's
-    Content-Security-Policy forbids (as it should).
-    """
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
 MESSAGES = [{"role": "user", "content": "what is a sluice gate"}]
 PROVIDER_KEY = "sk-proj-browser-secret-0123456789"
 BODY = b'{"model":"%s","messages":[{"role":"user","content":"summarise the release notes"}]}'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError as exc:
-        require_service("Playwright", f"the playwright package is not installed: {exc}")
-    with sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-        except Error as exc:
-            require_service("Chromium", f"{CHROMIUM} did not start: {exc}")
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh tab (no session) at a desktop size; JavaScript errors and CSP violations fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and "Failed to load resource" not in message.text  # refused API calls
-            else None
-        ),
-    )
-    page.on("dialog", lambda dialog: dialog.accept())  # confirm() before deleting and revoking
-    yield page
-    context.close()
-    assert problems == []
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
-    return make_gateway(upstreams={"openai": fake.base_url})
 
 
 def chat(
@@ -115,13 +39,6 @@ def chat(
         headers={"Authorization": f"Bearer {PROVIDER_KEY}", **headers},
     )
     return response.status_code
-
-
-def sign_in(page: Page, gateway: RunningGateway, token: str | None = None) -> None:
-    page.goto(f"{gateway.url}/dashboard")
-    page.fill("input[name=token]", token or gateway.settings.admin_token)
-    page.click("button[type=submit]")
-    page.wait_for_selector("nav.sidebar")
 
 
 def figure(page: Page, label: str) -> str:
@@ -261,10 +178,9 @@ def test_create_edit_and_delete_a_gateway(page: Page, gateway: RunningGateway) -
     editor.wait_for()
     editor.locator("input[name=cache_enabled]").check()
     editor.locator("input[name=cache_ttl]").fill("600")
-    editor.locator("textarea[name=rate_limits]").fill("[{oops")
-    editor.locator("button[type=submit]").click()
-    assert "not valid JSON" in editor.locator(".error").inner_text()
-    editor.locator("textarea[name=rate_limits]").fill('[{"limit": 10, "period": 60}]')
+    editor.locator("[data-field='settings.rate_limits'] >> text=Add rule").click()
+    editor.locator("[data-field='settings.rate_limits.0.limit'] input").fill("10")
+    editor.locator("[data-field='settings.rate_limits.0.period'] input").fill("60")
     editor.locator("button[type=submit]").click()
     page.locator("tr[data-slug=staging-eu] >> text=on · 600 s").wait_for()
 
@@ -448,7 +364,7 @@ def test_screenshots(page: Page, gateway: RunningGateway, tmp_path: Path) -> Non
     page.click("nav >> text=Gateways")
     page.click("tr[data-slug=default] >> text=Edit")
     page.locator("form.editor").wait_for()
-    shot("gateways")
+    shot("gateways", full_page=False)  # the editor runs on; its buttons stay at the window's foot
     page.click("nav >> text=Tokens")
     form = page.locator("form[aria-label='New token']")
     form.locator("input[name=name]").fill("dashboard-viewer")

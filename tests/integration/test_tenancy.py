@@ -30,6 +30,7 @@ ACCOUNT_LEVEL = {
     ("GET", "/api/v1/accounts/local/audit"),
 }
 NARROWED = {
+    ("GET", "/api/v1/accounts/local/logs"),
     ("GET", "/api/v1/whoami"),
     ("GET", GATEWAYS),
     ("GET", "/api/v1/accounts/local/analytics"),

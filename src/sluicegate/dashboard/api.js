@@ -7,12 +7,21 @@
 
 const KEY = "sluicegate.session";
 const BASE = new URL("../api/v1/", document.baseURI);
+// The gateway's own root (the dashboard is at <root>/dashboard/, also behind a proxy's prefix).
+export const ROOT = new URL("../", document.baseURI);
 
 export class ApiError extends Error {
   constructor(status, message, body) {
     super(message);
     this.status = status;
     this.body = body;
+  }
+
+  // The input the API says is wrong: a body field path ("settings.rate_limits.0.limit") or a
+  // query parameter; "" when it names none.
+  get field() {
+    const error = (this.body && this.body.error) || {};
+    return error.field || error.param || "";
   }
 }
 
@@ -106,12 +115,36 @@ export class Api {
     return this.get(this.account("/gateways")).then((data) => data.result);
   }
 
-  logs(gateway, params) {
-    return this.get(this.account(`/gateways/${encodeURIComponent(gateway)}/logs`), params);
+  gateway(slug) {
+    return this.get(this.gatewayPath(slug));
+  }
+
+  gatewayPath(slug, path = "") {
+    return this.account(`/gateways/${encodeURIComponent(slug)}${path}`);
+  }
+
+  // Every gateway's records the token reaches (`params.gateway` picks one), newest first.
+  logs(params) {
+    return this.get(this.account("/logs"), params);
+  }
+
+  urls(slug) {
+    return this.get(this.gatewayPath(slug, "/urls"));
+  }
+
+  providerKeys(slug) {
+    return this.get(this.gatewayPath(slug, "/provider-keys")).then((data) => data.result);
+  }
+
+  // The admin API's own schemas (OpenAPI components), fetched once: the settings form is built
+  // from them, so a setting added to the API appears in the form without a change here.
+  schemas() {
+    this.schemaRequest ||= this.get("openapi.json").then((doc) => doc.components.schemas);
+    return this.schemaRequest;
   }
 
   log(gateway, id) {
-    return this.get(this.account(`/gateways/${encodeURIComponent(gateway)}/logs/${encodeURIComponent(id)}`));
+    return this.get(this.gatewayPath(gateway, `/logs/${encodeURIComponent(id)}`));
   }
 }
 

@@ -1,6 +1,9 @@
-// The gateways page: list, create, edit settings (cache, rate limits, log collection), delete.
+// The gateways page: list and create gateways; each one's settings, provider keys and endpoints.
 
 import { clear, h, time, toast } from "./dom.js";
+import { endpointsCard } from "./endpoints.js";
+import { gatewayEditor } from "./gateway-editor.js";
+import { providerKeysCard } from "./provider-keys.js";
 
 export function gatewaysPage(context, main) {
   const { api, session } = context;
@@ -32,7 +35,7 @@ export function gatewaysPage(context, main) {
             toast(`Gateway ${created.slug} created`, "success");
             event.target.reset();
             await load();
-            edit(created);
+            open(created.slug, true);
           } catch (error) {
             toast(error.message, "error");
           }
@@ -72,7 +75,12 @@ export function gatewaysPage(context, main) {
               h("td", {}, g.settings.rate_limits.length ? `${g.settings.rate_limits.length} rule(s)` : "none"),
               h("td", {}, g.settings.collect_logs ? "collected" : "off"),
               h("td", { class: "nowrap" }, time(g.created_at)),
-              h("td", { class: "actions" }, admin ? h("button", { class: "secondary", onclick: () => edit(g) }, "Edit") : null),
+              h(
+                "td",
+                { class: "actions" },
+                h("button", { class: "secondary", onclick: () => open(g.slug, false) }, "Endpoints"),
+                admin ? h("button", { class: "secondary", onclick: () => open(g.slug, true) }, "Edit") : null,
+              ),
             ),
           ),
         ),
@@ -80,81 +88,37 @@ export function gatewaysPage(context, main) {
     );
   }
 
-  function edit(gateway) {
-    const s = gateway.settings;
-    const input = (name, attrs) => h("input", { name, ...attrs });
-    const fields = {
-      name: input("name", { value: gateway.name, required: true }),
-      cache_enabled: input("cache_enabled", { type: "checkbox", checked: s.cache_enabled }),
-      cache_ttl: input("cache_ttl", { type: "number", min: 60, max: 2592000, value: String(s.cache_ttl) }),
-      collect_logs: input("collect_logs", { type: "checkbox", checked: s.collect_logs }),
-      rate_limits: h("textarea", { name: "rate_limits", rows: 6, spellcheck: false }, JSON.stringify(s.rate_limits, null, 2)),
-    };
-    const problem = h("p", { class: "error small", hidden: true });
-    const save = async (event) => {
-      event.preventDefault();
-      let rateLimits;
-      try {
-        rateLimits = JSON.parse(fields.rate_limits.value || "[]");
-      } catch (error) {
-        problem.hidden = false;
-        problem.textContent = `Rate-limit rules are not valid JSON: ${error.message}`;
-        return;
-      }
-      const settings = {
-        cache_enabled: fields.cache_enabled.checked,
-        cache_ttl: Number(fields.cache_ttl.value),
-        collect_logs: fields.collect_logs.checked,
-        rate_limits: rateLimits,
-      };
-      try {
-        await api.request("PATCH", api.account(`/gateways/${encodeURIComponent(gateway.slug)}`), {
-          body: { name: fields.name.value.trim(), settings },
-        });
-        toast(`Gateway ${gateway.slug} saved`, "success");
-        clear(editor);
-        load();
-      } catch (error) {
-        problem.hidden = false;
-        problem.textContent = error.message;
-      }
-    };
-    const remove = async () => {
-      if (!confirm(`Delete gateway ${gateway.slug}? Its requests will answer 404.`)) return;
-      try {
-        await api.request("DELETE", api.account(`/gateways/${encodeURIComponent(gateway.slug)}`));
-        toast(`Gateway ${gateway.slug} deleted`, "success");
-        clear(editor);
-        load();
-      } catch (error) {
-        toast(error.message, "error");
-      }
+  // The editor (admins) or the endpoints alone (readers) of one gateway, fresh from the API.
+  async function open(slug, editing) {
+    clear(editor, h("p", { class: "card muted" }, "Loading…"));
+    let gateway, urls, schemas;
+    try {
+      [gateway, urls, schemas] = await Promise.all([api.gateway(slug), api.urls(slug), editing ? api.schemas() : null]);
+    } catch (error) {
+      clear(editor, h("p", { class: "card error" }, `Could not load gateway ${slug}: ${error.message}`));
+      return;
+    }
+    const done = {
+      saved: (saved) => (load(), open(saved.slug, true)),
+      closed: () => clear(editor),
+      deleted: () => (clear(editor), load()),
     };
     clear(
       editor,
       h(
-        "form",
-        { class: "card editor", "aria-label": `Edit ${gateway.slug}`, onsubmit: save },
-        h("h2", {}, "Edit ", h("span", { class: "mono" }, gateway.slug)),
-        h("label", { class: "field" }, h("span", {}, "Name"), fields.name),
-        h("div", { class: "row" },
-          h("label", { class: "field check" }, fields.cache_enabled, h("span", {}, "Cache answers")),
-          h("label", { class: "field" }, h("span", {}, "Cache TTL (seconds)"), fields.cache_ttl),
-          h("label", { class: "field check" }, fields.collect_logs, h("span", {}, "Collect logs")),
-        ),
-        h("label", { class: "field" },
-          h("span", {}, "Rate-limit rules (JSON list of {limit, period, technique, unit, scope})"),
-          fields.rate_limits,
-        ),
-        problem,
-        h("div", { class: "buttons" },
-          h("button", { type: "submit" }, "Save"),
-          h("button", { type: "button", class: "secondary", onclick: () => clear(editor) }, "Cancel"),
-          h("button", { type: "button", class: "danger", onclick: remove }, "Delete gateway"),
+        "div",
+        { class: "gateway-detail" },
+        editing ? gatewayEditor(api, schemas, gateway, done) : null,
+        h(
+          "div",
+          { class: "side" },
+          endpointsCard(urls, gateway),
+          editing ? providerKeysCard(api, slug, urls.result.map((u) => u.provider)) : null,
         ),
       ),
     );
-    fields.name.focus();
+    const first = editor.querySelector("input[name=name]");
+    if (first) first.focus();
   }
 
   load();

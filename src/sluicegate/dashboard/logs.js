@@ -1,18 +1,32 @@
-// The logs page: a gateway's newest requests, refreshed every few seconds, and one request in detail.
+// The logs page: the newest requests of every gateway (or one), refreshed every few seconds, and
+// one request in detail. Markers say which cache answered (exact or semantic), when token counts
+// are estimates, and when a record is incomplete.
 
 import { clear, count, h, ms, statusClass, time, usd } from "./dom.js";
 
 const REFRESH_MS = 3000;
 const PAGE = 50;
+const DEFAULT_RANGE = "24h";
+const RANGES = [
+  { id: "1h", label: "Last hour", seconds: 3600 },
+  { id: "6h", label: "Last 6 hours", seconds: 6 * 3600 },
+  { id: "24h", label: "Last 24 hours", seconds: 86400 },
+  { id: "7d", label: "Last 7 days", seconds: 7 * 86400 },
+  { id: "30d", label: "Last 30 days", seconds: 30 * 86400 },
+  { id: "all", label: "All time" },
+];
+const COLUMNS = ["Time", "Gateway", "Status", "Provider", "Model", "Endpoint", "Latency", "Tokens", "Cost", "Cache"];
 
 export function logsPage(context, main) {
   const { api } = context;
-  const state = { gateway: "", status: "", provider: "", model: "", cached: "", live: true, selected: null };
+  const state = { range: DEFAULT_RANGE, gateway: "", status: "", provider: "", model: "", cached: "", live: true, selected: null };
   const seen = new Set();
   let older = null; // cursor of the next, older page
   let extra = []; // rows of older pages the person loaded
+  let fitted = false; // the range was checked against the data once (see fitRange)
 
   const bar = h("div", { class: "toolbar" });
+  const note = h("p", { class: "callout info range-note", role: "status", hidden: true });
   const table = h("tbody");
   const more = h("button", { class: "secondary", hidden: true, onclick: loadOlder }, "Load older");
   const detail = h("aside", { class: "detail card", hidden: true });
@@ -22,18 +36,14 @@ export function logsPage(context, main) {
     main,
     h("header", { class: "page-head" }, h("h1", {}, "Logs"), h("span", { class: "muted small" }, live, " live")),
     bar,
+    note,
     h(
       "div",
       { class: "logs-layout" },
       h(
         "div",
         { class: "card table-card" },
-        h(
-          "table",
-          { class: "logs" },
-          h("thead", {}, h("tr", {}, ["Time", "Status", "Provider", "Model", "Endpoint", "Latency", "Tokens", "Cost", "Cache"].map((c) => h("th", {}, c)))),
-          table,
-        ),
+        h("table", { class: "logs" }, h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", {}, c)))), table),
         empty,
         h("div", { class: "table-foot" }, more),
       ),
@@ -46,6 +56,7 @@ export function logsPage(context, main) {
     const change = (name) => (event) => {
       state[name] = event.target.type === "checkbox" ? event.target.checked : event.target.value.trim();
       live.classList.toggle("off", !state.live);
+      if (name !== "live") note.hidden = true;
       refresh(true);
     };
     const options = (name, pairs) =>
@@ -55,7 +66,8 @@ export function logsPage(context, main) {
       h(
         "div",
         { class: "filters" },
-        field("Gateway", options("gateway", gateways.map((g) => [g, g]))),
+        field("Time range", options("range", RANGES.map((r) => [r.id, r.label]))),
+        field("Gateway", options("gateway", [["", "All gateways"], ...gateways.map((g) => [g, g])])),
         field("Status", options("status", [["", "Any"], ["2xx", "2xx"], ["4xx", "4xx"], ["5xx", "5xx"], ["429", "429"]])),
         field("Provider", h("input", { name: "provider", placeholder: "any", list: "seen-providers", onchange: change("provider") })),
         field("Model", h("input", { name: "model", placeholder: "any", list: "seen-models", onchange: change("model") })),
@@ -68,30 +80,48 @@ export function logsPage(context, main) {
   }
 
   function params(cursor) {
-    const { status, provider, model, cached } = state;
-    return { status, provider, model, cached, cursor, limit: PAGE };
+    const { gateway, status, provider, model, cached } = state;
+    const range = RANGES.find((r) => r.id === state.range);
+    const from = range.seconds ? (Date.now() / 1000 - range.seconds).toFixed(3) : null;
+    return { from, gateway, status, provider, model, cached, cursor, limit: PAGE };
   }
 
   async function refresh(reset = false) {
-    if (!state.gateway) return;
+    if (!bar.firstChild) return; // the filter bar (drawn once the gateways are known) comes first
     if (reset) {
       extra = [];
       seen.clear();
     }
     let page;
     try {
-      page = await api.logs(state.gateway, params());
+      page = await api.logs(params());
+      if (!fitted) page = await fitRange(page);
     } catch (error) {
-      clear(table, h("tr", {}, h("td", { colspan: 9, class: "error" }, `Could not load logs: ${error.message}`)));
+      clear(table, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "error" }, `Could not load logs: ${error.message}`)));
       return;
     }
     if (!extra.length) older = page.next_cursor;
     draw([...page.result, ...extra.filter((r) => !page.result.some((p) => p.id === r.id))], !reset && seen.size > 0);
   }
 
+  // A new install's requests are often older than the default range (tried yesterday, looked at
+  // today): when that range is empty but older records exist, show all time and say why.
+  async function fitRange(page) {
+    fitted = true;
+    if (page.result.length || state.range !== DEFAULT_RANGE) return page;
+    const newest = await api.logs({ limit: 1 });
+    if (!newest.result.length) return page;
+    state.range = "all";
+    bar.querySelector("select[name=range]").value = "all";
+    const label = RANGES.find((r) => r.id === DEFAULT_RANGE).label.toLowerCase();
+    note.hidden = false;
+    note.textContent = `No requests in the ${label}: showing all time (the newest is from ${time(newest.result[0].ts)}).`;
+    return api.logs(params());
+  }
+
   async function loadOlder() {
     if (!older) return;
-    const page = await api.logs(state.gateway, params(older));
+    const page = await api.logs(params(older));
     extra = [...extra, ...page.result];
     older = page.next_cursor;
     refresh();
@@ -107,20 +137,26 @@ export function logsPage(context, main) {
           "tr",
           {
             class: [fresh ? "new" : "", r.id === state.selected ? "selected" : ""].join(" ").trim() || null,
-            dataset: { id: r.id },
+            dataset: { id: r.id, gateway: r.gateway },
             tabindex: 0,
-            onclick: () => open(r.id),
-            onkeydown: (event) => event.key === "Enter" && open(r.id),
+            onclick: () => open(r),
+            onkeydown: (event) => event.key === "Enter" && open(r),
           },
           h("td", { class: "nowrap" }, time(r.ts)),
-          h("td", {}, h("span", { class: statusClass(r.status) }, r.status)),
+          h("td", { class: "mono" }, r.gateway),
+          h(
+            "td",
+            { class: "nowrap" },
+            h("span", { class: statusClass(r.status) }, r.status),
+            r.degraded ? h("span", { class: "tag degraded", title: `Incomplete record: ${r.degraded}` }, "incomplete") : null,
+          ),
           h("td", {}, r.provider),
           h("td", { class: "model" }, r.model || "–"),
           h("td", { class: "endpoint" }, `${r.method} ${r.endpoint}`),
           h("td", { class: "num" }, ms(r.latency_ms)),
-          h("td", { class: "num" }, r.tokens_in === null ? "–" : `${count(r.tokens_in)} / ${count(r.tokens_out)}`),
+          h("td", { class: "num" }, tokens(r)),
           h("td", { class: "num" }, usd(r.cost_usd)),
-          h("td", {}, r.cache_status ? h("span", { class: `tag ${r.cache_status.toLowerCase()}` }, cacheLabel(r)) : ""),
+          h("td", { class: "nowrap" }, r.cache_status ? cacheTag(r) : ""),
         );
       }),
     );
@@ -135,13 +171,13 @@ export function logsPage(context, main) {
     if (list) clear(list, [...new Set(values)].sort().map((v) => h("option", { value: v })));
   }
 
-  async function open(id) {
-    state.selected = id;
-    for (const row of table.querySelectorAll("tr")) row.classList.toggle("selected", row.dataset.id === id);
+  async function open(record) {
+    state.selected = record.id;
+    for (const row of table.querySelectorAll("tr")) row.classList.toggle("selected", row.dataset.id === record.id);
     detail.hidden = false;
     clear(detail, h("p", { class: "muted" }, "Loading…"));
     try {
-      showDetail(await api.log(state.gateway, id));
+      showDetail(await api.log(record.gateway, record.id));
     } catch (error) {
       clear(detail, h("p", { class: "error" }, `Could not load the request: ${error.message}`));
     }
@@ -176,10 +212,7 @@ export function logsPage(context, main) {
   }
 
   api.gateways().then((gateways) => {
-    const slugs = gateways.map((g) => g.slug);
-    state.gateway = slugs.includes("default") ? "default" : slugs[0] || "";
-    drawBar(slugs);
-    if (!state.gateway) clear(table, h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No gateways yet.")));
+    drawBar(gateways.map((g) => g.slug));
     refresh(true);
   });
   const timer = setInterval(() => state.live && !document.hidden && refresh(), REFRESH_MS);
@@ -220,4 +253,19 @@ function body(text) {
 // "HIT", "MISS semantic": which cache the status is about, when it is the semantic one.
 function cacheLabel(r) {
   return r.cache_source === "semantic" ? `${r.cache_status} semantic` : r.cache_status;
+}
+
+// The cache outcome, and a mark when the semantic cache answered (a similar earlier question's answer).
+function cacheTag(r) {
+  const outcome = h("span", { class: `tag ${r.cache_status.toLowerCase()}`, title: r.cache_source ? `${r.cache_source} cache` : null }, r.cache_status);
+  if (r.cache_source !== "semantic" || r.cache_status !== "HIT") return outcome;
+  return [outcome, h("span", { class: "tag semantic", title: "answered by the semantic cache: a similar earlier question's answer" }, "semantic")];
+}
+
+// In / out, with a mark when they were counted with a tokenizer (the provider reported none).
+function tokens(r) {
+  if (r.tokens_in === null) return "–";
+  const figures = `${count(r.tokens_in)} / ${count(r.tokens_out)}`;
+  if (!r.usage_estimated) return figures;
+  return [h("span", { class: "tag estimated", title: "estimated with a tokenizer: the provider reported no usage" }, "est."), figures];
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.openapi import openapi_document
+from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.endpoints.schemas import (
     GatewayCreate,
     GatewayList,
@@ -64,6 +66,9 @@ class AdminApi:
         app.router.add_get(one, guard(Scope.READ, self.get_gateway))
         app.router.add_patch(one, guard(Scope.ADMIN, self.update_gateway))
         app.router.add_delete(one, guard(Scope.ADMIN, self.delete_gateway))
+        app.router.add_get(
+            "/accounts/{account}/logs", guard(Scope.READ, self.list_account_logs, narrowed=True)
+        )
         app.router.add_get(one + "/logs", guard(Scope.READ, self.list_logs))
         app.router.add_get(one + "/logs/{log_id}", guard(Scope.READ, self.get_log))
         app.router.add_delete(one + "/cache", guard(Scope.PURGE_ALL, self.purge_cache))
@@ -148,8 +153,20 @@ class AdminApi:
         await self._guard.audit(request, "gateway.delete", slug)
         return web.Response(status=204)
 
+    async def list_account_logs(self, request: web.Request) -> web.Response:
+        """Every gateway's records, newest first; `?gateway=` picks one. A token limited to some
+        gateways sees only theirs (and a 403 for `?gateway=` another one)."""
+        account, asked = request.match_info["account"], request.query.get("gateway") or None
+        gateways = gateways_to_cover(asked, request[TOKEN])
+        if asked is not None:
+            await check_gateway(self._db, account, asked)
+        return await self._log_page(replace(log_query(account, None, request.query), gateways=gateways))
+
     async def list_logs(self, request: web.Request) -> web.Response:
         query = log_query(request.match_info["account"], request.match_info["gateway"], request.query)
+        return await self._log_page(query)
+
+    async def _log_page(self, query: LogQuery) -> web.Response:
         records = await self._db.query_logs(query)
         next_cursor = records[-1].id if len(records) == query.limit else None
         page = LogPage(result=[LogEntry.of(r) for r in records], next_cursor=next_cursor)

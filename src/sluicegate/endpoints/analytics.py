@@ -26,8 +26,8 @@ from sluicegate.analytics import (
 )
 from sluicegate.endpoints.admin import parse_time
 from sluicegate.endpoints.guard import TOKEN, Guard
-from sluicegate.errors import BadRequest, Forbidden, ServiceUnavailable
-from sluicegate.hints import unknown_gateway
+from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
+from sluicegate.errors import BadRequest, ServiceUnavailable
 from sluicegate.storage.base import Database
 from sluicegate.tokens import Scope, Token
 
@@ -47,19 +47,12 @@ def add_analytics_routes(
         if source is None:
             raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
         if asked := request.query.get("gateway"):
-            await _check_gateway(database, query.account, asked)
+            await check_gateway(database, query.account, asked)
         result = await source.analytics(query)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
 
     app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics, narrowed=True))
-
-
-async def _check_gateway(database: Database, account: str, slug: str) -> None:
-    """A 404 for a gateway that neither exists nor left records (a typo would read as all zeros);
-    a deleted gateway's records stay and can still be counted."""
-    if await database.get_gateway(account, slug) is None and not await database.count_logs(account, slug):
-        raise unknown_gateway(account, slug, [g.slug for g in await database.list_gateways(account)])
 
 
 def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:
@@ -80,7 +73,7 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
         since=since,
         until=until,
         interval=interval,
-        gateways=_gateways(params.get("gateway"), token),
+        gateways=gateways_to_cover(params.get("gateway"), token),
         provider=params.get("provider") or None,
         model=params.get("model") or None,
     )
@@ -91,17 +84,6 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
             param="interval",
         )
     return query
-
-
-def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
-    """The gateways to count: the one asked for, else all the token may see (None: every gateway)."""
-    if asked:
-        if not token.reaches(asked):
-            raise Forbidden(
-                f"{token.limits()}, not {asked!r}", param="gateway", token_gateways=token.gateways
-            )
-        return (asked,)
-    return token.gateways
 
 
 LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers

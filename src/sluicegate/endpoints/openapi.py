@@ -15,6 +15,7 @@ from sluicegate.endpoints.schemas import (
     GatewayList,
     GatewayOut,
     GatewayUpdate,
+    GatewayUrlList,
     KeyIn,
     KeyList,
     KeyOut,
@@ -30,7 +31,7 @@ from sluicegate.endpoints.schemas import (
 SCHEMAS = (
     AnalyticsResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
-    TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList,
+    TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList, GatewayUrlList,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -107,6 +108,13 @@ def openapi_document() -> dict[str, Any]:
     ]
     list_logs = _operation("List log records, newest first", "200", "LogPage")
     list_logs["parameters"] = [_param(name, "query", text) for name, text in _LOG_FILTERS.items()]
+    account_logs = _operation(
+        "List log records of every gateway the token reaches, newest first", "200", "LogPage"
+    )
+    account_logs["parameters"] = [
+        _param("gateway", "query", "only this gateway"),
+        *list_logs["parameters"],
+    ]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sluicegate admin API", "version": __version__},
@@ -122,10 +130,19 @@ def openapi_document() -> dict[str, Any]:
                 "patch": _operation("Update a gateway", "200", "GatewayOut", body="GatewayUpdate"),
                 "delete": _operation("Delete a gateway", "204", None),
             },
+            account + "/logs": {"parameters": [_param("account")], "get": account_logs},
             one + "/logs": {"parameters": [_param("account"), _param("gateway")], "get": list_logs},
             one + "/logs/{log_id}": {
                 "parameters": [_param("account"), _param("gateway"), _param("log_id")],
                 "get": _operation("One log record with masked headers and bodies", "200", "LogEntry"),
+            },
+            one + "/urls": {
+                "parameters": [_param("account"), _param("gateway")],
+                "get": _operation(
+                    "The gateway's endpoint per provider, and the openai SDK's base_url for each",
+                    "200",
+                    "GatewayUrlList",
+                ),
             },
             one + "/cache": {"parameters": [_param("account"), _param("gateway")], "delete": purge},
             "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},

@@ -121,6 +121,25 @@ def _text(body: bytes | None) -> str | None:
         return "base64:" + base64.b64encode(body).decode()
 
 
+class ProviderUrl(BaseModel):
+    provider: str
+    path: str = Field(description="the provider endpoint: append the provider's own API path to it")
+    openai_base_path: str | None = Field(
+        None,
+        description="`base_url` for the openai SDK to reach this provider: its endpoint, or the compat"
+        " endpoint (then prefix the model with openai_model_prefix); null when the SDK cannot",
+    )
+    openai_model_prefix: str = ""
+
+
+class GatewayUrlList(BaseModel):
+    """A gateway's endpoints, as paths from the gateway's origin (`/v1/{account}/{gateway}/…`)."""
+
+    universal_path: str
+    compat_path: str = Field(description="the OpenAI-compatible endpoint for every provider")
+    result: list[ProviderUrl]
+
+
 class PurgeResult(BaseModel):
     purged: int
 

@@ -57,6 +57,7 @@ class LogQuery:
 
     account: str
     gateway: str | None = None
+    gateways: tuple[str, ...] | None = None  # only these (a token limited to some); None: any
     since: float | None = None
     until: float | None = None
     provider: str | None = None

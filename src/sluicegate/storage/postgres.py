@@ -510,6 +510,7 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
     conditions: tuple[tuple[str, object], ...] = (
         ("account = ${}", query.account),
         ("gateway = ${}", query.gateway),
+        ("gateway = ANY(${})", None if query.gateways is None else list(query.gateways)),
         ("provider = ${}", query.provider),
         ("model = ${}", query.model),
         ("ts >= ${}", query.since),

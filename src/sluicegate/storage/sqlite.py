@@ -416,6 +416,9 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
+    if query.gateways is not None:
+        clauses.append(f"gateway IN ({', '.join('?' * len(query.gateways))})")
+        args.extend(query.gateways)
     bounds: tuple[tuple[str, object], ...] = (
         ("ts >= ?", query.since),
         ("ts < ?", query.until),
