@@ -4,6 +4,7 @@ are write-only; the endpoint URLs and the openai snippet work as copied (issue 2
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,8 @@ def changed(schemas: dict[str, Any], name: str, prop: dict[str, Any], current: A
             return [
                 {key: changed(schemas, key, p, p.get("default")) for key, p in item["properties"].items()}
             ]
+    if kind.get("type") == "object" and "properties" in kind:  # a JSON field
+        return {key: changed(schemas, key, p, p.get("default")) for key, p in kind["properties"].items()}
     assert name in STRING_EXAMPLES, f"teach this test a valid value for setting {name!r}: {kind}"
     return STRING_EXAMPLES[name]
 
@@ -75,6 +78,8 @@ def fill(field: Locator, schemas: dict[str, Any], prop: dict[str, Any], value: A
         field.locator("input[type=checkbox]").set_checked(value)
     elif kind.get("type") in ("integer", "number", "string"):
         field.locator("input").fill(str(value))
+    elif kind.get("type") == "object":
+        field.locator("textarea").fill(json.dumps(value))
     elif resolve(schemas, kind["items"]).get("type") == "object":
         item = resolve(schemas, kind["items"])
         for remove in field.locator("tbody button.remove").all()[::-1]:
