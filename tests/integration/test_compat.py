@@ -176,3 +176,16 @@ def test_bad_models_are_400s(client: openai.OpenAI, model: str, fragment: str) -
 def test_embeddings_pass_through_to_openai_compatible_providers(client: openai.OpenAI) -> None:
     result = client.embeddings.create(model="openai/text-embedding-3-small", input="hello")
     assert len(result.data[0].embedding) == 1536
+
+
+def test_openai_compatible_providers_get_their_api_path(
+    make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]
+) -> None:
+    """Mistral's API lives under `/v1` of its host (Cloudflare's `…/mistral/v1/chat/completions`):
+    compat must send `mistral/…` there, not to the host's root."""
+    fake = fakes["openai"]
+    gateway = make_gateway(upstreams={"mistral": fake.url})  # the host, as Mistral's base URL is
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        answer = client.chat.completions.create(model="mistral/mistral-small-latest", messages=MESSAGES)
+    assert answer.choices[0].message.content
+    assert fake.requests[-1].path == "/v1/chat/completions"

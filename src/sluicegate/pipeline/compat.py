@@ -44,7 +44,7 @@ def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, Comp
         native_payload = {**payload, "model": model}
         headers = forwardable_request_headers(exchange.headers)
         if isinstance(provider, OpenAICompatible):
-            route = Route(exchange.account, path, exchange.route.query)
+            route = Route(exchange.account, provider.api_prefix + path, exchange.route.query)
             body = encode(native_payload)
             return [Step(provider, route, headers, body, provider.read_request(route, body), policy)]
         target = targets.get(slug)

@@ -34,6 +34,9 @@ class OpenAICompatible:
 
     name: str
     default_base_url: str
+    # Where OpenAI's endpoints live below the base URL, for the compat endpoint's requests: the
+    # base is what Cloudflare puts before a provider path, which for some keeps the version.
+    api_prefix: str = ""
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"

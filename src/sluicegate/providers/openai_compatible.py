@@ -33,7 +33,7 @@ class PrefixTolerant(OpenAICompatible):
 # `…/groq`, request `/openai/v1/chat/completions`; Cloudflare's curl example uses `…/groq/chat/completions`.
 GROQ = PrefixTolerant(name="groq", default_base_url="https://api.groq.com/openai/v1", sdk_prefix="openai/v1/")
 # https://docs.mistral.ai/api/ — Cloudflare's path keeps the version: `…/mistral/v1/chat/completions`.
-MISTRAL = OpenAICompatible(name="mistral", default_base_url="https://api.mistral.ai")
+MISTRAL = OpenAICompatible(name="mistral", default_base_url="https://api.mistral.ai", api_prefix="v1/")
 # https://api-docs.deepseek.com/api/create-chat-completion — `…/deepseek/chat/completions`.
 DEEPSEEK = OpenAICompatible(name="deepseek", default_base_url="https://api.deepseek.com")
 # https://openrouter.ai/docs/api-reference/overview — Cloudflare documents both
