@@ -1,8 +1,8 @@
 """Cloudflare's log listing and deletion parameters → a native `LogQuery`.
 
-Filters come as `filters` objects `{key, operator, value: [...]}`; the official SDK sends each as
-repeated `filters.key=…&filters.operator=…&filters.value=…` (values repeated too), in that order,
-and a JSON array in one `filters` parameter is read as well. The older flat parameters (`model`,
+Filters come as `filters` objects `{key, operator, value: [...]}`; the official SDK sends them as
+`filters.key`, `filters.operator` and `filters.value` parameters (see `_dotted`), and a JSON array
+in one `filters` parameter is read as well. The older flat parameters (`model`,
 `min_cost`, `start_date`, …) become the same conditions. Keys whose facts Sluicegate does not
 record are refused with the reason, never ignored.
 """
@@ -10,7 +10,7 @@ record are refused with the reason, never ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Any
 
 import orjson
 from multidict import MultiMapping
@@ -62,7 +62,13 @@ ORDER_KEYS: Mapping[str, LogField] = {
     "tokens_out": "tokens_out",
     "duration": "latency_ms",
 }
-OPERATORS: tuple[str, ...] = ("eq", "neq", "contains", "lt", "gt")
+_OPERATORS: Mapping[str, LogOperator] = {
+    "eq": "eq",
+    "neq": "neq",
+    "contains": "contains",
+    "lt": "lt",
+    "gt": "gt",
+}
 _BOUNDS: Mapping[str, LogField] = {
     "cost": "cost_usd",
     "duration": "latency_ms",
@@ -70,7 +76,12 @@ _BOUNDS: Mapping[str, LogField] = {
     "tokens_out": "tokens_out",
     "total_tokens": "tokens",
 }
-_FLAT = ("cached", "success", "model", "provider", "search", "start_date", "end_date")
+_PARTS = ("key", "operator", "value")
+_FLAGS: Mapping[str, LogField] = {"cached": "cached", "success": "success"}
+_NAMES: Mapping[str, LogField] = {"model": "model", "provider": "provider"}
+_DATES: Mapping[str, LogOperator] = {"start_date": "ge", "end_date": "le"}
+_EDGES: Mapping[str, LogOperator] = {"min": "ge", "max": "le"}
+_FLAT = (*_FLAGS, *_NAMES, *_DATES, "search")
 LIST_PARAMS = (
     "page", "per_page", "order_by", "order_by_direction", "direction", "filters", "meta_info",
     *_FLAT, *(f"{edge}_{name}" for name in _BOUNDS for edge in ("min", "max")),
@@ -132,22 +143,22 @@ def _flat(params: MultiMapping[str]) -> list[LogCondition]:
         if name in params:
             raise BadRequest(f"{name} cannot be filtered on: {UNRECORDED[name]}", param=name)
     conditions = []
-    for name in ("cached", "success"):
+    for name, field in _FLAGS.items():
         if name in params:
-            conditions.append(LogCondition(name, "eq", (boolean(params[name], name),)))  # type: ignore[arg-type]
-    for name in ("model", "provider"):
+            conditions.append(LogCondition(field, "eq", (boolean(params[name], name),)))
+    for name, field in _NAMES.items():
         if name in params:
-            conditions.append(LogCondition(name, "eq", tuple(params.getall(name))))  # type: ignore[arg-type]
+            conditions.append(LogCondition(field, "eq", tuple(params.getall(name))))
     if params.get("search"):
         conditions.append(LogCondition("text", "contains", (params["search"],)))
-    for name, op in (("start_date", "ge"), ("end_date", "le")):
+    for name, op in _DATES.items():
         if name in params:
-            conditions.append(LogCondition("ts", op, (parse_time(params[name], name),)))  # type: ignore[arg-type]
+            conditions.append(LogCondition("ts", op, (parse_time(params[name], name),)))
     for suffix, field in _BOUNDS.items():
-        for edge, op in (("min", "ge"), ("max", "le")):
+        for edge, op in _EDGES.items():
             name = f"{edge}_{suffix}"
             if name in params:
-                conditions.append(LogCondition(field, op, (number(params[name], name),)))  # type: ignore[arg-type]
+                conditions.append(LogCondition(field, op, (number(params[name], name),)))
     return conditions
 
 
@@ -163,22 +174,37 @@ def _filters(params: MultiMapping[str]) -> list[LogCondition]:
                 param="filters",
             ) from None
         raw += parsed if isinstance(parsed, list) else [parsed]
-    current: dict[str, Any] | None = None
-    for name, value in params.items():
-        if not name.startswith("filters."):
-            continue
-        part = name.removeprefix("filters.")
-        if part not in ("key", "operator", "value"):
-            hint = did_you_mean(part, ("key", "operator", "value"))
-            raise BadRequest(f"unknown parameter {name!r}{hint}", param=name)
-        if current is None or (part != "value" and part in current):
-            current = {}  # a key or operator seen twice starts the next filter
-            raw.append(current)
-        if part == "value":
-            current.setdefault("value", []).append(value)
-        else:
-            current[part] = value
+    raw += _dotted(params)
     return [_condition(index, item) for index, item in enumerate(raw)]
+
+
+def _dotted(params: MultiMapping[str]) -> list[dict[str, Any]]:
+    """Filters sent as `filters.key`, `filters.operator` and `filters.value`. The SDK's query
+    encoding groups repeated names (all keys, then all operators, then all values), so the i-th
+    key, operator and value make the i-th filter; a lone filter takes every value."""
+    for name in params:
+        part = name.removeprefix("filters.")
+        if name.startswith("filters.") and part not in _PARTS:
+            raise BadRequest(f"unknown parameter {name!r}{did_you_mean(part, _PARTS)}", param=name)
+    keys, operators, values = (params.getall(f"filters.{part}", []) for part in _PARTS)
+    if not keys and not operators and not values:
+        return []
+    if len(keys) != len(operators) or not values:
+        raise BadRequest(
+            f"filters: each filter needs a key, an operator and a value; got {len(keys)} keys,"
+            f" {len(operators)} operators and {len(values)} values",
+            param="filters",
+        )
+    if len(keys) == 1:
+        return [{"key": keys[0], "operator": operators[0], "value": values}]
+    if len(values) != len(keys):
+        raise BadRequest(
+            f"filters: {len(keys)} filters with {len(values)} values cannot be told apart as query"
+            " parameters (they arrive as one list); give each filter one value, or send `filters` as"
+            " a JSON array",
+            param="filters",
+        )
+    return [{"key": k, "operator": o, "value": [v]} for k, o, v in zip(keys, operators, values, strict=True)]
 
 
 def _condition(index: int, item: Any) -> LogCondition:
@@ -189,17 +215,19 @@ def _condition(index: int, item: Any) -> LogCondition:
         if part not in item:
             raise BadRequest(f"{where} has no {part}", param="filters")
     key, op, values = item["key"], item["operator"], item["value"]
+    if not isinstance(key, str) or not isinstance(op, str):
+        raise BadRequest(f"{where}: key and operator are strings", param="filters")
     if key in UNRECORDED:
         raise BadRequest(f"{where}: {key!r} cannot be filtered on: {UNRECORDED[key]}", param="filters")
     if key not in FILTER_KEYS:
         raise BadRequest(
             f"{where}: unknown key {key!r}{did_you_mean(str(key), FILTER_KEYS)}", param="filters"
         )
-    if op not in OPERATORS:
+    if op not in _OPERATORS:
         raise BadRequest(
-            f"{where}: unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}", param="filters"
+            f"{where}: unknown operator {op!r}{did_you_mean(str(op), _OPERATORS)}", param="filters"
         )
-    field = FILTER_KEYS[key]
+    field, operator = FILTER_KEYS[key], _OPERATORS[op]
     values = values if isinstance(values, list) else [values]
     if not values:
         raise BadRequest(f"{where} has no value", param="filters")
@@ -208,12 +236,7 @@ def _condition(index: int, item: Any) -> LogCondition:
     if op in ("lt", "gt") and (len(values) != 1 or values[0] is None):
         raise BadRequest(f"{where}: `{op}` compares with one value, got {values!r}", param="filters")
     parsed = tuple(_value(field, value, f"{where} ({key})") for value in values)
-    return LogCondition(field, _operator(op), parsed)
-
-
-def _operator(op: str) -> LogOperator:
-    assert op in get_args(LogOperator)
-    return op  # type: ignore[return-value]
+    return LogCondition(field, operator, parsed)
 
 
 def _value(field: LogField, value: Any, name: str) -> LogValue:

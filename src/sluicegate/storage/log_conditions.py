@@ -99,14 +99,14 @@ def order_clause(order: tuple[LogField, bool] | None, dialect: Dialect) -> str:
 
 def _clause(condition: LogCondition, dialect: Dialect, args: list[Any]) -> str:
     field, op = condition.field, condition.op
+    if op == "contains" and (field in NUMERIC or field in BOOLEAN):
+        raise ValueError(f"{field} is not text: `contains` does not apply to it")
     values = tuple(_coerce(field, value) for value in condition.values)
     if field in METADATA:
         inner = "m.key" if field == "metadata_key" else dialect.metadata_value
         if op == "neq":  # no key (value) is any of these
             return "NOT " + dialect.metadata.format(where=_compare(inner, "eq", values, dialect, args))
         return dialect.metadata.format(where=_compare(inner, op, values, dialect, args))
-    if op == "contains" and (field in NUMERIC or field in BOOLEAN):
-        raise ValueError(f"{field} is not text: `contains` does not apply to it")
     return _compare(dialect.columns[field], op, values, dialect, args)
 
 
