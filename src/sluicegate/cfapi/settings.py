@@ -209,8 +209,8 @@ def renamed(error: BadRequest) -> BadRequest:
     name = CLOUDFLARE_NAMES.get(native)
     if name is None or not field.startswith("settings."):
         return error
-    reason = error.message.removeprefix(f"{field}: ")
-    aside = "" if name == native else f" (Sluicegate's {native} setting)"
+    reason, path = error.message.removeprefix(f"{field}: "), field.removeprefix("settings.")
+    aside = "" if name == path else f" (Sluicegate's {path} setting)"
     return BadRequest(f"{name}: {reason}{aside}", field=name)
 
 
