@@ -471,6 +471,7 @@ def test_unknown_routes_methods_and_parameters_say_what_is_served(
 ) -> None:
     routes = gw.http.get(f"{CF}/default/routes")
     assert (routes.status_code, error_of(routes)["code"]) == (404, 7003)
+    assert "dynamic routing and custom providers are not served yet" in error_of(routes)["message"]
     patched = gw.http.patch(f"{CF}/default", json={})
     assert (patched.status_code, error_of(patched)["code"]) == (405, 7001)
     assert "PUT" in error_of(patched)["message"]

@@ -38,6 +38,11 @@ CODES: Mapping[int, int] = {
     429: RATE_LIMITED,
 }
 INTERNAL = 1000  # any 5xx
+SERVED = (
+    "this Sluicegate serves Cloudflare's accounts/{account_id}/ai-gateway/gateways routes: gateways, their"
+    " logs, provider_configs and url/{provider} (dynamic routing and custom providers are not served yet;"
+    " see docs/cloudflare-api.md)"
+)
 GLOBAL_KEY = (
     "Cloudflare's global API key (X-Auth-Email / X-Auth-Key) is not accepted here: pass a Sluicegate"
     " token as the api_token (`Authorization: Bearer sg_…`)"
@@ -98,7 +103,7 @@ async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.Stre
         if exc.status < 400:
             raise
         if exc.status == 404:
-            return failure(404, f"no route for {request.method} {request.path}", code=NO_ROUTE)
+            return failure(404, f"no route for {request.method} {request.path}; {SERVED}", code=NO_ROUTE)
         allowed = exc.headers.get("Allow", "")
         message = f"{request.method} is not allowed on {request.path}" + (
             f"; allowed: {allowed}" if allowed else ""
