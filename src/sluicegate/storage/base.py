@@ -80,7 +80,8 @@ class LogQuery:
     """Filters of a log listing; `cursor` is the id of the last record of the previous page.
 
     `conditions` all hold besides the named filters. `order` sorts by one of `LOG_ORDER_FIELDS`
-    (descending when its flag is true) and then by id the same way; without it, newest first.
+    (descending when its flag is true) and then by id the same way (`ts` by id alone: ids sort as
+    their times do); without it, newest first.
     `offset` skips that many records of the ordered result (page-numbered listings).
     """
 
