@@ -68,14 +68,14 @@ def page_of(params: Mapping[str, str], default: int = 20, maximum: int = 100) ->
 
 
 def success(
-    result: Any, *, status: int = 200, page: Page | None = None, count: int = 0, total: int | None = None
+    result: Any, *, page: Page | None = None, count: int = 0, total: int | None = None
 ) -> web.Response:
     """`result` in the envelope; for a page of a listing, `result_info` says which and how many."""
     info = None
     if page is not None:
         info = {"page": page.page, "per_page": page.per_page, "count": count, "total_count": total}
     body = {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 def failure(status: int, message: str, pointer: str | None = None, code: int | None = None) -> web.Response:
