@@ -172,11 +172,12 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             purgers=[semantic.purge],
             watchers=[semantic.models.gateway_saved],
         ),
-        access=AccessApi(database, tokens, keys, guard),
+        access=AccessApi(database, tokens, keys, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         database=database,
         guard=guard,
+        providers=providers,
     )
     return app

@@ -95,6 +95,10 @@ class GatewaySettings(BaseModel):
     )
     cache_enabled: bool = Field(False, description="answer identical requests from the cache")
     cache_ttl: int = Field(300, ge=60, le=30 * 24 * 3600, description="default seconds a cached answer lives")
+    cache_invalidate_on_update: bool = Field(
+        False,
+        description="purge the gateway's cached answers (exact and semantic) whenever its settings change",
+    )
     semantic_cache_enabled: bool = Field(False, description="answer similar questions from the cache")
     semantic_threshold: float = Field(
         0.90,
@@ -140,6 +144,7 @@ class Gateway(BaseModel):
     name: str
     settings: GatewaySettings = GatewaySettings()
     created_at: float
+    modified_at: float | None = Field(None, description="when its name or settings last changed")
 
 
 def slugify(name: str) -> str:

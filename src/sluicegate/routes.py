@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 
 from aiohttp import web
 
+from sluicegate import cfapi
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
 from sluicegate.endpoints.analytics import add_analytics_routes
@@ -28,6 +30,7 @@ def add_routes(
     health: HealthEndpoint,
     database: Database,
     guard: Guard,
+    providers: Collection[str],
 ) -> None:
     app.router.add_get("/", front_page)
     app.router.add_get("/healthz", health.handle)
@@ -41,6 +44,7 @@ def add_routes(
     urls.add_routes(api)
     add_analytics_routes(api, database, guard)
     app.add_subapp("/api/v1", api)
+    app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, guard, database, providers))
     add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
     app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))

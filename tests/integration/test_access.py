@@ -195,6 +195,18 @@ def test_stored_provider_key_is_injected_but_never_shown_or_stored_in_clear(
     assert PROVIDER_KEY.encode() not in stored
 
 
+def test_a_key_for_an_unknown_provider_is_refused_with_the_one_meant(gateway: RunningGateway) -> None:
+    response = gateway.http.put(
+        "/api/v1/accounts/local/gateways/default/provider-keys/opnai", json={"key": "k"}
+    )
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["message"] == "unknown provider 'opnai'; did you mean 'openai'?"
+    assert error["code"] == "unknown_provider"
+    assert "openai" in error["providers"]
+    assert gateway.http.get("/api/v1/accounts/local/gateways/default/provider-keys").json()["result"] == []
+
+
 def test_storing_a_key_needs_a_master_key(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:

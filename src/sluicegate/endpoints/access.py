@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from aiohttp import web
 
@@ -20,19 +21,27 @@ from sluicegate.endpoints.schemas import (
     json_response,
     parse_body,
 )
-from sluicegate.errors import BadRequest, Forbidden, NotFound
-from sluicegate.hints import no_gateway
+from sluicegate.errors import BadRequest, Forbidden, NotFound, UnknownProvider
+from sluicegate.hints import did_you_mean, no_gateway
 from sluicegate.keys import KeyDirectory
-from sluicegate.storage.base import Database
+from sluicegate.storage.base import Database, StoredKey
 from sluicegate.tokens import Scope, TokenDirectory, hash_secret, new_token
 
 
 class AccessApi:
-    def __init__(self, database: Database, tokens: TokenDirectory, keys: KeyDirectory, guard: Guard) -> None:
+    def __init__(
+        self,
+        database: Database,
+        tokens: TokenDirectory,
+        keys: KeyDirectory,
+        guard: Guard,
+        providers: Collection[str],
+    ) -> None:
         self._db = database
         self._tokens = tokens
         self._keys = keys
         self._guard = guard
+        self._providers = sorted(providers)  # a key for any other name could never be used
 
     def add_routes(self, app: web.Application) -> None:
         guard, account = self._guard, "/accounts/{account}"
@@ -96,18 +105,13 @@ class AccessApi:
         return web.Response(status=204)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        account, gateway = await self._gateway(request)
-        stored = await self._db.provider_keys(account, gateway)
-        return json_response(KeyList(result=[KeyOut.of(key) for key, _ in stored]))
+        stored = await self.stored_keys(request.match_info["account"], request.match_info["gateway"])
+        return json_response(KeyList(result=[KeyOut.of(key) for key in stored]))
 
     async def put_key(self, request: web.Request) -> web.Response:
-        account, gateway = await self._gateway(request)
-        provider = request.match_info["provider"]
+        account, gateway = request.match_info["account"], request.match_info["gateway"]
         body = parse_body(KeyIn, await read_body(request))
-        stored = await self._keys.store(account, gateway, provider, body.key)
-        await self._guard.audit(
-            request, "provider_key.put", f"{gateway}/{provider}", fingerprint=stored.fingerprint
-        )
+        stored = await self.store_key(request, account, gateway, request.match_info["provider"], body.key)
         return json_response(KeyOut.of(stored), status=201)
 
     async def delete_key(self, request: web.Request) -> web.Response:
@@ -119,6 +123,29 @@ class AccessApi:
         await self._guard.audit(request, "provider_key.delete", f"{gateway}/{provider}")
         return web.Response(status=204)
 
+    # The operations behind the key routes, also called by the Cloudflare-compatible API (`cfapi`).
+
+    async def stored_keys(self, account: str, gateway: str) -> list[StoredKey]:
+        """The gateway's stored provider keys: fingerprints only, never a key."""
+        await self._exists(account, gateway)
+        return [key for key, _ in await self._db.provider_keys(account, gateway)]
+
+    async def store_key(
+        self, request: web.Request, account: str, gateway: str, provider: str, key: str
+    ) -> StoredKey:
+        """Seal and store `key` as the gateway's key for `provider` (replacing one stored before)."""
+        await self._exists(account, gateway)
+        if provider not in self._providers:
+            raise UnknownProvider(
+                f"unknown provider {provider!r}{did_you_mean(provider, self._providers)}",
+                providers=self._providers,
+            )
+        stored = await self._keys.store(account, gateway, provider, key)
+        await self._guard.audit(
+            request, "provider_key.put", f"{gateway}/{provider}", fingerprint=stored.fingerprint
+        )
+        return stored
+
     async def audit(self, request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", "100"))
@@ -129,6 +156,9 @@ class AccessApi:
 
     async def _gateway(self, request: web.Request) -> tuple[str, str]:
         account, gateway = request.match_info["account"], request.match_info["gateway"]
+        await self._exists(account, gateway)
+        return account, gateway
+
+    async def _exists(self, account: str, gateway: str) -> None:
         if await self._db.get_gateway(account, gateway) is None:
             raise NotFound(f"no gateway {gateway!r} in account {account!r}")
-        return account, gateway

@@ -30,7 +30,7 @@ from sluicegate.endpoints.schemas import (
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
-from sluicegate.storage.base import Database, LogQuery
+from sluicegate.storage.base import Database, LogQuery, LogRecord
 from sluicegate.storage.cache import Cache
 from sluicegate.tokens import Scope
 
@@ -89,9 +89,7 @@ class AdminApi:
             prefixes = [f"{token.account}/{slug}/" for slug in token.gateways]
         purged = 0
         for prefix in prefixes:
-            purged += await self._cache.purge(prefix)
-            for purge in self._purgers:
-                purged += await purge(prefix)
+            purged += await self._purge(prefix)
         await self._guard.audit(
             request, "cache.expire_all", token.account, gateways=token.gateways, purged=purged
         )
@@ -101,56 +99,28 @@ class AdminApi:
         return _json(openapi_document())
 
     async def list_gateways(self, request: web.Request) -> web.Response:
-        token = request[TOKEN]
-        gateways = await self._db.list_gateways(request.match_info["account"])
-        visible = [g for g in gateways if token.reaches(g.slug)]
-        return json_response(GatewayList(result=[GatewayOut.of(g) for g in visible]))
+        gateways = await self.visible_gateways(request, request.match_info["account"])
+        return json_response(GatewayList(result=[GatewayOut.of(g) for g in gateways]))
 
     async def create_gateway(self, request: web.Request) -> web.Response:
-        account = request.match_info["account"]
         body = parse_body(GatewayCreate, await read_body(request))
-        slug = body.slug or slugify(body.name)
-        if not is_slug(slug):
-            raise BadRequest(f"cannot derive a URL slug from name {body.name!r}; give `slug`", field="slug")
-        gateway = await self._db.create_gateway(account, slug, body.name, body.settings)
-        self._directory.invalidate(account, slug)
-        for watch in self._watchers:
-            watch(gateway)
-        await self._guard.audit(request, "gateway.create", slug, name=body.name)
+        gateway = await self.create(
+            request, request.match_info["account"], body.name, body.slug, body.settings
+        )
         return _json(GatewayOut.of(gateway).model_dump(), status=201)
 
     async def get_gateway(self, request: web.Request) -> web.Response:
-        account, slug = request.match_info["account"], request.match_info["gateway"]
-        gateway = await self._db.get_gateway(account, slug)
-        if gateway is None:
-            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        gateway = await self.gateway(request.match_info["account"], request.match_info["gateway"])
         return _json(GatewayOut.of(gateway).model_dump())
 
     async def update_gateway(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         body = parse_body(GatewayUpdate, await read_body(request))
-        current = await self._db.get_gateway(account, slug)
-        if current is None:
-            raise NotFound(f"no gateway {slug!r} in account {account!r}")
-        settings = None
-        if body.settings is not None:
-            merged = current.settings.model_dump() | body.settings
-            settings = validate(GatewaySettings, merged, prefix="settings")
-        updated = await self._db.update_gateway(account, slug, body.name, settings)
-        self._directory.invalidate(account, slug)
-        if updated is None:
-            raise NotFound(f"no gateway {slug!r} in account {account!r}")
-        for watch in self._watchers:
-            watch(updated)
-        await self._guard.audit(request, "gateway.update", slug, changes=body.model_dump(exclude_none=True))
+        updated = await self.change(request, account, slug, body.name, body.settings)
         return _json(GatewayOut.of(updated).model_dump())
 
     async def delete_gateway(self, request: web.Request) -> web.Response:
-        account, slug = request.match_info["account"], request.match_info["gateway"]
-        if not await self._db.delete_gateway(account, slug):
-            raise NotFound(f"no gateway {slug!r} in account {account!r}")
-        self._directory.invalidate(account, slug)
-        await self._guard.audit(request, "gateway.delete", slug)
+        await self.delete(request, request.match_info["account"], request.match_info["gateway"])
         return web.Response(status=204)
 
     async def list_account_logs(self, request: web.Request) -> web.Response:
@@ -174,17 +144,14 @@ class AdminApi:
 
     async def get_log(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
-        record = await self._db.get_log(account, request.match_info["log_id"])
-        if record is None or record.gateway != slug:
-            raise NotFound(f"no log {request.match_info['log_id']!r} in gateway {slug!r}")
+        record = await self.log(account, slug, request.match_info["log_id"])
         return _json(LogEntry.of(record, detail=True).model_dump())
 
     async def purge_cache(self, request: web.Request) -> web.Response:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
         (for every provider, endpoint and provider key that used that name)."""
         account, slug = request.match_info["account"], request.match_info["gateway"]
-        if await self._db.get_gateway(account, slug) is None:
-            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        await self.gateway(account, slug)
         custom = request.query.get("key")
         if custom is None:
             purged = await self._cache.purge(f"{account}/{slug}/")
@@ -192,6 +159,88 @@ class AdminApi:
             purged = await self._cache.purge(custom_prefix(account, slug, custom))
         await self._guard.audit(request, "cache.purge", slug, key=custom, purged=purged)
         return _json({"purged": purged})
+
+    # The operations behind the routes, also called by the Cloudflare-compatible API (`cfapi`).
+    # `request` is the guarded request: the audit trail records its token as the actor.
+
+    async def gateway(self, account: str, slug: str) -> Gateway:
+        """The gateway, or a 404."""
+        gateway = await self._db.get_gateway(account, slug)
+        if gateway is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        return gateway
+
+    async def visible_gateways(self, request: web.Request, account: str) -> list[Gateway]:
+        """The account's gateways that the request's token reaches."""
+        token = request[TOKEN]
+        return [g for g in await self._db.list_gateways(account) if token.reaches(g.slug)]
+
+    async def create(
+        self, request: web.Request, account: str, name: str, slug: str | None, settings: GatewaySettings
+    ) -> Gateway:
+        """A new gateway; its slug derived from `name` when not given. 409 when the slug is taken."""
+        slug = slug or slugify(name)
+        if not is_slug(slug):
+            raise BadRequest(f"cannot derive a URL slug from name {name!r}; give `slug`", field="slug")
+        gateway = await self._db.create_gateway(account, slug, name, settings)
+        self._directory.invalidate(account, slug)
+        for watch in self._watchers:
+            watch(gateway)
+        await self._guard.audit(request, "gateway.create", slug, name=name)
+        return gateway
+
+    async def change(
+        self, request: web.Request, account: str, slug: str, name: str | None, settings: dict[str, Any] | None
+    ) -> Gateway:
+        """Rename a gateway and/or merge `settings` into its settings (a 400 names a bad one, as
+        `settings.<field>`). With `cache_invalidate_on_update` on, its cached answers are purged."""
+        current = await self.gateway(account, slug)
+        merged = None
+        if settings is not None:
+            merged = validate(GatewaySettings, current.settings.model_dump() | settings, prefix="settings")
+        updated = await self._db.update_gateway(account, slug, name, merged)
+        self._directory.invalidate(account, slug)
+        if updated is None:
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        for watch in self._watchers:
+            watch(updated)
+        purged = None
+        if updated.settings.cache_invalidate_on_update:
+            purged = await self._purge(f"{account}/{slug}/")
+        changes = {"name": name, "settings": settings, "purged": purged}
+        await self._guard.audit(
+            request, "gateway.update", slug, changes={k: v for k, v in changes.items() if v is not None}
+        )
+        return updated
+
+    async def delete(self, request: web.Request, account: str, slug: str) -> None:
+        if not await self._db.delete_gateway(account, slug):
+            raise NotFound(f"no gateway {slug!r} in account {account!r}")
+        self._directory.invalidate(account, slug)
+        await self._guard.audit(request, "gateway.delete", slug)
+
+    async def log(self, account: str, slug: str, log_id: str) -> LogRecord:
+        """One of the gateway's log records, or a 404."""
+        record = await self._db.get_log(account, log_id)
+        if record is None or record.gateway != slug:
+            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
+        return record
+
+    async def delete_logs(self, request: web.Request, query: LogQuery) -> int:
+        """Delete the log records `query` selects (of one gateway); audited with the count."""
+        if query.gateway is None:
+            raise ValueError("deleting logs needs a gateway")
+        await self.gateway(query.account, query.gateway)
+        deleted = await self._db.delete_matching_logs(query)
+        await self._guard.audit(request, "logs.delete", query.gateway, deleted=deleted)
+        return deleted
+
+    async def _purge(self, prefix: str) -> int:
+        """Empty the exact cache and the other caches (semantic) under a key prefix."""
+        purged = await self._cache.purge(prefix)
+        for purge in self._purgers:
+            purged += await purge(prefix)
+        return purged
 
 
 def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:

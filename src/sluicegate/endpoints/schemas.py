@@ -45,6 +45,7 @@ class GatewayOut(BaseModel):
     name: str
     settings: GatewaySettings
     created_at: float
+    modified_at: float | None = Field(None, description="when its name or settings last changed")
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:

@@ -7,7 +7,7 @@ embedded default; PostgreSQL and Redis implement the same protocols for scaled-o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.tokens import TokenStore
@@ -51,9 +51,40 @@ class LogRecord:
     degraded: str | None = None  # what the record lacks and why (e.g. a body that could not be masked)
 
 
+# What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or
+# semantic cache hit; `tokens`: input plus output; `metadata_key` / `metadata_value`: any key or
+# value of the record's metadata; `text`: model, provider, endpoint and metadata together.
+LogField = Literal[
+    "id", "ts", "provider", "model", "endpoint", "success", "cached", "cost_usd", "tokens",
+    "tokens_in", "tokens_out", "latency_ms", "metadata_key", "metadata_value", "text",
+]  # fmt: skip
+LogOperator = Literal["eq", "neq", "contains", "lt", "gt", "le", "ge"]
+LogValue = str | float | bool | None
+LOG_ORDER_FIELDS: frozenset[LogField] = frozenset(
+    {"ts", "provider", "model", "success", "cached", "cost_usd", "tokens_in", "tokens_out", "latency_ms"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LogCondition:
+    """`field op value`. `eq` and `contains` (case-insensitive) hold when any of `values` matches,
+    `neq` when none does (None stands for a missing value); `lt`, `gt`, `le`, `ge` compare with the
+    one value, and a record without the field never passes them."""
+
+    field: LogField
+    op: LogOperator
+    values: tuple[LogValue, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class LogQuery:
-    """Filters of a log listing; `cursor` is the id of the last record of the previous page."""
+    """Filters of a log listing; `cursor` is the id of the last record of the previous page.
+
+    `conditions` all hold besides the named filters. `order` sorts by one of `LOG_ORDER_FIELDS`
+    (descending when its flag is true) and then by id the same way (`ts` by id alone: ids sort as
+    their times do); without it, newest first.
+    `offset` skips that many records of the ordered result (page-numbered listings).
+    """
 
     account: str
     gateway: str | None = None
@@ -68,6 +99,9 @@ class LogQuery:
     cursor: str | None = None
     after: str | None = None  # only records newer than this id, oldest first (for following)
     limit: int = 50
+    conditions: tuple[LogCondition, ...] = ()
+    order: tuple[LogField, bool] | None = None
+    offset: int = 0
 
 
 class Store(Protocol):
@@ -110,6 +144,15 @@ class LogSink(Protocol):
         ...
 
     async def count_logs(self, account: str, gateway: str) -> int: ...
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        """How many records the query selects, ignoring its limit and offset."""
+        ...
+
+    async def delete_matching_logs(self, query: LogQuery) -> int:
+        """Delete the records `query` selects (the first `limit` of them in its order; all when
+        `limit` is negative). Returns how many were deleted."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.storage import postgres_analytics
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.log_conditions import POSTGRES, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
 DAY = 86_400
@@ -126,6 +127,7 @@ MIGRATIONS = [
     "ALTER TABLE logs ADD COLUMN cache_source TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE logs ADD COLUMN degraded TEXT",
     "ALTER TABLE logs ADD COLUMN unpriced BOOLEAN NOT NULL DEFAULT false",
+    "ALTER TABLE gateways ADD COLUMN modified_at DOUBLE PRECISION",
 ]
 
 _LOG_COLUMNS = [
@@ -150,7 +152,8 @@ _INSERT_LOGS = (
     + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_LOG_TYPES, start=1))
     + ") ON CONFLICT DO NOTHING RETURNING id, ts"  # the rows stored, for the roll-ups
 )
-_SELECT_GATEWAYS = "SELECT account, slug, name, settings, created_at FROM gateways"
+_GATEWAY_COLUMNS = "account, slug, name, settings, created_at, modified_at"
+_SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"
 
 
 class PostgresDatabase:
@@ -176,7 +179,8 @@ class PostgresDatabase:
             for version, script in enumerate(MIGRATIONS, start=1):
                 await self._migrate(connection, version, script)
             await connection.execute(
-                "INSERT INTO gateways VALUES ($1, $2, $3, '{}', $4) ON CONFLICT DO NOTHING",
+                "INSERT INTO gateways (account, slug, name, settings, created_at)"
+                " VALUES ($1, $2, $3, '{}', $4) ON CONFLICT DO NOTHING",
                 DEFAULT_ACCOUNT, DEFAULT_GATEWAY, DEFAULT_GATEWAY, time.time(),
             )  # fmt: skip
             self._logs_schema = await connection.fetchval(
@@ -227,7 +231,8 @@ class PostgresDatabase:
         gateway = Gateway(account=account, slug=slug, name=name, settings=settings, created_at=time.time())
         try:
             await self._db().execute(
-                "INSERT INTO gateways VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO gateways (account, slug, name, settings, created_at)"
+                " VALUES ($1, $2, $3, $4, $5)",
                 account, slug, name, settings.model_dump_json(), gateway.created_at,
             )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:
@@ -238,9 +243,9 @@ class PostgresDatabase:
         self, account: str, slug: str, name: str | None, settings: GatewaySettings | None
     ) -> Gateway | None:
         row = await self._db().fetchrow(
-            "UPDATE gateways SET name = coalesce($3, name), settings = coalesce($4, settings)"
-            " WHERE account = $1 AND slug = $2 RETURNING account, slug, name, settings, created_at",
-            account, slug, name or None, settings.model_dump_json() if settings else None,
+            "UPDATE gateways SET name = coalesce($3, name), settings = coalesce($4, settings),"
+            f" modified_at = $5 WHERE account = $1 AND slug = $2 RETURNING {_GATEWAY_COLUMNS}",
+            account, slug, name or None, settings.model_dump_json() if settings else None, time.time(),
         )  # fmt: skip
         return _gateway(row) if row else None
 
@@ -364,9 +369,22 @@ class PostgresDatabase:
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = _log_filter(query)
         limit = query.limit if query.limit >= 0 else None  # SQLite reads a negative LIMIT as none
-        order = "ASC" if query.after is not None else "DESC"
-        sql = f"{_SELECT_LOGS} WHERE {where} ORDER BY id {order} LIMIT ${len(args) + 1}"
-        return [_log_record(row) for row in await self._db().fetch(sql, *args, limit)]
+        order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, POSTGRES)
+        sql = f"{_SELECT_LOGS} WHERE {where} {order} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        return [_log_record(row) for row in await self._db().fetch(sql, *args, limit, query.offset)]
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        where, args = _log_filter(query)
+        return int(await self._db().fetchval(f"SELECT count(*) FROM logs WHERE {where}", *args))
+
+    async def delete_matching_logs(self, query: LogQuery) -> int:
+        where, args = _log_filter(query)
+        if query.limit < 0:
+            return _count(await self._db().execute(f"DELETE FROM logs WHERE {where}", *args))
+        order = order_clause(query.order, POSTGRES)
+        chosen = f"SELECT id, ts FROM logs WHERE {where} {order} LIMIT ${len(args) + 1}"
+        sql = f"DELETE FROM logs WHERE (id, ts) IN ({chosen})"  # ts too: it picks the partition
+        return _count(await self._db().execute(sql, *args, query.limit))
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None:
         row = await self._db().fetchrow(f"{_SELECT_LOGS} WHERE account = $1 AND id = $2", account, log_id)
@@ -490,13 +508,14 @@ def _day_of(yyyymmdd: str) -> int:
 
 
 def _gateway(row: asyncpg.Record) -> Gateway:
-    account, slug, name, settings, created_at = row
+    account, slug, name, settings, created_at, modified_at = row
     return Gateway(
         account=account,
         slug=slug,
         name=name,
         settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
         created_at=created_at,
+        modified_at=modified_at,
     )
 
 
@@ -526,6 +545,7 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
             clauses.append(clause.format(len(args)))
     if query.cached is not None:
         clauses.append("cache_status = 'HIT'" if query.cached else "cache_status != 'HIT'")
+    clauses += condition_clauses(query.conditions, POSTGRES, args)
     return " AND ".join(clauses), args
 
 

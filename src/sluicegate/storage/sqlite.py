@@ -24,6 +24,7 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.slices import in_slices
 from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
 T = TypeVar("T")
@@ -116,6 +117,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE gateways ADD COLUMN modified_at REAL;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -170,7 +174,8 @@ class SqliteDatabase:
             connection.execute(f"PRAGMA user_version={number}")
         connection.execute("COMMIT")
         connection.execute(
-            "INSERT OR IGNORE INTO gateways VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO gateways (account, slug, name, settings, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
             (DEFAULT_ACCOUNT, DEFAULT_GATEWAY, DEFAULT_GATEWAY, "{}", time.time()),
         )
         sqlite_analytics.install(connection)  # roll-up tables; filled from existing logs once
@@ -196,7 +201,8 @@ class SqliteDatabase:
 
     def _select_gateways(self, where: str, args: tuple[Any, ...]) -> list[Gateway]:
         cursor = self._db().execute(
-            f"SELECT account, slug, name, settings, created_at FROM gateways WHERE {where} ORDER BY slug",
+            f"SELECT account, slug, name, settings, created_at, modified_at FROM gateways WHERE {where}"
+            " ORDER BY slug",
             args,
         )
         return [
@@ -206,8 +212,9 @@ class SqliteDatabase:
                 name=name,
                 settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
                 created_at=created_at,
+                modified_at=modified_at,
             )
-            for account, slug, name, settings, created_at in cursor
+            for account, slug, name, settings, created_at, modified_at in cursor
         ]
 
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
@@ -215,7 +222,7 @@ class SqliteDatabase:
         try:
             await self._run(
                 self._db().execute,
-                "INSERT INTO gateways VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO gateways (account, slug, name, settings, created_at) VALUES (?, ?, ?, ?, ?)",
                 (account, slug, name, settings.model_dump_json(), gateway.created_at),
             )
         except sqlite3.IntegrityError as exc:
@@ -229,12 +236,16 @@ class SqliteDatabase:
         if current is None:
             return None
         updated = current.model_copy(
-            update={"name": name or current.name, "settings": settings or current.settings}
+            update={
+                "name": name or current.name,
+                "settings": settings or current.settings,
+                "modified_at": time.time(),
+            }
         )
         await self._run(
             self._db().execute,
-            "UPDATE gateways SET name = ?, settings = ? WHERE account = ? AND slug = ?",
-            (updated.name, updated.settings.model_dump_json(), account, slug),
+            "UPDATE gateways SET name = ?, settings = ?, modified_at = ? WHERE account = ? AND slug = ?",
+            (updated.name, updated.settings.model_dump_json(), updated.modified_at, account, slug),
         )
         return updated
 
@@ -393,10 +404,24 @@ class SqliteDatabase:
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = _log_filter(query)
-        order = "ASC" if query.after is not None else "DESC"
-        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} ORDER BY id {order} LIMIT ?"
-        rows = await self._run(lambda: self._db().execute(sql, (*args, query.limit)).fetchall())
+        order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, SQLITE)
+        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} {order} LIMIT ? OFFSET ?"
+        rows = await self._run(lambda: self._db().execute(sql, (*args, query.limit, query.offset)).fetchall())
         return [_log_record(row) for row in rows]
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        where, args = _log_filter(query)
+        sql = f"SELECT count(*) FROM logs WHERE {where}"
+        return int(await self._run(lambda: self._db().execute(sql, args).fetchone()[0]))
+
+    async def delete_matching_logs(self, query: LogQuery) -> int:
+        where, args = _log_filter(query)
+        if query.limit < 0:
+            sql, bound = f"DELETE FROM logs WHERE {where}", args
+        else:
+            chosen = f"SELECT id FROM logs WHERE {where} {order_clause(query.order, SQLITE)} LIMIT ?"
+            sql, bound = f"DELETE FROM logs WHERE id IN ({chosen})", [*args, query.limit]
+        return int((await self._run(self._db().execute, sql, bound)).rowcount)
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None:
         sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE account = ? AND id = ?"
@@ -433,6 +458,7 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
             args.append(bound)
     if query.cached is not None:
         clauses.append("cache_status = 'HIT'" if query.cached else "cache_status != 'HIT'")
+    clauses += condition_clauses(query.conditions, SQLITE, args)
     return " AND ".join(clauses), args
 
 

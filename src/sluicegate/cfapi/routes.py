@@ -1,0 +1,48 @@
+"""The route table of `/client/v4`, each route behind the native guard with the native scope."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from aiohttp import web
+
+from sluicegate.cfapi.envelope import cloudflare_errors
+from sluicegate.cfapi.gateways import CloudflareGateways
+from sluicegate.cfapi.logs import CloudflareLogs
+from sluicegate.cfapi.providers import CloudflareProviders
+from sluicegate.endpoints.access import AccessApi
+from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.guard import Guard
+from sluicegate.storage.base import LogSink
+from sluicegate.tokens import Scope
+
+PREFIX = "/client/v4"
+
+
+def cloudflare_api(
+    admin: AdminApi, access: AccessApi, guard: Guard, logs: LogSink, providers: Collection[str]
+) -> web.Application:
+    """The sub-application to mount at `PREFIX`. `{account}` and `{gateway}` are the names the
+    guard reads, so a token is held to its account and gateways exactly as on `/api/v1`."""
+    gateways, records = CloudflareGateways(admin), CloudflareLogs(admin, logs)
+    keys = CloudflareProviders(admin, access, providers)
+    app = web.Application(middlewares=[cloudflare_errors])
+    every = "/accounts/{account}/ai-gateway/gateways"
+    one = every + "/{gateway}"
+    log = one + "/logs/{log_id}"
+    add = app.router.add_route
+    add("GET", every, guard(Scope.READ, gateways.list, narrowed=True))
+    add("POST", every, guard(Scope.ADMIN, gateways.create))
+    add("GET", one, guard(Scope.READ, gateways.get))
+    add("PUT", one, guard(Scope.ADMIN, gateways.update))
+    add("DELETE", one, guard(Scope.ADMIN, gateways.delete))
+    add("GET", one + "/logs", guard(Scope.READ, records.list))
+    add("DELETE", one + "/logs", guard(Scope.ADMIN, records.delete))
+    add("GET", log, guard(Scope.READ, records.get))
+    add("GET", log + "/request", guard(Scope.READ, records.request_body))
+    add("GET", log + "/response", guard(Scope.READ, records.response_body))
+    # Stored keys need admin to list as well, as on /api/v1: their fingerprints are for key admins.
+    add("GET", one + "/provider_configs", guard(Scope.ADMIN, keys.list_configs))
+    add("POST", one + "/provider_configs", guard(Scope.ADMIN, keys.create_config))
+    add("GET", one + "/url/{provider}", guard(Scope.READ, keys.url))
+    return app
