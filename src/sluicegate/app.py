@@ -16,6 +16,7 @@ from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
+from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
@@ -24,6 +25,7 @@ from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
+from sluicegate.otlp_logs import OtlpLogs
 from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
@@ -73,6 +75,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     rate_limit = RateLimit(limiter, fail_open=settings.rate_limit_failure == "open", clock=clock)
     tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
+    otlp_logs = OtlpLogs(settings.otlp_logs_endpoint) if settings.otlp_logs_endpoint else None
     providers = registry(settings.custom_providers)
     metrics = Metrics(
         limiter_failures=lambda: rate_limit.failures,
@@ -87,6 +90,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
         after=[rate_limit.charge_usage, metrics.observe, *([tracing.record] if tracing else [])],
+        stored=[otlp_logs.written] if otlp_logs else [],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
@@ -136,6 +140,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await logbook.close()
         if tracing is not None:
             await tracing.close()
+        if otlp_logs is not None:
+            await otlp_logs.close()
         await upstream.close()
         await semantic.close()
         await cache.close()
@@ -157,6 +163,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             purgers=[semantic.purge],
             watchers=[semantic.models.gateway_saved],
         ),
+        export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),

@@ -19,6 +19,8 @@ from sluicegate.storage.base import LogRecord, LogSink
 _log = logging.getLogger(__name__)
 # Called with each written batch: what else must happen once usage is known (e.g. charging limits).
 AfterBatch = Callable[[list[tuple[Exchange, LogRecord]]], Awaitable[None]]
+# Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
+Stored = Callable[[list[LogRecord]], Awaitable[None]]
 
 
 class Logbook:
@@ -29,10 +31,12 @@ class Logbook:
         batch_size: int,
         interval: float,
         after: Sequence[AfterBatch] = (),
+        stored: Sequence[Stored] = (),
     ) -> None:
         self._sink = sink
         self._build = build
         self._after = after
+        self._stored = stored
         self._batch_size = batch_size
         self._interval = interval
         self._pending: list[Exchange] = []
@@ -77,6 +81,14 @@ class Logbook:
             kept = await self._within_caps(batch, kept)
             if kept:
                 await self._sink.write_logs(kept)
+                await self._tell_stored(kept)
+
+    async def _tell_stored(self, records: list[LogRecord]) -> None:
+        for sink in self._stored:
+            try:
+                await sink(records)
+            except Exception:  # the records are stored; a sink's failure must not stop the writer
+                _log.exception("a sink of stored log records failed")
 
     async def _within_caps(self, batch: list[Exchange], kept: list[LogRecord]) -> list[LogRecord]:
         """Drop records of gateways that keep at most `max_records` and stop inserting at the cap."""
