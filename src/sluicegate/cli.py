@@ -473,7 +473,10 @@ def logs_export(
         raise typer.Exit(1) from exc
     where = "stdout" if to_stdout else str(output)
     errors.print(
-        f"exported {written} record(s) of gateway {gateway} to {where}", highlight=False, markup=False
+        f"exported {written} record(s) of gateway {gateway} to {where}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -502,6 +505,7 @@ def logs_import(
         f"{read} record(s) of {file} are in the database (any already there were kept as they were)",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
 
 
