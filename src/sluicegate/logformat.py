@@ -51,7 +51,7 @@ def parse_record(value: Any, ignore: frozenset[str] = frozenset()) -> LogRecord:
     A key that is no field is refused rather than dropped: a record exported by a newer gateway
     would otherwise be stored without what this one does not know."""
     if not isinstance(value, dict):
-        raise RecordFormatError(f"a log record is a JSON object, got {type(value).__name__}")
+        raise RecordFormatError(f"a log record is a JSON object, got {_json_type(value)}")
     unknown = sorted(set(value) - set(_TYPES) - ignore)
     if unknown:
         raise RecordFormatError(f"unknown field {unknown[0]!r}: not a field of this version's log records")
