@@ -428,7 +428,7 @@ def logs_export(
     provider: Annotated[str | None, typer.Option()] = None,
     model: Annotated[str | None, typer.Option()] = None,
     feedback: Annotated[str | None, typer.Option(help="-1, 0 or 1")] = None,
-    limit: Annotated[int | None, typer.Option(help="at most this many records")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many records")] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="the NDJSON file to write ('-': stdout)")
     ] = Path("-"),

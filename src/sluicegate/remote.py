@@ -101,7 +101,7 @@ class Remote:
             try:
                 while line := response.readline():
                     if not line.endswith(b"\n"):
-                        raise StreamBroken("the gateway's answer ended in the middle of a line")
+                        raise StreamBroken("the gateway's answer broke off in the middle of a line")
                     yield line
             except (http.client.HTTPException, OSError) as exc:
                 raise StreamBroken(f"the gateway's answer broke off: {exc!r}") from exc

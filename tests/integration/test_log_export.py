@@ -19,12 +19,14 @@ import asyncpg
 import httpx2 as httpx
 import openai
 import pytest
+from aiohttp import web
 from openai import OpenAI
 
 from sluicegate.storage import create_database
 from sluicegate.storage.base import LogQuery, LogRecord
 from tests.conftest import POSTGRES_URL, RunningGateway, both_backends
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.server_thread import ServerThread
 from tests.integration.test_cli import run_cli
 
 backend = both_backends
@@ -305,6 +307,51 @@ def test_the_cli_resumes_a_file_cut_mid_line(gw: RunningGateway, tmp_path: Path)
     # Nothing left to resume: nothing added.
     again = run_cli(gw.settings.data_dir, "logs", "export", *cli, "-o", str(cut), "--resume")
     assert "exported 0 record(s)" in again.stderr
+    assert cut.read_bytes() == whole.read_bytes()
+
+
+def breaking_export(lines: list[bytes], cut_after: int) -> web.Application:
+    """A gateway whose export sends `cut_after` lines and half the next, then drops the connection."""
+
+    async def export(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        await response.write(b"".join(lines[:cut_after]) + lines[cut_after][:20])
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    app = web.Application()
+    app.router.add_get(EXPORT, export)
+    return app
+
+
+def test_the_cli_says_how_to_go_on_when_an_export_breaks_off(gw: RunningGateway, tmp_path: Path) -> None:
+    chats(gw, 4)
+    gw.wait_for_logs(4)
+    token = ("--token", gw.settings.admin_token)
+    whole, cut = tmp_path / "whole.ndjson", tmp_path / "cut.ndjson"
+    assert (
+        run_cli(gw.settings.data_dir, "logs", "export", "--url", gw.url, *token, "-o", str(whole)).returncode
+        == 0
+    )
+    lines = whole.read_bytes().splitlines(keepends=True)
+
+    with ServerThread(breaking_export(lines, cut_after=2)) as broken:
+        to_file = run_cli(gw.settings.data_dir, "logs", "export", "--url", broken.url, *token, "-o", str(cut))
+        to_stdout = run_cli(gw.settings.data_dir, "logs", "export", "--url", broken.url, *token)
+
+    assert to_file.returncode == 1
+    assert "error: the export stopped after 2 record(s): the gateway's answer broke off" in to_file.stderr
+    assert f"continue it with --output {cut} --resume" in to_file.stderr
+    assert cut.read_bytes() == b"".join(lines[:2])  # whole lines only
+    assert to_stdout.returncode == 1
+    assert to_stdout.stdout.encode() == b"".join(lines[:2])
+    assert f"continue it with --cursor {json.loads(lines[1])['cursor']}" in to_stdout.stderr
+    resumed = run_cli(
+        gw.settings.data_dir, "logs", "export", "--url", gw.url, *token, "-o", str(cut), "--resume"
+    )
+    assert resumed.returncode == 0, resumed.stderr
     assert cut.read_bytes() == whole.read_bytes()
 
 
