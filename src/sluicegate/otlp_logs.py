@@ -2,10 +2,15 @@
 
 A sink of the logbook: it gets each batch of records once the batch is stored (so it mirrors what
 the database holds: nothing of a gateway that does not collect logs, nothing over a cap). The
-records are turned into OTel log records on a worker thread and queued in the SDK's batch
-processor, which exports them from a thread of its own; none of it is on the request path. When
-the collector is down, the processor's bounded queue drops the overflow (the records stay in the
-database). Off unless `SLUICEGATE_OTLP_LOGS_ENDPOINT` is set.
+records are turned into OTel log records on a worker thread (in slices, so the event loop keeps
+running) and queued in the SDK's batch processor, which exports them from a thread of its own;
+none of it is on the request path. When the collector is down or slower than the traffic, the
+processor's bounded queue (2,048 records) drops the overflow, saying so in the log; the records
+stay in the database. Measured here (`python -m bench.log_export`): ~40 µs to make a record and
+~105 µs to encode it (the SDK's pure-Python OTLP encoder), so this suits moderate volumes; at the
+proxy's full rate it would take about half a core. Off unless `SLUICEGATE_OTLP_LOGS_ENDPOINT` is
+set; the exporter also reads the standard `OTEL_EXPORTER_OTLP_LOGS_*` variables (headers, TLS,
+compression, timeout).
 
 Each OTel record carries the request's fields as attributes (GenAI and HTTP semantic-convention
 names where there are some, `sluicegate.*` for the rest, `sluicegate.metadata.<key>` for its
@@ -25,6 +30,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
 from sluicegate import __version__
+from sluicegate.slices import in_slices
 from sluicegate.storage.base import LogRecord
 from sluicegate.tracing import operation
 
@@ -51,7 +57,7 @@ class OtlpLogs:
         await asyncio.to_thread(self._emit, records)
 
     def _emit(self, records: list[LogRecord]) -> None:
-        for record in records:
+        for record in in_slices(records):
             severity, text = _severity(record.status)
             self._logger.emit(
                 timestamp=int(record.ts * 1e9),

@@ -34,6 +34,7 @@ from sluicegate.endpoints.guard import Guard
 from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean, unknown_gateway
 from sluicegate.logformat import record_line
+from sluicegate.slices import in_slices
 from sluicegate.storage.base import Database, LogRecord
 from sluicegate.tokens import Scope
 
@@ -109,7 +110,7 @@ class LogExport:
 
 
 def _lines(records: list[LogRecord], resume: str) -> bytes:
-    return b"".join(record_line(record, cursor=resume + record.id) for record in records)
+    return b"".join(record_line(record, cursor=resume + record.id) for record in in_slices(records))
 
 
 def _cursor_prefix(gateway: str, filters: dict[str, str]) -> str:
