@@ -39,7 +39,7 @@ from sluicegate.storage.base import Database, LogRecord
 from sluicegate.tokens import Scope
 
 FILTERS = ("from", "to", "provider", "model", "status", "cached", "feedback", "score_min", "score_max")
-PAGE = 200  # records read at once; bodies are bounded by log_body_limit, so a page's bytes are too
+PAGE = 100  # records read at once: with bodies at log_body_limit (256 KB) a page is at most ~50 MB
 CONTENT_TYPE = "application/x-ndjson"
 
 
