@@ -109,6 +109,18 @@ class Totals(Counters):
     latency: Latency = Latency()
 
 
+class FeedbackSummary(BaseModel):
+    """Human feedback given on the range's records (`PATCH …/logs/{id}`). Read from the records
+    themselves, not the roll-ups (feedback arrives after the fact), so it follows log retention:
+    feedback on records already deleted is no longer counted."""
+
+    negative: int = Field(0, description="records given feedback -1 (thumbs down)")
+    neutral: int = Field(0, description="records given feedback 0 (not evaluated)")
+    positive: int = Field(0, description="records given feedback 1 (thumbs up)")
+    scored: int = Field(0, description="records given a score")
+    mean_score: float | None = Field(None, description="the mean of their scores (0-100); null if none")
+
+
 class AnalyticsResult(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -126,6 +138,7 @@ class AnalyticsResult(BaseModel):
         default_factory=list, description="providers seen that day or days (not narrowed by provider/model)"
     )
     models: list[str] = Field(default_factory=list, description="models seen, likewise: choices for filters")
+    feedback: FeedbackSummary = FeedbackSummary()
 
 
 @runtime_checkable
@@ -141,10 +154,12 @@ def build_result(
     latency: Mapping[int, Latency],
     total_latency: Latency,
     seen: tuple[list[str], list[str]] = ([], []),
+    feedback: FeedbackSummary | None = None,
 ) -> AnalyticsResult:
     """The result from a backend's per-bucket figures, keyed by bucket start: `counters` maps each
     name of `COUNTERS` to its value (ints stay ints). Missing buckets are zeros. `seen` lists the
-    providers and models of the range's days, for a dashboard's filter choices."""
+    providers and models of the range's days, for a dashboard's filter choices; `feedback` sums up
+    the range's feedback."""
     zeros = Counters().model_dump()
     # model_construct: the figures come typed from the database; validating 1,500 points costs ~40 ms.
     series = [
@@ -167,4 +182,5 @@ def build_result(
         series=series,
         providers=seen[0],
         models=seen[1],
+        feedback=feedback or FeedbackSummary(),
     )

@@ -16,6 +16,7 @@ from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
+from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
@@ -25,6 +26,7 @@ from sluicegate.hosts import HostMap
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
+from sluicegate.otlp_logs import OtlpLogs
 from sluicegate.outcome.estimate import Estimator
 from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
@@ -84,6 +86,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         clock=clock,
     )
     tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
+    otlp_logs = OtlpLogs(settings.otlp_logs_endpoint) if settings.otlp_logs_endpoint else None
     providers = registry(settings.custom_providers)
     metrics = Metrics(
         limiter_failures=lambda: rate_limit.failures,
@@ -96,6 +99,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         RecordBuilder(body_limit=settings.log_body_limit).build,
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
+        stored=[otlp_logs.written] if otlp_logs else [],
     )
     # Budget settlement first: it is what the next request of the same scope waits on.
     outcomes = Outcomes(
@@ -151,6 +155,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await logbook.close()
         if tracing is not None:
             await tracing.close()
+        if otlp_logs is not None:
+            await otlp_logs.close()
         await upstream.close()
         await semantic.close()
         await cache.close()
@@ -172,6 +178,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             purgers=[semantic.purge],
             watchers=[semantic.models.gateway_saved],
         ),
+        export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from sluicegate import logtransfer
 from sluicegate.config import ConfigError, Settings, load_settings
 from sluicegate.endpoints.admin import MAX_PAGE, log_query
 from sluicegate.errors import BadRequest, GatewayError, NotFound
@@ -54,6 +55,8 @@ token_app = typer.Typer(help="Manage gateway tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 cache_app = typer.Typer(help="Manage the response cache of a running gateway.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+logs_app = typer.Typer()
+app.add_typer(logs_app, name="logs")
 console = Console()
 errors = Console(stderr=True)  # what is not the command's output: which database, errors that stop it
 AccountOption = Annotated[str, typer.Option("--account", help="account that owns the gateway")]
@@ -262,7 +265,9 @@ def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
 
 @token_app.command("create")
 def token_create(
-    scope: Annotated[list[Scope], typer.Option("--scope", help="run, read, purge_all or admin (repeatable)")],
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="run, read, purge_all, feedback or admin (repeatable)")
+    ],
     name: Annotated[str, typer.Option(help="what the token is for")] = "cli token",
     gateway: Annotated[list[str] | None, typer.Option("--gateway", help="limit to these gateways")] = None,
     expires_in: Annotated[float | None, typer.Option(help="seconds until it expires")] = None,
@@ -372,8 +377,9 @@ def _remote(url: str | None, token: str | None, scope: str) -> Remote:
     return Remote(find_gateway(url, settings), secret)
 
 
-@app.command()
+@logs_app.callback(invoke_without_command=True)
 def logs(
+    context: typer.Context,
     gateway: Annotated[str | None, typer.Option(help="only this gateway")] = None,
     status: Annotated[str | None, typer.Option(help="a status (429) or class (5xx)")] = None,
     provider: Annotated[str | None, typer.Option()] = None,
@@ -381,7 +387,9 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new records")] = False,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
-    """Show request logs, newest last."""
+    """Show request logs, newest last; `export` and `import` move them elsewhere and back."""
+    if context.invoked_subcommand is not None:
+        return
     params = {k: v for k, v in {"status": status, "provider": provider, "limit": str(limit)}.items() if v}
     query = _with_database_sync(lambda: log_query(account, gateway, params))
 
@@ -405,6 +413,100 @@ def logs(
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --follow
         _with_database(show)
+
+
+@logs_app.command("export")
+def logs_export(
+    gateway: Annotated[str, typer.Option(help="the gateway whose records to export")] = "default",
+    since: Annotated[
+        str | None, typer.Option("--from", help="records at or after this time (epoch s or ISO 8601)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="records before this time (default: when the export starts)")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="a status (429) or class (5xx)")] = None,
+    provider: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    feedback: Annotated[str | None, typer.Option(help="-1, 0 or 1")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many records")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="the NDJSON file to write ('-': stdout)")
+    ] = Path("-"),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the export in --output after its last whole line")
+    ] = False,
+    cursor: Annotated[str | None, typer.Option(help="continue an export from this line's cursor")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Export a gateway's records from the running gateway as NDJSON, oldest first (all fields,
+    bodies included), for `logs import` or a log store of your own."""
+    to_stdout = str(output) == "-"
+    if resume and to_stdout:
+        _error("--resume continues the file given with --output; for stdout, pass --cursor instead")
+        raise typer.Exit(2)
+    remote = _remote(url, token, "read")
+    try:
+        cursor = (logtransfer.resume_point(output) if resume else None) or cursor
+    except logtransfer.NotAnExport as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from exc
+    filters = {
+        "from": since, "to": until, "status": status, "provider": provider, "model": model,
+        "feedback": feedback, "limit": str(limit) if limit else None, logtransfer.CURSOR: cursor,
+    }  # fmt: skip
+    request = logtransfer.ExportRequest(account, gateway, {k: v for k, v in filters.items() if v is not None})
+    try:
+        with (
+            contextlib.nullcontext(sys.stdout.buffer)
+            if to_stdout
+            else output.open("ab" if resume else "wb") as out
+        ):
+            written = logtransfer.export(remote, request, out)
+    except logtransfer.ExportInterrupted as exc:
+        how = f"--cursor {exc.cursor}" if to_stdout else f"--output {output} --resume"
+        _error(f"the export stopped after {exc.written} record(s): {exc}; continue it with {how}")
+        raise typer.Exit(1) from exc
+    except RemoteError as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from exc
+    where = "stdout" if to_stdout else str(output)
+    errors.print(
+        f"exported {written} record(s) of gateway {gateway} to {where}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@logs_app.command("import")
+def logs_import(
+    file: Annotated[Path, typer.Argument(help="an NDJSON file written by `logs export` ('-': stdin)")],
+) -> None:
+    """Store the records of an export in the configured database (records already there are kept
+    as they are, so importing a file twice stores each record once)."""
+
+    async def load(db: Database) -> int:
+        if str(file) == "-":
+            return await logtransfer.import_records(db, sys.stdin.buffer)
+        with file.open("rb") as lines:
+            return await logtransfer.import_records(db, lines)
+
+    try:
+        read = _with_database(load)
+    except logtransfer.ImportFailed as exc:
+        _error(f"{file}: {exc}; the records before it were imported (importing again skips them)")
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        _error(f"cannot read {file}: {exc.strerror}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"{read} record(s) of {file} are in the database (any already there were kept as they were)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 async def _check_log_gateway(db: Database, account: str, slug: str) -> None:

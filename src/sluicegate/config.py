@@ -39,6 +39,7 @@ _ENV_FIELDS = {
     "ADMIN_TOKEN": "admin_token",
     "RETENTION_INTERVAL": "retention_interval",
     "OTLP_ENDPOINT": "otlp_endpoint",
+    "OTLP_LOGS_ENDPOINT": "otlp_logs_endpoint",
     "METRICS_REQUIRE_TOKEN": "metrics_require_token",
     "METRICS_MODELS_PER_PROVIDER": "metrics_models_per_provider",
     "MAX_BODY_BYTES": "max_body_bytes",
@@ -74,6 +75,11 @@ class Settings(BaseModel):
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
     otlp_endpoint: str = Field(
         "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
+    )
+    otlp_logs_endpoint: str = Field(
+        "",
+        description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: an OpenTelemetry log record per"
+        " stored request log (POSTed to /v1/logs; attributes only, no headers or bodies)",
     )
     metrics_require_token: bool = Field(
         False, description="/metrics answers only a read token not limited to gateways (Bearer)"

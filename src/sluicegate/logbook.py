@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sluicegate.exchange import Exchange
 from sluicegate.outcome import Outcome
@@ -21,6 +21,8 @@ from sluicegate.storage.base import LogRecord, LogSink
 
 _log = logging.getLogger(__name__)
 Finished = tuple[Exchange, Outcome]
+# Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
+Stored = Callable[[list[LogRecord]], Awaitable[None]]
 
 
 class Logbook:
@@ -30,9 +32,11 @@ class Logbook:
         build: Callable[[Exchange, Outcome], LogRecord],
         batch_size: int,
         interval: float,
+        stored: Sequence[Stored] = (),
     ) -> None:
         self._sink = sink
         self._build = build
+        self._stored = stored
         self._batch_size = batch_size
         self._interval = interval
         self._pending: list[Finished] = []
@@ -78,6 +82,14 @@ class Logbook:
             kept = await self._within_caps([exchange for exchange, _ in batch], kept)
             if kept:
                 await self._sink.write_logs(kept)
+                await self._tell_stored(kept)
+
+    async def _tell_stored(self, records: list[LogRecord]) -> None:
+        for sink in self._stored:
+            try:
+                await sink(records)
+            except Exception:  # the records are stored; a sink's failure must not stop the writer
+                _log.exception("a sink of stored log records failed")
 
     async def _within_caps(self, batch: list[Exchange], kept: list[LogRecord]) -> list[LogRecord]:
         """Drop records of gateways that keep at most `max_records` and stop inserting at the cap."""

@@ -8,7 +8,9 @@ bootstrap `SLUICEGATE_ADMIN_TOKEN`; the CLI never sends a request without one.
 
 from __future__ import annotations
 
+import http.client
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,10 @@ TIMEOUT = 30.0
 
 class RemoteError(Exception):
     """The gateway could not be reached, or refused; the message says which and what to do."""
+
+
+class StreamBroken(RemoteError):
+    """A streamed answer stopped before its end (the connection dropped or timed out)."""
 
 
 def local_url(host: str, port: int) -> str:
@@ -81,11 +87,30 @@ class Remote:
 
     def call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
         """The JSON answer of `method path`; `RemoteError` with the gateway's own message on a 4xx/5xx."""
+        with self._open(method, path, query) as response:
+            try:
+                body = response.read()
+            except (http.client.HTTPException, OSError) as exc:
+                raise StreamBroken(f"the gateway's answer broke off: {exc!r}") from exc
+        return json.loads(body) if body else None
+
+    def lines(self, path: str, query: dict[str, str] | None = None) -> Iterator[bytes]:
+        """The lines of a streamed GET answer (NDJSON) as they arrive, each ending in a newline;
+        `StreamBroken` when the answer stops before its end (a cut-off line is not yielded)."""
+        with self._open("GET", path, query) as response:
+            try:
+                while line := response.readline():
+                    if not line.endswith(b"\n"):
+                        raise StreamBroken("the gateway's answer broke off in the middle of a line")
+                    yield line
+            except (http.client.HTTPException, OSError) as exc:
+                raise StreamBroken(f"the gateway's answer broke off: {exc!r}") from exc
+
+    def _open(self, method: str, path: str, query: dict[str, str] | None) -> http.client.HTTPResponse:
         url = self._target.url + path + ("?" + urlencode(query) if query else "")
         request = Request(url, method=method, headers={"Authorization": f"Bearer {self._token}"})
         try:
-            with urlopen(request, timeout=TIMEOUT) as response:
-                body = response.read()
+            response: http.client.HTTPResponse = urlopen(request, timeout=TIMEOUT)
         except HTTPError as exc:
             raise RemoteError(f"{exc.code} {_message(exc.read()) or exc.reason}") from exc
         except (URLError, OSError) as exc:
@@ -94,7 +119,7 @@ class Remote:
                 f"cannot reach the gateway at {self._target.url} ({self._target.origin}): {reason};"
                 " pass --url or set SLUICEGATE_URL"
             ) from exc
-        return json.loads(body) if body else None
+        return response
 
 
 def _message(body: bytes) -> str | None:

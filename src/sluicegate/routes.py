@@ -12,6 +12,7 @@ from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
 from sluicegate.endpoints.analytics import add_analytics_routes
 from sluicegate.endpoints.dashboard import add_dashboard_routes
+from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
@@ -24,6 +25,7 @@ def add_routes(
     *,
     proxy: ProxyEndpoint,
     admin: AdminApi,
+    export: LogExport,
     access: AccessApi,
     urls: GatewayUrls,
     metrics: MetricsEndpoint,
@@ -39,6 +41,7 @@ def add_routes(
     app.router.add_post("/v1/{account}/{gateway}", proxy.universal)
     app.router.add_post("/v1/{account}/{gateway}/", proxy.universal)
     api = web.Application(middlewares=[json_errors])
+    export.add_routes(api)  # first: `…/logs/export` would otherwise match `…/logs/{log_id}`
     admin.add_routes(api)
     access.add_routes(api)
     urls.add_routes(api)

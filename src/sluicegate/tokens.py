@@ -27,6 +27,7 @@ class Scope(enum.StrEnum):
     RUN = "run"  # send requests through a gateway
     READ = "read"  # analytics and logs
     PURGE_ALL = "purge_all"  # purge caches
+    FEEDBACK = "feedback"  # annotate log records (feedback, score, metadata): a write `read` must not allow
     ADMIN = "admin"  # manage gateways, tokens, keys, settings (implies every other scope)
 
 

@@ -125,3 +125,27 @@ async def test_the_event_loop_keeps_running_while_a_batch_is_built() -> None:
     finally:
         sys.setswitchinterval(switch_interval)
     assert max(gaps) < 0.05
+
+
+async def test_sinks_of_stored_records_get_each_batch_once_it_is_stored() -> None:
+    sink = BatchSink()
+    told: list[tuple[list[str], int]] = []
+
+    async def stored(records: list[LogRecord]) -> None:
+        told.append(([r.id for r in records], len(sink.records)))  # what the database held by then
+
+    async def failing(records: list[LogRecord]) -> None:
+        raise RuntimeError("collector down")
+
+    logbook = Logbook(sink, summary, batch_size=2, interval=60, stored=[failing, stored])
+    kept, dropped = [exchange() for _ in range(3)], exchange()
+    dropped.collect_log = False  # cf-aig-collect-log: false
+    for item in [*kept[:2], dropped, kept[2]]:
+        logbook.submit(item, NO_OUTCOME)
+
+    await logbook.close()
+
+    # Only what was stored, batch by batch, after the write; a sink that fails stops neither
+    # the others nor the writer.
+    assert told == [([kept[0].id, kept[1].id], 2), ([kept[2].id], 3)]
+    assert sink.batches == [2, 1]

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from sluicegate.errors import Conflict
+from sluicegate.errors import BadRequest, Conflict
+from sluicegate.feedback import Feedback
 from sluicegate.gateway import GatewaySettings
 from sluicegate.storage import create_database
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
@@ -142,6 +143,8 @@ def corpus() -> list[LogRecord]:
                 model=rng.choice(["gpt-4o", "claude-sonnet", None, "llama_3"]),
                 status=rng.choice([200, 200, 201, 400, 404, 429, 500, 503]),
                 cache_status=rng.choice(["HIT", "MISS", ""]),
+                feedback=rng.choice([None, None, -1, 0, 1]),
+                score=rng.choice([None, 0.0, 12.5, 50, 99.9, 100.0]),
             )
         )
     rng.shuffle(records)  # written out of order: the order of results must come from the ids
@@ -161,6 +164,9 @@ def expected(records: list[LogRecord], query: LogQuery) -> list[str]:
             query.status_max is None or r.status <= query.status_max,
             query.cached is None or (r.cache_status == "HIT") == query.cached,
             query.cursor is None or r.id < query.cursor,
+            query.feedback is None or r.feedback == query.feedback,
+            query.score_min is None or (r.score is not None and r.score >= query.score_min),
+            query.score_max is None or (r.score is not None and r.score <= query.score_max),
         ]
         return all(checks)
 
@@ -187,6 +193,12 @@ FILTERS: list[dict[str, Any]] = [
     {"gateway": "dev", "provider": "openai", "status_min": 200, "status_max": 399, "cached": False},
     {"limit": 5},
     {"gateway": "prod", "limit": 3, "since": T0 + DAY},
+    {"feedback": 1},
+    {"feedback": 0},
+    {"feedback": -1, "gateway": "dev"},
+    {"score_min": 50},
+    {"score_max": 12.5},
+    {"score_min": 0, "score_max": 50, "feedback": 1},
 ]
 
 
@@ -240,6 +252,8 @@ async def test_a_record_reads_back_whole(database: Backend) -> None:
             {"provider": "openai", "status": 503, "ms": 12.5},
             {"provider": "anthropic", "status": 200},
         ],
+        feedback=-1,
+        score=12.25,
     )
     sparse = record(model=None, ttfb_ms=None, request_body=None, response_body=None)
     unpriced = record(model="my-own-model", tokens_in=5, tokens_out=2, cost_usd=None, unpriced=True)
@@ -248,6 +262,37 @@ async def test_a_record_reads_back_whole(database: Backend) -> None:
     assert await database.get_log("local", sparse.id) == sparse
     assert await database.get_log("local", unpriced.id) == unpriced
     assert await database.query_logs(LogQuery(account="local")) == [unpriced, sparse, full]
+
+
+async def test_feedback_applies_to_the_record_of_its_gateway_and_account(database: Backend) -> None:
+    mine = record(metadata={"user": "ana", "team": "search"})
+    await database.write_logs([mine])
+
+    change = Feedback.model_validate({"feedback": 1, "score": 75, "metadata": {"team": None, "ok": True}})
+    updated = await database.annotate_log("local", "default", mine.id, change)
+
+    expected_record = replace(mine, feedback=1, score=75.0, metadata={"user": "ana", "ok": True})
+    assert updated == expected_record
+    assert await database.get_log("local", mine.id) == expected_record
+    assert await database.annotate_log("local", "prod", mine.id, change) is None
+    assert await database.annotate_log("acme", "default", mine.id, change) is None
+    assert await database.annotate_log("local", "default", "0" * 32, change) is None
+    cleared = await database.annotate_log(
+        "local", "default", mine.id, Feedback.model_validate({"score": None})
+    )
+    assert cleared == replace(expected_record, score=None)
+
+
+async def test_feedback_over_the_metadata_bound_changes_nothing(database: Backend) -> None:
+    mine = record(metadata={f"k{n}": n for n in range(20)})
+    await database.write_logs([mine])
+
+    with pytest.raises(BadRequest, match="at most 20"):
+        await database.annotate_log(
+            "local", "default", mine.id, Feedback.model_validate({"feedback": 1, "metadata": {"x": 1}})
+        )
+
+    assert await database.get_log("local", mine.id) == mine
 
 
 async def test_get_log_is_scoped_to_the_account(database: Backend) -> None:

@@ -6,6 +6,7 @@ const SCOPES = [
   ["run", "send requests through gateways"],
   ["read", "analytics and logs"],
   ["purge_all", "purge caches"],
+  ["feedback", "feedback and scores on log records"],
   ["admin", "everything, including tokens"],
 ];
 const EXPIRY = [["", "Never"], ["86400", "1 day"], ["2592000", "30 days"], ["7776000", "90 days"], ["31536000", "1 year"]];

@@ -28,6 +28,7 @@ from sluicegate.endpoints.schemas import (
     validate,
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound
+from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import Database, LogQuery, LogRecord
@@ -71,6 +72,9 @@ class AdminApi:
         )
         app.router.add_get(one + "/logs", guard(Scope.READ, self.list_logs))
         app.router.add_get(one + "/logs/{log_id}", guard(Scope.READ, self.get_log))
+        # Writing feedback is more than reading: its own scope, so an app that collects its users'
+        # thumbs needs neither `read` (every body in the logs) nor `admin`.
+        app.router.add_patch(one + "/logs/{log_id}", guard(Scope.FEEDBACK, self.annotate_log))
         app.router.add_delete(one + "/cache", guard(Scope.PURGE_ALL, self.purge_cache))
         app.router.add_post("/cache/expire", self.expire_all_guarded)
 
@@ -146,6 +150,15 @@ class AdminApi:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         record = await self.log(account, slug, request.match_info["log_id"])
         return _json(LogEntry.of(record, detail=True).model_dump())
+
+    async def annotate_log(self, request: web.Request) -> web.Response:
+        """Cloudflare's "Patch Gateway Log": feedback, score and metadata (see `feedback.py`)."""
+        account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
+        change = parse_body(Feedback, await read_body(request))
+        record = await self._db.annotate_log(account, slug, log_id, change)
+        if record is None:
+            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
+        return _json(LogEntry.of(record).model_dump())
 
     async def purge_cache(self, request: web.Request) -> web.Response:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
@@ -244,7 +257,8 @@ class AdminApi:
 
 
 def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
-    """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, cursor, limit."""
+    """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, feedback,
+    score_min, score_max, cursor, limit."""
     status_min, status_max = _status_range(params.get("status"))
     limit = _int_param(params, "limit", 50)
     if not 1 <= limit <= MAX_PAGE:
@@ -252,6 +266,9 @@ def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
     cached = params.get("cached")
     if cached not in (None, "true", "false"):
         raise BadRequest("cached must be true or false", param="cached")
+    score_min, score_max = _score_param(params, "score_min"), _score_param(params, "score_max")
+    if score_min is not None and score_max is not None and score_min > score_max:
+        raise BadRequest(f"score_min ({score_min:g}) is above score_max ({score_max:g})", param="score_min")
     return LogQuery(
         account=account,
         gateway=gateway,
@@ -262,6 +279,9 @@ def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
         status_min=status_min,
         status_max=status_max,
         cached=None if cached is None else cached == "true",
+        feedback=feedback_param(params.get("feedback")),
+        score_min=score_min,
+        score_max=score_max,
         cursor=params.get("cursor"),
         limit=limit,
     )
@@ -297,6 +317,37 @@ def _status_range(value: str | None) -> tuple[int | None, int | None]:
     if value.isdigit() and len(value) == 3:
         return int(value), int(value)
     raise BadRequest(f"status must be a code like 429 or a class like 5xx, got {value!r}", param="status")
+
+
+# Words people write for a thumb, and the value they mean.
+_THUMBS = {"up": 1, "positive": 1, "good": 1, "down": -1, "negative": -1, "bad": -1, "none": 0, "neutral": 0}
+
+
+def feedback_param(value: str | None) -> int | None:
+    """`feedback=-1`, `0` or `1`; a word for one (`up`) is a 400 that names the number meant."""
+    if value is None:
+        return None
+    if value.strip() in ("-1", "0", "1", "+1"):
+        return int(value)
+    meant = _THUMBS.get(value.strip().lower())
+    hint = f"; for {value!r} send feedback={meant}" if meant is not None else ""
+    raise BadRequest(
+        f"feedback must be -1 (thumbs down), 0 (not evaluated) or 1 (thumbs up), got {value!r}{hint}",
+        param="feedback",
+    )
+
+
+def _score_param(params: Any, name: str) -> float | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        score = float(value)
+    except ValueError:
+        score = math.nan
+    if not 0 <= score <= 100:
+        raise BadRequest(f"{name} must be a number from 0 to 100, got {value!r}", param=name)
+    return score
 
 
 def _int_param(params: Any, name: str, default: int) -> int:

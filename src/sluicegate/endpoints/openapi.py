@@ -27,11 +27,13 @@ from sluicegate.endpoints.schemas import (
     TokenList,
     TokenOut,
 )
+from sluicegate.feedback import Feedback
 
 SCHEMAS = (
     AnalyticsResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
     TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList, GatewayUrlList,
+    Feedback,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -41,6 +43,9 @@ _LOG_FILTERS = {
     "model": "model name",
     "status": "a status code (429) or class (5xx)",
     "cached": "true: cache hits only; false: everything else",
+    "feedback": "-1, 0 or 1: records given that feedback",
+    "score_min": "records scored at least this (0-100)",
+    "score_max": "records scored at most this (0-100)",
     "cursor": "next_cursor of the previous page",
     "limit": "page size, 1-1000 (default 50)",
 }
@@ -115,6 +120,28 @@ def openapi_document() -> dict[str, Any]:
         _param("gateway", "query", "only this gateway"),
         *list_logs["parameters"],
     ]
+    export = _operation(
+        "Export log records as NDJSON, oldest first: every field (bodies as text, or `base64:` and"
+        " base64) and a `cursor`; `?cursor=` with the last line's continues an interrupted export",
+        "200",
+        None,
+    )
+    export["responses"]["200"]["content"] = {"application/x-ndjson": {"schema": {"type": "string"}}}
+    export["parameters"] = [
+        _param(name, "query", text)
+        for name, text in (_LOG_FILTERS | {
+            "to": "epoch seconds or ISO 8601: records before this time (default: when the export starts)",
+            "cursor": "the `cursor` of the last line received: continues that export (alone suffices)",
+            "limit": "at most this many records (default: all)",
+        }).items()
+    ]  # fmt: skip
+    feedback = _operation(
+        "Give a record feedback (-1, 0, 1), a score (0-100) and metadata (merged); needs the"
+        " `feedback` scope",
+        "200",
+        "LogEntry",
+        body="Feedback",
+    )
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sluicegate admin API", "version": __version__},
@@ -132,9 +159,11 @@ def openapi_document() -> dict[str, Any]:
             },
             account + "/logs": {"parameters": [_param("account")], "get": account_logs},
             one + "/logs": {"parameters": [_param("account"), _param("gateway")], "get": list_logs},
+            one + "/logs/export": {"parameters": [_param("account"), _param("gateway")], "get": export},
             one + "/logs/{log_id}": {
                 "parameters": [_param("account"), _param("gateway"), _param("log_id")],
                 "get": _operation("One log record with masked headers and bodies", "200", "LogEntry"),
+                "patch": feedback,
             },
             one + "/urls": {
                 "parameters": [_param("account"), _param("gateway")],

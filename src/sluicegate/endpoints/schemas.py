@@ -92,6 +92,8 @@ class LogEntry(BaseModel):
     degraded: str | None = Field(
         None, description="what this record lacks and why, e.g. a body omitted because it could not be masked"
     )
+    feedback: int | None = Field(None, description="human feedback: -1, 0 (not evaluated) or 1")
+    score: float | None = Field(None, description="a score from 0 to 100 given with the feedback")
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.tokens import TokenStore
 
@@ -49,6 +50,8 @@ class LogRecord:
     step: int | None = None  # the universal step that answered
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try, when there was more than one
     degraded: str | None = None  # what the record lacks and why (e.g. a body that could not be masked)
+    feedback: int | None = None  # human feedback given later: -1, 0 (not evaluated) or 1 (see feedback.py)
+    score: float | None = None  # likewise: 0-100
 
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or
@@ -97,7 +100,10 @@ class LogQuery:
     status_max: int | None = None
     cached: bool | None = None
     cursor: str | None = None
-    after: str | None = None  # only records newer than this id, oldest first (for following)
+    after: str | None = None  # only records newer than this id, oldest first (for following, exporting)
+    feedback: int | None = None
+    score_min: float | None = None
+    score_max: float | None = None
     limit: int = 50
     conditions: tuple[LogCondition, ...] = ()
     order: tuple[LogField, bool] | None = None
@@ -136,6 +142,13 @@ class LogSink(Protocol):
         ...
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None: ...
+
+    async def annotate_log(
+        self, account: str, gateway: str, log_id: str, change: Feedback
+    ) -> LogRecord | None:
+        """Apply `change` to the record (in one transaction: two PATCHes of its metadata both
+        land); the record as it is now, or None when the gateway has no such record."""
+        ...
 
     async def delete_logs(
         self, account: str, gateway: str, before: float | None, keep_newest: int | None

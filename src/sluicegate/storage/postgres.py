@@ -33,6 +33,7 @@ import orjson
 
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.errors import Conflict
+from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.storage import postgres_analytics
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
@@ -128,6 +129,11 @@ MIGRATIONS = [
     "ALTER TABLE logs ADD COLUMN degraded TEXT",
     "ALTER TABLE logs ADD COLUMN unpriced BOOLEAN NOT NULL DEFAULT false",
     "ALTER TABLE gateways ADD COLUMN modified_at DOUBLE PRECISION",
+    """
+    ALTER TABLE logs ADD COLUMN feedback SMALLINT;
+    ALTER TABLE logs ADD COLUMN score DOUBLE PRECISION;
+    CREATE INDEX logs_annotated ON logs (account, ts) WHERE feedback IS NOT NULL OR score IS NOT NULL;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -137,13 +143,14 @@ _LOG_COLUMNS = [
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
     "cache_source",
     "degraded",
-    "unpriced",
+    "unpriced", "feedback", "score",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
     "float8", "float8", "int8", "int8", "int8", "int8",
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
+    "int2", "float8",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -390,6 +397,26 @@ class PostgresDatabase:
         row = await self._db().fetchrow(f"{_SELECT_LOGS} WHERE account = $1 AND id = $2", account, log_id)
         return _log_record(row) if row else None
 
+    async def annotate_log(
+        self, account: str, gateway: str, log_id: str, change: Feedback
+    ) -> LogRecord | None:
+        where = "account = $1 AND gateway = $2 AND id = $3"
+        async with self._db().acquire() as connection, connection.transaction():
+            # The row lock makes a concurrent PATCH wait, so both metadata merges land.
+            row = await connection.fetchrow(
+                f"SELECT ts, feedback, score, metadata FROM logs WHERE {where} FOR UPDATE",
+                account, gateway, log_id,
+            )  # fmt: skip
+            if row is None:
+                return None
+            feedback, score, metadata = change.apply(row[1], row[2], orjson.loads(row[3]))
+            updated = await connection.fetchrow(
+                f"UPDATE logs SET feedback = $5, score = $6, metadata = $7 WHERE {where} AND ts = $4"
+                f" RETURNING {', '.join(_LOG_COLUMNS)}",
+                account, gateway, log_id, row[0], feedback, score, _json(metadata),
+            )  # fmt: skip
+        return _log_record(updated)
+
     async def delete_logs(
         self, account: str, gateway: str, before: float | None, keep_newest: int | None
     ) -> int:
@@ -538,6 +565,9 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
         ("status <= ${}", query.status_max),
         ("id < ${}", query.cursor),
         ("id > ${}", query.after),
+        ("feedback = ${}", query.feedback),
+        ("score >= ${}::float8", query.score_min),
+        ("score <= ${}::float8", query.score_max),
     )
     for clause, value in conditions:
         if value is not None:
@@ -558,7 +588,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         _text(record.error), _json(record.metadata), _json(record.request_headers),
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
-        _text(record.degraded), record.unpriced,
+        _text(record.degraded), record.unpriced, record.feedback, record.score,
     )  # fmt: skip
 
 

@@ -36,7 +36,15 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from sluicegate.analytics import COUNTERS, PERCENTILES, AnalyticsQuery, AnalyticsResult, Latency, build_result
+from sluicegate.analytics import (
+    COUNTERS,
+    PERCENTILES,
+    AnalyticsQuery,
+    AnalyticsResult,
+    FeedbackSummary,
+    Latency,
+    build_result,
+)
 
 # `_cover`: the pieces a range is cut into are SQLite's own, so both backends align buckets alike.
 from sluicegate.storage.sqlite_analytics import BINS_PER_E, SEMANTIC_HIT_COLUMN, WIDTHS, _cover
@@ -386,6 +394,7 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         await connection.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'; SET LOCAL jit = off")
         rows = await connection.fetch(sql, *arguments)
         seen = await _seen(connection, query, since, until)
+        feedback = await _feedback(connection, query, since, until)
     for row in rows:
         if row["bucket"] is None:  # the whole range
             total = _latency(row)
@@ -393,7 +402,25 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         counters[row["bucket"]] = {name: row[name] for name in COUNTERS}
         if row["origin"]:
             latency[row["bucket"]] = _latency(row)
-    return build_result(query, counters, latency, total, seen)
+    return build_result(query, counters, latency, total, seen, feedback)
+
+
+async def _feedback(
+    connection: asyncpg.Connection, query: AnalyticsQuery, since: float, until: float
+) -> FeedbackSummary:
+    """The range's feedback, from the annotated records themselves (see `FeedbackSummary`); the
+    condition is the partial index's own, so only those records are read."""
+    arguments = _Arguments()
+    account = arguments.add(query.account)
+    bounds = f"ts >= {arguments.add(since)}::float8 AND ts < {arguments.add(until)}::float8"
+    filters = _filters(query, arguments)
+    row = await connection.fetchrow(
+        "SELECT count(*) FILTER (WHERE feedback = -1), count(*) FILTER (WHERE feedback = 0),"
+        " count(*) FILTER (WHERE feedback = 1), count(score), avg(score) FROM logs"
+        f" WHERE account = {account} AND {bounds} AND (feedback IS NOT NULL OR score IS NOT NULL){filters}",
+        *arguments.values,
+    )
+    return FeedbackSummary(negative=row[0], neutral=row[1], positive=row[2], scored=row[3], mean_score=row[4])
 
 
 async def _seen(

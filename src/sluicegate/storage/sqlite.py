@@ -20,6 +20,7 @@ import orjson
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.errors import Conflict
+from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.slices import in_slices
 from sluicegate.storage import sqlite_analytics
@@ -28,6 +29,7 @@ from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_c
 from sluicegate.tokens import Token
 
 T = TypeVar("T")
+ANNOTATED = sqlite_analytics.ANNOTATED
 
 # Each entry upgrades the schema by one version; the index + 1 is PRAGMA user_version after it.
 MIGRATIONS = [
@@ -120,6 +122,11 @@ MIGRATIONS = [
     """
     ALTER TABLE gateways ADD COLUMN modified_at REAL;
     """,
+    f"""
+    ALTER TABLE logs ADD COLUMN feedback INTEGER;
+    ALTER TABLE logs ADD COLUMN score REAL;
+    CREATE INDEX logs_annotated ON logs (account, ts) WHERE {ANNOTATED};
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -129,7 +136,7 @@ _LOG_COLUMNS = [
     "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
     "cache_source",
     "degraded",
-    "unpriced",
+    "unpriced", "feedback", "score",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -428,6 +435,31 @@ class SqliteDatabase:
         row = await self._run(lambda: self._db().execute(sql, (account, log_id)).fetchone())
         return _log_record(row) if row else None
 
+    async def annotate_log(
+        self, account: str, gateway: str, log_id: str, change: Feedback
+    ) -> LogRecord | None:
+        return await self._run(self._annotate, (account, gateway, log_id), change)
+
+    def _annotate(self, key: tuple[str, str, str], change: Feedback) -> LogRecord | None:
+        db, where = self._db(), "account = ? AND gateway = ? AND id = ?"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(f"SELECT feedback, score, metadata FROM logs WHERE {where}", key).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return None
+            feedback, score, metadata = change.apply(row[0], row[1], orjson.loads(row[2]))
+            db.execute(
+                f"UPDATE logs SET feedback = ?, score = ?, metadata = ? WHERE {where}",
+                (feedback, score, orjson.dumps(metadata).decode(), *key),
+            )
+            updated = db.execute(f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where}", key).fetchone()
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return _log_record(updated)
+
 
 def _statements(script: str) -> list[str]:
     """A migration script's statements (they hold no `;` inside literals)."""
@@ -451,6 +483,9 @@ def _log_filter(query: LogQuery) -> tuple[str, list[Any]]:
         ("status <= ?", query.status_max),
         ("id < ?", query.cursor),
         ("id > ?", query.after),
+        ("feedback = ?", query.feedback),
+        ("score >= ?", query.score_min),
+        ("score <= ?", query.score_max),
     )
     for clause, bound in bounds:
         if bound is not None:
@@ -471,7 +506,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
-        record.degraded, int(record.unpriced),
+        record.degraded, int(record.unpriced), record.feedback, record.score,
     )  # fmt: skip
 
 

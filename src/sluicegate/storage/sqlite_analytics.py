@@ -48,6 +48,7 @@ from sluicegate.analytics import (
     PERCENTILES,
     AnalyticsQuery,
     AnalyticsResult,
+    FeedbackSummary,
     Latency,
     build_result,
 )
@@ -55,6 +56,9 @@ from sluicegate.analytics import (
 WIDTHS = (86400, 3600, 60)  # rollup widths, widest first; each divides the one before
 BINS_PER_E = 20  # histogram bins per factor e of latency
 SEMANTIC_HIT_COLUMN = "semantic_hit"  # counted once the semantic cache adds it to `logs` (0/1)
+# Records given feedback or a score: few, so a partial index on this finds them for the summary.
+# A query uses that index only when its WHERE holds this very term.
+ANNOTATED = "(feedback IS NOT NULL OR score IS NOT NULL)"
 _DIMENSIONS = ("account", "width", "start", "gateway", "provider", "model")
 _HISTOGRAM = ("account", "width", "start", "bin", "gateway", "provider", "model")
 _AGGREGATES = {name: "sum" for name in COUNTERS} | {"origin_min_ms": "min", "origin_max_ms": "max"}
@@ -205,7 +209,9 @@ def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> Analytic
     ranges = _Ranges(query, pieces, _has_semantic_column(connection))
     counters, bounds = _counters(connection, ranges)
     latency, total = _percentiles(connection, ranges, bounds)
-    return build_result(query, counters, latency, total, _seen(connection, query))
+    return build_result(
+        query, counters, latency, total, _seen(connection, query), _feedback(connection, query)
+    )
 
 
 def _cover(since: float, until: float, widths: Sequence[int]) -> list[tuple[int, float, float]]:
@@ -272,6 +278,18 @@ def _seen(connection: sqlite3.Connection, query: AnalyticsQuery) -> tuple[list[s
         [query.account, day, math.floor(query.since / day) * day, query.until, *args],
     ).fetchall()
     return sorted({provider for provider, _ in rows}), sorted({model for _, model in rows if model})
+
+
+def _feedback(connection: sqlite3.Connection, query: AnalyticsQuery) -> FeedbackSummary:
+    """The range's feedback, from the annotated records themselves (see `FeedbackSummary`)."""
+    filters, args = _filters(query)
+    row = connection.execute(
+        "SELECT coalesce(sum(feedback = -1), 0), coalesce(sum(feedback = 0), 0),"
+        " coalesce(sum(feedback = 1), 0), count(score), avg(score) FROM logs"
+        f" INDEXED BY logs_annotated WHERE account = ? AND ts >= ? AND ts < ? AND {ANNOTATED}{filters}",
+        [query.account, query.since, query.until, *args],
+    ).fetchone()
+    return FeedbackSummary(negative=row[0], neutral=row[1], positive=row[2], scored=row[3], mean_score=row[4])
 
 
 def _filters(query: AnalyticsQuery) -> tuple[str, list[Any]]:

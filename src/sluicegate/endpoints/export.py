@@ -1,0 +1,153 @@
+"""`GET …/gateways/{gateway}/logs/export`: a gateway's log records as NDJSON, streamed and resumable.
+
+Parameters: the log listing's filters (`from`, `to`, `provider`, `model`, `status`, `cached`,
+`feedback`, `score_min`, `score_max`) and `limit` (at most that many records; default all).
+Records come oldest first, one JSON object a line (`logformat.py`), each with a `cursor`.
+`?cursor=<the cursor of the last line received>` continues an export after that record, with the
+filters and the end it started with (`to` defaults to the moment the export began, and the cursor
+keeps it): an export resumed any number of times holds each record once and misses none. The
+cursor is all a resumed request needs; a filter given beside it must be the one it holds.
+
+A record is written after its request ends, under an id stamped when it began, so a request
+still running when the export passes its start time is not in it: export ranges that ended at
+least `upstream_timeout` ago to be sure of having every record.
+
+Records are read a page at a time and each page is turned into lines on a worker thread, so a
+large export never holds the event loop (which serves the proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sluicegate.endpoints.admin import log_query
+from sluicegate.endpoints.guard import Guard
+from sluicegate.errors import BadRequest
+from sluicegate.hints import did_you_mean, unknown_gateway
+from sluicegate.logformat import record_line
+from sluicegate.slices import in_slices
+from sluicegate.storage.base import Database, LogRecord
+from sluicegate.tokens import Scope
+
+FILTERS = ("from", "to", "provider", "model", "status", "cached", "feedback", "score_min", "score_max")
+PAGE = 100  # records read at once: with bodies at log_body_limit (256 KB) a page is at most ~50 MB
+CONTENT_TYPE = "application/x-ndjson"
+
+
+class LogExport:
+    def __init__(self, database: Database, guard: Guard, clock: Callable[[], float] = time.time) -> None:
+        self._db = database
+        self._guard = guard
+        self._clock = clock
+
+    def add_routes(self, app: web.Application) -> None:
+        """Add the route; before the admin API's `…/logs/{log_id}`, which would take `export` as an id."""
+        path = "/accounts/{account}/gateways/{gateway}/logs/export"
+        app.router.add_get(path, self._guard(Scope.READ, self.export))
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        account, gateway = request.match_info["account"], request.match_info["gateway"]
+        filters, after, limit = self._parse(request.query, gateway)
+        query = log_query(account, gateway, filters)
+        if after is None:
+            await self._check_gateway(account, gateway)
+        resume = _cursor_prefix(gateway, filters)
+        response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+        await response.prepare(request)
+        position = after or ""  # `after` orders oldest first; every id is above ""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE if remaining is None else min(PAGE, remaining)
+            records = await self._db.query_logs(replace(query, after=position, limit=size))
+            if records:
+                await response.write(await asyncio.to_thread(_lines, records, resume))
+                position = records[-1].id
+                remaining = None if remaining is None else remaining - len(records)
+            if len(records) < size:
+                break
+        await response.write_eof()
+        return response
+
+    def _parse(
+        self, params: Mapping[str, str], gateway: str
+    ) -> tuple[dict[str, str], str | None, int | None]:
+        """The export's filters (with `to` fixed), where it resumes, and its limit; 400s name the
+        parameter."""
+        unknown = sorted(set(params) - {*FILTERS, "cursor", "limit"})
+        if unknown:
+            raise BadRequest(
+                f"unknown parameter {unknown[0]!r}{did_you_mean(unknown[0], [*FILTERS, 'cursor', 'limit'])}",
+                param=unknown[0],
+            )
+        given = {name: params[name] for name in FILTERS if name in params}
+        limit = _limit(params.get("limit"))
+        cursor = params.get("cursor")
+        if cursor is None:
+            return given | {"to": given.get("to") or repr(self._clock())}, None, limit
+        held, after = _read_cursor(cursor, gateway)
+        for name, value in given.items():
+            if held.get(name) != value:
+                raise BadRequest(
+                    f"{name}={value!r} differs from the export this cursor continues"
+                    f" ({name}={held.get(name)!r}): pass the cursor alone to resume it",
+                    param=name,
+                )
+        return held, after, limit
+
+    async def _check_gateway(self, account: str, slug: str) -> None:
+        """A 404 for a gateway that neither exists nor left records: a typo would export nothing."""
+        if await self._db.get_gateway(account, slug) is None and not await self._db.count_logs(account, slug):
+            raise unknown_gateway(account, slug, [g.slug for g in await self._db.list_gateways(account)])
+
+
+def _lines(records: list[LogRecord], resume: str) -> bytes:
+    return b"".join(record_line(record, cursor=resume + record.id) for record in in_slices(records))
+
+
+def _cursor_prefix(gateway: str, filters: dict[str, str]) -> str:
+    """What every cursor of an export starts with: its gateway and filters; the record's id follows."""
+    held = orjson.dumps({"gateway": gateway, "filters": filters})
+    return base64.urlsafe_b64encode(held).decode("ascii").rstrip("=") + "."
+
+
+def _read_cursor(cursor: str, gateway: str) -> tuple[dict[str, str], str]:
+    """The filters and last record id a cursor holds; a 400 when it is not one an export gave."""
+    encoded, _, after = cursor.rpartition(".")
+    try:
+        held: Any = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError):
+        held = None
+    valid = (
+        isinstance(held, dict)
+        and isinstance(held.get("filters"), dict)
+        and all(name in FILTERS and isinstance(value, str) for name, value in held["filters"].items())
+        and after
+    )
+    if not valid:
+        raise BadRequest(
+            "cursor is not one an export gave: pass the `cursor` of the last line received, unchanged",
+            param="cursor",
+        )
+    if held.get("gateway") != gateway:
+        raise BadRequest(
+            f"this cursor continues an export of gateway {held.get('gateway')!r}, not {gateway!r}",
+            param="cursor",
+        )
+    return held["filters"], after
+
+
+def _limit(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise BadRequest(f"limit must be a whole number of records, at least 1; got {value!r}", param="limit")
+    return int(value)

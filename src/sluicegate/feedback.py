@@ -1,0 +1,112 @@
+"""Human feedback on a log record: `PATCH …/gateways/{g}/logs/{id}`, as Cloudflare's API has it.
+
+Cloudflare's "Patch Gateway Log" takes three optional fields
+(https://developers.cloudflare.com/api/resources/ai_gateway/subresources/logs/methods/edit/):
+`feedback` (-1 thumbs down, 1 thumbs up, 0 "not evaluated"), `score` (a number from 0 to 100)
+and `metadata` (string, number or boolean values). Its docs do not say whether metadata is merged
+or replaced; its Workers binding types allow `null` per value, which only means something in a
+merge. So a PATCH here is a merge patch (RFC 7396), one level deep: a field not sent stays as it
+is, a field sent as `null` is cleared, and `metadata` merges key by key into the record's own
+(its `cf-aig-metadata`), a key sent as `null` being removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from sluicegate.errors import BadRequest
+
+MAX_METADATA_ENTRIES = 20  # after merging: a record's cf-aig-metadata holds at most 5 of them
+MAX_KEY_CHARS = 128
+MAX_TEXT_CHARS = 1024
+SCORE_RANGE = (0.0, 100.0)
+
+
+class Feedback(BaseModel):
+    """A change to one record's feedback, score and metadata; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feedback: int | None = Field(
+        None, description="-1 (thumbs down), 0 (not evaluated) or 1 (thumbs up); null clears it"
+    )
+    score: float | None = Field(
+        None, ge=SCORE_RANGE[0], le=SCORE_RANGE[1], strict=True, description="0-100; null clears it"
+    )
+    metadata: dict[str, str | int | float | bool | None] | None = Field(
+        None,
+        description="merged into the record's metadata; a key set to null is removed, null removes all",
+    )
+
+    @field_validator("feedback", mode="before")
+    @classmethod
+    def _one_of_three(cls, value: Any) -> Any:
+        # `true` and `1.0` equal 1 in Python: only a JSON integer is a thumb.
+        if value is not None and (type(value) is not int or value not in (-1, 0, 1)):
+            raise PydanticCustomError(
+                "feedback", "must be -1 (thumbs down), 0 (not evaluated) or 1 (thumbs up), got {got}",
+                {"got": repr(value)},
+            )  # fmt: skip
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _flat_values(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # the type check says what is wrong
+        for key, item in value.items():
+            if len(key) > MAX_KEY_CHARS:
+                raise PydanticCustomError(
+                    "metadata", "key {key}… is longer than {limit} characters",
+                    {"key": repr(key[:20]), "limit": MAX_KEY_CHARS},
+                )  # fmt: skip
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise PydanticCustomError(
+                    "metadata",
+                    "entry {key} must be a string, number or boolean (or null to remove it), got {kind}",
+                    {"key": repr(key), "kind": type(item).__name__},
+                )
+            if isinstance(item, str) and len(item) > MAX_TEXT_CHARS:
+                raise PydanticCustomError(
+                    "metadata", "entry {key} is longer than {limit} characters",
+                    {"key": repr(key), "limit": MAX_TEXT_CHARS},
+                )  # fmt: skip
+        return value
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Feedback:
+        if not self.model_fields_set:
+            raise PydanticCustomError(
+                "empty", "give at least one of feedback (-1, 0 or 1), score (0-100) or metadata"
+            )
+        return self
+
+    def apply(
+        self, feedback: int | None, score: float | None, metadata: dict[str, Any]
+    ) -> tuple[int | None, float | None, dict[str, Any]]:
+        """A record's feedback, score and metadata after this change; a 400 naming `metadata`
+        when the merge would hold more than `MAX_METADATA_ENTRIES` entries."""
+        given = self.model_fields_set
+        if "feedback" in given:
+            feedback = self.feedback
+        if "score" in given:
+            score = self.score
+        if "metadata" in given:
+            metadata = _merged(metadata, self.metadata)
+        return feedback, score, metadata
+
+
+def _merged(current: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
+    if patch is None:
+        return {}
+    merged = {key: value for key, value in (current | patch).items() if value is not None}
+    if len(merged) > MAX_METADATA_ENTRIES:
+        raise BadRequest(
+            f"metadata: the record would hold {len(merged)} entries, at most {MAX_METADATA_ENTRIES} are"
+            " allowed; remove some by sending them as null",
+            field="metadata",
+        )
+    return merged
