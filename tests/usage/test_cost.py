@@ -198,6 +198,21 @@ def test_impossible_counts_are_capped(table: PriceTable) -> None:
 EQUIVALENCE_USAGES = [
     Usage(input_tokens=1_234, output_tokens=567, cached_tokens=200, reasoning_tokens=100),
     Usage(input_tokens=300_001, output_tokens=4_000, cached_tokens=100_000, reasoning_tokens=1_000),
+    Usage(
+        input_tokens=2_500,
+        output_tokens=300,
+        cached_tokens=400,
+        cache_write_tokens=1_500,
+        cache_write_1h_tokens=600,
+    ),
+    Usage(
+        input_tokens=250_000,
+        output_tokens=2_000,
+        cached_tokens=30_000,
+        cache_write_tokens=200_000,
+        cache_write_1h_tokens=150_000,
+        reasoning_tokens=500,
+    ),
 ]
 EQUIVALENCE_TIMES = [
     datetime(2025, 1, 1, 12, 0, tzinfo=UTC),
@@ -222,6 +237,8 @@ def test_every_model_priced_as_genai_prices_prices_it() -> None:
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cached_tokens,
+                    cache_write_tokens=usage.cache_write_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
                     output_reasoning_tokens=usage.reasoning_tokens,
                 )
                 # The time matters only to prices that change with it.
@@ -241,7 +258,7 @@ def test_every_model_priced_as_genai_prices_prices_it() -> None:
                         at,
                     )
                     checked += 1
-    assert checked > 3_500  # most of the 2,330 models, twice; a few cannot be found by their id alone
+    assert checked > 7_000  # most of the 2,330 models, four times; a few cannot be found by their id alone
 
 
 def test_packaged_override_table_is_used(table: PriceTable) -> None:

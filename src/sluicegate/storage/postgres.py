@@ -126,6 +126,7 @@ MIGRATIONS = [
     "ALTER TABLE logs ADD COLUMN cache_source TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE logs ADD COLUMN degraded TEXT",
     "ALTER TABLE logs ADD COLUMN unpriced BOOLEAN NOT NULL DEFAULT false",
+    "ALTER TABLE logs ADD COLUMN cache_write_tokens BIGINT",
 ]
 
 _LOG_COLUMNS = [
@@ -136,12 +137,14 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced",
+    "cache_write_tokens",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
     "float8", "float8", "int8", "int8", "int8", "int8",
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
+    "int8",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -537,7 +540,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         _text(record.error), _json(record.metadata), _json(record.request_headers),
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
-        _text(record.degraded), record.unpriced,
+        _text(record.degraded), record.unpriced, record.cache_write_tokens,
     )  # fmt: skip
 
 

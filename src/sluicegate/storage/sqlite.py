@@ -116,6 +116,9 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE logs ADD COLUMN cache_write_tokens INTEGER;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -126,6 +129,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced",
+    "cache_write_tokens",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -442,7 +446,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
-        record.degraded, int(record.unpriced),
+        record.degraded, int(record.unpriced), record.cache_write_tokens,
     )  # fmt: skip
 
 
