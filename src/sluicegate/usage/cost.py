@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 import orjson
 
@@ -95,9 +95,8 @@ _FED_USAGE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """`Usage` split into the disjoint parts a bill prices, each capped by what is left of its whole."""
+class Parts(NamedTuple):
+    """`Usage` split into the disjoint parts a bill prices."""
 
     input: int  # input neither read from nor written to a cache
     cache_read: int
@@ -106,20 +105,21 @@ class Parts:
     output: int  # output that is not reasoning
     reasoning: int
 
-    @classmethod
-    def of(cls, usage: Usage) -> Parts:
-        read = min(usage.cached_tokens, usage.input_tokens)
-        written = min(usage.cache_write_tokens, usage.input_tokens - read)
-        written_1h = min(usage.cache_write_1h_tokens, written)
-        reasoning = min(usage.reasoning_tokens, usage.output_tokens)
-        return cls(
-            input=usage.input_tokens - read - written,
-            cache_read=read,
-            cache_write_5m=written - written_1h,
-            cache_write_1h=written_1h,
-            output=usage.output_tokens - reasoning,
-            reasoning=reasoning,
-        )
+
+def parts(usage: Usage) -> Parts:
+    """The parts of `usage`, each capped by what is left of its whole (reads first, then writes)."""
+    read = min(usage.cached_tokens, usage.input_tokens)
+    written = min(usage.cache_write_tokens, usage.input_tokens - read)
+    written_1h = min(usage.cache_write_1h_tokens, written)
+    reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+    return Parts(
+        usage.input_tokens - read - written,
+        read,
+        written - written_1h,
+        written_1h,
+        usage.output_tokens - reasoning,
+        reasoning,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +130,10 @@ class Rates:
     input: float
     output: float
     cache_read: float
+    cache_write: float
+    cache_write_1h: float
     reasoning: float
     per_request: float = 0.0
-    cache_write: float | None = None  # None: as input
-    cache_write_1h: float | None = None  # None: as cache_write
 
     @classmethod
     def per_million(
@@ -145,28 +145,33 @@ class Rates:
         cache_write: float | None = None,
         cache_write_1h: float | None = None,
     ) -> Rates:
-        """Rates from USD per million tokens; a cache price not given is that of its whole."""
+        """Rates from USD per million tokens; a cache price not given is that of its whole (a read
+        or a write is priced as input, a 1-hour write as a write)."""
+        write = input if cache_write is None else cache_write
         return cls(
             input=input / 1e6,
             output=output / 1e6,
             cache_read=(input if cache_read is None else cache_read) / 1e6,
+            cache_write=write / 1e6,
+            cache_write_1h=(write if cache_write_1h is None else cache_write_1h) / 1e6,
             reasoning=output / 1e6,
-            cache_write=None if cache_write is None else cache_write / 1e6,
-            cache_write_1h=None if cache_write_1h is None else cache_write_1h / 1e6,
         )
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         """Cost of `usage` in USD. `at` is ignored: these rates do not change with time."""
-        parts = Parts.of(usage)
-        write = self.input if self.cache_write is None else self.cache_write
-        write_1h = write if self.cache_write_1h is None else self.cache_write_1h
+        # `parts(usage)`, inlined: this runs for every request, on the event loop.
+        total_in, total_out = usage.input_tokens, usage.output_tokens
+        read = min(usage.cached_tokens, total_in)
+        written = min(usage.cache_write_tokens, total_in - read)
+        written_1h = min(usage.cache_write_1h_tokens, written)
+        reasoning = min(usage.reasoning_tokens, total_out)
         return (
-            parts.input * self.input
-            + parts.cache_read * self.cache_read
-            + parts.cache_write_5m * write
-            + parts.cache_write_1h * write_1h
-            + parts.output * self.output
-            + parts.reasoning * self.reasoning
+            (total_in - read - written) * self.input
+            + read * self.cache_read
+            + (written - written_1h) * self.cache_write
+            + written_1h * self.cache_write_1h
+            + (total_out - reasoning) * self.output
+            + reasoning * self.reasoning
             + self.per_request
         )
 
@@ -216,14 +221,14 @@ class _LibraryPricer:
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         from genai_prices import Usage as PricesUsage
 
-        parts = Parts.of(usage)
+        split = parts(usage)
         counts = PricesUsage(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            cache_read_tokens=parts.cache_read,
-            cache_write_tokens=parts.cache_write_5m + parts.cache_write_1h,
-            cache_write_1h_tokens=parts.cache_write_1h,
-            output_reasoning_tokens=parts.reasoning,
+            cache_read_tokens=split.cache_read,
+            cache_write_tokens=split.cache_write_5m + split.cache_write_1h,
+            cache_write_1h_tokens=split.cache_write_1h,
+            output_reasoning_tokens=split.reasoning,
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
@@ -349,15 +354,18 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
         output_rate = rate(_OUTPUT, n_input) or 0.0
         # An unpriced part is billed with its whole, as genai-prices does when it cannot split it out.
         cache_read = rate(_CACHE_READ, n_input)
+        cache_write = rate(_CACHE_WRITE, n_input)
+        cache_write = input_rate if cache_write is None else cache_write
+        cache_write_1h = rate(_CACHE_WRITE_1H, n_input)
         reasoning = rate(_REASONING, n_input)
         return Rates(
             input=input_rate,
             output=output_rate,
             cache_read=input_rate if cache_read is None else cache_read,
+            cache_write=cache_write,
+            cache_write_1h=cache_write if cache_write_1h is None else cache_write_1h,
             reasoning=output_rate if reasoning is None else reasoning,
             per_request=rate(_REQUESTS, n_input) or 0.0,
-            cache_write=rate(_CACHE_WRITE, n_input),
-            cache_write_1h=rate(_CACHE_WRITE_1H, n_input),
         )
 
     starts = {
@@ -445,13 +453,13 @@ class CustomCost:
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         """Cost of `usage` in USD; cache reads and writes at their prices when given, else as input."""
-        parts = Parts.of(usage)
-        read = self.per_token_in if self.per_cache_read_token is None else self.per_cache_read_token
-        write = self.per_token_in if self.per_cache_write_token is None else self.per_cache_write_token
+        fresh, read, written_5m, written_1h, _, _ = parts(usage)
+        read_price = self.per_token_in if self.per_cache_read_token is None else self.per_cache_read_token
+        write_price = self.per_token_in if self.per_cache_write_token is None else self.per_cache_write_token
         return (
-            parts.input * self.per_token_in
-            + parts.cache_read * read
-            + (parts.cache_write_5m + parts.cache_write_1h) * write
+            fresh * self.per_token_in
+            + read * read_price
+            + (written_5m + written_1h) * write_price
             + usage.output_tokens * self.per_token_out
         )
 
