@@ -248,3 +248,32 @@ def test_vertex_ai_gemini(table: PriceTable, streamed: bool) -> None:
     expected = ((3000 - 2048) * FLASH_INPUT + 2048 * FLASH_CACHED + (250 + 600) * FLASH_OUTPUT) / M
     assert expected == pytest.approx(0.00247204)
     assert table.cost("google-vertex-ai", "gemini-2.5-flash", usage) == pytest.approx(expected, rel=1e-12)
+
+
+# Claude on Vertex AI answers in Anthropic's format (https://docs.anthropic.com/en/api/claude-on-vertex-ai),
+# at Anthropic's prices on the global endpoint.
+CLAUDE_ON_VERTEX = "v1/projects/acme/locations/global/publishers/anthropic/models/claude-sonnet-4-5@20250929"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "sse"])
+def test_vertex_ai_claude_reads_and_writes(table: PriceTable, streamed: bool) -> None:
+    method = "streamRawPredict" if streamed else "rawPredict"
+    body = recorded("anthropic.sse" if streamed else "anthropic.json")
+    usage = read(GOOGLE_VERTEX_AI, Route("local", f"{CLAUDE_ON_VERTEX}:{method}"), body, streamed)
+    assert usage == Usage(
+        input_tokens=21 + 2600 + 4000,
+        output_tokens=350,
+        cached_tokens=4000,
+        cache_write_tokens=2600,
+        cache_write_1h_tokens=600,
+    )
+    expected = (
+        21 * SONNET_INPUT
+        + 2000 * SONNET_WRITE_5M
+        + 600 * SONNET_WRITE_1H
+        + 4000 * SONNET_READ
+        + 350 * SONNET_OUTPUT
+    ) / M
+    assert table.cost("google-vertex-ai", "claude-sonnet-4-5@20250929", usage) == pytest.approx(
+        expected, rel=1e-12
+    )
