@@ -71,6 +71,7 @@ class RecordBuilder:
             tokens_out=usage.output_tokens if usage else None,
             cached_tokens=usage.cached_tokens if usage else None,
             reasoning_tokens=usage.reasoning_tokens if usage else None,
+            cache_write_tokens=usage.cache_write_tokens if usage else None,
             usage_estimated=usage.estimated if usage else False,
             cost_usd=outcome.cost_usd,
             unpriced=outcome.unpriced,

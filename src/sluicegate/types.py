@@ -8,10 +8,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one exchange.
+    """Token usage of one exchange, in the shape a bill is computed from.
 
-    `estimated` is true when the figures were counted with a tokenizer because the provider
-    reported none.
+    Counts nest as OpenAI's (and genai-prices') do: `input_tokens` is every input token, cache reads
+    (`cached_tokens`) and cache writes (`cache_write_tokens`) included; `cache_write_1h_tokens` is
+    the part of the writes kept for an hour (Anthropic's `ttl: "1h"`; the rest are 5-minute writes);
+    `output_tokens` includes `reasoning_tokens`. `estimated` is true when the figures were counted
+    with a tokenizer because the provider reported none.
     """
 
     input_tokens: int = 0
@@ -19,6 +22,8 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -427,7 +427,7 @@ def test_text_answer_with_cache_usage() -> None:
             "prompt_tokens": 2042,
             "completion_tokens": 40,
             "total_tokens": 2082,
-            "prompt_tokens_details": {"cached_tokens": 2000},
+            "prompt_tokens_details": {"cached_tokens": 2000, "cache_write_tokens": 30},
             "completion_tokens_details": {"reasoning_tokens": 35},
         },
     }

@@ -24,7 +24,9 @@ whose input puts the user text under the tool schema's first property. With `thi
 adaptive), a thinking block comes first. A token is a word: input = words of `system` + Σ (words of a message
 + 4); output = words of the reply (+ thinking words). When a `system` block has `cache_control`,
 its words are a cache write the first time the fake sees that system prompt and a cache read after
-(`clear()` forgets). Ids count calls ("msg_fake_000001").
+(`clear()` forgets); a write takes the TTL of the breakpoint that ends its block's run (`"ttl":
+"1h"` or the 5-minute default; blocks after the last breakpoint take its TTL), reported in
+`cache_creation`. Ids count calls ("msg_fake_000001").
 """
 
 from __future__ import annotations
@@ -235,11 +237,15 @@ class FakeAnthropic(FakeOpenAI):
                 seen = key in self._cached_prompts
                 self._cached_prompts.add(key)
             written, read = (0, cacheable) if seen else (cacheable, 0)
+        written_1h = _hour_long_words(system) if written else 0
         return {
             "input_tokens": total - cacheable,
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": read,
-            "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": written - written_1h,
+                "ephemeral_1h_input_tokens": written_1h,
+            },
             "output_tokens": output,
             "service_tier": "standard",
         }
@@ -358,6 +364,22 @@ def _text_of(content: Any) -> str:
 
 def _has_cache_control(system: Any) -> bool:
     return isinstance(system, list) and any(isinstance(b, dict) and "cache_control" in b for b in system)
+
+
+def _hour_long_words(system: Any) -> int:
+    """Words of the system blocks cached for an hour: each run of blocks takes the TTL of the
+    breakpoint (`cache_control`) that ends it; blocks after the last breakpoint take that one's."""
+    hour_long = pending = 0
+    ttl = None
+    for block in system if isinstance(system, list) else ():
+        if not isinstance(block, dict):
+            continue
+        pending += len(_text_of([block]).split())
+        if isinstance(control := block.get("cache_control"), dict):
+            ttl = control.get("ttl", "5m")
+            hour_long += pending if ttl == "1h" else 0
+            pending = 0
+    return hour_long + (pending if ttl == "1h" else 0)
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -116,7 +116,11 @@ def test_request_facts() -> None:
 def test_usage_adds_cache_reads_and_writes_to_input() -> None:
     usage = ANTHROPIC.read_usage(MESSAGES, MESSAGE_BODY)
     assert usage == Usage(
-        input_tokens=12 + 100 + 2048, output_tokens=30, cached_tokens=2048, reasoning_tokens=21
+        input_tokens=12 + 100 + 2048,
+        output_tokens=30,
+        cached_tokens=2048,
+        reasoning_tokens=21,
+        cache_write_tokens=100,
     )
 
 

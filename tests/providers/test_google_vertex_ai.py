@@ -95,3 +95,19 @@ def test_usage_of_a_whole_answer() -> None:
         b' "trafficType": "ON_DEMAND"}}'
     )
     assert GOOGLE_VERTEX_AI.read_usage(GENERATE, body) == Usage(input_tokens=8, output_tokens=1)
+
+
+CLAUDE = "v1/projects/acme/locations/us-east5/publishers/anthropic/models"
+
+
+def test_claude_answers_are_read_as_anthropic_messages() -> None:
+    body = (
+        b'{"type":"message","content":[{"type":"text","text":"Hi"}],'
+        b'"usage":{"input_tokens":9,"output_tokens":4}}'
+    )
+    route = Route("local", f"{CLAUDE}/claude-haiku-4-5@20251001:rawPredict")
+    assert GOOGLE_VERTEX_AI.read_usage(route, body) == Usage(input_tokens=9, output_tokens=4)
+    assert GOOGLE_VERTEX_AI.output_text(route, body, streamed=False) == "Hi"
+    # Counting tokens is free there too.
+    counting = Route("local", f"{CLAUDE}/count-tokens:rawPredict")
+    assert GOOGLE_VERTEX_AI.read_usage(counting, b'{"input_tokens": 2095}') == Usage()

@@ -237,6 +237,7 @@ async def test_a_record_reads_back_whole(database: Backend) -> None:
         tokens_out=17,
         cached_tokens=3,
         reasoning_tokens=0,
+        cache_write_tokens=2**33,
         usage_estimated=True,
         cost_usd=0.000123,
         cache_status="MISS",

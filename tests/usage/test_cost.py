@@ -193,11 +193,55 @@ def test_impossible_counts_are_capped(table: PriceTable) -> None:
     # More cached than input tokens: everything is priced as cached rather than raising.
     capped = table.cost("openai", "gpt-4o-mini", Usage(input_tokens=100, cached_tokens=500))
     assert capped == table.cost("openai", "gpt-4o-mini", Usage(input_tokens=100, cached_tokens=100))
+    # Writes get what reads left of the input; the 1-hour part no more than the writes.
+    over = Usage(input_tokens=100, cached_tokens=60, cache_write_tokens=90, cache_write_1h_tokens=70)
+    fits = Usage(input_tokens=100, cached_tokens=60, cache_write_tokens=40, cache_write_1h_tokens=40)
+    assert table.cost("anthropic", "claude-haiku-4-5", over) == table.cost(
+        "anthropic", "claude-haiku-4-5", fits
+    )
+
+
+def test_cache_writes_are_priced_by_their_ttl(table: PriceTable) -> None:
+    prices = model_in_data("anthropic", "claude-haiku-4-5").prices
+    assert isinstance(prices, ModelPrice)
+    # Anthropic's list prices: a 5-minute write costs 1.25 times the input, a 1-hour write twice it.
+    assert (prices.input_mtok, prices.cache_write_mtok, prices.cache_write_1h_mtok) == (
+        Decimal(1),
+        Decimal("1.25"),
+        Decimal(2),
+    )
+    usage = Usage(
+        input_tokens=10_000,
+        output_tokens=500,
+        cached_tokens=3_000,
+        cache_write_tokens=5_000,
+        cache_write_1h_tokens=2_000,
+    )
+    expected = (2_000 * 1 + 3_000 * 0.1 + 3_000 * 1.25 + 2_000 * 2 + 500 * 5) / 1e6
+    assert table.cost("anthropic", "claude-haiku-4-5", usage) == pytest.approx(expected, rel=1e-12)
+    # A model without cache-write prices bills writes as input, as its provider does.
+    mini = table.cost("openai", "gpt-4o-mini", usage)
+    assert mini == pytest.approx((7_000 * 0.15 + 3_000 * 0.075 + 500 * 0.6) / 1e6, rel=1e-12)
 
 
 EQUIVALENCE_USAGES = [
     Usage(input_tokens=1_234, output_tokens=567, cached_tokens=200, reasoning_tokens=100),
     Usage(input_tokens=300_001, output_tokens=4_000, cached_tokens=100_000, reasoning_tokens=1_000),
+    Usage(
+        input_tokens=2_500,
+        output_tokens=300,
+        cached_tokens=400,
+        cache_write_tokens=1_500,
+        cache_write_1h_tokens=600,
+    ),
+    Usage(
+        input_tokens=250_000,
+        output_tokens=2_000,
+        cached_tokens=30_000,
+        cache_write_tokens=200_000,
+        cache_write_1h_tokens=150_000,
+        reasoning_tokens=500,
+    ),
 ]
 EQUIVALENCE_TIMES = [
     datetime(2025, 1, 1, 12, 0, tzinfo=UTC),
@@ -222,6 +266,8 @@ def test_every_model_priced_as_genai_prices_prices_it() -> None:
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cached_tokens,
+                    cache_write_tokens=usage.cache_write_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
                     output_reasoning_tokens=usage.reasoning_tokens,
                 )
                 # The time matters only to prices that change with it.
@@ -241,7 +287,7 @@ def test_every_model_priced_as_genai_prices_prices_it() -> None:
                         at,
                     )
                     checked += 1
-    assert checked > 3_500  # most of the 2,330 models, twice; a few cannot be found by their id alone
+    assert checked > 7_000  # most of the 2,330 models, four times; a few cannot be found by their id alone
 
 
 def test_packaged_override_table_is_used(table: PriceTable) -> None:
@@ -254,6 +300,24 @@ def test_packaged_override_table_is_used(table: PriceTable) -> None:
     assert table.cost("replicate", "Meta/Meta-Llama-3-70B-Instruct", usage) == pytest.approx(expected)
     # Overrides are per provider.
     assert table.cost("custom", "meta/meta-llama-3-70b-instruct", usage) is None
+
+
+def test_overrides_price_cache_writes() -> None:
+    raw = """{"prices": {"custom": {
+        "tuned": {"input_per_mtok": 2, "output_per_mtok": 8, "cache_read_per_mtok": 0.2,
+                  "cache_write_per_mtok": 2.5, "cache_write_1h_per_mtok": 4},
+        "plain": {"input_per_mtok": 2, "output_per_mtok": 8}}}}"""
+    table = PriceTable(overrides=read_overrides(raw))
+    usage = Usage(
+        input_tokens=1_000_000,
+        output_tokens=100_000,
+        cached_tokens=200_000,
+        cache_write_tokens=500_000,
+        cache_write_1h_tokens=100_000,
+    )
+    tuned = 0.3 * 2 + 0.2 * 0.2 + 0.4 * 2.5 + 0.1 * 4 + 0.1 * 8
+    assert table.cost("custom", "tuned", usage) == pytest.approx(tuned, rel=1e-12)
+    assert table.cost("custom", "plain", usage) == pytest.approx(1.0 * 2 + 0.1 * 8, rel=1e-12)
 
 
 def test_overrides_come_before_genai_prices() -> None:
@@ -283,6 +347,14 @@ def test_overrides_come_before_genai_prices() -> None:
             '{"prices": {"replicate": {"m": {"input_per_mtok": 1, "output_per_mtok": "2"}}}}',
             "output_per_mtok must be a number, got string",
         ),
+        (
+            '{"prices": {"x": {"m": {"input_per_mtok": 1, "output_per_mtok": 2, "cache_write_per_mtk": 3}}}}',
+            "x/m: unknown key 'cache_write_per_mtk' \\(did you mean 'cache_write_per_mtok'\\?\\)",
+        ),
+        (
+            '{"prices":{"x":{"m":{"input_per_mtok":1,"output_per_mtok":2,"cache_write_1h_per_mtok":-4}}}}',
+            "x/m: cache_write_1h_per_mtok must be a finite number >= 0, got -4",
+        ),
     ],
 )
 def test_malformed_override_tables_are_refused(raw: str, message: str) -> None:
@@ -306,6 +378,20 @@ def test_custom_cost() -> None:
     assert CustomCost(1e-6, 2e-6).cost(usage) == pytest.approx(1_000 * 1e-6 + 500 * 2e-6)
     with_cache = CustomCost(1e-6, 2e-6, per_cache_read_token=1e-7)
     assert with_cache.cost(usage) == pytest.approx(600 * 1e-6 + 400 * 1e-7 + 500 * 2e-6)
+
+
+def test_custom_cost_prices_cache_writes_of_any_ttl() -> None:
+    usage = Usage(
+        input_tokens=1_000,
+        output_tokens=500,
+        cached_tokens=400,
+        cache_write_tokens=300,
+        cache_write_1h_tokens=100,
+    )
+    both = CustomCost(1e-6, 2e-6, per_cache_read_token=1e-7, per_cache_write_token=1.5e-6)
+    assert both.cost(usage) == pytest.approx(300 * 1e-6 + 400 * 1e-7 + 300 * 1.5e-6 + 500 * 2e-6, rel=1e-12)
+    # Without a write price, writes are input tokens like any other.
+    assert CustomCost(1e-6, 2e-6).cost(usage) == pytest.approx(1_000 * 1e-6 + 500 * 2e-6, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,18 @@ from sluicegate.types import Usage
 
 
 def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI's usage object; prompt tokens include cached ones and completion tokens reasoning
-    ones, as `Usage` does."""
+    """OpenAI's usage object; prompt tokens include cached and cache-written ones, and completion
+    tokens reasoning ones, as `Usage` does. Cache writes go in `cache_write_tokens`, as OpenRouter
+    reports them, so the answer's usage (read back for the log and budgets) is still billed as the
+    provider bills it."""
+    details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
+    if usage.cache_write_tokens:
+        details["cache_write_tokens"] = usage.cache_write_tokens
     return {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "prompt_tokens_details": details,
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
 

@@ -75,6 +75,9 @@ class LogEntry(BaseModel):
     tokens_out: int | None
     cached_tokens: int | None
     reasoning_tokens: int | None
+    cache_write_tokens: int | None = Field(
+        None, description="input tokens written to the provider's prompt cache (part of tokens_in)"
+    )
     usage_estimated: bool
     cost_usd: float | None
     unpriced: bool = Field(False, description="the model has no known price: cost_usd is null")

@@ -4,7 +4,10 @@ Wire format: https://docs.anthropic.com/en/api/messages — usage sits in the an
 stream reports it in `message_start` (input side, first output count) and again, cumulatively, in
 `message_delta` (https://docs.anthropic.com/en/docs/build-with-claude/streaming). Cache reads and
 writes are counted apart from `input_tokens` there, so they are added back in here: our `Usage`
-counts every input token in `input_tokens`.
+counts every input token in `input_tokens`. Writes are split by TTL in `cache_creation`
+(https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#1-hour-cache-duration), which
+only `message_start` carries in a stream; a 1-hour write is billed at twice the input price, a
+5-minute one at 1.25 times.
 """
 
 from __future__ import annotations
@@ -92,11 +95,21 @@ def usage_from(raw: Any) -> Usage | None:
     uncached, written, read, output = (_int(raw.get(key)) for key in _USAGE_FIELDS)
     details = raw.get("output_tokens_details")
     thinking = details.get("thinking_tokens") if isinstance(details, Mapping) else None
+    by_ttl = raw.get("cache_creation")
+    written_5m, written_1h = (
+        (_int(by_ttl.get("ephemeral_5m_input_tokens")), _int(by_ttl.get("ephemeral_1h_input_tokens")))
+        if isinstance(by_ttl, Mapping)
+        else (0, 0)
+    )
+    # The total and its split should agree; if they do not, trust the larger (never bill less).
+    written = max(written, written_5m + written_1h)
     return Usage(
         input_tokens=uncached + written + read,
         output_tokens=output,
         cached_tokens=read,
         reasoning_tokens=_int(thinking),  # already inside output_tokens, as `Usage` wants it
+        cache_write_tokens=written,
+        cache_write_1h_tokens=written_1h,
     )
 
 

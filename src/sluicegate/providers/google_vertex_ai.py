@@ -5,15 +5,22 @@ API reference: https://cloud.google.com/vertex-ai/docs/reference/rest — paths 
 forwarded as sent, with the client's `Authorization: Bearer` token. Cloudflare AI Gateway's endpoint
 is the same path under `.../{gateway}/google-vertex-ai/`:
 https://developers.cloudflare.com/ai-gateway/usage/providers/vertex/
+
+Claude on Vertex AI (`.../publishers/anthropic/models/{model}:rawPredict`, `:streamRawPredict`)
+answers in Anthropic's Messages format, usage and stream events included:
+https://docs.anthropic.com/en/api/claude-on-vertex-ai — so its answers are read as Anthropic's.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
+from sluicegate.providers.anthropic import ANTHROPIC
 from sluicegate.providers.base import Route
-from sluicegate.providers.gemini import GeminiAPI
+from sluicegate.providers.gemini import GeminiAPI, Target
+from sluicegate.types import Usage
 
 GLOBAL_ENDPOINT = "https://aiplatform.googleapis.com"
 # Multi-region locations have hosts of their own (as google-genai's client builds them):
@@ -22,6 +29,9 @@ _MULTI_REGIONS = frozenset({"us", "eu"})
 # A location only ever becomes part of a host name when it looks like one (`us-central1`).
 _LOCATION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _LOCATION_IN_PATH = re.compile(r"(?:^|/)locations/([^/:?]+)")
+_ANTHROPIC_MODELS = re.compile(r"(?:^|/)publishers/anthropic/models/", re.IGNORECASE)
+# https://docs.anthropic.com/en/docs/build-with-claude/token-counting (Vertex AI: `count-tokens:rawPredict`)
+_CLAUDE_TOKEN_COUNTING = "count-tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,27 @@ class VertexAI(GeminiAPI):
             base_url = location_endpoint(route.path)
         # Named, not super(): a slots dataclass is rebuilt, which breaks zero-argument super().
         return GeminiAPI.upstream_url(self, base_url, route)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if _serves_claude(route):
+            if Target.of(route).model == _CLAUDE_TOKEN_COUNTING:
+                return Usage()  # free, as on Anthropic's own API
+            return ANTHROPIC.read_usage(route, body)
+        return GeminiAPI.read_usage(self, route, body)
+
+    def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        if _serves_claude(route):
+            return ANTHROPIC.read_stream_usage(route, events)
+        return GeminiAPI.read_stream_usage(self, route, events)
+
+    def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if _serves_claude(route):
+            return ANTHROPIC.output_text(route, body, streamed)
+        return GeminiAPI.output_text(self, route, body, streamed)
+
+
+def _serves_claude(route: Route) -> bool:
+    return _ANTHROPIC_MODELS.search(unquote(route.path)) is not None
 
 
 def location_endpoint(path: str) -> str:

@@ -107,6 +107,9 @@ def _usage(raw: Any) -> Usage | None:
         # DeepSeek: https://api-docs.deepseek.com/api/create-chat-completion (prompt_cache_hit_tokens)
         cached_tokens=_int(input_details.get("cached_tokens")) or _int(raw.get("prompt_cache_hit_tokens")),
         reasoning_tokens=_int(output_details.get("reasoning_tokens")),
+        # Part of the prompt, as reads are: OpenRouter's resold Anthropic and Gemini models bill them
+        # apart (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's SDK has the field.
+        cache_write_tokens=_int(input_details.get("cache_write_tokens")),
     )
 
 

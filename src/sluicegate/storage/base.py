@@ -35,6 +35,7 @@ class LogRecord:
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     usage_estimated: bool = False
+    cache_write_tokens: int | None = None  # part of tokens_in, billed at the cache-write price
     cost_usd: float | None = None
     unpriced: bool = False  # the request named a model that no price covers (cost_usd is None)
     cache_status: str = ""

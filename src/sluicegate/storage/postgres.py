@@ -134,6 +134,7 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN score DOUBLE PRECISION;
     CREATE INDEX logs_annotated ON logs (account, ts) WHERE feedback IS NOT NULL OR score IS NOT NULL;
     """,
+    "ALTER TABLE logs ADD COLUMN cache_write_tokens BIGINT",
 ]
 
 _LOG_COLUMNS = [
@@ -144,6 +145,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
+    "cache_write_tokens",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -151,6 +153,7 @@ _LOG_TYPES = [
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
     "int2", "float8",
+    "int8",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -589,6 +592,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
         _text(record.degraded), record.unpriced, record.feedback, record.score,
+        record.cache_write_tokens,
     )  # fmt: skip
 
 

@@ -127,6 +127,9 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN score REAL;
     CREATE INDEX logs_annotated ON logs (account, ts) WHERE {ANNOTATED};
     """,
+    """
+    ALTER TABLE logs ADD COLUMN cache_write_tokens INTEGER;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -137,6 +140,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
+    "cache_write_tokens",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -507,6 +511,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
         record.degraded, int(record.unpriced), record.feedback, record.score,
+        record.cache_write_tokens,
     )  # fmt: skip
 
 

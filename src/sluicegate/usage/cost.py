@@ -5,18 +5,23 @@ then from genai-prices' bundled data. genai-prices' background updater is never 
 here touches the network.
 
 genai-prices' own `calc_price` takes about 200 µs a call, too slow for every logged request. So each
-(provider, model) is resolved once into a small rate card (USD per token for input, cached input,
-output and reasoning tokens, a flat fee per request, and the thresholds of tiered prices), and a
-call is a few float operations. The card follows genai-prices' rules exactly; the tests check it
-against `calc_price` for every model in the data. A price the card cannot express falls back to
-genai-prices itself.
+(provider, model) is resolved once into a small rate card (USD per token for input, cache reads,
+5-minute and 1-hour cache writes, output and reasoning tokens, a flat fee per request, and the
+thresholds of tiered prices), and a call is a few float operations. The card follows genai-prices'
+rules exactly; the tests check it against `calc_price` for every model in the data. A price the
+card cannot express falls back to genai-prices itself.
 
-Token conventions of `Usage` assumed here (OpenAI's): `input_tokens` includes `cached_tokens`, and
-`output_tokens` includes `reasoning_tokens`. A part larger than its whole is capped at the whole.
+Token conventions of `Usage` assumed here (OpenAI's and genai-prices'): `input_tokens` includes
+`cached_tokens` (reads) and `cache_write_tokens`, which include `cache_write_1h_tokens`;
+`output_tokens` includes `reasoning_tokens`. A part larger than what is left of its whole is capped
+at it. A part the model has no price for is billed as its whole is: a 1-hour write as a write, a
+write or read as input, reasoning as output. A tiered price (long context) is chosen by the whole
+input, cache reads and writes included.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 from collections.abc import Mapping
@@ -25,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 import orjson
 
@@ -54,14 +59,26 @@ PROVIDER_IDS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 OVERRIDES_RESOURCE: Final = "price_overrides.json"
+_OVERRIDE_KEYS: Final = frozenset(
+    {
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_read_per_mtok",
+        "cache_write_per_mtok",
+        "cache_write_1h_per_mtok",
+        "comment",
+    }
+)
 RESOLVED_CACHE_SIZE: Final = 4096
 CUSTOM_COST_HEADER: Final = "cf-aig-custom-cost"
 
 # genai-prices price keys a rate card reproduces, and the usage key each one prices.
-_INPUT, _OUTPUT, _CACHE_READ, _REASONING, _REQUESTS = (
+_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING, _REQUESTS = (
     "input_mtok",
     "output_mtok",
     "cache_read_mtok",
+    "cache_write_mtok",  # Anthropic's 5-minute writes, and any write without a TTL
+    "cache_write_1h_mtok",
     "output_reasoning_mtok",
     "requests_kcount",
 )
@@ -70,36 +87,90 @@ _FED_USAGE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
         _INPUT: "input_tokens",
         _OUTPUT: "output_tokens",
         _CACHE_READ: "cache_read_tokens",
+        _CACHE_WRITE: "cache_write_tokens",
+        _CACHE_WRITE_1H: "cache_write_1h_tokens",
         _REASONING: "output_reasoning_tokens",
         _REQUESTS: "requests",
     }
 )
 
 
+class Parts(NamedTuple):
+    """`Usage` split into the disjoint parts a bill prices."""
+
+    input: int  # input neither read from nor written to a cache
+    cache_read: int
+    cache_write_5m: int
+    cache_write_1h: int
+    output: int  # output that is not reasoning
+    reasoning: int
+
+
+def parts(usage: Usage) -> Parts:
+    """The parts of `usage`, each capped by what is left of its whole (reads first, then writes)."""
+    read = min(usage.cached_tokens, usage.input_tokens)
+    written = min(usage.cache_write_tokens, usage.input_tokens - read)
+    written_1h = min(usage.cache_write_1h_tokens, written)
+    reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+    return Parts(
+        usage.input_tokens - read - written,
+        read,
+        written - written_1h,
+        written_1h,
+        usage.output_tokens - reasoning,
+        reasoning,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """Prices in USD per token, plus a flat fee per request."""
+    """Prices in USD per token, plus a flat fee per request. `cache_write` prices 5-minute writes
+    (and writes a provider does not split by TTL), `cache_write_1h` one-hour writes."""
 
     input: float
     output: float
     cache_read: float
+    cache_write: float
+    cache_write_1h: float
     reasoning: float
     per_request: float = 0.0
 
     @classmethod
-    def per_million(cls, input: float, output: float, cache_read: float | None = None) -> Rates:
-        """Rates from USD per million tokens; cached input is priced as input unless given."""
-        cache = input if cache_read is None else cache_read
-        return cls(input / 1e6, output / 1e6, cache / 1e6, output / 1e6)
+    def per_million(
+        cls,
+        input: float,
+        output: float,
+        cache_read: float | None = None,
+        *,
+        cache_write: float | None = None,
+        cache_write_1h: float | None = None,
+    ) -> Rates:
+        """Rates from USD per million tokens; a cache price not given is that of its whole (a read
+        or a write is priced as input, a 1-hour write as a write)."""
+        write = input if cache_write is None else cache_write
+        return cls(
+            input=input / 1e6,
+            output=output / 1e6,
+            cache_read=(input if cache_read is None else cache_read) / 1e6,
+            cache_write=write / 1e6,
+            cache_write_1h=(write if cache_write_1h is None else cache_write_1h) / 1e6,
+            reasoning=output / 1e6,
+        )
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         """Cost of `usage` in USD. `at` is ignored: these rates do not change with time."""
-        cached = min(usage.cached_tokens, usage.input_tokens)
-        reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+        # `parts(usage)`, inlined: this runs for every request, on the event loop.
+        total_in, total_out = usage.input_tokens, usage.output_tokens
+        read = min(usage.cached_tokens, total_in)
+        written = min(usage.cache_write_tokens, total_in - read)
+        written_1h = min(usage.cache_write_1h_tokens, written)
+        reasoning = min(usage.reasoning_tokens, total_out)
         return (
-            (usage.input_tokens - cached) * self.input
-            + cached * self.cache_read
-            + (usage.output_tokens - reasoning) * self.output
+            (total_in - read - written) * self.input
+            + read * self.cache_read
+            + (written - written_1h) * self.cache_write
+            + written_1h * self.cache_write_1h
+            + (total_out - reasoning) * self.output
             + reasoning * self.reasoning
             + self.per_request
         )
@@ -150,11 +221,14 @@ class _LibraryPricer:
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
         from genai_prices import Usage as PricesUsage
 
+        split = parts(usage)
         counts = PricesUsage(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            cache_read_tokens=min(usage.cached_tokens, usage.input_tokens),
-            output_reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens),
+            cache_read_tokens=split.cache_read,
+            cache_write_tokens=split.cache_write_5m + split.cache_write_1h,
+            cache_write_1h_tokens=split.cache_write_1h,
+            output_reasoning_tokens=split.reasoning,
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
@@ -280,11 +354,16 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
         output_rate = rate(_OUTPUT, n_input) or 0.0
         # An unpriced part is billed with its whole, as genai-prices does when it cannot split it out.
         cache_read = rate(_CACHE_READ, n_input)
+        cache_write = rate(_CACHE_WRITE, n_input)
+        cache_write = input_rate if cache_write is None else cache_write
+        cache_write_1h = rate(_CACHE_WRITE_1H, n_input)
         reasoning = rate(_REASONING, n_input)
         return Rates(
             input=input_rate,
             output=output_rate,
             cache_read=input_rate if cache_read is None else cache_read,
+            cache_write=cache_write,
+            cache_write_1h=cache_write if cache_write_1h is None else cache_write_1h,
             reasoning=output_rate if reasoning is None else reasoning,
             per_request=rate(_REQUESTS, n_input) or 0.0,
         )
@@ -323,13 +402,26 @@ def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
             missing = [key for key in ("input_per_mtok", "output_per_mtok") if key not in entry]
             if missing:
                 raise ValueError(f"{where}: missing {' and '.join(missing)}")
-            cache_read = entry.get("cache_read_per_mtok")
+            for key in entry.keys() - _OVERRIDE_KEYS:
+                # A misspelt price would silently bill its tokens as input: refuse it.
+                close = difflib.get_close_matches(key, _OVERRIDE_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"{where}: unknown key {key!r}{hint}; known: {', '.join(sorted(_OVERRIDE_KEYS))}"
+                )
             table[provider, model.lower()] = Rates.per_million(
                 _non_negative(entry["input_per_mtok"], f"{where}: input_per_mtok"),
                 _non_negative(entry["output_per_mtok"], f"{where}: output_per_mtok"),
-                None if cache_read is None else _non_negative(cache_read, f"{where}: cache_read_per_mtok"),
+                _optional(entry, "cache_read_per_mtok", where),
+                cache_write=_optional(entry, "cache_write_per_mtok", where),
+                cache_write_1h=_optional(entry, "cache_write_1h_per_mtok", where),
             )
     return table
+
+
+def _optional(entry: dict[str, object], key: str, where: str) -> float | None:
+    value = entry.get(key)
+    return None if value is None else _non_negative(value, f"{where}: {key}")
 
 
 def _non_negative(value: object, what: str) -> float:
@@ -350,8 +442,8 @@ def _json_type(value: object) -> str:
 class CustomCost:
     """Per-token prices a client sent in Cloudflare AI Gateway's `cf-aig-custom-cost` header.
 
-    https://developers.cloudflare.com/ai-gateway/configuration/custom-costs/ — USD per token.
-    `per_cache_write_token` is kept but not applied: `Usage` carries no cache-write count.
+    https://developers.cloudflare.com/ai-gateway/configuration/custom-costs/ — USD per token. The
+    header has one cache-write price: it applies to writes of any TTL.
     """
 
     per_token_in: float
@@ -360,11 +452,14 @@ class CustomCost:
     per_cache_write_token: float | None = None
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
-        """Cost of `usage` in USD; cached input tokens at `per_cache_read_token` when given."""
-        cached = min(usage.cached_tokens, usage.input_tokens) if self.per_cache_read_token is not None else 0
+        """Cost of `usage` in USD; cache reads and writes at their prices when given, else as input."""
+        fresh, read, written_5m, written_1h, _, _ = parts(usage)
+        read_price = self.per_token_in if self.per_cache_read_token is None else self.per_cache_read_token
+        write_price = self.per_token_in if self.per_cache_write_token is None else self.per_cache_write_token
         return (
-            (usage.input_tokens - cached) * self.per_token_in
-            + cached * (self.per_cache_read_token or 0.0)
+            fresh * self.per_token_in
+            + read * read_price
+            + (written_5m + written_1h) * write_price
             + usage.output_tokens * self.per_token_out
         )
 

@@ -1,0 +1,135 @@
+"""What the gateway logs as a request's cost matches the provider's bill: Anthropic's cache reads and
+its 5-minute and 1-hour cache writes, streamed and not, through the official SDK on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+import anthropic
+import orjson
+import pytest
+from anthropic.types import Message, MessageParam, TextBlockParam, Usage
+
+from tests.conftest import RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+
+MODEL = "claude-sonnet-4-6"
+# https://docs.anthropic.com/en/docs/about-claude/pricing — Claude Sonnet 4.6, USD per million tokens.
+INPUT, WRITE_5M, WRITE_1H, READ, OUTPUT = 3.00, 3.75, 6.00, 0.30, 15.00
+# Two breakpoints, the longer TTL first (as Anthropic requires): an hour-long prefix, then 5 minutes.
+SYSTEM: list[TextBlockParam] = [
+    {
+        "type": "text",
+        "text": "You are a patient geography tutor. " * 40,
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    },
+    {
+        "type": "text",
+        "text": "Today's lesson covers the capitals of Europe. " * 15,
+        "cache_control": {"type": "ephemeral"},
+    },
+]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAnthropic) -> RunningGateway:
+    return make_gateway(upstreams={"anthropic": fake.base_url})
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[anthropic.Anthropic]:
+    http = anthropic.DefaultHttpxClient(verify=False)  # plain HTTP on loopback
+    with anthropic.Anthropic(
+        base_url=gateway.provider_url("anthropic"), api_key="sk-ant-test", max_retries=0, http_client=http
+    ) as proxied:
+        yield proxied
+
+
+def ask(
+    client: anthropic.Anthropic, question: str, streamed: bool, headers: Mapping[str, str] | None = None
+) -> Message:
+    messages: list[MessageParam] = [{"role": "user", "content": question}]
+    if not streamed:
+        return client.messages.create(
+            model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers
+        )
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers
+    ) as stream:
+        return stream.get_final_message()
+
+
+def writes(usage: Usage) -> tuple[int, int]:
+    """(5-minute, 1-hour) cache writes as Anthropic reports them."""
+    assert usage.cache_creation is not None
+    return usage.cache_creation.ephemeral_5m_input_tokens, usage.cache_creation.ephemeral_1h_input_tokens
+
+
+def billed(usage: Usage) -> float:
+    """Anthropic's bill for `usage`, at the published prices."""
+    written_5m, written_1h = writes(usage)
+    return (
+        usage.input_tokens * INPUT
+        + written_5m * WRITE_5M
+        + written_1h * WRITE_1H
+        + (usage.cache_read_input_tokens or 0) * READ
+        + usage.output_tokens * OUTPUT
+    ) / 1e6
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+def test_cache_writes_are_billed_by_their_ttl_and_reads_at_the_read_price(
+    gateway: RunningGateway, client: anthropic.Anthropic, streamed: bool
+) -> None:
+    first = ask(client, "what is the capital of France", streamed)
+    second = ask(client, "what is the capital of Spain", streamed)
+    written_5m, written_1h = writes(first.usage)
+    assert written_5m > 0
+    assert written_1h > written_5m  # the hour-long prefix is the longer one
+    assert second.usage.cache_read_input_tokens == written_5m + written_1h
+
+    newest, oldest = gateway.wait_for_logs(2)[:2]
+    assert oldest["stream"] is newest["stream"] is streamed
+    assert oldest["cost_usd"] == pytest.approx(billed(first.usage), rel=1e-9)
+    assert newest["cost_usd"] == pytest.approx(billed(second.usage), rel=1e-9)
+    assert oldest["cache_write_tokens"] == written_5m + written_1h
+    assert (newest["cache_write_tokens"], newest["cached_tokens"]) == (0, written_5m + written_1h)
+    # Billed as plain input, the hour-long write would have cost less than it does.
+    as_input = (
+        first.usage.input_tokens + written_5m + written_1h
+    ) * INPUT + first.usage.output_tokens * OUTPUT
+    assert oldest["cost_usd"] > as_input / 1e6
+
+
+def test_custom_cost_header_prices_cache_writes_and_reads(
+    gateway: RunningGateway, client: anthropic.Anthropic
+) -> None:
+    # Cloudflare's cf-aig-custom-cost: negotiated USD per token, one price for writes of any TTL.
+    price = {
+        "per_token_in": 2e-6,
+        "per_token_out": 8e-6,
+        "per_cache_read_token": 2e-7,
+        "per_cache_write_token": 3e-6,
+    }
+    headers = {"cf-aig-custom-cost": orjson.dumps(price).decode()}
+    first = ask(client, "what is the capital of Italy", streamed=False, headers=headers)
+    second = ask(client, "what is the capital of Greece", streamed=True, headers=headers)
+
+    def negotiated(usage: Usage) -> float:
+        written = sum(writes(usage))
+        return (
+            usage.input_tokens * price["per_token_in"]
+            + written * price["per_cache_write_token"]
+            + (usage.cache_read_input_tokens or 0) * price["per_cache_read_token"]
+            + usage.output_tokens * price["per_token_out"]
+        )
+
+    newest, oldest = gateway.wait_for_logs(2)[:2]
+    assert oldest["cost_usd"] == pytest.approx(negotiated(first.usage), rel=1e-9)
+    assert newest["cost_usd"] == pytest.approx(negotiated(second.usage), rel=1e-9)
