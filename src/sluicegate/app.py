@@ -29,6 +29,7 @@ from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline import build_pipeline
+from sluicegate.pipeline.allowlist import AllowList
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
@@ -117,6 +118,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
+            AllowList(),
             InjectKeys(keys),
             ResponseCache(
                 cache,
@@ -171,10 +173,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             purgers=[semantic.purge],
             watchers=[semantic.models.gateway_saved],
         ),
-        access=AccessApi(database, tokens, keys, guard),
+        access=AccessApi(database, tokens, keys, guard, providers=list(providers)),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         database=database,
+        limiter=limiter,
         guard=guard,
     )
     return app

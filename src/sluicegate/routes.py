@@ -12,8 +12,10 @@ from sluicegate.endpoints.analytics import add_analytics_routes
 from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.spend import add_spend_routes
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
 from sluicegate.storage.base import Database
+from sluicegate.storage.limiter import Limiter
 
 
 def add_routes(
@@ -25,6 +27,7 @@ def add_routes(
     metrics: MetricsEndpoint,
     health: HealthEndpoint,
     database: Database,
+    limiter: Limiter,
     guard: Guard,
 ) -> None:
     app.router.add_get("/", front_page)
@@ -37,6 +40,7 @@ def add_routes(
     admin.add_routes(api)
     access.add_routes(api)
     add_analytics_routes(api, database, guard)
+    add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)
     add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.

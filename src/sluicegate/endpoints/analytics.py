@@ -47,7 +47,7 @@ def add_analytics_routes(
         if source is None:
             raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
         if asked := request.query.get("gateway"):
-            await _check_gateway(database, query.account, asked)
+            await check_gateway(database, query.account, asked)
         result = await source.analytics(query)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
@@ -55,7 +55,7 @@ def add_analytics_routes(
     app.router.add_get("/accounts/{account}/analytics", guard(Scope.READ, analytics, narrowed=True))
 
 
-async def _check_gateway(database: Database, account: str, slug: str) -> None:
+async def check_gateway(database: Database, account: str, slug: str) -> None:
     """A 404 for a gateway that neither exists nor left records (a typo would read as all zeros);
     a deleted gateway's records stay and can still be counted."""
     if await database.get_gateway(account, slug) is None and not await database.count_logs(account, slug):
@@ -64,9 +64,9 @@ async def _check_gateway(database: Database, account: str, slug: str) -> None:
 
 def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:
     """An `AnalyticsQuery` from URL parameters; a 400 names the bad one."""
-    until = _finite(parse_time(params.get("to"), "to"), "to")
+    until = finite_time(parse_time(params.get("to"), "to"), "to")
     until = now if until is None else until
-    since = _finite(parse_time(params.get("from"), "from"), "from")
+    since = finite_time(parse_time(params.get("from"), "from"), "from")
     since = until - DEFAULT_RANGE if since is None else since
     if since > until:
         raise BadRequest("from must not be after to", param="from")
@@ -80,7 +80,7 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
         since=since,
         until=until,
         interval=interval,
-        gateways=_gateways(params.get("gateway"), token),
+        gateways=gateways_for(params.get("gateway"), token),
         provider=params.get("provider") or None,
         model=params.get("model") or None,
     )
@@ -93,7 +93,7 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
     return query
 
 
-def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
+def gateways_for(asked: str | None, token: Token) -> tuple[str, ...] | None:
     """The gateways to count: the one asked for, else all the token may see (None: every gateway)."""
     if asked:
         if not token.reaches(asked):
@@ -107,7 +107,7 @@ def _gateways(asked: str | None, token: Token) -> tuple[str, ...] | None:
 LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers
 
 
-def _finite(value: float | None, name: str) -> float | None:
+def finite_time(value: float | None, name: str) -> float | None:
     if value is not None and not (math.isfinite(value) and -LATEST < value < LATEST):
         raise BadRequest(f"{name} must be a time between 1970 and the year 5000, got {value!r}", param=name)
     return value

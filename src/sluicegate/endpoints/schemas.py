@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sluicegate.allowance import Allowance
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
 from sluicegate.hints import did_you_mean
@@ -91,6 +92,7 @@ class LogEntry(BaseModel):
     degraded: str | None = Field(
         None, description="what this record lacks and why, e.g. a body omitted because it could not be masked"
     )
+    token_id: str | None = Field(None, description="the gateway token the request came with")
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None
@@ -125,7 +127,9 @@ class PurgeResult(BaseModel):
     purged: int
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Allowance):
+    """A new token: its powers, and what it may spend and on what (`Allowance`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -137,7 +141,7 @@ class TokenCreate(BaseModel):
     expires_in: float | None = Field(None, gt=0, description="seconds from now (instead of expires_at)")
 
 
-class TokenOut(BaseModel):
+class TokenOut(Allowance):
     id: str
     account: str
     name: str
@@ -160,7 +164,17 @@ class TokenOut(BaseModel):
             created_at=token.created_at,
             revoked=token.revoked_at is not None,
             hint=token.hint,
+            **token.allowance(),
         )
+
+
+class TokenUpdate(Allowance):
+    """A change of a token's name or allowance: only the fields given change (`null` lifts an
+    allow-list; `[]` of rules or `{}` of metadata removes them). Its secret and powers stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
 
 
 class TokenCreated(TokenOut):

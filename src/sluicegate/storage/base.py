@@ -49,6 +49,7 @@ class LogRecord:
     step: int | None = None  # the universal step that answered
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try, when there was more than one
     degraded: str | None = None  # what the record lacks and why (e.g. a body that could not be masked)
+    token_id: str | None = None  # the gateway token the request came with
 
 
 @dataclass(frozen=True, slots=True)
