@@ -14,10 +14,12 @@ import httpx2 as httpx
 import openai
 import pytest
 
+from sluicegate.gateway import plain
 from tests.conftest import RunningGateway
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_budgets import MODEL, SIX_WORDS, answer_cost
+from tests.integration.test_cli import run_cli, table_rows
 
 TOKENS = "/api/v1/accounts/local/tokens"
 
@@ -238,3 +240,31 @@ def test_a_token_never_creates_one_with_a_wider_allowance(gateway: RunningGatewa
     refused = create(budgeted_admin)
     assert refused.status_code == 403
     assert "cannot create tokens" in refused.json()["error"]["message"]
+
+
+def test_the_cli_creates_a_token_with_its_allowance(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    env = {"SLUICEGATE_DATABASE_URL": gateway.settings.database_url}
+    budget = round(2.5 * answer_cost(), 10)
+    created = run_cli(
+        gateway.settings.data_dir,
+        "token", "create", "--scope", "run", "--name", "intern",
+        "--rule", f"{budget:.10f}usd/day", "--model", "gpt-4o-mini", "--metadata", "team=red",
+        env=env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.split(": ")[-1].strip()
+    sdk = client(gateway, secret)
+    assert refusal(sdk, model="gpt-4o")["status"] == 403
+    assert [ask(sdk) for _ in range(3)] == [200, 200, 429]
+    listed = run_cli(gateway.settings.data_dir, "token", "list", env=env | {"COLUMNS": "250"})
+    [row] = [row for row in table_rows(listed.stdout) if row[1] == "intern"]
+    assert row[4] == f"${plain(budget)}/day; models gpt-4o-mini; team=red"
+    bad = run_cli(
+        gateway.settings.data_dir, "token", "create", "--scope", "run", "--rule", "5 dollars a day", env=env
+    )
+    assert bad.returncode == 2
+    assert "neither JSON nor AMOUNT UNIT/PERIOD such as 5usd/day" in bad.stderr
+    typo = run_cli(
+        gateway.settings.data_dir, "token", "create", "--scope", "run", "--provider", "opneai", env=env
+    )
+    assert "no provider 'opneai'; did you mean 'openai'?" in typo.stderr
