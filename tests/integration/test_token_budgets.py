@@ -208,7 +208,6 @@ def test_a_user_budget_in_dollars_counts_each_user_apart(gateway: RunningGateway
         ({"models": []}, "models", "at least 1"),
         ({"metadata": {"team": ["red"]}}, "metadata.team", ""),
         ({"metadata": {f"k{n}": n for n in range(6)}}, "metadata", "at most 5"),
-        ({"budget": 5}, "budget", ""),
     ],
 )
 def test_bad_token_allowances_are_400s_naming_the_field(
