@@ -123,3 +123,22 @@ async def test_copies_are_written_periodically_off_the_request_path(tmp_path: Pa
         assert rows == [("cost", 0.5)]
     finally:
         await limiter.close()
+
+
+async def test_a_copy_that_failed_is_written_with_the_next(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    first = await opened()
+    await spend(first, 0.25, 0.25)
+    await spend(first, 10, 10, TOKENS)
+    with sqlite3.connect(tmp_path / "counters.db") as connection:  # another writer holds the lock
+        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute("BEGIN IMMEDIATE")
+        first._file._connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        with pytest.raises(sqlite3.OperationalError):
+            await first.flush()
+        connection.execute("ROLLBACK")
+    await spend(first, 0.25, 0.125)
+    await first.close()
+    second = await opened()
+    assert [u.used for u in await second.usage([COST, TOKENS], NOW)] == [0.375, 10]

@@ -120,6 +120,8 @@ class DurableLimiter(MemoryLimiter):
             await self._task
         try:
             await self.flush()
+        except (sqlite3.Error, OSError):  # the stop goes on: the other backends must close too
+            _log.exception("the last copy of the rate-limit counters to %s failed", self._path)
         finally:
             await self._on_thread(self._file.close)
             self._executor.shutdown(wait=True)
@@ -132,14 +134,8 @@ class DurableLimiter(MemoryLimiter):
         try:
             await self._on_thread(self._file.write, changes, self._clock())
         except BaseException:
-            self._requeue(changes)
+            self.unwritten(changes)
             raise
-
-    def _requeue(self, changes: Changes) -> None:
-        # Fixed windows are written whole: marking them again writes their newest figure.
-        for key, window, _, expires in changes.fixed:
-            self._dirty.setdefault(key, round(expires - window))
-        self._journal[:0] = changes.sliding
 
     async def _run(self) -> None:
         while not self._closing:

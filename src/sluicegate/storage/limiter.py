@@ -191,6 +191,12 @@ class MemoryLimiter:
         journal, self._journal, self._dirty = self._journal, [], {}
         return Changes(fixed, journal)
 
+    def unwritten(self, changes: Changes) -> None:
+        """`changes` could not be written: hand them out again with the next `changes()`."""
+        for key, window, _, expires in changes.fixed:  # written whole: the newest figure goes
+            self._dirty.setdefault(key, round(expires - window))
+        self._journal[:0] = changes.sliding
+
     def restore(self, changes: Changes, now: float) -> None:
         """Take back what a persisted copy holds (at start, before any request): rows whose
         expiry has passed are skipped; sliding uses in time order."""
