@@ -42,13 +42,23 @@ def _facts_of(fields: tuple[tuple[str, object], ...]) -> RuleFacts:
 
 def gateway_bucket(account: str, gateway: str, index: int, rule: RateLimitRule, scope_value: str) -> Bucket:
     """The bucket of a gateway's rule `index` for one value of its scope ("" for `gateway`)."""
-    key = f"{account}/{gateway}/{index}.{rule_facts(rule).fingerprint}:{scope_value}"
-    return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+    return bucket(rule, gateway_key(account, gateway, index, rule_facts(rule).fingerprint, scope_value))
 
 
 def token_bucket(account: str, token_id: str, index: int, rule: RateLimitRule) -> Bucket:
     """The bucket of a token's own rule `index`."""
-    key = f"{account}/~{token_id}/{index}.{rule_facts(rule).fingerprint}"
+    return bucket(rule, token_key(account, token_id, index, rule_facts(rule).fingerprint))
+
+
+def gateway_key(account: str, gateway: str, index: int, fingerprint: str, scope_value: str) -> str:
+    return f"{account}/{gateway}/{index}.{fingerprint}:{scope_value}"
+
+
+def token_key(account: str, token_id: str, index: int, fingerprint: str) -> str:
+    return f"{account}/~{token_id}/{index}.{fingerprint}"
+
+
+def bucket(rule: RateLimitRule, key: str) -> Bucket:
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
 
 

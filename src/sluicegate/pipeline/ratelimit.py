@@ -16,14 +16,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-from sluicegate.buckets import RuleFacts, gateway_bucket, rule_facts, token_bucket
+from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import RateLimitRule, plain
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
-from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.storage.limiter import Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 
 _log = logging.getLogger(__name__)
 RULE_HEADER = "x-ratelimit-rule"
@@ -49,14 +49,14 @@ class RateLimit:
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway, token = exchange.gateway, exchange.token
-        rules: list[RateLimitRule] = list(gateway.settings.rate_limits) if gateway is not None else []
+        rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
         own = len(rules)  # rules from here on are the token's own
         if token is not None and token.rules:
-            rules += token.rules
+            rules = [*rules, *token.rules]
         if not rules:
             return await call_next(exchange)
         facts = [rule_facts(rule) for rule in rules]
-        claims = await self._claims(rules, own, exchange)
+        claims = await self._claims(rules, facts, own, exchange)
         try:
             verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
@@ -97,9 +97,14 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", exchange.id, exc)
 
-    async def _claims(self, rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> list[Claim]:
+    async def _claims(
+        self, rules: Sequence[RateLimitRule], facts: Sequence[RuleFacts], own: int, exchange: Exchange
+    ) -> list[Claim]:
         """One claim per rule: the gateway's rules (`rules[:own]`), then the token's own."""
-        buckets = [_bucket(rule, index, own, exchange) for index, rule in enumerate(rules)]
+        buckets = [
+            bucket(rule, _key(rule, index, facts[index].fingerprint, own, exchange))
+            for index, rule in enumerate(rules)
+        ]
         metered = [rule for rule in rules if rule.unit != "requests"]
         if not metered:
             return [Claim(bucket, 1) for bucket in buckets]
@@ -112,13 +117,13 @@ class RateLimit:
         ]
 
 
-def _bucket(rule: RateLimitRule, index: int, own: int, exchange: Exchange) -> Bucket:
+def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: Exchange) -> str:
     """The bucket `rule` counts this request in: a gateway rule's for the request's value of its
-    scope, a token rule's for the token."""
+    scope, a token rule's for the token (see `buckets.py`)."""
     if index >= own and exchange.token is not None:
-        return token_bucket(exchange.account, exchange.token.id, index - own, rule)
-    return gateway_bucket(
-        exchange.account, exchange.gateway_slug, index, rule, _scope_value(rule.scope, exchange)
+        return token_key(exchange.account, exchange.token.id, index - own, fingerprint)
+    return gateway_key(
+        exchange.account, exchange.gateway_slug, index, fingerprint, _scope_value(rule.scope, exchange)
     )
 
 
