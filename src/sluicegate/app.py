@@ -32,6 +32,7 @@ from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline import build_pipeline
+from sluicegate.pipeline.allowlist import AllowList
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
@@ -73,7 +74,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     database = create_database(settings.resolved_database_url)
     cache = create_cache(settings, database)
     semantic = create_semantic_cache(settings, cache, clock)
-    limiter = create_limiter(settings)
+    limiter = create_limiter(settings, clock)
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
@@ -122,6 +123,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
+            AllowList(),
             InjectKeys(keys),
             ResponseCache(
                 cache,
@@ -184,6 +186,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         database=database,
+        limiter=limiter,
         guard=guard,
         providers=providers,
     )

@@ -29,12 +29,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from sluicegate import logtransfer
+from sluicegate import cli_budgets, logtransfer
 from sluicegate.config import ConfigError, Settings, load_settings
 from sluicegate.endpoints.admin import MAX_PAGE, log_query
 from sluicegate.errors import BadRequest, GatewayError, NotFound
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
 from sluicegate.hints import did_you_mean, no_gateway, unknown_gateway
+from sluicegate.providers import registry
 from sluicegate.remote import Remote, RemoteError, find_gateway, forget_address, local_url, record_address
 from sluicegate.storage import (
     Database,
@@ -271,11 +272,39 @@ def token_create(
     name: Annotated[str, typer.Option(help="what the token is for")] = "cli token",
     gateway: Annotated[list[str] | None, typer.Option("--gateway", help="limit to these gateways")] = None,
     expires_in: Annotated[float | None, typer.Option(help="seconds until it expires")] = None,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule", help="its own limit, e.g. 5usd/day, 200000tokens/30d, or a JSON rule (repeatable)"
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="allow only these models; a trailing * matches (repeatable)"),
+    ] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option("--provider", help="allow only these providers")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option("--metadata", help="KEY=VALUE set on every request, e.g. team=search (repeatable)"),
+    ] = None,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
     """Create a token and print its secret (shown this once)."""
+    try:
+        limits = cli_budgets.allowance(rule or [], model or [], provider or [], metadata or [])
+    except cli_budgets.OptionError as exc:
+        _error(str(exc))
+        raise typer.Exit(2) from exc
+    known_providers = registry(_settings().custom_providers)
+    for name_ in limits.providers or ():
+        if name_ not in known_providers:
+            _error(f"--provider: no provider {name_!r}{did_you_mean(name_, known_providers)}")
+            raise typer.Exit(2)
     expires_at = time.time() + expires_in if expires_in else None
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
+    token = token.model_copy(update=limits.allowance())
 
     async def create(db: Database) -> None:
         known = [g.slug for g in await db.list_gateways(account)]
@@ -297,13 +326,14 @@ def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
     tokens = _with_database(lambda db: db.list_tokens(account))
     # Ids are never cut: they are what `token revoke` takes. The other columns wrap instead.
     id_column = Column("id", no_wrap=True, min_width=max((len(t.id) for t in tokens), default=2))
-    table = Table(id_column, "name", "scopes", "gateways", "expires", "state", "hint")
+    table = Table(id_column, "name", "scopes", "gateways", "limits", "expires", "state", "hint")
     for t in tokens:
         expires = _time(t.expires_at) if t.expires_at else "never"
         state = "revoked" if t.revoked_at else ("expired" if not t.active(time.time()) else "active")
         table.add_row(
-            t.id, t.name, ",".join(t.scopes), ",".join(t.gateways or ["*"]), expires, state, t.hint + "…"
-        )
+            t.id, t.name, ",".join(t.scopes), ",".join(t.gateways or ["*"]), cli_budgets.allowance_text(t),
+            expires, state, t.hint + "…",
+        )  # fmt: skip
     console.print(table)
 
 
@@ -362,6 +392,48 @@ def cache_purge(
         _error(str(exc))
         raise typer.Exit(1) from exc
     console.print(f"purged {answer['purged']} cached answer(s) from gateway {gateway}", highlight=False)
+
+
+@app.command()
+def spend(
+    by: Annotated[str, typer.Option(help="token, user, team or model")] = "token",
+    since: Annotated[str, typer.Option(help="a span back from now (7d, 24h) or a time")] = "30d",
+    until: Annotated[str | None, typer.Option(help="the end of the period (default: now)")] = None,
+    gateway: Annotated[str | None, typer.Option(help="only this gateway")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="only this spender (a token id, user, team or model)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="how many of the top spenders")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON answer")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Show the top spenders per token, user, team or model, and what is left of their budgets."""
+    remote = _remote(url, token, "read")
+    query = {"by": by, "since": since, "until": until, "gateway": gateway, "key": key, "limit": str(limit)}
+    try:
+        answer = remote.call(
+            "GET",
+            f"/api/v1/accounts/{quote(account, safe='')}/spend",
+            {name: value for name, value in query.items() if value is not None},
+        )
+    except RemoteError as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from exc
+    if as_json:
+        console.print_json(data=answer)
+        return
+    console.print(cli_budgets.spend_table(answer))
+    totals = answer["totals"]
+    cost = cli_budgets.money(totals["cost_usd"])
+    console.print(
+        f"{answer['spenders']} spender(s), {totals['requests']} request(s), {cost}"
+        f" since {_time(answer['from'])} UTC",
+        highlight=False,
+    )
+    for budget in answer["budgets"]:
+        console.print(cli_budgets.budget_text(budget), highlight=False, markup=False)
 
 
 def _remote(url: str | None, token: str | None, scope: str) -> Remote:

@@ -49,6 +49,7 @@ _ENV_FIELDS = {
     "LOG_BATCH_SIZE": "log_batch_size",
     "LOG_FLUSH_INTERVAL": "log_flush_interval",
     "LOG_BODY_LIMIT": "log_body_limit",
+    "COUNTERS_FLUSH_INTERVAL": "counters_flush_interval",
 }
 
 
@@ -106,6 +107,13 @@ class Settings(BaseModel):
     log_batch_size: int = Field(500, gt=0)
     log_flush_interval: float = Field(0.2, gt=0)
     log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
+    counters_flush_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="seconds between copies of the in-process rate-limit counters to counters.db"
+        " (a killed process loses at most this much settled use; a clean stop loses nothing)",
+    )
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
     custom_providers: dict[str, str] = Field(
         default_factory=dict,

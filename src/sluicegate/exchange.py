@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.limiter import Hold
+from sluicegate.tokens import Token
 from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
@@ -104,7 +105,7 @@ class Exchange:
     cache_status: CacheStatus = CacheStatus.NONE
     cache_source: CacheSource = CacheSource.NONE  # which cache `cache_status` is about
     cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
-    token_id: str | None = None  # the gateway token that authenticated the request
+    token: Token | None = None  # the gateway token that authenticated the request
     collect_log: bool = True  # cf-aig-collect-log: false
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
     rate_limited: bool = False
@@ -114,6 +115,10 @@ class Exchange:
     @property
     def account(self) -> str:
         return self.route.account
+
+    @property
+    def token_id(self) -> str | None:
+        return self.token.id if self.token is not None else None
 
     @property
     def step(self) -> Step | None:

@@ -90,6 +90,7 @@ class RecordBuilder:
                 [asdict(a) for a in exchange.attempts] if len(exchange.attempts) > 1 else []
             ),
             degraded=degraded,
+            token_id=exchange.token_id,
         )
 
     def _body(

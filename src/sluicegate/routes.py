@@ -15,9 +15,11 @@ from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.spend import add_spend_routes
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.storage.base import Database
+from sluicegate.storage.limiter import Limiter
 
 
 def add_routes(
@@ -31,6 +33,7 @@ def add_routes(
     metrics: MetricsEndpoint,
     health: HealthEndpoint,
     database: Database,
+    limiter: Limiter,
     guard: Guard,
     providers: Collection[str],
 ) -> None:
@@ -46,6 +49,7 @@ def add_routes(
     access.add_routes(api)
     urls.add_routes(api)
     add_analytics_routes(api, database, guard)
+    add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)
     app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, guard, database, providers))
     add_dashboard_routes(app)

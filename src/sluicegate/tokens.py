@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from sluicegate.allowance import Allowance
 from sluicegate.errors import Conflict
 from sluicegate.headertext import header_bytes
 
@@ -31,8 +32,8 @@ class Scope(enum.StrEnum):
     ADMIN = "admin"  # manage gateways, tokens, keys, settings (implies every other scope)
 
 
-class Token(BaseModel):
-    """A stored token, without its secret."""
+class Token(Allowance):
+    """A stored token, without its secret; what it may spend and on what is its `Allowance`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -62,12 +63,17 @@ class Token(BaseModel):
         return "this token is limited to gateways " + (", ".join(map(repr, self.gateways)) or "(none)")
 
     def overreach(
-        self, scopes: Sequence[Scope], gateways: Sequence[str] | None, expires_at: float | None
+        self,
+        scopes: Sequence[Scope],
+        gateways: Sequence[str] | None,
+        expires_at: float | None,
+        allowance: Allowance | None = None,
     ) -> str | None:
         """What a token with these powers would have that this one lacks, in words (None: nothing).
 
         A token may only mint tokens no wider than itself: scopes it holds (admin holds all), a
-        subset of its gateways, and an expiry no later than its own.
+        subset of its gateways, an expiry no later than its own, and an allowance no wider
+        (`Allowance.widened_by`).
         """
         missing = [scope.value for scope in scopes if not self.holds(scope)]
         if missing:
@@ -81,7 +87,7 @@ class Token(BaseModel):
         if self.expires_at is not None and (expires_at is None or expires_at > self.expires_at):
             until = datetime.fromtimestamp(self.expires_at, UTC).isoformat()
             return f"this token expires at {until}, so a token it creates must expire by then"
-        return None
+        return self.widened_by(allowance or Allowance())
 
     def active(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -97,6 +103,10 @@ class TokenStore(Protocol):
     async def list_tokens(self, account: str) -> list[Token]: ...
 
     async def revoke_token(self, account: str, token_id: str, at: float) -> bool: ...
+
+    async def update_token(self, token: Token) -> bool:
+        """Store `token`'s new name and allowance (its secret stays); False if it is not active."""
+        ...
 
     async def count_tokens(self) -> int: ...
 

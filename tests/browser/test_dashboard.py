@@ -229,7 +229,13 @@ def test_a_read_token_sees_no_admin_controls(page: Page, gateway: RunningGateway
     if created.status_code == 404:
         pytest.skip("this gateway has no token API (POST /api/v1/accounts/{a}/tokens answers 404)")
     sign_in(page, gateway, created.json()["token"])
-    assert page.locator("nav.sidebar a").all_inner_texts() == ["Overview", "Accelerator", "Logs", "Gateways"]
+    assert page.locator("nav.sidebar a").all_inner_texts() == [
+        "Overview",
+        "Accelerator",
+        "Logs",
+        "Spend",
+        "Gateways",
+    ]
     page.click("nav >> text=Gateways")
     page.locator("tr[data-slug=default]").wait_for()
     assert page.locator("form[aria-label='New gateway']").count() == 0

@@ -26,6 +26,7 @@ GATEWAYS = "/api/v1/accounts/local/gateways"
 ACCOUNT_LEVEL = {
     ("GET", TOKENS),
     ("DELETE", TOKENS + "/x"),
+    ("PATCH", TOKENS + "/x"),
     ("POST", GATEWAYS),
     ("GET", "/api/v1/accounts/local/audit"),
 }
@@ -34,6 +35,7 @@ NARROWED = {
     ("GET", "/api/v1/whoami"),
     ("GET", GATEWAYS),
     ("GET", "/api/v1/accounts/local/analytics"),
+    ("GET", "/api/v1/accounts/local/spend"),
     ("POST", TOKENS),
     ("POST", "/api/v1/cache/expire"),
 }

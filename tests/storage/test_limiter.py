@@ -180,3 +180,17 @@ async def test_a_claim_of_nothing_still_needs_room_left(limiter: Limiter) -> Non
     assert (await reserve(limiter, spend, 0, 1.0)).allowed  # e.g. an unpriced model, allowed
     assert (await reserve(limiter, spend, 1.0, 1.0)).allowed
     assert not (await reserve(limiter, spend, 0, 1.0)).allowed  # the budget is spent
+
+
+async def test_usage_reads_without_counting(limiter: Limiter) -> None:
+    fixed, sliding = (
+        bucket("f", limit=5, period=60),
+        bucket("s", limit=1.0, period=10, sliding=True, unit="cost"),
+    )
+    held = await limiter.admit([Claim(fixed, 1), Claim(sliding, 0.25)], 130.0)
+    await limiter.settle(held.holds, [0.125], 132.0)
+    for _ in range(2):  # reading twice: nothing was counted by the first read
+        first, second = await limiter.usage([fixed, sliding], 135.0)
+        assert (first.used, first.remaining, first.reset_after) == (1, 4, pytest.approx(45.0))
+        assert (second.used, second.reset_after) == (0.125, pytest.approx(7.0))  # counts until 142
+    assert [u.used for u in await limiter.usage([bucket("never")], 135.0)] == [0]

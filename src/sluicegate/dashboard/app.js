@@ -6,6 +6,7 @@ import { Filters } from "./filters.js";
 import { gatewaysPage } from "./gateways.js";
 import { logsPage } from "./logs.js";
 import { acceleratorPage, overviewPage } from "./overview.js";
+import { spendPage } from "./spend.js";
 import { tokensPage } from "./tokens.js";
 
 // Each page names the scope it needs; the navigation shows only the pages the token allows.
@@ -13,6 +14,7 @@ const PAGES = [
   { path: "overview", title: "Overview", scope: "read", render: overviewPage },
   { path: "accelerator", title: "Accelerator", scope: "read", render: acceleratorPage },
   { path: "logs", title: "Logs", scope: "read", render: logsPage },
+  { path: "spend", title: "Spend", scope: "read", render: spendPage },
   { path: "gateways", title: "Gateways", scope: "read", render: gatewaysPage },
   { path: "tokens", title: "Tokens", scope: "admin", render: tokensPage },
 ];

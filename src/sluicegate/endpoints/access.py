@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from aiohttp import web
 
+from sluicegate.allowance import Allowance
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.schemas import (
@@ -18,6 +20,7 @@ from sluicegate.endpoints.schemas import (
     TokenCreated,
     TokenList,
     TokenOut,
+    TokenUpdate,
     json_response,
     parse_body,
 )
@@ -25,7 +28,7 @@ from sluicegate.errors import BadRequest, Forbidden, NotFound, UnknownProvider
 from sluicegate.hints import did_you_mean, no_gateway
 from sluicegate.keys import KeyDirectory
 from sluicegate.storage.base import Database, StoredKey
-from sluicegate.tokens import Scope, TokenDirectory, hash_secret, new_token
+from sluicegate.tokens import Scope, Token, TokenDirectory, hash_secret, new_token
 
 
 class AccessApi:
@@ -41,7 +44,7 @@ class AccessApi:
         self._tokens = tokens
         self._keys = keys
         self._guard = guard
-        self._providers = sorted(providers)  # a key for any other name could never be used
+        self._providers = sorted(providers)  # stored keys and token allow-lists name only these
 
     def add_routes(self, app: web.Application) -> None:
         guard, account = self._guard, "/accounts/{account}"
@@ -50,6 +53,7 @@ class AccessApi:
         app.router.add_get(account + "/tokens", guard(Scope.ADMIN, self.list_tokens))
         # A limited admin may hand out its own powers (see create_token), never list or revoke others'.
         app.router.add_post(account + "/tokens", guard(Scope.ADMIN, self.create_token, narrowed=True))
+        app.router.add_patch(account + "/tokens/{token_id}", guard(Scope.ADMIN, self.update_token))
         app.router.add_delete(account + "/tokens/{token_id}", guard(Scope.ADMIN, self.revoke_token))
         app.router.add_get(keys, guard(Scope.ADMIN, self.list_keys))
         app.router.add_put(keys + "/{provider}", guard(Scope.ADMIN, self.put_key))
@@ -68,14 +72,16 @@ class AccessApi:
         body = parse_body(TokenCreate, await read_body(request))
         expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
         creator = request[TOKEN]
-        overreach = creator.overreach(body.scopes, body.gateways, expires_at)
+        overreach = creator.overreach(body.scopes, body.gateways, expires_at, body)
         if overreach is not None:
             raise Forbidden(
                 f"a token cannot create one wider than itself: {overreach}", token_gateways=creator.gateways
             )
         if body.gateways is not None:
             await self._check_gateways(account, body.gateways)
+        self._check_providers(body.providers)
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
+        token = token.model_copy(update=body.allowance())
         await self._db.create_token(token, hash_secret(secret))
         await self._guard.audit(
             request,
@@ -84,10 +90,45 @@ class AccessApi:
             name=token.name,
             scopes=list(token.scopes),
             gateways=token.gateways,
+            **_allowance_details(token),
         )
         return json_response(TokenCreated(**TokenOut.of(token).model_dump(), token=secret), status=201)
 
-    async def _check_gateways(self, account: str, slugs: list[str]) -> None:
+    async def update_token(self, request: web.Request) -> web.Response:
+        """A token's name and allowance change; its secret, scopes, gateways and expiry do not."""
+        account, token_id = request.match_info["account"], request.match_info["token_id"]
+        body = parse_body(TokenUpdate, await read_body(request))
+        current = next((t for t in await self._db.list_tokens(account) if t.id == token_id), None)
+        if current is None or current.revoked_at is not None:
+            raise NotFound(f"no active token {token_id!r} in account {account!r}")
+        changes = {
+            name: getattr(body, name) for name in body.model_fields_set if name in Allowance.model_fields
+        }
+        if body.name is not None:
+            changes["name"] = body.name
+        updated = current.model_copy(update=changes)
+        caller = request[TOKEN]
+        overreach = caller.overreach(updated.scopes, updated.gateways, updated.expires_at, updated)
+        if overreach is not None:
+            raise Forbidden(f"a token cannot give one more than it has itself: {overreach}")
+        self._check_providers(updated.providers)
+        if not await self._db.update_token(updated):
+            raise NotFound(f"no active token {token_id!r} in account {account!r}")
+        self._tokens.forget(token_id)
+        await self._guard.audit(request, "token.update", token_id, **_allowance_details(updated))
+        return json_response(TokenOut.of(updated))
+
+    def _check_providers(self, providers: tuple[str, ...] | None) -> None:
+        """A 400 for a provider that does not exist (a token limited to a typo could use nothing)."""
+        for index, name in enumerate(providers or ()):
+            if name not in self._providers:
+                raise BadRequest(
+                    f"providers.{index}: no provider {name!r}{did_you_mean(name, self._providers)}",
+                    field=f"providers.{index}",
+                    providers=sorted(self._providers),
+                )
+
+    async def _check_gateways(self, account: str, slugs: Sequence[str]) -> None:
         """A 400 for a token limited to a gateway that does not exist (a typo would make it useless)."""
         known = [g.slug for g in await self._db.list_gateways(account)]
         for slug in slugs:
@@ -162,3 +203,13 @@ class AccessApi:
     async def _exists(self, account: str, gateway: str) -> None:
         if await self._db.get_gateway(account, gateway) is None:
             raise NotFound(f"no gateway {gateway!r} in account {account!r}")
+
+
+def _allowance_details(token: Token) -> dict[str, Any]:
+    """What the audit trail records of a token's allowance (only what it sets)."""
+    return {
+        "rules": [rule.model_dump() for rule in token.rules] or None,
+        "models": token.models,
+        "providers": token.providers,
+        "metadata": token.metadata or None,
+    }

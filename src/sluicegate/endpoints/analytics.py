@@ -57,9 +57,9 @@ def add_analytics_routes(
 
 def analytics_query(account: str, params: Any, token: Token, now: float) -> AnalyticsQuery:
     """An `AnalyticsQuery` from URL parameters; a 400 names the bad one."""
-    until = _finite(parse_time(params.get("to"), "to"), "to")
+    until = finite_time(parse_time(params.get("to"), "to"), "to")
     until = now if until is None else until
-    since = _finite(parse_time(params.get("from"), "from"), "from")
+    since = finite_time(parse_time(params.get("from"), "from"), "from")
     since = until - DEFAULT_RANGE if since is None else since
     if since > until:
         raise BadRequest("from must not be after to", param="from")
@@ -89,7 +89,7 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
 LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers
 
 
-def _finite(value: float | None, name: str) -> float | None:
+def finite_time(value: float | None, name: str) -> float | None:
     if value is not None and not (math.isfinite(value) and -LATEST < value < LATEST):
         raise BadRequest(f"{name} must be a time between 1970 and the year 5000, got {value!r}", param=name)
     return value

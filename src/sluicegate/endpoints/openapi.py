@@ -26,14 +26,16 @@ from sluicegate.endpoints.schemas import (
     TokenCreated,
     TokenList,
     TokenOut,
+    TokenUpdate,
 )
 from sluicegate.feedback import Feedback
+from sluicegate.spend import SpendResult
 
 SCHEMAS = (
-    AnalyticsResult,
+    AnalyticsResult, SpendResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
-    TokenCreate, TokenCreated, TokenOut, TokenList, KeyIn, KeyOut, KeyList, AuditList, GatewayUrlList,
-    Feedback,
+    TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, AuditList,
+    GatewayUrlList, Feedback,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -109,6 +111,23 @@ def openapi_document() -> dict[str, Any]:
             "gateway": "only this gateway",
             "provider": "only this provider",
             "model": "only this model",
+        }.items()
+    ]
+    spend = _operation(
+        "The top spenders per token, user, team or model, their trend and remaining budgets",
+        "200",
+        "SpendResult",
+    )
+    spend["parameters"] = [
+        _param(name, "query", text)
+        for name, text in {
+            "by": "token, user, team or model (default token)",
+            "since": "epoch seconds, ISO 8601, or a span back from `until` such as 7d (default 30d)",
+            "until": "epoch seconds or ISO 8601 (default: now)",
+            "gateway": "only this gateway",
+            "key": "only this spender (its token id, user, team or model), for its trend",
+            "limit": "how many top spenders, 1-1000 (default 50)",
+            "interval": "hour or day, for the trend (default chosen from the range)",
         }.items()
     ]
     list_logs = _operation("List log records, newest first", "200", "LogPage")
@@ -192,6 +211,12 @@ def openapi_document() -> dict[str, Any]:
             },
             account + "/tokens/{token_id}": {
                 "parameters": [_param("account"), _param("token_id")],
+                "patch": _operation(
+                    "Change a token's name, rules, allowed models and providers, or metadata",
+                    "200",
+                    "TokenOut",
+                    "TokenUpdate",
+                ),
                 "delete": _operation("Revoke a token", "204", None),
             },
             keys: {
@@ -204,6 +229,7 @@ def openapi_document() -> dict[str, Any]:
                 "delete": _operation("Delete a stored provider key", "204", None),
             },
             account + "/analytics": {"parameters": [_param("account")], "get": analytics},
+            account + "/spend": {"parameters": [_param("account")], "get": spend},
             account + "/audit": {
                 "parameters": [_param("account"), _param("limit", "query", "how many entries (≤ 1000)")],
                 "get": _operation("Admin actions, newest first", "200", "AuditList"),

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sluicegate.allowance import Allowance
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
 from sluicegate.hints import did_you_mean
@@ -97,6 +98,7 @@ class LogEntry(BaseModel):
     )
     feedback: int | None = Field(None, description="human feedback: -1, 0 (not evaluated) or 1")
     score: float | None = Field(None, description="a score from 0 to 100 given with the feedback")
+    token_id: str | None = Field(None, description="the gateway token the request came with")
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None
@@ -150,7 +152,9 @@ class PurgeResult(BaseModel):
     purged: int
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Allowance):
+    """A new token: its powers, and what it may spend and on what (`Allowance`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -162,7 +166,7 @@ class TokenCreate(BaseModel):
     expires_in: float | None = Field(None, gt=0, description="seconds from now (instead of expires_at)")
 
 
-class TokenOut(BaseModel):
+class TokenOut(Allowance):
     id: str
     account: str
     name: str
@@ -185,7 +189,17 @@ class TokenOut(BaseModel):
             created_at=token.created_at,
             revoked=token.revoked_at is not None,
             hint=token.hint,
+            **token.allowance(),
         )
+
+
+class TokenUpdate(Allowance):
+    """A change of a token's name or allowance: only the fields given change (`null` lifts an
+    allow-list; `[]` of rules or `{}` of metadata removes them). Its secret and powers stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
 
 
 class TokenCreated(TokenOut):

@@ -3,6 +3,7 @@
 A gateway token travels in `cf-aig-authorization: Bearer …` (Cloudflare), `Fastly-Key` (Fastly) or
 `x-sluicegate-token`. Gateways with `authentication` on refuse requests without a `run` token;
 open gateways accept them, and still check a token that is sent (so per-token limits hold).
+A token's own metadata (`Allowance.metadata`) is merged into the request's here, its values first.
 """
 
 from __future__ import annotations
@@ -46,5 +47,8 @@ class Authenticate:
             raise Unauthorized("the gateway token is invalid, expired or revoked")
         if token.account != exchange.account or not token.allows(Scope.RUN, gateway.slug):
             raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
-        exchange.token_id = token.id
+        exchange.token = token
+        if token.metadata:
+            # The token's entries win: a client must not escape its team's budget by naming another.
+            exchange.metadata = {**exchange.metadata, **token.metadata}
         return await call_next(exchange)

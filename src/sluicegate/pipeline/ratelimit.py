@@ -1,4 +1,5 @@
-"""Rate and spend limits: the gateway's rules, checked before a request may go upstream.
+"""Rate and spend limits: the gateway's rules and the token's own, checked before a request may
+go upstream.
 
 Placed after the cache, so hits are never counted. A `requests` rule counts the request on
 admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens counted, plus the
@@ -10,22 +11,19 @@ overshoot a limit only by what their estimates under-count.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
-from urllib.parse import quote
 
+from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import RateLimitRule, plain
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
-from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.storage.limiter import Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 
 _log = logging.getLogger(__name__)
 RULE_HEADER = "x-ratelimit-rule"
@@ -50,12 +48,15 @@ class RateLimit:
         self.failures = 0  # calls that could not reach the limiter (exported as a metric)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        gateway = exchange.gateway
-        rules = gateway.settings.rate_limits if gateway is not None else []
+        gateway, token = exchange.gateway, exchange.token
+        rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
+        own = len(rules)  # rules from here on are the token's own
+        if token is not None and token.rules:
+            rules = [*rules, *token.rules]
         if not rules:
             return await call_next(exchange)
-        statics = [_static(rule) for rule in rules]
-        claims = await self._claims(rules, statics, exchange)
+        facts = [rule_facts(rule) for rule in rules]
+        claims = await self._claims(rules, facts, own, exchange)
         try:
             verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
@@ -71,17 +72,18 @@ class RateLimit:
             assert refused is not None, "a refusal names its bucket"
             index = verdict.usages.index(refused)
             rule = rules[index]
+            whose = "this token's limit" if index >= own else "rate limit"
             raise RateLimited(
-                f"rate limit exceeded: {rule.label}",
+                f"{whose} exceeded: {rule.label}",
                 headers={
-                    **_headers(refused, statics[index]),
+                    **_headers(refused, facts[index]),
                     "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
                 },
                 rule=rule.model_dump(),
             )
         exchange.holds = verdict.holds
         reply = await call_next(exchange)
-        reply.headers.update(_tightest_headers(verdict, statics))
+        reply.headers.update(_tightest_headers(verdict, facts))
         return reply
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
@@ -96,11 +98,12 @@ class RateLimit:
             _log.warning("could not settle reservations of request %s: %s", exchange.id, exc)
 
     async def _claims(
-        self, rules: Sequence[RateLimitRule], statics: Sequence[_Static], exchange: Exchange
+        self, rules: Sequence[RateLimitRule], facts: Sequence[RuleFacts], own: int, exchange: Exchange
     ) -> list[Claim]:
+        """One claim per rule: the gateway's rules (`rules[:own]`), then the token's own."""
         buckets = [
-            bucket_for(rule, index, static, exchange)
-            for index, (rule, static) in enumerate(zip(rules, statics, strict=True))
+            bucket(rule, _key(rule, index, facts[index].fingerprint, own, exchange))
+            for index, rule in enumerate(rules)
         ]
         metered = [rule for rule in rules if rule.unit != "requests"]
         if not metered:
@@ -114,34 +117,14 @@ class RateLimit:
         ]
 
 
-class _Static(NamedTuple):
-    """What a rule's content alone decides, worked out once per rule: its digest, so an edited rule
-    counts afresh, and its label as a header value."""
-
-    fingerprint: str
-    label: str
-
-
-def _static(rule: RateLimitRule) -> _Static:
-    """Memoised by the field values: an `lru_cache` keyed by the model itself hashed and compared
-    the model per request."""
-    return _static_of(tuple(rule.__dict__.items()))
-
-
-@functools.lru_cache(maxsize=4096)
-def _static_of(fields: tuple[tuple[str, object], ...]) -> _Static:
-    rule = RateLimitRule.model_validate(dict(fields))
-    # `reserve` only sizes reservations: changing it does not change what is counted.
-    digest = hashlib.sha256(rule.model_dump_json(exclude={"reserve"}).encode()).hexdigest()[:12]
-    return _Static(digest, _header_text(rule.label))
-
-
-def bucket_for(rule: RateLimitRule, index: int, static: _Static, exchange: Exchange) -> Bucket:
-    """The bucket `rule` counts this request in: the rule (by content, so editing it starts afresh)
-    and the request's value of the rule's scope."""
-    scope = _scope_value(rule.scope, exchange)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{index}.{static.fingerprint}:{scope}"
-    return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: Exchange) -> str:
+    """The bucket `rule` counts this request in: a gateway rule's for the request's value of its
+    scope, a token rule's for the token (see `buckets.py`)."""
+    if index >= own and exchange.token is not None:
+        return token_key(exchange.account, exchange.token.id, index - own, fingerprint)
+    return gateway_key(
+        exchange.account, exchange.gateway_slug, index, fingerprint, _scope_value(rule.scope, exchange)
+    )
 
 
 def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
@@ -192,24 +175,19 @@ def _scope_value(scope: str, exchange: Exchange) -> str:
     return str(exchange.metadata.get(field, ""))  # requests without the field share one bucket
 
 
-def _tightest_headers(verdict: Verdict, statics: Sequence[_Static]) -> dict[str, str]:
+def _tightest_headers(verdict: Verdict, facts: Sequence[RuleFacts]) -> dict[str, str]:
     usages = verdict.usages
     if len(usages) == 1:
-        return _headers(usages[0], statics[0])
+        return _headers(usages[0], facts[0])
     index = min(range(len(usages)), key=lambda i: usages[i].remaining / usages[i].bucket.limit)
-    return _headers(usages[index], statics[index])
+    return _headers(usages[index], facts[index])
 
 
-def _headers(usage: Usage, static: _Static) -> dict[str, str]:
+def _headers(usage: Usage, facts: RuleFacts) -> dict[str, str]:
     """One bucket's figures as `x-ratelimit-*` headers, in plain decimals (USD for cost rules)."""
     return {
         "x-ratelimit-limit": plain(usage.bucket.limit),
         "x-ratelimit-remaining": plain(usage.remaining),
         "x-ratelimit-reset": f"{math.ceil(usage.reset_after):d}",
-        RULE_HEADER: static.label,
+        RULE_HEADER: facts.label,
     }
-
-
-def _header_text(text: str) -> str:
-    """`text` as a header value: visible ASCII and spaces kept, anything else percent-encoded."""
-    return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in text)

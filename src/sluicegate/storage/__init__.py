@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sluicegate.config import ConfigError, Settings
 from sluicegate.storage.base import Database, LogQuery, LogRecord, LogSink, Store
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
-from sluicegate.storage.limiter import Limiter, MemoryLimiter
+from sluicegate.storage.limiter import Limiter
 
 
 def create_cache(settings: Settings, database: Database) -> Cache:
@@ -26,13 +28,16 @@ def create_cache(settings: Settings, database: Database) -> Cache:
     raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
 
 
-def create_limiter(settings: Settings) -> Limiter:
-    """Rate-limit counters: in Redis when `cache_url` names one (shared by replicas), else in-process."""
+def create_limiter(settings: Settings, clock: Callable[[], float] = time.time) -> Limiter:
+    """Rate-limit counters: in Redis when `cache_url` names one (shared by replicas), else in
+    process and copied to `counters.db` in the data directory (see `durable_limiter.py`)."""
     if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
         from sluicegate.storage.redis_limiter import RedisLimiter
 
         return RedisLimiter(settings.cache_url)
-    return MemoryLimiter()
+    from sluicegate.storage.durable_limiter import FILE_NAME, DurableLimiter
+
+    return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.counters_flush_interval)
 
 
 def create_database(url: str) -> Database:

@@ -53,6 +53,7 @@ class LogRecord:
     degraded: str | None = None  # what the record lacks and why (e.g. a body that could not be masked)
     feedback: int | None = None  # human feedback given later: -1, 0 (not evaluated) or 1 (see feedback.py)
     score: float | None = None  # likewise: 0-100
+    token_id: str | None = None  # the gateway token the request came with
 
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or

@@ -81,9 +81,13 @@ class Verdict(NamedTuple):
 
 
 class Limiter(Protocol):
-    """Counters behind the rate-limit stage. A persisted backend implements the same four calls."""
+    """Counters behind the rate-limit stage. A persisted backend implements the same calls."""
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict: ...
+
+    async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
+        """How full each bucket is at `now`, counting nothing (for reports of remaining budget)."""
+        ...
 
     async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
         """Withdraw each hold from where it was made and count `used[i]` (what the request really
@@ -138,19 +142,70 @@ class _Log:
         return entry
 
 
-class MemoryLimiter:
-    """Counters in this process: exact, for one replica."""
+class Changes(NamedTuple):
+    """What was settled since the last `MemoryLimiter.changes()`, for a persisted copy to catch up.
 
-    def __init__(self) -> None:
+    `fixed`: (key, window start, settled use, expiry) per fixed window written to, its whole
+    current figure. `sliding`: (key, time, amount, expiry) per use added to a sliding window.
+    Reservations still held are in neither: a restart releases them. Expiries are epoch seconds
+    after which a row counts for nothing.
+    """
+
+    fixed: list[tuple[str, float, float, float]]
+    sliding: list[tuple[str, float, float, float]]
+
+
+class MemoryLimiter:
+    """Counters in this process: exact, for one replica.
+
+    With `track=True` it also notes what settles (see `changes`), cheaply enough for the request
+    path (an append or a set insert per count), so that `DurableLimiter` can copy it to disk.
+    """
+
+    def __init__(self, track: bool = False) -> None:
         self._fixed: dict[str, tuple[float, float]] = {}  # key -> (window start, used)
+        self._holding: dict[str, tuple[float, float]] = {}  # key -> (window start, held in it)
         self._sliding: dict[str, _Log] = {}
         self._refs = itertools.count()
+        self._track = track
+        self._dirty: dict[str, int] = {}  # fixed keys written since `changes`, with their period
+        self._journal: list[tuple[str, float, float, float]] = []
 
     async def open(self) -> None:
         pass
 
     async def close(self) -> None:
         pass
+
+    async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
+        return [self._usage(bucket, now) for bucket in buckets]
+
+    def changes(self) -> Changes:
+        """What settled since the last call (see `Changes`); only with `track=True`."""
+        fixed = []
+        for key, period in self._dirty.items():
+            window, used = self._fixed[key]
+            held_window, held = self._holding.get(key, (window, 0.0))
+            settled = used - held if held_window == window else used
+            fixed.append((key, window, max(settled, 0.0), window + period))
+        journal, self._journal, self._dirty = self._journal, [], {}
+        return Changes(fixed, journal)
+
+    def unwritten(self, changes: Changes) -> None:
+        """`changes` could not be written: hand them out again with the next `changes()`."""
+        for key, window, _, expires in changes.fixed:  # written whole: the newest figure goes
+            self._dirty.setdefault(key, round(expires - window))
+        self._journal[:0] = changes.sliding
+
+    def restore(self, changes: Changes, now: float) -> None:
+        """Take back what a persisted copy holds (at start, before any request): rows whose
+        expiry has passed are skipped; sliding uses in time order."""
+        for key, window, used, expires in changes.fixed:
+            if expires > now:
+                self._fixed[key] = (window, used)
+        for key, at, amount, expires in sorted(changes.sliding, key=lambda row: row[1]):
+            if expires > now and amount > 0:
+                self._sliding.setdefault(key, _Log()).add(at, amount)
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
         usages = [self._usage(bucket, now) for bucket, _ in claims]
@@ -161,8 +216,9 @@ class MemoryLimiter:
             return Verdict(False, tuple(usages), max(refused, key=lambda u: u.reset_after))
         holds = []
         for index, (bucket, amount) in enumerate(claims):
-            entry = self._add(bucket, amount, now)
-            if not bucket.counts_requests:
+            held = not bucket.counts_requests
+            entry = self._add(bucket, amount, now, held)
+            if held:
                 holds.append(Hold(bucket, amount, now, self._hold(bucket, entry)))
             # A fixed window's reset does not move; a sliding one's may start with this request.
             usage = usages[index]
@@ -188,7 +244,12 @@ class MemoryLimiter:
                 counted = 0.0
             elif window_start(bucket, hold.at) == start:
                 counted -= hold.amount  # reserved in this same window: take it back
+                held_window, held = self._holding.get(bucket.key, (start, 0.0))
+                if held_window == start:
+                    self._holding[bucket.key] = (start, max(held - hold.amount, 0.0))
             self._fixed[bucket.key] = (start, max(counted + amount, 0.0))
+            if self._track:
+                self._dirty[bucket.key] = bucket.period
 
     def _usage(self, bucket: Bucket, now: float) -> Usage:
         if bucket.sliding:
@@ -204,15 +265,23 @@ class MemoryLimiter:
             used = 0.0
         return Usage(bucket, used, start + bucket.period - now)
 
-    def _add(self, bucket: Bucket, amount: float, now: float) -> _Entry | None:
-        """Count `amount` at `now`; the sliding window's new entry, if one was made."""
+    def _add(self, bucket: Bucket, amount: float, now: float, held: bool = False) -> _Entry | None:
+        """Count `amount` at `now` (`held`: as a reservation, to be settled); the sliding window's
+        new entry, if one was made."""
         if amount <= 0:
             return None
         if bucket.sliding:
+            if self._track and not held:
+                self._journal.append((bucket.key, now, amount, now + bucket.period))
             return self._sliding.setdefault(bucket.key, _Log()).add(now, amount)
         start = window_start(bucket, now)
         window, used = self._fixed.get(bucket.key, (start, 0.0))
         self._fixed[bucket.key] = (start, (used if window == start else 0.0) + amount)
+        if held:
+            held_window, holding = self._holding.get(bucket.key, (start, 0.0))
+            self._holding[bucket.key] = (start, (holding if held_window == start else 0.0) + amount)
+        elif self._track:
+            self._dirty[bucket.key] = bucket.period
         return None
 
     def _hold(self, bucket: Bucket, entry: _Entry | None) -> str:

@@ -35,7 +35,8 @@ from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.errors import Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
-from sluicegate.storage import postgres_analytics
+from sluicegate.spend import SpendQuery, SpendResult
+from sluicegate.storage import postgres_analytics, postgres_spend
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
 from sluicegate.storage.log_conditions import POSTGRES, condition_clauses, order_clause
 from sluicegate.tokens import Token
@@ -135,6 +136,7 @@ MIGRATIONS = [
     CREATE INDEX logs_annotated ON logs (account, ts) WHERE feedback IS NOT NULL OR score IS NOT NULL;
     """,
     "ALTER TABLE logs ADD COLUMN cache_write_tokens BIGINT",
+    "ALTER TABLE logs ADD COLUMN token_id TEXT",
 ]
 
 _LOG_COLUMNS = [
@@ -145,7 +147,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
-    "cache_write_tokens",
+    "cache_write_tokens", "token_id",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -153,7 +155,7 @@ _LOG_TYPES = [
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
     "int2", "float8",
-    "int8",
+    "int8", "text",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -376,6 +378,10 @@ class PostgresDatabase:
         async with self._db().acquire() as connection:
             return await postgres_analytics.analytics(connection, query, self._semantic)
 
+    async def spend(self, query: SpendQuery) -> SpendResult:
+        async with self._db().acquire() as connection:
+            return await postgres_spend.spend(connection, query)
+
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = _log_filter(query)
         limit = query.limit if query.limit >= 0 else None  # SQLite reads a negative LIMIT as none
@@ -464,6 +470,10 @@ class PostgresDatabase:
     async def revoke_token(self, account: str, token_id: str, at: float) -> bool:
         sql = "UPDATE tokens SET revoked_at = $1 WHERE account = $2 AND id = $3 AND revoked_at IS NULL"
         return _count(await self._db().execute(sql, at, account, token_id)) > 0
+
+    async def update_token(self, token: Token) -> bool:
+        sql = "UPDATE tokens SET body = $1 WHERE account = $2 AND id = $3 AND revoked_at IS NULL"
+        return _count(await self._db().execute(sql, token.model_dump_json(), token.account, token.id)) > 0
 
     async def count_tokens(self) -> int:
         return int(await self._db().fetchval("SELECT count(*) FROM tokens"))
@@ -592,7 +602,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
         _text(record.degraded), record.unpriced, record.feedback, record.score,
-        record.cache_write_tokens,
+        record.cache_write_tokens, _text(record.token_id),
     )  # fmt: skip
 
 

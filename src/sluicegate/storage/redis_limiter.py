@@ -161,6 +161,30 @@ class RedisLimiter:
         )
         return Verdict(True, tuple(usages), None, holds)
 
+    async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
+        """Read in one round trip (a pipeline, not a transaction: a report, not a decision)."""
+        pipeline = self._client.pipeline(transaction=False)
+        for bucket in buckets:
+            key = self._key(bucket, now)
+            if bucket.sliding:
+                pipeline.zrangebyscore(key, f"({now - bucket.period}", "+inf", withscores=True)
+            else:
+                pipeline.get(key)
+        try:
+            results = await pipeline.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"Redis: {exc}") from exc
+        usages = []
+        for bucket, result in zip(buckets, results, strict=True):
+            if not bucket.sliding:
+                reset = window_start(bucket, now) + bucket.period - now
+                usages.append(Usage(bucket, max(float(result or 0), 0.0), reset))
+                continue
+            used = sum(float(member.rsplit(b":", 1)[1]) for member, _ in result)
+            oldest = result[0][1] if result else now
+            usages.append(Usage(bucket, max(used, 0.0), max(oldest + bucket.period - now, 0.0)))
+        return usages
+
     async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
         keys: list[str] = []
         args: list[str | float] = [now]

@@ -23,7 +23,8 @@ from sluicegate.errors import Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.slices import in_slices
-from sluicegate.storage import sqlite_analytics
+from sluicegate.spend import SpendQuery, SpendResult
+from sluicegate.storage import sqlite_analytics, sqlite_spend
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
 from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_clause
 from sluicegate.tokens import Token
@@ -130,6 +131,12 @@ MIGRATIONS = [
     """
     ALTER TABLE logs ADD COLUMN cache_write_tokens INTEGER;
     """,
+    # Spend reports read only this index (see `sqlite_spend.py`), never the wide rows.
+    """
+    ALTER TABLE logs ADD COLUMN token_id TEXT;
+    CREATE INDEX logs_spend ON logs
+        (account, ts, gateway, token_id, model, tokens_in, tokens_out, cost_usd, unpriced, metadata);
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -140,7 +147,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
-    "cache_write_tokens",
+    "cache_write_tokens", "token_id",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -322,6 +329,11 @@ class SqliteDatabase:
         cursor = await self._run(self._db().execute, sql, (at, account, token_id))
         return bool(cursor.rowcount)
 
+    async def update_token(self, token: Token) -> bool:
+        sql = "UPDATE tokens SET body = ? WHERE account = ? AND id = ? AND revoked_at IS NULL"
+        cursor = await self._run(self._db().execute, sql, (token.model_dump_json(), token.account, token.id))
+        return bool(cursor.rowcount)
+
     async def count_tokens(self) -> int:
         return int(await self._run(lambda: self._db().execute("SELECT count(*) FROM tokens").fetchone()[0]))
 
@@ -399,6 +411,9 @@ class SqliteDatabase:
 
     async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult:
         return await self._run(sqlite_analytics.analytics, self._db(), query)
+
+    async def spend(self, query: SpendQuery) -> SpendResult:
+        return await self._run(sqlite_spend.spend, self._db(), query)
 
     def _insert_logs(self, records: list[LogRecord]) -> None:
         rows = [_log_row(record) for record in in_slices(records)]
@@ -511,7 +526,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
         record.degraded, int(record.unpriced), record.feedback, record.score,
-        record.cache_write_tokens,
+        record.cache_write_tokens, record.token_id,
     )  # fmt: skip
 
 

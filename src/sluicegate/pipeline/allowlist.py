@@ -1,0 +1,30 @@
+"""AllowList: a token that lists `models` or `providers` sends requests for those alone.
+
+Placed after Plan (the steps name each provider and model) and before the caches and stored keys:
+a refused request is answered from no cache and never carries a provider key. Every step of a
+universal request is checked, fallbacks included.
+"""
+
+from __future__ import annotations
+
+from sluicegate.errors import Forbidden
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+
+
+class AllowList:
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        token = exchange.token
+        if token is not None and token.restricts:
+            for index, step in enumerate(exchange.steps):
+                refusal = token.refusal(step.provider.name, step.facts.model, exchange.method)
+                if refusal is not None:
+                    if exchange.kind == "universal":
+                        refusal = f"step {index}: {refusal}"
+                    raise Forbidden(
+                        refusal,
+                        allowed_models=token.models,
+                        allowed_providers=token.providers,
+                        step=index,
+                    )
+        return await call_next(exchange)

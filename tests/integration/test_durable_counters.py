@@ -1,0 +1,135 @@
+"""Budgets hold across restarts of the embedded gateway: the in-process counters are copied to
+`counters.db` in the data directory behind the request path, at most a flush interval late, and
+wholly at a clean stop; a new gateway on the same data directory reads them back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, FakeClock, RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_shutdown import ServerProcess, free_port, wait_healthy
+
+CHAT = "/v1/local/default/openai/chat/completions"
+BODY = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "alpha beta gamma"}],
+    "max_tokens": 4,
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+def set_rules(http: httpx.Client, *rules: dict[str, Any]) -> None:
+    response = http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"rate_limits": list(rules)}}
+    )
+    assert response.status_code == 200, response.text
+
+
+def ask(url: str) -> httpx.Response:
+    return httpx.post(url + CHAT, json=BODY, timeout=10)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"name": "budget", "limit": 0.00001, "period": 86400, "unit": "cost"},
+        {"name": "tokens", "limit": 30, "period": 3600, "unit": "tokens", "technique": "sliding"},
+        {"name": "requests", "limit": 2, "period": 600},
+    ],
+    ids=["cost-fixed", "tokens-sliding", "requests-fixed"],
+)
+def test_a_spent_budget_still_refuses_after_a_restart(
+    make_gateway: Callable[..., RunningGateway],
+    fake: FakeOpenAI,
+    clock: FakeClock,
+    tmp_path: Path,
+    rule: dict[str, Any],
+) -> None:
+    data = tmp_path / "data"
+    first = make_gateway(clock=clock, data_dir=data, upstreams={"openai": fake.base_url})
+    set_rules(first.http, rule)
+    answers = [ask(first.url).status_code for _ in range(4)]
+    assert answers[0] == 200
+    assert answers[-1] == 429  # spent
+    first.server.stop()  # a clean stop
+
+    second = make_gateway(clock=clock, data_dir=data, upstreams={"openai": fake.base_url})
+    refused = ask(second.url)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["x-ratelimit-rule"] == rule["name"]
+    assert refused.json()["error"]["rule"]["name"] == rule["name"]
+    assert len(fake.requests) == answers.count(200)
+
+
+def counter_rows(data: Path) -> int:
+    path = data / "counters.db"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        try:
+            return int(connection.execute("SELECT count(*) FROM fixed_windows").fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+
+def start_server(tmp_path: Path, data: Path, fake: FakeOpenAI, name: str) -> ServerProcess:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
+        "SLUICEGATE_DATA": str(data),
+        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
+        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SLUICEGATE_COUNTERS_FLUSH_INTERVAL": "0.2",
+    }
+    output = tmp_path / f"{name}.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", data, output)
+    wait_healthy(server)
+    return server
+
+
+def test_a_killed_gateway_loses_at_most_the_last_flush_interval(tmp_path: Path, fake: FakeOpenAI) -> None:
+    data = tmp_path / "data"
+    first = start_server(tmp_path, data, fake, "first")
+    try:
+        with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            set_rules(admin, {"name": "requests", "limit": 2, "period": 3600})
+        assert [ask(first.url).status_code for _ in range(3)] == [200, 200, 429]
+        deadline = time.monotonic() + 10
+        while counter_rows(data) == 0 and time.monotonic() < deadline:  # the copy, 0.2 s behind
+            time.sleep(0.05)
+        assert counter_rows(data) == 1, first.diagnostics()
+    finally:
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait()
+    second = start_server(tmp_path, data, fake, "second")
+    try:
+        refused = ask(second.url)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["x-ratelimit-rule"] == "requests"
+    finally:
+        second.process.terminate()
+        assert second.process.wait(timeout=30) == 0, second.diagnostics()

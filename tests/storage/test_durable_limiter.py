@@ -1,0 +1,144 @@
+"""The embedded counters survive a restart: what settled is copied to `counters.db` behind the
+request path and read back at start; reservations still held are not (a restart releases them)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from sluicegate.storage.durable_limiter import DurableLimiter
+from sluicegate.storage.limiter import Bucket, Claim
+
+NOW = 1_000_820.0  # 20 s into an hour
+COST = Bucket("cost", limit=1.0, period=3600, sliding=False, unit="cost")
+TOKENS = Bucket("tokens", limit=100, period=600, sliding=True, unit="tokens")
+REQUESTS = Bucket("requests", limit=3, period=60, sliding=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def opened(tmp_path: Path, clock: Clock) -> AsyncIterator[Callable[[], DurableLimiter]]:
+    """Opens limiters on one file (a long interval: copies happen when a test says so)."""
+    limiters: list[DurableLimiter] = []
+
+    async def make() -> DurableLimiter:
+        limiter = DurableLimiter(tmp_path / "counters.db", clock, interval=3600)
+        await limiter.open()
+        limiters.append(limiter)
+        return limiter
+
+    yield make  # type: ignore[misc]
+    for limiter in limiters:
+        if not limiter._closing:
+            await limiter.close()
+
+
+async def spend(limiter: DurableLimiter, reserved: float, used: float, bucket: Bucket = COST) -> None:
+    verdict = await limiter.admit([Claim(bucket, reserved)], NOW)
+    assert verdict.allowed
+    await limiter.settle(verdict.holds, [used], NOW)
+
+
+async def test_a_clean_stop_keeps_every_settled_use(opened: Callable[..., DurableLimiter]) -> None:
+    first = await opened()
+    await spend(first, 0.5, 0.375)
+    await spend(first, 40, 30, TOKENS)
+    for _ in range(2):
+        assert (await first.admit([Claim(REQUESTS, 1)], NOW)).allowed
+    await first.close()
+    second = await opened()
+    cost, tokens, requests = await second.usage([COST, TOKENS, REQUESTS], NOW)
+    assert (cost.used, tokens.used, requests.used) == (0.375, 30, 2)
+    assert (await second.admit([Claim(REQUESTS, 1)], NOW)).allowed
+    assert not (await second.admit([Claim(REQUESTS, 1)], NOW)).allowed  # 3 a minute, over a restart
+
+
+async def test_held_reservations_are_released_by_a_restart(opened: Callable[..., DurableLimiter]) -> None:
+    first = await opened()
+    await spend(first, 0.25, 0.25)
+    held = await first.admit([Claim(COST, 0.5), Claim(TOKENS, 60)], NOW)  # never settled
+    assert held.allowed
+    await first.close()
+    second = await opened()
+    cost, tokens = await second.usage([COST, TOKENS], NOW)
+    assert (cost.used, tokens.used) == (0.25, 0)
+
+
+async def test_a_kill_loses_only_what_settled_after_the_last_copy(
+    opened: Callable[..., DurableLimiter],
+) -> None:
+    first = await opened()
+    await spend(first, 0.5, 0.5)
+    await first.flush()
+    await spend(first, 0.25, 0.25)  # settled after the copy: a kill now loses it
+    survivor = await opened()  # the file as a killed process leaves it (`first` never closed)
+    assert [u.used for u in await survivor.usage([COST], NOW)] == [0.5]
+
+
+async def test_expired_windows_are_neither_read_back_nor_kept(
+    opened: Callable[..., DurableLimiter], clock: Clock, tmp_path: Path
+) -> None:
+    first = await opened()
+    await spend(first, 30, 30, TOKENS)
+    await spend(first, 0.5, 0.5)
+    await first.close()
+    clock.now = NOW + 900  # the sliding use (10 minutes) has expired; the hour has not ended
+    second = await opened()
+    assert [u.used for u in await second.usage([COST, TOKENS], clock.now)] == [0.5, 0]
+    assert (await second.admit([Claim(REQUESTS, 1)], clock.now)).allowed  # something to write
+    await second.close()
+    with sqlite3.connect(tmp_path / "counters.db") as connection:
+        assert connection.execute("SELECT count(*) FROM sliding_uses WHERE key = 'tokens'").fetchone() == (0,)
+
+
+async def test_copies_are_written_periodically_off_the_request_path(tmp_path: Path, clock: Clock) -> None:
+    limiter = DurableLimiter(tmp_path / "counters.db", clock, interval=0.05)
+    await limiter.open()
+    try:
+        await spend(limiter, 0.5, 0.5)
+        deadline = time.monotonic() + 5
+        rows: list[tuple[str, float]] = []
+        while not rows and time.monotonic() < deadline:  # polling the file, as an operator would
+            with sqlite3.connect(tmp_path / "counters.db") as connection:
+                rows = connection.execute("SELECT key, used FROM fixed_windows").fetchall()
+            if not rows:
+                await asyncio.sleep(0.01)
+        assert rows == [("cost", 0.5)]
+    finally:
+        await limiter.close()
+
+
+async def test_a_copy_that_failed_is_written_with_the_next(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    first = await opened()
+    await spend(first, 0.25, 0.25)
+    await spend(first, 10, 10, TOKENS)
+    with sqlite3.connect(tmp_path / "counters.db") as connection:  # another writer holds the lock
+        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute("BEGIN IMMEDIATE")
+        first._file._connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        with pytest.raises(sqlite3.OperationalError):
+            await first.flush()
+        connection.execute("ROLLBACK")
+    await spend(first, 0.25, 0.125)
+    await first.close()
+    second = await opened()
+    assert [u.used for u in await second.usage([COST, TOKENS], NOW)] == [0.375, 10]
