@@ -477,10 +477,10 @@ def test_unknown_routes_methods_and_parameters_say_what_is_served(
     assert "PUT" in error_of(patched)["message"]
     misspelt = gw.http.get(f"{CF}/default/logs", params={"perpage": 5})
     assert error_of(misspelt)["message"] == "unknown parameter 'perpage'; did you mean 'per_page'?"
-    unrecorded = gw.http.get(f"{CF}/default/logs", params={"feedback": 1})
+    unrecorded = gw.http.get(f"{CF}/default/logs", params={"model_type": "chat"})
     assert (
         error_of(unrecorded)["message"]
-        == "feedback cannot be filtered on: log feedback is not stored by this Sluicegate"
+        == "model_type cannot be filtered on: Sluicegate does not record a model type"
     )
     bad_key = gw.http.get(
         f"{CF}/default/logs",

@@ -39,6 +39,7 @@ def cloudflare_api(
     add("GET", one + "/logs", guard(Scope.READ, records.list))
     add("DELETE", one + "/logs", guard(Scope.ADMIN, records.delete))
     add("GET", log, guard(Scope.READ, records.get))
+    add("PATCH", log, guard(Scope.FEEDBACK, records.edit))  # as natively: neither read nor admin needed
     add("GET", log + "/request", guard(Scope.READ, records.request_body))
     add("GET", log + "/response", guard(Scope.READ, records.response_body))
     # Stored keys need admin to list as well, as on /api/v1: their fingerprints are for key admins.
