@@ -10,6 +10,7 @@ from sluicegate.cfapi.envelope import cloudflare_errors
 from sluicegate.cfapi.gateways import CloudflareGateways
 from sluicegate.cfapi.logs import CloudflareLogs
 from sluicegate.cfapi.providers import CloudflareProviders
+from sluicegate.cfapi.unserved import custom_providers
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
@@ -46,4 +47,7 @@ def cloudflare_api(
     add("GET", one + "/provider_configs", guard(Scope.ADMIN, keys.list_configs))
     add("POST", one + "/provider_configs", guard(Scope.ADMIN, keys.create_config))
     add("GET", one + "/url/{provider}", guard(Scope.READ, keys.url))
+    # Refused with the reason (no token needed to learn that, as for any route not served).
+    add("*", "/accounts/{account}/ai-gateway/custom-providers", custom_providers)
+    add("*", "/accounts/{account}/ai-gateway/custom-providers/{id}", custom_providers)
     return app
