@@ -112,7 +112,9 @@ def test_delete_takes_every_match_or_the_first_few_oldest_first(sdk: Cloudflare)
     [
         ({"perpage": "5"}, "unknown parameter 'perpage'; did you mean 'per_page'?"),
         ({"filters.kye": "model"}, "unknown parameter 'filters.kye'; did you mean 'key'?"),
-        ({"feedback": "1"}, "feedback cannot be filtered on: log feedback is not stored by this Sluicegate"),
+        ({"model_type": "chat"}, "model_type cannot be filtered on: Sluicegate does not record a model type"),
+        ({"feedback": "up"}, "got 'up'; for 'up' send feedback=1"),
+        ({"filters": '[{"key": "feedback", "operator": "eq", "value": [0.5]}]'}, "thumbs up), got '0.5'"),
         (
             {"order_by": "model_type"},
             "order_by 'model_type' cannot be served: Sluicegate does not record a model type",

@@ -471,19 +471,58 @@ def test_unknown_routes_methods_and_parameters_say_what_is_served(
 ) -> None:
     routes = gw.http.get(f"{CF}/default/routes")
     assert (routes.status_code, error_of(routes)["code"]) == (404, 7003)
-    assert "dynamic routing and custom providers are not served yet" in error_of(routes)["message"]
+    assert "dynamic routing is not served yet" in error_of(routes)["message"]
     patched = gw.http.patch(f"{CF}/default", json={})
     assert (patched.status_code, error_of(patched)["code"]) == (405, 7001)
     assert "PUT" in error_of(patched)["message"]
     misspelt = gw.http.get(f"{CF}/default/logs", params={"perpage": 5})
     assert error_of(misspelt)["message"] == "unknown parameter 'perpage'; did you mean 'per_page'?"
-    unrecorded = gw.http.get(f"{CF}/default/logs", params={"feedback": 1})
+    unrecorded = gw.http.get(f"{CF}/default/logs", params={"model_type": "chat"})
     assert (
         error_of(unrecorded)["message"]
-        == "feedback cannot be filtered on: log feedback is not stored by this Sluicegate"
+        == "model_type cannot be filtered on: Sluicegate does not record a model type"
     )
     bad_key = gw.http.get(
         f"{CF}/default/logs",
         params=[("filters.key", "modle"), ("filters.operator", "eq"), ("filters.value", "x")],
     )
     assert error_of(bad_key)["message"] == "filters[0]: unknown key 'modle'; did you mean 'model'?"
+
+
+def test_custom_providers_are_refused_with_how_to_configure_one(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    # Sluicegate's custom providers are configured for the whole process, not stored per account.
+    gw = make_gateway(custom_providers={"my-vllm": fake.base_url}, secret_key="master-key-for-tests")
+    with Cloudflare(api_token=ADMIN_TOKEN, base_url=gw.url + "/client/v4", max_retries=0) as cf:
+        with pytest.raises(NotFoundError) as listing:
+            cf.ai_gateway.custom_providers.list(account_id=ACCOUNT)
+        with pytest.raises(NotFoundError) as creating:
+            cf.ai_gateway.custom_providers.create(
+                account_id=ACCOUNT, base_url=fake.base_url, name="vLLM", slug="my-vllm"
+            )
+        with pytest.raises(NotFoundError) as deleting:
+            cf.ai_gateway.custom_providers.delete("my-vllm", account_id=ACCOUNT)
+        cf.ai_gateway.provider_configs.create(
+            "default",
+            account_id=ACCOUNT,
+            alias="default",
+            default_config=True,
+            provider_slug="my-vllm",
+            secret=PROVIDER_KEY,
+        )
+    for refused in (listing, creating, deleting):
+        error = error_of(refused.value)
+        assert error["code"] == 7003
+        assert "configured for the whole Sluicegate" in error["message"]
+        assert "SLUICEGATE_CUSTOM_PROVIDERS" in error["message"]
+    # …and reached where the message says, with the key stored for it.
+    answered = httpx.post(
+        gw.provider_url("my-vllm") + "/chat/completions", json={"model": "served-model", "messages": USER}
+    )
+    assert answered.status_code == 200, answered.text
+    assert fake.requests[-1].header("authorization") == f"Bearer {PROVIDER_KEY}"
+    assert (fake.requests[-1].path, fake.requests[-1].json["model"]) == (
+        "/v1/chat/completions",
+        "served-model",
+    )

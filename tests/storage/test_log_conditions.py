@@ -45,6 +45,7 @@ def corpus() -> list[LogRecord]:
                 cost_usd=rng.choice([None, 0.0, 0.0004, 0.02]),
                 latency_ms=rng.choice([12.5, 480.0, 2_000.25]),
                 metadata=rng.choice(METADATA),
+                feedback=(None, -1, None, 0, 1)[n % 5],  # apart from rng: the other fields stay as they were
             )
         )
     rng.shuffle(records)
@@ -71,6 +72,7 @@ def field_of(r: LogRecord, field: LogField) -> Any:
         "tokens_in": r.tokens_in,
         "tokens_out": r.tokens_out,
         "latency_ms": r.latency_ms,
+        "feedback": r.feedback,
         "text": " ".join(
             [r.model or "", r.provider, r.endpoint, *r.metadata, *map(_text, r.metadata.values())]
         ),
@@ -149,6 +151,10 @@ CONDITIONS: list[tuple[LogCondition, ...]] = [
     (LogCondition("metadata_value", "eq", ("2.5",)),),
     (LogCondition("metadata_value", "eq", ("true",)),),
     (LogCondition("metadata_value", "contains", ("AN",)),),
+    (LogCondition("feedback", "eq", (1,)),),
+    (LogCondition("feedback", "eq", (None, 0)),),  # nobody rated it, or someone said "not evaluated"
+    (LogCondition("feedback", "neq", (-1,)),),
+    (LogCondition("feedback", "lt", (1,)),),
     (LogCondition("text", "contains", ("search",)),),
     (LogCondition("text", "contains", ("claude",)),),
     (

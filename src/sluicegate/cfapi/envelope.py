@@ -40,8 +40,8 @@ CODES: Mapping[int, int] = {
 INTERNAL = 1000  # any 5xx
 SERVED = (
     "this Sluicegate serves Cloudflare's accounts/{account_id}/ai-gateway/gateways routes: gateways, their"
-    " logs, provider_configs and url/{provider} (dynamic routing and custom providers are not served yet;"
-    " see docs/cloudflare-api.md)"
+    " logs, provider_configs and url/{provider} (dynamic routing is not served yet, custom providers are"
+    " configured rather than managed; see docs/cloudflare-api.md)"
 )
 GLOBAL_KEY = (
     "Cloudflare's global API key (X-Auth-Email / X-Auth-Key) is not accepted here: pass a Sluicegate"

@@ -17,7 +17,7 @@ from multidict import MultiMapping
 
 from sluicegate.cfapi.envelope import Page
 from sluicegate.cfapi.params import boolean, number, only
-from sluicegate.endpoints.admin import parse_time
+from sluicegate.endpoints.admin import feedback_param, parse_time
 from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import LogCondition, LogField, LogOperator, LogQuery, LogValue
@@ -37,13 +37,13 @@ FILTER_KEYS: Mapping[str, LogField] = {
     "duration": "latency_ms",
     "metadata.key": "metadata_key",
     "metadata.value": "metadata_value",
+    "feedback": "feedback",
 }
 UNRECORDED: Mapping[str, str] = {
     "request_content_type": "content types are not stored with Sluicegate's log records",
     "response_content_type": "content types are not stored with Sluicegate's log records",
     "request_type": "Sluicegate does not record a request type",
     "model_type": "Sluicegate does not record a model type",
-    "feedback": "log feedback is not stored by this Sluicegate",
     "event_id": "Sluicegate records no event ids",
     "authentication": "whether a request carried a gateway token is not stored",
     "wholesale": "Sluicegate has no unified billing, so no request is wholesale",
@@ -84,8 +84,8 @@ _EDGES: Mapping[str, LogOperator] = {"min": "ge", "max": "le"}
 _FLAT = (*_FLAGS, *_NAMES, *_DATES, "search")
 LIST_PARAMS = (
     "page", "per_page", "order_by", "order_by_direction", "direction", "filters", "meta_info",
-    *_FLAT, *(f"{edge}_{name}" for name in _BOUNDS for edge in ("min", "max")),
-    "feedback", "model_type", "request_content_type", "response_content_type",
+    *_FLAT, "feedback", *(f"{edge}_{name}" for name in _BOUNDS for edge in ("min", "max")),
+    "model_type", "request_content_type", "response_content_type",
 )  # fmt: skip
 DELETE_PARAMS = ("filters", "limit", "order_by", "order_by_direction")
 
@@ -99,6 +99,7 @@ def list_query(account: str, gateway: str, params: MultiMapping[str], page: Page
     return LogQuery(
         account=account,
         gateway=gateway,
+        feedback=feedback_param(params.get("feedback")),  # the native filter: -1, 0 or 1
         conditions=tuple(conditions),
         order=_order(params),
         offset=page.offset,
@@ -139,7 +140,7 @@ def _order(params: MultiMapping[str], default_direction: str = "desc") -> tuple[
 
 def _flat(params: MultiMapping[str]) -> list[LogCondition]:
     """The flat parameters (Cloudflare lists them as deprecated in favour of `filters`)."""
-    for name in ("feedback", "model_type", "request_content_type", "response_content_type"):
+    for name in ("model_type", "request_content_type", "response_content_type"):
         if name in params:
             raise BadRequest(f"{name} cannot be filtered on: {UNRECORDED[name]}", param=name)
     conditions = []
@@ -246,6 +247,9 @@ def _value(field: LogField, value: Any, name: str) -> LogValue:
         return boolean(value if isinstance(value, bool) else str(value), name)
     if field == "ts":
         return parse_time(str(value), name)
+    if field == "feedback":  # the SDK types values as numbers: 1.0 is the thumb 1
+        shown = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        return feedback_param(shown)
     if field in NUMERIC:
         return number(value, name)
     return str(value)

@@ -1,4 +1,4 @@
-"""`…/gateways/{id}/logs`: list, get, the request and response bodies, delete with filters.
+"""`…/gateways/{id}/logs`: list, get, edit, the request and response bodies, delete with filters.
 
 Records come from the same log store as `/api/v1`'s, shown in Cloudflare's fields (cloudflare
 5.9.0, `log_list_response` / `log_get_response`).
@@ -16,7 +16,10 @@ from sluicegate.cfapi.log_query import delete_query, list_query
 from sluicegate.cfapi.params import only
 from sluicegate.cfapi.settings import iso_time
 from sluicegate.endpoints.admin import MAX_PAGE, AdminApi
+from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.schemas import parse_body, validate
 from sluicegate.errors import NotFound
+from sluicegate.feedback import Feedback
 from sluicegate.storage.base import LogRecord, LogSink
 
 HEAD_BYTES = 4096  # of each body, in `request_head` / `response_head` of a single record
@@ -50,6 +53,15 @@ class CloudflareLogs:
         record = await self._record(request)
         return _body(record, "response", record.response_body)
 
+    async def edit(self, request: web.Request) -> web.Response:
+        """Cloudflare's "Patch Gateway Log": the native feedback change, with its rules and merge.
+        Cloudflare answers `{}`; the record as it now is says more and fits the SDK's `object`."""
+        only(request.query)
+        account, slug = request.match_info["account"], request.match_info["gateway"]
+        change = _feedback_change(await read_body(request))
+        record = await self._admin.annotate(account, slug, request.match_info["log_id"], change)
+        return success(cloudflare_log(record))
+
     async def delete(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         deleted = await self._admin.delete_logs(request, delete_query(account, slug, request.query))
@@ -78,6 +90,8 @@ def cloudflare_log(record: LogRecord, detail: bool = False) -> dict[str, Any]:
         "request_content_type": _header(record, "content-type"),
         "status_code": record.status,
         "step": record.step,
+        "feedback": record.feedback,
+        "score": record.score,
     }
     if detail:
         for which, body in (("request", record.request_body), ("response", record.response_body)):
@@ -85,6 +99,19 @@ def cloudflare_log(record: LogRecord, detail: bool = False) -> dict[str, Any]:
             shown[f"{which}_head_complete"] = body is not None and len(body) <= HEAD_BYTES
             shown[f"{which}_size"] = None if body is None else len(body)
     return shown
+
+
+def _feedback_change(body: bytes) -> Feedback:
+    """The body as a native `Feedback`. The SDK types `feedback` as a number, so a whole float
+    (`1.0`) is the thumb it names; everything else is left to the native rules."""
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        return parse_body(Feedback, body)  # raises the native 400
+    thumb = data.get("feedback") if isinstance(data, dict) else None
+    if isinstance(thumb, float) and thumb.is_integer():
+        data["feedback"] = int(thumb)
+    return validate(Feedback, data)
 
 
 def _header(record: LogRecord, name: str) -> str | None:

@@ -10,6 +10,7 @@ from sluicegate.cfapi.envelope import cloudflare_errors
 from sluicegate.cfapi.gateways import CloudflareGateways
 from sluicegate.cfapi.logs import CloudflareLogs
 from sluicegate.cfapi.providers import CloudflareProviders
+from sluicegate.cfapi.unserved import custom_providers
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
@@ -39,10 +40,14 @@ def cloudflare_api(
     add("GET", one + "/logs", guard(Scope.READ, records.list))
     add("DELETE", one + "/logs", guard(Scope.ADMIN, records.delete))
     add("GET", log, guard(Scope.READ, records.get))
+    add("PATCH", log, guard(Scope.FEEDBACK, records.edit))  # as natively: neither read nor admin needed
     add("GET", log + "/request", guard(Scope.READ, records.request_body))
     add("GET", log + "/response", guard(Scope.READ, records.response_body))
     # Stored keys need admin to list as well, as on /api/v1: their fingerprints are for key admins.
     add("GET", one + "/provider_configs", guard(Scope.ADMIN, keys.list_configs))
     add("POST", one + "/provider_configs", guard(Scope.ADMIN, keys.create_config))
     add("GET", one + "/url/{provider}", guard(Scope.READ, keys.url))
+    # Refused with the reason (no token needed to learn that, as for any route not served).
+    add("*", "/accounts/{account}/ai-gateway/custom-providers", custom_providers)
+    add("*", "/accounts/{account}/ai-gateway/custom-providers/{id}", custom_providers)
     return app

@@ -155,10 +155,7 @@ class AdminApi:
         """Cloudflare's "Patch Gateway Log": feedback, score and metadata (see `feedback.py`)."""
         account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
         change = parse_body(Feedback, await read_body(request))
-        record = await self._db.annotate_log(account, slug, log_id, change)
-        if record is None:
-            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
-        return _json(LogEntry.of(record).model_dump())
+        return _json(LogEntry.of(await self.annotate(account, slug, log_id, change)).model_dump())
 
     async def purge_cache(self, request: web.Request) -> web.Response:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
@@ -236,6 +233,14 @@ class AdminApi:
         """One of the gateway's log records, or a 404."""
         record = await self._db.get_log(account, log_id)
         if record is None or record.gateway != slug:
+            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
+        return record
+
+    async def annotate(self, account: str, slug: str, log_id: str, change: Feedback) -> LogRecord:
+        """Apply feedback, score and metadata to one of the gateway's records (see `feedback.py`);
+        the record as it is now, or a 404."""
+        record = await self._db.annotate_log(account, slug, log_id, change)
+        if record is None:
             raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
         return record
 

@@ -58,10 +58,11 @@ class LogRecord:
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or
 # semantic cache hit; `tokens`: input plus output; `metadata_key` / `metadata_value`: any key or
-# value of the record's metadata; `text`: model, provider, endpoint and metadata together.
+# value of the record's metadata; `text`: model, provider, endpoint and metadata together;
+# `feedback`: -1, 0 or 1, None when nobody gave any.
 LogField = Literal[
     "id", "ts", "provider", "model", "endpoint", "success", "cached", "cost_usd", "tokens",
-    "tokens_in", "tokens_out", "latency_ms", "metadata_key", "metadata_value", "text",
+    "tokens_in", "tokens_out", "latency_ms", "metadata_key", "metadata_value", "text", "feedback",
 ]  # fmt: skip
 LogOperator = Literal["eq", "neq", "contains", "lt", "gt", "le", "ge"]
 LogValue = str | float | bool | None

@@ -14,7 +14,7 @@ from typing import Any
 from sluicegate.storage.base import LOG_ORDER_FIELDS, LogCondition, LogField, LogValue
 
 NUMERIC: frozenset[LogField] = frozenset(
-    {"ts", "cost_usd", "tokens", "tokens_in", "tokens_out", "latency_ms"}
+    {"ts", "cost_usd", "tokens", "tokens_in", "tokens_out", "latency_ms", "feedback"}
 )
 BOOLEAN: frozenset[LogField] = frozenset({"success", "cached"})
 METADATA: frozenset[LogField] = frozenset({"metadata_key", "metadata_value"})
@@ -57,6 +57,7 @@ SQLITE = Dialect(
         "tokens": "(coalesce(tokens_in, 0) + coalesce(tokens_out, 0))",
         "tokens_in": "tokens_in",
         "tokens_out": "tokens_out",
+        "feedback": "feedback",
         "text": _TEXT.format(metadata="metadata"),
     },
     contains="instr(lower({expr}), lower({value})) > 0",
@@ -71,6 +72,7 @@ POSTGRES = Dialect(
         "tokens": "(coalesce(tokens_in, 0) + coalesce(tokens_out, 0))::float8",
         "tokens_in": "tokens_in::float8",
         "tokens_out": "tokens_out::float8",
+        "feedback": "feedback::float8",
         "text": _TEXT.format(metadata="metadata::text"),
     },
     contains="strpos(lower({expr}), lower({value})) > 0",
