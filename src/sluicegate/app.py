@@ -36,6 +36,7 @@ from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.guardrails import Guardrails
 from sluicegate.pipeline.keys import InjectKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -122,6 +123,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
+            Guardrails(),
             InjectKeys(keys),
             ResponseCache(
                 cache,

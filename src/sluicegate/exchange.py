@@ -110,6 +110,7 @@ class Exchange:
     rate_limited: bool = False
     semantic_hit: bool = False
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
+    guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
 
     @property
     def account(self) -> str:

@@ -1,0 +1,178 @@
+"""The text deltas of a streamed answer, filtered as they pass: OpenAI chat chunks
+(`choices[].delta.content`), Anthropic `text_delta` events and Gemini stream chunks.
+
+Events are parsed one at a time (only an unfinished event is held); the text of each choice or
+content block goes through its own `TextPipe`, which holds back only the tail a match may still
+span. What a pipe still holds when its choice or block ends is put in that event (OpenAI, Gemini)
+or in a `text_delta` sent just before it (Anthropic); at the end of the stream, in one last event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .bodies import Shape
+from .detector import Span
+from .placeholders import RestoreStream
+from .stream import StreamRedactor
+
+# The shapes whose streams this filter reads (a Responses stream repeats its text in `done` events).
+STREAMED_SHAPES = ("openai_chat", "anthropic_messages", "gemini")
+
+
+class TextPipe:
+    """Redaction, then (when asked) placeholders of the request put back."""
+
+    def __init__(self, redactor: StreamRedactor, restore: RestoreStream | None) -> None:
+        self.redactor = redactor
+        self._restore = restore
+
+    def feed(self, text: str) -> str:
+        out = self.redactor.feed(text)
+        return self._restore.feed(out) if self._restore is not None else out
+
+    def close(self) -> str:
+        out = self.redactor.close()
+        if self._restore is None:
+            return out
+        return self._restore.feed(out) + self._restore.close()
+
+
+def _end_of_event(buffer: bytes) -> int:
+    """Where the first complete event of `buffer` ends (after its blank line), or -1."""
+    ends = [found + len(mark) for mark in (b"\n\n", b"\r\n\r\n") if (found := buffer.find(mark)) >= 0]
+    return min(ends, default=-1)
+
+
+def _data(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+class SseTextFilter:
+    """`feed` the raw bytes of the stream as they come, then `close()`; each returns what may go
+    to the client now. `spans` lists what the pipes redacted."""
+
+    def __init__(self, shape: Shape, pipe: Callable[[], TextPipe]) -> None:
+        self._shape = shape
+        self._make = pipe
+        self._buffer = b""
+        self._open: dict[int, TextPipe] = {}
+        self._all: list[TextPipe] = []
+        self._last: dict[str, Any] = {}  # the last OpenAI chunk's id, model …: for a final chunk
+
+    @property
+    def spans(self) -> list[Span]:
+        return [span for pipe in self._all for span in pipe.redactor.spans]
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buffer += chunk
+        out: list[bytes] = []
+        while (end := _end_of_event(self._buffer)) >= 0:
+            event, self._buffer = self._buffer[:end], self._buffer[end:]
+            out.append(self._event(event))
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        return (self._event(rest) if rest.strip() else rest) + self._flush()
+
+    def _pipe(self, index: int) -> TextPipe:
+        pipe = self._open.get(index)
+        if pipe is None:
+            pipe = self._open[index] = self._make()
+            self._all.append(pipe)
+        return pipe
+
+    def _event(self, event: bytes) -> bytes:
+        lines = event.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+        at = next((i for i, line in enumerate(lines) if line.startswith(b"data:")), None)
+        if at is None:
+            return event
+        data = lines[at][5:].strip()
+        if data == b"[DONE]":
+            return self._flush() + event
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return event
+        if not isinstance(payload, dict):
+            return event
+        handler = {"openai_chat": self._openai, "anthropic_messages": self._anthropic, "gemini": self._gemini}
+        before = handler[self._shape](payload) if self._shape in handler else b""
+        lines[at] = b"data: " + orjson.dumps(payload)
+        return before + b"\n".join(lines) + b"\n\n"
+
+    def _openai(self, chunk: dict[str, Any]) -> bytes:
+        self._last = {key: chunk[key] for key in ("id", "object", "created", "model") if key in chunk}
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                delta["content"] = self._pipe(index).feed(delta["content"])
+            if choice.get("finish_reason") is not None and index in self._open:
+                rest = self._open.pop(index).close()
+                if rest and isinstance(delta, dict):
+                    delta["content"] = (delta.get("content") or "") + rest
+        return b""
+
+    def _anthropic(self, event: dict[str, Any]) -> bytes:
+        index = event.get("index", 0)
+        delta = event.get("delta")
+        if event.get("type") == "content_block_delta" and isinstance(delta, dict):
+            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                delta["text"] = self._pipe(index).feed(delta["text"])
+        elif event.get("type") == "content_block_stop" and index in self._open:
+            return self._anthropic_text(index, self._open.pop(index).close())
+        return b""
+
+    @staticmethod
+    def _anthropic_text(index: int, text: str) -> bytes:
+        if not text:
+            return b""
+        delta = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+        return b"event: content_block_delta\n" + _data(delta)
+
+    def _gemini(self, chunk: dict[str, Any]) -> bytes:
+        for position, candidate in enumerate(chunk.get("candidates") or []):
+            if not isinstance(candidate, dict):
+                continue
+            index = candidate.get("index", position)
+            content = candidate.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else None
+            texts = [
+                part
+                for part in (parts if isinstance(parts, list) else [])
+                if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought")
+            ]
+            for part in texts:
+                part["text"] = self._pipe(index).feed(part["text"])
+            if candidate.get("finishReason") and index in self._open:
+                rest = self._open.pop(index).close()
+                if rest and texts:
+                    texts[-1]["text"] += rest
+                elif rest:
+                    candidate["content"] = {"role": "model", "parts": [*(parts or []), {"text": rest}]}
+        return b""
+
+    def _flush(self) -> bytes:
+        """Whatever the open pipes still hold, as one last event per choice or block."""
+        out: list[bytes] = []
+        for index, pipe in sorted(self._open.items()):
+            rest = pipe.close()
+            if not rest:
+                continue
+            if self._shape == "openai_chat":
+                choice = {"index": index, "delta": {"content": rest}, "finish_reason": None}
+                out.append(_data({**self._last, "choices": [choice]}))
+            elif self._shape == "anthropic_messages":
+                out.append(self._anthropic_text(index, rest))
+            elif self._shape == "gemini":
+                content = {"role": "model", "parts": [{"text": rest}]}
+                out.append(_data({"candidates": [{"index": index, "content": content}]}))
+        self._open.clear()
+        return b"".join(out)

@@ -1,0 +1,155 @@
+"""Guardrails served: a gateway's `guardrails` setting applied to requests, JSON and streamed
+answers and cache hits, over loopback with the official OpenAI SDK against the fake upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+CARD = "4111 1111 1111 1111"  # Luhn-valid, and the fake streams it back one group per chunk
+NOT_A_CARD = "4111 1111 1111 1112"  # sixteen digits that fail Luhn
+EMAIL = "alice.smith@example.com"
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url})
+
+
+def configure(gateway: RunningGateway, **settings: Any) -> None:
+    response = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+    assert response.status_code == 200, response.text
+
+
+def sdk(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+
+
+def ask(client: openai.OpenAI, text: str) -> Any:
+    return client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+    )
+
+
+def sent_upstream(fake: FakeOpenAI) -> str:
+    assert len(fake.requests) == 1
+    return fake.requests[0].body.decode()
+
+
+def test_a_luhn_valid_card_is_blocked_and_nothing_goes_upstream(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    configure(gateway, guardrails={"pii": {"action": "block", "entities": ["credit_card"]}})
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(sdk(gateway), f"charge my card {CARD} please")
+    error = caught.value.response.json()["error"]
+    assert error["code"] == "guardrail_blocked"
+    assert error["detector"].startswith("credit_card")
+    assert error["direction"] == "request"
+    assert "4111" not in caught.value.response.text
+    assert fake.requests == []
+
+
+def test_sixteen_digits_failing_luhn_pass(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "block", "entities": ["credit_card"]}})
+    answer = ask(sdk(gateway), f"order number {NOT_A_CARD}").parse()
+    assert NOT_A_CARD in answer.choices[0].message.content
+    assert NOT_A_CARD in sent_upstream(fake)
+
+
+def test_redact_sends_a_placeholder_upstream_and_says_so(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}})
+    raw = ask(sdk(gateway), f"write to {EMAIL} today")
+    body = sent_upstream(fake)
+    assert "[EMAIL_1]" in body
+    assert EMAIL not in body
+    assert raw.parse().choices[0].message.content == "echo: write to [EMAIL_1] today"
+    assert raw.headers["x-sluicegate-guardrails"] == "request:redact:email"
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "request:redact:email"
+    assert EMAIL not in orjson.dumps(record).decode()
+
+
+def test_restore_maps_placeholders_back_for_the_client(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
+    answer = ask(sdk(gateway), f"write to {EMAIL} today").parse()
+    assert EMAIL not in sent_upstream(fake)
+    assert answer.choices[0].message.content == f"echo: write to {EMAIL} today"
+
+
+def test_restore_works_on_a_stream_too(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
+    stream = sdk(gateway).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"write to {EMAIL} today"}], stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert EMAIL not in sent_upstream(fake)
+    assert text == f"echo: write to {EMAIL} today"
+
+
+def test_flag_forwards_unchanged_and_reports(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "flag", "entities": ["email"]}})
+    raw = ask(sdk(gateway), f"write to {EMAIL}")
+    assert EMAIL in sent_upstream(fake)
+    assert raw.parse().choices[0].message.content == f"echo: write to {EMAIL}"
+    # the echo holds the address too, and the policy's direction is both
+    assert raw.headers["x-sluicegate-guardrails"] == "request:flag:email, response:flag:email"
+
+
+def test_a_card_split_across_stream_chunks_is_redacted(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    configure(
+        gateway,
+        guardrails={"pii": {"action": "redact", "entities": ["credit_card"], "direction": "response"}},
+    )
+    stream = sdk(gateway).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"card {CARD} ok"}], stream=True
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+    assert CARD in sent_upstream(fake)  # the request direction is not guarded here
+    assert "".join(pieces) == "echo: card [CREDIT_CARD_1] ok"
+    assert not any("4111" in piece or "1111" in piece for piece in pieces)
+    assert len([piece for piece in pieces if piece]) >= 3  # passed on as it came, not as one block
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "response:redact:credit_card"
+
+
+def test_a_cached_answer_with_a_secret_is_redacted_when_served(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    configure(gateway, cache_enabled=True)
+    client = sdk(gateway)
+    first = ask(client, f"my key is {AWS_KEY}")
+    assert AWS_KEY in first.parse().choices[0].message.content
+    configure(
+        gateway, guardrails={"pii": {"action": "redact", "entities": ["secret"], "direction": "response"}}
+    )
+    second = ask(client, f"my key is {AWS_KEY}")
+    assert second.headers["cf-aig-cache-status"] == "HIT"
+    assert second.parse().choices[0].message.content == "echo: my key is [SECRET_1]"
+    assert AWS_KEY not in second.http_response.text
+    assert len(fake.requests) == 1
+
+
+def test_a_bad_policy_is_a_400_naming_the_field(gateway: RunningGateway) -> None:
+    response = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default",
+        json={"settings": {"guardrails": {"pii": {"action": "redcat"}}}},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "settings.guardrails.pii.action"
+    assert "did you mean 'redact'" in error["message"]
