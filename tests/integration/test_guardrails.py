@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_metrics import counted
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid, and the fake streams it back one group per chunk
 NOT_A_CARD = "4111 1111 1111 1112"  # sixteen digits that fail Luhn
@@ -35,8 +36,10 @@ def configure(gateway: RunningGateway, **settings: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def sdk(gateway: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as sdk:
+        yield sdk
 
 
 def ask(client: openai.OpenAI, text: str) -> Any:
@@ -51,29 +54,41 @@ def sent_upstream(fake: FakeOpenAI) -> str:
 
 
 def test_a_luhn_valid_card_is_blocked_and_nothing_goes_upstream(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
 ) -> None:
     configure(gateway, guardrails={"pii": {"action": "block", "entities": ["credit_card"]}})
     with pytest.raises(openai.BadRequestError) as caught:
-        ask(sdk(gateway), f"charge my card {CARD} please")
+        ask(client, f"charge my card {CARD} please")
     error = caught.value.response.json()["error"]
     assert error["code"] == "guardrail_blocked"
     assert error["detector"].startswith("credit_card")
     assert error["direction"] == "request"
     assert "4111" not in caught.value.response.text
     assert fake.requests == []
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "request:block:credit_card"
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert "[CREDIT_CARD_1]" in detail["request_body"]
+    assert "4111" not in orjson.dumps(detail).decode()
+    found = counted(gateway, 1)
+    labels = {"gateway": "default", "direction": "request", "action": "block", "entity": "credit_card"}
+    assert found["sluicegate_guardrail_findings_total", frozenset(labels.items())] == 1
 
 
-def test_sixteen_digits_failing_luhn_pass(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_sixteen_digits_failing_luhn_pass(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(gateway, guardrails={"pii": {"action": "block", "entities": ["credit_card"]}})
-    answer = ask(sdk(gateway), f"order number {NOT_A_CARD}").parse()
+    answer = ask(client, f"order number {NOT_A_CARD}").parse()
     assert NOT_A_CARD in answer.choices[0].message.content
     assert NOT_A_CARD in sent_upstream(fake)
 
 
-def test_redact_sends_a_placeholder_upstream_and_says_so(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_redact_sends_a_placeholder_upstream_and_says_so(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}})
-    raw = ask(sdk(gateway), f"write to {EMAIL} today")
+    raw = ask(client, f"write to {EMAIL} today")
     body = sent_upstream(fake)
     assert "[EMAIL_1]" in body
     assert EMAIL not in body
@@ -81,19 +96,25 @@ def test_redact_sends_a_placeholder_upstream_and_says_so(gateway: RunningGateway
     assert raw.headers["x-sluicegate-guardrails"] == "request:redact:email"
     (record,) = gateway.wait_for_logs(1)
     assert record["metadata"]["guardrails"] == "request:redact:email"
-    assert EMAIL not in orjson.dumps(record).decode()
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert "[EMAIL_1]" in detail["request_body"]
+    assert EMAIL not in orjson.dumps(detail).decode()
 
 
-def test_restore_maps_placeholders_back_for_the_client(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_restore_maps_placeholders_back_for_the_client(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
-    answer = ask(sdk(gateway), f"write to {EMAIL} today").parse()
+    answer = ask(client, f"write to {EMAIL} today").parse()
     assert EMAIL not in sent_upstream(fake)
     assert answer.choices[0].message.content == f"echo: write to {EMAIL} today"
 
 
-def test_restore_works_on_a_stream_too(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_restore_works_on_a_stream_too(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
-    stream = sdk(gateway).chat.completions.create(
+    stream = client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": f"write to {EMAIL} today"}], stream=True
     )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
@@ -101,21 +122,25 @@ def test_restore_works_on_a_stream_too(gateway: RunningGateway, fake: FakeOpenAI
     assert text == f"echo: write to {EMAIL} today"
 
 
-def test_flag_forwards_unchanged_and_reports(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_flag_forwards_unchanged_and_reports(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(gateway, guardrails={"pii": {"action": "flag", "entities": ["email"]}})
-    raw = ask(sdk(gateway), f"write to {EMAIL}")
+    raw = ask(client, f"write to {EMAIL}")
     assert EMAIL in sent_upstream(fake)
     assert raw.parse().choices[0].message.content == f"echo: write to {EMAIL}"
     # the echo holds the address too, and the policy's direction is both
     assert raw.headers["x-sluicegate-guardrails"] == "request:flag:email, response:flag:email"
 
 
-def test_a_card_split_across_stream_chunks_is_redacted(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_a_card_split_across_stream_chunks_is_redacted(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
     configure(
         gateway,
         guardrails={"pii": {"action": "redact", "entities": ["credit_card"], "direction": "response"}},
     )
-    stream = sdk(gateway).chat.completions.create(
+    stream = client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": f"card {CARD} ok"}], stream=True
     )
     pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
@@ -128,10 +153,9 @@ def test_a_card_split_across_stream_chunks_is_redacted(gateway: RunningGateway, 
 
 
 def test_a_cached_answer_with_a_secret_is_redacted_when_served(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
 ) -> None:
     configure(gateway, cache_enabled=True)
-    client = sdk(gateway)
     first = ask(client, f"my key is {AWS_KEY}")
     assert AWS_KEY in first.parse().choices[0].message.content
     configure(

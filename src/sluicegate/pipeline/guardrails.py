@@ -24,7 +24,7 @@ from sluicegate.guardrails.answers import answer_texts, shape_of
 from sluicegate.guardrails.bodies import Shape, rewrite
 from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.guard import Guard, Side
-from sluicegate.guardrails.placeholders import RestoreStream, Vault
+from sluicegate.guardrails.placeholders import RestoreStream, Vault, redact
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.scanner import Scanner
 from sluicegate.guardrails.sse import STREAMED_SHAPES, SseTextFilter, TextPipe
@@ -106,24 +106,30 @@ class Guardrails:
         def change(text: str, role: str) -> str:
             inspection = guard.inspect(text, "request", vault)
             if inspection.blocked is not None:
+                findings.note("request", "block", [inspection.blocked])
                 raise _blocked(inspection.blocked, "request")
             findings.note("request", "redact", inspection.redacted)
             findings.note("request", "flag", inspection.flagged)
             injection = guard.injection(text) if role == "user" else None
             if injection is not None:
                 assert guard.policy.prompt_injection is not None
+                finding = f"prompt_injection.{injection.rule}"
+                findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
                 if guard.policy.prompt_injection.action == "block":
                     raise GuardrailBlocked(
                         "the gateway's guardrails blocked this request: a user message reads as a "
                         f"prompt injection ({injection.rule})",
-                        detector=f"prompt_injection.{injection.rule}",
+                        detector=finding,
                         entity="prompt_injection",
                         direction="request",
                     )
-                findings.add(f"request:flag:prompt_injection.{injection.rule}")
             return inspection.text
 
-        changed = [_rewrite_step(step, change) for step in exchange.steps]
+        try:
+            changed = [_rewrite_step(step, change) for step in exchange.steps]
+        except GuardrailBlocked:
+            _mask_client_body(exchange, guard, vault)
+            raise
         if not any(changed):
             return
         if exchange.kind in _SINGLE_STEP_KINDS:
@@ -182,6 +188,23 @@ def _rewritten(body: bytes, shape: Shape, change: Change) -> bytes:
     return encode(payload) if rewrite(shape, payload, change) else body
 
 
+def _mask_client_body(exchange: Exchange, guard: Guard, vault: Vault) -> None:
+    """A blocked request is still logged: with what blocked it as placeholders in its body, or
+    (a universal array, whose steps may differ in shape) without its bodies."""
+    step = exchange.steps[0] if exchange.steps else None
+    if exchange.kind == "compat":
+        shape: Shape | None = "openai_chat"
+    elif exchange.kind in _SINGLE_STEP_KINDS and step is not None:
+        shape = shape_of(step.route.path, step.facts.payload)
+    else:
+        shape = None
+    if shape is None:
+        exchange.collect_payload = False
+        return
+    blocking = guard.scanner("request", "block")
+    exchange.body = _rewritten(exchange.body, shape, lambda text, _role: redact(text, blocking, vault)[0])
+
+
 def _universal_body(exchange: Exchange, changed: list[bool]) -> bytes:
     """The universal array with each rewritten step's `query` replaced, so the log holds no more
     than the upstreams saw."""
@@ -204,6 +227,7 @@ def _answer(
     for text in texts:
         inspection = guard.inspect(text.value, "response", vault)
         if inspection.blocked is not None:
+            findings.note("response", "block", [inspection.blocked])
             raise _blocked(inspection.blocked, "response")
         findings.note("response", "redact", inspection.redacted)
         findings.note("response", "flag", inspection.flagged)
