@@ -92,7 +92,7 @@ class Guardrails:
         compiled = self._compiled(policy)
         vault, findings = Vault(), Findings(exchange)
         try:
-            self._check_request(exchange, compiled.guard, vault, findings)
+            check_request(exchange, compiled.guard, vault, findings)
             reply = await call_next(exchange)
             if compiled.reads_answers and 200 <= reply.status < 300:
                 await self._check_answer(exchange, reply, compiled, vault, findings)
@@ -101,43 +101,6 @@ class Guardrails:
         if exchange.guardrails:
             reply.headers[GUARDRAILS_HEADER] = ", ".join(exchange.guardrails)
         return reply
-
-    def _check_request(self, exchange: Exchange, guard: Guard, vault: Vault, findings: Findings) -> None:
-        def change(text: str, role: str) -> str:
-            inspection = guard.inspect(text, "request", vault)
-            if inspection.blocked is not None:
-                findings.note("request", "block", [inspection.blocked])
-                raise _blocked(inspection.blocked, "request")
-            findings.note("request", "redact", inspection.redacted)
-            findings.note("request", "flag", inspection.flagged)
-            injection = guard.injection(text) if role == "user" else None
-            if injection is not None:
-                assert guard.policy.prompt_injection is not None
-                finding = f"prompt_injection.{injection.rule}"
-                findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
-                if guard.policy.prompt_injection.action == "block":
-                    raise GuardrailBlocked(
-                        "the gateway's guardrails blocked this request: a user message reads as a "
-                        f"prompt injection ({injection.rule})",
-                        detector=finding,
-                        entity="prompt_injection",
-                        direction="request",
-                    )
-            return inspection.text
-
-        try:
-            changed = [_rewrite_step(step, change) for step in exchange.steps]
-        except GuardrailBlocked:
-            _mask_client_body(exchange, guard, vault)
-            raise
-        if not any(changed):
-            return
-        if exchange.kind in _SINGLE_STEP_KINDS:
-            exchange.body = exchange.steps[0].body
-        elif exchange.kind == "compat":
-            exchange.body = _rewritten(exchange.body, "openai_chat", change)
-        elif exchange.kind == "universal":
-            exchange.body = _universal_body(exchange, changed)
 
     async def _check_answer(
         self, exchange: Exchange, reply: Reply, compiled: Compiled, vault: Vault, findings: Findings
@@ -153,7 +116,7 @@ class Guardrails:
         if "json" in content_type:
             if reply.stream is not None:  # a large answer relayed as it came: read it to scan it
                 reply.body, reply.stream = b"".join([chunk async for chunk in reply.stream]), None
-            reply.body = _answer(reply.body, shape, compiled.guard, vault, findings, restore=restore)
+            reply.body = check_answer(reply.body, shape, compiled.guard, vault, findings, restore=restore)
             reply.headers.popall("Content-Length", None)
         elif reply.stream is not None and "event-stream" in content_type and shape in STREAMED_SHAPES:
 
@@ -162,6 +125,46 @@ class Guardrails:
                 return TextPipe(redactor, RestoreStream(vault) if restore else None)
 
             reply.stream = _filtered(reply.stream, SseTextFilter(shape, pipe), exchange, findings)
+
+
+def check_request(exchange: Exchange, guard: Guard, vault: Vault, findings: Findings) -> None:
+    """Each step's body inspected and rewritten in place; `GuardrailBlocked` when a rule blocks it."""
+
+    def change(text: str, role: str) -> str:
+        inspection = guard.inspect(text, "request", vault)
+        if inspection.blocked is not None:
+            findings.note("request", "block", [inspection.blocked])
+            raise _blocked(inspection.blocked, "request")
+        findings.note("request", "redact", inspection.redacted)
+        findings.note("request", "flag", inspection.flagged)
+        injection = guard.injection(text) if role == "user" else None
+        if injection is not None:
+            assert guard.policy.prompt_injection is not None
+            finding = f"prompt_injection.{injection.rule}"
+            findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
+            if guard.policy.prompt_injection.action == "block":
+                raise GuardrailBlocked(
+                    "the gateway's guardrails blocked this request: a user message reads as a "
+                    f"prompt injection ({injection.rule})",
+                    detector=finding,
+                    entity="prompt_injection",
+                    direction="request",
+                )
+        return inspection.text
+
+    try:
+        changed = [_rewrite_step(step, change) for step in exchange.steps]
+    except GuardrailBlocked:
+        _mask_client_body(exchange, guard, vault)
+        raise
+    if not any(changed):
+        return
+    if exchange.kind in _SINGLE_STEP_KINDS:
+        exchange.body = exchange.steps[0].body
+    elif exchange.kind == "compat":
+        exchange.body = _rewritten(exchange.body, "openai_chat", change)
+    elif exchange.kind == "universal":
+        exchange.body = _universal_body(exchange, changed)
 
 
 Change = Callable[[str, str], str]
@@ -216,7 +219,7 @@ def _universal_body(exchange: Exchange, changed: list[bool]) -> bytes:
     return encode(raw)
 
 
-def _answer(
+def check_answer(
     body: bytes, shape: Shape, guard: Guard, vault: Vault, findings: Findings, *, restore: bool
 ) -> bytes:
     try:
