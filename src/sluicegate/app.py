@@ -116,6 +116,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
     }
+    guardrails = Guardrails()
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [
@@ -123,7 +124,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
-            Guardrails(),
+            guardrails,
             InjectKeys(keys),
             ResponseCache(
                 cache,
@@ -178,7 +179,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             cache,
             guard,
             purgers=[semantic.purge],
-            watchers=[semantic.models.gateway_saved],
+            watchers=[semantic.models.gateway_saved, guardrails.gateway_saved],
         ),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard, providers),

@@ -157,3 +157,30 @@ def test_restore_puts_the_request_placeholders_back() -> None:
 def test_events_it_cannot_read_pass_unchanged() -> None:
     data = b": keep-alive\n\nevent: ping\ndata: not json\n\n"
     assert run(make_filter("openai_chat"), data, [3]) == data
+
+
+def responses_stream(words: list[str]) -> bytes:
+    whole = "".join(words)
+    part = {"type": "output_text", "text": whole, "annotations": []}
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "content": [part]}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    named: list[dict[str, Any]] = [{"type": "response.created", "response": {"id": "r", "output": []}}]
+    named += [{"type": "response.output_text.delta", **where, "delta": w} for w in words]
+    named += [
+        {"type": "response.output_text.done", **where, "text": whole},
+        {"type": "response.content_part.done", **where, "part": part},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": {"id": "r", "output": [item]}},
+    ]
+    return b"".join(f"event: {e['type']}\n".encode() + b"data: " + orjson.dumps(e) + b"\n\n" for e in named)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=8))
+def test_responses_deltas_and_the_texts_done_events_repeat_are_redacted(cuts: list[int]) -> None:
+    out = run(make_filter("openai_responses"), responses_stream(WORDS), cuts)
+    found = events(out)
+    assert "".join(e["delta"] for e in found if e["type"] == "response.output_text.delta") == REDACTED
+    assert b"4111" not in out
+    assert b"bob@" not in out
+    completed = found[-1]["response"]["output"][0]["content"][0]["text"]
+    assert completed == REDACTED

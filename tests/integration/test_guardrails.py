@@ -234,3 +234,30 @@ def test_a_prompt_injection_is_blocked(
     assert error["code"] == "guardrail_blocked"
     assert error["detector"].startswith("prompt_injection.")
     assert fake.requests == []
+
+
+def test_a_responses_stream_is_redacted_in_its_deltas_and_its_whole_texts(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    configure(
+        gateway,
+        guardrails={"pii": {"action": "redact", "entities": ["credit_card"], "direction": "response"}},
+    )
+    deltas: list[str] = []
+    with client.responses.stream(model="gpt-4o-mini", input=f"card {CARD} ok") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            assert "4111" not in event.model_dump_json(warnings=False)
+        final = stream.get_final_response()
+    assert "".join(deltas) == "echo: card [CREDIT_CARD_1] ok"
+    assert final.output_text == "echo: card [CREDIT_CARD_1] ok"
+
+
+def test_a_responses_answer_is_restored(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
+    answer = client.responses.create(model="gpt-4o-mini", input=f"write to {EMAIL}")
+    assert EMAIL not in sent_upstream(fake)
+    assert answer.output_text == f"echo: write to {EMAIL}"

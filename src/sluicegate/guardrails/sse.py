@@ -1,5 +1,6 @@
 """The text deltas of a streamed answer, filtered as they pass: OpenAI chat chunks
-(`choices[].delta.content`), Anthropic `text_delta` events and Gemini stream chunks.
+(`choices[].delta.content`), Responses `output_text` deltas (and the whole texts its `done` and
+`completed` events repeat), Anthropic `text_delta` events and Gemini stream chunks.
 
 Events are parsed one at a time (only an unfinished event is held); the text of each choice or
 content block goes through its own `TextPipe`, which holds back only the tail a match may still
@@ -14,13 +15,13 @@ from typing import Any
 
 import orjson
 
+from .answers import answer_texts
 from .bodies import Shape
 from .detector import Span
 from .placeholders import RestoreStream
 from .stream import StreamRedactor
 
-# The shapes whose streams this filter reads (a Responses stream repeats its text in `done` events).
-STREAMED_SHAPES = ("openai_chat", "anthropic_messages", "gemini")
+STREAMED_SHAPES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 
 
 class TextPipe:
@@ -59,7 +60,7 @@ class SseTextFilter:
         self._shape = shape
         self._make = pipe
         self._buffer = b""
-        self._open: dict[int, TextPipe] = {}
+        self._open: dict[Any, TextPipe] = {}  # a choice's or block's index; Responses: (item, part)
         self._all: list[TextPipe] = []
         self._last: dict[str, Any] = {}  # the last OpenAI chunk's id, model …: for a final chunk
 
@@ -79,7 +80,7 @@ class SseTextFilter:
         rest, self._buffer = self._buffer, b""
         return (self._event(rest) if rest.strip() else rest) + self._flush()
 
-    def _pipe(self, index: int) -> TextPipe:
+    def _pipe(self, index: Any) -> TextPipe:
         pipe = self._open.get(index)
         if pipe is None:
             pipe = self._open[index] = self._make()
@@ -100,8 +101,13 @@ class SseTextFilter:
             return event
         if not isinstance(payload, dict):
             return event
-        handler = {"openai_chat": self._openai, "anthropic_messages": self._anthropic, "gemini": self._gemini}
-        before = handler[self._shape](payload) if self._shape in handler else b""
+        handler = {
+            "openai_chat": self._openai,
+            "openai_responses": self._responses,
+            "anthropic_messages": self._anthropic,
+            "gemini": self._gemini,
+        }[self._shape]
+        before = handler(payload)
         lines[at] = b"data: " + orjson.dumps(payload)
         return before + b"\n".join(lines) + b"\n\n"
 
@@ -119,6 +125,55 @@ class SseTextFilter:
                 if rest and isinstance(delta, dict):
                     delta["content"] = (delta.get("content") or "") + rest
         return b""
+
+    def _whole(self, text: str) -> str:
+        """A complete text at once (the same vault: the same placeholders as its deltas got)."""
+        pipe = self._make()
+        self._all.append(pipe)
+        return pipe.feed(text) + pipe.close()
+
+    def _responses(self, event: dict[str, Any]) -> bytes:
+        kind = event.get("type")
+        key = (event.get("output_index", 0), event.get("content_index", 0))
+        if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
+            event["delta"] = self._pipe(key).feed(event["delta"])
+            return b""
+        before = b""
+        if kind == "response.output_text.done":
+            before = self._responses_text(
+                key, self._open.pop(key).close() if key in self._open else "", event
+            )
+            if isinstance(event.get("text"), str):
+                event["text"] = self._whole(event["text"])
+        part = event.get("part")
+        if (
+            kind == "response.content_part.done"
+            and isinstance(part, dict)
+            and isinstance(part.get("text"), str)
+        ):
+            part["text"] = self._whole(part["text"])
+        item = event.get("item")
+        if kind == "response.output_item.done" and isinstance(item, dict):
+            for text in answer_texts("openai_responses", {"output": [item]}):
+                text.set(self._whole(text.value))
+        if isinstance(event.get("response"), dict):  # created, in_progress, completed, incomplete
+            for text in answer_texts("openai_responses", event["response"]):
+                text.set(self._whole(text.value))
+        return before
+
+    @staticmethod
+    def _responses_text(key: tuple[Any, Any], text: str, event: dict[str, Any]) -> bytes:
+        if not text:
+            return b""
+        delta = {
+            "type": "response.output_text.delta",
+            "item_id": event.get("item_id"),
+            "output_index": key[0],
+            "content_index": key[1],
+            "delta": text,
+            "sequence_number": event.get("sequence_number"),
+        }
+        return b"event: response.output_text.delta\n" + _data(delta)
 
     def _anthropic(self, event: dict[str, Any]) -> bytes:
         index = event.get("index", 0)
@@ -171,6 +226,8 @@ class SseTextFilter:
                 out.append(_data({**self._last, "choices": [choice]}))
             elif self._shape == "anthropic_messages":
                 out.append(self._anthropic_text(index, rest))
+            elif self._shape == "openai_responses":
+                out.append(self._responses_text(index, rest, {}))
             elif self._shape == "gemini":
                 content = {"role": "model", "parts": [{"text": rest}]}
                 out.append(_data({"candidates": [{"index": index, "content": content}]}))

@@ -20,6 +20,7 @@ import orjson
 
 from sluicegate.errors import GuardrailBlocked
 from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.gateway import Gateway
 from sluicegate.guardrails.answers import answer_texts, shape_of
 from sluicegate.guardrails.bodies import Shape, rewrite
 from sluicegate.guardrails.detector import Span
@@ -83,6 +84,12 @@ class Findings:
 class Guardrails:
     def __init__(self) -> None:
         self._compiled = functools.lru_cache(maxsize=256)(compile_policy)
+
+    def gateway_saved(self, gateway: Gateway) -> None:
+        """Told of a gateway created or changed: compile its policy now (RE2 programs, a few ms),
+        not in its first request. (Another replica compiles at its first request.)"""
+        if gateway.settings.guardrails is not None:
+            self._compiled(gateway.settings.guardrails)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         assert exchange.gateway is not None, "Resolve runs before Guardrails"
