@@ -108,6 +108,10 @@ def test_restore_maps_placeholders_back_for_the_client(
     answer = ask(client, f"write to {EMAIL} today").parse()
     assert EMAIL not in sent_upstream(fake)
     assert answer.choices[0].message.content == f"echo: write to {EMAIL} today"
+    (record,) = gateway.wait_for_logs(1)
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert "echo: write to" in detail["response_body"]
+    assert EMAIL not in orjson.dumps(detail).decode()  # restored for the client only, never stored
 
 
 def test_restore_works_on_a_stream_too(

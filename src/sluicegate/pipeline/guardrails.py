@@ -120,6 +120,8 @@ class Guardrails:
             return
         content_type = reply.headers.get("Content-Type", "")
         restore = compiled.guard.policy.restore and len(vault) > 0
+        if restore:  # the client sees the originals again; the log record keeps them masked
+            exchange.restored = vault.restorable()
         if "json" in content_type:
             if reply.stream is not None:  # a large answer relayed as it came: read it to scan it
                 reply.body, reply.stream = b"".join([chunk async for chunk in reply.stream]), None
