@@ -265,3 +265,17 @@ def test_a_responses_answer_is_restored(
     answer = client.responses.create(model="gpt-4o-mini", input=f"write to {EMAIL}")
     assert EMAIL not in sent_upstream(fake)
     assert answer.output_text == f"echo: write to {EMAIL}"
+
+
+def test_an_answer_a_response_rule_blocks_is_withheld(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    configure(
+        gateway, guardrails={"pii": {"action": "block", "entities": ["email"], "direction": "response"}}
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(client, f"write to {EMAIL}")
+    error = caught.value.response.json()["error"]
+    assert (error["code"], error["entity"], error["direction"]) == ("guardrail_blocked", "email", "response")
+    assert EMAIL not in caught.value.response.text
+    assert EMAIL in sent_upstream(fake)  # the request direction is not guarded here
