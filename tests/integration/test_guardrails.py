@@ -279,3 +279,14 @@ def test_an_answer_a_response_rule_blocks_is_withheld(
     assert (error["code"], error["entity"], error["direction"]) == ("guardrail_blocked", "email", "response")
     assert EMAIL not in caught.value.response.text
     assert EMAIL in sent_upstream(fake)  # the request direction is not guarded here
+
+
+def test_a_flag_on_a_streamed_answer_is_logged(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    configure(gateway, guardrails={"pii": {"action": "flag", "entities": ["email"], "direction": "response"}})
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"write to {EMAIL}"}], stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == f"echo: write to {EMAIL}"  # flagged, not changed
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "response:flag:email"

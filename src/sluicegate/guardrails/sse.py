@@ -25,18 +25,27 @@ STREAMED_SHAPES = ("openai_chat", "openai_responses", "anthropic_messages", "gem
 
 
 class TextPipe:
-    """Redaction, then (when asked) placeholders of the request put back."""
+    """Redaction, then (when asked) placeholders of the request put back. `flagger`, when given,
+    reads what redaction lets through for what is only to be flagged (its own output unused)."""
 
-    def __init__(self, redactor: StreamRedactor, restore: RestoreStream | None) -> None:
+    def __init__(
+        self, redactor: StreamRedactor, restore: RestoreStream | None, flagger: StreamRedactor | None = None
+    ) -> None:
         self.redactor = redactor
+        self.flagger = flagger
         self._restore = restore
 
     def feed(self, text: str) -> str:
         out = self.redactor.feed(text)
+        if self.flagger is not None:
+            self.flagger.feed(out)
         return self._restore.feed(out) if self._restore is not None else out
 
     def close(self) -> str:
         out = self.redactor.close()
+        if self.flagger is not None:
+            self.flagger.feed(out)
+            self.flagger.close()
         if self._restore is None:
             return out
         return self._restore.feed(out) + self._restore.close()
@@ -67,6 +76,10 @@ class SseTextFilter:
     @property
     def spans(self) -> list[Span]:
         return [span for pipe in self._all for span in pipe.redactor.spans]
+
+    @property
+    def flagged(self) -> list[Span]:
+        return [span for pipe in self._all if pipe.flagger is not None for span in pipe.flagger.spans]
 
     def feed(self, chunk: bytes) -> bytes:
         self._buffer += chunk

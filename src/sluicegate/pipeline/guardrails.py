@@ -45,14 +45,15 @@ class Compiled:
 
     guard: Guard
     stream: Scanner
+    stream_flags: Scanner
     reads_answers: bool
 
 
 def compile_policy(policy: GuardrailsPolicy) -> Compiled:
     guard = Guard(policy)
-    block, redact = guard.scanner("response", "block"), guard.scanner("response", "redact")
-    reads = bool(block or redact or guard.scanner("response", "flag")) or policy.restore
-    return Compiled(guard, Scanner([*block.detectors, *redact.detectors]), reads)
+    block, redact, flag = (guard.scanner("response", action) for action in ("block", "redact", "flag"))
+    reads = bool(block or redact or flag) or policy.restore
+    return Compiled(guard, Scanner([*block.detectors, *redact.detectors]), flag, reads)
 
 
 def _blocked(span: Span, side: Side) -> GuardrailBlocked:
@@ -131,7 +132,8 @@ class Guardrails:
 
             def pipe() -> TextPipe:
                 redactor = StreamRedactor(compiled.stream, vault)
-                return TextPipe(redactor, RestoreStream(vault) if restore else None)
+                flagger = StreamRedactor(compiled.stream_flags, Vault()) if compiled.stream_flags else None
+                return TextPipe(redactor, RestoreStream(vault) if restore else None, flagger)
 
             reply.stream = _filtered(reply.stream, SseTextFilter(shape, pipe), exchange, findings)
 
@@ -262,6 +264,7 @@ async def _filtered(
     finally:
         await stream.aclose()
         findings.note("response", "redact", sse.spans)
+        findings.note("response", "flag", sse.flagged)
         _record(exchange)
 
 
