@@ -4,7 +4,9 @@
 
 `prose` is a chat turn with a few numbers and one e-mail address, `numbers` a table of figures
 and dates (the detectors' worst ordinary case), `pii` a text dense with matches; `stream` feeds
-`prose` through the stream filter in 16-character pieces and reports the time per piece.
+`prose` through the stream filter in 16-character pieces and reports the time per piece; `stage`
+is what the gateway's Guardrails stage adds to a 4 KB OpenAI chat request (walk, redact, re-read
+the body's facts) and to its 4 KB JSON answer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sluicegate.guardrails.placeholders import Vault, redact
 from sluicegate.guardrails.policy import parse_policy
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.stream import StreamRedactor
+from sluicegate.pipeline import guardrails as guarded
 
 SIZE = 4096
 PROSE = (
@@ -87,6 +90,57 @@ def main() -> None:
     p50, p99 = percentiles(stream, max(args.rounds // 20, 20))
     pieces = len(prose) // 16
     print(f"  stream, 16-character pieces: p50 {p50 / pieces * 1e3:.1f} µs per piece")
+    stage(args.rounds)
+
+
+def stage(rounds: int) -> None:
+    """The Guardrails stage's own work on one request and its answer, as the gateway runs it."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from sluicegate.exchange import Exchange, Reply, Step
+    from sluicegate.gateway import Gateway, GatewaySettings
+    from sluicegate.providers import registry
+    from sluicegate.providers.base import Route
+
+    policy = parse_policy({"pii": {"action": "redact"}})
+    compiled = guarded.compile_policy(policy)
+    gateway = Gateway(
+        account="a", slug="g", name="g", settings=GatewaySettings(guardrails=policy), created_at=0
+    )
+    openai = registry({})["openai"]
+    route = Route("a", "chat/completions")
+    body = orjson.dumps(
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": sized(PII[:60] + PROSE)}]}
+    )
+    answer = orjson.dumps(
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": sized(PROSE)}}]}
+    )
+    facts = openai.read_request(route, body)
+
+    async def read() -> bytes:
+        return body
+
+    def exchange() -> Exchange:
+        step = Step(openai, route, CIMultiDict(), body, facts)
+        headers = CIMultiDictProxy(CIMultiDict[str]())
+        return Exchange("g", "openai", route, "POST", headers, read, gateway=gateway, steps=[step])
+
+    def request() -> None:
+        current = exchange()
+        guarded.check_request(current, compiled.guard, Vault(), guarded.Findings(current))
+
+    def response() -> None:
+        current = exchange()
+        reply = Reply(200, CIMultiDict({"Content-Type": "application/json"}), body=answer)
+        guarded.check_answer(
+            reply.body, "openai_chat", compiled.guard, Vault(), guarded.Findings(current), restore=False
+        )
+
+    baseline, _ = percentiles(exchange, rounds)
+    p50, p99 = percentiles(request, rounds)
+    print(f"  stage, 4 KB chat request: p50 {p50 - baseline:.3f} added  p99 {p99:.3f}")
+    p50, p99 = percentiles(response, rounds)
+    print(f"  stage, 4 KB JSON answer: p50 {p50 - baseline:.3f} added  p99 {p99:.3f}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.guardrails import Guardrails
 from sluicegate.pipeline.keys import InjectKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -116,6 +117,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
     }
+    guardrails = Guardrails()
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
     pipeline = build_pipeline(
         [
@@ -124,6 +126,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Authenticate(tokens),
             Plan(planners),
             AllowList(),
+            guardrails,
             InjectKeys(keys),
             ResponseCache(
                 cache,
@@ -178,7 +181,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             cache,
             guard,
             purgers=[semantic.purge],
-            watchers=[semantic.models.gateway_saved],
+            watchers=[semantic.models.gateway_saved, guardrails.gateway_saved],
         ),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard, providers),

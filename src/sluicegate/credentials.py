@@ -100,6 +100,10 @@ class Secrets:
                 self._add(raw)
                 self._add(unquote_plus(raw))
 
+    def add_value(self, value: str) -> None:
+        """Any other value that must not be stored (what guardrails restored for the client)."""
+        self._add(value)
+
     def _add(self, value: str) -> None:
         value = header_text(value)  # bytes that are not UTF-8 are stored as U+FFFD: scrub that form
         if len(value) >= MIN_SCRUBBED and value not in self._values:

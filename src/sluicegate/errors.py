@@ -2,6 +2,7 @@
 
     GatewayError
     ├── BadRequest              400  malformed input: JSON, headers, fields
+    │   └── GuardrailBlocked    400  the gateway's guardrails refused the request or its answer
     ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
     ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
@@ -46,6 +47,10 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     code = "bad_request"
+
+
+class GuardrailBlocked(BadRequest):
+    code = "guardrail_blocked"
 
 
 class Unauthorized(GatewayError):

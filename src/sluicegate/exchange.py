@@ -111,6 +111,8 @@ class Exchange:
     rate_limited: bool = False
     semantic_hit: bool = False
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
+    guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
+    restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only
 
     @property
     def account(self) -> str:

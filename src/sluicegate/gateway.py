@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.redaction import compile_pattern
 from sluicegate.types import Backoff
 
@@ -123,6 +124,11 @@ class GatewaySettings(BaseModel):
     max_attempts: int = Field(1, ge=1, le=5, description="default tries per step (retries + 1)")
     retry_delay_ms: int = Field(100, ge=0, le=5000, description="default base wait between retries")
     backoff: Backoff = Field(Backoff.CONSTANT, description="default growth of the wait between retries")
+    guardrails: GuardrailsPolicy | None = Field(
+        None,
+        description="detect personal data, secrets and prompt injection in requests and answers, "
+        "and block, redact or flag them (see issue 24)",
+    )
 
     @field_validator("redact_patterns")
     @classmethod

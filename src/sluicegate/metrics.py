@@ -81,6 +81,7 @@ class _Figures(Collector):
         self.models: defaultdict[tuple[str, ...], _ModelSeries] = defaultdict(_ModelSeries)
         self.rate_limited: defaultdict[str, int] = defaultdict(int)
         self.unpriced: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        self.guardrails: defaultdict[tuple[str, ...], int] = defaultdict(int)
 
     def collect(self) -> Iterator[Metric]:
         # Scrapes and batches both run on the event loop; the snapshots keep a scrape from another
@@ -128,6 +129,14 @@ class _Figures(Collector):
         for labels, requests_unpriced in list(self.unpriced.items()):
             unknown.add_metric(labels, requests_unpriced)
         yield unknown
+        guarded = CounterMetricFamily(
+            "sluicegate_guardrail_findings",
+            "Requests in which the gateway's guardrails found something, per direction, action and entity",
+            labels=("gateway", "direction", "action", "entity"),
+        )
+        for labels, found in list(self.guardrails.items()):
+            guarded.add_metric(labels, found)
+        yield guarded
 
 
 class _Labels:
@@ -219,6 +228,10 @@ class Metrics:
             figures.rate_limited[gateway] += 1
         if outcome.unpriced:
             figures.unpriced[(gateway, provider, model)] += 1
+        # Entities are built-in names or the gateway's own rule names: bounded by its admins.
+        for finding in exchange.guardrails:
+            direction, action, entity = finding.split(":", 2)
+            figures.guardrails[(gateway, direction, action, entity)] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

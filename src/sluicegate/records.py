@@ -132,6 +132,8 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for step in exchange.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
+    for value in exchange.restored:
+        secrets.add_value(value)
     return secrets
 
 

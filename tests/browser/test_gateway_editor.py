@@ -30,6 +30,15 @@ STRING_EXAMPLES: dict[str, Any] = {
     "redact_paths": ["messages.*.content", "metadata.user"],
     "redact_patterns": [r"[a-z0-9._%+-]+@example\.com"],
 }
+# Settings whose valid values the schema alone does not tell (written as the API returns them).
+OBJECT_EXAMPLES: dict[str, Any] = {
+    "guardrails": {
+        "pii": {"action": "flag", "entities": ["email"], "direction": "request"},
+        "custom": [],
+        "prompt_injection": {"action": "flag"},
+        "restore": False,
+    },
+}
 
 
 def resolve(schemas: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +55,8 @@ def resolve(schemas: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any]:
 
 def changed(schemas: dict[str, Any], name: str, prop: dict[str, Any], current: Any) -> Any:
     """A valid value for the property that differs from `current`, derived from its schema."""
+    if name in OBJECT_EXAMPLES:
+        return OBJECT_EXAMPLES[name]
     kind = resolve(schemas, prop)
     if "enum" in kind:
         return next(choice for choice in kind["enum"] if choice != current)
@@ -263,36 +274,33 @@ def test_a_setting_new_to_the_schema_gets_a_field_without_a_dashboard_change(
     page: Page, gateway: RunningGateway
 ) -> None:
     """The form follows the API's schema: a setting the dashboard has never heard of appears (an
-    object as JSON, in the place kept for guardrails; an unknown number under "Other settings")."""
+    object as JSON, a number, both under "Other settings")."""
 
     def with_new_settings(route: Route) -> None:
         served = route.fetch()
         doc = served.json()
         properties = doc["components"]["schemas"]["GatewaySettings"]["properties"]
-        properties["guardrails"] = {"type": "object", "default": {}, "description": "a policy (made up here)"}
+        properties["new_policy"] = {"type": "object", "default": {}, "description": "a policy (made up here)"}
         properties["new_knob"] = {"type": "integer", "minimum": 1, "default": 3, "description": "made up"}
         route.fulfill(response=served, json=doc)
 
     page.route("**/api/v1/openapi.json", with_new_settings)
     editor = open_editor(page, gateway)
-    guardrails = editor.locator(
-        "fieldset[data-group='Routes and guardrails'] [data-field='settings.guardrails']"
-    )
-    assert guardrails.locator("textarea").input_value() == "{}"
-    assert editor.locator(".placeholder").count() == 0  # the note that they are not configurable yet
+    policy = editor.locator("fieldset[data-group='Other settings'] [data-field='settings.new_policy']")
+    assert policy.locator("textarea").input_value() == "{}"
     knob = editor.locator("fieldset[data-group='Other settings'] [data-field='settings.new_knob']")
     assert knob.locator("input[type=number]").input_value() == "3"
 
     patches: list[str] = []
     page.on("request", lambda request: patches.append(request.url) if request.method == "PATCH" else None)
-    guardrails.locator("textarea").fill('{"block": [')
+    policy.locator("textarea").fill('{"block": [')
     editor.locator("button[type=submit]").click()
-    expect(guardrails.locator(".field-error")).to_contain_text("Guardrails: not valid JSON")
+    expect(policy.locator(".field-error")).to_contain_text("New policy: not valid JSON")
     assert patches == []  # the browser kept what it could not send
 
-    guardrails.locator("textarea").fill('{"block": ["pii"]}')
+    policy.locator("textarea").fill('{"block": ["pii"]}')
     knob.locator("input").fill("5")
     refused = save(page, editor)
     error = refused.json()["error"]
-    assert (refused.status, error["field"]) == (400, "settings.guardrails")  # this server has no such setting
-    expect(guardrails.locator(".field-error")).to_have_text(error["message"])
+    assert (refused.status, error["field"]) == (400, "settings.new_policy")  # this server has no such setting
+    expect(policy.locator(".field-error")).to_have_text(error["message"])

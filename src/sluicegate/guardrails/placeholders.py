@@ -43,6 +43,10 @@ class Vault:
             self._restorable.add(placeholder)
         return placeholder
 
+    def restorable(self) -> list[str]:
+        """The originals that `restore` puts back (what a client may see, and a log must not)."""
+        return [self._originals[placeholder] for placeholder in self._restorable]
+
     def restore(self, text: str) -> str:
         """`text` with the request's placeholders put back; others are left as they are."""
         if not self._restorable or "[" not in text:
