@@ -35,6 +35,7 @@ from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.compat import compat_planner
+from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.keys import InjectKeys
 from sluicegate.pipeline.log import Log
@@ -101,17 +102,24 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         interval=settings.log_flush_interval,
         stored=[otlp_logs.written] if otlp_logs else [],
     )
+    dynamic = DynamicRoutes(limiter, counter, clock)
     # Budget settlement first: it is what the next request of the same scope waits on.
     outcomes = Outcomes(
         Meter(counter, pricing),
-        [rate_limit.settle, logbook.take, metrics.observe, *([tracing.observe] if tracing else [])],
+        [
+            rate_limit.settle,
+            dynamic.charge,
+            logbook.take,
+            metrics.observe,
+            *([tracing.observe] if tracing else []),
+        ],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     planners = {
         "provider": provider_planner(providers),
         "universal": universal_planner(providers),
-        "compat": compat_planner(providers, TARGETS),
+        "compat": compat_planner(providers, TARGETS, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
     }

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -15,6 +15,9 @@ from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
+
+if TYPE_CHECKING:
+    from sluicegate.routing.plan import RoutePlan
 
 
 @dataclass(slots=True)
@@ -110,6 +113,7 @@ class Exchange:
     rate_limited: bool = False
     semantic_hit: bool = False
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
+    route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
 
     @property
     def account(self) -> str:

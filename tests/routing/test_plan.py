@@ -252,7 +252,7 @@ async def test_a_spent_limit_without_else_refuses_with_a_429_naming_it() -> None
         await planned(raw, RouteFacts(metadata={"team": "t"}), Limits("t"))
     error = caught.value
     assert error.status == 429
-    rule = "5 cost per 86400 s (fixed, per metadata.team)"
+    rule = "5 USD per 86400 s (fixed, per metadata.team)"
     assert error.message == f"route 'r': the limit at else is spent ({rule}) and has no else"
     assert orjson.loads(error.body())["error"]["limits"][0]["where"] == "else"
 

@@ -144,6 +144,16 @@ def bucket_for(rule: RateLimitRule, index: int, static: _Static, exchange: Excha
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
 
 
+def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket:
+    """The bucket a dynamic route's limit node counts in: the gateway rule's own when the route
+    repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
+    rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
+    rules = exchange.gateway.settings.rate_limits if exchange.gateway is not None else []
+    at = next((str(index) for index, own in enumerate(rules) if own == rule), "route")
+    key = f"{exchange.account}/{exchange.gateway_slug}/{at}.{_static(rule).fingerprint}:{scope}"
+    return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+
+
 def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
     """What `rule` reserves for the request: 1 request, or the costliest step's estimate. An
     estimate above the whole limit reserves the limit, so such a request still runs alone."""

@@ -1,0 +1,135 @@
+"""Dynamic routes: `"model": "dynamic/<route>"` on the unified endpoint, with the official OpenAI
+SDK against the fake OpenAI server (whose behaviour is chosen by the model name)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
+from tests.fakes.openai_server import FakeOpenAI
+
+MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
+SETTINGS = "/api/v1/accounts/local/gateways/default"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url})
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
+
+
+def set_routes(gateway: RunningGateway, routes: dict[str, Any]) -> None:
+    response = gateway.http.patch(SETTINGS, json={"settings": {"routes": routes}})
+    assert response.status_code == 200, response.text
+
+
+def ask(client: openai.OpenAI, route: str, metadata: dict[str, Any] | None = None) -> str:
+    """The model that answered (the fake echoes the model it was sent)."""
+    headers = {"cf-aig-metadata": orjson.dumps(metadata).decode()} if metadata else {}
+    answer = client.chat.completions.create(
+        model=f"dynamic/{route}", messages=MESSAGES, extra_headers=headers
+    )
+    return answer.model
+
+
+def test_a_route_of_one_target_is_a_model_alias(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    set_routes(gateway, {"fast": {"model": "openai/gpt-4o-mini"}})
+    assert ask(client, "fast") == "gpt-4o-mini"
+    assert fake.requests[-1].json["model"] == "gpt-4o-mini"
+
+
+def test_a_weighted_split_spreads_requests_by_weight(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    split = [{"weight": 3, "then": {"model": "openai/big"}}, {"weight": 1, "then": {"model": "openai/small"}}]
+    set_routes(gateway, {"ab": {"split": split}})
+    counts = Counter(ask(client, "ab") for _ in range(200))
+    assert set(counts) == {"big", "small"}
+    assert abs(counts["big"] - 150) <= 30  # 5 standard deviations of a binomial(200, 0.75)
+
+
+def test_a_sticky_split_keeps_each_user_on_one_branch(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    split = [
+        {"weight": 1, "then": {"model": "openai/left"}},
+        {"weight": 1, "then": {"model": "openai/right"}},
+    ]
+    set_routes(gateway, {"ab": {"split": split, "sticky": "metadata.user"}})
+    chosen = {user: {ask(client, "ab", {"user": user}) for _ in range(4)} for user in map(str, range(16))}
+    assert all(len(models) == 1 for models in chosen.values()), chosen
+    assert {next(iter(models)) for models in chosen.values()} == {"left", "right"}
+
+
+def test_a_condition_on_metadata_picks_the_branch(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    route = {
+        "if": {"metadata.tier": "pro"},
+        "then": {"model": "openai/best"},
+        "else": {"model": "openai/cheap"},
+    }
+    set_routes(gateway, {"support": route})
+    assert ask(client, "support", {"tier": "pro"}) == "best"
+    assert ask(client, "support", {"tier": "free"}) == "cheap"
+    assert ask(client, "support") == "cheap"
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        {"model": "openai/error-500"},
+        {"model": "openai/rate-limited"},
+        {"model": "openai/slow-1000", "timeout_ms": 100},
+    ],
+)
+def test_a_fallback_moves_on_after_each_kind_of_failure(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, failing: dict[str, Any]
+) -> None:
+    set_routes(gateway, {"safe": {"fallback": [failing, {"model": "openai/steady"}]}})
+    assert ask(client, "safe") == "steady"
+    record = gateway.wait_for_logs(1)[0]
+    assert record["status"] == 200
+
+
+def test_a_limit_node_switches_to_else_once_spent(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    limit = {"unit": "requests", "limit": 2, "period": 3600, "scope": "metadata.team"}
+    route = {"limit": limit, "then": {"model": "openai/premium"}, "else": {"model": "openai/budget"}}
+    set_routes(gateway, {"team": route})
+    answered = []
+    for count in range(1, 4):
+        answered.append(ask(client, "team", {"team": "red"}))
+        gateway.wait_for_logs(count)  # the limit is counted once the response completed, before its record
+    assert answered == ["premium", "premium", "budget"]
+    assert ask(client, "team", {"team": "blue"}) == "premium"  # another team's budget is untouched
+
+
+def test_an_invalid_route_is_refused_naming_its_path(gateway: RunningGateway) -> None:
+    bad = {"cheap": {"split": [{"weight": 1, "then": {"model": "gpt-4o"}}]}}
+    response = gateway.http.patch(SETTINGS, json={"settings": {"routes": bad}})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_route"
+    assert error["field"] == "routes.cheap.split[0].then.model"
+    assert 'e.g. "openai/gpt-4o-mini"' in error["message"]  # what was probably meant
+    assert gateway.http.get(SETTINGS).json()["settings"]["routes"] == {}  # nothing was saved
+
+
+def test_an_unknown_route_says_which_exist(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    set_routes(gateway, {"support": {"model": "openai/gpt-4o"}})
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(client, "suport")
+    assert "support" in str(caught.value)
