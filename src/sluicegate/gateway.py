@@ -130,6 +130,10 @@ class GatewaySettings(BaseModel):
         default_factory=dict,
         description='dynamic routes: name -> node, used as "model": "dynamic/<name>" (docs/routing.md)',
     )
+    route_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="each route's current version; kept by the gateway (whatever a client sends is replaced)",
+    )
     _parsed_routes: dict[str, Route] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:

@@ -133,3 +133,25 @@ def test_an_unknown_route_says_which_exist(gateway: RunningGateway, client: open
     with pytest.raises(openai.BadRequestError) as caught:
         ask(client, "suport")
     assert "support" in str(caught.value)
+
+
+def test_the_response_and_the_log_say_which_route_and_target(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    route = {
+        "if": {"metadata.tier": "pro"},
+        "then": {"fallback": [{"model": "openai/error-503"}, {"model": "openai/steady"}]},
+        "else": {"model": "openai/cheap"},
+    }
+    set_routes(gateway, {"support": route})
+    raw = client.chat.completions.with_raw_response.create(
+        model="dynamic/support", messages=MESSAGES, extra_headers={"cf-aig-metadata": '{"tier": "pro"}'}
+    )
+    assert raw.headers["cf-aig-route"].partition("@")[0] == "support"
+    assert (raw.headers["cf-aig-provider"], raw.headers["cf-aig-model"]) == ("openai", "steady")
+    assert raw.headers["cf-aig-step"] == "1"
+    record = gateway.wait_for_logs(1)[0]
+    assert record["metadata"]["tier"] == "pro"
+    assert record["metadata"]["route"] == raw.headers["cf-aig-route"]
+    assert record["metadata"]["route_path"] == "if=then target=then.fallback[1]"
+    assert record["model"] == "steady"

@@ -28,6 +28,9 @@ from sluicegate.usage.tokens import TokenCounter
 
 _log = logging.getLogger(__name__)
 DYNAMIC = "dynamic/"
+ROUTE_HEADER = "cf-aig-route"  # the route's name and version: support@3
+PROVIDER_HEADER = "cf-aig-provider"  # the target that answered (or was tried last): its provider
+MODEL_HEADER = "cf-aig-model"  # and its model name at that provider
 
 
 def is_dynamic(model: object) -> bool:
@@ -96,6 +99,35 @@ class DynamicRoutes:
                     await self._limiter.settle(verdict.holds, [_used(bucket.unit, outcome)], now)
         except LimiterUnavailable as exc:
             _log.warning("could not count request %s in its route's limits: %s", exchange.id, exc)
+
+
+def route_headers(exchange: Exchange) -> dict[str, str]:
+    """What a routed request's response says about its route and the target that answered."""
+    route_plan = exchange.route_plan
+    if route_plan is None:
+        return {}
+    target = route_plan.targets[exchange.step_index]
+    return {ROUTE_HEADER: route_label(exchange), PROVIDER_HEADER: target.provider, MODEL_HEADER: target.model}
+
+
+def route_label(exchange: Exchange) -> str:
+    """`<name>`, and `@<version>` once the route has a stored version."""
+    assert exchange.route_plan is not None
+    name = exchange.route_plan.route
+    version = exchange.gateway.settings.route_versions.get(name) if exchange.gateway is not None else None
+    return f"{name}@{version}" if version else name
+
+
+def route_log_entries(exchange: Exchange) -> dict[str, str]:
+    """The route, the path taken and the answering target's place, for the log record's metadata."""
+    route_plan = exchange.route_plan
+    if route_plan is None:
+        return {}
+    target = route_plan.targets[exchange.step_index]
+    return {
+        "route": route_label(exchange),
+        "route_path": " ".join(filter(None, (route_plan.path, f"target={target.where or '.'}"))),
+    }
 
 
 def _used(unit: str, outcome: Outcome) -> float:

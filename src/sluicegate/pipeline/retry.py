@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.errors import BadRequest, GatewayError, UpstreamTimeout
 from sluicegate.exchange import Attempt, Exchange, Reply, RetryPolicy
 from sluicegate.gateway import GatewaySettings
+from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.types import Backoff
 
@@ -145,8 +146,7 @@ class Attempts:
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
                 failure = await self._try(exchange, index, budget, deadline_only=per_attempt is None)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
-                    failure.headers[STEP_HEADER] = str(index)
-                    return failure
+                    return _answered(failure, exchange)
                 if attempt == policy.max_attempts:
                     break
                 wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
@@ -159,8 +159,7 @@ class Attempts:
                     break
                 await self._sleep(wait)
         if isinstance(failure, Reply):
-            failure.headers[STEP_HEADER] = str(exchange.step_index)
-            return failure
+            return _answered(failure, exchange)
         if self._clock() >= deadline:
             raise self._deadline_exceeded(exchange)
         assert failure is not None, "there is always at least one step"
@@ -189,6 +188,14 @@ class Attempts:
             Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text)
         )
         return reply
+
+
+def _answered(reply: Reply, exchange: Exchange) -> Reply:
+    """The answer of the step at `exchange.step_index`, saying which step (and route target) it was."""
+    reply.headers[STEP_HEADER] = str(exchange.step_index)
+    if exchange.route_plan is not None:
+        reply.headers.update(route_headers(exchange))
+    return reply
 
 
 async def _discard(failure: Reply | GatewayError | None) -> None:
