@@ -19,6 +19,7 @@ from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
+from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
@@ -175,17 +176,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     app.cleanup_ctx.append(lifespan)
+    admin = AdminApi(
+        database, directory, cache, guard, purgers=[semantic.purge], watchers=[semantic.models.gateway_saved]
+    )
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, clock=clock),
-        admin=AdminApi(
-            database,
-            directory,
-            cache,
-            guard,
-            purgers=[semantic.purge],
-            watchers=[semantic.models.gateway_saved],
-        ),
+        admin=admin,
+        route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),

@@ -155,3 +155,47 @@ def test_the_response_and_the_log_say_which_route_and_target(
     assert record["metadata"]["route"] == raw.headers["cf-aig-route"]
     assert record["metadata"]["route_path"] == "if=then target=then.fallback[1]"
     assert record["model"] == "steady"
+
+
+ROUTES = "/api/v1/accounts/local/gateways/default/routes"
+
+
+def test_every_change_is_a_version_and_any_can_be_restored(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    first, second = {"model": "openai/one"}, {"model": "openai/two"}
+    set_routes(gateway, {"pick": first})
+    put = gateway.http.put(f"{ROUTES}/pick", json=second)
+    assert put.status_code == 200, put.text
+    assert put.json() == {"name": "pick", "version": 2, "route": second}
+    assert (
+        client.chat.completions.with_raw_response.create(model="dynamic/pick", messages=MESSAGES).headers[
+            "cf-aig-route"
+        ]
+        == "pick@2"
+    )
+    versions = gateway.http.get(f"{ROUTES}/pick/versions").json()["result"]
+    assert [(v["version"], v["route"], v["current"]) for v in versions] == [
+        (2, second, True),
+        (1, first, False),
+    ]
+    restored = gateway.http.post(f"{ROUTES}/pick/versions/1/restore")
+    assert restored.json() == {"name": "pick", "version": 3, "route": first}
+    assert ask(client, "pick") == "one"
+    assert gateway.http.get(f"{ROUTES}/pick").json()["version"] == 3
+    # An unchanged save makes no version; a client cannot set the numbers.
+    set_routes(gateway, {"pick": first})
+    gateway.http.patch(SETTINGS, json={"settings": {"route_versions": {"pick": 99}}})
+    assert gateway.http.get(f"{ROUTES}/pick").json()["version"] == 3
+    missing = gateway.http.post(f"{ROUTES}/pick/versions/7/restore")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["versions"] == [1, 2, 3]
+
+
+def test_a_route_set_alone_is_validated_naming_its_path(gateway: RunningGateway) -> None:
+    response = gateway.http.put(f"{ROUTES}/cheap", json={"fallback": [{"modle": "openai/gpt-4o"}]})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "routes.cheap.fallback[0]"
+    assert "'model'" in error["message"]
+    assert gateway.http.get(f"{ROUTES}/cheap").status_code == 404
