@@ -35,6 +35,7 @@ from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
+from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
@@ -49,6 +50,9 @@ from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
+from sluicegate.routing.circuit import CircuitBreaker
+from sluicegate.routing.redis_state import RedisStateStore
+from sluicegate.routing.state import MemoryStateStore, StateStore
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
@@ -70,12 +74,21 @@ def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], 
     return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
 
 
+def create_state_store(settings: Settings) -> StateStore:
+    """Routing state (circuits): in Redis when `cache_url` names one, so replicas share it."""
+    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStateStore(settings.cache_url)
+    return MemoryStateStore()
+
+
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
     database = create_database(settings.resolved_database_url)
     cache = create_cache(settings, database)
     semantic = create_semantic_cache(settings, cache, clock)
     limiter = create_limiter(settings)
+    route_state = create_state_store(settings)
+    circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
@@ -95,6 +108,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         semantic_entries=semantic.size,
         providers=[*providers, UNIVERSAL, COMPAT],
         models_per_provider=settings.metrics_models_per_provider,
+        circuits=lambda: circuits.seen,
     )
     logbook = Logbook(
         database,
@@ -141,7 +155,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             semantic,
             rate_limit,
         ],
-        Attempts(forwarder, deadline=settings.upstream_timeout),
+        Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits),
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -151,6 +165,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
         await cache.open()
         await limiter.open()
+        await route_state.open()
         await semantic.open()
         if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
             semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
@@ -170,6 +185,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await semantic.close()
         await cache.close()
         await limiter.close()
+        await route_state.close()
         await database.close()
 
     guard = Guard(tokens, database)

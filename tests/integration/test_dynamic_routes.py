@@ -11,7 +11,7 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import RunningGateway
+from tests.conftest import FakeClock, RunningGateway
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -199,3 +199,50 @@ def test_a_route_set_alone_is_validated_naming_its_path(gateway: RunningGateway)
     assert error["field"] == "routes.cheap.fallback[0]"
     assert "'model'" in error["message"]
     assert gateway.http.get(f"{ROUTES}/cheap").status_code == 404
+
+
+def test_a_failing_target_is_skipped_while_its_circuit_is_open_then_probed(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock, upstreams={"openai": fake.base_url})
+    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
+    flaky = "fail-6-then-ok"  # the fake answers its first 6 requests with a 500
+    set_routes(gateway, {"safe": {"fallback": [{"model": f"openai/{flaky}"}, {"model": "openai/steady"}]}})
+
+    def sent_to_flaky() -> int:
+        return sum(1 for r in fake.requests if r.json.get("model") == flaky)
+
+    assert [ask(client, "safe") for _ in range(5)] == ["steady"] * 5
+    assert sent_to_flaky() == 5  # 5 failures within 60 s: the circuit opens
+    assert ask(client, "safe") == "steady"
+    assert sent_to_flaky() == 5  # skipped
+    metrics = gateway.http.get("/metrics").text
+    assert (
+        f'sluicegate_circuit{{gateway="local/default",state="open",target="openai/{flaky}"}} 1.0' in metrics
+    )
+    clock.advance(31)  # after the cool-down one request probes it; it fails: open again
+    assert ask(client, "safe") == "steady"
+    assert sent_to_flaky() == 6
+    assert ask(client, "safe") == "steady"
+    assert sent_to_flaky() == 6
+    clock.advance(31)  # the next probe succeeds: closed, and it answers again
+    assert [ask(client, "safe") for _ in range(2)] == [flaky, flaky]
+    assert sent_to_flaky() == 8
+    assert "closed" in gateway.http.get("/metrics").text
+
+
+def test_a_route_whose_every_target_is_open_answers_503_with_retry_after(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock, upstreams={"openai": fake.base_url})
+    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
+    set_routes(gateway, {"down": {"model": "openai/error-503"}})
+    for _ in range(5):
+        with pytest.raises(openai.InternalServerError):
+            ask(client, "down")
+    with pytest.raises(openai.APIStatusError) as caught:
+        ask(client, "down")
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["retry-after"] == "30"
+    assert "circuit is open" in caught.value.message
+    assert sum(1 for r in fake.requests if r.json.get("model") == "error-503") == 5
