@@ -246,3 +246,31 @@ def test_a_route_whose_every_target_is_open_answers_503_with_retry_after(
     assert caught.value.response.headers["retry-after"] == "30"
     assert "circuit is open" in caught.value.message
     assert sum(1 for r in fake.requests if r.json.get("model") == "error-503") == 5
+
+
+def test_a_limit_repeating_a_gateway_rule_shares_its_counter_once(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    rule = {"unit": "requests", "limit": 3, "period": 3600, "scope": "gateway"}
+    gateway.http.patch(SETTINGS, json={"settings": {"rate_limits": [rule]}}).raise_for_status()
+    route = {"limit": rule, "then": {"model": "openai/premium"}, "else": {"model": "openai/budget"}}
+    set_routes(gateway, {"team": route})
+    answered = []
+    for count in range(1, 4):
+        answered.append(ask(client, "team"))
+        gateway.wait_for_logs(count)
+    assert answered == ["premium"] * 3  # each request counted once, by the gateway's rule
+    with pytest.raises(openai.RateLimitError):
+        ask(client, "team")  # the rule itself is spent: the gateway refuses before any target
+
+
+def test_a_spent_limit_without_else_is_a_429_naming_it(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    limit = {"limit": 1, "period": 3600, "name": "one a day"}
+    set_routes(gateway, {"once": {"limit": limit, "then": {"model": "openai/gpt-4o"}}})
+    ask(client, "once")
+    gateway.wait_for_logs(1)
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask(client, "once")
+    assert "one a day" in caught.value.message

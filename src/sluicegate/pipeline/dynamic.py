@@ -19,7 +19,7 @@ from sluicegate.exchange import Exchange
 from sluicegate.gateway import RateLimitRule
 from sluicegate.hints import did_you_mean
 from sluicegate.outcome import Outcome
-from sluicegate.pipeline.ratelimit import shared_bucket
+from sluicegate.pipeline.ratelimit import gateway_rule_index, shared_bucket
 from sluicegate.routing import RouteFacts, RoutePlan, plan
 from sluicegate.routing.plan import Holds
 from sluicegate.storage.limiter import Claim, Limiter, LimiterUnavailable
@@ -89,6 +89,8 @@ class DynamicRoutes:
         now = self._clock()
         try:
             for passed in target.limits:
+                if gateway_rule_index(passed.rule, exchange) is not None:
+                    continue  # it shares the bucket of a gateway rule, which RateLimit counts
                 bucket = shared_bucket(passed.rule, passed.scope, exchange)
                 if bucket.counts_requests:
                     await self._limiter.admit([Claim(bucket, 1)], now)

@@ -148,10 +148,17 @@ def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket
     """The bucket a dynamic route's limit node counts in: the gateway rule's own when the route
     repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
     rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
-    rules = exchange.gateway.settings.rate_limits if exchange.gateway is not None else []
-    at = next((str(index) for index, own in enumerate(rules) if own == rule), "route")
+    index = gateway_rule_index(rule, exchange)
+    at = "route" if index is None else str(index)
     key = f"{exchange.account}/{exchange.gateway_slug}/{at}.{_static(rule).fingerprint}:{scope}"
     return Bucket(key, rule.limit, rule.period, rule.technique == "sliding", rule.unit)
+
+
+def gateway_rule_index(rule: RateLimitRule, exchange: Exchange) -> int | None:
+    """Where the gateway's `rate_limits` hold a rule counting what `rule` counts, if they do."""
+    rules = exchange.gateway.settings.rate_limits if exchange.gateway is not None else []
+    fingerprint = _static(rule).fingerprint
+    return next((i for i, own in enumerate(rules) if _static(own).fingerprint == fingerprint), None)
 
 
 def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
