@@ -274,3 +274,12 @@ def test_a_spent_limit_without_else_is_a_429_naming_it(
     with pytest.raises(openai.RateLimitError) as caught:
         ask(client, "once")
     assert "one a day" in caught.value.message
+
+
+def test_a_target_at_a_provider_the_gateway_lacks_is_a_400_naming_it(
+    gateway: RunningGateway, client: openai.OpenAI
+) -> None:
+    set_routes(gateway, {"odd": {"fallback": [{"model": "openai/gpt-4o"}, {"model": "nowhere/model-x"}]}})
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(client, "odd")
+    assert caught.value.body["field"] == "routes.odd.fallback[1].model"  # type: ignore[index]

@@ -26,6 +26,7 @@ from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.steps import Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
+from sluicegate.routing.nodes import join
 from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
@@ -53,11 +54,9 @@ def compat_planner(
         steps = []
         for target in route_plan.targets:
             if target.provider not in providers:
+                field = join(f"routes.{route_plan.route}", join(target.where, "model"))
                 raise BadRequest(
-                    f"route {route_plan.route!r} at {target.where or 'its root'}: unknown provider "
-                    f"{target.provider!r}",
-                    field=f"routes.{route_plan.route}.{target.where}".rstrip("."),
-                    providers=sorted(providers),
+                    f"{field}: unknown provider {target.provider!r}", field=field, providers=sorted(providers)
                 )
             steps.append(build(target.provider, target.model, target.retry(policy)))
         return steps
@@ -81,12 +80,8 @@ class _StepBuilder:
         self._exchange, self._payload, self._headers = exchange, payload, headers
 
     def __call__(self, slug: str, model: str, policy: RetryPolicy) -> Step:
-        exchange, payload, headers, path = (
-            self._exchange,
-            self._payload,
-            self._headers,
-            self._exchange.route.path,
-        )
+        exchange, payload, headers = self._exchange, self._payload, self._headers
+        path = exchange.route.path
         provider = self._providers[slug]
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
