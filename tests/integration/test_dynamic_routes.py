@@ -283,3 +283,26 @@ def test_a_target_at_a_provider_the_gateway_lacks_is_a_400_naming_it(
     with pytest.raises(openai.BadRequestError) as caught:
         ask(client, "odd")
     assert caught.value.body["field"] == "routes.odd.fallback[1].model"  # type: ignore[index]
+
+
+def test_conditions_on_stream_and_prompt_tokens(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    route = {
+        "if": {"prompt_tokens_over": 50},
+        "then": {"model": "openai/long-context"},
+        "else": {
+            "if": {"stream": True},
+            "then": {"model": "openai/streamer"},
+            "else": {"model": "openai/short"},
+        },
+    }
+    set_routes(gateway, {"size": route})
+    assert ask(client, "size") == "short"
+    long = [{"role": "user", "content": "tell me about rivers " * 40}]
+    assert client.chat.completions.create(model="dynamic/size", messages=long).model == "long-context"
+    raw = client.chat.completions.with_raw_response.create(
+        model="dynamic/size", messages=MESSAGES, stream=True
+    )
+    assert raw.headers["cf-aig-model"] == "streamer"
+    chunks = list(raw.parse())
+    assert chunks
+    assert {chunk.model for chunk in chunks} == {"streamer"}
