@@ -19,6 +19,7 @@ from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
+from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
@@ -35,7 +36,9 @@ from sluicegate.pipeline import build_pipeline
 from sluicegate.pipeline.allowlist import AllowList
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
+from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.compat import compat_planner
+from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.guardrails import Guardrails
 from sluicegate.pipeline.keys import InjectKeys
@@ -49,6 +52,9 @@ from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
+from sluicegate.routing.circuit import CircuitBreaker
+from sluicegate.routing.redis_state import RedisStateStore
+from sluicegate.routing.state import MemoryStateStore, StateStore
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
@@ -70,12 +76,21 @@ def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], 
     return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
 
 
+def create_state_store(settings: Settings) -> StateStore:
+    """Routing state (circuits): in Redis when `cache_url` names one, so replicas share it."""
+    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStateStore(settings.cache_url)
+    return MemoryStateStore()
+
+
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
     database = create_database(settings.resolved_database_url)
     cache = create_cache(settings, database)
     semantic = create_semantic_cache(settings, cache, clock)
     limiter = create_limiter(settings, clock)
+    route_state = create_state_store(settings)
+    circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
@@ -95,6 +110,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         semantic_entries=semantic.size,
         providers=[*providers, UNIVERSAL, COMPAT],
         models_per_provider=settings.metrics_models_per_provider,
+        circuits=lambda: circuits.seen,
     )
     logbook = Logbook(
         database,
@@ -103,17 +119,24 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         interval=settings.log_flush_interval,
         stored=[otlp_logs.written] if otlp_logs else [],
     )
+    dynamic = DynamicRoutes(limiter, counter, clock)
     # Budget settlement first: it is what the next request of the same scope waits on.
     outcomes = Outcomes(
         Meter(counter, pricing),
-        [rate_limit.settle, logbook.take, metrics.observe, *([tracing.observe] if tracing else [])],
+        [
+            rate_limit.settle,
+            dynamic.charge,
+            logbook.take,
+            metrics.observe,
+            *([tracing.observe] if tracing else []),
+        ],
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     planners = {
         "provider": provider_planner(providers),
         "universal": universal_planner(providers),
-        "compat": compat_planner(providers, TARGETS),
+        "compat": compat_planner(providers, TARGETS, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
     }
@@ -137,7 +160,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             semantic,
             rate_limit,
         ],
-        Attempts(forwarder, deadline=settings.upstream_timeout),
+        Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits),
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -147,6 +170,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
         await cache.open()
         await limiter.open()
+        await route_state.open()
         await semantic.open()
         if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
             semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
@@ -166,23 +190,26 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         await semantic.close()
         await cache.close()
         await limiter.close()
+        await route_state.close()
         await database.close()
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     app.cleanup_ctx.append(lifespan)
+    admin = AdminApi(
+        database,
+        directory,
+        cache,
+        guard,
+        purgers=[semantic.purge],
+        watchers=[semantic.models.gateway_saved, guardrails.gateway_saved],
+    )
     add_routes(
         app,
         proxy=ProxyEndpoint(pipeline, clock=clock),
-        admin=AdminApi(
-            database,
-            directory,
-            cache,
-            guard,
-            purgers=[semantic.purge],
-            watchers=[semantic.models.gateway_saved, guardrails.gateway_saved],
-        ),
+        admin=admin,
+        route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import typer
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
@@ -56,6 +58,10 @@ token_app = typer.Typer(help="Manage gateway tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 cache_app = typer.Typer(help="Manage the response cache of a running gateway.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+routes_app = typer.Typer(
+    help="Manage the dynamic routes of a running gateway (docs/routing.md).", no_args_is_help=True
+)
+app.add_typer(routes_app, name="routes")
 logs_app = typer.Typer()
 app.add_typer(logs_app, name="logs")
 console = Console()
@@ -434,6 +440,93 @@ def spend(
     )
     for budget in answer["budgets"]:
         console.print(cli_budgets.budget_text(budget), highlight=False, markup=False)
+
+
+GatewayOption = Annotated[str, typer.Option("--gateway", help="the gateway whose routes these are")]
+
+
+def _routes_path(account: str, gateway: str, *parts: str) -> str:
+    tail = "".join(f"/{quote(part, safe='')}" for part in parts)
+    return f"/api/v1/accounts/{quote(account, safe='')}/gateways/{quote(gateway, safe='')}/routes{tail}"
+
+
+def _call(remote: Remote, method: str, path: str, body: Any = None) -> Any:
+    try:
+        return remote.call(method, path, body=body)
+    except RemoteError as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from exc
+
+
+@routes_app.command("set")
+def routes_set(
+    name: str,
+    file: Annotated[Path, typer.Argument(help="the route's node, as JSON or YAML (.yaml / .yml)")],
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Set route NAME from FILE, as its next version (a bad route is refused, naming the path)."""
+    try:
+        text = file.read_text()
+        node = yaml.safe_load(text) if file.suffix in (".yaml", ".yml") else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        _error(f"cannot read {file}: {exc}")
+        raise typer.Exit(2) from exc
+    remote = _remote(url, token, "admin")
+    answer = _call(remote, "PUT", _routes_path(account, gateway, name), node)
+    console.print(f"route {name} is now version {answer['version']} in gateway {gateway}", highlight=False)
+
+
+@routes_app.command("get")
+def routes_get(
+    name: Annotated[str | None, typer.Argument(help="one route (default: every route)")] = None,
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Print a route (or every route) as JSON: name, version, route."""
+    remote = _remote(url, token, "read")
+    answer = _call(remote, "GET", _routes_path(account, gateway, *([name] if name else [])))
+    console.print_json(json.dumps(answer if name else answer["result"]))
+
+
+@routes_app.command("versions")
+def routes_versions(
+    name: str,
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """List the versions of route NAME, newest first."""
+    remote = _remote(url, token, "read")
+    versions = _call(remote, "GET", _routes_path(account, gateway, name, "versions"))["result"]
+    table = Table("version", "saved", "by", "route")
+    for v in versions:
+        mark = " (current)" if v["current"] else ""
+        route = "(removed)" if v["removed"] else json.dumps(v["route"])
+        table.add_row(f"{v['version']}{mark}", _time(v["ts"]), v["actor"], route)
+    console.print(table)
+
+
+@routes_app.command("restore")
+def routes_restore(
+    name: str,
+    version: int,
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Save VERSION of route NAME again, as its newest version."""
+    remote = _remote(url, token, "admin")
+    answer = _call(remote, "POST", _routes_path(account, gateway, name, "versions", str(version), "restore"))
+    console.print(
+        f"route {name} is now version {answer['version']} (the route of version {version})", highlight=False
+    )
 
 
 def _remote(url: str | None, token: str | None, scope: str) -> Remote:

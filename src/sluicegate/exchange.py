@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -16,6 +16,9 @@ from sluicegate.storage.limiter import Hold
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
+
+if TYPE_CHECKING:
+    from sluicegate.routing.plan import RoutePlan
 
 
 @dataclass(slots=True)
@@ -113,6 +116,7 @@ class Exchange:
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
     guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
     restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only
+    route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
 
     @property
     def account(self) -> str:

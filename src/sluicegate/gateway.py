@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.redaction import compile_pattern
 from sluicegate.types import Backoff
+
+if TYPE_CHECKING:
+    from sluicegate.routing.route import Route
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
@@ -129,6 +132,28 @@ class GatewaySettings(BaseModel):
         description="detect personal data, secrets and prompt injection in requests and answers, "
         "and block, redact or flag them (see issue 24)",
     )
+    routes: dict[str, Any] = Field(
+        default_factory=dict,
+        description='dynamic routes: name -> node, used as "model": "dynamic/<name>" (docs/routing.md)',
+    )
+    route_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="each route's current version; kept by the gateway (whatever a client sends is replaced)",
+        json_schema_extra={"readOnly": True},
+    )
+    _parsed_routes: dict[str, Route] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Routes are parsed once per settings object (the directory reloads it at most each
+        second), never per request; a bad route raises RouteInvalid, a 400 naming its path."""
+        if self.routes:
+            # Imported here: the routing engine's nodes are built on RateLimitRule, defined above.
+            from sluicegate.routing.route import parse_routes
+
+            self._parsed_routes = parse_routes(self.routes)
+
+    def route(self, name: str) -> Route | None:
+        return self._parsed_routes.get(name)
 
     @field_validator("redact_patterns")
     @classmethod

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -176,6 +176,23 @@ class _Labels:
         return gateway, provider, OTHER
 
 
+class _Circuits(Collector):
+    """The circuit of each dynamic-route target this replica has tried, as last seen in the shared
+    state: one series per (gateway, target) with its state as a label, value 1."""
+
+    def __init__(self, circuits: Callable[[], Mapping[tuple[str, str], str]]) -> None:
+        self._circuits = circuits
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "sluicegate_circuit", "Circuit state of a route target (closed, open, half_open)",
+            labels=("gateway", "target", "state"),
+        )  # fmt: skip
+        for (gateway, target), state in list(self._circuits().items()):
+            family.add_metric((gateway, target, str(state)), 1)
+        yield family
+
+
 class Metrics:
     """The gateway's metrics in a registry of their own (one per app, so tests can run several).
 
@@ -189,8 +206,10 @@ class Metrics:
         semantic_entries: Callable[[], float],
         providers: Collection[str],
         models_per_provider: int,
+        circuits: Callable[[], Mapping[tuple[str, str], str]] = dict,
     ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_Circuits(circuits))
         self._labels = _Labels(providers, models_per_provider)
         self._figures = _Figures()
         self.registry.register(self._figures)

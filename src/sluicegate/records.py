@@ -16,6 +16,7 @@ from dataclasses import asdict
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
 from sluicegate.outcome import Outcome
+from sluicegate.pipeline.dynamic import route_log_entries
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
 from sluicegate.storage.base import LogRecord
 
@@ -81,7 +82,8 @@ class RecordBuilder:
             rate_limited=exchange.rate_limited,
             semantic_hit=exchange.semantic_hit,
             error=secrets.scrub_text(exchange.error or upstream_error(exchange)),
-            metadata=secrets.scrub_value(exchange.metadata),
+            # A routed request's route and path taken; the client's own entries of those names win.
+            metadata=secrets.scrub_value({**route_log_entries(exchange), **exchange.metadata}),
             request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
             request_body=request_body,
             response_body=response_body,

@@ -85,9 +85,10 @@ class Remote:
         self._target = target
         self._token = token
 
-    def call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
-        """The JSON answer of `method path`; `RemoteError` with the gateway's own message on a 4xx/5xx."""
-        with self._open(method, path, query) as response:
+    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+        """The JSON answer of `method path` (sending `body` as JSON when given); `RemoteError` with
+        the gateway's own message on a 4xx/5xx."""
+        with self._open(method, path, query, body) as response:
             try:
                 body = response.read()
             except (http.client.HTTPException, OSError) as exc:
@@ -106,9 +107,15 @@ class Remote:
             except (http.client.HTTPException, OSError) as exc:
                 raise StreamBroken(f"the gateway's answer broke off: {exc!r}") from exc
 
-    def _open(self, method: str, path: str, query: dict[str, str] | None) -> http.client.HTTPResponse:
+    def _open(
+        self, method: str, path: str, query: dict[str, str] | None, body: Any = None
+    ) -> http.client.HTTPResponse:
         url = self._target.url + path + ("?" + urlencode(query) if query else "")
-        request = Request(url, method=method, headers={"Authorization": f"Bearer {self._token}"})
+        headers = {"Authorization": f"Bearer {self._token}"}
+        data = None
+        if body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+        request = Request(url, data=data, method=method, headers=headers)
         try:
             response: http.client.HTTPResponse = urlopen(request, timeout=TIMEOUT)
         except HTTPError as exc:

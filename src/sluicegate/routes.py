@@ -15,6 +15,7 @@ from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
+from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.spend import add_spend_routes
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
 from sluicegate.endpoints.urls import GatewayUrls
@@ -27,6 +28,7 @@ def add_routes(
     *,
     proxy: ProxyEndpoint,
     admin: AdminApi,
+    route_api: RouteApi,
     export: LogExport,
     access: AccessApi,
     urls: GatewayUrls,
@@ -46,6 +48,7 @@ def add_routes(
     api = web.Application(middlewares=[json_errors])
     export.add_routes(api)  # first: `…/logs/export` would otherwise match `…/logs/{log_id}`
     admin.add_routes(api)
+    route_api.add_routes(api)
     access.add_routes(api)
     urls.add_routes(api)
     add_analytics_routes(api, database, guard)

@@ -35,7 +35,9 @@ export class FieldError extends Error {
 // takes them in a PATCH (it merges them into the stored ones).
 export function settingsForm(schemas, settings) {
   const schema = schemas.GatewaySettings;
-  const fields = Object.entries(schema.properties).map(([name, property]) => {
+  // Read-only settings (kept by the gateway, e.g. route versions) are shown nowhere and never sent.
+  const editable = Object.entries(schema.properties).filter(([, property]) => !property.readOnly);
+  const fields = editable.map(([name, property]) => {
     const value = name in settings ? settings[name] : property.default;
     return { name, value, ...setting(schemas, `settings.${name}`, name, property, value) };
   });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -207,7 +208,10 @@ class AdminApi:
         current = await self.gateway(account, slug)
         merged = None
         if settings is not None:
+            settings = {k: v for k, v in settings.items() if k != "route_versions"}  # the gateway keeps them
             merged = validate(GatewaySettings, current.settings.model_dump() | settings, prefix="settings")
+            if "routes" in settings:
+                merged = await self._version_routes(request, current, merged)
         updated = await self._db.update_gateway(account, slug, name, merged)
         self._directory.invalidate(account, slug)
         if updated is None:
@@ -222,6 +226,25 @@ class AdminApi:
             request, "gateway.update", slug, changes={k: v for k, v in changes.items() if v is not None}
         )
         return updated
+
+    async def _version_routes(
+        self, request: web.Request, current: Gateway, merged: GatewaySettings
+    ) -> GatewaySettings:
+        """Store each route that changed (or went) as its next version; `merged` with the new numbers."""
+        before, after = current.settings.routes, merged.routes
+        versions = dict(current.settings.route_versions)
+        actor, now = request[TOKEN].id, time.time()
+        for name in sorted(before.keys() | after.keys()):
+            if before.get(name) == after.get(name):
+                continue
+            number = await self._db.add_route_version(
+                current.account, current.slug, name, after.get(name), now, actor
+            )
+            if name in after:
+                versions[name] = number
+            else:
+                versions.pop(name, None)
+        return merged.model_copy(update={"route_versions": versions})
 
     async def delete(self, request: web.Request, account: str, slug: str) -> None:
         if not await self._db.delete_gateway(account, slug):

@@ -86,6 +86,31 @@ def _operation(summary: str, status: str, answer: str | None, body: str | None =
     return operation
 
 
+def _route_paths(routes: str) -> dict[str, Any]:
+    """Dynamic routes and their versions (docs/routing.md); bodies are route nodes as JSON."""
+    one = routes + "/{name}"
+    at = [_param("account"), _param("gateway")]
+    put = _operation("Set a route (a node); it becomes the route's next version", "200", None)
+    put["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return {
+        routes: {"parameters": at, "get": _operation("Every route: name, version, route", "200", None)},
+        one: {
+            "parameters": [*at, _param("name")],
+            "get": _operation("One route: name, version, route", "200", None),
+            "put": put,
+            "delete": _operation("Remove a route (recorded as a version)", "204", None),
+        },
+        one + "/versions": {
+            "parameters": [*at, _param("name")],
+            "get": _operation("Every version of a route, newest first", "200", None),
+        },
+        one + "/versions/{version}/restore": {
+            "parameters": [*at, _param("name"), _param("version")],
+            "post": _operation("Save an earlier version again, as the route's next version", "200", None),
+        },
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema([(m, "serialization") for m in SCHEMAS], ref_template=_REF)
@@ -193,6 +218,7 @@ def openapi_document() -> dict[str, Any]:
                 ),
             },
             one + "/cache": {"parameters": [_param("account"), _param("gateway")], "delete": purge},
+            **_route_paths(one + "/routes"),
             "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},
             "/api/v1/cache/expire": {
                 "post": _operation(

@@ -1,6 +1,7 @@
 """The unified OpenAI-compatible endpoint's planner and answer translation.
 
-`POST /v1/{account}/{gateway}/compat/chat/completions` with `"model": "{provider}/{model}"`: an
+`POST /v1/{account}/{gateway}/compat/chat/completions` with `"model": "{provider}/{model}"` (or
+`"dynamic/<route>"`: the route's targets, in the order to try them, see pipeline/dynamic.py): an
 OpenAI-compatible provider gets the request as it is (model prefix removed); Anthropic, Google AI
 Studio and Workers AI get it translated to their native API, and their answers, errors and
 streams are translated back to OpenAI's shapes as they arrive.
@@ -21,9 +22,11 @@ from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
 from sluicegate.jsondepth import encode, refuse_if_too_deep
+from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.steps import Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
+from sluicegate.routing.nodes import join
 from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
@@ -31,25 +34,65 @@ PATHS = ("chat/completions", "embeddings")
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 
-def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget]) -> Planner:
-    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+def compat_planner(
+    providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
+) -> Planner:
+    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         path = exchange.route.path
         if path not in PATHS:
             raise NotFound(
                 f"the compat endpoint serves {' and '.join(PATHS)}, not {path!r}", paths=list(PATHS)
             )
         payload = _payload(exchange.body)
-        slug, model = _split_model(payload.get("model"), providers)
-        provider = providers[slug]
-        native_payload = {**payload, "model": model}
         headers = forwardable_request_headers(exchange.headers)
+        build = _StepBuilder(providers, targets, exchange, payload, headers)
+        if not is_dynamic(payload.get("model")):
+            slug, model = _split_model(payload.get("model"), providers)
+            return [build(slug, model, policy)]
+        route_plan = await dynamic.plan(exchange, payload)
+        exchange.route_plan = route_plan
+        steps = []
+        for target in route_plan.targets:
+            if target.provider not in providers:
+                field = join(f"routes.{route_plan.route}", join(target.where, "model"))
+                raise BadRequest(
+                    f"{field}: unknown provider {target.provider!r}", field=field, providers=sorted(providers)
+                )
+            steps.append(build(target.provider, target.model, target.retry(policy)))
+        return steps
+
+    return plan
+
+
+class _StepBuilder:
+    """The step that sends this request to `slug`'s `model`: as it is to an OpenAI-compatible
+    provider, translated to the native API of the others."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        targets: Mapping[str, CompatTarget],
+        exchange: Exchange,
+        payload: dict[str, Any],
+        headers: CIMultiDict[str],
+    ) -> None:
+        self._providers, self._targets = providers, targets
+        self._exchange, self._payload, self._headers = exchange, payload, headers
+
+    def __call__(self, slug: str, model: str, policy: RetryPolicy) -> Step:
+        exchange, payload, headers = self._exchange, self._payload, self._headers
+        path = exchange.route.path
+        provider = self._providers[slug]
+        native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
             route = Route(exchange.account, provider.api_prefix + path, exchange.route.query)
             body = encode(native_payload)
-            return [Step(provider, route, headers, body, provider.read_request(route, body), policy)]
-        target = targets.get(slug)
+            return Step(provider, route, headers, body, provider.read_request(route, body), policy)
+        target = self._targets.get(slug)
         if target is None or path != "chat/completions":
-            usable = sorted({*targets, *(n for n, p in providers.items() if isinstance(p, OpenAICompatible))})
+            usable = sorted(
+                {*self._targets, *(n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))}
+            )
             raise BadRequest(
                 f"provider {slug!r} is not available for compat/{path}", field="model", providers=usable
             )
@@ -64,20 +107,16 @@ def compat_planner(providers: Mapping[str, Provider], targets: Mapping[str, Comp
         route = Route(exchange.account, native.path, native.query)
         options = payload.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        return [
-            Step(
-                provider,
-                route,
-                target.headers(headers),
-                native.body,
-                provider.read_request(route, native.body),
-                policy,
-                answer=partial(translate_reply, target.translator, slug, model, include_usage),
-                reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
-            )
-        ]
-
-    return plan
+        return Step(
+            provider,
+            route,
+            target.headers(headers),
+            native.body,
+            provider.read_request(route, native.body),
+            policy,
+            answer=partial(translate_reply, target.translator, slug, model, include_usage),
+            reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
+        )
 
 
 def _payload(body: bytes) -> dict[str, Any]:

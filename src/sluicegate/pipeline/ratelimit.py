@@ -23,7 +23,7 @@ from sluicegate.gateway import RateLimitRule, plain
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
-from sluicegate.storage.limiter import Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 
 _log = logging.getLogger(__name__)
 RULE_HEADER = "x-ratelimit-rule"
@@ -125,6 +125,23 @@ def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: 
     return gateway_key(
         exchange.account, exchange.gateway_slug, index, fingerprint, _scope_value(rule.scope, exchange)
     )
+
+
+def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket:
+    """The bucket a dynamic route's limit node counts in: the gateway rule's own when the route
+    repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
+    rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
+    index = gateway_rule_index(rule, exchange)
+    at = "route" if index is None else str(index)
+    key = f"{exchange.account}/{exchange.gateway_slug}/{at}.{rule_facts(rule).fingerprint}:{scope}"
+    return bucket(rule, key)
+
+
+def gateway_rule_index(rule: RateLimitRule, exchange: Exchange) -> int | None:
+    """Where the gateway's `rate_limits` hold a rule counting what `rule` counts, if they do."""
+    rules = exchange.gateway.settings.rate_limits if exchange.gateway is not None else []
+    fingerprint = rule_facts(rule).fingerprint
+    return next((i for i, own in enumerate(rules) if rule_facts(own).fingerprint == fingerprint), None)
 
 
 def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:

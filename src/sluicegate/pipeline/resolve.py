@@ -93,7 +93,7 @@ class Plan:
         policy = policy_from_headers(exchange.headers, exchange.gateway.settings)
         check_path(exchange.route.path)
         exchange.body = await exchange.read_body()
-        steps = self._planners[exchange.kind](exchange, policy)
+        steps = await self._planners[exchange.kind](exchange, policy)
         for index, step in enumerate(steps):
             if exchange.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -17,10 +18,13 @@ from dataclasses import asdict
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.errors import BadRequest, GatewayError, UpstreamTimeout
+from sluicegate.errors import BadRequest, GatewayError, ServiceUnavailable, UpstreamTimeout
 from sluicegate.exchange import Attempt, Exchange, Reply, RetryPolicy
 from sluicegate.gateway import GatewaySettings
+from sluicegate.pipeline.circuits import TargetCircuits
+from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.routing.circuit import Permit
 from sluicegate.types import Backoff
 
 STEP_HEADER = "cf-aig-step"
@@ -123,16 +127,27 @@ class Attempts:
         deadline: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        circuits: TargetCircuits | None = None,
     ) -> None:
         self._forwarder = forwarder
         self._deadline = deadline
         self._clock = clock
         self._sleep = sleep
+        self._circuits = circuits
 
     async def __call__(self, exchange: Exchange) -> Reply:
         deadline = self._clock() + self._deadline
         failure: Reply | GatewayError | None = None
+        circuits = self._circuits if exchange.route_plan is not None else None
+        skipped: list[Permit] = []
         for index, step in enumerate(exchange.steps):
+            permit = await circuits.allow(exchange, index) if circuits is not None else None
+            if permit is not None and not permit.allowed:
+                skipped.append(permit)
+                exchange.attempts.append(
+                    Attempt(index, step.provider.name, 0, 0.0, "skipped: its circuit is open")
+                )
+                continue
             exchange.step_index = index
             policy = step.retry
             for attempt in range(1, policy.max_attempts + 1):
@@ -144,9 +159,11 @@ class Attempts:
                 per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
                 failure = await self._try(exchange, index, budget, deadline_only=per_attempt is None)
+                if circuits is not None and permit is not None:
+                    status = failure.status if isinstance(failure, Reply) else None
+                    await circuits.record(exchange, index, permit, status)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
-                    failure.headers[STEP_HEADER] = str(index)
-                    return failure
+                    return _answered(failure, exchange)
                 if attempt == policy.max_attempts:
                     break
                 wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
@@ -159,11 +176,11 @@ class Attempts:
                     break
                 await self._sleep(wait)
         if isinstance(failure, Reply):
-            failure.headers[STEP_HEADER] = str(exchange.step_index)
-            return failure
+            return _answered(failure, exchange)
         if self._clock() >= deadline:
             raise self._deadline_exceeded(exchange)
-        assert failure is not None, "there is always at least one step"
+        if failure is None:
+            raise _all_open(exchange, skipped)
         raise failure
 
     def _deadline_exceeded(self, exchange: Exchange) -> DeadlineExceeded:
@@ -189,6 +206,26 @@ class Attempts:
             Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text)
         )
         return reply
+
+
+def _all_open(exchange: Exchange, skipped: list[Permit]) -> ServiceUnavailable:
+    """Every target of the route was skipped: their circuits are open after repeated failures."""
+    wait = max(1, math.ceil(min(p.retry_after for p in skipped)))
+    route = exchange.route_plan.route if exchange.route_plan is not None else ""
+    return ServiceUnavailable(
+        f"every target of route {route!r} failed repeatedly and is paused (its circuit is open);"
+        f" the first is probed again in {wait} s",
+        headers={"Retry-After": str(wait)},
+        targets=[t.id for t in exchange.route_plan.targets] if exchange.route_plan is not None else [],
+    )
+
+
+def _answered(reply: Reply, exchange: Exchange) -> Reply:
+    """The answer of the step at `exchange.step_index`, saying which step (and route target) it was."""
+    reply.headers[STEP_HEADER] = str(exchange.step_index)
+    if exchange.route_plan is not None:
+        reply.headers.update(route_headers(exchange))
+    return reply
 
 
 async def _discard(failure: Reply | GatewayError | None) -> None:

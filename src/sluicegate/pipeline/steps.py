@@ -7,7 +7,7 @@ A provider endpoint's request is one step. The universal endpoint's body is a JS
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -23,13 +23,13 @@ from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers
 
-Planner = Callable[[Exchange, RetryPolicy], list[Step]]
+Planner = Callable[[Exchange, RetryPolicy], Awaitable[list[Step]]]
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
 
 
 def provider_planner(providers: Mapping[str, Provider]) -> Planner:
-    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         provider = providers.get(exchange.provider_name)
         if provider is None:
             raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=sorted(providers))
@@ -45,7 +45,7 @@ def provider_planner(providers: Mapping[str, Provider]) -> Planner:
 def host_planner(hosts: HostMap, compat: bool) -> Planner:
     """`/{host}/{path}` (or `/compat/openai/{host}/{path}`): the provider the host belongs to."""
 
-    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         target = hosts.target(exchange.upstream_host, exchange.route.path, compat)
         exchange.provider_name = target.provider.name
         route = Route(exchange.account, target.path, exchange.route.query)
@@ -107,7 +107,7 @@ class UniversalStep(BaseModel):
 
 
 def universal_planner(providers: Mapping[str, Provider]) -> Planner:
-    def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         try:
             raw = orjson.loads(exchange.body)
         except orjson.JSONDecodeError as exc:

@@ -192,6 +192,31 @@ class AuditEntry:
     details: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class RouteVersion:
+    """One saved state of a gateway's route: its node as JSON, or None where the route was removed."""
+
+    name: str
+    version: int
+    route: Any
+    ts: float
+    actor: str
+
+
+class RouteHistory(Protocol):
+    """Every version of every route of a gateway, numbered from 1 per route."""
+
+    async def add_route_version(
+        self, account: str, gateway: str, name: str, route: Any, ts: float, actor: str
+    ) -> int:
+        """Store `route` (None: removed) as the route's next version; returns its number."""
+        ...
+
+    async def route_versions(self, account: str, gateway: str, name: str) -> list[RouteVersion]:
+        """The route's versions, newest first."""
+        ...
+
+
 class AccessStore(TokenStore, Protocol):
     """Tokens, sealed provider keys and the audit trail."""
 
@@ -206,7 +231,7 @@ class AccessStore(TokenStore, Protocol):
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]: ...
 
 
-class Database(Store, LogSink, AccessStore, Protocol):
+class Database(Store, LogSink, AccessStore, RouteHistory, Protocol):
     """A backend that holds both; opened once and closed at shutdown."""
 
     async def open(self) -> None: ...

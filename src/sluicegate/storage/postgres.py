@@ -37,7 +37,7 @@ from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import postgres_analytics, postgres_spend
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
 from sluicegate.storage.log_conditions import POSTGRES, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
@@ -137,6 +137,18 @@ MIGRATIONS = [
     """,
     "ALTER TABLE logs ADD COLUMN cache_write_tokens BIGINT",
     "ALTER TABLE logs ADD COLUMN token_id TEXT",
+    """
+    CREATE TABLE route_versions (
+        account TEXT COLLATE "C" NOT NULL,
+        gateway TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        route JSONB,
+        ts DOUBLE PRECISION NOT NULL,
+        actor TEXT NOT NULL,
+        PRIMARY KEY (account, gateway, name, version)
+    )
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -264,6 +276,9 @@ class PostgresDatabase:
     async def delete_gateway(self, account: str, slug: str) -> bool:
         status = await self._db().execute(
             "DELETE FROM gateways WHERE account = $1 AND slug = $2", account, slug
+        )
+        await self._db().execute(
+            "DELETE FROM route_versions WHERE account = $1 AND gateway = $2", account, slug
         )
         return _count(status) > 0
 
@@ -504,6 +519,36 @@ class PostgresDatabase:
             "INSERT INTO audit (ts, account, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)",
             entry.ts, entry.account, entry.actor, entry.action, entry.target, _json(entry.details),
         )  # fmt: skip
+
+    async def add_route_version(
+        self, account: str, gateway: str, name: str, route: Any, ts: float, actor: str
+    ) -> int:
+        # Two saves racing for one number: the primary key refuses the second, which tries again.
+        sql = (
+            "INSERT INTO route_versions (account, gateway, name, version, route, ts, actor)"
+            " SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4::jsonb, $5, $6 FROM route_versions"
+            " WHERE account = $1 AND gateway = $2 AND name = $3 RETURNING version"
+        )
+        text = None if route is None else _json(route)
+        for _ in range(5):
+            try:
+                version: int = await self._db().fetchval(sql, account, gateway, name, text, ts, actor)
+                return version
+            except asyncpg.UniqueViolationError:
+                continue
+        raise RuntimeError(f"could not number a new version of route {name!r}")
+
+    async def route_versions(self, account: str, gateway: str, name: str) -> list[RouteVersion]:
+        sql = (
+            "SELECT name, version, route, ts, actor FROM route_versions"
+            " WHERE account = $1 AND gateway = $2 AND name = $3 ORDER BY version DESC"
+        )
+        rows = await self._db().fetch(sql, account, gateway, name)
+        return [
+            RouteVersion(r["name"], r["version"], None if r["route"] is None else orjson.loads(r["route"]),
+                         r["ts"], r["actor"])
+            for r in rows
+        ]  # fmt: skip
 
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]:
         sql = (

@@ -25,7 +25,7 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.slices import in_slices
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import sqlite_analytics, sqlite_spend
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
 from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
@@ -136,6 +136,18 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN token_id TEXT;
     CREATE INDEX logs_spend ON logs
         (account, ts, gateway, token_id, model, tokens_in, tokens_out, cost_usd, unpriced, metadata);
+    """,
+    """
+    CREATE TABLE route_versions (
+        account TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        route TEXT,
+        ts REAL NOT NULL,
+        actor TEXT NOT NULL,
+        PRIMARY KEY (account, gateway, name, version)
+    );
     """,
 ]
 
@@ -271,6 +283,8 @@ class SqliteDatabase:
         cursor = await self._run(
             self._db().execute, "DELETE FROM gateways WHERE account = ? AND slug = ?", (account, slug)
         )
+        sql = "DELETE FROM route_versions WHERE account = ? AND gateway = ?"
+        await self._run(self._db().execute, sql, (account, slug))
         return cursor.rowcount > 0
 
     async def cache_get(self, key: str) -> bytes | None:
@@ -370,6 +384,31 @@ class SqliteDatabase:
                 orjson.dumps(entry.details).decode(),
             ),
         )
+
+    async def add_route_version(
+        self, account: str, gateway: str, name: str, route: Any, ts: float, actor: str
+    ) -> int:
+        # One statement: SQLite runs it alone, so two saves cannot take the same number.
+        sql = (
+            "INSERT INTO route_versions (account, gateway, name, version, route, ts, actor)"
+            " SELECT ?, ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ? FROM route_versions"
+            " WHERE account = ? AND gateway = ? AND name = ? RETURNING version"
+        )
+        text = None if route is None else orjson.dumps(route).decode()
+        args = (account, gateway, name, text, ts, actor, account, gateway, name)
+        row = await self._run(lambda: self._db().execute(sql, args).fetchone())
+        return int(row[0])
+
+    async def route_versions(self, account: str, gateway: str, name: str) -> list[RouteVersion]:
+        sql = (
+            "SELECT name, version, route, ts, actor FROM route_versions"
+            " WHERE account = ? AND gateway = ? AND name = ? ORDER BY version DESC"
+        )
+        rows = await self._run(lambda: self._db().execute(sql, (account, gateway, name)).fetchall())
+        return [
+            RouteVersion(row[0], row[1], None if row[2] is None else orjson.loads(row[2]), row[3], row[4])
+            for row in rows
+        ]
 
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]:
         sql = (

@@ -1,0 +1,138 @@
+"""Dynamic routes on the unified endpoint: `"model": "dynamic/<route>"` becomes the route's targets.
+
+The route is planned with the request's facts (`cf-aig-metadata`, model, stream, tools, prompt
+tokens counted only when a condition asks). A limit node looks at the gateway's own counters: a
+claim of nothing reads a bucket without counting in it. Once a response has completed, the
+outcome sink `charge` counts it in the limits that the answering target was reached through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sluicegate.errors import BadRequest
+from sluicegate.exchange import Exchange
+from sluicegate.gateway import RateLimitRule
+from sluicegate.hints import did_you_mean
+from sluicegate.outcome import Outcome
+from sluicegate.pipeline.ratelimit import gateway_rule_index, shared_bucket
+from sluicegate.routing import RouteFacts, RoutePlan, plan
+from sluicegate.routing.plan import Holds
+from sluicegate.storage.limiter import Claim, Limiter, LimiterUnavailable
+from sluicegate.types import CacheStatus
+from sluicegate.usage.tokens import TokenCounter
+
+_log = logging.getLogger(__name__)
+DYNAMIC = "dynamic/"
+ROUTE_HEADER = "cf-aig-route"  # the route's name and version: support@3
+PROVIDER_HEADER = "cf-aig-provider"  # the target that answered (or was tried last): its provider
+MODEL_HEADER = "cf-aig-model"  # and its model name at that provider
+
+
+def is_dynamic(model: object) -> bool:
+    return isinstance(model, str) and model.startswith(DYNAMIC)
+
+
+class DynamicRoutes:
+    def __init__(
+        self, limiter: Limiter, counter: TokenCounter, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._limiter = limiter
+        self._counter = counter
+        self._clock = clock
+
+    async def plan(self, exchange: Exchange, payload: Mapping[str, Any]) -> RoutePlan:
+        """The plan of the route `payload["model"]` names; a 400 saying which routes exist when none."""
+        assert exchange.gateway is not None, "Resolve runs before Plan"
+        name = str(payload["model"]).removeprefix(DYNAMIC)
+        settings = exchange.gateway.settings
+        route = settings.route(name)
+        if route is None:
+            known = sorted(settings.routes)
+            raise BadRequest(
+                f"gateway {exchange.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
+                field="model",
+                routes=known,
+            )
+        facts = RouteFacts.from_chat(
+            payload,
+            exchange.metadata,
+            exchange.token_id,
+            count_prompt_tokens=lambda: self._counter.count_any_input(payload),
+        )
+        return await plan(route, facts, self._holds(exchange))
+
+    def _holds(self, exchange: Exchange) -> Holds:
+        async def holds(rule: RateLimitRule, scope: str) -> bool:
+            # Counted as requests and claiming 0: the check admits while the bucket has room, adds nothing.
+            bucket = dataclasses.replace(shared_bucket(rule, scope, exchange), unit="requests")
+            try:
+                verdict = await self._limiter.admit([Claim(bucket, 0)], self._clock())
+            except LimiterUnavailable as exc:
+                # The gateway's own rules apply their failure policy; a route just takes `then`.
+                _log.warning("rate limiter unavailable while planning a route, taking then: %s", exc)
+                return True
+            return verdict.allowed
+
+        return holds
+
+    async def charge(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: count an answered request in the limits its target was reached through."""
+        route_plan = exchange.route_plan
+        if route_plan is None or exchange.cache_status is CacheStatus.HIT or not 0 < exchange.status < 400:
+            return
+        target = route_plan.targets[exchange.step_index]
+        now = self._clock()
+        try:
+            for passed in target.limits:
+                if gateway_rule_index(passed.rule, exchange) is not None:
+                    continue  # it shares the bucket of a gateway rule, which RateLimit counts
+                bucket = shared_bucket(passed.rule, passed.scope, exchange)
+                if bucket.counts_requests:
+                    await self._limiter.admit([Claim(bucket, 1)], now)
+                    continue
+                # A reservation of nothing, settled at once with what was used: counted even past the limit.
+                verdict = await self._limiter.admit([Claim(bucket, 0)], now)
+                if verdict.holds:
+                    await self._limiter.settle(verdict.holds, [_used(bucket.unit, outcome)], now)
+        except LimiterUnavailable as exc:
+            _log.warning("could not count request %s in its route's limits: %s", exchange.id, exc)
+
+
+def route_headers(exchange: Exchange) -> dict[str, str]:
+    """What a routed request's response says about its route and the target that answered."""
+    route_plan = exchange.route_plan
+    if route_plan is None:
+        return {}
+    target = route_plan.targets[exchange.step_index]
+    return {ROUTE_HEADER: route_label(exchange), PROVIDER_HEADER: target.provider, MODEL_HEADER: target.model}
+
+
+def route_label(exchange: Exchange) -> str:
+    """`<name>`, and `@<version>` once the route has a stored version."""
+    assert exchange.route_plan is not None
+    name = exchange.route_plan.route
+    version = exchange.gateway.settings.route_versions.get(name) if exchange.gateway is not None else None
+    return f"{name}@{version}" if version else name
+
+
+def route_log_entries(exchange: Exchange) -> dict[str, str]:
+    """The route, the path taken and the answering target's place, for the log record's metadata."""
+    route_plan = exchange.route_plan
+    if route_plan is None:
+        return {}
+    target = route_plan.targets[exchange.step_index]
+    return {
+        "route": route_label(exchange),
+        "route_path": " ".join(filter(None, (route_plan.path, f"target={target.where or '.'}"))),
+    }
+
+
+def _used(unit: str, outcome: Outcome) -> float:
+    if unit == "tokens":
+        return outcome.usage.total_tokens if outcome.usage is not None else 0
+    return outcome.cost_usd or 0.0
