@@ -49,6 +49,7 @@ _ENV_FIELDS = {
     "LOG_BATCH_SIZE": "log_batch_size",
     "LOG_FLUSH_INTERVAL": "log_flush_interval",
     "LOG_BODY_LIMIT": "log_body_limit",
+    "LOG_SPOOL_MAX_BYTES": "log_spool_max_bytes",
 }
 
 
@@ -106,6 +107,12 @@ class Settings(BaseModel):
     log_batch_size: int = Field(500, gt=0)
     log_flush_interval: float = Field(0.2, gt=0)
     log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
+    log_spool_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="bytes of log records the spool keeps on disk while the database cannot take"
+        " them; past it the oldest are dropped",
+    )
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
     custom_providers: dict[str, str] = Field(
         default_factory=dict,
