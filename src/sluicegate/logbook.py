@@ -35,7 +35,7 @@ Finished = tuple[Exchange, Outcome]
 # Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
 CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
-RETRY_LIMIT = 30.0  # seconds between tries at most while the database is unreachable
+RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
 
 
 class Logbook:

@@ -86,6 +86,7 @@ class Spool:
         else:
             self._current.unlink(missing_ok=True)
         self._current = None
+        self._current_bytes = self._current_records = 0
         self._drop_oldest()
 
     def sealed(self) -> list[Path]:
