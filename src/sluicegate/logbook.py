@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import orjson
 
 from sluicegate.exchange import Exchange
-from sluicegate.logformat import parse_record, record_line
+from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
 from sluicegate.spool import Spool, read_lines
@@ -211,7 +211,7 @@ def _cap(exchange: Exchange) -> int | None:
 
 def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
     cap = _cap(exchange)
-    return record_line(record, cap=cap) if cap else record_line(record)
+    return record_line(record, cap=cap) if cap else fast_record_line(record)
 
 
 def _parse_lines(lines: list[bytes]) -> list[tuple[LogRecord, int | None]]:
