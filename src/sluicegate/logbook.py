@@ -35,6 +35,7 @@ Finished = tuple[Exchange, Outcome]
 # Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
 CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
+UNSPOOLED_LIMIT = 10_000  # records kept in memory when the spool cannot be written (oldest dropped)
 RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
 
 
@@ -63,13 +64,14 @@ class Logbook:
         self._cheap = cheap
         self._retry = interval  # grows while the database is unreachable
         self.store_failures = 0
+        self._unspooled: list[tuple[LogRecord, int | None]] = []
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
         if self._spool is not None:
             if not _collects(exchange):
                 return
             if self._cheap(exchange):
-                self._spool.append(_spool_line(exchange, self._build(exchange, outcome)))
+                self._to_spool(self._spool, exchange, self._build(exchange, outcome))
                 return
         self._pending.append((exchange, outcome))
         if len(self._pending) >= self._batch_size:
@@ -118,12 +120,29 @@ class Logbook:
             built = await asyncio.to_thread(self._build_all, batch)
             if self._spool is not None:
                 for exchange, record in built:
-                    self._spool.append(_spool_line(exchange, record))
+                    self._to_spool(self._spool, exchange, record)
                 continue
             kept = [(record, _cap(exchange)) for exchange, record in built if _collects(exchange)]
             await self._store(kept)
         if self._spool is not None:
+            if self._unspooled:
+                unspooled, self._unspooled = self._unspooled, []
+                try:
+                    await self._store(unspooled)
+                except BaseException:
+                    self._unspooled = (unspooled + self._unspooled)[-UNSPOOLED_LIMIT:]
+                    raise
             await self._drain(self._spool)
+
+    def _to_spool(self, spool: Spool, exchange: Exchange, record: LogRecord) -> None:
+        """Append the record's line; if the spool cannot take it (disk full, a record that does not
+        serialise), keep it in memory for the next write, at most `UNSPOOLED_LIMIT` of them."""
+        try:
+            spool.append(_spool_line(exchange, record))
+        except Exception:
+            _log.exception("log record %s could not be written to the spool; kept in memory", record.id)
+            self._unspooled.append((record, _cap(exchange)))
+            del self._unspooled[:-UNSPOOLED_LIMIT]
 
     async def _drain(self, spool: Spool) -> None:
         """Store the spool's sealed segments, oldest first; each is deleted once stored. The

@@ -69,7 +69,14 @@ class Spool:
         """Write one record's line (ending in a newline). On the request path: one write()."""
         if self._fd < 0:
             self._start_segment()
-        os.write(self._fd, line)
+        try:
+            written = os.write(self._fd, line)
+        except OSError:
+            self.seal()  # a line cut short ends its segment: the next starts a new one
+            raise
+        if written != len(line):
+            self.seal()
+            raise OSError(f"the log spool took {written} of {len(line)} bytes (is the disk full?)")
         self._current_bytes += len(line)
         self._current_records += 1
         if self._current_bytes >= self._segment_bytes:

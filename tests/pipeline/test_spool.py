@@ -93,3 +93,25 @@ async def test_records_wait_on_disk_while_the_database_is_down(tmp_path: Path) -
     assert spool.backlog_records == 0
     assert lines_in(tmp_path) == []
     await logbook.close()
+
+
+class FullSpool(Spool):
+    """A spool on a full disk."""
+
+    def append(self, line: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_record_the_spool_cannot_take_is_stored_from_memory(tmp_path: Path) -> None:
+    sink = FailingSink()
+    logbook = Logbook(sink, summary, batch_size=4, interval=60, spool=FullSpool(tmp_path, 1 << 20))
+    logbook.start()
+    finished = [exchange() for _ in range(3)]
+    for item in finished:
+        logbook.submit(item, NO_OUTCOME)  # built on the worker thread, then refused by the spool
+    with pytest.raises(ConnectionError):
+        await logbook.flush()
+    sink.down = False
+    await logbook.flush()  # kept through the failed write
+    assert sorted(r.id for r in sink.records) == sorted(e.id for e in finished)
+    await logbook.close()
