@@ -58,6 +58,7 @@ from sluicegate.routing.state import MemoryStateStore, StateStore
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
+from sluicegate.spool import Spool
 from sluicegate.storage import create_cache, create_database, create_limiter
 from sluicegate.storage.cache import Cache
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
@@ -112,12 +113,29 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         models_per_provider=settings.metrics_models_per_provider,
         circuits=lambda: circuits.seen,
     )
+    builder = RecordBuilder(body_limit=settings.log_body_limit)
+    spool = Spool(settings.data_dir / "spool", settings.log_spool_max_bytes)
     logbook = Logbook(
         database,
-        RecordBuilder(body_limit=settings.log_body_limit).build,
+        builder.build,
         batch_size=settings.log_batch_size,
         interval=settings.log_flush_interval,
         stored=[otlp_logs.written] if otlp_logs else [],
+        spool=spool,
+        cheap=builder.cheap,
+    )
+    metrics.gauge(
+        "sluicegate_log_spool_backlog_records",
+        "Log records in this replica's spool, not yet stored in the database",
+        lambda: spool.backlog_records,
+    )
+    metrics.gauge(
+        "sluicegate_log_spool_backlog_bytes", "Bytes of the log spool's backlog", lambda: spool.backlog_bytes
+    )
+    metrics.gauge(
+        "sluicegate_log_spool_dropped_records",
+        "Log records dropped, oldest first, because the spool was over log_spool_max_bytes",
+        lambda: spool.dropped,
     )
     dynamic = DynamicRoutes(limiter, counter, clock)
     # Budget settlement first: it is what the next request of the same scope waits on.

@@ -50,6 +50,7 @@ _ENV_FIELDS = {
     "LOG_FLUSH_INTERVAL": "log_flush_interval",
     "LOG_BODY_LIMIT": "log_body_limit",
     "COUNTERS_FLUSH_INTERVAL": "counters_flush_interval",
+    "LOG_SPOOL_MAX_BYTES": "log_spool_max_bytes",
 }
 
 
@@ -113,6 +114,12 @@ class Settings(BaseModel):
         le=3600,
         description="seconds between copies of the in-process rate-limit counters to counters.db"
         " (a killed process loses at most this much settled use; a clean stop loses nothing)",
+    )
+    log_spool_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="bytes of log records the spool keeps on disk while the database cannot take"
+        " them; past it the oldest are dropped",
     )
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
     custom_providers: dict[str, str] = Field(

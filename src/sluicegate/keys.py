@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from cryptography.fernet import Fernet, InvalidToken
 
 from sluicegate.errors import Conflict
+from sluicegate.readthrough import ReadThrough
 from sluicegate.storage.base import AccessStore, StoredKey
 
 # Where each provider takes its key (https://platform.openai.com/docs/api-reference/authentication
@@ -67,21 +68,18 @@ class KeyDirectory:
     def __init__(self, store: AccessStore, vault: KeyVault, ttl: float = 1.0) -> None:
         self._store = store
         self._vault = vault
-        self._ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._entries: ReadThrough[tuple[str, str], dict[str, str]] = ReadThrough(self._load, ttl)
 
     async def keys(self, account: str, gateway: str) -> dict[str, str]:
-        now = time.monotonic()
-        entry = self._entries.get((account, gateway))
-        if entry is None or entry[0] <= now:
-            stored = await self._store.provider_keys(account, gateway)
-            unsealed = {key.provider: self._vault.unseal(sealed) for key, sealed in stored}
-            entry = (now + self._ttl, {provider: key for provider, key in unsealed.items() if key})
-            self._entries[(account, gateway)] = entry
-        return entry[1]
+        return await self._entries.get((account, gateway))
+
+    async def _load(self, scope: tuple[str, str]) -> dict[str, str]:
+        stored = await self._store.provider_keys(*scope)
+        unsealed = {key.provider: self._vault.unseal(sealed) for key, sealed in stored}
+        return {provider: key for provider, key in unsealed.items() if key}
 
     def forget(self, account: str, gateway: str) -> None:
-        self._entries.pop((account, gateway), None)
+        self._entries.forget((account, gateway))
 
     async def store(self, account: str, gateway: str, provider: str, key: str) -> StoredKey:
         stored = StoredKey(account, gateway, provider, fingerprint(key), time.time())

@@ -5,6 +5,13 @@ request path.
 `interval` seconds (or when a batch is full), builds the records on a worker thread and writes
 them in one batch. `close()` drains everything, which is how a graceful shutdown keeps every
 request's record.
+
+With a spool (`spool.py`, as the gateway runs) a record cheap to build (no redaction rules, not a
+universal request) is built in `take` and written to the spool there, before the answer's last
+byte; the others are built on the worker thread and spooled moments later. The background task
+then stores the spool's sealed segments, oldest first, and deletes each once stored. A database
+that is down or slow only makes segments wait on disk: nothing waits for it in memory or on the
+request path, and the records are stored when it is back.
 """
 
 from __future__ import annotations
@@ -14,15 +21,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import orjson
+
 from sluicegate.exchange import Exchange
+from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
+from sluicegate.spool import Spool, read_lines
 from sluicegate.storage.base import LogRecord, LogSink
 
 _log = logging.getLogger(__name__)
 Finished = tuple[Exchange, Outcome]
 # Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
+CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
+UNSPOOLED_LIMIT = 10_000  # records kept in memory when the spool cannot be written (oldest dropped)
+RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
 
 
 class Logbook:
@@ -33,6 +47,8 @@ class Logbook:
         batch_size: int,
         interval: float,
         stored: Sequence[Stored] = (),
+        spool: Spool | None = None,
+        cheap: Callable[[Exchange], bool] = lambda exchange: False,
     ) -> None:
         self._sink = sink
         self._build = build
@@ -41,10 +57,22 @@ class Logbook:
         self._interval = interval
         self._pending: list[Finished] = []
         self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._spool = spool
+        self._cheap = cheap
+        self._retry = interval  # grows while the database is unreachable
+        self.store_failures = 0
+        self._unspooled: list[tuple[LogRecord, int | None]] = []
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
+        if self._spool is not None:
+            if not _collects(exchange):
+                return
+            if self._cheap(exchange):
+                self._to_spool(self._spool, exchange, self._build(exchange, outcome))
+                return
         self._pending.append((exchange, outcome))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
@@ -54,16 +82,28 @@ class Logbook:
         self.submit(exchange, outcome)
 
     def start(self) -> None:
+        if self._spool is not None:
+            self._spool.open()  # takes in what a killed process left: stored by the first flush
         self._task = asyncio.create_task(self._run(), name="logbook")
 
     async def close(self) -> None:
         """Stop the background task and write everything still pending."""
         self._closing = True
+        self._closed.set()
         self._wake.set()
         if self._task is not None:
             await self._task
-        while self._pending:
+        if self._spool is None:
+            while self._pending:
+                await self.flush()
+            return
+        try:
             await self.flush()
+            while self._pending:
+                await self.flush()
+        except Exception:  # the database is unreachable: the records wait for the next start
+            _log.warning("log records left in the spool at shutdown: the database could not take them")
+        self._spool.close()
 
     async def flush(self) -> None:
         """Write the pending records in batches of at most `batch_size`, as many batches as were
@@ -78,11 +118,48 @@ class Logbook:
                 break
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
             built = await asyncio.to_thread(self._build_all, batch)
-            kept = [record for exchange, record in built if _collects(exchange)]
-            kept = await self._within_caps([exchange for exchange, _ in batch], kept)
-            if kept:
-                await self._sink.write_logs(kept)
-                await self._tell_stored(kept)
+            if self._spool is not None:
+                for exchange, record in built:
+                    self._to_spool(self._spool, exchange, record)
+                continue
+            kept = [(record, _cap(exchange)) for exchange, record in built if _collects(exchange)]
+            await self._store(kept)
+        if self._spool is not None:
+            if self._unspooled:
+                unspooled, self._unspooled = self._unspooled, []
+                try:
+                    await self._store(unspooled)
+                except BaseException:
+                    self._unspooled = (unspooled + self._unspooled)[-UNSPOOLED_LIMIT:]
+                    raise
+            await self._drain(self._spool)
+
+    def _to_spool(self, spool: Spool, exchange: Exchange, record: LogRecord) -> None:
+        """Append the record's line; if the spool cannot take it (disk full, a record that does not
+        serialise), keep it in memory for the next write, at most `UNSPOOLED_LIMIT` of them."""
+        try:
+            spool.append(_spool_line(exchange, record))
+        except Exception:
+            _log.exception("log record %s could not be written to the spool; kept in memory", record.id)
+            self._unspooled.append((record, _cap(exchange)))
+            del self._unspooled[:-UNSPOOLED_LIMIT]
+
+    async def _drain(self, spool: Spool) -> None:
+        """Store the spool's sealed segments, oldest first; each is deleted once stored. The
+        first failure stops the pass: the rest wait on disk for the next."""
+        spool.seal()
+        for path in spool.sealed():
+            lines = await asyncio.to_thread(read_lines, path)
+            for start in range(0, len(lines), self._batch_size):
+                batch = await asyncio.to_thread(_parse_lines, lines[start : start + self._batch_size])
+                await self._store(batch)
+            spool.stored(path)
+
+    async def _store(self, kept: list[tuple[LogRecord, int | None]]) -> None:
+        records = await self._within_caps(kept)
+        if records:
+            await self._sink.write_logs(records)
+            await self._tell_stored(records)
 
     async def _tell_stored(self, records: list[LogRecord]) -> None:
         for sink in self._stored:
@@ -91,18 +168,13 @@ class Logbook:
             except Exception:  # the records are stored; a sink's failure must not stop the writer
                 _log.exception("a sink of stored log records failed")
 
-    async def _within_caps(self, batch: list[Exchange], kept: list[LogRecord]) -> list[LogRecord]:
-        """Drop records of gateways that keep at most `max_records` and stop inserting at the cap."""
-        capped = {
-            (e.account, e.gateway_slug): e.gateway.settings.max_records
-            for e in batch
-            if e.gateway and e.gateway.settings.max_records and e.gateway.settings.on_max_records == "stop"
-        }
-        if not capped:
-            return kept
-        room = {key: cap - await self._sink.count_logs(*key) for key, cap in capped.items() if cap}
+    async def _within_caps(self, kept: list[tuple[LogRecord, int | None]]) -> list[LogRecord]:
+        """Drop records of gateways that keep at most `max_records` and stop inserting at the cap
+        (each record comes with its gateway's cap, or None)."""
+        capped = {(record.account, record.gateway): cap for record, cap in kept if cap}
+        room = {key: cap - await self._sink.count_logs(*key) for key, cap in capped.items()}
         allowed = []
-        for record in kept:
+        for record, _ in kept:
             key = (record.account, record.gateway)
             if key in room:
                 if room[key] <= 0:
@@ -129,11 +201,44 @@ class Logbook:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # a failed write must not end logging; the records stay logged as lost
-                _log.exception("writing a batch of log records failed")
+                self._retry = self._interval
+            except Exception:  # a failed write must not end logging
+                self.store_failures += 1
+                if self._spool is None:  # the batch is lost
+                    _log.exception("writing a batch of log records failed")
+                    continue
+                # The records wait in the spool; try again later, less often while it lasts.
+                _log.warning("storing log records failed; they wait in the spool", exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), self._retry)
+                self._retry = min(self._retry * 2, RETRY_LIMIT)
 
 
 def _collects(exchange: Exchange) -> bool:
     """Whether this request's record is stored: the gateway's `collect_logs` and the request's
     `cf-aig-collect-log` say."""
     return exchange.collect_log and (exchange.gateway is None or exchange.gateway.settings.collect_logs)
+
+
+def _cap(exchange: Exchange) -> int | None:
+    """The gateway's `max_records` when it stops inserting at that many, else None."""
+    settings = exchange.gateway.settings if exchange.gateway else None
+    if settings and settings.max_records and settings.on_max_records == "stop":
+        return settings.max_records
+    return None
+
+
+def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
+    cap = _cap(exchange)
+    return record_line(record, cap=cap) if cap else fast_record_line(record)
+
+
+def _parse_lines(lines: list[bytes]) -> list[tuple[LogRecord, int | None]]:
+    parsed = []
+    for line in lines:
+        try:
+            value = orjson.loads(line)
+            parsed.append((parse_record(value, frozenset({CAP})), value.get(CAP)))
+        except (ValueError, AttributeError):  # one bad line (a foreign file?) must not block the rest
+            _log.exception("a line of the log spool is not a log record; it is skipped")
+    return parsed

@@ -45,6 +45,18 @@ def record_line(record: LogRecord, **extra: Any) -> bytes:
     return orjson.dumps(record_object(record) | extra) + b"\n"
 
 
+def fast_record_line(record: LogRecord) -> bytes:
+    """`record_line(record)`, the same bytes, about five times faster: orjson walks the dataclass
+    itself (no `asdict` copy) and calls back only for the bodies (the record's only bytes)."""
+    return orjson.dumps(record, default=_bytes_text, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _bytes_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return _body_text(value) or ""
+    raise TypeError(f"{type(value).__name__} is not a field type of log records")
+
+
 def parse_record(value: Any, ignore: frozenset[str] = frozenset()) -> LogRecord:
     """The record a JSON object holds; `ignore` names keys that are not fields (e.g. `cursor`).
 

@@ -225,6 +225,10 @@ class Metrics:
         )
         entries.set_function(semantic_entries)
 
+    def gauge(self, name: str, description: str, value: Callable[[], float]) -> None:
+        """A figure read when /metrics is scraped (e.g. the log spool's backlog)."""
+        Gauge(name, description, registry=self.registry).set_function(value)
+
     async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count one finished request."""
         figures = self._figures

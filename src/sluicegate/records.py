@@ -29,6 +29,13 @@ class RecordBuilder:
     def __init__(self, body_limit: int) -> None:
         self._body_limit = body_limit
 
+    def cheap(self, exchange: Exchange) -> bool:
+        """Whether building the record is cheap enough for the event loop: no redaction rules to
+        run and no universal body to parse (masking known credentials is a few byte replaces)."""
+        settings = exchange.gateway.settings if exchange.gateway else None
+        redacts = settings is not None and bool(settings.redact_paths or settings.redact_patterns)
+        return not redacts and exchange.kind != UNIVERSAL
+
     def build(self, exchange: Exchange, outcome: Outcome) -> LogRecord:
         """The record of `exchange`; never raises (see the module docstring)."""
         secrets = known_secrets(exchange)

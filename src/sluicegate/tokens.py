@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field
 from sluicegate.allowance import Allowance
 from sluicegate.errors import Conflict
 from sluicegate.headertext import header_bytes
+from sluicegate.readthrough import ReadThrough
 
 TOKEN_PREFIX = "sg_"
 
@@ -140,30 +141,21 @@ def new_token(
 
 class TokenDirectory:
     """Looks tokens up by secret with a short-lived cache: a revocation made through another
-    replica is seen within `ttl` seconds, one made here at once (`forget`)."""
+    replica is seen within `ttl` seconds, one made here at once (`forget`); while the database is
+    down the tokens already seen keep being answered (see `readthrough.py`)."""
 
     def __init__(self, store: TokenStore, clock: Callable[[], float], ttl: float = 1.0) -> None:
         self._store = store
         self._clock = clock
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, Token | None]] = {}
+        self._entries: ReadThrough[str, Token | None] = ReadThrough(store.token_by_hash, ttl)
 
     async def check(self, secret: str) -> Token | None:
         """The active token whose secret this is, or None."""
-        digest = hash_secret(secret)
-        now = time.monotonic()
-        entry = self._entries.get(digest)
-        if entry is None or entry[0] <= now:
-            if len(self._entries) > 10_000:  # bad secrets must not grow this without bound
-                self._entries.clear()
-            token = await self._store.token_by_hash(digest)
-            entry = (now + self._ttl, token)
-            self._entries[digest] = entry
-        token = entry[1]
+        token = await self._entries.get(hash_secret(secret))
         return token if token is not None and token.active(self._clock()) else None
 
     def forget(self, token_id: str) -> None:
-        self._entries = {k: v for k, v in self._entries.items() if v[1] is None or v[1].id != token_id}
+        self._entries.forget_where(lambda token: token is not None and token.id == token_id)
 
 
 async def ensure_admin_token(store: TokenStore, account: str, configured: str) -> str | None:

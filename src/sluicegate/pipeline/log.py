@@ -68,8 +68,10 @@ class Log:
     ) -> AsyncGenerator[bytes, None]:
         """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome.
 
-        A request holding reservations completes at its stream's end marker, before the client
-        gets it: a client that has read the end may ask again at once, and must find it settled.
+        A stream completes at its end marker, before the client gets it: a client that has read the
+        end may ask again at once, and must find its reservations settled and its log record in the
+        spool (a kill after that loses neither). A stream without a marker completes at its end,
+        before the response's terminating chunk.
         """
         chunks: deque[bytes] = deque()
         kept = 0
@@ -85,7 +87,7 @@ class Log:
                     kept += len(chunk)
                     while kept > self._tee_limit and len(chunks) > 1:
                         kept -= len(chunks.popleft())
-                    if exchange.holds and not completed and ends_stream(tail + chunk):
+                    if not completed and ends_stream(tail + chunk):
                         completed = True
                         _finish(exchange, chunks)
                         await self._outcomes.complete(exchange)

@@ -1,0 +1,184 @@
+"""The log spool: every finished request's record on disk before its answer's last byte is sent.
+
+    Logbook.take ──► Spool.append: one NDJSON line, a plain write() to an O_APPEND descriptor
+    Logbook's drain task ──► Spool.seal ──► sealed segments, oldest first ──► the database ──► unlink
+
+No fsync: a write() that has returned is in the kernel's page cache, which a killed process does not
+take with it (a power cut can). Each process writes segment files in its own directory, held by an
+exclusive `flock`; at start a process adopts the directories whose lock nobody holds (a gateway
+killed earlier), so replicas sharing a data directory never drain each other's live file.
+
+A segment is deleted once every record in it is in the database. A process killed while storing a
+segment stores it again at the next start: records are keyed by id and stored once.
+
+When the database is unreachable the records wait here, on disk, never in memory. `max_bytes`
+bounds the spool: past it the oldest sealed segments are deleted whole (oldest first: the newest
+records are those a user is most likely to look for); `dropped` counts the records lost so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
+
+SUFFIX = ".ndjson"
+LOCK = "lock"
+_log = logging.getLogger(__name__)
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self._root = directory
+        self._max_bytes = max_bytes
+        self._segment_bytes = max(max_bytes // 16, 1)  # dropping granularity
+        self._dir = directory / uuid.uuid4().hex
+        self._lock = -1
+        self._fd = -1
+        self._current: Path | None = None
+        self._current_bytes = self._current_records = 0
+        self._number = 0
+        # Sealed segments, oldest first, with their size and record count.
+        self._sealed: list[tuple[Path, int, int]] = []
+        self.dropped = 0
+
+    def open(self) -> None:
+        """Take a directory of our own and adopt the segments of processes no longer running."""
+        private_directory(self._dir)
+        os.chmod(self._root, DIRECTORY_MODE)  # ours alone (unlike the data directory, maybe shared)
+        self._lock = private_opener(str(self._dir / LOCK), os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for other in sorted(self._root.iterdir(), key=_mtime):
+            if other != self._dir and other.is_dir():
+                self._adopt(other)
+
+    def close(self) -> None:
+        """Close the files; segments not yet stored stay for the next start."""
+        self.seal()
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+        if not self._sealed:
+            _remove_directory(self._dir)
+
+    def append(self, line: bytes) -> None:
+        """Write one record's line (ending in a newline). On the request path: one write()."""
+        if self._fd < 0:
+            self._start_segment()
+        try:
+            written = os.write(self._fd, line)
+        except OSError:
+            self.seal()  # a line cut short ends its segment: the next starts a new one
+            raise
+        if written != len(line):
+            self.seal()
+            raise OSError(f"the log spool took {written} of {len(line)} bytes (is the disk full?)")
+        self._current_bytes += len(line)
+        self._current_records += 1
+        if self._current_bytes >= self._segment_bytes:
+            self.seal()
+
+    def seal(self) -> None:
+        """End the segment being written: it may be read and stored from now on."""
+        if self._fd < 0 or self._current is None:
+            return
+        os.close(self._fd)
+        self._fd = -1
+        if self._current_records:
+            self._sealed.append((self._current, self._current_bytes, self._current_records))
+        else:
+            self._current.unlink(missing_ok=True)
+        self._current = None
+        self._current_bytes = self._current_records = 0
+        self._drop_oldest()
+
+    def sealed(self) -> list[Path]:
+        """The sealed segments, oldest first."""
+        return [path for path, _, _ in self._sealed]
+
+    def stored(self, path: Path) -> None:
+        """Every record of `path` is in the database: delete it."""
+        self._sealed = [entry for entry in self._sealed if entry[0] != path]
+        path.unlink(missing_ok=True)
+
+    @property
+    def backlog_bytes(self) -> int:
+        return self._current_bytes + sum(size for _, size, _ in self._sealed)
+
+    @property
+    def backlog_records(self) -> int:
+        return self._current_records + sum(count for _, _, count in self._sealed)
+
+    def _start_segment(self) -> None:
+        self._number += 1
+        self._current = self._dir / f"{self._number:012d}{SUFFIX}"
+        self._fd = private_opener(str(self._current), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        self._current_bytes = self._current_records = 0
+
+    def _drop_oldest(self) -> None:
+        while self._sealed and self.backlog_bytes > self._max_bytes:
+            path, _, records = self._sealed.pop(0)
+            path.unlink(missing_ok=True)
+            self.dropped += records
+            _log.error(
+                "the log spool is over its limit of %d bytes (is the database down?):"
+                " dropped its oldest %d records",
+                self._max_bytes,
+                records,
+            )
+
+    def _adopt(self, other: Path) -> None:
+        """Take over the segments of `other` if no running process holds its lock."""
+        try:
+            lock = os.open(other / LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            return  # being created by a process starting now, or not a spool directory
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return  # a live replica's
+        try:
+            for segment in sorted(other.glob(f"*{SUFFIX}")):
+                data = segment.read_bytes()
+                if not data:
+                    segment.unlink()
+                    continue
+                self._number += 1
+                target = self._dir / f"{self._number:012d}{SUFFIX}"
+                os.rename(segment, target)
+                self._sealed.append((target, len(data), data.count(b"\n")))
+            _remove_directory(other)
+        finally:
+            os.close(lock)
+        self._drop_oldest()
+
+
+def read_lines(path: Path) -> list[bytes]:
+    """The whole lines of a segment. A last line without its newline was cut by a kill mid-write:
+    its request never got its answer (the write comes before the last byte), so it is left out."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return data.split(b"\n")[:-1]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _remove_directory(directory: Path) -> None:
+    for leftover in directory.iterdir():
+        leftover.unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:  # something else was put there: leave it
+        _log.warning("could not remove the spool directory %s", directory)

@@ -1,0 +1,117 @@
+"""The log spool: bounded on disk (oldest records dropped first), a killed process's segments adopted
+by the next one (never a live one's), a torn last line left out, and a logbook whose database
+fails keeps its records on disk, not in memory, until the database takes them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sluicegate.logbook import Logbook
+from sluicegate.outcome import NO_OUTCOME
+from sluicegate.spool import Spool, read_lines
+from sluicegate.storage.base import LogRecord
+from tests.pipeline.test_log import ListSink, exchange, summary
+
+LINE = b'{"n": 1}\n'
+
+
+def lines_in(directory: Path) -> list[bytes]:
+    return [line for segment in sorted(directory.rglob("*.ndjson")) for line in read_lines(segment)]
+
+
+def test_over_its_limit_the_spool_drops_its_oldest_records(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=16 * 10 * len(LINE))  # segments of ten lines
+    spool.open()
+    for n in range(250):
+        spool.append(b'{"n": %d}\n' % (n % 10))  # every line the same length
+    spool.seal()
+    assert spool.backlog_bytes <= 16 * 10 * len(LINE)
+    assert spool.dropped == 250 - spool.backlog_records
+    assert spool.dropped > 0
+    kept = lines_in(tmp_path)
+    assert len(kept) == spool.backlog_records
+    # The newest are kept: the segments left are the last ones written.
+    assert spool.sealed() == sorted(spool.sealed())
+    assert spool.sealed()[-1].name == f"{25:012d}.ndjson"
+    spool.close()
+
+
+def test_a_killed_process_segments_are_adopted_and_a_live_one_is_not(tmp_path: Path) -> None:
+    killed = (
+        "import os, signal, sys; from pathlib import Path; from sluicegate.spool import Spool\n"
+        "spool = Spool(Path(sys.argv[1]), 1 << 20); spool.open()\n"
+        "for n in range(3): spool.append(b'{\"killed\": %d}\\n' % n)\n"
+        "spool.append(b'{\"torn')\n"  # a write cut short by the kill
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    live = Spool(tmp_path, 1 << 20)
+    live.open()
+    live.append(b'{"live": 1}\n')
+    process = subprocess.run([sys.executable, "-c", killed, str(tmp_path)], env=os.environ, check=False)
+    assert process.returncode == -9
+    after = Spool(tmp_path, 1 << 20)
+    after.open()
+    adopted = [line for path in after.sealed() for line in read_lines(path)]
+    assert adopted == [b'{"killed": 0}', b'{"killed": 1}', b'{"killed": 2}']
+    assert after.backlog_records == 3  # the torn line is no record: its request got no answer
+    assert len([path for path in tmp_path.iterdir() if path.is_dir()]) == 2  # the live one's and ours
+    live.close()
+    after.close()
+
+
+class FailingSink(ListSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        if self.down:
+            raise ConnectionError("the database is down")
+        await super().write_logs(records)
+
+
+async def test_records_wait_on_disk_while_the_database_is_down(tmp_path: Path) -> None:
+    sink = FailingSink()
+    spool = Spool(tmp_path, 1 << 20)
+    logbook = Logbook(sink, summary, batch_size=4, interval=60, spool=spool, cheap=lambda _: True)
+    logbook.start()
+    finished = [exchange() for _ in range(10)]
+    for item in finished:
+        logbook.submit(item, NO_OUTCOME)
+    assert len(lines_in(tmp_path)) == 10  # on disk as soon as submitted
+    with pytest.raises(ConnectionError):
+        await logbook.flush()
+    assert spool.backlog_records == 10
+    sink.down = False
+    await logbook.flush()
+    assert sorted(r.id for r in sink.records) == sorted(e.id for e in finished)
+    assert spool.backlog_records == 0
+    assert lines_in(tmp_path) == []
+    await logbook.close()
+
+
+class FullSpool(Spool):
+    """A spool on a full disk."""
+
+    def append(self, line: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_record_the_spool_cannot_take_is_stored_from_memory(tmp_path: Path) -> None:
+    sink = FailingSink()
+    logbook = Logbook(sink, summary, batch_size=4, interval=60, spool=FullSpool(tmp_path, 1 << 20))
+    logbook.start()
+    finished = [exchange() for _ in range(3)]
+    for item in finished:
+        logbook.submit(item, NO_OUTCOME)  # built on the worker thread, then refused by the spool
+    with pytest.raises(ConnectionError):
+        await logbook.flush()
+    sink.down = False
+    await logbook.flush()  # kept through the failed write
+    assert sorted(r.id for r in sink.records) == sorted(e.id for e in finished)
+    await logbook.close()

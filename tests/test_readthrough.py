@@ -1,0 +1,95 @@
+"""The read-through cache of gateways, tokens and keys keeps answering while its database is down
+or hangs, and a change made here is never overwritten by a refresh that was under way."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sluicegate.readthrough import STALE_WAIT, ReadThrough
+
+
+class Database:
+    def __init__(self) -> None:
+        self.value = "v1"
+        self.down = False
+        self.hang = asyncio.Event()
+        self.hang.set()
+        self.loads = self.done = 0
+        self.answered = asyncio.Condition()
+
+    async def load(self, key: str) -> str:
+        self.loads += 1
+        value = f"{key}:{self.value}"  # read when asked: a hanging load answers what was there
+        await self.hang.wait()
+        async with self.answered:
+            self.done += 1
+            self.answered.notify_all()
+        if self.down:
+            raise ConnectionError("the database is down")
+        return value
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_expired_value_is_answered_while_the_database_is_down() -> None:
+    database, clock = Database(), Clock()
+    cache = ReadThrough(database.load, ttl=1.0, clock=clock)
+    assert await cache.get("g") == "g:v1"
+    database.down, clock.now = True, 5.0
+    assert await cache.get("g") == "g:v1"  # no error: the known value
+    assert database.loads == 2
+    assert await cache.get("g") == "g:v1"  # kept for another ttl: not tried again at once
+    assert database.loads == 2
+    database.down, database.value, clock.now = False, "v2", 10.0
+    assert await cache.get("g") == "g:v2"
+
+
+async def test_a_hanging_database_costs_one_request_at_most_the_stale_wait() -> None:
+    database, clock = Database(), Clock()
+    cache = ReadThrough(database.load, ttl=1.0, clock=clock)
+    await cache.get("g")
+    database.hang.clear()
+    clock.now = 5.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await cache.get("g") == "g:v1"
+    assert loop.time() - started < STALE_WAIT * 4
+    started = loop.time()
+    assert await cache.get("g") == "g:v1"  # the refresh is under way: answered at once
+    assert loop.time() - started < STALE_WAIT / 2
+    assert database.loads == 2
+    database.hang.set()
+
+
+async def test_a_change_made_here_is_not_overwritten_by_a_refresh_under_way() -> None:
+    database, clock = Database(), Clock()
+    cache = ReadThrough(database.load, ttl=1.0, clock=clock)
+    await cache.get("g")
+    database.hang.clear()
+    clock.now = 5.0
+    await cache.get("g")  # starts a refresh that hangs
+    cache.forget("g")  # e.g. the gateway was changed through this process
+    database.value = "v2"
+    database.hang.set()
+    assert await cache.get("g") == "g:v2"
+    async with database.answered:  # the old refresh has its answer too: it must not be kept
+        await database.answered.wait_for(lambda: database.done == 3)
+    clock.now = 5.5  # within the ttl of the fresh value
+    assert await cache.get("g") == "g:v2"
+    assert database.loads == 3
+
+
+async def test_a_first_lookup_waits_for_the_database() -> None:
+    database = Database()
+    cache = ReadThrough(database.load, ttl=1.0, clock=Clock())
+    database.down = True
+    with pytest.raises(ConnectionError):  # nothing known: nothing else to answer
+        await cache.get("new")
+    assert database.loads == 1
