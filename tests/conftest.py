@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -12,8 +13,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+import sluicegate.app
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
+from sluicegate.embeddings import local as local_embedder
 from tests.fakes.server_thread import ServerThread
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
@@ -50,6 +53,17 @@ class RunningGateway:
             if len(records) >= count or time.monotonic() > deadline:
                 return records
             time.sleep(0.02)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_models() -> Iterator[None]:
+    """Every gateway loads the packaged embedding and NLI models on first use (1–3 s each); the tests
+    start hundreds of gateways, so they share one loaded copy of each per process. What a test checks
+    never depends on a model's own copy: sessions and tokenizers are read-only and thread-safe."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_embedder, "_Model", functools.cache(local_embedder._Model))
+        patch.setattr(sluicegate.app, "load_verifier", functools.cache(sluicegate.app.load_verifier))
+        yield
 
 
 @pytest.fixture
