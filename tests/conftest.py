@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -129,6 +130,16 @@ def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
     for gateway in started:
         gateway.http.close()
         gateway.server.stop()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound but never listening, so no other server (say,
+    one of a test on the other xdist worker) can take it meanwhile, as it can a port merely found free."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port: int = held.getsockname()[1]
+        yield port
 
 
 def require_service(name: str, reason: str) -> None:

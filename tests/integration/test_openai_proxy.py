@@ -248,9 +248,9 @@ def test_oversize_body_gets_413_and_is_logged(
 
 
 def test_refused_connection_is_502(
-    make_gateway: Callable[..., RunningGateway], unused_tcp_port: int, sdk: SDK
+    make_gateway: Callable[..., RunningGateway], refused_port: int, sdk: SDK
 ) -> None:
-    gateway = make_gateway(upstreams={"openai": f"http://127.0.0.1:{unused_tcp_port}/v1"})
+    gateway = make_gateway(upstreams={"openai": f"http://127.0.0.1:{refused_port}/v1"})
     with pytest.raises(openai.InternalServerError) as caught:
         sdk(gateway.provider_url("openai")).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert caught.value.status_code == 502

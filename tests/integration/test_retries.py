@@ -308,9 +308,9 @@ def test_mixed_chain_returns_the_second_providers_own_shape(
 
 
 def test_universal_falls_back_on_connection_refused(
-    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, unused_tcp_port: int
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, refused_port: int
 ) -> None:
-    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": f"http://127.0.0.1:{unused_tcp_port}"})
+    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": f"http://127.0.0.1:{refused_port}"})
     dead = {**step("llama-3.3-70b"), "provider": "groq"}
     response = universal(gateway, [dead, step("gpt-4o")])
     assert response.status_code == 200
