@@ -5,7 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench bench-analytics eval-semantic clean
+# Unit-level tests (no gateway server, no browser) run first: a failure there stops `make test` early.
+SLOW_TESTS := tests/integration tests/browser
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+# The slow tier mostly waits on sockets, PostgreSQL, Redis and Chromium; two workers overlap those
+# waits, one test file each at a time. `make test XDIST=` runs it in one process.
+XDIST ?= -n 2 --dist loadfile
+
+.PHONY: run test test-fast lint bench bench-analytics eval-semantic clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +34,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+# pytest exits 5 when PYTEST_ARGS (say -k) select nothing in one tier: not a failure.
+test-fast: lint
+	$(PYTEST) $(addprefix --ignore=,$(SLOW_TESTS)) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test: test-fast
+	$(PYTEST) $(XDIST) $(SLOW_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

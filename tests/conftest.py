@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,8 +14,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+import sluicegate.app
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
+from sluicegate.embeddings import local as local_embedder
 from tests.fakes.server_thread import ServerThread
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
@@ -50,6 +54,17 @@ class RunningGateway:
             if len(records) >= count or time.monotonic() > deadline:
                 return records
             time.sleep(0.02)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_models() -> Iterator[None]:
+    """Every gateway loads the packaged embedding and NLI models on first use (1–3 s each); the tests
+    start hundreds of gateways, so they share one loaded copy of each per process. What a test checks
+    never depends on a model's own copy: sessions and tokenizers are read-only and thread-safe."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_embedder, "_Model", functools.cache(local_embedder._Model))
+        patch.setattr(sluicegate.app, "load_verifier", functools.cache(sluicegate.app.load_verifier))
+        yield
 
 
 @pytest.fixture
@@ -115,6 +130,16 @@ def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
     for gateway in started:
         gateway.http.close()
         gateway.server.stop()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound but never listening, so no other server (say,
+    one of a test on the other xdist worker) can take it meanwhile, as it can a port merely found free."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port: int = held.getsockname()[1]
+        yield port
 
 
 def require_service(name: str, reason: str) -> None:

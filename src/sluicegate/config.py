@@ -63,10 +63,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8787, ge=0, le=65535)
-    data_dir: Path = Path("data")
-    database_url: str = ""
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(8787, ge=0, le=65535, description="port to listen on")
+    data_dir: Path = Field(
+        Path("data"),
+        description="data directory (SQLite database, semantic index), relative to the working dir",
+    )
+    database_url: str = Field(
+        "", description="sqlite:///path or postgresql://user@host/db[?schema=name]; empty: SQLite in data_dir"
+    )
     cache_url: str = Field("", description="redis://… shares the cache between replicas; empty: in-process")
     cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
     rate_limit_failure: Literal["open", "closed"] = Field(
@@ -99,14 +104,18 @@ class Settings(BaseModel):
     host_gateway: str = Field(
         "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
     )
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="largest request body (else 413); also the largest answer the cache stores",
+    )
     body_timeout: float = Field(
         30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
     )
     upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
-    connect_timeout: float = Field(10.0, gt=0)
-    log_batch_size: int = Field(500, gt=0)
-    log_flush_interval: float = Field(0.2, gt=0)
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
+    log_batch_size: int = Field(500, gt=0, description="log records written per database transaction")
+    log_flush_interval: float = Field(0.2, gt=0, description="seconds between log writes")
     log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
     counters_flush_interval: float = Field(
         1.0,

@@ -40,11 +40,19 @@ class RateLimitRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field("", max_length=100, description="shown in the 429 error; derived when empty")
-    limit: float = Field(gt=0)
+    limit: float = Field(gt=0, description="requests, tokens or USD (see unit) admitted per period")
     period: int = Field(gt=0, le=366 * 24 * 3600, description="seconds")
-    technique: Literal["fixed", "sliding"] = "fixed"
-    unit: Literal["requests", "tokens", "cost"] = "requests"
-    scope: str = Field("gateway", pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$")
+    technique: Literal["fixed", "sliding"] = Field(
+        "fixed", description="fixed windows, or sliding: never more than limit in any period-long window"
+    )
+    unit: Literal["requests", "tokens", "cost"] = Field(
+        "requests", description="what is counted; tokens and cost are charged with each answer's usage"
+    )
+    scope: str = Field(
+        "gateway",
+        pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$",
+        description="one counter for the gateway, or one per token, provider, model or metadata.<field>",
+    )
     reserve: int = Field(
         DEFAULT_RESERVE,
         ge=0,

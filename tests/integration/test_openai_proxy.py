@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,12 +29,21 @@ def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> Ru
     return make_gateway(upstreams={"openai": fake.base_url})
 
 
-def sdk(base_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, api_key=PROVIDER_KEY, max_retries=0)
+SDK = Callable[[str], openai.OpenAI]
+
+
+@pytest.fixture
+def sdk() -> Iterator[SDK]:
+    """The official client for a base URL, closed after the test: one left to the garbage collector
+    warns about its open socket in whichever test happens to be running then."""
+    with contextlib.ExitStack() as clients:
+        yield lambda base_url: clients.enter_context(
+            openai.OpenAI(base_url=base_url, api_key=PROVIDER_KEY, max_retries=0)
+        )
 
 
 def test_chat_completion_is_byte_identical_to_the_direct_answer(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK
 ) -> None:
     direct = sdk(fake.base_url).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MESSAGES
@@ -53,7 +63,9 @@ def test_chat_completion_is_byte_identical_to_the_direct_answer(
     assert forwarded.json == {"model": "gpt-4o-mini", "messages": MESSAGES}
 
 
-def test_stream_is_byte_identical_and_its_usage_is_logged(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_stream_is_byte_identical_and_its_usage_is_logged(
+    gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK
+) -> None:
     def raw_stream(base_url: str) -> bytes:
         with httpx.stream(
             "POST",
@@ -99,7 +111,7 @@ async def test_async_client_plain_and_streaming(gateway: RunningGateway) -> None
         assert text == answer.choices[0].message.content
 
 
-def test_embeddings_responses_and_models(gateway: RunningGateway) -> None:
+def test_embeddings_responses_and_models(gateway: RunningGateway, sdk: SDK) -> None:
     client = sdk(gateway.provider_url("openai"))
     embedding = client.embeddings.create(model="text-embedding-3-small", input=["one two", "three"])
     assert [len(item.embedding) for item in embedding.data] == [1536, 1536]
@@ -120,7 +132,7 @@ def test_embeddings_responses_and_models(gateway: RunningGateway) -> None:
 
 
 def test_first_event_reaches_the_client_before_the_upstream_sends_the_second(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK
 ) -> None:
     stream = sdk(gateway.provider_url("openai")).chat.completions.create(
         model="pause-stream", messages=MESSAGES, stream=True, timeout=10
@@ -133,7 +145,7 @@ def test_first_event_reaches_the_client_before_the_upstream_sends_the_second(
     assert rest.strip() == "what is the capital of France"
 
 
-def test_stream_without_usage_is_counted_with_the_tokenizer(gateway: RunningGateway) -> None:
+def test_stream_without_usage_is_counted_with_the_tokenizer(gateway: RunningGateway, sdk: SDK) -> None:
     chunks = list(
         sdk(gateway.provider_url("openai")).chat.completions.create(
             model="no-usage", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
@@ -156,7 +168,7 @@ def test_stream_without_usage_is_counted_with_the_tokenizer(gateway: RunningGate
     ],
 )
 def test_upstream_errors_pass_through_unchanged(
-    gateway: RunningGateway, fake: FakeOpenAI, model: str, error: type[openai.APIStatusError]
+    gateway: RunningGateway, fake: FakeOpenAI, model: str, error: type[openai.APIStatusError], sdk: SDK
 ) -> None:
     with pytest.raises(error) as direct:
         sdk(fake.base_url).chat.completions.create(model=model, messages=MESSAGES)
@@ -172,7 +184,7 @@ def test_upstream_errors_pass_through_unchanged(
     assert record["error"] == direct.value.response.text
 
 
-def test_metadata_and_custom_cost_are_recorded(gateway: RunningGateway) -> None:
+def test_metadata_and_custom_cost_are_recorded(gateway: RunningGateway, sdk: SDK) -> None:
     client = sdk(gateway.provider_url("openai"))
     answer = client.chat.completions.create(
         model="gpt-4o-mini",
@@ -235,8 +247,10 @@ def test_oversize_body_gets_413_and_is_logged(
     assert gateway.wait_for_logs(1)[0]["status"] == 413
 
 
-def test_refused_connection_is_502(make_gateway: Callable[..., RunningGateway], unused_tcp_port: int) -> None:
-    gateway = make_gateway(upstreams={"openai": f"http://127.0.0.1:{unused_tcp_port}/v1"})
+def test_refused_connection_is_502(
+    make_gateway: Callable[..., RunningGateway], refused_port: int, sdk: SDK
+) -> None:
+    gateway = make_gateway(upstreams={"openai": f"http://127.0.0.1:{refused_port}/v1"})
     with pytest.raises(openai.InternalServerError) as caught:
         sdk(gateway.provider_url("openai")).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert caught.value.status_code == 502
@@ -246,7 +260,9 @@ def test_refused_connection_is_502(make_gateway: Callable[..., RunningGateway], 
     assert "connect" in record["error"]
 
 
-def test_slow_upstream_is_504(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> None:
+def test_slow_upstream_is_504(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, sdk: SDK
+) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url}, upstream_timeout=0.2)
     with pytest.raises(openai.APIStatusError) as caught:
         sdk(gateway.provider_url("openai")).chat.completions.create(model="slow-3000", messages=MESSAGES)
@@ -256,7 +272,7 @@ def test_slow_upstream_is_504(make_gateway: Callable[..., RunningGateway], fake:
     assert record["latency_ms"] >= 200
 
 
-def test_upstream_dropping_mid_stream_breaks_the_client_stream(gateway: RunningGateway) -> None:
+def test_upstream_dropping_mid_stream_breaks_the_client_stream(gateway: RunningGateway, sdk: SDK) -> None:
     stream = sdk(gateway.provider_url("openai")).chat.completions.create(
         model="drop-mid-stream", messages=MESSAGES, stream=True
     )
@@ -267,7 +283,7 @@ def test_upstream_dropping_mid_stream_breaks_the_client_stream(gateway: RunningG
     assert "broke off" in record["error"]
 
 
-def test_client_disconnect_mid_stream_is_logged(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+def test_client_disconnect_mid_stream_is_logged(gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK) -> None:
     stream = sdk(gateway.provider_url("openai")).chat.completions.create(
         model="pause-stream", messages=MESSAGES, stream=True, timeout=10
     )
@@ -279,7 +295,7 @@ def test_client_disconnect_mid_stream_is_logged(gateway: RunningGateway, fake: F
     assert record["stream"] is True
 
 
-def test_provider_keys_are_never_stored(gateway: RunningGateway) -> None:
+def test_provider_keys_are_never_stored(gateway: RunningGateway, sdk: SDK) -> None:
     client = sdk(gateway.provider_url("openai"))
     client.chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, extra_headers={"x-api-key": PROVIDER_KEY}

@@ -90,21 +90,22 @@ def test_model_percent_encoded_as_the_cloudflare_sdk_encodes_it(gateway: Running
 def test_openai_compatible_endpoints_with_the_openai_sdk(
     gateway: RunningGateway, fake: FakeWorkersAI
 ) -> None:
-    client = openai.OpenAI(base_url=f"{gateway.provider_url('workers-ai')}/v1", api_key=TOKEN, max_retries=0)
-    answer = client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert answer.choices[0].message.content == "echo: what is the capital of France"
-    assert fake.requests[-1].path == "/client/v4/accounts/local/ai/v1/chat/completions"
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    base_url = f"{gateway.provider_url('workers-ai')}/v1"
+    with openai.OpenAI(base_url=base_url, api_key=TOKEN, max_retries=0) as client:
+        answer = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert answer.choices[0].message.content == "echo: what is the capital of France"
+        assert fake.requests[-1].path == "/client/v4/accounts/local/ai/v1/chat/completions"
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
         )
-    )
-    assert (
-        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        == answer.choices[0].message.content
-    )
-    embedding = client.embeddings.create(model="@cf/baai/bge-base-en-v1.5", input="one two")
-    assert fake.requests[-1].path == "/client/v4/accounts/local/ai/v1/embeddings"
+        assert (
+            "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            == answer.choices[0].message.content
+        )
+        embedding = client.embeddings.create(model="@cf/baai/bge-base-en-v1.5", input="one two")
+        assert fake.requests[-1].path == "/client/v4/accounts/local/ai/v1/embeddings"
     records = {(r["endpoint"], r["stream"]): r for r in gateway.wait_for_logs(3)}
     assert answer.usage is not None
     assert records[("v1/chat/completions", False)]["tokens_out"] == answer.usage.completion_tokens
