@@ -110,3 +110,9 @@ def test_bad_custom_providers_name_the_key(custom: str, message: str) -> None:
 def test_custom_providers_env_must_be_a_json_object(custom: str) -> None:
     with pytest.raises(ConfigError, match="SLUICEGATE_CUSTOM_PROVIDERS"):
         load_settings(environ={"SLUICEGATE_CUSTOM_PROVIDERS": custom})
+
+
+def test_the_upstream_timeout_variable_is_the_timeout_not_a_provider_url() -> None:
+    settings = load_settings(environ={"SLUICEGATE_UPSTREAM_TIMEOUT": "7.5"})
+    assert settings.upstream_timeout == 7.5
+    assert "timeout" not in settings.upstreams

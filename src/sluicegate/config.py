@@ -162,10 +162,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         values.update(_read_toml(Path(config_path)))
     upstreams = dict(values.get("upstreams", {}))
     for name, value in env.items():
-        if name.startswith(UPSTREAM_ENV_PREFIX):
-            upstreams[provider_from_env_suffix(name[len(UPSTREAM_ENV_PREFIX) :])] = value
-        elif name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
+        # A setting's own variable first: SLUICEGATE_UPSTREAM_TIMEOUT is the timeout, not the URL
+        # of a provider called `timeout`.
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
             values[_ENV_FIELDS[name[len(ENV_PREFIX) :]]] = value
+        elif name.startswith(UPSTREAM_ENV_PREFIX):
+            upstreams[provider_from_env_suffix(name[len(UPSTREAM_ENV_PREFIX) :])] = value
     values["upstreams"] = upstreams
     if HOST_OVERRIDES_ENV in env:
         values["host_overrides"] = _json_object(HOST_OVERRIDES_ENV, env[HOST_OVERRIDES_ENV])
