@@ -185,5 +185,6 @@ def test_guardrail_findings_and_feedback_are_marked_filtered_and_summed_up(
     expect(feedback.locator(".note")).to_have_text("0 neutral · 1 scored, mean 80")
     panel = page.locator('[data-figure="Guardrails"]')
     expect(panel.locator(".value")).to_have_text("1")
-    assert panel.locator("[data-breakdown=action] span").all_inner_texts() == ["flag 2"]
-    assert panel.locator("[data-breakdown=entity] span").all_inner_texts() == ["email 2"]
+    expect(panel.locator("[data-breakdown=action] .muted")).to_have_text("by action:")
+    assert panel.locator("[data-breakdown=action] span[data-name]").all_inner_texts() == ["flag 2"]
+    assert panel.locator("[data-breakdown=entity] span[data-name]").all_inner_texts() == ["email 2"]

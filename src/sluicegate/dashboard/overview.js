@@ -135,7 +135,12 @@ function feedback(f) {
 // Records the guardrails found something in, with their findings by action and by entity.
 function guardrails(g) {
   const breakdown = (kind, counts) =>
-    h("div", { class: "breakdown", dataset: { breakdown: kind } }, Object.entries(counts).map(([name, n]) => h("span", { dataset: { name } }, `${name} ${count(n)}`)));
+    h(
+      "div",
+      { class: "breakdown", dataset: { breakdown: kind } },
+      h("span", { class: "muted" }, `by ${kind}:`),
+      Object.entries(counts).map(([name, n]) => h("span", { dataset: { name } }, `${name} ${count(n)}`)),
+    );
   return h(
     "div",
     { class: "card figure wide", dataset: { figure: "Guardrails" } },
