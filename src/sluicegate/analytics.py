@@ -11,7 +11,8 @@ be cut by `from` and `to`, and then count only the part inside the range.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,6 +122,45 @@ class FeedbackSummary(BaseModel):
     mean_score: float | None = Field(None, description="the mean of their scores (0-100); null if none")
 
 
+class GuardrailsSummary(BaseModel):
+    """What the guardrails found in the range's records (their `metadata.guardrails`, such as
+    `request:redact:email, response:flag:phone`). Read from the records, like `FeedbackSummary`."""
+
+    records: int = Field(0, description="records with at least one finding")
+    by_action: dict[str, int] = Field(
+        default_factory=dict, description="findings per action (block, redact, flag)"
+    )
+    by_entity: dict[str, int] = Field(
+        default_factory=dict, description="findings per entity (email, phone, …)"
+    )
+    findings: dict[str, int] = Field(
+        default_factory=dict, description="records per finding, as `side:action:entity`"
+    )
+
+
+def summarise_guardrails(rows: Iterable[tuple[str, int]]) -> GuardrailsSummary:
+    """The summary from (metadata value, how many records carry it) pairs, grouped in the database."""
+    records = 0
+    findings: Counter[str] = Counter()
+    for value, count in rows:
+        records += count
+        for finding in {part.strip() for part in value.split(",") if part.strip()}:
+            findings[finding] += count
+    by_action: Counter[str] = Counter()
+    by_entity: Counter[str] = Counter()
+    for finding, count in findings.items():
+        parts = finding.split(":", 2)
+        if len(parts) == 3:  # side:action:entity; anything else is counted in `findings` only
+            by_action[parts[1]] += count
+            by_entity[parts[2]] += count
+    return GuardrailsSummary(
+        records=records,
+        by_action=dict(by_action.most_common()),
+        by_entity=dict(by_entity.most_common()),
+        findings=dict(findings.most_common()),
+    )
+
+
 class AnalyticsResult(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -139,6 +179,7 @@ class AnalyticsResult(BaseModel):
     )
     models: list[str] = Field(default_factory=list, description="models seen, likewise: choices for filters")
     feedback: FeedbackSummary = FeedbackSummary()
+    guardrails: GuardrailsSummary = GuardrailsSummary()
 
 
 @runtime_checkable
@@ -155,11 +196,12 @@ def build_result(
     total_latency: Latency,
     seen: tuple[list[str], list[str]] = ([], []),
     feedback: FeedbackSummary | None = None,
+    guardrails: GuardrailsSummary | None = None,
 ) -> AnalyticsResult:
     """The result from a backend's per-bucket figures, keyed by bucket start: `counters` maps each
     name of `COUNTERS` to its value (ints stay ints). Missing buckets are zeros. `seen` lists the
     providers and models of the range's days, for a dashboard's filter choices; `feedback` sums up
-    the range's feedback."""
+    the range's feedback and `guardrails` its guardrails' findings."""
     zeros = Counters().model_dump()
     # model_construct: the figures come typed from the database; validating 1,500 points costs ~40 ms.
     series = [
@@ -183,4 +225,5 @@ def build_result(
         providers=seen[0],
         models=seen[1],
         feedback=feedback or FeedbackSummary(),
+        guardrails=guardrails or GuardrailsSummary(),
     )

@@ -133,3 +133,58 @@ def test_the_default_range_widens_when_a_new_installs_requests_are_older(
     assert page.locator(".range-note").is_hidden()
     page.select_option("select[name=range]", "7d")
     row.wait_for()
+
+
+def test_guardrail_findings_and_feedback_are_marked_filtered_and_summed_up(
+    page: Page, gateway: RunningGateway
+) -> None:
+    settings = {"settings": {"guardrails": {"pii": {"action": "flag", "entities": ["email"]}}}}
+    assert gateway.http.patch(GATEWAYS + "/default", json=settings).status_code == 200
+    ids = {
+        name: ask(gateway, question).headers["cf-aig-log-id"]
+        for name, question in [
+            ("flagged", "Write to alice.smith@example.com"), ("liked", "What is a sluice?"),
+            ("disliked", "What is a weir?"),
+        ]
+    }  # fmt: skip
+    gateway.wait_for_logs(3)
+    for name, body in [("liked", {"feedback": 1, "score": 80}), ("disliked", {"feedback": -1})]:
+        assert gateway.http.patch(f"{GATEWAYS}/default/logs/{ids[name]}", json=body).status_code == 200
+
+    sign_in(page, gateway)
+    page.click("nav >> text=Logs")
+    rows = page.locator("table.logs tbody tr")
+    expect(rows).to_have_count(3)
+    row = {name: page.locator(f"table.logs tr[data-id='{log_id}']") for name, log_id in ids.items()}
+    found = "request:flag:email, response:flag:email"
+    assert row["flagged"].locator(".tag.guardrail").get_attribute("title") == f"Guardrails: {found}"
+    assert row["liked"].locator(".tag.guardrail").count() == 0
+    assert row["liked"].locator("td.feedback .tag").all_inner_texts() == ["👍", "80"]
+    assert row["disliked"].locator("td.feedback .tag").all_inner_texts() == ["👎"]
+    assert row["flagged"].locator("td.feedback .tag").count() == 0
+
+    row["flagged"].click()
+    findings = page.locator("aside.detail .findings li")
+    expect(findings).to_have_count(2)
+    assert findings.all_inner_texts() == found.split(", ")
+    row["liked"].click()
+    expect(page.locator("aside.detail")).to_contain_text("thumbs up")
+
+    for choice, name in [("1", "liked"), ("-1", "disliked")]:
+        page.select_option("select[name=feedback]", choice)
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-id", ids[name])
+    page.select_option("select[name=feedback]", "")
+    expect(rows).to_have_count(3)
+    page.select_option("select[name=feedback]", "0")
+    page.locator("text=No requests match these filters yet.").wait_for()
+
+    page.click("nav >> text=Overview")
+    feedback = page.locator('[data-figure="Feedback"]')
+    expect(feedback.locator(".value")).to_have_text("👍 1 · 👎 1")
+    expect(feedback.locator(".note")).to_have_text("0 neutral · 1 scored, mean 80")
+    panel = page.locator('[data-figure="Guardrails"]')
+    expect(panel.locator(".value")).to_have_text("1")
+    expect(panel.locator("[data-breakdown=action] .muted")).to_have_text("by action:")
+    assert panel.locator("[data-breakdown=action] span[data-name]").all_inner_texts() == ["flag 2"]
+    assert panel.locator("[data-breakdown=entity] span[data-name]").all_inner_texts() == ["email 2"]

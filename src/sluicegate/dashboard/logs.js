@@ -1,6 +1,6 @@
 // The logs page: the newest requests of every gateway (or one), refreshed every few seconds, and
 // one request in detail. Markers say which cache answered (exact or semantic), when token counts
-// are estimates, and when a record is incomplete.
+// are estimates, when a record is incomplete, what the guardrails found, and the feedback given.
 
 import { clear, count, h, ms, statusClass, time, usd } from "./dom.js";
 
@@ -15,11 +15,12 @@ const RANGES = [
   { id: "30d", label: "Last 30 days", seconds: 30 * 86400 },
   { id: "all", label: "All time" },
 ];
-const COLUMNS = ["Time", "Gateway", "Status", "Provider", "Model", "Endpoint", "Latency", "Tokens", "Cost", "Cache"];
+const COLUMNS = ["Time", "Gateway", "Status", "Provider", "Model", "Endpoint", "Latency", "Tokens", "Cost", "Feedback", "Cache"];
+const FEEDBACK = { 1: ["👍", "positive", "thumbs up"], 0: ["neutral", "neutral", "neutral (not evaluated)"], "-1": ["👎", "negative", "thumbs down"] };
 
 export function logsPage(context, main) {
   const { api } = context;
-  const state = { range: DEFAULT_RANGE, gateway: "", status: "", provider: "", model: "", cached: "", live: true, selected: null };
+  const state = { range: DEFAULT_RANGE, gateway: "", status: "", provider: "", model: "", cached: "", feedback: "", live: true, selected: null };
   const seen = new Set();
   let older = null; // cursor of the next, older page
   let extra = []; // rows of older pages the person loaded
@@ -72,6 +73,7 @@ export function logsPage(context, main) {
         field("Provider", h("input", { name: "provider", placeholder: "any", list: "seen-providers", onchange: change("provider") })),
         field("Model", h("input", { name: "model", placeholder: "any", list: "seen-models", onchange: change("model") })),
         field("Cached", options("cached", [["", "Any"], ["true", "Cache hits"], ["false", "Not cached"]])),
+        field("Feedback", options("feedback", [["", "Any"], ["1", "👍 1"], ["0", "neutral 0"], ["-1", "👎 -1"]])),
         h("label", { class: "field check" }, h("input", { type: "checkbox", name: "live", checked: state.live, onchange: change("live") }), h("span", {}, "Auto-refresh")),
         h("datalist", { id: "seen-providers" }),
         h("datalist", { id: "seen-models" }),
@@ -80,10 +82,10 @@ export function logsPage(context, main) {
   }
 
   function params(cursor) {
-    const { gateway, status, provider, model, cached } = state;
+    const { gateway, status, provider, model, cached, feedback } = state;
     const range = RANGES.find((r) => r.id === state.range);
     const from = range.seconds ? (Date.now() / 1000 - range.seconds).toFixed(3) : null;
-    return { from, gateway, status, provider, model, cached, cursor, limit: PAGE };
+    return { from, gateway, status, provider, model, cached, feedback, cursor, limit: PAGE };
   }
 
   async function refresh(reset = false) {
@@ -149,6 +151,7 @@ export function logsPage(context, main) {
             { class: "nowrap" },
             h("span", { class: statusClass(r.status) }, r.status),
             r.degraded ? h("span", { class: "tag degraded", title: `Incomplete record: ${r.degraded}` }, "incomplete") : null,
+            guardrailTag(r),
           ),
           h("td", {}, r.provider),
           h("td", { class: "model" }, r.model || "–"),
@@ -156,6 +159,7 @@ export function logsPage(context, main) {
           h("td", { class: "num" }, ms(r.latency_ms)),
           h("td", { class: "num" }, tokens(r)),
           h("td", { class: "num" }, usd(r.cost_usd)),
+          h("td", { class: "nowrap feedback" }, feedbackTags(r)),
           h("td", { class: "nowrap" }, r.cache_status ? cacheTag(r) : ""),
         );
       }),
@@ -203,6 +207,10 @@ export function logsPage(context, main) {
         ["Tokens in", count(r.tokens_in)], ["Tokens out", count(r.tokens_out)], ["Cached tokens", count(r.cached_tokens)],
         ["Cache-write tokens", count(r.cache_write_tokens)], ["Reasoning tokens", count(r.reasoning_tokens)], ["Estimated usage", r.usage_estimated ? "yes (tokenizer)" : "no"], ["Cost", usd(r.cost_usd)],
       ])),
+      findings(r).length ? section("Guardrails", h("ul", { class: "findings" }, findings(r).map((f) => h("li", { class: "mono" }, f)))) : null,
+      r.feedback != null || r.score != null
+        ? section("Feedback", facts([["Feedback", r.feedback != null ? FEEDBACK[r.feedback][2] : "–"], ["Score", r.score ?? "–"]]))
+        : null,
       r.attempts && r.attempts.length ? section("Attempts", attempts(r.attempts)) : null,
       Object.keys(r.metadata || {}).length ? section("Metadata", body(JSON.stringify(r.metadata, null, 2))) : null,
       section("Request headers", facts(Object.entries(r.request_headers || {}), "headers")),
@@ -268,4 +276,27 @@ function tokens(r) {
   const figures = `${count(r.tokens_in)} / ${count(r.tokens_out)}`;
   if (!r.usage_estimated) return figures;
   return [h("span", { class: "tag estimated", title: "estimated with a tokenizer: the provider reported no usage" }, "est."), figures];
+}
+
+// What the guardrails found (`metadata.guardrails`: "request:redact:email, response:flag:phone").
+function findings(r) {
+  const value = (r.metadata || {}).guardrails;
+  if (Array.isArray(value)) return value.map(String);
+  return typeof value === "string" ? value.split(",").map((f) => f.trim()).filter(Boolean) : [];
+}
+
+function guardrailTag(r) {
+  const found = findings(r);
+  if (!found.length) return null;
+  const blocked = found.some((f) => f.split(":")[1] === "block");
+  return h("span", { class: `tag guardrail${blocked ? " blocked" : ""}`, title: `Guardrails: ${found.join(", ")}` }, "guardrail");
+}
+
+// The feedback given (👍 / neutral / 👎) and the score, when the record has them.
+function feedbackTags(r) {
+  const given = r.feedback != null && FEEDBACK[r.feedback];
+  return [
+    given ? h("span", { class: `tag ${given[1]}`, title: `feedback: ${given[2]}` }, given[0]) : null,
+    r.score != null ? h("span", { class: "tag score", title: "score (0-100)" }, String(r.score)) : null,
+  ];
 }

@@ -23,6 +23,8 @@ export function overviewPage(context, main) {
         figure("Estimated cost", usd(t.cost_usd), "USD, from the price table"),
         figure("Cache hit rate", percent(t.cache_hits + t.semantic_hits, t.cache_hits + t.semantic_hits + t.cache_misses), `${count(t.cache_hits + t.semantic_hits)} hits · ${count(t.cache_misses)} misses`),
         figure("Origin latency p50", ms(t.latency.p50), `p95 ${ms(t.latency.p95)} · p99 ${ms(t.latency.p99)}`),
+        feedback(result.feedback),
+        guardrails(result.guardrails),
       ],
       charts: [
         chart("Requests", [
@@ -122,6 +124,31 @@ function analyticsPage(context, main, title, layout) {
 
 function figure(label, value, note) {
   return h("div", { class: "card figure", dataset: { figure: label } }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), h("div", { class: "note" }, note));
+}
+
+// Feedback given on the range's records: thumbs up and down, and the mean score.
+function feedback(f) {
+  const mean = f.mean_score === null ? "no scores" : `${f.scored} scored, mean ${Number(f.mean_score.toFixed(1))}`;
+  return figure("Feedback", `👍 ${count(f.positive)} · 👎 ${count(f.negative)}`, `${count(f.neutral)} neutral · ${mean}`);
+}
+
+// Records the guardrails found something in, with their findings by action and by entity.
+function guardrails(g) {
+  const breakdown = (kind, counts) =>
+    h(
+      "div",
+      { class: "breakdown", dataset: { breakdown: kind } },
+      h("span", { class: "muted" }, `by ${kind}:`),
+      Object.entries(counts).map(([name, n]) => h("span", { dataset: { name } }, `${name} ${count(n)}`)),
+    );
+  return h(
+    "div",
+    { class: "card figure wide", dataset: { figure: "Guardrails" } },
+    h("div", { class: "label" }, "Guardrails"),
+    h("div", { class: "value" }, count(g.records)),
+    g.records ? [breakdown("action", g.by_action), breakdown("entity", g.by_entity)] : null,
+    h("div", { class: "note" }, "requests with guardrail findings"),
+  );
 }
 
 // Origin latency percentiles side by side in one wide card.

@@ -149,6 +149,7 @@ MIGRATIONS = [
         PRIMARY KEY (account, gateway, name, version)
     )
     """,
+    f"CREATE INDEX logs_guarded ON logs (account, ts) WHERE {postgres_analytics.GUARDED}",
 ]
 
 _LOG_COLUMNS = [

@@ -42,14 +42,18 @@ from sluicegate.analytics import (
     AnalyticsQuery,
     AnalyticsResult,
     FeedbackSummary,
+    GuardrailsSummary,
     Latency,
     build_result,
+    summarise_guardrails,
 )
 
 # `_cover`: the pieces a range is cut into are SQLite's own, so both backends align buckets alike.
 from sluicegate.storage.sqlite_analytics import BINS_PER_E, SEMANTIC_HIT_COLUMN, WIDTHS, _cover
 
 _FAR = float(2**53)
+# Records the guardrails found something in: a partial index (`logs_guarded`) on this finds them.
+GUARDED = "metadata ? 'guardrails'"
 _WORK_MEM = "64MB"  # for the sorts and hashes of one analytics query
 _LABELS = ("gateway", "provider", "model")
 # Each roll-up: its name and key. The `_overall` ones sum the labelled rows of their key over all
@@ -395,6 +399,7 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         rows = await connection.fetch(sql, *arguments)
         seen = await _seen(connection, query, since, until)
         feedback = await _feedback(connection, query, since, until)
+        guardrails = await _guardrails(connection, query, since, until)
     for row in rows:
         if row["bucket"] is None:  # the whole range
             total = _latency(row)
@@ -402,7 +407,7 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         counters[row["bucket"]] = {name: row[name] for name in COUNTERS}
         if row["origin"]:
             latency[row["bucket"]] = _latency(row)
-    return build_result(query, counters, latency, total, seen, feedback)
+    return build_result(query, counters, latency, total, seen, feedback, guardrails)
 
 
 async def _feedback(
@@ -421,6 +426,23 @@ async def _feedback(
         *arguments.values,
     )
     return FeedbackSummary(negative=row[0], neutral=row[1], positive=row[2], scored=row[3], mean_score=row[4])
+
+
+async def _guardrails(
+    connection: asyncpg.Connection, query: AnalyticsQuery, since: float, until: float
+) -> GuardrailsSummary:
+    """The range's guardrail findings, grouped by the records' findings text; the condition is the
+    partial index `logs_guarded`'s own, so only those records are read."""
+    arguments = _Arguments()
+    account = arguments.add(query.account)
+    bounds = f"ts >= {arguments.add(since)}::float8 AND ts < {arguments.add(until)}::float8"
+    filters = _filters(query, arguments)
+    rows = await connection.fetch(
+        "SELECT metadata->>'guardrails', count(*) FROM logs"
+        f" WHERE account = {account} AND {bounds} AND {GUARDED}{filters} GROUP BY 1",
+        *arguments.values,
+    )
+    return summarise_guardrails((str(row[0]), row[1]) for row in rows)
 
 
 async def _seen(

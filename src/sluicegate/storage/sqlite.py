@@ -31,6 +31,7 @@ from sluicegate.tokens import Token
 
 T = TypeVar("T")
 ANNOTATED = sqlite_analytics.ANNOTATED
+GUARDED = sqlite_analytics.GUARDED
 
 # Each entry upgrades the schema by one version; the index + 1 is PRAGMA user_version after it.
 MIGRATIONS = [
@@ -148,6 +149,9 @@ MIGRATIONS = [
         actor TEXT NOT NULL,
         PRIMARY KEY (account, gateway, name, version)
     );
+    """,
+    f"""
+    CREATE INDEX logs_guarded ON logs (account, ts) WHERE {GUARDED} IS NOT NULL;
     """,
 ]
 

@@ -49,8 +49,10 @@ from sluicegate.analytics import (
     AnalyticsQuery,
     AnalyticsResult,
     FeedbackSummary,
+    GuardrailsSummary,
     Latency,
     build_result,
+    summarise_guardrails,
 )
 
 WIDTHS = (86400, 3600, 60)  # rollup widths, widest first; each divides the one before
@@ -59,6 +61,8 @@ SEMANTIC_HIT_COLUMN = "semantic_hit"  # counted once the semantic cache adds it 
 # Records given feedback or a score: few, so a partial index on this finds them for the summary.
 # A query uses that index only when its WHERE holds this very term.
 ANNOTATED = "(feedback IS NOT NULL OR score IS NOT NULL)"
+# Records the guardrails found something in, likewise found by a partial index (`logs_guarded`).
+GUARDED = "json_extract(metadata, '$.guardrails')"
 _DIMENSIONS = ("account", "width", "start", "gateway", "provider", "model")
 _HISTOGRAM = ("account", "width", "start", "bin", "gateway", "provider", "model")
 _AGGREGATES = {name: "sum" for name in COUNTERS} | {"origin_min_ms": "min", "origin_max_ms": "max"}
@@ -210,7 +214,13 @@ def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> Analytic
     counters, bounds = _counters(connection, ranges)
     latency, total = _percentiles(connection, ranges, bounds)
     return build_result(
-        query, counters, latency, total, _seen(connection, query), _feedback(connection, query)
+        query,
+        counters,
+        latency,
+        total,
+        _seen(connection, query),
+        _feedback(connection, query),
+        _guardrails(connection, query),
     )
 
 
@@ -290,6 +300,17 @@ def _feedback(connection: sqlite3.Connection, query: AnalyticsQuery) -> Feedback
         [query.account, query.since, query.until, *args],
     ).fetchone()
     return FeedbackSummary(negative=row[0], neutral=row[1], positive=row[2], scored=row[3], mean_score=row[4])
+
+
+def _guardrails(connection: sqlite3.Connection, query: AnalyticsQuery) -> GuardrailsSummary:
+    """The range's guardrail findings, grouped by the records' findings text in the database."""
+    filters, args = _filters(query)
+    rows = connection.execute(
+        f"SELECT {GUARDED}, count(*) FROM logs INDEXED BY logs_guarded"
+        f" WHERE account = ? AND ts >= ? AND ts < ? AND {GUARDED} IS NOT NULL{filters} GROUP BY 1",
+        [query.account, query.since, query.until, *args],
+    ).fetchall()
+    return summarise_guardrails((str(value), count) for value, count in rows)
 
 
 def _filters(query: AnalyticsQuery) -> tuple[str, list[Any]]:
