@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from sluicegate.errors import BadRequest
+from sluicegate.reserved import reserved_in
 
 MAX_METADATA_ENTRIES = 20  # after merging: a record's cf-aig-metadata holds at most 5 of them
 MAX_KEY_CHARS = 128
@@ -57,6 +58,11 @@ class Feedback(BaseModel):
     def _flat_values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value  # the type check says what is wrong
+        if reserved := reserved_in(value):
+            raise PydanticCustomError(
+                "metadata", "{keys} is written by the gateway itself; use another key",
+                {"keys": ", ".join(map(repr, reserved))},
+            )  # fmt: skip
         for key, item in value.items():
             if len(key) > MAX_KEY_CHARS:
                 raise PydanticCustomError(

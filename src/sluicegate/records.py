@@ -90,7 +90,7 @@ class RecordBuilder:
             semantic_hit=exchange.semantic_hit,
             error=secrets.scrub_text(exchange.error or upstream_error(exchange)),
             # A routed request's route and path taken; the client's own entries of those names win.
-            metadata=secrets.scrub_value({**route_log_entries(exchange), **exchange.metadata}),
+            metadata=secrets.scrub_value({**exchange.metadata, **route_log_entries(exchange)}),
             request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
             request_body=request_body,
             response_body=response_body,

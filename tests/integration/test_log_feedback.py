@@ -266,3 +266,16 @@ def test_analytics_sum_up_the_feedback_of_the_range(gw: RunningGateway) -> None:
         "scored": 1,
         "mean_score": 100.0,
     }
+
+
+def test_metadata_the_gateway_writes_cannot_be_set_by_a_client(gw: RunningGateway) -> None:
+    """`guardrails`, `route` and `route_path` are written by the gateway: a client setting them
+    would fake guardrail findings or a route in the logs, the dashboard and analytics."""
+    log_id = chats(gw, 1)[0]
+    error = error_of(patch(gw, log_id, {"metadata": {"guardrails": "request:block:email"}}), 400)
+    assert "'guardrails' is written by the gateway" in error["message"]
+    url = f"{gw.url}/v1/local/default/openai/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    faked = httpx.post(url, json=body, headers={"cf-aig-metadata": '{"route": "premium", "user": "x"}'})
+    assert faked.status_code == 400
+    assert faked.json()["error"]["reserved"] == ["route"]

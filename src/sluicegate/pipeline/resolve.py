@@ -18,6 +18,7 @@ from sluicegate.pipeline.auth import presented_secret
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import Planner
+from sluicegate.reserved import reserved_in
 from sluicegate.tokens import TokenDirectory
 from sluicegate.usage.cost import parse_custom_cost
 
@@ -115,6 +116,13 @@ def parse_metadata(value: str) -> dict[str, Any]:
         raise BadRequest(
             f"{METADATA_HEADER} has {len(metadata)} entries; at most {MAX_METADATA_ENTRIES} are allowed",
             header=METADATA_HEADER,
+        )
+    if reserved := reserved_in(metadata):
+        raise BadRequest(
+            f"{METADATA_HEADER}: {', '.join(map(repr, reserved))} is written by the gateway itself;"
+            " use another key",
+            header=METADATA_HEADER,
+            reserved=reserved,
         )
     for key, item in metadata.items():
         if not isinstance(item, str | int | float | bool):

@@ -1,0 +1,13 @@
+"""Metadata keys the gateway itself writes into a log record: no client may set them, or a request
+could fake guardrail findings or a route in the logs, the dashboard and analytics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+RESERVED_METADATA_KEYS = frozenset({"guardrails", "route", "route_path"})
+
+
+def reserved_in(keys: Iterable[str]) -> list[str]:
+    """The keys among `keys` that the gateway reserves, sorted."""
+    return sorted(RESERVED_METADATA_KEYS.intersection(keys))
