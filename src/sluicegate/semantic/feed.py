@@ -55,6 +55,7 @@ class VectorFeed:
             "scope": scope,
             "id": entry_id,
             "expires": repr(expires_at),
+            "turns": str(len(np.asarray(vector).reshape(-1, self._index.dimensions))),
             "vector": np.asarray(vector, dtype=np.float32).tobytes(),
         }
         await self._client.xadd(self._key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
@@ -95,5 +96,6 @@ class VectorFeed:
             expires = float(fields[b"expires"])
             if expires <= now and math.isfinite(expires):
                 continue
-            vector = np.frombuffer(fields[b"vector"], dtype=np.float32)
+            turns = int(fields.get(b"turns", b"1"))  # absent: written by a replica of one turn per entry
+            vector = np.frombuffer(fields[b"vector"], dtype=np.float32).reshape(turns, -1)
             self._index.add(scope, fields[b"id"].decode(), vector, expires)
