@@ -132,16 +132,13 @@ class SemanticCache:
 
     async def _find(self, lookup: Lookup, vectors: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
         """The nearest entry of the scope if, spelling aligned, every turn is similar enough and
-        verified. A miss costs the search alone unless the nearest entry is near enough to be
-        worth a look: above the threshold, or above `ALIGN_FLOOR` with a word to align."""
+        verified."""
         scoped, now = lookup.scoped, self._clock()
-        found = await asyncio.to_thread(self._index.search, scoped.scope, vectors, 1, now)
-        if not found or found[0][1] < min(lookup.threshold, ALIGN_FLOOR):
-            return None
-        entry_id, similarity = found[0]
         verifier = await self.models.verifier()
-        if similarity < lookup.threshold and not await asyncio.to_thread(misspelt, verifier, scoped.turns):
+        nearest = await asyncio.to_thread(self._nearest, lookup, vectors, now, verifier)
+        if nearest is None:
             return None
+        entry_id, similarity = nearest
         entry = await self._cache.get(f"{scoped.scope}/{entry_id}", now)
         if entry is None:  # expired or purged: the vector goes too
             await asyncio.to_thread(self._index.remove, scoped.scope, entry_id)
@@ -162,6 +159,21 @@ class SemanticCache:
             return None
         verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
         return (entry, similarity) if verdict.ok else None
+
+    def _nearest(
+        self, lookup: Lookup, vectors: np.ndarray[Any, Any], now: float, verifier: Verifier
+    ) -> tuple[str, float] | None:
+        """On a worker thread: the nearest entry, if worth a look: at least as similar as the
+        threshold, or at least `ALIGN_FLOOR` with a word to align. Else the miss costs the search."""
+        found = self._index.search(lookup.scoped.scope, vectors, 1, now)
+        if not found:
+            return None
+        similarity = found[0][1]
+        if similarity >= lookup.threshold:
+            return found[0]
+        if similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns):
+            return found[0]
+        return None
 
     def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
