@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sluicegate.embeddings.local import LocalEmbedder
-from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, lowest_cosine
+from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, embedded, lowest_cosine
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 
@@ -66,7 +66,15 @@ async def score(
         stored, new = tuple(map(tidy, a.turns)), tuple(map(tidy, b.turns))
         aligned = new if spelling == "off" else align_turns(verifier, new, stored)
         compared.append((pair, (stored, new, aligned)))
-    wanted = sorted({text for _, turns in compared if turns for side in turns for text in side})
+    wanted = sorted(
+        {
+            embedded(place, text)
+            for _, turns in compared
+            if turns
+            for side in turns
+            for place, text in enumerate(side)
+        }
+    )
     embedder = LocalEmbedder()
     await embedder.warm_up()
     vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
@@ -79,7 +87,8 @@ async def score(
     await embedder.close()
 
     def cosine(first: tuple[str, ...], second: tuple[str, ...]) -> float:
-        return lowest_cosine(vectors[[row[t] for t in first]], vectors[[row[t] for t in second]])
+        rows = [[row[embedded(place, text)] for place, text in enumerate(side)] for side in (first, second)]
+        return lowest_cosine(vectors[rows[0]], vectors[rows[1]])
 
     results, nli_ms = [], []
     for pair, turns in compared:

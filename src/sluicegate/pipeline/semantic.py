@@ -37,7 +37,14 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
-from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, lowest_cosine, misspelt, verify_turns
+from sluicegate.semantic.compare import (
+    ALIGN_FLOOR,
+    align_turns,
+    embedded,
+    lowest_cosine,
+    misspelt,
+    verify_turns,
+)
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.models import Models
@@ -87,7 +94,7 @@ class SemanticCache:
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
         vectors = None
         if self.models.ready:
-            vectors = await self._embedder.embed(list(lookup.scoped.turns))
+            vectors = await self._embed(lookup.scoped.turns)
             hit = await self._find(lookup, vectors)
             if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
                 return answer
@@ -150,7 +157,9 @@ class SemanticCache:
         if turns != scoped.turns:
             changed = [place for place, turn in enumerate(turns) if turn != scoped.turns[place]]
             vectors = vectors.copy()
-            vectors[changed] = await self._embedder.embed([turns[place] for place in changed])
+            vectors[changed] = await self._embedder.embed(
+                [embedded(place, turns[place]) for place in changed]
+            )
             kept = await asyncio.to_thread(self._index.vectors, scoped.scope, entry_id)
             if kept is None:
                 return None
@@ -159,6 +168,9 @@ class SemanticCache:
             return None
         verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
         return (entry, similarity) if verdict.ok else None
+
+    async def _embed(self, turns: tuple[str, ...]) -> np.ndarray[Any, Any]:
+        return await self._embedder.embed([embedded(place, turn) for place, turn in enumerate(turns)])
 
     def _nearest(
         self, lookup: Lookup, vectors: np.ndarray[Any, Any], now: float, verifier: Verifier
@@ -215,7 +227,7 @@ class SemanticCache:
             if found is None:  # asked while the models were loading: stored once they are in
                 if not await self.models.loaded():
                     return  # they did not load (logged)
-                found = await self._embedder.embed(list(lookup.scoped.turns))
+                found = await self._embed(lookup.scoped.turns)
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
             await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
             if self._feed is not None:

@@ -28,6 +28,20 @@ from sluicegate.semantic.verify import Verdict, Verifier
 # Below this a candidate is not worth aligning: on the evaluation's tune part, no near-repeat
 # with one typo fell under it, and unrelated requests mostly do.
 ALIGN_FLOOR = 0.5
+# An earlier turn is embedded by its head: an assistant's answer can run to hundreds of words, and
+# embedding them costs more than the rest of the lookup; the verifier still reads the whole turn.
+CONTEXT_WORDS = 48
+
+
+def embedded(place: int, turn: str) -> str:
+    """What is embedded of the turn at `place`: the last question (0) whole, an earlier turn its
+    first `CONTEXT_WORDS` words."""
+    return turn if place == 0 else _head(turn)
+
+
+def _head(text: str) -> str:
+    words = text.split()
+    return text if len(words) <= CONTEXT_WORDS else " ".join(words[:CONTEXT_WORDS])
 
 
 def misspelt(verifier: Verifier, turns: Sequence[str]) -> bool:
