@@ -114,3 +114,23 @@ def test_a_detail_swap_and_a_misspelt_name_in_the_context(gateway: RunningGatewa
     assert detail.headers["x-semantic-cache"] == "MISS"
     misspelt = [user("I'm looking for a restaurant called Yu Gardne."), YU_GARDEN[1]]
     assert ask(gateway, *misspelt).headers["x-semantic-cache"] == "HIT"
+
+
+def test_a_conversation_stored_through_one_replica_hits_on_another(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Any
+) -> None:
+    """Its context vectors travel with it (on the feed's stream for entries of several turns)."""
+    one, two = (
+        make_gateway(upstreams={"openai": fake.base_url}, cache_url=redis_url, data_dir=tmp_path / name)
+        for name in ("one", "two")
+    )
+    for replica in (one, two):
+        settings = {"semantic_cache_enabled": True}
+        replica.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+        ready(replica)
+    first = ask(one, *YU_GARDEN)
+    stored(two, 1)
+    again = ask(two, *YU_GARDEN_REWORDED)
+    assert again.headers["x-semantic-cache"] == "HIT"
+    assert again.parse().id == first.parse().id
+    assert ask(two, *GOLDEN_CURRY).headers["x-semantic-cache"] == "MISS"

@@ -11,10 +11,10 @@ A request is split in two:
   index that is searched, so a hit is never wrong for a structural reason.
 - the **turns** compared by meaning: the last user message's `text`, then the `context`, the
   earlier turns it depends on, most recent first (`history`: the exchange before it, and further
-  back while a turn refers to an earlier one). Turns it does not depend on are left out. A
-  history that is not plain text, or whose left-out turns set terms ("Answer in French"), is
-  instead part of the scope, byte for byte, as is every earlier turn of a Gemini or Anthropic
-  body with non-text parts.
+  back while a turn refers to an earlier one). Turns it does not depend on are left out, their
+  names and numbers kept in the scope. A history that is not plain text, or whose left-out turns
+  set terms ("Answer in French"), is part of the scope instead, byte for byte (`history` says
+  when).
 
 Readable bodies: OpenAI chat completions (`messages`), legacy completions (a string `prompt`),
 Anthropic messages (`messages` + `system`), Gemini (`contents` + `systemInstruction`).
