@@ -4,7 +4,9 @@ and the levers only rewrite what they claim to."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import orjson
 from bench.semantic_eval import multiwoz
 from bench.semantic_eval.levers import without_reply
 
@@ -39,3 +41,13 @@ def test_only_a_reply_set_off_by_punctuation_is_dropped() -> None:
     assert without_reply("No, just the postcode.") == "Just the postcode."
     assert without_reply("Thanks. Yes, please give me the address") == "Please give me the address"
     assert without_reply("No smoking rooms?") == "No smoking rooms?"
+
+
+def test_an_operators_own_pairs_are_one_held_out_set(tmp_path: Path) -> None:
+    from bench.semantic_eval.__main__ import family, load_file
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "Where is my order?"}]}
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(orjson.dumps({"a": body, "b": body, "same": True}) + b"\n\n")
+    (pair,) = load_file(path)
+    assert (pair["part"], family(pair), pair["category"], pair["same"]) == ("heldout", "file", "pairs", True)

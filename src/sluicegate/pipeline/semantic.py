@@ -6,8 +6,8 @@ numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` 
 conversation every compared turn must pass both (`semantic.history` says which turns, and
 `semantic.compare` how); a misspelt word takes the nearest candidate's spelling and is embedded
 again before it is judged. Embedding, search and verification run off the event loop; storing
-runs after the answer. A hit is served
-in the form its request asks for, whole or streamed (`cache.served`), whichever it was stored in.
+runs after the answer. A hit is served in the form its request asks for, whole or streamed
+(`cache.served`), whichever it was stored in.
 With the gateway's `cache_per_key`, the scope holds a digest of the provider key, so another key
 (or none) searches another partition; replicas learn of entries with their scope, key included.
 
