@@ -94,10 +94,13 @@ class SemanticCache:
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
         vectors = None
         if self.models.ready:
-            vectors = await self._embed(lookup.scoped.turns)
-            hit = await self._find(lookup, vectors)
-            if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
-                return answer
+            # A scope with no entries yet (a new system prompt, model, conversation shape) has
+            # nothing to find: its question is embedded when stored, after the answer.
+            if self._index.holds(lookup.scoped.scope):
+                vectors = await self._embed(lookup.scoped.turns)
+                hit = await self._find(lookup, vectors)
+                if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
+                    return answer
         else:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
@@ -207,7 +210,8 @@ class SemanticCache:
         body: bytes,
     ) -> None:
         """Store after the answer: the entry (with the compared turns, for verification) and their
-        vectors (embedded here, once the models are in, when the request came before they were)."""
+        vectors (embedded here when the lookup did not: its scope was empty, or the models were
+        still loading, in which case once they are in)."""
         now = self._clock()
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
@@ -224,7 +228,7 @@ class SemanticCache:
 
         async def store() -> None:
             found = vectors
-            if found is None:  # asked while the models were loading: stored once they are in
+            if found is None:
                 if not await self.models.loaded():
                     return  # they did not load (logged)
                 found = await self._embed(lookup.scoped.turns)

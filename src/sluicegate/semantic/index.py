@@ -112,6 +112,11 @@ class VectorIndex:
                 return []
             return partition.search(query, k, -math.inf if now is None else now)
 
+    def holds(self, scope: str) -> bool:
+        """Whether `scope` has entries: a hint read without the lock (so the event loop may ask
+        while a search runs); an entry added meanwhile may be missed."""
+        return scope in self._partitions
+
     def vectors(self, scope: str, id: str) -> Vector | None:
         """The stored rows of `id` (turns x dimensions), or None when it is not there."""
         with self._lock:
