@@ -317,6 +317,7 @@ def test_replicas_keep_a_tenants_answer_to_its_provider_key(
     settings = {"semantic_cache_enabled": True, "cache_per_key": True}
     for replica in (one, two):
         replica.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+        ready(replica)  # else a lookup made while its models still load is skipped (a MISS)
 
     def ask_as(replica: RunningGateway, key: str, question: str) -> Any:
         with openai.OpenAI(base_url=replica.provider_url("openai"), api_key=key, max_retries=0) as client:
