@@ -9,9 +9,11 @@ other pair a false positive.
 Two sets (`--set`): `own`, the project's 1,216 written pairs (`pairs.jsonl`), and `public`, pairs
 built from data this project did not write (MultiWOZ turns via ConvLab-3, chitchat-dataset; see
 `multiwoz.py`). Each is split by hash into `tune` and `heldout` (`--part`); levers are measured
-on `tune` only (`--levers`), and the held-out part is reported, never tuned on.
+on `tune` only (`--levers`), and the held-out part is reported, never tuned on. `--pairs FILE`
+runs an operator's own labelled pairs instead (JSON lines `{"a": body, "b": body, "same": bool,
+"category": "..."}`, reported as one held-out set `file`), to choose a threshold on their traffic.
 
-    python -m bench.semantic_eval [--set all|own|public] [--part all|tune|heldout]
+    python -m bench.semantic_eval [--set all|own|public] [--part all|tune|heldout] [--pairs FILE]
                                   [--limit N] [--levers] [--no-nli] [--out PATH]
 """
 
@@ -59,7 +61,17 @@ def sample(pairs: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 
 
 def family(pair: dict[str, Any]) -> str:
-    return "own" if pair["source"] == "own" else "public"
+    return pair["source"] if pair["source"] in ("own", "file") else "public"
+
+
+def load_file(path: Path) -> list[dict[str, Any]]:
+    pairs = []
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        if line.strip():
+            pair = orjson.loads(line)
+            pair.setdefault("category", "pairs")
+            pairs.append(pair | {"id": f"file-{number}", "source": "file", "part": "heldout"})
+    return pairs
 
 
 def table(results: list[Scored], mode: str, nli_threshold: float) -> list[dict[str, Any]]:
@@ -129,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.semantic_eval")
     parser.add_argument("--set", choices=("all", "own", "public"), default="all")
     parser.add_argument("--part", choices=("all", "tune", "heldout"), default="all")
+    parser.add_argument("--pairs", type=Path, help="your own labelled pairs (JSON lines) instead of the sets")
     parser.add_argument("--limit", type=int, default=0, help="at most N pairs per set and part")
     parser.add_argument("--levers", action="store_true", help="measure candidate levers (tune part only)")
     parser.add_argument("--no-nli", action="store_true", help="rules only (no NLI model)")
@@ -136,7 +149,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
-    pairs = [p for p in sample(load(args.set), args.limit) if args.part in ("all", p["part"])]
+    loaded = load_file(args.pairs) if args.pairs else load(args.set)
+    pairs = [p for p in sample(loaded, args.limit) if args.part in ("all", p["part"])]
     verifier = load_verifier(nli=not args.no_nli)
     nli_threshold = verifier.rules.nli_threshold
     started = time.perf_counter()
@@ -148,7 +162,7 @@ def main() -> None:
         "parts": {},
     }
     for part in ("tune", "heldout"):
-        for fam in ("own", "public"):
+        for fam in ("own", "public", "file"):
             chosen = [i for i in results if i.pair["part"] == part and family(i.pair) == fam]
             if not chosen:
                 continue

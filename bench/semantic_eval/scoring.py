@@ -1,9 +1,14 @@
-"""Run labelled pairs through the engine's steps: scope, embedding, rules, NLI.
+"""Run labelled pairs through the engine's steps: scope, spelling alignment, embedding, rules, NLI.
 
+As the gateway does for the nearest candidate (`semantic.compare`): the turns of `b` (the last
+question, then its context) are aligned to the spelling of `a`'s when `a` is at least
+`ALIGN_FLOOR` similar, the aligned turns are embedded again, the similarity is the lowest cosine
+over the turns, and each turn that differs is verified against `a`'s turn at the same place.
 `score` keeps every intermediate verdict (cosine, the rules' reason, the NLI score), so a HIT can
 be decided afterwards for any threshold and any combination of checks without re-running models.
 `view` and `normalise` let a lever change what the engine sees (the body, the compared text)
-without touching the engine.
+without touching the engine; `spelling` turns alignment off or (`"verification"`) leaves the
+cosine on the texts as typed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sluicegate.embeddings.local import LocalEmbedder
+from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, embedded, lowest_cosine
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 
@@ -29,10 +35,10 @@ Body = dict[str, Any]
 @dataclass
 class Scored:
     pair: dict[str, Any]
-    cosine: float | None  # None: different scopes or not eligible, never a hit
-    reason: str = ""  # why the rules refuse ("" when they do not)
-    reworded: bool = False  # only wording noise differs: verification skips the model
-    nli: float | None = None
+    cosine: float | None  # the lowest over the turns; None: different scopes or not eligible, never a hit
+    reason: str = ""  # why the rules refuse a turn ("" when they do not)
+    reworded: bool = False  # only wording noise differs in every turn: verification skips the model
+    nli: float | None = None  # the lowest over the turns the model was run on
 
     @property
     def rules_ok(self) -> bool:
@@ -44,22 +50,31 @@ async def score(
     verifier: Verifier,
     view: Callable[[Body], Body] | None = None,
     normalise: Callable[[str], str] | None = None,
-    align: Callable[[str, str], str] | None = None,
-    align_before_embedding: bool = True,
+    spelling: str = "aligned",
 ) -> tuple[list[Scored], dict[str, float]]:
-    """Score every pair. `align(stored, new)` may rewrite the new text against the stored one,
-    for embedding and verification, or (`align_before_embedding=False`) for verification only."""
+    """Score every pair. `spelling`: `aligned` (the engine), `verification` (aligned for the
+    verifier only, cosine on the texts as typed) or `off`."""
     see = view or (lambda body: body)
     tidy = normalise or (lambda text: text)
-    compared: list[tuple[dict[str, Any], tuple[str, str] | None, tuple[str, str] | None]] = []
+    Turns = tuple[str, ...]
+    compared: list[tuple[dict[str, Any], tuple[Turns, Turns, Turns] | None]] = []
     for pair in pairs:
         a, b = read_scope(ORIGIN, see(pair["a"])), read_scope(ORIGIN, see(pair["b"]))
-        same_scope = isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope
-        texts = (tidy(a.text), tidy(b.text)) if isinstance(a, Scoped) and isinstance(b, Scoped) else None
-        checked = (texts[0], align(*texts)) if texts and align else texts
-        embedded = checked if align_before_embedding else texts
-        compared.append((pair, embedded if same_scope else None, checked if same_scope else None))
-    wanted = sorted({text for _, texts, _ in compared if texts for text in texts})
+        if not (isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope):
+            compared.append((pair, None))
+            continue
+        stored, new = tuple(map(tidy, a.turns)), tuple(map(tidy, b.turns))
+        aligned = new if spelling == "off" else align_turns(verifier, new, stored)
+        compared.append((pair, (stored, new, aligned)))
+    wanted = sorted(
+        {
+            embedded(place, text)
+            for _, turns in compared
+            if turns
+            for side in turns
+            for place, text in enumerate(side)
+        }
+    )
     embedder = LocalEmbedder()
     await embedder.warm_up()
     vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
@@ -71,20 +86,33 @@ async def score(
         single.append((time.perf_counter() - started) * 1000)
     await embedder.close()
 
+    def cosine(first: tuple[str, ...], second: tuple[str, ...]) -> float:
+        rows = [[row[embedded(place, text)] for place, text in enumerate(side)] for side in (first, second)]
+        return lowest_cosine(vectors[rows[0]], vectors[rows[1]])
+
     results, nli_ms = [], []
-    for pair, embedded, checked in compared:
-        if embedded is None or checked is None:
+    for pair, turns in compared:
+        if turns is None:
             results.append(Scored(pair, None))
             continue
-        item = Scored(pair, float(vectors[row[embedded[0]]] @ vectors[row[embedded[1]]]))
-        first, second = checked
+        stored, new, aligned = turns
+        typed = cosine(new, stored)
+        checked = aligned if typed >= ALIGN_FLOOR else new  # the gateway aligns near candidates only
+        item = Scored(pair, cosine(checked, stored) if spelling == "aligned" else typed)
         if item.cosine is not None and item.cosine >= THRESHOLDS[0]:
-            item.reason = verifier.rule_reason(second, first)
-            item.reworded = verifier.reworded(second, first)
-            if verifier.nli is not None and not item.reason and not item.reworded:
-                started = time.perf_counter()
-                item.nli = verifier.nli.mutual_entailment(second, first)
-                nli_ms.append((time.perf_counter() - started) * 1000)
+            item.reworded = True
+            for second, first in zip(checked, stored, strict=True):  # as compare.verify_turns
+                if second == first:
+                    continue
+                item.reason = verifier.rule_reason(second, first)
+                if item.reason:
+                    break
+                if verifier.nli is not None and not verifier.reworded(second, first):
+                    item.reworded = False
+                    started = time.perf_counter()
+                    found = verifier.nli.mutual_entailment(second, first)
+                    nli_ms.append((time.perf_counter() - started) * 1000)
+                    item.nli = found if item.nli is None else min(item.nli, found)
         results.append(item)
     latency = {
         "embed_one_ms_p50": statistics.median(single) if single else 0.0,

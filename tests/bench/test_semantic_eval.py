@@ -4,9 +4,13 @@ and the levers only rewrite what they claim to."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import orjson
 from bench.semantic_eval import multiwoz
-from bench.semantic_eval.levers import SpellingAligner, _one_slip, without_reply
+from bench.semantic_eval.levers import without_reply
+
+from sluicegate.semantic.spelling import one_slip
 
 
 def test_the_split_puts_every_template_in_exactly_one_part() -> None:
@@ -30,7 +34,7 @@ def test_a_typo_is_one_slip_in_one_word() -> None:
         retyped = multiwoz._typo(text, rng)
         changed = [(a, b) for a, b in zip(text.split(), retyped.split(), strict=True) if a != b]
         assert len(changed) == 1
-        assert _one_slip(*changed[0])
+        assert one_slip(*changed[0])
 
 
 def test_only_a_reply_set_off_by_punctuation_is_dropped() -> None:
@@ -39,8 +43,11 @@ def test_only_a_reply_set_off_by_punctuation_is_dropped() -> None:
     assert without_reply("No smoking rooms?") == "No smoking rooms?"
 
 
-def test_spelling_is_aligned_only_for_words_the_embedder_does_not_know() -> None:
-    align = SpellingAligner()
-    assert align("the Fitzbillies restaurant", "the Fitzbilles restaurant") == "the Fitzbillies restaurant"
-    assert align("a restaurant in the east", "a restaurant in the west") == "a restaurant in the west"
-    assert align("a cheap hotel", "a cheap hostel") == "a cheap hostel"
+def test_an_operators_own_pairs_are_one_held_out_set(tmp_path: Path) -> None:
+    from bench.semantic_eval.__main__ import family, load_file
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "Where is my order?"}]}
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(orjson.dumps({"a": body, "b": body, "same": True}) + b"\n\n")
+    (pair,) = load_file(path)
+    assert (pair["part"], family(pair), pair["category"], pair["same"]) == ("heldout", "file", "pairs", True)

@@ -130,6 +130,25 @@ def test_semantic_hits_and_misses_are_counted_once_everywhere(
     assert counted == {("MISS", "semantic"): 2, ("HIT", "semantic"): 1}
 
 
+def test_a_typod_near_repeat_hits(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    """A misspelt word takes the stored question's spelling and is embedded again; a known word
+    one letter away ("passport") is a different question."""
+    ask(gateway, "How do I reset my password?")
+    stored(gateway, 1)
+    typo = ask(gateway, "how do i reset my passwrod")
+    assert typo.headers["x-semantic-cache"] == "HIT"
+    assert typo.parse().choices[0].message.content == "echo: How do I reset my password?"
+    assert ask(gateway, "How do I reset my passport?").headers["x-semantic-cache"] == "MISS"
+    assert len(fake.requests) == 2
+
+
+def test_a_tense_change_misses_and_a_contraction_hits(gateway: RunningGateway) -> None:
+    ask(gateway, "Who is the president of France?")
+    stored(gateway, 1)
+    assert ask(gateway, "Who was the president of France?").headers["x-semantic-cache"] == "MISS"
+    assert ask(gateway, "who's the president of france").headers["x-semantic-cache"] == "HIT"
+
+
 def test_a_changed_entity_is_not_served(gateway: RunningGateway) -> None:
     ask(gateway, "What is the capital of France?")
     stored(gateway, 1)

@@ -54,3 +54,16 @@ async def test_a_cancelled_caller_does_not_break_the_others(embedder: LocalEmbed
     await asyncio.sleep(0)
     doomed.cancel()
     assert (await kept).shape == (1, 384)
+
+
+async def test_a_long_text_runs_apart_from_short_ones_with_the_same_vectors(embedder: LocalEmbedder) -> None:
+    """A conversation's turns are embedded together; a long answer among short questions is not
+    allowed to pad them all to its length, and no vector depends on what it was batched with."""
+    from sluicegate.embeddings.local import _batches
+
+    assert _batches([9, 14, 130], [4, 5, 6], 32) == [[4, 5], [6]]
+    assert _batches([20, 30, 41], [0, 1, 2], 2) == [[0, 1], [2]]
+    short, long = "What's their phone number?", " ".join(["Yu Garden serves Chinese food."] * 20)
+    together = await embedder.embed([short, long, "I'm looking for Yu Garden."])
+    alone = [(await embedder.embed([text]))[0] for text in (short, long, "I'm looking for Yu Garden.")]
+    assert np.allclose(together, np.stack(alone), atol=1e-4)

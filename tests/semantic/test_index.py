@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,57 @@ def test_large_partitions_are_searched_through_an_hnsw_graph() -> None:
     assert index.search("s", vectors[250])[0][0] != "v250"
     index.add("s", "late", vectors[250])
     assert index.search("s", vectors[250])[0][0] == "late"
+
+
+def test_an_entry_of_several_turns_ranks_by_its_least_similar_turn() -> None:
+    """Two stored conversations end in the same question: the one whose earlier turn is also
+    near ranks first, and its similarity is that of its least similar turn."""
+    index = VectorIndex(DIMENSIONS)
+    index.add("s", "about-yu", np.stack([unit(1, 0), unit(0, 0, 1)]))
+    index.add("s", "about-curry", np.stack([unit(1, 0), unit(0, 0, 0, 1)]))
+    query = np.stack([unit(1, 0.2), unit(0, 0, 0, 1, 0.1)])
+    found = index.search("s", query, k=2)
+    assert [id for id, _ in found] == ["about-curry", "about-yu"]
+    assert found[0][1] == pytest.approx(min(float(unit(1, 0) @ query[0]), float(unit(0, 0, 0, 1) @ query[1])))
+    assert index.vectors("s", "about-yu") == pytest.approx(np.stack([unit(1, 0), unit(0, 0, 1)]))
+    assert index.search("s", unit(1, 0)) == []  # a query of another number of turns finds nothing
+    with pytest.raises(ValueError, match="2 turns"):
+        index.add("s", "short", unit(1, 0))
+
+
+def test_entries_of_several_turns_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "semantic.vectors"
+    index = VectorIndex.open(path, "model-a", DIMENSIONS)
+    index.add("s", "one", unit(1, 0))
+    index.add("c", "two", np.stack([unit(0, 1), unit(0, 0, 1), unit(1)]))
+    index.close()
+    again = VectorIndex.open(path, "model-a", DIMENSIONS)
+    assert again.search("s", unit(1, 0))[0] == ("one", pytest.approx(1.0))
+    assert again.search("c", np.stack([unit(0, 1), unit(0, 0, 1), unit(1)]))[0] == ("two", pytest.approx(1.0))
+    again.close()
+
+
+def test_a_journal_of_one_turn_per_entry_is_read_and_upgraded(tmp_path: Path) -> None:
+    """The format before entries had several turns: kept across the upgrade, not set aside."""
+    path = tmp_path / "semantic.vectors"
+    header = b"SGVI1\n" + b'{"model":"model-a","dimensions":8}\n'
+    record = struct.pack("<BHHd", 1, 1, 3, 500.0) + b"s" + b"old" + unit(1, 0).astype("<f4").tobytes()
+    path.write_bytes(header + record)
+    index = VectorIndex.open(path, "model-a", DIMENSIONS)
+    assert index.search("s", unit(1, 0), now=0.0) == [("old", pytest.approx(1.0))]
+    index.close()
+    assert path.read_bytes().startswith(b"SGVI2\n")
+    assert not path.with_suffix(".vectors.stale").exists()
+
+
+def test_a_graph_over_entries_of_several_turns_is_re_scored_by_the_least_similar_turn() -> None:
+    pytest.importorskip("usearch")
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((300, 2, DIMENSIONS)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
+    index = VectorIndex(DIMENSIONS, hnsw_from=200, background=False)
+    for i, rows in enumerate(vectors):
+        index.add("s", f"v{i}", rows)
+    assert index.uses_graph("s")
+    best = index.search("s", vectors[42])[0]
+    assert best == ("v42", pytest.approx(1.0, abs=1e-5))

@@ -1,4 +1,5 @@
-"""What a semantic lookup compares (the last user message) and what must match exactly (the rest)."""
+"""What a semantic lookup compares (the last user message and the turns it depends on) and what
+must match exactly (the rest)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ def test_the_provider_key_digest_changes_the_scope_and_stays_in_the_gateway() ->
     assert tenant_a.scope.startswith("local/default/")  # a purge of the gateway still reaches it
 
 
-def test_a_followup_is_scoped_by_the_conversation_before_it() -> None:
+def test_a_followups_earlier_turns_are_compared_by_meaning_not_scoped() -> None:
+    """The conversation before a follow-up is compared turn by turn (`history`), so its scope
+    holds only how many turns there are and whose."""
     france = [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}]
     japan = [{"role": "user", "content": "Capital of Japan?"}, {"role": "assistant", "content": "Tokyo."}]
     a, b = (
@@ -77,7 +80,8 @@ def test_a_followup_is_scoped_by_the_conversation_before_it() -> None:
         scoped(chat("What about its population?", history=japan)),
     )
     assert a.text == b.text
-    assert a.scope != b.scope
+    assert a.scope == b.scope
+    assert (a.context, b.context) == (("Paris.", "Capital of France?"), ("Tokyo.", "Capital of Japan?"))
 
 
 def test_only_text_parts_are_compared_an_image_must_match_exactly() -> None:

@@ -39,6 +39,11 @@ TRAPS = [
     ("What are the symptoms of measles?", "What are the symptoms of measles in adults?", "narrowed"),
     ("How do I make lasagna?", "How do I make a vegetarian lasagna?", "narrowed"),
     ("What are the early signs of diabetes?", "What are the signs of diabetes?", "narrowed"),
+    ("Who is the president of France?", "Who was the president of France?", "tense"),
+    ("Where does the tour start?", "Where did the tour start?", "tense"),
+    ("Find me a cheap hotel near the station.", "Find me an expensive hotel near the station.", "opposite"),
+    ("Any moderately priced sushi places?", "Any cheap sushi places?", "opposite"),
+    ("Which hotels are in the centre?", "Which hotels in the centre are cheap?", "narrowed"),
 ]
 
 
@@ -76,6 +81,19 @@ def test_wording_noise_is_accepted_without_the_model(verifier: Verifier) -> None
     verdict = verifier.check("how do I reset my password", "Hey, how can I reset my password? Thanks!")
     assert verdict.ok
     assert verdict.score == 0.0  # the model was not consulted
+
+
+def test_an_opening_greeting_names_no_time_of_day() -> None:
+    assert RULES.verify(
+        "Good afternoon, where can I park near the museum?", "Where can I park near the museum?"
+    )
+    assert RULES.verify("hi, good evening! is the pool heated?", "Is the pool heated?")
+    assert not RULES.verify("Is the pool open in the evening?", "Is the pool open?")
+
+
+def test_contractions_keep_their_tense() -> None:
+    assert RULES.verify("Who's the mayor of Oxford?", "Who is the mayor of Oxford?")
+    assert not RULES.verify("Who's the mayor of Oxford?", "Who was the mayor of Oxford?")
 
 
 def test_case_does_not_hide_or_invent_an_entity() -> None:

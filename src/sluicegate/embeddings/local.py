@@ -27,6 +27,7 @@ from sluicegate.embeddings.base import Vectors
 MODEL_NAME = "all-MiniLM-L6-v2/onnx-int8/mean"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the window all-MiniLM-L6-v2 was trained with; longer texts are truncated
+_SHORT = 16  # texts up to this many tokens always share a batch: padding them costs little
 _MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
@@ -168,10 +169,8 @@ class _Model:
     def encode(self, texts: list[str], max_batch: int) -> Vectors:
         encodings = self.tokenizer.encode_batch(texts)
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        # Similar lengths run together, so little of each batch is padding.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), max_batch):
-            rows = order[start : start + max_batch]
+        for rows in _batches([len(encodings[i].ids) for i in order], order, max_batch):
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -185,6 +184,19 @@ class _Model:
             (hidden,) = self.session.run(["last_hidden_state"], feeds)
             out[rows] = _mean_pooled(hidden, mask)
         return out
+
+
+def _batches(lengths: list[int], order: list[int], max_batch: int) -> list[list[int]]:
+    """`order` (sorted by token count, `lengths`) cut into runs of similar lengths: a batch is
+    padded to its longest text, so one long text among short ones (a conversation's answer turn
+    next to its questions) runs alone rather than multiplying their cost."""
+    batches: list[list[int]] = []
+    for position, i in enumerate(order):
+        shortest = lengths[position - len(batches[-1])] if batches else 0
+        if not batches or len(batches[-1]) >= max_batch or lengths[position] > 2 * max(shortest, _SHORT):
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def _mean_pooled(hidden: Any, mask: Any) -> Vectors:

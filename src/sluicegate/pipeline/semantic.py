@@ -2,9 +2,12 @@
 gets that earlier answer. Fastly AI Accelerator's headers; runs only when the exact cache missed.
 
 A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (rules for negation,
-numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both.
-Embedding and verification run off the event loop; storing runs after the answer. A hit is served
-in the form its request asks for, whole or streamed (`cache.served`), whichever it was stored in.
+numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both. In a
+conversation every compared turn must pass both (`semantic.history` says which turns, and
+`semantic.compare` how); a misspelt word takes the nearest candidate's spelling and is embedded
+again before it is judged. Embedding, search and verification run off the event loop; storing
+runs after the answer. A hit is served in the form its request asks for, whole or streamed
+(`cache.served`), whichever it was stored in.
 With the gateway's `cache_per_key`, the scope holds a digest of the provider key, so another key
 (or none) searches another partition; replicas learn of entries with their scope, key included.
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
@@ -33,6 +37,14 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
+from sluicegate.semantic.compare import (
+    ALIGN_FLOOR,
+    align_turns,
+    embedded,
+    lowest_cosine,
+    misspelt,
+    verify_turns,
+)
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.models import Models
@@ -80,21 +92,24 @@ class SemanticCache:
         if lookup is None:
             return await call_next(exchange)
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
-        vector = None
+        vectors = None
         if self.models.ready:
-            vector = (await self._embedder.embed([lookup.scoped.text]))[0]
-            hit = await self._find(lookup, vector)
-            if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
-                return answer
+            # A scope with no entries yet (a new system prompt, model, conversation shape) has
+            # nothing to find: its question is embedded when stored, after the answer.
+            if self._index.holds(lookup.scoped.scope):
+                vectors = await self._embed(lookup.scoped.turns)
+                hit = await self._find(lookup, vectors)
+                if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
+                    return answer
         else:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
             if reply.stream is None:
-                self._store(exchange, lookup, vector, reply, reply.body)
+                self._store(exchange, lookup, vectors, reply, reply.body)
             else:
-                reply.stream = self._teed(exchange, lookup, vector, reply, reply.stream)
+                reply.stream = self._teed(exchange, lookup, vectors, reply, reply.stream)
         return reply
 
     def decide(self, exchange: Exchange) -> Lookup | None:
@@ -125,24 +140,58 @@ class SemanticCache:
             return None
         return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), gateway.settings.cache_ttl))
 
-    async def _find(self, lookup: Lookup, vector: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
-        now = self._clock()
-        found = await asyncio.to_thread(self._index.search, lookup.scoped.scope, vector, 1, now)
-        if not found or found[0][1] < lookup.threshold:
-            return None
-        entry_id, similarity = found[0]
-        entry = await self._cache.get(f"{lookup.scoped.scope}/{entry_id}", now)
-        if entry is None:  # expired or purged: the vector goes too
-            self._index.remove(lookup.scoped.scope, entry_id)
-            return None
-        question = _question(entry)
+    async def _find(self, lookup: Lookup, vectors: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
+        """The nearest entry of the scope if, spelling aligned, every turn is similar enough and
+        verified."""
+        scoped, now = lookup.scoped, self._clock()
         verifier = await self.models.verifier()
-        if not await asyncio.to_thread(verifier.verify, lookup.scoped.text, question):
+        nearest = await asyncio.to_thread(self._nearest, lookup, vectors, now, verifier)
+        if nearest is None:
             return None
-        return entry, similarity
+        entry_id, similarity = nearest
+        entry = await self._cache.get(f"{scoped.scope}/{entry_id}", now)
+        if entry is None:  # expired or purged: the vector goes too
+            await asyncio.to_thread(self._index.remove, scoped.scope, entry_id)
+            return None
+        stored = _turns(entry)
+        if len(stored) != len(scoped.turns):
+            return None
+        turns = await asyncio.to_thread(align_turns, verifier, scoped.turns, stored)
+        if turns != scoped.turns:
+            changed = [place for place, turn in enumerate(turns) if turn != scoped.turns[place]]
+            vectors = vectors.copy()
+            vectors[changed] = await self._embedder.embed(
+                [embedded(place, turns[place]) for place in changed]
+            )
+            kept = await asyncio.to_thread(self._index.vectors, scoped.scope, entry_id)
+            if kept is None:
+                return None
+            similarity = lowest_cosine(vectors, kept)
+        if similarity < lookup.threshold:
+            return None
+        verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
+        return (entry, similarity) if verdict.ok else None
+
+    async def _embed(self, turns: tuple[str, ...]) -> np.ndarray[Any, Any]:
+        return await self._embedder.embed([embedded(place, turn) for place, turn in enumerate(turns)])
+
+    def _nearest(
+        self, lookup: Lookup, vectors: np.ndarray[Any, Any], now: float, verifier: Verifier
+    ) -> tuple[str, float] | None:
+        """On a worker thread: the nearest entry, if worth a look: at least as similar as the
+        threshold, or at least `ALIGN_FLOOR` with a word to align. Else the miss costs the search."""
+        found = self._index.search(lookup.scoped.scope, vectors, 1, now)
+        if not found:
+            return None
+        similarity = found[0][1]
+        if similarity >= lookup.threshold:
+            return found[0]
+        if similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns):
+            return found[0]
+        return None
 
     def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
-        headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k != _QUESTION)
+        headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
         reply = served(exchange, entry, headers)
@@ -156,18 +205,20 @@ class SemanticCache:
         self,
         exchange: Exchange,
         lookup: Lookup,
-        vector: np.ndarray[Any, Any] | None,
+        vectors: np.ndarray[Any, Any] | None,
         reply: Reply,
         body: bytes,
     ) -> None:
-        """Store after the answer: the entry (with the question, for verification) and the vector
-        (embedded here, once the models are in, when the request came before they were)."""
+        """Store after the answer: the entry (with the compared turns, for verification) and their
+        vectors (embedded here when the lookup did not: its scope was empty, or the models were
+        still loading, in which case once they are in)."""
         now = self._clock()
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
+        context = ((_CONTEXT, orjson.dumps(lookup.scoped.context).decode()),) if lookup.scoped.context else ()
         entry = CacheEntry(
             status=reply.status,
-            headers=(*headers, (_QUESTION, lookup.scoped.text)),
+            headers=(*headers, (_QUESTION, lookup.scoped.text), *context),
             body=body,
             streamed=reply.stream is not None,
             latency_ms=(time.perf_counter() - exchange.started) * 1000,
@@ -176,11 +227,11 @@ class SemanticCache:
         )
 
         async def store() -> None:
-            found = vector
-            if found is None:  # asked while the models were loading: stored once they are in
+            found = vectors
+            if found is None:
                 if not await self.models.loaded():
                     return  # they did not load (logged)
-                found = (await self._embedder.embed([lookup.scoped.text]))[0]
+                found = await self._embed(lookup.scoped.turns)
             await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
             await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
             if self._feed is not None:
@@ -194,7 +245,7 @@ class SemanticCache:
         self,
         exchange: Exchange,
         lookup: Lookup,
-        vector: np.ndarray[Any, Any] | None,
+        vectors: np.ndarray[Any, Any] | None,
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
@@ -206,9 +257,9 @@ class SemanticCache:
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError):
             if ended(chunks):  # the client left right after the end marker: still complete
-                self._store(exchange, lookup, vector, reply, b"".join(chunks))
+                self._store(exchange, lookup, vectors, reply, b"".join(chunks))
             raise
-        self._store(exchange, lookup, vector, reply, b"".join(chunks))  # only a complete stream
+        self._store(exchange, lookup, vectors, reply, b"".join(chunks))  # only a complete stream
 
     async def purge(self, prefix: str) -> int:
         """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with
@@ -244,13 +295,18 @@ def _endpoint(step: Step) -> str:
     return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
 
 
-# The stored question travels in the entry's headers under a name no upstream sends, and is
-# removed before the entry is replayed.
+# The stored question and its context (a JSON list, most recent first) travel in the entry's
+# headers under names no upstream sends, and are removed before the entry is replayed.
 _QUESTION = "x-sluicegate-semantic-question"
+_CONTEXT = "x-sluicegate-semantic-context"
+_ENGINE_HEADERS = frozenset({_QUESTION, _CONTEXT})
 
 
-def _question(entry: CacheEntry) -> str:
-    return next((v for k, v in entry.headers if k == _QUESTION), "")
+def _turns(entry: CacheEntry) -> tuple[str, ...]:
+    """The turns stored with an entry, the question first."""
+    found = dict((k, v) for k, v in entry.headers if k in _ENGINE_HEADERS)
+    context = orjson.loads(found[_CONTEXT]) if _CONTEXT in found else []
+    return (found.get(_QUESTION, ""), *context)
 
 
 def _threshold(value: str) -> float:

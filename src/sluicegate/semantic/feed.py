@@ -5,7 +5,8 @@ replica reads the stream from the start when it opens (so a new one catches up),
 with a blocking read: a question stored through one replica is found by another well within a
 second. The answers themselves live in the shared cache (Redis). An entry travels with its whole
 scope (gateway, provider, endpoint, segment, provider-key digest, ...), so it lands in the same
-partition on every replica and is never searched from another.
+partition on every replica and is never searched from another. Entries of several turns (a
+conversation's question and context) go to a second stream, `...semantic:turns`.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ class VectorFeed:
     def __init__(self, url: str, index: VectorIndex, clock: Callable[[], float] = time.time) -> None:
         query = parse_qs(urlsplit(url).query)
         self._key = query.pop("prefix", ["sluicegate:"])[0] + "semantic"
+        # Entries of several turns (conversations) travel on a stream of their own, so a replica
+        # of an earlier version, which reads every add as one vector, never receives one.
+        self._turns_key = self._key + ":turns"
         self._client = redis.Redis.from_url(url.split("?", 1)[0])
         self._index = index
         self._clock = clock
-        self._last = "0-0"
+        self._last = {self._key: "0-0", self._turns_key: "0-0"}
         self._task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -50,14 +54,18 @@ class VectorFeed:
         await self._client.aclose()
 
     async def added(self, scope: str, entry_id: str, vector: np.ndarray[Any, Any], expires_at: float) -> None:
+        """`vector`: one row per turn."""
+        turns = len(np.asarray(vector).reshape(-1, self._index.dimensions))
         fields = {
             "op": "add",
             "scope": scope,
             "id": entry_id,
             "expires": repr(expires_at),
+            "turns": str(turns),
             "vector": np.asarray(vector, dtype=np.float32).tobytes(),
         }
-        await self._client.xadd(self._key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
+        key = self._key if turns == 1 else self._turns_key
+        await self._client.xadd(key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
 
     async def purged(self, prefix: str) -> None:
         await self._client.xadd(
@@ -65,29 +73,32 @@ class VectorFeed:
         )
 
     async def _catch_up(self) -> None:
-        while True:
-            batch = await self._client.xrange(
-                self._key, min=f"({self._last}" if self._last != "0-0" else "-", count=1000
-            )
-            if not batch:
-                return
-            await asyncio.to_thread(self._apply, batch)  # type: ignore[arg-type]  # bytes without decode_responses
+        """Both streams from where this replica left off. A purge and an add on the other stream
+        are not ordered between them: a vector whose answer was purged may come back, and goes
+        again at its first lookup, when its answer is not found."""
+        for key in self._last:
+            while True:
+                last = self._last[key]
+                batch = await self._client.xrange(key, min=f"({last}" if last != "0-0" else "-", count=1000)
+                if not batch:
+                    break
+                await asyncio.to_thread(self._apply, key, batch)  # type: ignore[arg-type]  # bytes without decode_responses
 
     async def _follow(self) -> None:
         while True:
             try:
-                answer = await self._client.xread({self._key: self._last}, block=1000, count=1000)
+                answer = await self._client.xread(dict(self._last), block=1000, count=1000)  # type: ignore[arg-type]
             except (redis.RedisError, OSError) as exc:
                 _log.warning("semantic feed: %s; retrying", exc)
                 await asyncio.sleep(1)
                 continue
-            for _, batch in answer or []:  # type: ignore[str-unpack]  # redis-py's xread is loosely typed
-                await asyncio.to_thread(self._apply, batch)  # type: ignore[arg-type]
+            for key, batch in answer or []:  # type: ignore[str-unpack]  # redis-py's xread is loosely typed
+                await asyncio.to_thread(self._apply, bytes(key).decode(), batch)  # type: ignore[arg-type]
 
-    def _apply(self, batch: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _apply(self, key: str, batch: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         now = self._clock()
         for stream_id, fields in batch:
-            self._last = stream_id.decode()
+            self._last[key] = stream_id.decode()
             scope = fields[b"scope"].decode()
             if fields[b"op"] == b"purge":
                 self._index.purge(scope)
@@ -95,5 +106,6 @@ class VectorFeed:
             expires = float(fields[b"expires"])
             if expires <= now and math.isfinite(expires):
                 continue
-            vector = np.frombuffer(fields[b"vector"], dtype=np.float32)
+            turns = int(fields.get(b"turns", b"1"))  # absent: written by a replica of one turn per entry
+            vector = np.frombuffer(fields[b"vector"], dtype=np.float32).reshape(turns, -1)
             self._index.add(scope, fields[b"id"].decode(), vector, expires)

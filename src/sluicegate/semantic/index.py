@@ -1,9 +1,14 @@
 """The semantic cache's in-process vector index: unit vectors partitioned by scope, cosine search.
 
 Each scope (`scope.read_scope(...).scope`) is its own partition, searched alone, so a neighbour
-from another gateway, model or conversation can never be returned. A partition is a numpy matrix
-searched by brute force (one matrix-vector product); past `hnsw_from` entries it also gets a
-usearch HNSW graph, built once on a worker thread while brute force keeps answering.
+from another gateway, model or conversation can never be returned. An entry is one unit vector
+per compared turn (the last question, then its context: `Scoped.turns`); every entry of a scope
+has the same number of turns, since that number is part of the scope. Its similarity to a query
+is the *lowest* cosine over the turns, so among stored conversations ending in the same "What's
+their phone number?" the one about the same place ranks first. A partition is a numpy matrix
+searched by brute force (one matrix-vector product per turn); past `hnsw_from` entries it also
+gets a usearch HNSW graph (over the turns' mean cosine, re-scored exactly), built once on a
+worker thread while brute force keeps answering.
 
 Persistence: with a `VectorFile`, every add and remove is appended to a journal, replayed (and
 compacted) by `VectorIndex.open` after a restart. The file records the embedder's name and
@@ -30,13 +35,16 @@ from numpy.typing import NDArray
 from sluicegate.datafiles import private_directory, private_opener
 
 Vector = NDArray[np.float32]
-_MAGIC = b"SGVI1\n"
-_RECORD = struct.Struct("<BHHd")  # op, scope length, id length, expires_at
+_MAGIC = b"SGVI2\n"
+_RECORD = struct.Struct("<BHHdB")  # op, scope length, id length, expires_at, turns
+_MAGIC_V1, _RECORD_V1 = b"SGVI1\n", struct.Struct("<BHHd")  # one turn per entry: read, then rewritten
 _ADD, _REMOVE = 1, 2
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """`vector`: shape (turns, dimensions)."""
+
     scope: str
     id: str
     vector: Vector
@@ -73,17 +81,20 @@ class VectorIndex:
         return index
 
     def add(self, scope: str, id: str, vector: Vector, expires_at: float = math.inf) -> None:
-        """Store `vector` (unit length) under `id`; an existing `id` in `scope` is replaced."""
-        vector = np.asarray(vector, dtype=np.float32).reshape(self.dimensions)
+        """Store `vector` (unit rows, one per turn; a single vector is one turn) under `id`; an
+        existing `id` in `scope` is replaced."""
+        rows = self._rows(vector)
         with self._lock:
             partition = self._partitions.get(scope)
             if partition is None:
-                partition = self._partitions[scope] = _Partition(self.dimensions)
-            partition.put(id, vector, expires_at)
+                partition = self._partitions[scope] = _Partition(self.dimensions, len(rows))
+            if partition.turns != len(rows):
+                raise ValueError(f"scope {scope!r} holds entries of {partition.turns} turns, not {len(rows)}")
+            partition.put(id, rows.reshape(-1), expires_at)
             build = partition.size >= self._hnsw_from and partition.graph is None and not partition.building
             partition.building = partition.building or build
             if self._journal is not None:
-                self._journal.append(_ADD, scope, id, expires_at, vector)
+                self._journal.append(_ADD, scope, id, expires_at, rows)
         if build and self._background:
             threading.Thread(target=self._build_graph, args=(partition,), daemon=True).start()
         elif build:
@@ -92,13 +103,29 @@ class VectorIndex:
     def search(
         self, scope: str, vector: Vector, k: int = 1, now: float | None = None
     ) -> list[tuple[str, float]]:
-        """Up to `k` (id, cosine similarity) of `scope`, best first; entries expired at `now` skipped."""
-        query = np.asarray(vector, dtype=np.float32).reshape(self.dimensions)
+        """Up to `k` (id, similarity) of `scope`, best first; entries expired at `now` skipped.
+        The similarity is the lowest cosine over the turns (`vector`: one row per turn)."""
+        query = self._rows(vector)
         with self._lock:
             partition = self._partitions.get(scope)
-            if partition is None or partition.size == 0:
+            if partition is None or partition.size == 0 or partition.turns != len(query):
                 return []
             return partition.search(query, k, -math.inf if now is None else now)
+
+    def holds(self, scope: str) -> bool:
+        """Whether `scope` has entries: a hint read without the lock (so the event loop may ask
+        while a search runs); an entry added meanwhile may be missed."""
+        return scope in self._partitions
+
+    def vectors(self, scope: str, id: str) -> Vector | None:
+        """The stored rows of `id` (turns x dimensions), or None when it is not there."""
+        with self._lock:
+            partition = self._partitions.get(scope)
+            row = None if partition is None else partition.rows.get(id)
+            if partition is None or row is None:
+                return None
+            rows: Vector = partition.vectors[row].reshape(partition.turns, self.dimensions).copy()
+            return rows
 
     def remove(self, scope: str, id: str) -> bool:
         with self._lock:
@@ -139,8 +166,8 @@ class VectorIndex:
 
     def entries(self) -> Iterator[Entry]:
         with self._lock:
-            snapshot = [(scope, p.ids[: p.size], p.vectors[: p.size].copy(), p.expires[: p.size].copy())
-                        for scope, p in self._partitions.items()]  # fmt: skip
+            snapshot = [(scope, p.ids[: p.size], p.vectors[: p.size].reshape(p.size, p.turns, -1).copy(),
+                         p.expires[: p.size].copy()) for scope, p in self._partitions.items()]  # fmt: skip
         for scope, ids, vectors, expires in snapshot:
             for id, vector, expires_at in zip(ids, vectors, expires, strict=True):
                 yield Entry(scope, id, vector, float(expires_at))
@@ -164,6 +191,10 @@ class VectorIndex:
         with self._lock:
             return sum(partition.size for partition in self._partitions.values())
 
+    def _rows(self, vector: Vector) -> Vector:
+        rows: Vector = np.asarray(vector, dtype=np.float32).reshape(-1, self.dimensions)
+        return rows
+
     def _build_graph(self, partition: _Partition) -> None:
         """Build the HNSW graph off the request path; entries added meanwhile are caught up under
         the lock before the graph is switched on."""
@@ -174,7 +205,7 @@ class VectorIndex:
         # int8 graph: 4x less memory and ~3x faster to build than float32; candidates are re-scored
         # exactly from the float32 rows, so the similarity returned is never the quantised one.
         graph = Index(
-            ndim=self.dimensions,
+            ndim=self.dimensions * partition.turns,
             metric="ip",
             dtype="i8",
             connectivity=16,
@@ -183,13 +214,13 @@ class VectorIndex:
         )
         with self._lock:
             labels = partition.labels[: partition.size].copy()
-            vectors = partition.vectors[: partition.size].copy()
+            vectors = partition.vectors[: partition.size] * partition.scale
         graph.add(labels, vectors, threads=1)
         with self._lock:
             known = set(labels.tolist())
             for row in range(partition.size):
                 if int(partition.labels[row]) not in known:
-                    graph.add(int(partition.labels[row]), partition.vectors[row])
+                    graph.add(int(partition.labels[row]), partition.vectors[row] * partition.scale)
             live = set(partition.labels[: partition.size].tolist())
             for label in known - live:
                 graph.remove(label)
@@ -198,11 +229,15 @@ class VectorIndex:
 
 
 class _Partition:
-    """One scope's vectors: rows `[0, size)` of `vectors` are live; a removed row is filled by the
-    last one. `labels` are the integer keys of the HNSW graph, stable across such moves."""
+    """One scope's vectors: rows `[0, size)` of `vectors` are live, each the `turns` unit vectors
+    of one entry side by side; a removed row is filled by the last one. `labels` are the integer
+    keys of the HNSW graph, stable across such moves; the graph holds rows scaled by `scale`, so
+    its inner product is the mean cosine over the turns."""
 
-    def __init__(self, dimensions: int) -> None:
-        self.vectors = np.empty((1, dimensions), dtype=np.float32)
+    def __init__(self, dimensions: int, turns: int) -> None:
+        self.turns = turns
+        self.scale = np.float32(1 / math.sqrt(turns))
+        self.vectors = np.empty((1, dimensions * turns), dtype=np.float32)
         self.expires = np.empty(1, dtype=np.float64)
         self.labels = np.empty(1, dtype=np.uint64)
         self.ids: list[str] = []
@@ -231,7 +266,7 @@ class _Partition:
         self.rows[id], self.by_label[label] = row, id
         self.size += 1
         if self.graph is not None:
-            self.graph.add(label, vector)
+            self.graph.add(label, vector * self.scale)
 
     def delete(self, id: str) -> bool:
         row = self.rows.pop(id, None)
@@ -252,20 +287,29 @@ class _Partition:
         return True
 
     def search(self, query: Vector, k: int, now: float) -> list[tuple[str, float]]:
+        """`query`: one row per turn."""
         if self.graph is not None:
-            found = self.graph.search(query, min(k * 4 + 8, self.size))
+            found = self.graph.search(query.reshape(-1) * self.scale, min(k * 4 + 8, self.size))
             rows = [self.rows.get(self.by_label.get(int(label), ""), -1) for label in found.keys.tolist()]
             rows = [row for row in rows if row >= 0 and self.expires[row] > now]
             if len(rows) >= min(k, self.size):
-                exact = self.vectors[rows] @ query
+                exact = self._scores(self.vectors[rows], query)
                 order = np.argsort(-exact)[:k]
                 return [(self.ids[rows[i]], float(exact[i])) for i in order]
-        scores = self.vectors[: self.size] @ query
+        scores = self._scores(self.vectors[: self.size], query)
         scores[self.expires[: self.size] <= now] = -np.inf
         count = min(k, self.size)
         best = np.argpartition(-scores, count - 1)[:count] if count < self.size else np.arange(self.size)
         best = best[np.argsort(-scores[best])]
         return [(self.ids[row], float(scores[row])) for row in best if scores[row] > -np.inf]
+
+    def _scores(self, vectors: Vector, query: Vector) -> Vector:
+        """The lowest cosine over the turns of each row."""
+        width = query.shape[1]
+        scores: Vector = vectors[:, :width] @ query[0]
+        for turn in range(1, self.turns):
+            np.minimum(scores, vectors[:, turn * width : (turn + 1) * width] @ query[turn], out=scores)
+        return scores
 
     def expired(self, now: float) -> list[str]:
         return [self.ids[row] for row in np.flatnonzero(self.expires[: self.size] <= now)]
@@ -281,27 +325,33 @@ class VectorFile:
         self._file: Any = None
 
     def replay(self) -> Iterator[Entry]:
-        """Every live entry, in order; a record torn by a crash ends the journal there."""
+        """Every live entry, in order; a record torn by a crash ends the journal there. A journal
+        of the previous format (one turn per entry) is read too; `rewrite` then upgrades it."""
         if not self.path.exists():
             return
         data = self.path.read_bytes()
-        if not data.startswith(self.header):
+        old = self.header.replace(_MAGIC, _MAGIC_V1, 1)
+        if not data.startswith((self.header, old)):
             # Another embedder (or format) wrote it: keep it aside, start empty.
             os.replace(self.path, self.path.with_suffix(self.path.suffix + ".stale"))
             return
+        record = _RECORD if data.startswith(self.header) else _RECORD_V1
         live: dict[tuple[str, str], Entry] = {}
         offset, width = len(self.header), self.dimensions * 4
-        while offset + _RECORD.size <= len(data):
-            op, scope_len, id_len, expires_at = _RECORD.unpack_from(data, offset)
-            start = offset + _RECORD.size
-            end = start + scope_len + id_len + (width if op == _ADD else 0)
+        while offset + record.size <= len(data):
+            op, scope_len, id_len, expires_at, *rest = record.unpack_from(data, offset)
+            turns = rest[0] if rest else 1
+            start = offset + record.size
+            end = start + scope_len + id_len + (width * turns if op == _ADD else 0)
             if end > len(data) or op not in (_ADD, _REMOVE):
                 break
             scope = data[start : start + scope_len].decode()
             id = data[start + scope_len : start + scope_len + id_len].decode()
             if op == _ADD:
-                vector = np.frombuffer(data, dtype=np.float32, count=self.dimensions, offset=end - width)
-                live[scope, id] = Entry(scope, id, vector.copy(), expires_at)
+                vector = np.frombuffer(
+                    data, dtype=np.float32, count=self.dimensions * turns, offset=end - width * turns
+                )
+                live[scope, id] = Entry(scope, id, vector.reshape(turns, self.dimensions).copy(), expires_at)
             else:
                 live.pop((scope, id), None)
             offset = end
@@ -341,7 +391,9 @@ class VectorFile:
 
 
 def _record(op: int, scope: str, id: str, expires_at: float, vector: Vector | None) -> bytes:
+    """`vector`: turns x dimensions (None for a removal)."""
     scope_bytes, id_bytes = scope.encode(), id.encode()
-    head = _RECORD.pack(op, len(scope_bytes), len(id_bytes), expires_at)
+    turns = 0 if vector is None else len(vector)
+    head = _RECORD.pack(op, len(scope_bytes), len(id_bytes), expires_at, turns)
     body = b"" if vector is None else np.asarray(vector, dtype="<f4").tobytes()
     return head + scope_bytes + id_bytes + body

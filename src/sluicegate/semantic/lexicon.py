@@ -1,4 +1,5 @@
-"""Word lists behind the verification rules: negators, numbers, dates, opposed words, filler.
+"""Word lists behind the verification rules (negators, numbers, dates, tenses, opposed words,
+filler) and behind reading a conversation (words that refer back, words that set terms).
 
 General English, not tuned to one domain. A list can only make the verifier refuse more (or, for
 `FILLER` and `HARMLESS`, refuse less); growing one is how the rules learn a new trap.
@@ -104,6 +105,11 @@ _OPPOSED: dict[str, tuple[str, ...]] = {
     "number": ("singular", "plural"),
     "phase": ("freezing freeze frozen", "boiling boil melting"),
     "price": ("inflation", "deflation"),
+    "cost": (
+        "cheap cheaper inexpensive affordable low-cost",
+        "moderate moderately mid-range midrange",
+        "expensive pricey costly upscale luxury luxurious high-end",
+    ),
     "quantity": ("all every each always", "some several few sometimes"),
     "sex": ("male man men boy boys", "female woman women girl girls"),
     "age": ("adult adults grown-up", "child children kid kids toddler toddlers baby babies"),
@@ -120,7 +126,54 @@ _OPPOSED: dict[str, tuple[str, ...]] = {
 # Groups where naming any alternative narrows a request that names none ("the early symptoms",
 # "a female puppy", "in descending order"); looser groups (good/bad) only conflict.
 _NARROWING = _words(
-    "period sex daytime season meal colour heat firmness level axis compass order scale phase"
+    "period sex daytime season meal colour heat firmness level axis compass order scale phase cost"
+)
+
+# Auxiliaries and copulas by tense: "Who was the president?" is not "Who is the president?".
+# Contractions are listed whole ("who's"): the tokenizer keeps them as one word.
+PAST = _words("was were did had wasn't weren't didn't hadn't")
+PRESENT = _words(
+    """is are am does do has have isn't aren't doesn't don't hasn't haven't who's what's where's
+    when's how's that's there's it's here's he's she's they're we're you're i'm"""
+)
+
+# A greeting that opens a request names no time of day it asks about ("Good afternoon, ...").
+GREETING = re.compile(r"^\W*(?:(?:hi|hello|hey)\b[\s,.!]*)?good\s+(?:morning|afternoon|evening|day)\b", re.I)
+
+# Words by which a user turn points at an earlier one ("What's *their* phone number?", "*And*
+# the postcode?"): the turn it points at is part of what it means. Generous on purpose: a false
+# "refers back" only compares one more turn. Additive words ("also", "too", "again", "more")
+# are not listed: "I also need a hotel called ..." says what it needs, and the names and numbers
+# of the turns left out stay in the exact scope anyway (`history`).
+REFERRING = _words(
+    """it its it's itself they them their theirs themselves that those this these he him his she
+    her hers one ones such another other others else instead same either both neither former
+    latter above previous earlier mentioned"""
+)
+# ... and phrases: a turn that opens with a conjunction ("And the postcode?"), "what about ...",
+# or "there" that points at a place (not "is there", "there are").
+REFERRING_PHRASES = re.compile(
+    r"^\W*(?:and|but|or|so|then)\b|\b(?:what|how) about\b"
+    r"|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?!\s+(?:is|are|was|were|be)\b|'s)",
+    re.I,
+)
+
+# Words by which an earlier user turn sets terms for later answers: an instruction on how to
+# answer ("Answer in French from now on") or a fact about the user ("I'm vegan"). Such a turn
+# keeps the whole history exact, even when the last question does not refer to it.
+CONDITIONS = _words(
+    """answer answers respond reply replies write speak translate pretend act roleplay persona
+    imagine assume remember forget ignore always never format formal informal tone style bullet
+    bullets json markdown concise brief briefly shorter longer detailed words sentences sentence
+    paragraph paragraphs emoji emojis language english french german spanish italian portuguese
+    chinese japanese korean russian arabic hindi dutch polish turkish swedish allergic allergy
+    allergies vegan vegetarian diabetic pregnant gluten kosher halal wheelchair budget kids children
+    child baby toddler elderly disabled"""
+)
+CONDITION_PHRASES = re.compile(
+    r"\b(?:from now on|call me|my name is|i am an?|i'm an?|im an?|i live|we live|i'm from|i am from|"
+    r"years old|you are an?|you're an?)\b",
+    re.I,
 )
 
 

@@ -29,6 +29,7 @@ class Models:
         self.embedder = embedder
         self._verifier = verifier
         self._task: asyncio.Task[None] | None = None
+        self._loaded: Verifier | None = None  # once warmed up: no thread hop per lookup
         self._state: State = "cold"
         self._at_start = False
 
@@ -66,6 +67,8 @@ class Models:
         return self.ready
 
     async def verifier(self) -> Verifier:
+        if self._loaded is not None:
+            return self._loaded
         return await asyncio.to_thread(self._verifier)
 
     async def close(self) -> None:
@@ -79,7 +82,9 @@ class Models:
         started = time.perf_counter()
 
         def verifier() -> None:
-            self._verifier().warm_up()
+            loaded = self._verifier()
+            loaded.warm_up()
+            self._loaded = loaded
 
         try:
             await asyncio.gather(self.embedder.warm_up(), asyncio.to_thread(verifier))

