@@ -52,16 +52,23 @@ class AnalyticsQuery(BaseModel):
         return INTERVAL_SECONDS[self.interval]
 
     def buckets(self) -> range:
-        """The aligned start of every bucket that overlaps the range (none for an empty range)."""
-        if self.until <= self.since:
-            return range(0)
-        first = math.floor(self.since / self.step) * self.step
-        return range(first, math.ceil(self.until / self.step) * self.step, self.step)
+        return aligned_buckets(self.since, self.until, self.step)
 
     def points(self) -> int:
-        """How many buckets (without building them: a range of 10³⁰ minutes is a 400, not a crash)."""
-        buckets = self.buckets()
-        return (buckets.stop - buckets.start) // self.step
+        return bucket_count(self.buckets())
+
+
+def aligned_buckets(since: float, until: float, step: int) -> range:
+    """The aligned start of every `step`-long bucket that overlaps `[since, until)` (none when empty)."""
+    if until <= since:
+        return range(0)
+    first = math.floor(since / step) * step
+    return range(first, math.ceil(until / step) * step, step)
+
+
+def bucket_count(buckets: range) -> int:
+    """How many buckets (without building them: a range of 10³⁰ minutes is a 400, not a crash)."""
+    return (buckets.stop - buckets.start) // buckets.step
 
 
 class Counters(BaseModel):

@@ -11,13 +11,12 @@ The remaining budget of each rule that applies to a spender is not in the logs: 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sluicegate.analytics import INTERVAL_SECONDS
+from sluicegate.analytics import INTERVAL_SECONDS, aligned_buckets, bucket_count
 
 Dimension = Literal["token", "user", "team", "model"]
 SpendInterval = Literal["hour", "day"]
@@ -45,14 +44,10 @@ class SpendQuery(BaseModel):
 
     def buckets(self) -> range:
         """The aligned start of every trend bucket that overlaps the range."""
-        if self.until <= self.since:
-            return range(0)
-        first = math.floor(self.since / self.step) * self.step
-        return range(first, math.ceil(self.until / self.step) * self.step, self.step)
+        return aligned_buckets(self.since, self.until, self.step)
 
     def points(self) -> int:
-        buckets = self.buckets()
-        return (buckets.stop - buckets.start) // self.step
+        return bucket_count(self.buckets())
 
 
 class SpendFigures(BaseModel):
