@@ -203,18 +203,21 @@ def postgres_url() -> Iterator[str]:
 
 
 def stored_bytes(settings: Settings) -> bytes:
-    """Everything the gateway's database holds, as bytes to search: the SQLite files (checkpointed),
-    or every row of every table in the PostgreSQL schema."""
+    """Everything the gateway keeps, as bytes to search: every file of the data directory (the
+    SQLite files checkpointed, the log spool, the counters, the semantic journal) and, on
+    PostgreSQL, every row of every table in the schema."""
     import asyncio
     import sqlite3
     from urllib.parse import parse_qs, urlsplit
 
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        database = settings.data_dir / "sluicegate.db"
-        with sqlite3.connect(database) as connection:
+        with sqlite3.connect(settings.data_dir / "sluicegate.db") as connection:
             connection.execute("PRAGMA wal_checkpoint(FULL)")
-        return b"".join(path.read_bytes() for path in database.parent.iterdir() if path.is_file())
+    # Every file of the data directory (database, spool, counters, journal), whatever the database.
+    files = b"".join(path.read_bytes() for path in sorted(settings.data_dir.rglob("*")) if path.is_file())
+    if url.startswith("sqlite"):
+        return files
     import asyncpg
 
     schema = parse_qs(urlsplit(url).query)["schema"][0]
@@ -233,4 +236,4 @@ def stored_bytes(settings: Settings) -> bytes:
         finally:
             await connection.close()
 
-    return asyncio.run(dump())
+    return files + asyncio.run(dump())
