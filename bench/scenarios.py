@@ -120,6 +120,27 @@ class Scenario:
         return parts[2], parts[3]
 
 
+def limit_scenario(
+    name: str, description: str, rules: list[dict[str, Any]], server: str = "gateway"
+) -> Scenario:
+    """One connection through `server` with `rules` against the same gateway without any (ABBA):
+    what non-binding rules add to a request."""
+    return Scenario(
+        name=name,
+        description=description,
+        connections=1,
+        threads=1,
+        duration_s=12,
+        body=chat_body(),
+        direct_path=None,
+        control_settings={"rate_limits": []},
+        gateway_settings={"rate_limits": rules},
+        gateway_server=server,
+        expect_gateway_headers={"x-ratelimit-limit": None},
+        rounds=6,
+    )
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         name="sequential",
@@ -168,59 +189,27 @@ SCENARIOS: list[Scenario] = [
         prime=True,
         expect_gateway_headers={"cf-aig-cache-status": "HIT"},
     ),
-    Scenario(
-        name="ratelimit",
-        description="1 connection: a non-binding rate-limit rule vs no rule (in-process counters)",
-        connections=1,
-        threads=1,
-        duration_s=12,
-        body=chat_body(),
-        direct_path=None,
-        control_settings={"rate_limits": []},
-        gateway_settings={"rate_limits": [NON_BINDING_RULE]},
-        expect_gateway_headers={"x-ratelimit-limit": None},
-        rounds=6,
+    limit_scenario(
+        "ratelimit",
+        "1 connection: a non-binding rate-limit rule vs no rule (in-process counters)",
+        [NON_BINDING_RULE],
     ),
-    Scenario(
-        name="ratelimit-redis",
-        description="1 connection: a non-binding rule vs none, counters in Redis (SLUICEGATE_CACHE_URL)",
-        connections=1,
-        threads=1,
-        duration_s=12,
-        body=chat_body(),
-        direct_path=None,
-        control_settings={"rate_limits": []},
-        gateway_settings={"rate_limits": [NON_BINDING_RULE]},
-        gateway_server="gateway-redis",
-        expect_gateway_headers={"x-ratelimit-limit": None},
-        rounds=6,
+    limit_scenario(
+        "ratelimit-redis",
+        "1 connection: a non-binding rule vs none, counters in Redis (SLUICEGATE_CACHE_URL)",
+        [NON_BINDING_RULE],
+        server="gateway-redis",
     ),
-    Scenario(
-        name="budget",
-        description="1 connection: non-binding token and cost rules vs no rule (in-process counters)",
-        connections=1,
-        threads=1,
-        duration_s=12,
-        body=chat_body(),
-        direct_path=None,
-        control_settings={"rate_limits": []},
-        gateway_settings={"rate_limits": NON_BINDING_BUDGETS},
-        expect_gateway_headers={"x-ratelimit-limit": None},
-        rounds=6,
+    limit_scenario(
+        "budget",
+        "1 connection: non-binding token and cost rules vs no rule (in-process counters)",
+        NON_BINDING_BUDGETS,
     ),
-    Scenario(
-        name="budget-redis",
-        description="1 connection: non-binding token and cost rules vs none, counters in Redis",
-        connections=1,
-        threads=1,
-        duration_s=12,
-        body=chat_body(),
-        direct_path=None,
-        control_settings={"rate_limits": []},
-        gateway_settings={"rate_limits": NON_BINDING_BUDGETS},
-        gateway_server="gateway-redis",
-        expect_gateway_headers={"x-ratelimit-limit": None},
-        rounds=6,
+    limit_scenario(
+        "budget-redis",
+        "1 connection: non-binding token and cost rules vs none, counters in Redis",
+        NON_BINDING_BUDGETS,
+        server="gateway-redis",
     ),
 ]
 
