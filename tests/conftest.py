@@ -18,6 +18,7 @@ import sluicegate.app
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
@@ -65,6 +66,13 @@ def shared_models() -> Iterator[None]:
         patch.setattr(local_embedder, "_Model", functools.cache(local_embedder._Model))
         patch.setattr(sluicegate.app, "load_verifier", functools.cache(sluicegate.app.load_verifier))
         yield
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI upstream on loopback (a test file with other needs defines its own `fake`)."""
+    with FakeOpenAI().serve() as server:
+        yield server
 
 
 @pytest.fixture

@@ -82,12 +82,6 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
     return make_gateway(upstreams={"openai": fake.base_url})
 

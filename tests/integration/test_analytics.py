@@ -11,7 +11,7 @@ import math
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -405,12 +405,6 @@ async def test_postgres_answers_as_sqlite_does(
 
 
 # The HTTP API, through a running gateway.
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

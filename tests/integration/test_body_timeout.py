@@ -12,7 +12,7 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,12 +22,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 BODY_TIMEOUT = 0.5
 GIVE_UP_AFTER = 5.0  # seconds of trickling without an answer: the gateway never cut it off
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 def trickle(gateway: RunningGateway, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any], float]:

@@ -8,7 +8,7 @@ set to flush once a minute in the sequential tests, so nothing here can lean on 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,6 @@ MODEL = "gpt-4o-mini"
 SIX_WORDS = "alpha beta gamma delta epsilon zeta"
 ANSWER = Usage(input_tokens=12, output_tokens=6)
 SLOW_LOGS = {"log_flush_interval": 60.0, "log_batch_size": 10_000}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 def set_settings(gateway: RunningGateway, **settings: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -16,12 +16,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES: list[Any] = [{"role": "user", "content": "what is a cache"}]
 CHAT = "/v1/local/default/openai/chat/completions"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

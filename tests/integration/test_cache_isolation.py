@@ -23,12 +23,6 @@ GEMINI = "/v1/local/default/google-ai-studio/v1beta/models/gemini-2.0-flash:gene
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gemini() -> Iterator[FakeGemini]:
     with FakeGemini().serve() as server:
         yield server

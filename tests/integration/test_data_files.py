@@ -25,12 +25,6 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
         os.umask(previous)
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
 def modes(root: Path) -> dict[str, int]:
     """The permission bits of `root` and of everything under it, by path relative to `root`'s parent."""
     found = {root.name: stat.S_IMODE(root.stat().st_mode)}

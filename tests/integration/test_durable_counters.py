@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,6 @@ BODY = {
     "messages": [{"role": "user", "content": "alpha beta gamma"}],
     "max_tokens": 4,
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 def set_rules(http: httpx.Client, *rules: dict[str, Any]) -> None:

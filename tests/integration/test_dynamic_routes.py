@@ -4,7 +4,7 @@ SDK against the fake OpenAI server (whose behaviour is chosen by the model name)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -17,12 +17,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
 SETTINGS = "/api/v1/accounts/local/gateways/default"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

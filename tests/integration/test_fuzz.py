@@ -4,7 +4,7 @@ unhandled exception, or a secret in an answer."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -39,12 +39,6 @@ GATEWAY_HEADERS = [
     "cf-aig-request-timeout", "cf-aig-max-attempts", "cf-aig-retry-delay", "cf-aig-backoff",
     "cf-aig-authorization", "fastly-key", "x-sluicegate-token", "cache-control", "cf-aig-collect-log",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

@@ -21,12 +21,6 @@ AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
     return make_gateway(upstreams={"openai": fake.base_url})
 

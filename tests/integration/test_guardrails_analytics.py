@@ -4,7 +4,7 @@ holds findings, counted per finding, action and entity, on embedded and scaled s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -17,12 +17,6 @@ backend = both_backends
 GATEWAYS = "/api/v1/accounts/local/gateways"
 ANALYTICS = "/api/v1/accounts/local/analytics"
 EMAIL = "alice.smith@example.com"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import gzip
 import logging
 import random
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -336,12 +336,6 @@ def known_cases(surface: Surface) -> list[Case]:
         Case(what, (head(surface, extra=(line,), length=len(body)) + body,)) for what, line in lines.items()
     ]
     return found
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

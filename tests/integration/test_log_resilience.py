@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 
 CHAT = "/v1/local/default/openai/chat/completions"
 SETTINGS = "/api/v1/accounts/local/gateways/default"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 def configure(gateway: RunningGateway, **settings: Any) -> httpx.Response:

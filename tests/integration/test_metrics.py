@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx2 as httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate.metrics import OTHER
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 def samples(gateway: RunningGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

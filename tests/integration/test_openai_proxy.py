@@ -19,12 +19,6 @@ PROVIDER_KEY = "sk-proj-secret-0123456789abcdef"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
     return make_gateway(upstreams={"openai": fake.base_url})
 

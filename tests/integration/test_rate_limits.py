@@ -20,12 +20,6 @@ from tests.fakes.openai_server import FakeOpenAI
 CHAT = "/v1/local/default/openai/chat/completions"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
 def set_rules(gateway: RunningGateway, *rules: dict[str, Any], **settings: Any) -> httpx.Response:
     return gateway.http.patch(
         "/api/v1/accounts/local/gateways/default", json={"settings": {"rate_limits": list(rules), **settings}}

@@ -38,12 +38,6 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def replicas(fake: FakeOpenAI, postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
         "SLUICEGATE_DATABASE_URL": postgres_url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -16,12 +16,6 @@ from tests.conftest import both_backends as backend  # noqa: F401  (runs each te
 from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

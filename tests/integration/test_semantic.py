@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -17,12 +17,6 @@ from tests.conftest import FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

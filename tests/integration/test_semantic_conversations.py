@@ -6,7 +6,7 @@ answer was served)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -37,12 +37,6 @@ GOLDEN_CURRY = [
     user("I'm looking for a restaurant called Golden Curry."),
     assistant("Golden Curry is an Indian restaurant in the centre of town."),
 ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

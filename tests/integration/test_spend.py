@@ -4,7 +4,7 @@ budget from the counters: the admin API and `sluicegate spend`, on both storage 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,6 @@ from tests.integration.test_cli import run_cli, table_rows
 
 SPEND = "/api/v1/accounts/local/spend"
 TOKENS = "/api/v1/accounts/local/tokens"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture

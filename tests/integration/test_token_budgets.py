@@ -7,7 +7,7 @@ Clients are the official `openai` SDK, sending the gateway token in `cf-aig-auth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -22,12 +22,6 @@ from tests.integration.test_budgets import MODEL, SIX_WORDS, answer_cost
 from tests.integration.test_cli import run_cli, table_rows
 
 TOKENS = "/api/v1/accounts/local/tokens"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as server:
-        yield server
 
 
 @pytest.fixture
