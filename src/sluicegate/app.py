@@ -58,6 +58,7 @@ from sluicegate.routing.state import MemoryStateStore, StateStore
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
+from sluicegate.shutdown import close_within
 from sluicegate.spool import Spool
 from sluicegate.storage import create_cache, create_database, create_limiter
 from sluicegate.storage.cache import Cache
@@ -197,19 +198,22 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         retention.start()
         yield
         # aiohttp runs this after in-flight requests have finished, so the last records are in.
-        await retention.close()
-        await outcomes.close()
-        await logbook.close()
-        if tracing is not None:
-            await tracing.close()
-        if otlp_logs is not None:
-            await otlp_logs.close()
-        await upstream.close()
-        await semantic.close()
-        await cache.close()
-        await limiter.close()
-        await route_state.close()
-        await database.close()
+        # Each part in turn, each bounded (shutdown.py): a stuck one must not keep the process up.
+        parts = [
+            ("retention", retention.close),
+            ("outcomes", outcomes.close),
+            ("log writer", logbook.close),
+            *([("tracing", tracing.close)] if tracing is not None else []),
+            *([("OTLP logs", otlp_logs.close)] if otlp_logs is not None else []),
+            ("upstream client", upstream.close),
+            ("semantic cache", semantic.close),
+            ("cache", cache.close),
+            ("limiter", limiter.close),
+            ("route state", route_state.close),
+            ("database", database.close),
+        ]
+        for name, close in parts:
+            await close_within(name, close())
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.max_body_bytes)
