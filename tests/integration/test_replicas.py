@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
+import openai
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_budgets import answer_cost
 
 CHAT = "/v1/local/default/openai/chat/completions"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -184,4 +186,43 @@ async def test_stopping_a_replica_mid_load_loses_no_answered_request(replicas: l
     assert await asyncio.to_thread(victim.process.wait, 30) == 0
     assert len(answered) >= 20
     ids = set(await asyncio.to_thread(wait_for_ids, survivor.url, set(answered)))
+    assert set(answered) <= ids
+
+
+async def test_replicas_share_one_budget_under_concurrent_load(
+    replicas: list[Replica], fake: FakeOpenAI
+) -> None:
+    """50 simultaneous requests spread over three processes against a budget worth 10 answers: the
+    reservations in Redis let at most 10 through, and what they spent stays within the budget."""
+    words = " ".join(f"w{n}" for n in range(40))  # 46 prompt tokens; the answer is cut at 30
+    budget = 10.5 * answer_cost(output_tokens=30, input_tokens=46)
+    settings = {"rate_limits": [{"limit": budget, "period": 3600, "unit": "cost"}]}
+    patched = httpx.patch(
+        replicas[0].url + "/api/v1/accounts/local/gateways/default",
+        json={"settings": settings},
+        headers=ADMIN,
+    )
+    assert patched.status_code == 200
+    clients = [
+        openai.AsyncOpenAI(base_url=f"{r.url}/v1/local/default/openai", api_key="sk-test", max_retries=0)
+        for r in replicas
+    ]
+
+    async def one(n: int) -> str | None:
+        try:
+            answer = await clients[n % len(clients)].chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": words}], max_tokens=30
+            )
+        except openai.RateLimitError:
+            return None
+        return answer.headers["cf-aig-log-id"]
+
+    try:
+        answered = [log_id for log_id in await asyncio.gather(*(one(n) for n in range(50))) if log_id]
+    finally:
+        for client in clients:
+            await client.close()
+    assert 1 <= len(answered) <= 10
+    assert len(fake.requests) == len(answered)
+    ids = set(await asyncio.to_thread(wait_for_ids, replicas[2].url, set(answered)))
     assert set(answered) <= ids
