@@ -28,7 +28,7 @@ from bench.procs import (
     wait_http_ok,
 )
 from bench.redis_probe import RedisProbe, RedisUnavailable, calls_between
-from bench.scenarios import Scenario
+from bench.scenarios import REQUEST_NUMBER, Scenario
 from bench.wrk import WrkResult, lua_script, run_wrk
 
 HOST = "127.0.0.1"
@@ -595,7 +595,10 @@ class Bench:
                 send(url, scenario, headers)
         preflight(url, scenario, headers, expect)
         script = self.workdir / f"{scenario.name}-{target}.lua"
-        script.write_text(lua_script(method=scenario.method, body=scenario.body, headers=headers))
+        number_at = REQUEST_NUMBER.encode() if scenario.numbered else None
+        script.write_text(
+            lua_script(method=scenario.method, body=scenario.body, headers=headers, number_at=number_at)
+        )
 
         def wrk(duration_s: float) -> WrkResult:
             return run_wrk(

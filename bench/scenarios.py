@@ -27,8 +27,13 @@ DEFAULT_HEADERS: dict[str, str] = {
 }
 
 
-def chat_body(*, stream: bool = False, **extra: Any) -> bytes:
-    """A realistic chat completions request body (about 0.5 KB)."""
+# Where a scenario's body takes the request's number, when each request must ask something new.
+REQUEST_NUMBER = "@@N@@"
+
+
+def chat_body(*, stream: bool = False, numbered: bool = False, **extra: Any) -> bytes:
+    """A realistic chat completions request body (about 0.5 KB). `numbered`: the question ends with
+    REQUEST_NUMBER, which wrk replaces with a counter (see `Scenario.numbered`)."""
     body: dict[str, Any] = {
         "model": "gpt-4o-mini",
         "messages": [
@@ -42,7 +47,8 @@ def chat_body(*, stream: bool = False, **extra: Any) -> bytes:
                     "Our nightly batch job started failing after we rotated the database credentials. "
                     "The logs show 'password authentication failed' for the reporting user. "
                     "What should we check first, and in which order?"
-                ),
+                )
+                + (f" (ticket {REQUEST_NUMBER})" if numbered else ""),
             },
         ],
         "temperature": 0.2,
@@ -103,6 +109,10 @@ class Scenario:
     #: long, the order reversed every other round. With a control run, control and gateway alternate
     #: so (ABBA order) and with − without is the median of the rounds' paired differences.
     rounds: int = 5
+    #: Each request gets its own number in place of REQUEST_NUMBER in ``body``, so the question is
+    #: new every time while the system prompt repeats, as in real traffic (nothing per-text that the
+    #: gateway remembers, such as token counts, can answer from memory for the whole body).
+    numbered: bool = False
 
     def headers_for(self, target: str) -> dict[str, str]:
         if target in ("gateway", "control"):
@@ -131,7 +141,8 @@ def limit_scenario(
         connections=1,
         threads=1,
         duration_s=12,
-        body=chat_body(),
+        body=chat_body(numbered=True),
+        numbered=True,
         direct_path=None,
         control_settings={"rate_limits": []},
         gateway_settings={"rate_limits": rules},

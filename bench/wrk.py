@@ -118,11 +118,32 @@ end
 """
 
 
-def lua_script(*, method: str, body: bytes, headers: dict[str, str]) -> str:
+NUMBERED_REQUESTS = """
+-- Each request gets its own number in the body.
+local body_head = {head}
+local body_tail = {tail}
+local sent = 0
+
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, body_head .. sent .. body_tail)
+end
+"""
+
+
+def lua_script(*, method: str, body: bytes, headers: dict[str, str], number_at: bytes | None = None) -> str:
+    """The wrk script sending `body`; with `number_at` (a marker in the body), each request's body
+    has a counter in its place instead."""
     header_lines = "\n".join(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
-    return LUA_TEMPLATE.format(
+    script = LUA_TEMPLATE.format(
         method=lua_string(method), body=lua_string(body), headers=header_lines, marker=RESULT_MARKER
     )
+    if number_at is None:
+        return script
+    head, found, tail = body.partition(number_at)
+    if not found:
+        raise ValueError(f"the body has no {number_at!r} to number requests with")
+    return script + NUMBERED_REQUESTS.format(head=lua_string(head), tail=lua_string(tail))
 
 
 @dataclass(frozen=True, slots=True)

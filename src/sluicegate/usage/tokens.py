@@ -11,8 +11,9 @@ Counts are exact for OpenAI models and an estimate for every other model, which 
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
@@ -85,6 +86,11 @@ _TEXT_KEYS: Final = frozenset(
         "arguments",
     }
 )
+# Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
+# least recently used dropped first, so at most about 32 MB): a conversation resends its system
+# prompt and every earlier turn with each request, and the gateway counts each on the request path.
+COUNT_CACHE_MAX_CHARS: Final = 8192
+COUNT_CACHE_SIZE: Final = 4096
 _IMAGE_PART_TYPES: Final = frozenset({"image_url", "input_image", "image"})
 _INLINE_MEDIA_KEYS: Final = ("inline_data", "inlineData")
 
@@ -149,6 +155,7 @@ class TokenCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._counters: dict[str, Callable[[str], int]] = {}
 
     def encoding(self, name: str) -> tiktoken.Encoding:
         """Return the named encoding (`cl100k_base` or `o200k_base`), loading it once.
@@ -161,6 +168,7 @@ class TokenCounter:
                 encoding = self._encodings.get(name)
                 if encoding is None:
                     encoding = _load_encoding(name)
+                    self._counters[name] = _remembering_counter(encoding)
                     self._encodings[name] = encoding
         return encoding
 
@@ -174,7 +182,15 @@ class TokenCounter:
         Special-token strings such as `<|endoftext|>` in the text count as ordinary text, which is
         how a provider treats them in user content.
         """
-        return self._count(text, self.encoding(encoding_name_for(model)))
+        return self._counter(model)(text)
+
+    def _counter(self, model: str | None) -> Callable[[str], int]:
+        name = encoding_name_for(model)
+        counter = self._counters.get(name)
+        if counter is None:
+            self.encoding(name)
+            counter = self._counters[name]
+        return counter
 
     def count_chat_input(self, messages: Sequence[Mapping[str, object]], model: str | None = None) -> int:
         """Estimate the prompt tokens of an OpenAI-style chat `messages` list.
@@ -184,15 +200,15 @@ class TokenCounter:
         A list `content` counts its text parts and IMAGE_PART_TOKENS per image part; audio and file
         parts count nothing. Other structured values (`tool_calls`) count their text fields.
         """
-        encoding = self.encoding(encoding_name_for(model))
+        count = self._counter(model)
         total = REPLY_PRIMING_TOKENS
         for message in messages:
             total += TOKENS_PER_MESSAGE
             if not isinstance(message, Mapping):
-                total += self._walk(message, encoding)
+                total += _walk(message, count)
                 continue
             for key, value in message.items():
-                total += self._walk(value, encoding)
+                total += _walk(value, count)
                 if key == "name":
                     total += TOKENS_PER_NAME
         return total
@@ -206,43 +222,55 @@ class TokenCounter:
         `count_chat_input`; everything else by walking its text values. Values under unknown keys
         (model names, urls, base64 data, tool schemas) count nothing.
         """
-        encoding = self.encoding(encoding_name_for(model))
+        count = self._counter(model)
         if not isinstance(payload, Mapping):
-            return self._walk(payload, encoding)
+            return _walk(payload, count)
         total = 0
         for key, value in payload.items():
             if key == "messages" and isinstance(value, list):
                 total += self.count_chat_input(value, model)
             elif key in _TEXT_KEYS:
-                total += self._walk(value, encoding)
+                total += _walk(value, count)
         return total
 
-    @staticmethod
-    def _count(text: str, encoding: tiktoken.Encoding) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
 
-    @classmethod
-    def _walk(cls, value: object, encoding: tiktoken.Encoding) -> int:
-        """Count the text in a JSON-like value: strings, lists, and dicts' text-bearing keys.
+def _remembering_counter(encoding: tiktoken.Encoding) -> Callable[[str], int]:
+    """A token counter for `encoding` that remembers the counts of short and medium strings."""
 
-        Integers in lists are token ids (embeddings input) and count one each. Iterative, so a
-        deeply nested body cannot exhaust the stack.
-        """
-        total = 0
-        stack = [value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                total += cls._count(item, encoding)
-            elif isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, Mapping):
-                part_type = item.get("type")
-                is_image = isinstance(part_type, str) and part_type in _IMAGE_PART_TYPES
-                if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
-                    total += IMAGE_PART_TOKENS
-                else:
-                    stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
-            elif isinstance(item, int) and not isinstance(item, bool):
-                total += 1
-        return total
+    def count(text: str) -> int:
+        return len(encoding.encode_ordinary(text))
+
+    remembered = functools.lru_cache(maxsize=COUNT_CACHE_SIZE)(count)
+
+    def count_remembering(text: str) -> int:
+        return remembered(text) if len(text) <= COUNT_CACHE_MAX_CHARS else count(text)
+
+    return count_remembering
+
+
+def _walk(value: object, count: Callable[[str], int]) -> int:
+    """Count the text in a JSON-like value: strings, lists, and dicts' text-bearing keys.
+
+    Integers in lists are token ids (embeddings input) and count one each. Iterative, so a
+    deeply nested body cannot exhaust the stack.
+    """
+    if isinstance(value, str):  # the common case: a message's role or content
+        return count(value)
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += count(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            part_type = item.get("type")
+            is_image = isinstance(part_type, str) and part_type in _IMAGE_PART_TYPES
+            if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
+                total += IMAGE_PART_TOKENS
+            else:
+                stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += 1
+    return total
