@@ -31,6 +31,10 @@ class StepEstimate:
     price: Pricer | None
     unpriced: bool
 
+    def tokens(self, default_output: int) -> int:
+        """`usage(default_output).total_tokens`, without building the usage (this runs per request)."""
+        return self.prompt_tokens + (self.output_cap if self.output_cap is not None else default_output)
+
     def usage(self, default_output: int) -> Usage:
         output = self.output_cap if self.output_cap is not None else default_output
         return Usage(input_tokens=self.prompt_tokens, output_tokens=output, estimated=True)

@@ -150,7 +150,7 @@ def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
     if rule.unit == "requests":
         return 1
     if rule.unit == "tokens":
-        amount: float = max((e.usage(rule.reserve).total_tokens for e in estimates), default=0)
+        amount: float = max((e.tokens(rule.reserve) for e in estimates), default=0)
     else:
         amount = max((e.cost(rule.reserve) for e in estimates), default=0.0)
     return min(amount, rule.limit)

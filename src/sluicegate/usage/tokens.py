@@ -109,6 +109,7 @@ _SPECS: Final[Mapping[str, _EncodingSpec]] = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # asked several times per request, for a few model names
 def encoding_name_for(model: str | None) -> str:
     """Return the encoding that counts `model`'s tokens.
 
