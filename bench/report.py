@@ -233,6 +233,15 @@ TARGETS: list[Target] = [
         scaled="latency",
     ),
     Target(
+        "built-in guardrails added p50 (4 KB request)",
+        "guardrails",
+        "feature.p50_ms",
+        "<=",
+        0.2,
+        "ms",
+        scaled="latency",
+    ),
+    Target(
         "Redis round trips per request (token and cost rules: reserve, settle)",
         "budget-redis",
         "gateway.redis_evalsha_per_req",

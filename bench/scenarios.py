@@ -130,26 +130,60 @@ class Scenario:
         return parts[2], parts[3]
 
 
-def limit_scenario(
-    name: str, description: str, rules: list[dict[str, Any]], server: str = "gateway"
+def feature_scenario(
+    name: str,
+    description: str,
+    settings: dict[str, Any],
+    without: dict[str, Any],
+    expect_header: str,
+    body: bytes | None = None,
+    server: str = "gateway",
 ) -> Scenario:
-    """One connection through `server` with `rules` against the same gateway without any (ABBA):
-    what non-binding rules add to a request."""
+    """One connection through `server` with `settings` against the same gateway with `without`
+    (ABBA rounds): what a feature adds to a request. Each request's question is numbered."""
     return Scenario(
         name=name,
         description=description,
         connections=1,
         threads=1,
         duration_s=12,
-        body=chat_body(numbered=True),
+        body=body if body is not None else chat_body(numbered=True),
         numbered=True,
         direct_path=None,
-        control_settings={"rate_limits": []},
-        gateway_settings={"rate_limits": rules},
+        control_settings=without,
+        gateway_settings=settings,
         gateway_server=server,
-        expect_gateway_headers={"x-ratelimit-limit": None},
+        expect_gateway_headers={expect_header: None},
         rounds=6,
     )
+
+
+def limit_scenario(
+    name: str, description: str, rules: list[dict[str, Any]], server: str = "gateway"
+) -> Scenario:
+    """What non-binding `rules` add to a request, against no rule."""
+    return feature_scenario(
+        name, description, {"rate_limits": rules}, {"rate_limits": []}, "x-ratelimit-limit", server=server
+    )
+
+
+def guarded_body() -> bytes:
+    """A 4 KB chat request: prose with dates, versions and figures, and one e-mail address (the
+    built-in detectors' ordinary case: every detector scans, one finding is redacted)."""
+    prose = (
+        "Following up on the Q3 planning meeting of 2024-09-12: we agreed to ship v2.3.1 by October 15 "
+        "and to cut the p95 latency from 340 ms to 200 ms. Please review the draft, comment on sections "
+        "3 and 4, and say whether the 12 open tickets can be closed. "
+    )
+    question = (prose * 30)[:3900] + f" Reply to ops-lead@example.com (ticket {REQUEST_NUMBER})."
+    body = orjson.loads(chat_body())
+    body["messages"][-1]["content"] = question
+    return orjson.dumps(body)
+
+
+#: The built-in detectors on requests and answers: personal data and secrets redacted, prompt
+#: injection flagged.
+GUARDRAILS: dict[str, Any] = {"pii": {"action": "redact"}, "prompt_injection": {"action": "flag"}}
 
 
 SCENARIOS: list[Scenario] = [
@@ -215,6 +249,14 @@ SCENARIOS: list[Scenario] = [
         "budget",
         "1 connection: non-binding token and cost rules vs no rule (in-process counters)",
         NON_BINDING_BUDGETS,
+    ),
+    feature_scenario(
+        "guardrails",
+        "1 connection: the built-in guardrails on a 4 KB request vs none",
+        {"guardrails": GUARDRAILS},
+        {"guardrails": None},
+        "x-sluicegate-guardrails",
+        body=guarded_body(),
     ),
     limit_scenario(
         "budget-redis",
