@@ -90,6 +90,17 @@ def fill(field: Locator, schemas: dict[str, Any], prop: dict[str, Any], value: A
         field.locator("input[type=checkbox]").set_checked(value)
     elif kind.get("type") in ("integer", "number", "string"):
         field.locator("input").fill(str(value))
+    elif kind.get("type") == "object" and "properties" in kind:  # a nested group, maybe switched off
+        switch = field.locator(f"input[name='{field_path(field).rpartition('.')[2]}.on']")
+        if switch.count():
+            switch.set_checked(value is not None)
+        for key, member in (value or {}).items():
+            fill(
+                field.locator(f"[data-field='{field_path(field)}.{key}']"),
+                schemas,
+                kind["properties"][key],
+                member,
+            )
     elif kind.get("type") == "object":
         field.locator("textarea").fill(json.dumps(value))
     elif resolve(schemas, kind["items"]).get("type") == "object":
@@ -169,8 +180,12 @@ def test_every_setting_changed_in_the_form_is_what_the_api_returns(
         ({"semantic_threshold": 1.5}, "settings.semantic_threshold"),
         ({"rate_limits": [{"limit": 10, "period": 0}]}, "settings.rate_limits.0.period"),
         ({"redact_patterns": ["(?<=secret)\\w+"]}, "settings.redact_patterns"),  # RE2 has no lookbehind
+        (
+            {"guardrails": {"pii": {"action": "block", "entities": ["email", "shoe_size"]}}},
+            "settings.guardrails.pii.entities.1",
+        ),
     ],
-    ids=["number", "fraction", "row-cell", "re2-pattern"],
+    ids=["number", "fraction", "row-cell", "re2-pattern", "nested-group"],
 )
 def test_an_invalid_value_shows_the_apis_message_next_to_its_field(
     page: Page, gateway: RunningGateway, entered: dict[str, Any], field: str
@@ -277,6 +292,31 @@ def test_the_endpoint_url_and_openai_snippet_work_as_copied(
     assert fake.requests[-1].header("authorization") == "Bearer sk-from-the-environment"
     record = gateway.wait_for_logs(1)[0]
     assert (record["provider"], record["model"], record["status"]) == ("openai", "gpt-4o-mini", 200)
+
+
+def test_guardrails_are_edited_as_fields_and_switched_off_as_none(
+    page: Page, gateway: RunningGateway
+) -> None:
+    editor = open_editor(page, gateway)
+    guardrails = editor.locator("[data-field='settings.guardrails']")
+    assert guardrails.locator("textarea").count() == 0  # fields, not JSON
+    guardrails.locator("input[name='guardrails.on']").check()
+    guardrails.locator("input[name='pii.on']").check()
+    guardrails.locator("[data-field='settings.guardrails.pii.direction'] select").select_option("request")
+    guardrails.locator("[data-field='settings.guardrails.restore'] input").check()
+    saved = save(page, editor)
+    assert saved.status == 200, saved.text()
+    stored = gateway.http.get(GATEWAY).json()["settings"]["guardrails"]
+    assert (stored["pii"]["direction"], stored["restore"], stored["prompt_injection"]) == (
+        "request",
+        True,
+        None,
+    )
+
+    page.locator(".toast", has_text="Gateway default saved").wait_for()
+    editor.locator("input[name='guardrails.on']").uncheck()
+    assert save(page, editor).status == 200
+    assert gateway.http.get(GATEWAY).json()["settings"]["guardrails"] is None
 
 
 def test_a_setting_new_to_the_schema_gets_a_field_without_a_dashboard_change(

@@ -15,11 +15,8 @@ const GROUPS = [
   { title: "Payload collection", fields: ["collect_payloads"] },
   { title: "Redaction", fields: ["redact_paths", "redact_patterns"], note: "Applied to bodies before they are stored." },
   { title: "Rate limits and budgets", fields: ["rate_limits"], note: "A rule that counts cost is a budget, in USD." },
-  {
-    title: "Routes and guardrails",
-    fields: ["routes", "guardrails"],
-    empty: "Dynamic routes and guardrails are not configurable in this version; their settings will appear here when the gateway serves them.",
-  },
+  { title: "Guardrails", fields: ["guardrails"], note: "Personal data, secrets and prompt injection in requests and answers." },
+  { title: "Dynamic routes", fields: ["routes"], note: 'Route name → node, used as "model": "dynamic/<name>" (docs/routing.md).' },
 ];
 const WORDS = { ttl: "TTL", ms: "(ms)", usd: "(USD)", id: "ID", url: "URL" };
 
@@ -112,6 +109,10 @@ function setting(schemas, path, name, property, value) {
     const list = listControl(path, name, value || []);
     return { element: wrap([h("span", { class: "setting-label" }, label(name)), list.element], { class: "wide" }), read: list.read };
   }
+  if (isObject(kind)) {
+    const object = objectControl(schemas, path, name, kind, value);
+    return { element: wrap(object.element, { class: "wide" }), read: object.read };
+  }
   const control = valueControl(schemas, kind, name, value);
   if (kind.type === "boolean") {
     return { element: wrap(h("label", { class: "check" }, control.input, h("span", {}, label(name)))), read: control.read };
@@ -155,6 +156,25 @@ function valueControl(schemas, kind, name, value) {
         throw new FieldError(input.closest("[data-field]").dataset.field, `${label(name)}: not valid JSON (${error.message})`);
       }
     },
+  };
+}
+
+// An object whose schema names its properties (guardrails, a fallback price) as a nested group of
+// settings; a nullable one gets a switch, off meaning none. Open maps (routes) stay JSON.
+function objectControl(schemas, path, name, kind, value) {
+  const members = Object.entries(kind.properties).map(([key, property]) => {
+    const current = value && key in value ? value[key] : resolve(schemas, property).default;
+    return { key, ...setting(schemas, `${path}.${key}`, key, property, current) };
+  });
+  const body = h("div", { class: "subsettings" }, members.map((m) => m.element));
+  const read = () => Object.fromEntries(members.map((m) => [m.key, m.read()]));
+  if (!kind.nullable) return { element: [h("span", { class: "setting-label" }, label(name)), body], read };
+  const on = h("input", { type: "checkbox", name: `${name}.on`, checked: value !== null && value !== undefined });
+  body.hidden = !on.checked;
+  on.addEventListener("change", () => (body.hidden = !on.checked));
+  return {
+    element: [h("label", { class: "check switch" }, on, h("span", {}, label(name))), body],
+    read: () => (on.checked ? read() : null),
   };
 }
 
