@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -18,6 +19,7 @@ from aiohttp import web
 T = TypeVar("T")
 
 START_TIMEOUT = 10.0
+CLEANUP_TIMEOUT = 60.0  # the app's own shutdown bounds each part at 10 s
 
 
 class Latch:
@@ -169,11 +171,29 @@ class ServerThread:
         self._port = self._runner.addresses[0][1]
 
     async def _shutdown(self) -> None:
+        # Each step is bounded: a stuck one is reported with the stacks of the tasks still running
+        # (to find what did not stop) and the test run goes on instead of hanging.
         if self._runner is not None:
-            await self._runner.cleanup()
+            cleanup = asyncio.ensure_future(self._runner.cleanup())
+            if not await _finished("the runner's cleanup", [cleanup], CLEANUP_TIMEOUT):
+                cleanup.cancel()
         current = asyncio.current_task()
         leftovers = [task for task in asyncio.all_tasks() if task is not current]
         for task in leftovers:
             task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
+        await _finished("cancelled tasks", leftovers, CLEANUP_TIMEOUT)
         await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+async def _finished(what: str, tasks: list[asyncio.Future[Any]], within_s: float) -> bool:
+    if not tasks:
+        return True
+    _, pending = await asyncio.wait(tasks, timeout=within_s)
+    if not pending:
+        return True
+    print(f"\nServerThread: {what} did not finish within {within_s} s; tasks still running:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(limit=12, file=sys.stderr)
+    return False
