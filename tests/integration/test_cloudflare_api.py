@@ -469,9 +469,9 @@ def test_the_url_of_a_provider_is_this_gateway_s_endpoint(
 def test_unknown_routes_methods_and_parameters_say_what_is_served(
     gw: RunningGateway, cloudflare: Callable[..., Cloudflare]
 ) -> None:
-    routes = gw.http.get(f"{CF}/default/routes")
-    assert (routes.status_code, error_of(routes)["code"]) == (404, 7003)
-    assert "dynamic routing is not served yet" in error_of(routes)["message"]
+    datasets = gw.http.get(f"{CF}/default/datasets")
+    assert (datasets.status_code, error_of(datasets)["code"]) == (404, 7003)
+    assert "routes (dynamic routing, with versions and deployments)" in error_of(datasets)["message"]
     patched = gw.http.patch(f"{CF}/default", json={})
     assert (patched.status_code, error_of(patched)["code"]) == (405, 7001)
     assert "PUT" in error_of(patched)["message"]
