@@ -54,7 +54,7 @@ def add_routes(
     add_analytics_routes(api, database, guard)
     add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)
-    app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, guard, database, providers))
+    app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, route_api, guard, database, providers))
     add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
     app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))

@@ -60,7 +60,7 @@ def changes(current: GatewaySettings = DEFAULTS, **fields: Any) -> dict[str, Any
                 "workers_ai_billing_mode": "postpaid",
                 "logpush_public_key": "",
             },
-            {},
+            {"rate_limits": []},  # spend limits off: no cost rule that Cloudflare shows
         ),
     ],
 )
@@ -90,12 +90,10 @@ def test_cloudflare_s_rate_limit_replaces_only_its_own_rule() -> None:
     ("name", "value"),
     [
         ("dlp", {"enabled": True, "action": "BLOCK", "profiles": []}),
-        ("guardrails", {"prompt": {"S1": "FLAG"}, "response": {}}),
         ("log_classification", True),
         ("logpush", True),
         ("logpush_public_key", "pk"),
         ("otel", [{"url": "https://collector", "headers": {}}]),
-        ("spend_limits", {"enabled": True, "rules": [{"limit": 1, "limitType": "cost", "window": 60}]}),
         ("store_id", "s"),
         ("stripe", {"authorization": "a", "usage_events": []}),
         ("workers_ai_billing_mode", "unified"),

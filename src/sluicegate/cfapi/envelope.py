@@ -9,7 +9,7 @@ table is in docs/cloudflare-api.md.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,11 @@ CODES: Mapping[int, int] = {
     429: RATE_LIMITED,
 }
 INTERNAL = 1000  # any 5xx
+NOTE = 1000  # the code of a message that accompanies a success (Cloudflare numbers them too)
 SERVED = (
     "this Sluicegate serves Cloudflare's accounts/{account_id}/ai-gateway/gateways routes: gateways, their"
-    " logs, provider_configs and url/{provider} (dynamic routing is not served yet, custom providers are"
-    " configured rather than managed; see docs/cloudflare-api.md)"
+    " logs, provider_configs, routes (dynamic routing, with versions and deployments) and url/{provider}"
+    " (custom providers are configured rather than managed; see docs/cloudflare-api.md)"
 )
 GLOBAL_KEY = (
     "Cloudflare's global API key (X-Auth-Email / X-Auth-Key) is not accepted here: pass a Sluicegate"
@@ -68,13 +69,26 @@ def page_of(params: Mapping[str, str], default: int = 20, maximum: int = 100) ->
 
 
 def success(
-    result: Any, *, page: Page | None = None, count: int = 0, total: int | None = None
+    result: Any,
+    *,
+    page: Page | None = None,
+    count: int = 0,
+    total: int | None = None,
+    messages: Sequence[str] = (),
 ) -> web.Response:
-    """`result` in the envelope; for a page of a listing, `result_info` says which and how many."""
+    """`result` in the envelope; for a page of a listing, `result_info` says which and how many.
+    `messages` are notes for the client (`{"code", "message"}` entries)."""
     info = None
     if page is not None:
         info = {"page": page.page, "per_page": page.per_page, "count": count, "total_count": total}
-    body = {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
+    return answer({"result": result, "result_info": info}, messages)
+
+
+def answer(fields: Mapping[str, Any], messages: Sequence[str] = ()) -> web.Response:
+    """A successful answer with `fields` beside `success`, `errors` and `messages`: the shape of
+    the few routes whose answer Cloudflare's API puts outside `result` (`data`, `route`)."""
+    notes = [{"code": NOTE, "message": message} for message in messages]
+    body = {"success": True, "errors": [], "messages": notes, **fields}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 from aiohttp import web
 
+from sluicegate.cfapi.dynamic_routes import CloudflareRoutes
 from sluicegate.cfapi.envelope import cloudflare_errors
 from sluicegate.cfapi.gateways import CloudflareGateways
 from sluicegate.cfapi.logs import CloudflareLogs
@@ -14,6 +15,7 @@ from sluicegate.cfapi.unserved import custom_providers
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.guard import Guard
+from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.storage.base import LogSink
 from sluicegate.tokens import Scope
 
@@ -21,12 +23,18 @@ PREFIX = "/client/v4"
 
 
 def cloudflare_api(
-    admin: AdminApi, access: AccessApi, guard: Guard, logs: LogSink, providers: Collection[str]
+    admin: AdminApi,
+    access: AccessApi,
+    routes: RouteApi,
+    guard: Guard,
+    logs: LogSink,
+    providers: Collection[str],
 ) -> web.Application:
     """The sub-application to mount at `PREFIX`. `{account}` and `{gateway}` are the names the
     guard reads, so a token is held to its account and gateways exactly as on `/api/v1`."""
     gateways, records = CloudflareGateways(admin), CloudflareLogs(admin, logs)
     keys = CloudflareProviders(admin, access, providers)
+    dynamic = CloudflareRoutes(admin, routes)
     app = web.Application(middlewares=[cloudflare_errors])
     every = "/accounts/{account}/ai-gateway/gateways"
     one = every + "/{gateway}"
@@ -47,6 +55,17 @@ def cloudflare_api(
     add("GET", one + "/provider_configs", guard(Scope.ADMIN, keys.list_configs))
     add("POST", one + "/provider_configs", guard(Scope.ADMIN, keys.create_config))
     add("GET", one + "/url/{provider}", guard(Scope.READ, keys.url))
+    route = one + "/routes/{route}"
+    add("GET", one + "/routes", guard(Scope.READ, dynamic.list_routes))
+    add("POST", one + "/routes", guard(Scope.ADMIN, dynamic.create))
+    add("GET", route, guard(Scope.READ, dynamic.get))
+    add("PATCH", route, guard(Scope.ADMIN, dynamic.rename))
+    add("DELETE", route, guard(Scope.ADMIN, dynamic.delete))
+    add("GET", route + "/versions", guard(Scope.READ, dynamic.list_versions))
+    add("POST", route + "/versions", guard(Scope.ADMIN, dynamic.create_version))
+    add("GET", route + "/versions/{version_id}", guard(Scope.READ, dynamic.get_version))
+    add("GET", route + "/deployments", guard(Scope.READ, dynamic.list_deployments))
+    add("POST", route + "/deployments", guard(Scope.ADMIN, dynamic.create_deployment))
     # Refused with the reason (no token needed to learn that, as for any route not served).
     add("*", "/accounts/{account}/ai-gateway/custom-providers", custom_providers)
     add("*", "/accounts/{account}/ai-gateway/custom-providers/{id}", custom_providers)

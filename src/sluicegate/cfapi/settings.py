@@ -16,6 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from sluicegate.cfapi.gateway_policies import (
+    cloudflare_guardrails,
+    cloudflare_spend_limits,
+    native_guardrails,
+    shown_as_spend,
+    spend_rules,
+)
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import DEFAULT_GATEWAY, Gateway, GatewaySettings, RateLimitRule
 from sluicegate.types import Backoff
@@ -44,37 +51,28 @@ class GatewayFields(BaseModel):
     retry_delay: int | None = None
     retry_max_attempts: int | None = None
     byok_only: bool | None = None  # either way: Sluicegate never pays a provider itself
+    guardrails: dict[str, Any] | None = None  # prompt injection (gateway_policies.py)
+    spend_limits: dict[str, Any] | None = None  # cost rules (gateway_policies.py)
     # Accepted only when they mean "off" (see REFUSED).
     dlp: dict[str, Any] | None = None
-    guardrails: dict[str, Any] | None = None
     log_classification: bool | None = None
     logpush: bool | None = None
     logpush_public_key: str | None = None
     otel: list[dict[str, Any]] | None = None
-    spend_limits: dict[str, Any] | None = None
     store_id: str | None = None
     stripe: dict[str, Any] | None = None
     workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
     zdr: bool | None = None
 
 
-def _guardrails_off(value: dict[str, Any]) -> bool:
-    return not any(v for part in value.values() if isinstance(part, dict) for v in part.values())
-
-
-def _spend_limits_off(value: dict[str, Any]) -> bool:
-    return value.get("enabled") is False or not value.get("rules")
-
-
 # field -> (is the value "off"?, why another value is refused and what to do instead)
 REFUSED: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "dlp": (
         lambda v: v.get("enabled") is False,
-        'Sluicegate has no DLP profiles to apply; send {"enabled": false, ...} or leave dlp out',
-    ),
-    "guardrails": (
-        _guardrails_off,
-        "guardrails are not served through this API yet; send null or leave it out",
+        "Sluicegate has no DLP profiles to apply: its guardrails setting finds personal data and secrets"
+        f" (email, phone, credit_card, iban, us_ssn, ip_address, secret, custom patterns) and blocks, redacts"
+        f" or flags them; set it through the native API ({NATIVE_API}, settings.guardrails; see"
+        ' docs/guardrails.md); send {"enabled": false, ...} or leave dlp out',
     ),
     "log_classification": (lambda v: v is False, "Sluicegate does not classify logs; send false"),
     "logpush": (
@@ -86,11 +84,6 @@ REFUSED: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v == [],
         "per-gateway OpenTelemetry export is not supported: Sluicegate sends the spans of every gateway"
         " to SLUICEGATE_OTLP_ENDPOINT; send null or []",
-    ),
-    "spend_limits": (
-        _spend_limits_off,
-        "spend limits are not served through this API yet: give the gateway a rate limit with unit"
-        f' "cost" through the native API ({NATIVE_API}, settings.rate_limits); send null',
     ),
     "store_id": (
         lambda v: v == "",
@@ -158,8 +151,18 @@ def native_changes(fields: GatewayFields, current: GatewaySettings) -> dict[str,
         )
     if "retry_backoff" in sent:
         changes["backoff"] = fields.retry_backoff or defaults.backoff
+    rules = [rule.model_dump() for rule in current.rate_limits]
     if sent & set(_RATE_FIELDS):
-        changes["rate_limits"] = _rate_limits(fields, current)
+        rules = _rate_limits(fields, current)
+    if "spend_limits" in sent:
+        kept = [rule for rule in rules if not shown_as_spend(RateLimitRule.model_validate(rule))]
+        rules = spend_rules(fields.spend_limits, kept)
+    if sent & {*_RATE_FIELDS, "spend_limits"}:
+        changes["rate_limits"] = rules
+    if "guardrails" in sent:
+        policy = native_guardrails(fields.guardrails, current)
+        if policy != (None if current.guardrails is None else current.guardrails.model_dump()):
+            changes["guardrails"] = policy
     return changes
 
 
@@ -233,6 +236,8 @@ def cloudflare_gateway(gateway: Gateway) -> dict[str, Any]:
         "retry_backoff": Backoff(settings.backoff).value,
         "retry_delay": settings.retry_delay_ms,
         "retry_max_attempts": settings.max_attempts,
+        "spend_limits": cloudflare_spend_limits(settings),
+        "guardrails": cloudflare_guardrails(settings),
         "is_default": gateway.slug == DEFAULT_GATEWAY,
         "byok_only": True,
         "log_classification": False,

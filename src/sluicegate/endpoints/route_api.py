@@ -20,10 +20,10 @@ from aiohttp import web
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import Guard
-from sluicegate.errors import BadRequest, NotFound
+from sluicegate.errors import BadRequest, Conflict, NotFound
 from sluicegate.gateway import Gateway
 from sluicegate.hints import did_you_mean
-from sluicegate.storage.base import RouteHistory
+from sluicegate.storage.base import RouteHistory, RouteVersion
 from sluicegate.tokens import Scope
 
 
@@ -41,7 +41,7 @@ class RouteApi:
         app.router.add_put(one, guard(Scope.ADMIN, self.put_route))
         app.router.add_delete(one, guard(Scope.ADMIN, self.delete_route))
         app.router.add_get(one + "/versions", guard(Scope.READ, self.list_versions))
-        app.router.add_post(one + "/versions/{version}/restore", guard(Scope.ADMIN, self.restore))
+        app.router.add_post(one + "/versions/{version}/restore", guard(Scope.ADMIN, self.restore_version))
 
     async def list_routes(self, request: web.Request) -> web.Response:
         gateway = await self._gateway(request)
@@ -49,31 +49,24 @@ class RouteApi:
 
     async def get_route(self, request: web.Request) -> web.Response:
         gateway = await self._gateway(request)
-        return _json(_route(gateway, _known(gateway, request.match_info["name"])))
+        return _json(_route(gateway, known_route(gateway, request.match_info["name"])))
 
     async def put_route(self, request: web.Request) -> web.Response:
         try:
             node = orjson.loads(await read_body(request))
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"the body must be a route node as JSON: {exc}") from exc
-        return _json(await self._set(request, request.match_info["name"], node))
+        name = request.match_info["name"]
+        return _json(_route(await self.save(request, await self._gateway(request), name, node), name))
 
     async def delete_route(self, request: web.Request) -> web.Response:
-        gateway = await self._gateway(request)
-        name = _known(gateway, request.match_info["name"])
-        routes = {k: v for k, v in gateway.settings.routes.items() if k != name}
-        await self._admin.change(request, gateway.account, gateway.slug, None, {"routes": routes})
+        await self.remove(request, await self._gateway(request), request.match_info["name"])
         return web.Response(status=204)
 
     async def list_versions(self, request: web.Request) -> web.Response:
         gateway = await self._gateway(request)
         name = request.match_info["name"]
-        versions = await self._history.route_versions(gateway.account, gateway.slug, name)
-        if not versions:
-            raise NotFound(
-                f"gateway {gateway.slug!r} has never had a route {name!r}",
-                routes=sorted(gateway.settings.routes),
-            )
+        versions = await self.versions(gateway, name)
         current = gateway.settings.route_versions.get(name)
         return _json({
             "result": [
@@ -83,10 +76,46 @@ class RouteApi:
             ]
         })  # fmt: skip
 
-    async def restore(self, request: web.Request) -> web.Response:
+    async def restore_version(self, request: web.Request) -> web.Response:
+        gateway, name = await self._gateway(request), request.match_info["name"]
+        restored = await self.restore(request, gateway, name, request.match_info["version"])
+        return _json(_route(restored, name))
+
+    # The operations behind the routes, also called by the Cloudflare-compatible API (`cfapi`).
+
+    async def save(self, request: web.Request, gateway: Gateway, name: str, node: Any) -> Gateway:
+        """Set route `name` to `node`: stored as its next version, unless unchanged."""
+        routes = {**gateway.settings.routes, name: node}
+        return await self._admin.change(request, gateway.account, gateway.slug, None, {"routes": routes})
+
+    async def remove(self, request: web.Request, gateway: Gateway, name: str) -> Gateway:
+        """Remove route `name` (a 404 naming the routes there are); its history stays."""
+        name = known_route(gateway, name)
+        routes = {k: v for k, v in gateway.settings.routes.items() if k != name}
+        return await self._admin.change(request, gateway.account, gateway.slug, None, {"routes": routes})
+
+    async def rename(self, request: web.Request, gateway: Gateway, name: str, new_name: str) -> Gateway:
+        """Route `name` as `new_name`, in one change: the old name's history ends with a removal,
+        the new name's starts (or continues) with the route. A 409 when `new_name` is taken."""
+        name = known_route(gateway, name)
+        if new_name in gateway.settings.routes:
+            raise Conflict(f"gateway {gateway.slug!r} already has a route {new_name!r}", field="name")
+        routes = {k: v for k, v in gateway.settings.routes.items() if k != name}
+        routes[new_name] = gateway.settings.routes[name]
+        return await self._admin.change(request, gateway.account, gateway.slug, None, {"routes": routes})
+
+    async def versions(self, gateway: Gateway, name: str) -> list[RouteVersion]:
+        """Every version of route `name`, newest first (removals too); a 404 when it never existed."""
+        versions = await self._history.route_versions(gateway.account, gateway.slug, name)
+        if not versions:
+            raise NotFound(
+                f"gateway {gateway.slug!r} has never had a route {name!r}",
+                routes=sorted(gateway.settings.routes),
+            )
+        return versions
+
+    async def restore(self, request: web.Request, gateway: Gateway, name: str, asked: str) -> Gateway:
         """The stored version, saved again as the route's newest version (history is never rewritten)."""
-        gateway = await self._gateway(request)
-        name, asked = request.match_info["name"], request.match_info["version"]
         versions = {
             v.version: v for v in await self._history.route_versions(gateway.account, gateway.slug, name)
         }
@@ -97,19 +126,14 @@ class RouteApi:
             raise BadRequest(
                 f"version {found.version} of route {name!r} is its removal; restore an earlier one"
             )
-        return _json(await self._set(request, name, found.route))
-
-    async def _set(self, request: web.Request, name: str, node: Any) -> dict[str, Any]:
-        gateway = await self._gateway(request)
-        routes = {**gateway.settings.routes, name: node}
-        updated = await self._admin.change(request, gateway.account, gateway.slug, None, {"routes": routes})
-        return _route(updated, name)
+        return await self.save(request, gateway, name, found.route)
 
     async def _gateway(self, request: web.Request) -> Gateway:
         return await self._admin.gateway(request.match_info["account"], request.match_info["gateway"])
 
 
-def _known(gateway: Gateway, name: str) -> str:
+def known_route(gateway: Gateway, name: str) -> str:
+    """`name`, or a 404 naming the gateway's routes (and the nearest)."""
     if name not in gateway.settings.routes:
         known = sorted(gateway.settings.routes)
         raise NotFound(
