@@ -16,9 +16,12 @@ Behaviour is chosen by the request's `model`, or by an `x-fake-behavior` header 
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
                        (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default"
+    cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
+    reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
-`max_tokens`/`max_completion_tokens` words with finish_reason "length". A token is a
+`max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
+`max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
 count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
@@ -109,6 +112,8 @@ class Behavior:
     no_usage: bool = False
     pause_stream: bool = False
     wrong_shape: bool = False  # answer 200 in a shape the wire format does not have (fakes that say so)
+    cached: int = 0
+    reasoning: int = 0
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -124,6 +129,8 @@ class Behavior:
                 behavior = replace(behavior, retry_after_ms=number)
             elif re.fullmatch(r"slow-\d+", token):
                 behavior = replace(behavior, slow_ms=number)
+            elif re.fullmatch(r"(cached|reasoning)-\d+", token):
+                behavior = replace(behavior, **{token.partition("-")[0]: number})
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
             elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape"):
@@ -405,26 +412,32 @@ class FakeOpenAI:
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
         source = call.body.get("input", "")
-        pieces, _ = _reply(_last_user_text(source), None)
+        pieces, finish = _reply(_last_user_text(source), call.body.get("max_output_tokens"))
         text = "".join(pieces)
         prompt_tokens = _prompt_tokens(source)
+        output_tokens = len(pieces) + call.behavior.reasoning
         usage = {
             "input_tokens": prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": len(pieces),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": prompt_tokens + len(pieces),
+            "input_tokens_details": {
+                "cached_tokens": min(call.behavior.cached, prompt_tokens),
+                "cache_write_tokens": 0,
+            },
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": call.behavior.reasoning},
+            "total_tokens": prompt_tokens + output_tokens,
         }
+        # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
+        status = "incomplete" if finish == "length" else "completed"
         item_id = f"msg_fake_{call.number:06d}"
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
         item = {
             "id": item_id,
             "type": "message",
-            "status": "completed",
+            "status": status,
             "role": "assistant",
             "content": [part],
         }
-        done = _response_object(call, "completed", [item], usage)
+        done = _response_object(call, status, [item], usage)
         if not call.body.get("stream"):
             return web.json_response(done)
         started = _response_object(call, "in_progress", [], None)
@@ -446,7 +459,7 @@ class FakeOpenAI:
             {"type": "response.content_part.done", **at, "part": part},
             {"type": "response.output_item.done", "output_index": 0, "item": item},
             {
-                "type": "response.completed",
+                "type": f"response.{status}",
                 "response": {**done, "usage": None} if call.behavior.no_usage else done,
             },
         ]
@@ -598,7 +611,7 @@ def _response_object(
         "status": status,
         "background": False,
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "model": body["model"],

@@ -2,7 +2,7 @@
 
 Wire format: https://platform.openai.com/docs/api-reference — chat completions put usage in the body
 or, with `stream_options.include_usage`, in a final chunk whose `choices` is empty; the Responses API
-reports it in `response.completed`.
+reports it in the event that ends the stream (`response.completed`, `.incomplete` or `.failed`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class OpenAICompatible:
         for event in iter_json(events, backwards=True, mentioning=_USAGE_WORDS):
             if not isinstance(event, dict):
                 continue
-            if event.get("type") == "response.completed":  # Responses API
+            if event.get("type") in RESPONSE_ENDS:  # Responses API
                 response = event.get("response")
                 if isinstance(response, dict):
                     return _usage(response.get("usage"))
@@ -87,8 +87,12 @@ class OpenAICompatible:
         return as_stored(facts, stored)  # the Responses API, embeddings: served as stored
 
 
+# The events that end a Responses API stream, each carrying the response and its usage: an answer
+# cut short (`max_output_tokens`) or failed is billed too.
+# https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
-_USAGE_WORDS = (b'"usage"', b"response.completed")
+_USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
 
 
 def _usage(raw: Any) -> Usage | None:
