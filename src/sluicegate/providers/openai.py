@@ -50,7 +50,7 @@ class OpenAICompatible:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return _usage(document.get("usage")) if isinstance(document, dict) else None
+        return usage_object(document.get("usage")) if isinstance(document, dict) else None
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         # The usage closes the stream, so read it backwards and stop at the last event that reports
@@ -61,11 +61,11 @@ class OpenAICompatible:
             if event.get("type") in RESPONSE_ENDS:  # Responses API
                 response = event.get("response")
                 if isinstance(response, dict):
-                    return _usage(response.get("usage"))
+                    return usage_object(response.get("usage"))
             elif event.get("usage"):  # chat completions: the include_usage chunk
-                if usage := _usage(event["usage"]):
+                if usage := usage_object(event["usage"]):
                     return usage
-            elif isinstance(groq := event.get("x_groq"), dict) and (usage := _usage(groq.get("usage"))):
+            elif isinstance(groq := event.get("x_groq"), dict) and (usage := usage_object(groq.get("usage"))):
                 return usage  # https://console.groq.com/docs/api-reference
         return None
 
@@ -95,16 +95,25 @@ RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "respons
 _USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
 
 
-def _usage(raw: Any) -> Usage | None:
-    """Chat (`prompt_tokens`, `completion_tokens`) and Responses (`input_tokens`, ...) usage objects."""
+def usage_object(raw: Any) -> Usage | None:
+    """Chat (`prompt_tokens`, `completion_tokens`), Responses and Realtime (`input_tokens`, ...)
+    usage objects, audio tokens included (chat's audio models, the Realtime API)."""
     if not isinstance(raw, dict):
         return None
     input_tokens = raw.get("prompt_tokens", raw.get("input_tokens"))
     output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
     if not isinstance(input_tokens, int):
         return None
-    input_details = _dict(raw.get("prompt_tokens_details") or raw.get("input_tokens_details"))
-    output_details = _dict(raw.get("completion_tokens_details") or raw.get("output_tokens_details"))
+    # Chat: `prompt_tokens_details`; Responses: `input_tokens_details`; Realtime: `input_token_details`
+    # (https://platform.openai.com/docs/api-reference/realtime-server-events/response/done).
+    input_details = _dict(
+        raw.get("prompt_tokens_details") or raw.get("input_tokens_details") or raw.get("input_token_details")
+    )
+    output_details = _dict(
+        raw.get("completion_tokens_details")
+        or raw.get("output_tokens_details")
+        or raw.get("output_token_details")
+    )
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
@@ -114,6 +123,9 @@ def _usage(raw: Any) -> Usage | None:
         # Part of the prompt, as reads are: OpenRouter's resold Anthropic and Gemini models bill them
         # apart (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's SDK has the field.
         cache_write_tokens=_int(input_details.get("cache_write_tokens")),
+        input_audio_tokens=_int(input_details.get("audio_tokens")),
+        cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
+        output_audio_tokens=_int(output_details.get("audio_tokens")),
     )
 
 

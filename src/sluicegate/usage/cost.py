@@ -70,6 +70,20 @@ _OVERRIDE_KEYS: Final = frozenset(
     }
 )
 RESOLVED_CACHE_SIZE: Final = 4096
+# Price keys on what `Usage` reports beside the tokens a rate card prices: audio tokens (the
+# Realtime API, audio models), audio lengths (transcription), characters (speech). A model priced by
+# any of them is priced by genai-prices itself, which splits audio from text as the provider bills.
+_LIBRARY_KEYS: Final = frozenset(
+    {
+        "input_audio_mtok",
+        "cache_audio_read_mtok",
+        "output_audio_mtok",
+        "audio_hours",
+        "input_audio_hours",
+        "output_audio_hours",
+        "input_mchars",
+    }
+)
 CUSTOM_COST_HEADER: Final = "cf-aig-custom-cost"
 
 # genai-prices price keys a rate card reproduces, and the usage key each one prices.
@@ -222,6 +236,7 @@ class _LibraryPricer:
         from genai_prices import Usage as PricesUsage
 
         split = parts(usage)
+        input_audio = min(usage.input_audio_tokens, usage.input_tokens)
         counts = PricesUsage(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -229,6 +244,14 @@ class _LibraryPricer:
             cache_write_tokens=split.cache_write_5m + split.cache_write_1h,
             cache_write_1h_tokens=split.cache_write_1h,
             output_reasoning_tokens=split.reasoning,
+            input_audio_tokens=input_audio,
+            cache_audio_read_tokens=min(usage.cached_audio_tokens, input_audio, split.cache_read),
+            output_audio_tokens=min(usage.output_audio_tokens, usage.output_tokens),
+            # A transcription's length is its input (whisper: `input_audio_hours`) and its
+            # whole (`audio_hours`, for models that price only that).
+            input_audio_seconds=usage.audio_seconds,
+            audio_seconds=usage.audio_seconds,
+            input_characters=usage.characters,
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
@@ -328,6 +351,8 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
     }
     fed_dimensions = [unit_data[usage_key]["dimensions"].items() for usage_key in _FED_USAGE_KEYS.values()]
     units_by_price_key = {unit.get("price_key", key): unit for key, unit in unit_data.items()}
+    if not _LIBRARY_KEYS.isdisjoint(values):
+        return None
     for key, value in values.items():
         if key in _FED_USAGE_KEYS:
             if not isinstance(value, Decimal | TieredPrices):
