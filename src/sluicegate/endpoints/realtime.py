@@ -10,6 +10,7 @@ log stage completes: one record with the session's usage, cost and event counts.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -57,11 +58,22 @@ class RealtimeEndpoint:
         self._base_urls = base_urls
         self._handshake_timeout = handshake_timeout
         self._max_message_bytes = max_message_bytes
+        self._ending: set[asyncio.Task[Reply]] = set()  # sessions winding down after a cancel
 
     async def handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         accepted: list[web.WebSocketResponse] = []  # the client's socket, once the upgrade is done
         # The chain is built per session (a few partials): its last link needs this request.
-        reply = await build_pipeline(self._stages, partial(self._session, request, accepted))(exchange)
+        chain = build_pipeline(self._stages, partial(self._session, request, accepted))
+        session = asyncio.ensure_future(chain(exchange))
+        try:
+            reply = await asyncio.shield(session)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler of a closed connection, which is how every session ends
+            # once the client has closed: the session still winds down (its sockets report the
+            # close) and is completed, logged and charged as one that ended.
+            self._ending.add(session)
+            session.add_done_callback(self._ending.discard)
+            raise
         if accepted:
             return accepted[0]
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
