@@ -219,7 +219,7 @@ class FakeRealtime:
         await _send(socket, connection, _event("response.done", response=done))
 
 
-def request_transport(socket: web.WebSocketResponse) -> asyncio.BaseTransport:
+def request_transport(socket: web.WebSocketResponse) -> asyncio.Transport:
     request = socket._req  # aiohttp keeps the request; its transport is the TCP connection
     assert request is not None
     assert request.transport is not None

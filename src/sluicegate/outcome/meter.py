@@ -72,8 +72,9 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         return None
     reader = step.reader or step.provider  # the answer the client got may not be the provider's shape
     if exchange.streamed:
-        return reader.read_stream_usage(step.route, body)
-    return reader.read_usage(step.route, body)
+        return reader.read_stream_usage(step.route, body) or step.facts.billed
+    # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
+    return reader.read_usage(step.route, body) or step.facts.billed
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:

@@ -8,12 +8,13 @@ reports it in the event that ends the stream (`response.completed`, `.incomplete
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
@@ -43,7 +44,11 @@ class OpenAICompatible:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
-        return json_facts(body, cacheable=is_cacheable(route.path))
+        if is_form(route.path):  # multipart: only the model is read, from its form field
+            return RequestFacts(model=form_model(body))
+        facts = json_facts(body, cacheable=is_cacheable(route.path))
+        billed = billed_by_request(route.path, facts.payload)
+        return facts if billed is None else replace(facts, billed=billed)
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         try:
@@ -100,6 +105,8 @@ def usage_object(raw: Any) -> Usage | None:
     usage objects, audio tokens included (chat's audio models, the Realtime API)."""
     if not isinstance(raw, dict):
         return None
+    if raw.get("type") == "duration":  # a transcription billed by the minute
+        return duration_usage(raw)
     input_tokens = raw.get("prompt_tokens", raw.get("input_tokens"))
     output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
     if not isinstance(input_tokens, int):
