@@ -18,7 +18,8 @@ from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
+from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint
+from sluicegate.endpoints.realtime import RealtimeEndpoint
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
@@ -47,8 +48,9 @@ from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
-from sluicegate.pipeline.steps import host_planner, provider_planner, universal_planner
+from sluicegate.pipeline.steps import host_planner, provider_planner, realtime_planner, universal_planner
 from sluicegate.providers import registry
+from sluicegate.realtime.relay import RealtimeRelay
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
@@ -158,18 +160,27 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         "compat": compat_planner(providers, TARGETS, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
+        REALTIME: realtime_planner(providers),
     }
     guardrails = Guardrails()
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
+    log = Log(outcomes, tee_limit=settings.max_body_bytes)
+    resolve = Resolve(directory, tokens, settings.host_gateway)
+    authenticate, plan, allow_list, inject_keys = (
+        Authenticate(tokens),
+        Plan(planners),
+        AllowList(),
+        InjectKeys(keys),
+    )
     pipeline = build_pipeline(
         [
-            Log(outcomes, tee_limit=settings.max_body_bytes),
-            Resolve(directory, tokens, settings.host_gateway),
-            Authenticate(tokens),
-            Plan(planners),
-            AllowList(),
+            log,
+            resolve,
+            authenticate,
+            plan,
+            allow_list,
             guardrails,
-            InjectKeys(keys),
+            inject_keys,
             ResponseCache(
                 cache,
                 max_entry_bytes=settings.max_body_bytes,
@@ -180,6 +191,16 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             rate_limit,
         ],
         Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits),
+    )
+    # A realtime session is admitted as a request is (no body to guard or cache), then relayed.
+    realtime = RealtimeEndpoint(
+        [log, resolve, authenticate, plan, allow_list, inject_keys, rate_limit],
+        RealtimeRelay(rate_limit, pricing),
+        rate_limit,
+        upstream,
+        settings.upstreams,
+        handshake_timeout=settings.upstream_timeout,
+        max_message_bytes=settings.max_body_bytes,
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -229,7 +250,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock),
+        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

@@ -29,6 +29,9 @@ SECRET_HEADERS = frozenset(
         "authorization", "proxy-authorization", "cookie", "set-cookie",
         "cf-aig-authorization", "fastly-key", "x-sluicegate-token",
         "x-amz-security-token", "ocp-apim-subscription-key",
+        # Browsers cannot set headers on a WebSocket: keys ride in its subprotocols
+        # (OpenAI's `openai-insecure-api-key.<key>`).
+        "sec-websocket-protocol",
         *CREDENTIAL_HEADERS, *(name.lower() for name, _ in KEY_HEADERS.values()),
     }
 )  # fmt: skip

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-RESERVED_METADATA_KEYS = frozenset({"guardrails", "route", "route_path"})
+RESERVED_METADATA_KEYS = frozenset(
+    {
+        "guardrails",
+        "route",
+        "route_path",
+        "realtime_client_events",
+        "realtime_server_events",
+        "realtime_responses",
+    }
+)
 
 
 def reserved_in(keys: Iterable[str]) -> list[str]:

@@ -15,6 +15,12 @@ class Usage:
     the part of the writes kept for an hour (Anthropic's `ttl: "1h"`; the rest are 5-minute writes);
     `output_tokens` includes `reasoning_tokens`. `estimated` is true when the figures were counted
     with a tokenizer because the provider reported none.
+
+    Audio tokens are parts of their wholes too: `input_audio_tokens` of `input_tokens`,
+    `cached_audio_tokens` of both `cached_tokens` and `input_audio_tokens`, `output_audio_tokens` of
+    `output_tokens`. Endpoints billed by other units report them apart from tokens: `audio_seconds`
+    (transcription: the audio's length), `characters` (speech: the text read out), `images` of
+    `image_size` (generation: how many, and the size and quality they are priced by).
     """
 
     input_tokens: int = 0
@@ -24,10 +30,37 @@ class Usage:
     estimated: bool = False
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    cached_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    audio_seconds: float = 0.0
+    characters: int = 0
+    images: int = 0
+    image_size: str = ""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def plus(self, other: Usage) -> Usage:
+        """The usage of two exchanges together (a realtime session's responses): counts add up;
+        estimated if either was; the image size is the first one's that says."""
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            estimated=self.estimated or other.estimated,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            input_audio_tokens=self.input_audio_tokens + other.input_audio_tokens,
+            cached_audio_tokens=self.cached_audio_tokens + other.cached_audio_tokens,
+            output_audio_tokens=self.output_audio_tokens + other.output_audio_tokens,
+            audio_seconds=self.audio_seconds + other.audio_seconds,
+            characters=self.characters + other.characters,
+            images=self.images + other.images,
+            image_size=self.image_size or other.image_size,
+        )
 
 
 class Backoff(enum.StrEnum):

@@ -33,6 +33,18 @@ _GATEWAY_HEADERS = frozenset({"fastly-key"})
 _NO_USER_AGENT = ("User-Agent",)
 
 
+# The handshake headers of a WebSocket: the client library makes its own for the upstream hop.
+_WEBSOCKET_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions")
+
+
+class UpgradeRefused(Exception):
+    """The upstream answered a WebSocket handshake with `status` instead of 101."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the upstream answered the WebSocket handshake with HTTP {status}")
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     method: str
@@ -114,6 +126,42 @@ class Upstream:
             raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc
+
+    async def connect_websocket(
+        self, url: str, headers: CIMultiDict[str], handshake_s: float, max_message_bytes: int
+    ) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to `url` (`ws://` or `wss://`), asking for the subprotocols the client's
+        `Sec-WebSocket-Protocol` named. Raises `UpgradeRefused` when the upstream answers the
+        handshake with another status, and the `errors.py` upstream errors when it cannot be reached.
+        Pings are answered here; every other frame is the caller's."""
+        if self._session is None:
+            raise RuntimeError("Upstream.open() was not called")
+        sent = CIMultiDict(headers)
+        for name in _WEBSOCKET_HANDSHAKE:
+            sent.popall(name, None)
+        protocols = [p.strip() for p in sent.popall("Sec-WebSocket-Protocol", []) for p in p.split(",")]
+        try:
+            async with asyncio.timeout(handshake_s):
+                return await self._session.ws_connect(
+                    url,
+                    headers=sent,
+                    protocols=[p for p in protocols if p],
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=handshake_s),
+                    max_msg_size=max_message_bytes,
+                    autoclose=False,  # a close frame is relayed to the client, with its code
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise UpgradeRefused(exc.status) from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"no WebSocket handshake from the upstream within {handshake_s:g} s"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(
+                f"the upstream failed the WebSocket handshake: {type(exc).__name__}"
+            ) from exc
 
     @staticmethod
     async def read(response: aiohttp.ClientResponse, timeout_s: float) -> bytes:

@@ -16,9 +16,12 @@ Behaviour is chosen by the request's `model`, or by an `x-fake-behavior` header 
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
                        (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default"
+    cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
+    reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
-`max_tokens`/`max_completion_tokens` words with finish_reason "length". A token is a
+`max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
+`max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
 count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
@@ -30,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.parser
+import email.policy
 import hashlib
 import json
 import math
@@ -109,6 +114,8 @@ class Behavior:
     no_usage: bool = False
     pause_stream: bool = False
     wrong_shape: bool = False  # answer 200 in a shape the wire format does not have (fakes that say so)
+    cached: int = 0
+    reasoning: int = 0
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -124,6 +131,10 @@ class Behavior:
                 behavior = replace(behavior, retry_after_ms=number)
             elif re.fullmatch(r"slow-\d+", token):
                 behavior = replace(behavior, slow_ms=number)
+            elif re.fullmatch(r"cached-\d+", token):
+                behavior = replace(behavior, cached=number)
+            elif re.fullmatch(r"reasoning-\d+", token):
+                behavior = replace(behavior, reasoning=number)
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
             elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape"):
@@ -246,6 +257,9 @@ class FakeOpenAI:
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
         return app
@@ -295,7 +309,7 @@ class FakeOpenAI:
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
-            body = None
+            body = _form(request.headers.get("Content-Type", ""), raw)
         entry = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -405,26 +419,32 @@ class FakeOpenAI:
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
         source = call.body.get("input", "")
-        pieces, _ = _reply(_last_user_text(source), None)
+        pieces, finish = _reply(_last_user_text(source), call.body.get("max_output_tokens"))
         text = "".join(pieces)
         prompt_tokens = _prompt_tokens(source)
+        output_tokens = len(pieces) + call.behavior.reasoning
         usage = {
             "input_tokens": prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": len(pieces),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": prompt_tokens + len(pieces),
+            "input_tokens_details": {
+                "cached_tokens": min(call.behavior.cached, prompt_tokens),
+                "cache_write_tokens": 0,
+            },
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": call.behavior.reasoning},
+            "total_tokens": prompt_tokens + output_tokens,
         }
+        # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
+        status = "incomplete" if finish == "length" else "completed"
         item_id = f"msg_fake_{call.number:06d}"
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
         item = {
             "id": item_id,
             "type": "message",
-            "status": "completed",
+            "status": status,
             "role": "assistant",
             "content": [part],
         }
-        done = _response_object(call, "completed", [item], usage)
+        done = _response_object(call, status, [item], usage)
         if not call.body.get("stream"):
             return web.json_response(done)
         started = _response_object(call, "in_progress", [], None)
@@ -446,7 +466,7 @@ class FakeOpenAI:
             {"type": "response.content_part.done", **at, "part": part},
             {"type": "response.output_item.done", "output_index": 0, "item": item},
             {
-                "type": "response.completed",
+                "type": f"response.{status}",
                 "response": {**done, "usage": None} if call.behavior.no_usage else done,
             },
         ]
@@ -454,6 +474,46 @@ class FakeOpenAI:
             _event(str(event["type"]), {**event, "sequence_number": n}) for n, event in enumerate(events)
         ]
         return await self._stream(request, call, encoded, first_content=4)
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        """DALL·E answers with images and no usage; GPT Image models report tokens."""
+        call = request[CALL]
+        count = int(call.body.get("n") or 1)
+        if call.body["model"].startswith("dall-e"):
+            data = [{"url": f"https://images.fake/{call.number}/{n}.png"} for n in range(count)]
+            return web.json_response({"created": CREATED, "data": data})
+        prompt_tokens = len(str(call.body.get("prompt", "")).split())
+        usage = {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"text_tokens": prompt_tokens, "image_tokens": 0},
+            "output_tokens": 272 * count,
+            "total_tokens": prompt_tokens + 272 * count,
+        }
+        data = [{"b64_json": base64.b64encode(b"fake png").decode()} for _ in range(count)]
+        return web.json_response({"created": CREATED, "data": data, "usage": usage})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        """The audio itself (a stand-in: the input's bytes, repeated), billed per input character."""
+        text = str(request[CALL].body.get("input", ""))
+        return web.Response(body=text.encode() * 64, content_type="audio/mpeg")
+
+    async def _transcription(self, request: web.Request) -> web.StreamResponse:
+        """The audio's length is its bytes / 16000 (16 kHz, 8-bit mono); whisper bills it by
+        duration, the GPT transcribe models by tokens (1 audio token per 100 bytes)."""
+        call = request[CALL]
+        audio = call.body.get("file", b"")
+        if call.body["model"] == "whisper-1":
+            usage: dict[str, Any] = {"type": "duration", "seconds": math.ceil(len(audio) / 16000)}
+        else:
+            audio_tokens = len(audio) // 100
+            usage = {
+                "type": "tokens",
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": 3,
+                "total_tokens": audio_tokens + 3,
+            }
+        return web.json_response({"text": "a fake transcript", "usage": usage})
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [_model(model_id) for model_id in self.models]})
@@ -524,6 +584,22 @@ def _behavior_error(status: int, model: str, retry_after_ms: int | None = None) 
         if retry_after_ms is not None:
             response.headers["retry-after-ms"] = str(retry_after_ms)
     return response
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any] | None:
+    """A multipart form's fields (files as bytes), None for a body that is not one."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload if part.get_filename() else payload.decode()
+    return fields
 
 
 def _data(payload: dict[str, Any]) -> bytes:
@@ -598,7 +674,7 @@ def _response_object(
         "status": status,
         "background": False,
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "model": body["model"],

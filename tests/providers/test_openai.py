@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
-from sluicegate.providers.openai import OPENAI, _usage
+from sluicegate.providers.openai import OPENAI, usage_object
 from sluicegate.providers.sse import iter_data, iter_json
 from sluicegate.types import Usage
 
@@ -124,11 +124,11 @@ def _usage_forwards(events: bytes) -> Usage | None:
             continue
         if event.get("type") == "response.completed":
             response = event.get("response")
-            usage = _usage(response.get("usage")) if isinstance(response, dict) else usage
+            usage = usage_object(response.get("usage")) if isinstance(response, dict) else usage
         elif event.get("usage"):
-            usage = _usage(event["usage"]) or usage
+            usage = usage_object(event["usage"]) or usage
         elif isinstance(event.get("x_groq"), dict):
-            usage = _usage(event["x_groq"].get("usage")) or usage
+            usage = usage_object(event["x_groq"].get("usage")) or usage
     return usage
 
 

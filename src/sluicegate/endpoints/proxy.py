@@ -10,6 +10,7 @@ from functools import partial
 from aiohttp import web
 
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
 from sluicegate.exchange import Exchange
@@ -18,15 +19,22 @@ from sluicegate.providers.base import Route
 
 UNIVERSAL = "universal"
 COMPAT = "compat"
+REALTIME = "realtime"  # a WebSocket upgrade of a provider's realtime path
 COMPAT_OPENAI = (
     "/compat/openai/"  # `/v1/{account}/{gateway}/compat/...`: the unified OpenAI-compatible endpoint
 )
 
 
 class ProxyEndpoint:
-    def __init__(self, pipeline: Handler, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        pipeline: Handler,
+        clock: Callable[[], float] = time.time,
+        realtime: RealtimeEndpoint | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
+        self._realtime = realtime  # WebSocket upgrades of a provider's path
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -42,6 +50,9 @@ class ProxyEndpoint:
             kind=COMPAT if provider == COMPAT else "provider",
             received_at=self._clock(),
         )
+        if self._realtime is not None and is_upgrade(request):
+            exchange.kind = REALTIME
+            return await self._realtime.handle(request, exchange)
         return await self._run(request, exchange)
 
     async def universal(self, request: web.Request) -> web.StreamResponse:

@@ -17,6 +17,7 @@ from sluicegate.usage.tokens import TokenCounter
 # JSON bodies up to this size have their usage read on the event loop (at most tens of
 # microseconds). A stream's usage is read from its end, whatever its size.
 LOOP_BODY_BYTES = 16 * 1024
+SWITCHING_PROTOCOLS = 101
 
 
 class Meter:
@@ -66,12 +67,14 @@ class Meter:
 
 def _reported(exchange: Exchange, step: Step) -> Usage | None:
     body = exchange.response_body
-    if not 200 <= exchange.status < 300 or not body:
+    # 101: a realtime session, whose body is its summary, usage included (see endpoints/realtime.py).
+    if not (200 <= exchange.status < 300 or exchange.status == SWITCHING_PROTOCOLS) or not body:
         return None
     reader = step.reader or step.provider  # the answer the client got may not be the provider's shape
     if exchange.streamed:
-        return reader.read_stream_usage(step.route, body)
-    return reader.read_usage(step.route, body)
+        return reader.read_stream_usage(step.route, body) or step.facts.billed
+    # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
+    return reader.read_usage(step.route, body) or step.facts.billed
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:

@@ -21,8 +21,15 @@ LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
 # Lines that end a stream, per wire format: OpenAI chat and completions (and Workers AI), the
-# Responses API, Anthropic Messages. Gemini's streams have none: they end when the body does.
-END_MARKERS = (b"data: [DONE]", b"event: response.completed", b"event: message_stop")
+# Responses API (completed, cut short or failed), Anthropic Messages. Gemini's streams have none:
+# they end when the body does.
+END_MARKERS = (
+    b"data: [DONE]",
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+    b"event: message_stop",
+)
 _log = logging.getLogger(__name__)
 
 

@@ -48,13 +48,46 @@ class RateLimit:
         self.failures = 0  # calls that could not reach the limiter (exported as a metric)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        admitted = await self._admit(exchange)
+        if admitted is None:
+            return await call_next(exchange)
+        verdict, facts = admitted
+        exchange.holds = verdict.holds
+        reply = await call_next(exchange)
+        reply.headers.update(_tightest_headers(verdict, facts))
+        return reply
+
+    async def admit(self, exchange: Exchange) -> tuple[Hold, ...]:
+        """Admit one more billed unit of an exchange already admitted (a realtime session's next
+        response), as a request is: its reservations, or `RateLimited` / `UnpricedModel`."""
+        admitted = await self._admit(exchange)
+        return admitted[0].holds if admitted is not None else ()
+
+    async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
+        """The outcome sink: count what the request used in place of what it reserved."""
+        holds, exchange.holds = exchange.holds, ()
+        await self.settle_holds(holds, outcome, exchange.id)
+
+    async def settle_holds(self, holds: Sequence[Hold], outcome: Outcome, request_id: str) -> None:
+        """Count `outcome` in place of the reservations `holds` (no outcome: release them)."""
+        if not holds:
+            return
+        try:
+            await self._limiter.settle(holds, [_used(hold, outcome) for hold in holds], self._clock())
+        except LimiterUnavailable as exc:
+            self.failures += 1
+            _log.warning("could not settle reservations of request %s: %s", request_id, exc)
+
+    async def _admit(self, exchange: Exchange) -> tuple[Verdict, Sequence[RuleFacts]] | None:
+        """The verdict of the gateway's and the token's rules, raising when one refuses; None when
+        no rule applies, or the limiter is down and the policy is to admit."""
         gateway, token = exchange.gateway, exchange.token
         rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
         own = len(rules)  # rules from here on are the token's own
         if token is not None and token.rules:
             rules = [*rules, *token.rules]
         if not rules:
-            return await call_next(exchange)
+            return None
         facts = [rule_facts(rule) for rule in rules]
         claims = await self._claims(rules, facts, own, exchange)
         try:
@@ -65,7 +98,7 @@ class RateLimit:
                 _log.error("rate limiter unavailable, refusing (fail-closed): %s", exc)
                 raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
             _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
-            return await call_next(exchange)
+            return None
         if not verdict.allowed:
             exchange.rate_limited = True
             refused = verdict.refused_by
@@ -81,21 +114,7 @@ class RateLimit:
                 },
                 rule=rule.model_dump(),
             )
-        exchange.holds = verdict.holds
-        reply = await call_next(exchange)
-        reply.headers.update(_tightest_headers(verdict, facts))
-        return reply
-
-    async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
-        """The outcome sink: count what the request used in place of what it reserved."""
-        holds, exchange.holds = exchange.holds, ()
-        if not holds:
-            return
-        try:
-            await self._limiter.settle(holds, [_used(hold, outcome) for hold in holds], self._clock())
-        except LimiterUnavailable as exc:
-            self.failures += 1
-            _log.warning("could not settle reservations of request %s: %s", exchange.id, exc)
+        return verdict, facts
 
     async def _claims(
         self, rules: Sequence[RateLimitRule], facts: Sequence[RuleFacts], own: int, exchange: Exchange

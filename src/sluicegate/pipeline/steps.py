@@ -20,6 +20,7 @@ from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
+from sluicegate.providers.openai_realtime import REALTIME_PROVIDERS, is_realtime, realtime_facts
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers
 
@@ -38,6 +39,26 @@ def provider_planner(providers: Mapping[str, Provider]) -> Planner:
         headers = forwardable_request_headers(exchange.headers)
         facts = provider.read_request(exchange.route, exchange.body)
         return [Step(provider, exchange.route, headers, exchange.body, facts, policy)]
+
+    return plan
+
+
+def realtime_planner(providers: Mapping[str, Provider]) -> Planner:
+    """A realtime session (a WebSocket upgrade): the provider endpoint's one step, its model read
+    from the query (the upgrade has no body)."""
+    plan_provider = provider_planner(providers)
+
+    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+        if exchange.provider_name not in REALTIME_PROVIDERS or not is_realtime(exchange.route):
+            raise NotFound(
+                "realtime WebSocket sessions are relayed at …/openai/realtime?model=<model> and "
+                "…/azure-openai/<resource>/realtime?api-version=<version>&deployment=<deployment>",
+                providers=sorted(REALTIME_PROVIDERS),
+            )
+        steps = await plan_provider(exchange, policy)
+        for step in steps:
+            step.facts = realtime_facts(step.route)
+        return steps
 
     return plan
 

@@ -2,7 +2,9 @@
 
 Cloudflare AI Gateway maps `…/azure-openai/{resource}/{deployment}/{endpoint}?api-version=…` to
 `https://{resource}.openai.azure.com/openai/deployments/{deployment}/{endpoint}?api-version=…`
-(chat/completions, completions, embeddings, images, audio: every deployment endpoint). Bodies,
+(chat/completions, completions, embeddings, images, audio: every deployment endpoint), and
+`…/azure-openai/{resource}/realtime?api-version=…&deployment=…` (or `…/{resource}/v1/realtime?model=…`)
+to the resource's realtime WebSocket endpoint, `…/openai/realtime` (`…/openai/v1/realtime`). Bodies,
 streams and usage are OpenAI's, so this reuses `OpenAICompatible` and overrides where the URL comes
 from and where the model may come from. The client's `api-key` header is forwarded as sent.
 """
@@ -28,6 +30,11 @@ class AzureOpenAI(OpenAICompatible):
     is replaced by the resource from the path, and a base URL without one is used as it is."""
 
     def upstream_url(self, base_url: str, route: Route) -> str:
+        realtime = _realtime(route)
+        if realtime is not None:
+            resource, path = realtime
+            url = f"{base_url.replace(RESOURCE_PLACEHOLDER, resource).rstrip('/')}/openai/{path}"
+            return f"{url}?{route.query}" if route.query else url
         resource, deployment, endpoint = _split(route)
         host = base_url.replace(RESOURCE_PLACEHOLDER, resource).rstrip("/")
         # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference — deployment paths.
@@ -42,6 +49,23 @@ class AzureOpenAI(OpenAICompatible):
             return facts
         parts = route.path.split("/", 2)
         return replace(facts, model=parts[1]) if len(parts) == 3 and parts[1] else facts
+
+
+# A realtime session's paths below the resource (the SDK's `AzureOpenAI` asks for `openai/realtime`),
+# and where each goes below the resource's `/openai/`.
+_REALTIME_PATHS = {
+    "realtime": "realtime",
+    "openai/realtime": "realtime",
+    "v1/realtime": "v1/realtime",
+    "openai/v1/realtime": "v1/realtime",
+}
+
+
+def _realtime(route: Route) -> tuple[str, str] | None:
+    """The resource and the path below its `/openai/` of a realtime session's route, else None."""
+    resource, _, rest = route.path.partition("/")
+    path = _REALTIME_PATHS.get(rest.rstrip("/"))
+    return (resource, path) if path is not None and _RESOURCE.fullmatch(resource) else None
 
 
 def _split(route: Route) -> tuple[str, str, str]:

@@ -39,6 +39,9 @@ class RequestFacts:
     # Where the path itself names the stream choice (Gemini's `:streamGenerateContent`): the path of
     # the same call unstreamed, so the semantic cache keeps both kinds of answer in one scope.
     answer_endpoint: str | None = None
+    # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
+    # speech's characters); a usage the answer reports comes first.
+    billed: Usage | None = None
 
 
 NO_FACTS = RequestFacts()

@@ -2,18 +2,19 @@
 
 Wire format: https://platform.openai.com/docs/api-reference — chat completions put usage in the body
 or, with `stream_options.include_usage`, in a final chunk whose `choices` is empty; the Responses API
-reports it in `response.completed`.
+reports it in the event that ends the stream (`response.completed`, `.incomplete` or `.failed`).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
@@ -43,14 +44,18 @@ class OpenAICompatible:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
-        return json_facts(body, cacheable=is_cacheable(route.path))
+        if is_form(route.path):  # multipart: only the model is read, from its form field
+            return RequestFacts(model=form_model(body))
+        facts = json_facts(body, cacheable=is_cacheable(route.path))
+        billed = billed_by_request(route.path, facts.payload)
+        return facts if billed is None else replace(facts, billed=billed)
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return _usage(document.get("usage")) if isinstance(document, dict) else None
+        return usage_object(document.get("usage")) if isinstance(document, dict) else None
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         # The usage closes the stream, so read it backwards and stop at the last event that reports
@@ -58,14 +63,14 @@ class OpenAICompatible:
         for event in iter_json(events, backwards=True, mentioning=_USAGE_WORDS):
             if not isinstance(event, dict):
                 continue
-            if event.get("type") == "response.completed":  # Responses API
+            if event.get("type") in RESPONSE_ENDS:  # Responses API
                 response = event.get("response")
                 if isinstance(response, dict):
-                    return _usage(response.get("usage"))
+                    return usage_object(response.get("usage"))
             elif event.get("usage"):  # chat completions: the include_usage chunk
-                if usage := _usage(event["usage"]):
+                if usage := usage_object(event["usage"]):
                     return usage
-            elif isinstance(groq := event.get("x_groq"), dict) and (usage := _usage(groq.get("usage"))):
+            elif isinstance(groq := event.get("x_groq"), dict) and (usage := usage_object(groq.get("usage"))):
                 return usage  # https://console.groq.com/docs/api-reference
         return None
 
@@ -87,20 +92,35 @@ class OpenAICompatible:
         return as_stored(facts, stored)  # the Responses API, embeddings: served as stored
 
 
+# The events that end a Responses API stream, each carrying the response and its usage: an answer
+# cut short (`max_output_tokens`) or failed is billed too.
+# https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
-_USAGE_WORDS = (b'"usage"', b"response.completed")
+_USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
 
 
-def _usage(raw: Any) -> Usage | None:
-    """Chat (`prompt_tokens`, `completion_tokens`) and Responses (`input_tokens`, ...) usage objects."""
+def usage_object(raw: Any) -> Usage | None:
+    """Chat (`prompt_tokens`, `completion_tokens`), Responses and Realtime (`input_tokens`, ...)
+    usage objects, audio tokens included (chat's audio models, the Realtime API)."""
     if not isinstance(raw, dict):
         return None
+    if raw.get("type") == "duration":  # a transcription billed by the minute
+        return duration_usage(raw)
     input_tokens = raw.get("prompt_tokens", raw.get("input_tokens"))
     output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
     if not isinstance(input_tokens, int):
         return None
-    input_details = _dict(raw.get("prompt_tokens_details") or raw.get("input_tokens_details"))
-    output_details = _dict(raw.get("completion_tokens_details") or raw.get("output_tokens_details"))
+    # Chat: `prompt_tokens_details`; Responses: `input_tokens_details`; Realtime: `input_token_details`
+    # (https://platform.openai.com/docs/api-reference/realtime-server-events/response/done).
+    input_details = _dict(
+        raw.get("prompt_tokens_details") or raw.get("input_tokens_details") or raw.get("input_token_details")
+    )
+    output_details = _dict(
+        raw.get("completion_tokens_details")
+        or raw.get("output_tokens_details")
+        or raw.get("output_token_details")
+    )
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
@@ -110,6 +130,9 @@ def _usage(raw: Any) -> Usage | None:
         # Part of the prompt, as reads are: OpenRouter's resold Anthropic and Gemini models bill them
         # apart (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's SDK has the field.
         cache_write_tokens=_int(input_details.get("cache_write_tokens")),
+        input_audio_tokens=_int(input_details.get("audio_tokens")),
+        cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
+        output_audio_tokens=_int(output_details.get("audio_tokens")),
     )
 
 

@@ -66,10 +66,25 @@ _OVERRIDE_KEYS: Final = frozenset(
         "cache_read_per_mtok",
         "cache_write_per_mtok",
         "cache_write_1h_per_mtok",
+        "per_image",
         "comment",
     }
 )
 RESOLVED_CACHE_SIZE: Final = 4096
+# Price keys on what `Usage` reports beside the tokens a rate card prices: audio tokens (the
+# Realtime API, audio models), audio lengths (transcription), characters (speech). A model priced by
+# any of them is priced by genai-prices itself, which splits audio from text as the provider bills.
+_LIBRARY_KEYS: Final = frozenset(
+    {
+        "input_audio_mtok",
+        "cache_audio_read_mtok",
+        "output_audio_mtok",
+        "audio_hours",
+        "input_audio_hours",
+        "output_audio_hours",
+        "input_mchars",
+    }
+)
 CUSTOM_COST_HEADER: Final = "cf-aig-custom-cost"
 
 # genai-prices price keys a rate card reproduces, and the usage key each one prices.
@@ -183,6 +198,22 @@ class Pricer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRates:
+    """A price per image by `"<quality> <size>"` (DALL·E's), beside the model's token rates. An
+    image of a size the table lacks is priced as its dearest image: a budget must not under-count."""
+
+    per_image: Mapping[str, float]
+    tokens: Rates
+
+    def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        images = 0.0
+        if usage.images:
+            price = self.per_image.get(usage.image_size)
+            images = usage.images * (max(self.per_image.values()) if price is None else price)
+        return self.tokens.cost(usage) + images
+
+
+@dataclass(frozen=True, slots=True)
 class _TieredRates:
     """Rates chosen by total input tokens: those of the highest tier start the input exceeds."""
 
@@ -222,6 +253,7 @@ class _LibraryPricer:
         from genai_prices import Usage as PricesUsage
 
         split = parts(usage)
+        input_audio = min(usage.input_audio_tokens, usage.input_tokens)
         counts = PricesUsage(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -229,6 +261,14 @@ class _LibraryPricer:
             cache_write_tokens=split.cache_write_5m + split.cache_write_1h,
             cache_write_1h_tokens=split.cache_write_1h,
             output_reasoning_tokens=split.reasoning,
+            input_audio_tokens=input_audio,
+            cache_audio_read_tokens=min(usage.cached_audio_tokens, input_audio, split.cache_read),
+            output_audio_tokens=min(usage.output_audio_tokens, usage.output_tokens),
+            # A transcription's length is its input (whisper: `input_audio_hours`) and its
+            # whole (`audio_hours`, for models that price only that).
+            input_audio_seconds=usage.audio_seconds,
+            audio_seconds=usage.audio_seconds,
+            input_characters=usage.characters,
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
@@ -242,10 +282,10 @@ class PriceTable:
     `cost` call (about 0.5 s) unless `preload` ran first.
     """
 
-    def __init__(self, overrides: Mapping[tuple[str, str], Rates] | None = None) -> None:
+    def __init__(self, overrides: Mapping[tuple[str, str], Pricer] | None = None) -> None:
         """`overrides` maps (provider slug, lowercase model) to rates; None reads price_overrides.json."""
         table = read_overrides(_packaged_overrides()) if overrides is None else overrides
-        self._overrides: Mapping[tuple[str, str], Rates] = MappingProxyType(dict(table))
+        self._overrides: Mapping[tuple[str, str], Pricer] = MappingProxyType(dict(table))
         self._resolve = functools.lru_cache(maxsize=RESOLVED_CACHE_SIZE)(self._resolve_uncached)
         # Which (provider, model) pairs are resolved, so the event loop can tell a lookup that
         # answers from memory from one that would load genai-prices' data (about 0.5 s).
@@ -328,6 +368,8 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
     }
     fed_dimensions = [unit_data[usage_key]["dimensions"].items() for usage_key in _FED_USAGE_KEYS.values()]
     units_by_price_key = {unit.get("price_key", key): unit for key, unit in unit_data.items()}
+    if not _LIBRARY_KEYS.isdisjoint(values):
+        return None
     for key, value in values.items():
         if key in _FED_USAGE_KEYS:
             if not isinstance(value, Decimal | TieredPrices):
@@ -379,7 +421,7 @@ def _packaged_overrides() -> bytes:
     return resources.files("sluicegate.usage").joinpath(OVERRIDES_RESOURCE).read_bytes()
 
 
-def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
+def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Pricer]:
     """Parse an override table (the format of price_overrides.json) into (provider, model) -> rates.
 
     Raises ValueError naming the entry at fault.
@@ -391,7 +433,7 @@ def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
     prices = document.get("prices") if isinstance(document, dict) else None
     if not isinstance(prices, dict):
         raise ValueError("price overrides: expected an object with a 'prices' object")
-    table: dict[tuple[str, str], Rates] = {}
+    table: dict[tuple[str, str], Pricer] = {}
     for provider, models in prices.items():
         if not isinstance(models, dict):
             raise ValueError(f"price overrides: {provider!r} must map model names to prices")
@@ -399,8 +441,9 @@ def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
             where = f"price overrides: {provider}/{model}"
             if not isinstance(entry, dict):
                 raise ValueError(f"{where}: expected an object")
+            per_image = _per_image(entry.get("per_image"), where)
             missing = [key for key in ("input_per_mtok", "output_per_mtok") if key not in entry]
-            if missing:
+            if missing and per_image is None:
                 raise ValueError(f"{where}: missing {' and '.join(missing)}")
             for key in entry.keys() - _OVERRIDE_KEYS:
                 # A misspelt price would silently bill its tokens as input: refuse it.
@@ -409,14 +452,28 @@ def read_overrides(raw: bytes | str) -> dict[tuple[str, str], Rates]:
                 raise ValueError(
                     f"{where}: unknown key {key!r}{hint}; known: {', '.join(sorted(_OVERRIDE_KEYS))}"
                 )
-            table[provider, model.lower()] = Rates.per_million(
-                _non_negative(entry["input_per_mtok"], f"{where}: input_per_mtok"),
-                _non_negative(entry["output_per_mtok"], f"{where}: output_per_mtok"),
+            rates = Rates.per_million(
+                _non_negative(entry.get("input_per_mtok", 0), f"{where}: input_per_mtok"),
+                _non_negative(entry.get("output_per_mtok", 0), f"{where}: output_per_mtok"),
                 _optional(entry, "cache_read_per_mtok", where),
                 cache_write=_optional(entry, "cache_write_per_mtok", where),
                 cache_write_1h=_optional(entry, "cache_write_1h_per_mtok", where),
             )
+            table[provider, model.lower()] = rates if per_image is None else ImageRates(per_image, rates)
     return table
+
+
+def _per_image(value: object, where: str) -> Mapping[str, float] | None:
+    """`per_image`: USD per image by `"<quality> <size>"` (e.g. `"hd 1024x1792"`), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ValueError(
+            f"{where}: per_image must be a non-empty object of USD per image by '<quality> <size>'"
+        )
+    return MappingProxyType(
+        {str(key): _non_negative(price, f"{where}: per_image[{key!r}]") for key, price in value.items()}
+    )
 
 
 def _optional(entry: dict[str, object], key: str, where: str) -> float | None:

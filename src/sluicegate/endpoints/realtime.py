@@ -1,0 +1,135 @@
+"""Realtime sessions: a WebSocket upgrade of a provider's realtime path (`…/openai/realtime?model=…`,
+`…/azure-openai/{resource}/realtime?…`).
+
+The upgrade request goes through the stages a request does — log, gateway, token, plan, allow-list,
+stored key, rate limits and budgets — ending here instead of at `Attempts`: the upstream WebSocket
+is opened first (a refusal is answered over HTTP with the upstream's status), then the client's is
+accepted and `realtime/relay.py` relays the session. When it ends, its summary is the "response" the
+log stage completes: one record with the session's usage, cost and event counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from sluicegate.errors import BadRequest
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.outcome import Outcome
+from sluicegate.pipeline import Stage, build_pipeline
+from sluicegate.pipeline.log import LOG_ID_HEADER
+from sluicegate.pipeline.ratelimit import RateLimit
+from sluicegate.providers.openai_realtime import websocket_url
+from sluicegate.realtime.relay import RealtimeRelay
+from sluicegate.realtime.tally import SessionTally
+from sluicegate.upstream import UpgradeRefused, Upstream
+
+SWITCHING_PROTOCOLS = 101
+_NORMAL_CLOSES = (1000, 1005)
+
+
+def is_upgrade(request: web.Request) -> bool:
+    """Whether `request` asks to become a WebSocket."""
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+class RealtimeEndpoint:
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        relay: RealtimeRelay,
+        rate_limit: RateLimit,
+        upstream: Upstream,
+        base_urls: Mapping[str, str],
+        *,
+        handshake_timeout: float,
+        max_message_bytes: int,
+    ) -> None:
+        self._stages = stages
+        self._relay = relay
+        self._rate_limit = rate_limit
+        self._upstream = upstream
+        self._base_urls = base_urls
+        self._handshake_timeout = handshake_timeout
+        self._max_message_bytes = max_message_bytes
+        self._ending: set[asyncio.Task[Reply]] = set()  # sessions winding down after a cancel
+
+    async def handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+        accepted: list[web.WebSocketResponse] = []  # the client's socket, once the upgrade is done
+        # The chain is built per session (a few partials): its last link needs this request.
+        chain = build_pipeline(self._stages, partial(self._session, request, accepted))
+        session = asyncio.ensure_future(chain(exchange))
+        try:
+            reply = await asyncio.shield(session)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler of a closed connection, which is how every session ends
+            # once the client has closed: the session still winds down (its sockets report the
+            # close) and is completed, logged and charged as one that ended.
+            self._ending.add(session)
+            session.add_done_callback(self._ending.discard)
+            raise
+        if accepted:
+            return accepted[0]
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    async def _session(
+        self, request: web.Request, accepted: list[web.WebSocketResponse], exchange: Exchange
+    ) -> Reply:
+        """The last link of a session's chain: opens both WebSockets and relays between them."""
+        step = exchange.step
+        assert step is not None, "Plan runs before the session starts"
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            raise BadRequest("not a valid WebSocket upgrade request (RFC 6455 §4.1)")
+        base = self._base_urls.get(step.provider.name, step.provider.default_base_url)
+        url = websocket_url(step.provider.upstream_url(base, step.route))
+        try:
+            upstream = await self._upstream.connect_websocket(
+                url, step.headers, self._handshake_timeout, self._max_message_bytes
+            )
+        except UpgradeRefused as refused:
+            return _refused(exchange, refused.status)
+        # Admitting the session reserved what a request reserves; its responses are charged one
+        # by one from here on (see realtime/relay.py), so the connection itself is free.
+        holds, exchange.holds = exchange.holds, ()
+        await self._rate_limit.settle_holds(holds, Outcome(), exchange.id)
+        # The client is offered the subprotocol the upstream chose (it asked for the same ones).
+        client = web.WebSocketResponse(
+            protocols=[upstream.protocol] if upstream.protocol else (),
+            max_msg_size=self._max_message_bytes,
+        )
+        client.headers[LOG_ID_HEADER] = exchange.id
+        try:
+            await client.prepare(request)
+        except BaseException:
+            await upstream.close()
+            raise
+        accepted.append(client)
+        exchange.first_byte_at = time.perf_counter()
+        tally = await self._relay.run(exchange, client, upstream)
+        exchange.metadata.update(tally.metadata())
+        exchange.error = exchange.error or _abnormal_end(tally)
+        return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
+
+
+def _refused(exchange: Exchange, status: int) -> Reply:
+    """The upstream's refusal of the handshake, answered with its status (a 4xx says what the
+    client must fix, its key or the model; anything else is the gateway's 502)."""
+    answered = status if 400 <= status < 500 else 502
+    message = f"the upstream refused the realtime WebSocket with HTTP {status}"
+    exchange.error = message
+    body = {"error": {"message": message, "type": "sluicegate_error", "code": "upstream_refused_upgrade"}}
+    headers = CIMultiDict({"Content-Type": "application/json"})
+    return Reply(answered, headers, body=orjson.dumps({**body, "upstream_status": status}))
+
+
+def _abnormal_end(tally: SessionTally) -> str | None:
+    """What went wrong when the upstream (or the gateway) ended the session other than normally."""
+    if tally.closed_by != "upstream" or tally.close_code in _NORMAL_CLOSES:
+        return None
+    return f"the upstream closed the session with {tally.close_code}: {tally.close_reason}".rstrip(": ")

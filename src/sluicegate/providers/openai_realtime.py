@@ -1,0 +1,106 @@
+"""The OpenAI Realtime API, and Azure OpenAI's: one WebSocket session of JSON events.
+
+Wire format: https://platform.openai.com/docs/api-reference/realtime — the client connects to
+`wss://api.openai.com/v1/realtime?model=…` and sends events (`session.update`,
+`input_audio_buffer.append`, `response.create`, …); the server answers with events, and each
+response the model gives ends in a `response.done` whose `response.usage` is what is billed (text
+and audio tokens, cache reads; https://platform.openai.com/docs/api-reference/realtime-server-events/response/done).
+A response starts with the server's `response.created`, asked for by a client `response.create` or
+by the server itself when its voice detection hears a turn end. Azure OpenAI
+(https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/realtime-audio-websockets):
+`wss://{resource}.openai.azure.com/openai/realtime?api-version=…&deployment=…`, or
+`…/openai/v1/realtime?model=…`. Every frame is relayed as it came; these functions only read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.openai import usage_object
+from sluicegate.types import Usage
+
+REALTIME_PROVIDERS = frozenset({"openai", "azure-openai"})
+RESPONSE_CREATE = "response.create"  # client: asks for a response
+RESPONSE_CREATED = "response.created"  # server: a response started (asked for or not)
+RESPONSE_DONE = "response.done"  # server: a response ended, with its usage
+# The top-level `type` of an event, read from its head without parsing the frame: most frames are
+# audio (tens of KB of base64), and OpenAI writes `type` first or right after `event_id`.
+_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{1,80})"')
+_HEAD = 256
+_READ = frozenset({RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE})  # the events the gateway acts on
+
+
+def is_realtime(route: Route) -> bool:
+    """Whether `route` is a realtime session's path (`realtime`, also under a prefix)."""
+    path = route.path.rstrip("/")
+    return path == "realtime" or path.endswith("/realtime")
+
+
+def realtime_facts(route: Route) -> RequestFacts:
+    """The model a session runs: the `model` query parameter, else Azure's `deployment`."""
+    query = parse_qs(route.query)
+    models = query.get("model") or query.get("deployment") or [""]
+    return RequestFacts(model=models[0] or None)
+
+
+def websocket_url(url: str) -> str:
+    """An `http(s)://` upstream URL as the `ws(s)://` URL of the same endpoint."""
+    scheme, sep, rest = url.partition("://")
+    return {"https": "wss", "http": "ws"}.get(scheme, scheme) + sep + rest
+
+
+def event_type(frame: str) -> str:
+    """The `type` of an event frame ("" when its head names none)."""
+    found = _TYPE.search(frame, 0, _HEAD)
+    return found.group(1) if found else ""
+
+
+def read_event(frame: str, kind: str) -> dict[str, Any] | None:
+    """The whole event, for the few kinds the gateway acts on (None for the rest, or a frame that
+    is not the JSON object its head promised)."""
+    if kind not in _READ:
+        return None
+    try:
+        event = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and event.get("type") == kind else None
+
+
+def response_id(event: dict[str, Any]) -> str:
+    response = event.get("response")
+    ident = response.get("id") if isinstance(response, dict) else None
+    return ident if isinstance(ident, str) else ""
+
+
+def response_usage(event: dict[str, Any]) -> Usage | None:
+    """The usage a `response.done` reports (None when it has none: a response that failed early)."""
+    response = event.get("response")
+    return usage_object(response.get("usage")) if isinstance(response, dict) else None
+
+
+def usage_document(usage: Usage) -> dict[str, Any]:
+    """`usage` as the Realtime API writes it: what the session's log record holds, and reads back."""
+    return {
+        "total_tokens": usage.total_tokens,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "input_token_details": {
+            "cached_tokens": usage.cached_tokens,
+            "text_tokens": usage.input_tokens - usage.input_audio_tokens,
+            "audio_tokens": usage.input_audio_tokens,
+            "cached_tokens_details": {
+                "text_tokens": usage.cached_tokens - usage.cached_audio_tokens,
+                "audio_tokens": usage.cached_audio_tokens,
+            },
+        },
+        "output_token_details": {
+            "text_tokens": usage.output_tokens - usage.output_audio_tokens,
+            "audio_tokens": usage.output_audio_tokens,
+        },
+    }

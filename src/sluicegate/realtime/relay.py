@@ -1,0 +1,221 @@
+"""Relaying one admitted realtime session: every frame, text or binary, passed on unchanged both
+ways until either side closes; the other side is then closed with the code that explains it.
+
+The gateway reads only what it must of the events (see `providers/openai_realtime.py`): each
+response is admitted by the gateway's rate limits and budgets as a request is — when the client
+asks for it (`response.create`, held back until admitted) or when the server starts one itself
+(`response.created` after voice detection) — and charged with the usage of its `response.done`.
+A refusal closes the session with 1008 (policy violation) and the rule in the reason.
+
+Close codes: a close frame from one side is passed to the other with its code and reason; an
+upstream connection lost without one closes the client with 1014 (bad gateway, RFC 6455 §7.4 as
+registered by IANA); a client gone without one closes the upstream with 1001 (going away).
+Pings are answered on each hop by the WebSocket library and not relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from sluicegate.errors import RateLimited, UnpricedModel
+from sluicegate.exchange import Exchange
+from sluicegate.outcome import Outcome
+from sluicegate.outcome.pricing import Pricing
+from sluicegate.pipeline.ratelimit import RateLimit
+from sluicegate.providers.openai_realtime import (
+    RESPONSE_CREATE,
+    RESPONSE_CREATED,
+    RESPONSE_DONE,
+    event_type,
+    read_event,
+    response_id,
+    response_usage,
+)
+from sluicegate.realtime.tally import SessionTally
+from sluicegate.storage.limiter import Hold
+from sluicegate.types import Usage
+
+POLICY_VIOLATION = 1008
+GOING_AWAY = 1001
+BAD_GATEWAY = 1014
+INTERNAL_ERROR = 1011
+NORMAL = 1000
+_NO_STATUS, _ABNORMAL = 1005, 1006  # reported locally, never sent on the wire (RFC 6455 §7.4.1)
+_MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+_ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+_log = logging.getLogger(__name__)
+
+ClientSocket = web.WebSocketResponse
+UpstreamSocket = aiohttp.ClientWebSocketResponse
+
+
+class RealtimeRelay:
+    def __init__(self, rate_limit: RateLimit, pricing: Pricing) -> None:
+        self._rate_limit = rate_limit
+        self._pricing = pricing
+
+    async def run(self, exchange: Exchange, client: ClientSocket, upstream: UpstreamSocket) -> SessionTally:
+        """Relay until the session ends; both sockets are closed on return (or cancellation)."""
+        return await _Session(exchange, client, upstream, self._rate_limit, self._pricing).run()
+
+
+class _Session:
+    def __init__(
+        self,
+        exchange: Exchange,
+        client: ClientSocket,
+        upstream: UpstreamSocket,
+        rate_limit: RateLimit,
+        pricing: Pricing,
+    ) -> None:
+        self.exchange = exchange
+        self.client = client
+        self.upstream = upstream
+        self.rate_limit = rate_limit
+        self.pricing = pricing
+        self.tally = SessionTally()
+        self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
+        self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
+
+    async def run(self) -> SessionTally:
+        pumps = [asyncio.create_task(self._from_client()), asyncio.create_task(self._from_upstream())]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            results = await asyncio.gather(*pumps, return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception):
+                    _log.error("realtime session %s: relay failed", self.exchange.id, exc_info=result)
+                    self.tally.closed("gateway", INTERNAL_ERROR, "the gateway failed relaying the session")
+            code = self.tally.close_code or GOING_AWAY  # none recorded: the gateway is shutting down
+            upstream_code = NORMAL if self.tally.closed_by == "gateway" else _sendable(code, GOING_AWAY)
+            await _close(self.client, _sendable(code, BAD_GATEWAY), self.tally.close_reason)
+            await _close(self.upstream, upstream_code, self.tally.close_reason)
+            await self._release([*self.asked, *self.running.values()])
+        return self.tally
+
+    async def _from_client(self) -> None:
+        with contextlib.suppress(ConnectionResetError):  # the upstream went away: its pump says how
+            await self._client_frames()
+
+    async def _from_upstream(self) -> None:
+        with contextlib.suppress(ConnectionResetError):  # the client went away: its pump says how
+            await self._upstream_frames()
+
+    async def _client_frames(self) -> None:
+        while True:
+            message = await self.client.receive()
+            if message.type in _ENDED:
+                if message.type is WSMsgType.CLOSE:
+                    self.tally.closed("client", message.data, message.extra or "")
+                else:
+                    self.tally.closed("client", _ABNORMAL, "the client connection was lost")
+                return
+            if message.type is WSMsgType.BINARY:
+                self.tally.client_binary += 1
+                await self.upstream.send_bytes(message.data)
+            elif message.type is WSMsgType.TEXT:
+                kind = event_type(message.data)
+                self.tally.client_events[kind] += 1
+                if kind == RESPONSE_CREATE:
+                    holds = await self._admit()
+                    if holds is None:
+                        return
+                    self.asked.append(holds)
+                await self.upstream.send_str(message.data)
+
+    async def _upstream_frames(self) -> None:
+        while True:
+            message = await self.upstream.receive()
+            if message.type in _ENDED:
+                if message.type is WSMsgType.CLOSE:
+                    self.tally.closed("upstream", message.data, message.extra or "")
+                else:
+                    self.tally.closed("upstream", _ABNORMAL, "the upstream connection was lost")
+                return
+            if message.type is WSMsgType.BINARY:
+                self.tally.server_binary += 1
+                await self.client.send_bytes(message.data)
+            elif message.type is WSMsgType.TEXT:
+                kind = event_type(message.data)
+                self.tally.server_events[kind] += 1
+                if kind == RESPONSE_CREATED and not await self._started(message.data):
+                    return
+                if kind == RESPONSE_DONE:
+                    await self._done(message.data)
+                await self.client.send_str(message.data)
+
+    async def _started(self, frame: str) -> bool:
+        """A response started: the reservation of the `response.create` that asked for it, or (one
+        the server started itself) a new admission. False when the session must end."""
+        event = read_event(frame, RESPONSE_CREATED)
+        holds = self.asked.popleft() if self.asked else await self._admit()
+        if holds is None:
+            return False
+        if event is not None:
+            self.running[response_id(event)] = holds
+        else:  # unreadable: its reservation cannot be matched to a `response.done`, so free it now
+            await self._release([holds])
+        return True
+
+    async def _done(self, frame: str) -> None:
+        """A response ended: add its usage to the session's and charge its reservations with it,
+        before the client sees it (and may ask for the next)."""
+        event = read_event(frame, RESPONSE_DONE)
+        usage = response_usage(event) if event is not None else None
+        self.tally.add_response(usage)
+        holds = self.running.pop(response_id(event), ()) if event is not None else ()
+        if holds:
+            await self.rate_limit.settle_holds(holds, await self._outcome(usage), self.exchange.id)
+
+    async def _admit(self) -> tuple[Hold, ...] | None:
+        """The reservations of one more response, or None after closing the session on a refusal."""
+        try:
+            return await self.rate_limit.admit(self.exchange)
+        except (RateLimited, UnpricedModel) as refusal:
+            self.tally.closed("gateway", POLICY_VIOLATION, refusal.message)
+            self.exchange.error = f"session closed: {refusal.message}"
+            return None
+
+    async def _outcome(self, usage: Usage | None) -> Outcome:
+        step = self.exchange.step
+        if usage is None or step is None:
+            return Outcome()
+        if self.pricing.ready(self.exchange, step):
+            price = self.pricing.price(self.exchange, step)
+        else:  # the first lookup may load price data: not on the event loop
+            price = await asyncio.to_thread(self.pricing.price, self.exchange, step)
+        return Outcome(usage, price.cost(usage) if price is not None else None)
+
+    async def _release(self, holds: Sequence[tuple[Hold, ...]]) -> None:
+        """Free reservations no response used (asked for but never started, or never done)."""
+        for held in holds:
+            await self.rate_limit.settle_holds(held, Outcome(), self.exchange.id)
+
+
+def _sendable(code: int, instead_of_abnormal: int) -> int:
+    """A close code that may go on the wire: 1005 (none given) becomes 1000, 1006 (no close frame)
+    the code that says so to the other side; anything else outside the valid ranges is 1011."""
+    if code == _NO_STATUS:
+        return NORMAL
+    if code == _ABNORMAL:
+        return instead_of_abnormal
+    valid = 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    return code if valid else INTERNAL_ERROR
+
+
+async def _close(socket: ClientSocket | UpstreamSocket, code: int, reason: str) -> None:
+    if socket.closed:
+        return
+    message = reason.encode()[:_MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
+    with contextlib.suppress(ConnectionError, RuntimeError):  # the other end is already gone
+        await socket.close(code=code, message=message)

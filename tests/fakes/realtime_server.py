@@ -1,0 +1,274 @@
+"""A fake OpenAI Realtime upstream: a real WebSocket server on loopback speaking the Realtime API.
+
+    with FakeRealtime().serve() as fake:
+        ...  # ws://127.0.0.1:<port>/v1/realtime?model=gpt-realtime (OpenAI's path)
+             # ws://…/openai/realtime?api-version=…&deployment=… and …/openai/v1/realtime?model=…
+             # (Azure OpenAI's), with `api-key` instead of `Authorization: Bearer`
+
+Wire format: https://platform.openai.com/docs/api-reference/realtime (GA event names). The
+handshake needs a key (else HTTP 401, as OpenAI answers); a model `error-<status>` refuses it with
+that status. On connect the server sends `session.created`. It answers `session.update`
+(`session.updated`), `conversation.item.create` (`conversation.item.added`),
+`input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
+(`input_audio_buffer.committed`, then a response of its own, as voice detection would start) and
+`response.create` (a response). Test-only client events: `fake.close` closes the socket with
+`code` and `reason`; `fake.drop` aborts the TCP connection without a close frame. A binary frame is
+echoed back as sent.
+
+A response is `response.created`, the text of "echo: <last user text>" word by word
+(`response.output_text.delta`), then `response.output_text.done` and `response.done` with usage.
+Tokens are words: text input = words of every conversation item so far + 8; audio input = appended
+audio bytes / 100 (the session's whole buffer); cache reads = the previous response's input; text
+output = the reply's words; audio output = 2 per word when the session's `output_modalities` hold
+"audio" (then one `response.output_audio.delta` per word too). Every frame each way is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.server_thread import ServerThread
+
+CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+AUDIO_BYTES_PER_TOKEN = 100
+
+
+@dataclass
+class Connection:
+    """One session as the fake saw it: the handshake and every data frame, in order."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    received: list[str | bytes] = field(default_factory=list)
+    sent: list[str | bytes] = field(default_factory=list)
+    closed_with: int | None = None  # the close code the peer sent, once it did
+
+
+@dataclass
+class _State:
+    items: list[str] = field(default_factory=list)  # conversation texts, oldest first
+    audio_bytes: int = 0
+    audio_out: bool = False
+    previous_input: int = 0
+    responses: int = 0
+
+
+class FakeRealtime:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: list[Connection] = []
+        self._server: ServerThread | None = None
+
+    def serve(self) -> Self:
+        app = web.Application()
+        for path in ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime"):
+            app.router.add_get(path, self._session)
+        self._server = ServerThread(app).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.serve()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not serving"
+        return self._server.url
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def connections(self) -> list[Connection]:
+        with self._lock:
+            return list(self._connections)
+
+    async def _session(self, request: web.Request) -> web.StreamResponse:
+        model = request.query.get("model") or request.query.get("deployment") or ""
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.headers.get(
+            "api-key"
+        )
+        if not key:
+            return _error(401, "You didn't provide an API key.", "invalid_request_error")
+        if model.startswith("error-") and model[6:].isdigit():
+            return _error(int(model[6:]), f"Fake refusal of model {model}.", "invalid_request_error")
+        socket = web.WebSocketResponse(protocols=("realtime",))
+        await socket.prepare(request)
+        connection = Connection(request.path, dict(request.query), dict(request.headers))
+        with self._lock:
+            self._connections.append(connection)
+        state = _State()
+        await _send(socket, connection, _event("session.created", session=_session_object(model)))
+        async for message in socket:
+            if message.type is WSMsgType.BINARY:
+                connection.received.append(message.data)
+                await _send(socket, connection, message.data)
+            elif message.type is WSMsgType.TEXT:
+                connection.received.append(message.data)
+                if not await self._answer(socket, connection, state, model, json.loads(message.data)):
+                    break
+        connection.closed_with = socket.close_code
+        return socket
+
+    async def _answer(
+        self, socket: web.WebSocketResponse, connection: Connection, state: _State, model: str, event: Any
+    ) -> bool:
+        """Act on one client event; False once the session is over."""
+        kind = event.get("type")
+        if kind == "fake.close":
+            await socket.close(code=event["code"], message=event.get("reason", "").encode())
+            return False
+        if kind == "fake.drop":
+            transport = request_transport(socket)
+            transport.abort()
+            return False
+        if kind == "session.update":
+            modalities = (event.get("session") or {}).get("output_modalities") or ["text"]
+            state.audio_out = "audio" in modalities
+            session = {**_session_object(model), "output_modalities": modalities}
+            await _send(socket, connection, _event("session.updated", session=session))
+        elif kind == "conversation.item.create":
+            item = event.get("item") or {}
+            texts = [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
+            state.items.append(" ".join(texts))
+            added = {**item, "id": f"item_fake_{len(state.items):04d}", "status": "completed"}
+            await _send(
+                socket, connection, _event("conversation.item.added", previous_item_id=None, item=added)
+            )
+        elif kind == "input_audio_buffer.append":
+            state.audio_bytes += len(base64.b64decode(event.get("audio", "")))
+        elif kind == "input_audio_buffer.commit":
+            item_id = f"item_fake_audio_{state.responses:04d}"
+            await _send(socket, connection, _event("input_audio_buffer.committed", item_id=item_id))
+            await self._respond(socket, connection, state, model)
+        elif kind == "response.create":
+            await self._respond(socket, connection, state, model)
+        return True
+
+    async def _respond(
+        self, socket: web.WebSocketResponse, connection: Connection, state: _State, model: str
+    ) -> None:
+        state.responses += 1
+        response_id = f"resp_fake_{state.responses:04d}"
+        words = ("echo: " + (state.items[-1] if state.items else "")).split()
+        text_in = sum(len(text.split()) for text in state.items) + 8
+        audio_in = state.audio_bytes // AUDIO_BYTES_PER_TOKEN
+        audio_out = 2 * len(words) if state.audio_out else 0
+        usage = {
+            "total_tokens": text_in + audio_in + len(words) + audio_out,
+            "input_tokens": text_in + audio_in,
+            "output_tokens": len(words) + audio_out,
+            "input_token_details": {
+                "text_tokens": text_in,
+                "audio_tokens": audio_in,
+                "image_tokens": 0,
+                "cached_tokens": state.previous_input,
+                "cached_tokens_details": {
+                    "text_tokens": state.previous_input,
+                    "audio_tokens": 0,
+                    "image_tokens": 0,
+                },
+            },
+            "output_token_details": {"text_tokens": len(words), "audio_tokens": audio_out},
+        }
+        state.previous_input = min(text_in, text_in + audio_in)
+        started = _response(response_id, model, "in_progress", [], None)
+        await _send(socket, connection, _event("response.created", response=started))
+        at = {
+            "response_id": response_id,
+            "item_id": f"msg_{response_id}",
+            "output_index": 0,
+            "content_index": 0,
+        }
+        for index, word in enumerate(words):
+            delta = word if index == 0 else " " + word
+            await _send(socket, connection, _event("response.output_text.delta", **at, delta=delta))
+            if state.audio_out:
+                audio = base64.b64encode(word.encode() * 4).decode()
+                await _send(socket, connection, _event("response.output_audio.delta", **at, delta=audio))
+        text = " ".join(words)
+        await _send(socket, connection, _event("response.output_text.done", **at, text=text))
+        item = {
+            "id": at["item_id"],
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text}],
+        }
+        done = _response(response_id, model, "completed", [item], usage)
+        await _send(socket, connection, _event("response.done", response=done))
+
+
+def request_transport(socket: web.WebSocketResponse) -> asyncio.Transport:
+    request = socket._req  # aiohttp keeps the request; its transport is the TCP connection
+    assert request is not None
+    assert request.transport is not None
+    return request.transport
+
+
+async def _send(socket: web.WebSocketResponse, connection: Connection, frame: str | bytes) -> None:
+    connection.sent.append(frame)
+    if isinstance(frame, bytes):
+        await socket.send_bytes(frame)
+    else:
+        await socket.send_str(frame)
+
+
+_EVENT_IDS = iter(range(1, 1 << 62))
+
+
+def _event(kind: str, **fields: Any) -> str:
+    # OpenAI writes `event_id` first, then `type`.
+    return json.dumps({"event_id": f"event_fake_{next(_EVENT_IDS):06d}", "type": kind, **fields})
+
+
+def _session_object(model: str) -> dict[str, Any]:
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": "sess_fake",
+        "model": model,
+        "output_modalities": ["text"],
+        "instructions": "",
+    }
+
+
+def _response(response_id: str, model: str, status: str, output: list[Any], usage: Any) -> dict[str, Any]:
+    return {
+        "object": "realtime.response",
+        "id": response_id,
+        "status": status,
+        "status_details": None,
+        "output": output,
+        "conversation_id": "conv_fake",
+        "output_modalities": ["text"],
+        "max_output_tokens": "inf",
+        "audio": None,
+        "usage": usage,
+        "metadata": None,
+    }
+
+
+def _error(status: int, message: str, kind: str) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "code": None, "param": None}}
+    return web.json_response(body, status=status)
