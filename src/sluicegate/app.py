@@ -240,6 +240,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     app.cleanup_ctx.append(lifespan)
+
+    async def end_realtime_sessions(app: web.Application) -> None:
+        await realtime.shut_down()
+
+    app.on_shutdown.append(end_realtime_sessions)
     admin = AdminApi(
         database,
         directory,

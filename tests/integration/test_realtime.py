@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -305,3 +306,24 @@ def stored(gateway: RunningGateway, record: dict[str, Any]) -> dict[str, Any]:
 def set_settings(gateway: RunningGateway, **settings: Any) -> None:
     response = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
     assert response.status_code == 200, response.text
+
+
+def test_a_gateway_that_stops_ends_open_sessions_and_logs_them(
+    make_gateway: Callable[..., RunningGateway], realtime: FakeRealtime, tmp_path: Path
+) -> None:
+    gateway = make_gateway(upstreams={"openai": realtime.base_url}, data_dir=tmp_path)
+    with open_session(gateway) as session:
+        until(session.recv, "session.created")
+        session.send(QUESTION)
+        session.send(json.dumps({"type": "response.create"}))
+        frames = until(session.recv, "response.done")
+        gateway.server.stop()  # the session is still open
+        with pytest.raises(ConnectionClosed) as closed:
+            session.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001  # going away
+    # Started again on the same data: the session was logged, with its usage, before the stop.
+    again = make_gateway(upstreams={"openai": realtime.base_url}, data_dir=tmp_path)
+    [record] = again.wait_for_logs(1)
+    assert (record["status"], record["endpoint"]) == (101, "realtime")
+    assert record["tokens_out"] == session_usage(frames).output_tokens > 0

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 
 import orjson
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from multidict import CIMultiDict
 
 from sluicegate.errors import BadRequest
@@ -32,6 +32,7 @@ from sluicegate.upstream import UpgradeRefused, Upstream
 
 SWITCHING_PROTOCOLS = 101
 _NORMAL_CLOSES = (1000, 1005)
+SHUTDOWN_WAIT = 5.0  # seconds sessions get to end once their clients are told the gateway goes away
 
 
 def is_upgrade(request: web.Request) -> bool:
@@ -59,12 +60,25 @@ class RealtimeEndpoint:
         self._handshake_timeout = handshake_timeout
         self._max_message_bytes = max_message_bytes
         self._ending: set[asyncio.Task[Reply]] = set()  # sessions winding down after a cancel
+        self._sessions: set[asyncio.Future[Reply]] = set()  # every session not yet ended
+        self._clients: set[web.WebSocketResponse] = set()  # their clients' open sockets
+
+    async def shut_down(self, wait_s: float = SHUTDOWN_WAIT) -> None:
+        """Close every session's client socket with 1001 (going away) and wait for the sessions
+        to end, so each is logged and charged before the gateway's stores close. Runs on aiohttp's
+        on_shutdown, before it waits for handlers: a session could otherwise outlast the stores."""
+        for client in list(self._clients):
+            await client.close(code=WSCloseCode.GOING_AWAY, message=b"the gateway is shutting down")
+        if self._sessions:
+            await asyncio.wait(list(self._sessions), timeout=wait_s)
 
     async def handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         accepted: list[web.WebSocketResponse] = []  # the client's socket, once the upgrade is done
         # The chain is built per session (a few partials): its last link needs this request.
         chain = build_pipeline(self._stages, partial(self._session, request, accepted))
         session = asyncio.ensure_future(chain(exchange))
+        self._sessions.add(session)
+        session.add_done_callback(self._sessions.discard)
         try:
             reply = await asyncio.shield(session)
         except asyncio.CancelledError:
@@ -111,7 +125,11 @@ class RealtimeEndpoint:
             raise
         accepted.append(client)
         exchange.first_byte_at = time.perf_counter()
-        tally = await self._relay.run(exchange, client, upstream)
+        self._clients.add(client)
+        try:
+            tally = await self._relay.run(exchange, client, upstream)
+        finally:
+            self._clients.discard(client)
         exchange.metadata.update(tally.metadata())
         exchange.error = exchange.error or _abnormal_end(tally)
         return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
