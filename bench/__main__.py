@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from bench import report
+from bench import report, route_plan
 from bench.procs import BenchLock, ProcessGroup, StartupError
 from bench.runner import DEFAULT_REDIS_URL, Bench, PreflightError, ScenarioResult, ScenarioSkipped, Settings
 from bench.scenarios import SCENARIOS, Scenario, by_name
@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_SETUP_FAILED = 2
 EXIT_INTERRUPTED = 130
+ROUTE_PLANS = 20_000  # plans timed per route in the report (about a second in all)
 
 
 def duration_scale(raw: str | None) -> float:
@@ -245,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if results:
         report.render(console, results, report.TARGETS)
+    # Routing decisions, in process: no HTTP, so cheap enough to measure after the load is gone.
+    plans = None
+    if code == EXIT_OK and results:
+        plans = route_plan.measure(ROUTE_PLANS)
+        console.print("\n[bold]Routing decisions[/bold] (python -m bench.route_plan)")
+        for line in route_plan.lines(plans, ROUTE_PLANS):
+            console.print(line, highlight=False, markup=False)
     if error:
         console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
     noisy = [
@@ -276,15 +284,19 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [s.name for s in scenarios],
         "skipped": skipped,
     }
+    extra = {"route_plan_ms": plans} if plans is not None else {}
     if not results:
         log("nothing measured: no results written")
         return code
-    data = report.to_json(
-        results=results,
-        targets=report.TARGETS,
-        machine=machine,
-        settings=settings_json,
-        error=error,
+    data = (
+        report.to_json(
+            results=results,
+            targets=report.TARGETS,
+            machine=machine,
+            settings=settings_json,
+            error=error,
+        )
+        | extra
     )
     path = report.write_json(data, args.output)
     md = report.write_markdown(

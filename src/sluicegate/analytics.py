@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Interval = Literal["minute", "hour", "day"]
+GroupBy = Literal["route", "target"]  # dynamic routes: by route name, or by the target that answered
+MAX_GROUPS = 100
 INTERVAL_SECONDS: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_POINTS = 720  # 12 h of minutes or a month of hours: longer series would not answer in 200 ms
 DEFAULT_RANGE = 24 * 3600.0
@@ -46,6 +48,7 @@ class AnalyticsQuery(BaseModel):
     gateways: tuple[str, ...] | None = Field(None, description="only these gateways; None: all")
     provider: str | None = None
     model: str | None = None
+    by: GroupBy | None = Field(None, description="also the figures of each route or target (`groups`)")
 
     @property
     def step(self) -> int:
@@ -168,6 +171,20 @@ def summarise_guardrails(rows: Iterable[tuple[str, int]]) -> GuardrailsSummary:
     )
 
 
+class Group(BaseModel):
+    """One route's or target's figures over the range, read from the records of routed requests
+    (their `metadata.route`, as `FeedbackSummary` reads feedback): follows log retention."""
+
+    key: str = Field(description="the route's name, or the target that answered as provider/model")
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    mean_latency_ms: float | None = None
+
+
 class AnalyticsResult(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -187,6 +204,11 @@ class AnalyticsResult(BaseModel):
     models: list[str] = Field(default_factory=list, description="models seen, likewise: choices for filters")
     feedback: FeedbackSummary = FeedbackSummary()
     guardrails: GuardrailsSummary = GuardrailsSummary()
+    by: GroupBy | None = None
+    groups: list[Group] = Field(
+        default_factory=list,
+        description=f"with `by`: each route or target, most requests first (at most {MAX_GROUPS})",
+    )
 
 
 @runtime_checkable
@@ -204,11 +226,13 @@ def build_result(
     seen: tuple[list[str], list[str]] = ([], []),
     feedback: FeedbackSummary | None = None,
     guardrails: GuardrailsSummary | None = None,
+    groups: Iterable[Sequence[Any]] = (),
 ) -> AnalyticsResult:
     """The result from a backend's per-bucket figures, keyed by bucket start: `counters` maps each
     name of `COUNTERS` to its value (ints stay ints). Missing buckets are zeros. `seen` lists the
     providers and models of the range's days, for a dashboard's filter choices; `feedback` sums up
-    the range's feedback and `guardrails` its guardrails' findings."""
+    the range's feedback and `guardrails` its guardrails' findings; `groups` are rows of `Group`'s
+    fields in order, for `query.by`."""
     zeros = Counters().model_dump()
     # model_construct: the figures come typed from the database; validating 1,500 points costs ~40 ms.
     series = [
@@ -233,4 +257,6 @@ def build_result(
         models=seen[1],
         feedback=feedback or FeedbackSummary(),
         guardrails=guardrails or GuardrailsSummary(),
+        by=query.by,
+        groups=[Group(**dict(zip(Group.model_fields, row, strict=True))) for row in groups],
     )

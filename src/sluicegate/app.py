@@ -42,7 +42,7 @@ from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.guardrails import Guardrails
-from sluicegate.pipeline.keys import InjectKeys
+from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
@@ -55,6 +55,7 @@ from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
 from sluicegate.routing.circuit import CircuitBreaker
+from sluicegate.routing.keypool import KeyPools
 from sluicegate.routing.redis_state import RedisStateStore
 from sluicegate.routing.state import MemoryStateStore, StateStore
 from sluicegate.semantic.feed import VectorFeed
@@ -81,7 +82,8 @@ def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], 
 
 
 def create_state_store(settings: Settings) -> StateStore:
-    """Routing state (circuits): in Redis when `cache_url` names one, so replicas share it."""
+    """Routing state (circuits, provider key health): in Redis when `cache_url` names one, so
+    replicas share it."""
     if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
         return RedisStateStore(settings.cache_url)
     return MemoryStateStore()
@@ -95,6 +97,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     limiter = create_limiter(settings, clock)
     route_state = create_state_store(settings)
     circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
+    key_pools = KeyPools(route_state, clock=clock)
+    step_keys = StepKeys(key_pools)
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
     keys = KeyDirectory(database, KeyVault(settings.secret_key))
@@ -115,6 +119,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         providers=[*providers, UNIVERSAL, COMPAT],
         models_per_provider=settings.metrics_models_per_provider,
         circuits=lambda: circuits.seen,
+        key_states=lambda: step_keys.seen,
+        key_refusals=lambda: step_keys.refusals,
     )
     builder = RecordBuilder(body_limit=settings.log_body_limit)
     spool = Spool(settings.data_dir / "spool", settings.log_spool_max_bytes)
@@ -190,7 +196,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             semantic,
             rate_limit,
         ],
-        Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits),
+        Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits, keys=step_keys),
     )
     # A realtime session is admitted as a request is (no body to guard or cache), then relayed.
     realtime = RealtimeEndpoint(
@@ -259,7 +265,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),
-        access=AccessApi(database, tokens, keys, guard, providers),
+        access=AccessApi(database, tokens, keys, key_pools, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),

@@ -62,6 +62,11 @@ routes_app = typer.Typer(
     help="Manage the dynamic routes of a running gateway (docs/routing.md).", no_args_is_help=True
 )
 app.add_typer(routes_app, name="routes")
+keys_app = typer.Typer(
+    help="Manage the stored provider keys of a running gateway: named, weighted key pools (docs/access.md).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 logs_app = typer.Typer()
 app.add_typer(logs_app, name="logs")
 console = Console()
@@ -442,7 +447,7 @@ def spend(
         console.print(cli_budgets.budget_text(budget), highlight=False, markup=False)
 
 
-GatewayOption = Annotated[str, typer.Option("--gateway", help="the gateway whose routes these are")]
+GatewayOption = Annotated[str, typer.Option("--gateway", help="the gateway whose routes or keys these are")]
 
 
 def _routes_path(account: str, gateway: str, *parts: str) -> str:
@@ -527,6 +532,100 @@ def routes_restore(
     console.print(
         f"route {name} is now version {answer['version']} (the route of version {version})", highlight=False
     )
+
+
+def _keys_path(account: str, gateway: str, *parts: str) -> str:
+    tail = "".join(f"/{quote(part, safe='')}" for part in parts)
+    return (
+        f"/api/v1/accounts/{quote(account, safe='')}/gateways/{quote(gateway, safe='')}/provider-keys{tail}"
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """List the gateway's stored keys: provider, name, weight, state, fingerprint (never a key)."""
+    keys = _call(_remote(url, token, "admin"), "GET", _keys_path(account, gateway))["result"]
+    table = Table("provider", "name", "weight", "state", "fingerprint", "stored")
+    for key in keys:
+        state = key["status"] + (f" until {_time(key['until'])}" if key["until"] else "")
+        state += f" ({key['reason']})" if key["reason"] else ""
+        table.add_row(
+            key["provider"],
+            key["name"],
+            f"{key['weight']:g}",
+            state,
+            key["fingerprint"],
+            _time(key["created_at"]),
+        )
+    console.print(table)
+
+
+@keys_app.command("set")
+def keys_set(
+    provider: str,
+    name: Annotated[str, typer.Argument(help="the key's name in the provider's pool")] = "default",
+    weight: Annotated[
+        float | None, typer.Option(help="its share of requests (default: kept, else 1)", show_default=False)
+    ] = None,
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Store a key for PROVIDER as NAME, read from stdin or a hidden prompt (never an argument:
+    shells keep those in their history). Storing again replaces the key and enables it."""
+    secret = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("Key", hide_input=True)
+    if not secret:
+        _error("no key given: pipe it in (`… keys set openai main < key.txt`) or type it at the prompt")
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"key": secret} | ({"weight": weight} if weight is not None else {})
+    stored = _call(_remote(url, token, "admin"), "PUT", _keys_path(account, gateway, provider, name), body)
+    console.print(
+        f"stored {provider} key {stored['name']} (weight {stored['weight']:g}, {stored['fingerprint']})"
+        f" in gateway {gateway}",
+        highlight=False,
+    )
+
+
+@keys_app.command("update")
+def keys_update(
+    provider: str,
+    name: str,
+    weight: Annotated[float | None, typer.Option(help="a new weight", show_default=False)] = None,
+    enable: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="back in use, or out of use", show_default=False)
+    ] = None,
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Change key NAME's weight, or enable it again (after a 401 disabled it) or disable it."""
+    body = {k: v for k, v in {"weight": weight, "enabled": enable}.items() if v is not None}
+    if not body:
+        _error("say what changes: --weight N, --enable or --disable")
+        raise typer.Exit(2)
+    key = _call(_remote(url, token, "admin"), "PATCH", _keys_path(account, gateway, provider, name), body)
+    console.print(f"{provider} key {name}: weight {key['weight']:g}, {key['status']}", highlight=False)
+
+
+@keys_app.command("remove")
+def keys_remove(
+    provider: str,
+    name: Annotated[str, typer.Argument(help="the key's name in the provider's pool")] = "default",
+    gateway: GatewayOption = "default",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Remove stored key NAME of PROVIDER."""
+    _call(_remote(url, token, "admin"), "DELETE", _keys_path(account, gateway, provider, name))
+    console.print(f"removed {provider} key {name} from gateway {gateway}", highlight=False)
 
 
 def _remote(url: str | None, token: str | None, scope: str) -> Remote:

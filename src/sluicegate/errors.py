@@ -11,10 +11,12 @@
     ├── PayloadTooLarge         413  body over the configured limit
     ├── UnpricedModel           422  a spend limit applies, but nothing prices the request's model
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
+    │   └── ProviderKeysCooling 429  every stored key of the provider cools down after the upstream's 429
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
     ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
+    │   └── ProviderKeysDisabled 503 the upstream refused every stored key of the provider (401/403)
     └── UpstreamTimeout         504  no answer within the request's timeout
 
 The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
@@ -104,6 +106,14 @@ class RateLimited(GatewayError):
 class ServiceUnavailable(GatewayError):
     status = 503
     code = "service_unavailable"
+
+
+class ProviderKeysCooling(RateLimited):
+    code = "provider_keys_cooling"
+
+
+class ProviderKeysDisabled(ServiceUnavailable):
+    code = "provider_keys_disabled"
 
 
 class UpstreamUnreachable(GatewayError):

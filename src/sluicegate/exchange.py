@@ -18,6 +18,7 @@ from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
 if TYPE_CHECKING:
+    from sluicegate.routing.keypool import KeyRing
     from sluicegate.routing.plan import RoutePlan
 
 
@@ -58,6 +59,8 @@ class Step:
     answer: Callable[[Reply], Reply] | None = None  # rewrites the upstream's answer (compat translation)
     base_url: str | None = None  # instead of the provider's configured one (host-in-path)
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
+    keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
+    key_name: str | None = None  # the stored key the last try went with
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Attempt:
     status: int
     latency_ms: float
     error: str | None = None
+    key: str | None = None  # the name of the stored provider key it went with
 
 
 @dataclass(slots=True)

@@ -2,7 +2,8 @@
 
 The master key comes from `SLUICEGATE_SECRET_KEY` and never reaches the database; keys are sealed
 with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from it. Only a fingerprint of a
-stored key is ever shown.
+stored key is ever shown. A provider may have several keys on a gateway, each with a name and a
+weight: its key pool (`routing/keypool.py` chooses among them, `pipeline/keys.py` per request).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from sluicegate.errors import Conflict
 from sluicegate.readthrough import ReadThrough
+from sluicegate.routing.keypool import KeyRing, PoolKey
 from sluicegate.storage.base import AccessStore, StoredKey
+
+DEFAULT_NAME = "default"  # the key the single-key API stores and removes
 
 # Where each provider takes its key (https://platform.openai.com/docs/api-reference/authentication
 # and each provider's reference); every other provider takes `Authorization: Bearer <key>`.
@@ -62,27 +66,51 @@ class KeyVault:
             return None
 
 
+def pool_name(account: str, gateway: str, provider: str) -> str:
+    """Where the health of a provider's keys on a gateway is kept (`routing/keypool.py`)."""
+    return f"{account}/{gateway}/{provider}"
+
+
 class KeyDirectory:
-    """A gateway's unsealed keys by provider, cached `ttl` seconds (changes elsewhere show up then)."""
+    """A gateway's unsealed keys, one `KeyRing` per provider, cached `ttl` seconds (changes made
+    elsewhere show up then). A key sealed under another master key is left out."""
 
     def __init__(self, store: AccessStore, vault: KeyVault, ttl: float = 1.0) -> None:
         self._store = store
         self._vault = vault
-        self._entries: ReadThrough[tuple[str, str], dict[str, str]] = ReadThrough(self._load, ttl)
+        self._entries: ReadThrough[tuple[str, str], dict[str, KeyRing]] = ReadThrough(self._load, ttl)
 
-    async def keys(self, account: str, gateway: str) -> dict[str, str]:
+    async def rings(self, account: str, gateway: str) -> dict[str, KeyRing]:
         return await self._entries.get((account, gateway))
 
-    async def _load(self, scope: tuple[str, str]) -> dict[str, str]:
-        stored = await self._store.provider_keys(*scope)
-        unsealed = {key.provider: self._vault.unseal(sealed) for key, sealed in stored}
-        return {provider: key for provider, key in unsealed.items() if key}
+    async def _load(self, scope: tuple[str, str]) -> dict[str, KeyRing]:
+        grouped: dict[str, list[tuple[StoredKey, str]]] = {}
+        for stored, sealed in await self._store.provider_keys(*scope):
+            key = self._vault.unseal(sealed)
+            if key:
+                grouped.setdefault(stored.provider, []).append((stored, key))
+        return {
+            provider: KeyRing(
+                pool_name(*scope, provider),
+                tuple(PoolKey(name=stored.name, weight=stored.weight) for stored, _ in keys),
+                {stored.name: key for stored, key in keys},
+            )
+            for provider, keys in grouped.items()
+        }
 
     def forget(self, account: str, gateway: str) -> None:
         self._entries.forget((account, gateway))
 
-    async def store(self, account: str, gateway: str, provider: str, key: str) -> StoredKey:
-        stored = StoredKey(account, gateway, provider, fingerprint(key), time.time())
+    async def store(
+        self,
+        account: str,
+        gateway: str,
+        provider: str,
+        key: str,
+        name: str = DEFAULT_NAME,
+        weight: float = 1.0,
+    ) -> StoredKey:
+        stored = StoredKey(account, gateway, provider, fingerprint(key), time.time(), name, weight)
         await self._store.put_provider_key(stored, self._vault.seal(key))
         self.forget(account, gateway)
         return stored

@@ -193,6 +193,37 @@ class _Circuits(Collector):
         yield family
 
 
+class _ProviderKeys(Collector):
+    """Stored provider keys this replica saw refused or change state: one series per key with its
+    state as a label (value 1), and the refusals (401, 403, 429) counted per key and status. Key
+    names are chosen by the gateway's admins (at most 50 per provider), never by a request."""
+
+    def __init__(
+        self,
+        states: Callable[[], Mapping[tuple[str, str], str]],
+        refusals: Callable[[], Mapping[tuple[str, str, int], int]],
+    ) -> None:
+        self._states = states
+        self._refusals = refusals
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ("gateway", "provider", "key")
+        family = GaugeMetricFamily(
+            "sluicegate_provider_key", "State of a stored provider key (ok, cooling, disabled)",
+            labels=(*labels, "state"),
+        )  # fmt: skip
+        for (pool, name), state in list(self._states().items()):
+            family.add_metric((*pool.rsplit("/", 1), name, str(state)), 1)
+        yield family
+        refused = CounterMetricFamily(
+            "sluicegate_provider_key_refusals", "Upstream answers that refused a stored key (401, 403, 429)",
+            labels=(*labels, "status"),
+        )  # fmt: skip
+        for (pool, name, status), count in list(self._refusals().items()):
+            refused.add_metric((*pool.rsplit("/", 1), name, str(status)), count)
+        yield refused
+
+
 class Metrics:
     """The gateway's metrics in a registry of their own (one per app, so tests can run several).
 
@@ -207,9 +238,12 @@ class Metrics:
         providers: Collection[str],
         models_per_provider: int,
         circuits: Callable[[], Mapping[tuple[str, str], str]] = dict,
+        key_states: Callable[[], Mapping[tuple[str, str], str]] = dict,
+        key_refusals: Callable[[], Mapping[tuple[str, str, int], int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_Circuits(circuits))
+        self.registry.register(_ProviderKeys(key_states, key_refusals))
         self._labels = _Labels(providers, models_per_provider)
         self._figures = _Figures()
         self.registry.register(self._figures)

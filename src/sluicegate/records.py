@@ -100,6 +100,7 @@ class RecordBuilder:
             ),
             degraded=degraded,
             token_id=exchange.token_id,
+            key_name=step.key_name if step else None,
         )
 
     def _body(
@@ -141,6 +142,9 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for step in exchange.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
+        if step.keys is not None:  # every key of the pool: an upstream may echo a refused one
+            for value in step.keys.values.values():
+                secrets.add_value(value)
     for value in exchange.restored:
         secrets.add_value(value)
     return secrets

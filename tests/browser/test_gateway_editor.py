@@ -248,8 +248,29 @@ def test_a_provider_key_is_write_only_and_shown_by_its_fingerprint(
     assert answer.status_code == 200, answer.text
     assert fake.requests[-1].header("authorization") == f"Bearer {secret}"
 
-    row.locator("text=Remove").click()
-    row.wait_for(state="detached")
+    # A second, named key with a weight joins the pool; a disabled key can be enabled from its row.
+    assert gateway.http.patch(GATEWAY + "/provider-keys/openai/default", json={"enabled": False}).is_success
+    editor_keys.locator("input[name=key_name]").fill("spare")
+    editor_keys.locator("input[name=key_weight]").fill("2.5")
+    editor_keys.locator("input[name=provider_key]").fill(secret + "-spare")
+    editor_keys.locator("text=Store key").click()
+    spare = editor_keys.locator("tr[data-name=spare]")
+    spare.wait_for()
+    assert [
+        (k["name"], k["weight"]) for k in gateway.http.get(GATEWAY + "/provider-keys").json()["result"]
+    ] == [
+        ("default", 1.0),
+        ("spare", 2.5),
+    ]
+    default = editor_keys.locator("tr[data-name=default]")
+    expect(default.locator(".key-state")).to_have_text("disabled (disabled through the admin API)")
+    default.locator("text=Enable").click()
+    expect(default.locator(".key-state")).to_have_text("ok")
+    assert gateway.http.get(GATEWAY + "/provider-keys").json()["result"][0]["status"] == "ok"
+
+    for name in ("spare", "default"):
+        editor_keys.locator(f"tr[data-name={name}]").locator("text=Remove").click()
+        editor_keys.locator(f"tr[data-name={name}]").wait_for(state="detached")
     assert gateway.http.get(GATEWAY + "/provider-keys").json()["result"] == []
 
 

@@ -4,7 +4,9 @@
         client = OpenAI(base_url=fake.base_url, api_key="sk-test")
 
 Behaviour is chosen by the request's `model`, or by an `x-fake-behavior` header that wins over it
-(comma-separated tokens combine, e.g. "slow-200,no-usage"). Any other model succeeds.
+(comma-separated tokens combine, e.g. "slow-200,no-usage"), or by the request's API key when
+`FakeOpenAI(key_behaviors={"sk-spent": "rate-limited"})` names it (the header still wins). Any
+other model succeeds.
 
     error-<status>     that status with OpenAI's error JSON (400, 401, 404, 500, 503, …)
     rate-limited       429 with Retry-After and x-ratelimit-* headers
@@ -42,7 +44,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
@@ -167,10 +169,18 @@ NUMBER = web.RequestKey("fake_openai_number", int)
 class FakeOpenAI:
     """The fake upstream; a context manager that serves on loopback while open."""
 
-    def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
-        """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401)."""
+    def __init__(
+        self,
+        *,
+        models: Sequence[str] = DEFAULT_MODELS,
+        api_key: str | None = None,
+        key_behaviors: Mapping[str, str] | None = None,
+    ) -> None:
+        """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401);
+        `key_behaviors` maps a bearer key to the behaviour its requests get."""
         self.models = tuple(models)
         self.api_key = api_key
+        self.key_behaviors = dict(key_behaviors or {})
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._failures: dict[str, int] = {}
@@ -276,7 +286,10 @@ class FakeOpenAI:
         model = (
             str(body.get("model", "")) if isinstance(body, dict) else request.match_info.get("model_id", "")
         )
-        behavior = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, model))
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        behavior = Behavior.parse(
+            request.headers.get(BEHAVIOR_HEADER) or self.key_behaviors.get(bearer, model)
+        )
         if behavior.slow_ms:
             await asyncio.sleep(behavior.slow_ms / 1000)
         if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):

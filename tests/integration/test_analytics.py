@@ -11,6 +11,7 @@ import math
 import random
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,51 @@ async def test_postgres_answers_as_sqlite_does(
     assert postgres["totals"]["latency"] == sqlite["totals"]["latency"]
 
 
+@pytest.mark.parametrize("by", ["route", "target"])
+async def test_groups_by_route_and_target_equal_a_count_of_the_routed_records(
+    database: Backend, by: str
+) -> None:
+    records = synthetic(2000, seed=11)
+    rnd = random.Random(5)
+    for record in records:  # a third unrouted; the rest through two routes, at two versions
+        if rnd.random() < 2 / 3:
+            record.metadata = {"route": rnd.choice(["support@1", "support@2", "batch"]), "user": "u"}
+    await database.write_logs(records)
+    query = AnalyticsQuery(account="local", since=START, until=START + 2 * 86400, interval="hour", by=by)
+    result = await database.analytics(query)
+
+    def key(r: LogRecord) -> str | None:
+        if by == "route":
+            return str(r.metadata["route"]).split("@")[0]
+        return None if r.model is None else f"{r.provider}/{r.model}"
+
+    routed = [
+        r
+        for r in records
+        if r.account == "local" and query.since <= r.ts < query.until and "route" in r.metadata
+    ]
+    want: dict[str, list[LogRecord]] = {}
+    for r in routed:
+        if (k := key(r)) is not None:
+            want.setdefault(k, []).append(r)
+    assert result.by == by
+    assert [g.key for g in result.groups] == sorted(want, key=lambda k: (-len(want[k]), k))
+    for group in result.groups:
+        mine = want[group.key]
+        assert group.requests == len(mine)
+        assert (group.errors_4xx, group.errors_5xx) == (
+            sum(400 <= r.status < 500 for r in mine),
+            sum(r.status >= 500 for r in mine),
+        )
+        assert (group.tokens_in, group.tokens_out) == (
+            sum(r.tokens_in or 0 for r in mine),
+            sum(r.tokens_out or 0 for r in mine),
+        )
+        assert group.cost_usd == pytest.approx(sum(r.cost_usd or 0 for r in mine))
+        assert group.mean_latency_ms == pytest.approx(sum(r.latency_ms for r in mine) / len(mine))
+    assert (await database.analytics(query.model_copy(update={"by": None}))).groups == []
+
+
 # The HTTP API, through a running gateway.
 
 
@@ -476,6 +522,40 @@ def test_filters_narrow_the_count(gateway: RunningGateway) -> None:
     assert analytics(gateway, **window, gateway="second")["totals"]["requests"] == 1
     assert analytics(gateway, **window, gateway="default", provider="openai")["totals"]["requests"] == 2
     assert analytics(gateway, **window, provider="nobody")["totals"]["requests"] == 0
+
+
+def test_dynamic_routes_group_by_route_and_by_the_target_that_answered(gateway: RunningGateway) -> None:
+    routes = {
+        "ab": {
+            "split": [
+                {"weight": 1, "then": {"model": "openai/left"}},
+                {"weight": 1, "then": {"model": "openai/right"}},
+            ]
+        },
+        "safe": {"fallback": [{"model": "openai/error-503"}, {"model": "openai/steady"}]},
+    }
+    assert gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"routes": routes}}
+    ).is_success
+    compat = CHAT.format(gateway="default", provider="compat")
+    for model in ["dynamic/ab"] * 6 + ["dynamic/safe"] * 2:
+        answer = gateway.http.post(compat, json={"model": model, "messages": MESSAGES})
+        assert answer.status_code == 200, answer.text
+    assert chat(gateway) == 200  # not routed: in neither grouping
+    records = gateway.wait_for_logs(9)
+
+    by_route = analytics(gateway, **last_hour(), by="route")
+    assert [(g["key"], g["requests"]) for g in by_route["groups"]] == [("ab", 6), ("safe", 2)]
+    assert by_route["totals"]["requests"] == 9
+    by_target = analytics(gateway, **last_hour(), by="target")
+    answered = Counter(f"openai/{r['model']}" for r in records if r["metadata"].get("route"))
+    assert {g["key"]: g["requests"] for g in by_target["groups"]} == answered
+    assert answered["openai/steady"] == 2
+    assert answered["openai/left"] + answered["openai/right"] == 6
+    refused = gateway.http.get(ANALYTICS, params={"by": "routes"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "by"
+    assert "route, target" in refused.json()["error"]["message"]
 
 
 def test_empty_ranges_are_zeros(gateway: RunningGateway) -> None:

@@ -41,14 +41,20 @@ def cli_command(*args: str) -> list[str]:
 
 
 def run_cli(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI run to its end; `env` adds to (or, with an empty value, removes from) `cli_env`."""
+    """The CLI run to its end; `env` adds to (or, with an empty value, removes from) `cli_env`;
+    `stdin`, when given, is piped in."""
     merged = cli_env(data_dir) | (env or {})
     return subprocess.run(
         cli_command(*args),
         env={k: v for k, v in merged.items() if v},
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,

@@ -22,6 +22,8 @@ from sluicegate.errors import BadRequest, Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import GatewaySettings
 from sluicegate.storage import create_database
+from sluicegate.storage import postgres as postgres_module
+from sluicegate.storage import sqlite as sqlite_module
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
 from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
@@ -405,8 +407,22 @@ async def test_provider_keys_are_replaced_listed_and_deleted(database: Backend) 
         (replace(key, fingerprint="fp2"), b"sealed-2"),
     ]
     assert await database.provider_keys("local", "prod") == []
-    assert await database.delete_provider_key("local", "default", "openai")
-    assert not await database.delete_provider_key("local", "default", "openai")
+    assert await database.delete_provider_key("local", "default", "openai", "default")
+    assert not await database.delete_provider_key("local", "default", "openai", "default")
+
+
+async def test_a_provider_holds_several_named_keys_with_weights(database: Backend) -> None:
+    spare = StoredKey("local", "default", "openai", "fp-s", T0, name="spare", weight=0.5)
+    main = replace(spare, fingerprint="fp-m", name="main", weight=3.0)
+    for stored, sealed in ((spare, b"s"), (main, b"m"), (replace(main, weight=4.0), b"m2")):
+        await database.put_provider_key(stored, sealed)
+    assert await database.provider_keys("local", "default") == [
+        (replace(main, weight=4.0), b"m2"),
+        (spare, b"s"),
+    ]  # by provider, then name; the second `main` replaced the first
+    assert not await database.delete_provider_key("local", "default", "openai", "default")
+    assert await database.delete_provider_key("local", "default", "openai", "main")
+    assert await database.provider_keys("local", "default") == [(spare, b"s")]
 
 
 async def test_the_audit_log_is_newest_first_per_account(database: Backend) -> None:
@@ -432,6 +448,34 @@ async def test_opening_again_applies_no_migration_twice(make_database: Callable[
         assert await second.get_log("local", kept.id) == kept
     finally:
         await second.close()
+
+
+async def test_a_key_stored_before_key_pools_becomes_the_one_named_default(
+    make_database: Callable[[], Backend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = make_database()
+    module = sqlite_module if isinstance(old, SqliteDatabase) else postgres_module
+    pools = next(
+        n for n, script in enumerate(module.MIGRATIONS) if "provider_keys" in script and "weight" in script
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:pools])  # the schema before key pools
+        await old.open()
+        row = ("local", "default", "openai", b"sealed", "fp", T0)
+        if isinstance(old, SqliteDatabase):
+            await old._run(old._db().execute, "INSERT INTO provider_keys VALUES (?, ?, ?, ?, ?, ?)", row)
+        else:
+            await old._db().execute("INSERT INTO provider_keys VALUES ($1, $2, $3, $4, $5, $6)", *row)
+        await old.close()
+    upgraded = make_database()
+    await upgraded.open()
+    try:
+        key = StoredKey("local", "default", "openai", "fp", T0, name="default", weight=1.0)
+        assert await upgraded.provider_keys("local", "default") == [(key, b"sealed")]
+        await upgraded.put_provider_key(replace(key, name="spare"), b"other")
+        assert len(await upgraded.provider_keys("local", "default")) == 2
+    finally:
+        await upgraded.close()
 
 
 async def test_two_replicas_opening_at_once_both_succeed(postgres_url: str) -> None:

@@ -1,8 +1,9 @@
 """`…/gateways/{id}/provider_configs` (stored provider keys) and `…/gateways/{id}/url/{provider}`.
 
 A stored key is write-only: it is sealed and stored by the native access API, and what comes back
-is its fingerprint. Sluicegate keeps one key per provider for a gateway, used whenever a request
-brings none, so Cloudflare's alias is always `default` and its config always the default one.
+is its fingerprint. A config created here is the provider's key named `default`; the other keys of
+a provider's pool (named, weighted, all used: docs/access.md) are stored through the native API
+and listed here under their names as aliases.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class CloudflareProviders:
 def _refuse_unservable(fields: ProviderConfigFields) -> None:
     if fields.alias != ALIAS:
         raise BadRequest(
-            f"alias: Sluicegate keeps one key per provider for a gateway, used whenever a request brings"
-            f" none; send alias {ALIAS!r} (storing replaces the provider's key), not {fields.alias!r}",
+            f"alias: a provider config is the provider's key named {ALIAS!r} here (storing replaces it);"
+            f" send alias {ALIAS!r}, not {fields.alias!r}. Other named keys join the provider's weighted"
+            f" pool through {NATIVE_API} (PUT …/provider-keys/{{provider}}/{{name}})",
             field="alias",
         )
     if not fields.default_config:
@@ -117,9 +119,9 @@ def _refuse_unservable(fields: ProviderConfigFields) -> None:
 def provider_config(key: StoredKey) -> dict[str, Any]:
     """A stored key as Cloudflare shows a provider config: never the key, only its fingerprint."""
     return {
-        "id": key.provider,
-        "alias": ALIAS,
-        "default_config": True,
+        "id": key.provider if key.name == ALIAS else f"{key.provider}:{key.name}",
+        "alias": key.name,
+        "default_config": key.name == ALIAS,
         "gateway_id": key.gateway,
         "modified_at": iso_time(key.created_at),
         "provider_slug": key.provider,

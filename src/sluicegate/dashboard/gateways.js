@@ -4,6 +4,7 @@ import { clear, h, time, toast } from "./dom.js";
 import { endpointsCard } from "./endpoints.js";
 import { gatewayEditor } from "./gateway-editor.js";
 import { providerKeysCard } from "./provider-keys.js";
+import { routesCard } from "./routes.js";
 
 export function gatewaysPage(context, main) {
   const { api, session } = context;
@@ -114,6 +115,7 @@ export function gatewaysPage(context, main) {
           { class: "side" },
           endpointsCard(urls, gateway),
           editing ? providerKeysCard(api, slug, urls.result.map((u) => u.provider)) : null,
+          editing ? routesCard(api, slug) : null,
         ),
       ),
     );

@@ -1,5 +1,6 @@
 // A gateway's stored provider keys: write-only. A key goes in once (sealed by the gateway) and is
 // never shown again; the list shows fingerprints, which tell keys apart without revealing them.
+// A provider may hold several named keys (its pool), used by weight; a disabled one can be enabled.
 
 import { clear, h, time, toast } from "./dom.js";
 
@@ -8,6 +9,10 @@ export function providerKeysCard(api, slug, providers) {
   const problem = h("p", { class: "error small", role: "alert", hidden: true });
   const provider = h("select", { name: "key_provider", "aria-label": "Provider" }, providers.map((p) => h("option", { value: p }, p)));
   const key = h("input", { type: "password", name: "provider_key", autocomplete: "off", placeholder: "the provider's API key", "aria-label": "Key" });
+  const name = h("input", { type: "text", name: "key_name", value: "default", size: 10, "aria-label": "Key name" });
+  const weight = h("input", { type: "number", name: "key_weight", min: "0.001", step: "any", placeholder: "weight", size: 6, "aria-label": "Weight" });
+  const keyPath = (provider, keyName) => api.gatewayPath(slug, `/provider-keys/${encodeURIComponent(provider)}/${encodeURIComponent(keyName)}`);
+  const state = (k) => (k.status === "ok" ? "ok" : `${k.status}${k.until ? ` until ${time(k.until)}` : ""}${k.reason ? ` (${k.reason})` : ""}`);
 
   const report = (error) => {
     problem.hidden = false;
@@ -23,14 +28,22 @@ export function providerKeysCard(api, slug, providers) {
           ? stored.map((k) =>
               h(
                 "tr",
-                { dataset: { provider: k.provider } },
+                { dataset: { provider: k.provider, name: k.name, status: k.status } },
                 h("td", {}, k.provider),
+                h("td", { class: "mono" }, k.name),
+                h("td", { class: "num" }, String(k.weight)),
+                h("td", { class: `key-state ${k.status}` }, state(k)),
                 h("td", { class: "mono fingerprint" }, k.fingerprint),
                 h("td", { class: "nowrap" }, time(k.created_at)),
-                h("td", { class: "actions" }, h("button", { type: "button", class: "danger small", onclick: () => remove(k.provider) }, "Remove")),
+                h(
+                  "td",
+                  { class: "actions" },
+                  k.status === "ok" ? null : h("button", { type: "button", class: "small", onclick: () => enable(k) }, "Enable"),
+                  h("button", { type: "button", class: "danger small", onclick: () => remove(k) }, "Remove"),
+                ),
               ),
             )
-          : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No stored keys: requests bring their own.")),
+          : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No stored keys: requests bring their own.")),
       );
     } catch (error) {
       report(error);
@@ -41,22 +54,31 @@ export function providerKeysCard(api, slug, providers) {
     problem.hidden = true;
     if (!key.value) return report(new Error("Paste the provider's key first."));
     try {
-      const stored = await api.request("PUT", api.gatewayPath(slug, `/provider-keys/${encodeURIComponent(provider.value)}`), {
-        body: { key: key.value },
-      });
+      const body = { key: key.value, ...(weight.value ? { weight: Number(weight.value) } : {}) };
+      const stored = await api.request("PUT", keyPath(provider.value, name.value || "default"), { body });
       key.value = "";
-      toast(`Key for ${stored.provider} stored (${stored.fingerprint})`, "success");
+      toast(`Key ${stored.name} for ${stored.provider} stored (${stored.fingerprint})`, "success");
       load();
     } catch (error) {
       report(error);
     }
   }
 
-  async function remove(name) {
-    if (!confirm(`Remove the stored key for ${name}? Requests without a key of their own will fail.`)) return;
+  async function remove(k) {
+    if (!confirm(`Remove the stored key ${k.name} for ${k.provider}? Without another, requests that bring no key of their own will fail.`)) return;
     try {
-      await api.request("DELETE", api.gatewayPath(slug, `/provider-keys/${encodeURIComponent(name)}`));
-      toast(`Key for ${name} removed`, "success");
+      await api.request("DELETE", keyPath(k.provider, k.name));
+      toast(`Key ${k.name} for ${k.provider} removed`, "success");
+      load();
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  async function enable(k) {
+    try {
+      await api.request("PATCH", keyPath(k.provider, k.name), { body: { enabled: true } });
+      toast(`Key ${k.name} for ${k.provider} is in use again`, "success");
       load();
     } catch (error) {
       report(error);
@@ -68,9 +90,9 @@ export function providerKeysCard(api, slug, providers) {
     "section",
     { class: "card keys", "aria-label": "Provider keys" },
     h("h2", {}, "Provider keys"),
-    h("p", { class: "muted small" }, "Used by requests that bring no key of their own. Stored sealed; never shown again, only a fingerprint."),
-    h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Fingerprint", "Stored", ""].map((c) => h("th", {}, c)))), rows),
-    h("div", { class: "inline-form" }, provider, key, h("button", { type: "button", onclick: store }, "Store key")),
+    h("p", { class: "muted small" }, "Used by requests that bring no key of their own, spread over a provider's keys by weight. A key the provider refuses (401/403) is disabled; one it rate-limits (429) rests. Stored sealed; never shown again, only a fingerprint."),
+    h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Name", "Weight", "State", "Fingerprint", "Stored", ""].map((c) => h("th", {}, c)))), rows),
+    h("div", { class: "inline-form" }, provider, name, weight, key, h("button", { type: "button", onclick: store }, "Store key")),
     problem,
   );
 }

@@ -1,9 +1,17 @@
-"""The admin API's access routes: tokens, stored provider keys, the audit trail, `whoami`."""
+"""The admin API's access routes: tokens, stored provider keys, the audit trail, `whoami`.
+
+Provider keys are named: `…/provider-keys/{provider}/{name}`; `…/provider-keys/{provider}` is the
+key named `default` (the single-key API that came first). The listing shows each key's weight and
+health (ok, cooling, disabled), never a key.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +24,7 @@ from sluicegate.endpoints.schemas import (
     KeyIn,
     KeyList,
     KeyOut,
+    KeyUpdate,
     TokenCreate,
     TokenCreated,
     TokenList,
@@ -24,11 +33,15 @@ from sluicegate.endpoints.schemas import (
     json_response,
     parse_body,
 )
-from sluicegate.errors import BadRequest, Forbidden, NotFound, UnknownProvider
+from sluicegate.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, UnknownProvider
 from sluicegate.hints import did_you_mean, no_gateway
-from sluicegate.keys import KeyDirectory
+from sluicegate.keys import DEFAULT_NAME, KeyDirectory, pool_name
+from sluicegate.routing.keypool import KEY_NAME_PATTERN, MAX_KEYS, KeyHealth, KeyPools, PoolKey
+from sluicegate.routing.state import StateUnavailable
 from sluicegate.storage.base import Database, StoredKey
 from sluicegate.tokens import Scope, Token, TokenDirectory, hash_secret, new_token
+
+KEY_NAME = re.compile(KEY_NAME_PATTERN)
 
 
 class AccessApi:
@@ -37,12 +50,14 @@ class AccessApi:
         database: Database,
         tokens: TokenDirectory,
         keys: KeyDirectory,
+        pools: KeyPools,
         guard: Guard,
         providers: Collection[str],
     ) -> None:
         self._db = database
         self._tokens = tokens
         self._keys = keys
+        self._pools = pools
         self._guard = guard
         self._providers = sorted(providers)  # stored keys and token allow-lists name only these
 
@@ -58,6 +73,9 @@ class AccessApi:
         app.router.add_get(keys, guard(Scope.ADMIN, self.list_keys))
         app.router.add_put(keys + "/{provider}", guard(Scope.ADMIN, self.put_key))
         app.router.add_delete(keys + "/{provider}", guard(Scope.ADMIN, self.delete_key))
+        app.router.add_put(keys + "/{provider}/{name}", guard(Scope.ADMIN, self.put_key))
+        app.router.add_patch(keys + "/{provider}/{name}", guard(Scope.ADMIN, self.update_key))
+        app.router.add_delete(keys + "/{provider}/{name}", guard(Scope.ADMIN, self.delete_key))
         app.router.add_get(account + "/audit", guard(Scope.ADMIN, self.audit))
 
     async def whoami(self, request: web.Request) -> web.Response:
@@ -146,23 +164,81 @@ class AccessApi:
         return web.Response(status=204)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        stored = await self.stored_keys(request.match_info["account"], request.match_info["gateway"])
-        return json_response(KeyList(result=[KeyOut.of(key) for key in stored]))
+        account, gateway = request.match_info["account"], request.match_info["gateway"]
+        stored = await self.stored_keys(account, gateway)
+        listed = []
+        for provider in sorted({key.provider for key in stored}):
+            keys = [key for key in stored if key.provider == provider]
+            health = await self._health(account, gateway, provider, [key.name for key in keys])
+            listed += [KeyOut.of(key, *([health[key.name]] if key.name in health else [])) for key in keys]
+        return json_response(KeyList(result=listed))
 
     async def put_key(self, request: web.Request) -> web.Response:
         account, gateway = request.match_info["account"], request.match_info["gateway"]
         body = parse_body(KeyIn, await read_body(request))
-        stored = await self.store_key(request, account, gateway, request.match_info["provider"], body.key)
+        name = _key_name(request.match_info.get("name", DEFAULT_NAME))
+        provider = request.match_info["provider"]
+        stored = await self.store_key(request, account, gateway, provider, body.key, name, body.weight)
         return json_response(KeyOut.of(stored), status=201)
+
+    async def update_key(self, request: web.Request) -> web.Response:
+        account, gateway = await self._gateway(request)
+        provider, name = request.match_info["provider"], request.match_info["name"]
+        body = parse_body(KeyUpdate, await read_body(request))
+        found = [(k, sealed) for k, sealed in await self._db.provider_keys(account, gateway)
+                 if k.provider == provider and k.name == name]  # fmt: skip
+        if not found:
+            raise NotFound(await self._no_key(account, gateway, provider, name))
+        key, sealed = found[0]
+        if body.weight is not None and body.weight != key.weight:
+            key = replace(key, weight=body.weight)
+            await self._db.put_provider_key(key, sealed)
+            self._keys.forget(account, gateway)
+        pool = pool_name(account, gateway, provider)
+        if body.enabled is True:
+            await self._pools.enable(pool, name)
+        elif body.enabled is False:
+            await self._pools.disable(pool, name, "disabled through the admin API")
+        await self._guard.audit(
+            request, "provider_key.update", f"{gateway}/{provider}/{name}",
+            **body.model_dump(exclude_none=True),
+        )  # fmt: skip
+        health = await self._health(account, gateway, provider, [name])
+        return json_response(KeyOut.of(key, *([health[name]] if name in health else [])))
 
     async def delete_key(self, request: web.Request) -> web.Response:
         account, gateway = await self._gateway(request)
         provider = request.match_info["provider"]
-        if not await self._db.delete_provider_key(account, gateway, provider):
-            raise NotFound(f"no stored key for {provider!r} in gateway {gateway!r}")
+        name = request.match_info.get("name", DEFAULT_NAME)
+        if not await self._db.delete_provider_key(account, gateway, provider, name):
+            raise NotFound(await self._no_key(account, gateway, provider, name))
         self._keys.forget(account, gateway)
-        await self._guard.audit(request, "provider_key.delete", f"{gateway}/{provider}")
+        # Forget its health; if that fails, a key stored again under this name is enabled then anyway.
+        with contextlib.suppress(StateUnavailable):
+            await self._pools.enable(pool_name(account, gateway, provider), name)
+        await self._guard.audit(request, "provider_key.delete", f"{gateway}/{provider}/{name}")
         return web.Response(status=204)
+
+    async def _no_key(self, account: str, gateway: str, provider: str, name: str) -> str:
+        """Says which keys the provider has, so a wrong name (or the default one) is easy to fix."""
+        names = [k.name for k, _ in await self._db.provider_keys(account, gateway) if k.provider == provider]
+        if not names:
+            return f"no stored key for {provider!r} in gateway {gateway!r}"
+        return (
+            f"no stored {provider} key named {name!r} in gateway {gateway!r}{did_you_mean(name, names)}"
+            f" (one is removed with DELETE …/provider-keys/{provider}/<name>)"
+        )
+
+    async def _health(
+        self, account: str, gateway: str, provider: str, names: Sequence[str]
+    ) -> dict[str, KeyHealth]:
+        """The keys' health in the shared state; none (shown as ok) when it cannot be read."""
+        try:
+            return await self._pools.health(
+                pool_name(account, gateway, provider), [PoolKey(name=name) for name in names]
+            )
+        except StateUnavailable:
+            return {}
 
     # The operations behind the key routes, also called by the Cloudflare-compatible API (`cfapi`).
 
@@ -172,19 +248,40 @@ class AccessApi:
         return [key for key, _ in await self._db.provider_keys(account, gateway)]
 
     async def store_key(
-        self, request: web.Request, account: str, gateway: str, provider: str, key: str
+        self,
+        request: web.Request,
+        account: str,
+        gateway: str,
+        provider: str,
+        key: str,
+        name: str = DEFAULT_NAME,
+        weight: float | None = None,
     ) -> StoredKey:
-        """Seal and store `key` as the gateway's key for `provider` (replacing one stored before)."""
+        """Seal and store `key` as the gateway's key `name` for `provider`, replacing one stored
+        under that name before (keeping its weight unless `weight` is given); it starts enabled."""
         await self._exists(account, gateway)
         if provider not in self._providers:
             raise UnknownProvider(
                 f"unknown provider {provider!r}{did_you_mean(provider, self._providers)}",
                 providers=self._providers,
             )
-        stored = await self._keys.store(account, gateway, provider, key)
+        pool = [k for k in await self.stored_keys(account, gateway) if k.provider == provider]
+        before = next((k for k in pool if k.name == name), None)
+        if before is None and len(pool) >= MAX_KEYS:
+            raise Conflict(
+                f"{provider} already has {MAX_KEYS} stored keys in gateway {gateway!r}, the most a pool holds"
+            )
+        if weight is None:
+            weight = before.weight if before is not None else 1.0
+        stored = await self._keys.store(account, gateway, provider, key, name, weight)
+        try:
+            await self._pools.enable(pool_name(account, gateway, provider), name)
+        except StateUnavailable as exc:
+            raise ServiceUnavailable(f"the key is stored, but its state could not be reset: {exc}") from exc
         await self._guard.audit(
-            request, "provider_key.put", f"{gateway}/{provider}", fingerprint=stored.fingerprint
-        )
+            request, "provider_key.put", f"{gateway}/{provider}/{name}", fingerprint=stored.fingerprint,
+            weight=weight,
+        )  # fmt: skip
         return stored
 
     async def audit(self, request: web.Request) -> web.Response:
@@ -213,3 +310,13 @@ def _allowance_details(token: Token) -> dict[str, Any]:
         "providers": token.providers,
         "metadata": token.metadata or None,
     }
+
+
+def _key_name(name: str) -> str:
+    """A 400 for a key name the pool cannot hold, saying what it can."""
+    if not KEY_NAME.fullmatch(name):
+        raise BadRequest(
+            f"key name {name!r}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            field="name",
+        )
+    return name

@@ -2,8 +2,9 @@
 
 Parameters (all optional): `from`, `to` (epoch seconds or ISO 8601; default the 24 hours before
 now), `interval` (`minute`, `hour` or `day`; default chosen from the range), `gateway`,
-`provider`, `model`. A token limited to some gateways sees only those; a `gateway` that does not
-exist and left no records is a 404 naming the likeliest one.
+`provider`, `model`, and `by` (`route` or `target`: the figures of each dynamic route, or of each
+target that answered one, in `groups`). A token limited to some gateways sees only those; a
+`gateway` that does not exist and left no records is a 404 naming the likeliest one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sluicegate.analytics import (
     MAX_POINTS,
     AnalyticsQuery,
     AnalyticsSource,
+    GroupBy,
     Interval,
     choose_interval,
 )
@@ -68,6 +70,13 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
         raise BadRequest(
             f"interval must be one of {', '.join(get_args(Interval))}, got {interval!r}", param="interval"
         )
+    by = params.get("by") or None
+    if by is not None and by not in get_args(GroupBy):
+        raise BadRequest(
+            f"by must be one of {', '.join(get_args(GroupBy))} (dynamic routes: by route name, or by the"
+            f" target that answered), got {by!r}",
+            param="by",
+        )
     query = AnalyticsQuery(
         account=account,
         since=since,
@@ -76,6 +85,7 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
         gateways=gateways_to_cover(params.get("gateway"), token),
         provider=params.get("provider") or None,
         model=params.get("model") or None,
+        by=by,
     )
     if query.points() > MAX_POINTS:
         raise BadRequest(

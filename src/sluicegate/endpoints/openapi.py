@@ -19,6 +19,7 @@ from sluicegate.endpoints.schemas import (
     KeyIn,
     KeyList,
     KeyOut,
+    KeyUpdate,
     LogEntry,
     LogPage,
     PurgeResult,
@@ -34,7 +35,8 @@ from sluicegate.spend import SpendResult
 SCHEMAS = (
     AnalyticsResult, SpendResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
-    TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, AuditList,
+    TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, KeyUpdate,
+    AuditList,
     GatewayUrlList, Feedback,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
@@ -247,12 +249,22 @@ def openapi_document() -> dict[str, Any]:
             },
             keys: {
                 "parameters": [_param("account"), _param("gateway")],
-                "get": _operation("Stored provider keys (fingerprints only)", "200", "KeyList"),
+                "get": _operation("Stored provider keys (fingerprints, weights, states)", "200", "KeyList"),
             },
             keys + "/{provider}": {
                 "parameters": [_param("account"), _param("gateway"), _param("provider")],
-                "put": _operation("Store (seal) a provider key", "201", "KeyOut", "KeyIn"),
-                "delete": _operation("Delete a stored provider key", "204", None),
+                "put": _operation("Store (seal) the provider key named default", "201", "KeyOut", "KeyIn"),
+                "delete": _operation("Delete the stored provider key named default", "204", None),
+            },
+            keys + "/{provider}/{name}": {
+                "parameters": [_param("account"), _param("gateway"), _param("provider"), _param("name")],
+                "put": _operation(
+                    "Store (seal) a named key of the provider's pool", "201", "KeyOut", "KeyIn"
+                ),
+                "patch": _operation(
+                    "Change a stored key's weight, or enable or disable it", "200", "KeyOut", "KeyUpdate"
+                ),
+                "delete": _operation("Delete a named stored key", "204", None),
             },
             account + "/analytics": {"parameters": [_param("account")], "get": analytics},
             account + "/spend": {"parameters": [_param("account")], "get": spend},

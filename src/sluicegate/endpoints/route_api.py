@@ -6,6 +6,7 @@
     DELETE …/routes/{name}
     GET    …/routes/{name}/versions                          every version, newest first
     POST   …/routes/{name}/versions/{version}/restore        that version, saved as the next one
+    POST   …/routes/{name}/validate                          check a node without saving it (the editor)
 
 Every write goes through `AdminApi.change`, which numbers the versions and writes the audit trail.
 """
@@ -23,6 +24,7 @@ from sluicegate.endpoints.guard import Guard
 from sluicegate.errors import BadRequest, Conflict, NotFound
 from sluicegate.gateway import Gateway
 from sluicegate.hints import did_you_mean
+from sluicegate.routing import parse_route
 from sluicegate.storage.base import RouteHistory, RouteVersion
 from sluicegate.tokens import Scope
 
@@ -42,6 +44,7 @@ class RouteApi:
         app.router.add_delete(one, guard(Scope.ADMIN, self.delete_route))
         app.router.add_get(one + "/versions", guard(Scope.READ, self.list_versions))
         app.router.add_post(one + "/versions/{version}/restore", guard(Scope.ADMIN, self.restore_version))
+        app.router.add_post(one + "/validate", guard(Scope.READ, self.validate))
 
     async def list_routes(self, request: web.Request) -> web.Response:
         gateway = await self._gateway(request)
@@ -52,12 +55,17 @@ class RouteApi:
         return _json(_route(gateway, known_route(gateway, request.match_info["name"])))
 
     async def put_route(self, request: web.Request) -> web.Response:
-        try:
-            node = orjson.loads(await read_body(request))
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"the body must be a route node as JSON: {exc}") from exc
         name = request.match_info["name"]
-        return _json(_route(await self.save(request, await self._gateway(request), name, node), name))
+        return _json(
+            _route(await self.save(request, await self._gateway(request), name, await _node(request)), name)
+        )
+
+    async def validate(self, request: web.Request) -> web.Response:
+        """`{"valid": true}`, or the 400 saving it would get, naming the bad path inside the route."""
+        await self._gateway(request)
+        name, node = request.match_info["name"], await _node(request)
+        parse_route(name, node)
+        return _json({"valid": True, "name": name})
 
     async def delete_route(self, request: web.Request) -> web.Response:
         await self.remove(request, await self._gateway(request), request.match_info["name"])
@@ -130,6 +138,13 @@ class RouteApi:
 
     async def _gateway(self, request: web.Request) -> Gateway:
         return await self._admin.gateway(request.match_info["account"], request.match_info["gateway"])
+
+
+async def _node(request: web.Request) -> Any:
+    try:
+        return orjson.loads(await read_body(request))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body must be a route node as JSON: {exc}") from exc
 
 
 def known_route(gateway: Gateway, name: str) -> str:

@@ -13,6 +13,7 @@ from sluicegate.allowance import Allowance
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
 from sluicegate.hints import did_you_mean
+from sluicegate.routing.keypool import OK, KeyHealth, KeyStatus
 from sluicegate.storage.base import AuditEntry, LogRecord, StoredKey
 from sluicegate.tokens import Scope, Token
 
@@ -99,6 +100,9 @@ class LogEntry(BaseModel):
     feedback: int | None = Field(None, description="human feedback: -1, 0 (not evaluated) or 1")
     score: float | None = Field(None, description="a score from 0 to 100 given with the feedback")
     token_id: str | None = Field(None, description="the gateway token the request came with")
+    key_name: str | None = Field(
+        None, description="the stored provider key the answer came with: its name, never the key"
+    )
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     response_body: str | None = None
@@ -214,16 +218,45 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(min_length=1, max_length=4096)
+    weight: float | None = Field(
+        None, gt=0, le=1_000_000, allow_inf_nan=False,
+        description="its share of the provider's requests among the gateway's keys (default: kept, else 1)",
+    )  # fmt: skip
+
+
+class KeyUpdate(BaseModel):
+    """A stored key's weight, or whether it is used: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float | None = Field(None, gt=0, le=1_000_000, allow_inf_nan=False)
+    enabled: bool | None = Field(
+        None, description="true: back in use (after a 401/403 disabled it); false: out of use until enabled"
+    )
 
 
 class KeyOut(BaseModel):
     provider: str
+    name: str = Field(description="the key's name in the provider's pool; the single-key API's is `default`")
+    weight: float
     fingerprint: str
     created_at: float
+    status: str = Field("ok", description="ok, cooling (after a 429, until `until`) or disabled")
+    until: float | None = Field(None, description="cooling: when the key is used again (epoch seconds)")
+    reason: str | None = Field(None, description="why it is cooling or disabled, e.g. upstream answered 401")
 
     @classmethod
-    def of(cls, key: StoredKey) -> KeyOut:
-        return cls(provider=key.provider, fingerprint=key.fingerprint, created_at=key.created_at)
+    def of(cls, key: StoredKey, health: KeyHealth = OK) -> KeyOut:
+        return cls(
+            provider=key.provider,
+            name=key.name,
+            weight=key.weight,
+            fingerprint=key.fingerprint,
+            created_at=key.created_at,
+            status=health.status.value,
+            until=health.until if health.status is KeyStatus.COOLING else None,
+            reason=health.reason or None,
+        )
 
 
 class KeyList(BaseModel):

@@ -1,10 +1,29 @@
-"""Inject stored provider keys into steps that came without one of their own."""
+"""Stored provider keys on the request path.
+
+`InjectKeys` (a stage) hands each step that came without a key of its own the provider's stored
+keys; `StepKeys` (used by `Attempts` for every try) chooses one by weight, puts it in the step's
+headers, and learns from the answer: a 401/403 disables the key, a 429 cools it down, and the
+try goes on with another key of the pool. A pool of one key is used without reading its health:
+there is nothing else to choose, and the plain single-key gateway pays no extra read.
+"""
 
 from __future__ import annotations
 
-from sluicegate.exchange import Exchange, Reply
+import logging
+import math
+import random
+from collections.abc import Sequence
+
+from sluicegate.errors import GatewayError, ProviderKeysCooling, ProviderKeysDisabled
+from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import CREDENTIAL_HEADERS, KeyDirectory, key_header
 from sluicegate.pipeline import Handler
+from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus
+from sluicegate.routing.state import StateUnavailable
+
+_log = logging.getLogger(__name__)
+REFUSALS = frozenset({401, 403, 429})  # answers that are about the key, not the request
+_MAX_SEEN = 10_000  # keys shown in /metrics; beyond, the oldest seen are forgotten
 
 
 class InjectKeys:
@@ -14,10 +33,81 @@ class InjectKeys:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         missing = [step for step in exchange.steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)]
         if missing:
-            stored = await self._keys.keys(exchange.account, exchange.gateway_slug)
+            rings = await self._keys.rings(exchange.account, exchange.gateway_slug)
             for step in missing:
-                key = stored.get(step.provider.name)
-                if key is not None:
-                    name, value = key_header(step.provider.name, key)
-                    step.headers[name] = value
+                step.keys = rings.get(step.provider.name)
         return await call_next(exchange)
+
+
+class StepKeys:
+    """Chooses the key of each try and reports refused keys; keeps the last state this replica saw
+    of each key for /metrics, and counts refusals."""
+
+    def __init__(self, pools: KeyPools) -> None:
+        self._pools = pools
+        self.seen: dict[tuple[str, str], KeyStatus] = {}  # (pool, key name) -> status
+        self.refusals: dict[tuple[str, str, int], int] = {}  # (pool, key name, status) -> count
+
+    async def pick(self, ring: KeyRing, tried: Sequence[str]) -> KeyPick:
+        """A usable key other than `tried` (the keys this try already refused), by weight."""
+        if len(ring.keys) == 1:
+            only = ring.keys[0]
+            return KeyPick(None if only.name in tried else only)
+        try:
+            return await self._pools.pick(ring.pool, ring.keys, tried)
+        except StateUnavailable as exc:
+            # Key health is advisory: without it, spread by weight over the keys not yet tried.
+            _log.warning("key pool state unavailable, choosing without it: %s", exc)
+            untried = [key for key in ring.keys if key.name not in tried]
+            if not untried:
+                return KeyPick(None)
+            return KeyPick(random.choices(untried, [key.weight for key in untried])[0])
+
+    @staticmethod
+    def use(step: Step, ring: KeyRing, name: str) -> None:
+        header, value = key_header(step.provider.name, ring.values[name])
+        step.headers[header] = value
+        step.key_name = name
+
+    async def refused(self, ring: KeyRing, name: str, status: int, retry_after: float | None) -> bool:
+        """Whether the answer refused the key (then it is reported, and the try moves on)."""
+        if status not in REFUSALS:
+            return False
+        counted = (ring.pool, name, status)
+        self.refusals[counted] = self.refusals.get(counted, 0) + 1
+        try:
+            event = await self._pools.report(ring.pool, name, status, retry_after)
+        except StateUnavailable as exc:
+            _log.warning("key pool state unavailable, key %s of %s not reported: %s", name, ring.pool, exc)
+            return True
+        if event is not None:
+            self._see(ring.pool, name, event.status)
+            if event.status is KeyStatus.DISABLED:
+                _log.warning("provider key %s of %s is disabled: %s", name, ring.pool, event.reason)
+        return True
+
+    def _see(self, pool: str, name: str, status: KeyStatus) -> None:
+        seen = self.seen
+        seen.pop((pool, name), None)
+        seen[(pool, name)] = status
+        if len(seen) > _MAX_SEEN:
+            del seen[next(iter(seen))]
+
+
+def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick) -> GatewayError:
+    """Every stored key of the provider is out: cooling (429, with when the first frees) or disabled."""
+    gateway = ring.pool.rsplit("/", 1)[0]
+    if pick.retry_after is not None:
+        wait = max(1, math.ceil(pick.retry_after))
+        return ProviderKeysCooling(
+            f"every stored {provider} key of gateway {gateway} is cooling down after the upstream"
+            f" answered 429; the first is usable again in {wait} s",
+            headers={"Retry-After": str(wait)},
+            keys=[key.name for key in ring.keys],
+        )
+    return ProviderKeysDisabled(
+        f"the upstream refused every stored {provider} key of gateway {gateway} (401/403), so each is"
+        " disabled: store a working key, or enable one again with PATCH"
+        f' …/provider-keys/{provider}/<name> {{"enabled": true}}',
+        keys=[key.name for key in ring.keys],
+    )

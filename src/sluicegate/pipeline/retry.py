@@ -4,6 +4,10 @@ Steps are tried in order; each is retried as its `RetryPolicy` says on connectio
 timeouts, 429 and 5xx, then the next step is tried. Any other answer (2xx, 3xx, a 4xx that is
 the caller's mistake) is returned at once. A stream is only retried before its first byte
 (`Forwarder.send` returns once that byte is in), so a client never sees two answers.
+
+A step that goes with the gateway's stored keys (`pipeline/keys.py`) moves on to another key of
+the pool, at once and within the same try, when the upstream refuses one (401, 403, 429): a key
+refused is not a retry of the same request, so it uses up no attempt.
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ from dataclasses import asdict
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.errors import BadRequest, GatewayError, ServiceUnavailable, UpstreamTimeout
+from sluicegate.errors import (
+    BadRequest,
+    GatewayError,
+    ProviderKeysCooling,
+    ProviderKeysDisabled,
+    ServiceUnavailable,
+    UpstreamTimeout,
+)
 from sluicegate.exchange import Attempt, Exchange, Reply, RetryPolicy
 from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.routing.circuit import Permit
 from sluicegate.types import Backoff
 
@@ -36,6 +48,7 @@ RETRY_HEADERS = (TIMEOUT_HEADER, MAX_ATTEMPTS_HEADER, RETRY_DELAY_HEADER, BACKOF
 MAX_ATTEMPTS = 5
 MAX_RETRY_DELAY_MS = 5000
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
+ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled)
 
 
 class DeadlineExceeded(UpstreamTimeout):
@@ -128,12 +141,14 @@ class Attempts:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         circuits: TargetCircuits | None = None,
+        keys: StepKeys | None = None,
     ) -> None:
         self._forwarder = forwarder
         self._deadline = deadline
         self._clock = clock
         self._sleep = sleep
         self._circuits = circuits
+        self._keys = keys
 
     async def __call__(self, exchange: Exchange) -> Reply:
         deadline = self._clock() + self._deadline
@@ -159,13 +174,18 @@ class Attempts:
                 per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
                 failure = await self._try(exchange, index, budget, deadline_only=per_attempt is None)
-                if circuits is not None and permit is not None:
+                if (
+                    circuits is not None
+                    and permit is not None
+                    and not isinstance(failure, ProviderKeysUnusable)
+                ):
+                    # (A step without a usable key never reached its target: nothing to say of it.)
                     status = failure.status if isinstance(failure, Reply) else None
                     await circuits.record(exchange, index, permit, status)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
                     return _answered(failure, exchange)
-                if attempt == policy.max_attempts:
-                    break
+                if attempt == policy.max_attempts or isinstance(failure, ProviderKeysUnusable):
+                    break  # no stored key of this provider is usable now: fall back instead
                 wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
                 asked = retry_after(failure.headers) if isinstance(failure, Reply) else None
                 if asked is not None:
@@ -192,18 +212,50 @@ class Attempts:
     async def _try(
         self, exchange: Exchange, index: int, budget: float, deadline_only: bool
     ) -> Reply | GatewayError:
+        """One try of step `index`; with stored keys, one more per key the upstream refuses."""
+        step = exchange.steps[index]
+        ring, keys = step.keys, self._keys
+        if ring is None or keys is None:
+            return await self._send(exchange, index, budget, deadline_only)
+        tried: list[str] = []
+        answer: Reply | GatewayError | None = None
+        while True:
+            pick = await keys.pick(ring, tried)
+            if pick.key is None or budget <= 0:
+                if answer is not None:
+                    return answer  # the last key's refusal, as the upstream gave it
+                error = no_usable_key(step.provider.name, ring, pick)
+                exchange.attempts.append(Attempt(index, step.provider.name, error.status, 0.0, error.message))
+                return error
+            if answer is not None:
+                await _discard(answer)
+            keys.use(step, ring, pick.key.name)
+            started = self._clock()
+            answer = await self._send(exchange, index, budget, deadline_only)
+            if not isinstance(answer, Reply):
+                return answer
+            if not await keys.refused(ring, pick.key.name, answer.status, retry_after(answer.headers)):
+                return answer
+            tried.append(pick.key.name)
+            budget -= self._clock() - started
+
+    async def _send(
+        self, exchange: Exchange, index: int, budget: float, deadline_only: bool
+    ) -> Reply | GatewayError:
         step = exchange.steps[index]
         started = time.perf_counter()
         try:
             reply = await self._forwarder.send(step, exchange.method, budget, deadline_only)
         except GatewayError as error:
             exchange.attempts.append(
-                Attempt(index, step.provider.name, error.status, _ms_since(started), error.message)
+                Attempt(
+                    index, step.provider.name, error.status, _ms_since(started), error.message, step.key_name
+                )
             )
             return error
         error_text = None if reply.status < 400 else f"upstream answered {reply.status}"
         exchange.attempts.append(
-            Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text)
+            Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text, step.key_name)
         )
         return reply
 

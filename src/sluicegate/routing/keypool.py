@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import random
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,12 +22,13 @@ from sluicegate.routing.state import Change, Record, StateStore
 DEFAULT_COOLDOWN = 60.0  # seconds a 429 without Retry-After cools a key
 MAX_COOLDOWN = 3600.0  # a Retry-After longer than this is taken as this
 MAX_KEYS = 50
+KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class PoolKey(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="the stored key's name")
+    name: str = Field(pattern=KEY_NAME_PATTERN, description="the stored key's name")
     weight: float = Field(1.0, gt=0, le=1_000_000, allow_inf_nan=False)
 
 
@@ -45,6 +47,16 @@ class KeyPool(BaseModel):
         if twice := sorted({name for name in names if names.count(name) > 1}):
             raise ValueError(f"each key is named once; repeated: {', '.join(twice)}")
         return keys
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """A provider's stored keys on one gateway as a request uses them: names and weights to choose
+    by, and the keys themselves (left out of `repr`, so no message or traceback can show one)."""
+
+    pool: str  # `account/gateway/provider`: where the keys' health is kept
+    keys: tuple[PoolKey, ...]
+    values: Mapping[str, str] = field(repr=False)  # name -> key
 
 
 class KeyStatus(enum.StrEnum):
@@ -144,6 +156,11 @@ class KeyPools:
     async def enable(self, pool: str, name: str) -> None:
         """Back in use (after the key was replaced or the account fixed)."""
         await self._store.update(self._key(pool, name), lambda _: Change(None), self._clock())
+
+    async def disable(self, pool: str, name: str, reason: str) -> None:
+        """Out of use until enabled, e.g. by an admin retiring a key."""
+        record = {"status": KeyStatus.DISABLED.value, "until": 0.0, "reason": reason}
+        await self._store.update(self._key(pool, name), lambda _: Change(record), self._clock())
 
     async def health(self, pool: str, keys: Sequence[PoolKey]) -> dict[str, KeyHealth]:
         """Each key's health, by name (for the admin API and metrics)."""

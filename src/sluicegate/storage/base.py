@@ -54,6 +54,7 @@ class LogRecord:
     feedback: int | None = None  # human feedback given later: -1, 0 (not evaluated) or 1 (see feedback.py)
     score: float | None = None  # likewise: 0-100
     token_id: str | None = None  # the gateway token the request came with
+    key_name: str | None = None  # the stored provider key the answer came with: its name, never the key
 
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or
@@ -173,13 +174,19 @@ class LogSink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:
-    """A provider key stored for a gateway: only its fingerprint, never the key, leaves storage."""
+    """A provider key stored for a gateway: only its fingerprint, never the key, leaves storage.
+
+    A provider may have several, each under its own name (the key pool, spread by `weight`); the
+    single-key API stores and removes the one named `default`.
+    """
 
     account: str
     gateway: str
     provider: str
     fingerprint: str
     created_at: float
+    name: str = "default"
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +227,15 @@ class RouteHistory(Protocol):
 class AccessStore(TokenStore, Protocol):
     """Tokens, sealed provider keys and the audit trail."""
 
-    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None: ...
+    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
+        """Store `key` under its provider and name, replacing a key stored there before."""
+        ...
 
-    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]: ...
+    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
+        """The gateway's keys, by provider then name."""
+        ...
 
-    async def delete_provider_key(self, account: str, gateway: str, provider: str) -> bool: ...
+    async def delete_provider_key(self, account: str, gateway: str, provider: str, name: str) -> bool: ...
 
     async def record_audit(self, entry: AuditEntry) -> None: ...
 

@@ -150,6 +150,14 @@ MIGRATIONS = [
     )
     """,
     f"CREATE INDEX logs_guarded ON logs (account, ts) WHERE {postgres_analytics.GUARDED}",
+    # Key pools: several named keys per provider; the key stored before is the one named default.
+    """
+    ALTER TABLE provider_keys ADD COLUMN name TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+    ALTER TABLE provider_keys ADD COLUMN weight DOUBLE PRECISION NOT NULL DEFAULT 1;
+    ALTER TABLE provider_keys DROP CONSTRAINT provider_keys_pkey;
+    ALTER TABLE provider_keys ADD PRIMARY KEY (account, gateway, provider, name);
+    ALTER TABLE logs ADD COLUMN key_name TEXT;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -160,7 +168,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
-    "cache_write_tokens", "token_id",
+    "cache_write_tokens", "token_id", "key_name",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -168,7 +176,7 @@ _LOG_TYPES = [
     "bool", "float8", "text", "text", "jsonb", "jsonb",
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
     "int2", "float8",
-    "int8", "text",
+    "int8", "text", "text",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -496,24 +504,27 @@ class PostgresDatabase:
 
     async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
         await self._db().execute(
-            "INSERT INTO provider_keys VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (account, gateway, provider) DO UPDATE"
-            " SET sealed = excluded.sealed, fingerprint = excluded.fingerprint,"
-            " created_at = excluded.created_at",
-            key.account, key.gateway, key.provider, sealed, key.fingerprint, key.created_at,
+            "INSERT INTO provider_keys"
+            " (account, gateway, provider, name, weight, sealed, fingerprint, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (account, gateway, provider, name) DO UPDATE"
+            " SET weight = excluded.weight, sealed = excluded.sealed,"
+            " fingerprint = excluded.fingerprint, created_at = excluded.created_at",
+            key.account, key.gateway, key.provider, key.name, key.weight, sealed, key.fingerprint,
+            key.created_at,
         )  # fmt: skip
 
     async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
         sql = (
-            "SELECT account, gateway, provider, fingerprint, created_at, sealed FROM provider_keys"
-            " WHERE account = $1 AND gateway = $2 ORDER BY provider"
+            "SELECT account, gateway, provider, fingerprint, created_at, name, weight, sealed"
+            " FROM provider_keys WHERE account = $1 AND gateway = $2 ORDER BY provider, name"
         )
         rows = await self._db().fetch(sql, account, gateway)
-        return [(StoredKey(*row[:5]), bytes(row[5])) for row in rows]
+        return [(StoredKey(*row[:7]), bytes(row[7])) for row in rows]
 
-    async def delete_provider_key(self, account: str, gateway: str, provider: str) -> bool:
-        sql = "DELETE FROM provider_keys WHERE account = $1 AND gateway = $2 AND provider = $3"
-        return _count(await self._db().execute(sql, account, gateway, provider)) > 0
+    async def delete_provider_key(self, account: str, gateway: str, provider: str, name: str) -> bool:
+        sql = "DELETE FROM provider_keys WHERE account = $1 AND gateway = $2 AND provider = $3 AND name = $4"
+        return _count(await self._db().execute(sql, account, gateway, provider, name)) > 0
 
     async def record_audit(self, entry: AuditEntry) -> None:
         await self._db().execute(
@@ -648,7 +659,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, _json(record.attempts),
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
         _text(record.degraded), record.unpriced, record.feedback, record.score,
-        record.cache_write_tokens, _text(record.token_id),
+        record.cache_write_tokens, _text(record.token_id), _text(record.key_name),
     )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from sluicegate.analytics import (
     COUNTERS,
+    MAX_GROUPS,
     PERCENTILES,
     AnalyticsQuery,
     AnalyticsResult,
@@ -400,6 +401,7 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         seen = await _seen(connection, query, since, until)
         feedback = await _feedback(connection, query, since, until)
         guardrails = await _guardrails(connection, query, since, until)
+        groups = await _groups(connection, query, since, until)
     for row in rows:
         if row["bucket"] is None:  # the whole range
             total = _latency(row)
@@ -407,7 +409,32 @@ async def analytics(connection: asyncpg.Connection, query: AnalyticsQuery, seman
         counters[row["bucket"]] = {name: row[name] for name in COUNTERS}
         if row["origin"]:
             latency[row["bucket"]] = _latency(row)
-    return build_result(query, counters, latency, total, seen, feedback, guardrails)
+    return build_result(query, counters, latency, total, seen, feedback, guardrails, groups)
+
+
+_GROUP_KEYS = {"route": "split_part(metadata->>'route', '@', 1)", "target": "provider || '/' || model"}
+
+
+async def _groups(
+    connection: asyncpg.Connection, query: AnalyticsQuery, since: float, until: float
+) -> list[tuple[Any, ...]]:
+    """Each route's or target's figures (`Group`), from the routed records of the range."""
+    if query.by is None:
+        return []
+    arguments = _Arguments()
+    account = arguments.add(query.account)
+    bounds = f"ts >= {arguments.add(since)}::float8 AND ts < {arguments.add(until)}::float8"
+    filters = _filters(query, arguments)
+    rows = await connection.fetch(
+        f"SELECT {_GROUP_KEYS[query.by]} AS key, count(*),"
+        " count(*) FILTER (WHERE status BETWEEN 400 AND 499), count(*) FILTER (WHERE status >= 500),"
+        " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0.0),"
+        " avg(latency_ms) FROM logs"
+        f" WHERE account = {account} AND {bounds} AND metadata ? 'route'{filters}"
+        f" GROUP BY 1 HAVING {_GROUP_KEYS[query.by]} IS NOT NULL ORDER BY 2 DESC, 1 LIMIT {MAX_GROUPS}",
+        *arguments.values,
+    )
+    return [tuple(row) for row in rows]
 
 
 async def _feedback(

@@ -153,6 +153,25 @@ MIGRATIONS = [
     f"""
     CREATE INDEX logs_guarded ON logs (account, ts) WHERE {GUARDED} IS NOT NULL;
     """,
+    # Key pools: several named keys per provider. SQLite cannot change a primary key in place.
+    """
+    CREATE TABLE provider_keys_named (
+        account TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        name TEXT NOT NULL,
+        weight REAL NOT NULL,
+        sealed BLOB NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (account, gateway, provider, name)
+    );
+    INSERT INTO provider_keys_named
+        SELECT account, gateway, provider, 'default', 1.0, sealed, fingerprint, created_at FROM provider_keys;
+    DROP TABLE provider_keys;
+    ALTER TABLE provider_keys_named RENAME TO provider_keys;
+    ALTER TABLE logs ADD COLUMN key_name TEXT;
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -163,7 +182,7 @@ _LOG_COLUMNS = [
     "cache_source",
     "degraded",
     "unpriced", "feedback", "score",
-    "cache_write_tokens", "token_id",
+    "cache_write_tokens", "token_id", "key_name",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -358,21 +377,24 @@ class SqliteDatabase:
     async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
         await self._run(
             self._db().execute,
-            "INSERT OR REPLACE INTO provider_keys VALUES (?, ?, ?, ?, ?, ?)",
-            (key.account, key.gateway, key.provider, sealed, key.fingerprint, key.created_at),
-        )
+            "INSERT OR REPLACE INTO provider_keys"
+            " (account, gateway, provider, name, weight, sealed, fingerprint, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.account, key.gateway, key.provider, key.name, key.weight, sealed, key.fingerprint,
+             key.created_at),
+        )  # fmt: skip
 
     async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
         sql = (
-            "SELECT account, gateway, provider, fingerprint, created_at, sealed FROM provider_keys"
-            " WHERE account = ? AND gateway = ? ORDER BY provider"
+            "SELECT account, gateway, provider, fingerprint, created_at, name, weight, sealed"
+            " FROM provider_keys WHERE account = ? AND gateway = ? ORDER BY provider, name"
         )
         rows = await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchall())
-        return [(StoredKey(*row[:5]), bytes(row[5])) for row in rows]
+        return [(StoredKey(*row[:7]), bytes(row[7])) for row in rows]
 
-    async def delete_provider_key(self, account: str, gateway: str, provider: str) -> bool:
-        sql = "DELETE FROM provider_keys WHERE account = ? AND gateway = ? AND provider = ?"
-        cursor = await self._run(self._db().execute, sql, (account, gateway, provider))
+    async def delete_provider_key(self, account: str, gateway: str, provider: str, name: str) -> bool:
+        sql = "DELETE FROM provider_keys WHERE account = ? AND gateway = ? AND provider = ? AND name = ?"
+        cursor = await self._run(self._db().execute, sql, (account, gateway, provider, name))
         return bool(cursor.rowcount)
 
     async def record_audit(self, entry: AuditEntry) -> None:
@@ -569,7 +591,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
         record.degraded, int(record.unpriced), record.feedback, record.score,
-        record.cache_write_tokens, record.token_id,
+        record.cache_write_tokens, record.token_id, record.key_name,
     )  # fmt: skip
 
 

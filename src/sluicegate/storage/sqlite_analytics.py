@@ -45,6 +45,7 @@ from typing import Any
 
 from sluicegate.analytics import (
     COUNTERS,
+    MAX_GROUPS,
     PERCENTILES,
     AnalyticsQuery,
     AnalyticsResult,
@@ -221,6 +222,7 @@ def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> Analytic
         _seen(connection, query),
         _feedback(connection, query),
         _guardrails(connection, query),
+        _groups(connection, query),
     )
 
 
@@ -311,6 +313,29 @@ def _guardrails(connection: sqlite3.Connection, query: AnalyticsQuery) -> Guardr
         [query.account, query.since, query.until, *args],
     ).fetchall()
     return summarise_guardrails((str(value), count) for value, count in rows)
+
+
+# A route's name from the record's `metadata.route` (`name@version`), and the target that answered.
+_ROUTE = "CAST(json_extract(metadata, '$.route') AS TEXT)"
+_GROUP_KEYS = {
+    "route": f"substr({_ROUTE}, 1, instr({_ROUTE} || '@', '@') - 1)",
+    "target": "provider || '/' || model",
+}
+
+
+def _groups(connection: sqlite3.Connection, query: AnalyticsQuery) -> list[tuple[Any, ...]]:
+    """Each route's or target's figures (`Group`), from the routed records of the range."""
+    if query.by is None:
+        return []
+    filters, args = _filters(query)
+    return connection.execute(
+        f"SELECT {_GROUP_KEYS[query.by]} AS key, count(*), coalesce(sum(status BETWEEN 400 AND 499), 0),"
+        " coalesce(sum(status >= 500), 0), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
+        " coalesce(sum(cost_usd), 0.0), avg(latency_ms) FROM logs INDEXED BY logs_account_ts"
+        f" WHERE account = ? AND ts >= ? AND ts < ? AND {_ROUTE} IS NOT NULL{filters}"
+        f" GROUP BY key HAVING key IS NOT NULL ORDER BY 2 DESC, 1 LIMIT {MAX_GROUPS}",
+        [query.account, query.since, query.until, *args],
+    ).fetchall()
 
 
 def _filters(query: AnalyticsQuery) -> tuple[str, list[Any]]:

@@ -1,0 +1,167 @@
+// A gateway's dynamic routes (docs/routing.md): each edited as JSON and checked by the gateway as
+// you type (the error names the path inside the route), drawn as nested boxes, and every saved
+// version listed with a button to restore it.
+
+import { clear, h, time, toast } from "./dom.js";
+
+const CHECK_DELAY_MS = 250;
+
+export function routesCard(api, slug) {
+  const path = (name, tail = "") => api.gatewayPath(slug, `/routes/${encodeURIComponent(name)}${tail}`);
+  const picker = h("select", { name: "route_pick", "aria-label": "Route", onchange: () => show(picker.value) });
+  const name = h("input", { name: "route_name", placeholder: "route name", "aria-label": "Route name", oninput: () => check() });
+  const text = h("textarea", { name: "route_json", rows: 12, spellcheck: false, class: "mono", "aria-label": "Route as JSON", oninput: () => check() });
+  const status = h("p", { class: "small route-status", role: "status" });
+  const flow = h("div", { class: "route-flow", "aria-label": "Flow" });
+  const versions = h("tbody");
+  let routes = [];
+  let timer = null;
+  let asked = 0; // the latest check: older answers arriving late are ignored
+
+  const say = (message, bad) => {
+    status.textContent = message;
+    status.className = `small route-status ${bad ? "error" : "ok"}`;
+  };
+
+  async function load(chosen) {
+    try {
+      routes = (await api.request("GET", api.gatewayPath(slug, "/routes"))).result;
+    } catch (error) {
+      return say(error.message, true);
+    }
+    clear(picker, h("option", { value: "" }, "New route…"), routes.map((r) => h("option", { value: r.name }, r.name)));
+    picker.value = routes.some((r) => r.name === chosen) ? chosen : routes[0]?.name || "";
+    show(picker.value);
+  }
+
+  function show(chosen) {
+    const route = routes.find((r) => r.name === chosen);
+    name.value = route ? route.name : "";
+    name.readOnly = Boolean(route);
+    text.value = JSON.stringify(route ? route.route : { model: "openai/gpt-4o-mini" }, null, 2);
+    check(true);
+    showVersions(route ? route.name : "");
+  }
+
+  function check(now = false) {
+    clearTimeout(timer);
+    timer = setTimeout(validate, now ? 0 : CHECK_DELAY_MS);
+  }
+
+  async function validate() {
+    const mine = ++asked;
+    let node;
+    try {
+      node = JSON.parse(text.value);
+    } catch (error) {
+      clear(flow);
+      return say(`Not JSON: ${error.message}`, true);
+    }
+    clear(flow, drawing(node, ""));
+    if (!name.value) return say("Name the route to check it.", true);
+    try {
+      await api.request("POST", path(name.value, "/validate"), { body: node });
+      if (mine === asked) say("Valid route.", false);
+    } catch (error) {
+      if (mine === asked) say(error.message, true);
+    }
+  }
+
+  async function save() {
+    let node;
+    try {
+      node = JSON.parse(text.value);
+    } catch (error) {
+      return say(`Not JSON: ${error.message}`, true);
+    }
+    try {
+      const saved = await api.request("PUT", path(name.value), { body: node });
+      toast(`Route ${saved.name} is now version ${saved.version}`, "success");
+      load(saved.name);
+    } catch (error) {
+      say(error.message, true);
+    }
+  }
+
+  async function showVersions(route) {
+    if (!route) return clear(versions);
+    let listed;
+    try {
+      listed = (await api.request("GET", path(route, "/versions"))).result;
+    } catch (error) {
+      return say(error.message, true);
+    }
+    clear(
+      versions,
+      listed.map((v) =>
+        h(
+          "tr",
+          { dataset: { version: v.version } },
+          h("td", { class: "num" }, `${v.version}${v.current ? " (current)" : ""}`),
+          h("td", { class: "nowrap" }, time(v.ts)),
+          h("td", { class: "mono" }, v.actor),
+          h("td", { class: "mono small" }, v.removed ? "(removed)" : JSON.stringify(v.route)),
+          h("td", { class: "actions" }, v.current || v.removed ? null : h("button", { type: "button", class: "small", onclick: () => restore(route, v.version) }, "Restore")),
+        ),
+      ),
+    );
+  }
+
+  async function restore(route, version) {
+    try {
+      const saved = await api.request("POST", path(route, `/versions/${version}/restore`));
+      toast(`Route ${route} is now version ${saved.version} (the route of version ${version})`, "success");
+      load(route);
+    } catch (error) {
+      say(error.message, true);
+    }
+  }
+
+  load();
+  return h(
+    "section",
+    { class: "card routes", "aria-label": "Routes" },
+    h("h2", {}, "Routes"),
+    h("p", { class: "muted small" }, 'Requests with "model": "dynamic/<route>" on the compat endpoint go where the route decides.'),
+    h("div", { class: "inline-form" }, picker, name),
+    text,
+    status,
+    h("div", { class: "buttons" }, h("button", { type: "button", onclick: save }, "Save route")),
+    h("h3", {}, "Flow"),
+    flow,
+    h("h3", {}, "Versions"),
+    h("table", { class: "versions" }, h("thead", {}, h("tr", {}, ["Version", "Saved", "By", "Route", ""].map((c) => h("th", {}, c)))), versions),
+  );
+}
+
+// A node as nested boxes: targets, splits with their weights, conditions, limits, fallbacks.
+function drawing(node, where) {
+  const box = (kind, label, ...children) => h("div", { class: `node ${kind}`, dataset: { where: where || "." } }, h("div", { class: "node-label" }, label), ...children);
+  const branch = (label, child, at) => h("div", { class: "branch" }, h("span", { class: "branch-label" }, label), drawing(child, at));
+  const at = (tail) => (where ? `${where}.${tail}` : tail);
+  if (!node || typeof node !== "object" || Array.isArray(node)) return box("bad", "not a node");
+  if ("model" in node) {
+    const extras = ["timeout_ms", "max_attempts"].filter((k) => k in node).map((k) => `${k} ${node[k]}`);
+    return box("target", `→ ${node.model}${extras.length ? ` (${extras.join(", ")})` : ""}`);
+  }
+  if (Array.isArray(node.split)) {
+    const sticky = node.sticky ? ` sticky by ${node.sticky}` : "";
+    return box("split", `split${sticky}`, node.split.map((b, i) => branch(`weight ${b?.weight}`, b?.then, at(`split[${i}].then`))));
+  }
+  if (Array.isArray(node.fallback)) {
+    return box("fallback", "fallback, in order", node.fallback.map((n, i) => branch(`${i + 1}.`, n, at(`fallback[${i}]`))));
+  }
+  if ("if" in node) {
+    return box("if", `if ${JSON.stringify(node.if)}`, branch("then", node.then, at("then")), "else" in node ? branch("else", node.else, at("else")) : null);
+  }
+  if ("limit" in node) {
+    const rule = node.limit || {};
+    return box(
+      "limit",
+      `limit ${rule.limit} ${rule.unit || "requests"} per ${rule.period} s${rule.scope ? ` per ${rule.scope}` : ""}`,
+      branch("while it holds", node.then, at("then")),
+      "else" in node ? branch("once spent", node.else, at("else")) : null,
+    );
+  }
+  return box("bad", `unknown node: ${Object.keys(node).join(", ") || "empty"}`);
+}

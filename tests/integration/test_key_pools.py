@@ -1,0 +1,195 @@
+"""Key pools: several named stored keys per provider, spread by weight; a 429 cools a key down and
+the same request moves to the next key; a 401 disables a key, which the admin API and /metrics
+show. The official OpenAI SDK is the client (sending no key of its own); the fake OpenAI upstream
+answers per key."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import FakeClock, RunningGateway
+from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
+from tests.fakes.openai_server import FakeOpenAI
+
+KEYS = "/api/v1/accounts/local/gateways/default/provider-keys"
+SPENT, REVOKED = "sk-spent-0123456789abcdef", "sk-revoked-0123456789abcdef"
+GOOD, OTHER = "sk-good-0123456789abcdef", "sk-other-0123456789abcdef"
+HEAVY = 1_000_000  # a key this heavy beside one of weight 1 is chosen first (all but 1 in a million)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    behaviors = {SPENT: "rate-limited,retry-after-ms-30000", REVOKED: "error-401"}
+    with FakeOpenAI(key_behaviors=behaviors).serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> RunningGateway:
+    return make_gateway(clock=clock, upstreams={"openai": fake.base_url}, secret_key="master-key-for-tests")
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="unused", max_retries=0) as sdk:
+        yield sdk
+
+
+def store(gateway: RunningGateway, name: str, key: str, weight: float = 1) -> dict[str, Any]:
+    response = gateway.http.put(f"{KEYS}/openai/{name}", json={"key": key, "weight": weight})
+    assert response.status_code == 201, response.text
+    stored: dict[str, Any] = response.json()
+    return stored
+
+
+def ask(client: openai.OpenAI) -> openai.types.chat.ChatCompletion:
+    """A chat completion that brings no provider key, so the gateway uses its stored ones."""
+    return client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"Authorization": openai.Omit()},
+    )
+
+
+def keys_sent(fake: FakeOpenAI) -> list[str | None]:
+    return [request.header("authorization") for request in fake.requests]
+
+
+def listed(gateway: RunningGateway) -> dict[str, dict[str, Any]]:
+    return {key["name"]: key for key in gateway.http.get(KEYS).json()["result"]}
+
+
+def test_requests_are_spread_over_the_keys_by_weight_and_logged_by_name(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    store(gateway, "big", GOOD, weight=3)
+    store(gateway, "small", OTHER, weight=1)
+    for _ in range(200):
+        ask(client)
+    sent = Counter(keys_sent(fake))
+    assert set(sent) == {f"Bearer {GOOD}", f"Bearer {OTHER}"}
+    assert abs(sent[f"Bearer {GOOD}"] - 150) <= 30  # 5 standard deviations of a binomial(200, 0.75)
+    records = gateway.wait_for_logs(200)
+    by_name = Counter(record["key_name"] for record in records)
+    assert by_name == {"big": sent[f"Bearer {GOOD}"], "small": sent[f"Bearer {OTHER}"]}
+
+
+def test_a_429_cools_the_key_down_and_the_same_request_moves_to_the_next(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    store(gateway, "spent", SPENT, weight=HEAVY)
+    store(gateway, "spare", GOOD)
+    answer = ask(client)
+    assert answer.choices[0].message.content == "echo: hello"
+    assert keys_sent(fake) == [f"Bearer {SPENT}", f"Bearer {GOOD}"]  # one request, two keys
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["key_name"]) == (200, "spare")
+    assert [(a["key"], a["status"]) for a in record["attempts"]] == [("spent", 429), ("spare", 200)]
+    spent = listed(gateway)["spent"]
+    assert (spent["status"], spent["until"], spent["reason"]) == (
+        "cooling", clock.now + 30, "upstream answered 429",
+    )  # fmt: skip
+
+    fake.clear()
+    for _ in range(5):
+        ask(client)
+    assert keys_sent(fake) == [f"Bearer {GOOD}"] * 5  # the cooling key is left alone for Retry-After
+    clock.advance(30)
+    assert listed(gateway)["spent"]["status"] == "ok"
+    ask(client)
+    assert keys_sent(fake)[5] == f"Bearer {SPENT}"  # cooled down: chosen again
+
+
+def test_a_401_disables_the_key_which_the_listing_and_metrics_report(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    store(gateway, "revoked", REVOKED, weight=HEAVY)
+    store(gateway, "good", GOOD)
+    ask(client)
+    assert keys_sent(fake) == [f"Bearer {REVOKED}", f"Bearer {GOOD}"]
+    revoked = listed(gateway)["revoked"]
+    assert (revoked["status"], revoked["reason"]) == ("disabled", "upstream answered 401")
+    metrics = gateway.http.get("/metrics").text
+    labels = 'gateway="local/default",key="revoked",provider="openai"'
+    assert f'sluicegate_provider_key{{{labels},state="disabled"}} 1.0' in metrics
+    assert f'sluicegate_provider_key_refusals_total{{{labels},status="401"}} 1.0' in metrics
+
+    clock.advance(30 * 86400)  # disabled stays disabled
+    fake.clear()
+    for _ in range(5):
+        ask(client)
+    assert keys_sent(fake) == [f"Bearer {GOOD}"] * 5
+    enabled = gateway.http.patch(f"{KEYS}/openai/revoked", json={"enabled": True})
+    assert (enabled.status_code, enabled.json()["status"]) == (200, "ok")
+    ask(client)
+    assert keys_sent(fake)[5] == f"Bearer {REVOKED}"  # in use again (and refused again)
+    everything = gateway.http.get(KEYS).text + metrics + str(gateway.wait_for_logs(7))
+    assert not any(key in everything for key in (REVOKED, GOOD))
+
+
+def test_with_every_key_cooling_the_gateway_answers_429_with_when_one_frees(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    store(gateway, "spent", SPENT)
+    store(gateway, "revoked", REVOKED, weight=HEAVY)
+    with pytest.raises(openai.RateLimitError):
+        ask(client)  # each key refused once: the last refusal, the upstream's own 429, comes back
+    assert keys_sent(fake) == [f"Bearer {REVOKED}", f"Bearer {SPENT}"]
+    with pytest.raises(openai.RateLimitError) as cooling:
+        ask(client)
+    assert len(fake.requests) == 2  # nothing went upstream
+    error = cooling.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "provider_keys_cooling"
+    assert "usable again in 30 s" in error["message"]
+    assert cooling.value.response.headers["retry-after"] == "30"
+
+
+def test_with_every_key_disabled_the_gateway_answers_503_saying_how_to_fix_it(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    store(gateway, "revoked", REVOKED)
+    store(gateway, "also-revoked", REVOKED)
+    with pytest.raises(openai.AuthenticationError):
+        ask(client)
+    with pytest.raises(openai.InternalServerError) as disabled:
+        ask(client)
+    assert disabled.value.status_code == 503
+    error = disabled.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "provider_keys_disabled"
+    assert '{"enabled": true}' in error["message"]
+    assert sorted(error["keys"]) == ["also-revoked", "revoked"]
+
+
+def test_the_single_key_api_is_the_key_named_default(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    assert gateway.http.put(f"{KEYS}/openai", json={"key": GOOD}).status_code == 201
+    store(gateway, "second", OTHER, weight=2)
+    assert [(k["provider"], k["name"], k["weight"]) for k in gateway.http.get(KEYS).json()["result"]] == [
+        ("openai", "default", 1.0),
+        ("openai", "second", 2.0),
+    ]
+    # Replacing a key keeps its weight unless one is given.
+    assert gateway.http.put(f"{KEYS}/openai/second", json={"key": GOOD}).json()["weight"] == 2.0
+    assert gateway.http.patch(f"{KEYS}/openai/second", json={"weight": 5}).json()["weight"] == 5.0
+    assert gateway.http.delete(f"{KEYS}/openai").status_code == 204  # the default one
+    assert list(listed(gateway)) == ["second"]
+    missing = gateway.http.delete(f"{KEYS}/openai")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == (
+        "no stored openai key named 'default' in gateway 'default'; known: second"
+        " (one is removed with DELETE …/provider-keys/openai/<name>)"
+    )
+    bad = gateway.http.put(f"{KEYS}/openai/not%20ok", json={"key": GOOD})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "name"
+    assert "letters, digits" in bad.json()["error"]["message"]
+    weightless = gateway.http.put(f"{KEYS}/openai/x", json={"key": GOOD, "weight": 0})
+    assert (weightless.status_code, weightless.json()["error"]["field"]) == (400, "weight")
