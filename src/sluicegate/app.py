@@ -24,6 +24,7 @@ from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
+from sluicegate.ingress import FORMATS
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
@@ -41,6 +42,7 @@ from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.guardrails import Guardrails
+from sluicegate.pipeline.ingress import Ingress
 from sluicegate.pipeline.keys import InjectKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -48,6 +50,7 @@ from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.pipeline.steps import host_planner, provider_planner, universal_planner
+from sluicegate.pipeline.token_count import TokenCount
 from sluicegate.providers import registry
 from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
@@ -168,6 +171,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             Authenticate(tokens),
             Plan(planners),
             AllowList(),
+            Ingress(),
+            TokenCount(counter),
             guardrails,
             InjectKeys(keys),
             ResponseCache(
@@ -229,7 +234,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock),
+        proxy=ProxyEndpoint(pipeline, clock=clock, ingress=FORMATS),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

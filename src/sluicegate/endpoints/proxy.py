@@ -4,7 +4,7 @@ one (`POST /v1/{account}/{gateway}`, an ordered list of provider requests)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
 from sluicegate.exchange import Exchange
+from sluicegate.ingress.base import IngressFormat
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
@@ -24,9 +25,15 @@ COMPAT_OPENAI = (
 
 
 class ProxyEndpoint:
-    def __init__(self, pipeline: Handler, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        pipeline: Handler,
+        clock: Callable[[], float] = time.time,
+        ingress: Mapping[str, IngressFormat] | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
+        self._ingress = ingress or {}  # compat path -> the client API spoken there, besides chat
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -40,6 +47,7 @@ class ProxyEndpoint:
             headers=request.headers,
             read_body=partial(read_body, request),
             kind=COMPAT if provider == COMPAT else "provider",
+            ingress=self._ingress.get(tail) if provider == COMPAT else None,
             received_at=self._clock(),
         )
         return await self._run(request, exchange)
