@@ -37,7 +37,7 @@ from sluicegate.upstream import forwardable_request_headers
 COMPAT = "compat"
 CHAT = "chat/completions"
 PATHS = (CHAT, "embeddings")
-SERVED = (*PATHS, "v1/messages", "v1/messages/count_tokens")  # with ingress/ (listed in a 404)
+SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens")  # with ingress/ (listed in a 404)
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 
