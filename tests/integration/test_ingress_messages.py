@@ -8,6 +8,7 @@ from typing import Any
 
 import anthropic
 import httpx2 as httpx
+import openai
 import pytest
 
 from tests.conftest import RunningGateway
@@ -289,3 +290,19 @@ def test_a_cached_answer_is_served_in_the_form_asked(
     assert len(fakes["openai"].requests) == 1
     assert text == first.content[0].text  # type: ignore[union-attr]
     assert events[-1].type == "message_stop"
+
+
+def test_an_untranslated_request_never_meets_a_chat_clients_entry(
+    client: anthropic.Anthropic, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """A chat client's request to `anthropic/…` goes upstream as the very body an Anthropic client
+    sends untranslated; its entry holds a chat answer, which the Anthropic client must never get."""
+    cache = {"cf-aig-cache-ttl": "600"}
+    asked: Any = {"model": "anthropic/claude-sonnet-4-5", "max_tokens": 50}
+    asked["messages"] = [{"role": "user", "content": QUESTION}]
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as chat:
+        chat.chat.completions.create(**asked, extra_headers=cache)
+    raw = client.messages.with_raw_response.create(**asked, extra_headers=cache)
+    assert raw.headers["cf-aig-cache-status"] == "MISS"
+    assert raw.parse().type == "message"
+    assert fakes["anthropic"].requests[0].json == fakes["anthropic"].requests[1].json  # the same body
