@@ -25,6 +25,7 @@ from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
+from sluicegate.ingress import FORMATS
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
@@ -42,6 +43,7 @@ from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.guardrails import Guardrails
+from sluicegate.pipeline.ingress import Ingress
 from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -49,6 +51,7 @@ from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.pipeline.steps import host_planner, provider_planner, realtime_planner, universal_planner
+from sluicegate.pipeline.token_count import TokenCount
 from sluicegate.providers import registry
 from sluicegate.realtime.relay import RealtimeRelay
 from sluicegate.records import RecordBuilder
@@ -185,6 +188,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             authenticate,
             plan,
             allow_list,
+            Ingress(),
+            TokenCount(counter),
             guardrails,
             inject_keys,
             ResponseCache(
@@ -261,7 +266,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime),
+        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=FORMATS),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

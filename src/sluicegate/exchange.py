@@ -18,6 +18,7 @@ from sluicegate.types import Backoff, CacheSource, CacheStatus
 from sluicegate.usage.cost import CustomCost
 
 if TYPE_CHECKING:
+    from sluicegate.ingress.base import IngressFormat
     from sluicegate.routing.keypool import KeyRing
     from sluicegate.routing.plan import RoutePlan
 
@@ -64,6 +65,17 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class HubRequest:
+    """A compat request in another client API (`Exchange.ingress`) as the OpenAI chat request it
+    means: `asked` is the client's request, parsed; `route` and `body` the chat request, as a chat
+    client would have sent it to the compat endpoint."""
+
+    asked: dict[str, Any]
+    route: Route
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of one step, for the log: `status` 0 when no response came (see `error`)."""
 
@@ -90,6 +102,7 @@ class Exchange:
     headers: CIMultiDictProxy[str]
     read_body: Callable[[], Awaitable[bytes]]
     kind: str = "provider"  # which planner turns the request into steps
+    ingress: IngressFormat | None = None  # compat: the client's API when it is not OpenAI chat
     upstream_host: str = ""  # host-in-path: the host named in the path ("" otherwise)
     id: str = field(default_factory=lambda: new_log_id())
     received_at: float = field(default_factory=time.time)
@@ -121,6 +134,7 @@ class Exchange:
     guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
     restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only
     route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
+    hub: HubRequest | None = None  # an `ingress` request translated through chat (None: passed through)
 
     @property
     def account(self) -> str:

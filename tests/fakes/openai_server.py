@@ -23,7 +23,10 @@ other model succeeds.
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
 `max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
-`max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A token is a
+`max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A chat request
+whose `tool_choice` is "required" or names a function gets one call of that tool (else the first)
+instead, its arguments the last user text under the tool's first parameter, finish_reason
+"tool_calls". A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
 count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
@@ -345,6 +348,8 @@ class FakeOpenAI:
         call = request[CALL]
         messages = call.body.get("messages", [])
         limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+        if (tool := _forced_tool(call.body)) is not None:
+            return await self._tool_call(request, call, tool)
         pieces, finish = _reply(_last_user_text(messages), limit)
         usage = _chat_usage(_prompt_tokens(messages), len(pieces))
         head: dict[str, Any] = {
@@ -371,6 +376,42 @@ class FakeOpenAI:
         deltas += [{"content": piece} for piece in pieces[1:]]
         chunks = [{**head, "choices": [_delta_choice(delta, None)]} for delta in deltas]
         chunks.append({**head, "choices": [_delta_choice({}, finish)]})
+        if include_usage and not call.behavior.no_usage:
+            chunks.append({**head, "choices": [], "usage": usage})
+        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        return await self._stream(request, call, events, first_content=0)
+
+    async def _tool_call(self, request: web.Request, call: Call, tool: dict[str, Any]) -> web.StreamResponse:
+        """The answer to a request that forces a tool: one call of it, arguments split in two pieces."""
+        messages = call.body.get("messages", [])
+        function = tool["function"]
+        properties = (function.get("parameters") or {}).get("properties") or {"input": {}}
+        arguments = json.dumps({next(iter(properties)): _last_user_text(messages)})
+        tool_call = {
+            "id": f"call_fake_{call.number:06d}",
+            "type": "function",
+            "function": {"name": function["name"], "arguments": arguments},
+        }
+        usage = _chat_usage(_prompt_tokens(messages), len(arguments.split()))
+        head: dict[str, Any] = {"id": f"chatcmpl-fake-{call.number:06d}", "created": CREATED}
+        head |= {"model": call.body["model"], "system_fingerprint": "fp_fake"}
+        if not call.body.get("stream"):
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [tool_call]}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+            return web.json_response(
+                {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
+            )
+        include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+        head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
+        cut = len(arguments) // 2
+        opening = {**tool_call, "index": 0, "function": {"name": function["name"], "arguments": ""}}
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": None, "tool_calls": [opening]}]
+        deltas += [
+            {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+            for part in (arguments[:cut], arguments[cut:])
+        ]
+        chunks = [{**head, "choices": [_delta_choice(delta, None)]} for delta in deltas]
+        chunks.append({**head, "choices": [_delta_choice({}, "tool_calls")]})
         if include_usage and not call.behavior.no_usage:
             chunks.append({**head, "choices": [], "usage": usage})
         events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
@@ -621,6 +662,19 @@ def _data(payload: dict[str, Any]) -> bytes:
 
 def _event(kind: str, payload: dict[str, Any]) -> bytes:
     return f"event: {kind}\n".encode() + _data(payload)
+
+
+def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The function tool the request forces (`tool_choice` "required" or a named function), if any."""
+    tools = [
+        t for t in body.get("tools") or () if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+    choice = body.get("tool_choice")
+    if not tools or not (choice == "required" or isinstance(choice, dict)):
+        return None
+    name = ((choice if isinstance(choice, dict) else {}).get("function") or {}).get("name")
+    named = [t for t in tools if t["function"].get("name") == name]
+    return named[0] if named else tools[0]
 
 
 def _delta_choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ unhandled exception, or a secret in an answer."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_TOKEN, RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 
 PROVIDER_KEY = "sk-fuzz-provider-key-0a1b2c3d4e"
@@ -114,3 +116,150 @@ def test_universal_and_compat_survive_random_input(gateway: RunningGateway, step
     check(httpx.post(f"{gateway.url}/v1/local/default", json=steps, timeout=10))
     check(httpx.post(f"{gateway.url}/v1/local/default", content=raw, timeout=10))
     check(httpx.post(f"{gateway.url}/v1/local/default/compat/chat/completions", json=steps, timeout=10))
+
+
+# The ingress formats on the unified endpoint (ingress/): well-formed bodies of each API, for
+# models translated through chat to each fake or passed through, then one value anywhere in them
+# replaced by anything at all, so the translators and renderers are reached, not only the checks.
+INGRESS_MODELS = st.sampled_from(
+    [
+        "openai/gpt-4o-mini",
+        "anthropic/claude-sonnet-4-5",
+        "google-ai-studio/gemini-2.5-flash",
+        "dynamic/x",
+        "x",
+    ]
+)
+words = st.text(alphabet="abc ⚡\n", max_size=12)
+SCHEMA = st.just({"type": "object", "properties": {"city": {"type": "string"}}})
+TEXT_BLOCK = st.fixed_dictionaries({"type": st.just("text"), "text": words})
+USER_BLOCK = st.one_of(
+    TEXT_BLOCK,
+    st.fixed_dictionaries(
+        {
+            "type": st.just("image"),
+            "source": st.sampled_from(
+                [
+                    {"type": "base64", "media_type": "image/png", "data": "iVBO"},
+                    {"type": "url", "url": "https://x/y.png"},
+                ]
+            ),
+        }
+    ),
+    st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": words, "content": words}),
+)
+ASSISTANT_BLOCK = TEXT_BLOCK | st.fixed_dictionaries(
+    {"type": st.just("tool_use"), "id": words, "name": words, "input": st.just({"a": 1})}
+)
+ANTHROPIC_MESSAGE = st.fixed_dictionaries(
+    {"role": st.just("user"), "content": words | st.lists(USER_BLOCK, min_size=1, max_size=3)}
+) | st.fixed_dictionaries(
+    {"role": st.just("assistant"), "content": words | st.lists(ASSISTANT_BLOCK, min_size=1, max_size=3)}
+)
+MESSAGES_BODY = st.fixed_dictionaries(
+    {
+        "model": INGRESS_MODELS,
+        "max_tokens": st.integers(1, 40),
+        "messages": st.lists(ANTHROPIC_MESSAGE, min_size=1, max_size=3),
+    },
+    optional={
+        "system": words,
+        "stream": st.booleans(),
+        "stop_sequences": st.lists(words, max_size=2),
+        "temperature": st.floats(0, 1),
+        "tools": st.lists(st.fixed_dictionaries({"name": words, "input_schema": SCHEMA}), max_size=2),
+        "tool_choice": st.sampled_from([{"type": "auto"}, {"type": "any"}, {"type": "tool", "name": "f"}]),
+    },
+)
+RESPONSES_ITEM = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["user", "assistant", "developer"]),
+            "content": words
+            | st.lists(
+                st.fixed_dictionaries({"type": st.just("input_text"), "text": words}), min_size=1, max_size=2
+            ),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("function_call"), "call_id": words, "name": words, "arguments": st.just("{}")}
+    ),
+    st.fixed_dictionaries({"type": st.just("function_call_output"), "call_id": words, "output": words}),
+)
+RESPONSES_BODY = st.fixed_dictionaries(
+    {"model": INGRESS_MODELS, "input": words | st.lists(RESPONSES_ITEM, min_size=1, max_size=4)},
+    optional={
+        "instructions": words,
+        "max_output_tokens": st.integers(1, 40),
+        "stream": st.booleans(),
+        "tools": st.lists(
+            st.fixed_dictionaries({"type": st.just("function"), "name": words, "parameters": SCHEMA}),
+            max_size=2,
+        ),
+        "tool_choice": st.sampled_from(["auto", "required", {"type": "function", "name": "f"}]),
+        "temperature": st.floats(0, 2),
+    },
+)
+
+
+def mutated(bodies: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A body as drawn, or with the value at one place in it (chosen by `path`) replaced."""
+    return st.builds(
+        _replace,
+        bodies,
+        st.lists(st.integers(0, 7), min_size=1, max_size=4),
+        json_values | words,
+        st.booleans(),
+    )
+
+
+def _replace(body: Any, path: list[int], value: Any, keep: bool) -> Any:
+    node = body
+    for depth, step in enumerate([] if keep else path):
+        children = (
+            list(node) if isinstance(node, dict) else list(range(len(node))) if isinstance(node, list) else []
+        )
+        if not children:
+            break
+        key = children[step % len(children)]
+        if depth == len(path) - 1 or not isinstance(node[key], dict | list):
+            node[key] = value
+            break
+        node = node[key]
+    return body
+
+
+@pytest.fixture
+def ingress_gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> Iterator[RunningGateway]:
+    with FakeAnthropic().serve() as claude, FakeGemini().serve() as gemini:
+        upstreams = {
+            "openai": fake.base_url,
+            "anthropic": claude.base_url,
+            "google-ai-studio": gemini.base_url,
+        }
+        yield make_gateway(upstreams=upstreams)
+
+
+@FUZZ
+@given(
+    body=mutated(MESSAGES_BODY),
+    path=st.sampled_from(["v1/messages", "messages", "v1/messages/count_tokens"]),
+)
+def test_anthropic_messages_ingress_survives_random_input(
+    ingress_gateway: RunningGateway, body: Any, path: str
+) -> None:
+    url = f"{ingress_gateway.provider_url('compat')}/{path}"
+    response = httpx.post(url, json=body, headers={"anthropic-version": "2023-06-01"}, timeout=10)
+    check(response)
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        assert response.json()["type"] == "error"  # Anthropic's error shape, whoever refused
+
+
+@FUZZ
+@given(body=mutated(RESPONSES_BODY))
+def test_responses_ingress_survives_random_input(ingress_gateway: RunningGateway, body: Any) -> None:
+    check(httpx.post(f"{ingress_gateway.provider_url('compat')}/responses", json=body, timeout=10))

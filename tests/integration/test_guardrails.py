@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -190,6 +191,31 @@ def test_compat_requests_are_redacted_and_restored(gateway: RunningGateway, fake
     (record,) = gateway.wait_for_logs(1)
     detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
     assert EMAIL not in detail["request_body"]
+
+
+def test_messages_and_responses_clients_are_redacted_and_restored(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """Clients of the other APIs on the compat endpoint (ingress/): the upstream sees the
+    placeholder, the client its own text back, the log the client's body in its API, masked."""
+    configure(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
+    url = gateway.provider_url("compat")
+    with anthropic.Anthropic(base_url=url, api_key="sk-test", max_retries=0) as claude:
+        message = claude.messages.create(
+            model="openai/gpt-4o-mini",
+            max_tokens=64,
+            messages=[{"role": "user", "content": f"write to {EMAIL}"}],
+        )
+    assert "[EMAIL_1]" in sent_upstream(fake)
+    assert message.content[0].text == f"echo: write to {EMAIL}"  # type: ignore[union-attr]
+    with openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0) as compat:
+        response = compat.responses.create(model="openai/gpt-4o-mini", input=f"mail {EMAIL}", stream=False)
+    assert fake.requests[-1].json["input"] == "mail [EMAIL_1]"  # passed through, as Responses
+    assert EMAIL in response.output_text
+    for record in gateway.wait_for_logs(2):
+        detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+        assert EMAIL not in detail["request_body"]
+        assert "[EMAIL_1]" in detail["request_body"]
 
 
 def test_every_universal_step_is_guarded(gateway: RunningGateway, fake: FakeOpenAI) -> None:

@@ -313,3 +313,21 @@ def test_a_compat_answer_is_never_served_to_the_providers_own_endpoint(
         assert again.headers["x-semantic-cache"] == "HIT"
         assert again.parse().object == "chat.completion"
     assert len(fakes[1].requests) == 2
+
+
+def test_one_meaning_hits_whichever_client_api_asks(
+    gateway: RunningGateway, fakes: tuple[FakeOpenAI, FakeAnthropic, FakeGemini]
+) -> None:
+    """The Responses API on the compat endpoint means a chat request: a paraphrase of what a chat
+    client asked finds that answer, rendered as a Response (ingress/)."""
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-test", max_retries=0) as compat:
+        compat.chat.completions.create(
+            model=f"anthropic/{CLAUDE}", max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
+        )
+        stored(gateway, 1)
+        raw = compat.responses.with_raw_response.create(
+            model=f"anthropic/{CLAUDE}", input=PARAPHRASE, max_output_tokens=64
+        )
+    assert raw.headers["x-semantic-cache"] == "HIT"
+    assert raw.parse().output_text == ANSWER
+    assert len(fakes[1].requests) == 1

@@ -4,7 +4,7 @@ one (`POST /v1/{account}/{gateway}`, an ordered list of provider requests)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from aiohttp import web
@@ -14,6 +14,7 @@ from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
 from sluicegate.exchange import Exchange
+from sluicegate.ingress.base import IngressFormat
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
@@ -31,10 +32,12 @@ class ProxyEndpoint:
         pipeline: Handler,
         clock: Callable[[], float] = time.time,
         realtime: RealtimeEndpoint | None = None,
+        ingress: Mapping[str, IngressFormat] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
         self._realtime = realtime  # WebSocket upgrades of a provider's path
+        self._ingress = ingress or {}  # compat path -> the client API spoken there, besides chat
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -48,6 +51,7 @@ class ProxyEndpoint:
             headers=request.headers,
             read_body=partial(read_body, request),
             kind=COMPAT if provider == COMPAT else "provider",
+            ingress=self._ingress.get(tail) if provider == COMPAT else None,
             received_at=self._clock(),
         )
         if self._realtime is not None and is_upgrade(request):

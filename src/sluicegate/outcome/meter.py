@@ -11,6 +11,7 @@ from __future__ import annotations
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.outcome.pricing import Pricing, unpriced
+from sluicegate.providers.base import Provider, Route
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.tokens import TokenCounter
 
@@ -47,8 +48,9 @@ class Meter:
         usage = _reported(exchange, step)
         if usage is None and _countable(exchange, step):
             # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
-            reader, model = step.reader or step.provider, step.facts.model
-            text = reader.output_text(step.route, exchange.response_body, exchange.streamed)
+            reader, route = client_reader(exchange, step)
+            model = step.facts.model
+            text = reader.output_text(route, exchange.response_body, exchange.streamed)
             usage = Usage(
                 input_tokens=self._tokens.count_any_input(step.facts.payload, model),
                 output_tokens=self._tokens.count_text(text, model),
@@ -70,11 +72,20 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
     # 101: a realtime session, whose body is its summary, usage included (see endpoints/realtime.py).
     if not (200 <= exchange.status < 300 or exchange.status == SWITCHING_PROTOCOLS) or not body:
         return None
-    reader = step.reader or step.provider  # the answer the client got may not be the provider's shape
+    reader, route = client_reader(exchange, step)
     if exchange.streamed:
-        return reader.read_stream_usage(step.route, body) or step.facts.billed
+        return reader.read_stream_usage(route, body) or step.facts.billed
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
-    return reader.read_usage(step.route, body) or step.facts.billed
+    return reader.read_usage(route, body) or step.facts.billed
+
+
+def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:
+    """Whose shape the answer the client got is in, and the route it is read at: the provider's, or
+    the one a compat translation answers in (`step.reader`), or the client API's own (`ingress`)."""
+    if exchange.ingress is not None and exchange.hub is not None:
+        native = exchange.ingress.native
+        return native.provider, Route(exchange.account, native.path)
+    return step.reader or step.provider, step.route
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:

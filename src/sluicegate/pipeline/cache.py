@@ -249,8 +249,10 @@ def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
     step = exchange.steps[0]
     if step.reader is None:
         return step.provider, step.route, step.facts
-    # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route.
-    return step.reader, exchange.route, step.reader.read_request(exchange.route, exchange.body)
+    # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route, or
+    # speaks another API whose request was translated to that chat request (`hub`).
+    route, body = (exchange.hub.route, exchange.hub.body) if exchange.hub else (exchange.route, exchange.body)
+    return step.reader, route, step.reader.read_request(route, body)
 
 
 async def replay(body: bytes) -> AsyncGenerator[bytes, None]:

@@ -38,7 +38,7 @@ CUSTOM = "custom:"
 def exact_key(exchange: Exchange, per_key: bool) -> str:
     """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
     except that, per key, a `?key=` now counts as a credential."""
-    digest = hashlib.sha256(exchange.kind.encode())
+    digest = hashlib.sha256(_kind(exchange).encode())
     for step in exchange.steps:
         payload = step.facts.payload
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
@@ -52,7 +52,7 @@ def exact_key(exchange: Exchange, per_key: bool) -> str:
 
 def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
     """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
-    digest = hashlib.sha256(b"custom\0" + exchange.kind.encode())
+    digest = hashlib.sha256(b"custom\0" + _kind(exchange).encode())
     for step in exchange.steps:
         digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
         if per_key:
@@ -86,6 +86,15 @@ def _credentials(step: Step) -> Iterator[bytes]:
     if "key=" in step.route.query:
         for value in parse_qs(step.route.query).get("key", ()):
             yield hashlib.sha256(f"?key={value}".encode()).digest()
+
+
+def _kind(exchange: Exchange) -> str:
+    """The endpoint kind, and for a compat request passed untranslated to its own API's provider
+    that API: its answers are that provider's, not chat's, and must not meet a chat request that
+    a translator turned into the same body."""
+    if exchange.ingress is not None and exchange.hub is None:
+        return f"{exchange.kind}:{exchange.ingress.name}"
+    return exchange.kind
 
 
 def _gateway(exchange: Exchange) -> str:

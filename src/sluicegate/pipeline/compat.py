@@ -5,6 +5,10 @@
 OpenAI-compatible provider gets the request as it is (model prefix removed); Anthropic, Google AI
 Studio and Workers AI get it translated to their native API, and their answers, errors and
 streams are translated back to OpenAI's shapes as they arrive.
+
+A request in another client API (`exchange.ingress`, see ingress/) is first translated to the
+chat request it means and planned as that one; its answer is rendered back by pipeline/ingress.py.
+A model of the provider whose API the client speaks gets the request as it came, untranslated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from multidict import CIMultiDict
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
-from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
+from sluicegate.exchange import Exchange, HubRequest, Reply, RetryPolicy, Step
+from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.steps import Planner
@@ -30,7 +35,9 @@ from sluicegate.routing.nodes import join
 from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
-PATHS = ("chat/completions", "embeddings")
+CHAT = "chat/completions"
+PATHS = (CHAT, "embeddings")
+SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens")  # with ingress/ (listed in a 404)
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 
@@ -38,14 +45,18 @@ def compat_planner(
     providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
     async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        path = exchange.route.path
-        if path not in PATHS:
+        path, ingress = exchange.route.path, exchange.ingress
+        if path not in PATHS and ingress is None:
             raise NotFound(
-                f"the compat endpoint serves {' and '.join(PATHS)}, not {path!r}", paths=list(PATHS)
+                f"the compat endpoint serves {' and '.join(SERVED)}, not {path!r}", paths=list(SERVED)
             )
         payload = _payload(exchange.body)
         headers = forwardable_request_headers(exchange.headers)
-        build = _StepBuilder(providers, targets, exchange, payload, headers)
+        if ingress is not None:
+            if (native := _native_step(providers, exchange, ingress, payload, headers, policy)) is not None:
+                return [native]
+            payload, headers, path = _through_chat(exchange, ingress, payload, headers)
+        build = _StepBuilder(providers, targets, exchange, payload, headers, path)
         if not is_dynamic(payload.get("model")):
             slug, model = _split_model(payload.get("model"), providers)
             return [build(slug, model, policy)]
@@ -64,6 +75,43 @@ def compat_planner(
     return plan
 
 
+def _native_step(
+    providers: Mapping[str, Provider],
+    exchange: Exchange,
+    ingress: IngressFormat,
+    payload: dict[str, Any],
+    headers: CIMultiDict[str],
+    policy: RetryPolicy,
+) -> Step | None:
+    """The request as it came, for a model of the provider whose own API the client speaks
+    (`anthropic/…` in Anthropic's Messages): nothing to translate either way."""
+    if is_dynamic(payload.get("model")):
+        return None
+    slug, model = _split_model(payload.get("model"), providers)
+    if slug != ingress.native.provider.name:
+        return None
+    provider = providers[slug]
+    route = Route(exchange.account, ingress.native.path, exchange.route.query)
+    body = encode({**payload, "model": model})
+    return Step(provider, route, headers, body, provider.read_request(route, body), policy)
+
+
+def _through_chat(
+    exchange: Exchange, ingress: IngressFormat, payload: dict[str, Any], headers: CIMultiDict[str]
+) -> tuple[dict[str, Any], CIMultiDict[str], str]:
+    """The chat request, headers and path that a request in another client API means; noted on the
+    exchange (`hub`) so the caches serve it as they would that chat request."""
+    try:
+        chat = ingress.to_chat(payload)
+    except TranslationError as exc:
+        raise BadRequest(
+            f"cannot translate the request for the providers: {exc}", format=ingress.name
+        ) from exc
+    route = Route(exchange.account, CHAT, exchange.route.query)
+    exchange.hub = HubRequest(payload, route, encode(chat, source=payload))
+    return chat, ingress.hub_headers(headers), CHAT
+
+
 class _StepBuilder:
     """The step that sends this request to `slug`'s `model`: as it is to an OpenAI-compatible
     provider, translated to the native API of the others."""
@@ -75,13 +123,13 @@ class _StepBuilder:
         exchange: Exchange,
         payload: dict[str, Any],
         headers: CIMultiDict[str],
+        path: str,
     ) -> None:
         self._providers, self._targets = providers, targets
-        self._exchange, self._payload, self._headers = exchange, payload, headers
+        self._exchange, self._payload, self._headers, self._path = exchange, payload, headers, path
 
     def __call__(self, slug: str, model: str, policy: RetryPolicy) -> Step:
-        exchange, payload, headers = self._exchange, self._payload, self._headers
-        path = exchange.route.path
+        exchange, payload, headers, path = self._exchange, self._payload, self._headers, self._path
         provider = self._providers[slug]
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
@@ -89,7 +137,7 @@ class _StepBuilder:
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
         target = self._targets.get(slug)
-        if target is None or path != "chat/completions":
+        if target is None or path != CHAT:
             usable = sorted(
                 {*self._targets, *(n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))}
             )
@@ -158,11 +206,11 @@ def translate_reply(
         if reply.stream is not None:
             stream = _error_stream(translator, provider, reply.status, reply.stream)
             return Reply(reply.status, headers, stream=stream)
-        with _malformed(provider):
+        with malformed(provider):
             return Reply(reply.status, headers, body=translator.error(reply.status, body))
     if reply.stream is None:
         headers["Content-Type"] = "application/json"
-        with _malformed(provider):
+        with malformed(provider):
             return Reply(reply.status, headers, body=translator.response(reply.body, model))
     headers["Content-Type"] = "text/event-stream; charset=utf-8"
     stream = _translated(translator, provider, model, include_usage, reply.stream)
@@ -179,11 +227,11 @@ async def _translated(
     converter = translator.stream(model, include_usage)
     async with aclosing(stream):
         async for chunk in stream:
-            with _malformed(provider):
+            with malformed(provider):
                 out = converter.feed(chunk)
             if out:
                 yield out
-    with _malformed(provider):
+    with malformed(provider):
         last = converter.close()
     yield last
 
@@ -193,13 +241,13 @@ async def _error_stream(
 ) -> AsyncGenerator[bytes, None]:
     async with aclosing(stream):
         body = b"".join([chunk async for chunk in stream])
-    with _malformed(provider):
+    with malformed(provider):
         translated = translator.error(status, body)
     yield translated
 
 
 @contextmanager
-def _malformed(provider: str) -> Iterator[None]:
+def malformed(provider: str) -> Iterator[None]:
     """Translators raise TranslationError for the shapes they check, and KeyError, TypeError, ...
     where an answer breaks what they assume: either way the provider answered something unexpected."""
     try:

@@ -116,7 +116,8 @@ class Guardrails:
         step = exchange.step
         if step is None:
             return
-        shape = "openai_chat" if exchange.kind == "compat" else shape_of(step.route.path, step.facts.payload)
+        translated = exchange.kind == "compat" and (exchange.ingress is None or exchange.hub is not None)
+        shape = "openai_chat" if translated else shape_of(step.route.path, step.facts.payload)
         if shape is None:
             return
         content_type = reply.headers.get("Content-Type", "")
@@ -173,7 +174,7 @@ def check_request(exchange: Exchange, guard: Guard, vault: Vault, findings: Find
     if exchange.kind in _SINGLE_STEP_KINDS:
         exchange.body = exchange.steps[0].body
     elif exchange.kind == "compat":
-        exchange.body = _rewritten(exchange.body, "openai_chat", change)
+        exchange.body = _rewritten(exchange.body, _client_shape(exchange), change)
     elif exchange.kind == "universal":
         exchange.body = _universal_body(exchange, changed)
 
@@ -207,7 +208,7 @@ def _mask_client_body(exchange: Exchange, guard: Guard, vault: Vault) -> None:
     (a universal array, whose steps may differ in shape) without its bodies."""
     step = exchange.steps[0] if exchange.steps else None
     if exchange.kind == "compat":
-        shape: Shape | None = "openai_chat"
+        shape: Shape | None = _client_shape(exchange)
     elif exchange.kind in _SINGLE_STEP_KINDS and step is not None:
         shape = shape_of(step.route.path, step.facts.payload)
     else:
@@ -217,6 +218,11 @@ def _mask_client_body(exchange: Exchange, guard: Guard, vault: Vault) -> None:
         return
     blocking = guard.scanner("request", "block")
     exchange.body = _rewritten(exchange.body, shape, lambda text, _role: redact(text, blocking, vault)[0])
+
+
+def _client_shape(exchange: Exchange) -> Shape:
+    """How the client's own body reads on the compat endpoint: OpenAI chat, or its API's (ingress/)."""
+    return exchange.ingress.shape if exchange.ingress is not None else "openai_chat"
 
 
 def _universal_body(exchange: Exchange, changed: list[bool]) -> bytes:

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 
@@ -48,11 +49,11 @@ class Log:
             raise
         except GatewayError as error:
             exchange.error = error.message
-            reply = error_reply(error)
+            reply = error_reply(error, exchange.ingress)
         except Exception as error:  # a bug: answer 500, keep the record, show the traceback
             _log.exception("unhandled error in request %s", exchange.id)
             exchange.error = f"internal error: {type(error).__name__}"
-            reply = error_reply(GatewayError("internal gateway error"))
+            reply = error_reply(GatewayError("internal gateway error"), exchange.ingress)
         exchange.status = reply.status
         reply.headers[LOG_ID_HEADER] = exchange.id
         if reply.stream is None:
@@ -126,6 +127,8 @@ def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
     exchange.response_body = b"".join(chunks)
 
 
-def error_reply(error: GatewayError) -> Reply:
+def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:
+    """The gateway's own error as an answer: OpenAI's error shape, or the client API's (`ingress`)."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", **error.headers})
-    return Reply(error.status, headers, body=error.body())
+    body = error.body() if ingress is None else ingress.error(error.status, error.body())
+    return Reply(error.status, headers, body=body)

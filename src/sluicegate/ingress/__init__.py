@@ -1,0 +1,23 @@
+"""Client APIs the unified endpoint speaks besides OpenAI chat, translated through chat.
+
+`FORMATS` maps each compat path to its format (ingress/base.py says what a format does): the
+`anthropic` SDK's `…/compat/v1/messages` (also `…/compat/messages`) and its `count_tokens`, and
+the `openai` SDK's Responses API, `…/compat/responses`. A request whose model belongs to the
+format's own provider (`anthropic/…`, `openai/…`) skips the translation (`Native`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sluicegate.ingress.anthropic_messages import COUNT_TOKENS, MESSAGES
+from sluicegate.ingress.base import IngressFormat
+from sluicegate.ingress.openai_responses import RESPONSES
+
+FORMATS: Mapping[str, IngressFormat] = {
+    "v1/messages": MESSAGES,
+    "messages": MESSAGES,
+    "v1/messages/count_tokens": COUNT_TOKENS,
+    "messages/count_tokens": COUNT_TOKENS,
+    "responses": RESPONSES,
+}

@@ -1,0 +1,320 @@
+"""Anthropic's Messages API in, OpenAI chat to the providers, Anthropic's shapes back.
+
+Anthropic's side: https://docs.anthropic.com/en/api/messages (request, answer),
+https://docs.anthropic.com/en/api/messages-count-tokens and https://docs.anthropic.com/en/api/errors.
+What chat cannot say is refused with a `TranslationError` naming the field (server tools, MCP
+servers, containers, file ids, images inside tool results); knobs that only tune and chat lacks
+(`top_k`, `thinking`, `cache_control`) are dropped. Earlier thinking blocks are dropped too: they
+are only meaningful to the Anthropic model that wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.guardrails.bodies import Shape
+from sluicegate.ingress.anthropic_stream import (
+    ERROR_TYPES,
+    STOP_REASONS,
+    MessagesStream,
+    anthropic_usage,
+    error_type,
+)
+from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
+from sluicegate.providers.anthropic import ANTHROPIC
+
+# Request fields that ask Anthropic's platform for something only it has.
+_ANTHROPIC_ONLY: Final = ("mcp_servers", "container")
+_TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "any": "required", "none": "none"}
+_DROPPED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking"})
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicMessages:
+    """`POST …/compat/v1/messages` (and `…/compat/messages`); with `counts`, `…/count_tokens`."""
+
+    counts: bool = False
+    name: str = "anthropic-messages"
+    shape: Shape = "anthropic_messages"
+    native: Native = field(default_factory=lambda: Native(ANTHROPIC, "v1/messages"))
+
+    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        hub = CIMultiDict((k, v) for k, v in headers.items() if not k.lower().startswith("anthropic-"))
+        key = hub.popall("x-api-key", [])
+        if key and "authorization" not in hub:
+            hub["Authorization"] = f"Bearer {key[0]}"
+        return hub
+
+    def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for name in _ANTHROPIC_ONLY:
+            if payload.get(name):
+                raise TranslationError(f"{name}: only Anthropic's own API runs it; use an anthropic/ model")
+        chat: dict[str, Any] = {"model": payload.get("model"), "messages": _messages(payload)}
+        max_tokens = payload.get("max_tokens")
+        if max_tokens is not None or not self.counts:
+            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+                raise TranslationError("max_tokens: a positive integer is required")
+            chat["max_completion_tokens"] = max_tokens
+        for name in ("temperature", "top_p"):
+            if (value := payload.get(name)) is not None:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise TranslationError(f"{name}: must be a number")
+                chat[name] = value
+        if (stops := payload.get("stop_sequences")) is not None:
+            if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+                raise TranslationError("stop_sequences: must be a list of strings")
+            if stops:
+                chat["stop"] = stops
+        if tools := payload.get("tools"):
+            chat["tools"] = _tools(tools)
+        if (choice := payload.get("tool_choice")) is not None:
+            chat.update(_tool_choice(choice))
+        if isinstance(user := mapping(payload.get("metadata")).get("user_id"), str):
+            chat["user"] = user
+        if payload.get("stream") is True and not self.counts:
+            chat["stream"] = True
+            chat["stream_options"] = {"include_usage": True}  # Anthropic streams always report usage
+        return chat
+
+    def answer(self, asked: Mapping[str, Any], body: bytes) -> bytes:
+        if self.counts:  # the gateway counted the tokens itself: already Anthropic's answer
+            return body
+        completion = orjson.loads(body)
+        choice = mapping(next(iter(completion.get("choices") or ()), None))
+        message = mapping(choice.get("message"))
+        content: list[dict[str, Any]] = []
+        text = message.get("content")
+        refusal = message.get("refusal")
+        if isinstance(text, str) and text:
+            content.append({"type": "text", "text": text})
+        elif isinstance(refusal, str) and refusal:
+            content.append({"type": "text", "text": refusal})
+        for call in message.get("tool_calls") or ():
+            function = mapping(mapping(call).get("function"))
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": mapping(call).get("id"),
+                    "name": function.get("name"),
+                    "input": tool_input(function.get("arguments")),
+                }
+            )
+        finish = str(choice.get("finish_reason"))
+        stop = "refusal" if refusal and not text else STOP_REASONS.get(finish, "end_turn")
+        return orjson.dumps(
+            {
+                "id": str(completion.get("id", "")),
+                "type": "message",
+                "role": "assistant",
+                "model": completion.get("model") or asked.get("model"),
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": anthropic_usage(completion.get("usage")) or {"input_tokens": 0, "output_tokens": 0},
+            }
+        )
+
+    def stream(self, asked: Mapping[str, Any]) -> MessagesStream:
+        return MessagesStream(str(asked.get("model", "")))
+
+    def error(self, status: int, body: bytes) -> bytes:
+        """Anthropic's `{"type": "error", "error": {"type", "message"}}`; the gateway's details
+        (`code`, `field`, `providers`, …) stay beside them, for a person reading it."""
+        error = dict(openai_error(body) or {})
+        message = error.pop("message", None)
+        if not isinstance(message, str):
+            message = body.decode("utf-8", "replace").strip()[:2000] or f"the provider answered HTTP {status}"
+        code = error.get("code")
+        kind = code if isinstance(code, str) and code in ERROR_TYPES else error_type(status)
+        error.pop("type", None)
+        return orjson.dumps({"type": "error", "error": {"type": kind, "message": message, **error}})
+
+
+def tool_input(arguments: Any) -> dict[str, Any]:
+    """A chat tool call's JSON arguments as a tool_use block's input (an object, always)."""
+    try:
+        value = orjson.loads(arguments) if isinstance(arguments, str) and arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _messages(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise TranslationError("messages: a non-empty list is required")
+    chat = _system(payload.get("system"))
+    for i, message in enumerate(messages):
+        where = f"messages.{i}"
+        role = mapping(message).get("role")
+        content = mapping(message).get("content")
+        if role not in ("user", "assistant"):
+            raise TranslationError(f"{where}.role: must be 'user' or 'assistant', not {role!r}")
+        if isinstance(content, str):
+            chat.append({"role": role, "content": content})
+        elif isinstance(content, list):
+            chat += _user_turn(content, where) if role == "user" else [_assistant_turn(content, where)]
+        else:
+            raise TranslationError(f"{where}.content: must be a string or a list of content blocks")
+    return chat
+
+
+def _system(system: Any) -> list[dict[str, Any]]:
+    if system is None or system == "":
+        return []
+    if isinstance(system, str):
+        return [{"role": "system", "content": system}]
+    if not isinstance(system, list):
+        raise TranslationError("system: must be a string or a list of text blocks")
+    texts = []
+    for j, block in enumerate(system):
+        if mapping(block).get("type") != "text" or not isinstance(mapping(block).get("text"), str):
+            raise TranslationError(f"system.{j}: only text blocks can be system prompts")
+        texts.append(block["text"])
+    return [{"role": "system", "content": _joined_text(texts)}] if texts else []
+
+
+def _joined_text(texts: list[str]) -> Any:
+    """One text as a string (the form chat clients send), several as text parts."""
+    return texts[0] if len(texts) == 1 else [{"type": "text", "text": text} for text in texts]
+
+
+def _user_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
+    """Tool results first, each its own `tool` message (chat wants them right after the call),
+    then whatever else the turn says as one user message."""
+    results: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(blocks):
+        at = f"{where}.content.{j}"
+        kind = mapping(block).get("type")
+        if kind == "tool_result":
+            results.append(_tool_result(block, at))
+        elif kind == "text" and isinstance(block.get("text"), str):
+            parts.append({"type": "text", "text": block["text"]})
+        elif kind == "image":
+            parts.append(_image(mapping(block.get("source")), at))
+        elif kind == "document":
+            parts.append(_document(mapping(block.get("source")), at))
+        else:
+            raise TranslationError(f"{at}: a {kind!r} block cannot be sent to this provider")
+    if not parts:
+        return results
+    if all(part["type"] == "text" for part in parts):
+        return [*results, {"role": "user", "content": _joined_text([p["text"] for p in parts])}]
+    return [*results, {"role": "user", "content": parts}]
+
+
+def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(blocks):
+        at = f"{where}.content.{j}"
+        kind = mapping(block).get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "tool_use":
+            call_id, name, arguments = block.get("id"), block.get("name"), block.get("input", {})
+            if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(arguments, dict):
+                raise TranslationError(
+                    f"{at}: a tool_use block needs a string id and name and an object input"
+                )
+            function = {"name": name, "arguments": orjson.dumps(arguments).decode()}
+            calls.append({"id": call_id, "type": "function", "function": function})
+        elif kind not in _DROPPED_BLOCKS:
+            raise TranslationError(f"{at}: a {kind!r} block cannot be sent to this provider")
+    turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        turn["tool_calls"] = calls
+    return turn
+
+
+def _tool_result(block: Mapping[str, Any], where: str) -> dict[str, Any]:
+    call_id, content = block.get("tool_use_id"), block.get("content", "")
+    if not isinstance(call_id, str):
+        raise TranslationError(f"{where}.tool_use_id: a string is required")
+    if isinstance(content, list):
+        texts = []
+        for k, part in enumerate(content):
+            if mapping(part).get("type") != "text" or not isinstance(part.get("text"), str):
+                raise TranslationError(
+                    f"{where}.content.{k}: only text can be returned by a tool to this provider"
+                )
+            texts.append(part["text"])
+        content = "\n".join(texts)
+    elif not isinstance(content, str):
+        raise TranslationError(f"{where}.content: must be a string or a list of text blocks")
+    if block.get("is_error") is True:
+        content = f"Error: {content}"  # chat has no error flag on tool results
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def _image(source: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """https://docs.anthropic.com/en/docs/build-with-claude/vision: base64 or URL sources."""
+    if source.get("type") == "base64":
+        return {"type": "image_url", "image_url": {"url": _data_url(source, where)}}
+    if source.get("type") == "url" and isinstance(source.get("url"), str):
+        return {"type": "image_url", "image_url": {"url": source["url"]}}
+    raise TranslationError(f"{where}.source: only base64 and url images can be sent to this provider")
+
+
+def _document(source: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """https://docs.anthropic.com/en/docs/build-with-claude/pdf-support: a base64 PDF or plain text."""
+    if source.get("type") == "base64":
+        return {"type": "file", "file": {"file_data": _data_url(source, where)}}
+    if source.get("type") == "text" and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}
+    raise TranslationError(f"{where}.source: only base64 and text documents can be sent to this provider")
+
+
+def _data_url(source: Mapping[str, Any], where: str) -> str:
+    media_type, data = source.get("media_type"), source.get("data")
+    if not isinstance(media_type, str) or not isinstance(data, str):
+        raise TranslationError(f"{where}.source: media_type and data strings are required")
+    return f"data:{media_type};base64,{data}"
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be a list")
+    chat = []
+    for i, tool in enumerate(tools):
+        tool = mapping(tool)
+        kind, name, schema = tool.get("type", "custom"), tool.get("name"), tool.get("input_schema")
+        if kind != "custom" or not isinstance(schema, dict):
+            raise TranslationError(
+                f"tools.{i}: {kind!r} is one of Anthropic's server tools; only custom tools with an"
+                " input_schema can be sent to this provider"
+            )
+        if not isinstance(name, str):
+            raise TranslationError(f"tools.{i}.name: a string is required")
+        function: dict[str, Any] = {"name": name, "parameters": schema}
+        if isinstance(tool.get("description"), str):
+            function["description"] = tool["description"]
+        chat.append({"type": "function", "function": function})
+    return chat
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    """https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use#forcing-tool-use"""
+    kind = str(mapping(choice).get("type"))
+    chat: dict[str, Any]
+    if kind in _TOOL_CHOICES:
+        chat = {"tool_choice": _TOOL_CHOICES[kind]}
+    elif kind == "tool" and isinstance(choice.get("name"), str):
+        chat = {"tool_choice": {"type": "function", "function": {"name": choice["name"]}}}
+    else:
+        raise TranslationError("tool_choice.type: must be auto, any, tool (with a name) or none")
+    if choice.get("disable_parallel_tool_use") is True and kind != "none":
+        chat["parallel_tool_calls"] = False
+    return chat
+
+
+MESSAGES = AnthropicMessages()
+COUNT_TOKENS = AnthropicMessages(
+    counts=True, name="anthropic-count-tokens", native=Native(ANTHROPIC, "v1/messages/count_tokens")
+)

@@ -1,0 +1,148 @@
+"""The ingress contract: another client API on the unified endpoint, spoken through OpenAI chat.
+
+OpenAI chat is the hub. An ingress format turns its request into a chat request (`to_chat`), and
+renders the chat answer the providers' translators already produce back in its own shape: a JSON
+body (`answer`), a stream event by event (`stream`), an error (`error`). So a new ingress format is
+one module and a new provider one translator, never a translator per pair.
+
+Formats are pure (no network, clock or globals), like translators and provider adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.compat.base import SseLines, TranslationError
+from sluicegate.guardrails.bodies import Shape
+from sluicegate.providers.base import Provider
+
+__all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError", "sse_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class Native:
+    """Where the format is the provider's own API: `provider`'s `path` takes it untranslated, and
+    `provider`'s adapter reads usage from answers in this shape (`path` is the route it reads at)."""
+
+    provider: Provider
+    path: str
+
+
+class StreamRenderer(Protocol):
+    """Stateful: chat.completion.chunk SSE bytes, split anywhere, in; the format's events out, each
+    complete chunk rendered as soon as it arrives."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes:
+        """What ends the stream (the format's closing events), whether or not `[DONE]` came."""
+        ...
+
+
+class IngressFormat(Protocol):
+    """One client API on the compat endpoint. `name` is how logs and cache keys tell it apart;
+    `shape` is how guardrails read its bodies."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shape(self) -> Shape: ...
+
+    @property
+    def native(self) -> Native: ...
+
+    @property
+    def counts(self) -> bool:
+        """Whether the answer is a count of the request's input tokens, not a generation: made
+        by the gateway (pipeline/token_count.py) unless the request passes through."""
+        ...
+
+    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        """The client's headers as a chat client would send them (its key in `Authorization`)."""
+        ...
+
+    def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The chat request `payload` means, its `model` kept; `TranslationError` names the field
+        that cannot be said in chat."""
+        ...
+
+    def answer(self, asked: Mapping[str, Any], body: bytes) -> bytes:
+        """A `chat.completion` JSON body as this format's answer to the request `asked`."""
+        ...
+
+    def stream(self, asked: Mapping[str, Any]) -> StreamRenderer: ...
+
+    def error(self, status: int, body: bytes) -> bytes:
+        """An OpenAI-shaped error body (an upstream's, translated, or the gateway's own) in this
+        format's error shape."""
+        ...
+
+
+class ChatChunks:
+    """Splits chat SSE bytes into the JSON objects of their `data:` lines; `done` once `[DONE]` came.
+    Events that are not JSON objects are skipped: nothing could be rendered from them."""
+
+    def __init__(self) -> None:
+        self._lines = SseLines()
+        self._data: list[bytes] = []
+        self.done = False
+
+    def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
+        for line in self._lines.feed(chunk):
+            yield from self._line(line)
+
+    def close(self) -> Iterator[dict[str, Any]]:
+        for line in self._lines.flush():
+            yield from self._line(line)
+        yield from self._dispatch()
+
+    def _line(self, line: bytes) -> Iterator[dict[str, Any]]:
+        if not line:
+            yield from self._dispatch()
+            return
+        name, _, value = line.partition(b":")
+        if name == b"data":
+            self._data.append(value.removeprefix(b" "))
+
+    def _dispatch(self) -> Iterator[dict[str, Any]]:
+        data, self._data = b"\n".join(self._data), []
+        if not data:
+            return
+        if data.strip() == b"[DONE]":
+            self.done = True
+            return
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(event, dict):
+            yield event
+
+
+def sse_event(kind: str, payload: Mapping[str, Any]) -> bytes:
+    """One named SSE event, as Anthropic and the Responses API send them."""
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def openai_error(body: bytes) -> dict[str, Any] | None:
+    """The `error` object of an OpenAI-shaped error body, or None when it is not one."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def int_or_zero(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,275 @@
+"""OpenAI's Responses API in, OpenAI chat to the providers, Responses shapes back.
+
+The Responses side: https://platform.openai.com/docs/api-reference/responses/create (request and
+the Response object). Stateless only: the gateway keeps no responses, so `previous_response_id`,
+`conversation` and stored prompts are refused (send the whole conversation in `input`), as are
+built-in tools (web search, file search, code interpreter: OpenAI runs them, no other provider).
+Knobs that only tune and chat lacks (`reasoning`, `truncation`, `include`) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.guardrails.bodies import Shape
+from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
+from sluicegate.ingress.openai_responses_stream import ResponsesStream, response_object
+from sluicegate.providers.openai import OPENAI
+
+# Request fields that need state or tools only OpenAI keeps.
+_STATEFUL: Final = ("previous_response_id", "conversation", "prompt")
+_ROLES: Final[Mapping[str, str]] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+}
+_TOOL_CHOICES: Final = ("auto", "none", "required")
+_ERROR_TYPES: Final[Mapping[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIResponses:
+    """`POST …/compat/responses`."""
+
+    counts: bool = False
+    name: str = "openai-responses"
+    shape: Shape = "openai_responses"
+    native: Native = field(default_factory=lambda: Native(OPENAI, "responses"))
+
+    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        return headers  # the openai SDK sends its key as chat clients do
+
+    def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for name in _STATEFUL:
+            if payload.get(name) is not None:
+                raise TranslationError(
+                    f"{name}: the gateway keeps no responses; send the whole conversation in input"
+                )
+        if payload.get("background") is True:
+            raise TranslationError("background: only OpenAI's own API runs responses in the background")
+        conversation = _input(payload.get("input"))
+        if not conversation:
+            raise TranslationError("input: a string or a non-empty list of items is required")
+        messages = _instructions(payload.get("instructions")) + conversation
+        chat: dict[str, Any] = {"model": payload.get("model"), "messages": messages}
+        if (limit := payload.get("max_output_tokens")) is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise TranslationError("max_output_tokens: must be a positive integer")
+            chat["max_completion_tokens"] = limit
+        for name in ("temperature", "top_p"):
+            if (value := payload.get(name)) is not None:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise TranslationError(f"{name}: must be a number")
+                chat[name] = value
+        if tools := payload.get("tools"):
+            chat["tools"] = _tools(tools)
+        if (choice := payload.get("tool_choice")) is not None:
+            chat["tool_choice"] = _tool_choice(choice)
+        if isinstance(parallel := payload.get("parallel_tool_calls"), bool):
+            chat["parallel_tool_calls"] = parallel
+        if (response_format := _response_format(mapping(payload.get("text")).get("format"))) is not None:
+            chat["response_format"] = response_format
+        if isinstance(user := payload.get("safety_identifier", payload.get("user")), str):
+            chat["user"] = user
+        if payload.get("stream") is True:
+            chat["stream"] = True
+            chat["stream_options"] = {"include_usage": True}  # response.completed always has usage
+        return chat
+
+    def answer(self, asked: Mapping[str, Any], body: bytes) -> bytes:
+        completion = orjson.loads(body)
+        choice = mapping(next(iter(completion.get("choices") or ()), None))
+        message = mapping(choice.get("message"))
+        output: list[dict[str, Any]] = []
+        content_id = f"msg_{completion.get('id', '')}"
+        if isinstance(text := message.get("content"), str) and text:
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            output.append(_message(content_id, part))
+        elif isinstance(refusal := message.get("refusal"), str) and refusal:
+            output.append(_message(content_id, {"type": "refusal", "refusal": refusal}))
+        for call in message.get("tool_calls") or ():
+            function = mapping(mapping(call).get("function"))
+            call_id = str(mapping(call).get("id"))
+            arguments = function.get("arguments")
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{call_id}",
+                    "call_id": call_id,
+                    "name": function.get("name"),
+                    "arguments": arguments if isinstance(arguments, str) else "{}",
+                    "status": "completed",
+                }
+            )
+        head = {
+            "id": f"resp_{completion.get('id', '')}",
+            "created_at": completion.get("created", 0),
+            "model": completion.get("model") or asked.get("model"),
+        }
+        finish = str(choice.get("finish_reason"))
+        return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish))
+
+    def stream(self, asked: Mapping[str, Any]) -> ResponsesStream:
+        return ResponsesStream(asked)
+
+    def error(self, status: int, body: bytes) -> bytes:
+        """The Responses API's errors are OpenAI's: an OpenAI-shaped body is kept as it is."""
+        if openai_error(body) is not None:
+            return body
+        message = body.decode("utf-8", "replace").strip()[:2000] or f"the provider answered HTTP {status}"
+        kind = _ERROR_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+        return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}})
+
+
+def _message(item_id: str, part: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "id": item_id, "status": "completed", "role": "assistant", "content": [part]}
+
+
+def _instructions(instructions: Any) -> list[dict[str, Any]]:
+    if instructions is None or instructions == "":
+        return []
+    if not isinstance(instructions, str):
+        raise TranslationError("instructions: must be a string")
+    return [{"role": "system", "content": instructions}]
+
+
+def _input(raw: Any) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        return [{"role": "user", "content": raw}] if raw else []
+    if not isinstance(raw, list):
+        raise TranslationError("input: must be a string or a list of items")
+    messages: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        where = f"input[{i}]"
+        item = mapping(item)
+        kind = item.get("type", "message")
+        if kind == "message":
+            messages.append(_input_message(item, where))
+        elif kind == "function_call":
+            _add_call(messages, item, where)
+        elif kind == "function_call_output":
+            messages.append(_call_output(item, where))
+        elif kind != "reasoning":  # reasoning items only mean something to the model that wrote them
+            raise TranslationError(f"{where}.type: a {kind!r} item cannot be sent to this provider")
+    return messages
+
+
+def _input_message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    role, content = item.get("role"), item.get("content")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise TranslationError(f"{where}.role: must be user, assistant, system or developer, not {role!r}")
+    if isinstance(content, str):
+        return {"role": _ROLES[role], "content": content}
+    if not isinstance(content, list):
+        raise TranslationError(f"{where}.content: must be a string or a list of content parts")
+    parts = [_part(part, f"{where}.content[{j}]", media=role == "user") for j, part in enumerate(content)]
+    if all(part["type"] == "text" for part in parts):
+        texts = [part["text"] for part in parts]
+        joined: Any = texts[0] if len(texts) == 1 else [{"type": "text", "text": t} for t in texts]
+        return {"role": _ROLES[role], "content": joined if role != "assistant" else "".join(texts)}
+    return {"role": _ROLES[role], "content": parts}
+
+
+def _part(part: Any, where: str, *, media: bool) -> dict[str, Any]:
+    part = mapping(part)
+    kind = part.get("type")
+    if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+        return {"type": "text", "text": part["text"]}
+    if kind == "refusal" and isinstance(part.get("refusal"), str):
+        return {"type": "text", "text": part["refusal"]}
+    if media and kind == "input_image" and isinstance(part.get("image_url"), str):
+        image: dict[str, Any] = {"url": part["image_url"]}
+        if isinstance(detail := part.get("detail"), str) and detail != "auto":
+            image["detail"] = detail
+        return {"type": "image_url", "image_url": image}
+    if media and kind == "input_file" and isinstance(part.get("file_data"), str):
+        file = {"file_data": part["file_data"]}
+        if isinstance(part.get("filename"), str):
+            file["filename"] = part["filename"]
+        return {"type": "file", "file": file}
+    raise TranslationError(
+        f"{where}: a {kind!r} part cannot be sent to this provider (images by URL or data URL and"
+        " files by file_data only: the gateway cannot read OpenAI's stored files)"
+    )
+
+
+def _add_call(messages: list[dict[str, Any]], item: Mapping[str, Any], where: str) -> None:
+    """A function call joins the assistant turn before it: chat holds a turn's calls together."""
+    call_id, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments", "{}")
+    if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(arguments, str):
+        raise TranslationError(f"{where}: a function_call needs string call_id, name and arguments")
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and isinstance(last.get("content") or "", str):
+        last.setdefault("tool_calls", []).append(call)
+        last["content"] = last.get("content") or None
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def _call_output(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    call_id, output = item.get("call_id"), item.get("output")
+    if not isinstance(call_id, str):
+        raise TranslationError(f"{where}.call_id: a string is required")
+    if isinstance(output, list):
+        output = "".join(
+            _part(part, f"{where}.output[{k}]", media=False)["text"] for k, part in enumerate(output)
+        )
+    if not isinstance(output, str):
+        raise TranslationError(f"{where}.output: must be a string or a list of text parts")
+    return {"role": "tool", "tool_call_id": call_id, "content": output}
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be a list")
+    chat = []
+    for i, tool in enumerate(tools):
+        tool = mapping(tool)
+        if tool.get("type") != "function" or not isinstance(tool.get("name"), str):
+            raise TranslationError(
+                f"tools[{i}]: {tool.get('type')!r} is a tool OpenAI runs itself; only function tools"
+                " with a name can be sent to this provider"
+            )
+        function: dict[str, Any] = {"name": tool["name"]}
+        for key in ("description", "parameters", "strict"):
+            if tool.get(key) is not None:
+                function[key] = tool[key]
+        chat.append({"type": "function", "function": function})
+    return chat
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str) and choice in _TOOL_CHOICES:
+        return choice
+    if mapping(choice).get("type") == "function" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    raise TranslationError("tool_choice: must be auto, none, required or {type: function, name}")
+
+
+def _response_format(text_format: Any) -> dict[str, Any] | None:
+    """https://platform.openai.com/docs/guides/structured-outputs: the same formats, nested otherwise."""
+    kind = mapping(text_format).get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema" and isinstance(text_format.get("schema"), dict):
+        schema = {k: text_format[k] for k in ("name", "schema", "strict", "description") if k in text_format}
+        return {"type": "json_schema", "json_schema": schema}
+    raise TranslationError("text.format: must be text, json_object or json_schema with a schema")
+
+
+RESPONSES = OpenAIResponses()

@@ -1,0 +1,228 @@
+"""Chat completion chunks in, the Responses API's typed stream events out, chunk by chunk.
+
+Events: https://platform.openai.com/docs/api-reference/responses-streaming — `response.created`
+and `response.in_progress`; per output item `response.output_item.added`, its content
+(`response.content_part.added`, `response.output_text.delta`…, `.done`s) or its arguments
+(`response.function_call_arguments.delta`…, `.done`) and `response.output_item.done`; last
+`response.completed` (or `response.incomplete`, cut by max_output_tokens) with the whole response
+and its usage. Every event carries a `sequence_number`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping, sse_event
+
+# Why a response stopped short: https://platform.openai.com/docs/api-reference/responses/object
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def responses_usage(usage: Any) -> dict[str, Any] | None:
+    """A chat usage object as the Responses API's (the same counts, named otherwise)."""
+    if not isinstance(usage, Mapping) or not isinstance(usage.get("prompt_tokens"), int):
+        return None
+    details = mapping(usage.get("prompt_tokens_details"))
+    input_details = {
+        "cached_tokens": int_or_zero(details.get("cached_tokens")),
+        "cache_write_tokens": int_or_zero(details.get("cache_write_tokens")),
+    }
+    reasoning = int_or_zero(mapping(usage.get("completion_tokens_details")).get("reasoning_tokens"))
+    output = int_or_zero(usage.get("completion_tokens"))
+    return {
+        "input_tokens": usage["prompt_tokens"],
+        "input_tokens_details": input_details,
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": usage["prompt_tokens"] + output,
+    }
+
+
+def response_object(
+    asked: Mapping[str, Any], head: Mapping[str, Any], output: list[dict[str, Any]], usage: Any, finish: str
+) -> dict[str, Any]:
+    """The Response object: `head` (id, created_at, model), what the request asked echoed back, and
+    the status that `finish` (chat's finish_reason, "" while in progress) means."""
+    incomplete = _INCOMPLETE.get(finish)
+    status = "in_progress" if not finish else "incomplete" if incomplete else "completed"
+    return {
+        **head,
+        "object": "response",
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "instructions": asked.get("instructions"),
+        "max_output_tokens": asked.get("max_output_tokens"),
+        "metadata": asked.get("metadata") or {},
+        "output": output,
+        "parallel_tool_calls": asked.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,  # the gateway keeps no responses
+        "temperature": asked.get("temperature"),
+        "text": asked.get("text") or {"format": {"type": "text"}},
+        "tool_choice": asked.get("tool_choice", "auto"),
+        "tools": asked.get("tools") or [],
+        "top_p": asked.get("top_p"),
+        "truncation": "disabled",
+        "usage": responses_usage(usage) if finish else None,
+        "user": asked.get("user"),
+    }
+
+
+@dataclass
+class _Item:
+    """An output item being streamed: a message's text, or a function call's arguments."""
+
+    index: int
+    body: dict[str, Any]
+    text: list[str] = field(default_factory=list)
+
+
+class ResponsesStream:
+    """One streamed answer; items are numbered in the order they open, and one closes when the next
+    opens (a function call's late argument pieces still go to its own item)."""
+
+    def __init__(self, asked: Mapping[str, Any]) -> None:
+        self._asked = asked
+        self._chunks = ChatChunks()
+        self._sequence = 0
+        self._head: dict[str, Any] | None = None
+        self._items: list[_Item] = []
+        self._open: _Item | None = None
+        self._message: _Item | None = None  # the message being written, while it is the open item
+        self._calls: dict[int, _Item] = {}  # chat tool_calls index -> its item
+        self._finish = "stop"
+        self._usage: Any = None
+        self._ended = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(self._render(event) for event in self._chunks.feed(chunk))
+
+    def close(self) -> bytes:
+        out = b"".join(self._render(event) for event in self._chunks.close())
+        if self._ended:
+            return out
+        self._ended = True
+        out += self._start({}) + self._close_item()
+        response = self._response([item.body for item in self._items], self._finish)
+        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        return out + self._event(kind, {"response": response})
+
+    def _render(self, chunk: dict[str, Any]) -> bytes:
+        if self._ended:
+            return b""
+        if "error" in chunk:  # an error inside the stream ends it: the Responses API's `error` event
+            self._ended = True
+            error = mapping(chunk.get("error"))
+            message = error.get("message") if isinstance(error.get("message"), str) else "the provider failed"
+            return self._event("error", {"code": error.get("code"), "message": message, "param": None})
+        out = [self._start(chunk)]
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            choice = mapping(choice)
+            if choice.get("index", 0) != 0:
+                continue  # a response has one output: the first choice is it
+            delta = mapping(choice.get("delta"))
+            for key in ("content", "refusal"):
+                if isinstance(text := delta.get(key), str) and text:
+                    out.append(self._text(text))
+            for call in delta.get("tool_calls") or ():
+                out.append(self._tool_call(mapping(call)))
+            if isinstance(finish := choice.get("finish_reason"), str):
+                self._finish = finish
+        return b"".join(out)
+
+    def _start(self, chunk: Mapping[str, Any]) -> bytes:
+        if self._head is not None:
+            return b""
+        self._head = {
+            "id": f"resp_{chunk.get('id', '')}",
+            "created_at": chunk.get("created", 0),
+            "model": chunk.get("model") or self._asked.get("model"),
+        }
+        started = {"response": self._response([], "")}
+        return self._event("response.created", started) + self._event("response.in_progress", started)
+
+    def _text(self, text: str) -> bytes:
+        out = b""
+        if self._message is None:
+            item_id = f"msg_{self._head['id'] if self._head else ''}_{len(self._items)}"
+            body = {
+                "id": item_id,
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            out = self._open_item(body)
+            self._message = self._items[-1]
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            out += self._event("response.content_part.added", {**self._at(self._message), "part": part})
+        self._message.text.append(text)
+        return out + self._event(
+            "response.output_text.delta", {**self._at(self._message), "delta": text, "logprobs": []}
+        )
+
+    def _tool_call(self, call: Mapping[str, Any]) -> bytes:
+        position = int_or_zero(call.get("index"))
+        function = mapping(call.get("function"))
+        out = b""
+        if position not in self._calls:
+            call_id = str(call.get("id") or f"call_{position}")
+            body = {
+                "id": f"fc_{call_id}",
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": call_id,
+                "name": function.get("name"),
+                "arguments": "",
+            }
+            out = self._open_item(body)
+            self._calls[position] = self._items[-1]
+        item = self._calls[position]
+        if isinstance(arguments := function.get("arguments"), str) and arguments:
+            item.text.append(arguments)
+            event = {"item_id": item.body["id"], "output_index": item.index, "delta": arguments}
+            out += self._event("response.function_call_arguments.delta", event)
+        return out
+
+    def _open_item(self, body: dict[str, Any]) -> bytes:
+        out = self._close_item()
+        self._open = _Item(len(self._items), body)
+        self._items.append(self._open)
+        added = {"output_index": self._open.index, "item": dict(body)}
+        return out + self._event("response.output_item.added", added)
+
+    def _close_item(self) -> bytes:
+        item, self._open, self._message = self._open, None, None
+        if item is None:
+            return b""
+        text = "".join(item.text)
+        out = b""
+        if item.body["type"] == "message":
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            out += self._event("response.output_text.done", {**self._at(item), "text": text, "logprobs": []})
+            out += self._event("response.content_part.done", {**self._at(item), "part": part})
+            item.body["content"] = [part]
+        else:
+            item.body["arguments"] = text
+            done = {"item_id": item.body["id"], "output_index": item.index, "arguments": text}
+            out += self._event("response.function_call_arguments.done", {**done, "name": item.body["name"]})
+        item.body["status"] = "completed"
+        return out + self._event("response.output_item.done", {"output_index": item.index, "item": item.body})
+
+    def _at(self, item: _Item) -> dict[str, Any]:
+        return {"item_id": item.body["id"], "output_index": item.index, "content_index": 0}
+
+    def _response(self, output: list[dict[str, Any]], finish: str) -> dict[str, Any]:
+        return response_object(self._asked, self._head or {}, output, self._usage, finish)
+
+    def _event(self, kind: str, payload: Mapping[str, Any]) -> bytes:
+        event = {"type": kind, "sequence_number": self._sequence, **payload}
+        self._sequence += 1
+        return sse_event(kind, event)

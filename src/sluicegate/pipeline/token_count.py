@@ -1,0 +1,42 @@
+"""TokenCount: a token-counting request on the compat endpoint, answered by the gateway.
+
+Anthropic's `count_tokens` for a model of another provider has nowhere to go: no provider counts
+the chat request the gateway would send. The gateway counts it with its tokenizer (exact for
+OpenAI's models, an estimate for others: usage/tokens.py) and answers at once, as a cache hit
+would; nothing goes upstream and nothing is billed. A request passed through to Anthropic is
+counted by Anthropic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline import Handler
+from sluicegate.providers.base import JSON_TYPE
+from sluicegate.usage.tokens import TokenCounter
+
+
+class TokenCount:
+    def __init__(self, counter: TokenCounter) -> None:
+        self._counter = counter
+
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        ingress, hub, step = exchange.ingress, exchange.hub, exchange.step
+        if ingress is None or not ingress.counts or hub is None or step is None:
+            return await call_next(exchange)
+        chat = orjson.loads(hub.body)
+        # Tokenizing is CPU work that grows with the body: off the event loop.
+        tokens = await asyncio.to_thread(self._count, chat, step.facts.model)
+        headers: CIMultiDict[str] = CIMultiDict({"Content-Type": JSON_TYPE})
+        return Reply(200, headers, body=orjson.dumps({"input_tokens": tokens}))
+
+    def _count(self, chat: dict[str, Any], model: str | None) -> int:
+        tokens = self._counter.count_any_input(chat, model)
+        if tools := chat.get("tools"):  # their definitions are read by the model too
+            tokens += self._counter.count_text(orjson.dumps(tools).decode(), model)
+        return tokens

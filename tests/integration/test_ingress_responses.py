@@ -1,0 +1,217 @@
+"""OpenAI's Responses API on the unified endpoint: the official `openai` SDK's `responses` pointed
+at `…/compat`, talking to Anthropic, Gemini and an OpenAI-compatible provider through chat, and to
+OpenAI's own `/responses` untranslated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+QUESTION = "what is the capital of France"
+MODELS = ["anthropic/claude-sonnet-4-5", "google-ai-studio/gemini-2.5-flash", "deepseek/deepseek-chat"]
+CAPITAL_TOOL: Any = {
+    "type": "function",
+    "name": "lookup_capital",
+    "description": "Find a country's capital",
+    "parameters": {"type": "object", "properties": {"country": {"type": "string"}}},
+}
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeOpenAI().serve() as oa, FakeAnthropic().serve() as an, FakeGemini().serve() as ge:
+        yield {"openai": oa, "deepseek": oa, "anthropic": an, "google-ai-studio": ge}
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
+    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
+        base_url=gateway.provider_url("compat"), api_key="key-for-the-provider", max_retries=0
+    ) as client:
+        yield client
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_responses_create_through_each_provider(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any], model: str
+) -> None:
+    response = client.responses.create(model=model, instructions="Answer briefly.", input=QUESTION)
+    assert response.object == "response"
+    assert response.status == "completed"
+    assert QUESTION in response.output_text
+    assert response.usage is not None
+    assert response.usage.input_tokens > 0
+    sent = fakes[model.partition("/")[0]].requests[-1]
+    assert b"Answer briefly." in sent.body  # the instructions reached the provider as its system prompt
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["provider"], record["status"]) == (model.partition("/")[0], 200)
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        response.usage.input_tokens,
+        response.usage.output_tokens,
+    )
+    assert record["usage_estimated"] is False
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_stream_has_the_typed_events(client: openai.OpenAI, gateway: RunningGateway, model: str) -> None:
+    events = list(client.responses.create(model=model, input=QUESTION, stream=True))
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[2] == "response.output_item.added"
+    assert kinds[-1] == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    text = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert QUESTION in text
+    completed = events[-1].response  # type: ignore[union-attr]
+    assert completed.output_text == text
+    assert completed.usage is not None
+    record = gateway.wait_for_logs(1)[0]
+    assert record["stream"] is True
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        completed.usage.input_tokens,
+        completed.usage.output_tokens,
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_tools_round_trip_through_each_provider(
+    client: openai.OpenAI, fakes: dict[str, Any], model: str
+) -> None:
+    asked: Any = [{"role": "user", "content": "use lookup_capital for France"}]
+    response = client.responses.create(model=model, input=asked, tools=[CAPITAL_TOOL], tool_choice="required")
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert [call.name for call in calls] == ["lookup_capital"]
+    assert "France" in calls[0].arguments
+    follow_up: Any = [
+        *asked,
+        *[item.model_dump(exclude_none=True) for item in response.output],
+        {"type": "function_call_output", "call_id": calls[0].call_id, "output": "Paris"},
+    ]
+    final = client.responses.create(model=model, input=follow_up, tools=[CAPITAL_TOOL])
+    assert final.output
+    assert b"Paris" in fakes[model.partition("/")[0]].requests[-1].body
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", "deepseek/deepseek-chat"])
+def test_the_sdks_stream_helper_assembles_text_and_tool_calls(client: openai.OpenAI, model: str) -> None:
+    with client.responses.stream(model=model, input=QUESTION) as stream:
+        text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert final.output_text == text
+    assert QUESTION in text
+    with client.responses.stream(
+        model=model,
+        input="use lookup_capital for France",
+        tools=[CAPITAL_TOOL],
+        tool_choice={"type": "function", "name": "lookup_capital"},
+    ) as stream:
+        final = stream.get_final_response()
+    calls = [item for item in final.output if item.type == "function_call"]
+    assert [call.name for call in calls] == ["lookup_capital"]
+    assert "France" in calls[0].arguments
+
+
+def test_images_and_max_output_tokens_reach_the_provider(
+    client: openai.OpenAI, fakes: dict[str, Any]
+) -> None:
+    response = client.responses.create(
+        model="deepseek/deepseek-chat",
+        max_output_tokens=2,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": QUESTION},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0K", "detail": "auto"},
+                ],
+            }
+        ],
+    )
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    sent = fakes["deepseek"].requests[-1].json
+    assert sent["max_completion_tokens"] == 2
+    assert sent["messages"][0]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORw0K"},
+    }
+
+
+def test_openai_models_pass_through_to_openais_responses(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    response = client.responses.create(model="openai/gpt-4o-mini", input=QUESTION, store=True)
+    assert QUESTION in response.output_text
+    sent = fakes["openai"].requests[-1]
+    assert sent.path == "/v1/responses"
+    assert sent.json == {"model": "gpt-4o-mini", "input": QUESTION, "store": True}
+    record = gateway.wait_for_logs(1)[0]
+    assert response.usage is not None
+    assert record["tokens_in"] == response.usage.input_tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "error", "fragment"),
+    [
+        ("anthropic/rate-limited", {}, openai.RateLimitError, ""),
+        ("google-ai-studio/error-500", {}, openai.InternalServerError, ""),
+        ("gpt-4o", {}, openai.BadRequestError, "{provider}/{model}"),
+        ("deepseek/x", {"previous_response_id": "resp_1"}, openai.BadRequestError, "previous_response_id"),
+        ("deepseek/x", {"tools": [{"type": "web_search"}]}, openai.BadRequestError, "tools[0]"),
+    ],
+)
+def test_errors_are_openai_errors(
+    client: openai.OpenAI,
+    model: str,
+    extra: dict[str, Any],
+    error: type[openai.APIStatusError],
+    fragment: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        client.responses.create(model=model, input="hi", **extra)
+    body = caught.value.response.json()["error"]
+    assert body["message"]
+    assert fragment in body["message"]
+
+
+def test_one_meaning_is_one_cache_entry_whichever_api_asks(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """A Messages request and a Responses request that mean the same chat request share the answer
+    the first one stored, each rendered in its own API's shape."""
+    cache = {"cf-aig-cache-ttl": "600"}
+    with anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude:
+        message = claude.messages.create(
+            model="deepseek/deepseek-chat",
+            max_tokens=50,
+            messages=[{"role": "user", "content": QUESTION}],
+            extra_headers=cache,
+        )
+    raw = client.responses.with_raw_response.create(
+        model="deepseek/deepseek-chat", input=QUESTION, max_output_tokens=50, extra_headers=cache
+    )
+    assert raw.headers["cf-aig-cache-status"] == "HIT"
+    assert raw.parse().output_text == message.content[0].text  # type: ignore[union-attr]
+    assert len(fakes["deepseek"].requests) == 1
+
+
+def test_an_unknown_compat_path_lists_the_served_ones(gateway: RunningGateway) -> None:
+    response = httpx.post(f"{gateway.provider_url('compat')}/v1/respond", json={})
+    assert response.status_code == 404
+    assert "responses" in response.json()["error"]["paths"]
