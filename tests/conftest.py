@@ -20,6 +20,7 @@ from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
+from tests.redis_process import RedisProcess
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
 
@@ -179,6 +180,19 @@ def redis_url() -> Iterator[str]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, started, which the test may kill and start again."""
+    binary = RedisProcess.binary()
+    if binary is None:
+        require_service("redis-server", "the binary is not installed")
+        raise AssertionError("unreachable")
+    server = RedisProcess(binary, tmp_path)
+    server.start()
+    yield server
+    server.kill()
 
 
 POSTGRES_URL = os.environ.get("SLUICEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
