@@ -118,7 +118,8 @@ def test_redis_killed_then_restarted(
     assert bypassed.headers["cf-aig-cache-status"] == "MISS"  # the cache is bypassed...
     assert len(fake.requests) == upstream_before + 1  # ...and the answer came from upstream
     streamed = timed("default", {**QUESTION, "stream": True})
-    assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
+    assert streamed.status_code == 200
+    assert streamed.text.rstrip().endswith("data: [DONE]")
     limited = [timed("limited", QUESTION) for _ in range(4)]
     if policy == "open":
         assert [r.status_code for r in limited] == [200] * 4  # past the limit: nothing to count in
@@ -129,11 +130,13 @@ def test_redis_killed_then_restarted(
     assert timed("routed", ROUTED, "compat").json()["model"] == "steady"
     assert tried_failing() == failing_before + 1  # no circuit to consult: the target is tried
     paraphrase = sent("sem", ask_semantic(gateway, "How can I reset my password?"))
-    assert paraphrase.status_code == 200 and paraphrase.headers["x-semantic-cache"] == "MISS"
+    assert paraphrase.status_code == 200
+    assert paraphrase.headers["x-semantic-cache"] == "MISS"
     assert max(during) < FAST, during
     assert unreachable(gateway) >= 1
     purge = gateway.http.delete("/api/v1/accounts/local/gateways/default/cache")
-    assert purge.status_code == 503 and "cannot be reached" in purge.json()["error"]["message"]
+    assert purge.status_code == 503
+    assert "cannot be reached" in purge.json()["error"]["message"]
 
     own_redis.start()  # empty, as after a crash without persistence
 
