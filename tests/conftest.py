@@ -202,6 +202,7 @@ POSTGRES_URL = os.environ.get("SLUICEGATE_TEST_POSTGRES", "postgresql://postgres
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a schema of this test's own; the schema is dropped afterwards."""
     import asyncio
+    import concurrent.futures
 
     import asyncpg
 
@@ -212,8 +213,13 @@ def postgres_url() -> Iterator[str]:
         finally:
             await connection.close()
 
+    def run(sql: str) -> None:
+        # On a thread of its own: a browser test's Playwright keeps an event loop running on this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, execute(sql)).result()
+
     try:
-        asyncio.run(execute("SELECT 1"))
+        run("SELECT 1")
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}")
     schema = f"sluicegate_test_{uuid.uuid4().hex[:12]}"
@@ -221,7 +227,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}schema={schema}"
     finally:
-        asyncio.run(execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        run(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def stored_bytes(settings: Settings) -> bytes:

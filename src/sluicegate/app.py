@@ -20,6 +20,7 @@ from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.route_api import RouteApi
+from sluicegate.endpoints.status import StatusEndpoint, unreachable
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
@@ -142,7 +143,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         "sluicegate_redis_unreachable",
         "Features using Redis (exact cache, rate limiter, routing state) that found it unreachable at their"
         " last try: their outage policy applies",
-        lambda: sum(link.down for link in links),
+        lambda: unreachable(links),
     )
     metrics.gauge(
         "sluicegate_log_spool_dropped_records",
@@ -248,6 +249,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
+        status=StatusEndpoint(spool, logbook, links, settings.log_batch_size, guard),
         database=database,
         limiter=limiter,
         guard=guard,
