@@ -12,7 +12,7 @@ export function watchReplica(api, container) {
   let stopped = false;
   async function check() {
     try {
-      render(container, await api.get("status"));
+      render(container, await api.status());
     } catch {
       clear(container); // an unreachable gateway shows in the page's own errors
     }
