@@ -12,7 +12,7 @@ PYTEST := $(BIN)/pytest -p no:cacheprovider
 # waits, one test file each at a time. `make test XDIST=` runs it in one process.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: run test test-fast lint bench bench-analytics eval-semantic clean
+.PHONY: run test test-fast lint bench bench-analytics soak eval-semantic clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(DEV_STAMP)
 
 bench-analytics: $(DEV_STAMP)
 	$(BIN)/python -m bench.analytics
+
+# 10 minutes of mixed load, RSS every 10 s (SOAK_DURATION=30 for a quick check of the harness).
+soak: $(DEV_STAMP)
+	$(BIN)/python -m bench.soak
 
 eval-semantic: $(DEV_STAMP)
 	$(BIN)/python -m bench.semantic_eval

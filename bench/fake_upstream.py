@@ -5,6 +5,11 @@ body has ``"stream": true``, an SSE stream of ~20 ``chat.completion.chunk`` even
 ``data: [DONE]``. ``GET /healthz`` answers 200; ``GET /stats`` reports how many requests it served
 (useful to check that e.g. a cache hit never reached the upstream).
 
+A stream request with ``x-bench-stream-events: N`` gets N events of about 64 KB instead, each
+written only when the client (the gateway) has taken the previous ones (backpressure); ``/stats``
+says how many bytes of them were handed to the socket (``long_stream_bytes``). The soak uses it to
+see whether a reader that stalls makes the gateway buffer the whole answer.
+
 Run as a script so that it does not depend on the working directory::
 
     python bench/fake_upstream.py --host 127.0.0.1 --port 8001
@@ -142,6 +147,8 @@ NOT_FOUND_BODY = orjson.dumps(
     }
 )
 HEALTH_BODY = b'{"status":"ok"}'
+LONG_EVENT = b"data: " + orjson.dumps(_chunk({"content": "x" * 65_000})) + b"\n\n"
+LONG_HEADER = "x-bench-stream-events"
 
 
 def is_stream_request(body: bytes) -> bool:
@@ -154,6 +161,7 @@ class FakeUpstream:
         self.single_write_stream = single_write_stream
         self.completions = 0
         self.streams = 0
+        self.long_stream_bytes = 0
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -161,13 +169,19 @@ class FakeUpstream:
             body = await request.read()
             if is_stream_request(body):
                 self.streams += 1
+                if LONG_HEADER in request.headers:
+                    return await self._long_stream(request, int(request.headers[LONG_HEADER]))
                 return await self._stream(request)
             self.completions += 1
             return web.Response(body=COMPLETION_BODY, headers=JSON_HEADERS)
         if path == "/healthz":
             return web.Response(body=HEALTH_BODY, content_type="application/json")
         if path == "/stats":
-            stats = {"completions": self.completions, "streams": self.streams}
+            stats = {
+                "completions": self.completions,
+                "streams": self.streams,
+                "long_stream_bytes": self.long_stream_bytes,
+            }
             return web.Response(body=orjson.dumps(stats), content_type="application/json")
         return web.Response(status=404, body=NOT_FOUND_BODY, content_type="application/json")
 
@@ -187,6 +201,17 @@ class FakeUpstream:
                 return response
             for frame in STREAM_FRAMES[1:]:
                 transport.write(frame)
+        await response.write_eof()
+        return response
+
+    async def _long_stream(self, request: web.BaseRequest, events: int) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE_HEADERS)
+        await response.prepare(request)
+        for _ in range(events):
+            await response.write(LONG_EVENT)  # returns once the transport's buffer has drained
+            self.long_stream_bytes += len(LONG_EVENT)
+        await response.write(STREAM_EVENTS[-2])  # the usage chunk
+        await response.write(STREAM_EVENTS[-1])
         await response.write_eof()
         return response
 

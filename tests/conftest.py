@@ -20,6 +20,7 @@ from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
+from tests.redis_process import RedisProcess
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
 
@@ -181,6 +182,19 @@ def redis_url() -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, started, which the test may kill and start again."""
+    binary = RedisProcess.binary()
+    if binary is None:
+        require_service("redis-server", "the binary is not installed")
+        raise AssertionError("unreachable")
+    server = RedisProcess(binary, tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
 POSTGRES_URL = os.environ.get("SLUICEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -188,6 +202,7 @@ POSTGRES_URL = os.environ.get("SLUICEGATE_TEST_POSTGRES", "postgresql://postgres
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a schema of this test's own; the schema is dropped afterwards."""
     import asyncio
+    import concurrent.futures
 
     import asyncpg
 
@@ -198,8 +213,13 @@ def postgres_url() -> Iterator[str]:
         finally:
             await connection.close()
 
+    def run(sql: str) -> None:
+        # On a thread of its own: a browser test's Playwright keeps an event loop running on this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, execute(sql)).result()
+
     try:
-        asyncio.run(execute("SELECT 1"))
+        run("SELECT 1")
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}")
     schema = f"sluicegate_test_{uuid.uuid4().hex[:12]}"
@@ -207,7 +227,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}schema={schema}"
     finally:
-        asyncio.run(execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        run(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def stored_bytes(settings: Settings) -> bytes:

@@ -21,6 +21,7 @@ from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.realtime import RealtimeEndpoint
 from sluicegate.endpoints.route_api import RouteApi
+from sluicegate.endpoints.status import StatusEndpoint, unreachable
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
@@ -68,11 +69,15 @@ from sluicegate.shutdown import close_within
 from sluicegate.spool import Spool
 from sluicegate.storage import create_cache, create_database, create_limiter
 from sluicegate.storage.cache import Cache
+from sluicegate.storage.redis_cache import RedisCache
+from sluicegate.storage.redis_limiter import RedisLimiter
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
 from sluicegate.tracing import Tracing
 from sluicegate.upstream import Upstream
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
+
+RedisParts = (RedisCache, RedisLimiter, RedisStateStore)
 
 
 def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
@@ -143,6 +148,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     metrics.gauge(
         "sluicegate_log_spool_backlog_bytes", "Bytes of the log spool's backlog", lambda: spool.backlog_bytes
+    )
+    links = [part.link for part in (cache, limiter, route_state) if isinstance(part, RedisParts)]
+    metrics.gauge(
+        "sluicegate_redis_unreachable",
+        "Features using Redis (exact cache, rate limiter, routing state) that found it unreachable at their"
+        " last try: their outage policy applies",
+        lambda: unreachable(links),
     )
     metrics.gauge(
         "sluicegate_log_spool_dropped_records",
@@ -274,6 +286,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
+        status=StatusEndpoint(spool, logbook, links, settings.log_batch_size, guard),
         database=database,
         limiter=limiter,
         guard=guard,

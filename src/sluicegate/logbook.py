@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
@@ -64,6 +65,7 @@ class Logbook:
         self._cheap = cheap
         self._retry = interval  # grows while the database is unreachable
         self.store_failures = 0
+        self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self._unspooled: list[tuple[LogRecord, int | None]] = []
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
@@ -202,8 +204,11 @@ class Logbook:
             try:
                 await self.flush()
                 self._retry = self._interval
+                self.failing_since = None
             except Exception:  # a failed write must not end logging
                 self.store_failures += 1
+                if self.failing_since is None:
+                    self.failing_since = time.time()
                 if self._spool is None:  # the batch is lost
                     _log.exception("writing a batch of log records failed")
                     continue

@@ -17,6 +17,7 @@ from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.spend import add_spend_routes
+from sluicegate.endpoints.status import StatusEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.storage.base import Database
@@ -34,6 +35,7 @@ def add_routes(
     urls: GatewayUrls,
     metrics: MetricsEndpoint,
     health: HealthEndpoint,
+    status: StatusEndpoint,
     database: Database,
     limiter: Limiter,
     guard: Guard,
@@ -51,6 +53,7 @@ def add_routes(
     route_api.add_routes(api)
     access.add_routes(api)
     urls.add_routes(api)
+    status.add_routes(api)
     add_analytics_routes(api, database, guard)
     add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)

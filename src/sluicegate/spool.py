@@ -106,6 +106,10 @@ class Spool:
         path.unlink(missing_ok=True)
 
     @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
     def backlog_bytes(self) -> int:
         return self._current_bytes + sum(size for _, size, _ in self._sealed)
 

@@ -1,6 +1,10 @@
-"""PostgreSQL unreachable, or SQLite locked by another process, for seconds under load: requests keep
-their latency, the log records wait in the spool on disk, and every one is stored once the
-database is back."""
+"""PostgreSQL unreachable for 20 s, or SQLite locked by another process for 6 s, under load: requests
+keep their latency, the log records wait in the spool on disk, and every one is stored once the
+database is back.
+
+The PostgreSQL outage is a TCP proxy that drops every connection (cheap: no cluster of the test's
+own), under a paced load of several concurrent clients, so the 20 s cost about 800 requests and
+a fraction of a core, not whatever the machine can push."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +26,9 @@ from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tcp_proxy import TcpProxy
 
-OUTAGE_S = 4.0
+OUTAGE_S = 20.0
 LOCKED_S = 6.0  # past SQLite's busy timeout (5 s): the writes waiting on the lock fail
-WARM_UP = 60
+WARM_UP_S = 2.0
 USER = [{"role": "user", "content": "hello there world"}]
 LOG_ID = "cf-aig-log-id"
 
@@ -80,31 +85,53 @@ def wait_stored(postgres_url: str, count: int, timeout: float = 30.0) -> list[st
     return stored
 
 
+class Load:
+    """`clients` concurrent clients, each sending one request after another, at most `per_second`
+    each (None: as fast as answers come). Records every log id and latency."""
+
+    def __init__(self, gateway: RunningGateway, clients: int = 1, per_second: float | None = None) -> None:
+        self._url = f"{gateway.url}/v1/local/default/openai"
+        self._clients = clients
+        self._per_second = per_second
+        self.ids: list[str] = []
+
+    def run(self, seconds: float) -> list[float]:
+        """Load for `seconds`; the latencies of the requests sent meanwhile."""
+        latencies: list[float] = []
+        lock = threading.Lock()
+        ends = time.monotonic() + seconds
+
+        def client() -> None:
+            with OpenAI(base_url=self._url, api_key="sk-test", max_retries=0) as openai:
+                n, started = 0, time.monotonic()
+                while time.monotonic() < ends:  # every request must be answered, as fast as before
+                    log_id, latency = ask(openai, n)
+                    with lock:
+                        self.ids.append(log_id)
+                        latencies.append(latency)
+                    n += 1
+                    if self._per_second is not None:  # pacing the load, not waiting for an event
+                        time.sleep(max(0.0, started + n / self._per_second - time.monotonic()))
+
+        threads = [threading.Thread(target=client) for _ in range(self._clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(latencies) >= self._clients, "the load sent nothing"
+        return latencies
+
+
 def run_through(
-    gateway: RunningGateway, outage: contextlib.AbstractContextManager[object], seconds: float
-) -> tuple[list[str], list[float], list[float]]:
-    """Requests before and during `outage`: every log id, and the latencies before and during."""
-    ids: list[str] = []
-    before: list[float] = []
-    during: list[float] = []
-    with OpenAI(
-        base_url=f"{gateway.url}/v1/local/default/openai", api_key="sk-test", max_retries=0
-    ) as client:
-        for n in range(WARM_UP):
-            log_id, latency = ask(client, n)
-            ids.append(log_id)
-            before.append(latency)
-        gateway.wait_for_logs(len(ids), timeout=30)
-        with outage:
-            ends = time.monotonic() + seconds
-            n = 0
-            while time.monotonic() < ends:  # every request must be answered, as fast as before
-                log_id, latency = ask(client, n)
-                ids.append(log_id)
-                during.append(latency)
-                n += 1
-            assert spool_backlog(gateway) > 0  # the records wait on disk, and /metrics says so
-    return ids, before, during
+    gateway: RunningGateway, outage: contextlib.AbstractContextManager[object], seconds: float, load: Load
+) -> tuple[list[float], list[float]]:
+    """`load` before and during `outage`: the latencies before and during."""
+    before = load.run(WARM_UP_S)
+    gateway.wait_for_logs(len(load.ids), timeout=30)
+    with outage:
+        during = load.run(seconds)
+        assert spool_backlog(gateway) > 0  # the records wait on disk, and /metrics says so
+    return before, during
 
 
 def assert_unaffected(before: list[float], during: list[float]) -> None:
@@ -127,14 +154,16 @@ def spool_backlog(gateway: RunningGateway) -> float:
     raise AssertionError("no spool backlog in /metrics")
 
 
-def test_postgres_down_for_seconds_costs_no_latency_and_no_record(
+def test_postgres_down_for_20_s_under_load_costs_no_latency_and_no_record(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, postgres_url: str, proxy: TcpProxy
 ) -> None:
     gateway = make_gateway(database_url=through(postgres_url, proxy), upstreams={"openai": fake.base_url})
-    ids, before, during = run_through(gateway, proxy.cut(), OUTAGE_S)
+    load = Load(gateway, clients=4, per_second=10)
+    before, during = run_through(gateway, proxy.cut(), OUTAGE_S, load)
+    assert len(during) >= 0.8 * 4 * 10 * OUTAGE_S  # the load held up for the whole outage
     assert_unaffected(before, during)
-    stored = wait_stored(postgres_url, len(ids))
-    assert sorted(stored) == sorted(ids)  # every record, each once
+    stored = wait_stored(postgres_url, len(load.ids))
+    assert sorted(stored) == sorted(load.ids)  # every record, each once
     wait_spool_empty(gateway)
 
 
@@ -160,10 +189,11 @@ def test_sqlite_locked_for_seconds_costs_no_latency_and_no_record(
 ) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url})
     database = gateway.settings.data_dir / "sluicegate.db"
-    ids, before, during = run_through(gateway, write_locked(database), LOCKED_S)
+    load = Load(gateway)
+    before, during = run_through(gateway, write_locked(database), LOCKED_S, load)
     assert_unaffected(before, during)
     deadline = time.monotonic() + 30
-    while len(stored := sqlite_ids(database)) < len(ids) and time.monotonic() < deadline:
+    while len(stored := sqlite_ids(database)) < len(load.ids) and time.monotonic() < deadline:
         pass
-    assert sorted(stored) == sorted(ids)  # every record, each once
+    assert sorted(stored) == sorted(load.ids)  # every record, each once
     wait_spool_empty(gateway)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import FakeClock, RunningGateway, require_service
+from tests.conftest import FakeClock, RunningGateway
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
+from tests.redis_process import RedisProcess
 
 CHAT = "/v1/local/default/openai/chat/completions"
 
@@ -148,65 +146,20 @@ async def test_two_gateways_sharing_redis_admit_exactly_the_limit(
     assert len(fake.requests) == 50
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis server of this test's own, so it can be stopped mid-test."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require_service("redis-server", "the binary is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            server.poll()
-            if server.returncode is not None:
-                pytest.fail("redis-server exited at start")
-            import time
-
-            time.sleep(0.01)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0", server
-    server.kill()
-    server.wait()
-
-
 @pytest.mark.parametrize(("policy", "status"), [("open", 200), ("closed", 503)])
 def test_redis_down_follows_the_configured_policy(
     make_gateway: Callable[..., RunningGateway],
     fake: FakeOpenAI,
-    own_redis: tuple[str, subprocess.Popen[bytes]],
+    own_redis: RedisProcess,
     policy: str,
     status: int,
 ) -> None:
-    url, server = own_redis
-    gateway = make_gateway(upstreams={"openai": fake.base_url}, cache_url=url, rate_limit_failure=policy)
+    gateway = make_gateway(
+        upstreams={"openai": fake.base_url}, cache_url=own_redis.url, rate_limit_failure=policy
+    )
     set_rules(gateway, {"limit": 100, "period": 60})
     assert ask(gateway).status_code == 200
-    server.kill()
-    server.wait()
+    own_redis.kill()
     answer = ask(gateway)
     assert answer.status_code == status
     if status == 503:

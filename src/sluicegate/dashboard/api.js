@@ -84,7 +84,9 @@ export class Api {
     return `accounts/${encodeURIComponent(this.session.account)}${path}`;
   }
 
-  async request(method, path, { params, body } = {}) {
+  // `optional`: a call the page can do without (the replica's status), whose 401 (say, a gateway
+  // in front that answers only the account routes) must not sign the user out.
+  async request(method, path, { params, body, optional = false } = {}) {
     const url = new URL(path, BASE);
     for (const [name, value] of Object.entries(params || {})) {
       if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
@@ -98,13 +100,18 @@ export class Api {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await readBody(response);
-    if (response.status === 401) this.onUnauthorized(errorMessage(response, data));
+    if (response.status === 401 && !optional) this.onUnauthorized(errorMessage(response, data));
     if (!response.ok) throw new ApiError(response.status, errorMessage(response, data), data);
     return data;
   }
 
   get(path, params) {
     return this.request("GET", path, { params });
+  }
+
+  // The answering replica's state (GET /status): what the notices over every page show.
+  status() {
+    return this.request("GET", "status", { optional: true });
   }
 
   analytics(params) {

@@ -5,6 +5,7 @@ import { clear, h } from "./dom.js";
 import { Filters } from "./filters.js";
 import { gatewaysPage } from "./gateways.js";
 import { logsPage } from "./logs.js";
+import { watchReplica } from "./notices.js";
 import { acceleratorPage, overviewPage } from "./overview.js";
 import { spendPage } from "./spend.js";
 import { tokensPage } from "./tokens.js";
@@ -93,7 +94,8 @@ function route() {
   const page = PAGES.find((p) => p.path === path && session.can(p.scope));
   leave();
   const main = h("main", { class: "main" });
-  clear(root, h("div", { class: "shell" }, sidebar(page), main));
+  const notices = h("div", { class: "notices" });
+  clear(root, h("div", { class: "shell" }, sidebar(page), h("div", { class: "column" }, notices, main)));
   if (!page) {
     clear(main, h("div", { class: "card" }, h("h1", {}, "Nothing to show"), h("p", {}, `This token's scopes (${session.scopes.join(", ")}) allow no dashboard page.`)));
     leave = () => {};
@@ -104,7 +106,12 @@ function route() {
     Session.forget();
     showLogin(`Signed out: ${message}`);
   });
-  leave = page.render({ api, session, filters }, main) || (() => {});
+  const stopWatching = watchReplica(api, notices);
+  const leavePage = page.render({ api, session, filters }, main) || (() => {});
+  leave = () => {
+    stopWatching();
+    leavePage();
+  };
 }
 
 function sidebar(current) {

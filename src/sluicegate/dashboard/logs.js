@@ -219,10 +219,13 @@ export function logsPage(context, main) {
     );
   }
 
-  api.gateways().then((gateways) => {
-    drawBar(gateways.map((g) => g.slug));
-    refresh(true);
-  });
+  api.gateways().then(
+    (gateways) => {
+      drawBar(gateways.map((g) => g.slug));
+      refresh(true);
+    },
+    (error) => clear(table, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "error" }, `Could not load the gateways: ${error.message}`))),
+  );
   const timer = setInterval(() => state.live && !document.hidden && refresh(), REFRESH_MS);
   return () => clearInterval(timer);
 }

@@ -28,12 +28,12 @@ from sluicegate.endpoints.schemas import (
     parse_body,
     validate,
 )
-from sluicegate.errors import BadRequest, GatewayError, NotFound
+from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import Database, LogQuery, LogRecord
-from sluicegate.storage.cache import Cache
+from sluicegate.storage.cache import Cache, CacheUnavailable
 from sluicegate.tokens import Scope
 
 MAX_PAGE = 1000
@@ -164,10 +164,11 @@ class AdminApi:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         await self.gateway(account, slug)
         custom = request.query.get("key")
-        if custom is None:
-            purged = await self._cache.purge(f"{account}/{slug}/")
-        else:
-            purged = await self._cache.purge(custom_prefix(account, slug, custom))
+        prefix = f"{account}/{slug}/" if custom is None else custom_prefix(account, slug, custom)
+        try:
+            purged = await self._cache.purge(prefix)
+        except CacheUnavailable as exc:
+            raise _cache_down(exc) from exc
         await self._guard.audit(request, "cache.purge", slug, key=custom, purged=purged)
         return _json({"purged": purged})
 
@@ -278,10 +279,19 @@ class AdminApi:
 
     async def _purge(self, prefix: str) -> int:
         """Empty the exact cache and the other caches (semantic) under a key prefix."""
-        purged = await self._cache.purge(prefix)
-        for purge in self._purgers:
-            purged += await purge(prefix)
+        try:
+            purged = await self._cache.purge(prefix)
+            for purge in self._purgers:
+                purged += await purge(prefix)
+        except CacheUnavailable as exc:
+            raise _cache_down(exc) from exc
         return purged
+
+
+def _cache_down(exc: CacheUnavailable) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the cache cannot be reached, so nothing was purged; try again ({exc})", headers={"Retry-After": "1"}
+    )
 
 
 def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:

@@ -23,6 +23,7 @@ from sluicegate.endpoints.schemas import (
     LogEntry,
     LogPage,
     PurgeResult,
+    ReplicaStatus,
     TokenCreate,
     TokenCreated,
     TokenList,
@@ -37,7 +38,7 @@ SCHEMAS = (
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
     TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, KeyUpdate,
     AuditList,
-    GatewayUrlList, Feedback,
+    GatewayUrlList, Feedback, ReplicaStatus,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -222,6 +223,14 @@ def openapi_document() -> dict[str, Any]:
             one + "/cache": {"parameters": [_param("account"), _param("gateway")], "delete": purge},
             **_route_paths(one + "/routes"),
             "/api/v1/whoami": {"get": _operation("The calling token", "200", "TokenOut")},
+            "/api/v1/status": {
+                "get": _operation(
+                    "The answering replica's state: its log spool's backlog (records waiting for the"
+                    " database) and Redis reachability",
+                    "200",
+                    "ReplicaStatus",
+                )
+            },
             "/api/v1/cache/expire": {
                 "post": _operation(
                     "Purge every cached answer of the token's account, or of its gateways if it is"

@@ -156,6 +156,32 @@ class PurgeResult(BaseModel):
     purged: int
 
 
+class SpoolStatus(BaseModel):
+    """This replica's log spool: answered requests whose records are not in the database yet."""
+
+    backlog_records: int
+    backlog_bytes: int
+    max_bytes: int = Field(description="log_spool_max_bytes: past it the oldest records are dropped")
+    dropped_records: int = Field(description="records dropped since start because the spool was full")
+    failing_since: float | None = Field(
+        description="epoch seconds since when storing records fails (the database is unreachable);"
+        " null while it works"
+    )
+    behind: bool = Field(
+        description="storing fails, or more than a few batches wait: the database is not keeping up"
+    )
+
+
+class ReplicaStatus(BaseModel):
+    """What the replica that answers says about its own state (each replica has its own)."""
+
+    log_spool: SpoolStatus
+    redis_unreachable: int = Field(
+        description="features using Redis (exact cache, rate limiter, routing state) that found it"
+        " unreachable at their last try"
+    )
+
+
 class TokenCreate(Allowance):
     """A new token: its powers, and what it may spend and on what (`Allowance`)."""
 

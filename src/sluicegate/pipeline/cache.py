@@ -5,6 +5,8 @@ Concurrent identical misses are coalesced: one goes upstream, the others wait fo
 What an entry is keyed by, and so which requests may share it: cache_keys.py.
 A hit is served in the form its request asks for (`served`): a `cf-aig-cache-key` names one entry
 whatever the body, so a streaming request may find an answer stored whole, or the reverse.
+When the cache cannot be reached (Redis down), the request is served as a miss and its answer is
+not stored: the cache is bypassed, never an error (`CacheUnavailable`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
-from sluicegate.storage.cache import Cache, CacheEntry
+from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
 TTL_HEADER = "cf-aig-cache-ttl"
@@ -127,16 +129,19 @@ class ResponseCache:
         return Decision(key, ttl, lookup, store)
 
     async def _lookup(self, key: str) -> CacheEntry | None:
-        entry = await self._cache.get(key, self._clock())
-        if entry is not None:
-            return entry
-        waiting = self._inflight.get(key)
-        if waiting is None:
-            return None
-        # An identical request is on its way upstream: wait for its answer rather than send another.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiting.wait(), self._wait_timeout)
-        return await self._cache.get(key, self._clock())
+        try:
+            entry = await self._cache.get(key, self._clock())
+            if entry is not None:
+                return entry
+            waiting = self._inflight.get(key)
+            if waiting is None:
+                return None
+            # An identical request is on its way upstream: wait for its answer rather than send another.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiting.wait(), self._wait_timeout)
+            return await self._cache.get(key, self._clock())
+        except CacheUnavailable:
+            return None  # bypassed: logged once by the backend, counted in /metrics
 
     def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict(entry.headers)
@@ -159,7 +164,8 @@ class ResponseCache:
             stored_at=now,
             expires_at=now + decision.ttl,
         )
-        await self._cache.put(decision.key, entry)
+        with contextlib.suppress(CacheUnavailable):  # not stored: the next request asks upstream
+            await self._cache.put(decision.key, entry)
 
     async def _teed(
         self,

@@ -13,7 +13,8 @@ With the gateway's `cache_per_key`, the scope holds a digest of the provider key
 
 The models load in the background (`semantic.models`), never on a request's path: until they are
 ready a lookup is skipped (the request goes upstream, logged as a semantic MISS) and its answer is
-stored once they are.
+stored once they are. When the shared cache (Redis) cannot be reached, a lookup is a miss (the
+vectors stay: their answers are only out of reach) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.models import Models
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
-from sluicegate.storage.cache import Cache, CacheEntry
+from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
 THRESHOLD_HEADER = "x-semantic-threshold"
@@ -149,7 +150,10 @@ class SemanticCache:
         if nearest is None:
             return None
         entry_id, similarity = nearest
-        entry = await self._cache.get(f"{scoped.scope}/{entry_id}", now)
+        try:
+            entry = await self._cache.get(f"{scoped.scope}/{entry_id}", now)
+        except CacheUnavailable:
+            return None
         if entry is None:  # expired or purged: the vector goes too
             await asyncio.to_thread(self._index.remove, scoped.scope, entry_id)
             return None
@@ -232,10 +236,14 @@ class SemanticCache:
                 if not await self.models.loaded():
                     return  # they did not load (logged)
                 found = await self._embed(lookup.scoped.turns)
-            await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
+            try:
+                await self._cache.put(f"{lookup.scoped.scope}/{entry_id}", entry)
+            except CacheUnavailable:
+                return  # no answer stored, so no vector either
             await asyncio.to_thread(self._index.add, lookup.scoped.scope, entry_id, found, entry.expires_at)
             if self._feed is not None:
-                await self._feed.added(lookup.scoped.scope, entry_id, found, entry.expires_at)
+                with contextlib.suppress(CacheUnavailable):  # the other replicas miss this one
+                    await self._feed.added(lookup.scoped.scope, entry_id, found, entry.expires_at)
 
         task = asyncio.create_task(store())
         self._pending.add(task)

@@ -18,13 +18,12 @@ import asyncio
 import math
 import random
 from collections.abc import Sequence
-from urllib.parse import parse_qs, urlsplit
 
 import orjson
-import redis.asyncio as redis
 from redis.exceptions import WatchError
 
 from sluicegate.routing.state import Record, StateUnavailable, Update
+from sluicegate.storage.redis_link import RedisLink
 
 MAX_TRIES = 12  # an update that loses the race this often gives up (the state is advisory)
 FIRST_PAUSE = 0.001  # seconds; doubled after each lost race, and drawn at random below that
@@ -32,31 +31,26 @@ FIRST_PAUSE = 0.001  # seconds; doubled after each lost race, and drawn at rando
 
 class RedisStateStore:
     def __init__(self, url: str) -> None:
-        query = parse_qs(urlsplit(url).query)
-        self._prefix = query.pop("prefix", ["sluicegate:"])[0] + "route:"
-        self._client = redis.Redis.from_url(url.split("?", 1)[0])
+        self.link = RedisLink(url, "route:")
+        self._prefix = self.link.prefix
+        self._client = self.link.client
 
     async def open(self) -> None:
-        try:
-            await self._client.ping()
-        except (redis.RedisError, OSError) as exc:
-            raise StateUnavailable(f"Redis: {exc}") from exc
+        await self.link.probe(StateUnavailable)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.link.close()
 
     async def read(self, keys: Sequence[str], now: float) -> list[Record | None]:
         if not keys:
             return []
-        try:
+        with self.link.attempt(StateUnavailable):
             values = await self._client.mget([self._prefix + key for key in keys])
-        except (redis.RedisError, OSError) as exc:
-            raise StateUnavailable(f"Redis: {exc}") from exc
         return [None if value is None else orjson.loads(value) for value in values]
 
     async def update(self, key: str, change: Update, now: float) -> Record | None:
         name = self._prefix + key
-        try:
+        with self.link.attempt(StateUnavailable):
             async with self._client.pipeline(transaction=True) as pipe:
                 for tries in range(MAX_TRIES):
                     try:
@@ -79,6 +73,4 @@ class RedisStateStore:
                         return result.value
                     except WatchError:
                         await asyncio.sleep(random.uniform(0, FIRST_PAUSE * 2 ** min(tries, 7)))
-        except (redis.RedisError, OSError) as exc:
-            raise StateUnavailable(f"Redis: {exc}") from exc
         raise StateUnavailable(f"{key}: changed by others {MAX_TRIES} times during one update")

@@ -7,43 +7,45 @@ second. The answers themselves live in the shared cache (Redis). An entry travel
 scope (gateway, provider, endpoint, segment, provider-key digest, ...), so it lands in the same
 partition on every replica and is never searched from another. Entries of several turns (a
 conversation's question and context) go to a second stream, `...semantic:turns`.
+
+Redis unreachable: an add or purge raises `CacheUnavailable` (the entry stays on this replica), the
+follower tries again each second and, once Redis is back, reads on from where it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-import redis.asyncio as redis
 
 from sluicegate.semantic.index import VectorIndex
+from sluicegate.storage.cache import CacheUnavailable
+from sluicegate.storage.redis_link import RedisLink
 
-_log = logging.getLogger(__name__)
 _MAX_LENGTH = 1_000_000  # stream entries kept (approximately); older questions fall out
 
 
 class VectorFeed:
     def __init__(self, url: str, index: VectorIndex, clock: Callable[[], float] = time.time) -> None:
-        query = parse_qs(urlsplit(url).query)
-        self._key = query.pop("prefix", ["sluicegate:"])[0] + "semantic"
+        self._link = RedisLink(url, "semantic")
+        self._key = self._link.prefix
         # Entries of several turns (conversations) travel on a stream of their own, so a replica
         # of an earlier version, which reads every add as one vector, never receives one.
         self._turns_key = self._key + ":turns"
-        self._client = redis.Redis.from_url(url.split("?", 1)[0])
+        self._client = self._link.client
         self._index = index
         self._clock = clock
         self._last = {self._key: "0-0", self._turns_key: "0-0"}
         self._task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        await self._catch_up()
+        with contextlib.suppress(CacheUnavailable), self._link.attempt(CacheUnavailable):
+            await self._catch_up()  # else the follower catches up once Redis is back
         self._task = asyncio.create_task(self._follow(), name="semantic-feed")
 
     async def close(self) -> None:
@@ -51,7 +53,7 @@ class VectorFeed:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._client.aclose()
+        await self._link.close()
 
     async def added(self, scope: str, entry_id: str, vector: np.ndarray[Any, Any], expires_at: float) -> None:
         """`vector`: one row per turn."""
@@ -65,12 +67,14 @@ class VectorFeed:
             "vector": np.asarray(vector, dtype=np.float32).tobytes(),
         }
         key = self._key if turns == 1 else self._turns_key
-        await self._client.xadd(key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
+        with self._link.attempt(CacheUnavailable):
+            await self._client.xadd(key, fields, maxlen=_MAX_LENGTH, approximate=True)  # type: ignore[arg-type]
 
     async def purged(self, prefix: str) -> None:
-        await self._client.xadd(
-            self._key, {"op": "purge", "scope": prefix}, maxlen=_MAX_LENGTH, approximate=True
-        )
+        with self._link.attempt(CacheUnavailable):
+            await self._client.xadd(
+                self._key, {"op": "purge", "scope": prefix}, maxlen=_MAX_LENGTH, approximate=True
+            )
 
     async def _catch_up(self) -> None:
         """Both streams from where this replica left off. A purge and an add on the other stream
@@ -87,10 +91,10 @@ class VectorFeed:
     async def _follow(self) -> None:
         while True:
             try:
-                answer = await self._client.xread(dict(self._last), block=1000, count=1000)  # type: ignore[arg-type]
-            except (redis.RedisError, OSError) as exc:
-                _log.warning("semantic feed: %s; retrying", exc)
-                await asyncio.sleep(1)
+                with self._link.attempt(CacheUnavailable):
+                    answer = await self._client.xread(dict(self._last), block=1000, count=1000)  # type: ignore[arg-type]
+            except CacheUnavailable:
+                await asyncio.sleep(1)  # logged by the link, once per outage
                 continue
             for key, batch in answer or []:  # type: ignore[str-unpack]  # redis-py's xread is loosely typed
                 await asyncio.to_thread(self._apply, bytes(key).decode(), batch)  # type: ignore[arg-type]

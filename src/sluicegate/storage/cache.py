@@ -56,6 +56,10 @@ class CacheEntry:
         )
 
 
+class CacheUnavailable(Exception):
+    """The shared cache (Redis) cannot be reached: a lookup counts as a miss, a store is skipped."""
+
+
 class Cache(Protocol):
     """Where answers are kept. Expiry is judged by the caller's clock (`now`), so tests need no sleep."""
 

@@ -1,12 +1,13 @@
-"""The exact cache in Redis, shared by every replica. One round trip per lookup."""
+"""The exact cache in Redis, shared by every replica. One round trip per lookup.
+
+Redis unreachable: every call raises `CacheUnavailable` (fast: see redis_link.py); the pipeline
+treats a lookup as a miss and skips the store.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
-import redis.asyncio as redis
-
-from sluicegate.storage.cache import CacheEntry
+from sluicegate.storage.cache import CacheEntry, CacheUnavailable
+from sluicegate.storage.redis_link import RedisLink
 
 # Redis keeps an entry this much longer than its TTL; expiry is judged on read by the gateway's
 # clock, and Redis's own expiry only reclaims the memory.
@@ -19,19 +20,19 @@ class RedisCache:
     test runs) sharing one Redis never collide."""
 
     def __init__(self, url: str) -> None:
-        query = parse_qs(urlsplit(url).query)
-        self._prefix = query.pop("prefix", ["sluicegate:"])[0] + "cache:"
-        clean = url.split("?", 1)[0]
-        self._client = redis.Redis.from_url(clean)
+        self.link = RedisLink(url, "cache:")
+        self._prefix = self.link.prefix
+        self._client = self.link.client
 
     async def open(self) -> None:
-        await self._client.ping()
+        await self.link.probe(CacheUnavailable)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.link.close()
 
     async def get(self, key: str, now: float) -> CacheEntry | None:
-        data = await self._client.get(self._prefix + key)
+        with self.link.attempt(CacheUnavailable):
+            data = await self._client.get(self._prefix + key)
         if not isinstance(data, bytes):
             return None
         entry = CacheEntry.decode(data)
@@ -39,12 +40,18 @@ class RedisCache:
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         ttl_ms = max(int((entry.expires_at - entry.stored_at) * 1000), 1) + _GRACE_MS
-        await self._client.set(self._prefix + key, entry.encode(), px=ttl_ms)
+        with self.link.attempt(CacheUnavailable):
+            await self._client.set(self._prefix + key, entry.encode(), px=ttl_ms)
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._client.delete(self._prefix + key))
+        with self.link.attempt(CacheUnavailable):
+            return bool(await self._client.delete(self._prefix + key))
 
     async def purge(self, prefix: str) -> int:
+        with self.link.attempt(CacheUnavailable):
+            return await self._purge(prefix)
+
+    async def _purge(self, prefix: str) -> int:
         pattern = _escape(self._prefix + prefix) + "*"
         purged = 0
         batch: list[bytes] = []

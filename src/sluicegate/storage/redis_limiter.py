@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from urllib.parse import parse_qs, urlsplit
-
-import redis.asyncio as redis
 
 from sluicegate.storage.limiter import (
     LIMIT_SLACK,
@@ -29,6 +26,7 @@ from sluicegate.storage.limiter import (
     fits,
     window_start,
 )
+from sluicegate.storage.redis_link import RedisLink
 
 # ARGV: now, slack, then per claim: limit, period, sliding (0/1), amount, member id.
 # Returns: allowed (0/1), then per claim: used (as a string), oldest time in a sliding window.
@@ -113,17 +111,17 @@ return 1
 
 class RedisLimiter:
     def __init__(self, url: str) -> None:
-        query = parse_qs(urlsplit(url).query)
-        self._prefix = query.pop("prefix", ["sluicegate:"])[0] + "rl:"
-        self._client = redis.Redis.from_url(url.split("?", 1)[0])
+        self.link = RedisLink(url, "rl:")
+        self._prefix = self.link.prefix
+        self._client = self.link.client
         self._admit = self._client.register_script(_ADMIT)
         self._settle = self._client.register_script(_SETTLE)
 
     async def open(self) -> None:
-        await self._client.ping()
+        await self.link.probe(LimiterUnavailable)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.link.close()
 
     def _key(self, bucket: Bucket, now: float) -> str:
         if bucket.sliding:
@@ -137,10 +135,8 @@ class RedisLimiter:
             member = uuid.uuid4().hex if bucket.sliding else ""
             ids.append(member)
             args += [bucket.limit, bucket.period, int(bucket.sliding), _number(amount), member]
-        try:
+        with self.link.attempt(LimiterUnavailable):
             result = await self._admit(keys=[self._key(c.bucket, now) for c in claims], args=args)
-        except (redis.RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"Redis: {exc}") from exc
         allowed = int(result[0]) == 1
         usages = []
         for index, (bucket, _) in enumerate(claims):
@@ -170,10 +166,8 @@ class RedisLimiter:
                 pipeline.zrangebyscore(key, f"({now - bucket.period}", "+inf", withscores=True)
             else:
                 pipeline.get(key)
-        try:
+        with self.link.attempt(LimiterUnavailable):
             results = await pipeline.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"Redis: {exc}") from exc
         usages = []
         for bucket, result in zip(buckets, results, strict=True):
             if not bucket.sliding:
@@ -197,11 +191,9 @@ class RedisLimiter:
             ]  # fmt: skip
         if not keys:
             return
-        try:
+        with self.link.attempt(LimiterUnavailable):
             # Shielded: a client that hangs up meanwhile must not leave the script half-known.
             await asyncio.shield(self._settle(keys=keys, args=args))
-        except (redis.RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"Redis: {exc}") from exc
 
 
 def _number(amount: float) -> str:

@@ -1,0 +1,58 @@
+"""`GET /api/v1/status`: the answering replica's own state, for the dashboard's notices.
+
+It reads only memory (the spool's counters, the log writer's last result, the Redis links), so it
+answers while the database is down, which is when it matters. Any `read` token may call it: it
+names no gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from sluicegate.endpoints.guard import Guard
+from sluicegate.endpoints.schemas import ReplicaStatus, SpoolStatus, json_response
+from sluicegate.logbook import Logbook
+from sluicegate.spool import Spool
+from sluicegate.storage.redis_link import RedisLink
+from sluicegate.tokens import Scope
+
+BEHIND_BATCHES = 10  # a backlog of more batches than this: the database is not keeping up
+
+
+class StatusEndpoint:
+    def __init__(
+        self, spool: Spool, logbook: Logbook, links: Sequence[RedisLink], batch_size: int, guard: Guard
+    ) -> None:
+        self._spool = spool
+        self._logbook = logbook
+        self._links = links
+        self._batch_size = batch_size
+        self._guard = guard
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/status", self._guard(Scope.READ, self.status, narrowed=True))
+
+    async def status(self, request: web.Request) -> web.Response:
+        return json_response(self.report())
+
+    def report(self) -> ReplicaStatus:
+        spool, failing_since = self._spool, self._logbook.failing_since
+        behind = failing_since is not None or spool.backlog_records > BEHIND_BATCHES * self._batch_size
+        return ReplicaStatus(
+            log_spool=SpoolStatus(
+                backlog_records=spool.backlog_records,
+                backlog_bytes=spool.backlog_bytes,
+                max_bytes=spool.max_bytes,
+                dropped_records=spool.dropped,
+                failing_since=failing_since,
+                behind=behind,
+            ),
+            redis_unreachable=unreachable(self._links),
+        )
+
+
+def unreachable(links: Sequence[RedisLink]) -> int:
+    """How many of `links` found Redis unreachable at their last try (for /metrics and the status)."""
+    return sum(link.down for link in links)

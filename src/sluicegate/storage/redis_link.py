@@ -1,0 +1,87 @@
+"""How every feature that uses Redis reaches it, and what an outage costs a request.
+
+The exact cache, the rate-limit and budget counters, the routing state (circuits) and the semantic
+cache's feed each hold a `RedisLink`: a client for `redis://host:port/db?prefix=…` and the key
+prefix of that feature. When Redis is down, what a request gets is the feature's policy (see
+docs/durability.md): the link only makes the failure fast and the recovery automatic.
+
+- Fast: one retry without backoff (a pooled connection a restarted server has closed is replaced
+  at once), connecting waits at most `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after
+  a failure, the link does not try Redis again for `PAUSE` seconds: meanwhile each call fails at
+  once, so an unreachable host (one that drops packets) does not cost every request a timeout.
+- Automatic: the first call after the pause reconnects; nothing waits for an operator. The link
+  logs once when Redis goes away and once when it is back, not once per request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+CONNECT_TIMEOUT = 0.5  # seconds
+READ_TIMEOUT = 2.0  # seconds; above the semantic feed's blocking read of 1 s
+PAUSE = 1.0  # seconds without trying Redis after a failure
+DEFAULT_PREFIX = "sluicegate:"
+_log = logging.getLogger(__name__)
+
+
+def is_redis_url(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "unix://"))
+
+
+class RedisLink:
+    """A client for one feature (`section`, e.g. `cache:`), and whether Redis answered lately."""
+
+    def __init__(self, url: str, section: str, clock: Callable[[], float] = time.monotonic) -> None:
+        query = parse_qs(urlsplit(url).query)
+        self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0] + section
+        self.client = redis.Redis.from_url(
+            url.split("?", 1)[0],
+            retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=READ_TIMEOUT,
+        )
+        self._feature = section.rstrip(":")
+        self._clock = clock
+        self._paused_until = 0.0
+        self.down = False
+        self.failures = 0  # calls that found Redis unreachable (exported as a metric)
+
+    @contextlib.contextmanager
+    def attempt(self, unavailable: type[Exception]) -> Iterator[None]:
+        """Run the Redis calls inside; an unreachable Redis raises `unavailable` (the feature's own
+        exception, which its policy catches), at once while paused after a failure."""
+        if self.down and self._clock() < self._paused_until:
+            self.failures += 1
+            raise unavailable(f"Redis is unreachable (next try within {PAUSE:g} s)")
+        try:
+            yield
+        except (redis.RedisError, OSError) as exc:
+            self.failures += 1
+            self._paused_until = self._clock() + PAUSE
+            if not self.down:
+                self.down = True
+                _log.error(
+                    "Redis unreachable (%s): %s; its outage policy applies until it is back",
+                    self._feature,
+                    exc,
+                )
+            raise unavailable(f"Redis: {exc}") from exc
+        if self.down:
+            self.down = False
+            _log.warning("Redis reachable again (%s)", self._feature)
+
+    async def probe(self, unavailable: type[Exception]) -> None:
+        """At start: a gateway starts without Redis (its features follow their outage policy)."""
+        with contextlib.suppress(unavailable), self.attempt(unavailable):
+            await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
