@@ -161,9 +161,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     }
     guardrails = Guardrails()
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
+    log = Log(outcomes, tee_limit=settings.max_body_bytes)
+    semantic.shadow_through(log)
     pipeline = build_pipeline(
         [
-            Log(outcomes, tee_limit=settings.max_body_bytes),
+            log,
             Resolve(directory, tokens, settings.host_gateway),
             Authenticate(tokens),
             Plan(planners),
@@ -201,6 +203,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         # Each part in turn, each bounded (shutdown.py): a stuck one must not keep the process up.
         parts = [
             ("retention", retention.close),
+            ("shadow requests", semantic.close_shadow),
             ("outcomes", outcomes.close),
             ("log writer", logbook.close),
             *([("tracing", tracing.close)] if tracing is not None else []),
@@ -241,5 +244,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         limiter=limiter,
         guard=guard,
         providers=providers,
+        semantic_thresholds=semantic.thresholds,
     )
     return app
