@@ -17,7 +17,8 @@ Behaviour is chosen by the request's `model`, or by an `x-fake-behavior` header 
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
                        (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default"
 
-Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
+Answers are deterministic. The reply is "echo: <last user text>" (chat: `answer(text)` when a test
+sets `FakeOpenAI.answer`; at most 64 words), cut to
 `max_tokens`/`max_completion_tokens` words with finish_reason "length". A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
@@ -166,6 +167,9 @@ class FakeOpenAI:
         self._pauses: dict[str, Pause] = {}
         self._stopping = False
         self._server: ServerThread | None = None
+        # Chat answers "echo: <last user text>" unless a test sets this: the answer's text instead
+        # (e.g. a model that has changed its mind since an answer was cached).
+        self.answer: Callable[[str], str] | None = None
 
     def serve(self) -> Self:
         self._stopping = False
@@ -318,7 +322,7 @@ class FakeOpenAI:
         call = request[CALL]
         messages = call.body.get("messages", [])
         limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
-        pieces, finish = _reply(_last_user_text(messages), limit)
+        pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
         usage = _chat_usage(_prompt_tokens(messages), len(pieces))
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
@@ -563,9 +567,9 @@ def _prompt_tokens(source: Any) -> int:
     return sum(len(_text_of(m.get("content")).split()) + 3 for m in _messages(source)) + 3
 
 
-def _reply(text: str, limit: Any) -> tuple[list[str], str]:
+def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) -> tuple[list[str], str]:
     """The reply as stream pieces (one word each, space-led after the first) and a finish_reason."""
-    words = ("echo: " + text).split()[:ECHO_WORDS]
+    words = (answer(text) if answer else "echo: " + text).split()[:ECHO_WORDS]
     finish = "stop"
     if isinstance(limit, int) and 0 < limit < len(words):
         words, finish = words[:limit], "length"

@@ -70,7 +70,7 @@ class Shadow:
             gateway, settings.semantic_shadow_per_minute
         ):
             return
-        shadow = _shadow_of(exchange, similarity)
+        shadow = _shadow_of(exchange, similarity, self._clock())
         cached = answer_text(exchange, entry.body, entry.streamed)
         task = asyncio.create_task(self._run(shadow, cached, call_next, gateway))
         self._pending.add(task)
@@ -116,12 +116,12 @@ class Shadow:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
 
-def _shadow_of(exchange: Exchange, similarity: float) -> Exchange:
+def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
     """The hit's request again, as a request of its own (a new id, times and outcome)."""
     return dataclasses.replace(
         exchange,
         id=new_log_id(),
-        received_at=time.time(),
+        received_at=now,
         started=time.perf_counter(),
         steps=list(exchange.steps),
         step_index=0,
