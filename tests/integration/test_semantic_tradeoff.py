@@ -68,20 +68,27 @@ def test_each_lookup_logs_its_best_candidate_and_the_what_if_counts_them(
     # keeps its place.
     refused, below, hit, seed = gateway.wait_for_logs(4)
     assert seed["semantic_similarity"] is None  # an empty scope: nothing to compare with
-    assert hit["semantic_similarity"] > 0.95 and hit["semantic_verified"] is True
-    assert 0.8 < below["semantic_similarity"] < 0.9 and below["semantic_verified"] is True
+    assert hit["semantic_similarity"] > 0.95
+    assert hit["semantic_verified"] is True
+    assert 0.8 < below["semantic_similarity"] < 0.9
+    assert below["semantic_verified"] is True
     assert below["semantic_score"] is not None  # the NLI model judged it
-    assert refused["semantic_similarity"] > 0.9 and refused["semantic_verified"] is False
-    assert hit["saved_usd"] > 0 and hit["cost_usd"] == 0  # what the hit would have cost
+    assert refused["semantic_similarity"] > 0.9
+    assert refused["semantic_verified"] is False
+    assert hit["saved_usd"] > 0
+    assert hit["cost_usd"] == 0
     ask(gateway, "Tell me a joke about cats")
     far = gateway.wait_for_logs(5)[0]
-    assert far["semantic_similarity"] < 0.7 and far["semantic_verified"] is None
+    assert far["semantic_similarity"] < 0.7
+    assert far["semantic_verified"] is None
 
     result = report(gateway, clock)
     assert (result["lookups"], result["with_candidate"], result["hits"]) == (5, 4, 1)
     rows = {row["threshold"]: row for row in result["thresholds"]}
     assert sorted(rows) == [round(0.70 + i / 100, 2) for i in range(30)]
-    assert rows[0.95]["hits"] == 1 and rows[0.85]["hits"] == 2 and rows[0.7]["hits"] == 2
+    assert rows[0.95]["hits"] == 1
+    assert rows[0.85]["hits"] == 2
+    assert rows[0.7]["hits"] == 2
     assert rows[0.85]["savings_usd"] == pytest.approx(hit["saved_usd"] + below["cost_usd"])
     assert rows[0.95]["savings_usd"] == pytest.approx(hit["saved_usd"])
     assert rows[0.9]["hit_rate"] == pytest.approx(1 / 5)
@@ -104,8 +111,10 @@ def test_shadow_mode_checks_a_hit_upstream_after_the_answer_and_estimates_precis
     assert not any("shadow" in name.lower() for name in hit.headers)
     (shadow,) = shadows(gateway, 1)
     assert shadow["shadow_of"] == hit.headers["cf-aig-log-id"]
-    assert shadow["shadow_agreed"] is True and shadow["semantic_score"] > 0.9
-    assert shadow["cost_usd"] > 0 and shadow["status"] == 200  # real upstream spend, logged as such
+    assert shadow["shadow_agreed"] is True
+    assert shadow["semantic_score"] > 0.9
+    assert shadow["cost_usd"] > 0
+    assert shadow["status"] == 200
     assert len(fake.requests) == 2
     assert fake.requests[1].json["messages"][-1]["content"] == "How can I reset my password?"
 
@@ -159,7 +168,8 @@ def test_max_error_raises_the_threshold_on_disagreement_and_lets_it_fall_back(
     similarity = float(hit.headers["x-semantic-similarity"])
     assert shadows(gateway, 1)[0]["shadow_agreed"] is False
     raised = report(gateway, clock)["effective"]["default"]
-    assert raised["configured"] == 0.9 and raised["effective"] > similarity
+    assert raised["configured"] == 0.9
+    assert raised["effective"] > similarity
     assert ask(gateway, paraphrase).headers["x-semantic-cache"] == "MISS"  # the raise in force
 
     fake.answer = None  # fresh answers agree again: the seed itself hits, checked each time
@@ -168,7 +178,8 @@ def test_max_error_raises_the_threshold_on_disagreement_and_lets_it_fall_back(
         assert ask(gateway, SEED).headers["x-semantic-cache"] == "HIT"
         shadows(gateway, checked)
         effective.append(report(gateway, clock)["effective"]["default"]["effective"])
-    assert effective[0] > 0.9 and effective[1] > 0.9  # 1 of 2, 1 of 3 disagree: above the bound
+    assert effective[0] > 0.9
+    assert effective[1] > 0.9
     assert effective[2] == 0.9  # 1 of 4: within it, back to the configured threshold, not below
 
 
@@ -180,9 +191,11 @@ def test_max_error_without_shadow_mode_is_refused(gateway: RunningGateway) -> No
 
 def test_the_what_if_refuses_a_reversed_range_and_an_unknown_gateway(gateway: RunningGateway) -> None:
     response = gateway.http.get("/api/v1/accounts/local/analytics/semantic", params={"from": 10, "to": 5})
-    assert response.status_code == 400 and response.json()["error"]["param"] == "from"
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "from"
     response = gateway.http.get("/api/v1/accounts/local/analytics/semantic", params={"gateway": "defualt"})
-    assert response.status_code == 404 and "default" in response.text
+    assert response.status_code == 404
+    assert "default" in response.text
 
 
 def test_an_sdk_client_never_sees_the_shadow(gateway: RunningGateway, fake: FakeOpenAI) -> None:
@@ -203,4 +216,5 @@ def test_an_sdk_client_never_sees_the_shadow(gateway: RunningGateway, fake: Fake
         text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == "echo: How do I reset my password?"
     (shadow,) = shadows(gateway, 1)
-    assert shadow["stream"] is True and shadow["shadow_agreed"] is True
+    assert shadow["stream"] is True
+    assert shadow["shadow_agreed"] is True
