@@ -130,7 +130,7 @@ class GatewaySettings(BaseModel):
     )
     semantic_max_error: float | None = Field(
         None,
-        gt=0,
+        ge=0.001,
         le=0.5,
         description="raise the threshold above semantic_threshold while more than this share of "
         "shadow-checked hits disagree with a fresh answer (e.g. 0.02; needs semantic_shadow_rate)",
