@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 
@@ -117,6 +118,7 @@ def test_shadow_mode_checks_a_hit_upstream_after_the_answer_and_estimates_precis
     assert shadow["status"] == 200
     assert len(fake.requests) == 2
     assert fake.requests[1].json["messages"][-1]["content"] == "How can I reset my password?"
+    assert 'cache_source="shadow"' in httpx.get(gateway.url + "/metrics").text
 
     fake.answer = lambda text: "The weather in Paris is sunny and warm today."  # it changed its mind
     ask(gateway, "How can I reset my password?")

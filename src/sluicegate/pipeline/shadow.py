@@ -118,6 +118,7 @@ class Shadow:
 
 def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
     """The hit's request again, as a request of its own (a new id, times and outcome)."""
+    gateway_guardrails = exchange.gateway.settings.guardrails if exchange.gateway else None
     return dataclasses.replace(
         exchange,
         id=new_log_id(),
@@ -142,6 +143,9 @@ def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
         shadow_of=exchange.id,
         shadow_agreed=None,
         holds=(),
+        # Its answer skips the guardrails' answer filter (that stage comes before this one): on
+        # a gateway with guardrails its bodies are not logged, lest what they redact be stored.
+        collect_payload=exchange.collect_payload and gateway_guardrails is None,
         guardrails=list(exchange.guardrails),
         restored=list(exchange.restored),
         record_after=None,
