@@ -193,6 +193,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         AllowList(),
         InjectKeys(keys),
     )
+    semantic.shadow_through(log)
     pipeline = build_pipeline(
         [
             log,
@@ -245,6 +246,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         # Each part in turn, each bounded (shutdown.py): a stuck one must not keep the process up.
         parts = [
             ("retention", retention.close),
+            ("shadow requests", semantic.close_shadow),
             ("outcomes", outcomes.close),
             ("log writer", logbook.close),
             *([("tracing", tracing.close)] if tracing is not None else []),
@@ -291,5 +293,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         limiter=limiter,
         guard=guard,
         providers=providers,
+        semantic_thresholds=semantic.thresholds,
     )
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -75,6 +76,18 @@ class HubRequest:
     body: bytes
 
 
+@dataclass(slots=True)
+class SemanticJudgement:
+    """What the semantic lookup made of its best candidate, for the log (hit or miss): its
+    `similarity` (after spelling alignment), and the verifier's verdict (`verified`, None when it
+    did not judge) and NLI score (None when the NLI model did not run; on a shadow request, the
+    cosine of the cached and the fresh answer)."""
+
+    similarity: float
+    verified: bool | None = None
+    score: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of one step, for the log: `status` 0 when no response came (see `error`)."""
@@ -130,6 +143,12 @@ class Exchange:
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
     rate_limited: bool = False
     semantic_hit: bool = False
+    semantic: SemanticJudgement | None = None  # the semantic lookup's best candidate, when it had one
+    shadow_of: str | None = None  # a shadow request: the id of the semantic hit it checks
+    shadow_agreed: bool | None = None  # a shadow request: whether the fresh answer agreed with the cached one
+    # Work that goes on after the answer and whose result the log record carries (the semantic
+    # cache judging a candidate below the threshold): the record is built once it is done.
+    record_after: asyncio.Future[Any] | None = None
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
     guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
     restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only

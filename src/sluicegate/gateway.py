@@ -118,6 +118,23 @@ class GatewaySettings(BaseModel):
         le=1,
         description="cosine similarity a hit needs (then verification); see make eval-semantic",
     )
+    semantic_shadow_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of semantic hits whose request is also sent upstream after the answer, to "
+        "compare the fresh answer with the cached one (shadow mode; 0: off); see docs/semantic-cache.md",
+    )
+    semantic_shadow_per_minute: int = Field(
+        10, ge=1, le=10_000, description="at most this many shadow requests per minute (per replica)"
+    )
+    semantic_max_error: float | None = Field(
+        None,
+        ge=0.001,
+        le=0.5,
+        description="raise the threshold above semantic_threshold while more than this share of "
+        "shadow-checked hits disagree with a fresh answer (e.g. 0.02; needs semantic_shadow_rate)",
+    )
     cache_per_key: bool = Field(
         False, description="keep separate cache entries per provider key (for multi-tenant gateways)"
     )
@@ -162,6 +179,18 @@ class GatewaySettings(BaseModel):
 
     def route(self, name: str) -> Route | None:
         return self._parsed_routes.get(name)
+
+    @field_validator("semantic_max_error")
+    @classmethod
+    def _error_needs_shadow(cls, bound: float | None, info: ValidationInfo) -> float | None:
+        if bound is not None and not info.data.get("semantic_shadow_rate"):
+            if info.context and info.context.get("stored"):
+                return bound  # inert without shadow verdicts; refused only when set
+            raise ValueError(
+                "semantic_max_error adapts the threshold from shadow verdicts: set semantic_shadow_rate "
+                "above 0 too (e.g. 0.1)"
+            )
+        return bound
 
     @field_validator("redact_patterns")
     @classmethod

@@ -67,8 +67,19 @@ class Logbook:
         self.store_failures = 0
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self._unspooled: list[tuple[LogRecord, int | None]] = []
+        self._waiting: set[asyncio.Future[object]] = set()  # see `Exchange.record_after`
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
+        waiting = exchange.record_after
+        if waiting is not None and not waiting.done():  # its record is built once that is done
+            self._waiting.add(waiting)
+
+            def done(_: asyncio.Future[object]) -> None:
+                self._waiting.discard(waiting)
+                self.submit(exchange, outcome)
+
+            waiting.add_done_callback(done)
+            return
         if self._spool is not None:
             if not _collects(exchange):
                 return
@@ -90,6 +101,9 @@ class Logbook:
 
     async def close(self) -> None:
         """Stop the background task and write everything still pending."""
+        if self._waiting:
+            # Their callbacks (`submit`) were added before gather's own, so they have run on return.
+            await asyncio.gather(*self._waiting, return_exceptions=True)
         self._closing = True
         self._closed.set()
         self._wake.set()

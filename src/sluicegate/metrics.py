@@ -32,7 +32,8 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 # As prometheus_client's own Histogram writes them ("1.0", "300.0", "+Inf").
 _BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 # `cache`: HIT, MISS, BYPASS or NONE; `cache_source`: which cache that is about (exact, semantic,
-# or "" with NONE). Hit rate: HIT / (HIT + MISS), whichever cache answered.
+# or "" with NONE; shadow, with NONE: a semantic hit checked upstream in shadow mode). Hit rate:
+# HIT / (HIT + MISS), whichever cache answered.
 _LABELS = ("gateway", "provider", "model", "status", "cache", "cache_source")
 _MODEL_LABELS = ("gateway", "provider", "model")
 # Every name not labelled as itself. Not `other`: that is a valid gateway or provider slug.

@@ -62,6 +62,7 @@ class RecordBuilder:
             )
             degraded = "; ".join(omitted) or None
         step = exchange.step
+        judged = exchange.semantic
         return LogRecord(
             id=exchange.id,
             ts=exchange.received_at,
@@ -101,6 +102,12 @@ class RecordBuilder:
             degraded=degraded,
             token_id=exchange.token_id,
             key_name=step.key_name if step else None,
+            semantic_similarity=judged.similarity if judged else None,
+            semantic_verified=judged.verified if judged else None,
+            semantic_score=judged.score if judged else None,
+            saved_usd=outcome.saved_usd,
+            shadow_of=exchange.shadow_of,
+            shadow_agreed=exchange.shadow_agreed,
         )
 
     def _body(

@@ -16,6 +16,7 @@ from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.route_api import RouteApi
+from sluicegate.endpoints.semantic_report import Thresholds, add_semantic_report_route
 from sluicegate.endpoints.spend import add_spend_routes
 from sluicegate.endpoints.status import StatusEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint, front_page
@@ -40,6 +41,7 @@ def add_routes(
     limiter: Limiter,
     guard: Guard,
     providers: Collection[str],
+    semantic_thresholds: Thresholds,
 ) -> None:
     app.router.add_get("/", front_page)
     app.router.add_get("/healthz", health.handle)
@@ -55,6 +57,7 @@ def add_routes(
     urls.add_routes(api)
     status.add_routes(api)
     add_analytics_routes(api, database, guard)
+    add_semantic_report_route(api, database, guard, semantic_thresholds)
     add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)
     app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, route_api, guard, database, providers))

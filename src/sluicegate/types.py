@@ -87,3 +87,4 @@ class CacheSource(enum.StrEnum):
     NONE = ""
     EXACT = "exact"
     SEMANTIC = "semantic"
+    SHADOW = "shadow"  # not a lookup: a semantic hit's answer fetched again, to check it (shadow mode)

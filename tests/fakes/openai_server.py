@@ -21,7 +21,8 @@ other model succeeds.
     cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
     reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
-Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
+Answers are deterministic. The reply is "echo: <last user text>" (chat: `answer(text)` when a test
+sets `FakeOpenAI.answer`; at most 64 words), cut to
 `max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
 `max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A chat request
 whose `tool_choice` is "required" or names a function gets one call of that tool (else the first)
@@ -190,6 +191,9 @@ class FakeOpenAI:
         self._pauses: dict[str, Pause] = {}
         self._stopping = False
         self._server: ServerThread | None = None
+        # Chat answers "echo: <last user text>" unless a test sets this: the answer's text instead
+        # (e.g. a model that has changed its mind since an answer was cached).
+        self.answer: Callable[[str], str] | None = None
 
     def serve(self) -> Self:
         self._stopping = False
@@ -350,7 +354,7 @@ class FakeOpenAI:
         limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
         if (tool := _forced_tool(call.body)) is not None:
             return await self._tool_call(request, call, tool)
-        pieces, finish = _reply(_last_user_text(messages), limit)
+        pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
         usage = _chat_usage(_prompt_tokens(messages), len(pieces))
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
@@ -706,9 +710,9 @@ def _prompt_tokens(source: Any) -> int:
     return sum(len(_text_of(m.get("content")).split()) + 3 for m in _messages(source)) + 3
 
 
-def _reply(text: str, limit: Any) -> tuple[list[str], str]:
+def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) -> tuple[list[str], str]:
     """The reply as stream pieces (one word each, space-led after the first) and a finish_reason."""
-    words = ("echo: " + text).split()[:ECHO_WORDS]
+    words = (answer(text) if answer else "echo: " + text).split()[:ECHO_WORDS]
     finish = "stop"
     if isinstance(limit, int) and 0 < limit < len(words):
         words, finish = words[:limit], "length"

@@ -118,6 +118,11 @@ export class Api {
     return this.get(this.account("/analytics"), params);
   }
 
+  // The semantic cache's threshold what-if and shadow precision (no provider or model filter).
+  semanticReport(params) {
+    return this.get(this.account("/analytics/semantic"), { from: params.from, to: params.to, gateway: params.gateway });
+  }
+
   gateways() {
     return this.get(this.account("/gateways")).then((data) => data.result);
   }

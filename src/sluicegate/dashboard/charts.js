@@ -4,17 +4,23 @@ export const COLORS = ["#0284c7", "#f59e0b", "#10b981", "#e11d48", "#7c3aed", "#
 
 // A chart of `series` ([{label, values, color?, format?}]) over `times` (epoch seconds),
 // filling `container` and following its width. Returns the uPlot instance; call its
-// `dispose()` when the chart leaves the page.
-export function timeChart(container, { times, series, format = (v) => v, height = 220, stacked = false }) {
+// `dispose()` when the chart leaves the page. With `xFormat`, the x values are plain numbers
+// (e.g. thresholds), shown with it, instead of times.
+export function timeChart(container, { times, series, format = (v) => v, height = 220, stacked = false, xFormat = null }) {
   const width = Math.max(container.clientWidth, 280);
   const options = {
     width,
     height,
     legend: { live: true },
     cursor: { drag: { x: false, y: false }, points: { size: 6 } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: { x: { time: !xFormat }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
-      { stroke: "#64748b", grid: { stroke: "#eef2f6" }, ticks: { stroke: "#e2e8f0" } },
+      {
+        stroke: "#64748b",
+        grid: { stroke: "#eef2f6" },
+        ticks: { stroke: "#e2e8f0" },
+        ...(xFormat ? { values: (u, ticks) => ticks.map(xFormat) } : {}),
+      },
       {
         stroke: "#64748b",
         grid: { stroke: "#eef2f6" },
@@ -24,7 +30,7 @@ export function timeChart(container, { times, series, format = (v) => v, height 
       },
     ],
     series: [
-      { value: (u, v) => (v === null ? "–" : new Date(v * 1000).toLocaleString()) },
+      { value: (u, v) => (v === null ? "–" : xFormat ? xFormat(v) : new Date(v * 1000).toLocaleString()) },
       ...series.map((s, i) => {
         const color = s.color || COLORS[i % COLORS.length];
         return {

@@ -49,15 +49,19 @@ export function overviewPage(context, main) {
 }
 
 export function acceleratorPage(context, main) {
+  const semantic = (api, params) => api.semanticReport(params);
   return analyticsPage(context, main, "Accelerator", (result) => {
     const t = result.totals;
     const series = result.series;
+    const report = result.semantic;
     return {
       figures: [
         figure("Total requests", count(t.requests), `${count(t.cache_hits + t.semantic_hits)} answered from the cache`),
         figure("Tokens served from cache", count(t.tokens_from_cache), "tokens in + out of cached answers"),
         figure("Estimated time saved", duration(t.time_saved_ms), "origin latency of the cached answers"),
         percentiles("Origin latency", t.latency),
+        shadowPrecision(report.shadow),
+        thresholds(report.effective),
       ],
       charts: [
         chart("Cache", [
@@ -68,13 +72,60 @@ export function acceleratorPage(context, main) {
         timeSaved(series),
         chart("Tokens served from cache", [{ label: "tokens", values: series.map((p) => p.tokens_from_cache) }], count),
         latencyChart("Origin latency percentiles", series),
+        ...whatIf(report),
       ],
     };
-  });
+  }, semantic);
+}
+
+// The estimated precision of semantic hits: the share of shadow checks whose fresh answer agreed.
+function shadowPrecision(shadow) {
+  const value = shadow.precision === null ? "–" : `${(100 * shadow.precision).toFixed(1)}%`;
+  const note = shadow.checked
+    ? `${count(shadow.agreed)} of ${count(shadow.checked)} shadow checks agreed · 95% ≥ ${(100 * shadow.precision_low).toFixed(1)}%`
+    : "no shadow checks: turn on semantic_shadow_rate";
+  return figure("Semantic precision", value, note);
+}
+
+// Each gateway's semantic threshold in force, and the configured one when they differ.
+function thresholds(effective) {
+  const entries = Object.entries(effective);
+  return h(
+    "div",
+    { class: "card figure", dataset: { figure: "Semantic threshold" } },
+    h("div", { class: "label" }, "Semantic threshold"),
+    h("div", { class: "value" }, entries.length === 1 ? entries[0][1].effective.toFixed(2) : count(entries.length)),
+    h(
+      "div",
+      { class: "note" },
+      entries.length
+        ? entries.map(([slug, g]) =>
+            h("div", { dataset: { gateway: slug } }, `${slug}: ${g.effective.toFixed(2)}${g.effective !== g.configured ? ` (raised from ${g.configured.toFixed(2)})` : ""}`),
+          )
+        : "no gateway uses the semantic cache",
+    ),
+  );
+}
+
+// Threshold what-if: hits and savings had each threshold been in force, from the logged lookups.
+function whatIf(report) {
+  const rows = report.thresholds;
+  const x = { xs: rows.map((r) => r.threshold), xFormat: (v) => v.toFixed(2) };
+  return [
+    {
+      ...chart("Semantic hits by threshold", [
+        { label: "would-be hits", values: rows.map((r) => r.hits), color: "#0ea5e9" },
+        { label: "shadow-checked", values: rows.map((r) => r.shadow_checked), color: "#7c3aed" },
+      ], count),
+      ...x,
+    },
+    { ...chart("Estimated savings by threshold (USD)", [{ label: "savings", values: rows.map((r) => r.savings_usd), color: "#10b981" }], usd), ...x },
+  ];
 }
 
 // A page that loads analytics for the filters, draws `layout(result)`, and refreshes itself.
-function analyticsPage(context, main, title, layout) {
+// `more(api, params)`, when given, loads what else the layout reads, as `result.semantic`.
+function analyticsPage(context, main, title, layout, more = null) {
   const { api, filters } = context;
   let charts = [];
   let gateways = [];
@@ -89,7 +140,9 @@ function analyticsPage(context, main, title, layout) {
 
   async function load() {
     try {
-      latest = await api.analytics(filters.params());
+      const params = filters.params();
+      const [analytics, extra] = await Promise.all([api.analytics(params), more ? more(api, params) : null]);
+      latest = { ...analytics, semantic: extra };
     } catch (error) {
       clear(body, h("div", { class: "card error" }, `Could not load analytics: ${error.message}`));
       return;
@@ -107,7 +160,8 @@ function analyticsPage(context, main, title, layout) {
     charts = specs.map((spec) => {
       const plot = h("div", { class: "plot" });
       grid.append(h("section", { class: "card chart", dataset: { chart: spec.title } }, h("h2", {}, spec.title), plot));
-      return timeChart(plot, { times: latest.series.map((p) => p.start), series: spec.series, format: spec.format });
+      const times = spec.xs || latest.series.map((p) => p.start);
+      return timeChart(plot, { times, series: spec.series, format: spec.format, xFormat: spec.xFormat });
     });
     updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
   }

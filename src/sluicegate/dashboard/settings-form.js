@@ -9,7 +9,11 @@ import { h } from "./dom.js";
 const GROUPS = [
   { title: "Authentication", fields: ["authentication"] },
   { title: "Caching", fields: ["cache_enabled", "cache_ttl", "cache_per_key"] },
-  { title: "Semantic cache", fields: ["semantic_cache_enabled", "semantic_threshold"] },
+  {
+    title: "Semantic cache",
+    fields: ["semantic_cache_enabled", "semantic_threshold", "semantic_shadow_rate", "semantic_shadow_per_minute", "semantic_max_error"],
+    note: "Shadow mode sends a share of semantic hits upstream again, after the answer, to estimate precision; semantic_max_error raises the threshold from its verdicts.",
+  },
   { title: "Retries and timeouts", fields: ["request_timeout_ms", "max_attempts", "retry_delay_ms", "backoff"] },
   { title: "Log retention and caps", fields: ["collect_logs", "retention_days", "max_records", "on_max_records"] },
   { title: "Payload collection", fields: ["collect_payloads"] },

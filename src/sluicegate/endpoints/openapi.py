@@ -31,10 +31,11 @@ from sluicegate.endpoints.schemas import (
     TokenUpdate,
 )
 from sluicegate.feedback import Feedback
+from sluicegate.semantic_report import SemanticReport
 from sluicegate.spend import SpendResult
 
 SCHEMAS = (
-    AnalyticsResult, SpendResult,
+    AnalyticsResult, SemanticReport, SpendResult,
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
     TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, KeyUpdate,
     AuditList,
@@ -139,6 +140,19 @@ def openapi_document() -> dict[str, Any]:
             "gateway": "only this gateway",
             "provider": "only this provider",
             "model": "only this model",
+        }.items()
+    ]
+    semantic = _operation(
+        "The semantic cache's threshold what-if (hits and savings for 0.70-0.99) and shadow precision",
+        "200",
+        "SemanticReport",
+    )
+    semantic["parameters"] = [
+        _param(name, "query", text)
+        for name, text in {
+            "from": "epoch seconds or ISO 8601 (default: 24 h before `to`)",
+            "to": "epoch seconds or ISO 8601 (default: now)",
+            "gateway": "only this gateway",
         }.items()
     ]
     spend = _operation(
@@ -276,6 +290,7 @@ def openapi_document() -> dict[str, Any]:
                 "delete": _operation("Delete a named stored key", "204", None),
             },
             account + "/analytics": {"parameters": [_param("account")], "get": analytics},
+            account + "/analytics/semantic": {"parameters": [_param("account")], "get": semantic},
             account + "/spend": {"parameters": [_param("account")], "get": spend},
             account + "/audit": {
                 "parameters": [_param("account"), _param("limit", "query", "how many entries (≤ 1000)")],

@@ -84,7 +84,9 @@ class LogEntry(BaseModel):
     cost_usd: float | None
     unpriced: bool = Field(False, description="the model has no known price: cost_usd is null")
     cache_status: str = Field(description="HIT, MISS, BYPASS, or empty when no cache applied")
-    cache_source: str = Field("", description="which cache the status is about: exact or semantic")
+    cache_source: str = Field(
+        "", description="which cache the status is about: exact or semantic; shadow: a shadow request"
+    )
     cache_saved_ms: float | None = Field(None, description="on a cache hit: the time it saved")
     rate_limited: bool = False
     semantic_hit: bool = False
@@ -102,6 +104,20 @@ class LogEntry(BaseModel):
     token_id: str | None = Field(None, description="the gateway token the request came with")
     key_name: str | None = Field(
         None, description="the stored provider key the answer came with: its name, never the key"
+    )
+    semantic_similarity: float | None = Field(
+        None, description="a semantic lookup's (or shadow request's) best candidate: its similarity"
+    )
+    semantic_verified: bool | None = Field(
+        None, description="whether the verifier accepted that candidate; null when it did not judge it"
+    )
+    semantic_score: float | None = Field(
+        None, description="the verifier's NLI score; on a shadow request, the cosine of the two answers"
+    )
+    saved_usd: float | None = Field(None, description="on a cache hit: what its answer would have cost")
+    shadow_of: str | None = Field(None, description="a shadow request: the id of the semantic hit it checked")
+    shadow_agreed: bool | None = Field(
+        None, description="a shadow request: whether the fresh answer agreed with the cached one"
     )
     request_headers: dict[str, str] | None = None
     request_body: str | None = None

@@ -21,11 +21,13 @@ from sluicegate.types import Usage
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """A finished request's usage and cost. `cost_usd` is None when unknown; `unpriced` says the
-    request named a model that no price covers."""
+    request named a model that no price covers. `saved_usd`: on a cache hit, what its usage would
+    have cost upstream (None when unknown)."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
     unpriced: bool = False
+    saved_usd: float | None = None
 
 
 NO_OUTCOME = Outcome()

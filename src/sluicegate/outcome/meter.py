@@ -59,11 +59,11 @@ class Meter:
         return self._outcome(exchange, step, usage)
 
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
-        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
-            # Answered by the gateway: nothing was billed.
-            return Outcome(usage, None if usage is None else 0.0)
         price = self._pricing.price(exchange, step)
         cost = price.cost(usage) if price is not None and usage is not None else None
+        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
+            # Answered by the gateway: nothing was billed; what it would have cost was saved.
+            return Outcome(usage, None if usage is None else 0.0, saved_usd=cost)
         return Outcome(usage, cost, unpriced(exchange, step, price))
 
 

@@ -250,6 +250,12 @@ def served(exchange: Exchange, entry: CacheEntry, headers: CIMultiDict[str]) -> 
     return Reply(entry.status, headers, body=answer.body)
 
 
+def answer_text(exchange: Exchange, body: bytes, streamed: bool) -> str:
+    """The generated text of an answer to `exchange`'s request, whole or streamed, as its client reads it."""
+    provider, route, _ = _asker(exchange)
+    return provider.output_text(route, body, streamed)
+
+
 def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
     """Whose shape the client reads, at which route, and what its request asked for."""
     step = exchange.steps[0]

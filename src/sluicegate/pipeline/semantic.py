@@ -33,11 +33,14 @@ from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange, Reply, Step
-from sluicegate.pipeline import Handler
+from sluicegate.exchange import Exchange, Reply, SemanticJudgement, Step
+from sluicegate.gateway import Gateway
+from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import MAX_TTL, ended, served
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
+from sluicegate.pipeline.shadow import Shadow
+from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
     ALIGN_FLOOR,
     align_turns,
@@ -51,6 +54,7 @@ from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.models import Models
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
+from sluicegate.semantic_report import GatewayThreshold
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
@@ -58,6 +62,9 @@ THRESHOLD_HEADER = "x-semantic-threshold"
 SEGMENT_HEADER = "x-semantic-cache-key"
 STATUS_HEADER = "x-semantic-cache"
 SIMILARITY_HEADER = "x-semantic-similarity"
+# From this similarity a candidate the lookup did not verify is verified after the answer, so the
+# threshold what-if (`semantic_whatif`) knows which lookups would have hit at a lower threshold.
+WHAT_IF_FLOOR = 0.70
 _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
@@ -68,6 +75,7 @@ class Lookup:
     scoped: Scoped
     threshold: float
     ttl: int
+    gateway: str  # account/slug
 
 
 class SemanticCache:
@@ -87,6 +95,26 @@ class SemanticCache:
         self._cache = cache
         self._clock = clock
         self._pending: set[asyncio.Task[Any]] = set()
+        self.adaptive = AdaptiveThresholds(clock)  # each gateway's threshold under semantic_max_error
+        self.shadow: Shadow | None = None  # set once the pipeline's Log stage exists (`shadow_through`)
+
+    def shadow_through(self, log: Stage) -> None:
+        """Send shadow requests (`pipeline.shadow`) through `log`, the pipeline's outermost stage."""
+        self.shadow = Shadow(log, self._answers_cosine, self.adaptive, self._clock)
+
+    def thresholds(self, gateway: Gateway) -> GatewayThreshold:
+        """The gateway's configured threshold and the one in force on this replica."""
+        settings = gateway.settings
+        effective = self.adaptive.threshold(
+            f"{gateway.account}/{gateway.slug}", settings.semantic_threshold, settings.semantic_max_error
+        )
+        return GatewayThreshold(
+            configured=settings.semantic_threshold, effective=effective, max_error=settings.semantic_max_error
+        )
+
+    async def _answers_cosine(self, cached: str, fresh: str) -> float:
+        vectors = await self._embedder.embed([cached, fresh])
+        return float(np.dot(vectors[0], vectors[1]))
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         lookup = self.decide(exchange)
@@ -99,8 +127,10 @@ class SemanticCache:
             # nothing to find: its question is embedded when stored, after the answer.
             if self._index.holds(lookup.scoped.scope):
                 vectors = await self._embed(lookup.scoped.turns)
-                hit = await self._find(lookup, vectors)
+                hit = await self._find(exchange, lookup, vectors)
                 if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
+                    if self.shadow is not None:
+                        self.shadow.consider(exchange, hit[0], hit[1], call_next, lookup.gateway)
                     return answer
         else:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
@@ -123,14 +153,19 @@ class SemanticCache:
             enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
         if not enabled:
             return None
-        threshold = gateway.settings.semantic_threshold
-        if THRESHOLD_HEADER in headers:
+        name = f"{exchange.account}/{exchange.gateway_slug}"
+        settings = gateway.settings
+        if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
             threshold = _threshold(headers[THRESHOLD_HEADER])
+        else:
+            threshold = self.adaptive.threshold(
+                name, settings.semantic_threshold, settings.semantic_max_error
+            )
         step = exchange.steps[0]  # a universal request is scoped by its first step
         if not step.facts.cacheable:
             return None
         origin = Origin(
-            gateway=f"{exchange.account}/{exchange.gateway_slug}",
+            gateway=name,
             provider=step.provider.name,
             endpoint=_endpoint(step),
             segment=headers.get(SEGMENT_HEADER) or "_default_",
@@ -139,19 +174,40 @@ class SemanticCache:
         scoped = read_scope(origin, step.facts.payload)
         if not isinstance(scoped, Scoped):
             return None
-        return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), gateway.settings.cache_ttl))
+        return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), settings.cache_ttl), name)
 
-    async def _find(self, lookup: Lookup, vectors: np.ndarray[Any, Any]) -> tuple[CacheEntry, float] | None:
+    async def _find(
+        self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any]
+    ) -> tuple[CacheEntry, float] | None:
         """The nearest entry of the scope if, spelling aligned, every turn is similar enough and
-        verified."""
-        scoped, now = lookup.scoped, self._clock()
+        verified. What was found is noted on `exchange.semantic`, hit or miss; a candidate that is
+        not judged here but reaches `WHAT_IF_FLOOR` is judged after the answer (`_judge_later`)."""
         verifier = await self.models.verifier()
-        nearest = await asyncio.to_thread(self._nearest, lookup, vectors, now, verifier)
+        nearest = await asyncio.to_thread(self._nearest, lookup, vectors, self._clock(), verifier)
         if nearest is None:
             return None
-        entry_id, similarity = nearest
+        entry_id, similarity, worth = nearest
+        exchange.semantic = judged = SemanticJudgement(similarity)
+        found = await self._judge(lookup, vectors, entry_id, lookup.threshold, judged) if worth else None
+        if judged.verified is None and judged.similarity >= WHAT_IF_FLOOR:
+            self._judge_later(exchange, lookup, vectors, entry_id)
+        if found is None or not judged.verified:
+            return None
+        return found, judged.similarity
+
+    async def _judge(
+        self,
+        lookup: Lookup,
+        vectors: np.ndarray[Any, Any],
+        entry_id: str,
+        floor: float,
+        judged: SemanticJudgement,
+    ) -> CacheEntry | None:
+        """Align the candidate's spelling and, if it is then at least `floor` similar, verify it,
+        noting the similarity and verdict on `judged`. The entry, or None when it is gone."""
+        scoped = lookup.scoped
         try:
-            entry = await self._cache.get(f"{scoped.scope}/{entry_id}", now)
+            entry = await self._cache.get(f"{scoped.scope}/{entry_id}", self._clock())
         except CacheUnavailable:
             return None
         if entry is None:  # expired or purged: the vector goes too
@@ -160,6 +216,7 @@ class SemanticCache:
         stored = _turns(entry)
         if len(stored) != len(scoped.turns):
             return None
+        verifier = await self.models.verifier()
         turns = await asyncio.to_thread(align_turns, verifier, scoped.turns, stored)
         if turns != scoped.turns:
             changed = [place for place, turn in enumerate(turns) if turn != scoped.turns[place]]
@@ -170,29 +227,43 @@ class SemanticCache:
             kept = await asyncio.to_thread(self._index.vectors, scoped.scope, entry_id)
             if kept is None:
                 return None
-            similarity = lowest_cosine(vectors, kept)
-        if similarity < lookup.threshold:
-            return None
+            judged.similarity = lowest_cosine(vectors, kept)
+        if judged.similarity < floor:
+            return entry
         verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
-        return (entry, similarity) if verdict.ok else None
+        judged.verified, judged.score = verdict.ok, verdict.score or None
+        return entry
+
+    def _judge_later(
+        self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any], entry_id: str
+    ) -> None:
+        """Verify a candidate below the threshold after the answer, for the threshold what-if:
+        the request goes upstream meanwhile, and its log record waits for the verdict."""
+        judged = exchange.semantic
+        if judged is None:
+            return
+        task = asyncio.create_task(self._judge(lookup, vectors, entry_id, WHAT_IF_FLOOR, judged))
+        exchange.record_after = task
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _embed(self, turns: tuple[str, ...]) -> np.ndarray[Any, Any]:
         return await self._embedder.embed([embedded(place, turn) for place, turn in enumerate(turns)])
 
     def _nearest(
         self, lookup: Lookup, vectors: np.ndarray[Any, Any], now: float, verifier: Verifier
-    ) -> tuple[str, float] | None:
-        """On a worker thread: the nearest entry, if worth a look: at least as similar as the
-        threshold, or at least `ALIGN_FLOOR` with a word to align. Else the miss costs the search."""
+    ) -> tuple[str, float, bool] | None:
+        """On a worker thread: the nearest entry, its similarity, and whether it is worth judging
+        now: at least as similar as the threshold, or at least `ALIGN_FLOOR` with a word to align.
+        Else the miss costs the search (and, from `WHAT_IF_FLOOR`, a verdict after the answer)."""
         found = self._index.search(lookup.scoped.scope, vectors, 1, now)
         if not found:
             return None
-        similarity = found[0][1]
-        if similarity >= lookup.threshold:
-            return found[0]
-        if similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns):
-            return found[0]
-        return None
+        entry_id, similarity = found[0]
+        worth = similarity >= lookup.threshold or (
+            similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns)
+        )
+        return entry_id, similarity, worth
 
     def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
@@ -288,7 +359,13 @@ class SemanticCache:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
+    async def close_shadow(self) -> None:
+        """Wait for the shadow requests under way: before the log writer and upstream client close."""
+        if self.shadow is not None:
+            await self.shadow.close()
+
     async def close(self) -> None:
+        await self.close_shadow()
         await self.flush()
         if self._feed is not None:
             await self._feed.close()

@@ -55,6 +55,15 @@ class LogRecord:
     score: float | None = None  # likewise: 0-100
     token_id: str | None = None  # the gateway token the request came with
     key_name: str | None = None  # the stored provider key the answer came with: its name, never the key
+    # A semantic lookup's best candidate (hit or miss): its similarity, the verifier's verdict
+    # (None: not judged) and NLI score (None: the model did not run). Shadow requests carry the
+    # hit's similarity, and whether the fresh answer agreed with the cached one.
+    semantic_similarity: float | None = None
+    semantic_verified: bool | None = None
+    semantic_score: float | None = None
+    saved_usd: float | None = None  # on a cache hit: what its answer would have cost upstream
+    shadow_of: str | None = None  # a shadow request: the log id of the semantic hit it checked
+    shadow_agreed: bool | None = None
 
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or

@@ -35,8 +35,9 @@ from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
 from sluicegate.errors import Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
+from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import postgres_analytics, postgres_spend
+from sluicegate.storage import postgres_analytics, postgres_spend, semantic_whatif
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
 from sluicegate.storage.log_conditions import POSTGRES, condition_clauses, order_clause
 from sluicegate.tokens import Token
@@ -158,6 +159,15 @@ MIGRATIONS = [
     ALTER TABLE provider_keys ADD PRIMARY KEY (account, gateway, provider, name);
     ALTER TABLE logs ADD COLUMN key_name TEXT;
     """,
+    f"""
+    ALTER TABLE logs ADD COLUMN semantic_similarity DOUBLE PRECISION;
+    ALTER TABLE logs ADD COLUMN semantic_verified BOOLEAN;
+    ALTER TABLE logs ADD COLUMN semantic_score DOUBLE PRECISION;
+    ALTER TABLE logs ADD COLUMN saved_usd DOUBLE PRECISION;
+    ALTER TABLE logs ADD COLUMN shadow_of TEXT;
+    ALTER TABLE logs ADD COLUMN shadow_agreed BOOLEAN;
+    CREATE INDEX logs_semantic ON logs (account, ts) WHERE {semantic_whatif.SEMANTIC_LOOKUPS};
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -169,6 +179,7 @@ _LOG_COLUMNS = [
     "degraded",
     "unpriced", "feedback", "score",
     "cache_write_tokens", "token_id", "key_name",
+    "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -177,6 +188,7 @@ _LOG_TYPES = [
     "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
     "int2", "float8",
     "int8", "text", "text",
+    "float8", "bool", "float8", "float8", "text", "bool",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -401,6 +413,13 @@ class PostgresDatabase:
     async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult:
         async with self._db().acquire() as connection:
             return await postgres_analytics.analytics(connection, query, self._semantic)
+
+    async def semantic_bins(
+        self, account: str, since: float, until: float, gateways: tuple[str, ...] | None
+    ) -> list[Bin]:
+        sql = semantic_whatif.statement("postgres", gateways)
+        rows = await self._db().fetch(sql, *semantic_whatif.arguments(account, since, until, gateways))
+        return semantic_whatif.bins(rows)
 
     async def spend(self, query: SpendQuery) -> SpendResult:
         async with self._db().acquire() as connection:
@@ -660,6 +679,8 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.cache_saved_ms, record.rate_limited, record.semantic_hit, _text(record.cache_source),
         _text(record.degraded), record.unpriced, record.feedback, record.score,
         record.cache_write_tokens, _text(record.token_id), _text(record.key_name),
+        record.semantic_similarity, record.semantic_verified, record.semantic_score,
+        record.saved_usd, _text(record.shadow_of), record.shadow_agreed,
     )  # fmt: skip
 
 

@@ -22,9 +22,10 @@ from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.errors import Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
+from sluicegate.semantic_report import Bin
 from sluicegate.slices import in_slices
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import sqlite_analytics, sqlite_spend
+from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_spend
 from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
 from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_clause
 from sluicegate.tokens import Token
@@ -32,6 +33,7 @@ from sluicegate.tokens import Token
 T = TypeVar("T")
 ANNOTATED = sqlite_analytics.ANNOTATED
 GUARDED = sqlite_analytics.GUARDED
+SEMANTIC_LOOKUPS = semantic_whatif.SEMANTIC_LOOKUPS
 
 # Each entry upgrades the schema by one version; the index + 1 is PRAGMA user_version after it.
 MIGRATIONS = [
@@ -172,6 +174,17 @@ MIGRATIONS = [
     ALTER TABLE provider_keys_named RENAME TO provider_keys;
     ALTER TABLE logs ADD COLUMN key_name TEXT;
     """,
+    # The semantic cache's lookups and shadow checks, for its what-if and precision figures
+    # (`semantic_whatif.py`), found by a partial index: few of all records, read by range.
+    f"""
+    ALTER TABLE logs ADD COLUMN semantic_similarity REAL;
+    ALTER TABLE logs ADD COLUMN semantic_verified INTEGER;
+    ALTER TABLE logs ADD COLUMN semantic_score REAL;
+    ALTER TABLE logs ADD COLUMN saved_usd REAL;
+    ALTER TABLE logs ADD COLUMN shadow_of TEXT;
+    ALTER TABLE logs ADD COLUMN shadow_agreed INTEGER;
+    CREATE INDEX logs_semantic ON logs (account, ts) WHERE {SEMANTIC_LOOKUPS};
+    """,
 ]
 
 _LOG_COLUMNS = [
@@ -183,6 +196,7 @@ _LOG_COLUMNS = [
     "degraded",
     "unpriced", "feedback", "score",
     "cache_write_tokens", "token_id", "key_name",
+    "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -480,6 +494,13 @@ class SqliteDatabase:
     async def spend(self, query: SpendQuery) -> SpendResult:
         return await self._run(sqlite_spend.spend, self._db(), query)
 
+    async def semantic_bins(
+        self, account: str, since: float, until: float, gateways: tuple[str, ...] | None
+    ) -> list[Bin]:
+        sql = semantic_whatif.statement("sqlite", gateways)
+        args = semantic_whatif.arguments(account, since, until, gateways)
+        return semantic_whatif.bins(await self._run(lambda: self._db().execute(sql, args).fetchall()))
+
     def _insert_logs(self, records: list[LogRecord]) -> None:
         rows = [_log_row(record) for record in in_slices(records)]
         db = self._db()
@@ -592,7 +613,13 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
         record.degraded, int(record.unpriced), record.feedback, record.score,
         record.cache_write_tokens, record.token_id, record.key_name,
+        record.semantic_similarity, _flag(record.semantic_verified), record.semantic_score,
+        record.saved_usd, record.shadow_of, _flag(record.shadow_agreed),
     )  # fmt: skip
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _log_record(row: tuple[Any, ...]) -> LogRecord:
@@ -602,6 +629,8 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["rate_limited"] = bool(values["rate_limited"])
     values["semantic_hit"] = bool(values["semantic_hit"])
     values["unpriced"] = bool(values["unpriced"])
+    for name in ("semantic_verified", "shadow_agreed"):
+        values[name] = None if values[name] is None else bool(values[name])
     values["metadata"] = orjson.loads(values["metadata"])
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])
