@@ -95,7 +95,10 @@ def _route_paths(routes: str) -> dict[str, Any]:
     one = routes + "/{name}"
     at = [_param("account"), _param("gateway")]
     put = _operation("Set a route (a node); it becomes the route's next version", "200", None)
-    put["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    node = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    put["requestBody"] = node
+    validate = _operation("Check a route (a node) without saving it; a 400 names the bad path", "200", None)
+    validate["requestBody"] = node
     return {
         routes: {"parameters": at, "get": _operation("Every route: name, version, route", "200", None)},
         one: {
@@ -112,6 +115,7 @@ def _route_paths(routes: str) -> dict[str, Any]:
             "parameters": [*at, _param("name"), _param("version")],
             "post": _operation("Save an earlier version again, as the route's next version", "200", None),
         },
+        one + "/validate": {"parameters": [*at, _param("name")], "post": validate},
     }
 
 
