@@ -215,3 +215,38 @@ def test_an_unknown_compat_path_lists_the_served_ones(gateway: RunningGateway) -
     response = httpx.post(f"{gateway.provider_url('compat')}/v1/respond", json={})
     assert response.status_code == 404
     assert "responses" in response.json()["error"]["paths"]
+
+
+ROUTE = {
+    "if": {"metadata.tier": "pro"},
+    "then": {"model": "anthropic/claude-sonnet-4-5"},
+    "else": {"model": "google-ai-studio/gemini-2.5-flash"},
+}
+
+
+def test_dynamic_routes_serve_responses_and_messages_clients(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    patched = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"routes": {"support": ROUTE}}}
+    )
+    assert patched.status_code == 200, patched.text
+    pro = {"cf-aig-metadata": '{"tier": "pro"}'}
+    with openai.OpenAI(
+        base_url=gateway.provider_url("compat"), api_key="k", max_retries=0, default_headers=pro
+    ) as client:
+        raw = client.responses.with_raw_response.create(model="dynamic/support", input=QUESTION)
+        assert QUESTION in raw.parse().output_text
+        assert raw.headers["cf-aig-route"].startswith("support")
+    assert len(fakes["anthropic"].requests) == 1
+    with (
+        anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude,
+        claude.messages.stream(
+            model="dynamic/support", max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
+        ) as stream,
+    ):
+        text = "".join(stream.text_stream)
+    assert QUESTION in text
+    assert len(fakes["google-ai-studio"].requests) == 1  # no tier: the else branch
+    records = gateway.wait_for_logs(2)
+    assert sorted(r["provider"] for r in records) == ["anthropic", "google-ai-studio"]
