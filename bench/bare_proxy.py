@@ -23,7 +23,7 @@ from aiohttp import web
 SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
 UPSTREAM: web.AppKey[str] = web.AppKey("upstream", str)
 #: Request headers passed on (the fake upstream needs none, a real one needs the key).
-FORWARDED = ("Content-Type", "Authorization")
+FORWARDED = ("Content-Type", "Authorization", "x-bench-delay-ms")  # the last: a slow upstream
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -8,7 +8,8 @@ body has ``"stream": true``, an SSE stream of ~20 ``chat.completion.chunk`` even
 A stream request with ``x-bench-stream-events: N`` gets N events of about 64 KB instead, each
 written only when the client (the gateway) has taken the previous ones (backpressure); ``/stats``
 says how many bytes of them were handed to the socket (``long_stream_bytes``). The soak uses it to
-see whether a reader that stalls makes the gateway buffer the whole answer.
+see whether a reader that stalls makes the gateway buffer the whole answer. A request with
+``x-bench-delay-ms: N`` is answered N milliseconds late, as a slow model would be.
 
 Run as a script so that it does not depend on the working directory::
 
@@ -149,6 +150,7 @@ NOT_FOUND_BODY = orjson.dumps(
 HEALTH_BODY = b'{"status":"ok"}'
 LONG_EVENT = b"data: " + orjson.dumps(_chunk({"content": "x" * 65_000})) + b"\n\n"
 LONG_HEADER = "x-bench-stream-events"
+DELAY_HEADER = "x-bench-delay-ms"  # answer after this many milliseconds (a slow model)
 
 
 def is_stream_request(body: bytes) -> bool:
@@ -167,6 +169,8 @@ class FakeUpstream:
         path = request.path
         if request.method == "POST" and path == "/v1/chat/completions":
             body = await request.read()
+            if DELAY_HEADER in request.headers:
+                await asyncio.sleep(int(request.headers[DELAY_HEADER]) / 1000)
             if is_stream_request(body):
                 self.streams += 1
                 if LONG_HEADER in request.headers:

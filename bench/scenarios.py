@@ -250,6 +250,15 @@ SCENARIOS: list[Scenario] = [
         "1 connection: non-binding token and cost rules vs no rule (in-process counters)",
         NON_BINDING_BUDGETS,
     ),
+    Scenario(
+        name="slow-upstream",
+        description="128 connections to an upstream that answers in 50 ms: many slow calls at once",
+        connections=128,
+        threads=2,
+        duration_s=15,
+        body=chat_body(),
+        headers={**DEFAULT_HEADERS, "x-bench-delay-ms": "50"},
+    ),
     feature_scenario(
         "guardrails",
         "1 connection: the built-in guardrails on a 4 KB request vs none",
