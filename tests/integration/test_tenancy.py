@@ -38,6 +38,7 @@ NARROWED = {
     ("GET", "/api/v1/accounts/local/spend"),
     ("POST", TOKENS),
     ("POST", "/api/v1/cache/expire"),
+    ("GET", "/api/v1/status"),  # this replica's backlog and Redis state: no account's data
 }
 
 
