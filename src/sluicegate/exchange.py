@@ -58,6 +58,7 @@ class Step:
     answer: Callable[[Reply], Reply] | None = None  # rewrites the upstream's answer (compat translation)
     base_url: str | None = None  # instead of the provider's configured one (host-in-path)
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
+    stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,13 +134,15 @@ class RecordBuilder:
 
 def known_secrets(exchange: Exchange) -> Secrets:
     """Every credential value the request carried: its headers and query, and those of each step
-    (a universal step's own headers, a stored key the gateway injected)."""
+    (a universal step's own headers, a stored key or custom provider headers the gateway added)."""
     secrets = Secrets()
     secrets.add_headers(exchange.headers.items())
     secrets.add_query(exchange.route.query)
     for step in exchange.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
+        for value in step.stored_values:
+            secrets.add_value(value)
     for value in exchange.restored:
         secrets.add_value(value)
     return secrets

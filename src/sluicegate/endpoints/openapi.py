@@ -9,6 +9,12 @@ from pydantic.json_schema import models_json_schema
 
 from sluicegate import __version__
 from sluicegate.analytics import AnalyticsResult
+from sluicegate.endpoints.custom_providers import (
+    CustomProviderIn,
+    CustomProviderList,
+    CustomProviderOut,
+    CustomProviderUpdate,
+)
 from sluicegate.endpoints.schemas import (
     AuditList,
     GatewayCreate,
@@ -36,6 +42,7 @@ SCHEMAS = (
     GatewayCreate, GatewayUpdate, GatewayOut, GatewayList, LogEntry, LogPage, PurgeResult,
     TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, AuditList,
     GatewayUrlList, Feedback,
+    CustomProviderIn, CustomProviderUpdate, CustomProviderOut, CustomProviderList,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -253,6 +260,29 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_param("account"), _param("gateway"), _param("provider")],
                 "put": _operation("Store (seal) a provider key", "201", "KeyOut", "KeyIn"),
                 "delete": _operation("Delete a stored provider key", "204", None),
+            },
+            account + "/custom-providers": {
+                "parameters": [_param("account")],
+                "get": _operation(
+                    "The account's custom providers (header names only)", "200", "CustomProviderList"
+                ),
+                "post": _operation(
+                    "Create a custom provider, reached as custom-{slug}",
+                    "201",
+                    "CustomProviderOut",
+                    "CustomProviderIn",
+                ),
+            },
+            account + "/custom-providers/{provider}": {
+                "parameters": [_param("account"), _param("provider", description="its id or slug")],
+                "get": _operation("One custom provider", "200", "CustomProviderOut"),
+                "patch": _operation(
+                    "Change a custom provider (the fields given)",
+                    "200",
+                    "CustomProviderOut",
+                    "CustomProviderUpdate",
+                ),
+                "delete": _operation("Delete a custom provider", "204", None),
             },
             account + "/analytics": {"parameters": [_param("account")], "get": analytics},
             account + "/spend": {"parameters": [_param("account")], "get": spend},

@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import Exchange, Reply, RetryPolicy, Step
 from sluicegate.jsondepth import encode, refuse_if_too_deep
@@ -35,7 +36,7 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 
 
 def compat_planner(
-    providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
+    providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
     async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         path = exchange.route.path
@@ -45,20 +46,26 @@ def compat_planner(
             )
         payload = _payload(exchange.body)
         headers = forwardable_request_headers(exchange.headers)
-        build = _StepBuilder(providers, targets, exchange, payload, headers)
+        build = _StepBuilder(providers.registry, targets, exchange, payload, headers)
         if not is_dynamic(payload.get("model")):
-            slug, model = _split_model(payload.get("model"), providers)
-            return [build(slug, model, policy)]
+            slug, model = _split_model(payload.get("model"))
+            provider = await providers.find(exchange.account, slug)
+            if provider is None:
+                known = await providers.names(exchange.account)
+                raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
+            return [build(provider, model, policy)]
         route_plan = await dynamic.plan(exchange, payload)
         exchange.route_plan = route_plan
         steps = []
         for target in route_plan.targets:
-            if target.provider not in providers:
+            provider = await providers.find(exchange.account, target.provider)
+            if provider is None:
                 field = join(f"routes.{route_plan.route}", join(target.where, "model"))
+                known = await providers.names(exchange.account)
                 raise BadRequest(
-                    f"{field}: unknown provider {target.provider!r}", field=field, providers=sorted(providers)
+                    f"{field}: unknown provider {target.provider!r}", field=field, providers=known
                 )
-            steps.append(build(target.provider, target.model, target.retry(policy)))
+            steps.append(build(provider, target.model, target.retry(policy)))
         return steps
 
     return plan
@@ -70,19 +77,18 @@ class _StepBuilder:
 
     def __init__(
         self,
-        providers: Mapping[str, Provider],
+        registry: Mapping[str, Provider],
         targets: Mapping[str, CompatTarget],
         exchange: Exchange,
         payload: dict[str, Any],
         headers: CIMultiDict[str],
     ) -> None:
-        self._providers, self._targets = providers, targets
+        self._registry, self._targets = registry, targets
         self._exchange, self._payload, self._headers = exchange, payload, headers
 
-    def __call__(self, slug: str, model: str, policy: RetryPolicy) -> Step:
+    def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
         exchange, payload, headers = self._exchange, self._payload, self._headers
-        path = exchange.route.path
-        provider = self._providers[slug]
+        path, slug = exchange.route.path, provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
             route = Route(exchange.account, provider.api_prefix + path, exchange.route.query)
@@ -91,7 +97,7 @@ class _StepBuilder:
         target = self._targets.get(slug)
         if target is None or path != "chat/completions":
             usable = sorted(
-                {*self._targets, *(n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))}
+                {*self._targets, *(n for n, p in self._registry.items() if isinstance(p, OpenAICompatible))}
             )
             raise BadRequest(
                 f"provider {slug!r} is not available for compat/{path}", field="model", providers=usable
@@ -129,14 +135,12 @@ def _payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _split_model(value: Any, providers: Mapping[str, Provider]) -> tuple[str, str]:
+def _split_model(value: Any) -> tuple[str, str]:
     if not isinstance(value, str) or "/" not in value:
         raise BadRequest(
             'model must be "{provider}/{model}", e.g. "anthropic/claude-sonnet-4-5"', field="model"
         )
     slug, _, model = value.partition("/")
-    if slug not in providers:
-        raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=sorted(providers))
     return slug, model
 
 
