@@ -22,7 +22,7 @@ from sluicegate.errors import BadRequest, Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import GatewaySettings
 from sluicegate.storage import create_database
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.base import AuditEntry, CustomProvider, LogQuery, LogRecord, StoredKey
 from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.tokens import Scope, Token
@@ -407,6 +407,29 @@ async def test_provider_keys_are_replaced_listed_and_deleted(database: Backend) 
     assert await database.provider_keys("local", "prod") == []
     assert await database.delete_provider_key("local", "default", "openai")
     assert not await database.delete_provider_key("local", "default", "openai")
+
+
+async def test_custom_providers_are_created_listed_updated_and_deleted_per_account(database: Backend) -> None:
+    first = CustomProvider(
+        id="p1", account="local", slug="vllm", name="vLLM", base_url="https://a.example/v1",
+        header_names=("X-Key",), description="nul \x00 and ünïcode", created_at=T0, modified_at=T0,
+    )  # fmt: skip
+    second = first.model_copy(update={"id": "p2", "slug": "alpha", "header_names": ()})
+    await database.create_custom_provider(first, b"sealed-1")
+    await database.create_custom_provider(second, None)
+    await database.create_custom_provider(first.model_copy(update={"account": "acme"}), None)
+    assert await database.custom_providers("local") == [(second, None), (first, b"sealed-1")]  # by slug
+    with pytest.raises(Conflict, match="slug 'vllm' already exists"):
+        await database.create_custom_provider(first.model_copy(update={"id": "p3"}), None)
+    with pytest.raises(Conflict):
+        await database.update_custom_provider(second.model_copy(update={"slug": "vllm"}), None)
+    changed = first.model_copy(update={"slug": "renamed", "enable": False, "modified_at": T0 + 1})
+    assert await database.update_custom_provider(changed, b"sealed-2")
+    assert not await database.update_custom_provider(changed.model_copy(update={"id": "ghost"}), None)
+    assert await database.custom_providers("local") == [(second, None), (changed, b"sealed-2")]
+    assert await database.delete_custom_provider("local", "p1")
+    assert not await database.delete_custom_provider("local", "p1")
+    assert [p.account for p, _ in await database.custom_providers("acme")] == ["acme"]
 
 
 async def test_the_audit_log_is_newest_first_per_account(database: Backend) -> None:
