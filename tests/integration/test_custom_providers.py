@@ -324,3 +324,55 @@ def test_a_client_of_the_openai_sdk_gets_the_refusal_as_an_error(
         ask(gw, "custom-off")
     assert "is disabled (enable: false)" in str(refused.value)
     assert fake.requests == []
+
+
+def test_tokens_urls_and_dynamic_routes_name_an_account_s_custom_provider(
+    gw: RunningGateway, fake: FakeOpenAI, cf: Cloudflare
+) -> None:
+    cf.ai_gateway.custom_providers.create(
+        account_id=ACCOUNT, base_url=fake.base_url, name="vLLM", slug="vllm", headers=HEADERS
+    )
+    typo = gw.http.post(
+        "/api/v1/accounts/local/tokens", json={"name": "t", "scopes": ["run"], "providers": ["custom-vlm"]}
+    )
+    assert (
+        typo.json()["error"]["message"]
+        == "providers.0: no provider 'custom-vlm'; did you mean 'custom-vllm'?"
+    )
+    only_custom = token(gw, "run", providers=["custom-vllm"])
+    gw.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"authentication": True}})
+    headers = {"cf-aig-authorization": f"Bearer {only_custom}"}
+    request = {"model": "gpt-4o-mini", "messages": USER}
+    assert (
+        httpx.post(
+            gw.provider_url("custom-vllm") + "/chat/completions", json=request, headers=headers
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(gw.provider_url("openai") + "/chat/completions", json=request, headers=headers).status_code
+        == 403
+    )
+
+    url = cf.ai_gateway.urls.get("custom-vllm", account_id=ACCOUNT, gateway_id="default")
+    assert url == gw.provider_url("custom-vllm")
+    listed = gw.http.get("/api/v1/accounts/local/gateways/default/urls").json()["result"]
+    assert {"provider": "custom-vllm", "path": "/v1/local/default/custom-vllm"}.items() <= next(
+        u for u in listed if u["provider"] == "custom-vllm"
+    ).items()
+
+    routes = {
+        "settings": {
+            "routes": {
+                "ours": {"fallback": [{"model": "custom-vllm/error-500"}, {"model": "custom-vllm/served"}]}
+            }
+        }
+    }
+    assert gw.http.patch("/api/v1/accounts/local/gateways/default", json=routes).status_code == 200
+    with OpenAI(
+        base_url=gw.provider_url("compat"), api_key="unused", max_retries=0, default_headers=headers
+    ) as client:
+        answered = client.chat.completions.create(model="dynamic/ours", messages=USER)
+    assert answered.model == "served"
+    assert [r.json["model"] for r in fake.requests[-2:]] == ["error-500", "served"]
+    assert {r.header("x-tenant-key") for r in fake.requests[-2:]} == {TENANT}

@@ -35,7 +35,7 @@ def cloudflare_api(
     """The sub-application to mount at `PREFIX`. `{account}` and `{gateway}` are the names the
     guard reads, so a token is held to its account and gateways exactly as on `/api/v1`."""
     gateways, records = CloudflareGateways(admin), CloudflareLogs(admin, logs)
-    keys = CloudflareProviders(admin, access, providers)
+    keys = CloudflareProviders(admin, access, custom, providers)
     dynamic = CloudflareRoutes(admin, routes)
     accounts = CloudflareCustomProviders(custom)
     app = web.Application(middlewares=[cloudflare_errors])
