@@ -124,6 +124,8 @@ async def test_an_account_s_providers_are_read_once_per_ttl_and_again_after_a_ch
     assert await book.find("local", "openai") is REGISTRY["openai"]
     assert await book.find("local", "no-such-provider") is None  # not custom-…: never looked up
     assert database.reads == 1
+    assert await book.find("acme", "custom-vllm") is None  # another account's: none of its own
+    assert database.reads == 2
 
     # A change made elsewhere (another replica) shows once the entry expires (readthrough.py);
     # one made here is seen at once.
@@ -140,7 +142,7 @@ async def test_an_account_s_providers_are_read_once_per_ttl_and_again_after_a_ch
     directory.forget("local")
     assert await book.find("local", "custom-vllm") is None
     assert await book.names("local") == sorted(REGISTRY)
-    assert database.reads == 3  # once, then once after each change; the names came from memory
+    assert database.reads == 4  # once per account, then after each change; the names came from memory
 
 
 async def test_a_provider_that_can_no_longer_be_used_says_why(database: CountingDatabase) -> None:
