@@ -18,6 +18,7 @@ from openai import OpenAI
 from tests.conftest import ADMIN_TOKEN, RunningGateway, stored_bytes
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_cli import run_cli, table_rows
 from tests.integration.test_cloudflare_api import error_of, token
 
 ACCOUNT = "local"
@@ -376,3 +377,30 @@ def test_tokens_urls_and_dynamic_routes_name_an_account_s_custom_provider(
     assert answered.model == "served"
     assert [r.json["model"] for r in fake.requests[-2:]] == ["error-500", "served"]
     assert {r.header("x-tenant-key") for r in fake.requests[-2:]} == {TENANT}
+
+
+@pytest.mark.parametrize("backend", ["embedded"])  # the CLI calls the running gateway's API
+def test_the_cli_creates_lists_and_deletes_custom_providers(gw: RunningGateway, fake: FakeOpenAI) -> None:
+    remote = ("--url", gw.url, "--token", gw.settings.admin_token)
+    created = run_cli(
+        gw.settings.data_dir, "custom-providers", "create", "Team vLLM", "--base-url", fake.base_url,
+        "--header", f"X-Tenant-Key: {TENANT}", *remote,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("created custom-team-vllm (")
+    ask(gw, "custom-team-vllm")
+    assert fake.requests[-1].header("x-tenant-key") == TENANT
+    listed = run_cli(gw.settings.data_dir, "custom-providers", "list", *remote, env={"COLUMNS": "160"})
+    assert listed.returncode == 0, listed.stderr
+    assert TENANT not in listed.stdout
+    assert table_rows(listed.stdout) == [
+        ["custom-team-vllm", "Team vLLM", fake.base_url, "True", "X-Tenant-Key"]
+    ]
+    refused = run_cli(
+        gw.settings.data_dir, "custom-providers", "create", "x", "--base-url", "http://x.example", *remote
+    )
+    assert refused.returncode == 1
+    assert "plain http is only allowed" in refused.stderr
+    deleted = run_cli(gw.settings.data_dir, "custom-providers", "delete", "team-vllm", *remote)
+    assert deleted.returncode == 0, deleted.stderr
+    assert gw.http.get(NATIVE).json() == {"result": []}
