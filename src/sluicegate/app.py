@@ -10,12 +10,14 @@ from aiohttp import web
 
 from sluicegate.compat import TARGETS
 from sluicegate.config import Settings
+from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.datafiles import private_directory
 from sluicegate.directory import GatewayDirectory
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import BODY_LIMITS, BodyLimits
+from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint
@@ -109,7 +111,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     step_keys = StepKeys(key_pools)
     directory = GatewayDirectory(database)
     tokens = TokenDirectory(database, clock)
-    keys = KeyDirectory(database, KeyVault(settings.secret_key))
+    vault = KeyVault(settings.secret_key)
+    keys = KeyDirectory(database, vault)
+    customs = CustomProviderDirectory(database, vault, settings.allowed_hosts)
     upstream = Upstream(connect_timeout=settings.connect_timeout)
     counter, pricing = TokenCounter(), Pricing(PriceTable())
     rate_limit = RateLimit(
@@ -175,13 +179,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
+    book = ProviderBook(providers, customs)
     planners = {
-        "provider": provider_planner(providers),
-        "universal": universal_planner(providers),
-        "compat": compat_planner(providers, TARGETS, dynamic),
+        "provider": provider_planner(book),
+        "universal": universal_planner(book),
+        "compat": compat_planner(book, TARGETS, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
-        REALTIME: realtime_planner(providers),
+        REALTIME: realtime_planner(book),
     }
     guardrails = Guardrails()
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
@@ -285,6 +290,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, key_pools, guard, providers),
+        custom=CustomProviderApi(database, customs, guard, providers),
         urls=GatewayUrls(database, providers, TARGETS, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),

@@ -96,7 +96,9 @@ class Settings(BaseModel):
     )
     retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
-        default_factory=list, description="hosts reachable by host-in-path besides the known providers"
+        default_factory=list,
+        description="hosts reachable by host-in-path besides the known providers; also the only hosts"
+        " an account's custom provider may reach over plain http, by IP address or on a port",
     )
     host_overrides: dict[str, str] = Field(
         default_factory=dict, description="host -> base URL actually used (tests, private deployments)"

@@ -63,6 +63,7 @@ class Step:
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
+    stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
 
 
 @dataclass(frozen=True, slots=True)

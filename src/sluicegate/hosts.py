@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sluicegate.errors import BadRequest, Forbidden
 from sluicegate.providers.base import Provider
@@ -92,6 +93,34 @@ class HostMap:
             f"host {host!r} is not allowed: add it to {ALLOWED_HOSTS_SETTING} to reach it",
             setting=ALLOWED_HOSTS_SETTING,
         )
+
+
+def base_url_problem(url: str, allowed_hosts: Collection[str]) -> str | None:
+    """Why an account's custom provider may not use `url` as its base URL, or None when it may.
+
+    The rule of host-in-path, for a URL an admin of any account may store: https to a host name
+    (as Cloudflare requires); plain http, an IP address or a port only for a host listed exactly in
+    `allowed_hosts` (a private deployment, a local vLLM), so no account can point the gateway at
+    private addresses the operator did not open.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL such as https://llm.example.com/v1"
+    if parts.username is not None or parts.password is not None:
+        return "credentials do not belong in the URL, which the API shows: send them in `headers`"
+    if parts.query or parts.fragment:
+        return "a base URL takes no query or fragment: each request's path is appended to it"
+    host = parts.netloc.lower()
+    if host in {allowed.lower() for allowed in allowed_hosts}:
+        return None
+    if parts.scheme != "https":
+        return (
+            f"plain http is only allowed to a host listed in {ALLOWED_HOSTS_SETTING} ({host!r} is not);"
+            " use https"
+        )
+    if not _HOST.match(host) or _is_ip_or_port(host):
+        return f"{host!r}: IP addresses and ports are only reachable when listed in {ALLOWED_HOSTS_SETTING}"
+    return None
 
 
 def _is_ip_or_port(host: str) -> bool:

@@ -142,7 +142,7 @@ class RecordBuilder:
 
 def known_secrets(exchange: Exchange) -> Secrets:
     """Every credential value the request carried: its headers and query, and those of each step
-    (a universal step's own headers, a stored key the gateway injected)."""
+    (a universal step's own headers, a stored key or custom provider headers the gateway added)."""
     secrets = Secrets()
     secrets.add_headers(exchange.headers.items())
     secrets.add_query(exchange.route.query)
@@ -152,6 +152,8 @@ def known_secrets(exchange: Exchange) -> Secrets:
         if step.keys is not None:  # every key of the pool: an upstream may echo a refused one
             for value in step.keys.values.values():
                 secrets.add_value(value)
+        for value in step.stored_values:
+            secrets.add_value(value)
     for value in exchange.restored:
         secrets.add_value(value)
     return secrets

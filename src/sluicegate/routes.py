@@ -11,6 +11,7 @@ from sluicegate import cfapi
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi, json_errors
 from sluicegate.endpoints.analytics import add_analytics_routes
+from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
@@ -33,6 +34,7 @@ def add_routes(
     route_api: RouteApi,
     export: LogExport,
     access: AccessApi,
+    custom: CustomProviderApi,
     urls: GatewayUrls,
     metrics: MetricsEndpoint,
     health: HealthEndpoint,
@@ -54,13 +56,16 @@ def add_routes(
     admin.add_routes(api)
     route_api.add_routes(api)
     access.add_routes(api)
+    custom.add_routes(api)
     urls.add_routes(api)
     status.add_routes(api)
     add_analytics_routes(api, database, guard)
     add_semantic_report_route(api, database, guard, semantic_thresholds)
     add_spend_routes(api, database, limiter, guard)
     app.add_subapp("/api/v1", api)
-    app.add_subapp(cfapi.PREFIX, cfapi.cloudflare_api(admin, access, route_api, guard, database, providers))
+    app.add_subapp(
+        cfapi.PREFIX, cfapi.cloudflare_api(admin, access, route_api, custom, guard, database, providers)
+    )
     add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
     app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ _REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
 _GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-")
 _GATEWAY_HEADERS = frozenset({"fastly-key"})
 _NO_USER_AGENT = ("User-Agent",)
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
 
 
 # The handshake headers of a WebSocket: the client library makes its own for the upstream hop.
@@ -67,6 +70,22 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
 def _not_forwarded(name: str) -> bool:
     lower = name.lower()
     return lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why `name: value` cannot be sent upstream, or None. Names the header, never its value
+    (it may be a key)."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not a valid HTTP header name"
+    if _CONTROL.search(value):
+        return f"the value of {name!r} holds a line break or another control character"
+    return None
+
+
+def is_gateway_header(name: str) -> bool:
+    """The gateway's own headers (`cf-aig-*`, `Fastly-Key`, ...) and hop-by-hop ones: never sent
+    upstream as the client or a stored configuration gave them."""
+    return _not_forwarded(name)
 
 
 def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:

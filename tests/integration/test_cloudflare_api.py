@@ -502,20 +502,14 @@ def test_unknown_routes_methods_and_parameters_say_what_is_served(
     assert error_of(bad_key)["message"] == "filters[0]: unknown key 'modle'; did you mean 'model'?"
 
 
-def test_custom_providers_are_refused_with_how_to_configure_one(
+def test_a_configured_custom_provider_takes_a_key_stored_through_provider_configs(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:
-    # Sluicegate's custom providers are configured for the whole process, not stored per account.
+    # Custom providers of the configuration are shared by every account; an account's own are
+    # served at …/custom-providers (tests/integration/test_custom_providers.py).
     gw = make_gateway(custom_providers={"my-vllm": fake.base_url}, secret_key="master-key-for-tests")
     with Cloudflare(api_token=ADMIN_TOKEN, base_url=gw.url + "/client/v4", max_retries=0) as cf:
-        with pytest.raises(NotFoundError) as listing:
-            cf.ai_gateway.custom_providers.list(account_id=ACCOUNT)
-        with pytest.raises(NotFoundError) as creating:
-            cf.ai_gateway.custom_providers.create(
-                account_id=ACCOUNT, base_url=fake.base_url, name="vLLM", slug="my-vllm"
-            )
-        with pytest.raises(NotFoundError) as deleting:
-            cf.ai_gateway.custom_providers.delete("my-vllm", account_id=ACCOUNT)
+        assert list(cf.ai_gateway.custom_providers.list(account_id=ACCOUNT)) == []
         cf.ai_gateway.provider_configs.create(
             "default",
             account_id=ACCOUNT,
@@ -524,12 +518,6 @@ def test_custom_providers_are_refused_with_how_to_configure_one(
             provider_slug="my-vllm",
             secret=PROVIDER_KEY,
         )
-    for refused in (listing, creating, deleting):
-        error = error_of(refused.value)
-        assert error["code"] == 7003
-        assert "configured for the whole Sluicegate" in error["message"]
-        assert "SLUICEGATE_CUSTOM_PROVIDERS" in error["message"]
-    # …and reached where the message says, with the key stored for it.
     answered = httpx.post(
         gw.provider_url("my-vllm") + "/chat/completions", json={"model": "served-model", "messages": USER}
     )

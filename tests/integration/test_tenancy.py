@@ -29,6 +29,8 @@ ACCOUNT_LEVEL = {
     ("PATCH", TOKENS + "/x"),
     ("POST", GATEWAYS),
     ("GET", "/api/v1/accounts/local/audit"),
+    *((method, "/api/v1/accounts/local/custom-providers") for method in ("GET", "POST")),
+    *((method, "/api/v1/accounts/local/custom-providers/x") for method in ("GET", "PATCH", "DELETE")),
 }
 NARROWED = {
     ("GET", "/api/v1/accounts/local/logs"),

@@ -24,7 +24,7 @@ from sluicegate.gateway import GatewaySettings
 from sluicegate.storage import create_database
 from sluicegate.storage import postgres as postgres_module
 from sluicegate.storage import sqlite as sqlite_module
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, StoredKey
+from sluicegate.storage.base import AuditEntry, CustomProvider, LogQuery, LogRecord, StoredKey
 from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.tokens import Scope, Token
@@ -423,6 +423,29 @@ async def test_a_provider_holds_several_named_keys_with_weights(database: Backen
     assert not await database.delete_provider_key("local", "default", "openai", "default")
     assert await database.delete_provider_key("local", "default", "openai", "main")
     assert await database.provider_keys("local", "default") == [(spare, b"s")]
+
+
+async def test_custom_providers_are_created_listed_updated_and_deleted_per_account(database: Backend) -> None:
+    first = CustomProvider(
+        id="p1", account="local", slug="vllm", name="vLLM", base_url="https://a.example/v1",
+        header_names=("X-Key",), description="nul \x00 and ünïcode", created_at=T0, modified_at=T0,
+    )  # fmt: skip
+    second = first.model_copy(update={"id": "p2", "slug": "alpha", "header_names": ()})
+    await database.create_custom_provider(first, b"sealed-1")
+    await database.create_custom_provider(second, None)
+    await database.create_custom_provider(first.model_copy(update={"account": "acme"}), None)
+    assert await database.custom_providers("local") == [(second, None), (first, b"sealed-1")]  # by slug
+    with pytest.raises(Conflict, match="slug 'vllm' already exists"):
+        await database.create_custom_provider(first.model_copy(update={"id": "p3"}), None)
+    with pytest.raises(Conflict):
+        await database.update_custom_provider(second.model_copy(update={"slug": "vllm"}), None)
+    changed = first.model_copy(update={"slug": "renamed", "enable": False, "modified_at": T0 + 1})
+    assert await database.update_custom_provider(changed, b"sealed-2")
+    assert not await database.update_custom_provider(changed.model_copy(update={"id": "ghost"}), None)
+    assert await database.custom_providers("local") == [(second, None), (changed, b"sealed-2")]
+    assert await database.delete_custom_provider("local", "p1")
+    assert not await database.delete_custom_provider("local", "p1")
+    assert [p.account for p, _ in await database.custom_providers("acme")] == ["acme"]
 
 
 async def test_the_audit_log_is_newest_first_per_account(database: Backend) -> None:

@@ -41,8 +41,8 @@ INTERNAL = 1000  # any 5xx
 NOTE = 1000  # the code of a message that accompanies a success (Cloudflare numbers them too)
 SERVED = (
     "this Sluicegate serves Cloudflare's accounts/{account_id}/ai-gateway/gateways routes: gateways, their"
-    " logs, provider_configs, routes (dynamic routing, with versions and deployments) and url/{provider}"
-    " (custom providers are configured rather than managed; see docs/cloudflare-api.md)"
+    " logs, provider_configs, routes (dynamic routing, with versions and deployments) and url/{provider};"
+    " and accounts/{account_id}/ai-gateway/custom-providers (see docs/cloudflare-api.md)"
 )
 GLOBAL_KEY = (
     "Cloudflare's global API key (X-Auth-Email / X-Auth-Key) is not accepted here: pass a Sluicegate"

@@ -20,6 +20,7 @@ from sluicegate.cfapi.settings import NATIVE_API, iso_time
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.proxy import COMPAT
 from sluicegate.endpoints.schemas import KeyIn, parse_body, validate
 from sluicegate.errors import BadRequest, UnknownProvider
@@ -44,9 +45,12 @@ class ProviderConfigFields(BaseModel):
 
 
 class CloudflareProviders:
-    def __init__(self, admin: AdminApi, access: AccessApi, providers: Collection[str]) -> None:
+    def __init__(
+        self, admin: AdminApi, access: AccessApi, custom: CustomProviderApi, providers: Collection[str]
+    ) -> None:
         self._admin = admin
         self._access = access
+        self._custom = custom
         self._endpoints = sorted({*providers, COMPAT})
 
     async def list_configs(self, request: web.Request) -> web.Response:
@@ -82,10 +86,11 @@ class CloudflareProviders:
         await self._admin.gateway(account, slug)
         provider = request.match_info["provider"]
         if provider not in self._endpoints:
-            raise UnknownProvider(
-                f"unknown provider {provider!r}{did_you_mean(provider, self._endpoints)}",
-                providers=self._endpoints,
-            )
+            known = sorted({*self._endpoints, *(p.provider_name for p in await self._custom.all(account))})
+            if provider not in known:
+                raise UnknownProvider(
+                    f"unknown provider {provider!r}{did_you_mean(provider, known)}", providers=known
+                )
         return success(f"{request.url.origin()}/v1/{account}/{slug}/{provider}")
 
 

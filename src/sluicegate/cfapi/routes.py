@@ -6,14 +6,15 @@ from collections.abc import Collection
 
 from aiohttp import web
 
+from sluicegate.cfapi.custom_providers import CloudflareCustomProviders
 from sluicegate.cfapi.dynamic_routes import CloudflareRoutes
 from sluicegate.cfapi.envelope import cloudflare_errors
 from sluicegate.cfapi.gateways import CloudflareGateways
 from sluicegate.cfapi.logs import CloudflareLogs
 from sluicegate.cfapi.providers import CloudflareProviders
-from sluicegate.cfapi.unserved import custom_providers
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
+from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.storage.base import LogSink
@@ -26,6 +27,7 @@ def cloudflare_api(
     admin: AdminApi,
     access: AccessApi,
     routes: RouteApi,
+    custom: CustomProviderApi,
     guard: Guard,
     logs: LogSink,
     providers: Collection[str],
@@ -33,8 +35,9 @@ def cloudflare_api(
     """The sub-application to mount at `PREFIX`. `{account}` and `{gateway}` are the names the
     guard reads, so a token is held to its account and gateways exactly as on `/api/v1`."""
     gateways, records = CloudflareGateways(admin), CloudflareLogs(admin, logs)
-    keys = CloudflareProviders(admin, access, providers)
+    keys = CloudflareProviders(admin, access, custom, providers)
     dynamic = CloudflareRoutes(admin, routes)
+    accounts = CloudflareCustomProviders(custom)
     app = web.Application(middlewares=[cloudflare_errors])
     every = "/accounts/{account}/ai-gateway/gateways"
     one = every + "/{gateway}"
@@ -66,7 +69,12 @@ def cloudflare_api(
     add("GET", route + "/versions/{version_id}", guard(Scope.READ, dynamic.get_version))
     add("GET", route + "/deployments", guard(Scope.READ, dynamic.list_deployments))
     add("POST", route + "/deployments", guard(Scope.ADMIN, dynamic.create_deployment))
-    # Refused with the reason (no token needed to learn that, as for any route not served).
-    add("*", "/accounts/{account}/ai-gateway/custom-providers", custom_providers)
-    add("*", "/accounts/{account}/ai-gateway/custom-providers/{id}", custom_providers)
+    # Account-level, as natively: a token not limited to gateways.
+    customs = "/accounts/{account}/ai-gateway/custom-providers"
+    add("GET", customs, guard(Scope.READ, accounts.list))
+    add("POST", customs, guard(Scope.ADMIN, accounts.create))
+    add("GET", customs + "/{id}", guard(Scope.READ, accounts.get))
+    add("PUT", customs + "/{id}", guard(Scope.ADMIN, accounts.update))
+    add("PATCH", customs + "/{id}", guard(Scope.ADMIN, accounts.update))
+    add("DELETE", customs + "/{id}", guard(Scope.ADMIN, accounts.delete))
     return app

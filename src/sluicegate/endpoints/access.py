@@ -97,7 +97,7 @@ class AccessApi:
             )
         if body.gateways is not None:
             await self._check_gateways(account, body.gateways)
-        self._check_providers(body.providers)
+        await self._check_providers(account, body.providers)
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
         token = token.model_copy(update=body.allowance())
         await self._db.create_token(token, hash_secret(secret))
@@ -129,21 +129,28 @@ class AccessApi:
         overreach = caller.overreach(updated.scopes, updated.gateways, updated.expires_at, updated)
         if overreach is not None:
             raise Forbidden(f"a token cannot give one more than it has itself: {overreach}")
-        self._check_providers(updated.providers)
+        await self._check_providers(account, updated.providers)
         if not await self._db.update_token(updated):
             raise NotFound(f"no active token {token_id!r} in account {account!r}")
         self._tokens.forget(token_id)
         await self._guard.audit(request, "token.update", token_id, **_allowance_details(updated))
         return json_response(TokenOut.of(updated))
 
-    def _check_providers(self, providers: tuple[str, ...] | None) -> None:
-        """A 400 for a provider that does not exist (a token limited to a typo could use nothing)."""
+    async def _check_providers(self, account: str, providers: tuple[str, ...] | None) -> None:
+        """A 400 for a provider that does not exist (a token limited to a typo could use nothing).
+        The account's own custom providers count (read only when a name is not a built-in one)."""
+        known: list[str] | None = None
         for index, name in enumerate(providers or ()):
-            if name not in self._providers:
+            if name in self._providers:
+                continue
+            if known is None:
+                customs = await self._db.custom_providers(account)
+                known = sorted({*self._providers, *(p.provider_name for p, _ in customs)})
+            if name not in known:
                 raise BadRequest(
-                    f"providers.{index}: no provider {name!r}{did_you_mean(name, self._providers)}",
+                    f"providers.{index}: no provider {name!r}{did_you_mean(name, known)}",
                     field=f"providers.{index}",
-                    providers=sorted(self._providers),
+                    providers=known,
                 )
 
     async def _check_gateways(self, account: str, slugs: Sequence[str]) -> None:

@@ -9,6 +9,12 @@ from pydantic.json_schema import models_json_schema
 
 from sluicegate import __version__
 from sluicegate.analytics import AnalyticsResult
+from sluicegate.endpoints.custom_providers import (
+    CustomProviderIn,
+    CustomProviderList,
+    CustomProviderOut,
+    CustomProviderUpdate,
+)
 from sluicegate.endpoints.schemas import (
     AuditList,
     GatewayCreate,
@@ -40,6 +46,7 @@ SCHEMAS = (
     TokenCreate, TokenCreated, TokenOut, TokenUpdate, TokenList, KeyIn, KeyOut, KeyList, KeyUpdate,
     AuditList,
     GatewayUrlList, Feedback, ReplicaStatus,
+    CustomProviderIn, CustomProviderUpdate, CustomProviderOut, CustomProviderList,
 )  # fmt: skip
 _REF = "#/components/schemas/{model}"
 _LOG_FILTERS = {
@@ -292,6 +299,29 @@ def openapi_document() -> dict[str, Any]:
                     "Change a stored key's weight, or enable or disable it", "200", "KeyOut", "KeyUpdate"
                 ),
                 "delete": _operation("Delete a named stored key", "204", None),
+            },
+            account + "/custom-providers": {
+                "parameters": [_param("account")],
+                "get": _operation(
+                    "The account's custom providers (header names only)", "200", "CustomProviderList"
+                ),
+                "post": _operation(
+                    "Create a custom provider, reached as custom-{slug}",
+                    "201",
+                    "CustomProviderOut",
+                    "CustomProviderIn",
+                ),
+            },
+            account + "/custom-providers/{provider}": {
+                "parameters": [_param("account"), _param("provider", description="its id or slug")],
+                "get": _operation("One custom provider", "200", "CustomProviderOut"),
+                "patch": _operation(
+                    "Change a custom provider (the fields given)",
+                    "200",
+                    "CustomProviderOut",
+                    "CustomProviderUpdate",
+                ),
+                "delete": _operation("Delete a custom provider", "204", None),
             },
             account + "/analytics": {"parameters": [_param("account")], "get": analytics},
             account + "/analytics/semantic": {"parameters": [_param("account")], "get": semantic},

@@ -44,6 +44,9 @@ class GatewayUrls:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
         root = f"/v1/{quote(account, safe='')}/{quote(slug, safe='')}"
         result = [self._provider_url(root, name, provider) for name, provider in self._providers.items()]
+        for custom, _ in await self._db.custom_providers(account):  # the account's own, `custom-{slug}`
+            adapter = OpenAICompatible(custom.provider_name, custom.base_url)
+            result.append(self._provider_url(root, adapter.name, adapter))
         return json_response(
             GatewayUrlList(universal_path=root, compat_path=f"{root}/{COMPAT}", result=result)
         )

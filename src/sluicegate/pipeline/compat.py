@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import Exchange, HubRequest, Reply, RetryPolicy, Step
 from sluicegate.ingress.base import IngressFormat
@@ -42,7 +43,7 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 
 
 def compat_planner(
-    providers: Mapping[str, Provider], targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
+    providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
     async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         path, ingress = exchange.route.path, exchange.ingress
@@ -53,23 +54,30 @@ def compat_planner(
         payload = _payload(exchange.body)
         headers = forwardable_request_headers(exchange.headers)
         if ingress is not None:
-            if (native := _native_step(providers, exchange, ingress, payload, headers, policy)) is not None:
+            native = _native_step(providers.registry, exchange, ingress, payload, headers, policy)
+            if native is not None:
                 return [native]
             payload, headers, path = _through_chat(exchange, ingress, payload, headers)
-        build = _StepBuilder(providers, targets, exchange, payload, headers, path)
+        build = _StepBuilder(providers.registry, targets, exchange, payload, headers, path)
         if not is_dynamic(payload.get("model")):
-            slug, model = _split_model(payload.get("model"), providers)
-            return [build(slug, model, policy)]
+            slug, model = _split_model(payload.get("model"))
+            provider = await providers.find(exchange.account, slug)
+            if provider is None:
+                known = await providers.names(exchange.account)
+                raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
+            return [build(provider, model, policy)]
         route_plan = await dynamic.plan(exchange, payload)
         exchange.route_plan = route_plan
         steps = []
         for target in route_plan.targets:
-            if target.provider not in providers:
+            provider = await providers.find(exchange.account, target.provider)
+            if provider is None:
                 field = join(f"routes.{route_plan.route}", join(target.where, "model"))
+                known = await providers.names(exchange.account)
                 raise BadRequest(
-                    f"{field}: unknown provider {target.provider!r}", field=field, providers=sorted(providers)
+                    f"{field}: unknown provider {target.provider!r}", field=field, providers=known
                 )
-            steps.append(build(target.provider, target.model, target.retry(policy)))
+            steps.append(build(provider, target.model, target.retry(policy)))
         return steps
 
     return plan
@@ -87,8 +95,8 @@ def _native_step(
     (`anthropic/…` in Anthropic's Messages): nothing to translate either way."""
     if is_dynamic(payload.get("model")):
         return None
-    slug, model = _split_model(payload.get("model"), providers)
-    if slug != ingress.native.provider.name:
+    slug, model = _split_model(payload.get("model"))
+    if slug != ingress.native.provider.name or slug not in providers:
         return None
     provider = providers[slug]
     route = Route(exchange.account, ingress.native.path, exchange.route.query)
@@ -128,9 +136,9 @@ class _StepBuilder:
         self._providers, self._targets = providers, targets
         self._exchange, self._payload, self._headers, self._path = exchange, payload, headers, path
 
-    def __call__(self, slug: str, model: str, policy: RetryPolicy) -> Step:
+    def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
         exchange, payload, headers, path = self._exchange, self._payload, self._headers, self._path
-        provider = self._providers[slug]
+        slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
             route = Route(exchange.account, provider.api_prefix + path, exchange.route.query)
@@ -177,14 +185,12 @@ def _payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _split_model(value: Any, providers: Mapping[str, Provider]) -> tuple[str, str]:
+def _split_model(value: Any) -> tuple[str, str]:
     if not isinstance(value, str) or "/" not in value:
         raise BadRequest(
             'model must be "{provider}/{model}", e.g. "anthropic/claude-sonnet-4-5"', field="model"
         )
     slug, _, model = value.partition("/")
-    if slug not in providers:
-        raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=sorted(providers))
     return slug, model
 
 

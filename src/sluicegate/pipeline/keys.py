@@ -1,10 +1,11 @@
-"""Stored provider keys on the request path.
+"""Stored provider keys (and an account's custom providers' headers) on the request path.
 
-`InjectKeys` (a stage) hands each step that came without a key of its own the provider's stored
-keys; `StepKeys` (used by `Attempts` for every try) chooses one by weight, puts it in the step's
-headers, and learns from the answer: a 401/403 disables the key, a 429 cools it down, and the
-try goes on with another key of the pool. A pool of one key is used without reading its health:
-there is nothing else to choose, and the plain single-key gateway pays no extra read.
+`InjectKeys` (a stage) sets an account custom provider's stored headers, and hands each step that
+came without a key of its own the provider's stored keys; `StepKeys` (used by `Attempts` for every
+try) chooses one by weight, puts it in the step's headers, and learns from the answer: a 401/403
+disables the key, a 429 cools it down, and the try goes on with another key of the pool. A pool of
+one key is used without reading its health: there is nothing else to choose, and the plain
+single-key gateway pays no extra read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from sluicegate.errors import GatewayError, ProviderKeysCooling, ProviderKeysDisabled
+from sluicegate.custom_providers import AccountProvider
+from sluicegate.errors import Forbidden, GatewayError, ProviderKeysCooling, ProviderKeysDisabled
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import CREDENTIAL_HEADERS, KeyDirectory, key_header
 from sluicegate.pipeline import Handler
@@ -31,6 +33,9 @@ class InjectKeys:
         self._keys = keys
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        for index, step in enumerate(exchange.steps):
+            if isinstance(step.provider, AccountProvider):
+                _set_custom_headers(exchange, index, step, step.provider)
         missing = [step for step in exchange.steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)]
         if missing:
             rings = await self._keys.rings(exchange.account, exchange.gateway_slug)
@@ -111,3 +116,15 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick) -> GatewayError:
         f' …/provider-keys/{provider}/<name> {{"enabled": true}}',
         keys=[key.name for key in ring.keys],
     )
+
+
+def _set_custom_headers(exchange: Exchange, index: int, step: Step, provider: AccountProvider) -> None:
+    """The provider's stored headers replace any of the same name the request brought: they are
+    its configuration. A provider that may not be used refuses the whole request, before any
+    cache answers for it."""
+    if provider.refusal is not None:
+        where = f"step {index}: " if exchange.kind == "universal" else ""
+        raise Forbidden(where + provider.refusal, provider=provider.name)
+    for name, value in provider.headers:
+        step.headers[name] = value
+        step.stored_values += (value,)

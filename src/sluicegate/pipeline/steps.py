@@ -6,14 +6,14 @@ A provider endpoint's request is one step. The universal endpoint's body is a JS
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
 from sluicegate.exchange import Exchange, RetryPolicy, Step
 from sluicegate.hosts import HostMap
@@ -22,18 +22,17 @@ from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import REALTIME_PROVIDERS, is_realtime, realtime_facts
 from sluicegate.types import Backoff
-from sluicegate.upstream import forwardable_request_headers
+from sluicegate.upstream import forwardable_request_headers, header_problem
 
 Planner = Callable[[Exchange, RetryPolicy], Awaitable[list[Step]]]
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
 
 
-def provider_planner(providers: Mapping[str, Provider]) -> Planner:
+def provider_planner(providers: ProviderBook) -> Planner:
     async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        provider = providers.get(exchange.provider_name)
+        provider = await providers.find(exchange.account, exchange.provider_name)
         if provider is None:
-            raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=sorted(providers))
+            known = await providers.names(exchange.account)
+            raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=known)
         prefix = f"/v1/{exchange.account}/{exchange.gateway_slug}/{provider.name}/"
         _refuse_repeated_path(provider, exchange.route, prefix)
         headers = forwardable_request_headers(exchange.headers)
@@ -43,7 +42,7 @@ def provider_planner(providers: Mapping[str, Provider]) -> Planner:
     return plan
 
 
-def realtime_planner(providers: Mapping[str, Provider]) -> Planner:
+def realtime_planner(providers: ProviderBook) -> Planner:
     """A realtime session (a WebSocket upgrade): the provider endpoint's one step, its model read
     from the query (the upgrade has no body)."""
     plan_provider = provider_planner(providers)
@@ -120,14 +119,12 @@ class UniversalStep(BaseModel):
     def _sendable(cls, headers: dict[str, str]) -> dict[str, str]:
         """Headers HTTP can carry (the message names the header, never its value: it may be a key)."""
         for name, value in headers.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
-            if _CONTROL.search(value):
-                raise ValueError(f"the value of {name!r} holds a line break or another control character")
+            if (problem := header_problem(name, value)) is not None:
+                raise ValueError(problem)
         return headers
 
 
-def universal_planner(providers: Mapping[str, Provider]) -> Planner:
+def universal_planner(providers: ProviderBook) -> Planner:
     async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
         try:
             raw = orjson.loads(exchange.body)
@@ -136,28 +133,33 @@ def universal_planner(providers: Mapping[str, Provider]) -> Planner:
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise BadRequest("the array of steps is empty", field="steps")
-        return [_step(exchange.account, index, item, providers, policy) for index, item in enumerate(items)]
+        steps = []
+        for index, item in enumerate(items):
+            spec = _spec(index, item)
+            provider = await providers.find(exchange.account, spec.provider)
+            if provider is None:
+                raise BadRequest(
+                    f"step {index}: unknown provider {spec.provider!r}",
+                    step=index,
+                    field="provider",
+                    providers=await providers.names(exchange.account),
+                )
+            steps.append(_step(exchange.account, index, spec, provider, policy))
+        return steps
 
     return plan
 
 
-def _step(
-    account: str, index: int, item: Any, providers: Mapping[str, Provider], policy: RetryPolicy
-) -> Step:
+def _spec(index: int, item: Any) -> UniversalStep:
     try:
-        spec = UniversalStep.model_validate(item)
+        return UniversalStep.model_validate(item)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "step"
         raise BadRequest(f"step {index}: {field}: {first['msg']}", step=index, field=field) from exc
-    provider = providers.get(spec.provider)
-    if provider is None:
-        raise BadRequest(
-            f"step {index}: unknown provider {spec.provider!r}",
-            step=index,
-            field="provider",
-            providers=sorted(providers),
-        )
+
+
+def _step(account: str, index: int, spec: UniversalStep, provider: Provider, policy: RetryPolicy) -> Step:
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
     _refuse_repeated_path(provider, route, "", step=index)

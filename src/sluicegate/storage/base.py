@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.tokens import TokenStore
@@ -251,7 +253,56 @@ class AccessStore(TokenStore, Protocol):
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]: ...
 
 
-class Database(Store, LogSink, AccessStore, RouteHistory, Protocol):
+CUSTOM_PREFIX = "custom-"  # an account's custom provider `slug` is reached as `custom-{slug}`
+
+
+class CustomProvider(BaseModel):
+    """A stored custom provider, without its headers' values (those stay sealed in storage)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    account: str
+    slug: str
+    name: str
+    base_url: str
+    enable: bool = True
+    beta: bool = False
+    description: str | None = None
+    curl_example: str | None = None
+    js_example: str | None = None
+    link: str | None = None
+    position: int = 0
+    header_names: tuple[str, ...] = ()
+    created_at: float
+    modified_at: float
+
+    @property
+    def provider_name(self) -> str:
+        """What requests call it: the URL segment and the compat model prefix."""
+        return CUSTOM_PREFIX + self.slug
+
+
+class CustomProviderStore(Protocol):
+    """Custom providers with their sealed headers (None when there are none)."""
+
+    async def create_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> None:
+        """Raises `errors.Conflict` when the account already has a provider with that slug."""
+        ...
+
+    async def update_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> bool:
+        """Replace the stored provider of that account and id (False when there is none); raises
+        `errors.Conflict` when its new slug is another provider's."""
+        ...
+
+    async def custom_providers(self, account: str) -> list[tuple[CustomProvider, bytes | None]]:
+        """The account's providers, by slug."""
+        ...
+
+    async def delete_custom_provider(self, account: str, provider_id: str) -> bool: ...
+
+
+class Database(Store, LogSink, AccessStore, RouteHistory, CustomProviderStore, Protocol):
     """A backend that holds both; opened once and closed at shutdown."""
 
     async def open(self) -> None: ...

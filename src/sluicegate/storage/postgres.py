@@ -37,8 +37,15 @@ from sluicegate.feedback import Feedback
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import postgres_analytics, postgres_spend, semantic_whatif
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
+from sluicegate.storage import postgres_analytics, postgres_custom, postgres_spend, semantic_whatif
+from sluicegate.storage.base import (
+    AuditEntry,
+    CustomProvider,
+    LogQuery,
+    LogRecord,
+    RouteVersion,
+    StoredKey,
+)
 from sluicegate.storage.log_conditions import POSTGRES, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
@@ -168,6 +175,7 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN shadow_agreed BOOLEAN;
     CREATE INDEX logs_semantic ON logs (account, ts) WHERE {semantic_whatif.SEMANTIC_LOOKUPS};
     """,
+    postgres_custom.MIGRATION,
 ]
 
 _LOG_COLUMNS = [
@@ -580,6 +588,18 @@ class PostgresDatabase:
                          r["ts"], r["actor"])
             for r in rows
         ]  # fmt: skip
+
+    async def create_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> None:
+        await postgres_custom.create(self._db(), provider, sealed)
+
+    async def update_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> bool:
+        return await postgres_custom.update(self._db(), provider, sealed)
+
+    async def custom_providers(self, account: str) -> list[tuple[CustomProvider, bytes | None]]:
+        return await postgres_custom.select(self._db(), account)
+
+    async def delete_custom_provider(self, account: str, provider_id: str) -> bool:
+        return await postgres_custom.delete(self._db(), account, provider_id)
 
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]:
         sql = (

@@ -25,8 +25,15 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.semantic_report import Bin
 from sluicegate.slices import in_slices
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_spend
-from sluicegate.storage.base import AuditEntry, LogQuery, LogRecord, RouteVersion, StoredKey
+from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_custom, sqlite_spend
+from sluicegate.storage.base import (
+    AuditEntry,
+    CustomProvider,
+    LogQuery,
+    LogRecord,
+    RouteVersion,
+    StoredKey,
+)
 from sluicegate.storage.log_conditions import SQLITE, condition_clauses, order_clause
 from sluicegate.tokens import Token
 
@@ -185,6 +192,7 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN shadow_agreed INTEGER;
     CREATE INDEX logs_semantic ON logs (account, ts) WHERE {SEMANTIC_LOOKUPS};
     """,
+    sqlite_custom.MIGRATION,
 ]
 
 _LOG_COLUMNS = [
@@ -449,6 +457,18 @@ class SqliteDatabase:
             RouteVersion(row[0], row[1], None if row[2] is None else orjson.loads(row[2]), row[3], row[4])
             for row in rows
         ]
+
+    async def create_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> None:
+        await self._run(sqlite_custom.create, self._db(), provider, sealed)
+
+    async def update_custom_provider(self, provider: CustomProvider, sealed: bytes | None) -> bool:
+        return await self._run(sqlite_custom.update, self._db(), provider, sealed)
+
+    async def custom_providers(self, account: str) -> list[tuple[CustomProvider, bytes | None]]:
+        return await self._run(sqlite_custom.select, self._db(), account)
+
+    async def delete_custom_provider(self, account: str, provider_id: str) -> bool:
+        return await self._run(sqlite_custom.delete, self._db(), account, provider_id)
 
     async def audit_log(self, account: str, limit: int) -> list[AuditEntry]:
         sql = (
