@@ -37,6 +37,7 @@ NARROWED = {
     ("GET", "/api/v1/whoami"),
     ("GET", GATEWAYS),
     ("GET", "/api/v1/accounts/local/analytics"),
+    ("GET", "/api/v1/accounts/local/analytics/semantic"),
     ("GET", "/api/v1/accounts/local/spend"),
     ("POST", TOKENS),
     ("POST", "/api/v1/cache/expire"),
