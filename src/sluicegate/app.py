@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from sluicegate.compat import TARGETS
+from sluicegate.compat import compat_targets
 from sluicegate.config import Settings
 from sluicegate.datafiles import private_directory
 from sluicegate.directory import GatewayDirectory
@@ -175,10 +175,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
+    translated = compat_targets(providers)
     planners = {
         "provider": provider_planner(providers),
         "universal": universal_planner(providers),
-        "compat": compat_planner(providers, TARGETS, dynamic),
+        "compat": compat_planner(providers, translated, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
         REALTIME: realtime_planner(providers),
@@ -285,7 +286,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, key_pools, guard, providers),
-        urls=GatewayUrls(database, providers, TARGETS, guard),
+        urls=GatewayUrls(database, providers, translated, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         status=StatusEndpoint(spool, logbook, links, settings.log_batch_size, guard),
