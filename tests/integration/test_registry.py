@@ -22,7 +22,7 @@ from sluicegate.providers import REGISTRY
 from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.fakes.openai_server import BEHAVIOR_HEADER
 from tests.fakes.server_thread import ServerThread
-from tests.providers.registry_cases import CASES, Case, Fake
+from tests.integration.registry_cases import CASES, Case, Fake
 
 PROVIDERS = sorted(REGISTRY)
 STREAMED = sorted(name for name in PROVIDERS if CASES[name].streamed is not None)
