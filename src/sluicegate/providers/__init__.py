@@ -43,6 +43,8 @@ PRICE_IDS: Mapping[str, str] = {name: p.price_id for name, p in REGISTRY.items()
 CREDENTIAL_HEADERS: tuple[str, ...] = tuple(
     dict.fromkeys([BEARER.name.lower(), *(p.key_header.name.lower() for p in REGISTRY.values())])
 )
+# The providers that relay realtime WebSocket sessions.
+REALTIME_PROVIDERS: frozenset[str] = frozenset(name for name, p in REGISTRY.items() if p.realtime)
 # The lines that end a stream, whatever its provider: a stream's bytes may be in another provider's
 # format than its target's (the unified endpoint and the ingress formats translate them).
 STREAM_ENDS_COMPLETE: tuple[bytes, ...] = tuple(
@@ -65,6 +67,7 @@ def registry(custom: Mapping[str, str]) -> Mapping[str, Provider]:
 __all__ = [
     "CREDENTIAL_HEADERS",
     "PRICE_IDS",
+    "REALTIME_PROVIDERS",
     "REGISTRY",
     "STREAM_ENDS_COMPLETE",
     "STREAM_ENDS_CUT_SHORT",

@@ -53,6 +53,7 @@ class Anthropic:
     key_header: KeyHeader = KEY_HEADER
     stream_ends: StreamEnds = STREAM_ENDS
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
     host: str = "api.anthropic.com"
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -93,6 +93,7 @@ AZURE_OPENAI = AzureOpenAI(
     name="azure-openai",
     default_base_url="https://{resource}.openai.azure.com",
     price_id="azure",
+    realtime=True,
     # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication
     key_header=KeyHeader("api-key", "{key}"),
 )

@@ -167,6 +167,11 @@ class Provider(Protocol):
         """The host that `/compat/openai/{host}/…` reaches as this provider ("" for none)."""
         ...
 
+    @property
+    def realtime(self) -> bool:
+        """Whether it serves realtime WebSocket sessions (OpenAI's Realtime API, `openai_realtime.py`)."""
+        ...
+
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         """`/{host}/{path}` as this provider takes it, None when `host` is not one of its hosts.
         `override` is the base URL configured for the host (`host_overrides`), if any."""

@@ -42,6 +42,7 @@ class Cohere:
     key_header: KeyHeader = BEARER  # https://docs.cohere.com/reference/about
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its streams are complete when their body ends
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

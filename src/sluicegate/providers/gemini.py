@@ -74,6 +74,7 @@ class GeminiAPI:
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = ENDS_WITH_BODY  # a Gemini stream ends with its body
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if self.hosts.fullmatch(host) else None

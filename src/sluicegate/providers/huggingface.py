@@ -62,6 +62,7 @@ class HuggingFace:
     # Chat streams end with `[DONE]`; text-generation-inference's with their body.
     stream_ends: StreamEnds = DONE_ENDS
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

@@ -58,6 +58,7 @@ class OpenAICompatible:
     # `host_path` so does `/{host}/…` (the base URL's path, `v1/`, then comes after the host).
     compat_host: str = ""
     host_path: bool = False
+    realtime: bool = False  # relays realtime WebSocket sessions (`openai_realtime.py`)
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
 
@@ -214,4 +215,5 @@ OPENAI = OpenAICompatible(
     price_id="openai",
     compat_host="api.openai.com",
     host_path=True,
+    realtime=True,
 )

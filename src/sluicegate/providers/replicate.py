@@ -57,6 +57,7 @@ class Replicate:
     key_header: KeyHeader = BEARER  # https://replicate.com/docs/reference/http#authentication
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its answers are predictions, not streams of events
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

@@ -53,6 +53,7 @@ class WorkersAI:
     key_header: KeyHeader = BEARER  # a Cloudflare API token
     stream_ends: StreamEnds = DONE_ENDS  # native and OpenAI-compatible
     compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
