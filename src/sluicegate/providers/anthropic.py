@@ -54,6 +54,7 @@ class Anthropic:
     stream_ends: StreamEnds = STREAM_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # Messages; legacy Text Completions
     host: str = "api.anthropic.com"
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -172,6 +172,12 @@ class Provider(Protocol):
         """Whether it serves realtime WebSocket sessions (OpenAI's Realtime API, `openai_realtime.py`)."""
         ...
 
+    @property
+    def semantic_shapes(self) -> tuple[str, ...]:
+        """The body shapes of its API the semantic cache compares (`semantic/scope.py`: `chat`,
+        `gemini`, `completion`); a body in none of them is answered upstream."""
+        ...
+
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         """`/{host}/{path}` as this provider takes it, None when `host` is not one of its hosts.
         `override` is the base URL configured for the host (`host_overrides`), if any."""

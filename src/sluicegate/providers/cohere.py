@@ -43,6 +43,7 @@ class Cohere:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its streams are complete when their body ends
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat",)  # v2 chat's `messages`
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

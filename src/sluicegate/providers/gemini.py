@@ -75,6 +75,7 @@ class GeminiAPI:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # a Gemini stream ends with its body
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("gemini",)  # `contents`
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if self.hosts.fullmatch(host) else None

@@ -92,4 +92,5 @@ GOOGLE_VERTEX_AI = VertexAI(
     # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
     stream_ends=ANTHROPIC.stream_ends,  # Claude's streams; Gemini's end with their body
+    semantic_shapes=("gemini", "chat"),  # Claude's bodies are Anthropic's `messages`
 )

@@ -63,6 +63,7 @@ class HuggingFace:
     stream_ends: StreamEnds = DONE_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # its router speaks OpenAI's API
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

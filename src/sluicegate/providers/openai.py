@@ -59,6 +59,7 @@ class OpenAICompatible:
     compat_host: str = ""
     host_path: bool = False
     realtime: bool = False  # relays realtime WebSocket sessions (`openai_realtime.py`)
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # what the semantic cache reads
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
 

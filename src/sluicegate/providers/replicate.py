@@ -58,6 +58,7 @@ class Replicate:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its answers are predictions, not streams of events
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ()  # a model's own `input`: none read
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

@@ -54,6 +54,7 @@ class WorkersAI:
     stream_ends: StreamEnds = DONE_ENDS  # native and OpenAI-compatible
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # `messages`, or a native `prompt`
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
