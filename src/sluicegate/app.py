@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from sluicegate.compat import TARGETS
+from sluicegate.compat import compat_targets
 from sluicegate.config import Settings
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.datafiles import private_directory
@@ -180,10 +180,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     retention = Retention(database, clock, interval=settings.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     book = ProviderBook(providers, customs)
+    translated = compat_targets(providers)
     planners = {
         "provider": provider_planner(book),
         "universal": universal_planner(book),
-        "compat": compat_planner(book, TARGETS, dynamic),
+        "compat": compat_planner(book, translated, dynamic),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
         REALTIME: realtime_planner(book),
@@ -291,7 +292,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         export=LogExport(database, guard, clock),
         access=AccessApi(database, tokens, keys, key_pools, guard, providers),
         custom=CustomProviderApi(database, customs, guard, providers),
-        urls=GatewayUrls(database, providers, TARGETS, guard),
+        urls=GatewayUrls(database, providers, translated, guard),
         metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
         status=StatusEndpoint(spool, logbook, links, settings.log_batch_size, guard),

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 import orjson
 
 from sluicegate.headertext import header_text
-from sluicegate.keys import CREDENTIAL_HEADERS, KEY_HEADERS
+from sluicegate.providers import CREDENTIAL_HEADERS
 
 MASK = "[redacted]"
 _MASK_BYTES = MASK.encode()
@@ -32,7 +32,7 @@ SECRET_HEADERS = frozenset(
         # Browsers cannot set headers on a WebSocket: keys ride in its subprotocols
         # (OpenAI's `openai-insecure-api-key.<key>`).
         "sec-websocket-protocol",
-        *CREDENTIAL_HEADERS, *(name.lower() for name, _ in KEY_HEADERS.values()),
+        *CREDENTIAL_HEADERS,
     }
 )  # fmt: skip
 # Query parameters that carry credentials (Gemini: `?key=`, https://ai.google.dev/gemini-api/docs/api-key).

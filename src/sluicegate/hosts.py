@@ -19,19 +19,8 @@ from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
 
 ALLOWED_HOSTS_SETTING = "SLUICEGATE_ALLOWED_HOSTS"
-_AZURE = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.openai\.azure\.com$")
-_VERTEX = re.compile(r"^([a-z0-9-]{1,40})-aiplatform\.googleapis\.com$")
 _HOST = re.compile(r"^[a-z0-9.-]{1,253}(:\d{1,5})?$")
-# Hosts of OpenAI-compatible providers reached through `/compat/openai/{host}/…`: logged and priced
-# as that provider; any other allowed host is logged as `openai-compatible`.
-_COMPATIBLE_SLUGS = {
-    "api.openai.com": "openai",
-    "api.groq.com": "groq",
-    "api.mistral.ai": "mistral",
-    "api.deepseek.com": "deepseek",
-    "openrouter.ai": "openrouter",
-    "api.perplexity.ai": "perplexity-ai",
-}
+COMPATIBLE = "openai-compatible"  # how an allowed host no provider claims is logged and priced
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +33,15 @@ class HostTarget:
 
 
 class HostMap:
+    """Which provider each host is: every provider says which hosts are its own (`host_route`,
+    `compat_host`); hosts in `allowed_hosts` that none claims are OpenAI-compatible servers."""
+
     def __init__(
         self, providers: Mapping[str, Provider], allowed_hosts: Sequence[str], overrides: Mapping[str, str]
     ) -> None:
-        self._providers = providers
+        self._providers = tuple(providers.values())
+        # `/compat/openai/{host}/…` of a known OpenAI-compatible provider: logged and priced as it.
+        self._compatible = {p.compat_host: p.name for p in self._providers if p.compat_host}
         self._allowed = {host.lower() for host in allowed_hosts}
         self._overrides = {host.lower(): url.rstrip("/") for host, url in overrides.items()}
 
@@ -64,27 +58,15 @@ class HostMap:
             )
         override = self._overrides.get(host)
         if compat:
-            if not configured and host not in _COMPATIBLE_SLUGS:
+            if not configured and host not in self._compatible:
                 raise self._refused(host)
-            slug = _COMPATIBLE_SLUGS.get(host, "openai-compatible")
+            slug = self._compatible.get(host, COMPATIBLE)
             return HostTarget(OpenAICompatible(slug, f"https://{host}"), path, override or f"https://{host}")
-        if host == "api.openai.com":
-            rest = path.removeprefix("v1/")
-            return HostTarget(self._providers["openai"], rest, f"{override or 'https://' + host}/v1")
-        if host == "api.anthropic.com":
-            return HostTarget(self._providers["anthropic"], path, override)
-        if host == "generativelanguage.googleapis.com":
-            return HostTarget(self._providers["google-ai-studio"], path, override)
-        if _VERTEX.match(host):
-            return HostTarget(self._providers["google-vertex-ai"], path, override)
-        if azure := _AZURE.match(host):
-            deployment_path = path.removeprefix("openai/deployments/")
-            if deployment_path == path:
-                raise BadRequest(f"Azure paths look like /{host}/openai/deployments/{{deployment}}/…")
-            azure_path = f"{azure.group(1)}/{deployment_path}"
-            return HostTarget(self._providers["azure-openai"], azure_path, override)
+        for provider in self._providers:
+            if (found := provider.host_route(host, path, override)) is not None:
+                return HostTarget(provider, found.path, found.base_url)
         if configured:
-            return HostTarget(OpenAICompatible("openai-compatible", f"https://{host}"), path, override)
+            return HostTarget(OpenAICompatible(COMPATIBLE, f"https://{host}"), path, override)
         raise self._refused(host)
 
     @staticmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -21,22 +20,7 @@ from sluicegate.routing.keypool import KeyRing, PoolKey
 from sluicegate.storage.base import AccessStore, StoredKey
 
 DEFAULT_NAME = "default"  # the key the single-key API stores and removes
-
-# Where each provider takes its key (https://platform.openai.com/docs/api-reference/authentication
-# and each provider's reference); every other provider takes `Authorization: Bearer <key>`.
-KEY_HEADERS: Mapping[str, tuple[str, str]] = {
-    "anthropic": ("x-api-key", "{key}"),
-    "azure-openai": ("api-key", "{key}"),
-    "google-ai-studio": ("x-goog-api-key", "{key}"),
-}
-DEFAULT_KEY_HEADER = ("Authorization", "Bearer {key}")
-# A request that carries any of these brings its own key, which wins over a stored one.
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
-
-
-def key_header(provider: str, key: str) -> tuple[str, str]:
-    name, template = KEY_HEADERS.get(provider, DEFAULT_KEY_HEADER)
-    return name, template.format(key=key)
+# Where each provider takes its key is its own: `Provider.key_header`.
 
 
 def fingerprint(key: str) -> str:

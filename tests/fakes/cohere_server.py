@@ -72,6 +72,11 @@ class FakeCohere:
         self.stop()
 
     @property
+    def url(self) -> str:
+        """The server's root, as every fake names it."""
+        return self.base_url
+
+    @property
     def base_url(self) -> str:
         """Stands for `https://api.cohere.ai`: the SDKs add `/v2/chat` and the like."""
         if self._server is None:

@@ -139,6 +139,11 @@ class FakeGemini:
         self.stop()
 
     @property
+    def url(self) -> str:
+        """The server's root, as every fake names it."""
+        return self.base_url
+
+    @property
     def base_url(self) -> str:
         """The host root: both APIs put their version first in the path."""
         if self._server is None:

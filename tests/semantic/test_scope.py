@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sluicegate.providers import REGISTRY
 from sluicegate.semantic.scope import Ineligible, Origin, Scoped, ScopeRules, read_scope
 
 ORIGIN = Origin("local/default", "openai", "chat/completions")
@@ -150,3 +151,15 @@ def test_gemini_contents_are_read_and_candidate_count_refused() -> None:
 
 def test_a_completion_prompt_is_the_text() -> None:
     assert scoped({"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi"}).text == "Say hi"
+
+
+def test_only_the_shapes_the_provider_declares_are_read() -> None:
+    chat = {"model": "m", "messages": [{"role": "user", "content": "what is a sluice"}]}
+    gemini = {"contents": [{"role": "user", "parts": [{"text": "what is a sluice"}]}]}
+    origin = Origin("local/default", "google-ai-studio", "v1beta/models/m:generateContent")
+    studio, vertex = REGISTRY["google-ai-studio"], REGISTRY["google-vertex-ai"]
+    assert isinstance(read_scope(origin, gemini, shapes=studio.semantic_shapes), Scoped)
+    assert read_scope(origin, chat, shapes=studio.semantic_shapes) == Ineligible("no contents to compare")
+    assert isinstance(read_scope(origin, chat, shapes=vertex.semantic_shapes), Scoped)  # Claude on Vertex
+    refused = read_scope(origin, chat, shapes=REGISTRY["replicate"].semantic_shapes)
+    assert refused == Ineligible("the provider's bodies have no shape the semantic cache reads")

@@ -1,8 +1,8 @@
 """Translators for the unified OpenAI-compatible endpoint, `/v1/{account}/{gateway}/compat/...`.
 
 One module per backend; OpenAI-compatible providers need none, their requests pass through with
-only the `{provider}/` prefix taken off the model. `TARGETS` says, per provider slug, which
-translator to use and where the client's `Authorization: Bearer <key>` goes for that provider.
+only the `{provider}/` prefix taken off the model. Each provider names its own translator, where
+the client's `Authorization: Bearer <key>` goes and the headers it requires (`compat_target`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 from multidict import CIMultiDict
 
-from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR
 from sluicegate.compat.base import Translator
-from sluicegate.compat.google_ai_studio import GOOGLE_AI_STUDIO_TRANSLATOR
-from sluicegate.compat.workers_ai import WORKERS_AI_TRANSLATOR
+from sluicegate.providers.base import Provider
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,6 @@ class CompatTarget:
         return adapted
 
 
-TARGETS: Mapping[str, CompatTarget] = {
-    # https://docs.anthropic.com/en/api/messages — key in x-api-key, version header required
-    "anthropic": CompatTarget(ANTHROPIC_TRANSLATOR, "x-api-key", {"anthropic-version": "2023-06-01"}),
-    # https://ai.google.dev/api/generate-content — key in x-goog-api-key
-    "google-ai-studio": CompatTarget(GOOGLE_AI_STUDIO_TRANSLATOR, "x-goog-api-key"),
-    # https://developers.cloudflare.com/workers-ai/ — a bearer API token, as the client sent it
-    "workers-ai": CompatTarget(WORKERS_AI_TRANSLATOR),
-}
+def compat_targets(providers: Mapping[str, Provider]) -> dict[str, CompatTarget]:
+    """Slug -> how the unified endpoint translates for it, for every provider that has a translator."""
+    return {name: target for name, provider in providers.items() if (target := provider.compat_target())}

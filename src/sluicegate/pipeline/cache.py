@@ -24,6 +24,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.providers import STREAM_ENDS_COMPLETE
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
@@ -204,16 +205,12 @@ class ResponseCache:
             del self._inflight[key]
 
 
-# The last event of a complete stream, per wire format (OpenAI chat and completions, the Responses
-# API, Anthropic Messages, Workers AI). Gemini's streams have none: they count only when read to
-# their end.
-_END_MARKERS = (b"data: [DONE]", b"response.completed", b"message_stop")
-
-
 def ended(chunks: list[bytes]) -> bool:
-    """Whether a stream's chunks end with its protocol's end marker."""
+    """Whether a stream's chunks end with the line that ends a complete answer in its format, as
+    the providers declare them (`Provider.stream_ends`). Streams of providers that declare none
+    (Gemini's) count only when read to their end."""
     tail = b"".join(chunks[-3:])[-400:]
-    return any(marker in tail for marker in _END_MARKERS)
+    return any(marker in tail for marker in STREAM_ENDS_COMPLETE)
 
 
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import Forbidden, GatewayError, ProviderKeysCooling, ProviderKeysDisabled
 from sluicegate.exchange import Exchange, Reply, Step
-from sluicegate.keys import CREDENTIAL_HEADERS, KeyDirectory, key_header
+from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
+from sluicegate.providers import CREDENTIAL_HEADERS
 from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus
 from sluicegate.routing.state import StateUnavailable
 
@@ -70,8 +71,8 @@ class StepKeys:
 
     @staticmethod
     def use(step: Step, ring: KeyRing, name: str) -> None:
-        header, value = key_header(step.provider.name, ring.values[name])
-        step.headers[header] = value
+        header = step.provider.key_header
+        step.headers[header.name] = header.value(ring.values[name])
         step.key_name = name
 
     async def refused(self, ring: KeyRing, name: str, status: int, retry_after: float | None) -> bool:

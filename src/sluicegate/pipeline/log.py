@@ -17,20 +17,14 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
+from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
-# Lines that end a stream, per wire format: OpenAI chat and completions (and Workers AI), the
-# Responses API (completed, cut short or failed), Anthropic Messages. Gemini's streams have none:
-# they end when the body does.
-END_MARKERS = (
-    b"data: [DONE]",
-    b"event: response.completed",
-    b"event: response.incomplete",
-    b"event: response.failed",
-    b"event: message_stop",
-)
+# Lines that end a stream, as each provider declares them (`Provider.stream_ends`): a stream cut
+# short is billed too. Streams of providers that declare none complete when their body ends.
+END_MARKERS = (*STREAM_ENDS_COMPLETE, *STREAM_ENDS_CUT_SHORT)
 _log = logging.getLogger(__name__)
 
 

@@ -171,7 +171,7 @@ class SemanticCache:
             segment=headers.get(SEGMENT_HEADER) or "_default_",
             credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
         )
-        scoped = read_scope(origin, step.facts.payload)
+        scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
         if not isinstance(scoped, Scoped):
             return None
         return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), settings.cache_ttl), name)

@@ -19,8 +19,9 @@ from sluicegate.exchange import Exchange, RetryPolicy, Step
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
+from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
-from sluicegate.providers.openai_realtime import REALTIME_PROVIDERS, is_realtime, realtime_facts
+from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers, header_problem
 

@@ -1,6 +1,7 @@
 """Provider adapters and the registry that maps URL slugs to them.
 
-Adding a provider: one module, one line here.
+Adding a provider: one module (the adapter, see base.py's `Provider`), one line here. The tables
+below are read off the registry, so no other module names a provider.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 
 from sluicegate.providers.anthropic import ANTHROPIC
 from sluicegate.providers.azure_openai import AZURE_OPENAI
-from sluicegate.providers.base import Provider, RequestFacts
+from sluicegate.providers.base import BEARER, Provider, RequestFacts
 from sluicegate.providers.cohere import COHERE
 from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
 from sluicegate.providers.google_vertex_ai import GOOGLE_VERTEX_AI
@@ -36,6 +37,24 @@ REGISTRY: Mapping[str, Provider] = {
 }
 
 
+# Our slugs -> genai-prices provider ids (usage/cost.py); a slug not here is priced by the model name.
+PRICE_IDS: Mapping[str, str] = {name: p.price_id for name, p in REGISTRY.items() if p.price_id is not None}
+# A request that carries any of these brings its own key, which wins over a stored one.
+CREDENTIAL_HEADERS: tuple[str, ...] = tuple(
+    dict.fromkeys([BEARER.name.lower(), *(p.key_header.name.lower() for p in REGISTRY.values())])
+)
+# The providers that relay realtime WebSocket sessions.
+REALTIME_PROVIDERS: frozenset[str] = frozenset(name for name, p in REGISTRY.items() if p.realtime)
+# The lines that end a stream, whatever its provider: a stream's bytes may be in another provider's
+# format than its target's (the unified endpoint and the ingress formats translate them).
+STREAM_ENDS_COMPLETE: tuple[bytes, ...] = tuple(
+    dict.fromkeys(line for p in REGISTRY.values() for line in p.stream_ends.complete)
+)
+STREAM_ENDS_CUT_SHORT: tuple[bytes, ...] = tuple(
+    dict.fromkeys(line for p in REGISTRY.values() for line in p.stream_ends.cut_short)
+)
+
+
 def registry(custom: Mapping[str, str]) -> Mapping[str, Provider]:
     """REGISTRY plus a custom provider for each name -> base URL: an OpenAI-compatible server
     (vLLM, llama.cpp, Ollama, ...). Config has checked the names; a built-in name is refused."""
@@ -45,4 +64,14 @@ def registry(custom: Mapping[str, str]) -> Mapping[str, Provider]:
     return {**REGISTRY, **customs}
 
 
-__all__ = ["REGISTRY", "Provider", "RequestFacts", "registry"]
+__all__ = [
+    "CREDENTIAL_HEADERS",
+    "PRICE_IDS",
+    "REALTIME_PROVIDERS",
+    "REGISTRY",
+    "STREAM_ENDS_COMPLETE",
+    "STREAM_ENDS_CUT_SHORT",
+    "Provider",
+    "RequestFacts",
+    "registry",
+]

@@ -14,15 +14,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sluicegate.providers.anthropic_stream import messages_answer
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.base import (
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+    json_facts,
+)
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
+
+KEY_HEADER = KeyHeader("x-api-key", "{key}")  # https://docs.anthropic.com/en/api/overview
+# https://docs.anthropic.com/en/docs/build-with-claude/streaming — a stream cut short by an `error`
+# event has no end line.
+STREAM_ENDS = StreamEnds(complete=(b"event: message_stop",))
 # Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
@@ -33,6 +49,24 @@ class Anthropic:
 
     name: str = "anthropic"
     default_base_url: str = "https://api.anthropic.com"
+    price_id: str | None = "anthropic"
+    key_header: KeyHeader = KEY_HEADER
+    stream_ends: StreamEnds = STREAM_ENDS
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # Messages; legacy Text Completions
+    host: str = "api.anthropic.com"
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return HostRoute(path, override) if host == self.host else None
+
+    def compat_target(self) -> CompatTarget | None:
+        # Imported here: the translator reads this module's usage, so it cannot be imported above.
+        from sluicegate.compat import CompatTarget
+        from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR
+
+        # https://docs.anthropic.com/en/api/messages — the version header is required.
+        return CompatTarget(ANTHROPIC_TRANSLATOR, self.key_header.name, {"anthropic-version": "2023-06-01"})
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         # The client sends the version prefix itself (`v1/messages`), as Cloudflare's examples do.

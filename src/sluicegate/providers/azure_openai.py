@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from sluicegate.errors import NotFound
-from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.errors import BadRequest, NotFound
+from sluicegate.providers.base import HostRoute, KeyHeader, RequestFacts, Route
 from sluicegate.providers.openai import OpenAICompatible
 
 RESOURCE_PLACEHOLDER = "{resource}"
 # An Azure resource's custom subdomain: letters, digits and hyphens. Anything else could turn the
 # host into another one, so it is refused before it gets near a URL.
 _RESOURCE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
+_HOST = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.openai\.azure\.com$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,15 @@ class AzureOpenAI(OpenAICompatible):
         # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference — deployment paths.
         url = f"{host}/openai/deployments/{deployment}/{endpoint}"
         return f"{url}?{route.query}" if route.query else url
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        """`/{resource}.openai.azure.com/openai/deployments/{deployment}/…`, as the SDK sends it."""
+        if not (found := _HOST.match(host)):
+            return None
+        deployment_path = path.removeprefix("openai/deployments/")
+        if deployment_path == path:
+            raise BadRequest(f"Azure paths look like /{host}/openai/deployments/{{deployment}}/…")
+        return HostRoute(f"{found.group(1)}/{deployment_path}", override)
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         """The body's `model` if it has one, else the deployment name: Azure requests often carry
@@ -79,4 +89,11 @@ def _split(route: Route) -> tuple[str, str, str]:
     )
 
 
-AZURE_OPENAI = AzureOpenAI(name="azure-openai", default_base_url="https://{resource}.openai.azure.com")
+AZURE_OPENAI = AzureOpenAI(
+    name="azure-openai",
+    default_base_url="https://{resource}.openai.azure.com",
+    price_id="azure",
+    realtime=True,
+    # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication
+    key_header=KeyHeader("api-key", "{key}"),
+)

@@ -1,20 +1,71 @@
 """The provider adapter contract.
 
 Adapters are pure: no network, no clock, no globals. The pipeline asks an adapter where a request
-goes (`upstream_url`), what it is (`read_request`), how much it used (`read_usage`,
-`read_stream_usage`, `output_text`), and how a cached answer is served to it (`answer_as`);
-`upstream.py` does the talking.
+goes (`upstream_url`, `host_route`), what it is (`read_request`), how much it used (`read_usage`,
+`read_stream_usage`, `output_text`), how a cached answer is served to it (`answer_as`), where its key
+goes (`key_header`), how its prices are found (`price_id`), what ends its streams (`stream_ends`)
+and how the unified endpoint translates to it (`compat_target`); `upstream.py` does the talking.
+Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHeader:
+    """Where a provider takes its API key: a header and the key's place in its value."""
+
+    name: str = "Authorization"
+    template: str = "Bearer {key}"
+
+    def value(self, key: str) -> str:
+        return self.template.format(key=key)
+
+    @property
+    def is_bearer(self) -> bool:
+        return self.name.lower() == "authorization"
+
+
+BEARER = KeyHeader()  # most providers (https://platform.openai.com/docs/api-reference/authentication)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnds:
+    """The lines that end a provider's streams: `complete` after a whole answer, `cut_short` after
+    one that ended early (billed, never reused). None: the stream ends with its body (Gemini)."""
+
+    complete: tuple[bytes, ...] = ()
+    cut_short: tuple[bytes, ...] = ()
+
+
+ENDS_WITH_BODY = StreamEnds()
+DONE_ENDS = StreamEnds(complete=(b"data: [DONE]",))  # OpenAI's chat streams, and those like them
+OPENAI_ENDS = StreamEnds(
+    # Chat and completions end with `[DONE]`; the Responses API with the event carrying the response.
+    # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
+    complete=(b"data: [DONE]", b"event: response.completed"),
+    cut_short=(b"event: response.incomplete", b"event: response.failed"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostRoute:
+    """A host-in-path request (`/{host}/{path}`) as this provider takes it: the path it sees and
+    the base URL to send it to (None: the adapter's own default)."""
+
+    path: str
+    base_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +148,45 @@ class Provider(Protocol):
 
     @property
     def default_base_url(self) -> str: ...
+
+    @property
+    def key_header(self) -> KeyHeader:
+        """Where a stored key goes when the gateway injects one."""
+        ...
+
+    @property
+    def price_id(self) -> str | None:
+        """genai-prices' id of this provider; None lets it guess the provider from the model name."""
+        ...
+
+    @property
+    def stream_ends(self) -> StreamEnds: ...
+
+    @property
+    def compat_host(self) -> str:
+        """The host that `/compat/openai/{host}/…` reaches as this provider ("" for none)."""
+        ...
+
+    @property
+    def realtime(self) -> bool:
+        """Whether it serves realtime WebSocket sessions (OpenAI's Realtime API, `openai_realtime.py`)."""
+        ...
+
+    @property
+    def semantic_shapes(self) -> tuple[str, ...]:
+        """The body shapes of its API the semantic cache compares (`semantic/scope.py`: `chat`,
+        `gemini`, `completion`); a body in none of them is answered upstream."""
+        ...
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        """`/{host}/{path}` as this provider takes it, None when `host` is not one of its hosts.
+        `override` is the base URL configured for the host (`host_overrides`), if any."""
+        ...
+
+    def compat_target(self) -> CompatTarget | None:
+        """How the unified endpoint translates a chat request for this provider; None when it
+        takes OpenAI's API as it is, or cannot be reached from there."""
+        ...
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         """The URL that `route` maps to under `base_url` (the default or the configured one)."""

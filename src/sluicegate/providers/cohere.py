@@ -11,19 +11,45 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.base import (
+    BEARER,
+    ENDS_WITH_BODY,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+    json_facts,
+)
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 
 @dataclass(frozen=True, slots=True)
 class Cohere:
     name: str
     default_base_url: str
+    price_id: str | None = "cohere"
+    key_header: KeyHeader = BEARER  # https://docs.cohere.com/reference/about
+    stream_ends: StreamEnds = ENDS_WITH_BODY  # its streams are complete when their body ends
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat",)  # v2 chat's `messages`
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return None  # not reachable host-in-path
+
+    def compat_target(self) -> CompatTarget | None:
+        return None  # the unified endpoint does not translate to Cohere
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"

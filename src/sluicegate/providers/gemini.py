@@ -9,15 +9,29 @@ Both hosts speak it; they differ only in where a path is sent (`upstream_url`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
+from sluicegate.providers.base import (
+    BEARER,
+    ENDS_WITH_BODY,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+)
 from sluicegate.providers.gemini_stream import generate_content_answer, iter_responses
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 STREAM_METHODS = frozenset({"streamGenerateContent"})
 # Generations and embeddings; countTokens is free and tuning/caching calls are side effects.
@@ -55,6 +69,23 @@ class GeminiAPI:
 
     name: str
     default_base_url: str
+    hosts: re.Pattern[str]  # the hosts `/{host}/…` reaches this API at
+    price_id: str | None = "google"
+    key_header: KeyHeader = BEARER
+    stream_ends: StreamEnds = ENDS_WITH_BODY  # a Gemini stream ends with its body
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("gemini",)  # `contents`
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return HostRoute(path, override) if self.hosts.fullmatch(host) else None
+
+    def compat_target(self) -> CompatTarget | None:
+        # Imported here: the translator reads this module's usage, so it cannot be imported above.
+        from sluicegate.compat import CompatTarget
+        from sluicegate.compat.google_ai_studio import GOOGLE_AI_STUDIO_TRANSLATOR
+
+        return CompatTarget(GOOGLE_AI_STUDIO_TRANSLATOR, self.key_header.name)
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"

@@ -8,8 +8,15 @@ https://developers.cloudflare.com/ai-gateway/usage/providers/google-ai-studio/
 
 from __future__ import annotations
 
+import re
+
+from sluicegate.providers.base import KeyHeader
 from sluicegate.providers.gemini import GeminiAPI
 
 GOOGLE_AI_STUDIO = GeminiAPI(
-    name="google-ai-studio", default_base_url="https://generativelanguage.googleapis.com"
+    name="google-ai-studio",
+    default_base_url="https://generativelanguage.googleapis.com",
+    hosts=re.compile(r"generativelanguage\.googleapis\.com"),
+    # https://ai.google.dev/gemini-api/docs/api-key (a `?key=` in the query works too)
+    key_header=KeyHeader("x-goog-api-key", "{key}"),
 )

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sluicegate.providers.anthropic import ANTHROPIC
 from sluicegate.providers.base import Route
 from sluicegate.providers.gemini import GeminiAPI, Target
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 GLOBAL_ENDPOINT = "https://aiplatform.googleapis.com"
 # Multi-region locations have hosts of their own (as google-genai's client builds them):
@@ -44,6 +48,9 @@ class VertexAI(GeminiAPI):
             base_url = location_endpoint(route.path)
         # Named, not super(): a slots dataclass is rebuilt, which breaks zero-argument super().
         return GeminiAPI.upstream_url(self, base_url, route)
+
+    def compat_target(self) -> CompatTarget | None:
+        return None  # the unified endpoint does not translate to Vertex AI
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if _serves_claude(route):
@@ -79,4 +86,11 @@ def location_endpoint(path: str) -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
-GOOGLE_VERTEX_AI = VertexAI(name="google-vertex-ai", default_base_url=GLOBAL_ENDPOINT)
+GOOGLE_VERTEX_AI = VertexAI(
+    name="google-vertex-ai",
+    default_base_url=GLOBAL_ENDPOINT,
+    # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
+    hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
+    stream_ends=ANTHROPIC.stream_ends,  # Claude's streams; Gemini's end with their body
+    semantic_shapes=("gemini", "chat"),  # Claude's bodies are Anthropic's `messages`
+)

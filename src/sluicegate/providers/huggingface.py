@@ -22,15 +22,28 @@ Chat completions (`.../v1/chat/completions`, on the router or a model) speak Ope
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
+from sluicegate.providers.base import (
+    BEARER,
+    DONE_ENDS,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+)
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 ROUTER_PREFIX = "v1/"
 MODELS_PATH = "hf-inference/models"
@@ -44,6 +57,19 @@ class HuggingFace:
 
     name: str = "huggingface"
     default_base_url: str = "https://router.huggingface.co"
+    price_id: str | None = None  # its router resells many providers: priced by the model's name
+    key_header: KeyHeader = BEARER  # https://huggingface.co/docs/inference-providers
+    # Chat streams end with `[DONE]`; text-generation-inference's with their body.
+    stream_ends: StreamEnds = DONE_ENDS
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # its router speaks OpenAI's API
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return None  # not reachable host-in-path
+
+    def compat_target(self) -> CompatTarget | None:
+        return None  # the unified endpoint does not translate to Hugging Face
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         path = route.path if is_router(route) else f"{MODELS_PATH}/{route.path}"

@@ -9,15 +9,30 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored, json_facts
+from sluicegate.providers.base import (
+    BEARER,
+    OPENAI_ENDS,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+    json_facts,
+)
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 # Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
@@ -38,6 +53,24 @@ class OpenAICompatible:
     # Where OpenAI's endpoints live below the base URL, for the compat endpoint's requests: the
     # base is what Cloudflare puts before a provider path, which for some keeps the version.
     api_prefix: str = ""
+    price_id: str | None = None
+    # The provider's public host: `/compat/openai/{host}/…` reaches it as this provider, and with
+    # `host_path` so does `/{host}/…` (the base URL's path, `v1/`, then comes after the host).
+    compat_host: str = ""
+    host_path: bool = False
+    realtime: bool = False  # relays realtime WebSocket sessions (`openai_realtime.py`)
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # what the semantic cache reads
+    key_header: KeyHeader = BEARER
+    stream_ends: StreamEnds = OPENAI_ENDS
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        if not self.host_path or host != self.compat_host:
+            return None
+        base_path = urlsplit(self.default_base_url).path.strip("/")
+        return HostRoute(path.removeprefix(base_path + "/"), f"{override or 'https://' + host}/{base_path}")
+
+    def compat_target(self) -> CompatTarget | None:
+        return None  # the unified endpoint sends OpenAI's API as it is
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"
@@ -177,4 +210,11 @@ def _document_text(document: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-OPENAI = OpenAICompatible(name="openai", default_base_url="https://api.openai.com/v1")
+OPENAI = OpenAICompatible(
+    name="openai",
+    default_base_url="https://api.openai.com/v1",
+    price_id="openai",
+    compat_host="api.openai.com",
+    host_path=True,
+    realtime=True,
+)

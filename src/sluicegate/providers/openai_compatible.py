@@ -31,17 +31,43 @@ class PrefixTolerant(OpenAICompatible):
 
 # https://console.groq.com/docs/api-reference — the groq SDKs, which Cloudflare's docs point at
 # `…/groq`, request `/openai/v1/chat/completions`; Cloudflare's curl example uses `…/groq/chat/completions`.
-GROQ = PrefixTolerant(name="groq", default_base_url="https://api.groq.com/openai/v1", sdk_prefix="openai/v1/")
+GROQ = PrefixTolerant(
+    name="groq",
+    default_base_url="https://api.groq.com/openai/v1",
+    price_id="groq",
+    compat_host="api.groq.com",
+    sdk_prefix="openai/v1/",
+)
 # https://docs.mistral.ai/api/ — Cloudflare's path keeps the version: `…/mistral/v1/chat/completions`.
-MISTRAL = OpenAICompatible(name="mistral", default_base_url="https://api.mistral.ai", api_prefix="v1/")
+MISTRAL = OpenAICompatible(
+    name="mistral",
+    default_base_url="https://api.mistral.ai",
+    api_prefix="v1/",
+    price_id="mistral",
+    compat_host="api.mistral.ai",
+)
 # https://api-docs.deepseek.com/api/create-chat-completion — `…/deepseek/chat/completions`.
-DEEPSEEK = OpenAICompatible(name="deepseek", default_base_url="https://api.deepseek.com")
+DEEPSEEK = OpenAICompatible(
+    name="deepseek",
+    default_base_url="https://api.deepseek.com",
+    price_id="deepseek",
+    compat_host="api.deepseek.com",
+)
 # https://openrouter.ai/docs/api-reference/overview — Cloudflare documents both
 # `…/openrouter/chat/completions` (its SDK example) and `…/openrouter/v1/chat/completions` (its curl).
 OPENROUTER = PrefixTolerant(
-    name="openrouter", default_base_url="https://openrouter.ai/api/v1", sdk_prefix="v1/"
+    name="openrouter",
+    default_base_url="https://openrouter.ai/api/v1",
+    price_id="openrouter",
+    compat_host="openrouter.ai",
+    sdk_prefix="v1/",
 )
 # https://docs.perplexity.ai/api-reference/chat-completions-post — `…/perplexity-ai/chat/completions`.
-PERPLEXITY = OpenAICompatible(name="perplexity-ai", default_base_url="https://api.perplexity.ai")
+PERPLEXITY = OpenAICompatible(
+    name="perplexity-ai",
+    default_base_url="https://api.perplexity.ai",
+    price_id="perplexity",
+    compat_host="api.perplexity.ai",
+)
 
 COMPATIBLE_PROVIDERS = (GROQ, MISTRAL, DEEPSEEK, OPENROUTER, PERPLEXITY)

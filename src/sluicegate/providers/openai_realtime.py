@@ -24,7 +24,6 @@ from sluicegate.providers.base import RequestFacts, Route
 from sluicegate.providers.openai import usage_object
 from sluicegate.types import Usage
 
-REALTIME_PROVIDERS = frozenset({"openai", "azure-openai"})
 RESPONSE_CREATE = "response.create"  # client: asks for a response
 RESPONSE_CREATED = "response.created"  # server: a response started (asked for or not)
 RESPONSE_DONE = "response.done"  # server: a response ended, with its usage

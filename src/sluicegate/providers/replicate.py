@@ -18,13 +18,27 @@ tokens are logged from the prediction itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import NO_FACTS, Answer, RequestFacts, Route, as_stored
+from sluicegate.providers.base import (
+    BEARER,
+    ENDS_WITH_BODY,
+    NO_FACTS,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+)
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 SDK_PREFIX = "v1/"
 # Prediction states: https://replicate.com/docs/topics/predictions/lifecycle
@@ -39,6 +53,18 @@ class Replicate:
 
     name: str = "replicate"
     default_base_url: str = "https://api.replicate.com/v1"
+    price_id: str | None = None  # not in genai-prices: see price_overrides.json
+    key_header: KeyHeader = BEARER  # https://replicate.com/docs/reference/http#authentication
+    stream_ends: StreamEnds = ENDS_WITH_BODY  # its answers are predictions, not streams of events
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ()  # a model's own `input`: none read
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return None  # not reachable host-in-path
+
+    def compat_target(self) -> CompatTarget | None:
+        return None  # the unified endpoint does not translate to Replicate
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{api_path(route)}"

@@ -17,15 +17,28 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote
 
 import orjson
 
-from sluicegate.providers.base import Answer, RequestFacts, Route, as_stored
+from sluicegate.providers.base import (
+    BEARER,
+    DONE_ENDS,
+    Answer,
+    HostRoute,
+    KeyHeader,
+    RequestFacts,
+    Route,
+    StreamEnds,
+    as_stored,
+)
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
+
+if TYPE_CHECKING:
+    from sluicegate.compat import CompatTarget
 
 OPENAI_PREFIX = "v1/"
 
@@ -36,6 +49,22 @@ class WorkersAI:
 
     name: str = "workers-ai"
     default_base_url: str = "https://api.cloudflare.com"
+    price_id: str | None = "cloudflare"
+    key_header: KeyHeader = BEARER  # a Cloudflare API token
+    stream_ends: StreamEnds = DONE_ENDS  # native and OpenAI-compatible
+    compat_host: str = ""
+    realtime: bool = False  # no realtime WebSocket sessions
+    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # `messages`, or a native `prompt`
+
+    def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
+        return None  # not reachable host-in-path
+
+    def compat_target(self) -> CompatTarget | None:
+        # Imported here: the translator reads this module's usage, so it cannot be imported above.
+        from sluicegate.compat import CompatTarget
+        from sluicegate.compat.workers_ai import WORKERS_AI_TRANSLATOR
+
+        return CompatTarget(WORKERS_AI_TRANSLATOR)  # the bearer token goes as the client sent it
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         endpoint = route.path if is_openai_compatible(route) else f"run/{route.path}"

@@ -27,6 +27,7 @@ conversation; temperature above `max_temperature`; more than one choice (`n`, `c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,16 @@ _NOT_SCOPED_GENERATION = frozenset({"temperature", "topP", "topK", "seed", "cand
 _TOOL_RESULT_ROLES = frozenset({"tool", "function"})
 _TOOL_RESULT_PARTS = frozenset({"tool_result", "function_result", "functionResponse", "function_response"})
 _SYSTEM_ROLES = frozenset({"system", "developer"})
+# The body shapes read here, in the order a body is tried against them: OpenAI chat and Anthropic
+# messages (`messages`), Gemini (`contents`), legacy completions (a string `prompt`).
+CHAT, GEMINI, COMPLETION = "chat", "gemini", "completion"
+SHAPES = (CHAT, GEMINI, COMPLETION)
+_FIELD_NAMES = {CHAT: "messages", GEMINI: "contents", COMPLETION: "prompt"}
+_FIELDS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    CHAT: lambda payload: isinstance(payload.get("messages"), list),
+    GEMINI: lambda payload: isinstance(payload.get("contents"), list),
+    COMPLETION: lambda payload: isinstance(payload.get("prompt"), str),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +120,22 @@ class Ineligible:
     reason: str
 
 
-def read_scope(origin: Origin, payload: Any, rules: ScopeRules = ScopeRules()) -> Scoped | Ineligible:
-    """The scope and text of a request body (parsed JSON), or why it cannot be served semantically."""
+def read_scope(
+    origin: Origin, payload: Any, rules: ScopeRules = ScopeRules(), shapes: Collection[str] = SHAPES
+) -> Scoped | Ineligible:
+    """The scope and text of a request body (parsed JSON), or why it cannot be served semantically.
+    `shapes`: the body shapes the provider's API takes (`Provider.semantic_shapes`), tried in the
+    order of SHAPES."""
     if not isinstance(payload, dict):
         return Ineligible("the body is not a JSON object")
-    if isinstance(payload.get("messages"), list):
-        parts = _chat(payload, rules)
-    elif isinstance(payload.get("contents"), list):
-        parts = _gemini(payload, rules)
-    elif isinstance(payload.get("prompt"), str):
-        parts = _completion(payload, rules)
-    else:
-        return Ineligible("no messages, contents or prompt to compare")
+    shape = next((shape for shape in SHAPES if shape in shapes and _FIELDS[shape](payload)), None)
+    if shape is None:
+        fields = [_FIELD_NAMES[shape] for shape in SHAPES if shape in shapes]
+        if not fields:
+            return Ineligible("the provider's bodies have no shape the semantic cache reads")
+        listed = " or ".join(filter(None, (", ".join(fields[:-1]), fields[-1])))
+        return Ineligible(f"no {listed} to compare")
+    parts = _READERS[shape](payload, rules)
     if isinstance(parts, Ineligible):
         return parts
     exact, text, compared = parts
@@ -202,6 +217,13 @@ def _completion(payload: dict[str, Any], rules: ScopeRules) -> _Parts | Ineligib
         return refusal
     params = {key: value for key, value in payload.items() if key not in _NOT_SCOPED}
     return {"kind": "completion", "params": params}, payload["prompt"], ()
+
+
+_READERS: dict[str, Callable[[dict[str, Any], ScopeRules], _Parts | Ineligible]] = {
+    CHAT: _chat,
+    GEMINI: _gemini,
+    COMPLETION: _completion,
+}
 
 
 def _with_history(

@@ -34,30 +34,16 @@ from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 import orjson
 
+from sluicegate.providers import PRICE_IDS
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstraint, TimeOfDateConstraint
 
-# Our provider slugs -> genai-prices provider ids. A slug not here lets genai-prices guess the
-# provider from the model name: huggingface (its router resells many providers), replicate (not in
-# genai-prices; see price_overrides.json) and custom.
-PROVIDER_IDS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "openai": "openai",
-        "azure-openai": "azure",
-        "anthropic": "anthropic",
-        "google-ai-studio": "google",
-        "google-vertex-ai": "google",
-        "workers-ai": "cloudflare",
-        "groq": "groq",
-        "mistral": "mistral",
-        "deepseek": "deepseek",
-        "openrouter": "openrouter",
-        "perplexity-ai": "perplexity",
-        "cohere": "cohere",
-    }
-)
+# Our provider slugs -> genai-prices provider ids, as each provider declares (`Provider.price_id`).
+# A slug not here lets genai-prices guess the provider from the model name: huggingface (its router
+# resells many providers), replicate (not in genai-prices; see price_overrides.json) and custom.
+PROVIDER_IDS: Final[Mapping[str, str]] = MappingProxyType(dict(PRICE_IDS))
 OVERRIDES_RESOURCE: Final = "price_overrides.json"
 _OVERRIDE_KEYS: Final = frozenset(
     {
