@@ -19,8 +19,9 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, SseLines, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
 from sluicegate.providers.anthropic import usage_from
+from sluicegate.providers.sse import SseParser
 
 MESSAGES_PATH: Final = "v1/messages"
 # Anthropic requires max_tokens; OpenAI's default is "as many as the model allows".
@@ -142,35 +143,26 @@ class AnthropicStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._lines = SseLines()
-        self._data: list[bytes] = []  # the data lines of the event being read
+        self._events = SseParser()
         self._id = ""
         self._usage: dict[str, Any] = {}
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
         self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._line(line) for line in self._lines.feed(chunk))
+        return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [b"".join(self._line(line) for line in self._lines.flush()), self._dispatch()]
+        out = [b"".join(self._dispatch(event.data) for event in self._events.close())]
         usage = usage_from(self._usage)
         if self._include_usage and usage is not None and not self._failed:
             out.append(_sse({**self._head(), "choices": [], "usage": openai_usage(usage)}))
         out.append(b"data: [DONE]\n\n")
         return b"".join(out)
 
-    def _line(self, line: bytes) -> bytes:
-        if not line:
-            return self._dispatch()
-        name, _, value = line.partition(b":")
-        if name == b"data":
-            self._data.append(value.removeprefix(b" "))
-        return b""  # `event:` repeats the data's `type`; comments and ids are of no use here
-
-    def _dispatch(self) -> bytes:
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> bytes:
+        # `event:` repeats the data's `type`; comments and ids are of no use here
         try:
             event = orjson.loads(data) if data else None
         except orjson.JSONDecodeError:

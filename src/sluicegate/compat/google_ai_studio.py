@@ -9,7 +9,6 @@ GenerateContentResponse per SSE event, each turned into chat.completion.chunk ev
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -18,6 +17,7 @@ import orjson
 
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
 from sluicegate.providers.gemini import usage as gemini_usage
+from sluicegate.providers.sse import SseParser
 from sluicegate.types import Usage
 
 API_VERSION: Final = "v1beta"
@@ -61,8 +61,6 @@ IMAGE_TYPES: Final = {
     "heic": "image/heic",
     "heif": "image/heif",
 }
-# SSE lines end in CRLF, LF or CR: https://html.spec.whatwg.org/multipage/server-sent-events.html
-_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function": "user"}
 
 
@@ -123,8 +121,7 @@ class GeminiChunkStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._line = b""  # an incomplete line
-        self._data: list[bytes] = []  # the data lines of the event being read
+        self._events = SseParser()
         self._id = ""
         self._created = 0
         self._started: set[int] = set()  # choices whose role was sent
@@ -132,28 +129,18 @@ class GeminiChunkStream:
         self._usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        buffer = self._line + chunk
-        # A CR at the very end may be the first half of a CRLF: it waits for the next byte.
-        held = b"\r" if buffer.endswith(b"\r") else b""
-        lines = _LINE_END.split(buffer.removesuffix(held))
-        self._line = lines.pop() + held
-        return b"".join(self._read_line(line) for line in lines)
+        return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # A last event the upstream did not close with a blank line still counts.
-        out = self._read_line(self._line.removesuffix(b"\r")) + self._read_line(b"")
-        self._line = b""
+        out = b"".join(self._dispatch(event.data) for event in self._events.close())
         if self._include_usage and self._usage is not None:
             out += _sse(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
 
-    def _read_line(self, line: bytes) -> bytes:
-        if line.startswith(b"data:"):
-            self._data.append(line[5:].removeprefix(b" "))
-            return b""
-        if line or not self._data:
-            return b""  # another field, a comment, or a blank line after nothing
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> bytes:
+        if data is None:
+            return b""  # comments or other fields only
         try:
             response = orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -25,7 +25,8 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, SseLines, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.providers.sse import SseParser
 from sluicegate.providers.workers_ai import usage_from
 from sluicegate.types import Usage
 
@@ -118,8 +119,7 @@ class WorkersAIStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._lines = SseLines()
-        self._data: list[bytes] = []  # the data lines of the event being read
+        self._events = SseParser()
         self._id = ""
         self._started = False  # the first chunk carries the role
         self._tool_calls = 0
@@ -129,23 +129,15 @@ class WorkersAIStream:
         self._ended = False
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._line(line) for line in self._lines.feed(chunk))
+        return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [b"".join(self._line(line) for line in self._lines.flush()), self._dispatch(), self._end()]
+        out = [b"".join(self._dispatch(event.data) for event in self._events.close()), self._end()]
         return b"".join([*out, b"data: [DONE]\n\n"])
 
-    def _line(self, line: bytes) -> bytes:
-        if not line:
-            return self._dispatch()
-        name, _, value = line.partition(b":")
-        if name == b"data":
-            self._data.append(value.removeprefix(b" "))
-        return b""  # comments, `event:` and `id:` say nothing Workers AI uses
-
-    def _dispatch(self) -> bytes:
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> bytes:
+        # comments, `event:` and `id:` say nothing Workers AI uses
         if not data:
             return b""
         if data == b"[DONE]":

@@ -25,6 +25,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
+from sluicegate.providers.sse import iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
@@ -269,9 +270,5 @@ def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
 
 async def replay(body: bytes) -> AsyncGenerator[bytes, None]:
     """A stored stream, event by event, so a streaming client sees what it saw the first time."""
-    start = 0
-    while start < len(body):
-        end = body.find(b"\n\n", start)
-        end = len(body) if end < 0 else end + 2
-        yield body[start:end]
-        start = end
+    for event in iter_events(body):
+        yield event.raw
