@@ -36,7 +36,8 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply, SemanticJudgement, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import MAX_TTL, ended, served
+from sluicegate.pipeline.cache import ended, served
+from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.shadow import Shadow
@@ -76,6 +77,8 @@ class Lookup:
     threshold: float
     ttl: int
     gateway: str  # account/slug
+    lookup: bool = True  # Cache-Control (`pipeline.cache_control`): may a stored answer be served?
+    store: bool = True  # may this answer be stored?
 
 
 class SemanticCache:
@@ -122,7 +125,7 @@ class SemanticCache:
             return await call_next(exchange)
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
         vectors = None
-        if self.models.ready:
+        if self.models.ready and lookup.lookup:
             # A scope with no entries yet (a new system prompt, model, conversation shape) has
             # nothing to find: its question is embedded when stored, after the answer.
             if self._index.holds(lookup.scoped.scope):
@@ -132,11 +135,11 @@ class SemanticCache:
                     if self.shadow is not None:
                         self.shadow.consider(exchange, hit[0], hit[1], call_next, lookup.gateway)
                     return answer
-        else:
+        elif not self.models.ready:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
-        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
+        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT" and lookup.store:
             if reply.stream is None:
                 self._store(exchange, lookup, vectors, reply, reply.body)
             else:
@@ -174,7 +177,11 @@ class SemanticCache:
         scoped = read_scope(origin, step.facts.payload)
         if not isinstance(scoped, Scoped):
             return None
-        return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), settings.cache_ttl), name)
+        control = parse_cache_control(headers.getall("cache-control", []))
+        if not (control.lookup or control.store):
+            return None
+        ttl = settings.cache_ttl if control.max_age is None else control.max_age
+        return Lookup(scoped, threshold, ttl, name, lookup=control.lookup, store=control.store)
 
     async def _find(
         self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any]
@@ -404,11 +411,3 @@ def _threshold(value: str) -> float:
     if not 0.0 <= threshold <= 1.0:
         raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
     return threshold
-
-
-def _ttl(cache_control: str | None, default: int) -> int:
-    for directive in (cache_control or "").lower().split(","):
-        name, _, value = directive.strip().partition("=")
-        if name == "max-age" and value.isdigit():
-            return min(int(value), MAX_TTL)
-    return default
