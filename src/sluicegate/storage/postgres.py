@@ -29,7 +29,7 @@ from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import postgres_analytics, postgres_spend, semantic_whatif
+from sluicegate.storage import postgres_analytics, postgres_rollups, postgres_spend, semantic_whatif
 from sluicegate.storage.postgres_access import PostgresAccess
 from sluicegate.storage.postgres_logs import PostgresLogs
 from sluicegate.storage.postgres_pool import quote_identifier, row_count
@@ -114,7 +114,7 @@ MIGRATIONS = [
     );
     CREATE INDEX audit_account_id ON audit (account, id);
     """,
-    postgres_analytics.MIGRATION,  # analytics roll-ups, filled from the logs already stored
+    postgres_rollups.MIGRATION,  # analytics roll-ups, filled from the logs already stored
     "ALTER TABLE logs ADD COLUMN semantic_hit BOOLEAN NOT NULL DEFAULT false",
     "ALTER TABLE logs ADD COLUMN cache_source TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE logs ADD COLUMN degraded TEXT",
@@ -184,8 +184,8 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
                 " WHERE c.oid = 'logs'::regclass"
             )
             self._days = {day for _, day in await self._partitions(connection)}
-            self._semantic = await postgres_analytics.has_semantic_column(connection)
-            self._roll_up = postgres_analytics.roll_up_statement(self._semantic)
+            self._semantic = await postgres_rollups.has_semantic_column(connection)
+            self._roll_up = postgres_rollups.roll_up_statement(self._semantic)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
-from sluicegate.storage import postgres_analytics
+from sluicegate.storage import postgres_rollups
 
 
 class PostgresPool:
@@ -21,7 +21,7 @@ class PostgresPool:
         self._logs_schema = ""  # the schema that holds `logs`, found on open
         self._days: set[int] = set()  # days (epoch seconds // DAY) whose partition is known to exist
         self._semantic = False  # whether `logs` has the semantic cache's column (found on open)
-        self._roll_up = postgres_analytics.roll_up_statement(semantic=False)
+        self._roll_up = postgres_rollups.roll_up_statement(semantic=False)
 
     def _db(self) -> asyncpg.Pool:
         if self._pool is None:
