@@ -27,7 +27,7 @@ from sluicegate.cli.common import (
     with_database,
     with_database_sync,
 )
-from sluicegate.endpoints.admin import MAX_PAGE, log_query
+from sluicegate.endpoints.log_params import MAX_PAGE, log_query
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hints import unknown_gateway
 from sluicegate.remote import RemoteError
