@@ -14,11 +14,9 @@ from sluicegate.compat.base import TranslationError
 # Anthropic requires max_tokens; OpenAI's default is "as many as the model allows".
 DEFAULT_MAX_TOKENS: Final = 4096
 
-
 # OpenAI request fields sent under Anthropic's name, unchanged. Anthropic's temperature stops at 1
 # where OpenAI's goes to 2: a larger value is passed on, and Anthropic's 400 names it.
 _RENAMES: Final[Mapping[str, str]] = {"temperature": "temperature", "top_p": "top_p"}
-
 
 # Fields that ask for something Anthropic cannot do; refused when set to anything but their default.
 _UNSUPPORTED: Final[Mapping[str, object]] = {
@@ -31,9 +29,7 @@ _UNSUPPORTED: Final[Mapping[str, object]] = {
     "web_search_options": None,
 }
 
-
 _TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "none": "none", "required": "any"}
-
 
 _DATA_URL = re.compile(r"data:(?P<media_type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.DOTALL)
 

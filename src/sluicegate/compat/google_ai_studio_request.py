@@ -21,10 +21,8 @@ GENERATION_FIELDS: Final = {
     "frequency_penalty": "frequencyPenalty",
 }
 
-
 # https://ai.google.dev/api/caching#FunctionCallingConfig
 TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-
 
 IMAGE_TYPES: Final = {
     "png": "image/png",
@@ -35,7 +33,6 @@ IMAGE_TYPES: Final = {
     "heic": "image/heic",
     "heif": "image/heif",
 }
-
 
 ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function": "user"}
 

@@ -14,7 +14,6 @@ from sluicegate.compat.base import TranslationError
 # 0..2 where OpenAI's go down to -2): such values are passed on, and Workers AI's 400 names them.
 _SAME_NAME: Final = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 
-
 # Fields that ask for something Workers AI cannot do; refused when set to anything but their default.
 _UNSUPPORTED: Final[Mapping[str, object]] = {
     "audio": None,
