@@ -16,7 +16,7 @@ from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.limiter import Hold
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff, CacheSource, CacheStatus
-from sluicegate.usage.cost import CustomCost
+from sluicegate.usage.custom_cost import CustomCost
 
 if TYPE_CHECKING:
     from sluicegate.ingress.base import IngressFormat

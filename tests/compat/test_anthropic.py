@@ -11,7 +11,8 @@ import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR, DEFAULT_MAX_TOKENS, AnthropicStream
+from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR, AnthropicStream
+from sluicegate.compat.anthropic_request import DEFAULT_MAX_TOKENS
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.providers.sse import iter_json
 

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from sluicegate.analytics import COUNTERS, AnalyticsQuery, AnalyticsResult
-from sluicegate.storage import postgres_analytics
+from sluicegate.storage import postgres_rollups
 from sluicegate.storage.base import LogRecord
 from sluicegate.storage.postgres import PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
@@ -295,7 +295,7 @@ async def test_existing_logs_are_rolled_up_at_open(
     if isinstance(database, PostgresDatabase):  # back to the version before analytics: migrate again
         await execute_postgres(
             request.getfixturevalue("postgres_url"),
-            f"DROP TABLE {', '.join(postgres_analytics.TABLES)}",
+            f"DROP TABLE {', '.join(postgres_rollups.TABLES)}",
             f"DELETE FROM schema_migrations WHERE version = {ROLLUP_MIGRATION}",
         )
     else:

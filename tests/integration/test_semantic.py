@@ -191,6 +191,22 @@ def test_ttl_expiry_follows_the_clock(gateway: RunningGateway, clock: FakeClock)
     assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
 
 
+def test_no_store_and_no_cache_are_honoured_as_by_the_exact_cache(gateway: RunningGateway) -> None:
+    # The rules of `pipeline.cache_control`, the exact cache's: no-store keeps this answer out,
+    # no-cache goes upstream (and stores the fresh answer).
+    ask(gateway, "How do I reset my password?", **{"cache-control": "no-store"})
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 1)
+    assert (
+        ask(gateway, "How can I reset my password?", **{"cache-control": "no-cache"}).headers[
+            "x-semantic-cache"
+        ]
+        == "MISS"
+    )
+    stored(gateway, 2)
+    assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+
+
 def test_a_stream_is_answered_as_a_stream(gateway: RunningGateway) -> None:
     client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
     with client:

@@ -14,16 +14,10 @@ from genai_prices.data_snapshot import find_provider_by_id
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 from sluicegate.types import Usage
-from sluicegate.usage.cost import (
-    PROVIDER_IDS,
-    CustomCost,
-    PriceTable,
-    Rates,
-    _compile,
-    _LibraryPricer,
-    parse_custom_cost,
-    read_overrides,
-)
+from sluicegate.usage.cost import PROVIDER_IDS, PriceTable, _compile, _LibraryPricer
+from sluicegate.usage.custom_cost import CustomCost, parse_custom_cost
+from sluicegate.usage.price_overrides import read_overrides
+from sluicegate.usage.rates import Rates
 
 OUR_PROVIDERS = [
     "openai",

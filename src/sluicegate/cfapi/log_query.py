@@ -17,7 +17,7 @@ from multidict import MultiMapping
 
 from sluicegate.cfapi.envelope import Page
 from sluicegate.cfapi.params import boolean, number, only
-from sluicegate.endpoints.admin import feedback_param, parse_time
+from sluicegate.endpoints.log_params import feedback_param, parse_time
 from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import LogCondition, LogField, LogOperator, LogQuery, LogValue

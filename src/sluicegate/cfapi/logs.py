@@ -15,8 +15,9 @@ from sluicegate.cfapi.envelope import page_of, success
 from sluicegate.cfapi.log_query import delete_query, list_query
 from sluicegate.cfapi.params import only
 from sluicegate.cfapi.settings import iso_time
-from sluicegate.endpoints.admin import MAX_PAGE, AdminApi
+from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.log_params import MAX_PAGE
 from sluicegate.endpoints.schemas import parse_body, validate
 from sluicegate.errors import NotFound
 from sluicegate.feedback import Feedback

@@ -8,7 +8,6 @@ a JSON body with `response`, an error body with `error`, a stream incrementally 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,30 +29,6 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
         "prompt_tokens_details": details,
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
-
-
-class SseLines:
-    """Splits a byte stream, cut anywhere, into SSE lines (LF, CRLF or CR), holding back an
-    incomplete line — and a trailing CR, which may be the first half of a CRLF."""
-
-    _END = re.compile(rb"\r\n|\r|\n")
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        buffer, start, lines = self._pending + chunk, 0, []
-        while (end := self._END.search(buffer, start)) is not None:
-            if end.group() == b"\r" and end.end() == len(buffer):
-                break
-            lines.append(buffer[start : end.start()])
-            start = end.end()
-        self._pending = buffer[start:]
-        return lines
-
-    def flush(self) -> list[bytes]:
-        """The last line, when the stream ended without a line break."""
-        return self.feed(b"\n") if self._pending else []
 
 
 class TranslationError(ValueError):

@@ -9,7 +9,6 @@ GenerateContentResponse per SSE event, each turned into chat.completion.chunk ev
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -17,21 +16,12 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
+from sluicegate.compat.google_ai_studio_request import native_body
 from sluicegate.providers.gemini import usage as gemini_usage
+from sluicegate.providers.sse import SseParser
 from sluicegate.types import Usage
 
 API_VERSION: Final = "v1beta"
-# OpenAI parameter -> generationConfig field: https://ai.google.dev/api/generate-content#generationconfig
-GENERATION_FIELDS: Final = {
-    "max_tokens": "maxOutputTokens",
-    "max_completion_tokens": "maxOutputTokens",
-    "temperature": "temperature",
-    "top_p": "topP",
-    "n": "candidateCount",
-    "seed": "seed",
-    "presence_penalty": "presencePenalty",
-    "frequency_penalty": "frequencyPenalty",
-}
 # https://ai.google.dev/api/generate-content#FinishReason; anything else (OTHER, LANGUAGE, ...) is "stop".
 FINISH_REASONS: Final = {
     "STOP": "stop",
@@ -43,8 +33,6 @@ FINISH_REASONS: Final = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
-# https://ai.google.dev/api/caching#FunctionCallingConfig
-TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 ERROR_TYPES: Final = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -52,37 +40,13 @@ ERROR_TYPES: Final = {
     404: "not_found_error",
     429: "rate_limit_error",
 }
-IMAGE_TYPES: Final = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "heic": "image/heic",
-    "heif": "image/heif",
-}
-# SSE lines end in CRLF, LF or CR: https://html.spec.whatwg.org/multipage/server-sent-events.html
-_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
-ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function": "user"}
 
 
 class GoogleAIStudioTranslator:
     """The `Translator` for `google-ai-studio/{model}`."""
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
-        messages = payload.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise TranslationError("messages: a non-empty list is required")
-        system, contents = _contents(messages)
-        body: dict[str, Any] = {"contents": contents}
-        if system:
-            body["systemInstruction"] = {"parts": system}
-        if payload.get("tools"):
-            body["tools"] = [{"functionDeclarations": _declarations(payload["tools"])}]
-        if payload.get("tool_choice") is not None:
-            body["toolConfig"] = {"functionCallingConfig": _calling_config(payload["tool_choice"])}
-        if generation := _generation_config(payload):
-            body["generationConfig"] = generation
+        body = native_body(payload)
         stream = payload.get("stream") is True
         method = "streamGenerateContent" if stream else "generateContent"
         return NativeRequest(
@@ -123,8 +87,7 @@ class GeminiChunkStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._line = b""  # an incomplete line
-        self._data: list[bytes] = []  # the data lines of the event being read
+        self._events = SseParser()
         self._id = ""
         self._created = 0
         self._started: set[int] = set()  # choices whose role was sent
@@ -132,28 +95,18 @@ class GeminiChunkStream:
         self._usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        buffer = self._line + chunk
-        # A CR at the very end may be the first half of a CRLF: it waits for the next byte.
-        held = b"\r" if buffer.endswith(b"\r") else b""
-        lines = _LINE_END.split(buffer.removesuffix(held))
-        self._line = lines.pop() + held
-        return b"".join(self._read_line(line) for line in lines)
+        return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # A last event the upstream did not close with a blank line still counts.
-        out = self._read_line(self._line.removesuffix(b"\r")) + self._read_line(b"")
-        self._line = b""
+        out = b"".join(self._dispatch(event.data) for event in self._events.close())
         if self._include_usage and self._usage is not None:
             out += _sse(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
 
-    def _read_line(self, line: bytes) -> bytes:
-        if line.startswith(b"data:"):
-            self._data.append(line[5:].removeprefix(b" "))
-            return b""
-        if line or not self._data:
-            return b""  # another field, a comment, or a blank line after nothing
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> bytes:
+        if data is None:
+            return b""  # comments or other fields only
         try:
             response = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -201,155 +154,6 @@ class GeminiChunkStream:
         if self._include_usage:
             chunk["usage"] = usage  # null on every chunk but the last, as OpenAI sends it
         return chunk
-
-
-def _contents(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """System parts, and the other messages as Contents (consecutive turns of one role merged)."""
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}  # tool call id -> function name, for the results that follow
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise TranslationError(f"messages[{i}]: must be an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system += _parts(message.get("content"), f"messages[{i}]")
-            continue
-        if role not in ROLES:
-            raise TranslationError(f"messages[{i}].role: {role!r} cannot be sent to Google AI Studio")
-        if role in ("tool", "function"):
-            parts = [_function_response(message, call_names, f"messages[{i}]")]
-        else:
-            parts = _parts(message.get("content"), f"messages[{i}]")
-        calls = (message.get("tool_calls") or []) if role == "assistant" else []
-        for j, call in enumerate(calls):
-            parts.append(_function_call(call, call_names, f"messages[{i}].tool_calls[{j}]"))
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == ROLES[role]:
-            contents[-1]["parts"] += parts
-        else:
-            contents.append({"role": ROLES[role], "parts": parts})
-    if not contents:
-        raise TranslationError("messages: at least one user or assistant message is required")
-    return system, contents
-
-
-def _parts(content: Any, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of parts")
-    return [_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
-
-
-def _part(part: Any, where: str) -> dict[str, Any]:
-    if not isinstance(part, dict):
-        raise TranslationError(f"{where}: must be an object")
-    kind, value = part.get("type"), part.get(str(part.get("type")))
-    if kind in ("text", "refusal") and isinstance(value, str):
-        return {"text": value}
-    if kind == "image_url" and isinstance(url := value.get("url") if isinstance(value, dict) else value, str):
-        return _media(url, where)
-    if kind == "input_audio" and isinstance(value, dict):
-        return {"inlineData": {"mimeType": f"audio/{value.get('format', 'wav')}", "data": value.get("data")}}
-    if kind == "file" and isinstance(value, dict):
-        if isinstance(value.get("file_data"), str):
-            return _media(value["file_data"], where)
-        raise TranslationError(f"{where}.file: only inline file_data can be sent to Google AI Studio")
-    raise TranslationError(f"{where}.type: {kind!r} cannot be sent to Google AI Studio")
-
-
-def _media(url: str, where: str) -> dict[str, Any]:
-    """A data URL as inline bytes; any other URL by reference (https://ai.google.dev/api/caching#FileData)."""
-    if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        mime_type, _, encoding = header.partition(";")
-        if not comma or encoding != "base64":
-            raise TranslationError(f"{where}: a data URL must be base64 (data:<type>;base64,<data>)")
-        return {"inlineData": {"mimeType": mime_type, "data": data}}
-    file_data = {"fileUri": url}
-    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
-    if extension in IMAGE_TYPES:
-        file_data = {"mimeType": IMAGE_TYPES[extension], **file_data}
-    return {"fileData": file_data}
-
-
-def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[str, Any]:
-    function = call.get("function") if isinstance(call, dict) else None
-    if (
-        not isinstance(call, dict)
-        or not isinstance(function, dict)
-        or not isinstance(function.get("name"), str)
-    ):
-        raise TranslationError(f"{where}.function.name: required")
-    try:
-        args = orjson.loads(function.get("arguments") or "{}")
-    except orjson.JSONDecodeError as exc:
-        raise TranslationError(f"{where}.function.arguments: not JSON ({exc})") from exc
-    if isinstance(call.get("id"), str):
-        call_names[call["id"]] = function["name"]
-    return {"functionCall": {"name": function["name"], "args": args}}
-
-
-def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
-    name = call_names.get(message.get("tool_call_id") or "", message.get("name"))
-    if not isinstance(name, str):
-        raise TranslationError(f"{where}.tool_call_id: no earlier assistant tool call has this id")
-    content = message.get("content")
-    text = content if isinstance(content, str) else "".join(p.get("text", "") for p in _parts(content, where))
-    try:
-        result = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        result = text
-    # `response` must be an object (https://ai.google.dev/api/caching#FunctionResponse).
-    response = result if isinstance(result, dict) else {"content": result}
-    return {"functionResponse": {"name": name, "response": response}}
-
-
-def _declarations(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
-    declarations = []
-    for i, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"tools[{i}]: only function tools can be sent to Google AI Studio")
-        declaration = {"name": function["name"]}
-        if "description" in function:
-            declaration["description"] = function["description"]
-        if "parameters" in function:  # JSON Schema as OpenAI has it, not Gemini's OpenAPI subset
-            declaration["parametersJsonSchema"] = function["parameters"]
-        declarations.append(declaration)
-    return declarations
-
-
-def _calling_config(choice: Any) -> dict[str, Any]:
-    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
-        return {"mode": TOOL_CHOICE_MODES[choice]}
-    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
-    if not isinstance(name, str):
-        raise TranslationError("tool_choice: must be auto, none, required or a function")
-    return {"mode": "ANY", "allowedFunctionNames": [name]}
-
-
-def _generation_config(payload: dict[str, Any]) -> dict[str, Any]:
-    config = {field: payload[key] for key, field in GENERATION_FIELDS.items() if payload.get(key) is not None}
-    stop = payload.get("stop")
-    if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else stop
-    response_format = payload.get("response_format")
-    response_format = response_format if isinstance(response_format, dict) else {}
-    if response_format.get("type") == "json_object":
-        config["responseMimeType"] = "application/json"
-    elif response_format.get("type") == "json_schema":
-        config["responseMimeType"] = "application/json"
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if schema is not None:
-            config["responseJsonSchema"] = schema
-    return config
 
 
 def _model_path(model: str) -> str:

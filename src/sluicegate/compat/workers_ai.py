@@ -25,24 +25,12 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, SseLines, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.compat.workers_ai_request import as_mapping, native_body
+from sluicegate.providers.sse import SseParser
 from sluicegate.providers.workers_ai import usage_from
 from sluicegate.types import Usage
 
-# OpenAI request fields Workers AI takes under the same name. Its ranges differ in places (penalties
-# 0..2 where OpenAI's go down to -2): such values are passed on, and Workers AI's 400 names them.
-_SAME_NAME: Final = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
-# Fields that ask for something Workers AI cannot do; refused when set to anything but their default.
-_UNSUPPORTED: Final[Mapping[str, object]] = {
-    "audio": None,
-    "functions": None,  # OpenAI's deprecated function calling; Workers AI's `functions` is another thing
-    "function_call": None,
-    "logprobs": False,
-    "top_logprobs": None,
-    "prediction": None,
-    "web_search_options": None,
-    "stop": None,
-}
 _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -58,27 +46,15 @@ class WorkersAITranslator:
     """The `compat.base.Translator` for Workers AI's native `run` endpoint."""
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
-        _refuse_unsupported(payload)
-        stream = payload.get("stream") is True
-        body: dict[str, Any] = {"messages": _messages(payload.get("messages"))}
-        if (max_tokens := _max_tokens(payload)) is not None:
-            body["max_tokens"] = max_tokens
-        body |= {name: payload[name] for name in _SAME_NAME if payload.get(name) is not None}
-        if (response_format := _response_format(payload.get("response_format"), stream)) is not None:
-            body["response_format"] = response_format
-        if (tools := _tools(payload.get("tools"), payload.get("tool_choice"))) is not None:
-            body["tools"] = tools
-        if stream:
-            body["stream"] = True
-        return NativeRequest(path=quote(model, safe="/@"), body=orjson.dumps(body))
+        return NativeRequest(path=quote(model, safe="/@"), body=orjson.dumps(native_body(payload)))
 
     def response(self, body: bytes, model: str) -> bytes:
-        result = _mapping(_mapping(_json_object(body)).get("result"))
+        result = as_mapping(as_mapping(_json_object(body)).get("result"))
         if not result:
             raise TranslationError("response: not a Workers AI answer")
         if isinstance(result.get("choices"), list):  # newer models answer OpenAI-shaped here too
-            choice = _mapping(result["choices"][0] if result["choices"] else None)
-            message = _mapping(choice.get("message"))
+            choice = as_mapping(result["choices"][0] if result["choices"] else None)
+            message = as_mapping(choice.get("message"))
             content, calls = message.get("content"), list(message.get("tool_calls") or ())
             finish = choice.get("finish_reason")
         else:
@@ -118,8 +94,7 @@ class WorkersAIStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
-        self._lines = SseLines()
-        self._data: list[bytes] = []  # the data lines of the event being read
+        self._events = SseParser()
         self._id = ""
         self._started = False  # the first chunk carries the role
         self._tool_calls = 0
@@ -129,23 +104,15 @@ class WorkersAIStream:
         self._ended = False
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._line(line) for line in self._lines.feed(chunk))
+        return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [b"".join(self._line(line) for line in self._lines.flush()), self._dispatch(), self._end()]
+        out = [b"".join(self._dispatch(event.data) for event in self._events.close()), self._end()]
         return b"".join([*out, b"data: [DONE]\n\n"])
 
-    def _line(self, line: bytes) -> bytes:
-        if not line:
-            return self._dispatch()
-        name, _, value = line.partition(b":")
-        if name == b"data":
-            self._data.append(value.removeprefix(b" "))
-        return b""  # comments, `event:` and `id:` say nothing Workers AI uses
-
-    def _dispatch(self) -> bytes:
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> bytes:
+        # comments, `event:` and `id:` say nothing Workers AI uses
         if not data:
             return b""
         if data == b"[DONE]":
@@ -164,7 +131,7 @@ class WorkersAIStream:
         usage = usage_from(event.get("usage"))
         if isinstance(event.get("choices"), list):
             self._chunk_usage = usage or self._chunk_usage  # incremental: only a fallback
-            return b"".join(self._openai_choice(_mapping(choice)) for choice in event["choices"][:1])
+            return b"".join(self._openai_choice(as_mapping(choice)) for choice in event["choices"][:1])
         self._usage = usage or self._usage
         out = []
         if text := _text(event.get("response")):
@@ -175,14 +142,14 @@ class WorkersAIStream:
         return b"".join(out)
 
     def _openai_choice(self, choice: Mapping[str, Any]) -> bytes:
-        delta = _mapping(choice.get("delta"))
+        delta = as_mapping(choice.get("delta"))
         if isinstance(choice.get("finish_reason"), str):
             self._finish = choice["finish_reason"]
         out = []
         if isinstance(content := delta.get("content"), str) and content:
             out.append(self._chunk({"content": content}))
         if isinstance(calls := delta.get("tool_calls"), list) and calls:
-            self._tool_calls = max(self._tool_calls, 1 + max(_int(_mapping(c).get("index")) for c in calls))
+            self._tool_calls = max(self._tool_calls, 1 + max(_int(as_mapping(c).get("index")) for c in calls))
             out.append(self._chunk({"tool_calls": calls}))
         return b"".join(out)
 
@@ -211,135 +178,13 @@ class WorkersAIStream:
         return _sse({**self._head(), "choices": [choice], **usage})
 
 
-def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
-    for name, default in _UNSUPPORTED.items():
-        if payload.get(name, default) not in (default, None, []):
-            raise TranslationError(f"{name}: not supported by Workers AI")
-    if payload.get("n", 1) not in (1, None):
-        raise TranslationError("n: Workers AI returns one choice per request")
-    if any(modality != "text" for modality in payload.get("modalities") or ()):
-        raise TranslationError("modalities: Workers AI text models answer with text only")
-
-
-def _max_tokens(payload: Mapping[str, Any]) -> int | None:
-    """`max_completion_tokens` or `max_tokens`; None leaves Workers AI's default (256 tokens)."""
-    name = "max_completion_tokens" if payload.get("max_completion_tokens") is not None else "max_tokens"
-    value = payload.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TranslationError(f"{name}: must be a positive integer")
-    return value
-
-
-def _messages(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not raw:
-        raise TranslationError("messages: a non-empty list is required")
-    names: dict[str, str] = {}  # tool call id -> function name, for the tool messages that answer it
-    messages = []
-    for i, message in enumerate(raw):
-        where = f"messages[{i}]"
-        role = message.get("role") if isinstance(message, dict) else None
-        if role in ("system", "developer", "user"):
-            messages.append(
-                {"role": "user" if role == "user" else "system", "content": _content(message, where)}
-            )
-        elif role == "assistant":
-            messages.append({"role": "assistant", "content": _assistant_content(message, where, names)})
-        elif role == "tool":
-            translated = {"role": "tool", "content": _content(message, where)}
-            if (name := names.get(str(message.get("tool_call_id")))) is not None:
-                translated["name"] = name
-            messages.append(translated)
-        else:
-            raise TranslationError(f"{where}.role: {role!r} cannot be translated for Workers AI")
-    return messages
-
-
-def _content(message: Mapping[str, Any], where: str) -> str:
-    """A string, or the text of a list of text parts; Workers AI text models read no other parts."""
-    content = message.get("content")
-    if isinstance(content, str) or content is None:
-        return content or ""
-    if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of parts")
-    texts = []
-    for j, part in enumerate(content):
-        kind = _mapping(part).get("type")
-        if kind not in ("text", "refusal") or not isinstance(text := part.get(kind), str):
-            raise TranslationError(
-                f"{where}.content[{j}]: a {kind!r} part cannot be translated for Workers AI"
-            )
-        texts.append(text)
-    return "\n".join(texts)
-
-
-def _assistant_content(message: Mapping[str, Any], where: str, names: dict[str, str]) -> str:
-    text = _content(message, where)
-    calls = message.get("tool_calls")
-    if not calls:
-        return text
-    native = []
-    for j, call in enumerate(calls if isinstance(calls, list) else ()):
-        function = _mapping(_mapping(call).get("function"))
-        if not isinstance(function.get("name"), str):
-            raise TranslationError(f"{where}.tool_calls[{j}].function.name: required")
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except (orjson.JSONDecodeError, TypeError):
-            raise TranslationError(f"{where}.tool_calls[{j}].function.arguments: must be JSON") from None
-        names[str(_mapping(call).get("id"))] = function["name"]
-        native.append({"name": function["name"], "arguments": arguments})
-    calls_json = orjson.dumps(native).decode()
-    return f"{text}\n{calls_json}" if text else calls_json
-
-
-def _tools(tools: Any, choice: Any) -> list[dict[str, Any]] | None:
-    """Function tools in the OpenAI form Workers AI also accepts; `tool_choice` only auto or none."""
-    if choice not in (None, "auto", "none"):
-        raise TranslationError("tool_choice: Workers AI only chooses tools itself ('auto' or 'none')")
-    if not tools or choice == "none":
-        return None
-    if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
-    translated = []
-    for i, tool in enumerate(tools):
-        function = _mapping(tool).get("function") if _mapping(tool).get("type") == "function" else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"tools[{i}]: only function tools with a name can be translated")
-        # Workers AI requires a description and an object schema with properties.
-        parameters = function.get("parameters") or {"type": "object", "properties": {}}
-        spec = {
-            "name": function["name"],
-            "description": function.get("description") or "",
-            "parameters": parameters,
-        }
-        translated.append({"type": "function", "function": spec})
-    return translated
-
-
-def _response_format(response_format: Any, stream: bool) -> dict[str, Any] | None:
-    """JSON mode: https://developers.cloudflare.com/workers-ai/features/json-mode/ (no streaming)."""
-    kind = _mapping(response_format).get("type", "text")
-    if kind == "text":
-        return None
-    if stream:
-        raise TranslationError("response_format: Workers AI's JSON mode does not stream")
-    if kind == "json_object":
-        return {"type": "json_object"}
-    schema = _mapping(_mapping(response_format).get("json_schema")).get("schema")
-    if kind != "json_schema" or not isinstance(schema, dict):
-        raise TranslationError("response_format: must be text, json_object or json_schema with a schema")
-    return {"type": "json_schema", "json_schema": schema}
-
-
 def _native_calls(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Workers AI's `tool_calls` (`{name, arguments}`, or OpenAI's `{id, function}` on newer models)."""
     calls = result.get("tool_calls")
     translated: list[dict[str, Any]] = []
     for raw in calls if isinstance(calls, list) else ():
-        call = _mapping(raw)
-        function = _mapping(call.get("function")) or call
+        call = as_mapping(raw)
+        function = as_mapping(call.get("function")) or call
         name, arguments = function.get("name"), function.get("arguments")
         if not isinstance(name, str):
             continue
@@ -364,7 +209,7 @@ def _openai_error(status: int, body: bytes) -> dict[str, Any]:
     """Cloudflare's `{"errors": [{"code", "message"}], "success": false}` as OpenAI's error object,
     `code` the first Workers AI code (https://developers.cloudflare.com/workers-ai/platform/errors/)."""
     document = _json_object(body) or {}
-    errors = [_mapping(e) for e in document.get("errors") or () if isinstance(e, dict)]
+    errors = [as_mapping(e) for e in document.get("errors") or () if isinstance(e, dict)]
     messages = [e["message"] for e in errors if isinstance(e.get("message"), str)]
     message = (
         "; ".join(messages)
@@ -390,10 +235,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return document if isinstance(document, dict) else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _int(value: Any) -> int:

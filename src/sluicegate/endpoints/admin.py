@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,6 +13,7 @@ from aiohttp import web
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.endpoints.log_params import log_query
 from sluicegate.endpoints.openapi import openapi_document
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.endpoints.schemas import (
@@ -36,7 +35,6 @@ from sluicegate.storage.base import Database, LogQuery, LogRecord
 from sluicegate.storage.cache import Cache, CacheUnavailable
 from sluicegate.tokens import Scope
 
-MAX_PAGE = 1000
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -292,110 +290,6 @@ def _cache_down(exc: CacheUnavailable) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"the cache cannot be reached, so nothing was purged; try again ({exc})", headers={"Retry-After": "1"}
     )
-
-
-def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
-    """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, feedback,
-    score_min, score_max, cursor, limit."""
-    status_min, status_max = _status_range(params.get("status"))
-    limit = _int_param(params, "limit", 50)
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}", param="limit")
-    cached = params.get("cached")
-    if cached not in (None, "true", "false"):
-        raise BadRequest("cached must be true or false", param="cached")
-    score_min, score_max = _score_param(params, "score_min"), _score_param(params, "score_max")
-    if score_min is not None and score_max is not None and score_min > score_max:
-        raise BadRequest(f"score_min ({score_min:g}) is above score_max ({score_max:g})", param="score_min")
-    return LogQuery(
-        account=account,
-        gateway=gateway,
-        since=parse_time(params.get("from"), "from"),
-        until=parse_time(params.get("to"), "to"),
-        provider=params.get("provider"),
-        model=params.get("model"),
-        status_min=status_min,
-        status_max=status_max,
-        cached=None if cached is None else cached == "true",
-        feedback=feedback_param(params.get("feedback")),
-        score_min=score_min,
-        score_max=score_max,
-        cursor=params.get("cursor"),
-        limit=limit,
-    )
-
-
-def parse_time(value: str | None, name: str) -> float | None:
-    """Epoch seconds, or an ISO 8601 time (`2026-11-26T10:00:00Z`)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(number):
-            raise BadRequest(f"{name} must be a finite time, got {value!r}", param=name)
-        return number
-    try:
-        moment = datetime.fromisoformat(value)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()  # naive means UTC
-    except ValueError as exc:
-        raise BadRequest(
-            f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}", param=name
-        ) from exc
-
-
-def _status_range(value: str | None) -> tuple[int | None, int | None]:
-    """`404` is one status; `4xx` a class."""
-    if value is None:
-        return None, None
-    if len(value) == 3 and value[0] in "12345" and value[1:].lower() == "xx":
-        return int(value[0]) * 100, int(value[0]) * 100 + 99
-    if value.isdigit() and len(value) == 3:
-        return int(value), int(value)
-    raise BadRequest(f"status must be a code like 429 or a class like 5xx, got {value!r}", param="status")
-
-
-# Words people write for a thumb, and the value they mean.
-_THUMBS = {"up": 1, "positive": 1, "good": 1, "down": -1, "negative": -1, "bad": -1, "none": 0, "neutral": 0}
-
-
-def feedback_param(value: str | None) -> int | None:
-    """`feedback=-1`, `0` or `1`; a word for one (`up`) is a 400 that names the number meant."""
-    if value is None:
-        return None
-    if value.strip() in ("-1", "0", "1", "+1"):
-        return int(value)
-    meant = _THUMBS.get(value.strip().lower())
-    hint = f"; for {value!r} send feedback={meant}" if meant is not None else ""
-    raise BadRequest(
-        f"feedback must be -1 (thumbs down), 0 (not evaluated) or 1 (thumbs up), got {value!r}{hint}",
-        param="feedback",
-    )
-
-
-def _score_param(params: Any, name: str) -> float | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    try:
-        score = float(value)
-    except ValueError:
-        score = math.nan
-    if not 0 <= score <= 100:
-        raise BadRequest(f"{name} must be a number from 0 to 100, got {value!r}", param=name)
-    return score
-
-
-def _int_param(params: Any, name: str, default: int) -> int:
-    value = params.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer, got {value!r}", param=name) from exc
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -26,8 +26,8 @@ from sluicegate.analytics import (
     Interval,
     choose_interval,
 )
-from sluicegate.endpoints.admin import parse_time
 from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest, ServiceUnavailable
 from sluicegate.storage.base import Database

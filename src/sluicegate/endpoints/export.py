@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sluicegate.endpoints.admin import log_query
 from sluicegate.endpoints.guard import Guard
+from sluicegate.endpoints.log_params import log_query
 from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean, unknown_gateway
 from sluicegate.logformat import record_line

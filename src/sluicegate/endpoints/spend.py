@@ -25,9 +25,9 @@ from aiohttp import web
 
 from sluicegate.analytics import MAX_POINTS
 from sluicegate.buckets import gateway_bucket, token_bucket
-from sluicegate.endpoints.admin import parse_time
 from sluicegate.endpoints.analytics import finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest, ServiceUnavailable
 from sluicegate.gateway import RateLimitRule, plain

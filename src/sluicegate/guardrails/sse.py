@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from sluicegate.providers.sse import SseEvent, SseParser
+
 from .answers import answer_texts
 from .bodies import Shape
 from .detector import Span
@@ -51,10 +53,13 @@ class TextPipe:
         return self._restore.feed(out) + self._restore.close()
 
 
-def _end_of_event(buffer: bytes) -> int:
-    """Where the first complete event of `buffer` ends (after its blank line), or -1."""
-    ends = [found + len(mark) for mark in (b"\n\n", b"\r\n\r\n") if (found := buffer.find(mark)) >= 0]
-    return min(ends, default=-1)
+def _rewritten(raw: bytes, data_line: bytes) -> bytes:
+    """The event with its data lines replaced by `data_line` (its other fields kept, in order)."""
+    lines = [line for line in raw.splitlines() if line]
+    at = next(i for i, line in enumerate(lines) if line.partition(b":")[0] == b"data")
+    kept = [line for line in lines if line.partition(b":")[0] != b"data"]
+    kept.insert(at, data_line)
+    return b"\n".join(kept) + b"\n\n"
 
 
 def _data(payload: Any) -> bytes:
@@ -68,7 +73,7 @@ class SseTextFilter:
     def __init__(self, shape: Shape, pipe: Callable[[], TextPipe]) -> None:
         self._shape = shape
         self._make = pipe
-        self._buffer = b""
+        self._events = SseParser()
         self._open: dict[Any, TextPipe] = {}  # a choice's or block's index; Responses: (item, part)
         self._all: list[TextPipe] = []
         self._last: dict[str, Any] = {}  # the last OpenAI chunk's id, model …: for a final chunk
@@ -82,16 +87,10 @@ class SseTextFilter:
         return [span for pipe in self._all if pipe.flagger is not None for span in pipe.flagger.spans]
 
     def feed(self, chunk: bytes) -> bytes:
-        self._buffer += chunk
-        out: list[bytes] = []
-        while (end := _end_of_event(self._buffer)) >= 0:
-            event, self._buffer = self._buffer[:end], self._buffer[end:]
-            out.append(self._event(event))
-        return b"".join(out)
+        return b"".join(self._event(event) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
-        rest, self._buffer = self._buffer, b""
-        return (self._event(rest) if rest.strip() else rest) + self._flush()
+        return b"".join(self._event(event) for event in self._events.close()) + self._flush()
 
     def _pipe(self, index: Any) -> TextPipe:
         pipe = self._open.get(index)
@@ -100,20 +99,17 @@ class SseTextFilter:
             self._all.append(pipe)
         return pipe
 
-    def _event(self, event: bytes) -> bytes:
-        lines = event.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
-        at = next((i for i, line in enumerate(lines) if line.startswith(b"data:")), None)
-        if at is None:
-            return event
-        data = lines[at][5:].strip()
-        if data == b"[DONE]":
-            return self._flush() + event
+    def _event(self, event: SseEvent) -> bytes:
+        if event.data is None:
+            return event.raw
+        if event.data.strip() == b"[DONE]":
+            return self._flush() + event.raw
         try:
-            payload = orjson.loads(data)
+            payload = orjson.loads(event.data)
         except orjson.JSONDecodeError:
-            return event
+            return event.raw
         if not isinstance(payload, dict):
-            return event
+            return event.raw
         handler = {
             "openai_chat": self._openai,
             "openai_responses": self._responses,
@@ -121,8 +117,7 @@ class SseTextFilter:
             "gemini": self._gemini,
         }[self._shape]
         before = handler(payload)
-        lines[at] = b"data: " + orjson.dumps(payload)
-        return before + b"\n".join(lines) + b"\n\n"
+        return before + _rewritten(event.raw, b"data: " + orjson.dumps(payload))
 
     def _openai(self, chunk: dict[str, Any]) -> bytes:
         self._last = {key: chunk[key] for key in ("id", "object", "created", "model") if key in chunk}

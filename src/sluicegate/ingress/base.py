@@ -17,9 +17,10 @@ from typing import Any, Protocol
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.compat.base import SseLines, TranslationError
+from sluicegate.compat.base import TranslationError
 from sluicegate.guardrails.bodies import Shape
 from sluicegate.providers.base import Provider
+from sluicegate.providers.sse import SseParser
 
 __all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError", "sse_event"]
 
@@ -89,29 +90,18 @@ class ChatChunks:
     Events that are not JSON objects are skipped: nothing could be rendered from them."""
 
     def __init__(self) -> None:
-        self._lines = SseLines()
-        self._data: list[bytes] = []
+        self._events = SseParser()
         self.done = False
 
     def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
-        for line in self._lines.feed(chunk):
-            yield from self._line(line)
+        for event in self._events.feed(chunk):
+            yield from self._dispatch(event.data)
 
     def close(self) -> Iterator[dict[str, Any]]:
-        for line in self._lines.flush():
-            yield from self._line(line)
-        yield from self._dispatch()
+        for event in self._events.close():
+            yield from self._dispatch(event.data)
 
-    def _line(self, line: bytes) -> Iterator[dict[str, Any]]:
-        if not line:
-            yield from self._dispatch()
-            return
-        name, _, value = line.partition(b":")
-        if name == b"data":
-            self._data.append(value.removeprefix(b" "))
-
-    def _dispatch(self) -> Iterator[dict[str, Any]]:
-        data, self._data = b"\n".join(self._data), []
+    def _dispatch(self, data: bytes | None) -> Iterator[dict[str, Any]]:
         if not data:
             return
         if data.strip() == b"[DONE]":

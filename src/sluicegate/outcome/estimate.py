@@ -15,7 +15,7 @@ from typing import Any
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome.pricing import Pricing, unpriced
 from sluicegate.types import Usage
-from sluicegate.usage.cost import Pricer
+from sluicegate.usage.rates import Pricer
 from sluicegate.usage.tokens import TokenCounter
 
 LOOP_PROMPT_BYTES = 2048

@@ -10,7 +10,8 @@ import functools
 
 from sluicegate.exchange import Exchange, Step
 from sluicegate.gateway import FallbackPrice
-from sluicegate.usage.cost import Pricer, PriceTable, Rates
+from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.rates import Pricer, Rates
 
 # Requests that may run a model: a GET (a listing, a prediction's status) is not billed by usage.
 _BILLED_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -23,9 +22,11 @@ from multidict import CIMultiDict
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.cache_control import MAX_TTL, parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.providers import STREAM_ENDS_COMPLETE
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
+from sluicegate.providers.sse import iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
@@ -34,10 +35,8 @@ SKIP_HEADER = "cf-aig-skip-cache"
 KEY_HEADER = "cf-aig-cache-key"
 STATUS_HEADER = "cf-aig-cache-status"
 MIN_TTL = 60
-MAX_TTL = 30 * 24 * 3600
 # Headers of the original answer that are not replayed: they describe that one response.
 _NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", STATUS_HEADER})
-_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +102,12 @@ class ResponseCache:
         settings = gateway.settings
         if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
             return None
-        ttl = settings.cache_ttl
-        lookup = store = True
-        asked = TTL_HEADER in headers
-        if asked:
-            ttl = _ttl(headers[TTL_HEADER])
-        cache_control = headers.get("cache-control")
-        for directive in cache_control.lower().split(",") if cache_control else ():
-            directive = directive.strip()
-            if directive == "no-cache":
-                lookup = False
-            elif directive == "no-store":
-                store = False
-            elif match := _MAX_AGE.fullmatch(directive):
-                asked = True
-                ttl = min(int(match.group(1)), MAX_TTL)
-                lookup = lookup and ttl > 0
-                store = store and ttl > 0
-        if not (settings.cache_enabled or asked):
+        control = parse_cache_control(headers.getall("cache-control", []))
+        lookup, store = control.lookup, control.store
+        ttl = _ttl(headers[TTL_HEADER]) if TTL_HEADER in headers else settings.cache_ttl
+        if control.max_age is not None:
+            ttl = control.max_age
+        if not (settings.cache_enabled or TTL_HEADER in headers or control.max_age is not None):
             return None
         if headers.get(SKIP_HEADER, "").strip().lower() == "true":
             lookup = store = False
@@ -266,9 +253,5 @@ def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
 
 async def replay(body: bytes) -> AsyncGenerator[bytes, None]:
     """A stored stream, event by event, so a streaming client sees what it saw the first time."""
-    start = 0
-    while start < len(body):
-        end = body.find(b"\n\n", start)
-        end = len(body) if end < 0 else end + 2
-        yield body[start:end]
-        start = end
+    for event in iter_events(body):
+        yield event.raw

@@ -20,7 +20,7 @@ from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import Planner
 from sluicegate.reserved import reserved_in
 from sluicegate.tokens import TokenDirectory
-from sluicegate.usage.cost import parse_custom_cost
+from sluicegate.usage.custom_cost import parse_custom_cost
 
 METADATA_HEADER = "cf-aig-metadata"
 CUSTOM_COST_HEADER = "cf-aig-custom-cost"

@@ -24,7 +24,6 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,13 +31,11 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
-from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange, Reply, SemanticJudgement, Step
+from sluicegate.exchange import Exchange, Reply, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import MAX_TTL, ended, served
-from sluicegate.pipeline.cache_keys import credential_fingerprint
-from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
+from sluicegate.pipeline.cache import ended, served
+from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
@@ -52,14 +49,11 @@ from sluicegate.semantic.compare import (
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.models import Models
-from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 from sluicegate.semantic_report import GatewayThreshold
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
-THRESHOLD_HEADER = "x-semantic-threshold"
-SEGMENT_HEADER = "x-semantic-cache-key"
 STATUS_HEADER = "x-semantic-cache"
 SIMILARITY_HEADER = "x-semantic-similarity"
 # From this similarity a candidate the lookup did not verify is verified after the answer, so the
@@ -68,14 +62,6 @@ WHAT_IF_FLOOR = 0.70
 _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    scoped: Scoped
-    threshold: float
-    ttl: int
-    gateway: str  # account/slug
 
 
 class SemanticCache:
@@ -122,7 +108,7 @@ class SemanticCache:
             return await call_next(exchange)
         exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
         vectors = None
-        if self.models.ready:
+        if self.models.ready and lookup.lookup:
             # A scope with no entries yet (a new system prompt, model, conversation shape) has
             # nothing to find: its question is embedded when stored, after the answer.
             if self._index.holds(lookup.scoped.scope):
@@ -132,11 +118,11 @@ class SemanticCache:
                     if self.shadow is not None:
                         self.shadow.consider(exchange, hit[0], hit[1], call_next, lookup.gateway)
                     return answer
-        else:
+        elif not self.models.ready:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
-        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT":
+        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT" and lookup.store:
             if reply.stream is None:
                 self._store(exchange, lookup, vectors, reply, reply.body)
             else:
@@ -145,36 +131,7 @@ class SemanticCache:
 
     def decide(self, exchange: Exchange) -> Lookup | None:
         """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
-        gateway, headers = exchange.gateway, exchange.headers
-        if gateway is None or exchange.method != "POST" or len(exchange.steps) == 0:
-            return None
-        enabled = gateway.settings.semantic_cache_enabled
-        if OVERRIDES_HEADER in headers:
-            enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
-        if not enabled:
-            return None
-        name = f"{exchange.account}/{exchange.gateway_slug}"
-        settings = gateway.settings
-        if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
-            threshold = _threshold(headers[THRESHOLD_HEADER])
-        else:
-            threshold = self.adaptive.threshold(
-                name, settings.semantic_threshold, settings.semantic_max_error
-            )
-        step = exchange.steps[0]  # a universal request is scoped by its first step
-        if not step.facts.cacheable:
-            return None
-        origin = Origin(
-            gateway=name,
-            provider=step.provider.name,
-            endpoint=_endpoint(step),
-            segment=headers.get(SEGMENT_HEADER) or "_default_",
-            credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
-        )
-        scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
-        if not isinstance(scoped, Scoped):
-            return None
-        return Lookup(scoped, threshold, _ttl(headers.get("cache-control"), settings.cache_ttl), name)
+        return read_lookup(exchange, self.adaptive)
 
     async def _find(
         self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any]
@@ -373,13 +330,6 @@ class SemanticCache:
         await asyncio.to_thread(self._index.close)
 
 
-def _endpoint(step: Step) -> str:
-    """The endpoint part of a scope: streamed or not, one scope; an answer translated into another
-    API's shape (the compat endpoint's) is kept apart from the provider's own answers."""
-    endpoint = step.facts.answer_endpoint or step.route.path
-    return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
-
-
 # The stored question and its context (a JSON list, most recent first) travel in the entry's
 # headers under names no upstream sends, and are removed before the entry is replayed.
 _QUESTION = "x-sluicegate-semantic-question"
@@ -392,23 +342,3 @@ def _turns(entry: CacheEntry) -> tuple[str, ...]:
     found = dict((k, v) for k, v in entry.headers if k in _ENGINE_HEADERS)
     context = orjson.loads(found[_CONTEXT]) if _CONTEXT in found else []
     return (found.get(_QUESTION, ""), *context)
-
-
-def _threshold(value: str) -> float:
-    try:
-        threshold = float(value)
-    except ValueError:
-        raise BadRequest(
-            f"{THRESHOLD_HEADER} must be a number between 0 and 1", header=THRESHOLD_HEADER
-        ) from None
-    if not 0.0 <= threshold <= 1.0:
-        raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
-    return threshold
-
-
-def _ttl(cache_control: str | None, default: int) -> int:
-    for directive in (cache_control or "").lower().split(","):
-        name, _, value = directive.strip().partition("=")
-        if name == "max-age" and value.isdigit():
-            return min(int(value), MAX_TTL)
-    return default

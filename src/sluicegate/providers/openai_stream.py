@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE, Answer, RequestFacts
-from sluicegate.providers.sse import iter_json
+from sluicegate.providers.sse import iter_events, iter_json
 
 Document = dict[str, Any]
 _DONE = b"data: [DONE]\n\n"
@@ -76,13 +76,11 @@ def _is_usage_chunk(chunk: Any) -> bool:
 
 
 def _without_usage_chunk(events: bytes) -> bytes:
-    blocks = events.replace(b"\r\n", b"\n").split(b"\n\n")
-    return b"\n\n".join(block for block in blocks if not _is_usage_chunk(_data(block)))
+    return b"".join(event.raw for event in iter_events(events) if not _is_usage_chunk(_json(event.data)))
 
 
-def _data(block: bytes) -> Any:
-    data = b"\n".join(line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:"))
-    if not data.startswith(b"{"):
+def _json(data: bytes | None) -> Any:
+    if data is None or not data.startswith(b"{"):
         return None
     try:
         return orjson.loads(data)

@@ -35,6 +35,7 @@ from sluicegate.providers.base import (
     StreamEnds,
     as_stored,
 )
+from sluicegate.providers.sse import iter_events
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -152,14 +153,11 @@ def _output_text(output: Any) -> str:
 
 def _output_events(events: bytes) -> list[str]:
     """The data of each `output` event of a complete Replicate stream (data is text, not JSON)."""
-    pieces = []
-    for block in events.replace(b"\r\n", b"\n").split(b"\n\n"):
-        lines = block.split(b"\n")
-        if b"event: output" not in lines and b"event:output" not in lines:
-            continue
-        data = [line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:")]
-        pieces.append(b"\n".join(data).decode("utf-8", "replace"))
-    return pieces
+    return [
+        (event.data or b"").decode("utf-8", "replace")
+        for event in iter_events(events)
+        if event.name == b"output"
+    ]
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -1,35 +1,132 @@
-"""Reading complete server-sent event streams (after the fact; never on the streaming path)."""
+"""The one server-sent events parser: incremental (`SseParser`, for streams as they pass, cut
+anywhere) and for complete streams (`iter_events`, `iter_data`, `iter_json`, after the fact).
+
+Both follow the SSE spec's line rules: lines end with LF, CRLF or CR; a blank line ends an event;
+`field: value` loses one leading space; `data` lines join with newlines; comments (`:`) and unknown
+fields are skipped. Each event keeps its `raw` bytes, so a filter can pass it on untouched.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 
-def iter_data(events: bytes, *, backwards: bool = False) -> Iterator[bytes]:
-    """Yield the `data:` payload of each event of a complete SSE stream (last first if `backwards`).
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """`data` is None when the event had no data field (only comments, `event:`, `id:` …); `raw`
+    is the event as received, through its blank line (a stream's events' raws join to the stream)."""
 
-    Multi-line data fields are joined with newlines, as the SSE spec says; comments and other fields
-    are skipped.
-    """
-    if b"\r" in events:  # a scan is far cheaper than the copy
-        events = events.replace(b"\r\n", b"\n")
-    for block in _blocks_backwards(events) if backwards else events.split(b"\n\n"):
-        data = [line[5:].removeprefix(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-        if data:
-            yield b"\n".join(data)
+    data: bytes | None
+    name: bytes
+    raw: bytes
 
 
-def _blocks_backwards(events: bytes) -> Iterator[bytes]:
+def _event(lines: Iterable[bytes], raw: bytes) -> SseEvent:
+    data: list[bytes] = []
+    name = b""
+    for line in lines:
+        field, _, value = line.partition(b":")
+        if field == b"data":
+            data.append(value.removeprefix(b" "))
+        elif field == b"event":
+            name = value.removeprefix(b" ")
+    return SseEvent(b"\n".join(data) if data else None, name, raw)
+
+
+class SseParser:
+    """`feed` the bytes of a stream as they come, then `close()`; each returns the events complete
+    so far. Only an unfinished event is held — and a trailing CR, which may be half of a CRLF."""
+
+    _END = re.compile(rb"\r\n|\r|\n")
+
+    def __init__(self) -> None:
+        self._pending = b""  # an incomplete line
+        self._lines: list[bytes] = []  # the non-blank lines of the event being read
+        self._raw: list[bytes] = []  # its bytes, line ends included
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        buffer, self._pending = self._pending + chunk, b""
+        events: list[SseEvent] = []
+        if b"\r" not in buffer:  # the common case: LF only, split at C speed
+            *lines, self._pending = buffer.split(b"\n")
+            for line in lines:
+                self._line(line, line + b"\n", events)
+            return events
+        start = 0
+        while (end := self._END.search(buffer, start)) is not None:
+            if end.group() == b"\r" and end.end() == len(buffer):
+                break
+            self._line(buffer[start : end.start()], buffer[start : end.end()], events)
+            start = end.end()
+        self._pending = buffer[start:]
+        return events
+
+    def close(self) -> list[SseEvent]:
+        """The last event, when the stream ended without its blank line (also what is left of
+        a stream that ended mid-line); none if nothing is held."""
+        pending, self._pending = self._pending, b""
+        if pending:
+            self._raw.append(pending)
+            line = pending.removesuffix(b"\r")
+            if line:
+                self._lines.append(line)
+        if not self._raw:
+            return []
+        event = _event(self._lines, b"".join(self._raw))
+        self._lines, self._raw = [], []
+        return [event]
+
+    def _line(self, line: bytes, raw: bytes, events: list[SseEvent]) -> None:
+        self._raw.append(raw)
+        if line:
+            self._lines.append(line)
+        elif self._lines:  # blank lines before an event's first field belong to its raw
+            events.append(_event(self._lines, b"".join(self._raw)))
+            self._lines, self._raw = [], []
+
+
+def iter_events(stream: bytes, *, backwards: bool = False) -> Iterator[SseEvent]:
+    """The events of a complete stream (last first if `backwards`); a last event without its blank
+    line counts."""
+    if b"\r" in stream:  # CR or CRLF line ends (rare): the incremental parser's rules
+        parser = SseParser()
+        events = [*parser.feed(stream), *parser.close()]
+        yield from reversed(events) if backwards else events
+        return
+    for raw in _blocks_backwards(stream) if backwards else _blocks(stream):
+        yield _event(raw.split(b"\n"), raw)
+
+
+def _blocks(stream: bytes) -> Iterator[bytes]:
+    start = 0
+    while start < len(stream):
+        end = stream.find(b"\n\n", start)
+        end = len(stream) if end < 0 else end + 2
+        yield stream[start:end]
+        start = end
+
+
+def _blocks_backwards(stream: bytes) -> Iterator[bytes]:
     """The blank-line-separated blocks, last first, found one at a time: a reader that stops at the
     last events never splits the whole stream."""
-    end = len(events)
+    end = len(stream)
     while end > 0:
-        start = events.rfind(b"\n\n", 0, end)
-        yield events[start + 2 if start >= 0 else 0 : end]
-        end = start
+        start = stream.rfind(b"\n\n", 0, end - 2 if stream.endswith(b"\n\n", 0, end) else end)
+        yield stream[start + 2 if start >= 0 else 0 : end]
+        end = start + 2 if start >= 0 else 0
+
+
+def iter_data(events: bytes, *, backwards: bool = False) -> Iterator[bytes]:
+    """Yield the data of each event of a complete SSE stream that has some (last first if
+    `backwards`)."""
+    for event in iter_events(events, backwards=backwards):
+        if event.data is not None:
+            yield event.data
 
 
 def iter_json(events: bytes, *, backwards: bool = False, mentioning: tuple[bytes, ...] = ()) -> Iterator[Any]:

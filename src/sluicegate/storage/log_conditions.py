@@ -1,4 +1,5 @@
-"""`LogCondition`s and a log order as SQL, for SQLite and PostgreSQL alike.
+"""A log query's filter (`log_filter`), its `LogCondition`s and its order as SQL, for SQLite and
+PostgreSQL alike.
 
 One compiler, two dialects: what differs is how a value is bound, how a substring is found, and
 how the metadata column is walked. Every field maps to a fixed SQL expression here, so no name
@@ -7,11 +8,11 @@ from a request ever reaches the SQL text; values are always bound.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.storage.base import LOG_ORDER_FIELDS, LogCondition, LogField, LogValue
+from sluicegate.storage.base import LOG_ORDER_FIELDS, LogCondition, LogField, LogQuery, LogValue
 
 NUMERIC: frozenset[LogField] = frozenset(
     {"ts", "cost_usd", "tokens", "tokens_in", "tokens_out", "latency_ms", "feedback"}
@@ -32,6 +33,8 @@ class Dialect:
     metadata: str
     metadata_value: str
     placeholder: Callable[[int], str]  # the n-th bound value (1-based)
+    one_of: Callable[[str, Sequence[Any], Callable[[Any], str]], str]  # column, values, bind
+    real: str  # what makes a bound number a float: a score bound of 1 must not bind as an integer
 
 
 _SHARED: dict[LogField, str] = {
@@ -64,6 +67,8 @@ SQLITE = Dialect(
     metadata="EXISTS (SELECT 1 FROM json_each(metadata) AS m WHERE {where})",
     metadata_value=_SQLITE_VALUE,
     placeholder=lambda n: "?",
+    one_of=lambda column, values, bind: f"{column} IN ({', '.join(bind(value) for value in values)})",
+    real="",
 )
 POSTGRES = Dialect(
     columns=_SHARED
@@ -79,7 +84,43 @@ POSTGRES = Dialect(
     metadata="EXISTS (SELECT 1 FROM jsonb_each_text(metadata) AS m(key, value) WHERE {where})",
     metadata_value="m.value",
     placeholder=lambda n: f"${n}",
+    one_of=lambda column, values, bind: f"{column} = ANY({bind(list(values))})",
+    real="::float8",
 )
+
+
+def log_filter(query: LogQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword) of a log query, and its bound values in order."""
+    args: list[Any] = []
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return dialect.placeholder(len(args))
+
+    clauses = [f"account = {bind(query.account)}"]
+    for column, value in (("gateway", query.gateway), ("provider", query.provider), ("model", query.model)):
+        if value is not None:
+            clauses.append(f"{column} = {bind(value)}")
+    if query.gateways is not None:
+        clauses.append(dialect.one_of("gateway", query.gateways, bind))
+    bounds: tuple[tuple[str, object, str], ...] = (
+        ("ts >=", query.since, ""),
+        ("ts <", query.until, ""),
+        ("status >=", query.status_min, ""),
+        ("status <=", query.status_max, ""),
+        ("id <", query.cursor, ""),
+        ("id >", query.after, ""),
+        ("feedback =", query.feedback, ""),
+        ("score >=", query.score_min, dialect.real),
+        ("score <=", query.score_max, dialect.real),
+    )
+    for compare, bound, cast in bounds:
+        if bound is not None:
+            clauses.append(f"{compare} {bind(bound)}{cast}")
+    if query.cached is not None:
+        clauses.append("cache_status = 'HIT'" if query.cached else "cache_status != 'HIT'")
+    clauses += condition_clauses(query.conditions, dialect, args)
+    return " AND ".join(clauses), args
 
 
 def condition_clauses(conditions: tuple[LogCondition, ...], dialect: Dialect, args: list[Any]) -> list[str]:

@@ -19,7 +19,7 @@ row once instead of once per width took the roll-up from ~31 to ~20 µs per logg
 is what the same sums taken in Python per batch cost too (measured, and not kept: it needed a
 second definition of every figure).
 
-A range `[since, until)` at interval W is cut into pieces (`_cover`): whole rollup rows of the
+A range `[since, until)` at interval W is cut into pieces (`rollup_bins.cover`): whole rollup rows of the
 widest width ≤ W, the ragged ends from narrower widths, and what is left under a minute from `logs`
 itself, so the figures are exact to the record (the sub-minute ends follow log retention; the
 rollups outlive it). Rows of width W are grouped in primary-key order (no sort). Percentiles are
@@ -36,17 +36,14 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from sluicegate.analytics import (
     COUNTERS,
     MAX_GROUPS,
-    PERCENTILES,
     AnalyticsQuery,
     AnalyticsResult,
     FeedbackSummary,
@@ -55,10 +52,8 @@ from sluicegate.analytics import (
     build_result,
     summarise_guardrails,
 )
+from sluicegate.storage.rollup_bins import BINS_PER_E, SEMANTIC_HIT_COLUMN, WIDTHS, cover, ranks
 
-WIDTHS = (86400, 3600, 60)  # rollup widths, widest first; each divides the one before
-BINS_PER_E = 20  # histogram bins per factor e of latency
-SEMANTIC_HIT_COLUMN = "semantic_hit"  # counted once the semantic cache adds it to `logs` (0/1)
 # Records given feedback or a score: few, so a partial index on this finds them for the summary.
 # A query uses that index only when its WHERE holds this very term.
 ANNOTATED = "(feedback IS NOT NULL OR score IS NOT NULL)"
@@ -121,10 +116,6 @@ def _origin(semantic: bool) -> str:
 
 
 _BIN = f"CAST(ln(max(latency_ms, 0.01) * 100) * {BINS_PER_E} AS INTEGER)"
-
-
-def _bin_ms(bin_: int) -> float:
-    return math.exp((bin_ + 0.5) / BINS_PER_E) / 100
 
 
 def _aggregated(values: Mapping[str, str]) -> str:
@@ -208,7 +199,7 @@ def _has_semantic_column(connection: sqlite3.Connection) -> bool:
 def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> AnalyticsResult:
     """The query's totals and series, computed in SQLite from the rollups (and `logs` at the ends)."""
     _ensure_ln(connection)
-    pieces = _cover(query.since, query.until, [w for w in WIDTHS if w <= query.step])
+    pieces = cover(query.since, query.until, [w for w in WIDTHS if w <= query.step])
     if not pieces:
         return build_result(query, {}, {}, Latency())
     ranges = _Ranges(query, pieces, _has_semantic_column(connection))
@@ -224,20 +215,6 @@ def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> Analytic
         _guardrails(connection, query),
         _groups(connection, query),
     )
-
-
-def _cover(since: float, until: float, widths: Sequence[int]) -> list[tuple[int, float, float]]:
-    """`[since, until)` as pieces (width, start, end): whole rows of the widest width that fits,
-    the ends from narrower widths, and width 0 (the logs) for what is left under the narrowest."""
-    if since >= until:
-        return []
-    if not widths:
-        return [(0, since, until)]
-    width, narrower = widths[0], widths[1:]
-    first, last = math.ceil(since / width) * width, math.floor(until / width) * width
-    if first >= last:
-        return _cover(since, until, narrower)
-    return [*_cover(since, first, narrower), (width, first, last), *_cover(last, until, narrower)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,18 +365,6 @@ def _percentiles(
             cells = histograms[bucket] = Counter()
         cells[bin_] += n
         overall[bin_] += n
-    per_bucket = {bucket: _ranks(cells, bounds[bucket]) for bucket, cells in histograms.items()}
-    total = _ranks(overall, bounds[None]) if overall else Latency()
+    per_bucket = {bucket: ranks(cells, bounds[bucket]) for bucket, cells in histograms.items()}
+    total = ranks(overall, bounds[None]) if overall else Latency()
     return per_bucket, total
-
-
-def _ranks(histogram: Counter[int], bounds: tuple[float, float]) -> Latency:
-    """Nearest-rank percentiles of a histogram (bin → count)."""
-    cells = sorted(histogram.items())
-    cumulative = list(accumulate(n for _, n in cells))
-    count, (low, high) = cumulative[-1], bounds
-    values = {}
-    for name, p in PERCENTILES.items():
-        rank = max(1, math.ceil(p * count - 1e-9))  # the tolerance keeps 0.95 × 20 at 19
-        values[name] = min(max(_bin_ms(cells[bisect_left(cumulative, rank)][0]), low), high)
-    return Latency(requests=count, **values)

@@ -1,0 +1,171 @@
+"""`gateway …` and `token …`: the database's gateways and tokens, written directly."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Column, Table
+
+from sluicegate.cli import budgets
+from sluicegate.cli.common import (
+    AccountOption,
+    console,
+    gateway_app,
+    print_error,
+    settings_or_exit,
+    time_text,
+    token_app,
+    with_database,
+)
+from sluicegate.errors import BadRequest, NotFound
+from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
+from sluicegate.hints import did_you_mean, no_gateway
+from sluicegate.providers import registry
+from sluicegate.storage import Database
+from sluicegate.storage.base import AuditEntry
+from sluicegate.tokens import Scope, Token, hash_secret, new_token
+
+
+@gateway_app.command("create")
+def gateway_create(
+    name: str,
+    slug: Annotated[str | None, typer.Option(help="URL segment (default: derived from NAME)")] = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Create a gateway."""
+    slug = slug or slugify(name)
+    if not is_slug(slug):
+        print_error(f"{slug!r} is not a valid slug (a-z, 0-9, '-')")
+        raise typer.Exit(2)
+    gateway = with_database(lambda db: db.create_gateway(account, slug, name, GatewaySettings()))
+    console.print(f"created gateway [bold]{gateway.slug}[/bold] in account {gateway.account}")
+
+
+@gateway_app.command("list")
+def gateway_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """List an account's gateways."""
+    gateways = with_database(lambda db: db.list_gateways(account))
+    table = Table("slug", "name", "created", "settings")
+    for g in gateways:
+        table.add_row(g.slug, g.name, time_text(g.created_at), g.settings.model_dump_json())
+    console.print(table)
+
+
+@gateway_app.command("delete")
+def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """Delete a gateway (its logs stay)."""
+    if not with_database(lambda db: db.delete_gateway(account, slug)):
+        print_error(f"no gateway {slug!r} in account {account!r}")
+        raise typer.Exit(1)
+    console.print(f"deleted gateway {slug}")
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="run, read, purge_all, feedback or admin (repeatable)")
+    ],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli token",
+    gateway: Annotated[list[str] | None, typer.Option("--gateway", help="limit to these gateways")] = None,
+    expires_in: Annotated[float | None, typer.Option(help="seconds until it expires")] = None,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule", help="its own limit, e.g. 5usd/day, 200000tokens/30d, or a JSON rule (repeatable)"
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="allow only these models; a trailing * matches (repeatable)"),
+    ] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option("--provider", help="allow only these providers")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option("--metadata", help="KEY=VALUE set on every request, e.g. team=search (repeatable)"),
+    ] = None,
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Create a token and print its secret (shown this once)."""
+    try:
+        limits = budgets.allowance(rule or [], model or [], provider or [], metadata or [])
+    except budgets.OptionError as exc:
+        print_error(str(exc))
+        raise typer.Exit(2) from exc
+    known_providers = registry(settings_or_exit().custom_providers)
+    for name_ in limits.providers or ():
+        if name_ not in known_providers:
+            print_error(f"--provider: no provider {name_!r}{did_you_mean(name_, known_providers)}")
+            raise typer.Exit(2)
+    expires_at = time.time() + expires_in if expires_in else None
+    token, secret = new_token(account, name, scope, gateway or None, expires_at)
+    token = token.model_copy(update=limits.allowance())
+
+    async def create(db: Database) -> None:
+        known = [g.slug for g in await db.list_gateways(account)]
+        for slug in gateway or []:
+            if slug not in known:  # a token for a misspelt gateway would be refused everywhere
+                raise BadRequest(no_gateway(account, slug, known))
+        await db.create_token(token, hash_secret(secret))
+        await db.record_audit(
+            AuditEntry(time.time(), account, "cli", "token.create", token.id, {"name": name})
+        )
+
+    with_database(create)
+    console.print(f"token [bold]{token.id}[/bold] ({', '.join(token.scopes)}): {secret}", highlight=False)
+
+
+@token_app.command("list")
+def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
+    """List tokens (never their secrets)."""
+    tokens = with_database(lambda db: db.list_tokens(account))
+    # Ids are never cut: they are what `token revoke` takes. The other columns wrap instead.
+    id_column = Column("id", no_wrap=True, min_width=max((len(t.id) for t in tokens), default=2))
+    table = Table(id_column, "name", "scopes", "gateways", "limits", "expires", "state", "hint")
+    for t in tokens:
+        expires = time_text(t.expires_at) if t.expires_at else "never"
+        state = "revoked" if t.revoked_at else ("expired" if not t.active(time.time()) else "active")
+        table.add_row(
+            t.id, t.name, ",".join(t.scopes), ",".join(t.gateways or ["*"]), budgets.allowance_text(t),
+            expires, state, t.hint + "…",
+        )  # fmt: skip
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[
+        str, typer.Argument(help="the token's id as `token list` shows it, or a unique prefix")
+    ],
+    account: AccountOption = DEFAULT_ACCOUNT,
+) -> None:
+    """Revoke a token (replicas stop accepting it within a second)."""
+
+    async def revoke(db: Database) -> str:
+        found = _one_token(await db.list_tokens(account), token_id, account)
+        if not await db.revoke_token(account, found.id, time.time()):
+            raise NotFound(f"token {found.id} is already revoked")
+        await db.record_audit(AuditEntry(time.time(), account, "cli", "token.revoke", found.id, {}))
+        return found.id
+
+    console.print(f"revoked token {with_database(revoke)}")
+
+
+def _one_token(tokens: list[Token], asked: str, account: str) -> Token:
+    """The token whose id is `asked` or starts with it (a trailing `…` of a cut id is ignored);
+    among several, the one not yet revoked; an error that says why when it is not one."""
+    prefix = asked.strip().rstrip("…")
+    exact = [t for t in tokens if t.id == prefix]
+    matches = exact or [t for t in tokens if prefix and t.id.startswith(prefix)]
+    active = [t for t in matches if t.revoked_at is None] or matches
+    if not active:
+        raise NotFound(
+            f"no token {asked!r} in account {account!r}{did_you_mean(prefix, [t.id for t in tokens])}"
+        )
+    if len(active) > 1:
+        ids = ", ".join(t.id for t in active)
+        raise BadRequest(f"{asked!r} is the start of {len(active)} tokens ({ids}): give more of the id")
+    return active[0]

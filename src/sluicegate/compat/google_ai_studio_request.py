@@ -1,0 +1,204 @@
+"""An OpenAI chat request as the body of a Gemini generateContent request (`native_body`); what
+cannot be expressed raises `TranslationError` naming the field."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from sluicegate.compat.base import TranslationError
+
+# OpenAI parameter -> generationConfig field: https://ai.google.dev/api/generate-content#generationconfig
+GENERATION_FIELDS: Final = {
+    "max_tokens": "maxOutputTokens",
+    "max_completion_tokens": "maxOutputTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "n": "candidateCount",
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+}
+
+# https://ai.google.dev/api/caching#FunctionCallingConfig
+TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+
+IMAGE_TYPES: Final = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "heic": "image/heic",
+    "heif": "image/heif",
+}
+
+ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function": "user"}
+
+
+def _contents(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """System parts, and the other messages as Contents (consecutive turns of one role merged)."""
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}  # tool call id -> function name, for the results that follow
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise TranslationError(f"messages[{i}]: must be an object")
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system += _parts(message.get("content"), f"messages[{i}]")
+            continue
+        if role not in ROLES:
+            raise TranslationError(f"messages[{i}].role: {role!r} cannot be sent to Google AI Studio")
+        if role in ("tool", "function"):
+            parts = [_function_response(message, call_names, f"messages[{i}]")]
+        else:
+            parts = _parts(message.get("content"), f"messages[{i}]")
+        calls = (message.get("tool_calls") or []) if role == "assistant" else []
+        for j, call in enumerate(calls):
+            parts.append(_function_call(call, call_names, f"messages[{i}].tool_calls[{j}]"))
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == ROLES[role]:
+            contents[-1]["parts"] += parts
+        else:
+            contents.append({"role": ROLES[role], "parts": parts})
+    if not contents:
+        raise TranslationError("messages: at least one user or assistant message is required")
+    return system, contents
+
+
+def _parts(content: Any, where: str) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise TranslationError(f"{where}.content: must be a string or a list of parts")
+    return [_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
+
+
+def _part(part: Any, where: str) -> dict[str, Any]:
+    if not isinstance(part, dict):
+        raise TranslationError(f"{where}: must be an object")
+    kind, value = part.get("type"), part.get(str(part.get("type")))
+    if kind in ("text", "refusal") and isinstance(value, str):
+        return {"text": value}
+    if kind == "image_url" and isinstance(url := value.get("url") if isinstance(value, dict) else value, str):
+        return _media(url, where)
+    if kind == "input_audio" and isinstance(value, dict):
+        return {"inlineData": {"mimeType": f"audio/{value.get('format', 'wav')}", "data": value.get("data")}}
+    if kind == "file" and isinstance(value, dict):
+        if isinstance(value.get("file_data"), str):
+            return _media(value["file_data"], where)
+        raise TranslationError(f"{where}.file: only inline file_data can be sent to Google AI Studio")
+    raise TranslationError(f"{where}.type: {kind!r} cannot be sent to Google AI Studio")
+
+
+def _media(url: str, where: str) -> dict[str, Any]:
+    """A data URL as inline bytes; any other URL by reference (https://ai.google.dev/api/caching#FileData)."""
+    if url.startswith("data:"):
+        header, comma, data = url[5:].partition(",")
+        mime_type, _, encoding = header.partition(";")
+        if not comma or encoding != "base64":
+            raise TranslationError(f"{where}: a data URL must be base64 (data:<type>;base64,<data>)")
+        return {"inlineData": {"mimeType": mime_type, "data": data}}
+    file_data = {"fileUri": url}
+    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+    if extension in IMAGE_TYPES:
+        file_data = {"mimeType": IMAGE_TYPES[extension], **file_data}
+    return {"fileData": file_data}
+
+
+def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[str, Any]:
+    function = call.get("function") if isinstance(call, dict) else None
+    if (
+        not isinstance(call, dict)
+        or not isinstance(function, dict)
+        or not isinstance(function.get("name"), str)
+    ):
+        raise TranslationError(f"{where}.function.name: required")
+    try:
+        args = orjson.loads(function.get("arguments") or "{}")
+    except orjson.JSONDecodeError as exc:
+        raise TranslationError(f"{where}.function.arguments: not JSON ({exc})") from exc
+    if isinstance(call.get("id"), str):
+        call_names[call["id"]] = function["name"]
+    return {"functionCall": {"name": function["name"], "args": args}}
+
+
+def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
+    name = call_names.get(message.get("tool_call_id") or "", message.get("name"))
+    if not isinstance(name, str):
+        raise TranslationError(f"{where}.tool_call_id: no earlier assistant tool call has this id")
+    content = message.get("content")
+    text = content if isinstance(content, str) else "".join(p.get("text", "") for p in _parts(content, where))
+    try:
+        result = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        result = text
+    # `response` must be an object (https://ai.google.dev/api/caching#FunctionResponse).
+    response = result if isinstance(result, dict) else {"content": result}
+    return {"functionResponse": {"name": name, "response": response}}
+
+
+def _declarations(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be a list")
+    declarations = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise TranslationError(f"tools[{i}]: only function tools can be sent to Google AI Studio")
+        declaration = {"name": function["name"]}
+        if "description" in function:
+            declaration["description"] = function["description"]
+        if "parameters" in function:  # JSON Schema as OpenAI has it, not Gemini's OpenAPI subset
+            declaration["parametersJsonSchema"] = function["parameters"]
+        declarations.append(declaration)
+    return declarations
+
+
+def _calling_config(choice: Any) -> dict[str, Any]:
+    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
+        return {"mode": TOOL_CHOICE_MODES[choice]}
+    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if not isinstance(name, str):
+        raise TranslationError("tool_choice: must be auto, none, required or a function")
+    return {"mode": "ANY", "allowedFunctionNames": [name]}
+
+
+def _generation_config(payload: dict[str, Any]) -> dict[str, Any]:
+    config = {field: payload[key] for key, field in GENERATION_FIELDS.items() if payload.get(key) is not None}
+    stop = payload.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else stop
+    response_format = payload.get("response_format")
+    response_format = response_format if isinstance(response_format, dict) else {}
+    if response_format.get("type") == "json_object":
+        config["responseMimeType"] = "application/json"
+    elif response_format.get("type") == "json_schema":
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema is not None:
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def native_body(payload: dict[str, Any]) -> dict[str, Any]:
+    """The generateContent body for an OpenAI chat `payload`."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise TranslationError("messages: a non-empty list is required")
+    system, contents = _contents(messages)
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    if payload.get("tools"):
+        body["tools"] = [{"functionDeclarations": _declarations(payload["tools"])}]
+    if payload.get("tool_choice") is not None:
+        body["toolConfig"] = {"functionCallingConfig": _calling_config(payload["tool_choice"])}
+    if generation := _generation_config(payload):
+        body["generationConfig"] = generation
+    return body

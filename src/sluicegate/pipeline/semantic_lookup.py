@@ -1,0 +1,84 @@
+"""What a request asks of the semantic cache (`read_lookup`): whether it applies (gateway setting,
+per-request override), the threshold (the request's own, or the adapted one), the scope, and
+Cache-Control's TTL and bypass (`pipeline.cache_control`, the exact cache's rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluicegate.errors import BadRequest
+from sluicegate.exchange import Exchange, Step
+from sluicegate.pipeline.cache_control import parse_cache_control
+from sluicegate.pipeline.cache_keys import credential_fingerprint
+from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
+from sluicegate.semantic.adaptive import AdaptiveThresholds
+from sluicegate.semantic.scope import Origin, Scoped, read_scope
+
+THRESHOLD_HEADER = "x-semantic-threshold"
+
+SEGMENT_HEADER = "x-semantic-cache-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    scoped: Scoped
+    threshold: float
+    ttl: int
+    gateway: str  # account/slug
+    lookup: bool = True  # Cache-Control (`pipeline.cache_control`): may a stored answer be served?
+    store: bool = True  # may this answer be stored?
+
+
+def _endpoint(step: Step) -> str:
+    """The endpoint part of a scope: streamed or not, one scope; an answer translated into another
+    API's shape (the compat endpoint's) is kept apart from the provider's own answers."""
+    endpoint = step.facts.answer_endpoint or step.route.path
+    return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
+
+
+def _threshold(value: str) -> float:
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise BadRequest(
+            f"{THRESHOLD_HEADER} must be a number between 0 and 1", header=THRESHOLD_HEADER
+        ) from None
+    if not 0.0 <= threshold <= 1.0:
+        raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
+    return threshold
+
+
+def read_lookup(exchange: Exchange, adaptive: AdaptiveThresholds) -> Lookup | None:
+    """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
+    gateway, headers = exchange.gateway, exchange.headers
+    if gateway is None or exchange.method != "POST" or len(exchange.steps) == 0:
+        return None
+    enabled = gateway.settings.semantic_cache_enabled
+    if OVERRIDES_HEADER in headers:
+        enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
+    if not enabled:
+        return None
+    name = f"{exchange.account}/{exchange.gateway_slug}"
+    settings = gateway.settings
+    if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
+        threshold = _threshold(headers[THRESHOLD_HEADER])
+    else:
+        threshold = adaptive.threshold(name, settings.semantic_threshold, settings.semantic_max_error)
+    step = exchange.steps[0]  # a universal request is scoped by its first step
+    if not step.facts.cacheable:
+        return None
+    origin = Origin(
+        gateway=name,
+        provider=step.provider.name,
+        endpoint=_endpoint(step),
+        segment=headers.get(SEGMENT_HEADER) or "_default_",
+        credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
+    )
+    scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
+    if not isinstance(scoped, Scoped):
+        return None
+    control = parse_cache_control(headers.getall("cache-control", []))
+    if not (control.lookup or control.store):
+        return None
+    ttl = settings.cache_ttl if control.max_age is None else control.max_age
+    return Lookup(scoped, threshold, ttl, name, lookup=control.lookup, store=control.store)

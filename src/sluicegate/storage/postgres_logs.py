@@ -1,0 +1,235 @@
+"""The log on PostgreSQL: day partitions of `logs` (made before the first batch that needs one,
+dropped whole by retention), batches written by binary COPY and rolled up in the same transaction,
+reading, counting, deleting and annotating records."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+
+from sluicegate.feedback import Feedback
+from sluicegate.storage.base import LogQuery, LogRecord
+from sluicegate.storage.log_conditions import POSTGRES, log_filter, order_clause
+from sluicegate.storage.postgres_pool import PostgresPool, pg_json, pg_text, quote_identifier, row_count
+
+DAY = 86_400
+_PARTITION_NAME = re.compile(r"^logs_p(\d{8})$")
+_LOG_COLUMNS = [
+    "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
+    "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
+    "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
+    "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
+    "cache_source",
+    "degraded",
+    "unpriced", "feedback", "score",
+    "cache_write_tokens", "token_id", "key_name",
+    "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
+]  # fmt: skip
+_LOG_TYPES = [
+    "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
+    "float8", "float8", "int8", "int8", "int8", "int8",
+    "bool", "float8", "text", "text", "jsonb", "jsonb",
+    "bytea", "bytea", "int4", "jsonb", "float8", "bool", "bool", "text", "text", "bool",
+    "int2", "float8",
+    "int8", "text", "text",
+    "float8", "bool", "float8", "float8", "text", "bool",
+]  # fmt: skip
+_SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
+# The slow path of a batch holding an id already stored: one statement, each column as one array.
+_INSERT_LOGS = (
+    f"INSERT INTO logs ({', '.join(_LOG_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_LOG_TYPES, start=1))
+    + ") ON CONFLICT DO NOTHING RETURNING id, ts"  # the rows stored, for the roll-ups
+)
+
+
+class PostgresLogs(PostgresPool):
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        if not records:
+            return
+        rows = [_log_row(record) for record in records]
+        days = {_day(record.ts) for record in records}
+        async with self._db().acquire() as connection:
+            await self._ensure_partitions(connection, days)
+            try:
+                await self._insert_logs(connection, rows)
+            except asyncpg.CheckViolationError:
+                # "no partition for row": another replica's retention dropped a day we remembered.
+                self._days -= days
+                await self._ensure_partitions(connection, days)
+                await self._insert_logs(connection, rows)
+
+    async def _insert_logs(self, connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Store the rows and add the ones stored to the analytics roll-ups, in one transaction."""
+        try:  # binary COPY: measured 1.5-1.8x the rate of one INSERT … SELECT FROM unnest(…)
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "logs", records=rows, columns=_LOG_COLUMNS, schema_name=self._logs_schema
+                )
+                await connection.execute(self._roll_up, [row[0] for row in rows], [row[1] for row in rows])
+            return
+        except asyncpg.UniqueViolationError:
+            pass
+        # An id already stored (a batch written twice): COPY takes all or nothing, so store the new
+        # ones the slower way, ignoring duplicates as SQLite's INSERT OR IGNORE does; only the rows
+        # stored are rolled up.
+        async with connection.transaction():
+            stored = await connection.fetch(_INSERT_LOGS, *zip(*rows, strict=True))
+            if stored:
+                await connection.execute(
+                    self._roll_up, [row[0] for row in stored], [row[1] for row in stored]
+                )
+
+    async def _ensure_partitions(self, connection: asyncpg.Connection, days: set[int]) -> None:
+        for day in sorted(days - self._days):
+            async with connection.transaction():
+                # IF NOT EXISTS alone races between replicas; the lock makes the check and create one step.
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
+                schema = quote_identifier(self._logs_schema)
+                await connection.execute(
+                    f"CREATE TABLE IF NOT EXISTS {schema}.{_partition_name(day)} PARTITION OF {schema}.logs"
+                    f" FOR VALUES FROM ({day * DAY}) TO ({(day + 1) * DAY})"
+                )
+            self._days.add(day)
+
+    async def _partitions(self, connection: asyncpg.Connection) -> list[tuple[str, int]]:
+        """`(name, day)` of each existing day partition of `logs`, oldest first."""
+        rows = await connection.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = $1::regclass",
+            f"{quote_identifier(self._logs_schema)}.logs",
+        )
+        found = [(row[0], _PARTITION_NAME.match(row[0])) for row in rows]
+        days = [(name, _day_of(match[1])) for name, match in found if match]
+        return sorted(days, key=lambda item: item[1])
+
+    async def drop_logs_before(self, cutoff_ts: float) -> int:
+        """Drop every day partition that ends at or before `cutoff_ts`, in all accounts.
+
+        Whole days only: records of the cutoff's own day stay until the next day's run. Returns the
+        number of records dropped. The analytics roll-ups of those days stay, as SQLite's do when
+        records are deleted: a dashboard still shows the traffic of a day whose records are gone.
+        """
+        cutoff_day = math.floor(cutoff_ts / DAY)
+        dropped = 0
+        async with self._db().acquire() as connection:
+            for name, day in await self._partitions(connection):
+                if day >= cutoff_day:
+                    break
+                async with connection.transaction():
+                    await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
+                    table = f"{quote_identifier(self._logs_schema)}.{name}"
+                    if await connection.fetchval("SELECT to_regclass($1)", table) is not None:
+                        # Not already dropped by another replica's retention run.
+                        dropped += await connection.fetchval(f"SELECT count(*) FROM {table}")
+                        await connection.execute(f"DROP TABLE {table}")
+                self._days.discard(day)
+        return dropped
+
+    async def query_logs(self, query: LogQuery) -> list[LogRecord]:
+        where, args = log_filter(query, POSTGRES)
+        limit = query.limit if query.limit >= 0 else None  # SQLite reads a negative LIMIT as none
+        order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, POSTGRES)
+        sql = f"{_SELECT_LOGS} WHERE {where} {order} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        return [_log_record(row) for row in await self._db().fetch(sql, *args, limit, query.offset)]
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        where, args = log_filter(query, POSTGRES)
+        return int(await self._db().fetchval(f"SELECT count(*) FROM logs WHERE {where}", *args))
+
+    async def delete_matching_logs(self, query: LogQuery) -> int:
+        where, args = log_filter(query, POSTGRES)
+        if query.limit < 0:
+            return row_count(await self._db().execute(f"DELETE FROM logs WHERE {where}", *args))
+        order = order_clause(query.order, POSTGRES)
+        chosen = f"SELECT id, ts FROM logs WHERE {where} {order} LIMIT ${len(args) + 1}"
+        sql = f"DELETE FROM logs WHERE (id, ts) IN ({chosen})"  # ts too: it picks the partition
+        return row_count(await self._db().execute(sql, *args, query.limit))
+
+    async def get_log(self, account: str, log_id: str) -> LogRecord | None:
+        row = await self._db().fetchrow(f"{_SELECT_LOGS} WHERE account = $1 AND id = $2", account, log_id)
+        return _log_record(row) if row else None
+
+    async def annotate_log(
+        self, account: str, gateway: str, log_id: str, change: Feedback
+    ) -> LogRecord | None:
+        where = "account = $1 AND gateway = $2 AND id = $3"
+        async with self._db().acquire() as connection, connection.transaction():
+            # The row lock makes a concurrent PATCH wait, so both metadata merges land.
+            row = await connection.fetchrow(
+                f"SELECT ts, feedback, score, metadata FROM logs WHERE {where} FOR UPDATE",
+                account, gateway, log_id,
+            )  # fmt: skip
+            if row is None:
+                return None
+            feedback, score, metadata = change.apply(row[1], row[2], orjson.loads(row[3]))
+            updated = await connection.fetchrow(
+                f"UPDATE logs SET feedback = $5, score = $6, metadata = $7 WHERE {where} AND ts = $4"
+                f" RETURNING {', '.join(_LOG_COLUMNS)}",
+                account, gateway, log_id, row[0], feedback, score, pg_json(metadata),
+            )  # fmt: skip
+        return _log_record(updated)
+
+    async def delete_logs(
+        self, account: str, gateway: str, before: float | None, keep_newest: int | None
+    ) -> int:
+        """Retention: delete a gateway's records older than `before`, and all but the newest `keep_newest`."""
+        deleted = 0
+        if before is not None:
+            sql = "DELETE FROM logs WHERE account = $1 AND gateway = $2 AND ts < $3"
+            deleted += row_count(await self._db().execute(sql, account, gateway, before))
+        if keep_newest is not None and keep_newest <= 0:
+            sql = "DELETE FROM logs WHERE account = $1 AND gateway = $2"
+            deleted += row_count(await self._db().execute(sql, account, gateway))
+        elif keep_newest is not None:
+            sql = (
+                "DELETE FROM logs WHERE account = $1 AND gateway = $2 AND id < (SELECT id FROM logs"
+                " WHERE account = $1 AND gateway = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)"
+            )
+            deleted += row_count(await self._db().execute(sql, account, gateway, keep_newest - 1))
+        return deleted
+
+    async def count_logs(self, account: str, gateway: str) -> int:
+        sql = "SELECT count(*) FROM logs WHERE account = $1 AND gateway = $2"
+        return int(await self._db().fetchval(sql, account, gateway))
+
+
+def _day(ts: float) -> int:
+    return math.floor(ts / DAY)
+
+
+def _partition_name(day: int) -> str:
+    return "logs_p" + datetime.fromtimestamp(day * DAY, UTC).strftime("%Y%m%d")
+
+
+def _day_of(yyyymmdd: str) -> int:
+    return _day(datetime.strptime(yyyymmdd, "%Y%m%d").replace(tzinfo=UTC).timestamp())
+
+
+def _log_row(record: LogRecord) -> tuple[Any, ...]:
+    return (
+        pg_text(record.id), record.ts, pg_text(record.account), pg_text(record.gateway),
+        pg_text(record.provider), pg_text(record.endpoint), pg_text(record.method), pg_text(record.model),
+        record.stream, record.status,
+        record.latency_ms, record.ttfb_ms, record.tokens_in, record.tokens_out, record.cached_tokens,
+        record.reasoning_tokens, record.usage_estimated, record.cost_usd, pg_text(record.cache_status),
+        pg_text(record.error), pg_json(record.metadata), pg_json(record.request_headers),
+        record.request_body, record.response_body, record.step, pg_json(record.attempts),
+        record.cache_saved_ms, record.rate_limited, record.semantic_hit, pg_text(record.cache_source),
+        pg_text(record.degraded), record.unpriced, record.feedback, record.score,
+        record.cache_write_tokens, pg_text(record.token_id), pg_text(record.key_name),
+        record.semantic_similarity, record.semantic_verified, record.semantic_score,
+        record.saved_usd, pg_text(record.shadow_of), record.shadow_agreed,
+    )  # fmt: skip
+
+
+def _log_record(row: asyncpg.Record) -> LogRecord:
+    values = dict(zip(_LOG_COLUMNS, row, strict=True))
+    for column in ("metadata", "request_headers", "attempts"):
+        values[column] = orjson.loads(values[column])
+    return LogRecord(**values)

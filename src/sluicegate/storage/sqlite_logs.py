@@ -1,0 +1,158 @@
+"""The log on SQLite: writing batches of records (rolled up for analytics in the same
+transaction), reading, counting, deleting and annotating them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sluicegate.feedback import Feedback
+from sluicegate.slices import in_slices
+from sluicegate.storage import sqlite_analytics
+from sluicegate.storage.base import LogQuery, LogRecord
+from sluicegate.storage.log_conditions import SQLITE, log_filter, order_clause
+from sluicegate.storage.sqlite_worker import SqliteWorker
+
+_LOG_COLUMNS = [
+    "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
+    "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens",
+    "usage_estimated", "cost_usd", "cache_status", "error", "metadata", "request_headers",
+    "request_body", "response_body", "step", "attempts", "cache_saved_ms", "rate_limited", "semantic_hit",
+    "cache_source",
+    "degraded",
+    "unpriced", "feedback", "score",
+    "cache_write_tokens", "token_id", "key_name",
+    "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
+]  # fmt: skip
+_INSERT_LOG = (
+    f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
+)
+
+
+class SqliteLogs(SqliteWorker):
+    async def delete_logs(
+        self, account: str, gateway: str, before: float | None, keep_newest: int | None
+    ) -> int:
+        """Retention: delete a gateway's records older than `before`, and all but the newest `keep_newest`."""
+        deleted = 0
+        if before is not None:
+            sql = "DELETE FROM logs WHERE account = ? AND gateway = ? AND ts < ?"
+            deleted += (await self._run(self._db().execute, sql, (account, gateway, before))).rowcount
+        if keep_newest == 0:
+            sql = "DELETE FROM logs WHERE account = ? AND gateway = ?"
+            deleted += (await self._run(self._db().execute, sql, (account, gateway))).rowcount
+        elif keep_newest is not None:
+            sql = (
+                "DELETE FROM logs WHERE account = ? AND gateway = ? AND id < (SELECT id FROM logs"
+                " WHERE account = ? AND gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+            )
+            args = (account, gateway, account, gateway, keep_newest - 1)
+            deleted += (await self._run(self._db().execute, sql, args)).rowcount
+        return int(deleted)
+
+    async def count_logs(self, account: str, gateway: str) -> int:
+        sql = "SELECT count(*) FROM logs WHERE account = ? AND gateway = ?"
+        return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        await self._run(self._insert_logs, records)  # rows are built on the database thread too
+
+    def _insert_logs(self, records: list[LogRecord]) -> None:
+        rows = [_log_row(record) for record in in_slices(records)]
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            last = sqlite_analytics.last_log_rowid(db)
+            db.executemany(_INSERT_LOG, rows)
+            sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def query_logs(self, query: LogQuery) -> list[LogRecord]:
+        where, args = log_filter(query, SQLITE)
+        order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, SQLITE)
+        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} {order} LIMIT ? OFFSET ?"
+        rows = await self._run(lambda: self._db().execute(sql, (*args, query.limit, query.offset)).fetchall())
+        return [_log_record(row) for row in rows]
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        where, args = log_filter(query, SQLITE)
+        sql = f"SELECT count(*) FROM logs WHERE {where}"
+        return int(await self._run(lambda: self._db().execute(sql, args).fetchone()[0]))
+
+    async def delete_matching_logs(self, query: LogQuery) -> int:
+        where, args = log_filter(query, SQLITE)
+        if query.limit < 0:
+            sql, bound = f"DELETE FROM logs WHERE {where}", args
+        else:
+            chosen = f"SELECT id FROM logs WHERE {where} {order_clause(query.order, SQLITE)} LIMIT ?"
+            sql, bound = f"DELETE FROM logs WHERE id IN ({chosen})", [*args, query.limit]
+        return int((await self._run(self._db().execute, sql, bound)).rowcount)
+
+    async def get_log(self, account: str, log_id: str) -> LogRecord | None:
+        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE account = ? AND id = ?"
+        row = await self._run(lambda: self._db().execute(sql, (account, log_id)).fetchone())
+        return _log_record(row) if row else None
+
+    async def annotate_log(
+        self, account: str, gateway: str, log_id: str, change: Feedback
+    ) -> LogRecord | None:
+        return await self._run(self._annotate, (account, gateway, log_id), change)
+
+    def _annotate(self, key: tuple[str, str, str], change: Feedback) -> LogRecord | None:
+        db, where = self._db(), "account = ? AND gateway = ? AND id = ?"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(f"SELECT feedback, score, metadata FROM logs WHERE {where}", key).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return None
+            feedback, score, metadata = change.apply(row[0], row[1], orjson.loads(row[2]))
+            db.execute(
+                f"UPDATE logs SET feedback = ?, score = ?, metadata = ? WHERE {where}",
+                (feedback, score, orjson.dumps(metadata).decode(), *key),
+            )
+            updated = db.execute(f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where}", key).fetchone()
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return _log_record(updated)
+
+
+def _log_row(record: LogRecord) -> tuple[Any, ...]:
+    return (
+        record.id, record.ts, record.account, record.gateway, record.provider, record.endpoint,
+        record.method, record.model, int(record.stream), record.status, record.latency_ms,
+        record.ttfb_ms, record.tokens_in, record.tokens_out, record.cached_tokens,
+        record.reasoning_tokens, int(record.usage_estimated), record.cost_usd, record.cache_status,
+        record.error, orjson.dumps(record.metadata).decode(), orjson.dumps(record.request_headers).decode(),
+        record.request_body, record.response_body, record.step, orjson.dumps(record.attempts).decode(),
+        record.cache_saved_ms, int(record.rate_limited), int(record.semantic_hit), record.cache_source,
+        record.degraded, int(record.unpriced), record.feedback, record.score,
+        record.cache_write_tokens, record.token_id, record.key_name,
+        record.semantic_similarity, _flag(record.semantic_verified), record.semantic_score,
+        record.saved_usd, record.shadow_of, _flag(record.shadow_agreed),
+    )  # fmt: skip
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _log_record(row: tuple[Any, ...]) -> LogRecord:
+    values = dict(zip(_LOG_COLUMNS, row, strict=True))
+    values["stream"] = bool(values["stream"])
+    values["usage_estimated"] = bool(values["usage_estimated"])
+    values["rate_limited"] = bool(values["rate_limited"])
+    values["semantic_hit"] = bool(values["semantic_hit"])
+    values["unpriced"] = bool(values["unpriced"])
+    for name in ("semantic_verified", "shadow_agreed"):
+        values[name] = None if values[name] is None else bool(values[name])
+    values["metadata"] = orjson.loads(values["metadata"])
+    values["request_headers"] = orjson.loads(values["request_headers"])
+    values["attempts"] = orjson.loads(values["attempts"])
+    return LogRecord(**values)

@@ -1,0 +1,93 @@
+"""One Cache-Control parser, one set of rules, for the exact and the semantic cache; the cases they
+used to read differently (whitespace around `=`, repeated max-age, no-cache/no-store on the
+semantic cache, several header lines, quoted values) are pinned here."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from sluicegate.pipeline.cache import ResponseCache
+from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl, parse_cache_control
+from sluicegate.pipeline.semantic import SemanticCache
+from sluicegate.semantic.index import VectorIndex
+from sluicegate.semantic.verify import Verifier
+from sluicegate.storage.cache import MemoryCache
+from tests.pipeline.test_semantic_warm_up import DIMENSIONS, GatedEmbedder, exchange
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["max-age=60"], CacheControl(max_age=60)),
+        (["max-age = 60"], CacheControl(max_age=60)),  # the semantic cache used to ignore this
+        (['max-age="60"'], CacheControl(max_age=60)),  # quoted form (RFC 9111 §5.2)
+        (["Max-Age=60, NO-STORE"], CacheControl(max_age=60, no_store=True)),
+        (
+            ["max-age=60, max-age=120"],
+            CacheControl(max_age=60),
+        ),  # the first counts (exact cache took the last)
+        (["max-age=abc, max-age=90"], CacheControl(max_age=90)),  # an invalid one is ignored
+        (["max-age=-5"], CacheControl()),
+        (["max-age=99999999999"], CacheControl(max_age=MAX_TTL)),
+        (["no-cache", "no-store"], CacheControl(no_cache=True, no_store=True)),  # several lines
+        (["private, max-age=30"], CacheControl(max_age=30)),
+        ([], CacheControl()),
+    ],
+)
+def test_directives(lines: list[str], expected: CacheControl) -> None:
+    assert parse_cache_control(lines) == expected
+
+
+@pytest.mark.parametrize(
+    ("control", "lookup", "store"),
+    [
+        (CacheControl(), True, True),
+        (CacheControl(no_cache=True), False, True),
+        (CacheControl(no_store=True), True, False),
+        (CacheControl(max_age=0), False, False),
+    ],
+)
+def test_what_a_cache_may_do(control: CacheControl, lookup: bool, store: bool) -> None:
+    assert (control.lookup, control.store) == (lookup, store)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["max-age = 120"],
+        ["max-age=120, max-age=600"],
+        ["no-cache"],
+        ["no-store"],
+        ["no-cache", "max-age=200"],
+        ['max-age="150"'],
+    ],
+)
+async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[str]) -> None:
+    headers: CIMultiDict[str] = CIMultiDict([("Cache-Control", line) for line in lines])
+    request = dataclasses.replace(exchange("How do I reset my password?"), headers=CIMultiDictProxy(headers))
+    assert request.gateway is not None
+    settings = request.gateway.settings.model_copy(update={"cache_enabled": True})
+    request.gateway = request.gateway.model_copy(update={"settings": settings})
+    exact = ResponseCache(MemoryCache(1 << 20), 1 << 20, 1.0).decide(request)
+    semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
+    lookup = semantic.decide(request)
+    await semantic.close()
+    assert exact is not None
+    assert lookup is not None
+    assert (exact.ttl, exact.lookup, exact.store) == (lookup.ttl, lookup.lookup, lookup.store)
+    control = parse_cache_control(lines)
+    assert (exact.lookup, exact.store) == (control.lookup, control.store)
+
+
+async def test_max_age_zero_keeps_both_caches_out() -> None:
+    headers = CIMultiDictProxy(CIMultiDict({"Cache-Control": "max-age=0"}))
+    request = dataclasses.replace(exchange("How do I reset my password?"), headers=headers)
+    semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
+    assert semantic.decide(request) is None
+    await semantic.close()
+    exact = ResponseCache(MemoryCache(1 << 20), 1 << 20, 1.0).decide(request)
+    assert exact is not None
+    assert (exact.lookup, exact.store) == (False, False)
