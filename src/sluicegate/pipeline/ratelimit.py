@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
@@ -88,8 +89,9 @@ class RateLimit:
             rules = [*rules, *token.rules]
         if not rules:
             return None
-        facts = [rule_facts(rule) for rule in rules]
-        claims = await self._claims(rules, facts, own, exchange)
+        ruled = _rule_set(rules, own, exchange)
+        facts = ruled.facts
+        claims = await self._claims(rules, ruled, own, exchange)
         try:
             verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
@@ -117,23 +119,65 @@ class RateLimit:
         return verdict, facts
 
     async def _claims(
-        self, rules: Sequence[RateLimitRule], facts: Sequence[RuleFacts], own: int, exchange: Exchange
+        self, rules: Sequence[RateLimitRule], ruled: _RuleSet, own: int, exchange: Exchange
     ) -> list[Claim]:
         """One claim per rule: the gateway's rules (`rules[:own]`), then the token's own."""
-        buckets = [
-            bucket(rule, _key(rule, index, facts[index].fingerprint, own, exchange))
+        buckets = ruled.buckets or [
+            bucket(rule, _key(rule, index, ruled.facts[index].fingerprint, own, exchange))
             for index, rule in enumerate(rules)
         ]
-        metered = [rule for rule in rules if rule.unit != "requests"]
-        if not metered:
+        if not ruled.metered:
             return [Claim(bucket, 1) for bucket in buckets]
-        priced = any(rule.unit == "cost" for rule in metered)
+        priced = ruled.cost_rule is not None
         estimates = await self._estimator.estimate(exchange, priced)
-        if priced:
-            _refuse_unpriced(exchange, estimates, next(rule for rule in metered if rule.unit == "cost"))
+        if ruled.cost_rule is not None:
+            _refuse_unpriced(exchange, estimates, ruled.cost_rule)
         return [
             Claim(bucket, _reservation(rule, estimates)) for rule, bucket in zip(rules, buckets, strict=True)
         ]
+
+
+class _RuleSet(NamedTuple):
+    """What a list of rules alone decides, worked out once per list (a gateway's rules stay one
+    list until its settings change): each rule's facts, whether any counts tokens or cost, the
+    first cost rule (prices are needed), and the buckets when no rule's bucket depends on the
+    request (all scoped to the gateway), else None."""
+
+    facts: tuple[RuleFacts, ...]
+    metered: bool
+    cost_rule: RateLimitRule | None
+    buckets: tuple[Bucket, ...] | None
+
+
+_RULE_SETS: dict[int, tuple[Sequence[RateLimitRule], str, _RuleSet]] = {}
+_RULE_SETS_KEPT = 1024
+
+
+def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _RuleSet:
+    """`rules`' rule set, remembered by the list's identity when they are a gateway's own."""
+    where = f"{exchange.account}/{exchange.gateway_slug}"
+    remembered = own == len(rules)  # a token's rules make a new list per request
+    if remembered:
+        cached = _RULE_SETS.get(id(rules))
+        if cached is not None and cached[0] is rules and cached[1] == where:
+            return cached[2]
+    facts = tuple(rule_facts(rule) for rule in rules)
+    fixed = remembered and all(rule.scope == "gateway" for rule in rules)
+    ruled = _RuleSet(
+        facts,
+        any(rule.unit != "requests" for rule in rules),
+        next((rule for rule in rules if rule.unit == "cost"), None),
+        tuple(
+            bucket(rule, _key(rule, i, facts[i].fingerprint, own, exchange)) for i, rule in enumerate(rules)
+        )
+        if fixed
+        else None,
+    )
+    if remembered:
+        if len(_RULE_SETS) >= _RULE_SETS_KEPT:
+            _RULE_SETS.clear()
+        _RULE_SETS[id(rules)] = (rules, where, ruled)
+    return ruled
 
 
 def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: Exchange) -> str:
@@ -168,8 +212,11 @@ def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
     estimate above the whole limit reserves the limit, so such a request still runs alone."""
     if rule.unit == "requests":
         return 1
-    if rule.unit == "tokens":
-        amount: float = max((e.tokens(rule.reserve) for e in estimates), default=0)
+    if len(estimates) == 1:  # one step: the common case, without a generator
+        only = estimates[0]
+        amount: float = only.tokens(rule.reserve) if rule.unit == "tokens" else only.cost(rule.reserve)
+    elif rule.unit == "tokens":
+        amount = max((e.tokens(rule.reserve) for e in estimates), default=0)
     else:
         amount = max((e.cost(rule.reserve) for e in estimates), default=0.0)
     return min(amount, rule.limit)

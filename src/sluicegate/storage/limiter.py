@@ -222,8 +222,10 @@ class MemoryLimiter:
                 holds.append(Hold(bucket, amount, now, self._hold(bucket, entry)))
             # A fixed window's reset does not move; a sliding one's may start with this request.
             usage = usages[index]
-            usages[index] = (
-                self._usage(bucket, now) if bucket.sliding else usage._replace(used=usage.used + amount)
+            usages[index] = (  # (a named tuple's `_replace` costs three times a new one)
+                self._usage(bucket, now)
+                if bucket.sliding
+                else Usage(bucket, usage.used + amount, usage.reset_after)
             )
         return Verdict(True, tuple(usages), None, tuple(holds))
 
