@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from bench import report, route_plan
+from bench import spool as spool_cost
 from bench.procs import BenchLock, ProcessGroup, StartupError
 from bench.runner import DEFAULT_REDIS_URL, Bench, PreflightError, ScenarioResult, ScenarioSkipped, Settings
 from bench.scenarios import SCENARIOS, Scenario, by_name
@@ -24,6 +25,7 @@ EXIT_RUN_FAILED = 1
 EXIT_SETUP_FAILED = 2
 EXIT_INTERRUPTED = 130
 ROUTE_PLANS = 20_000  # plans timed per route in the report (about a second in all)
+SPOOL_RECORDS = 20_000  # records timed for the spool's cost in the report
 
 
 def duration_scale(raw: str | None) -> float:
@@ -247,11 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         report.render(console, results, report.TARGETS)
     # Routing decisions, in process: no HTTP, so cheap enough to measure after the load is gone.
-    plans = None
+    plans = spooled = None
     if code == EXIT_OK and results:
         plans = route_plan.measure(ROUTE_PLANS)
         console.print("\n[bold]Routing decisions[/bold] (python -m bench.route_plan)")
         for line in route_plan.lines(plans, ROUTE_PLANS):
+            console.print(line, highlight=False, markup=False)
+        spooled = spool_cost.measure(SPOOL_RECORDS)
+        console.print("\n[bold]The log spool's cost per request[/bold] (python -m bench.spool)")
+        for line in spool_cost.lines(spooled, SPOOL_RECORDS):
             console.print(line, highlight=False, markup=False)
     if error:
         console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
@@ -285,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
     }
     extra = {"route_plan_ms": plans} if plans is not None else {}
+    if spooled is not None:
+        extra["spool_ms"] = spooled
     if not results:
         log("nothing measured: no results written")
         return code

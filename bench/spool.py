@@ -78,10 +78,8 @@ def _report(label: str, samples: list[float]) -> float:
     return cuts[49]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=50_000)
-    count = parser.parse_args().count
+def measure(count: int) -> dict[str, dict[str, float]]:
+    """p50 and p99 in ms of the spool's part and of building the record, `count` samples each."""
     exchange = _exchange()
     outcome = Outcome(Usage(input_tokens=180, output_tokens=120), cost_usd=0.0001)
     builder = RecordBuilder(body_limit=256 * 1024)
@@ -89,15 +87,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         spool = Spool(Path(directory), max_bytes=1 << 40)
         spool.open()
-        line = fast_record_line(record)
-        print(f"record line: {len(line)} bytes")
-        spool_p50 = _report(
-            "spool: line + write()", _samples(lambda: spool.append(fast_record_line(record)), count)
-        )
-        _report("build the record (on the loop)", _samples(lambda: builder.build(exchange, outcome), count))
-        spool.close()
-    verdict = "within" if spool_p50 <= BUDGET_MS else "OVER"
-    print(f"budget: ≤ {BUDGET_MS} ms p50 for the spool's part: {verdict}")
+        try:
+            timed = {
+                "spool: line + write()": _samples(lambda: spool.append(fast_record_line(record)), count),
+                "build the record (on the loop)": _samples(lambda: builder.build(exchange, outcome), count),
+            }
+        finally:
+            spool.close()
+    figures = {}
+    for label, samples in timed.items():
+        cuts = statistics.quantiles(samples, n=100)
+        figures[label] = {"p50_ms": cuts[49], "p99_ms": cuts[98]}
+    return figures
+
+
+def lines(figures: dict[str, dict[str, float]], count: int) -> list[str]:
+    """The report's lines, ending with the budget and whether the spool's part keeps it."""
+    shown = [
+        f"{label:34} p50 {f['p50_ms']:.4f} ms  p99 {f['p99_ms']:.4f} ms  ({count} records)"
+        for label, f in figures.items()
+    ]
+    kept = figures["spool: line + write()"]["p50_ms"] <= BUDGET_MS
+    return [*shown, f"budget: ≤ {BUDGET_MS} ms p50 for the spool's part: {'met' if kept else 'NOT met'}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=50_000)
+    count = parser.parse_args().count
+    for line in lines(measure(count), count):
+        print(line)
 
 
 if __name__ == "__main__":
