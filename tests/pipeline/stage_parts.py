@@ -5,6 +5,7 @@ No HTTP server: each stage is called directly."""
 from __future__ import annotations
 
 import time
+
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.exchange import Exchange, Reply
@@ -47,7 +48,9 @@ def make_exchange(
 
 
 def make_gateway(settings: GatewaySettings | None = None, slug: str = SLUG) -> Gateway:
-    return Gateway(account=ACCOUNT, slug=slug, name=slug, settings=settings or GatewaySettings(), created_at=0)
+    return Gateway(
+        account=ACCOUNT, slug=slug, name=slug, settings=settings or GatewaySettings(), created_at=0
+    )
 
 
 class Downstream:

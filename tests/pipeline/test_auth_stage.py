@@ -49,8 +49,8 @@ async def test_a_run_token_passes_in_each_header(database: SqliteDatabase, heade
 async def test_a_token_without_the_run_scope_is_forbidden(database: SqliteDatabase) -> None:
     secret, _ = await stored_token(database, Scope.READ)
     downstream = Downstream()
+    exchange = make_exchange(gateway=CLOSED, headers={"x-sluicegate-token": secret})
     with pytest.raises(Forbidden, match="may not send requests through gateway 'main'"):
-        exchange = make_exchange(gateway=CLOSED, headers={"x-sluicegate-token": secret})
         await authenticate(database)(exchange, downstream)
     assert downstream.seen == []
 
@@ -59,15 +59,15 @@ async def test_a_token_for_other_gateways_or_another_account_is_forbidden(databa
     elsewhere, _ = await stored_token(database, Scope.RUN, gateways=("other",))
     foreign, _ = await stored_token(database, Scope.RUN, account="someone-else")
     for secret in (elsewhere, foreign):
+        exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": secret})
         with pytest.raises(Forbidden):
-            exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": secret})
             await authenticate(database)(exchange, Downstream())
 
 
 async def test_an_unknown_token_is_refused_even_by_an_open_gateway(database: SqliteDatabase) -> None:
     # A sent token is always checked, so per-token limits cannot be dodged with a made-up one.
+    exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": "sg_not-a-real-token"})
     with pytest.raises(Unauthorized, match="invalid, expired or revoked"):
-        exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": "sg_not-a-real-token"})
         await authenticate(database)(exchange, Downstream())
 
 

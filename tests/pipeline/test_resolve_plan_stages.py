@@ -34,7 +34,8 @@ async def test_resolve_finds_the_gateway_and_reads_its_headers(database: SqliteD
     downstream = Downstream()
     await resolve(database)(make_exchange(headers=headers), downstream)
     [exchange] = downstream.seen
-    assert exchange.gateway is not None and exchange.gateway.slug == SLUG
+    assert exchange.gateway is not None
+    assert exchange.gateway.slug == SLUG
     assert exchange.metadata == {"user": "ann", "tier": 2}
     assert (exchange.collect_log, exchange.collect_payload) == (True, False)
 
@@ -87,7 +88,8 @@ async def test_plan_reads_the_body_and_makes_one_step_for_the_named_provider(
     await plan(database)(exchange, downstream)
     [step] = downstream.seen[0].steps
     assert step.provider.name == "anthropic"
-    assert step.body == body and exchange.body == body
+    assert step.body == body
+    assert exchange.body == body
     assert step.facts.model == "claude-haiku-4-5"
     assert step.retry.max_attempts == 3  # the gateway's retry settings
     assert step.headers["x-api-key"] == "sk-ant-client"
