@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import BEHAVIOR_HEADER, CALL, Behavior, FakeUpstream, write_stream
+from tests.fakes.base import BEHAVIOR_HEADER, CALL, Behavior, FakeUpstream, sse_event, write_stream
 
 PROMPT_TEMPLATE_TOKENS = 64
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -83,7 +83,7 @@ class FakeCohere(FakeUpstream):
         if not request[CALL].behavior.no_usage:
             end["usage"] = usage
         start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
-        events = [
+        events: list[dict[str, Any]] = [
             {"id": message_id, "type": "message-start", "delta": {"message": start}},
             {
                 "type": "content-start",
@@ -97,7 +97,7 @@ class FakeCohere(FakeUpstream):
             {"type": "content-end", "index": 0},
             {"type": "message-end", "delta": end},
         ]
-        encoded = [f"event: {e['type']}\ndata: {_dumps(e)}\n\n".encode() for e in events]
+        encoded = [sse_event(str(e["type"]), e) for e in events]
         return await _stream(request, encoded, SSE_HEADERS)
 
     async def _chat_v1(self, request: web.Request) -> web.StreamResponse:
