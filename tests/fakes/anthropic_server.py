@@ -3,7 +3,7 @@
     with FakeAnthropic().serve() as fake:
         client = Anthropic(base_url=fake.base_url, api_key="sk-ant-test")
 
-It shares FakeOpenAI's machinery (recording, `clear()`, pauses, chunk-per-event streaming) and its
+It is built on FakeUpstream (recording, `clear()`, pauses, chunk-per-event streaming) and shares its
 behaviour vocabulary, chosen by `model` or the `x-fake-behavior` header; only the wire format
 differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`.
 
@@ -31,7 +31,6 @@ its words are a cache write the first time the fake sees that system prompt and 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import threading
@@ -41,19 +40,18 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_server import (
+from tests.fakes.base import (
     BEHAVIOR_HEADER,
     CALL,
-    GATE_HEADER,
-    KEY_HEADER,
+    ECHO_WORDS,
     NUMBER,
     Behavior,
     Call,
-    FakeOpenAI,
+    FakeUpstream,
+    sse_event,
 )
 
 API_VERSION_HEADER = "anthropic-version"
-ECHO_WORDS = 64
 DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5-20251001")
 RATE_LIMIT_RESET = "2030-01-01T00:00:01Z"  # fixed, so a direct and a proxied answer are identical
 ERROR_MID_STREAM = web.RequestKey("fake_anthropic_error_mid_stream", bool)
@@ -85,12 +83,13 @@ class Reply:
     usage: dict[str, Any]
 
 
-class FakeAnthropic(FakeOpenAI):
+class FakeAnthropic(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
         """`api_key`, when set, is required as `x-api-key` or `Authorization: Bearer` (else 401)."""
-        super().__init__(models=models, api_key=api_key)
+        super().__init__(api_key=api_key)
+        self.models = tuple(models)
         self._cache_lock = threading.Lock()
         self._cached_prompts: set[str] = set()
 
@@ -99,7 +98,7 @@ class FakeAnthropic(FakeOpenAI):
         return self.server.url  # the SDK adds `/v1/messages` itself
 
     def clear(self) -> None:
-        """As FakeOpenAI's, and forget the prompt cache."""
+        """As every fake's, and forget the prompt cache."""
         super().clear()
         with self._cache_lock:
             self._cached_prompts.clear()
@@ -127,14 +126,14 @@ class FakeAnthropic(FakeOpenAI):
         )
         spec = request.headers.get(BEHAVIOR_HEADER, model)
         behavior = Behavior.parse(spec)
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
-            return _behavior_error(500, model, number)
-        if behavior.error_status is not None:
-            return _behavior_error(behavior.error_status, model, number)
-        gate = request.headers.get(GATE_HEADER, "default")
-        request[CALL] = Call(number, body if isinstance(body, dict) else {"model": model}, behavior, gate)
+        failure = await self.act_out(
+            request, behavior, model, lambda status: _behavior_error(status, model, number)
+        )
+        if failure is not None:
+            return failure
+        request[CALL] = self.call_of(
+            request, number, body if isinstance(body, dict) else {"model": model}, behavior
+        )
         request[ERROR_MID_STREAM] = "error-mid-stream" in spec.lower()
         return await handler(request)
 
@@ -286,8 +285,7 @@ def _behavior_error(status: int, model: str, number: int) -> web.Response:
 
 
 def _event(payload: dict[str, Any]) -> bytes:
-    data = json.dumps(payload, separators=(",", ":"))
-    return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+    return sse_event(payload["type"], payload)
 
 
 def _stream_events(message: dict[str, Any], *, with_usage: bool) -> list[bytes]:

@@ -11,14 +11,11 @@ came with it.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 
-from tests.fakes.server_thread import ServerThread
+from tests.fakes.base import FakeUpstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +25,17 @@ class Arrival:
     headers: dict[str, str]
 
 
-class Canary:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._arrivals: list[Arrival] = []
-        self._server: ServerThread | None = None
+class Canary(FakeUpstream):
+    """Answers anything with 200 and keeps each request's raw path (`arrivals`), as sent."""
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the canary is not serving; use `with Canary().serve() as canary:`")
-        return self._server.url
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrivals: list[Arrival] = []
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._record_arrival)
+        return app
 
     @property
     def arrivals(self) -> list[Arrival]:
@@ -49,24 +46,8 @@ class Canary:
     def paths(self) -> list[str]:
         return [arrival.raw_path for arrival in self.arrivals]
 
-    def serve(self) -> Self:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._record)
-        self._server = ServerThread(app).start()
-        return self
-
-    async def _record(self, request: web.Request) -> web.Response:
+    async def _record_arrival(self, request: web.Request) -> web.Response:
         await request.read()
         with self._lock:
             self._arrivals.append(Arrival(request.method, request.raw_path, dict(request.headers)))
         return web.json_response({"ok": True})
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None

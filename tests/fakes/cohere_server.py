@@ -5,9 +5,9 @@
 
 Routes: `POST /v2/chat` (JSON, or SSE events when `stream` is true), `POST /v1/chat` (JSON, or one
 JSON object per line), `POST /v2/embed`. Behaviour is chosen by the request's `model` or an
-`x-fake-behavior` header, with FakeOpenAI's vocabulary: `error-<status>` and `rate-limited` answer
-Cohere's `{"id", "message"}` errors, `slow-<ms>`, `drop-mid-stream`, and `no-usage` (streams end
-without usage). Any other model succeeds.
+`x-fake-behavior` header, with FakeUpstream's vocabulary: `error-<status>` and `rate-limited`
+answer Cohere's `{"id", "message"}` errors, `slow-<ms>`, `fail-<n>-then-ok`, `drop-mid-stream`, and
+`no-usage` (streams end without usage). Any other model succeeds.
 
 Answers are deterministic: the reply is "echo: <last user text>", cut to `max_tokens` words (finish
 reason MAX_TOKENS). A token is a word; billed input tokens are the words of all messages, and
@@ -16,18 +16,13 @@ reason MAX_TOKENS). A token is a word; billed input tokens are the words of all 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_server import BEHAVIOR_HEADER, Behavior, RecordedRequest
-from tests.fakes.server_thread import ServerThread
+from tests.fakes.base import BEHAVIOR_HEADER, CALL, Behavior, FakeUpstream, sse_event, write_stream
 
 PROMPT_TEMPLATE_TOKENS = 64
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -41,57 +36,11 @@ ERRORS = {
     503: "service unavailable, please try again later",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BEHAVIOR = web.RequestKey("fake_cohere_behavior", Behavior)
-BODY = web.RequestKey("fake_cohere_body", dict)
-NUMBER = web.RequestKey("fake_cohere_number", int)
 
 
-class FakeCohere:
-    def __init__(self, *, api_key: str | None = None) -> None:
-        """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401)."""
-        self.api_key = api_key
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._server: ServerThread | None = None
-
-    def serve(self) -> Self:
-        self._server = ServerThread(self.build_app()).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.serve()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server's root, as every fake names it."""
-        return self.base_url
-
-    @property
-    def base_url(self) -> str:
-        """Stands for `https://api.cohere.ai`: the SDKs add `/v2/chat` and the like."""
-        if self._server is None:
-            raise RuntimeError("FakeCohere is not serving; use `with FakeCohere().serve() as fake:`")
-        return self._server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def clear(self) -> None:
-        """Forget requests; ids start again at 1."""
-        with self._lock:
-            self._requests.clear()
+class FakeCohere(FakeUpstream):
+    """The fake upstream; `api_key`, when set, is required as `Authorization: Bearer <key>` (else
+    401). `base_url` stands for `https://api.cohere.ai`: the SDKs add `/v2/chat` and the like."""
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -102,23 +51,7 @@ class FakeCohere:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        entry = RecordedRequest(
-            request.method,
-            request.path,
-            request.query_string,
-            dict(request.headers),
-            raw,
-            body,
-            time.monotonic(),
-        )
-        with self._lock:
-            self._requests.append(entry)
-            request[NUMBER] = len(self._requests)
+        number, body = await self._record(request)
         if request.match_info.http_exception is not None:
             return _error(404, f"route not found: {request.path}")
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -127,19 +60,15 @@ class FakeCohere:
             return _error(400, "invalid request: could not parse the request body as JSON")
         model = str(body.get("model", ""))
         behavior = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, model))
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.error_status is not None:
-            status = behavior.error_status
-            response = _error(status, ERRORS.get(status, f"fake upstream error {status}").format(model=model))
-            if status == 429:
-                response.headers["Retry-After"] = "1"
-            return response
-        request[BEHAVIOR], request[BODY] = behavior, body
+        if (
+            failure := await self.act_out(request, behavior, model, lambda s: _behavior_error(s, model))
+        ) is not None:
+            return failure
+        request[CALL] = self.call_of(request, number, body, behavior)
         return await handler(request)
 
     async def _chat_v2(self, request: web.Request) -> web.StreamResponse:
-        body, number = request[BODY], request[NUMBER]
+        body, number = request[CALL].body, request[CALL].number
         messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
         pieces, finish = _reply(_last_user_text(messages), body.get("max_tokens"))
         usage = _usage(sum(len(_text(m.get("content")).split()) for m in messages), len(pieces))
@@ -151,10 +80,10 @@ class FakeCohere:
                 {"id": message_id, "message": message, "finish_reason": finish, "usage": usage}
             )
         end: dict[str, Any] = {"finish_reason": finish}
-        if not request[BEHAVIOR].no_usage:
+        if not request[CALL].behavior.no_usage:
             end["usage"] = usage
         start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
-        events = [
+        events: list[dict[str, Any]] = [
             {"id": message_id, "type": "message-start", "delta": {"message": start}},
             {
                 "type": "content-start",
@@ -168,11 +97,11 @@ class FakeCohere:
             {"type": "content-end", "index": 0},
             {"type": "message-end", "delta": end},
         ]
-        encoded = [f"event: {e['type']}\ndata: {_dumps(e)}\n\n".encode() for e in events]
+        encoded = [sse_event(str(e["type"]), e) for e in events]
         return await _stream(request, encoded, SSE_HEADERS)
 
     async def _chat_v1(self, request: web.Request) -> web.StreamResponse:
-        body, number = request[BODY], request[NUMBER]
+        body, number = request[CALL].body, request[CALL].number
         message = str(body.get("message", ""))
         history = [m for m in body.get("chat_history") or () if isinstance(m, dict)]
         pieces, finish = _reply(message, body.get("max_tokens"))
@@ -194,7 +123,7 @@ class FakeCohere:
         }
         if not body.get("stream"):
             return web.json_response(answer)
-        if request[BEHAVIOR].no_usage:
+        if request[CALL].behavior.no_usage:
             answer = {**answer, "meta": {"api_version": meta["api_version"]}}
         events = [
             {"is_finished": False, "event_type": "stream-start", "generation_id": generation_id},
@@ -205,7 +134,7 @@ class FakeCohere:
         return await _stream(request, encoded, {"Content-Type": "application/stream+json"})
 
     async def _embed_v2(self, request: web.Request) -> web.StreamResponse:
-        body, number = request[BODY], request[NUMBER]
+        body, number = request[CALL].body, request[CALL].number
         texts = [str(t) for t in body.get("texts") or ()]
         vectors = [[round(len(word) / 10, 3) for word in (t.split() + [""] * 4)[:4]] for t in texts]
         meta = {
@@ -224,18 +153,8 @@ class FakeCohere:
 
 async def _stream(request: web.Request, events: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
     """Each event its own chunk; drop-mid-stream aborts the connection after the second content event."""
-    response = web.StreamResponse(headers=headers)
-    await response.prepare(request)
-    try:
-        for index, event in enumerate(events):
-            if request[BEHAVIOR].drop_mid_stream and index == 4 and request.transport:
-                request.transport.abort()
-                return response
-            await response.write(event)
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client hung up
-    return response
+    drop_at = 4 if request[CALL].behavior.drop_mid_stream else None
+    return await write_stream(request, events, headers, drop_at=drop_at)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -243,6 +162,13 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response(
         {"id": "00000000-0000-4000-8000-00000000e000", "message": message}, status=status
     )
+
+
+def _behavior_error(status: int, model: str) -> web.Response:
+    response = _error(status, ERRORS.get(status, f"fake upstream error {status}").format(model=model))
+    if status == 429:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _dumps(value: Any) -> str:

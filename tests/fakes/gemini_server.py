@@ -10,11 +10,12 @@ Methods: generateContent, streamGenerateContent (SSE with `?alt=sse`, else a JSO
 by piece), countTokens, and on AI Studio embedContent and batchEmbedContents.
 
 Behaviour is chosen by the model in the path, or by an `x-fake-behavior` header that wins over it,
-with FakeOpenAI's vocabulary (tests/fakes/openai_server.py):
+with FakeUpstream's vocabulary (tests/fakes/base.py):
 
     error-<status>     that status with Google's error JSON (400, 401, 403, 404, 429, 500, 503, …)
     rate-limited       429 RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo details
     slow-<ms>          wait that long before answering (streams: before the headers)
+    fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two chunks of a stream, then abort the TCP connection
     no-usage           leave usageMetadata out of every response, streamed or not
     wrong-shape        `candidates` a count instead of a list, streamed or not
@@ -30,21 +31,16 @@ report THOUGHT_TOKENS thoughtsTokenCount. Response ids count calls; Vertex's cre
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_server import BEHAVIOR_HEADER, Behavior, RecordedRequest, _embedding
-from tests.fakes.server_thread import ServerThread
+from tests.fakes.base import BEHAVIOR_HEADER, ECHO_WORDS, Behavior, FakeUpstream, sse_data, write_stream
+from tests.fakes.openai_server import _embedding
 
-ECHO_WORDS = 64
 CACHED_TOKENS = 1024
 THOUGHT_TOKENS = 12
 EMBEDDING_DIMENSIONS = 768
@@ -109,57 +105,15 @@ class Call:
 CALL = web.RequestKey("fake_gemini_call", Call)
 
 
-class FakeGemini:
-    """The fake upstream; a context manager that serves on loopback while open."""
+class FakeGemini(FakeUpstream):
+    """The fake upstream; a context manager that serves on loopback while open. Its `base_url` is
+    the host root: both APIs put their version first in the path."""
 
     def __init__(self, *, api_key: str | None = None, access_token: str | None = None) -> None:
         """`api_key`, when set, is required on AI Studio paths as `x-goog-api-key` or `?key=`;
         `access_token`, when set, is required on Vertex paths as `Authorization: Bearer <token>`."""
-        self.api_key = api_key
+        super().__init__(api_key=api_key)
         self.access_token = access_token
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._server: ServerThread | None = None
-
-    def serve(self) -> Self:
-        self._server = ServerThread(self.build_app()).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.serve()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server's root, as every fake names it."""
-        return self.base_url
-
-    @property
-    def base_url(self) -> str:
-        """The host root: both APIs put their version first in the path."""
-        if self._server is None:
-            raise RuntimeError("FakeGemini is not serving; use `with FakeGemini().serve() as fake:`")
-        return self._server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request received so far, oldest first."""
-        with self._lock:
-            return list(self._requests)
-
-    def clear(self) -> None:
-        """Forget requests; response ids start again at 000001."""
-        with self._lock:
-            self._requests.clear()
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -187,10 +141,14 @@ class FakeGemini:
             message = "Invalid JSON payload received. Unexpected token."
             return _error(400, "INVALID_ARGUMENT", message, wrap)
         behavior = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, model))
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.error_status is not None:
-            return _behavior_error(behavior.error_status, model, info["version"], vertex=vertex, wrap=wrap)
+        failure = await self.act_out(
+            request,
+            behavior,
+            model,
+            lambda status: _behavior_error(status, model, info["version"], vertex=vertex, wrap=wrap),
+        )
+        if failure is not None:
+            return failure
         request[CALL] = Call(number, info["version"], model, method, vertex, sse, body, behavior)
         return await handler(request)
 
@@ -219,26 +177,6 @@ class FakeGemini:
             message = "API key not valid. Please pass a valid API key."
             return _error(400, "INVALID_ARGUMENT", message, wrap, details)
         return None
-
-    async def _record(self, request: web.Request) -> tuple[int, Any]:
-        received_at = time.monotonic()
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        entry = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query_string=request.query_string,
-            headers=dict(request.headers),
-            body=raw,
-            json=body,
-            received_at=received_at,
-        )
-        with self._lock:
-            self._requests.append(entry)
-            return len(self._requests), body
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
@@ -335,26 +273,14 @@ async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
         for n, piece in enumerate(pieces)
     ]
     if call.sse:
-        encoded = [
-            b"data: " + json.dumps(chunk, separators=(",", ": ")).encode() + SSE_END for chunk in chunks
-        ]
+        encoded = [sse_data(chunk, separators=(",", ": "), end=SSE_END) for chunk in chunks]
         headers = {"Content-Type": "text/event-stream", "Content-Disposition": "attachment"}
     else:
         pretty = [json.dumps(chunk, indent=2).encode() for chunk in chunks]
         encoded = [b"[" + pretty[0], *(b"\n,\r\n" + piece for piece in pretty[1:]), b"\n]"]
         headers = {"Content-Type": JSON_TYPE}
-    response = web.StreamResponse(headers=headers)
-    try:
-        await response.prepare(request)
-        for index, event in enumerate(encoded):
-            if call.behavior.drop_mid_stream and index == 2 and request.transport:
-                request.transport.abort()  # no terminating chunk: the client sees a broken body
-                return response
-            await response.write(event)
-        await response.write_eof()
-    except ConnectionResetError:
-        return response  # the client hung up; there is no one left to answer
-    return response
+    drop_at = 2 if call.behavior.drop_mid_stream else None
+    return await write_stream(request, encoded, headers, drop_at=drop_at)
 
 
 def _json(document: Any, status: int = 200) -> web.Response:

@@ -28,7 +28,6 @@ only when `parameters.details` is true, `prefill` only with `decoder_input_detai
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,21 +36,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from tests.fakes.openai_server import (
-    BEHAVIOR_HEADER,
-    CALL,
-    GATE_HEADER,
-    KEY_HEADER,
-    NUMBER,
-    Behavior,
-    Call,
-    FakeOpenAI,
-)
+from tests.fakes.base import BEHAVIOR_HEADER, CALL, ECHO_WORDS, NUMBER, Behavior
+from tests.fakes.openai_server import FakeOpenAI
 
 MODELS_PREFIX = "/hf-inference/models"
 DEFAULT_MODELS = ("bigcode/starcoder", "meta-llama/Llama-3.1-8B-Instruct")
 DEFAULT_MAX_NEW_TOKENS = 20
-ECHO_WORDS = 64
 VOCABULARY = 32_000
 LOGPROB = -0.5
 BOS = {"id": 1, "text": "<s>", "logprob": None}
@@ -118,15 +108,13 @@ class FakeHuggingFace(FakeOpenAI):
             return _behavior_error(400, model, chat)
         spec = request.headers.get(BEHAVIOR_HEADER, model.rsplit("/", 1)[-1].partition(":")[0])
         behavior = Behavior.parse(spec)
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
-            return _behavior_error(500, model, chat)
-        if behavior.error_status is not None:
-            return _behavior_error(behavior.error_status, model, chat)
-        gate = request.headers.get(GATE_HEADER, "default")
+        failure = await self.act_out(
+            request, behavior, model, lambda status: _behavior_error(status, model, chat)
+        )
+        if failure is not None:
+            return failure
         # TGI serves one model whatever the body names; FakeOpenAI's chat echoes `model` back.
-        request[CALL] = Call(number, {**body, "model": body.get("model") or model}, behavior, gate)
+        request[CALL] = self.call_of(request, number, {**body, "model": body.get("model") or model}, behavior)
         return await handler(request)
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
@@ -180,6 +168,7 @@ def _behavior_error(status: int, model: str, chat: bool) -> web.Response:
 
 
 def _data(payload: dict[str, Any]) -> bytes:
+    # TGI writes `data:` with no space after the colon, unlike base.sse_data.
     return b"data:" + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 

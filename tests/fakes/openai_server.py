@@ -36,9 +36,7 @@ count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each w
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import email.parser
 import email.policy
 import hashlib
@@ -46,26 +44,44 @@ import json
 import math
 import re
 import struct
-import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server_thread import Latch, ServerThread
+from tests.fakes.base import (
+    BEHAVIOR_HEADER,
+    CALL,
+    ECHO_WORDS,
+    GATE_HEADER,
+    KEY_HEADER,
+    NUMBER,
+    Behavior,
+    Call,
+    FakeUpstream,
+    Pause,
+    RecordedRequest,
+    sse_data,
+    sse_event,
+)
 
-BEHAVIOR_HEADER = "x-fake-behavior"
-KEY_HEADER = "x-fake-key"
-GATE_HEADER = "x-fake-gate"
+# Re-exported: the fakes and tests that import these from here keep working.
+__all__ = [
+    "BEHAVIOR_HEADER",
+    "CALL",
+    "GATE_HEADER",
+    "KEY_HEADER",
+    "NUMBER",
+    "Behavior",
+    "Call",
+    "FakeOpenAI",
+    "Pause",
+    "RecordedRequest",
+]
+
 CREATED = 1_700_000_000
-GATE_TIMEOUT = 10.0
-ECHO_WORDS = 64
 EMBEDDING_DIMENSIONS = 1536
 DEFAULT_MODELS = ("gpt-4o", "gpt-4o-mini", "text-embedding-3-small")
-SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 # status -> (type, code, message) as OpenAI sends them; a bad key is an invalid_request_error there.
 ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -92,85 +108,7 @@ ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it; `received_at` is `time.monotonic()`."""
-
-    method: str
-    path: str
-    query_string: str
-    headers: dict[str, str]
-    body: bytes
-    json: Any
-    received_at: float
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """Case-insensitive header lookup."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers.items() if key.lower() == wanted), default)
-
-
-@dataclass(frozen=True)
-class Behavior:
-    error_status: int | None = None
-    retry_after_ms: int | None = None
-    slow_ms: int = 0
-    fail_first: int = 0
-    drop_mid_stream: bool = False
-    no_usage: bool = False
-    pause_stream: bool = False
-    wrong_shape: bool = False  # answer 200 in a shape the wire format does not have (fakes that say so)
-    cached: int = 0
-    reasoning: int = 0
-
-    @classmethod
-    def parse(cls, spec: str) -> Behavior:
-        """Read the vocabulary above; unknown tokens (plain model names) mean success."""
-        behavior = cls()
-        for token in (part.strip().lower() for part in spec.split(",")):
-            number = int(digits[0]) if (digits := re.findall(r"\d+", token)) else 0
-            if re.fullmatch(r"error-\d{3}", token):
-                behavior = replace(behavior, error_status=number)
-            elif token == "rate-limited":
-                behavior = replace(behavior, error_status=429)
-            elif re.fullmatch(r"retry-after-ms-\d+", token):
-                behavior = replace(behavior, retry_after_ms=number)
-            elif re.fullmatch(r"slow-\d+", token):
-                behavior = replace(behavior, slow_ms=number)
-            elif re.fullmatch(r"cached-\d+", token):
-                behavior = replace(behavior, cached=number)
-            elif re.fullmatch(r"reasoning-\d+", token):
-                behavior = replace(behavior, reasoning=number)
-            elif re.fullmatch(r"fail-\d+-then-ok", token):
-                behavior = replace(behavior, fail_first=number)
-            elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape"):
-                behavior = replace(behavior, **{token.replace("-", "_"): True})
-        return behavior
-
-
-@dataclass(frozen=True)
-class Call:
-    """What a handler needs about the request it answers."""
-
-    number: int
-    body: dict[str, Any]
-    behavior: Behavior
-    gate: str
-
-
-@dataclass
-class Pause:
-    """A pause-stream rendezvous: the fake sets `chunk_sent`, the test sets `gate` (release)."""
-
-    chunk_sent: Latch = field(default_factory=Latch)
-    gate: Latch = field(default_factory=Latch)
-
-
-CALL = web.RequestKey("fake_openai_call", Call)
-NUMBER = web.RequestKey("fake_openai_number", int)
-
-
-class FakeOpenAI:
+class FakeOpenAI(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
     def __init__(
@@ -182,90 +120,16 @@ class FakeOpenAI:
     ) -> None:
         """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401);
         `key_behaviors` maps a bearer key to the behaviour its requests get."""
+        super().__init__(api_key=api_key)
         self.models = tuple(models)
-        self.api_key = api_key
         self.key_behaviors = dict(key_behaviors or {})
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._failures: dict[str, int] = {}
-        self._pauses: dict[str, Pause] = {}
-        self._stopping = False
-        self._server: ServerThread | None = None
         # Chat answers "echo: <last user text>" unless a test sets this: the answer's text instead
         # (e.g. a model that has changed its mind since an answer was cached).
         self.answer: Callable[[str], str] | None = None
 
-    def serve(self) -> Self:
-        self._stopping = False
-        self._server = ServerThread(self.build_app()).start()
-        return self
-
-    def stop(self) -> None:
-        # Open every gate, and any made from now on, so no paused stream holds up the shutdown.
-        with self._lock:
-            self._stopping = True
-            pauses = list(self._pauses.values())
-        for pause in pauses:
-            pause.gate.set()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.serve()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def server(self) -> ServerThread:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not serving; use `with FakeOpenAI().serve() as fake:`")
-        return self._server
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
     @property
     def base_url(self) -> str:
         return self.server.url + "/v1"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request received so far, oldest first."""
-        with self._lock:
-            return list(self._requests)
-
-    def clear(self) -> None:
-        """Forget requests, fail-n counters and pauses; ids start again at 000001."""
-        with self._lock:
-            self._requests.clear()
-            self._failures.clear()
-            dropped, self._pauses = list(self._pauses.values()), {}
-        for pause in dropped:
-            pause.gate.set()  # a stream still paused on a forgotten gate must not wait 10 s
-
-    def pause(self, name: str = "default") -> Pause:
-        with self._lock:
-            pause = self._pauses.setdefault(name, Pause())
-            if self._stopping:
-                pause.gate.set()
-            return pause
-
-    @property
-    def gates(self) -> dict[str, Latch]:
-        with self._lock:
-            return {name: pause.gate for name, pause in self._pauses.items()}
-
-    @property
-    def first_chunk_sent(self) -> Latch:
-        return self.pause("default").chunk_sent
-
-    def release(self, name: str = "default") -> None:
-        self.pause(name).gate.set()
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -297,14 +161,14 @@ class FakeOpenAI:
         behavior = Behavior.parse(
             request.headers.get(BEHAVIOR_HEADER) or self.key_behaviors.get(bearer, model)
         )
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
-            return _behavior_error(500, model)
-        if behavior.error_status is not None:
-            return _behavior_error(behavior.error_status, model, behavior.retry_after_ms)
-        gate = request.headers.get(GATE_HEADER, "default")
-        request[CALL] = Call(number, body if isinstance(body, dict) else {"model": model}, behavior, gate)
+        failure = await self.act_out(
+            request, behavior, model, lambda status: _behavior_error(status, model, behavior.retry_after_ms)
+        )
+        if failure is not None:
+            return failure
+        request[CALL] = self.call_of(
+            request, number, body if isinstance(body, dict) else {"model": model}, behavior
+        )
         return await handler(request)
 
     def _reject(self, request: web.Request, body: Any) -> web.Response | None:
@@ -323,30 +187,12 @@ class FakeOpenAI:
             return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
         return None
 
-    async def _record(self, request: web.Request) -> tuple[int, Any]:
-        received_at = time.monotonic()
-        raw = await request.read()
+    def parse_body(self, content_type: str, raw: bytes) -> Any:
+        """JSON, or a multipart form's fields (the transcription endpoint takes one)."""
         try:
-            body = json.loads(raw) if raw else None
+            return json.loads(raw) if raw else None
         except ValueError:
-            body = _form(request.headers.get("Content-Type", ""), raw)
-        entry = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query_string=request.query_string,
-            headers=dict(request.headers),
-            body=raw,
-            json=body,
-            received_at=received_at,
-        )
-        with self._lock:
-            self._requests.append(entry)
-            return len(self._requests), body
-
-    def _fails(self, key: str, first: int) -> bool:
-        with self._lock:
-            self._failures[key] = self._failures.get(key, 0) + 1
-            return self._failures[key] <= first
+            return _form(content_type, raw)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
@@ -382,7 +228,7 @@ class FakeOpenAI:
         chunks.append({**head, "choices": [_delta_choice({}, finish)]})
         if include_usage and not call.behavior.no_usage:
             chunks.append({**head, "choices": [], "usage": usage})
-        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        events = [sse_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
         return await self._stream(request, call, events, first_content=0)
 
     async def _tool_call(self, request: web.Request, call: Call, tool: dict[str, Any]) -> web.StreamResponse:
@@ -418,7 +264,7 @@ class FakeOpenAI:
         chunks.append({**head, "choices": [_delta_choice({}, "tool_calls")]})
         if include_usage and not call.behavior.no_usage:
             chunks.append({**head, "choices": [], "usage": usage})
-        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        events = [sse_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
         return await self._stream(request, call, events, first_content=0)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -441,7 +287,7 @@ class FakeOpenAI:
         )
         if (call.body.get("stream_options") or {}).get("include_usage") and not call.behavior.no_usage:
             chunks.append({**head, "choices": [], "usage": usage})
-        events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        events = [sse_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
         return await self._stream(request, call, events, first_content=0)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
@@ -529,7 +375,7 @@ class FakeOpenAI:
             },
         ]
         encoded = [
-            _event(str(event["type"]), {**event, "sequence_number": n}) for n, event in enumerate(events)
+            sse_event(str(event["type"]), {**event, "sequence_number": n}) for n, event in enumerate(events)
         ]
         return await self._stream(request, call, encoded, first_content=4)
 
@@ -578,32 +424,6 @@ class FakeOpenAI:
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(_model(request.match_info["model_id"]))
-
-    async def _stream(
-        self, request: web.Request, call: Call, events: Sequence[bytes], first_content: int
-    ) -> web.StreamResponse:
-        """Write each SSE event as its own chunk, so a pause between two is real on the wire."""
-        # Made before chunk 1 leaves, so a test that saw chunk 1 always finds this gate.
-        pause = self.pause(call.gate) if call.behavior.pause_stream else None
-        response = web.StreamResponse(headers=SSE_HEADERS)
-        try:
-            await response.prepare(request)
-            for index, event in enumerate(events):
-                if call.behavior.drop_mid_stream and index == first_content + 2 and request.transport:
-                    # No terminating chunk: the client sees a broken body, as when an upstream dies.
-                    request.transport.abort()
-                    return response
-                await response.write(event)
-                if pause is not None and index == first_content:
-                    pause.chunk_sent.set()
-                    # A test that never releases must not hang the suite.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(GATE_TIMEOUT):
-                            await pause.gate.wait_async()
-            await response.write_eof()
-        except ConnectionResetError:
-            return response  # the client hung up; there is no one left to answer
-        return response
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
@@ -658,14 +478,6 @@ def _form(content_type: str, raw: bytes) -> dict[str, Any] | None:
         if isinstance(name, str) and isinstance(payload, bytes):
             fields[name] = payload if part.get_filename() else payload.decode()
     return fields
-
-
-def _data(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-
-
-def _event(kind: str, payload: dict[str, Any]) -> bytes:
-    return f"event: {kind}\n".encode() + _data(payload)
 
 
 def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -28,14 +28,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.server_thread import ServerThread
+from tests.fakes.base import FakeUpstream
 
 CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 AUDIO_BYTES_PER_TOKEN = 100
@@ -62,36 +60,18 @@ class _State:
     responses: int = 0
 
 
-class FakeRealtime:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._connections: list[Connection] = []
-        self._server: ServerThread | None = None
+class FakeRealtime(FakeUpstream):
+    """Records WebSocket sessions (`connections`) rather than HTTP requests."""
 
-    def serve(self) -> Self:
+    def __init__(self) -> None:
+        super().__init__()
+        self._connections: list[Connection] = []
+
+    def build_app(self) -> web.Application:
         app = web.Application()
         for path in ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime"):
             app.router.add_get(path, self._session)
-        self._server = ServerThread(app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.serve()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "not serving"
-        return self._server.url
+        return app
 
     @property
     def base_url(self) -> str:

@@ -7,8 +7,8 @@ It serves predictions (https://replicate.com/docs/reference/http#predictions.cre
 (`POST /v1/predictions`, `/v1/models/{owner}/{name}/predictions`,
 `/v1/deployments/{owner}/{name}/predictions`), get and cancel, and each prediction's output stream
 at `/streams/{id}` — the stand-in for stream.replicate.com, another host in the real API
-(https://replicate.com/docs/topics/predictions/streaming). It shares FakeOpenAI's recording,
-`clear()` and chunk-per-event streaming, and its behaviour vocabulary, chosen by the model's name
+(https://replicate.com/docs/topics/predictions/streaming). It is built on FakeUpstream (recording,
+`clear()`, chunk-per-event streaming) and shares its behaviour vocabulary, chosen by the model's name
 (`fake/rate-limited`) or the `x-fake-behavior` header. Errors are Replicate's problem details,
 `{"title", "detail", "status"}`.
 
@@ -18,7 +18,7 @@ at `/streams/{id}` — the stand-in for stream.replicate.com, another host in th
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    the output stream sends two pieces, then aborts the TCP connection
     no-usage           finished predictions report `predict_time` only, no token counts
-    pause-stream       as FakeOpenAI, on the output stream
+    pause-stream       as FakeUpstream's, on the output stream
 
 A prediction created with `Prefer: wait` answers finished ("succeeded"); without it, "starting",
 and the next `GET` finds it finished. Output is "echo: <input.prompt>" as a list of word pieces (at
@@ -29,7 +29,6 @@ call number, so `clear()` makes a direct and a proxied answer identical.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,19 +36,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_server import (
-    BEHAVIOR_HEADER,
-    CALL,
-    GATE_HEADER,
-    KEY_HEADER,
-    NUMBER,
-    Behavior,
-    Call,
-    FakeOpenAI,
-)
+from tests.fakes.base import BEHAVIOR_HEADER, CALL, ECHO_WORDS, NUMBER, Behavior, FakeUpstream
 
 DEFAULT_MODELS = ("meta/meta-llama-3-8b-instruct", "meta/meta-llama-3-70b-instruct")
-ECHO_WORDS = 64
 CREATED_AT = "2024-07-01T10:00:00.000000Z"
 COMPLETED_AT = "2024-07-01T10:00:01.250000Z"
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
@@ -71,12 +60,13 @@ ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-class FakeReplicate(FakeOpenAI):
+class FakeReplicate(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
         """`api_key`, when set, is required as `Authorization: Bearer <key>` or `Token <key>`."""
-        super().__init__(models=models, api_key=api_key)
+        super().__init__(api_key=api_key)
+        self.models = tuple(models)
         self._predictions_lock = threading.Lock()
         self._predictions: dict[str, dict[str, Any]] = {}
 
@@ -85,7 +75,7 @@ class FakeReplicate(FakeOpenAI):
         return self.server.url + "/v1"
 
     def clear(self) -> None:
-        """As FakeOpenAI's, and forget every prediction."""
+        """As every fake's, and forget every prediction."""
         super().clear()
         with self._predictions_lock:
             self._predictions.clear()
@@ -119,19 +109,15 @@ class FakeReplicate(FakeOpenAI):
             return _problem(404)
         spec = request.headers.get(BEHAVIOR_HEADER, model.rsplit("/", 1)[-1].partition(":")[0])
         behavior = Behavior.parse(spec)
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
-            return _problem(500)
-        if behavior.error_status is not None:
-            return _problem(behavior.error_status)
+        failure = await self.act_out(request, behavior, model, _problem)
+        if failure is not None:
+            return failure
         if request.method == "POST" and "id" not in request.match_info:
             if not isinstance(body, dict):
                 return _problem(400)
             if not isinstance(body.get("input"), dict) or not body["input"].get("prompt"):
                 return _problem(422)
-        gate = request.headers.get(GATE_HEADER, "default")
-        request[CALL] = Call(number, body if isinstance(body, dict) else {}, behavior, gate)
+        request[CALL] = self.call_of(request, number, body if isinstance(body, dict) else {}, behavior)
         return await handler(request)
 
     def _model_of(self, request: web.Request, body: Any) -> str | None:

@@ -29,29 +29,18 @@ Workers AI's `p` padding, then `{"response": "", "usage": {...}}`, then `[DONE]`
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from tests.fakes.openai_server import (
-    BEHAVIOR_HEADER,
-    CALL,
-    GATE_HEADER,
-    KEY_HEADER,
-    NUMBER,
-    Behavior,
-    Call,
-    FakeOpenAI,
-)
+from tests.fakes.base import BEHAVIOR_HEADER, CALL, ECHO_WORDS, NUMBER, Behavior, sse_data
+from tests.fakes.openai_server import FakeOpenAI
 
 ACCOUNT_PREFIX = "/client/v4/accounts/{account}/ai"
 DEFAULT_MODELS = ("@cf/meta/llama-3.1-8b-instruct", "@cf/baai/bge-base-en-v1.5")
 DEFAULT_MAX_TOKENS = 256  # Workers AI's default for text generation models
-ECHO_WORDS = 64
 PADDING = "abcdefghijklmnopqrstuvwxyz0123456789"
 TOOL_CALL = web.RequestKey("fake_workers_ai_tool_call", bool)
 
@@ -114,16 +103,12 @@ class FakeWorkersAI(FakeOpenAI):
         model = unquote(request.match_info["model"]) if native else str(body.get("model", ""))
         spec = request.headers.get(BEHAVIOR_HEADER, model.rsplit("/", 1)[-1])
         behavior = Behavior.parse(spec)
-        if behavior.slow_ms:
-            await asyncio.sleep(behavior.slow_ms / 1000)
-        if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
-            return _behavior_error(500, model)
-        if behavior.error_status is not None:
-            return _behavior_error(behavior.error_status, model)
+        failure = await self.act_out(request, behavior, model, lambda status: _behavior_error(status, model))
+        if failure is not None:
+            return failure
         if not native and not model:
             return _error(400, 5006, "Error: required properties at '/' are 'model'")
-        gate = request.headers.get(GATE_HEADER, "default")
-        request[CALL] = Call(number, {**body, "model": model}, behavior, gate)
+        request[CALL] = self.call_of(request, number, {**body, "model": model}, behavior)
         request[TOOL_CALL] = "tool-call" in spec.lower()
         return await handler(request)
 
@@ -145,11 +130,12 @@ class FakeWorkersAI(FakeOpenAI):
                 }
             return web.json_response({"result": result, "success": True, "errors": [], "messages": []})
         events = [
-            _data({"response": piece, "p": PADDING[: 3 + index % 30]}) for index, piece in enumerate(pieces)
+            sse_data({"response": piece, "p": PADDING[: 3 + index % 30]})
+            for index, piece in enumerate(pieces)
         ]
-        events.append(_data({"response": ""}))
+        events.append(sse_data({"response": ""}))
         if not call.behavior.no_usage:
-            events.append(_data({"response": "", "usage": usage}))
+            events.append(sse_data({"response": "", "usage": usage}))
         events.append(b"data: [DONE]\n\n")
         return await self._stream(request, call, events, first_content=0)
 
@@ -162,10 +148,6 @@ def _error(status: int, code: int, message: str) -> web.Response:
 def _behavior_error(status: int, model: str) -> web.Response:
     code, message = ERRORS.get(status, (3043, f"Fake upstream error {status}."))
     return _error(status, code, message.format(model=model))
-
-
-def _data(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
 def _text(content: Any) -> str:

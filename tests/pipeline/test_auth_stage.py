@@ -1,0 +1,80 @@
+"""Authenticate, called directly: who may send a request through which gateway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sluicegate.errors import Forbidden, Unauthorized
+from sluicegate.gateway import GatewaySettings
+from sluicegate.pipeline.auth import Authenticate
+from sluicegate.storage.sqlite import SqliteDatabase
+from sluicegate.tokens import Scope, TokenDirectory
+from tests.pipeline.stage_parts import Downstream, make_exchange, make_gateway, stored_token
+
+CLOSED = make_gateway(GatewaySettings(authentication=True))
+OPEN = make_gateway()
+
+
+def authenticate(database: SqliteDatabase) -> Authenticate:
+    return Authenticate(TokenDirectory(database, time.time))
+
+
+async def test_an_open_gateway_lets_a_request_without_a_token_through(database: SqliteDatabase) -> None:
+    downstream = Downstream()
+    await authenticate(database)(make_exchange(gateway=OPEN), downstream)
+    assert len(downstream.seen) == 1
+    assert downstream.seen[0].token is None
+
+
+async def test_a_closed_gateway_refuses_a_request_without_a_token(database: SqliteDatabase) -> None:
+    downstream = Downstream()
+    with pytest.raises(Unauthorized, match="requires a token with the run scope"):
+        await authenticate(database)(make_exchange(gateway=CLOSED), downstream)
+    assert downstream.seen == []
+
+
+@pytest.mark.parametrize(
+    "header", ["cf-aig-authorization: Bearer {}", "Fastly-Key: {}", "x-sluicegate-token: {}"]
+)
+async def test_a_run_token_passes_in_each_header(database: SqliteDatabase, header: str) -> None:
+    secret, token = await stored_token(database, Scope.RUN)
+    name, _, value = header.format(secret).partition(": ")
+    downstream = Downstream()
+    await authenticate(database)(make_exchange(gateway=CLOSED, headers={name: value}), downstream)
+    assert [seen.token for seen in downstream.seen] == [token]
+
+
+async def test_a_token_without_the_run_scope_is_forbidden(database: SqliteDatabase) -> None:
+    secret, _ = await stored_token(database, Scope.READ)
+    downstream = Downstream()
+    exchange = make_exchange(gateway=CLOSED, headers={"x-sluicegate-token": secret})
+    with pytest.raises(Forbidden, match="may not send requests through gateway 'main'"):
+        await authenticate(database)(exchange, downstream)
+    assert downstream.seen == []
+
+
+async def test_a_token_for_other_gateways_or_another_account_is_forbidden(database: SqliteDatabase) -> None:
+    elsewhere, _ = await stored_token(database, Scope.RUN, gateways=("other",))
+    foreign, _ = await stored_token(database, Scope.RUN, account="someone-else")
+    for secret in (elsewhere, foreign):
+        exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": secret})
+        with pytest.raises(Forbidden):
+            await authenticate(database)(exchange, Downstream())
+
+
+async def test_an_unknown_token_is_refused_even_by_an_open_gateway(database: SqliteDatabase) -> None:
+    # A sent token is always checked, so per-token limits cannot be dodged with a made-up one.
+    exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": "sg_not-a-real-token"})
+    with pytest.raises(Unauthorized, match="invalid, expired or revoked"):
+        await authenticate(database)(exchange, Downstream())
+
+
+async def test_the_token_metadata_wins_over_the_request_metadata(database: SqliteDatabase) -> None:
+    secret, _ = await stored_token(database, Scope.RUN, metadata={"team": "red"})
+    exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": secret})
+    exchange.metadata = {"team": "blue", "user": "ann"}  # as Resolve read it from cf-aig-metadata
+    downstream = Downstream()
+    await authenticate(database)(exchange, downstream)
+    assert downstream.seen[0].metadata == {"team": "red", "user": "ann"}

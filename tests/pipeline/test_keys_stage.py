@@ -1,0 +1,89 @@
+"""InjectKeys and StepKeys, called directly: stored provider keys go only to steps that came
+without a key of their own, and a refused key gives way to another of its pool."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
+from sluicegate.exchange import Exchange
+from sluicegate.keys import KeyDirectory, KeyVault
+from sluicegate.pipeline.keys import InjectKeys, StepKeys
+from sluicegate.pipeline.resolve import Plan
+from sluicegate.pipeline.steps import provider_planner
+from sluicegate.providers import REGISTRY
+from sluicegate.routing.keypool import KeyPools, KeyStatus
+from sluicegate.routing.state import MemoryStateStore
+from sluicegate.storage.base import StoredKey
+from sluicegate.storage.sqlite import SqliteDatabase
+from tests.pipeline.stage_parts import ACCOUNT, SLUG, Downstream, make_exchange, make_gateway
+
+VAULT = KeyVault("a master key for tests")
+CLAUDE = b'{"model": "claude-haiku-4-5", "max_tokens": 8, "messages": []}'
+
+
+async def store_key(database: SqliteDatabase, provider: str, key: str, name: str = "default") -> None:
+    stored = StoredKey(ACCOUNT, SLUG, provider, fingerprint=key[-4:], created_at=0, name=name)
+    await database.put_provider_key(stored, VAULT.seal(key))
+
+
+async def planned(database: SqliteDatabase, exchange: Exchange) -> Exchange:
+    """The exchange as Plan hands it on: its steps made, the client's headers filtered into them."""
+    book = ProviderBook(REGISTRY, CustomProviderDirectory(database, VAULT, allowed_hosts=()))
+    downstream = Downstream()
+    exchange.gateway = make_gateway()
+    await Plan({"provider": provider_planner(book)})(exchange, downstream)
+    return downstream.seen[0]
+
+
+async def test_a_request_without_a_key_gets_the_stored_ones(database: SqliteDatabase) -> None:
+    await store_key(database, "anthropic", "sk-ant-stored")
+    exchange = await planned(database, make_exchange("v1/messages", provider="anthropic", body=CLAUDE))
+    downstream = Downstream()
+    await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
+    [step] = downstream.seen[0].steps
+    assert step.keys is not None
+    assert step.keys.values == {"default": "sk-ant-stored"}
+    assert "sk-ant-stored" not in repr(step.keys)  # no message or traceback can show a key
+    # The key goes in at each try, in the provider's own header and form.
+    StepKeys(KeyPools(MemoryStateStore())).use(step, step.keys, "default")
+    assert (step.headers["x-api-key"], step.key_name) == ("sk-ant-stored", "default")
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "body", "header"),
+    [
+        ("anthropic", "v1/messages", CLAUDE, {"x-api-key": "sk-ant-own"}),
+        ("openai", "chat/completions", b'{"model": "gpt-4o"}', {"Authorization": "Bearer sk-own"}),
+    ],
+)
+async def test_a_request_that_brings_its_key_keeps_it(
+    database: SqliteDatabase, provider: str, path: str, body: bytes, header: dict[str, str]
+) -> None:
+    await store_key(database, provider, "sk-stored")
+    exchange = await planned(database, make_exchange(path, provider=provider, body=body, headers=header))
+    downstream = Downstream()
+    await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
+    [step] = downstream.seen[0].steps
+    assert step.keys is None
+    assert dict(step.headers).items() >= header.items()
+
+
+async def test_a_provider_without_stored_keys_gets_none(database: SqliteDatabase) -> None:
+    await store_key(database, "openai", "sk-stored")  # another provider's key
+    exchange = await planned(database, make_exchange("v1/messages", provider="anthropic", body=CLAUDE))
+    downstream = Downstream()
+    await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
+    assert downstream.seen[0].steps[0].keys is None
+
+
+async def test_a_refused_key_gives_way_to_the_next_of_its_pool(database: SqliteDatabase) -> None:
+    await store_key(database, "openai", "sk-first", name="first")
+    await store_key(database, "openai", "sk-second", name="second")
+    ring = (await KeyDirectory(database, VAULT).rings(ACCOUNT, SLUG))["openai"]
+    keys = StepKeys(KeyPools(MemoryStateStore()))
+    assert await keys.refused(ring, "first", 401, None)
+    assert not await keys.refused(ring, "second", 500, None)  # not about the key
+    assert keys.seen[(ring.pool, "first")] is KeyStatus.DISABLED
+    picks = {(await keys.pick(ring, tried=())).key for _ in range(20)}
+    assert {pick.name for pick in picks if pick is not None} == {"second"}

@@ -1,0 +1,111 @@
+"""Resolve and Plan, called directly: which gateway a request is for, and the steps it becomes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
+from sluicegate.directory import GatewayDirectory
+from sluicegate.errors import BadRequest, NotFound, UnknownGateway, UnknownProvider
+from sluicegate.gateway import GatewaySettings
+from sluicegate.keys import KeyVault
+from sluicegate.pipeline.resolve import Plan, Resolve
+from sluicegate.pipeline.steps import provider_planner
+from sluicegate.providers import REGISTRY
+from sluicegate.storage.sqlite import SqliteDatabase
+from sluicegate.tokens import Scope, TokenDirectory
+from tests.pipeline.stage_parts import ACCOUNT, SLUG, Downstream, make_exchange, make_gateway, stored_token
+
+
+def resolve(database: SqliteDatabase, host_gateway: str = "local/default") -> Resolve:
+    return Resolve(GatewayDirectory(database), TokenDirectory(database, time.time), host_gateway)
+
+
+def plan(database: SqliteDatabase) -> Plan:
+    book = ProviderBook(REGISTRY, CustomProviderDirectory(database, KeyVault(""), allowed_hosts=()))
+    return Plan({"provider": provider_planner(book)})
+
+
+async def test_resolve_finds_the_gateway_and_reads_its_headers(database: SqliteDatabase) -> None:
+    await database.create_gateway(ACCOUNT, SLUG, "Main", GatewaySettings())
+    headers = {"cf-aig-metadata": '{"user": "ann", "tier": 2}', "cf-aig-collect-log-payload": "false"}
+    downstream = Downstream()
+    await resolve(database)(make_exchange(headers=headers), downstream)
+    [exchange] = downstream.seen
+    assert exchange.gateway is not None
+    assert exchange.gateway.slug == SLUG
+    assert exchange.metadata == {"user": "ann", "tier": 2}
+    assert (exchange.collect_log, exchange.collect_payload) == (True, False)
+
+
+async def test_an_unknown_gateway_is_a_404_naming_the_ones_there_are(database: SqliteDatabase) -> None:
+    await database.create_gateway(ACCOUNT, "mian", "Main", GatewaySettings())
+    downstream = Downstream()
+    with pytest.raises(UnknownGateway) as caught:
+        await resolve(database)(make_exchange(), downstream)
+    assert caught.value.details["gateways"] == ["default", "mian"]  # the store makes `default`
+    assert "'mian'" in caught.value.message  # the likeliest meant
+    assert downstream.seen == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "problem"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('["a"]', "must be a JSON object"),
+        ('{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}', "at most 5 are allowed"),
+        ('{"user": {"nested": 1}}', "must be a string, number or boolean"),
+    ],
+)
+async def test_bad_metadata_is_a_400_naming_the_header(
+    database: SqliteDatabase, metadata: str, problem: str
+) -> None:
+    await database.create_gateway(ACCOUNT, SLUG, "Main", GatewaySettings())
+    with pytest.raises(BadRequest, match=problem) as caught:
+        await resolve(database)(make_exchange(headers={"cf-aig-metadata": metadata}), Downstream())
+    assert caught.value.details["header"] == "cf-aig-metadata"
+
+
+async def test_a_host_in_path_request_goes_to_its_token_s_only_gateway(database: SqliteDatabase) -> None:
+    await database.create_gateway(ACCOUNT, "team", "Team", GatewaySettings())
+    secret, _ = await stored_token(database, Scope.RUN, gateways=("team",))
+    downstream = Downstream()
+    exchange = make_exchange(slug="", headers={"x-sluicegate-token": secret})
+    await resolve(database, host_gateway="local/nowhere")(exchange, downstream)
+    assert [seen.gateway_slug for seen in downstream.seen] == ["team"]
+
+
+async def test_plan_reads_the_body_and_makes_one_step_for_the_named_provider(
+    database: SqliteDatabase,
+) -> None:
+    body = b'{"model": "claude-haiku-4-5", "max_tokens": 8, "messages": []}'
+    headers = {"x-api-key": "sk-ant-client", "cf-aig-metadata": "{}", "anthropic-version": "2023-06-01"}
+    exchange = make_exchange("v1/messages", provider="anthropic", body=body, headers=headers)
+    exchange.gateway = make_gateway(GatewaySettings(max_attempts=3))
+    downstream = Downstream()
+    await plan(database)(exchange, downstream)
+    [step] = downstream.seen[0].steps
+    assert step.provider.name == "anthropic"
+    assert step.body == body
+    assert exchange.body == body
+    assert step.facts.model == "claude-haiku-4-5"
+    assert step.retry.max_attempts == 3  # the gateway's retry settings
+    assert step.headers["x-api-key"] == "sk-ant-client"
+    assert "cf-aig-metadata" not in step.headers  # the gateway's own headers stay here
+
+
+async def test_plan_refuses_an_unknown_provider_naming_the_known_ones(database: SqliteDatabase) -> None:
+    exchange = make_exchange(provider="opneai", gateway=make_gateway())
+    with pytest.raises(UnknownProvider) as caught:
+        await plan(database)(exchange, Downstream())
+    assert "openai" in caught.value.details["providers"]
+
+
+async def test_plan_refuses_a_path_that_repeats_the_base_url(database: SqliteDatabase) -> None:
+    downstream = Downstream()
+    with pytest.raises(NotFound) as caught:
+        await plan(database)(make_exchange("v1/chat/completions", gateway=make_gateway()), downstream)
+    assert caught.value.details["did_you_mean"] == f"/v1/{ACCOUNT}/{SLUG}/openai/chat/completions"
+    assert downstream.seen == []
