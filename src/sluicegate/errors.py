@@ -108,6 +108,12 @@ class ServiceUnavailable(GatewayError):
     code = "service_unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be read for something this replica has not seen yet."""
+
+    code = "database_unavailable"
+
+
 class ProviderKeysCooling(RateLimited):
     code = "provider_keys_cooling"
 

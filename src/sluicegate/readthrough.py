@@ -6,7 +6,8 @@ An expired one is refreshed by one task per key: the request that starts it wait
 `STALE_WAIT` for it, every other request meanwhile gets the expired value at once, and a refresh
 that fails keeps the expired value for another `ttl`. So a database that is slow or unreachable
 costs a request at most `STALE_WAIT` once per key and `ttl`, and never an error, for anything
-the gateway has already seen.
+the gateway has already seen. What it has not seen yet is a 503 (`DatabaseUnavailable`) while the
+database cannot be read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from sluicegate.errors import DatabaseUnavailable, GatewayError
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -38,7 +41,17 @@ class ReadThrough(Generic[K, V]):
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         if entry is None:
-            return self._put(key, await self._load(key))
+            try:
+                return self._put(key, await self._load(key))
+            except GatewayError:
+                raise
+            except Exception as exc:  # nothing known to answer with: the client may try again
+                _log.warning("database unreachable for a value not seen yet: %s", exc)
+                raise DatabaseUnavailable(
+                    "the gateway's database is unreachable and this replica has not seen what the"
+                    " request names yet; try again shortly",
+                    headers={"Retry-After": "1"},
+                ) from exc
         if entry[0] > self._clock():
             return entry[1]
         if key in self._refreshing:

@@ -197,3 +197,17 @@ def test_sqlite_locked_for_seconds_costs_no_latency_and_no_record(
         pass
     assert sorted(stored) == sorted(load.ids)  # every record, each once
     wait_spool_empty(gateway)
+
+
+def test_what_a_replica_has_not_seen_is_a_503_while_the_database_is_down(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, postgres_url: str, proxy: TcpProxy
+) -> None:
+    gateway = make_gateway(database_url=through(postgres_url, proxy), upstreams={"openai": fake.base_url})
+    body = {"model": "gpt-4o-mini", "messages": USER}
+    assert gateway.http.post("/v1/local/default/openai/chat/completions", json=body).status_code == 200
+    with proxy.cut():
+        unseen = gateway.http.post("/v1/local/elsewhere/openai/chat/completions", json=body)
+        known = gateway.http.post("/v1/local/default/openai/chat/completions", json=body)
+    assert unseen.status_code == 503, unseen.text  # not a 500: nothing is wrong with the request
+    assert unseen.json()["error"]["code"] == "database_unavailable"
+    assert known.status_code == 200  # what it has seen keeps answering
