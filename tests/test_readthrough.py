@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from sluicegate.errors import DatabaseUnavailable
 from sluicegate.readthrough import STALE_WAIT, ReadThrough
 
 
@@ -90,6 +91,8 @@ async def test_a_first_lookup_waits_for_the_database() -> None:
     database = Database()
     cache = ReadThrough(database.load, ttl=1.0, clock=Clock())
     database.down = True
-    with pytest.raises(ConnectionError):  # nothing known: nothing else to answer
+    with pytest.raises(DatabaseUnavailable) as refused:  # nothing known: nothing else to answer
         await cache.get("new")
+    assert refused.value.status == 503
+    assert isinstance(refused.value.__cause__, ConnectionError)
     assert database.loads == 1
