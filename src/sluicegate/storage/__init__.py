@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sluicegate.config import ConfigError, Settings
-from sluicegate.storage.base import Database, LogQuery, LogRecord, LogSink, Store
+from sluicegate.storage.base import Database, GatewayStore, LogQuery, LogReader, LogRecord, LogSink
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
 from sluicegate.storage.limiter import Limiter
 
@@ -78,10 +78,11 @@ def describe_database(url: str) -> str:
 __all__ = [
     "Cache",
     "Database",
+    "GatewayStore",
     "LogQuery",
+    "LogReader",
     "LogRecord",
     "LogSink",
-    "Store",
     "create_database",
     "describe_database",
     "sqlite_path",
