@@ -30,6 +30,10 @@ from redis.backoff import NoBackoff
 CONNECT_TIMEOUT = 0.5  # seconds
 READ_TIMEOUT = 2.0  # seconds; above the semantic feed's blocking read of 1 s
 PAUSE = 1.0  # seconds without trying Redis after a failure
+# Connections the shared pool may open: what the four features' pools of their own allowed
+# together (redis-py's default is 100 each). Past it a call fails at once ("Too many connections"),
+# and a request's limiter call, cache lookup and the feed's blocking read all draw on the pool.
+MAX_CONNECTIONS = 400
 DEFAULT_PREFIX = "sluicegate:"
 _log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class RedisConnection:
         self.client = redis.Redis.from_url(
             url.split("?", 1)[0],
             retry=Retry(NoBackoff(), 1),
+            max_connections=MAX_CONNECTIONS,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=READ_TIMEOUT,
         )
