@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -211,7 +211,6 @@ class AnalyticsResult(BaseModel):
     )
 
 
-@runtime_checkable
 class AnalyticsSource(Protocol):
     """A backend that answers analytics queries (the SQLite and PostgreSQL databases)."""
 

@@ -69,10 +69,11 @@ from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.shutdown import close_within
 from sluicegate.spool import Spool
-from sluicegate.storage import create_cache, create_database, create_limiter
+from sluicegate.storage import connect_redis, create_cache, create_database, create_limiter
 from sluicegate.storage.cache import Cache
 from sluicegate.storage.redis_cache import RedisCache
 from sluicegate.storage.redis_limiter import RedisLimiter
+from sluicegate.storage.redis_link import RedisConnection
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
 from sluicegate.tracing import Tracing
 from sluicegate.upstream import Upstream
@@ -82,30 +83,31 @@ from sluicegate.usage.tokens import TokenCounter
 RedisParts = (RedisCache, RedisLimiter, RedisStateStore)
 
 
-def create_semantic_cache(settings: Settings, cache: Cache, clock: Callable[[], float]) -> SemanticCache:
+def create_semantic_cache(
+    settings: Settings, cache: Cache, redis: RedisConnection | None, clock: Callable[[], float]
+) -> SemanticCache:
     """The semantic cache's parts: the packaged embedding model and verifier load in `warm_up`."""
     embedder = LocalEmbedder()
     private_directory(settings.data_dir)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
-    feed = VectorFeed(settings.cache_url, index, clock) if settings.cache_url.startswith("redis") else None
+    feed = VectorFeed(redis, index, clock) if redis is not None else None
     return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
 
 
-def create_state_store(settings: Settings) -> StateStore:
-    """Routing state (circuits, provider key health): in Redis when `cache_url` names one, so
-    replicas share it."""
-    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStateStore(settings.cache_url)
-    return MemoryStateStore()
+def create_state_store(redis: RedisConnection | None) -> StateStore:
+    """Routing state (circuits, provider key health): in Redis when there is one, so replicas
+    share it."""
+    return RedisStateStore(redis) if redis is not None else MemoryStateStore()
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
     database = create_database(settings.resolved_database_url)
-    cache = create_cache(settings, database)
-    semantic = create_semantic_cache(settings, cache, clock)
-    limiter = create_limiter(settings, clock)
-    route_state = create_state_store(settings)
+    redis = connect_redis(settings)  # one client for every Redis feature below
+    cache = create_cache(settings, database, redis)
+    semantic = create_semantic_cache(settings, cache, redis, clock)
+    limiter = create_limiter(settings, redis, clock)
+    route_state = create_state_store(redis)
     circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
     key_pools = KeyPools(route_state, clock=clock)
     step_keys = StepKeys(key_pools)
@@ -262,6 +264,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             ("cache", cache.close),
             ("limiter", limiter.close),
             ("route state", route_state.close),
+            *([("redis", redis.close)] if redis is not None else []),
             ("database", database.close),
         ]
         for name, close in parts:

@@ -12,11 +12,13 @@ from collections.abc import Callable
 
 from sluicegate.gateway import Gateway
 from sluicegate.readthrough import ReadThrough
-from sluicegate.storage.base import Store
+from sluicegate.storage.base import GatewayStore
 
 
 class GatewayDirectory:
-    def __init__(self, store: Store, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, store: GatewayStore, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._store = store
         self._entries: ReadThrough[tuple[str, str], Gateway | None] = ReadThrough(self._load, ttl, clock)
 

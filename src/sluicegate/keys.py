@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sluicegate.errors import Conflict
 from sluicegate.readthrough import ReadThrough
 from sluicegate.routing.keypool import KeyRing, PoolKey
-from sluicegate.storage.base import AccessStore, StoredKey
+from sluicegate.storage.base import ProviderKeyStore, StoredKey
 
 DEFAULT_NAME = "default"  # the key the single-key API stores and removes
 # Where each provider takes its key is its own: `Provider.key_header`.
@@ -59,7 +59,7 @@ class KeyDirectory:
     """A gateway's unsealed keys, one `KeyRing` per provider, cached `ttl` seconds (changes made
     elsewhere show up then). A key sealed under another master key is left out."""
 
-    def __init__(self, store: AccessStore, vault: KeyVault, ttl: float = 1.0) -> None:
+    def __init__(self, store: ProviderKeyStore, vault: KeyVault, ttl: float = 1.0) -> None:
         self._store = store
         self._vault = vault
         self._entries: ReadThrough[tuple[str, str], dict[str, KeyRing]] = ReadThrough(self._load, ttl)

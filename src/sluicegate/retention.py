@@ -8,9 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from sluicegate.storage.base import Database
+from sluicegate.storage.base import GatewayStore, LogStore
 
 _log = logging.getLogger(__name__)
+
+
+class RetainedLogs(GatewayStore, LogStore, Protocol):
+    """Gateways (their retention settings) and the records to trim."""
 
 
 @runtime_checkable
@@ -19,7 +23,7 @@ class PartitionedLogs(Protocol):
 
 
 class Retention:
-    def __init__(self, database: Database, clock: Callable[[], float], interval: float) -> None:
+    def __init__(self, database: RetainedLogs, clock: Callable[[], float], interval: float) -> None:
         self._database = database
         self._clock = clock
         self._interval = interval

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +41,14 @@ class Bin:
     hit_savings_usd: float = 0.0  # what those would have cost upstream
     checked: int = 0  # shadow checks that got a fresh answer
     agreed: int = 0  # of which agreed with the cached one
+
+
+class SemanticBins(Protocol):
+    """A backend that bins its logs' semantic lookups (the SQLite and PostgreSQL databases)."""
+
+    async def semantic_bins(
+        self, account: str, since: float, until: float, gateways: tuple[str, ...] | None
+    ) -> list[Bin]: ...
 
 
 class ThresholdRow(BaseModel):

@@ -12,7 +12,7 @@ The remaining budget of each rule that applies to a spender is not in the logs: 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,7 +103,6 @@ class SpendResult(BaseModel):
     budget_error: str | None = Field(None, description="why remaining budgets could not be read, if so")
 
 
-@runtime_checkable
 class SpendSource(Protocol):
     """A backend that sums spend from its logs (the SQLite and PostgreSQL databases)."""
 

@@ -21,13 +21,13 @@ from sluicegate.endpoints.log_params import MAX_PAGE
 from sluicegate.endpoints.schemas import parse_body, validate
 from sluicegate.errors import NotFound
 from sluicegate.feedback import Feedback
-from sluicegate.storage.base import LogRecord, LogSink
+from sluicegate.storage.base import LogReader, LogRecord
 
 HEAD_BYTES = 4096  # of each body, in `request_head` / `response_head` of a single record
 
 
 class CloudflareLogs:
-    def __init__(self, admin: AdminApi, logs: LogSink) -> None:
+    def __init__(self, admin: AdminApi, logs: LogReader) -> None:
         self._admin = admin
         self._logs = logs
 

@@ -17,7 +17,7 @@ from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.route_api import RouteApi
-from sluicegate.storage.base import LogSink
+from sluicegate.storage.base import LogReader
 from sluicegate.tokens import Scope
 
 PREFIX = "/client/v4"
@@ -29,7 +29,7 @@ def cloudflare_api(
     routes: RouteApi,
     custom: CustomProviderApi,
     guard: Guard,
-    logs: LogSink,
+    logs: LogReader,
     providers: Collection[str],
 ) -> web.Application:
     """The sub-application to mount at `PREFIX`. `{account}` and `{gateway}` are the names the

@@ -32,6 +32,7 @@ from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hints import unknown_gateway
 from sluicegate.remote import RemoteError
 from sluicegate.storage import Database, LogQuery, LogRecord
+from sluicegate.storage.base import GatewayRecords, LogReader
 
 
 @logs_app.callback(invoke_without_command=True)
@@ -166,7 +167,7 @@ def logs_import(
     )
 
 
-async def _check_log_gateway(db: Database, account: str, slug: str) -> None:
+async def _check_log_gateway(db: GatewayRecords, account: str, slug: str) -> None:
     """An error for a gateway that neither exists nor left records: a typo would print nothing."""
     if await db.get_gateway(account, slug) is None and not await db.count_logs(account, slug):
         raise unknown_gateway(account, slug, [g.slug for g in await db.list_gateways(account)])
@@ -182,7 +183,7 @@ def _print_record(record: LogRecord) -> None:
 FOLLOW_WINDOW = 330.0
 
 
-async def _since(db: Database, query: LogQuery, window: float) -> list[LogRecord]:
+async def _since(db: LogReader, query: LogQuery, window: float) -> list[LogRecord]:
     """Every matching record whose id is younger than `window` seconds, oldest first."""
     after = f"{int((time.time() - window) * 1000):012x}"
     found: list[LogRecord] = []

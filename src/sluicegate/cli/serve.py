@@ -16,8 +16,8 @@ from sluicegate.cli.common import app, console, settings_or_exit, with_database
 from sluicegate.config import Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
-from sluicegate.storage import Database, describe_database
-from sluicegate.tokens import ensure_admin_token
+from sluicegate.storage import describe_database
+from sluicegate.tokens import TokenStore, ensure_admin_token
 
 
 @app.command()
@@ -84,7 +84,7 @@ def _serve_workers(settings: Settings, workers: int) -> None:
     raise typer.Exit(max(codes))
 
 
-async def _bootstrap(database: Database, settings: Settings) -> None:
+async def _bootstrap(database: TokenStore, settings: Settings) -> None:
     secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
     if secret is not None:
         print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -38,16 +38,20 @@ from sluicegate.hints import did_you_mean, no_gateway
 from sluicegate.keys import DEFAULT_NAME, KeyDirectory, pool_name
 from sluicegate.routing.keypool import KEY_NAME_PATTERN, MAX_KEYS, KeyHealth, KeyPools, PoolKey
 from sluicegate.routing.state import StateUnavailable
-from sluicegate.storage.base import Database, StoredKey
+from sluicegate.storage.base import AccessStore, GatewayStore, StoredKey
 from sluicegate.tokens import Scope, Token, TokenDirectory, hash_secret, new_token
 
 KEY_NAME = re.compile(KEY_NAME_PATTERN)
 
 
+class AccessBackend(AccessStore, GatewayStore, Protocol):
+    """Access records, and the gateways they name."""
+
+
 class AccessApi:
     def __init__(
         self,
-        database: Database,
+        database: AccessBackend,
         tokens: TokenDirectory,
         keys: KeyDirectory,
         pools: KeyPools,

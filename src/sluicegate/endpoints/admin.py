@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -31,11 +31,15 @@ from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavail
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
-from sluicegate.storage.base import Database, LogQuery, LogRecord
+from sluicegate.storage.base import GatewayStore, LogQuery, LogRecord, LogStore, RouteHistory
 from sluicegate.storage.cache import Cache, CacheUnavailable
 from sluicegate.tokens import Scope
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AdminStore(GatewayStore, LogStore, RouteHistory, Protocol):
+    """Gateways (a saved route's versions with them) and their log records."""
 
 
 class AdminApi:
@@ -43,7 +47,7 @@ class AdminApi:
 
     def __init__(
         self,
-        database: Database,
+        database: AdminStore,
         directory: GatewayDirectory,
         cache: Cache,
         guard: Guard,

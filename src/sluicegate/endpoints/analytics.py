@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, get_args
+from typing import Any, Protocol, get_args
 
 import orjson
 from aiohttp import web
@@ -29,28 +29,26 @@ from sluicegate.analytics import (
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
-from sluicegate.errors import BadRequest, ServiceUnavailable
-from sluicegate.storage.base import Database
+from sluicegate.errors import BadRequest
+from sluicegate.storage.base import GatewayRecords
 from sluicegate.tokens import Scope, Token
 
 
+class AnalyticsBackend(GatewayRecords, AnalyticsSource, Protocol):
+    """The figures, and the gateways they are of."""
+
+
 def add_analytics_routes(
-    app: web.Application, database: Database, guard: Guard, *, clock: Callable[[], float] = time.time
+    app: web.Application, database: AnalyticsBackend, guard: Guard, *, clock: Callable[[], float] = time.time
 ) -> None:
     """Add the analytics route to the admin API's sub-app (it needs the `read` scope; a token
-    limited to some gateways counts only those).
-
-    A storage backend without analytics yet (see `AnalyticsSource`) answers 503 saying so.
-    """
-    source = database if isinstance(database, AnalyticsSource) else None
+    limited to some gateways counts only those)."""
 
     async def analytics(request: web.Request) -> web.Response:
         query = analytics_query(request.match_info["account"], request.query, request[TOKEN], clock())
-        if source is None:
-            raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
         if asked := request.query.get("gateway"):
             await check_gateway(database, query.account, asked)
-        result = await source.analytics(query)
+        result = await database.analytics(query)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
 

@@ -35,7 +35,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean, unknown_gateway
 from sluicegate.logformat import record_line
 from sluicegate.slices import in_slices
-from sluicegate.storage.base import Database, LogRecord
+from sluicegate.storage.base import GatewayRecords, LogRecord
 from sluicegate.tokens import Scope
 
 FILTERS = ("from", "to", "provider", "model", "status", "cached", "feedback", "score_min", "score_max")
@@ -44,7 +44,9 @@ CONTENT_TYPE = "application/x-ndjson"
 
 
 class LogExport:
-    def __init__(self, database: Database, guard: Guard, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, database: GatewayRecords, guard: Guard, clock: Callable[[], float] = time.time
+    ) -> None:
         self._db = database
         self._guard = guard
         self._clock = clock

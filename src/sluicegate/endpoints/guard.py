@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from sluicegate.errors import Forbidden, Unauthorized
-from sluicegate.storage.base import AccessStore, AuditEntry
+from sluicegate.storage.base import AuditEntry, AuditTrail
 from sluicegate.tokens import Scope, Token, TokenDirectory
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,7 +29,7 @@ TOKEN = web.RequestKey("sluicegate_token", Token)
 
 
 class Guard:
-    def __init__(self, tokens: TokenDirectory, store: AccessStore) -> None:
+    def __init__(self, tokens: TokenDirectory, store: AuditTrail) -> None:
         self._tokens = tokens
         self._store = store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sluicegate.errors import Forbidden
 from sluicegate.hints import unknown_gateway
-from sluicegate.storage.base import Database
+from sluicegate.storage.base import GatewayRecords
 from sluicegate.tokens import Token
 
 
@@ -20,7 +20,7 @@ def gateways_to_cover(asked: str | None, token: Token) -> tuple[str, ...] | None
     return token.gateways
 
 
-async def check_gateway(database: Database, account: str, slug: str) -> None:
+async def check_gateway(database: GatewayRecords, account: str, slug: str) -> None:
     """A 404 for a gateway that neither exists nor left records (a typo would read as nothing at
     all); a deleted gateway's records stay and can still be listed and counted."""
     if await database.get_gateway(account, slug) is None and not await database.count_logs(account, slug):

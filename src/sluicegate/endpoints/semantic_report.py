@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -19,42 +19,35 @@ from sluicegate.endpoints.analytics import finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
-from sluicegate.errors import BadRequest, ServiceUnavailable
+from sluicegate.errors import BadRequest
 from sluicegate.gateway import Gateway
-from sluicegate.semantic_report import Bin, GatewayThreshold, build_report
-from sluicegate.storage.base import Database
+from sluicegate.semantic_report import GatewayThreshold, SemanticBins, build_report
+from sluicegate.storage.base import GatewayRecords
 from sluicegate.tokens import Scope
 
 # A gateway's thresholds on this replica (configured, and adapted under semantic_max_error).
 Thresholds = Callable[[Gateway], GatewayThreshold]
 
 
-@runtime_checkable
-class SemanticBins(Protocol):
-    async def semantic_bins(
-        self, account: str, since: float, until: float, gateways: tuple[str, ...] | None
-    ) -> list[Bin]: ...
+class SemanticReportSource(GatewayRecords, SemanticBins, Protocol):
+    """The bins, and the gateways they are of."""
 
 
 def add_semantic_report_route(
     app: web.Application,
-    database: Database,
+    database: SemanticReportSource,
     guard: Guard,
     thresholds: Thresholds,
     *,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    source = database if isinstance(database, SemanticBins) else None
-
     async def report(request: web.Request) -> web.Response:
         account, params = request.match_info["account"], request.query
         since, until = _range(params, clock())
         gateways = gateways_to_cover(params.get("gateway"), request[TOKEN])
-        if source is None:
-            raise ServiceUnavailable(f"analytics are not implemented for {type(database).__name__} yet")
         if asked := params.get("gateway"):
             await check_gateway(database, account, asked)
-        bins = await source.semantic_bins(account, since, until, gateways)
+        bins = await database.semantic_bins(account, since, until, gateways)
         result = build_report(account, since, until, list(gateways) if gateways is not None else None, bins)
         for gateway in await database.list_gateways(account):
             if gateway.settings.semantic_cache_enabled and (gateways is None or gateway.slug in gateways):

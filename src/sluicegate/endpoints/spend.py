@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import get_args
+from typing import Protocol, get_args
 
 import orjson
 from aiohttp import web
@@ -29,13 +29,13 @@ from sluicegate.endpoints.analytics import finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
-from sluicegate.errors import BadRequest, ServiceUnavailable
+from sluicegate.errors import BadRequest
 from sluicegate.gateway import RateLimitRule, plain
 from sluicegate.hints import did_you_mean
 from sluicegate.spend import BudgetUse, Dimension, SpendInterval, SpendQuery, SpendResult, SpendSource
-from sluicegate.storage.base import Database
+from sluicegate.storage.base import GatewayRecords
 from sluicegate.storage.limiter import Bucket, Limiter, LimiterUnavailable, Usage
-from sluicegate.tokens import Scope, Token
+from sluicegate.tokens import Scope, Token, TokenStore
 
 DEFAULT_SPAN = 30 * 86400.0
 MAX_LIMIT = 1000
@@ -50,24 +50,24 @@ _SCOPES: dict[Dimension, str] = {
 }
 
 
+class SpendBackend(GatewayRecords, TokenStore, SpendSource, Protocol):
+    """The sums, the gateways they are of, and the tokens that spent them."""
+
+
 def add_spend_routes(
     app: web.Application,
-    database: Database,
+    database: SpendBackend,
     limiter: Limiter,
     guard: Guard,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    source = database if isinstance(database, SpendSource) else None
-
     async def spend(request: web.Request) -> web.Response:
         caller = request[TOKEN]
         now = clock()
         query = spend_query(request.match_info["account"], request.query, caller, now)
-        if source is None:
-            raise ServiceUnavailable(f"spend reports are not implemented for {type(database).__name__} yet")
         if asked := request.query.get("gateway"):
             await check_gateway(database, query.account, asked)
-        result = await source.spend(query)
+        result = await database.spend(query)
         await _add_budgets(result, database, limiter, caller, now)
         body = orjson.dumps(result.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, content_type="application/json")
@@ -147,7 +147,7 @@ def _limit(value: str | None) -> int:
 
 
 async def _add_budgets(
-    result: SpendResult, database: Database, limiter: Limiter, caller: Token, now: float
+    result: SpendResult, database: SpendBackend, limiter: Limiter, caller: Token, now: float
 ) -> None:
     """Each listed spender's remaining budget per rule, and the gateway-wide rules', in one read."""
     wanted: list[tuple[list[BudgetUse], str | None, RateLimitRule, Bucket]] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from sluicegate.endpoints.schemas import GatewayUrlList, ProviderUrl, json_respo
 from sluicegate.errors import NotFound
 from sluicegate.providers import Provider
 from sluicegate.providers.openai import OpenAICompatible
-from sluicegate.storage.base import Database
+from sluicegate.storage.base import CustomProviderStore, GatewayStore
 from sluicegate.tokens import Scope
 
 # The openai SDK appends `chat/completions` to its base_url: a provider speaks to it directly when
@@ -25,9 +26,17 @@ from sluicegate.tokens import Scope
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
 
 
+class GatewaysAndCustoms(GatewayStore, CustomProviderStore, Protocol):
+    """A gateway, and its account's custom providers (they have URLs too)."""
+
+
 class GatewayUrls:
     def __init__(
-        self, database: Database, providers: Mapping[str, Provider], compat: Collection[str], guard: Guard
+        self,
+        database: GatewaysAndCustoms,
+        providers: Mapping[str, Provider],
+        compat: Collection[str],
+        guard: Guard,
     ) -> None:
         self._db = database
         self._providers = providers

@@ -23,15 +23,15 @@ import orjson
 from redis.exceptions import WatchError
 
 from sluicegate.routing.state import Record, StateUnavailable, Update
-from sluicegate.storage.redis_link import RedisLink
+from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 MAX_TRIES = 12  # an update that loses the race this often gives up (the state is advisory)
 FIRST_PAUSE = 0.001  # seconds; doubled after each lost race, and drawn at random below that
 
 
 class RedisStateStore:
-    def __init__(self, url: str) -> None:
-        self.link = RedisLink(url, "route:")
+    def __init__(self, redis: RedisConnection | str) -> None:
+        self.link = RedisLink(redis, "route:")
         self._prefix = self.link.prefix
         self._client = self.link.client
 

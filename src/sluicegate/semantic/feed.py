@@ -25,14 +25,16 @@ import numpy as np
 
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.storage.cache import CacheUnavailable
-from sluicegate.storage.redis_link import RedisLink
+from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 _MAX_LENGTH = 1_000_000  # stream entries kept (approximately); older questions fall out
 
 
 class VectorFeed:
-    def __init__(self, url: str, index: VectorIndex, clock: Callable[[], float] = time.time) -> None:
-        self._link = RedisLink(url, "semantic")
+    def __init__(
+        self, redis: RedisConnection | str, index: VectorIndex, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._link = RedisLink(redis, "semantic")
         self._key = self._link.prefix
         # Entries of several turns (conversations) travel on a stream of their own, so a replica
         # of an earlier version, which reads every add as one vector, never receives one.

@@ -5,36 +5,54 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sluicegate.config import ConfigError, Settings
-from sluicegate.storage.base import Database, LogQuery, LogRecord, LogSink, Store
+from sluicegate.storage.base import Database, GatewayStore, LogQuery, LogReader, LogRecord, LogSink
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
 from sluicegate.storage.limiter import Limiter
 
+if TYPE_CHECKING:
+    from sluicegate.storage.redis_link import RedisConnection
 
-def create_cache(settings: Settings, database: Database) -> Cache:
-    """The exact cache: Redis when `cache_url` names one, else an in-process LRU over the database."""
-    url = settings.cache_url
-    if url.startswith(("redis://", "rediss://", "unix://")):
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def connect_redis(settings: Settings) -> RedisConnection | None:
+    """The process's one Redis client, when `cache_url` names Redis (else None): the exact cache,
+    the limiter, the routing state and the semantic feed all use it (see `redis_link.py`)."""
+    if not settings.cache_url.startswith(REDIS_SCHEMES):
+        return None
+    from sluicegate.storage.redis_link import RedisConnection
+
+    return RedisConnection(settings.cache_url)
+
+
+def create_cache(settings: Settings, store: CacheStore, redis: RedisConnection | None) -> Cache:
+    """The exact cache: in Redis when there is one, else an in-process LRU over the database's
+    cache table (`store`), or over nothing with `cache_url` `memory://`."""
+    if redis is not None:
         from sluicegate.storage.redis_cache import RedisCache
 
-        return RedisCache(url)
+        return RedisCache(redis)
+    url = settings.cache_url
     if url in ("", "sqlite", "database"):
-        store = database if isinstance(database, CacheStore) else None
         return MemoryCache(settings.cache_max_bytes, store)
     if url == "memory://":
         return MemoryCache(settings.cache_max_bytes)
     raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
 
 
-def create_limiter(settings: Settings, clock: Callable[[], float] = time.time) -> Limiter:
-    """Rate-limit counters: in Redis when `cache_url` names one (shared by replicas), else in
-    process and copied to `counters.db` in the data directory (see `durable_limiter.py`)."""
-    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+def create_limiter(
+    settings: Settings, redis: RedisConnection | None, clock: Callable[[], float] = time.time
+) -> Limiter:
+    """Rate-limit counters: in Redis when there is one (shared by replicas), else in process and
+    copied to `counters.db` in the data directory (see `durable_limiter.py`)."""
+    if redis is not None:
         from sluicegate.storage.redis_limiter import RedisLimiter
 
-        return RedisLimiter(settings.cache_url)
+        return RedisLimiter(redis)
     from sluicegate.storage.durable_limiter import FILE_NAME, DurableLimiter
 
     return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.counters_flush_interval)
@@ -78,11 +96,15 @@ def describe_database(url: str) -> str:
 __all__ = [
     "Cache",
     "Database",
+    "GatewayStore",
     "LogQuery",
+    "LogReader",
     "LogRecord",
     "LogSink",
-    "Store",
+    "connect_redis",
+    "create_cache",
     "create_database",
+    "create_limiter",
     "describe_database",
     "sqlite_path",
 ]

@@ -1,7 +1,9 @@
 """Storage protocols. The pipeline and endpoints use these, never a backend module.
 
-A URL picks the backend (`create_storage` in `storage/__init__.py`): `sqlite:///path` is the
-embedded default; PostgreSQL and Redis implement the same protocols for scaled-out deployments.
+One protocol per meaning (gateways, log writing, log reading, access, route history, reports,
+the cache table); each consumer asks for only the ones it uses, and `Database` is their union,
+which both backends implement. A URL picks the backend (`create_database` in
+`storage/__init__.py`): `sqlite:///path` is the embedded default, PostgreSQL the scaled-out one.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from sluicegate.analytics import AnalyticsSource
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import Gateway, GatewaySettings
+from sluicegate.semantic_report import SemanticBins
+from sluicegate.spend import SpendSource
+from sluicegate.storage.cache import CacheStore
 from sluicegate.tokens import TokenStore
 
 
@@ -125,8 +131,8 @@ class LogQuery:
     offset: int = 0
 
 
-class Store(Protocol):
-    """Accounts' gateways (and, later, tokens and provider keys)."""
+class GatewayStore(Protocol):
+    """Accounts' gateways."""
 
     async def get_gateway(self, account: str, slug: str) -> Gateway | None: ...
 
@@ -148,15 +154,31 @@ class Store(Protocol):
 
 
 class LogSink(Protocol):
-    """Where log records go, and how they are read back."""
+    """Where log records go (the log writer; it counts a gateway's records for its record cap)."""
 
     async def write_logs(self, records: list[LogRecord]) -> None: ...
+
+    async def count_logs(self, account: str, gateway: str) -> int: ...
+
+
+class LogReader(Protocol):
+    """Reading stored log records back."""
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         """Newest first, at most `query.limit` records."""
         ...
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None: ...
+
+    async def count_logs(self, account: str, gateway: str) -> int: ...
+
+    async def count_matching_logs(self, query: LogQuery) -> int:
+        """How many records the query selects, ignoring its limit and offset."""
+        ...
+
+
+class LogStore(LogSink, LogReader, Protocol):
+    """The whole log table: writing, reading, feedback and deleting."""
 
     async def annotate_log(
         self, account: str, gateway: str, log_id: str, change: Feedback
@@ -171,16 +193,15 @@ class LogSink(Protocol):
         """Retention: a gateway's records older than `before`, and all but its newest `keep_newest`."""
         ...
 
-    async def count_logs(self, account: str, gateway: str) -> int: ...
-
-    async def count_matching_logs(self, query: LogQuery) -> int:
-        """How many records the query selects, ignoring its limit and offset."""
-        ...
-
     async def delete_matching_logs(self, query: LogQuery) -> int:
         """Delete the records `query` selects (the first `limit` of them in its order; all when
         `limit` is negative). Returns how many were deleted."""
         ...
+
+
+class GatewayRecords(GatewayStore, LogReader, Protocol):
+    """Gateways and their records, read only: what an account-wide listing checks a slug against
+    (a deleted gateway's records stay listable)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,24 +256,6 @@ class RouteHistory(Protocol):
         ...
 
 
-class AccessStore(TokenStore, Protocol):
-    """Tokens, sealed provider keys and the audit trail."""
-
-    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
-        """Store `key` under its provider and name, replacing a key stored there before."""
-        ...
-
-    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
-        """The gateway's keys, by provider then name."""
-        ...
-
-    async def delete_provider_key(self, account: str, gateway: str, provider: str, name: str) -> bool: ...
-
-    async def record_audit(self, entry: AuditEntry) -> None: ...
-
-    async def audit_log(self, account: str, limit: int) -> list[AuditEntry]: ...
-
-
 CUSTOM_PREFIX = "custom-"  # an account's custom provider `slug` is reached as `custom-{slug}`
 
 
@@ -302,8 +305,36 @@ class CustomProviderStore(Protocol):
     async def delete_custom_provider(self, account: str, provider_id: str) -> bool: ...
 
 
-class Database(Store, LogSink, AccessStore, RouteHistory, CustomProviderStore, Protocol):
-    """A backend that holds both; opened once and closed at shutdown."""
+class ProviderKeyStore(Protocol):
+    """Sealed provider keys, by gateway, provider and name."""
+
+    async def put_provider_key(self, key: StoredKey, sealed: bytes) -> None:
+        """Store `key` under its provider and name, replacing a key stored there before."""
+        ...
+
+    async def provider_keys(self, account: str, gateway: str) -> list[tuple[StoredKey, bytes]]:
+        """The gateway's keys, by provider then name."""
+        ...
+
+    async def delete_provider_key(self, account: str, gateway: str, provider: str, name: str) -> bool: ...
+
+
+class AuditTrail(Protocol):
+    async def record_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(self, account: str, limit: int) -> list[AuditEntry]: ...
+
+
+class AccessStore(TokenStore, ProviderKeyStore, AuditTrail, CustomProviderStore, Protocol):
+    """Who may do what: tokens, sealed provider keys, the audit trail and custom providers."""
+
+
+class Reports(AnalyticsSource, SpendSource, SemanticBins, Protocol):
+    """Figures summed over the logs: analytics, spend, the semantic cache's what-if bins."""
+
+
+class Database(GatewayStore, LogStore, AccessStore, RouteHistory, Reports, CacheStore, Protocol):
+    """A backend: every protocol above; opened once and closed at shutdown."""
 
     async def open(self) -> None: ...
 

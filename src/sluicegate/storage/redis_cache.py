@@ -7,7 +7,7 @@ treats a lookup as a miss and skips the store.
 from __future__ import annotations
 
 from sluicegate.storage.cache import CacheEntry, CacheUnavailable
-from sluicegate.storage.redis_link import RedisLink
+from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # Redis keeps an entry this much longer than its TTL; expiry is judged on read by the gateway's
 # clock, and Redis's own expiry only reclaims the memory.
@@ -19,8 +19,8 @@ class RedisCache:
     """`redis://host:port/db?prefix=sluicegate:` — keys live under the prefix, so deployments (and
     test runs) sharing one Redis never collide."""
 
-    def __init__(self, url: str) -> None:
-        self.link = RedisLink(url, "cache:")
+    def __init__(self, redis: RedisConnection | str) -> None:
+        self.link = RedisLink(redis, "cache:")
         self._prefix = self.link.prefix
         self._client = self.link.client
 

@@ -26,7 +26,7 @@ from sluicegate.storage.limiter import (
     fits,
     window_start,
 )
-from sluicegate.storage.redis_link import RedisLink
+from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # ARGV: now, slack, then per claim: limit, period, sliding (0/1), amount, member id.
 # Returns: allowed (0/1), then per claim: used (as a string), oldest time in a sliding window.
@@ -110,8 +110,8 @@ return 1
 
 
 class RedisLimiter:
-    def __init__(self, url: str) -> None:
-        self.link = RedisLink(url, "rl:")
+    def __init__(self, redis: RedisConnection | str) -> None:
+        self.link = RedisLink(redis, "rl:")
         self._prefix = self.link.prefix
         self._client = self.link.client
         self._admit = self._client.register_script(_ADMIT)

@@ -1,8 +1,10 @@
 """How every feature that uses Redis reaches it, and what an outage costs a request.
 
-The exact cache, the rate-limit and budget counters, the routing state (circuits) and the semantic
-cache's feed each hold a `RedisLink`: a client for `redis://host:port/db?prefix=…` and the key
-prefix of that feature. When Redis is down, what a request gets is the feature's policy (see
+A process has one `RedisConnection` (`connect_redis` in `storage/__init__.py` parses `cache_url`
+once): one client and connection pool for `redis://host:port/db?prefix=…`. The exact cache, the
+rate-limit and budget counters, the routing state (circuits, key health) and the semantic cache's
+feed each hold a `RedisLink` over it: the key prefix of that feature and whether Redis answered it
+lately. When Redis is down, what a request gets is the feature's policy (see
 docs/durability.md): the link only makes the failure fast and the recovery automatic.
 
 - Fast: one retry without backoff (a pooled connection a restarted server has closed is replaced
@@ -28,26 +30,48 @@ from redis.backoff import NoBackoff
 CONNECT_TIMEOUT = 0.5  # seconds
 READ_TIMEOUT = 2.0  # seconds; above the semantic feed's blocking read of 1 s
 PAUSE = 1.0  # seconds without trying Redis after a failure
+# Connections the shared pool may open: what the four features' pools of their own allowed
+# together (redis-py's default is 100 each). Past it a call fails at once ("Too many connections"),
+# and a request's limiter call, cache lookup and the feed's blocking read all draw on the pool.
+MAX_CONNECTIONS = 400
 DEFAULT_PREFIX = "sluicegate:"
 _log = logging.getLogger(__name__)
 
 
-def is_redis_url(url: str) -> bool:
-    return url.startswith(("redis://", "rediss://", "unix://"))
+class RedisConnection:
+    """The process's client for one Redis URL, shared by every feature; `prefix` is the URL's
+    `prefix` parameter (default `sluicegate:`), under which every feature's keys live."""
 
-
-class RedisLink:
-    """A client for one feature (`section`, e.g. `cache:`), and whether Redis answered lately."""
-
-    def __init__(self, url: str, section: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, url: str) -> None:
         query = parse_qs(urlsplit(url).query)
-        self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0] + section
+        self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
         self.client = redis.Redis.from_url(
             url.split("?", 1)[0],
             retry=Retry(NoBackoff(), 1),
+            max_connections=MAX_CONNECTIONS,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=READ_TIMEOUT,
         )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class RedisLink:
+    """One feature's (`section`, e.g. `cache:`) use of the shared client, and whether Redis
+    answered it lately. Given a URL instead of a connection (a feature used on its own, as in
+    tests), the link opens a client of its own and closes it with itself."""
+
+    def __init__(
+        self, connection: RedisConnection | str, section: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if isinstance(connection, str):
+            connection = RedisConnection(connection)
+            self._owned: RedisConnection | None = connection
+        else:
+            self._owned = None
+        self.prefix = connection.prefix + section
+        self.client = connection.client
         self._feature = section.rstrip(":")
         self._clock = clock
         self._paused_until = 0.0
@@ -84,4 +108,6 @@ class RedisLink:
             await self.client.ping()
 
     async def close(self) -> None:
-        await self.client.aclose()
+        """Closes the client only when the link opened it: a shared one is closed by its owner."""
+        if self._owned is not None:
+            await self._owned.close()
