@@ -21,6 +21,7 @@ from sluicegate.storage.base import LogRecord
 BODIES = ("request_body", "response_body")
 JSON_FIELDS = ("metadata", "request_headers", "attempts")
 BASE64_FUNCTION = "sluicegate_base64"  # SQLite: decodes `base64:` bodies (rare: non-UTF-8 bodies)
+REFUSE_FUNCTION = "sluicegate_refuse"  # SQLite: raises, so a line without a required field is refused
 _CAP_KEY = b'"cap":'  # the spool's cap key (logbook.CAP); a metadata key of that name is a false alarm
 _NUL = b"\\u0000"
 
@@ -36,6 +37,11 @@ def base64_bytes(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+def refuse(line: str) -> None:
+    """SQLite's `sluicegate_refuse`: called only for a line that is no record."""
+    raise ValueError(f"not a log record: {line[:200]}")
+
+
 def _defaults() -> dict[str, Any]:
     """Each field's default, MISSING for the required ones."""
     found: dict[str, Any] = {}
@@ -48,6 +54,8 @@ def _defaults() -> dict[str, Any]:
 
 
 _DEFAULTS = _defaults()
+# Present in every line (as null for some), as `parse_record` requires.
+_REQUIRED = [name for name, default in _DEFAULTS.items() if default is MISSING]
 
 
 def _sqlite_literal(value: Any) -> str:
@@ -78,9 +86,11 @@ def _sqlite_value(name: str) -> str:
 def sqlite_insert(columns: list[str]) -> str:
     """INSERT OR IGNORE of one spool line (`?`, bound as text or bytes) into `logs`."""
     values = ", ".join(_sqlite_value(name) for name in columns)
+    present = " AND ".join(f"json_type(line, '$.{name}') IS NOT NULL" for name in _REQUIRED)
     return (
         f"INSERT OR IGNORE INTO logs ({', '.join(columns)})"
         f" SELECT {values} FROM (SELECT CAST(? AS TEXT) AS line)"
+        f" WHERE CASE WHEN {present} THEN 1 ELSE {REFUSE_FUNCTION}(line) END"
     )
 
 
@@ -114,8 +124,11 @@ def postgres_insert(columns: list[str], kinds: list[str]) -> str:
 
 
 def postgres_days(day_seconds: int) -> str:
-    """The distinct days (epoch day numbers) of a JSON array of spool lines (`$1`)."""
+    """The distinct days (epoch day numbers) of a JSON array of spool lines (`$1`), and whether
+    each line is an object holding every required field (`e->'x'` is SQL NULL only when absent)."""
+    present = " AND ".join(f"e->'{name}' IS NOT NULL" for name in _REQUIRED)
     return (
-        f"SELECT DISTINCT floor((e->>'ts')::float8 / {day_seconds})::int8"
+        f"SELECT array_agg(DISTINCT floor((e->>'ts')::float8 / {day_seconds})::int8),"
+        f" bool_and(json_typeof(e) = 'object' AND {present})"
         " FROM json_array_elements($1::json) AS e"
     )

@@ -68,7 +68,10 @@ class PostgresLogs(PostgresPool):
             return False
         try:
             async with self._db().acquire() as connection:
-                days = {int(row[0]) for row in await connection.fetch(_LINE_DAYS, batch)}
+                listed, whole = await connection.fetchrow(_LINE_DAYS, batch)
+                if not whole:
+                    return False
+                days = set(listed)
                 await self._ensure_partitions(connection, days)
                 try:
                     await self._insert_lines(connection, batch)
