@@ -129,6 +129,8 @@ async def test_a_line_the_database_refuses_stores_nothing(database: Backend) -> 
     assert not await database.write_log_lines([good, b'{"id": "x"}'])  # required fields missing
     assert not await database.write_log_lines([good, b"not json"])
     assert not await database.write_log_lines([good, b"[1, 2]"])
+    newer = good.replace(b'"id":', b'"from_the_future":1,"id":')
+    assert not await database.write_log_lines([good, newer])  # a key that is no field
     modelless = fast_record_line(record(gateway="refused", model=None))
     assert b'"model":null,' in modelless
     assert not await database.write_log_lines([good, modelless.replace(b'"model":null,', b"")])

@@ -5,6 +5,10 @@ A spool line is `logformat`'s JSON object of a record: every field under its own
 text or `base64:…`. The statements here read each field straight out of the line and give a field
 missing from it (a line from an older gateway) the dataclass's default, as `parse_record` does.
 
+A line that is no record (not an object, a required field missing, a key that is no field, bad
+base64) makes the database refuse the whole batch; the caller then parses it in Python, which
+skips just that line.
+
 Lines the databases cannot hold as parsed text go the Python way (`needs_python`): a string with a
 NUL (`\\u0000`: SQLite's JSON text stops there, PostgreSQL's text cannot hold it) and a line with
 its gateway's `max_records` cap (the cap is counted against the stored records in Python).
@@ -56,6 +60,8 @@ def _defaults() -> dict[str, Any]:
 _DEFAULTS = _defaults()
 # Present in every line (as null for some), as `parse_record` requires.
 _REQUIRED = [name for name, default in _DEFAULTS.items() if default is MISSING]
+# A line with a key that is no field (from a newer gateway) is refused, as `parse_record` does.
+_KNOWN = ", ".join(f"'{name}'" for name in _DEFAULTS)
 
 
 def _sqlite_literal(value: Any) -> str:
@@ -87,6 +93,7 @@ def sqlite_insert(columns: list[str]) -> str:
     """INSERT OR IGNORE of one spool line (`?`, bound as text or bytes) into `logs`."""
     values = ", ".join(_sqlite_value(name) for name in columns)
     present = " AND ".join(f"json_type(line, '$.{name}') IS NOT NULL" for name in _REQUIRED)
+    present += f" AND NOT EXISTS (SELECT 1 FROM json_each(line) WHERE key NOT IN ({_KNOWN}))"
     return (
         f"INSERT OR IGNORE INTO logs ({', '.join(columns)})"
         f" SELECT {values} FROM (SELECT CAST(? AS TEXT) AS line)"
@@ -127,6 +134,7 @@ def postgres_days(day_seconds: int) -> str:
     """The distinct days (epoch day numbers) of a JSON array of spool lines (`$1`), and whether
     each line is an object holding every required field (`e->'x'` is SQL NULL only when absent)."""
     present = " AND ".join(f"e->'{name}' IS NOT NULL" for name in _REQUIRED)
+    present += f" AND NOT EXISTS (SELECT 1 FROM json_object_keys(e) AS k WHERE k NOT IN ({_KNOWN}))"
     return (
         f"SELECT array_agg(DISTINCT floor((e->>'ts')::float8 / {day_seconds})::int8),"
         f" bool_and(json_typeof(e) = 'object' AND {present})"
