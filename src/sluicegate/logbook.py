@@ -29,7 +29,8 @@ from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
 from sluicegate.spool import Spool, read_lines
-from sluicegate.storage.base import LogRecord, LogSink
+from sluicegate.storage.base import LineSink, LogRecord, LogSink
+from sluicegate.storage.log_lines import needs_python
 
 _log = logging.getLogger(__name__)
 Finished = tuple[Exchange, Outcome]
@@ -167,9 +168,19 @@ class Logbook:
         for path in spool.sealed():
             lines = await asyncio.to_thread(read_lines, path)
             for start in range(0, len(lines), self._batch_size):
-                batch = await asyncio.to_thread(_parse_lines, lines[start : start + self._batch_size])
+                chunk = lines[start : start + self._batch_size]
+                if await self._store_lines(chunk):
+                    continue
+                batch = await asyncio.to_thread(_parse_lines, chunk)
                 await self._store(batch)
             spool.stored(path)
+
+    async def _store_lines(self, lines: list[bytes]) -> bool:
+        """Hand the lines to a database that parses them itself: no record is built in Python
+        unless a sink of stored records needs them or a line needs Python (`needs_python`)."""
+        if self._stored or not isinstance(self._sink, LineSink) or needs_python(lines):
+            return False
+        return await self._sink.write_log_lines(lines)
 
     async def _store(self, kept: list[tuple[LogRecord, int | None]]) -> None:
         records = await self._within_caps(kept)

@@ -9,7 +9,7 @@ which both backends implement. A URL picks the backend (`create_database` in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -151,6 +151,16 @@ class GatewayStore(Protocol):
     ) -> Gateway | None: ...
 
     async def delete_gateway(self, account: str, slug: str) -> bool: ...
+
+
+@runtime_checkable
+class LineSink(Protocol):
+    """A log store that parses spool lines (`logformat`'s JSON objects) itself."""
+
+    async def write_log_lines(self, lines: list[bytes]) -> bool:
+        """Store the lines' records (each id once); False, storing nothing, when the database
+        refuses a line: the caller then parses them in Python."""
+        ...
 
 
 class LogSink(Protocol):

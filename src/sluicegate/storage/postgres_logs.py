@@ -15,6 +15,7 @@ import orjson
 from sluicegate.feedback import Feedback
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import POSTGRES, log_filter, order_clause
+from sluicegate.storage.log_lines import postgres_days, postgres_insert
 from sluicegate.storage.postgres_pool import PostgresPool, pg_json, pg_text, quote_identifier, row_count
 
 DAY = 86_400
@@ -47,8 +48,47 @@ _INSERT_LOGS = (
     + ") ON CONFLICT DO NOTHING RETURNING id, ts"  # the rows stored, for the roll-ups
 )
 
+# Spool lines parsed by PostgreSQL; one row back: the stored rows' ids and times, for the roll-ups.
+_INSERT_LINES = (
+    f"WITH stored AS ({postgres_insert(_LOG_COLUMNS, _LOG_TYPES)})"
+    " SELECT array_agg(id), array_agg(ts) FROM stored"
+)
+_LINE_DAYS = postgres_days(DAY)
+
 
 class PostgresLogs(PostgresPool):
+    async def write_log_lines(self, lines: list[bytes]) -> bool:
+        """Store spool lines, parsed by PostgreSQL (no record built in Python); False, storing
+        nothing, when PostgreSQL refuses one (bad JSON, a missing field, bad base64, NUL)."""
+        if not lines:
+            return True
+        try:
+            batch = (b"[" + b",".join(lines) + b"]").decode()
+        except UnicodeDecodeError:
+            return False
+        try:
+            async with self._db().acquire() as connection:
+                listed, whole = await connection.fetchrow(_LINE_DAYS, batch)
+                if not whole:
+                    return False
+                days = set(listed)
+                await self._ensure_partitions(connection, days)
+                try:
+                    await self._insert_lines(connection, batch)
+                except asyncpg.CheckViolationError:  # a day dropped by another replica: see write_logs
+                    self._days -= days
+                    await self._ensure_partitions(connection, days)
+                    await self._insert_lines(connection, batch)
+        except (asyncpg.DataError, asyncpg.NotNullViolationError):
+            return False
+        return True
+
+    async def _insert_lines(self, connection: asyncpg.Connection, batch: str) -> None:
+        async with connection.transaction():
+            ids, times = await connection.fetchrow(_INSERT_LINES, batch)
+            if ids:
+                await connection.execute(self._roll_up, ids, times)
+
     async def write_logs(self, records: list[LogRecord]) -> None:
         if not records:
             return

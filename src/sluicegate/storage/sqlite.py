@@ -17,6 +17,7 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_custom, sqlite_spend
+from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
 from sluicegate.storage.sqlite_access import SqliteAccess
 from sluicegate.storage.sqlite_logs import SqliteLogs
 
@@ -203,6 +204,8 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         connection.execute("PRAGMA busy_timeout=5000")  # the CLI may write while a server runs
+        connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
+        connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
         # One migrating process at a time: BEGIN IMMEDIATE takes the write lock before the version is
         # read, so a server and a CLI starting together cannot both apply the same migration.
         connection.execute("BEGIN IMMEDIATE")

@@ -3,6 +3,7 @@ transaction), reading, counting, deleting and annotating them."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from sluicegate.slices import in_slices
 from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import SQLITE, log_filter, order_clause
+from sluicegate.storage.log_lines import sqlite_insert
 from sluicegate.storage.sqlite_worker import SqliteWorker
 
 _LOG_COLUMNS = [
@@ -28,6 +30,7 @@ _LOG_COLUMNS = [
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 )
+_INSERT_LINE = sqlite_insert(_LOG_COLUMNS)
 
 
 class SqliteLogs(SqliteWorker):
@@ -70,6 +73,28 @@ class SqliteLogs(SqliteWorker):
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    async def write_log_lines(self, lines: list[bytes]) -> bool:
+        """Store spool lines, parsed by SQLite; False (nothing stored) when SQLite refuses one
+        (malformed JSON, a required field missing, bad base64): the caller parses them in Python."""
+        return await self._run(self._insert_lines, lines)
+
+    def _insert_lines(self, lines: list[bytes]) -> bool:
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            last = sqlite_analytics.last_log_rowid(db)
+            db.executemany(_INSERT_LINE, zip(lines))
+            sqlite_analytics.roll_up(db, after_rowid=last)
+        except (sqlite3.IntegrityError, sqlite3.OperationalError):
+            # A line SQLite refuses (or a failing disk, which the Python way then reports).
+            db.execute("ROLLBACK")
+            return False
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return True
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = log_filter(query, SQLITE)
