@@ -196,15 +196,21 @@ class Upstream:
 
     @staticmethod
     async def relay(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncGenerator[bytes, None]:
-        """Yield the body of `response` chunk by chunk as it arrives.
+        """Yield the body of `response` chunk by chunk as it arrives, primed: the first step yields
+        b"" once the body has started (its first chunk is in, or it is empty), so a caller can tell
+        a stream that started from one that failed without a second generator to put that chunk back.
 
         Closing the iterator early (the client went away) closes the upstream connection, which is
         how a provider learns to stop generating.
         """
         complete = False
+        content = response.content
         try:
-            async for chunk in response.content.iter_any():
+            chunk = await content.readany()
+            yield b""
+            while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
                 yield chunk
+                chunk = await content.readany()
             complete = True
         except TimeoutError as exc:
             raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc

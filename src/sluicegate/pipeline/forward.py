@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -64,21 +64,11 @@ class Forwarder:
             return Reply(response.status, headers, body=await Upstream.read(response, request.timeout))
         chunks = Upstream.relay(response, request.timeout)
         try:
-            first = await anext(chunks, b"")
+            await anext(chunks)  # primed: returns once the first chunk is in
         except BaseException:
             await chunks.aclose()
             raise
-        return Reply(response.status, headers, stream=_prepend(first, chunks))
-
-
-async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    try:
-        if first:
-            yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()
+        return Reply(response.status, headers, stream=chunks)
 
 
 def _streams(response: aiohttp.ClientResponse) -> bool:

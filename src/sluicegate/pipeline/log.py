@@ -25,6 +25,7 @@ CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before t
 # Lines that end a stream, as each provider declares them (`Provider.stream_ends`): a stream cut
 # short is billed too. Streams of providers that declare none complete when their body ends.
 END_MARKERS = (*STREAM_ENDS_COMPLETE, *STREAM_ENDS_CUT_SHORT)
+_LINE_END_MARKERS = tuple(b"\n" + marker for marker in END_MARKERS)  # built once, not per chunk
 _log = logging.getLogger(__name__)
 
 
@@ -113,7 +114,7 @@ class Log:
 
 def ends_stream(data: bytes) -> bool:
     """Whether `data` (a chunk and the end of the one before) holds a line that ends a stream."""
-    return any(data.startswith(marker) or b"\n" + marker in data for marker in END_MARKERS)
+    return data.startswith(END_MARKERS) or any(marker in data for marker in _LINE_END_MARKERS)
 
 
 def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
