@@ -107,7 +107,7 @@ def test_tools_round_trip_through_each_provider(
     assert b"Paris" in fakes[model.partition("/")[0]].requests[-1].body
 
 
-@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", "deepseek/deepseek-chat"])
+@pytest.mark.parametrize("model", MODELS)
 def test_the_sdks_stream_helper_assembles_text_and_tool_calls(client: openai.OpenAI, model: str) -> None:
     with client.responses.stream(model=model, input=QUESTION) as stream:
         text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")

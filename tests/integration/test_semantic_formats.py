@@ -331,3 +331,25 @@ def test_one_meaning_hits_whichever_client_api_asks(
     assert raw.headers["x-semantic-cache"] == "HIT"
     assert raw.parse().output_text == ANSWER
     assert len(fakes[1].requests) == 1
+
+
+def test_one_meaning_hits_for_an_anthropic_messages_client(
+    gateway: RunningGateway, fakes: tuple[FakeOpenAI, FakeAnthropic, FakeGemini]
+) -> None:
+    """Anthropic's Messages API on the compat endpoint, for a model of another provider, means a
+    chat request too: a paraphrase finds what a chat client stored, rendered as a Message."""
+    model = f"google-ai-studio/{GEMINI}"
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-test", max_retries=0) as compat:
+        compat.chat.completions.create(
+            model=model, max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
+        )
+    stored(gateway, 1)
+    with anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude:
+        raw = claude.messages.with_raw_response.create(
+            model=model, max_tokens=64, messages=[{"role": "user", "content": PARAPHRASE}]
+        )
+    assert raw.headers["x-semantic-cache"] == "HIT"
+    message = raw.parse()
+    assert message.type == "message"
+    assert [block.text for block in message.content if block.type == "text"] == [ANSWER]
+    assert len(fakes[2].requests) == 1
