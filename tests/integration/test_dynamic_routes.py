@@ -99,6 +99,42 @@ def test_a_fallback_moves_on_after_each_kind_of_failure(
     assert record["status"] == 200
 
 
+def test_a_fallback_moves_on_when_a_target_refuses_connections(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, refused_port: int
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": f"http://127.0.0.1:{refused_port}"})
+    set_routes(gateway, {"safe": {"fallback": [{"model": "groq/llama"}, {"model": "openai/steady"}]}})
+    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
+    assert ask(client, "safe") == "steady"
+    [record] = gateway.wait_for_logs(1)
+    assert (record["provider"], record["status"]) == ("openai", 200)
+
+
+@pytest.mark.parametrize(
+    ("unit", "limit"),
+    [("tokens", 20), ("cost", None)],  # about two answers' worth of each
+)
+def test_a_token_or_cost_limit_node_switches_to_else_once_spent(
+    gateway: RunningGateway, client: openai.OpenAI, unit: str, limit: float | None
+) -> None:
+    first = client.chat.completions.create(model="openai/gpt-4o-mini", messages=MESSAGES)
+    assert first.usage is not None
+    gateway.wait_for_logs(1)
+    one_answer = gateway.logs()[0]["cost_usd"] if unit == "cost" else first.usage.total_tokens
+    assert one_answer
+    rule = {"unit": unit, "limit": limit or 2.5 * one_answer, "period": 3600, "scope": "metadata.team"}
+    route = {"limit": rule, "then": {"model": "openai/gpt-4o-mini"}, "else": {"model": "openai/budget"}}
+    set_routes(gateway, {"team": route})
+    answered = []
+    for count in range(2, 6):
+        answered.append(ask(client, "team", {"team": "red"}))
+        gateway.wait_for_logs(count)
+    # Spent once the answers used what the rule allows (each reserved and then charged): cheaper after.
+    assert answered[0].startswith("gpt-4o-mini")
+    assert answered[-1] == "budget"
+    assert ask(client, "team", {"team": "blue"}).startswith("gpt-4o-mini")  # another team's is untouched
+
+
 def test_a_limit_node_switches_to_else_once_spent(gateway: RunningGateway, client: openai.OpenAI) -> None:
     limit = {"unit": "requests", "limit": 2, "period": 3600, "scope": "metadata.team"}
     route = {"limit": limit, "then": {"model": "openai/premium"}, "else": {"model": "openai/budget"}}
