@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_metrics import counted
+from tests.integration.test_semantic import ready, stored
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid, and the fake streams it back one group per chunk
 NOT_A_CARD = "4111 1111 1111 1112"  # sixteen digits that fail Luhn
@@ -310,3 +311,21 @@ def test_a_flag_on_a_streamed_answer_is_logged(gateway: RunningGateway, client: 
     assert text == f"echo: write to {EMAIL}"  # flagged, not changed
     (record,) = gateway.wait_for_logs(1)
     assert record["metadata"]["guardrails"] == "response:flag:email"
+
+
+def test_a_semantic_hit_with_a_secret_is_redacted_when_served(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    configure(gateway, semantic_cache_enabled=True)
+    ready(gateway)
+    first = ask(client, f"My access key is {AWS_KEY}. How do I rotate it?")
+    assert AWS_KEY in first.parse().choices[0].message.content
+    stored(gateway, 1)
+    configure(
+        gateway, guardrails={"pii": {"action": "redact", "entities": ["secret"], "direction": "response"}}
+    )
+    second = ask(client, f"my access key is {AWS_KEY}, how do I rotate it")
+    assert second.headers["x-semantic-cache"] == "HIT"
+    assert "[SECRET_1]" in second.parse().choices[0].message.content
+    assert AWS_KEY not in second.http_response.text
+    assert len(fake.requests) == 1
