@@ -124,7 +124,7 @@ class Settings(BaseModel):
         gt=0,
         le=3600,
         description="seconds between copies of the in-process rate-limit counters to counters.db"
-        " (a killed process loses at most this much settled use; a clean stop loses nothing)",
+        " (what settles meanwhile is in the charge journal: neither a kill nor a clean stop loses it)",
     )
     log_spool_max_bytes: int = Field(
         1024 * 1024 * 1024,

@@ -1,6 +1,6 @@
-"""Budgets hold across restarts of the embedded gateway: the in-process counters are copied to
-`counters.db` in the data directory behind the request path, at most a flush interval late, and
-wholly at a clean stop; a new gateway on the same data directory reads them back.
+"""Budgets hold across restarts of the embedded gateway: each count is journaled before its answer
+ends, the in-process counters are copied to `counters.db` in the data directory behind the request
+path, and a new gateway on the same data directory reads them back — after a clean stop or a kill.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN, FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_budgets import answer_cost
 from tests.integration.test_shutdown import ServerProcess, free_port, wait_healthy
 
 CHAT = "/v1/local/default/openai/chat/completions"
@@ -85,13 +86,15 @@ def counted(data: Path) -> float:
             return 0
 
 
-def start_server(tmp_path: Path, data: Path, fake: FakeOpenAI, name: str) -> ServerProcess:
+def start_server(
+    tmp_path: Path, data: Path, fake: FakeOpenAI, name: str, counters_interval: str = "0.2"
+) -> ServerProcess:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
         "SLUICEGATE_DATA": str(data),
         "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
         "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "SLUICEGATE_COUNTERS_FLUSH_INTERVAL": "0.2",
+        "SLUICEGATE_COUNTERS_FLUSH_INTERVAL": counters_interval,
     }
     output = tmp_path / f"{name}.log"
     with output.open("wb") as sink:
@@ -129,3 +132,50 @@ def test_a_killed_gateway_loses_at_most_the_last_flush_interval(tmp_path: Path, 
     finally:
         second.process.terminate()
         assert second.process.wait(timeout=30) == 0, second.diagnostics()
+
+
+def test_a_gateway_killed_right_after_its_last_answer_keeps_the_whole_spend(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    """No copy to counters.db happens before the kill (a one-hour interval): the spend survives in
+    the charge journal alone, and the restarted gateway counts it exactly once."""
+    data = tmp_path / "data"
+    budget = {"name": "budget", "limit": 0.00001, "period": 86400, "unit": "cost"}
+    first = start_server(tmp_path, data, fake, "first", counters_interval="3600")
+    try:
+        with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            set_rules(admin, budget)
+        answers = []
+        while not answers or answers[-1] == 200:
+            answers.append(ask(first.url).status_code)
+            assert len(answers) <= 10, "the budget never refused"
+        first.process.send_signal(signal.SIGKILL)  # right after the refusal: no copy was due
+        first.process.wait()
+    finally:
+        if first.process.poll() is None:
+            first.process.kill()
+            first.process.wait()
+    assert counted(data) == 0  # nothing reached counters.db before the kill
+    served = answers.count(200)
+    assert served >= 2
+
+    second = start_server(tmp_path, data, fake, "second")
+    try:
+        refused = ask(second.url)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["x-ratelimit-rule"] == "budget"
+        spent = served * answer_cost(output_tokens=4, input_tokens=9)  # BODY: 3 words in, 4 out
+        with httpx.Client(base_url=second.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            deadline = time.monotonic() + 10
+            report = admin.get("/api/v1/accounts/local/spend").json()
+            while report["totals"]["cost_usd"] < spent * (1 - 1e-9) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the killed gateway's log spool is being stored
+                report = admin.get("/api/v1/accounts/local/spend").json()
+        assert report["totals"]["cost_usd"] == pytest.approx(spent, rel=1e-9), report["totals"]
+        [counted_budget] = report["budgets"]
+        # The counters hold each answer's cost once: no answer lost, none replayed twice.
+        assert counted_budget["used"] == pytest.approx(spent, rel=1e-9)
+    finally:
+        second.process.terminate()
+        assert second.process.wait(timeout=30) == 0, second.diagnostics()
+    assert len(fake.requests) == served

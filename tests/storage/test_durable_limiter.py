@@ -1,9 +1,11 @@
-"""The embedded counters survive a restart: what settled is copied to `counters.db` behind the
-request path and read back at start; reservations still held are not (a restart releases them)."""
+"""The embedded counters survive a restart: what settled is journaled as it is counted and copied to
+`counters.db` behind the request path, and read back at start — after a kill too, each use exactly
+once; reservations still held are not (a restart releases them)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +52,24 @@ async def opened(tmp_path: Path, clock: Clock) -> AsyncIterator[Callable[[], Dur
             await limiter.close()
 
 
+async def kill(limiter: DurableLimiter) -> None:
+    """Leave the files as a SIGKILL would: no last copy, no cleanup; only the descriptors go."""
+    limiter._closing = True
+    if limiter._task is not None:
+        limiter._task.cancel()
+    journal = limiter._charges
+    for descriptor in (journal._fd, journal._lock):
+        if descriptor >= 0:
+            os.close(descriptor)
+    journal._fd = journal._lock = -1
+    await limiter._on_thread(limiter._file.close)
+    limiter._executor.shutdown(wait=False)
+
+
+def segments(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "counters-journal").rglob("*.log"))
+
+
 async def spend(limiter: DurableLimiter, reserved: float, used: float, bucket: Bucket = COST) -> None:
     verdict = await limiter.admit([Claim(bucket, reserved)], NOW)
     assert verdict.allowed
@@ -81,15 +101,72 @@ async def test_held_reservations_are_released_by_a_restart(opened: Callable[...,
     assert (cost.used, tokens.used) == (0.25, 0)
 
 
-async def test_a_kill_loses_only_what_settled_after_the_last_copy(
-    opened: Callable[..., DurableLimiter],
-) -> None:
+async def test_a_kill_loses_nothing_that_settled(opened: Callable[..., DurableLimiter]) -> None:
     first = await opened()
     await spend(first, 0.5, 0.5)
+    await spend(first, 40, 30, TOKENS)
     await first.flush()
-    await spend(first, 0.25, 0.25)  # settled after the copy: a kill now loses it
-    survivor = await opened()  # the file as a killed process leaves it (`first` never closed)
-    assert [u.used for u in await survivor.usage([COST], NOW)] == [0.5]
+    await spend(first, 0.25, 0.25)  # settled after the copy: in the journal alone
+    await spend(first, 40, 20, TOKENS)
+    assert (await first.admit([Claim(REQUESTS, 1)], NOW)).allowed  # counted on admission
+    await kill(first)
+    survivor = await opened()
+    assert [u.used for u in await survivor.usage([COST, TOKENS, REQUESTS], NOW)] == [0.75, 50, 1]
+
+
+async def test_a_replayed_journal_counts_once_over_further_kills_and_copies(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    first = await opened()
+    await spend(first, 0.25, 0.25)
+    await spend(first, 10, 10, TOKENS)
+    await kill(first)  # nothing copied yet
+    second = await opened()  # replays the journal...
+    await kill(second)  # ...and is killed before copying it
+    third = await opened()
+    assert [u.used for u in await third.usage([COST, TOKENS], NOW)] == [0.25, 10]
+    await third.flush()
+    assert segments(tmp_path) == []  # in counters.db now
+    await spend(third, 10, 5, TOKENS)
+    await kill(third)
+    fourth = await opened()
+    assert [u.used for u in await fourth.usage([COST, TOKENS], NOW)] == [0.25, 15]
+
+
+async def test_a_kill_between_the_copy_and_the_deletion_replays_nothing_twice(
+    opened: Callable[..., DurableLimiter], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await opened()
+    await spend(first, 10, 10, TOKENS)
+    await spend(first, 0.5, 0.5)
+    monkeypatch.setattr(first._charges, "covered", lambda number: None)  # killed right after COMMIT
+    await first.flush()
+    await kill(first)
+    assert segments(tmp_path)  # left behind, covered by the mark written with the copy
+    second = await opened()
+    assert [u.used for u in await second.usage([COST, TOKENS], NOW)] == [0.5, 10]
+    assert segments(tmp_path) == []  # covered segments are deleted on adoption
+    await second.close()
+    third = await opened()
+    assert [u.used for u in await third.usage([COST, TOKENS], NOW)] == [0.5, 10]
+
+
+async def test_a_live_limiters_journal_is_not_adopted(opened: Callable[..., DurableLimiter]) -> None:
+    """Workers share the data directory: one starting never replays another's live journal."""
+    first = await opened()
+    await spend(first, 10, 10, TOKENS)
+    second = await opened()
+    assert [u.used for u in await second.usage([TOKENS], NOW)] == [0]
+    await first.close()
+    third = await opened()
+    assert [u.used for u in await third.usage([TOKENS], NOW)] == [10]
+
+
+async def test_a_clean_stop_leaves_no_journal(opened: Callable[..., DurableLimiter], tmp_path: Path) -> None:
+    first = await opened()
+    await spend(first, 10, 10, TOKENS)
+    await first.close()
+    assert list((tmp_path / "counters-journal").iterdir()) == []
 
 
 async def test_expired_windows_are_neither_read_back_nor_kept(

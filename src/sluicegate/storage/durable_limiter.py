@@ -1,15 +1,19 @@
-"""The embedded default's counters: in process, copied to a SQLite file behind the request path.
+"""The embedded default's counters: in process, journaled on the request path, copied to a SQLite
+file behind it.
 
-Requests are judged by `MemoryLimiter` alone; no decision waits for the disk. Every `interval`
-seconds (1 s by default) a background task takes what settled since the last copy — each fixed
-window written to, as its whole figure, and each use added to a sliding window — and writes it in
-one transaction on a thread of its own. `close()` (a clean stop) writes the rest; `open()` reads
-the file back before the first request. So a clean stop loses nothing, and a killed process loses
-at most the last `interval` of settled use. Reservations still held are never written: the
-requests that made them did not finish, and a restart releases them.
+Requests are judged by `MemoryLimiter` alone; no decision waits for the disk. Each admission or
+settlement that counts something appends one line to the charge journal (`charge_journal.py`: one
+write() to an O_APPEND file, no fsync) before the answer's last byte. Every `interval` seconds (1 s
+by default) a background task takes what settled since the last copy — each fixed window written
+to, as its whole figure, and each use added to a sliding window — and writes it on a thread of its
+own, in one transaction with the number of the last journal segment it covers; covered segments
+are then deleted. `open()` reads the file back, then replays the segments it does not cover, once.
+So neither a clean stop nor a killed process loses a settled use (a power cut may lose what the
+kernel had not written yet). Reservations still held are never written: the requests that made them
+did not finish, and a restart releases them.
 
 The file (`counters.db` in the data directory) holds two small tables, each row with the time after
-which it counts for nothing; expired rows are deleted as the copy goes.
+which it counts for nothing (expired rows are deleted as the copy goes), and the journals' marks.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sluicegate.datafiles import private_directory, private_file, tighten
-from sluicegate.storage.limiter import Changes, MemoryLimiter
+from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
+from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sliding_uses"
     " (key TEXT NOT NULL, at REAL NOT NULL, amount REAL NOT NULL, expires REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS sliding_uses_expires ON sliding_uses (expires)",
+    # Per charge journal (one per process), the highest segment whose lines the tables above hold.
+    "CREATE TABLE IF NOT EXISTS journal_marks (journal TEXT PRIMARY KEY, covered INTEGER NOT NULL)",
 )
 
 
@@ -48,8 +55,8 @@ class CounterFile:
         self._path = path
         self._connection: sqlite3.Connection | None = None
 
-    def open(self, now: float) -> Changes:
-        """Open (or create) the file and read back what has not expired."""
+    def open(self, now: float) -> tuple[Changes, dict[str, int]]:
+        """Open (or create) the file and read back what has not expired, and the journals' marks."""
         private_directory(self._path.parent)
         private_file(self._path)
         for suffix in ("-wal", "-shm", "-journal"):
@@ -67,9 +74,17 @@ class CounterFile:
         sliding = connection.execute(
             "SELECT key, at, amount, expires FROM sliding_uses WHERE expires > ?", (now,)
         ).fetchall()
-        return Changes(fixed, sliding)
+        marks = dict(connection.execute("SELECT journal, covered FROM journal_marks").fetchall())
+        return Changes(fixed, sliding), marks
 
-    def write(self, changes: Changes, now: float) -> None:
+    def forget(self, journals: set[str]) -> None:
+        """Drop the marks of journals whose directory is gone (adopted, or removed at a clean stop)."""
+        if self._connection is not None and journals:
+            self._connection.executemany(
+                "DELETE FROM journal_marks WHERE journal = ?", [(j,) for j in journals]
+            )
+
+    def write(self, changes: Changes, now: float, journal: str, covered: int) -> None:
         connection = self._connection
         if connection is None:
             raise RuntimeError("the counter file is not open")
@@ -83,6 +98,11 @@ class CounterFile:
             connection.executemany("INSERT INTO sliding_uses VALUES (?, ?, ?, ?)", changes.sliding)
             connection.execute("DELETE FROM fixed_windows WHERE expires <= ?", (now,))
             connection.execute("DELETE FROM sliding_uses WHERE expires <= ?", (now,))
+            connection.execute(
+                "INSERT INTO journal_marks VALUES (?, ?) ON CONFLICT (journal) DO UPDATE"
+                " SET covered = excluded.covered",
+                (journal, covered),
+            )
         except BaseException:
             connection.execute("ROLLBACK")
             raise
@@ -95,12 +115,15 @@ class CounterFile:
 
 
 class DurableLimiter(MemoryLimiter):
-    """`MemoryLimiter`, copied to `CounterFile` every `interval` seconds and at `close`."""
+    """`MemoryLimiter`, journaled as it counts and copied to `CounterFile` every `interval` seconds
+    and at `close`."""
 
     def __init__(self, path: Path, clock: Callable[[], float], interval: float = DEFAULT_INTERVAL) -> None:
         super().__init__(track=True)
         self._path = path
         self._file = CounterFile(path)
+        self._charges = ChargeJournal(path.parent / DIRECTORY)
+        self._covered = 0  # the journal segment the last copy covered
         self._clock = clock
         self._interval = interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="counters")
@@ -109,8 +132,24 @@ class DurableLimiter(MemoryLimiter):
         self._closing = False
 
     async def open(self) -> None:
-        self.restore(await self._on_thread(self._file.open, self._clock()), self._clock())
+        now = self._clock()
+        stored, replayed = await self._on_thread(self._read_back, now)
+        self.restore(stored, now)
+        # What the journal adds is in memory now, and goes into the next copy with its mark.
+        self.restore(replayed, now)
+        fixed = {row[0]: row for row in replayed.fixed if row[3] > now}  # the newest figure of each
+        self.unwritten(Changes(list(fixed.values()), [row for row in replayed.sliding if row[3] > now]))
         self._task = asyncio.get_running_loop().create_task(self._run(), name="counters")
+
+    async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
+        verdict = await super().admit(claims, now)
+        if verdict.allowed:
+            self._note([claim for claim in claims if claim.bucket.counts_requests], now)
+        return verdict
+
+    async def settle(self, holds: Sequence[Hold], used: Sequence[float], now: float) -> None:
+        await super().settle(holds, used, now)
+        self._note([Claim(hold.bucket, amount) for hold, amount in zip(holds, used, strict=True)], now)
 
     async def close(self) -> None:
         """Stop copying, and write what settled since the last copy."""
@@ -125,17 +164,52 @@ class DurableLimiter(MemoryLimiter):
         finally:
             await self._on_thread(self._file.close)
             self._executor.shutdown(wait=True)
+            self._charges.close()  # kept for the next start unless every segment is covered
 
     async def flush(self) -> None:
         """Write what settled since the last copy. On failure it is kept for the next try."""
         changes = self.changes()
-        if not changes.fixed and not changes.sliding:
+        covered = self._charges.seal()  # taken together: the copy holds every line sealed so far
+        if not changes.fixed and not changes.sliding and covered == self._covered:
             return
         try:
-            await self._on_thread(self._file.write, changes, self._clock())
+            await self._on_thread(self._file.write, changes, self._clock(), self._charges.name, covered)
         except BaseException:
             self.unwritten(changes)
             raise
+        self._covered = covered
+        try:  # a segment left behind is harmless: the mark says it is covered
+            await self._on_thread(self._charges.covered, covered)
+        except OSError:
+            _log.exception("could not delete covered segments of the charge journal")
+
+    def _note(self, counted: Sequence[Claim], now: float) -> None:
+        """Journal what `changes()` will carry for these counts (on the request path)."""
+        rows = []
+        for bucket, amount in counted:
+            if bucket.sliding:
+                if amount > 0:
+                    rows.append(("s", bucket.key, now, amount, now + bucket.period))
+            elif bucket.key in self._fixed:
+                rows.append(("f", bucket.key, *self._settled(bucket)))
+        if not rows:
+            return
+        try:
+            self._charges.append(rows)
+        except OSError:  # counting goes on; the periodic copy still takes it
+            _log.exception("could not append to the charge journal")
+
+    def _settled(self, bucket: Bucket) -> tuple[float, float, float]:
+        """A fixed window's start, settled figure (reservations left out) and expiry."""
+        window, used = self._fixed[bucket.key]
+        held_window, held = self._holding.get(bucket.key, (window, 0.0))
+        return window, max(used - held if held_window == window else used, 0.0), window + bucket.period
+
+    def _read_back(self, now: float) -> tuple[Changes, Changes]:
+        stored, marks = self._file.open(now)
+        replayed = self._charges.open(marks)
+        self._file.forget(set(marks) - self._charges.others())
+        return stored, replayed
 
     async def _run(self) -> None:
         while not self._closing:

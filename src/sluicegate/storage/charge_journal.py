@@ -1,0 +1,158 @@
+"""The charge journal: every settled count on disk before the answer that caused it ends.
+
+    DurableLimiter.admit / settle ──► ChargeJournal.append: one line, one write() to an O_APPEND fd
+    DurableLimiter's copy ──► seal ──► counters.db (+ "segments ≤ n covered", same transaction) ──► unlink
+
+No fsync: a write() that has returned is in the kernel's page cache, which a killed process does not
+take with it (a power cut can). A line holds the rows `MemoryLimiter.changes()` will later carry
+for one call: ["f", key, window, settled, expires] (a fixed window's whole new figure, so replaying
+it twice is harmless) or ["s", key, at, amount, expires] (a use added to a sliding window, which
+must be replayed exactly once — hence the covered mark, written with the rows it covers).
+
+Each process writes numbered segments in a directory of its own, held by an exclusive `flock`
+(workers share the data directory). At start a process adopts the directories whose lock nobody
+holds: segments the directory's mark covers are deleted, the others are moved into its own
+directory (a rename: a segment is always in exactly one place, under one mark) and replayed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+
+from sluicegate.datafiles import private_directory, private_opener
+from sluicegate.storage.limiter import Changes
+
+DIRECTORY = "counters-journal"
+SUFFIX = ".log"
+LOCK = "lock"
+Row = tuple[str, float, float, float]
+_log = logging.getLogger(__name__)
+
+
+class ChargeJournal:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self.name = uuid.uuid4().hex
+        self._dir = root / self.name
+        self._lock = -1
+        self._fd = -1
+        self._number = 0  # the segment being written (or the last one, if none is open)
+        self._written = False  # whether the open segment has a line yet
+
+    def open(self, marks: Mapping[str, int]) -> Changes:
+        """Take a directory of our own, adopt those of killed processes, and return what their
+        segments hold beyond their `marks` (journal name -> highest segment covered)."""
+        private_directory(self._dir)
+        self._lock = private_opener(str(self._dir / LOCK), os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        replayed = Changes([], [])
+        for other in sorted(self._root.iterdir()):
+            if other != self._dir and other.is_dir():
+                self._adopt(other, marks.get(other.name, 0), replayed)
+        return replayed
+
+    def others(self) -> set[str]:
+        """The journal directories present besides ours (live or not yet adopted)."""
+        return {path.name for path in self._root.iterdir() if path.is_dir() and path != self._dir}
+
+    def append(self, rows: list[tuple[str, str, float, float, float]]) -> None:
+        """Write one call's rows as one line. On the request path: one write()."""
+        line = orjson.dumps(rows) + b"\n"
+        if self._fd < 0:
+            self._number += 1
+            path = self._dir / f"{self._number:012d}{SUFFIX}"
+            self._fd = private_opener(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            self._written = False
+        written = os.write(self._fd, line)
+        self._written = True
+        if written != len(line):
+            self.seal()  # a line cut short ends its segment: replay skips it
+            raise OSError(f"the charge journal took {written} of {len(line)} bytes (is the disk full?)")
+
+    def seal(self) -> int:
+        """End the segment being written; the highest segment number so far (what a copy of the
+        counters taken now covers)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        return self._number
+
+    def covered(self, number: int) -> None:
+        """Segments up to `number` are in counters.db: delete them."""
+        for segment in self._dir.glob(f"*{SUFFIX}"):
+            if _number(segment) <= number:
+                segment.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the directory: removed when every segment was covered, else left for the next
+        start to adopt."""
+        self.seal()
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+        if not any(self._dir.glob(f"*{SUFFIX}")):
+            _remove_directory(self._dir)
+
+    def _adopt(self, other: Path, covered: int, replayed: Changes) -> None:
+        try:
+            lock = os.open(other / LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            return  # being created by a process starting now, or not a journal directory
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return  # a live worker's
+        try:
+            for segment in sorted(other.glob(f"*{SUFFIX}")):
+                if _number(segment) <= covered:
+                    segment.unlink()  # in counters.db already (killed before deleting it)
+                    continue
+                self._number += 1
+                target = self._dir / f"{self._number:012d}{SUFFIX}"
+                os.rename(segment, target)
+                _read(target, replayed)
+            _remove_directory(other)
+        finally:
+            os.close(lock)
+
+
+def _read(path: Path, into: Changes) -> None:
+    """Add a segment's rows to `into`. A line without its newline, or unreadable, was cut short
+    (a full disk, a power cut): left out, with a warning."""
+    lines = path.read_bytes().split(b"\n")
+    if lines[-1]:
+        _log.warning("the charge journal %s ends in a line cut short: left out", path)
+    for line in lines[:-1]:
+        try:
+            rows = [
+                (kind, (key, at, amount, expires)) for kind, key, at, amount, expires in orjson.loads(line)
+            ]
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            _log.warning("the charge journal %s holds an unreadable line: left out", path)
+            continue
+        for kind, row in rows:
+            (into.fixed if kind == "f" else into.sliding).append(row)
+
+
+def _number(segment: Path) -> int:
+    try:
+        return int(segment.name.removesuffix(SUFFIX))
+    except ValueError:
+        return 0
+
+
+def _remove_directory(directory: Path) -> None:
+    for leftover in directory.iterdir():
+        leftover.unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        _log.warning("could not remove the charge journal directory %s", directory)
