@@ -116,3 +116,33 @@ def test_the_upstream_timeout_variable_is_the_timeout_not_a_provider_url() -> No
     settings = load_settings(environ={"SLUICEGATE_UPSTREAM_TIMEOUT": "7.5"})
     assert settings.upstream_timeout == 7.5
     assert "timeout" not in settings.upstreams
+
+
+def test_every_setting_has_its_variable_and_older_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICEGATE_PORT", "9300")  # the process environment, ignored when one is handed in
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_HOST_GATEWAY": "acme/edge",
+            "SLUICEGATE_DATA": "/srv/gw",
+            "SLUICEGATE_TOKEN": "cli",
+        }
+    )
+    assert (settings.host_gateway, settings.data_dir, settings.port) == ("acme/edge", Path("/srv/gw"), 8787)
+    assert load_settings(environ={"SLUICEGATE_DATA_DIR": "/srv/other"}).data_dir == Path("/srv/other")
+    assert load_settings().port == 9300
+
+
+def test_list_and_object_variables(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text('[host_overrides]\n"a.example" = "http://127.0.0.1:1"\n')
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_CONFIG": str(config),
+            "SLUICEGATE_ALLOWED_HOSTS": "a.example, b.example,",
+            "SLUICEGATE_HOST_OVERRIDES": '{"b.example": "http://127.0.0.1:2"}',
+        }
+    )
+    assert settings.allowed_hosts == ["a.example", "b.example"]
+    assert settings.host_overrides == {"a.example": "http://127.0.0.1:1", "b.example": "http://127.0.0.1:2"}
+    with pytest.raises(ConfigError, match="SLUICEGATE_HOST_OVERRIDES"):
+        load_settings(environ={"SLUICEGATE_HOST_OVERRIDES": "[1]"})

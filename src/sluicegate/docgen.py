@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sluicegate.config import (
-    _ENV_FIELDS,
+    _ENV_RENAMED,
     ALLOWED_HOSTS_ENV,
     CUSTOM_PROVIDERS_ENV,
     ENV_PREFIX,
@@ -32,7 +32,7 @@ from sluicegate.gateway import GatewaySettings, RateLimitRule
 
 DEFAULT_PATH = Path("docs/configuration.md")
 
-# Settings that the environment sets in a form of their own (config.py's load_settings).
+# Settings that the environment sets in a form of their own (config.py's _Environment).
 _SPECIAL_ENV = {
     "allowed_hosts": f"`{ALLOWED_HOSTS_ENV}` (comma-separated)",
     "host_overrides": f"`{HOST_OVERRIDES_ENV}` (JSON object)",
@@ -114,10 +114,8 @@ def _cells(field: FieldInfo) -> list[str]:
 def _env_cell(name: str, field: FieldInfo) -> str:
     if name in _SPECIAL_ENV:
         return _SPECIAL_ENV[name]
-    suffixes = [suffix for suffix, field_name in _ENV_FIELDS.items() if field_name == name]
-    if not suffixes:
-        return "TOML only"
-    env = ENV_PREFIX + suffixes[0]
+    shorter = [old for old, new in _ENV_RENAMED.items() if new == name.upper()]
+    env = ENV_PREFIX + (shorter[0] if shorter else name.upper())
     if not _env_reaches(env, name, field):
         # Say so rather than document a variable that the loader reads as something else.
         return f"TOML only (`{env}` does not reach it)"
@@ -142,7 +140,8 @@ def _sample(field: FieldInfo) -> str:
         return str(not default).lower()
     if isinstance(default, int | float):
         return str(default + 1)
-    return "docgen-sample"
+    # Keep the default's shape: host_gateway must be account/gateway.
+    return "docgen/sample" if "/" in str(default) else "docgen-sample"
 
 
 def _type(annotation: Any) -> str:
