@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from sluicegate.config_groups import MOVED, Limits, Logs, Stores, Telemetry, Timeouts, nest
 from sluicegate.providers import REGISTRY
 
 ENV_PREFIX = "SLUICEGATE_"
@@ -36,8 +37,12 @@ ALLOWED_HOSTS_ENV = ENV_PREFIX + "ALLOWED_HOSTS"
 RESERVED_PROVIDER_NAMES = frozenset({"compat"})
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
-# SLUICEGATE_<FIELD NAME> reaches each setting; these few keep the older, shorter name.
-_ENV_RENAMED = {"DATA": "DATA_DIR"}
+# SLUICEGATE_<KEY> reaches each top-level setting, SLUICEGATE_<GROUP>__<KEY> each grouped one; these
+# older names keep working.
+_ENV_RENAMED = {
+    "DATA": "DATA_DIR",
+    **{old.upper(): f"{group}__{name}".upper() for old, (group, name) in MOVED.items()},
+}
 # Settings that the environment gives as a JSON object.
 _JSON_OBJECT_FIELDS = frozenset({"host_overrides", "custom_providers"})
 # The environment `load_settings` reads from: os.environ unless a test hands it another.
@@ -51,7 +56,9 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every knob of one gateway process. Frozen: built once by `load_settings`, then passed in."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX)
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__"
+    )
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8787, ge=0, le=65535, description="port to listen on")
@@ -59,32 +66,8 @@ class Settings(BaseSettings):
         Path("data"),
         description="data directory (SQLite database, semantic index), relative to the working dir",
     )
-    database_url: str = Field(
-        "", description="sqlite:///path or postgresql://user@host/db[?schema=name]; empty: SQLite in data_dir"
-    )
-    cache_url: str = Field("", description="redis://… shares the cache between replicas; empty: in-process")
-    cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
-    rate_limit_failure: Literal["open", "closed"] = Field(
-        "open",
-        description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
-    )
     secret_key: str = Field("", repr=False, description="master key that seals stored provider keys")
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
-    otlp_endpoint: str = Field(
-        "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
-    )
-    otlp_logs_endpoint: str = Field(
-        "",
-        description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: an OpenTelemetry log record per"
-        " stored request log (POSTed to /v1/logs; attributes only, no headers or bodies)",
-    )
-    metrics_require_token: bool = Field(
-        False, description="/metrics answers only a read token not limited to gateways (Bearer)"
-    )
-    metrics_models_per_provider: int = Field(
-        100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
-    )
-    retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="hosts reachable by host-in-path besides the known providers; also the only hosts"
@@ -96,32 +79,11 @@ class Settings(BaseSettings):
     host_gateway: str = Field(
         "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
     )
-    max_body_bytes: int = Field(
-        10 * 1024 * 1024,
-        gt=0,
-        description="largest request body (else 413); also the largest answer the cache stores",
-    )
-    body_timeout: float = Field(
-        30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
-    )
-    upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
-    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
-    log_batch_size: int = Field(500, gt=0, description="log records written per database transaction")
-    log_flush_interval: float = Field(0.2, gt=0, description="seconds between log writes")
-    log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
-    counters_flush_interval: float = Field(
-        1.0,
-        gt=0,
-        le=3600,
-        description="seconds between copies of the in-process rate-limit counters to counters.db"
-        " (a killed process loses at most this much settled use; a clean stop loses nothing)",
-    )
-    log_spool_max_bytes: int = Field(
-        1024 * 1024 * 1024,
-        gt=0,
-        description="bytes of log records the spool keeps on disk while the database cannot take"
-        " them; past it the oldest are dropped",
-    )
+    limits: Limits = Field(default_factory=Limits, description="how big things may be")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="how long things may take")
+    stores: Stores = Field(default_factory=Stores, description="the database, exact cache and counters")
+    logs: Logs = Field(default_factory=Logs, description="the request log")
+    telemetry: Telemetry = Field(default_factory=Telemetry, description="traces, OTLP logs, metrics")
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
     custom_providers: dict[str, str] = Field(
         default_factory=dict,
@@ -158,14 +120,14 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'sluicegate.db'}"
+        return self.stores.database_url or f"sqlite:///{self.data_dir / 'sluicegate.db'}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings from the TOML file named by SLUICEGATE_CONFIG, the environment and overrides."""
     token = _ENVIRON.set(os.environ if environ is None else environ)
     try:
-        return Settings(**overrides)
+        return Settings(**nest(overrides))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid setting {problems}") from exc
@@ -190,11 +152,9 @@ class _Environment(EnvSettingsSource):
     def prepare_field_value(
         self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
     ) -> Any:
-        if value is None:
-            return None
-        if field_name in _JSON_OBJECT_FIELDS:
+        if value is not None and field_name in _JSON_OBJECT_FIELDS:
             return _json_object(ENV_PREFIX + field_name.upper(), value)
-        if field_name == "allowed_hosts":
+        if value is not None and field_name == "allowed_hosts":
             return [host.strip() for host in value.split(",") if host.strip()]
         return super().prepare_field_value(field_name, field, value, value_is_complex)
 
@@ -221,7 +181,7 @@ class _TomlFile(TomlConfigSettingsSource):
         path = Path(files)
         try:
             with path.open("rb") as file:
-                return tomllib.load(file)
+                return nest(tomllib.load(file))
         except OSError as exc:
             raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
