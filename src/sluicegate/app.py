@@ -234,7 +234,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         upstream,
         settings.upstreams,
         handshake_timeout=settings.timeouts.upstream_timeout,
-        max_message_bytes=settings.limits.max_body_bytes,
+        max_message_bytes=settings.limits.realtime_message_bytes,
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

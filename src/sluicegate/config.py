@@ -1,6 +1,8 @@
-"""Settings: one frozen object, loaded once from defaults, an optional TOML file and the environment.
+"""Settings: one frozen object, loaded once by pydantic-settings from defaults, an optional TOML file
+and the environment; grouped by meaning in config_groups.py.
 
-Precedence: environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Errors name the offending key.
+Precedence: values given in code > environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Tables
+(upstreams, custom providers, host overrides) merge key by key across them. Errors name the offending key.
 """
 
 from __future__ import annotations

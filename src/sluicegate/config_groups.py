@@ -43,11 +43,24 @@ class Limits(Group):
         description="bytes of a streamed answer (its end) kept while it streams, to read its usage and"
         " write its log record (default: limits.max_body_bytes)",
     )
+    realtime_message_bytes: int = Field(
+        MAX_BODY_BYTES,
+        gt=0,
+        description="largest WebSocket message of a realtime session, either way (else the side that"
+        " sent it is closed with 1009; default: limits.max_body_bytes)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _split_from_max_body_bytes(cls, values: Any) -> Any:
-        return _follow(values, "max_body_bytes", MAX_BODY_BYTES, "cache_entry_bytes", "log_tee_bytes")
+        return _follow(
+            values,
+            "max_body_bytes",
+            MAX_BODY_BYTES,
+            "cache_entry_bytes",
+            "log_tee_bytes",
+            "realtime_message_bytes",
+        )
 
 
 class Timeouts(Group):
