@@ -59,7 +59,8 @@ Read once when a gateway process starts, from (strongest first) the environment,
 `host_overrides` are tables too), and in the environment `{ENV_PREFIX}LIMITS__MAX_BODY_BYTES`. The
 top-level keys and variables from before the grouping keep working. A setting split from another
 (`limits.cache_entry_bytes`, `timeouts.retry_deadline`...) takes that one's value unless set itself.
-An invalid value stops the start with an error that names the key.
+The tables merge key by key, the environment's entries winning over the file's. An invalid value
+stops the start with an error that names the key.
 """
 
 GATEWAY_INTRO = """\
