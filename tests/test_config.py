@@ -12,8 +12,8 @@ from sluicegate.config import ConfigError, load_settings
 def test_defaults() -> None:
     settings = load_settings(environ={})
     assert (settings.host, settings.port) == ("127.0.0.1", 8787)
-    assert settings.max_body_bytes == 10 * 1024 * 1024
-    assert settings.upstream_timeout == 300
+    assert settings.limits.max_body_bytes == 10 * 1024 * 1024
+    assert settings.timeouts.upstream_timeout == 300
     assert settings.resolved_database_url == "sqlite:///data/sluicegate.db"
 
 
@@ -45,7 +45,7 @@ def test_toml_file_then_environment(tmp_path: Path) -> None:
         }
     )
     assert settings.port == 9200
-    assert settings.max_body_bytes == 2048
+    assert settings.limits.max_body_bytes == 2048
     assert settings.upstreams == {"openai": "http://b/v1", "mistral": "http://m"}
 
 
@@ -114,5 +114,63 @@ def test_custom_providers_env_must_be_a_json_object(custom: str) -> None:
 
 def test_the_upstream_timeout_variable_is_the_timeout_not_a_provider_url() -> None:
     settings = load_settings(environ={"SLUICEGATE_UPSTREAM_TIMEOUT": "7.5"})
-    assert settings.upstream_timeout == 7.5
+    assert settings.timeouts.upstream_timeout == 7.5
     assert "timeout" not in settings.upstreams
+
+
+def test_every_setting_has_its_variable_and_older_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICEGATE_PORT", "9300")  # the process environment, ignored when one is handed in
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_HOST_GATEWAY": "acme/edge",
+            "SLUICEGATE_DATA": "/srv/gw",
+            "SLUICEGATE_TOKEN": "cli",
+        }
+    )
+    assert (settings.host_gateway, settings.data_dir, settings.port) == ("acme/edge", Path("/srv/gw"), 8787)
+    assert load_settings(environ={"SLUICEGATE_DATA_DIR": "/srv/other"}).data_dir == Path("/srv/other")
+    assert load_settings().port == 9300
+
+
+def test_list_and_object_variables(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text('[host_overrides]\n"a.example" = "http://127.0.0.1:1"\n')
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_CONFIG": str(config),
+            "SLUICEGATE_ALLOWED_HOSTS": "a.example, b.example,",
+            "SLUICEGATE_HOST_OVERRIDES": '{"b.example": "http://127.0.0.1:2"}',
+        }
+    )
+    assert settings.allowed_hosts == ["a.example", "b.example"]
+    assert settings.host_overrides == {"a.example": "http://127.0.0.1:1", "b.example": "http://127.0.0.1:2"}
+    with pytest.raises(ConfigError, match="SLUICEGATE_HOST_OVERRIDES"):
+        load_settings(environ={"SLUICEGATE_HOST_OVERRIDES": "[1]"})
+
+
+def test_split_settings_follow_the_one_they_were_split_from(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text("max_body_bytes = 2048\n[timeouts]\nupstream_timeout = 60\ncoalesce_wait = 5\n")
+    settings = load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
+    assert (settings.limits.cache_entry_bytes, settings.limits.log_tee_bytes) == (2048, 2048)
+    assert (settings.timeouts.retry_deadline, settings.timeouts.coalesce_wait) == (60, 5)
+    defaults = load_settings(environ={})
+    assert defaults.limits.cache_entry_bytes == defaults.limits.max_body_bytes == 10 * 1024 * 1024
+    assert defaults.timeouts.retry_deadline == defaults.timeouts.coalesce_wait == 300
+
+
+def test_grouped_and_older_names_reach_the_same_setting(tmp_path: Path) -> None:
+    environ = {
+        "SLUICEGATE_LOG_BATCH_SIZE": "7",
+        "SLUICEGATE_LIMITS__CACHE_ENTRY_BYTES": "4096",
+        "SLUICEGATE_STORES__CACHE_URL": "redis://127.0.0.1:6379/0",
+    }
+    settings = load_settings(environ=environ, log_flush_interval=0.5, timeouts={"retry_deadline": 9})
+    assert (settings.logs.batch_size, settings.logs.flush_interval) == (7, 0.5)
+    assert (settings.limits.max_body_bytes, settings.limits.cache_entry_bytes) == (10 * 1024 * 1024, 4096)
+    assert settings.stores.cache_url == "redis://127.0.0.1:6379/0"
+    assert (settings.timeouts.upstream_timeout, settings.timeouts.retry_deadline) == (300, 9)
+    config = tmp_path / "gw.toml"
+    config.write_text("[limits]\nlog_tee_bytes = 0\n")
+    with pytest.raises(ConfigError, match=r"limits\.log_tee_bytes"):
+        load_settings(environ={"SLUICEGATE_CONFIG": str(config)})

@@ -31,8 +31,15 @@ def test_check_fails_on_a_stale_file_and_passes_once_rewritten(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("field", "env"),
-    [("data_dir", "`SLUICEGATE_DATA`"), ("rate_limit_failure", "`SLUICEGATE_RATE_LIMIT_FAILURE`")],
+    [
+        ("data_dir", "`SLUICEGATE_DATA` or `SLUICEGATE_DATA_DIR`"),
+        (
+            "stores.rate_limit_failure",
+            "`SLUICEGATE_RATE_LIMIT_FAILURE` or `SLUICEGATE_STORES__RATE_LIMIT_FAILURE`",
+        ),
+        ("timeouts.retry_deadline", "`SLUICEGATE_TIMEOUTS__RETRY_DEADLINE`"),
+    ],
 )
 def test_environment_column_names_the_variable_the_loader_reads(field: str, env: str) -> None:
-    row = next(line for line in docgen.render().splitlines() if line.startswith(f"| `{field}` |"))
+    row = next(line for line in docgen.render().splitlines() if line.startswith(f"| `{field}` "))
     assert row.split(" | ")[1] == env

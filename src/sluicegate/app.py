@@ -116,33 +116,35 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     vault = KeyVault(settings.secret_key)
     keys = KeyDirectory(database, vault)
     customs = CustomProviderDirectory(database, vault, settings.allowed_hosts)
-    upstream = Upstream(connect_timeout=settings.connect_timeout)
+    upstream = Upstream(connect_timeout=settings.timeouts.connect_timeout)
     counter, pricing = TokenCounter(), Pricing(PriceTable())
     rate_limit = RateLimit(
         limiter,
         Estimator(counter, pricing),
-        fail_open=settings.rate_limit_failure == "open",
+        fail_open=settings.stores.rate_limit_failure == "open",
         clock=clock,
     )
-    tracing = Tracing(settings.otlp_endpoint) if settings.otlp_endpoint else None
-    otlp_logs = OtlpLogs(settings.otlp_logs_endpoint) if settings.otlp_logs_endpoint else None
+    tracing = Tracing(settings.telemetry.otlp_endpoint) if settings.telemetry.otlp_endpoint else None
+    otlp_logs = (
+        OtlpLogs(settings.telemetry.otlp_logs_endpoint) if settings.telemetry.otlp_logs_endpoint else None
+    )
     providers = registry(settings.custom_providers)
     metrics = Metrics(
         limiter_failures=lambda: rate_limit.failures,
         semantic_entries=semantic.size,
         providers=[*providers, UNIVERSAL, COMPAT],
-        models_per_provider=settings.metrics_models_per_provider,
+        models_per_provider=settings.telemetry.metrics_models_per_provider,
         circuits=lambda: circuits.seen,
         key_states=lambda: step_keys.seen,
         key_refusals=lambda: step_keys.refusals,
     )
-    builder = RecordBuilder(body_limit=settings.log_body_limit)
-    spool = Spool(settings.data_dir / "spool", settings.log_spool_max_bytes)
+    builder = RecordBuilder(body_limit=settings.logs.body_limit)
+    spool = Spool(settings.data_dir / "spool", settings.logs.spool_max_bytes)
     logbook = Logbook(
         database,
         builder.build,
-        batch_size=settings.log_batch_size,
-        interval=settings.log_flush_interval,
+        batch_size=settings.logs.batch_size,
+        interval=settings.logs.flush_interval,
         stored=[otlp_logs.written] if otlp_logs else [],
         spool=spool,
         cheap=builder.cheap,
@@ -179,7 +181,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             *([tracing.observe] if tracing else []),
         ],
     )
-    retention = Retention(database, clock, interval=settings.retention_interval)
+    retention = Retention(database, clock, interval=settings.logs.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     book = ProviderBook(providers, customs)
     translated = compat_targets(providers)
@@ -192,8 +194,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         REALTIME: realtime_planner(book),
     }
     guardrails = Guardrails()
-    forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.upstream_timeout)
-    log = Log(outcomes, tee_limit=settings.max_body_bytes)
+    forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
+    log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes)
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (
         Authenticate(tokens),
@@ -215,14 +217,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             inject_keys,
             ResponseCache(
                 cache,
-                max_entry_bytes=settings.max_body_bytes,
-                wait_timeout=settings.upstream_timeout,
+                max_entry_bytes=settings.limits.cache_entry_bytes,
+                wait_timeout=settings.timeouts.coalesce_wait,
                 clock=clock,
             ),
             semantic,
             rate_limit,
         ],
-        Attempts(forwarder, deadline=settings.upstream_timeout, circuits=circuits, keys=step_keys),
+        Attempts(forwarder, deadline=settings.timeouts.retry_deadline, circuits=circuits, keys=step_keys),
     )
     # A realtime session is admitted as a request is (no body to guard or cache), then relayed.
     realtime = RealtimeEndpoint(
@@ -231,8 +233,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         rate_limit,
         upstream,
         settings.upstreams,
-        handshake_timeout=settings.upstream_timeout,
-        max_message_bytes=settings.max_body_bytes,
+        handshake_timeout=settings.timeouts.upstream_timeout,
+        max_message_bytes=settings.limits.realtime_message_bytes,
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -271,8 +273,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             await close_within(name, close())
 
     guard = Guard(tokens, database)
-    app = web.Application(client_max_size=settings.max_body_bytes)
-    app[BODY_LIMITS] = BodyLimits(settings.max_body_bytes, settings.body_timeout)
+    app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
 
     async def end_realtime_sessions(app: web.Application) -> None:
@@ -296,9 +298,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         access=AccessApi(database, tokens, keys, key_pools, guard, providers),
         custom=CustomProviderApi(database, customs, guard, providers),
         urls=GatewayUrls(database, providers, translated, guard),
-        metrics=MetricsEndpoint(metrics, guard if settings.metrics_require_token else None),
+        metrics=MetricsEndpoint(metrics, guard if settings.telemetry.metrics_require_token else None),
         health=HealthEndpoint(semantic.models),
-        status=StatusEndpoint(spool, logbook, links, settings.log_batch_size, guard),
+        status=StatusEndpoint(spool, logbook, links, settings.logs.batch_size, guard),
         database=database,
         limiter=limiter,
         guard=guard,

@@ -1,6 +1,8 @@
-"""Settings: one frozen object, loaded once from defaults, an optional TOML file and the environment.
+"""Settings: one frozen object, loaded once by pydantic-settings from defaults, an optional TOML file
+and the environment; grouped by meaning in config_groups.py.
 
-Precedence: environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Errors name the offending key.
+Precedence: values given in code > environment > TOML file (`SLUICEGATE_CONFIG`) > defaults. Tables
+(upstreams, custom providers, host overrides) merge key by key across them. Errors name the offending key.
 """
 
 from __future__ import annotations
@@ -10,11 +12,22 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
+from sluicegate.config_groups import MOVED, Limits, Logs, Stores, Telemetry, Timeouts, nest
 from sluicegate.providers import REGISTRY
 
 ENV_PREFIX = "SLUICEGATE_"
@@ -26,42 +39,28 @@ ALLOWED_HOSTS_ENV = ENV_PREFIX + "ALLOWED_HOSTS"
 RESERVED_PROVIDER_NAMES = frozenset({"compat"})
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
-# Environment variables read as plain settings: env name suffix -> field name.
-_ENV_FIELDS = {
-    "HOST": "host",
-    "PORT": "port",
-    "DATA": "data_dir",
-    "DATABASE_URL": "database_url",
-    "CACHE_URL": "cache_url",
-    "CACHE_MAX_BYTES": "cache_max_bytes",
-    "RATE_LIMIT_FAILURE": "rate_limit_failure",
-    "SECRET_KEY": "secret_key",
-    "ADMIN_TOKEN": "admin_token",
-    "RETENTION_INTERVAL": "retention_interval",
-    "OTLP_ENDPOINT": "otlp_endpoint",
-    "OTLP_LOGS_ENDPOINT": "otlp_logs_endpoint",
-    "METRICS_REQUIRE_TOKEN": "metrics_require_token",
-    "METRICS_MODELS_PER_PROVIDER": "metrics_models_per_provider",
-    "MAX_BODY_BYTES": "max_body_bytes",
-    "BODY_TIMEOUT": "body_timeout",
-    "UPSTREAM_TIMEOUT": "upstream_timeout",
-    "CONNECT_TIMEOUT": "connect_timeout",
-    "LOG_BATCH_SIZE": "log_batch_size",
-    "LOG_FLUSH_INTERVAL": "log_flush_interval",
-    "LOG_BODY_LIMIT": "log_body_limit",
-    "COUNTERS_FLUSH_INTERVAL": "counters_flush_interval",
-    "LOG_SPOOL_MAX_BYTES": "log_spool_max_bytes",
+# SLUICEGATE_<KEY> reaches each top-level setting, SLUICEGATE_<GROUP>__<KEY> each grouped one; these
+# older names keep working.
+_ENV_RENAMED = {
+    "DATA": "DATA_DIR",
+    **{old.upper(): f"{group}__{name}".upper() for old, (group, name) in MOVED.items()},
 }
+# Settings that the environment gives as a JSON object.
+_JSON_OBJECT_FIELDS = frozenset({"host_overrides", "custom_providers"})
+# The environment `load_settings` reads from: os.environ unless a test hands it another.
+_ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("environ")
 
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the key."""
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Every knob of one gateway process. Frozen: built once by `load_settings`, then passed in."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__"
+    )
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8787, ge=0, le=65535, description="port to listen on")
@@ -69,32 +68,8 @@ class Settings(BaseModel):
         Path("data"),
         description="data directory (SQLite database, semantic index), relative to the working dir",
     )
-    database_url: str = Field(
-        "", description="sqlite:///path or postgresql://user@host/db[?schema=name]; empty: SQLite in data_dir"
-    )
-    cache_url: str = Field("", description="redis://… shares the cache between replicas; empty: in-process")
-    cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
-    rate_limit_failure: Literal["open", "closed"] = Field(
-        "open",
-        description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
-    )
     secret_key: str = Field("", repr=False, description="master key that seals stored provider keys")
     admin_token: str = Field("", repr=False, description="the bootstrap admin token (else one is generated)")
-    otlp_endpoint: str = Field(
-        "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
-    )
-    otlp_logs_endpoint: str = Field(
-        "",
-        description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: an OpenTelemetry log record per"
-        " stored request log (POSTed to /v1/logs; attributes only, no headers or bodies)",
-    )
-    metrics_require_token: bool = Field(
-        False, description="/metrics answers only a read token not limited to gateways (Bearer)"
-    )
-    metrics_models_per_provider: int = Field(
-        100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
-    )
-    retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="hosts reachable by host-in-path besides the known providers; also the only hosts"
@@ -106,32 +81,11 @@ class Settings(BaseModel):
     host_gateway: str = Field(
         "local/default", pattern=r"^[^/]+/[^/]+$", description="account/gateway for tokenless host-in-path"
     )
-    max_body_bytes: int = Field(
-        10 * 1024 * 1024,
-        gt=0,
-        description="largest request body (else 413); also the largest answer the cache stores",
-    )
-    body_timeout: float = Field(
-        30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
-    )
-    upstream_timeout: float = Field(300.0, gt=0, description="seconds for a whole upstream exchange")
-    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
-    log_batch_size: int = Field(500, gt=0, description="log records written per database transaction")
-    log_flush_interval: float = Field(0.2, gt=0, description="seconds between log writes")
-    log_body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
-    counters_flush_interval: float = Field(
-        1.0,
-        gt=0,
-        le=3600,
-        description="seconds between copies of the in-process rate-limit counters to counters.db"
-        " (what settles meanwhile is in the charge journal: neither a kill nor a clean stop loses it)",
-    )
-    log_spool_max_bytes: int = Field(
-        1024 * 1024 * 1024,
-        gt=0,
-        description="bytes of log records the spool keeps on disk while the database cannot take"
-        " them; past it the oldest are dropped",
-    )
+    limits: Limits = Field(default_factory=Limits, description="how big things may be")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="how long things may take")
+    stores: Stores = Field(default_factory=Stores, description="the database, exact cache and counters")
+    logs: Logs = Field(default_factory=Logs, description="the request log")
+    telemetry: Telemetry = Field(default_factory=Telemetry, description="traces, OTLP logs, metrics")
     upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
     custom_providers: dict[str, str] = Field(
         default_factory=dict,
@@ -150,41 +104,90 @@ class Settings(BaseModel):
                 raise ValueError(f"{name}: {url!r} is not an http(s) URL")
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Strongest first: values given in code, the environment, the TOML file, then the defaults."""
+        environ = _ENVIRON.get(os.environ)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(settings_cls, environ)]
+        if config_path := environ.get(ENV_PREFIX + "CONFIG"):
+            sources.append(_TomlFile(settings_cls, toml_file=Path(config_path)))
+        return tuple(sources)
+
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'sluicegate.db'}"
+        return self.stores.database_url or f"sqlite:///{self.data_dir / 'sluicegate.db'}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings from the TOML file named by SLUICEGATE_CONFIG, the environment and overrides."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    config_path = env.get(ENV_PREFIX + "CONFIG")
-    if config_path:
-        values.update(_read_toml(Path(config_path)))
-    upstreams = dict(values.get("upstreams", {}))
-    for name, value in env.items():
-        # A setting's own variable first: SLUICEGATE_UPSTREAM_TIMEOUT is the timeout, not the URL
-        # of a provider called `timeout`.
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] in _ENV_FIELDS:
-            values[_ENV_FIELDS[name[len(ENV_PREFIX) :]]] = value
-        elif name.startswith(UPSTREAM_ENV_PREFIX):
-            upstreams[provider_from_env_suffix(name[len(UPSTREAM_ENV_PREFIX) :])] = value
-    values["upstreams"] = upstreams
-    if HOST_OVERRIDES_ENV in env:
-        values["host_overrides"] = _json_object(HOST_OVERRIDES_ENV, env[HOST_OVERRIDES_ENV])
-    if ALLOWED_HOSTS_ENV in env:
-        values["allowed_hosts"] = [host.strip() for host in env[ALLOWED_HOSTS_ENV].split(",") if host.strip()]
-    if CUSTOM_PROVIDERS_ENV in env:
-        from_env = _json_object(CUSTOM_PROVIDERS_ENV, env[CUSTOM_PROVIDERS_ENV])
-        custom = values.get("custom_providers", {})
-        values["custom_providers"] = {**custom, **from_env} if isinstance(custom, dict) else custom
-    values.update(overrides)
+    token = _ENVIRON.set(os.environ if environ is None else environ)
     try:
-        return Settings.model_validate(values)
+        return Settings(**nest(overrides))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid setting {problems}") from exc
+    finally:
+        _ENVIRON.reset(token)
+
+
+class _Environment(EnvSettingsSource):
+    """SLUICEGATE_<KEY> for each setting, read from the given environment, plus the variables with a
+    form of their own: one SLUICEGATE_UPSTREAM_<PROVIDER> per provider, comma-separated hosts, JSON
+    objects whose errors name the variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        names = {ENV_PREFIX + old: ENV_PREFIX + new for old, new in _ENV_RENAMED.items()}
+        renamed = {names.get(name, name): value for name, value in self._environ.items()}
+        return parse_env_vars(renamed, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        if value is not None and field_name in _JSON_OBJECT_FIELDS:
+            return _json_object(ENV_PREFIX + field_name.upper(), value)
+        if value is not None and field_name == "allowed_hosts":
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return super().prepare_field_value(field_name, field, value, value_is_complex)
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        settings = {ENV_PREFIX + name.upper() for name in self.settings_cls.model_fields}
+        settings |= {ENV_PREFIX + old for old in _ENV_RENAMED}
+        # A setting's own variable first: SLUICEGATE_UPSTREAM_TIMEOUT is the timeout, not the URL
+        # of a provider called `timeout`.
+        upstreams = {
+            provider_from_env_suffix(name[len(UPSTREAM_ENV_PREFIX) :]): value
+            for name, value in self._environ.items()
+            if name.startswith(UPSTREAM_ENV_PREFIX) and name not in settings
+        }
+        if upstreams:
+            values["upstreams"] = {**values.get("upstreams", {}), **upstreams}
+        return values
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The file named by SLUICEGATE_CONFIG; unlike pydantic-settings' own, a missing file is an error."""
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        path = Path(files)
+        try:
+            with path.open("rb") as file:
+                return nest(tomllib.load(file))
+        except OSError as exc:
+            raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"SLUICEGATE_CONFIG: {path} is not valid TOML: {exc}") from exc
 
 
 def provider_from_env_suffix(suffix: str) -> str:
@@ -200,13 +203,3 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: must be a JSON object of name -> base URL")
     return value
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except OSError as exc:
-        raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"SLUICEGATE_CONFIG: {path} is not valid TOML: {exc}") from exc

@@ -11,6 +11,7 @@ import argparse
 import enum
 import sys
 import types
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sluicegate.config import (
-    _ENV_FIELDS,
+    _ENV_RENAMED,
     ALLOWED_HOSTS_ENV,
     CUSTOM_PROVIDERS_ENV,
     ENV_PREFIX,
@@ -28,11 +29,12 @@ from sluicegate.config import (
     Settings,
     load_settings,
 )
+from sluicegate.config_groups import MOVED
 from sluicegate.gateway import GatewaySettings, RateLimitRule
 
 DEFAULT_PATH = Path("docs/configuration.md")
 
-# Settings that the environment sets in a form of their own (config.py's load_settings).
+# Settings that the environment sets in a form of their own (config.py's _Environment).
 _SPECIAL_ENV = {
     "allowed_hosts": f"`{ALLOWED_HOSTS_ENV}` (comma-separated)",
     "host_overrides": f"`{HOST_OVERRIDES_ENV}` (JSON object)",
@@ -52,9 +54,13 @@ PROCESS_INTRO = f"""\
 ## Process settings
 
 Read once when a gateway process starts, from (strongest first) the environment, a TOML file named by
-`{ENV_PREFIX}CONFIG`, and the defaults. In the TOML file use the keys of the first column at the top
-level (`upstreams`, `custom_providers` and `host_overrides` are tables). An invalid value stops the
-start with an error that names the key.
+`{ENV_PREFIX}CONFIG`, and the defaults. Settings are grouped by meaning: in the TOML file a key
+`limits.max_body_bytes` is `max_body_bytes` in a `[limits]` table (`upstreams`, `custom_providers` and
+`host_overrides` are tables too), and in the environment `{ENV_PREFIX}LIMITS__MAX_BODY_BYTES`. The
+top-level keys and variables from before the grouping keep working. A setting split from another
+(`limits.cache_entry_bytes`, `timeouts.retry_deadline`...) takes that one's value unless set itself.
+The tables merge key by key, the environment's entries winning over the file's. An invalid value
+stops the start with an error that names the key.
 """
 
 GATEWAY_INTRO = """\
@@ -76,7 +82,7 @@ Each item of `rate_limits`. All of a gateway's rules apply; the strictest decide
 def render() -> str:
     """The whole of docs/configuration.md."""
     process_rows = [
-        [f"`{name}`", _env_cell(name, field), *_cells(field)] for name, field in Settings.model_fields.items()
+        [_key_cell(key), _env_cell(key, field), *_cells(field)] for key, field in _process_fields()
     ]
     return "\n".join(
         [
@@ -93,13 +99,35 @@ def render() -> str:
 
 def undocumented() -> list[str]:
     """Fields without a description: each would be a row saying nothing."""
-    models: list[type[BaseModel]] = [Settings, GatewaySettings, RateLimitRule]
+    models: list[type[BaseModel]] = [Settings, *_groups().values(), GatewaySettings, RateLimitRule]
     return [
         f"{model.__name__}.{name}"
         for model in models
         for name, field in model.model_fields.items()
         if not (field.description or "").strip()
     ]
+
+
+def _groups() -> dict[str, type[BaseModel]]:
+    """The top-level settings that are groups of settings: group name -> its model."""
+    return {
+        name: field.annotation
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+
+
+def _process_fields() -> list[tuple[str, FieldInfo]]:
+    """Every process setting by its dotted key (`limits.max_body_bytes`), groups after the others."""
+    groups = _groups()
+    fields = [(name, field) for name, field in Settings.model_fields.items() if name not in groups]
+    for group, model in groups.items():
+        fields += [(f"{group}.{name}", field) for name, field in model.model_fields.items()]
+    return fields
+
+
+def _older_key(key: str) -> str | None:
+    return next((old for old, place in MOVED.items() if ".".join(place) == key), None)
 
 
 def _model_table(model: type[BaseModel]) -> str:
@@ -111,26 +139,32 @@ def _cells(field: FieldInfo) -> list[str]:
     return [_type(field.annotation), _default(field), _allowed(field), _meaning(field)]
 
 
-def _env_cell(name: str, field: FieldInfo) -> str:
-    if name in _SPECIAL_ENV:
-        return _SPECIAL_ENV[name]
-    suffixes = [suffix for suffix, field_name in _ENV_FIELDS.items() if field_name == name]
-    if not suffixes:
-        return "TOML only"
-    env = ENV_PREFIX + suffixes[0]
-    if not _env_reaches(env, name, field):
-        # Say so rather than document a variable that the loader reads as something else.
-        return f"TOML only (`{env}` does not reach it)"
-    return f"`{env}`"
+def _key_cell(key: str) -> str:
+    older = _older_key(key)
+    return f"`{key}` (or top-level `{older}`)" if older else f"`{key}`"
 
 
-def _env_reaches(env: str, name: str, field: FieldInfo) -> bool:
-    """Whether setting `env` changes the field: asks the loader itself, so the doc cannot drift from it."""
+def _env_cell(key: str, field: FieldInfo) -> str:
+    if key in _SPECIAL_ENV:
+        return _SPECIAL_ENV[key]
+    names = [key.replace(".", "__").upper()]
+    names += [old for old, new in _ENV_RENAMED.items() if new == names[0]]
+    # The older, shorter name first: it is the one existing deployments use.
+    variables = [ENV_PREFIX + name for name in reversed(names)]
+    for env in variables:
+        if not _env_reaches(env, key, field):
+            # Say so rather than document a variable that the loader reads as something else.
+            return f"TOML only (`{env}` does not reach it)"
+    return " or ".join(f"`{env}`" for env in variables)
+
+
+def _env_reaches(env: str, key: str, field: FieldInfo) -> bool:
+    """Whether setting `env` changes the setting: asks the loader itself, so the doc cannot drift from it."""
     try:
         settings = load_settings(environ={env: _sample(field)})
     except ConfigError as exc:
-        raise RuntimeError(f"{env}: the sample value for {name} was refused: {exc}") from exc
-    return bool(getattr(settings, name) != field.get_default(call_default_factory=True))
+        raise RuntimeError(f"{env}: the sample value for {key} was refused: {exc}") from exc
+    return bool(attrgetter(key)(settings) != field.get_default(call_default_factory=True))
 
 
 def _sample(field: FieldInfo) -> str:
@@ -142,7 +176,8 @@ def _sample(field: FieldInfo) -> str:
         return str(not default).lower()
     if isinstance(default, int | float):
         return str(default + 1)
-    return "docgen-sample"
+    # Keep the default's shape: host_gateway must be account/gateway.
+    return "docgen/sample" if "/" in str(default) else "docgen-sample"
 
 
 def _type(annotation: Any) -> str:

@@ -565,6 +565,31 @@ def test_single_streamed_record_keeps_the_event_stream(gw: RunningGateway, traff
     assert (record["tokens_in"], record["tokens_out"]) == (9, 4)
 
 
+def test_a_streamed_record_keeps_only_the_last_log_tee_bytes(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gw = make_gateway(upstreams={"openai": fake.base_url}, limits={"log_tee_bytes": 100})
+    body = {"model": "gpt-4o", "stream": True, "messages": USER}
+    # The fake pauses after its first event, so the stream reaches the gateway in at least two chunks.
+    paused = {"x-fake-behavior": "pause-stream"}
+    with gw.http.stream(
+        "POST", "/v1/local/default/openai/chat/completions", json=body, headers=paused
+    ) as response:
+        assert fake.first_chunk_sent.wait(5)
+        fake.release()
+        streamed = b"".join(response.iter_bytes())
+        log_id = response.headers[LOG_ID]
+    gw.wait_for_logs(1)
+    record = gw.http.get(f"{API}/default/logs/{log_id}").json()
+
+    assert len(streamed) > 300
+    # Whole chunks from the end (the last one even when it alone is over the limit), never the first
+    # event, which the log's own body limit (256 KiB) would have kept.
+    assert len(record["response_body"]) < len(streamed)
+    assert not record["response_body"].startswith(streamed[:200].decode())
+    assert record["response_body"].rstrip().endswith("data: [DONE]")
+
+
 def test_single_record_is_404_when_unknown_or_in_another_gateway(
     gw: RunningGateway, traffic: Traffic
 ) -> None:

@@ -206,6 +206,39 @@ async def test_concurrent_identical_misses_go_upstream_once(
     assert len(fake.requests) == 1
 
 
+async def test_a_waiter_goes_upstream_itself_after_coalesce_wait(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    # The upstream timeout is long; only the coalescing wait is short, so the second request stops
+    # waiting for the first and asks the upstream too.
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url}, timeouts={"coalesce_wait": 0.05})
+    enable_cache(gateway, "default")
+    client = openai.AsyncOpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    async with client:
+        answers = await asyncio.gather(
+            *(client.chat.completions.create(model="slow-1000", messages=MESSAGES) for _ in range(2))
+        )
+    assert len({answer.id for answer in answers}) == 2
+    assert len(fake.requests) == 2
+
+
+def test_a_stream_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 64})
+    enable_cache(gateway, "default")
+    body = b'{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "a story"}]}'
+    statuses, replies = [], []
+    for _ in range(2):
+        with gateway.http.stream("POST", CHAT, content=body) as response:
+            statuses.append(response.headers["cf-aig-cache-status"])
+            replies.append(b"".join(response.iter_bytes()))
+    assert statuses == ["MISS", "MISS"]
+    assert len(replies[0]) > 64
+    assert replies[0].endswith(b"data: [DONE]\n\n")
+    assert len(fake.requests) == 2
+
+
 @pytest.mark.parametrize("value", ["abc", "-5", "59", "2592001", "1.5"])
 def test_bad_ttl_header_is_a_400_naming_it(gateway: RunningGateway, fake: FakeOpenAI, value: str) -> None:
     response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-cache-ttl": value})

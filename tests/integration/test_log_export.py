@@ -384,7 +384,7 @@ def test_the_cli_export_to_stdout_and_its_errors(gw: RunningGateway, tmp_path: P
     assert not_export.read_text() == '{"hello": "world"}\n'
     # The plain `logs` command still lists records.
     listed = run_cli(
-        data_dir, "logs", "--limit", "1", env={"SLUICEGATE_DATABASE_URL": gw.settings.database_url}
+        data_dir, "logs", "--limit", "1", env={"SLUICEGATE_DATABASE_URL": gw.settings.stores.database_url}
     )
     assert listed.returncode == 0, listed.stderr
     assert ids[1] in listed.stdout

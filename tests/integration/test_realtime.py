@@ -220,6 +220,21 @@ def test_a_closed_upstream_closes_the_client_with_its_code(
     }
 
 
+def test_a_client_message_over_realtime_message_bytes_closes_the_session(
+    make_gateway: Callable[..., RunningGateway], realtime: FakeRealtime
+) -> None:
+    gateway = make_gateway(upstreams={"openai": realtime.base_url}, limits={"realtime_message_bytes": 1000})
+    with open_session(gateway) as session:
+        assert kind(session.recv()) == "session.created"
+        session.send(QUESTION)  # under the limit: relayed
+        assert kind(session.recv()) == "conversation.item.added"
+        session.send(AUDIO)  # over it
+        with pytest.raises(ConnectionClosed) as closed:
+            session.recv(timeout=10)  # a relayed append has no answer: without the close, a TimeoutError
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
 def test_a_spent_budget_closes_the_session_before_the_next_response(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:

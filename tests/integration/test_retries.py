@@ -104,6 +104,24 @@ def test_the_whole_request_has_a_deadline(
     assert [attempt["status"] for attempt in error["attempts"]] == [504, 504, 504]
 
 
+def test_the_deadline_is_retry_deadline_not_the_attempt_timeout(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(
+        upstreams={"openai": fake.base_url}, timeouts={"upstream_timeout": 30, "retry_deadline": 0.4}
+    )
+    response = chat(
+        gateway,
+        "slow-2000",
+        {"cf-aig-max-attempts": "5", "cf-aig-retry-delay": "0", "cf-aig-request-timeout": "150"},
+    )
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "deadline_exceeded"
+    assert "0.4 s" in error["message"]
+    assert [attempt["status"] for attempt in error["attempts"]] == [504, 504, 504]
+
+
 @pytest.mark.parametrize(
     ("header", "value"),
     [

@@ -236,7 +236,7 @@ def test_a_token_never_creates_one_with_a_wider_allowance(gateway: RunningGatewa
 
 
 def test_the_cli_creates_a_token_with_its_allowance(gateway: RunningGateway, fake: FakeOpenAI) -> None:
-    env = {"SLUICEGATE_DATABASE_URL": gateway.settings.database_url}
+    env = {"SLUICEGATE_DATABASE_URL": gateway.settings.stores.database_url}
     budget = round(2.5 * answer_cost(), 10)
     created = run_cli(
         gateway.settings.data_dir,

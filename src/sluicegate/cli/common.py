@@ -88,7 +88,7 @@ def with_database(action: Callable[[Database], Awaitable[T]], *, create: bool = 
     errors.print(f"database {describe_database(url)}", highlight=False, soft_wrap=True)
     path = sqlite_path(url)
     if not create and path is not None and not path.exists():
-        chosen = settings.database_url or settings.data_dir != Path("data")
+        chosen = settings.stores.database_url or settings.data_dir != Path("data")
         default = "" if chosen else " (./data under the current folder)"
         print_error(
             f"no database at {path.resolve()}{default}: run this where the gateway runs, or set"

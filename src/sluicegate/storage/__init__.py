@@ -22,11 +22,11 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 def connect_redis(settings: Settings) -> RedisConnection | None:
     """The process's one Redis client, when `cache_url` names Redis (else None): the exact cache,
     the limiter, the routing state and the semantic feed all use it (see `redis_link.py`)."""
-    if not settings.cache_url.startswith(REDIS_SCHEMES):
+    if not settings.stores.cache_url.startswith(REDIS_SCHEMES):
         return None
     from sluicegate.storage.redis_link import RedisConnection
 
-    return RedisConnection(settings.cache_url)
+    return RedisConnection(settings.stores.cache_url)
 
 
 def create_cache(settings: Settings, store: CacheStore, redis: RedisConnection | None) -> Cache:
@@ -36,11 +36,11 @@ def create_cache(settings: Settings, store: CacheStore, redis: RedisConnection |
         from sluicegate.storage.redis_cache import RedisCache
 
         return RedisCache(redis)
-    url = settings.cache_url
+    url = settings.stores.cache_url
     if url in ("", "sqlite", "database"):
-        return MemoryCache(settings.cache_max_bytes, store)
+        return MemoryCache(settings.stores.cache_max_bytes, store)
     if url == "memory://":
-        return MemoryCache(settings.cache_max_bytes)
+        return MemoryCache(settings.stores.cache_max_bytes)
     raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
 
 
@@ -55,7 +55,7 @@ def create_limiter(
         return RedisLimiter(redis)
     from sluicegate.storage.durable_limiter import FILE_NAME, DurableLimiter
 
-    return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.counters_flush_interval)
+    return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.stores.counters_flush_interval)
 
 
 def create_database(url: str) -> Database:

@@ -1,0 +1,179 @@
+"""The process settings' groups, one model per meaning, and where each older top-level key now lives.
+
+A value that used to serve several purposes is one setting per purpose here; the new ones default to
+the value they were split from (given or defaulted), so a configuration that sets only the old one
+behaves as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+UPSTREAM_TIMEOUT = 300.0
+
+
+def _follow(values: Any, source: str, default: Any, *followers: str) -> Any:
+    """Give each follower the source's value unless it was set itself."""
+    if isinstance(values, dict):
+        values = dict(values)
+        for name in followers:
+            values.setdefault(name, values.get(source, default))
+    return values
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Limits(Group):
+    """How big things may be."""
+
+    max_body_bytes: int = Field(MAX_BODY_BYTES, gt=0, description="largest request body (else 413)")
+    cache_entry_bytes: int = Field(
+        MAX_BODY_BYTES,
+        gt=0,
+        description="largest answer the exact cache stores (default: limits.max_body_bytes)",
+    )
+    log_tee_bytes: int = Field(
+        MAX_BODY_BYTES,
+        gt=0,
+        description="bytes of a streamed answer (its end) kept while it streams, to read its usage and"
+        " write its log record (default: limits.max_body_bytes)",
+    )
+    realtime_message_bytes: int = Field(
+        MAX_BODY_BYTES,
+        gt=0,
+        description="largest WebSocket message of a realtime session, either way (else the side that"
+        " sent it is closed with 1009; default: limits.max_body_bytes)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_from_max_body_bytes(cls, values: Any) -> Any:
+        return _follow(
+            values,
+            "max_body_bytes",
+            MAX_BODY_BYTES,
+            "cache_entry_bytes",
+            "log_tee_bytes",
+            "realtime_message_bytes",
+        )
+
+
+class Timeouts(Group):
+    """How long things may take, in seconds."""
+
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
+    upstream_timeout: float = Field(
+        UPSTREAM_TIMEOUT,
+        gt=0,
+        description="seconds for one whole upstream exchange (an attempt), streams included",
+    )
+    retry_deadline: float = Field(
+        UPSTREAM_TIMEOUT,
+        gt=0,
+        description="seconds from a request's first attempt within which an answer must start, retries"
+        " and fallbacks included (else 504 deadline_exceeded; default: timeouts.upstream_timeout)",
+    )
+    coalesce_wait: float = Field(
+        UPSTREAM_TIMEOUT,
+        gt=0,
+        description="seconds a request waits for an identical one already in flight to fill the cache"
+        " before going upstream itself (default: timeouts.upstream_timeout)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_from_upstream_timeout(cls, values: Any) -> Any:
+        return _follow(values, "upstream_timeout", UPSTREAM_TIMEOUT, "retry_deadline", "coalesce_wait")
+
+
+class Stores(Group):
+    """Where state lives: the database, the exact cache, the rate-limit counters."""
+
+    database_url: str = Field(
+        "", description="sqlite:///path or postgresql://user@host/db[?schema=name]; empty: SQLite in data_dir"
+    )
+    cache_url: str = Field(
+        "",
+        description="redis://… shares the cache, rate-limit counters and routing state between replicas;"
+        " empty: in-process",
+    )
+    cache_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="bytes the in-process cache may hold")
+    counters_flush_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="seconds between copies of the in-process rate-limit counters to counters.db"
+        " (what settles meanwhile is in the charge journal: neither a kill nor a clean stop loses it)",
+    )
+    rate_limit_failure: Literal["open", "closed"] = Field(
+        "open",
+        description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
+    )
+
+
+class Logs(Group):
+    """The request log: how it is written, kept and trimmed."""
+
+    batch_size: int = Field(500, gt=0, description="log records written per database transaction")
+    flush_interval: float = Field(0.2, gt=0, description="seconds between log writes")
+    body_limit: int = Field(256 * 1024, ge=0, description="bytes of each body kept in a log record")
+    spool_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="bytes of log records the spool keeps on disk while the database cannot take"
+        " them; past it the oldest are dropped",
+    )
+    retention_interval: float = Field(3600, gt=0, description="seconds between log retention passes")
+
+
+class Telemetry(Group):
+    """What the process tells monitoring: traces, OTLP log records, Prometheus metrics."""
+
+    otlp_endpoint: str = Field(
+        "", description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: spans per request"
+    )
+    otlp_logs_endpoint: str = Field(
+        "",
+        description="an OTLP/HTTP collector, e.g. http://127.0.0.1:4318: an OpenTelemetry log record per"
+        " stored request log (POSTed to /v1/logs; attributes only, no headers or bodies)",
+    )
+    metrics_require_token: bool = Field(
+        False, description="/metrics answers only a read token not limited to gateways (Bearer)"
+    )
+    metrics_models_per_provider: int = Field(
+        100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
+    )
+
+
+# The older top-level key -> (group, key in it). These keep working in the TOML file, as
+# SLUICEGATE_<KEY> and as load_settings keywords.
+MOVED: dict[str, tuple[str, str]] = {
+    **{name: ("limits", name) for name in ("max_body_bytes",)},
+    **{name: ("timeouts", name) for name in ("body_timeout", "connect_timeout", "upstream_timeout")},
+    **{name: ("stores", name) for name in Stores.model_fields},
+    **{
+        f"log_{name}": ("logs", name)
+        for name in ("batch_size", "flush_interval", "body_limit", "spool_max_bytes")
+    },
+    "retention_interval": ("logs", "retention_interval"),
+    **{name: ("telemetry", name) for name in Telemetry.model_fields},
+}
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """Move older top-level keys into their group; a key given both ways keeps the grouped value."""
+    nested = {key: value for key, value in values.items() if key not in MOVED}
+    for old, (group, name) in MOVED.items():
+        if old in values:
+            target = nested.setdefault(group, {})
+            if isinstance(target, dict):
+                nested[group] = {name: values[old], **target}
+    return nested
