@@ -89,6 +89,9 @@ def test_function_tools_and_formats_translate() -> None:
             r"content\[0\]",
         ),
         ({"max_output_tokens": 0}, "max_output_tokens"),
+        # Found by the fuzz test: sent on, these made a provider fail with a 500.
+        ({"tools": [{"type": "function", "name": "f", "parameters": 1}]}, r"tools\[0\]\.parameters"),
+        ({"tools": [{"type": "function", "name": ""}]}, r"tools\[0\]\.name"),
     ],
 )
 def test_what_chat_cannot_say_is_refused_by_name(change: dict[str, Any], field: str) -> None:

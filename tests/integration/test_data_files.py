@@ -48,8 +48,13 @@ def test_data_directory_and_files_are_private(
     gateway = make_gateway(data_dir=data, upstreams={"openai": fake.base_url})
     run_one_request(gateway, fake)
     found = {name: oct(mode) for name, mode in modes(tmp_path / "state").items()}
-    # The log spool: a directory per process, its lock and segments (a segment may be gone already).
-    spool = {name: mode for name, mode in found.items() if name.startswith("state/data/spool")}
+    # The log spool and the charge journal: a directory per process, its lock and segments (a segment
+    # may be gone already).
+    spool = {
+        name: mode
+        for name, mode in found.items()
+        if name.startswith(("state/data/spool", "state/data/counters-journal"))
+    }
     assert spool
     assert all(mode == ("0o700" if (tmp_path / name).is_dir() else "0o600") for name, mode in spool.items())
     assert {name: mode for name, mode in found.items() if name not in spool} == {

@@ -243,6 +243,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
                 f"tools[{i}]: {tool.get('type')!r} is a tool OpenAI runs itself; only function tools"
                 " with a name can be sent to this provider"
             )
+        if not tool["name"]:
+            raise TranslationError(f"tools[{i}].name: a function tool needs a name")
+        if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+            raise TranslationError(f"tools[{i}].parameters: must be a JSON Schema object")
         function: dict[str, Any] = {"name": tool["name"]}
         for key in ("description", "parameters", "strict"):
             if tool.get(key) is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import orjson
 
-from sluicegate.datafiles import private_directory, private_opener
+from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
 from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
@@ -50,6 +50,7 @@ class ChargeJournal:
         """Take a directory of our own, adopt those of killed processes, and return what their
         segments hold beyond their `marks` (journal name -> highest segment covered)."""
         private_directory(self._dir)
+        os.chmod(self._root, DIRECTORY_MODE)  # ours alone, as the spool's (an older one may be readable)
         self._lock = private_opener(str(self._dir / LOCK), os.O_RDWR | os.O_CREAT)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         replayed = Changes([], [])
