@@ -115,16 +115,20 @@ async def test_the_event_loop_keeps_running_while_a_batch_is_built() -> None:
     sys.setswitchinterval(0.5)
     try:
         flushing = asyncio.create_task(logbook.flush())
-        gaps, last = [], time.perf_counter()
+        gaps, started = [], time.perf_counter()
+        last = started
         while not flushing.done():
             await asyncio.sleep(0)
             now = time.perf_counter()
             gaps.append(now - last)
             last = now
         await flushing
+        took = time.perf_counter() - started
     finally:
         sys.setswitchinterval(switch_interval)
-    assert max(gaps) < 0.05
+    # Without slices the loop would wait for the whole batch: one gap as long as the flush. Relative
+    # to the flush, so a busy machine that stretches both does not fail it.
+    assert max(gaps) < took / 4, (max(gaps), took)
 
 
 async def test_sinks_of_stored_records_get_each_batch_once_it_is_stored() -> None:
