@@ -67,8 +67,13 @@ class Target:
     unit: str
     against: str | None = None
     scaled: str | None = None
+    #: Another scenario: the value is this scenario's metric over that one's (e.g. CPU per request
+    #: on PostgreSQL and Redis over the embedded gateway's, in the same run).
+    relative_to: str | None = None
 
     def text(self) -> str:
+        if self.relative_to is not None:
+            return f"{OP_TEXT[self.op]} {self.threshold:g}× {self.relative_to}"
         if self.against is not None:
             run, _, metric = self.against.partition(".")
             return f"{OP_TEXT[self.op]} {run} {metric.removesuffix('_ms')}"
@@ -83,6 +88,12 @@ class Target:
         value = metrics.get(self.metric)
         if value is None:
             return None, None
+        if self.relative_to is not None:
+            other = results.get(self.relative_to)
+            base = other.metrics().get(self.metric) if other is not None else None
+            if not base:
+                return None, None
+            value = value / base
         threshold = self.threshold if self.against is None else metrics.get(self.against)
         if threshold is None:
             return value, None
@@ -255,6 +266,15 @@ TARGETS: list[Target] = [
         0.1,
         "ms",
         scaled="latency",
+    ),
+    Target(
+        "PostgreSQL + Redis: gateway CPU per request against the embedded gateway's",
+        "stores-redis",
+        "gateway.gateway_cpu_ms_per_req",
+        "<=",
+        1.3,
+        "×",
+        relative_to="stores-embedded",
     ),
     Target(
         "built-in guardrails added p50 (4 KB request)",

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from bench.postgres_schema import DEFAULT_POSTGRES_URL, BenchSchema, PostgresUnavailable
 from bench.procs import (
     Child,
     Interference,
@@ -57,6 +58,8 @@ class Settings:
     baseline: bool = True
     #: The Redis of the gateway-redis process (a random key prefix is added per run).
     redis_url: str = DEFAULT_REDIS_URL
+    #: The PostgreSQL of the gateway-pg-redis process (a schema of its own per run, dropped after).
+    postgres_url: str = DEFAULT_POSTGRES_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,8 @@ class Bench:
         self.endpoints: dict[str, Endpoint] = {}
         #: Gateway processes that could not start (name → why), so each is tried once.
         self.unavailable: dict[str, str] = {}
+        #: PostgreSQL schemas made for this run, dropped by `close`.
+        self.schemas: list[BenchSchema] = []
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -380,7 +385,8 @@ class Bench:
         return endpoint
 
     def start_gateway(self, name: str = "gateway") -> Endpoint:
-        """The gateway process ``name``: "gateway", or "gateway-redis" (cache and counters in Redis)."""
+        """The gateway process ``name``: "gateway", "gateway-redis" (cache and counters in Redis) or
+        "gateway-pg-redis" (those in Redis, the database on PostgreSQL, as replicas run)."""
         upstream = self.endpoints["direct"].base_url
         gateway_bin = self.settings.gateway_bin
         if not gateway_bin.exists():
@@ -391,7 +397,15 @@ class Bench:
         redis: RedisProbe | None = None
         redis_pid: int | None = None
         extra_env: dict[str, str] = {}
-        if name == "gateway-redis":
+        if name == "gateway-pg-redis":
+            schema = BenchSchema(self.settings.postgres_url)
+            try:
+                schema.check()
+            except PostgresUnavailable as exc:
+                raise ScenarioSkipped(f"no PostgreSQL for the gateway-pg-redis process: {exc}") from exc
+            self.schemas.append(schema)
+            extra_env["SLUICEGATE_DATABASE_URL"] = schema.gateway_url
+        if name in ("gateway-redis", "gateway-pg-redis"):
             redis = RedisProbe.for_url(self.settings.redis_url)
             try:
                 redis.ping()
@@ -400,7 +414,7 @@ class Bench:
                 raise ScenarioSkipped(f"no Redis for the gateway-redis process: {exc}") from exc
             extra_env["SLUICEGATE_CACHE_URL"] = redis.gateway_url
         elif name != "gateway":
-            raise ValueError(f"unknown gateway process {name!r} (gateway, gateway-redis)")
+            raise ValueError(f"unknown gateway process {name!r} (gateway, gateway-redis, gateway-pg-redis)")
         data_dir = self.workdir / f"{name}-data"
         data_dir.mkdir()
         port = free_port(HOST)
@@ -449,12 +463,16 @@ class Bench:
         return self.endpoints[name]
 
     def close(self) -> None:
-        """Remove this run's Redis keys (the processes are the group's to stop)."""
+        """Remove this run's Redis keys and PostgreSQL schemas (the processes are the group's to stop)."""
         for endpoint in self.endpoints.values():
             if endpoint.redis is not None:
                 with contextlib.suppress(RedisUnavailable):
                     removed = endpoint.redis.cleanup()
                     self.log(f"removed {removed} Redis key(s) under {endpoint.redis.prefix}")
+        for schema in self.schemas:
+            with contextlib.suppress(PostgresUnavailable):
+                schema.drop()
+                self.log(f"dropped PostgreSQL schema {schema.name}")
 
     # --- scenarios ---------------------------------------------------------------------------------
 

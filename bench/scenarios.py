@@ -99,7 +99,8 @@ class Scenario:
     #: Settings of a "control" run through the same gateway process before the gateway run; None: none.
     control_settings: dict[str, Any] | None = None
     #: The gateway process of the gateway (and control) runs: "gateway" (in-process cache and
-    #: counters) or "gateway-redis" (``SLUICEGATE_CACHE_URL`` pointing at the local Redis).
+    #: counters), "gateway-redis" (``SLUICEGATE_CACHE_URL`` pointing at the local Redis) or
+    #: "gateway-pg-redis" (that, and the database on the local PostgreSQL, in a schema of its own).
     gateway_server: str = "gateway"
     #: Send one unchecked request through the gateway before its pre-flight (e.g. to store a cache entry).
     prime: bool = False
@@ -262,6 +263,25 @@ SCENARIOS: list[Scenario] = [
         duration_s=15,
         body=chat_body(),
         headers={**DEFAULT_HEADERS, "x-bench-delay-ms": "50"},
+    ),
+    *(
+        Scenario(
+            name=name,
+            description=f"32 connections, exact cache and a request rule on: {where}",
+            connections=32,
+            threads=2,
+            duration_s=15,
+            body=chat_body(numbered=True),
+            numbered=True,
+            direct_path=None,
+            gateway_settings={"cache_enabled": True, "rate_limits": [NON_BINDING_RULE]},
+            gateway_server=server,
+            expect_gateway_headers={"x-ratelimit-limit": None},
+        )
+        for name, server, where in (
+            ("stores-embedded", "gateway", "the embedded stores (SQLite, in-process cache and counters)"),
+            ("stores-redis", "gateway-pg-redis", "PostgreSQL logs, cache and counters in Redis"),
+        )
     ),
     feature_scenario(
         "guardrails",

@@ -80,6 +80,7 @@ local threads = {{}}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("thread_number", #threads)
 end
 
 function init(args)
@@ -119,14 +120,14 @@ end
 
 
 NUMBERED_REQUESTS = """
--- Each request gets its own number in the body.
+-- Each request gets its own number in the body (the thread's, then its own count).
 local body_head = {head}
 local body_tail = {tail}
 local sent = 0
 
 function request()
   sent = sent + 1
-  return wrk.format(nil, nil, nil, body_head .. sent .. body_tail)
+  return wrk.format(nil, nil, nil, body_head .. (thread_number or 0) .. "-" .. sent .. body_tail)
 end
 """
 

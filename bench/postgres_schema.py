@@ -1,0 +1,48 @@
+"""A PostgreSQL schema of the bench's own for the gateway-pg-redis process: reachable or not,
+and dropped with everything in it once the run is over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "SLUICEGATE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+class PostgresUnavailable(Exception):
+    pass
+
+
+class BenchSchema:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = "sluicegate_bench_" + secrets.token_hex(4)
+
+    @property
+    def gateway_url(self) -> str:
+        """The database URL the gateway gets: the server, with `schema=` naming ours."""
+        parts = urlsplit(self.url)
+        query = "&".join(filter(None, [parts.query, urlencode({"schema": self.name})]))
+        return urlunsplit(parts._replace(query=query))
+
+    def check(self) -> None:
+        asyncio.run(self._run("SELECT 1"))
+
+    def drop(self) -> None:
+        asyncio.run(self._run(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+
+    async def _run(self, sql: str) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        try:
+            connection = await asyncpg.connect(self.url, timeout=5)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise PostgresUnavailable(f"{self.url}: {exc}") from exc
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
