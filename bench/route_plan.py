@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 from typing import Any
 
+from bench.timings import Figures, budget_lines, percentiles
 from sluicegate.gateway import RateLimitRule
 from sluicegate.routing import Route, RouteFacts, parse_route, plan
 
@@ -67,23 +67,17 @@ ROUTES: dict[str, dict[str, Any]] = {
 }
 
 
-def measure(count: int) -> dict[str, dict[str, float]]:
+def measure(count: int) -> Figures:
     """p50 and p99 in ms of planning each route `count` times (after a warm-up)."""
-    figures = {}
-    for label, raw in ROUTES.items():
-        cuts = statistics.quantiles(asyncio.run(_samples(parse_route("bench", raw), count)), n=100)
-        figures[label] = {"p50_ms": cuts[49], "p99_ms": cuts[98]}
-    return figures
+    return {
+        label: percentiles(asyncio.run(_samples(parse_route("bench", raw), count)))
+        for label, raw in ROUTES.items()
+    }
 
 
-def lines(figures: dict[str, dict[str, float]], count: int) -> list[str]:
+def lines(figures: Figures, count: int) -> list[str]:
     """The report's lines, ending with the budget and whether the three-node route keeps it."""
-    shown = [
-        f"{label:22} p50 {f['p50_ms']:.4f} ms  p99 {f['p99_ms']:.4f} ms  ({count} plans)"
-        for label, f in figures.items()
-    ]
-    kept = figures["three nodes"]["p50_ms"] <= BUDGET_MS
-    return [*shown, f"budget: ≤ {BUDGET_MS} ms p50 for the three-node route: {'met' if kept else 'NOT met'}"]
+    return budget_lines(figures, count, "plans", BUDGET_MS, "three nodes", "the three-node route", 22)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ in ms; the budget is ≤ 0.02 ms p50 for the spool's part.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from bench.timings import Figures, budget_lines, percentiles
 from sluicegate.exchange import Exchange
 from sluicegate.logformat import fast_record_line
 from sluicegate.outcome import Outcome
@@ -72,13 +72,7 @@ def _samples(action: Callable[[], object], count: int) -> list[float]:
     return samples
 
 
-def _report(label: str, samples: list[float]) -> float:
-    cuts = statistics.quantiles(samples, n=100)
-    print(f"{label:34} p50 {cuts[49]:.4f} ms  p99 {cuts[98]:.4f} ms  ({len(samples)} records)")
-    return cuts[49]
-
-
-def measure(count: int) -> dict[str, dict[str, float]]:
+def measure(count: int) -> Figures:
     """p50 and p99 in ms of the spool's part and of building the record, `count` samples each."""
     exchange = _exchange()
     outcome = Outcome(Usage(input_tokens=180, output_tokens=120), cost_usd=0.0001)
@@ -94,21 +88,12 @@ def measure(count: int) -> dict[str, dict[str, float]]:
             }
         finally:
             spool.close()
-    figures = {}
-    for label, samples in timed.items():
-        cuts = statistics.quantiles(samples, n=100)
-        figures[label] = {"p50_ms": cuts[49], "p99_ms": cuts[98]}
-    return figures
+    return {label: percentiles(samples) for label, samples in timed.items()}
 
 
-def lines(figures: dict[str, dict[str, float]], count: int) -> list[str]:
+def lines(figures: Figures, count: int) -> list[str]:
     """The report's lines, ending with the budget and whether the spool's part keeps it."""
-    shown = [
-        f"{label:34} p50 {f['p50_ms']:.4f} ms  p99 {f['p99_ms']:.4f} ms  ({count} records)"
-        for label, f in figures.items()
-    ]
-    kept = figures["spool: line + write()"]["p50_ms"] <= BUDGET_MS
-    return [*shown, f"budget: ≤ {BUDGET_MS} ms p50 for the spool's part: {'met' if kept else 'NOT met'}"]
+    return budget_lines(figures, count, "records", BUDGET_MS, "spool: line + write()", "the spool's part", 34)
 
 
 def main() -> None:
