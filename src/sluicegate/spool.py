@@ -1,12 +1,13 @@
 """The log spool: every finished request's record on disk before its answer's last byte is sent.
 
-    Logbook.take ──► Spool.append: one NDJSON line, a plain write() to an O_APPEND descriptor
+    Logbook.take ──► Spool.append: one NDJSON line copied into a mapped segment
     Logbook's drain task ──► Spool.seal ──► sealed segments, oldest first ──► the database ──► unlink
 
-No fsync: a write() that has returned is in the kernel's page cache, which a killed process does not
-take with it (a power cut can). Each process writes segment files in its own directory, held by an
-exclusive `flock`; at start a process adopts the directories whose lock nobody holds (a gateway
-killed earlier), so replicas sharing a data directory never drain each other's live file.
+No fsync: a line copied into the shared mapping is in the kernel's page cache, which a killed
+process does not take with it (a power cut can; `mapped_segment.py` says why not write()). Each
+process writes segment files in its own directory, held by an exclusive `flock`; at start a
+process adopts the directories whose lock nobody holds (a gateway killed earlier), so replicas
+sharing a data directory never drain each other's live file.
 
 A segment is deleted once every record in it is in the database. A process killed while storing a
 segment stores it again at the next start: records are keyed by id and stored once.
@@ -25,9 +26,13 @@ import uuid
 from pathlib import Path
 
 from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
+from sluicegate.mapped_segment import MappedSegment, written_part
 
 SUFFIX = ".ndjson"
 LOCK = "lock"
+# The space a segment takes when it starts (a bigger line gets a segment of its own size). The
+# drain task seals the segment at each flush, so one rarely fills; one that does ends there.
+MAPPED_BYTES = 4 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -38,8 +43,7 @@ class Spool:
         self._segment_bytes = max(max_bytes // 16, 1)  # dropping granularity
         self._dir = directory / uuid.uuid4().hex
         self._lock = -1
-        self._fd = -1
-        self._current: Path | None = None
+        self._segment: MappedSegment | None = None
         self._current_bytes = self._current_records = 0
         self._number = 0
         # Sealed segments, oldest first, with their size and record count.
@@ -66,17 +70,11 @@ class Spool:
             _remove_directory(self._dir)
 
     def append(self, line: bytes) -> None:
-        """Write one record's line (ending in a newline). On the request path: one write()."""
-        if self._fd < 0:
-            self._start_segment()
-        try:
-            written = os.write(self._fd, line)
-        except OSError:
-            self.seal()  # a line cut short ends its segment: the next starts a new one
-            raise
-        if written != len(line):
+        """Write one record's line (ending in a newline). On the request path: a copy into the
+        mapping (starting a segment, when the line does not fit, is a few system calls)."""
+        if self._segment is None or not self._segment.append(line):
             self.seal()
-            raise OSError(f"the log spool took {written} of {len(line)} bytes (is the disk full?)")
+            self._start_segment(len(line)).append(line)  # sized to take it
         self._current_bytes += len(line)
         self._current_records += 1
         if self._current_bytes >= self._segment_bytes:
@@ -84,15 +82,14 @@ class Spool:
 
     def seal(self) -> None:
         """End the segment being written: it may be read and stored from now on."""
-        if self._fd < 0 or self._current is None:
+        if self._segment is None:
             return
-        os.close(self._fd)
-        self._fd = -1
+        segment, self._segment = self._segment, None
+        segment.seal()
         if self._current_records:
-            self._sealed.append((self._current, self._current_bytes, self._current_records))
+            self._sealed.append((segment.path, self._current_bytes, self._current_records))
         else:
-            self._current.unlink(missing_ok=True)
-        self._current = None
+            segment.path.unlink(missing_ok=True)
         self._current_bytes = self._current_records = 0
         self._drop_oldest()
 
@@ -117,11 +114,13 @@ class Spool:
     def backlog_records(self) -> int:
         return self._current_records + sum(count for _, _, count in self._sealed)
 
-    def _start_segment(self) -> None:
+    def _start_segment(self, first_line: int) -> MappedSegment:
         self._number += 1
-        self._current = self._dir / f"{self._number:012d}{SUFFIX}"
-        self._fd = private_opener(str(self._current), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        path = self._dir / f"{self._number:012d}{SUFFIX}"
+        size = max(min(self._segment_bytes, MAPPED_BYTES), first_line)
+        self._segment = MappedSegment(path, size)
         self._current_bytes = self._current_records = 0
+        return self._segment
 
     def _drop_oldest(self) -> None:
         while self._sealed and self.backlog_bytes > self._max_bytes:
@@ -148,7 +147,7 @@ class Spool:
             return  # a live replica's
         try:
             for segment in sorted(other.glob(f"*{SUFFIX}")):
-                data = segment.read_bytes()
+                data = written_part(segment.read_bytes())
                 if not data:
                     segment.unlink()
                     continue
@@ -166,7 +165,7 @@ def read_lines(path: Path) -> list[bytes]:
     """The whole lines of a segment. A last line without its newline was cut by a kill mid-write:
     its request never got its answer (the write comes before the last byte), so it is left out."""
     try:
-        data = path.read_bytes()
+        data = written_part(path.read_bytes())
     except FileNotFoundError:
         return []
     return data.split(b"\n")[:-1]

@@ -58,10 +58,13 @@ async def kill(limiter: DurableLimiter) -> None:
     if limiter._task is not None:
         limiter._task.cancel()
     journal = limiter._charges
-    for descriptor in (journal._fd, journal._lock):
-        if descriptor >= 0:
-            os.close(descriptor)
-    journal._fd = journal._lock = -1
+    if journal._segment is not None:  # unmapped, not cut to size: it ends in zeros, as a kill leaves it
+        journal._segment._map.close()
+        os.close(journal._segment._fd)
+        journal._segment = None
+    if journal._lock >= 0:
+        os.close(journal._lock)
+    journal._lock = -1
     await limiter._on_thread(limiter._file.close)
     limiter._executor.shutdown(wait=False)
 

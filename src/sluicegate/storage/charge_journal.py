@@ -1,13 +1,14 @@
 """The charge journal: every settled count on disk before the answer that caused it ends.
 
-    DurableLimiter.admit / settle ──► ChargeJournal.append: one line, one write() to an O_APPEND fd
+    DurableLimiter.admit / settle ──► ChargeJournal.append: one line copied into a mapped segment
     DurableLimiter's copy ──► seal ──► counters.db (+ "segments ≤ n covered", same transaction) ──► unlink
 
-No fsync: a write() that has returned is in the kernel's page cache, which a killed process does not
-take with it (a power cut can). A line holds the rows `MemoryLimiter.changes()` will later carry
-for one call: ["f", key, window, settled, expires] (a fixed window's whole new figure, so replaying
-it twice is harmless) or ["s", key, at, amount, expires] (a use added to a sliding window, which
-must be replayed exactly once — hence the covered mark, written with the rows it covers).
+No fsync: a line copied into the shared mapping is in the kernel's page cache, which a killed
+process does not take with it (a power cut can; `mapped_segment.py` says why not write()). A line
+holds the rows `MemoryLimiter.changes()` will later carry for one call: ["f", key, window, settled,
+expires] (a fixed window's whole new figure, so replaying it twice is harmless) or ["s", key, at,
+amount, expires] (a use added to a sliding window, which must be replayed exactly once — hence
+the covered mark, written with the rows it covers).
 
 Each process writes numbered segments in a directory of its own, held by an exclusive `flock`
 (workers share the data directory). At start a process adopts the directories whose lock nobody
@@ -27,11 +28,15 @@ from pathlib import Path
 import orjson
 
 from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
+from sluicegate.mapped_segment import MappedSegment, written_part
 from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
 SUFFIX = ".log"
 LOCK = "lock"
+# A segment lasts from one copy of the counters to the next (a second by default): 1 MiB holds
+# about 7,000 lines; a busier second starts another segment.
+SEGMENT_BYTES = 1 << 20
 Row = tuple[str, float, float, float]
 _log = logging.getLogger(__name__)
 
@@ -42,9 +47,8 @@ class ChargeJournal:
         self.name = uuid.uuid4().hex
         self._dir = root / self.name
         self._lock = -1
-        self._fd = -1
+        self._segment: MappedSegment | None = None
         self._number = 0  # the segment being written (or the last one, if none is open)
-        self._written = False  # whether the open segment has a line yet
 
     def open(self, marks: Mapping[str, int]) -> Changes:
         """Take a directory of our own, adopt those of killed processes, and return what their
@@ -64,25 +68,23 @@ class ChargeJournal:
         return {path.name for path in self._root.iterdir() if path.is_dir() and path != self._dir}
 
     def append(self, rows: list[tuple[str, str, float, float, float]]) -> None:
-        """Write one call's rows as one line. On the request path: one write()."""
+        """Write one call's rows as one line. On the request path: a copy into the mapping (a new
+        segment, when the line does not fit, is a few system calls)."""
         line = orjson.dumps(rows) + b"\n"
-        if self._fd < 0:
-            self._number += 1
-            path = self._dir / f"{self._number:012d}{SUFFIX}"
-            self._fd = private_opener(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            self._written = False
-        written = os.write(self._fd, line)
-        self._written = True
-        if written != len(line):
-            self.seal()  # a line cut short ends its segment: replay skips it
-            raise OSError(f"the charge journal took {written} of {len(line)} bytes (is the disk full?)")
+        if self._segment is not None and self._segment.append(line):
+            return
+        self.seal()
+        self._number += 1
+        path = self._dir / f"{self._number:012d}{SUFFIX}"
+        self._segment = MappedSegment(path, max(SEGMENT_BYTES, len(line)))
+        self._segment.append(line)
 
     def seal(self) -> int:
         """End the segment being written; the highest segment number so far (what a copy of the
         counters taken now covers)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.seal()
         return self._number
 
     def covered(self, number: int) -> None:
@@ -128,7 +130,7 @@ class ChargeJournal:
 def _read(path: Path, into: Changes) -> None:
     """Add a segment's rows to `into`. A line without its newline, or unreadable, was cut short
     (a full disk, a power cut): left out, with a warning."""
-    lines = path.read_bytes().split(b"\n")
+    lines = written_part(path.read_bytes()).split(b"\n")
     if lines[-1]:
         _log.warning("the charge journal %s ends in a line cut short: left out", path)
     for line in lines[:-1]:

@@ -1,0 +1,60 @@
+"""An append-only segment file written through a memory map: a line costs a copy, not a system call.
+
+A `write()` releases the interpreter lock, and taking it back waits for whichever worker thread got
+it meanwhile (a log batch being built): on the request path that wait, not the write, was the cost.
+Bytes copied into a shared mapping are in the kernel's page cache at once, exactly as those of a
+returned `write()`: a killed process loses none of them (a power cut can, as without fsync).
+
+The file's space is allocated when the segment starts (`posix_fallocate`), so a full disk is an
+`OSError` then, never a SIGBUS on a later copy. `seal` truncates the file to what was written; a
+segment left by a killed process ends in zero bytes instead, which `written_part` drops.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+from sluicegate.datafiles import private_opener
+
+
+class MappedSegment:
+    """One segment being written. `append` refuses (returns False) a line that would not fit."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.used = 0
+        fd = private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.posix_fallocate(fd, 0, size)
+            self._map = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd = fd
+
+    def append(self, line: bytes) -> bool:
+        """Copy `line` after what was written; False (nothing written) when it does not fit."""
+        end = self.used + len(line)
+        if end > self.size:
+            return False
+        self._map[self.used : end] = line
+        self.used = end
+        return True
+
+    def seal(self) -> None:
+        """Unmap and cut the file to what was written."""
+        self._map.close()
+        try:
+            os.ftruncate(self._fd, self.used)
+        finally:
+            os.close(self._fd)
+
+
+def written_part(data: bytes) -> bytes:
+    """A segment's bytes without the zeros a segment never sealed ends in (lines are JSON or text,
+    which hold no zero byte)."""
+    return data.rstrip(b"\0")

@@ -1,0 +1,59 @@
+"""A mapped segment holds exactly the lines appended, whether it was sealed or its writer was
+killed; a line that does not fit is refused whole; a full disk fails when the segment starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sluicegate.mapped_segment import MappedSegment, written_part
+from sluicegate.storage import charge_journal
+from sluicegate.storage.charge_journal import ChargeJournal
+from sluicegate.storage.limiter import Changes
+
+
+def test_a_sealed_segment_holds_the_lines_and_nothing_after(tmp_path: Path) -> None:
+    segment = MappedSegment(tmp_path / "1.log", 64)
+    assert segment.append(b"one\n")
+    assert segment.append(b"two\n")
+    assert not segment.append(b"x" * 60)  # would not fit: nothing of it is written
+    segment.seal()
+    assert (tmp_path / "1.log").read_bytes() == b"one\ntwo\n"
+
+
+def test_a_segment_whose_writer_died_reads_back_without_its_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "1.log"
+    segment = MappedSegment(path, 4096)
+    segment.append(b'[["f","k",1,2,3]]\n')
+    segment._map.close()  # as a kill leaves it: not cut to size
+    os.close(segment._fd)
+    data = path.read_bytes()
+    assert len(data) == 4096  # the copy reached the file without a write()
+    assert written_part(data) == b'[["f","k",1,2,3]]\n'
+
+
+def test_a_line_cut_short_by_a_kill_is_left_out_and_the_rest_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "1.log"
+    whole = b'[["f","k",1.0,2.0,3.0]]\n'
+    path.write_bytes(whole + b'[["s","k",1.0,2' + b"\0" * 100)
+    replayed = Changes([], [])
+    charge_journal._read(path, replayed)
+    assert replayed.fixed == [("k", 1.0, 2.0, 3.0)]
+    assert replayed.sliding == []
+
+
+def test_a_busy_journal_starts_new_segments_and_replays_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charge_journal, "SEGMENT_BYTES", 64)
+    journal = ChargeJournal(tmp_path)
+    journal.open({})
+    for n in range(10):
+        journal.append([("s", f"k{n}", float(n), 1.0, 99.0)])
+    assert journal.seal() >= 5  # 10 lines of ~30 bytes in segments of 64
+    journal._lock, lock = -1, journal._lock
+    os.close(lock)  # the directory is left for another journal to adopt
+    replayed = ChargeJournal(tmp_path).open({})
+    assert sorted(replayed.sliding) == [(f"k{n}", float(n), 1.0, 99.0) for n in range(10)]
