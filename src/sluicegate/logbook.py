@@ -165,6 +165,7 @@ class Logbook:
         """Store the spool's sealed segments, oldest first; each is deleted once stored. The
         first failure stops the pass: the rest wait on disk for the next."""
         spool.seal()
+        await asyncio.to_thread(spool.seal_detached)
         for path in spool.sealed():
             lines = await asyncio.to_thread(read_lines, path)
             for start in range(0, len(lines), self._batch_size):

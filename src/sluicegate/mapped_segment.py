@@ -7,11 +7,15 @@ returned `write()`: a killed process loses none of them (a power cut can, as wit
 
 The file's space is allocated when the segment starts (`posix_fallocate`), so a full disk is an
 `OSError` then, never a SIGBUS on a later copy. `seal` truncates the file to what was written; a
-segment left by a killed process ends in zero bytes instead, which `written_part` drops.
+segment left by a killed process ends in zero bytes instead, which `written_part` drops. Cutting
+a file with dirty pages can take milliseconds, so a writer on the event loop hands its full
+segments to `Sealer.detach` and a worker thread seals them (`Sealer.seal_detached`); what they
+hold is readable meanwhile (`written_part`).
 """
 
 from __future__ import annotations
 
+import collections
 import mmap
 import os
 from pathlib import Path
@@ -52,6 +56,21 @@ class MappedSegment:
             os.ftruncate(self._fd, self.used)
         finally:
             os.close(self._fd)
+
+
+class Sealer:
+    """Segments no longer written to, waiting for a worker thread to seal them."""
+
+    def __init__(self) -> None:
+        self._detached: collections.deque[MappedSegment] = collections.deque()  # thread-safe ends
+
+    def detach(self, segment: MappedSegment) -> None:
+        self._detached.append(segment)
+
+    def seal_detached(self) -> None:
+        """Seal every segment detached so far (on a worker thread, or at close)."""
+        while self._detached:
+            self._detached.popleft().seal()
 
 
 def written_part(data: bytes) -> bytes:

@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
-from sluicegate.mapped_segment import MappedSegment, written_part
+from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 
 SUFFIX = ".ndjson"
 LOCK = "lock"
@@ -44,6 +44,7 @@ class Spool:
         self._dir = directory / uuid.uuid4().hex
         self._lock = -1
         self._segment: MappedSegment | None = None
+        self._sealer = Sealer()
         self._current_bytes = self._current_records = 0
         self._number = 0
         # Sealed segments, oldest first, with their size and record count.
@@ -63,6 +64,7 @@ class Spool:
     def close(self) -> None:
         """Close the files; segments not yet stored stay for the next start."""
         self.seal()
+        self._sealer.seal_detached()
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -81,17 +83,22 @@ class Spool:
             self.seal()
 
     def seal(self) -> None:
-        """End the segment being written: it may be read and stored from now on."""
+        """End the segment being written: it may be read and stored from now on (it is cut to
+        size by `seal_detached`, on a worker thread)."""
         if self._segment is None:
             return
         segment, self._segment = self._segment, None
-        segment.seal()
+        self._sealer.detach(segment)
         if self._current_records:
             self._sealed.append((segment.path, self._current_bytes, self._current_records))
         else:
             segment.path.unlink(missing_ok=True)
         self._current_bytes = self._current_records = 0
         self._drop_oldest()
+
+    def seal_detached(self) -> None:
+        """Cut the segments `seal` ended to their size (slow: on a worker thread)."""
+        self._sealer.seal_detached()
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.mapped_segment import MappedSegment, written_part
+from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.storage import charge_journal
 from sluicegate.storage.charge_journal import ChargeJournal
 from sluicegate.storage.limiter import Changes
@@ -57,3 +57,15 @@ def test_a_busy_journal_starts_new_segments_and_replays_them_all(
     os.close(lock)  # the directory is left for another journal to adopt
     replayed = ChargeJournal(tmp_path).open({})
     assert sorted(replayed.sliding) == [(f"k{n}", float(n), 1.0, 99.0) for n in range(10)]
+
+
+def test_a_detached_segment_reads_whole_before_a_worker_seals_it(tmp_path: Path) -> None:
+    path = tmp_path / "1.log"
+    segment = MappedSegment(path, 4096)
+    segment.append(b"one\n")
+    sealer = Sealer()
+    sealer.detach(segment)  # what the event loop does: no truncation there
+    assert path.stat().st_size == 4096
+    assert written_part(path.read_bytes()) == b"one\n"
+    sealer.seal_detached()  # what the worker thread does
+    assert path.read_bytes() == b"one\n"

@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
-from sluicegate.mapped_segment import MappedSegment, written_part
+from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
@@ -48,6 +48,7 @@ class ChargeJournal:
         self._dir = root / self.name
         self._lock = -1
         self._segment: MappedSegment | None = None
+        self._sealer = Sealer()
         self._number = 0  # the segment being written (or the last one, if none is open)
 
     def open(self, marks: Mapping[str, int]) -> Changes:
@@ -81,14 +82,19 @@ class ChargeJournal:
 
     def seal(self) -> int:
         """End the segment being written; the highest segment number so far (what a copy of the
-        counters taken now covers)."""
+        counters taken now covers). The segment is cut to size by `seal_detached`."""
         segment, self._segment = self._segment, None
         if segment is not None:
-            segment.seal()
+            self._sealer.detach(segment)
         return self._number
+
+    def seal_detached(self) -> None:
+        """Cut the segments `seal` ended to their size (slow: on a worker thread)."""
+        self._sealer.seal_detached()
 
     def covered(self, number: int) -> None:
         """Segments up to `number` are in counters.db: delete them."""
+        self.seal_detached()
         for segment in self._dir.glob(f"*{SUFFIX}"):
             if _number(segment) <= number:
                 segment.unlink(missing_ok=True)
@@ -97,6 +103,7 @@ class ChargeJournal:
         """Release the directory: removed when every segment was covered, else left for the next
         start to adopt."""
         self.seal()
+        self.seal_detached()
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
