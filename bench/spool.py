@@ -1,8 +1,8 @@
 """``python -m bench.spool``: what writing a request's log record to the spool costs (no HTTP).
 
 Times the two pieces the request path now pays per request, each in a loop of ``perf_counter``
-samples after a warm-up: the spool's own part (the record as one NDJSON line, one ``write()`` to
-its O_APPEND file in a temporary directory) and, apart, building the record from the exchange
+samples after a warm-up: the spool's own part (the record as one NDJSON line copied into its
+mapped segment in a temporary directory) and, apart, building the record from the exchange
 (masking credentials, cutting bodies; moved from the logbook's worker thread for records without
 redaction rules). Bodies of about 1 KB each way, as a typical chat completion. Prints p50 and p99
 in ms; the budget is ≤ 0.02 ms p50 for the spool's part.
@@ -83,7 +83,7 @@ def measure(count: int) -> Figures:
         spool.open()
         try:
             timed = {
-                "spool: line + write()": _samples(lambda: spool.append(fast_record_line(record)), count),
+                "spool: line + copy": _samples(lambda: spool.append(fast_record_line(record)), count),
                 "build the record (on the loop)": _samples(lambda: builder.build(exchange, outcome), count),
             }
         finally:
@@ -93,7 +93,7 @@ def measure(count: int) -> Figures:
 
 def lines(figures: Figures, count: int) -> list[str]:
     """The report's lines, ending with the budget and whether the spool's part keeps it."""
-    return budget_lines(figures, count, "records", BUDGET_MS, "spool: line + write()", "the spool's part", 34)
+    return budget_lines(figures, count, "records", BUDGET_MS, "spool: line + copy", "the spool's part", 34)
 
 
 def main() -> None:
