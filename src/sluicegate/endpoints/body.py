@@ -44,6 +44,8 @@ async def read_body(request: web.Request) -> bytes:
             limit=limits.max_bytes,
         )
     try:
+        if request.content.is_eof():  # all of it arrived with the headers: nothing left to wait for
+            return await request.read()
         async with asyncio.timeout(limits.timeout):
             return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
