@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -73,8 +74,12 @@ async def test_a_host_in_path_request_goes_to_its_token_s_only_gateway(database:
     secret, _ = await stored_token(database, Scope.RUN, gateways=("team",))
     downstream = Downstream()
     exchange = make_exchange(slug="", headers={"x-sluicegate-token": secret})
+    asked = exchange.request
     await resolve(database, host_gateway="local/nowhere")(exchange, downstream)
     assert [seen.request.gateway_slug for seen in downstream.seen] == ["team"]
+    # The request resolved is a new one, the same in all but its gateway (log id and times too).
+    assert asked.gateway_slug == ""
+    assert exchange.request == dataclasses.replace(asked, gateway_slug="team")
 
 
 async def test_plan_reads_the_body_and_makes_one_step_for_the_named_provider(
