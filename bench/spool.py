@@ -20,7 +20,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bench.timings import Figures, budget_lines, percentiles
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, IncomingRequest, RequestPlan, ResponseRecord
 from sluicegate.logformat import fast_record_line
 from sluicegate.outcome import Outcome
 from sluicegate.providers.base import Route
@@ -52,11 +52,11 @@ def _exchange() -> Exchange:
             }
         )
     )
-    exchange = Exchange("default", "openai", Route("local", "chat/completions"), "POST", headers, body)
-    exchange.body = orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES})
-    exchange.response_body = orjson.dumps(ANSWER)
-    exchange.status = 200
-    exchange.finished_at = exchange.started + 0.3
+    request = IncomingRequest("default", "openai", Route("local", "chat/completions"), "POST", headers, body)
+    asked = orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES})
+    exchange = Exchange(request, plan=RequestPlan(asked))
+    exchange.response = ResponseRecord(status=200, body=orjson.dumps(ANSWER))
+    exchange.timings.finished_at = request.started + 0.3
     return exchange
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,16 +38,17 @@ def finished(
     """A finished request to `model` at openai through the gateway `default` that took
     `latency_ms` (its first byte too); `planned=False`: refused before a gateway or step was known."""
     done = bare_exchange()
-    done.status, done.cache_status, done.rate_limited = status, cache, rate_limited
-    done.cache_source = CacheSource.NONE if cache == CacheStatus.NONE else CacheSource.EXACT
-    done.started = 0.0  # so that the latency is exactly `latency_ms`, as at a bucket's bound
-    done.finished_at = latency_ms / 1000
-    done.first_byte_at = done.finished_at if first_byte else None
+    done.response.status, done.cache.status, done.limits.rate_limited = status, cache, rate_limited
+    done.cache.source = CacheSource.NONE if cache == CacheStatus.NONE else CacheSource.EXACT
+    # Started at 0, so that the latency is exactly `latency_ms`, as at a bucket's bound.
+    done.request = dataclasses.replace(done.request, started=0.0)
+    done.timings.finished_at = latency_ms / 1000
+    done.timings.first_byte_at = done.timings.finished_at if first_byte else None
     if first_byte and cache != CacheStatus.HIT:  # it went upstream
-        done.attempts = [Attempt(0, "openai", status, latency_ms)]
+        done.response.attempts = [Attempt(0, "openai", status, latency_ms)]
     if planned:
         done.gateway = Gateway(account="local", slug="default", name="default", created_at=0.0)
-        done.steps = [Step(OPENAI, done.route, CIMultiDict(), b"", RequestFacts(model=model))]
+        done.plan.steps = [Step(OPENAI, done.request.route, CIMultiDict(), b"", RequestFacts(model=model))]
     return done
 
 
@@ -115,7 +118,7 @@ async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the
     ]:
         await metrics.observe(finished(1, status=status, model=model), Outcome())
     stray = finished(1, model=None, planned=False)
-    stray.gateway_slug, stray.provider_name = "nope", "gpt-pirate"
+    stray.request = dataclasses.replace(stray.request, gateway_slug="nope", provider_name="gpt-pirate")
     await metrics.observe(stray, Outcome())
     requests = {
         (labels["gateway"], labels["provider"], labels["model"], labels["status"]): value

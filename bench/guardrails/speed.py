@@ -97,7 +97,7 @@ def stage(rounds: int) -> None:
     """The Guardrails stage's own work on one request and its answer, as the gateway runs it."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
-    from sluicegate.exchange import Exchange, Reply, Step
+    from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
     from sluicegate.gateway import Gateway, GatewaySettings
     from sluicegate.providers import registry
     from sluicegate.providers.base import Route
@@ -123,7 +123,8 @@ def stage(rounds: int) -> None:
     def exchange() -> Exchange:
         step = Step(openai, route, CIMultiDict(), body, facts)
         headers = CIMultiDictProxy(CIMultiDict[str]())
-        return Exchange("g", "openai", route, "POST", headers, read, gateway=gateway, steps=[step])
+        request = IncomingRequest("g", "openai", route, "POST", headers, read)
+        return Exchange(request, gateway=gateway, plan=RequestPlan(steps=[step]))
 
     def request() -> None:
         current = exchange()

@@ -29,7 +29,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from bench.semantic_eval import multiwoz
 from sluicegate.embeddings.local import LocalEmbedder
-from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.providers.base import Route
@@ -56,17 +56,8 @@ def exchange(payload: dict[str, Any]) -> Exchange:
     async def read() -> bytes:
         return body
 
-    return Exchange(
-        gateway_slug="default",
-        provider_name="openai",
-        route=ROUTE,
-        method="POST",
-        headers=CIMultiDictProxy(CIMultiDict()),
-        read_body=read,
-        body=body,
-        gateway=GATEWAY,
-        steps=[step],
-    )
+    request = IncomingRequest("default", "openai", ROUTE, "POST", CIMultiDictProxy(CIMultiDict()), read)
+    return Exchange(request, gateway=GATEWAY, plan=RequestPlan(body, [step]))
 
 
 async def upstream(exchange: Exchange) -> Reply:

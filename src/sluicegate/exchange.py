@@ -68,7 +68,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class HubRequest:
-    """A compat request in another client API (`Exchange.ingress`) as the OpenAI chat request it
+    """A compat request in another client API (`IncomingRequest.ingress`) as the OpenAI chat request it
     means: `asked` is the client's request, parsed; `route` and `body` the chat request, as a chat
     client would have sent it to the compat endpoint."""
 
@@ -101,12 +101,13 @@ class Attempt:
     key: str | None = None  # the name of the stored provider key it went with
 
 
-@dataclass(slots=True)
-class Exchange:
-    """The request context handed from stage to stage.
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    """What the endpoint read from HTTP, as it came: no stage changes it.
 
-    The endpoint fills the first group from HTTP; the stages fill the rest. Times are from
-    `time.perf_counter()` except `received_at`, which is wall-clock epoch seconds.
+    Resolve replaces it once for a host-in-path request, whose URL names no gateway: with the
+    gateway and account its token (or `host_gateway`) names. Times are from `time.perf_counter()`
+    except `received_at`, which is wall-clock epoch seconds.
     """
 
     gateway_slug: str
@@ -122,27 +123,46 @@ class Exchange:
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
 
-    body: bytes = b""
-    gateway: Gateway | None = None
-    steps: list[Step] = field(default_factory=list)
-    step_index: int = 0  # the step that answered, or the last one tried
-    attempts: list[Attempt] = field(default_factory=list)
+    @property
+    def account(self) -> str:
+        return self.route.account
+
+
+@dataclass(slots=True)
+class ClientOptions:
+    """What the client asked of the gateway in its `cf-aig-*` headers (Resolve), with its token's
+    metadata merged in (Authenticate). Guardrails add their findings to `metadata` and may stop
+    the bodies being logged; a realtime session adds its event counts."""
+
     metadata: dict[str, Any] = field(default_factory=dict)
     custom_cost: CustomCost | None = None
-
-    status: int = 0
-    error: str | None = None
-    first_byte_at: float | None = None
-    finished_at: float | None = None
-    streamed: bool = False
-    response_body: bytes = b""
-    cache_status: CacheStatus = CacheStatus.NONE
-    cache_source: CacheSource = CacheSource.NONE  # which cache `cache_status` is about
-    cache_saved_ms: float | None = None  # on a hit: the original latency, the time saved
-    token: Token | None = None  # the gateway token that authenticated the request
     collect_log: bool = True  # cf-aig-collect-log: false
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
-    rate_limited: bool = False
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    """What the Plan stage made of the request: its body and the `steps` to try, in order.
+
+    Guardrails may rewrite `body` (the client's body as the log keeps it) and the steps' bodies;
+    `Attempts` notes in `step_index` the step that answered, or the last one tried.
+    """
+
+    body: bytes = b""
+    steps: list[Step] = field(default_factory=list)
+    route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
+    hub: HubRequest | None = None  # an `ingress` request translated through chat (None: passed through)
+    step_index: int = 0
+
+
+@dataclass(slots=True)
+class CacheOutcome:
+    """What the exact and semantic caches made of the request (and, on a shadow request, of the
+    semantic hit it checks)."""
+
+    status: CacheStatus = CacheStatus.NONE
+    source: CacheSource = CacheSource.NONE  # which cache `status` is about
+    saved_ms: float | None = None  # on a hit: the original latency, the time saved
     semantic_hit: bool = False
     semantic: SemanticJudgement | None = None  # the semantic lookup's best candidate, when it had one
     shadow_of: str | None = None  # a shadow request: the id of the semantic hit it checks
@@ -150,15 +170,61 @@ class Exchange:
     # Work that goes on after the answer and whose result the log record carries (the semantic
     # cache judging a candidate below the threshold): the record is built once it is done.
     record_after: asyncio.Future[Any] | None = None
-    holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
-    guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
-    restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only
-    route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
-    hub: HubRequest | None = None  # an `ingress` request translated through chat (None: passed through)
 
-    @property
-    def account(self) -> str:
-        return self.route.account
+
+@dataclass(slots=True)
+class LimitOutcome:
+    """What the rate-limit stage decided: refused (`rate_limited`), or admitted with `holds`,
+    the token and cost reservations settled when the response completes."""
+
+    rate_limited: bool = False
+    holds: tuple[Hold, ...] = ()
+
+
+@dataclass(slots=True)
+class GuardrailReport:
+    """What the guardrails found (`request:redact:email`, each once) and the values they put back
+    in the answer for the client only (never logged)."""
+
+    findings: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ResponseRecord:
+    """What went back to the client, as the Log stage saw it complete, and the upstream tries
+    behind it (`Attempts`)."""
+
+    status: int = 0
+    error: str | None = None
+    streamed: bool = False
+    body: bytes = b""  # a streamed answer's last `tee_limit` bytes
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Timings:
+    """When the answer started and ended (`time.perf_counter()`; see `IncomingRequest.started`)."""
+
+    first_byte_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The request context handed from stage to stage: the `request` as it came, and what each
+    stage produced, one attribute per stage that owns it (in pipeline order)."""
+
+    request: IncomingRequest
+    gateway: Gateway | None = None  # Resolve
+    options: ClientOptions = field(default_factory=ClientOptions)  # Resolve, Authenticate
+    token: Token | None = None  # Authenticate: the gateway token that authenticated the request
+    plan: RequestPlan = field(default_factory=RequestPlan)  # Plan
+    guardrails: GuardrailReport = field(default_factory=GuardrailReport)  # Guardrails
+    cache: CacheOutcome = field(default_factory=CacheOutcome)  # Cache, SemanticCache, Shadow
+    limits: LimitOutcome = field(default_factory=LimitOutcome)  # RateLimit
+    response: ResponseRecord = field(default_factory=ResponseRecord)  # Attempts, Log
+    timings: Timings = field(default_factory=Timings)  # Log
 
     @property
     def token_id(self) -> str | None:
@@ -166,20 +232,24 @@ class Exchange:
 
     @property
     def step(self) -> Step | None:
-        return self.steps[self.step_index] if self.steps else None
+        plan = self.plan
+        return plan.steps[plan.step_index] if plan.steps else None
 
     @property
     def provider(self) -> Provider | None:
-        return self.steps[self.step_index].provider if self.steps else None
+        plan = self.plan
+        return plan.steps[plan.step_index].provider if plan.steps else None
 
     @property
     def provider_slug(self) -> str:
         """The provider that answered (or was tried last), else the URL's provider segment."""
-        return self.steps[self.step_index].provider.name if self.steps else self.provider_name
+        plan = self.plan
+        return plan.steps[plan.step_index].provider.name if plan.steps else self.request.provider_name
 
     @property
     def facts(self) -> RequestFacts:
-        return self.steps[self.step_index].facts if self.steps else NO_FACTS
+        plan = self.plan
+        return plan.steps[plan.step_index].facts if plan.steps else NO_FACTS
 
 
 # A generator of its own: code that reseeds the global `random` (tests do) must not repeat ids.

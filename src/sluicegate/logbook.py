@@ -68,10 +68,10 @@ class Logbook:
         self.store_failures = 0
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self._unspooled: list[tuple[LogRecord, int | None]] = []
-        self._waiting: set[asyncio.Future[object]] = set()  # see `Exchange.record_after`
+        self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
-        waiting = exchange.record_after
+        waiting = exchange.cache.record_after
         if waiting is not None and not waiting.done():  # its record is built once that is done
             self._waiting.add(waiting)
 
@@ -219,7 +219,7 @@ class Logbook:
             try:
                 built.append((exchange, self._build(exchange, outcome)))
             except Exception:  # one record must not take its batch with it
-                _log.exception("log record %s could not be built", exchange.id)
+                _log.exception("log record %s could not be built", exchange.request.id)
         return built
 
     async def _run(self) -> None:
@@ -248,7 +248,9 @@ class Logbook:
 def _collects(exchange: Exchange) -> bool:
     """Whether this request's record is stored: the gateway's `collect_logs` and the request's
     `cf-aig-collect-log` say."""
-    return exchange.collect_log and (exchange.gateway is None or exchange.gateway.settings.collect_logs)
+    return exchange.options.collect_log and (
+        exchange.gateway is None or exchange.gateway.settings.collect_logs
+    )
 
 
 def _cap(exchange: Exchange) -> int | None:

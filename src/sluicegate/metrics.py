@@ -156,18 +156,19 @@ class _Labels:
 
     def of(self, exchange: Exchange) -> tuple[str, str, str]:
         """The gateway, provider and model labels of a finished request (read from it alone)."""
-        gateway = exchange.gateway_slug if exchange.gateway is not None else OTHER
+        asked = exchange.request
+        gateway = asked.gateway_slug if exchange.gateway is not None else OTHER
         planned = exchange.provider
         if planned is not None:
             provider = planned.name
         else:
-            provider = exchange.provider_name if exchange.provider_name in self._providers else OTHER
+            provider = asked.provider_name if asked.provider_name in self._providers else OTHER
         model = exchange.facts.model or ""
         seen = self._models[provider]
         if not model or model in seen:
             return gateway, provider, model
         if (
-            exchange.status < 400
+            exchange.response.status < 400
             and OTHER not in (gateway, provider)
             and len(seen) < self._models_per_provider
             and len(model) <= _MAX_MODEL_LABEL
@@ -268,26 +269,27 @@ class Metrics:
         """The outcome sink: count one finished request."""
         figures = self._figures
         gateway, provider, model = self._labels.of(exchange)
-        cache = str(exchange.cache_status) or "NONE"
-        started = exchange.started
-        labels = (gateway, provider, model, str(exchange.status), cache, str(exchange.cache_source))
+        response, timings = exchange.response, exchange.timings
+        cache = str(exchange.cache.status) or "NONE"
+        started = exchange.request.started
+        labels = (gateway, provider, model, str(response.status), cache, str(exchange.cache.source))
         request = figures.requests[labels]
         request.requests += 1
-        request.latency.observe((exchange.finished_at or started) - started)
+        request.latency.observe((timings.finished_at or started) - started)
         series = figures.models[(gateway, provider, model)]
-        if exchange.attempts and exchange.first_byte_at is not None:  # only what went upstream
-            series.upstream_latency.observe(exchange.first_byte_at - started)
+        if response.attempts and timings.first_byte_at is not None:  # only what went upstream
+            series.upstream_latency.observe(timings.first_byte_at - started)
         usage = outcome.usage
         if usage is not None:
             series.tokens_in += usage.input_tokens
             series.tokens_out += usage.output_tokens
         series.cost += outcome.cost_usd or 0.0
-        if exchange.rate_limited:
+        if exchange.limits.rate_limited:
             figures.rate_limited[gateway] += 1
         if outcome.unpriced:
             figures.unpriced[(gateway, provider, model)] += 1
         # Entities are built-in names or the gateway's own rule names: bounded by its admins.
-        for finding in exchange.guardrails:
+        for finding in exchange.guardrails.findings:
             direction, action, entity = finding.split(":", 2)
             figures.guardrails[(gateway, direction, action, entity)] += 1
 

@@ -22,7 +22,7 @@ from sluicegate.storage.base import LogRecord
 
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
-UNIVERSAL = "universal"  # the `Exchange.kind` whose body carries step headers and endpoints
+UNIVERSAL = "universal"  # the `IncomingRequest.kind` whose body carries step headers and endpoints
 
 
 class RecordBuilder:
@@ -34,7 +34,7 @@ class RecordBuilder:
         run and no universal body to parse (masking known credentials is a few byte replaces)."""
         settings = exchange.gateway.settings if exchange.gateway else None
         redacts = settings is not None and bool(settings.redact_paths or settings.redact_patterns)
-        return not redacts and exchange.kind != UNIVERSAL
+        return not redacts and exchange.request.kind != UNIVERSAL
 
     def build(self, exchange: Exchange, outcome: Outcome) -> LogRecord:
         """The record of `exchange`; never raises (see the module docstring)."""
@@ -43,39 +43,39 @@ class RecordBuilder:
             return self._record(exchange, outcome, secrets, whole=True)
         except Exception as exc:  # whatever broke, the batch must still be written
             reason = f"stored without bodies: building the record failed ({type(exc).__name__})"
-            _log.warning("log record %s %s", exchange.id, reason)
+            _log.warning("log record %s %s", exchange.request.id, reason)
             return self._record(exchange, outcome, secrets, whole=False, degraded=reason)
 
     def _record(
         self, exchange: Exchange, outcome: Outcome, secrets: Secrets, whole: bool, degraded: str | None = None
     ) -> LogRecord:
-        started = exchange.started
-        finished = exchange.finished_at or started
+        request, response, timings = exchange.request, exchange.response, exchange.timings
+        cache = exchange.cache
+        started = request.started
+        finished = timings.finished_at or started
         usage = outcome.usage
         request_body = response_body = None
         if whole:
             deadline = time.thread_time() + BUDGET_S
             omitted: list[str] = []
-            request_body = self._body(exchange, exchange.body, "request", secrets, deadline, omitted)
-            response_body = self._body(
-                exchange, exchange.response_body, "response", secrets, deadline, omitted
-            )
+            request_body = self._body(exchange, exchange.plan.body, "request", secrets, deadline, omitted)
+            response_body = self._body(exchange, response.body, "response", secrets, deadline, omitted)
             degraded = "; ".join(omitted) or None
         step = exchange.step
-        judged = exchange.semantic
+        judged = cache.semantic
         return LogRecord(
-            id=exchange.id,
-            ts=exchange.received_at,
-            account=exchange.account,
-            gateway=exchange.gateway_slug,
+            id=request.id,
+            ts=request.received_at,
+            account=request.account,
+            gateway=request.gateway_slug,
             provider=exchange.provider_slug,
-            endpoint=secrets.scrub_text(step.route.path if step else exchange.route.path) or "",
-            method=exchange.method,
+            endpoint=secrets.scrub_text(step.route.path if step else request.route.path) or "",
+            method=request.method,
             model=secrets.scrub_text(exchange.facts.model),
-            stream=exchange.streamed,
-            status=exchange.status,
+            stream=response.streamed,
+            status=response.status,
             latency_ms=(finished - started) * 1000,
-            ttfb_ms=(exchange.first_byte_at - started) * 1000 if exchange.first_byte_at else None,
+            ttfb_ms=(timings.first_byte_at - started) * 1000 if timings.first_byte_at else None,
             tokens_in=usage.input_tokens if usage else None,
             tokens_out=usage.output_tokens if usage else None,
             cached_tokens=usage.cached_tokens if usage else None,
@@ -84,20 +84,20 @@ class RecordBuilder:
             usage_estimated=usage.estimated if usage else False,
             cost_usd=outcome.cost_usd,
             unpriced=outcome.unpriced,
-            cache_status=str(exchange.cache_status),
-            cache_source=str(exchange.cache_source),
-            cache_saved_ms=exchange.cache_saved_ms,
-            rate_limited=exchange.rate_limited,
-            semantic_hit=exchange.semantic_hit,
-            error=secrets.scrub_text(exchange.error or upstream_error(exchange)),
+            cache_status=str(cache.status),
+            cache_source=str(cache.source),
+            cache_saved_ms=cache.saved_ms,
+            rate_limited=exchange.limits.rate_limited,
+            semantic_hit=cache.semantic_hit,
+            error=secrets.scrub_text(response.error or upstream_error(exchange)),
             # A routed request's route and path taken; the client's own entries of those names win.
-            metadata=secrets.scrub_value({**exchange.metadata, **route_log_entries(exchange)}),
-            request_headers=secrets.scrub_value(mask_headers(exchange.headers.items())),
+            metadata=secrets.scrub_value({**exchange.options.metadata, **route_log_entries(exchange)}),
+            request_headers=secrets.scrub_value(mask_headers(request.headers.items())),
             request_body=request_body,
             response_body=response_body,
-            step=exchange.step_index if step else None,
+            step=exchange.plan.step_index if step else None,
             attempts=secrets.scrub_value(
-                [asdict(a) for a in exchange.attempts] if len(exchange.attempts) > 1 else []
+                [asdict(a) for a in response.attempts] if len(response.attempts) > 1 else []
             ),
             degraded=degraded,
             token_id=exchange.token_id,
@@ -106,8 +106,8 @@ class RecordBuilder:
             semantic_verified=judged.verified if judged else None,
             semantic_score=judged.score if judged else None,
             saved_usd=outcome.saved_usd,
-            shadow_of=exchange.shadow_of,
-            shadow_agreed=exchange.shadow_agreed,
+            shadow_of=cache.shadow_of,
+            shadow_agreed=cache.shadow_agreed,
         )
 
     def _body(
@@ -122,10 +122,10 @@ class RecordBuilder:
         """A body as stored: none when payloads are not collected; credentials masked, redacted, cut
         to the limit. None, with the reason added to `omitted`, when that cannot be done."""
         settings = exchange.gateway.settings if exchange.gateway else None
-        if not body or not exchange.collect_payload or (settings and not settings.collect_payloads):
+        if not body or not exchange.options.collect_payload or (settings and not settings.collect_payloads):
             return None
         try:
-            if which == "request" and exchange.kind == UNIVERSAL:
+            if which == "request" and exchange.request.kind == UNIVERSAL:
                 body = mask_universal_body(body, secrets, deadline)
             body = secrets.scrub(body)
             if settings and (settings.redact_paths or settings.redact_patterns):
@@ -144,9 +144,9 @@ def known_secrets(exchange: Exchange) -> Secrets:
     """Every credential value the request carried: its headers and query, and those of each step
     (a universal step's own headers, a stored key or custom provider headers the gateway added)."""
     secrets = Secrets()
-    secrets.add_headers(exchange.headers.items())
-    secrets.add_query(exchange.route.query)
-    for step in exchange.steps:
+    secrets.add_headers(exchange.request.headers.items())
+    secrets.add_query(exchange.request.route.query)
+    for step in exchange.plan.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
         if step.keys is not None:  # every key of the pool: an upstream may echo a refused one
@@ -154,13 +154,13 @@ def known_secrets(exchange: Exchange) -> Secrets:
                 secrets.add_value(value)
         for value in step.stored_values:
             secrets.add_value(value)
-    for value in exchange.restored:
+    for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets
 
 
 def upstream_error(exchange: Exchange) -> str | None:
     """For an upstream 4xx/5xx, the start of its body says what went wrong."""
-    if exchange.status < 400 or not exchange.response_body:
+    if exchange.response.status < 400 or not exchange.response.body:
         return None
-    return exchange.response_body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+    return exchange.response.body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")

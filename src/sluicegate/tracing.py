@@ -66,9 +66,9 @@ class Tracing:
             self._span(exchange, outcome)
 
     def _span(self, exchange: Exchange, outcome: Outcome) -> None:
-        start = int(exchange.received_at * 1e9)
+        start = int(exchange.request.received_at * 1e9)
         step = exchange.step
-        endpoint = step.route.path if step else exchange.route.path
+        endpoint = step.route.path if step else exchange.request.route.path
         name = operation(endpoint)
         model = exchange.facts.model
         provider = exchange.provider_slug
@@ -76,12 +76,12 @@ class Tracing:
             "gen_ai.operation.name": name,
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,  # the attribute's name before semconv 1.37
-            "http.response.status_code": exchange.status,
-            "sluicegate.gateway": exchange.gateway_slug,
-            "sluicegate.log_id": exchange.id,
-            "sluicegate.cache_status": str(exchange.cache_status) or "NONE",
-            "sluicegate.cache_source": str(exchange.cache_source),
-            "sluicegate.stream": exchange.streamed,
+            "http.response.status_code": exchange.response.status,
+            "sluicegate.gateway": exchange.request.gateway_slug,
+            "sluicegate.log_id": exchange.request.id,
+            "sluicegate.cache_status": str(exchange.cache.status) or "NONE",
+            "sluicegate.cache_source": str(exchange.cache.source),
+            "sluicegate.stream": exchange.response.streamed,
         }
         if model:
             attributes["gen_ai.request.model"] = model
@@ -96,13 +96,15 @@ class Tracing:
             start_time=start,
             attributes=attributes,
         )
-        error = exchange.error or upstream_error(exchange)
+        error = exchange.response.error or upstream_error(exchange)
         if error:  # an upstream may echo a key: spans carry no credential either
             error = known_secrets(exchange).scrub_text(error)
-        if exchange.status >= 400 or error:
-            span.set_attribute("error.type", str(exchange.status) if exchange.status >= 400 else "stream")
+        if exchange.response.status >= 400 or error:
+            span.set_attribute(
+                "error.type", str(exchange.response.status) if exchange.response.status >= 400 else "stream"
+            )
             span.set_status(Status(StatusCode.ERROR, (error or "")[:200]))
-        latency_s = (exchange.finished_at or exchange.started) - exchange.started
+        latency_s = (exchange.timings.finished_at or exchange.request.started) - exchange.request.started
         span.end(end_time=start + int(latency_s * 1e9))
 
     async def close(self) -> None:

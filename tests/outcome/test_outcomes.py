@@ -31,11 +31,11 @@ async def test_a_failing_sink_does_not_starve_the_others(caplog: pytest.LogCaptu
         raise RuntimeError("sink bug")
 
     async def counting(ex: Exchange, outcome: Outcome) -> None:
-        seen.append(ex.id)
+        seen.append(ex.request.id)
 
     done = exchange()
     await Outcomes(meter(), [broken, counting]).complete(done)
-    assert seen == [done.id]
+    assert seen == [done.request.id]
     assert "an outcome sink failed" in caplog.text
 
 
@@ -47,27 +47,27 @@ async def test_settlement_holds_the_answer_and_a_cancelled_caller_stops_no_sink(
     async def round_trip(ex: Exchange) -> None:
         entered.set()
         await proceed.wait()
-        settled.append(ex.id)
+        settled.append(ex.request.id)
         done.set()
 
     async def settle(ex: Exchange, outcome: Outcome) -> None:
         await asyncio.shield(round_trip(ex))  # as the Redis limiter shields its script
 
     async def log(ex: Exchange, outcome: Outcome) -> None:
-        logged.append(ex.id)
+        logged.append(ex.request.id)
 
     held = exchange()
-    held.holds = (HOLD,)
+    held.limits.holds = (HOLD,)
     caller = asyncio.create_task(Outcomes(meter(), [settle, log]).complete(held))
     await entered.wait()
     assert not caller.done()  # the answer waits for its reservations to settle
     caller.cancel()  # the client hangs up meanwhile
     with pytest.raises(asyncio.CancelledError):
         await caller
-    assert logged == [held.id]  # the record is not lost with the caller
+    assert logged == [held.request.id]  # the record is not lost with the caller
     proceed.set()
     await asyncio.wait_for(done.wait(), 5)  # and the shielded round trip completes
-    assert settled == [held.id]
+    assert settled == [held.request.id]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.providers.base import Route
 from sluicegate.storage.sqlite import SqliteDatabase
@@ -34,7 +34,7 @@ def make_exchange(
     async def read_body() -> bytes:
         return body
 
-    exchange = Exchange(
+    request = IncomingRequest(
         gateway_slug=slug,
         provider_name=provider,
         route=Route(ACCOUNT, path),
@@ -43,8 +43,7 @@ def make_exchange(
         read_body=read_body,
         kind=kind,
     )
-    exchange.gateway = gateway
-    return exchange
+    return Exchange(request, gateway=gateway)
 
 
 def make_gateway(settings: GatewaySettings | None = None, slug: str = SLUG) -> Gateway:

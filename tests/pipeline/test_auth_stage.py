@@ -74,7 +74,7 @@ async def test_an_unknown_token_is_refused_even_by_an_open_gateway(database: Sql
 async def test_the_token_metadata_wins_over_the_request_metadata(database: SqliteDatabase) -> None:
     secret, _ = await stored_token(database, Scope.RUN, metadata={"team": "red"})
     exchange = make_exchange(gateway=OPEN, headers={"x-sluicegate-token": secret})
-    exchange.metadata = {"team": "blue", "user": "ann"}  # as Resolve read it from cf-aig-metadata
+    exchange.options.metadata = {"team": "blue", "user": "ann"}  # as Resolve read it from cf-aig-metadata
     downstream = Downstream()
     await authenticate(database)(exchange, downstream)
-    assert downstream.seen[0].metadata == {"team": "red", "user": "ann"}
+    assert downstream.seen[0].options.metadata == {"team": "red", "user": "ann"}

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from sluicegate.exchange import Exchange
 from sluicegate.pipeline.cache import ResponseCache
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl, parse_cache_control
 from sluicegate.pipeline.semantic import SemanticCache
@@ -67,7 +68,7 @@ def test_what_a_cache_may_do(control: CacheControl, lookup: bool, store: bool) -
 )
 async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[str]) -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cache-Control", line) for line in lines])
-    request = dataclasses.replace(exchange("How do I reset my password?"), headers=CIMultiDictProxy(headers))
+    request = with_headers(exchange("How do I reset my password?"), CIMultiDictProxy(headers))
     assert request.gateway is not None
     settings = request.gateway.settings.model_copy(update={"cache_enabled": True})
     request.gateway = request.gateway.model_copy(update={"settings": settings})
@@ -84,10 +85,14 @@ async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[st
 
 async def test_max_age_zero_keeps_both_caches_out() -> None:
     headers = CIMultiDictProxy(CIMultiDict({"Cache-Control": "max-age=0"}))
-    request = dataclasses.replace(exchange("How do I reset my password?"), headers=headers)
+    request = with_headers(exchange("How do I reset my password?"), headers)
     semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
     assert semantic.decide(request) is None
     await semantic.close()
     exact = ResponseCache(MemoryCache(1 << 20), 1 << 20, 1.0).decide(request)
     assert exact is not None
     assert (exact.lookup, exact.store) == (False, False)
+
+
+def with_headers(asked: Exchange, headers: CIMultiDictProxy[str]) -> Exchange:
+    return dataclasses.replace(asked, request=dataclasses.replace(asked.request, headers=headers))

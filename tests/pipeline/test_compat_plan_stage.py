@@ -43,7 +43,7 @@ async def test_an_openai_compatible_model_goes_as_it_came_without_its_prefix(
     database: SqliteDatabase,
 ) -> None:
     asked = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    [step] = (await planned(database, asked)).steps
+    [step] = (await planned(database, asked)).plan.steps
     assert (step.provider.name, step.route.path) == ("openai", "chat/completions")
     assert orjson.loads(step.body) == {**asked, "model": "gpt-4o-mini"}
     assert step.answer is None
@@ -56,7 +56,7 @@ async def test_an_anthropic_model_is_translated_there_and_its_answer_back(databa
         "max_tokens": 16,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
     }
-    [step] = (await planned(database, asked)).steps
+    [step] = (await planned(database, asked)).plan.steps
     assert (step.provider.name, step.route.path) == ("anthropic", "v1/messages")
     native = orjson.loads(step.body)
     assert native["model"] == "claude-haiku-4-5"

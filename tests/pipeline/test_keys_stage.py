@@ -41,7 +41,7 @@ async def test_a_request_without_a_key_gets_the_stored_ones(database: SqliteData
     exchange = await planned(database, make_exchange("v1/messages", provider="anthropic", body=CLAUDE))
     downstream = Downstream()
     await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
-    [step] = downstream.seen[0].steps
+    [step] = downstream.seen[0].plan.steps
     assert step.keys is not None
     assert step.keys.values == {"default": "sk-ant-stored"}
     assert "sk-ant-stored" not in repr(step.keys)  # no message or traceback can show a key
@@ -64,7 +64,7 @@ async def test_a_request_that_brings_its_key_keeps_it(
     exchange = await planned(database, make_exchange(path, provider=provider, body=body, headers=header))
     downstream = Downstream()
     await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
-    [step] = downstream.seen[0].steps
+    [step] = downstream.seen[0].plan.steps
     assert step.keys is None
     assert dict(step.headers).items() >= header.items()
 
@@ -74,7 +74,7 @@ async def test_a_provider_without_stored_keys_gets_none(database: SqliteDatabase
     exchange = await planned(database, make_exchange("v1/messages", provider="anthropic", body=CLAUDE))
     downstream = Downstream()
     await InjectKeys(KeyDirectory(database, VAULT))(exchange, downstream)
-    assert downstream.seen[0].steps[0].keys is None
+    assert downstream.seen[0].plan.steps[0].keys is None
 
 
 async def test_a_refused_key_gives_way_to_the_next_of_its_pool(database: SqliteDatabase) -> None:

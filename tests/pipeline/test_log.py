@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import UpstreamTimeout
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.logbook import Logbook
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.meter import Meter
@@ -37,10 +37,11 @@ class ListSink:
 
 
 def summary(exchange: Exchange, outcome: Outcome) -> LogRecord:
+    request, response = exchange.request, exchange.response
     return LogRecord(
-        id=exchange.id, ts=exchange.received_at, account=exchange.account, gateway=exchange.gateway_slug,
-        provider=exchange.provider_name, endpoint=exchange.route.path, method=exchange.method, model=None,
-        stream=exchange.streamed, status=exchange.status, latency_ms=0, ttfb_ms=None, error=exchange.error,
+        id=request.id, ts=request.received_at, account=request.account, gateway=request.gateway_slug,
+        provider=request.provider_name, endpoint=request.route.path, method=request.method, model=None,
+        stream=response.streamed, status=response.status, latency_ms=0, ttfb_ms=None, error=response.error,
     )  # fmt: skip
 
 
@@ -49,7 +50,8 @@ def exchange() -> Exchange:
         return b""
 
     headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
-    return Exchange("default", "openai", Route("local", "chat/completions"), "POST", headers, no_body)
+    route = Route("local", "chat/completions")
+    return Exchange(IncomingRequest("default", "openai", route, "POST", headers, no_body))
 
 
 @pytest.fixture
@@ -81,8 +83,8 @@ async def test_a_plain_answer_is_recorded_with_its_log_id(
     ex = exchange()
     reply = await stage(ex, answer)
     await logbook.flush()
-    assert reply.headers[LOG_ID_HEADER] == ex.id
-    assert [(r.id, r.status, r.error) for r in sink.records] == [(ex.id, 201, None)]
+    assert reply.headers[LOG_ID_HEADER] == ex.request.id
+    assert [(r.id, r.status, r.error) for r in sink.records] == [(ex.request.id, 201, None)]
 
 
 async def test_gateway_errors_become_json_answers(stage: Log, logbook: Logbook, sink: ListSink) -> None:
@@ -127,8 +129,8 @@ async def test_a_stream_is_recorded_when_it_ends_keeping_its_tail(
     assert [chunk async for chunk in reply.stream] == [b"aaaa", b"bbbb", b"cccc"]
     await logbook.flush()
     assert len(sink.records) == 1
-    assert ex.response_body == b"bbbbcccc"  # the tee keeps the last `tee_limit` bytes, whole chunks
-    assert ex.first_byte_at is not None
+    assert ex.response.body == b"bbbbcccc"  # the tee keeps the last `tee_limit` bytes, whole chunks
+    assert ex.timings.first_byte_at is not None
 
 
 async def test_a_stream_closed_early_is_a_client_hang_up(

@@ -57,11 +57,11 @@ async def test_records_arriving_during_a_write_wait_for_the_next_flush() -> None
     # waits for the test: the timeout turns that into a failure instead of a hang.
     await asyncio.wait_for(flushing, timeout=10)
     assert sink.batches == [3]
-    assert [r.id for r in sink.records] == [e.id for e in first]
+    assert [r.id for r in sink.records] == [e.request.id for e in first]
     sink.proceed.set()
     await logbook.flush()
     assert sink.batches == [3, 1]
-    assert sink.records[-1].id == late.id
+    assert sink.records[-1].id == late.request.id
 
 
 class SubmittingSink(BatchSink):
@@ -94,7 +94,7 @@ async def test_close_writes_everything_in_batches_of_at_most_batch_size() -> Non
     # The first flush writes the three batches pending when it started (the last takes in two late
     # records); close() goes round again for the one left.
     assert sink.batches == [4, 4, 4, 1]
-    assert [r.id for r in sink.records] == [e.id for e in submitted + late]
+    assert [r.id for r in sink.records] == [e.request.id for e in submitted + late]
 
 
 async def test_the_event_loop_keeps_running_while_a_batch_is_built() -> None:
@@ -143,7 +143,7 @@ async def test_sinks_of_stored_records_get_each_batch_once_it_is_stored() -> Non
 
     logbook = Logbook(sink, summary, batch_size=2, interval=60, stored=[failing, stored])
     kept, dropped = [exchange() for _ in range(3)], exchange()
-    dropped.collect_log = False  # cf-aig-collect-log: false
+    dropped.options.collect_log = False  # cf-aig-collect-log: false
     for item in [*kept[:2], dropped, kept[2]]:
         logbook.submit(item, NO_OUTCOME)
 
@@ -151,5 +151,5 @@ async def test_sinks_of_stored_records_get_each_batch_once_it_is_stored() -> Non
 
     # Only what was stored, batch by batch, after the write; a sink that fails stops neither
     # the others nor the writer.
-    assert told == [([kept[0].id, kept[1].id], 2), ([kept[2].id], 3)]
+    assert told == [([kept[0].request.id, kept[1].request.id], 2), ([kept[2].request.id], 3)]
     assert sink.batches == [2, 1]

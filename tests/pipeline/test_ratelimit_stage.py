@@ -50,7 +50,7 @@ async def test_a_rule_with_room_adds_its_figures_and_a_full_one_refuses() -> Non
     with pytest.raises(RateLimited, match="rate limit exceeded: two a minute") as caught:
         await stage(refused, downstream)
     assert len(downstream.seen) == 2  # the third never went on
-    assert refused.rate_limited
+    assert refused.limits.rate_limited
     assert 1 <= int(caught.value.headers["Retry-After"]) <= 60
     assert caught.value.headers["x-ratelimit-remaining"] == "0"
 
@@ -61,7 +61,7 @@ async def test_a_metadata_scoped_rule_counts_each_value_apart() -> None:
 
     def as_user(user: str) -> Exchange:
         exchange = make_exchange(gateway=gateway)
-        exchange.metadata = {"user": user}
+        exchange.options.metadata = {"user": user}
         return exchange
 
     await stage(as_user("ann"), Downstream())

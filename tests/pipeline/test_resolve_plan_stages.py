@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -36,8 +37,8 @@ async def test_resolve_finds_the_gateway_and_reads_its_headers(database: SqliteD
     [exchange] = downstream.seen
     assert exchange.gateway is not None
     assert exchange.gateway.slug == SLUG
-    assert exchange.metadata == {"user": "ann", "tier": 2}
-    assert (exchange.collect_log, exchange.collect_payload) == (True, False)
+    assert exchange.options.metadata == {"user": "ann", "tier": 2}
+    assert (exchange.options.collect_log, exchange.options.collect_payload) == (True, False)
 
 
 async def test_an_unknown_gateway_is_a_404_naming_the_ones_there_are(database: SqliteDatabase) -> None:
@@ -73,8 +74,12 @@ async def test_a_host_in_path_request_goes_to_its_token_s_only_gateway(database:
     secret, _ = await stored_token(database, Scope.RUN, gateways=("team",))
     downstream = Downstream()
     exchange = make_exchange(slug="", headers={"x-sluicegate-token": secret})
+    asked = exchange.request
     await resolve(database, host_gateway="local/nowhere")(exchange, downstream)
-    assert [seen.gateway_slug for seen in downstream.seen] == ["team"]
+    assert [seen.request.gateway_slug for seen in downstream.seen] == ["team"]
+    # The request resolved is a new one, the same in all but its gateway (log id and times too).
+    assert asked.gateway_slug == ""
+    assert exchange.request == dataclasses.replace(asked, gateway_slug="team")
 
 
 async def test_plan_reads_the_body_and_makes_one_step_for_the_named_provider(
@@ -86,10 +91,10 @@ async def test_plan_reads_the_body_and_makes_one_step_for_the_named_provider(
     exchange.gateway = make_gateway(GatewaySettings(max_attempts=3))
     downstream = Downstream()
     await plan(database)(exchange, downstream)
-    [step] = downstream.seen[0].steps
+    [step] = downstream.seen[0].plan.steps
     assert step.provider.name == "anthropic"
     assert step.body == body
-    assert exchange.body == body
+    assert exchange.plan.body == body
     assert step.facts.model == "claude-haiku-4-5"
     assert step.retry.max_attempts == 3  # the gateway's retry settings
     assert step.headers["x-api-key"] == "sk-ant-client"

@@ -40,15 +40,15 @@ async def test_a_question_asked_again_is_answered_from_the_cache() -> None:
     first = exchange("How do I reset my password?")
     await semantic(first, upstream)
     await asyncio.wait_for(semantic.flush(), 5)  # the answer is stored after the response
-    assert (first.cache_status, first.semantic_hit) == (CacheStatus.MISS, False)
+    assert (first.cache.status, first.cache.semantic_hit) == (CacheStatus.MISS, False)
     again = exchange("How do I reset my password?")
     reply = await semantic(again, upstream)
     assert upstream.calls == 1  # the second never went on
     assert reply.body == ANSWER
-    assert (again.cache_status, again.cache_source) == (CacheStatus.HIT, CacheSource.SEMANTIC)
-    assert again.semantic_hit
-    assert again.semantic is not None
-    assert again.semantic.similarity > 0.99
+    assert (again.cache.status, again.cache.source) == (CacheStatus.HIT, CacheSource.SEMANTIC)
+    assert again.cache.semantic_hit
+    assert again.cache.semantic is not None
+    assert again.cache.semantic.similarity > 0.99
     await semantic.close()
 
 
@@ -60,6 +60,6 @@ async def test_a_gateway_without_the_semantic_cache_passes_through() -> None:
         request.gateway = request.gateway.model_copy(update={"settings": GatewaySettings()})
         await semantic(request, upstream)
         await asyncio.wait_for(semantic.flush(), 5)
-        assert request.cache_status is CacheStatus.NONE
+        assert request.cache.status is CacheStatus.NONE
     assert upstream.calls == 2
     await semantic.close()

@@ -13,7 +13,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.endpoints.system import HealthEndpoint
-from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.providers.base import Route
@@ -66,17 +66,8 @@ def exchange(question: str) -> Exchange:
     async def read() -> bytes:
         return body
 
-    return Exchange(
-        gateway_slug="default",
-        provider_name="openai",
-        route=ROUTE,
-        method="POST",
-        headers=CIMultiDictProxy(CIMultiDict()),
-        read_body=read,
-        body=body,
-        gateway=gateway,
-        steps=[step],
-    )
+    request = IncomingRequest("default", "openai", ROUTE, "POST", CIMultiDictProxy(CIMultiDict()), read)
+    return Exchange(request, gateway=gateway, plan=RequestPlan(body, [step]))
 
 
 class Upstream:
@@ -106,7 +97,7 @@ async def test_lookups_never_wait_for_the_models_and_health_waits_at_start() -> 
     early = exchange("How do I reset my password?")
     reply = await asyncio.wait_for(semantic(early, upstream), 5)  # answered while the model "loads"
     assert (reply.status, reply.headers["x-semantic-cache"], upstream.calls) == (200, "MISS", 1)
-    assert (early.cache_status, early.cache_source) == (CacheStatus.MISS, CacheSource.SEMANTIC)
+    assert (early.cache.status, early.cache.source) == (CacheStatus.MISS, CacheSource.SEMANTIC)
     assert embedder.embedded == []  # nothing waited on the embedder
 
     embedder.loaded.set()
@@ -117,7 +108,7 @@ async def test_lookups_never_wait_for_the_models_and_health_waits_at_start() -> 
     again = exchange("How do I reset my password?")
     hit = await semantic(again, upstream)
     assert (hit.headers["x-semantic-cache"], hit.body, upstream.calls) == ("HIT", ANSWER, 1)
-    assert (again.cache_status, again.cache_source, again.semantic_hit) == (
+    assert (again.cache.status, again.cache.source, again.cache.semantic_hit) == (
         CacheStatus.HIT,
         CacheSource.SEMANTIC,
         True,

@@ -89,7 +89,7 @@ async def test_records_wait_on_disk_while_the_database_is_down(tmp_path: Path) -
     assert spool.backlog_records == 10
     sink.down = False
     await logbook.flush()
-    assert sorted(r.id for r in sink.records) == sorted(e.id for e in finished)
+    assert sorted(r.id for r in sink.records) == sorted(e.request.id for e in finished)
     assert spool.backlog_records == 0
     assert lines_in(tmp_path) == []
     await logbook.close()
@@ -113,5 +113,5 @@ async def test_a_record_the_spool_cannot_take_is_stored_from_memory(tmp_path: Pa
         await logbook.flush()
     sink.down = False
     await logbook.flush()  # kept through the failed write
-    assert sorted(r.id for r in sink.records) == sorted(e.id for e in finished)
+    assert sorted(r.id for r in sink.records) == sorted(e.request.id for e in finished)
     await logbook.close()

@@ -13,7 +13,7 @@ from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
@@ -43,25 +43,25 @@ class ProxyEndpoint:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
         path, _, query = request.raw_path.partition("?")
         _, _, account, gateway, provider, tail = _split_path(path)
-        exchange = Exchange(
+        upgrade = self._realtime is not None and is_upgrade(request)
+        incoming = IncomingRequest(
             gateway_slug=gateway,
             provider_name=provider,
             route=Route(account, tail, query),
             method=request.method,
             headers=request.headers,
             read_body=partial(read_body, request),
-            kind=COMPAT if provider == COMPAT else "provider",
+            kind=REALTIME if upgrade else COMPAT if provider == COMPAT else "provider",
             ingress=self._ingress.get(tail) if provider == COMPAT else None,
             received_at=self._clock(),
         )
-        if self._realtime is not None and is_upgrade(request):
-            exchange.kind = REALTIME
-            return await self._realtime.handle(request, exchange)
-        return await self._run(request, exchange)
+        if upgrade and self._realtime is not None:
+            return await self._realtime.handle(request, Exchange(incoming))
+        return await self._run(request, Exchange(incoming))
 
     async def universal(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
-        exchange = Exchange(
+        incoming = IncomingRequest(
             gateway_slug=info["gateway"],
             provider_name=UNIVERSAL,
             route=Route(info["account"], "", ""),
@@ -71,7 +71,7 @@ class ProxyEndpoint:
             kind=UNIVERSAL,
             received_at=self._clock(),
         )
-        return await self._run(request, exchange)
+        return await self._run(request, Exchange(incoming))
 
     async def hosted(self, request: web.Request) -> web.StreamResponse:
         """`/{upstream-host}/{path}` and `/compat/openai/{host}/{path}` (Fastly AI Accelerator's form)."""
@@ -80,7 +80,7 @@ class ProxyEndpoint:
         host, _, rest = path.removeprefix(COMPAT_OPENAI if compat else "/").partition("/")
         if not compat and "." not in host:
             return await not_found(request)
-        exchange = Exchange(
+        incoming = IncomingRequest(
             gateway_slug="",  # chosen by the token (Resolve)
             provider_name=host,
             route=Route("", rest, query),
@@ -91,7 +91,7 @@ class ProxyEndpoint:
             received_at=self._clock(),
             upstream_host=host,
         )
-        return await self._run(request, exchange)
+        return await self._run(request, Exchange(incoming))
 
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)

@@ -110,28 +110,28 @@ class RealtimeEndpoint:
             return _refused(exchange, refused.status)
         # Admitting the session reserved what a request reserves; its responses are charged one
         # by one from here on (see realtime/relay.py), so the connection itself is free.
-        holds, exchange.holds = exchange.holds, ()
-        await self._rate_limit.settle_holds(holds, Outcome(), exchange.id)
+        holds, exchange.limits.holds = exchange.limits.holds, ()
+        await self._rate_limit.settle_holds(holds, Outcome(), exchange.request.id)
         # The client is offered the subprotocol the upstream chose (it asked for the same ones).
         client = web.WebSocketResponse(
             protocols=[upstream.protocol] if upstream.protocol else (),
             max_msg_size=self._max_message_bytes,
         )
-        client.headers[LOG_ID_HEADER] = exchange.id
+        client.headers[LOG_ID_HEADER] = exchange.request.id
         try:
             await client.prepare(request)
         except BaseException:
             await upstream.close()
             raise
         accepted.append(client)
-        exchange.first_byte_at = time.perf_counter()
+        exchange.timings.first_byte_at = time.perf_counter()
         self._clients.add(client)
         try:
             tally = await self._relay.run(exchange, client, upstream)
         finally:
             self._clients.discard(client)
-        exchange.metadata.update(tally.metadata())
-        exchange.error = exchange.error or _abnormal_end(tally)
+        exchange.options.metadata.update(tally.metadata())
+        exchange.response.error = exchange.response.error or _abnormal_end(tally)
         return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
 
 
@@ -140,7 +140,7 @@ def _refused(exchange: Exchange, status: int) -> Reply:
     client must fix, its key or the model; anything else is the gateway's 502)."""
     answered = status if 400 <= status < 500 else 502
     message = f"the upstream refused the realtime WebSocket with HTTP {status}"
-    exchange.error = message
+    exchange.response.error = message
     body = {"error": {"message": message, "type": "sluicegate_error", "code": "upstream_refused_upgrade"}}
     headers = CIMultiDict({"Content-Type": "application/json"})
     return Reply(answered, headers, body=orjson.dumps({**body, "upstream_status": status}))

@@ -51,7 +51,7 @@ class Estimator:
 
     async def estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
         """Each step's estimate; `priced` when a cost rule needs prices (else they are not looked up)."""
-        if all(self._cheap(exchange, step, priced) for step in exchange.steps):
+        if all(self._cheap(exchange, step, priced) for step in exchange.plan.steps):
             return self._estimate(exchange, priced)
         return await asyncio.to_thread(self._estimate, exchange, priced)
 
@@ -64,7 +64,7 @@ class Estimator:
 
     def _estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
         estimates = []
-        for step in exchange.steps:
+        for step in exchange.plan.steps:
             payload = step.facts.payload
             prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
             price = self._pricing.price(exchange, step) if priced else None

@@ -32,7 +32,7 @@ class Meter:
         step = exchange.step
         if step is None:
             return NO_OUTCOME
-        too_big = not exchange.streamed and len(exchange.response_body) > self._loop_bytes
+        too_big = not exchange.response.streamed and len(exchange.response.body) > self._loop_bytes
         if too_big or not self._pricing.ready(exchange, step):
             return None
         usage = _reported(exchange, step)
@@ -50,7 +50,7 @@ class Meter:
             # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
             reader, route = client_reader(exchange, step)
             model = step.facts.model
-            text = reader.output_text(route, exchange.response_body, exchange.streamed)
+            text = reader.output_text(route, exchange.response.body, exchange.response.streamed)
             usage = Usage(
                 input_tokens=self._tokens.count_any_input(step.facts.payload, model),
                 output_tokens=self._tokens.count_text(text, model),
@@ -61,19 +61,22 @@ class Meter:
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
         price = self._pricing.price(exchange, step)
         cost = price.cost(usage) if price is not None and usage is not None else None
-        if exchange.cache_status is CacheStatus.HIT or exchange.semantic_hit:
+        if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.
             return Outcome(usage, None if usage is None else 0.0, saved_usd=cost)
         return Outcome(usage, cost, unpriced(exchange, step, price))
 
 
 def _reported(exchange: Exchange, step: Step) -> Usage | None:
-    body = exchange.response_body
+    body = exchange.response.body
     # 101: a realtime session, whose body is its summary, usage included (see endpoints/realtime.py).
-    if not (200 <= exchange.status < 300 or exchange.status == SWITCHING_PROTOCOLS) or not body:
+    if (
+        not (200 <= exchange.response.status < 300 or exchange.response.status == SWITCHING_PROTOCOLS)
+        or not body
+    ):
         return None
     reader, route = client_reader(exchange, step)
-    if exchange.streamed:
+    if exchange.response.streamed:
         return reader.read_stream_usage(route, body) or step.facts.billed
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
     return reader.read_usage(route, body) or step.facts.billed
@@ -82,13 +85,17 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
 def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:
     """Whose shape the answer the client got is in, and the route it is read at: the provider's, or
     the one a compat translation answers in (`step.reader`), or the client API's own (`ingress`)."""
-    if exchange.ingress is not None and exchange.hub is not None:
-        native = exchange.ingress.native
-        return native.provider, Route(exchange.account, native.path)
+    if exchange.request.ingress is not None and exchange.plan.hub is not None:
+        native = exchange.request.ingress.native
+        return native.provider, Route(exchange.request.account, native.path)
     return step.reader or step.provider, step.route
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:
     """Whether a usage the provider did not report can be counted: a successful answer to a request
     whose body we could read."""
-    return 200 <= exchange.status < 300 and bool(exchange.response_body) and step.facts.payload is not None
+    return (
+        200 <= exchange.response.status < 300
+        and bool(exchange.response.body)
+        and step.facts.payload is not None
+    )

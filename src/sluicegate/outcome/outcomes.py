@@ -31,7 +31,7 @@ class Outcomes:
         outcome = self._quick(exchange)
         if outcome is not None:
             await self._hand_out(exchange, outcome)
-        elif exchange.holds:
+        elif exchange.limits.holds:
             await asyncio.shield(self._spawn(exchange))
         else:
             self._spawn(exchange)
@@ -63,7 +63,7 @@ class Outcomes:
             try:
                 outcome = await asyncio.to_thread(self._meter.measure, exchange)
             except Exception:  # a reader's bug must not leave reservations held or the request unlogged
-                _log.exception("measuring the outcome of request %s failed", exchange.id)
+                _log.exception("measuring the outcome of request %s failed", exchange.request.id)
                 outcome = Outcome()
         await self._hand_out(exchange, outcome)
 
@@ -77,6 +77,6 @@ class Outcomes:
             except asyncio.CancelledError as exc:
                 cancelled = exc
             except Exception:  # sinks are independent: one failing must not starve the others
-                _log.exception("an outcome sink failed for request %s", exchange.id)
+                _log.exception("an outcome sink failed for request %s", exchange.request.id)
         if cancelled is not None:
             raise cancelled

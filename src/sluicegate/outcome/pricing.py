@@ -24,8 +24,8 @@ class Pricing:
     def price(self, exchange: Exchange, step: Step) -> Pricer | None:
         """The price of `step`: the request's custom cost, the table's, the gateway's fallback, or
         None when nothing prices it. May load price data: see `ready`."""
-        if exchange.custom_cost is not None:
-            return exchange.custom_cost
+        if exchange.options.custom_cost is not None:
+            return exchange.options.custom_cost
         rates = self._table.rates(step.provider.name, step.facts.model)
         if rates is not None:
             return rates
@@ -36,13 +36,15 @@ class Pricing:
         """Whether `price` answers from memory, cheaply enough for the event loop."""
         model = step.facts.model
         return (
-            exchange.custom_cost is not None or model is None or self._table.known(step.provider.name, model)
+            exchange.options.custom_cost is not None
+            or model is None
+            or self._table.known(step.provider.name, model)
         )
 
 
 def unpriced(exchange: Exchange, step: Step, price: Pricer | None) -> bool:
     """Whether `step` runs a named model that nothing prices: its cost cannot be known."""
-    return price is None and step.facts.model is not None and exchange.method in _BILLED_METHODS
+    return price is None and step.facts.model is not None and exchange.request.method in _BILLED_METHODS
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,10 +16,10 @@ class AllowList:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         token = exchange.token
         if token is not None and token.restricts:
-            for index, step in enumerate(exchange.steps):
-                refusal = token.refusal(step.provider.name, step.facts.model, exchange.method)
+            for index, step in enumerate(exchange.plan.steps):
+                refusal = token.refusal(step.provider.name, step.facts.model, exchange.request.method)
                 if refusal is not None:
-                    if exchange.kind == "universal":
+                    if exchange.request.kind == "universal":
                         refusal = f"step {index}: {refusal}"
                     raise Forbidden(
                         refusal,

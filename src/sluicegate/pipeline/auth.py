@@ -34,7 +34,7 @@ class Authenticate:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs before Authenticate"
-        secret = presented_secret(exchange.headers)
+        secret = presented_secret(exchange.request.headers)
         if secret is None:
             if gateway.settings.authentication:
                 raise Unauthorized(
@@ -45,10 +45,10 @@ class Authenticate:
         token = await self._tokens.check(secret)
         if token is None:
             raise Unauthorized("the gateway token is invalid, expired or revoked")
-        if token.account != exchange.account or not token.allows(Scope.RUN, gateway.slug):
+        if token.account != exchange.request.account or not token.allows(Scope.RUN, gateway.slug):
             raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
         exchange.token = token
         if token.metadata:
             # The token's entries win: a client must not escape its team's budget by naming another.
-            exchange.metadata = {**exchange.metadata, **token.metadata}
+            exchange.options.metadata = {**exchange.options.metadata, **token.metadata}
         return await call_next(exchange)

@@ -65,15 +65,15 @@ class ResponseCache:
         decision = self.decide(exchange)
         if decision is None:
             return await call_next(exchange)
-        exchange.cache_source = CacheSource.EXACT
+        exchange.cache.source = CacheSource.EXACT
         if not decision.lookup and not decision.store:
-            exchange.cache_status = CacheStatus.BYPASS
+            exchange.cache.status = CacheStatus.BYPASS
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
             entry = await self._lookup(decision.key)
             if entry is not None and (hit := self._hit(exchange, entry)) is not None:
                 return hit
-        exchange.cache_status = CacheStatus.MISS
+        exchange.cache.status = CacheStatus.MISS
         done = (
             self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
         )
@@ -94,10 +94,10 @@ class ResponseCache:
 
     def decide(self, exchange: Exchange) -> Decision | None:
         """How the cache treats this request, or None when caching does not apply to it."""
-        gateway, headers = exchange.gateway, exchange.headers
-        if gateway is None or exchange.method != "POST" or not exchange.steps:
+        gateway, headers = exchange.gateway, exchange.request.headers
+        if gateway is None or exchange.request.method != "POST" or not exchange.plan.steps:
             return None
-        if not all(step.facts.cacheable for step in exchange.steps):
+        if not all(step.facts.cacheable for step in exchange.plan.steps):
             return None
         settings = gateway.settings
         if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
@@ -136,8 +136,8 @@ class ResponseCache:
         headers[STATUS_HEADER] = CacheStatus.HIT
         reply = served(exchange, entry, headers)
         if reply is not None:  # else a miss: the entry cannot take the form asked for
-            exchange.cache_status = CacheStatus.HIT
-            exchange.cache_saved_ms = entry.latency_ms
+            exchange.cache.status = CacheStatus.HIT
+            exchange.cache.saved_ms = entry.latency_ms
         return reply
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
@@ -148,7 +148,7 @@ class ResponseCache:
             headers=headers,
             body=body,
             streamed=reply.stream is not None,
-            latency_ms=(time.perf_counter() - exchange.started) * 1000,
+            latency_ms=(time.perf_counter() - exchange.request.started) * 1000,
             stored_at=now,
             expires_at=now + decision.ttl,
         )
@@ -242,12 +242,16 @@ def answer_text(exchange: Exchange, body: bytes, streamed: bool) -> str:
 
 def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
     """Whose shape the client reads, at which route, and what its request asked for."""
-    step = exchange.steps[0]
+    step = exchange.plan.steps[0]
     if step.reader is None:
         return step.provider, step.route, step.facts
     # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route, or
     # speaks another API whose request was translated to that chat request (`hub`).
-    route, body = (exchange.hub.route, exchange.hub.body) if exchange.hub else (exchange.route, exchange.body)
+    route, body = (
+        (exchange.plan.hub.route, exchange.plan.hub.body)
+        if exchange.plan.hub
+        else (exchange.request.route, exchange.plan.body)
+    )
     return step.reader, route, step.reader.read_request(route, body)
 
 

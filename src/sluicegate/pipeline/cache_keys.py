@@ -39,10 +39,10 @@ def exact_key(exchange: Exchange, per_key: bool) -> str:
     """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
     except that, per key, a `?key=` now counts as a credential."""
     digest = hashlib.sha256(_kind(exchange).encode())
-    for step in exchange.steps:
+    for step in exchange.plan.steps:
         payload = step.facts.payload
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
-        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
+        digest.update(_joined(step.provider.name, exchange.request.method, step.route.path, step.route.query))
         digest.update(b"\0" + body)
         if per_key:
             for credential in _credentials(step):
@@ -53,12 +53,14 @@ def exact_key(exchange: Exchange, per_key: bool) -> str:
 def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
     """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
     digest = hashlib.sha256(b"custom\0" + _kind(exchange).encode())
-    for step in exchange.steps:
-        digest.update(_joined(step.provider.name, exchange.method, step.route.path, step.route.query))
+    for step in exchange.plan.steps:
+        digest.update(_joined(step.provider.name, exchange.request.method, step.route.path, step.route.query))
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
-    return f"{custom_prefix(exchange.account, exchange.gateway_slug, name)}{digest.hexdigest()}"
+    return (
+        f"{custom_prefix(exchange.request.account, exchange.request.gateway_slug, name)}{digest.hexdigest()}"
+    )
 
 
 def custom_prefix(account: str, gateway: str, name: str) -> str:
@@ -92,13 +94,13 @@ def _kind(exchange: Exchange) -> str:
     """The endpoint kind, and for a compat request passed untranslated to its own API's provider
     that API: its answers are that provider's, not chat's, and must not meet a chat request that
     a translator turned into the same body."""
-    if exchange.ingress is not None and exchange.hub is None:
-        return f"{exchange.kind}:{exchange.ingress.name}"
-    return exchange.kind
+    if exchange.request.ingress is not None and exchange.plan.hub is None:
+        return f"{exchange.request.kind}:{exchange.request.ingress.name}"
+    return exchange.request.kind
 
 
 def _gateway(exchange: Exchange) -> str:
-    return f"{exchange.account}/{exchange.gateway_slug}/"
+    return f"{exchange.request.account}/{exchange.request.gateway_slug}/"
 
 
 def _joined(*parts: str) -> bytes:

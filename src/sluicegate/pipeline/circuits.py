@@ -57,7 +57,7 @@ class TargetCircuits:
 
 
 def _key(exchange: Exchange, index: int) -> tuple[str, str] | None:
-    route_plan = exchange.route_plan
+    route_plan = exchange.plan.route_plan
     if route_plan is None:
         return None
-    return f"{exchange.account}/{exchange.gateway_slug}", route_plan.targets[index].id
+    return f"{exchange.request.account}/{exchange.request.gateway_slug}", route_plan.targets[index].id

@@ -6,7 +6,7 @@ OpenAI-compatible provider gets the request as it is (model prefix removed); Ant
 Studio and Workers AI get it translated to their native API, and their answers, errors and
 streams are translated back to OpenAI's shapes as they arrive.
 
-A request in another client API (`exchange.ingress`, see ingress/) is first translated to the
+A request in another client API (`IncomingRequest.ingress`, see ingress/) is first translated to the
 chat request it means and planned as that one; its answer is rendered back by pipeline/ingress.py.
 A model of the provider whose API the client speaks gets the request as it came, untranslated.
 """
@@ -25,7 +25,7 @@ from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
-from sluicegate.exchange import Exchange, HubRequest, Reply, RetryPolicy, Step
+from sluicegate.exchange import Exchange, HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
@@ -45,47 +45,49 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 def compat_planner(
     providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
-    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        path, ingress = exchange.route.path, exchange.ingress
+    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
+        request = exchange.request
+        account, path, ingress = request.account, request.route.path, request.ingress
         if path not in PATHS and ingress is None:
             raise NotFound(
                 f"the compat endpoint serves {' and '.join(SERVED)}, not {path!r}", paths=list(SERVED)
             )
-        payload = _payload(exchange.body)
-        headers = forwardable_request_headers(exchange.headers)
+        payload = _payload(body)
+        headers = forwardable_request_headers(request.headers)
+        hub = None
         if ingress is not None:
-            native = _native_step(providers.registry, exchange, ingress, payload, headers, policy)
+            native = _native_step(providers.registry, request, ingress, payload, headers, policy)
             if native is not None:
-                return [native]
-            payload, headers, path = _through_chat(exchange, ingress, payload, headers)
-        build = _StepBuilder(providers.registry, targets, exchange, payload, headers, path)
+                return RequestPlan(body, [native])
+            hub, payload, headers = _through_chat(request, ingress, payload, headers)
+            path = CHAT
+        build = _StepBuilder(providers.registry, targets, request, payload, headers, path)
         if not is_dynamic(payload.get("model")):
             slug, model = _split_model(payload.get("model"))
-            provider = await providers.find(exchange.account, slug)
+            provider = await providers.find(account, slug)
             if provider is None:
-                known = await providers.names(exchange.account)
+                known = await providers.names(account)
                 raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
-            return [build(provider, model, policy)]
+            return RequestPlan(body, [build(provider, model, policy)], hub=hub)
         route_plan = await dynamic.plan(exchange, payload)
-        exchange.route_plan = route_plan
         steps = []
         for target in route_plan.targets:
-            provider = await providers.find(exchange.account, target.provider)
+            provider = await providers.find(account, target.provider)
             if provider is None:
                 field = join(f"routes.{route_plan.route}", join(target.where, "model"))
-                known = await providers.names(exchange.account)
+                known = await providers.names(account)
                 raise BadRequest(
                     f"{field}: unknown provider {target.provider!r}", field=field, providers=known
                 )
             steps.append(build(provider, target.model, target.retry(policy)))
-        return steps
+        return RequestPlan(body, steps, route_plan, hub)
 
     return plan
 
 
 def _native_step(
     providers: Mapping[str, Provider],
-    exchange: Exchange,
+    request: IncomingRequest,
     ingress: IngressFormat,
     payload: dict[str, Any],
     headers: CIMultiDict[str],
@@ -99,25 +101,24 @@ def _native_step(
     if slug != ingress.native.provider.name or slug not in providers:
         return None
     provider = providers[slug]
-    route = Route(exchange.account, ingress.native.path, exchange.route.query)
+    route = Route(request.account, ingress.native.path, request.route.query)
     body = encode({**payload, "model": model})
     return Step(provider, route, headers, body, provider.read_request(route, body), policy)
 
 
 def _through_chat(
-    exchange: Exchange, ingress: IngressFormat, payload: dict[str, Any], headers: CIMultiDict[str]
-) -> tuple[dict[str, Any], CIMultiDict[str], str]:
-    """The chat request, headers and path that a request in another client API means; noted on the
-    exchange (`hub`) so the caches serve it as they would that chat request."""
+    request: IncomingRequest, ingress: IngressFormat, payload: dict[str, Any], headers: CIMultiDict[str]
+) -> tuple[HubRequest, dict[str, Any], CIMultiDict[str]]:
+    """The chat request and headers that a request in another client API means, and the `hub`
+    the plan keeps so the caches serve it as they would that chat request."""
     try:
         chat = ingress.to_chat(payload)
     except TranslationError as exc:
         raise BadRequest(
             f"cannot translate the request for the providers: {exc}", format=ingress.name
         ) from exc
-    route = Route(exchange.account, CHAT, exchange.route.query)
-    exchange.hub = HubRequest(payload, route, encode(chat, source=payload))
-    return chat, ingress.hub_headers(headers), CHAT
+    route = Route(request.account, CHAT, request.route.query)
+    return HubRequest(payload, route, encode(chat, source=payload)), chat, ingress.hub_headers(headers)
 
 
 class _StepBuilder:
@@ -128,20 +129,20 @@ class _StepBuilder:
         self,
         providers: Mapping[str, Provider],
         targets: Mapping[str, CompatTarget],
-        exchange: Exchange,
+        request: IncomingRequest,
         payload: dict[str, Any],
         headers: CIMultiDict[str],
         path: str,
     ) -> None:
         self._providers, self._targets = providers, targets
-        self._exchange, self._payload, self._headers, self._path = exchange, payload, headers, path
+        self._request, self._payload, self._headers, self._path = request, payload, headers, path
 
     def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
-        exchange, payload, headers, path = self._exchange, self._payload, self._headers, self._path
+        request, payload, headers, path = self._request, self._payload, self._headers, self._path
         slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
-            route = Route(exchange.account, provider.api_prefix + path, exchange.route.query)
+            route = Route(request.account, provider.api_prefix + path, request.route.query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
         target = self._targets.get(slug)
@@ -160,7 +161,7 @@ class _StepBuilder:
             # The translation nests the client's JSON a few levels deeper than it came.
             refuse_if_too_deep(native_payload, margin=_TRANSLATION_DEPTH)
             raise
-        route = Route(exchange.account, native.path, native.query)
+        route = Route(request.account, native.path, native.query)
         options = payload.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         return Step(

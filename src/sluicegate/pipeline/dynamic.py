@@ -54,13 +54,13 @@ class DynamicRoutes:
         if route is None:
             known = sorted(settings.routes)
             raise BadRequest(
-                f"gateway {exchange.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
+                f"gateway {exchange.request.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
                 field="model",
                 routes=known,
             )
         facts = RouteFacts.from_chat(
             payload,
-            exchange.metadata,
+            exchange.options.metadata,
             exchange.token_id,
             count_prompt_tokens=lambda: self._counter.count_any_input(payload),
         )
@@ -82,10 +82,14 @@ class DynamicRoutes:
 
     async def charge(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count an answered request in the limits its target was reached through."""
-        route_plan = exchange.route_plan
-        if route_plan is None or exchange.cache_status is CacheStatus.HIT or not 0 < exchange.status < 400:
+        route_plan = exchange.plan.route_plan
+        if (
+            route_plan is None
+            or exchange.cache.status is CacheStatus.HIT
+            or not 0 < exchange.response.status < 400
+        ):
             return
-        target = route_plan.targets[exchange.step_index]
+        target = route_plan.targets[exchange.plan.step_index]
         now = self._clock()
         try:
             for passed in target.limits:
@@ -100,32 +104,32 @@ class DynamicRoutes:
                 if verdict.holds:
                     await self._limiter.settle(verdict.holds, [_used(bucket.unit, outcome)], now)
         except LimiterUnavailable as exc:
-            _log.warning("could not count request %s in its route's limits: %s", exchange.id, exc)
+            _log.warning("could not count request %s in its route's limits: %s", exchange.request.id, exc)
 
 
 def route_headers(exchange: Exchange) -> dict[str, str]:
     """What a routed request's response says about its route and the target that answered."""
-    route_plan = exchange.route_plan
+    route_plan = exchange.plan.route_plan
     if route_plan is None:
         return {}
-    target = route_plan.targets[exchange.step_index]
+    target = route_plan.targets[exchange.plan.step_index]
     return {ROUTE_HEADER: route_label(exchange), PROVIDER_HEADER: target.provider, MODEL_HEADER: target.model}
 
 
 def route_label(exchange: Exchange) -> str:
     """`<name>`, and `@<version>` once the route has a stored version."""
-    assert exchange.route_plan is not None
-    name = exchange.route_plan.route
+    assert exchange.plan.route_plan is not None
+    name = exchange.plan.route_plan.route
     version = exchange.gateway.settings.route_versions.get(name) if exchange.gateway is not None else None
     return f"{name}@{version}" if version else name
 
 
 def route_log_entries(exchange: Exchange) -> dict[str, str]:
     """The route, the path taken and the answering target's place, for the log record's metadata."""
-    route_plan = exchange.route_plan
+    route_plan = exchange.plan.route_plan
     if route_plan is None:
         return {}
-    target = route_plan.targets[exchange.step_index]
+    target = route_plan.targets[exchange.plan.step_index]
     return {
         "route": route_label(exchange),
         "route_path": " ".join(filter(None, (route_plan.path, f"target={target.where or '.'}"))),

@@ -71,7 +71,7 @@ class Findings:
     """What one request's guardrails found, each noted once: `request:redact:email`."""
 
     def __init__(self, exchange: Exchange) -> None:
-        self._into = exchange.guardrails
+        self._into = exchange.guardrails.findings
 
     def note(self, side: Side, action: str, spans: list[Span]) -> None:
         for span in spans:
@@ -106,8 +106,8 @@ class Guardrails:
                 await self._check_answer(exchange, reply, compiled, vault, findings)
         finally:
             _record(exchange)
-        if exchange.guardrails:
-            reply.headers[GUARDRAILS_HEADER] = ", ".join(exchange.guardrails)
+        if exchange.guardrails.findings:
+            reply.headers[GUARDRAILS_HEADER] = ", ".join(exchange.guardrails.findings)
         return reply
 
     async def _check_answer(
@@ -116,14 +116,16 @@ class Guardrails:
         step = exchange.step
         if step is None:
             return
-        translated = exchange.kind == "compat" and (exchange.ingress is None or exchange.hub is not None)
+        translated = exchange.request.kind == "compat" and (
+            exchange.request.ingress is None or exchange.plan.hub is not None
+        )
         shape = "openai_chat" if translated else shape_of(step.route.path, step.facts.payload)
         if shape is None:
             return
         content_type = reply.headers.get("Content-Type", "")
         restore = compiled.guard.policy.restore and len(vault) > 0
         if restore:  # the client sees the originals again; the log record keeps them masked
-            exchange.restored = vault.restorable()
+            exchange.guardrails.restored = vault.restorable()
         if "json" in content_type:
             if reply.stream is not None:  # a large answer relayed as it came: read it to scan it
                 reply.body, reply.stream = b"".join([chunk async for chunk in reply.stream]), None
@@ -165,18 +167,18 @@ def check_request(exchange: Exchange, guard: Guard, vault: Vault, findings: Find
         return inspection.text
 
     try:
-        changed = [_rewrite_step(step, change) for step in exchange.steps]
+        changed = [_rewrite_step(step, change) for step in exchange.plan.steps]
     except GuardrailBlocked:
         _mask_client_body(exchange, guard, vault)
         raise
     if not any(changed):
         return
-    if exchange.kind in _SINGLE_STEP_KINDS:
-        exchange.body = exchange.steps[0].body
-    elif exchange.kind == "compat":
-        exchange.body = _rewritten(exchange.body, _client_shape(exchange), change)
-    elif exchange.kind == "universal":
-        exchange.body = _universal_body(exchange, changed)
+    if exchange.request.kind in _SINGLE_STEP_KINDS:
+        exchange.plan.body = exchange.plan.steps[0].body
+    elif exchange.request.kind == "compat":
+        exchange.plan.body = _rewritten(exchange.plan.body, _client_shape(exchange), change)
+    elif exchange.request.kind == "universal":
+        exchange.plan.body = _universal_body(exchange, changed)
 
 
 Change = Callable[[str, str], str]
@@ -206,31 +208,33 @@ def _rewritten(body: bytes, shape: Shape, change: Change) -> bytes:
 def _mask_client_body(exchange: Exchange, guard: Guard, vault: Vault) -> None:
     """A blocked request is still logged: with what blocked it as placeholders in its body, or
     (a universal array, whose steps may differ in shape) without its bodies."""
-    step = exchange.steps[0] if exchange.steps else None
-    if exchange.kind == "compat":
+    step = exchange.plan.steps[0] if exchange.plan.steps else None
+    if exchange.request.kind == "compat":
         shape: Shape | None = _client_shape(exchange)
-    elif exchange.kind in _SINGLE_STEP_KINDS and step is not None:
+    elif exchange.request.kind in _SINGLE_STEP_KINDS and step is not None:
         shape = shape_of(step.route.path, step.facts.payload)
     else:
         shape = None
     if shape is None:
-        exchange.collect_payload = False
+        exchange.options.collect_payload = False
         return
     blocking = guard.scanner("request", "block")
-    exchange.body = _rewritten(exchange.body, shape, lambda text, _role: redact(text, blocking, vault)[0])
+    exchange.plan.body = _rewritten(
+        exchange.plan.body, shape, lambda text, _role: redact(text, blocking, vault)[0]
+    )
 
 
 def _client_shape(exchange: Exchange) -> Shape:
     """How the client's own body reads on the compat endpoint: OpenAI chat, or its API's (ingress/)."""
-    return exchange.ingress.shape if exchange.ingress is not None else "openai_chat"
+    return exchange.request.ingress.shape if exchange.request.ingress is not None else "openai_chat"
 
 
 def _universal_body(exchange: Exchange, changed: list[bool]) -> bytes:
     """The universal array with each rewritten step's `query` replaced, so the log holds no more
     than the upstreams saw."""
-    raw: Any = orjson.loads(exchange.body)
+    raw: Any = orjson.loads(exchange.plan.body)
     items = raw if isinstance(raw, list) else [raw]
-    for item, step, rewritten in zip(items, exchange.steps, changed, strict=False):
+    for item, step, rewritten in zip(items, exchange.plan.steps, changed, strict=False):
         if rewritten and isinstance(item, dict):
             item["query"] = orjson.loads(step.body)
     return encode(raw)
@@ -275,5 +279,5 @@ async def _filtered(
 
 
 def _record(exchange: Exchange) -> None:
-    if exchange.guardrails:
-        exchange.metadata[METADATA_KEY] = ", ".join(exchange.guardrails)
+    if exchange.guardrails.findings:
+        exchange.options.metadata[METADATA_KEY] = ", ".join(exchange.guardrails.findings)

@@ -5,7 +5,7 @@ chat answer every provider's translation produces (the caches store it so, and s
 meaning to whichever API asked), and this stage renders it for the client — a JSON body at once,
 a stream chunk by chunk as it arrives, an error in the API's error shape. Errors the gateway
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
-API's own provider (`exchange.hub` None) is answered as that provider answered.
+API's own provider (`exchange.plan.hub` None) is answered as that provider answered.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sluicegate.providers.base import JSON_TYPE, SSE_TYPE
 class Ingress:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         reply = await call_next(exchange)
-        ingress, hub = exchange.ingress, exchange.hub
+        ingress, hub = exchange.request.ingress, exchange.plan.hub
         if ingress is None or hub is None:
             return reply
         return render(ingress, hub, exchange.provider_slug, reply)

@@ -34,12 +34,14 @@ class InjectKeys:
         self._keys = keys
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        for index, step in enumerate(exchange.steps):
+        for index, step in enumerate(exchange.plan.steps):
             if isinstance(step.provider, AccountProvider):
                 _set_custom_headers(exchange, index, step, step.provider)
-        missing = [step for step in exchange.steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)]
+        missing = [
+            step for step in exchange.plan.steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)
+        ]
         if missing:
-            rings = await self._keys.rings(exchange.account, exchange.gateway_slug)
+            rings = await self._keys.rings(exchange.request.account, exchange.request.gateway_slug)
             for step in missing:
                 step.keys = rings.get(step.provider.name)
         return await call_next(exchange)
@@ -124,7 +126,7 @@ def _set_custom_headers(exchange: Exchange, index: int, step: Step, provider: Ac
     its configuration. A provider that may not be used refuses the whole request, before any
     cache answers for it."""
     if provider.refusal is not None:
-        where = f"step {index}: " if exchange.kind == "universal" else ""
+        where = f"step {index}: " if exchange.request.kind == "universal" else ""
         raise Forbidden(where + provider.refusal, provider=provider.name)
     for name, value in provider.headers:
         step.headers[name] = value

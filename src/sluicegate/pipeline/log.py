@@ -38,27 +38,27 @@ class Log:
         try:
             reply = await call_next(exchange)
         except asyncio.CancelledError:  # the client hung up; aiohttp cancels its handler
-            exchange.status, exchange.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
-            exchange.finished_at = time.perf_counter()
+            exchange.response.status, exchange.response.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
+            exchange.timings.finished_at = time.perf_counter()
             self._outcomes.complete_soon(exchange)
             raise
         except GatewayError as error:
-            exchange.error = error.message
-            reply = error_reply(error, exchange.ingress)
+            exchange.response.error = error.message
+            reply = error_reply(error, exchange.request.ingress)
         except Exception as error:  # a bug: answer 500, keep the record, show the traceback
-            _log.exception("unhandled error in request %s", exchange.id)
-            exchange.error = f"internal error: {type(error).__name__}"
-            reply = error_reply(GatewayError("internal gateway error"), exchange.ingress)
-        exchange.status = reply.status
-        reply.headers[LOG_ID_HEADER] = exchange.id
+            _log.exception("unhandled error in request %s", exchange.request.id)
+            exchange.response.error = f"internal error: {type(error).__name__}"
+            reply = error_reply(GatewayError("internal gateway error"), exchange.request.ingress)
+        exchange.response.status = reply.status
+        reply.headers[LOG_ID_HEADER] = exchange.request.id
         if reply.stream is None:
-            exchange.finished_at = time.perf_counter()
-            if exchange.first_byte_at is None:
-                exchange.first_byte_at = exchange.finished_at
-            exchange.response_body = reply.body
+            exchange.timings.finished_at = time.perf_counter()
+            if exchange.timings.first_byte_at is None:
+                exchange.timings.first_byte_at = exchange.timings.finished_at
+            exchange.response.body = reply.body
             await self._outcomes.complete(exchange)
         else:
-            exchange.streamed = True
+            exchange.response.streamed = True
             recorded = self._recorded(exchange, reply.stream)
             # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
             # a client gone before the first chunk must still be completed (reservations, record).
@@ -80,12 +80,13 @@ class Log:
         kept = 0
         completed = ended = False
         tail = b""
+        timings = exchange.timings
         try:
             async with aclosing(stream):
                 yield b""  # taken by __call__, never relayed
                 async for chunk in stream:
-                    if exchange.first_byte_at is None:
-                        exchange.first_byte_at = time.perf_counter()
+                    if timings.first_byte_at is None:
+                        timings.first_byte_at = time.perf_counter()
                     chunks.append(chunk)
                     kept += len(chunk)
                     while kept > self._tee_limit and len(chunks) > 1:
@@ -98,10 +99,10 @@ class Log:
                     yield chunk
             ended = True
         except GatewayError as error:
-            exchange.error = error.message
+            exchange.response.error = error.message
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            exchange.error = exchange.error or CLIENT_GONE
+            exchange.response.error = exchange.response.error or CLIENT_GONE
             raise
         finally:
             if not completed:
@@ -118,8 +119,8 @@ def ends_stream(data: bytes) -> bool:
 
 
 def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
-    exchange.finished_at = time.perf_counter()
-    exchange.response_body = b"".join(chunks)
+    exchange.timings.finished_at = time.perf_counter()
+    exchange.response.body = b"".join(chunks)
 
 
 def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:

@@ -53,7 +53,7 @@ class RateLimit:
         if admitted is None:
             return await call_next(exchange)
         verdict, facts = admitted
-        exchange.holds = verdict.holds
+        exchange.limits.holds = verdict.holds
         reply = await call_next(exchange)
         reply.headers.update(_tightest_headers(verdict, facts))
         return reply
@@ -66,8 +66,8 @@ class RateLimit:
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count what the request used in place of what it reserved."""
-        holds, exchange.holds = exchange.holds, ()
-        await self.settle_holds(holds, outcome, exchange.id)
+        holds, exchange.limits.holds = exchange.limits.holds, ()
+        await self.settle_holds(holds, outcome, exchange.request.id)
 
     async def settle_holds(self, holds: Sequence[Hold], outcome: Outcome, request_id: str) -> None:
         """Count `outcome` in place of the reservations `holds` (no outcome: release them)."""
@@ -102,7 +102,7 @@ class RateLimit:
             _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
             return None
         if not verdict.allowed:
-            exchange.rate_limited = True
+            exchange.limits.rate_limited = True
             refused = verdict.refused_by
             assert refused is not None, "a refusal names its bucket"
             index = verdict.usages.index(refused)
@@ -155,7 +155,7 @@ _RULE_SETS_KEPT = 1024
 
 def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _RuleSet:
     """`rules`' rule set, remembered by the list's identity when they are a gateway's own."""
-    where = f"{exchange.account}/{exchange.gateway_slug}"
+    where = f"{exchange.request.account}/{exchange.request.gateway_slug}"
     remembered = own == len(rules)  # a token's rules make a new list per request
     if remembered:
         cached = _RULE_SETS.get(id(rules))
@@ -184,9 +184,13 @@ def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: 
     """The bucket `rule` counts this request in: a gateway rule's for the request's value of its
     scope, a token rule's for the token (see `buckets.py`)."""
     if index >= own and exchange.token is not None:
-        return token_key(exchange.account, exchange.token.id, index - own, fingerprint)
+        return token_key(exchange.request.account, exchange.token.id, index - own, fingerprint)
     return gateway_key(
-        exchange.account, exchange.gateway_slug, index, fingerprint, _scope_value(rule.scope, exchange)
+        exchange.request.account,
+        exchange.request.gateway_slug,
+        index,
+        fingerprint,
+        _scope_value(rule.scope, exchange),
     )
 
 
@@ -196,7 +200,8 @@ def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket
     rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
     index = gateway_rule_index(rule, exchange)
     at = "route" if index is None else str(index)
-    key = f"{exchange.account}/{exchange.gateway_slug}/{at}.{rule_facts(rule).fingerprint}:{scope}"
+    request = exchange.request
+    key = f"{request.account}/{request.gateway_slug}/{at}.{rule_facts(rule).fingerprint}:{scope}"
     return bucket(rule, key)
 
 
@@ -227,7 +232,7 @@ def _refuse_unpriced(exchange: Exchange, estimates: list[StepEstimate], rule: Ra
     settings = exchange.gateway.settings if exchange.gateway is not None else None
     if settings is None or settings.allow_unpriced:
         return
-    for step, estimate in zip(exchange.steps, estimates, strict=True):
+    for step, estimate in zip(exchange.plan.steps, estimates, strict=True):
         if estimate.unpriced:
             raise UnpricedModel(
                 f"model {step.facts.model!r} of provider {step.provider.name!r} has no known price, and "
@@ -245,17 +250,17 @@ def _used(hold: Hold, outcome: Outcome) -> float:
 
 
 def _scope_value(scope: str, exchange: Exchange) -> str:
-    step = exchange.steps[0] if exchange.steps else None
+    step = exchange.plan.steps[0] if exchange.plan.steps else None
     if scope == "gateway":
         return ""
     if scope == "provider":
-        return step.provider.name if step else exchange.provider_name
+        return step.provider.name if step else exchange.request.provider_name
     if scope == "model":
         return (step.facts.model if step else None) or ""
     if scope == "token":
         return exchange.token_id or "anonymous"
     field = scope.removeprefix("metadata.")
-    return str(exchange.metadata.get(field, ""))  # requests without the field share one bucket
+    return str(exchange.options.metadata.get(field, ""))  # requests without the field share one bucket
 
 
 def _tightest_headers(verdict: Verdict, facts: Sequence[RuleFacts]) -> dict[str, str]:

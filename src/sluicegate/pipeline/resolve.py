@@ -10,7 +10,7 @@ import orjson
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
@@ -42,32 +42,37 @@ class Resolve:
         self._host_account, _, self._host_slug = host_gateway.partition("/")
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        if not exchange.gateway_slug:
-            await self._choose_gateway(exchange)
-        gateway = await self._directory.get(exchange.account, exchange.gateway_slug)
+        if not exchange.request.gateway_slug:
+            exchange.request = await self._host_request(exchange.request)
+        request = exchange.request
+        gateway = await self._directory.get(request.account, request.gateway_slug)
         if gateway is None:
-            known = [g.slug for g in await self._directory.list(exchange.account)]
-            raise unknown_gateway(exchange.account, exchange.gateway_slug, known)
+            known = [g.slug for g in await self._directory.list(request.account)]
+            raise unknown_gateway(request.account, request.gateway_slug, known)
         exchange.gateway = gateway
-        headers = exchange.headers
+        headers = request.headers
+        # Filled in place, header by header: a request refused for a later header is still
+        # logged with what the earlier ones asked (its metadata, say).
+        options = exchange.options
         if METADATA_HEADER in headers:
-            exchange.metadata = parse_metadata(headers[METADATA_HEADER])
+            options.metadata = parse_metadata(headers[METADATA_HEADER])
         if OVERRIDES_HEADER in headers:
             parse_overrides(headers[OVERRIDES_HEADER])
         if CUSTOM_COST_HEADER in headers:
             try:
-                exchange.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
+                options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
             except ValueError as exc:
                 raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
         if headers.get(COLLECT_LOG_HEADER, "").strip().lower() == "false":
-            exchange.collect_log = False
+            options.collect_log = False
         if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
-            exchange.collect_payload = False
+            options.collect_payload = False
         return await call_next(exchange)
 
-    async def _choose_gateway(self, exchange: Exchange) -> None:
+    async def _host_request(self, request: IncomingRequest) -> IncomingRequest:
+        """A host-in-path request as it would have come had it named its gateway."""
         account, slug = self._host_account, self._host_slug
-        secret = presented_secret(exchange.headers)
+        secret = presented_secret(request.headers)
         if secret is not None:
             token = await self._tokens.check(secret)
             if token is None:
@@ -75,8 +80,7 @@ class Resolve:
             account = token.account
             if token.gateways is not None and len(token.gateways) == 1:
                 slug = token.gateways[0]
-        exchange.gateway_slug = slug
-        exchange.route = replace(exchange.route, account=account)
+        return replace(request, gateway_slug=slug, route=replace(request.route, account=account))
 
 
 class Plan:
@@ -91,16 +95,18 @@ class Plan:
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         assert exchange.gateway is not None, "Resolve runs before Plan"
-        policy = policy_from_headers(exchange.headers, exchange.gateway.settings)
-        check_path(exchange.route.path)
-        exchange.body = await exchange.read_body()
-        steps = await self._planners[exchange.kind](exchange, policy)
-        for index, step in enumerate(steps):
-            if exchange.kind == "universal":
+        request = exchange.request
+        policy = policy_from_headers(request.headers, exchange.gateway.settings)
+        check_path(request.route.path)
+        body = await request.read_body()
+        exchange.plan.body = body  # logged as it came should planning refuse the request
+        plan = await self._planners[request.kind](exchange, body, policy)
+        for index, step in enumerate(plan.steps):
+            if request.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")
             else:
                 check_path(step.route.path)
-        exchange.steps = steps
+        exchange.plan = plan
         return await call_next(exchange)
 
 

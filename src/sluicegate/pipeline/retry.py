@@ -153,17 +153,17 @@ class Attempts:
     async def __call__(self, exchange: Exchange) -> Reply:
         deadline = self._clock() + self._deadline
         failure: Reply | GatewayError | None = None
-        circuits = self._circuits if exchange.route_plan is not None else None
+        circuits = self._circuits if exchange.plan.route_plan is not None else None
         skipped: list[Permit] = []
-        for index, step in enumerate(exchange.steps):
+        for index, step in enumerate(exchange.plan.steps):
             permit = await circuits.allow(exchange, index) if circuits is not None else None
             if permit is not None and not permit.allowed:
                 skipped.append(permit)
-                exchange.attempts.append(
+                exchange.response.attempts.append(
                     Attempt(index, step.provider.name, 0, 0.0, "skipped: its circuit is open")
                 )
                 continue
-            exchange.step_index = index
+            exchange.plan.step_index = index
             policy = step.retry
             for attempt in range(1, policy.max_attempts + 1):
                 remaining = deadline - self._clock()
@@ -206,14 +206,14 @@ class Attempts:
     def _deadline_exceeded(self, exchange: Exchange) -> DeadlineExceeded:
         return DeadlineExceeded(
             f"no answer within the request's deadline of {self._deadline:g} s",
-            attempts=[asdict(a) for a in exchange.attempts],
+            attempts=[asdict(a) for a in exchange.response.attempts],
         )
 
     async def _try(
         self, exchange: Exchange, index: int, budget: float, deadline_only: bool
     ) -> Reply | GatewayError:
         """One try of step `index`; with stored keys, one more per key the upstream refuses."""
-        step = exchange.steps[index]
+        step = exchange.plan.steps[index]
         ring, keys = step.keys, self._keys
         if ring is None or keys is None:
             return await self._send(exchange, index, budget, deadline_only)
@@ -225,7 +225,9 @@ class Attempts:
                 if answer is not None:
                     return answer  # the last key's refusal, as the upstream gave it
                 error = no_usable_key(step.provider.name, ring, pick)
-                exchange.attempts.append(Attempt(index, step.provider.name, error.status, 0.0, error.message))
+                exchange.response.attempts.append(
+                    Attempt(index, step.provider.name, error.status, 0.0, error.message)
+                )
                 return error
             if answer is not None:
                 await _discard(answer)
@@ -242,19 +244,19 @@ class Attempts:
     async def _send(
         self, exchange: Exchange, index: int, budget: float, deadline_only: bool
     ) -> Reply | GatewayError:
-        step = exchange.steps[index]
+        step = exchange.plan.steps[index]
         started = time.perf_counter()
         try:
-            reply = await self._forwarder.send(step, exchange.method, budget, deadline_only)
+            reply = await self._forwarder.send(step, exchange.request.method, budget, deadline_only)
         except GatewayError as error:
-            exchange.attempts.append(
+            exchange.response.attempts.append(
                 Attempt(
                     index, step.provider.name, error.status, _ms_since(started), error.message, step.key_name
                 )
             )
             return error
         error_text = None if reply.status < 400 else f"upstream answered {reply.status}"
-        exchange.attempts.append(
+        exchange.response.attempts.append(
             Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text, step.key_name)
         )
         return reply
@@ -263,19 +265,21 @@ class Attempts:
 def _all_open(exchange: Exchange, skipped: list[Permit]) -> ServiceUnavailable:
     """Every target of the route was skipped: their circuits are open after repeated failures."""
     wait = max(1, math.ceil(min(p.retry_after for p in skipped)))
-    route = exchange.route_plan.route if exchange.route_plan is not None else ""
+    route = exchange.plan.route_plan.route if exchange.plan.route_plan is not None else ""
     return ServiceUnavailable(
         f"every target of route {route!r} failed repeatedly and is paused (its circuit is open);"
         f" the first is probed again in {wait} s",
         headers={"Retry-After": str(wait)},
-        targets=[t.id for t in exchange.route_plan.targets] if exchange.route_plan is not None else [],
+        targets=[t.id for t in exchange.plan.route_plan.targets]
+        if exchange.plan.route_plan is not None
+        else [],
     )
 
 
 def _answered(reply: Reply, exchange: Exchange) -> Reply:
-    """The answer of the step at `exchange.step_index`, saying which step (and route target) it was."""
-    reply.headers[STEP_HEADER] = str(exchange.step_index)
-    if exchange.route_plan is not None:
+    """The answer of the step at `exchange.plan.step_index`, saying which step (and route target) it was."""
+    reply.headers[STEP_HEADER] = str(exchange.plan.step_index)
+    if exchange.plan.route_plan is not None:
         reply.headers.update(route_headers(exchange))
     return reply
 

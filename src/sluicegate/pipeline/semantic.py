@@ -106,7 +106,7 @@ class SemanticCache:
         lookup = self.decide(exchange)
         if lookup is None:
             return await call_next(exchange)
-        exchange.cache_status, exchange.cache_source = CacheStatus.MISS, CacheSource.SEMANTIC
+        exchange.cache.status, exchange.cache.source = CacheStatus.MISS, CacheSource.SEMANTIC
         vectors = None
         if self.models.ready and lookup.lookup:
             # A scope with no entries yet (a new system prompt, model, conversation shape) has
@@ -122,7 +122,7 @@ class SemanticCache:
             self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
-        if 200 <= reply.status < 300 and exchange.cache_status.value != "HIT" and lookup.store:
+        if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
             if reply.stream is None:
                 self._store(exchange, lookup, vectors, reply, reply.body)
             else:
@@ -137,14 +137,14 @@ class SemanticCache:
         self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any]
     ) -> tuple[CacheEntry, float] | None:
         """The nearest entry of the scope if, spelling aligned, every turn is similar enough and
-        verified. What was found is noted on `exchange.semantic`, hit or miss; a candidate that is
+        verified. What was found is noted on `exchange.cache.semantic`, hit or miss; a candidate that is
         not judged here but reaches `WHAT_IF_FLOOR` is judged after the answer (`_judge_later`)."""
         verifier = await self.models.verifier()
         nearest = await asyncio.to_thread(self._nearest, lookup, vectors, self._clock(), verifier)
         if nearest is None:
             return None
         entry_id, similarity, worth = nearest
-        exchange.semantic = judged = SemanticJudgement(similarity)
+        exchange.cache.semantic = judged = SemanticJudgement(similarity)
         found = await self._judge(lookup, vectors, entry_id, lookup.threshold, judged) if worth else None
         if judged.verified is None and judged.similarity >= WHAT_IF_FLOOR:
             self._judge_later(exchange, lookup, vectors, entry_id)
@@ -196,11 +196,11 @@ class SemanticCache:
     ) -> None:
         """Verify a candidate below the threshold after the answer, for the threshold what-if:
         the request goes upstream meanwhile, and its log record waits for the verdict."""
-        judged = exchange.semantic
+        judged = exchange.cache.semantic
         if judged is None:
             return
         task = asyncio.create_task(self._judge(lookup, vectors, entry_id, WHAT_IF_FLOOR, judged))
-        exchange.record_after = task
+        exchange.cache.record_after = task
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -228,9 +228,9 @@ class SemanticCache:
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
         reply = served(exchange, entry, headers)
         if reply is not None:  # else a miss: the entry cannot take the form asked for
-            exchange.semantic_hit = True
-            exchange.cache_status = CacheStatus.HIT
-            exchange.cache_saved_ms = entry.latency_ms
+            exchange.cache.semantic_hit = True
+            exchange.cache.status = CacheStatus.HIT
+            exchange.cache.saved_ms = entry.latency_ms
         return reply
 
     def _store(
@@ -253,7 +253,7 @@ class SemanticCache:
             headers=(*headers, (_QUESTION, lookup.scoped.text), *context),
             body=body,
             streamed=reply.stream is not None,
-            latency_ms=(time.perf_counter() - exchange.started) * 1000,
+            latency_ms=(time.perf_counter() - exchange.request.started) * 1000,
             stored_at=now,
             expires_at=now + lookup.ttl,
         )

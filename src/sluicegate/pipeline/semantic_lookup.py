@@ -50,21 +50,21 @@ def _threshold(value: str) -> float:
 
 def read_lookup(exchange: Exchange, adaptive: AdaptiveThresholds) -> Lookup | None:
     """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
-    gateway, headers = exchange.gateway, exchange.headers
-    if gateway is None or exchange.method != "POST" or len(exchange.steps) == 0:
+    gateway, headers = exchange.gateway, exchange.request.headers
+    if gateway is None or exchange.request.method != "POST" or len(exchange.plan.steps) == 0:
         return None
     enabled = gateway.settings.semantic_cache_enabled
     if OVERRIDES_HEADER in headers:
         enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
     if not enabled:
         return None
-    name = f"{exchange.account}/{exchange.gateway_slug}"
+    name = f"{exchange.request.account}/{exchange.request.gateway_slug}"
     settings = gateway.settings
     if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
         threshold = _threshold(headers[THRESHOLD_HEADER])
     else:
         threshold = adaptive.threshold(name, settings.semantic_threshold, settings.semantic_max_error)
-    step = exchange.steps[0]  # a universal request is scoped by its first step
+    step = exchange.plan.steps[0]  # a universal request is scoped by its first step
     if not step.facts.cacheable:
         return None
     origin = Origin(
@@ -72,7 +72,7 @@ def read_lookup(exchange: Exchange, adaptive: AdaptiveThresholds) -> Lookup | No
         provider=step.provider.name,
         endpoint=_endpoint(step),
         segment=headers.get(SEGMENT_HEADER) or "_default_",
-        credentials=credential_fingerprint(exchange.steps) if gateway.settings.cache_per_key else "",
+        credentials=credential_fingerprint(exchange.plan.steps) if gateway.settings.cache_per_key else "",
     )
     scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
     if not isinstance(scoped, Scoped):

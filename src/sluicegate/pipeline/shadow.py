@@ -30,12 +30,20 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sluicegate.exchange import Exchange, Reply, SemanticJudgement, new_log_id
+from sluicegate.exchange import (
+    CacheOutcome,
+    Exchange,
+    GuardrailReport,
+    Reply,
+    RequestPlan,
+    SemanticJudgement,
+    new_log_id,
+)
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import answer_text, replay
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.storage.cache import CacheEntry
-from sluicegate.types import CacheSource, CacheStatus
+from sluicegate.types import CacheSource
 
 _log = logging.getLogger(__name__)
 AGREEMENT = 0.8  # cosine of the two answers' embeddings from which they agree
@@ -94,10 +102,12 @@ class Shadow:
             if 200 <= reply.status < 300:
                 fresh = answer_text(exchange, body, reply.stream is not None)
                 score = 1.0 if fresh == cached else await self._compare(cached, fresh)
-                exchange.shadow_agreed = score >= AGREEMENT
-                if exchange.semantic is not None:
-                    exchange.semantic.score = score
-                    self._adaptive.record(gateway, exchange.semantic.similarity, exchange.shadow_agreed)
+                exchange.cache.shadow_agreed = score >= AGREEMENT
+                if exchange.cache.semantic is not None:
+                    exchange.cache.semantic.score = score
+                    self._adaptive.record(
+                        gateway, exchange.cache.semantic.similarity, exchange.cache.shadow_agreed
+                    )
             if reply.stream is not None:  # completed by the Log stage at its end, as streams are
                 return Reply(reply.status, reply.headers, stream=replay(body))
             return Reply(reply.status, reply.headers, body=body)
@@ -108,7 +118,7 @@ class Shadow:
                 async for _ in reply.stream:
                     pass
         except Exception:  # the client has its answer; a failed check is logged, never raised
-            _log.exception("shadow request %s failed", shadow.id)
+            _log.exception("shadow request %s failed", shadow.request.id)
 
     async def close(self) -> None:
         """Wait for the shadow requests under way (their records are written by the log writer)."""
@@ -119,34 +129,23 @@ class Shadow:
 def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
     """The hit's request again, as a request of its own (a new id, times and outcome)."""
     gateway_guardrails = exchange.gateway.settings.guardrails if exchange.gateway else None
-    return dataclasses.replace(
-        exchange,
-        id=new_log_id(),
-        received_at=now,
-        started=time.perf_counter(),
-        steps=list(exchange.steps),
-        step_index=0,
-        attempts=[],
-        metadata=dict(exchange.metadata),
-        status=0,
-        error=None,
-        first_byte_at=None,
-        finished_at=None,
-        streamed=False,
-        response_body=b"",
-        cache_status=CacheStatus.NONE,
-        cache_source=CacheSource.SHADOW,
-        cache_saved_ms=None,
-        rate_limited=False,
-        semantic_hit=False,
-        semantic=SemanticJudgement(similarity),
-        shadow_of=exchange.id,
-        shadow_agreed=None,
-        holds=(),
-        # Its answer skips the guardrails' answer filter (that stage comes before this one): on
-        # a gateway with guardrails its bodies are not logged, lest what they redact be stored.
-        collect_payload=exchange.collect_payload and gateway_guardrails is None,
-        guardrails=list(exchange.guardrails),
-        restored=list(exchange.restored),
-        record_after=None,
+    options, plan, found = exchange.options, exchange.plan, exchange.guardrails
+    return Exchange(
+        request=dataclasses.replace(
+            exchange.request, id=new_log_id(), received_at=now, started=time.perf_counter()
+        ),
+        gateway=exchange.gateway,
+        options=dataclasses.replace(
+            options,
+            metadata=dict(options.metadata),
+            # Its answer skips the guardrails' answer filter (that stage comes before this one): on
+            # a gateway with guardrails its bodies are not logged, lest what they redact be stored.
+            collect_payload=options.collect_payload and gateway_guardrails is None,
+        ),
+        token=exchange.token,
+        plan=RequestPlan(plan.body, list(plan.steps), plan.route_plan, plan.hub),
+        guardrails=GuardrailReport(list(found.findings), list(found.restored)),
+        cache=CacheOutcome(
+            source=CacheSource.SHADOW, semantic=SemanticJudgement(similarity), shadow_of=exchange.request.id
+        ),
     )

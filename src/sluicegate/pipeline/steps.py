@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
-from sluicegate.exchange import Exchange, RetryPolicy, Step
+from sluicegate.exchange import Exchange, RequestPlan, RetryPolicy, Step
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
@@ -25,20 +25,22 @@ from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers, header_problem
 
-Planner = Callable[[Exchange, RetryPolicy], Awaitable[list[Step]]]
+# Reads the request (and what Resolve and Authenticate found) and the body; returns its plan.
+Planner = Callable[[Exchange, bytes, RetryPolicy], Awaitable[RequestPlan]]
 
 
 def provider_planner(providers: ProviderBook) -> Planner:
-    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        provider = await providers.find(exchange.account, exchange.provider_name)
+    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
+        request = exchange.request
+        provider = await providers.find(request.account, request.provider_name)
         if provider is None:
-            known = await providers.names(exchange.account)
-            raise UnknownProvider(f"unknown provider {exchange.provider_name!r}", providers=known)
-        prefix = f"/v1/{exchange.account}/{exchange.gateway_slug}/{provider.name}/"
-        _refuse_repeated_path(provider, exchange.route, prefix)
-        headers = forwardable_request_headers(exchange.headers)
-        facts = provider.read_request(exchange.route, exchange.body)
-        return [Step(provider, exchange.route, headers, exchange.body, facts, policy)]
+            known = await providers.names(request.account)
+            raise UnknownProvider(f"unknown provider {request.provider_name!r}", providers=known)
+        prefix = f"/v1/{request.account}/{request.gateway_slug}/{provider.name}/"
+        _refuse_repeated_path(provider, request.route, prefix)
+        headers = forwardable_request_headers(request.headers)
+        facts = provider.read_request(request.route, body)
+        return RequestPlan(body, [Step(provider, request.route, headers, body, facts, policy)])
 
     return plan
 
@@ -48,17 +50,19 @@ def realtime_planner(providers: ProviderBook) -> Planner:
     from the query (the upgrade has no body)."""
     plan_provider = provider_planner(providers)
 
-    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        if exchange.provider_name not in REALTIME_PROVIDERS or not is_realtime(exchange.route):
+    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
+        if exchange.request.provider_name not in REALTIME_PROVIDERS or not is_realtime(
+            exchange.request.route
+        ):
             raise NotFound(
                 "realtime WebSocket sessions are relayed at …/openai/realtime?model=<model> and "
                 "…/azure-openai/<resource>/realtime?api-version=<version>&deployment=<deployment>",
                 providers=sorted(REALTIME_PROVIDERS),
             )
-        steps = await plan_provider(exchange, policy)
-        for step in steps:
+        planned = await plan_provider(exchange, body, policy)
+        for step in planned.steps:
             step.facts = realtime_facts(step.route)
-        return steps
+        return planned
 
     return plan
 
@@ -66,13 +70,15 @@ def realtime_planner(providers: ProviderBook) -> Planner:
 def host_planner(hosts: HostMap, compat: bool) -> Planner:
     """`/{host}/{path}` (or `/compat/openai/{host}/{path}`): the provider the host belongs to."""
 
-    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
-        target = hosts.target(exchange.upstream_host, exchange.route.path, compat)
-        exchange.provider_name = target.provider.name
-        route = Route(exchange.account, target.path, exchange.route.query)
-        headers = forwardable_request_headers(exchange.headers)
-        facts = target.provider.read_request(route, exchange.body)
-        return [Step(target.provider, route, headers, exchange.body, facts, policy, base_url=target.base_url)]
+    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
+        request = exchange.request
+        target = hosts.target(request.upstream_host, request.route.path, compat)
+        route = Route(request.account, target.path, request.route.query)
+        headers = forwardable_request_headers(request.headers)
+        facts = target.provider.read_request(route, body)
+        return RequestPlan(
+            body, [Step(target.provider, route, headers, body, facts, policy, base_url=target.base_url)]
+        )
 
     return plan
 
@@ -126,9 +132,10 @@ class UniversalStep(BaseModel):
 
 
 def universal_planner(providers: ProviderBook) -> Planner:
-    async def plan(exchange: Exchange, policy: RetryPolicy) -> list[Step]:
+    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
+        account = exchange.request.account
         try:
-            raw = orjson.loads(exchange.body)
+            raw = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"the universal endpoint takes a JSON array of steps: {exc}") from exc
         items = raw if isinstance(raw, list) else [raw]
@@ -137,16 +144,16 @@ def universal_planner(providers: ProviderBook) -> Planner:
         steps = []
         for index, item in enumerate(items):
             spec = _spec(index, item)
-            provider = await providers.find(exchange.account, spec.provider)
+            provider = await providers.find(account, spec.provider)
             if provider is None:
                 raise BadRequest(
                     f"step {index}: unknown provider {spec.provider!r}",
                     step=index,
                     field="provider",
-                    providers=await providers.names(exchange.account),
+                    providers=await providers.names(account),
                 )
-            steps.append(_step(exchange.account, index, spec, provider, policy))
-        return steps
+            steps.append(_step(account, index, spec, provider, policy))
+        return RequestPlan(body, steps)
 
     return plan
 

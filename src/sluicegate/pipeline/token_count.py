@@ -26,7 +26,7 @@ class TokenCount:
         self._counter = counter
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        ingress, hub, step = exchange.ingress, exchange.hub, exchange.step
+        ingress, hub, step = exchange.request.ingress, exchange.plan.hub, exchange.step
         if ingress is None or not ingress.counts or hub is None or step is None:
             return await call_next(exchange)
         chat = orjson.loads(hub.body)

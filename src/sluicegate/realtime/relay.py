@@ -94,7 +94,7 @@ class _Session:
             results = await asyncio.gather(*pumps, return_exceptions=True)
             for result in results:
                 if isinstance(result, Exception):
-                    _log.error("realtime session %s: relay failed", self.exchange.id, exc_info=result)
+                    _log.error("realtime session %s: relay failed", self.exchange.request.id, exc_info=result)
                     self.tally.closed("gateway", INTERNAL_ERROR, "the gateway failed relaying the session")
             code = self.tally.close_code or GOING_AWAY  # none recorded: the gateway is shutting down
             upstream_code = NORMAL if self.tally.closed_by == "gateway" else _sendable(code, GOING_AWAY)
@@ -175,7 +175,7 @@ class _Session:
         self.tally.add_response(usage)
         holds = self.running.pop(response_id(event), ()) if event is not None else ()
         if holds:
-            await self.rate_limit.settle_holds(holds, await self._outcome(usage), self.exchange.id)
+            await self.rate_limit.settle_holds(holds, await self._outcome(usage), self.exchange.request.id)
 
     async def _admit(self) -> tuple[Hold, ...] | None:
         """The reservations of one more response, or None after closing the session on a refusal."""
@@ -183,7 +183,7 @@ class _Session:
             return await self.rate_limit.admit(self.exchange)
         except (RateLimited, UnpricedModel) as refusal:
             self.tally.closed("gateway", POLICY_VIOLATION, refusal.message)
-            self.exchange.error = f"session closed: {refusal.message}"
+            self.exchange.response.error = f"session closed: {refusal.message}"
             return None
 
     async def _outcome(self, usage: Usage | None) -> Outcome:
@@ -199,7 +199,7 @@ class _Session:
     async def _release(self, holds: Sequence[tuple[Hold, ...]]) -> None:
         """Free reservations no response used (asked for but never started, or never done)."""
         for held in holds:
-            await self.rate_limit.settle_holds(held, Outcome(), self.exchange.id)
+            await self.rate_limit.settle_holds(held, Outcome(), self.exchange.request.id)
 
 
 def _sendable(code: int, instead_of_abnormal: int) -> int:
