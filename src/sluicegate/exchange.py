@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
+from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Hold
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff, CacheSource, CacheStatus
@@ -151,6 +152,7 @@ class Exchange:
     # cache judging a candidate below the threshold): the record is built once it is done.
     record_after: asyncio.Future[Any] | None = None
     holds: tuple[Hold, ...] = ()  # token and cost reservations, settled when the response completes
+    admitted_ahead: Admission | None = None  # made with the cache lookup, for the rate-limit stage
     guardrails: list[str] = field(default_factory=list)  # findings: `request:redact:email`
     restored: list[str] = field(default_factory=list)  # values guardrails put back for the client only
     route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order

@@ -143,6 +143,7 @@ def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
         shadow_of=exchange.id,
         shadow_agreed=None,
         holds=(),
+        admitted_ahead=None,  # judged by the rate-limit stage on its own, as a request of its own
         # Its answer skips the guardrails' answer filter (that stage comes before this one): on
         # a gateway with guardrails its bodies are not logged, lest what they redact be stored.
         collect_payload=exchange.collect_payload and gateway_guardrails is None,
