@@ -1,6 +1,7 @@
 """The exact cache: identical requests answered from the gateway, streams replayed as streams.
 
-A hit answers at once and never reaches the stages after this one (rate limits, upstream).
+A hit answers at once and never reaches the stages after this one (rate limits, upstream). With
+`ahead` (cache and counters in Redis), the lookup also decides the request rules: admit_ahead.py.
 Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
 What an entry is keyed by, and so which requests may share it: cache_keys.py.
 A hit is served in the form its request asks for (`served`): a `cf-aig-cache-key` names one entry
