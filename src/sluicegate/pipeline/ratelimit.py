@@ -3,11 +3,11 @@ go upstream.
 
 Placed after the cache, so hits are never counted (with the cache and counters in Redis, request
 rules are decided with the cache lookup, in one round trip: admit_ahead.py). A `requests` rule
-counts the request on admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens counted, plus the
-answer's cap or the rule's `reserve`, priced for cost) in the same atomic check, and refuses when
-it does not fit; `settle`, an outcome sink, replaces the reservation with the real usage once the
-response has completed, or releases it when the request failed. Concurrent requests can then
-overshoot a limit only by what their estimates under-count.
+counts the request on admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens
+counted, plus the answer's cap or the rule's `reserve`, priced for cost) in the same atomic check,
+and refuses when it does not fit; `settle`, an outcome sink, replaces the reservation with the real
+usage once the response has completed, or releases it when the request failed. Concurrent requests
+can then overshoot a limit only by what their estimates under-count.
 """
 
 from __future__ import annotations
