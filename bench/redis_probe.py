@@ -8,14 +8,19 @@ run that should make no Redis call at all (the control run, without a rate-limit
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 #: Commands the harness itself sends while it measures (never charged to the gateway).
 OWN_COMMANDS = frozenset({"info", "ping", "scan", "del", "unlink", "command", "hello", "client"})
+
+
+_BY_SCRIPT = re.compile(r"^\S+ \[\d+ lua\]")
 
 
 class RedisUnavailable(RuntimeError):
@@ -38,7 +43,7 @@ class RedisProbe:
         """The ``SLUICEGATE_CACHE_URL`` of the gateway: the same server, this run's key prefix."""
         return f"{self.url}?prefix={self.prefix}"
 
-    def _cli(self, *args: str, timeout: float = 5.0) -> str:
+    def _command(self) -> list[str]:
         cli = shutil.which("redis-cli")
         if cli is None:
             raise RedisUnavailable("redis-cli is not installed (apt-get install redis-tools)")
@@ -47,6 +52,10 @@ class RedisProbe:
         db = parts.path.lstrip("/")
         if db:
             cmd += ["-n", db]
+        return cmd
+
+    def _cli(self, *args: str, timeout: float = 5.0) -> str:
+        cmd = self._command()
         try:
             proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -90,6 +99,22 @@ class RedisProbe:
                     calls[key.removeprefix("cmdstat_")] = int(number)
         return calls
 
+    def round_trips(self, action: Callable[[], object]) -> int:
+        """The commands clients sent under this run's key prefix while `action` ran, as MONITOR
+        sees them: each is at most one round trip (a script's own commands are not counted). Not
+        for a measured run: MONITOR slows the server down."""
+        with subprocess.Popen([*self._command(), "monitor"], stdout=subprocess.PIPE, text=True) as monitor:
+            assert monitor.stdout is not None
+            try:
+                if monitor.stdout.readline().strip() != "OK":
+                    raise RedisUnavailable(f"MONITOR on {self.url} did not start")
+                action()
+                marker = f"{self.prefix}end-{secrets.token_hex(4)}"
+                self._cli("echo", marker)
+                return sent_under(monitor.stdout, self.prefix, marker)
+            finally:
+                monitor.kill()  # MONITOR runs until its client goes
+
     def cleanup(self) -> int:
         """Delete this run's keys (rate-limit counters expire by themselves a minute later anyway)."""
         keys = self._cli("--scan", "--pattern", f"{self.prefix}*", timeout=30).split()
@@ -106,3 +131,15 @@ def calls_between(before: dict[str, int], after: dict[str, int]) -> dict[str, in
         if name.split("|")[0] not in OWN_COMMANDS
     }
     return {name: count for name, count in sorted(delta.items()) if count > 0}
+
+
+def sent_under(lines: Iterable[str], prefix: str, marker: str) -> int:
+    """MONITOR lines naming a key under `prefix` that a client sent (not a script: `[0 lua]`),
+    up to the line that carries `marker`."""
+    sent = 0
+    for line in lines:
+        if marker in line:
+            return sent
+        if prefix in line and not _BY_SCRIPT.search(line):
+            sent += 1
+    raise RedisUnavailable("MONITOR ended before the end marker")

@@ -277,6 +277,23 @@ TARGETS: list[Target] = [
         relative_to="stores-embedded",
     ),
     Target(
+        "PostgreSQL + Redis: Redis round trips per cache miss under a request rule (lookup and"
+        " decision in one, then the answer's store)",
+        "stores-redis",
+        "gateway.redis_trips_per_miss",
+        "<=",
+        2,
+        "trips",
+    ),
+    Target(
+        "PostgreSQL + Redis: Redis round trips per cache hit under a request rule",
+        "stores-redis",
+        "gateway.redis_trips_per_hit",
+        "<=",
+        1,
+        "trips",
+    ),
+    Target(
         "built-in guardrails added p50 (4 KB request)",
         "guardrails",
         "feature.p50_ms",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import statistics
@@ -134,6 +135,9 @@ class ScenarioResult:
     runs: dict[str, RunResult] = field(default_factory=dict)
     #: With ``scenario.rounds`` > 1: each target's run of each round (``runs`` holds them merged).
     rounds: dict[str, list[RunResult]] = field(default_factory=dict)
+    #: Redis round trips per request ("miss", "hit") of a numbered gateway-pg-redis scenario,
+    #: counted with MONITOR over a few sequential requests after its measured runs.
+    redis_trips: dict[str, float] = field(default_factory=dict)
 
     def paired_differences(self, percentile: str) -> list[float]:
         """Per round, the gateway's minus the control's latency percentile (ms), or [] without rounds."""
@@ -193,6 +197,8 @@ class ScenarioResult:
             _ratio(
                 out, "vs_baseline.cpu", "gateway.gateway_cpu_ms_per_req", "baseline.baseline_cpu_ms_per_req"
             )
+        for kind, trips in self.redis_trips.items():
+            out[f"gateway.redis_trips_per_{kind}"] = trips
         self._round_spreads(out)
         if "control" in self.runs and "gateway" in self.runs:
             for p in percentiles:
@@ -503,6 +509,8 @@ class Bench:
             else:
                 self._set_settings(gateway, account, slug, scenario.gateway_settings)
                 self._take_turns(scenario, {**targets, "gateway": gateway}, result)
+                if gateway.redis is not None and scenario.numbered:
+                    result.redis_trips = self._redis_trips(scenario, gateway, gateway.redis)
         except BaseException:
             with contextlib.suppress(PreflightError):  # the first error is the one to report
                 self._set_settings(gateway, account, slug, restore)
@@ -510,6 +518,25 @@ class Bench:
         # Put the settings back, so that the next scenarios measure the gateway as it was.
         self._set_settings(gateway, account, slug, restore)
         return result
+
+    def _redis_trips(self, scenario: Scenario, gateway: Endpoint, redis: RedisProbe) -> dict[str, float]:
+        """Round trips per request to Redis: a new question (a miss: its answer is stored too)
+        and the same question again (a hit), a few of each, one at a time."""
+        url = gateway.base_url + scenario.gateway_path
+        headers = scenario.headers_for("gateway")
+        count = 10
+        questions = [
+            dataclasses.replace(
+                scenario, body=scenario.body.replace(REQUEST_NUMBER.encode(), f"probe-{n}".encode())
+            )
+            for n in range(count)
+        ]
+        trips = {
+            "miss": redis.round_trips(lambda: [send(url, asked, headers) for asked in questions]) / count,
+            "hit": redis.round_trips(lambda: [send(url, asked, headers) for asked in questions]) / count,
+        }
+        self.log(f"  {scenario.name}: Redis round trips per request {trips}")
+        return trips
 
     def _take_turns(
         self,

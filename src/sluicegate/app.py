@@ -38,6 +38,7 @@ from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline import build_pipeline
+from sluicegate.pipeline.admit_ahead import AdmitAhead
 from sluicegate.pipeline.allowlist import AllowList
 from sluicegate.pipeline.auth import Authenticate
 from sluicegate.pipeline.cache import ResponseCache
@@ -69,7 +70,13 @@ from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.shutdown import close_within
 from sluicegate.spool import Spool
-from sluicegate.storage import connect_redis, create_cache, create_database, create_limiter
+from sluicegate.storage import (
+    connect_redis,
+    create_cache,
+    create_cache_admission,
+    create_database,
+    create_limiter,
+)
 from sluicegate.storage.cache import Cache
 from sluicegate.storage.redis_cache import RedisCache
 from sluicegate.storage.redis_limiter import RedisLimiter
@@ -124,6 +131,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         fail_open=settings.stores.rate_limit_failure == "open",
         clock=clock,
     )
+    admission = create_cache_admission(redis, cache, limiter)
     tracing = Tracing(settings.telemetry.otlp_endpoint) if settings.telemetry.otlp_endpoint else None
     otlp_logs = (
         OtlpLogs(settings.telemetry.otlp_logs_endpoint) if settings.telemetry.otlp_logs_endpoint else None
@@ -220,6 +228,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
                 max_entry_bytes=settings.limits.cache_entry_bytes,
                 wait_timeout=settings.timeouts.coalesce_wait,
                 clock=clock,
+                ahead=AdmitAhead(admission, rate_limit, clock) if admission is not None else None,
             ),
             semantic,
             rate_limit,

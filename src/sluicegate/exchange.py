@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
+from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Hold
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff, CacheSource, CacheStatus
@@ -179,6 +180,7 @@ class LimitOutcome:
 
     rate_limited: bool = False
     holds: tuple[Hold, ...] = ()
+    admitted_ahead: Admission | None = None  # made with the cache lookup, for the rate-limit stage
 
 
 @dataclass(slots=True)

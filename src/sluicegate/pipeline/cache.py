@@ -1,6 +1,7 @@
 """The exact cache: identical requests answered from the gateway, streams replayed as streams.
 
-A hit answers at once and never reaches the stages after this one (rate limits, upstream).
+A hit answers at once and never reaches the stages after this one (rate limits, upstream). With
+`ahead` (cache and counters in Redis), the lookup also decides the request rules: admit_ahead.py.
 Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
 What an entry is keyed by, and so which requests may share it: cache_keys.py.
 A hit is served in the form its request asks for (`served`): a `cf-aig-cache-key` names one entry
@@ -22,6 +23,7 @@ from multidict import CIMultiDict
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.admit_ahead import AdmitAhead
 from sluicegate.pipeline.cache_control import MAX_TTL, parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.providers import STREAM_ENDS_COMPLETE
@@ -54,14 +56,24 @@ class ResponseCache:
         max_entry_bytes: int,
         wait_timeout: float,
         clock: Callable[[], float] = time.time,
+        ahead: AdmitAhead | None = None,
     ) -> None:
         self._cache = cache
         self._max_entry_bytes = max_entry_bytes
         self._wait_timeout = wait_timeout
         self._clock = clock
         self._inflight: dict[str, asyncio.Event] = {}
+        self._ahead = ahead  # looks up and decides the request rules in one round trip
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        if self._ahead is None:
+            return await self._serve(exchange, call_next)
+        try:
+            return await self._serve(exchange, call_next)
+        finally:
+            await self._ahead.release_unused(exchange)
+
+    async def _serve(self, exchange: Exchange, call_next: Handler) -> Reply:
         decision = self.decide(exchange)
         if decision is None:
             return await call_next(exchange)
@@ -70,7 +82,7 @@ class ResponseCache:
             exchange.cache.status = CacheStatus.BYPASS
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
-            entry = await self._lookup(decision.key)
+            entry = await self._lookup(exchange, decision.key)
             if entry is not None and (hit := self._hit(exchange, entry)) is not None:
                 return hit
         exchange.cache.status = CacheStatus.MISS
@@ -116,8 +128,10 @@ class ResponseCache:
         key = exact_key(exchange, per_key) if custom is None else custom_key(exchange, custom, per_key)
         return Decision(key, ttl, lookup, store)
 
-    async def _lookup(self, key: str) -> CacheEntry | None:
+    async def _lookup(self, exchange: Exchange, key: str) -> CacheEntry | None:
         try:
+            if self._ahead is not None and key not in self._inflight:
+                return await self._lead(self._ahead, exchange, key)
             entry = await self._cache.get(key, self._clock())
             if entry is not None:
                 return entry
@@ -130,6 +144,20 @@ class ResponseCache:
             return await self._cache.get(key, self._clock())
         except CacheUnavailable:
             return None  # bypassed: logged once by the backend, counted in /metrics
+
+    async def _lead(self, ahead: AdmitAhead, exchange: Exchange, key: str) -> CacheEntry | None:
+        """Look up and judge the request rules in one round trip. Identical requests arriving
+        meanwhile wait for this one's lookup (and on a miss, its answer) rather than being judged
+        too: a request answered by another's entry is never counted."""
+        leading = self._inflight[key] = asyncio.Event()
+        try:
+            entry = await ahead.lookup(exchange, key)
+        except BaseException:
+            self._release(key, leading)
+            raise
+        if entry is not None:
+            self._release(key, leading)  # the waiters find the entry too
+        return entry
 
     def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply | None:
         headers: CIMultiDict[str] = CIMultiDict(entry.headers)

@@ -1,12 +1,13 @@
 """Rate and spend limits: the gateway's rules and the token's own, checked before a request may
 go upstream.
 
-Placed after the cache, so hits are never counted. A `requests` rule counts the request on
-admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens counted, plus the
-answer's cap or the rule's `reserve`, priced for cost) in the same atomic check, and refuses when
-it does not fit; `settle`, an outcome sink, replaces the reservation with the real usage once the
-response has completed, or releases it when the request failed. Concurrent requests can then
-overshoot a limit only by what their estimates under-count.
+Placed after the cache, so hits are never counted (with the cache and counters in Redis, request
+rules are decided with the cache lookup, in one round trip: admit_ahead.py). A `requests` rule
+counts the request on admission. A `tokens` or `cost` rule reserves an estimate (prompt tokens
+counted, plus the answer's cap or the rule's `reserve`, priced for cost) in the same atomic check,
+and refuses when it does not fit; `settle`, an outcome sink, replaces the reservation with the real
+usage once the response has completed, or releases it when the request failed. Concurrent requests
+can then overshoot a limit only by what their estimates under-count.
 """
 
 from __future__ import annotations
@@ -79,21 +80,33 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", request_id, exc)
 
+    def claims_ahead(self, exchange: Exchange) -> list[Claim]:
+        """The claims of a request whose rules all count requests, known before the cache lookup
+        so that one round trip can look up and decide (admit_ahead.py); none when no rule applies
+        or one needs the request's estimate (tokens, cost)."""
+        rules, own = _rules(exchange)
+        if not rules:
+            return []
+        ruled = _rule_set(rules, own, exchange)
+        if ruled.metered:
+            return []
+        return [Claim(bucket, 1) for bucket in _buckets(rules, ruled, own, exchange)]
+
     async def _admit(self, exchange: Exchange) -> tuple[Verdict, Sequence[RuleFacts]] | None:
         """The verdict of the gateway's and the token's rules, raising when one refuses; None when
         no rule applies, or the limiter is down and the policy is to admit."""
-        gateway, token = exchange.gateway, exchange.token
-        rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
-        own = len(rules)  # rules from here on are the token's own
-        if token is not None and token.rules:
-            rules = [*rules, *token.rules]
+        rules, own = _rules(exchange)
         if not rules:
             return None
         ruled = _rule_set(rules, own, exchange)
         facts = ruled.facts
-        claims = await self._claims(rules, ruled, own, exchange)
+        ahead, exchange.limits.admitted_ahead = exchange.limits.admitted_ahead, None
         try:
-            verdict = await self._limiter.admit(claims, self._clock())
+            if ahead is not None:
+                verdict = ahead.verdict
+            else:
+                claims = await self._claims(rules, ruled, own, exchange)
+                verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
             self.failures += 1
             if not self._fail_open:
@@ -122,10 +135,7 @@ class RateLimit:
         self, rules: Sequence[RateLimitRule], ruled: _RuleSet, own: int, exchange: Exchange
     ) -> list[Claim]:
         """One claim per rule: the gateway's rules (`rules[:own]`), then the token's own."""
-        buckets = ruled.buckets or [
-            bucket(rule, _key(rule, index, ruled.facts[index].fingerprint, own, exchange))
-            for index, rule in enumerate(rules)
-        ]
+        buckets = _buckets(rules, ruled, own, exchange)
         if not ruled.metered:
             return [Claim(bucket, 1) for bucket in buckets]
         priced = ruled.cost_rule is not None
@@ -178,6 +188,25 @@ def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _
             _RULE_SETS.clear()
         _RULE_SETS[id(rules)] = (rules, where, ruled)
     return ruled
+
+
+def _rules(exchange: Exchange) -> tuple[Sequence[RateLimitRule], int]:
+    """The gateway's rules, then the token's own, and how many are the gateway's."""
+    gateway, token = exchange.gateway, exchange.token
+    rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
+    own = len(rules)
+    if token is not None and token.rules:
+        rules = [*rules, *token.rules]
+    return rules, own
+
+
+def _buckets(
+    rules: Sequence[RateLimitRule], ruled: _RuleSet, own: int, exchange: Exchange
+) -> Sequence[Bucket]:
+    return ruled.buckets or [
+        bucket(rule, _key(rule, index, ruled.facts[index].fingerprint, own, exchange))
+        for index, rule in enumerate(rules)
+    ]
 
 
 def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: Exchange) -> str:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from sluicegate.config import ConfigError, Settings
 from sluicegate.storage.base import Database, GatewayStore, LogQuery, LogReader, LogRecord, LogSink
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
+from sluicegate.storage.cache_admission import CacheAdmission
 from sluicegate.storage.limiter import Limiter
 
 if TYPE_CHECKING:
@@ -58,6 +59,22 @@ def create_limiter(
     return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.stores.counters_flush_interval)
 
 
+def create_cache_admission(
+    redis: RedisConnection | None, cache: Cache, limiter: Limiter
+) -> CacheAdmission | None:
+    """The cache lookup and the request rules' decision in one round trip, when the exact cache
+    and the counters are both in Redis (else None: each asks its own store)."""
+    if redis is None:
+        return None
+    from sluicegate.storage.redis_cache import RedisCache
+    from sluicegate.storage.redis_cache_admission import RedisCacheAdmission
+    from sluicegate.storage.redis_limiter import RedisLimiter
+
+    if not (isinstance(cache, RedisCache) and isinstance(limiter, RedisLimiter)):
+        return None
+    return RedisCacheAdmission(cache, limiter)
+
+
 def create_database(url: str) -> Database:
     """The backend named by `url`: `sqlite:///relative/path`, `sqlite:////absolute/path`, or
     `postgresql://user@host:port/dbname` (optionally `?schema=NAME`)."""
@@ -103,6 +120,7 @@ __all__ = [
     "LogSink",
     "connect_redis",
     "create_cache",
+    "create_cache_admission",
     "create_database",
     "create_limiter",
     "describe_database",

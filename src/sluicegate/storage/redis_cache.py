@@ -30,6 +30,10 @@ class RedisCache:
     async def close(self) -> None:
         await self.link.close()
 
+    def key(self, key: str) -> str:
+        """The Redis key of the entry at `key`."""
+        return self._prefix + key
+
     async def get(self, key: str, now: float) -> CacheEntry | None:
         with self.link.attempt(CacheUnavailable):
             data = await self._client.get(self._prefix + key)

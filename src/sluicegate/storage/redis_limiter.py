@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sluicegate.storage.limiter import (
     LIMIT_SLACK,
@@ -28,13 +29,16 @@ from sluicegate.storage.limiter import (
 )
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
-# ARGV: now, slack, then per claim: limit, period, sliding (0/1), amount, member id.
-# Returns: allowed (0/1), then per claim: used (as a string), oldest time in a sliding window.
-_ADMIT = """
+# `admit(keys)`: one claim per key of `keys`. ARGV: now, slack, then per claim: limit, period,
+# sliding (0/1), amount, member id. Returns: allowed (0/1), then per claim: used (as a string),
+# oldest time in a sliding window. A function, so that a script doing more (the exact cache's
+# lookup with it: redis_cache_admission.py) decides exactly as this one does.
+ADMIT_FUNCTION = """
+local function admit(keys)
 local now, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
 local used, oldest = {}, {}
 local allowed = 1
-for i, key in ipairs(KEYS) do
+for i, key in ipairs(keys) do
   local base = 2 + (i - 1) * 5
   local limit, period = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local sliding, amount = ARGV[base + 3] == '1', tonumber(ARGV[base + 4])
@@ -58,7 +62,7 @@ for i, key in ipairs(KEYS) do
   end
 end
 if allowed == 1 then
-  for i, key in ipairs(KEYS) do
+  for i, key in ipairs(keys) do
     local base = 2 + (i - 1) * 5
     local period, amount = tonumber(ARGV[base + 2]), ARGV[base + 4]
     if tonumber(amount) > 0 then
@@ -73,12 +77,14 @@ if allowed == 1 then
   end
 end
 local result = {allowed}
-for i = 1, #KEYS do
+for i = 1, #keys do
   table.insert(result, tostring(used[i]))
   table.insert(result, tostring(oldest[i]))
 end
 return result
+end
 """
+_ADMIT = ADMIT_FUNCTION + "return admit(KEYS)\n"
 
 # KEYS per hold: where it was reserved, where the use counts now (the same key unless a fixed
 # window has turned since). ARGV: now, then per hold: period, sliding (0/1), reserved amount,
@@ -109,6 +115,23 @@ return 1
 """
 
 
+class AdmitCall(NamedTuple):
+    """One call of `admit(keys)`: the claims, the script's keys and arguments, and the member id
+    each claim has in a sliding window."""
+
+    claims: tuple[Claim, ...]
+    keys: list[str]
+    args: list[str | float]
+    members: tuple[str, ...]
+
+    def counted(self, now: float) -> tuple[Hold, ...]:
+        """Every claim as a hold, as an admission at `now` counted it (settled at 0, it is undone)."""
+        return tuple(
+            Hold(bucket, amount, now, f"{member}:{_number(amount)}")
+            for (bucket, amount), member in zip(self.claims, self.members, strict=True)
+        )
+
+
 class RedisLimiter:
     def __init__(self, redis: RedisConnection | str) -> None:
         self.link = RedisLink(redis, "rl:")
@@ -129,14 +152,25 @@ class RedisLimiter:
         return f"{self._prefix}{bucket.key}:{window_start(bucket, now):.0f}"
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
+        call = self.admit_call(claims, now)
+        with self.link.attempt(LimiterUnavailable):
+            result = await self._admit(keys=call.keys, args=call.args)
+        return self.verdict(call, result, now)
+
+    def admit_call(self, claims: Sequence[Claim], now: float) -> AdmitCall:
+        """The keys and arguments of `admit(keys)` (`ADMIT_FUNCTION`) for `claims`."""
         args: list[str | float] = [now, LIMIT_SLACK]
-        ids = []
+        members = []
         for bucket, amount in claims:
             member = uuid.uuid4().hex if bucket.sliding else ""
-            ids.append(member)
+            members.append(member)
             args += [bucket.limit, bucket.period, int(bucket.sliding), _number(amount), member]
-        with self.link.attempt(LimiterUnavailable):
-            result = await self._admit(keys=[self._key(c.bucket, now) for c in claims], args=args)
+        keys = [self._key(claim.bucket, now) for claim in claims]
+        return AdmitCall(tuple(claims), keys, args, tuple(members))
+
+    def verdict(self, call: AdmitCall, result: Sequence[bytes], now: float) -> Verdict:
+        """What `admit(keys)` answered for `call`."""
+        claims = call.claims
         allowed = int(result[0]) == 1
         usages = []
         for index, (bucket, _) in enumerate(claims):
@@ -150,11 +184,7 @@ class RedisLimiter:
         if not allowed:
             over = [u for u, c in zip(usages, claims, strict=True) if not fits(u.bucket, u.used, c.amount)]
             return Verdict(False, tuple(usages), max(over, key=lambda u: u.reset_after))
-        holds = tuple(
-            Hold(bucket, amount, now, f"{member}:{_number(amount)}")
-            for (bucket, amount), member in zip(claims, ids, strict=True)
-            if not bucket.counts_requests
-        )
+        holds = tuple(hold for hold in call.counted(now) if not hold.bucket.counts_requests)
         return Verdict(True, tuple(usages), None, holds)
 
     async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
