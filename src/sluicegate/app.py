@@ -202,6 +202,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         REALTIME: realtime_planner(book),
     }
     guardrails = Guardrails()
+    # The pool is the forward stage's Transport, chosen here once (stage tests give it an in-process one).
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
     log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes)
     resolve = Resolve(directory, tokens, settings.host_gateway)

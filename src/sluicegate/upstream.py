@@ -2,6 +2,11 @@
 
 It owns a keep-alive connection pool per upstream host, and translates the client library's
 exceptions into `errors.py` types so nothing above it sees aiohttp's.
+
+`Transport` is the seam the forward stage sends through: `Upstream` (the pool) in production,
+chosen once in `app.py`; tests may put an in-process transport there (tests/fakes/in_process.py)
+that answers from the same fake apps without a socket. Its answers are `UpstreamResponse`s, which
+the pool makes directly as aiohttp's response class, so the seam costs no object or await more.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import functools
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
@@ -57,6 +63,40 @@ class UpstreamRequest:
     timeout: float
 
 
+class UpstreamResponse(Protocol):
+    """An upstream's answer once its headers are in. Its body is taken once, by `read_body` or by
+    `relay`; both raise only the `errors.py` upstream errors (`timeout_s` is for their messages)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    async def read_body(self, timeout_s: float) -> bytes:
+        """The whole body."""
+        ...
+
+    def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        """The body chunk by chunk as it arrives, primed: the first step yields b"" once the body
+        has started (its first chunk is in, or it is empty), so a caller can tell a stream that
+        started from one that failed. Closing it early tells the upstream to stop."""
+        ...
+
+
+class Transport(Protocol):
+    """Sends an `UpstreamRequest`; returns once the answer's headers are in. Raises the `errors.py`
+    upstream errors (`UpstreamTimeout`, `UpstreamUnreachable`, `UpstreamBroken`), nothing else."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`, ...)."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
@@ -97,8 +137,46 @@ def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[st
     return relayed
 
 
+class PooledResponse(aiohttp.ClientResponse):
+    """aiohttp's response with the `UpstreamResponse` reads, made by the session itself
+    (`response_class`): the production transport wraps nothing per request or per chunk."""
+
+    async def read_body(self, timeout_s: float) -> bytes:
+        try:
+            return await self.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream response did not complete within {timeout_s:g} s") from exc
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+            raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
+        finally:
+            self.release()
+
+    async def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        # Closing the iterator early (the client went away) closes the upstream connection, which
+        # is how a provider learns to stop generating.
+        complete = False
+        content = self.content
+        try:
+            chunk = await content.readany()
+            yield b""
+            while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
+                yield chunk
+                chunk = await content.readany()
+            complete = True
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
+        finally:
+            if complete:
+                self.release()
+            else:
+                self.close()
+
+
 class Upstream:
-    """Sends requests upstream over pooled connections. `open()` before use, `close()` at shutdown."""
+    """The production `Transport`: sends requests upstream over pooled connections, and opens
+    WebSockets for the realtime endpoint. `open()` before use, `close()` at shutdown."""
 
     def __init__(self, connect_timeout: float) -> None:
         self._connect_timeout = connect_timeout
@@ -111,6 +189,7 @@ class Upstream:
             connector=connector,
             auto_decompress=True,
             cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would leak cookies between callers
+            response_class=PooledResponse,
         )
 
     async def close(self) -> None:
@@ -118,7 +197,7 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    async def send(self, request: UpstreamRequest) -> aiohttp.ClientResponse:
+    async def send(self, request: UpstreamRequest) -> PooledResponse:
         """Send `request` and return once the response headers are in; the body is read separately."""
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")
@@ -127,7 +206,7 @@ class Upstream:
             timeout = aiohttp.ClientTimeout(total=request.timeout, connect=self._connect_timeout)
             self._timeouts[request.timeout] = timeout
         try:
-            return await self._session.request(
+            response = await self._session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
@@ -139,6 +218,7 @@ class Upstream:
                 # Asked per request, only when needed: a session-wide skip costs every request.
                 skip_auto_headers=None if "User-Agent" in request.headers else _NO_USER_AGENT,
             )
+            return cast(PooledResponse, response)  # the session's response_class
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no response from the upstream within {request.timeout:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -181,43 +261,3 @@ class Upstream:
             raise UpstreamBroken(
                 f"the upstream failed the WebSocket handshake: {type(exc).__name__}"
             ) from exc
-
-    @staticmethod
-    async def read(response: aiohttp.ClientResponse, timeout_s: float) -> bytes:
-        """The whole body of `response`, with errors translated."""
-        try:
-            return await response.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream response did not complete within {timeout_s:g} s") from exc
-        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
-            raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
-        finally:
-            response.release()
-
-    @staticmethod
-    async def relay(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncGenerator[bytes, None]:
-        """Yield the body of `response` chunk by chunk as it arrives, primed: the first step yields
-        b"" once the body has started (its first chunk is in, or it is empty), so a caller can tell
-        a stream that started from one that failed without a second generator to put that chunk back.
-
-        Closing the iterator early (the client went away) closes the upstream connection, which is
-        how a provider learns to stop generating.
-        """
-        complete = False
-        content = response.content
-        try:
-            chunk = await content.readany()
-            yield b""
-            while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
-                yield chunk
-                chunk = await content.readany()
-            complete = True
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
-        finally:
-            if complete:
-                response.release()
-            else:
-                response.close()

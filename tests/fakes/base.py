@@ -5,7 +5,8 @@ each request (`requests`, `clear()`), parses the behaviour vocabulary (`Behavior
 behaviours every provider has (slow, fail-n-then-ok, an error status, through the provider's own
 error shape: `act_out`) and writes streams one event per chunk with the common stream behaviours
 (drop mid-stream, pause until released: `write_stream`). A subclass gives `build_app()` (its routes
-and a middleware that records, rejects and calls `act_out`) and its handlers.
+and a middleware that records, rejects and calls `act_out`) and its handlers. The same app also
+answers in process, without a socket, behind `in_process.InProcessTransport`.
 
 Behaviour is chosen per request by a token list (the model name, or the `x-fake-behavior` header):
 

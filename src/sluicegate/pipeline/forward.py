@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-import aiohttp
-
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
-from sluicegate.upstream import Upstream, UpstreamRequest, relayable_response_headers
+from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse, relayable_response_headers
 
 # Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
 _BUFFER_LIMIT = 1024 * 1024
@@ -23,8 +21,8 @@ _TIMER_SLACK = 0.99
 class Forwarder:
     """Sends a step to its provider. `exchange_timeout` bounds a whole exchange, streams included."""
 
-    def __init__(self, upstream: Upstream, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
-        self._upstream = upstream
+    def __init__(self, transport: Transport, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
+        self._transport = transport
         self._base_urls = base_urls
         self._exchange_timeout = exchange_timeout
 
@@ -58,11 +56,11 @@ class Forwarder:
         return step.answer(reply) if step.answer is not None else reply
 
     async def _start(self, request: UpstreamRequest) -> Reply:
-        response = await self._upstream.send(request)
+        response = await self._transport.send(request)
         headers = relayable_response_headers(response.headers)
         if not _streams(response):
-            return Reply(response.status, headers, body=await Upstream.read(response, request.timeout))
-        chunks = Upstream.relay(response, request.timeout)
+            return Reply(response.status, headers, body=await response.read_body(request.timeout))
+        chunks = response.relay(request.timeout)
         try:
             await anext(chunks)  # primed: returns once the first chunk is in
         except BaseException:
@@ -71,7 +69,7 @@ class Forwarder:
         return Reply(response.status, headers, stream=chunks)
 
 
-def _streams(response: aiohttp.ClientResponse) -> bool:
+def _streams(response: UpstreamResponse) -> bool:
     if response.content_type in _STREAM_TYPES:
         return True
     length = response.content_length
