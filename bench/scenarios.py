@@ -255,6 +255,11 @@ SCENARIOS: list[Scenario] = [
         "1 connection: non-binding token and cost rules vs no rule (in-process counters)",
         NON_BINDING_BUDGETS,
     ),
+    limit_scenario(
+        "budget-cost",
+        "1 connection: one non-binding cost rule vs no rule (in-process counters)",
+        [NON_BINDING_BUDGETS[1]],
+    ),
     Scenario(
         name="slow-upstream",
         description="128 connections to an upstream that answers in 50 ms: many slow calls at once",
