@@ -145,8 +145,9 @@ class ClientOptions:
 class RequestPlan:
     """What the Plan stage made of the request: its body and the `steps` to try, in order.
 
-    Guardrails may rewrite `body` (the client's body as the log keeps it) and the steps' bodies;
-    `Attempts` notes in `step_index` the step that answered, or the last one tried.
+    Guardrails may rewrite `body` (the client's body as the log keeps it) and the steps' bodies
+    and facts; `InjectKeys` sets the steps' stored headers and key rings; `Attempts` (with
+    `StepKeys`: each try's key) notes in `step_index` the step that answered, or the last one tried.
     """
 
     body: bytes = b""
@@ -221,10 +222,10 @@ class Exchange:
     gateway: Gateway | None = None  # Resolve
     options: ClientOptions = field(default_factory=ClientOptions)  # Resolve, Authenticate
     token: Token | None = None  # Authenticate: the gateway token that authenticated the request
-    plan: RequestPlan = field(default_factory=RequestPlan)  # Plan
+    plan: RequestPlan = field(default_factory=RequestPlan)  # Plan (later writers: see RequestPlan)
     guardrails: GuardrailReport = field(default_factory=GuardrailReport)  # Guardrails
     cache: CacheOutcome = field(default_factory=CacheOutcome)  # Cache, SemanticCache, Shadow
-    limits: LimitOutcome = field(default_factory=LimitOutcome)  # RateLimit
+    limits: LimitOutcome = field(default_factory=LimitOutcome)  # RateLimit (`admitted_ahead`: Cache)
     response: ResponseRecord = field(default_factory=ResponseRecord)  # Attempts, Log
     timings: Timings = field(default_factory=Timings)  # Log
 

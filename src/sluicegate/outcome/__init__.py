@@ -3,7 +3,8 @@
     RateLimit ── estimate.py: prompt tokens + max output, priced ──► reservations (before dispatch)
     Log (the single exit) ── response complete ──► Outcomes.complete(exchange)
         meter.py: usage (the provider's own figures, else counted), cost, unpriced ──► Outcome
-        ──► sinks, in order: budget settlement (RateLimit.settle), log writer, metrics, traces
+        ──► sinks, in order: budget settlement (RateLimit.settle), route limits
+          (DynamicRoutes.charge), log writer, metrics, traces
 
 Values flow one way: a sink gets the exchange and its `Outcome`; no sink reads another's output
 (the limiter never sees a log record).
