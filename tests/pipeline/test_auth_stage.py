@@ -8,9 +8,9 @@ import pytest
 
 from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.gateway import GatewaySettings
-from sluicegate.pipeline.auth import Authenticate
+from sluicegate.pipeline.auth import Authenticate, authorized
 from sluicegate.storage.sqlite import SqliteDatabase
-from sluicegate.tokens import Scope, TokenDirectory
+from sluicegate.tokens import Scope, Token, TokenDirectory
 from tests.pipeline.stage_parts import Downstream, make_exchange, make_gateway, stored_token
 
 CLOSED = make_gateway(GatewaySettings(authentication=True))
@@ -78,3 +78,19 @@ async def test_the_token_metadata_wins_over_the_request_metadata(database: Sqlit
     downstream = Downstream()
     await authenticate(database)(exchange, downstream)
     assert downstream.seen[0].options.metadata == {"team": "red", "user": "ann"}
+
+
+def test_authorized_decides_from_the_token_found_the_account_and_the_gateway() -> None:
+    """The decision alone, with plain inputs: no token store, no Exchange."""
+    token = Token.model_validate(
+        {"id": "t1", "account": "local", "name": "ci", "scopes": (Scope.RUN,), "created_at": 0}
+        | {"hint": "sg_ab"}
+    )
+    assert authorized(False, None, "local", OPEN) is None
+    assert authorized(True, token, "local", CLOSED) is token
+    with pytest.raises(Unauthorized, match="requires a token"):
+        authorized(False, None, "local", CLOSED)
+    with pytest.raises(Unauthorized, match="invalid, expired or revoked"):
+        authorized(True, None, "local", OPEN)
+    with pytest.raises(Forbidden, match="may not send requests through gateway 'main'"):
+        authorized(True, token, "elsewhere", OPEN)

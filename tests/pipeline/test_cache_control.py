@@ -10,7 +10,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.exchange import Exchange
-from sluicegate.pipeline.cache import ResponseCache
+from sluicegate.pipeline.cache import cache_decision
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl, parse_cache_control
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.semantic.index import VectorIndex
@@ -72,7 +72,7 @@ async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[st
     assert request.gateway is not None
     settings = request.gateway.settings.model_copy(update={"cache_enabled": True})
     request.gateway = request.gateway.model_copy(update={"settings": settings})
-    exact = ResponseCache(MemoryCache(1 << 20), 1 << 20, 1.0).decide(request)
+    exact = cache_decision(request.request, request.gateway, request.plan)
     semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
     lookup = semantic.decide(request)
     await semantic.close()
@@ -89,7 +89,8 @@ async def test_max_age_zero_keeps_both_caches_out() -> None:
     semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
     assert semantic.decide(request) is None
     await semantic.close()
-    exact = ResponseCache(MemoryCache(1 << 20), 1 << 20, 1.0).decide(request)
+    assert request.gateway is not None
+    exact = cache_decision(request.request, request.gateway, request.plan)
     assert exact is not None
     assert (exact.lookup, exact.store) == (False, False)
 

@@ -4,14 +4,17 @@ without a key of their own, and a refused key gives way to another of its pool."
 from __future__ import annotations
 
 import pytest
+from multidict import CIMultiDict
 
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, Step
 from sluicegate.keys import KeyDirectory, KeyVault
-from sluicegate.pipeline.keys import InjectKeys, StepKeys
+from sluicegate.pipeline.keys import InjectKeys, StepKeys, keyless_steps
 from sluicegate.pipeline.resolve import Plan
 from sluicegate.pipeline.steps import provider_planner
 from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import RequestFacts, Route
+from sluicegate.providers.openai import OPENAI
 from sluicegate.routing.keypool import KeyPools, KeyStatus
 from sluicegate.routing.state import MemoryStateStore
 from sluicegate.storage.base import StoredKey
@@ -87,3 +90,12 @@ async def test_a_refused_key_gives_way_to_the_next_of_its_pool(database: SqliteD
     assert keys.seen[(ring.pool, "first")] is KeyStatus.DISABLED
     picks = {(await keys.pick(ring, tried=())).key for _ in range(20)}
     assert {pick.name for pick in picks if pick is not None} == {"second"}
+
+
+def test_keyless_steps_are_those_that_bring_no_credential() -> None:
+    """The decision alone, on plain steps: no key store, no Exchange."""
+    route = Route(ACCOUNT, "chat/completions")
+    bare = Step(OPENAI, route, CIMultiDict(), b"", RequestFacts())
+    keyed = Step(OPENAI, route, CIMultiDict({"Authorization": "Bearer sk-own"}), b"", RequestFacts())
+    assert keyless_steps([keyed, bare], universal=True) == [bare]
+    assert keyless_steps([keyed], universal=False) == []

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from sluicegate.errors import RateLimited, ServiceUnavailable
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import ClientOptions, Exchange, RequestPlan
 from sluicegate.gateway import GatewaySettings, RateLimitRule
 from sluicegate.outcome.estimate import Estimator
 from sluicegate.outcome.pricing import Pricing
@@ -109,3 +109,17 @@ async def test_an_unreachable_limiter_admits_or_refuses_by_policy() -> None:
     with pytest.raises(ServiceUnavailable, match="rate limiter is unavailable"):
         await closed_stage(make_exchange(gateway=gateway), downstream)
     assert len(downstream.seen) == 1
+
+
+async def test_decide_reads_only_the_request_gateway_token_plan_and_options() -> None:
+    """The decision, without an Exchange: a metadata-scoped rule counts each user apart."""
+    gateway = make_gateway(limited(RateLimitRule(limit=1, period=60, scope="metadata.user")))
+    request = make_exchange().request
+    stage = rate_limit()
+    first = await stage.decide(request, gateway, None, RequestPlan(), ClientOptions(metadata={"user": "ann"}))
+    assert first is not None
+    assert [hold.bucket.limit for hold in first.verdict.holds] == []  # requests rules hold nothing
+    assert first.verdict.usages[0].remaining == 0
+    assert await stage.decide(request, gateway, None, RequestPlan(), ClientOptions(metadata={"user": "bob"}))
+    with pytest.raises(RateLimited):
+        await stage.decide(request, gateway, None, RequestPlan(), ClientOptions(metadata={"user": "ann"}))

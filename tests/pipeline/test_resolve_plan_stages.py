@@ -6,13 +6,15 @@ import dataclasses
 import time
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, NotFound, UnknownGateway, UnknownProvider
+from sluicegate.exchange import ClientOptions
 from sluicegate.gateway import GatewaySettings
 from sluicegate.keys import KeyVault
-from sluicegate.pipeline.resolve import Plan, Resolve
+from sluicegate.pipeline.resolve import Plan, Resolve, read_options
 from sluicegate.pipeline.steps import provider_planner
 from sluicegate.providers import REGISTRY
 from sluicegate.storage.sqlite import SqliteDatabase
@@ -114,3 +116,17 @@ async def test_plan_refuses_a_path_that_repeats_the_base_url(database: SqliteDat
         await plan(database)(make_exchange("v1/chat/completions", gateway=make_gateway()), downstream)
     assert caught.value.details["did_you_mean"] == f"/v1/{ACCOUNT}/{SLUG}/openai/chat/completions"
     assert downstream.seen == []
+
+
+def test_read_options_fills_in_header_order_and_keeps_what_came_before_a_bad_one() -> None:
+    """The options decision alone, with plain headers: no store, no Exchange."""
+    headers = CIMultiDictProxy(
+        CIMultiDict({"cf-aig-metadata": '{"user": "ann"}', "cf-aig-custom-cost": "not json"})
+    )
+    options = ClientOptions()
+    with pytest.raises(BadRequest, match="cf-aig-custom-cost"):
+        read_options(headers, options)
+    assert options.metadata == {"user": "ann"}  # logged with the refusal
+    quiet = ClientOptions()
+    read_options(CIMultiDictProxy(CIMultiDict({"cf-aig-collect-log": "False "})), quiet)
+    assert (quiet.collect_log, quiet.collect_payload, quiet.custom_cost) == (False, True, None)

@@ -9,11 +9,14 @@ larger ones, and the first count or price lookup (which load data files), on a w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange import Step
+from sluicegate.gateway import FallbackPrice
 from sluicegate.outcome.pricing import Pricing, unpriced
 from sluicegate.types import Usage
+from sluicegate.usage.custom_cost import CustomCost
 from sluicegate.usage.rates import Pricer
 from sluicegate.usage.tokens import TokenCounter
 
@@ -48,27 +51,42 @@ class Estimator:
         self._pricing = pricing
         self._loop_bytes = loop_bytes
 
-    async def estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
-        """Each step's estimate; `priced` when a cost rule needs prices (else they are not looked up)."""
-        if all(self._cheap(exchange, step, priced) for step in exchange.plan.steps):
-            return self._estimate(exchange, priced)
-        return await asyncio.to_thread(self._estimate, exchange, priced)
+    async def estimate(
+        self,
+        steps: Sequence[Step],
+        method: str,
+        price: bool,
+        custom_cost: CustomCost | None,
+        fallback: FallbackPrice | None,
+    ) -> list[StepEstimate]:
+        """Each step's estimate; prices (for a request sent with `method`: see `Pricing.price`)
+        only when a cost rule needs them (`price`)."""
+        if all(self._cheap(step, price, custom_cost) for step in steps):
+            return self._estimate(steps, method, price, custom_cost, fallback)
+        return await asyncio.to_thread(self._estimate, steps, method, price, custom_cost, fallback)
 
-    def _cheap(self, exchange: Exchange, step: Step, priced: bool) -> bool:
+    def _cheap(self, step: Step, price: bool, custom_cost: CustomCost | None) -> bool:
         return (
             len(step.body) <= self._loop_bytes
             and self._tokens.loaded(step.facts.model)
-            and (not priced or self._pricing.ready(exchange, step))
+            and (not price or self._pricing.ready(step, custom_cost))
         )
 
-    def _estimate(self, exchange: Exchange, priced: bool) -> list[StepEstimate]:
+    def _estimate(
+        self,
+        steps: Sequence[Step],
+        method: str,
+        price: bool,
+        custom_cost: CustomCost | None,
+        fallback: FallbackPrice | None,
+    ) -> list[StepEstimate]:
         estimates = []
-        for step in exchange.plan.steps:
+        for step in steps:
             payload = step.facts.payload
             prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
-            price = self._pricing.price(exchange, step) if priced else None
+            rate = self._pricing.price(step, custom_cost, fallback) if price else None
             estimates.append(
-                StepEstimate(prompt, output_cap(payload), price, priced and unpriced(exchange, step, price))
+                StepEstimate(prompt, output_cap(payload), rate, price and unpriced(method, step, rate))
             )
         return estimates
 

@@ -33,7 +33,7 @@ class Meter:
         if step is None:
             return NO_OUTCOME
         too_big = not exchange.response.streamed and len(exchange.response.body) > self._loop_bytes
-        if too_big or not self._pricing.ready(exchange, step):
+        if too_big or not self._pricing.ready(step, exchange.options.custom_cost):
             return None
         usage = _reported(exchange, step)
         if usage is None and _countable(exchange, step):
@@ -59,12 +59,14 @@ class Meter:
         return self._outcome(exchange, step, usage)
 
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
-        price = self._pricing.price(exchange, step)
+        gateway = exchange.gateway
+        fallback = gateway.settings.fallback_price if gateway is not None else None
+        price = self._pricing.price(step, exchange.options.custom_cost, fallback)
         cost = price.cost(usage) if price is not None and usage is not None else None
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.
             return Outcome(usage, None if usage is None else 0.0, saved_usd=cost)
-        return Outcome(usage, cost, unpriced(exchange, step, price))
+        return Outcome(usage, cost, unpriced(exchange.request.method, step, price))
 
 
 def _reported(exchange: Exchange, step: Step) -> Usage | None:

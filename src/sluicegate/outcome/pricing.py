@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 
-from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange import Step
 from sluicegate.gateway import FallbackPrice
 from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.custom_cost import CustomCost
 from sluicegate.usage.rates import Pricer, Rates
 
 # Requests that may run a model: a GET (a listing, a prediction's status) is not billed by usage.
@@ -21,30 +22,27 @@ class Pricing:
     def __init__(self, table: PriceTable) -> None:
         self._table = table
 
-    def price(self, exchange: Exchange, step: Step) -> Pricer | None:
+    def price(
+        self, step: Step, custom_cost: CustomCost | None, fallback: FallbackPrice | None
+    ) -> Pricer | None:
         """The price of `step`: the request's custom cost, the table's, the gateway's fallback, or
         None when nothing prices it. May load price data: see `ready`."""
-        if exchange.options.custom_cost is not None:
-            return exchange.options.custom_cost
+        if custom_cost is not None:
+            return custom_cost
         rates = self._table.rates(step.provider.name, step.facts.model)
         if rates is not None:
             return rates
-        fallback = exchange.gateway.settings.fallback_price if exchange.gateway is not None else None
         return _fallback_rates(fallback) if fallback is not None else None
 
-    def ready(self, exchange: Exchange, step: Step) -> bool:
+    def ready(self, step: Step, custom_cost: CustomCost | None) -> bool:
         """Whether `price` answers from memory, cheaply enough for the event loop."""
         model = step.facts.model
-        return (
-            exchange.options.custom_cost is not None
-            or model is None
-            or self._table.known(step.provider.name, model)
-        )
+        return custom_cost is not None or model is None or self._table.known(step.provider.name, model)
 
 
-def unpriced(exchange: Exchange, step: Step, price: Pricer | None) -> bool:
+def unpriced(method: str, step: Step, price: Pricer | None) -> bool:
     """Whether `step` runs a named model that nothing prices: its cost cannot be known."""
-    return price is None and step.facts.model is not None and exchange.request.method in _BILLED_METHODS
+    return price is None and step.facts.model is not None and method in _BILLED_METHODS
 
 
 @functools.lru_cache(maxsize=256)

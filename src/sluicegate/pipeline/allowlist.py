@@ -7,8 +7,11 @@ universal request is checked, fallbacks included.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sluicegate.allowance import Allowance
 from sluicegate.errors import Forbidden
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, Step
 from sluicegate.pipeline import Handler
 
 
@@ -16,15 +19,21 @@ class AllowList:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         token = exchange.token
         if token is not None and token.restricts:
-            for index, step in enumerate(exchange.plan.steps):
-                refusal = token.refusal(step.provider.name, step.facts.model, exchange.request.method)
-                if refusal is not None:
-                    if exchange.request.kind == "universal":
-                        refusal = f"step {index}: {refusal}"
-                    raise Forbidden(
-                        refusal,
-                        allowed_models=token.models,
-                        allowed_providers=token.providers,
-                        step=index,
-                    )
+            check_allowed(token, exchange.plan.steps, exchange.request)
         return await call_next(exchange)
+
+
+def check_allowed(token: Allowance, steps: Sequence[Step], request: IncomingRequest) -> None:
+    """Raise `Forbidden` naming the first of `steps` that `token` may not send (its provider,
+    model, or `request`'s method), with its index on the universal endpoint."""
+    for index, step in enumerate(steps):
+        refusal = token.refusal(step.provider.name, step.facts.model, request.method)
+        if refusal is not None:
+            if request.kind == "universal":
+                refusal = f"step {index}: {refusal}"
+            raise Forbidden(
+                refusal,
+                allowed_models=token.models,
+                allowed_providers=token.providers,
+                step=index,
+            )

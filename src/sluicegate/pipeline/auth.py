@@ -12,8 +12,9 @@ from multidict import CIMultiDictProxy
 
 from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
-from sluicegate.tokens import Scope, TokenDirectory
+from sluicegate.tokens import Scope, Token, TokenDirectory
 
 TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
 
@@ -34,21 +35,31 @@ class Authenticate:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs before Authenticate"
-        secret = presented_secret(exchange.request.headers)
-        if secret is None:
-            if gateway.settings.authentication:
-                raise Unauthorized(
-                    f"gateway {gateway.slug!r} requires a token with the run scope in one of "
-                    f"{', '.join(TOKEN_HEADERS)}"
-                )
-            return await call_next(exchange)
-        token = await self._tokens.check(secret)
-        if token is None:
-            raise Unauthorized("the gateway token is invalid, expired or revoked")
-        if token.account != exchange.request.account or not token.allows(Scope.RUN, gateway.slug):
-            raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
-        exchange.token = token
-        if token.metadata:
-            # The token's entries win: a client must not escape its team's budget by naming another.
-            exchange.options.metadata = {**exchange.options.metadata, **token.metadata}
+        request = exchange.request
+        secret = presented_secret(request.headers)
+        found = await self._tokens.check(secret) if secret is not None else None
+        token = authorized(secret is not None, found, request.account, gateway)
+        if token is not None:
+            exchange.token = token
+            if token.metadata:
+                # The token's entries win: a client must not escape its team's budget by naming another.
+                exchange.options.metadata = {**exchange.options.metadata, **token.metadata}
         return await call_next(exchange)
+
+
+def authorized(presented: bool, token: Token | None, account: str, gateway: Gateway) -> Token | None:
+    """The token a request to `gateway` of `account` runs as: `token`, the valid one its secret
+    names when it `presented` one, or None when it presented none to a gateway that asks for none.
+    Raises `Unauthorized` (no token where one is required, or an unknown one) or `Forbidden`."""
+    if not presented:
+        if gateway.settings.authentication:
+            raise Unauthorized(
+                f"gateway {gateway.slug!r} requires a token with the run scope in one of "
+                f"{', '.join(TOKEN_HEADERS)}"
+            )
+        return None
+    if token is None:
+        raise Unauthorized("the gateway token is invalid, expired or revoked")
+    if token.account != account or not token.allows(Scope.RUN, gateway.slug):
+        raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
+    return token

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from multidict import CIMultiDict
 
 from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan
+from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.admit_ahead import AdmitAhead
 from sluicegate.pipeline.cache_control import MAX_TTL, parse_cache_control
@@ -74,7 +75,9 @@ class ResponseCache:
             await self._ahead.release_unused(exchange)
 
     async def _serve(self, exchange: Exchange, call_next: Handler) -> Reply:
-        decision = self.decide(exchange)
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs first"
+        decision = cache_decision(exchange.request, gateway, exchange.plan)
         if decision is None:
             return await call_next(exchange)
         exchange.cache.source = CacheSource.EXACT
@@ -83,7 +86,8 @@ class ResponseCache:
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
             entry = await self._lookup(exchange, decision.key)
-            if entry is not None and (hit := self._hit(exchange, entry)) is not None:
+            if entry is not None and (hit := hit_reply(exchange.request, exchange.plan, entry)) is not None:
+                exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
                 return hit
         exchange.cache.status = CacheStatus.MISS
         done = (
@@ -103,30 +107,6 @@ class ResponseCache:
         else:
             reply.stream = self._teed(decision, exchange, reply, reply.stream, done)
         return reply
-
-    def decide(self, exchange: Exchange) -> Decision | None:
-        """How the cache treats this request, or None when caching does not apply to it."""
-        gateway, headers = exchange.gateway, exchange.request.headers
-        if gateway is None or exchange.request.method != "POST" or not exchange.plan.steps:
-            return None
-        if not all(step.facts.cacheable for step in exchange.plan.steps):
-            return None
-        settings = gateway.settings
-        if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
-            return None
-        control = parse_cache_control(headers.getall("cache-control", []))
-        lookup, store = control.lookup, control.store
-        ttl = _ttl(headers[TTL_HEADER]) if TTL_HEADER in headers else settings.cache_ttl
-        if control.max_age is not None:
-            ttl = control.max_age
-        if not (settings.cache_enabled or TTL_HEADER in headers or control.max_age is not None):
-            return None
-        if headers.get(SKIP_HEADER, "").strip().lower() == "true":
-            lookup = store = False
-        custom = headers.get(KEY_HEADER)
-        per_key = settings.cache_per_key
-        key = exact_key(exchange, per_key) if custom is None else custom_key(exchange, custom, per_key)
-        return Decision(key, ttl, lookup, store)
 
     async def _lookup(self, exchange: Exchange, key: str) -> CacheEntry | None:
         try:
@@ -158,15 +138,6 @@ class ResponseCache:
         if entry is not None:
             self._release(key, leading)  # the waiters find the entry too
         return entry
-
-    def _hit(self, exchange: Exchange, entry: CacheEntry) -> Reply | None:
-        headers: CIMultiDict[str] = CIMultiDict(entry.headers)
-        headers[STATUS_HEADER] = CacheStatus.HIT
-        reply = served(exchange, entry, headers)
-        if reply is not None:  # else a miss: the entry cannot take the form asked for
-            exchange.cache.status = CacheStatus.HIT
-            exchange.cache.saved_ms = entry.latency_ms
-        return reply
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
         now = self._clock()
@@ -220,6 +191,40 @@ class ResponseCache:
             del self._inflight[key]
 
 
+def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan) -> Decision | None:
+    """How the exact cache treats a request to `gateway` planned as `plan`, or None when caching
+    does not apply to it; `BadRequest` for a `cf-aig-cache-ttl` it cannot take."""
+    headers = request.headers
+    if request.method != "POST" or not plan.steps:
+        return None
+    if not all(step.facts.cacheable for step in plan.steps):
+        return None
+    settings = gateway.settings
+    if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
+        return None
+    control = parse_cache_control(headers.getall("cache-control", []))
+    lookup, store = control.lookup, control.store
+    ttl = _ttl(headers[TTL_HEADER]) if TTL_HEADER in headers else settings.cache_ttl
+    if control.max_age is not None:
+        ttl = control.max_age
+    if not (settings.cache_enabled or TTL_HEADER in headers or control.max_age is not None):
+        return None
+    if headers.get(SKIP_HEADER, "").strip().lower() == "true":
+        lookup = store = False
+    custom = headers.get(KEY_HEADER)
+    per_key = settings.cache_per_key
+    key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
+    return Decision(key, ttl, lookup, store)
+
+
+def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) -> Reply | None:
+    """The answer to a request from its stored `entry`, labelled a hit; None (a miss) when the
+    entry cannot take the form the request asks for."""
+    headers: CIMultiDict[str] = CIMultiDict(entry.headers)
+    headers[STATUS_HEADER] = CacheStatus.HIT
+    return served(request, plan, entry, headers)
+
+
 def ended(chunks: list[bytes]) -> bool:
     """Whether a stream's chunks end with the line that ends a complete answer in its format, as
     the providers declare them (`Provider.stream_ends`). Streams of providers that declare none
@@ -247,11 +252,13 @@ def _ttl(value: str) -> int:
     return ttl
 
 
-def served(exchange: Exchange, entry: CacheEntry, headers: CIMultiDict[str]) -> Reply | None:
+def served(
+    request: IncomingRequest, plan: RequestPlan, entry: CacheEntry, headers: CIMultiDict[str]
+) -> Reply | None:
     """A stored answer (with `headers`) in the form the request asks for, whole or streamed: the
     provider converts it when it was stored in the other form. None when it cannot be converted:
     the request must then be treated as a miss, never answered in a form its client cannot read."""
-    provider, route, facts = _asker(exchange)
+    provider, route, facts = _asker(request, plan)
     answer = provider.answer_as(route, facts, Answer(entry.body, entry.streamed))
     if answer is None:
         return None
@@ -262,24 +269,20 @@ def served(exchange: Exchange, entry: CacheEntry, headers: CIMultiDict[str]) -> 
     return Reply(entry.status, headers, body=answer.body)
 
 
-def answer_text(exchange: Exchange, body: bytes, streamed: bool) -> str:
-    """The generated text of an answer to `exchange`'s request, whole or streamed, as its client reads it."""
-    provider, route, _ = _asker(exchange)
+def answer_text(request: IncomingRequest, plan: RequestPlan, body: bytes, streamed: bool) -> str:
+    """The generated text of an answer to a request, whole or streamed, as its client reads it."""
+    provider, route, _ = _asker(request, plan)
     return provider.output_text(route, body, streamed)
 
 
-def _asker(exchange: Exchange) -> tuple[Provider, Route, RequestFacts]:
+def _asker(request: IncomingRequest, plan: RequestPlan) -> tuple[Provider, Route, RequestFacts]:
     """Whose shape the client reads, at which route, and what its request asked for."""
-    step = exchange.plan.steps[0]
+    step = plan.steps[0]
     if step.reader is None:
         return step.provider, step.route, step.facts
     # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route, or
     # speaks another API whose request was translated to that chat request (`hub`).
-    route, body = (
-        (exchange.plan.hub.route, exchange.plan.hub.body)
-        if exchange.plan.hub
-        else (exchange.request.route, exchange.plan.body)
-    )
+    route, body = (plan.hub.route, plan.hub.body) if plan.hub else (request.route, plan.body)
     return step.reader, route, step.reader.read_request(route, body)
 
 

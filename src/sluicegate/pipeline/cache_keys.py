@@ -28,39 +28,37 @@ from urllib.parse import parse_qs
 import orjson
 
 from sluicegate.credentials import SECRET_HEADERS
-from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
 
 CUSTOM = "custom:"
 
 
-def exact_key(exchange: Exchange, per_key: bool) -> str:
+def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str:
     """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
     except that, per key, a `?key=` now counts as a credential."""
-    digest = hashlib.sha256(_kind(exchange).encode())
-    for step in exchange.plan.steps:
+    digest = hashlib.sha256(_kind(request, plan).encode())
+    for step in plan.steps:
         payload = step.facts.payload
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
-        digest.update(_joined(step.provider.name, exchange.request.method, step.route.path, step.route.query))
+        digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
         digest.update(b"\0" + body)
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
-    return f"{_gateway(exchange)}{digest.hexdigest()}"
+    return f"{request.account}/{request.gateway_slug}/{digest.hexdigest()}"
 
 
-def custom_key(exchange: Exchange, name: str, per_key: bool) -> str:
+def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: bool) -> str:
     """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
-    digest = hashlib.sha256(b"custom\0" + _kind(exchange).encode())
-    for step in exchange.plan.steps:
-        digest.update(_joined(step.provider.name, exchange.request.method, step.route.path, step.route.query))
+    digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode())
+    for step in plan.steps:
+        digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
-    return (
-        f"{custom_prefix(exchange.request.account, exchange.request.gateway_slug, name)}{digest.hexdigest()}"
-    )
+    return f"{custom_prefix(request.account, request.gateway_slug, name)}{digest.hexdigest()}"
 
 
 def custom_prefix(account: str, gateway: str, name: str) -> str:
@@ -90,17 +88,13 @@ def _credentials(step: Step) -> Iterator[bytes]:
             yield hashlib.sha256(f"?key={value}".encode()).digest()
 
 
-def _kind(exchange: Exchange) -> str:
+def _kind(request: IncomingRequest, plan: RequestPlan) -> str:
     """The endpoint kind, and for a compat request passed untranslated to its own API's provider
     that API: its answers are that provider's, not chat's, and must not meet a chat request that
     a translator turned into the same body."""
-    if exchange.request.ingress is not None and exchange.plan.hub is None:
-        return f"{exchange.request.kind}:{exchange.request.ingress.name}"
-    return exchange.request.kind
-
-
-def _gateway(exchange: Exchange) -> str:
-    return f"{exchange.request.account}/{exchange.request.gateway_slug}/"
+    if request.ingress is not None and plan.hub is None:
+        return f"{request.kind}:{request.ingress.name}"
+    return request.kind
 
 
 def _joined(*parts: str) -> bytes:

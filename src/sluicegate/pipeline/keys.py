@@ -34,17 +34,23 @@ class InjectKeys:
         self._keys = keys
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        for index, step in enumerate(exchange.plan.steps):
-            if isinstance(step.provider, AccountProvider):
-                _set_custom_headers(exchange, index, step, step.provider)
-        missing = [
-            step for step in exchange.plan.steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)
-        ]
-        if missing:
-            rings = await self._keys.rings(exchange.request.account, exchange.request.gateway_slug)
-            for step in missing:
+        request = exchange.request
+        keyless = keyless_steps(exchange.plan.steps, request.kind == "universal")
+        if keyless:
+            rings = await self._keys.rings(request.account, request.gateway_slug)
+            for step in keyless:
                 step.keys = rings.get(step.provider.name)
         return await call_next(exchange)
+
+
+def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
+    """The steps that bring no provider credential, once each account custom provider's stored
+    headers are set on its steps (they are its configuration); raises `Forbidden` for a custom
+    provider that may not be used (with the step's index on the `universal` endpoint)."""
+    for index, step in enumerate(steps):
+        if isinstance(step.provider, AccountProvider):
+            _set_custom_headers(step, step.provider, f"step {index}: " if universal else "")
+    return [step for step in steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)]
 
 
 class StepKeys:
@@ -121,12 +127,11 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick) -> GatewayError:
     )
 
 
-def _set_custom_headers(exchange: Exchange, index: int, step: Step, provider: AccountProvider) -> None:
+def _set_custom_headers(step: Step, provider: AccountProvider, where: str) -> None:
     """The provider's stored headers replace any of the same name the request brought: they are
     its configuration. A provider that may not be used refuses the whole request, before any
     cache answers for it."""
     if provider.refusal is not None:
-        where = f"step {index}: " if exchange.request.kind == "universal" else ""
         raise Forbidden(where + provider.refusal, provider=provider.name)
     for name, value in provider.headers:
         step.headers[name] = value

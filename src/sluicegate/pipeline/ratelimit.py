@@ -16,16 +16,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
-from sluicegate.exchange import Exchange, Reply
-from sluicegate.gateway import RateLimitRule, plain
+from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan, Step
+from sluicegate.gateway import Gateway, RateLimitRule, plain
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
+from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.tokens import Token
 
 _log = logging.getLogger(__name__)
 RULE_HEADER = "x-ratelimit-rule"
@@ -50,20 +52,85 @@ class RateLimit:
         self.failures = 0  # calls that could not reach the limiter (exported as a metric)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        admitted = await self._admit(exchange)
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs first"
+        limits = exchange.limits
+        ahead, limits.admitted_ahead = limits.admitted_ahead, None
+        try:
+            admitted = await self.decide(
+                exchange.request, gateway, exchange.token, exchange.plan, exchange.options, ahead
+            )
+        except RateLimited:
+            limits.rate_limited = True
+            raise
         if admitted is None:
             return await call_next(exchange)
-        verdict, facts = admitted
-        exchange.limits.holds = verdict.holds
+        limits.holds = admitted.verdict.holds
         reply = await call_next(exchange)
-        reply.headers.update(_tightest_headers(verdict, facts))
+        reply.headers.update(_tightest_headers(admitted.verdict, admitted.facts))
         return reply
+
+    async def decide(
+        self,
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        plan: RequestPlan,
+        options: ClientOptions,
+        ahead: Admission | None = None,
+    ) -> Admitted | None:
+        """The verdict of the gateway's and the token's rules on the request (`ahead`: the one
+        made with the cache lookup, taken as it is): raises `RateLimited` when a rule refuses,
+        `UnpricedModel` when a cost rule cannot price it; None when no rule applies, or the
+        limiter is down and the policy is to admit."""
+        rules, own = _rules(gateway, token)
+        if not rules:
+            return None
+        ruled = _rule_set(rules, own, request)
+        facts = ruled.facts
+        try:
+            if ahead is not None:
+                verdict = ahead.verdict
+            else:
+                buckets = _buckets(rules, ruled, own, request, token, plan, options.metadata)
+                claims = await self._claims(rules, ruled, buckets, request, gateway, plan, options)
+                verdict = await self._limiter.admit(claims, self._clock())
+        except LimiterUnavailable as exc:
+            self.failures += 1
+            if not self._fail_open:
+                _log.error("rate limiter unavailable, refusing (fail-closed): %s", exc)
+                raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
+            _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
+            return None
+        if not verdict.allowed:
+            refused = verdict.refused_by
+            assert refused is not None, "a refusal names its bucket"
+            index = verdict.usages.index(refused)
+            rule = rules[index]
+            whose = "this token's limit" if index >= own else "rate limit"
+            raise RateLimited(
+                f"{whose} exceeded: {rule.label}",
+                headers={
+                    **_headers(refused, facts[index]),
+                    "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
+                },
+                rule=rule.model_dump(),
+            )
+        return Admitted(verdict, facts)
 
     async def admit(self, exchange: Exchange) -> tuple[Hold, ...]:
         """Admit one more billed unit of an exchange already admitted (a realtime session's next
         response), as a request is: its reservations, or `RateLimited` / `UnpricedModel`."""
-        admitted = await self._admit(exchange)
-        return admitted[0].holds if admitted is not None else ()
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs first"
+        try:
+            admitted = await self.decide(
+                exchange.request, gateway, exchange.token, exchange.plan, exchange.options
+            )
+        except RateLimited:
+            exchange.limits.rate_limited = True
+            raise
+        return admitted.verdict.holds if admitted is not None else ()
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count what the request used in place of what it reserved."""
@@ -84,67 +151,52 @@ class RateLimit:
         """The claims of a request whose rules all count requests, known before the cache lookup
         so that one round trip can look up and decide (admit_ahead.py); none when no rule applies
         or one needs the request's estimate (tokens, cost)."""
-        rules, own = _rules(exchange)
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs first"
+        token = exchange.token
+        rules, own = _rules(gateway, token)
         if not rules:
             return []
-        ruled = _rule_set(rules, own, exchange)
+        ruled = _rule_set(rules, own, exchange.request)
         if ruled.metered:
             return []
-        return [Claim(bucket, 1) for bucket in _buckets(rules, ruled, own, exchange)]
-
-    async def _admit(self, exchange: Exchange) -> tuple[Verdict, Sequence[RuleFacts]] | None:
-        """The verdict of the gateway's and the token's rules, raising when one refuses; None when
-        no rule applies, or the limiter is down and the policy is to admit."""
-        rules, own = _rules(exchange)
-        if not rules:
-            return None
-        ruled = _rule_set(rules, own, exchange)
-        facts = ruled.facts
-        ahead, exchange.limits.admitted_ahead = exchange.limits.admitted_ahead, None
-        try:
-            if ahead is not None:
-                verdict = ahead.verdict
-            else:
-                claims = await self._claims(rules, ruled, own, exchange)
-                verdict = await self._limiter.admit(claims, self._clock())
-        except LimiterUnavailable as exc:
-            self.failures += 1
-            if not self._fail_open:
-                _log.error("rate limiter unavailable, refusing (fail-closed): %s", exc)
-                raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
-            _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
-            return None
-        if not verdict.allowed:
-            exchange.limits.rate_limited = True
-            refused = verdict.refused_by
-            assert refused is not None, "a refusal names its bucket"
-            index = verdict.usages.index(refused)
-            rule = rules[index]
-            whose = "this token's limit" if index >= own else "rate limit"
-            raise RateLimited(
-                f"{whose} exceeded: {rule.label}",
-                headers={
-                    **_headers(refused, facts[index]),
-                    "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
-                },
-                rule=rule.model_dump(),
-            )
-        return verdict, facts
+        buckets = _buckets(
+            rules, ruled, own, exchange.request, token, exchange.plan, exchange.options.metadata
+        )
+        return [Claim(bucket, 1) for bucket in buckets]
 
     async def _claims(
-        self, rules: Sequence[RateLimitRule], ruled: _RuleSet, own: int, exchange: Exchange
+        self,
+        rules: Sequence[RateLimitRule],
+        ruled: _RuleSet,
+        buckets: Sequence[Bucket],
+        request: IncomingRequest,
+        gateway: Gateway,
+        plan: RequestPlan,
+        options: ClientOptions,
     ) -> list[Claim]:
-        """One claim per rule: the gateway's rules (`rules[:own]`), then the token's own."""
-        buckets = _buckets(rules, ruled, own, exchange)
+        """One claim per rule, in `buckets`: 1 request each, or an estimate of the request's tokens
+        or cost (priced as `Pricing.price` does, with the client's custom cost and the gateway's
+        fallback)."""
         if not ruled.metered:
             return [Claim(bucket, 1) for bucket in buckets]
-        priced = ruled.cost_rule is not None
-        estimates = await self._estimator.estimate(exchange, priced)
-        if ruled.cost_rule is not None:
-            _refuse_unpriced(exchange, estimates, ruled.cost_rule)
+        cost_rule, settings = ruled.cost_rule, gateway.settings
+        estimates = await self._estimator.estimate(
+            plan.steps, request.method, cost_rule is not None, options.custom_cost, settings.fallback_price
+        )
+        if cost_rule is not None and not settings.allow_unpriced:
+            _refuse_unpriced(plan.steps, estimates, cost_rule)
         return [
             Claim(bucket, _reservation(rule, estimates)) for rule, bucket in zip(rules, buckets, strict=True)
         ]
+
+
+class Admitted(NamedTuple):
+    """An admitted request's verdict (its `holds`, each bucket's figures) and its rules' facts,
+    in the same order, for the `x-ratelimit-*` headers."""
+
+    verdict: Verdict
+    facts: Sequence[RuleFacts]
 
 
 class _RuleSet(NamedTuple):
@@ -163,9 +215,9 @@ _RULE_SETS: dict[int, tuple[Sequence[RateLimitRule], str, _RuleSet]] = {}
 _RULE_SETS_KEPT = 1024
 
 
-def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _RuleSet:
+def _rule_set(rules: Sequence[RateLimitRule], own: int, request: IncomingRequest) -> _RuleSet:
     """`rules`' rule set, remembered by the list's identity when they are a gateway's own."""
-    where = f"{exchange.request.account}/{exchange.request.gateway_slug}"
+    where = f"{request.account}/{request.gateway_slug}"
     remembered = own == len(rules)  # a token's rules make a new list per request
     if remembered:
         cached = _RULE_SETS.get(id(rules))
@@ -178,7 +230,8 @@ def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _
         any(rule.unit != "requests" for rule in rules),
         next((rule for rule in rules if rule.unit == "cost"), None),
         tuple(
-            bucket(rule, _key(rule, i, facts[i].fingerprint, own, exchange)) for i, rule in enumerate(rules)
+            bucket(rule, gateway_key(request.account, request.gateway_slug, i, facts[i].fingerprint, ""))
+            for i, rule in enumerate(rules)
         )
         if fixed
         else None,
@@ -190,10 +243,9 @@ def _rule_set(rules: Sequence[RateLimitRule], own: int, exchange: Exchange) -> _
     return ruled
 
 
-def _rules(exchange: Exchange) -> tuple[Sequence[RateLimitRule], int]:
+def _rules(gateway: Gateway, token: Token | None) -> tuple[Sequence[RateLimitRule], int]:
     """The gateway's rules, then the token's own, and how many are the gateway's."""
-    gateway, token = exchange.gateway, exchange.token
-    rules: Sequence[RateLimitRule] = gateway.settings.rate_limits if gateway is not None else ()
+    rules: Sequence[RateLimitRule] = gateway.settings.rate_limits
     own = len(rules)
     if token is not None and token.rules:
         rules = [*rules, *token.rules]
@@ -201,26 +253,29 @@ def _rules(exchange: Exchange) -> tuple[Sequence[RateLimitRule], int]:
 
 
 def _buckets(
-    rules: Sequence[RateLimitRule], ruled: _RuleSet, own: int, exchange: Exchange
+    rules: Sequence[RateLimitRule],
+    ruled: _RuleSet,
+    own: int,
+    request: IncomingRequest,
+    token: Token | None,
+    plan: RequestPlan,
+    metadata: dict[str, Any],
 ) -> Sequence[Bucket]:
-    return ruled.buckets or [
-        bucket(rule, _key(rule, index, ruled.facts[index].fingerprint, own, exchange))
-        for index, rule in enumerate(rules)
-    ]
-
-
-def _key(rule: RateLimitRule, index: int, fingerprint: str, own: int, exchange: Exchange) -> str:
-    """The bucket `rule` counts this request in: a gateway rule's for the request's value of its
-    scope, a token rule's for the token (see `buckets.py`)."""
-    if index >= own and exchange.token is not None:
-        return token_key(exchange.request.account, exchange.token.id, index - own, fingerprint)
-    return gateway_key(
-        exchange.request.account,
-        exchange.request.gateway_slug,
-        index,
-        fingerprint,
-        _scope_value(rule.scope, exchange),
-    )
+    """The bucket each rule counts this request in: a gateway rule's for the request's value of
+    its scope, a token rule's for the token (see `buckets.py`)."""
+    if ruled.buckets:
+        return ruled.buckets
+    step = plan.steps[0] if plan.steps else None
+    buckets = []
+    for index, rule in enumerate(rules):
+        fingerprint = ruled.facts[index].fingerprint
+        if index >= own and token is not None:
+            key = token_key(request.account, token.id, index - own, fingerprint)
+        else:
+            scope = _scope_value(rule.scope, request, token, step, metadata)
+            key = gateway_key(request.account, request.gateway_slug, index, fingerprint, scope)
+        buckets.append(bucket(rule, key))
+    return buckets
 
 
 def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket:
@@ -256,12 +311,9 @@ def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
     return min(amount, rule.limit)
 
 
-def _refuse_unpriced(exchange: Exchange, estimates: list[StepEstimate], rule: RateLimitRule) -> None:
+def _refuse_unpriced(steps: Sequence[Step], estimates: list[StepEstimate], rule: RateLimitRule) -> None:
     """Spend can only be limited on a known price: refuse a request whose model has none."""
-    settings = exchange.gateway.settings if exchange.gateway is not None else None
-    if settings is None or settings.allow_unpriced:
-        return
-    for step, estimate in zip(exchange.plan.steps, estimates, strict=True):
+    for step, estimate in zip(steps, estimates, strict=True):
         if estimate.unpriced:
             raise UnpricedModel(
                 f"model {step.facts.model!r} of provider {step.provider.name!r} has no known price, and "
@@ -278,18 +330,19 @@ def _used(hold: Hold, outcome: Outcome) -> float:
     return outcome.cost_usd or 0.0
 
 
-def _scope_value(scope: str, exchange: Exchange) -> str:
-    step = exchange.plan.steps[0] if exchange.plan.steps else None
+def _scope_value(
+    scope: str, request: IncomingRequest, token: Token | None, step: Step | None, metadata: dict[str, Any]
+) -> str:
     if scope == "gateway":
         return ""
     if scope == "provider":
-        return step.provider.name if step else exchange.request.provider_name
+        return step.provider.name if step else request.provider_name
     if scope == "model":
         return (step.facts.model if step else None) or ""
     if scope == "token":
-        return exchange.token_id or "anonymous"
+        return token.id if token is not None else "anonymous"
     field = scope.removeprefix("metadata.")
-    return str(exchange.options.metadata.get(field, ""))  # requests without the field share one bucket
+    return str(metadata.get(field, ""))  # requests without the field share one bucket
 
 
 def _tightest_headers(verdict: Verdict, facts: Sequence[RuleFacts]) -> dict[str, str]:

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from multidict import CIMultiDictProxy
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
-from sluicegate.exchange import Exchange, IncomingRequest, Reply
+from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply
 from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
@@ -50,23 +51,7 @@ class Resolve:
             known = [g.slug for g in await self._directory.list(request.account)]
             raise unknown_gateway(request.account, request.gateway_slug, known)
         exchange.gateway = gateway
-        headers = request.headers
-        # Filled in place, header by header: a request refused for a later header is still
-        # logged with what the earlier ones asked (its metadata, say).
-        options = exchange.options
-        if METADATA_HEADER in headers:
-            options.metadata = parse_metadata(headers[METADATA_HEADER])
-        if OVERRIDES_HEADER in headers:
-            parse_overrides(headers[OVERRIDES_HEADER])
-        if CUSTOM_COST_HEADER in headers:
-            try:
-                options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
-            except ValueError as exc:
-                raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
-        if headers.get(COLLECT_LOG_HEADER, "").strip().lower() == "false":
-            options.collect_log = False
-        if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
-            options.collect_payload = False
+        read_options(request.headers, exchange.options)
         return await call_next(exchange)
 
     async def _host_request(self, request: IncomingRequest) -> IncomingRequest:
@@ -108,6 +93,25 @@ class Plan:
                 check_path(step.route.path)
         exchange.plan = plan
         return await call_next(exchange)
+
+
+def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None:
+    """Fill `options` with what the client asks in its `cf-aig-*` headers, raising `BadRequest` for
+    one it cannot read. Filled in place, header by header: a request refused for a later header is
+    still logged with what the earlier ones asked (its metadata, say)."""
+    if METADATA_HEADER in headers:
+        options.metadata = parse_metadata(headers[METADATA_HEADER])
+    if OVERRIDES_HEADER in headers:
+        parse_overrides(headers[OVERRIDES_HEADER])
+    if CUSTOM_COST_HEADER in headers:
+        try:
+            options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
+        except ValueError as exc:
+            raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
+    if headers.get(COLLECT_LOG_HEADER, "").strip().lower() == "false":
+        options.collect_log = False
+    if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
+        options.collect_payload = False
 
 
 def parse_metadata(value: str) -> dict[str, Any]:

@@ -226,7 +226,7 @@ class SemanticCache:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
-        reply = served(exchange, entry, headers)
+        reply = served(exchange.request, exchange.plan, entry, headers)
         if reply is not None:  # else a miss: the entry cannot take the form asked for
             exchange.cache.semantic_hit = True
             exchange.cache.status = CacheStatus.HIT

@@ -79,7 +79,7 @@ class Shadow:
         ):
             return
         shadow = _shadow_of(exchange, similarity, self._clock())
-        cached = answer_text(exchange, entry.body, entry.streamed)
+        cached = answer_text(exchange.request, exchange.plan, entry.body, entry.streamed)
         task = asyncio.create_task(self._run(shadow, cached, call_next, gateway))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -100,7 +100,7 @@ class Shadow:
             if reply.stream is not None:
                 body = b"".join([chunk async for chunk in reply.stream])
             if 200 <= reply.status < 300:
-                fresh = answer_text(exchange, body, reply.stream is not None)
+                fresh = answer_text(exchange.request, exchange.plan, body, reply.stream is not None)
                 score = 1.0 if fresh == cached else await self._compare(cached, fresh)
                 exchange.cache.shadow_agreed = score >= AGREEMENT
                 if exchange.cache.semantic is not None:

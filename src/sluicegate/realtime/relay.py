@@ -190,10 +190,12 @@ class _Session:
         step = self.exchange.step
         if usage is None or step is None:
             return Outcome()
-        if self.pricing.ready(self.exchange, step):
-            price = self.pricing.price(self.exchange, step)
+        custom_cost, gateway = self.exchange.options.custom_cost, self.exchange.gateway
+        fallback = gateway.settings.fallback_price if gateway is not None else None
+        if self.pricing.ready(step, custom_cost):
+            price = self.pricing.price(step, custom_cost, fallback)
         else:  # the first lookup may load price data: not on the event loop
-            price = await asyncio.to_thread(self.pricing.price, self.exchange, step)
+            price = await asyncio.to_thread(self.pricing.price, step, custom_cost, fallback)
         return Outcome(usage, price.cost(usage) if price is not None else None)
 
     async def _release(self, holds: Sequence[tuple[Hold, ...]]) -> None:
