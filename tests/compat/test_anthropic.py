@@ -11,9 +11,9 @@ import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR, AnthropicStream
-from sluicegate.compat.anthropic_request import DEFAULT_MAX_TOKENS
 from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.providers.anthropic.compat import ANTHROPIC_TRANSLATOR, AnthropicStream
+from sluicegate.providers.anthropic.compat_request import DEFAULT_MAX_TOKENS
 from sluicegate.providers.sse import iter_json
 
 TRANSLATOR: Translator = ANTHROPIC_TRANSLATOR

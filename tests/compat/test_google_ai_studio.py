@@ -12,7 +12,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError
-from sluicegate.compat.google_ai_studio import GOOGLE_AI_STUDIO_TRANSLATOR
+from sluicegate.providers.gemini.compat import GOOGLE_AI_STUDIO_TRANSLATOR
 
 MODEL = "gemini-2.5-flash"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"

@@ -11,8 +11,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError, Translator
-from sluicegate.compat.workers_ai import WORKERS_AI_TRANSLATOR
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.workers_ai.compat import WORKERS_AI_TRANSLATOR
 
 TRANSLATOR: Translator = WORKERS_AI_TRANSLATOR
 MODEL = "@cf/meta/llama-3.1-8b-instruct"

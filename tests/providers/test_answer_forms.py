@@ -12,7 +12,7 @@ import pytest
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.anthropic import ANTHROPIC
 from sluicegate.providers.base import Answer, Route
-from sluicegate.providers.gemini_stream import iter_responses
+from sluicegate.providers.gemini.stream import iter_responses
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.sse import iter_json
 

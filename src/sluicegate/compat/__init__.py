@@ -1,8 +1,10 @@
 """Translators for the unified OpenAI-compatible endpoint, `/v1/{account}/{gateway}/compat/...`.
 
-One module per backend; OpenAI-compatible providers need none, their requests pass through with
-only the `{provider}/` prefix taken off the model. Each provider names its own translator, where
-the client's `Authorization: Bearer <key>` goes and the headers it requires (`compat_target`).
+This package is the framework only (the `Translator` contract in base.py, `CompatTarget` here);
+each translator lives in its provider's package (`providers/<name>/compat.py`). OpenAI-compatible
+providers need none, their requests pass through with only the `{provider}/` prefix taken off the
+model. Each provider names its own translator, where the client's `Authorization: Bearer <key>`
+goes and the headers it requires (`compat_target`).
 """
 
 from __future__ import annotations

@@ -18,15 +18,10 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.guardrails.bodies import Shape
-from sluicegate.ingress.anthropic_stream import (
-    ERROR_TYPES,
-    STOP_REASONS,
-    MessagesStream,
-    anthropic_usage,
-    error_type,
-)
+from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
 from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
-from sluicegate.providers.anthropic import ANTHROPIC
+from sluicegate.providers.anthropic.adapter import ANTHROPIC
+from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body, error_type
 
 # Request fields that ask Anthropic's platform for something only it has.
 _ANTHROPIC_ONLY: Final = ("mcp_servers", "container")
@@ -132,7 +127,7 @@ class AnthropicMessages:
         code = error.get("code")
         kind = code if isinstance(code, str) and code in ERROR_TYPES else error_type(status)
         error.pop("type", None)
-        return orjson.dumps({"type": "error", "error": {"type": kind, "message": message, **error}})
+        return orjson.dumps(error_body(kind, message, error))
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:

@@ -12,33 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping, sse_event
+from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body
 
-# https://docs.anthropic.com/en/api/errors
-ERROR_TYPES: Final = frozenset(
-    {
-        "invalid_request_error",
-        "authentication_error",
-        "billing_error",
-        "permission_error",
-        "not_found_error",
-        "request_too_large",
-        "rate_limit_error",
-        "api_error",
-        "timeout_error",
-        "overloaded_error",
-    }
-)
-_STATUS_TYPES: Final[Mapping[int, str]] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 # https://docs.anthropic.com/en/api/messages#response-stop-reason, from chat's finish_reason
 STOP_REASONS: Final[Mapping[str, str]] = {
     "stop": "end_turn",
@@ -47,10 +22,6 @@ STOP_REASONS: Final[Mapping[str, str]] = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
-
-
-def error_type(status: int) -> str:
-    return _STATUS_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
 
 
 def anthropic_usage(usage: Any) -> dict[str, int] | None:
@@ -109,8 +80,10 @@ class MessagesStream:
             error = mapping(chunk.get("error"))
             code = error.get("code")
             kind = code if isinstance(code, str) and code in ERROR_TYPES else "api_error"
-            message = error.get("message") if isinstance(error.get("message"), str) else "the provider failed"
-            return sse_event("error", {"type": "error", "error": {"type": kind, "message": message}})
+            message = error.get("message")
+            if not isinstance(message, str):
+                message = "the provider failed"
+            return sse_event("error", error_body(kind, message))
         out = [self._start(chunk)]
         if (usage := anthropic_usage(chunk.get("usage"))) is not None:
             self._usage = usage

@@ -1,14 +1,16 @@
 """Provider adapters and the registry that maps URL slugs to them.
 
-Adding a provider: one module (the adapter, see base.py's `Provider`), one line here. The tables
-below are read off the registry, so no other module names a provider.
+Adding a provider: one module (the adapter, see base.py's `Provider`) or, when it has more to
+say (a stream reader, an error shape, a compat translator), one package `providers/<name>/` with
+the adapter in `adapter.py` (see anthropic/); then one line here. The tables below are read off
+the registry, so no other module names a provider.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sluicegate.providers.anthropic import ANTHROPIC
+from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.azure_openai import AZURE_OPENAI
 from sluicegate.providers.base import BEARER, Provider, RequestFacts
 from sluicegate.providers.cohere import COHERE
@@ -18,7 +20,7 @@ from sluicegate.providers.huggingface import HUGGINGFACE
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.providers.openai_compatible import COMPATIBLE_PROVIDERS
 from sluicegate.providers.replicate import REPLICATE
-from sluicegate.providers.workers_ai import WORKERS_AI
+from sluicegate.providers.workers_ai.adapter import WORKERS_AI
 
 REGISTRY: Mapping[str, Provider] = {
     provider.name: provider

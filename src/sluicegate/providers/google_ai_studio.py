@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from sluicegate.providers.base import KeyHeader
-from sluicegate.providers.gemini import GeminiAPI
+from sluicegate.providers.gemini.adapter import GeminiAPI
 
 GOOGLE_AI_STUDIO = GeminiAPI(
     name="google-ai-studio",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from sluicegate.providers.anthropic import ANTHROPIC
+from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.base import Route
-from sluicegate.providers.gemini import GeminiAPI, Target
+from sluicegate.providers.gemini.adapter import GeminiAPI, Target
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:

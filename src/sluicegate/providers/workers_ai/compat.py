@@ -26,9 +26,9 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
-from sluicegate.compat.workers_ai_request import as_mapping, native_body
 from sluicegate.providers.sse import SseParser
-from sluicegate.providers.workers_ai import usage_from
+from sluicegate.providers.workers_ai.adapter import usage_from
+from sluicegate.providers.workers_ai.compat_request import as_mapping, native_body
 from sluicegate.types import Usage
 
 _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {

@@ -27,7 +27,7 @@ from sluicegate.providers.base import (
     StreamEnds,
     as_stored,
 )
-from sluicegate.providers.gemini_stream import generate_content_answer, iter_responses
+from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class GeminiAPI:
     def compat_target(self) -> CompatTarget | None:
         # Imported here: the translator reads this module's usage, so it cannot be imported above.
         from sluicegate.compat import CompatTarget
-        from sluicegate.compat.google_ai_studio import GOOGLE_AI_STUDIO_TRANSLATOR
+        from sluicegate.providers.gemini.compat import GOOGLE_AI_STUDIO_TRANSLATOR
 
         return CompatTarget(GOOGLE_AI_STUDIO_TRANSLATOR, self.key_header.name)
 

@@ -18,9 +18,10 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.anthropic_request import as_mapping, native_body
 from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
-from sluicegate.providers.anthropic import usage_from
+from sluicegate.providers.anthropic.adapter import usage_from
+from sluicegate.providers.anthropic.compat_request import as_mapping, native_body
+from sluicegate.providers.anthropic.errors import error_fields
 from sluicegate.providers.sse import SseParser
 
 MESSAGES_PATH: Final = "v1/messages"
@@ -35,7 +36,7 @@ _FINISH_REASONS: Final[Mapping[str, str]] = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-# Anthropic's error types (https://docs.anthropic.com/en/api/errors) -> OpenAI-style error types.
+# Anthropic's error types (errors.py) -> OpenAI-style error types.
 _ERROR_TYPES: Final[Mapping[str, str]] = {
     "invalid_request_error": "invalid_request_error",
     "authentication_error": "authentication_error",
@@ -203,8 +204,7 @@ def _finish(message: Mapping[str, Any]) -> str:
 def _openai_error(status: int | None, document: Mapping[str, Any] | None, body: bytes) -> dict[str, Any]:
     """Anthropic's `{"type": "error", "error": {"type", "message"}}` as OpenAI's error object: `type`
     in the compat endpoint's vocabulary, `code` Anthropic's own type. `status` None: a stream's error."""
-    error = as_mapping(document.get("error")) if document is not None else {}
-    message, code = error.get("message"), error.get("type")
+    message, code = error_fields(document)
     if not isinstance(message, str):
         message = body.decode("utf-8", "replace").strip()[:2000] or f"Anthropic answered HTTP {status}"
     code = code if isinstance(code, str) else None

@@ -62,7 +62,7 @@ class WorkersAI:
     def compat_target(self) -> CompatTarget | None:
         # Imported here: the translator reads this module's usage, so it cannot be imported above.
         from sluicegate.compat import CompatTarget
-        from sluicegate.compat.workers_ai import WORKERS_AI_TRANSLATOR
+        from sluicegate.providers.workers_ai.compat import WORKERS_AI_TRANSLATOR
 
         return CompatTarget(WORKERS_AI_TRANSLATOR)  # the bearer token goes as the client sent it
 

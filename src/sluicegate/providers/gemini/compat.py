@@ -16,8 +16,8 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
-from sluicegate.compat.google_ai_studio_request import native_body
-from sluicegate.providers.gemini import usage as gemini_usage
+from sluicegate.providers.gemini.adapter import usage as gemini_usage
+from sluicegate.providers.gemini.compat_request import native_body
 from sluicegate.providers.sse import SseParser
 from sluicegate.types import Usage
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.providers.anthropic_stream import messages_answer
+from sluicegate.providers.anthropic.stream import messages_answer
 from sluicegate.providers.base import (
     Answer,
     HostRoute,
@@ -63,7 +63,7 @@ class Anthropic:
     def compat_target(self) -> CompatTarget | None:
         # Imported here: the translator reads this module's usage, so it cannot be imported above.
         from sluicegate.compat import CompatTarget
-        from sluicegate.compat.anthropic import ANTHROPIC_TRANSLATOR
+        from sluicegate.providers.anthropic.compat import ANTHROPIC_TRANSLATOR
 
         # https://docs.anthropic.com/en/api/messages — the version header is required.
         return CompatTarget(ANTHROPIC_TRANSLATOR, self.key_header.name, {"anthropic-version": "2023-06-01"})

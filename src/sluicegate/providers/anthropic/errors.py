@@ -1,0 +1,57 @@
+"""Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`, with the types of
+https://docs.anthropic.com/en/api/errors (a stream sends the same object as its `error` event).
+
+Read where Anthropic's errors are translated for the unified endpoint (compat.py) and written
+where the gateway answers in Anthropic's Messages API (ingress/anthropic_messages.py and
+anthropic_stream.py), so the format is known here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+ERROR_TYPES: Final = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "billing_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "timeout_error",
+        "overloaded_error",
+    }
+)
+_STATUS_TYPES: Final[Mapping[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def error_type(status: int) -> str:
+    """The type Anthropic gives an error answered with HTTP `status`."""
+    return _STATUS_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+
+
+def error_body(kind: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An error in Anthropic's shape; `details` go beside `type` and `message`."""
+    return {"type": "error", "error": {"type": kind, "message": message, **(details or {})}}
+
+
+def error_fields(document: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """The `message` and `type` of an Anthropic error document (None where it has none); either
+    may be of any JSON type, as the document came from the wire."""
+    error = document.get("error") if document is not None else None
+    if not isinstance(error, Mapping):
+        return None, None
+    return error.get("message"), error.get("type")

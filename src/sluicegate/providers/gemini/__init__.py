@@ -1,0 +1,16 @@
+"""The Gemini API's wire format, shared by the two providers that speak it.
+
+google_ai_studio.py and google_vertex_ai.py are the providers (each its host, key header and
+upstream URL, and a registry line); what they share lives here, so it is written once:
+- adapter.py: `GeminiAPI`, the `Provider` base of both (routes, usage, end markers, what the
+  semantic cache compares) and `usage` from `usageMetadata`;
+- stream.py: a streamed `generateContent` answer read back as one response;
+- compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄
+  `generateContent`, with Google's error shape (`{"error": {"code", "message", "status"}}`) read
+  in compat.py. Only Google AI Studio offers it: Vertex AI's paths need a project and a location
+  the OpenAI request has no place for (`VertexAI.compat_target` is None).
+"""
+
+from sluicegate.providers.gemini.adapter import GeminiAPI, Target, usage
+
+__all__ = ["GeminiAPI", "Target", "usage"]
