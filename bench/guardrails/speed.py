@@ -128,13 +128,18 @@ def stage(rounds: int) -> None:
 
     def request() -> None:
         current = exchange()
-        guarded.check_request(current, compiled.guard, Vault(), guarded.Findings(current))
+        guarded.guard_request(compiled.guard, current.request, current.plan, Vault())
 
     def response() -> None:
         current = exchange()
         reply = Reply(200, CIMultiDict({"Content-Type": "application/json"}), body=answer)
         guarded.check_answer(
-            reply.body, "openai_chat", compiled.guard, Vault(), guarded.Findings(current), restore=False
+            reply.body,
+            "openai_chat",
+            compiled.guard,
+            Vault(),
+            guarded.Findings(current.guardrails.findings),
+            restore=False,
         )
 
     baseline, _ = percentiles(exchange, rounds)

@@ -13,6 +13,8 @@ from sluicegate.exchange import Exchange
 from sluicegate.pipeline.cache import cache_decision
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl, parse_cache_control
 from sluicegate.pipeline.semantic import SemanticCache
+from sluicegate.pipeline.semantic_lookup import read_lookup
+from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import Verifier
 from sluicegate.storage.cache import MemoryCache
@@ -74,7 +76,7 @@ async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[st
     request.gateway = request.gateway.model_copy(update={"settings": settings})
     exact = cache_decision(request.request, request.gateway, request.plan)
     semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
-    lookup = semantic.decide(request)
+    lookup = read_lookup(request.request, request.gateway, request.plan, semantic.adaptive)
     await semantic.close()
     assert exact is not None
     assert lookup is not None
@@ -86,10 +88,8 @@ async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[st
 async def test_max_age_zero_keeps_both_caches_out() -> None:
     headers = CIMultiDictProxy(CIMultiDict({"Cache-Control": "max-age=0"}))
     request = with_headers(exchange("How do I reset my password?"), headers)
-    semantic = SemanticCache(GatedEmbedder(), VectorIndex(DIMENSIONS), Verifier, MemoryCache(1 << 20))
-    assert semantic.decide(request) is None
-    await semantic.close()
     assert request.gateway is not None
+    assert read_lookup(request.request, request.gateway, request.plan, AdaptiveThresholds()) is None
     exact = cache_decision(request.request, request.gateway, request.plan)
     assert exact is not None
     assert (exact.lookup, exact.store) == (False, False)

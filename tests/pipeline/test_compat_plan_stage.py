@@ -10,7 +10,8 @@ from multidict import CIMultiDict
 from sluicegate.compat import compat_targets
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.errors import BadRequest, NotFound
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, Reply, RetryPolicy
+from sluicegate.gateway import GatewaySettings
 from sluicegate.keys import KeyVault
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
@@ -111,3 +112,27 @@ async def test_a_path_the_compat_endpoint_does_not_serve_is_a_404(database: Sqli
 async def test_a_body_that_is_not_a_json_object_is_a_400(database: SqliteDatabase) -> None:
     with pytest.raises(BadRequest, match="must be a JSON object"):
         await planned(database, ["openai/gpt-4o"])
+
+
+async def test_the_planner_reads_the_gateway_and_metadata_it_is_given(database: SqliteDatabase) -> None:
+    """A planner called with plain inputs, no Exchange: a dynamic route's `if` reads the metadata
+    passed in, from the routes of the gateway passed in."""
+    book = ProviderBook(REGISTRY, CustomProviderDirectory(database, KeyVault(""), allowed_hosts=()))
+    planner = compat_planner(book, compat_targets(REGISTRY), DynamicRoutes(MemoryLimiter(), TokenCounter()))
+    route = {
+        "if": {"metadata.tier": "pro"},
+        "then": {"model": "openai/gpt-4o"},
+        "else": {"model": "openai/gpt-4o-mini"},
+    }
+    gateway = make_gateway(GatewaySettings(routes={"support": route}))
+    body = orjson.dumps({"model": "dynamic/support", "messages": [{"role": "user", "content": "hi"}]})
+    request = make_exchange(provider="compat", kind="compat", body=body).request
+    policy = RetryPolicy()
+    pro = await planner(request, gateway, None, {"tier": "pro"}, body, policy)
+    free = await planner(request, gateway, None, {}, body, policy)
+    assert [orjson.loads(step.body)["model"] for step in pro.steps] == ["gpt-4o"]
+    assert [orjson.loads(step.body)["model"] for step in free.steps] == ["gpt-4o-mini"]
+    assert pro.route_plan is not None
+    assert pro.route_plan.path == "if=then"
+    with pytest.raises(BadRequest, match="has no route"):
+        await planner(request, make_gateway(), None, {"tier": "pro"}, body, policy)

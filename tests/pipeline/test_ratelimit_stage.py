@@ -123,3 +123,17 @@ async def test_decide_reads_only_the_request_gateway_token_plan_and_options() ->
     assert await stage.decide(request, gateway, None, RequestPlan(), ClientOptions(metadata={"user": "bob"}))
     with pytest.raises(RateLimited):
         await stage.decide(request, gateway, None, RequestPlan(), ClientOptions(metadata={"user": "ann"}))
+
+
+def test_the_claims_ahead_read_only_the_request_gateway_token_plan_and_metadata() -> None:
+    """What the cache's one-trip lookup claims, without an Exchange: one request per rule, each
+    user in a bucket of its own; none when a rule needs the request's estimate."""
+    requests = RateLimitRule(limit=5, period=60, scope="metadata.user")
+    request, stage = make_exchange().request, rate_limit()
+    ann = stage.claims_ahead(request, make_gateway(limited(requests)), None, RequestPlan(), {"user": "ann"})
+    bob = stage.claims_ahead(request, make_gateway(limited(requests)), None, RequestPlan(), {"user": "bob"})
+    assert [claim.amount for claim in ann] == [1]
+    assert ann[0].bucket.key != bob[0].bucket.key
+    tokens = make_gateway(limited(requests, RateLimitRule(limit=1000, period=60, unit="tokens")))
+    assert stage.claims_ahead(request, tokens, None, RequestPlan(), {"user": "ann"}) == []
+    assert stage.claims_ahead(request, make_gateway(), None, RequestPlan(), {}) == []

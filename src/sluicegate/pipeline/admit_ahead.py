@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 from sluicegate.exchange import Exchange
 from sluicegate.pipeline.ratelimit import RateLimit
-from sluicegate.storage.cache import CacheEntry
-from sluicegate.storage.cache_admission import CacheAdmission
-from sluicegate.storage.limiter import LimiterUnavailable
+from sluicegate.storage.cache_admission import CacheAdmission, Lookup
+from sluicegate.storage.limiter import Claim, LimiterUnavailable
 
 _log = logging.getLogger(__name__)
 
@@ -27,15 +26,15 @@ class AdmitAhead:
         self, store: CacheAdmission, rate_limit: RateLimit, clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
-        self._rate_limit = rate_limit
         self._clock = clock
+        # A request's claims, when its rules all count requests: `RateLimit.claims_ahead`.
+        self.claims = rate_limit.claims_ahead
 
-    async def lookup(self, exchange: Exchange, key: str) -> CacheEntry | None:
-        """The fresh entry at `key`, or None, the request then judged by its request rules.
-        Raises `CacheUnavailable` (the rate-limit stage then decides on its own)."""
-        claims = self._rate_limit.claims_ahead(exchange)
-        entry, exchange.limits.admitted_ahead = await self._store.lookup_or_admit(key, claims, self._clock())
-        return entry
+    async def lookup(self, key: str, claims: list[Claim]) -> Lookup:
+        """The fresh entry at `key`, or None and the request's `claims` judged by its request
+        rules: their verdict, for the rate-limit stage. Raises `CacheUnavailable` (the rate-limit
+        stage then decides on its own)."""
+        return await self._store.lookup_or_admit(key, claims, self._clock())
 
     async def release_unused(self, exchange: Exchange) -> None:
         """Take back the counts of a request admitted ahead that never reached the rate-limit

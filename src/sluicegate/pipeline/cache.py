@@ -85,7 +85,7 @@ class ResponseCache:
             exchange.cache.status = CacheStatus.BYPASS
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
-            entry = await self._lookup(exchange, decision.key)
+            entry = await self._lookup(exchange, gateway, decision.key)
             if entry is not None and (hit := hit_reply(exchange.request, exchange.plan, entry)) is not None:
                 exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
                 return hit
@@ -108,10 +108,10 @@ class ResponseCache:
             reply.stream = self._teed(decision, exchange, reply, reply.stream, done)
         return reply
 
-    async def _lookup(self, exchange: Exchange, key: str) -> CacheEntry | None:
+    async def _lookup(self, exchange: Exchange, gateway: Gateway, key: str) -> CacheEntry | None:
         try:
             if self._ahead is not None and key not in self._inflight:
-                return await self._lead(self._ahead, exchange, key)
+                return await self._lead(self._ahead, exchange, gateway, key)
             entry = await self._cache.get(key, self._clock())
             if entry is not None:
                 return entry
@@ -125,13 +125,18 @@ class ResponseCache:
         except CacheUnavailable:
             return None  # bypassed: logged once by the backend, counted in /metrics
 
-    async def _lead(self, ahead: AdmitAhead, exchange: Exchange, key: str) -> CacheEntry | None:
+    async def _lead(
+        self, ahead: AdmitAhead, exchange: Exchange, gateway: Gateway, key: str
+    ) -> CacheEntry | None:
         """Look up and judge the request rules in one round trip. Identical requests arriving
         meanwhile wait for this one's lookup (and on a miss, its answer) rather than being judged
         too: a request answered by another's entry is never counted."""
         leading = self._inflight[key] = asyncio.Event()
         try:
-            entry = await ahead.lookup(exchange, key)
+            claims = ahead.claims(
+                exchange.request, gateway, exchange.token, exchange.plan, exchange.options.metadata
+            )
+            entry, exchange.limits.admitted_ahead = await ahead.lookup(key, claims)
         except BaseException:
             self._release(key, leading)
             raise

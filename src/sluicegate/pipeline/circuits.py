@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import IncomingRequest, RequestPlan
 from sluicegate.routing.circuit import CircuitBreaker, CircuitState, Permit, counts_as_failure
 from sluicegate.routing.state import StateUnavailable
 
@@ -22,10 +22,10 @@ class TargetCircuits:
         self._breaker = breaker
         self.seen: dict[tuple[str, str], CircuitState] = {}  # (gateway, target) -> state, for /metrics
 
-    async def allow(self, exchange: Exchange, index: int) -> Permit | None:
+    async def allow(self, request: IncomingRequest, plan: RequestPlan, index: int) -> Permit | None:
         """Whether step `index` of a routed request may go now; None for any other request (or
         when the state store cannot be reached: a breaker must not take targets down with it)."""
-        key = _key(exchange, index)
+        key = _key(request, plan, index)
         if key is None:
             return None
         try:
@@ -36,9 +36,11 @@ class TargetCircuits:
         self._see(key, permit.circuit.state)
         return permit
 
-    async def record(self, exchange: Exchange, index: int, permit: Permit, status: int | None) -> None:
+    async def record(
+        self, request: IncomingRequest, plan: RequestPlan, index: int, permit: Permit, status: int | None
+    ) -> None:
         """Feed the breaker one attempt's result: its status, or None when no response came."""
-        key = _key(exchange, index)
+        key = _key(request, plan, index)
         if key is None:
             return
         try:
@@ -56,8 +58,8 @@ class TargetCircuits:
             del seen[next(iter(seen))]
 
 
-def _key(exchange: Exchange, index: int) -> tuple[str, str] | None:
-    route_plan = exchange.plan.route_plan
+def _key(request: IncomingRequest, plan: RequestPlan, index: int) -> tuple[str, str] | None:
+    route_plan = plan.route_plan
     if route_plan is None:
         return None
-    return f"{exchange.request.account}/{exchange.request.gateway_slug}", route_plan.targets[index].id
+    return f"{request.account}/{request.gateway_slug}", route_plan.targets[index].id

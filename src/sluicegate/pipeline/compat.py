@@ -25,7 +25,8 @@ from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
-from sluicegate.exchange import Exchange, HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.gateway import Gateway
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
@@ -33,6 +34,7 @@ from sluicegate.pipeline.steps import Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
+from sluicegate.tokens import Token
 from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
@@ -45,8 +47,14 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 def compat_planner(
     providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
-    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
-        request = exchange.request
+    async def plan(
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        metadata: Mapping[str, Any],
+        body: bytes,
+        policy: RetryPolicy,
+    ) -> RequestPlan:
         account, path, ingress = request.account, request.route.path, request.ingress
         if path not in PATHS and ingress is None:
             raise NotFound(
@@ -69,7 +77,9 @@ def compat_planner(
                 known = await providers.names(account)
                 raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
             return RequestPlan(body, [build(provider, model, policy)], hub=hub)
-        route_plan = await dynamic.plan(exchange, payload)
+        route_plan = await dynamic.plan(
+            request, gateway, token.id if token is not None else None, metadata, payload
+        )
         steps = []
         for target in route_plan.targets:
             provider = await providers.find(account, target.provider)

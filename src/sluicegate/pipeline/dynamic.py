@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange
-from sluicegate.gateway import RateLimitRule
+from sluicegate.exchange import Exchange, IncomingRequest
+from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.hints import did_you_mean
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline.ratelimit import gateway_rule_index, shared_bucket
@@ -45,31 +45,38 @@ class DynamicRoutes:
         self._counter = counter
         self._clock = clock
 
-    async def plan(self, exchange: Exchange, payload: Mapping[str, Any]) -> RoutePlan:
-        """The plan of the route `payload["model"]` names; a 400 saying which routes exist when none."""
-        assert exchange.gateway is not None, "Resolve runs before Plan"
+    async def plan(
+        self,
+        request: IncomingRequest,
+        gateway: Gateway,
+        token_id: str | None,
+        metadata: Mapping[str, Any],
+        payload: Mapping[str, Any],
+    ) -> RoutePlan:
+        """The plan of the route `payload["model"]` names, for a request to `gateway` under the
+        token `token_id` with the client's `metadata`; a 400 saying which routes exist when none."""
         name = str(payload["model"]).removeprefix(DYNAMIC)
-        settings = exchange.gateway.settings
+        settings = gateway.settings
         route = settings.route(name)
         if route is None:
             known = sorted(settings.routes)
             raise BadRequest(
-                f"gateway {exchange.request.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
+                f"gateway {request.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
                 field="model",
                 routes=known,
             )
         facts = RouteFacts.from_chat(
             payload,
-            exchange.options.metadata,
-            exchange.token_id,
+            metadata,
+            token_id,
             count_prompt_tokens=lambda: self._counter.count_any_input(payload),
         )
-        return await plan(route, facts, self._holds(exchange))
+        return await plan(route, facts, self._holds(request, gateway))
 
-    def _holds(self, exchange: Exchange) -> Holds:
+    def _holds(self, request: IncomingRequest, gateway: Gateway) -> Holds:
         async def holds(rule: RateLimitRule, scope: str) -> bool:
             # Counted as requests and claiming 0: the check admits while the bucket has room, adds nothing.
-            bucket = dataclasses.replace(shared_bucket(rule, scope, exchange), unit="requests")
+            bucket = dataclasses.replace(shared_bucket(rule, scope, request, gateway), unit="requests")
             try:
                 verdict = await self._limiter.admit([Claim(bucket, 0)], self._clock())
             except LimiterUnavailable as exc:
@@ -82,9 +89,10 @@ class DynamicRoutes:
 
     async def charge(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count an answered request in the limits its target was reached through."""
-        route_plan = exchange.plan.route_plan
+        route_plan, gateway = exchange.plan.route_plan, exchange.gateway
         if (
             route_plan is None
+            or gateway is None
             or exchange.cache.status is CacheStatus.HIT
             or not 0 < exchange.response.status < 400
         ):
@@ -93,9 +101,9 @@ class DynamicRoutes:
         now = self._clock()
         try:
             for passed in target.limits:
-                if gateway_rule_index(passed.rule, exchange) is not None:
+                if gateway_rule_index(passed.rule, gateway) is not None:
                     continue  # it shares the bucket of a gateway rule, which RateLimit counts
-                bucket = shared_bucket(passed.rule, passed.scope, exchange)
+                bucket = shared_bucket(passed.rule, passed.scope, exchange.request, gateway)
                 if bucket.counts_requests:
                     await self._limiter.admit([Claim(bucket, 1)], now)
                     continue

@@ -11,15 +11,16 @@ Findings go to `x-sluicegate-guardrails`, the log record's metadata and the metr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from sluicegate.errors import GuardrailBlocked
-from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.exchange import Exchange, GuardrailReport, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.guardrails.answers import answer_texts, shape_of
 from sluicegate.guardrails.bodies import Shape, rewrite
@@ -70,8 +71,8 @@ def _blocked(span: Span, side: Side) -> GuardrailBlocked:
 class Findings:
     """What one request's guardrails found, each noted once: `request:redact:email`."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._into = exchange.guardrails.findings
+    def __init__(self, into: list[str]) -> None:
+        self._into = into
 
     def note(self, side: Side, action: str, spans: list[Span]) -> None:
         for span in spans:
@@ -98,9 +99,19 @@ class Guardrails:
         if policy is None:
             return await call_next(exchange)
         compiled = self._compiled(policy)
-        vault, findings = Vault(), Findings(exchange)
+        vault = Vault()
+        guarded = guard_request(compiled.guard, exchange.request, exchange.plan, vault)
+        exchange.guardrails, exchange.plan.body, exchange.plan.steps = (
+            guarded.report,
+            guarded.body,
+            guarded.steps,
+        )
+        if guarded.unmaskable:
+            exchange.options.collect_payload = False
+        findings = Findings(guarded.report.findings)
         try:
-            check_request(exchange, compiled.guard, vault, findings)
+            if guarded.blocked is not None:
+                raise guarded.blocked
             reply = await call_next(exchange)
             if compiled.reads_answers and 200 <= reply.status < 300:
                 await self._check_answer(exchange, reply, compiled, vault, findings)
@@ -141,8 +152,22 @@ class Guardrails:
             reply.stream = _filtered(reply.stream, SseTextFilter(shape, pipe), exchange, findings)
 
 
-def check_request(exchange: Exchange, guard: Guard, vault: Vault, findings: Findings) -> None:
-    """Each step's body inspected and rewritten in place; `GuardrailBlocked` when a rule blocks it."""
+class GuardedRequest(NamedTuple):
+    """The request side's verdict: what was found, the client's body as the log keeps it and the
+    steps as they go upstream (rewritten where a rule redacts), and the block, if a rule blocked."""
+
+    report: GuardrailReport
+    body: bytes
+    steps: list[Step]
+    blocked: GuardrailBlocked | None = None
+    unmaskable: bool = False  # blocked, and the client's body cannot be masked: it is not logged
+
+
+def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vault: Vault) -> GuardedRequest:
+    """Each step's body inspected and, where a rule redacts, rewritten (a new step; `plan` is left
+    as it is); the client's body rewritten alike, or masked when a rule blocks."""
+    report = GuardrailReport()
+    findings = Findings(report.findings)
 
     def change(text: str, role: str) -> str:
         inspection = guard.inspect(text, "request", vault)
@@ -166,34 +191,44 @@ def check_request(exchange: Exchange, guard: Guard, vault: Vault, findings: Find
                 )
         return inspection.text
 
-    try:
-        changed = [_rewrite_step(step, change) for step in exchange.plan.steps]
-    except GuardrailBlocked:
-        _mask_client_body(exchange, guard, vault)
-        raise
-    if not any(changed):
-        return
-    if exchange.request.kind in _SINGLE_STEP_KINDS:
-        exchange.plan.body = exchange.plan.steps[0].body
-    elif exchange.request.kind == "compat":
-        exchange.plan.body = _rewritten(exchange.plan.body, _client_shape(exchange), change)
-    elif exchange.request.kind == "universal":
-        exchange.plan.body = _universal_body(exchange, changed)
+    steps, changed = plan.steps, []
+    for place, step in enumerate(plan.steps):
+        try:
+            rewritten = _rewritten_step(step, change)
+        except GuardrailBlocked as blocked:
+            masked = _masked_client_body(request, plan.body, steps, guard, vault)
+            body = plan.body if masked is None else masked
+            return GuardedRequest(report, body, steps, blocked, unmaskable=masked is None)
+        changed.append(rewritten is not None)
+        if rewritten is not None:
+            steps = list(steps) if steps is plan.steps else steps  # the plan's own list is left alone
+            steps[place] = rewritten
+    if steps is plan.steps:
+        return GuardedRequest(report, plan.body, steps)
+    if request.kind in _SINGLE_STEP_KINDS:
+        body = steps[0].body
+    elif request.kind == "compat":
+        body = _rewritten(plan.body, _client_shape(request), change)
+    elif request.kind == "universal":
+        body = _universal_body(plan.body, steps, changed)
+    else:
+        body = plan.body
+    return GuardedRequest(report, body, steps)
 
 
 Change = Callable[[str, str], str]
 
 
-def _rewrite_step(step: Step, change: Change) -> bool:
+def _rewritten_step(step: Step, change: Change) -> Step | None:
+    """The step with its body changed (and its facts read again), or None when nothing changed."""
     shape = shape_of(step.route.path, step.facts.payload)
     if shape is None or not isinstance(step.facts.payload, dict):
-        return False
+        return None
     payload = orjson.loads(step.body)  # a copy of its own: the walkers rewrite it in place
     if not rewrite(shape, payload, change):
-        return False
-    step.body = encode(payload)
-    step.facts = step.provider.read_request(step.route, step.body)
-    return True
+        return None
+    body = encode(payload)
+    return dataclasses.replace(step, body=body, facts=step.provider.read_request(step.route, body))
 
 
 def _rewritten(body: bytes, shape: Shape, change: Change) -> bytes:
@@ -205,36 +240,35 @@ def _rewritten(body: bytes, shape: Shape, change: Change) -> bytes:
     return encode(payload) if rewrite(shape, payload, change) else body
 
 
-def _mask_client_body(exchange: Exchange, guard: Guard, vault: Vault) -> None:
+def _masked_client_body(
+    request: IncomingRequest, body: bytes, steps: list[Step], guard: Guard, vault: Vault
+) -> bytes | None:
     """A blocked request is still logged: with what blocked it as placeholders in its body, or
-    (a universal array, whose steps may differ in shape) without its bodies."""
-    step = exchange.plan.steps[0] if exchange.plan.steps else None
-    if exchange.request.kind == "compat":
-        shape: Shape | None = _client_shape(exchange)
-    elif exchange.request.kind in _SINGLE_STEP_KINDS and step is not None:
+    (None: a universal array, whose steps may differ in shape) without its bodies."""
+    step = steps[0] if steps else None
+    if request.kind == "compat":
+        shape: Shape | None = _client_shape(request)
+    elif request.kind in _SINGLE_STEP_KINDS and step is not None:
         shape = shape_of(step.route.path, step.facts.payload)
     else:
         shape = None
     if shape is None:
-        exchange.options.collect_payload = False
-        return
+        return None
     blocking = guard.scanner("request", "block")
-    exchange.plan.body = _rewritten(
-        exchange.plan.body, shape, lambda text, _role: redact(text, blocking, vault)[0]
-    )
+    return _rewritten(body, shape, lambda text, _role: redact(text, blocking, vault)[0])
 
 
-def _client_shape(exchange: Exchange) -> Shape:
+def _client_shape(request: IncomingRequest) -> Shape:
     """How the client's own body reads on the compat endpoint: OpenAI chat, or its API's (ingress/)."""
-    return exchange.request.ingress.shape if exchange.request.ingress is not None else "openai_chat"
+    return request.ingress.shape if request.ingress is not None else "openai_chat"
 
 
-def _universal_body(exchange: Exchange, changed: list[bool]) -> bytes:
+def _universal_body(body: bytes, steps: list[Step], changed: list[bool]) -> bytes:
     """The universal array with each rewritten step's `query` replaced, so the log holds no more
     than the upstreams saw."""
-    raw: Any = orjson.loads(exchange.plan.body)
+    raw: Any = orjson.loads(body)
     items = raw if isinstance(raw, list) else [raw]
-    for item, step, rewritten in zip(items, exchange.plan.steps, changed, strict=False):
+    for item, step, rewritten in zip(items, steps, changed, strict=False):
         if rewritten and isinstance(item, dict):
             item["query"] = orjson.loads(step.body)
     return encode(raw)

@@ -147,23 +147,24 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", request_id, exc)
 
-    def claims_ahead(self, exchange: Exchange) -> list[Claim]:
+    def claims_ahead(
+        self,
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        plan: RequestPlan,
+        metadata: dict[str, Any],
+    ) -> list[Claim]:
         """The claims of a request whose rules all count requests, known before the cache lookup
         so that one round trip can look up and decide (admit_ahead.py); none when no rule applies
         or one needs the request's estimate (tokens, cost)."""
-        gateway = exchange.gateway
-        assert gateway is not None, "Resolve runs first"
-        token = exchange.token
         rules, own = _rules(gateway, token)
         if not rules:
             return []
-        ruled = _rule_set(rules, own, exchange.request)
+        ruled = _rule_set(rules, own, request)
         if ruled.metered:
             return []
-        buckets = _buckets(
-            rules, ruled, own, exchange.request, token, exchange.plan, exchange.options.metadata
-        )
-        return [Claim(bucket, 1) for bucket in buckets]
+        return [Claim(bucket, 1) for bucket in _buckets(rules, ruled, own, request, token, plan, metadata)]
 
     async def _claims(
         self,
@@ -278,20 +279,19 @@ def _buckets(
     return buckets
 
 
-def shared_bucket(rule: RateLimitRule, scope: str, exchange: Exchange) -> Bucket:
+def shared_bucket(rule: RateLimitRule, scope: str, request: IncomingRequest, gateway: Gateway) -> Bucket:
     """The bucket a dynamic route's limit node counts in: the gateway rule's own when the route
     repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
     rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
-    index = gateway_rule_index(rule, exchange)
+    index = gateway_rule_index(rule, gateway)
     at = "route" if index is None else str(index)
-    request = exchange.request
     key = f"{request.account}/{request.gateway_slug}/{at}.{rule_facts(rule).fingerprint}:{scope}"
     return bucket(rule, key)
 
 
-def gateway_rule_index(rule: RateLimitRule, exchange: Exchange) -> int | None:
+def gateway_rule_index(rule: RateLimitRule, gateway: Gateway) -> int | None:
     """Where the gateway's `rate_limits` hold a rule counting what `rule` counts, if they do."""
-    rules = exchange.gateway.settings.rate_limits if exchange.gateway is not None else []
+    rules = gateway.settings.rate_limits
     fingerprint = rule_facts(rule).fingerprint
     return next((i for i, own in enumerate(rules) if rule_facts(own).fingerprint == fingerprint), None)
 

@@ -79,13 +79,15 @@ class Plan:
         self._planners = planners
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        assert exchange.gateway is not None, "Resolve runs before Plan"
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs before Plan"
         request = exchange.request
-        policy = policy_from_headers(request.headers, exchange.gateway.settings)
+        policy = policy_from_headers(request.headers, gateway.settings)
         check_path(request.route.path)
         body = await request.read_body()
         exchange.plan.body = body  # logged as it came should planning refuse the request
-        plan = await self._planners[request.kind](exchange, body, policy)
+        planner = self._planners[request.kind]
+        plan = await planner(request, gateway, exchange.token, exchange.options.metadata, body, policy)
         for index, step in enumerate(plan.steps):
             if request.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")

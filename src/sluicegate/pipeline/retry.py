@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -30,7 +30,7 @@ from sluicegate.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from sluicegate.exchange import Attempt, Exchange, Reply, RetryPolicy
+from sluicegate.exchange import Attempt, Exchange, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import route_headers
@@ -131,6 +131,16 @@ def retry_after(headers: CIMultiDict[str]) -> float | None:
         return None
 
 
+@dataclass(slots=True)
+class Tries:
+    """What trying the steps did: the step that answered (or was tried last) and every try, for
+    the log. Filled as the tries go, so a request cancelled mid-way (its client hung up) is logged
+    with the tries it made."""
+
+    step_index: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+
+
 class Attempts:
     """Tries the exchange's steps in order within `deadline` seconds (until an answer starts)."""
 
@@ -151,29 +161,43 @@ class Attempts:
         self._keys = keys
 
     async def __call__(self, exchange: Exchange) -> Reply:
+        tries = Tries()
+        try:
+            answer = await self.try_steps(exchange.request, exchange.plan, tries)
+        finally:
+            exchange.plan.step_index, exchange.response.attempts = tries.step_index, tries.attempts
+        if isinstance(answer, GatewayError):
+            raise answer
+        return _answered(answer, exchange)
+
+    async def try_steps(
+        self, request: IncomingRequest, plan: RequestPlan, tries: Tries
+    ) -> Reply | GatewayError:
+        """The answer to return (a reply, or the error to raise) after trying `plan`'s steps; which
+        step and what tries are noted on `tries` as they go."""
         deadline = self._clock() + self._deadline
         failure: Reply | GatewayError | None = None
-        circuits = self._circuits if exchange.plan.route_plan is not None else None
+        circuits = self._circuits if plan.route_plan is not None else None
         skipped: list[Permit] = []
-        for index, step in enumerate(exchange.plan.steps):
-            permit = await circuits.allow(exchange, index) if circuits is not None else None
+        for index, step in enumerate(plan.steps):
+            permit = await circuits.allow(request, plan, index) if circuits is not None else None
             if permit is not None and not permit.allowed:
                 skipped.append(permit)
-                exchange.response.attempts.append(
+                tries.attempts.append(
                     Attempt(index, step.provider.name, 0, 0.0, "skipped: its circuit is open")
                 )
                 continue
-            exchange.plan.step_index = index
+            tries.step_index = index
             policy = step.retry
             for attempt in range(1, policy.max_attempts + 1):
                 remaining = deadline - self._clock()
                 if failure is not None:
                     await _discard(failure)
                 if remaining <= 0:
-                    raise self._deadline_exceeded(exchange)
+                    return self._deadline_exceeded(tries)
                 per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
-                failure = await self._try(exchange, index, budget, deadline_only=per_attempt is None)
+                failure = await self._try(request.method, step, budget, per_attempt is None, tries)
                 if (
                     circuits is not None
                     and permit is not None
@@ -181,9 +205,9 @@ class Attempts:
                 ):
                     # (A step without a usable key never reached its target: nothing to say of it.)
                     status = failure.status if isinstance(failure, Reply) else None
-                    await circuits.record(exchange, index, permit, status)
+                    await circuits.record(request, plan, index, permit, status)
                 if isinstance(failure, Reply) and not is_retryable(failure.status):
-                    return _answered(failure, exchange)
+                    return failure
                 if attempt == policy.max_attempts or isinstance(failure, ProviderKeysUnusable):
                     break  # no stored key of this provider is usable now: fall back instead
                 wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
@@ -196,27 +220,26 @@ class Attempts:
                     break
                 await self._sleep(wait)
         if isinstance(failure, Reply):
-            return _answered(failure, exchange)
+            return failure
         if self._clock() >= deadline:
-            raise self._deadline_exceeded(exchange)
+            return self._deadline_exceeded(tries)
         if failure is None:
-            raise _all_open(exchange, skipped)
-        raise failure
+            return _all_open(plan, skipped)
+        return failure
 
-    def _deadline_exceeded(self, exchange: Exchange) -> DeadlineExceeded:
+    def _deadline_exceeded(self, tries: Tries) -> DeadlineExceeded:
         return DeadlineExceeded(
             f"no answer within the request's deadline of {self._deadline:g} s",
-            attempts=[asdict(a) for a in exchange.response.attempts],
+            attempts=[asdict(a) for a in tries.attempts],
         )
 
     async def _try(
-        self, exchange: Exchange, index: int, budget: float, deadline_only: bool
+        self, method: str, step: Step, budget: float, deadline_only: bool, tries: Tries
     ) -> Reply | GatewayError:
-        """One try of step `index`; with stored keys, one more per key the upstream refuses."""
-        step = exchange.plan.steps[index]
+        """One try of `step` (`tries.step_index`); with stored keys, one more per key the upstream refuses."""
         ring, keys = step.keys, self._keys
         if ring is None or keys is None:
-            return await self._send(exchange, index, budget, deadline_only)
+            return await self._send(method, step, budget, deadline_only, tries)
         tried: list[str] = []
         answer: Reply | GatewayError | None = None
         while True:
@@ -225,15 +248,15 @@ class Attempts:
                 if answer is not None:
                     return answer  # the last key's refusal, as the upstream gave it
                 error = no_usable_key(step.provider.name, ring, pick)
-                exchange.response.attempts.append(
-                    Attempt(index, step.provider.name, error.status, 0.0, error.message)
+                tries.attempts.append(
+                    Attempt(tries.step_index, step.provider.name, error.status, 0.0, error.message)
                 )
                 return error
             if answer is not None:
                 await _discard(answer)
             keys.use(step, ring, pick.key.name)
             started = self._clock()
-            answer = await self._send(exchange, index, budget, deadline_only)
+            answer = await self._send(method, step, budget, deadline_only, tries)
             if not isinstance(answer, Reply):
                 return answer
             if not await keys.refused(ring, pick.key.name, answer.status, retry_after(answer.headers)):
@@ -242,37 +265,35 @@ class Attempts:
             budget -= self._clock() - started
 
     async def _send(
-        self, exchange: Exchange, index: int, budget: float, deadline_only: bool
+        self, method: str, step: Step, budget: float, deadline_only: bool, tries: Tries
     ) -> Reply | GatewayError:
-        step = exchange.plan.steps[index]
-        started = time.perf_counter()
+        index, started = tries.step_index, time.perf_counter()
         try:
-            reply = await self._forwarder.send(step, exchange.request.method, budget, deadline_only)
+            reply = await self._forwarder.send(step, method, budget, deadline_only)
         except GatewayError as error:
-            exchange.response.attempts.append(
+            tries.attempts.append(
                 Attempt(
                     index, step.provider.name, error.status, _ms_since(started), error.message, step.key_name
                 )
             )
             return error
         error_text = None if reply.status < 400 else f"upstream answered {reply.status}"
-        exchange.response.attempts.append(
+        tries.attempts.append(
             Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text, step.key_name)
         )
         return reply
 
 
-def _all_open(exchange: Exchange, skipped: list[Permit]) -> ServiceUnavailable:
+def _all_open(plan: RequestPlan, skipped: list[Permit]) -> ServiceUnavailable:
     """Every target of the route was skipped: their circuits are open after repeated failures."""
     wait = max(1, math.ceil(min(p.retry_after for p in skipped)))
-    route = exchange.plan.route_plan.route if exchange.plan.route_plan is not None else ""
+    route_plan = plan.route_plan
+    route = route_plan.route if route_plan is not None else ""
     return ServiceUnavailable(
         f"every target of route {route!r} failed repeatedly and is paused (its circuit is open);"
         f" the first is probed again in {wait} s",
         headers={"Retry-After": str(wait)},
-        targets=[t.id for t in exchange.plan.route_plan.targets]
-        if exchange.plan.route_plan is not None
-        else [],
+        targets=[t.id for t in route_plan.targets] if route_plan is not None else [],
     )
 
 

@@ -24,14 +24,14 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 from multidict import CIMultiDict
 
 from sluicegate.embeddings.base import Embedder
-from sluicegate.exchange import Exchange, Reply, SemanticJudgement
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import ended, served
@@ -62,6 +62,20 @@ WHAT_IF_FLOOR = 0.70
 _NOT_REPLAYED = frozenset(
     {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
 )
+
+
+class Found(NamedTuple):
+    """What a semantic lookup found: on a hit, the `entry` and its `reply`; hit or miss, the best
+    candidate's `judged` (None: no candidate) and the question's `vectors` (None: not embedded)."""
+
+    vectors: np.ndarray[Any, Any] | None = None
+    judged: SemanticJudgement | None = None
+    entry: CacheEntry | None = None
+    reply: Reply | None = None  # None with an `entry`: it cannot take the form asked for, a miss
+    record_after: asyncio.Future[Any] | None = None  # a verdict after the answer: see CacheOutcome
+
+
+_NOT_LOOKED_UP = Found()
 
 
 class SemanticCache:
@@ -103,54 +117,54 @@ class SemanticCache:
         return float(np.dot(vectors[0], vectors[1]))
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        lookup = self.decide(exchange)
+        gateway = exchange.gateway
+        assert gateway is not None, "Resolve runs first"
+        lookup = read_lookup(exchange.request, gateway, exchange.plan, self.adaptive)
         if lookup is None:
             return await call_next(exchange)
-        exchange.cache.status, exchange.cache.source = CacheStatus.MISS, CacheSource.SEMANTIC
-        vectors = None
-        if self.models.ready and lookup.lookup:
-            # A scope with no entries yet (a new system prompt, model, conversation shape) has
-            # nothing to find: its question is embedded when stored, after the answer.
-            if self._index.holds(lookup.scoped.scope):
-                vectors = await self._embed(lookup.scoped.turns)
-                hit = await self._find(exchange, lookup, vectors)
-                if hit is not None and (answer := self._answer(exchange, *hit)) is not None:
-                    if self.shadow is not None:
-                        self.shadow.consider(exchange, hit[0], hit[1], call_next, lookup.gateway)
-                    return answer
-        elif not self.models.ready:
-            self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
+        found = await self.find(exchange.request, exchange.plan, lookup)
+        cache, hit, judged = exchange.cache, found.entry, found.judged
+        cache.source, cache.semantic, cache.record_after = CacheSource.SEMANTIC, judged, found.record_after
+        if found.reply is not None and hit is not None and judged is not None:
+            cache.status, cache.semantic_hit, cache.saved_ms = CacheStatus.HIT, True, hit.latency_ms
+            if self.shadow is not None:
+                self.shadow.consider(exchange, hit, judged.similarity, call_next, lookup.gateway)
+            return found.reply
+        cache.status = CacheStatus.MISS
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
             if reply.stream is None:
-                self._store(exchange, lookup, vectors, reply, reply.body)
+                self._store(exchange, lookup, found.vectors, reply, reply.body)
             else:
-                reply.stream = self._teed(exchange, lookup, vectors, reply, reply.stream)
+                reply.stream = self._teed(exchange, lookup, found.vectors, reply, reply.stream)
         return reply
 
-    def decide(self, exchange: Exchange) -> Lookup | None:
-        """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
-        return read_lookup(exchange, self.adaptive)
-
-    async def _find(
-        self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any]
-    ) -> tuple[CacheEntry, float] | None:
-        """The nearest entry of the scope if, spelling aligned, every turn is similar enough and
-        verified. What was found is noted on `exchange.cache.semantic`, hit or miss; a candidate that is
-        not judged here but reaches `WHAT_IF_FLOOR` is judged after the answer (`_judge_later`)."""
+    async def find(self, request: IncomingRequest, plan: RequestPlan, lookup: Lookup) -> Found:
+        """What the semantic cache holds for `lookup`: a hit's answer in the form `request` asks
+        for, or a miss (with the question's vectors, when embedded, to store its answer under)."""
+        if not self.models.ready:
+            self.models.warm_up()  # this request goes upstream; its answer is stored once they are in
+            return _NOT_LOOKED_UP
+        # A scope with no entries yet (a new system prompt, model, conversation shape) has
+        # nothing to find: its question is embedded when stored, after the answer.
+        if not lookup.lookup or not self._index.holds(lookup.scoped.scope):
+            return _NOT_LOOKED_UP
+        vectors = await self._embed(lookup.scoped.turns)
         verifier = await self.models.verifier()
         nearest = await asyncio.to_thread(self._nearest, lookup, vectors, self._clock(), verifier)
         if nearest is None:
-            return None
+            return Found(vectors)
         entry_id, similarity, worth = nearest
-        exchange.cache.semantic = judged = SemanticJudgement(similarity)
-        found = await self._judge(lookup, vectors, entry_id, lookup.threshold, judged) if worth else None
+        judged = SemanticJudgement(similarity)
+        entry = await self._judge(lookup, vectors, entry_id, lookup.threshold, judged) if worth else None
+        record_after = None
         if judged.verified is None and judged.similarity >= WHAT_IF_FLOOR:
-            self._judge_later(exchange, lookup, vectors, entry_id)
-        if found is None or not judged.verified:
-            return None
-        return found, judged.similarity
+            record_after = self._judge_later(lookup, vectors, entry_id, judged)
+        if entry is None or not judged.verified:
+            return Found(vectors, judged, record_after=record_after)
+        reply = self._answer(request, plan, entry, judged.similarity)
+        return Found(vectors, judged, entry, reply, record_after)
 
     async def _judge(
         self,
@@ -192,17 +206,14 @@ class SemanticCache:
         return entry
 
     def _judge_later(
-        self, exchange: Exchange, lookup: Lookup, vectors: np.ndarray[Any, Any], entry_id: str
-    ) -> None:
+        self, lookup: Lookup, vectors: np.ndarray[Any, Any], entry_id: str, judged: SemanticJudgement
+    ) -> asyncio.Future[Any]:
         """Verify a candidate below the threshold after the answer, for the threshold what-if:
-        the request goes upstream meanwhile, and its log record waits for the verdict."""
-        judged = exchange.cache.semantic
-        if judged is None:
-            return
+        the request goes upstream meanwhile, and its log record waits for the verdict on `judged`."""
         task = asyncio.create_task(self._judge(lookup, vectors, entry_id, WHAT_IF_FLOOR, judged))
-        exchange.cache.record_after = task
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        return task
 
     async def _embed(self, turns: tuple[str, ...]) -> np.ndarray[Any, Any]:
         return await self._embedder.embed([embedded(place, turn) for place, turn in enumerate(turns)])
@@ -222,16 +233,14 @@ class SemanticCache:
         )
         return entry_id, similarity, worth
 
-    def _answer(self, exchange: Exchange, entry: CacheEntry, similarity: float) -> Reply | None:
+    def _answer(
+        self, request: IncomingRequest, plan: RequestPlan, entry: CacheEntry, similarity: float
+    ) -> Reply | None:
+        """The stored answer, labelled a hit; None (a miss) when it cannot take the form asked for."""
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
-        reply = served(exchange.request, exchange.plan, entry, headers)
-        if reply is not None:  # else a miss: the entry cannot take the form asked for
-            exchange.cache.semantic_hit = True
-            exchange.cache.status = CacheStatus.HIT
-            exchange.cache.saved_ms = entry.latency_ms
-        return reply
+        return served(request, plan, entry, headers)
 
     def _store(
         self,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluicegate.errors import BadRequest
-from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange import IncomingRequest, RequestPlan, Step
+from sluicegate.gateway import Gateway
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
@@ -48,23 +49,26 @@ def _threshold(value: str) -> float:
     return threshold
 
 
-def read_lookup(exchange: Exchange, adaptive: AdaptiveThresholds) -> Lookup | None:
-    """The lookup to make, or None when the semantic cache does not apply; 400 on bad headers."""
-    gateway, headers = exchange.gateway, exchange.request.headers
-    if gateway is None or exchange.request.method != "POST" or len(exchange.plan.steps) == 0:
+def read_lookup(
+    request: IncomingRequest, gateway: Gateway, plan: RequestPlan, adaptive: AdaptiveThresholds
+) -> Lookup | None:
+    """The lookup to make for a request to `gateway` planned as `plan`, or None when the semantic
+    cache does not apply; 400 on bad headers. `adaptive` holds the gateway's adapted threshold."""
+    headers = request.headers
+    if request.method != "POST" or len(plan.steps) == 0:
         return None
     enabled = gateway.settings.semantic_cache_enabled
     if OVERRIDES_HEADER in headers:
         enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
     if not enabled:
         return None
-    name = f"{exchange.request.account}/{exchange.request.gateway_slug}"
+    name = f"{request.account}/{request.gateway_slug}"
     settings = gateway.settings
     if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
         threshold = _threshold(headers[THRESHOLD_HEADER])
     else:
         threshold = adaptive.threshold(name, settings.semantic_threshold, settings.semantic_max_error)
-    step = exchange.plan.steps[0]  # a universal request is scoped by its first step
+    step = plan.steps[0]  # a universal request is scoped by its first step
     if not step.facts.cacheable:
         return None
     origin = Origin(
@@ -72,7 +76,7 @@ def read_lookup(exchange: Exchange, adaptive: AdaptiveThresholds) -> Lookup | No
         provider=step.provider.name,
         endpoint=_endpoint(step),
         segment=headers.get(SEGMENT_HEADER) or "_default_",
-        credentials=credential_fingerprint(exchange.plan.steps) if gateway.settings.cache_per_key else "",
+        credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
     )
     scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
     if not isinstance(scoped, Scoped):

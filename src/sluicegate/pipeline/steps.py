@@ -6,7 +6,7 @@ A provider endpoint's request is one step. The universal endpoint's body is a JS
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -15,23 +15,34 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
-from sluicegate.exchange import Exchange, RequestPlan, RetryPolicy, Step
+from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step
+from sluicegate.gateway import Gateway
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
+from sluicegate.tokens import Token
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers, header_problem
 
-# Reads the request (and what Resolve and Authenticate found) and the body; returns its plan.
-Planner = Callable[[Exchange, bytes, RetryPolicy], Awaitable[RequestPlan]]
+# Turns a request to `gateway` (under a token, with the client's metadata: a dynamic route may
+# read them) and its body into its plan, each step retried as `policy` says unless it says otherwise.
+Planner = Callable[
+    [IncomingRequest, Gateway, Token | None, Mapping[str, Any], bytes, RetryPolicy], Awaitable[RequestPlan]
+]
 
 
 def provider_planner(providers: ProviderBook) -> Planner:
-    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
-        request = exchange.request
+    async def plan(
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        metadata: Mapping[str, Any],
+        body: bytes,
+        policy: RetryPolicy,
+    ) -> RequestPlan:
         provider = await providers.find(request.account, request.provider_name)
         if provider is None:
             known = await providers.names(request.account)
@@ -50,16 +61,21 @@ def realtime_planner(providers: ProviderBook) -> Planner:
     from the query (the upgrade has no body)."""
     plan_provider = provider_planner(providers)
 
-    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
-        if exchange.request.provider_name not in REALTIME_PROVIDERS or not is_realtime(
-            exchange.request.route
-        ):
+    async def plan(
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        metadata: Mapping[str, Any],
+        body: bytes,
+        policy: RetryPolicy,
+    ) -> RequestPlan:
+        if request.provider_name not in REALTIME_PROVIDERS or not is_realtime(request.route):
             raise NotFound(
                 "realtime WebSocket sessions are relayed at …/openai/realtime?model=<model> and "
                 "…/azure-openai/<resource>/realtime?api-version=<version>&deployment=<deployment>",
                 providers=sorted(REALTIME_PROVIDERS),
             )
-        planned = await plan_provider(exchange, body, policy)
+        planned = await plan_provider(request, gateway, token, metadata, body, policy)
         for step in planned.steps:
             step.facts = realtime_facts(step.route)
         return planned
@@ -70,8 +86,14 @@ def realtime_planner(providers: ProviderBook) -> Planner:
 def host_planner(hosts: HostMap, compat: bool) -> Planner:
     """`/{host}/{path}` (or `/compat/openai/{host}/{path}`): the provider the host belongs to."""
 
-    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
-        request = exchange.request
+    async def plan(
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        metadata: Mapping[str, Any],
+        body: bytes,
+        policy: RetryPolicy,
+    ) -> RequestPlan:
         target = hosts.target(request.upstream_host, request.route.path, compat)
         route = Route(request.account, target.path, request.route.query)
         headers = forwardable_request_headers(request.headers)
@@ -132,8 +154,15 @@ class UniversalStep(BaseModel):
 
 
 def universal_planner(providers: ProviderBook) -> Planner:
-    async def plan(exchange: Exchange, body: bytes, policy: RetryPolicy) -> RequestPlan:
-        account = exchange.request.account
+    async def plan(
+        request: IncomingRequest,
+        gateway: Gateway,
+        token: Token | None,
+        metadata: Mapping[str, Any],
+        body: bytes,
+        policy: RetryPolicy,
+    ) -> RequestPlan:
+        account = request.account
         try:
             raw = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
