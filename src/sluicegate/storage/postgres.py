@@ -170,7 +170,7 @@ _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"
 
 
 class PostgresDatabase(PostgresLogs, PostgresAccess):
-    """`Store`, `LogSink`, `AccessStore` and `CacheStore` on one PostgreSQL database (or schema)."""
+    """`GatewayStore`, `LogSink`, `AccessStore` and `CacheStore` on one PostgreSQL database (or schema)."""
 
     async def open(self) -> None:
         settings = {"search_path": quote_identifier(self._schema)} if self._schema else {}

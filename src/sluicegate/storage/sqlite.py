@@ -181,7 +181,7 @@ MIGRATIONS = [
 
 
 class SqliteDatabase(SqliteLogs, SqliteAccess):
-    """`Store` and `LogSink` on one SQLite file: gateways, the cache table and the schema here, the
+    """`GatewayStore` and `LogSink` on one SQLite file: gateways, the cache table and the schema here, the
     log (`sqlite_logs`) and access (`sqlite_access`) in their own modules."""
 
     async def open(self) -> None:
