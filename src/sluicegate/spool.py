@@ -19,17 +19,15 @@ records are those a user is most likely to look for); `dropped` counts the recor
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import uuid
 from pathlib import Path
 
-from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
+from sluicegate import process_dirs
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 
 SUFFIX = ".ndjson"
-LOCK = "lock"
 # The space a segment takes when it starts (a bigger line gets a segment of its own size). The
 # drain task seals the segment at each flush, so one rarely fills; one that does ends there.
 MAPPED_BYTES = 4 << 20
@@ -53,10 +51,7 @@ class Spool:
 
     def open(self) -> None:
         """Take a directory of our own and adopt the segments of processes no longer running."""
-        private_directory(self._dir)
-        os.chmod(self._root, DIRECTORY_MODE)  # ours alone (unlike the data directory, maybe shared)
-        self._lock = private_opener(str(self._dir / LOCK), os.O_RDWR | os.O_CREAT)
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock = process_dirs.claim(self._root, self._dir)
         for other in sorted(self._root.iterdir(), key=_mtime):
             if other != self._dir and other.is_dir():
                 self._adopt(other)
@@ -69,7 +64,7 @@ class Spool:
             os.close(self._lock)
             self._lock = -1
         if not self._sealed:
-            _remove_directory(self._dir)
+            process_dirs.remove(self._dir)
 
     def append(self, line: bytes) -> None:
         """Write one record's line (ending in a newline). On the request path: a copy into the
@@ -143,16 +138,9 @@ class Spool:
 
     def _adopt(self, other: Path) -> None:
         """Take over the segments of `other` if no running process holds its lock."""
-        try:
-            lock = os.open(other / LOCK, os.O_RDWR)
-        except FileNotFoundError:
-            return  # being created by a process starting now, or not a spool directory
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock)
-            return  # a live replica's
-        try:
+        with process_dirs.orphaned(other) as left:
+            if not left:
+                return
             for segment in sorted(other.glob(f"*{SUFFIX}")):
                 data = written_part(segment.read_bytes())
                 if not data:
@@ -162,9 +150,7 @@ class Spool:
                 target = self._dir / f"{self._number:012d}{SUFFIX}"
                 os.rename(segment, target)
                 self._sealed.append((target, len(data), data.count(b"\n")))
-            _remove_directory(other)
-        finally:
-            os.close(lock)
+            process_dirs.remove(other)
         self._drop_oldest()
 
 
@@ -183,12 +169,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
-
-
-def _remove_directory(directory: Path) -> None:
-    for leftover in directory.iterdir():
-        leftover.unlink(missing_ok=True)
-    try:
-        directory.rmdir()
-    except OSError:  # something else was put there: leave it
-        _log.warning("could not remove the spool directory %s", directory)

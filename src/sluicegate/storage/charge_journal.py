@@ -18,7 +18,6 @@ directory (a rename: a segment is always in exactly one place, under one mark) a
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import uuid
@@ -27,13 +26,12 @@ from pathlib import Path
 
 import orjson
 
-from sluicegate.datafiles import DIRECTORY_MODE, private_directory, private_opener
+from sluicegate import process_dirs
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
 SUFFIX = ".log"
-LOCK = "lock"
 # A segment lasts from one copy of the counters to the next (a second by default): 1 MiB holds
 # about 7,000 lines; a busier second starts another segment.
 SEGMENT_BYTES = 1 << 20
@@ -54,10 +52,7 @@ class ChargeJournal:
     def open(self, marks: Mapping[str, int]) -> Changes:
         """Take a directory of our own, adopt those of killed processes, and return what their
         segments hold beyond their `marks` (journal name -> highest segment covered)."""
-        private_directory(self._dir)
-        os.chmod(self._root, DIRECTORY_MODE)  # ours alone, as the spool's (an older one may be readable)
-        self._lock = private_opener(str(self._dir / LOCK), os.O_RDWR | os.O_CREAT)
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock = process_dirs.claim(self._root, self._dir)
         replayed = Changes([], [])
         for other in sorted(self._root.iterdir()):
             if other != self._dir and other.is_dir():
@@ -108,19 +103,12 @@ class ChargeJournal:
             os.close(self._lock)
             self._lock = -1
         if not any(self._dir.glob(f"*{SUFFIX}")):
-            _remove_directory(self._dir)
+            process_dirs.remove(self._dir)
 
     def _adopt(self, other: Path, covered: int, replayed: Changes) -> None:
-        try:
-            lock = os.open(other / LOCK, os.O_RDWR)
-        except FileNotFoundError:
-            return  # being created by a process starting now, or not a journal directory
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock)
-            return  # a live worker's
-        try:
+        with process_dirs.orphaned(other) as left:
+            if not left:
+                return
             for segment in sorted(other.glob(f"*{SUFFIX}")):
                 if _number(segment) <= covered:
                     segment.unlink()  # in counters.db already (killed before deleting it)
@@ -129,9 +117,7 @@ class ChargeJournal:
                 target = self._dir / f"{self._number:012d}{SUFFIX}"
                 os.rename(segment, target)
                 _read(target, replayed)
-            _remove_directory(other)
-        finally:
-            os.close(lock)
+            process_dirs.remove(other)
 
 
 def _read(path: Path, into: Changes) -> None:
@@ -157,12 +143,3 @@ def _number(segment: Path) -> int:
         return int(segment.name.removesuffix(SUFFIX))
     except ValueError:
         return 0
-
-
-def _remove_directory(directory: Path) -> None:
-    for leftover in directory.iterdir():
-        leftover.unlink(missing_ok=True)
-    try:
-        directory.rmdir()
-    except OSError:
-        _log.warning("could not remove the charge journal directory %s", directory)
