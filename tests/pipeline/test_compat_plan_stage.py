@@ -16,6 +16,7 @@ from sluicegate.keys import KeyVault
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.resolve import Plan
+from sluicegate.pipeline.steps import PlanInput
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.openai import OPENAI
 from sluicegate.storage.limiter import MemoryLimiter
@@ -128,11 +129,11 @@ async def test_the_planner_reads_the_gateway_and_metadata_it_is_given(database: 
     body = orjson.dumps({"model": "dynamic/support", "messages": [{"role": "user", "content": "hi"}]})
     request = make_exchange(provider="compat", kind="compat", body=body).request
     policy = RetryPolicy()
-    pro = await planner(request, gateway, None, {"tier": "pro"}, body, policy)
-    free = await planner(request, gateway, None, {}, body, policy)
+    pro = await planner(PlanInput(request, gateway, None, {"tier": "pro"}, body, policy))
+    free = await planner(PlanInput(request, gateway, None, {}, body, policy))
     assert [orjson.loads(step.body)["model"] for step in pro.steps] == ["gpt-4o"]
     assert [orjson.loads(step.body)["model"] for step in free.steps] == ["gpt-4o-mini"]
     assert pro.route_plan is not None
     assert pro.route_plan.path == "if=then"
     with pytest.raises(BadRequest, match="has no route"):
-        await planner(request, make_gateway(), None, {"tier": "pro"}, body, policy)
+        await planner(PlanInput(request, make_gateway(), None, {"tier": "pro"}, body, policy))

@@ -26,15 +26,13 @@ from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
-from sluicegate.gateway import Gateway
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
-from sluicegate.pipeline.steps import Planner
+from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
-from sluicegate.tokens import Token
 from sluicegate.upstream import forwardable_request_headers
 
 COMPAT = "compat"
@@ -47,14 +45,8 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 def compat_planner(
     providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
 ) -> Planner:
-    async def plan(
-        request: IncomingRequest,
-        gateway: Gateway,
-        token: Token | None,
-        metadata: Mapping[str, Any],
-        body: bytes,
-        policy: RetryPolicy,
-    ) -> RequestPlan:
+    async def plan(asked: PlanInput) -> RequestPlan:
+        request, body, policy = asked.request, asked.body, asked.policy
         account, path, ingress = request.account, request.route.path, request.ingress
         if path not in PATHS and ingress is None:
             raise NotFound(
@@ -77,8 +69,9 @@ def compat_planner(
                 known = await providers.names(account)
                 raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
             return RequestPlan(body, [build(provider, model, policy)], hub=hub)
+        token = asked.token
         route_plan = await dynamic.plan(
-            request, gateway, token.id if token is not None else None, metadata, payload
+            request, asked.gateway, token.id if token is not None else None, asked.metadata, payload
         )
         steps = []
         for target in route_plan.targets:

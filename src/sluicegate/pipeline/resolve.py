@@ -18,7 +18,7 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import presented_secret
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
-from sluicegate.pipeline.steps import Planner
+from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.reserved import reserved_in
 from sluicegate.tokens import TokenDirectory
 from sluicegate.usage.custom_cost import parse_custom_cost
@@ -87,7 +87,9 @@ class Plan:
         body = await request.read_body()
         exchange.plan.body = body  # logged as it came should planning refuse the request
         planner = self._planners[request.kind]
-        plan = await planner(request, gateway, exchange.token, exchange.options.metadata, body, policy)
+        plan = await planner(
+            PlanInput(request, gateway, exchange.token, exchange.options.metadata, body, policy)
+        )
         for index, step in enumerate(plan.steps):
             if request.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")

@@ -7,7 +7,7 @@ A provider endpoint's request is one step. The universal endpoint's body is a JS
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from multidict import CIMultiDict
@@ -27,22 +27,26 @@ from sluicegate.tokens import Token
 from sluicegate.types import Backoff
 from sluicegate.upstream import forwardable_request_headers, header_problem
 
-# Turns a request to `gateway` (under a token, with the client's metadata: a dynamic route may
-# read them) and its body into its plan, each step retried as `policy` says unless it says otherwise.
-Planner = Callable[
-    [IncomingRequest, Gateway, Token | None, Mapping[str, Any], bytes, RetryPolicy], Awaitable[RequestPlan]
-]
+
+class PlanInput(NamedTuple):
+    """What a planner plans from: the request to `gateway`, its token and the client's metadata (a
+    dynamic route may read them), its body, and the retry policy of each step that says none."""
+
+    request: IncomingRequest
+    gateway: Gateway
+    token: Token | None
+    metadata: Mapping[str, Any]
+    body: bytes
+    policy: RetryPolicy
+
+
+# Turns a request into its plan: the ordered steps to try.
+Planner = Callable[[PlanInput], Awaitable[RequestPlan]]
 
 
 def provider_planner(providers: ProviderBook) -> Planner:
-    async def plan(
-        request: IncomingRequest,
-        gateway: Gateway,
-        token: Token | None,
-        metadata: Mapping[str, Any],
-        body: bytes,
-        policy: RetryPolicy,
-    ) -> RequestPlan:
+    async def plan(asked: PlanInput) -> RequestPlan:
+        request, body, policy = asked.request, asked.body, asked.policy
         provider = await providers.find(request.account, request.provider_name)
         if provider is None:
             known = await providers.names(request.account)
@@ -61,21 +65,15 @@ def realtime_planner(providers: ProviderBook) -> Planner:
     from the query (the upgrade has no body)."""
     plan_provider = provider_planner(providers)
 
-    async def plan(
-        request: IncomingRequest,
-        gateway: Gateway,
-        token: Token | None,
-        metadata: Mapping[str, Any],
-        body: bytes,
-        policy: RetryPolicy,
-    ) -> RequestPlan:
+    async def plan(asked: PlanInput) -> RequestPlan:
+        request = asked.request
         if request.provider_name not in REALTIME_PROVIDERS or not is_realtime(request.route):
             raise NotFound(
                 "realtime WebSocket sessions are relayed at …/openai/realtime?model=<model> and "
                 "…/azure-openai/<resource>/realtime?api-version=<version>&deployment=<deployment>",
                 providers=sorted(REALTIME_PROVIDERS),
             )
-        planned = await plan_provider(request, gateway, token, metadata, body, policy)
+        planned = await plan_provider(asked)
         for step in planned.steps:
             step.facts = realtime_facts(step.route)
         return planned
@@ -86,14 +84,8 @@ def realtime_planner(providers: ProviderBook) -> Planner:
 def host_planner(hosts: HostMap, compat: bool) -> Planner:
     """`/{host}/{path}` (or `/compat/openai/{host}/{path}`): the provider the host belongs to."""
 
-    async def plan(
-        request: IncomingRequest,
-        gateway: Gateway,
-        token: Token | None,
-        metadata: Mapping[str, Any],
-        body: bytes,
-        policy: RetryPolicy,
-    ) -> RequestPlan:
+    async def plan(asked: PlanInput) -> RequestPlan:
+        request, body, policy = asked.request, asked.body, asked.policy
         target = hosts.target(request.upstream_host, request.route.path, compat)
         route = Route(request.account, target.path, request.route.query)
         headers = forwardable_request_headers(request.headers)
@@ -154,14 +146,8 @@ class UniversalStep(BaseModel):
 
 
 def universal_planner(providers: ProviderBook) -> Planner:
-    async def plan(
-        request: IncomingRequest,
-        gateway: Gateway,
-        token: Token | None,
-        metadata: Mapping[str, Any],
-        body: bytes,
-        policy: RetryPolicy,
-    ) -> RequestPlan:
+    async def plan(asked: PlanInput) -> RequestPlan:
+        request, body, policy = asked.request, asked.body, asked.policy
         account = request.account
         try:
             raw = orjson.loads(body)
