@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from sluicegate.embeddings.local import LocalEmbedder
+from sluicegate.providers import REGISTRY
 from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, embedded, lowest_cosine
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 
 THRESHOLDS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
 ORIGIN = Origin("eval/default", "openai", "chat/completions")
+READERS = REGISTRY["openai"].conversations
 
 Body = dict[str, Any]
 
@@ -59,7 +61,7 @@ async def score(
     Turns = tuple[str, ...]
     compared: list[tuple[dict[str, Any], tuple[Turns, Turns, Turns] | None]] = []
     for pair in pairs:
-        a, b = read_scope(ORIGIN, see(pair["a"])), read_scope(ORIGIN, see(pair["b"]))
+        a, b = read_scope(ORIGIN, see(pair["a"]), READERS), read_scope(ORIGIN, see(pair["b"]), READERS)
         if not (isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope):
             compared.append((pair, None))
             continue

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from sluicegate.providers import REGISTRY
 from sluicegate.semantic.history import MAX_USER_TURNS, Message, context
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 
 ORIGIN = Origin("local/default", "openai", "chat/completions")
+OPENAI = REGISTRY["openai"].conversations
 SYSTEM = {"role": "system", "content": "You are the Cambridge visitor desk."}
 
 
@@ -28,7 +30,7 @@ ASK = user("What's their phone number?")
 
 
 def scoped(*messages: dict[str, Any], **fields: Any) -> Scoped:
-    result = read_scope(ORIGIN, {"model": "gpt-4o-mini", "messages": [SYSTEM, *messages], **fields})
+    result = read_scope(ORIGIN, {"model": "gpt-4o-mini", "messages": [SYSTEM, *messages], **fields}, OPENAI)
     assert isinstance(result, Scoped), result
     return result
 
@@ -131,7 +133,7 @@ def test_anthropic_and_gemini_histories_are_compared_by_meaning() -> None:
         "max_tokens": 100,
         "messages": [PLACE[0], {"role": "assistant", "content": text}, ASK],
     }
-    found = read_scope(ORIGIN, anthropic)
+    found = read_scope(ORIGIN, anthropic, REGISTRY["anthropic"].conversations)
     assert isinstance(found, Scoped)
     assert found.context == ("Yu Garden serves Chinese food.", "I'm looking for the Yu Garden restaurant.")
     gemini = {
@@ -141,7 +143,7 @@ def test_anthropic_and_gemini_histories_are_compared_by_meaning() -> None:
             {"role": "user", "parts": [{"text": "What's their phone number?"}]},
         ]
     }
-    found = read_scope(ORIGIN, gemini)
+    found = read_scope(ORIGIN, gemini, REGISTRY["google-ai-studio"].conversations)
     assert isinstance(found, Scoped)
     assert found.context == ("Yu Garden serves Chinese food.", "I'm looking for the Yu Garden restaurant.")
 

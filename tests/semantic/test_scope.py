@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 
 from sluicegate.providers import REGISTRY
+from sluicegate.providers.conversation import ConversationReader
 from sluicegate.semantic.scope import Ineligible, Origin, Scoped, ScopeRules, read_scope
 
 ORIGIN = Origin("local/default", "openai", "chat/completions")
 DEFAULT_RULES = ScopeRules()
+OPENAI = REGISTRY["openai"].conversations
+GEMINI = REGISTRY["google-ai-studio"].conversations
 
 
 def chat(text: str = "How do I reset my password?", **fields: Any) -> dict[str, Any]:
@@ -20,8 +23,13 @@ def chat(text: str = "How do I reset my password?", **fields: Any) -> dict[str, 
     return {"model": "gpt-4o-mini", "messages": [*history, {"role": "user", "content": text}], **fields}
 
 
-def scoped(payload: Any, origin: Origin = ORIGIN, rules: ScopeRules = DEFAULT_RULES) -> Scoped:
-    result = read_scope(origin, payload, rules)
+def scoped(
+    payload: Any,
+    origin: Origin = ORIGIN,
+    rules: ScopeRules = DEFAULT_RULES,
+    readers: tuple[ConversationReader, ...] = OPENAI,
+) -> Scoped:
+    result = read_scope(origin, payload, readers, rules)
     assert isinstance(result, Scoped), result
     return result
 
@@ -111,7 +119,7 @@ def test_only_text_parts_are_compared_an_image_must_match_exactly() -> None:
     ],
 )
 def test_ineligible_requests_say_why(payload: Any, reason: str) -> None:
-    result = read_scope(ORIGIN, payload)
+    result = read_scope(ORIGIN, payload, OPENAI)
     assert isinstance(result, Ineligible)
     assert reason in result.reason
 
@@ -121,7 +129,8 @@ def test_the_eligibility_limits_are_configurable() -> None:
     hot = chat(temperature=1.5, n=2)
     with_tool = chat(history=[{"role": "tool", "tool_call_id": "c1", "content": "42"}])
     for payload in (hot, with_tool):
-        assert isinstance(read_scope(ORIGIN, payload, DEFAULT_RULES), Ineligible)  # refused by default
+        refused = read_scope(ORIGIN, payload, OPENAI, DEFAULT_RULES)
+        assert isinstance(refused, Ineligible)  # refused by default
         assert scoped(payload, rules=rules).text  # served once the rules allow it
 
 
@@ -135,18 +144,20 @@ def test_anthropic_messages_scope_the_system_prompt_and_refuse_tool_results() ->
     assert a.text == "Hi there"
     assert scoped({**body, "system": "Be terse."}).scope != a.scope
     tool_result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]}
-    assert isinstance(read_scope(ORIGIN, {**body, "messages": [tool_result, *body["messages"]]}), Ineligible)
+    with_result = {**body, "messages": [tool_result, *body["messages"]]}
+    assert isinstance(read_scope(ORIGIN, with_result, OPENAI), Ineligible)
 
 
 def test_gemini_contents_are_read_and_candidate_count_refused() -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}
     origin = Origin("local/default", "google-ai-studio", "v1beta/models/gemini-2.0-flash:generateContent")
-    assert scoped(body, origin).text == "Why is the sky blue?"
+    assert scoped(body, origin, readers=GEMINI).text == "Why is the sky blue?"
     warm = {**body, "generationConfig": {"temperature": 0.3}}
-    assert scoped(warm, origin).scope == scoped(body, origin).scope
-    assert isinstance(read_scope(origin, {**body, "generationConfig": {"candidateCount": 2}}), Ineligible)
+    assert scoped(warm, origin, readers=GEMINI).scope == scoped(body, origin, readers=GEMINI).scope
+    many = {**body, "generationConfig": {"candidateCount": 2}}
+    assert isinstance(read_scope(origin, many, GEMINI), Ineligible)
     call = {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {}}}]}
-    assert isinstance(read_scope(origin, {"contents": [call, *body["contents"]]}), Ineligible)
+    assert isinstance(read_scope(origin, {"contents": [call, *body["contents"]]}, GEMINI), Ineligible)
 
 
 def test_a_completion_prompt_is_the_text() -> None:
@@ -158,8 +169,8 @@ def test_only_the_shapes_the_provider_declares_are_read() -> None:
     gemini = {"contents": [{"role": "user", "parts": [{"text": "what is a sluice"}]}]}
     origin = Origin("local/default", "google-ai-studio", "v1beta/models/m:generateContent")
     studio, vertex = REGISTRY["google-ai-studio"], REGISTRY["google-vertex-ai"]
-    assert isinstance(read_scope(origin, gemini, shapes=studio.semantic_shapes), Scoped)
-    assert read_scope(origin, chat, shapes=studio.semantic_shapes) == Ineligible("no contents to compare")
-    assert isinstance(read_scope(origin, chat, shapes=vertex.semantic_shapes), Scoped)  # Claude on Vertex
-    refused = read_scope(origin, chat, shapes=REGISTRY["replicate"].semantic_shapes)
+    assert isinstance(read_scope(origin, gemini, studio.conversations), Scoped)
+    assert read_scope(origin, chat, studio.conversations) == Ineligible("no contents to compare")
+    assert isinstance(read_scope(origin, chat, vertex.conversations), Scoped)  # Claude on Vertex
+    refused = read_scope(origin, chat, REGISTRY["replicate"].conversations)
     assert refused == Ineligible("the provider's bodies have no shape the semantic cache reads")

@@ -15,8 +15,9 @@ gateway is a prefix. Below that:
 
 With the gateway's `cache_per_key`, all three also hold the provider credentials the request goes
 upstream with (the client's own or the gateway's stored key, already injected): a hash of each
-credential header and of Google's `?key=`, never the key itself. Without it, everyone who may
-use the gateway shares its entries, whatever key they bring.
+credential header and of the query parameter the provider takes a key in (`Provider.key_param`:
+Google's `?key=`), never the key itself. Without it, everyone who may use the gateway shares its
+entries, whatever key they bring.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CUSTOM = "custom:"
 
 def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str:
     """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
-    except that, per key, a `?key=` now counts as a credential."""
+    except that, per key, a provider's key query parameter (`?key=`) now counts as a credential."""
     digest = hashlib.sha256(_kind(request, plan).encode())
     for step in plan.steps:
         payload = step.facts.payload
@@ -78,14 +79,15 @@ def credential_fingerprint(steps: Sequence[Step]) -> str:
 
 
 def _credentials(step: Step) -> Iterator[bytes]:
-    """A hash per credential the step carries: its secret headers, and Google's `?key=`
-    (https://ai.google.dev/gemini-api/docs/api-key), which a client may send instead of a header."""
+    """A hash per credential the step carries: its secret headers, and the query parameter its
+    provider takes a key in instead of a header (`key_param`), hashed as `?{param}={value}`."""
     for name, value in sorted(step.headers.items()):
         if name.lower() in SECRET_HEADERS:
             yield hashlib.sha256(header_bytes(f"{name.lower()}:{value}")).digest()
-    if "key=" in step.route.query:
-        for value in parse_qs(step.route.query).get("key", ()):
-            yield hashlib.sha256(f"?key={value}".encode()).digest()
+    param = step.provider.key_param
+    if param is not None and f"{param}=" in step.route.query:
+        for value in parse_qs(step.route.query).get(param, ()):
+            yield hashlib.sha256(f"?{param}={value}".encode()).digest()
 
 
 def _kind(request: IncomingRequest, plan: RequestPlan) -> str:

@@ -78,7 +78,7 @@ def read_lookup(
         segment=headers.get(SEGMENT_HEADER) or "_default_",
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
     )
-    scoped = read_scope(origin, step.facts.payload, shapes=step.provider.semantic_shapes)
+    scoped = read_scope(origin, step.facts.payload, step.provider.conversations)
     if not isinstance(scoped, Scoped):
         return None
     control = parse_cache_control(headers.getall("cache-control", []))

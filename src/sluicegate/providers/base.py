@@ -3,8 +3,10 @@
 Adapters are pure: no network, no clock, no globals. The pipeline asks an adapter where a request
 goes (`upstream_url`, `host_route`), what it is (`read_request`), how much it used (`read_usage`,
 `read_stream_usage`, `output_text`), how a cached answer is served to it (`answer_as`), where its key
-goes (`key_header`), how its prices are found (`price_id`), what ends its streams (`stream_ends`)
-and how the unified endpoint translates to it (`compat_target`); `upstream.py` does the talking.
+goes (`key_header`, and `key_param` when a client may put it in the query), how its prices are
+found (`price_id`), what ends its streams (`stream_ends`), what the semantic cache compares in its
+bodies (`conversations`) and how the unified endpoint translates to it (`compat_target`);
+`upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -20,6 +22,7 @@ from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
+    from sluicegate.providers.conversation import ConversationReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +176,15 @@ class Provider(Protocol):
         ...
 
     @property
-    def semantic_shapes(self) -> tuple[str, ...]:
-        """The body shapes of its API the semantic cache compares (`semantic/scope.py`: `chat`,
-        `gemini`, `completion`); a body in none of them is answered upstream."""
+    def conversations(self) -> tuple[ConversationReader, ...]:
+        """The readers of its API's bodies the semantic cache compares, in the order a body is
+        tried (`providers/conversation.py`); a body none of them reads is answered upstream."""
+        ...
+
+    @property
+    def key_param(self) -> str | None:
+        """The query parameter a client may send its key in instead of a header (Google's `key`);
+        None for none. With `cache_per_key`, it keeps cache entries apart like a key header."""
         ...
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -27,6 +27,8 @@ from sluicegate.providers.base import (
     as_stored,
     json_facts,
 )
+from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -43,7 +45,8 @@ class Cohere:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its streams are complete when their body ends
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
-    semantic_shapes: tuple[str, ...] = ("chat",)  # v2 chat's `messages`
+    conversations: tuple[ConversationReader, ...] = (CHAT_MESSAGES,)  # v2 chat's `messages`
+    key_param: str | None = None
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

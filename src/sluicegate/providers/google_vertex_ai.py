@@ -21,6 +21,8 @@ from urllib.parse import unquote
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.base import Route
 from sluicegate.providers.gemini.adapter import GeminiAPI, Target
+from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
+from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -92,5 +94,5 @@ GOOGLE_VERTEX_AI = VertexAI(
     # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
     stream_ends=ANTHROPIC.stream_ends,  # Claude's streams; Gemini's end with their body
-    semantic_shapes=("gemini", "chat"),  # Claude's bodies are Anthropic's `messages`
+    conversations=(CHAT_MESSAGES, GEMINI_CONTENTS),  # Claude's bodies are Anthropic's `messages`
 )

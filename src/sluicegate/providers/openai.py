@@ -26,6 +26,8 @@ from sluicegate.providers.base import (
     as_stored,
     json_facts,
 )
+from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.sse import iter_json
@@ -59,7 +61,8 @@ class OpenAICompatible:
     compat_host: str = ""
     host_path: bool = False
     realtime: bool = False  # relays realtime WebSocket sessions (`openai_realtime.py`)
-    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # what the semantic cache reads
+    conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # what the semantic cache reads
+    key_param: str | None = None
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
 

@@ -35,6 +35,7 @@ from sluicegate.providers.base import (
     StreamEnds,
     as_stored,
 )
+from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.sse import iter_events
 from sluicegate.types import Usage
 
@@ -59,7 +60,8 @@ class Replicate:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # its answers are predictions, not streams of events
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
-    semantic_shapes: tuple[str, ...] = ()  # a model's own `input`: none read
+    conversations: tuple[ConversationReader, ...] = ()  # a model's own `input`: none read
+    key_param: str | None = None
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

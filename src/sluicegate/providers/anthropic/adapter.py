@@ -29,6 +29,8 @@ from sluicegate.providers.base import (
     as_stored,
     json_facts,
 )
+from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -54,7 +56,8 @@ class Anthropic:
     stream_ends: StreamEnds = STREAM_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
-    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # Messages; legacy Text Completions
+    conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # Messages; legacy Text Completions
+    key_param: str | None = None
     host: str = "api.anthropic.com"
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

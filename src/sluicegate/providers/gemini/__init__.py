@@ -2,8 +2,9 @@
 
 google_ai_studio.py and google_vertex_ai.py are the providers (each its host, key header and
 upstream URL, and a registry line); what they share lives here, so it is written once:
-- adapter.py: `GeminiAPI`, the `Provider` base of both (routes, usage, end markers, what the
-  semantic cache compares) and `usage` from `usageMetadata`;
+- adapter.py: `GeminiAPI`, the `Provider` base of both (routes, usage, end markers, the `?key=`
+  query parameter) and `usage` from `usageMetadata`;
+- conversation.py: what the semantic cache compares in a body (`contents`, `generationConfig`);
 - stream.py: a streamed `generateContent` answer read back as one response;
 - compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄
   `generateContent`, with Google's error shape (`{"error": {"code", "message", "status"}}`) read

@@ -27,6 +27,8 @@ from sluicegate.providers.base import (
     StreamEnds,
     as_stored,
 )
+from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
 from sluicegate.types import Usage
 
@@ -75,7 +77,10 @@ class GeminiAPI:
     stream_ends: StreamEnds = ENDS_WITH_BODY  # a Gemini stream ends with its body
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
-    semantic_shapes: tuple[str, ...] = ("gemini",)  # `contents`
+    conversations: tuple[ConversationReader, ...] = (GEMINI_CONTENTS,)  # `contents`
+    # A client may send its key as `?key=` instead of a header, to either host (Vertex AI's express
+    # mode): https://ai.google.dev/gemini-api/docs/api-key
+    key_param: str | None = "key"
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if self.hosts.fullmatch(host) else None

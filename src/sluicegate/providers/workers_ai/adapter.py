@@ -33,7 +33,9 @@ from sluicegate.providers.base import (
     StreamEnds,
     as_stored,
 )
+from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.sse import iter_json
 from sluicegate.types import Usage
 
@@ -54,7 +56,8 @@ class WorkersAI:
     stream_ends: StreamEnds = DONE_ENDS  # native and OpenAI-compatible
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
-    semantic_shapes: tuple[str, ...] = ("chat", "completion")  # `messages`, or a native `prompt`
+    conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # `messages`, or a native `prompt`
+    key_param: str | None = None
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path

@@ -1,0 +1,31 @@
+"""The provider credentials a cache entry is kept apart by (`cache_per_key`): secret headers and
+the query parameter the provider takes a key in (`Provider.key_param`)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from multidict import CIMultiDict
+
+from sluicegate.exchange import Step
+from sluicegate.pipeline.cache_keys import credential_fingerprint
+from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import NO_FACTS, Route
+
+
+def fingerprint(provider: str, query: str) -> str:
+    route = Route("local", "v1beta/models/m:generateContent", query)
+    return credential_fingerprint([Step(REGISTRY[provider], route, CIMultiDict(), b"", NO_FACTS)])
+
+
+def test_googles_query_key_is_hashed_as_it_always_was() -> None:
+    # `?key=…` as hashed before the parameter was the adapter's: entries stored per key still match.
+    written = hashlib.sha256(b"\0\0" + hashlib.sha256(b"?key=AIza-a").digest()).hexdigest()
+    assert fingerprint("google-ai-studio", "alt=sse&key=AIza-a") == written
+    assert fingerprint("google-vertex-ai", "key=AIza-a") == written
+    assert fingerprint("google-ai-studio", "key=AIza-b") != written
+
+
+def test_a_key_in_the_query_counts_only_where_the_provider_takes_one() -> None:
+    assert fingerprint("google-ai-studio", "alt=sse") == ""
+    assert fingerprint("openai", "key=AIza-a") == ""  # not a credential OpenAI reads
