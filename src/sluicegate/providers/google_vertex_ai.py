@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.base import Route
-from sluicegate.providers.gemini.adapter import GeminiAPI, Target
+from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target
+from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -68,6 +70,13 @@ class VertexAI(GeminiAPI):
         if _serves_claude(route):
             return ANTHROPIC.output_text(route, body, streamed)
         return GeminiAPI.output_text(self, route, body, streamed)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        if Target.of(route).method not in ANSWER_METHODS and has_list(payload, "messages"):
+            # Partner models' `rawPredict` (Mistral's chat body; Claude's too, as guardrails always
+            # have read it: its `system` and its Anthropic-shaped answers are not read).
+            return CHAT_TEXTS
+        return GeminiAPI.text_format(self, route, payload)
 
 
 def _serves_claude(route: Route) -> bool:
