@@ -1,10 +1,14 @@
-"""The user-visible text of each request shape, and only that."""
+"""The user-visible text of each text format's requests and answers, and only that."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sluicegate.guardrails.bodies import Shape, rewrite, texts
+from sluicegate.guardrails.bodies import answer_texts, rewrite, texts
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.gemini.texts import GEMINI_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, RESPONSES_TEXTS
+from sluicegate.providers.texts import TextFormat
 
 
 def upper(text: str, role: str) -> str:
@@ -27,7 +31,7 @@ def test_openai_chat() -> None:
             {"role": "tool", "content": "42", "tool_call_id": "c1"},
         ],
     }
-    assert rewrite("openai_chat", body, upper)
+    assert rewrite(CHAT_TEXTS, body, upper)
     assert body["model"] == "gpt-x"
     assert body["messages"][0]["content"] == "system:BE BRIEF"
     assert body["messages"][1]["content"][0]["text"] == "user:LOOK"
@@ -45,13 +49,13 @@ def test_openai_responses() -> None:
             {"type": "function_call_output", "call_id": "c", "output": "secret"},
         ],
     }
-    assert [(text.role, text.value) for text in texts("openai_responses", body)] == [
+    assert [(text.role, text.value) for text in texts(RESPONSES_TEXTS, body)] == [
         ("system", "be brief"),
         ("user", "hi"),
         ("assistant", "yo"),
     ]
     plain: dict[str, Any] = {"input": "hello"}
-    rewrite("openai_responses", plain, upper)
+    rewrite(RESPONSES_TEXTS, plain, upper)
     assert plain == {"input": "user:HELLO"}
 
 
@@ -70,7 +74,7 @@ def test_anthropic_messages() -> None:
             },
         ],
     }
-    assert [(text.role, text.value) for text in texts("anthropic_messages", body)] == [
+    assert [(text.role, text.value) for text in texts(MESSAGES_TEXTS, body)] == [
         ("system", "sys"),
         ("user", "hello"),
         ("user", "more"),
@@ -88,7 +92,7 @@ def test_gemini() -> None:
             {"role": "model", "parts": [{"text": "thinking", "thought": True}, {"text": "yo"}]},
         ],
     }
-    assert [(text.role, text.value) for text in texts("gemini", body)] == [
+    assert [(text.role, text.value) for text in texts(GEMINI_TEXTS, body)] == [
         ("system", "sys"),
         ("user", "hi"),
         ("assistant", "yo"),
@@ -96,8 +100,31 @@ def test_gemini() -> None:
 
 
 def test_malformed_bodies_yield_nothing() -> None:
-    shapes: list[Shape] = ["openai_chat", "openai_responses", "anthropic_messages", "gemini"]
-    for shape in shapes:
+    formats: list[TextFormat] = [CHAT_TEXTS, RESPONSES_TEXTS, MESSAGES_TEXTS, GEMINI_TEXTS]
+    for text_format in formats:
         for body in ([], "x", {"messages": "x", "contents": [1], "input": [1], "system": 3}):
-            assert texts(shape, body) == []
-            assert rewrite(shape, body, upper) is False
+            assert texts(text_format, body) == []
+            assert rewrite(text_format, body, upper) is False
+
+
+def test_the_answer_texts_of_each_format() -> None:
+    answers: list[tuple[TextFormat, dict[str, Any]]] = [
+        (CHAT_TEXTS, {"choices": [{"message": {"content": "a"}}, {"message": {"content": None}}]}),
+        (
+            RESPONSES_TEXTS,
+            {
+                "output": [
+                    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "no"}]},
+                    {"type": "message", "content": [{"type": "output_text", "text": "a"}, {"type": "x"}]},
+                ]
+            },
+        ),
+        (MESSAGES_TEXTS, {"content": [{"type": "thinking", "thinking": "no"}, {"text": "a"}]}),
+        (
+            GEMINI_TEXTS,
+            {"candidates": [{"content": {"parts": [{"text": "no", "thought": True}, {"text": "a"}]}}]},
+        ),
+    ]
+    for text_format, answer in answers:
+        assert [(text.role, text.value) for text in answer_texts(text_format, answer)] == [("assistant", "a")]
+        assert answer_texts(text_format, [answer]) == []

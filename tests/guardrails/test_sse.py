@@ -13,19 +13,23 @@ from sluicegate.guardrails.placeholders import RestoreStream, Vault
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.gemini.texts import GEMINI_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, RESPONSES_TEXTS
+from sluicegate.providers.texts import TextFormat
 
 SCANNER = Scanner(builtin_detectors(["credit_card", "email"]))
 WORDS = ["echo:", " pay", " 4111", " 1111", " 1111", " 1111", " to", " bob@example.com", " now"]
 REDACTED = "echo: pay [CREDIT_CARD_1] to [EMAIL_1] now"
 
 
-def make_filter(shape: Any, vault: Vault | None = None, restore: bool = False) -> SseTextFilter:
+def make_filter(text_format: TextFormat, vault: Vault | None = None, restore: bool = False) -> SseTextFilter:
     vault = vault or Vault()
 
     def pipe() -> TextPipe:
         return TextPipe(StreamRedactor(SCANNER, vault), RestoreStream(vault) if restore else None)
 
-    return SseTextFilter(shape, pipe)
+    return SseTextFilter(text_format, pipe)
 
 
 def openai_stream(words: list[str], newline: bytes = b"\n") -> bytes:
@@ -107,7 +111,7 @@ def run(sse: SseTextFilter, data: bytes, cuts: list[int]) -> bytes:
 @given(st.lists(st.integers(min_value=0, max_value=2000), max_size=12))
 def test_openai_chunks_cut_anywhere_redact_like_the_whole_text(cuts: list[int]) -> None:
     data = openai_stream(WORDS)
-    out = run(make_filter("openai_chat"), data, cuts)
+    out = run(make_filter(CHAT_TEXTS), data, cuts)
     assert openai_text(out) == REDACTED
     assert b"4111" not in out
     assert b"bob@" not in out
@@ -116,19 +120,19 @@ def test_openai_chunks_cut_anywhere_redact_like_the_whole_text(cuts: list[int]) 
 
 @given(st.lists(st.integers(min_value=0, max_value=3000), max_size=12))
 def test_anthropic_text_deltas_cut_anywhere_are_redacted(cuts: list[int]) -> None:
-    out = run(make_filter("anthropic_messages"), anthropic_stream(WORDS), cuts)
+    out = run(make_filter(MESSAGES_TEXTS), anthropic_stream(WORDS), cuts)
     assert anthropic_text(out) == REDACTED
     kinds = [e["type"] for e in events(out)]
     assert kinds[-2:] == ["content_block_stop", "message_stop"]  # held text goes out before the stop
 
 
 def test_gemini_chunks_with_crlf_are_redacted() -> None:
-    out = run(make_filter("gemini"), gemini_stream(WORDS), [7, 100, 333])
+    out = run(make_filter(GEMINI_TEXTS), gemini_stream(WORDS), [7, 100, 333])
     assert gemini_text(out) == REDACTED
 
 
 def test_only_what_a_match_may_still_span_is_held() -> None:
-    sse = make_filter("openai_chat")
+    sse = make_filter(CHAT_TEXTS)
     data = openai_stream(["hello", " there! ", "4111"])
     third = data.index(b"data: ", data.index(b"there"))
     fourth = data.index(b"data: ", third + 1)
@@ -140,7 +144,7 @@ def test_only_what_a_match_may_still_span_is_held() -> None:
 def test_a_stream_without_a_finish_chunk_is_flushed_at_the_end() -> None:
     data = openai_stream(["card", " 4111", " 1111", " 1111", " 1111"]).split(b"data: [DONE]")[0]
     head, _, _ = data.rpartition(b"data: ")  # drop the finish chunk too: the upstream just ended
-    out = run(make_filter("openai_chat"), head, [])
+    out = run(make_filter(CHAT_TEXTS), head, [])
     assert openai_text(out) == "card [CREDIT_CARD_1]"
     assert events(out)[-1]["id"] == "chatcmpl-1"
 
@@ -149,14 +153,14 @@ def test_restore_puts_the_request_placeholders_back() -> None:
     vault = Vault()
     vault.placeholder("email", "ann@example.org")
     out = run(
-        make_filter("openai_chat", vault, restore=True), openai_stream(["to", " [EMAIL", "_1]", " ok"]), []
+        make_filter(CHAT_TEXTS, vault, restore=True), openai_stream(["to", " [EMAIL", "_1]", " ok"]), []
     )
     assert openai_text(out) == "to ann@example.org ok"
 
 
 def test_events_it_cannot_read_pass_unchanged() -> None:
     data = b": keep-alive\n\nevent: ping\ndata: not json\n\n"
-    assert run(make_filter("openai_chat"), data, [3]) == data
+    assert run(make_filter(CHAT_TEXTS), data, [3]) == data
 
 
 def responses_stream(words: list[str]) -> bytes:
@@ -177,7 +181,7 @@ def responses_stream(words: list[str]) -> bytes:
 
 @given(st.lists(st.integers(min_value=0, max_value=4000), max_size=8))
 def test_responses_deltas_and_the_texts_done_events_repeat_are_redacted(cuts: list[int]) -> None:
-    out = run(make_filter("openai_responses"), responses_stream(WORDS), cuts)
+    out = run(make_filter(RESPONSES_TEXTS), responses_stream(WORDS), cuts)
     found = events(out)
     assert "".join(e["delta"] for e in found if e["type"] == "response.output_text.delta") == REDACTED
     assert b"4111" not in out

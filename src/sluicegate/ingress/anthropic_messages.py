@@ -17,11 +17,12 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.guardrails.bodies import Shape
 from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
 from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body, error_type
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.texts import TextFormat
 
 # Request fields that ask Anthropic's platform for something only it has.
 _ANTHROPIC_ONLY: Final = ("mcp_servers", "container")
@@ -35,7 +36,7 @@ class AnthropicMessages:
 
     counts: bool = False
     name: str = "anthropic-messages"
-    shape: Shape = "anthropic_messages"
+    text_format: TextFormat = MESSAGES_TEXTS
     native: Native = field(default_factory=lambda: Native(ANTHROPIC, "v1/messages"))
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:

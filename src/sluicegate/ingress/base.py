@@ -18,9 +18,9 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.compat.base import TranslationError
-from sluicegate.guardrails.bodies import Shape
 from sluicegate.providers.base import Provider
 from sluicegate.providers.sse import SseParser
+from sluicegate.providers.texts import TextFormat
 
 __all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError", "sse_event"]
 
@@ -47,13 +47,13 @@ class StreamRenderer(Protocol):
 
 class IngressFormat(Protocol):
     """One client API on the compat endpoint. `name` is how logs and cache keys tell it apart;
-    `shape` is how guardrails read its bodies."""
+    `text_format` is how guardrails read its bodies."""
 
     @property
     def name(self) -> str: ...
 
     @property
-    def shape(self) -> Shape: ...
+    def text_format(self) -> TextFormat: ...
 
     @property
     def native(self) -> Native: ...

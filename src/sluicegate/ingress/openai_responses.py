@@ -16,10 +16,11 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.guardrails.bodies import Shape
 from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
 from sluicegate.ingress.openai_responses_stream import ResponsesStream, response_object
 from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.openai_texts import RESPONSES_TEXTS
+from sluicegate.providers.texts import TextFormat
 
 # Request fields that need state or tools only OpenAI keeps.
 _STATEFUL: Final = ("previous_response_id", "conversation", "prompt")
@@ -45,7 +46,7 @@ class OpenAIResponses:
 
     counts: bool = False
     name: str = "openai-responses"
-    shape: Shape = "openai_responses"
+    text_format: TextFormat = RESPONSES_TEXTS
     native: Native = field(default_factory=lambda: Native(OPENAI, "responses"))
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:

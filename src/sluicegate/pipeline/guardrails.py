@@ -1,12 +1,13 @@
 """Guardrails: the stage right after Plan, so the cache key and everything upstream see the
 request as the gateway's `guardrails` setting leaves it.
 
-Request direction: each step's body is read with the walker of its API shape; a blocking match
-is a 400 `guardrail_blocked` that names the detector (never the text) and nothing goes upstream,
-a redacting one becomes a typed placeholder, a flag is only noted. Response direction: a JSON
-answer is redacted (and, with `restore`, the request's placeholders are mapped back), a streamed
-one is filtered delta by delta. Cache hits come from the stages below, so they pass here too.
-Findings go to `x-sluicegate-guardrails`, the log record's metadata and the metrics.
+Request direction: each step's body is read in the text format its provider names
+(`text_format`); a blocking match is a 400 `guardrail_blocked` that names the detector (never the
+text) and nothing goes upstream, a redacting one becomes a typed placeholder, a flag is only noted.
+Response direction: a JSON answer is redacted (and, with `restore`, the request's placeholders are
+mapped back), a streamed one is filtered delta by delta. Cache hits come from the stages below,
+so they pass here too. Findings go to `x-sluicegate-guardrails`, the log record's metadata and the
+metrics.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ import orjson
 from sluicegate.errors import GuardrailBlocked
 from sluicegate.exchange import Exchange, GuardrailReport, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway
-from sluicegate.guardrails.answers import answer_texts, shape_of
-from sluicegate.guardrails.bodies import Shape, rewrite
+from sluicegate.guardrails.bodies import answer_texts, rewrite
 from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.guard import Guard, Side
 from sluicegate.guardrails.placeholders import RestoreStream, Vault, redact
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.scanner import Scanner
-from sluicegate.guardrails.sse import STREAMED_SHAPES, SseTextFilter, TextPipe
+from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
+from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.texts import TextFormat
 
 GUARDRAILS_HEADER = "x-sluicegate-guardrails"
 METADATA_KEY = "guardrails"
@@ -130,8 +132,9 @@ class Guardrails:
         translated = exchange.request.kind == "compat" and (
             exchange.request.ingress is None or exchange.plan.hub is not None
         )
-        shape = "openai_chat" if translated else shape_of(step.route.path, step.facts.payload)
-        if shape is None:
+        # A translated answer is OpenAI chat by the time it gets here (pipeline/compat.py's hub).
+        text_format = CHAT_TEXTS if translated else step.provider.text_format(step.route, step.facts.payload)
+        if text_format is None:
             return
         content_type = reply.headers.get("Content-Type", "")
         restore = compiled.guard.policy.restore and len(vault) > 0
@@ -140,16 +143,18 @@ class Guardrails:
         if "json" in content_type:
             if reply.stream is not None:  # a large answer relayed as it came: read it to scan it
                 reply.body, reply.stream = b"".join([chunk async for chunk in reply.stream]), None
-            reply.body = check_answer(reply.body, shape, compiled.guard, vault, findings, restore=restore)
+            reply.body = check_answer(
+                reply.body, text_format, compiled.guard, vault, findings, restore=restore
+            )
             reply.headers.popall("Content-Length", None)
-        elif reply.stream is not None and "event-stream" in content_type and shape in STREAMED_SHAPES:
+        elif reply.stream is not None and "event-stream" in content_type:
 
             def pipe() -> TextPipe:
                 redactor = StreamRedactor(compiled.stream, vault)
                 flagger = StreamRedactor(compiled.stream_flags, Vault()) if compiled.stream_flags else None
                 return TextPipe(redactor, RestoreStream(vault) if restore else None, flagger)
 
-            reply.stream = _filtered(reply.stream, SseTextFilter(shape, pipe), exchange, findings)
+            reply.stream = _filtered(reply.stream, SseTextFilter(text_format, pipe), exchange, findings)
 
 
 class GuardedRequest(NamedTuple):
@@ -208,7 +213,7 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     if request.kind in _SINGLE_STEP_KINDS:
         body = steps[0].body
     elif request.kind == "compat":
-        body = _rewritten(plan.body, _client_shape(request), change)
+        body = _rewritten(plan.body, _client_format(request), change)
     elif request.kind == "universal":
         body = _universal_body(plan.body, steps, changed)
     else:
@@ -221,46 +226,46 @@ Change = Callable[[str, str], str]
 
 def _rewritten_step(step: Step, change: Change) -> Step | None:
     """The step with its body changed (and its facts read again), or None when nothing changed."""
-    shape = shape_of(step.route.path, step.facts.payload)
-    if shape is None or not isinstance(step.facts.payload, dict):
+    text_format = step.provider.text_format(step.route, step.facts.payload)
+    if text_format is None or not isinstance(step.facts.payload, dict):
         return None
     payload = orjson.loads(step.body)  # a copy of its own: the walkers rewrite it in place
-    if not rewrite(shape, payload, change):
+    if not rewrite(text_format, payload, change):
         return None
     body = encode(payload)
     return dataclasses.replace(step, body=body, facts=step.provider.read_request(step.route, body))
 
 
-def _rewritten(body: bytes, shape: Shape, change: Change) -> bytes:
+def _rewritten(body: bytes, text_format: TextFormat, change: Change) -> bytes:
     """The client's own body with the same changes (same vault: same placeholders), for the log."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    return encode(payload) if rewrite(shape, payload, change) else body
+    return encode(payload) if rewrite(text_format, payload, change) else body
 
 
 def _masked_client_body(
     request: IncomingRequest, body: bytes, steps: list[Step], guard: Guard, vault: Vault
 ) -> bytes | None:
     """A blocked request is still logged: with what blocked it as placeholders in its body, or
-    (None: a universal array, whose steps may differ in shape) without its bodies."""
+    (None: a universal array, whose steps may differ in format) without its bodies."""
     step = steps[0] if steps else None
     if request.kind == "compat":
-        shape: Shape | None = _client_shape(request)
+        text_format: TextFormat | None = _client_format(request)
     elif request.kind in _SINGLE_STEP_KINDS and step is not None:
-        shape = shape_of(step.route.path, step.facts.payload)
+        text_format = step.provider.text_format(step.route, step.facts.payload)
     else:
-        shape = None
-    if shape is None:
+        text_format = None
+    if text_format is None:
         return None
     blocking = guard.scanner("request", "block")
-    return _rewritten(body, shape, lambda text, _role: redact(text, blocking, vault)[0])
+    return _rewritten(body, text_format, lambda text, _role: redact(text, blocking, vault)[0])
 
 
-def _client_shape(request: IncomingRequest) -> Shape:
+def _client_format(request: IncomingRequest) -> TextFormat:
     """How the client's own body reads on the compat endpoint: OpenAI chat, or its API's (ingress/)."""
-    return request.ingress.shape if request.ingress is not None else "openai_chat"
+    return request.ingress.text_format if request.ingress is not None else CHAT_TEXTS
 
 
 def _universal_body(body: bytes, steps: list[Step], changed: list[bool]) -> bytes:
@@ -275,13 +280,13 @@ def _universal_body(body: bytes, steps: list[Step], changed: list[bool]) -> byte
 
 
 def check_answer(
-    body: bytes, shape: Shape, guard: Guard, vault: Vault, findings: Findings, *, restore: bool
+    body: bytes, text_format: TextFormat, guard: Guard, vault: Vault, findings: Findings, *, restore: bool
 ) -> bytes:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    texts = answer_texts(shape, payload)
+    texts = answer_texts(text_format, payload)
     for text in texts:
         inspection = guard.inspect(text.value, "response", vault)
         if inspection.blocked is not None:

@@ -2,11 +2,11 @@
 
 Adapters are pure: no network, no clock, no globals. The pipeline asks an adapter where a request
 goes (`upstream_url`, `host_route`), what it is (`read_request`), how much it used (`read_usage`,
-`read_stream_usage`, `output_text`), how a cached answer is served to it (`answer_as`), where its key
-goes (`key_header`, and `key_param` when a client may put it in the query), how its prices are
-found (`price_id`), what ends its streams (`stream_ends`), what the semantic cache compares in its
-bodies (`conversations`) and how the unified endpoint translates to it (`compat_target`);
-`upstream.py` does the talking.
+`read_stream_usage`, `output_text`), how a cached answer is served to it (`answer_as`), which texts
+of its bodies guardrails read (`text_format`), where its key goes (`key_header`, and `key_param`
+when a client may put it in the query), how its prices are found (`price_id`), what ends its
+streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`) and how
+the unified endpoint translates to it (`compat_target`); `upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -23,6 +23,7 @@ from sluicegate.types import Usage
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
     from sluicegate.providers.conversation import ConversationReader
+    from sluicegate.providers.texts import TextFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,11 @@ class Provider(Protocol):
         """A cached answer (`stored`) in the form the request at `route` asks for: a JSON document
         or a stream, with the stream's options (OpenAI's usage chunk, Gemini's `alt=sse`). `stored`
         itself when it fits; None when it cannot be converted, and so must not be served."""
+        ...
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        """How guardrails read the texts of a request to `route` (`payload`: its parsed body) and
+        of its answer; None for what they cannot read (embeddings, images, a model's own input)."""
         ...
 
 

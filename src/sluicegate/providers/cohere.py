@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -29,7 +30,9 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
+from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -85,6 +88,13 @@ class Cohere:
 
     def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
         return as_stored(facts, stored)  # no conversion written for Cohere's stream events yet
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        # v2 chat's `messages` read as OpenAI chat's (its answers and events are Cohere's own, not
+        # read); its OpenAI compatibility API (`compatibility/v1/chat/completions`) is chat itself.
+        if unquote(route.path).rstrip("/").endswith("chat/completions") or has_list(payload, "messages"):
+            return CHAT_TEXTS
+        return None
 
 
 def _json(body: bytes) -> Any:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.base import Route
-from sluicegate.providers.gemini.adapter import GeminiAPI, Target
+from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
+from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -70,6 +73,13 @@ class VertexAI(GeminiAPI):
         if _serves_claude(route):
             return ANTHROPIC.output_text(route, body, streamed)
         return GeminiAPI.output_text(self, route, body, streamed)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        if Target.of(route).method not in ANSWER_METHODS and has_list(payload, "messages"):
+            # Partner models' `rawPredict`: Claude takes Anthropic's Messages body and answers in
+            # its shape, streams included; the others (Mistral, Llama) OpenAI chat's.
+            return MESSAGES_TEXTS if _serves_claude(route) else CHAT_TEXTS
+        return GeminiAPI.text_format(self, route, payload)
 
 
 def _serves_claude(route: Route) -> bool:

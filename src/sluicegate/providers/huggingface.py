@@ -42,6 +42,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -126,6 +127,11 @@ class HuggingFace:
         if speaks_openai(route):
             return OPENAI.answer_as(route, facts, stored)
         return as_stored(facts, stored)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        # The router and the models' chat endpoints speak OpenAI's API; a model's own `inputs`
+        # are read by none.
+        return OPENAI.text_format(route, payload)
 
 
 def is_router(route: Route) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.base import (
     BEARER,
     OPENAI_ENDS,
@@ -30,7 +31,9 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
+from sluicegate.providers.openai_texts import CHAT_TEXTS, RESPONSES_TEXTS
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -126,6 +129,18 @@ class OpenAICompatible:
         if path == "completions" or path.endswith("/completions"):
             return completion_answer(facts, stored)
         return as_stored(facts, stored)  # the Responses API, embeddings: served as stored
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        path = unquote(route.path).rstrip("/")
+        if path.endswith("chat/completions"):
+            return CHAT_TEXTS
+        if path.endswith("responses"):
+            return RESPONSES_TEXTS
+        if path.endswith("messages"):
+            # Anthropic's Messages API, which servers of OpenAI's serve too (DeepSeek's
+            # `anthropic/v1/messages`: https://api-docs.deepseek.com/guides/anthropic_api).
+            return MESSAGES_TEXTS
+        return CHAT_TEXTS if has_list(payload, "messages") else None
 
 
 # The events that end a Responses API stream, each carrying the response and its usage: an answer

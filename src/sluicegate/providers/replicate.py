@@ -37,6 +37,7 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.sse import iter_events
+from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ class Replicate:
 
     def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
         return as_stored(facts, stored)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        return None  # a model's own `input`, whose fields each model names: none guardrails read
 
 
 def api_path(route: Route) -> str:

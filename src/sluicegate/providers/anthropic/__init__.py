@@ -5,7 +5,8 @@
 - stream.py: a streamed Messages answer read back as one message;
 - errors.py: Anthropic's error shape, read for the unified endpoint and written by the Anthropic
   Messages ingress;
-- compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄ Messages.
+- compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄ Messages;
+- texts.py: the text of Messages bodies and streams that guardrails read (`MESSAGES_TEXTS`).
 
 Claude on Vertex AI answers in this format too (google_vertex_ai.py reads it with this adapter).
 """

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import orjson
 
 from sluicegate.providers.anthropic.stream import messages_answer
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.base import (
     Answer,
     HostRoute,
@@ -31,7 +33,9 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
+from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -119,6 +123,14 @@ class Anthropic:
         if route.path.rstrip("/").endswith("v1/messages"):
             return messages_answer(facts, stored)
         return as_stored(facts, stored)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        path = unquote(route.path).rstrip("/")
+        if path.endswith("chat/completions"):  # https://docs.anthropic.com/en/api/openai-sdk
+            return CHAT_TEXTS
+        if path.endswith("messages") or (_counts_tokens(route) and has_list(payload, "messages")):
+            return MESSAGES_TEXTS  # count_tokens takes a Messages body (its `system` too)
+        return None
 
 
 def _counts_tokens(route: Route) -> bool:

@@ -9,7 +9,8 @@ upstream URL, and a registry line); what they share lives here, so it is written
 - compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄
   `generateContent`, with Google's error shape (`{"error": {"code", "message", "status"}}`) read
   in compat.py. Only Google AI Studio offers it: Vertex AI's paths need a project and a location
-  the OpenAI request has no place for (`VertexAI.compat_target` is None).
+  the OpenAI request has no place for (`VertexAI.compat_target` is None);
+- texts.py: the text of `generateContent` bodies and streams that guardrails read (`GEMINI_TEXTS`).
 """
 
 from sluicegate.providers.gemini.adapter import GeminiAPI, Target, usage

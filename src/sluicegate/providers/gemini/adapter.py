@@ -30,6 +30,9 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
+from sluicegate.providers.gemini.texts import GEMINI_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -139,6 +142,15 @@ class GeminiAPI:
         if Target.of(route).method in ANSWER_METHODS:
             return generate_content_answer(route, facts, stored)
         return as_stored(facts, stored)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        # Both hosts speak OpenAI's chat too: https://ai.google.dev/gemini-api/docs/openai,
+        # Vertex AI's `…/endpoints/openapi/chat/completions`.
+        if unquote(route.path).rstrip("/").endswith("chat/completions"):
+            return CHAT_TEXTS
+        if Target.of(route).method in ANSWER_METHODS or has_list(payload, "contents"):
+            return GEMINI_TEXTS  # countTokens's `contents` too
+        return None
 
 
 def _unstreamed(path: str) -> str:

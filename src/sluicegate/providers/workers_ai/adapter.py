@@ -36,7 +36,9 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
+from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -113,6 +115,13 @@ class WorkersAI:
         if is_openai_compatible(route):
             return OPENAI.answer_as(route, facts, stored)
         return as_stored(facts, stored)
+
+    def text_format(self, route: Route, payload: Any) -> TextFormat | None:
+        if is_openai_compatible(route):
+            return OPENAI.text_format(route, payload)
+        # A native run's chat `messages`, read as OpenAI chat's; so are the OpenAI-shaped chunks newer
+        # models stream (its JSON answer, Cloudflare's envelope, is not read).
+        return CHAT_TEXTS if has_list(payload, "messages") else None
 
 
 def is_openai_compatible(route: Route) -> bool:

@@ -1,0 +1,67 @@
+"""The user-visible text of the Gemini API, for guardrails (`providers/texts.py`'s `TextFormat`):
+requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[].text`, answers'
+and stream chunks' `candidates[].content.parts[].text`; thoughts are left alone.
+https://ai.google.dev/api/generate-content
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sluicegate.providers.texts import Text, TextPipes, as_list, role_of, sse_data, string
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiTexts:
+    name: str = "gemini"
+
+    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        for key in ("systemInstruction", "system_instruction"):
+            instruction = body.get(key)
+            if isinstance(instruction, dict):
+                for part in as_list(instruction.get("parts")):
+                    yield from string(part, "text", "system")
+        for turn in as_list(body.get("contents")):
+            if isinstance(turn, dict):
+                role = role_of(turn)
+                for part in as_list(turn.get("parts")):
+                    if isinstance(part, dict) and not part.get("thought"):
+                        yield from string(part, "text", role)
+
+    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        for candidate in as_list(body.get("candidates")):
+            turn = candidate.get("content") if isinstance(candidate, dict) else None
+            if isinstance(turn, dict):
+                for part in as_list(turn.get("parts")):
+                    if isinstance(part, dict) and not part.get("thought"):
+                        yield from string(part, "text", "assistant")
+
+    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
+        for position, candidate in enumerate(event.get("candidates") or []):
+            if not isinstance(candidate, dict):
+                continue
+            index = candidate.get("index", position)
+            turn = candidate.get("content")
+            parts = turn.get("parts") if isinstance(turn, dict) else None
+            texts = [
+                part
+                for part in (parts if isinstance(parts, list) else [])
+                if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought")
+            ]
+            for part in texts:
+                part["text"] = pipes.feed(index, part["text"])
+            rest = pipes.close(index) if candidate.get("finishReason") else ""
+            if rest and texts:
+                texts[-1]["text"] += rest
+            elif rest:
+                candidate["content"] = {"role": "model", "parts": [*(parts or []), {"text": rest}]}
+        return b""
+
+    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
+        turn = {"role": "model", "parts": [{"text": text}]}
+        return sse_data({"candidates": [{"index": index, "content": turn}]})
+
+
+GEMINI_TEXTS = GeminiTexts()

@@ -1,0 +1,123 @@
+"""The text formats guardrails read: what of a provider's request and answer bodies, and of its
+streamed events, is user-visible text, so it can be read or rewritten and the rest left alone
+(models, tool schemas, images, tool call arguments).
+
+A `TextFormat` is a provider's own knowledge (its module exports it, its adapter's `text_format`
+names it); this module is the framework only: `Text`, the small walkers formats share, and what
+`guardrails/sse.py`'s filter offers a format's stream handler (`TextPipes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """One piece of text: `owner[key]` is the string; `role` is whose turn it is (`system` for
+    system and developer instructions, `assistant` for the model's own turns)."""
+
+    owner: dict[str, Any] | list[Any]
+    key: str | int
+    role: str
+
+    @property
+    def value(self) -> str:
+        value: str = self.owner[self.key]  # type: ignore[index]
+        return value
+
+    def set(self, value: str) -> None:
+        self.owner[self.key] = value  # type: ignore[index]
+
+
+class TextPipes(Protocol):
+    """What the stream filter offers a format: one pipe per choice, block or part, by `index`
+    (any hashable the format picks), each holding back only the tail a match may still span."""
+
+    def feed(self, index: Hashable, text: str) -> str:
+        """`text` through the pipe at `index` (opened on first use): what may be sent now."""
+        ...
+
+    def close(self, index: Hashable) -> str:
+        """What the pipe at `index` still holds, the pipe closed; "" when none is open there."""
+        ...
+
+    def whole(self, text: str) -> str:
+        """A complete text at once (an event that repeats what its deltas said), filtered alike."""
+        ...
+
+
+class TextFormat(Protocol):
+    """One API's bodies as guardrails read them. Bodies are parsed JSON objects; every walker
+    yields the texts in order and edits nothing itself (a `Text` is set by its reader)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]: ...
+
+    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]: ...
+
+    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
+        """Feeds one parsed SSE event's text deltas through `pipes`, editing `event` in place;
+        returns any event to send before it (what a closed pipe held, where it cannot go in it)."""
+        ...
+
+    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
+        """What the pipe at `index` held when the stream ended, as one last event; `last` is the
+        last event's payload (its ids, model …)."""
+        ...
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def string(owner: Any, key: str | int, role: str) -> Iterator[Text]:
+    """`owner[key]` when it is a string."""
+    try:
+        value = owner[key]
+    except (KeyError, IndexError, TypeError):
+        return
+    if isinstance(value, str):
+        yield Text(owner, key, role)
+
+
+def text_parts(parts: Any, types: tuple[str, ...], role: str) -> Iterator[Text]:
+    """The `text` of each part in a list whose type is one of `types` (a part with no type counts
+    as text, as the APIs accept it)."""
+    for part in as_list(parts):
+        if isinstance(part, dict) and part.get("type", types[0]) in types:
+            yield from string(part, "text", role)
+
+
+def content(owner: Any, key: str, role: str, types: tuple[str, ...]) -> Iterator[Text]:
+    """A string at `owner[key]`, or the text parts of a list there."""
+    value = owner.get(key) if isinstance(owner, dict) else None
+    if isinstance(value, str):
+        yield Text(owner, key, role)
+    else:
+        yield from text_parts(value, types, role)
+
+
+def role_of(item: dict[str, Any], default: str = "user") -> str:
+    """The turn's role, with developer instructions as `system` and Gemini's `model` as `assistant`."""
+    role = item.get("role", default)
+    role = role if isinstance(role, str) else default
+    return {"developer": "system", "model": "assistant"}.get(role, role)
+
+
+def sse_data(payload: Any, event: str | None = None) -> bytes:
+    """One SSE event carrying `payload` as JSON, named `event` when given."""
+    name = b"event: " + event.encode() + b"\n" if event is not None else b""
+    return name + b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def has_list(payload: Any, key: str) -> bool:
+    """Whether a parsed request body has a list at `key` (`messages`, `contents`): how an adapter
+    tells its API's bodies apart where the path does not."""
+    return isinstance(payload, dict) and isinstance(payload.get(key), list)
