@@ -30,9 +30,10 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
 from sluicegate import __version__
+from sluicegate.providers import operation
+from sluicegate.providers.base import Route
 from sluicegate.slices import in_slices
 from sluicegate.storage.base import LogRecord
-from sluicegate.tracing import operation
 
 EVENT_NAME = "sluicegate.request"
 _Value = str | int | float | bool
@@ -75,7 +76,7 @@ class OtlpLogs:
 def attributes(record: LogRecord) -> dict[str, _Value]:
     """The record's fields as OTel attributes (no headers, no bodies: see the module docstring)."""
     found: dict[str, _Value] = {
-        "gen_ai.operation.name": operation(record.endpoint),
+        "gen_ai.operation.name": operation(record.provider, Route(record.account, record.endpoint)),
         "gen_ai.provider.name": record.provider,
         "http.request.method": record.method,
         "http.response.status_code": record.status,

@@ -3,7 +3,7 @@
 The outcome step hands each finished request over; spans are made from them in batches a moment
 later (with each request's own start and end times), so the request path only appends to a list.
 The SDK's batch processor exports them over OTLP/HTTP from a thread of its own. Off unless
-`SLUICEGATE_OTLP_ENDPOINT` is set.
+`SLUICEGATE_OTLP_ENDPOINT` is set. A span's operation name is its provider's (`Provider.operation`).
 """
 
 from __future__ import annotations
@@ -19,24 +19,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sluicegate import __version__
 from sluicegate.exchange import Exchange
 from sluicegate.outcome import Outcome
+from sluicegate.providers import operation
 from sluicegate.records import known_secrets, upstream_error
-
-# https://opentelemetry.io/docs/specs/semconv/gen-ai/ — operation names by endpoint
-_OPERATIONS = (
-    ("embeddings", "embeddings"),
-    ("embedContent", "embeddings"),
-    ("embed", "embeddings"),
-    ("chat/completions", "chat"),
-    ("messages", "chat"),
-    ("generateContent", "generate_content"),
-    ("responses", "chat"),
-    ("completions", "text_completion"),
-)
-
-
-def operation(endpoint: str) -> str:
-    return next((name for marker, name in _OPERATIONS if marker in endpoint), "request")
-
 
 # Seconds between a request's end and its span's making: spans are made in batches.
 BATCH_DELAY_S = 0.2
@@ -66,10 +50,11 @@ class Tracing:
             self._span(exchange, outcome)
 
     def _span(self, exchange: Exchange, outcome: Outcome) -> None:
-        start = int(exchange.request.received_at * 1e9)
-        step = exchange.step
-        endpoint = step.route.path if step else exchange.request.route.path
-        name = operation(endpoint)
+        request, step = exchange.request, exchange.step
+        start = int(request.received_at * 1e9)
+        name = (
+            step.provider.operation(step.route) if step else operation(request.provider_name, request.route)
+        )
         model = exchange.facts.model
         provider = exchange.provider_slug
         attributes: dict[str, str | int | float | bool] = {
@@ -77,8 +62,8 @@ class Tracing:
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,  # the attribute's name before semconv 1.37
             "http.response.status_code": exchange.response.status,
-            "sluicegate.gateway": exchange.request.gateway_slug,
-            "sluicegate.log_id": exchange.request.id,
+            "sluicegate.gateway": request.gateway_slug,
+            "sluicegate.log_id": request.id,
             "sluicegate.cache_status": str(exchange.cache.status) or "NONE",
             "sluicegate.cache_source": str(exchange.cache.source),
             "sluicegate.stream": exchange.response.streamed,
@@ -104,7 +89,7 @@ class Tracing:
                 "error.type", str(exchange.response.status) if exchange.response.status >= 400 else "stream"
             )
             span.set_status(Status(StatusCode.ERROR, (error or "")[:200]))
-        latency_s = (exchange.timings.finished_at or exchange.request.started) - exchange.request.started
+        latency_s = (exchange.timings.finished_at or request.started) - request.started
         span.end(end_time=start + int(latency_s * 1e9))
 
     async def close(self) -> None:

@@ -325,6 +325,23 @@ def test_overrides_come_before_genai_prices() -> None:
     )
 
 
+def test_overrides_are_looked_up_by_the_name_as_sent() -> None:
+    # Before the provider's price name (Gemini's `models/x` is `x` to genai-prices), lowercased.
+    negotiated = Rates.per_million(input=1.0, output=2.0)
+    table = PriceTable(overrides={("google-ai-studio", "models/gemini-2.5-flash"): negotiated})
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert table.cost("google-ai-studio", "Models/Gemini-2.5-Flash", usage) == pytest.approx(3.0)
+    listed = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+        "gemini-2.5-flash",
+        provider_id="google",
+    )
+    assert table.cost("google-ai-studio", "gemini-2.5-flash", usage) == pytest.approx(
+        float(listed.total_price), rel=1e-12
+    )
+    assert float(listed.total_price) != pytest.approx(3.0)
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

@@ -256,6 +256,35 @@ def test_any_input_shapes(counter: TokenCounter) -> None:
     assert counter.count_any_input({"input": True}) == 0
 
 
+def test_any_input_reads_each_providers_other_spellings(counter: TokenCounter) -> None:
+    def count(text: str) -> int:
+        return counter.count_text(text, "gpt-4o")
+
+    # Gemini's snake case (the REST API takes both): instruction, parts and inline media.
+    gemini = {
+        "system_instruction": {"parts": [{"text": "Answer in French."}]},
+        "contents": [{"parts": [{"inline_data": {"mime_type": "image/png", "data": "AA"}}, {"text": "Hi"}]}],
+    }
+    assert counter.count_any_input(gemini, "gpt-4o") == (
+        count("Answer in French.") + IMAGE_PART_TOKENS + count("Hi")
+    )
+    # Anthropic: an `image` block is one image; a tool use counts its name and the text in its input.
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 500}}
+    tool_use = {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"prompt": "sluices"}}
+    turns = [{"role": "user", "content": [image]}, {"role": "assistant", "content": [tool_use]}]
+    expected = 2 * TOKENS_PER_MESSAGE + REPLY_PRIMING_TOKENS + count("user") + count("assistant")
+    expected += IMAGE_PART_TOKENS + count("lookup") + count("sluices")
+    assert counter.count_any_input({"messages": turns}, "gpt-4o") == expected
+    # The Responses API: a function call's name and arguments, its result's output.
+    items = [
+        {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"q": 1}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "found"},
+    ]
+    assert counter.count_any_input({"input": items}, "gpt-4o") == (
+        count("lookup") + count('{"q": 1}') + count("found")
+    )
+
+
 def test_any_input_survives_deep_nesting(counter: TokenCounter) -> None:
     payload: object = "deep"
     for _ in range(5000):

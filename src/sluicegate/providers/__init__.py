@@ -8,11 +8,13 @@ the registry, so no other module names a provider.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Mapping
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.azure_openai import AZURE_OPENAI
-from sluicegate.providers.base import BEARER, Provider, RequestFacts
+from sluicegate.providers.base import BEARER, UNNAMED_OPERATION, Provider, RequestFacts, Route
 from sluicegate.providers.cohere import COHERE
 from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
 from sluicegate.providers.google_vertex_ai import GOOGLE_VERTEX_AI
@@ -20,6 +22,7 @@ from sluicegate.providers.huggingface import HUGGINGFACE
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.providers.openai_compatible import COMPATIBLE_PROVIDERS
 from sluicegate.providers.replicate import REPLICATE
+from sluicegate.providers.texts import TokenKeys
 from sluicegate.providers.workers_ai.adapter import WORKERS_AI
 
 REGISTRY: Mapping[str, Provider] = {
@@ -55,6 +58,28 @@ STREAM_ENDS_COMPLETE: tuple[bytes, ...] = tuple(
 STREAM_ENDS_CUT_SHORT: tuple[bytes, ...] = tuple(
     dict.fromkeys(line for p in REGISTRY.values() for line in p.stream_ends.cut_short)
 )
+# What the token estimator (usage/tokens.py) reads of a request body: every provider's keys, as it is
+# given a body, not its provider (custom providers speak OpenAI's API, whose keys are among these).
+TOKEN_KEYS: TokenKeys = functools.reduce(operator.or_, (p.token_keys for p in REGISTRY.values()))
+
+
+def price_model(provider: str, model: str) -> str:
+    """`model` (lowercased) as genai-prices names it at the provider called `provider` (see
+    `Provider.price_model`); as it is at a provider not registered (a custom one)."""
+    adapter = REGISTRY.get(provider)
+    return adapter.price_model(model) if adapter is not None else model
+
+
+def operation(provider: str, route: Route) -> str:
+    """The GenAI operation of a request to `route` at the provider called `provider`, for a request
+    known by its provider's name only (a log record, a request no step was planned for). A name not
+    registered (a custom provider, an unresolved host-in-path host, the universal and compat
+    endpoints) is read by the first registered provider whose markers name the path."""
+    adapter = REGISTRY.get(provider)
+    if adapter is not None:
+        return adapter.operation(route)
+    named = (found for p in REGISTRY.values() if (found := p.operation(route)) != UNNAMED_OPERATION)
+    return next(named, UNNAMED_OPERATION)
 
 
 def registry(custom: Mapping[str, str]) -> Mapping[str, Provider]:
@@ -73,7 +98,10 @@ __all__ = [
     "REGISTRY",
     "STREAM_ENDS_COMPLETE",
     "STREAM_ENDS_CUT_SHORT",
+    "TOKEN_KEYS",
     "Provider",
     "RequestFacts",
+    "operation",
+    "price_model",
     "registry",
 ]

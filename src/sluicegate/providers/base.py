@@ -4,9 +4,11 @@ Adapters are pure: no network, no clock, no globals. The pipeline asks an adapte
 goes (`upstream_url`, `host_route`), what it is (`read_request`), how much it used (`read_usage`,
 `read_stream_usage`, `output_text`), how a cached answer is served to it (`answer_as`), which texts
 of its bodies guardrails read (`text_format`), where its key goes (`key_header`, and `key_param`
-when a client may put it in the query), how its prices are found (`price_id`), what ends its
-streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`) and how
-the unified endpoint translates to it (`compat_target`); `upstream.py` does the talking.
+when a client may put it in the query), how its prices are found (`price_id`, `price_model`), what
+ends its streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`),
+how the unified endpoint translates to it (`compat_target`), where its request bodies hold what the
+token estimator counts (`token_keys`) and which GenAI operation a request performs (`operation`, for
+spans and log exports); `upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -23,7 +25,7 @@ from sluicegate.types import Usage
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
     from sluicegate.providers.conversation import ConversationReader
-    from sluicegate.providers.texts import TextFormat
+    from sluicegate.providers.texts import TextFormat, TokenKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,17 @@ class Answer:
     body: bytes
     streamed: bool
     content_type: str | None = None
+
+
+# OpenTelemetry's GenAI operation names (`gen_ai.operation.name`) by a marker in a request's path,
+# the first one the path contains naming it: https://opentelemetry.io/docs/specs/semconv/gen-ai/
+OperationMarkers = tuple[tuple[str, str], ...]
+UNNAMED_OPERATION = "request"  # a path no marker names
+
+
+def operation_by_markers(route: Route, markers: OperationMarkers) -> str:
+    """The operation the first of `markers` found in `route.path` names (as sent, case-sensitive)."""
+    return next((name for marker, name in markers if marker in route.path), UNNAMED_OPERATION)
 
 
 def as_stored(facts: RequestFacts, stored: Answer) -> Answer | None:
@@ -227,6 +240,22 @@ class Provider(Protocol):
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         """How guardrails read the texts of a request to `route` (`payload`: its parsed body) and
         of its answer; None for what they cannot read (embeddings, images, a model's own input)."""
+        ...
+
+    @property
+    def token_keys(self) -> TokenKeys:
+        """Where the request bodies of the APIs it speaks hold what the token estimator counts
+        (`providers/texts.py`); the estimator reads every body with all providers' (`TOKEN_KEYS`)."""
+        ...
+
+    def price_model(self, model: str) -> str:
+        """`model` (lowercased) as genai-prices names it, e.g. without a resource path's collection;
+        the price overrides are looked up by the name as sent, before this."""
+        ...
+
+    def operation(self, route: Route) -> str:
+        """The GenAI operation a request to `route` performs (`chat`, `embeddings`, ...), for spans
+        and log exports; `request` when its path names none (`operation_by_markers`)."""
         ...
 
 

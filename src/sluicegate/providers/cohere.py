@@ -22,21 +22,27 @@ from sluicegate.providers.base import (
     Answer,
     HostRoute,
     KeyHeader,
+    OperationMarkers,
     RequestFacts,
     Route,
     StreamEnds,
     as_stored,
     json_facts,
+    operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
-from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.texts import TextFormat, has_list
+from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
+
+# Its GenAI operations by path marker (`operation_by_markers`): `v1/embed`, `v2/embed` and its OpenAI
+# compatibility's embeddings and chat (`compatibility/v1/…`).
+OPERATIONS: OperationMarkers = (("embed", "embeddings"), ("chat/completions", "chat"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class Cohere:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = (CHAT_MESSAGES,)  # v2 chat's `messages`
     key_param: str | None = None
+    token_keys: TokenKeys = CHAT_TOKEN_KEYS  # v2 chat's `messages`, as OpenAI chat's
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
@@ -95,6 +102,12 @@ class Cohere:
         if unquote(route.path).rstrip("/").endswith("chat/completions") or has_list(payload, "messages"):
             return CHAT_TEXTS
         return None
+
+    def price_model(self, model: str) -> str:
+        return model
+
+    def operation(self, route: Route) -> str:
+        return operation_by_markers(route, OPERATIONS)
 
 
 def _json(body: bytes) -> Any:

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
-from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import Route
 from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
+from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
-from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
 from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
@@ -105,4 +106,5 @@ GOOGLE_VERTEX_AI = VertexAI(
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
     stream_ends=ANTHROPIC.stream_ends,  # Claude's streams; Gemini's end with their body
     conversations=(CHAT_MESSAGES, GEMINI_CONTENTS),  # Claude's bodies are Anthropic's `messages`
+    token_keys=GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | MESSAGES_TOKEN_KEYS,  # partner models' `rawPredict`
 )

@@ -42,7 +42,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.texts import TextFormat
+from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class HuggingFace:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # its router speaks OpenAI's API
     key_param: str | None = None
+    token_keys: TokenKeys = OPENAI.token_keys  # its router's; a model's own `inputs` are not counted
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
@@ -132,6 +133,13 @@ class HuggingFace:
         # The router and the models' chat endpoints speak OpenAI's API; a model's own `inputs`
         # are read by none.
         return OPENAI.text_format(route, payload)
+
+    def price_model(self, model: str) -> str:
+        return model
+
+    def operation(self, route: Route) -> str:
+        # The router's OpenAI API; a model's own path is named by the model's name alone.
+        return OPENAI.operation(route)
 
 
 def is_router(route: Route) -> bool:

@@ -14,31 +14,58 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import (
     BEARER,
     OPENAI_ENDS,
     Answer,
     HostRoute,
     KeyHeader,
+    OperationMarkers,
     RequestFacts,
     Route,
     StreamEnds,
     as_stored,
     json_facts,
+    operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
-from sluicegate.providers.openai_texts import CHAT_TEXTS, RESPONSES_TEXTS
+from sluicegate.providers.openai_texts import (
+    CHAT_TEXTS,
+    CHAT_TOKEN_KEYS,
+    COMPLETIONS_TOKEN_KEYS,
+    EMBEDDINGS_TOKEN_KEYS,
+    RESPONSES_TEXTS,
+    RESPONSES_TOKEN_KEYS,
+)
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.texts import TextFormat, has_list
+from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
+# What the token estimator counts of the APIs it speaks: Anthropic's Messages API too, which servers
+# of OpenAI's serve (see `text_format`).
+OPENAI_TOKEN_KEYS = (
+    CHAT_TOKEN_KEYS
+    | RESPONSES_TOKEN_KEYS
+    | COMPLETIONS_TOKEN_KEYS
+    | EMBEDDINGS_TOKEN_KEYS
+    | MESSAGES_TOKEN_KEYS
+)
+# Its GenAI operations by path marker (`operation_by_markers`): `embed` names `embeddings` and any
+# other embedding path (Ollama's `api/embed`, a model named in the path); `messages`, the Messages API.
+OPENAI_OPERATIONS: OperationMarkers = (
+    ("embed", "embeddings"),
+    ("chat/completions", "chat"),
+    ("messages", "chat"),
+    ("responses", "chat"),
+    ("completions", "text_completion"),
+)
 # Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
@@ -68,6 +95,7 @@ class OpenAICompatible:
     key_param: str | None = None
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
+    token_keys: TokenKeys = OPENAI_TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         if not self.host_path or host != self.compat_host:
@@ -141,6 +169,12 @@ class OpenAICompatible:
             # `anthropic/v1/messages`: https://api-docs.deepseek.com/guides/anthropic_api).
             return MESSAGES_TEXTS
         return CHAT_TEXTS if has_list(payload, "messages") else None
+
+    def price_model(self, model: str) -> str:
+        return model  # genai-prices knows OpenAI's models (and its resellers') by the name sent
+
+    def operation(self, route: Route) -> str:
+        return operation_by_markers(route, OPENAI_OPERATIONS)
 
 
 # The events that end a Responses API stream, each carrying the response and its usage: an answer

@@ -7,6 +7,9 @@ Chat: requests' `messages[].content` (a string or `text` parts), answers'
 answers' `output[]` `output_text` parts, streams' `output_text` deltas and the whole texts its
 `done` and `completed` events repeat.
 https://platform.openai.com/docs/api-reference/chat, https://platform.openai.com/docs/api-reference/responses
+
+Also what the token estimator counts of these APIs' requests, and of completions' and embeddings'
+(`TokenKeys`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from sluicegate.providers.texts import (
     Text,
     TextPipes,
+    TokenKeys,
     as_list,
     content,
     role_of,
@@ -131,3 +135,19 @@ def _text_delta(key: Any, text: str, event: Mapping[str, Any]) -> bytes:
 
 CHAT_TEXTS = ChatTexts()
 RESPONSES_TEXTS = ResponsesTexts()
+
+# Chat: the `messages` turns, `text` parts (`image_url` ones count as images), tool calls' `function`
+# with its `name` and `arguments`.
+CHAT_TOKEN_KEYS = TokenKeys(
+    turns=frozenset({"messages"}),
+    text=frozenset({"content", "text", "function", "name", "arguments"}),
+    image_types=frozenset({"image_url"}),
+)
+# Responses: `instructions`, `input` (a string or items), message items' `content` parts (`input_image`
+# ones count as images), function call items' `name` and `arguments`, their results' `output`.
+RESPONSES_TOKEN_KEYS = TokenKeys(
+    text=frozenset({"instructions", "input", "content", "text", "name", "arguments", "output"}),
+    image_types=frozenset({"input_image"}),
+)
+COMPLETIONS_TOKEN_KEYS = TokenKeys(text=frozenset({"prompt"}))
+EMBEDDINGS_TOKEN_KEYS = TokenKeys(text=frozenset({"input"}))  # strings, or lists of token ids

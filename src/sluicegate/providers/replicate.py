@@ -30,14 +30,16 @@ from sluicegate.providers.base import (
     Answer,
     HostRoute,
     KeyHeader,
+    OperationMarkers,
     RequestFacts,
     Route,
     StreamEnds,
     as_stored,
+    operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.sse import iter_events
-from sluicegate.providers.texts import TextFormat
+from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -48,6 +50,10 @@ SDK_PREFIX = "v1/"
 RUNNING = frozenset({"starting", "processing"})
 # Resources whose next two path segments name a model: models/{owner}/{name}/predictions, ...
 _OWNED = frozenset({"models", "deployments"})
+# A prediction's `input`, and the `prompt` language models take in it.
+TOKEN_KEYS = TokenKeys(text=frozenset({"input", "prompt"}))
+# Predictions are named by none but an embedding model's (`models/{owner}/{name}/predictions`).
+OPERATIONS: OperationMarkers = (("embed", "embeddings"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class Replicate:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = ()  # a model's own `input`: none read
     key_param: str | None = None
+    token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
@@ -118,6 +125,12 @@ class Replicate:
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         return None  # a model's own `input`, whose fields each model names: none guardrails read
+
+    def price_model(self, model: str) -> str:
+        return model  # `owner/name`, as price_overrides.json keys it
+
+    def operation(self, route: Route) -> str:
+        return operation_by_markers(route, OPERATIONS)
 
 
 def api_path(route: Route) -> str:

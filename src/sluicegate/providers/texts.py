@@ -1,10 +1,12 @@
 """The text formats guardrails read: what of a provider's request and answer bodies, and of its
 streamed events, is user-visible text, so it can be read or rewritten and the rest left alone
-(models, tool schemas, images, tool call arguments).
+(models, tool schemas, images, tool call arguments). Also where an API's request bodies hold what
+the token estimator counts (`TokenKeys`).
 
 A `TextFormat` is a provider's own knowledge (its module exports it, its adapter's `text_format`
-names it); this module is the framework only: `Text`, the small walkers formats share, and what
-`guardrails/sse.py`'s filter offers a format's stream handler (`TextPipes`).
+names it), and so are its `TokenKeys` (its adapter's `token_keys`); this module is the framework
+only: `Text`, the small walkers formats share, what `guardrails/sse.py`'s filter offers a format's
+stream handler (`TextPipes`), and `TokenKeys`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,30 @@ class TextFormat(Protocol):
         """What the pipe at `index` held when the stream ended, as one last event; `last` is the
         last event's payload (its ids, model …)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """Where an API's request bodies hold what `usage/tokens.py` counts when it estimates a prompt.
+
+    `turns`: keys of a list of chat turns (counted with each turn's overhead); `text`: keys whose
+    values hold text (the walk enters only these); `image_types`: part `type`s counted as one image;
+    `media`: keys that make the object holding them one inline image. Any other key counts nothing.
+    """
+
+    turns: frozenset[str] = frozenset()
+    text: frozenset[str] = frozenset()
+    image_types: frozenset[str] = frozenset()
+    media: frozenset[str] = frozenset()
+
+    def __or__(self, other: TokenKeys) -> TokenKeys:
+        """The keys of both (a provider that speaks several APIs, every provider's at once)."""
+        return TokenKeys(
+            self.turns | other.turns,
+            self.text | other.text,
+            self.image_types | other.image_types,
+            self.media | other.media,
+        )
 
 
 def as_list(value: Any) -> list[Any]:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from sluicegate.providers import PRICE_IDS
+from sluicegate.providers import PRICE_IDS, price_model
 from sluicegate.types import Usage
 from sluicegate.usage.price_overrides import packaged_overrides, read_overrides
 from sluicegate.usage.rates import Pricer, Rates, TieredRates, TimedRates, parts
@@ -170,8 +170,7 @@ class PriceTable:
         override = self._overrides.get((provider, ref))
         if override is not None:
             return override
-        # Gemini's native API names models by resource path ("models/gemini-2.5-flash").
-        ref = ref.removeprefix("models/")
+        ref = price_model(provider, ref)  # the name genai-prices knows it by
         providers = get_snapshot().providers
         provider_id = PROVIDER_IDS.get(provider)
         if provider_id is not None:

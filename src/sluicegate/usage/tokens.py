@@ -6,7 +6,8 @@ pattern, special tokens) is spelled out below, so building an encoding needs no 
 directory.
 
 Counts are exact for OpenAI models and an estimate for every other model, which is counted with
-`o200k_base`.
+`o200k_base`. Which parts of a request body hold text is each provider's knowledge (its
+`token_keys`); the walk here reads every body with all of them (`providers.TOKEN_KEYS`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
+
+from sluicegate.providers import TOKEN_KEYS
 
 if TYPE_CHECKING:
     import tiktoken
@@ -66,33 +69,18 @@ _CL100K_PREFIXES: Final = (
     "davinci-002",
     "babbage-002",
 )
-# Keys whose values hold text in the request shapes we walk (OpenAI chat and Responses, Anthropic,
-# Gemini, embeddings, completions). Any other key (urls, base64 data, ids, tool schemas) is skipped.
-_TEXT_KEYS: Final = frozenset(
-    {
-        "text",
-        "content",
-        "input",
-        "prompt",
-        "system",
-        "instructions",
-        "output",
-        "parts",
-        "contents",
-        "systemInstruction",
-        "system_instruction",
-        "function",
-        "name",
-        "arguments",
-    }
-)
+# What the walk reads, in the request shapes of every provider's APIs (`TokenKeys`): chat turns
+# (a top-level list at one of `_TURN_KEYS`), values under text-bearing keys, image parts and inline
+# media. Any other key (urls, base64 data, ids, tool schemas) is skipped.
+_TURN_KEYS: Final = TOKEN_KEYS.turns
+_TEXT_KEYS: Final = TOKEN_KEYS.text
+_IMAGE_PART_TYPES: Final = TOKEN_KEYS.image_types
+_INLINE_MEDIA_KEYS: Final = TOKEN_KEYS.media
 # Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
 # least recently used dropped first, so at most about 32 MB): a conversation resends its system
 # prompt and every earlier turn with each request, and the gateway counts each on the request path.
 COUNT_CACHE_MAX_CHARS: Final = 8192
 COUNT_CACHE_SIZE: Final = 4096
-_IMAGE_PART_TYPES: Final = frozenset({"image_url", "input_image", "image"})
-_INLINE_MEDIA_KEYS: Final = ("inline_data", "inlineData")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,18 +205,17 @@ class TokenCounter:
     def count_any_input(self, payload: object, model: str | None = None) -> int:
         """Best-effort estimate of the input tokens of a request body or input value.
 
-        Understands a string, a list of strings or of token ids (embeddings `input`), the Responses
-        API `input` and `instructions`, Anthropic `messages` + `system`, Gemini `contents` +
-        `systemInstruction`, and completion `prompt`. A top-level `messages` list is counted with
-        `count_chat_input`; everything else by walking its text values. Values under unknown keys
-        (model names, urls, base64 data, tool schemas) count nothing.
+        Understands a string, a list of strings or of token ids (an embeddings input), and the
+        bodies of every registered provider's APIs by their `TokenKeys`: a top-level list of chat
+        turns is counted with `count_chat_input`; everything else by walking its text values.
+        Values under other keys (model names, urls, base64 data, tool schemas) count nothing.
         """
         count = self._counter(model)
         if not isinstance(payload, Mapping):
             return _walk(payload, count)
         total = 0
         for key, value in payload.items():
-            if key == "messages" and isinstance(value, list):
+            if key in _TURN_KEYS and isinstance(value, list):
                 total += self.count_chat_input(value, model)
             elif key in _TEXT_KEYS:
                 total += _walk(value, count)

@@ -20,22 +20,24 @@ from urllib.parse import unquote
 import orjson
 
 from sluicegate.providers.anthropic.stream import messages_answer
-from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import (
     Answer,
     HostRoute,
     KeyHeader,
+    OperationMarkers,
     RequestFacts,
     Route,
     StreamEnds,
     as_stored,
     json_facts,
+    operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
-from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.texts import TextFormat, has_list
+from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ KEY_HEADER = KeyHeader("x-api-key", "{key}")  # https://docs.anthropic.com/en/ap
 # https://docs.anthropic.com/en/docs/build-with-claude/streaming — a stream cut short by an `error`
 # event has no end line.
 STREAM_ENDS = StreamEnds(complete=(b"event: message_stop",))
+# Messages (`v1/messages`, its `count_tokens` and `batches`) and the OpenAI SDK compatibility's chat.
+OPERATIONS: OperationMarkers = (("chat/completions", "chat"), ("messages", "chat"))
 # Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
@@ -63,6 +67,8 @@ class Anthropic:
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # Messages; legacy Text Completions
     key_param: str | None = None
     host: str = "api.anthropic.com"
+    # Messages; the OpenAI SDK compatibility's chat; the legacy Text Completions' `prompt`.
+    token_keys: TokenKeys = MESSAGES_TOKEN_KEYS | CHAT_TOKEN_KEYS | COMPLETIONS_TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if host == self.host else None
@@ -131,6 +137,12 @@ class Anthropic:
         if path.endswith("messages") or (_counts_tokens(route) and has_list(payload, "messages")):
             return MESSAGES_TEXTS  # count_tokens takes a Messages body (its `system` too)
         return None
+
+    def price_model(self, model: str) -> str:
+        return model
+
+    def operation(self, route: Route) -> str:
+        return operation_by_markers(route, OPERATIONS)
 
 
 def _counts_tokens(route: Route) -> bool:

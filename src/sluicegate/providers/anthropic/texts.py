@@ -1,6 +1,7 @@
 """The user-visible text of Anthropic's Messages API, for guardrails (`providers/texts.py`'s
 `TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), answers'
-`content[]` `text` blocks, streams' `text_delta` events.
+`content[]` `text` blocks, streams' `text_delta` events. Also what the token estimator counts of
+its requests (`TokenKeys`).
 https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/docs/build-with-claude/streaming
 """
 
@@ -10,7 +11,16 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.providers.texts import Text, TextPipes, as_list, content, role_of, sse_data, text_parts
+from sluicegate.providers.texts import (
+    Text,
+    TextPipes,
+    TokenKeys,
+    as_list,
+    content,
+    role_of,
+    sse_data,
+    text_parts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +55,11 @@ class MessagesTexts:
 
 
 MESSAGES_TEXTS = MessagesTexts()
+
+# `system`, the `messages` turns, their `text` blocks (`image` ones count as images), tool use
+# blocks' `name` and `input`, tool results' `content`.
+MESSAGES_TOKEN_KEYS = TokenKeys(
+    turns=frozenset({"messages"}),
+    text=frozenset({"system", "content", "text", "name", "input"}),
+    image_types=frozenset({"image"}),
+)

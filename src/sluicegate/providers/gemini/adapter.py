@@ -22,17 +22,19 @@ from sluicegate.providers.base import (
     Answer,
     HostRoute,
     KeyHeader,
+    OperationMarkers,
     RequestFacts,
     Route,
     StreamEnds,
     as_stored,
+    operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
-from sluicegate.providers.gemini.texts import GEMINI_TEXTS
-from sluicegate.providers.openai_texts import CHAT_TEXTS
-from sluicegate.providers.texts import TextFormat, has_list
+from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
+from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -47,6 +49,13 @@ CACHEABLE_METHODS = frozenset(
 ANSWER_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 # countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
 FREE_METHODS = frozenset({"countTokens"})
+# Its GenAI operations by path marker (`operation_by_markers`, case-sensitive: `streamGenerateContent`
+# and `batchEmbedContents` contain none of them), with its OpenAI compatibility's chat and embeddings.
+OPERATIONS: OperationMarkers = (
+    ("embed", "embeddings"),
+    ("chat/completions", "chat"),
+    ("generateContent", "generate_content"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,8 @@ class GeminiAPI:
     # A client may send its key as `?key=` instead of a header, to either host (Vertex AI's express
     # mode): https://ai.google.dev/gemini-api/docs/api-key
     key_param: str | None = "key"
+    # Gemini's bodies, and those of its OpenAI compatibility: https://ai.google.dev/gemini-api/docs/openai
+    token_keys: TokenKeys = GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if self.hosts.fullmatch(host) else None
@@ -151,6 +162,13 @@ class GeminiAPI:
         if Target.of(route).method in ANSWER_METHODS or has_list(payload, "contents"):
             return GEMINI_TEXTS  # countTokens's `contents` too
         return None
+
+    def price_model(self, model: str) -> str:
+        # The native API names a model by its resource name, `models/gemini-2.5-flash`.
+        return model.removeprefix("models/")
+
+    def operation(self, route: Route) -> str:
+        return operation_by_markers(route, OPERATIONS)
 
 
 def _unstreamed(path: str) -> str:

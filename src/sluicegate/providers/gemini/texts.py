@@ -1,6 +1,7 @@
 """The user-visible text of the Gemini API, for guardrails (`providers/texts.py`'s `TextFormat`):
 requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[].text`, answers'
-and stream chunks' `candidates[].content.parts[].text`; thoughts are left alone.
+and stream chunks' `candidates[].content.parts[].text`; thoughts are left alone. Also what the
+token estimator counts of its requests (`TokenKeys`).
 https://ai.google.dev/api/generate-content
 """
 
@@ -10,7 +11,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.providers.texts import Text, TextPipes, as_list, role_of, sse_data, string
+from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, role_of, sse_data, string
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +66,11 @@ class GeminiTexts:
 
 
 GEMINI_TEXTS = GeminiTexts()
+
+# `systemInstruction` (or `system_instruction`) and `contents`, their `parts`' `text`, an embedding
+# request's `content`; a part with inline media (`inlineData`, or `inline_data`) counts as an image.
+# https://ai.google.dev/api/embeddings
+GEMINI_TOKEN_KEYS = TokenKeys(
+    text=frozenset({"systemInstruction", "system_instruction", "contents", "content", "parts", "text"}),
+    media=frozenset({"inlineData", "inline_data"}),
+)

@@ -36,15 +36,19 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
-from sluicegate.providers.openai_texts import CHAT_TEXTS
+from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.texts import TextFormat, has_list
+from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
 OPENAI_PREFIX = "v1/"
+# A native run's text generation `prompt` and embedding models' `text`; its chat `messages` and the
+# OpenAI-compatible endpoints' bodies are OpenAI's.
+# https://developers.cloudflare.com/workers-ai/models/
+TOKEN_KEYS = TokenKeys(text=frozenset({"prompt", "text"})) | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class WorkersAI:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # `messages`, or a native `prompt`
     key_param: str | None = None
+    token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
@@ -122,6 +127,14 @@ class WorkersAI:
         # A native run's chat `messages`, read as OpenAI chat's; so are the OpenAI-shaped chunks newer
         # models stream (its JSON answer, Cloudflare's envelope, is not read).
         return CHAT_TEXTS if has_list(payload, "messages") else None
+
+    def price_model(self, model: str) -> str:
+        return model
+
+    def operation(self, route: Route) -> str:
+        # The OpenAI-compatible endpoints' operations; a native run is named by its model's name
+        # alone (`@cf/google/embeddinggemma-300m` embeds).
+        return OPENAI.operation(route)
 
 
 def is_openai_compatible(route: Route) -> bool:
