@@ -40,9 +40,14 @@ from sluicegate.types import Usage
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
-# Its GenAI operations by path marker (`operation_by_markers`): `v1/embed`, `v2/embed` and its OpenAI
-# compatibility's embeddings and chat (`compatibility/v1/…`).
-OPERATIONS: OperationMarkers = (("embed", "embeddings"), ("chat/completions", "chat"))
+# Its GenAI operations by path marker (`operation_by_markers`): `v1/embed`, `v2/embed`, `v1/chat`,
+# `v2/chat` and its OpenAI compatibility's embeddings and chat (`compatibility/v1/…`).
+OPERATIONS: OperationMarkers = (
+    ("embed", "embeddings"),
+    ("v1/chat", "chat"),
+    ("v2/chat", "chat"),
+    ("chat/completions", "chat"),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,14 @@ OPERATIONS: OperationMarkers = (
     ("generateContent", "generate_content"),
 )
 
+# The native methods by what they do (https://ai.google.dev/api): a streamed generation is one.
+_METHOD_OPERATIONS = {
+    "generateContent": "generate_content",
+    "streamGenerateContent": "generate_content",
+    "embedContent": "embeddings",
+    "batchEmbedContents": "embeddings",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -168,7 +176,8 @@ class GeminiAPI:
         return model.removeprefix("models/")
 
     def operation(self, route: Route) -> str:
-        return operation_by_markers(route, OPERATIONS)
+        method = Target.of(route).method  # `:streamGenerateContent`, `:batchEmbedContents` too
+        return _METHOD_OPERATIONS.get(method) or operation_by_markers(route, OPERATIONS)
 
 
 def _unstreamed(path: str) -> str:
