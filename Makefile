@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-# Unit-level tests (no gateway server, no browser) run first: a failure there stops `make test` early.
+# Unit-level tests (no gateway server, no browser, no PostgreSQL or Redis) run first: a failure there
+# stops `make test` early. tests/integration holds the backend suites too (tests/integration/backends).
 SLOW_TESTS := tests/integration tests/browser
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 # The slow tier mostly waits on sockets, PostgreSQL, Redis and Chromium; two workers overlap those

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 import orjson
 
 from sluicegate.headertext import header_text
-from sluicegate.providers import CREDENTIAL_HEADERS
+from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
 
 MASK = "[redacted]"
 _MASK_BYTES = MASK.encode()
@@ -35,9 +35,12 @@ SECRET_HEADERS = frozenset(
         *CREDENTIAL_HEADERS,
     }
 )  # fmt: skip
-# Query parameters that carry credentials (Gemini: `?key=`, https://ai.google.dev/gemini-api/docs/api-key).
+# Query parameters that carry credentials: every provider's key parameter (Gemini's `?key=`,
+# https://ai.google.dev/gemini-api/docs/api-key) and the names the wider ecosystem uses (OAuth
+# access tokens, Azure SAS signatures), so a key sent to a provider that does not take it there
+# is masked as well.
 SECRET_PARAMS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token", "token", "sig"}
+    {"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token", "token", "sig", *KEY_PARAMS}
 )
 # Values shorter than this are masked where they travel but not searched for elsewhere: a short
 # value would wipe ordinary words out of bodies, and no provider issues keys that short.

@@ -1,13 +1,9 @@
-"""The bench's count of Redis round trips (MONITOR through redis-cli), on the local Redis."""
+"""The bench's count of Redis round trips (MONITOR through redis-cli), read from MONITOR lines; its
+run on the local Redis is tests/integration/backends/test_redis_probe.py."""
 
 from __future__ import annotations
 
-import shutil
-
-import redis
-from bench.redis_probe import RedisProbe, sent_under
-
-from tests.conftest import REDIS_URL, require_service
+from bench.redis_probe import sent_under
 
 
 def test_a_scripts_own_commands_and_other_prefixes_are_not_round_trips() -> None:
@@ -20,26 +16,3 @@ def test_a_scripts_own_commands_and_other_prefixes_are_not_round_trips() -> None
         '1.5 [0 127.0.0.1:5000] "SET" "bench-1:cache:b"',
     ]
     assert sent_under(lines, "bench-1:", "bench-1:end-1") == 2
-
-
-def test_round_trips_counts_what_a_client_sent_while_the_action_ran() -> None:
-    if shutil.which("redis-cli") is None:
-        require_service("redis-cli", "not installed")
-    probe = RedisProbe.for_url(REDIS_URL)
-    client = redis.Redis.from_url(probe.url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        require_service("Redis", str(exc))
-    key = probe.prefix + "counted"
-
-    def action() -> None:
-        client.set(key, "1")
-        client.eval("return redis.call('GET', KEYS[1])", 1, key)
-
-    try:
-        assert probe.round_trips(action) == 2
-    finally:
-        client.delete(key)
-        client.close()

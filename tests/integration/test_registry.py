@@ -3,22 +3,28 @@ a streamed one, an upstream error, usage read from the JSON answer and from the 
 key injected where the provider takes it, and host-in-path where the provider has a host.
 
 The cases (the request in each provider's wire format) are in registry_cases.py; a provider added
-to the registry without one fails `test_every_registered_provider_has_a_case`.
+to the registry without one fails `test_every_registered_provider_has_a_case`, and one reachable
+host-in-path without a `Case.host` fails `test_every_provider_reachable_host_in_path_has_a_case_host`
+(both start no gateway).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
 
 from sluicegate.app import create_app
 from sluicegate.config import load_settings
-from sluicegate.providers import REGISTRY
+from sluicegate.errors import GatewayError
+from sluicegate.hosts import HostMap
+from sluicegate.providers import REGISTRY, Provider
 from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.fakes.openai_server import BEHAVIOR_HEADER
 from tests.fakes.server_thread import ServerThread
@@ -101,6 +107,44 @@ def record(gateway: RunningGateway, response: httpx.Response, on: str = "default
 
 def test_every_registered_provider_has_a_case() -> None:
     assert set(CASES) == set(REGISTRY)
+
+
+def probe_hosts() -> set[str]:
+    """Hosts in the shapes providers serve host-in-path at: each one's API host (a `{resource}` in
+    it filled in), its compat host, a region-prefixed form of the API host (Vertex AI's
+    `us-central1-aiplatform.googleapis.com`) and every case's host."""
+    hosts: set[str] = set()
+    for provider in REGISTRY.values():
+        api_host = re.sub(r"\{[^}]*\}", "myresource", urlsplit(provider.default_base_url).netloc.lower())
+        hosts |= {api_host, f"us-central1-{api_host}", provider.compat_host}
+    return (hosts | {case.host.host for case in CASES.values() if case.host is not None}) - {""}
+
+
+def serves_a_host(provider: Provider, hosts: set[str]) -> bool:
+    """Whether `provider` is reachable host-in-path: as a compat host, or its `host_route` answers
+    for one of `hosts` (a refusal of the path, Azure's 400, answers too: the host is its own)."""
+    if provider.compat_host:
+        return True
+    for host in hosts:
+        try:
+            if provider.host_route(host, "v1/chat/completions", None) is not None:
+                return True
+        except GatewayError:
+            return True
+    return False
+
+
+def test_every_provider_reachable_host_in_path_has_a_case_host() -> None:
+    """No provider skips test_host_in_path_reaches_the_provider silently: one that serves a host
+    has a `Case.host`, and that host reaches it (HostMap, as the host planner asks)."""
+    hosts = probe_hosts()
+    unhosted = [name for name in PROVIDERS if serves_a_host(REGISTRY[name], hosts) and name not in HOSTED]
+    assert unhosted == [], f"add a Case.host in registry_cases.py for {unhosted}"
+    host_map = HostMap(REGISTRY, allowed_hosts=(), overrides={})
+    for name in HOSTED:
+        host = CASES[name].host
+        assert host is not None
+        assert host_map.target(host.host, host.path, host.compat).provider.name == name, host
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

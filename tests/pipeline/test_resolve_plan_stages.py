@@ -11,12 +11,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, NotFound, UnknownGateway, UnknownProvider
-from sluicegate.exchange import ClientOptions
+from sluicegate.exchange import ClientOptions, RetryPolicy
 from sluicegate.gateway import GatewaySettings
 from sluicegate.keys import KeyVault
 from sluicegate.pipeline.resolve import Plan, Resolve, read_options
-from sluicegate.pipeline.steps import provider_planner
-from sluicegate.providers import REGISTRY
+from sluicegate.pipeline.steps import PlanInput, provider_planner, realtime_planner
+from sluicegate.providers import REALTIME_PROVIDERS, REGISTRY
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.tokens import Scope, TokenDirectory
 from tests.pipeline.stage_parts import ACCOUNT, SLUG, Downstream, make_exchange, make_gateway, stored_token
@@ -116,6 +116,21 @@ async def test_plan_refuses_a_path_that_repeats_the_base_url(database: SqliteDat
         await plan(database)(make_exchange("v1/chat/completions", gateway=make_gateway()), downstream)
     assert caught.value.details["did_you_mean"] == f"/v1/{ACCOUNT}/{SLUG}/openai/chat/completions"
     assert downstream.seen == []
+
+
+@pytest.mark.parametrize(("provider", "path"), [("anthropic", "realtime"), ("openai", "chat/completions")])
+async def test_a_realtime_upgrade_elsewhere_is_a_404_naming_every_realtime_provider(
+    database: SqliteDatabase, provider: str, path: str
+) -> None:
+    book = ProviderBook(REGISTRY, CustomProviderDirectory(database, KeyVault(""), allowed_hosts=()))
+    exchange = make_exchange(path, provider=provider, body=b"")
+    asked = PlanInput(exchange.request, make_gateway(), None, {}, b"", RetryPolicy())
+    with pytest.raises(NotFound) as caught:
+        await realtime_planner(book)(asked)
+    assert caught.value.details["providers"] == sorted(REALTIME_PROVIDERS)
+    assert REALTIME_PROVIDERS  # else the message below names nothing
+    for name in REALTIME_PROVIDERS:
+        assert f"…/{name}/" in caught.value.message
 
 
 def test_read_options_fills_in_header_order_and_keeps_what_came_before_a_bad_one() -> None:

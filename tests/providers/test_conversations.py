@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sluicegate.credentials import SECRET_PARAMS
-from sluicegate.providers import REGISTRY
+from sluicegate.credentials import MASK, SECRET_PARAMS, mask_query
+from sluicegate.providers import KEY_PARAMS, REGISTRY
 from sluicegate.providers.conversation import Conversation, Refusal, Turn, Turns
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES, COMPLETION_PROMPT
@@ -53,6 +53,9 @@ def test_a_provider_without_readers_reads_nothing() -> None:
 def test_a_key_query_parameter_is_one_the_logs_mask(name: str) -> None:
     param = REGISTRY[name].key_param
     assert param is None or param in SECRET_PARAMS
+    if param is not None:
+        assert param in KEY_PARAMS  # read off the registry, not only in the generic list
+        assert mask_query(f"alt=sse&{param}=AIza-client-key") == f"alt=sse&{param}={MASK}"
 
 
 def test_only_googles_hosts_take_a_key_in_the_query() -> None:

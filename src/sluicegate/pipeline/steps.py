@@ -60,6 +60,13 @@ def provider_planner(providers: ProviderBook) -> Planner:
     return plan
 
 
+# Where realtime sessions are relayed, read off the registry: the 404 of any other upgrade says it.
+_REALTIME_ONLY = (
+    "realtime WebSocket sessions are relayed at a path ending in /realtime under a provider that"
+    " serves them: " + ", ".join(f"…/{name}/" for name in sorted(REALTIME_PROVIDERS))
+)
+
+
 def realtime_planner(providers: ProviderBook) -> Planner:
     """A realtime session (a WebSocket upgrade): the provider endpoint's one step, its model read
     from the query (the upgrade has no body)."""
@@ -68,11 +75,7 @@ def realtime_planner(providers: ProviderBook) -> Planner:
     async def plan(asked: PlanInput) -> RequestPlan:
         request = asked.request
         if request.provider_name not in REALTIME_PROVIDERS or not is_realtime(request.route):
-            raise NotFound(
-                "realtime WebSocket sessions are relayed at …/openai/realtime?model=<model> and "
-                "…/azure-openai/<resource>/realtime?api-version=<version>&deployment=<deployment>",
-                providers=sorted(REALTIME_PROVIDERS),
-            )
+            raise NotFound(_REALTIME_ONLY, providers=sorted(REALTIME_PROVIDERS))
         planned = await plan_provider(asked)
         for step in planned.steps:
             step.facts = realtime_facts(step.route)

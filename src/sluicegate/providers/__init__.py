@@ -48,6 +48,10 @@ PRICE_IDS: Mapping[str, str] = {name: p.price_id for name, p in REGISTRY.items()
 CREDENTIAL_HEADERS: tuple[str, ...] = tuple(
     dict.fromkeys([BEARER.name.lower(), *(p.key_header.name.lower() for p in REGISTRY.values())])
 )
+# The query parameters a provider takes its key in (Google's `key`), lower case: the logs mask them.
+KEY_PARAMS: tuple[str, ...] = tuple(
+    dict.fromkeys(p.key_param.lower() for p in REGISTRY.values() if p.key_param is not None)
+)
 # The providers that relay realtime WebSocket sessions.
 REALTIME_PROVIDERS: frozenset[str] = frozenset(name for name, p in REGISTRY.items() if p.realtime)
 # The lines that end a stream, whatever its provider: a stream's bytes may be in another provider's
@@ -93,6 +97,7 @@ def registry(custom: Mapping[str, str]) -> Mapping[str, Provider]:
 
 __all__ = [
     "CREDENTIAL_HEADERS",
+    "KEY_PARAMS",
     "PRICE_IDS",
     "REALTIME_PROVIDERS",
     "REGISTRY",

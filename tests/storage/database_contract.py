@@ -1,31 +1,29 @@
-"""The `Database` contract, run against the embedded backend (SQLite) and PostgreSQL.
+"""The `Database` contract: what every backend does alike, as tests that take the `database` fixture
+(or `make_database`, a maker of new, unopened instances over one store).
 
+Not collected itself: each backend's module imports every test here and defines `make_database`,
+`tests/storage/test_sqlite_database.py` in the fast tier and
+`tests/integration/backends/test_postgres_database.py` (with what only PostgreSQL does) after it.
 Log queries are checked against a reference filter written here from `LogQuery`'s meaning, so both
 backends are held to the same answer, not merely to each other's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from sluicegate.errors import BadRequest, Conflict
 from sluicegate.feedback import Feedback
 from sluicegate.gateway import GatewaySettings
-from sluicegate.storage import create_database
 from sluicegate.storage import postgres as postgres_module
 from sluicegate.storage import sqlite as sqlite_module
 from sluicegate.storage.base import AuditEntry, CustomProvider, LogQuery, LogRecord, StoredKey
-from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
+from sluicegate.storage.postgres import PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.tokens import Scope, Token
 
@@ -34,26 +32,9 @@ DAY = 86_400
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % DAY  # a UTC midnight
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def make_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
-    """New, unopened instances over one store (so a test can open it twice, or from two "replicas")."""
-    if request.param == "sqlite":
-        return lambda: SqliteDatabase(tmp_path / "sluicegate.db")
-    url = request.getfixturevalue("postgres_url")
-    return lambda: PostgresDatabase(url)
-
-
 @pytest.fixture
 async def database(make_database: Callable[[], Backend]) -> AsyncIterator[Backend]:
     backend = make_database()
-    await backend.open()
-    yield backend
-    await backend.close()
-
-
-@pytest.fixture
-async def postgres(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
-    backend = PostgresDatabase(postgres_url)
     await backend.open()
     yield backend
     await backend.close()
@@ -499,119 +480,6 @@ async def test_a_key_stored_before_key_pools_becomes_the_one_named_default(
         assert len(await upgraded.provider_keys("local", "default")) == 2
     finally:
         await upgraded.close()
-
-
-async def test_two_replicas_opening_at_once_both_succeed(postgres_url: str) -> None:
-    replicas = [PostgresDatabase(postgres_url) for _ in range(3)]
-    try:
-        await asyncio.gather(*(replica.open() for replica in replicas))
-        for replica in replicas:
-            assert [g.slug for g in await replica.list_gateways("local")] == ["default"]
-    finally:
-        await asyncio.gather(*(replica.close() for replica in replicas))
-    async with catalog(postgres_url) as (connection, schema):
-        versions = await connection.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY 1')
-    assert [row[0] for row in versions] == list(range(1, len(MIGRATIONS) + 1))
-
-
-@pytest.mark.parametrize("url", ["postgresql://u@db:5432/sg?schema=s", "postgres://u@db/sg"])
-def test_a_postgres_url_picks_postgres(url: str) -> None:
-    assert isinstance(create_database(url), PostgresDatabase)  # not opened: no connection is made
-
-
-# ---- PostgreSQL: partitions by day
-
-
-class catalog:
-    """A plain connection to the test database, and the test's schema name."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.schema = parse_qs(parts.query)["schema"][0]
-        self.url = urlunsplit(parts._replace(query=""))
-
-    async def __aenter__(self) -> tuple[asyncpg.Connection, str]:
-        self.connection = await asyncpg.connect(self.url)
-        return self.connection, self.schema
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.connection.close()
-
-
-async def partitions(url: str) -> list[str]:
-    async with catalog(url) as (connection, schema):
-        rows = await connection.fetch(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
-            " WHERE p.relname = 'logs' AND n.nspname = $1 ORDER BY 1",
-            schema,
-        )
-    return [row[0] for row in rows]
-
-
-def day_name(ts: float) -> str:
-    return "logs_p" + datetime.fromtimestamp(ts, UTC).strftime("%Y%m%d")
-
-
-async def test_each_day_written_gets_its_partition(postgres: PostgresDatabase, postgres_url: str) -> None:
-    assert await partitions(postgres_url) == []
-    await postgres.write_logs([record(ts=T0 + 10), record(ts=T0 + DAY - 0.001), record(ts=T0 + 2 * DAY)])
-    assert await partitions(postgres_url) == [day_name(T0), day_name(T0 + 2 * DAY)]
-    await postgres.write_logs([record(ts=T0 + DAY + 1)])
-    assert await partitions(postgres_url) == [day_name(T0 + d * DAY) for d in range(3)]
-
-
-async def test_drop_logs_before_drops_whole_days(postgres: PostgresDatabase, postgres_url: str) -> None:
-    days = [[record(ts=T0 + d * DAY + n * 600, account=f"a{n % 2}") for n in range(d + 1)] for d in range(4)]
-    await postgres.write_logs([r for day in days for r in day])
-    assert await postgres.drop_logs_before(T0 + DAY) == 1  # only day 0 ends by then
-    assert await postgres.drop_logs_before(T0 + 2 * DAY + 3_600) == 2  # day 2 has only begun: kept
-    assert await partitions(postgres_url) == [day_name(T0 + 2 * DAY), day_name(T0 + 3 * DAY)]
-    kept = [r for a in ("a0", "a1") for r in await postgres.query_logs(LogQuery(account=a))]
-    assert sorted(r.id for r in kept) == sorted(r.id for r in days[2] + days[3])
-    assert await postgres.drop_logs_before(T0) == 0
-
-    await postgres.write_logs([again := record(ts=T0 + 5)])  # a dropped day is created again when written
-    assert await postgres.get_log("local", again.id) == again
-
-
-async def test_replicas_running_retention_at_once_drop_each_day_once(postgres_url: str) -> None:
-    replicas = [PostgresDatabase(postgres_url) for _ in range(3)]
-    await asyncio.gather(*(replica.open() for replica in replicas))
-    try:
-        await replicas[0].write_logs([record(ts=T0 + d * DAY) for d in range(4)])
-        dropped = await asyncio.gather(*(replica.drop_logs_before(T0 + 3 * DAY) for replica in replicas))
-        assert sum(dropped) == 3
-    finally:
-        await asyncio.gather(*(replica.close() for replica in replicas))
-    assert await partitions(postgres_url) == [day_name(T0 + 3 * DAY)]
-
-
-async def test_a_day_dropped_by_another_replica_is_recreated(
-    postgres: PostgresDatabase, postgres_url: str
-) -> None:
-    await postgres.write_logs([record(ts=T0 + 1)])  # this replica now remembers day 0
-    other = PostgresDatabase(postgres_url)
-    await other.open()
-    try:
-        assert await other.drop_logs_before(T0 + DAY) == 1
-    finally:
-        await other.close()
-    await postgres.write_logs([late := record(ts=T0 + 2)])
-    assert await postgres.get_log("local", late.id) == late
-
-
-async def test_replicas_writing_a_new_day_at_once_both_land(postgres_url: str) -> None:
-    replicas = [PostgresDatabase(postgres_url) for _ in range(3)]
-    await asyncio.gather(*(replica.open() for replica in replicas))
-    try:
-        batches = [[record(ts=T0 + 5 * DAY + n) for n in range(20)] for _ in replicas]
-        await asyncio.gather(*(r.write_logs(batch) for r, batch in zip(replicas, batches, strict=True)))
-        stored = await replicas[0].query_logs(LogQuery(account="local", limit=100))
-        assert len(stored) == 60
-    finally:
-        await asyncio.gather(*(replica.close() for replica in replicas))
-    assert await partitions(postgres_url) == [day_name(T0 + 5 * DAY)]
 
 
 async def test_after_lists_newer_records_oldest_first(database: Any) -> None:

@@ -1,5 +1,9 @@
 """Spool lines stored by the database's own JSON parser read back as the records the Python way
-(`write_logs` of parsed records) stores, on both backends, roll-ups included."""
+(`write_logs` of parsed records) stores, on every backend, roll-ups included.
+
+Not collected itself: tests/storage/test_sqlite_database.py runs every test here on SQLite,
+tests/integration/backends/test_postgres_database.py on PostgreSQL, with the slow tier.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,7 @@ from sluicegate.logbook import Logbook
 from sluicegate.logformat import fast_record_line, record_line
 from sluicegate.spool import Spool
 from sluicegate.storage.base import LogQuery, LogRecord
-from tests.storage.test_database_contract import DAY, T0, Backend, record
-
-pytest_plugins = ["tests.storage.test_database_contract"]  # its `database` fixture: both backends
+from tests.storage.database_contract import DAY, T0, Backend, record
 
 
 def varied(rng: random.Random, gateway: str, n: int) -> list[LogRecord]:
