@@ -59,7 +59,7 @@ class SqliteLogs(SqliteWorker):
         return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        await self._run(self._insert_logs, records)  # rows are built on the database thread too
+        await self._run_in_background(self._insert_logs, records)  # rows are built there too
 
     def _insert_logs(self, records: list[LogRecord]) -> None:
         rows = [_log_row(record) for record in in_slices(records)]
@@ -77,7 +77,7 @@ class SqliteLogs(SqliteWorker):
     async def write_log_lines(self, lines: list[bytes]) -> bool:
         """Store spool lines, parsed by SQLite; False (nothing stored) when SQLite refuses one
         (malformed JSON, a required field missing, bad base64): the caller parses them in Python."""
-        return await self._run(self._insert_lines, lines)
+        return await self._run_in_background(self._insert_lines, lines)
 
     def _insert_lines(self, lines: list[bytes]) -> bool:
         db = self._db()
