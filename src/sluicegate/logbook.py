@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -183,19 +184,18 @@ class Logbook:
         await self._behind(spool.seal_detached)
         await self._behind(spool.prepare_next)  # so the next request's line need not start one
         for path in spool.sealed():
-            lines = await self._behind(read_lines, path)
-            for start in range(0, len(lines), self._batch_size):
-                chunk = lines[start : start + self._batch_size]
-                if await self._store_lines(chunk):
+            for chunk, plain in await self._behind(_read_batches, path, self._batch_size):
+                if plain and await self._store_lines(chunk):
                     continue
                 batch = await self._behind(_parse_lines, chunk)
                 await self._store(batch)
             spool.stored(path)
+        await self._behind(spool.seal_detached)  # deletes the segments just stored
 
     async def _store_lines(self, lines: list[bytes]) -> bool:
         """Hand the lines to a database that parses them itself: no record is built in Python
-        unless a sink of stored records needs them or a line needs Python (`needs_python`)."""
-        if self._stored or not isinstance(self._sink, LineSink) or needs_python(lines):
+        unless a sink of stored records needs them (or a line needs Python: `_read_batches`)."""
+        if self._stored or not isinstance(self._sink, LineSink):
             return False
         return await self._sink.write_log_lines(lines)
 
@@ -280,6 +280,14 @@ def _cap(exchange: Exchange) -> int | None:
 def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
     cap = _cap(exchange)
     return record_line(record, cap=cap) if cap else fast_record_line(record)
+
+
+def _read_batches(path: Path, size: int) -> list[tuple[list[bytes], bool]]:
+    """A segment's lines in batches of `size`, each with whether the database may parse it (no
+    line needs Python: `needs_python`)."""
+    lines = read_lines(path)
+    batches = [lines[start : start + size] for start in range(0, len(lines), size)]
+    return [(batch, not needs_python(batch)) for batch in batches]
 
 
 def _parse_lines(lines: list[bytes]) -> list[tuple[LogRecord, int | None]]:

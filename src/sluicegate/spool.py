@@ -118,9 +118,11 @@ class Spool:
         return [path for path, _, _ in self._sealed]
 
     def stored(self, path: Path) -> None:
-        """Every record of `path` is in the database: delete it."""
+        """Every record of `path` is in the database: it is deleted by the next `seal_detached`
+        (deleting a file is a system call; a kill before that only stores its records again, and
+        a record is stored once)."""
         self._sealed = [entry for entry in self._sealed if entry[0] != path]
-        path.unlink(missing_ok=True)
+        self._sealer.delete(path)
 
     @property
     def max_bytes(self) -> int:

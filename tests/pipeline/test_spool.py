@@ -133,6 +133,7 @@ def test_the_next_segment_is_made_ahead_and_an_unused_one_removed_at_close(tmp_p
     spool.prepare_next()  # one at most
     for path in spool.sealed():
         spool.stored(path)
+    spool.seal_detached()  # deletes what was stored
     assert len(list(tmp_path.rglob("*.ndjson"))) == 1
     spool.close()
     assert not list(tmp_path.iterdir())  # the unused segment and the process directory are gone
