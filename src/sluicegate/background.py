@@ -1,6 +1,7 @@
 """Work that must not delay a request: threads that give the CPU to the event loop's first.
 
-Storing a batch of log records takes the SQLite thread tens of milliseconds of CPU every flush.
+Storing a batch of log records takes tens of milliseconds of CPU every flush (SQLite parsing and
+indexing the lines: `storage/sqlite_writer.py`, which has a connection of its own for it).
 Where the gateway shares a core with it (a one-core container, a pinned process), a request that
 arrives meanwhile waits for the scheduler to take the core back from the writer, up to a time slice
 at each of its wake-ups: the one-connection p99 went from 1.0 ms without the flush to 4–5 ms with
