@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
+from sluicegate.background import Background
 from sluicegate.exchange import Exchange
 from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
@@ -33,6 +38,7 @@ from sluicegate.storage.base import LineSink, LogRecord, LogSink
 from sluicegate.storage.log_lines import needs_python
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 Finished = tuple[Exchange, Outcome]
 # Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
@@ -69,6 +75,9 @@ class Logbook:
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self._unspooled: list[tuple[LogRecord, int | None]] = []
         self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
+        # Building records and reading the spool, behind requests on a thread of its own.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logbook")
+        self._background = Background()
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
         waiting = exchange.cache.record_after
@@ -110,17 +119,24 @@ class Logbook:
         self._wake.set()
         if self._task is not None:
             await self._task
-        if self._spool is None:
-            while self._pending:
-                await self.flush()
-            return
         try:
-            await self.flush()
-            while self._pending:
+            if self._spool is None:
+                while self._pending:
+                    await self.flush()
+                return
+            try:
                 await self.flush()
-        except Exception:  # the database is unreachable: the records wait for the next start
-            _log.warning("log records left in the spool at shutdown: the database could not take them")
-        self._spool.close()
+                while self._pending:
+                    await self.flush()
+            except Exception:  # the database is unreachable: the records wait for the next start
+                _log.warning("log records left in the spool at shutdown: the database could not take them")
+            self._spool.close()
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def _behind(self, function: Callable[..., T], *args: Any) -> T:
+        job = functools.partial(function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._background.run, job)
 
     async def flush(self) -> None:
         """Write the pending records in batches of at most `batch_size`, as many batches as were
@@ -134,7 +150,7 @@ class Logbook:
             if not self._pending:
                 break
             batch, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
-            built = await asyncio.to_thread(self._build_all, batch)
+            built = await self._behind(self._build_all, batch)
             if self._spool is not None:
                 for exchange, record in built:
                     self._to_spool(self._spool, exchange, record)
@@ -165,21 +181,21 @@ class Logbook:
         """Store the spool's sealed segments, oldest first; each is deleted once stored. The
         first failure stops the pass: the rest wait on disk for the next."""
         spool.seal()
-        await asyncio.to_thread(spool.seal_detached)
+        await self._behind(spool.seal_detached)
+        await self._behind(spool.prepare_next)  # so the next request's line need not start one
         for path in spool.sealed():
-            lines = await asyncio.to_thread(read_lines, path)
-            for start in range(0, len(lines), self._batch_size):
-                chunk = lines[start : start + self._batch_size]
-                if await self._store_lines(chunk):
+            for chunk, plain in await self._behind(_read_batches, path, self._batch_size):
+                if plain and await self._store_lines(chunk):
                     continue
-                batch = await asyncio.to_thread(_parse_lines, chunk)
+                batch = await self._behind(_parse_lines, chunk)
                 await self._store(batch)
             spool.stored(path)
+        await self._behind(spool.seal_detached)  # deletes the segments just stored
 
     async def _store_lines(self, lines: list[bytes]) -> bool:
         """Hand the lines to a database that parses them itself: no record is built in Python
-        unless a sink of stored records needs them or a line needs Python (`needs_python`)."""
-        if self._stored or not isinstance(self._sink, LineSink) or needs_python(lines):
+        unless a sink of stored records needs them (or a line needs Python: `_read_batches`)."""
+        if self._stored or not isinstance(self._sink, LineSink):
             return False
         return await self._sink.write_log_lines(lines)
 
@@ -264,6 +280,14 @@ def _cap(exchange: Exchange) -> int | None:
 def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
     cap = _cap(exchange)
     return record_line(record, cap=cap) if cap else fast_record_line(record)
+
+
+def _read_batches(path: Path, size: int) -> list[tuple[list[bytes], bool]]:
+    """A segment's lines in batches of `size`, each with whether the database may parse it (no
+    line needs Python: `needs_python`)."""
+    lines = read_lines(path)
+    batches = [lines[start : start + size] for start in range(0, len(lines), size)]
+    return [(batch, not needs_python(batch)) for batch in batches]
 
 
 def _parse_lines(lines: list[bytes]) -> list[tuple[LogRecord, int | None]]:

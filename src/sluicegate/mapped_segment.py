@@ -59,18 +59,26 @@ class MappedSegment:
 
 
 class Sealer:
-    """Segments no longer written to, waiting for a worker thread to seal them."""
+    """Segments no longer written to, waiting for a worker thread to seal them, and files no
+    longer needed, waiting for it to delete them."""
 
     def __init__(self) -> None:
         self._detached: collections.deque[MappedSegment] = collections.deque()  # thread-safe ends
+        self._unneeded: collections.deque[Path] = collections.deque()
 
     def detach(self, segment: MappedSegment) -> None:
         self._detached.append(segment)
 
+    def delete(self, path: Path) -> None:
+        self._unneeded.append(path)
+
     def seal_detached(self) -> None:
-        """Seal every segment detached so far (on a worker thread, or at close)."""
+        """Seal every segment detached so far and delete the files given up (on a worker thread,
+        or at close)."""
         while self._detached:
             self._detached.popleft().seal()
+        while self._unneeded:
+            self._unneeded.popleft().unlink(missing_ok=True)
 
 
 def written_part(data: bytes) -> bytes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -43,8 +44,13 @@ class Spool:
         self._lock = -1
         self._segment: MappedSegment | None = None
         self._sealer = Sealer()
+        # The next segment, made ahead by `prepare_next` on a worker thread (its own lock: the
+        # event loop's thread takes it while a worker may be making it).
+        self._next: MappedSegment | None = None
+        self._next_lock = threading.Lock()
         self._current_bytes = self._current_records = 0
         self._number = 0
+        self._number_lock = threading.Lock()
         # Sealed segments, oldest first, with their size and record count.
         self._sealed: list[tuple[Path, int, int]] = []
         self.dropped = 0
@@ -60,6 +66,11 @@ class Spool:
         """Close the files; segments not yet stored stay for the next start."""
         self.seal()
         self._sealer.seal_detached()
+        with self._next_lock:
+            unused, self._next = self._next, None
+        if unused is not None:
+            unused.seal()
+            unused.path.unlink(missing_ok=True)
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -68,7 +79,7 @@ class Spool:
 
     def append(self, line: bytes) -> None:
         """Write one record's line (ending in a newline). On the request path: a copy into the
-        mapping (starting a segment, when the line does not fit, is a few system calls)."""
+        mapping (the next segment is usually made ahead, by `prepare_next`)."""
         if self._segment is None or not self._segment.append(line):
             self.seal()
             self._start_segment(len(line)).append(line)  # sized to take it
@@ -95,14 +106,23 @@ class Spool:
         """Cut the segments `seal` ended to their size (slow: on a worker thread)."""
         self._sealer.seal_detached()
 
+    def prepare_next(self) -> None:
+        """Make the segment the next line starts, if none is waiting (on a worker thread: opening
+        and allocating a file is a few hundred microseconds a request would otherwise wait)."""
+        with self._next_lock:
+            if self._next is None and self._lock >= 0:
+                self._next = self._new_segment(self._default_size)
+
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
         return [path for path, _, _ in self._sealed]
 
     def stored(self, path: Path) -> None:
-        """Every record of `path` is in the database: delete it."""
+        """Every record of `path` is in the database: it is deleted by the next `seal_detached`
+        (deleting a file is a system call; a kill before that only stores its records again, and
+        a record is stored once)."""
         self._sealed = [entry for entry in self._sealed if entry[0] != path]
-        path.unlink(missing_ok=True)
+        self._sealer.delete(path)
 
     @property
     def max_bytes(self) -> int:
@@ -116,13 +136,26 @@ class Spool:
     def backlog_records(self) -> int:
         return self._current_records + sum(count for _, _, count in self._sealed)
 
+    @property
+    def _default_size(self) -> int:
+        return min(self._segment_bytes, MAPPED_BYTES)
+
     def _start_segment(self, first_line: int) -> MappedSegment:
-        self._number += 1
-        path = self._dir / f"{self._number:012d}{SUFFIX}"
-        size = max(min(self._segment_bytes, MAPPED_BYTES), first_line)
-        self._segment = MappedSegment(path, size)
+        with self._next_lock:
+            made, self._next = self._next, None
+        if made is not None and made.size < first_line:  # a line bigger than a segment: rare
+            made.seal()
+            made.path.unlink(missing_ok=True)
+            made = None
+        self._segment = made or self._new_segment(max(self._default_size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment
+
+    def _new_segment(self, size: int) -> MappedSegment:
+        with self._number_lock:
+            self._number += 1
+            number = self._number
+        return MappedSegment(self._dir / f"{number:012d}{SUFFIX}", size)
 
     def _drop_oldest(self) -> None:
         while self._sealed and self.backlog_bytes > self._max_bytes:

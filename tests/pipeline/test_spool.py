@@ -115,3 +115,37 @@ async def test_a_record_the_spool_cannot_take_is_stored_from_memory(tmp_path: Pa
     await logbook.flush()  # kept through the failed write
     assert sorted(r.id for r in sink.records) == sorted(e.request.id for e in finished)
     await logbook.close()
+
+
+def test_the_next_segment_is_made_ahead_and_an_unused_one_removed_at_close(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    spool.open()
+    spool.append(LINE)
+    spool.seal()
+    spool.prepare_next()  # a worker thread's job after each drain
+    made = {path.name for path in tmp_path.rglob("*.ndjson")} - {path.name for path in spool.sealed()}
+    assert len(made) == 1  # made ahead, holding nothing yet
+    spool.append(LINE)  # takes it: no segment is started on the request path
+    spool.seal()
+    assert spool.sealed()[-1].name in made
+    assert lines_in(tmp_path) == [LINE.rstrip(), LINE.rstrip()]
+    spool.prepare_next()
+    spool.prepare_next()  # one at most
+    for path in spool.sealed():
+        spool.stored(path)
+    spool.seal_detached()  # deletes what was stored
+    assert len(list(tmp_path.rglob("*.ndjson"))) == 1
+    spool.close()
+    assert not list(tmp_path.iterdir())  # the unused segment and the process directory are gone
+
+
+def test_a_line_bigger_than_the_segment_made_ahead_gets_its_own(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 16 * 64)  # segments of 64 bytes
+    spool.open()
+    spool.prepare_next()
+    big = b'{"n": "' + b"x" * 200 + b'"}\n'
+    spool.append(big)
+    spool.seal()
+    assert lines_in(tmp_path) == [big.rstrip()]
+    assert len(list(tmp_path.rglob("*.ndjson"))) == 1  # the small one made ahead was removed
+    spool.close()

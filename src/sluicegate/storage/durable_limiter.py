@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluicegate.background import Background
 from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
 from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
@@ -127,6 +129,7 @@ class DurableLimiter(MemoryLimiter):
         self._clock = clock
         self._interval = interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="counters")
+        self._background = Background()  # the copies run behind requests (background.py)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -173,7 +176,8 @@ class DurableLimiter(MemoryLimiter):
         if not changes.fixed and not changes.sliding and covered == self._covered:
             return
         try:
-            await self._on_thread(self._file.write, changes, self._clock(), self._charges.name, covered)
+            write = functools.partial(self._file.write, changes, self._clock(), self._charges.name, covered)
+            await self._on_thread(self._background.run, write)
         except BaseException:
             self.unwritten(changes)
             raise

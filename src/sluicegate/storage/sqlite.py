@@ -17,9 +17,9 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_custom, sqlite_spend
-from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
 from sluicegate.storage.sqlite_access import SqliteAccess
 from sluicegate.storage.sqlite_logs import SqliteLogs
+from sluicegate.storage.sqlite_writer import connect
 
 T = TypeVar("T")
 ANNOTATED = sqlite_analytics.ANNOTATED
@@ -186,8 +186,10 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
 
     async def open(self) -> None:
         await self._run(self._open)
+        await self._writer.open()
 
     async def close(self) -> None:
+        await self._writer.close()
         if self._connection is not None:
             await self._run(self._connection.close)
             self._connection = None
@@ -200,12 +202,7 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         private_file(self._path)
         for suffix in ("-wal", "-shm", "-journal"):
             tighten(self._path.with_name(self._path.name + suffix))
-        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-        connection.execute("PRAGMA busy_timeout=5000")  # the CLI may write while a server runs
-        connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
-        connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
+        connection = connect(self._path)
         # One migrating process at a time: BEGIN IMMEDIATE takes the write lock before the version is
         # read, so a server and a CLI starting together cannot both apply the same migration.
         connection.execute("BEGIN IMMEDIATE")

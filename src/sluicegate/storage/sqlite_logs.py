@@ -3,6 +3,7 @@ transaction), reading, counting, deleting and annotating them."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -59,42 +60,12 @@ class SqliteLogs(SqliteWorker):
         return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        await self._run(self._insert_logs, records)  # rows are built on the database thread too
-
-    def _insert_logs(self, records: list[LogRecord]) -> None:
-        rows = [_log_row(record) for record in in_slices(records)]
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            last = sqlite_analytics.last_log_rowid(db)
-            db.executemany(_INSERT_LOG, rows)
-            sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        await self._writer.write(functools.partial(_insert_logs, records=records))  # rows built there
 
     async def write_log_lines(self, lines: list[bytes]) -> bool:
         """Store spool lines, parsed by SQLite; False (nothing stored) when SQLite refuses one
         (malformed JSON, a required field missing, bad base64): the caller parses them in Python."""
-        return await self._run(self._insert_lines, lines)
-
-    def _insert_lines(self, lines: list[bytes]) -> bool:
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            last = sqlite_analytics.last_log_rowid(db)
-            db.executemany(_INSERT_LINE, zip(lines))
-            sqlite_analytics.roll_up(db, after_rowid=last)
-        except (sqlite3.IntegrityError, sqlite3.OperationalError):
-            # A line SQLite refuses (or a failing disk, which the Python way then reports).
-            db.execute("ROLLBACK")
-            return False
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return True
+        return await self._writer.write(functools.partial(_insert_lines, lines=lines))
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = log_filter(query, SQLITE)
@@ -181,3 +152,33 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     values["request_headers"] = orjson.loads(values["request_headers"])
     values["attempts"] = orjson.loads(values["attempts"])
     return LogRecord(**values)
+
+
+def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> None:
+    rows = [_log_row(record) for record in in_slices(records)]
+    db.execute("BEGIN")
+    try:
+        last = sqlite_analytics.last_log_rowid(db)
+        db.executemany(_INSERT_LOG, rows)
+        sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> bool:
+    db.execute("BEGIN")
+    try:
+        last = sqlite_analytics.last_log_rowid(db)
+        db.executemany(_INSERT_LINE, zip(lines))
+        sqlite_analytics.roll_up(db, after_rowid=last)
+    except (sqlite3.IntegrityError, sqlite3.OperationalError):
+        # A line SQLite refuses (or a failing disk, which the Python way then reports).
+        db.execute("ROLLBACK")
+        return False
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return True

@@ -1,5 +1,6 @@
 """The connection every SQLite store part shares: one worker thread owns it, so the event loop
-never blocks on disk and SQLite never sees two threads."""
+never blocks on disk and SQLite never sees two threads. Log batches are stored through a second
+connection (`sqlite_writer.py`), so no read waits behind one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluicegate.storage.sqlite_writer import SqliteWriter
+
 T = TypeVar("T")
 
 
@@ -18,6 +21,7 @@ class SqliteWorker:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
+        self._writer = SqliteWriter(path)  # log batches: their own connection and thread
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

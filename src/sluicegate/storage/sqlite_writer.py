@@ -1,0 +1,61 @@
+"""The connection that stores log batches: the database's second one, on a thread of its own.
+
+Storing a batch runs behind requests (`background.py`: it yields the CPU to the event loop's
+thread), so it may take a while; on the shared connection's thread, a request-path read (a gateway
+or token refreshed after its `ttl`) would wait behind it. Here reads never do: WAL lets them read
+while this connection writes. A write elsewhere (an annotation, a purge) waits for the lock at
+most `busy_timeout`, as it would for the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from sluicegate.background import Background
+from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
+
+T = TypeVar("T")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the gateway's database as every one of ours is set up."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
+    connection.execute("PRAGMA busy_timeout=5000")  # the CLI may write while a server runs
+    connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
+    connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
+    return connection
+
+
+class SqliteWriter:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-logs")
+        self._background = Background()  # the executor's one thread's
+        self._connection: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        """Connect (after the schema is migrated by the main connection)."""
+        self._connection = await self._on_thread(functools.partial(connect, self._path))
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._on_thread(self._connection.close)
+            self._connection = None
+        self._executor.shutdown(wait=True)
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` with the writer's connection, behind requests."""
+        if self._connection is None:
+            raise RuntimeError("database is not open")
+        return await self._on_thread(self._background.run, functools.partial(job, self._connection))
+
+    async def _on_thread(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

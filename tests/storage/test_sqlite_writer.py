@@ -1,0 +1,39 @@
+"""Log batches are stored through a connection and thread of their own: a read (a gateway the
+request path refreshes) never waits behind one, and what the writer stores, the reads see."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from sluicegate.storage.base import LogRecord
+from sluicegate.storage.sqlite import SqliteDatabase
+
+
+async def test_a_read_does_not_wait_behind_a_log_batch(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "db.sqlite")
+    await database.open()
+    release = threading.Event()
+    try:
+
+        def slow_batch(connection: sqlite3.Connection) -> None:
+            release.wait(10)  # a batch still being stored
+
+        storing = asyncio.ensure_future(database._writer.write(slow_batch))
+        gateway = await asyncio.wait_for(database.get_gateway("local", "default"), 5)
+        assert gateway is not None
+        assert not storing.done()
+        release.set()
+        await storing
+        record = LogRecord(
+            id="a1", ts=1.0, account="local", gateway="default", provider="openai",
+            endpoint="chat/completions", method="POST", model=None, stream=False, status=200,
+            latency_ms=1.0, ttfb_ms=None,
+        )  # fmt: skip
+        await database.write_logs([record])
+        assert await database.count_logs("local", "default") == 1  # read on the other connection
+    finally:
+        release.set()
+        await database.close()
