@@ -26,13 +26,13 @@ from sluicegate.datafiles import private_opener
 class MappedSegment:
     """One segment being written. `append` refuses (returns False) a line that would not fit."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, allocated: bool = False) -> None:
+        """A new segment file of `size` bytes, or (`allocated`) the one `allocate` made there."""
         self.path = path
         self.size = size
         self.used = 0
-        fd = private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        fd = private_opener(str(path), os.O_RDWR) if allocated else _allocated(path, size)
         try:
-            os.posix_fallocate(fd, 0, size)
             self._map = mmap.mmap(fd, size)
         except BaseException:
             os.close(fd)
@@ -56,6 +56,23 @@ class MappedSegment:
             os.ftruncate(self._fd, self.used)
         finally:
             os.close(self._fd)
+
+
+def allocate(path: Path, size: int) -> None:
+    """Make a segment file ahead, its space allocated, for a `MappedSegment(path, size, True)`
+    later: creating and allocating it is most of what starting a segment costs."""
+    os.close(_allocated(path, size))
+
+
+def _allocated(path: Path, size: int) -> int:
+    fd = private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
 
 
 class Sealer:

@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from sluicegate import process_dirs
-from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
+from sluicegate.mapped_segment import MappedSegment, Sealer, allocate, written_part
 
 SUFFIX = ".ndjson"
 # The space a segment takes when it starts (a bigger line gets a segment of its own size). The
@@ -46,7 +46,7 @@ class Spool:
         self._sealer = Sealer()
         # The next segment, made ahead by `prepare_next` on a worker thread (its own lock: the
         # event loop's thread takes it while a worker may be making it).
-        self._next: MappedSegment | None = None
+        self._next: Path | None = None  # a segment file allocated, of `_default_size` bytes
         self._next_lock = threading.Lock()
         self._current_bytes = self._current_records = 0
         self._number = 0
@@ -69,8 +69,7 @@ class Spool:
         with self._next_lock:
             unused, self._next = self._next, None
         if unused is not None:
-            unused.seal()
-            unused.path.unlink(missing_ok=True)
+            unused.unlink(missing_ok=True)
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -107,11 +106,14 @@ class Spool:
         self._sealer.seal_detached()
 
     def prepare_next(self) -> None:
-        """Make the segment the next line starts, if none is waiting (on a worker thread: opening
-        and allocating a file is a few hundred microseconds a request would otherwise wait)."""
+        """Make the file the next segment starts in, if none is waiting (on a worker thread:
+        creating and allocating it is most of what a request would otherwise wait for; it is
+        mapped when taken, so it holds no descriptor meanwhile)."""
         with self._next_lock:
             if self._next is None and self._lock >= 0:
-                self._next = self._new_segment(self._default_size)
+                path = self._numbered()
+                allocate(path, self._default_size)
+                self._next = path
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
@@ -143,19 +145,22 @@ class Spool:
     def _start_segment(self, first_line: int) -> MappedSegment:
         with self._next_lock:
             made, self._next = self._next, None
-        if made is not None and made.size < first_line:  # a line bigger than a segment: rare
-            made.seal()
-            made.path.unlink(missing_ok=True)
-            made = None
-        self._segment = made or self._new_segment(max(self._default_size, first_line))
+        size = self._default_size
+        if made is not None and size >= first_line:
+            self._segment = MappedSegment(made, size, allocated=True)
+        else:
+            if made is not None:  # a line bigger than a segment (rare): it gets one of its size
+                made.unlink(missing_ok=True)
+            self._segment = MappedSegment(self._numbered(), max(size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment
 
-    def _new_segment(self, size: int) -> MappedSegment:
+    def _numbered(self) -> Path:
+        """The next segment's path (numbers only grow, so segments sort oldest first)."""
         with self._number_lock:
             self._number += 1
             number = self._number
-        return MappedSegment(self._dir / f"{number:012d}{SUFFIX}", size)
+        return self._dir / f"{number:012d}{SUFFIX}"
 
     def _drop_oldest(self) -> None:
         while self._sealed and self.backlog_bytes > self._max_bytes:
