@@ -32,3 +32,15 @@ def test_a_faster_floor_says_the_direct_path_is_the_slower_one() -> None:
 
 def test_no_floor_no_note() -> None:
     assert floor_lines([Figures({"direct.p50_ms": 0.187})]) == []
+
+
+def test_a_count_per_request_is_judged_as_the_table_shows_it() -> None:
+    from bench.report import Target
+
+    results = {"ratelimit-redis": Figures({"gateway.redis_evalsha_per_req": 1.0001})}
+    exact = Target("trips", "ratelimit-redis", "gateway.redis_evalsha_per_req", "<=", 1, "EVALSHA")
+    shown = Target("trips", "ratelimit-redis", "gateway.redis_evalsha_per_req", "<=", 1, "EVALSHA", digits=2)
+    assert exact.evaluate(results) == (1.0001, False)  # one request in flight when wrk stopped
+    assert shown.evaluate(results) == (1.0001, True)
+    results = {"ratelimit-redis": Figures({"gateway.redis_evalsha_per_req": 1.02})}
+    assert shown.evaluate(results) == (1.02, False)  # a real extra trip is still one
