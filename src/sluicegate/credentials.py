@@ -37,10 +37,10 @@ SECRET_HEADERS = frozenset(
 )  # fmt: skip
 # Query parameters that carry credentials: every provider's key parameter (Gemini's `?key=`,
 # https://ai.google.dev/gemini-api/docs/api-key) and the names the wider ecosystem uses (OAuth
-# access tokens, Azure SAS signatures), so a key sent to a provider that does not take it there
-# is masked as well.
+# access tokens, Azure SAS signatures), and every provider's key header's name (a client may put
+# `x-goog-api-key` in the query), so a key sent where a provider does not take it is masked too.
 SECRET_PARAMS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token", "token", "sig", *KEY_PARAMS}
+    {"key", "api_key", "api-key", "apikey", "access_token", "token", "sig", *KEY_PARAMS, *CREDENTIAL_HEADERS}
 )
 # Values shorter than this are masked where they travel but not searched for elsewhere: a short
 # value would wipe ordinary words out of bodies, and no provider issues keys that short.

@@ -77,6 +77,10 @@ class AnthropicMessages:
             chat["stream_options"] = {"include_usage": True}  # Anthropic streams always report usage
         return chat
 
+    def count_answer(self, tokens: int) -> bytes:
+        # https://docs.anthropic.com/en/api/messages-count-tokens
+        return orjson.dumps({"input_tokens": tokens})
+
     def answer(self, asked: Mapping[str, Any], body: bytes) -> bytes:
         if self.counts:  # the gateway counted the tokens itself: already Anthropic's answer
             return body

@@ -64,6 +64,10 @@ class IngressFormat(Protocol):
         by the gateway (pipeline/token_count.py) unless the request passes through."""
         ...
 
+    def count_answer(self, tokens: int) -> bytes:
+        """The answer to a counting request (`counts`) that the gateway counted itself."""
+        ...
+
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         """The client's headers as a chat client would send them (its key in `Authorization`)."""
         ...

@@ -89,6 +89,11 @@ class OpenAIResponses:
             chat["stream_options"] = {"include_usage": True}  # response.completed always has usage
         return chat
 
+    def count_answer(self, tokens: int) -> bytes:
+        # https://platform.openai.com/docs/api-reference/responses/input-tokens (not routed yet:
+        # `counts` is False, so the gateway never counts for this format)
+        return orjson.dumps({"object": "response.input_tokens", "input_tokens": tokens})
+
     def answer(self, asked: Mapping[str, Any], body: bytes) -> bytes:
         completion = orjson.loads(body)
         choice = mapping(next(iter(completion.get("choices") or ()), None))

@@ -33,7 +33,7 @@ class TokenCount:
         # Tokenizing is CPU work that grows with the body: off the event loop.
         tokens = await asyncio.to_thread(self._count, chat, step.facts.model)
         headers: CIMultiDict[str] = CIMultiDict({"Content-Type": JSON_TYPE})
-        return Reply(200, headers, body=orjson.dumps({"input_tokens": tokens}))
+        return Reply(200, headers, body=ingress.count_answer(tokens))
 
     def _count(self, chat: dict[str, Any], model: str | None) -> int:
         tokens = self._counter.count_any_input(chat, model)
