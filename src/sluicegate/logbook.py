@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,9 +73,8 @@ class Logbook:
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self._unspooled: list[tuple[LogRecord, int | None]] = []
         self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
-        # Building records and reading the spool, behind requests on a thread of its own.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logbook")
-        self._background = Background()
+        # Building records and reading the spool, behind requests on threads of its own.
+        self._background = Background("logbook")
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
         waiting = exchange.cache.record_after
@@ -132,11 +129,10 @@ class Logbook:
                 _log.warning("log records left in the spool at shutdown: the database could not take them")
             self._spool.close()
         finally:
-            self._executor.shutdown(wait=False)
+            self._background.shutdown(wait=False)
 
     async def _behind(self, function: Callable[..., T], *args: Any) -> T:
-        job = functools.partial(function, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._background.run, job)
+        return await self._background.run(function, *args)
 
     async def flush(self) -> None:
         """Write the pending records in batches of at most `batch_size`, as many batches as were

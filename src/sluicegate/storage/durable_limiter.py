@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -28,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sluicegate.background import Background
 from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
 from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
@@ -129,7 +127,6 @@ class DurableLimiter(MemoryLimiter):
         self._clock = clock
         self._interval = interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="counters")
-        self._background = Background()  # the copies run behind requests (background.py)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -176,8 +173,7 @@ class DurableLimiter(MemoryLimiter):
         if not changes.fixed and not changes.sliding and covered == self._covered:
             return
         try:
-            write = functools.partial(self._file.write, changes, self._clock(), self._charges.name, covered)
-            await self._on_thread(self._background.run, write)
+            await self._on_thread(self._file.write, changes, self._clock(), self._charges.name, covered)
         except BaseException:
             self.unwritten(changes)
             raise

@@ -9,11 +9,8 @@ most `busy_timeout`, as it would for the CLI.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,25 +34,21 @@ def connect(path: Path) -> sqlite3.Connection:
 class SqliteWriter:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-logs")
-        self._background = Background()  # the executor's one thread's
+        self._background = Background("sqlite-logs")
         self._connection: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Connect (after the schema is migrated by the main connection)."""
-        self._connection = await self._on_thread(functools.partial(connect, self._path))
+        self._connection = await self._background.run(connect, self._path)
 
     async def close(self) -> None:
         if self._connection is not None:
-            await self._on_thread(self._connection.close)
+            await self._background.run(self._connection.close)
             self._connection = None
-        self._executor.shutdown(wait=True)
+        self._background.shutdown(wait=True)
 
     async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` with the writer's connection, behind requests."""
         if self._connection is None:
             raise RuntimeError("database is not open")
-        return await self._on_thread(self._background.run, functools.partial(job, self._connection))
-
-    async def _on_thread(self, function: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        return await self._background.run(job, self._connection)
