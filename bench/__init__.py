@@ -5,6 +5,8 @@ It starts a fast fake OpenAI upstream (``bench.fake_upstream``), a bare aiohttp 
 and the proxies on the other, drives the direct path (client → fake), the baseline path (client →
 proxy → fake) and the gateway path (client → gateway → fake) with ``wrk``, and reports the gateway's
 added latency, throughput and CPU time per request against the direct path and against the baseline.
+After the scenarios, ``bench.first_byte_rounds`` times the first event of a streamed answer on the
+same processes with a one-connection client of its own (``bench.first_byte``).
 
 Scenarios are data (``bench.scenarios.SCENARIOS``): adding one is adding one entry to that list.
 """

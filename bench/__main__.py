@@ -13,8 +13,10 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from bench import report, route_plan
+from bench import first_byte_rounds, report, route_plan
 from bench import spool as spool_cost
+from bench.first_byte import FirstByteError
+from bench.first_byte_rounds import FIRST_BYTE, FirstByteResult
 from bench.procs import BenchLock, ProcessGroup, StartupError
 from bench.runner import DEFAULT_REDIS_URL, Bench, PreflightError, ScenarioResult, ScenarioSkipped, Settings
 from bench.scenarios import SCENARIOS, Scenario, by_name
@@ -69,7 +71,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME[,NAME]",
-        help="run only these scenarios (repeatable or comma-separated; see --list)",
+        help=(
+            f"run only these scenarios (repeatable or comma-separated; see --list); {FIRST_BYTE}: "
+            "the first byte of a streamed answer"
+        ),
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and targets, then exit")
     parser.add_argument(
@@ -142,10 +147,25 @@ def list_scenarios(console: Console) -> None:
             f"(-c{s.connections} -t{s.threads}, {s.duration_s:g} s, {paths}{extra})",
             highlight=False,
         )
+    console.print(
+        f"[bold]{FIRST_BYTE}[/bold]: after the scenarios, 1 connection (bench/first_byte.py): the first "
+        f"SSE event of a streamed request and a whole plain answer, {first_byte_rounds.REQUESTS} of each "
+        f"per target in {first_byte_rounds.ROUNDS} rounds",
+        highlight=False,
+    )
     console.print("\n[bold]targets[/bold]:")
     for t in report.TARGETS:
         scaled = f" (also scaled by the baseline: {t.scaled})" if t.scaled else ""
         console.print(f"  {t.label}: {t.scenario} {t.metric} {t.text()}{scaled}", highlight=False)
+
+
+def chosen(only: list[str]) -> tuple[list[Scenario], bool]:
+    """The scenarios ``--only`` names (all without it), and whether the first-byte step runs: it is
+    no wrk scenario, but is chosen by name like one (and runs after them)."""
+    names = [n.strip() for chunk in only for n in chunk.split(",") if n.strip()]
+    if not names:
+        return list(SCENARIOS), True
+    return by_name([n for n in names if n != FIRST_BYTE]), FIRST_BYTE in names
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
@@ -160,9 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         list_scenarios(console)
         return EXIT_OK
-    names = [n.strip() for chunk in args.only for n in chunk.split(",") if n.strip()]
     try:
-        scenarios: list[Scenario] = by_name(names) if names else list(SCENARIOS)
+        scenarios, with_first_byte = chosen(args.only)
     except KeyError as exc:
         console.print(f"[red]{exc.args[0]}[/red]")
         return EXIT_SETUP_FAILED
@@ -205,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results: list[ScenarioResult] = []
+    first_byte: FirstByteResult | None = None
     skipped: list[str] = []
     error: str | None = None
     code = EXIT_OK
@@ -229,9 +249,18 @@ def main(argv: list[str] | None = None) -> int:
                 except ScenarioSkipped as exc:
                     skipped.append(scenario.name)
                     console.print(f"[yellow]skipped {scenario.name}: {exc}[/yellow]", highlight=False)
+            if with_first_byte:
+                # As many requests as a smoke run's durations allow (scaled), a few dozen at least.
+                requests = max(20, round(first_byte_rounds.REQUESTS * scale))
+                first_byte = first_byte_rounds.measure(
+                    bench.endpoints, cpu=settings.load_cpu, log=log, requests=requests
+                )
         except (StartupError, PreflightError, WrkError) as exc:
             error = str(exc)
             code = EXIT_SETUP_FAILED
+        except FirstByteError as exc:
+            error = f"{FIRST_BYTE}: {exc}"
+            code = EXIT_RUN_FAILED
         except KeyboardInterrupt:
             console.print("\n[yellow]interrupted: stopping every process[/yellow]")
             code = EXIT_INTERRUPTED
@@ -246,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                 for sig, handler in handlers.items():
                     signal.signal(sig, handler)
 
-    if results:
-        report.render(console, results, report.TARGETS)
+    measured = report.Measurements(results, first_byte)
+    if results or first_byte is not None:
+        report.render(console, measured, report.TARGETS)
     # Routing decisions, in process: no HTTP, so cheap enough to measure after the load is gone.
     plans = spooled = None
     if code == EXIT_OK and results:
@@ -264,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     noisy = [
         f"{res.scenario.name}/{t}" for res in results for t, r in res.runs.items() if r.interference.noisy
     ]
+    if first_byte is not None:
+        noisy += [f"{FIRST_BYTE}/{t}" for t, load in first_byte.interference().items() if load.noisy]
     if noisy:
         console.print(
             f"[yellow]warning: other processes were busy during {', '.join(noisy)} "
@@ -276,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if code == EXIT_OK and run_errors:
         console.print(f"[bold red]{run_errors} request(s) failed (socket errors or non-2xx)[/bold red]")
         code = EXIT_RUN_FAILED
-    unmet = [t for t in report.TARGETS if t.evaluate({r.scenario.name: r for r in results})[1] is False]
+    unmet = [t for t in report.TARGETS if t.evaluate(measured.by_name())[1] is False]
     if code == EXIT_OK and unmet and args.strict:
         code = EXIT_RUN_FAILED
 
@@ -288,17 +320,18 @@ def main(argv: list[str] | None = None) -> int:
         "single_write_stream": settings.single_write_stream,
         "baseline": settings.baseline,
         "scenarios": [s.name for s in scenarios],
+        "first_byte": with_first_byte,
         "skipped": skipped,
     }
     extra = {"route_plan_ms": plans} if plans is not None else {}
     if spooled is not None:
         extra["spool_ms"] = spooled
-    if not results:
+    if not results and first_byte is None:
         log("nothing measured: no results written")
         return code
     data = (
         report.to_json(
-            results=results,
+            measured=measured,
             targets=report.TARGETS,
             machine=machine,
             settings=settings_json,
@@ -308,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = report.write_json(data, args.output)
     md = report.write_markdown(
-        report.markdown(results, report.TARGETS, machine), args.output.with_suffix(".md")
+        report.markdown(measured, report.TARGETS, machine), args.output.with_suffix(".md")
     )
     log(f"results written to {path} (tables as Markdown: {md})")
     return code

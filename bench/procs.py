@@ -260,6 +260,16 @@ class Interference:
         other = max(0.0, (after.busy_s - before.busy_s) - ours)
         return cls(wall, other / wall, (after.steal_s - before.steal_s) / wall)
 
+    @classmethod
+    def merged(cls, items: Sequence[Interference]) -> Interference:
+        """Several windows as one: wall time summed, the loads weighted by time."""
+        wall = sum(i.wall_s for i in items)
+        return cls(
+            wall,
+            sum(i.other_cores * i.wall_s for i in items) / wall,
+            sum(i.steal_cores * i.wall_s for i in items) / wall,
+        )
+
     @property
     def noisy(self) -> bool:
         return self.other_cores > 0.10 or self.steal_cores > 0.05

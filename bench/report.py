@@ -1,4 +1,4 @@
-"""Targets, the results table and the JSON record of a run."""
+"""Targets, the results table and the JSON record of a run (its scenarios and the first-byte step)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bench.first_byte_rounds import FIRST_BYTE, FirstByteResult
 from bench.procs import Interference
 from bench.runner import RunResult, ScenarioResult
 from bench.scenarios import SCENARIOS
@@ -41,6 +42,26 @@ REFERENCE_BASELINE_RPS = 2822.0
 REFERENCE_BASELINE_MS = 1000 / REFERENCE_BASELINE_RPS
 #: The run that tells how fast this machine is now: the baseline proxy at 32 connections.
 SPEED_SCENARIO, SPEED_METRIC = "concurrent", "baseline.rps"
+
+
+class Measured(Protocol):
+    """What a target reads: a scenario's result, or the first-byte step's."""
+
+    def metrics(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    """What one run measured: its scenarios and, when it ran, the first-byte step."""
+
+    scenarios: list[ScenarioResult]
+    first_byte: FirstByteResult | None = None
+
+    def by_name(self) -> dict[str, Measured]:
+        named: dict[str, Measured] = {r.scenario.name: r for r in self.scenarios}
+        if self.first_byte is not None:
+            named[FIRST_BYTE] = self.first_byte
+        return named
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +103,7 @@ class Target:
             return f"{OP_TEXT[self.op]} {run} {metric.removesuffix('_ms')}"
         return f"{OP_TEXT[self.op]} {self.threshold:g} {self.unit}"
 
-    def evaluate(self, results: dict[str, ScenarioResult]) -> tuple[float | None, bool | None]:
+    def evaluate(self, results: Mapping[str, Measured]) -> tuple[float | None, bool | None]:
         """(measured value, met?) — both None when the scenario or the metric was not measured."""
         result = results.get(self.scenario)
         if result is None:
@@ -103,7 +124,7 @@ class Target:
         judged = value if self.digits is None else round(value, self.digits)
         return value, OPS[self.op](judged, threshold)
 
-    def evaluate_scaled(self, results: dict[str, ScenarioResult]) -> ScaledTarget | None:
+    def evaluate_scaled(self, results: Mapping[str, Measured]) -> ScaledTarget | None:
         """The target scaled by the baseline's speed here, or None when it is not scalable."""
         if self.scaled is None or self.against is not None:
             return None
@@ -218,6 +239,15 @@ TARGETS: list[Target] = [
         "<=",
         2.0,
         "×",
+    ),
+    Target(
+        "streaming: added p50 of the first byte ≤ the plain request's added p50",
+        FIRST_BYTE,
+        "added.first_byte_p50_ms",
+        "<=",
+        0,
+        "ms",
+        against="added.plain_p50_ms",
     ),
     Target(
         "50 ms upstream, 128 connections: throughput against direct",
@@ -493,6 +523,33 @@ FEATURE_ROWS: list[Row] = [
 ]
 
 
+# The first-byte table: direct, baseline, gateway.
+FIRST_BYTE_ROWS: list[Row] = [
+    Row(
+        "first byte p50 ms (stream)",
+        ("direct.first_byte_p50_ms", "baseline.first_byte_p50_ms", "gateway.first_byte_p50_ms"),
+    ),
+    Row(
+        "first byte p99 ms (stream)",
+        ("direct.first_byte_p99_ms", "baseline.first_byte_p99_ms", "gateway.first_byte_p99_ms"),
+    ),
+    Row("whole stream p50 ms", ("direct.stream_p50_ms", "baseline.stream_p50_ms", "gateway.stream_p50_ms")),
+    Row("plain p50 ms", ("direct.plain_p50_ms", "baseline.plain_p50_ms", "gateway.plain_p50_ms")),
+    Row(
+        "added first byte p50 ms",
+        (None, "baseline_added.first_byte_p50_ms", "added.first_byte_p50_ms"),
+        signed=True,
+        spread=("added.first_byte_p50_ms_min", "added.first_byte_p50_ms_max"),
+    ),
+    Row(
+        "added plain p50 ms",
+        (None, "baseline_added.plain_p50_ms", "added.plain_p50_ms"),
+        signed=True,
+        spread=("added.plain_p50_ms_min", "added.plain_p50_ms_max"),
+    ),
+]
+
+
 MAIN_CAPTION = (
     "added: minus direct. CPU ms/req: the fake upstream's (direct), the proxy's (baseline), the "
     "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops)."
@@ -505,6 +562,12 @@ TURNS_CAPTION = (
     "Direct, (floor,) baseline and gateway take turns in rounds (order reversed every other round): "
     "latencies are the medians over the rounds, req/s and CPU over all of them; (low…high): the range "
     "over the rounds, each round's gateway against the same round's baseline or direct run."
+)
+FIRST_BYTE_CAPTION = (
+    "One keep-alive connection (bench/first_byte.py, on the load core), {requests} streamed and "
+    "{requests} plain requests in turn per target and round, the targets taking turns as in the "
+    "scenarios. first byte: from sending the request until the stream's first data: had arrived; "
+    "plain: the whole answer. Medians over the rounds; added: minus direct, (low…high) over the rounds."
 )
 FEATURE_CAPTION = (
     "Control (without) and gateway (with) runs alternate in rounds (ABBA); their latencies are the "
@@ -558,11 +621,26 @@ class Grid:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, slots=True)
+class Section:
+    """What one section of a table shows: a scenario's (or the first-byte step's) figures and the
+    other load on the machine during each target's runs."""
+
+    name: str
+    metrics: dict[str, float]
+    noise: dict[str, Interference]
+
+    @classmethod
+    def of(cls, result: ScenarioResult) -> Section:
+        noise = {t: r.interference for t, r in result.runs.items()}
+        return cls(result.scenario.name, result.metrics(), noise)
+
+
 def _scenario_rows(
-    result: ScenarioResult,
+    section: Section,
     rows: list[Row],
     columns: tuple[str, ...],
-    by_name: dict[str, ScenarioResult],
+    by_name: Mapping[str, Measured],
     target_for: dict[tuple[str, str], Target],
     *,
     cells: int = 3,
@@ -571,8 +649,7 @@ def _scenario_rows(
 ) -> list[list[str]]:
     """One scenario's rows: ``cells`` value columns (from ``signed_from`` on always signed: they are
     differences), then ``ratios`` ratio columns; ``columns`` are the runs of the "other load" row."""
-    m = result.metrics()
-    name = result.scenario.name
+    m, name = section.metrics, section.name
     out: list[list[str]] = []
     for row in rows:
         keys = [*row.cells, *([None] * (cells - len(row.cells)))]
@@ -600,7 +677,7 @@ def _scenario_rows(
             _, met = target.evaluate(by_name)
             target_txt, status_txt = target.text(), _status(met)
         out.append(["" if out else name, row.label, *texts, *ratio_texts, target_txt, status_txt])
-    noise = {t: r.interference for t, r in result.runs.items()}
+    noise = section.noise
     if noise:
         noise_cells = [_noise_cell(noise.get(t)) for t in columns]
         pad = [""] * (cells + ratios - len(columns))
@@ -608,9 +685,11 @@ def _scenario_rows(
     return out
 
 
-def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
-    """The report's tables: gateway/direct/baseline, feature costs (control runs), targets."""
-    by_name = {r.scenario.name: r for r in results}
+def grids(measured: Measurements, targets: list[Target]) -> list[Grid]:
+    """The report's tables: gateway/direct/baseline, feature costs (control runs), the first byte
+    of a streamed answer, targets."""
+    results = measured.scenarios
+    by_name = measured.by_name()
     target_for = {(t.scenario, t.metric): t for t in targets}
     out: list[Grid] = []
 
@@ -631,7 +710,9 @@ def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
         )
         for result in main:
             grid.sections.append(
-                _scenario_rows(result, ROWS, ("direct", "baseline", "gateway"), by_name, target_for)
+                _scenario_rows(
+                    Section.of(result), ROWS, ("direct", "baseline", "gateway"), by_name, target_for
+                )
             )
         out.append(grid)
 
@@ -646,7 +727,7 @@ def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
         )
         for result in features:
             rows = _scenario_rows(
-                result,
+                Section.of(result),
                 FEATURE_ROWS,
                 ("control", "gateway"),
                 by_name,
@@ -656,6 +737,9 @@ def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
             )
             grid.sections.append(rows)
         out.append(grid)
+
+    if measured.first_byte is not None:
+        out.append(_first_byte_grid(measured.first_byte, by_name, target_for))
 
     summary = Grid(
         "Targets",
@@ -673,6 +757,23 @@ def grids(results: list[ScenarioResult], targets: list[Target]) -> list[Grid]:
     summary.sections.append(rows)
     out.append(summary)
     return out
+
+
+def _first_byte_grid(
+    result: FirstByteResult, by_name: Mapping[str, Measured], target_for: dict[tuple[str, str], Target]
+) -> Grid:
+    values = ["direct", "baseline", "gateway"]
+    grid = Grid(
+        "First byte of a streamed answer (one connection, streamed and plain requests in turn)",
+        ["step", "metric", *values, "target", "status"],
+        set(values),
+        FIRST_BYTE_CAPTION.format(requests=result.requests),
+    )
+    section = Section(FIRST_BYTE, result.metrics(), result.interference())
+    grid.sections.append(
+        _scenario_rows(section, FIRST_BYTE_ROWS, tuple(values), by_name, target_for, ratios=0)
+    )
+    return grid
 
 
 def scaled_lines(results: list[ScenarioResult], targets: list[Target]) -> list[str]:
@@ -717,15 +818,16 @@ def floor_lines(results: list[ScenarioResult]) -> list[str]:
     return lines
 
 
-def render(console: Console, results: list[ScenarioResult], targets: list[Target]) -> None:
-    for grid in grids(results, targets):
+def render(console: Console, measured: Measurements, targets: list[Target]) -> None:
+    for grid in grids(measured, targets):
         console.print(grid.rich())
+    results = measured.scenarios
     for line in [*scaled_lines(results, targets), *floor_lines(results)]:
         console.print(line, highlight=False)
 
 
 def markdown(
-    results: list[ScenarioResult],
+    measured: Measurements,
     targets: list[Target],
     machine: dict[str, Any],
     when: dt.datetime | None = None,
@@ -739,7 +841,8 @@ def markdown(
         f"{machine.get('wrk')}"
     )
     parts = [header]
-    parts += [grid.markdown() for grid in grids(results, targets)]
+    parts += [grid.markdown() for grid in grids(measured, targets)]
+    results = measured.scenarios
     notes = [*scaled_lines(results, targets), *floor_lines(results)]
     parts.append("\n".join(f"- {Text.from_markup(line).plain}" for line in notes))
     return "\n\n".join(parts) + "\n"
@@ -747,13 +850,13 @@ def markdown(
 
 def to_json(
     *,
-    results: list[ScenarioResult],
+    measured: Measurements,
     targets: list[Target],
     machine: dict[str, Any],
     settings: dict[str, Any],
     error: str | None,
 ) -> dict[str, Any]:
-    by_name = {r.scenario.name: r for r in results}
+    by_name = measured.by_name()
     scale = float(settings.get("scale", 1.0))
     target_rows = []
     for t in targets:
@@ -790,7 +893,8 @@ def to_json(
         "git_revision": git_revision(),
         "machine": machine,
         "settings": settings,
-        "scenarios": [r.to_dict(scale) for r in results],
+        "scenarios": [r.to_dict(scale) for r in measured.scenarios],
+        "first_byte": None if measured.first_byte is None else measured.first_byte.to_dict(),
         "targets": target_rows,
         "error": error,
     }
@@ -860,15 +964,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None, help="default: the results path with .md")
     args = parser.parse_args(argv)
     data = orjson.loads(args.results.read_bytes())
-    results = results_from_json(data)
+    first_byte = data.get("first_byte")
+    measured = Measurements(
+        results_from_json(data), None if first_byte is None else FirstByteResult.from_dict(first_byte)
+    )
     console = Console() if Console().is_terminal else Console(width=150)
     console.print(
         f"{args.results}: run of {data.get('timestamp')}, scale {data.get('settings', {}).get('scale')}",
         highlight=False,
     )
-    render(console, results, TARGETS)
+    render(console, measured, TARGETS)
     when = dt.datetime.fromisoformat(data["timestamp"]) if data.get("timestamp") else None
-    text = markdown(results, TARGETS, data.get("machine", {}), when)
+    text = markdown(measured, TARGETS, data.get("machine", {}), when)
     path = write_markdown(text, args.markdown or args.results.with_suffix(".md"))
     console.print(f"Markdown written to {path}", highlight=False)
     return 0

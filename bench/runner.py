@@ -303,12 +303,7 @@ def merge_runs(runs: list[RunResult]) -> RunResult:
     for run in runs:
         for name, value in run.cpu_s.items():
             cpu[name] = cpu.get(name, 0.0) + value
-    wall = sum(r.interference.wall_s for r in runs)
-    interference = Interference(
-        wall,
-        sum(r.interference.other_cores * r.interference.wall_s for r in runs) / wall,
-        sum(r.interference.steal_cores * r.interference.wall_s for r in runs) / wall,
-    )
+    interference = Interference.merged([r.interference for r in runs])
     served = [r.upstream_requests for r in runs]
     upstream = None if any(x is None for x in served) else sum(x or 0 for x in served)
     redis_calls: dict[str, int] | None = None

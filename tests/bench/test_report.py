@@ -1,8 +1,11 @@
-"""The bench report's placement-floor note says which way the floor points."""
+"""The bench report: the placement-floor note says which way the floor points; targets judged on
+given figures; the first-byte table."""
 
 from __future__ import annotations
 
-from bench.report import floor_lines
+from bench.first_byte_rounds import FIRST_BYTE, FirstByteResult, RoundFigures
+from bench.procs import Interference
+from bench.report import TARGETS, Measurements, Target, floor_lines, markdown
 from bench.runner import ScenarioResult
 from bench.scenarios import SCENARIOS
 
@@ -35,8 +38,6 @@ def test_no_floor_no_note() -> None:
 
 
 def test_a_count_per_request_is_judged_as_the_table_shows_it() -> None:
-    from bench.report import Target
-
     results = {"ratelimit-redis": Figures({"gateway.redis_evalsha_per_req": 1.0001})}
     exact = Target("trips", "ratelimit-redis", "gateway.redis_evalsha_per_req", "<=", 1, "EVALSHA")
     shown = Target("trips", "ratelimit-redis", "gateway.redis_evalsha_per_req", "<=", 1, "EVALSHA", digits=2)
@@ -44,3 +45,42 @@ def test_a_count_per_request_is_judged_as_the_table_shows_it() -> None:
     assert shown.evaluate(results) == (1.0001, True)
     results = {"ratelimit-redis": Figures({"gateway.redis_evalsha_per_req": 1.02})}
     assert shown.evaluate(results) == (1.02, False)  # a real extra trip is still one
+
+
+def _first_byte_target() -> Target:
+    return next(t for t in TARGETS if t.scenario == FIRST_BYTE)
+
+
+def test_the_first_byte_target_compares_with_the_plain_request() -> None:
+    target = _first_byte_target()
+    assert target.label == "streaming: added p50 of the first byte ≤ the plain request's added p50"
+    faster = {FIRST_BYTE: Figures({"added.first_byte_p50_ms": 0.30, "added.plain_p50_ms": 0.35})}
+    assert target.evaluate(faster) == (0.30, True)
+    slower = {FIRST_BYTE: Figures({"added.first_byte_p50_ms": 0.41, "added.plain_p50_ms": 0.35})}
+    assert target.evaluate(slower) == (0.41, False)
+    assert target.evaluate({}) == (None, None)  # the step did not run
+
+
+def _run(first_byte: float, plain: float) -> RoundFigures:
+    figures = {
+        "first_byte_p50_ms": first_byte,
+        "first_byte_p99_ms": first_byte * 3,
+        "stream_p50_ms": first_byte + 0.1,
+        "plain_p50_ms": plain,
+    }
+    return RoundFigures(figures, 300, Interference(1.0, 0.0, 0.0))
+
+
+def test_the_report_shows_the_first_byte_table_and_its_verdict() -> None:
+    result = FirstByteResult(
+        {
+            "direct": [_run(0.10, 0.20), _run(0.12, 0.22)],
+            "gateway": [_run(0.60, 0.50), _run(0.70, 0.54)],
+        }
+    )
+    text = markdown(Measurements([], result), TARGETS, {})
+    assert "**First byte of a streamed answer" in text
+    assert "| added first byte p50 ms |  | — | +0.540 (+0.500…+0.580) | ≤ added plain_p50 | NOT MET |" in text
+    assert "| streaming: added p50 of the first byte ≤ the plain request's added p50 |" in text
+    assert "300 streamed and 300 plain requests" in text
+    assert markdown(Measurements([]), TARGETS, {}).count("First byte") == 0
