@@ -9,4 +9,8 @@ After the scenarios, ``bench.first_byte_rounds`` times the first event of a stre
 same processes with a one-connection client of its own (``bench.first_byte``).
 
 Scenarios are data (``bench.scenarios.SCENARIOS``): adding one is adding one entry to that list.
+
+``bench.endpoints`` starts the processes, ``bench.runner`` runs each scenario on them (its runs'
+figures: ``bench.run_result``), ``bench.targets`` holds the goals, ``bench.report`` prints the
+tables and writes them as Markdown, ``bench.record`` the run's JSON.
 """

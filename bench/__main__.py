@@ -13,13 +13,19 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from bench import first_byte_rounds, report, route_plan
+from bench import first_byte_rounds, record, report, route_plan
 from bench import spool as spool_cost
+from bench.endpoints import Processes, ScenarioSkipped
 from bench.first_byte import FirstByteError
 from bench.first_byte_rounds import FIRST_BYTE, FirstByteResult
+from bench.machine import machine_info
+from bench.preflight import PreflightError
 from bench.procs import BenchLock, ProcessGroup, StartupError
-from bench.runner import DEFAULT_REDIS_URL, Bench, PreflightError, ScenarioResult, ScenarioSkipped, Settings
+from bench.run_result import ScenarioResult
+from bench.runner import Bench
 from bench.scenarios import SCENARIOS, Scenario, by_name
+from bench.settings import DEFAULT_REDIS_URL, Settings
+from bench.targets import TARGETS, Measurements
 from bench.wrk import WrkError, ensure_wrk, wrk_version
 
 EXIT_OK = 0
@@ -121,7 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--output",
         type=Path,
-        default=report.RESULTS_DIR / "latest.json",
+        default=record.RESULTS_DIR / "latest.json",
         help="where to write the JSON results (default bench/results/latest.json)",
     )
     parser.add_argument(
@@ -154,7 +160,7 @@ def list_scenarios(console: Console) -> None:
         highlight=False,
     )
     console.print("\n[bold]targets[/bold]:")
-    for t in report.TARGETS:
+    for t in TARGETS:
         scaled = f" (also scaled by the baseline: {t.scaled})" if t.scaled else ""
         console.print(f"  {t.label}: {t.scenario} {t.metric} {t.text()}{scaled}", highlight=False)
 
@@ -229,18 +235,19 @@ def main(argv: list[str] | None = None) -> int:
     error: str | None = None
     code = EXIT_OK
     lock = BenchLock()
-    machine = report.machine_info(version)
+    machine = machine_info(version)
     with tempfile.TemporaryDirectory(prefix="sluicegate-bench-") as tmp, ProcessGroup() as group:
-        bench = Bench(settings, group, Path(tmp), wrk, log)
+        processes = Processes(settings, group, Path(tmp), log)
+        bench = Bench(processes, wrk)
         try:
             lock.acquire(timeout_s=args.lock_timeout, on_wait=log)
-            bench.start_upstream()
+            processes.start_upstream()
             if settings.gateway_cpu is not None and settings.gateway_cpu != settings.load_cpu:
-                bench.start_floor()  # only meaningful on the gateway's own core
+                processes.start_floor()  # only meaningful on the gateway's own core
             if settings.baseline:
-                bench.start_baseline()
+                processes.start_baseline()
             if not settings.direct_only:
-                bench.start_gateway()
+                processes.start_gateway()
             for scenario in scenarios:
                 try:
                     result = bench.run_scenario(scenario)
@@ -253,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 # As many requests as a smoke run's durations allow (scaled), a few dozen at least.
                 requests = max(20, round(first_byte_rounds.REQUESTS * scale))
                 first_byte = first_byte_rounds.measure(
-                    bench.endpoints, cpu=settings.load_cpu, log=log, requests=requests
+                    processes.endpoints, cpu=settings.load_cpu, log=log, requests=requests
                 )
         except (StartupError, PreflightError, WrkError) as exc:
             error = str(exc)
@@ -268,16 +275,16 @@ def main(argv: list[str] | None = None) -> int:
             # A second Ctrl-C must not cut the cleanup short (children run in their own sessions).
             handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
-                bench.close()
+                processes.close()
                 group.close()
                 lock.release()
             finally:
                 for sig, handler in handlers.items():
                     signal.signal(sig, handler)
 
-    measured = report.Measurements(results, first_byte)
+    measured = Measurements(results, first_byte)
     if results or first_byte is not None:
-        report.render(console, measured, report.TARGETS)
+        report.render(console, measured, TARGETS)
     # Routing decisions, in process: no HTTP, so cheap enough to measure after the load is gone.
     plans = spooled = None
     if code == EXIT_OK and results:
@@ -308,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if code == EXIT_OK and run_errors:
         console.print(f"[bold red]{run_errors} request(s) failed (socket errors or non-2xx)[/bold red]")
         code = EXIT_RUN_FAILED
-    unmet = [t for t in report.TARGETS if t.evaluate(measured.by_name())[1] is False]
+    unmet = [t for t in TARGETS if t.evaluate(measured.by_name())[1] is False]
     if code == EXIT_OK and unmet and args.strict:
         code = EXIT_RUN_FAILED
 
@@ -330,19 +337,17 @@ def main(argv: list[str] | None = None) -> int:
         log("nothing measured: no results written")
         return code
     data = (
-        report.to_json(
+        record.to_json(
             measured=measured,
-            targets=report.TARGETS,
+            targets=TARGETS,
             machine=machine,
             settings=settings_json,
             error=error,
         )
         | extra
     )
-    path = report.write_json(data, args.output)
-    md = report.write_markdown(
-        report.markdown(measured, report.TARGETS, machine), args.output.with_suffix(".md")
-    )
+    path = record.write_json(data, args.output)
+    md = report.write_markdown(report.markdown(measured, TARGETS, machine), args.output.with_suffix(".md"))
     log(f"results written to {path} (tables as Markdown: {md})")
     return code
 

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from bench.endpoints import Endpoint
 from bench.first_byte import Answer, FirstByteClient, FirstByteError, build_request
 from bench.procs import Interference, cpu_seconds, cpu_snapshot
-from bench.runner import Endpoint
 from bench.scenarios import DEFAULT_HEADERS, DIRECT_CHAT_PATH, GATEWAY_CHAT_PATH, chat_body
 from bench.timings import percentiles
 

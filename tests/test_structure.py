@@ -1,7 +1,8 @@
 """The rules docs/architecture.md ("Rules the code keeps") states about the shape of the code, read
-from the source with `ast` (nothing is imported): no module over 400 lines; `providers/` knows
-nothing of `pipeline/`, `storage/` or `endpoints/`, not even through another module; `pipeline/`
-never imports a storage backend; in `src`, only `cli/serve.py` imports `app.py`.
+from the source with `ast` (nothing is imported): no module over 400 lines, in `src` and in the
+bench harness (`bench/`, project code too); `providers/` knows nothing of `pipeline/`, `storage/`
+or `endpoints/`, not even through another module; `pipeline/` never imports a storage backend;
+in `src`, only `cli/serve.py` imports `app.py`.
 
 Each rule is also run on a small tree that breaks it, so a checker that found nothing anywhere
 would fail here too.
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+BENCH = "bench"  # a top-level package beside `src`: `python -m bench`, `make eval-semantic`
 MAX_LINES = 400
 PROVIDERS = "sluicegate.providers"
 PIPELINE = "sluicegate.pipeline"
@@ -36,9 +39,10 @@ def module_name(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def modules(root: Path) -> dict[str, Path]:
-    """Every module under `root` (a `src` directory) by dotted name."""
-    return {module_name(root, path): path for path in sorted(root.rglob("*.py"))}
+def modules(root: Path, package: str = "") -> dict[str, Path]:
+    """Every module under `root` (a `src` directory), or of its top-level `package` only, by dotted
+    name."""
+    return {module_name(root, path): path for path in sorted((root / package).rglob("*.py"))}
 
 
 @functools.cache  # each file is parsed once for all the rules
@@ -73,10 +77,10 @@ def is_backend(name: str) -> bool:
     return parts[:2] == ["sluicegate", "storage"] and len(parts) > 2 and parts[2].startswith(BACKENDS)
 
 
-def oversized(root: Path) -> list[tuple[str, int]]:
+def oversized(root: Path, package: str = "") -> list[tuple[str, int]]:
     return [
         (name, lines)
-        for name, path in modules(root).items()
+        for name, path in modules(root, package).items()
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     ]
 
@@ -120,6 +124,12 @@ def app_importers(root: Path) -> list[str]:
 
 def test_no_module_is_over_400_lines() -> None:
     assert oversized(SRC) == []
+
+
+def test_no_bench_module_is_over_400_lines() -> None:
+    found = modules(ROOT, BENCH)
+    assert {"bench.report", "bench.runner", "bench.semantic_eval.seeds"} <= set(found)
+    assert oversized(ROOT, BENCH) == []
 
 
 def test_providers_reach_nothing_of_the_pipeline_storage_or_endpoints() -> None:
@@ -173,6 +183,20 @@ def broken(tmp_path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return tmp_path
+
+
+def test_the_bench_check_reads_its_package_only(tmp_path: Path) -> None:
+    files = {
+        "bench/__init__.py": "",
+        "bench/fits.py": "x = 1\n" * MAX_LINES,
+        "bench/semantic_eval/seeds.py": "x = 1\n" * (MAX_LINES + 1),
+        "tests/big.py": "x = 1\n" * (MAX_LINES + 1),  # beside the package: not its to count
+    }
+    for relative, text in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert oversized(tmp_path, BENCH) == [("bench.semantic_eval.seeds", MAX_LINES + 1)]
 
 
 def test_each_rule_finds_what_breaks_it(broken: Path) -> None:

@@ -1,4 +1,5 @@
-"""Expand `seeds.py` into the labelled pairs in `pairs.jsonl` (deterministic).
+"""Expand the seeds (`seeds.json`, read by `seeds.py`) into the labelled pairs in `pairs.jsonl`
+(deterministic).
 
     .venv/bin/python -m bench.semantic_eval.generate     # rewrites bench/semantic_eval/pairs.jsonl
 

@@ -9,8 +9,8 @@ the annotation: the same dialogue act with the same slot values asks the same th
 Single requests (one user message):
 - `paraphrase` (same): two different utterances of one act (e.g. Restaurant-Inform Area+Price)
   with the same values ("a cheap place in the north" / "... north part of town, cheap").
-- `near_repeat` (same): one utterance typed again: one typo, casual case and punctuation, or
-  contractions written out or in (`kind` says which).
+- `near_repeat` (same): one utterance typed again (`retype.py`): one typo, casual case and
+  punctuation, or contractions written out or in (`kind` says which).
 - `value_swap` (different): one act, one slot value changed ("cheap" / "expensive").
 
 Conversations (user asks about an entity, assistant answers, user asks for a detail):
@@ -36,6 +36,7 @@ from typing import Any
 
 from bench.semantic_eval import packaged
 from bench.semantic_eval.generate import body
+from bench.semantic_eval.retype import casual, contraction, typo
 
 PARTS = ("tune", "heldout")
 PER_CATEGORY = 150  # pairs per category and part (twice that for value_swap, the main single-turn trap)
@@ -268,49 +269,10 @@ def _near_repeat(pools: Pools, rng: random.Random) -> Pair:
     act, slots, templates = _single(pools, rng)
     text = _fill(rng.choice(templates), _draw_values(pools, rng, act, slots))
     kind = rng.choice(("typo", "casual", "contraction"))
-    retyped = {"typo": _typo, "casual": _casual, "contraction": _contraction}[kind](text, rng)
+    retyped = {"typo": typo, "casual": casual, "contraction": contraction}[kind](text, rng)
     if retyped == text:
-        kind, retyped = "casual", _casual(text, rng)
+        kind, retyped = "casual", casual(text, rng)
     return _pair(text, retyped, same=True, act=act, kind=kind)
-
-
-def _typo(text: str, rng: random.Random) -> str:
-    """One slip of the keyboard in one word of four letters or more: two letters swapped or one
-    dropped. The text is returned as it was when no word is long enough."""
-    words = text.split(" ")
-    long = [i for i, w in enumerate(words) if len(w.rstrip(".,?!")) >= 4 and w.rstrip(".,?!").isalpha()]
-    if not long:
-        return text
-    i = rng.choice(long)
-    core = words[i].rstrip(".,?!")
-    j = rng.randrange(1, len(core) - 1)
-    slipped = (
-        core[:j] + core[j + 1] + core[j] + core[j + 2 :] if rng.random() < 0.5 else core[:j] + core[j + 1 :]
-    )
-    words[i] = slipped + words[i][len(core) :]
-    return " ".join(words)
-
-
-def _casual(text: str, rng: random.Random) -> str:
-    return text.lower().rstrip(" .?!")
-
-
-_CONTRACTIONS = (
-    ("I am", "I'm"), ("I would", "I'd"), ("I will", "I'll"), ("do not", "don't"), ("does not", "doesn't"),
-    ("What is", "What's"), ("what is", "what's"), ("Where is", "Where's"), ("that is", "that's"),
-    ("I have", "I've"), ("can not", "can't"), ("cannot", "can't"), ("it is", "it's"), ("there is", "there's"),
-)  # fmt: skip
-
-
-def _contraction(text: str, rng: random.Random) -> str:
-    """Contractions written in if the text has none to write out, else written out."""
-    for full, short in _CONTRACTIONS:
-        if short in text:
-            return text.replace(short, full)
-    for full, short in _CONTRACTIONS:
-        if re.search(rf"\b{full}\b", text):
-            return re.sub(rf"\b{full}\b", short, text)
-    return text
 
 
 def _conversation(pools: Pools, rng: random.Random) -> tuple[str, str, str, str, str]:
@@ -356,7 +318,7 @@ def _conv_typo(pools: Pools, rng: random.Random) -> Pair:
         domain, entity, context, answer, detail = _conversation(pools, rng)
         user, reply = _turns(context, answer, entity)
         name = detokenize(_name(entity))
-        slipped = user.replace(name, _typo(name, rng))
+        slipped = user.replace(name, typo(name, rng))
     ask = detokenize(rng.choice(pools.detail[(domain, detail)]))
     return _pair(ask, ask, ((user, reply),), ((slipped, reply),), same=True, act=f"{domain}-{detail}")
 

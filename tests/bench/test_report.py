@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from bench.first_byte_rounds import FIRST_BYTE, FirstByteResult, RoundFigures
 from bench.procs import Interference
-from bench.report import TARGETS, Measurements, Target, floor_lines, markdown
-from bench.runner import ScenarioResult
+from bench.report import floor_lines, markdown
+from bench.run_result import ScenarioResult
 from bench.scenarios import SCENARIOS
+from bench.targets import TARGETS, Measurements, Target
 
 
 class Figures(ScenarioResult):

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 from bench.semantic_eval import multiwoz
 from bench.semantic_eval.levers import without_reply
+from bench.semantic_eval.retype import typo
 
 from sluicegate.semantic.spelling import one_slip
 
@@ -31,7 +32,7 @@ def test_a_typo_is_one_slip_in_one_word() -> None:
     rng = random.Random(7)
     text = "Can you help me find an expensive restaurant in the north?"
     for _ in range(50):
-        retyped = multiwoz._typo(text, rng)
+        retyped = typo(text, rng)
         changed = [(a, b) for a, b in zip(text.split(), retyped.split(), strict=True) if a != b]
         assert len(changed) == 1
         assert one_slip(*changed[0])
