@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping, sse_event
+from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body
+from sluicegate.providers.sse import sse_data
 
 # https://docs.anthropic.com/en/api/messages#response-stop-reason, from chat's finish_reason
 STOP_REASONS: Final[Mapping[str, str]] = {
@@ -68,8 +69,8 @@ class MessagesStream:
             out
             + self._start({})
             + self._close_block()
-            + sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-            + sse_event("message_stop", {"type": "message_stop"})
+            + sse_data({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
+            + sse_data({"type": "message_stop"}, "message_stop")
         )
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
@@ -83,7 +84,7 @@ class MessagesStream:
             message = error.get("message")
             if not isinstance(message, str):
                 message = "the provider failed"
-            return sse_event("error", error_body(kind, message))
+            return sse_data(error_body(kind, message), "error")
         out = [self._start(chunk)]
         if (usage := anthropic_usage(chunk.get("usage"))) is not None:
             self._usage = usage
@@ -116,7 +117,7 @@ class MessagesStream:
             # Chat tells usage only at its end: message_delta carries the real figures.
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
-        return sse_event("message_start", {"type": "message_start", "message": message})
+        return sse_data({"type": "message_start", "message": message}, "message_start")
 
     def _text(self, text: str) -> bytes:
         out = b""
@@ -124,8 +125,8 @@ class MessagesStream:
             out = self._open_block({"type": "text", "text": ""})
             self._text_block = self._open
         delta = {"type": "text_delta", "text": text}
-        return out + sse_event(
-            "content_block_delta", {"type": "content_block_delta", "index": self._text_block, "delta": delta}
+        return out + sse_data(
+            {"type": "content_block_delta", "index": self._text_block, "delta": delta}, "content_block_delta"
         )
 
     def _tool_call(self, call: Mapping[str, Any]) -> bytes:
@@ -144,19 +145,19 @@ class MessagesStream:
         if isinstance(arguments, str) and arguments:
             delta = {"type": "input_json_delta", "partial_json": arguments}
             event = {"type": "content_block_delta", "index": self._tools[position], "delta": delta}
-            out += sse_event("content_block_delta", event)
+            out += sse_data(event, "content_block_delta")
         return out
 
     def _open_block(self, block: dict[str, Any]) -> bytes:
         out = self._close_block()
         self._open, self._blocks = self._blocks, self._blocks + 1
-        return out + sse_event(
-            "content_block_start",
+        return out + sse_data(
             {"type": "content_block_start", "index": self._open, "content_block": block},
+            "content_block_start",
         )
 
     def _close_block(self) -> bytes:
         if self._open is None:
             return b""
         index, self._open, self._text_block = self._open, None, None
-        return sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
+        return sse_data({"type": "content_block_stop", "index": index}, "content_block_stop")

@@ -22,7 +22,7 @@ from sluicegate.providers.base import Provider
 from sluicegate.providers.sse import SseParser
 from sluicegate.providers.texts import TextFormat
 
-__all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError", "sse_event"]
+__all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +117,6 @@ class ChatChunks:
             return
         if isinstance(event, dict):
             yield event
-
-
-def sse_event(kind: str, payload: Mapping[str, Any]) -> bytes:
-    """One named SSE event, as Anthropic and the Responses API send them."""
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def openai_error(body: bytes) -> dict[str, Any] | None:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping, sse_event
+from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.providers.sse import sse_data
 
 # Why a response stopped short: https://platform.openai.com/docs/api-reference/responses/object
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -225,4 +226,4 @@ class ResponsesStream:
     def _event(self, kind: str, payload: Mapping[str, Any]) -> bytes:
         event = {"type": kind, "sequence_number": self._sequence, **payload}
         self._sequence += 1
-        return sse_event(kind, event)
+        return sse_data(event, kind)

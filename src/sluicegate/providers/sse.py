@@ -1,5 +1,6 @@
 """The one server-sent events parser: incremental (`SseParser`, for streams as they pass, cut
-anywhere) and for complete streams (`iter_events`, `iter_data`, `iter_json`, after the fact).
+anywhere) and for complete streams (`iter_events`, `iter_data`, `iter_json`, after the fact); and
+the one writer of an event (`sse_data`), for every stream the gateway makes itself.
 
 Both follow the SSE spec's line rules: lines end with LF, CRLF or CR; a blank line ends an event;
 `field: value` loses one leading space; `data` lines join with newlines; comments (`:`) and unknown
@@ -142,3 +143,9 @@ def iter_json(events: bytes, *, backwards: bool = False, mentioning: tuple[bytes
             yield orjson.loads(data)
         except orjson.JSONDecodeError:
             continue
+
+
+def sse_data(payload: Any, event: str | None = None) -> bytes:
+    """One SSE event carrying `payload` as JSON, named `event` when given."""
+    name = b"event: " + event.encode() + b"\n" if event is not None else b""
+    return name + b"data: " + orjson.dumps(payload) + b"\n\n"

@@ -15,8 +15,6 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 
 @dataclass(frozen=True, slots=True)
 class Text:
@@ -135,12 +133,6 @@ def role_of(item: dict[str, Any], default: str = "user") -> str:
     role = item.get("role", default)
     role = role if isinstance(role, str) else default
     return {"developer": "system", "model": "assistant"}.get(role, role)
-
-
-def sse_data(payload: Any, event: str | None = None) -> bytes:
-    """One SSE event carrying `payload` as JSON, named `event` when given."""
-    name = b"event: " + event.encode() + b"\n" if event is not None else b""
-    return name + b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def has_list(payload: Any, key: str) -> bool:

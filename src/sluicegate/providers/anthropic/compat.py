@@ -22,7 +22,7 @@ from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
 from sluicegate.providers.anthropic.adapter import usage_from
 from sluicegate.providers.anthropic.compat_request import as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
-from sluicegate.providers.sse import SseParser
+from sluicegate.providers.sse import SseParser, sse_data
 
 MESSAGES_PATH: Final = "v1/messages"
 
@@ -120,7 +120,7 @@ class AnthropicStream:
         out = [b"".join(self._dispatch(event.data) for event in self._events.close())]
         usage = usage_from(self._usage)
         if self._include_usage and usage is not None and not self._failed:
-            out.append(_sse({**self._head(), "choices": [], "usage": openai_usage(usage)}))
+            out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))
         out.append(b"data: [DONE]\n\n")
         return b"".join(out)
 
@@ -149,7 +149,7 @@ class AnthropicStream:
                 return self._chunk({}, _FINISH_REASONS.get(stop, "stop")) if isinstance(stop, str) else b""
             case "error":
                 self._failed = True
-                return _sse({"error": _openai_error(None, event, b"")})
+                return sse_data({"error": _openai_error(None, event, b"")})
         return b""  # ping, content_block_stop, message_stop, and event types added later
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> bytes:
@@ -185,7 +185,7 @@ class AnthropicStream:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         # As OpenAI does: once include_usage is asked, every chunk has `usage`, null until the last.
         usage = {"usage": None} if self._include_usage else {}
-        return _sse({**self._head(), "choices": [choice], **usage})
+        return sse_data({**self._head(), "choices": [choice], **usage})
 
 
 def _tool_call(block: Mapping[str, Any], arguments: str | None = None) -> dict[str, Any]:
@@ -224,10 +224,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) else -1
-
-
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 ANTHROPIC_TRANSLATOR = AnthropicTranslator()

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import (
     Text,
     TextPipes,
@@ -18,7 +19,6 @@ from sluicegate.providers.texts import (
     as_list,
     content,
     role_of,
-    sse_data,
     text_parts,
 )
 

@@ -18,7 +18,7 @@ import orjson
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
 from sluicegate.providers.gemini.adapter import usage as gemini_usage
 from sluicegate.providers.gemini.compat_request import native_body
-from sluicegate.providers.sse import SseParser
+from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.types import Usage
 
 API_VERSION: Final = "v1beta"
@@ -101,7 +101,7 @@ class GeminiChunkStream:
         # A last event the upstream did not close with a blank line still counts.
         out = b"".join(self._dispatch(event.data) for event in self._events.close())
         if self._include_usage and self._usage is not None:
-            out += _sse(self._chunk([], usage=openai_usage(self._usage)))
+            out += sse_data(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
 
     def _dispatch(self, data: bytes | None) -> bytes:
@@ -114,8 +114,8 @@ class GeminiChunkStream:
         if not isinstance(response, dict):
             return b""
         if "error" in response:
-            return _sse({"error": _openai_error(None, data)})
-        return b"".join(_sse(chunk) for chunk in self._translate(response))
+            return sse_data({"error": _openai_error(None, data)})
+        return b"".join(sse_data(chunk) for chunk in self._translate(response))
 
     def _translate(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         if not self._id:
@@ -271,10 +271,6 @@ def _openai_error(status: int | None, body: bytes) -> dict[str, Any]:
         "param": None,
         "code": code.lower() if isinstance(code, str) else None,
     }
-
-
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 GOOGLE_AI_STUDIO_TRANSLATOR = GoogleAIStudioTranslator()

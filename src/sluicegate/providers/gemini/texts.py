@@ -11,7 +11,8 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, role_of, sse_data, string
+from sluicegate.providers.sse import sse_data
+from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, role_of, string
 
 
 @dataclass(frozen=True, slots=True)

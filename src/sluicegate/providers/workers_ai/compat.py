@@ -26,7 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
-from sluicegate.providers.sse import SseParser
+from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.providers.workers_ai.adapter import usage_from
 from sluicegate.providers.workers_ai.compat_request import as_mapping, native_body
 from sluicegate.types import Usage
@@ -162,7 +162,7 @@ class WorkersAIStream:
         out = [self._chunk({}, finish)]
         usage = self._usage or self._chunk_usage
         if self._include_usage and usage is not None:
-            out.append(_sse({**self._head(), "choices": [], "usage": openai_usage(usage)}))
+            out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))
         return b"".join(out)
 
     def _head(self) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class WorkersAIStream:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         # As OpenAI does: once include_usage is asked, every chunk has `usage`, null until the last.
         usage = {"usage": None} if self._include_usage else {}
-        return _sse({**self._head(), "choices": [choice], **usage})
+        return sse_data({**self._head(), "choices": [choice], **usage})
 
 
 def _native_calls(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -239,10 +239,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 WORKERS_AI_TRANSLATOR = WorkersAITranslator()
