@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
 from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
+from sluicegate.storage.sqlite_files import open_sqlite
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -57,14 +57,7 @@ class CounterFile:
 
     def open(self, now: float) -> tuple[Changes, dict[str, int]]:
         """Open (or create) the file and read back what has not expired, and the journals' marks."""
-        private_directory(self._path.parent)
-        private_file(self._path)
-        for suffix in ("-wal", "-shm", "-journal"):
-            tighten(self._path.with_name(self._path.name + suffix))
-        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
-        connection.execute("PRAGMA busy_timeout=5000")
+        connection = open_sqlite(self._path)
         for statement in _SCHEMA:
             connection.execute(statement)
         self._connection = connection

@@ -11,15 +11,14 @@ import time
 from typing import Any, TypeVar
 
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
-from sluicegate.datafiles import private_directory, private_file, tighten
 from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_custom, sqlite_spend
 from sluicegate.storage.sqlite_access import SqliteAccess
+from sluicegate.storage.sqlite_files import open_sqlite
 from sluicegate.storage.sqlite_logs import SqliteLogs
-from sluicegate.storage.sqlite_writer import connect
 
 T = TypeVar("T")
 ANNOTATED = sqlite_analytics.ANNOTATED
@@ -196,13 +195,7 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         self._executor.shutdown(wait=True)
 
     def _open(self) -> None:
-        private_directory(self._path.parent)
-        # SQLite gives its -wal, -shm and -journal files the database file's mode, so a database
-        # made 0600 before SQLite opens it keeps them all private too; older ones are tightened.
-        private_file(self._path)
-        for suffix in ("-wal", "-shm", "-journal"):
-            tighten(self._path.with_name(self._path.name + suffix))
-        connection = connect(self._path)
+        connection = open_sqlite(self._path)
         # One migrating process at a time: BEGIN IMMEDIATE takes the write lock before the version is
         # read, so a server and a CLI starting together cannot both apply the same migration.
         connection.execute("BEGIN IMMEDIATE")

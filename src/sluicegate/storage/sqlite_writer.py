@@ -16,16 +16,15 @@ from typing import TypeVar
 
 from sluicegate.background import Background
 from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
+from sluicegate.storage.sqlite_files import open_sqlite
 
 T = TypeVar("T")
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection to the gateway's database as every one of ours is set up."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-    connection.execute("PRAGMA busy_timeout=5000")  # the CLI may write while a server runs
+    """The writer's connection: SQLite's JSON parser reads the spool's lines, with two functions of
+    ours (`log_lines.py`)."""
+    connection = open_sqlite(path)
     connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
     connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
     return connection
