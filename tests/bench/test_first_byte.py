@@ -1,13 +1,15 @@
-"""The first-byte client (bench/first_byte.py) against a real local server, and its chunk decoder."""
+"""The first-byte client (bench/first_byte.py) against a real local server."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
-from bench.first_byte import ChunkedBody, FirstByteClient, FirstByteError, build_request
+from bench.first_byte import FirstByteClient, FirstByteError, Prepared, build_request
 
 from tests.fakes.server_thread import ServerThread
 
@@ -60,7 +62,7 @@ def server() -> Iterator[tuple[ServerThread, list[object]]]:
         yield running, peers
 
 
-def _request(server: ServerThread, path: str) -> bytes:
+def _request(server: ServerThread, path: str) -> Prepared:
     return build_request(f"{server.url}{path}", b'{"stream":true}', {"Content-Type": "application/json"})
 
 
@@ -112,30 +114,29 @@ def test_a_stream_without_an_event_fails_loudly(server: tuple[ServerThread, list
 
 def test_the_request_is_one_keep_alive_post() -> None:
     request = build_request("http://127.0.0.1:8001/v1/chat/completions?x=1", b"{}", {"Authorization": "k"})
-    assert request == (
+    assert request.wire == (
         b"POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8001\r\nContent-Length: 2\r\n"
         b"Authorization: k\r\n\r\n{}"
     )
 
 
-def test_chunks_split_anywhere_decode_to_the_body() -> None:
-    framed = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n"
-    decoded = ChunkedBody()
-    seen = []
-    for index in range(len(framed)):
-        assert not decoded.done
-        decoded.feed(framed[index : index + 1])
-        seen.append(bytes(decoded.body))
-    assert decoded.done
-    assert decoded.body == b"hello, world"
-    # The data is handed on as it arrives, not when its chunk is whole.
-    assert b"hel" in seen
+def test_a_malformed_answer_fails_loudly() -> None:
+    """Raw bytes from a socket server: a chunk size that is not hex."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
 
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n")
+            connection.recv(1)  # until the client hangs up
 
-def test_bytes_after_the_end_or_a_missing_crlf_are_errors() -> None:
-    with pytest.raises(FirstByteError, match="after the chunked body's end"):
-        ChunkedBody().feed(b"2\r\nhi\r\n0\r\n\r\nHTTP/1.1")
-    with pytest.raises(FirstByteError, match="not followed by CRLF"):
-        ChunkedBody().feed(b"2\r\nhiXX")
-    with pytest.raises(FirstByteError, match="bad chunk size"):
-        ChunkedBody().feed(b"zz\r\n")
+    serving = threading.Thread(target=answer)
+    serving.start()
+    try:
+        with FirstByteClient("127.0.0.1", port) as client, pytest.raises(FirstByteError, match="malformed"):
+            client.ask(build_request(f"http://127.0.0.1:{port}/", b"{}", {}), sse=True)
+    finally:
+        serving.join(5)
+        listener.close()
