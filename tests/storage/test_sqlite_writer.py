@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -36,4 +37,27 @@ async def test_a_read_does_not_wait_behind_a_log_batch(tmp_path: Path) -> None:
         assert await database.count_logs("local", "default") == 1  # read on the other connection
     finally:
         release.set()
+        await database.close()
+
+
+async def test_changes_other_processes_commit_are_read_after_the_writer_connected(tmp_path: Path) -> None:
+    # Opening the writer must not open and close the database file: closing any descriptor of it
+    # drops the process's POSIX locks, another process then takes itself for the last connection
+    # and removes the WAL the main connection still reads, whose later changes it never sees.
+    path = tmp_path / "db.sqlite"
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        assert (await database.get_gateway("local", "default")) is not None
+        for name in ("renamed", "renamed again"):  # as two CLI commands would, one after the other
+            change = (
+                f"import sqlite3; sqlite3.connect({str(path)!r}, isolation_level=None)"
+                f".execute(\"UPDATE gateways SET name = '{name}'\")"
+            )
+            process = await asyncio.create_subprocess_exec(sys.executable, "-c", change)
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+            gateway = await database.get_gateway("local", "default")
+            assert gateway is not None
+            assert gateway.name == name
+    finally:
         await database.close()

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from sluicegate.background import Background
 from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
-from sluicegate.storage.sqlite_files import open_sqlite
+from sluicegate.storage.sqlite_files import connect as connect_sqlite
 
 T = TypeVar("T")
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 def connect(path: Path) -> sqlite3.Connection:
     """The writer's connection: SQLite's JSON parser reads the spool's lines, with two functions of
     ours (`log_lines.py`)."""
-    connection = open_sqlite(path)
+    connection = connect_sqlite(path)  # the database's second connection: see sqlite_files.py
     connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
     connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
     return connection
