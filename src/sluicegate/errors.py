@@ -83,6 +83,14 @@ class RequestTimeout(GatewayError):
     code = "request_timeout"
 
 
+class ClientGone(GatewayError):
+    """The client hung up before the gateway had its request (logged as nginx's 499; no one reads
+    the answer)."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 class Conflict(GatewayError):
     status = 409
     code = "conflict"

@@ -11,6 +11,7 @@ import json
 import logging
 import select
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -74,3 +75,27 @@ def test_a_trickling_admin_body_gets_408(make_gateway: Callable[..., RunningGate
     )
     assert (status, body["error"]["code"]) == (408, "request_timeout")
     assert elapsed < GIVE_UP_AFTER
+
+
+@pytest.mark.parametrize("sent", ["part of the body", "the whole body"])
+def test_a_client_that_resets_is_logged_as_gone_not_as_a_gateway_error(
+    sent: str, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, body_timeout=5.0)
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    length = len(body) if sent == "the whole body" else 100_000
+    with caplog.at_level(logging.ERROR, logger="sluicegate"):
+        for _ in range(20):  # the reset may land before or after the handler starts: try both
+            sock = socket.create_connection(("127.0.0.1", gateway.server.port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.sendall(
+                b"POST /v1/local/default/openai/chat/completions HTTP/1.1\r\nHost: gateway\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (length, body)
+            )
+            sock.close()  # a reset
+        records = gateway.wait_for_logs(20)
+    assert {record["status"] for record in records} <= {200, 499}, records
+    assert all(record["status"] == 200 or "client disconnected" in record["error"] for record in records), (
+        records
+    )
+    assert not [r.getMessage() for r in caplog.records if "unhandled error" in r.getMessage()]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
-from sluicegate.errors import BadRequest, PayloadTooLarge, RequestTimeout
+from sluicegate.errors import BadRequest, ClientGone, PayloadTooLarge, RequestTimeout
 from sluicegate.headertext import header_text
 
 _log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ async def read_body(request: web.Request) -> bytes:
         ) from exc
     except web.RequestPayloadError as exc:
         raise _undecodable(request, exc) from exc
+    except ConnectionResetError as exc:  # the client hung up, even after its whole body arrived
+        raise ClientGone("client disconnected before the request body was read") from exc
     except TimeoutError as exc:
         # The path without its query: some providers take their key as `?key=`.
         _log.warning(
