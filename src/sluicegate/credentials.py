@@ -134,6 +134,16 @@ class Secrets:
                     text = text.replace(form, MASK)
         return text
 
+    def scrub_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """`scrub_value` of a header dict, with one scan per form for the usual case of no match
+        (a form found in one value is found in the values joined)."""
+        if not self._values:
+            return headers
+        joined = "\0".join(headers.values())
+        if not any(form in joined for form in self._written()[1]):
+            return headers
+        return {name: self.scrub_text(value) or "" for name, value in headers.items()}
+
     def scrub_value(self, value: Any) -> Any:
         """A JSON-like value with credentials scrubbed from every string in it."""
         if not self._values:
@@ -150,11 +160,14 @@ class Secrets:
         """Every written form of every value, longest first (a value holding another is masked
         whole), as bytes and as text."""
         if self._forms is None:
-            forms = sorted(
-                {form for value in self._values for form in _written_forms(value)}, key=len, reverse=True
-            )
-            self._forms = tuple(forms), tuple(form.decode("utf-8", "surrogatepass") for form in forms)
+            self._forms = _all_written_forms(frozenset(self._values))
         return self._forms
+
+
+@lru_cache(maxsize=1024)  # a request carries the same key (or keys) as many before it
+def _all_written_forms(values: frozenset[str]) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    forms = sorted({form for value in values for form in _written_forms(value)}, key=len, reverse=True)
+    return tuple(forms), tuple(form.decode("utf-8", "surrogatepass") for form in forms)
 
 
 @lru_cache(maxsize=1024)  # the same few keys come again and again

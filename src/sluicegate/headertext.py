@@ -16,4 +16,6 @@ def header_bytes(value: str) -> bytes:
 
 def header_text(value: str) -> str:
     """`value` as text that can be stored: each byte that is not UTF-8 becomes U+FFFD."""
+    if value.isascii():  # most values (a flag check): no lone surrogate can be in them
+        return value
     return header_bytes(value).decode("utf-8", "replace")

@@ -92,7 +92,7 @@ class RecordBuilder:
             error=secrets.scrub_text(response.error or upstream_error(exchange)),
             # A routed request's route and path taken; the client's own entries of those names win.
             metadata=secrets.scrub_value({**exchange.options.metadata, **route_log_entries(exchange)}),
-            request_headers=secrets.scrub_value(mask_headers(request.headers.items())),
+            request_headers=secrets.scrub_headers(mask_headers(request.headers.items())),
             request_body=request_body,
             response_body=response_body,
             step=exchange.plan.step_index if step else None,

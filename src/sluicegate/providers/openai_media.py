@@ -18,15 +18,24 @@ from sluicegate.types import Usage
 
 DEFAULT_IMAGE_SIZE = "1024x1024"
 DEFAULT_IMAGE_QUALITY = "standard"
-_IMAGE_PATHS = ("images/generations", "images/edits", "images/variations")
-_FORM_PATHS = ("audio/transcriptions", "audio/translations", "images/edits", "images/variations")
+Endings = tuple[frozenset[str], tuple[str, ...]]  # paths that are one of them, and `/` + each
+
+
+def _endings(*paths: str) -> Endings:
+    return frozenset(paths), tuple("/" + path for path in paths)
+
+
+_IMAGE_PATHS = _endings("images/generations", "images/edits", "images/variations")
+_FORM_PATHS = _endings("audio/transcriptions", "audio/translations", "images/edits", "images/variations")
+_SPEECH_PATHS = _endings("audio/speech")
 # A multipart form's `model` field: its part's headers, a blank line, the value up to the boundary.
 _FORM_MODEL = re.compile(rb'name="model"\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]{1,200})\r?\n--')
 _FORM_HEAD_BYTES = 64 * 1024  # the model field comes before the file in the SDKs; never scan audio
 
 
-def _ends(path: str, endings: tuple[str, ...]) -> bool:
-    return any(path == end or path.endswith("/" + end) for end in endings)
+def _ends(path: str, endings: Endings) -> bool:
+    whole, slashed = endings  # two C calls: this runs a few times for every request
+    return path in whole or path.endswith(slashed)
 
 
 def is_form(path: str) -> bool:
@@ -53,7 +62,7 @@ def billed_by_request(path: str, payload: Any) -> Usage | None:
         if not isinstance(count, int) or isinstance(count, bool) or not isinstance(size, str):
             return None
         return Usage(images=max(count, 0), image_size=f"{quality} {size}")
-    if _ends(path, ("audio/speech",)):
+    if _ends(path, _SPEECH_PATHS):
         text = payload.get("input")
         return Usage(characters=len(text)) if isinstance(text, str) else None
     return None

@@ -1,0 +1,65 @@
+"""Credential scrubbing as the log record builder uses it (`Secrets`), and header text."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from sluicegate.credentials import MASK, Secrets
+from sluicegate.headertext import header_text
+from sluicegate.providers.openai_media import billed_by_request, is_form
+
+KEY = "sk-live-0123456789abcdef"
+
+
+def _secrets() -> Secrets:
+    secrets = Secrets()
+    secrets.add_headers([("Authorization", f"Bearer {KEY}"), ("Content-Type", "application/json")])
+    return secrets
+
+
+def test_a_key_echoed_in_another_header_is_masked_whatever_its_form() -> None:
+    headers = {"x-debug": f"key={KEY}", "x-forwarded": quote(f"Bearer {KEY}", safe=""), "accept": "*/*"}
+    scrubbed = _secrets().scrub_headers(headers)
+    assert KEY not in "".join(scrubbed.values())
+    assert scrubbed["x-debug"] == f"key={MASK}"
+    assert scrubbed["x-forwarded"] == MASK
+    assert scrubbed["accept"] == "*/*"
+
+
+def test_headers_without_a_credential_come_back_as_they_were() -> None:
+    headers = {"accept": "*/*", "user-agent": "OpenAI/Python 1.0"}
+    assert _secrets().scrub_headers(headers) is headers
+    assert Secrets().scrub_headers(headers) is headers  # no credential at all
+
+
+def test_scrubbing_headers_agrees_with_scrubbing_values() -> None:
+    secrets = _secrets()
+    for headers in ({"a": KEY, "b": "x"}, {"a": "x" + KEY + "y", "b": KEY[:-1]}, {}):
+        assert secrets.scrub_headers(dict(headers)) == secrets.scrub_value(dict(headers))
+
+
+def test_forms_are_those_of_the_request_at_hand() -> None:
+    first, second = _secrets(), Secrets()
+    second.add_headers([("Authorization", "Bearer sk-other-9876543210")])
+    assert first.scrub(b"sk-other-9876543210") == b"sk-other-9876543210"
+    assert second.scrub(b"sk-other-9876543210") == MASK.encode()
+    assert first.scrub(KEY.encode()) == MASK.encode()
+
+
+def test_header_text_keeps_ascii_and_replaces_bytes_that_are_not_utf8() -> None:
+    assert header_text("Bearer abc") == "Bearer abc"
+    assert header_text("café") == "café"
+    latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")  # as aiohttp hands it over
+    assert header_text(latin1) == "caf\ufffd"
+
+
+def test_media_paths_match_whole_segments_only() -> None:
+    assert is_form("audio/transcriptions")
+    assert is_form("v1/audio/transcriptions/")
+    assert not is_form("xaudio/transcriptions")
+    assert not is_form("chat/completions")
+    assert billed_by_request("v1/images/generations", {"n": 2}) is not None
+    assert billed_by_request("myimages/generations", {"n": 2}) is None
+    speech = billed_by_request("audio/speech", {"input": "hello"})
+    assert speech is not None
+    assert speech.characters == 5
