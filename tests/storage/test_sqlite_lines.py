@@ -21,7 +21,7 @@ from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.log_lines import BODIES, DEFAULTS, REQUIRED
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.storage.sqlite_files import connect
-from sluicegate.storage.sqlite_logs import _LINE_CHUNK, _LOG_COLUMNS, _insert_lines
+from sluicegate.storage.sqlite_logs import _LOG_COLUMNS, _insert_lines
 from tests.storage.database_contract import record
 from tests.storage.log_lines_contract import lines_of, varied
 
@@ -170,8 +170,8 @@ _NO_RECORD: dict[str, Callable[[dict[str, Any]], bytes]] = {
 def test_a_batch_with_a_line_that_is_no_record_is_refused_both_ways(
     both: tuple[sqlite3.Connection, sqlite3.Connection], bad: str
 ) -> None:
-    good = [record_object(record(ts=1_800_000_000 + n)) for n in range(2 * _LINE_CHUNK + 3)]
-    # The bad line in the last chunk: the chunks stored before it are undone too.
+    good = [record_object(record(ts=1_800_000_000 + n)) for n in range(19)]
+    # The bad line last: the rows inserted before it are undone too.
     batch = [*(orjson.dumps(obj) for obj in good[1:]), _NO_RECORD[bad](good[0])]
     for db, insert in zip(both, (_sql_insert_lines, _insert_lines), strict=True):
         assert not insert(db, batch)

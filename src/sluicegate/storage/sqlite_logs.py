@@ -32,12 +32,11 @@ _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 )
 _LINE_ROW = LineRows(_LOG_COLUMNS)
-# Lines are turned into rows a few at a time, each chunk inserted before the next is built, all
-# in the one transaction. Building a row holds the interpreter lock (~25 µs for a 2.6 KB line);
-# SQLite's steps release it. An event loop wanting the lock waits until the writer releases it
-# (then, on its idle-class thread, the writer loses the core at once: background.py) or the
-# interpreter's 5 ms switch interval forces it: one chunk's building (~0.2 ms), not a batch's.
-_LINE_CHUNK = 8
+# Each line is turned into its row and inserted before the next is built, all in the one
+# transaction. Building a row holds the interpreter lock (~25 µs for a 2.6 KB line); SQLite's
+# step releases it. An event loop wanting the lock waits until the writer releases it (then, on
+# its idle-class thread, the writer loses the core at once: background.py): one line's building,
+# never a batch's. Inserting rows one by one costs no more than in chunks (measured, 1-500).
 
 
 class SqliteLogs(SqliteWorker):
@@ -178,8 +177,8 @@ def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> bool:
     db.execute("BEGIN")
     try:
         last = sqlite_analytics.last_log_rowid(db)
-        for start in range(0, len(lines), _LINE_CHUNK):
-            db.executemany(_INSERT_LOG, [_LINE_ROW(line) for line in lines[start : start + _LINE_CHUNK]])
+        for line in lines:
+            db.execute(_INSERT_LOG, _LINE_ROW(line))
         sqlite_analytics.roll_up(db, after_rowid=last)
     except (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.OperationalError):
         # A line that is no record (ValueError: `LineRefused`, bad JSON or base64; OverflowError:
