@@ -1,12 +1,12 @@
 """Work that must not delay a request: jobs that give the CPU to the event loop's thread first.
 
-Storing a batch of log records takes tens of milliseconds of CPU every flush (SQLite parsing and
-indexing the lines: `storage/sqlite_writer.py`, which has a connection of its own for it). Where
-the gateway shares a core with it (a one-core container, a pinned process), a request that arrives
-meanwhile waits for the scheduler to take the core back from the writer, up to a time slice at
-each of its wake-ups: the one-connection p99 went from 1.0 ms without the flush to 4–5 ms with it
-(`docs/benchmarks.md`). On a `SCHED_IDLE` thread (Linux) the writer gets the core only when no
-request wants it.
+Storing a batch of log records takes tens of milliseconds of CPU every flush (turning the lines
+into rows, SQLite indexing them: `storage/sqlite_writer.py`, which has a connection of its own for
+it). Where the gateway shares a core with it (a one-core container, a pinned process), a request
+that arrives meanwhile waits for the scheduler to take the core back from the writer, up to a time
+slice at each of its wake-ups: the one-connection p99 went from 1.0 ms without the flush to 4–5 ms
+with it (`docs/benchmarks.md`). On a `SCHED_IDLE` thread (Linux) the writer gets the core only
+when no request wants it.
 
 An idle-class thread can starve on a core that never idles, and an unprivileged thread cannot
 leave that class again (RLIMIT_NICE), so `Background` keeps two worker threads: the idle one, and

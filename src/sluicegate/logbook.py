@@ -189,8 +189,9 @@ class Logbook:
         await self._behind(spool.seal_detached)  # deletes the segments just stored
 
     async def _store_lines(self, lines: list[bytes]) -> bool:
-        """Hand the lines to a database that parses them itself: no record is built in Python
-        unless a sink of stored records needs them (or a line needs Python: `_read_batches`)."""
+        """Hand the lines as they are to a database that takes them (`LineSink`): no record is
+        built in Python unless a sink of stored records needs them (or a line needs Python:
+        `_read_batches`)."""
         if self._stored or not isinstance(self._sink, LineSink):
             return False
         return await self._sink.write_log_lines(lines)
@@ -279,7 +280,7 @@ def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
 
 
 def _read_batches(path: Path, size: int) -> list[tuple[list[bytes], bool]]:
-    """A segment's lines in batches of `size`, each with whether the database may parse it (no
+    """A segment's lines in batches of `size`, each with whether it may be stored as lines (no
     line needs Python: `needs_python`)."""
     lines = read_lines(path)
     batches = [lines[start : start + size] for start in range(0, len(lines), size)]

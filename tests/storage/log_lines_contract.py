@@ -1,5 +1,6 @@
-"""Spool lines stored by the database's own JSON parser read back as the records the Python way
-(`write_logs` of parsed records) stores, on every backend, roll-ups included.
+"""Spool lines stored as they are (`write_log_lines`: parsed by PostgreSQL, made into rows with
+orjson for SQLite) read back as the records the Python way (`write_logs` of parsed records)
+stores, on every backend, roll-ups included.
 
 Not collected itself: tests/storage/test_sqlite_database.py runs every test here on SQLite,
 tests/integration/backends/test_postgres_database.py on PostgreSQL, with the slow tier.
@@ -87,7 +88,7 @@ def analytics(gateway: str) -> AnalyticsQuery:
     return AnalyticsQuery(account="local", since=T0, until=T0 + 3 * DAY, interval="hour", gateways=(gateway,))
 
 
-async def test_lines_parsed_by_the_database_read_back_as_the_python_way_stores_them(
+async def test_lines_stored_as_they_are_read_back_as_the_python_way_stores_them(
     database: Backend,
 ) -> None:
     rng = random.Random(26)

@@ -155,11 +155,11 @@ class GatewayStore(Protocol):
 
 @runtime_checkable
 class LineSink(Protocol):
-    """A log store that parses spool lines (`logformat`'s JSON objects) itself."""
+    """A log store that stores spool lines (`logformat`'s JSON objects) without a `LogRecord` each."""
 
     async def write_log_lines(self, lines: list[bytes]) -> bool:
-        """Store the lines' records (each id once); False, storing nothing, when the database
-        refuses a line: the caller then parses them in Python."""
+        """Store the lines' records (each id once); False, storing nothing, when a line is no
+        record: the caller then parses them in Python."""
         ...
 
 

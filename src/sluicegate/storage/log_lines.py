@@ -1,22 +1,23 @@
-"""Storing spool lines as they are: the database parses the NDJSON (C code, no interpreter lock
-held) instead of the gateway building a `LogRecord` per line in Python.
+"""Storing spool lines as they are, without a `LogRecord` built per line in Python: what every
+backend shares, and PostgreSQL's statements, which have the database parse the NDJSON itself
+(`json_to_recordset`: C code, no interpreter lock held). SQLite's writer turns each line into its
+row with orjson instead (`sqlite_lines.py`): SQLite's JSON functions cost more than the insert.
 
 A spool line is `logformat`'s JSON object of a record: every field under its own name, bodies as
-text or `base64:…`. The statements here read each field straight out of the line and give a field
-missing from it (a line from an older gateway) the dataclass's default, as `parse_record` does.
+text or `base64:…`. Each field is read straight out of the line; a field missing from it (a line
+from an older gateway) gets the dataclass's default (`DEFAULTS`), as `parse_record` does.
 
 A line that is no record (not an object, a required field missing, a key that is no field, bad
 base64) makes the database refuse the whole batch; the caller then parses it in Python, which
 skips just that line.
 
 Lines the databases cannot hold as parsed text go the Python way (`needs_python`): a string with a
-NUL (`\\u0000`: SQLite's JSON text stops there, PostgreSQL's text cannot hold it) and a line with
+NUL (`\\u0000`: PostgreSQL's text cannot hold it; SQLite's lines are checked alike) and a line with
 its gateway's `max_records` cap (the cap is counted against the stored records in Python).
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -24,8 +25,6 @@ from sluicegate.storage.base import LogRecord
 
 BODIES = ("request_body", "response_body")
 JSON_FIELDS = ("metadata", "request_headers", "attempts")
-BASE64_FUNCTION = "sluicegate_base64"  # SQLite: decodes `base64:` bodies (rare: non-UTF-8 bodies)
-REFUSE_FUNCTION = "sluicegate_refuse"  # SQLite: raises, so a line without a required field is refused
 _CAP_KEY = b'"cap":'  # the spool's cap key (logbook.CAP); a metadata key of that name is a false alarm
 _NUL = b"\\u0000"
 
@@ -34,16 +33,6 @@ def needs_python(lines: list[bytes]) -> bool:
     """Whether a batch must be parsed into records in Python (see the module docstring)."""
     joined = b"\n".join(lines)
     return _CAP_KEY in joined or _NUL in joined
-
-
-def base64_bytes(text: str) -> bytes:
-    """SQLite's `sluicegate_base64`: raises on bad base64, so SQLite refuses the batch."""
-    return base64.b64decode(text, validate=True)
-
-
-def refuse(line: str) -> None:
-    """SQLite's `sluicegate_refuse`: called only for a line that is no record."""
-    raise ValueError(f"not a log record: {line[:200]}")
 
 
 def _defaults() -> dict[str, Any]:
@@ -57,48 +46,17 @@ def _defaults() -> dict[str, Any]:
     return found
 
 
-_DEFAULTS = _defaults()
+DEFAULTS = _defaults()
 # Present in every line (as null for some), as `parse_record` requires.
-_REQUIRED = [name for name, default in _DEFAULTS.items() if default is MISSING]
+REQUIRED = tuple(name for name, default in DEFAULTS.items() if default is MISSING)
 # A line with a key that is no field (from a newer gateway) is refused, as `parse_record` does.
-_KNOWN = ", ".join(f"'{name}'" for name in _DEFAULTS)
+_KNOWN = ", ".join(f"'{name}'" for name in DEFAULTS)
 
 
-def _sqlite_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, dict):
-        return "'{}'"
-    if isinstance(value, list):
-        return "'[]'"
+def _sql_literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     return repr(value)
-
-
-def _sqlite_value(name: str) -> str:
-    value = f"json_extract(line, '$.{name}')"  # a JSON object's text, a scalar's SQL value
-    if name in BODIES:
-        return (
-            f"CASE WHEN substr({value}, 1, 7) = 'base64:' THEN {BASE64_FUNCTION}(substr({value}, 8))"
-            f" ELSE CAST({value} AS BLOB) END"
-        )
-    default = _DEFAULTS[name]
-    if default is MISSING or default is None:
-        return value
-    return f"coalesce({value}, {_sqlite_literal(default)})"
-
-
-def sqlite_insert(columns: list[str]) -> str:
-    """INSERT OR IGNORE of one spool line (`?`, bound as text or bytes) into `logs`."""
-    values = ", ".join(_sqlite_value(name) for name in columns)
-    present = " AND ".join(f"json_type(line, '$.{name}') IS NOT NULL" for name in _REQUIRED)
-    present += f" AND NOT EXISTS (SELECT 1 FROM json_each(line) WHERE key NOT IN ({_KNOWN}))"
-    return (
-        f"INSERT OR IGNORE INTO logs ({', '.join(columns)})"
-        f" SELECT {values} FROM (SELECT CAST(? AS TEXT) AS line)"
-        f" WHERE CASE WHEN {present} THEN 1 ELSE {REFUSE_FUNCTION}(line) END"
-    )
 
 
 def _postgres_value(name: str, kind: str) -> str:
@@ -107,12 +65,12 @@ def _postgres_value(name: str, kind: str) -> str:
             f"CASE WHEN left(r.{name}, 7) = 'base64:' THEN decode(substr(r.{name}, 8), 'base64')"
             f" ELSE convert_to(r.{name}, 'UTF8') END"
         )
-    default = _DEFAULTS[name]
+    default = DEFAULTS[name]
     if default is MISSING or default is None:
         return f"r.{name}"
     if isinstance(default, dict | list):
         return f"coalesce(r.{name}, '{'{}' if isinstance(default, dict) else '[]'}'::jsonb)"
-    literal = ("true" if default else "false") if isinstance(default, bool) else _sqlite_literal(default)
+    literal = ("true" if default else "false") if isinstance(default, bool) else _sql_literal(default)
     return f"coalesce(r.{name}, {literal})"
 
 
@@ -133,7 +91,7 @@ def postgres_insert(columns: list[str], kinds: list[str]) -> str:
 def postgres_days(day_seconds: int) -> str:
     """The distinct days (epoch day numbers) of a JSON array of spool lines (`$1`), and whether
     each line is an object holding every required field (`e->'x'` is SQL NULL only when absent)."""
-    present = " AND ".join(f"e->'{name}' IS NOT NULL" for name in _REQUIRED)
+    present = " AND ".join(f"e->'{name}' IS NOT NULL" for name in REQUIRED)
     present += f" AND NOT EXISTS (SELECT 1 FROM json_object_keys(e) AS k WHERE k NOT IN ({_KNOWN}))"
     return (
         f"SELECT array_agg(DISTINCT floor((e->>'ts')::float8 / {day_seconds})::int8),"

@@ -15,19 +15,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from sluicegate.background import Background
-from sluicegate.storage.log_lines import BASE64_FUNCTION, REFUSE_FUNCTION, base64_bytes, refuse
-from sluicegate.storage.sqlite_files import connect as connect_sqlite
+from sluicegate.storage.sqlite_files import connect
 
 T = TypeVar("T")
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """The writer's connection: SQLite's JSON parser reads the spool's lines, with two functions of
-    ours (`log_lines.py`)."""
-    connection = connect_sqlite(path)  # the database's second connection: see sqlite_files.py
-    connection.create_function(BASE64_FUNCTION, 1, base64_bytes, deterministic=True)
-    connection.create_function(REFUSE_FUNCTION, 1, refuse, deterministic=True)
-    return connection
 
 
 class SqliteWriter:
@@ -38,7 +28,7 @@ class SqliteWriter:
 
     async def open(self) -> None:
         """Connect (after the schema is migrated by the main connection)."""
-        self._connection = await self._background.run(connect, self._path)
+        self._connection = await self._background.run(connect, self._path)  # see sqlite_files.py
 
     async def close(self) -> None:
         if self._connection is not None:
