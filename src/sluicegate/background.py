@@ -8,12 +8,17 @@ slice at each of its wake-ups: the one-connection p99 went from 1.0 ms without t
 with it (`docs/benchmarks.md`). On a `SCHED_IDLE` thread (Linux) the writer gets the core only
 when no request wants it.
 
-An idle-class thread can starve on a core that never idles, and an unprivileged thread cannot
-leave that class again (RLIMIT_NICE), so `Background` keeps two worker threads: the idle one, and
-a normal one that takes the next job after one that waited for the CPU much longer than it used
-it. Under saturation the jobs so alternate and still keep up. Jobs run one at a time, in the order
-asked (a job may use a connection the next one uses too). Elsewhere than Linux both threads are
-normal ones.
+An idle-class thread starves on a core that never idles, and an unprivileged thread cannot leave
+that class again (RLIMIT_NICE), so `Background` keeps two worker threads: the idle one, and a
+normal one. A job (or a step of one: `run_steps`) that waited for the CPU much longer than it used
+it marks the core busy (`Contention`, one for the process): the jobs and steps of the next
+`CONTENDED_SECONDS` run on normal threads, sharing the core fairly with the event loop; then one
+tries the idle thread again. Under sustained
+saturation the log so keeps up with the requests instead of waiting on disk for the load to end
+(it had: 1,550 of 39,000 records stored after 35 s at full load); the most one stuck step costs is
+its CPU at an idle-class share, so long jobs are written as steps. Jobs run one at a time, in the
+order asked (a job may use a connection the next one uses too). Elsewhere than Linux both threads
+are normal ones.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -32,6 +37,33 @@ T = TypeVar("T")
 # A job is starved when it took this much longer than its CPU time, and at least STARVED_SECONDS.
 STARVED_RATIO = 4.0
 STARVED_SECONDS = 0.25
+# After a starved job, jobs run on the normal thread for this long, then one tries the idle thread
+# again (and, should the core still be busy, waits there about its CPU time over an idle-class
+# share: 1-2 s for a millisecond's step). A job on the normal thread cannot tell a busy core from a
+# free one: the scheduler favours a thread that slept, so it rarely waits when the loop never idles.
+CONTENDED_SECONDS = 5.0
+
+
+class Contention:
+    """Whether a job starved lately. The process's `Background`s share one (`CORE`): it is the
+    CPU's state, and the log's jobs form one chain (read, store, cut), which a stuck probe on
+    either worker would hold up."""
+
+    def __init__(
+        self, seconds: float = CONTENDED_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._until = 0.0
+
+    def busy(self) -> bool:
+        return self._clock() < self._until
+
+    def starved(self) -> None:
+        self._until = self._clock() + self._seconds
+
+
+CORE = Contention()
 
 
 def _become_idle() -> None:
@@ -51,23 +83,66 @@ def _timed(job: Callable[[], T]) -> tuple[T, float, float]:
 
 
 class Background:
-    def __init__(self, name: str, starved_seconds: float = STARVED_SECONDS) -> None:
+    def __init__(
+        self, name: str, starved_seconds: float = STARVED_SECONDS, contention: Contention = CORE
+    ) -> None:
         self._idle = ThreadPoolExecutor(1, f"{name}-idle", initializer=_become_idle)
         self._normal = ThreadPoolExecutor(1, name)
         self._starved_seconds = starved_seconds
-        self._normal_next = False
+        self._contention = contention
+        self._last = self._idle  # the worker of the latest step (one thread each: steps queue there)
         self._one_at_a_time = asyncio.Lock()
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on a worker thread, behind requests."""
         async with self._one_at_a_time:
-            idle = not self._normal_next
-            executor = self._idle if idle else self._normal
-            job = functools.partial(function, *args)
-            result, waited, used = await asyncio.get_running_loop().run_in_executor(executor, _timed, job)
-            self._normal_next = idle and waited > self._starved_seconds and waited > STARVED_RATIO * used
-            return result
+            return await self._step(functools.partial(function, *args))
+
+    async def run_steps(self, steps: Generator[None, None, T]) -> T:
+        """One job in steps: each step of the generator (up to its next `yield`) on a worker
+        thread, the next step perhaps on the other (see the module docstring); its return value.
+        A caller that stops waiting (cancelled) has the generator closed after the step under way,
+        on that step's thread, so its `finally` runs there."""
+        async with self._one_at_a_time:
+            finished = False
+            try:
+                while not finished:
+                    # On the normal thread the rest goes in one hand-off: on a busy core each
+                    # hand-off back to the event loop waits behind a whole turn of requests.
+                    advance = _advance if not self._contention.busy() else _advance_all
+                    finished, value = await self._step(functools.partial(advance, steps))
+                return value  # type: ignore[return-value]  # the generator's return value
+            finally:
+                if not finished:  # raised (then closing is a no-op) or cancelled mid-step
+                    closing = asyncio.get_running_loop().run_in_executor(self._last, steps.close)
+                    await asyncio.shield(closing)
+
+    async def _step(self, job: Callable[[], T]) -> T:
+        idle = not self._contention.busy()
+        executor = self._last = self._idle if idle else self._normal
+        result, waited, used = await asyncio.get_running_loop().run_in_executor(executor, _timed, job)
+        if waited > self._starved_seconds and waited > STARVED_RATIO * used:  # the core is busy
+            self._contention.starved()
+        return result
 
     def shutdown(self, wait: bool = True) -> None:
         self._idle.shutdown(wait=wait)
         self._normal.shutdown(wait=wait)
+
+
+def _advance(steps: Generator[None, None, T]) -> tuple[bool, T | None]:
+    """Run `steps` to its next `yield`: (False, None), or (True, its return value) once it ends.
+    (A `StopIteration` cannot travel through a future.)"""
+    try:
+        next(steps)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, None
+
+
+def _advance_all(steps: Generator[None, None, T]) -> tuple[bool, T | None]:
+    """Run `steps` to its end: (True, its return value)."""
+    while True:
+        finished, value = _advance(steps)
+        if finished:
+            return True, value

@@ -67,6 +67,16 @@ def _refuse(line: str) -> None:
     raise ValueError(line)
 
 
+def _stored(db: sqlite3.Connection, lines: list[bytes]) -> bool:
+    """`_insert_lines`'s steps run here one after the other, as the writer's worker runs them."""
+    steps = _insert_lines(db, lines)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return bool(stop.value)
+
+
 def _sql_insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> bool:
     db.create_function("sg_base64", 1, lambda text: base64.b64decode(text, validate=True))
     db.create_function("sg_refuse", 1, _refuse)
@@ -148,7 +158,7 @@ def test_lines_are_stored_as_sqlites_json_functions_stored_them(
     batches = [lines[:37], lines[20:150], lines[150:]]  # overlapping: lines stored twice are kept once
     for batch in batches:
         assert _sql_insert_lines(by_sql, batch)
-        assert _insert_lines(by_python, batch)
+        assert _stored(by_python, batch)
     stored = _contents(by_python)
     assert len(stored["logs"]) == len(lines) - 1  # all but the one with a null stream
     assert stored["latency_rollup"]
@@ -173,7 +183,7 @@ def test_a_batch_with_a_line_that_is_no_record_is_refused_both_ways(
     good = [record_object(record(ts=1_800_000_000 + n)) for n in range(19)]
     # The bad line last: the rows inserted before it are undone too.
     batch = [*(orjson.dumps(obj) for obj in good[1:]), _NO_RECORD[bad](good[0])]
-    for db, insert in zip(both, (_sql_insert_lines, _insert_lines), strict=True):
+    for db, insert in zip(both, (_sql_insert_lines, _stored), strict=True):
         assert not insert(db, batch)
         assert db.execute("SELECT count(*) FROM logs").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM analytics_rollup").fetchone() == (0,)
@@ -186,5 +196,5 @@ def test_a_line_parse_record_refuses_and_the_old_statement_stored_is_refused(
 ) -> None:
     line = _line(record_object(record()), **change)
     assert _sql_insert_lines(both[0], [line])  # stored as bytes or a float: no record has that
-    assert not _insert_lines(both[1], [line])
+    assert not _stored(both[1], [line])
     assert both[1].execute("SELECT count(*) FROM logs").fetchone() == (0,)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Generator
 from typing import Any
 
 import orjson
 
 from sluicegate.feedback import Feedback
-from sluicegate.slices import in_slices
 from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import SQLITE, log_filter, order_clause
@@ -37,6 +37,9 @@ _LINE_ROW = LineRows(_LOG_COLUMNS)
 # step releases it. An event loop wanting the lock waits until the writer releases it (then, on
 # its idle-class thread, the writer loses the core at once: background.py): one line's building,
 # never a batch's. Inserting rows one by one costs no more than in chunks (measured, 1-500).
+# A batch is stored in steps of this many lines (~1 ms of CPU): a step that starves on the
+# idle-class worker sends the rest to the normal one (background.py).
+_LINES_A_STEP = 16
 
 
 class SqliteLogs(SqliteWorker):
@@ -65,13 +68,13 @@ class SqliteLogs(SqliteWorker):
         return int(await self._run(lambda: self._db().execute(sql, (account, gateway)).fetchone()[0]))
 
     async def write_logs(self, records: list[LogRecord]) -> None:
-        await self._writer.write(functools.partial(_insert_logs, records=records))  # rows built there
+        await self._writer.write_steps(functools.partial(_insert_logs, records=records))  # rows built there
 
     async def write_log_lines(self, lines: list[bytes]) -> bool:
         """Store spool lines, turned into rows without records (`sqlite_lines.py`); False (nothing
         stored) when a line is no record (malformed JSON, a required field missing, bad base64):
         the caller parses them in Python."""
-        return await self._writer.write(functools.partial(_insert_lines, lines=lines))
+        return await self._writer.write_steps(functools.partial(_insert_lines, lines=lines))
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
         where, args = log_filter(query, SQLITE)
@@ -160,12 +163,15 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
     return LogRecord(**values)
 
 
-def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> None:
-    rows = [_log_row(record) for record in in_slices(records)]
+def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> Generator[None, None, None]:
+    """The records stored in one transaction, in steps of `_LINES_A_STEP` (`Background.run_steps`)."""
     db.execute("BEGIN")
     try:
         last = sqlite_analytics.last_log_rowid(db)
-        db.executemany(_INSERT_LOG, rows)
+        for start in range(0, len(records), _LINES_A_STEP):
+            step = records[start : start + _LINES_A_STEP]
+            db.executemany(_INSERT_LOG, [_log_row(record) for record in step])
+            yield
         sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
     except BaseException:
         db.execute("ROLLBACK")
@@ -173,12 +179,15 @@ def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> None:
     db.execute("COMMIT")
 
 
-def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> bool:
+def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> Generator[None, None, bool]:
+    """The lines stored in one transaction, in steps of `_LINES_A_STEP` (`Background.run_steps`)."""
     db.execute("BEGIN")
     try:
         last = sqlite_analytics.last_log_rowid(db)
-        for line in lines:
-            db.execute(_INSERT_LOG, _LINE_ROW(line))
+        for start in range(0, len(lines), _LINES_A_STEP):
+            for line in lines[start : start + _LINES_A_STEP]:
+                db.execute(_INSERT_LOG, _LINE_ROW(line))
+            yield
         sqlite_analytics.roll_up(db, after_rowid=last)
     except (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.OperationalError):
         # A line that is no record (ValueError: `LineRefused`, bad JSON or base64; OverflowError:

@@ -10,7 +10,7 @@ most `busy_timeout`, as it would for the CLI.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,3 +41,9 @@ class SqliteWriter:
         if self._connection is None:
             raise RuntimeError("database is not open")
         return await self._background.run(job, self._connection)
+
+    async def write_steps(self, job: Callable[[sqlite3.Connection], Generator[None, None, T]]) -> T:
+        """Run `job` with the writer's connection in steps (`Background.run_steps`), behind requests."""
+        if self._connection is None:
+            raise RuntimeError("database is not open")
+        return await self._background.run_steps(job(self._connection))
