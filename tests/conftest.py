@@ -15,6 +15,7 @@ import httpx2 as httpx
 import pytest
 
 import sluicegate.app
+from sluicegate import background
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
@@ -23,6 +24,13 @@ from tests.fakes.server_thread import ServerThread
 from tests.redis_process import RedisProcess
 
 ADMIN_TOKEN = "sg_test-admin-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's background workers start with a core not marked busy: a slow job in one test
+    (a loaded CI machine) must not decide which worker the next test's jobs run on."""
+    monkeypatch.setattr(background, "CORE", background.Contention())
 
 
 class RunningGateway:

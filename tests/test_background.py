@@ -226,14 +226,61 @@ async def test_on_a_busy_core_the_rest_of_a_stepped_job_goes_in_one_hand_off() -
         hand_offs = 0
         original = background._step
 
-        async def counted(job: Callable[[], object]) -> object:
+        async def counted(job: Callable[[], object], idle: bool) -> object:
             nonlocal hand_offs
             hand_offs += 1
-            return await original(job)
+            return await original(job, idle)
 
         background._step = counted  # type: ignore[method-assign]
         assert await background.run_steps(noting()) == 4
         assert hand_offs == 1
         assert all(not name.startswith("test-idle") for name in threads)
+    finally:
+        background.shutdown()
+
+
+async def test_a_job_after_a_cancelled_one_waits_for_it_even_on_the_other_worker() -> None:
+    # A caller that stopped waiting leaves its job running; the next job must not overlap it,
+    # though the core was marked busy meanwhile and the next job goes to the normal thread.
+    contention = Contention()
+    background = Background("test", contention=contention)
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        started.set()
+        release.wait(5)
+        order.append("first done")
+
+    loop = asyncio.get_running_loop()
+    try:
+        abandoned = asyncio.ensure_future(background.run(first))
+        await loop.run_in_executor(None, started.wait, 5)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        contention.starved()  # the next job is for the normal thread
+        second = asyncio.ensure_future(background.run(order.append, "second"))
+        await asyncio.sleep(0.05)  # give an overlapping job the time to run (it must not)
+        assert order == []
+        release.set()
+        await second
+        assert order == ["first done", "second"]
+    finally:
+        release.set()
+        background.shutdown()
+
+
+async def test_a_busy_core_sends_jobs_to_the_normal_thread_only_while_the_owner_is_behind() -> None:
+    # A burst: the core is busy but little waits, so requests keep the whole core.
+    contention = Contention()
+    behind = False
+    contention.watch(lambda: behind)
+    background = Background("test", starved_seconds=0.01, contention=contention)
+    try:
+        await background.run(time.sleep, 0.05)  # starved
+        assert await background.run(policy) == os.SCHED_IDLE
+        behind = True
+        assert await background.run(policy) == os.SCHED_OTHER
     finally:
         background.shutdown()

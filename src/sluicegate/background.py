@@ -11,12 +11,14 @@ when no request wants it.
 An idle-class thread starves on a core that never idles, and an unprivileged thread cannot leave
 that class again (RLIMIT_NICE), so `Background` keeps two worker threads: the idle one, and a
 normal one. A job (or a step of one: `run_steps`) that waited for the CPU much longer than it used
-it marks the core busy (`Contention`, one for the process): the jobs and steps of the next
-`CONTENDED_SECONDS` run on normal threads, sharing the core fairly with the event loop; then one
-tries the idle thread again. Under sustained
-saturation the log so keeps up with the requests instead of waiting on disk for the load to end
-(it had: 1,550 of 39,000 records stored after 35 s at full load); the most one stuck step costs is
-its CPU at an idle-class share, so long jobs are written as steps. Jobs run one at a time, in the
+it marks the core busy (`Contention`, one for the process): while its owner also says too much
+work waits (`Contention.watch`: the logbook, past ten batches of records), the jobs and steps of
+the next `CONTENDED_SECONDS` run on normal threads, sharing the core fairly with the event loop;
+then one tries the idle thread again. A burst shorter than that leaves the core to its requests
+and the log catches up after it; under sustained saturation the log keeps up, a few seconds behind,
+instead of waiting on disk for the load to end (it had: 1,550 of 39,000 records stored after 35 s
+at full load). The most one stuck step costs is its CPU at an idle-class share, so long jobs are
+written as steps. Jobs run one at a time, in the
 order asked (a job may use a connection the next one uses too). Elsewhere than Linux both threads
 are normal ones.
 """
@@ -55,9 +57,16 @@ class Contention:
         self._seconds = seconds
         self._clock = clock
         self._until = 0.0
+        self._behind: Callable[[], bool] = lambda: True
+
+    def watch(self, behind: Callable[[], bool]) -> None:
+        """Go to the normal threads only while `behind()` too: the work waiting is more than its
+        owner lets wait (the logbook: ten batches of records), so a burst shorter than that leaves
+        the whole core to its requests and its records are stored after it."""
+        self._behind = behind
 
     def busy(self) -> bool:
-        return self._clock() < self._until
+        return self._clock() < self._until and self._behind()
 
     def starved(self) -> None:
         self._until = self._clock() + self._seconds
@@ -84,19 +93,26 @@ def _timed(job: Callable[[], T]) -> tuple[T, float, float]:
 
 class Background:
     def __init__(
-        self, name: str, starved_seconds: float = STARVED_SECONDS, contention: Contention = CORE
+        self, name: str, starved_seconds: float = STARVED_SECONDS, contention: Contention | None = None
     ) -> None:
         self._idle = ThreadPoolExecutor(1, f"{name}-idle", initializer=_become_idle)
         self._normal = ThreadPoolExecutor(1, name)
         self._starved_seconds = starved_seconds
-        self._contention = contention
+        self._contention = contention or CORE  # read when made: tests give each their own
+        # What a worker still runs for a caller that stopped waiting (cancelled): the next job
+        # waits for it, so that jobs never overlap whichever worker each is sent to.
+        self._running: asyncio.Future[Any] | None = None
         self._last = self._idle  # the worker of the latest step (one thread each: steps queue there)
         self._one_at_a_time = asyncio.Lock()
+
+    @property
+    def contention(self) -> Contention:
+        return self._contention
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on a worker thread, behind requests."""
         async with self._one_at_a_time:
-            return await self._step(functools.partial(function, *args))
+            return await self._step(functools.partial(function, *args), idle=not self._contention.busy())
 
     async def run_steps(self, steps: Generator[None, None, T]) -> T:
         """One job in steps: each step of the generator (up to its next `yield`) on a worker
@@ -109,18 +125,24 @@ class Background:
                 while not finished:
                     # On the normal thread the rest goes in one hand-off: on a busy core each
                     # hand-off back to the event loop waits behind a whole turn of requests.
-                    advance = _advance if not self._contention.busy() else _advance_all
-                    finished, value = await self._step(functools.partial(advance, steps))
+                    idle = not self._contention.busy()
+                    advance = _advance if idle else _advance_all
+                    finished, value = await self._step(functools.partial(advance, steps), idle)
                 return value  # type: ignore[return-value]  # the generator's return value
             finally:
                 if not finished:  # raised (then closing is a no-op) or cancelled mid-step
                     closing = asyncio.get_running_loop().run_in_executor(self._last, steps.close)
+                    self._running = closing
                     await asyncio.shield(closing)
 
-    async def _step(self, job: Callable[[], T]) -> T:
-        idle = not self._contention.busy()
+    async def _step(self, job: Callable[[], T], idle: bool) -> T:
+        if self._running is not None and not self._running.done():
+            await asyncio.wait([self._running])  # a cancelled caller's job, still running
         executor = self._last = self._idle if idle else self._normal
-        result, waited, used = await asyncio.get_running_loop().run_in_executor(executor, _timed, job)
+        running = asyncio.get_running_loop().run_in_executor(executor, _timed, job)
+        self._running = running
+        # Shielded: a cancelled caller leaves the future pending until the worker is done with it.
+        result, waited, used = await asyncio.shield(running)
         if waited > self._starved_seconds and waited > STARVED_RATIO * used:  # the core is busy
             self._contention.starved()
         return result

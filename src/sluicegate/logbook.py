@@ -43,6 +43,9 @@ Stored = Callable[[list[LogRecord]], Awaitable[None]]
 CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
 UNSPOOLED_LIMIT = 10_000  # records kept in memory when the spool cannot be written (oldest dropped)
 RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
+# A spool backlog of more batches than this: the database is not keeping up (the status endpoint
+# says so), and on a core that never idles the log's jobs stop yielding it (background.py).
+BEHIND_BATCHES = 10
 
 
 class Logbook:
@@ -75,6 +78,12 @@ class Logbook:
         self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
         # Building records and reading the spool, behind requests on threads of its own.
         self._background = Background("logbook")
+        if spool is not None:
+            self._background.contention.watch(self.behind)
+
+    def behind(self) -> bool:
+        """Whether more records wait in the spool than `BEHIND_BATCHES` batches."""
+        return self._spool is not None and self._spool.backlog_records > BEHIND_BATCHES * self._batch_size
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
         waiting = exchange.cache.record_after

@@ -6,10 +6,12 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from sluicegate.exchange import Exchange
 from sluicegate.logbook import Logbook
 from sluicegate.outcome import NO_OUTCOME, Outcome
+from sluicegate.spool import Spool
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
 
@@ -153,3 +155,23 @@ async def test_sinks_of_stored_records_get_each_batch_once_it_is_stored() -> Non
     # the others nor the writer.
     assert told == [([kept[0].request.id, kept[1].request.id], 2), ([kept[2].request.id], 3)]
     assert sink.batches == [2, 1]
+
+
+async def test_the_log_workers_leave_a_busy_core_to_requests_until_ten_batches_wait(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=64 * 1024 * 1024)
+    spool.open()
+    logbook = Logbook(BatchSink(), summary, batch_size=2, interval=60, spool=spool)
+    contention = logbook._background.contention
+    try:
+        contention.starved()  # a job starved: the core is busy
+        for n in range(20):
+            spool.append(b'{"n": %d}\n' % n)
+        spool.seal()
+        assert not logbook.behind()
+        assert not contention.busy()  # 20 records, ten batches of 2: not behind yet
+        spool.append(b'{"n": 20}\n')
+        spool.seal()
+        assert logbook.behind()
+        assert contention.busy()
+    finally:
+        spool.close()

@@ -21,7 +21,7 @@ from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.log_lines import BODIES, DEFAULTS, REQUIRED
 from sluicegate.storage.sqlite import SqliteDatabase
 from sluicegate.storage.sqlite_files import connect
-from sluicegate.storage.sqlite_logs import _LOG_COLUMNS, _insert_lines
+from sluicegate.storage.sqlite_logs import _LOG_COLUMNS, _insert_lines, _insert_logs
 from tests.storage.database_contract import record
 from tests.storage.log_lines_contract import lines_of, varied
 
@@ -190,8 +190,31 @@ def test_a_batch_with_a_line_that_is_no_record_is_refused_both_ways(
         assert insert(db, batch[:-1])  # the connection is usable again
 
 
-@pytest.mark.parametrize("change", [{"request_body": 5}, {"response_body": {"a": 1}}, {"tokens_in": 2**63}])
-def test_a_line_parse_record_refuses_and_the_old_statement_stored_is_refused(
+@pytest.mark.parametrize("tokens", [2**63, 2**64 - 1])  # orjson writes no larger, nor below -2**63
+def test_a_count_past_sqlites_integers_is_stored_as_a_float_as_before(
+    both: tuple[sqlite3.Connection, sqlite3.Connection], tokens: int
+) -> None:
+    # An upstream's -1 read as unsigned: refusing it would hold every later record in the spool.
+    line = _line(record_object(record()), tokens_in=tokens)
+    assert _sql_insert_lines(both[0], [line])
+    assert _stored(both[1], [line])
+    stored = [db.execute("SELECT tokens_in, typeof(tokens_in) FROM logs").fetchone() for db in both]
+    assert stored[0] == stored[1] == (float(tokens), "real")
+
+
+def test_a_record_with_such_a_count_is_stored_the_python_way_too(
+    both: tuple[sqlite3.Connection, sqlite3.Connection],
+) -> None:
+    db = both[1]
+    for _ in _insert_logs(db, [record(id="a" * 32, tokens_in=2**64 - 1), record(id="b" * 32)]):
+        pass
+    assert db.execute("SELECT count(*) FROM logs").fetchone() == (2,)
+    found = db.execute("SELECT tokens_in FROM logs WHERE id = ?", ("a" * 32,)).fetchone()
+    assert found == (float(2**64 - 1),)
+
+
+@pytest.mark.parametrize("change", [{"request_body": 5}, {"response_body": {"a": 1}}])
+def test_a_body_that_is_no_text_the_old_statement_stored_is_refused(
     both: tuple[sqlite3.Connection, sqlite3.Connection], change: dict[str, Any]
 ) -> None:
     line = _line(record_object(record()), **change)

@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import sys
 import threading
+from collections.abc import Generator
 from pathlib import Path
 
 from sluicegate.storage.base import LogRecord
@@ -19,10 +20,11 @@ async def test_a_read_does_not_wait_behind_a_log_batch(tmp_path: Path) -> None:
     release = threading.Event()
     try:
 
-        def slow_batch(connection: sqlite3.Connection) -> None:
+        def slow_batch(connection: sqlite3.Connection) -> Generator[None, None, None]:
             release.wait(10)  # a batch still being stored
+            yield
 
-        storing = asyncio.ensure_future(database._writer.write(slow_batch))
+        storing = asyncio.ensure_future(database._writer.write_steps(slow_batch))
         gateway = await asyncio.wait_for(database.get_gateway("local", "default"), 5)
         assert gateway is not None
         assert not storing.done()

@@ -18,8 +18,6 @@ from sluicegate.spool import Spool
 from sluicegate.storage.redis_link import RedisLink
 from sluicegate.tokens import Scope
 
-BEHIND_BATCHES = 10  # a backlog of more batches than this: the database is not keeping up
-
 
 class StatusEndpoint:
     def __init__(
@@ -39,7 +37,7 @@ class StatusEndpoint:
 
     def report(self) -> ReplicaStatus:
         spool, failing_since = self._spool, self._logbook.failing_since
-        behind = failing_since is not None or spool.backlog_records > BEHIND_BATCHES * self._batch_size
+        behind = failing_since is not None or self._logbook.behind()
         return ReplicaStatus(
             log_spool=SpoolStatus(
                 backlog_records=spool.backlog_records,

@@ -11,12 +11,14 @@ statement and compares, tests/storage/test_sqlite_lines.py):
 - a field missing from the line, or null where its default is not None, gets the default;
 - a body is `base64:` decoded, else its text's UTF-8 bytes (null stays NULL);
 - an object or array is stored as compact JSON text, a boolean as 0/1 (sqlite3 binds `True` as
-  1), anything else as is (the column's affinity converts as it did).
+  1), anything else as is (the column's affinity converts as it did);
+- an integer past SQLite's 64 bits (an upstream's token count of 2**64 - 1, a -1 read as unsigned)
+  as a float, as SQL made it (`fitted`, for the row that sqlite3 cannot bind).
 
 Where the two differ, only on lines no gateway writes: a body that is neither text nor null is
-refused (SQL cast it to bytes; `parse_record` refuses it too), an integer past SQLite's range is
-refused (SQL made it a float), a key given twice keeps its last value (SQL: its first), and nested
-JSON is stored as orjson writes it (SQL kept the line's text; the spool's lines are orjson's).
+refused (SQL cast it to bytes; `parse_record` refuses it too), a key given twice keeps its last
+value (SQL: its first), and nested JSON is stored as orjson writes it (SQL kept the line's text;
+the spool's lines are orjson's).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ _BASE64 = "base64:"
 _NESTED = frozenset({dict, list})
 _KNOWN = frozenset(DEFAULTS)
 _REQUIRED = frozenset(REQUIRED)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def fitted(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` with each integer SQLite cannot hold as a float (sqlite3 raises OverflowError)."""
+    return tuple(float(value) if type(value) is int and value not in _INT64 else value for value in row)
 
 
 class LineRefused(ValueError):

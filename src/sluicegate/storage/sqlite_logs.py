@@ -14,7 +14,7 @@ from sluicegate.feedback import Feedback
 from sluicegate.storage import sqlite_analytics
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import SQLITE, log_filter, order_clause
-from sluicegate.storage.sqlite_lines import LineRows
+from sluicegate.storage.sqlite_lines import LineRows, fitted
 from sluicegate.storage.sqlite_worker import SqliteWorker
 
 _LOG_COLUMNS = [
@@ -169,8 +169,11 @@ def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> Generator[
     try:
         last = sqlite_analytics.last_log_rowid(db)
         for start in range(0, len(records), _LINES_A_STEP):
-            step = records[start : start + _LINES_A_STEP]
-            db.executemany(_INSERT_LOG, [_log_row(record) for record in step])
+            rows = [_log_row(record) for record in records[start : start + _LINES_A_STEP]]
+            try:
+                db.executemany(_INSERT_LOG, rows)
+            except OverflowError:  # again, fitted: the rows stored before it are kept once (OR IGNORE)
+                db.executemany(_INSERT_LOG, [fitted(row) for row in rows])
             yield
         sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
     except BaseException:
@@ -186,13 +189,16 @@ def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> Generator[None,
         last = sqlite_analytics.last_log_rowid(db)
         for start in range(0, len(lines), _LINES_A_STEP):
             for line in lines[start : start + _LINES_A_STEP]:
-                db.execute(_INSERT_LOG, _LINE_ROW(line))
+                row = _LINE_ROW(line)
+                try:
+                    db.execute(_INSERT_LOG, row)
+                except OverflowError:
+                    db.execute(_INSERT_LOG, fitted(row))
             yield
         sqlite_analytics.roll_up(db, after_rowid=last)
-    except (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.OperationalError):
-        # A line that is no record (ValueError: `LineRefused`, bad JSON or base64; OverflowError:
-        # an integer SQLite cannot hold; IntegrityError: null in a NOT NULL column), or a failing
-        # disk, which the Python way then reports.
+    except (ValueError, sqlite3.IntegrityError, sqlite3.OperationalError):
+        # A line that is no record (ValueError: `LineRefused`, bad JSON or base64; IntegrityError:
+        # null in a NOT NULL column), or a failing disk, which the Python way then reports.
         db.execute("ROLLBACK")
         return False
     except BaseException:

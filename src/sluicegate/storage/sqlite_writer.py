@@ -1,8 +1,9 @@
 """The connection that stores log batches: the database's second one, on a thread of its own.
 
 Storing a batch runs behind requests (`background.py`: it yields the CPU to the event loop's
-thread), so it may take a while; on the shared connection's thread, a request-path read (a gateway
-or token refreshed after its `ttl`) would wait behind it. Here reads never do: WAL lets them read
+thread, unless the core is found busy and the log behind), so it may take a while; on the shared
+connection's thread, a request-path read (a gateway or token refreshed after its `ttl`) would wait
+behind it. Here reads never do: WAL lets them read
 while this connection writes. A write elsewhere (an annotation, a purge) waits for the lock at
 most `busy_timeout`, as it would for the CLI.
 """
@@ -35,12 +36,6 @@ class SqliteWriter:
             await self._background.run(self._connection.close)
             self._connection = None
         self._background.shutdown(wait=True)
-
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `job` with the writer's connection, behind requests."""
-        if self._connection is None:
-            raise RuntimeError("database is not open")
-        return await self._background.run(job, self._connection)
 
     async def write_steps(self, job: Callable[[sqlite3.Connection], Generator[None, None, T]]) -> T:
         """Run `job` with the writer's connection in steps (`Background.run_steps`), behind requests."""
