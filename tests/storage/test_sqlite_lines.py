@@ -221,3 +221,37 @@ def test_a_body_that_is_no_text_the_old_statement_stored_is_refused(
     assert _sql_insert_lines(both[0], [line])  # stored as bytes or a float: no record has that
     assert not _stored(both[1], [line])
     assert both[1].execute("SELECT count(*) FROM logs").fetchone() == (0,)
+
+
+class _FullDisk:
+    """The writer's connection, on a disk that fills up just as a batch commits."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        return self.db.executemany(sql, rows)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+
+def test_a_batch_whose_commit_fails_leaves_no_transaction_open(
+    both: tuple[sqlite3.Connection, sqlite3.Connection],
+) -> None:
+    db = both[1]
+    lines = [orjson.dumps(record_object(record(ts=1_800_000_000 + n))) for n in range(3)]
+    assert not _stored(_FullDisk(db), lines)  # type: ignore[arg-type]  # refused: tried again later
+    assert not db.in_transaction
+    with pytest.raises(sqlite3.OperationalError):
+        for _ in _insert_logs(_FullDisk(db), [record()]):  # type: ignore[arg-type]
+            pass
+    assert not db.in_transaction
+    assert _stored(db, lines)  # the disk has room again: the next batch is stored
+    assert db.execute("SELECT count(*) FROM logs").fetchone() == (3,)

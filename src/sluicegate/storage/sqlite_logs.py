@@ -121,10 +121,10 @@ class SqliteLogs(SqliteWorker):
                 (feedback, score, orjson.dumps(metadata).decode(), *key),
             )
             updated = db.execute(f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where}", key).fetchone()
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
-        db.execute("COMMIT")
         return _log_record(updated)
 
 
@@ -176,10 +176,10 @@ def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> Generator[
                 db.executemany(_INSERT_LOG, [fitted(row) for row in rows])
             yield
         sqlite_analytics.roll_up(db, after_rowid=last)  # in the same transaction as the rows
+        db.execute("COMMIT")  # inside: a COMMIT that fails must end the transaction too
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
-    db.execute("COMMIT")
 
 
 def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> Generator[None, None, bool]:
@@ -196,13 +196,20 @@ def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> Generator[None,
                     db.execute(_INSERT_LOG, fitted(row))
             yield
         sqlite_analytics.roll_up(db, after_rowid=last)
+        db.execute("COMMIT")  # inside: a COMMIT that fails must end the transaction too
     except (ValueError, sqlite3.IntegrityError, sqlite3.OperationalError):
         # A line that is no record (ValueError: `LineRefused`, bad JSON or base64; IntegrityError:
         # null in a NOT NULL column), or a failing disk, which the Python way then reports.
-        db.execute("ROLLBACK")
+        _rollback(db)
         return False
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
-    db.execute("COMMIT")
     return True
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """End the transaction, whatever failed: a COMMIT that failed (a full disk) leaves it open, and
+    every later batch's BEGIN would then fail, after the disk has room again too."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
