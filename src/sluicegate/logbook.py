@@ -203,12 +203,17 @@ class Logbook:
         `_read_batches`)."""
         if self._stored or not isinstance(self._sink, LineSink):
             return False
-        return await self._sink.write_log_lines(lines)
+        if not await self._sink.write_log_lines(lines):
+            return False
+        self.failing_since = None
+        return True
 
     async def _store(self, kept: list[tuple[LogRecord, int | None]]) -> None:
         records = await self._within_caps(kept)
         if records:
             await self._sink.write_logs(records)
+            # The database takes records again: not "failing" while the rest of the backlog drains.
+            self.failing_since = None
             await self._tell_stored(records)
 
     async def _tell_stored(self, records: list[LogRecord]) -> None:

@@ -136,10 +136,11 @@ def run_through(
 
 def assert_unaffected(before: list[float], during: list[float]) -> None:
     p50_before, p50_during = statistics.median(before), statistics.median(during)
-    # Room for a busy machine (the slow tier runs two test files at once); waiting for the database
-    # would cost its timeouts, seconds, which the max below rules out.
+    # Room for a busy machine (the slow tier runs two test files at once): with twice as many busy
+    # processes as cores, scheduling alone gave 0.4-0.6 s tails, before and during an outage alike.
+    # Waiting for the database would cost its timeouts, seconds, which the max below rules out.
     assert p50_during <= 3 * p50_before + 0.01, (p50_before, p50_during)
-    assert max(during) < 0.5, sorted(during)[-5:]  # no request waited for the database
+    assert max(during) < 1.5, sorted(during)[-5:]  # no request waited for the database
 
 
 def wait_spool_empty(gateway: RunningGateway) -> None:

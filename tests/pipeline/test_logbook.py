@@ -175,3 +175,42 @@ async def test_the_log_workers_leave_a_busy_core_to_requests_until_ten_batches_w
         assert contention.busy()
     finally:
         spool.close()
+
+
+class FailingOnceSink(BatchSink):
+    """A database that refuses the first write, then takes every batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = False
+
+    async def write_logs(self, records: list[LogRecord]) -> None:
+        if not self.refused:
+            self.refused = True
+            raise ConnectionError("database unreachable")
+        await super().write_logs(records)
+
+
+async def test_storing_is_not_failing_once_the_database_takes_a_batch_again(tmp_path: Path) -> None:
+    """`failing_since` (the status endpoint's "behind") clears with the first stored batch, not
+    only once the whole backlog has drained: an empty backlog never shows as failing."""
+    spool = Spool(tmp_path, max_bytes=64 * 1024 * 1024)
+    sink = FailingOnceSink()
+    failing_when_stored: list[float | None] = []
+    drained = asyncio.Event()
+
+    async def stored(records: list[LogRecord]) -> None:
+        failing_when_stored.append(logbook.failing_since)
+        if len(sink.records) == 5:
+            drained.set()
+
+    logbook = Logbook(sink, summary, batch_size=2, interval=0.001, stored=[stored], spool=spool)
+    logbook.start()
+    try:
+        for _ in range(5):
+            logbook.submit(exchange(), NO_OUTCOME)
+        await asyncio.wait_for(drained.wait(), 10)
+        assert logbook.store_failures >= 1  # the first try failed, so storing was failing
+        assert failing_when_stored == [None] * len(failing_when_stored)
+    finally:
+        await logbook.close()
