@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -198,20 +199,18 @@ class LineReader:
             if text in line:
                 return line
 
+    def drain(self) -> list[str]:
+        """Every line read so far (the pipe's writer has ended), in `seen`."""
+        self._thread.join(timeout=CLI_TIMEOUT)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.seen
+
 
 def test_logs_follow_prints_records_as_they_arrive(gw: RunningGateway, data_dir: Path) -> None:
     before = chat(gw)
     gw.wait_for_logs(1)
-    follow = subprocess.Popen(
-        cli_command("logs", "--follow", "--gateway", "default"),
-        env=cli_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert follow.stdout is not None
-        reader = LineReader(follow.stdout)
+    with following(data_dir, "--gateway", "default") as (reader, interrupt):
         reader.wait_for(before)  # the records already there come first: it has started
 
         after = chat(gw, "gpt-4o-mini")
@@ -219,15 +218,44 @@ def test_logs_follow_prints_records_as_they_arrive(gw: RunningGateway, data_dir:
 
         assert " gpt-4o-mini 200 " in line
         assert sum(before in seen for seen in reader.seen) == 1
+        interrupt()
+
+
+@contextlib.contextmanager
+def following(data_dir: Path, *args: str) -> Iterator[tuple[LineReader, Callable[[], None]]]:
+    """`logs --follow` running: a reader of its output, and Ctrl-C, which must end it with 0. Its
+    stderr is read all along (so it never blocks on a full pipe) and, should Ctrl-C not end it,
+    shown with every thread's stack (faulthandler, on SIGABRT) in the failure."""
+    follow = subprocess.Popen(
+        cli_command("logs", "--follow", *args),
+        env=cli_env(data_dir) | {"PYTHONFAULTHANDLER": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follow.stdout is not None
+    assert follow.stderr is not None
+    errors = LineReader(follow.stderr)
+
+    def interrupt() -> None:
         follow.send_signal(signal.SIGINT)
-        assert follow.wait(timeout=CLI_TIMEOUT) == 0
+        try:
+            code = follow.wait(timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            follow.send_signal(signal.SIGABRT)
+            follow.wait(timeout=CLI_TIMEOUT)
+            errors.drain()
+            raise AssertionError("Ctrl-C did not end it; its stderr:\n" + "".join(errors.seen)) from None
+        assert code == 0, "".join(errors.drain())
+
+    try:
+        yield LineReader(follow.stdout), interrupt
     finally:
         if follow.poll() is None:
             follow.kill()
             follow.wait()
-        for pipe in (follow.stdout, follow.stderr):
-            if pipe is not None:
-                pipe.close()
+        follow.stdout.close()
+        follow.stderr.close()
 
 
 def mint(gw: RunningGateway, *scopes: str, name: str = "cli test") -> tuple[str, str]:
@@ -325,16 +353,7 @@ def _answers(url: str) -> bool:
 def test_logs_follow_with_a_limit_prints_only_what_was_asked(gw: RunningGateway, data_dir: Path) -> None:
     older = [chat(gw), chat(gw), chat(gw)]
     gw.wait_for_logs(3)
-    follow = subprocess.Popen(
-        cli_command("logs", "--follow", "--limit", "1"),
-        env=cli_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert follow.stdout is not None
-        reader = LineReader(follow.stdout)
+    with following(data_dir, "--limit", "1") as (reader, interrupt):
         reader.wait_for(older[-1])
 
         newer = chat(gw, "gpt-4o-mini")
@@ -342,15 +361,7 @@ def test_logs_follow_with_a_limit_prints_only_what_was_asked(gw: RunningGateway,
 
         # Exactly the one asked for, then the new one: none of the older records after them.
         assert [LOG_ID_RE.findall(line) for line in reader.seen] == [[older[-1]], [newer]]
-        follow.send_signal(signal.SIGINT)
-        assert follow.wait(timeout=CLI_TIMEOUT) == 0
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-            follow.wait()
-        for pipe in (follow.stdout, follow.stderr):
-            if pipe is not None:
-                pipe.close()
+        interrupt()
 
 
 def test_token_ids_print_whole_and_revoke_takes_them_or_a_prefix(gw: RunningGateway, data_dir: Path) -> None:
