@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluicegate.gateway import RateLimitRule, plain
 
@@ -23,6 +27,13 @@ from sluicegate.gateway import RateLimitRule, plain
 )
 def test_plain_numbers_have_no_exponent(value: float, text: str) -> None:
     assert plain(value) == text
+
+
+@given(st.floats(min_value=-1e20, max_value=1e20, allow_nan=False))
+def test_plain_numbers_are_their_ten_significant_digits(value: float) -> None:
+    text = plain(value)
+    assert "e" not in text
+    assert Decimal(text) == Decimal(f"{value:.10g}")
 
 
 def test_a_rule_without_a_name_is_labelled_in_plain_figures() -> None:

@@ -27,7 +27,9 @@ def plain(value: float) -> str:
     """A number as people read it: `30`, `4.5`, `0.00001` — never `1e-05`, at most 10 significant digits."""
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    return format(Decimal(f"{value:.10g}"), "f")
+    text = f"{value:.10g}"
+    # Only an exponent needs Decimal (several microseconds: each budget-limited answer shows two).
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 class RateLimitRule(BaseModel):
