@@ -98,7 +98,15 @@ def create_semantic_cache(
     private_directory(settings.data_dir)
     index = VectorIndex.open(settings.data_dir / "semantic.vectors", embedder.name, embedder.dimensions)
     feed = VectorFeed(redis, index, clock) if redis is not None else None
-    return SemanticCache(embedder, index, functools.cache(load_verifier), cache, clock, feed)
+    return SemanticCache(
+        embedder,
+        index,
+        functools.cache(load_verifier),
+        cache,
+        clock,
+        feed,
+        max_entry_bytes=settings.limits.cache_entry_bytes,
+    )
 
 
 def create_state_store(redis: RedisConnection | None) -> StateStore:

@@ -224,6 +224,44 @@ def test_a_stream_is_answered_as_a_stream(gateway: RunningGateway) -> None:
             stored(gateway, 1)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, stream: bool
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 2000})
+    settings = {"semantic_cache_enabled": True}
+    assert gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": settings}
+    ).is_success
+    ready(gateway)
+    long = " ".join(["Seafaring" * 6] * 60)  # its echo (the fake keeps 64 words): over 3 KB
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+
+    def ask(question: str) -> str:
+        messages: Any = [SYSTEM, {"role": "user", "content": question}]
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=messages, stream=stream
+        )
+        parsed = raw.parse()
+        text = (
+            "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
+            if stream
+            else parsed.choices[0].message.content
+        )
+        assert text == f"echo: {question}"  # the whole answer, however long
+        return str(raw.headers["x-semantic-cache"])
+
+    with client:
+        assert ask(long) == "MISS"
+        assert ask("Hi there!") == "MISS"
+        stored(gateway, 1)  # the short answer; the long one's store (if any) began before it
+        assert ask(long) == "MISS"
+    assert len(fake.requests) == 3
+    size = re.search(r"^sluicegate_semantic_entries (\S+)$", httpx.get(gateway.url + "/metrics").text, re.M)
+    assert size is not None
+    assert float(size.group(1)) == 1
+
+
 def test_purge_needs_the_scope(gateway: RunningGateway) -> None:
     ask(gateway, "How do I reset my password?")
     stored(gateway, 1)

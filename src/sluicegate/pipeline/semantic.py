@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 from multidict import CIMultiDict
 
+from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
@@ -87,8 +88,10 @@ class SemanticCache:
         cache: Cache,
         clock: Callable[[], float] = time.time,
         feed: VectorFeed | None = None,
+        max_entry_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._feed = feed  # replicas: tells the others about each stored question
+        self._max_entry_bytes = max_entry_bytes  # `limits.cache_entry_bytes`, as for the exact cache
         self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
         self._embedder = embedder
         self._index = index
@@ -135,7 +138,8 @@ class SemanticCache:
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
             if reply.stream is None:
-                self._store(exchange, lookup, found.vectors, reply, reply.body)
+                if len(reply.body) <= self._max_entry_bytes:
+                    self._store(exchange, lookup, found.vectors, reply, reply.body)
             else:
                 reply.stream = self._teed(exchange, lookup, found.vectors, reply, reply.stream)
         return reply
@@ -294,17 +298,25 @@ class SemanticCache:
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
-        chunks: list[bytes] = []
+        """Relay the stream; store it once complete, unless it outgrew `limits.cache_entry_bytes`
+        (then the rest is relayed without a copy: a long stream must not grow the process)."""
+        chunks: list[bytes] | None = []
+        size = 0
         try:
             async with contextlib.aclosing(stream):
                 async for chunk in stream:
-                    chunks.append(chunk)
+                    if chunks is not None:
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > self._max_entry_bytes:
+                            chunks = None
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError):
-            if ended(chunks):  # the client left right after the end marker: still complete
+            if chunks is not None and ended(chunks):  # the client left right after the end marker
                 self._store(exchange, lookup, vectors, reply, b"".join(chunks))
             raise
-        self._store(exchange, lookup, vectors, reply, b"".join(chunks))  # only a complete stream
+        if chunks is not None:  # only a complete stream
+            self._store(exchange, lookup, vectors, reply, b"".join(chunks))
 
     async def purge(self, prefix: str) -> int:
         """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with
