@@ -244,10 +244,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         ],
         Attempts(forwarder, deadline=settings.timeouts.retry_deadline, circuits=circuits, keys=step_keys),
     )
-    # A realtime session is admitted as a request is (no body to guard or cache), then relayed.
+    # A realtime session is admitted as a request is (no body to guard or cache), then relayed; its
+    # client's text events pass the guardrails one by one (realtime/guard.py).
     realtime = RealtimeEndpoint(
         [log, resolve, authenticate, plan, allow_list, inject_keys, rate_limit],
-        RealtimeRelay(rate_limit, pricing),
+        RealtimeRelay(rate_limit, pricing, guardrails),
         rate_limit,
         upstream,
         settings.upstreams,

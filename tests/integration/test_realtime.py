@@ -342,3 +342,49 @@ def test_a_gateway_that_stops_ends_open_sessions_and_logs_them(
     [record] = again.wait_for_logs(1)
     assert (record["status"], record["endpoint"]) == (101, "realtime")
     assert record["tokens_out"] == session_usage(frames).output_tokens > 0
+
+
+def said(text: str) -> str:
+    """A user message as a client event."""
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    return json.dumps({"type": "conversation.item.create", "event_id": "event_client_1", "item": item})
+
+
+def test_the_guardrails_check_a_sessions_client_text_events(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    guardrails = {
+        "pii": {"action": "redact", "entities": ["email"]},
+        "custom": [{"name": "project", "words": ["Falcon"], "action": "block"}],
+    }
+    set_settings(gateway, guardrails=guardrails)
+    instructions = json.dumps(
+        {"type": "session.update", "session": {"instructions": "Mail ops@example.com."}}
+    )
+    with (
+        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
+        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        until(connection.recv_bytes, "session.created")
+        connection.send_raw(said("Write to jane.doe@example.com about the launch"))
+        until(connection.recv_bytes, "conversation.item.added")
+        connection.send_raw(instructions)
+        until(connection.recv_bytes, "session.updated")
+        connection.send_raw(said("What is the status of project Falcon?"))
+        error = json.loads(connection.recv_bytes())  # the gateway's answer, in the API's own shape
+        connection.send_raw(QUESTION)  # the session goes on
+        until(connection.recv_bytes, "conversation.item.added")
+
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "guardrail_blocked"
+    assert error["error"]["event_id"] == "event_client_1"
+    assert "Falcon" not in error["error"]["message"]
+    [upstream] = realtime.connections
+    sent = [json.loads(frame) for frame in upstream.received]
+    kinds = [event["type"] for event in sent]
+    assert kinds == ["conversation.item.create", "session.update", "conversation.item.create"]
+    assert sent[0]["item"]["content"][0]["text"] == "Write to [EMAIL_1] about the launch"
+    assert sent[1]["session"]["instructions"] == "Mail [EMAIL_2]."
+    assert upstream.received[2] == QUESTION  # nothing to change: relayed as sent, byte for byte
+    [record] = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "request:redact:email, request:block:project"

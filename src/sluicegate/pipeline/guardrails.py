@@ -89,6 +89,10 @@ class Guardrails:
     def __init__(self) -> None:
         self._compiled = functools.lru_cache(maxsize=256)(compile_policy)
 
+    def compiled(self, policy: GuardrailsPolicy) -> Compiled:
+        """`policy`'s scanners, compiled once per distinct policy."""
+        return self._compiled(policy)
+
     def gateway_saved(self, gateway: Gateway) -> None:
         """Told of a gateway created or changed: compile its policy now (RE2 programs, a few ms),
         not in its first request. (Another replica compiles at its first request.)"""
@@ -118,7 +122,7 @@ class Guardrails:
             if compiled.reads_answers and 200 <= reply.status < 300:
                 await self._check_answer(exchange, reply, compiled, vault, findings)
         finally:
-            _record(exchange)
+            record_findings(exchange)
         if exchange.guardrails.findings:
             reply.headers[GUARDRAILS_HEADER] = ", ".join(exchange.guardrails.findings)
         return reply
@@ -168,6 +172,32 @@ class GuardedRequest(NamedTuple):
     unmaskable: bool = False  # blocked, and the client's body cannot be masked: it is not logged
 
 
+def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findings) -> str:
+    """One text of a request (`role`: whose it is; only a user's is checked for prompt injection)
+    as it may go upstream: redacted where a rule redacts; raises `GuardrailBlocked` where a rule
+    blocks. Findings are noted as they are made."""
+    inspection = guard.inspect(text, "request", vault)
+    if inspection.blocked is not None:
+        findings.note("request", "block", [inspection.blocked])
+        raise _blocked(inspection.blocked, "request")
+    findings.note("request", "redact", inspection.redacted)
+    findings.note("request", "flag", inspection.flagged)
+    injection = guard.injection(text) if role == "user" else None
+    if injection is not None:
+        assert guard.policy.prompt_injection is not None
+        finding = f"prompt_injection.{injection.rule}"
+        findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
+        if guard.policy.prompt_injection.action == "block":
+            raise GuardrailBlocked(
+                "the gateway's guardrails blocked this request: a user message reads as a "
+                f"prompt injection ({injection.rule})",
+                detector=finding,
+                entity="prompt_injection",
+                direction="request",
+            )
+    return inspection.text
+
+
 def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vault: Vault) -> GuardedRequest:
     """Each step's body inspected and, where a rule redacts, rewritten (a new step; `plan` is left
     as it is); the client's body rewritten alike, or masked when a rule blocks."""
@@ -175,26 +205,7 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     findings = Findings(report.findings)
 
     def change(text: str, role: str) -> str:
-        inspection = guard.inspect(text, "request", vault)
-        if inspection.blocked is not None:
-            findings.note("request", "block", [inspection.blocked])
-            raise _blocked(inspection.blocked, "request")
-        findings.note("request", "redact", inspection.redacted)
-        findings.note("request", "flag", inspection.flagged)
-        injection = guard.injection(text) if role == "user" else None
-        if injection is not None:
-            assert guard.policy.prompt_injection is not None
-            finding = f"prompt_injection.{injection.rule}"
-            findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
-            if guard.policy.prompt_injection.action == "block":
-                raise GuardrailBlocked(
-                    "the gateway's guardrails blocked this request: a user message reads as a "
-                    f"prompt injection ({injection.rule})",
-                    detector=finding,
-                    entity="prompt_injection",
-                    direction="request",
-                )
-        return inspection.text
+        return guard_text(guard, text, role, vault, findings)
 
     steps, changed = plan.steps, []
     for place, step in enumerate(plan.steps):
@@ -314,9 +325,10 @@ async def _filtered(
         await stream.aclose()
         findings.note("response", "redact", sse.spans)
         findings.note("response", "flag", sse.flagged)
-        _record(exchange)
+        record_findings(exchange)
 
 
-def _record(exchange: Exchange) -> None:
+def record_findings(exchange: Exchange) -> None:
+    """The findings into the log record's metadata (`guardrails`)."""
     if exchange.guardrails.findings:
         exchange.options.metadata[METADATA_KEY] = ", ".join(exchange.guardrails.findings)

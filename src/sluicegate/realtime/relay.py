@@ -28,6 +28,7 @@ from sluicegate.errors import RateLimited, UnpricedModel
 from sluicegate.exchange import Exchange
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.pricing import Pricing
+from sluicegate.pipeline.guardrails import Findings, Guardrails, record_findings
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.providers.openai_realtime import (
     RESPONSE_CREATE,
@@ -38,6 +39,7 @@ from sluicegate.providers.openai_realtime import (
     response_id,
     response_usage,
 )
+from sluicegate.realtime.guard import EventGuard
 from sluicegate.realtime.tally import SessionTally
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import Usage
@@ -57,13 +59,23 @@ UpstreamSocket = aiohttp.ClientWebSocketResponse
 
 
 class RealtimeRelay:
-    def __init__(self, rate_limit: RateLimit, pricing: Pricing) -> None:
+    def __init__(self, rate_limit: RateLimit, pricing: Pricing, guardrails: Guardrails) -> None:
         self._rate_limit = rate_limit
         self._pricing = pricing
+        self._guardrails = guardrails
 
     async def run(self, exchange: Exchange, client: ClientSocket, upstream: UpstreamSocket) -> SessionTally:
         """Relay until the session ends; both sockets are closed on return (or cancellation)."""
-        return await _Session(exchange, client, upstream, self._rate_limit, self._pricing).run()
+        policy = exchange.gateway.settings.guardrails if exchange.gateway is not None else None
+        guard = None
+        if policy is not None:  # the client's text events pass the gateway's guardrails (realtime/guard.py)
+            guard = EventGuard(
+                self._guardrails.compiled(policy).guard, Findings(exchange.guardrails.findings)
+            )
+        try:
+            return await _Session(exchange, client, upstream, self._rate_limit, self._pricing, guard).run()
+        finally:
+            record_findings(exchange)
 
 
 class _Session:
@@ -74,12 +86,14 @@ class _Session:
         upstream: UpstreamSocket,
         rate_limit: RateLimit,
         pricing: Pricing,
+        guard: EventGuard | None,
     ) -> None:
         self.exchange = exchange
         self.client = client
         self.upstream = upstream
         self.rate_limit = rate_limit
         self.pricing = pricing
+        self.guard = guard
         self.tally = SessionTally()
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
@@ -124,14 +138,22 @@ class _Session:
                 self.tally.client_binary += 1
                 await self.upstream.send_bytes(message.data)
             elif message.type is WSMsgType.TEXT:
-                kind = event_type(message.data)
+                frame: str = message.data
+                kind = event_type(frame)
                 self.tally.client_events[kind] += 1
+                if self.guard is not None:
+                    checked = self.guard.check(frame, kind)
+                    if checked.forward is None:  # refused: the client is told, nothing goes upstream
+                        if checked.answer is not None:
+                            await self.client.send_str(checked.answer)
+                        continue
+                    frame = checked.forward
                 if kind == RESPONSE_CREATE:
                     holds = await self._admit()
                     if holds is None:
                         return
                     self.asked.append(holds)
-                await self.upstream.send_str(message.data)
+                await self.upstream.send_str(frame)
 
     async def _upstream_frames(self) -> None:
         while True:

@@ -1,0 +1,118 @@
+"""The gateway's guardrails on a realtime session's client events: the text a client sends is
+checked as a request's is (`pipeline/guardrails.py`), event by event, before it goes upstream.
+
+Text is read where OpenAI's Realtime API carries it: a `conversation.item.create`'s item (message
+parts of type `input_text` or `text`, a `function_call_output`'s output), a `session.update`'s or
+`response.create`'s `instructions`, and a `response.create`'s own `input` items. A blocking match
+drops the event and answers the client with an `error` event (`code` `guardrail_blocked`, naming
+the detector, never the text) in the API's own shape; the session goes on, as a refused request
+leaves the next one free. A redacting match rewrites the event; a flag is only noted. Audio, and
+what the server sends, are not read (a spoken card number cannot be found in a text scan).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, NamedTuple
+
+import orjson
+
+from sluicegate.errors import GuardrailBlocked
+from sluicegate.guardrails.guard import Guard
+from sluicegate.guardrails.placeholders import Vault
+from sluicegate.pipeline.guardrails import Findings, guard_text
+
+_ITEM_CREATE = "conversation.item.create"
+_SESSION_UPDATE = "session.update"
+_RESPONSE_CREATE = "response.create"
+_CHECKED = frozenset({_ITEM_CREATE, _SESSION_UPDATE, _RESPONSE_CREATE})
+_TEXT_PARTS = frozenset({"input_text", "text"})
+
+
+class CheckedEvent(NamedTuple):
+    """What to do with one client event: `forward` it (as given, or rewritten), or `answer` the
+    client with an error event instead."""
+
+    forward: str | None
+    answer: str | None = None
+
+
+class EventGuard:
+    """One session's check of its client events; `findings` (`request:redact:email`, each once)
+    go to the session's log record and metrics."""
+
+    def __init__(self, guard: Guard, findings: Findings) -> None:
+        self._guard = guard
+        self._findings = findings
+        self._vault = Vault()  # a value keeps its placeholder's number for the whole session
+
+    def check(self, frame: str, kind: str) -> CheckedEvent:
+        if kind not in _CHECKED:
+            return CheckedEvent(frame)
+        try:
+            event = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return CheckedEvent(frame)  # not JSON: the upstream answers it as it would
+        if not isinstance(event, dict):
+            return CheckedEvent(frame)
+        try:
+            changed = self._event(event, kind)
+        except GuardrailBlocked as blocked:
+            return CheckedEvent(None, _error_event(blocked, event.get("event_id")))
+        return CheckedEvent(orjson.dumps(event).decode() if changed else frame)
+
+    def _event(self, event: dict[str, Any], kind: str) -> bool:
+        if kind == _ITEM_CREATE:
+            return self._item(event.get("item"))
+        key = "session" if kind == _SESSION_UPDATE else "response"
+        holder = event.get(key)
+        if not isinstance(holder, dict):
+            return False
+        changed = self._field(holder, "instructions", "system")
+        inputs = holder.get("input") if kind == _RESPONSE_CREATE else None
+        if isinstance(inputs, list):
+            for item in inputs:
+                changed = self._item(item) or changed
+        return changed
+
+    def _item(self, item: Any) -> bool:
+        if not isinstance(item, dict):
+            return False
+        if item.get("type") == "function_call_output":
+            return self._field(item, "output", "tool")
+        given = item.get("role")
+        role = given if isinstance(given, str) else "user"
+        parts = item.get("content")
+        changed = False
+        if isinstance(parts, list):
+            for part in parts:
+                if isinstance(part, dict) and part.get("type") in _TEXT_PARTS:
+                    changed = self._field(part, "text", role) or changed
+        return changed
+
+    def _field(self, holder: dict[str, Any], key: str, role: str) -> bool:
+        text = holder.get(key)
+        if not isinstance(text, str) or not text:
+            return False
+        checked = guard_text(self._guard, text, role, self._vault, self._findings)
+        if checked == text:
+            return False
+        holder[key] = checked
+        return True
+
+
+def _error_event(blocked: GuardrailBlocked, client_event_id: Any) -> str:
+    """The Realtime API's `error` server event for a refused client event."""
+    return orjson.dumps(
+        {
+            "type": "error",
+            "event_id": f"event_gw_{secrets.token_hex(8)}",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "guardrail_blocked",
+                "message": blocked.message,
+                "param": None,
+                "event_id": client_event_id if isinstance(client_event_id, str) else None,
+            },
+        }
+    ).decode()
