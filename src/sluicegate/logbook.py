@@ -162,6 +162,7 @@ class Logbook:
                 continue
             kept = [(record, _cap(exchange)) for exchange, record in built if _collects(exchange)]
             await self._store(kept)
+            self.failing_since = None
         if self._spool is not None:
             if self._unspooled:
                 unspooled, self._unspooled = self._unspooled, []
@@ -194,6 +195,9 @@ class Logbook:
                     continue
                 batch = await self._behind(_parse_lines, chunk)
                 await self._store(batch)
+            # The database took a whole segment: storing is not failing, before the backlog shrinks
+            # (a failure on a later chunk of the same segment would store its first ones again).
+            self.failing_since = None
             spool.stored(path)
         await self._behind(spool.seal_detached)  # deletes the segments just stored
 
@@ -203,17 +207,12 @@ class Logbook:
         `_read_batches`)."""
         if self._stored or not isinstance(self._sink, LineSink):
             return False
-        if not await self._sink.write_log_lines(lines):
-            return False
-        self.failing_since = None
-        return True
+        return await self._sink.write_log_lines(lines)
 
     async def _store(self, kept: list[tuple[LogRecord, int | None]]) -> None:
         records = await self._within_caps(kept)
         if records:
             await self._sink.write_logs(records)
-            # The database takes records again: not "failing" while the rest of the backlog drains.
-            self.failing_since = None
             await self._tell_stored(records)
 
     async def _tell_stored(self, records: list[LogRecord]) -> None:

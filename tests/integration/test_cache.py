@@ -222,6 +222,19 @@ async def test_a_waiter_goes_upstream_itself_after_coalesce_wait(
     assert len(fake.requests) == 2
 
 
+def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 64})
+    enable_cache(gateway, "default")
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a story"}]}'
+    replies = [post(gateway, body) for _ in range(2)]
+    assert [reply.headers["cf-aig-cache-status"] for reply in replies] == ["MISS", "MISS"]
+    assert len(replies[0].content) > 64
+    assert replies[0].json()["choices"][0]["message"]["content"] == "echo: a story"
+    assert len(fake.requests) == 2
+
+
 def test_a_stream_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
 ) -> None:

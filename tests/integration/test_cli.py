@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -232,10 +233,11 @@ def following(data_dir: Path, *args: str) -> Iterator[tuple[LineReader, Callable
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_no_core_file,
     )
     assert follow.stdout is not None
     assert follow.stderr is not None
-    errors = LineReader(follow.stderr)
+    output, errors = LineReader(follow.stdout), LineReader(follow.stderr)
 
     def interrupt() -> None:
         follow.send_signal(signal.SIGINT)
@@ -244,18 +246,29 @@ def following(data_dir: Path, *args: str) -> Iterator[tuple[LineReader, Callable
         except subprocess.TimeoutExpired:
             follow.send_signal(signal.SIGABRT)
             follow.wait(timeout=CLI_TIMEOUT)
-            errors.drain()
-            raise AssertionError("Ctrl-C did not end it; its stderr:\n" + "".join(errors.seen)) from None
-        assert code == 0, "".join(errors.drain())
+            raise AssertionError("Ctrl-C did not end it") from None
+        assert code == 0
 
     try:
-        yield LineReader(follow.stdout), interrupt
+        yield output, interrupt
+    except AssertionError as failed:  # its stderr says why (a crash, or where it hung)
+        if follow.poll() is None:
+            follow.kill()
+        follow.wait()
+        raise AssertionError(f"{failed}\nlogs --follow's stderr:\n{''.join(errors.drain())}") from failed
     finally:
         if follow.poll() is None:
             follow.kill()
-            follow.wait()
+        follow.wait()
+        output.drain()  # the readers are done before their pipes close
+        errors.drain()
         follow.stdout.close()
         follow.stderr.close()
+
+
+def _no_core_file() -> None:
+    """The CLI aborted on purpose (SIGABRT, for faulthandler's stacks) leaves no core file behind."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def mint(gw: RunningGateway, *scopes: str, name: str = "cli test") -> tuple[str, str]:

@@ -191,26 +191,40 @@ class FailingOnceSink(BatchSink):
         await super().write_logs(records)
 
 
-async def test_storing_is_not_failing_once_the_database_takes_a_batch_again(tmp_path: Path) -> None:
-    """`failing_since` (the status endpoint's "behind") clears with the first stored batch, not
-    only once the whole backlog has drained: an empty backlog never shows as failing."""
-    spool = Spool(tmp_path, max_bytes=64 * 1024 * 1024)
+class WatchedSpool(Spool):
+    """A spool that notes the logbook's `failing_since` whenever a stored segment leaves its backlog."""
+
+    def __init__(self, directory: Path, logbook: list[Logbook]) -> None:
+        super().__init__(directory, max_bytes=64 * 1024 * 1024)
+        self.logbook = logbook
+        self.failing_when_stored: list[float | None] = []
+
+    def stored(self, path: Path) -> None:
+        self.failing_when_stored.append(self.logbook[0].failing_since)
+        super().stored(path)
+
+
+async def test_storing_is_not_failing_once_the_backlog_it_failed_on_is_stored(tmp_path: Path) -> None:
+    """`failing_since` (the status endpoint's "behind") clears as a stored segment leaves the
+    backlog, not only once the whole flush has ended: an empty backlog never shows as failing."""
     sink = FailingOnceSink()
-    failing_when_stored: list[float | None] = []
+    owner: list[Logbook] = []
+    spool = WatchedSpool(tmp_path, owner)
     drained = asyncio.Event()
 
     async def stored(records: list[LogRecord]) -> None:
-        failing_when_stored.append(logbook.failing_since)
         if len(sink.records) == 5:
             drained.set()
 
     logbook = Logbook(sink, summary, batch_size=2, interval=0.001, stored=[stored], spool=spool)
+    owner.append(logbook)
     logbook.start()
     try:
         for _ in range(5):
             logbook.submit(exchange(), NO_OUTCOME)
         await asyncio.wait_for(drained.wait(), 10)
         assert logbook.store_failures >= 1  # the first try failed, so storing was failing
-        assert failing_when_stored == [None] * len(failing_when_stored)
+        assert spool.failing_when_stored
+        assert spool.failing_when_stored == [None] * len(spool.failing_when_stored)
     finally:
         await logbook.close()

@@ -102,7 +102,8 @@ class ResponseCache:
         if not (decision.store and 200 <= reply.status < 300):
             self._release(decision.key, done)
         elif reply.stream is None:
-            await self._store(decision, exchange, reply, reply.body)
+            if len(reply.body) <= self._max_entry_bytes:  # (a large answer may come whole: body.py)
+                await self._store(decision, exchange, reply, reply.body)
             self._release(decision.key, done)
         else:
             reply.stream = self._teed(decision, exchange, reply, reply.stream, done)
