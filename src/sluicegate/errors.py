@@ -130,6 +130,10 @@ class ProviderKeysDisabled(ServiceUnavailable):
     code = "provider_keys_disabled"
 
 
+class ProviderKeysRefusedModel(Forbidden):
+    code = "provider_keys_refused_model"
+
+
 class UpstreamUnreachable(GatewayError):
     status = 502
     code = "upstream_unreachable"

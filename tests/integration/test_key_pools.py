@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 
@@ -167,6 +168,63 @@ def test_with_every_key_disabled_the_gateway_answers_503_saying_how_to_fix_it(
     assert error["code"] == "provider_keys_disabled"
     assert '{"enabled": true}' in error["message"]
     assert sorted(error["keys"]) == ["also-revoked", "revoked"]
+
+
+def test_a_403_for_one_model_rests_the_keys_for_that_model_only(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    """Providers answer 403 for a model a key's project may not use: one such request must not
+    take the keys out for every other model."""
+    store(gateway, "good", GOOD)
+    store(gateway, "other", OTHER)
+    forbidden = "error-403"  # the fake answers 403 to every key for this model
+
+    def ask_for(model: str) -> openai.types.chat.ChatCompletion:
+        return client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"Authorization": openai.Omit()},
+        )
+
+    with pytest.raises(openai.PermissionDeniedError):
+        ask_for(forbidden)  # each key refused once: the upstream's own 403 comes back
+    assert len(fake.requests) == 2
+    assert ask_for("gpt-4o-mini").choices[0].message.content == "echo: hello"  # both keys still serve it
+    with pytest.raises(openai.PermissionDeniedError) as resting:
+        ask_for(forbidden)
+    assert len(fake.requests) == 3  # the resting keys were not tried for that model again
+    error = resting.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "provider_keys_refused_model"
+    assert error["model"] == forbidden
+    assert resting.value.response.headers["retry-after"] == "600"
+    assert {key["status"] for key in listed(gateway).values()} == {"ok"}
+    clock.advance(600)
+    with pytest.raises(openai.PermissionDeniedError):
+        ask_for(forbidden)  # tried again after the rest
+    assert len(fake.requests) == 5
+
+
+def test_the_universal_endpoint_falls_back_past_keys_resting_for_its_model(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    store(gateway, "good", GOOD)
+    store(gateway, "other", OTHER)
+
+    def step(model: str) -> dict[str, Any]:
+        query = {"model": model, "messages": [{"role": "user", "content": "hello"}]}
+        return {"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": query}
+
+    steps = [step("error-403"), step("gpt-4o-mini")]
+    retried = {"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "10"}  # retries: none of them here
+    first = httpx.post(f"{gateway.url}/v1/local/default", json=steps, headers=retried)
+    assert first.status_code == 403  # the upstream's own answer: a 403 is no reason to fall back
+    second = httpx.post(f"{gateway.url}/v1/local/default", json=steps, headers=retried)
+    assert second.status_code == 200, second.text  # no key may serve the first step: the next one
+    assert [request.json["model"] for request in fake.requests] == ["error-403", "error-403", "gpt-4o-mini"]
+    record = next(r for r in gateway.wait_for_logs(2) if r["id"] == second.headers["cf-aig-log-id"])
+    # The resting keys are no failure worth retrying: one look at the first step, then the next.
+    assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, 403), (1, 200)]
 
 
 def test_the_single_key_api_is_the_key_named_default(gateway: RunningGateway, client: openai.OpenAI) -> None:

@@ -1,5 +1,6 @@
 """Key pools over the state store (`store`, or `make_store` for replicas sharing it): weighted
-choice among named keys; disable on 401/403; cool down on 429; next key.
+choice among named keys; disable on 401 (and a 403 without a model); rest a key for a model on a
+403 for it; cool down on 429; next key.
 
 Not collected itself: test_keypool.py runs every test here on the in-process store (conftest.py),
 tests/integration/backends/test_redis_routing_state.py on Redis, with the slow tier.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sluicegate.routing.keypool import DEFAULT_COOLDOWN, KeyEvent, KeyPool, KeyPools, KeyStatus
+from sluicegate.routing.keypool import DEFAULT_COOLDOWN, MODEL_REST, KeyEvent, KeyPool, KeyPools, KeyStatus
 from sluicegate.routing.state import StateStore
 from tests.conftest import FakeClock
 
@@ -28,8 +29,10 @@ def pools(store: StateStore, clock: FakeClock) -> KeyPools:
     return KeyPools(store, clock, random.Random(11).random)
 
 
-async def names(pools: KeyPools, count: int, exclude: tuple[str, ...] = ()) -> Counter[str]:
-    picks = [await pools.pick(POOL, KEYS, exclude) for _ in range(count)]
+async def names(
+    pools: KeyPools, count: int, exclude: tuple[str, ...] = (), model: str | None = None
+) -> Counter[str]:
+    picks = [await pools.pick(POOL, KEYS, exclude, model) for _ in range(count)]
     return Counter(pick.key.name if pick.key else "-" for pick in picks)
 
 
@@ -96,10 +99,26 @@ async def test_with_every_key_out_the_pick_says_when_one_frees(pools: KeyPools, 
     await pools.report(POOL, "main", 401)
     await pools.report(POOL, "spare", 429, retry_after=40)
     await pools.report(POOL, "backup", 429, retry_after=15)
-    assert await pools.pick(POOL, KEYS) == (None, 15)
+    assert await pools.pick(POOL, KEYS) == (None, 15, False)
     await pools.report(POOL, "spare", 403)
     await pools.report(POOL, "backup", 401)
-    assert await pools.pick(POOL, KEYS) == (None, None)
+    assert await pools.pick(POOL, KEYS) == (None, None, False)
+
+
+async def test_a_403_for_a_model_rests_the_key_for_that_model_only(pools: KeyPools, clock: FakeClock) -> None:
+    event = await pools.report(POOL, "main", 403, model="gpt-5-pro")
+    assert event is not None
+    assert (event.status, event.until) == (KeyStatus.COOLING, clock.now + MODEL_REST)
+    assert "main" not in await names(pools, 50, model="gpt-5-pro")
+    assert "main" in await names(pools, 50, model="gpt-4o-mini")
+    assert "main" in await names(pools, 50)  # a request without a model
+    assert (await pools.health(POOL, KEYS))["main"].status is KeyStatus.OK  # the key itself is fine
+    for name in ("spare", "backup"):
+        await pools.report(POOL, name, 403, model="gpt-5-pro")
+    pick = await pools.pick(POOL, KEYS, model="gpt-5-pro")
+    assert pick == (None, MODEL_REST, True)
+    clock.advance(MODEL_REST)
+    assert "main" in await names(pools, 50, model="gpt-5-pro")  # tried again after the rest
 
 
 async def test_other_answers_change_nothing(pools: KeyPools) -> None:

@@ -2,8 +2,9 @@
 
 `InjectKeys` (a stage) sets an account custom provider's stored headers, and hands each step that
 came without a key of its own the provider's stored keys; `StepKeys` (used by `Attempts` for every
-try) chooses one by weight, puts it in the step's headers, and learns from the answer: a 401/403
-disables the key, a 429 cools it down, and the try goes on with another key of the pool. A pool of
+try) chooses one by weight, puts it in the step's headers, and learns from the answer: a 401
+disables the key, a 403 rests it for the request's model (routing/keypool.py), a 429 cools it
+down, and the try goes on with another key of the pool. A pool of
 one key is used without reading its health: there is nothing else to choose, and the plain
 single-key gateway pays no extra read.
 """
@@ -16,7 +17,13 @@ import random
 from collections.abc import Sequence
 
 from sluicegate.custom_providers import AccountProvider
-from sluicegate.errors import Forbidden, GatewayError, ProviderKeysCooling, ProviderKeysDisabled
+from sluicegate.errors import (
+    Forbidden,
+    GatewayError,
+    ProviderKeysCooling,
+    ProviderKeysDisabled,
+    ProviderKeysRefusedModel,
+)
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
@@ -62,13 +69,14 @@ class StepKeys:
         self.seen: dict[tuple[str, str], KeyStatus] = {}  # (pool, key name) -> status
         self.refusals: dict[tuple[str, str, int], int] = {}  # (pool, key name, status) -> count
 
-    async def pick(self, ring: KeyRing, tried: Sequence[str]) -> KeyPick:
-        """A usable key other than `tried` (the keys this try already refused), by weight."""
+    async def pick(self, ring: KeyRing, tried: Sequence[str], model: str | None = None) -> KeyPick:
+        """A usable key other than `tried` (the keys this try already refused), by weight, and not
+        resting for `model`."""
         if len(ring.keys) == 1:
             only = ring.keys[0]
             return KeyPick(None if only.name in tried else only)
         try:
-            return await self._pools.pick(ring.pool, ring.keys, tried)
+            return await self._pools.pick(ring.pool, ring.keys, tried, model)
         except StateUnavailable as exc:
             # Key health is advisory: without it, spread by weight over the keys not yet tried.
             _log.warning("key pool state unavailable, choosing without it: %s", exc)
@@ -83,16 +91,21 @@ class StepKeys:
         step.headers[header.name] = header.value(ring.values[name])
         step.key_name = name
 
-    async def refused(self, ring: KeyRing, name: str, status: int, retry_after: float | None) -> bool:
+    async def refused(
+        self, ring: KeyRing, name: str, status: int, retry_after: float | None, model: str | None = None
+    ) -> bool:
         """Whether the answer refused the key (then it is reported, and the try moves on)."""
         if status not in REFUSALS:
             return False
         counted = (ring.pool, name, status)
         self.refusals[counted] = self.refusals.get(counted, 0) + 1
         try:
-            event = await self._pools.report(ring.pool, name, status, retry_after)
+            event = await self._pools.report(ring.pool, name, status, retry_after, model)
         except StateUnavailable as exc:
             _log.warning("key pool state unavailable, key %s of %s not reported: %s", name, ring.pool, exc)
+            return True
+        if status == 403 and model:  # the key rests for this model only: it stays usable for others
+            _log.warning("provider key %s of %s: %s", name, ring.pool, event.reason if event else status)
             return True
         if event is not None:
             self._see(ring.pool, name, event.status)
@@ -108,9 +121,20 @@ class StepKeys:
             del seen[next(iter(seen))]
 
 
-def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick) -> GatewayError:
-    """Every stored key of the provider is out: cooling (429, with when the first frees) or disabled."""
+def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None = None) -> GatewayError:
+    """Every stored key of the provider is out: cooling (429, with when the first frees), refused
+    for the request's model (403, resting for it) or disabled."""
     gateway = ring.pool.rsplit("/", 1)[0]
+    if pick.model_refused:
+        wait = max(1, math.ceil(pick.retry_after or 1))
+        return ProviderKeysRefusedModel(
+            f"the upstream refused the stored {provider} keys of gateway {gateway} for model {model!r}"
+            f" (403) and the others are out too; they are tried for it again in {wait} s (a key's"
+            " project may lack access to the model: grant it, or store a key that has it)",
+            headers={"Retry-After": str(wait)},
+            keys=[key.name for key in ring.keys],
+            model=model,
+        )
     if pick.retry_after is not None:
         wait = max(1, math.ceil(pick.retry_after))
         return ProviderKeysCooling(

@@ -27,6 +27,7 @@ from sluicegate.errors import (
     GatewayError,
     ProviderKeysCooling,
     ProviderKeysDisabled,
+    ProviderKeysRefusedModel,
     ServiceUnavailable,
     UpstreamTimeout,
 )
@@ -48,7 +49,7 @@ RETRY_HEADERS = (TIMEOUT_HEADER, MAX_ATTEMPTS_HEADER, RETRY_DELAY_HEADER, BACKOF
 MAX_ATTEMPTS = 5
 MAX_RETRY_DELAY_MS = 5000
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
-ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled)
+ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel)
 
 
 class DeadlineExceeded(UpstreamTimeout):
@@ -242,12 +243,13 @@ class Attempts:
             return await self._send(method, step, budget, deadline_only, tries)
         tried: list[str] = []
         answer: Reply | GatewayError | None = None
+        model = step.facts.model
         while True:
-            pick = await keys.pick(ring, tried)
+            pick = await keys.pick(ring, tried, model)
             if pick.key is None or budget <= 0:
                 if answer is not None:
                     return answer  # the last key's refusal, as the upstream gave it
-                error = no_usable_key(step.provider.name, ring, pick)
+                error = no_usable_key(step.provider.name, ring, pick, model)
                 tries.attempts.append(
                     Attempt(tries.step_index, step.provider.name, error.status, 0.0, error.message)
                 )
@@ -259,7 +261,7 @@ class Attempts:
             answer = await self._send(method, step, budget, deadline_only, tries)
             if not isinstance(answer, Reply):
                 return answer
-            if not await keys.refused(ring, pick.key.name, answer.status, retry_after(answer.headers)):
+            if not await keys.refused(ring, pick.key.name, answer.status, retry_after(answer.headers), model):
                 return answer
             tried.append(pick.key.name)
             budget -= self._clock() - started

@@ -3,7 +3,8 @@
     route.py      parse and validate a route: parse_route, parse_routes -> Route (or RouteInvalid)
     plan.py       plan(route, facts, holds) -> RoutePlan: targets in fallback order, and the path taken
     circuit.py    per-target circuit breaker over a shared state store
-    keypool.py    weighted choice among a provider's named keys; disable on 401/403, cool down on 429
+    keypool.py    weighted choice among a provider's named keys; disable on 401, rest a key for a model
+                  on its 403, cool down on 429
     state.py      the state store protocol and its in-process backend (redis_state.py: Redis)
 
 Nothing here imports the pipeline: the gateway hands in the request's facts and a `holds` callable

@@ -1,7 +1,10 @@
 """Key pools: several named provider keys per provider and gateway, chosen by weight.
 
-A key answered with 401 or 403 is disabled until someone enables it again; one answered with 429
-cools down for the upstream's Retry-After (else 60 s) and the request moves on to the next key.
+A key answered with 401 is disabled until someone enables it again; one answered with 429 cools
+down for the upstream's Retry-After (else 60 s) and the request moves on to the next key. A 403 to
+a request for a model rests the key for that model only (`MODEL_REST`): providers answer 403 for a
+model a key's project may not use, and the key still serves the others; a 403 without a model
+disables the key.
 Only names and weights live here: the key material stays in the gateway's key store, looked up
 by name when a key is chosen, so nothing this module returns can leak a key.
 """
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sluicegate.routing.state import Change, Record, StateStore
 
 DEFAULT_COOLDOWN = 60.0  # seconds a 429 without Retry-After cools a key
+MODEL_REST = 600.0  # seconds a key refused (403) for a model is not tried for that model again
 MAX_COOLDOWN = 3600.0  # a Retry-After longer than this is taken as this
 MAX_KEYS = 50
 KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -86,6 +90,7 @@ class KeyPick(NamedTuple):
 
     key: PoolKey | None
     retry_after: float | None = None  # no key: seconds until a cooling one frees (None: all disabled)
+    model_refused: bool = False  # no key: some rest after a 403 for the request's model
 
 
 class KeyEvent(NamedTuple):
@@ -110,16 +115,19 @@ class KeyPools:
         self._rand = rand
         self._prefix = prefix
 
-    async def pick(self, pool: str, keys: Sequence[PoolKey], exclude: Collection[str] = ()) -> KeyPick:
+    async def pick(
+        self, pool: str, keys: Sequence[PoolKey], exclude: Collection[str] = (), model: str | None = None
+    ) -> KeyPick:
         """A usable key of `pool` (e.g. `account/gateway/provider`) by weight, other than `exclude`
-        (the keys this request already tried)."""
+        (the keys this request already tried), and not resting for `model`."""
         now = self._clock()
         candidates = [key for key in keys if key.name not in exclude]
-        health = await self._read(pool, candidates, now)
+        health = await self._read(pool, candidates, now, model)
         usable = [key for key, h in zip(candidates, health, strict=True) if h.status is KeyStatus.OK]
         if not usable:
             cooling = [h.until - now for h in health if h.status is KeyStatus.COOLING]
-            return KeyPick(None, min(cooling) if cooling else None)
+            refused = any(h.reason.startswith(_MODEL_REFUSAL) for h in health)
+            return KeyPick(None, min(cooling) if cooling else None, refused)
         point = self._rand() * sum(key.weight for key in usable)
         for key in usable:
             point -= key.weight
@@ -128,11 +136,16 @@ class KeyPools:
         return KeyPick(usable[-1])
 
     async def report(
-        self, pool: str, name: str, status: int, retry_after: float | None = None
+        self, pool: str, name: str, status: int, retry_after: float | None = None, model: str | None = None
     ) -> KeyEvent | None:
-        """What the upstream answered a request sent with key `name`; returns what changed."""
+        """What the upstream answered a request (for `model`, if it names one) sent with key `name`;
+        returns what changed."""
         now = self._clock()
-        if status in (401, 403):
+        record_key = self._key(pool, name)
+        if status == 403 and model:
+            record_key = self._model_key(pool, name, model)
+            change = KeyHealth(KeyStatus.COOLING, now + MODEL_REST, f"{_MODEL_REFUSAL} {model!r}")
+        elif status in (401, 403):
             change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
         elif status == 429:
             wait = DEFAULT_COOLDOWN if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN)
@@ -150,7 +163,7 @@ class KeyPools:
             record = {"status": change.status.value, "until": change.until, "reason": change.reason}
             return Change(record, change.until if change.status is KeyStatus.COOLING else None)
 
-        after = KeyHealth.from_record(await self._store.update(self._key(pool, name), apply, now), now)
+        after = KeyHealth.from_record(await self._store.update(record_key, apply, now), now)
         return KeyEvent(name, after.status, after.until, after.reason)
 
     async def enable(self, pool: str, name: str) -> None:
@@ -167,9 +180,28 @@ class KeyPools:
         now = self._clock()
         return {key.name: h for key, h in zip(keys, await self._read(pool, keys, now), strict=True)}
 
-    async def _read(self, pool: str, keys: Sequence[PoolKey], now: float) -> list[KeyHealth]:
-        records = await self._store.read([self._key(pool, key.name) for key in keys], now)
-        return [KeyHealth.from_record(record, now) for record in records]
+    async def _read(
+        self, pool: str, keys: Sequence[PoolKey], now: float, model: str | None = None
+    ) -> list[KeyHealth]:
+        """Each key's health; with `model`, a key resting for that model counts as cooling (one
+        read of both records per key)."""
+        names = [self._key(pool, key.name) for key in keys]
+        if model:
+            names += [self._model_key(pool, key.name, model) for key in keys]
+        records = await self._store.read(names, now)
+        health = [KeyHealth.from_record(record, now) for record in records[: len(keys)]]
+        if not model:
+            return health
+        rests = [KeyHealth.from_record(record, now) for record in records[len(keys) :]]
+        return [
+            own if own.status is not KeyStatus.OK else rest for own, rest in zip(health, rests, strict=True)
+        ]
 
     def _key(self, pool: str, name: str) -> str:
         return f"{self._prefix}{pool}/{name}"
+
+    def _model_key(self, pool: str, name: str, model: str) -> str:
+        return f"{self._prefix}{pool}/{name}#model={model}"  # (a key's name has no "#")
+
+
+_MODEL_REFUSAL = "upstream answered 403 for model"
