@@ -121,6 +121,22 @@ async def test_a_403_for_a_model_rests_the_key_for_that_model_only(pools: KeyPoo
     assert "main" in await names(pools, 50, model="gpt-5-pro")  # tried again after the rest
 
 
+async def test_a_key_cooling_after_a_429_makes_no_key_for_a_model_a_429(pools: KeyPools) -> None:
+    await pools.report(POOL, "main", 403, model="gpt-5-pro")
+    await pools.report(POOL, "spare", 429, retry_after=30)
+    await pools.report(POOL, "backup", 401)
+    assert await pools.pick(POOL, KEYS, model="gpt-5-pro") == (None, 30, False)  # 429: retry in 30 s
+
+
+async def test_a_long_model_name_is_neither_stored_nor_shown_whole(pools: KeyPools) -> None:
+    model = "m" * 100_000
+    event = await pools.report(POOL, "main", 403, model=model)
+    assert event is not None
+    assert len(event.reason) < 200
+    assert "main" not in await names(pools, 20, model=model)
+    assert "main" in await names(pools, 20, model=model[:-1])
+
+
 async def test_other_answers_change_nothing(pools: KeyPools) -> None:
     for status in (200, 400, 404, 500, 503):
         assert await pools.report(POOL, "main", status) is None

@@ -30,6 +30,15 @@ async def test_the_in_process_store_stays_within_its_size() -> None:
     assert sum(r is not None for r in await store.read([f"k{i}" for i in range(5)], NOW)) == 3
 
 
+async def test_a_flood_of_expiring_records_does_not_push_out_one_that_never_expires() -> None:
+    store = MemoryStateStore(max_keys=3)
+    await store.update("disabled", lambda _: Change({"status": "disabled"}), NOW)
+    for index in range(10):  # e.g. keys resting for many client-chosen model names
+        await store.update(f"rest{index}", lambda _: Change({"status": "cooling"}, NOW + 600), NOW)
+    assert await store.read(["disabled"], NOW) == [{"status": "disabled"}]
+    assert sum(r is not None for r in await store.read([f"rest{i}" for i in range(10)], NOW)) == 2
+
+
 async def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
     store = RedisStateStore("redis://127.0.0.1:1/0")
     with pytest.raises(StateUnavailable):

@@ -28,7 +28,7 @@ from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
 from sluicegate.providers import CREDENTIAL_HEADERS
-from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus
+from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, shown_model
 from sluicegate.routing.state import StateUnavailable
 
 _log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class StepKeys:
             return False
         counted = (ring.pool, name, status)
         self.refusals[counted] = self.refusals.get(counted, 0) + 1
+        if status == 403 and model and len(ring.keys) == 1:
+            return True  # one key is used whatever its health (`pick`): its rest would go unread
         try:
             event = await self._pools.report(ring.pool, name, status, retry_after, model)
         except StateUnavailable as exc:
@@ -128,9 +130,10 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None
     if pick.model_refused:
         wait = max(1, math.ceil(pick.retry_after or 1))
         return ProviderKeysRefusedModel(
-            f"the upstream refused the stored {provider} keys of gateway {gateway} for model {model!r}"
-            f" (403) and the others are out too; they are tried for it again in {wait} s (a key's"
-            " project may lack access to the model: grant it, or store a key that has it)",
+            f"the upstream refused the stored {provider} keys of gateway {gateway} for model"
+            f" {shown_model(model)} (403) and the others are out too; they are tried for it again in"
+            f" {wait} s (a key's project may lack access to the model: grant it, or store a key that"
+            " has it under a new name)",
             headers={"Retry-After": str(wait)},
             keys=[key.name for key in ring.keys],
             model=model,

@@ -1,13 +1,17 @@
 """The gateway's guardrails on a realtime session's client events: the text a client sends is
 checked as a request's is (`pipeline/guardrails.py`), event by event, before it goes upstream.
 
-Text is read where OpenAI's Realtime API carries it: a `conversation.item.create`'s item (message
-parts of type `input_text` or `text`, a `function_call_output`'s output), a `session.update`'s or
-`response.create`'s `instructions`, and a `response.create`'s own `input` items. A blocking match
-drops the event and answers the client with an `error` event (`code` `guardrail_blocked`, naming
-the detector, never the text) in the API's own shape; the session goes on, as a refused request
-leaves the next one free. A redacting match rewrites the event; a flag is only noted. Audio, and
-what the server sends, are not read (a spoken card number cannot be found in a text scan).
+Every text frame is parsed whole (the relay's quick look at a frame's head is for counting, and a
+client could put another `"type"` first). Text is read where OpenAI's Realtime API carries it: a
+`conversation.item.create`'s item (message parts `input_text`, `text`, `output_text`, an
+`input_audio` part's `transcript`, a `function_call`'s `arguments`, a `function_call_output`'s
+`output`), a `session.update`'s or `response.create`'s `instructions` and `prompt` variables, and
+a `response.create`'s own `input` items. A blocking match drops the event and answers the client
+with an `error` event (`code` `guardrail_blocked`, naming the detector, never the text) in the
+API's own shape; the session goes on, as a refused request leaves the next one free. A frame that
+cannot be read as JSON is refused the same way: what cannot be checked does not pass. A redacting
+match rewrites the event; a flag is only noted. Audio, tool descriptions, transcription prompts
+and what the server sends are not read.
 """
 
 from __future__ import annotations
@@ -25,8 +29,7 @@ from sluicegate.pipeline.guardrails import Findings, guard_text
 _ITEM_CREATE = "conversation.item.create"
 _SESSION_UPDATE = "session.update"
 _RESPONSE_CREATE = "response.create"
-_CHECKED = frozenset({_ITEM_CREATE, _SESSION_UPDATE, _RESPONSE_CREATE})
-_TEXT_PARTS = frozenset({"input_text", "text"})
+_TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
 
 
 class CheckedEvent(NamedTuple):
@@ -46,29 +49,36 @@ class EventGuard:
         self._findings = findings
         self._vault = Vault()  # a value keeps its placeholder's number for the whole session
 
-    def check(self, frame: str, kind: str) -> CheckedEvent:
-        if kind not in _CHECKED:
-            return CheckedEvent(frame)
+    def check(self, frame: str) -> CheckedEvent:
         try:
             event = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            return CheckedEvent(frame)  # not JSON: the upstream answers it as it would
+            return CheckedEvent(None, _error_event(_UNREADABLE, None))
         if not isinstance(event, dict):
-            return CheckedEvent(frame)
+            return CheckedEvent(None, _error_event(_UNREADABLE, None))
         try:
-            changed = self._event(event, kind)
+            changed = self._event(event, event.get("type"))
         except GuardrailBlocked as blocked:
-            return CheckedEvent(None, _error_event(blocked, event.get("event_id")))
+            return CheckedEvent(None, _error_event(blocked.message, event.get("event_id")))
         return CheckedEvent(orjson.dumps(event).decode() if changed else frame)
 
-    def _event(self, event: dict[str, Any], kind: str) -> bool:
+    def _event(self, event: dict[str, Any], kind: Any) -> bool:
         if kind == _ITEM_CREATE:
             return self._item(event.get("item"))
-        key = "session" if kind == _SESSION_UPDATE else "response"
-        holder = event.get(key)
+        if kind not in (_SESSION_UPDATE, _RESPONSE_CREATE):
+            return False
+        holder = event.get("session" if kind == _SESSION_UPDATE else "response")
         if not isinstance(holder, dict):
             return False
         changed = self._field(holder, "instructions", "system")
+        prompt = holder.get("prompt")
+        variables = prompt.get("variables") if isinstance(prompt, dict) else None
+        if isinstance(variables, dict):
+            for name, value in variables.items():
+                if isinstance(value, str):
+                    changed = self._field(variables, name, "user") or changed
+                elif isinstance(value, dict) and value.get("type") in _TEXT_PARTS:
+                    changed = self._field(value, "text", "user") or changed
         inputs = holder.get("input") if kind == _RESPONSE_CREATE else None
         if isinstance(inputs, list):
             for item in inputs:
@@ -78,16 +88,23 @@ class EventGuard:
     def _item(self, item: Any) -> bool:
         if not isinstance(item, dict):
             return False
-        if item.get("type") == "function_call_output":
+        kind = item.get("type")
+        if kind == "function_call_output":
             return self._field(item, "output", "tool")
+        if kind == "function_call":
+            return self._field(item, "arguments", "assistant")
         given = item.get("role")
         role = given if isinstance(given, str) else "user"
         parts = item.get("content")
         changed = False
         if isinstance(parts, list):
             for part in parts:
-                if isinstance(part, dict) and part.get("type") in _TEXT_PARTS:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") in _TEXT_PARTS:
                     changed = self._field(part, "text", role) or changed
+                elif part.get("type") == "input_audio":
+                    changed = self._field(part, "transcript", role) or changed
         return changed
 
     def _field(self, holder: dict[str, Any], key: str, role: str) -> bool:
@@ -101,7 +118,13 @@ class EventGuard:
         return True
 
 
-def _error_event(blocked: GuardrailBlocked, client_event_id: Any) -> str:
+_UNREADABLE = (
+    "the gateway's guardrails could not read this event as JSON, so it was not sent on: send it as"
+    " plain JSON (no NaN, no lone surrogate escapes)"
+)
+
+
+def _error_event(message: str, client_event_id: Any) -> str:
     """The Realtime API's `error` server event for a refused client event."""
     return orjson.dumps(
         {
@@ -110,7 +133,7 @@ def _error_event(blocked: GuardrailBlocked, client_event_id: Any) -> str:
             "error": {
                 "type": "invalid_request_error",
                 "code": "guardrail_blocked",
-                "message": blocked.message,
+                "message": message,
                 "param": None,
                 "event_id": client_event_id if isinstance(client_event_id, str) else None,
             },

@@ -142,7 +142,7 @@ class _Session:
                 kind = event_type(frame)
                 self.tally.client_events[kind] += 1
                 if self.guard is not None:
-                    checked = self.guard.check(frame, kind)
+                    checked = self.guard.check(frame)
                     if checked.forward is None:  # refused: the client is told, nothing goes upstream
                         if checked.answer is not None:
                             await self.client.send_str(checked.answer)

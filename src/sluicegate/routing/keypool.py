@@ -12,6 +12,7 @@ by name when a key is chosen, so nothing this module returns can leak a key.
 from __future__ import annotations
 
 import enum
+import hashlib
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -126,8 +127,9 @@ class KeyPools:
         usable = [key for key, h in zip(candidates, health, strict=True) if h.status is KeyStatus.OK]
         if not usable:
             cooling = [h.until - now for h in health if h.status is KeyStatus.COOLING]
-            refused = any(h.reason.startswith(_MODEL_REFUSAL) for h in health)
-            return KeyPick(None, min(cooling) if cooling else None, refused)
+            resting = [h.reason.startswith(_MODEL_REFUSAL) for h in health if h.status is KeyStatus.COOLING]
+            # Only resting for the model: a 403. A key cooling after a 429 too: a 429 says when.
+            return KeyPick(None, min(cooling) if cooling else None, bool(resting) and all(resting))
         point = self._rand() * sum(key.weight for key in usable)
         for key in usable:
             point -= key.weight
@@ -144,7 +146,7 @@ class KeyPools:
         record_key = self._key(pool, name)
         if status == 403 and model:
             record_key = self._model_key(pool, name, model)
-            change = KeyHealth(KeyStatus.COOLING, now + MODEL_REST, f"{_MODEL_REFUSAL} {model!r}")
+            change = KeyHealth(KeyStatus.COOLING, now + MODEL_REST, f"{_MODEL_REFUSAL} {shown_model(model)}")
         elif status in (401, 403):
             change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
         elif status == 429:
@@ -201,7 +203,17 @@ class KeyPools:
         return f"{self._prefix}{pool}/{name}"
 
     def _model_key(self, pool: str, name: str, model: str) -> str:
-        return f"{self._prefix}{pool}/{name}#model={model}"  # (a key's name has no "#")
+        """The record of a key's rest for `model` (a key's name has no "#"); a model name the client
+        chose is digested, so no record key grows with it."""
+        digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{self._prefix}{pool}/{name}#model={digest}"
 
 
 _MODEL_REFUSAL = "upstream answered 403 for model"
+_SHOWN_MODEL_CHARS = 100
+
+
+def shown_model(model: str | None) -> str:
+    """A client-chosen model name as messages and logs show it: quoted, at most 100 characters."""
+    text = model or ""
+    return repr(text if len(text) <= _SHOWN_MODEL_CHARS else text[:_SHOWN_MODEL_CHARS] + "…")

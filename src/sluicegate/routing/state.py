@@ -83,5 +83,13 @@ class MemoryStateStore:
     def _sweep(self, now: float) -> None:
         for key in [k for k, (_, at) in self._records.items() if at is not None and at <= now]:
             del self._records[key]
+        # Records that will expire go first, oldest written first: a flood of them (cooling keys,
+        # keys resting per model, each a client's doing) must not push out one that never expires
+        # (a disabled key).
+        over = len(self._records) - self._max_keys
+        if over > 0:
+            expiring = [k for k, (_, at) in self._records.items() if at is not None][:over]
+            for key in expiring:
+                del self._records[key]
         while len(self._records) > self._max_keys:
             del self._records[next(iter(self._records))]
