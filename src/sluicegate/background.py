@@ -18,9 +18,8 @@ then one tries the idle thread again. A burst shorter than that leaves the core 
 and the log catches up after it; under sustained saturation the log keeps up, a few seconds behind,
 instead of waiting on disk for the load to end (it had: 1,550 of 39,000 records stored after 35 s
 at full load). The most one stuck step costs is its CPU at an idle-class share, so long jobs are
-written as steps. Jobs run one at a time, in the
-order asked (a job may use a connection the next one uses too). Elsewhere than Linux both threads
-are normal ones.
+written as steps. Jobs run one at a time, in the order asked (a job may use a connection the next
+one uses too). Elsewhere than Linux both threads are normal ones.
 """
 
 from __future__ import annotations

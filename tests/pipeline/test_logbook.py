@@ -14,6 +14,7 @@ from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.spool import Spool
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
+from tests.pipeline.test_spool import FailingSink
 
 
 class BatchSink(ListSink):
@@ -177,20 +178,6 @@ async def test_the_log_workers_leave_a_busy_core_to_requests_until_ten_batches_w
         spool.close()
 
 
-class FailingOnceSink(BatchSink):
-    """A database that refuses the first write, then takes every batch."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = False
-
-    async def write_logs(self, records: list[LogRecord]) -> None:
-        if not self.refused:
-            self.refused = True
-            raise ConnectionError("database unreachable")
-        await super().write_logs(records)
-
-
 class WatchedSpool(Spool):
     """A spool that notes the logbook's `failing_since` whenever a stored segment leaves its backlog."""
 
@@ -207,7 +194,7 @@ class WatchedSpool(Spool):
 async def test_storing_is_not_failing_once_the_backlog_it_failed_on_is_stored(tmp_path: Path) -> None:
     """`failing_since` (the status endpoint's "behind") clears as a stored segment leaves the
     backlog, not only once the whole flush has ended: an empty backlog never shows as failing."""
-    sink = FailingOnceSink()
+    sink = FailingSink(failures=1)
     owner: list[Logbook] = []
     spool = WatchedSpool(tmp_path, owner)
     drained = asyncio.Event()

@@ -65,12 +65,19 @@ def test_a_killed_process_segments_are_adopted_and_a_live_one_is_not(tmp_path: P
 
 
 class FailingSink(ListSink):
-    def __init__(self) -> None:
+    """A database that is down until a test says otherwise (`down`), or for its first `failures`
+    writes."""
+
+    def __init__(self, failures: int | None = None) -> None:
         super().__init__()
         self.down = True
+        self._failures = failures
 
     async def write_logs(self, records: list[LogRecord]) -> None:
         if self.down:
+            if self._failures is not None:
+                self._failures -= 1
+                self.down = self._failures > 0
             raise ConnectionError("the database is down")
         await super().write_logs(records)
 

@@ -108,7 +108,7 @@ async def test_with_every_key_out_the_pick_says_when_one_frees(pools: KeyPools, 
 async def test_a_403_for_a_model_rests_the_key_for_that_model_only(pools: KeyPools, clock: FakeClock) -> None:
     event = await pools.report(POOL, "main", 403, model="gpt-5-pro")
     assert event is not None
-    assert (event.status, event.until) == (KeyStatus.COOLING, clock.now + MODEL_REST)
+    assert (event.status, event.until) == (KeyStatus.RESTING, clock.now + MODEL_REST)
     assert "main" not in await names(pools, 50, model="gpt-5-pro")
     assert "main" in await names(pools, 50, model="gpt-4o-mini")
     assert "main" in await names(pools, 50)  # a request without a model

@@ -169,24 +169,17 @@ class ResponseCache:
         done: asyncio.Event,
     ) -> AsyncGenerator[bytes, None]:
         """Relay the stream; store it once it has ended cleanly (never a partial stream)."""
-        chunks: list[bytes] | None = []
-        size = 0
+        copy = StreamCopy(self._max_entry_bytes)
         try:
             async with contextlib.aclosing(stream):
                 async for chunk in stream:
-                    if chunks is not None:
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size > self._max_entry_bytes:
-                            chunks = None  # too big to keep; relay the rest untouched
+                    copy.add(chunk)
                     yield chunk
-            if chunks is not None:
-                await self._store(decision, exchange, reply, b"".join(chunks))
+            if (body := copy.body()) is not None:
+                await self._store(decision, exchange, reply, body)
         except (GeneratorExit, asyncio.CancelledError):
-            # The client may hang up the moment it has the end marker, before the upstream's
-            # end of body is read: a stream that delivered its end marker is complete.
-            if chunks is not None and ended(chunks):
-                await self._store(decision, exchange, reply, b"".join(chunks))
+            if (body := copy.body_if_ended()) is not None:
+                await self._store(decision, exchange, reply, body)
             raise
         finally:
             self._release(decision.key, done)
@@ -229,6 +222,34 @@ def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) ->
     headers: CIMultiDict[str] = CIMultiDict(entry.headers)
     headers[STATUS_HEADER] = CacheStatus.HIT
     return served(request, plan, entry, headers)
+
+
+class StreamCopy:
+    """A cache's copy of a stream it relays, given up once it outgrows `limit`
+    (`limits.cache_entry_bytes`): the rest is relayed untouched, and a long stream does not grow
+    the process."""
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] | None = []
+        self._room = limit
+
+    def add(self, chunk: bytes) -> None:
+        if self._chunks is None:
+            return
+        self._room -= len(chunk)
+        if self._room < 0:
+            self._chunks = None
+        else:
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes | None:
+        """The stream read to its end, if it was kept."""
+        return None if self._chunks is None else b"".join(self._chunks)
+
+    def body_if_ended(self) -> bytes | None:
+        """The stream so far, if it was kept and delivered its end marker: the client may hang up
+        the moment it has it, before the upstream's end of body is read, and it is complete."""
+        return self.body() if self._chunks is not None and ended(self._chunks) else None
 
 
 def ended(chunks: list[bytes]) -> bool:

@@ -106,8 +106,8 @@ class StepKeys:
         except StateUnavailable as exc:
             _log.warning("key pool state unavailable, key %s of %s not reported: %s", name, ring.pool, exc)
             return True
-        if status == 403 and model:  # the key rests for this model only: it stays usable for others
-            _log.warning("provider key %s of %s: %s", name, ring.pool, event.reason if event else status)
+        if event is not None and event.status is KeyStatus.RESTING:  # for this model only: not `seen`
+            _log.warning("provider key %s of %s: %s", name, ring.pool, event.reason)
             return True
         if event is not None:
             self._see(ring.pool, name, event.status)

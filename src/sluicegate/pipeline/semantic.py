@@ -35,7 +35,7 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import ended, served
+from sluicegate.pipeline.cache import StreamCopy, served
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
@@ -298,25 +298,19 @@ class SemanticCache:
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
-        """Relay the stream; store it once complete, unless it outgrew `limits.cache_entry_bytes`
-        (then the rest is relayed without a copy: a long stream must not grow the process)."""
-        chunks: list[bytes] | None = []
-        size = 0
+        """Relay the stream; store it once complete (`StreamCopy`: not past `cache_entry_bytes`)."""
+        copy = StreamCopy(self._max_entry_bytes)
         try:
             async with contextlib.aclosing(stream):
                 async for chunk in stream:
-                    if chunks is not None:
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size > self._max_entry_bytes:
-                            chunks = None
+                    copy.add(chunk)
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError):
-            if chunks is not None and ended(chunks):  # the client left right after the end marker
-                self._store(exchange, lookup, vectors, reply, b"".join(chunks))
+            if (body := copy.body_if_ended()) is not None:
+                self._store(exchange, lookup, vectors, reply, body)
             raise
-        if chunks is not None:  # only a complete stream
-            self._store(exchange, lookup, vectors, reply, b"".join(chunks))
+        if (body := copy.body()) is not None:  # only a complete stream
+            self._store(exchange, lookup, vectors, reply, body)
 
     async def purge(self, prefix: str) -> int:
         """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with

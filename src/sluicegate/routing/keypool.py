@@ -68,11 +68,15 @@ class KeyStatus(enum.StrEnum):
     OK = "ok"
     COOLING = "cooling"
     DISABLED = "disabled"
+    RESTING = "resting"  # for one model, after its 403: a record of its own, read only with that model
+
+
+_TIMED = (KeyStatus.COOLING, KeyStatus.RESTING)  # states that end by themselves at `until`
 
 
 class KeyHealth(NamedTuple):
     status: KeyStatus = KeyStatus.OK
-    until: float = 0.0  # cooling: when the key may be used again
+    until: float = 0.0  # cooling or resting: when the key may be used again
     reason: str = ""  # e.g. "upstream answered 401"
 
     @classmethod
@@ -80,7 +84,7 @@ class KeyHealth(NamedTuple):
         if record is None:
             return OK
         health = cls(KeyStatus(record["status"]), record.get("until", 0.0), record.get("reason", ""))
-        return OK if health.status is KeyStatus.COOLING and health.until <= now else health
+        return OK if health.status in _TIMED and health.until <= now else health
 
 
 OK = KeyHealth()
@@ -126,10 +130,11 @@ class KeyPools:
         health = await self._read(pool, candidates, now, model)
         usable = [key for key, h in zip(candidates, health, strict=True) if h.status is KeyStatus.OK]
         if not usable:
-            cooling = [h.until - now for h in health if h.status is KeyStatus.COOLING]
-            resting = [h.reason.startswith(_MODEL_REFUSAL) for h in health if h.status is KeyStatus.COOLING]
+            waiting = [h for h in health if h.status in _TIMED]
+            soonest = min(h.until - now for h in waiting) if waiting else None
             # Only resting for the model: a 403. A key cooling after a 429 too: a 429 says when.
-            return KeyPick(None, min(cooling) if cooling else None, bool(resting) and all(resting))
+            resting = bool(waiting) and all(h.status is KeyStatus.RESTING for h in waiting)
+            return KeyPick(None, soonest, resting)
         point = self._rand() * sum(key.weight for key in usable)
         for key in usable:
             point -= key.weight
@@ -146,7 +151,8 @@ class KeyPools:
         record_key = self._key(pool, name)
         if status == 403 and model:
             record_key = self._model_key(pool, name, model)
-            change = KeyHealth(KeyStatus.COOLING, now + MODEL_REST, f"{_MODEL_REFUSAL} {shown_model(model)}")
+            reason = f"upstream answered 403 for model {shown_model(model)}"
+            change = KeyHealth(KeyStatus.RESTING, now + MODEL_REST, reason)
         elif status in (401, 403):
             change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
         elif status == 429:
@@ -159,11 +165,10 @@ class KeyPools:
             health = KeyHealth.from_record(current, now)
             if health.status is KeyStatus.DISABLED:
                 return None  # stays disabled until enabled
-            cooling = change.status is KeyStatus.COOLING and health.status is KeyStatus.COOLING
-            if cooling and health.until >= change.until:
-                return None  # already cooling for longer
+            if change.status in _TIMED and health.status is change.status and health.until >= change.until:
+                return None  # already cooling (or resting) for longer
             record = {"status": change.status.value, "until": change.until, "reason": change.reason}
-            return Change(record, change.until if change.status is KeyStatus.COOLING else None)
+            return Change(record, change.until if change.status in _TIMED else None)
 
         after = KeyHealth.from_record(await self._store.update(record_key, apply, now), now)
         return KeyEvent(name, after.status, after.until, after.reason)
@@ -185,7 +190,7 @@ class KeyPools:
     async def _read(
         self, pool: str, keys: Sequence[PoolKey], now: float, model: str | None = None
     ) -> list[KeyHealth]:
-        """Each key's health; with `model`, a key resting for that model counts as cooling (one
+        """Each key's health; with `model`, a key otherwise fine may be resting for that model (one
         read of both records per key)."""
         names = [self._key(pool, key.name) for key in keys]
         if model:
@@ -209,7 +214,6 @@ class KeyPools:
         return f"{self._prefix}{pool}/{name}#model={digest}"
 
 
-_MODEL_REFUSAL = "upstream answered 403 for model"
 _SHOWN_MODEL_CHARS = 100
 
 

@@ -3,9 +3,9 @@
 Storing a batch runs behind requests (`background.py`: it yields the CPU to the event loop's
 thread, unless the core is found busy and the log behind), so it may take a while; on the shared
 connection's thread, a request-path read (a gateway or token refreshed after its `ttl`) would wait
-behind it. Here reads never do: WAL lets them read
-while this connection writes. A write elsewhere (an annotation, a purge) waits for the lock at
-most `busy_timeout`, as it would for the CLI.
+behind it. Here reads never do: WAL lets them read while this connection writes. A write
+elsewhere (an annotation, a purge) waits for the lock at most `busy_timeout`, as it would for the
+CLI.
 """
 
 from __future__ import annotations
