@@ -13,8 +13,13 @@ on `tune` only (`--levers`), and the held-out part is reported, never tuned on. 
 runs an operator's own labelled pairs instead (JSON lines `{"a": body, "b": body, "same": bool,
 "category": "..."}`, reported as one held-out set `file`), to choose a threshold on their traffic.
 
+Another embedder is measured in two steps, so that it needs nothing installed here: `--texts-out
+FILE` writes every text the engine would embed (a JSON list) and stops; embed them elsewhere and
+pass `--vectors FILE.npz` (arrays `texts` and `vectors`, rows of L2 norm 1) to score with those.
+
     python -m bench.semantic_eval [--set all|own|public] [--part all|tune|heldout] [--pairs FILE]
                                   [--limit N] [--levers] [--no-nli] [--out PATH]
+                                  [--texts-out FILE | --vectors FILE.npz]
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from bench.semantic_eval import levers, multiwoz
-from bench.semantic_eval.scoring import THRESHOLDS, Scored, hit, score
+from bench.semantic_eval.scoring import THRESHOLDS, Scored, compare_turns, hit, score, texts_to_embed
 from sluicegate.semantic.verify import DEFAULT_THRESHOLD, load_verifier
 
 HERE = Path(__file__).parent
@@ -137,6 +143,13 @@ def render_categories(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def given_vectors(path: Path | None) -> dict[str, np.ndarray] | None:
+    if path is None:
+        return None
+    with np.load(path) as saved:
+        return dict(zip(saved["texts"].tolist(), saved["vectors"].astype(np.float32), strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.semantic_eval")
     parser.add_argument("--set", choices=("all", "own", "public"), default="all")
@@ -146,6 +159,9 @@ def main() -> None:
     parser.add_argument("--levers", action="store_true", help="measure candidate levers (tune part only)")
     parser.add_argument("--no-nli", action="store_true", help="rules only (no NLI model)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    swap = parser.add_mutually_exclusive_group()
+    swap.add_argument("--texts-out", type=Path, help="write the texts to embed (JSON) and stop")
+    swap.add_argument("--vectors", type=Path, help="score with these vectors (.npz: texts, vectors)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
@@ -153,8 +169,13 @@ def main() -> None:
     pairs = [p for p in sample(loaded, args.limit) if args.part in ("all", p["part"])]
     verifier = load_verifier(nli=not args.no_nli)
     nli_threshold = verifier.rules.nli_threshold
+    if args.texts_out:
+        texts = texts_to_embed(compare_turns(pairs, verifier))
+        args.texts_out.write_bytes(orjson.dumps(texts))
+        print(f"{len(texts)} texts -> {args.texts_out}")
+        return
     started = time.perf_counter()
-    results, latency = asyncio.run(score(pairs, verifier))
+    results, latency = asyncio.run(score(pairs, verifier, given=given_vectors(args.vectors)))
     report: dict[str, Any] = {
         "pairs": len(pairs),
         "latency": latency,

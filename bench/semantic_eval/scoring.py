@@ -47,19 +47,21 @@ class Scored:
         return not self.reason
 
 
-async def score(
+Turns = tuple[str, ...]
+Compared = list[tuple[dict[str, Any], tuple[Turns, Turns, Turns] | None]]
+
+
+def compare_turns(
     pairs: list[dict[str, Any]],
     verifier: Verifier,
     view: Callable[[Body], Body] | None = None,
     normalise: Callable[[str], str] | None = None,
     spelling: str = "aligned",
-) -> tuple[list[Scored], dict[str, float]]:
-    """Score every pair. `spelling`: `aligned` (the engine), `verification` (aligned for the
-    verifier only, cosine on the texts as typed) or `off`."""
+) -> Compared:
+    """Each pair with its stored, new and aligned turns; None where the scopes differ."""
     see = view or (lambda body: body)
     tidy = normalise or (lambda text: text)
-    Turns = tuple[str, ...]
-    compared: list[tuple[dict[str, Any], tuple[Turns, Turns, Turns] | None]] = []
+    compared: Compared = []
     for pair in pairs:
         a, b = read_scope(ORIGIN, see(pair["a"]), READERS), read_scope(ORIGIN, see(pair["b"]), READERS)
         if not (isinstance(a, Scoped) and isinstance(b, Scoped) and a.scope == b.scope):
@@ -68,7 +70,12 @@ async def score(
         stored, new = tuple(map(tidy, a.turns)), tuple(map(tidy, b.turns))
         aligned = new if spelling == "off" else align_turns(verifier, new, stored)
         compared.append((pair, (stored, new, aligned)))
-    wanted = sorted(
+    return compared
+
+
+def texts_to_embed(compared: Compared) -> list[str]:
+    """Every text the engine embeds for these pairs, once each, sorted."""
+    return sorted(
         {
             embedded(place, text)
             for _, turns in compared
@@ -77,16 +84,34 @@ async def score(
             for place, text in enumerate(side)
         }
     )
-    embedder = LocalEmbedder()
-    await embedder.warm_up()
-    vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
-    row = {text: i for i, text in enumerate(wanted)}
+
+
+async def score(
+    pairs: list[dict[str, Any]],
+    verifier: Verifier,
+    view: Callable[[Body], Body] | None = None,
+    normalise: Callable[[str], str] | None = None,
+    spelling: str = "aligned",
+    given: dict[str, np.ndarray] | None = None,
+) -> tuple[list[Scored], dict[str, float]]:
+    """Score every pair. `spelling`: `aligned` (the engine), `verification` (aligned for the
+    verifier only, cosine on the texts as typed) or `off`. `given`: a vector (L2 norm 1) for
+    every text `texts_to_embed` names, from another embedder, instead of the packaged one."""
+    compared = compare_turns(pairs, verifier, view, normalise, spelling)
+    wanted = texts_to_embed(compared)
     single = []
-    for text in wanted[:30]:
-        started = time.perf_counter()
-        await embedder.embed([text])
-        single.append((time.perf_counter() - started) * 1000)
-    await embedder.close()
+    if given is not None:
+        vectors = np.stack([given[text] for text in wanted]) if wanted else np.zeros((0, 1), dtype=np.float32)
+    else:
+        embedder = LocalEmbedder()
+        await embedder.warm_up()
+        vectors = await embedder.embed(wanted) if wanted else np.zeros((0, 384), dtype=np.float32)
+        for text in wanted[:30]:
+            started = time.perf_counter()
+            await embedder.embed([text])
+            single.append((time.perf_counter() - started) * 1000)
+        await embedder.close()
+    row = {text: i for i, text in enumerate(wanted)}
 
     def cosine(first: tuple[str, ...], second: tuple[str, ...]) -> float:
         rows = [[row[embedded(place, text)] for place, text in enumerate(side)] for side in (first, second)]

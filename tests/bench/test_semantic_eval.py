@@ -6,7 +6,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import orjson
+import pytest
 from bench.semantic_eval import multiwoz
 from bench.semantic_eval.levers import without_reply
 from bench.semantic_eval.retype import typo
@@ -52,3 +54,21 @@ def test_an_operators_own_pairs_are_one_held_out_set(tmp_path: Path) -> None:
     path.write_bytes(orjson.dumps({"a": body, "b": body, "same": True}) + b"\n\n")
     (pair,) = load_file(path)
     assert (pair["part"], family(pair), pair["category"], pair["same"]) == ("heldout", "file", "pairs", True)
+
+
+async def test_another_embedders_vectors_decide_the_cosine() -> None:
+    from bench.semantic_eval.scoring import compare_turns, score, texts_to_embed
+
+    from sluicegate.semantic.verify import load_verifier
+
+    def asking(text: str) -> dict[str, object]:
+        return {"model": "m", "messages": [{"role": "user", "content": text}]}
+
+    pair = {"a": asking("Where is my order?"), "b": asking("Has my parcel shipped?"), "same": True}
+    verifier = load_verifier(nli=False)
+    texts = texts_to_embed(compare_turns([pair], verifier))
+    assert texts == ["Has my parcel shipped?", "Where is my order?"]
+    for second, expected in (([1.0, 0.0], 1.0), ([0.0, 1.0], 0.0)):
+        given = dict(zip(texts, np.array([[1.0, 0.0], second], dtype=np.float32), strict=True))
+        (scored,), _ = await score([pair], verifier, given=given)
+        assert scored.cosine == pytest.approx(expected)
