@@ -33,6 +33,8 @@ class Endpoint:
     redis: RedisProbe | None = None
     redis_pid: int | None = None
     admin_token: str | None = None
+    #: The PostgreSQL server behind this gateway (its CPU is counted), if any.
+    postgres_pid: int | None = None
 
 
 class ScenarioSkipped(RuntimeError):
@@ -113,11 +115,13 @@ class Processes:
             )
         redis: RedisProbe | None = None
         redis_pid: int | None = None
+        postgres_pid: int | None = None
         extra_env: dict[str, str] = {}
         if name == "gateway-pg-redis":
             schema = BenchSchema(self.settings.postgres_url)
             try:
                 schema.check()
+                postgres_pid = schema.server_pid()
             except PostgresUnavailable as exc:
                 raise ScenarioSkipped(f"no PostgreSQL for the gateway-pg-redis process: {exc}") from exc
             self.schemas.append(schema)
@@ -159,7 +163,7 @@ class Processes:
                 f"the {name} process did not start: {exc}\n"
                 f"command: {shown} {' '.join(cmd)}\n(use --direct-only to measure the fake upstream alone)"
             ) from exc
-        endpoint = Endpoint(name, base, child, "gateway", redis, redis_pid, token)
+        endpoint = Endpoint(name, base, child, "gateway", redis, redis_pid, token, postgres_pid)
         self.endpoints[name] = endpoint
         where = f", Redis {redis.gateway_url} (pid {redis_pid})" if redis else ""
         self.log(f"{name} ready at {base} (pid {child.pid}, cpu {self.settings.gateway_cpu}{where})")

@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from bench.procs import parent_pid
+
+T = TypeVar("T")
 DEFAULT_POSTGRES_URL = os.environ.get(
     "SLUICEGATE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -32,10 +37,21 @@ class BenchSchema:
     def check(self) -> None:
         asyncio.run(self._run("SELECT 1"))
 
+    def server_pid(self) -> int | None:
+        """The postmaster's pid, to count the server's CPU (its backends and their reaped work are
+        its descendants), or None when the server is not a process of this machine."""
+        return asyncio.run(self._connected(_postmaster_of_backend))
+
     def drop(self) -> None:
         asyncio.run(self._run(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
 
     async def _run(self, sql: str) -> None:
+        async def execute(connection: Any) -> None:
+            await connection.execute(sql)
+
+        await self._connected(execute)
+
+    async def _connected(self, action: Callable[[Any], Awaitable[T]]) -> T:
         import asyncpg  # type: ignore[import-untyped]
 
         try:
@@ -43,6 +59,11 @@ class BenchSchema:
         except (OSError, asyncpg.PostgresError) as exc:
             raise PostgresUnavailable(f"{self.url}: {exc}") from exc
         try:
-            await connection.execute(sql)
+            return await action(connection)
         finally:
             await connection.close()
+
+
+async def _postmaster_of_backend(connection: Any) -> int | None:
+    """The parent of this connection's backend, read while the backend lives."""
+    return parent_pid(await connection.fetchval("SELECT pg_backend_pid()"))

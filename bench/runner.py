@@ -198,8 +198,11 @@ class Bench:
             watched[endpoint.process] = endpoint.child.pid
         if endpoint.redis_pid is not None:
             watched["redis"] = endpoint.redis_pid
+        if endpoint.postgres_pid is not None:
+            watched["postgres"] = endpoint.postgres_pid  # the server's work for the gateway's logs
         # Every benchmark process, gateway or not, to tell other work on the machine apart.
-        # (Redis is shared with whatever else uses it: counted as ours only while it serves this run.)
+        # (Redis and PostgreSQL are shared with whatever else uses them: counted as ours only while
+        # they serve this run.)
         tracked = {ep.child.pid for ep in self.processes.endpoints.values()} | set(watched.values())
         redis_before = endpoint.redis.command_calls() if endpoint.redis else None
         served_before = upstream_served(served_by)

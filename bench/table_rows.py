@@ -58,6 +58,8 @@ ROWS: list[Row] = [
         (None, "vs_baseline.cpu"),
         ratio_spread=("vs_baseline.cpu_min", "vs_baseline.cpu_max"),
     ),
+    Row("Redis CPU ms/req", (None, None, "gateway.redis_cpu_ms_per_req")),
+    Row("PostgreSQL CPU ms/req", (None, None, "gateway.postgres_cpu_ms_per_req")),
     Row(
         "upstream calls/req",
         ("direct.upstream_per_req", "baseline.upstream_per_req", "gateway.upstream_per_req"),
