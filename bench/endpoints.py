@@ -163,7 +163,10 @@ class Processes:
                 f"the {name} process did not start: {exc}\n"
                 f"command: {shown} {' '.join(cmd)}\n(use --direct-only to measure the fake upstream alone)"
             ) from exc
-        endpoint = Endpoint(name, base, child, "gateway", redis, redis_pid, token, postgres_pid)
+        endpoint = Endpoint(
+            name, base, child, "gateway", redis=redis, redis_pid=redis_pid, admin_token=token,
+            postgres_pid=postgres_pid,
+        )  # fmt: skip
         self.endpoints[name] = endpoint
         where = f", Redis {redis.gateway_url} (pid {redis_pid})" if redis else ""
         self.log(f"{name} ready at {base} (pid {child.pid}, cpu {self.settings.gateway_cpu}{where})")

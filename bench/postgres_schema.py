@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bench.procs import parent_pid
+from bench.procs import command_name, parent_pid
 
 T = TypeVar("T")
+
 DEFAULT_POSTGRES_URL = os.environ.get(
     "SLUICEGATE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -46,10 +47,7 @@ class BenchSchema:
         asyncio.run(self._run(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
 
     async def _run(self, sql: str) -> None:
-        async def execute(connection: Any) -> None:
-            await connection.execute(sql)
-
-        await self._connected(execute)
+        await self._connected(lambda connection: connection.execute(sql))
 
     async def _connected(self, action: Callable[[Any], Awaitable[T]]) -> T:
         import asyncpg  # type: ignore[import-untyped]
@@ -65,5 +63,11 @@ class BenchSchema:
 
 
 async def _postmaster_of_backend(connection: Any) -> int | None:
-    """The parent of this connection's backend, read while the backend lives."""
-    return parent_pid(await connection.fetchval("SELECT pg_backend_pid()"))
+    """The parent of this connection's backend, read while the backend lives; None unless both
+    are PostgreSQL processes of this machine (a server in a container or on another host reports
+    pids of its own namespace, which here may name anything)."""
+    backend = await connection.fetchval("SELECT pg_backend_pid()")
+    postmaster = parent_pid(backend)
+    if postmaster is None or not all(command_name(pid) == "postgres" for pid in (backend, postmaster)):
+        return None
+    return postmaster

@@ -184,6 +184,14 @@ def parent_pid(pid: int) -> int | None:
     return int(fields[1]) if fields is not None else None
 
 
+def command_name(pid: int) -> str | None:
+    """The process's name (``comm``), or None when it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -205,15 +213,22 @@ def _descendants(root: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """utime+stime of ``pid`` and its live descendants, plus the CPU of children it has reaped."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        raise ProcessLookupError(pid)
-    # After the comm field: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
-    for kid in _descendants(pid):
-        kid_fields = _stat_fields(kid)
-        if kid_fields is not None:
-            ticks += int(kid_fields[11]) + int(kid_fields[12])
+    for _ in range(3):
+        fields = _stat_fields(pid)
+        if fields is None:
+            raise ProcessLookupError(pid)
+        # After the comm field: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+        reaped = int(fields[13]) + int(fields[14])
+        ticks = int(fields[11]) + int(fields[12]) + reaped
+        for kid in _descendants(pid):
+            kid_fields = _stat_fields(kid)
+            if kid_fields is not None:
+                ticks += int(kid_fields[11]) + int(kid_fields[12])
+        # A child reaped during the scan would be counted twice or not at all: read again then
+        # (a server such as PostgreSQL starts and reaps backends all the time).
+        after = _stat_fields(pid)
+        if after is not None and int(after[13]) + int(after[14]) == reaped:
+            break
     return ticks / CLK_TCK
 
 

@@ -142,7 +142,9 @@ FIRST_BYTE_ROWS: list[Row] = [
 
 MAIN_CAPTION = (
     "added: minus direct. CPU ms/req: the fake upstream's (direct), the proxy's (baseline), the "
-    "gateway's (gateway). upstream calls/req: 0 for cache hits (1.0x: requests in flight when wrk stops)."
+    "gateway's (gateway). Redis / PostgreSQL CPU ms/req: the servers behind the gateway, whole (shared "
+    "with whatever else uses them), counted as the run's own. upstream calls/req: 0 for cache hits "
+    "(1.0x: requests in flight when wrk stops)."
 )
 FLOOR_CAPTION = (
     "fake on gw core: the same fake upstream run on the gateway's core (1 connection), a minimal "

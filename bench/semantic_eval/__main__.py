@@ -144,10 +144,14 @@ def render_categories(rows: list[dict[str, Any]]) -> str:
 
 
 def given_vectors(path: Path | None) -> dict[str, np.ndarray] | None:
+    """Each text's vector from an `.npz` of `texts` (strings) and `vectors` (one row each), scaled
+    to unit length: the engine's cosine is a dot product."""
     if path is None:
         return None
     with np.load(path) as saved:
-        return dict(zip(saved["texts"].tolist(), saved["vectors"].astype(np.float32), strict=True))
+        vectors = saved["vectors"].astype(np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return dict(zip(saved["texts"].tolist(), vectors, strict=True))
 
 
 def main() -> None:
@@ -163,11 +167,13 @@ def main() -> None:
     swap.add_argument("--texts-out", type=Path, help="write the texts to embed (JSON) and stop")
     swap.add_argument("--vectors", type=Path, help="score with these vectors (.npz: texts, vectors)")
     args = parser.parse_args()
+    if args.levers and (args.vectors or args.texts_out):
+        parser.error("--levers measures the packaged embedder only: leave out --vectors and --texts-out")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
     loaded = load_file(args.pairs) if args.pairs else load(args.set)
     pairs = [p for p in sample(loaded, args.limit) if args.part in ("all", p["part"])]
-    verifier = load_verifier(nli=not args.no_nli)
+    verifier = load_verifier(nli=not (args.no_nli or args.texts_out))  # listing texts needs no model
     nli_threshold = verifier.rules.nli_threshold
     if args.texts_out:
         texts = texts_to_embed(compare_turns(pairs, verifier))

@@ -56,7 +56,8 @@ def test_an_operators_own_pairs_are_one_held_out_set(tmp_path: Path) -> None:
     assert (pair["part"], family(pair), pair["category"], pair["same"]) == ("heldout", "file", "pairs", True)
 
 
-async def test_another_embedders_vectors_decide_the_cosine() -> None:
+async def test_another_embedders_vectors_decide_the_cosine(tmp_path: Path) -> None:
+    from bench.semantic_eval.__main__ import given_vectors
     from bench.semantic_eval.scoring import compare_turns, score, texts_to_embed
 
     from sluicegate.semantic.verify import load_verifier
@@ -68,7 +69,11 @@ async def test_another_embedders_vectors_decide_the_cosine() -> None:
     verifier = load_verifier(nli=False)
     texts = texts_to_embed(compare_turns([pair], verifier))
     assert texts == ["Has my parcel shipped?", "Where is my order?"]
-    for second, expected in (([1.0, 0.0], 1.0), ([0.0, 1.0], 0.0)):
-        given = dict(zip(texts, np.array([[1.0, 0.0], second], dtype=np.float32), strict=True))
-        (scored,), _ = await score([pair], verifier, given=given)
+    for second, expected in (([3.0, 0.0], 1.0), ([0.0, 0.5], 0.0)):  # scaled to unit length
+        path = tmp_path / "vectors.npz"
+        np.savez(path, texts=np.array(texts), vectors=np.array([[2.0, 0.0], second]))
+        (scored,), latency = await score([pair], verifier, given=given_vectors(path))
         assert scored.cosine == pytest.approx(expected)
+        assert "embed_one_ms_p50" not in latency  # not timed here
+    with pytest.raises(ValueError, match="1 of 2 texts have no given vector"):
+        await score([pair], verifier, given={texts[0]: np.ones(2, dtype=np.float32)})
