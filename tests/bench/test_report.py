@@ -85,3 +85,14 @@ def test_the_report_shows_the_first_byte_table_and_its_verdict() -> None:
     assert "| streaming: added p50 of the first byte ≤ the plain request's added p50 |" in text
     assert "300 streamed and 300 plain requests" in text
     assert markdown(Measurements([]), TARGETS, {}).count("First byte") == 0
+
+
+def test_a_cache_hit_is_judged_against_the_bare_proxy_as_well_as_direct() -> None:
+    against_proxy = [t for t in TARGETS if t.against == "baseline.p50_ms"]
+    assert {t.scenario for t in against_proxy} == {"cache-hit", "cache-hit-c32"}
+    figures = {"gateway.p50_ms": 0.209, "baseline.p50_ms": 0.277, "direct.p50_ms": 0.034}
+    for target in against_proxy:
+        assert target.text() == "< baseline p50"
+        assert target.evaluate({target.scenario: Figures(figures)}) == (0.209, True)
+        slower = {target.scenario: Figures(figures | {"gateway.p50_ms": 0.3})}
+        assert target.evaluate(slower) == (0.3, False)
