@@ -23,15 +23,7 @@ import numpy as np
 
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.providers import REGISTRY
-from sluicegate.semantic.compare import (
-    ALIGN_FLOOR,
-    CONTENT_FLOOR,
-    align_turns,
-    content_views,
-    embedded,
-    lowest_cosine,
-    lowest_of_views,
-)
+from sluicegate.semantic.compare import ALIGN_FLOOR, align_turns, embedded, lowest_cosine
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 from sluicegate.semantic.verify import Verifier
 
@@ -85,11 +77,11 @@ def texts_to_embed(compared: Compared) -> list[str]:
     """Every text the engine embeds for these pairs, once each, sorted."""
     return sorted(
         {
-            text
+            embedded(place, text)
             for _, turns in compared
             if turns
             for side in turns
-            for text in (*(embedded(place, turn) for place, turn in enumerate(side)), *content_views(side))
+            for place, text in enumerate(side)
         }
     )
 
@@ -127,15 +119,9 @@ async def score(
         await embedder.close()
     row = {text: i for i, text in enumerate(wanted)}
 
-    def cosine(first: tuple[str, ...], second: tuple[str, ...], content: bool = True) -> float:
+    def cosine(first: tuple[str, ...], second: tuple[str, ...]) -> float:
         rows = [[row[embedded(place, text)] for place, text in enumerate(side)] for side in (first, second)]
-        found = lowest_cosine(vectors[rows[0]], vectors[rows[1]])
-        if found < CONTENT_FLOOR or not content:
-            return found
-        # The gateway reads content words only under its threshold; over it, the decision is the
-        # same either way, so reading them from CONTENT_FLOOR up decides as it would at any threshold.
-        contents = [[row[text] for text in content_views(side)] for side in (first, second)]
-        return lowest_of_views(vectors[rows[0]], vectors[rows[1]], vectors[contents[0]], vectors[contents[1]])
+        return lowest_cosine(vectors[rows[0]], vectors[rows[1]])
 
     results, nli_ms = [], []
     for pair, turns in compared:
@@ -143,9 +129,9 @@ async def score(
             results.append(Scored(pair, None))
             continue
         stored, new, aligned = turns
-        typed = cosine(new, stored, content=False)  # the index's similarity, which alignment is tried from
+        typed = cosine(new, stored)
         checked = aligned if typed >= ALIGN_FLOOR else new  # the gateway aligns near candidates only
-        item = Scored(pair, cosine(checked if spelling == "aligned" else new, stored))
+        item = Scored(pair, cosine(checked, stored) if spelling == "aligned" else typed)
         if item.cosine is not None and item.cosine >= THRESHOLDS[0]:
             item.reworded = True
             for second, first in zip(checked, stored, strict=True):  # as compare.verify_turns

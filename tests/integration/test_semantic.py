@@ -90,20 +90,6 @@ def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     assert records[1]["cost_usd"] == 0
 
 
-def test_a_request_framed_otherwise_hits_by_its_content_words(
-    gateway: RunningGateway, fake: FakeOpenAI
-) -> None:
-    """Whole, the two requests are 0.88 similar (under the 0.90 default); their content words,
-    "refund policy", are the same. Another policy's content words are not."""
-    assert ask(gateway, "What's your refund policy?").headers["x-semantic-cache"] == "MISS"
-    stored(gateway, 1)
-    reworded = ask(gateway, "Could you please explain the refund policy?")
-    assert reworded.headers["x-semantic-cache"] == "HIT"
-    assert float(reworded.headers["x-semantic-similarity"]) >= 0.9
-    assert ask(gateway, "What's your shipping policy?").headers["x-semantic-cache"] == "MISS"
-    assert len(fake.requests) == 2
-
-
 @pytest.mark.parametrize("exact", [False, True], ids=["semantic-only", "exact-cache-too"])
 def test_semantic_hits_and_misses_are_counted_once_everywhere(
     gateway: RunningGateway, clock: FakeClock, exact: bool

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sluicegate.semantic.compare import (
-    CONTEXT_WORDS,
-    align_turns,
-    content_views,
-    embedded,
-    lowest_cosine,
-    lowest_of_views,
-    verify_turns,
-)
+from sluicegate.semantic.compare import CONTEXT_WORDS, align_turns, embedded, lowest_cosine, verify_turns
 from sluicegate.semantic.spelling import Spelling
-from sluicegate.semantic.verify import Rules, Verifier, content_words
+from sluicegate.semantic.verify import Rules, Verifier
 
 RULES = Verifier(Rules())
 
@@ -33,26 +25,6 @@ def test_the_similarity_is_the_lowest_over_the_turns() -> None:
     stored = np.eye(3, dtype=np.float32)
     query = np.array([[1, 0, 0], [0, 0.6, 0.8], [0, 0, 1]], dtype=np.float32)
     assert lowest_cosine(query, stored) == np.float32(0.6)
-
-
-def test_each_turn_counts_the_higher_of_its_two_views_and_the_lowest_turn_decides() -> None:
-    stored = np.eye(3, dtype=np.float32)
-    whole = np.array([[0.8, 0.6, 0], [0, 0.7, 0.714], [0, 0, 1]], dtype=np.float32)
-    content = np.array([[1, 0, 0], [0, 0.5, 0.866], [0, 0.6, 0.8]], dtype=np.float32)
-    # turn 0: content 1.0 over whole 0.8; turn 1: whole 0.7 over content 0.5; turn 2: whole 1.0
-    assert lowest_of_views(whole, stored, content, stored) == np.float32(0.7)
-
-
-def test_a_requests_content_words_drop_its_framing_but_keep_what_it_asks() -> None:
-    assert content_words("Could you please explain the refund policy?") == "refund policy"
-    assert content_words("What's your refund policy?") == "refund policy"
-    assert content_words("Where is my order?") == "where order"  # not "when"
-    assert content_words("When is my order due?") == "when order due"
-    assert content_words("I don't want the newsletter") == "don't newsletter"  # negation stays
-    assert content_words("Hi there!") == "Hi there!"  # nothing left: the request itself
-    context = " ".join(["word"] * (CONTEXT_WORDS + 5))  # an earlier turn: by its head
-    head = " ".join(["word"] * CONTEXT_WORDS)
-    assert content_views(("What is the postcode?", context)) == ["postcode", head]
 
 
 def test_each_turn_is_aligned_to_the_stored_turn_at_its_place() -> None:

@@ -5,8 +5,7 @@ A hit needs cosine similarity ≥ the threshold *and* the verifier's agreement (
 numbers, entities, scope; an NLI model for the rest): see `bench/semantic_eval` for why both. In a
 conversation every compared turn must pass both (`semantic.history` says which turns, and
 `semantic.compare` how); a misspelt word takes the nearest candidate's spelling and is embedded
-again before it is judged, and a candidate just under the threshold is also compared by its
-content words. Embedding, search and verification run off the event loop; storing
+again before it is judged. Embedding, search and verification run off the event loop; storing
 runs after the answer. A hit is served in the form its request asks for, whole or streamed
 (`cache.served`), whichever it was stored in.
 With the gateway's `cache_per_key`, the scope holds a digest of the provider key, so another key
@@ -43,12 +42,9 @@ from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
     ALIGN_FLOOR,
     align_turns,
-    content_views,
     embedded,
     lowest_cosine,
-    lowest_of_views,
     misspelt,
-    reads_content,
     verify_turns,
 )
 from sluicegate.semantic.feed import VectorFeed
@@ -182,9 +178,8 @@ class SemanticCache:
         floor: float,
         judged: SemanticJudgement,
     ) -> CacheEntry | None:
-        """Align the candidate's spelling, read both for content words when just under the
-        threshold (`semantic.compare`), and, if the candidate is then at least `floor` similar,
-        verify it, noting the similarity and verdict on `judged`. The entry, or None when it is gone."""
+        """Align the candidate's spelling and, if it is then at least `floor` similar, verify it,
+        noting the similarity and verdict on `judged`. The entry, or None when it is gone."""
         scoped = lookup.scoped
         try:
             entry = await self._cache.get(f"{scoped.scope}/{entry_id}", self._clock())
@@ -198,22 +193,16 @@ class SemanticCache:
             return None
         verifier = await self.models.verifier()
         turns = await asyncio.to_thread(align_turns, verifier, scoped.turns, stored)
-        aligned = turns != scoped.turns
-        if aligned or reads_content(judged.similarity, lookup.threshold):
+        if turns != scoped.turns:
+            changed = [place for place, turn in enumerate(turns) if turn != scoped.turns[place]]
+            vectors = vectors.copy()
+            vectors[changed] = await self._embedder.embed(
+                [embedded(place, turns[place]) for place in changed]
+            )
             kept = await asyncio.to_thread(self._index.vectors, scoped.scope, entry_id)
             if kept is None:
                 return None
-            if aligned:
-                changed = [place for place, turn in enumerate(turns) if turn != scoped.turns[place]]
-                vectors = vectors.copy()
-                vectors[changed] = await self._embedder.embed(
-                    [embedded(place, turns[place]) for place in changed]
-                )
-                judged.similarity = lowest_cosine(vectors, kept)
-            if reads_content(judged.similarity, lookup.threshold):
-                contents = await self._embedder.embed([*content_views(turns), *content_views(stored)])
-                split = len(turns)
-                judged.similarity = lowest_of_views(vectors, kept, contents[:split], contents[split:])
+            judged.similarity = lowest_cosine(vectors, kept)
         if judged.similarity < floor:
             return entry
         verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
@@ -237,17 +226,14 @@ class SemanticCache:
         self, lookup: Lookup, vectors: np.ndarray[Any, Any], now: float, verifier: Verifier
     ) -> tuple[str, float, bool] | None:
         """On a worker thread: the nearest entry, its similarity, and whether it is worth judging
-        now: at least as similar as the threshold, close enough for its content words to bring it
-        over (`reads_content`), or at least `ALIGN_FLOOR` with a word to align.
+        now: at least as similar as the threshold, or at least `ALIGN_FLOOR` with a word to align.
         Else the miss costs the search (and, from `WHAT_IF_FLOOR`, a verdict after the answer)."""
         found = self._index.search(lookup.scoped.scope, vectors, 1, now)
         if not found:
             return None
         entry_id, similarity = found[0]
-        worth = (
-            similarity >= lookup.threshold
-            or reads_content(similarity, lookup.threshold)
-            or (similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns))
+        worth = similarity >= lookup.threshold or (
+            similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns)
         )
         return entry_id, similarity, worth
 

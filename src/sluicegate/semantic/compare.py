@@ -8,12 +8,7 @@ The index ranks entries by the lowest cosine over their turns (`index`); the bes
    turn has a word the vocabulary does not know (`misspelt`), since one typo can take a cosine
    from 0.95 to 0.6; above the threshold too, since the verifier reads a misspelt name as a name
    on one side only.
-2. **read for content** (`reads_content`, `content_views`, `lowest_of_views`): when the
-   candidate is at least `CONTENT_FLOOR` but under a threshold below 1, the content words of
-   both sides' turns are embedded too ("Could you please explain the refund policy?" -> "refund
-   policy"), and each turn counts the higher of its two cosines. In a short request the framing
-   ("could you please explain", "I'd like to know") weighs as much as what it asks about.
-3. **verified** (`verify_turns`): every turn that is not byte-identical must pass `Verifier.check`
+2. **verified** (`verify_turns`): every turn that is not byte-identical must pass `Verifier.check`
    against the candidate's turn at the same place (the last question against the stored last
    question, the turn before against the turn before, ...).
 
@@ -28,14 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from sluicegate.semantic.verify import Verdict, Verifier, content_words
+from sluicegate.semantic.verify import Verdict, Verifier
 
 # Below this a candidate is not worth aligning: on the evaluation's tune part, no near-repeat
 # with one typo fell under it, and unrelated requests mostly do.
 ALIGN_FLOOR = 0.5
-# Below this the content view is not computed: on the evaluation's tune part it lifted no pair
-# from under it over the threshold that it did not also lift from above, at a quarter of the cost.
-CONTENT_FLOOR = 0.7
 # An earlier turn is embedded by its head: an assistant's answer can run to hundreds of words, and
 # embedding them costs more than the rest of the lookup; the verifier still reads the whole turn.
 CONTEXT_WORDS = 48
@@ -64,30 +56,6 @@ def align_turns(verifier: Verifier, turns: Sequence[str], stored: Sequence[str])
 def lowest_cosine(vectors: np.ndarray[Any, Any], stored: np.ndarray[Any, Any]) -> float:
     """The similarity the index ranks by: the lowest cosine of two rows at the same place."""
     return float(np.min(np.sum(np.asarray(vectors) * np.asarray(stored), axis=1)))
-
-
-def content_views(turns: Sequence[str]) -> list[str]:
-    """What is embedded of each turn's content words (`verify.content_words` of `embedded`)."""
-    return [content_words(embedded(place, turn)) for place, turn in enumerate(turns)]
-
-
-def reads_content(similarity: float, threshold: float) -> bool:
-    """Whether a candidate this similar is also read for its content words: from `CONTENT_FLOOR`
-    up to the threshold, unless the threshold is 1, which serves identical requests only."""
-    return CONTENT_FLOOR <= similarity < threshold < 1.0
-
-
-def lowest_of_views(
-    vectors: np.ndarray[Any, Any],
-    stored: np.ndarray[Any, Any],
-    contents: np.ndarray[Any, Any],
-    stored_contents: np.ndarray[Any, Any],
-) -> float:
-    """The lowest over the turns of the higher of each turn's two cosines: its words' and its
-    content words' (rows at the same place)."""
-    whole = np.sum(np.asarray(vectors) * np.asarray(stored), axis=1)
-    content = np.sum(np.asarray(contents) * np.asarray(stored_contents), axis=1)
-    return float(np.min(np.maximum(whole, content)))
 
 
 def verify_turns(verifier: Verifier, turns: Sequence[str], stored: Sequence[str]) -> Verdict:

@@ -47,10 +47,6 @@ FILLER = _words(
     recommendations suggestion suggestions"""
 )
 
-# Question words are stopwords to the rules but tell "where is my order" from "when is my order":
-# the content view of a request (`verify.content_words`) keeps them.
-ASKING = _words("who whom whose when where why how which whether")
-
 # Words whose presence or absence never changes a request: when dropping them from both sides
 # leaves the same sequence, the two differ only by wording noise (case, punctuation, greetings).
 HARMLESS = FILLER | _words(

@@ -182,17 +182,6 @@ def names(text: str) -> frozenset[str]:
     return frozenset(_entities(tokens)) | frozenset(number for number in numbers if number is not None)
 
 
-def content_words(text: str) -> str:
-    """What `text` asks about, without its framing: the words left when stopwords and filler are
-    dropped (question words kept), lower case, or `text` itself when none is left. "Could you
-    please explain the refund policy?" and "What's your refund policy?" are both "refund policy"."""
-    tokens = _TOKEN.findall(lexicon.GREETING.sub("", text))
-    words = [_lower(token) for token in tokens if _is_word(token)]
-    framing = lexicon.STOPWORDS | lexicon.FILLER
-    kept = [word for word in words if word in lexicon.ASKING or word not in framing]
-    return " ".join(kept) or text
-
-
 def _lower(token: str) -> str:
     word = token.lower()
     return word[:-2] if word.endswith("'s") else word
