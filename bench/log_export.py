@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import httpx2 as httpx
 from aiohttp import web
 from tests.fakes.server_thread import ServerThread
 
-from sluicegate.analytics import AnalyticsQuery
+from sluicegate.analytics import AnalyticsQuery, FeedbackSummary
 from sluicegate.app import create_app
 from sluicegate.config import load_settings
 from sluicegate.logtransfer import import_records
@@ -113,10 +114,8 @@ async def summary(path: Path) -> None:
     await database.close()
 
 
-def _scan_summary(connection, query):  # type: ignore[no-untyped-def]
+def _scan_summary(connection: sqlite3.Connection, query: AnalyticsQuery) -> FeedbackSummary:
     """The same figures read by scanning the range (what the query costs without the index)."""
-    from sluicegate.analytics import FeedbackSummary
-
     row = connection.execute(
         "SELECT coalesce(sum(feedback = -1), 0), coalesce(sum(feedback = 0), 0),"
         " coalesce(sum(feedback = 1), 0), count(score), avg(score)"

@@ -25,6 +25,7 @@ from sluicegate.guardrails.policy import parse_policy
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.pipeline import guardrails as guarded
+from sluicegate.providers.openai_texts import CHAT_TEXTS
 
 SIZE = 4096
 PROSE = (
@@ -67,14 +68,18 @@ def main() -> None:
     guard = Guard(parse_policy({"pii": {"action": "redact"}}))
     print(f"built-in detectors, {SIZE}-character texts, {args.rounds} rounds (ms):")
     for name, text in (("prose", sized(PROSE)), ("numbers", sized(NUMBERS)), ("pii", sized(PII))):
-        p50, p99 = percentiles(lambda text=text: redact(text, scanner, Vault()), args.rounds)
+
+        def redacted(text: str = text) -> object:
+            return redact(text, scanner, Vault())
+
+        p50, p99 = percentiles(redacted, args.rounds)
         print(f"  redact {name:8} p50 {p50:.3f}  p99 {p99:.3f}  ({len(scanner.find(text))} spans)")
     body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": sized(PROSE)}]})
 
     def request() -> None:
         document = orjson.loads(body)
         vault = Vault()
-        rewrite("openai_chat", document, lambda text, role: guard.inspect(text, "request", vault).text)
+        rewrite(CHAT_TEXTS, document, lambda text, role: guard.inspect(text, "request", vault).text)
         orjson.dumps(document)
 
     p50, p99 = percentiles(request, args.rounds)
@@ -135,7 +140,7 @@ def stage(rounds: int) -> None:
         reply = Reply(200, CIMultiDict({"Content-Type": "application/json"}), body=answer)
         guarded.check_answer(
             reply.body,
-            "openai_chat",
+            CHAT_TEXTS,
             compiled.guard,
             Vault(),
             guarded.Findings(current.guardrails.findings),

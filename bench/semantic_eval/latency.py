@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from bench.semantic_eval import multiwoz
+from bench.semantic_eval import multiwoz, packaged
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway, GatewaySettings
@@ -65,10 +65,7 @@ async def upstream(exchange: Exchange) -> Reply:
 
 
 async def run(stored: int, queries: int) -> dict[str, dict[str, float]]:
-    own = [
-        orjson.loads(line)
-        for line in multiwoz.packaged.CACHE.with_name("pairs.jsonl").read_bytes().splitlines()
-    ]
+    own = [orjson.loads(line) for line in packaged.CACHE.with_name("pairs.jsonl").read_bytes().splitlines()]
     pairs = own + multiwoz.build()
     random.Random(18).shuffle(pairs)
     semantic = SemanticCache(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -185,7 +185,7 @@ class ServerThread:
         await asyncio.get_running_loop().shutdown_asyncgens()
 
 
-async def _finished(what: str, tasks: list[asyncio.Future[Any]], within_s: float) -> bool:
+async def _finished(what: str, tasks: Sequence[asyncio.Future[Any]], within_s: float) -> bool:
     if not tasks:
         return True
     _, pending = await asyncio.wait(tasks, timeout=within_s)
