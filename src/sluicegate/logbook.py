@@ -31,7 +31,7 @@ from sluicegate.exchange import Exchange
 from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
-from sluicegate.spool import Spool, read_lines
+from sluicegate.spool import Spool, read_pieces
 from sluicegate.storage.base import LineSink, LogRecord, LogSink
 from sluicegate.storage.log_lines import needs_python
 
@@ -294,10 +294,18 @@ def _spool_line(exchange: Exchange, record: LogRecord) -> bytes:
 
 def _read_batches(path: Path, size: int) -> list[tuple[list[bytes], bool]]:
     """A segment's lines in batches of `size`, each with whether it may be stored as lines (no
-    line needs Python: `needs_python`)."""
-    lines = read_lines(path)
-    batches = [lines[start : start + size] for start in range(0, len(lines), size)]
-    return [(batch, not needs_python(batch)) for batch in batches]
+    line needs Python: `needs_python`, asked of each piece read rather than of a batch joined,
+    which would hold the interpreter lock for as long as the event loop handles a request)."""
+    lines: list[bytes] = []
+    python: list[bool] = []  # per line: whether its piece holds a line that needs Python
+    for piece in read_pieces(path):
+        found = piece.split(b"\n")
+        lines += found
+        python += [needs_python([piece])] * len(found)
+    return [
+        (lines[start : start + size], not any(python[start : start + size]))
+        for start in range(0, len(lines), size)
+    ]
 
 
 def _parse_lines(lines: list[bytes]) -> list[tuple[LogRecord, int | None]]:

@@ -23,15 +23,20 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sluicegate import process_dirs
-from sluicegate.mapped_segment import MappedSegment, Sealer, allocate, written_part
+from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 
 SUFFIX = ".ndjson"
 # The space a segment takes when it starts (a bigger line gets a segment of its own size). The
 # drain task seals the segment at each flush, so one rarely fills; one that does ends there.
 MAPPED_BYTES = 4 << 20
+# How much of a segment made ahead is faulted in before it is taken: twice what the last segment
+# held (a drain seals one every flush), at least this much. Pages past it fault on first use.
+PREFAULT_MIN_BYTES = 256 << 10
+READ_BYTES = 64 << 10  # a segment is read back in pieces of this size (`read_pieces`)
 _log = logging.getLogger(__name__)
 
 
@@ -46,8 +51,9 @@ class Spool:
         self._sealer = Sealer()
         # The next segment, made ahead by `prepare_next` on a worker thread (its own lock: the
         # event loop's thread takes it while a worker may be making it).
-        self._next: Path | None = None  # a segment file allocated, of `_default_size` bytes
+        self._next: MappedSegment | None = None  # of `_default_size` bytes, its first pages faulted in
         self._next_lock = threading.Lock()
+        self._last_used = 0  # bytes the last sealed segment held
         self._current_bytes = self._current_records = 0
         self._number = 0
         self._number_lock = threading.Lock()
@@ -69,7 +75,8 @@ class Spool:
         with self._next_lock:
             unused, self._next = self._next, None
         if unused is not None:
-            unused.unlink(missing_ok=True)
+            unused.seal()
+            unused.path.unlink(missing_ok=True)
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -93,6 +100,7 @@ class Spool:
         if self._segment is None:
             return
         segment, self._segment = self._segment, None
+        self._last_used = segment.used
         self._sealer.detach(segment)
         if self._current_records:
             self._sealed.append((segment.path, self._current_bytes, self._current_records))
@@ -106,14 +114,22 @@ class Spool:
         self._sealer.seal_detached()
 
     def prepare_next(self) -> None:
-        """Make the file the next segment starts in, if none is waiting (on a worker thread:
-        creating and allocating it is most of what a request would otherwise wait for; it is
-        mapped when taken, so it holds no descriptor meanwhile)."""
+        """Make the segment the next line starts, if none is waiting (on a worker thread: creating,
+        allocating, mapping it and faulting its first pages in is what a request would otherwise
+        wait for)."""
+        with self._next_lock:
+            if self._next is not None or self._lock < 0:
+                return
+        # Made outside the lock, which the event loop takes to start a segment: making one takes
+        # milliseconds, and the loop then starts its own rather than wait.
+        made = MappedSegment(self._numbered(), self._default_size)
+        made.prefault(max(2 * self._last_used, PREFAULT_MIN_BYTES))
         with self._next_lock:
             if self._next is None and self._lock >= 0:
-                path = self._numbered()
-                allocate(path, self._default_size)
-                self._next = path
+                self._next = made
+                return
+        made.seal()  # the spool closed meanwhile
+        made.path.unlink(missing_ok=True)
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
@@ -146,11 +162,12 @@ class Spool:
         with self._next_lock:
             made, self._next = self._next, None
         size = self._default_size
-        if made is not None and size >= first_line:
-            self._segment = MappedSegment(made, size, allocated=True)
+        if made is not None and made.size >= first_line:
+            self._segment = made
         else:
             if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                made.unlink(missing_ok=True)
+                made.seal()
+                made.path.unlink(missing_ok=True)
             self._segment = MappedSegment(self._numbered(), max(size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment
@@ -193,13 +210,31 @@ class Spool:
 
 
 def read_lines(path: Path) -> list[bytes]:
-    """The whole lines of a segment. A last line without its newline was cut by a kill mid-write:
-    its request never got its answer (the write comes before the last byte), so it is left out."""
+    """The whole lines of a segment (`read_pieces`)."""
+    return [line for piece in read_pieces(path) for line in piece.split(b"\n")]
+
+
+def read_pieces(path: Path) -> Iterator[bytes]:
+    """A segment's whole lines, about `READ_BYTES` at a time (lines joined by newlines, without
+    the last one). A last line without its newline was cut by a kill mid-write: its request never
+    got its answer (the write comes before the last byte), so it is left out, as are the zeros a
+    segment never sealed ends in (lines hold no zero byte).
+
+    Each read lets go of the interpreter lock, so a worker thread splitting and scanning the pieces
+    holds it a piece at a time: a thread waiting for it (the event loop) is not woken before the
+    holder lets go or 5 ms pass, and a whole segment's split and scan take about a millisecond."""
+    rest = b""
     try:
-        data = written_part(path.read_bytes())
+        with path.open("rb", buffering=0) as file:
+            while piece := file.read(READ_BYTES):
+                piece, zero, _ = piece.partition(b"\0")
+                whole, newline, rest = (rest + piece).rpartition(b"\n")
+                if newline:
+                    yield whole
+                if zero:
+                    return
     except FileNotFoundError:
-        return []
-    return data.split(b"\n")[:-1]
+        return
 
 
 def _mtime(path: Path) -> float:

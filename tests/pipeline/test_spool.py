@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.logbook import Logbook
+from sluicegate import spool as spool_module
+from sluicegate.logbook import Logbook, _read_batches
 from sluicegate.outcome import NO_OUTCOME
-from sluicegate.spool import Spool, read_lines
+from sluicegate.spool import Spool, read_lines, read_pieces
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
 
@@ -156,3 +157,33 @@ def test_a_line_bigger_than_the_segment_made_ahead_gets_its_own(tmp_path: Path) 
     assert lines_in(tmp_path) == [big.rstrip()]
     assert len(list(tmp_path.rglob("*.ndjson"))) == 1  # the small one made ahead was removed
     spool.close()
+
+
+def test_a_segment_is_read_back_a_piece_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In pieces that end at a line's end, a line longer than a piece kept whole; a torn last line
+    and the zeros of a segment never sealed left out (the drain reads on a worker thread, and each
+    read lets the event loop take the interpreter lock back)."""
+    monkeypatch.setattr(spool_module, "READ_BYTES", 16)
+    lines = [b'{"n": 1}', b'{"long": "' + b"x" * 40 + b'"}', b'{"n": 3}', b'{"n": 4}']
+    path = tmp_path / "1.ndjson"
+    path.write_bytes(b"\n".join(lines) + b'\n{"torn' + b"\0" * 50)
+    pieces = list(read_pieces(path))
+    assert len(pieces) > 1
+    assert [line for piece in pieces for line in piece.split(b"\n")] == lines == read_lines(path)
+    path.write_bytes(b"\0" * 100)  # made ahead, never written
+    assert read_lines(path) == []
+    assert read_lines(tmp_path / "gone.ndjson") == []
+
+
+def test_only_the_batches_of_a_piece_with_a_line_that_needs_python_go_the_python_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "READ_BYTES", 64)  # a line of 64 bytes a piece
+    plain = [b'{"n": %d, "pad": "%s"}' % (n, b"p" * 44) for n in range(8)]
+    nul = b'{"n": 8, "text": "a\\u0000b"}'  # PostgreSQL's text cannot hold it
+    assert {len(line) + 1 for line in plain} == {64}
+    path = tmp_path / "1.ndjson"
+    path.write_bytes(b"\n".join([*plain, nul]) + b"\n")
+    batches = _read_batches(path, 2)
+    assert [line for batch, _ in batches for line in batch] == [*plain, nul]
+    assert [ok for _, ok in batches] == [True, True, True, True, False]

@@ -4,6 +4,7 @@ killed; a line that does not fit is refused whole; a full disk fails when the se
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,25 @@ def test_a_detached_segment_reads_whole_before_a_worker_seals_it(tmp_path: Path)
     assert written_part(path.read_bytes()) == b"one\n"
     sealer.seal_detached()  # what the worker thread does
     assert path.read_bytes() == b"one\n"
+
+
+@pytest.mark.skipif(not hasattr(resource, "RUSAGE_THREAD"), reason="counts this thread's page faults")
+def test_appends_into_a_prefaulted_segment_take_no_page_fault(tmp_path: Path) -> None:
+    """A first copy into a page faults, and on ext4 a write fault may wait on the journal: the
+    spool prefaults the segment it makes ahead, on a worker thread."""
+    line = b"x" * 1023 + b"\n"
+
+    def faults_appending(segment: MappedSegment) -> int:
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(64):  # 64 KiB: 16 pages
+            assert segment.append(line)
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    cold = MappedSegment(tmp_path / "cold.log", 1 << 20)
+    warm = MappedSegment(tmp_path / "warm.log", 1 << 20)
+    warm.prefault(64 << 10)
+    assert faults_appending(cold) >= 8
+    assert faults_appending(warm) <= 2  # an allocation of the interpreter's own, at most
+    for segment in (cold, warm):
+        segment.seal()
+        assert segment.path.read_bytes() == line * 64  # prefaulting wrote nothing
