@@ -21,22 +21,31 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import functools
 import mmap
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from sluicegate.datafiles import private_opener
 
 # madvise(MADV_POPULATE_WRITE), Linux 5.14: fault a range in for writing in one call, through
-# ctypes, which lets go of the interpreter lock meanwhile (`mmap.madvise` holds it, and a fault may
-# wait on the journal). Elsewhere, or on an older kernel, each page is written.
+# ctypes, which lets go of the interpreter lock meanwhile (`mmap.madvise` holds it through a fault
+# that waits on the journal, and writing each page from Python would too: measured, both made the
+# event loop wait longer than the faults they spared it).
 _MADV_POPULATE_WRITE = 23
-_madvise = None
-if sys.platform.startswith("linux"):
-    _madvise = ctypes.CDLL(None, use_errno=True).madvise
-    _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    _madvise.restype = ctypes.c_int
+
+
+@functools.cache
+def _madvise() -> Callable[[int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    function = ctypes.CDLL(None, use_errno=True).madvise
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int], int], function)
 
 
 class MappedSegment:
@@ -65,21 +74,19 @@ class MappedSegment:
         self.used = end
         return True
 
-    def prefault(self, length: int) -> None:
-        """Map the pages of the first `length` bytes for writing now (they hold zeros, as
-        before), so that `append` copies into them without a page fault."""
+    def prefault(self, length: int) -> bool:
+        """Map the pages of the first `length` bytes for writing now, so that `append` copies
+        into them without a page fault; their content is unchanged. False where the system
+        cannot (not Linux, a kernel before 5.14): the pages then fault on first use, as before."""
         length = min(length, self.size)
-        if length <= 0:
-            return
-        if _madvise is not None:
-            view = ctypes.c_char.from_buffer(self._map)  # the mapping's address (released below)
-            try:
-                if _madvise(ctypes.addressof(view), length, _MADV_POPULATE_WRITE) == 0:
-                    return
-            finally:
-                del view
-        for offset in range(0, length, mmap.PAGESIZE):
-            self._map[offset] = 0
+        madvise = _madvise()
+        if length <= 0 or madvise is None:
+            return False
+        view = ctypes.c_char.from_buffer(self._map)  # the mapping's address, released below
+        try:
+            return madvise(ctypes.addressof(view), length, _MADV_POPULATE_WRITE) == 0
+        finally:
+            del view
 
     def seal(self) -> None:
         """Unmap and cut the file to what was written."""

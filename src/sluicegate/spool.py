@@ -53,6 +53,7 @@ class Spool:
         # event loop's thread takes it while a worker may be making it).
         self._next: MappedSegment | None = None  # of `_default_size` bytes, its first pages faulted in
         self._next_lock = threading.Lock()
+        self._closed = False  # set under `_next_lock`: no segment is made ahead after it
         self._last_used = 0  # bytes the last sealed segment held
         self._current_bytes = self._current_records = 0
         self._number = 0
@@ -74,9 +75,9 @@ class Spool:
         self._sealer.seal_detached()
         with self._next_lock:
             unused, self._next = self._next, None
+            self._closed = True
         if unused is not None:
-            unused.seal()
-            unused.path.unlink(missing_ok=True)
+            _discard(unused)
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -118,18 +119,19 @@ class Spool:
         allocating, mapping it and faulting its first pages in is what a request would otherwise
         wait for)."""
         with self._next_lock:
-            if self._next is not None or self._lock < 0:
+            if self._next is not None or self._closed or self._lock < 0:
                 return
         # Made outside the lock, which the event loop takes to start a segment: making one takes
         # milliseconds, and the loop then starts its own rather than wait.
         made = MappedSegment(self._numbered(), self._default_size)
         made.prefault(max(2 * self._last_used, PREFAULT_MIN_BYTES))
         with self._next_lock:
-            if self._next is None and self._lock >= 0:
+            # Published only if no segment was numbered since: one the loop started meanwhile
+            # would hold older lines under a higher number, and segments drain in number order.
+            if self._next is None and not self._closed and self._number == int(made.path.stem):
                 self._next = made
                 return
-        made.seal()  # the spool closed meanwhile
-        made.path.unlink(missing_ok=True)
+        _discard(made)
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
@@ -166,8 +168,7 @@ class Spool:
             self._segment = made
         else:
             if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                made.seal()
-                made.path.unlink(missing_ok=True)
+                _discard(made)
             self._segment = MappedSegment(self._numbered(), max(size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment
@@ -223,18 +224,27 @@ def read_pieces(path: Path) -> Iterator[bytes]:
     Each read lets go of the interpreter lock, so a worker thread splitting and scanning the pieces
     holds it a piece at a time: a thread waiting for it (the event loop) is not woken before the
     holder lets go or 5 ms pass, and a whole segment's split and scan take about a millisecond."""
-    rest = b""
+    line: list[bytes] = []  # the line being read, in the pieces read so far
     try:
         with path.open("rb", buffering=0) as file:
             while piece := file.read(READ_BYTES):
                 piece, zero, _ = piece.partition(b"\0")
-                whole, newline, rest = (rest + piece).rpartition(b"\n")
+                whole, newline, rest = piece.rpartition(b"\n")
                 if newline:
-                    yield whole
+                    yield b"".join([*line, whole])
+                    line = []
+                if rest:
+                    line.append(rest)
                 if zero:
                     return
     except FileNotFoundError:
         return
+
+
+def _discard(segment: MappedSegment) -> None:
+    """Close a segment no line was written to, and delete its file."""
+    segment.seal()
+    segment.path.unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:

@@ -13,6 +13,7 @@ import pytest
 
 from sluicegate import spool as spool_module
 from sluicegate.logbook import Logbook, _read_batches
+from sluicegate.mapped_segment import MappedSegment
 from sluicegate.outcome import NO_OUTCOME
 from sluicegate.spool import Spool, read_lines, read_pieces
 from sluicegate.storage.base import LogRecord
@@ -187,3 +188,48 @@ def test_only_the_batches_of_a_piece_with_a_line_that_needs_python_go_the_python
     batches = _read_batches(path, 2)
     assert [line for batch, _ in batches for line in batch] == [*plain, nul]
     assert [ok for _, ok in batches] == [True, True, True, True, False]
+    monkeypatch.setattr(spool_module, "READ_BYTES", 192)  # three lines a piece: 6 to 8 share one
+    assert [ok for _, ok in _read_batches(path, 1)] == [True] * 6 + [False] * 3
+
+
+def test_a_segment_made_ahead_never_takes_lines_newer_than_a_later_numbered_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop starts a segment of its own while the worker is still making one ahead:
+    the one made ahead is given up, since segments are drained, adopted and dropped in number
+    order."""
+    spool = Spool(tmp_path, 1 << 20)
+    spool.open()
+    made_ahead = MappedSegment.prefault
+
+    def loop_starts_its_own(segment: MappedSegment, length: int) -> bool:
+        spool.append(LINE)  # no segment waiting: the loop numbers and starts one
+        return made_ahead(segment, length)
+
+    monkeypatch.setattr(MappedSegment, "prefault", loop_starts_its_own)
+    spool.prepare_next()
+    monkeypatch.setattr(MappedSegment, "prefault", made_ahead)
+    spool.seal()
+    spool.append(LINE)
+    spool.seal()
+    names = [path.name for path in spool.sealed()]
+    assert len(names) == 2
+    assert names == sorted(names)
+    assert sorted(path.name for path in tmp_path.rglob("*.ndjson")) == names  # the given-up one is gone
+
+
+def test_a_spool_closed_while_a_segment_is_made_ahead_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    spool.open()
+    made_ahead = MappedSegment.prefault
+
+    def closed_meanwhile(segment: MappedSegment, length: int) -> bool:
+        spool.close()
+        return made_ahead(segment, length)
+
+    monkeypatch.setattr(MappedSegment, "prefault", closed_meanwhile)
+    spool.prepare_next()
+    assert not list(tmp_path.rglob("*.ndjson"))
+    assert spool._next is None

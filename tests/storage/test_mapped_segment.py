@@ -86,7 +86,8 @@ def test_appends_into_a_prefaulted_segment_take_no_page_fault(tmp_path: Path) ->
 
     cold = MappedSegment(tmp_path / "cold.log", 1 << 20)
     warm = MappedSegment(tmp_path / "warm.log", 1 << 20)
-    warm.prefault(64 << 10)
+    if not warm.prefault(64 << 10):
+        pytest.skip("this system cannot fault pages in ahead (Linux 5.14's MADV_POPULATE_WRITE)")
     assert faults_appending(cold) >= 8
     assert faults_appending(warm) <= 2  # an allocation of the interpreter's own, at most
     for segment in (cold, warm):
