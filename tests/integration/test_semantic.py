@@ -262,6 +262,27 @@ def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
     assert float(size.group(1)) == 1
 
 
+def test_an_entry_keeps_its_question_within_cache_entry_bytes(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """A stored entry holds its question (and earlier turns) with the answer: together they must
+    fit. A 2 KB question whose echo (64 words) fits alone is answered, and not stored."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 2000})
+    settings = {"semantic_cache_enabled": True}
+    assert gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": settings}
+    ).is_success
+    ready(gateway)
+    long = " ".join(["Seafaring"] * 200)
+    first = ask(gateway, long)
+    assert len(first.content) < 2000
+    assert first.headers["x-semantic-cache"] == "MISS"
+    assert ask(gateway, "Hi there!").headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 1)  # the short one; the long one's store (had there been one) began before it
+    assert ask(gateway, long).headers["x-semantic-cache"] == "MISS"
+    assert len(fake.requests) == 3
+
+
 def test_purge_needs_the_scope(gateway: RunningGateway) -> None:
     ask(gateway, "How do I reset my password?")
     stored(gateway, 1)

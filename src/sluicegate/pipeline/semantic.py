@@ -261,6 +261,9 @@ class SemanticCache:
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
         context = ((_CONTEXT, orjson.dumps(lookup.scoped.context).decode()),) if lookup.scoped.context else ()
+        kept = len(body) + len(lookup.scoped.text.encode()) + sum(len(text.encode()) for _, text in context)
+        if kept > self._max_entry_bytes:  # the question and its turns are kept with the answer
+            return
         entry = CacheEntry(
             status=reply.status,
             headers=(*headers, (_QUESTION, lookup.scoped.text), *context),
