@@ -224,16 +224,22 @@ def test_a_stream_is_answered_as_a_stream(gateway: RunningGateway) -> None:
             stored(gateway, 1)
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
-    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, stream: bool
-) -> None:
+def entries_of_2000_bytes(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    """A gateway with the semantic cache on and ready, its entries at most 2,000 bytes."""
     gateway = make_gateway(upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 2000})
     settings = {"semantic_cache_enabled": True}
     assert gateway.http.patch(
         "/api/v1/accounts/local/gateways/default", json={"settings": settings}
     ).is_success
     ready(gateway)
+    return gateway
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, stream: bool
+) -> None:
+    gateway = entries_of_2000_bytes(make_gateway, fake)
     long = " ".join(["Seafaring" * 6] * 60)  # its echo (the fake keeps 64 words): over 3 KB
     client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
 
@@ -267,12 +273,7 @@ def test_an_entry_keeps_its_question_within_cache_entry_bytes(
 ) -> None:
     """A stored entry holds its question (and earlier turns) with the answer: together they must
     fit. A 2 KB question whose echo (64 words) fits alone is answered, and not stored."""
-    gateway = make_gateway(upstreams={"openai": fake.base_url}, limits={"cache_entry_bytes": 2000})
-    settings = {"semantic_cache_enabled": True}
-    assert gateway.http.patch(
-        "/api/v1/accounts/local/gateways/default", json={"settings": settings}
-    ).is_success
-    ready(gateway)
+    gateway = entries_of_2000_bytes(make_gateway, fake)
     long = " ".join(["Seafaring"] * 200)
     first = ask(gateway, long)
     assert len(first.content) < 2000
