@@ -88,6 +88,11 @@ class MappedSegment:
         finally:
             del view
 
+    def discard(self) -> None:
+        """Close a segment made ahead and never written to, and delete its file."""
+        self.seal()
+        self.path.unlink(missing_ok=True)
+
     def seal(self) -> None:
         """Unmap and cut the file to what was written."""
         self._map.close()

@@ -77,7 +77,7 @@ class Spool:
             unused, self._next = self._next, None
             self._closed = True
         if unused is not None:
-            _discard(unused)
+            unused.discard()
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -131,7 +131,7 @@ class Spool:
             if self._next is None and not self._closed and self._number == int(made.path.stem):
                 self._next = made
                 return
-        _discard(made)
+        made.discard()
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
@@ -168,7 +168,7 @@ class Spool:
             self._segment = made
         else:
             if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                _discard(made)
+                made.discard()
             self._segment = MappedSegment(self._numbered(), max(size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment
@@ -239,12 +239,6 @@ def read_pieces(path: Path) -> Iterator[bytes]:
                     return
     except FileNotFoundError:
         return
-
-
-def _discard(segment: MappedSegment) -> None:
-    """Close a segment no line was written to, and delete its file."""
-    segment.seal()
-    segment.path.unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sluicegate.mapped_segment import written_part
 from sluicegate.storage.durable_limiter import DurableLimiter
 from sluicegate.storage.limiter import Bucket, Claim
 
@@ -70,7 +71,9 @@ async def kill(limiter: DurableLimiter) -> None:
 
 
 def segments(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "counters-journal").rglob("*.log"))
+    """The journal's segments that hold lines (not the one made ahead for the next count)."""
+    found = sorted((tmp_path / "counters-journal").rglob("*.log"))
+    return [path for path in found if written_part(path.read_bytes())]
 
 
 async def spend(limiter: DurableLimiter, reserved: float, used: float, bucket: Bucket = COST) -> None:

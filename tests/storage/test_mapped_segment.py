@@ -93,3 +93,54 @@ def test_appends_into_a_prefaulted_segment_take_no_page_fault(tmp_path: Path) ->
     for segment in (cold, warm):
         segment.seal()
         assert segment.path.read_bytes() == line * 64  # prefaulting wrote nothing
+
+
+def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next count after a copy writes into the segment made ahead on a worker thread; one made
+    while the loop had to start a segment of its own is given up (a copy covers the segments up to
+    the one being written, by number)."""
+    journal = ChargeJournal(tmp_path)
+    journal.open({})
+    journal.append([("s", "k0", 0.0, 1.0, 99.0)])
+    journal.seal()
+    journal.prepare_next()
+    assert journal._next is not None
+    made = journal._next.path
+    journal.append([("s", "k1", 1.0, 1.0, 99.0)])
+    assert journal._segment is not None
+    assert journal._segment.path == made
+    journal.seal()
+
+    prefault = MappedSegment.prefault
+
+    def loop_starts_its_own(segment: MappedSegment, length: int) -> bool:
+        journal.append([("s", "k2", 2.0, 1.0, 99.0)])  # nothing made ahead yet: the loop numbers one
+        return prefault(segment, length)
+
+    monkeypatch.setattr(MappedSegment, "prefault", loop_starts_its_own)
+    journal.prepare_next()
+    assert journal._next is None  # given up
+    assert journal.seal() == 4  # the loop's segment: 3 was given to the one given up
+    journal._lock, lock = -1, journal._lock
+    os.close(lock)  # left for another journal to adopt
+    replayed = ChargeJournal(tmp_path).open({})
+    assert sorted(replayed.sliding) == [(f"k{n}", float(n), 1.0, 99.0) for n in range(3)]
+
+
+def test_a_journal_closed_while_a_segment_is_made_ahead_keeps_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = ChargeJournal(tmp_path)
+    journal.open({})
+    prefault = MappedSegment.prefault
+
+    def closed_meanwhile(segment: MappedSegment, length: int) -> bool:
+        journal.close()
+        return prefault(segment, length)
+
+    monkeypatch.setattr(MappedSegment, "prefault", closed_meanwhile)
+    journal.prepare_next()
+    assert journal._next is None
+    assert list(tmp_path.rglob("*.log")) == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,8 @@ SUFFIX = ".log"
 # A segment lasts from one copy of the counters to the next (a second by default): 1 MiB holds
 # about 7,000 lines; a busier second starts another segment.
 SEGMENT_BYTES = 1 << 20
+# How much of a segment made ahead is faulted in: twice what the last one held, at least this.
+PREFAULT_MIN_BYTES = 64 << 10
 Row = tuple[str, float, float, float]
 _log = logging.getLogger(__name__)
 
@@ -48,6 +51,13 @@ class ChargeJournal:
         self._segment: MappedSegment | None = None
         self._sealer = Sealer()
         self._number = 0  # the segment being written (or the last one, if none is open)
+        # The next segment, made ahead by `prepare_next` on a worker thread, and the numbers
+        # given so far (to it too): both under `_next_lock`, which the event loop takes.
+        self._next: MappedSegment | None = None
+        self._numbers = 0
+        self._next_lock = threading.Lock()
+        self._closed = False
+        self._last_used = 0  # bytes the last segment sealed held
 
     def open(self, marks: Mapping[str, int]) -> Changes:
         """Take a directory of our own, adopt those of killed processes, and return what their
@@ -70,9 +80,14 @@ class ChargeJournal:
         if self._segment is not None and self._segment.append(line):
             return
         self.seal()
-        self._number += 1
-        path = self._dir / f"{self._number:012d}{SUFFIX}"
-        self._segment = MappedSegment(path, max(SEGMENT_BYTES, len(line)))
+        with self._next_lock:
+            made, self._next = self._next, None
+        if made is None or made.size < len(line):
+            if made is not None:  # a line bigger than a segment (rare): it gets one of its size
+                made.discard()
+            made = MappedSegment(self._numbered(), max(SEGMENT_BYTES, len(line)))
+        self._number = _number(made.path)  # the highest given: one made ahead is given up otherwise
+        self._segment = made
         self._segment.append(line)
 
     def seal(self) -> int:
@@ -80,8 +95,26 @@ class ChargeJournal:
         counters taken now covers). The segment is cut to size by `seal_detached`."""
         segment, self._segment = self._segment, None
         if segment is not None:
+            self._last_used = segment.used
             self._sealer.detach(segment)
         return self._number
+
+    def prepare_next(self) -> None:
+        """Make the segment the next line starts, if none is waiting (on a worker thread, as the
+        spool's: creating, allocating and mapping it, and faulting its first pages in, which on
+        ext4 may wait for the journal)."""
+        with self._next_lock:
+            if self._next is not None or self._closed or self._lock < 0:
+                return
+        made = MappedSegment(self._numbered(), SEGMENT_BYTES)
+        made.prefault(max(2 * self._last_used, PREFAULT_MIN_BYTES))
+        with self._next_lock:
+            # Published only if no number was given since: a copy covers the segments up to the
+            # one being written, so segments must be taken in the order of their numbers.
+            if self._next is None and not self._closed and self._numbers == _number(made.path):
+                self._next = made
+                return
+        made.discard()
 
     def seal_detached(self) -> None:
         """Cut the segments `seal` ended to their size (slow: on a worker thread)."""
@@ -97,6 +130,11 @@ class ChargeJournal:
     def close(self) -> None:
         """Release the directory: removed when every segment was covered, else left for the next
         start to adopt."""
+        with self._next_lock:
+            unused, self._next = self._next, None
+            self._closed = True
+        if unused is not None:
+            unused.discard()
         self.seal()
         self.seal_detached()
         if self._lock >= 0:
@@ -104,6 +142,12 @@ class ChargeJournal:
             self._lock = -1
         if not any(self._dir.glob(f"*{SUFFIX}")):
             process_dirs.remove(self._dir)
+
+    def _numbered(self) -> Path:
+        """The next segment's path (numbers only grow)."""
+        with self._next_lock:
+            self._numbers += 1
+            return self._dir / f"{self._numbers:012d}{SUFFIX}"
 
     def _adopt(self, other: Path, covered: int, replayed: Changes) -> None:
         with process_dirs.orphaned(other) as left:
@@ -113,8 +157,8 @@ class ChargeJournal:
                 if _number(segment) <= covered:
                     segment.unlink()  # in counters.db already (killed before deleting it)
                     continue
-                self._number += 1
-                target = self._dir / f"{self._number:012d}{SUFFIX}"
+                target = self._numbered()
+                self._number = _number(target)
                 os.rename(segment, target)
                 _read(target, replayed)
             process_dirs.remove(other)

@@ -175,6 +175,10 @@ class DurableLimiter(MemoryLimiter):
             await self._on_thread(self._charges.covered, covered)
         except OSError:
             _log.exception("could not delete covered segments of the charge journal")
+        try:  # without one, the next count starts its segment on the event loop, as before
+            await self._on_thread(self._charges.prepare_next)
+        except OSError:
+            _log.exception("could not make the charge journal's next segment ahead")
 
     def _note(self, counted: Sequence[Claim], now: float) -> None:
         """Journal what `changes()` will carry for these counts (on the request path)."""
