@@ -168,7 +168,8 @@ class Spool:
             self._segment = made
         else:
             if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                made.discard()
+                self._sealer.detach(made)  # closed and deleted on a worker thread, as sealed ones
+                self._sealer.delete(made.path)
             self._segment = MappedSegment(self._numbered(), max(size, first_line))
         self._current_bytes = self._current_records = 0
         return self._segment

@@ -132,6 +132,8 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
 def test_a_journal_closed_while_a_segment_is_made_ahead_keeps_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """(The limiter closes its journal after its worker has stopped; this is the journal's own
+    guard. Its directory may stay, with no segment, for the next start to adopt and remove.)"""
     journal = ChargeJournal(tmp_path)
     journal.open({})
     prefault = MappedSegment.prefault

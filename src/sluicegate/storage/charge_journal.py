@@ -84,15 +84,17 @@ class ChargeJournal:
             made, self._next = self._next, None
         if made is None or made.size < len(line):
             if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                made.discard()
+                self._sealer.detach(made)  # closed and deleted on a worker thread, as sealed ones
+                self._sealer.delete(made.path)
             made = MappedSegment(self._numbered(), max(SEGMENT_BYTES, len(line)))
         self._number = _number(made.path)  # the highest given: one made ahead is given up otherwise
         self._segment = made
         self._segment.append(line)
 
     def seal(self) -> int:
-        """End the segment being written; the highest segment number so far (what a copy of the
-        counters taken now covers). The segment is cut to size by `seal_detached`."""
+        """End the segment being written; the highest number of a segment written so far (what a
+        copy of the counters taken now covers; one made ahead may have a higher one). The segment
+        is cut to size by `seal_detached`."""
         segment, self._segment = self._segment, None
         if segment is not None:
             self._last_used = segment.used
@@ -154,8 +156,9 @@ class ChargeJournal:
             if not left:
                 return
             for segment in sorted(other.glob(f"*{SUFFIX}")):
-                if _number(segment) <= covered:
-                    segment.unlink()  # in counters.db already (killed before deleting it)
+                if _number(segment) <= covered or not written_part(segment.read_bytes()):
+                    # In counters.db already (killed before deleting it), or made ahead, never written.
+                    segment.unlink()
                     continue
                 target = self._numbered()
                 self._number = _number(target)

@@ -2,8 +2,8 @@
 file behind it.
 
 Requests are judged by `MemoryLimiter` alone; no decision waits for the disk. Each admission or
-settlement that counts something appends one line to the charge journal (`charge_journal.py`: one
-write() to an O_APPEND file, no fsync) before the answer's last byte. Every `interval` seconds (1 s
+settlement that counts something appends one line to the charge journal (`charge_journal.py`: a
+copy into a mapped segment, no fsync) before the answer's last byte. Every `interval` seconds (1 s
 by default) a background task takes what settled since the last copy — each fixed window written
 to, as its whole figure, and each use added to a sliding window — and writes it on a thread of its
 own, in one transaction with the number of the last journal segment it covers; covered segments
@@ -206,6 +206,7 @@ class DurableLimiter(MemoryLimiter):
         stored, marks = self._file.open(now)
         replayed = self._charges.open(marks)
         self._file.forget(set(marks) - self._charges.others())
+        self._charges.prepare_next()  # so that the first count does not start a segment either
         return stored, replayed
 
     async def _run(self) -> None:
