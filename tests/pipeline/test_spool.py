@@ -13,11 +13,11 @@ import pytest
 
 from sluicegate import spool as spool_module
 from sluicegate.logbook import Logbook, _read_batches
-from sluicegate.mapped_segment import MappedSegment
 from sluicegate.outcome import NO_OUTCOME
 from sluicegate.spool import Spool, read_lines, read_pieces
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
+from tests.segments import while_made_ahead
 
 LINE = b'{"n": 1}\n'
 
@@ -201,15 +201,8 @@ def test_a_segment_made_ahead_never_takes_lines_newer_than_a_later_numbered_one(
     order."""
     spool = Spool(tmp_path, 1 << 20)
     spool.open()
-    made_ahead = MappedSegment.prefault
-
-    def loop_starts_its_own(segment: MappedSegment, length: int) -> bool:
-        spool.append(LINE)  # no segment waiting: the loop numbers and starts one
-        return made_ahead(segment, length)
-
-    monkeypatch.setattr(MappedSegment, "prefault", loop_starts_its_own)
+    while_made_ahead(monkeypatch, lambda: spool.append(LINE))  # nothing waits: the loop starts one
     spool.prepare_next()
-    monkeypatch.setattr(MappedSegment, "prefault", made_ahead)
     spool.seal()
     spool.append(LINE)
     spool.seal()
@@ -224,13 +217,7 @@ def test_a_spool_closed_while_a_segment_is_made_ahead_leaves_nothing_behind(
 ) -> None:
     spool = Spool(tmp_path, 1 << 20)
     spool.open()
-    made_ahead = MappedSegment.prefault
-
-    def closed_meanwhile(segment: MappedSegment, length: int) -> bool:
-        spool.close()
-        return made_ahead(segment, length)
-
-    monkeypatch.setattr(MappedSegment, "prefault", closed_meanwhile)
+    while_made_ahead(monkeypatch, spool.close)
     spool.prepare_next()
     assert not list(tmp_path.rglob("*.ndjson"))
     assert spool._next is None

@@ -13,6 +13,7 @@ from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.storage import charge_journal
 from sluicegate.storage.charge_journal import ChargeJournal
 from sluicegate.storage.limiter import Changes
+from tests.segments import while_made_ahead
 
 
 def test_a_sealed_segment_holds_the_lines_and_nothing_after(tmp_path: Path) -> None:
@@ -113,13 +114,8 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
     assert journal._segment.path == made
     journal.seal()
 
-    prefault = MappedSegment.prefault
-
-    def loop_starts_its_own(segment: MappedSegment, length: int) -> bool:
-        journal.append([("s", "k2", 2.0, 1.0, 99.0)])  # nothing made ahead yet: the loop numbers one
-        return prefault(segment, length)
-
-    monkeypatch.setattr(MappedSegment, "prefault", loop_starts_its_own)
+    # Nothing made ahead yet: the loop numbers and starts a segment of its own.
+    while_made_ahead(monkeypatch, lambda: journal.append([("s", "k2", 2.0, 1.0, 99.0)]))
     journal.prepare_next()
     assert journal._next is None  # given up
     assert journal.seal() == 4  # the loop's segment: 3 was given to the one given up
@@ -136,13 +132,7 @@ def test_a_journal_closed_while_a_segment_is_made_ahead_keeps_none(
     guard. Its directory may stay, with no segment, for the next start to adopt and remove.)"""
     journal = ChargeJournal(tmp_path)
     journal.open({})
-    prefault = MappedSegment.prefault
-
-    def closed_meanwhile(segment: MappedSegment, length: int) -> bool:
-        journal.close()
-        return prefault(segment, length)
-
-    monkeypatch.setattr(MappedSegment, "prefault", closed_meanwhile)
+    while_made_ahead(monkeypatch, journal.close)
     journal.prepare_next()
     assert journal._next is None
     assert list(tmp_path.rglob("*.log")) == []
