@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from sluicegate import process_dirs
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
+from sluicegate.numbered_segments import NumberedSegments
 
 SUFFIX = ".ndjson"
 # The space a segment takes when it starts (a bigger line gets a segment of its own size). The
@@ -49,15 +49,10 @@ class Spool:
         self._lock = -1
         self._segment: MappedSegment | None = None
         self._sealer = Sealer()
-        # The next segment, made ahead by `prepare_next` on a worker thread (its own lock: the
-        # event loop's thread takes it while a worker may be making it).
-        self._next: MappedSegment | None = None  # of `_default_size` bytes, its first pages faulted in
-        self._next_lock = threading.Lock()
-        self._closed = False  # set under `_next_lock`: no segment is made ahead after it
+        size = min(self._segment_bytes, MAPPED_BYTES)
+        self._segments = NumberedSegments(self._dir, SUFFIX, size, PREFAULT_MIN_BYTES)
         self._last_used = 0  # bytes the last sealed segment held
         self._current_bytes = self._current_records = 0
-        self._number = 0
-        self._number_lock = threading.Lock()
         # Sealed segments, oldest first, with their size and record count.
         self._sealed: list[tuple[Path, int, int]] = []
         self.dropped = 0
@@ -73,11 +68,7 @@ class Spool:
         """Close the files; segments not yet stored stay for the next start."""
         self.seal()
         self._sealer.seal_detached()
-        with self._next_lock:
-            unused, self._next = self._next, None
-            self._closed = True
-        if unused is not None:
-            unused.discard()
+        self._segments.close()
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -115,23 +106,10 @@ class Spool:
         self._sealer.seal_detached()
 
     def prepare_next(self) -> None:
-        """Make the segment the next line starts, if none is waiting (on a worker thread: creating,
-        allocating, mapping it and faulting its first pages in is what a request would otherwise
-        wait for)."""
-        with self._next_lock:
-            if self._next is not None or self._closed or self._lock < 0:
-                return
-        # Made outside the lock, which the event loop takes to start a segment: making one takes
-        # milliseconds, and the loop then starts its own rather than wait.
-        made = MappedSegment(self._numbered(), self._default_size)
-        made.prefault(max(2 * self._last_used, PREFAULT_MIN_BYTES))
-        with self._next_lock:
-            # Published only if no segment was numbered since: one the loop started meanwhile
-            # would hold older lines under a higher number, and segments drain in number order.
-            if self._next is None and not self._closed and self._number == int(made.path.stem):
-                self._next = made
-                return
-        made.discard()
+        """Make the segment the next line starts, if none is waiting (on a worker thread:
+        `NumberedSegments.make_ahead`)."""
+        if self._lock >= 0:
+            self._segments.make_ahead(self._last_used)
 
     def sealed(self) -> list[Path]:
         """The sealed segments, oldest first."""
@@ -156,30 +134,10 @@ class Spool:
     def backlog_records(self) -> int:
         return self._current_records + sum(count for _, _, count in self._sealed)
 
-    @property
-    def _default_size(self) -> int:
-        return min(self._segment_bytes, MAPPED_BYTES)
-
     def _start_segment(self, first_line: int) -> MappedSegment:
-        with self._next_lock:
-            made, self._next = self._next, None
-        size = self._default_size
-        if made is not None and made.size >= first_line:
-            self._segment = made
-        else:
-            if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                self._sealer.detach(made)  # closed and deleted on a worker thread, as sealed ones
-                self._sealer.delete(made.path)
-            self._segment = MappedSegment(self._numbered(), max(size, first_line))
+        self._segment = self._segments.take(first_line, self._sealer)
         self._current_bytes = self._current_records = 0
         return self._segment
-
-    def _numbered(self) -> Path:
-        """The next segment's path (numbers only grow, so segments sort oldest first)."""
-        with self._number_lock:
-            self._number += 1
-            number = self._number
-        return self._dir / f"{number:012d}{SUFFIX}"
 
     def _drop_oldest(self) -> None:
         while self._sealed and self.backlog_bytes > self._max_bytes:
@@ -203,8 +161,7 @@ class Spool:
                 if not data:
                     segment.unlink()
                     continue
-                self._number += 1
-                target = self._dir / f"{self._number:012d}{SUFFIX}"
+                target = self._segments.numbered()
                 os.rename(segment, target)
                 self._sealed.append((target, len(data), data.count(b"\n")))
             process_dirs.remove(other)

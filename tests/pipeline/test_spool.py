@@ -220,4 +220,4 @@ def test_a_spool_closed_while_a_segment_is_made_ahead_leaves_nothing_behind(
     while_made_ahead(monkeypatch, spool.close)
     spool.prepare_next()
     assert not list(tmp_path.rglob("*.ndjson"))
-    assert spool._next is None
+    assert spool._segments._next is None

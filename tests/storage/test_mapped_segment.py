@@ -107,8 +107,8 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
     journal.append([("s", "k0", 0.0, 1.0, 99.0)])
     journal.seal()
     journal.prepare_next()
-    assert journal._next is not None
-    made = journal._next.path
+    assert journal._segments._next is not None
+    made = journal._segments._next.path
     journal.append([("s", "k1", 1.0, 1.0, 99.0)])
     assert journal._segment is not None
     assert journal._segment.path == made
@@ -117,7 +117,7 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
     # Nothing made ahead yet: the loop numbers and starts a segment of its own.
     while_made_ahead(monkeypatch, lambda: journal.append([("s", "k2", 2.0, 1.0, 99.0)]))
     journal.prepare_next()
-    assert journal._next is None  # given up
+    assert journal._segments._next is None  # given up
     assert journal.seal() == 4  # the loop's segment: 3 was given to the one given up
     journal._lock, lock = -1, journal._lock
     os.close(lock)  # left for another journal to adopt
@@ -134,5 +134,5 @@ def test_a_journal_closed_while_a_segment_is_made_ahead_keeps_none(
     journal.open({})
     while_made_ahead(monkeypatch, journal.close)
     journal.prepare_next()
-    assert journal._next is None
+    assert journal._segments._next is None
     assert list(tmp_path.rglob("*.log")) == []

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ import orjson
 
 from sluicegate import process_dirs
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
+from sluicegate.numbered_segments import NumberedSegments
 from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
@@ -51,12 +51,7 @@ class ChargeJournal:
         self._segment: MappedSegment | None = None
         self._sealer = Sealer()
         self._number = 0  # the segment being written (or the last one, if none is open)
-        # The next segment, made ahead by `prepare_next` on a worker thread, and the numbers
-        # given so far (to it too): both under `_next_lock`, which the event loop takes.
-        self._next: MappedSegment | None = None
-        self._numbers = 0
-        self._next_lock = threading.Lock()
-        self._closed = False
+        self._segments = NumberedSegments(self._dir, SUFFIX, SEGMENT_BYTES, PREFAULT_MIN_BYTES)
         self._last_used = 0  # bytes the last segment sealed held
 
     def open(self, marks: Mapping[str, int]) -> Changes:
@@ -80,15 +75,8 @@ class ChargeJournal:
         if self._segment is not None and self._segment.append(line):
             return
         self.seal()
-        with self._next_lock:
-            made, self._next = self._next, None
-        if made is None or made.size < len(line):
-            if made is not None:  # a line bigger than a segment (rare): it gets one of its size
-                self._sealer.detach(made)  # closed and deleted on a worker thread, as sealed ones
-                self._sealer.delete(made.path)
-            made = MappedSegment(self._numbered(), max(SEGMENT_BYTES, len(line)))
-        self._number = _number(made.path)  # the highest given: one made ahead is given up otherwise
-        self._segment = made
+        self._segment = self._segments.take(len(line), self._sealer)
+        self._number = _number(self._segment.path)  # the highest given out (`NumberedSegments`)
         self._segment.append(line)
 
     def seal(self) -> int:
@@ -102,21 +90,10 @@ class ChargeJournal:
         return self._number
 
     def prepare_next(self) -> None:
-        """Make the segment the next line starts, if none is waiting (on a worker thread, as the
-        spool's: creating, allocating and mapping it, and faulting its first pages in, which on
-        ext4 may wait for the journal)."""
-        with self._next_lock:
-            if self._next is not None or self._closed or self._lock < 0:
-                return
-        made = MappedSegment(self._numbered(), SEGMENT_BYTES)
-        made.prefault(max(2 * self._last_used, PREFAULT_MIN_BYTES))
-        with self._next_lock:
-            # Published only if no number was given since: a copy covers the segments up to the
-            # one being written, so segments must be taken in the order of their numbers.
-            if self._next is None and not self._closed and self._numbers == _number(made.path):
-                self._next = made
-                return
-        made.discard()
+        """Make the segment the next line starts, if none is waiting (on a worker thread:
+        `NumberedSegments.make_ahead`)."""
+        if self._lock >= 0:
+            self._segments.make_ahead(self._last_used)
 
     def seal_detached(self) -> None:
         """Cut the segments `seal` ended to their size (slow: on a worker thread)."""
@@ -132,11 +109,7 @@ class ChargeJournal:
     def close(self) -> None:
         """Release the directory: removed when every segment was covered, else left for the next
         start to adopt."""
-        with self._next_lock:
-            unused, self._next = self._next, None
-            self._closed = True
-        if unused is not None:
-            unused.discard()
+        self._segments.close()
         self.seal()
         self.seal_detached()
         if self._lock >= 0:
@@ -144,12 +117,6 @@ class ChargeJournal:
             self._lock = -1
         if not any(self._dir.glob(f"*{SUFFIX}")):
             process_dirs.remove(self._dir)
-
-    def _numbered(self) -> Path:
-        """The next segment's path (numbers only grow)."""
-        with self._next_lock:
-            self._numbers += 1
-            return self._dir / f"{self._numbers:012d}{SUFFIX}"
 
     def _adopt(self, other: Path, covered: int, replayed: Changes) -> None:
         with process_dirs.orphaned(other) as left:
@@ -160,7 +127,7 @@ class ChargeJournal:
                     # In counters.db already (killed before deleting it), or made ahead, never written.
                     segment.unlink()
                     continue
-                target = self._numbered()
+                target = self._segments.numbered()
                 self._number = _number(target)
                 os.rename(segment, target)
                 _read(target, replayed)
