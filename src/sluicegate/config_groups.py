@@ -35,7 +35,10 @@ class Limits(Group):
     cache_entry_bytes: int = Field(
         MAX_BODY_BYTES,
         gt=0,
-        description="largest answer the exact and semantic caches store (default: limits.max_body_bytes)",
+        description=(
+            "largest answer the exact cache stores, and answer with its question the semantic cache"
+            " stores (default: limits.max_body_bytes)"
+        ),
     )
     log_tee_bytes: int = Field(
         MAX_BODY_BYTES,
