@@ -4,6 +4,7 @@ settings, and the fake upstream's count of the requests it served."""
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -20,11 +21,20 @@ class PreflightError(RuntimeError):
 
 def admin(gateway: Endpoint, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """One admin API call with the process's bootstrap token; its JSON answer."""
+    if gateway.admin_token is None:
+        raise PreflightError(f"{gateway.name} has no admin token")
+    return admin_call(gateway.base_url, gateway.admin_token, method, path, payload)
+
+
+def admin_call(
+    base_url: str, token: str, method: str, path: str, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One admin API call to the gateway at `base_url` with `token`; its JSON answer."""
     data = orjson.dumps(payload) if payload is not None else None
-    headers = {"Authorization": f"Bearer {gateway.admin_token}"}
+    headers = {"Authorization": f"Bearer {token}"}
     if data is not None:
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(gateway.base_url + path, data=data, headers=headers, method=method)
+    request = urllib.request.Request(base_url + path, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             answer: dict[str, Any] = orjson.loads(resp.read())
@@ -34,6 +44,20 @@ def admin(gateway: Endpoint, method: str, path: str, payload: dict[str, Any] | N
     except (urllib.error.URLError, OSError) as exc:
         raise PreflightError(f"admin API {method} {path} failed: {exc}") from exc
     return answer
+
+
+def logs_stored(base_url: str, token: str, timeout_s: float = 60.0, poll_s: float = 0.05) -> float | None:
+    """Wait until the gateway's log spool holds no record waiting to be stored (its `/api/v1/status`;
+    records still in memory reach the spool within a flush interval, which the caller waits out
+    first). The seconds waited, or None after `timeout_s` (the backlog still not stored)."""
+    started = time.monotonic()
+    while True:
+        spool = admin_call(base_url, token, "GET", "/api/v1/status")["log_spool"]
+        if spool["backlog_records"] == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            return None
+        time.sleep(poll_s)
 
 
 def upstream_served(fake: Endpoint) -> int | None:

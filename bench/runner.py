@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.endpoints import Endpoint, Processes
 from bench.merge import merge_runs
-from bench.preflight import PreflightError, admin, preflight, send, upstream_served
+from bench.preflight import PreflightError, admin, logs_stored, preflight, send, upstream_served
 from bench.procs import Interference, cpu_seconds, cpu_snapshot
 from bench.redis_probe import RedisProbe, calls_between
 from bench.run_result import RunResult, ScenarioResult
@@ -212,8 +212,12 @@ class Bench:
         tracked_before = sum(_cpu_or_zero(pid) for pid in tracked)
         before = {name: _cpu_or_zero(pid) for name, pid in watched.items()}
         measured = wrk((duration_s if duration_s is not None else scenario.duration_s) * scale)
-        # Let after-response work (log batching, usage) for these requests land in the window.
+        # Let after-response work (log batching, usage) for these requests land in the window, and
+        # their log records be stored: storing is part of what a request costs, and how much of a
+        # backlog a run leaves for later depends on the run (a saturated core defers it).
         time.sleep(self.settings.settle_s)
+        if endpoint.admin_token is not None and logs_stored(endpoint.base_url, endpoint.admin_token) is None:
+            self.log(f"  [yellow]warning: {scenario.name}/{label}: log records unstored after 60 s[/yellow]")
         cpu = {name: _cpu_or_zero(pid) - before[name] for name, pid in watched.items()}
         tracked_cpu = sum(_cpu_or_zero(pid) for pid in tracked) - tracked_before
         interference = Interference.between(machine_before, cpu_snapshot(), tracked_cpu)

@@ -1,4 +1,5 @@
-"""The exact cache in Redis, shared by every replica. One round trip per lookup.
+"""The exact cache in Redis, shared by every replica. One round trip per lookup; stores made while
+one is on its way go together in one script call (`redis_batches.py`).
 
 Redis unreachable: every call raises `CacheUnavailable` (fast: see redis_link.py); the pipeline
 treats a lookup as a miss and skips the store.
@@ -6,13 +7,30 @@ treats a lookup as a miss and skips the store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from sluicegate.storage.cache import CacheEntry, CacheUnavailable
+from sluicegate.storage.redis_batches import Coalesced
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # Redis keeps an entry this much longer than its TTL; expiry is judged on read by the gateway's
 # clock, and Redis's own expiry only reclaims the memory.
 _GRACE_MS = 60_000
 _PURGE_BATCH = 500
+# KEYS: the entries'; ARGV: each entry's bytes, then its time to live in ms.
+_PUT_ALL = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+end
+return #KEYS
+"""
+
+
+class _Put(NamedTuple):
+    key: str
+    data: bytes
+    ttl_ms: int
 
 
 class RedisCache:
@@ -23,11 +41,14 @@ class RedisCache:
         self.link = RedisLink(redis, "cache:")
         self._prefix = self.link.prefix
         self._client = self.link.client
+        self._put_all = self._client.register_script(_PUT_ALL)
+        self._puts = Coalesced(self._store, size=lambda put: len(put.data))
 
     async def open(self) -> None:
         await self.link.probe(CacheUnavailable)
 
     async def close(self) -> None:
+        await self._puts.flush()
         await self.link.close()
 
     def key(self, key: str) -> str:
@@ -44,8 +65,14 @@ class RedisCache:
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         ttl_ms = max(int((entry.expires_at - entry.stored_at) * 1000), 1) + _GRACE_MS
+        await self._puts(_Put(self._prefix + key, entry.encode(), ttl_ms))
+
+    async def _store(self, puts: Sequence[_Put]) -> None:
+        args: list[bytes | int] = []
+        for put in puts:
+            args += (put.data, put.ttl_ms)
         with self.link.attempt(CacheUnavailable):
-            await self._client.set(self._prefix + key, entry.encode(), px=ttl_ms)
+            await self._put_all(keys=[put.key for put in puts], args=args)
 
     async def delete(self, key: str) -> bool:
         with self.link.attempt(CacheUnavailable):

@@ -1,0 +1,111 @@
+"""`Coalesced`: calls made while a batch is on its way go together in the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from sluicegate.storage import redis_batches
+from sluicegate.storage.redis_batches import Coalesced
+
+
+class Sender:
+    """Records each batch; the first batch waits until `release` is set, so calls pile up behind it."""
+
+    def __init__(self, fail_on: object = None) -> None:
+        self.batches: list[list[object]] = []
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()  # the first batch is on its way
+        self.fail_on = fail_on
+
+    async def __call__(self, items: Sequence[object]) -> None:
+        self.batches.append(list(items))
+        self.started.set()
+        if len(self.batches) == 1:
+            await self.release.wait()
+        if self.fail_on in items:
+            raise ConnectionError(f"refused {self.fail_on}")
+
+
+async def test_a_lone_call_goes_at_once_as_a_batch_of_one() -> None:
+    sender = Sender()
+    sender.release.set()
+    coalesced = Coalesced(sender)
+    await coalesced("a")
+    await coalesced("b")
+    assert sender.batches == [["a"], ["b"]]
+
+
+async def test_calls_made_while_a_batch_is_on_its_way_go_together_next() -> None:
+    sender = Sender()
+    coalesced = Coalesced(sender)
+    first = asyncio.create_task(coalesced(1))
+    await sender.started.wait()
+    rest = [asyncio.create_task(coalesced(n)) for n in (2, 3, 4)]
+    await asyncio.sleep(0)
+    assert sender.batches == [[1]]  # the others wait for the first batch's answer
+    sender.release.set()
+    await asyncio.gather(first, *rest)
+    assert sender.batches == [[1], [2, 3, 4]]
+
+
+async def test_a_failure_reaches_every_caller_of_its_batch_only() -> None:
+    sender = Sender(fail_on=3)
+    coalesced = Coalesced(sender)
+    first = asyncio.create_task(coalesced(1))
+    await sender.started.wait()
+    second = [asyncio.create_task(coalesced(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    sender.release.set()
+    await first
+    for call in second:
+        with pytest.raises(ConnectionError, match="refused 3"):
+            await call
+    await coalesced(5)  # the next batch goes as usual
+    assert sender.batches == [[1], [2, 3], [5]]
+
+
+async def test_a_cancelled_caller_leaves_its_item_in_the_batch() -> None:
+    sender = Sender()
+    coalesced = Coalesced(sender)
+    first = asyncio.create_task(coalesced(1))
+    await sender.started.wait()
+    gone, kept = asyncio.create_task(coalesced(2)), asyncio.create_task(coalesced(3))
+    await asyncio.sleep(0)
+    gone.cancel()
+    sender.release.set()
+    await asyncio.gather(first, kept)
+    assert gone.cancelled()
+    assert sender.batches == [[1], [2, 3]]
+
+
+async def test_batches_are_capped_by_count_and_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_batches, "MAX_ITEMS", 3)
+    monkeypatch.setattr(redis_batches, "MAX_BYTES", 10)
+    sender = Sender()
+    coalesced: Coalesced[str] = Coalesced(sender, size=len)
+    first = asyncio.create_task(coalesced("x"))
+    await sender.started.wait()
+    items = ["a", "b", "c", "d", "eeeeeeee", "ffff", "g" * 20]
+    calls = [asyncio.create_task(coalesced(item)) for item in items]
+    await asyncio.sleep(0)
+    sender.release.set()
+    await asyncio.gather(first, *calls)
+    # three at most; at most 10 bytes unless one item alone is larger
+    assert sender.batches == [["x"], ["a", "b", "c"], ["d", "eeeeeeee"], ["ffff"], ["g" * 20]]
+
+
+async def test_flush_waits_for_every_item_given() -> None:
+    sender = Sender()
+    coalesced = Coalesced(sender)
+    calls = [asyncio.create_task(coalesced(n)) for n in range(3)]
+    await sender.started.wait()
+    flushed = asyncio.create_task(coalesced.flush())
+    await asyncio.sleep(0)
+    assert not flushed.done()
+    sender.release.set()
+    await flushed
+    assert [item for batch in sender.batches for item in batch] == [0, 1, 2]
+    assert all(call.done() for call in calls)
