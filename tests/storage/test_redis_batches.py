@@ -20,21 +20,22 @@ class Sender:
         self.started = asyncio.Event()  # the first batch is on its way
         self.fail_on = fail_on
 
-    async def __call__(self, items: Sequence[object]) -> None:
+    async def __call__(self, items: Sequence[object]) -> list[str]:
         self.batches.append(list(items))
         self.started.set()
         if len(self.batches) == 1:
             await self.release.wait()
         if self.fail_on in items:
             raise ConnectionError(f"refused {self.fail_on}")
+        return [f"sent {item}" for item in items]
 
 
 async def test_a_lone_call_goes_at_once_as_a_batch_of_one() -> None:
     sender = Sender()
     sender.release.set()
     coalesced = Coalesced(sender)
-    await coalesced("a")
-    await coalesced("b")
+    assert await coalesced("a") == "sent a"
+    assert await coalesced("b") == "sent b"
     assert sender.batches == [["a"], ["b"]]
 
 
@@ -47,7 +48,7 @@ async def test_calls_made_while_a_batch_is_on_its_way_go_together_next() -> None
     await asyncio.sleep(0)
     assert sender.batches == [[1]]  # the others wait for the first batch's answer
     sender.release.set()
-    await asyncio.gather(first, *rest)
+    assert await asyncio.gather(first, *rest) == ["sent 1", "sent 2", "sent 3", "sent 4"]
     assert sender.batches == [[1], [2, 3, 4]]
 
 
@@ -85,7 +86,7 @@ async def test_batches_are_capped_by_count_and_size(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(redis_batches, "MAX_ITEMS", 3)
     monkeypatch.setattr(redis_batches, "MAX_BYTES", 10)
     sender = Sender()
-    coalesced: Coalesced[str] = Coalesced(sender, size=len)
+    coalesced: Coalesced[str, str] = Coalesced(sender, size=len)
     first = asyncio.create_task(coalesced("x"))
     await sender.started.wait()
     items = ["a", "b", "c", "d", "eeeeeeee", "ffff", "g" * 20]

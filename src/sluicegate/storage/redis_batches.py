@@ -3,9 +3,10 @@
 A command through redis-py costs the client about 0.1 ms of CPU (taking a pooled connection,
 packing, the socket's timeout, reading and parsing the answer), nearly all of it per call, not per
 item: one script call storing eight cache entries costs about a sixth of eight calls. `Coalesced`
-sends what its callers give as batches: a call while nothing is on its way goes at once (a
-batch of one); calls made while a batch is on its way go together in the next. So an idle gateway
-pays no wait, and a busy one pays one round trip for many requests.
+sends what its callers give as batches: a call while nothing is on its way goes at once, alone and
+from its caller's own task (an idle gateway pays nothing for batching); calls made while a batch
+is on its way go together in the next, sent by a task of their own. So a busy gateway pays one
+round trip for many requests.
 """
 
 from __future__ import annotations
@@ -15,53 +16,76 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_ITEMS = 64  # items in one batch
 MAX_BYTES = 4 << 20  # an item's size as `size` tells; a batch takes at least one item
 
 
-class Coalesced(Generic[T]):
-    """`await coalesced(item)` returns once the batch holding `item` is sent (`send(items)`), or
-    raises what sending it raised. A caller that stops waiting (cancelled) leaves its item in the
-    batch. `flush()` waits until every item given so far is sent."""
+class Coalesced(Generic[T, R]):
+    """`await coalesced(item)` returns the result `send(items)` gave for `item` (one per item, in
+    order), or raises what sending its batch raised. A caller that stops waiting (cancelled) while
+    its item waits in a batch leaves it there. `flush()` waits until the items queued are sent."""
 
     def __init__(
-        self, send: Callable[[Sequence[T]], Awaitable[None]], size: Callable[[T], int] = lambda _: 0
+        self, send: Callable[[Sequence[T]], Awaitable[Sequence[R]]], size: Callable[[T], int] = lambda _: 0
     ) -> None:
         self._send = send
         self._size = size
-        self._queued: list[tuple[T, asyncio.Future[None]]] = []
+        self._queued: list[tuple[T, asyncio.Future[R]]] = []
+        self._busy = False  # a batch is on its way
+        self._idle = asyncio.Event()  # not busy, nothing queued
+        self._idle.set()
         self._sending: asyncio.Task[None] | None = None
 
-    async def __call__(self, item: T) -> None:
-        future = asyncio.get_running_loop().create_future()
+    async def __call__(self, item: T) -> R:
+        if not self._busy:
+            # Nothing on its way: this item goes at once, alone, and a cancelled caller takes
+            # only its own item with it.
+            self._started()
+            try:
+                return (await self._send([item]))[0]
+            finally:
+                self._done()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued.append((item, future))
-        if self._sending is None:
-            self._sending = asyncio.create_task(self._send_queued())
-        await future
+        return await future
 
     async def flush(self) -> None:
-        if self._sending is not None:
-            await asyncio.shield(self._sending)
+        await self._idle.wait()
+
+    def _started(self) -> None:
+        self._busy = True
+        self._idle.clear()
+
+    def _done(self) -> None:
+        """A batch is answered: what was queued meanwhile goes next, on a task of its own."""
+        self._busy = False
+        if self._queued:
+            self._started()
+            self._sending = asyncio.create_task(self._send_queued())
+        else:
+            self._idle.set()
 
     async def _send_queued(self) -> None:
         try:
             while self._queued:
                 batch = self._next_batch()
                 try:
-                    await self._send([item for item, _ in batch])
+                    results = await self._send([item for item, _ in batch])
                 except Exception as exc:
-                    _settle(batch, exc)
-                except BaseException as exc:  # cancelled (at shutdown): no caller is left waiting
-                    _settle(batch + self._queued, exc)
+                    _settle(batch, None, exc)
+                except BaseException:  # cancelled (at shutdown): no caller is left waiting
+                    _settle(batch + self._queued, None, None)
                     self._queued = []
                     raise
                 else:
-                    _settle(batch, None)
+                    _settle(batch, results, None)
         finally:
             self._sending = None
+            self._done()
 
-    def _next_batch(self) -> list[tuple[T, asyncio.Future[None]]]:
+    def _next_batch(self) -> list[tuple[T, asyncio.Future[R]]]:
         taken, size = 0, 0
         for item, _ in self._queued[:MAX_ITEMS]:
             size += self._size(item)
@@ -72,13 +96,16 @@ class Coalesced(Generic[T]):
         return batch
 
 
-def _settle(batch: list[tuple[T, asyncio.Future[None]]], error: BaseException | None) -> None:
-    for _, future in batch:
+def _settle(
+    batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R] | None, error: Exception | None
+) -> None:
+    """Each waiting caller's result, or `error`; with neither, the callers are cancelled."""
+    for index, (_, future) in enumerate(batch):
         if future.done():  # its caller was cancelled
             continue
-        if error is None:
-            future.set_result(None)
-        elif isinstance(error, Exception):
+        if results is not None:
+            future.set_result(results[index])
+        elif error is not None:
             future.set_exception(error)
         else:
             future.cancel()

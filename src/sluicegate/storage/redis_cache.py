@@ -42,7 +42,7 @@ class RedisCache:
         self._prefix = self.link.prefix
         self._client = self.link.client
         self._put_all = self._client.register_script(_PUT_ALL)
-        self._puts = Coalesced(self._store, size=lambda put: len(put.data))
+        self._puts: Coalesced[_Put, None] = Coalesced(self._store, size=lambda put: len(put.data))
 
     async def open(self) -> None:
         await self.link.probe(CacheUnavailable)
@@ -67,12 +67,13 @@ class RedisCache:
         ttl_ms = max(int((entry.expires_at - entry.stored_at) * 1000), 1) + _GRACE_MS
         await self._puts(_Put(self._prefix + key, entry.encode(), ttl_ms))
 
-    async def _store(self, puts: Sequence[_Put]) -> None:
+    async def _store(self, puts: Sequence[_Put]) -> list[None]:
         args: list[bytes | int] = []
         for put in puts:
             args += (put.data, put.ttl_ms)
         with self.link.attempt(CacheUnavailable):
             await self._put_all(keys=[put.key for put in puts], args=args)
+        return [None] * len(puts)
 
     async def delete(self, key: str) -> bool:
         with self.link.attempt(CacheUnavailable):

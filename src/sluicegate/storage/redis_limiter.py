@@ -29,19 +29,19 @@ from sluicegate.storage.limiter import (
 )
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
-# `admit(keys)`: one claim per key of `keys`. ARGV: now, slack, then per claim: limit, period,
+# `admit(keys, argv)`: one claim per key of `keys`. `argv`: now, slack, then per claim: limit, period,
 # sliding (0/1), amount, member id. Returns: allowed (0/1), then per claim: used (as a string),
 # oldest time in a sliding window. A function, so that a script doing more (the exact cache's
 # lookup with it: redis_cache_admission.py) decides exactly as this one does.
 ADMIT_FUNCTION = """
-local function admit(keys)
-local now, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function admit(keys, argv)
+local now, slack = tonumber(argv[1]), tonumber(argv[2])
 local used, oldest = {}, {}
 local allowed = 1
 for i, key in ipairs(keys) do
   local base = 2 + (i - 1) * 5
-  local limit, period = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
-  local sliding, amount = ARGV[base + 3] == '1', tonumber(ARGV[base + 4])
+  local limit, period = tonumber(argv[base + 1]), tonumber(argv[base + 2])
+  local sliding, amount = argv[base + 3] == '1', tonumber(argv[base + 4])
   local total = 0
   oldest[i] = now
   if sliding then
@@ -64,10 +64,10 @@ end
 if allowed == 1 then
   for i, key in ipairs(keys) do
     local base = 2 + (i - 1) * 5
-    local period, amount = tonumber(ARGV[base + 2]), ARGV[base + 4]
+    local period, amount = tonumber(argv[base + 2]), argv[base + 4]
     if tonumber(amount) > 0 then
-      if ARGV[base + 3] == '1' then
-        redis.call('ZADD', key, now, ARGV[base + 5] .. ':' .. amount)
+      if argv[base + 3] == '1' then
+        redis.call('ZADD', key, now, argv[base + 5] .. ':' .. amount)
       else
         redis.call('INCRBYFLOAT', key, amount)
       end
@@ -84,7 +84,7 @@ end
 return result
 end
 """
-_ADMIT = ADMIT_FUNCTION + "return admit(KEYS)\n"
+_ADMIT = ADMIT_FUNCTION + "return admit(KEYS, ARGV)\n"
 
 # KEYS per hold: where it was reserved, where the use counts now (the same key unless a fixed
 # window has turned since). ARGV: now, then per hold: period, sliding (0/1), reserved amount,
