@@ -160,6 +160,8 @@ class FakeAnthropic(FakeUpstream):
         for name in required:
             if name not in body:
                 return _error(400, "invalid_request_error", f"{name}: Field required", number)
+        if request.path == "/v1/messages" and not isinstance(body["messages"], list):
+            return _error(400, "invalid_request_error", "messages: Input should be a valid list", number)
         return None
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:

@@ -110,3 +110,31 @@ async def test_flush_waits_for_every_item_given() -> None:
     await flushed
     assert [item for batch in sender.batches for item in batch] == [0, 1, 2]
     assert all(call.done() for call in calls)
+
+
+async def test_a_sender_cancelled_at_shutdown_leaves_no_caller_waiting() -> None:
+    """The task that sends what was queued behind a call is cancelled before its first step (as a
+    shutdown cancels every task left): its callers are cancelled, and `flush` does not hang."""
+    batches: list[list[int]] = []
+    release, started = asyncio.Event(), asyncio.Event()
+
+    async def send(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        started.set()
+        if len(batches) == 1:
+            await release.wait()
+            # Runs after this call's caller has handed the queue to a task, before that task starts.
+            asyncio.get_running_loop().call_soon(lambda: coalesced._sending and coalesced._sending.cancel())
+        return list(items)
+
+    coalesced: Coalesced[int, int] = Coalesced(send)
+    first = asyncio.create_task(coalesced(1))
+    await started.wait()
+    queued = asyncio.create_task(coalesced(2))
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == 1
+    await asyncio.wait_for(coalesced.flush(), timeout=5)
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert batches == [[1]]

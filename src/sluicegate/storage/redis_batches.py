@@ -64,8 +64,17 @@ class Coalesced(Generic[T, R]):
         if self._queued:
             self._started()
             self._sending = asyncio.create_task(self._send_queued())
+            self._sending.add_done_callback(self._ended)
         else:
             self._idle.set()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step (at shutdown) never ran its `finally`."""
+        if self._sending is task:
+            _settle(self._queued, None, None)
+            self._queued = []
+            self._sending = None
+            self._done()
 
     async def _send_queued(self) -> None:
         try:
