@@ -16,7 +16,8 @@
     ├── UpstreamBroken          502  the upstream broke the response off
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
     ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
-    │   └── ProviderKeysDisabled 503 the upstream refused every stored key of the provider (401/403)
+    │   ├── ProviderKeysDisabled 503 the upstream refused every stored key of the provider (401/403)
+    │   └── GatewayStopping     503  the process began to stop before the request's body arrived
     └── UpstreamTimeout         504  no answer within the request's timeout
 
 The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
@@ -114,6 +115,14 @@ class RateLimited(GatewayError):
 class ServiceUnavailable(GatewayError):
     status = 503
     code = "service_unavailable"
+
+
+class GatewayStopping(ServiceUnavailable):
+    """The process began to stop while the request's body was still on its way. The HTTP server
+    takes no more bytes once it stops (aiohttp drops them), so the request is refused whole, at
+    once, for the client to send again, rather than waiting out the body timeout (a 408)."""
+
+    code = "gateway_stopping"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
+import orjson
 import pytest
 from openai import OpenAI
 
@@ -190,3 +192,35 @@ def test_a_stream_in_flight_at_shutdown_finishes_and_is_logged(
     assert result.get("text") == "echo: hello there world", server.diagnostics()
     assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
     assert stored_log_ids(server.data_dir) == sorted([*first, result["id"]])
+
+
+def test_a_request_whose_body_is_on_its_way_at_shutdown_is_refused_at_once(server: ServerProcess) -> None:
+    """The server takes no more bytes once it stops: a body still on its way would never come. The
+    request gets a 503 that says to send it again, at once, not a 408 after the body timeout, and
+    the stop does not wait for it."""
+    make_requests(server, 1)  # warm: the gateway and its token are loaded
+    body = orjson.dumps({"model": "gpt-4o-mini", "messages": USER})
+    head = (
+        "POST /v1/local/default/openai/chat/completions HTTP/1.1\r\n"
+        f"Host: {urlsplit(server.url).netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nAuthorization: Bearer sk-test\r\n\r\n"
+    ).encode()
+    port = urlsplit(server.url).port
+    assert port is not None
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(head + body[:10])
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue"), "the request was not taken"
+        stopped_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        answered_in = time.monotonic() - stopped_at
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 503 Service Unavailable", answer
+    assert b"Retry-After: 0" in rest
+    assert orjson.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "gateway_stopping"
+    assert answered_in < 5, f"answered {answered_in:.1f} s after the stop began"
+    assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
+    log_id = next(line for line in rest.split(b"\r\n") if line.lower().startswith(b"cf-aig-log-id"))
+    assert log_id.split(b": ", 1)[1].decode() in stored_log_ids(server.data_dir)  # answered, so logged
