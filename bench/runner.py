@@ -95,6 +95,12 @@ class Bench:
         self.log(f"  {scenario.name}: Redis round trips per request {trips}")
         return trips
 
+    def _wait_for_logs(self, scenario: Scenario, label: str, endpoint: Endpoint) -> None:
+        """Until a gateway's log records are stored (records still in memory reach the spool within
+        a flush interval: wait `settle_s` first)."""
+        if endpoint.admin_token is not None and logs_stored(endpoint.base_url, endpoint.admin_token) is None:
+            self.log(f"  [yellow]warning: {scenario.name}/{label}: log records unstored after 60 s[/yellow]")
+
     def _take_turns(
         self,
         scenario: Scenario,
@@ -193,6 +199,7 @@ class Bench:
                     f"  warning: {warm_up.errors} error(s) during the warm-up of {scenario.name}/{target}"
                 )
         time.sleep(self.settings.settle_s)
+        self._wait_for_logs(scenario, label, endpoint)  # the warm-up's records are not this run's
         # The floor is a fake upstream of its own: its CPU and requests are its own, not the direct one's.
         served_by = endpoint if endpoint.name == "floor" else self.processes.endpoints["direct"]
         watched = {served_by.process: served_by.child.pid}
@@ -216,8 +223,7 @@ class Bench:
         # their log records be stored: storing is part of what a request costs, and how much of a
         # backlog a run leaves for later depends on the run (a saturated core defers it).
         time.sleep(self.settings.settle_s)
-        if endpoint.admin_token is not None and logs_stored(endpoint.base_url, endpoint.admin_token) is None:
-            self.log(f"  [yellow]warning: {scenario.name}/{label}: log records unstored after 60 s[/yellow]")
+        self._wait_for_logs(scenario, label, endpoint)
         cpu = {name: _cpu_or_zero(pid) - before[name] for name, pid in watched.items()}
         tracked_cpu = sum(_cpu_or_zero(pid) for pid in tracked) - tracked_before
         interference = Interference.between(machine_before, cpu_snapshot(), tracked_cpu)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,7 @@ from sluicegate.directory import GatewayDirectory
 from sluicegate.embeddings.local import LocalEmbedder
 from sluicegate.endpoints.access import AccessApi
 from sluicegate.endpoints.admin import AdminApi
-from sluicegate.endpoints.body import BODY_LIMITS, STOPPING, BodyLimits
+from sluicegate.endpoints.body import BODY_LIMITS, WAITING_BODIES, BodyLimits, stop_waiting
 from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
@@ -297,10 +296,10 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
 
-    app[STOPPING] = asyncio.Event()
+    app[WAITING_BODIES] = set()
 
     async def stopping(app: web.Application) -> None:
-        app[STOPPING].set()  # a body still on its way will not come: see endpoints/body.py
+        stop_waiting(app)  # a body still on its way will not come: see endpoints/body.py
 
     async def end_realtime_sessions(app: web.Application) -> None:
         await realtime.shut_down()

@@ -123,10 +123,12 @@ async def test_misses_made_together_share_round_trips(
     answered: list[list[str]] = []
     sent = await asyncio.to_thread(commands.during, lambda: answered.append(asyncio.run(forty_at_once())))
     assert len(answered[0]) == 40
-    # One at a time, each would take two: a lookup and a store. The forty answers come back
-    # together (the upstream takes 300 ms over each), so their stores go in a few calls.
+    # One at a time, each would take two: a lookup and a store (80). The forty answers come back
+    # together (the upstream takes 300 ms over each), so their stores go in a few calls, and
+    # lookups made while one is on its way go together too (8 here, alone; 45 with only the
+    # stores together).
     assert set(sent) == {"EVALSHA"}, sent
-    assert len(sent) <= 50, sent
+    assert len(sent) <= 30, sent
     assert len(fake.requests) == 41
 
 

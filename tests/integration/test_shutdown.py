@@ -27,6 +27,7 @@ from openai import OpenAI
 
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.rawhttp import parse_responses
 
 LOG_ID = "cf-aig-log-id"
 START_TIMEOUT = 30.0
@@ -216,11 +217,11 @@ def test_a_request_whose_body_is_on_its_way_at_shutdown_is_refused_at_once(serve
         while chunk := sock.recv(65536):
             answer += chunk
         answered_in = time.monotonic() - stopped_at
-    status_line, _, rest = answer.partition(b"\r\n")
-    assert status_line == b"HTTP/1.1 503 Service Unavailable", answer
-    assert b"Retry-After: 0" in rest
-    assert orjson.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "gateway_stopping"
+    responses = parse_responses(answer)
+    assert [response.status for response in responses] == [503], answer  # (100 Continue read above)
+    refused = responses[0]
+    assert refused.headers["retry-after"] == "0"
+    assert orjson.loads(refused.body)["error"]["code"] == "gateway_stopping"
     assert answered_in < 5, f"answered {answered_in:.1f} s after the stop began"
     assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
-    log_id = next(line for line in rest.split(b"\r\n") if line.lower().startswith(b"cf-aig-log-id"))
-    assert log_id.split(b": ", 1)[1].decode() in stored_log_ids(server.data_dir)  # answered, so logged
+    assert refused.headers[LOG_ID] in stored_log_ids(server.data_dir)  # answered, so logged

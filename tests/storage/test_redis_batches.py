@@ -11,6 +11,10 @@ from sluicegate.storage import redis_batches
 from sluicegate.storage.redis_batches import Coalesced
 
 
+class Unavailable(Exception):
+    """What a caller gets when its batch can no longer be sent."""
+
+
 class Sender:
     """Records each batch; the first batch waits until `release` is set, so calls pile up behind it."""
 
@@ -33,7 +37,7 @@ class Sender:
 async def test_a_lone_call_goes_at_once_as_a_batch_of_one() -> None:
     sender = Sender()
     sender.release.set()
-    coalesced = Coalesced(sender)
+    coalesced = Coalesced(sender, Unavailable)
     assert await coalesced("a") == "sent a"
     assert await coalesced("b") == "sent b"
     assert sender.batches == [["a"], ["b"]]
@@ -41,7 +45,7 @@ async def test_a_lone_call_goes_at_once_as_a_batch_of_one() -> None:
 
 async def test_calls_made_while_a_batch_is_on_its_way_go_together_next() -> None:
     sender = Sender()
-    coalesced = Coalesced(sender)
+    coalesced = Coalesced(sender, Unavailable)
     first = asyncio.create_task(coalesced(1))
     await sender.started.wait()
     rest = [asyncio.create_task(coalesced(n)) for n in (2, 3, 4)]
@@ -54,7 +58,7 @@ async def test_calls_made_while_a_batch_is_on_its_way_go_together_next() -> None
 
 async def test_a_failure_reaches_every_caller_of_its_batch_only() -> None:
     sender = Sender(fail_on=3)
-    coalesced = Coalesced(sender)
+    coalesced = Coalesced(sender, Unavailable)
     first = asyncio.create_task(coalesced(1))
     await sender.started.wait()
     second = [asyncio.create_task(coalesced(n)) for n in (2, 3)]
@@ -70,7 +74,7 @@ async def test_a_failure_reaches_every_caller_of_its_batch_only() -> None:
 
 async def test_a_cancelled_caller_leaves_its_item_in_the_batch() -> None:
     sender = Sender()
-    coalesced = Coalesced(sender)
+    coalesced = Coalesced(sender, Unavailable)
     first = asyncio.create_task(coalesced(1))
     await sender.started.wait()
     gone, kept = asyncio.create_task(coalesced(2)), asyncio.create_task(coalesced(3))
@@ -86,7 +90,7 @@ async def test_batches_are_capped_by_count_and_size(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(redis_batches, "MAX_ITEMS", 3)
     monkeypatch.setattr(redis_batches, "MAX_BYTES", 10)
     sender = Sender()
-    coalesced: Coalesced[str, str] = Coalesced(sender, size=len)
+    coalesced: Coalesced[str, str] = Coalesced(sender, Unavailable, size=len)
     first = asyncio.create_task(coalesced("x"))
     await sender.started.wait()
     items = ["a", "b", "c", "d", "eeeeeeee", "ffff", "g" * 20]
@@ -100,7 +104,7 @@ async def test_batches_are_capped_by_count_and_size(monkeypatch: pytest.MonkeyPa
 
 async def test_flush_waits_for_every_item_given() -> None:
     sender = Sender()
-    coalesced = Coalesced(sender)
+    coalesced = Coalesced(sender, Unavailable)
     calls = [asyncio.create_task(coalesced(n)) for n in range(3)]
     await sender.started.wait()
     flushed = asyncio.create_task(coalesced.flush())
@@ -114,7 +118,8 @@ async def test_flush_waits_for_every_item_given() -> None:
 
 async def test_a_sender_cancelled_at_shutdown_leaves_no_caller_waiting() -> None:
     """The task that sends what was queued behind a call is cancelled before its first step (as a
-    shutdown cancels every task left): its callers are cancelled, and `flush` does not hang."""
+    shutdown cancels every task left): its callers get the feature's own error, and `flush` does
+    not hang."""
     batches: list[list[int]] = []
     release, started = asyncio.Event(), asyncio.Event()
 
@@ -127,7 +132,7 @@ async def test_a_sender_cancelled_at_shutdown_leaves_no_caller_waiting() -> None
             asyncio.get_running_loop().call_soon(lambda: coalesced._sending and coalesced._sending.cancel())
         return list(items)
 
-    coalesced: Coalesced[int, int] = Coalesced(send)
+    coalesced: Coalesced[int, int] = Coalesced(send, Unavailable)
     first = asyncio.create_task(coalesced(1))
     await started.wait()
     queued = asyncio.create_task(coalesced(2))
@@ -135,6 +140,74 @@ async def test_a_sender_cancelled_at_shutdown_leaves_no_caller_waiting() -> None
     release.set()
     assert await first == 1
     await asyncio.wait_for(coalesced.flush(), timeout=5)
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(Unavailable, match="stopping"):
         await queued
     assert batches == [[1]]
+
+
+async def test_a_sender_cancelled_while_sending_gives_its_callers_the_features_error() -> None:
+    calls: list[list[int]] = []
+    entered = [asyncio.Event(), asyncio.Event()]
+    gate = asyncio.Event()  # never set: every batch stays on its way
+
+    async def send(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        entered[len(calls) - 1].set()
+        await gate.wait()
+        return list(items)
+
+    coalesced: Coalesced[int, int] = Coalesced(send, Unavailable)
+    first = asyncio.create_task(coalesced(1))
+    await entered[0].wait()
+    queued = [asyncio.create_task(coalesced(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    first.cancel()  # the leader goes; 2 and 3 go on a task of their own
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await entered[1].wait()
+    sending = coalesced._sending
+    assert sending is not None
+    sending.cancel()  # as a shutdown cancels every task left
+    for call in queued:
+        with pytest.raises(Unavailable, match="stopping"):
+            await call
+    await asyncio.wait_for(coalesced.flush(), timeout=5)
+    assert calls == [[1], [2, 3]]
+
+
+async def test_an_abandoned_item_is_not_sent_when_so_asked() -> None:
+    sender = Sender()
+    coalesced = Coalesced(sender, Unavailable, drop_abandoned=True)
+    first = asyncio.create_task(coalesced(1))
+    await sender.started.wait()
+    gone, kept = asyncio.create_task(coalesced(2)), asyncio.create_task(coalesced(3))
+    await asyncio.sleep(0)
+    gone.cancel()
+    sender.release.set()
+    await asyncio.gather(first, kept)
+    assert sender.batches == [[1], [3]]
+
+
+async def test_results_that_do_not_match_the_batch_fail_its_callers() -> None:
+    async def short(items: Sequence[int]) -> list[int]:
+        return []
+
+    coalesced: Coalesced[int, int] = Coalesced(short, Unavailable)
+    with pytest.raises(IndexError):  # alone, the caller reads its own result
+        await coalesced(1)
+    sender = Sender()
+    batched: Coalesced[object, str] = Coalesced(sender, Unavailable)
+    first = asyncio.create_task(batched(1))
+    await sender.started.wait()
+    sender_calls = [asyncio.create_task(batched(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+
+    async def one_short(items: Sequence[object]) -> list[str]:
+        return ["only one"]
+
+    batched._send = one_short  # the next batch's answer has one result for two items
+    sender.release.set()
+    await first
+    for call in sender_calls:
+        with pytest.raises(RuntimeError, match="1 results for a batch of 2"):
+            await call

@@ -5,8 +5,9 @@ handler for as long as it likes. The limits live on the application (`BODY_LIMIT
 handler that reads a body, proxy and admin API alike, reads it through `read_body`.
 
 A stop (SIGTERM) during a body: the server drops the bytes that arrive once it has begun to stop
-(aiohttp's connections close for reading then), so a body still on its way would never come; the
-app sets `STOPPING` then, and a read still waiting ends with `GatewayStopping` (503, Retry-After).
+(aiohttp's connections close for reading then), so a body still on its way would never come. The
+reads waiting for one are kept in the app's `WAITING_BODIES`; when the app stops, `stop_waiting`
+ends them with `GatewayStopping` (503, Retry-After), and the request is refused at once.
 
 A body that cannot be decoded (a `Content-Encoding` it is not in, chunked encoding broken after
 the handler started reading) is the client's fault: a 400 that says so, not an internal error.
@@ -15,10 +16,12 @@ the handler started reading) is the client's fault: a 400 that says so, not an i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
 from sluicegate.errors import BadRequest, ClientGone, GatewayStopping, PayloadTooLarge, RequestTimeout
@@ -34,7 +37,7 @@ class BodyLimits:
 
 
 BODY_LIMITS = web.AppKey("sluicegate_body_limits", BodyLimits)
-STOPPING = web.AppKey("sluicegate_stopping", asyncio.Event)  # set when the app begins to stop
+WAITING_BODIES = web.AppKey("sluicegate_waiting_bodies", set)  # the bodies still on their way
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -51,8 +54,9 @@ async def read_body(request: web.Request) -> bytes:
     try:
         if request.content.is_eof():  # all of it arrived with the headers: nothing left to wait for
             return await request.read()
-        async with asyncio.timeout(limits.timeout):
-            return await _read_unless_stopping(request)
+        with _waiting_for_body(request):
+            async with asyncio.timeout(limits.timeout):
+                return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
             f"request body exceeds the limit of {limits.max_bytes} bytes", limit=limits.max_bytes
@@ -72,26 +76,30 @@ async def read_body(request: web.Request) -> bytes:
         ) from exc
 
 
-async def _read_unless_stopping(request: web.Request) -> bytes:
-    stopping = request.config_dict.get(STOPPING)
-    if stopping is None:
-        return await request.read()
-    reading = asyncio.ensure_future(request.read())
-    halted = asyncio.ensure_future(stopping.wait())
+@contextlib.contextmanager
+def _waiting_for_body(request: web.Request) -> Iterator[None]:
+    waiting: set[StreamReader] | None = request.config_dict.get(WAITING_BODIES)
+    if waiting is None:
+        yield
+        return
+    waiting.add(request.content)
     try:
-        await asyncio.wait((reading, halted), return_when=asyncio.FIRST_COMPLETED)
+        yield
     finally:
-        halted.cancel()
-        if not reading.done():
-            reading.cancel()
-        elif not reading.cancelled():
-            reading.exception()  # seen: a caller cancelled meanwhile never asks for it
-    if reading.done() and not reading.cancelled():
-        return reading.result()  # the whole body, even if the stop came with its last bytes
-    raise GatewayStopping(
-        "the gateway began to stop before the request body arrived; send the request again",
-        headers={"Retry-After": "0"},
-    )
+        waiting.discard(request.content)
+
+
+def stop_waiting(app: web.Application) -> None:
+    """End every read still waiting for a body: the server takes no more bytes once it stops."""
+    for content in app[WAITING_BODIES]:
+        if content.is_eof():  # all of it came: the read finishes
+            continue
+        content.set_exception(
+            GatewayStopping(
+                "the gateway began to stop before the request body arrived; send the request again",
+                headers={"Retry-After": "0"},
+            )
+        )
 
 
 def _undecodable(request: web.Request, error: web.RequestPayloadError) -> BadRequest:

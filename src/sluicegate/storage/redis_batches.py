@@ -6,12 +6,13 @@ item: one script call storing eight cache entries costs about a sixth of eight c
 sends what its callers give as batches: a call while nothing is on its way goes at once, alone and
 from its caller's own task (an idle gateway pays nothing for batching); calls made while a batch
 is on its way go together in the next, sent by a task of their own. So a busy gateway pays one
-round trip for many requests.
+round trip for many requests, and a call waits at most for the batch before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -19,19 +20,29 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_ITEMS = 64  # items in one batch
-MAX_BYTES = 4 << 20  # an item's size as `size` tells; a batch takes at least one item
+MAX_BYTES = 1 << 20  # an item's size as `size` tells; a batch takes at least one item
 
 
 class Coalesced(Generic[T, R]):
     """`await coalesced(item)` returns the result `send(items)` gave for `item` (one per item, in
-    order), or raises what sending its batch raised. A caller that stops waiting (cancelled) while
-    its item waits in a batch leaves it there. `flush()` waits until the items queued are sent."""
+    order), or raises what sending its batch raised (each caller its own copy). A caller that stops
+    waiting (cancelled) while its item waits in the queue leaves it there, unless `drop_abandoned`
+    (an item that counts something for its caller: nobody would take the count back). Callers still
+    waiting when the sending task is cancelled (a shutdown) get `unavailable(message)`.
+    `flush()` waits until the items queued are sent."""
 
     def __init__(
-        self, send: Callable[[Sequence[T]], Awaitable[Sequence[R]]], size: Callable[[T], int] = lambda _: 0
+        self,
+        send: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        unavailable: Callable[[str], Exception],
+        *,
+        size: Callable[[T], int] = lambda _: 0,
+        drop_abandoned: bool = False,
     ) -> None:
         self._send = send
+        self._unavailable = unavailable
         self._size = size
+        self._drop_abandoned = drop_abandoned
         self._queued: list[tuple[T, asyncio.Future[R]]] = []
         self._busy = False  # a batch is on its way
         self._idle = asyncio.Event()  # not busy, nothing queued
@@ -71,7 +82,7 @@ class Coalesced(Generic[T, R]):
     def _ended(self, task: asyncio.Task[None]) -> None:
         """A task cancelled before its first step (at shutdown) never ran its `finally`."""
         if self._sending is task:
-            _settle(self._queued, None, None)
+            self._give_up(self._queued)
             self._queued = []
             self._sending = None
             self._done()
@@ -79,13 +90,18 @@ class Coalesced(Generic[T, R]):
     async def _send_queued(self) -> None:
         try:
             while self._queued:
-                batch = self._next_batch()
+                batch: list[tuple[T, asyncio.Future[R]]] = []
                 try:
+                    batch = self._next_batch()
+                    if not batch:
+                        continue
                     results = await self._send([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
                 except Exception as exc:
                     _settle(batch, None, exc)
-                except BaseException:  # cancelled (at shutdown): no caller is left waiting
-                    _settle(batch + self._queued, None, None)
+                except BaseException:  # cancelled (at shutdown)
+                    self._give_up(batch + self._queued)
                     self._queued = []
                     raise
                 else:
@@ -95,6 +111,8 @@ class Coalesced(Generic[T, R]):
             self._done()
 
     def _next_batch(self) -> list[tuple[T, asyncio.Future[R]]]:
+        if self._drop_abandoned:
+            self._queued = [(item, future) for item, future in self._queued if not future.done()]
         taken, size = 0, 0
         for item, _ in self._queued[:MAX_ITEMS]:
             size += self._size(item)
@@ -104,17 +122,20 @@ class Coalesced(Generic[T, R]):
         batch, self._queued = self._queued[:taken], self._queued[taken:]
         return batch
 
+    def _give_up(self, waiting: list[tuple[T, asyncio.Future[R]]]) -> None:
+        _settle(waiting, None, self._unavailable("Redis: the process is stopping"))
+
 
 def _settle(
     batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R] | None, error: Exception | None
 ) -> None:
-    """Each waiting caller's result, or `error`; with neither, the callers are cancelled."""
+    """Each waiting caller's result, or a copy of `error` of its own (a traceback is per raise)."""
     for index, (_, future) in enumerate(batch):
         if future.done():  # its caller was cancelled
             continue
         if results is not None:
             future.set_result(results[index])
         elif error is not None:
-            future.set_exception(error)
-        else:
-            future.cancel()
+            own = copy.copy(error)
+            own.__cause__ = error.__cause__
+            future.set_exception(own)

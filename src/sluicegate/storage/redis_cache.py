@@ -42,7 +42,9 @@ class RedisCache:
         self._prefix = self.link.prefix
         self._client = self.link.client
         self._put_all = self._client.register_script(_PUT_ALL)
-        self._puts: Coalesced[_Put, None] = Coalesced(self._store, size=lambda put: len(put.data))
+        self._puts: Coalesced[_Put, None] = Coalesced(
+            self._store, CacheUnavailable, size=lambda put: len(put.data)
+        )
 
     async def open(self) -> None:
         await self.link.probe(CacheUnavailable)
@@ -65,7 +67,7 @@ class RedisCache:
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         ttl_ms = max(int((entry.expires_at - entry.stored_at) * 1000), 1) + _GRACE_MS
-        await self._puts(_Put(self._prefix + key, entry.encode(), ttl_ms))
+        await self._puts(_Put(self.key(key), entry.encode(), ttl_ms))
 
     async def _store(self, puts: Sequence[_Put]) -> list[None]:
         args: list[bytes | int] = []

@@ -23,14 +23,21 @@ from sluicegate.storage.redis_limiter import ADMIT_FUNCTION, AdmitCall, RedisLim
 # arguments, as `admit` reads them (the first is now). KEYS: per lookup, the cache entry's, then
 # its buckets'. An entry is `length (4 bytes) | JSON metadata | body`; the metadata's 6th item is
 # its expiry. Returns per lookup {'entry', entry} or what `admit` returns.
+# (Redis's Lua has `struct`, `cjson` and `unpack`; `pcall` keeps one bad entry from failing all.)
 _LOOKUP_OR_ADMIT = (
     ADMIT_FUNCTION
     + """
+local function expiry(entry)
+  local length = struct.unpack('>I4', entry)
+  return cjson.decode(string.sub(entry, 5, 4 + length))[6]
+end
 local function lookup_or_admit(keys, argv)
   local entry = redis.call('GET', keys[1])
   if entry then
-    local length = struct.unpack('>I4', entry)
-    if cjson.decode(string.sub(entry, 5, 4 + length))[6] > tonumber(argv[1]) then
+    -- An entry this gateway cannot read (written by something else) is a miss, not an error
+    -- that would fail the batch's other lookups.
+    local readable, expires = pcall(expiry, entry)
+    if readable and tonumber(expires) and tonumber(expires) > tonumber(argv[1]) then
       return {'entry', entry}
     end
   end
@@ -55,7 +62,10 @@ class RedisCacheAdmission:
         self._cache = cache
         self._limiter = limiter
         self._script = cache.link.client.register_script(_LOOKUP_OR_ADMIT)
-        self._lookups: Coalesced[tuple[str, AdmitCall], Any] = Coalesced(self._lookup_all)
+        # A lookup whose caller has gone is not sent: its count would never be taken back.
+        self._lookups: Coalesced[tuple[str, AdmitCall], Any] = Coalesced(
+            self._lookup_all, CacheUnavailable, drop_abandoned=True
+        )
 
     async def lookup_or_admit(self, key: str, claims: Sequence[Claim], now: float) -> Lookup:
         if not claims:
