@@ -72,9 +72,12 @@ async def test_a_failure_reaches_every_caller_of_its_batch_only() -> None:
     assert sender.batches == [[1], [2, 3], [5]]
 
 
-async def test_a_cancelled_caller_leaves_its_item_in_the_batch() -> None:
+@pytest.mark.parametrize(("drop_abandoned", "second"), [(False, [2, 3]), (True, [3])])
+async def test_a_cancelled_callers_item_stays_in_the_batch_unless_abandoned_ones_are_dropped(
+    drop_abandoned: bool, second: list[int]
+) -> None:
     sender = Sender()
-    coalesced = Coalesced(sender, Unavailable)
+    coalesced = Coalesced(sender, Unavailable, drop_abandoned=drop_abandoned)
     first = asyncio.create_task(coalesced(1))
     await sender.started.wait()
     gone, kept = asyncio.create_task(coalesced(2)), asyncio.create_task(coalesced(3))
@@ -83,7 +86,7 @@ async def test_a_cancelled_caller_leaves_its_item_in_the_batch() -> None:
     sender.release.set()
     await asyncio.gather(first, kept)
     assert gone.cancelled()
-    assert sender.batches == [[1], [2, 3]]
+    assert sender.batches == [[1], second]
 
 
 async def test_batches_are_capped_by_count_and_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,19 +176,6 @@ async def test_a_sender_cancelled_while_sending_gives_its_callers_the_features_e
             await call
     await asyncio.wait_for(coalesced.flush(), timeout=5)
     assert calls == [[1], [2, 3]]
-
-
-async def test_an_abandoned_item_is_not_sent_when_so_asked() -> None:
-    sender = Sender()
-    coalesced = Coalesced(sender, Unavailable, drop_abandoned=True)
-    first = asyncio.create_task(coalesced(1))
-    await sender.started.wait()
-    gone, kept = asyncio.create_task(coalesced(2)), asyncio.create_task(coalesced(3))
-    await asyncio.sleep(0)
-    gone.cancel()
-    sender.release.set()
-    await asyncio.gather(first, kept)
-    assert sender.batches == [[1], [3]]
 
 
 async def test_results_that_do_not_match_the_batch_fail_its_callers() -> None:
