@@ -7,10 +7,9 @@ feed each hold a `RedisLink` over it: the key prefix of that feature and whether
 lately. When Redis is down, what a request gets is the feature's policy (see
 docs/durability.md): the link only makes the failure fast and the recovery automatic.
 
-- Fast: one retry without backoff after a connection error (a pooled connection a restarted
-  server has closed is replaced at once; a timeout is not retried, the command may have run),
-  connecting waits at most `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after a
-  failure, the link does not try Redis again for `PAUSE` seconds: meanwhile each call fails at
+- Fast: one retry without backoff (a pooled connection a restarted server has closed is replaced
+  at once), connecting waits at most `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after
+  a failure, the link does not try Redis again for `PAUSE` seconds: meanwhile each call fails at
   once, so an unreachable host (one that drops packets) does not cost every request a timeout.
 - Automatic: the first call after the pause reconnects; nothing waits for an operator. The link
   logs once when Redis goes away and once when it is back, not once per request.
@@ -48,10 +47,7 @@ class RedisConnection:
         self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
         self.client = redis.Redis.from_url(
             url.split("?", 1)[0],
-            # A connection error (a pooled connection a restarted server closed) is tried again;
-            # a timeout is not: the command may have run (a script counted a request), and
-            # sending it again would count it twice.
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+            retry=Retry(NoBackoff(), 1),
             max_connections=MAX_CONNECTIONS,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=READ_TIMEOUT,
