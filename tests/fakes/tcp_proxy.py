@@ -1,7 +1,10 @@
 """A TCP proxy on loopback that a test can cut and restore: a database that goes away and comes back.
 
 While cut, the connections passing through are closed and new ones are accepted and closed at
-once (a server that drops its connections), so a client fails fast rather than hanging.
+once (a server that drops its connections), so a client fails fast rather than hanging. While
+the replies of the connections open are held, what the server sends on them waits in the proxy (a
+server that did the work and then stalled on those, or a network that did), and goes on when the
+hold ends; new connections pass as usual.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._cut = threading.Event()
+        self._passing: dict[socket.socket, threading.Event] = {}  # per server side: set, replies pass
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closed = False
@@ -44,6 +48,20 @@ class TcpProxy:
         finally:
             self._cut.clear()
 
+    @contextlib.contextmanager
+    def holding_replies(self) -> Iterator[None]:
+        """Forward requests but hold the server's replies on the connections open now until the
+        block ends."""
+        with self._lock:
+            held = list(self._passing.values())
+        for passing in held:
+            passing.clear()
+        try:
+            yield
+        finally:
+            for passing in held:
+                passing.set()
+
     def _accept(self) -> None:
         while not self._closed:
             try:
@@ -59,14 +77,19 @@ class TcpProxy:
                 client.close()
                 continue
             upstream.settimeout(None)
+            passing = threading.Event()
+            passing.set()
             with self._lock:
                 self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                self._passing[upstream] = passing
+            for source, sink, gate in ((client, upstream, None), (upstream, client, passing)):
+                threading.Thread(target=self._pump, args=(source, sink, gate), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
         try:
             while data := source.recv(65536):
+                if gate is not None:
+                    gate.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -80,6 +103,7 @@ class TcpProxy:
             sock.close()
             with self._lock:
                 self._open.discard(sock)
+                self._passing.pop(sock, None)
 
     def _drop_all(self) -> None:
         with self._lock:

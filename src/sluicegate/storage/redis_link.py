@@ -7,10 +7,14 @@ feed each hold a `RedisLink` over it: the key prefix of that feature and whether
 lately. When Redis is down, what a request gets is the feature's policy (see
 docs/durability.md): the link only makes the failure fast and the recovery automatic.
 
-- Fast: one retry without backoff (a pooled connection a restarted server has closed is replaced
-  at once), connecting waits at most `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after
-  a failure, the link does not try Redis again for `PAUSE` seconds: meanwhile each call fails at
-  once, so an unreachable host (one that drops packets) does not cost every request a timeout.
+- Fast: one retry without backoff after a connection error or a connect that timed out (a pooled
+  connection a restarted server has closed is replaced at once), connecting waits at most
+  `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after a failure, the link does not try
+  Redis again for `PAUSE` seconds: meanwhile each call fails at once, so an unreachable host (one
+  that drops packets) does not cost every request a timeout.
+- Counted once: a command whose answer timed out is not sent again. Redis may have run it, and a
+  counting script run twice counts a request twice (redis-py retries every timeout alike, so a
+  connect that timed out is raised as `ConnectTimedOut`, a connection error, and only those retry).
 - Automatic: the first call after the pause reconnects; nothing waits for an operator. The link
   logs once when Redis goes away and once when it is back, not once per request.
 """
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -38,6 +43,21 @@ DEFAULT_PREFIX = "sluicegate:"
 _log = logging.getLogger(__name__)
 
 
+class ConnectTimedOut(redis.ConnectionError):
+    """Connecting (or its handshake) timed out: no command was sent, so sending it again is safe."""
+
+
+class _ConnectTimeoutIsConnectionError:
+    """Mixed into the pool's connection class: redis-py raises the same `TimeoutError` for a
+    connect and for an answer that timed out; only the first may be retried."""
+
+    async def connect_check_health(self, *args: object, **kwargs: object) -> None:
+        try:
+            await super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        except redis.TimeoutError as exc:
+            raise ConnectTimedOut(str(exc)) from exc
+
+
 class RedisConnection:
     """The process's client for one Redis URL, shared by every feature; `prefix` is the URL's
     `prefix` parameter (default `sluicegate:`), under which every feature's keys live."""
@@ -47,11 +67,14 @@ class RedisConnection:
         self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
         self.client = redis.Redis.from_url(
             url.split("?", 1)[0],
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             max_connections=MAX_CONNECTIONS,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=READ_TIMEOUT,
         )
+        pool = self.client.connection_pool
+        base: type[AbstractConnection] = pool.connection_class  # TCP, TLS or Unix socket, by the URL
+        pool.connection_class = type(base.__name__, (_ConnectTimeoutIsConnectionError, base), {})
 
     async def close(self) -> None:
         await self.client.aclose()
