@@ -17,12 +17,12 @@ from sluicegate.storage.cache_admission import Admission, Lookup
 from sluicegate.storage.limiter import Claim, Hold
 from sluicegate.storage.redis_batches import Coalesced
 from sluicegate.storage.redis_cache import RedisCache
-from sluicegate.storage.redis_limiter import ADMIT_FUNCTION, AdmitCall, RedisLimiter
+from sluicegate.storage.redis_limiter import ADMIT_FUNCTION, AdmitCall, RedisLimiter, batch_arguments, batched
 
-# ARGV: the number of lookups, then per lookup: its number of keys and of arguments, then its
-# arguments, as `admit` reads them (the first is now). KEYS: per lookup, the cache entry's, then
-# its buckets'. An entry is `length (4 bytes) | JSON metadata | body`; the metadata's 6th item is
-# its expiry. Returns per lookup {'entry', entry} or what `admit` returns.
+# `lookup_or_admit(keys, argv)`: KEYS: the cache entry's, then the buckets'; ARGV: as `admit` reads
+# them (the first is now). An entry is `length (4 bytes) | JSON metadata | body`; the metadata's 6th
+# item is its expiry. Returns {'entry', entry} or what `admit` returns. Run once per lookup of a
+# batch (`batched`).
 # (Redis's Lua has `struct`, `cjson` and `unpack`; `pcall` keeps one bad entry from failing all.)
 _LOOKUP_OR_ADMIT = (
     ADMIT_FUNCTION
@@ -43,17 +43,8 @@ local function lookup_or_admit(keys, argv)
   end
   return admit({unpack(keys, 2)}, argv)
 end
-local results, key, arg = {}, 1, 2
-for i = 1, tonumber(ARGV[1]) do
-  local key_count, arg_count = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
-  arg = arg + 2
-  local keys = {unpack(KEYS, key, key + key_count - 1)}
-  local argv = {unpack(ARGV, arg, arg + arg_count - 1)}
-  key, arg = key + key_count, arg + arg_count
-  results[i] = lookup_or_admit(keys, argv)
-end
-return results
 """
+    + batched("lookup_or_admit")
 )
 
 
@@ -78,13 +69,9 @@ class RedisCacheAdmission:
         return Lookup(None, Admission(verdict, call.counted(now) if verdict.allowed else ()))
 
     async def _lookup_all(self, lookups: Sequence[tuple[str, AdmitCall]]) -> Any:
-        keys: list[str] = []
-        args: list[str | float] = [len(lookups)]
-        for cache_key, call in lookups:
-            keys += (cache_key, *call.keys)
-            args += (len(call.keys) + 1, len(call.args), *call.args)
+        arguments = batch_arguments([([cache_key, *call.keys], call.args) for cache_key, call in lookups])
         with self._cache.link.attempt(CacheUnavailable):
-            return await self._script(keys=keys, args=args)
+            return await self._script(**arguments)
 
     async def release(self, counted: Sequence[Hold], now: float) -> None:
         await self._limiter.settle(counted, [0.0] * len(counted), now)

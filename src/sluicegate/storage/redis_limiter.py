@@ -6,15 +6,19 @@ expires keys (a period after their last write), so replicas need clocks in step,
 `admit` is one Lua script: it checks every claim of a request and, only if all fit, counts them,
 atomically. `settle` is another: it withdraws a request's reservations and counts what it used.
 Fixed windows are counters keyed by window start; sliding windows are sorted sets of
-`(time, id:amount)` trimmed to the last period.
+`(time, id:amount)` trimmed to the last period. Decisions (and settlements) made while one is on
+its way go together in one call of the script (`redis_batches.py`), each decided as if alone, in
+the order they were made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
+
+from redis.commands.core import AsyncScript
 
 from sluicegate.storage.limiter import (
     LIMIT_SLACK,
@@ -27,6 +31,7 @@ from sluicegate.storage.limiter import (
     fits,
     window_start,
 )
+from sluicegate.storage.redis_batches import Coalesced
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # `admit(keys, argv)`: one claim per key of `keys`. `argv`: now, slack, then per claim: limit, period,
@@ -84,22 +89,23 @@ end
 return result
 end
 """
-_ADMIT = ADMIT_FUNCTION + "return admit(KEYS, ARGV)\n"
 
-# KEYS per hold: where it was reserved, where the use counts now (the same key unless a fixed
-# window has turned since). ARGV: now, then per hold: period, sliding (0/1), reserved amount,
-# reserved member, used amount, new member id.
-_SETTLE = """
-local now = tonumber(ARGV[1])
-for i = 1, #KEYS / 2 do
-  local reserved_key, key = KEYS[2 * i - 1], KEYS[2 * i]
+
+# `settle(keys, argv)`. KEYS per hold: where it was reserved, where the use counts now (the same
+# key unless a fixed window has turned since). ARGV: now, then per hold: period, sliding (0/1),
+# reserved amount, reserved member, used amount, new member id.
+_SETTLE_FUNCTION = """
+local function settle(keys, argv)
+local now = tonumber(argv[1])
+for i = 1, #keys / 2 do
+  local reserved_key, key = keys[2 * i - 1], keys[2 * i]
   local base = 1 + (i - 1) * 6
-  local period, sliding = tonumber(ARGV[base + 1]), ARGV[base + 2] == '1'
-  local reserved, member = tonumber(ARGV[base + 3]), ARGV[base + 4]
-  local amount = ARGV[base + 5]
+  local period, sliding = tonumber(argv[base + 1]), argv[base + 2] == '1'
+  local reserved, member = tonumber(argv[base + 3]), argv[base + 4]
+  local amount = argv[base + 5]
   if sliding then
     if reserved > 0 then redis.call('ZREM', key, member) end
-    if tonumber(amount) > 0 then redis.call('ZADD', key, now, ARGV[base + 6] .. ':' .. amount) end
+    if tonumber(amount) > 0 then redis.call('ZADD', key, now, argv[base + 6] .. ':' .. amount) end
   else
     local change = tonumber(amount)
     if reserved_key == key and reserved > 0 and redis.call('EXISTS', key) == 1 then
@@ -112,7 +118,41 @@ for i = 1, #KEYS / 2 do
   end
 end
 return 1
+end
 """
+
+
+def batched(function: str) -> str:
+    """The body of a script that runs the Lua `function(keys, argv)` once per call of a batch, in
+    order, and returns their results. KEYS: each call's keys in turn; ARGV: the number of calls,
+    then per call: its number of keys and of arguments, then its arguments (`batch_arguments`)."""
+    return f"""
+local results, key, arg = {{}}, 1, 2
+for i = 1, tonumber(ARGV[1]) do
+  local key_count, arg_count = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  local keys = {{unpack(KEYS, key, key + key_count - 1)}}
+  local argv = {{unpack(ARGV, arg, arg + arg_count - 1)}}
+  key, arg = key + key_count, arg + arg_count
+  results[i] = {function}(keys, argv)
+end
+return results
+"""
+
+
+def batch_arguments(calls: Sequence[tuple[Sequence[str], Sequence[str | float]]]) -> dict[str, Any]:
+    """The `keys` and `args` of a `batched` script for `calls`, each its keys and arguments."""
+    keys: list[str] = []
+    args: list[str | float] = [len(calls)]
+    for call_keys, call_args in calls:
+        keys += call_keys
+        args += (len(call_keys), len(call_args), *call_args)
+    return {"keys": keys, "args": args}
+
+
+_ADMIT_ALL = ADMIT_FUNCTION + batched("admit")
+_SETTLE_ALL = _SETTLE_FUNCTION + batched("settle")
+Call = tuple[list[str], list[str | float]]  # a script call's keys and arguments
 
 
 class AdmitCall(NamedTuple):
@@ -137,13 +177,29 @@ class RedisLimiter:
         self.link = RedisLink(redis, "rl:")
         self._prefix = self.link.prefix
         self._client = self.link.client
-        self._admit = self._client.register_script(_ADMIT)
-        self._settle = self._client.register_script(_SETTLE)
+        self._admit_all = self._client.register_script(_ADMIT_ALL)
+        self._settle_all = self._client.register_script(_SETTLE_ALL)
+        # A decision whose caller has gone is not sent: its count would never be taken back. A
+        # settlement is sent whatever its caller does.
+        self._admits: Coalesced[Call, Any] = Coalesced(
+            self._batch(self._admit_all), LimiterUnavailable, drop_abandoned=True
+        )
+        self._settles: Coalesced[Call, Any] = Coalesced(self._batch(self._settle_all), LimiterUnavailable)
+        self._settling: set[asyncio.Future[Any]] = set()
+
+    def _batch(self, script: AsyncScript) -> Callable[[Sequence[Call]], Awaitable[Any]]:
+        async def send(calls: Sequence[Call]) -> Any:
+            with self.link.attempt(LimiterUnavailable):
+                return await script(**batch_arguments(calls))
+
+        return send
 
     async def open(self) -> None:
         await self.link.probe(LimiterUnavailable)
 
     async def close(self) -> None:
+        # Settlements on their way or queued are sent first: they take back reservations.
+        await asyncio.gather(*self._settling, return_exceptions=True)
         await self.link.close()
 
     def _key(self, bucket: Bucket, now: float) -> str:
@@ -153,8 +209,7 @@ class RedisLimiter:
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
         call = self.admit_call(claims, now)
-        with self.link.attempt(LimiterUnavailable):
-            result = await self._admit(keys=call.keys, args=call.args)
+        result = await self._admits((call.keys, call.args))
         return self.verdict(call, result, now)
 
     def admit_call(self, claims: Sequence[Claim], now: float) -> AdmitCall:
@@ -221,9 +276,12 @@ class RedisLimiter:
             ]  # fmt: skip
         if not keys:
             return
-        with self.link.attempt(LimiterUnavailable):
-            # Shielded: a client that hangs up meanwhile must not leave the script half-known.
-            await asyncio.shield(self._settle(keys=keys, args=args))
+        # Shielded: a client that hangs up meanwhile must not leave the script half-known; and
+        # `close` waits for it.
+        settling = asyncio.ensure_future(self._settles((keys, args)))
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+        await asyncio.shield(settling)
 
 
 def _number(amount: float) -> str:

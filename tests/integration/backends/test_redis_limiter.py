@@ -1,4 +1,5 @@
-"""The limiter contract (tests/storage/limiter_contract.py) on Redis: the counters replicas share.
+"""The limiter contract (tests/storage/limiter_contract.py) on Redis: the counters replicas share;
+and decisions and settlements made together share script calls.
 
 Needs Redis on 127.0.0.1 (`redis_url` in tests/conftest.py: skipped without it, failed with
 `SLUICEGATE_REQUIRE_SERVICES=1`).
@@ -6,12 +7,15 @@ Needs Redis on 127.0.0.1 (`redis_url` in tests/conftest.py: skipped without it, 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import redis
 
-from sluicegate.storage.limiter import Limiter
+from sluicegate.storage.limiter import Bucket, Claim, Limiter
 from sluicegate.storage.redis_limiter import RedisLimiter
+from tests.redis_process import RedisProcess
 from tests.storage.limiter_contract import *  # noqa: F403  (every contract test runs here)
 
 
@@ -21,3 +25,62 @@ async def limiter(redis_url: str) -> AsyncIterator[Limiter]:
     await backend.open()
     yield backend
     await backend.close()
+
+
+def evalsha_calls(server: RedisProcess) -> int:
+    with redis.Redis.from_url(server.url) as client:
+        stats = client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+@pytest.fixture
+async def own_limiter(own_redis: RedisProcess) -> AsyncIterator[RedisLimiter]:
+    """A limiter on a Redis of the test's own, its script loaded: its calls are the only ones."""
+    backend = RedisLimiter(own_redis.url)
+    await backend.open()
+    warm_up = await backend.admit([Claim(Bucket("warm-up", 1e9, 60, False, "tokens"), 1)], 1.0)
+    await backend.settle(warm_up.holds, [1], 1.0)
+    yield backend
+    await backend.close()
+
+
+@pytest.mark.parametrize("sliding", [False, True])
+async def test_decisions_made_together_share_calls_and_count_exactly(
+    own_limiter: RedisLimiter, own_redis: RedisProcess, sliding: bool
+) -> None:
+    requests = Bucket("together", limit=25, period=60, sliding=sliding)
+    before = evalsha_calls(own_redis)
+    verdicts = await asyncio.gather(*(own_limiter.admit([Claim(requests, 1)], 2.0) for _ in range(40)))
+    # The first goes alone; the 39 made while it was on their way go together in the next call,
+    # each decided as if alone, in order: the first 25 admitted.
+    assert [verdict.allowed for verdict in verdicts] == [True] * 25 + [False] * 15
+    assert [verdict.usages[0].used for verdict in verdicts[:25]] == list(range(1, 26))
+    assert evalsha_calls(own_redis) - before == 2
+
+
+async def test_settlements_made_together_share_calls(
+    own_limiter: RedisLimiter, own_redis: RedisProcess
+) -> None:
+    tokens = Bucket("settled", limit=1000, period=60, sliding=False, unit="tokens")
+    holds = [(await own_limiter.admit([Claim(tokens, 30)], 2.0)).holds for _ in range(20)]
+    before = evalsha_calls(own_redis)
+    await asyncio.gather(*(own_limiter.settle(held, [index], 3.0) for index, held in enumerate(holds)))
+    assert evalsha_calls(own_redis) - before == 2
+    (usage,) = await own_limiter.usage([tokens], 3.0)
+    assert usage.used == sum(range(20))  # every reservation of 30 replaced by its use
+
+
+async def test_closing_sends_the_settlements_queued(own_redis: RedisProcess) -> None:
+    tokens = Bucket("closing", limit=1000, period=60, sliding=False, unit="tokens")
+    limiter = RedisLimiter(own_redis.url)
+    holds = [(await limiter.admit([Claim(tokens, 30)], 2.0)).holds for _ in range(10)]
+    settling = [asyncio.create_task(limiter.settle(held, [1], 3.0)) for held in holds]
+    await asyncio.sleep(0)  # the first is on its way, the others queued behind it
+    await limiter.close()
+    after = RedisLimiter(own_redis.url)
+    try:
+        (usage,) = await after.usage([tokens], 3.0)  # read before the settling tasks run on
+    finally:
+        await after.close()
+    await asyncio.gather(*settling)
+    assert usage.used == 10  # each reservation of 30 replaced by its use, 1
