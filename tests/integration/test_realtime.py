@@ -388,3 +388,62 @@ def test_the_guardrails_check_a_sessions_client_text_events(
     assert upstream.received[2] == QUESTION  # nothing to change: relayed as sent, byte for byte
     [record] = gateway.wait_for_logs(1)
     assert record["metadata"]["guardrails"] == "request:redact:email, request:block:project"
+
+
+def test_the_guardrails_check_the_models_text_before_the_client_sees_it(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    set_settings(
+        gateway, guardrails={"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
+    )
+    with (
+        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
+        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "ask jane@example.com"}],
+            }
+        )
+        connection.response.create()  # the fake echoes the text, word by word
+        deltas, done, response = [], None, None
+        for event in connection:  # the SDK's typed events: the gateway's extra delta must parse too
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            elif event.type == "response.output_text.done":
+                done = event.text
+            elif event.type == "response.done":
+                response = event.response
+                break
+
+    assert "".join(deltas) == done == "echo: ask [EMAIL_1]"
+    assert response is not None
+    assert response.output is not None
+    assert response.output[0].model_dump()["content"][0]["text"] == "echo: ask [EMAIL_1]"
+    [upstream] = realtime.connections
+    assert "jane@example.com" in upstream.received[0]  # a response rule: the request went as it was
+    assert any("jane@example.com" in frame for frame in upstream.sent if isinstance(frame, str))
+    [record] = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == "response:redact:email"
+
+
+def test_the_clients_own_values_are_put_back_in_the_models_text_with_restore(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    set_settings(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
+    with (
+        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
+        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        connection.send_raw(said("Write to jane@example.com"))
+        connection.response.create()
+        frames = [json.loads(frame) for frame in until(connection.recv_bytes, "response.done")]
+
+    [upstream] = realtime.connections
+    assert json.loads(upstream.received[0])["item"]["content"][0]["text"] == "Write to [EMAIL_1]"
+    deltas = "".join(event["delta"] for event in frames if event["type"] == "response.output_text.delta")
+    assert deltas == "echo: Write to jane@example.com"
+    [done] = [event for event in frames if event["type"] == "response.output_text.done"]
+    assert done["text"] == deltas

@@ -83,6 +83,12 @@ class OpenPipes:
         pipe = self._new()
         return pipe.feed(text) + pipe.close()
 
+    def close_where(self, which: Callable[[Any], bool]) -> list[tuple[Any, str]]:
+        """What the open pipes whose index `which` picks still hold (none that held nothing), closed."""
+        picked = [index for index in self._open if which(index)]
+        rests = [(index, self._open.pop(index).close()) for index in picked]
+        return [(index, rest) for index, rest in rests if rest]
+
     def close_all(self) -> list[tuple[Any, str]]:
         """What the open pipes still hold, by index in order, the pipes closed (none that held nothing)."""
         rests = [(index, pipe.close()) for index, pipe in sorted(self._open.items())]

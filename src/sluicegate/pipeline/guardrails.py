@@ -152,13 +152,20 @@ class Guardrails:
             )
             reply.headers.popall("Content-Length", None)
         elif reply.stream is not None and "event-stream" in content_type:
-
-            def pipe() -> TextPipe:
-                redactor = StreamRedactor(compiled.stream, vault)
-                flagger = StreamRedactor(compiled.stream_flags, Vault()) if compiled.stream_flags else None
-                return TextPipe(redactor, RestoreStream(vault) if restore else None, flagger)
-
+            pipe = answer_pipes(compiled, vault, restore=restore)
             reply.stream = _filtered(reply.stream, SseTextFilter(text_format, pipe), exchange, findings)
+
+
+def answer_pipes(compiled: Compiled, vault: Vault, *, restore: bool) -> Callable[[], TextPipe]:
+    """What makes the pipe each text of a streamed answer goes through: redacted (a `block` rule
+    redacts too), flagged, and with `restore`, the request's placeholders put back."""
+
+    def pipe() -> TextPipe:
+        redactor = StreamRedactor(compiled.stream, vault)
+        flagger = StreamRedactor(compiled.stream_flags, Vault()) if compiled.stream_flags else None
+        return TextPipe(redactor, RestoreStream(vault) if restore else None, flagger)
+
+    return pipe
 
 
 class GuardedRequest(NamedTuple):

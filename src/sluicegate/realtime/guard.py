@@ -10,8 +10,8 @@ a `response.create`'s own `input` items. A blocking match drops the event and an
 with an `error` event (`code` `guardrail_blocked`, naming the detector, never the text) in the
 API's own shape; the session goes on, as a refused request leaves the next one free. A frame that
 cannot be read as JSON is refused the same way: what cannot be checked does not pass. A redacting
-match rewrites the event; a flag is only noted. Audio, tool descriptions, transcription prompts
-and what the server sends are not read.
+match rewrites the event; a flag is only noted. Audio, tool descriptions and transcription prompts
+are not read; what the server sends is checked by `answer_guard.py`.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ class EventGuard:
     """One session's check of its client events; `findings` (`request:redact:email`, each once)
     go to the session's log record and metrics."""
 
-    def __init__(self, guard: Guard, findings: Findings) -> None:
+    def __init__(self, guard: Guard, findings: Findings, vault: Vault) -> None:
         self._guard = guard
         self._findings = findings
-        self._vault = Vault()  # a value keeps its placeholder's number for the whole session
+        self._vault = vault  # the session's: a value keeps its placeholder's number throughout
 
     def check(self, frame: str) -> CheckedEvent:
         try:

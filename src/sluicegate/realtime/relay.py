@@ -1,5 +1,6 @@
 """Relaying one admitted realtime session: every frame, text or binary, passed on unchanged both
-ways until either side closes; the other side is then closed with the code that explains it.
+ways until either side closes (but for what the gateway's guardrails change: `guard.py`,
+`answer_guard.py`); the other side is then closed with the code that explains it.
 
 The gateway reads only what it must of the events (see `providers/openai_realtime.py`): each
 response is admitted by the gateway's rate limits and budgets as a request is — when the client
@@ -26,9 +27,10 @@ from aiohttp import WSMsgType, web
 
 from sluicegate.errors import RateLimited, UnpricedModel
 from sluicegate.exchange import Exchange
+from sluicegate.guardrails.placeholders import Vault
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.pricing import Pricing
-from sluicegate.pipeline.guardrails import Findings, Guardrails, record_findings
+from sluicegate.pipeline.guardrails import Findings, Guardrails, answer_pipes, record_findings
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.providers.openai_realtime import (
     RESPONSE_CREATE,
@@ -39,6 +41,7 @@ from sluicegate.providers.openai_realtime import (
     response_id,
     response_usage,
 )
+from sluicegate.realtime.answer_guard import AnswerGuard
 from sluicegate.realtime.guard import EventGuard
 from sluicegate.realtime.tally import SessionTally
 from sluicegate.storage.limiter import Hold
@@ -67,14 +70,20 @@ class RealtimeRelay:
     async def run(self, exchange: Exchange, client: ClientSocket, upstream: UpstreamSocket) -> SessionTally:
         """Relay until the session ends; both sockets are closed on return (or cancellation)."""
         policy = exchange.gateway.settings.guardrails if exchange.gateway is not None else None
-        guard = None
-        if policy is not None:  # the client's text events pass the gateway's guardrails (realtime/guard.py)
-            guard = EventGuard(
-                self._guardrails.compiled(policy).guard, Findings(exchange.guardrails.findings)
-            )
+        findings = Findings(exchange.guardrails.findings)
+        guard = answers = None
+        if policy is not None:  # the client's text events (realtime/guard.py) and the model's
+            compiled, vault = self._guardrails.compiled(policy), Vault()  # (answer_guard.py)
+            guard = EventGuard(compiled.guard, findings, vault)
+            if compiled.reads_answers:
+                answers = AnswerGuard(answer_pipes(compiled, vault, restore=policy.restore))
         try:
-            return await _Session(exchange, client, upstream, self._rate_limit, self._pricing, guard).run()
+            session = _Session(exchange, client, upstream, self._rate_limit, self._pricing, guard, answers)
+            return await session.run()
         finally:
+            if answers is not None:
+                findings.note("response", "redact", answers.spans)
+                findings.note("response", "flag", answers.flagged)
             record_findings(exchange)
 
 
@@ -87,6 +96,7 @@ class _Session:
         rate_limit: RateLimit,
         pricing: Pricing,
         guard: EventGuard | None,
+        answers: AnswerGuard | None,
     ) -> None:
         self.exchange = exchange
         self.client = client
@@ -94,6 +104,7 @@ class _Session:
         self.rate_limit = rate_limit
         self.pricing = pricing
         self.guard = guard
+        self.answers = answers
         self.tally = SessionTally()
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
@@ -174,7 +185,11 @@ class _Session:
                     return
                 if kind == RESPONSE_DONE:
                     await self._done(message.data)
-                await self.client.send_str(message.data)
+                if self.answers is None:
+                    await self.client.send_str(message.data)
+                    continue
+                for frame in self.answers.check(kind, message.data):
+                    await self.client.send_str(frame)
 
     async def _started(self, frame: str) -> bool:
         """A response started: the reservation of the `response.create` that asked for it, or (one
