@@ -45,8 +45,8 @@ def test_an_address_split_across_deltas_is_redacted_and_never_sent_in_part() -> 
     guard = answer_guard(EMAIL_REDACTED)
     deltas = ["Write to jane", ".doe@exa", "mple.com", " today."]
     assert stream(guard, deltas) == "Write to [EMAIL_1] today."
-    # Found in the deltas, and again in the whole text the `.done` repeats (a finding is noted once).
-    assert [(span.entity, span.detector) for span in guard.spans] == [("email", "email")] * 2
+    # Found in the deltas, and again in the whole text the `.done` repeats: kept once.
+    assert [(span.entity, span.detector) for span in guard.spans] == [("email", "email")]
 
 
 def test_what_a_part_still_holds_at_its_done_goes_out_as_one_more_delta() -> None:
@@ -112,7 +112,7 @@ def test_a_blocking_rule_redacts_in_a_session_and_flags_are_only_noted() -> None
     }
     guard = answer_guard(policy)
     assert stream(guard, ["Project Fal", "con and Osprey are on"]) == "Project [PROJECT_1] and Osprey are on"
-    assert {span.entity for span in guard.flagged} == {"codename"}
+    assert [span.entity for span in guard.flagged] == ["codename"]
 
 
 def test_placeholders_of_the_clients_values_are_put_back_with_restore() -> None:
@@ -129,3 +129,16 @@ def test_other_events_pass_as_they_came() -> None:
     session = event("session.updated", session={"instructions": "me@x.org"})
     assert guard.check("session.updated", session) == [session]
     assert guard.check("response.output_text.delta", "{not json") == ["{not json"]
+
+
+def test_a_long_session_keeps_what_was_found_not_every_text() -> None:
+    guard = answer_guard(EMAIL_REDACTED)
+    for n in range(200):
+        answer = {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": f"{n}@x.org"}],
+        }
+        sent(guard, event("response.done", response={"id": f"resp_{n}", "output": [answer]}))
+    assert [span.entity for span in guard.spans] == ["email"]
+    assert guard._pipes.made == []  # noqa: SLF001  (the pipes of whole texts are not kept)

@@ -89,6 +89,14 @@ class OpenPipes:
         rests = [(index, self._open.pop(index).close()) for index in picked]
         return [(index, rest) for index, rest in rests if rest]
 
+    def take_closed(self) -> list[TextPipe]:
+        """The pipes of `made` that are closed (`whole`'s too), no longer listed there: a long
+        stream (a realtime session) keeps what they found, not the pipes."""
+        still_open = {id(pipe) for pipe in self._open.values()}
+        closed = [pipe for pipe in self.made if id(pipe) not in still_open]
+        self.made = [pipe for pipe in self.made if id(pipe) in still_open]
+        return closed
+
     def close_all(self) -> list[tuple[Any, str]]:
         """What the open pipes still hold, by index in order, the pipes closed (none that held nothing)."""
         rests = [(index, pipe.close()) for index, pipe in sorted(self._open.items())]

@@ -67,14 +67,20 @@ class AnswerGuard:
     def __init__(self, pipe: Callable[[], TextPipe]) -> None:
         self._pipes = OpenPipes(pipe)
         self._delta_kinds: dict[PartKey, str] = {}  # the delta event's name per open part (GA or beta)
+        # What closed pipes found, one span per entity and detector (a session may run for hours).
+        self._found: dict[tuple[str, str], Span] = {}
+        self._flagged: dict[tuple[str, str], Span] = {}
 
     @property
     def spans(self) -> list[Span]:
-        return [span for pipe in self._pipes.made for span in pipe.redactor.spans]
+        return _distinct(self._found, [span for pipe in self._pipes.made for span in pipe.redactor.spans])
 
     @property
     def flagged(self) -> list[Span]:
-        return [span for pipe in self._pipes.made if pipe.flagger is not None for span in pipe.flagger.spans]
+        open_flags = [
+            span for pipe in self._pipes.made if pipe.flagger is not None for span in pipe.flagger.spans
+        ]
+        return _distinct(self._flagged, open_flags)
 
     def check(self, kind: str, frame: str) -> list[str]:
         if kind not in READ:
@@ -86,6 +92,10 @@ class AnswerGuard:
         if not isinstance(event, dict) or event.get("type") != kind:
             return [frame]
         before = self._event(kind, event)
+        for pipe in self._pipes.take_closed():
+            _distinct(self._found, pipe.redactor.spans)
+            if pipe.flagger is not None:
+                _distinct(self._flagged, pipe.flagger.spans)
         return [*before, orjson.dumps(event).decode()]
 
     def _event(self, kind: str, event: dict[str, Any]) -> list[str]:
@@ -123,6 +133,13 @@ class AnswerGuard:
 
 
 PartKey = tuple[str, Any, Any, Any]
+
+
+def _distinct(kept: dict[tuple[str, str], Span], spans: list[Span]) -> list[Span]:
+    """`spans` added to `kept` (the first of each entity and detector); all of them, in order."""
+    for span in spans:
+        kept.setdefault((span.entity, span.detector), span)
+    return list(kept.values())
 
 
 def _part_key(field: str, event: dict[str, Any]) -> PartKey:
