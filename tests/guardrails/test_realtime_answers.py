@@ -141,4 +141,4 @@ def test_a_long_session_keeps_what_was_found_not_every_text() -> None:
         }
         sent(guard, event("response.done", response={"id": f"resp_{n}", "output": [answer]}))
     assert [span.entity for span in guard.spans] == ["email"]
-    assert guard._pipes.made == []  # noqa: SLF001  (the pipes of whole texts are not kept)
+    assert guard._pipes.made == []  # the pipes of whole texts are not kept
