@@ -201,3 +201,17 @@ async def test_results_that_do_not_match_the_batch_fail_its_callers() -> None:
     for call in sender_calls:
         with pytest.raises(RuntimeError, match="1 results for a batch of 2"):
             await call
+
+
+async def test_an_items_own_error_is_raised_for_its_caller_alone() -> None:
+    async def send(items: Sequence[object]) -> list[object]:
+        return [Unavailable(f"no {item}") if item in (1, 3) else f"sent {item}" for item in items]
+
+    coalesced = Coalesced(send, Unavailable)
+    with pytest.raises(Unavailable, match="no 1"):  # alone, from the caller's own task
+        await coalesced(1)
+    answers = await asyncio.gather(*(coalesced(n) for n in (2, 3, 4)), return_exceptions=True)
+    assert answers[0] == "sent 2"
+    assert isinstance(answers[1], Unavailable)
+    assert str(answers[1]) == "no 3"
+    assert answers[2] == "sent 4"

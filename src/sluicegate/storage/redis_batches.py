@@ -25,7 +25,8 @@ MAX_BYTES = 1 << 20  # an item's size as `size` tells; a batch takes at least on
 
 class Coalesced(Generic[T, R]):
     """`await coalesced(item)` returns the result `send(items)` gave for `item` (one per item, in
-    order), or raises what sending its batch raised (each caller its own copy). A caller that stops
+    order), or raises it when it is an exception (that item's alone), or raises what sending its
+    batch raised (each caller its own copy). A caller that stops
     waiting (cancelled) while its item waits in the queue leaves it there, unless `drop_abandoned`
     (an item that counts something for its caller: nobody would take the count back). Callers still
     waiting when the sending task is cancelled (a shutdown) get `unavailable(message)`.
@@ -55,9 +56,12 @@ class Coalesced(Generic[T, R]):
             # only its own item with it.
             self._started()
             try:
-                return (await self._send([item]))[0]
+                result = (await self._send([item]))[0]
             finally:
                 self._done()
+            if isinstance(result, Exception):
+                raise result
+            return result
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued.append((item, future))
         return await future
@@ -134,7 +138,11 @@ def _settle(
         if future.done():  # its caller was cancelled
             continue
         if results is not None:
-            future.set_result(results[index])
+            result = results[index]
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
         elif error is not None:
             own = copy.copy(error)
             own.__cause__ = error.__cause__

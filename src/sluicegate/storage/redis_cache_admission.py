@@ -17,7 +17,14 @@ from sluicegate.storage.cache_admission import Admission, Lookup
 from sluicegate.storage.limiter import Claim, Hold
 from sluicegate.storage.redis_batches import Coalesced
 from sluicegate.storage.redis_cache import RedisCache
-from sluicegate.storage.redis_limiter import ADMIT_FUNCTION, AdmitCall, RedisLimiter, batch_arguments, batched
+from sluicegate.storage.redis_limiter import (
+    ADMIT_FUNCTION,
+    AdmitCall,
+    RedisLimiter,
+    batch_arguments,
+    batched,
+    failed_calls,
+)
 
 # `lookup_or_admit(keys, argv)`: KEYS: the cache entry's, then the buckets'; ARGV: as `admit` reads
 # them (the first is now). An entry is `length (4 bytes) | JSON metadata | body`; the metadata's 6th
@@ -71,7 +78,8 @@ class RedisCacheAdmission:
     async def _lookup_all(self, lookups: Sequence[tuple[str, AdmitCall]]) -> Any:
         arguments = batch_arguments([([cache_key, *call.keys], call.args) for cache_key, call in lookups])
         with self._cache.link.attempt(CacheUnavailable):
-            return await self._script(**arguments)
+            results = await self._script(**arguments)
+        return failed_calls(results, CacheUnavailable)
 
     async def release(self, counted: Sequence[Hold], now: float) -> None:
         await self._limiter.settle(counted, [0.0] * len(counted), now)

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
+import redis
 from redis.commands.core import AsyncScript
 
 from sluicegate.storage.limiter import (
@@ -125,7 +126,9 @@ end
 def batched(function: str) -> str:
     """The body of a script that runs the Lua `function(keys, argv)` once per call of a batch, in
     order, and returns their results. KEYS: each call's keys in turn; ARGV: the number of calls,
-    then per call: its number of keys and of arguments, then its arguments (`batch_arguments`)."""
+    then per call: its number of keys and of arguments, then its arguments (`batch_arguments`).
+    A call that fails (a key of the wrong type) is an error reply in its own place: the calls
+    before it have run, and those after it run, as if each had been sent alone."""
     return f"""
 local results, key, arg = {{}}, 1, 2
 for i = 1, tonumber(ARGV[1]) do
@@ -134,7 +137,12 @@ for i = 1, tonumber(ARGV[1]) do
   local keys = {{unpack(KEYS, key, key + key_count - 1)}}
   local argv = {{unpack(ARGV, arg, arg + arg_count - 1)}}
   key, arg = key + key_count, arg + arg_count
-  results[i] = {function}(keys, argv)
+  local ran, result = pcall({function}, keys, argv)
+  if ran then
+    results[i] = result
+  else
+    results[i] = redis.error_reply(type(result) == 'table' and result.err or tostring(result))
+  end
 end
 return results
 """
@@ -148,6 +156,15 @@ def batch_arguments(calls: Sequence[tuple[Sequence[str], Sequence[str | float]]]
         keys += call_keys
         args += (len(call_keys), len(call_args), *call_args)
     return {"keys": keys, "args": args}
+
+
+def failed_calls(results: list[Any], unavailable: Callable[[str], Exception]) -> list[Any]:
+    """A `batched` script's results, a call's error reply (Redis reached, but that call's keys
+    could not be used) as the feature's own error, for its caller alone."""
+    return [
+        unavailable(f"Redis: {result}") if isinstance(result, redis.ResponseError) else result
+        for result in results
+    ]
 
 
 _ADMIT_ALL = ADMIT_FUNCTION + batched("admit")
@@ -186,11 +203,13 @@ class RedisLimiter:
         )
         self._settles: Coalesced[Call, Any] = Coalesced(self._batch(self._settle_all), LimiterUnavailable)
         self._settling: set[asyncio.Future[Any]] = set()
+        self._closing = False
 
     def _batch(self, script: AsyncScript) -> Callable[[Sequence[Call]], Awaitable[Any]]:
         async def send(calls: Sequence[Call]) -> Any:
             with self.link.attempt(LimiterUnavailable):
-                return await script(**batch_arguments(calls))
+                results = await script(**batch_arguments(calls))
+            return failed_calls(results, LimiterUnavailable)
 
         return send
 
@@ -198,8 +217,11 @@ class RedisLimiter:
         await self.link.probe(LimiterUnavailable)
 
     async def close(self) -> None:
-        # Settlements on their way or queued are sent first: they take back reservations.
-        await asyncio.gather(*self._settling, return_exceptions=True)
+        # Settlements on their way or queued are sent first: they take back reservations. (`wait`:
+        # a close cut short by its deadline leaves them to finish, not cancelled.) None starts after.
+        self._closing = True
+        if self._settling:
+            await asyncio.wait(self._settling)
         await self.link.close()
 
     def _key(self, bucket: Bucket, now: float) -> str:
@@ -276,6 +298,8 @@ class RedisLimiter:
             ]  # fmt: skip
         if not keys:
             return
+        if self._closing:
+            raise LimiterUnavailable("Redis: the process is stopping")
         # Shielded: a client that hangs up meanwhile must not leave the script half-known; and
         # `close` waits for it.
         settling = asyncio.ensure_future(self._settles((keys, args)))

@@ -15,6 +15,9 @@ docs/durability.md): the link only makes the failure fast and the recovery autom
 - Counted once: a command whose answer timed out is not sent again. Redis may have run it, and a
   counting script run twice counts a request twice (redis-py retries every timeout alike, so a
   connect that timed out is raised as `ConnectTimedOut`, a connection error, and only those retry).
+  A connection lost while the answer was on its way is still retried (redis-py does not say when
+  it was lost, and a pooled connection a restarted server closed shows up there too): that rare
+  case can count once more.
 - Automatic: the first call after the pause reconnects; nothing waits for an operator. The link
   logs once when Redis goes away and once when it is back, not once per request.
 """

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis
 
-from sluicegate.storage.limiter import Bucket, Claim, Limiter
+from sluicegate.storage.limiter import Bucket, Claim, Limiter, LimiterUnavailable, Verdict
 from sluicegate.storage.redis_limiter import RedisLimiter
 from tests.redis_process import RedisProcess
 from tests.storage.limiter_contract import *  # noqa: F403  (every contract test runs here)
@@ -84,3 +84,20 @@ async def test_closing_sends_the_settlements_queued(own_redis: RedisProcess) -> 
         await after.close()
     await asyncio.gather(*settling)
     assert usage.used == 10  # each reservation of 30 replaced by its use, 1
+
+
+async def test_a_decision_whose_key_cannot_be_used_fails_alone(
+    own_limiter: RedisLimiter, own_redis: RedisProcess
+) -> None:
+    good = Bucket("good", limit=100, period=60, sliding=False)
+    spoilt = Bucket("spoilt", limit=100, period=60, sliding=True)
+    with redis.Redis.from_url(own_redis.url) as client:
+        client.rpush("sluicegate:rl:spoilt", "not a sorted set")  # WRONGTYPE for the script
+    claims = [[Claim(good, 1)], [Claim(good, 1)], [Claim(spoilt, 1)], [Claim(good, 1)], [Claim(good, 1)]]
+    verdicts = await asyncio.gather(*(own_limiter.admit(c, 2.0) for c in claims), return_exceptions=True)
+    spoilt_error = verdicts.pop(2)
+    assert isinstance(spoilt_error, LimiterUnavailable)
+    assert "WRONGTYPE" in str(spoilt_error)
+    assert [v.usages[0].used for v in verdicts if isinstance(v, Verdict)] == [1, 2, 3, 4]
+    assert not own_limiter.link.down  # Redis answered: no outage, the next call goes at once
+    assert (await own_limiter.admit([Claim(good, 1)], 2.0)).usages[0].used == 5
