@@ -142,3 +142,49 @@ def test_a_long_session_keeps_what_was_found_not_every_text() -> None:
         sent(guard, event("response.done", response={"id": f"resp_{n}", "output": [answer]}))
     assert [span.entity for span in guard.spans] == ["email"]
     assert guard._pipes.made == []  # the pipes of whole texts are not kept
+
+
+def test_a_part_ended_by_its_content_part_done_sends_what_it_held_there_with_its_index() -> None:
+    guard = answer_guard(EMAIL_REDACTED)
+    at = {**PART, "output_index": 1}
+    sent(guard, event("response.output_text.delta", **at, delta="to x@y.io"))
+    part = {"type": "output_text", "text": "to x@y.io"}
+    *before, done = sent(guard, event("response.content_part.done", **at, part=part))
+    assert [(e["delta"], e["output_index"], e["content_index"]) for e in before] == [("[EMAIL_1]", 1, 0)]
+    assert done["part"]["text"] == "to [EMAIL_1]"
+    # Nothing is left for the item's or the response's end.
+    assert len(sent(guard, event("response.done", response={"id": "resp_1", "output": []}))) == 1
+
+
+def test_two_responses_at_once_keep_their_own_parts() -> None:
+    guard = answer_guard(EMAIL_REDACTED)
+    first = {**PART, "response_id": "resp_1", "item_id": "msg_1"}
+    second = {**PART, "response_id": "resp_2", "item_id": "msg_2"}
+    out: list[dict[str, Any]] = []
+    for a, b in (("mail a@", "call b@"), ("x.io", "y.io")):
+        out += sent(guard, event("response.output_text.delta", **first, delta=a))
+        out += sent(guard, event("response.output_text.delta", **second, delta=b))
+    out += sent(guard, event("response.output_text.done", **second, text="call b@y.io"))
+    out += sent(guard, event("response.output_text.done", **first, text="mail a@x.io"))
+    deltas = [e for e in out if e["type"].endswith(".delta")]
+    assert "".join(e["delta"] for e in deltas if e["response_id"] == "resp_1") == "mail [EMAIL_2]"
+    assert "".join(e["delta"] for e in deltas if e["response_id"] == "resp_2") == "call [EMAIL_1]"
+
+
+def test_events_whose_text_is_unchanged_go_out_byte_for_byte() -> None:
+    guard = answer_guard(EMAIL_REDACTED)
+    created = (
+        '{"type":"response.created","response":{"id":"r","output":[],"temperature":1e-05,"x":"\\u00e9"}}'
+    )
+    assert guard.check("response.created", created) == [created]
+    delta = event("response.output_text.delta", **PART, delta="Hello, ")
+    assert guard.check("response.output_text.delta", delta) == [delta]
+
+
+def test_a_frame_whose_head_names_no_type_is_read_whole() -> None:
+    guard = answer_guard(EMAIL_REDACTED)
+    padded = json.dumps(
+        {"padding": "." * 300, **PART, "delta": "x@y.io is it ", "type": "response.output_text.delta"}
+    )
+    [out] = guard.check("", padded)
+    assert json.loads(out)["delta"] == "[EMAIL_1] is it "

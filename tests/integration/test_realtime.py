@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.realtime import ResponseTextDeltaEvent
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -409,9 +410,10 @@ def test_the_guardrails_check_the_models_text_before_the_client_sees_it(
         )
         connection.response.create()  # the fake echoes the text, word by word
         deltas, done, response = [], None, None
-        for event in connection:  # the SDK's typed events: the gateway's extra delta must parse too
+        for event in connection:  # the SDK's typed events
             if event.type == "response.output_text.delta":
-                deltas.append(event.delta)
+                # The SDK builds its events unchecked: validate each delta, the gateway's too.
+                deltas.append(ResponseTextDeltaEvent.model_validate(event.model_dump()).delta)
             elif event.type == "response.output_text.done":
                 done = event.text
             elif event.type == "response.done":
