@@ -12,10 +12,12 @@ match may still span; what it still holds when the part ends (its `.done`, or, f
 short, its `response.content_part.done`, `response.output_item.done` or `response.done`) goes to
 the client as one more delta event just before that event. A whole text gets the same redaction
 its deltas got (the session's one vault: the same value, the same placeholder), and is scanned
-once however many events repeat it. An event none of whose text changed goes out as it came. As in any stream, a response `block` rule redacts: what was sent cannot be
-withdrawn. With `restore`, the placeholders the client's own values were sent upstream as are put
-back. Audio, function-call arguments and the transcripts of the user's own speech are not read;
-other events pass untouched, unparsed.
+once however many events repeat it. An event none of whose text changed goes out as it came.
+
+As in any stream, a response `block` rule redacts: what was sent cannot be withdrawn. With
+`restore`, the placeholders the client's own values were sent upstream as are put back. Audio,
+function-call arguments and the transcripts of the user's own speech are not read; other events
+pass untouched, unparsed.
 """
 
 from __future__ import annotations
