@@ -59,4 +59,4 @@ async def test_a_connect_that_times_out_is_tried_again() -> None:
             await connection.close()
             for sock in waiting:
                 sock.close()
-    assert time.monotonic() - started >= 2 * CONNECT_TIMEOUT
+    assert 2 * CONNECT_TIMEOUT <= time.monotonic() - started < 3 * CONNECT_TIMEOUT  # two tries, not three
