@@ -15,12 +15,15 @@ that status. On connect the server sends `session.created`. It answers `session.
 `code` and `reason`; `fake.drop` aborts the TCP connection without a close frame. A binary frame is
 echoed back as sent.
 
-A response is `response.created`, the text of "echo: <last user text>" word by word
-(`response.output_text.delta`), then `response.output_text.done` and `response.done` with usage.
+A response is `response.created`, `response.output_item.added`, `response.content_part.added`,
+the text of "echo: <last user text>" word by word (`response.output_text.delta`; with audio output,
+`response.output_audio_transcript.delta` and one `response.output_audio.delta` per word, then
+`response.output_audio.done`), then the text's `.done`, `response.content_part.done`,
+`response.output_item.done` and `response.done` with usage, in the order OpenAI sends them.
 Tokens are words: text input = words of every conversation item so far + 8; audio input = appended
 audio bytes / 100 (the session's whole buffer); cache reads = the previous response's input; text
 output = the reply's words; audio output = 2 per word when the session's `output_modalities` hold
-"audio" (then one `response.output_audio.delta` per word too). Every frame each way is recorded.
+"audio". Every frame each way is recorded.
 """
 
 from __future__ import annotations
@@ -173,28 +176,42 @@ class FakeRealtime(FakeUpstream):
         state.previous_input = min(text_in, text_in + audio_in)
         started = _response(response_id, model, "in_progress", [], None)
         await _send(socket, connection, _event("response.created", response=started))
-        at = {
-            "response_id": response_id,
-            "item_id": f"msg_{response_id}",
-            "output_index": 0,
-            "content_index": 0,
-        }
+        item_id = f"msg_{response_id}"
+        at = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
+        # In audio, the words come as the audio's transcript; in text, as text.
+        part_type, said, field = (
+            ("output_audio", "response.output_audio_transcript", "transcript")
+            if state.audio_out
+            else ("output_text", "response.output_text", "text")
+        )
+        item = {"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant"}
+        at_item = {"response_id": response_id, "output_index": 0}
+        await _send(
+            socket,
+            connection,
+            _event(
+                "response.output_item.added", **at_item, item={**item, "status": "in_progress", "content": []}
+            ),
+        )
+        await _send(
+            socket,
+            connection,
+            _event("response.content_part.added", **at, part={"type": part_type, field: ""}),
+        )
         for index, word in enumerate(words):
             delta = word if index == 0 else " " + word
-            await _send(socket, connection, _event("response.output_text.delta", **at, delta=delta))
+            await _send(socket, connection, _event(f"{said}.delta", **at, delta=delta))
             if state.audio_out:
                 audio = base64.b64encode(word.encode() * 4).decode()
                 await _send(socket, connection, _event("response.output_audio.delta", **at, delta=audio))
         text = " ".join(words)
-        await _send(socket, connection, _event("response.output_text.done", **at, text=text))
-        item = {
-            "id": at["item_id"],
-            "object": "realtime.item",
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text}],
-        }
+        if state.audio_out:
+            await _send(socket, connection, _event("response.output_audio.done", **at))
+        await _send(socket, connection, _event(f"{said}.done", **at, **{field: text}))
+        part = {"type": part_type, field: text}
+        await _send(socket, connection, _event("response.content_part.done", **at, part=part))
+        item = {**item, "status": "completed", "content": [part]}
+        await _send(socket, connection, _event("response.output_item.done", **at_item, item=item))
         done = _response(response_id, model, "completed", [item], usage)
         await _send(socket, connection, _event("response.done", response=done))
 

@@ -449,3 +449,39 @@ def test_the_clients_own_values_are_put_back_in_the_models_text_with_restore(
     assert deltas == "echo: Write to jane@example.com"
     [done] = [event for event in frames if event["type"] == "response.output_text.done"]
     assert done["text"] == deltas
+
+
+def test_the_guardrails_check_an_audio_answers_transcript_in_every_event_that_carries_it(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    set_settings(
+        gateway, guardrails={"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
+    )
+    with (
+        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
+        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        connection.send_raw(AUDIO_OUT)
+        until(connection.recv_bytes, "session.updated")
+        connection.send_raw(said("call ops@example.com"))
+        connection.response.create()
+        frames = until(connection.recv_bytes, "response.done")
+
+    events = [json.loads(frame) for frame in frames if is_json(frame)]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_kind.setdefault(event["type"], []).append(event)
+    expected = "echo: call [EMAIL_1]"
+    assert "".join(e["delta"] for e in by_kind["response.output_audio_transcript.delta"]) == expected
+    assert by_kind["response.output_audio_transcript.done"][0]["transcript"] == expected
+    assert by_kind["response.content_part.done"][0]["part"]["transcript"] == expected
+    assert by_kind["response.output_item.done"][0]["item"]["content"][0]["transcript"] == expected
+    assert by_kind["response.done"][0]["response"]["output"][0]["content"][0]["transcript"] == expected
+    received = as_bytes(frames)
+    answer = [frame for frame in received if frame.startswith(b"{") and kind(frame).startswith("response.")]
+    assert not any(b"ops@example.com" in frame for frame in answer)  # (the user's own item has it)
+    # The audio itself is not read: relayed as it came, one frame per word.
+    [upstream] = realtime.connections
+    audio = [frame for frame in as_bytes(upstream.sent) if b'"response.output_audio.delta"' in frame]
+    assert len(audio) == 3
+    assert [frame for frame in received if frame in audio] == audio
