@@ -184,7 +184,12 @@ class FakeRealtime(FakeUpstream):
             if state.audio_out
             else ("output_text", "response.output_text", "text")
         )
-        item = {"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant"}
+        item: dict[str, Any] = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+        }
         at_item = {"response_id": response_id, "output_index": 0}
         await _send(
             socket,

@@ -10,6 +10,7 @@ of the handshake into a generic error, hiding the codes those tests check.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.resources.realtime.realtime import RealtimeConnection
 from openai.types.realtime import ResponseTextDeltaEvent
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -38,6 +40,7 @@ AUDIO = json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64enco
 # websockets 17.1+ warns (an error here) when `connect()` is not a context manager, as the SDK uses
 # it; `legacy=True` is websockets' documented way to connect directly.
 SDK_SOCKET: Any = {"legacy": True}
+EMAILS_IN_ANSWERS_REDACTED = {"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
 AUDIO_OUT = '{"session": {"type": "realtime", "output_modalities": ["audio"]}, "type": "session.update"}'
 
 
@@ -50,6 +53,16 @@ def realtime() -> Iterator[FakeRealtime]:
 @pytest.fixture
 def gateway(make_gateway: Callable[..., RunningGateway], realtime: FakeRealtime) -> RunningGateway:
     return make_gateway(upstreams={"openai": realtime.base_url, "azure-openai": realtime.url})
+
+
+@contextlib.contextmanager
+def sdk_session(gateway: RunningGateway) -> Iterator[RealtimeConnection]:
+    """A realtime session through the gateway, opened by the official SDK."""
+    with (
+        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
+        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        yield connection
 
 
 def ws_url(gateway: RunningGateway, path: str = f"openai/realtime?model={MODEL}") -> str:
@@ -100,10 +113,7 @@ def as_bytes(frames: list[bytes | str]) -> list[bytes]:
 def test_a_session_is_relayed_frame_by_frame_and_logged_once_with_its_usage_and_cost(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:
-    with (
-        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
-        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
-    ):
+    with sdk_session(gateway) as connection:
         received = until(connection.recv_bytes, "session.created")
         connection.send_raw(AUDIO_OUT)
         received += until(connection.recv_bytes, "session.updated")
@@ -362,10 +372,7 @@ def test_the_guardrails_check_a_sessions_client_text_events(
     instructions = json.dumps(
         {"type": "session.update", "session": {"instructions": "Mail ops@example.com."}}
     )
-    with (
-        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
-        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
-    ):
+    with sdk_session(gateway) as connection:
         until(connection.recv_bytes, "session.created")
         connection.send_raw(said("Write to jane.doe@example.com about the launch"))
         until(connection.recv_bytes, "conversation.item.added")
@@ -394,13 +401,8 @@ def test_the_guardrails_check_a_sessions_client_text_events(
 def test_the_guardrails_check_the_models_text_before_the_client_sees_it(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:
-    set_settings(
-        gateway, guardrails={"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
-    )
-    with (
-        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
-        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
-    ):
+    set_settings(gateway, guardrails=EMAILS_IN_ANSWERS_REDACTED)
+    with sdk_session(gateway) as connection:
         connection.conversation.item.create(
             item={
                 "type": "message",
@@ -435,10 +437,7 @@ def test_the_clients_own_values_are_put_back_in_the_models_text_with_restore(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:
     set_settings(gateway, guardrails={"pii": {"action": "redact", "entities": ["email"]}, "restore": True})
-    with (
-        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
-        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
-    ):
+    with sdk_session(gateway) as connection:
         connection.send_raw(said("Write to jane@example.com"))
         connection.response.create()
         frames = [json.loads(frame) for frame in until(connection.recv_bytes, "response.done")]
@@ -454,13 +453,8 @@ def test_the_clients_own_values_are_put_back_in_the_models_text_with_restore(
 def test_the_guardrails_check_an_audio_answers_transcript_in_every_event_that_carries_it(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:
-    set_settings(
-        gateway, guardrails={"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
-    )
-    with (
-        openai.OpenAI(base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0) as client,
-        client.realtime.connect(model=MODEL, websocket_connection_options=SDK_SOCKET) as connection,
-    ):
+    set_settings(gateway, guardrails=EMAILS_IN_ANSWERS_REDACTED)
+    with sdk_session(gateway) as connection:
         connection.send_raw(AUDIO_OUT)
         until(connection.recv_bytes, "session.updated")
         connection.send_raw(said("call ops@example.com"))
