@@ -8,7 +8,6 @@ import queue
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from openai import OpenAI
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.ports import free_port
 
 API = "/api/v1/accounts/local/gateways"
 LOG_ID = "cf-aig-log-id"
@@ -305,13 +305,6 @@ def test_cache_purge_takes_the_url_and_a_token(gw: RunningGateway, data_dir: Pat
     tokenless = run_cli(data_dir, "cache", "purge", "--url", gw.url)
     assert tokenless.returncode == 2
     assert "pass --token or set SLUICEGATE_TOKEN" in tokenless.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_serve_prints_where_everything_is_and_the_cli_finds_it(tmp_path: Path, data_dir: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_budgets import answer_cost
+from tests.ports import free_port
 
 CHAT = "/v1/local/default/openai/chat/completions"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -30,13 +30,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 class Replica:
     process: subprocess.Popen[bytes]
     url: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    output: Path  # its stdout and stderr, for a failure's message
 
 
 @pytest.fixture
@@ -49,11 +43,13 @@ def replicas(fake: FakeOpenAI, postgres_url: str, redis_url: str, tmp_path: Path
         "SLUICEGATE_DATA": str(tmp_path / "unused"),
     }
     started = []
-    for _ in range(3):
+    for number in range(3):
         port = free_port()
         command = [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append(Replica(process, f"http://127.0.0.1:{port}"))
+        output = tmp_path / f"replica-{number}.log"
+        with output.open("wb") as sink:
+            process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        started.append(Replica(process, f"http://127.0.0.1:{port}", output))
     try:
         for replica in started:
             wait_until_up(replica)
@@ -70,7 +66,9 @@ def wait_until_up(replica: Replica) -> None:
                 return
         except httpx.TransportError:
             pass
-        assert replica.process.poll() is None, "a replica exited at start"
+        assert replica.process.poll() is None, (
+            f"a replica exited at start:\n{replica.output.read_text()[-3000:]}"
+        )
         assert time.monotonic() < deadline, "a replica did not start"
         time.sleep(0.05)
 

@@ -28,6 +28,7 @@ from openai import OpenAI
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.rawhttp import parse_responses
+from tests.ports import free_port
 
 LOG_ID = "cf-aig-log-id"
 START_TIMEOUT = 30.0
@@ -44,13 +45,6 @@ class ServerProcess:
 
     def diagnostics(self) -> str:
         return self.output.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_healthy(server: ServerProcess) -> None:
