@@ -25,7 +25,9 @@ from tests.redis_process import RedisProcess
 QUESTION = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "what is a sluice gate"}]}
 ROUTED = {"model": "dynamic/safe", "messages": [{"role": "user", "content": "hello"}]}
 FAILING = "error-503"  # the route's first target: its circuit opens after 5 failures
-FAST = 0.5  # seconds: an answer during the outage must not wait on Redis (its default retries take ~2 s)
+# Seconds: an answer during the outage must not wait on Redis (its default retries take ~2 s). Not
+# lower: with both cores busy, one answer in 25–30 runs took 0.6–1.05 s, the code of 959375f too.
+FAST = 1.5
 
 
 def chat(
