@@ -101,3 +101,18 @@ async def test_a_decision_whose_key_cannot_be_used_fails_alone(
     assert [v.usages[0].used for v in verdicts if isinstance(v, Verdict)] == [1, 2, 3, 4]
     assert not own_limiter.link.down  # Redis answered: no outage, the next call goes at once
     assert (await own_limiter.admit([Claim(good, 1)], 2.0)).usages[0].used == 5
+
+
+async def test_a_decision_whose_caller_left_while_it_waited_is_not_counted(
+    own_limiter: RedisLimiter, own_redis: RedisProcess
+) -> None:
+    requests = Bucket("left", limit=100, period=60, sliding=False)
+    first = asyncio.create_task(own_limiter.admit([Claim(requests, 1)], 2.0))
+    await asyncio.sleep(0)  # the first is on its way to Redis
+    left = asyncio.create_task(own_limiter.admit([Claim(requests, 1)], 2.0))
+    await asyncio.sleep(0)  # queued behind it
+    left.cancel()
+    assert (await first).usages[0].used == 1
+    third = await own_limiter.admit([Claim(requests, 1)], 2.0)
+    assert third.usages[0].used == 2  # the one that left was never sent
+    assert left.cancelled()
