@@ -8,23 +8,23 @@ treats a lookup as a miss and skips the store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sluicegate.storage.cache import CacheEntry, CacheUnavailable
-from sluicegate.storage.redis_batches import Coalesced
+from sluicegate.storage.redis_batches import Coalesced, batch_arguments, batched, failed_calls
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # Redis keeps an entry this much longer than its TTL; expiry is judged on read by the gateway's
 # clock, and Redis's own expiry only reclaims the memory.
 _GRACE_MS = 60_000
 _PURGE_BATCH = 500
-# KEYS: the entries'; ARGV: each entry's bytes, then its time to live in ms.
+# `put(keys, argv)`: KEYS: the entry's; ARGV: its bytes, then its time to live in ms. Run once per
+# store of a batch (`batched`).
 _PUT_ALL = """
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+local function put(keys, argv)
+  return redis.call('SET', keys[1], argv[1], 'PX', argv[2])
 end
-return #KEYS
-"""
+""" + batched("put")
 
 
 class _Put(NamedTuple):
@@ -42,7 +42,7 @@ class RedisCache:
         self._prefix = self.link.prefix
         self._client = self.link.client
         self._put_all = self._client.register_script(_PUT_ALL)
-        self._puts: Coalesced[_Put, None] = Coalesced(
+        self._puts: Coalesced[_Put, Any] = Coalesced(
             self._store, CacheUnavailable, size=lambda put: len(put.data)
         )
 
@@ -69,13 +69,11 @@ class RedisCache:
         ttl_ms = max(int((entry.expires_at - entry.stored_at) * 1000), 1) + _GRACE_MS
         await self._puts(_Put(self.key(key), entry.encode(), ttl_ms))
 
-    async def _store(self, puts: Sequence[_Put]) -> list[None]:
-        args: list[bytes | int] = []
-        for put in puts:
-            args += (put.data, put.ttl_ms)
+    async def _store(self, puts: Sequence[_Put]) -> list[Any]:
+        arguments = batch_arguments([([put.key], [put.data, put.ttl_ms]) for put in puts])
         with self.link.attempt(CacheUnavailable):
-            await self._put_all(keys=[put.key for put in puts], args=args)
-        return [None] * len(puts)
+            results = await self._put_all(**arguments)
+        return failed_calls(results, CacheUnavailable)
 
     async def delete(self, key: str) -> bool:
         with self.link.attempt(CacheUnavailable):

@@ -15,16 +15,9 @@ from typing import Any
 from sluicegate.storage.cache import CacheEntry, CacheUnavailable
 from sluicegate.storage.cache_admission import Admission, Lookup
 from sluicegate.storage.limiter import Claim, Hold
-from sluicegate.storage.redis_batches import Coalesced
+from sluicegate.storage.redis_batches import Coalesced, batch_arguments, batched, failed_calls
 from sluicegate.storage.redis_cache import RedisCache
-from sluicegate.storage.redis_limiter import (
-    ADMIT_FUNCTION,
-    AdmitCall,
-    RedisLimiter,
-    batch_arguments,
-    batched,
-    failed_calls,
-)
+from sluicegate.storage.redis_limiter import ADMIT_FUNCTION, AdmitCall, RedisLimiter
 
 # `lookup_or_admit(keys, argv)`: KEYS: the cache entry's, then the buckets'; ARGV: as `admit` reads
 # them (the first is now). An entry is `length (4 bytes) | JSON metadata | body`; the metadata's 6th

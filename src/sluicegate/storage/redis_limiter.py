@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
-import redis
 from redis.commands.core import AsyncScript
 
 from sluicegate.storage.limiter import (
@@ -32,7 +31,7 @@ from sluicegate.storage.limiter import (
     fits,
     window_start,
 )
-from sluicegate.storage.redis_batches import Coalesced
+from sluicegate.storage.redis_batches import Coalesced, batch_arguments, batched, failed_calls
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 # `admit(keys, argv)`: one claim per key of `keys`. `argv`: now, slack, then per claim: limit, period,
@@ -121,50 +120,6 @@ end
 return 1
 end
 """
-
-
-def batched(function: str) -> str:
-    """The body of a script that runs the Lua `function(keys, argv)` once per call of a batch, in
-    order, and returns their results. KEYS: each call's keys in turn; ARGV: the number of calls,
-    then per call: its number of keys and of arguments, then its arguments (`batch_arguments`).
-    A call that fails (a key of the wrong type) is an error reply in its own place: the calls
-    before it have run, and those after it run, as if each had been sent alone."""
-    return f"""
-local results, key, arg = {{}}, 1, 2
-for i = 1, tonumber(ARGV[1]) do
-  local key_count, arg_count = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
-  arg = arg + 2
-  local keys = {{unpack(KEYS, key, key + key_count - 1)}}
-  local argv = {{unpack(ARGV, arg, arg + arg_count - 1)}}
-  key, arg = key + key_count, arg + arg_count
-  local ran, result = pcall({function}, keys, argv)
-  if ran then
-    results[i] = result
-  else
-    results[i] = redis.error_reply(type(result) == 'table' and result.err or tostring(result))
-  end
-end
-return results
-"""
-
-
-def batch_arguments(calls: Sequence[tuple[Sequence[str], Sequence[str | float]]]) -> dict[str, Any]:
-    """The `keys` and `args` of a `batched` script for `calls`, each its keys and arguments."""
-    keys: list[str] = []
-    args: list[str | float] = [len(calls)]
-    for call_keys, call_args in calls:
-        keys += call_keys
-        args += (len(call_keys), len(call_args), *call_args)
-    return {"keys": keys, "args": args}
-
-
-def failed_calls(results: list[Any], unavailable: Callable[[str], Exception]) -> list[Any]:
-    """A `batched` script's results, a call's error reply (Redis reached, but that call's keys
-    could not be used) as the feature's own error, for its caller alone."""
-    return [
-        unavailable(f"Redis: {result}") if isinstance(result, redis.ResponseError) else result
-        for result in results
-    ]
 
 
 _ADMIT_ALL = ADMIT_FUNCTION + batched("admit")
