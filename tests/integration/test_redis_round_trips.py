@@ -29,6 +29,7 @@ PLENTY = {"name": "plenty", "limit": 1000, "period": 60}
 # The semantic cache's replicas follow each other's stores with a blocking read, once a second
 # whatever the requests: not a request's round trip.
 BACKGROUND = frozenset({"XREAD"})
+HANDSHAKE = frozenset({"HELLO", "CLIENT", "AUTH", "SELECT"})  # what a new connection sends first
 
 
 class RedisCommands:
@@ -127,7 +128,9 @@ async def test_misses_made_together_share_round_trips(
     # together (the upstream takes 300 ms over each), so their stores go in a few calls, and
     # lookups made while one is on its way go together too (8 here, alone; 45 with only the
     # stores together).
-    assert set(sent) == {"EVALSHA"}, sent
+    # A call made while the pool's connections are all busy opens one more, whose handshake
+    # (`HELLO`) is that connection's, once: it is let through, and still counted below.
+    assert set(sent) - HANDSHAKE == {"EVALSHA"}, sent
     assert len(sent) <= 30, sent
     assert len(fake.requests) == 41
 
