@@ -226,3 +226,21 @@ def test_upstream_dropping_mid_stream_breaks_the_client_stream(gateway: RunningG
     record = gateway.wait_for_logs(1)[0]
     assert (record["status"], record["stream"]) == (200, True)
     assert "broke off" in record["error"]
+
+
+def test_sdk_embed_content_sent_as_a_batch_is_counted_and_priced(gateway: RunningGateway) -> None:
+    texts = ["the capital of France is Paris", "an embedding of two sentences"]
+    url = f"{gateway.provider_url('google-ai-studio')}/v1beta/models/gemini-embedding-001:embedContent"
+    for text in texts:
+        assert post(url, {"x-goog-api-key": API_KEY}, {"content": {"parts": [{"text": text}]}}).is_success
+    with studio(gateway.provider_url("google-ai-studio")) as client:
+        answer = client.models.embed_content(model="gemini-embedding-001", contents=texts)
+    assert answer.embeddings is not None
+    assert len(answer.embeddings) == 2
+    batch, *singles = gateway.wait_for_logs(3)
+    assert batch["endpoint"].endswith(":batchEmbedContents")
+    # AI Studio reports no usage for embeddings: the batch counts as its texts sent one by one.
+    assert batch["usage_estimated"] is True
+    assert batch["tokens_in"] == sum(single["tokens_in"] for single in singles) > 0
+    assert batch["cost_usd"] == pytest.approx(sum(single["cost_usd"] for single in singles))
+    assert batch["cost_usd"] > 0

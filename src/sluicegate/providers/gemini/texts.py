@@ -69,9 +69,12 @@ class GeminiTexts:
 GEMINI_TEXTS = GeminiTexts()
 
 # `systemInstruction` (or `system_instruction`) and `contents`, their `parts`' `text`, an embedding
-# request's `content`; a part with inline media (`inlineData`, or `inline_data`) counts as an image.
+# request's `content` and a batch's `requests` of them (google-genai's `embed_content` always sends
+# `:batchEmbedContents`); a part with inline media (`inlineData`, or `inline_data`) counts as an image.
 # https://ai.google.dev/api/embeddings
 GEMINI_TOKEN_KEYS = TokenKeys(
-    text=frozenset({"systemInstruction", "system_instruction", "contents", "content", "parts", "text"}),
+    text=frozenset(
+        {"systemInstruction", "system_instruction", "contents", "content", "requests", "parts", "text"}
+    ),
     media=frozenset({"inlineData", "inline_data"}),
 )
