@@ -35,8 +35,11 @@ HOP_BY_HOP = frozenset(
 _RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
 # The client's Accept-Encoding is not forwarded: the gateway negotiates its own with the upstream.
 _REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
-_GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-")
-_GATEWAY_HEADERS = frozenset({"fastly-key"})
+# The gateway's own request headers, read here and never sent on: Cloudflare's (with the two
+# deprecated spellings that still work), ours, and Fastly AI Accelerator's, whose
+# `x-semantic-cache-key` is often a tenant's name.
+_GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-", "x-semantic-")
+_GATEWAY_HEADERS = frozenset({"fastly-key", "x-settings-overrides", "cf-cache-ttl", "cf-skip-cache"})
 _NO_USER_AGENT = ("User-Agent",)
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
@@ -98,7 +101,8 @@ class Transport(Protocol):
 
 
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`, ...)."""
+    """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`,
+    `x-semantic-*`, ...)."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
         if _not_forwarded(name) and name in forwarded:

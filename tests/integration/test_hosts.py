@@ -206,3 +206,27 @@ def test_semantic_cache_headers_work_on_host_paths(gateway: RunningGateway, fake
         headers={"x-goog-api-key": "AIza-test", **on},
     )
     assert rest.headers["x-semantic-cache"] == "MISS"
+
+
+def test_the_gateways_own_headers_never_reach_the_provider(
+    make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]
+) -> None:
+    """Fastly's control headers (a tenant's name in `x-semantic-cache-key`) and Cloudflare's
+    deprecated cache headers are the gateway's to read, on the provider endpoint and a host path."""
+    openai_fake = fakes["openai"]
+    gateway = make_gateway(
+        upstreams={"openai": openai_fake.base_url}, host_overrides={"api.openai.com": openai_fake.url}
+    )
+    own = {
+        "x-semantic-threshold": "0.8",
+        "x-semantic-cache-key": "tenant-a",
+        "x-settings-overrides": '{"semantic_cache_enabled": false}',
+        "cf-cache-ttl": "60",
+        "cf-skip-cache": "true",
+    }
+    for base_url in (gateway.provider_url("openai"), f"{gateway.url}/api.openai.com/v1"):
+        client = openai.OpenAI(base_url=base_url, api_key="sk", default_headers=own, max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        client.close()
+        sent = {name.lower() for name in openai_fake.requests[-1].headers}
+        assert sent.isdisjoint(own), (base_url, sent & set(own))
