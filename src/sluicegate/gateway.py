@@ -138,7 +138,9 @@ class GatewaySettings(BaseModel):
         "shadow-checked hits disagree with a fresh answer (e.g. 0.02; needs semantic_shadow_rate)",
     )
     cache_per_key: bool = Field(
-        False, description="keep separate cache entries per provider key (for multi-tenant gateways)"
+        True,
+        description="keep separate cache entries per provider key the client brings, as Cloudflare "
+        "does (false: every client of the gateway shares the entries, whatever key it sends)",
     )
     rate_limits: list[RateLimitRule] = Field(
         default_factory=list, description="all apply; the strictest decides"

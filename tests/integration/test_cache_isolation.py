@@ -1,6 +1,6 @@
-"""Cache isolation between tenants: with `cache_per_key`, an answer stored for one provider key is
-never served to another key (or to none), for custom-key and semantic entries as for exact ones;
-a `cf-aig-cache-key` never reaches another provider, endpoint or answer shape."""
+"""Cache isolation between tenants: with `cache_per_key` (the default), an answer stored for one
+provider key is never served to another key (or to none), for custom-key and semantic entries as
+for exact ones; a `cf-aig-cache-key` never reaches another provider, endpoint or answer shape."""
 
 from __future__ import annotations
 
@@ -89,6 +89,21 @@ def test_a_custom_key_entry_is_never_served_to_another_provider_key(
     assert len(fake.requests) == 3
 
 
+def test_by_default_an_answer_is_served_only_to_the_key_that_stored_it(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    # As Cloudflare keys its cache by the provider's authentication header: another key, even one
+    # the provider would refuse, must not read what a valid key stored.
+    configure(gateway, cache_enabled=True)
+    assert chat(sdk(gateway, "sk-tenant-a"), "hello").headers["cf-aig-cache-status"] == "MISS"
+    for other in ("sk-tenant-b", "sk-revoked"):
+        answer = chat(sdk(gateway, other), "hello")
+        assert answer.headers["cf-aig-cache-status"] == "MISS", other
+    assert keyless(gateway, "hello").headers["cf-aig-cache-status"] == "MISS"
+    assert chat(sdk(gateway, "sk-tenant-a"), "hello").headers["cf-aig-cache-status"] == "HIT"
+    assert len(fake.requests) == 4
+
+
 def test_googles_query_key_counts_as_the_provider_key(gateway: RunningGateway, gemini: FakeGemini) -> None:
     configure(gateway, cache_enabled=True, cache_per_key=True)
     body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
@@ -104,7 +119,7 @@ def test_googles_query_key_counts_as_the_provider_key(gateway: RunningGateway, g
 def test_a_custom_key_misses_under_another_provider_or_path(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    configure(gateway, cache_enabled=True)  # shared entries: the boundaries hold without cache_per_key
+    configure(gateway, cache_enabled=True, cache_per_key=False)  # the boundaries hold with shared entries
     assert chat(sdk(gateway, "sk-a"), "one", **CUSTOM).headers["cf-aig-cache-status"] == "MISS"
     groq = chat(sdk(gateway, "sk-a", "groq"), "two", **CUSTOM)
     assert groq.headers["cf-aig-cache-status"] == "MISS"

@@ -13,11 +13,11 @@ gateway is a prefix. Below that:
 - **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
   the body's fixed parts.
 
-With the gateway's `cache_per_key`, all three also hold the provider credentials the request goes
-upstream with (the client's own or the gateway's stored key, already injected): a hash of each
-credential header and of the query parameter the provider takes a key in (`Provider.key_param`:
-Google's `?key=`), never the key itself. Without it, everyone who may use the gateway shares its
-entries, whatever key they bring.
+With the gateway's `cache_per_key` (the default), all three also hold the provider credentials the
+client brings (stored keys are chosen per try, after the cache, so keyless requests share entries):
+a hash of each credential header and of the query parameter the provider takes a key in
+(`Provider.key_param`: Google's `?key=`), never the key itself. Without it, everyone who may use the
+gateway shares its entries, whatever key they bring.
 """
 
 from __future__ import annotations
