@@ -100,6 +100,20 @@ def test_a_ttl_header_caches_even_when_the_gateway_does_not(
     assert post(gateway, body, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "HIT"
 
 
+def test_cloudflares_deprecated_cache_headers_still_work(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """`cf-cache-ttl` and `cf-skip-cache`, Cloudflare's former names, "will still function"."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "old names"}]}'
+    assert post(gateway, body, **{"cf-cache-ttl": "120"}).headers["cf-aig-cache-status"] == "MISS"
+    assert post(gateway, body, **{"cf-cache-ttl": "120"}).headers["cf-aig-cache-status"] == "HIT"
+    skipped = post(gateway, body, **{"cf-cache-ttl": "120", "cf-skip-cache": "true"})
+    assert skipped.headers["cf-aig-cache-status"] == "BYPASS"
+    assert post(gateway, body, **{"cf-cache-ttl": "5"}).status_code == 400  # read as the new one is
+    assert len(fake.requests) == 2
+
+
 def test_cache_control_max_age_and_no_cache(
     gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
 ) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan
@@ -36,6 +36,9 @@ from sluicegate.types import CacheSource, CacheStatus
 TTL_HEADER = "cf-aig-cache-ttl"
 SKIP_HEADER = "cf-aig-skip-cache"
 KEY_HEADER = "cf-aig-cache-key"
+# Cloudflare's former names, which "will still function": read when the new one is absent.
+OLD_TTL_HEADER = "cf-cache-ttl"
+OLD_SKIP_HEADER = "cf-skip-cache"
 STATUS_HEADER = "cf-aig-cache-status"
 MIN_TTL = 60
 # Headers of the original answer that are not replayed: they describe that one response.
@@ -199,16 +202,17 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     if not all(step.facts.cacheable for step in plan.steps):
         return None
     settings = gateway.settings
-    if not (settings.cache_enabled or TTL_HEADER in headers or "cache-control" in headers):
+    asked_ttl = _header(headers, TTL_HEADER, OLD_TTL_HEADER)
+    if not (settings.cache_enabled or asked_ttl is not None or "cache-control" in headers):
         return None
     control = parse_cache_control(headers.getall("cache-control", []))
     lookup, store = control.lookup, control.store
-    ttl = _ttl(headers[TTL_HEADER]) if TTL_HEADER in headers else settings.cache_ttl
+    ttl = _ttl(asked_ttl) if asked_ttl is not None else settings.cache_ttl
     if control.max_age is not None:
         ttl = control.max_age
-    if not (settings.cache_enabled or TTL_HEADER in headers or control.max_age is not None):
+    if not (settings.cache_enabled or asked_ttl is not None or control.max_age is not None):
         return None
-    if headers.get(SKIP_HEADER, "").strip().lower() == "true":
+    if (_header(headers, SKIP_HEADER, OLD_SKIP_HEADER) or "").strip().lower() == "true":
         lookup = store = False
     custom = headers.get(KEY_HEADER)
     per_key = settings.cache_per_key
@@ -258,6 +262,11 @@ def ended(chunks: list[bytes]) -> bool:
     (Gemini's) count only when read to their end."""
     tail = b"".join(chunks[-3:])[-400:]
     return any(marker in tail for marker in STREAM_ENDS_COMPLETE)
+
+
+def _header(headers: CIMultiDictProxy[str], name: str, old_name: str) -> str | None:
+    """The value of `name`, or of its deprecated spelling `old_name` when `name` is absent."""
+    return headers.get(name, headers.get(old_name))
 
 
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:
