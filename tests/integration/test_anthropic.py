@@ -275,3 +275,27 @@ def test_count_tokens_and_models_pass_through(gateway: RunningGateway, client: a
     assert (counting["tokens_in"], counting["tokens_out"], counting["usage_estimated"]) == (0, 0, False)
     assert counting["cost_usd"] == 0
     assert records["v1/models"]["method"] == "GET"
+
+
+def test_a_cached_answer_is_kept_apart_by_the_betas_asked_for(
+    gateway: RunningGateway, fake: FakeAnthropic, client: anthropic.Anthropic
+) -> None:
+    # A beta (a longer context, interleaved thinking, ...) changes the answer: a request that asks
+    # for one must not be served what was stored for a request without it, nor the other way round.
+    settings = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+    )
+    assert settings.status_code == 200, settings.text
+
+    def status(beta: str | None) -> str:
+        headers = {} if beta is None else {"anthropic-beta": beta}
+        answer = client.messages.with_raw_response.create(
+            model=MODEL, max_tokens=256, messages=MESSAGES, extra_headers=headers
+        )
+        return answer.headers["cf-aig-cache-status"]
+
+    assert status(None) == "MISS"
+    assert status("context-1m-2025-08-07") == "MISS"
+    assert status("interleaved-thinking-2025-05-14") == "MISS"
+    assert [status(None), status("context-1m-2025-08-07")] == ["HIT", "HIT"]
+    assert len(fake.requests) == 3

@@ -8,7 +8,7 @@ import hashlib
 from multidict import CIMultiDict
 
 from sluicegate.exchange import Step
-from sluicegate.pipeline.cache_keys import credential_fingerprint
+from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import NO_FACTS, Route
 
@@ -29,3 +29,16 @@ def test_googles_query_key_is_hashed_as_it_always_was() -> None:
 def test_a_key_in_the_query_counts_only_where_the_provider_takes_one() -> None:
     assert fingerprint("google-ai-studio", "alt=sse") == ""
     assert fingerprint("openai", "key=AIza-a") == ""  # not a credential OpenAI reads
+
+
+def variant(provider: str, headers: dict[str, str]) -> str:
+    route = Route("local", "v1/messages", "")
+    return answer_variant([Step(REGISTRY[provider], route, CIMultiDict(headers), b"", NO_FACTS)])
+
+
+def test_the_semantic_scope_is_kept_apart_by_the_headers_that_change_the_answer() -> None:
+    assert variant("anthropic", {}) == ""  # scopes without a beta stay as they were
+    one, other = (variant("anthropic", {"anthropic-beta": beta}) for beta in ("context-1m", "other"))
+    assert one
+    assert other != one
+    assert variant("openai", {"anthropic-beta": "context-1m"}) == ""  # not a header OpenAI reads

@@ -13,6 +13,9 @@ gateway is a prefix. Below that:
 - **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
   the body's fixed parts.
 
+All three also hold the headers that change the provider's answer (`Provider.answer_headers`:
+Anthropic's `anthropic-beta`), when sent.
+
 With the gateway's `cache_per_key` (the default), all three also hold the provider credentials the
 client brings (stored keys are chosen per try, after the cache, so keyless requests share entries):
 a hash of each credential header and of the query parameter the provider takes a key in
@@ -45,6 +48,8 @@ def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
         digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
         digest.update(b"\0" + body)
+        for variant in _answer_variants(step):
+            digest.update(b"\0" + variant)
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
@@ -56,6 +61,8 @@ def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: 
     digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode())
     for step in plan.steps:
         digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
+        for variant in _answer_variants(step):
+            digest.update(b"\0" + variant)
         if per_key:
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
@@ -76,6 +83,26 @@ def credential_fingerprint(steps: Sequence[Step]) -> str:
             digest.update(index.to_bytes(2, "big") + credential)
             found = True
     return digest.hexdigest() if found else ""
+
+
+def answer_variant(steps: Sequence[Step]) -> str:
+    """One digest of the headers that change what each step's provider answers, for the semantic
+    scope ("" when none is sent)."""
+    digest = hashlib.sha256()
+    found = False
+    for index, step in enumerate(steps):
+        for variant in _answer_variants(step):
+            digest.update(index.to_bytes(2, "big") + variant)
+            found = True
+    return digest.hexdigest() if found else ""
+
+
+def _answer_variants(step: Step) -> Iterator[bytes]:
+    """`name:value` of each header the provider's answer depends on (`Provider.answer_headers`),
+    only those sent: the keys of requests without them stay as they were."""
+    for name in step.provider.answer_headers:
+        for value in step.headers.getall(name, ()):
+            yield header_bytes(f"{name}:{value}")
 
 
 def _credentials(step: Step) -> Iterator[bytes]:

@@ -10,7 +10,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline.cache_control import parse_cache_control
-from sluicegate.pipeline.cache_keys import credential_fingerprint
+from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
@@ -77,6 +77,7 @@ def read_lookup(
         endpoint=_endpoint(step),
         segment=headers.get(SEGMENT_HEADER) or "_default_",
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
+        variant=answer_variant(plan.steps),
     )
     scoped = read_scope(origin, step.facts.payload, step.provider.conversations)
     if not isinstance(scoped, Scoped):

@@ -201,6 +201,12 @@ class Provider(Protocol):
         None for none. With `cache_per_key`, it keeps cache entries apart like a key header."""
         ...
 
+    @property
+    def answer_headers(self) -> tuple[str, ...]:
+        """Request headers (lower case) that change what the provider answers, such as Anthropic's
+        `anthropic-beta`: cached answers are kept apart by their values."""
+        ...
+
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         """`/{host}/{path}` as this provider takes it, None when `host` is not one of its hosts.
         `override` is the base URL configured for the host (`host_overrides`), if any."""

@@ -61,6 +61,7 @@ class Cohere:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = (CHAT_MESSAGES,)  # v2 chat's `messages`
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ()
     token_keys: TokenKeys = CHAT_TOKEN_KEYS  # v2 chat's `messages`, as OpenAI chat's
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

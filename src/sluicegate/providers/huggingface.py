@@ -68,6 +68,7 @@ class HuggingFace:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # its router speaks OpenAI's API
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ()
     token_keys: TokenKeys = OPENAI.token_keys  # its router's; a model's own `inputs` are not counted
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -93,6 +93,7 @@ class OpenAICompatible:
     realtime: bool = False  # relays realtime WebSocket sessions (`openai_realtime.py`)
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # what the semantic cache reads
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ()
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
     token_keys: TokenKeys = OPENAI_TOKEN_KEYS

@@ -69,6 +69,7 @@ class Replicate:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = ()  # a model's own `input`: none read
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ()
     token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -56,6 +56,7 @@ class Origin:
     endpoint: str
     segment: str = DEFAULT_SEGMENT
     credentials: str = ""
+    variant: str = ""  # a digest of the headers that change the answer (`anthropic-beta`), "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,8 @@ def _scoped(origin: Origin, payload: dict[str, Any], turns: Turns) -> Scoped:
         digest.update(b"\0" + header_bytes(part))  # the segment is a header value
     if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
         digest.update(b"\0credentials:" + origin.credentials.encode())
+    if origin.variant:
+        digest.update(b"\0variant:" + origin.variant.encode())
     digest.update(b"\0" + encode(exact, option=orjson.OPT_SORT_KEYS, source=payload))
     return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", turns.text.strip(), compared)
 

@@ -66,6 +66,7 @@ class Anthropic:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # Messages; legacy Text Completions
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ("anthropic-beta",)  # betas change the answer
     host: str = "api.anthropic.com"
     # Messages; the OpenAI SDK compatibility's chat; the legacy Text Completions' `prompt`.
     token_keys: TokenKeys = MESSAGES_TOKEN_KEYS | CHAT_TOKEN_KEYS | COMPLETIONS_TOKEN_KEYS

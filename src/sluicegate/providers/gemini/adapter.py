@@ -101,6 +101,7 @@ class GeminiAPI:
     # A client may send its key as `?key=` instead of a header, to either host (Vertex AI's express
     # mode): https://ai.google.dev/gemini-api/docs/api-key
     key_param: str | None = "key"
+    answer_headers: tuple[str, ...] = ()
     # Gemini's bodies, and those of its OpenAI compatibility: https://ai.google.dev/gemini-api/docs/openai
     token_keys: TokenKeys = GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
 

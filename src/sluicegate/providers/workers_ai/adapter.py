@@ -64,6 +64,7 @@ class WorkersAI:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # `messages`, or a native `prompt`
     key_param: str | None = None
+    answer_headers: tuple[str, ...] = ()
     token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
