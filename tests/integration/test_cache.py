@@ -114,6 +114,18 @@ def test_cloudflares_deprecated_cache_headers_still_work(
     assert len(fake.requests) == 2
 
 
+def test_a_ttl_of_zero_neither_looks_up_nor_stores(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    """`cf-aig-cache-ttl: 0`, as Cloudflare's universal example turns caching off for one request."""
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "zero"}]}'
+    post(gateway, body)
+    off = post(gateway, body, **{"cf-aig-cache-ttl": "0"})
+    assert (off.status_code, off.headers["cf-aig-cache-status"]) == (200, "BYPASS")
+    other = body.replace(b"zero", b"none")
+    assert post(gateway, other, **{"cf-aig-cache-ttl": "0"}).headers["cf-aig-cache-status"] == "BYPASS"
+    assert post(gateway, other).headers["cf-aig-cache-status"] == "MISS"  # nothing was stored
+    assert len(fake.requests) == 4
+
+
 def test_cache_control_max_age_and_no_cache(
     gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
 ) -> None:

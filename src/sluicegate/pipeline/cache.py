@@ -208,12 +208,13 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     control = parse_cache_control(headers.getall("cache-control", []))
     lookup, store = control.lookup, control.store
     ttl = _ttl(asked_ttl) if asked_ttl is not None else settings.cache_ttl
-    if control.max_age is not None:
-        ttl = control.max_age
     if not (settings.cache_enabled or asked_ttl is not None or control.max_age is not None):
         return None
-    if (_header(headers, SKIP_HEADER, OLD_SKIP_HEADER) or "").strip().lower() == "true":
+    # A TTL of 0 (Cloudflare's universal example sets it on a fallback step) caches nothing.
+    if ttl == 0 or (_header(headers, SKIP_HEADER, OLD_SKIP_HEADER) or "").strip().lower() == "true":
         lookup = store = False
+    elif control.max_age is not None:
+        ttl = control.max_age
     custom = headers.get(KEY_HEADER)
     per_key = settings.cache_per_key
     key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
@@ -281,9 +282,10 @@ def _ttl(value: str) -> int:
         raise BadRequest(
             f"{TTL_HEADER} must be a whole number of seconds, got {value!r}", header=TTL_HEADER
         ) from None
-    if not MIN_TTL <= ttl <= MAX_TTL:
+    if ttl != 0 and not MIN_TTL <= ttl <= MAX_TTL:
         raise BadRequest(
-            f"{TTL_HEADER} must be between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}", header=TTL_HEADER
+            f"{TTL_HEADER} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
+            header=TTL_HEADER,
         )
     return ttl
 
