@@ -137,7 +137,7 @@ class ClientOptions:
 
     metadata: dict[str, Any] = field(default_factory=dict)
     custom_cost: CustomCost | None = None
-    collect_log: bool = True  # cf-aig-collect-log: false
+    collect_log: bool | None = None  # cf-aig-collect-log: true or false; None: as the gateway says
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
 
 

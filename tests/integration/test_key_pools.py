@@ -251,3 +251,31 @@ def test_the_single_key_api_is_the_key_named_default(gateway: RunningGateway, cl
     assert "letters, digits" in bad.json()["error"]["message"]
     weightless = gateway.http.put(f"{KEYS}/openai/x", json={"key": GOOD, "weight": 0})
     assert (weightless.status_code, weightless.json()["error"]["field"]) == (400, "weight")
+
+
+def test_cf_aig_byok_alias_uses_only_the_stored_key_of_that_name(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    store(gateway, "default", GOOD, weight=HEAVY)
+    store(gateway, "prod", OTHER)
+    for _ in range(5):
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"Authorization": openai.Omit(), "cf-aig-byok-alias": "prod"},
+        )
+    assert keys_sent(fake) == [f"Bearer {OTHER}"] * 5
+    assert all(request.header("cf-aig-byok-alias") is None for request in fake.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"Authorization": openai.Omit(), "cf-aig-byok-alias": "staging"},
+        )
+    error = refused.value.body
+    assert isinstance(error, dict)
+    assert error["aliases"] == ["default", "prod"]
+    assert "'staging'" in error["message"]
+    assert GOOD not in str(error)
+    assert OTHER not in str(error)
+    assert len(fake.requests) == 5

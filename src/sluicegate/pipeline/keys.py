@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import (
+    BadRequest,
     Forbidden,
     GatewayError,
     ProviderKeysCooling,
@@ -36,6 +37,9 @@ REFUSALS = frozenset({401, 403, 429})  # answers that are about the key, not the
 _MAX_SEEN = 10_000  # keys shown in /metrics; beyond, the oldest seen are forgotten
 
 
+ALIAS_HEADER = "cf-aig-byok-alias"  # Cloudflare's: use the stored key of this name, not the pool
+
+
 class InjectKeys:
     def __init__(self, keys: KeyDirectory) -> None:
         self._keys = keys
@@ -45,9 +49,27 @@ class InjectKeys:
         keyless = keyless_steps(exchange.plan.steps, request.kind == "universal")
         if keyless:
             rings = await self._keys.rings(request.account, request.gateway_slug)
+            alias = request.headers.get(ALIAS_HEADER)
             for step in keyless:
-                step.keys = rings.get(step.provider.name)
+                ring = rings.get(step.provider.name)
+                step.keys = ring if alias is None else aliased(ring, alias.strip(), step.provider.name)
         return await call_next(exchange)
+
+
+def aliased(ring: KeyRing | None, alias: str, provider: str) -> KeyRing:
+    """The ring of the one stored key named `alias` (`cf-aig-byok-alias`); a 400 naming the stored
+    keys when there is none of that name: falling back to the others would use a key the client
+    did not choose."""
+    if ring is not None and alias in ring.values:
+        chosen = tuple(key for key in ring.keys if key.name == alias)
+        return KeyRing(ring.pool, chosen, {alias: ring.values[alias]})
+    names = sorted(ring.values) if ring is not None else []
+    stored = f"its stored keys are {', '.join(map(repr, names))}" if names else "it has no stored key"
+    raise BadRequest(
+        f"{ALIAS_HEADER}: no stored {provider} key is named {alias!r}; {stored}",
+        field=ALIAS_HEADER,
+        aliases=names,
+    )
 
 
 def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
