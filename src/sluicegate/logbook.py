@@ -272,11 +272,12 @@ class Logbook:
 
 
 def _collects(exchange: Exchange) -> bool:
-    """Whether this request's record is stored: the gateway's `collect_logs` and the request's
-    `cf-aig-collect-log` say."""
-    return exchange.options.collect_log and (
-        exchange.gateway is None or exchange.gateway.settings.collect_logs
-    )
+    """Whether this request's record is stored: its `cf-aig-collect-log` says, either way (Cloudflare:
+    "if logging is disabled at the gateway level, this header will save the log for that request"),
+    else the gateway's `collect_logs`."""
+    if exchange.options.collect_log is not None:
+        return exchange.options.collect_log
+    return exchange.gateway is None or exchange.gateway.settings.collect_logs
 
 
 def _cap(exchange: Exchange) -> int | None:

@@ -274,6 +274,27 @@ def test_per_request_log_collection_headers(gateway: RunningGateway) -> None:
     assert detail["tokens_in"] > 0  # the record itself is complete
 
 
+def test_collect_log_true_keeps_a_record_where_the_gateway_keeps_none(gateway: RunningGateway) -> None:
+    """Cloudflare: "if logging is disabled at the gateway level, this header will save the log for
+    that request"."""
+    quiet = gateway.http.post(
+        "/api/v1/accounts/local/gateways", json={"name": "quiet", "settings": {"collect_logs": False}}
+    )
+    assert quiet.status_code == 201, quiet.text
+    chat = "/v1/local/quiet/openai/chat/completions"
+    kept = httpx.post(gateway.url + chat, json=BODY, headers={"cf-aig-collect-log": "true"})
+    httpx.post(gateway.url + chat, json=BODY)
+    log_id = kept.headers["cf-aig-log-id"]
+    deadline = time.monotonic() + 10
+    while (
+        found := gateway.http.get(f"/api/v1/accounts/local/gateways/quiet/logs/{log_id}")
+    ).status_code == 404:
+        assert time.monotonic() < deadline, "the record asked for was never written"
+        time.sleep(0.02)
+    assert found.json()["request_body"] is not None
+    assert [record["id"] for record in gateway.logs("quiet")] == [log_id]
+
+
 def test_admin_actions_are_audited(gateway: RunningGateway) -> None:
     secret = token(gateway, "read")
     gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}})

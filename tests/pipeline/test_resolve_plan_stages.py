@@ -40,7 +40,10 @@ async def test_resolve_finds_the_gateway_and_reads_its_headers(database: SqliteD
     assert exchange.gateway is not None
     assert exchange.gateway.slug == SLUG
     assert exchange.options.metadata == {"user": "ann", "tier": 2}
-    assert (exchange.options.collect_log, exchange.options.collect_payload) == (True, False)
+    assert (exchange.options.collect_log, exchange.options.collect_payload) == (
+        None,
+        False,
+    )  # None: as the gateway says
 
 
 async def test_an_unknown_gateway_is_a_404_naming_the_ones_there_are(database: SqliteDatabase) -> None:

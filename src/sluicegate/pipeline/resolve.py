@@ -25,7 +25,7 @@ from sluicegate.usage.custom_cost import parse_custom_cost
 
 METADATA_HEADER = "cf-aig-metadata"
 CUSTOM_COST_HEADER = "cf-aig-custom-cost"
-COLLECT_LOG_HEADER = "cf-aig-collect-log"  # false: keep no record of this request
+COLLECT_LOG_HEADER = "cf-aig-collect-log"  # true or false: over the gateway's `collect_logs`
 COLLECT_PAYLOAD_HEADER = "cf-aig-collect-log-payload"  # false: keep the record, not the bodies
 MAX_METADATA_ENTRIES = 5
 
@@ -112,8 +112,9 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
             options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
         except ValueError as exc:
             raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
-    if headers.get(COLLECT_LOG_HEADER, "").strip().lower() == "false":
-        options.collect_log = False
+    collect_log = headers.get(COLLECT_LOG_HEADER, "").strip().lower()
+    if collect_log in ("true", "false"):
+        options.collect_log = collect_log == "true"
     if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
         options.collect_payload = False
 
