@@ -126,6 +126,23 @@ def test_a_ttl_of_zero_neither_looks_up_nor_stores(gateway: RunningGateway, fake
     assert len(fake.requests) == 4
 
 
+def test_a_cache_key_alone_caches_for_five_minutes_where_the_gateway_does_not(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    """Cloudflare: "If caching is not enabled for the gateway, responses will be cached for 5
+    minutes by default"."""
+    gateway = make_gateway(clock=clock, upstreams={"openai": fake.base_url})
+    one = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "one"}]}'
+    two = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "two"}]}'
+    named = {"cf-aig-cache-key": "faq"}
+    assert post(gateway, one, **named).headers["cf-aig-cache-status"] == "MISS"
+    clock.advance(299)
+    assert post(gateway, two, **named).headers["cf-aig-cache-status"] == "HIT"
+    clock.advance(2)
+    assert post(gateway, two, **named).headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == 2
+
+
 def test_cache_control_max_age_and_no_cache(
     gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
 ) -> None:

@@ -41,6 +41,7 @@ OLD_TTL_HEADER = "cf-cache-ttl"
 OLD_SKIP_HEADER = "cf-skip-cache"
 STATUS_HEADER = "cf-aig-cache-status"
 MIN_TTL = 60
+KEYED_TTL = 300  # a `cf-aig-cache-key` entry's lifetime where the gateway's cache is off
 # Headers of the original answer that are not replayed: they describe that one response.
 _NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", STATUS_HEADER})
 
@@ -203,19 +204,22 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
         return None
     settings = gateway.settings
     asked_ttl = _header(headers, TTL_HEADER, OLD_TTL_HEADER)
-    if not (settings.cache_enabled or asked_ttl is not None or "cache-control" in headers):
+    custom = headers.get(KEY_HEADER)
+    asked = asked_ttl is not None or custom is not None
+    if not (settings.cache_enabled or asked or "cache-control" in headers):
         return None
     control = parse_cache_control(headers.getall("cache-control", []))
     lookup, store = control.lookup, control.store
-    ttl = _ttl(asked_ttl) if asked_ttl is not None else settings.cache_ttl
-    if not (settings.cache_enabled or asked_ttl is not None or control.max_age is not None):
+    # Cloudflare: a named entry on a gateway that does not cache "will be cached for 5 minutes".
+    default_ttl = settings.cache_ttl if settings.cache_enabled else KEYED_TTL
+    ttl = _ttl(asked_ttl) if asked_ttl is not None else default_ttl
+    if not (settings.cache_enabled or asked or control.max_age is not None):
         return None
     # A TTL of 0 (Cloudflare's universal example sets it on a fallback step) caches nothing.
     if ttl == 0 or (_header(headers, SKIP_HEADER, OLD_SKIP_HEADER) or "").strip().lower() == "true":
         lookup = store = False
     elif control.max_age is not None:
         ttl = control.max_age
-    custom = headers.get(KEY_HEADER)
     per_key = settings.cache_per_key
     key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
     return Decision(key, ttl, lookup, store)
