@@ -51,6 +51,7 @@ from sluicegate.pipeline.ingress import Ingress
 from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
+from sluicegate.pipeline.readable_body import ReadableBody
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
@@ -227,6 +228,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             resolve,
             authenticate,
             plan,
+            ReadableBody(),
             allow_list,
             Ingress(),
             TokenCount(counter),

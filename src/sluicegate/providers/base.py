@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import orjson
-
+from sluicegate.providers.json_body import JsonProblem, read_json
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -99,6 +98,9 @@ class RequestFacts:
     # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
     # speech's characters); a usage the answer reports comes first.
     billed: Usage | None = None
+    # Why a body meant as JSON could not be read: the request is refused, as nothing in it can be
+    # counted against a limit (`pipeline/readable_body.py`).
+    unreadable: JsonProblem | None = None
 
 
 NO_FACTS = RequestFacts()
@@ -138,13 +140,13 @@ def as_stored(facts: RequestFacts, stored: Answer) -> Answer | None:
 def json_facts(body: bytes, cacheable: bool) -> RequestFacts:
     """Facts of a JSON request body with top-level `model` and `stream` (most providers' shape).
 
-    Never raises: a body that is not JSON has no facts; one that is not an object only a payload.
+    Never raises: a body not meant as JSON has no facts, one meant as JSON that cannot be read says
+    why (`unreadable`), one that is not an object has only a payload.
     """
-    if not body or body[:1] not in b"{[ \t\r\n":
-        return NO_FACTS
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    payload, problem = read_json(body)
+    if problem is not None:
+        return RequestFacts(unreadable=problem)
+    if payload is None:
         return NO_FACTS
     if not isinstance(payload, dict):
         return RequestFacts(payload=payload)

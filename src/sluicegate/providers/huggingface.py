@@ -92,7 +92,11 @@ class HuggingFace:
         stream = facts.stream or (isinstance(parameters, dict) and parameters.get("stream") is True)
         cacheable = isinstance(facts.payload, dict)  # model inference: a generation or an embedding
         return RequestFacts(
-            model=path_model(route), stream=stream, payload=facts.payload, cacheable=cacheable
+            model=path_model(route),
+            stream=stream,
+            payload=facts.payload,
+            cacheable=cacheable,
+            unreadable=facts.unreadable,
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:

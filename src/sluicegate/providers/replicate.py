@@ -38,6 +38,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.json_body import read_json
 from sluicegate.providers.sse import iter_events
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
@@ -88,7 +89,9 @@ class Replicate:
         `stream` stays False: `"stream": true` asks Replicate for a `urls.stream`; the answer
         itself is JSON.
         """
-        payload = _json(body)
+        payload, problem = read_json(body)
+        if problem is not None:
+            return RequestFacts(model=_path_model(route), unreadable=problem)
         if payload is None:
             return RequestFacts(model=_path_model(route)) if body == b"" else NO_FACTS
         model = _path_model(route)

@@ -33,6 +33,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
+from sluicegate.providers.json_body import read_json
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -121,15 +122,13 @@ class GeminiAPI:
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         target = Target.of(route)
-        try:
-            payload = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            payload = None
+        payload, problem = read_json(body)
         stream = target.method in STREAM_METHODS
         return RequestFacts(
             model=target.model,
             stream=stream,
             payload=payload,
+            unreadable=problem,
             cacheable=target.method in CACHEABLE_METHODS,
             answer_endpoint=_unstreamed(route.path) if stream else None,
         )
