@@ -65,6 +65,8 @@ class Step:
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
     stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
+    # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
+    own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,35 @@ def test_streams_are_translated_to_chunks(client: openai.OpenAI, gateway: Runnin
     assert (record["tokens_in"], record["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
 
 
+LOOKUP_TOOL: Any = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [
+        ("anthropic/claude-sonnet-4-5", {}),
+        ("anthropic/claude-sonnet-4-5", {"tools": [LOOKUP_TOOL], "tool_choice": "required"}),
+        ("google-ai-studio/gemini-2.5-flash", {}),  # its thinking tokens are billed as output
+    ],
+)
+def test_a_stream_without_include_usage_logs_the_usage_the_provider_reported(
+    client: openai.OpenAI, gateway: RunningGateway, model: str, options: dict[str, Any]
+) -> None:
+    answer = client.chat.completions.create(model=model, messages=MESSAGES, **options)
+    assert answer.usage is not None
+    chunks = list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True, **options))
+    assert all(chunk.usage is None for chunk in chunks)  # the client did not ask for it
+    record = gateway.wait_for_logs(2)[0]
+    assert (record["stream"], record["usage_estimated"]) == (True, False)
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        answer.usage.prompt_tokens,
+        answer.usage.completion_tokens,
+    )
+
+
 @pytest.mark.parametrize(
     ("model", "error"),
     [

@@ -58,6 +58,11 @@ class StreamTranslator(Protocol):
         """The final bytes: any last chunk (usage, when the request asked for it) and `data: [DONE]`."""
         ...
 
+    def usage(self) -> Usage | None:
+        """The usage the provider's events reported so far (None: none yet), whether or not the
+        client asked for it: what the log bills when the translated stream carries none."""
+        ...
+
 
 class Translator(Protocol):
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:

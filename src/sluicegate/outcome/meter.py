@@ -79,9 +79,16 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         return None
     reader, route = client_reader(exchange, step)
     if exchange.response.streamed:
-        return reader.read_stream_usage(route, body) or step.facts.billed
+        return _stream_usage(exchange, reader, route) or step.facts.billed
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
     return reader.read_usage(route, body) or step.facts.billed
+
+
+def _stream_usage(exchange: Exchange, reader: Provider, route: Route) -> Usage | None:
+    """The usage the stream the client got reports, else what the stages that rewrote it on its
+    way saw reported (a compat translation's upstream stream, an ingress rendering's chat chunks)."""
+    seen = next((usage for read in exchange.response.reported_usage if (usage := read()) is not None), None)
+    return reader.read_stream_usage(route, exchange.response.body) or seen
 
 
 def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:

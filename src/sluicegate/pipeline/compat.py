@@ -22,7 +22,7 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
-from sluicegate.compat.base import TranslationError, Translator
+from sluicegate.compat.base import StreamTranslator, TranslationError, Translator
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
@@ -223,18 +223,15 @@ def translate_reply(
         with malformed(provider):
             return Reply(reply.status, headers, body=translator.response(reply.body, model))
     headers["Content-Type"] = "text/event-stream; charset=utf-8"
-    stream = _translated(translator, provider, model, include_usage, reply.stream)
-    return Reply(reply.status, headers, stream=stream)
+    converter = translator.stream(model, include_usage)
+    stream = _translated(converter, provider, reply.stream)
+    # The client may not have asked for usage (include_usage): the log still bills the provider's.
+    return Reply(reply.status, headers, stream=stream, reported_usage=converter.usage)
 
 
 async def _translated(
-    translator: Translator,
-    provider: str,
-    model: str,
-    include_usage: bool,
-    stream: AsyncGenerator[bytes, None],
+    converter: StreamTranslator, provider: str, stream: AsyncGenerator[bytes, None]
 ) -> AsyncGenerator[bytes, None]:
-    converter = translator.stream(model, include_usage)
     async with aclosing(stream):
         async for chunk in stream:
             with malformed(provider):

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.errors import (
     BadRequest,
@@ -68,6 +68,12 @@ def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySetting
         backoff=settings.backoff,
         timeout_ms=settings.request_timeout_ms,
     )
+    return policy_over(headers, policy)
+
+
+def policy_over(headers: MultiMapping[str], policy: RetryPolicy) -> RetryPolicy:
+    """`policy` changed by the `cf-aig-*` retry headers among `headers` (a request's or a universal
+    step's own); `BadRequest` for one it cannot take."""
     if not any(name in headers for name in RETRY_HEADERS):
         return policy
     return RetryPolicy(
@@ -79,7 +85,7 @@ def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySetting
 
 
 def _int_header(
-    headers: CIMultiDictProxy[str], name: str, low: int, high: int | None, default: int | None
+    headers: MultiMapping[str], name: str, low: int, high: int | None, default: int | None
 ) -> int:
     value = headers.get(name)
     if value is None:

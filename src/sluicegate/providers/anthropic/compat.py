@@ -23,6 +23,7 @@ from sluicegate.providers.anthropic.adapter import usage_from
 from sluicegate.providers.anthropic.compat_request import as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
 from sluicegate.providers.sse import SseParser, sse_data
+from sluicegate.types import Usage
 
 MESSAGES_PATH: Final = "v1/messages"
 
@@ -123,6 +124,10 @@ class AnthropicStream:
             out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))
         out.append(b"data: [DONE]\n\n")
         return b"".join(out)
+
+    def usage(self) -> Usage | None:
+        # message_start's input figures count even if the stream failed or broke off after it.
+        return usage_from(self._usage)
 
     def _dispatch(self, data: bytes | None) -> bytes:
         # `event:` repeats the data's `type`; comments and ids are of no use here

@@ -104,6 +104,9 @@ class GeminiChunkStream:
             out += sse_data(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
 
+    def usage(self) -> Usage | None:
+        return self._usage
+
     def _dispatch(self, data: bytes | None) -> bytes:
         if data is None:
             return b""  # comments or other fields only

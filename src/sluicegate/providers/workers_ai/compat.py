@@ -111,6 +111,9 @@ class WorkersAIStream:
         out = [b"".join(self._dispatch(event.data) for event in self._events.close()), self._end()]
         return b"".join([*out, b"data: [DONE]\n\n"])
 
+    def usage(self) -> Usage | None:
+        return self._usage or self._chunk_usage
+
     def _dispatch(self, data: bytes | None) -> bytes:
         # comments, `event:` and `id:` say nothing Workers AI uses
         if not data:
