@@ -143,6 +143,38 @@ def test_a_cache_key_alone_caches_for_five_minutes_where_the_gateway_does_not(
     assert len(fake.requests) == 2
 
 
+def universal_step(model: str, **own: str) -> dict[str, Any]:
+    return {
+        "provider": "openai",
+        "endpoint": "chat/completions",
+        "headers": {"Authorization": "Bearer sk-test", **own},
+        "query": {"model": model, "messages": MESSAGES},
+    }
+
+
+def test_a_universal_steps_own_cache_headers_decide_for_its_answer(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """Cloudflare's universal example: the request caches for an hour, its fallback step sets
+    `cf-aig-cache-ttl: 0`; provider-level headers "take precedence over all other configurations"."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+
+    def ask(steps: list[dict[str, Any]], **headers: str) -> str:
+        response = gateway.http.post("/v1/local/default", json=steps, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.headers["cf-aig-cache-status"]
+
+    hour = {"cf-aig-cache-ttl": "3600"}
+    fallback = [universal_step("error-500"), universal_step("gpt-4o", **{"cf-aig-cache-ttl": "0"})]
+    assert [ask(fallback, **hour), ask(fallback, **hour)] == ["MISS", "MISS"]  # the fallback's: not kept
+    own_ttl = [universal_step("gpt-4o-mini", **{"cf-aig-cache-ttl": "120"})]
+    assert [ask(own_ttl), ask(own_ttl)] == ["MISS", "HIT"]  # cached where the gateway does not
+    skipped = [universal_step("gpt-4o-mini", **{"cf-aig-skip-cache": "true"})]
+    assert ask(skipped, **hour) == "BYPASS"
+    assert not any(r.header("cf-aig-cache-ttl") or r.header("cf-aig-skip-cache") for r in fake.requests)
+    assert len(fake.requests) == 6
+
+
 def test_cache_control_max_age_and_no_cache(
     gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
 ) -> None:

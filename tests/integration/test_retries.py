@@ -184,6 +184,32 @@ def test_universal_step_config_overrides_headers(gateway: RunningGateway, fake: 
     assert len(fake.requests) == 3
 
 
+def test_a_steps_own_retry_headers_outrank_the_requests_and_its_config(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """Cloudflare: provider-level headers "take precedence over all other configurations"."""
+    slow = step("slow-3000", config={"requestTimeout": 20000})
+    slow["headers"]["cf-aig-request-timeout"] = "200"
+    response = universal(gateway, [slow, step("gpt-4o")], headers={"cf-aig-request-timeout": "20000"})
+    assert (response.status_code, response.headers["cf-aig-step"]) == (200, "1")
+    retried = step("fail-2-then-ok")
+    retried["headers"] |= {
+        "cf-aig-max-attempts": "3",
+        "cf-aig-retry-delay": "0",
+        "x-fake-key": str(uuid.uuid4()),
+    }
+    response = universal(gateway, [retried, step("gpt-4o")], headers={"cf-aig-max-attempts": "1"})
+    assert response.headers["cf-aig-step"] == "0"
+    assert not any(
+        r.header("cf-aig-max-attempts") or r.header("cf-aig-request-timeout") for r in fake.requests
+    )
+    bad = step("gpt-4o")
+    bad["headers"]["cf-aig-max-attempts"] = "9"
+    refused = universal(gateway, [step("gpt-4o"), bad])
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"].startswith("step 1: headers: cf-aig-max-attempts")
+
+
 def test_a_per_attempt_timeout_near_the_deadline_still_falls_back(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:

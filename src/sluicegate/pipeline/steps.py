@@ -19,13 +19,14 @@ from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step
 from sluicegate.gateway import Gateway
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
-from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS
+from sluicegate.pipeline.cache_asks import read_cache_ask
+from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, policy_over
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
-from sluicegate.upstream import forwardable_request_headers, header_problem
+from sluicegate.upstream import forwardable_request_headers, header_problem, is_gateway_header
 
 
 class PlanInput(NamedTuple):
@@ -192,6 +193,7 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
     body = encode(spec.query, where=f"step {index}: query", step=index, field="query")
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")
+    own = CIMultiDict((name, value) for name, value in spec.headers.items() if is_gateway_header(name))
     config = spec.config
     if config is not None:
         policy = RetryPolicy(
@@ -200,4 +202,10 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
             backoff=config.backoff or policy.backoff,
             timeout_ms=config.requestTimeout or policy.timeout_ms,
         )
-    return Step(provider, route, headers, body, provider.read_request(route, body), policy)
+    # Cloudflare: "provider-level headers ... take precedence over all other configurations".
+    try:
+        policy = policy_over(own, policy)
+        read_cache_ask(own)  # read again by the cache stage; refused here, with the step's index
+    except BadRequest as exc:
+        raise BadRequest(f"step {index}: headers: {exc.message}", step=index, **exc.details) from exc
+    return Step(provider, route, headers, body, provider.read_request(route, body), policy, own_headers=own)

@@ -1,0 +1,109 @@
+"""What a request's headers ask of the exact cache, and a universal step's own headers over them.
+
+Cloudflare's "provider-level headers" (a universal step's `headers`) "take precedence over all other
+configurations": a step's `cf-aig-cache-ttl` or `cf-aig-skip-cache` decides how that step's answer
+is cached, over the request's headers and `Cache-Control`. `caching` turns the asks into what the
+exact cache does (`pipeline/cache.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from multidict import MultiMapping
+
+from sluicegate.errors import BadRequest
+from sluicegate.gateway import GatewaySettings
+from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl
+
+TTL_HEADER = "cf-aig-cache-ttl"
+SKIP_HEADER = "cf-aig-skip-cache"
+KEY_HEADER = "cf-aig-cache-key"
+# Cloudflare's former names, which "will still function": read when the new one is absent.
+OLD_TTL_HEADER = "cf-cache-ttl"
+OLD_SKIP_HEADER = "cf-skip-cache"
+MIN_TTL = 60
+KEYED_TTL = 300  # a `cf-aig-cache-key` entry's lifetime where the gateway's cache is off
+
+
+@dataclass(frozen=True, slots=True)
+class CacheAsk:
+    """The cache headers of a request or a step; None where they say nothing."""
+
+    ttl: int | None = None  # 0: cache nothing
+    skip: bool | None = None
+
+    def over(self, base: CacheAsk) -> CacheAsk:
+        """These asks, and `base`'s where these say nothing."""
+        return CacheAsk(
+            base.ttl if self.ttl is None else self.ttl, base.skip if self.skip is None else self.skip
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Caching:
+    """What the exact cache does for one step's request: look up, store for `ttl` seconds."""
+
+    ttl: int
+    lookup: bool
+    store: bool
+
+
+NOT_CACHED = Caching(0, lookup=False, store=False)
+
+
+def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
+    """The cache headers among `headers`; `BadRequest` for a `cf-aig-cache-ttl` that cannot be taken."""
+    ttl = _either(headers, TTL_HEADER, OLD_TTL_HEADER)
+    skip = _either(headers, SKIP_HEADER, OLD_SKIP_HEADER)
+    return CacheAsk(
+        ttl=None if ttl is None else parse_ttl(ttl),
+        skip=None if skip is None else skip.strip().lower() == "true",
+    )
+
+
+def caching(ask: CacheAsk, control: CacheControl, settings: GatewaySettings, keyed: bool) -> Caching | None:
+    """What the cache does for a request asking `ask` with `control` (its `Cache-Control`) and, when
+    `keyed`, a `cf-aig-cache-key`; None when caching does not apply to it."""
+    if not (settings.cache_enabled or ask.ttl is not None or keyed or control.max_age is not None):
+        return None
+    # A TTL of 0 (Cloudflare's universal example sets it on a fallback step) caches nothing.
+    if ask.ttl == 0 or ask.skip:
+        return NOT_CACHED
+    if control.max_age is not None:
+        ttl = control.max_age
+    elif ask.ttl is not None:
+        ttl = ask.ttl
+    else:  # Cloudflare: a named entry on a gateway that does not cache "will be cached for 5 minutes"
+        ttl = settings.cache_ttl if settings.cache_enabled else KEYED_TTL
+    return Caching(ttl, control.lookup, control.store)
+
+
+def step_caching(
+    own: CacheAsk, asked: CacheAsk, control: CacheControl, settings: GatewaySettings, keyed: bool
+) -> Caching | None:
+    """`caching` for a universal step whose own headers ask `own` over the request's `asked`: its own
+    TTL also outranks the request's `Cache-Control: max-age`."""
+    if own.ttl is not None:
+        control = replace(control, max_age=None)
+    return caching(own.over(asked), control, settings, keyed)
+
+
+def parse_ttl(value: str) -> int:
+    try:
+        ttl = int(value)
+    except ValueError:
+        raise BadRequest(
+            f"{TTL_HEADER} must be a whole number of seconds, got {value!r}", header=TTL_HEADER
+        ) from None
+    if ttl != 0 and not MIN_TTL <= ttl <= MAX_TTL:
+        raise BadRequest(
+            f"{TTL_HEADER} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
+            header=TTL_HEADER,
+        )
+    return ttl
+
+
+def _either(headers: MultiMapping[str], name: str, old_name: str) -> str | None:
+    """The value of `name`, or of its deprecated spelling `old_name` when `name` is absent."""
+    return headers.get(name, headers.get(old_name))
