@@ -16,7 +16,7 @@ from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Hold
 from sluicegate.tokens import Token
-from sluicegate.types import Backoff, CacheSource, CacheStatus
+from sluicegate.types import Backoff, CacheSource, CacheStatus, Usage
 from sluicegate.usage.custom_cost import CustomCost
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ class Reply:
     headers: CIMultiDict[str]
     body: bytes = b""
     stream: AsyncGenerator[bytes, None] | None = None
+    # A stream rewritten on its way (a compat translation, an ingress rendering): the usage its
+    # source reported so far, which the rewritten events may not carry (see `ResponseRecord`).
+    reported_usage: Callable[[], Usage | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,8 @@ class ResponseRecord:
     streamed: bool = False
     body: bytes = b""  # a streamed answer's last `tee_limit` bytes
     attempts: list[Attempt] = field(default_factory=list)
+    # The `Reply.reported_usage` of each stage that rewrote the stream, the upstream's nearest first.
+    reported_usage: list[Callable[[], Usage | None]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -308,6 +308,8 @@ def _all_open(plan: RequestPlan, skipped: list[Permit]) -> ServiceUnavailable:
 def _answered(reply: Reply, exchange: Exchange) -> Reply:
     """The answer of the step at `exchange.plan.step_index`, saying which step (and route target) it was."""
     reply.headers[STEP_HEADER] = str(exchange.plan.step_index)
+    if reply.reported_usage is not None:  # a translated stream: the meter reads its upstream's usage
+        exchange.response.reported_usage.append(reply.reported_usage)
     if exchange.plan.route_plan is not None:
         reply.headers.update(route_headers(exchange))
     return reply
