@@ -299,3 +299,22 @@ def test_a_cached_answer_is_kept_apart_by_the_betas_asked_for(
     assert status("interleaved-thinking-2025-05-14") == "MISS"
     assert [status(None), status("context-1m-2025-08-07")] == ["HIT", "HIT"]
     assert len(fake.requests) == 3
+
+
+def test_a_stream_that_ends_in_an_error_event_is_not_cached(
+    gateway: RunningGateway, fake: FakeAnthropic, client: anthropic.Anthropic
+) -> None:
+    # Anthropic answers 200, then `event: error` (overloaded) mid-way: serving that again from the
+    # cache would repeat a passing overload for the whole TTL.
+    settings = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+    )
+    assert settings.status_code == 200, settings.text
+    for _ in range(2):
+        with (
+            pytest.raises(anthropic.APIStatusError, match="overloaded"),
+            client.messages.stream(model="error-mid-stream", max_tokens=256, messages=MESSAGES) as stream,
+        ):
+            stream.until_done()
+    assert len(fake.requests) == 2
+    assert [record["cache_status"] for record in gateway.wait_for_logs(2)] == ["MISS", "MISS"]

@@ -113,6 +113,28 @@ def test_messages_stream_through_each_provider(
     )
 
 
+@pytest.mark.parametrize("behavior", ["drop-mid-stream", "no-usage", "pause-stream"])
+def test_a_stream_whose_chat_reports_no_usage_is_estimated_not_logged_as_zero(
+    client: anthropic.Anthropic, gateway: RunningGateway, fakes: dict[str, Any], behavior: str
+) -> None:
+    # The upstream breaks off, reports no usage, or the client hangs up after the first delta: the
+    # zeros message_start must carry (chat tells usage only at its end) are no usage report.
+    try:
+        with client.messages.stream(
+            model=f"openai/{behavior}", max_tokens=100, messages=[{"role": "user", "content": QUESTION}]
+        ) as stream:
+            for event in stream:
+                if event.type == "content_block_delta" and behavior == "pause-stream":
+                    break
+    except httpx.HTTPError:  # the body was cut, not ended
+        assert behavior == "drop-mid-stream"
+    fakes["openai"].release()
+    record = gateway.wait_for_logs(1)[0]
+    assert record["usage_estimated"] is True
+    assert record["tokens_in"] > 0
+    assert record["tokens_out"] > 0
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_tools_round_trip_through_each_provider(
     client: anthropic.Anthropic, fakes: dict[str, Any], model: str

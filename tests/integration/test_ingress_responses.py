@@ -196,7 +196,9 @@ def test_one_meaning_is_one_cache_entry_whichever_api_asks(
     """A Messages request and a Responses request that mean the same chat request share the answer
     the first one stored, each rendered in its own API's shape."""
     cache = {"cf-aig-cache-ttl": "600"}
-    with anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude:
+    with anthropic.Anthropic(
+        base_url=gateway.provider_url("compat"), api_key="key-for-the-provider", max_retries=0
+    ) as claude:
         message = claude.messages.create(
             model="deepseek/deepseek-chat",
             max_tokens=50,

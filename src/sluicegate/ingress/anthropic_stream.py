@@ -14,6 +14,7 @@ from typing import Any, Final
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body
 from sluicegate.providers.sse import sse_data
+from sluicegate.types import Usage
 
 # https://docs.anthropic.com/en/api/messages#response-stop-reason, from chat's finish_reason
 STOP_REASONS: Final[Mapping[str, str]] = {
@@ -72,6 +73,9 @@ class MessagesStream:
             + sse_data({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
             + sse_data({"type": "message_stop"}, "message_stop")
         )
+
+    def usage(self) -> Usage | None:
+        return self._chunks.usage
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:

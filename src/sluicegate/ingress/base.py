@@ -19,8 +19,10 @@ from multidict import CIMultiDict
 
 from sluicegate.compat.base import TranslationError
 from sluicegate.providers.base import Provider
+from sluicegate.providers.openai import usage_object
 from sluicegate.providers.sse import SseParser
 from sluicegate.providers.texts import TextFormat
+from sluicegate.types import Usage
 
 __all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError"]
 
@@ -42,6 +44,11 @@ class StreamRenderer(Protocol):
 
     def close(self) -> bytes:
         """What ends the stream (the format's closing events), whether or not `[DONE]` came."""
+        ...
+
+    def usage(self) -> Usage | None:
+        """The usage the chat chunks reported so far (None: none yet): the format's own events may
+        hold placeholders until then."""
         ...
 
 
@@ -90,12 +97,14 @@ class IngressFormat(Protocol):
 
 
 class ChatChunks:
-    """Splits chat SSE bytes into the JSON objects of their `data:` lines; `done` once `[DONE]` came.
-    Events that are not JSON objects are skipped: nothing could be rendered from them."""
+    """Splits chat SSE bytes into the JSON objects of their `data:` lines; `done` once `[DONE]` came,
+    `usage` once a chunk reported it. Events that are not JSON objects are skipped: nothing could be
+    rendered from them."""
 
     def __init__(self) -> None:
         self._events = SseParser()
         self.done = False
+        self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
         for event in self._events.feed(chunk):
@@ -116,6 +125,7 @@ class ChatChunks:
         except orjson.JSONDecodeError:
             return
         if isinstance(event, dict):
+            self.usage = usage_object(event.get("usage")) or self.usage
             yield event
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.providers.sse import sse_data
+from sluicegate.types import Usage
 
 # Why a response stopped short: https://platform.openai.com/docs/api-reference/responses/object
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -112,6 +113,9 @@ class ResponsesStream:
         response = self._response([item.body for item in self._items], self._finish)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, {"response": response})
+
+    def usage(self) -> Usage | None:
+        return self._chunks.usage
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:

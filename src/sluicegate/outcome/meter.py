@@ -88,6 +88,10 @@ def _stream_usage(exchange: Exchange, reader: Provider, route: Route) -> Usage |
     """The usage the stream the client got reports, else what the stages that rewrote it on its
     way saw reported (a compat translation's upstream stream, an ingress rendering's chat chunks)."""
     seen = next((usage for read in exchange.response.reported_usage if (usage := read()) is not None), None)
+    if exchange.request.ingress is not None and exchange.plan.hub is not None:
+        # Rendered from chat chunks: its events hold placeholder figures until chat reports usage
+        # (ingress/anthropic_stream.py's message_start), which a stream cut short never does.
+        return seen
     return reader.read_stream_usage(route, exchange.response.body) or seen
 
 

@@ -16,7 +16,7 @@ from contextlib import aclosing
 from multidict import CIMultiDict
 
 from sluicegate.exchange import Exchange, HubRequest, Reply
-from sluicegate.ingress.base import IngressFormat
+from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.compat import malformed
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE
@@ -28,7 +28,10 @@ class Ingress:
         ingress, hub = exchange.request.ingress, exchange.plan.hub
         if ingress is None or hub is None:
             return reply
-        return render(ingress, hub, exchange.provider_slug, reply)
+        rendered = render(ingress, hub, exchange.provider_slug, reply)
+        if rendered.reported_usage is not None:
+            exchange.response.reported_usage.append(rendered.reported_usage)
+        return rendered
 
 
 def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply) -> Reply:
@@ -47,13 +50,14 @@ def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply)
         with malformed(provider):
             return Reply(reply.status, headers, body=ingress.answer(hub.asked, reply.body))
     headers["Content-Type"] = SSE_TYPE
-    return Reply(reply.status, headers, stream=_rendered(ingress, hub, provider, reply.stream))
+    renderer = ingress.stream(hub.asked)
+    stream = _rendered(renderer, provider, reply.stream)
+    return Reply(reply.status, headers, stream=stream, reported_usage=renderer.usage)
 
 
 async def _rendered(
-    ingress: IngressFormat, hub: HubRequest, provider: str, stream: AsyncGenerator[bytes, None]
+    renderer: StreamRenderer, provider: str, stream: AsyncGenerator[bytes, None]
 ) -> AsyncGenerator[bytes, None]:
-    renderer = ingress.stream(hub.asked)
     async with aclosing(stream):
         async for chunk in stream:
             with malformed(provider):
