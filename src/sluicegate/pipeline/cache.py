@@ -16,16 +16,23 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
-from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.admit_ahead import AdmitAhead
-from sluicegate.pipeline.cache_control import MAX_TTL, parse_cache_control
+from sluicegate.pipeline.cache_asks import (
+    KEY_HEADER,
+    NOT_CACHED,
+    Caching,
+    caching,
+    read_cache_ask,
+    step_caching,
+)
+from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
@@ -33,15 +40,7 @@ from sluicegate.providers.sse import iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
-TTL_HEADER = "cf-aig-cache-ttl"
-SKIP_HEADER = "cf-aig-skip-cache"
-KEY_HEADER = "cf-aig-cache-key"
-# Cloudflare's former names, which "will still function": read when the new one is absent.
-OLD_TTL_HEADER = "cf-cache-ttl"
-OLD_SKIP_HEADER = "cf-skip-cache"
 STATUS_HEADER = "cf-aig-cache-status"
-MIN_TTL = 60
-KEYED_TTL = 300  # a `cf-aig-cache-key` entry's lifetime where the gateway's cache is off
 # Headers of the original answer that are not replayed: they describe that one response.
 _NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", STATUS_HEADER})
 
@@ -52,6 +51,16 @@ class Decision:
     ttl: int
     lookup: bool  # may a stored answer be served?
     store: bool  # may this answer be stored?
+    # Universal steps with cache headers of their own: each step's TTL for its answer, None where
+    # its answer is not stored. Empty: `ttl` and `store` hold whichever step answers.
+    step_ttls: tuple[int | None, ...] = ()
+
+    def answered_by(self, step_index: int) -> Decision:
+        """The decision for storing the answer of step `step_index`."""
+        if not self.step_ttls:
+            return self
+        ttl = self.step_ttls[step_index]
+        return replace(self, ttl=ttl or 0, store=ttl is not None)
 
 
 class ResponseCache:
@@ -103,6 +112,7 @@ class ResponseCache:
             self._release(decision.key, done)
             raise
         _labelled(reply, CacheStatus.MISS)
+        decision = decision.answered_by(exchange.plan.step_index)
         if not (decision.store and 200 <= reply.status < 300):
             self._release(decision.key, done)
         elif reply.stream is None:
@@ -196,33 +206,33 @@ class ResponseCache:
 
 def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan) -> Decision | None:
     """How the exact cache treats a request to `gateway` planned as `plan`, or None when caching
-    does not apply to it; `BadRequest` for a `cf-aig-cache-ttl` it cannot take."""
+    does not apply to it; `BadRequest` for a `cf-aig-cache-ttl` it cannot take. A universal step's
+    own cache headers (`cache_asks.py`) decide for that step's answer; the lookup is the first
+    step's, as the cache answers in its place."""
     headers = request.headers
     if request.method != "POST" or not plan.steps:
         return None
     if not all(step.facts.cacheable for step in plan.steps):
         return None
     settings = gateway.settings
-    asked_ttl = _header(headers, TTL_HEADER, OLD_TTL_HEADER)
+    asked = read_cache_ask(headers)
     custom = headers.get(KEY_HEADER)
-    asked = asked_ttl is not None or custom is not None
-    if not (settings.cache_enabled or asked or "cache-control" in headers):
-        return None
     control = parse_cache_control(headers.getall("cache-control", []))
-    lookup, store = control.lookup, control.store
-    # Cloudflare: a named entry on a gateway that does not cache "will be cached for 5 minutes".
-    default_ttl = settings.cache_ttl if settings.cache_enabled else KEYED_TTL
-    ttl = _ttl(asked_ttl) if asked_ttl is not None else default_ttl
-    if not (settings.cache_enabled or asked or control.max_age is not None):
+    steps: list[Caching | None] = [caching(asked, control, settings, custom is not None)]
+    if any(step.own_headers for step in plan.steps):
+        steps = [
+            step_caching(read_cache_ask(step.own_headers), asked, control, settings, custom is not None)
+            for step in plan.steps
+        ]
+    if all(step is None for step in steps):
         return None
-    # A TTL of 0 (Cloudflare's universal example sets it on a fallback step) caches nothing.
-    if ttl == 0 or (_header(headers, SKIP_HEADER, OLD_SKIP_HEADER) or "").strip().lower() == "true":
-        lookup = store = False
-    elif control.max_age is not None:
-        ttl = control.max_age
+    first = steps[0] or NOT_CACHED
     per_key = settings.cache_per_key
     key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
-    return Decision(key, ttl, lookup, store)
+    if len(steps) == 1:
+        return Decision(key, first.ttl, first.lookup, first.store)
+    ttls = tuple(step.ttl if step is not None and step.store else None for step in steps)
+    return Decision(key, first.ttl, first.lookup, any(t is not None for t in ttls), ttls)
 
 
 def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) -> Reply | None:
@@ -290,29 +300,9 @@ def whole_answer(exchange: Exchange, body: bytes) -> bool:
     return not closing or any(marker in tail for marker in closing)
 
 
-def _header(headers: CIMultiDictProxy[str], name: str, old_name: str) -> str | None:
-    """The value of `name`, or of its deprecated spelling `old_name` when `name` is absent."""
-    return headers.get(name, headers.get(old_name))
-
-
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:
     reply.headers[STATUS_HEADER] = status
     return reply
-
-
-def _ttl(value: str) -> int:
-    try:
-        ttl = int(value)
-    except ValueError:
-        raise BadRequest(
-            f"{TTL_HEADER} must be a whole number of seconds, got {value!r}", header=TTL_HEADER
-        ) from None
-    if ttl != 0 and not MIN_TTL <= ttl <= MAX_TTL:
-        raise BadRequest(
-            f"{TTL_HEADER} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
-            header=TTL_HEADER,
-        )
-    return ttl
 
 
 def served(
