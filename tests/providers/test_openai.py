@@ -100,6 +100,43 @@ def test_output_text() -> None:
     assert OPENAI.output_text(CHAT, b"garbage", streamed=False) == ""
 
 
+def test_output_text_holds_the_tool_calls_an_answer_makes() -> None:
+    # Parallel calls in one chat stream: each named by its first delta, then its arguments in pieces.
+    chat_stream = b"".join(
+        b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": delta}]}) + b"\n\n"
+        for delta in (
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"index": 0, "id": "c0", "function": {"name": "weather", "arguments": ""}},
+                    {"index": 1, "id": "c1", "function": {"name": "time", "arguments": ""}},
+                ],
+            },
+            {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+            {"tool_calls": [{"index": 1, "function": {"arguments": '{"zone":"CET"}'}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+        )
+    )
+    expected = 'weathertime{"city":{"zone":"CET"}"Paris"}'
+    assert OPENAI.output_text(CHAT, chat_stream, streamed=True) == expected
+    call = {"id": "c0", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+    chat_body = orjson.dumps({"choices": [{"message": {"content": None, "tool_calls": [call]}}]})
+    assert OPENAI.output_text(CHAT, chat_body, streamed=False) == 'weather{"city":"Paris"}'
+    item = {"type": "function_call", "id": "fc_1", "call_id": "c0", "name": "weather", "arguments": ""}
+    responses_stream = (
+        b"event: response.output_item.added\ndata: "
+        + orjson.dumps({"type": "response.output_item.added", "item": item})
+        + b"\n\nevent: response.function_call_arguments.delta\ndata: "
+        b'{"type":"response.function_call_arguments.delta","delta":"{\\"city\\":\\"Paris\\"}"}\n\n'
+        b"event: response.function_call_arguments.done\ndata: "
+        b'{"type":"response.function_call_arguments.done","arguments":"{\\"city\\":\\"Paris\\"}"}\n\n'
+    )
+    assert OPENAI.output_text(RESPONSES, responses_stream, streamed=True) == 'weather{"city":"Paris"}'
+    whole = orjson.dumps({"output": [{**item, "arguments": '{"city":"Paris"}'}]})
+    assert OPENAI.output_text(RESPONSES, whole, streamed=False) == 'weather{"city":"Paris"}'
+
+
 def test_malformed_bodies_never_raise() -> None:
     odd = [
         b'{"usage": {"prompt_tokens": 1, "prompt_tokens_details": [1]}}',

@@ -193,6 +193,8 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
         text=TEXT_KEYS_BEFORE | {"requests"},
         image_types=IMAGE_PART_TYPES_BEFORE,
         media=INLINE_MEDIA_KEYS_BEFORE,
+        # and since: the tools offered (chat's legacy `functions` too), counted as their JSON
+        schemas=frozenset({"tools", "functions"}),
     )
     assert before == TOKEN_KEYS
 

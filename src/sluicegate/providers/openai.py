@@ -235,32 +235,58 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# The Responses API's stream events whose `delta` is part of the answer: text, and a function call's
+# arguments (https://platform.openai.com/docs/api-reference/responses-streaming).
+_ANSWER_DELTAS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
+
+
 def _stream_text(event: Any) -> str:
+    """What one streamed event adds to the answer: text, and the names and arguments of the tools it
+    calls (a forced tool call has no text at all, yet its arguments are billed as output)."""
     if not isinstance(event, dict):
         return ""
-    if event.get("type") == "response.output_text.delta":
-        delta = event.get("delta")
-        return delta if isinstance(delta, str) else ""
+    kind = event.get("type")
+    if kind in _ANSWER_DELTAS:
+        return _string(event.get("delta"))
+    if kind == "response.output_item.added":  # a function call's name comes with its item
+        return _call_text(_dict(event.get("item")))
     parts = []
     for choice in map(_dict, _list(event.get("choices"))):
-        content = _dict(choice.get("delta")).get("content") or choice.get("text")
-        if isinstance(content, str):
-            parts.append(content)
+        delta = _dict(choice.get("delta"))
+        parts.append(_string(delta.get("content") or choice.get("text")))
+        parts.extend(_tool_calls_text(delta))  # the first delta of a call names it, the rest add arguments
     return "".join(parts)
 
 
 def _document_text(document: dict[str, Any]) -> str:
+    """A whole answer's text, with the names and arguments of the tools it calls."""
     parts: list[str] = []
     for choice in map(_dict, _list(document.get("choices"))):
-        content = _dict(choice.get("message")).get("content") or choice.get("text")
-        if isinstance(content, str):
-            parts.append(content)
+        message = _dict(choice.get("message"))
+        parts.append(_string(message.get("content") or choice.get("text")))
+        parts.extend(_tool_calls_text(message))
     for item in map(_dict, _list(document.get("output"))):  # Responses API
-        for content in map(_dict, _list(item.get("content"))):
-            text = content.get("text")
-            if isinstance(text, str):
-                parts.append(text)
+        parts.append(_call_text(item))
+        parts.extend(_string(content.get("text")) for content in map(_dict, _list(item.get("content"))))
     return "".join(parts)
+
+
+def _tool_calls_text(message: dict[str, Any]) -> list[str]:
+    """A chat message's (or delta's) tool calls, and the legacy `function_call`: names and arguments."""
+    functions = [_dict(call.get("function")) for call in map(_dict, _list(message.get("tool_calls")))]
+    functions.append(_dict(message.get("function_call")))
+    return [_string(function.get(key)) for function in functions for key in ("name", "arguments")]
+
+
+def _call_text(item: dict[str, Any]) -> str:
+    """A Responses API function call item's name and arguments ("" for any other item)."""
+    if item.get("type") != "function_call":
+        return ""
+    return _string(item.get("name")) + _string(item.get("arguments"))
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 OPENAI = OpenAICompatible(

@@ -137,17 +137,21 @@ CHAT_TEXTS = ChatTexts()
 RESPONSES_TEXTS = ResponsesTexts()
 
 # Chat: the `messages` turns, `text` parts (`image_url` ones count as images), tool calls' `function`
-# with its `name` and `arguments`.
+# with its `name` and `arguments`; the `tools` offered (and the legacy `functions`), which the model
+# reads too, as their JSON.
 CHAT_TOKEN_KEYS = TokenKeys(
     turns=frozenset({"messages"}),
     text=frozenset({"content", "text", "function", "name", "arguments"}),
     image_types=frozenset({"image_url"}),
+    schemas=frozenset({"tools", "functions"}),
 )
 # Responses: `instructions`, `input` (a string or items), message items' `content` parts (`input_image`
-# ones count as images), function call items' `name` and `arguments`, their results' `output`.
+# ones count as images), function call items' `name` and `arguments`, their results' `output`; the
+# `tools` offered, as their JSON.
 RESPONSES_TOKEN_KEYS = TokenKeys(
     text=frozenset({"instructions", "input", "content", "text", "name", "arguments", "output"}),
     image_types=frozenset({"input_image"}),
+    schemas=frozenset({"tools"}),
 )
 COMPLETIONS_TOKEN_KEYS = TokenKeys(text=frozenset({"prompt"}))
 EMBEDDINGS_TOKEN_KEYS = TokenKeys(text=frozenset({"input"}))  # strings, or lists of token ids

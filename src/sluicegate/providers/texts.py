@@ -79,13 +79,16 @@ class TokenKeys:
 
     `turns`: keys of a list of chat turns (counted with each turn's overhead); `text`: keys whose
     values hold text (the walk enters only these); `image_types`: part `type`s counted as one image;
-    `media`: keys that make the object holding them one inline image. Any other key counts nothing.
+    `media`: keys that make the object holding them one inline image; `schemas`: top-level keys of
+    definitions the model reads whole (tools: names, descriptions, parameter schemas), counted as
+    their JSON text. Any other key counts nothing.
     """
 
     turns: frozenset[str] = frozenset()
     text: frozenset[str] = frozenset()
     image_types: frozenset[str] = frozenset()
     media: frozenset[str] = frozenset()
+    schemas: frozenset[str] = frozenset()
 
     def __or__(self, other: TokenKeys) -> TokenKeys:
         """The keys of both (a provider that speaks several APIs, every provider's at once)."""
@@ -94,6 +97,7 @@ class TokenKeys:
             self.text | other.text,
             self.image_types | other.image_types,
             self.media | other.media,
+            self.schemas | other.schemas,
         )
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
+import orjson
+
 from sluicegate.providers import TOKEN_KEYS
 
 if TYPE_CHECKING:
@@ -71,11 +73,13 @@ _CL100K_PREFIXES: Final = (
 )
 # What the walk reads, in the request shapes of every provider's APIs (`TokenKeys`): chat turns
 # (a top-level list at one of `_TURN_KEYS`), values under text-bearing keys, image parts and inline
-# media. Any other key (urls, base64 data, ids, tool schemas) is skipped.
+# media, and definitions read whole (tools, as their JSON). Any other key (urls, base64 data, ids)
+# is skipped.
 _TURN_KEYS: Final = TOKEN_KEYS.turns
 _TEXT_KEYS: Final = TOKEN_KEYS.text
 _IMAGE_PART_TYPES: Final = TOKEN_KEYS.image_types
 _INLINE_MEDIA_KEYS: Final = TOKEN_KEYS.media
+_SCHEMA_KEYS: Final = TOKEN_KEYS.schemas
 # Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
 # least recently used dropped first, so at most about 32 MB): a conversation resends its system
 # prompt and every earlier turn with each request, and the gateway counts each on the request path.
@@ -207,8 +211,9 @@ class TokenCounter:
 
         Understands a string, a list of strings or of token ids (an embeddings input), and the
         bodies of every registered provider's APIs by their `TokenKeys`: a top-level list of chat
-        turns is counted with `count_chat_input`; everything else by walking its text values.
-        Values under other keys (model names, urls, base64 data, tool schemas) count nothing.
+        turns is counted with `count_chat_input`; tool definitions as their JSON text; everything
+        else by walking its text values. Values under other keys (model names, urls, base64 data)
+        count nothing.
         """
         count = self._counter(model)
         if not isinstance(payload, Mapping):
@@ -217,6 +222,8 @@ class TokenCounter:
         for key, value in payload.items():
             if key in _TURN_KEYS and isinstance(value, list):
                 total += self.count_chat_input(value, model)
+            elif key in _SCHEMA_KEYS:
+                total += _json_text(value, count)
             elif key in _TEXT_KEYS:
                 total += _walk(value, count)
         return total
@@ -234,6 +241,31 @@ def _remembering_counter(encoding: tiktoken.Encoding) -> Callable[[str], int]:
         return remembered(text) if len(text) <= COUNT_CACHE_MAX_CHARS else count(text)
 
     return count_remembering
+
+
+def _json_text(value: object, count: Callable[[str], int]) -> int:
+    """The tokens of `value` written as JSON: tool definitions, whose names, descriptions and
+    parameter schemas the model reads. Nested deeper than orjson writes, its strings alone."""
+    try:
+        return count(orjson.dumps(value).decode())
+    except orjson.JSONEncodeError:
+        return _every_string(value, count)
+
+
+def _every_string(value: object, count: Callable[[str], int]) -> int:
+    """The tokens of every key and string in `value`, iteratively (it may be deeply nested)."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += count(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return total
 
 
 def _walk(value: object, count: Callable[[str], int]) -> int:
