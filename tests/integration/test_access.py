@@ -274,6 +274,20 @@ def test_per_request_log_collection_headers(gateway: RunningGateway) -> None:
     assert detail["tokens_in"] > 0  # the record itself is complete
 
 
+def test_collect_headers_take_every_spelling_of_yes_and_no(gateway: RunningGateway) -> None:
+    for value in ("no", "0", "FALSE"):
+        httpx.post(gateway.url + CHAT, json=BODY, headers={"cf-aig-collect-log": value})
+    httpx.post(gateway.url + CHAT, json=BODY, headers={"cf-aig-collect-log-payload": "No"})
+    [record] = gateway.wait_for_logs(1)
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert detail["request_body"] is None
+    refused = httpx.post(gateway.url + CHAT, json=BODY, headers={"cf-aig-collect-log-payload": "nope"})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["header"] == "cf-aig-collect-log-payload"
+    assert "did you mean 'no'?" in error["message"]
+
+
 def test_collect_log_true_keeps_a_record_where_the_gateway_keeps_none(gateway: RunningGateway) -> None:
     """Cloudflare: "if logging is disabled at the gateway level, this header will save the log for
     that request"."""

@@ -195,6 +195,27 @@ def test_skip_cache_bypasses(gateway: RunningGateway, fake: FakeOpenAI) -> None:
     assert gateway.wait_for_logs(2)[0]["cache_status"] == "BYPASS"
 
 
+@pytest.mark.parametrize("value", ["1", "yes", "TRUE", "Yes"])
+def test_skip_cache_takes_every_spelling_of_yes(
+    gateway: RunningGateway, fake: FakeOpenAI, value: str
+) -> None:
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "skip yes"}]}'
+    post(gateway, body)
+    assert post(gateway, body, **{"cf-aig-skip-cache": value}).headers["cf-aig-cache-status"] == "BYPASS"
+    assert post(gateway, body, **{"cf-aig-skip-cache": "no"}).headers["cf-aig-cache-status"] == "HIT"
+
+
+def test_a_skip_cache_that_is_not_yes_or_no_is_a_400_saying_what_was_meant(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-skip-cache": "ture"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["header"] == "cf-aig-skip-cache"
+    assert "did you mean 'true'?" in error["message"]
+    assert fake.requests == []
+
+
 def test_custom_key_replaces_the_computed_one_and_can_be_purged(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
@@ -327,6 +348,18 @@ def test_bad_ttl_header_is_a_400_naming_it(gateway: RunningGateway, fake: FakeOp
     response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-cache-ttl": value})
     assert response.status_code == 400
     assert response.json()["error"]["header"] == "cf-aig-cache-ttl"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("value", "meant"), [("60s", "60"), ("1h", "3600"), ("5 min", "300"), ("1_000", "1000")]
+)
+def test_a_ttl_with_a_unit_or_underscores_is_a_400_saying_what_was_meant(
+    gateway: RunningGateway, fake: FakeOpenAI, value: str, meant: str
+) -> None:
+    response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-cache-ttl": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].endswith(f"; did you mean {meant}?")
     assert fake.requests == []
 
 

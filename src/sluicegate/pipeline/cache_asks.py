@@ -15,6 +15,7 @@ from multidict import MultiMapping
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl
+from sluicegate.pipeline.header_values import flag, whole_number
 
 TTL_HEADER = "cf-aig-cache-ttl"
 SKIP_HEADER = "cf-aig-skip-cache"
@@ -53,12 +54,12 @@ NOT_CACHED = Caching(0, lookup=False, store=False)
 
 
 def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
-    """The cache headers among `headers`; `BadRequest` for a `cf-aig-cache-ttl` that cannot be taken."""
+    """The cache headers among `headers`; `BadRequest` for a value that cannot be taken."""
     ttl = _either(headers, TTL_HEADER, OLD_TTL_HEADER)
     skip = _either(headers, SKIP_HEADER, OLD_SKIP_HEADER)
     return CacheAsk(
-        ttl=None if ttl is None else parse_ttl(ttl),
-        skip=None if skip is None else skip.strip().lower() == "true",
+        ttl=None if ttl is None else parse_ttl(*ttl),
+        skip=None if skip is None else flag(*skip),
     )
 
 
@@ -89,21 +90,20 @@ def step_caching(
     return caching(own.over(asked), control, settings, keyed)
 
 
-def parse_ttl(value: str) -> int:
-    try:
-        ttl = int(value)
-    except ValueError:
-        raise BadRequest(
-            f"{TTL_HEADER} must be a whole number of seconds, got {value!r}", header=TTL_HEADER
-        ) from None
+def parse_ttl(name: str, value: str) -> int:
+    """`value` of header `name` (`cf-aig-cache-ttl` or its old spelling) as a TTL in seconds."""
+    ttl = whole_number(name, value, "seconds")
     if ttl != 0 and not MIN_TTL <= ttl <= MAX_TTL:
         raise BadRequest(
-            f"{TTL_HEADER} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
-            header=TTL_HEADER,
+            f"{name} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
+            header=name,
         )
     return ttl
 
 
-def _either(headers: MultiMapping[str], name: str, old_name: str) -> str | None:
-    """The value of `name`, or of its deprecated spelling `old_name` when `name` is absent."""
-    return headers.get(name, headers.get(old_name))
+def _either(headers: MultiMapping[str], name: str, old_name: str) -> tuple[str, str] | None:
+    """`name` and its value, or the deprecated spelling `old_name` and its value when `name` is absent."""
+    for present in (name, old_name):
+        if (value := headers.get(present)) is not None:
+            return present, value
+    return None

@@ -16,6 +16,7 @@ from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import presented_secret
+from sluicegate.pipeline.header_values import flag
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
@@ -112,11 +113,10 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
             options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
         except ValueError as exc:
             raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
-    collect_log = headers.get(COLLECT_LOG_HEADER, "").strip().lower()
-    if collect_log in ("true", "false"):
-        options.collect_log = collect_log == "true"
-    if headers.get(COLLECT_PAYLOAD_HEADER, "").strip().lower() == "false":
-        options.collect_payload = False
+    if COLLECT_LOG_HEADER in headers:
+        options.collect_log = flag(COLLECT_LOG_HEADER, headers[COLLECT_LOG_HEADER])
+    if COLLECT_PAYLOAD_HEADER in headers:
+        options.collect_payload = flag(COLLECT_PAYLOAD_HEADER, headers[COLLECT_PAYLOAD_HEADER])
 
 
 def parse_metadata(value: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.header_values import whole_number
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.routing.circuit import Permit
 from sluicegate.types import Backoff
@@ -46,6 +47,7 @@ MAX_ATTEMPTS_HEADER = "cf-aig-max-attempts"
 RETRY_DELAY_HEADER = "cf-aig-retry-delay"
 BACKOFF_HEADER = "cf-aig-backoff"
 RETRY_HEADERS = (TIMEOUT_HEADER, MAX_ATTEMPTS_HEADER, RETRY_DELAY_HEADER, BACKOFF_HEADER)
+_UNIT_OF = {TIMEOUT_HEADER: "ms", MAX_ATTEMPTS_HEADER: "attempts", RETRY_DELAY_HEADER: "ms"}
 MAX_ATTEMPTS = 5
 MAX_RETRY_DELAY_MS = 5000
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
@@ -90,10 +92,7 @@ def _int_header(
     value = headers.get(name)
     if value is None:
         return default  # type: ignore[return-value]  # callers pass None only for optional fields
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {value!r}", header=name) from None
+    number = whole_number(name, value, _UNIT_OF[name])
     if number < low or (high is not None and number > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise BadRequest(f"{name} must be {bound}, got {number}", header=name)
