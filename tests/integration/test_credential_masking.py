@@ -96,6 +96,30 @@ def test_universal_step_headers_are_masked_in_the_stored_body(gateway: RunningGa
     assert_nowhere(gateway, shown.text, *secrets)
 
 
+def test_a_steps_authorization_field_is_its_providers_key_header_and_never_logged(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """Cloudflare's universal step field `authorization`: "the content of the authentication HTTP
+    header to use when contacting this provider; usually starts with 'Token' or 'Bearer'"."""
+    openai_key = "sk-authorization-field-0123456789"
+    chat = {"model": "gpt-4o-mini", "messages": MESSAGES}
+    gemini = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    steps = [
+        {"provider": "openai", "endpoint": "chat/completions", "authorization": f"Bearer {openai_key}",
+         "headers": {"Authorization": "Bearer sk-overridden"}, "query": chat},
+        {"provider": "google-ai-studio", "endpoint": "v1beta/models/gemini-2.5-flash:generateContent",
+         "authorization": f"Bearer {GEMINI_KEY}", "query": gemini},
+    ]  # fmt: skip
+    for answered in steps:
+        response = gateway.http.post(UNIVERSAL, json=[answered])
+        assert response.status_code == 200, response.text
+        shown = detail(gateway, response.headers["cf-aig-log-id"])
+        assert json.loads(shown.json()["request_body"])[0]["authorization"] == "[redacted]"
+        assert_nowhere(gateway, shown.text, openai_key, GEMINI_KEY)
+    assert fakes["openai"].requests[-1].header("authorization") == f"Bearer {openai_key}"
+    assert fakes["google-ai-studio"].requests[-1].header("x-goog-api-key") == GEMINI_KEY  # the bare key
+
+
 def test_a_gemini_key_in_the_query_is_masked(gateway: RunningGateway, fakes: dict[str, Any]) -> None:
     path = "v1beta/models/gemini-2.5-flash:generateContent"
     body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}

@@ -1,7 +1,7 @@
 """Planners: how a request becomes the ordered steps that `retry.py` tries.
 
 A provider endpoint's request is one step. The universal endpoint's body is a JSON array of steps
-(or one step object), each `{"provider", "endpoint", "headers", "query", "config"}`.
+(or one step object), each `{"provider", "endpoint", "headers", "query", "config", "authorization"}`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import read_cache_ask
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, policy_over
 from sluicegate.providers import REALTIME_PROVIDERS
-from sluicegate.providers.base import Provider, Route, repeated_base_path
+from sluicegate.providers.base import KeyHeader, Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
@@ -138,6 +138,9 @@ class UniversalStep(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, Any] = Field(description="the provider's request body")
     config: StepConfig | None = None
+    authorization: str | None = Field(
+        None, description="the value of the provider's authentication header, e.g. 'Bearer …'"
+    )
 
     @field_validator("headers")
     @classmethod
@@ -147,6 +150,13 @@ class UniversalStep(BaseModel):
             if (problem := header_problem(name, value)) is not None:
                 raise ValueError(problem)
         return headers
+
+    @field_validator("authorization")
+    @classmethod
+    def _sendable_value(cls, value: str | None) -> str | None:
+        if value is not None and (problem := header_problem("authorization", value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 def universal_planner(providers: ProviderBook) -> Planner:
@@ -186,6 +196,16 @@ def _spec(index: int, item: Any) -> UniversalStep:
         raise BadRequest(f"step {index}: {field}: {first['msg']}", step=index, field=field) from exc
 
 
+def _key_value(key_header: KeyHeader, authorization: str) -> str:
+    """A step's `authorization` as its provider's key header takes it: Cloudflare's documents it as
+    "usually starting with 'Token' or 'Bearer'", which a header of the bare key (Anthropic's
+    `x-api-key`, Azure's `api-key`) does not take."""
+    scheme, _, key = authorization.partition(" ")
+    if key_header.template == "{key}" and scheme.lower() in ("bearer", "token") and key:
+        return key.strip()
+    return authorization
+
+
 def _step(account: str, index: int, spec: UniversalStep, provider: Provider, policy: RetryPolicy) -> Step:
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
@@ -193,6 +213,8 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
     body = encode(spec.query, where=f"step {index}: query", step=index, field="query")
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")
+    if spec.authorization is not None:
+        headers[provider.key_header.name] = _key_value(provider.key_header, spec.authorization)
     own = CIMultiDict((name, value) for name, value in spec.headers.items() if is_gateway_header(name))
     config = spec.config
     if config is not None:
