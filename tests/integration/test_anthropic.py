@@ -250,6 +250,8 @@ def test_error_event_mid_stream_reaches_the_client(
     record = gateway.wait_for_logs(1)[0]
     assert (record["status"], record["stream"]) == (200, True)
     assert record["usage_estimated"] is False  # message_start had reported the input side
+    # The status went out before the failure; the record still says what failed.
+    assert orjson.loads(record["error"]) == caught.value.body
 
 
 def test_upstream_dropping_mid_stream_breaks_the_client_stream(

@@ -119,6 +119,23 @@ def test_a_stream_without_include_usage_logs_the_usage_the_provider_reported(
     )
 
 
+def test_a_stream_the_provider_fails_midway_is_logged_with_its_error_and_usage(
+    client: openai.OpenAI, gateway: RunningGateway
+) -> None:
+    stream = client.chat.completions.create(
+        model="anthropic/error-mid-stream", messages=MESSAGES, stream=True
+    )
+    with pytest.raises(openai.APIError, match="Overloaded"):
+        list(stream)
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["stream"]) == (200, True)  # as sent, before the failure
+    assert record["error"] is not None
+    assert "overloaded_error" in record["error"]
+    # Anthropic's message_start had reported the input side before the error event.
+    assert record["usage_estimated"] is False
+    assert record["tokens_in"] > 0
+
+
 @pytest.mark.parametrize(
     ("model", "error"),
     [

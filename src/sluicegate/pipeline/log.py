@@ -26,6 +26,10 @@ CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before t
 # short is billed too. Streams of providers that declare none complete when their body ends.
 END_MARKERS = (*STREAM_ENDS_COMPLETE, *STREAM_ENDS_CUT_SHORT)
 _LINE_END_MARKERS = tuple(b"\n" + marker for marker in END_MARKERS)  # built once, not per chunk
+# An error event inside a stream: Anthropic's (and the ingress formats') `event: error`, OpenAI's and
+# Gemini's `data: {"error": …}`. The 200 already went out; the record still says it failed.
+ERROR_EVENT_LINES = (b"event: error", b'data: {"error"')
+ERROR_TEXT_LIMIT = 2000
 _log = logging.getLogger(__name__)
 
 
@@ -119,8 +123,33 @@ def ends_stream(data: bytes) -> bool:
 
 
 def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
+    response = exchange.response
     exchange.timings.finished_at = time.perf_counter()
-    exchange.response.body = b"".join(chunks)
+    response.body = b"".join(chunks)
+    if response.error is None and response.status < 400:  # (an error status's body is its error)
+        response.error = stream_error(response.body)
+
+
+def stream_error(events: bytes) -> str | None:
+    """The data of the first error event in `events` (a stream's kept tail; an error event ends its
+    stream, so it is there), as upstream error bodies are recorded; None when there is none."""
+    starts = [at for line in ERROR_EVENT_LINES if (at := _line_start(events, line)) >= 0]
+    if not starts:
+        return None
+    data = events.find(b"data:", min(starts))
+    if data < 0:  # the event line came, its data did not
+        return "event: error"
+    end = events.find(b"\n", data)
+    text = events[data + len(b"data:") : end if end >= 0 else len(events)].strip()
+    return text[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+
+
+def _line_start(data: bytes, line: bytes) -> int:
+    """Where a line starting with `line` starts in `data`, or -1."""
+    if data.startswith(line):
+        return 0
+    at = data.find(b"\n" + line)
+    return at + 1 if at >= 0 else -1
 
 
 def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:
