@@ -319,10 +319,10 @@ def test_gemini_streams_are_framed_as_the_request_asks() -> None:
     assert list(iter_responses(again.body)) == RESPONSES
 
 
-def test_gemini_streamed_and_whole_calls_share_an_answer_endpoint() -> None:
+def test_gemini_streamed_and_whole_calls_share_an_answer_route() -> None:
     provider = REGISTRY["google-vertex-ai"]
     path = "v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash"
-    streamed = provider.read_request(Route("local", f"{path}:streamGenerateContent", "alt=sse"), b"{}")
-    whole = provider.read_request(Route("local", f"{path}:generateContent"), b"{}")
-    assert streamed.answer_endpoint == f"{path}:generateContent"
-    assert whole.answer_endpoint is None  # the path itself
+    streamed = provider.read_request(Route("local", f"{path}:streamGenerateContent", "alt=sse&key=k"), b"{}")
+    whole = provider.read_request(Route("local", f"{path}:generateContent", "key=k"), b"{}")
+    assert streamed.answer_route == Route("local", f"{path}:generateContent", "key=k")  # `alt` only frames
+    assert whole.answer_route is None  # the route itself

@@ -8,7 +8,9 @@ gateway is a prefix. Below that:
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
   the body and nothing more. The digest keeps kind, provider, method, path and query, so a name
   never reaches another provider or endpoint; streamed or not, one name is one entry, served in
-  the form each request asks for (`cache.served`). The name comes first, so one name's entries
+  the form each request asks for (`cache.served`): where the route names the stream choice
+  (Gemini's `:streamGenerateContent?alt=sse`), the route of the call unstreamed is hashed instead
+  (`RequestFacts.answer_route`, the provider's knowledge). The name comes first, so one name's entries
   can be purged together.
 - **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
   the body's fixed parts.
@@ -60,7 +62,8 @@ def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: 
     """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
     digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode())
     for step in plan.steps:
-        digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
+        route = step.facts.answer_route or step.route  # a streamed Gemini call files as its whole one
+        digest.update(_joined(step.provider.name, request.method, route.path, route.query))
         for variant in _answer_variants(step):
             digest.update(b"\0" + variant)
         if per_key:

@@ -33,7 +33,7 @@ class Lookup:
 def _endpoint(step: Step) -> str:
     """The endpoint part of a scope: streamed or not, one scope; an answer translated into another
     API's shape (the compat endpoint's) is kept apart from the provider's own answers."""
-    endpoint = step.facts.answer_endpoint or step.route.path
+    endpoint = (step.facts.answer_route or step.route).path
     return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
 
 

@@ -92,9 +92,10 @@ class RequestFacts:
     stream: bool = False
     payload: Any = None  # the parsed JSON body, None when the body is not JSON
     cacheable: bool = False  # a generation or embedding whose answer may be reused (never a side effect)
-    # Where the path itself names the stream choice (Gemini's `:streamGenerateContent`): the path of
-    # the same call unstreamed, so the semantic cache keeps both kinds of answer in one scope.
-    answer_endpoint: str | None = None
+    # Where the route itself names the stream choice (Gemini's `:streamGenerateContent?alt=sse`): the
+    # route of the same call unstreamed, which the caches file its answer under, so a streamed and a
+    # whole request share one entry (a custom key's) or scope (the semantic cache's). None: the route.
+    answer_route: Route | None = None
     # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
     # speech's characters); a usage the answer reports comes first.
     billed: Usage | None = None

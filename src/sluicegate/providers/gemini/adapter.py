@@ -130,7 +130,7 @@ class GeminiAPI:
             payload=payload,
             unreadable=problem,
             cacheable=target.method in CACHEABLE_METHODS,
-            answer_endpoint=_unstreamed(route.path) if stream else None,
+            answer_route=_answer_route(route) if target.method in ANSWER_METHODS else None,
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
@@ -178,6 +178,14 @@ class GeminiAPI:
     def operation(self, route: Route) -> str:
         method = Target.of(route).method  # `:streamGenerateContent`, `:batchEmbedContents` too
         return _METHOD_OPERATIONS.get(method) or operation_by_markers(route, OPERATIONS)
+
+
+def _answer_route(route: Route) -> Route | None:
+    """The route a generation's answer is filed under: the call unstreamed, without `alt`, which
+    only frames a stream (`sse`, else a JSON array); None when that is `route` itself."""
+    query = "&".join(pair for pair in route.query.split("&") if pair and pair.partition("=")[0] != "alt")
+    filed = Route(route.account, _unstreamed(route.path), query)
+    return None if filed == route else filed
 
 
 def _unstreamed(path: str) -> str:

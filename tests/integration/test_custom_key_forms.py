@@ -1,0 +1,94 @@
+"""`cf-aig-cache-key` names one entry, streamed or not, served in the form each request asks for, also
+where the route names the stream choice (Gemini's `:streamGenerateContent?alt=sse`, native or behind
+the compat endpoint). Clients are the official SDKs; upstreams the loopback fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import openai
+import pytest
+from google import genai
+from google.genai import types
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.conftest import RunningGateway
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+PROMPT = "what is a cache"
+TTL = {"cf-aig-cache-ttl": "600"}
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, gemini: FakeGemini
+) -> RunningGateway:
+    return make_gateway(upstreams={"openai": fake.base_url, "google-ai-studio": gemini.base_url})
+
+
+def studio(gateway: RunningGateway, name: str) -> genai.Client:
+    options = types.HttpOptions(
+        base_url=gateway.provider_url("google-ai-studio"),
+        api_version="v1beta",
+        headers={**TTL, "cf-aig-cache-key": name},
+    )
+    return genai.Client(api_key="AIza-fake-key", http_options=options)
+
+
+@pytest.mark.parametrize("first", ["whole", "streamed"])
+def test_native_gemini_streamed_and_whole_calls_share_a_named_entry(
+    gateway: RunningGateway, gemini: FakeGemini, first: str
+) -> None:
+    client = studio(gateway, f"gemini-{first}")
+
+    def whole() -> str | None:
+        return client.models.generate_content(model="gemini-2.0-flash", contents=PROMPT).text
+
+    def streamed() -> str:
+        chunks = client.models.generate_content_stream(model="gemini-2.0-flash", contents=PROMPT)
+        return "".join(chunk.text or "" for chunk in chunks)
+
+    calls = (whole, streamed) if first == "whole" else (streamed, whole)
+    stored, served = calls[0](), calls[1]()
+    assert served == stored
+    assert stored is not None
+    assert PROMPT in stored
+    assert len(gemini.requests) == 1  # the second call, in the other form, was a hit
+    assert [record["cache_status"] for record in gateway.wait_for_logs(2)] == ["HIT", "MISS"]
+
+
+@pytest.mark.parametrize("first", ["whole", "streamed"])
+def test_compat_gemini_streamed_and_whole_requests_share_a_named_entry(
+    gateway: RunningGateway, gemini: FakeGemini, first: str
+) -> None:
+    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="AIza-fake-key", max_retries=0)
+    headers = {**TTL, "cf-aig-cache-key": f"compat-{first}"}
+    model = "google-ai-studio/gemini-2.0-flash"
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
+
+    def whole() -> tuple[str, str | None]:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=messages, extra_headers=headers
+        )
+        return raw.headers["cf-aig-cache-status"], raw.parse().choices[0].message.content
+
+    def streamed() -> tuple[str, str | None]:
+        with client.chat.completions.with_streaming_response.create(
+            model=model, messages=messages, stream=True, extra_headers=headers
+        ) as response:
+            chunks = list(response.parse())
+            status = response.headers["cf-aig-cache-status"]
+        return status, "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+
+    calls = (whole, streamed) if first == "whole" else (streamed, whole)
+    (miss, stored), (hit, served) = calls[0](), calls[1]()
+    assert (miss, hit) == ("MISS", "HIT")
+    assert served == stored == f"echo: {PROMPT}"
+    assert len(gemini.requests) == 1
