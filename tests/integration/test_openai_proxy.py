@@ -216,6 +216,29 @@ def test_bad_metadata_is_refused_and_logged(gateway: RunningGateway, fake: FakeO
     assert gateway.wait_for_logs(1)[0]["status"] == 400
 
 
+@pytest.mark.parametrize(
+    ("cost", "message"),
+    [
+        ('{"per_token_in": 1e-6}', "cf-aig-custom-cost: missing per_token_out"),
+        (
+            '{"per_token_input": 1e-6, "per_token_out": 2e-6}',
+            "cf-aig-custom-cost: unknown key 'per_token_input'; did you mean 'per_token_in'?",
+        ),
+    ],
+)
+def test_a_bad_custom_cost_is_a_400_naming_the_header_once_and_what_was_meant(
+    gateway: RunningGateway, fake: FakeOpenAI, cost: str, message: str
+) -> None:
+    response = gateway.http.post(
+        "/v1/local/default/openai/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        headers={"cf-aig-custom-cost": cost},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == message
+    assert fake.requests == []
+
+
 def test_unknown_gateway_and_provider_get_404s_naming_what_exists(gateway: RunningGateway) -> None:
     response = gateway.http.post("/v1/local/nope/openai/chat/completions", json={})
     assert response.status_code == 404

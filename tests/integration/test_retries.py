@@ -307,6 +307,27 @@ def test_bad_universal_bodies_are_400s_naming_step_and_field(
     assert gateway.wait_for_logs(1)[0]["status"] == 400
 
 
+@pytest.mark.parametrize(
+    ("misspelt", "meant"),
+    [({"confg": {"maxAttempts": 2}}, "'config'"), ({"config": {"requestTimeOut": 900}}, "'requestTimeout'")],
+)
+def test_a_misspelt_universal_field_is_a_400_saying_which_was_meant(
+    gateway: RunningGateway, fake: FakeOpenAI, misspelt: dict[str, Any], meant: str
+) -> None:
+    response = universal(gateway, [step("gpt-4o", **misspelt)])
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].endswith(
+        f"Extra inputs are not permitted; did you mean {meant}?"
+    )
+    assert fake.requests == []
+
+
+def test_a_provider_named_in_another_case_is_that_provider(gateway: RunningGateway) -> None:
+    """Cloudflare's documents write `"provider": "OpenAI"`."""
+    response = universal(gateway, [{**step("gpt-4o"), "provider": "OpenAI"}])
+    assert (response.status_code, response.json()["model"]) == (200, "gpt-4o")
+
+
 def test_universal_malformed_json_is_400(gateway: RunningGateway) -> None:
     response = gateway.http.post(
         "/v1/local/default", content=b"[{", headers={"content-type": "application/json"}

@@ -112,7 +112,7 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
         try:
             options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
         except ValueError as exc:
-            raise BadRequest(f"{CUSTOM_COST_HEADER}: {exc}", header=CUSTOM_COST_HEADER) from exc
+            raise BadRequest(str(exc), header=CUSTOM_COST_HEADER) from exc  # the message names the header
     if COLLECT_LOG_HEADER in headers:
         options.collect_log = flag(COLLECT_LOG_HEADER, headers[COLLECT_LOG_HEADER])
     if COLLECT_PAYLOAD_HEADER in headers:

@@ -17,6 +17,7 @@ from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
 from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step
 from sluicegate.gateway import Gateway
+from sluicegate.hints import did_you_mean
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import read_cache_ask
@@ -173,7 +174,10 @@ def universal_planner(providers: ProviderBook) -> Planner:
         steps = []
         for index, item in enumerate(items):
             spec = _spec(index, item)
-            provider = await providers.find(account, spec.provider)
+            # Cloudflare's documents write `"provider": "OpenAI"`: a registry name in any case.
+            provider = await providers.find(account, spec.provider) or await providers.find(
+                account, spec.provider.lower()
+            )
             if provider is None:
                 raise BadRequest(
                     f"step {index}: unknown provider {spec.provider!r}",
@@ -193,7 +197,11 @@ def _spec(index: int, item: Any) -> UniversalStep:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "step"
-        raise BadRequest(f"step {index}: {field}: {first['msg']}", step=index, field=field) from exc
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":  # a misspelt field: say which one was meant
+            known = StepConfig.model_fields if first["loc"][0] == "config" else UniversalStep.model_fields
+            message += did_you_mean(str(first["loc"][-1]), known)
+        raise BadRequest(f"step {index}: {field}: {message}", step=index, field=field) from exc
 
 
 def _key_value(key_header: KeyHeader, authorization: str) -> str:

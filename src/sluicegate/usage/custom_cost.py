@@ -8,11 +8,13 @@ from typing import Final
 
 import orjson
 
+from sluicegate.hints import closest
 from sluicegate.types import Usage
 from sluicegate.usage.price_overrides import json_type, non_negative
 from sluicegate.usage.rates import parts
 
 CUSTOM_COST_HEADER: Final = "cf-aig-custom-cost"
+_PRICES = ("per_token_in", "per_token_out", "per_cache_read_token", "per_cache_write_token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ def parse_custom_cost(header_value: str) -> CustomCost:
     """Parse a `cf-aig-custom-cost` header value, e.g. `{"per_token_in":0.000001,"per_token_out":0.000002}`.
 
     `per_token_in` and `per_token_out` are required, `per_cache_read_token` and
-    `per_cache_write_token` optional; each must be a finite number >= 0. Other keys are ignored.
+    `per_cache_write_token` optional; each must be a finite number >= 0. Other keys are ignored,
+    but for one close to a price not given (a misspelling).
     Raises ValueError saying what is wrong.
     """
     try:
@@ -54,6 +57,11 @@ def parse_custom_cost(header_value: str) -> CustomCost:
         raise ValueError(f"{CUSTOM_COST_HEADER}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise ValueError(f"{CUSTOM_COST_HEADER}: expected a JSON object, got {json_type(document)}")
+    for key in document:
+        # A misspelt price (`per_token_input`) would otherwise be reported as the one it meant missing.
+        meant = closest(key, _PRICES) if key not in _PRICES else None
+        if meant is not None and meant not in document:
+            raise ValueError(f"{CUSTOM_COST_HEADER}: unknown key {key!r}; did you mean {meant!r}?")
     missing = [key for key in ("per_token_in", "per_token_out") if key not in document]
     if missing:
         raise ValueError(f"{CUSTOM_COST_HEADER}: missing {' and '.join(missing)}")
