@@ -249,7 +249,11 @@ def test_error_event_mid_stream_reaches_the_client(
     }
     record = gateway.wait_for_logs(1)[0]
     assert (record["status"], record["stream"]) == (200, True)
-    assert record["usage_estimated"] is False  # message_start had reported the input side
+    # message_start reported the input side; what was written before the failure is counted.
+    whole = client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    assert record["tokens_in"] == whole.usage.input_tokens
+    assert record["tokens_out"] > 1
+    assert record["usage_estimated"] is True
     # The status went out before the failure; the record still says what failed.
     assert orjson.loads(record["error"]) == caught.value.body
 
@@ -263,6 +267,11 @@ def test_upstream_dropping_mid_stream_breaks_the_client_stream(
     record = gateway.wait_for_logs(1)[0]
     assert record["status"] == 200
     assert "broke off" in record["error"]
+    # Billed for what it wrote before the break, not the 1 output token message_start announces.
+    assert record["tokens_out"] > 1
+    assert record["usage_estimated"] is True
+    whole = client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    assert record["tokens_in"] == whole.usage.input_tokens
 
 
 def test_count_tokens_and_models_pass_through(gateway: RunningGateway, client: anthropic.Anthropic) -> None:

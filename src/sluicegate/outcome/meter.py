@@ -8,6 +8,8 @@ worker thread.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.outcome.pricing import Pricing, unpriced
@@ -36,7 +38,7 @@ class Meter:
         if too_big or not self._pricing.ready(step, exchange.options.custom_cost):
             return None
         usage = _reported(exchange, step)
-        if usage is None and _countable(exchange, step):
+        if (usage is None or _cut_short(exchange)) and _countable(exchange, step):
             return None
         return self._outcome(exchange, step, usage)
 
@@ -48,15 +50,23 @@ class Meter:
         usage = _reported(exchange, step)
         if usage is None and _countable(exchange, step):
             # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
-            reader, route = client_reader(exchange, step)
-            model = step.facts.model
-            text = reader.output_text(route, exchange.response.body, exchange.response.streamed)
             usage = Usage(
-                input_tokens=self._tokens.count_any_input(step.facts.payload, model),
-                output_tokens=self._tokens.count_text(text, model),
+                input_tokens=self._tokens.count_any_input(step.facts.payload, step.facts.model),
+                output_tokens=self._output_tokens(exchange, step),
                 estimated=True,
             )
+        elif usage is not None and _cut_short(exchange) and _countable(exchange, step):
+            # Cut short, the stream reported its input but not what it had written so far
+            # (Anthropic's message_start says 1 output token, Gemini's first usageMetadata none).
+            written = self._output_tokens(exchange, step)
+            if written > usage.output_tokens:
+                usage = replace(usage, output_tokens=written, estimated=True)
         return self._outcome(exchange, step, usage)
+
+    def _output_tokens(self, exchange: Exchange, step: Step) -> int:
+        reader, route = client_reader(exchange, step)
+        text = reader.output_text(route, exchange.response.body, exchange.response.streamed)
+        return self._tokens.count_text(text, step.facts.model)
 
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
         gateway = exchange.gateway
@@ -102,6 +112,11 @@ def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:
         native = exchange.request.ingress.native
         return native.provider, Route(exchange.request.account, native.path)
     return step.reader or step.provider, step.route
+
+
+def _cut_short(exchange: Exchange) -> bool:
+    """A stream that ended early: the client hung up, the upstream broke off or sent an error event."""
+    return exchange.response.streamed and exchange.response.error is not None
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:
