@@ -154,13 +154,41 @@ def test_openai_legacy_completion_round_trips_with_logprobs() -> None:
     assert back == whole
 
 
+def test_a_responses_answer_round_trips_through_a_stream() -> None:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "annotations": [], "text": "Checking."}],
+    }
+    call = {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "c1"}
+    call |= {"name": "weather", "arguments": '{"city":"Paris"}'}
+    usage = {"input_tokens": 5, "output_tokens": 9, "total_tokens": 14}
+    whole = {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "output": [message, call],
+        "usage": usage,
+    }
+    route = Route("local", "v1/responses")
+    streamed, back = round_trip(OPENAI, route, route, whole, {"model": "m", "input": "x"})
+    assert back == whole
+    events = list(iter_json(streamed.body))
+    assert [event["sequence_number"] for event in events] == list(range(len(events)))
+    assert events[0]["response"]["status"] == "in_progress"
+    assert OPENAI.output_text(route, streamed.body, streamed=True) == 'Checking.weather{"city":"Paris"}'
+    assert OPENAI.read_stream_usage(route, streamed.body) == OPENAI.read_usage(route, orjson.dumps(whole))
+
+
 @pytest.mark.parametrize(
     ("route", "body"),
     [
         (CHAT, b'{"type": "message", "content": []}'),  # an Anthropic answer under an OpenAI route
         (CHAT, b"not json"),
         (MESSAGES, b'{"object": "chat.completion", "choices": []}'),
-        (Route("local", "responses"), b'{"object": "response"}'),  # no conversion written: refused
+        (Route("local", "responses"), b'{"object": "chat.completion", "choices": []}'),  # not a response
     ],
 )
 def test_what_cannot_be_converted_is_refused(route: Route, body: bytes) -> None:

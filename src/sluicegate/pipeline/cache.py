@@ -291,7 +291,11 @@ def whole_answer(exchange: Exchange, body: bytes) -> bool:
     step = exchange.step
     if step is None or any(marker in body for marker in _ERROR_EVENTS):
         return False
-    tail = body[-400:]
+    # The last 400 bytes, or the whole last event if longer: the Responses API's end event carries
+    # the whole response, its marker often further back than 400 bytes.
+    trimmed = body.rstrip()
+    last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
+    tail = body[max(0, min(len(body) - 400, last_event)) :]
     if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
         return False
     # The stream the cache sees is in the answering step's format (a translation's, if any); the

@@ -32,6 +32,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
+from sluicegate.providers.openai_responses_answer import responses_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.openai_texts import (
     CHAT_TEXTS,
@@ -157,7 +158,9 @@ class OpenAICompatible:
             return chat_answer(facts, stored)
         if path == "completions" or path.endswith("/completions"):
             return completion_answer(facts, stored)
-        return as_stored(facts, stored)  # the Responses API, embeddings: served as stored
+        if path == "responses" or path.endswith("/responses"):
+            return responses_answer(facts, stored)
+        return as_stored(facts, stored)  # embeddings: served as stored
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         path = unquote(route.path).rstrip("/")
