@@ -212,7 +212,10 @@ def test_tools_survive_the_translation(client: openai.OpenAI, fakes: dict[str, A
 @pytest.mark.parametrize(
     ("model", "fragment"),
     [
-        ("gpt-4o", "{provider}/{model}"),
+        ("gpt-4o", '"{provider}/{model}", e.g. "openai/gpt-4o"'),
+        ("claude-haiku-4-5", 'e.g. "anthropic/claude-haiku-4-5"'),
+        ("openai/", "{provider}/{model}"),  # an empty model is not the upstream's to refuse
+        ("/gpt-4o", "{provider}/{model}"),
         ("nope/model", "unknown provider"),
         ("cohere/command-r", "not available"),
     ],

@@ -190,12 +190,24 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 
 def _split_model(value: Any) -> tuple[str, str]:
-    if not isinstance(value, str) or "/" not in value:
-        raise BadRequest(
-            'model must be "{provider}/{model}", e.g. "anthropic/claude-sonnet-4-5"', field="model"
-        )
-    slug, _, model = value.partition("/")
+    slug, _, model = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if not (slug.strip() and model.strip()):
+        example = _example_model(value)
+        raise BadRequest(f'model must be "{{provider}}/{{model}}", e.g. "{example}"', field="model")
     return slug, model
+
+
+# Model name beginnings that say whose a model is, for the example a 400 gives.
+_FAMILIES = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
+             ("chatgpt", "openai"), ("claude", "anthropic"), ("gemini", "google-ai-studio"),
+             ("mistral", "mistral"), ("command", "cohere"))  # fmt: skip
+
+
+def _example_model(value: Any) -> str:
+    """What a model without its provider probably meant ("gpt-4o" → "openai/gpt-4o")."""
+    name = value.strip().strip("/") if isinstance(value, str) else ""
+    provider = next((p for start, p in _FAMILIES if name.lower().startswith(start)), None)
+    return f"{provider}/{name}" if provider and "/" not in name else "anthropic/claude-sonnet-4-5"
 
 
 def translate_reply(
