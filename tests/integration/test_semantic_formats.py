@@ -344,7 +344,9 @@ def test_one_meaning_hits_for_an_anthropic_messages_client(
             model=model, max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
         )
     stored(gateway, 1)
-    with anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="sk-test", max_retries=0) as claude:
+    with anthropic.Anthropic(
+        base_url=gateway.provider_url("compat"), api_key="sk-test", max_retries=0
+    ) as claude:
         raw = claude.messages.with_raw_response.create(
             model=model, max_tokens=64, messages=[{"role": "user", "content": PARAPHRASE}]
         )
