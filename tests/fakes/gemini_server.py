@@ -27,11 +27,15 @@ whitespace-separated word: promptTokenCount = words in `contents` and `systemIns
 CACHED_TOKENS when the request names a `cachedContent` (reported as cachedContentTokenCount);
 candidatesTokenCount = words in the reply; models whose name contains "2.5" or "thinking" also
 report THOUGHT_TOKENS thoughtsTokenCount. Response ids count calls; Vertex's createTime is fixed.
+As Gemini 3 does, models named gemini-3 (and later) sign their function calls (`thoughtSignature` on
+the part) and answer 400 INVALID_ARGUMENT to a model turn whose first function call has none.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +184,9 @@ class FakeGemini(FakeUpstream):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
+        unsigned = _unsigned_call(call)
+        if unsigned is not None:
+            return _error(400, "INVALID_ARGUMENT", unsigned, call.method == "streamGenerateContent")
         if call.method == "generateContent":
             return _json(_answer(call, _reply(call.body), final=True, prompt=_prompt_tokens(call.body)))
         if call.method == "streamGenerateContent":
@@ -209,6 +216,29 @@ class Reply:
         return len(self.pieces) if self.function_call is None else len(json.dumps(self.function_call).split())
 
 
+def _signs_calls(model: str) -> bool:
+    """Gemini 3 and later sign function calls and refuse them back without the signature."""
+    found = re.search(r"gemini-(\d+)", model)
+    return found is not None and int(found.group(1)) >= 3
+
+
+def _unsigned_call(call: Call) -> str | None:
+    """Gemini 3's refusal of a model turn whose first function call has no thought signature."""
+    if call.method not in ("generateContent", "streamGenerateContent") or not _signs_calls(call.model):
+        return None
+    for position, content in enumerate(call.body.get("contents") or ()):
+        calls = [p for p in content.get("parts") or () if isinstance(p, dict) and "functionCall" in p]
+        if content.get("role") == "model" and calls and not calls[0].get("thoughtSignature"):
+            name = calls[0]["functionCall"].get("name")
+            return (
+                "Function call is missing a thought_signature in functionCall parts. This is required "
+                f"for tools to work correctly. Additional data, function call `default_api:{name}` , "
+                f"position {position + 1}. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+            )
+    return None
+
+
 def _reply(body: dict[str, Any]) -> Reply:
     text = _last_user_text(body.get("contents"))
     for declaration in _declarations(body):
@@ -228,6 +258,9 @@ def _answer(
     """One GenerateContentResponse: the whole reply, or (streaming) `pieces` of it."""
     if reply.function_call is not None:
         parts: list[dict[str, Any]] = [{"functionCall": reply.function_call}]
+        if _signs_calls(call.model):
+            signature = base64.b64encode(f"fake-thought-{call.number:06d}".encode()).decode()
+            parts[0]["thoughtSignature"] = signature
     else:
         parts = [{"text": "".join(pieces or reply.pieces)}]
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}

@@ -242,3 +242,34 @@ def test_openai_compatible_providers_get_their_api_path(
         answer = client.chat.completions.create(model="mistral/mistral-small-latest", messages=MESSAGES)
     assert answer.choices[0].message.content
     assert fake.requests[-1].path == "/v1/chat/completions"
+
+
+LOOKUP_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look a city up",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+    },
+}
+
+
+def test_a_gemini_3_function_calls_signature_goes_back_with_it(
+    client: openai.OpenAI, fakes: dict[str, Any]
+) -> None:
+    # Gemini 3 signs its function calls and refuses the next turn without the signature; Google's
+    # OpenAI compatibility carries it in the tool call's extra_content, which the SDK keeps.
+    model = "google-ai-studio/gemini-3-pro-preview"
+    asked: list[Any] = [{"role": "user", "content": "lookup Paris"}]
+    first = client.chat.completions.create(model=model, messages=asked, tools=[LOOKUP_TOOL])
+    message = first.choices[0].message
+    assert message.tool_calls
+    call = message.tool_calls[0]
+    signature = (call.model_extra or {})["extra_content"]["google"]["thought_signature"]
+    result = {"role": "tool", "tool_call_id": call.id, "content": "Paris is in France"}
+    second = client.chat.completions.create(
+        model=model, messages=[*asked, message, result], tools=[LOOKUP_TOOL]
+    )
+    assert second.choices  # answered: the fake, as Gemini 3, refuses an unsigned call with a 400
+    model_turn = fakes["google-ai-studio"].requests[-1].json["contents"][1]
+    assert model_turn["parts"][0]["thoughtSignature"] == signature

@@ -328,3 +328,31 @@ def test_an_untranslated_request_never_meets_a_chat_clients_entry(
     assert raw.headers["cf-aig-cache-status"] == "MISS"
     assert raw.parse().type == "message"
     assert fakes["anthropic"].requests[0].json == fakes["anthropic"].requests[1].json  # the same body
+
+
+def test_a_gemini_3_tool_loop_works_though_tool_use_blocks_carry_no_signature(
+    client: anthropic.Anthropic, fakes: dict[str, Any]
+) -> None:
+    # Gemini 3 refuses a function call sent back without its thought signature; a Messages client
+    # sends back its tool_use block, which has no place for one: Google's documented stand-in goes.
+    model = "google-ai-studio/gemini-3-pro-preview"
+    tool: Any = {
+        "name": "lookup",
+        "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}},
+    }
+    asked: list[Any] = [{"role": "user", "content": "lookup Paris"}]
+    first = client.messages.create(model=model, max_tokens=100, tools=[tool], messages=asked)
+    use = next(block for block in first.content if block.type == "tool_use")
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "France"}],
+    }
+    second = client.messages.create(
+        model=model,
+        max_tokens=100,
+        tools=[tool],
+        messages=[*asked, {"role": "assistant", "content": first.content}, result],
+    )
+    assert second.content  # answered: the fake, as Gemini 3, refuses an unsigned call with a 400
+    model_turn = fakes["google-ai-studio"].requests[-1].json["contents"][1]
+    assert model_turn["parts"][0]["thoughtSignature"] == "skip_thought_signature_validator"

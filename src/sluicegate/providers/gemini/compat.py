@@ -46,7 +46,7 @@ class GoogleAIStudioTranslator:
     """The `Translator` for `google-ai-studio/{model}`."""
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
-        body = native_body(payload)
+        body = native_body(payload, model)
         stream = payload.get("stream") is True
         method = "streamGenerateContent" if stream else "generateContent"
         return NativeRequest(
@@ -183,10 +183,12 @@ def _text(candidate: dict[str, Any]) -> str:
 
 
 def _tool_calls(candidate: dict[str, Any], response: dict[str, Any], first: int = 0) -> list[dict[str, Any]]:
-    calls = [p["functionCall"] for p in _content_parts(candidate) if isinstance(p.get("functionCall"), dict)]
+    parts = [p for p in _content_parts(candidate) if isinstance(p.get("functionCall"), dict)]
     prefix = f"call_{response.get('responseId') or 'gemini'}"
-    return [
-        {
+    calls = []
+    for k, part in enumerate(parts):
+        call = part["functionCall"]
+        tool_call: dict[str, Any] = {
             "index": first + k,
             "id": call.get("id") or f"{prefix}_{_index(candidate, 0)}_{first + k}",
             "type": "function",
@@ -195,8 +197,12 @@ def _tool_calls(candidate: dict[str, Any], response: dict[str, Any], first: int 
                 "arguments": orjson.dumps(call.get("args") or {}).decode(),
             },
         }
-        for k, call in enumerate(calls)
-    ]
+        if isinstance(signature := part.get("thoughtSignature"), str):
+            # Gemini 3 refuses a function call sent back without its signature; Google's own
+            # OpenAI compatibility carries it here, where the OpenAI SDKs keep it for the next turn.
+            tool_call["extra_content"] = {"google": {"thought_signature": signature}}
+        calls.append(tool_call)
+    return calls
 
 
 def _choice(candidate: dict[str, Any], position: int, response: dict[str, Any]) -> dict[str, Any]:

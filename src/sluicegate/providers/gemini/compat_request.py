@@ -3,6 +3,7 @@ cannot be expressed raises `TranslationError` naming the field."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import orjson
@@ -37,8 +38,16 @@ IMAGE_TYPES: Final = {
 ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function": "user"}
 
 
-def _contents(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """System parts, and the other messages as Contents (consecutive turns of one role merged)."""
+# Google's documented stand-in for a function call whose signature is lost (a client that keeps only
+# the call's id and arguments, a history from another model): Gemini 3 refuses the call without one.
+# https://ai.google.dev/gemini-api/docs/thought-signatures
+NO_SIGNATURE: Final = "skip_thought_signature_validator"
+_SIGNING_MODEL = re.compile(r"gemini-(\d+)")
+
+
+def _contents(messages: list[Any], signed: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """System parts, and the other messages as Contents (consecutive turns of one role merged).
+    `signed`: the model requires a thought signature on each model turn's first function call."""
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # tool call id -> function name, for the results that follow
@@ -56,8 +65,12 @@ def _contents(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str,
         else:
             parts = _parts(message.get("content"), f"messages[{i}]")
         calls = (message.get("tool_calls") or []) if role == "assistant" else []
-        for j, call in enumerate(calls):
-            parts.append(_function_call(call, call_names, f"messages[{i}].tool_calls[{j}]"))
+        called = [
+            _function_call(call, call_names, f"messages[{i}].tool_calls[{j}]") for j, call in enumerate(calls)
+        ]
+        if signed and called and "thoughtSignature" not in called[0]:
+            called[0]["thoughtSignature"] = NO_SIGNATURE
+        parts += called
         if not parts:
             continue
         if contents and contents[-1]["role"] == ROLES[role]:
@@ -125,7 +138,21 @@ def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[st
         raise TranslationError(f"{where}.function.arguments: not JSON ({exc})") from exc
     if isinstance(call.get("id"), str):
         call_names[call["id"]] = function["name"]
-    return {"functionCall": {"name": function["name"], "args": args}}
+    part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
+    google = (
+        (call.get("extra_content") or {}).get("google")
+        if isinstance(call.get("extra_content"), dict)
+        else None
+    )
+    if isinstance(google, dict) and isinstance(google.get("thought_signature"), str):
+        part["thoughtSignature"] = google["thought_signature"]  # as Gemini gave it (compat.py)
+    return part
+
+
+def _signs_function_calls(model: Any) -> bool:
+    """Whether `model` (Gemini 3 and later) refuses function calls sent back without a signature."""
+    found = _SIGNING_MODEL.search(model) if isinstance(model, str) else None
+    return found is not None and int(found.group(1)) >= 3
 
 
 def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
@@ -186,12 +213,12 @@ def _generation_config(payload: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def native_body(payload: dict[str, Any]) -> dict[str, Any]:
-    """The generateContent body for an OpenAI chat `payload`."""
+def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
+    """The generateContent body for an OpenAI chat `payload` to `model`."""
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise TranslationError("messages: a non-empty list is required")
-    system, contents = _contents(messages)
+    system, contents = _contents(messages, signed=_signs_function_calls(model))
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
