@@ -34,7 +34,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
-from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT, STREAM_ERROR_LINES
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
 from sluicegate.providers.sse import iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
@@ -275,13 +275,20 @@ def ended(chunks: list[bytes]) -> bool:
     """Whether a stream's chunks end with the line that ends a complete answer in its format, as
     the providers declare them (`Provider.stream_ends`). Streams of providers that declare none
     (Gemini's) count only when read to their end."""
-    tail = b"".join(chunks[-3:])[-400:]
+    tail = _closing_part(b"".join(chunks[-3:]))
     return any(marker in tail for marker in STREAM_ENDS_COMPLETE)
 
 
-# An error event in a stream: OpenAI's and Gemini's `data: {"error": …}`, Anthropic's `event: error`.
-# Neither can come from an answer's text, whose quotes and line breaks are escaped in its JSON.
-_ERROR_EVENTS = (b'data: {"error"', b"\nevent: error")
+def _closing_part(events: bytes) -> bytes:
+    """The last 400 bytes of `events`, or the whole last event if longer: the Responses API's end
+    event carries the whole response, its marker often further back than 400 bytes."""
+    trimmed = events.rstrip()
+    last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
+    return events[max(0, min(len(events) - 400, last_event)) :]
+
+
+def _has_line(events: bytes, line: bytes) -> bool:
+    return events.startswith(line) or b"\n" + line in events
 
 
 def whole_answer(exchange: Exchange, body: bytes) -> bool:
@@ -289,13 +296,9 @@ def whole_answer(exchange: Exchange, body: bytes) -> bool:
     format's closing line (if the format has one: a provider can close the connection right after
     an error event), and carries no error event and no cut-short end."""
     step = exchange.step
-    if step is None or any(marker in body for marker in _ERROR_EVENTS):
+    if step is None or any(_has_line(body, line) for line in STREAM_ERROR_LINES):
         return False
-    # The last 400 bytes, or the whole last event if longer: the Responses API's end event carries
-    # the whole response, its marker often further back than 400 bytes.
-    trimmed = body.rstrip()
-    last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
-    tail = body[max(0, min(len(body) - 400, last_event)) :]
+    tail = _closing_part(body)
     if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
         return False
     # The stream the cache sees is in the answering step's format (a translation's, if any); the

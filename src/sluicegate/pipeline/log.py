@@ -17,7 +17,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
-from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT, STREAM_ERROR_LINES
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
@@ -26,9 +26,6 @@ CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before t
 # short is billed too. Streams of providers that declare none complete when their body ends.
 END_MARKERS = (*STREAM_ENDS_COMPLETE, *STREAM_ENDS_CUT_SHORT)
 _LINE_END_MARKERS = tuple(b"\n" + marker for marker in END_MARKERS)  # built once, not per chunk
-# An error event inside a stream: Anthropic's (and the ingress formats') `event: error`, OpenAI's and
-# Gemini's `data: {"error": …}`. The 200 already went out; the record still says it failed.
-ERROR_EVENT_LINES = (b"event: error", b'data: {"error"')
 ERROR_TEXT_LIMIT = 2000
 _log = logging.getLogger(__name__)
 
@@ -133,7 +130,7 @@ def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
 def stream_error(events: bytes) -> str | None:
     """The data of the first error event in `events` (a stream's kept tail; an error event ends its
     stream, so it is there), as upstream error bodies are recorded; None when there is none."""
-    starts = [at for line in ERROR_EVENT_LINES if (at := _line_start(events, line)) >= 0]
+    starts = [at for line in STREAM_ERROR_LINES if (at := _line_start(events, line)) >= 0]
     if not starts:
         return None
     data = events.find(b"data:", min(starts))
