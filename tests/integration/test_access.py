@@ -288,6 +288,16 @@ def test_collect_headers_take_every_spelling_of_yes_and_no(gateway: RunningGatew
     assert "did you mean 'no'?" in error["message"]
 
 
+def test_blank_collect_headers_are_as_if_absent(gateway: RunningGateway) -> None:
+    """Clients template headers from variables that may be unset: `cf-aig-collect-log: ""` is no ask."""
+    blank = {"cf-aig-collect-log": "", "cf-aig-collect-log-payload": ""}
+    response = httpx.post(gateway.url + CHAT, json=BODY, headers=blank)
+    assert response.status_code == 200, response.text
+    [record] = gateway.wait_for_logs(1)
+    detail = gateway.http.get(f"/api/v1/accounts/local/gateways/default/logs/{record['id']}").json()
+    assert detail["request_body"] is not None
+
+
 def test_collect_log_true_keeps_a_record_where_the_gateway_keeps_none(gateway: RunningGateway) -> None:
     """Cloudflare: "if logging is disabled at the gateway level, this header will save the log for
     that request"."""

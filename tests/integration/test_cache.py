@@ -205,6 +205,15 @@ def test_skip_cache_takes_every_spelling_of_yes(
     assert post(gateway, body, **{"cf-aig-skip-cache": "no"}).headers["cf-aig-cache-status"] == "HIT"
 
 
+def test_a_blank_skip_cache_is_as_if_absent(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    """Clients template headers from variables that may be unset: `cf-aig-skip-cache: ""` is no ask."""
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "skip blank"}]}'
+    post(gateway, body)
+    response = post(gateway, body, **{"cf-aig-skip-cache": ""})
+    assert (response.status_code, response.headers["cf-aig-cache-status"]) == (200, "HIT")
+    assert len(fake.requests) == 1
+
+
 def test_a_skip_cache_that_is_not_yes_or_no_is_a_400_saying_what_was_meant(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:

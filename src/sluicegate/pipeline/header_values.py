@@ -2,7 +2,8 @@
 
 Read one way everywhere, so `cf-aig-skip-cache: 1` means what `cf-aig-collect-log: 1` does. A value
 that is neither is a 400 naming the header and what was probably meant, never ignored: an ignored
-`cf-aig-skip-cache: ye` would leave its sender believing the cache was skipped.
+`cf-aig-skip-cache: ye` would leave its sender believing the cache was skipped. A blank flag is
+absent: clients template headers from variables that may be unset.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ _SECONDS_PER = {"seconds": 1.0, "ms": 0.001}
 _WITH_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 
 
-def flag(name: str, value: str) -> bool:
-    """`value` of header `name` as a yes/no: true, false, 1, 0, yes or no, in any case."""
+def flag(name: str, value: str) -> bool | None:
+    """`value` of header `name` as a yes/no: true, false, 1, 0, yes or no, in any case; None (as if
+    the header were absent) for a blank value."""
     word = value.strip().lower()
+    if not word:
+        return None
     if word in YES:
         return True
     if word in NO:

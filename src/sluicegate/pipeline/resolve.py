@@ -115,8 +115,9 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
             raise BadRequest(str(exc), header=CUSTOM_COST_HEADER) from exc  # the message names the header
     if COLLECT_LOG_HEADER in headers:
         options.collect_log = flag(COLLECT_LOG_HEADER, headers[COLLECT_LOG_HEADER])
-    if COLLECT_PAYLOAD_HEADER in headers:
-        options.collect_payload = flag(COLLECT_PAYLOAD_HEADER, headers[COLLECT_PAYLOAD_HEADER])
+    payload = flag(COLLECT_PAYLOAD_HEADER, headers.get(COLLECT_PAYLOAD_HEADER, ""))
+    if payload is not None:  # absent or blank: the default stands
+        options.collect_payload = payload
 
 
 def parse_metadata(value: str) -> dict[str, Any]:
