@@ -34,9 +34,9 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
-from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT, STREAM_ERROR_LINES
-from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
-from sluicegate.providers.sse import iter_events
+from sluicegate.providers import STREAM_ENDS_CUT_SHORT
+from sluicegate.providers.base import Answer, Provider, RequestFacts, Route, StreamEnds
+from sluicegate.providers.sse import error_event_at, iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
@@ -189,10 +189,12 @@ class ResponseCache:
                 async for chunk in stream:
                     copy.add(chunk)
                     yield chunk
-            if (body := copy.body()) is not None and whole_answer(exchange, body):
+            if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=True):
                 await self._store(decision, exchange, reply, body)
         except (GeneratorExit, asyncio.CancelledError):
-            if (body := copy.body_if_ended()) is not None:
+            # The client may hang up the moment it has the closing event, before the upstream's
+            # end of body is read: the answer is whole if that event came.
+            if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=False):
                 await self._store(decision, exchange, reply, body)
             raise
         finally:
@@ -265,18 +267,32 @@ class StreamCopy:
         """The stream read to its end, if it was kept."""
         return None if self._chunks is None else b"".join(self._chunks)
 
-    def body_if_ended(self) -> bytes | None:
-        """The stream so far, if it was kept and delivered its end marker: the client may hang up
-        the moment it has it, before the upstream's end of body is read, and it is complete."""
-        return self.body() if self._chunks is not None and ended(self._chunks) else None
+
+def whole_answer(exchange: Exchange, body: bytes, read_to_end: bool) -> bool:
+    """Whether the stream `body` holds a whole answer worth serving again. It is in the answering
+    step's format (a translation's, if any): the client API's own rendering (ingress) comes after."""
+    step = exchange.step
+    return step is not None and complete_stream(body, (step.reader or step.provider).stream_ends, read_to_end)
 
 
-def ended(chunks: list[bytes]) -> bool:
-    """Whether a stream's chunks end with the line that ends a complete answer in its format, as
-    the providers declare them (`Provider.stream_ends`). Streams of providers that declare none
-    (Gemini's) count only when read to their end."""
-    tail = _closing_part(b"".join(chunks[-3:]))
-    return any(marker in tail for marker in STREAM_ENDS_COMPLETE)
+def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool) -> bool:
+    """Whether a stream's events make a whole answer: its format's closing line came (a format
+    without one, Gemini's, counts only when read to its end) and no error event or cut-short end
+    did. A provider may close the connection right after an error, or follow it with `[DONE]`;
+    an error ends its stream, so the last events are where to look."""
+    tail = _closing_part(body)
+    near_end = body[-_ERROR_WINDOW:]
+    near_end = near_end[near_end.find(b"\n") + 1 :] if len(body) > _ERROR_WINDOW else near_end
+    if error_event_at(near_end) >= 0 or error_event_at(tail) >= 0:
+        return False
+    if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
+        return False
+    if not ends.complete:
+        return read_to_end
+    return any(marker in tail for marker in ends.complete)
+
+
+_ERROR_WINDOW = 4096  # the error event and what may follow it (a `[DONE]`, a closing event)
 
 
 def _closing_part(events: bytes) -> bytes:
@@ -285,26 +301,6 @@ def _closing_part(events: bytes) -> bytes:
     trimmed = events.rstrip()
     last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
     return events[max(0, min(len(events) - 400, last_event)) :]
-
-
-def _has_line(events: bytes, line: bytes) -> bool:
-    return events.startswith(line) or b"\n" + line in events
-
-
-def whole_answer(exchange: Exchange, body: bytes) -> bool:
-    """Whether a stream read to its end holds a whole answer worth serving again: it ends with its
-    format's closing line (if the format has one: a provider can close the connection right after
-    an error event), and carries no error event and no cut-short end."""
-    step = exchange.step
-    if step is None or any(_has_line(body, line) for line in STREAM_ERROR_LINES):
-        return False
-    tail = _closing_part(body)
-    if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
-        return False
-    # The stream the cache sees is in the answering step's format (a translation's, if any); the
-    # client API's own rendering (ingress) comes after.
-    closing = (step.reader or step.provider).stream_ends.complete
-    return not closing or any(marker in tail for marker in closing)
 
 
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:

@@ -17,7 +17,8 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
-from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT, STREAM_ERROR_LINES
+from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers.sse import error_event_at
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
@@ -130,23 +131,15 @@ def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
 def stream_error(events: bytes) -> str | None:
     """The data of the first error event in `events` (a stream's kept tail; an error event ends its
     stream, so it is there), as upstream error bodies are recorded; None when there is none."""
-    starts = [at for line in STREAM_ERROR_LINES if (at := _line_start(events, line)) >= 0]
-    if not starts:
+    start = error_event_at(events)
+    if start < 0:
         return None
-    data = events.find(b"data:", min(starts))
+    data = events.find(b"data:", start)
     if data < 0:  # the event line came, its data did not
         return "event: error"
     end = events.find(b"\n", data)
     text = events[data + len(b"data:") : end if end >= 0 else len(events)].strip()
     return text[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
-
-
-def _line_start(data: bytes, line: bytes) -> int:
-    """Where a line starting with `line` starts in `data`, or -1."""
-    if data.startswith(line):
-        return 0
-    at = data.find(b"\n" + line)
-    return at + 1 if at >= 0 else -1
 
 
 def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:

@@ -35,7 +35,7 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import StreamCopy, served
+from sluicegate.pipeline.cache import StreamCopy, served, whole_answer
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
@@ -301,7 +301,8 @@ class SemanticCache:
         reply: Reply,
         stream: AsyncGenerator[bytes, None],
     ) -> AsyncGenerator[bytes, None]:
-        """Relay the stream; store it once complete (`StreamCopy`: not past `cache_entry_bytes`)."""
+        """Relay the stream; store it once it holds a whole answer, as the exact cache does
+        (`whole_answer`; `StreamCopy`: not past `cache_entry_bytes`)."""
         copy = StreamCopy(self._max_entry_bytes)
         try:
             async with contextlib.aclosing(stream):
@@ -309,10 +310,10 @@ class SemanticCache:
                     copy.add(chunk)
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError):
-            if (body := copy.body_if_ended()) is not None:
+            if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=False):
                 self._store(exchange, lookup, vectors, reply, body)
             raise
-        if (body := copy.body()) is not None:  # only a complete stream
+        if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=True):
             self._store(exchange, lookup, vectors, reply, body)
 
     async def purge(self, prefix: str) -> int:

@@ -62,10 +62,6 @@ STREAM_ENDS_COMPLETE: tuple[bytes, ...] = tuple(
 STREAM_ENDS_CUT_SHORT: tuple[bytes, ...] = tuple(
     dict.fromkeys(line for p in REGISTRY.values() for line in p.stream_ends.cut_short)
 )
-# The lines that start an error event inside a stream, whatever its provider: Anthropic's (and the
-# ingress formats') `event: error`, OpenAI's and Gemini's `data: {"error": …}`. Neither can come
-# from an answer's text, whose quotes and line breaks are escaped in its JSON.
-STREAM_ERROR_LINES: tuple[bytes, ...] = (b"event: error", b'data: {"error"')
 # What the token estimator (usage/tokens.py) reads of a request body: every provider's keys, as it is
 # given a body, not its provider (custom providers speak OpenAI's API, whose keys are among these).
 TOKEN_KEYS: TokenKeys = functools.reduce(operator.or_, (p.token_keys for p in REGISTRY.values()))
@@ -107,7 +103,6 @@ __all__ = [
     "REGISTRY",
     "STREAM_ENDS_COMPLETE",
     "STREAM_ENDS_CUT_SHORT",
-    "STREAM_ERROR_LINES",
     "TOKEN_KEYS",
     "Provider",
     "RequestFacts",

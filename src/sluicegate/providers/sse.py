@@ -149,3 +149,16 @@ def sse_data(payload: Any, event: str | None = None) -> bytes:
     """One SSE event carrying `payload` as JSON, named `event` when given."""
     name = b"event: " + event.encode() + b"\n" if event is not None else b""
     return name + b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+# The line that starts an error event inside a stream, whatever its provider: Anthropic's (and the
+# ingress formats') `event: error`, OpenAI's and Gemini's `data: {"error": …}` (not `"error": null`,
+# which some OpenAI-compatible servers put in every chunk). The field's space is optional (SSE).
+# Neither can come from an answer's text, whose quotes and line breaks are escaped in its JSON.
+_ERROR_EVENT = re.compile(rb'^(?:event: ?error[ \t]*\r?$|data: ?\{\s*+"error"\s*+:\s*+(?!null\b))', re.M)
+
+
+def error_event_at(events: bytes) -> int:
+    """Where the first error event of `events` starts (its `event:` or `data:` line), or -1."""
+    found = _ERROR_EVENT.search(events)
+    return found.start() if found is not None else -1
