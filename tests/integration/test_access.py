@@ -306,8 +306,10 @@ def test_collect_log_true_keeps_a_record_where_the_gateway_keeps_none(gateway: R
     )
     assert quiet.status_code == 201, quiet.text
     chat = "/v1/local/quiet/openai/chat/completions"
-    kept = httpx.post(gateway.url + chat, json=BODY, headers={"cf-aig-collect-log": "true"})
+    # The unkept request goes first: records are written in order, so once the kept one is found
+    # the unkept one would have been written too, had the gateway logged it.
     httpx.post(gateway.url + chat, json=BODY)
+    kept = httpx.post(gateway.url + chat, json=BODY, headers={"cf-aig-collect-log": "true"})
     log_id = kept.headers["cf-aig-log-id"]
     deadline = time.monotonic() + 10
     while (
