@@ -67,6 +67,7 @@ class Step:
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
+    key_alias: str | None = None  # the stored key the client chose (`cf-aig-byok-alias`): a credential
     stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
     # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
     own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)

@@ -279,3 +279,32 @@ def test_cf_aig_byok_alias_uses_only_the_stored_key_of_that_name(
     assert GOOD not in str(error)
     assert OTHER not in str(error)
     assert len(fake.requests) == 5
+
+
+def test_answers_are_kept_apart_by_the_stored_key_an_alias_chooses(
+    gateway: RunningGateway, fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Aliases are how one gateway serves several tenants' keys: one tenant's cached answer must not
+    # be served to a request that chose another key (a revoked one least of all).
+    store(gateway, "tenant-a", GOOD)
+    store(gateway, "tenant-b", REVOKED)
+    settings = gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+    )
+    assert settings.status_code == 200, settings.text
+
+    def status(alias: str) -> str:
+        try:
+            answer = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hello"}],
+                extra_headers={"Authorization": openai.Omit(), "cf-aig-byok-alias": alias},
+            )
+        except openai.AuthenticationError as refused:
+            return str(refused.response.headers.get("cf-aig-cache-status"))
+        return answer.headers["cf-aig-cache-status"]
+
+    assert status("tenant-a") == "MISS"
+    assert status("tenant-b") == "MISS"  # the revoked key's own answer: a 401
+    assert status("tenant-a") == "HIT"
+    assert keys_sent(fake) == [f"Bearer {GOOD}", f"Bearer {REVOKED}"]

@@ -19,7 +19,8 @@ All three also hold the headers that change the provider's answer (`Provider.ans
 Anthropic's `anthropic-beta`), when sent.
 
 With the gateway's `cache_per_key` (the default), all three also hold the provider credentials the
-client brings (stored keys are chosen per try, after the cache, so keyless requests share entries):
+client brings, or the name of the stored key it chose (`cf-aig-byok-alias`); stored keys are
+otherwise chosen per try, after the cache, so keyless requests share entries:
 a hash of each credential header and of the query parameter the provider takes a key in
 (`Provider.key_param`: Google's `?key=`), never the key itself. Without it, everyone who may use the
 gateway shares its entries, whatever key they bring.
@@ -114,6 +115,8 @@ def _credentials(step: Step) -> Iterator[bytes]:
     for name, value in sorted(step.headers.items()):
         if name.lower() in SECRET_HEADERS:
             yield hashlib.sha256(header_bytes(f"{name.lower()}:{value}")).digest()
+    if step.key_alias is not None:  # a stored key chosen by name: kept apart as a key sent would be
+        yield hashlib.sha256(header_bytes(f"stored-key:{step.key_alias}")).digest()
     param = step.provider.key_param
     if param is not None and f"{param}=" in step.route.query:
         for value in parse_qs(step.route.query).get(param, ()):

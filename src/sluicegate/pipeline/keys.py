@@ -52,7 +52,11 @@ class InjectKeys:
             alias = request.headers.get(ALIAS_HEADER)
             for step in keyless:
                 ring = rings.get(step.provider.name)
-                step.keys = ring if alias is None else aliased(ring, alias.strip(), step.provider.name)
+                if alias is None:
+                    step.keys = ring
+                else:
+                    step.keys = aliased(ring, alias.strip(), step.provider.name)
+                    step.key_alias = alias.strip()  # its answers are that key's (cache_keys.py)
         return await call_next(exchange)
 
 
