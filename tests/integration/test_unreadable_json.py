@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import RunningGateway
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.workers_ai_server import FakeWorkersAI
 
 CHAT = "/v1/local/default/openai/chat/completions"
 GEMINI = "/v1/local/default/google-ai-studio/v1beta/models/gemini-2.0-flash:generateContent"
@@ -96,3 +97,60 @@ def test_what_lenient_parsers_take_is_refused_naming_the_byte(
     answer = sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert answer.usage is not None
     assert answer.usage.prompt_tokens > 0
+
+
+def test_a_json_body_in_utf_16_is_refused_not_forwarded_uncounted(
+    gateway: RunningGateway, fakes: tuple[FakeOpenAI, FakeGemini]
+) -> None:
+    """Python's json (the fake's, many upstreams') reads UTF-16 and UTF-32: forwarded, such a body
+    would be answered and never counted, as the gateway reads only UTF-8."""
+    text = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"one two three"}]}'
+    for body, named in [
+        (text.encode("utf-16"), "text encoded as UTF-16LE (byte order mark FF FE)"),
+        (text.encode("utf-16-be"), "text encoded as UTF-16BE (NUL bytes among the first four)"),
+        (text.encode("utf-32-be"), "text encoded as UTF-32BE (NUL bytes among the first four)"),
+    ]:
+        error = refused(gateway, CHAT, body)
+        assert error["message"].startswith(f"the request body is not valid JSON at byte 0: {named}")
+    # Declared JSON, it is refused however it starts; with no type that says, only as JSON starts.
+    assert refused(gateway, CHAT, b"model=gpt-4o-mini")["byte"] == 0
+    response = httpx.post(
+        gateway.url + CHAT,
+        content=text.encode("utf-16-be"),
+        headers={"Content-Type": "text/plain", "Authorization": "Bearer sk-lenient"},
+    )
+    assert response.status_code == 400
+    assert fakes[0].requests == []
+
+
+@pytest.fixture
+def workers_ai() -> Iterator[FakeWorkersAI]:
+    with FakeWorkersAI().serve() as fake:
+        yield fake
+
+
+def test_bodies_declared_not_json_are_forwarded_however_they_start(
+    make_gateway: Callable[..., RunningGateway],
+    fakes: tuple[FakeOpenAI, FakeGemini],
+    workers_ai: FakeWorkersAI,
+) -> None:
+    """A form on a path the gateway does not know as one (a preamble before its first boundary may
+    be anything), or raw bytes for a Workers AI model, may start as JSON would: they are not JSON."""
+    gateway = make_gateway(upstreams={"openai": fakes[0].base_url, "workers-ai": workers_ai.base_url})
+    form = b'\r\n{preamble\r\n--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--b--\r\n'
+    response = httpx.post(
+        gateway.url + "/v1/local/default/openai/files",
+        content=form,
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Authorization": "Bearer sk-x"},
+    )
+    assert response.status_code == 404, response.text  # the fake's: it serves no files
+    assert [request.body for request in fakes[0].requests] == [form]
+    audio = b"{\x00\x01\x02\xff raw bytes"
+    for content_type in ["application/octet-stream", "audio/wav", "image/png", "video/mp4"]:
+        response = httpx.post(
+            gateway.url + "/v1/local/default/workers-ai/@cf/openai/whisper",
+            content=audio,
+            headers={"Content-Type": content_type, "Authorization": "Bearer cf-x"},
+        )
+        assert "sluicegate_error" not in response.text, response.text
+    assert [request.body for request in workers_ai.requests] == [audio] * 4

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from sluicegate.providers.json_body import JsonProblem, read_json
+from sluicegate.providers.json_body import JsonProblem, declared_json, read_json
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -99,8 +99,8 @@ class RequestFacts:
     # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
     # speech's characters); a usage the answer reports comes first.
     billed: Usage | None = None
-    # Why a body meant as JSON could not be read: the request is refused, as nothing in it can be
-    # counted against a limit (`pipeline/readable_body.py`).
+    # Why a body that starts as JSON would could not be read as JSON; whether the request is refused
+    # for it depends on the Content-Type the client declared (`unreadable`).
     unreadable: JsonProblem | None = None
 
 
@@ -158,6 +158,24 @@ def json_facts(body: bytes, cacheable: bool) -> RequestFacts:
         payload=payload,
         cacheable=cacheable,
     )
+
+
+def unreadable(facts: RequestFacts, body: bytes, content_type: str | None) -> JsonProblem | None:
+    """Why a request whose body an adapter read as `facts` is refused, or None: its body is meant as
+    JSON and cannot be read, so nothing in it could be counted against a limit or a budget.
+
+    The request's `content_type` decides what is meant as JSON: a body declared JSON is, however it
+    starts; one declared multipart, octet-stream, audio, image or video never is (a form's preamble,
+    raw bytes for Workers AI or Hugging Face); for any other type the adapter's reading of its first
+    bytes stands.
+    """
+    declared = declared_json(content_type)
+    if declared is False:
+        return None
+    if declared and facts.unreadable is None and facts.payload is None:
+        # It did not start as JSON would (or it is `null`), yet the client says it is JSON.
+        return read_json(body, declared=True)[1]
+    return facts.unreadable
 
 
 class Provider(Protocol):
