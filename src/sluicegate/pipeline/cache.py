@@ -25,6 +25,7 @@ from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.admit_ahead import AdmitAhead
 from sluicegate.pipeline.cache_asks import (
+    CACHE_HEADERS,
     KEY_HEADER,
     NOT_CACHED,
     Caching,
@@ -217,6 +218,10 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     if not all(step.facts.cacheable for step in plan.steps):
         return None
     settings = gateway.settings
+    if not (settings.cache_enabled or any(name in headers for name in CACHE_HEADERS)) and not any(
+        step.own_headers for step in plan.steps
+    ):
+        return None
     asked = read_cache_ask(headers)
     custom = headers.get(KEY_HEADER)
     control = parse_cache_control(headers.getall("cache-control", []))

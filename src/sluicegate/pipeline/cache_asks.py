@@ -53,6 +53,11 @@ class Caching:
 NOT_CACHED = Caching(0, lookup=False, store=False)
 
 
+# Every request header the exact cache reads: a request with none of them, on a gateway that does
+# not cache, is passed by without reading further (the common case: no cache at all).
+CACHE_HEADERS = (TTL_HEADER, SKIP_HEADER, KEY_HEADER, OLD_TTL_HEADER, OLD_SKIP_HEADER, "cache-control")
+
+
 def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
     """The cache headers among `headers`; `BadRequest` for a value that cannot be taken."""
     ttl = _either(headers, TTL_HEADER, OLD_TTL_HEADER)
