@@ -244,16 +244,6 @@ def test_openai_compatible_providers_get_their_api_path(
     assert fake.requests[-1].path == "/v1/chat/completions"
 
 
-LOOKUP_TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "lookup",
-        "description": "Look a city up",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
-    },
-}
-
-
 def test_a_gemini_3_function_calls_signature_goes_back_with_it(
     client: openai.OpenAI, fakes: dict[str, Any]
 ) -> None:
