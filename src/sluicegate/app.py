@@ -51,7 +51,6 @@ from sluicegate.pipeline.ingress import Ingress
 from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
-from sluicegate.pipeline.readable_body import ReadableBody
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
@@ -228,7 +227,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             resolve,
             authenticate,
             plan,
-            ReadableBody(),
             allow_list,
             Ingress(),
             TokenCount(counter),

@@ -148,3 +148,24 @@ def test_read_options_fills_in_header_order_and_keeps_what_came_before_a_bad_one
     quiet = ClientOptions()
     read_options(CIMultiDictProxy(CIMultiDict({"cf-aig-collect-log": "False "})), quiet)
     assert (quiet.collect_log, quiet.collect_payload, quiet.custom_cost) == (False, True, None)
+
+
+async def test_plan_refuses_a_body_meant_as_json_it_cannot_read_with_the_plan_kept_for_the_log(
+    database: SqliteDatabase,
+) -> None:
+    """No stage of its own: the body is read and judged where the steps are made."""
+    body = b'{"model": "gpt-4o-mini", "temperature": NaN}'
+    exchange = make_exchange(body=body, headers={"Content-Type": "application/json"}, gateway=make_gateway())
+    downstream = Downstream()
+    with pytest.raises(BadRequest, match="at byte 40: NaN is not a JSON number") as caught:
+        await plan(database)(exchange, downstream)
+    assert caught.value.details["byte"] == 40
+    assert downstream.seen == []
+    [step] = exchange.plan.steps  # what the log stage records the refusal with
+    assert step.body == body
+    # A body declared as something else is never read as JSON, so never refused as JSON.
+    raw = make_exchange(
+        body=body, headers={"Content-Type": "application/octet-stream"}, gateway=make_gateway()
+    )
+    await plan(database)(raw, downstream)
+    assert [seen.plan.steps[0].body for seen in downstream.seen] == [body]

@@ -11,7 +11,7 @@ from multidict import CIMultiDictProxy
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
-from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply
+from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan
 from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
@@ -20,6 +20,7 @@ from sluicegate.pipeline.header_values import flag
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
+from sluicegate.providers.base import unreadable
 from sluicegate.reserved import reserved_in
 from sluicegate.tokens import TokenDirectory
 from sluicegate.usage.custom_cost import parse_custom_cost
@@ -97,7 +98,20 @@ class Plan:
             else:
                 check_path(step.route.path)
         exchange.plan = plan
+        _refuse_unreadable(plan)
         return await call_next(exchange)
+
+
+def _refuse_unreadable(plan: RequestPlan) -> None:
+    """A body meant as JSON that the gateway cannot read (NaN, a lone surrogate escape, UTF-16) has
+    no model, tokens or price, so forwarded it would pass every token and cost limit uncounted: it
+    is the client's 400, saying what is wrong and at which byte. Raised once the plan is kept, so
+    the log stage records it, body included, like any other 400; nothing is cached, guarded or sent.
+    """
+    for step in plan.steps:
+        problem = unreadable(step.facts, step.body, step.headers.get("Content-Type"))
+        if problem is not None:
+            raise BadRequest(problem.message, byte=problem.byte)
 
 
 def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None:
