@@ -22,7 +22,7 @@ from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
 from sluicegate.readthrough import ReadThrough
 from sluicegate.storage.base import CUSTOM_PREFIX, CustomProvider, CustomProviderStore
-from sluicegate.upstream import header_problem, is_gateway_header
+from sluicegate.upstream import header_problem, is_never_forwarded
 
 MAX_HEADERS_TEXT = 8192  # Cloudflare's limit on the `headers` JSON text
 
@@ -42,7 +42,7 @@ def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         if (problem := header_problem(name, value)) is not None:
             raise ValueError(problem)
-        if is_gateway_header(name):
+        if is_never_forwarded(name):
             raise ValueError(f"{name!r} is the gateway's own or set by it; it cannot be stored")
     if len(orjson.dumps(headers)) > MAX_HEADERS_TEXT:
         raise ValueError(f"the headers take more than {MAX_HEADERS_TEXT} bytes as JSON")

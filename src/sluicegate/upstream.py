@@ -105,15 +105,23 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     `x-semantic-*`, ...)."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
-        if _not_forwarded(name) and name in forwarded:
+        if is_never_forwarded(name) and name in forwarded:
             del forwarded[name]
     return forwarded
 
 
 @functools.lru_cache(maxsize=256)  # clients send the same few dozen names again and again
-def _not_forwarded(name: str) -> bool:
+def is_never_forwarded(name: str) -> bool:
+    """Whether a request header is dropped on the way upstream: hop-by-hop, `Accept-Encoding`, or
+    the gateway's own (`is_gateway_header`)."""
+    return name.lower() in _REQUEST_DROP or is_gateway_header(name)
+
+
+def is_gateway_header(name: str) -> bool:
+    """Whether a request header is one the gateway reads for itself (`cf-aig-*`, `Fastly-Key`,
+    `x-semantic-*`, ...), not one for the provider."""
     lower = name.lower()
-    return lower in _REQUEST_DROP or lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
+    return lower in _GATEWAY_HEADERS or lower.startswith(_GATEWAY_HEADER_PREFIXES)
 
 
 def header_problem(name: str, value: str) -> str | None:
@@ -124,12 +132,6 @@ def header_problem(name: str, value: str) -> str | None:
     if _CONTROL.search(value):
         return f"the value of {name!r} holds a line break or another control character"
     return None
-
-
-def is_gateway_header(name: str) -> bool:
-    """The gateway's own headers (`cf-aig-*`, `Fastly-Key`, ...) and hop-by-hop ones: never sent
-    upstream as the client or a stored configuration gave them."""
-    return _not_forwarded(name)
 
 
 def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:

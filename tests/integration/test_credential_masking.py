@@ -81,7 +81,6 @@ def test_universal_step_headers_are_masked_in_the_stored_body(gateway: RunningGa
     second = {
         "api-key": "azure-style-key-0123456789abcdef",
         "x-api-key": "sk-ant-style-key-0123456789",
-        "cf-aig-authorization": "Bearer gateway-token-in-a-step-0123",
         "X-Goog-Api-Key": "AIzaStepHeaderKey0123456789",
     }
     response = gateway.http.post(UNIVERSAL, json=[step("error-500", first), step("gpt-4o-mini", second)])

@@ -210,6 +210,31 @@ def test_a_steps_own_retry_headers_outrank_the_requests_and_its_config(
     assert refused.json()["error"]["message"].startswith("step 1: headers: cf-aig-max-attempts")
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("cf-aig-cache-key", "my-entry"),
+        ("cf-aig-metadata", '{"team": "billing"}'),
+        ("cf-aig-custom-cost", '{"per_token_in": 0.000001, "per_token_out": 0.000002}'),
+        ("CF-AIG-Collect-Log", "false"),
+        ("cf-aig-byok-alias", "production"),
+    ],
+)
+def test_a_request_wide_header_in_a_steps_headers_is_a_400_saying_where_it_belongs(
+    gateway: RunningGateway, fake: FakeOpenAI, header: str, value: str
+) -> None:
+    """Read only from the request's headers: in a step's, it would be silently ignored."""
+    misplaced = step("gpt-4o")
+    misplaced["headers"][header] = value
+    refused = universal(gateway, [step("gpt-4o"), misplaced])
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["message"].startswith(f"step 1: headers: {header} applies to the whole request")
+    assert "send it as a header of the request" in error["message"]
+    assert (error["step"], error["header"]) == (1, header)
+    assert fake.requests == []
+
+
 def test_a_per_attempt_timeout_near_the_deadline_still_falls_back(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:

@@ -23,6 +23,7 @@ KEY_HEADER = "cf-aig-cache-key"
 # Cloudflare's former names, which "will still function": read when the new one is absent.
 OLD_TTL_HEADER = "cf-cache-ttl"
 OLD_SKIP_HEADER = "cf-skip-cache"
+ASK_HEADERS = (TTL_HEADER, SKIP_HEADER, OLD_TTL_HEADER, OLD_SKIP_HEADER)  # what `read_cache_ask` reads
 MIN_TTL = 60
 KEYED_TTL = 300  # a `cf-aig-cache-key` entry's lifetime where the gateway's cache is off
 

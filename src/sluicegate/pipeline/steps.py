@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 import orjson
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiMapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sluicegate.custom_providers import ProviderBook
@@ -20,8 +20,8 @@ from sluicegate.gateway import Gateway
 from sluicegate.hints import did_you_mean
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
-from sluicegate.pipeline.cache_asks import read_cache_ask
-from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, policy_over
+from sluicegate.pipeline.cache_asks import ASK_HEADERS, read_cache_ask
+from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, RETRY_HEADERS, policy_over
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.base import KeyHeader, Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
@@ -120,6 +120,12 @@ def _refuse_repeated_path(provider: Provider, route: Route, prefix: str, **detai
     )
 
 
+# The gateway's own headers a universal step may carry: read over the request's for that step
+# (Cloudflare's "provider-level headers"). The others (`cf-aig-metadata`, `cf-aig-cache-key`, ...)
+# ask of the whole request.
+STEP_HEADERS = frozenset((*RETRY_HEADERS, *ASK_HEADERS))
+
+
 class StepConfig(BaseModel):
     """A universal step's retry settings, named as Cloudflare AI Gateway names them."""
 
@@ -214,6 +220,21 @@ def _key_value(key_header: KeyHeader, authorization: str) -> str:
     return authorization
 
 
+def _refuse_request_headers(index: int, own: MultiMapping[str]) -> None:
+    """A 400 for a gateway header in step `index`'s `headers` that only the request's can carry:
+    ignored, it would leave its sender believing it took effect."""
+    for name in own:
+        if name.lower() not in STEP_HEADERS:
+            raise BadRequest(
+                f"step {index}: headers: {name} applies to the whole request, not to one step: send it"
+                " as a header of the request to the universal endpoint. A step's own headers may carry"
+                f" only {', '.join(sorted(STEP_HEADERS))}",
+                step=index,
+                field=f"headers.{name}",
+                header=name,
+            )
+
+
 def _step(account: str, index: int, spec: UniversalStep, provider: Provider, policy: RetryPolicy) -> Step:
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
@@ -224,6 +245,7 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
     if spec.authorization is not None:
         headers[provider.key_header.name] = _key_value(provider.key_header, spec.authorization)
     own = CIMultiDict((name, value) for name, value in spec.headers.items() if is_gateway_header(name))
+    _refuse_request_headers(index, own)
     config = spec.config
     if config is not None:
         policy = RetryPolicy(
