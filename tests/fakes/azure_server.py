@@ -66,15 +66,32 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeAzureOpenAI(FakeOpenAI):
-    def __init__(self, *, deployments: Mapping[str, str] = DEPLOYMENTS, api_key: str | None = None) -> None:
-        """`api_key`, when set, is required in the `api-key` header (else Azure's 401)."""
+    def __init__(
+        self,
+        *,
+        deployments: Mapping[str, str] = DEPLOYMENTS,
+        api_key: str | None = None,
+        entra_token: str | None = None,
+    ) -> None:
+        """`api_key`, when set, is required in the `api-key` header, or `entra_token` as
+        `Authorization: Bearer` (else Azure's 401)."""
         super().__init__(models=tuple(deployments.values()))
         self.deployments = dict(deployments)
         self.azure_key = api_key
+        self.entra_token = entra_token
 
     @property
     def base_url(self) -> str:
         return self.url
+
+    def _signed_in(self, request: web.Request) -> bool:
+        """An API key, or a Microsoft Entra ID token (`Authorization: Bearer`)."""
+        if request.headers.get("api-key") == self.azure_key:
+            return True
+        return (
+            self.entra_token is not None
+            and request.headers.get("authorization") == f"Bearer {self.entra_token}"
+        )
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._azure, self._middleware])
@@ -91,7 +108,7 @@ class FakeAzureOpenAI(FakeOpenAI):
         deployment = request.match_info.get("deployment", "")
         if request.match_info.http_exception is not None or "api-version" not in request.query:
             return _azure_error(404, "404", "Resource not found")
-        if self.azure_key is not None and request.headers.get("api-key") != self.azure_key:
+        if self.azure_key is not None and not self._signed_in(request):
             return _azure_error(401, *AZURE_ERRORS[401])
         acts = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, deployment)) != Behavior()
         if deployment not in self.deployments and not acts:

@@ -23,13 +23,14 @@ from tests.fakes.azure_server import FakeAzureOpenAI
 
 API_VERSION = "2024-10-21"
 AZURE_KEY = "azure-key-0123456789abcdef"
+ENTRA_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJjb2duaXRpdmVzZXJ2aWNlcyJ9.c2lnbmF0dXJl"
 RESOURCE = "my-resource"
 MESSAGES: list[Any] = [{"role": "user", "content": "what is the capital of France"}]
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeAzureOpenAI]:
-    with FakeAzureOpenAI(api_key=AZURE_KEY).serve() as server:
+    with FakeAzureOpenAI(api_key=AZURE_KEY, entra_token=ENTRA_TOKEN).serve() as server:
         yield server
 
 
@@ -249,3 +250,31 @@ def test_a_path_cloudflare_would_not_map_is_404_and_never_sent(
     assert response.status_code == 404
     assert "resource_name" in response.json()["error"]["message"]
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("authorization", "sent"),
+    [
+        (f"Bearer {ENTRA_TOKEN}", ("authorization", f"Bearer {ENTRA_TOKEN}")),
+        (AZURE_KEY, ("api-key", AZURE_KEY)),
+        (f"Token {AZURE_KEY}", ("api-key", AZURE_KEY)),
+    ],
+)
+def test_a_universal_steps_bearer_token_goes_as_authorization_and_a_key_as_api_key(
+    gateway: RunningGateway, fake: FakeAzureOpenAI, authorization: str, sent: tuple[str, str]
+) -> None:
+    """Azure takes an API key in `api-key` and a Microsoft Entra ID token as `Authorization: Bearer`:
+    a step's `authorization: "Bearer eyJ…"` is a token, not a key."""
+    step = {
+        "provider": "azure-openai",
+        "endpoint": f"{RESOURCE}/prod-chat/chat/completions?api-version={API_VERSION}",
+        "authorization": authorization,
+        "query": {"messages": MESSAGES},
+    }
+    response = gateway.http.post("/v1/local/default", json=[step])
+    assert response.status_code == 200, response.text
+    name, value = sent
+    forwarded = fake.requests[-1]
+    assert forwarded.header(name) == value
+    other = "api-key" if name == "authorization" else "authorization"
+    assert forwarded.header(other) is None

@@ -23,7 +23,8 @@ from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import ASK_HEADERS, read_cache_ask
 from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, RETRY_HEADERS, policy_over
 from sluicegate.providers import REALTIME_PROVIDERS
-from sluicegate.providers.base import KeyHeader, Provider, Route, repeated_base_path
+from sluicegate.providers.authorization_field import authorization_header
+from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
@@ -210,16 +211,6 @@ def _spec(index: int, item: Any) -> UniversalStep:
         raise BadRequest(f"step {index}: {field}: {message}", step=index, field=field) from exc
 
 
-def _key_value(key_header: KeyHeader, authorization: str) -> str:
-    """A step's `authorization` as its provider's key header takes it: Cloudflare's documents it as
-    "usually starting with 'Token' or 'Bearer'", which a header of the bare key (Anthropic's
-    `x-api-key`, Azure's `api-key`) does not take."""
-    scheme, _, key = authorization.partition(" ")
-    if key_header.template == "{key}" and scheme.lower() in ("bearer", "token") and key:
-        return key.strip()
-    return authorization
-
-
 def _refuse_request_headers(index: int, own: MultiMapping[str]) -> None:
     """A 400 for a gateway header in step `index`'s `headers` that only the request's can carry:
     ignored, it would leave its sender believing it took effect."""
@@ -243,7 +234,8 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
     headers = forwardable_request_headers(CIMultiDict(spec.headers))
     headers.setdefault("Content-Type", "application/json")
     if spec.authorization is not None:
-        headers[provider.key_header.name] = _key_value(provider.key_header, spec.authorization)
+        header, credential = authorization_header(provider.key_header, spec.authorization)
+        headers[header] = credential
     own = CIMultiDict((name, value) for name, value in spec.headers.items() if is_gateway_header(name))
     _refuse_request_headers(index, own)
     config = spec.config

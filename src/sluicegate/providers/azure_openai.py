@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, replace
 
 from sluicegate.errors import BadRequest, NotFound
-from sluicegate.providers.base import HostRoute, KeyHeader, RequestFacts, Route
+from sluicegate.providers.authorization_field import KeyOrBearer
+from sluicegate.providers.base import HostRoute, RequestFacts, Route
 from sluicegate.providers.openai import OpenAICompatible
 
 RESOURCE_PLACEHOLDER = "{resource}"
@@ -94,6 +95,7 @@ AZURE_OPENAI = AzureOpenAI(
     default_base_url="https://{resource}.openai.azure.com",
     price_id="azure",
     realtime=True,
-    # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication
-    key_header=KeyHeader("api-key", "{key}"),
+    # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication: an API key
+    # in `api-key`, or a Microsoft Entra ID token as `Authorization: Bearer`.
+    key_header=KeyOrBearer("api-key", "{key}"),
 )
