@@ -79,6 +79,7 @@ class Behavior:
     wrong_shape: bool = False
     cached: int = 0
     reasoning: int = 0
+    chunked: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -100,7 +101,7 @@ class Behavior:
                 behavior = replace(behavior, reasoning=number)
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
-            elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape"):
+            elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked"):
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
 

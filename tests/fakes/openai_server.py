@@ -14,6 +14,8 @@ other model succeeds.
     slow-<ms>          wait that long before answering (streams: before the headers)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content chunks, then abort the TCP connection
+    chunked            chat: the whole JSON answer without Content-Length, in two chunks (a
+                       compressed answer from behind a CDN)
     no-usage           chat streams omit the usage chunk even when include_usage is asked;
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
@@ -218,6 +220,8 @@ class FakeOpenAI(FakeUpstream):
             }
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             head["object"] = "chat.completion"
+            if call.behavior.chunked:
+                return await _chunked_json(request, {**head, "choices": [choice], "usage": usage})
             return web.json_response({**head, "choices": [choice], "usage": usage})
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         # OpenAI puts `usage: null` on every chunk once include_usage is asked, then a usage chunk.
@@ -529,6 +533,19 @@ def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) ->
     if isinstance(limit, int) and 0 < limit < len(words):
         words, finish = words[:limit], "length"
     return [words[0], *(" " + word for word in words[1:])], finish
+
+
+async def _chunked_json(request: web.Request, document: Any) -> web.StreamResponse:
+    """A whole JSON answer sent without Content-Length, in two chunks: as a compressed answer from
+    behind a CDN arrives."""
+    body = json.dumps(document).encode()
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    await response.write(body[len(body) // 2 :])
+    await response.write_eof()
+    return response
 
 
 def _chat_usage(prompt: int, completion: int) -> dict[str, Any]:

@@ -475,3 +475,19 @@ def test_a_custom_key_serves_its_entry_in_the_form_asked_for(
     assert completion.choices[0].message.content == "echo: what is a cache"
     assert completion.choices[0].finish_reason == "stop"
     assert len(fake.requests) == 2
+
+
+def test_a_whole_answer_sent_without_content_length_is_an_answer_not_a_stream(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    # Compressed answers from behind a CDN come chunked, without Content-Length: they are still
+    # whole JSON answers, to cache, to meter from their usage and to serve as JSON.
+    body = {"model": "chunked", "messages": [{"role": "user", "content": "hello"}]}
+    answers = [gateway.http.post(CHAT, json=body) for _ in range(2)]
+    assert [a.headers["cf-aig-cache-status"] for a in answers] == ["MISS", "HIT"]
+    assert answers[1].json() == answers[0].json()
+    assert answers[1].headers["content-type"].startswith("application/json")
+    assert len(fake.requests) == 1
+    records = gateway.wait_for_logs(2)
+    assert [r["stream"] for r in records] == [False, False]
+    assert records[-1]["usage_estimated"] is False  # read from the answer's usage

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+
+from multidict import CIMultiDict
 
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
@@ -63,6 +66,8 @@ class Forwarder:
         chunks = response.relay(request.timeout)
         try:
             await anext(chunks)  # primed: returns once the first chunk is in
+            if response.content_length is None and _is_json(response.content_type):
+                return await _gathered(response.status, headers, chunks)
         except BaseException:
             await chunks.aclose()
             raise
@@ -74,3 +79,32 @@ def _streams(response: UpstreamResponse) -> bool:
         return True
     length = response.content_length
     return length is None or length > _BUFFER_LIMIT
+
+
+def _is_json(content_type: str) -> bool:
+    # Audio and files of unknown length stay streams: a speech answer is played as it comes.
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def _gathered(status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None]) -> Reply:
+    """A JSON body of unknown length (a compressed answer from behind a CDN comes chunked), read
+    whole up to `_BUFFER_LIMIT`, so the caches, the meter and the guardrails take it as the answer it
+    is; past the limit, relayed as it comes, the part read first."""
+    pieces: list[bytes] = []
+    size = 0
+    while size <= _BUFFER_LIMIT:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return Reply(status, headers, body=b"".join(pieces))
+        pieces.append(chunk)
+        size += len(chunk)
+    return Reply(status, headers, stream=_resumed(pieces, chunks))
+
+
+async def _resumed(read: list[bytes], rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        for chunk in read:
+            yield chunk
+        async for chunk in rest:
+            yield chunk
