@@ -28,6 +28,18 @@ WEATHER: Any = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}, **PROPERTIES}},
     },
 }
+# An agent's tool list, some 20 KB of JSON: the first tool is the one the fake calls.
+TOOLS: Any = [WEATHER] + [
+    {
+        "type": "function",
+        "function": {
+            "name": f"tool_{n}",
+            "description": f"Tool {n} looks up the record it is named for and reports what it finds",
+            "parameters": {"type": "object", "properties": PROPERTIES},
+        },
+    }
+    for n in range(20)
+]
 
 
 @pytest.fixture
@@ -35,12 +47,29 @@ def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> Ru
     return make_gateway(upstreams={"openai": fake.base_url})
 
 
-def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_schemas(
+def described(tools: list[Any]) -> list[str]:
+    """The names and descriptions in `tools`: text the model reads, whatever else is counted."""
+    texts = []
+    for tool in tools:
+        function = tool["function"]
+        texts += [function["name"], function["description"]]
+        texts += [
+            field["description"]
+            for field in function["parameters"]["properties"].values()
+            if "description" in field
+        ]
+    return texts
+
+
+def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_offered(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
     sdk = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    for _ in sdk.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        pass
+    [bare] = gateway.wait_for_logs(1)
     stream = sdk.chat.completions.create(
-        model=MODEL, messages=MESSAGES, tools=[WEATHER], tool_choice="required", stream=True
+        model=MODEL, messages=MESSAGES, tools=TOOLS, tool_choice="required", stream=True
     )
     name, arguments = "", ""
     for chunk in stream:
@@ -50,12 +79,13 @@ def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_s
             name += call.function.name or ""
             arguments += call.function.arguments or ""
     assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "the weather in Paris, please"})
-    sent = fake.requests[-1].json
-    assert "stream_options" not in sent  # so the stream reports no usage
-    record = gateway.wait_for_logs(1)[0]
-    assert record["usage_estimated"] is True
+    assert all("stream_options" not in request.json for request in fake.requests)  # so no usage
+    [tooled] = [record for record in gateway.wait_for_logs(2) if record["id"] != bare["id"]]
+    assert bare["usage_estimated"] is tooled["usage_estimated"] is True
     counter = TokenCounter()
-    assert record["tokens_out"] == counter.count_text(name + arguments, MODEL) > 0
-    schemas = counter.count_text(orjson.dumps(sent["tools"]).decode(), MODEL)
-    assert schemas > 100
-    assert record["tokens_in"] == counter.count_chat_input(MESSAGES, MODEL) + schemas
+    # The call is the answer: at least its arguments' tokens, where its text alone is none.
+    assert tooled["tokens_out"] >= counter.count_text(arguments, MODEL) > 0
+    # The same prompt with the tools offered counts at least the text the tools describe themselves in.
+    descriptions = sum(counter.count_text(text, MODEL) for text in described(TOOLS))
+    assert descriptions > 300
+    assert tooled["tokens_in"] - bare["tokens_in"] >= descriptions

