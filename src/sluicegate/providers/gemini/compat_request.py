@@ -150,9 +150,12 @@ def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[st
 
 
 def _signs_function_calls(model: Any) -> bool:
-    """Whether `model` (Gemini 3 and later) refuses function calls sent back without a signature."""
-    found = _SIGNING_MODEL.search(model) if isinstance(model, str) else None
-    return found is not None and int(found.group(1)) >= 3
+    """Whether `model` (Gemini 3 and later) refuses function calls sent back without a signature.
+    An alias without a version (`gemini-flash-latest`) may name one: the stand-in is sent for it too."""
+    if not isinstance(model, str):
+        return False
+    found = _SIGNING_MODEL.search(model)
+    return int(found.group(1)) >= 3 if found is not None else "latest" in model
 
 
 def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
