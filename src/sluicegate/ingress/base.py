@@ -125,7 +125,9 @@ class ChatChunks:
         except orjson.JSONDecodeError:
             return
         if isinstance(event, dict):
-            self.usage = usage_object(event.get("usage")) or self.usage
+            # Only the last chunk of a stream reports usage (include_usage); the rest carry none or null.
+            if (reported := event.get("usage")) is not None:
+                self.usage = usage_object(reported) or self.usage
             yield event
 
 
