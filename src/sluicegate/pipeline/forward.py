@@ -46,19 +46,21 @@ class Forwarder:
             body=step.body,
             timeout=self._exchange_timeout,
         )
+        # An answer to a request that asked for no stream is one whole answer, however it is sent.
+        whole = not step.facts.stream
         if deadline_only and start_timeout >= self._exchange_timeout * _TIMER_SLACK:
-            reply = await self._start(request)  # the client's own timeout covers it: no second timer
+            reply = await self._start(request, whole)  # the client's own timeout covers it: no second timer
         else:
             try:
                 async with asyncio.timeout(start_timeout):
-                    reply = await self._start(request)
+                    reply = await self._start(request, whole)
             except TimeoutError as exc:
                 raise UpstreamTimeout(
                     f"the upstream did not start answering within {start_timeout:g} s"
                 ) from exc
         return step.answer(reply) if step.answer is not None else reply
 
-    async def _start(self, request: UpstreamRequest) -> Reply:
+    async def _start(self, request: UpstreamRequest, whole: bool) -> Reply:
         response = await self._transport.send(request)
         headers = relayable_response_headers(response.headers)
         if not _streams(response):
@@ -66,7 +68,7 @@ class Forwarder:
         chunks = response.relay(request.timeout)
         try:
             await anext(chunks)  # primed: returns once the first chunk is in
-            if response.content_length is None and _is_json(response.content_type):
+            if whole and response.content_length is None and _is_json(response.content_type):
                 return await _gathered(response.status, headers, chunks)
         except BaseException:
             await chunks.aclose()
@@ -82,7 +84,8 @@ def _streams(response: UpstreamResponse) -> bool:
 
 
 def _is_json(content_type: str) -> bool:
-    # Audio and files of unknown length stay streams: a speech answer is played as it comes.
+    # Audio and files of unknown length stay streams: a speech answer is played as it comes. (JSON
+    # can be a stream too, Gemini's array without alt=sse, Cohere's stream+json: asked for as one.)
     return content_type == "application/json" or content_type.endswith("+json")
 
 
