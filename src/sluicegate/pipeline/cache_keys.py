@@ -29,7 +29,7 @@ gateway shares its entries, whatever key they bring.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import parse_qs
 
 import orjson
@@ -80,23 +80,23 @@ def custom_prefix(account: str, gateway: str, name: str) -> str:
 
 def credential_fingerprint(steps: Sequence[Step]) -> str:
     """One digest of every step's provider credentials, for the semantic scope ("" when none)."""
-    digest = hashlib.sha256()
-    found = False
-    for index, step in enumerate(steps):
-        for credential in _credentials(step):
-            digest.update(index.to_bytes(2, "big") + credential)
-            found = True
-    return digest.hexdigest() if found else ""
+    return _steps_digest(steps, _credentials)
 
 
 def answer_variant(steps: Sequence[Step]) -> str:
     """One digest of the headers that change what each step's provider answers, for the semantic
     scope ("" when none is sent)."""
+    return _steps_digest(steps, _answer_variants)
+
+
+def _steps_digest(steps: Sequence[Step], parts: Callable[[Step], Iterator[bytes]]) -> str:
+    """A digest of each step's `parts`, numbered by step; "" when no step has any, so the scopes
+    of requests without them stay as they were."""
     digest = hashlib.sha256()
     found = False
     for index, step in enumerate(steps):
-        for variant in _answer_variants(step):
-            digest.update(index.to_bytes(2, "big") + variant)
+        for part in parts(step):
+            digest.update(index.to_bytes(2, "big") + part)
             found = True
     return digest.hexdigest() if found else ""
 
