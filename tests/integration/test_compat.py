@@ -263,3 +263,14 @@ def test_a_gemini_3_function_calls_signature_goes_back_with_it(
     assert second.choices  # answered: the fake, as Gemini 3, refuses an unsigned call with a 400
     model_turn = fakes["google-ai-studio"].requests[-1].json["contents"][1]
     assert model_turn["parts"][0]["thoughtSignature"] == signature
+
+
+def test_a_gemini_refusal_says_when_to_retry_in_a_header(
+    client: openai.OpenAI, fakes: dict[str, Any]
+) -> None:
+    # Google puts the wait in the body's RetryInfo ("1s"), not in a header: the OpenAI SDK, reading
+    # the translated 429, and the gateway's key pools read Retry-After.
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="google-ai-studio/rate-limited", messages=MESSAGES)
+    assert fakes["google-ai-studio"].requests  # it came from Google, not the gateway
+    assert refused.value.response.headers["retry-after"] == "1"

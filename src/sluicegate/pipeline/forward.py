@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
@@ -10,11 +11,13 @@ from multidict import CIMultiDict
 
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
+from sluicegate.providers.base import Provider
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse, relayable_response_headers
 
 # Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
+_REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
 # When the start budget is only what is left of the request's deadline, and within 1% of the
 # exchange timeout, the client's own timer (firing at most 1% late) enforces it: a second timer per
 # request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
@@ -58,6 +61,8 @@ class Forwarder:
                 raise UpstreamTimeout(
                     f"the upstream did not start answering within {start_timeout:g} s"
                 ) from exc
+        if reply.status in _REFUSALS and reply.stream is None:
+            _say_when_to_retry(provider, reply)
         return step.answer(reply) if step.answer is not None else reply
 
     async def _start(self, request: UpstreamRequest, whole: bool) -> Reply:
@@ -74,6 +79,16 @@ class Forwarder:
             await chunks.aclose()
             raise
         return Reply(response.status, headers, stream=chunks)
+
+
+def _say_when_to_retry(provider: Provider, reply: Reply) -> None:
+    """A refusal whose wait is in its body (Google's RetryInfo) gets it as `Retry-After` too: the
+    SDKs (through a translation) and the key pools read the header."""
+    if "retry-after" in reply.headers or "retry-after-ms" in reply.headers:
+        return
+    delay = provider.retry_delay(reply.body)
+    if delay is not None:
+        reply.headers["Retry-After"] = str(math.ceil(delay))
 
 
 def _streams(response: UpstreamResponse) -> bool:

@@ -285,6 +285,11 @@ class Provider(Protocol):
         and log exports; `request` when its path names none (`operation_by_markers`)."""
         ...
 
+    def retry_delay(self, body: bytes) -> float | None:
+        """Seconds the provider asks a refused request to wait, when it says so in the error body
+        rather than in a `Retry-After` header (Google's `RetryInfo`); None for none."""
+        ...
+
 
 def repeated_base_path(provider: Provider, route: Route) -> tuple[str, str] | None:
     """The end of the provider's base URL path that `route` repeats and the path meant, or None.

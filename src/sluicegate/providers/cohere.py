@@ -115,6 +115,9 @@ class Cohere:
     def operation(self, route: Route) -> str:
         return operation_by_markers(route, OPERATIONS)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 def _json(body: bytes) -> Any:
     if not body or body[:1] not in b"{[ \t\r\n":

@@ -146,6 +146,9 @@ class HuggingFace:
         # The router's OpenAI API; a model's own path is named by the model's name alone.
         return OPENAI.operation(route)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 def is_router(route: Route) -> bool:
     """True for the router's OpenAI-compatible API (`v1/chat/completions`, `v1/models`, ...)."""

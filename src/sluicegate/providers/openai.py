@@ -180,6 +180,9 @@ class OpenAICompatible:
     def operation(self, route: Route) -> str:
         return operation_by_markers(route, OPENAI_OPERATIONS)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 # The events that end a Responses API stream, each carrying the response and its usage: an answer
 # cut short (`max_output_tokens`) or failed is billed too.

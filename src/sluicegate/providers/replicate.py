@@ -136,6 +136,9 @@ class Replicate:
     def operation(self, route: Route) -> str:
         return operation_by_markers(route, OPERATIONS)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 def api_path(route: Route) -> str:
     """The path under `/v1`: the route's, without the `v1/` the official clients add."""

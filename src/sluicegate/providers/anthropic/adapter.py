@@ -145,6 +145,9 @@ class Anthropic:
     def operation(self, route: Route) -> str:
         return operation_by_markers(route, OPERATIONS)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 def _counts_tokens(route: Route) -> bool:
     return route.path.rstrip("/").endswith("messages/count_tokens")

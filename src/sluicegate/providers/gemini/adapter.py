@@ -179,6 +179,9 @@ class GeminiAPI:
         method = Target.of(route).method  # `:streamGenerateContent`, `:batchEmbedContents` too
         return _METHOD_OPERATIONS.get(method) or operation_by_markers(route, OPERATIONS)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return retry_info_delay(body)
+
 
 def _answer_route(route: Route) -> Route | None:
     """The route a generation's answer is filed under: the call unstreamed, without `alt`, which
@@ -243,3 +246,21 @@ def _last_usage(responses: Any) -> Usage | None:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def retry_info_delay(body: bytes) -> float | None:
+    """The `retryDelay` of a Google error's `RetryInfo` detail ("1s", "0.5s"), in seconds: Google
+    says how long to wait in the body, not in a Retry-After header.
+    https://cloud.google.com/apis/design/errors#error_details"""
+    try:
+        details = orjson.loads(body)["error"]["details"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in details if isinstance(details, list) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(float(delay[:-1]), 0.0)
+            except ValueError:
+                return None
+    return None

@@ -137,6 +137,9 @@ class WorkersAI:
         # alone (`@cf/google/embeddinggemma-300m` embeds).
         return OPENAI.operation(route)
 
+    def retry_delay(self, body: bytes) -> float | None:
+        return None  # a refusal's wait comes in its headers
+
 
 def is_openai_compatible(route: Route) -> bool:
     """True for the OpenAI-compatible endpoints (`v1/chat/completions`, `v1/embeddings`)."""
