@@ -68,60 +68,62 @@ def test_native_gemini_streamed_and_whole_calls_share_a_named_entry(
 def test_compat_gemini_streamed_and_whole_requests_share_a_named_entry(
     gateway: RunningGateway, gemini: FakeGemini, first: str
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="AIza-fake-key", max_retries=0)
-    headers = {**TTL, "cf-aig-cache-key": f"compat-{first}"}
-    model = "google-ai-studio/gemini-2.0-flash"
-    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
+    with openai.OpenAI(
+        base_url=gateway.provider_url("compat"), api_key="AIza-fake-key", max_retries=0
+    ) as client:
+        headers = {**TTL, "cf-aig-cache-key": f"compat-{first}"}
+        model = "google-ai-studio/gemini-2.0-flash"
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 
-    def whole() -> tuple[str, str | None]:
-        raw = client.chat.completions.with_raw_response.create(
-            model=model, messages=messages, extra_headers=headers
-        )
-        return raw.headers["cf-aig-cache-status"], raw.parse().choices[0].message.content
+        def whole() -> tuple[str, str | None]:
+            raw = client.chat.completions.with_raw_response.create(
+                model=model, messages=messages, extra_headers=headers
+            )
+            return raw.headers["cf-aig-cache-status"], raw.parse().choices[0].message.content
 
-    def streamed() -> tuple[str, str | None]:
-        with client.chat.completions.with_streaming_response.create(
-            model=model, messages=messages, stream=True, extra_headers=headers
-        ) as response:
-            chunks = list(response.parse())
-            status = response.headers["cf-aig-cache-status"]
-        return status, "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        def streamed() -> tuple[str, str | None]:
+            with client.chat.completions.with_streaming_response.create(
+                model=model, messages=messages, stream=True, extra_headers=headers
+            ) as response:
+                chunks = list(response.parse())
+                status = response.headers["cf-aig-cache-status"]
+            return status, "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
 
-    calls = (whole, streamed) if first == "whole" else (streamed, whole)
-    (miss, stored), (hit, served) = calls[0](), calls[1]()
-    assert (miss, hit) == ("MISS", "HIT")
-    assert served == stored == f"echo: {PROMPT}"
-    assert len(gemini.requests) == 1
+        calls = (whole, streamed) if first == "whole" else (streamed, whole)
+        (miss, stored), (hit, served) = calls[0](), calls[1]()
+        assert (miss, hit) == ("MISS", "HIT")
+        assert served == stored == f"echo: {PROMPT}"
+        assert len(gemini.requests) == 1
 
 
 @pytest.mark.parametrize("first", ["whole", "streamed"])
 def test_openai_responses_streamed_and_whole_share_a_named_entry(
     gateway: RunningGateway, fake: FakeOpenAI, first: str
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
-    headers = {**TTL, "cf-aig-cache-key": f"responses-{first}"}
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as client:
+        headers = {**TTL, "cf-aig-cache-key": f"responses-{first}"}
 
-    def whole() -> tuple[str, str]:
-        raw = client.responses.with_raw_response.create(
-            model="gpt-4o-mini", input=PROMPT, extra_headers=headers
-        )
-        response = raw.parse()
-        assert response.status == "completed"
-        return raw.headers["cf-aig-cache-status"], response.output_text
+        def whole() -> tuple[str, str]:
+            raw = client.responses.with_raw_response.create(
+                model="gpt-4o-mini", input=PROMPT, extra_headers=headers
+            )
+            response = raw.parse()
+            assert response.status == "completed"
+            return raw.headers["cf-aig-cache-status"], response.output_text
 
-    def streamed() -> tuple[str, str]:
-        with client.responses.with_streaming_response.create(
-            model="gpt-4o-mini", input=PROMPT, stream=True, extra_headers=headers
-        ) as response:
-            events = list(response.parse())
-            status = response.headers["cf-aig-cache-status"]
-        assert events[-1].type == "response.completed"
-        deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
-        assert deltas == events[-1].response.output_text
-        return status, deltas
+        def streamed() -> tuple[str, str]:
+            with client.responses.with_streaming_response.create(
+                model="gpt-4o-mini", input=PROMPT, stream=True, extra_headers=headers
+            ) as response:
+                events = list(response.parse())
+                status = response.headers["cf-aig-cache-status"]
+            assert events[-1].type == "response.completed"
+            deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+            assert deltas == events[-1].response.output_text
+            return status, deltas
 
-    calls = (whole, streamed) if first == "whole" else (streamed, whole)
-    (miss, stored), (hit, served) = calls[0](), calls[1]()
-    assert (miss, hit) == ("MISS", "HIT")
-    assert served == stored == f"echo: {PROMPT}"
-    assert len(fake.requests) == 1
+        calls = (whole, streamed) if first == "whole" else (streamed, whole)
+        (miss, stored), (hit, served) = calls[0](), calls[1]()
+        assert (miss, hit) == ("MISS", "HIT")
+        assert served == stored == f"echo: {PROMPT}"
+        assert len(fake.requests) == 1

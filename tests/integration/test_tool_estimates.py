@@ -64,28 +64,28 @@ def described(tools: list[Any]) -> list[str]:
 def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_offered(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    sdk = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
-    for _ in sdk.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
-        pass
-    [bare] = gateway.wait_for_logs(1)
-    stream = sdk.chat.completions.create(
-        model=MODEL, messages=MESSAGES, tools=TOOLS, tool_choice="required", stream=True
-    )
-    name, arguments = "", ""
-    for chunk in stream:
-        assert chunk.usage is None
-        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
-            assert call.function is not None
-            name += call.function.name or ""
-            arguments += call.function.arguments or ""
-    assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "the weather in Paris, please"})
-    assert all("stream_options" not in request.json for request in fake.requests)  # so no usage
-    [tooled] = [record for record in gateway.wait_for_logs(2) if record["id"] != bare["id"]]
-    assert bare["usage_estimated"] is tooled["usage_estimated"] is True
-    counter = TokenCounter()
-    # The call is the answer: at least its arguments' tokens, where its text alone is none.
-    assert tooled["tokens_out"] >= counter.count_text(arguments, MODEL) > 0
-    # The same prompt with the tools offered counts at least the text the tools describe themselves in.
-    descriptions = sum(counter.count_text(text, MODEL) for text in described(TOOLS))
-    assert descriptions > 300
-    assert tooled["tokens_in"] - bare["tokens_in"] >= descriptions
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as sdk:
+        for _ in sdk.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            pass
+        [bare] = gateway.wait_for_logs(1)
+        stream = sdk.chat.completions.create(
+            model=MODEL, messages=MESSAGES, tools=TOOLS, tool_choice="required", stream=True
+        )
+        name, arguments = "", ""
+        for chunk in stream:
+            assert chunk.usage is None
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                assert call.function is not None
+                name += call.function.name or ""
+                arguments += call.function.arguments or ""
+        assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "the weather in Paris, please"})
+        assert all("stream_options" not in request.json for request in fake.requests)  # so no usage
+        [tooled] = [record for record in gateway.wait_for_logs(2) if record["id"] != bare["id"]]
+        assert bare["usage_estimated"] is tooled["usage_estimated"] is True
+        counter = TokenCounter()
+        # The call is the answer: at least its arguments' tokens, where its text alone is none.
+        assert tooled["tokens_out"] >= counter.count_text(arguments, MODEL) > 0
+        # The same prompt with the tools offered counts at least the text the tools describe themselves in.
+        descriptions = sum(counter.count_text(text, MODEL) for text in described(TOOLS))
+        assert descriptions > 300
+        assert tooled["tokens_in"] - bare["tokens_in"] >= descriptions

@@ -93,10 +93,12 @@ def test_what_lenient_parsers_take_is_refused_naming_the_byte(
     assert fakes[0].requests == []
     assert fakes[1].requests == []
     # What the gateway can read still goes through, counted.
-    sdk = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-lenient", max_retries=0)
-    answer = sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-    assert answer.usage is not None
-    assert answer.usage.prompt_tokens > 0
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-lenient", max_retries=0) as sdk:
+        answer = sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.usage is not None
+        assert answer.usage.prompt_tokens > 0
 
 
 def test_a_json_body_in_utf_16_is_refused_not_forwarded_uncounted(
