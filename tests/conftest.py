@@ -19,6 +19,7 @@ from sluicegate import background
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
 from tests.redis_process import RedisProcess
@@ -81,6 +82,13 @@ def shared_models() -> Iterator[None]:
 def fake() -> Iterator[FakeOpenAI]:
     """A fake OpenAI upstream on loopback (a test file with other needs defines its own `fake`)."""
     with FakeOpenAI().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    """A fake Gemini upstream on loopback, beside `fake` where a test needs both."""
+    with FakeGemini().serve() as server:
         yield server
 
 

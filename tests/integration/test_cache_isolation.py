@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -20,12 +20,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 CUSTOM = {"cf-aig-cache-key": "greeting"}
 GEMINI = "/v1/local/default/google-ai-studio/v1beta/models/gemini-2.0-flash:generateContent"
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    with FakeGemini().serve() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ the compat endpoint). Clients are the official SDKs; upstreams the loopback fake
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import openai
 import pytest
@@ -18,12 +18,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 PROMPT = "what is a cache"
 TTL = {"cf-aig-cache-ttl": "600"}
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    with FakeGemini().serve() as server:
-        yield server
 
 
 @pytest.fixture
