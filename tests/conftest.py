@@ -49,6 +49,13 @@ class RunningGateway:
     def provider_url(self, provider: str, gateway: str = "default", account: str = "local") -> str:
         return f"{self.url}/v1/{account}/{gateway}/{provider}"
 
+    def configure(self, gateway: str = "default", account: str = "local", **settings: Any) -> None:
+        """Change the gateway's settings through the admin API, as an operator would."""
+        response = self.http.patch(
+            f"/api/v1/accounts/{account}/gateways/{gateway}", json={"settings": settings}
+        )
+        assert response.status_code == 200, response.text
+
     def logs(self, gateway: str = "default", account: str = "local", **params: Any) -> list[dict[str, Any]]:
         response = self.http.get(f"/api/v1/accounts/{account}/gateways/{gateway}/logs", params=params)
         response.raise_for_status()

@@ -293,10 +293,7 @@ def test_a_cached_answer_is_kept_apart_by_the_betas_asked_for(
 ) -> None:
     # A beta (a longer context, interleaved thinking, ...) changes the answer: a request that asks
     # for one must not be served what was stored for a request without it, nor the other way round.
-    settings = gateway.http.patch(
-        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
-    )
-    assert settings.status_code == 200, settings.text
+    gateway.configure(cache_enabled=True)
 
     def status(beta: str | None) -> str:
         headers = {} if beta is None else {"anthropic-beta": beta}
@@ -317,10 +314,7 @@ def test_a_stream_that_ends_in_an_error_event_is_not_cached(
 ) -> None:
     # Anthropic answers 200, then `event: error` (overloaded) mid-way: serving that again from the
     # cache would repeat a passing overload for the whole TTL.
-    settings = gateway.http.patch(
-        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
-    )
-    assert settings.status_code == 200, settings.text
+    gateway.configure(cache_enabled=True)
     for _ in range(2):
         with (
             pytest.raises(anthropic.APIStatusError, match="overloaded"),

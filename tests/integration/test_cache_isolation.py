@@ -31,11 +31,6 @@ def gateway(
     )
 
 
-def configure(gateway: RunningGateway, **settings: Any) -> None:
-    response = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
-    assert response.status_code == 200, response.text
-
-
 def sdk(gateway: RunningGateway, key: str, provider: str = "openai") -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.provider_url(provider), api_key=key, max_retries=0)
 
@@ -68,7 +63,7 @@ def stored(gateway: RunningGateway, count: int) -> None:
 def test_a_custom_key_entry_is_never_served_to_another_provider_key(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    configure(gateway, cache_enabled=True, cache_per_key=True)
+    gateway.configure(cache_enabled=True, cache_per_key=True)
     first = chat(sdk(gateway, "sk-tenant-a"), "one", **CUSTOM)
     assert first.headers["cf-aig-cache-status"] == "MISS"
     other = chat(sdk(gateway, "sk-tenant-b"), "two", **CUSTOM)
@@ -88,7 +83,7 @@ def test_by_default_an_answer_is_served_only_to_the_key_that_stored_it(
 ) -> None:
     # As Cloudflare keys its cache by the provider's authentication header: another key, even one
     # the provider would refuse, must not read what a valid key stored.
-    configure(gateway, cache_enabled=True)
+    gateway.configure(cache_enabled=True)
     assert chat(sdk(gateway, "sk-tenant-a"), "hello").headers["cf-aig-cache-status"] == "MISS"
     for other in ("sk-tenant-b", "sk-revoked"):
         answer = chat(sdk(gateway, other), "hello")
@@ -99,7 +94,7 @@ def test_by_default_an_answer_is_served_only_to_the_key_that_stored_it(
 
 
 def test_googles_query_key_counts_as_the_provider_key(gateway: RunningGateway, gemini: FakeGemini) -> None:
-    configure(gateway, cache_enabled=True, cache_per_key=True)
+    gateway.configure(cache_enabled=True, cache_per_key=True)
     body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
     first, other, again = (
         httpx.post(f"{gateway.url}{GEMINI}?key={key}", json=body, headers=CUSTOM)
@@ -113,7 +108,7 @@ def test_googles_query_key_counts_as_the_provider_key(gateway: RunningGateway, g
 def test_a_custom_key_misses_under_another_provider_or_path(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    configure(gateway, cache_enabled=True, cache_per_key=False)  # the boundaries hold with shared entries
+    gateway.configure(cache_enabled=True, cache_per_key=False)  # the boundaries hold with shared entries
     assert chat(sdk(gateway, "sk-a"), "one", **CUSTOM).headers["cf-aig-cache-status"] == "MISS"
     groq = chat(sdk(gateway, "sk-a", "groq"), "two", **CUSTOM)
     assert groq.headers["cf-aig-cache-status"] == "MISS"
@@ -131,7 +126,7 @@ def test_a_custom_key_misses_under_another_provider_or_path(
 def test_purging_a_custom_key_removes_it_for_every_provider_key(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    configure(gateway, cache_enabled=True, cache_per_key=True)
+    gateway.configure(cache_enabled=True, cache_per_key=True)
     for key in ("sk-tenant-a", "sk-tenant-b"):
         chat(sdk(gateway, key), "one", **CUSTOM)
     chat(sdk(gateway, "sk-tenant-a"), "one", **{"cf-aig-cache-key": "other"})
@@ -146,7 +141,7 @@ def test_purging_a_custom_key_removes_it_for_every_provider_key(
 def test_a_semantic_answer_is_never_served_to_another_provider_key(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    configure(gateway, semantic_cache_enabled=True, cache_per_key=True)
+    gateway.configure(semantic_cache_enabled=True, cache_per_key=True)
     first = chat(sdk(gateway, "sk-tenant-a"), "How do I reset my password?")
     assert first.headers["x-semantic-cache"] == "MISS"
     stored(gateway, 1)

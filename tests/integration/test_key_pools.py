@@ -288,10 +288,7 @@ def test_answers_are_kept_apart_by_the_stored_key_an_alias_chooses(
     # be served to a request that chose another key (a revoked one least of all).
     store(gateway, "tenant-a", GOOD)
     store(gateway, "tenant-b", REVOKED)
-    settings = gateway.http.patch(
-        "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
-    )
-    assert settings.status_code == 200, settings.text
+    gateway.configure(cache_enabled=True)
 
     def status(alias: str) -> str:
         try:
