@@ -14,9 +14,12 @@ Everything about a provider is in its module: the generic modules ask, never bra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
+
+import orjson
 
 from sluicegate.providers.json_body import JsonProblem, declared_json, read_json
 from sluicegate.types import Usage
@@ -136,6 +139,28 @@ def operation_by_markers(route: Route, markers: OperationMarkers) -> str:
 def as_stored(facts: RequestFacts, stored: Answer) -> Answer | None:
     """For answers no conversion is written for: served only in the form they were stored in."""
     return stored if stored.streamed == facts.stream else None
+
+
+def converted(
+    facts: RequestFacts,
+    stored: Answer,
+    fold: Callable[[bytes], dict[str, Any] | None],
+    unfold: Callable[[dict[str, Any]], bytes | None],
+) -> Answer | None:
+    """`stored` in the form the request asks for, through a format's two conversions: `fold` (a
+    stream into the whole answer it built) and `unfold` (a whole answer into the events that
+    build it); None when the stored answer is not one they read."""
+    if stored.streamed == facts.stream:
+        return stored
+    if stored.streamed:
+        whole = fold(stored.body)
+        return None if whole is None else Answer(orjson.dumps(whole), False, JSON_TYPE)
+    try:
+        document = orjson.loads(stored.body)
+    except orjson.JSONDecodeError:
+        return None
+    events = unfold(document) if isinstance(document, dict) else None
+    return None if events is None else Answer(events, True, SSE_TYPE)
 
 
 def json_facts(body: bytes, cacheable: bool) -> RequestFacts:

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
-from sluicegate.providers.base import JSON_TYPE, SSE_TYPE, Answer, RequestFacts
+from sluicegate.providers.base import Answer, RequestFacts, converted
 from sluicegate.providers.sse import iter_json, sse_data
 
 Event = dict[str, Any]
@@ -25,22 +23,14 @@ _ENDS = {"completed": "response.completed", "incomplete": "response.incomplete",
 def responses_answer(facts: RequestFacts, stored: Answer) -> Answer | None:
     """`stored` in the form the request asks for (see `Provider.answer_as`); None when it holds no
     response to convert."""
-    if stored.streamed == facts.stream:
-        return stored
-    if stored.streamed:
-        response = _final_response(stored.body)
-        return None if response is None else Answer(orjson.dumps(response), False, JSON_TYPE)
-    try:
-        response = orjson.loads(stored.body)
-    except orjson.JSONDecodeError:
+    return converted(facts, stored, _final_response, _stream)
+
+
+def _stream(response: Event) -> bytes | None:
+    if response.get("object") != "response":
         return None
-    if not isinstance(response, dict) or response.get("object") != "response":
-        return None
-    events = _events(response)
-    return Answer(
-        b"".join(sse_data({**event, "sequence_number": n}, event["type"]) for n, event in enumerate(events)),
-        True,
-        SSE_TYPE,
+    return b"".join(
+        sse_data({**event, "sequence_number": n}, event["type"]) for n, event in enumerate(_events(response))
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate.providers.base import JSON_TYPE, SSE_TYPE, Answer, RequestFacts
+from sluicegate.providers.base import Answer, RequestFacts, converted
 from sluicegate.providers.sse import iter_json
 
 Message = dict[str, Any]
@@ -23,17 +23,11 @@ _TEXT_FIELDS = {"text_delta": "text", "thinking_delta": "thinking"}  # delta typ
 
 def messages_answer(facts: RequestFacts, stored: Answer) -> Answer | None:
     """A cached Messages answer as the request asks for it (see `Provider.answer_as`)."""
-    if stored.streamed == facts.stream:
-        return stored
-    if not facts.stream:
-        message = _message(stored.body)
-        return None if message is None else Answer(orjson.dumps(message), False, JSON_TYPE)
-    try:
-        message = orjson.loads(stored.body)
-    except orjson.JSONDecodeError:
-        return None
-    events = _events(message) if isinstance(message, dict) and message.get("type") == "message" else None
-    return None if events is None else Answer(events, True, SSE_TYPE)
+    return converted(facts, stored, _message, _message_events)
+
+
+def _message_events(message: Message) -> bytes | None:
+    return _events(message) if message.get("type") == "message" else None
 
 
 def _events(message: Message) -> bytes | None:
