@@ -121,3 +121,39 @@ def test_openai_responses_streamed_and_whole_share_a_named_entry(
         assert (miss, hit) == ("MISS", "HIT")
         assert served == stored == f"echo: {PROMPT}"
         assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("first", ["float", "base64"])
+def test_embeddings_under_a_name_are_served_in_the_encoding_asked_for(
+    gateway: RunningGateway, fake: FakeOpenAI, first: str
+) -> None:
+    """The SDKs ask for base64 by default and decode it; curl and most other clients ask for floats.
+    One name's entry serves both, each in its own encoding, with the same float32 values."""
+    headers = {**TTL, "cf-aig-cache-key": f"embeddings-{first}"}
+    body = {"model": "text-embedding-3-small", "input": ["a cache", "a gateway"]}
+
+    def raw(encoding: str) -> tuple[str, list[object]]:
+        answer = gateway.http.post(
+            gateway.provider_url("openai") + "/embeddings",
+            json={**body, "encoding_format": encoding},
+            headers={**headers, "Authorization": "Bearer sk-test"},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.headers["cf-aig-cache-status"], [item["embedding"] for item in answer.json()["data"]]
+
+    second = "base64" if first == "float" else "float"
+    (miss, stored), (hit, served) = raw(first), raw(second)
+    assert (miss, hit) == ("MISS", "HIT")
+    assert len(fake.requests) == 1
+    kinds = {"float": list, "base64": str}
+    assert all(isinstance(vector, kinds[first]) for vector in stored)
+    assert all(isinstance(vector, kinds[second]) for vector in served)
+
+    # What the SDK decodes from a hit is what a float request gets, in either order.
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as client:
+        decoded = client.embeddings.create(**body, extra_headers=headers)  # type: ignore[arg-type]
+    floats = stored if first == "float" else served
+    assert [value for item in decoded.data for value in item.embedding] == pytest.approx(
+        [value for vector in floats for value in vector]  # type: ignore[attr-defined]
+    )
+    assert len(fake.requests) == 1

@@ -8,10 +8,10 @@ gateway is a prefix. Below that:
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
   the body and nothing more. The digest keeps kind, provider, method, path and query, so a name
   never reaches another provider or endpoint; streamed or not, one name is one entry, served in
-  the form each request asks for (`cache.served`): where the route names the stream choice
-  (Gemini's `:streamGenerateContent?alt=sse`), the route of the call unstreamed is hashed instead
-  (`RequestFacts.answer_route`, the provider's knowledge). The name comes first, so one name's entries
-  can be purged together.
+  the form each request asks for (`cache.served`; embeddings in the encoding asked for): where the
+  route names the stream choice (Gemini's `:streamGenerateContent?alt=sse`), the route of the call
+  unstreamed is hashed instead (`RequestFacts.answer_route`, the provider's knowledge). The name
+  comes first, so one name's entries can be purged together.
 - **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
   the body's fixed parts.
 

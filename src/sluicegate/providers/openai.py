@@ -31,6 +31,7 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
+from sluicegate.providers.openai_embeddings import embeddings_answer
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_responses_answer import responses_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
@@ -160,7 +161,9 @@ class OpenAICompatible:
             return completion_answer(facts, stored)
         if path == "responses" or path.endswith("/responses"):
             return responses_answer(facts, stored)
-        return as_stored(facts, stored)  # embeddings: served as stored
+        if path == "embeddings" or path.endswith("/embeddings"):
+            return embeddings_answer(facts, stored)
+        return as_stored(facts, stored)
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         path = unquote(route.path).rstrip("/")
