@@ -119,6 +119,30 @@ def test_a_body_without_model_is_logged_under_its_deployment(gateway: RunningGat
     assert record["cost_usd"] > 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_deployment_named_for_no_model_is_priced_by_the_model_its_answer_names(
+    gateway: RunningGateway, proxied: Callable[..., openai.OpenAI], stream: bool
+) -> None:
+    """`prod-chat` prices nothing; Azure's answers say it runs gpt-4o-2024-08-06 (a stream in its
+    chunks, after the prompt filter's chunk, which names "")."""
+    client = proxied("prod-chat")
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="prod-chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        usage = chunks[-1].usage
+    else:
+        usage = client.chat.completions.create(model="prod-chat", messages=MESSAGES).usage
+    assert usage is not None
+    record = gateway.wait_for_logs(1)[0]
+    assert record["model"] == "prod-chat"
+    # gpt-4o-2024-08-06: $2.50 per million input tokens, $10 per million output tokens.
+    want = (usage.prompt_tokens * 2.5 + usage.completion_tokens * 10) / 1e6
+    assert record["cost_usd"] == pytest.approx(want)
+
+
 def test_stream_is_byte_identical_and_its_usage_is_logged(
     gateway: RunningGateway, fake: FakeAzureOpenAI, proxied: Callable[..., openai.OpenAI]
 ) -> None:

@@ -40,7 +40,10 @@ class Meter:
         usage = _reported(exchange, step)
         if (usage is None or _cut_short(exchange)) and _countable(exchange, step):
             return None
-        return self._outcome(exchange, step, usage)
+        answered = self._answered_model(exchange, step)
+        if answered is not None and not self._pricing.ready(step, exchange.options.custom_cost, answered):
+            return None
+        return self._outcome(exchange, step, usage, answered)
 
     def measure(self, exchange: Exchange) -> Outcome:
         """The outcome, whatever it takes (tokenizing, loading prices): for a worker thread."""
@@ -61,17 +64,26 @@ class Meter:
             written = self._output_tokens(exchange, step)
             if written > usage.output_tokens:
                 usage = replace(usage, output_tokens=written, estimated=True)
-        return self._outcome(exchange, step, usage)
+        return self._outcome(exchange, step, usage, self._answered_model(exchange, step))
 
     def _output_tokens(self, exchange: Exchange, step: Step) -> int:
         reader, route = client_reader(exchange, step)
         text = reader.output_text(route, exchange.response.body, exchange.response.streamed)
         return self._tokens.count_text(text, step.facts.model)
 
-    def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None) -> Outcome:
+    def _answered_model(self, exchange: Exchange, step: Step) -> str | None:
+        """The model a successful answer names, read only when the request's model prices nothing."""
+        if not (200 <= exchange.response.status < 300 and exchange.response.body):
+            return None
+        if not self._pricing.named_in_answer(step, exchange.options.custom_cost):
+            return None
+        reader, route = client_reader(exchange, step)
+        return reader.answer_model(route, exchange.response.body, exchange.response.streamed)
+
+    def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None, answered: str | None) -> Outcome:
         gateway = exchange.gateway
         fallback = gateway.settings.fallback_price if gateway is not None else None
-        price = self._pricing.price(step, exchange.options.custom_cost, fallback)
+        price = self._pricing.price(step, exchange.options.custom_cost, fallback, answered)
         cost = price.cost(usage) if price is not None and usage is not None else None
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.

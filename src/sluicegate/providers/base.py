@@ -315,6 +315,11 @@ class Provider(Protocol):
         rather than in a `Retry-After` header (Google's `RetryInfo`); None for none."""
         ...
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        """The model a successful answer says it came from, for pricing a request whose own model
+        name prices nothing (an Azure deployment's name); None where answers name none."""
+        ...
+
 
 def repeated_base_path(provider: Provider, route: Route) -> tuple[str, str] | None:
     """The end of the provider's base URL path that `route` repeats and the path meant, or None.

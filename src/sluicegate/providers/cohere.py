@@ -118,6 +118,9 @@ class Cohere:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def _json(body: bytes) -> Any:
     if not body or body[:1] not in b"{[ \t\r\n":

@@ -149,6 +149,9 @@ class HuggingFace:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def is_router(route: Route) -> bool:
     """True for the router's OpenAI-compatible API (`v1/chat/completions`, `v1/models`, ...)."""

@@ -139,6 +139,9 @@ class Replicate:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def api_path(route: Route) -> str:
     """The path under `/v1`: the route's, without the `v1/` the official clients add."""

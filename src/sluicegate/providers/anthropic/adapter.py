@@ -148,6 +148,9 @@ class Anthropic:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def _counts_tokens(route: Route) -> bool:
     return route.path.rstrip("/").endswith("messages/count_tokens")

@@ -182,6 +182,9 @@ class GeminiAPI:
     def retry_delay(self, body: bytes) -> float | None:
         return retry_info_delay(body)
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def _answer_route(route: Route) -> Route | None:
     """The route a generation's answer is filed under: the call unstreamed, without `alt`, which

@@ -140,6 +140,9 @@ class WorkersAI:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        return None  # its requests name their model
+
 
 def is_openai_compatible(route: Route) -> bool:
     """True for the OpenAI-compatible endpoints (`v1/chat/completions`, `v1/embeddings`)."""
