@@ -143,6 +143,26 @@ def test_a_deployment_named_for_no_model_is_priced_by_the_model_its_answer_names
     assert record["cost_usd"] == pytest.approx(want)
 
 
+def test_the_body_model_azure_ignores_does_not_price_the_answer(
+    gateway: RunningGateway, proxied: Callable[..., openai.OpenAI]
+) -> None:
+    """Azure routes by deployment and ignores the body's `model` (LangChain's `AzureChatOpenAI`
+    sends its `model` setting, `AzureOpenAIEmbeddings` always `text-embedding-ada-002`): the model
+    the answer names is priced."""
+    chat = proxied("gpt-4o-mini").chat.completions.create(model="gpt-4", messages=MESSAGES)
+    assert chat.model == "gpt-4o-mini-2024-07-18"
+    embedded = proxied("text-embedding-3-small").embeddings.create(
+        model="text-embedding-ada-002", input="what is a gateway"
+    )
+    assert chat.usage is not None
+    chat_record, embedding_record = sorted(gateway.wait_for_logs(2), key=lambda record: record["endpoint"])
+    # gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output (gpt-4: $30 and $60).
+    want = (chat.usage.prompt_tokens * 0.15 + chat.usage.completion_tokens * 0.6) / 1e6
+    assert chat_record["cost_usd"] == pytest.approx(want)
+    # text-embedding-3-small: $0.02 per million tokens (ada-002: $0.10).
+    assert embedding_record["cost_usd"] == pytest.approx(embedded.usage.prompt_tokens * 0.02 / 1e6)
+
+
 def test_stream_is_byte_identical_and_its_usage_is_logged(
     gateway: RunningGateway, fake: FakeAzureOpenAI, proxied: Callable[..., openai.OpenAI]
 ) -> None:

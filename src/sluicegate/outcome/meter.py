@@ -72,10 +72,10 @@ class Meter:
         return self._tokens.count_text(text, step.facts.model)
 
     def _answered_model(self, exchange: Exchange, step: Step) -> str | None:
-        """The model a successful answer names, read only when the request's model prices nothing."""
-        if not (200 <= exchange.response.status < 300 and exchange.response.body):
+        """The model a successful answer names where that decides the price (`Provider.answer_model`)."""
+        if exchange.options.custom_cost is not None:
             return None
-        if not self._pricing.named_in_answer(step, exchange.options.custom_cost):
+        if not (200 <= exchange.response.status < 300 and exchange.response.body):
             return None
         reader, route = client_reader(exchange, step)
         return reader.answer_model(route, exchange.response.body, exchange.response.streamed)

@@ -29,25 +29,17 @@ class Pricing:
         fallback: FallbackPrice | None,
         answered: str | None = None,
     ) -> Pricer | None:
-        """The price of `step`: the request's custom cost, the table's for its model, else for the
-        model its answer named (`answered`: an Azure deployment's), the gateway's fallback, or None
-        when nothing prices it. May load price data: see `ready`."""
+        """The price of `step`: the request's custom cost, the table's for the model its answer
+        named (`answered`: an Azure deployment's), else for the model the request named, the
+        gateway's fallback, or None when nothing prices it. May load price data: see `ready`."""
         if custom_cost is not None:
             return custom_cost
-        rates = self._table.rates(step.provider.name, step.facts.model)
-        if rates is None and answered is not None:
-            rates = self._table.rates(step.provider.name, answered)
+        rates = None if answered is None else self._table.rates(step.provider.name, answered)
+        if rates is None:
+            rates = self._table.rates(step.provider.name, step.facts.model)
         if rates is not None:
             return rates
         return _fallback_rates(fallback) if fallback is not None else None
-
-    def named_in_answer(self, step: Step, custom_cost: CustomCost | None) -> bool:
-        """Whether the model the answer names matters: the request's own prices nothing. Call only
-        once `ready`."""
-        model = step.facts.model
-        return (
-            custom_cost is None and model is not None and self._table.rates(step.provider.name, model) is None
-        )
 
     def ready(self, step: Step, custom_cost: CustomCost | None, answered: str | None = None) -> bool:
         """Whether `price` answers from memory, cheaply enough for the event loop."""

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
 
 from sluicegate.errors import BadRequest, NotFound
 from sluicegate.providers.authorization_field import KeyOrBearer
 from sluicegate.providers.base import HostRoute, RequestFacts, Route
 from sluicegate.providers.openai import OpenAICompatible
+from sluicegate.providers.sse import iter_json
 
 RESOURCE_PLACEHOLDER = "{resource}"
 # An Azure resource's custom subdomain: letters, digits and hyphens. Anything else could turn the
@@ -61,6 +65,17 @@ class AzureOpenAI(OpenAICompatible):
         parts = route.path.split("/", 2)
         return replace(facts, model=parts[1]) if len(parts) == 3 and parts[1] else facts
 
+    def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
+        """The deployment's model as its answer names it: Azure ignores the body's `model`, and a
+        deployment's name need not be a model's. A stream names it in each chunk but the first
+        (the prompt filter's, which names "")."""
+        if not streamed:
+            try:
+                return _model_named(orjson.loads(body))
+            except orjson.JSONDecodeError:
+                return None
+        return next(filter(None, map(_model_named, iter_json(body, mentioning=(b'"model"',)))), None)
+
 
 # A realtime session's paths below the resource (the SDK's `AzureOpenAI` asks for `openai/realtime`),
 # and where each goes below the resource's `/openai/`.
@@ -99,3 +114,13 @@ AZURE_OPENAI = AzureOpenAI(
     # in `api-key`, or a Microsoft Entra ID token as `Authorization: Bearer`.
     key_header=KeyOrBearer("api-key", "{key}"),
 )
+
+
+def _model_named(document: Any) -> str | None:
+    """The `model` of an answer or chunk (a Responses event's, in its `response`), if a name."""
+    if not isinstance(document, dict):
+        return None
+    if isinstance(response := document.get("response"), dict):
+        document = response
+    model = document.get("model")
+    return model if isinstance(model, str) and model else None

@@ -316,8 +316,9 @@ class Provider(Protocol):
         ...
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
-        """The model a successful answer says it came from, for pricing a request whose own model
-        name prices nothing (an Azure deployment's name); None where answers name none."""
+        """The model a successful answer says it came from where the request cannot say which model
+        runs it (Azure: the deployment decides, whatever the body's `model`); it prices the answer.
+        None where the request's model is the one that ran."""
         ...
 
 

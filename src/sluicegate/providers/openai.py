@@ -187,15 +187,7 @@ class OpenAICompatible:
         return None  # a refusal's wait comes in its headers
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
-        # Every chat, completion, embeddings and Responses answer names its model (a stream in each
-        # chunk, or in `response.created`); Azure's first chunk, its prompt filter's, names "".
-        if not streamed:
-            try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                return None
-            return _model_named(document)
-        return next(filter(None, map(_model_named, iter_json(body, mentioning=(b'"model"',)))), None)
+        return None  # the request's model is the one that ran (Azure's deployments: azure_openai.py)
 
 
 # The events that end a Responses API stream, each carrying the response and its usage: an answer
@@ -204,16 +196,6 @@ class OpenAICompatible:
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
 _USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
-
-
-def _model_named(document: Any) -> str | None:
-    """The `model` of an answer or chunk (a Responses event's, in its `response`), if a name."""
-    if not isinstance(document, dict):
-        return None
-    if isinstance(response := document.get("response"), dict):
-        document = response
-    model = document.get("model")
-    return model if isinstance(model, str) and model else None
 
 
 def usage_object(raw: Any) -> Usage | None:
