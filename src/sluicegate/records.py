@@ -72,7 +72,8 @@ class RecordBuilder:
             endpoint=secrets.scrub_text(step.route.path if step else request.route.path) or "",
             method=request.method,
             model=secrets.scrub_text(exchange.facts.model),
-            stream=response.streamed,
+            # Asked for, or answered as, a stream: a streaming request refused before its first byte too.
+            stream=response.streamed or exchange.facts.stream,
             status=response.status,
             latency_ms=(finished - started) * 1000,
             ttfb_ms=(timings.first_byte_at - started) * 1000 if timings.first_byte_at else None,

@@ -565,6 +565,13 @@ def test_single_streamed_record_keeps_the_event_stream(gw: RunningGateway, traff
     assert (record["tokens_in"], record["tokens_out"]) == (9, 4)
 
 
+def test_a_streaming_request_refused_before_its_first_byte_is_logged_as_a_stream(gw: RunningGateway) -> None:
+    with sdk(gw) as client, pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="error-503", messages=USER, stream=True)
+    (record,) = gw.wait_for_logs(1)
+    assert (record["status"], record["stream"]) == (503, True)
+
+
 def test_a_streamed_record_keeps_only_the_last_log_tee_bytes(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:
