@@ -23,6 +23,9 @@ other model succeeds.
     cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
     reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
+A chat `file` part with `file_data` but no `filename` is refused as OpenAI refuses it: 400, its
+message naming `file_id` (the error quoted in https://github.com/openai/openai-agents-python/pull/1513).
+
 Answers are deterministic. The reply is "echo: <last user text>" (chat: `answer(text)` when a test
 sets `FakeOpenAI.answer`; at most 64 words), cut to
 `max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
@@ -199,6 +202,11 @@ class FakeOpenAI(FakeUpstream):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
         messages = call.body.get("messages", [])
+        if (unnamed := _unnamed_file(messages)) is not None:
+            message = f"Missing required parameter: '{unnamed}'."
+            return _error(
+                400, message, "invalid_request_error", code="missing_required_parameter", param=unnamed
+            )
         limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
         if (tool := _forced_tool(call.body)) is not None:
             return await self._tool_call(request, call, tool)
@@ -495,6 +503,18 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     name = ((choice if isinstance(choice, dict) else {}).get("function") or {}).get("name")
     named = [t for t in tools if t["function"].get("name") == name]
     return named[0] if named else tools[0]
+
+
+def _unnamed_file(messages: Any) -> str | None:
+    """Where the first `file` part that has `file_data` but no `filename` is, as OpenAI names it:
+    it then wants a `file_id` instead."""
+    for i, message in enumerate(_messages(messages)):
+        content = message.get("content")
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            file = part.get("file") if isinstance(part, dict) and part.get("type") == "file" else None
+            if isinstance(file, dict) and "file_data" in file and not file.get("filename"):
+                return f"messages[{i}].content[{j}].file.file_id"
+    return None
 
 
 def _delta_choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

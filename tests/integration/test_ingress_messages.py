@@ -211,6 +211,33 @@ def test_images_and_stop_sequences_reach_the_provider(
     assert parts[0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
 
 
+def test_pdf_documents_reach_openai_as_named_files(
+    client: anthropic.Anthropic, fakes: dict[str, Any]
+) -> None:
+    # OpenAI's chat API (and its fake) refuses a file's file_data without a filename: the block's
+    # title names it, else a name by its media type.
+    pdf: Any = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}
+    message = client.messages.create(
+        model="openai/gpt-4o-mini",
+        max_tokens=100,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "title": "report.pdf", "source": pdf},
+                    {"type": "document", "source": pdf},
+                    {"type": "text", "text": "summarise them"},
+                ],
+            }
+        ],
+    )
+    assert "summarise them" in message.content[0].text  # type: ignore[union-attr]
+    parts = fakes["openai"].requests[-1].json["messages"][0]["content"]
+    data = "data:application/pdf;base64,JVBERi0x"
+    assert parts[0] == {"type": "file", "file": {"filename": "report.pdf", "file_data": data}}
+    assert parts[1] == {"type": "file", "file": {"filename": "document.pdf", "file_data": data}}
+
+
 def test_count_tokens_is_counted_by_the_gateway(
     client: anthropic.Anthropic, gateway: RunningGateway, fakes: dict[str, Any]
 ) -> None:

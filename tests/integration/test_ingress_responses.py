@@ -153,6 +153,29 @@ def test_images_and_max_output_tokens_reach_the_provider(
     }
 
 
+def test_files_by_data_reach_the_provider_named(client: openai.OpenAI, fakes: dict[str, Any]) -> None:
+    # OpenAI's chat API (and its fake) refuses a file's file_data without a filename: the item's
+    # filename names it, else a name by its media type.
+    data = "data:application/pdf;base64,JVBERi0x"
+    response = client.responses.create(
+        model="deepseek/deepseek-chat",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_file", "filename": "report.pdf", "file_data": data},
+                    {"type": "input_file", "file_data": data},
+                    {"type": "input_text", "text": "summarise them"},
+                ],
+            }
+        ],
+    )
+    assert "summarise them" in response.output_text
+    parts = fakes["deepseek"].requests[-1].json["messages"][0]["content"]
+    assert parts[0] == {"type": "file", "file": {"filename": "report.pdf", "file_data": data}}
+    assert parts[1] == {"type": "file", "file": {"filename": "document.pdf", "file_data": data}}
+
+
 def test_openai_models_pass_through_to_openais_responses(
     client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
 ) -> None:

@@ -18,7 +18,7 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
-from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
+from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, openai_error
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body, error_type
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
@@ -199,7 +199,7 @@ def _user_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
         elif kind == "image":
             parts.append(_image(mapping(block.get("source")), at))
         elif kind == "document":
-            parts.append(_document(mapping(block.get("source")), at))
+            parts.append(_document(block, at))
         else:
             raise TranslationError(f"{at}: a {kind!r} block cannot be sent to this provider")
     if not parts:
@@ -262,10 +262,12 @@ def _image(source: Mapping[str, Any], where: str) -> dict[str, Any]:
     raise TranslationError(f"{where}.source: only base64 and url images can be sent to this provider")
 
 
-def _document(source: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """https://docs.anthropic.com/en/docs/build-with-claude/pdf-support: a base64 PDF or plain text."""
+def _document(block: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """https://docs.anthropic.com/en/docs/build-with-claude/pdf-support: a base64 PDF, named by the
+    block's `title` (else `document.pdf`), or plain text."""
+    source = mapping(block.get("source"))
     if source.get("type") == "base64":
-        return {"type": "file", "file": {"file_data": _data_url(source, where)}}
+        return file_part(_data_url(source, where), block.get("title"))
     if source.get("type") == "text" and isinstance(source.get("data"), str):
         return {"type": "text", "text": source["data"]}
     raise TranslationError(f"{where}.source: only base64 and text documents can be sent to this provider")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from multidict import CIMultiDict
@@ -25,6 +25,15 @@ from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage
 
 __all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError"]
+
+# The name a file part gets when its client gave none, by its media type (else `document`).
+_FILE_EXTENSIONS: Final[Mapping[str, str]] = {
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/csv": ".csv",
+    "application/json": ".json",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,16 @@ def openai_error(body: bytes) -> dict[str, Any] | None:
         return None
     error = document.get("error") if isinstance(document, dict) else None
     return error if isinstance(error, dict) else None
+
+
+def file_part(data_url: str, filename: Any) -> dict[str, Any]:
+    """A chat `file` part holding `data_url` (`data:<media type>;base64,…`) as `file_data`, named
+    `filename`, else by its media type (`document.pdf`): OpenAI's chat API refuses `file_data`
+    without a `filename` (https://platform.openai.com/docs/guides/pdf-files?api-mode=chat)."""
+    if not isinstance(filename, str) or not filename:
+        media_type = data_url.removeprefix("data:").partition(";")[0].partition(",")[0].lower()
+        filename = "document" + _FILE_EXTENSIONS.get(media_type, "")
+    return {"type": "file", "file": {"filename": filename, "file_data": data_url}}
 
 
 def mapping(value: Any) -> Mapping[str, Any]:

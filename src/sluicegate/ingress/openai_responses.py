@@ -16,7 +16,7 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.ingress.base import Native, TranslationError, mapping, openai_error
+from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, openai_error
 from sluicegate.ingress.openai_responses_stream import ResponsesStream, response_object
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
@@ -201,10 +201,7 @@ def _part(part: Any, where: str, *, media: bool) -> dict[str, Any]:
             image["detail"] = detail
         return {"type": "image_url", "image_url": image}
     if media and kind == "input_file" and isinstance(part.get("file_data"), str):
-        file = {"file_data": part["file_data"]}
-        if isinstance(part.get("filename"), str):
-            file["filename"] = part["filename"]
-        return {"type": "file", "file": file}
+        return file_part(part["file_data"], part.get("filename"))
     raise TranslationError(
         f"{where}: a {kind!r} part cannot be sent to this provider (images by URL or data URL and"
         " files by file_data only: the gateway cannot read OpenAI's stored files)"
