@@ -150,9 +150,10 @@ class _StepBuilder:
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
         target = self._targets.get(slug)
         if target is None or path != CHAT:
-            usable = sorted(
-                {*self._targets, *(n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))}
-            )
+            # Translations speak chat only: another path is served by the providers it passes to as it is.
+            translated = self._targets if path == CHAT else ()
+            passed = (n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))
+            usable = sorted({*translated, *passed})
             raise BadRequest(
                 f"provider {slug!r} is not available for compat/{path}", field="model", providers=usable
             )
