@@ -35,6 +35,9 @@ HOP_BY_HOP = frozenset(
 _RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
 # The client's Accept-Encoding is not forwarded: the gateway negotiates its own with the upstream.
 _REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
+# The request codings aiohttp's server undoes as the body arrives: a Content-Encoding (its last
+# line, as its C parser reads it) that is exactly one of these. The body read is then decoded.
+_DECODED_ON_ARRIVAL = frozenset({"gzip", "deflate", "br", "zstd"})
 # The gateway's own request headers, read here and never sent on: Cloudflare's (with the two
 # deprecated spellings that still work), ours, and Fastly AI Accelerator's, whose
 # `x-semantic-cache-key` is often a tenant's name.
@@ -101,13 +104,26 @@ class Transport(Protocol):
 
 
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop ones and the gateway's own (`cf-aig-*`, `Fastly-Key`,
-    `x-semantic-*`, ...)."""
+    """The client's headers minus hop-by-hop ones, the gateway's own (`cf-aig-*`, `Fastly-Key`,
+    `x-semantic-*`, ...) and the `Content-Encoding` that aiohttp undid on arrival: what is sent on
+    is the decoded body, with its own length."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
         if is_never_forwarded(name) and name in forwarded:
             del forwarded[name]
+    if "Content-Encoding" in forwarded:
+        _drop_decoded_coding(forwarded)
     return forwarded
+
+
+def _drop_decoded_coding(headers: CIMultiDict[str]) -> None:
+    """Drops the coding aiohttp's server undid, the last listed (the one applied last); any listed
+    before it still describe the body."""
+    codings = headers.getall("Content-Encoding")
+    undone = codings[-1]
+    if undone.isascii() and undone.lower() in _DECODED_ON_ARRIVAL:
+        del headers["Content-Encoding"]
+        headers.extend(("Content-Encoding", coding) for coding in codings[:-1])
 
 
 @functools.lru_cache(maxsize=256)  # clients send the same few dozen names again and again
