@@ -34,7 +34,9 @@ HOP_BY_HOP = frozenset(
 # identity encoding, so these two would misdescribe what it sends.
 _RESPONSE_DROP = HOP_BY_HOP | {"content-encoding"}
 # The client's Accept-Encoding is not forwarded: the gateway negotiates its own with the upstream.
-_REQUEST_DROP = HOP_BY_HOP | {"accept-encoding"}
+# Nor is its Expect: the gateway answered the 100-continue itself and holds the whole body, but
+# aiohttp's client, seeing the header, would wait (with no limit of its own) for the upstream's 100.
+_REQUEST_DROP = HOP_BY_HOP | {"accept-encoding", "expect"}
 # The request codings aiohttp's server undoes as the body arrives: a Content-Encoding (its last
 # line, as its C parser reads it) that is exactly one of these. The body read is then decoded.
 _DECODED_ON_ARRIVAL = frozenset({"gzip", "deflate", "br", "zstd"})
@@ -128,8 +130,8 @@ def _drop_decoded_coding(headers: CIMultiDict[str]) -> None:
 
 @functools.lru_cache(maxsize=256)  # clients send the same few dozen names again and again
 def is_never_forwarded(name: str) -> bool:
-    """Whether a request header is dropped on the way upstream: hop-by-hop, `Accept-Encoding`, or
-    the gateway's own (`is_gateway_header`)."""
+    """Whether a request header is dropped on the way upstream: hop-by-hop, `Accept-Encoding`,
+    `Expect`, or the gateway's own (`is_gateway_header`)."""
     return name.lower() in _REQUEST_DROP or is_gateway_header(name)
 
 

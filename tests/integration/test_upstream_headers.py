@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import socket
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -17,12 +20,84 @@ from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-proj-headers-0123456789abcdef"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "compressed hello"}]}
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-raw",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "raw"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+).encode()
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(api_key=KEY).serve() as server:
         yield server
+
+
+class RawUpstream:
+    """An upstream spoken by hand, for what an aiohttp server would do for us: it reads one request
+    per connection, its head and then a body of its Content-Length (sending no `100 Continue`, as
+    an upstream need not: RFC 9110 §10.1.1), records both, and answers `head` with a chat
+    completion."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+        self.received: list[tuple[bytes, bytes]] = []  # each request's head and body
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(10)
+            try:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    if not (chunk := connection.recv(65536)):
+                        return
+                    received += chunk
+                head, _, body = received.partition(b"\r\n\r\n")
+                declared = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
+                while len(body) < (int(declared[1]) if declared else 0):
+                    if not (chunk := connection.recv(65536)):
+                        return
+                    body += chunk
+                self.received.append((head, body))
+                connection.sendall(
+                    self.head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(ANSWER) + ANSWER
+                )
+            except TimeoutError:
+                return
+
+
+@pytest.fixture
+def raw_upstream() -> Iterator[Callable[[bytes], RawUpstream]]:
+    started: list[RawUpstream] = []
+
+    def start(head: bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n") -> RawUpstream:
+        started.append(RawUpstream(head))
+        return started[-1]
+
+    yield start
+    for upstream in started:
+        upstream.close()
 
 
 @pytest.fixture
@@ -62,3 +137,27 @@ def test_a_compressed_request_body_goes_upstream_decoded_without_its_content_enc
     assert received.header("Content-Encoding") is None
     assert received.json["messages"] == CHAT["messages"]
     assert received.header("Content-Length") == str(len(received.body))
+
+
+def test_the_clients_expect_100_continue_is_not_sent_upstream(
+    make_gateway: Callable[..., RunningGateway], raw_upstream: Callable[..., RawUpstream]
+) -> None:
+    """The gateway answers the client's `Expect` itself; sent on, it would make aiohttp's client
+    wait for an upstream's 100 that need never come, until the deadline (curl sends the header for
+    every body over 1 MB: an audio upload)."""
+    upstream = raw_upstream()
+    gateway = make_gateway(upstreams={"groq": upstream.url + "/openai/v1"}, upstream_timeout=3)
+    body = json.dumps(CHAT).encode()
+    response = httpx.post(
+        f"{gateway.url}/v1/local/default/groq/chat/completions",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {KEY}",
+            "Content-Type": "application/json",
+            "Expect": "100-continue",
+        },
+    )
+    assert response.status_code == 200, response.text
+    [(head, received)] = upstream.received
+    assert b"expect:" not in head.lower()
+    assert received == body
