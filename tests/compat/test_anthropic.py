@@ -12,11 +12,12 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError, Translator
-from sluicegate.providers.anthropic.compat import ANTHROPIC_TRANSLATOR, AnthropicStream
+from sluicegate.providers.anthropic.compat import AnthropicStream, AnthropicTranslator
 from sluicegate.providers.anthropic.compat_request import DEFAULT_MAX_TOKENS
 from sluicegate.providers.sse import iter_json
 
-TRANSLATOR: Translator = ANTHROPIC_TRANSLATOR
+CREATED = 1_767_225_600
+TRANSLATOR: Translator = AnthropicTranslator(clock=lambda: CREATED + 0.9)
 MODEL = "claude-sonnet-4-6"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER_TOOL = {
@@ -414,7 +415,7 @@ def test_text_answer_with_cache_usage() -> None:
     assert answer == {
         "id": "msg_01XFD",
         "object": "chat.completion",
-        "created": 0,
+        "created": CREATED,
         "model": MODEL,
         "choices": [
             {
@@ -474,6 +475,16 @@ def test_stop_reasons(stop_reason: str, finish_reason: str) -> None:
     assert orjson.loads(TRANSLATOR.response(body, MODEL))["choices"][0]["finish_reason"] == finish_reason
 
 
+def test_created_is_the_clocks_time_once_per_answer() -> None:
+    ticks = iter(range(1_767_225_600, 1_767_225_700, 10))
+    translator = AnthropicTranslator(clock=lambda: next(ticks))
+    body = orjson.dumps({"id": "m", "content": [{"type": "text", "text": "a"}], "stop_reason": "end_turn"})
+    assert orjson.loads(translator.response(body, MODEL))["created"] == 1_767_225_600
+    stream = translator.stream(MODEL, include_usage=True)
+    events = chunks(stream.feed(TOOL_STREAM) + stream.close())
+    assert {item["created"] for item in events} == {1_767_225_610}  # the stream's time, in every chunk
+
+
 def test_unreadable_answer_raises() -> None:
     with pytest.raises(TranslationError):
         TRANSLATOR.response(b"<html>", MODEL)
@@ -518,7 +529,8 @@ def test_errors_take_openais_shape(status: int, body: bytes, expected: dict[str,
 
 def test_text_stream_translation() -> None:
     events = chunks(translate(TEXT_STREAM, []))
-    head = {"id": "msg_01ABC", "object": "chat.completion.chunk", "created": 0, "model": MODEL, "usage": None}
+    head = {"id": "msg_01ABC", "object": "chat.completion.chunk", "created": CREATED, "model": MODEL}
+    head["usage"] = None
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -605,7 +617,7 @@ def test_other_line_ends_translate_the_same(line_end: bytes) -> None:
 
 
 def test_each_event_is_translated_as_soon_as_it_is_complete() -> None:
-    translator = AnthropicStream(MODEL, include_usage=False)
+    translator = AnthropicStream(MODEL, include_usage=False, created=CREATED)
     first_end = TEXT_STREAM.index(b"\n\n") + 2
     assert translator.feed(TEXT_STREAM[: first_end - 1]) == b""  # the blank line has not arrived
     assert b'"role":"assistant"' in translator.feed(TEXT_STREAM[first_end - 1 : first_end])

@@ -12,9 +12,10 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.workers_ai.compat import WORKERS_AI_TRANSLATOR
+from sluicegate.providers.workers_ai.compat import WorkersAITranslator
 
-TRANSLATOR: Translator = WORKERS_AI_TRANSLATOR
+CREATED = 1_767_225_600
+TRANSLATOR: Translator = WorkersAITranslator(clock=lambda: CREATED + 0.9)
 MODEL = "@cf/meta/llama-3.1-8b-instruct"
 USER: list[Any] = [{"role": "user", "content": "What is Cloudflare?"}]
 WEATHER_TOOL = {
@@ -234,6 +235,16 @@ def test_untranslatable_requests_name_the_field(change: dict[str, Any], field: s
 # Answers
 
 
+def test_created_is_the_clocks_time_once_per_answer() -> None:
+    ticks = iter(range(1_767_225_600, 1_767_225_700, 10))
+    translator = WorkersAITranslator(clock=lambda: next(ticks))
+    answer = translator.response(envelope({"response": "Hi"}), MODEL)
+    assert ChatCompletion.model_validate_json(answer).created == 1_767_225_600
+    stream = translator.stream(MODEL, include_usage=True)
+    events = chunks(stream.feed(STREAM) + stream.close())
+    assert {item["created"] for item in events} == {1_767_225_610}  # the stream's time, in every chunk
+
+
 def test_text_answer() -> None:
     body = envelope(
         {
@@ -243,7 +254,7 @@ def test_text_answer() -> None:
         }
     )
     answer = ChatCompletion.model_validate_json(TRANSLATOR.response(body, MODEL))
-    assert (answer.object, answer.model, answer.created) == ("chat.completion", MODEL, 0)
+    assert (answer.object, answer.model, answer.created) == ("chat.completion", MODEL, CREATED)
     assert answer.id.startswith("chatcmpl-")
     assert answer.id == ChatCompletion.model_validate_json(TRANSLATOR.response(body, MODEL)).id  # pure
     choice = answer.choices[0]

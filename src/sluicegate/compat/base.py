@@ -1,6 +1,7 @@
 """The translator contract: the OpenAI chat schema to a provider's native API and back.
 
-Translators are pure (no network, clock or globals), like provider adapters. The compat endpoint
+Translators are pure (no network or globals), like provider adapters, but for one reading of a clock
+they are given: OpenAI's `created`, when a provider's answer has no time of its own. The compat endpoint
 takes an OpenAI chat request whose `model` is `{provider}/{model}`, asks the provider's translator
 for the native request, forwards it with the provider's adapter, and translates the answer back:
 a JSON body with `response`, an error body with `error`, a stream incrementally with `stream()`.

@@ -6,13 +6,14 @@ https://docs.anthropic.com/en/docs/build-with-claude/streaming. What cannot be s
 (audio, n > 1, logprobs, response formats) is refused with a `TranslationError` naming the field;
 sampling knobs Anthropic lacks (penalties, seed, logit_bias) are dropped, as they only tune.
 
-Anthropic's answers carry no timestamp and translators have no clock, so translated answers say
-`created: 0`; the endpoint may stamp its own.
+Anthropic's answers carry no timestamp: `created` is read from the translator's `clock` when the
+answer (or the stream) is translated, one value for every chunk of a stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,7 +62,9 @@ _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class AnthropicTranslator:
-    """The `compat.base.Translator` for Anthropic."""
+    """The `compat.base.Translator` for Anthropic; `clock` gives the answers' `created` time."""
+
+    clock: Callable[[], float] = time.time
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
         return NativeRequest(path=MESSAGES_PATH, body=orjson.dumps(native_body(payload, model)))
@@ -81,7 +84,7 @@ class AnthropicTranslator:
         answer: dict[str, Any] = {
             "id": str(message.get("id", "")),
             "object": "chat.completion",
-            "created": 0,
+            "created": int(self.clock()),
             "model": model,
             "choices": [choice],
         }
@@ -93,7 +96,7 @@ class AnthropicTranslator:
         return orjson.dumps({"error": _openai_error(status, _json_object(body), body)})
 
     def stream(self, model: str, include_usage: bool) -> AnthropicStream:
-        return AnthropicStream(model, include_usage)
+        return AnthropicStream(model, include_usage, created=int(self.clock()))
 
 
 class AnthropicStream:
@@ -101,12 +104,14 @@ class AnthropicStream:
 
     Text deltas become `content` deltas; a tool_use block becomes a `tool_calls` entry whose
     arguments arrive as its input_json_delta pieces; thinking is not sent (OpenAI's chat schema has
-    no place for it). An `error` event becomes OpenAI's in-stream `{"error": ...}`.
+    no place for it). An `error` event becomes OpenAI's in-stream `{"error": ...}`. Every chunk
+    says `created`.
     """
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, created: int) -> None:
         self._model = model
         self._include_usage = include_usage
+        self._created = created
         self._events = SseParser()
         self._id = ""
         self._usage: dict[str, Any] = {}
@@ -184,7 +189,12 @@ class AnthropicStream:
             self._usage.update((key, value) for key, value in raw.items() if value is not None)
 
     def _head(self) -> dict[str, Any]:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": 0, "model": self._model}
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+        }
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}

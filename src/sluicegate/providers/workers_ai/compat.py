@@ -11,14 +11,16 @@ dropped.
 
 Its messages carry a role and a string only, so an assistant's tool calls are written as the JSON
 list the model itself answers with (`[{"name", "arguments"}]`), and a tool's answer names its tool.
-Workers AI answers carry no id nor timestamp and translators have no clock: ids are made from the
-answer's bytes and `created` is 0; the endpoint may stamp its own.
+Workers AI answers carry no id nor timestamp: ids are made from the answer's bytes, and `created`
+is read from the translator's `clock` when the answer (or the stream) is translated, one value for
+every chunk of a stream.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -43,7 +45,10 @@ _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class WorkersAITranslator:
-    """The `compat.base.Translator` for Workers AI's native `run` endpoint."""
+    """The `compat.base.Translator` for Workers AI's native `run` endpoint; `clock` gives the
+    answers' `created` time."""
+
+    clock: Callable[[], float] = time.time
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
         return NativeRequest(path=quote(model, safe="/@"), body=orjson.dumps(native_body(payload)))
@@ -67,7 +72,7 @@ class WorkersAITranslator:
         answer: dict[str, Any] = {
             "id": _id(body),
             "object": "chat.completion",
-            "created": 0,
+            "created": int(self.clock()),
             "model": model,
             "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish}],
         }
@@ -79,7 +84,7 @@ class WorkersAITranslator:
         return orjson.dumps({"error": _openai_error(status, body)})
 
     def stream(self, model: str, include_usage: bool) -> WorkersAIStream:
-        return WorkersAIStream(model, include_usage)
+        return WorkersAIStream(model, include_usage, created=int(self.clock()))
 
 
 class WorkersAIStream:
@@ -91,9 +96,10 @@ class WorkersAIStream:
     goes out when the native stream says `[DONE]`, or at `close()` if it never did.
     """
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, created: int) -> None:
         self._model = model
         self._include_usage = include_usage
+        self._created = created
         self._events = SseParser()
         self._id = ""
         self._started = False  # the first chunk carries the role
@@ -169,7 +175,12 @@ class WorkersAIStream:
         return b"".join(out)
 
     def _head(self) -> dict[str, Any]:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": 0, "model": self._model}
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+        }
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._started:
