@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError, Translator
 from sluicegate.providers.anthropic.compat import AnthropicStream, AnthropicTranslator
-from sluicegate.providers.anthropic.compat_request import DEFAULT_MAX_TOKENS
+from sluicegate.providers.anthropic.compat_request import ANSWER_TOOL, DEFAULT_MAX_TOKENS
 from sluicegate.providers.sse import iter_json
 
 CREATED = 1_767_225_600
@@ -118,6 +118,23 @@ TOOL_STREAM = (
     + block_delta(3, {"type": "input_json_delta", "partial_json": '{"city": "Lyon"}'})
     + event({"type": "content_block_stop", "index": 3})
     + message_end("tool_use", {"output_tokens": 88, "output_tokens_details": {"thinking_tokens": 20}})
+)
+
+# A forced answer tool: its input, split anywhere, is the content.
+ANSWER_STREAM = (
+    message_start({"input_tokens": 410, "output_tokens": 1})
+    + event(
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_01C", "name": ANSWER_TOOL, "input": {}},
+        }
+    )
+    + block_delta(0, {"type": "input_json_delta", "partial_json": ""})
+    + block_delta(0, {"type": "input_json_delta", "partial_json": '{"name": "Ad'})
+    + block_delta(0, {"type": "input_json_delta", "partial_json": 'a", "age": 36}'})
+    + event({"type": "content_block_stop", "index": 0})
+    + message_end("tool_use", {"output_tokens": 17})
 )
 
 
@@ -342,6 +359,77 @@ def test_assistant_tool_call_without_text_and_empty_messages() -> None:
     assert len(body["messages"]) == 3
 
 
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+PERSON_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "Person",
+        "description": "Who is asked about.",
+        "schema": PERSON_SCHEMA,
+        "strict": True,
+    },
+}
+
+
+def test_a_json_schema_format_is_a_forced_tool_of_that_schema() -> None:
+    body = native({"messages": [{"role": "user", "content": "Ada, 36"}], "response_format": PERSON_FORMAT})
+    assert body["tools"] == [
+        {
+            "name": ANSWER_TOOL,
+            "description": "Give your answer to the user with this tool: its input is the answer, "
+            "a `Person`. Who is asked about.",
+            "input_schema": PERSON_SCHEMA,
+        }
+    ]
+    assert body["tool_choice"] == {"type": "tool", "name": ANSWER_TOOL}
+    assert "strict" not in body["tools"][0]  # Anthropic's strict tools exist on recent models only
+
+
+def test_a_json_object_format_is_a_forced_tool_of_any_object() -> None:
+    body = native(
+        {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}
+    )
+    assert body["tools"][0]["input_schema"] == {
+        "type": "object",
+        "properties": {},
+        "additionalProperties": True,
+    }
+    assert body["tool_choice"] == {"type": "tool", "name": ANSWER_TOOL}
+    assert "tools" not in native(
+        {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "text"}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("choice", "parallel", "tools", "expected"),
+    [
+        (None, None, ["get_weather", ANSWER_TOOL], {"type": "any"}),
+        ("auto", False, ["get_weather", ANSWER_TOOL], {"type": "any", "disable_parallel_tool_use": True}),
+        ("none", None, ["get_weather", ANSWER_TOOL], {"type": "tool", "name": ANSWER_TOOL}),
+        # A tool call is required: the model cannot answer this turn, the format has no part in it.
+        ("required", None, ["get_weather"], {"type": "any"}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            None,
+            ["get_weather"],
+            {"type": "tool", "name": "get_weather"},
+        ),
+    ],
+)
+def test_a_format_beside_the_requests_own_tools(
+    choice: Any, parallel: Any, tools: list[str], expected: dict[str, Any]
+) -> None:
+    payload = {"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER_TOOL], "tool_choice": choice}
+    body = native({**payload, "parallel_tool_calls": parallel, "response_format": PERSON_FORMAT})
+    assert [tool["name"] for tool in body["tools"]] == tools
+    assert body["tool_choice"] == expected
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -349,7 +437,17 @@ def test_assistant_tool_call_without_text_and_empty_messages() -> None:
         ({"logprobs": True}, "logprobs"),
         ({"audio": {"voice": "alloy", "format": "mp3"}}, "audio"),
         ({"functions": [{"name": "f"}]}, "functions"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "grammar"}}, "response_format"),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "n", "schema": {"type": "array"}},
+                }
+            },
+            "response_format.json_schema.schema",
+        ),
+        ({"tools": [{"type": "function", "function": {"name": ANSWER_TOOL}}]}, "tools[0].function.name"),
         ({"modalities": ["text", "audio"]}, "modalities"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stop": 7}, "stop"),
@@ -457,6 +555,35 @@ def test_tool_use_answer_becomes_tool_calls() -> None:
     call = choice.message.tool_calls[0]
     assert (call.id, call.type, call.function.name) == ("toolu_01A", "function", "get_weather")  # type: ignore[union-attr]
     assert orjson.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+
+
+def answer_body(*blocks: dict[str, Any], stop_reason: str = "tool_use") -> bytes:
+    usage = {"input_tokens": 300, "output_tokens": 20}
+    return orjson.dumps({"id": "msg_03", "content": list(blocks), "stop_reason": stop_reason, "usage": usage})
+
+
+def test_the_answer_tools_input_is_the_content() -> None:
+    ada = {"type": "tool_use", "id": "toolu_01C", "name": ANSWER_TOOL, "input": {"name": "Ada", "age": 36}}
+    answer = ChatCompletion.model_validate(orjson.loads(TRANSLATOR.response(answer_body(ada), MODEL)))
+    choice = answer.choices[0]
+    assert (choice.finish_reason, choice.message.tool_calls) == ("stop", None)
+    assert choice.message.content is not None
+    assert orjson.loads(choice.message.content) == {"name": "Ada", "age": 36}
+    empty = {**ada, "input": {}}
+    assert (
+        orjson.loads(TRANSLATOR.response(answer_body(empty), MODEL))["choices"][0]["message"]["content"]
+        == "{}"
+    )
+
+
+def test_the_answer_tool_beside_a_tool_call() -> None:
+    call = {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Paris"}}
+    ada = {"type": "tool_use", "id": "toolu_01C", "name": ANSWER_TOOL, "input": {"name": "Ada", "age": 36}}
+    answer = ChatCompletion.model_validate(orjson.loads(TRANSLATOR.response(answer_body(call, ada), MODEL)))
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [c.function.name for c in choice.message.tool_calls or ()] == ["get_weather"]  # type: ignore[union-attr]
+    assert orjson.loads(choice.message.content or "") == {"name": "Ada", "age": 36}
 
 
 @pytest.mark.parametrize(
@@ -596,7 +723,26 @@ def test_tool_stream_translation() -> None:
     assert events[-1]["usage"]["prompt_tokens"] == 380
 
 
-@pytest.mark.parametrize("stream", [TEXT_STREAM, TOOL_STREAM], ids=["text", "tools"])
+def test_answer_tool_stream_translation() -> None:
+    events = chunks(translate(ANSWER_STREAM, []))
+    deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"content": '{"name": "Ad'},
+        {"content": 'a", "age": 36}'},
+        {},
+    ]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[-1]["usage"]["completion_tokens"] == 17
+
+
+def test_an_answer_without_input_streams_an_empty_object() -> None:
+    empty = re.sub(rb"event: content_block_delta\n[^\n]*\n\n", b"", ANSWER_STREAM)
+    deltas = [e["choices"][0]["delta"] for e in chunks(translate(empty, [])) if e["choices"]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "{}"}, {}]
+
+
+@pytest.mark.parametrize("stream", [TEXT_STREAM, TOOL_STREAM, ANSWER_STREAM], ids=["text", "tools", "answer"])
 def test_stream_translation_is_the_same_whatever_the_chunking(stream: bytes) -> None:
     whole = translate(stream, [])
     for cut in range(len(stream) + 1):

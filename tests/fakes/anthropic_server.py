@@ -19,8 +19,12 @@ differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "m
 
 Answers are deterministic: "echo: <last user text>" (at most 64 words), cut at the first of the
 request's `stop_sequences` (stop_reason "stop_sequence") or at `max_tokens` words ("max_tokens").
-With `tool_choice` {"type": "any"} or {"type": "tool"}, the answer is one `tool_use` block instead,
-whose input puts the user text under the tool schema's first property. With `thinking` enabled (or
+With `tool_choice` {"type": "any"} or {"type": "tool"}, the answer is one `tool_use` block instead
+(stop_reason "tool_use"), of the named tool or else the first, whose input is shaped by the tool's
+`input_schema`, as Claude fills it in: every property gets a value of its type (strings the user
+text, integers its word count, numbers that plus a half, booleans true, arrays one item, enums and
+`const`s their first value, `anyOf`s their first non-null branch, `$ref`s their `$defs` entry); a
+schema without properties gets `{"input": <user text>}`. With `thinking` enabled (or
 adaptive), a thinking block comes first. A token is a word: input = words of `system` + Σ (words of a message
 + 4); output = words of the reply (+ thinking words). When a `system` block has `cache_control`,
 its words are a cache write the first time the fake sees that system prompt and a cache read after
@@ -212,8 +216,7 @@ class FakeAnthropic(FakeUpstream):
             output += len(thinking.split())
         thoughts = output
         if (tool := _forced_tool(body)) is not None:
-            properties = (tool.get("input_schema") or {}).get("properties") or {"input": {}}
-            arguments = {next(iter(properties)): text}
+            arguments = _tool_input(tool.get("input_schema"), text)
             tool_id = f"toolu_fake_{call.number:06d}"
             blocks.append({"type": "tool_use", "id": tool_id, "name": tool["name"], "input": arguments})
             output += len(text.split()) + 8
@@ -405,6 +408,54 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
         return None
     named = [t for t in tools if t["name"] == choice.get("name")]
     return named[0] if named else tools[0]
+
+
+def _tool_input(schema: Any, text: str) -> dict[str, Any]:
+    """A forced tool's input: a value of its `input_schema` (see the module's docstring)."""
+    root = schema if isinstance(schema, dict) else {}
+    if not root.get("properties"):
+        return {"input": text}
+    value = _instance(root, root, text, depth=0)
+    return value if isinstance(value, dict) else {"input": text}
+
+
+def _instance(schema: Any, root: dict[str, Any], text: str, depth: int) -> Any:
+    """A value `schema` accepts; past a few levels, recursive schemas end (null, empty arrays)."""
+    if depth > 12:
+        return None  # a schema that can only recurse ends here
+    if not isinstance(schema, dict):
+        return text
+    if isinstance(ref := schema.get("$ref"), str):  # "#/$defs/Name" or "#/definitions/Name"
+        _, _, name = ref.rpartition("/")
+        defs = root.get("$defs") or root.get("definitions") or {}
+        return _instance(defs.get(name, {}), root, text, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(branches := schema.get(key), list) and branches:
+            nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == "null"]
+            others = [b for b in branches if b not in nulls] or branches
+            return None if nulls and depth > 3 else _instance(others[0], root, text, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    match kind:
+        case "object":
+            properties = schema.get("properties") or {}
+            return {name: _instance(sub, root, text, depth + 1) for name, sub in properties.items()}
+        case "array":
+            return [] if depth > 3 else [_instance(schema.get("items", {}), root, text, depth + 1)]
+        case "integer":
+            return len(text.split())
+        case "number":
+            return len(text.split()) + 0.5
+        case "boolean":
+            return True
+        case "null":
+            return None
+    return text
 
 
 def _echo(text: str, stop_sequences: Any, limit: Any) -> tuple[list[str], str, str | None]:

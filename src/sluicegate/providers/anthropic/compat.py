@@ -3,8 +3,10 @@
 OpenAI's side: https://platform.openai.com/docs/api-reference/chat; Anthropic's:
 https://docs.anthropic.com/en/api/messages and, for streams,
 https://docs.anthropic.com/en/docs/build-with-claude/streaming. What cannot be said to Anthropic
-(audio, n > 1, logprobs, response formats) is refused with a `TranslationError` naming the field;
-sampling knobs Anthropic lacks (penalties, seed, logit_bias) are dropped, as they only tune.
+(audio, n > 1, logprobs) is refused with a `TranslationError` naming the field; sampling knobs
+Anthropic lacks (penalties, seed, logit_bias) are dropped, as they only tune. A response format is
+asked for as a tool call (compat_request.py): the call of `ANSWER_TOOL` comes back as the answer's
+`content`, its JSON text, whole or streamed as its `input_json_delta`s, and not as a tool call.
 
 Anthropic's answers carry no timestamp: `created` is read from the translator's `clock` when the
 answer (or the stream) is translated, one value for every chunk of a stream.
@@ -21,7 +23,7 @@ import orjson
 
 from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
 from sluicegate.providers.anthropic.adapter import usage_from
-from sluicegate.providers.anthropic.compat_request import as_mapping, native_body
+from sluicegate.providers.anthropic.compat_request import ANSWER_TOOL, as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
 from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.types import Usage
@@ -74,13 +76,15 @@ class AnthropicTranslator:
         if message is None or not isinstance(message.get("content"), list):
             raise TranslationError("response: not an Anthropic message")
         blocks = [as_mapping(block) for block in message["content"]]
-        texts = [b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)]
-        tool_calls = [_tool_call(b) for b in blocks if b.get("type") == "tool_use"]
-        reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts), "refusal": None}
+        tool_calls = [_tool_call(b) for b in blocks if b.get("type") == "tool_use" and not _is_answer(b)]
+        content = "".join(_content_of(block) for block in blocks)
+        reply: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         if tool_calls:
             reply["content"] = reply["content"] or None
             reply["tool_calls"] = tool_calls
-        choice = {"index": 0, "message": reply, "logprobs": None, "finish_reason": _finish(message)}
+        answered = any(_is_answer(block) for block in blocks) and not tool_calls
+        finish = _finish(message.get("stop_reason"), answered)
+        choice = {"index": 0, "message": reply, "logprobs": None, "finish_reason": finish}
         answer: dict[str, Any] = {
             "id": str(message.get("id", "")),
             "object": "chat.completion",
@@ -103,9 +107,9 @@ class AnthropicStream:
     """Anthropic's SSE events in, `chat.completion.chunk` events out, one event at a time.
 
     Text deltas become `content` deltas; a tool_use block becomes a `tool_calls` entry whose
-    arguments arrive as its input_json_delta pieces; thinking is not sent (OpenAI's chat schema has
-    no place for it). An `error` event becomes OpenAI's in-stream `{"error": ...}`. Every chunk
-    says `created`.
+    arguments arrive as its input_json_delta pieces, except `ANSWER_TOOL`'s, whose pieces are
+    `content`; thinking is not sent (OpenAI's chat schema has no place for it). An `error` event
+    becomes OpenAI's in-stream `{"error": ...}`. Every chunk says `created`.
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -116,6 +120,7 @@ class AnthropicStream:
         self._id = ""
         self._usage: dict[str, Any] = {}
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
+        self._answers: dict[int, bool] = {}  # ANSWER_TOOL block index -> whether content was sent
         self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -153,16 +158,23 @@ class AnthropicStream:
                 return self._block_start(_int(event.get("index")), as_mapping(event.get("content_block")))
             case "content_block_delta":
                 return self._block_delta(_int(event.get("index")), as_mapping(event.get("delta")))
+            case "content_block_stop":
+                return self._block_stop(_int(event.get("index")))
             case "message_delta":
                 self._add_usage(event.get("usage"))
                 stop = as_mapping(event.get("delta")).get("stop_reason")
-                return self._chunk({}, _FINISH_REASONS.get(stop, "stop")) if isinstance(stop, str) else b""
+                if not isinstance(stop, str):
+                    return b""
+                return self._chunk({}, _finish(stop, bool(self._answers) and not self._tool_calls))
             case "error":
                 self._failed = True
                 return sse_data({"error": _openai_error(None, event, b"")})
-        return b""  # ping, content_block_stop, message_stop, and event types added later
+        return b""  # ping, message_stop, and event types added later
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> bytes:
+        if _is_answer(block):
+            self._answers[index] = False
+            return b""
         if block.get("type") == "tool_use":
             position = self._tool_calls.setdefault(index, len(self._tool_calls))
             call = {"index": position, **_tool_call(block, arguments="")}
@@ -174,6 +186,9 @@ class AnthropicStream:
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> bytes:
         if delta.get("type") == "text_delta" and delta.get("text"):
             return self._chunk({"content": delta["text"]})
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._answers:
+            self._answers[index] = True
+            return self._chunk({"content": delta["partial_json"]})
         if (
             delta.get("type") == "input_json_delta"
             and delta.get("partial_json")
@@ -182,6 +197,10 @@ class AnthropicStream:
             call = {"index": self._tool_calls[index], "function": {"arguments": delta["partial_json"]}}
             return self._chunk({"tool_calls": [call]})
         return b""
+
+    def _block_stop(self, index: int) -> bytes:
+        # An answer without input streams no delta; it is still a JSON object, as when whole.
+        return self._chunk({"content": "{}"}) if self._answers.get(index) is False else b""
 
     def _add_usage(self, raw: Any) -> None:
         # message_delta figures are cumulative: they replace message_start's, and a null keeps it.
@@ -211,9 +230,22 @@ def _tool_call(block: Mapping[str, Any], arguments: str | None = None) -> dict[s
     return {"id": block.get("id"), "type": "function", "function": function}
 
 
-def _finish(message: Mapping[str, Any]) -> str:
-    stop = message.get("stop_reason")
-    return _FINISH_REASONS.get(stop, "stop") if isinstance(stop, str) else "stop"
+def _is_answer(block: Mapping[str, Any]) -> bool:
+    return block.get("type") == "tool_use" and block.get("name") == ANSWER_TOOL
+
+
+def _content_of(block: Mapping[str, Any]) -> str:
+    """A block's part of the answer's content: a text's text, the answer tool's input as JSON."""
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
+        return str(block["text"])
+    return orjson.dumps(block.get("input") or {}).decode() if _is_answer(block) else ""
+
+
+def _finish(stop: Any, answered: bool) -> str:
+    """`stop` (Anthropic's stop_reason) as OpenAI's finish_reason; when `answered` (the answer
+    tool was the only tool called), the tool_use stop is an answer's end."""
+    finish = _FINISH_REASONS.get(stop, "stop") if isinstance(stop, str) else "stop"
+    return "stop" if finish == "tool_calls" and answered else finish
 
 
 def _openai_error(status: int | None, document: Mapping[str, Any] | None, body: bytes) -> dict[str, Any]:

@@ -1,5 +1,13 @@
 """An OpenAI chat request as the body of an Anthropic Messages request (`native_body`); what
-cannot be expressed raises `TranslationError` naming the field."""
+cannot be expressed raises `TranslationError` naming the field.
+
+A `response_format` (json_schema or json_object) becomes one more tool, `ANSWER_TOOL`, whose input
+schema is the format's schema and which the model is made to call whenever it may answer: the
+classic way to get JSON from Claude (https://docs.anthropic.com/en/docs/build-with-claude/tool-use#json-mode),
+which every Claude model takes, whatever the schema. compat.py turns that call back into the
+answer's `content`. Anthropic's own structured outputs (`output_config.format`) would constrain
+decoding, but only on the models since Claude Sonnet 4.5 and only for schemas in its subset: see
+docs/providers.md."""
 
 from __future__ import annotations
 
@@ -31,6 +39,11 @@ _UNSUPPORTED: Final[Mapping[str, object]] = {
 
 _TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "none": "none", "required": "any"}
 
+# The tool a response format becomes; reserved, so that an answer's call of it is always the answer.
+ANSWER_TOOL: Final = "json_answer"
+# json_object has no schema: any JSON object (Anthropic refuses a null `properties`).
+_ANY_OBJECT: Final[Mapping[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": True}
+
 _DATA_URL = re.compile(r"data:(?P<media_type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.DOTALL)
 
 
@@ -40,8 +53,6 @@ def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
             raise TranslationError(f"{name}: not supported by Anthropic")
     if payload.get("n", 1) not in (1, None):
         raise TranslationError("n: Anthropic returns one choice per request")
-    if as_mapping(payload.get("response_format")).get("type", "text") != "text":
-        raise TranslationError("response_format: only 'text' can be translated for Anthropic")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
         raise TranslationError("modalities: Anthropic answers with text only")
 
@@ -183,6 +194,8 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
     function = as_mapping(tool).get("function") if as_mapping(tool).get("type") == "function" else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise TranslationError(f"{where}: only function tools with a name can be translated")
+    if function["name"] == ANSWER_TOOL:
+        raise TranslationError(f"{where}.function.name: {ANSWER_TOOL!r} is reserved for response_format")
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     translated = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
@@ -206,6 +219,52 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return translated
 
 
+def _answer_tool(response_format: Any) -> dict[str, Any] | None:
+    """The tool a json_schema or json_object `response_format` becomes; None for text or none."""
+    kind = as_mapping(response_format).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        description = "Give your answer to the user with this tool: its input is the answer, a JSON object."
+        return {"name": ANSWER_TOOL, "description": description, "input_schema": dict(_ANY_OBJECT)}
+    if kind != "json_schema":
+        raise TranslationError(f"response_format: {kind!r} cannot be translated for Anthropic")
+    spec = as_mapping(as_mapping(response_format).get("json_schema"))
+    schema = spec.get("schema", _ANY_OBJECT)
+    if as_mapping(schema).get("type") != "object":  # a tool's input is always an object
+        raise TranslationError("response_format.json_schema.schema: Anthropic needs an object schema")
+    name = spec.get("name") if isinstance(spec.get("name"), str) else "JSON object"
+    description = f"Give your answer to the user with this tool: its input is the answer, a `{name}`."
+    if isinstance(spec.get("description"), str) and spec["description"]:
+        description += " " + spec["description"]
+    return {"name": ANSWER_TOOL, "description": description, "input_schema": schema}
+
+
+def _tools(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`tools` and `tool_choice` for the body, each only if there is one.
+
+    With a response format, the model answers through `ANSWER_TOOL` whenever the request lets it
+    answer: alone, the tool is forced; beside the request's own tools (tool_choice auto or unset),
+    the model must call one of them or the answer tool (`any`); with tool_choice none, the answer
+    tool is forced. A tool_choice that requires one of the request's tools leaves the format out.
+    """
+    tools = payload.get("tools") or []
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be a list")
+    translated = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
+    choice = _tool_choice(payload.get("tool_choice"), payload.get("parallel_tool_calls")) if tools else None
+    answer = _answer_tool(payload.get("response_format"))
+    if answer is not None and (choice is None or choice["type"] in ("auto", "none")):
+        own = translated and (choice is None or choice["type"] == "auto")
+        forced = {"type": "any"} if own else {"type": "tool", "name": ANSWER_TOOL}
+        choice = {**(choice or {}), **forced}
+        translated.append(answer)
+    fields: dict[str, Any] = {"tools": translated} if translated else {}
+    if choice is not None:
+        fields["tool_choice"] = choice
+    return fields
+
+
 def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
     """The Anthropic Messages body for an OpenAI chat `payload`."""
     _refuse_unsupported(payload)
@@ -218,13 +277,7 @@ def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
             body[theirs] = payload[ours]
     if stop := payload.get("stop"):
         body["stop_sequences"] = _stop_sequences(stop)
-    if tools := payload.get("tools"):
-        if not isinstance(tools, list):
-            raise TranslationError("tools: must be a list")
-        body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
-        choice = _tool_choice(payload.get("tool_choice"), payload.get("parallel_tool_calls"))
-        if choice is not None:
-            body["tool_choice"] = choice
+    body.update(_tools(payload))
     if isinstance(payload.get("user"), str):
         body["metadata"] = {"user_id": payload["user"]}
     if payload.get("stream") is True:
