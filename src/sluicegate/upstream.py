@@ -106,16 +106,25 @@ class Transport(Protocol):
 
 
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop ones, the gateway's own (`cf-aig-*`, `Fastly-Key`,
-    `x-semantic-*`, ...) and the `Content-Encoding` that aiohttp undid on arrival: what is sent on
-    is the decoded body, with its own length."""
+    """The client's headers minus hop-by-hop ones (those its `Connection` names too), the gateway's
+    own (`cf-aig-*`, `Fastly-Key`, `x-semantic-*`, ...) and the `Content-Encoding` that aiohttp
+    undid on arrival: what is sent on is the decoded body, with its own length."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
         if is_never_forwarded(name) and name in forwarded:
             del forwarded[name]
+    if "Connection" in headers:
+        _drop_connection_options(forwarded, headers.getall("Connection"))
     if "Content-Encoding" in forwarded:
         _drop_decoded_coding(forwarded)
     return forwarded
+
+
+def _drop_connection_options(headers: CIMultiDict[str], connection: list[str]) -> None:
+    """Drops the headers that `Connection` names: a proxy MUST, they are for one hop (RFC 9110 §7.6.1)."""
+    for value in connection:
+        for option in value.split(","):
+            headers.popall(option.strip(), None)
 
 
 def _drop_decoded_coding(headers: CIMultiDict[str]) -> None:
@@ -153,11 +162,15 @@ def header_problem(name: str, value: str) -> str | None:
 
 
 def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The upstream's headers minus hop-by-hop ones (those its `Connection` names too) and its
+    `Content-Encoding` (the gateway answers with the decoded body)."""
     # Copying all and deleting the few present is four times faster than filtering pair by pair.
     relayed = CIMultiDict(headers)
     for name in _RESPONSE_DROP:
         if name in relayed:
             del relayed[name]
+    if "Connection" in headers:
+        _drop_connection_options(relayed, headers.getall("Connection"))
     return relayed
 
 

@@ -161,3 +161,28 @@ def test_the_clients_expect_100_continue_is_not_sent_upstream(
     [(head, received)] = upstream.received
     assert b"expect:" not in head.lower()
     assert received == body
+
+
+def test_headers_named_in_connection_stay_on_their_hop_both_ways(
+    make_gateway: Callable[..., RunningGateway],
+    fake: FakeOpenAI,
+    raw_upstream: Callable[..., RawUpstream],
+) -> None:
+    """RFC 9110 §7.6.1: a proxy must remove the headers its `Connection` names, each way."""
+    upstream = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive, X-Up-Hop\r\n"
+        b"X-Up-Hop: upstream-private\r\nX-Up-Kept: for-the-client\r\n"
+    )
+    gateway = make_gateway(upstreams={"openai": fake.base_url, "groq": upstream.url + "/openai/v1"})
+    headers = {"Authorization": f"Bearer {KEY}", "X-Client-Hop": "client-private", "X-Client-Kept": "on"}
+    headers["Connection"] = "keep-alive, X-Client-Hop"
+    response = httpx.post(f"{gateway.provider_url('openai')}/chat/completions", json=CHAT, headers=headers)
+    assert response.status_code == 200, response.text
+    [received] = fake.requests
+    assert received.header("X-Client-Hop") is None
+    assert received.header("X-Client-Kept") == "on"
+
+    response = httpx.post(f"{gateway.provider_url('groq')}/chat/completions", json=CHAT, headers=headers)
+    assert response.status_code == 200, response.text
+    assert "x-up-hop" not in response.headers
+    assert response.headers["x-up-kept"] == "for-the-client"
