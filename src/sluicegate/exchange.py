@@ -33,8 +33,9 @@ class Reply:
     headers: CIMultiDict[str]
     body: bytes = b""
     stream: AsyncGenerator[bytes, None] | None = None
-    # A stream rewritten on its way (a compat translation, an ingress rendering): the usage its
-    # source reported so far, which the rewritten events may not carry (see `ResponseRecord`).
+    # An answer rewritten on its way (a compat translation's stream, an ingress rendering): the usage
+    # its source reported (a stream's so far), which the rewritten one may not carry whole (see
+    # `ResponseRecord`).
     reported_usage: Callable[[], Usage | None] | None = None
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.gemini_server import THOUGHT_TOKENS, FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.workers_ai_server import FakeWorkersAI
 
@@ -111,6 +111,25 @@ def test_messages_stream_through_each_provider(
         message.usage.input_tokens,
         message.usage.output_tokens,
     )
+
+
+def test_a_whole_answer_is_logged_with_the_usage_chat_reported(
+    client: anthropic.Anthropic, gateway: RunningGateway
+) -> None:
+    # Anthropic's usage has no field for reasoning tokens: the log keeps what the chat answer said,
+    # as it does for a stream.
+    asked: Any = {"max_tokens": 100, "messages": [{"role": "user", "content": QUESTION}]}
+    message = client.messages.create(model="google-ai-studio/gemini-2.5-flash", **asked)
+    with client.messages.stream(model="google-ai-studio/gemini-2.5-flash", **asked) as stream:
+        stream.get_final_message()
+    streamed, whole = gateway.wait_for_logs(2)
+    assert (whole["stream"], streamed["stream"]) == (False, True)
+    assert whole["reasoning_tokens"] == streamed["reasoning_tokens"] == THOUGHT_TOKENS
+    assert (whole["tokens_in"], whole["tokens_out"]) == (
+        message.usage.input_tokens,
+        message.usage.output_tokens,
+    )
+    assert whole["cost_usd"] == streamed["cost_usd"]
 
 
 @pytest.mark.parametrize("behavior", ["drop-mid-stream", "no-usage", "pause-stream"])

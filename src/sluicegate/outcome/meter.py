@@ -99,22 +99,24 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         or not body
     ):
         return None
+    ingress = exchange.request.ingress
+    if ingress is not None and not ingress.counts and exchange.plan.hub is not None:
+        # Rendered from a chat answer or chunks (pipeline/ingress.py): what chat reported, whole. The
+        # rendering may not hold all of it (Anthropic's usage has no reasoning tokens) and holds
+        # placeholder figures until chat reports usage (ingress/anthropic_stream.py's message_start),
+        # which a stream cut short never does.
+        return _seen(exchange) or step.facts.billed
     reader, route = client_reader(exchange, step)
     if exchange.response.streamed:
-        return _stream_usage(exchange, reader, route) or step.facts.billed
+        # A compat translation's stream: its upstream's usage when the client did not ask for it.
+        return reader.read_stream_usage(route, body) or _seen(exchange) or step.facts.billed
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
     return reader.read_usage(route, body) or step.facts.billed
 
 
-def _stream_usage(exchange: Exchange, reader: Provider, route: Route) -> Usage | None:
-    """The usage the stream the client got reports, else what the stages that rewrote it on its
-    way saw reported (a compat translation's upstream stream, an ingress rendering's chat chunks)."""
-    seen = next((usage for read in exchange.response.reported_usage if (usage := read()) is not None), None)
-    if exchange.request.ingress is not None and exchange.plan.hub is not None:
-        # Rendered from chat chunks: its events hold placeholder figures until chat reports usage
-        # (ingress/anthropic_stream.py's message_start), which a stream cut short never does.
-        return seen
-    return reader.read_stream_usage(route, exchange.response.body) or seen
+def _seen(exchange: Exchange) -> Usage | None:
+    """What the stages that rewrote the answer on its way saw reported (`Reply.reported_usage`)."""
+    return next((usage for read in exchange.response.reported_usage if (usage := read()) is not None), None)
 
 
 def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:

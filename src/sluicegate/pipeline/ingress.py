@@ -5,13 +5,16 @@ chat answer every provider's translation produces (the caches store it so, and s
 meaning to whichever API asked), and this stage renders it for the client — a JSON body at once,
 a stream chunk by chunk as it arrives, an error in the API's error shape. Errors the gateway
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
-API's own provider (`exchange.plan.hub` None) is answered as that provider answered.
+API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
+chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
+not the rendered answer's.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 
 from multidict import CIMultiDict
 
@@ -20,6 +23,7 @@ from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.compat import malformed
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE
+from sluicegate.providers.openai import OPENAI
 
 
 class Ingress:
@@ -48,7 +52,12 @@ def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply)
     if reply.stream is None:
         headers["Content-Type"] = JSON_TYPE
         with malformed(provider):
-            return Reply(reply.status, headers, body=ingress.answer(hub.asked, reply.body))
+            body = ingress.answer(hub.asked, reply.body)
+        # What the chat answer reported, whole: the format's usage may not say it all (Anthropic's
+        # has no reasoning tokens). Read when measured, off the request's way. A count the gateway
+        # made is no chat answer (pipeline/token_count.py).
+        chat_usage = None if ingress.counts else partial(OPENAI.read_usage, hub.route, reply.body)
+        return Reply(reply.status, headers, body=body, reported_usage=chat_usage)
     headers["Content-Type"] = SSE_TYPE
     renderer = ingress.stream(hub.asked)
     stream = _rendered(renderer, provider, reply.stream)
