@@ -22,6 +22,7 @@ from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint
 from sluicegate.endpoints.realtime import RealtimeEndpoint
+from sluicegate.endpoints.refusals import answer_refusals
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.status import StatusEndpoint, unreachable
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
@@ -293,6 +294,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    answer_refusals(app)  # a request aiohttp's parser refuses: a JSON error that quotes none of it
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
 

@@ -9,9 +9,12 @@
     ├── RequestTimeout          408  the request body did not arrive within the body timeout
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
+    ├── UriTooLong              414  a request target longer than the HTTP parser reads
+    ├── UnsupportedEncoding     415  a Content-Encoding the gateway cannot decode
     ├── UnpricedModel           422  a spend limit applies, but nothing prices the request's model
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
     │   └── ProviderKeysCooling 429  every stored key of the provider cools down after the upstream's 429
+    ├── HeadersTooLarge         431  a header line longer, or more header lines, than the parser reads
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
@@ -102,6 +105,16 @@ class PayloadTooLarge(GatewayError):
     code = "payload_too_large"
 
 
+class UriTooLong(GatewayError):
+    status = 414
+    code = "uri_too_long"
+
+
+class UnsupportedEncoding(GatewayError):
+    status = 415
+    code = "unsupported_content_encoding"
+
+
 class UnpricedModel(GatewayError):
     status = 422
     code = "unpriced_model"
@@ -110,6 +123,11 @@ class UnpricedModel(GatewayError):
 class RateLimited(GatewayError):
     status = 429
     code = "rate_limited"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    code = "request_header_fields_too_large"
 
 
 class ServiceUnavailable(GatewayError):

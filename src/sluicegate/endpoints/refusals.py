@@ -1,0 +1,167 @@
+"""Requests aiohttp's HTTP parser refuses, answered the gateway's way.
+
+aiohttp answers a request it cannot parse itself, before any route or middleware runs: a header
+line over its limit, two `Content-Type` or `Host` headers, `Content-Length` beside
+`Transfer-Encoding`, a byte the request target may not hold, a `Content-Encoding` it cannot decode.
+Left alone it answers `HTTP/1.0 400` in plain text quoting the offending line, and logs an
+`aiohttp.server` ERROR traceback quoting it again; that line may hold a credential (Gemini's
+`?key=`, the start of an oversized `Authorization`). aiohttp has no public hook for this
+(aio-libs/aiohttp#3287); `RequestHandler.handle_error` is where it happens, so the gateway's server
+(`answer_refusals`) makes its connections with `RefusingHandler`, which answers
+
+- 415 for a `Content-Encoding` it cannot decode, with the `Accept-Encoding` it can (RFC 9110 §15.5.16);
+- 414 for a request target over `LINE_LIMIT` bytes;
+- 431 for a header over `FIELD_LIMIT` bytes, or more than `MAX_HEADERS` of them;
+- 400 otherwise, with a short reason of its own;
+
+as the gateway's JSON error (errors.py), quoting nothing the client sent, and logs one line that
+names the reason and the client's address, no values.
+
+Such a request gets no record in the gateway's request log: a record belongs to an account's
+gateway, and here both would come from a request line or headers the gateway could not read;
+writing what they seem to name would let anyone add records to any gateway's log unauthenticated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    TransferEncodingError,
+)
+from aiohttp.http_parser import SINGLETON_HEADERS
+
+from sluicegate.errors import BadRequest, GatewayError, HeadersTooLarge, UnsupportedEncoding, UriTooLong
+
+# The parser's limits. aiohttp's LineTooLong gives the limit it met, not where: the two differ so
+# that it tells a request target (414) from a header line (431).
+LINE_LIMIT = 8192  # bytes of the request target (the C parser; the pure-Python one: the whole line)
+FIELD_LIMIT = 8190  # bytes of a header's value (the C parser; the Python one: the line); aiohttp's
+MAX_HEADERS = 128  # header lines (aiohttp's default)
+PARSER_LIMITS: dict[str, Any] = {
+    "max_line_size": LINE_LIMIT,
+    "max_field_size": FIELD_LIMIT,
+    "max_headers": MAX_HEADERS,
+}
+ACCEPT_ENCODING = ", ".join(
+    ["gzip", "deflate", *(["br"] if HAS_BROTLI else []), *(["zstd"] if HAS_ZSTD else [])]
+)
+_DUPLICATE = re.compile(r"Duplicate '([A-Za-z-]{1,40})' header")
+_log = logging.getLogger(__name__)
+
+
+def refusal(error: HttpProcessingError) -> GatewayError:
+    """The gateway's answer to a request the parser refused with `error`. Its message is the
+    gateway's own words: the parser's quotes the bytes it refused, credentials included."""
+    message = error.message
+    if isinstance(error, ContentEncodingError):
+        return UnsupportedEncoding(
+            f"the gateway cannot decode this request body's Content-Encoding; send it as {ACCEPT_ENCODING}"
+            " or uncompressed",
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
+            header="content-encoding",
+            accepted=ACCEPT_ENCODING.split(", "),
+        )
+    if isinstance(error, LineTooLong):
+        if error.args[1:2] == (LINE_LIMIT,):
+            return UriTooLong(f"the request target is longer than {LINE_LIMIT} bytes", limit=LINE_LIMIT)
+        return HeadersTooLarge(f"a request header is longer than {FIELD_LIMIT} bytes", limit=FIELD_LIMIT)
+    if message.startswith("Too many headers"):
+        return HeadersTooLarge(f"the request has more than {MAX_HEADERS} header lines", limit=MAX_HEADERS)
+    if (found := _DUPLICATE.match(message)) and found[1].lower() in SINGLETON_HEADERS:
+        name = found[1].lower()
+        return BadRequest(f"the request has more than one {name} header, which it may have once", header=name)
+    return BadRequest(_reason(error))
+
+
+def _reason(error: HttpProcessingError) -> str:
+    message = error.message
+    if "can't be present with" in message:  # either parser's words for Content-Length beside chunked
+        return "the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.3): send one"
+    if isinstance(error, TransferEncodingError) or "Transfer-Encoding" in message:
+        return "the request's Transfer-Encoding cannot be read (the gateway reads chunked only)"
+    if isinstance(error, InvalidURLError) or "in url" in message:
+        return (
+            "the request target is not a valid URL: bytes outside printable ASCII (an unencoded é, a"
+            " space) must be percent-encoded (RFC 3986)"
+        )
+    if message.startswith("Missing 'Host'"):
+        return "an HTTP/1.1 request must have a Host header"
+    if isinstance(error, BadHttpMethod):
+        return "the request line's method is not one HTTP allows"
+    if isinstance(error, BadStatusLine):
+        return "the request line is not `METHOD target HTTP/1.x`"
+    if isinstance(error, InvalidHeader) or "header" in message.lower():
+        return (
+            "a request header is malformed (a name with a space or a character names may not hold,"
+            " a control character in a value, a line without a colon)"
+        )
+    return "the request could not be read as HTTP/1.1"
+
+
+class RefusingHandler(web.RequestHandler):
+    """aiohttp's connection handler, but for the answer to a request its parser refused."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, HttpProcessingError):  # the handler failed: aiohttp's own 500 / 504
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:  # as aiohttp: part of an answer went out, none can follow
+            raise ConnectionError("the response is under way: no error answer can follow")
+        error = refusal(exc)
+        # Like aiohttp, a first request that is not HTTP (TLS on the plain port, a scanner) is debug.
+        level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.INFO
+        _log.log(
+            level,
+            "refused a request from %s it could not read: %d %s",
+            request.remote,
+            error.status,
+            error.message,
+        )
+        response = web.Response(
+            status=error.status, body=error.body(), content_type="application/json", headers=error.headers
+        )
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        return RefusingHandler(self, loop=self._loop, **self._kwargs)
+
+
+def answer_refusals(app: web.Application) -> None:
+    """Serve `app` with `RefusingHandler` connections and the parser limits above, whatever runner
+    serves it (`run_app`, an `AppRunner`): each asks the app for its server (a private method, the
+    one place both are chosen; aiohttp is pinned, and tests/integration/test_refusals.py holds it)."""
+    make_server = app._make_handler
+
+    def make_handler(**kwargs: Any) -> web.Server:
+        server = make_server(**{**PARSER_LIMITS, **kwargs})
+        return _Server(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+
+    app._make_handler = make_handler  # type: ignore[method-assign]
