@@ -253,6 +253,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         rate_limit,
         upstream,
         settings.upstreams,
+        keys=step_keys,
         handshake_timeout=settings.timeouts.upstream_timeout,
         max_message_bytes=settings.limits.realtime_message_bytes,
     )

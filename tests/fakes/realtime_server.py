@@ -6,9 +6,13 @@
              # (Azure OpenAI's), with `api-key` instead of `Authorization: Bearer`
 
 Wire format: https://platform.openai.com/docs/api-reference/realtime (GA event names). The
-handshake needs a key (else HTTP 401, as OpenAI answers); a model `error-<status>` refuses it with
-that status. On connect the server sends `session.created`. It answers `session.update`
-(`session.updated`), `conversation.item.create` (`conversation.item.added`),
+handshake needs a key, in `Authorization`, `api-key` or a browser's `openai-insecure-api-key.<key>`
+subprotocol (else HTTP 401, as OpenAI answers). The behaviour vocabulary of `base.py`, read from
+the model (or `FakeRealtime(key_behaviors={key: "…"})` for a key), refuses it: `error-<status>`
+with that status, `rate-limited` with 429 and OpenAI's `Retry-After` and `x-ratelimit-*` headers
+(`retry-after-ms-<n>` sets the wait); every answer has an `x-request-id`, and every handshake's
+headers are kept (`handshakes`), refused or not. On connect the server sends `session.created`.
+It answers `session.update` (`session.updated`), `conversation.item.create` (`conversation.item.added`),
 `input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
 (`input_audio_buffer.committed`, then a response of its own, as voice detection would start) and
 `response.create` (a response). Test-only client events: `fake.close` closes the socket with
@@ -31,15 +35,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.base import FakeUpstream
+from tests.fakes.base import Behavior, FakeUpstream
 
 CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 AUDIO_BYTES_PER_TOKEN = 100
+KEY_PROTOCOL = "openai-insecure-api-key."  # https://platform.openai.com/docs/guides/realtime-websocket
 
 
 @dataclass
@@ -66,9 +73,12 @@ class _State:
 class FakeRealtime(FakeUpstream):
     """Records WebSocket sessions (`connections`) rather than HTTP requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, key_behaviors: Mapping[str, str] | None = None) -> None:
+        """`key_behaviors` maps a key to the behaviour its handshakes get (over the model's)."""
         super().__init__()
+        self.key_behaviors = dict(key_behaviors or {})
         self._connections: list[Connection] = []
+        self._handshakes: list[dict[str, str]] = []
 
     def build_app(self) -> web.Application:
         app = web.Application()
@@ -85,15 +95,24 @@ class FakeRealtime(FakeUpstream):
         with self._lock:
             return list(self._connections)
 
+    @property
+    def handshakes(self) -> list[dict[str, str]]:
+        """The headers of every handshake, in order, the refused ones too."""
+        with self._lock:
+            return list(self._handshakes)
+
     async def _session(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self._handshakes.append(dict(request.headers))
         model = request.query.get("model") or request.query.get("deployment") or ""
-        key = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.headers.get(
-            "api-key"
-        )
+        key = _key(request)
         if not key:
             return _error(401, "You didn't provide an API key.", "invalid_request_error")
-        if model.startswith("error-") and model[6:].isdigit():
-            return _error(int(model[6:]), f"Fake refusal of model {model}.", "invalid_request_error")
+        behavior = Behavior.parse(self.key_behaviors.get(key, model))
+        if behavior.error_status == 429:
+            return _rate_limited(model, behavior.retry_after_ms)
+        if behavior.error_status is not None:
+            return _error(behavior.error_status, f"Fake refusal of model {model}.", "invalid_request_error")
         socket = web.WebSocketResponse(protocols=("realtime",))
         await socket.prepare(request)
         connection = Connection(request.path, dict(request.query), dict(request.headers))
@@ -271,6 +290,40 @@ def _response(response_id: str, model: str, status: str, output: list[Any], usag
     }
 
 
-def _error(status: int, message: str, kind: str) -> web.Response:
-    body = {"error": {"message": message, "type": kind, "code": None, "param": None}}
-    return web.json_response(body, status=status)
+def _key(request: web.Request) -> str | None:
+    protocols = request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+    in_protocol = [
+        p.strip().removeprefix(KEY_PROTOCOL) for p in protocols if p.strip().startswith(KEY_PROTOCOL)
+    ]
+    return (
+        request.headers.get("Authorization", "").removeprefix("Bearer ")
+        or request.headers.get("api-key")
+        or next(iter(in_protocol), None)
+    )
+
+
+_REQUEST_IDS = iter(range(1, 1 << 62))
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "code": code, "param": None}}
+    # OpenAI tags every answer, errors included, with an id that support can trace.
+    return web.json_response(
+        body, status=status, headers={"x-request-id": f"req_fake_{next(_REQUEST_IDS):06d}"}
+    )
+
+
+def _rate_limited(model: str, retry_after_ms: int | None) -> web.Response:
+    """OpenAI's 429: its error, when to come back, and the limits' state."""
+    wait_ms = retry_after_ms if retry_after_ms is not None else 7000
+    message = f"Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, Requested 1."
+    response = _error(429, message, "requests", code="rate_limit_exceeded")
+    response.headers.update(
+        {
+            "Retry-After": str(math.ceil(wait_ms / 1000)),
+            "x-ratelimit-limit-requests": "3",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{wait_ms}ms",
+        }
+    )
+    return response

@@ -2,9 +2,10 @@
 `…/azure-openai/{resource}/realtime?…`).
 
 The upgrade request goes through the stages a request does — log, gateway, token, plan, allow-list,
-stored key, rate limits and budgets — ending here instead of at `Attempts`: the upstream WebSocket
-is opened first (a refusal is answered over HTTP with the upstream's status), then the client's is
-accepted and `realtime/relay.py` relays the session. When it ends, its summary is the "response" the
+stored keys, rate limits and budgets — ending here instead of at `Attempts`: the upstream WebSocket
+is opened first, with a stored key chosen as `Attempts` chooses one (`realtime/handshake.py`; a
+refusal is relayed over HTTP as the provider gave it), then the client's is accepted and
+`realtime/relay.py` relays the session. When it ends, its summary is the "response" the
 log stage completes: one record with the session's usage, cost and event counts.
 """
 
@@ -15,7 +16,6 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 
-import orjson
 from aiohttp import WSCloseCode, web
 from multidict import CIMultiDict
 
@@ -23,12 +23,14 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline import Stage, build_pipeline
+from sluicegate.pipeline.keys import StepKeys
 from sluicegate.pipeline.log import LOG_ID_HEADER
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.providers.openai_realtime import websocket_url
+from sluicegate.realtime.handshake import Handshake, Refusal, refusal_reply
 from sluicegate.realtime.relay import RealtimeRelay
 from sluicegate.realtime.tally import SessionTally
-from sluicegate.upstream import UpgradeRefused, Upstream
+from sluicegate.upstream import Upstream
 
 SWITCHING_PROTOCOLS = 101
 _NORMAL_CLOSES = (1000, 1005)
@@ -49,15 +51,15 @@ class RealtimeEndpoint:
         upstream: Upstream,
         base_urls: Mapping[str, str],
         *,
+        keys: StepKeys,
         handshake_timeout: float,
         max_message_bytes: int,
     ) -> None:
         self._stages = stages
         self._relay = relay
         self._rate_limit = rate_limit
-        self._upstream = upstream
+        self._handshake = Handshake(upstream, keys, handshake_timeout, max_message_bytes)
         self._base_urls = base_urls
-        self._handshake_timeout = handshake_timeout
         self._max_message_bytes = max_message_bytes
         self._ending: set[asyncio.Task[Reply]] = set()  # sessions winding down after a cancel
         self._sessions: set[asyncio.Future[Reply]] = set()  # every session not yet ended
@@ -102,12 +104,9 @@ class RealtimeEndpoint:
             raise BadRequest("not a valid WebSocket upgrade request (RFC 6455 §4.1)")
         base = self._base_urls.get(step.provider.name, step.provider.default_base_url)
         url = websocket_url(step.provider.upstream_url(base, step.route))
-        try:
-            upstream = await self._upstream.connect_websocket(
-                url, step.headers, self._handshake_timeout, self._max_message_bytes
-            )
-        except UpgradeRefused as refused:
-            return _refused(exchange, refused.status)
+        upstream = await self._handshake.open(step, url, exchange.response.attempts)
+        if isinstance(upstream, Refusal):
+            return refusal_reply(exchange, upstream)
         # Admitting the session reserved what a request reserves; its responses are charged one
         # by one from here on (see realtime/relay.py), so the connection itself is free.
         holds, exchange.limits.holds = exchange.limits.holds, ()
@@ -133,17 +132,6 @@ class RealtimeEndpoint:
         exchange.options.metadata.update(tally.metadata())
         exchange.response.error = exchange.response.error or _abnormal_end(tally)
         return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
-
-
-def _refused(exchange: Exchange, status: int) -> Reply:
-    """The upstream's refusal of the handshake, answered with its status (a 4xx says what the
-    client must fix, its key or the model; anything else is the gateway's 502)."""
-    answered = status if 400 <= status < 500 else 502
-    message = f"the upstream refused the realtime WebSocket with HTTP {status}"
-    exchange.response.error = message
-    body = {"error": {"message": message, "type": "sluicegate_error", "code": "upstream_refused_upgrade"}}
-    headers = CIMultiDict({"Content-Type": "application/json"})
-    return Reply(answered, headers, body=orjson.dumps({**body, "upstream_status": status}))
 
 
 def _abnormal_end(tally: SessionTally) -> str | None:
