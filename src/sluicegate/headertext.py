@@ -1,9 +1,11 @@
-"""Request header values as aiohttp hands them over, made safe to hash and to store.
+"""Header values as aiohttp hands them over, made safe to hash, to store and to send.
 
 A header value is bytes on the wire. aiohttp decodes it as UTF-8 with `surrogateescape`, so bytes
 that are not UTF-8 (a Latin-1 `café`, garbage) arrive as lone surrogates, which `str.encode()`,
-orjson and the database drivers refuse. Where a header value is hashed or stored it goes
-through one of these two functions; valid text comes out of both exactly as plain UTF-8 would.
+orjson and the database drivers refuse, and which aiohttp's own writer silently leaves out: it
+writes header text as UTF-8 and has no way to write such a byte back. Where a header value is
+hashed or stored it goes through `header_bytes` or `header_text`; valid text comes out of both
+exactly as plain UTF-8 would. `undecodable_at` tells where a value to be sent on holds such a byte.
 """
 
 from __future__ import annotations
@@ -19,3 +21,14 @@ def header_text(value: str) -> str:
     if value.isascii():  # most values (a flag check): no lone surrogate can be in them
         return value
     return header_bytes(value).decode("utf-8", "replace")
+
+
+def undecodable_at(value: str) -> int | None:
+    """The offset in the bytes received of the first one that is not UTF-8, or None if all are."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # at the first lone surrogate: bytes before it were UTF-8
+        return len(value[: exc.start].encode("utf-8"))
+    return None

@@ -21,7 +21,8 @@ from typing import Protocol, cast
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
-from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+from sluicegate.errors import BadRequest, UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+from sluicegate.headertext import header_text, undecodable_at
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those that the client library recomputes.
 HOP_BY_HOP = frozenset(
@@ -108,7 +109,11 @@ class Transport(Protocol):
 def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop ones (those its `Connection` names too), the gateway's
     own (`cf-aig-*`, `Fastly-Key`, `x-semantic-*`, ...) and the `Content-Encoding` that aiohttp
-    undid on arrival: what is sent on is the decoded body, with its own length."""
+    undid on arrival: what is sent on is the decoded body, with its own length.
+
+    Raises `BadRequest` naming the first header to send on whose value holds bytes that are not
+    UTF-8 (a Latin-1 `é`): aiohttp's client can send only UTF-8 header text (see headertext.py), so
+    such a value would reach the upstream changed, and a key would be another key."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
         if is_never_forwarded(name) and name in forwarded:
@@ -117,7 +122,21 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
         _drop_connection_options(forwarded, headers.getall("Connection"))
     if "Content-Encoding" in forwarded:
         _drop_decoded_coding(forwarded)
+    if not "".join(forwarded.values()).isascii():  # one pass in C over all values: rarely false
+        _refuse_undecodable(forwarded)
     return forwarded
+
+
+def _refuse_undecodable(headers: CIMultiDict[str]) -> None:
+    for name, value in headers.items():
+        if (at := undecodable_at(value)) is not None:
+            raise BadRequest(
+                f"the value of the {name} header holds bytes that are not UTF-8 (the first is byte"
+                f" {at} of the value), which the gateway cannot send upstream unchanged: send it as"
+                " UTF-8 or ASCII (Python's http.client and requests send a str value as Latin-1:"
+                " give them UTF-8 bytes)",
+                header=name,
+            )
 
 
 def _drop_connection_options(headers: CIMultiDict[str], connection: list[str]) -> None:
@@ -163,7 +182,9 @@ def header_problem(name: str, value: str) -> str | None:
 
 def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's headers minus hop-by-hop ones (those its `Connection` names too) and its
-    `Content-Encoding` (the gateway answers with the decoded body)."""
+    `Content-Encoding` (the gateway answers with the decoded body). Bytes of a value that are not
+    UTF-8 become U+FFFD, as in the log records: aiohttp's server cannot send them unchanged and
+    would leave them out, making a different value that looks whole."""
     # Copying all and deleting the few present is four times faster than filtering pair by pair.
     relayed = CIMultiDict(headers)
     for name in _RESPONSE_DROP:
@@ -171,6 +192,8 @@ def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[st
             del relayed[name]
     if "Connection" in headers:
         _drop_connection_options(relayed, headers.getall("Connection"))
+    if not "".join(relayed.values()).isascii():
+        return CIMultiDict((name, header_text(value)) for name, value in relayed.items())
     return relayed
 
 

@@ -5,6 +5,7 @@ answer headers, over real sockets: the gateway on loopback, fakes or tiny upstre
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import re
 import socket
@@ -186,3 +187,67 @@ def test_headers_named_in_connection_stay_on_their_hop_both_ways(
     assert response.status_code == 200, response.text
     assert "x-up-hop" not in response.headers
     assert response.headers["x-up-kept"] == "for-the-client"
+
+
+def send_with_http_client(gateway: RunningGateway, headers: dict[str, str | bytes]) -> tuple[int, bytes]:
+    """A chat request through Python's http.client, which sends a str header value as Latin-1."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/v1/local/default/openai/chat/completions",
+            body=json.dumps(CHAT),
+            headers={"Content-Type": "application/json", **headers},
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("Authorization", f"Bearer {KEY[:10]}\u00e9{KEY[10:]}"), ("X-Title", "Caf\u00e9 App")],
+    ids=["credential", "other"],
+)
+def test_a_header_value_that_is_not_utf8_is_refused_naming_the_header(
+    gateway: RunningGateway, fake: FakeOpenAI, name: str, value: str
+) -> None:
+    """aiohttp's client writes header text as UTF-8 and silently left out the byte E9 it cannot
+    write: the upstream got `Caf App`, or another credential than the one the cache key hashed.
+    The same text in UTF-8 goes upstream as sent."""
+    status, body = send_with_http_client(gateway, {"Authorization": f"Bearer {KEY}", name: value})
+    assert status == 400, body
+    error = json.loads(body)["error"]
+    assert error["header"] == name
+    assert f"the value of the {name} header holds bytes that are not UTF-8" in error["message"]
+    assert KEY[10:] not in error["message"]
+    assert fake.requests == []
+
+    status, body = send_with_http_client(
+        gateway, {"Authorization": f"Bearer {KEY}", "X-Title": value.encode()}
+    )
+    assert status == 200, body
+    [received] = fake.requests
+    assert received.header("X-Title") == value
+
+
+def test_answer_header_bytes_that_are_not_utf8_reach_the_client_as_replacement_characters(
+    make_gateway: Callable[..., RunningGateway], raw_upstream: Callable[..., RawUpstream]
+) -> None:
+    """aiohttp's server cannot write the byte back either: it left it out (`caf`), a value that
+    looks whole. U+FFFD shows what was lost, as the log record does."""
+    upstream = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Obs: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\n"
+    )
+    gateway = make_gateway(upstreams={"groq": upstream.url + "/openai/v1"})
+    response = httpx.post(
+        f"{gateway.provider_url('groq')}/chat/completions",
+        json=CHAT,
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    raw = {name.lower(): value for name, value in response.headers.raw}
+    assert raw[b"x-obs"] == "caf\ufffd".encode()
+    assert raw[b"x-utf8"] == "café".encode()
