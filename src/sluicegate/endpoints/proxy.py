@@ -41,7 +41,7 @@ class ProxyEndpoint:
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
-        path, _, query = request.raw_path.partition("?")
+        path, _, query = origin_form(request.raw_path).partition("?")
         _, _, account, gateway, provider, tail = _split_path(path)
         upgrade = self._realtime is not None and is_upgrade(request)
         incoming = IncomingRequest(
@@ -75,7 +75,7 @@ class ProxyEndpoint:
 
     async def hosted(self, request: web.Request) -> web.StreamResponse:
         """`/{upstream-host}/{path}` and `/compat/openai/{host}/{path}` (Fastly AI Accelerator's form)."""
-        path, _, query = request.raw_path.partition("?")
+        path, _, query = origin_form(request.raw_path).partition("?")
         compat = path.startswith(COMPAT_OPENAI)
         host, _, rest = path.removeprefix(COMPAT_OPENAI if compat else "/").partition("/")
         if not compat and "." not in host:
@@ -96,6 +96,19 @@ class ProxyEndpoint:
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
         return await write_reply(request, reply)
+
+
+def origin_form(target: str) -> str:
+    """The request target as a path and query, as sent. aiohttp routes an absolute-form target
+    (`POST http://host/v1/…`, which a server must accept: RFC 9112 §3.2.2) by its path, but its
+    `raw_path` is the whole target, scheme and authority included."""
+    if target.startswith("/"):
+        return target
+    _, separator, rest = target.partition("://")
+    if not separator:  # `*` (OPTIONS), or authority-form (CONNECT): neither names a path
+        return target
+    start = min((at for at in (rest.find("/"), rest.find("?")) if at >= 0), default=len(rest))
+    return "/" + rest[start:].removeprefix("/")
 
 
 def _split_path(path: str) -> list[str]:
