@@ -1,7 +1,8 @@
 """The upstream handshake of a realtime session: the gateway's stored provider keys for a client
-that brings none, chosen as an HTTP request's are (pools, cool-downs, `cf-aig-byok-alias`). The
-official `openai` SDK is the client where it shows what is checked; refusals are read with the
-`websockets` client the SDK is built on (the SDK turns them into a generic error)."""
+that brings none, chosen as an HTTP request's are (pools, cool-downs, `cf-aig-byok-alias`), and a
+refusal relayed as the provider gave it. The official `openai` SDK is the client where it shows
+what is checked; refusals are read with the `websockets` client the SDK is built on (the SDK turns
+them into a generic error)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,40 @@ def test_when_every_stored_key_cools_down_the_session_is_refused_with_when_to_co
 
     assert len(realtime.handshakes) == 2  # each key once; then both were known to be cooling
     assert first.response.status_code == 429
+    assert first.response.headers["Retry-After"] == "7"  # the provider's, relayed
     assert second.response.status_code == 429
     assert json.loads(second.response.body or b"")["error"]["code"] == "provider_keys_cooling"
     assert 0 < int(second.response.headers["Retry-After"]) <= 7
+
+
+@pytest.mark.parametrize(("model", "status"), [("rate-limited", 429), ("error-503", 503)])
+def test_a_refused_handshake_is_answered_with_the_providers_status_and_headers(
+    gateway: RunningGateway, model: str, status: int
+) -> None:
+    refusal = refused(gateway, f"openai/realtime?model={model}", {"Authorization": f"Bearer {OWN}"})
+
+    answer = refusal.response
+    assert answer.status_code == status
+    assert answer.headers["x-request-id"].startswith("req_fake_")
+    if status == 429:
+        assert (answer.headers["Retry-After"], answer.headers["x-ratelimit-remaining-requests"]) == ("7", "0")
+    assert json.loads(answer.body or b"")["error"]["message"]
+    [record] = whole_records(gateway, 1)
+    assert record["status"] == status
+    assert f"HTTP {status}" in record["error"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs upstream.py: UpgradeRefused keeps only the status (aiohttp closes the refusal before"
+    " its body is read); realtime/handshake.py relays `headers` and `body` once it carries them",
+)
+def test_a_refused_handshake_is_answered_with_the_providers_error_and_logged_with_it(
+    gateway: RunningGateway,
+) -> None:
+    refusal = refused(gateway, "openai/realtime?model=rate-limited", {"Authorization": f"Bearer {OWN}"})
+
+    error = json.loads(refusal.response.body or b"")["error"]
+    assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
+    [record] = whole_records(gateway, 1)
+    assert error["message"] in record["error"]

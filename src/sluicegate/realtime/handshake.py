@@ -8,8 +8,11 @@ chosen per try by `StepKeys` (weights, cool-downs, keys disabled or resting for 
 that key and is tried at once with another. A browser's key in its subprotocols
 (`openai-insecure-api-key.<key>`) is a key of its own.
 
-`refusal_reply` answers a refusal with its status (a 4xx says what the client must fix, its key
-or the model; anything else is the gateway's 502).
+`refusal_reply` relays a refusal as an HTTP request's error answer is relayed: the provider's status
+(a 4xx or 5xx; anything else, a redirect or a 200 that did not upgrade, is the gateway's 502), the
+headers `relayable_response_headers` keeps (Retry-After, x-ratelimit-*, x-request-id, …) and the
+provider's error body, with the gateway's stored keys masked in both. `UpgradeRefused` keeps only
+the status for now, so the body is the gateway's own error until it keeps the provider's (`Refusal.of`).
 """
 
 from __future__ import annotations
@@ -19,34 +22,46 @@ from dataclasses import dataclass
 
 import aiohttp
 import orjson
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from sluicegate.credentials import Secrets
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Attempt, Exchange, Reply, Step
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.pipeline.retry import retry_after
-from sluicegate.upstream import UpgradeRefused, Upstream
+from sluicegate.upstream import UpgradeRefused, Upstream, relayable_response_headers
 
 OWN_KEY_PROTOCOL = "openai-insecure-api-key."  # https://platform.openai.com/docs/guides/realtime-websocket
+_HANDSHAKE_HEADERS = "sec-websocket-"  # the upstream hop's handshake, not the client's
+_ERROR_TEXT = 500  # characters of a body that is not the API's error JSON kept as the logged error
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """The provider's answer to a handshake, other than 101 (`headers` empty where unknown)."""
+    """The provider's answer to a handshake, other than 101: `headers` and `body` as it sent them,
+    empty where `UpgradeRefused` did not keep them."""
 
     status: int
     headers: CIMultiDict[str]
+    body: bytes
 
     @classmethod
     def of(cls, refused: UpgradeRefused) -> Refusal:
-        # `UpgradeRefused` keeps the status; the headers (a 429's Retry-After, for the key's
-        # cool-down) are those of aiohttp's handshake error it was raised from.
+        # `UpgradeRefused` keeps the status; its `headers` and `body`, where it has them, are read
+        # too. Without them, the headers are those of aiohttp's handshake error it was raised from
+        # (aiohttp closes the answer before that error is raised, so its body is gone).
+        headers = getattr(refused, "headers", None)
         cause = refused.__cause__
-        headers = cause.headers if isinstance(cause, aiohttp.WSServerHandshakeError) else None
-        return cls(refused.status, CIMultiDict(headers or {}))
+        if headers is None and isinstance(cause, aiohttp.WSServerHandshakeError):
+            headers = cause.headers
+        body = getattr(refused, "body", None)
+        return cls(refused.status, CIMultiDict(headers or {}), body if isinstance(body, bytes) else b"")
 
     def error_text(self) -> str:
-        return f"the upstream refused the realtime WebSocket with HTTP {self.status}"
+        """What the log says went wrong: the status, and the provider's own message when it gave one."""
+        said = provider_message(self.body)
+        refused = f"the upstream refused the realtime WebSocket with HTTP {self.status}"
+        return f"{refused}: {said}" if said else refused
 
 
 class Handshake:
@@ -114,11 +129,50 @@ def brings_own_key(step: Step) -> bool:
 
 def refusal_reply(exchange: Exchange, refusal: Refusal) -> Reply:
     """The client's answer to a refused handshake, the refusal noted as the session's error."""
-    answered = refusal.status if 400 <= refusal.status < 500 else 502
-    message = exchange.response.error = refusal.error_text()
+    exchange.response.error = refusal.error_text()
+    if not 400 <= refusal.status < 600:
+        return _own_answer(502, refusal.status, CIMultiDict())
+    headers = relayable_response_headers(CIMultiDictProxy(refusal.headers))
+    for name in {name for name in headers if name.lower().startswith(_HANDSHAKE_HEADERS)}:
+        del headers[name]
+    stored = stored_keys(exchange.step)
+    if stored:
+        headers = CIMultiDict((name, stored.scrub_text(value) or "") for name, value in headers.items())
+    if not refusal.body:
+        return _own_answer(refusal.status, refusal.status, headers)
+    return Reply(refusal.status, headers, body=stored.scrub(refusal.body) if stored else refusal.body)
+
+
+def stored_keys(step: Step | None) -> Secrets:
+    """The values the gateway would add from storage to `step`: never shown to a client."""
+    secrets = Secrets()
+    if step is not None:
+        for value in (*(step.keys.values.values() if step.keys else ()), *step.stored_values):
+            secrets.add_value(value)
+    return secrets
+
+
+def provider_message(body: bytes) -> str | None:
+    """The message of an error body in the API's shape (`{"error": {"message": …}}`), else the
+    start of its text; None for none."""
+    try:
+        document = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        document = None
+    error = document.get("error") if isinstance(document, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if isinstance(message, str) and message.strip():
+        return message.strip()
+    text = body.decode("utf-8", "replace").strip()
+    return text[:_ERROR_TEXT] or None
+
+
+def _own_answer(status: int, refused: int, headers: CIMultiDict[str]) -> Reply:
+    """The gateway's JSON error for a refusal whose body the client cannot be given."""
+    message = f"the upstream refused the realtime WebSocket with HTTP {refused}"
     error = {"message": message, "type": "sluicegate_error", "code": "upstream_refused_upgrade"}
-    headers = CIMultiDict({"Content-Type": "application/json"})
-    return Reply(answered, headers, body=orjson.dumps({"error": error, "upstream_status": refusal.status}))
+    headers["Content-Type"] = "application/json"
+    return Reply(status, headers, body=orjson.dumps({"error": error, "upstream_status": refused}))
 
 
 def _attempt(step: Step, status: int, started: float, error: str | None) -> Attempt:
