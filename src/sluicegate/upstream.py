@@ -53,6 +53,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to se
 
 # The handshake headers of a WebSocket: the client library makes its own for the upstream hop.
 _WEBSOCKET_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})  # the statuses aiohttp follows
 
 
 class UpgradeRefused(Exception):
@@ -197,6 +198,26 @@ def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[st
     return relayed
 
 
+async def _no_redirected_upgrade(
+    request: aiohttp.ClientRequest, send: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """The session's middleware: a WebSocket handshake answered with a redirect is refused there.
+    `ws_connect` has no `allow_redirects`, and following one would carry the provider's key to
+    wherever `Location` points (across origins aiohttp drops only `Authorization`, not `api-key`
+    or `x-api-key`). HTTP requests are sent without it (and with `allow_redirects=False`)."""
+    response = await send(request)
+    if response.status in _REDIRECTS and "Upgrade" in request.headers:
+        response.close()
+        raise aiohttp.WSServerHandshakeError(
+            response.request_info,
+            response.history,
+            status=response.status,
+            message="a redirect of the WebSocket handshake is not followed",
+            headers=response.headers,
+        )
+    return response
+
+
 class PooledResponse(aiohttp.ClientResponse):
     """aiohttp's response with the `UpstreamResponse` reads, made by the session itself
     (`response_class`): the production transport wraps nothing per request or per chunk."""
@@ -250,6 +271,7 @@ class Upstream:
             auto_decompress=True,
             cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would leak cookies between callers
             response_class=PooledResponse,
+            middlewares=(_no_redirected_upgrade,),
         )
 
     async def close(self) -> None:
@@ -273,6 +295,7 @@ class Upstream:
                 data=request.body or None,
                 timeout=timeout,
                 allow_redirects=False,
+                middlewares=(),  # the session's is for WebSocket handshakes: a closure fewer per request
                 compress=False,
                 # aiohttp would add its own User-Agent; the client's (or none) is what goes upstream.
                 # Asked per request, only when needed: a session-wide skip costs every request.
@@ -291,7 +314,8 @@ class Upstream:
     ) -> aiohttp.ClientWebSocketResponse:
         """A WebSocket to `url` (`ws://` or `wss://`), asking for the subprotocols the client's
         `Sec-WebSocket-Protocol` named. Raises `UpgradeRefused` when the upstream answers the
-        handshake with another status, and the `errors.py` upstream errors when it cannot be reached.
+        handshake with another status, a redirect included (never followed: the key stays with
+        the URL it was meant for), and the `errors.py` upstream errors when it cannot be reached.
         Pings are answered here; every other frame is the caller's."""
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")

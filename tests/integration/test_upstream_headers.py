@@ -15,9 +15,13 @@ from collections.abc import Callable, Iterator
 
 import httpx2 as httpx
 import pytest
+from aiohttp import web
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.server_thread import ServerThread
 
 KEY = "sk-proj-headers-0123456789abcdef"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "compressed hello"}]}
@@ -251,3 +255,41 @@ def test_answer_header_bytes_that_are_not_utf8_reach_the_client_as_replacement_c
     raw = {name.lower(): value for name, value in response.headers.raw}
     assert raw[b"x-obs"] == "caf\ufffd".encode()
     assert raw[b"x-utf8"] == "café".encode()
+
+
+def test_a_redirected_websocket_handshake_is_refused_and_the_key_stays_with_its_provider(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    """aiohttp's `ws_connect` follows redirects, and across origins drops only `Authorization`:
+    Azure's `api-key` went wherever the provider's `Location` pointed. A redirect is now a refused
+    upgrade, like any status but 101."""
+    arrived: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        arrived.append(dict(request.headers))
+        return web.Response(status=404)
+
+    elsewhere_app = web.Application()
+    elsewhere_app.router.add_get("/{tail:.*}", record)
+    elsewhere = ServerThread(elsewhere_app).start()
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"{elsewhere.url}{request.path_qs}")
+
+    provider_app = web.Application()
+    provider_app.router.add_get("/{tail:.*}", redirect)
+    provider = ServerThread(provider_app).start()
+    try:
+        gateway = make_gateway(upstreams={"azure-openai": provider.url})
+        url = gateway.url.replace("http://", "ws://") + (
+            "/v1/local/default/azure-openai/my-resource/openai/realtime"
+            "?api-version=2025-04-01-preview&deployment=my-realtime"
+        )
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers={"api-key": "azure-key-0123456789abcdef"}, open_timeout=10)
+        assert refused.value.response.status_code == 502
+        assert json.loads(refused.value.response.body or b"{}")["error"]["message"]
+        assert arrived == []
+    finally:
+        provider.stop()
+        elsewhere.stop()
