@@ -742,6 +742,46 @@ def test_an_answer_without_input_streams_an_empty_object() -> None:
     assert deltas == [{"role": "assistant", "content": ""}, {"content": "{}"}, {}]
 
 
+def no_argument_tool_stream(*pieces: str) -> bytes:
+    """A call of a tool without parameters, as Anthropic streams it: content_block_start's `input`
+    is `{}`, then `pieces` (none, or one empty), then content_block_stop."""
+    block = {"type": "tool_use", "id": "toolu_01T", "name": "get_time", "input": {}}
+    return (
+        message_start({"input_tokens": 300, "output_tokens": 1})
+        + event({"type": "content_block_start", "index": 0, "content_block": block})
+        + b"".join(block_delta(0, {"type": "input_json_delta", "partial_json": p}) for p in pieces)
+        + event({"type": "content_block_stop", "index": 0})
+        + message_end("tool_use", {"output_tokens": 12})
+    )
+
+
+@pytest.mark.parametrize("pieces", [(), ("",)], ids=["no-piece", "empty-piece"])
+def test_a_tool_without_parameters_streams_an_empty_object(pieces: tuple[str, ...]) -> None:
+    events = [e for e in chunks(translate(no_argument_tool_stream(*pieces), [])) if e["choices"]]
+    deltas = [e["choices"][0]["delta"] for e in events]
+    call = {
+        "index": 0,
+        "id": "toolu_01T",
+        "type": "function",
+        "function": {"name": "get_time", "arguments": ""},
+    }
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"tool_calls": [call]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]},  # once, before the finish
+        {},
+    ]
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_tool_input_given_whole_at_its_start_is_its_arguments() -> None:
+    """A server that puts the whole input in content_block_start and streams no piece (Anthropic
+    puts `{}` there) is read as Anthropic's SDK reads it: the start's input stands."""
+    stream = no_argument_tool_stream().replace(b'"input":{}', b'"input":{"zone":"UTC"}')
+    deltas = [e["choices"][0]["delta"] for e in chunks(translate(stream, [])) if e["choices"]]
+    assert deltas[2] == {"tool_calls": [{"index": 0, "function": {"arguments": '{"zone":"UTC"}'}}]}
+
+
 @pytest.mark.parametrize("stream", [TEXT_STREAM, TOOL_STREAM, ANSWER_STREAM], ids=["text", "tools", "answer"])
 def test_stream_translation_is_the_same_whatever_the_chunking(stream: bytes) -> None:
     whole = translate(stream, [])

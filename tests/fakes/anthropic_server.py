@@ -24,7 +24,10 @@ With `tool_choice` {"type": "any"} or {"type": "tool"}, the answer is one `tool_
 `input_schema`, as Claude fills it in: every property gets a value of its type (strings the user
 text, integers its word count, numbers that plus a half, booleans true, arrays one item, enums and
 `const`s their first value, `anyOf`s their first non-null branch, `$ref`s their `$defs` entry); a
-schema without properties gets `{"input": <user text>}`. With `thinking` enabled (or
+schema without properties is a tool without parameters and gets `{}`, unless it takes any object
+(`additionalProperties: true`), which gets `{"input": <user text>}`. Streamed, a tool's input comes
+as input_json_delta pieces, the first empty; a tool without parameters gets one empty piece, as
+Anthropic streams it. With `thinking` enabled (or
 adaptive), a thinking block comes first. A token is a word: input = words of `system` + Σ (words of a message
 + 4); output = words of the reply (+ thinking words). When a `system` block has `cache_control`,
 its words are a cache write the first time the fake sees that system prompt and a cache read after
@@ -339,6 +342,9 @@ def _deltas(block: dict[str, Any]) -> list[dict[str, Any]]:
         words = block["thinking"].split(" ")
         thinking = [{"type": "thinking_delta", "thinking": piece} for piece in _pieces(words)]
         return [*thinking, {"type": "signature_delta", "signature": block["signature"]}]
+    if not block["input"]:
+        # A tool without parameters: one empty piece, nothing after content_block_start's `{}`.
+        return [{"type": "input_json_delta", "partial_json": ""}]
     arguments = json.dumps(block["input"])
     cut = len(arguments) // 2  # tool input arrives as partial JSON, split anywhere
     return [
@@ -414,7 +420,7 @@ def _tool_input(schema: Any, text: str) -> dict[str, Any]:
     """A forced tool's input: a value of its `input_schema` (see the module's docstring)."""
     root = schema if isinstance(schema, dict) else {}
     if not root.get("properties"):
-        return {"input": text}
+        return {"input": text} if root.get("additionalProperties") is True else {}
     value = _instance(root, root, text, depth=0)
     return value if isinstance(value, dict) else {"input": text}
 

@@ -108,8 +108,11 @@ class AnthropicStream:
 
     Text deltas become `content` deltas; a tool_use block becomes a `tool_calls` entry whose
     arguments arrive as its input_json_delta pieces, except `ANSWER_TOOL`'s, whose pieces are
-    `content`; thinking is not sent (OpenAI's chat schema has no place for it). An `error` event
-    becomes OpenAI's in-stream `{"error": ...}`. Every chunk says `created`.
+    `content`; thinking is not sent (OpenAI's chat schema has no place for it). A tool_use block
+    that ends with nothing written (a tool without parameters: Anthropic streams no piece, or one
+    empty piece) gets its content_block_start `input`, `"{}"`, in one delta before the finish, so
+    its arguments are JSON, as whole. An `error` event becomes OpenAI's in-stream `{"error": ...}`.
+    Every chunk says `created`.
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -120,7 +123,8 @@ class AnthropicStream:
         self._id = ""
         self._usage: dict[str, Any] = {}
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
-        self._answers: dict[int, bool] = {}  # ANSWER_TOOL block index -> whether content was sent
+        self._answers: set[int] = set()  # ANSWER_TOOL block indexes
+        self._unwritten: dict[int, str] = {}  # tool_use block index -> its start input, until a piece
         self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -172,10 +176,11 @@ class AnthropicStream:
         return b""  # ping, message_stop, and event types added later
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> bytes:
-        if _is_answer(block):
-            self._answers[index] = False
-            return b""
         if block.get("type") == "tool_use":
+            self._unwritten[index] = orjson.dumps(block.get("input") or {}).decode()
+            if _is_answer(block):
+                self._answers.add(index)
+                return b""
             position = self._tool_calls.setdefault(index, len(self._tool_calls))
             call = {"index": position, **_tool_call(block, arguments="")}
             return self._chunk({"tool_calls": [call]})
@@ -186,21 +191,25 @@ class AnthropicStream:
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> bytes:
         if delta.get("type") == "text_delta" and delta.get("text"):
             return self._chunk({"content": delta["text"]})
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._answers:
-            self._answers[index] = True
-            return self._chunk({"content": delta["partial_json"]})
-        if (
-            delta.get("type") == "input_json_delta"
-            and delta.get("partial_json")
-            and index in self._tool_calls
-        ):
-            call = {"index": self._tool_calls[index], "function": {"arguments": delta["partial_json"]}}
-            return self._chunk({"tool_calls": [call]})
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            self._unwritten.pop(index, None)
+            return self._input(index, delta["partial_json"])
         return b""
 
     def _block_stop(self, index: int) -> bytes:
-        # An answer without input streams no delta; it is still a JSON object, as when whole.
-        return self._chunk({"content": "{}"}) if self._answers.get(index) is False else b""
+        # A tool_use block without input streams no piece (or an empty one); its input is still a
+        # JSON object, as when whole: what content_block_start showed, `{}` from Anthropic.
+        unwritten = self._unwritten.pop(index, None)
+        return b"" if unwritten is None else self._input(index, unwritten)
+
+    def _input(self, index: int, piece: str) -> bytes:
+        """A piece of a tool_use block's input: content for the answer tool, else its arguments."""
+        if index in self._answers:
+            return self._chunk({"content": piece})
+        if index in self._tool_calls:
+            call = {"index": self._tool_calls[index], "function": {"arguments": piece}}
+            return self._chunk({"tool_calls": [call]})
+        return b""
 
     def _add_usage(self, raw: Any) -> None:
         # message_delta figures are cumulative: they replace message_start's, and a null keeps it.
