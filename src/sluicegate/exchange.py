@@ -248,6 +248,13 @@ class Exchange:
         return plan.steps[plan.step_index] if plan.steps else None
 
     @property
+    def counted_by_gateway(self) -> bool:
+        """A token count the gateway answers itself (pipeline/token_count.py): the client's API
+        counts (`IngressFormat.counts`) for a model of another provider. Nothing goes upstream."""
+        ingress = self.request.ingress
+        return ingress is not None and ingress.counts and self.plan.hub is not None
+
+    @property
     def provider(self) -> Provider | None:
         plan = self.plan
         return plan.steps[plan.step_index].provider if plan.steps else None

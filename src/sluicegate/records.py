@@ -69,7 +69,7 @@ class RecordBuilder:
             account=request.account,
             gateway=request.gateway_slug,
             provider=exchange.provider_slug,
-            endpoint=secrets.scrub_text(step.route.path if step else request.route.path) or "",
+            endpoint=secrets.scrub_text(_endpoint(exchange)) or "",
             method=request.method,
             model=secrets.scrub_text(exchange.facts.model),
             # Asked for, or answered as, a stream: a streaming request refused before its first byte too.
@@ -158,6 +158,15 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets
+
+
+def _endpoint(exchange: Exchange) -> str:
+    """The path the request went to upstream, else the one the client called: a count the gateway
+    answered itself is logged as what it is, not as the chat request it was never sent as."""
+    step = exchange.step
+    if step is None or exchange.counted_by_gateway:
+        return exchange.request.route.path
+    return step.route.path
 
 
 def upstream_error(exchange: Exchange) -> str | None:

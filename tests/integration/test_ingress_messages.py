@@ -257,22 +257,42 @@ def test_pdf_documents_reach_openai_as_named_files(
     assert parts[1] == {"type": "file", "file": {"filename": "document.pdf", "file_data": data}}
 
 
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "google-ai-studio/gemini-2.5-flash"])
 def test_count_tokens_is_counted_by_the_gateway(
-    client: anthropic.Anthropic, gateway: RunningGateway, fakes: dict[str, Any]
+    client: anthropic.Anthropic, gateway: RunningGateway, fakes: dict[str, Any], model: str
 ) -> None:
-    short = client.messages.count_tokens(
-        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-    )
+    short = client.messages.count_tokens(model=model, messages=[{"role": "user", "content": "hi"}])
     long = client.messages.count_tokens(
-        model="openai/gpt-4o-mini",
+        model=model,
         system="Answer briefly.",
         messages=[{"role": "user", "content": QUESTION * 10}],
         tools=[CAPITAL_TOOL],
     )
     assert 0 < short.input_tokens < long.input_tokens
-    assert fakes["openai"].requests == []  # nothing went upstream
+    assert all(fake.requests == [] for fake in fakes.values())  # nothing went upstream
+    # Logged as the count it is, under the endpoint the client called: not as a free generation.
     records = gateway.wait_for_logs(2)
-    assert {(r["status"], r["tokens_in"], r["cost_usd"]) for r in records} == {(200, 0, 0.0)}
+    assert [(r["endpoint"], r["tokens_in"], r["tokens_out"], r["cost_usd"]) for r in records] == [
+        ("v1/messages/count_tokens", counted.input_tokens, 0, 0.0) for counted in (long, short)
+    ]
+    assert {(r["provider"], r["status"], r["unpriced"]) for r in records} == {
+        (model.split("/")[0], 200, False)
+    }
+
+
+def test_a_count_spends_nothing_of_a_routes_token_limit(
+    client: anthropic.Anthropic, gateway: RunningGateway
+) -> None:
+    limit = {"unit": "tokens", "limit": 60, "period": 3600}
+    route = {"limit": limit, "then": {"model": "openai/gpt-4o-mini"}, "else": {"model": "openai/budget"}}
+    gateway.configure(routes={"capped": route})
+    asked: Any = [{"role": "user", "content": QUESTION * 20}]
+    assert client.messages.count_tokens(model="dynamic/capped", messages=asked).input_tokens > 60
+    gateway.wait_for_logs(1)
+    message = client.messages.create(
+        model="dynamic/capped", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.model.startswith("gpt-4o-mini")  # no model read the counted tokens
 
 
 def test_count_tokens_for_anthropic_models_is_anthropics(

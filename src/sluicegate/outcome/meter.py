@@ -81,6 +81,9 @@ class Meter:
         return reader.answer_model(route, exchange.response.body, exchange.response.streamed)
 
     def _outcome(self, exchange: Exchange, step: Step, usage: Usage | None, answered: str | None) -> Outcome:
+        if exchange.counted_by_gateway:
+            # Counted by the gateway (pipeline/token_count.py): no model read it, nothing is billed.
+            return Outcome(usage, None if usage is None else 0.0)
         gateway = exchange.gateway
         fallback = gateway.settings.fallback_price if gateway is not None else None
         price = self._pricing.price(step, exchange.options.custom_cost, fallback, answered)
@@ -99,12 +102,11 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         or not body
     ):
         return None
-    ingress = exchange.request.ingress
-    if ingress is not None and not ingress.counts and exchange.plan.hub is not None:
+    if exchange.request.ingress is not None and exchange.plan.hub is not None:
         # Rendered from a chat answer or chunks (pipeline/ingress.py): what chat reported, whole. The
         # rendering may not hold all of it (Anthropic's usage has no reasoning tokens) and holds
         # placeholder figures until chat reports usage (ingress/anthropic_stream.py's message_start),
-        # which a stream cut short never does.
+        # which a stream cut short never does. A count the gateway made: the tokens it counted.
         return _seen(exchange) or step.facts.billed
     reader, route = client_reader(exchange, step)
     if exchange.response.streamed:

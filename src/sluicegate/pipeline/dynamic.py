@@ -107,6 +107,8 @@ class DynamicRoutes:
                 if bucket.counts_requests:
                     await self._limiter.admit([Claim(bucket, 1)], now)
                     continue
+                if exchange.counted_by_gateway:
+                    continue  # its usage is the tokens the gateway counted: no model used them
                 # A reservation of nothing, settled at once with what was used: counted even past the limit.
                 verdict = await self._limiter.admit([Claim(bucket, 0)], now)
                 if verdict.holds:

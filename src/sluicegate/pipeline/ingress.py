@@ -55,9 +55,9 @@ def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply)
             body = ingress.answer(hub.asked, reply.body)
         # What the chat answer reported, whole: the format's usage may not say it all (Anthropic's
         # has no reasoning tokens). Read when measured, off the request's way. A count the gateway
-        # made is no chat answer (pipeline/token_count.py).
-        chat_usage = None if ingress.counts else partial(OPENAI.read_usage, hub.route, reply.body)
-        return Reply(reply.status, headers, body=body, reported_usage=chat_usage)
+        # made is no chat answer: it reported what it counted (pipeline/token_count.py).
+        usage = reply.reported_usage if ingress.counts else partial(OPENAI.read_usage, hub.route, reply.body)
+        return Reply(reply.status, headers, body=body, reported_usage=usage)
     headers["Content-Type"] = SSE_TYPE
     renderer = ingress.stream(hub.asked)
     stream = _rendered(renderer, provider, reply.stream)
