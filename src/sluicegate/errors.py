@@ -6,6 +6,7 @@
     ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
     ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
+    ├── MethodNotAllowed        405  a method the endpoint does not take (`Allow` names those it does)
     ├── RequestTimeout          408  the request body did not arrive within the body timeout
     ├── Conflict                409  a name already taken
     ├── PayloadTooLarge         413  body over the configured limit
@@ -80,6 +81,11 @@ class UnknownGateway(NotFound):
 
 class UnknownProvider(NotFound):
     code = "unknown_provider"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class RequestTimeout(GatewayError):

@@ -49,8 +49,8 @@ def add_routes(
     app.router.add_get("/healthz", health.handle)
     app.router.add_get("/metrics", partial(json_errors, handler=metrics.handle))
     app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
-    app.router.add_post("/v1/{account}/{gateway}", proxy.universal)
-    app.router.add_post("/v1/{account}/{gateway}/", proxy.universal)
+    app.router.add_route("*", "/v1/{account}/{gateway}", proxy.universal)  # POST, else a 405
+    app.router.add_route("*", "/v1/{account}/{gateway}/", proxy.universal)
     api = web.Application(middlewares=[json_errors])
     export.add_routes(api)  # first: `…/logs/export` would otherwise match `…/logs/{log_id}`
     admin.add_routes(api)

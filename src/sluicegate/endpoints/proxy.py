@@ -13,11 +13,14 @@ from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
+from sluicegate.errors import MethodNotAllowed
 from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
+POST = "POST"
+JSON = "application/json"
 UNIVERSAL = "universal"
 COMPAT = "compat"
 REALTIME = "realtime"  # a WebSocket upgrade of a provider's realtime path
@@ -57,9 +60,13 @@ class ProxyEndpoint:
         )
         if upgrade and self._realtime is not None:
             return await self._realtime.handle(request, Exchange(incoming))
+        if provider == COMPAT and request.method != POST:  # its every path takes a JSON body
+            return not_allowed(request, POST)
         return await self._run(request, Exchange(incoming))
 
     async def universal(self, request: web.Request) -> web.StreamResponse:
+        if request.method != POST:
+            return not_allowed(request, POST)
         info = request.match_info
         incoming = IncomingRequest(
             gateway_slug=info["gateway"],
@@ -96,6 +103,17 @@ class ProxyEndpoint:
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
         return await write_reply(request, reply)
+
+
+def not_allowed(request: web.Request, allowed: str) -> web.Response:
+    """405 for a method an endpoint does not take, answered before the pipeline: nothing goes
+    upstream and, as for a path no route serves, nothing is logged."""
+    error = MethodNotAllowed(
+        f"{request.method} is not allowed on {request.path}: it takes {allowed}",
+        headers={"Allow": allowed},
+        allowed=[allowed],
+    )
+    return web.Response(status=error.status, headers=error.headers, body=error.body(), content_type=JSON)
 
 
 def origin_form(target: str) -> str:
