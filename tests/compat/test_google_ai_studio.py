@@ -12,7 +12,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate.compat.base import TranslationError
-from sluicegate.providers.gemini.compat import GOOGLE_AI_STUDIO_TRANSLATOR
+from sluicegate.providers.gemini.compat import GOOGLE_AI_STUDIO_TRANSLATOR, GoogleAIStudioTranslator
 
 MODEL = "gemini-2.5-flash"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
@@ -294,6 +294,18 @@ def test_a_blocked_prompt_and_vertex_create_time() -> None:
     assert completion.created == 1_735_689_610
     with pytest.raises(TranslationError):
         GOOGLE_AI_STUDIO_TRANSLATOR.response(b"<html>", MODEL)
+
+
+def test_created_is_the_clocks_time_once_per_answer_without_a_create_time() -> None:
+    ticks = iter(range(1_767_225_600, 1_767_225_700, 10))
+    translator = GoogleAIStudioTranslator(clock=lambda: next(ticks) + 0.9)
+    answer = orjson.loads(translator.response(orjson.dumps(ANSWER), MODEL))
+    assert answer["created"] == 1_767_225_600
+    stream = translator.stream(MODEL, include_usage=True)
+    events = openai_events(stream.feed(STREAM) + stream.close())
+    assert {orjson.loads(event)["created"] for event in events} == {1_767_225_610}  # every chunk
+    vertex = {**ANSWER, "createTime": "2025-01-01T00:00:10Z"}  # Vertex's own time wins
+    assert orjson.loads(translator.response(orjson.dumps(vertex), MODEL))["created"] == 1_735_689_610
 
 
 def test_errors_take_openais_shape() -> None:

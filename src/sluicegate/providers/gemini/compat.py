@@ -5,10 +5,17 @@ Request: https://ai.google.dev/api/generate-content#request-body — system mess
 sampling options `generationConfig`. Answer: https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse
 — candidates become choices, `usageMetadata` the usage. A stream (`?alt=sse`) is one
 GenerateContentResponse per SSE event, each turned into chat.completion.chunk events as it arrives.
+
+`created` is Vertex's `createTime`; AI Studio's answers carry no time, so it is read from the
+translator's `clock` when the answer (or the stream) is translated, one value for every chunk of a
+stream.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -42,8 +49,12 @@ ERROR_TYPES: Final = {
 }
 
 
+@dataclass(frozen=True, slots=True)
 class GoogleAIStudioTranslator:
-    """The `Translator` for `google-ai-studio/{model}`."""
+    """The `Translator` for `google-ai-studio/{model}`; `clock` gives the `created` time of answers
+    that carry none."""
+
+    clock: Callable[[], float] = time.time
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
         body = native_body(payload, model)
@@ -66,7 +77,7 @@ class GoogleAIStudioTranslator:
         completion: dict[str, Any] = {
             "id": _completion_id(document),
             "object": "chat.completion",
-            "created": _created(document),
+            "created": _created(document) or int(self.clock()),
             "model": model,
             "choices": choices or [_blocked_choice(document)],
         }
@@ -78,18 +89,19 @@ class GoogleAIStudioTranslator:
         return orjson.dumps({"error": _openai_error(status, body)})
 
     def stream(self, model: str, include_usage: bool) -> StreamTranslator:
-        return GeminiChunkStream(model, include_usage)
+        return GeminiChunkStream(model, include_usage, created=int(self.clock()))
 
 
 class GeminiChunkStream:
-    """Gemini SSE (any line ends, split anywhere) to chat.completion.chunk SSE, event by event."""
+    """Gemini SSE (any line ends, split anywhere) to chat.completion.chunk SSE, event by event;
+    `created` is the stream's time unless its first response says its own (Vertex's createTime)."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, created: int) -> None:
         self._model = model
         self._include_usage = include_usage
         self._events = SseParser()
         self._id = ""
-        self._created = 0
+        self._created = created
         self._started: set[int] = set()  # choices whose role was sent
         self._calls: dict[int, int] = {}  # choice -> tool calls sent
         self._usage: Usage | None = None
@@ -122,7 +134,7 @@ class GeminiChunkStream:
 
     def _translate(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         if not self._id:
-            self._id, self._created = _completion_id(response), _created(response)
+            self._id, self._created = _completion_id(response), _created(response) or self._created
         self._usage = gemini_usage(response.get("usageMetadata")) or self._usage
         chunks = []
         for position, candidate in enumerate(_candidates(response)):
@@ -246,15 +258,15 @@ def _completion_id(response: dict[str, Any]) -> str:
     return f"chatcmpl-{response_id}" if isinstance(response_id, str) else "chatcmpl-gemini"
 
 
-def _created(response: dict[str, Any]) -> int:
-    """Vertex stamps `createTime`; AI Studio stamps nothing, and a translator has no clock: 0."""
+def _created(response: dict[str, Any]) -> int | None:
+    """Vertex's `createTime` as Unix time; None without one (AI Studio stamps nothing)."""
     stamp = response.get("createTime")
     if not isinstance(stamp, str):
-        return 0
+        return None
     try:
         return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
     except ValueError:
-        return 0
+        return None
 
 
 def _openai_error(status: int | None, body: bytes) -> dict[str, Any]:
