@@ -191,11 +191,13 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 
 def _split_model(value: Any) -> tuple[str, str]:
+    """The provider's name and the model's. Provider names are lower case, and a client may write
+    one in any case (`OpenAI/gpt-4o`, as the universal endpoint takes `"provider": "OpenAI"`)."""
     slug, _, model = value.partition("/") if isinstance(value, str) else ("", "", "")
     if not (slug.strip() and model.strip()):
         example = _example_model(value)
         raise BadRequest(f'model must be "{{provider}}/{{model}}", e.g. "{example}"', field="model")
-    return slug, model
+    return slug.lower(), model
 
 
 # Model name beginnings that say whose a model is, for the example a 400 gives.
