@@ -48,9 +48,11 @@ def add_routes(
     app.router.add_get("/", front_page)
     app.router.add_get("/healthz", health.handle)
     app.router.add_get("/metrics", partial(json_errors, handler=metrics.handle))
-    app.router.add_route("*", "/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
-    app.router.add_route("*", "/v1/{account}/{gateway}", proxy.universal)  # POST, else a 405
-    app.router.add_route("*", "/v1/{account}/{gateway}/", proxy.universal)
+    # The proxy's routes send `100 Continue` only once the body is wanted (ProxyEndpoint.expect).
+    proxied = partial(app.router.add_route, "*", expect_handler=proxy.expect)
+    proxied("/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
+    proxied("/v1/{account}/{gateway}", proxy.universal)  # POST, else a 405
+    proxied("/v1/{account}/{gateway}/", proxy.universal)
     api = web.Application(middlewares=[json_errors])
     export.add_routes(api)  # first: `…/logs/export` would otherwise match `…/logs/{log_id}`
     admin.add_routes(api)
@@ -69,4 +71,4 @@ def add_routes(
     add_dashboard_routes(app)
     # Fastly AI Accelerator's purge-all, at the path its clients use.
     app.router.add_post("/ai_accelerator/expire", partial(json_errors, handler=admin.expire_all_guarded))
-    app.router.add_route("*", "/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404
+    proxied("/{tail:.*}", proxy.hosted)  # host-in-path, else a JSON 404

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 
-from aiohttp import web
+from aiohttp import HttpVersion, hdrs, web
 
-from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.body import BODY_LIMITS, read_body
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
@@ -20,6 +20,8 @@ from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
 POST = "POST"
+CONTINUE = "100-continue"
+HTTP_11 = HttpVersion(1, 1)
 JSON = "application/json"
 UNIVERSAL = "universal"
 COMPAT = "compat"
@@ -53,7 +55,7 @@ class ProxyEndpoint:
             route=Route(account, tail, query),
             method=request.method,
             headers=request.headers,
-            read_body=partial(read_body, request),
+            read_body=partial(_read_body, request),
             kind=REALTIME if upgrade else COMPAT if provider == COMPAT else "provider",
             ingress=self._ingress.get(tail) if provider == COMPAT else None,
             received_at=self._clock(),
@@ -74,7 +76,7 @@ class ProxyEndpoint:
             route=Route(info["account"], "", ""),
             method=request.method,
             headers=request.headers,
-            read_body=partial(read_body, request),
+            read_body=partial(_read_body, request),
             kind=UNIVERSAL,
             received_at=self._clock(),
         )
@@ -93,16 +95,40 @@ class ProxyEndpoint:
             route=Route("", rest, query),
             method=request.method,
             headers=request.headers,
-            read_body=partial(read_body, request),
+            read_body=partial(_read_body, request),
             kind="host-compat" if compat else "host",
             received_at=self._clock(),
             upstream_host=host,
         )
         return await self._run(request, Exchange(incoming))
 
+    @staticmethod
+    async def expect(request: web.Request) -> None:
+        """The routes' `Expect` handler. aiohttp's sends `100 Continue` at once, inviting the body
+        of a request the gateway may refuse (401, 404, 413 from its Content-Length, 429): here the
+        100 waits until the pipeline reads the body (`_read_body`), so a refusal is the final answer
+        instead and the body is never sent (RFC 9110 §10.1.1)."""
+        if request.version >= HTTP_11 and request.headers[hdrs.EXPECT].lower() != CONTINUE:
+            raise web.HTTPExpectationFailed(text="the gateway knows only Expect: 100-continue")
+
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
         return await write_reply(request, reply)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, after the `100 Continue` its client waits for (`ProxyEndpoint.expect`); none for
+    a body declared over the limit, which `read_body` refuses at once from its Content-Length."""
+    if (
+        hdrs.EXPECT in request.headers
+        and request.version >= HTTP_11
+        and request.headers[hdrs.EXPECT].lower() == CONTINUE
+        and (request.content_length or 0) <= request.config_dict[BODY_LIMITS].max_bytes
+        and not request.content.is_eof()
+    ):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp does: the answer proper is still to come
+    return await read_body(request)
 
 
 def not_allowed(request: web.Request, allowed: str) -> web.Response:
