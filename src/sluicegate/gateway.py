@@ -59,8 +59,9 @@ class RateLimitRule(BaseModel):
         DEFAULT_RESERVE,
         ge=0,
         le=10_000_000,
-        description="tokens and cost rules: output tokens reserved for a request that sets no "
-        "max_tokens / max_completion_tokens / max_output_tokens, until its real usage is known",
+        description="tokens and cost rules: output tokens reserved for a request that sets no cap on "
+        "its answer (max_tokens, max_completion_tokens, Gemini's maxOutputTokens, ...), until its real "
+        "usage is known; embeddings reserve none",
     )
 
     @property

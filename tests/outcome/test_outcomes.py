@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
+from multidict import CIMultiDict
 
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import Outcome
-from sluicegate.outcome.estimate import output_cap
+from sluicegate.outcome.estimate import Estimator
 from sluicegate.outcome.meter import Meter
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.outcome.pricing import Pricing
+from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
+from sluicegate.providers.openai import OPENAI
 from sluicegate.storage.limiter import Bucket, Hold
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
@@ -70,18 +75,28 @@ async def test_settlement_holds_the_answer_and_a_cancelled_caller_stops_no_sink(
     assert settled == [held.request.id]
 
 
-@pytest.mark.parametrize(
-    ("payload", "cap"),
-    [
-        ({"max_tokens": 50}, 50),
-        ({"max_completion_tokens": 40, "max_tokens": 50}, 40),  # OpenAI's newer name wins
-        ({"max_output_tokens": 30}, 30),  # Responses API
-        ({"max_tokens": 20, "n": 3}, 60),  # three choices, each up to the cap
-        ({"max_tokens": True}, None),
-        ({"max_tokens": "50"}, None),
-        ({}, None),
-        ([1, 2], None),
-    ],
-)
-def test_output_cap(payload: object, cap: int | None) -> None:
-    assert output_cap(payload) == cap
+def step(provider: Provider, path: str, body: dict[str, object]) -> Step:
+    route, raw = Route("local", path), orjson.dumps(body)
+    return Step(provider, route, CIMultiDict(), raw, provider.read_request(route, raw))
+
+
+async def test_an_estimate_takes_the_answer_at_the_cap_its_provider_reads() -> None:
+    contents = [{"role": "user", "parts": [{"text": "hello world"}]}]
+    steps = [
+        step(OPENAI, "chat/completions", {"model": "gpt-4o-mini", "messages": [], "max_tokens": 7, "n": 2}),
+        step(GOOGLE_AI_STUDIO, "v1beta/models/gemini-2.0-flash:generateContent", {"contents": contents}),
+        step(
+            GOOGLE_AI_STUDIO,
+            "v1beta/models/gemini-2.0-flash:generateContent",
+            {"contents": contents, "generationConfig": {"maxOutputTokens": 5}},
+        ),
+        step(OPENAI, "embeddings", {"model": "text-embedding-3-small", "input": "hello world"}),
+    ]
+    estimates = await Estimator(TokenCounter(), Pricing(PriceTable())).estimate(
+        steps, "POST", False, None, None
+    )
+    assert [estimate.output_cap for estimate in estimates] == [14, None, 5, 0]
+    uncapped, capped, embedding = estimates[1:]
+    assert uncapped.tokens(1024) == uncapped.prompt_tokens + 1024  # the rule's `reserve` stands in
+    assert capped.tokens(1024) == capped.prompt_tokens + 5
+    assert embedding.tokens(1024) == embedding.prompt_tokens > 0  # no answer to reserve for

@@ -1,16 +1,18 @@
 """Estimating a request's usage and cost before it is sent, for token and cost reservations.
 
 Prompt tokens are counted with the tokenizer; the answer is taken at the size the request caps it
-at (`max_tokens`, `max_completion_tokens`, `max_output_tokens`, times `n` choices), else at the
-rule's `reserve`. Small bodies are counted on the event loop (a 2 KB prompt takes about 40 µs);
-larger ones, and the first count or price lookup (which load data files), on a worker thread.
+at, as its provider reads the cap (`Provider.output_cap`: OpenAI's `max_tokens` times `n` choices,
+Gemini's `generationConfig.maxOutputTokens` times its candidates, 0 for embeddings, which generate
+nothing), else at the rule's `reserve`. Small bodies are counted on the event loop (a 2 KB prompt
+takes about 40 µs; reading the cap, well under 1 µs); larger ones, and the first count or price
+lookup (which load data files), on a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sluicegate.exchange import Step
 from sluicegate.gateway import FallbackPrice
@@ -21,11 +23,11 @@ from sluicegate.usage.rates import Pricer
 from sluicegate.usage.tokens import TokenCounter
 
 LOOP_PROMPT_BYTES = 2048
-_OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 class StepEstimate(NamedTuple):
-    """One step's expected usage: its prompt, the cap on its answer if it sets one, its price.
+    """One step's expected usage: its prompt, the cap on its answer if it sets one (0: it has no
+    answer to count, as embeddings), its price.
     (A named tuple: made per request, and a frozen dataclass's `__init__` costs four times as much.)"""
 
     prompt_tokens: int
@@ -84,21 +86,7 @@ class Estimator:
         for step in steps:
             payload = step.facts.payload
             prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
+            cap = step.provider.output_cap(step.route, payload)
             rate = self._pricing.price(step, custom_cost, fallback) if price else None
-            estimates.append(
-                StepEstimate(prompt, output_cap(payload), rate, price and unpriced(method, step, rate))
-            )
+            estimates.append(StepEstimate(prompt, cap, rate, price and unpriced(method, step, rate)))
         return estimates
-
-
-def output_cap(payload: Any) -> int | None:
-    """The most output tokens a request body allows, when it says: its cap times its `n` choices."""
-    if not isinstance(payload, dict):
-        return None
-    cap = next((payload[key] for key in _OUTPUT_CAPS if key in payload), None)
-    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
-        return None
-    choices = payload.get("n")
-    return (
-        cap * choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else cap
-    )

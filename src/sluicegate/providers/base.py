@@ -7,8 +7,9 @@ of its bodies guardrails read (`text_format`), where its key goes (`key_header`,
 when a client may put it in the query), how its prices are found (`price_id`, `price_model`), what
 ends its streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`),
 how the unified endpoint translates to it (`compat_target`), where its request bodies hold what the
-token estimator counts (`token_keys`) and which GenAI operation a request performs (`operation`, for
-spans and log exports); `upstream.py` does the talking.
+token estimator counts (`token_keys`), how long a request lets its answer grow (`output_cap`, for
+token and cost reservations) and which GenAI operation a request performs (`operation`, for spans
+and log exports); `upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -298,6 +299,13 @@ class Provider(Protocol):
     def token_keys(self) -> TokenKeys:
         """Where the request bodies of the APIs it speaks hold what the token estimator counts
         (`providers/texts.py`); the estimator reads every body with all providers' (`TOKEN_KEYS`)."""
+        ...
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        """The most output tokens a request to `route` (`payload`: its parsed body, None when not
+        JSON) lets its answer take, all its choices together: what a token or cost rule reserves for
+        the answer. 0 for a request that generates none (embeddings); None when the body sets no cap
+        (`providers/output_caps.py`). Runs on every request under such a rule: keep it to lookups."""
         ...
 
     def price_model(self, model: str) -> str:

@@ -33,6 +33,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
+from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -48,6 +49,10 @@ OPERATIONS: OperationMarkers = (
     ("v2/chat", "chat"),
     ("chat/completions", "chat"),
 )
+# The answer's cap: chat's `max_tokens` (https://docs.cohere.com/reference/chat), for each of the
+# legacy v1 generate's `num_generations` (https://docs.cohere.com/reference/generate-v1); its OpenAI
+# compatibility's keys are OpenAI's.
+GENERATIONS = "num_generations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,11 @@ class Cohere:
         if unquote(route.path).rstrip("/").endswith("chat/completions") or has_list(payload, "messages"):
             return CHAT_TEXTS
         return None
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if "embed" in route.path:  # `v1/embed`, `v2/embed`, the compatibility's `embeddings`
+            return NO_OUTPUT
+        return capped(payload, OPENAI_CAPS, GENERATIONS)
 
     def price_model(self, model: str) -> str:
         return model

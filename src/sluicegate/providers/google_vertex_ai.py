@@ -26,6 +26,7 @@ from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
+from sluicegate.providers.output_caps import NO_OUTPUT
 from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
@@ -74,6 +75,11 @@ class VertexAI(GeminiAPI):
         if _serves_claude(route):
             return ANTHROPIC.output_text(route, body, streamed)
         return GeminiAPI.output_text(self, route, body, streamed)
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if Target.of(route).model == _CLAUDE_TOKEN_COUNTING and _serves_claude(route):
+            return NO_OUTPUT  # free, as on Anthropic's own API
+        return GeminiAPI.output_cap(self, route, payload)
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         if Target.of(route).method not in ANSWER_METHODS and has_list(payload, "messages"):

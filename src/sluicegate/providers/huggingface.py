@@ -41,6 +41,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
+from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
@@ -52,6 +53,12 @@ ROUTER_PREFIX = "v1/"
 MODELS_PATH = "hf-inference/models"
 # Path segments that end a model id: `{model}/v1/chat/completions`, `{model}/pipeline/{task}`.
 _MODEL_SUFFIXES = frozenset({"v1", "pipeline"})
+# A text generation's cap, in its `parameters`:
+# https://huggingface.co/docs/inference-providers/tasks/text-generation
+GENERATION_CAPS = ("max_new_tokens",)
+# The tasks a model's path may name that generate no tokens: embeddings, and comparing them.
+# https://huggingface.co/docs/inference-providers/tasks/feature-extraction
+EMBEDDING_TASKS = ("pipeline/feature-extraction", "pipeline/sentence-similarity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +145,15 @@ class HuggingFace:
         # The router and the models' chat endpoints speak OpenAI's API; a model's own `inputs`
         # are read by none.
         return OPENAI.text_format(route, payload)
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if speaks_openai(route):
+            return OPENAI.output_cap(route, payload)
+        if route.path.rstrip("/").endswith(EMBEDDING_TASKS):
+            return NO_OUTPUT
+        # A model's own path names no task: a body without `max_new_tokens` sets no cap.
+        parameters = payload.get("parameters") if isinstance(payload, dict) else None
+        return capped(parameters, GENERATION_CAPS, choices=None)
 
     def price_model(self, model: str) -> str:
         return model

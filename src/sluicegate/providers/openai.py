@@ -43,6 +43,7 @@ from sluicegate.providers.openai_texts import (
     RESPONSES_TEXTS,
     RESPONSES_TOKEN_KEYS,
 )
+from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -68,6 +69,9 @@ OPENAI_OPERATIONS: OperationMarkers = (
     ("responses", "chat"),
     ("completions", "text_completion"),
 )
+# The paths of embeddings, which generate no output: `embeddings` (under any prefix) and Ollama's
+# `api/embed` (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-embeddings).
+EMBEDDING_ENDS = ("embeddings", "embed")
 # Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
@@ -176,6 +180,11 @@ class OpenAICompatible:
             # `anthropic/v1/messages`: https://api-docs.deepseek.com/guides/anthropic_api).
             return MESSAGES_TEXTS
         return CHAT_TEXTS if has_list(payload, "messages") else None
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if route.path.rstrip("/").endswith(EMBEDDING_ENDS):
+            return NO_OUTPUT
+        return capped(payload, OPENAI_CAPS)  # times `n` choices, each up to the cap
 
     def price_model(self, model: str) -> str:
         return model  # genai-prices knows OpenAI's models (and its resellers') by the name sent

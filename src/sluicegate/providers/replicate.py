@@ -39,6 +39,7 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.json_body import read_json
+from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_events
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
@@ -55,6 +56,10 @@ _OWNED = frozenset({"models", "deployments"})
 TOKEN_KEYS = TokenKeys(text=frozenset({"input", "prompt"}))
 # Predictions are named by none but an embedding model's (`models/{owner}/{name}/predictions`).
 OPERATIONS: OperationMarkers = (("embed", "embeddings"),)
+# A language model's cap, in the prediction's `input`, where each model names its own: most take
+# `max_tokens` (https://replicate.com/meta/meta-llama-3.1-405b-instruct), older ones (Llama 2)
+# `max_new_tokens`, OpenAI's models there `max_completion_tokens`.
+INPUT_CAPS = ("max_tokens", "max_new_tokens", "max_completion_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,12 @@ class Replicate:
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         return None  # a model's own `input`, whose fields each model names: none guardrails read
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if "embed" in route.path:  # an embedding model's predictions (`OPERATIONS`)
+            return NO_OUTPUT
+        inputs = payload.get("input") if isinstance(payload, dict) else None
+        return capped(inputs, INPUT_CAPS, choices=None)
 
     def price_model(self, model: str) -> str:
         return model  # `owner/name`, as price_overrides.json keys it

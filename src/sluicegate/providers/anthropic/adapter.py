@@ -36,6 +36,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
+from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -49,6 +50,10 @@ KEY_HEADER = KeyHeader("x-api-key", "{key}")  # https://docs.anthropic.com/en/ap
 STREAM_ENDS = StreamEnds(complete=(b"event: message_stop",))
 # Messages (`v1/messages`, its `count_tokens` and `batches`) and the OpenAI SDK compatibility's chat.
 OPERATIONS: OperationMarkers = (("chat/completions", "chat"), ("messages", "chat"))
+# The answer's cap: the Messages API's `max_tokens` (required), its OpenAI SDK compatibility's
+# `max_completion_tokens` (https://docs.anthropic.com/en/api/openai-sdk), the legacy Text
+# Completions' `max_tokens_to_sample` (https://docs.anthropic.com/en/api/complete).
+OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_tokens_to_sample")
 # Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
@@ -138,6 +143,9 @@ class Anthropic:
         if path.endswith("messages") or (_counts_tokens(route) and has_list(payload, "messages")):
             return MESSAGES_TEXTS  # count_tokens takes a Messages body (its `system` too)
         return None
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        return NO_OUTPUT if _counts_tokens(route) else capped(payload, OUTPUT_CAPS)
 
     def price_model(self, model: str) -> str:
         return model

@@ -8,6 +8,7 @@ Both hosts speak it; they differ only in where a path is sent (`upstream_url`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
+from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
+from sluicegate.providers.output_caps import NO_OUTPUT, first, times
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
@@ -50,6 +53,14 @@ CACHEABLE_METHODS = frozenset(
 ANSWER_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 # countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
 FREE_METHODS = frozenset({"countTokens"})
+# The methods that generate no output: embeddings, and token counting.
+NO_OUTPUT_METHODS = frozenset({"embedContent", "batchEmbedContents", *FREE_METHODS})
+# A generation's cap for each of its candidates, in `generationConfig`:
+# https://ai.google.dev/api/generate-content#generationconfig. Google's JSON parsing takes each
+# field's proto name too (`generation_config.max_output_tokens`).
+_CONFIG = ("generationConfig", "generation_config")
+_CAP = ("maxOutputTokens", "max_output_tokens")
+_CANDIDATES = ("candidateCount", "candidate_count")
 # Its GenAI operations by path marker (`operation_by_markers`, case-sensitive: `streamGenerateContent`
 # and `batchEmbedContents` contain none of them), with its OpenAI compatibility's chat and embeddings.
 OPERATIONS: OperationMarkers = (
@@ -78,12 +89,17 @@ class Target:
 
     @classmethod
     def of(cls, route: Route) -> Target:
-        segments = unquote(route.path).strip("/").split("/")
-        name, colon, method = segments[-1].partition(":")
-        if not colon or not name:
-            return cls(None, "")
-        collection = segments[-2] if len(segments) > 1 else ""
-        return cls(name if collection in ("models", "") else f"{collection}/{name}", method)
+        return _target(route.path)
+
+
+@functools.lru_cache(maxsize=1024)  # a gateway sees few distinct paths; several stages ask per request
+def _target(path: str) -> Target:
+    segments = unquote(path).strip("/").split("/")
+    name, colon, method = segments[-1].partition(":")
+    if not colon or not name:
+        return Target(None, "")
+    collection = segments[-2] if len(segments) > 1 else ""
+    return Target(name if collection in ("models", "") else f"{collection}/{name}", method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +186,16 @@ class GeminiAPI:
         if Target.of(route).method in ANSWER_METHODS or has_list(payload, "contents"):
             return GEMINI_TEXTS  # countTokens's `contents` too
         return None
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        method = Target.of(route).method
+        if method in ANSWER_METHODS:  # `maxOutputTokens` for each candidate
+            config = first(payload, _CONFIG)
+            return times(first(config, _CAP), first(config, _CANDIDATES))
+        if method in NO_OUTPUT_METHODS:
+            return NO_OUTPUT
+        # Its OpenAI compatibility (chat, embeddings); Vertex AI's partner models (`rawPredict`).
+        return OPENAI.output_cap(route, payload)
 
     def price_model(self, model: str) -> str:
         # The native API names a model by its resource name, `models/gemini-2.5-flash`.

@@ -37,6 +37,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
+from sluicegate.providers.output_caps import NO_OUTPUT
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -49,6 +50,10 @@ OPENAI_PREFIX = "v1/"
 # OpenAI-compatible endpoints' bodies are OpenAI's.
 # https://developers.cloudflare.com/workers-ai/models/
 TOKEN_KEYS = TokenKeys(text=frozenset({"prompt", "text"})) | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
+# What names an embedding model (`@cf/google/embeddinggemma-300m`, `@cf/qwen/qwen3-embedding-0.6b`,
+# BAAI's `@cf/baai/bge-m3` and its reranker): its native runs generate no tokens.
+# https://developers.cloudflare.com/workers-ai/models/?tasks=Text+Embeddings
+EMBEDDING_MARKERS = ("embed", "bge-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,13 @@ class WorkersAI:
         # A native run's chat `messages`, read as OpenAI chat's; so are the OpenAI-shaped chunks newer
         # models stream (its JSON answer, Cloudflare's envelope, is not read).
         return CHAT_TEXTS if has_list(payload, "messages") else None
+
+    def output_cap(self, route: Route, payload: Any) -> int | None:
+        if not is_openai_compatible(route) and any(marker in route.path for marker in EMBEDDING_MARKERS):
+            return NO_OUTPUT
+        # A native run's `max_tokens` is the OpenAI-compatible endpoints' key:
+        # https://developers.cloudflare.com/workers-ai/models/llama-3-8b-instruct
+        return OPENAI.output_cap(route, payload)
 
     def price_model(self, model: str) -> str:
         return model
