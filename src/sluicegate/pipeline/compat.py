@@ -27,6 +27,7 @@ from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.ingress.base import IngressFormat
+from sluicegate.ingress.chat_dialects import chat_dialect
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.steps import PlanInput, Planner
@@ -61,7 +62,7 @@ def compat_planner(
                 return RequestPlan(body, [native])
             hub, payload, headers = _through_chat(request, ingress, payload, headers)
             path = CHAT
-        build = _StepBuilder(providers.registry, targets, request, payload, headers, path)
+        build = _StepBuilder(providers.registry, targets, request, payload, headers, path, hub is not None)
         if not is_dynamic(payload.get("model")):
             slug, model = _split_model(payload.get("model"))
             provider = await providers.find(account, slug)
@@ -126,7 +127,8 @@ def _through_chat(
 
 class _StepBuilder:
     """The step that sends this request to `slug`'s `model`: as it is to an OpenAI-compatible
-    provider, translated to the native API of the others."""
+    provider (a request an ingress format wrote, `hub`, in the fields that provider takes: see
+    ingress/chat_dialects.py), translated to the native API of the others."""
 
     def __init__(
         self,
@@ -136,15 +138,19 @@ class _StepBuilder:
         payload: dict[str, Any],
         headers: CIMultiDict[str],
         path: str,
+        hub: bool,
     ) -> None:
         self._providers, self._targets = providers, targets
         self._request, self._payload, self._headers, self._path = request, payload, headers, path
+        self._hub = hub
 
     def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
         request, payload, headers, path = self._request, self._payload, self._headers, self._path
         slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
+            if self._hub:
+                native_payload = chat_dialect(slug).adapt(native_payload)
             route = Route(request.account, provider.api_prefix + path, request.route.query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
