@@ -12,6 +12,7 @@ the pool makes directly as aiohttp's response class, so the seam costs no object
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 from collections.abc import AsyncGenerator
@@ -54,14 +55,35 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to se
 # The handshake headers of a WebSocket: the client library makes its own for the upstream hop.
 _WEBSOCKET_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})  # the statuses aiohttp follows
+SWITCHING_PROTOCOLS = 101
 
 
 class UpgradeRefused(Exception):
-    """The upstream answered a WebSocket handshake with `status` instead of 101."""
+    """The upstream answered a WebSocket handshake with `status` instead of 101, with `headers`
+    and (its first `REFUSAL_BODY_BYTES`) `body`, the provider's error."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, headers: MultiMapping[str] | None = None, body: bytes = b"") -> None:
         super().__init__(f"the upstream answered the WebSocket handshake with HTTP {status}")
         self.status = status
+        self.headers = headers
+        self.body = body
+
+
+REFUSAL_BODY_BYTES = 64 * 1024  # of a refused handshake's answer: an error, never a payload
+
+
+class _HandshakeRefused(aiohttp.WSServerHandshakeError):
+    """aiohttp's handshake error, with the refusal's body read before the answer was closed."""
+
+    def __init__(self, response: aiohttp.ClientResponse, message: str, body: bytes) -> None:
+        super().__init__(
+            response.request_info,
+            response.history,
+            status=response.status,
+            message=message,
+            headers=response.headers,
+        )
+        self.body = body
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,21 +223,24 @@ def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[st
 async def _no_redirected_upgrade(
     request: aiohttp.ClientRequest, send: aiohttp.ClientHandlerType
 ) -> aiohttp.ClientResponse:
-    """The session's middleware: a WebSocket handshake answered with a redirect is refused there.
-    `ws_connect` has no `allow_redirects`, and following one would carry the provider's key to
-    wherever `Location` points (across origins aiohttp drops only `Authorization`, not `api-key`
-    or `x-api-key`). HTTP requests are sent without it (and with `allow_redirects=False`)."""
+    """The session's middleware for WebSocket handshakes: one answered with anything but 101 is
+    refused here, its error body read first (aiohttp would close the answer unread). A redirect
+    is never followed: `ws_connect` has no `allow_redirects`, and following one would carry the
+    provider's key to wherever `Location` points (across origins aiohttp drops only
+    `Authorization`, not `api-key` or `x-api-key`). HTTP requests are sent without it (and with
+    `allow_redirects=False`)."""
     response = await send(request)
-    if response.status in _REDIRECTS and "Upgrade" in request.headers:
-        response.close()
-        raise aiohttp.WSServerHandshakeError(
-            response.request_info,
-            response.history,
-            status=response.status,
-            message="a redirect of the WebSocket handshake is not followed",
-            headers=response.headers,
-        )
-    return response
+    if response.status == SWITCHING_PROTOCOLS or "Upgrade" not in request.headers:
+        return response
+    body = b""
+    if response.status in _REDIRECTS:
+        message = "a redirect of the WebSocket handshake is not followed"
+    else:
+        message = "the WebSocket handshake was refused"
+        with contextlib.suppress(aiohttp.ClientError, asyncio.IncompleteReadError, TimeoutError):
+            body = await response.content.read(REFUSAL_BODY_BYTES)
+    response.close()
+    raise _HandshakeRefused(response, message, body)
 
 
 class PooledResponse(aiohttp.ClientResponse):
@@ -334,7 +359,7 @@ class Upstream:
                     autoclose=False,  # a close frame is relayed to the client, with its code
                 )
         except aiohttp.WSServerHandshakeError as exc:
-            raise UpgradeRefused(exc.status) from exc
+            raise UpgradeRefused(exc.status, exc.headers, getattr(exc, "body", b"")) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"no WebSocket handshake from the upstream within {handshake_s:g} s"

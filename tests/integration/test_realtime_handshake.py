@@ -181,11 +181,6 @@ def test_a_refused_handshake_is_answered_with_the_providers_status_and_headers(
     assert f"HTTP {status}" in record["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs upstream.py: UpgradeRefused keeps only the status (aiohttp closes the refusal before"
-    " its body is read); realtime/handshake.py relays `headers` and `body` once it carries them",
-)
 def test_a_refused_handshake_is_answered_with_the_providers_error_and_logged_with_it(
     gateway: RunningGateway,
 ) -> None:

@@ -11,8 +11,8 @@ that key and is tried at once with another. A browser's key in its subprotocols
 `refusal_reply` relays a refusal as an HTTP request's error answer is relayed: the provider's status
 (a 4xx or 5xx; anything else, a redirect or a 200 that did not upgrade, is the gateway's 502), the
 headers `relayable_response_headers` keeps (Retry-After, x-ratelimit-*, x-request-id, …) and the
-provider's error body, with the gateway's stored keys masked in both. `UpgradeRefused` keeps only
-the status for now, so the body is the gateway's own error until it keeps the provider's (`Refusal.of`).
+provider's error body (its first 64 KiB: `upstream.REFUSAL_BODY_BYTES`), with the gateway's stored
+keys masked in both; a refusal without a body gets the gateway's own error.
 """
 
 from __future__ import annotations
@@ -47,15 +47,7 @@ class Refusal:
 
     @classmethod
     def of(cls, refused: UpgradeRefused) -> Refusal:
-        # `UpgradeRefused` keeps the status; its `headers` and `body`, where it has them, are read
-        # too. Without them, the headers are those of aiohttp's handshake error it was raised from
-        # (aiohttp closes the answer before that error is raised, so its body is gone).
-        headers = getattr(refused, "headers", None)
-        cause = refused.__cause__
-        if headers is None and isinstance(cause, aiohttp.WSServerHandshakeError):
-            headers = cause.headers
-        body = getattr(refused, "body", None)
-        return cls(refused.status, CIMultiDict(headers or {}), body if isinstance(body, bytes) else b"")
+        return cls(refused.status, CIMultiDict(refused.headers or {}), refused.body)
 
     def error_text(self) -> str:
         """What the log says went wrong: the status, and the provider's own message when it gave one."""
