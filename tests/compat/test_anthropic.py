@@ -484,6 +484,115 @@ def test_untranslatable_requests_name_the_field(change: dict[str, Any], field: s
         TRANSLATOR.request(payload, MODEL)
 
 
+EPHEMERAL = {"type": "ephemeral"}
+HOUR = {"type": "ephemeral", "ttl": "1h"}
+WEATHER_FUNCTION: Any = WEATHER_TOOL["function"]
+
+
+def test_cache_control_goes_on_the_blocks_and_tools_it_marks() -> None:
+    """OpenRouter's and LiteLLM's form: on a part, a message, a tool call, a tool (or its function)."""
+    body = native(
+        {
+            "messages": [
+                {"role": "system", "content": "You are a tutor.", "cache_control": HOUR},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "<a long book>", "cache_control": EPHEMERAL},
+                        {"type": "text", "text": "Who is the hero?"},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": "Let me look.",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                            "cache_control": EPHEMERAL,
+                        }
+                    ],
+                },
+            ],
+            "tools": [{**WEATHER_TOOL, "function": {**WEATHER_FUNCTION, "cache_control": HOUR}}],
+        }
+    )
+    assert body["tools"][0]["cache_control"] == HOUR
+    assert body["system"] == [{"type": "text", "text": "You are a tutor.", "cache_control": HOUR}]
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "<a long book>", "cache_control": EPHEMERAL},
+        {"type": "text", "text": "Who is the hero?"},
+    ]
+    assert body["messages"][1]["content"] == [
+        {"type": "text", "text": "Let me look."},
+        {
+            "type": "tool_use",
+            "id": "call_1",
+            "name": "get_weather",
+            "input": {"city": "Paris"},
+            "cache_control": EPHEMERAL,
+        },
+    ]
+
+
+def test_a_messages_cache_control_marks_its_last_block() -> None:
+    body = native(
+        {
+            "messages": [
+                {"role": "user", "content": "What is the weather?", "cache_control": EPHEMERAL},
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "c1", "function": {"name": "get_weather", "arguments": "{}"}},
+                        {"id": "c2", "function": {"name": "get_weather", "arguments": "{}"}},
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "Sunny", "cache_control": EPHEMERAL},
+                {
+                    "role": "tool",
+                    "tool_call_id": "c2",
+                    "content": [
+                        {"type": "text", "text": "Rain"},
+                        {"type": "text", "text": "!", "cache_control": HOUR},
+                    ],
+                },
+            ],
+            "tools": [{**WEATHER_TOOL, "cache_control": EPHEMERAL}],  # beside `function`
+        }
+    )
+    # A lone marked text stays a block (a string has no room for the mark).
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "What is the weather?", "cache_control": EPHEMERAL}
+    ]
+    assert body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "c1", "content": "Sunny", "cache_control": EPHEMERAL},
+        {"type": "tool_result", "tool_use_id": "c2", "content": "Rain!", "cache_control": HOUR},
+    ]
+    assert body["tools"][0]["cache_control"] == EPHEMERAL
+    unmarked = native({"messages": [{"role": "system", "content": "Hi"}, {"role": "user", "content": "Yo"}]})
+    assert (unmarked["system"], unmarked["messages"][0]["content"]) == ("Hi", "Yo")
+
+
+def test_more_than_four_breakpoints_are_refused_as_anthropic_refuses_them() -> None:
+    marked = {"type": "text", "text": "x", "cache_control": EPHEMERAL}
+    four = {"messages": [{"role": "user", "content": [marked] * 4}]}
+    assert len(native(four)["messages"][0]["content"]) == 4
+    five = {
+        "messages": [{"role": "user", "content": [marked] * 4}],
+        "tools": [{**WEATHER_TOOL, "cache_control": EPHEMERAL}],
+    }
+    with pytest.raises(
+        TranslationError, match=r"^cache_control: Anthropic takes at most 4 .* this one has 5"
+    ):
+        TRANSLATOR.request(five, MODEL)
+    wrong = {"messages": [{"role": "user", "content": [{**marked, "cache_control": "ephemeral"}]}]}
+    with pytest.raises(
+        TranslationError, match=re.escape("messages[0].content[0].cache_control: must be an object")
+    ):
+        TRANSLATOR.request(wrong, MODEL)
+
+
 # Answers and errors
 
 

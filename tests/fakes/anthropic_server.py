@@ -29,11 +29,15 @@ schema without properties is a tool without parameters and gets `{}`, unless it 
 as input_json_delta pieces, the first empty; a tool without parameters gets one empty piece, as
 Anthropic streams it. With `thinking` enabled (or
 adaptive), a thinking block comes first. A token is a word: input = words of `system` + Σ (words of a message
-+ 4); output = words of the reply (+ thinking words). When a `system` block has `cache_control`,
-its words are a cache write the first time the fake sees that system prompt and a cache read after
-(`clear()` forgets); a write takes the TTL of the breakpoint that ends its block's run (`"ttl":
-"1h"` or the 5-minute default; blocks after the last breakpoint take its TTL), reported in
-`cache_creation`. Ids count calls ("msg_fake_000001").
++ 4); output = words of the reply (+ thinking words). Prompt caching as Anthropic's: the prompt, in
+its order (tools, which count no words, then system blocks, then message blocks, a message's 4 on
+its last), is cached up to each block with `cache_control` (a breakpoint; at most 4, else a 400 as
+Anthropic's). Up to the last breakpoint, the words up to the furthest block boundary whose prefix an
+earlier request's breakpoint cached (with this model; marks aside, a string is its text block) are a
+cache read, as Anthropic looks back from a breakpoint, and the rest a cache write (`clear()`
+forgets); a written block takes the TTL of the next breakpoint (`"ttl": "1h"` or the 5-minute
+default), reported in `cache_creation`. There is no minimum length. Ids count calls
+("msg_fake_000001").
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from tests.fakes.base import (
 
 API_VERSION_HEADER = "anthropic-version"
 DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5-20251001")
+MAX_BREAKPOINTS = 4  # https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
 RATE_LIMIT_RESET = "2030-01-01T00:00:01Z"  # fixed, so a direct and a proxied answer are identical
 ERROR_MID_STREAM = web.RequestKey("fake_anthropic_error_mid_stream", bool)
 
@@ -169,6 +174,11 @@ class FakeAnthropic(FakeUpstream):
                 return _error(400, "invalid_request_error", f"{name}: Field required", number)
         if request.path == "/v1/messages" and not isinstance(body["messages"], list):
             return _error(400, "invalid_request_error", "messages: Input should be a valid list", number)
+        if (marked := sum(s.control is not None for s in _segments(body))) > MAX_BREAKPOINTS:
+            message = (
+                f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {marked}."
+            )
+            return _error(400, "invalid_request_error", message, number)
         return None
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
@@ -235,18 +245,9 @@ class FakeAnthropic(FakeUpstream):
 
     def _usage(self, body: dict[str, Any], output: int) -> dict[str, Any]:
         total = _input_tokens(body)
-        system = body.get("system")
-        cacheable = len(_text_of(system).split()) if _has_cache_control(system) else 0
-        written = read = 0
-        if cacheable:
-            key = hashlib.sha256(json.dumps([body["model"], system]).encode()).hexdigest()
-            with self._cache_lock:
-                seen = key in self._cached_prompts
-                self._cached_prompts.add(key)
-            written, read = (0, cacheable) if seen else (cacheable, 0)
-        written_1h = _hour_long_words(system) if written else 0
+        read, written, written_1h = self._cache(body)
         return {
-            "input_tokens": total - cacheable,
+            "input_tokens": total - read - written,
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": read,
             "cache_creation": {
@@ -256,6 +257,25 @@ class FakeAnthropic(FakeUpstream):
             "output_tokens": output,
             "service_tier": "standard",
         }
+
+    def _cache(self, body: dict[str, Any]) -> tuple[int, int, int]:
+        """(read, written, written for an hour): the prompt's words up to its last breakpoint, read up
+        to the furthest block boundary whose prefix a breakpoint cached before (Anthropic looks back
+        from each breakpoint), written after it."""
+        segments = _segments(body)
+        ends = [n for n, segment in enumerate(segments) if segment.control is not None]
+        last = ends[-1] if ends else -1
+        keys = [_prefix_key(body["model"], segments[: n + 1]) for n in range(last + 1)]
+        with self._cache_lock:
+            start = next((n + 1 for n in range(last, -1, -1) if keys[n] in self._cached_prompts), 0)
+            self._cached_prompts.update(keys[end] for end in ends)
+        read = sum(segment.words for segment in segments[:start])
+        written = written_1h = 0
+        for n in range(start, last + 1):
+            breakpoint_ = segments[next(end for end in ends if end >= n)]
+            written += segments[n].words
+            written_1h += segments[n].words if breakpoint_.ttl == "1h" else 0
+        return read, written, written_1h
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
@@ -371,24 +391,54 @@ def _text_of(content: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _has_cache_control(system: Any) -> bool:
-    return isinstance(system, list) and any(isinstance(b, dict) and "cache_control" in b for b in system)
+@dataclass(frozen=True)
+class Segment:
+    """A tool or block of the prompt, as prompt caching sees it: its words and its breakpoint."""
+
+    block: Any
+    words: int
+    control: dict[str, Any] | None
+
+    @property
+    def ttl(self) -> str:
+        return str((self.control or {}).get("ttl", "5m"))
 
 
-def _hour_long_words(system: Any) -> int:
-    """Words of the system blocks cached for an hour: each run of blocks takes the TTL of the
-    breakpoint (`cache_control`) that ends it; blocks after the last breakpoint take that one's."""
-    hour_long = pending = 0
-    ttl = None
-    for block in system if isinstance(system, list) else ():
-        if not isinstance(block, dict):
-            continue
-        pending += len(_text_of([block]).split())
-        if isinstance(control := block.get("cache_control"), dict):
-            ttl = control.get("ttl", "5m")
-            hour_long += pending if ttl == "1h" else 0
-            pending = 0
-    return hour_long + (pending if ttl == "1h" else 0)
+def _segments(body: dict[str, Any]) -> list[Segment]:
+    """The prompt in Anthropic's order: tools, system blocks, then each message's blocks (a string
+    is the one text block it stands for)."""
+    segments = [Segment(tool, 0, _control(tool)) for tool in body.get("tools") or ()]
+    segments += [Segment(b, _words(b), _control(b)) for b in _blocks(body.get("system"))]
+    for message in _messages(body):
+        blocks = _blocks(message.get("content"))
+        for n, block in enumerate(blocks):
+            overhead = 4 if n == len(blocks) - 1 else 0  # a message's own tokens, on its last block
+            segments.append(Segment(block, _words(block) + overhead, _control(block)))
+    return segments
+
+
+def _blocks(content: Any) -> list[Any]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content if isinstance(content, list) else []
+
+
+def _prefix_key(model: str, segments: Sequence[Segment]) -> str:
+    """What the cache knows a prefix by: its blocks, whatever breakpoints they carry."""
+    blocks = [
+        {k: v for k, v in s.block.items() if k != "cache_control"} if isinstance(s.block, dict) else s.block
+        for s in segments
+    ]
+    return hashlib.sha256(json.dumps([model, blocks]).encode()).hexdigest()
+
+
+def _words(block: Any) -> int:
+    return len(_text_of([block]).split())
+
+
+def _control(block: Any) -> dict[str, Any] | None:
+    control = block.get("cache_control") if isinstance(block, dict) else None
+    return control if isinstance(control, dict) else None
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:

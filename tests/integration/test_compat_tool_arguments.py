@@ -45,8 +45,8 @@ def test_a_streamed_call_without_arguments_has_an_empty_object_for_them(client: 
     for answer in (whole, streamed):
         calls = answer.choices[0].message.tool_calls
         assert calls is not None
-        assert (calls[0].function.name, calls[0].function.arguments) == ("get_time", "{}")  # type: ignore[union-attr]
-        assert json.loads(calls[0].function.arguments) == {}  # type: ignore[union-attr]
+        assert (calls[0].function.name, calls[0].function.arguments) == ("get_time", "{}")
+        assert json.loads(calls[0].function.arguments) == {}
         assert answer.choices[0].finish_reason == "tool_calls"
 
 

@@ -7,7 +7,13 @@ classic way to get JSON from Claude (https://docs.anthropic.com/en/docs/build-wi
 which every Claude model takes, whatever the schema. compat.py turns that call back into the
 answer's `content`. Anthropic's own structured outputs (`output_config.format`) would constrain
 decoding, but only on the models since Claude Sonnet 4.5 and only for schemas in its subset: see
-docs/providers.md."""
+docs/providers.md.
+
+Prompt caching breakpoints (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching) are
+written the way OpenRouter and LiteLLM take them in the OpenAI schema, `cache_control` (`{"type":
+"ephemeral"}`, maybe with a `ttl`) on a content part, a message, a tool call or a tool, and each goes,
+as it is, on the Anthropic block or tool it becomes: a message's on its last block, a tool message
+part's on its tool_result. Anthropic refuses more than `MAX_BREAKPOINTS` (400); so does this."""
 
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ _TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "none": "none", "requ
 
 # The tool a response format becomes; reserved, so that an answer's call of it is always the answer.
 ANSWER_TOOL: Final = "json_answer"
+# Anthropic's limit: "A maximum of 4 blocks with cache_control may be provided", else a 400.
+MAX_BREAKPOINTS: Final = 4
 # json_object has no schema: any JSON object (Anthropic refuses a null `properties`).
 _ANY_OBJECT: Final[Mapping[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": True}
 
@@ -84,9 +92,8 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
         where = f"messages[{i}]"
         role = message.get("role") if isinstance(message, dict) else None
         if role in ("system", "developer"):
-            system += _content_blocks(message.get("content"), where)
-            continue
-        if role == "user":
+            blocks = _content_blocks(message.get("content"), where)
+        elif role == "user":
             blocks = _content_blocks(message.get("content"), where, media=True)
         elif role == "assistant":
             blocks = _assistant_blocks(message, where)
@@ -94,6 +101,11 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
             role, blocks = "user", [_tool_result(message, where)]
         else:
             raise TranslationError(f"{where}.role: {role!r} cannot be translated for Anthropic")
+        if blocks and (control := _cache_control(message, where)) is not None:
+            blocks[-1].setdefault("cache_control", control)  # the message's end; a part's own wins
+        if role in ("system", "developer"):
+            system += blocks
+            continue
         if not blocks:
             continue  # Anthropic refuses empty content
         if turns and turns[-1]["role"] == role:
@@ -104,9 +116,9 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def _compact(turn: dict[str, Any]) -> dict[str, Any]:
-    """Tool results first in a user turn, as Anthropic requires; a lone text block as a string."""
+    """Tool results first in a user turn, as Anthropic requires; a lone unmarked text block as a string."""
     blocks = sorted(turn["content"], key=lambda block: block["type"] != "tool_result")  # stable
-    if len(blocks) == 1 and blocks[0]["type"] == "text":
+    if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
         return {"role": turn["role"], "content": blocks[0]["text"]}
     return {"role": turn["role"], "content": blocks}
 
@@ -124,14 +136,40 @@ def _content_blocks(content: Any, where: str, *, media: bool = False) -> list[di
     for j, part in enumerate(content):
         at, kind = f"{where}.content[{j}]", as_mapping(part).get("type")
         if kind in ("text", "refusal") and isinstance(text := part.get(kind), str):
-            blocks += [{"type": "text", "text": text}] if text else []
+            if not text:
+                continue  # Anthropic refuses an empty text block, with or without cache_control
+            block = {"type": "text", "text": text}
         elif media and kind == "image_url":
-            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
+            block = _image(part.get("image_url"), f"{at}.image_url")
         elif media and kind == "file":
-            blocks.append(_document(as_mapping(part.get("file")), f"{at}.file"))
+            block = _document(as_mapping(part.get("file")), f"{at}.file")
         else:
             raise TranslationError(f"{at}: a {kind!r} part cannot be translated here for Anthropic")
+        blocks.append(_marked(block, _cache_control(part, at)))
     return blocks
+
+
+def _cache_control(holder: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+    """`holder`'s `cache_control`, an object passed on as it is (Anthropic checks its type and ttl)."""
+    control = holder.get("cache_control")
+    if control is not None and not isinstance(control, dict):
+        raise TranslationError(f'{where}.cache_control: must be an object, e.g. {{"type": "ephemeral"}}')
+    return control
+
+
+def _marked(block: dict[str, Any], control: dict[str, Any] | None) -> dict[str, Any]:
+    if control is not None:
+        block["cache_control"] = control
+    return block
+
+
+def _breakpoints(body: Mapping[str, Any]) -> int:
+    """How many blocks and tools of an Anthropic body carry `cache_control`."""
+    system = body.get("system")
+    blocks = [*body.get("tools", ()), *(system if isinstance(system, list) else ())]
+    for message in body["messages"]:
+        blocks += message["content"] if isinstance(message["content"], list) else ()
+    return sum("cache_control" in block for block in blocks)
 
 
 def _image(image_url: Any, where: str) -> dict[str, Any]:
@@ -174,7 +212,8 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
             arguments = None
         if not isinstance(arguments, dict):
             raise TranslationError(f"{where}.tool_calls[{j}].function.arguments: must be a JSON object")
-        blocks.append({"type": "tool_use", "id": call_id, "name": function["name"], "input": arguments})
+        block = {"type": "tool_use", "id": call_id, "name": function["name"], "input": arguments}
+        blocks.append(_marked(block, _cache_control(as_mapping(call), f"{where}.tool_calls[{j}]")))
     return blocks
 
 
@@ -184,10 +223,13 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(call_id, str):
         raise TranslationError(f"{where}.tool_call_id: required")
     content = message.get("content")
-    text = (
-        content if isinstance(content, str) else "".join(b["text"] for b in _content_blocks(content, where))
-    )
-    return {"type": "tool_result", "tool_use_id": call_id, "content": text}
+    if isinstance(content, str):
+        return {"type": "tool_result", "tool_use_id": call_id, "content": content}
+    blocks = _content_blocks(content, where)
+    result = {"type": "tool_result", "tool_use_id": call_id, "content": "".join(b["text"] for b in blocks)}
+    # The parts are joined into one text: a breakpoint on any of them marks the whole result.
+    controls = [block["cache_control"] for block in blocks if "cache_control" in block]
+    return _marked(result, controls[-1] if controls else None)
 
 
 def _tool(tool: Any, where: str) -> dict[str, Any]:
@@ -200,7 +242,11 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
     translated = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
         translated["description"] = function["description"]
-    return translated
+    # LiteLLM takes it beside `function` (OpenRouter's form) or inside it.
+    control = _cache_control(tool, where)
+    return _marked(
+        translated, control if control is not None else _cache_control(function, f"{where}.function")
+    )
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
@@ -271,7 +317,9 @@ def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
     system, messages = _conversation(payload.get("messages"))
     body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(payload), "messages": messages}
     if system:
-        body["system"] = system[0]["text"] if len(system) == 1 else system
+        body["system"] = (
+            system[0]["text"] if len(system) == 1 and "cache_control" not in system[0] else system
+        )
     for ours, theirs in _RENAMES.items():
         if payload.get(ours) is not None:
             body[theirs] = payload[ours]
@@ -282,6 +330,11 @@ def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
         body["metadata"] = {"user_id": payload["user"]}
     if payload.get("stream") is True:
         body["stream"] = True
+    if (marked := _breakpoints(body)) > MAX_BREAKPOINTS:
+        raise TranslationError(
+            f"cache_control: Anthropic takes at most {MAX_BREAKPOINTS} cache breakpoints in a request, "
+            f"this one has {marked} (content parts, messages, tool calls and tools)"
+        )
     return body
 
 
