@@ -10,6 +10,7 @@ from functools import partial
 from aiohttp import HttpVersion, hdrs, web
 
 from sluicegate.endpoints.body import BODY_LIMITS, read_body
+from sluicegate.endpoints.cors import allow, is_preflight, preflight
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
@@ -20,6 +21,7 @@ from sluicegate.pipeline import Handler
 from sluicegate.providers.base import Route
 
 POST = "POST"
+OPTIONS = "OPTIONS"
 CONTINUE = "100-continue"
 HTTP_11 = HttpVersion(1, 1)
 JSON = "application/json"
@@ -48,6 +50,8 @@ class ProxyEndpoint:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
         path, _, query = origin_form(request.raw_path).partition("?")
         _, _, account, gateway, provider, tail = _split_path(path)
+        if request.method == OPTIONS and is_preflight(request):
+            return preflight(request, POST if provider == COMPAT else None)
         upgrade = self._realtime is not None and is_upgrade(request)
         incoming = IncomingRequest(
             gateway_slug=gateway,
@@ -68,7 +72,7 @@ class ProxyEndpoint:
 
     async def universal(self, request: web.Request) -> web.StreamResponse:
         if request.method != POST:
-            return not_allowed(request, POST)
+            return preflight(request, POST) if is_preflight(request) else not_allowed(request, POST)
         info = request.match_info
         incoming = IncomingRequest(
             gateway_slug=info["gateway"],
@@ -84,6 +88,8 @@ class ProxyEndpoint:
 
     async def hosted(self, request: web.Request) -> web.StreamResponse:
         """`/{upstream-host}/{path}` and `/compat/openai/{host}/{path}` (Fastly AI Accelerator's form)."""
+        if request.method == OPTIONS and is_preflight(request):
+            return preflight(request)
         path, _, query = origin_form(request.raw_path).partition("?")
         compat = path.startswith(COMPAT_OPENAI)
         host, _, rest = path.removeprefix(COMPAT_OPENAI if compat else "/").partition("/")
@@ -113,6 +119,8 @@ class ProxyEndpoint:
 
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
+        if hdrs.ORIGIN in request.headers:  # perhaps a web page on another origin: endpoints/cors.py
+            allow(request.headers, reply.headers)
         return await write_reply(request, reply)
 
 

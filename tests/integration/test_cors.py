@@ -1,0 +1,153 @@
+"""Cross-origin requests to the proxy (endpoints/cors.py): preflights answered at the gateway,
+unauthenticated, never forwarded nor logged; answers labelled for a page that carries a gateway
+token; a provider's own CORS headers never reach a page; the admin API answers no other origin.
+tests/browser/test_cors.py makes the same requests from a page in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx2 as httpx
+import pytest
+from aiohttp import web
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.server_thread import ServerThread
+
+ORIGIN = "https://app.example"
+KEY = "Bearer sk-cors-0123456789"
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "cors"}]}
+ASKED = "authorization, content-type, x-stainless-os, cf-aig-authorization, cf-aig-cache-ttl"
+PREFLIGHT = {
+    "Origin": ORIGIN,
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": ASKED,
+}
+PATHS = {
+    "provider, authentication on": ("/v1/local/locked/openai/chat/completions", "POST"),
+    "provider": ("/v1/local/default/openai/chat/completions", "POST"),
+    "compat": ("/v1/local/default/compat/chat/completions", "POST"),
+    "universal": ("/v1/local/default", "POST"),
+    "host-in-path": ("/api.openai.com/v1/chat/completions", "POST"),
+}
+
+
+@pytest.fixture
+def permissive() -> Iterator[ServerThread]:
+    """An OpenAI-like upstream that answers every origin itself, as OpenAI does."""
+
+    async def chat(request: web.Request) -> web.Response:
+        headers = {"Access-Control-Allow-Origin": "*", "x-ratelimit-remaining-requests": "41"}
+        return web.json_response({"object": "chat.completion", "choices": []}, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    with ServerThread(app) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, host_overrides={"api.openai.com": fake.url})
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "Locked", "slug": "locked"})
+    gateway.configure("locked", authentication=True)
+    return gateway
+
+
+def run_token(gateway: RunningGateway) -> str:
+    response = gateway.http.post("/api/v1/accounts/local/tokens", json={"name": "page", "scopes": ["run"]})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def access_control(response: httpx.Response) -> dict[str, str]:
+    return {name: value for name, value in response.headers.items() if name.startswith("access-control-")}
+
+
+@pytest.mark.parametrize("where", list(PATHS))
+def test_a_preflight_is_answered_at_the_gateway(
+    gateway: RunningGateway, fake: FakeOpenAI, where: str
+) -> None:
+    path, methods = PATHS[where]
+    response = httpx.options(gateway.url + path, headers=PREFLIGHT)
+    assert response.status_code == 204, response.text
+    assert access_control(response) == {
+        "access-control-allow-origin": ORIGIN,
+        "access-control-allow-methods": methods,
+        "access-control-allow-headers": ASKED,
+        "access-control-max-age": "600",
+    }
+    assert "Origin" in response.headers["vary"]
+    assert "cf-aig-log-id" not in response.headers
+    assert fake.requests == []  # never forwarded
+
+
+def test_preflights_are_not_logged(gateway: RunningGateway) -> None:
+    for path, _ in PATHS.values():
+        assert httpx.options(gateway.url + path, headers=PREFLIGHT).status_code == 204
+    response = httpx.post(
+        gateway.provider_url("openai") + "/chat/completions", json=CHAT, headers={"Authorization": KEY}
+    )
+    assert response.status_code == 200
+    records = gateway.wait_for_logs(1)
+    assert [record["id"] for record in records] == [response.headers["cf-aig-log-id"]]
+
+
+def test_a_preflight_that_names_no_gateway_token_is_refused(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    headers = PREFLIGHT | {"Access-Control-Request-Headers": "authorization, content-type"}
+    response = httpx.options(gateway.provider_url("openai") + "/chat/completions", headers=headers)
+    assert response.status_code == 403
+    assert access_control(response) == {}
+    assert "cf-aig-authorization" in response.json()["error"]["message"]
+    assert fake.requests == []
+
+
+def test_the_answer_to_a_page_with_a_token_can_be_read(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {"Origin": ORIGIN, "Authorization": KEY, "cf-aig-authorization": f"Bearer {run_token(gateway)}"}
+    url = gateway.provider_url("openai", "locked") + "/chat/completions"
+    response = httpx.post(url, json=CHAT, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert "Origin" in response.headers.get_list("vary")
+    exposed = response.headers["access-control-expose-headers"].split(", ")
+    assert {"cf-aig-log-id", "x-request-id"} <= set(exposed)
+    assert "content-type" not in exposed  # a page reads it anyway
+    # a refusal too: its Retry-After and x-ratelimit-* headers are what a page needs to wait
+    limited = httpx.post(url, json=CHAT | {"model": "rate-limited"}, headers=headers)
+    assert limited.status_code == 429
+    assert limited.headers["access-control-allow-origin"] == ORIGIN
+    assert {"retry-after", "x-ratelimit-remaining-requests"} <= set(
+        limited.headers["access-control-expose-headers"].split(", ")
+    )
+
+
+def test_a_provider_cannot_open_an_answer_to_a_page(
+    make_gateway: Callable[..., RunningGateway], permissive: ServerThread
+) -> None:
+    gateway = make_gateway(upstreams={"openai": permissive.url + "/v1"})
+    url = gateway.provider_url("openai") + "/chat/completions"
+    from_page = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": KEY})
+    assert from_page.status_code == 200
+    assert access_control(from_page) == {}  # the provider's `*` is dropped; no token, no label
+    with_token = httpx.post(
+        url,
+        json=CHAT,
+        headers={"Origin": ORIGIN, "Authorization": KEY, "x-sluicegate-token": run_token(gateway)},
+    )
+    assert with_token.headers.get_list("access-control-allow-origin") == [ORIGIN]
+    assert "x-ratelimit-remaining-requests" in with_token.headers["access-control-expose-headers"]
+    not_from_a_page = httpx.post(url, json=CHAT, headers={"Authorization": KEY})
+    assert access_control(not_from_a_page) == {"access-control-allow-origin": "*"}  # relayed as it came
+
+
+def test_the_admin_api_answers_no_other_origin(gateway: RunningGateway) -> None:
+    url = "/api/v1/accounts/local/gateways"
+    preflight = gateway.http.options(url, headers=PREFLIGHT | {"Access-Control-Request-Method": "GET"})
+    assert access_control(preflight) == {}
+    listing = gateway.http.get(url, headers={"Origin": ORIGIN})
+    assert listing.status_code == 200
+    assert access_control(listing) == {}
