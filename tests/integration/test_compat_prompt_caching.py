@@ -108,17 +108,21 @@ def test_a_conversation_reads_what_its_last_turn_wrote(client: openai.OpenAI, fa
     assert cache(second)[0] == cache(first)[1] > len(BOOK.split())  # the first turn, read back
 
 
+@pytest.mark.parametrize("form", ["whole", "streamed", "streamed with usage"])
 def test_an_hour_long_breakpoint_and_a_marked_tool(
-    client: openai.OpenAI, gateway: RunningGateway, fake: FakeAnthropic
+    client: openai.OpenAI, gateway: RunningGateway, fake: FakeAnthropic, form: str
 ) -> None:
     hour: Any = {"type": "ephemeral", "ttl": "1h"}
     tool: Any = {"type": "function", "function": {"name": "get_time"}, "cache_control": hour}
     messages = [system(hour), {"role": "user", "content": "Who?"}]
-    list(
-        client.chat.completions.create(
-            model=f"anthropic/{MODEL}", messages=messages, tools=[tool], stream=True
+    model = f"anthropic/{MODEL}"
+    if form == "whole":
+        client.chat.completions.create(model=model, messages=messages, tools=[tool])
+    else:
+        usage: Any = {"stream_options": {"include_usage": True}} if form == "streamed with usage" else {}
+        list(
+            client.chat.completions.create(model=model, messages=messages, tools=[tool], stream=True, **usage)
         )
-    )
     sent = fake.requests[-1].json
     assert (sent["tools"][0]["cache_control"], sent["system"][0]["cache_control"]) == (hour, hour)
     record = gateway.wait_for_logs(1)[0]

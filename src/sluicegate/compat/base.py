@@ -18,11 +18,14 @@ from sluicegate.types import Usage
 def openai_usage(usage: Usage) -> dict[str, Any]:
     """OpenAI's usage object; prompt tokens include cached and cache-written ones, and completion
     tokens reasoning ones, as `Usage` does. Cache writes go in `cache_write_tokens`, as OpenRouter
-    reports them, so the answer's usage (read back for the log and budgets) is still billed as the
-    provider bills it."""
+    reports them, and the hour-long ones among them (Anthropic's `ttl: "1h"`, priced higher) in
+    `cache_write_1h_tokens`, the gateway's own field, so the answer's usage (read back for the log
+    and budgets) is still billed as the provider bills it."""
     details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
     if usage.cache_write_tokens:
         details["cache_write_tokens"] = usage.cache_write_tokens
+    if usage.cache_write_1h_tokens:
+        details["cache_write_1h_tokens"] = usage.cache_write_1h_tokens
     return {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,

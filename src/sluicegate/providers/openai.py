@@ -237,6 +237,8 @@ def usage_object(raw: Any) -> Usage | None:
         # Part of the prompt, as reads are: OpenRouter's resold Anthropic and Gemini models bill them
         # apart (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's SDK has the field.
         cache_write_tokens=_int(input_details.get("cache_write_tokens")),
+        # The gateway's own field in the answers it translates (compat/base.py `openai_usage`).
+        cache_write_1h_tokens=_int(input_details.get("cache_write_1h_tokens")),
         input_audio_tokens=_int(input_details.get("audio_tokens")),
         cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
         output_audio_tokens=_int(output_details.get("audio_tokens")),
