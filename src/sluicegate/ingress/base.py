@@ -5,7 +5,8 @@ renders the chat answer the providers' translators already produce back in its o
 body (`answer`), a stream event by event (`stream`), an error (`error`). So a new ingress format is
 one module and a new provider one translator, never a translator per pair.
 
-Formats are pure (no network, clock or globals), like translators and provider adapters.
+Formats are pure (no network or globals; a clock only as a field a test can set), like
+translators and provider adapters.
 """
 
 from __future__ import annotations

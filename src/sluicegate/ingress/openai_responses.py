@@ -5,11 +5,14 @@ the Response object). Stateless only: the gateway keeps no responses, so `previo
 `conversation` and stored prompts are refused (send the whole conversation in `input`), as are
 built-in tools (web search, file search, code interpreter: OpenAI runs them, no other provider).
 Knobs that only tune and chat lacks (`reasoning`, `truncation`, `include`) are dropped.
+A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
+`clock`, read once per answer (a stream's every event carries the same time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -17,7 +20,7 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, openai_error
-from sluicegate.ingress.openai_responses_stream import ResponsesStream, response_object
+from sluicegate.ingress.openai_responses_stream import ResponsesStream, created_at, response_object
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
 from sluicegate.providers.texts import TextFormat
@@ -42,12 +45,13 @@ _ERROR_TYPES: Final[Mapping[int, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class OpenAIResponses:
-    """`POST …/compat/responses`."""
+    """`POST …/compat/responses`; `clock` gives `created_at` where chat's answer has no time."""
 
     counts: bool = False
     name: str = "openai-responses"
     text_format: TextFormat = RESPONSES_TEXTS
     native: Native = field(default_factory=lambda: Native(OPENAI, "responses"))
+    clock: Callable[[], float] = time.time
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         return headers  # the openai SDK sends its key as chat clients do
@@ -121,14 +125,14 @@ class OpenAIResponses:
             )
         head = {
             "id": f"resp_{completion.get('id', '')}",
-            "created_at": completion.get("created", 0),
+            "created_at": created_at(completion.get("created"), self.clock),
             "model": completion.get("model") or asked.get("model"),
         }
         finish = str(choice.get("finish_reason"))
         return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish))
 
     def stream(self, asked: Mapping[str, Any]) -> ResponsesStream:
-        return ResponsesStream(asked)
+        return ResponsesStream(asked, self.clock)
 
     def error(self, status: int, body: bytes) -> bytes:
         """The Responses API's errors are OpenAI's: an OpenAI-shaped body is kept as it is."""

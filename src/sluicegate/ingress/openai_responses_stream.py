@@ -10,7 +10,7 @@ and its usage. Every event carries a `sequence_number`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,14 @@ def response_object(
     }
 
 
+def created_at(created: Any, clock: Callable[[], float]) -> int:
+    """Chat's `created` (Unix seconds) when it says one, else the time now: a Response that says
+    0 is shown as created in 1970 (the Vercel AI SDK's `response.timestamp`)."""
+    if isinstance(created, int) and not isinstance(created, bool) and created > 0:
+        return created
+    return int(clock())
+
+
 @dataclass
 class _Item:
     """An output item being streamed: a message's text, or a function call's arguments."""
@@ -88,8 +96,10 @@ class ResponsesStream:
     """One streamed answer; items are numbered in the order they open, and one closes when the next
     opens (a function call's late argument pieces still go to its own item)."""
 
-    def __init__(self, asked: Mapping[str, Any]) -> None:
+    def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float]) -> None:
+        """`clock`: read once, for the time the Response says when chat's chunks say none."""
         self._asked = asked
+        self._clock = clock
         self._chunks = ChatChunks()
         self._sequence = 0
         self._head: dict[str, Any] | None = None
@@ -147,7 +157,7 @@ class ResponsesStream:
             return b""
         self._head = {
             "id": f"resp_{chunk.get('id', '')}",
-            "created_at": chunk.get("created", 0),
+            "created_at": created_at(chunk.get("created"), self._clock),
             "model": chunk.get("model") or self._asked.get("model"),
         }
         started = {"response": self._response([], "")}
