@@ -4,9 +4,11 @@
 
 `prose` is a chat turn with a few numbers and one e-mail address, `numbers` a table of figures
 and dates (the detectors' worst ordinary case), `pii` a text dense with matches; `stream` feeds
-`prose` through the stream filter in 16-character pieces and reports the time per piece; `stage`
-is what the gateway's Guardrails stage adds to a 4 KB OpenAI chat request (walk, redact, re-read
-the body's facts) and to its 4 KB JSON answer.
+`prose` through the stream redactor in 16-character pieces and reports the time per piece; `sse`
+the time per event of an OpenAI chat stream through the SSE filter (parse, redact, re-encode),
+its text in 16-character content deltas, then the same text as a tool call's JSON arguments in
+16-character fragments; `stage` is what the gateway's Guardrails stage adds to a 4 KB OpenAI chat
+request (walk, redact, re-read the body's facts) and to its 4 KB JSON answer.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sluicegate.guardrails.guard import Guard
 from sluicegate.guardrails.placeholders import Vault, redact
 from sluicegate.guardrails.policy import parse_policy
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
+from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.pipeline import guardrails as guarded
 from sluicegate.providers.openai_texts import CHAT_TEXTS
@@ -95,7 +98,37 @@ def main() -> None:
     p50, p99 = percentiles(stream, max(args.rounds // 20, 20))
     pieces = len(prose) // 16
     print(f"  stream, 16-character pieces: p50 {p50 / pieces * 1e3:.1f} µs per piece")
+    sse(scanner, prose, max(args.rounds // 20, 20))
     stage(args.rounds)
+
+
+def sse(scanner: Scanner, prose: str, rounds: int) -> None:
+    """A chat stream's events through the SSE filter: text deltas, then tool call arguments."""
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
+
+    def chunk(delta: dict[str, object]) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
+
+    arguments = orjson.dumps({"note": prose, "copies": 2}).decode()
+    kinds = {
+        "text delta": [chunk({"content": prose[at : at + 16]}) for at in range(0, len(prose), 16)],
+        "arguments delta": [
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[at : at + 16]}}]})
+            for at in range(0, len(arguments), 16)
+        ],
+    }
+    for name, events in kinds.items():
+
+        def stream(events: list[bytes] = events) -> None:
+            vault = Vault()
+            sse = SseTextFilter(CHAT_TEXTS, lambda: TextPipe(StreamRedactor(scanner, vault), None))
+            for event in events:
+                sse.feed(event)
+            sse.close()
+
+        p50, _ = percentiles(stream, rounds)
+        print(f"  sse, chat {name} events: p50 {p50 / len(events) * 1e3:.1f} µs per event")
 
 
 def stage(rounds: int) -> None:

@@ -35,3 +35,12 @@ def test_nothing_found_leaves_the_text_as_it_was() -> None:
     vault = Vault()
     assert redact("nothing to see here", SCANNER, vault) == ("nothing to see here", [])
     assert len(vault) == 0
+
+
+def test_what_a_log_must_mask_includes_the_json_escaped_form() -> None:
+    # Restored inside a tool call's arguments, a value is escaped once more in the logged body.
+    vault = Vault()
+    vault.placeholder("secret", "line one\nline two")
+    vault.placeholder("email", "ann@example.org")
+    vault.placeholder("email", "kept@example.org", restorable=False)
+    assert sorted(vault.restorable()) == ["ann@example.org", "line one\nline two", "line one\\nline two"]

@@ -1,5 +1,6 @@
-"""The user-visible text of a parsed request or answer body, read or rewritten in place with the
-provider's `TextFormat` (providers/texts.py: which fields are text is the provider's to say)."""
+"""The text of a parsed request or answer body, read or rewritten in place with the provider's
+`TextFormat` (providers/texts.py: which fields are text is the provider's to say). A JSON text (a
+tool call's arguments) is changed value by value and stays valid JSON (json_values.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,43 @@ from typing import Any
 
 from sluicegate.providers.texts import Text, TextFormat
 
+from .json_values import rewrite_json
+
+Change = Callable[[str, str], str]
+
 
 def texts(text_format: TextFormat, body: Any) -> list[Text]:
-    """Every user-visible text of a parsed request body, in order (none if it is not an object)."""
+    """Every text of a parsed request body, in order (none if it is not an object)."""
     return list(text_format.request_texts(body)) if isinstance(body, dict) else []
 
 
 def answer_texts(text_format: TextFormat, body: Any) -> list[Text]:
-    """Every user-visible text of a parsed JSON answer, in order (none if it is not an object)."""
+    """Every text of a parsed JSON answer, in order (none if it is not an object)."""
     return list(text_format.answer_texts(body)) if isinstance(body, dict) else []
 
 
-def rewrite(text_format: TextFormat, body: Any, change: Callable[[str, str], str]) -> bool:
-    """Applies `change(text, role)` to each user-visible text of `body`, in place; whether
-    anything changed."""
+def rewrite(text_format: TextFormat, body: Any, change: Change) -> bool:
+    """Applies `change(text, role)` to each text of a request `body`, in place (to each string and
+    number of a JSON one); whether anything changed."""
+    return rewrite_texts(texts(text_format, body), change)
+
+
+def rewrite_answer(text_format: TextFormat, body: Any, change: Change) -> bool:
+    """`rewrite` for an answer's texts."""
+    return rewrite_texts(answer_texts(text_format, body), change)
+
+
+def rewrite_texts(found: list[Text], change: Change) -> bool:
     changed = False
-    for text in texts(text_format, body):
+    for text in found:
         before = text.value
-        after = change(before, text.role)
+        after = rewrite_json(before, _for(change, text.role)) if text.json else change(before, text.role)
         if after != before:
             text.set(after)
             changed = True
     return changed
+
+
+def _for(change: Change, role: str) -> Callable[[str], str]:
+    """`change` for the values of one JSON text, whose role they share."""
+    return lambda value: change(value, role)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import orjson
+
 from .detector import Span
 from .scanner import Scanner
 
@@ -44,8 +46,14 @@ class Vault:
         return placeholder
 
     def restorable(self) -> list[str]:
-        """The originals that `restore` puts back (what a client may see, and a log must not)."""
-        return [self._originals[placeholder] for placeholder in self._restorable]
+        """The originals that `restore` puts back (what a client may see, and a log must not), and
+        each as it is written inside a JSON text (a tool call's arguments, themselves a string of
+        the logged body) where that differs: a log masks what it finds in either form."""
+        originals = [self._originals[placeholder] for placeholder in self._restorable]
+        escaped = [orjson.dumps(original).decode()[1:-1] for original in originals]
+        return originals + [
+            form for form, original in zip(escaped, originals, strict=True) if form != original
+        ]
 
     def restore(self, text: str) -> str:
         """`text` with the request's placeholders put back; others are left as they are."""

@@ -1,11 +1,14 @@
 """The text deltas of a streamed answer, filtered as they pass; which of an event's fields are
-text is the provider's `TextFormat` (providers/texts.py): OpenAI chat chunks, Responses
-`output_text` deltas, Anthropic `text_delta` events, Gemini stream chunks.
+text is the provider's `TextFormat` (providers/texts.py): OpenAI chat chunks (content and tool
+call arguments), Responses `output_text` and `function_call_arguments` deltas, Anthropic
+`text_delta` and `input_json_delta` events, Gemini stream chunks.
 
-Events are parsed one at a time (only an unfinished event is held); the text of each choice or
-content block goes through its own `TextPipe`, which holds back only the tail a match may still
-span. What a pipe still holds when its choice or block ends is put in that event or just before it
-(the format decides); at the end of the stream (or at `[DONE]`), in one last event per pipe.
+Events are parsed one at a time (only an unfinished event is held); the text of each choice,
+content block or tool call goes through its own pipe, which holds back only the tail a match may
+still span: a `TextPipe` for prose, a `JsonPipe` (json_values.py) for a tool call's arguments,
+which are JSON and stay so. What a pipe still holds when its choice or block ends is put in that
+event or just before it (the format decides); at the end of the stream (or at `[DONE]`), in one
+last event per pipe. An event whose text none of this changed goes out as it came, byte for byte.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sluicegate.providers.sse import SseEvent, SseParser
 from sluicegate.providers.texts import TextFormat
 
 from .detector import Span
+from .json_values import JsonPipe
 from .placeholders import RestoreStream
 from .stream import StreamRedactor
 
@@ -60,48 +64,64 @@ def _rewritten(raw: bytes, data_line: bytes) -> bytes:
 
 
 class OpenPipes:
-    """A stream's pipes by the format's index (a choice's, a block's …): the `TextPipes` its
-    format's handler feeds. `made` lists every pipe, closed ones and `whole`'s included."""
+    """A stream's pipes by the format's index (a choice's, a block's, a tool call's …): the
+    `TextPipes` its format's handler feeds. `made` lists every text pipe, closed ones, `whole`'s
+    and those a JSON pipe made for its values included. `changed` says whether any text fed,
+    closed or piped whole came out other than it went in since it was last reset."""
 
     def __init__(self, make: Callable[[], TextPipe]) -> None:
         self._make = make
-        self._open: dict[Any, TextPipe] = {}
+        self._open: dict[Any, TextPipe | JsonPipe] = {}
         self.made: list[TextPipe] = []
+        self.changed = False
 
-    def feed(self, index: Hashable, text: str) -> str:
+    def feed(self, index: Hashable, text: str, *, json: bool = False) -> str:
         pipe = self._open.get(index)
         if pipe is None:
-            pipe = self._open[index] = self._new()
-        return pipe.feed(text)
+            pipe = self._open[index] = JsonPipe(self._new) if json else self._new()
+        out = pipe.feed(text)
+        if out != text:
+            self.changed = True
+        return out
 
     def close(self, index: Hashable) -> str:
         pipe = self._open.pop(index, None)
-        return pipe.close() if pipe is not None else ""
+        return self._rest(pipe.close()) if pipe is not None else ""
 
-    def whole(self, text: str) -> str:
+    def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (the same vault: the same placeholders as its deltas got)."""
-        pipe = self._new()
-        return pipe.feed(text) + pipe.close()
+        pipe = JsonPipe(self._new) if json else self._new()
+        out = pipe.feed(text) + pipe.close()
+        if out != text:
+            self.changed = True
+        return out
 
     def close_where(self, which: Callable[[Any], bool]) -> list[tuple[Any, str]]:
         """What the open pipes whose index `which` picks still hold (none that held nothing), closed."""
         picked = [index for index in self._open if which(index)]
-        rests = [(index, self._open.pop(index).close()) for index in picked]
+        rests = [(index, self._rest(self._open.pop(index).close())) for index in picked]
         return [(index, rest) for index, rest in rests if rest]
 
     def take_closed(self) -> list[TextPipe]:
         """The pipes of `made` that are closed (`whole`'s too), no longer listed there: a long
         stream (a realtime session) keeps what they found, not the pipes."""
         still_open = {id(pipe) for pipe in self._open.values()}
+        still_open |= {id(pipe.string) for pipe in self._open.values() if isinstance(pipe, JsonPipe)}
         closed = [pipe for pipe in self.made if id(pipe) not in still_open]
         self.made = [pipe for pipe in self.made if id(pipe) in still_open]
         return closed
 
     def close_all(self) -> list[tuple[Any, str]]:
-        """What the open pipes still hold, by index in order, the pipes closed (none that held nothing)."""
-        rests = [(index, pipe.close()) for index, pipe in sorted(self._open.items())]
+        """What the open pipes still hold, in the order they opened, the pipes closed (none that
+        held nothing)."""
+        rests = [(index, self._rest(pipe.close())) for index, pipe in self._open.items()]
         self._open.clear()
         return [(index, rest) for index, rest in rests if rest]
+
+    def _rest(self, rest: str) -> str:
+        if rest:
+            self.changed = True
+        return rest
 
     def _new(self) -> TextPipe:
         pipe = self._make()
@@ -145,7 +165,10 @@ class SseTextFilter:
         if not isinstance(payload, dict):
             return event.raw
         self._last = payload
+        self._pipes.changed = False
         before = self._format.stream_event(payload, self._pipes)
+        if not self._pipes.changed:
+            return before + event.raw
         return before + _rewritten(event.raw, b"data: " + orjson.dumps(payload))
 
     def _flush(self) -> bytes:

@@ -23,7 +23,7 @@ import orjson
 from sluicegate.errors import GuardrailBlocked
 from sluicegate.exchange import Exchange, GuardrailReport, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway
-from sluicegate.guardrails.bodies import answer_texts, rewrite
+from sluicegate.guardrails.bodies import rewrite, rewrite_answer
 from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.guard import Guard, Side
 from sluicegate.guardrails.placeholders import RestoreStream, Vault, redact
@@ -304,16 +304,17 @@ def check_answer(
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    texts = answer_texts(text_format, payload)
-    for text in texts:
-        inspection = guard.inspect(text.value, "response", vault)
+
+    def change(text: str, _role: str) -> str:
+        inspection = guard.inspect(text, "response", vault)
         if inspection.blocked is not None:
             findings.note("response", "block", [inspection.blocked])
             raise _blocked(inspection.blocked, "response")
         findings.note("response", "redact", inspection.redacted)
         findings.note("response", "flag", inspection.flagged)
-        text.set(vault.restore(inspection.text) if restore else inspection.text)
-    return encode(payload) if texts else body
+        return vault.restore(inspection.text) if restore else inspection.text
+
+    return encode(payload) if rewrite_answer(text_format, payload, change) else body
 
 
 async def _filtered(

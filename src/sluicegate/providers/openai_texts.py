@@ -1,11 +1,15 @@
-"""The user-visible text of OpenAI's chat completions and Responses API, for guardrails
-(`texts.py`'s `TextFormat`).
+"""The text of OpenAI's chat completions and Responses API that guardrails read (`texts.py`'s
+`TextFormat`): prose, and the JSON arguments of tool calls.
 
-Chat: requests' `messages[].content` (a string or `text` parts), answers'
-`choices[].message.content`, streams' `choices[].delta.content`. Responses: requests'
-`instructions` and `input` (a string, or message items with `input_text`/`output_text` parts),
-answers' `output[]` `output_text` parts, streams' `output_text` deltas and the whole texts its
-`done` and `completed` events repeat.
+Chat: requests' `messages[].content` (a string or `text` parts; a `tool` turn's is a tool's
+result) and the arguments of assistant turns' `tool_calls` (and the legacy `function_call`);
+answers' `choices[].message` alike; streams' `choices[].delta.content` and
+`delta.tool_calls[].function.arguments` fragments. Responses: requests' `instructions` and `input`
+(a string, or message items with `input_text`/`output_text` parts, `function_call` items'
+arguments, `function_call_output` items' output, custom tool calls' input and output), answers'
+`output[]` items alike; streams' `output_text`, `function_call_arguments` and
+`custom_tool_call_input` deltas, and the whole texts their `done` events, `output_item.done` and
+`completed` repeat.
 https://platform.openai.com/docs/api-reference/chat, https://platform.openai.com/docs/api-reference/responses
 
 Also what the token estimator counts of these APIs' requests, and of completions' and embeddings'
@@ -14,7 +18,7 @@ Also what the token estimator counts of these APIs' requests, and of completions
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +29,17 @@ from sluicegate.providers.texts import (
     TokenKeys,
     as_list,
     content,
+    json_value,
     role_of,
     string,
-    text_parts,
 )
 
 # What a closing chunk made of what a choice's pipe still holds repeats of the last chunk.
 _CHUNK_FIELDS = ("id", "object", "created", "model")
+# Pipe indexes of a chat stream: a choice's content is its `index`; a tool call's arguments are
+# (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL).
+_TOOL_CALLS = "tool_calls"
+_FUNCTION_CALL = "function_call"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +49,17 @@ class ChatTexts:
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for message in as_list(body.get("messages")):
             if isinstance(message, dict):
-                yield from content(message, "content", role_of(message), ("text",))
+                role = role_of(message)
+                yield from content(message, "content", role, ("text",))
+                yield from _call_arguments(message, role)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for choice in as_list(body.get("choices")):
             message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                yield Text(message, "content", "assistant")
+            if isinstance(message, dict):
+                if isinstance(message.get("content"), str):
+                    yield Text(message, "content", "assistant")
+                yield from _call_arguments(message, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         for choice in event.get("choices") or []:
@@ -55,17 +67,75 @@ class ChatTexts:
                 continue
             index = choice.get("index", 0)
             delta = choice.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                delta["content"] = pipes.feed(index, delta["content"])
+            if isinstance(delta, dict):
+                if isinstance(delta.get("content"), str):
+                    delta["content"] = pipes.feed(index, delta["content"])
+                if delta.get("tool_calls") or delta.get("function_call"):
+                    _feed_calls(index, delta, pipes)
             if choice.get("finish_reason") is not None:
                 rest = pipes.close(index)
                 if rest and isinstance(delta, dict):
                     delta["content"] = (delta.get("content") or "") + rest
+                calls = pipes.close_where(_calls_of(index))
+                if calls:
+                    choice["delta"] = delta = delta if isinstance(delta, dict) else {}
+                    for key, rest in calls:
+                        _add_arguments(delta, key, rest)
         return b""
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
+        if isinstance(index, tuple):
+            delta: dict[str, Any] = {}
+            _add_arguments(delta, index, text)
+            choice = {"index": index[0], "delta": delta, "finish_reason": None}
+        else:
+            choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
         return sse_data({**{key: last[key] for key in _CHUNK_FIELDS if key in last}, "choices": [choice]})
+
+
+def _calls_of(index: Any) -> Callable[[Any], bool]:
+    """Which pipe indexes are the tool calls of the choice at `index`."""
+    return lambda key: isinstance(key, tuple) and key[0] == index
+
+
+def _call_arguments(message: dict[str, Any], role: str) -> Iterator[Text]:
+    """The arguments of a message's tool calls and of its legacy function call (JSON texts)."""
+    for call in as_list(message.get("tool_calls")):
+        if isinstance(call, dict):
+            yield from json_value(call.get("function"), "arguments", role)
+    yield from json_value(message.get("function_call"), "arguments", role)
+
+
+def _feed_calls(index: Any, delta: dict[str, Any], pipes: TextPipes) -> None:
+    """A chunk's fragments of its choice's tool call arguments through their JSON pipes."""
+    for call in as_list(delta.get("tool_calls")):
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            key = (index, _TOOL_CALLS, call.get("index", 0))
+            function["arguments"] = pipes.feed(key, function["arguments"], json=True)
+    function = delta.get("function_call")
+    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+        function["arguments"] = pipes.feed((index, _FUNCTION_CALL), function["arguments"], json=True)
+
+
+def _add_arguments(delta: dict[str, Any], key: tuple[Any, ...], rest: str) -> None:
+    """What a tool call's pipe still held, after the arguments `delta` already carries for it."""
+    if key[1] == _FUNCTION_CALL:
+        function = delta.get("function_call")
+        if not isinstance(function, dict):
+            function = delta["function_call"] = {}
+    else:
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list):
+            calls = delta["tool_calls"] = []
+        call = next((c for c in calls if isinstance(c, dict) and c.get("index", 0) == key[2]), None)
+        if call is None:
+            call = {"index": key[2], "function": {}}
+            calls.append(call)
+        if not isinstance(call.get("function"), dict):
+            call["function"] = {}
+        function = call["function"]
+    function["arguments"] = (function.get("arguments") or "") + rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,25 +148,28 @@ class ResponsesTexts:
             yield Text(body, "input", "user")
             return
         for item in as_list(body.get("input")):
-            if isinstance(item, dict) and item.get("type", "message") == "message":
-                yield from content(item, "content", role_of(item), ("input_text", "output_text", "text"))
+            if isinstance(item, dict):
+                yield from _item_texts(item, role_of(item))
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for item in as_list(body.get("output")):
-            if isinstance(item, dict) and item.get("type") == "message":
-                yield from text_parts(item.get("content"), ("output_text",), "assistant")
+            if isinstance(item, dict) and item.get("type") in _OUTPUT_ITEMS:
+                yield from _item_texts(item, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         kind = event.get("type")
-        key = (event.get("output_index", 0), event.get("content_index", 0))  # one pipe per part
-        if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
-            event["delta"] = pipes.feed(key, event["delta"])
+        delta = event.get("delta")
+        if isinstance(kind, str) and kind in _DELTAS and isinstance(delta, str):
+            key = _key(kind, event)
+            event["delta"] = pipes.feed(key, delta, json=key[0] == _ARGUMENTS)
             return b""
         before = b""
-        if kind == "response.output_text.done":
-            before = _text_delta(key, pipes.close(key), event)
-            if isinstance(event.get("text"), str):
-                event["text"] = pipes.whole(event["text"])
+        done = _DONES.get(kind) if isinstance(kind, str) else None
+        if isinstance(kind, str) and done is not None:
+            key = _key(kind, event)
+            before = _delta_event(key, pipes.close(key), event)
+            if isinstance(event.get(done), str):
+                event[done] = pipes.whole(event[done], json=key[0] == _ARGUMENTS)
         part = event.get("part")
         if (
             kind == "response.content_part.done"
@@ -107,30 +180,63 @@ class ResponsesTexts:
         item = event.get("item")
         if kind == "response.output_item.done" and isinstance(item, dict):
             for text in self.answer_texts({"output": [item]}):
-                text.set(pipes.whole(text.value))
+                text.set(pipes.whole(text.value, json=text.json))
         if isinstance(event.get("response"), dict):  # created, in_progress, completed, incomplete
             for text in self.answer_texts(event["response"]):
-                text.set(pipes.whole(text.value))
+                text.set(pipes.whole(text.value, json=text.json))
         return before
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        return _text_delta(index, text, {})
+        assert isinstance(index, tuple), "this format's pipe indexes are tuples"
+        return _delta_event(index, text, {})
 
 
-def _text_delta(key: Any, text: str, event: Mapping[str, Any]) -> bytes:
-    """What a part's pipe still held, as one more delta of that part (none for no text); `key` is
-    `stream_event`'s: (output_index, content_index)."""
+# Pipe indexes of a Responses stream: an output text part's is (_TEXT, output_index,
+# content_index), a function call's arguments' (_ARGUMENTS, output_index), a custom tool call's
+# input's (_INPUT, output_index).
+_TEXT, _ARGUMENTS, _INPUT = (
+    "response.output_text",
+    "response.function_call_arguments",
+    "response.custom_tool_call_input",
+)
+_DELTAS = frozenset(f"{kind}.delta" for kind in (_TEXT, _ARGUMENTS, _INPUT))
+_DONES = {f"{_TEXT}.done": "text", f"{_ARGUMENTS}.done": "arguments", f"{_INPUT}.done": "input"}
+_OUTPUT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})
+
+
+def _item_texts(item: dict[str, Any], role: str) -> Iterator[Text]:
+    """The text of one input or output item: a message's text parts, a tool call's arguments (JSON)
+    or input, a tool call's output (a string, or text parts)."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        yield from content(item, "content", role, ("input_text", "output_text", "text"))
+    elif kind == "function_call":
+        yield from json_value(item, "arguments", "assistant")
+    elif kind == "custom_tool_call":
+        yield from string(item, "input", "assistant")
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        yield from content(item, "output", "tool", ("input_text",))
+
+
+def _key(kind: str, event: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The pipe index of a delta or done event (see above)."""
+    family = kind.rpartition(".")[0]
+    if family == _TEXT:
+        return (_TEXT, event.get("output_index", 0), event.get("content_index", 0))
+    return (family, event.get("output_index", 0))
+
+
+def _delta_event(key: tuple[Any, ...], text: str, event: Mapping[str, Any]) -> bytes:
+    """What a pipe still held, as one more delta of its part or tool call (none for no text); `key`
+    is its pipe's index, `event` the done event it goes before (its item id and number)."""
     if not text:
         return b""
-    delta = {
-        "type": "response.output_text.delta",
-        "item_id": event.get("item_id"),
-        "output_index": key[0],
-        "content_index": key[1],
-        "delta": text,
-        "sequence_number": event.get("sequence_number"),
-    }
-    return sse_data(delta, "response.output_text.delta")
+    kind = f"{key[0]}.delta"
+    delta: dict[str, Any] = {"type": kind, "item_id": event.get("item_id"), "output_index": key[1]}
+    if key[0] == _TEXT:
+        delta["content_index"] = key[2]
+    delta |= {"delta": text, "sequence_number": event.get("sequence_number")}
+    return sse_data(delta, kind)
 
 
 CHAT_TEXTS = ChatTexts()

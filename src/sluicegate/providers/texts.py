@@ -1,7 +1,9 @@
 """The text formats guardrails read: what of a provider's request and answer bodies, and of its
-streamed events, is user-visible text, so it can be read or rewritten and the rest left alone
-(models, tool schemas, images, tool call arguments). Also where an API's request bodies hold what
-the token estimator counts (`TokenKeys`).
+streamed events, is text a person or a tool may read, so it can be read or rewritten and the rest
+left alone (models, tool schemas, images, ids). That is prose (the turns' text, tool results) and
+JSON (the arguments of the model's tool calls, whole or streamed): JSON is marked as such, so that
+guardrails read its values and keep it valid JSON (`guardrails/json_values.py`). Also where an
+API's request bodies hold what the token estimator counts (`TokenKeys`).
 
 A `TextFormat` is a provider's own knowledge (its module exports it, its adapter's `text_format`
 names it), and so are its `TokenKeys` (its adapter's `token_keys`); this module is the framework
@@ -11,42 +13,61 @@ stream handler (`TextPipes`), and `TokenKeys`.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
 class Text:
     """One piece of text: `owner[key]` is the string; `role` is whose turn it is (`system` for
-    system and developer instructions, `assistant` for the model's own turns)."""
+    system and developer instructions, `assistant` for the model's own turns and tool calls, `tool`
+    for tool results).
+
+    With `json`, `owner[key]` holds JSON (a tool call's arguments): a JSON text when it is a string
+    (OpenAI's `arguments`), else the parsed object (Anthropic's `input`, Gemini's `args`); `value`
+    is JSON text either way and `set` takes JSON text. A reader must keep it valid JSON."""
 
     owner: dict[str, Any] | list[Any]
     key: str | int
     role: str
+    json: bool = False
 
     @property
     def value(self) -> str:
-        value: str = self.owner[self.key]  # type: ignore[index]
-        return value
+        value = self.owner[self.key]  # type: ignore[index]
+        if isinstance(value, str):
+            return value
+        return orjson.dumps(value).decode()
 
     def set(self, value: str) -> None:
-        self.owner[self.key] = value  # type: ignore[index]
+        parsed = self.json and not isinstance(self.owner[self.key], str)  # type: ignore[index]
+        self.owner[self.key] = orjson.loads(value) if parsed else value  # type: ignore[index]
 
 
 class TextPipes(Protocol):
-    """What the stream filter offers a format: one pipe per choice, block or part, by `index`
-    (any hashable the format picks), each holding back only the tail a match may still span."""
+    """What the stream filter offers a format: one pipe per choice, block, part or tool call, by
+    `index` (any hashable the format picks), each holding back only the tail a match may still
+    span. With `json`, the text is JSON (a tool call's arguments, in fragments): its pipe reads it
+    value by value and what it lets through stays valid JSON."""
 
-    def feed(self, index: Hashable, text: str) -> str:
-        """`text` through the pipe at `index` (opened on first use): what may be sent now."""
+    def feed(self, index: Hashable, text: str, *, json: bool = False) -> str:
+        """`text` through the pipe at `index` (opened on first use, a JSON pipe with `json`): what
+        may be sent now."""
         ...
 
     def close(self, index: Hashable) -> str:
         """What the pipe at `index` still holds, the pipe closed; "" when none is open there."""
         ...
 
-    def whole(self, text: str) -> str:
+    def close_where(self, which: Callable[[Any], bool]) -> list[tuple[Any, str]]:
+        """What the open pipes whose index `which` picks still hold (none that held nothing),
+        closed: a choice's tool calls when the choice ends."""
+        ...
+
+    def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (an event that repeats what its deltas said), filtered alike."""
         ...
 
@@ -113,6 +134,13 @@ def string(owner: Any, key: str | int, role: str) -> Iterator[Text]:
         return
     if isinstance(value, str):
         yield Text(owner, key, role)
+
+
+def json_value(owner: Any, key: str, role: str) -> Iterator[Text]:
+    """`owner[key]` when it holds JSON: a JSON text (a string) or a parsed object."""
+    value = owner.get(key) if isinstance(owner, dict) else None
+    if isinstance(value, str | dict | list):
+        yield Text(owner, key, role, json=True)
 
 
 def text_parts(parts: Any, types: tuple[str, ...], role: str) -> Iterator[Text]:

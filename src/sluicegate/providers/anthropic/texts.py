@@ -1,7 +1,8 @@
-"""The user-visible text of Anthropic's Messages API, for guardrails (`providers/texts.py`'s
-`TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), answers'
-`content[]` `text` blocks, streams' `text_delta` events. Also what the token estimator counts of
-its requests (`TokenKeys`).
+"""The text of Anthropic's Messages API that guardrails read (`providers/texts.py`'s
+`TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), `tool_use`
+blocks' `input` (JSON) and `tool_result` blocks' content (a string or `text` blocks); answers'
+`text` and `tool_use` blocks; streams' `text_delta` and `input_json_delta` events. Also what the
+token estimator counts of its requests (`TokenKeys`).
 https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/docs/build-with-claude/streaming
 """
 
@@ -18,9 +19,11 @@ from sluicegate.providers.texts import (
     TokenKeys,
     as_list,
     content,
+    json_value,
     role_of,
-    text_parts,
 )
+
+_INPUT = "input_json"  # a tool use block's pipe index is (_INPUT, its block index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +33,17 @@ class MessagesTexts:
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         yield from content(body, "system", "system", ("text",))
         for message in as_list(body.get("messages")):
-            if isinstance(message, dict):
-                yield from content(message, "content", role_of(message), ("text",))
+            if not isinstance(message, dict):
+                continue
+            role = role_of(message)
+            if isinstance(message.get("content"), str):
+                yield Text(message, "content", role)
+            for block in as_list(message.get("content")):
+                yield from _block_texts(block, role)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
-        yield from text_parts(body.get("content"), ("text",), "assistant")
+        for block in as_list(body.get("content")):
+            yield from _block_texts(block, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         index = event.get("index", 0)
@@ -42,16 +51,41 @@ class MessagesTexts:
         if event.get("type") == "content_block_delta" and isinstance(delta, dict):
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 delta["text"] = pipes.feed(index, delta["text"])
+            elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+                delta["partial_json"] = pipes.feed((_INPUT, index), delta["partial_json"], json=True)
         elif event.get("type") == "content_block_stop":
             # A stop event has no text of its own: what the block's pipe held goes just before it.
-            return self.stream_leftover(index, pipes.close(index), event)
+            text = self.stream_leftover(index, pipes.close(index), event)
+            return text + self.stream_leftover((_INPUT, index), pipes.close((_INPUT, index)), event)
         return b""
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
         if not text:
             return b""
-        delta = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+        if isinstance(index, tuple):
+            json_delta = {"type": "input_json_delta", "partial_json": text}
+            delta = {"type": "content_block_delta", "index": index[1], "delta": json_delta}
+        else:
+            delta = {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": text},
+            }
         return sse_data(delta, "content_block_delta")
+
+
+def _block_texts(block: Any, role: str) -> Iterator[Text]:
+    """A content block's text: a text block's (a block with no type counts as text), a tool use's
+    input (JSON), a tool result's content (its text blocks)."""
+    if not isinstance(block, dict):
+        return
+    kind = block.get("type", "text")
+    if kind == "text" and isinstance(block.get("text"), str):
+        yield Text(block, "text", role)
+    elif kind == "tool_use":
+        yield from json_value(block, "input", role)
+    elif kind == "tool_result":
+        yield from content(block, "content", "tool", ("text",))
 
 
 MESSAGES_TEXTS = MessagesTexts()

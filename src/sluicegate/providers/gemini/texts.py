@@ -1,8 +1,10 @@
-"""The user-visible text of the Gemini API, for guardrails (`providers/texts.py`'s `TextFormat`):
-requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[].text`, answers'
-and stream chunks' `candidates[].content.parts[].text`; thoughts are left alone. Also what the
-token estimator counts of its requests (`TokenKeys`).
-https://ai.google.dev/api/generate-content
+"""The text of the Gemini API that guardrails read (`providers/texts.py`'s `TextFormat`):
+requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[]`' `text`,
+`functionCall.args` (JSON) and `functionResponse.response` (JSON, a tool's result); answers' and
+stream chunks' `candidates[].content.parts[]` alike (a streamed function call comes whole, in one
+chunk); thoughts are left alone. Also what the token estimator counts of its requests
+(`TokenKeys`).
+https://ai.google.dev/api/generate-content, https://ai.google.dev/api/caching#Part
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluicegate.providers.sse import sse_data
-from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, role_of, string
+from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, json_value, role_of, string
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +31,14 @@ class GeminiTexts:
             if isinstance(turn, dict):
                 role = role_of(turn)
                 for part in as_list(turn.get("parts")):
-                    if isinstance(part, dict) and not part.get("thought"):
-                        yield from string(part, "text", role)
+                    yield from _part_texts(part, role)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for candidate in as_list(body.get("candidates")):
             turn = candidate.get("content") if isinstance(candidate, dict) else None
             if isinstance(turn, dict):
                 for part in as_list(turn.get("parts")):
-                    if isinstance(part, dict) and not part.get("thought"):
-                        yield from string(part, "text", "assistant")
+                    yield from _part_texts(part, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         for position, candidate in enumerate(event.get("candidates") or []):
@@ -54,6 +54,13 @@ class GeminiTexts:
             ]
             for part in texts:
                 part["text"] = pipes.feed(index, part["text"])
+            for part in as_list(parts):
+                call = part.get("functionCall") if isinstance(part, dict) else None
+                for args in json_value(call, "args", "assistant"):
+                    before = args.value
+                    after = pipes.whole(before, json=True)
+                    if after != before:
+                        args.set(after)
             rest = pipes.close(index) if candidate.get("finishReason") else ""
             if rest and texts:
                 texts[-1]["text"] += rest
@@ -64,6 +71,16 @@ class GeminiTexts:
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
         turn = {"role": "model", "parts": [{"text": text}]}
         return sse_data({"candidates": [{"index": index, "content": turn}]})
+
+
+def _part_texts(part: Any, role: str) -> Iterator[Text]:
+    """A part's text (not a thought's), a function call's `args` and a function response's
+    `response` (JSON; the response is a tool's result)."""
+    if not isinstance(part, dict) or part.get("thought"):
+        return
+    yield from string(part, "text", role)
+    yield from json_value(part.get("functionCall"), "args", role)
+    yield from json_value(part.get("functionResponse"), "response", "tool")
 
 
 GEMINI_TEXTS = GeminiTexts()
