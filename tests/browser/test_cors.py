@@ -85,10 +85,21 @@ def test_a_page_with_a_gateway_token_calls_an_authenticated_gateway(
     assert [request.method for request in fake.requests] == ["POST"]  # the preflight stayed at the gateway
 
 
-def test_a_page_without_a_gateway_token_is_stopped_by_the_browser(
+def test_a_page_with_neither_a_token_nor_a_key_is_stopped_by_the_browser(
     page: Page, gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
     url = gateway.provider_url("openai") + "/chat/completions"  # an open gateway
-    result = page.evaluate(CALL, [url, {"content-type": "application/json", "authorization": "Bearer sk-x"}])
+    result = page.evaluate(CALL, [url, {"content-type": "application/json", "x-stainless-os": "web"}])
     assert "blocked" in result, result
     assert fake.requests == []  # the preflight was refused: the request itself was never sent
+
+
+def test_a_page_with_its_own_provider_key_calls_an_open_gateway(
+    page: Page, gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    url = gateway.provider_url("openai") + "/chat/completions"
+    headers = {"content-type": "application/json", "authorization": "Bearer sk-page-0123456789"}
+    result = page.evaluate(CALL, [url, headers])
+    assert result.get("status") == 200, result
+    assert result["text"] == "echo: from a page"
+    assert fake.requests[-1].headers["Authorization"] == "Bearer sk-page-0123456789"

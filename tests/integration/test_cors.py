@@ -95,15 +95,46 @@ def test_preflights_are_not_logged(gateway: RunningGateway) -> None:
     assert [record["id"] for record in records] == [response.headers["cf-aig-log-id"]]
 
 
-def test_a_preflight_that_names_no_gateway_token_is_refused(
+def test_a_preflight_that_names_neither_a_token_nor_a_key_is_refused(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    headers = PREFLIGHT | {"Access-Control-Request-Headers": "authorization, content-type"}
+    headers = PREFLIGHT | {"Access-Control-Request-Headers": "content-type, x-stainless-os"}
     response = httpx.options(gateway.provider_url("openai") + "/chat/completions", headers=headers)
     assert response.status_code == 403
     assert access_control(response) == {}
     assert "cf-aig-authorization" in response.json()["error"]["message"]
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("header", ["authorization", "x-api-key", "x-goog-api-key"])
+def test_a_page_that_brings_its_own_provider_key_may_call_and_read_the_answer(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, header: str
+) -> None:
+    """OpenAI's and Anthropic's SDKs run in browsers with the user's own key: such a request never
+    runs on a key the gateway stores, so its page may read the answer."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    url = gateway.provider_url("openai") + "/chat/completions"
+    asked = PREFLIGHT | {"Access-Control-Request-Headers": f"content-type, {header}"}
+    preflight = httpx.options(url, headers=asked)
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["access-control-allow-headers"] == f"content-type, {header}"
+    response = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": KEY})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_a_page_without_a_key_never_reads_an_answer_on_a_stored_key(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-tests")
+    stored = gateway.http.put(
+        "/api/v1/accounts/local/gateways/default/provider-keys/openai", json={"key": "sk-stored-0123456789"}
+    )
+    assert stored.status_code in (200, 201), stored.text
+    url = gateway.provider_url("openai") + "/chat/completions"
+    response = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN})  # a form's POST: no preflight
+    assert response.status_code == 200  # sent on the stored key, as for any client that can reach it
+    assert access_control(response) == {}  # but the page cannot read it
 
 
 def test_the_answer_to_a_page_with_a_token_can_be_read(gateway: RunningGateway, fake: FakeOpenAI) -> None:
@@ -130,9 +161,9 @@ def test_a_provider_cannot_open_an_answer_to_a_page(
 ) -> None:
     gateway = make_gateway(upstreams={"openai": permissive.url + "/v1"})
     url = gateway.provider_url("openai") + "/chat/completions"
-    from_page = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": KEY})
+    from_page = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN})
     assert from_page.status_code == 200
-    assert access_control(from_page) == {}  # the provider's `*` is dropped; no token, no label
+    assert access_control(from_page) == {}  # the provider's `*` is dropped; no token nor key, no label
     with_token = httpx.post(
         url,
         json=CHAT,

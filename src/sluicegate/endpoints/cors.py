@@ -7,12 +7,14 @@ itself carries `Access-Control-Allow-Origin` and `-Expose-Headers` (`allow`), so
 and its `cf-aig-*`, `x-ratelimit-*` and `Retry-After` headers.
 
 Who may: a request that carries a gateway token (`cf-aig-authorization`, `Fastly-Key`,
-`x-sluicegate-token`; its preflight names the header). The gateway checks a token wherever one is
-sent, open gateways included, so a page must hold a valid one, like any other client. A page that
-brings only a provider key is refused: a preflight cannot tell whether the request would run on a
-key the gateway stores, and an open gateway with stored keys would let any site a user visits
-(one that can reach the gateway: on localhost, in an intranet) spend them and read the answers.
-The admin API, the dashboard and `/metrics` never answer cross-origin requests.
+`x-sluicegate-token`) or a provider key of its own (`Authorization`, `x-api-key`, `api-key`,
+`x-goog-api-key`: `CREDENTIAL_HEADERS`); its preflight names the header. The gateway checks a token
+wherever one is sent, open gateways included, so a page must hold a valid one, like any other
+client. A request with a provider key of its own never runs on a key the gateway stores (keys.py
+`keyless_steps`), so a page spends only the key it brings. A page that brings neither is refused:
+on an open gateway with stored keys, any site a user visits (one that can reach the gateway: on
+localhost, in an intranet) could spend them and read the answers. The admin API, the dashboard and
+`/metrics` never answer cross-origin requests.
 
 A provider's own `Access-Control-*` headers never reach a cross-origin page: the gateway's policy,
 not the provider's, decides (a provider's `*` would open the answers to a stored key to any site).
@@ -25,6 +27,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import Forbidden
 from sluicegate.pipeline.auth import TOKEN_HEADERS
+from sluicegate.providers import CREDENTIAL_HEADERS
 
 MAX_AGE = "600"  # seconds a browser may keep a preflight's answer
 # What a page reads without being told (the CORS-safelisted response headers), or never may.
@@ -35,6 +38,9 @@ _UNLISTED = frozenset(
     }
 )  # fmt: skip
 _PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+# A request carrying one of these runs on a gateway token's rights or on a key of its own, never
+# on a key the gateway stores: a page may read its answer.
+_ADMITTING = frozenset((*TOKEN_HEADERS, *CREDENTIAL_HEADERS))
 
 
 def is_preflight(request: web.Request) -> bool:
@@ -43,16 +49,19 @@ def is_preflight(request: web.Request) -> bool:
 
 def preflight(request: web.Request, methods: str | None = None) -> web.Response:
     """The answer to a preflight: 204 allowing its origin, method (`methods`, else the one asked)
-    and headers when the request will carry a gateway token, else a 403 that says why."""
+    and headers when the request will carry a gateway token or a provider key, else a 403 that
+    says why."""
     headers = request.headers
     asked = headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "")
     if not _names_a_token(asked):
         error = Forbidden(
             "a cross-origin request to the gateway must carry a gateway token (one of"
-            f" {', '.join(TOKEN_HEADERS)}); a page that brings only a provider key could be spending"
-            " keys the gateway stores",
+            f" {', '.join(TOKEN_HEADERS)}) or a provider key of its own (one of"
+            f" {', '.join(CREDENTIAL_HEADERS)}); a page that brings neither would be spending keys"
+            " the gateway stores",
             headers={hdrs.VARY: _PREFLIGHT_VARY},
             token_headers=list(TOKEN_HEADERS),
+            key_headers=list(CREDENTIAL_HEADERS),
         )
         return web.Response(
             status=error.status, headers=error.headers, body=error.body(), content_type="application/json"
@@ -68,16 +77,18 @@ def preflight(request: web.Request, methods: str | None = None) -> web.Response:
 
 
 def _names_a_token(asked: str) -> bool:
-    """Whether `Access-Control-Request-Headers` (a comma-separated list of names) names a token's."""
-    return any(name.strip().lower() in TOKEN_HEADERS for name in asked.split(","))
+    """Whether `Access-Control-Request-Headers` (a comma-separated list of names) names a gateway
+    token's or a provider key's header."""
+    return any(name.strip().lower() in _ADMITTING for name in asked.split(","))
 
 
 def allow(request_headers: CIMultiDictProxy[str], headers: CIMultiDict[str]) -> None:
     """Label the answer `headers` to a request from another origin (it has an `Origin`): the
-    provider's `Access-Control-*` headers out, the gateway's in when the request carries a token."""
+    provider's `Access-Control-*` headers out, the gateway's in when the request carries a token
+    or a provider key of its own."""
     for name in [name for name in headers if name.lower().startswith("access-control-")]:
         headers.popall(name)
-    if not any(request_headers.get(name) for name in TOKEN_HEADERS):
+    if not any(request_headers.get(name) for name in _ADMITTING):
         return
     exposed = {name.lower() for name in headers} - _UNLISTED
     headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = request_headers[hdrs.ORIGIN]
