@@ -53,6 +53,7 @@ from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
+from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.pipeline.steps import host_planner, provider_planner, realtime_planner, universal_planner
@@ -82,6 +83,7 @@ from sluicegate.storage.cache import Cache
 from sluicegate.storage.redis_cache import RedisCache
 from sluicegate.storage.redis_limiter import RedisLimiter
 from sluicegate.storage.redis_link import RedisConnection
+from sluicegate.storage.response_items import item_store
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
 from sluicegate.tracing import Tracing
 from sluicegate.upstream import Upstream
@@ -202,10 +204,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)
     book = ProviderBook(providers, customs)
     translated = compat_targets(providers)
+    items = ResponseItems(item_store(settings, redis, clock))  # what Responses requests name by id
     planners = {
         "provider": provider_planner(book),
         "universal": universal_planner(book),
-        "compat": compat_planner(book, translated, dynamic),
+        "compat": compat_planner(book, translated, dynamic, items),
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
         REALTIME: realtime_planner(book),
@@ -229,7 +232,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             authenticate,
             plan,
             allow_list,
-            Ingress(),
+            Ingress(items),
             TokenCount(counter),
             guardrails,
             inject_keys,

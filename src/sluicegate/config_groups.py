@@ -98,7 +98,8 @@ class Timeouts(Group):
 
 
 class Stores(Group):
-    """Where state lives: the database, the exact cache, the rate-limit counters."""
+    """Where state lives: the database, the exact cache, the rate-limit counters, the output items
+    of Responses answers."""
 
     database_url: str = Field(
         "", description="sqlite:///path or postgresql://user@host/db[?schema=name]; empty: SQLite in data_dir"
@@ -119,6 +120,19 @@ class Stores(Group):
     rate_limit_failure: Literal["open", "closed"] = Field(
         "open",
         description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",
+    )
+    response_items_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="bytes of output items (answer text, tool calls) of the answers …/compat/responses"
+        " renders that the process keeps, least recently used dropped first, for a later request to"
+        " name by id (item_reference); in Redis instead when cache_url is redis://…, bounded by its"
+        " memory policy; 0 keeps none",
+    )
+    response_items_ttl: float = Field(
+        3600.0,
+        gt=0,
+        description="seconds an output item is kept after it was rendered or last named",
     )
 
 
@@ -156,12 +170,20 @@ class Telemetry(Group):
     )
 
 
+# The stores' settings from before the grouping (the later ones never were top-level keys).
+_STORES_BEFORE = (
+    "database_url",
+    "cache_url",
+    "cache_max_bytes",
+    "counters_flush_interval",
+    "rate_limit_failure",
+)
 # The older top-level key -> (group, key in it). These keep working in the TOML file, as
 # SLUICEGATE_<KEY> and as load_settings keywords.
 MOVED: dict[str, tuple[str, str]] = {
     **{name: ("limits", name) for name in ("max_body_bytes",)},
     **{name: ("timeouts", name) for name in ("body_timeout", "connect_timeout", "upstream_timeout")},
-    **{name: ("stores", name) for name in Stores.model_fields},
+    **{name: ("stores", name) for name in _STORES_BEFORE},
     **{
         f"log_{name}": ("logs", name)
         for name in ("batch_size", "flush_interval", "body_limit", "spool_max_bytes")

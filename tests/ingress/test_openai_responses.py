@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ ITEMS: Any = [
 
 
 def render(cuts: list[int]) -> bytes:
-    renderer = RESPONSES.stream(ASKED)
+    renderer = replace(RESPONSES, ids=lambda: "1").stream(ASKED)  # the same ids each time
     pieces = [CHAT_STREAM[a:b] for a, b in itertools.pairwise([0, *cuts, len(CHAT_STREAM)])]
     return b"".join(renderer.feed(piece) for piece in pieces) + renderer.close()
 

@@ -25,7 +25,15 @@ from sluicegate.providers.sse import SseParser
 from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage
 
-__all__ = ["ChatChunks", "IngressFormat", "Native", "StreamRenderer", "TranslationError"]
+__all__ = [
+    "ChatChunks",
+    "IngressFormat",
+    "ItemReferences",
+    "Native",
+    "StreamRenderer",
+    "TranslationError",
+    "UnknownItem",
+]
 
 # The name a file part gets when its client gave none, by its media type (else `document`).
 _FILE_EXTENSIONS: Final[Mapping[str, str]] = {
@@ -62,6 +70,35 @@ class StreamRenderer(Protocol):
         ...
 
 
+class UnknownItem(TranslationError):
+    """`input[index]` names `item_id`, for which the gateway keeps no item."""
+
+    def __init__(self, index: int, item_id: str) -> None:
+        super().__init__(f"input[{index}]: no output item {item_id!r} is kept")
+        self.index, self.item_id = index, item_id
+
+
+class ItemReferences(Protocol):
+    """How a format's requests name earlier output items by id instead of sending them (the
+    Responses API's `item_reference`), and which items of its answers a later request may name.
+    The gateway keeps those (pipeline/response_items.py); the format only reads and writes JSON."""
+
+    def named(self, payload: Mapping[str, Any]) -> list[str]: ...
+
+    def resolved(self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """`payload` with the items `kept` has in place of their references; `UnknownItem` names
+        a reference `kept` has no item for."""
+        ...
+
+    def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:
+        """The items of a rendered answer a later request may name (each has an `id`)."""
+        ...
+
+    def kept_from_stream(self, asked: Mapping[str, Any], closing: bytes) -> list[dict[str, Any]]:
+        """The same from a rendered stream's closing events (`StreamRenderer.close`)."""
+        ...
+
+
 class IngressFormat(Protocol):
     """One client API on the compat endpoint. `name` is how logs and cache keys tell it apart;
     `text_format` is how guardrails read its bodies."""
@@ -74,6 +111,11 @@ class IngressFormat(Protocol):
 
     @property
     def native(self) -> Native: ...
+
+    @property
+    def item_references(self) -> ItemReferences | None:
+        """None: the format never names earlier items by id."""
+        ...
 
     @property
     def counts(self) -> bool:

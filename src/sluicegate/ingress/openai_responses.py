@@ -1,9 +1,11 @@
 """OpenAI's Responses API in, OpenAI chat to the providers, Responses shapes back.
 
 The Responses side: https://platform.openai.com/docs/api-reference/responses/create (request and
-the Response object). Stateless only: the gateway keeps no responses, so `previous_response_id`,
-`conversation` and stored prompts are refused (send the whole conversation in `input`), as are
-built-in tools (web search, file search, code interpreter: OpenAI runs them, no other provider).
+the Response object). The gateway keeps no responses, so `previous_response_id`, `conversation`
+and stored prompts are refused (send the whole conversation in `input`), as are built-in tools (web
+search, file search, code interpreter: OpenAI runs them, no other provider); it keeps the output
+items it rendered, which a later request may name by id (`item_reference`: openai_response_items.py,
+resolved before `to_chat`). Ids are the format's own (`ids`), never the provider's.
 Knobs that only tune and chat lacks (`reasoning`, `truncation`, `include`) are dropped.
 A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
 `clock`, read once per answer (a stream's every event carries the same time).
@@ -19,7 +21,8 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, openai_error
+from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping, openai_error
+from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES, new_id
 from sluicegate.ingress.openai_responses_stream import ResponsesStream, created_at, response_object
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
@@ -45,13 +48,16 @@ _ERROR_TYPES: Final[Mapping[int, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class OpenAIResponses:
-    """`POST …/compat/responses`; `clock` gives `created_at` where chat's answer has no time."""
+    """`POST …/compat/responses`; `clock` gives `created_at` where chat's answer has no time, `ids`
+    the random part of every id it renders."""
 
     counts: bool = False
     name: str = "openai-responses"
     text_format: TextFormat = RESPONSES_TEXTS
     native: Native = field(default_factory=lambda: Native(OPENAI, "responses"))
     clock: Callable[[], float] = time.time
+    ids: Callable[[], str] = new_id
+    item_references: ItemReferences | None = RESPONSE_ITEM_REFERENCES
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         return headers  # the openai SDK sends its key as chat clients do
@@ -60,7 +66,8 @@ class OpenAIResponses:
         for name in _STATEFUL:
             if payload.get(name) is not None:
                 raise TranslationError(
-                    f"{name}: the gateway keeps no responses; send the whole conversation in input"
+                    f"{name}: the gateway keeps no responses, only the output items it rendered;"
+                    " send the conversation in input (earlier output items may go as item_reference)"
                 )
         if payload.get("background") is True:
             raise TranslationError("background: only OpenAI's own API runs responses in the background")
@@ -103,7 +110,7 @@ class OpenAIResponses:
         choice = mapping(next(iter(completion.get("choices") or ()), None))
         message = mapping(choice.get("message"))
         output: list[dict[str, Any]] = []
-        content_id = f"msg_{completion.get('id', '')}"
+        content_id = f"msg_{self.ids()}"
         if isinstance(text := message.get("content"), str) and text:
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
             output.append(_message(content_id, part))
@@ -116,7 +123,7 @@ class OpenAIResponses:
             output.append(
                 {
                     "type": "function_call",
-                    "id": f"fc_{call_id}",
+                    "id": f"fc_{self.ids()}",
                     "call_id": call_id,
                     "name": function.get("name"),
                     "arguments": arguments if isinstance(arguments, str) else "{}",
@@ -124,7 +131,7 @@ class OpenAIResponses:
                 }
             )
         head = {
-            "id": f"resp_{completion.get('id', '')}",
+            "id": f"resp_{self.ids()}",
             "created_at": created_at(completion.get("created"), self.clock),
             "model": completion.get("model") or asked.get("model"),
         }
@@ -132,7 +139,7 @@ class OpenAIResponses:
         return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish))
 
     def stream(self, asked: Mapping[str, Any]) -> ResponsesStream:
-        return ResponsesStream(asked, self.clock)
+        return ResponsesStream(asked, self.clock, self.ids)
 
     def error(self, status: int, body: bytes) -> bytes:
         """The Responses API's errors are OpenAI's: an OpenAI-shaped body is kept as it is."""
@@ -171,6 +178,10 @@ def _input(raw: Any) -> list[dict[str, Any]]:
             _add_call(messages, item, where)
         elif kind == "function_call_output":
             messages.append(_call_output(item, where))
+        elif kind == ITEM_REFERENCE:  # the gateway puts kept items in place before this
+            raise TranslationError(
+                f"{where}.type: an item_reference names no item here; send the item itself"
+            )
         elif kind != "reasoning":  # reasoning items only mean something to the model that wrote them
             raise TranslationError(f"{where}.type: a {kind!r} item cannot be sent to this provider")
     return messages

@@ -63,7 +63,7 @@ def response_object(
         "parallel_tool_calls": asked.get("parallel_tool_calls", True),
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
-        "store": False,  # the gateway keeps no responses
+        "store": False,  # the gateway keeps no responses to read back (only their output items)
         "temperature": asked.get("temperature"),
         "text": asked.get("text") or {"format": {"type": "text"}},
         "tool_choice": asked.get("tool_choice", "auto"),
@@ -96,10 +96,12 @@ class ResponsesStream:
     """One streamed answer; items are numbered in the order they open, and one closes when the next
     opens (a function call's late argument pieces still go to its own item)."""
 
-    def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float]) -> None:
-        """`clock`: read once, for the time the Response says when chat's chunks say none."""
+    def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float], ids: Callable[[], str]) -> None:
+        """`clock`: read once, for the time the Response says when chat's chunks say none; `ids`:
+        the random part of each id."""
         self._asked = asked
         self._clock = clock
+        self._ids = ids
         self._chunks = ChatChunks()
         self._sequence = 0
         self._head: dict[str, Any] | None = None
@@ -156,7 +158,7 @@ class ResponsesStream:
         if self._head is not None:
             return b""
         self._head = {
-            "id": f"resp_{chunk.get('id', '')}",
+            "id": f"resp_{self._ids()}",
             "created_at": created_at(chunk.get("created"), self._clock),
             "model": chunk.get("model") or self._asked.get("model"),
         }
@@ -166,9 +168,8 @@ class ResponsesStream:
     def _text(self, text: str) -> bytes:
         out = b""
         if self._message is None:
-            item_id = f"msg_{self._head['id'] if self._head else ''}_{len(self._items)}"
             body = {
-                "id": item_id,
+                "id": f"msg_{self._ids()}",
                 "type": "message",
                 "status": "in_progress",
                 "role": "assistant",
@@ -190,7 +191,7 @@ class ResponsesStream:
         if position not in self._calls:
             call_id = str(call.get("id") or f"call_{position}")
             body = {
-                "id": f"fc_{call_id}",
+                "id": f"fc_{self._ids()}",
                 "type": "function_call",
                 "status": "in_progress",
                 "call_id": call_id,

@@ -30,6 +30,7 @@ from sluicegate.ingress.base import IngressFormat
 from sluicegate.ingress.chat_dialects import chat_dialect
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
+from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
@@ -44,8 +45,15 @@ _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around clie
 
 
 def compat_planner(
-    providers: ProviderBook, targets: Mapping[str, CompatTarget], dynamic: DynamicRoutes
+    providers: ProviderBook,
+    targets: Mapping[str, CompatTarget],
+    dynamic: DynamicRoutes,
+    items: ResponseItems | None = None,
 ) -> Planner:
+    """`items`: the output items the gateway kept, which a Responses request may name by id (None:
+    none are kept)."""
+    items = items or ResponseItems(None)
+
     async def plan(asked: PlanInput) -> RequestPlan:
         request, body, policy = asked.request, asked.body, asked.policy
         account, path, ingress = request.account, request.route.path, request.ingress
@@ -60,6 +68,7 @@ def compat_planner(
             native = _native_step(providers.registry, request, ingress, payload, headers, policy)
             if native is not None:
                 return RequestPlan(body, [native])
+            payload = await items.resolve(request, ingress, payload)
             hub, payload, headers = _through_chat(request, ingress, payload, headers)
             path = CHAT
         build = _StepBuilder(providers.registry, targets, request, payload, headers, path, hub is not None)

@@ -7,7 +7,8 @@ a stream chunk by chunk as it arrives, an error in the API's error shape. Errors
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
 API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
 chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
-not the rendered answer's.
+not the rendered answer's. The output items of a rendered Responses answer are kept
+(pipeline/response_items.py) before its last bytes leave.
 """
 
 from __future__ import annotations
@@ -22,25 +23,37 @@ from sluicegate.exchange import Exchange, HubRequest, Reply
 from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.compat import malformed
+from sluicegate.pipeline.response_items import Keeper, ResponseItems
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE
 from sluicegate.providers.openai import OPENAI
 
 
 class Ingress:
+    """`items`: where the output items of rendered answers are kept (None: nowhere)."""
+
+    def __init__(self, items: ResponseItems | None = None) -> None:
+        self._items = items or ResponseItems(None)
+
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         reply = await call_next(exchange)
         ingress, hub = exchange.request.ingress, exchange.plan.hub
         if ingress is None or hub is None:
             return reply
-        rendered = render(ingress, hub, exchange.provider_slug, reply)
+        keeper = self._items.keeper(exchange.request, ingress, hub.asked) if reply.status < 400 else None
+        rendered = render(ingress, hub, exchange.provider_slug, reply, keeper)
+        if keeper is not None and rendered.stream is None:
+            await keeper.answer(rendered.body)
         if rendered.reported_usage is not None:
             exchange.response.reported_usage.append(rendered.reported_usage)
         return rendered
 
 
-def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply) -> Reply:
+def render(
+    ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply, keeper: Keeper | None = None
+) -> Reply:
     """The chat `reply` in `ingress`'s shape. A chat answer the format cannot read is the
-    provider's fault: `UpstreamMalformed` (502) naming it, or, in a stream, a broken-off body."""
+    provider's fault: `UpstreamMalformed` (502) naming it, or, in a stream, a broken-off body.
+    `keeper` keeps the items of a stream before its closing events leave."""
     headers: CIMultiDict[str] = CIMultiDict(
         (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
     )
@@ -60,12 +73,12 @@ def render(ingress: IngressFormat, hub: HubRequest, provider: str, reply: Reply)
         return Reply(reply.status, headers, body=body, reported_usage=usage)
     headers["Content-Type"] = SSE_TYPE
     renderer = ingress.stream(hub.asked)
-    stream = _rendered(renderer, provider, reply.stream)
+    stream = _rendered(renderer, provider, reply.stream, keeper)
     return Reply(reply.status, headers, stream=stream, reported_usage=renderer.usage)
 
 
 async def _rendered(
-    renderer: StreamRenderer, provider: str, stream: AsyncGenerator[bytes, None]
+    renderer: StreamRenderer, provider: str, stream: AsyncGenerator[bytes, None], keeper: Keeper | None
 ) -> AsyncGenerator[bytes, None]:
     async with aclosing(stream):
         async for chunk in stream:
@@ -75,6 +88,8 @@ async def _rendered(
                 yield out
     with malformed(provider):
         last = renderer.close()
+    if keeper is not None:
+        await keeper.closing(last)
     if last:
         yield last
 

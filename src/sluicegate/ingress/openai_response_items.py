@@ -1,0 +1,95 @@
+"""The Responses API's `item_reference`: an earlier output item named by its id instead of sent.
+
+A client that leaves `store` true (OpenAI's default) may send an earlier answer's items back by id,
+`{"type": "item_reference", "id": "msg_…"}`: the Vercel AI SDK's `responses` models do for the
+assistant's text. The gateway keeps the output items it rendered (pipeline/response_items.py); this
+module says which ids a request names, puts the kept items in their place, and reads the items of a
+rendered answer, whole or streamed, that a later request may name.
+https://platform.openai.com/docs/api-reference/responses/create#responses-create-input
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from sluicegate.ingress.base import TranslationError, UnknownItem, mapping
+from sluicegate.providers.sse import iter_json
+
+ITEM_REFERENCE: Final = "item_reference"
+# The events that end a rendered stream with the whole Response (openai_responses_stream.py).
+_LAST_EVENTS: Final = ("response.completed", "response.incomplete")
+
+
+def new_id() -> str:
+    """The random part of a rendered Response's and its items' ids (`resp_…`, `msg_…`, `fc_…`):
+    unique whatever ids the provider's answer had (a cached answer's, a server that counts from 1),
+    and not to be guessed, as an id is all a later request needs to read a kept item."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseItemReferences:
+    """`item_reference`s in a Responses request, and the output items of a Responses answer."""
+
+    def named(self, payload: Mapping[str, Any]) -> list[str]:
+        """The ids the request's `input` names instead of sending the items (most name none)."""
+        items = payload.get("input")
+        if not isinstance(items, list):
+            return []
+        return [
+            item["id"]
+            for item in items
+            if isinstance(item, dict)
+            and item.get("type") == ITEM_REFERENCE
+            and isinstance(item.get("id"), str)
+        ]
+
+    def resolved(self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """`payload` with each reference in its `input` replaced by the item `kept` has for its id;
+        `UnknownItem` names the first one it has not."""
+        items = payload.get("input")
+        if not isinstance(items, list):
+            return payload
+        resolved = []
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == ITEM_REFERENCE:
+                item_id = item.get("id")
+                if not isinstance(item_id, str):
+                    raise TranslationError(f"input[{index}].id: an item_reference needs a string id")
+                if item_id not in kept:
+                    raise UnknownItem(index, item_id)
+                item = kept[item_id]
+            resolved.append(item)
+        return {**payload, "input": resolved}
+
+    def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:
+        """The output items of a rendered Response (`answer`, its JSON) to keep: none when the
+        request said `store: false`."""
+        if asked.get("store") is False:
+            return []
+        return _items(orjson.loads(answer))
+
+    def kept_from_stream(self, asked: Mapping[str, Any], closing: bytes) -> list[dict[str, Any]]:
+        """The same for a rendered stream, from its `closing` events: the last one holds the
+        whole Response (a stream that ended in an error holds none)."""
+        if asked.get("store") is False:
+            return []
+        for event in iter_json(closing, backwards=True, mentioning=(b'"response.',)):
+            if isinstance(event, dict) and event.get("type") in _LAST_EVENTS:
+                return _items(event.get("response"))
+        return []
+
+
+def _items(response: Any) -> list[dict[str, Any]]:
+    output = mapping(response).get("output")
+    if not isinstance(output, list):
+        return []
+    return [item for item in output if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+RESPONSE_ITEM_REFERENCES = ResponseItemReferences()

@@ -1,0 +1,103 @@
+"""The output items the gateway renders for Responses clients, kept so that a later request may
+name them by id (`item_reference`, see ingress/openai_response_items.py) instead of sending them.
+
+Per gateway (an id from another gateway is unknown here), for `stores.response_items_ttl` seconds
+after an item was last rendered or named, in the store `storage/response_items.py` describes. The
+planner puts the kept items in place before the request is translated (`resolve`); the ingress
+stage keeps the items of each answer it renders, before the answer's last bytes leave, so the
+next turn finds them (`keeper`). A request that names no item costs a look at its `input`; an
+answer is read for its items only when the store is on and the request did not say `store: false`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sluicegate.errors import BadRequest, ServiceUnavailable
+from sluicegate.exchange import IncomingRequest
+from sluicegate.ingress.base import IngressFormat, ItemReferences, TranslationError, UnknownItem
+from sluicegate.storage.response_items import ItemStore, ItemsUnavailable
+
+_WHAT_TO_DO = "send the item itself, or set store: false (the SDKs then send every item)"
+
+
+@dataclass(frozen=True, slots=True)
+class Keeper:
+    """Keeps the items of one rendered answer, whole (`answer`) or streamed (`closing`: the
+    stream's closing events)."""
+
+    store: ItemStore
+    scope: str
+    references: ItemReferences
+    asked: Mapping[str, Any]
+
+    async def answer(self, body: bytes) -> None:
+        await self._keep(self.references.kept(self.asked, body))
+
+    async def closing(self, events: bytes) -> None:
+        await self._keep(self.references.kept_from_stream(self.asked, events))
+
+    async def _keep(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        try:
+            await self.store.put(self.scope, {item["id"]: orjson.dumps(item) for item in items})
+        except ItemsUnavailable:
+            return  # the answer goes out all the same; a request that names its items is told why not
+
+
+class ResponseItems:
+    """`store` None: the gateway keeps no items, and a request naming one is a 400 that says so."""
+
+    def __init__(self, store: ItemStore | None) -> None:
+        self._store = store
+
+    async def resolve(
+        self, request: IncomingRequest, ingress: IngressFormat, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`payload` with the kept items in place of the references it makes (most make none)."""
+        references = ingress.item_references
+        named = references.named(payload) if references is not None else []
+        if references is None or not named:
+            return payload
+        kept: dict[str, Any] = {}
+        if self._store is not None:
+            try:
+                found = await self._store.get(_scope(request), named)
+            except ItemsUnavailable as exc:
+                raise ServiceUnavailable(
+                    f"the store of output items is unreachable ({exc}); {_WHAT_TO_DO}"
+                ) from exc
+            kept = {item_id: orjson.loads(data) for item_id, data in found.items()}
+        try:
+            return references.resolved(payload, kept)
+        except UnknownItem as exc:
+            raise BadRequest(self._unknown(exc), field=f"input[{exc.index}]", format=ingress.name) from exc
+        except TranslationError as exc:
+            raise BadRequest(f"cannot translate the request: {exc}", format=ingress.name) from exc
+
+    def keeper(
+        self, request: IncomingRequest, ingress: IngressFormat, asked: Mapping[str, Any]
+    ) -> Keeper | None:
+        """What keeps the items of the answer to `asked` (None: nothing is kept)."""
+        if self._store is None or ingress.item_references is None or asked.get("store") is False:
+            return None
+        return Keeper(self._store, _scope(request), ingress.item_references, asked)
+
+    def _unknown(self, exc: UnknownItem) -> str:
+        where = f"input[{exc.index}]: item_reference {exc.item_id!r}"
+        if self._store is None:
+            off = "this gateway keeps no output items (stores.response_items_bytes is 0)"
+            return f"{where}: {off}; {_WHAT_TO_DO}"
+        return (
+            f"{where} names no output item this gateway keeps: it keeps those it rendered for"
+            f" {self._store.ttl:g} s after their last use (stores.response_items_ttl); {_WHAT_TO_DO}"
+        )
+
+
+def _scope(request: IncomingRequest) -> str:
+    return f"{request.account}/{request.gateway_slug}"
