@@ -118,23 +118,78 @@ def test_a_page_that_brings_its_own_provider_key_may_call_and_read_the_answer(
     preflight = httpx.options(url, headers=asked)
     assert preflight.status_code == 204, preflight.text
     assert preflight.headers["access-control-allow-headers"] == f"content-type, {header}"
-    response = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": KEY})
-    assert response.status_code == 200
-    assert response.headers["access-control-allow-origin"] == ORIGIN
+    key = KEY if header == "authorization" else "page-own-key-0123456789"
+    response = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, header: key})
+    assert response.headers["access-control-allow-origin"] == ORIGIN  # whatever the provider said
+    assert {name.lower(): value for name, value in fake.requests[-1].headers.items()}[header] == key
 
 
-def test_a_page_without_a_key_never_reads_an_answer_on_a_stored_key(
-    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
-) -> None:
-    gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-tests")
+@pytest.fixture
+def stored_key(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    """An open gateway with a stored OpenAI key and an account custom provider with a stored key."""
+    gateway = make_gateway(
+        upstreams={"openai": fake.base_url},
+        secret_key="master-key-for-tests",
+        allowed_hosts=[fake.url.removeprefix("http://")],
+    )
     stored = gateway.http.put(
-        "/api/v1/accounts/local/gateways/default/provider-keys/openai", json={"key": "sk-stored-0123456789"}
+        "/api/v1/accounts/local/gateways/default/provider-keys/openai", json={"key": STORED_KEY}
     )
     assert stored.status_code in (200, 201), stored.text
-    url = gateway.provider_url("openai") + "/chat/completions"
-    response = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN})  # a form's POST: no preflight
-    assert response.status_code == 200  # sent on the stored key, as for any client that can reach it
-    assert access_control(response) == {}  # but the page cannot read it
+    custom = gateway.http.post(
+        "/api/v1/accounts/local/custom-providers",
+        json={
+            "name": "Team vLLM",
+            "slug": "vllm",
+            "base_url": fake.base_url,
+            "headers": {"Authorization": STORED},
+        },
+    )
+    assert custom.status_code == 201, custom.text
+    return gateway
+
+
+STORED_KEY = "sk-stored-0123456789"
+STORED = f"Bearer {STORED_KEY}"
+UNIVERSAL_STEP = {"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": CHAT}
+
+
+PAGE_CASES = {
+    "provider, nothing": ("/v1/local/default/openai/chat/completions", CHAT, {}),
+    "universal, nothing": ("/v1/local/default", [UNIVERSAL_STEP], {}),
+    # The request's own Authorization is not a universal step's header, nor a custom provider's.
+    "universal, a key": ("/v1/local/default", [UNIVERSAL_STEP], {"Authorization": KEY}),
+    "custom provider, nothing": ("/v1/local/default/custom-vllm/chat/completions", CHAT, {}),
+    "custom provider, a key": (
+        "/v1/local/default/custom-vllm/chat/completions",
+        CHAT,
+        {"Authorization": KEY},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PAGE_CASES))
+def test_a_page_never_runs_on_stored_credentials_without_a_token(
+    stored_key: RunningGateway, fake: FakeOpenAI, case: str
+) -> None:
+    """A form's POST needs no preflight; a universal step's and a custom provider's credentials are
+    not the request's headers: whatever a page sends, it does not spend what the gateway stores."""
+    path, body, brings = PAGE_CASES[case]
+    headers = {"Origin": ORIGIN, **brings}
+    response = httpx.post(stored_key.url + path, json=body, headers=headers)
+    assert response.status_code == 403, response.text
+    assert "gateway token" in response.json()["error"]["message"]
+    assert fake.requests == []
+
+
+def test_a_page_with_a_token_may_run_on_stored_keys(stored_key: RunningGateway, fake: FakeOpenAI) -> None:
+    headers = {"Origin": ORIGIN, "cf-aig-authorization": f"Bearer {run_token(stored_key)}"}
+    response = httpx.post(stored_key.url + "/v1/local/default", json=[UNIVERSAL_STEP], headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert fake.requests[-1].headers["Authorization"] == STORED
+    plain = httpx.post(stored_key.url + "/v1/local/default", json=[UNIVERSAL_STEP])  # no page: as before
+    assert plain.status_code == 200
 
 
 def test_the_answer_to_a_page_with_a_token_can_be_read(gateway: RunningGateway, fake: FakeOpenAI) -> None:

@@ -190,3 +190,23 @@ def test_a_refused_handshake_is_answered_with_the_providers_error_and_logged_wit
     assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
     [record] = whole_records(gateway, 1)
     assert error["message"] in record["error"]
+
+
+def test_a_web_page_never_opens_a_session_on_the_stored_key(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    """Browsers apply no CORS to WebSockets: without this, any site a user visits could open a
+    session on the gateway's key (cross-site WebSocket hijacking)."""
+    store(gateway, "default", STORED)
+    page = {"Origin": "https://elsewhere.example"}
+    refusal = refused(gateway, f"openai/realtime?model={MODEL}", page)
+    assert refusal.response.status_code == 403
+    assert "gateway token" in json.loads(refusal.response.body or b"")["error"]["message"]
+    assert realtime.handshakes == []
+    # A page's own key, in its subprotocols as browsers must send it, goes as the page's own.
+    protocols = [Subprotocol("realtime"), Subprotocol(f"{KEY_PROTOCOL}{OWN}")]
+    with connect(
+        ws_url(gateway, f"openai/realtime?model={MODEL}"), additional_headers=page, subprotocols=protocols
+    ) as socket:
+        assert kind(socket.recv(timeout=10)) == "session.created"
+    assert STORED not in str(realtime.handshakes[-1])

@@ -10,11 +10,13 @@ Who may: a request that carries a gateway token (`cf-aig-authorization`, `Fastly
 `x-sluicegate-token`) or a provider key of its own (`Authorization`, `x-api-key`, `api-key`,
 `x-goog-api-key`: `CREDENTIAL_HEADERS`); its preflight names the header. The gateway checks a token
 wherever one is sent, open gateways included, so a page must hold a valid one, like any other
-client. A request with a provider key of its own never runs on a key the gateway stores (keys.py
-`keyless_steps`), so a page spends only the key it brings. A page that brings neither is refused:
-on an open gateway with stored keys, any site a user visits (one that can reach the gateway: on
-localhost, in an intranet) could spend them and read the answers. The admin API, the dashboard and
-`/metrics` never answer cross-origin requests.
+client. A request from a page (it sends `Origin`) without a token never runs on credentials the
+gateway stores, whatever it carries (pipeline/keys.py `refuse_pages_on_stored_keys`: a universal
+step's or a custom provider's credentials are not the request's headers), so a page spends only
+the key it brings. A preflight that names neither is refused: on an open gateway with stored keys,
+any site a user visits (one that can reach the gateway: on localhost, in an intranet) could spend
+them and read the answers. The admin API, the dashboard and `/metrics` never answer cross-origin
+requests.
 
 A provider's own `Access-Control-*` headers never reach a cross-origin page: the gateway's policy,
 not the provider's, decides (a provider's `*` would open the answers to a stored key to any site).

@@ -38,6 +38,9 @@ _MAX_SEEN = 10_000  # keys shown in /metrics; beyond, the oldest seen are forgot
 
 
 ALIAS_HEADER = "cf-aig-byok-alias"  # Cloudflare's: use the stored key of this name, not the pool
+# A browser's own key for a realtime WebSocket, in its subprotocols (it cannot set headers):
+# https://platform.openai.com/docs/guides/realtime-websocket
+OWN_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
 class InjectKeys:
@@ -57,7 +60,24 @@ class InjectKeys:
                 else:
                     step.keys = aliased(ring, alias.strip(), step.provider.name)
                     step.key_alias = alias.strip()  # its answers are that key's (cache_keys.py)
+        if exchange.token is None and "Origin" in request.headers:
+            refuse_pages_on_stored_keys(exchange.plan.steps)
         return await call_next(exchange)
+
+
+def refuse_pages_on_stored_keys(steps: Sequence[Step]) -> None:
+    """`Forbidden` when a request from a web page (it sent `Origin`) that no gateway token vouches
+    for would run on credentials the gateway stores. A page on any site a user visits can reach a
+    gateway the user's browser can (localhost, an intranet): a form's POST needs no preflight, and
+    a WebSocket none at all, so without this any site could spend the stored keys."""
+    for step in steps:
+        if step.keys is not None or step.stored_values:
+            raise Forbidden(
+                "a request from a web page (it sent Origin) runs on the gateway's stored provider keys"
+                " only with a gateway token (cf-aig-authorization); send one, or the provider key"
+                " of your own",
+                provider=step.provider.name,
+            )
 
 
 def aliased(ring: KeyRing | None, alias: str, provider: str) -> KeyRing:
@@ -83,7 +103,16 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
     for index, step in enumerate(steps):
         if isinstance(step.provider, AccountProvider):
             _set_custom_headers(step, step.provider, f"step {index}: " if universal else "")
-    return [step for step in steps if not any(h in step.headers for h in CREDENTIAL_HEADERS)]
+    return [step for step in steps if not _brings_key(step)]
+
+
+def _brings_key(step: Step) -> bool:
+    """Whether the step carries a provider credential of the client's: a credential header, or a
+    browser's key in its WebSocket subprotocols."""
+    if any(h in step.headers for h in CREDENTIAL_HEADERS):
+        return True
+    protocols = step.headers.getall("Sec-WebSocket-Protocol", ())
+    return any(p.strip().startswith(OWN_KEY_PROTOCOL) for line in protocols for p in line.split(","))
 
 
 class StepKeys:

@@ -31,7 +31,6 @@ from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.pipeline.retry import retry_after
 from sluicegate.upstream import UpgradeRefused, Upstream, relayable_response_headers
 
-OWN_KEY_PROTOCOL = "openai-insecure-api-key."  # https://platform.openai.com/docs/guides/realtime-websocket
 _HANDSHAKE_HEADERS = "sec-websocket-"  # the upstream hop's handshake, not the client's
 _ERROR_TEXT = 500  # characters of a body that is not the API's error JSON kept as the logged error
 
@@ -71,7 +70,7 @@ class Handshake:
         """The upstream socket, or the refusal to relay (the last stored key's, when every one the
         provider refused). Each try is added to `attempts`; raises the `errors.py` upstream errors,
         and `no_usable_key`'s when no stored key may be used now."""
-        ring = None if brings_own_key(step) else step.keys
+        ring = step.keys  # None when the client brought its own key (pipeline/keys.py `keyless_steps`)
         if ring is None:
             return await self._connect(step, url, attempts)
         model, tried = step.facts.model, list[str]()
@@ -111,12 +110,6 @@ class Handshake:
             raise
         attempts.append(_attempt(step, 101, started, None))
         return socket
-
-
-def brings_own_key(step: Step) -> bool:
-    """Whether the client sent a key in its subprotocols, as browsers must (they cannot set headers)."""
-    protocols = ",".join(step.headers.getall("Sec-WebSocket-Protocol", []))
-    return any(p.strip().startswith(OWN_KEY_PROTOCOL) for p in protocols.split(","))
 
 
 def refusal_reply(exchange: Exchange, refusal: Refusal) -> Reply:
