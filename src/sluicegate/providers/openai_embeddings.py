@@ -10,6 +10,7 @@ asked for in the other; the two carry the same float32 values, and are converted
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ import orjson
 from sluicegate.providers.base import JSON_TYPE, Answer, RequestFacts
 
 _FLOAT32_LE = np.dtype("<f4")
+# The first vector's opening: `[` for floats, `"` for base64. An answer's vectors share one encoding,
+# so a hit in the encoding asked for (most: only a `cf-aig-cache-key` can find the other) is served
+# without parsing megabytes of numbers on the event loop.
+_FIRST_VECTOR = re.compile(rb'"embedding"\s*:\s*([\["])')
 
 
 def embeddings_answer(facts: RequestFacts, stored: Answer) -> Answer | None:
@@ -26,6 +31,9 @@ def embeddings_answer(facts: RequestFacts, stored: Answer) -> Answer | None:
     if stored.streamed or facts.stream:
         return None
     wanted = facts.payload.get("encoding_format", "float") if isinstance(facts.payload, dict) else "float"
+    first = _FIRST_VECTOR.search(stored.body)
+    if first is not None and first.group(1) == (b'"' if wanted == "base64" else b"["):
+        return stored
     try:
         document = orjson.loads(stored.body)
     except orjson.JSONDecodeError:
