@@ -4,6 +4,7 @@ answer instead and its client never sends the body (RFC 9110 §10.1.1)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import orjson
@@ -86,3 +87,20 @@ def test_an_expectation_other_than_100_continue_is_a_417(gateway: RunningGateway
     [response] = converse(gateway.server.port, [data]).responses
     assert response.status == 417
     assert fake.requests == []
+
+
+def test_a_keep_alive_connection_answered_before_its_body_is_told_it_closes(gateway: RunningGateway) -> None:
+    """Whether the client sends the uninvited body or not, the server cannot tell where a next
+    request would start: the answer says `Connection: close` (RFC 9110 §10.1.1: the server SHOULD
+    say whether it closes), so the client does not send another on it."""
+    keep_alive = head(b"/v1/local/locked/openai/chat/completions", len(CHAT)).replace(
+        b"Connection: close", b"Connection: keep-alive"
+    )
+    with socket.create_connection(("127.0.0.1", gateway.server.port), timeout=5) as conn:
+        conn.sendall(keep_alive)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += conn.recv(65536)
+    status_line, _, headers = received.partition(b"\r\n\r\n")[0].partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 401 Unauthorized"
+    assert b"connection: close" in headers.lower().split(b"\r\n")

@@ -121,22 +121,31 @@ class ProxyEndpoint:
         reply = await self._pipeline(exchange)
         if hdrs.ORIGIN in request.headers:  # perhaps a web page on another origin: endpoints/cors.py
             allow(request.headers, reply.headers)
-        return await write_reply(request, reply)
+        # Answered before the body it never invited (`expect`): the client may send it all the same,
+        # or not, so the connection cannot be read on; it closes, and the answer says so.
+        uninvited = _expects_continue(request) and not request.content.is_eof()
+        return await write_reply(request, reply, close=uninvited)
 
 
 async def _read_body(request: web.Request) -> bytes:
     """The body, after the `100 Continue` its client waits for (`ProxyEndpoint.expect`); none for
     a body declared over the limit, which `read_body` refuses at once from its Content-Length."""
     if (
-        hdrs.EXPECT in request.headers
-        and request.version >= HTTP_11
-        and request.headers[hdrs.EXPECT].lower() == CONTINUE
+        _expects_continue(request)
         and (request.content_length or 0) <= request.config_dict[BODY_LIMITS].max_bytes
         and not request.content.is_eof()
     ):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # as aiohttp does: the answer proper is still to come
     return await read_body(request)
+
+
+def _expects_continue(request: web.Request) -> bool:
+    return (
+        hdrs.EXPECT in request.headers
+        and request.version >= HTTP_11
+        and request.headers[hdrs.EXPECT].lower() == CONTINUE
+    )
 
 
 def not_allowed(request: web.Request, allowed: str) -> web.Response:
