@@ -22,6 +22,7 @@ from typing import Protocol, cast
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
+from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.errors import BadRequest, UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from sluicegate.headertext import header_text, undecodable_at
 
@@ -134,9 +135,10 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     own (`cf-aig-*`, `Fastly-Key`, `x-semantic-*`, ...) and the `Content-Encoding` that aiohttp
     undid on arrival: what is sent on is the decoded body, with its own length.
 
-    Raises `BadRequest` naming the first header to send on whose value holds bytes that are not
-    UTF-8 (a Latin-1 `é`): aiohttp's client can send only UTF-8 header text (see headertext.py), so
-    such a value would reach the upstream changed, and a key would be another key."""
+    Bytes that are not UTF-8 (a Latin-1 `é`) cannot be sent as received: aiohttp's client writes
+    only UTF-8 header text (see headertext.py). In a credential a changed byte is another key, so
+    `BadRequest` names such a header; in any other (`X-Title: Café`, as Python's `requests` and a
+    browser's `fetch` send it) each such byte goes on as U+FFFD, as log records show it."""
     forwarded = CIMultiDict(headers)  # copied whole, the few dropped deleted: half the time of filtering
     for name in headers:
         if is_never_forwarded(name) and name in forwarded:
@@ -146,20 +148,25 @@ def forwardable_request_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     if "Content-Encoding" in forwarded:
         _drop_decoded_coding(forwarded)
     if not "".join(forwarded.values()).isascii():  # one pass in C over all values: rarely false
-        _refuse_undecodable(forwarded)
+        return _mended(forwarded)
     return forwarded
 
 
-def _refuse_undecodable(headers: CIMultiDict[str]) -> None:
+def _mended(headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    mended: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         if (at := undecodable_at(value)) is not None:
-            raise BadRequest(
-                f"the value of the {name} header holds bytes that are not UTF-8 (the first is byte"
-                f" {at} of the value), which the gateway cannot send upstream unchanged: send it as"
-                " UTF-8 or ASCII (Python's http.client and requests send a str value as Latin-1:"
-                " give them UTF-8 bytes)",
-                header=name,
-            )
+            if name.lower() in SECRET_HEADERS:
+                raise BadRequest(
+                    f"the value of the {name} header holds bytes that are not UTF-8 (the first is byte"
+                    f" {at} of the value): a credential the gateway cannot send upstream unchanged;"
+                    " send it as UTF-8 or ASCII (Python's http.client and requests send a str value"
+                    " as Latin-1: give them UTF-8 bytes)",
+                    header=name,
+                )
+            value = header_text(value)
+        mended.add(name, value)
+    return mended
 
 
 def _drop_connection_options(headers: CIMultiDict[str], connection: list[str]) -> None:
