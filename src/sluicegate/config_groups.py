@@ -125,9 +125,9 @@ class Stores(Group):
         32 * 1024 * 1024,
         ge=0,
         description="bytes of output items (answer text, tool calls) of the answers …/compat/responses"
-        " renders that the process keeps, least recently used dropped first, for a later request to"
-        " name by id (item_reference); in Redis instead when cache_url is redis://…, bounded by its"
-        " memory policy; 0 keeps none",
+        " renders that are kept for a later request to name by id (item_reference), each item counted"
+        " with its key and 400 bytes: in the process, least recently used dropped first; in Redis"
+        " instead when cache_url is redis://…, new items not kept while full; 0 keeps none",
     )
     response_items_ttl: float = Field(
         3600.0,

@@ -109,6 +109,7 @@ def test_an_id_the_gateway_does_not_keep_is_a_400_that_says_what_to_do(
         assert unknown["id"] in error["message"]
         assert "store: false" in error["message"]
         assert "send the item itself" in error["message"]
+        assert "another worker (serve --workers) or replica" in error["message"]  # no Redis here
         assert len(fakes["anthropic"].requests) == before  # nothing went upstream
 
 

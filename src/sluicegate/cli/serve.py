@@ -17,6 +17,7 @@ from sluicegate.config import Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.storage import describe_database
+from sluicegate.storage.response_items import unshared_workers_warning
 from sluicegate.tokens import TokenStore, ensure_admin_token
 
 
@@ -62,6 +63,8 @@ def _print_banner(settings: Settings) -> None:
 def _serve_workers(settings: Settings, workers: int) -> None:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
     with_database(lambda db: _bootstrap(db, settings), create=True)
+    if warning := unshared_workers_warning(settings, workers):
+        logging.getLogger(__name__).warning(warning)
     command = [
         sys.executable,
         "-m",

@@ -20,7 +20,7 @@ import orjson
 from sluicegate.errors import BadRequest, ServiceUnavailable
 from sluicegate.exchange import IncomingRequest
 from sluicegate.ingress.base import IngressFormat, ItemReferences, TranslationError, UnknownItem
-from sluicegate.storage.response_items import ItemStore, ItemsUnavailable
+from sluicegate.storage.response_items import ITEM_MAX_BYTES, ItemStore, ItemsUnavailable
 
 _WHAT_TO_DO = "send the item itself, or set store: false (the SDKs then send every item)"
 
@@ -93,10 +93,17 @@ class ResponseItems:
         if self._store is None:
             off = "this gateway keeps no output items (stores.response_items_bytes is 0)"
             return f"{where}: {off}; {_WHAT_TO_DO}"
-        return (
+        kept = (
             f"{where} names no output item this gateway keeps: it keeps those it rendered for"
-            f" {self._store.ttl:g} s after their last use (stores.response_items_ttl); {_WHAT_TO_DO}"
+            f" {self._store.ttl:g} s after their last use (stores.response_items_ttl), up to"
+            f" {ITEM_MAX_BYTES // 1024} KiB each, while they fit in stores.response_items_bytes"
         )
+        if self._store.not_shared:
+            kept += (
+                ", in the process that rendered them: another worker (serve --workers) or replica"
+                " may have, as they share no Redis (stores.cache_url)"
+            )
+        return f"{kept}; {_WHAT_TO_DO}"
 
 
 def _scope(request: IncomingRequest) -> str:

@@ -2,9 +2,17 @@
 
 A kept item is JSON bytes under `(scope, id)` (a scope is one gateway: `account/gateway`). Reading
 an item keeps it `ttl` seconds more, as writing it did: a conversation that goes on keeps its items.
-In process (`MemoryItemStore`): the least recently used go first once they hold more than
-`max_bytes`. In Redis (`redis_response_items.py`), when the cache is: every replica reads what any
-kept, and Redis's own memory policy bounds them. `max_bytes` 0 keeps none (`item_store` is None).
+The items together hold at most `max_bytes`, each counted with its key and `ENTRY_BYTES` for what
+the store spends beside them (the key object, the LRU's links, Redis's key and expiry entries); an
+item over `ITEM_MAX_BYTES` is not kept. `max_bytes` 0 keeps none (`item_store` is None).
+
+- In process (`MemoryItemStore`): the least recently used go first once they hold more. Each process
+  keeps its own: the workers of `serve --workers N` and replicas without Redis do not see each
+  other's (`not_shared`).
+- In Redis (`redis_response_items.py`), when the cache is: every replica reads what any kept. They
+  share Redis with the rate-limit counters, which must not be evicted (docs/limits.md: keep
+  `noeviction`), so the store bounds itself: once full, an answer's items are not kept until older
+  ones expire.
 """
 
 from __future__ import annotations
@@ -12,11 +20,20 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
+
+from sluicegate.storage import REDIS_SCHEMES
 
 if TYPE_CHECKING:
     from sluicegate.config import Settings
     from sluicegate.storage.redis_link import RedisConnection
+
+# Larger than any one answer's text or tool call (about 250,000 tokens): what is over it is a
+# runaway upstream's, and not kept.
+ITEM_MAX_BYTES: Final = 1024 * 1024
+# What an entry costs beside its item and key, in process: measured at about 370 bytes for the
+# tuples, the float, the bytes and str headers and the OrderedDict's entry; Redis spends less.
+ENTRY_BYTES: Final = 400
 
 
 class ItemsUnavailable(Exception):
@@ -25,6 +42,8 @@ class ItemsUnavailable(Exception):
 
 class ItemStore(Protocol):
     ttl: float
+    # Each process keeps its own items: a request may name one another process rendered.
+    not_shared: bool
 
     async def put(self, scope: str, items: Mapping[str, bytes]) -> None: ...
 
@@ -33,25 +52,33 @@ class ItemStore(Protocol):
         ...
 
 
+def entry_bytes(key: str, data: bytes) -> int:
+    """What an item counts against the bound, by its key (scope and id) and its bytes."""
+    return len(key.encode()) + len(data) + ENTRY_BYTES
+
+
 class MemoryItemStore:
-    """An LRU of at most `max_bytes` of items, each kept `ttl` seconds after it was last written
+    """An LRU of at most `max_bytes` of entries, each kept `ttl` seconds after it was last written
     or read (by `clock`). Every item lives as long, so the least recently used is also the first
     to expire: both are dropped from the front."""
+
+    not_shared = True
 
     def __init__(self, max_bytes: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self._max_bytes = max_bytes
         self._clock = clock
-        self._items: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], tuple[float, bytes, int]] = OrderedDict()
         self._bytes = 0
 
     async def put(self, scope: str, items: Mapping[str, bytes]) -> None:
         expires = self._clock() + self.ttl
         for item_id, data in items.items():
             self._drop((scope, item_id))
-            if len(data) <= self._max_bytes:
-                self._items[scope, item_id] = (expires, data)
-                self._bytes += len(data)
+            size = entry_bytes(scope + item_id, data)
+            if len(data) <= ITEM_MAX_BYTES and size <= self._max_bytes:
+                self._items[scope, item_id] = (expires, data, size)
+                self._bytes += size
         self._trim()
 
     async def get(self, scope: str, ids: Collection[str]) -> dict[str, bytes]:
@@ -61,7 +88,7 @@ class MemoryItemStore:
         for item_id in ids:
             entry = self._items.get((scope, item_id))
             if entry is not None:
-                self._items[scope, item_id] = (expires, entry[1])
+                self._items[scope, item_id] = (expires, *entry[1:])
                 self._items.move_to_end((scope, item_id))
                 found[item_id] = entry[1]
         return found
@@ -69,12 +96,12 @@ class MemoryItemStore:
     def _drop(self, key: tuple[str, str]) -> None:
         entry = self._items.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry[1])
+            self._bytes -= entry[2]
 
     def _trim(self) -> None:
         now = self._clock()
         while self._items:
-            key, (expires, _) = next(iter(self._items.items()))
+            key, (expires, _, _) = next(iter(self._items.items()))
             if self._bytes <= self._max_bytes and expires > now:
                 return
             self._drop(key)
@@ -91,5 +118,19 @@ def item_store(
     if redis is not None:
         from sluicegate.storage.redis_response_items import RedisItemStore
 
-        return RedisItemStore(redis, stores.response_items_ttl)
+        return RedisItemStore(redis, stores.response_items_ttl, stores.response_items_bytes, clock)
     return MemoryItemStore(stores.response_items_bytes, stores.response_items_ttl, clock)
+
+
+def unshared_workers_warning(settings: Settings, workers: int) -> str | None:
+    """What `serve --workers N` warns of when its workers each keep their own items (no Redis)."""
+    stores = settings.stores
+    if workers < 2 or stores.response_items_bytes == 0 or stores.cache_url.startswith(REDIS_SCHEMES):
+        return None
+    return (
+        f"with {workers} workers and no Redis (stores.cache_url), each worker keeps the Responses output"
+        f" items it renders for itself: a request that names one by id (item_reference, as the Vercel AI"
+        f" SDK sends) reaches another worker about {workers - 1} times in {workers} and is refused 400."
+        " Set stores.cache_url to redis://… to share them, or stores.response_items_bytes to 0 to keep"
+        " none (clients then send every item with store: false)"
+    )
