@@ -113,6 +113,21 @@ def test_an_id_the_gateway_does_not_keep_is_a_400_that_says_what_to_do(
         assert len(fakes["anthropic"].requests) == before  # nothing went upstream
 
 
+def stored(response: Any) -> Any:
+    """The Response's `store` (the openai SDK's Response type does not declare it)."""
+    return response.model_dump()["store"]
+
+
+def test_a_response_says_store_true_when_its_items_are_kept(client: openai.OpenAI) -> None:
+    assert stored(client.responses.create(model=MODEL, input=[FIRST])) is True
+    assert stored(client.responses.create(model=MODEL, input=[FIRST], store=True)) is True
+    assert stored(client.responses.create(model=MODEL, input=[FIRST], store=False)) is False
+    for asked, kept in (({}, True), ({"store": False}, False)):
+        events = list(client.responses.create(model=MODEL, input=[FIRST], stream=True, **asked))
+        said = [stored(event.response) for event in events if hasattr(event, "response")]
+        assert said == [kept] * 3  # created, in_progress, completed
+
+
 def test_items_are_kept_a_while_after_their_last_use(
     make_gateway: Callable[..., RunningGateway], upstreams: dict[str, str], clock: FakeClock
 ) -> None:
@@ -133,7 +148,9 @@ def test_an_operator_may_keep_none(
 ) -> None:
     gateway = make_gateway(upstreams=upstreams, stores={"response_items_bytes": 0})
     with sdk(gateway) as client:
-        message = client.responses.create(model=MODEL, input=[FIRST]).output[0]
+        first = client.responses.create(model=MODEL, input=[FIRST])
+        assert stored(first) is False  # nothing of it is kept
+        message = first.output[0]
         with pytest.raises(openai.BadRequestError, match="keeps no output items"):
             client.responses.create(model=MODEL, input=[FIRST, reference(message), SECOND])
 

@@ -16,6 +16,7 @@ from sluicegate.keys import KeyVault
 from sluicegate.pipeline.compat import compat_planner
 from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.resolve import Plan
+from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.openai import OPENAI
@@ -27,7 +28,9 @@ from tests.pipeline.stage_parts import Downstream, make_exchange, make_gateway
 
 async def planned(database: SqliteDatabase, body: object, path: str = "chat/completions") -> Exchange:
     book = ProviderBook(REGISTRY, CustomProviderDirectory(database, KeyVault(""), allowed_hosts=()))
-    planner = compat_planner(book, compat_targets(REGISTRY), DynamicRoutes(MemoryLimiter(), TokenCounter()))
+    planner = compat_planner(
+        book, compat_targets(REGISTRY), DynamicRoutes(MemoryLimiter(), TokenCounter()), ResponseItems(None)
+    )
     exchange = make_exchange(
         path,
         provider="compat",
@@ -119,7 +122,9 @@ async def test_the_planner_reads_the_gateway_and_metadata_it_is_given(database: 
     """A planner called with plain inputs, no Exchange: a dynamic route's `if` reads the metadata
     passed in, from the routes of the gateway passed in."""
     book = ProviderBook(REGISTRY, CustomProviderDirectory(database, KeyVault(""), allowed_hosts=()))
-    planner = compat_planner(book, compat_targets(REGISTRY), DynamicRoutes(MemoryLimiter(), TokenCounter()))
+    planner = compat_planner(
+        book, compat_targets(REGISTRY), DynamicRoutes(MemoryLimiter(), TokenCounter()), ResponseItems(None)
+    )
     route = {
         "if": {"metadata.tier": "pro"},
         "then": {"model": "openai/gpt-4o"},

@@ -63,7 +63,9 @@ def response_object(
         "parallel_tool_calls": asked.get("parallel_tool_calls", True),
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
-        "store": False,  # the gateway keeps no responses to read back (only their output items)
+        # Whether the gateway keeps the output items, which pipeline/ingress.py writes in `asked`;
+        # it keeps no responses to read back (`previous_response_id`).
+        "store": asked.get("store") is True,
         "temperature": asked.get("temperature"),
         "text": asked.get("text") or {"format": {"type": "text"}},
         "tool_choice": asked.get("tool_choice", "auto"),

@@ -48,11 +48,10 @@ def compat_planner(
     providers: ProviderBook,
     targets: Mapping[str, CompatTarget],
     dynamic: DynamicRoutes,
-    items: ResponseItems | None = None,
+    items: ResponseItems,
 ) -> Planner:
-    """`items`: the output items the gateway kept, which a Responses request may name by id (None:
-    none are kept)."""
-    items = items or ResponseItems(None)
+    """`items`: the output items the gateway kept, which a Responses request may name by id (the
+    Ingress stage's store, which keeps them)."""
 
     async def plan(asked: PlanInput) -> RequestPlan:
         request, body, policy = asked.request, asked.body, asked.policy

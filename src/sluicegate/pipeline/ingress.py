@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import replace
 from functools import partial
 
 from multidict import CIMultiDict
@@ -29,10 +30,10 @@ from sluicegate.providers.openai import OPENAI
 
 
 class Ingress:
-    """`items`: where the output items of rendered answers are kept (None: nowhere)."""
+    """`items`: where the output items of rendered answers are kept, the compat planner's store."""
 
-    def __init__(self, items: ResponseItems | None = None) -> None:
-        self._items = items or ResponseItems(None)
+    def __init__(self, items: ResponseItems) -> None:
+        self._items = items
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         reply = await call_next(exchange)
@@ -40,6 +41,10 @@ class Ingress:
         if ingress is None or hub is None:
             return reply
         keeper = self._items.keeper(exchange.request, ingress, hub.asked) if reply.status < 400 else None
+        if ingress.item_references is not None:
+            # The rendering echoes the request; its `store` says what the gateway does: whether it
+            # keeps the answer's output items (never the response itself).
+            hub = replace(hub, asked={**hub.asked, "store": keeper is not None})
         rendered = render(ingress, hub, exchange.provider_slug, reply, keeper)
         if keeper is not None and rendered.stream is None:
             await keeper.answer(rendered.body)
