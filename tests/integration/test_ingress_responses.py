@@ -146,7 +146,7 @@ def test_images_and_max_output_tokens_reach_the_provider(
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
     sent = fakes["deepseek"].requests[-1].json
-    assert sent["max_tokens"] == 2  # what DeepSeek takes (ingress/chat_dialects.py)
+    assert sent["max_tokens"] == 2  # what DeepSeek takes (OpenAICompatible.chat_cap)
     assert sent["messages"][0]["content"][1] == {
         "type": "image_url",
         "image_url": {"url": "data:image/png;base64,iVBORw0K"},

@@ -27,7 +27,6 @@ from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.ingress.base import IngressFormat
-from sluicegate.ingress.chat_dialects import chat_dialect
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.response_items import ResponseItems
@@ -135,8 +134,8 @@ def _through_chat(
 
 class _StepBuilder:
     """The step that sends this request to `slug`'s `model`: as it is to an OpenAI-compatible
-    provider (a request an ingress format wrote, `hub`, in the fields that provider takes: see
-    ingress/chat_dialects.py), translated to the native API of the others."""
+    provider (a request an ingress format wrote, `hub`, in the fields that provider takes:
+    `OpenAICompatible.chat_request`), translated to the native API of the others."""
 
     def __init__(
         self,
@@ -158,7 +157,7 @@ class _StepBuilder:
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
             if self._hub:
-                native_payload = chat_dialect(slug).adapt(native_payload)
+                native_payload = provider.chat_request(native_payload)
             route = Route(request.account, provider.api_prefix + path, request.route.query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)

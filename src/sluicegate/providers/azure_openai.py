@@ -20,7 +20,7 @@ import orjson
 from sluicegate.errors import BadRequest, NotFound
 from sluicegate.providers.authorization_field import KeyOrBearer
 from sluicegate.providers.base import HostRoute, RequestFacts, Route
-from sluicegate.providers.openai import OpenAICompatible
+from sluicegate.providers.openai import WRITTEN_CAP, OpenAICompatible
 from sluicegate.providers.sse import iter_json
 
 RESOURCE_PLACEHOLDER = "{resource}"
@@ -113,6 +113,7 @@ AZURE_OPENAI = AzureOpenAI(
     # https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication: an API key
     # in `api-key`, or a Microsoft Entra ID token as `Authorization: Bearer`.
     key_header=KeyOrBearer("api-key", "{key}"),
+    chat_cap=WRITTEN_CAP,  # Azure serves OpenAI's models, reasoning models included
 )
 
 

@@ -8,8 +8,9 @@ reports it in the event that ends the stream (`response.completed`, `.incomplete
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -72,6 +73,9 @@ OPENAI_OPERATIONS: OperationMarkers = (
 # The paths of embeddings, which generate no output: `embeddings` (under any prefix) and Ollama's
 # `api/embed` (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-embeddings).
 EMBEDDING_ENDS = ("embeddings", "embed")
+# The cap of the chat request the gateway writes (ingress/): OpenAI's name, as OpenAI's reasoning
+# models refuse `max_tokens` (https://platform.openai.com/docs/api-reference/chat/create).
+WRITTEN_CAP: Final = "max_completion_tokens"
 # Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
@@ -103,6 +107,11 @@ class OpenAICompatible:
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
     token_keys: TokenKeys = OPENAI_TOKEN_KEYS
+    # Of the chat request the gateway writes for a client of another API (`chat_request`): the field
+    # the server caps the answer with, and the fields it refuses. The default is what vLLM,
+    # llama.cpp, Ollama, DeepSeek, OpenRouter and Perplexity take: `max_tokens`, and everything.
+    chat_cap: str = "max_tokens"
+    chat_refuses: frozenset[str] = frozenset()
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         if not self.host_path or host != self.compat_host:
@@ -112,6 +121,16 @@ class OpenAICompatible:
 
     def compat_target(self) -> CompatTarget | None:
         return None  # the unified endpoint sends OpenAI's API as it is
+
+    def chat_request(self, chat: Mapping[str, Any]) -> dict[str, Any]:
+        """A chat request the gateway wrote (for a Messages or Responses client: ingress/) as this
+        server takes it: capped in `chat_cap`, without the fields it refuses, which only tag or
+        tune (`user`) or which it does without (`stream_options`: it reports a stream's usage
+        unasked). A chat client's own request is never changed: these are the gateway's choices."""
+        taken = {key: value for key, value in chat.items() if key not in self.chat_refuses}
+        if self.chat_cap != WRITTEN_CAP and WRITTEN_CAP in taken:
+            taken[self.chat_cap] = taken.pop(WRITTEN_CAP)
+        return taken
 
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"
@@ -319,4 +338,5 @@ OPENAI = OpenAICompatible(
     compat_host="api.openai.com",
     host_path=True,
     realtime=True,
+    chat_cap=WRITTEN_CAP,  # `max_tokens` is deprecated, and refused by the o-series and gpt-5 models
 )

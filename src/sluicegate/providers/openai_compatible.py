@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluicegate.providers.base import Route
-from sluicegate.providers.openai import OpenAICompatible
+from sluicegate.providers.openai import WRITTEN_CAP, OpenAICompatible
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ GROQ = PrefixTolerant(
     price_id="groq",
     compat_host="api.groq.com",
     sdk_prefix="openai/v1/",
+    chat_cap=WRITTEN_CAP,  # its `max_tokens` is deprecated (…/api-reference#chat-create)
 )
 # https://docs.mistral.ai/api/ — Cloudflare's path keeps the version: `…/mistral/v1/chat/completions`.
 MISTRAL = OpenAICompatible(
@@ -45,6 +46,9 @@ MISTRAL = OpenAICompatible(
     api_prefix="v1/",
     price_id="mistral",
     compat_host="api.mistral.ai",
+    # https://docs.mistral.ai/api/#tag/chat/operation/chat_completion_v1_chat_completions_post: any
+    # field it lacks is a 422 `extra_forbidden`; the last chunk of a stream carries the usage.
+    chat_refuses=frozenset({"user", "stream_options"}),
 )
 # https://api-docs.deepseek.com/api/create-chat-completion — `…/deepseek/chat/completions`.
 DEEPSEEK = OpenAICompatible(
