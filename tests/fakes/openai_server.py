@@ -32,7 +32,10 @@ sets `FakeOpenAI.answer`; at most 64 words), cut to
 `max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A chat request
 whose `tool_choice` is "required" or names a function gets one call of that tool (else the first)
 instead, its arguments the last user text under the tool's first parameter, finish_reason
-"tool_calls". A token is a
+"tool_calls". A chat request whose `response_format` is `json_schema` gets JSON text shaped by the
+schema instead, as the fake Anthropic fills a forced tool's input (strings the user text, integers
+its word count …), and `json_object` gets `{"input": <user text>}`; streamed in 8-character
+pieces, never cut short. A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
 count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
@@ -54,6 +57,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.anthropic_server import _tool_input as schema_value
 from tests.fakes.base import (
     BEHAVIOR_HEADER,
     CALL,
@@ -210,7 +214,11 @@ class FakeOpenAI(FakeUpstream):
         limit = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
         if (tool := _forced_tool(call.body)) is not None:
             return await self._tool_call(request, call, tool)
-        pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
+        structured = _json_answer(call.body.get("response_format"), _last_user_text(messages))
+        if structured is not None:
+            pieces, finish = [structured[at : at + 8] for at in range(0, len(structured), 8)], "stop"
+        else:
+            pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
         usage = _chat_usage(_prompt_tokens(messages), len(pieces))
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
@@ -503,6 +511,17 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     name = ((choice if isinstance(choice, dict) else {}).get("function") or {}).get("name")
     named = [t for t in tools if t["function"].get("name") == name]
     return named[0] if named else tools[0]
+
+
+def _json_answer(response_format: Any, text: str) -> str | None:
+    """The answer to a request for JSON (see the module's docstring); None when prose is asked."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_object":
+        return json.dumps({"input": text})
+    if kind != "json_schema":
+        return None
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    return json.dumps(schema_value(schema, text))
 
 
 def _unnamed_file(messages: Any) -> str | None:

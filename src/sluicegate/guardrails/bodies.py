@@ -1,6 +1,7 @@
 """The text of a parsed request or answer body, read or rewritten in place with the provider's
 `TextFormat` (providers/texts.py: which fields are text is the provider's to say). A JSON text (a
-tool call's arguments) is changed value by value and stays valid JSON (json_values.py)."""
+tool call's arguments, an answer asked to be JSON) is changed value by value and stays valid JSON
+(json_values.py)."""
 
 from __future__ import annotations
 

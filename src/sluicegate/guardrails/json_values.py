@@ -1,5 +1,5 @@
-"""The values of a JSON text (a tool call's arguments), read and rewritten where they are, so that
-what goes out stays valid JSON wherever what came in was.
+"""The values of a JSON text (a tool call's arguments, an answer asked to be JSON), read and
+rewritten where they are, so that what goes out stays valid JSON wherever what came in was.
 
 Detectors read a value's text, not its JSON spelling: `"to:\\nbob@example.com"` is scanned as
 `to:` and `bob@example.com` on the next line (read raw, `nbob@example.com` would be the address).

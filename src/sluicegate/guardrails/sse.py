@@ -5,10 +5,11 @@ call arguments), Responses `output_text` and `function_call_arguments` deltas, A
 
 Events are parsed one at a time (only an unfinished event is held); the text of each choice,
 content block or tool call goes through its own pipe, which holds back only the tail a match may
-still span: a `TextPipe` for prose, a `JsonPipe` (json_values.py) for a tool call's arguments,
-which are JSON and stay so. What a pipe still holds when its choice or block ends is put in that
-event or just before it (the format decides); at the end of the stream (or at `[DONE]`), in one
-last event per pipe. An event whose text none of this changed goes out as it came, byte for byte.
+still span: a `TextPipe` for prose, a `JsonPipe` (json_values.py) for a tool call's arguments and
+an answer asked to be JSON, which are JSON and stay so. What a pipe still holds when its choice
+or block ends is put in that event or just before it (the format decides); at the end of the
+stream (or at `[DONE]`), in one last event per pipe. An event whose text none of this changed
+goes out as it came, byte for byte.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ Request direction: each step's body is read in the text format its provider name
 (`text_format`); a blocking match is a 400 `guardrail_blocked` that names the detector (never the
 text) and nothing goes upstream, a redacting one becomes a typed placeholder, a flag is only noted.
 Response direction: a JSON answer is redacted (and, with `restore`, the request's placeholders are
-mapped back), a streamed one is filtered delta by delta. Cache hits come from the stages below,
-so they pass here too. Findings go to `x-sluicegate-guardrails`, the log record's metadata and the
-metrics.
+mapped back), a streamed one is filtered delta by delta; the answer's text is read as JSON where
+the request asked for a JSON answer (structured outputs), so that it stays valid JSON. Cache hits
+come from the stages below, so they pass here too. Findings go to `x-sluicegate-guardrails`, the
+log record's metadata and the metrics.
 """
 
 from __future__ import annotations
@@ -136,8 +137,13 @@ class Guardrails:
         translated = exchange.request.kind == "compat" and (
             exchange.request.ingress is None or exchange.plan.hub is not None
         )
-        # A translated answer is OpenAI chat by the time it gets here (pipeline/compat.py's hub).
-        text_format = CHAT_TEXTS if translated else step.provider.text_format(step.route, step.facts.payload)
+        # A translated answer is OpenAI chat by the time it gets here (pipeline/compat.py's hub),
+        # and answers the chat request: the client's, or the one its request was translated to.
+        if translated:
+            text_format: TextFormat | None = CHAT_TEXTS.answering(_chat_request(exchange.plan))
+        else:
+            text_format = step.provider.text_format(step.route, step.facts.payload)
+            text_format = text_format.answering(step.facts.payload) if text_format is not None else None
         if text_format is None:
             return
         content_type = reply.headers.get("Content-Type", "")
@@ -154,6 +160,18 @@ class Guardrails:
         elif reply.stream is not None and "event-stream" in content_type:
             pipe = answer_pipes(compiled, vault, restore=restore)
             reply.stream = _filtered(reply.stream, SseTextFilter(text_format, pipe), exchange, findings)
+
+
+def _chat_request(plan: RequestPlan) -> Any:
+    """The chat request a compat answer answers, parsed as far as its text format needs it (None if
+    it is not JSON)."""
+    body = plan.hub.body if plan.hub is not None else plan.body
+    if b'"response_format"' not in body:
+        return {}  # all the chat format asks of it: most requests are not parsed a second time
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def answer_pipes(compiled: Compiled, vault: Vault, *, restore: bool) -> Callable[[], TextPipe]:

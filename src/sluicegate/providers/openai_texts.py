@@ -9,7 +9,8 @@ answers' `choices[].message` alike; streams' `choices[].delta.content` and
 arguments, `function_call_output` items' output, custom tool calls' input and output), answers'
 `output[]` items alike; streams' `output_text`, `function_call_arguments` and
 `custom_tool_call_input` deltas, and the whole texts their `done` events, `output_item.done` and
-`completed` repeat.
+`completed` repeat. The answer's text is JSON when the request asked for it: chat's
+`response_format`, Responses' `text.format`, of type `json_schema` or `json_object`.
 https://platform.openai.com/docs/api-reference/chat, https://platform.openai.com/docs/api-reference/responses
 
 Also what the token estimator counts of these APIs' requests, and of completions' and embeddings'
@@ -19,7 +20,7 @@ Also what the token estimator counts of these APIs' requests, and of completions
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sluicegate.providers.sse import sse_data
@@ -40,11 +41,28 @@ _CHUNK_FIELDS = ("id", "object", "created", "model")
 # (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL).
 _TOOL_CALLS = "tool_calls"
 _FUNCTION_CALL = "function_call"
+# The formats whose answer is JSON text: a schema's (structured outputs) or any object (JSON mode).
+# https://platform.openai.com/docs/guides/structured-outputs
+JSON_FORMATS = frozenset({"json_schema", "json_object"})
+
+
+def _asks_json(owner: Any, key: str) -> bool:
+    """Whether `owner[key]` is a format object of one of `JSON_FORMATS`."""
+    value = owner.get(key) if isinstance(owner, dict) else None
+    return isinstance(value, dict) and value.get("type") in JSON_FORMATS
 
 
 @dataclass(frozen=True, slots=True)
 class ChatTexts:
+    """`json_answers`: the answers' message content is JSON text (the request's `response_format`
+    asked for it)."""
+
     name: str = "openai_chat"
+    json_answers: bool = False
+
+    def answering(self, request: Any) -> ChatTexts:
+        asked = _asks_json(request, "response_format")
+        return self if asked == self.json_answers else replace(self, json_answers=asked)
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for message in as_list(body.get("messages")):
@@ -58,7 +76,7 @@ class ChatTexts:
             message = choice.get("message") if isinstance(choice, dict) else None
             if isinstance(message, dict):
                 if isinstance(message.get("content"), str):
-                    yield Text(message, "content", "assistant")
+                    yield Text(message, "content", "assistant", self.json_answers)
                 yield from _call_arguments(message, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
@@ -69,7 +87,7 @@ class ChatTexts:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("content"), str):
-                    delta["content"] = pipes.feed(index, delta["content"])
+                    delta["content"] = pipes.feed(index, delta["content"], json=self.json_answers)
                 if delta.get("tool_calls") or delta.get("function_call"):
                     _feed_calls(index, delta, pipes)
             if choice.get("finish_reason") is not None:
@@ -140,7 +158,15 @@ def _add_arguments(delta: dict[str, Any], key: tuple[Any, ...], rest: str) -> No
 
 @dataclass(frozen=True, slots=True)
 class ResponsesTexts:
+    """`json_answers`: the answers' output text is JSON text (the request's `text.format` asked
+    for it)."""
+
     name: str = "openai_responses"
+    json_answers: bool = False
+
+    def answering(self, request: Any) -> ResponsesTexts:
+        asked = _asks_json(request.get("text") if isinstance(request, dict) else None, "format")
+        return self if asked == self.json_answers else replace(self, json_answers=asked)
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         yield from string(body, "instructions", "system")
@@ -154,14 +180,14 @@ class ResponsesTexts:
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for item in as_list(body.get("output")):
             if isinstance(item, dict) and item.get("type") in _OUTPUT_ITEMS:
-                yield from _item_texts(item, "assistant")
+                yield from _item_texts(item, "assistant", json=self.json_answers)
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         kind = event.get("type")
         delta = event.get("delta")
         if isinstance(kind, str) and kind in _DELTAS and isinstance(delta, str):
             key = _key(kind, event)
-            event["delta"] = pipes.feed(key, delta, json=key[0] == _ARGUMENTS)
+            event["delta"] = pipes.feed(key, delta, json=self._json(key))
             return b""
         before = b""
         done = _DONES.get(kind) if isinstance(kind, str) else None
@@ -169,14 +195,14 @@ class ResponsesTexts:
             key = _key(kind, event)
             before = _delta_event(key, pipes.close(key), event)
             if isinstance(event.get(done), str):
-                event[done] = pipes.whole(event[done], json=key[0] == _ARGUMENTS)
+                event[done] = pipes.whole(event[done], json=self._json(key))
         part = event.get("part")
         if (
             kind == "response.content_part.done"
             and isinstance(part, dict)
             and isinstance(part.get("text"), str)
         ):
-            part["text"] = pipes.whole(part["text"])
+            part["text"] = pipes.whole(part["text"], json=self.json_answers)
         item = event.get("item")
         if kind == "response.output_item.done" and isinstance(item, dict):
             for text in self.answer_texts({"output": [item]}):
@@ -189,6 +215,11 @@ class ResponsesTexts:
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
         assert isinstance(index, tuple), "this format's pipe indexes are tuples"
         return _delta_event(index, text, {})
+
+    def _json(self, key: tuple[Any, ...]) -> bool:
+        """Whether the text at a pipe index is JSON: a function call's arguments, and the output
+        text of a JSON answer."""
+        return key[0] == _ARGUMENTS or (key[0] == _TEXT and self.json_answers)
 
 
 # Pipe indexes of a Responses stream: an output text part's is (_TEXT, output_index,
@@ -204,12 +235,12 @@ _DONES = {f"{_TEXT}.done": "text", f"{_ARGUMENTS}.done": "arguments", f"{_INPUT}
 _OUTPUT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})
 
 
-def _item_texts(item: dict[str, Any], role: str) -> Iterator[Text]:
-    """The text of one input or output item: a message's text parts, a tool call's arguments (JSON)
-    or input, a tool call's output (a string, or text parts)."""
+def _item_texts(item: dict[str, Any], role: str, *, json: bool = False) -> Iterator[Text]:
+    """The text of one input or output item: a message's text parts (JSON texts with `json`), a
+    tool call's arguments (JSON) or input, a tool call's output (a string, or text parts)."""
     kind = item.get("type", "message")
     if kind == "message":
-        yield from content(item, "content", role, ("input_text", "output_text", "text"))
+        yield from content(item, "content", role, ("input_text", "output_text", "text"), json=json)
     elif kind == "function_call":
         yield from json_value(item, "arguments", "assistant")
     elif kind == "custom_tool_call":

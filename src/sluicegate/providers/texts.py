@@ -1,9 +1,10 @@
 """The text formats guardrails read: what of a provider's request and answer bodies, and of its
 streamed events, is text a person or a tool may read, so it can be read or rewritten and the rest
 left alone (models, tool schemas, images, ids). That is prose (the turns' text, tool results) and
-JSON (the arguments of the model's tool calls, whole or streamed): JSON is marked as such, so that
-guardrails read its values and keep it valid JSON (`guardrails/json_values.py`). Also where an
-API's request bodies hold what the token estimator counts (`TokenKeys`).
+JSON (the arguments of the model's tool calls, whole or streamed, and the answer's text itself when
+the request asked for a JSON answer: structured outputs, JSON mode): JSON is marked as such, so
+that guardrails read its values and keep it valid JSON (`guardrails/json_values.py`). Also where
+an API's request bodies hold what the token estimator counts (`TokenKeys`).
 
 A `TextFormat` is a provider's own knowledge (its module exports it, its adapter's `text_format`
 names it), and so are its `TokenKeys` (its adapter's `token_keys`); this module is the framework
@@ -26,9 +27,10 @@ class Text:
     system and developer instructions, `assistant` for the model's own turns and tool calls, `tool`
     for tool results).
 
-    With `json`, `owner[key]` holds JSON (a tool call's arguments): a JSON text when it is a string
-    (OpenAI's `arguments`), else the parsed object (Anthropic's `input`, Gemini's `args`); `value`
-    is JSON text either way and `set` takes JSON text. A reader must keep it valid JSON."""
+    With `json`, `owner[key]` holds JSON (a tool call's arguments, a structured answer's text): a
+    JSON text when it is a string (OpenAI's `arguments`, the answer's `content`), else the parsed
+    object (Anthropic's `input`, Gemini's `args`); `value` is JSON text either way and `set` takes
+    JSON text. A reader must keep it valid JSON."""
 
     owner: dict[str, Any] | list[Any]
     key: str | int
@@ -79,6 +81,12 @@ class TextFormat(Protocol):
     @property
     def name(self) -> str: ...
 
+    def answering(self, request: Any) -> TextFormat:
+        """This format as it reads the answers to `request` (its parsed body; None when it is not
+        JSON): their text as JSON where the request asked for a JSON answer (structured outputs,
+        JSON mode), so that it stays valid JSON; else as prose (this format itself)."""
+        ...
+
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]: ...
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]: ...
@@ -126,14 +134,14 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def string(owner: Any, key: str | int, role: str) -> Iterator[Text]:
-    """`owner[key]` when it is a string."""
+def string(owner: Any, key: str | int, role: str, *, json: bool = False) -> Iterator[Text]:
+    """`owner[key]` when it is a string (a JSON text with `json`)."""
     try:
         value = owner[key]
     except (KeyError, IndexError, TypeError):
         return
     if isinstance(value, str):
-        yield Text(owner, key, role)
+        yield Text(owner, key, role, json)
 
 
 def json_value(owner: Any, key: str, role: str) -> Iterator[Text]:
@@ -143,21 +151,21 @@ def json_value(owner: Any, key: str, role: str) -> Iterator[Text]:
         yield Text(owner, key, role, json=True)
 
 
-def text_parts(parts: Any, types: tuple[str, ...], role: str) -> Iterator[Text]:
+def text_parts(parts: Any, types: tuple[str, ...], role: str, *, json: bool = False) -> Iterator[Text]:
     """The `text` of each part in a list whose type is one of `types` (a part with no type counts
     as text, as the APIs accept it)."""
     for part in as_list(parts):
         if isinstance(part, dict) and part.get("type", types[0]) in types:
-            yield from string(part, "text", role)
+            yield from string(part, "text", role, json=json)
 
 
-def content(owner: Any, key: str, role: str, types: tuple[str, ...]) -> Iterator[Text]:
-    """A string at `owner[key]`, or the text parts of a list there."""
+def content(owner: Any, key: str, role: str, types: tuple[str, ...], *, json: bool = False) -> Iterator[Text]:
+    """A string at `owner[key]`, or the text parts of a list there (JSON texts with `json`)."""
     value = owner.get(key) if isinstance(owner, dict) else None
     if isinstance(value, str):
-        yield Text(owner, key, role)
+        yield Text(owner, key, role, json)
     else:
-        yield from text_parts(value, types, role)
+        yield from text_parts(value, types, role, json=json)
 
 
 def role_of(item: dict[str, Any], default: str = "user") -> str:

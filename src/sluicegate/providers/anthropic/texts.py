@@ -1,15 +1,18 @@
 """The text of Anthropic's Messages API that guardrails read (`providers/texts.py`'s
 `TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), `tool_use`
 blocks' `input` (JSON) and `tool_result` blocks' content (a string or `text` blocks); answers'
-`text` and `tool_use` blocks; streams' `text_delta` and `input_json_delta` events. Also what the
-token estimator counts of its requests (`TokenKeys`).
-https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/docs/build-with-claude/streaming
+`text` and `tool_use` blocks; streams' `text_delta` and `input_json_delta` events. An answer's text
+is JSON when the request asked for structured output (`output_config.format`, or the beta's
+`output_format`, of type `json_schema`). Also what the token estimator counts of its requests
+(`TokenKeys`).
+https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/docs/build-with-claude/streaming,
+https://docs.claude.com/en/docs/build-with-claude/structured-outputs
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sluicegate.providers.sse import sse_data
@@ -28,7 +31,18 @@ _INPUT = "input_json"  # a tool use block's pipe index is (_INPUT, its block ind
 
 @dataclass(frozen=True, slots=True)
 class MessagesTexts:
+    """`json_answers`: the answers' text blocks are JSON text (the request asked for structured
+    output)."""
+
     name: str = "anthropic_messages"
+    json_answers: bool = False
+
+    def answering(self, request: Any) -> MessagesTexts:
+        asked = isinstance(request, dict) and any(
+            isinstance(output, dict) and output.get("type") == "json_schema"
+            for output in (_format(request.get("output_config")), request.get("output_format"))
+        )
+        return self if asked == self.json_answers else replace(self, json_answers=asked)
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         yield from content(body, "system", "system", ("text",))
@@ -43,14 +57,14 @@ class MessagesTexts:
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for block in as_list(body.get("content")):
-            yield from _block_texts(block, "assistant")
+            yield from _block_texts(block, "assistant", json=self.json_answers)
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         index = event.get("index", 0)
         delta = event.get("delta")
         if event.get("type") == "content_block_delta" and isinstance(delta, dict):
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
-                delta["text"] = pipes.feed(index, delta["text"])
+                delta["text"] = pipes.feed(index, delta["text"], json=self.json_answers)
             elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
                 delta["partial_json"] = pipes.feed((_INPUT, index), delta["partial_json"], json=True)
         elif event.get("type") == "content_block_stop":
@@ -74,14 +88,19 @@ class MessagesTexts:
         return sse_data(delta, "content_block_delta")
 
 
-def _block_texts(block: Any, role: str) -> Iterator[Text]:
-    """A content block's text: a text block's (a block with no type counts as text), a tool use's
-    input (JSON), a tool result's content (its text blocks)."""
+def _format(config: Any) -> Any:
+    """`output_config`'s `format`, if any."""
+    return config.get("format") if isinstance(config, dict) else None
+
+
+def _block_texts(block: Any, role: str, *, json: bool = False) -> Iterator[Text]:
+    """A content block's text: a text block's (a block with no type counts as text; a JSON text
+    with `json`), a tool use's input (JSON), a tool result's content (its text blocks)."""
     if not isinstance(block, dict):
         return
     kind = block.get("type", "text")
     if kind == "text" and isinstance(block.get("text"), str):
-        yield Text(block, "text", role)
+        yield Text(block, "text", role, json)
     elif kind == "tool_use":
         yield from json_value(block, "input", role)
     elif kind == "tool_result":
