@@ -7,8 +7,11 @@ and dates (the detectors' worst ordinary case), `pii` a text dense with matches;
 `prose` through the stream redactor in 16-character pieces and reports the time per piece; `sse`
 the time per event of an OpenAI chat stream through the SSE filter (parse, redact, re-encode),
 its text in 16-character content deltas, then the same text as a tool call's JSON arguments in
-16-character fragments; `stage` is what the gateway's Guardrails stage adds to a 4 KB OpenAI chat
-request (walk, redact, re-read the body's facts) and to its 4 KB JSON answer.
+16-character fragments, then arguments of many small values (2000 integers; 500 objects of a
+short string and a number; 1000 ten-digit ids) in 16-character fragments; `stage` is what the
+gateway's Guardrails stage adds to a 4 KB OpenAI chat request (walk, redact, re-read the body's
+facts), to its 4 KB JSON answer and to a JSON answer whose tool call's arguments hold 2000
+integers.
 """
 
 from __future__ import annotations
@@ -110,13 +113,19 @@ def sse(scanner: Scanner, prose: str, rounds: int) -> None:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
         return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
 
-    arguments = orjson.dumps({"note": prose, "copies": 2}).decode()
-    kinds = {
-        "text delta": [chunk({"content": prose[at : at + 16]}) for at in range(0, len(prose), 16)],
-        "arguments delta": [
+    def fragments(value: object) -> list[bytes]:
+        arguments = orjson.dumps(value).decode()
+        return [
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[at : at + 16]}}]})
             for at in range(0, len(arguments), 16)
-        ],
+        ]
+
+    kinds = {
+        "text delta": [chunk({"content": prose[at : at + 16]}) for at in range(0, len(prose), 16)],
+        "arguments delta": fragments({"note": prose, "copies": 2}),
+        "arguments delta, 2000 ints": fragments({"values": list(range(2000))}),
+        "arguments delta, 500 objects": fragments({"rows": [{"k": "a", "v": n} for n in range(500)]}),
+        "arguments delta, 1000 ids": fragments({"ids": [1_733_500_000 + n for n in range(1000)]}),
     }
     for name, events in kinds.items():
 
@@ -153,6 +162,11 @@ def stage(rounds: int) -> None:
     answer = orjson.dumps(
         {"choices": [{"index": 0, "message": {"role": "assistant", "content": sized(PROSE)}}]}
     )
+    numbers = orjson.dumps({"values": list(range(2000))}).decode()
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": numbers}}
+    values = orjson.dumps(
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}}]}
+    )
     facts = openai.read_request(route, body)
 
     async def read() -> bytes:
@@ -168,7 +182,7 @@ def stage(rounds: int) -> None:
         current = exchange()
         guarded.guard_request(compiled.guard, current.request, current.plan, Vault())
 
-    def response() -> None:
+    def response(answer: bytes = answer) -> None:
         current = exchange()
         reply = Reply(200, CIMultiDict({"Content-Type": "application/json"}), body=answer)
         guarded.check_answer(
@@ -185,6 +199,8 @@ def stage(rounds: int) -> None:
     print(f"  stage, 4 KB chat request: p50 {p50 - baseline:.3f} added  p99 {p99:.3f}")
     p50, p99 = percentiles(response, rounds)
     print(f"  stage, 4 KB JSON answer: p50 {p50 - baseline:.3f} added  p99 {p99:.3f}")
+    p50, p99 = percentiles(lambda: response(values), max(rounds // 20, 20))
+    print(f"  stage, JSON answer, 2000 integers in arguments: p50 {p50 - baseline:.3f} added  p99 {p99:.3f}")
 
 
 if __name__ == "__main__":

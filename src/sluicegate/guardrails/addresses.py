@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from .detector import ALNUM, DIGITS, Detector, is_in
+from .detector import ALNUM, DIGITS, NO_NUMBER, Detector, is_in
 
 LOCAL = ALNUM + b"._%+-"
 EMAIL_ALPHABET = LOCAL + b"@"
@@ -66,6 +66,7 @@ def address_detectors() -> list[Detector]:
             max_len=128,
             accept=_email,
             alphabet=EMAIL_ALPHABET,
+            shortest_number=NO_NUMBER,  # its @
         ),
         Detector(
             "ip_address",
@@ -74,6 +75,7 @@ def address_detectors() -> list[Detector]:
             max_len=15,
             accept=_ipv4,
             alphabet=DIGITS + b".",
+            shortest_number=7,  # 1.2.3.4
         ),
         Detector(
             "ip_address.v6",
@@ -82,5 +84,6 @@ def address_detectors() -> list[Detector]:
             max_len=45,
             accept=_ipv6,
             alphabet=HEX + b":.",
+            shortest_number=NO_NUMBER,  # its colons
         ),
     ]

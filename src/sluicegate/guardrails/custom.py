@@ -69,7 +69,9 @@ class OverlappingDetector(Detector):
 
 
 def pattern_detector(name: str, patterns: Sequence[str]) -> Detector:
-    """One detector for a custom rule's patterns (validated with `pattern_width`)."""
+    """One detector for a custom rule's patterns (validated with `pattern_width`). Any number may
+    hold a match (its `shortest_number` is 1): the stdlib's parser measures the shortest match of
+    some RE2 syntax too long (`[[:digit:]]` is two characters to it), so it is not asked."""
     width = max(pattern_width(pattern) for pattern in patterns)
     joined = "|".join(f"(?:{pattern})" for pattern in patterns)
     # A character is at most four bytes in UTF-8.
@@ -90,4 +92,9 @@ def word_detector(name: str, words: Sequence[str], *, case_sensitive: bool = Fal
     if not case_sensitive:
         pattern = f"(?i:{pattern})"
     longest = max(len(word.encode()) for word in ordered)
-    return OverlappingDetector(f"custom.{name}", name, pattern, max_len=longest + CONTEXT)
+    # A phrase's words are matched one white-space character apart; a number is ASCII, so what
+    # matches in one has a byte per character.
+    shortest = min(len(" ".join(word.split())) for word in ordered)
+    return OverlappingDetector(
+        f"custom.{name}", name, pattern, max_len=longest + CONTEXT, shortest_number=shortest
+    )

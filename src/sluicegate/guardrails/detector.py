@@ -14,6 +14,7 @@ what lets the stream filter hold back only a short tail and still agree with a w
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ import re2
 
 # Validators look at no more than this many bytes either side of a match.
 CONTEXT = 2
+# What a JSON number is spelled with, as json_values.py reads one (valid or not: `1.2.3.4` too).
+NUMBER_CHARS = b"0123456789.eE+-"
+# `shortest_number` when no match can be made of NUMBER_CHARS alone.
+NO_NUMBER = sys.maxsize
 
 Accept = Callable[[bytes, int, int], int | None]
 
@@ -50,7 +55,11 @@ class Detector:
 
     `alphabet` holds every byte a match, or the context its check reads after it, may consist of;
     a match that is still growing at the end of the text is then inside the trailing run of these
-    bytes, so the stream filter need hold back only that run (at most `max_len` + context)."""
+    bytes, so the stream filter need hold back only that run (at most `max_len` + context).
+
+    `shortest_number` is the fewest bytes an accepted match made of `NUMBER_CHARS` alone can have
+    (`NO_NUMBER`: none can, an e-mail address needs its @), so that a JSON number shorter than
+    every detector's is not scanned at all (json_values.py); 1, the default, claims nothing."""
 
     def __init__(
         self,
@@ -62,11 +71,13 @@ class Detector:
         accept: Accept | None = None,
         alphabet: bytes | None = None,
         case_sensitive: bool = True,
+        shortest_number: int = 1,
     ) -> None:
         self.name = name
         self.entity = entity
         self.pattern = pattern
         self.max_len = max_len
+        self.shortest_number = shortest_number
         self.case_sensitive = case_sensitive
         self._regex = compile_re2(pattern, case_sensitive=case_sensitive)
         self._accept = accept

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .custom import pattern_detector, word_detector
-from .detector import Detector, Span
+from .detector import NUMBER_CHARS, Detector, Span
 from .injection import InjectionFinding, InjectionRules
 from .placeholders import Vault, redact
 from .policy import CustomRule, GuardrailsPolicy
@@ -15,6 +15,7 @@ from .scanner import Scanner, builtin_detectors
 
 Side = Literal["request", "response"]
 Action = Literal["block", "redact", "flag"]
+_NUMBER_CHARS = NUMBER_CHARS.decode()
 
 
 def _applies(direction: str, side: Side) -> bool:
@@ -56,6 +57,11 @@ class Guard:
                     if rule.action == action and _applies(rule.direction, side):
                         detectors.extend(_custom(rule))
                 self._scanners[side, action] = Scanner(detectors)
+        # A text spelled like a number (a JSON value's) shorter than this is found in by no rule.
+        self._shortest_number = {
+            side: min(self._scanners[side, action].shortest_number for action in ("block", "redact", "flag"))
+            for side in ("request", "response")
+        }
 
     def scanner(self, side: Side, action: Action) -> Scanner:
         return self._scanners[side, action]
@@ -63,6 +69,8 @@ class Guard:
     def inspect(self, text: str, side: Side, vault: Vault) -> Inspection:
         """Blocking rules first (a blocked request needs nothing else), then redaction, then
         flags on what remains."""
+        if len(text) < self._shortest_number[side] and not text.strip(_NUMBER_CHARS):
+            return Inspection(text, [], [], None)  # a JSON value's number, mostly: no scan
         blocking = self._scanners[side, "block"].find(text)
         if blocking:
             return Inspection(text, [], [], blocking[0])

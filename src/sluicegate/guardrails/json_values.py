@@ -10,9 +10,11 @@ everything else (structure, `true`, `null`, unchanged values) goes out as it cam
 
 `rewrite_json` does this to a whole text, `JsonPipe` to one that arrives in pieces: each string
 goes through a text pipe of its own as it comes (only the tail a match may still span is held,
-plus an escape cut in two), a number whole once it ends. Whatever way a text is cut, the pieces
-put together equal the whole text piped at once. A text cut short (an answer stopped at its
-token limit) is read the same way as far as it goes. A text that turns out not to be JSON at all
+plus an escape cut in two), a number whole once it ends, unless it is too short for any detector
+to match (`TextPipe.shortest_number`: a card has 13 digits, an IPv4 address 7 characters), as
+most numbers are; a value's pipe is let go once the value ends. Whatever way a text is cut, the
+pieces put together equal the whole text piped at once. A text cut short (an answer stopped at
+its token limit) is read the same way as far as it goes. A text that turns out not to be JSON at all
 (prose where JSON was due: a character outside a string that JSON has no place for) is read as
 prose from that character on, so that `card 4111 1111 1111 1111` is not read as four numbers.
 """
@@ -84,13 +86,18 @@ def rewrite_json(text: str, change: Callable[[str], str]) -> str:
 
 class JsonPipe:
     """A JSON text in pieces through text pipes made by `make`, one per string and number: `feed`
-    each piece, then `close()`; each returns what may go out now."""
+    each piece, then `close()`; each returns what may go out now. `ended`, when given, is handed
+    each pipe once closed (its findings final), so that the pipes of many values need not be
+    kept. The pipes `make` makes read alike (the same detectors): the first one says which
+    numbers none of them can match, and those get no pipe."""
 
-    def __init__(self, make: Callable[[], TextPipe]) -> None:
+    def __init__(self, make: Callable[[], TextPipe], ended: Callable[[TextPipe], None] | None = None) -> None:
         self._make = make
+        self._ended = ended
         self.string: TextPipe | None = None  # the pipe of the string being read, inside one
         self._prose: TextPipe | None = None  # the pipe of the rest, once the text is not JSON
         self._held = ""  # raw text that cannot be read yet: a number, or an unfinished escape
+        self._shortest_number = 0  # numbers shorter need no pipe (0: no pipe made yet to say)
 
     def feed(self, piece: str) -> str:
         if self._prose is not None:
@@ -105,7 +112,7 @@ class JsonPipe:
             outside = _OUTSIDE.match(text, at)
             assert outside is not None  # it matches the empty string
             if (prose := _NOT_JSON.search(text, at, outside.end())) is not None:
-                self._prose = self._make()
+                self._prose = self._new()
                 out += (text[at : prose.start()], self._prose.feed(text[prose.start() :]))
                 break
             out.append(outside.group(0))
@@ -114,7 +121,7 @@ class JsonPipe:
                 break
             if text[at] == '"':
                 out.append('"')
-                self.string = self._make()
+                self.string = self._new()
                 at += 1
                 continue
             number = _NUMBER.match(text, at)
@@ -130,11 +137,11 @@ class JsonPipe:
         held, self._held = self._held, ""
         if self._prose is not None:
             prose, self._prose = self._prose, None
-            return prose.close()
+            return self._close(prose)
         if self.string is None:
             return self._number(held) if held else ""
         string, self.string = self.string, None  # a string cut short stays unterminated
-        return _encode(string.feed(_decode(held)) + string.close())
+        return _encode(self._close(string, _decode(held)))
 
     def _read_string(self, text: str, at: int, out: list[str]) -> int:
         """Reads the open string from `at` to its end or the text's (holding an unfinished escape);
@@ -143,14 +150,14 @@ class JsonPipe:
         content = _CONTENT.match(text, at)
         assert content is not None  # it matches the empty string
         stop = content.end()
+        if stop < len(text) and text[stop] == '"':  # the string ends: its last piece closes the pipe
+            out.append(_encode(self._close(self.string, _decode(content.group(0)))) + '"')
+            self.string = None
+            return stop + 1
         if stop > at:
             out.append(_encode(self.string.feed(_decode(content.group(0)))))
         if stop == len(text):
             return stop
-        if text[stop] == '"':
-            out.append(_encode(self.string.close()) + '"')
-            self.string = None
-            return stop + 1
         if _UNFINISHED_ESCAPE.match(text, stop):
             self._held = text[stop:]
             return len(text)
@@ -161,9 +168,23 @@ class JsonPipe:
         return stop + width
 
     def _number(self, number: str) -> str:
-        pipe = self._make()
-        after = pipe.feed(number) + pipe.close()
+        if len(number) < self._shortest_number:
+            return number
+        after = self._close(self._new(), number)
         return number if after == number else f'"{_encode(after)}"'
+
+    def _new(self) -> TextPipe:
+        pipe = self._make()
+        self._shortest_number = pipe.shortest_number
+        return pipe
+
+    def _close(self, pipe: TextPipe, last: str = "") -> str:
+        """What `pipe` still holds and `last` (its last piece), the pipe closed and handed to
+        `ended`."""
+        rest = pipe.close(last)
+        if self._ended is not None:
+            self._ended(pipe)
+        return rest
 
 
 def _decode(content: str) -> str:

@@ -150,6 +150,7 @@ def number_detectors() -> list[Detector]:
             max_len=40,
             accept=_card,
             alphabet=NUMBER_ALPHABET,
+            shortest_number=13,  # digits
         ),
         Detector(
             "us_ssn",
@@ -158,6 +159,7 @@ def number_detectors() -> list[Detector]:
             max_len=11,
             accept=_ssn,
             alphabet=NUMBER_ALPHABET,
+            shortest_number=11,  # 123-45-6789
         ),
         Detector(
             "phone",
@@ -171,6 +173,8 @@ def number_detectors() -> list[Detector]:
             max_len=32,
             accept=_phone,
             alphabet=NUMBER_ALPHABET,
+            # `+` and 8 digits (E.164); 9 digits and a separator (a trunk 0); NANP's 10 and two.
+            shortest_number=9,
         ),
         Detector(
             "iban",
@@ -179,5 +183,6 @@ def number_detectors() -> list[Detector]:
             max_len=42,
             accept=_iban,
             alphabet=UPPER + DIGITS + b" ",
+            shortest_number=min(IBAN_LENGTHS.values()),  # Norway's (a number can spell only EE…, 20)
         ),
     ]

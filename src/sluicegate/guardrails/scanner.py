@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import re2
 
 from .addresses import address_detectors
-from .detector import Detector, Span
+from .detector import NO_NUMBER, Detector, Span
 from .numbers import number_detectors
 from .secrets import secret_detectors
 
@@ -39,6 +39,8 @@ class Scanner:
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self.detectors = tuple(detectors)
+        # A JSON number with fewer bytes than this holds no match (`NO_NUMBER`: none does).
+        self.shortest_number = min((detector.shortest_number for detector in detectors), default=NO_NUMBER)
         options = re2.Options()
         options.log_errors = False
         # A set that runs out of DFA memory reports no match at all: give it room to spare.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import orjson
 
-from .detector import ALNUM, Detector, compile_re2, is_in
+from .detector import ALNUM, NO_NUMBER, Detector, compile_re2, is_in
 
 TOKEN = ALNUM + b"_-"
 
@@ -103,7 +103,7 @@ class PrivateKeyDetector(Detector):
     may still be growing (or a BEGIN line still arriving)."""
 
     def __init__(self) -> None:
-        super().__init__("secret.private_key", "secret", PEM, max_len=PEM_MAX)
+        super().__init__("secret.private_key", "secret", PEM, max_len=PEM_MAX, shortest_number=NO_NUMBER)
         self._block = compile_re2(PEM)
 
     def open_from(self, data: bytes) -> int:
@@ -136,12 +136,19 @@ def secret_detectors() -> list[Detector]:
             max_len=256,
             accept=_key(shape),
             alphabet=TOKEN,
+            shortest_number=NO_NUMBER,  # every prefix has a letter other than e
         )
         for name, shape in KEY_SHAPES.items()
     ]
     detectors.append(
         Detector(
-            "secret.jwt", "secret", r"eyJ[A-Za-z0-9_.-]+", max_len=8192, accept=_jwt, alphabet=TOKEN + b"."
+            "secret.jwt",
+            "secret",
+            r"eyJ[A-Za-z0-9_.-]+",
+            max_len=8192,
+            accept=_jwt,
+            alphabet=TOKEN + b".",
+            shortest_number=NO_NUMBER,
         )
     )
     detectors.append(PrivateKeyDetector())

@@ -22,7 +22,7 @@ import orjson
 from sluicegate.providers.sse import SseEvent, SseParser
 from sluicegate.providers.texts import TextFormat
 
-from .detector import Span
+from .detector import NO_NUMBER, Span
 from .json_values import JsonPipe
 from .placeholders import RestoreStream
 from .stream import StreamRedactor
@@ -39,14 +39,22 @@ class TextPipe:
         self.flagger = flagger
         self._restore = restore
 
+    @property
+    def shortest_number(self) -> int:
+        """A JSON number with fewer characters than this comes out of this pipe as it went in: no
+        detector can match it, and a placeholder to restore is no number."""
+        flagger = self.flagger.shortest_number if self.flagger is not None else NO_NUMBER
+        return min(self.redactor.shortest_number, flagger)
+
     def feed(self, text: str) -> str:
         out = self.redactor.feed(text)
         if self.flagger is not None:
             self.flagger.feed(out)
         return self._restore.feed(out) if self._restore is not None else out
 
-    def close(self) -> str:
-        out = self.redactor.close()
+    def close(self, text: str = "") -> str:
+        """What the pipe still holds, `text` (the last piece) included."""
+        out = self.redactor.close(text)
         if self.flagger is not None:
             self.flagger.feed(out)
             self.flagger.close()
@@ -66,20 +74,35 @@ def _rewritten(raw: bytes, data_line: bytes) -> bytes:
 
 class OpenPipes:
     """A stream's pipes by the format's index (a choice's, a block's, a tool call's …): the
-    `TextPipes` its format's handler feeds. `made` lists every text pipe, closed ones, `whole`'s
-    and those a JSON pipe made for its values included. `changed` says whether any text fed,
-    closed or piped whole came out other than it went in since it was last reset."""
+    `TextPipes` its format's handler feeds. `made` lists every text pipe, closed ones and
+    `whole`'s included, but not those a JSON pipe made for values that have ended: those are let
+    go once what they found is kept (`spans`, `flagged`), so that a JSON text of many values
+    holds no more pipes than one of few. `changed` says whether any text fed, closed or piped
+    whole came out other than it went in since it was last reset."""
 
     def __init__(self, make: Callable[[], TextPipe]) -> None:
         self._make = make
         self._open: dict[Any, TextPipe | JsonPipe] = {}
         self.made: list[TextPipe] = []
+        self._found: list[Span] = []  # what the pipes of ended JSON values redacted
+        self._flagged: list[Span] = []  # and flagged
         self.changed = False
+
+    @property
+    def spans(self) -> list[Span]:
+        """What every pipe redacted so far."""
+        return [*self._found, *(span for pipe in self.made for span in pipe.redactor.spans)]
+
+    @property
+    def flagged(self) -> list[Span]:
+        """What every pipe flagged so far."""
+        made = (pipe.flagger.spans for pipe in self.made if pipe.flagger is not None)
+        return [*self._flagged, *(span for spans in made for span in spans)]
 
     def feed(self, index: Hashable, text: str, *, json: bool = False) -> str:
         pipe = self._open.get(index)
         if pipe is None:
-            pipe = self._open[index] = JsonPipe(self._new) if json else self._new()
+            pipe = self._open[index] = JsonPipe(self._new, self._ended) if json else self._new()
         out = pipe.feed(text)
         if out != text:
             self.changed = True
@@ -91,8 +114,11 @@ class OpenPipes:
 
     def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (the same vault: the same placeholders as its deltas got)."""
-        pipe = JsonPipe(self._new) if json else self._new()
-        out = pipe.feed(text) + pipe.close()
+        if json:
+            pipe = JsonPipe(self._new, self._ended)
+            out = pipe.feed(text) + pipe.close()
+        else:
+            out = self._new().close(text)
         if out != text:
             self.changed = True
         return out
@@ -129,6 +155,16 @@ class OpenPipes:
         self.made.append(pipe)
         return pipe
 
+    def _ended(self, pipe: TextPipe) -> None:
+        """A JSON value's pipe, closed: what it found kept, the pipe let go."""
+        self._found += pipe.redactor.spans
+        if pipe.flagger is not None:
+            self._flagged += pipe.flagger.spans
+        for at in range(len(self.made) - 1, -1, -1):  # the last made, but for a call's in parallel
+            if self.made[at] is pipe:
+                del self.made[at]
+                return
+
 
 class SseTextFilter:
     """`feed` the raw bytes of the stream as they come, then `close()`; each returns what may go
@@ -142,11 +178,11 @@ class SseTextFilter:
 
     @property
     def spans(self) -> list[Span]:
-        return [span for pipe in self._pipes.made for span in pipe.redactor.spans]
+        return self._pipes.spans
 
     @property
     def flagged(self) -> list[Span]:
-        return [span for pipe in self._pipes.made if pipe.flagger is not None for span in pipe.flagger.spans]
+        return self._pipes.flagged
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._event(event) for event in self._events.feed(chunk))

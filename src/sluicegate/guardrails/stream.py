@@ -18,7 +18,8 @@ CONTEXT_CHARS = 8
 
 
 class StreamRedactor:
-    """Feed pieces in order, then `close()`; each call returns the text that may go out now.
+    """Feed pieces in order, then `close()` (which may take the last piece: the same text out as
+    feeding it first, with one scan less); each call returns the text that may go out now.
     `spans` lists what was found, in offsets of the whole stream."""
 
     def __init__(self, scanner: Scanner, vault: Vault, *, restorable: bool = False) -> None:
@@ -30,6 +31,11 @@ class StreamRedactor:
         self._offset = 0  # stream offset of the first pending character
         self.spans: list[Span] = []
 
+    @property
+    def shortest_number(self) -> int:
+        """A JSON number with fewer characters than this holds nothing this redactor finds."""
+        return self._scanner.shortest_number
+
     def feed(self, chunk: str) -> str:
         self._pending += chunk
         if not self._scanner:
@@ -40,7 +46,8 @@ class StreamRedactor:
             return ""
         return self._emit(window, hold)
 
-    def close(self) -> str:
+    def close(self, chunk: str = "") -> str:
+        self._pending += chunk
         if not self._scanner:
             return self._release(len(self._pending), [])
         return self._emit(self._context + self._pending, len(self._pending))
