@@ -114,10 +114,15 @@ def test_claude_s_answer_tool_through_compat_is_read_as_json(compat: openai.Open
     assert note == Note(note=REDACTED, words=2)
 
 
-def test_a_responses_request_through_compat_gets_its_object(compat: openai.OpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_responses_request_through_compat_gets_its_object(compat: openai.OpenAI, stream: bool) -> None:
     # The Responses request is translated to chat (text.format → response_format) and its answer,
     # read as chat by the guardrails, rendered back as a Responses answer.
-    answer = compat.responses.parse(model=CLAUDE, input=TEXT, text_format=Note)
+    if stream:
+        with compat.responses.stream(model=CLAUDE, input=TEXT, text_format=Note) as events:
+            answer = events.get_final_response()
+    else:
+        answer = compat.responses.parse(model=CLAUDE, input=TEXT, text_format=Note)
     assert answer.output_parsed == Note(note=REDACTED, words=2)
 
 
