@@ -21,14 +21,22 @@ from sluicegate.types import Usage
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A finished request's usage and cost. `cost_usd` is None when unknown; `unpriced` says the
-    request named a model that no price covers. `saved_usd`: on a cache hit, what its usage would
-    have cost upstream (None when unknown)."""
+    """A finished request's usage and cost. `cost_usd` is what the log shows (the request's
+    `cf-aig-custom-cost` when it sent one), None when unknown; `unpriced` says the request named a
+    model that no price covers. `saved_usd`: on a cache hit, what its usage would have cost upstream
+    (None when unknown). `charged_usd`: what cost rules count, when that is not `cost_usd` (a
+    custom cost sent for a model the operator's prices know: see `pricing.py`)."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
     unpriced: bool = False
     saved_usd: float | None = None
+    charged_usd: float | None = None
+
+    @property
+    def charge_usd(self) -> float:
+        """What a cost rule counts for the request: `charged_usd`, else `cost_usd`, else nothing."""
+        return (self.cost_usd if self.charged_usd is None else self.charged_usd) or 0.0
 
 
 NO_OUTCOME = Outcome()

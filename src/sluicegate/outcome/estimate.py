@@ -61,8 +61,8 @@ class Estimator:
         custom_cost: CustomCost | None,
         fallback: FallbackPrice | None,
     ) -> list[StepEstimate]:
-        """Each step's estimate; prices (for a request sent with `method`: see `Pricing.price`)
-        only when a cost rule needs them (`price`)."""
+        """Each step's estimate; prices (what a cost rule charges a request sent with `method`:
+        see `Pricing.price`) only when a cost rule needs them (`price`)."""
         if all(self._cheap(step, price, custom_cost) for step in steps):
             return self._estimate(steps, method, price, custom_cost, fallback)
         return await asyncio.to_thread(self._estimate, steps, method, price, custom_cost, fallback)

@@ -12,9 +12,10 @@ from dataclasses import replace
 
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
-from sluicegate.outcome.pricing import Pricing, unpriced
+from sluicegate.outcome.pricing import Pricing, shown, unpriced
 from sluicegate.providers.base import Provider, Route
 from sluicegate.types import CacheStatus, Usage
+from sluicegate.usage.rates import Pricer
 from sluicegate.usage.tokens import TokenCounter
 
 # JSON bodies up to this size have their usage read on the event loop (at most tens of
@@ -73,8 +74,6 @@ class Meter:
 
     def _answered_model(self, exchange: Exchange, step: Step) -> str | None:
         """The model a successful answer names where that decides the price (`Provider.answer_model`)."""
-        if exchange.options.custom_cost is not None:
-            return None
         if not (200 <= exchange.response.status < 300 and exchange.response.body):
             return None
         reader, route = client_reader(exchange, step)
@@ -86,12 +85,19 @@ class Meter:
             return Outcome(usage, None if usage is None else 0.0)
         gateway = exchange.gateway
         fallback = gateway.settings.fallback_price if gateway is not None else None
-        price = self._pricing.price(step, exchange.options.custom_cost, fallback, answered)
-        cost = price.cost(usage) if price is not None and usage is not None else None
+        custom_cost = exchange.options.custom_cost
+        price = self._pricing.price(step, custom_cost, fallback, answered)
+        cost = _cost(price, usage)
+        reported = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.
-            return Outcome(usage, None if usage is None else 0.0, saved_usd=cost)
-        return Outcome(usage, cost, unpriced(exchange.request.method, step, price))
+            return Outcome(usage, None if usage is None else 0.0, saved_usd=reported)
+        charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
+        return Outcome(usage, reported, unpriced(exchange.request.method, step, price), charged_usd=charged)
+
+
+def _cost(price: Pricer | None, usage: Usage | None) -> float | None:
+    return price.cost(usage) if price is not None and usage is not None else None
 
 
 def _reported(exchange: Exchange, step: Step) -> Usage | None:

@@ -1,4 +1,13 @@
-"""Which price applies to a request: its `cf-aig-custom-cost`, the price table, the gateway's fallback.
+"""Which price applies to a request: the price table's, the gateway's fallback, its `cf-aig-custom-cost`.
+
+Two prices, which agree unless the client sent a custom cost (docs/limits.md, "Custom costs"):
+
+- `price`: what cost rules charge. The operator's prices come first — the table (and the
+  override file), then the gateway's `fallback_price` — and the client's custom cost only prices a
+  model neither knows. A client cannot lower what a rule counts by naming its own price.
+- `shown`: what the log, the metrics and the spend reports show: the custom cost when the request
+  sent one (Cloudflare's meaning: the negotiated price, shown in place of the list price), else
+  `price`.
 
 Looking a model up in the price table is cheap once that (provider, model) is resolved; the first
 lookup may load genai-prices' data, so callers on the event loop ask `ready` first.
@@ -29,26 +38,33 @@ class Pricing:
         fallback: FallbackPrice | None,
         answered: str | None = None,
     ) -> Pricer | None:
-        """The price of `step`: the request's custom cost, the table's for the model its answer
-        named (`answered`: an Azure deployment's), else for the model the request named, the
-        gateway's fallback, or None when nothing prices it. May load price data: see `ready`."""
-        if custom_cost is not None:
-            return custom_cost
+        """What a cost rule charges `step` at: the table's price for the model its answer named
+        (`answered`: an Azure deployment's), else for the model the request named, else the
+        gateway's fallback, else the request's custom cost; None when nothing prices it. May load
+        price data: see `ready`."""
         rates = None if answered is None else self._table.rates(step.provider.name, answered)
         if rates is None:
             rates = self._table.rates(step.provider.name, step.facts.model)
         if rates is not None:
             return rates
-        return _fallback_rates(fallback) if fallback is not None else None
+        if fallback is not None:
+            return _fallback_rates(fallback)
+        return custom_cost
 
     def ready(self, step: Step, custom_cost: CustomCost | None, answered: str | None = None) -> bool:
-        """Whether `price` answers from memory, cheaply enough for the event loop."""
+        """Whether `price` answers from memory, cheaply enough for the event loop. `custom_cost`
+        does not decide it: the table is consulted whatever the request sent."""
         model = step.facts.model
-        if custom_cost is not None or model is None:
+        if model is None:
             return True
         return self._table.known(step.provider.name, model) and (
             answered is None or self._table.known(step.provider.name, answered)
         )
+
+
+def shown(price: Pricer | None, custom_cost: CustomCost | None) -> Pricer | None:
+    """What the log shows for a request charged at `price`: its custom cost if it sent one."""
+    return price if custom_cost is None else custom_cost
 
 
 def unpriced(method: str, step: Step, price: Pricer | None) -> bool:

@@ -177,8 +177,8 @@ class RateLimit:
         options: ClientOptions,
     ) -> list[Claim]:
         """One claim per rule, in `buckets`: 1 request each, or an estimate of the request's tokens
-        or cost (priced as `Pricing.price` does, with the client's custom cost and the gateway's
-        fallback)."""
+        or cost (priced as `Pricing.price` charges: the price table, else the gateway's fallback,
+        else the client's custom cost)."""
         if not ruled.metered:
             return [Claim(bucket, 1) for bucket in buckets]
         cost_rule, settings = ruled.cost_rule, gateway.settings
@@ -327,7 +327,7 @@ def _refuse_unpriced(steps: Sequence[Step], estimates: list[StepEstimate], rule:
 def _used(hold: Hold, outcome: Outcome) -> float:
     if hold.bucket.unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
-    return outcome.cost_usd or 0.0
+    return outcome.charge_usd  # at the operator's prices, whatever custom cost the log shows
 
 
 def _scope_value(
