@@ -96,3 +96,88 @@ async def test_a_first_lookup_waits_for_the_database() -> None:
     assert refused.value.status == 503
     assert isinstance(refused.value.__cause__, ConnectionError)
     assert database.loads == 1
+
+
+class Gated:
+    """A database whose reads wait at a gate the test opens: `asked` is set once a read has begun,
+    `answered` as one returns."""
+
+    def __init__(self) -> None:
+        self.value = "v1"
+        self.loads = 0
+        self.asked = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.answered = asyncio.Event()
+        self.down = False
+
+    async def load(self, key: str) -> str:
+        self.loads += 1
+        self.asked.set()
+        await self.gate.wait()
+        self.answered.set()
+        if self.down:
+            raise ConnectionError("the database is down")
+        return f"{key}:{self.value}"
+
+
+async def expired_cache(database: Gated, clock: Clock) -> ReadThrough[str, str]:
+    """A cache holding g:v1 and left idle past its ttl; the database now holds v2 behind a shut gate."""
+    cache = ReadThrough(database.load, ttl=1.0, clock=clock)
+    assert await cache.get("g") == "g:v1"
+    database.value, clock.now = "v2", 60.0
+    database.gate.clear()
+    database.asked.clear()
+    database.answered.clear()
+    return cache
+
+
+async def test_a_burst_after_idle_sees_the_refreshed_value_from_one_read() -> None:
+    database, clock = Gated(), Clock()
+    cache = await expired_cache(database, clock)
+    first = [asyncio.create_task(cache.get("g")) for _ in range(25)]
+    await database.asked.wait()  # the refresh has begun: the first 25 are waiting on it
+    later = [asyncio.create_task(cache.get("g")) for _ in range(25)]
+    database.gate.set()
+    assert await asyncio.gather(*first, *later) == ["g:v2"] * 50
+    assert database.loads == 2  # the first load and one refresh for the whole burst
+
+
+async def test_a_slow_database_answers_a_burst_with_the_expired_value_within_the_wait() -> None:
+    database, clock = Gated(), Clock()
+    cache = await expired_cache(database, clock)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    burst = [asyncio.create_task(cache.get("g")) for _ in range(50)]
+    assert await asyncio.gather(*burst) == ["g:v1"] * 50  # the gate is still shut
+    assert loop.time() - started < STALE_WAIT * 4
+    started = loop.time()
+    assert await cache.get("g") == "g:v1"  # the refresh is known slow: no more waiting for it
+    assert loop.time() - started < STALE_WAIT / 2
+    assert database.loads == 2
+    database.gate.set()  # it answers late: its value is kept, and answered from then on
+    await database.answered.wait()
+    assert await cache.get("g") == "g:v2"
+    assert database.loads == 2
+
+
+async def test_a_failing_database_answers_a_burst_with_the_expired_value() -> None:
+    database, clock = Gated(), Clock()
+    cache = await expired_cache(database, clock)
+    database.down = True
+    database.gate.set()
+    burst = [asyncio.create_task(cache.get("g")) for _ in range(50)]
+    assert await asyncio.gather(*burst) == ["g:v1"] * 50
+    assert database.loads == 2
+    clock.now = 60.5  # kept for another ttl without asking again
+    assert await cache.get("g") == "g:v1"
+    assert database.loads == 2
+
+
+async def test_a_clock_that_goes_back_expires_entries() -> None:
+    database, clock = Gated(), Clock()
+    clock.now = 3600.0
+    cache = ReadThrough(database.load, ttl=1.0, clock=clock)
+    assert await cache.get("g") == "g:v1"
+    database.value, clock.now = "v2", 0.0  # the wall clock stepped back an hour
+    assert await cache.get("g") == "g:v2"

@@ -147,7 +147,7 @@ class TokenDirectory:
     def __init__(self, store: TokenStore, clock: Callable[[], float], ttl: float = 1.0) -> None:
         self._store = store
         self._clock = clock
-        self._entries: ReadThrough[str, Token | None] = ReadThrough(store.token_by_hash, ttl)
+        self._entries: ReadThrough[str, Token | None] = ReadThrough(store.token_by_hash, ttl, clock)
 
     async def check(self, secret: str) -> Token | None:
         """The active token whose secret this is, or None."""

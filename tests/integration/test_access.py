@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -159,6 +160,32 @@ def test_a_revocation_reaches_another_replica_within_a_second(
     while httpx.get(two.url + logs, headers=as_token(secret)).status_code == 200:
         assert time.monotonic() - revoked_at < 1.5, "replica two still accepts a revoked token"
         time.sleep(0.05)
+
+
+def test_a_replica_idle_past_the_token_cache_refuses_a_whole_burst_with_a_revoked_token(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock, tmp_path: Path
+) -> None:
+    one, two = (
+        make_gateway(clock=clock, upstreams={"openai": fake.base_url}, data_dir=tmp_path / "shared")
+        for _ in range(2)
+    )
+    one.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": {"authentication": True}})
+    secret = token(one, "run")
+    headers = {"cf-aig-authorization": f"Bearer {secret}"}
+    assert httpx.post(two.url + CHAT, json=BODY, headers=headers).status_code == 200  # cached on two
+    token_id = one.http.get("/api/v1/whoami", headers=as_token(secret)).json()["id"]
+    assert one.http.delete(f"/api/v1/accounts/local/tokens/{token_id}").status_code == 204
+    clock.advance(5)  # two has had no request since: its cached token has expired
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=two.url, limits=httpx.Limits(max_connections=50)) as client:
+            answers = await asyncio.gather(
+                *(client.post(CHAT, json=BODY, headers=headers) for _ in range(50))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [401] * 50
+    assert len(fake.requests) == 1
 
 
 def test_stored_provider_key_is_injected_but_never_shown_or_stored_in_clear(
