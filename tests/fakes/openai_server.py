@@ -37,9 +37,13 @@ schema instead, as the fake Anthropic fills a forced tool's input (strings the u
 its word count …), and `json_object` gets `{"input": <user text>}`; streamed in 8-character
 pieces, never cut short. A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
-priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. Ids
-count calls ("chatcmpl-fake-000001"); `created` is fixed. Embeddings hash each word into one of
-`dimensions` (default 1536) signed buckets and normalise, so texts that share words are close.
+priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. An image
+part (chat `image_url`, Responses `input_image`) adds what OpenAI bills for it: `detail: low` 85,
+else 85 + 170 per 512-px tile once the image is scaled to fit 2048×2048 and to a shortest side of
+768 (gpt-4o-mini: 2833 + 5667 per tile), its size read from a PNG data URL, else (a URL, a PNG
+cut short) taken as 512×512. Ids count calls ("chatcmpl-fake-000001"); `created` is fixed.
+Embeddings hash each word into one of `dimensions` (default 1536) signed buckets and normalise, so
+texts that share words are close.
 """
 
 from __future__ import annotations
@@ -219,7 +223,7 @@ class FakeOpenAI(FakeUpstream):
             pieces, finish = [structured[at : at + 8] for at in range(0, len(structured), 8)], "stop"
         else:
             pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
-        usage = _chat_usage(_prompt_tokens(messages), len(pieces))
+        usage = _chat_usage(_prompt_tokens(messages, call.body["model"]), len(pieces))
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
             "created": CREATED,
@@ -262,7 +266,7 @@ class FakeOpenAI(FakeUpstream):
             "type": "function",
             "function": {"name": function["name"], "arguments": arguments},
         }
-        usage = _chat_usage(_prompt_tokens(messages), len(arguments.split()))
+        usage = _chat_usage(_prompt_tokens(messages, call.body["model"]), len(arguments.split()))
         head: dict[str, Any] = {"id": f"chatcmpl-fake-{call.number:06d}", "created": CREATED}
         head |= {"model": call.body["model"], "system_fingerprint": "fp_fake"}
         if not call.body.get("stream"):
@@ -345,7 +349,7 @@ class FakeOpenAI(FakeUpstream):
         source = call.body.get("input", "")
         pieces, finish = _reply(_last_user_text(source), call.body.get("max_output_tokens"))
         text = "".join(pieces)
-        prompt_tokens = _prompt_tokens(source)
+        prompt_tokens = _prompt_tokens(source, call.body["model"])
         output_tokens = len(pieces) + call.behavior.reasoning
         usage = {
             "input_tokens": prompt_tokens,
@@ -561,8 +565,38 @@ def _last_user_text(source: Any) -> str:
     return _text_of(users[-1].get("content")) if users else ""
 
 
-def _prompt_tokens(source: Any) -> int:
-    return sum(len(_text_of(m.get("content")).split()) + 3 for m in _messages(source)) + 3
+def _prompt_tokens(source: Any, model: str) -> int:
+    return sum(_message_tokens(m.get("content"), model) + 3 for m in _messages(source)) + 3
+
+
+def _message_tokens(content: Any, model: str) -> int:
+    """A message's words, and what its image parts cost as OpenAI bills them."""
+    parts = content if isinstance(content, list) else []
+    images = [p for p in parts if isinstance(p, dict) and p.get("type") in ("image_url", "input_image")]
+    return len(_text_of(content).split()) + sum(_image_tokens(part, model) for part in images)
+
+
+def _image_tokens(part: dict[str, Any], model: str) -> int:
+    """OpenAI's tile rule for one image part (https://platform.openai.com/docs/guides/images-vision
+    #calculating-costs), the size read from a PNG data URL's IHDR chunk, else (a URL, a PNG cut
+    short) 512×512."""
+    image, detail = part.get("image_url"), part.get("detail")
+    if isinstance(image, dict):
+        detail = image.get("detail", detail)
+        image = image.get("url")
+    base, tile = (2833, 5667) if model.startswith("gpt-4o-mini") else (85, 170)
+    if detail == "low":
+        return base
+    width, height = 512, 512
+    if isinstance(image, str) and image.startswith("data:image/png;base64,"):
+        header = base64.b64decode(image.partition(",")[2][:32] + "==")[16:24]  # 24 bytes: IHDR's sizes
+        if len(header) == 8:
+            width, height = struct.unpack(">II", header)
+    if max(width, height) > 2048:
+        width, height = int(width * 2048 / max(width, height)), int(height * 2048 / max(width, height))
+    if min(width, height) > 768:
+        width, height = int(width * 768 / min(width, height)), int(height * 768 / min(width, height))
+    return base + tile * math.ceil(width / 512) * math.ceil(height / 512)
 
 
 def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) -> tuple[list[str], str]:

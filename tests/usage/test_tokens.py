@@ -16,7 +16,6 @@ import tiktoken_ext.openai_public as openai_public  # type: ignore[import-untype
 from sluicegate.usage import tokens
 from sluicegate.usage.tokens import (
     CL100K_BASE,
-    IMAGE_PART_TOKENS,
     O200K_BASE,
     REPLY_PRIMING_TOKENS,
     TOKENS_PER_MESSAGE,
@@ -29,6 +28,13 @@ OPENAI_RANK_FILE_SHA256 = {
     CL100K_BASE: "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     O200K_BASE: "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
 }
+
+# Images whose size cannot be read (a URL, bytes that are no image) cost the most one can: on
+# OpenAI's GPT-4o rule 85 + 8 tiles × 170; on Claude's about 1600; on Gemini's, a 2048-px square's
+# 9 tiles of 258 (usage/images.py, tests/usage/test_images.py).
+UNREAD_OPENAI_IMAGE = 85 + 8 * 170
+UNREAD_CLAUDE_IMAGE = 1600
+UNREAD_GEMINI_IMAGE = 9 * 258
 
 TEXTS = [
     "",
@@ -192,7 +198,7 @@ def test_chat_content_parts(counter: TokenCounter) -> None:
             ],
         }
     ]
-    assert counter.count_chat_input(with_parts) == counter.count_chat_input(text_only) + IMAGE_PART_TOKENS
+    assert counter.count_chat_input(with_parts) == counter.count_chat_input(text_only) + UNREAD_OPENAI_IMAGE
 
 
 def test_chat_tool_calls_count_their_text(counter: TokenCounter) -> None:
@@ -235,7 +241,7 @@ def test_any_input_shapes(counter: TokenCounter) -> None:
         ],
     }
     assert counter.count_any_input(responses, "gpt-4.1") == (
-        count("Be brief.") + count("Describe") + IMAGE_PART_TOKENS
+        count("Be brief.") + count("Describe") + UNREAD_OPENAI_IMAGE
     )
     # Anthropic: system blocks plus messages with the chat overhead.
     messages = [{"role": "user", "content": [{"type": "text", "text": "Hello, Claude"}]}]
@@ -243,14 +249,14 @@ def test_any_input_shapes(counter: TokenCounter) -> None:
     assert counter.count_any_input(anthropic, "claude-sonnet-4-5") == count(
         "Be kind."
     ) + counter.count_chat_input(messages, "claude-sonnet-4-5")
-    # Gemini: contents and systemInstruction parts; inline media is a fixed estimate.
+    # Gemini: contents and systemInstruction parts; inline media at what Gemini bills for it.
     gemini = {
         "systemInstruction": {"parts": [{"text": "Answer in French."}]},
         "contents": [{"role": "user", "parts": [{"text": "Hi"}, {"inlineData": {"data": "C" * 5000}}]}],
         "generationConfig": {"temperature": 0.2},
     }
     assert counter.count_any_input(gemini, "gemini-2.5-flash") == (
-        count("Answer in French.") + count("Hi") + IMAGE_PART_TOKENS
+        count("Answer in French.") + count("Hi") + UNREAD_GEMINI_IMAGE
     )
     assert counter.count_any_input({"prompt": "Once upon"}, "gpt-4o") == count("Once upon")
     assert counter.count_any_input(None) == 0
@@ -267,14 +273,14 @@ def test_any_input_reads_each_providers_other_spellings(counter: TokenCounter) -
         "contents": [{"parts": [{"inline_data": {"mime_type": "image/png", "data": "AA"}}, {"text": "Hi"}]}],
     }
     assert counter.count_any_input(gemini, "gpt-4o") == (
-        count("Answer in French.") + IMAGE_PART_TOKENS + count("Hi")
+        count("Answer in French.") + UNREAD_GEMINI_IMAGE + count("Hi")
     )
     # Anthropic: an `image` block is one image; a tool use counts its name and the text in its input.
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 500}}
     tool_use = {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"prompt": "sluices"}}
     turns = [{"role": "user", "content": [image]}, {"role": "assistant", "content": [tool_use]}]
     expected = 2 * TOKENS_PER_MESSAGE + REPLY_PRIMING_TOKENS + count("user") + count("assistant")
-    expected += IMAGE_PART_TOKENS + count("lookup") + count("sluices")
+    expected += UNREAD_CLAUDE_IMAGE + count("lookup") + count("sluices")
     assert counter.count_any_input({"messages": turns}, "gpt-4o") == expected
     # The Responses API: a function call's name and arguments, its result's output.
     items = [

@@ -7,7 +7,9 @@ directory.
 
 Counts are exact for OpenAI models and an estimate for every other model, which is counted with
 `o200k_base`. Which parts of a request body hold text is each provider's knowledge (its
-`token_keys`); the walk here reads every body with all of them (`providers.TOKEN_KEYS`).
+`token_keys`); the walk here reads every body with all of them (`providers.TOKEN_KEYS`). An image
+counts what its provider bills for it, by its size and detail where the request says them
+(`images.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 import orjson
 
 from sluicegate.providers import TOKEN_KEYS
+from sluicegate.usage.images import image_tokens
 
 if TYPE_CHECKING:
     import tiktoken
@@ -60,9 +63,6 @@ O200K_SPECIAL_TOKENS: Final[Mapping[str, int]] = MappingProxyType({ENDOFTEXT: 19
 TOKENS_PER_MESSAGE: Final = 3
 TOKENS_PER_NAME: Final = 1
 REPLY_PRIMING_TOKENS: Final = 3
-# An image (or other inline media) part counts as this fixed estimate: the base cost of a
-# low-detail image on OpenAI's vision models. Its real cost depends on size and detail.
-IMAGE_PART_TOKENS: Final = 85
 
 # Models whose names start with these use cl100k_base; names are lowercased first.
 _CL100K_PREFIXES: Final = (
@@ -195,18 +195,19 @@ class TokenCounter:
 
         Follows OpenAI's documented recipe: 3 tokens per message, the tokens of each of its string
         values (role, content, name, ...), 1 more for a `name`, and 3 for priming the reply.
-        A list `content` counts its text parts and IMAGE_PART_TOKENS per image part; audio and file
-        parts count nothing. Other structured values (`tool_calls`) count their text fields.
+        A list `content` counts its text parts and what each image part costs `model` (`images.py`);
+        audio and file parts count nothing. Other structured values (`tool_calls`) count their text
+        fields.
         """
-        count = self._counter(model)
+        count, image = self._counter(model), image_tokens(model)
         total = REPLY_PRIMING_TOKENS
         for message in messages:
             total += TOKENS_PER_MESSAGE
             if not isinstance(message, Mapping):
-                total += _walk(message, count)
+                total += _walk(message, count, image)
                 continue
             for key, value in message.items():
-                total += _walk(value, count)
+                total += _walk(value, count, image)
                 if key == "name":
                     total += TOKENS_PER_NAME
         return total
@@ -217,12 +218,12 @@ class TokenCounter:
         Understands a string, a list of strings or of token ids (an embeddings input), and the
         bodies of every registered provider's APIs by their `TokenKeys`: a top-level list of chat
         turns is counted with `count_chat_input`; tool definitions as their JSON text; everything
-        else by walking its text values. Values under other keys (model names, urls, base64 data)
-        count nothing.
+        else by walking its text values, images at what they cost `model`. Values under other keys
+        (model names, urls, base64 data) count nothing.
         """
-        count = self._counter(model)
+        count, image = self._counter(model), image_tokens(model)
         if not isinstance(payload, Mapping):
-            return _walk(payload, count)
+            return _walk(payload, count, image)
         total = 0
         for key, value in payload.items():
             if key in _TURN_KEYS and isinstance(value, list):
@@ -230,7 +231,7 @@ class TokenCounter:
             elif key in _SCHEMA_KEYS:
                 total += _json_text(value, count)
             elif key in _TEXT_KEYS:
-                total += _walk(value, count)
+                total += _walk(value, count, image)
         return total
 
 
@@ -299,8 +300,9 @@ def _every_string(value: object, count: Callable[[str], int]) -> int:
     return total
 
 
-def _walk(value: object, count: Callable[[str], int]) -> int:
-    """Count the text in a JSON-like value: strings, lists, and dicts' text-bearing keys.
+def _walk(value: object, count: Callable[[str], int], image: Callable[[Mapping[str, object]], int]) -> int:
+    """Count the text in a JSON-like value: strings, lists, and dicts' text-bearing keys; an image
+    part or inline media counts `image(part)`.
 
     Integers in lists are token ids (embeddings input) and count one each. Iterative, so a
     deeply nested body cannot exhaust the stack.
@@ -319,7 +321,7 @@ def _walk(value: object, count: Callable[[str], int]) -> int:
             part_type = item.get("type")
             is_image = isinstance(part_type, str) and part_type in _IMAGE_PART_TYPES
             if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
-                total += IMAGE_PART_TOKENS
+                total += image(item)
             else:
                 stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
         elif isinstance(item, int) and not isinstance(item, bool):
