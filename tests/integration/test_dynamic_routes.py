@@ -34,9 +34,12 @@ def set_routes(gateway: RunningGateway, routes: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def ask(client: openai.OpenAI, route: str, metadata: dict[str, Any] | None = None) -> str:
-    """The model that answered (the fake echoes the model it was sent)."""
+def ask(client: openai.OpenAI, route: str, metadata: dict[str, Any] | None = None, free: bool = False) -> str:
+    """The model that answered (the fake echoes the model it was sent); `free`: with a custom cost
+    of zero, which a cost limit must not take."""
     headers = {"cf-aig-metadata": orjson.dumps(metadata).decode()} if metadata else {}
+    if free:
+        headers["cf-aig-custom-cost"] = '{"per_token_in": 0, "per_token_out": 0}'
     answer = client.chat.completions.create(
         model=f"dynamic/{route}", messages=MESSAGES, extra_headers=headers
     )
@@ -111,11 +114,12 @@ def test_a_fallback_moves_on_when_a_target_refuses_connections(
 
 
 @pytest.mark.parametrize(
-    ("unit", "limit"),
-    [("tokens", 20), ("cost", None)],  # about two answers' worth of each
+    ("unit", "limit", "free"),
+    # about two answers' worth of each; a cost limit counts the table's price, not a client's
+    [("tokens", 20, False), ("cost", None, False), ("cost", None, True)],
 )
 def test_a_token_or_cost_limit_node_switches_to_else_once_spent(
-    gateway: RunningGateway, client: openai.OpenAI, unit: str, limit: float | None
+    gateway: RunningGateway, client: openai.OpenAI, unit: str, limit: float | None, free: bool
 ) -> None:
     first = client.chat.completions.create(model="openai/gpt-4o-mini", messages=MESSAGES)
     assert first.usage is not None
@@ -127,7 +131,7 @@ def test_a_token_or_cost_limit_node_switches_to_else_once_spent(
     set_routes(gateway, {"team": route})
     answered = []
     for count in range(2, 6):
-        answered.append(ask(client, "team", {"team": "red"}))
+        answered.append(ask(client, "team", {"team": "red"}, free))
         gateway.wait_for_logs(count)
     # Spent once the answers used what the rule allows (each reserved and then charged): cheaper after.
     assert answered[0].startswith("gpt-4o-mini")
