@@ -20,7 +20,7 @@ from sluicegate.endpoints.body import BODY_LIMITS, WAITING_BODIES, BodyLimits, s
 from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint
+from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoint, close_uninvited
 from sluicegate.endpoints.realtime import RealtimeEndpoint
 from sluicegate.endpoints.refusals import answer_refusals
 from sluicegate.endpoints.route_api import RouteApi
@@ -299,6 +299,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     answer_refusals(app)  # a request aiohttp's parser refuses: a JSON error that quotes none of it
+    app.on_response_prepare.append(close_uninvited)  # answered before a body it never invited
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
 

@@ -89,12 +89,24 @@ def test_an_expectation_other_than_100_continue_is_a_417(gateway: RunningGateway
     assert fake.requests == []
 
 
-def test_a_keep_alive_connection_answered_before_its_body_is_told_it_closes(gateway: RunningGateway) -> None:
+@pytest.mark.parametrize(
+    ("method", "target", "status"),
+    [
+        (b"POST", b"/v1/local/locked/openai/chat/completions", b"401 Unauthorized"),  # in the pipeline
+        (b"PUT", b"/v1/local/default", b"405 Method Not Allowed"),  # before it
+        (b"POST", b"/nohost/v1/chat/completions", b"404 Not Found"),
+    ],
+)
+def test_a_keep_alive_connection_answered_before_its_body_is_told_it_closes(
+    gateway: RunningGateway, method: bytes, target: bytes, status: bytes
+) -> None:
     """Whether the client sends the uninvited body or not, the server cannot tell where a next
     request would start: the answer says `Connection: close` (RFC 9110 §10.1.1: the server SHOULD
     say whether it closes), so the client does not send another on it."""
-    keep_alive = head(b"/v1/local/locked/openai/chat/completions", len(CHAT)).replace(
-        b"Connection: close", b"Connection: keep-alive"
+    keep_alive = (
+        head(target, len(CHAT))
+        .replace(b"Connection: close", b"Connection: keep-alive")
+        .replace(b"POST ", method + b" ", 1)
     )
     with socket.create_connection(("127.0.0.1", gateway.server.port), timeout=5) as conn:
         conn.sendall(keep_alive)
@@ -102,5 +114,5 @@ def test_a_keep_alive_connection_answered_before_its_body_is_told_it_closes(gate
         while b"\r\n\r\n" not in received:
             received += conn.recv(65536)
     status_line, _, headers = received.partition(b"\r\n\r\n")[0].partition(b"\r\n")
-    assert status_line == b"HTTP/1.1 401 Unauthorized"
+    assert status_line == b"HTTP/1.1 " + status
     assert b"connection: close" in headers.lower().split(b"\r\n")

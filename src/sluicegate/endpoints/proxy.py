@@ -121,10 +121,7 @@ class ProxyEndpoint:
         reply = await self._pipeline(exchange)
         if hdrs.ORIGIN in request.headers:  # perhaps a web page on another origin: endpoints/cors.py
             allow(request.headers, reply.headers)
-        # Answered before the body it never invited (`expect`): the client may send it all the same,
-        # or not, so the connection cannot be read on; it closes, and the answer says so.
-        uninvited = _expects_continue(request) and not request.content.is_eof()
-        return await write_reply(request, reply, close=uninvited)
+        return await write_reply(request, reply)
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -138,6 +135,16 @@ async def _read_body(request: web.Request) -> bytes:
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # as aiohttp does: the answer proper is still to come
     return await read_body(request)
+
+
+async def close_uninvited(request: web.Request, response: web.StreamResponse) -> None:
+    """The app's `on_response_prepare`: an answer given before the body an `Expect: 100-continue`
+    request was never invited to send (`ProxyEndpoint.expect`: a refusal, a 405, a 404) closes the
+    connection and says so. The client may send the body all the same, or not: the connection
+    cannot be read on (a next request would be taken for that body)."""
+    if hdrs.EXPECT in request.headers and _expects_continue(request) and not request.content.is_eof():
+        response.force_close()  # the server closes after the answer; the signal comes after the
+        response.headers[hdrs.CONNECTION] = "close"  # headers were prepared, so the answer says so too
 
 
 def _expects_continue(request: web.Request) -> bool:

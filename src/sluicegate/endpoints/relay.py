@@ -8,16 +8,10 @@ from sluicegate.errors import GatewayError
 from sluicegate.exchange import Reply
 
 
-async def write_reply(request: web.Request, reply: Reply, close: bool = False) -> web.StreamResponse:
-    """`reply` to the client; with `close`, the connection closes after it (`Connection: close`)."""
+async def write_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
     if reply.stream is None:
-        whole = web.Response(status=reply.status, headers=reply.headers, body=reply.body)
-        if close:
-            whole.force_close()
-        return whole
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
-    if close:
-        response.force_close()
     stream = reply.stream
     try:
         await response.prepare(request)
