@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import RunningGateway
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
 
@@ -237,3 +238,39 @@ def test_the_admin_api_answers_no_other_origin(gateway: RunningGateway) -> None:
     listing = gateway.http.get(url, headers={"Origin": ORIGIN})
     assert listing.status_code == 200
     assert access_control(listing) == {}
+
+
+def test_a_key_in_the_query_is_the_clients_own(
+    make_gateway: Callable[..., RunningGateway], gemini: FakeGemini
+) -> None:
+    """Google takes its key as `?key=` too: such a request brings its own key, from a page or not,
+    and never goes with the stored one as well."""
+    gateway = make_gateway(upstreams={"google-ai-studio": gemini.base_url}, secret_key="master-key-for-tests")
+    stored = gateway.http.put(
+        "/api/v1/accounts/local/gateways/default/provider-keys/google-ai-studio",
+        json={"key": "stored-gemini-0123"},
+    )
+    assert stored.status_code in (200, 201), stored.text
+    model = "v1beta/models/gemini-2.5-flash:generateContent"
+    url = f"{gateway.provider_url('google-ai-studio')}/{model}?key=own-0123"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    assert httpx.post(url, json=body).status_code == 200
+    assert gemini.requests[-1].header("x-goog-api-key") is None  # the stored key was not added
+    page = httpx.post(url, json=body, headers={"Origin": ORIGIN})
+    assert page.status_code == 200, page.text
+
+
+def test_a_page_needs_a_token_where_cached_answers_are_shared_across_keys(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """With `cache_per_key` off, a hit is served whatever key a request brings: a page with a junk
+    key would read what others' requests stored."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    gateway.configure(cache_enabled=True, cache_per_key=False)
+    url = gateway.provider_url("openai") + "/chat/completions"
+    assert httpx.post(url, json=CHAT, headers={"Authorization": KEY}).status_code == 200  # stored
+    page = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": "Bearer junk"})
+    assert page.status_code == 403, page.text
+    assert "cache_per_key" in page.json()["error"]["message"]
+    with_token = {"Origin": ORIGIN, "Authorization": "Bearer junk", "x-sluicegate-token": run_token(gateway)}
+    assert httpx.post(url, json=CHAT, headers=with_token).headers["cf-aig-cache-status"] == "HIT"

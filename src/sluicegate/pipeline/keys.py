@@ -15,6 +15,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
+from urllib.parse import parse_qs
 
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import (
@@ -62,6 +63,13 @@ class InjectKeys:
                     step.key_alias = alias.strip()  # its answers are that key's (cache_keys.py)
         if exchange.token is None and "Origin" in request.headers:
             refuse_pages_on_stored_keys(exchange.plan.steps)
+            gateway = exchange.gateway
+            if gateway is not None and not gateway.settings.cache_per_key:
+                raise Forbidden(
+                    "a request from a web page (it sent Origin) needs a gateway token (cf-aig-authorization)"
+                    " on a gateway whose cached answers are shared whatever key a request brings"
+                    " (cache_per_key is off): a page could otherwise read answers it never paid for"
+                )
         return await call_next(exchange)
 
 
@@ -107,9 +115,13 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
 
 
 def _brings_key(step: Step) -> bool:
-    """Whether the step carries a provider credential of the client's: a credential header, or a
-    browser's key in its WebSocket subprotocols."""
+    """Whether the step carries a provider credential of the client's: a credential header, the
+    query parameter its provider takes a key in (Google's `?key=`), or a browser's key in its
+    WebSocket subprotocols."""
     if any(h in step.headers for h in CREDENTIAL_HEADERS):
+        return True
+    param = step.provider.key_param
+    if param is not None and f"{param}=" in step.route.query and parse_qs(step.route.query).get(param):
         return True
     protocols = step.headers.getall("Sec-WebSocket-Protocol", ())
     return any(p.strip().startswith(OWN_KEY_PROTOCOL) for line in protocols for p in line.split(","))
