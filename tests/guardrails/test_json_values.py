@@ -155,3 +155,43 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=30).map("".join), st.lists(st.integers(min_value=0), max_size=8))
 def test_any_text_json_or_not_cut_anywhere_equals_the_whole(text: str, cuts: list[int]) -> None:
     assert piped(cut(text, cuts)) == piped([text])
+
+
+# Text made of digits, spaces and brackets only: each run of digits alone is too short to scan.
+_SPACED = {
+    CARD: "[CREDIT_CARD_1]",
+    "123 45 6789": "[US_SSN_1]",
+    f'{{"a": 1}}\n{CARD}': '{"a": 1}\n[CREDIT_CARD_1]',
+    f"[{CARD}]": "[[CREDIT_CARD_1]]",
+    f'"x" {CARD}': '"x" [CREDIT_CARD_1]',
+    f"true {CARD}": "true [CREDIT_CARD_1]",
+}
+_SPACED_SCANNER = Scanner(builtin_detectors(["credit_card", "us_ssn"]))
+
+
+def _spaced_piped(pieces: list[str]) -> str:
+    vault = Vault()
+    pipe = JsonPipe(lambda: TextPipe(StreamRedactor(_SPACED_SCANNER, vault), None))
+    return "".join(pipe.feed(piece) for piece in pieces) + pipe.close()
+
+
+def test_a_value_right_after_a_value_is_not_json_but_prose() -> None:
+    for text, expected in _SPACED.items():
+        assert rewrite_json(text, lambda value: redact(value, _SPACED_SCANNER, Vault())[0]) == expected
+        assert _spaced_piped([text]) == expected
+        for at in range(len(text) + 1):
+            assert _spaced_piped([text[:at], text[at:]]) == expected
+        assert _spaced_piped(list(text)) == expected  # a character at a time
+
+
+@given(st.sampled_from(sorted(_SPACED)), st.lists(st.integers(min_value=0), max_size=10))
+def test_a_value_right_after_a_value_is_prose_however_cut(text: str, cuts: list[int]) -> None:
+    assert _spaced_piped(cut(text, cuts)) == _SPACED[text]
+
+
+def test_json_values_keep_their_grammar() -> None:
+    # Numbers followed by what JSON allows stay numbers; white space between them and that too.
+    for text in ("[1 , 2 ]", '{"n" : 12 }', "7 ", '{"a": [1, 2], "b": {"c": 3}}\n'):
+        assert rewrite_json(text, redacted) is text
+        for at in range(len(text) + 1):
+            assert piped([text[:at], text[at:]]) == text

@@ -17,6 +17,11 @@ pieces put together equal the whole text piped at once. A text cut short (an ans
 its token limit) is read the same way as far as it goes. A text that turns out not to be JSON at all
 (prose where JSON was due: a character outside a string that JSON has no place for) is read as
 prose from that character on, so that `card 4111 1111 1111 1111` is not read as four numbers.
+So is one where a value follows a value with no `,` `:` `[` `{` between them: a number followed
+by anything but `,` `:` `]` `}` (or the text's end) makes prose from the number's start (so that
+`4111 1111 1111 1111` and `123 45 6789` are read whole, not as numbers each too short to scan),
+and a value after a string, a literal, `]` or `}` makes prose from that value's start
+(`{"a": 1}\n4111 1111 1111 1111`). A number is held until the character after it arrives.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ _HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")
 _OUTSIDE = re.compile(r"[^\"0-9-]*")  # structure, white space, true, false, null
 _NOT_JSON = re.compile(r"[^ \t\n\r{}\[\],:truefalsn]")  # what JSON has outside its strings and numbers
 _NUMBER = re.compile(r"[0-9-][0-9.eE+-]*")
+_SPACE = re.compile(r"[ \t\n\r]*")
+_AFTER_NUMBER = frozenset(",:]}")  # what JSON may have after a value
+_BEFORE_VALUE = frozenset(",:[{")  # what JSON may have last before a value
 # A whole string (its closing quote missing when the text is cut short) or a number.
 _VALUE = re.compile(r"\"([^\"\\]*(?:\\.[^\"\\]*)*)(\"?)|[0-9-][0-9.eE+-]*", re.DOTALL)
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
@@ -58,30 +66,57 @@ def rewrite_json(text: str, change: Callable[[str], str]) -> str:
     parts: list[str] = []
     changed = False
     last = 0  # the end of the last value read
+    expect = True  # whether a value may come next (nothing, or `,` `:` `[` `{` last before it)
+    number = -1  # where the last value read starts when it is a number, else -1
+    kept = 0  # where that number is in parts
+    prose: int | None = None  # where the text stops being JSON
     for match in _VALUE.finditer(text):
-        if (prose := _NOT_JSON.search(text, last, match.start())) is not None:
+        if (prose := _not_json(text, last, match.start(), number)) is not None:
+            break
+        if (run := text[last : match.start()].rstrip(" \t\n\r")) != "":
+            expect = run[-1] in _BEFORE_VALUE
+        if not expect:
+            prose = match.start()
             break
         raw = match.group(0)
         if raw[0] == '"':
             value = _decode(match.group(1))
             after = change(value)
             written = raw if after == value else f'"{_encode(after)}{match.group(2)}'
+            number = -1
         else:
             after = change(raw)
             written = raw if after == raw else f'"{_encode(after)}"'
+            number, kept = match.start(), len(parts) + 1  # past the run before it
         changed |= written is not raw
         parts += (text[last : match.start()], written)
         last = match.end()
+        expect = False
     else:
-        prose = _NOT_JSON.search(text, last)
+        prose = _not_json(text, last, len(text), number)
     if prose is not None:
-        rest = text[prose.start() :]
+        if prose == number:  # the number just read is prose's start: it is read again, as prose
+            del parts[kept:]
+            last = number
+        rest = text[prose:]
         after = change(rest)
         changed |= after != rest
-        parts += (text[last : prose.start()], after)
+        parts += (text[last:prose], after)
     else:
         parts.append(text[last:])
     return "".join(parts) if changed else text
+
+
+def _not_json(text: str, start: int, end: int, number: int) -> int | None:
+    """Where `text` stops being JSON in the run from `start` (the end of the last value read, a
+    number starting at `number` if not -1) to `end` (the next value's start or the text's end)."""
+    if number >= 0:
+        after = _SPACE.match(text, start)
+        assert after is not None  # it matches the empty string
+        if after.end() < len(text) and text[after.end()] not in _AFTER_NUMBER:
+            return number
+    prose = _NOT_JSON.search(text, start, end)
+    return None if prose is None else prose.start()
 
 
 class JsonPipe:
@@ -98,6 +133,7 @@ class JsonPipe:
         self._prose: TextPipe | None = None  # the pipe of the rest, once the text is not JSON
         self._held = ""  # raw text that cannot be read yet: a number, or an unfinished escape
         self._shortest_number = 0  # numbers shorter need no pipe (0: no pipe made yet to say)
+        self._expect = True  # whether a value may come next (`,` `:` `[` `{` last, or nothing)
 
     def feed(self, piece: str) -> str:
         if self._prose is not None:
@@ -112,12 +148,17 @@ class JsonPipe:
             outside = _OUTSIDE.match(text, at)
             assert outside is not None  # it matches the empty string
             if (prose := _NOT_JSON.search(text, at, outside.end())) is not None:
-                self._prose = self._new()
-                out += (text[at : prose.start()], self._prose.feed(text[prose.start() :]))
+                out += (text[at : prose.start()], self._to_prose(text[prose.start() :]))
                 break
-            out.append(outside.group(0))
-            at = outside.end()
-            if at == end:
+            if outside.end() > at:
+                out.append(outside.group(0))
+                if (run := outside.group(0).rstrip(" \t\n\r")) != "":
+                    self._expect = run[-1] in _BEFORE_VALUE
+                at = outside.end()
+                if at == end:
+                    break
+            if not self._expect:  # a value right after a value: not JSON
+                out.append(self._to_prose(text[at:]))
                 break
             if text[at] == '"':
                 out.append('"')
@@ -126,12 +167,26 @@ class JsonPipe:
                 continue
             number = _NUMBER.match(text, at)
             assert number is not None  # text[at] is a digit or a minus
-            if number.end() == end:
-                self._held = text[at:]  # the number may go on in the next piece
+            after = number.end()
+            if after < end and text[after] not in _AFTER_NUMBER:
+                space = _SPACE.match(text, after)
+                assert space is not None  # it matches the empty string
+                after = space.end()
+            if after == end:
+                self._held = text[at:]  # the number may go on, or a value follow, in the next piece
+                break
+            if text[after] not in _AFTER_NUMBER:  # a value (or prose) right after a number
+                out.append(self._to_prose(text[at:]))
                 break
             out.append(self._number(number.group(0)))
             at = number.end()
+            self._expect = False
         return "".join(out)
+
+    def _to_prose(self, rest: str) -> str:
+        """Reads `rest`, and all that follows, as prose."""
+        self._prose = self._new()
+        return self._prose.feed(rest)
 
     def close(self) -> str:
         held, self._held = self._held, ""
@@ -139,7 +194,11 @@ class JsonPipe:
             prose, self._prose = self._prose, None
             return self._close(prose)
         if self.string is None:
-            return self._number(held) if held else ""
+            if not held:
+                return ""
+            number = _NUMBER.match(held)
+            assert number is not None  # what is held outside a string is a number and white space
+            return self._number(number.group(0)) + held[number.end() :]
         string, self.string = self.string, None  # a string cut short stays unterminated
         return _encode(self._close(string, _decode(held)))
 
@@ -153,6 +212,7 @@ class JsonPipe:
         if stop < len(text) and text[stop] == '"':  # the string ends: its last piece closes the pipe
             out.append(_encode(self._close(self.string, _decode(content.group(0)))) + '"')
             self.string = None
+            self._expect = False
             return stop + 1
         if stop > at:
             out.append(_encode(self.string.feed(_decode(content.group(0)))))
