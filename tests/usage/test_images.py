@@ -4,13 +4,27 @@ Anthropic's and Google's documentation, read from the image's own header in the 
 from __future__ import annotations
 
 import base64
+import math
+import struct
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sluicegate.usage.images import MEDIA_PART_TOKENS, image_tokens
+from sluicegate.usage.image_size import base64_size
+from sluicegate.usage.images import (
+    CLAUDE,
+    GEMINI,
+    MEDIA_PART_TOKENS,
+    OPENAI_TILES,
+    OpenAIPatches,
+    OpenAITiles,
+    _model_rule,
+    image_tokens,
+)
 from sluicegate.usage.tokens import TokenCounter
-from tests.image_files import gif, jpeg, png
+from tests.image_files import gif, jpeg, png, vp8l, vp8x, webp
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
@@ -126,3 +140,101 @@ def test_a_request_counts_its_images_at_their_cost() -> None:
         counter.count_any_input(with_images, "gpt-4o")
         == counter.count_any_input(text_only, "gpt-4o") + 765 + 85
     )
+
+
+# Any size a header can declare: PNG's 32 bits a side, WebP VP8X's 24, GIF's and JPEG's 16.
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR only (`png()` would compress a row of `width` pixels)."""
+    return (
+        b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0) + b"\0" * 4
+    )
+
+
+HUGE = [
+    png_header(2**32 - 1, 2**32 - 1),
+    png_header(2**32 - 1, 1),
+    png_header(1, 2**32 - 1),
+    gif(65535, 65535),
+    jpeg(65535, 65535),
+    webp(b"VP8X", vp8x(2**24, 2**24)),
+    webp(b"VP8L", vp8l(16384, 16384)),
+]
+# Every rule there is: each family's, each OpenAI model's, Claude Opus 4.7's, Gemini 3's.
+MODELS = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o4-mini",
+    "gpt-5",
+    "o3",
+    "computer-use-preview",
+    "claude-sonnet-4-5",
+    "claude-opus-4-7",
+    "gemini-2.5-flash",
+    "gemini-3-pro-preview",
+]
+# (GPT-4o's is the chat format's default: its name alone picks none.)
+RULES = [rule for rule in map(_model_rule, MODELS) if rule is not None] + [GEMINI, CLAUDE, OPENAI_TILES]
+UNREADABLE = b"not an image"
+
+
+def part(model: str, data: bytes, detail: str | None = None) -> dict[str, Any]:
+    """The part `model`'s family sends the image in."""
+    if "claude" in model:
+        return claude(data)
+    if "gemini" in model:
+        return gemini(data)
+    return chat(data_url(data), detail)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("data", HUGE, ids=range(len(HUGE)))
+def test_a_huge_declared_size_costs_no_more_than_an_unreadable_image(model: str, data: bytes) -> None:
+    assert base64_size(base64.b64encode(data).decode()) is not None  # the header is read
+    assert 1 <= image_tokens(model)(part(model, data)) <= image_tokens(model)(part(model, UNREADABLE))
+
+
+def test_the_largest_images_cost_what_their_provider_bills_at_most() -> None:
+    # Gemini scales an image down to fit 3072×3072 (4×4 tiles of 768): a header of 2^32 − 1 a side
+    # was 8,068,951,256,159,688 tokens; a 65535² GIF 1,908,168; an 8000×6000 photo 22,704.
+    for data in [HUGE[0], gif(65535, 65535), png_header(3072, 3072), b"", UNREADABLE]:
+        assert image_tokens("gemini-2.5-flash")(gemini(data)) == 16 * 258
+    assert image_tokens("gemini-2.5-flash")(gemini(png_header(8000, 6000))) == 12 * 258  # 3072×2304
+    assert image_tokens("gemini-2.5-flash")(gemini(png_header(3072, 3073))) == 16 * 258
+    assert image_tokens("gemini-2.5-flash")(gemini(HUGE[1])) == 4 * 258  # 3072×1
+    assert image_tokens("gpt-4o")(chat(data_url(HUGE[0]))) == 85 + 4 * 170  # 768×768 after scaling
+    assert image_tokens("gpt-4o")(chat(data_url(png_header(2**32 - 1, 1)))) == 85 + 4 * 170  # 2048×1
+    assert image_tokens("gpt-4.1-mini")(chat(data_url(HUGE[0]))) == math.ceil(
+        39 * 39 * 1.62
+    )  # OpenAI's recipe
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_thin_image_costs_at_least_one_tile_or_patch(model: str) -> None:
+    rule = _model_rule(model)
+    for size in ((100_000, 1), (1, 100_000), (2**32 - 1, 1), (1, 1)):
+        tokens = image_tokens(model)(part(model, png_header(*size), "high"))
+        assert tokens >= 1
+        if isinstance(rule, OpenAITiles):
+            assert tokens >= rule.base + rule.tile
+        if isinstance(rule, OpenAIPatches):
+            assert tokens >= math.ceil(rule.multiplier)  # one 32-px patch
+
+
+def test_a_100000_by_1_image_on_a_patch_model() -> None:
+    # 3125 patches in a row, scaled to fit 1536: its row of 1536 patches, not 0 (the old estimate).
+    assert image_tokens("gpt-4.1-mini")(chat(data_url(png_header(100_000, 1)))) == math.ceil(1536 * 1.62)
+    assert image_tokens("gpt-4.1-mini")(chat(data_url(png_header(1000, 1)))) == math.ceil(32 * 1.62)
+
+
+@given(
+    width=st.integers(1, 2**32 - 1) | st.integers(1, 5000),
+    height=st.integers(1, 2**32 - 1) | st.integers(1, 5000),
+    detail=st.sampled_from([None, "low", "high", "auto"]),
+)
+def test_no_readable_size_costs_more_than_an_unreadable_image(
+    width: int, height: int, detail: str | None
+) -> None:
+    for rule in RULES:
+        assert 1 <= rule.tokens((width, height), detail) <= rule.tokens(None, detail)

@@ -30,11 +30,11 @@ OPENAI_RANK_FILE_SHA256 = {
 }
 
 # Images whose size cannot be read (a URL, bytes that are no image) cost the most one can: on
-# OpenAI's GPT-4o rule 85 + 8 tiles × 170; on Claude's about 1600; on Gemini's, a 2048-px square's
-# 9 tiles of 258 (usage/images.py, tests/usage/test_images.py).
+# OpenAI's GPT-4o rule 85 + 8 tiles × 170; on Claude's about 1600; on Gemini's, a 3072-px square's
+# 16 tiles of 258 (usage/images.py, tests/usage/test_images.py).
 UNREAD_OPENAI_IMAGE = 85 + 8 * 170
 UNREAD_CLAUDE_IMAGE = 1600
-UNREAD_GEMINI_IMAGE = 9 * 258
+UNREAD_GEMINI_IMAGE = 16 * 258
 
 TEXTS = [
     "",

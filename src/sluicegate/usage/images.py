@@ -17,8 +17,14 @@ format's (an OpenAI-style part to a model whose name says nothing counts as GPT-
   the image first scaled down to its model's largest (1568 px on the long edge and about 1600
   tokens; Claude Opus 4.7: 2576 px and about 5000).
 - Gemini, https://ai.google.dev/gemini-api/docs/tokens: 258 tokens for an image up to 384 px a
-  side, else 258 per 768-px tile (an unreadable one: as a 2048-px square, 9 tiles); Gemini 3 and
-  later bill up to 1120 at their default media resolution, whatever the size.
+  side, else 258 per 768-px tile, a larger image first scaled down to fit 3072×3072 (Google's
+  input requirements, https://firebase.google.com/docs/vertex-ai/input-file-requirements): at most
+  16 tiles, 4128 tokens; Gemini 3 and later bill up to 1120 at their default media resolution,
+  whatever the size.
+
+Every rule bounds the size as its provider does before billing, counts at least one tile or patch
+for any image, and takes an unreadable image at its largest bill, so no size read from a header
+(however large, however thin) costs more than an image whose header does not say.
 
 Other inline media (Gemini audio, video, documents) count a fixed `MEDIA_PART_TOKENS`.
 """
@@ -35,6 +41,9 @@ from typing import Any, Final
 from sluicegate.usage.image_size import base64_size, data_url_size
 
 MEDIA_PART_TOKENS: Final = 85
+# Gemini scales a larger image down to fit this square, keeping its aspect ratio (Vertex AI's input
+# requirements: https://firebase.google.com/docs/vertex-ai/input-file-requirements).
+GEMINI_LARGEST: Final = 3072
 _OPENAI_PARTS: Final = frozenset({"image_url", "input_image"})
 
 Size = tuple[int, int] | None
@@ -52,14 +61,11 @@ class OpenAITiles:
             return self.base
         if size is None:
             return self.base + 8 * self.tile  # 768×2048 after scaling: the most tiles there are
-        width, height = size
-        if max(width, height) > 2048:  # fit in 2048×2048
-            scale = 2048 / max(width, height)
-            width, height = int(width * scale), int(height * scale)
+        width, height = _fit(size, 2048)  # fit in 2048×2048
         if min(width, height) > 768:  # shortest side 768
-            scale = 768 / min(width, height)
-            width, height = int(width * scale), int(height * scale)
-        return self.base + self.tile * math.ceil(width / 512) * math.ceil(height / 512)
+            short = min(width, height)
+            width, height = max(1, width * 768 // short), max(1, height * 768 // short)
+        return self.base + self.tile * _tiles(width, 512) * _tiles(height, 512)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +90,21 @@ class ClaudePixels:
             return self.most
         width, height = size
         scale = min(1.0, self.long_edge / max(width, height), math.sqrt(self.most * 750 / (width * height)))
-        return min(math.ceil(width * height * scale * scale / 750), self.most)
+        return max(1, min(math.ceil(width * height * scale * scale / 750), self.most))
 
 
 @dataclass(frozen=True, slots=True)
 class GeminiTiles:
-    """Gemini's 258 tokens an image up to 384 px a side, else 258 per 768-px tile."""
+    """Gemini's 258 tokens an image up to 384 px a side, else 258 per 768-px tile, the image first
+    scaled down to fit `GEMINI_LARGEST` × `GEMINI_LARGEST` (at most 16 tiles)."""
 
     def tokens(self, size: Size, detail: object) -> int:
-        width, height = size or (2048, 2048)
-        if width <= 384 and height <= 384:
+        if size is None:
+            return 258 * _tiles(GEMINI_LARGEST, 768) ** 2  # the most tiles there are: 16
+        if size[0] <= 384 and size[1] <= 384:
             return 258
-        return 258 * math.ceil(width / 768) * math.ceil(height / 768)
+        width, height = _fit(size, GEMINI_LARGEST)
+        return 258 * _tiles(width, 768) * _tiles(height, 768)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +192,23 @@ def _patches(size: Size) -> int:
     if patches > 1536:
         scale = math.sqrt(32 * 32 * 1536 / (width * height))
         across, down = width * scale / 32, height * scale / 32
-        scale *= min(math.floor(across) / across, math.floor(down) / down)
+        # A side under one patch after scaling stays one patch (a 100000×1 image is not 0 patches).
+        scale *= min(math.floor(n) / n for n in (across, down) if n >= 1)
         # Whole patches by construction: round off what floating point adds before the ceiling.
-        patches = math.ceil(round(width * scale / 32, 6)) * math.ceil(round(height * scale / 32, 6))
+        across, down = (max(1, math.ceil(round(side * scale / 32, 6))) for side in size)
+        patches = across * down
     return min(patches, 1536)
+
+
+def _tiles(pixels: int, side: int) -> int:
+    """The `side`-px tiles covering `pixels` (a side of at least one pixel: at least one tile)."""
+    return max(1, -(-pixels // side))
+
+
+def _fit(size: tuple[int, int], largest: int) -> tuple[int, int]:
+    """`size` scaled down (in whole pixels, each side at least one) to fit `largest` × `largest`."""
+    width, height = size
+    long = max(width, height)
+    if long <= largest:
+        return width, height
+    return max(1, width * largest // long), max(1, height * largest // long)
