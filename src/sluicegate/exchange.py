@@ -73,6 +73,12 @@ class Step:
     # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
     own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
 
+    def stored_secrets(self) -> tuple[str, ...]:
+        """Every value the gateway may add to this step from storage, never to be shown or logged:
+        each key of its pool (an upstream may echo a refused one) and a custom provider's headers."""
+        pooled = tuple(self.keys.values.values()) if self.keys is not None else ()
+        return (*pooled, *self.stored_values)
+
 
 @dataclass(frozen=True, slots=True)
 class HubRequest:

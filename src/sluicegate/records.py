@@ -150,10 +150,7 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for step in exchange.plan.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
-        if step.keys is not None:  # every key of the pool: an upstream may echo a refused one
-            for value in step.keys.values.values():
-                secrets.add_value(value)
-        for value in step.stored_values:
+        for value in step.stored_secrets():
             secrets.add_value(value)
     for value in exchange.guardrails.restored:
         secrets.add_value(value)

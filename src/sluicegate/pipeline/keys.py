@@ -79,7 +79,7 @@ def refuse_pages_on_stored_keys(steps: Sequence[Step]) -> None:
     gateway the user's browser can (localhost, an intranet): a form's POST needs no preflight, and
     a WebSocket none at all, so without this any site could spend the stored keys."""
     for step in steps:
-        if step.keys is not None or step.stored_values:
+        if step.stored_secrets():
             raise Forbidden(
                 "a request from a web page (it sent Origin) runs on the gateway's stored provider keys"
                 " only with a gateway token (cf-aig-authorization); send one, or the provider key"

@@ -131,9 +131,8 @@ def refusal_reply(exchange: Exchange, refusal: Refusal) -> Reply:
 def stored_keys(step: Step | None) -> Secrets:
     """The values the gateway would add from storage to `step`: never shown to a client."""
     secrets = Secrets()
-    if step is not None:
-        for value in (*(step.keys.values.values() if step.keys else ()), *step.stored_values):
-            secrets.add_value(value)
+    for value in step.stored_secrets() if step is not None else ():
+        secrets.add_value(value)
     return secrets
 
 
