@@ -19,6 +19,7 @@ from sluicegate import background
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server_thread import ServerThread
@@ -96,6 +97,13 @@ def fake() -> Iterator[FakeOpenAI]:
 def gemini() -> Iterator[FakeGemini]:
     """A fake Gemini upstream on loopback, beside `fake` where a test needs both."""
     with FakeGemini().serve() as server:
+        yield server
+
+
+@pytest.fixture
+def claude() -> Iterator[FakeAnthropic]:
+    """A fake Anthropic upstream on loopback."""
+    with FakeAnthropic().serve() as server:
         yield server
 
 

@@ -67,10 +67,24 @@ def compat(gateway: RunningGateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.provider_url("compat"), api_key=KEY, max_retries=0)
 
 
+def admitted(send: Callable[[], object]) -> bool:
+    """True if `send` was answered, False if the gateway refused it with a 429 (each SDK's error)."""
+    try:
+        send()
+    except (openai.RateLimitError, TooManyRequestsError):
+        return False
+    except errors.ClientError as exc:
+        if exc.code != 429:
+            raise
+        return False
+    return True
+
+
 def generate(gateway: RunningGateway, way: str, cap: int | None) -> bool:
     """One question to Gemini, its answer capped at `cap` tokens (None: not capped), sent `way`;
     True if answered, False if refused with a 429."""
-    try:
+
+    def send() -> None:
         if way == "compat":  # translated to `generationConfig.maxOutputTokens`
             capped = {} if cap is None else {"max_tokens": cap}
             messages: Any = [{"role": "user", "content": PROMPT}]
@@ -78,20 +92,15 @@ def generate(gateway: RunningGateway, way: str, cap: int | None) -> bool:
                 client.chat.completions.create(
                     model=f"google-ai-studio/{GEMINI}", messages=messages, **capped
                 )
-            return True
+            return
         config = types.GenerateContentConfig(max_output_tokens=cap)
         with google(gateway, vertex=way == "vertex") as client:
             if way == "stream":
                 list(client.models.generate_content_stream(model=GEMINI, contents=PROMPT, config=config))
             else:
                 client.models.generate_content(model=GEMINI, contents=PROMPT, config=config)
-    except openai.RateLimitError:
-        return False
-    except errors.ClientError as exc:
-        if exc.code != 429:
-            raise
-        return False
-    return True
+
+    return admitted(send)
 
 
 @pytest.mark.parametrize("way", ["generate", "stream", "vertex", "compat"])
@@ -111,7 +120,8 @@ def test_a_gemini_request_reserves_the_max_output_tokens_it_sets(
 
 def embed(gateway: RunningGateway, way: str) -> bool:
     """One text embedded, sent `way`; True if answered, False if refused with a 429."""
-    try:
+
+    def send() -> None:
         if way in ("openai", "compat"):
             url = gateway.provider_url("openai") if way == "openai" else gateway.provider_url("compat")
             model = "text-embedding-3-small" if way == "openai" else "openai/text-embedding-3-small"
@@ -128,13 +138,8 @@ def embed(gateway: RunningGateway, way: str) -> bool:
                 assert client.embed(
                     model="embed-v4.0", texts=[TEXT], input_type="search_document", embedding_types=["float"]
                 ).embeddings
-    except (openai.RateLimitError, TooManyRequestsError):
-        return False
-    except errors.ClientError as exc:
-        if exc.code != 429:
-            raise
-        return False
-    return True
+
+    return admitted(send)
 
 
 @pytest.mark.parametrize("way", ["openai", "compat", "gemini", "cohere"])

@@ -28,14 +28,8 @@ def system(control: Any) -> Any:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic().serve() as anthropic:
-        yield anthropic
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAnthropic) -> RunningGateway:
-    return make_gateway(upstreams={"anthropic": fake.base_url})
+def gateway(make_gateway: Callable[..., RunningGateway], claude: FakeAnthropic) -> RunningGateway:
+    return make_gateway(upstreams={"anthropic": claude.base_url})
 
 
 @pytest.fixture
@@ -77,11 +71,11 @@ def billed(usage: CompletionUsage, write_price: float) -> float:
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
 def test_a_marked_system_prompt_is_written_then_read_and_billed_so(
-    client: openai.OpenAI, gateway: RunningGateway, fake: FakeAnthropic, streamed: bool
+    client: openai.OpenAI, gateway: RunningGateway, claude: FakeAnthropic, streamed: bool
 ) -> None:
     first = ask(client, [system(EPHEMERAL), {"role": "user", "content": "Who speaks?"}], streamed)
     second = ask(client, [system(EPHEMERAL), {"role": "user", "content": "Which city?"}], streamed)
-    sent = fake.requests[-1].json
+    sent = claude.requests[-1].json
     assert sent["system"] == [{"type": "text", "text": BOOK, "cache_control": EPHEMERAL}]
     book = len(BOOK.split())
     assert (cache(first), cache(second)) == ((0, book), (book, 0))
@@ -94,7 +88,7 @@ def test_a_marked_system_prompt_is_written_then_read_and_billed_so(
     assert newest["cost_usd"] == pytest.approx(billed(second, WRITE_5M), rel=1e-9)
 
 
-def test_a_conversation_reads_what_its_last_turn_wrote(client: openai.OpenAI, fake: FakeAnthropic) -> None:
+def test_a_conversation_reads_what_its_last_turn_wrote(client: openai.OpenAI, claude: FakeAnthropic) -> None:
     """LiteLLM's form for a conversation: the last user message marked, each turn."""
     asked = {"role": "user", "content": "Who speaks in the book below? " + BOOK}
     first = ask(client, [{**asked, "cache_control": EPHEMERAL}], streamed=True)
@@ -102,7 +96,7 @@ def test_a_conversation_reads_what_its_last_turn_wrote(client: openai.OpenAI, fa
     second = ask(
         client, [*turn, {"role": "user", "content": "Are you sure?", "cache_control": EPHEMERAL}], False
     )
-    sent = fake.requests[-1].json["messages"]
+    sent = claude.requests[-1].json["messages"]
     assert sent[-1]["content"] == [{"type": "text", "text": "Are you sure?", "cache_control": EPHEMERAL}]
     assert cache(first)[0] == 0
     assert cache(second)[0] == cache(first)[1] > len(BOOK.split())  # the first turn, read back
@@ -110,7 +104,7 @@ def test_a_conversation_reads_what_its_last_turn_wrote(client: openai.OpenAI, fa
 
 @pytest.mark.parametrize("form", ["whole", "streamed", "streamed with usage"])
 def test_an_hour_long_breakpoint_and_a_marked_tool(
-    client: openai.OpenAI, gateway: RunningGateway, fake: FakeAnthropic, form: str
+    client: openai.OpenAI, gateway: RunningGateway, claude: FakeAnthropic, form: str
 ) -> None:
     hour: Any = {"type": "ephemeral", "ttl": "1h"}
     tool: Any = {"type": "function", "function": {"name": "get_time"}, "cache_control": hour}
@@ -123,7 +117,7 @@ def test_an_hour_long_breakpoint_and_a_marked_tool(
         list(
             client.chat.completions.create(model=model, messages=messages, tools=[tool], stream=True, **usage)
         )
-    sent = fake.requests[-1].json
+    sent = claude.requests[-1].json
     assert (sent["tools"][0]["cache_control"], sent["system"][0]["cache_control"]) == (hour, hour)
     record = gateway.wait_for_logs(1)[0]
     written = record["cache_write_tokens"]
@@ -135,7 +129,7 @@ def test_an_hour_long_breakpoint_and_a_marked_tool(
 
 
 def test_more_than_four_breakpoints_are_a_400_naming_cache_control(
-    client: openai.OpenAI, fake: FakeAnthropic
+    client: openai.OpenAI, claude: FakeAnthropic
 ) -> None:
     parts: Any = [{"type": "text", "text": f"part {n}", "cache_control": EPHEMERAL} for n in range(5)]
     with pytest.raises(openai.BadRequestError, match="cache_control: Anthropic takes at most 4") as refused:
@@ -143,4 +137,4 @@ def test_more_than_four_breakpoints_are_a_400_naming_cache_control(
             model=f"anthropic/{MODEL}", messages=[{"role": "user", "content": parts}]
         )
     assert refused.value.status_code == 400
-    assert fake.requests == []  # refused before it was sent, as Anthropic would have refused it
+    assert claude.requests == []  # refused before it was sent, as Anthropic would have refused it

@@ -5,7 +5,7 @@ forced tool's input in as its schema says (see its docstring)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import openai
@@ -53,14 +53,8 @@ ADA = Person(
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic().serve() as anthropic:
-        yield anthropic
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAnthropic) -> RunningGateway:
-    return make_gateway(upstreams={"anthropic": fake.base_url})
+def gateway(make_gateway: Callable[..., RunningGateway], claude: FakeAnthropic) -> RunningGateway:
+    return make_gateway(upstreams={"anthropic": claude.base_url})
 
 
 @pytest.fixture
@@ -75,13 +69,13 @@ def assert_logged(gateway: RunningGateway, usage: Any) -> None:
 
 
 def test_parse_with_a_pydantic_model_returns_the_object(
-    client: openai.OpenAI, gateway: RunningGateway, fake: FakeAnthropic
+    client: openai.OpenAI, gateway: RunningGateway, claude: FakeAnthropic
 ) -> None:
     completion = client.chat.completions.parse(model=MODEL, messages=MESSAGES, response_format=Person)
     choice = completion.choices[0]
     assert choice.message.parsed == ADA
     assert (choice.finish_reason, choice.message.tool_calls) == ("stop", None)
-    sent = fake.requests[-1].json
+    sent = claude.requests[-1].json
     assert sent["tool_choice"] == {"type": "tool", "name": sent["tools"][0]["name"]}
     assert sent["tools"][0]["input_schema"]["properties"].keys() == Person.model_fields.keys()
     assert completion.usage is not None
@@ -128,7 +122,7 @@ def test_json_mode_answers_a_json_object(
 
 
 def test_a_format_beside_the_requests_own_tools_lets_the_model_call_them(
-    client: openai.OpenAI, fake: FakeAnthropic
+    client: openai.OpenAI, claude: FakeAnthropic
 ) -> None:
     lookup: Any = {
         "type": "function",
@@ -144,7 +138,7 @@ def test_a_format_beside_the_requests_own_tools_lets_the_model_call_them(
         tools=[lookup],
         response_format={"type": "json_schema", "json_schema": schema},
     )
-    sent = fake.requests[-1].json
+    sent = claude.requests[-1].json
     assert [tool["name"] for tool in sent["tools"]] == ["lookup", "json_answer"]
     assert sent["tool_choice"] == {"type": "any"}  # a tool call, or the answer
     calls = answer.choices[0].message.tool_calls or []

@@ -37,12 +37,6 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def claude() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, claude: FakeAnthropic
 ) -> RunningGateway:

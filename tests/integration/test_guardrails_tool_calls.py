@@ -81,12 +81,6 @@ def fake() -> Iterator[ToolCallingOpenAI]:
 
 
 @pytest.fixture
-def claude() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic().serve() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, claude: FakeAnthropic, gemini: FakeGemini
 ) -> RunningGateway:
