@@ -26,6 +26,8 @@ from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tcp_proxy import TcpProxy
 
+# Latencies are bounded: no full GC pass over the heap earlier tests left in this process.
+pytestmark = pytest.mark.usefixtures("still_heap")
 OUTAGE_S = 20.0
 LOCKED_S = 6.0  # past SQLite's busy timeout (5 s): the writes waiting on the lock fail
 WARM_UP_S = 2.0

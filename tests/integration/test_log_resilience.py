@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
@@ -66,6 +67,7 @@ def test_patterns_re2_cannot_run_are_refused_naming_the_pattern(
     assert gateway.http.get(SETTINGS).json()["settings"]["redact_patterns"] == []
 
 
+@pytest.mark.usefixtures("still_heap")  # bounds a health check's latency
 def test_a_catastrophic_pattern_neither_stalls_the_gateway_nor_delays_the_record(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:

@@ -22,6 +22,9 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_semantic import ready
 from tests.redis_process import RedisProcess
 
+# Latencies are bounded: no full GC pass over the heap earlier tests left in this process.
+pytestmark = pytest.mark.usefixtures("still_heap")
+
 QUESTION = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "what is a sluice gate"}]}
 ROUTED = {"model": "dynamic/safe", "messages": [{"role": "user", "content": "hello"}]}
 FAILING = "error-503"  # the route's first target: its circuit opens after 5 failures
