@@ -1,31 +1,55 @@
 """Authenticate: who sends a proxy request, checked before its body is even read.
 
 A gateway token travels in `cf-aig-authorization: Bearer …` (Cloudflare), `Fastly-Key` (Fastly) or
-`x-sluicegate-token`. Gateways with `authentication` on refuse requests without a `run` token;
+`x-sluicegate-token`; failing those, in the header (or Google's `?key=`) where the provider's key
+goes, as Cloudflare's BYOK and dynamic-routing examples put it (an SDK's `api_key`): a value with the
+token prefix is never a provider's key, so it is read as the token and never sent upstream
+(`keys.drop_gateway_tokens`). Gateways with `authentication` on refuse requests without a `run` token;
 open gateways accept them, and still check a token that is sent (so per-token limits hold).
 A token's own metadata (`Allowance.metadata`) is merged into the request's here, its values first.
 """
 
 from __future__ import annotations
 
-from multidict import CIMultiDictProxy
+from urllib.parse import parse_qsl
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
-from sluicegate.tokens import Scope, Token, TokenDirectory
+from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
+from sluicegate.tokens import TOKEN_PREFIX, Scope, Token, TokenDirectory
 
 TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
 
 
-def presented_secret(headers: CIMultiDictProxy[str]) -> str | None:
+def presented_secret(headers: CIMultiDictProxy[str] | CIMultiDict[str], query: str = "") -> str | None:
+    """The gateway token a request presents: in a token header, else where a provider key goes."""
     for name in TOKEN_HEADERS:
         value = headers.get(name)
         if value:
-            scheme, _, rest = value.strip().partition(" ")
-            return rest.strip() if scheme.lower() == "bearer" and rest else value.strip()
+            return _unbearer(value)
+    for name in CREDENTIAL_HEADERS:
+        value = headers.get(name)
+        if value and is_gateway_token(value):
+            return _unbearer(value)
+    if query:
+        for name, value in parse_qsl(query):
+            if name.lower() in KEY_PARAMS and is_gateway_token(value):
+                return value.strip()
     return None
+
+
+def is_gateway_token(value: str) -> bool:
+    """Whether a credential's value is one of this gateway's tokens (by its prefix), not a provider key."""
+    return _unbearer(value).startswith(TOKEN_PREFIX)
+
+
+def _unbearer(value: str) -> str:
+    scheme, _, rest = value.strip().partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" and rest else value.strip()
 
 
 class Authenticate:
@@ -36,7 +60,7 @@ class Authenticate:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs before Authenticate"
         request = exchange.request
-        secret = presented_secret(request.headers)
+        secret = presented_secret(request.headers, request.route.query)
         found = await self._tokens.check(secret) if secret is not None else None
         token = authorized(secret is not None, found, request.account, gateway)
         if token is not None:

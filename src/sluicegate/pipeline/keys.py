@@ -11,6 +11,7 @@ single-key gateway pays no extra read.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -29,6 +30,7 @@ from sluicegate.errors import (
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.auth import is_gateway_token
 from sluicegate.providers import CREDENTIAL_HEADERS
 from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, shown_model
 from sluicegate.routing.state import StateUnavailable
@@ -109,9 +111,26 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
     headers are set on its steps (they are its configuration); raises `Forbidden` for a custom
     provider that may not be used (with the step's index on the `universal` endpoint)."""
     for index, step in enumerate(steps):
+        drop_gateway_tokens(step)
         if isinstance(step.provider, AccountProvider):
             _set_custom_headers(step, step.provider, f"step {index}: " if universal else "")
     return [step for step in steps if not _brings_key(step)]
+
+
+def drop_gateway_tokens(step: Step) -> None:
+    """A gateway token sent where the provider's key goes (`auth.presented_secret` read it) is taken
+    out of the step: it must never reach a provider, and the step then runs on the stored key."""
+    for name in CREDENTIAL_HEADERS:
+        if any(is_gateway_token(value) for value in step.headers.getall(name, ())):
+            del step.headers[name]
+    param = step.provider.key_param
+    if param is not None and f"{param}=" in step.route.query:
+        kept = [
+            pair
+            for pair in step.route.query.split("&")
+            if not (pair.partition("=")[0] == param and is_gateway_token(pair.partition("=")[2]))
+        ]
+        step.route = dataclasses.replace(step.route, query="&".join(kept))
 
 
 def _brings_key(step: Step) -> bool:

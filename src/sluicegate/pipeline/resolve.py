@@ -59,7 +59,7 @@ class Resolve:
     async def _host_request(self, request: IncomingRequest) -> IncomingRequest:
         """A host-in-path request as it would have come had it named its gateway."""
         account, slug = self._host_account, self._host_slug
-        secret = presented_secret(request.headers)
+        secret = presented_secret(request.headers, request.route.query)
         if secret is not None:
             token = await self._tokens.check(secret)
             if token is None:
