@@ -117,6 +117,14 @@ class Stores(Group):
         description="seconds between copies of the in-process rate-limit counters to counters.db"
         " (what settles meanwhile is in the charge journal: neither a kill nor a clean stop loses it)",
     )
+    counters_lease: float = Field(
+        30.0,
+        ge=0.3,
+        le=3600,
+        description="seconds a token or cost reservation in Redis counts unless its process renews it"
+        " (every third of this): a replica that dies mid-request stops holding its reservations"
+        " within this long",
+    )
     rate_limit_failure: Literal["open", "closed"] = Field(
         "open",
         description="when the shared rate-limit counters are unreachable: admit (open) or refuse (closed)",

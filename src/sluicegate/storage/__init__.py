@@ -53,7 +53,7 @@ def create_limiter(
     if redis is not None:
         from sluicegate.storage.redis_limiter import RedisLimiter
 
-        return RedisLimiter(redis)
+        return RedisLimiter(redis, settings.stores.counters_lease)
     from sluicegate.storage.durable_limiter import FILE_NAME, DurableLimiter
 
     return DurableLimiter(settings.data_dir / FILE_NAME, clock, settings.stores.counters_flush_interval)
