@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
 from sluicegate.storage.limiter import Bucket, Claim, Limiter, LimiterUnavailable, Verdict
 from sluicegate.storage.redis_limiter import RedisLimiter
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.redis_process import RedisProcess
 from tests.storage.limiter_contract import *  # noqa: F403  (every contract test runs here)
 
@@ -116,3 +118,39 @@ async def test_a_decision_whose_caller_left_while_it_waited_is_not_counted(
     third = await own_limiter.admit([Claim(requests, 1)], 2.0)
     assert third.usages[0].used == 2  # the one that left was never sent
     assert left.cancelled()
+
+
+async def test_settlements_redis_did_not_answer_count_once_each_when_it_is_back(redis_url: str) -> None:
+    """One settlement ran but its answer was lost (Redis stalled), one never reached Redis (cut):
+    both are kept and sent again at the clean close, and each use counts once."""
+    parts = urlsplit(redis_url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    tokens = Bucket("lost", limit=1000, period=86400, sliding=False, unit="tokens")
+    with TcpProxy((parts.hostname, parts.port)) as proxy:
+        limiter = RedisLimiter(f"redis://127.0.0.1:{proxy.port}{parts.path}?{parts.query}")
+        await limiter.open()
+        answer_lost = await limiter.admit([Claim(tokens, 100)], 2.0)  # the admit script loaded
+        warm_up = await limiter.admit([Claim(Bucket("warm-up", 1000, 60, False, "tokens"), 1)], 2.0)
+        await limiter.settle(warm_up.holds, [1], 2.0)  # the settle script loaded, so the next runs
+        never_sent = await limiter.admit([Claim(tokens, 100)], 2.0)
+        with proxy.holding_replies(), pytest.raises(LimiterUnavailable):
+            await limiter.settle(answer_lost.holds, [30], 3.0)  # Redis settles it; the answer stalls
+        with proxy.cut(), pytest.raises(LimiterUnavailable):
+            await limiter.settle(never_sent.holds, [40], 3.0)
+        for _ in range(100):  # until this limiter tries Redis again (it pauses a second after a failure)
+            try:
+                (before,) = await limiter.usage([tokens], 3.0)
+                break
+            except LimiterUnavailable:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("Redis never answered again")
+        await limiter.close()
+    assert before.used == 30 + 100  # the first use; the second's reservation still held
+    after = RedisLimiter(redis_url)
+    try:
+        (usage,) = await after.usage([tokens], 3.0)
+    finally:
+        await after.close()
+    assert usage.used == 30 + 40  # both uses, once each; no reservation left
