@@ -149,6 +149,7 @@ class ClientOptions:
     the bodies being logged; a realtime session adds its event counts."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_dropped: tuple[str, ...] = ()  # cf-aig-metadata's keys past the fifth, not kept
     custom_cost: CustomCost | None = None
     collect_log: bool | None = None  # cf-aig-collect-log: true or false; None: as the gateway says
     collect_payload: bool = True  # cf-aig-collect-log-payload: false

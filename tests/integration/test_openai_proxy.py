@@ -195,10 +195,33 @@ def test_metadata_and_custom_cost_are_recorded(gateway: RunningGateway, sdk: SDK
     assert record["cost_usd"] == pytest.approx(expected)
 
 
+def test_metadata_past_five_entries_keeps_the_first_five_and_says_which_were_dropped(
+    gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK
+) -> None:
+    """Cloudflare: "If more than five entries are provided, only the first five will be saved"
+    (https://developers.cloudflare.com/ai-gateway/observability/custom-metadata/)."""
+    sent = (
+        '{"team": "search", "user": "ada", "env": "prod", "tier": 2, "beta": true,'
+        ' "trace": "t-1", "\\u00e9,x": 1}'
+    )
+    raw = sdk(gateway.provider_url("openai")).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers={"cf-aig-metadata": sent}
+    )
+    assert raw.status_code == 200
+    assert raw.parse().choices[0].message.content
+    assert len(fake.requests) == 1
+    assert fake.requests[0].header("cf-aig-metadata") is None
+    assert raw.headers["x-sluicegate-metadata-dropped"] == '["trace", "\\u00e9,x"]'
+    record = gateway.wait_for_logs(1)[0]
+    assert list(record["metadata"].items()) == [
+        ("team", "search"), ("user", "ada"), ("env", "prod"), ("tier", 2), ("beta", True)
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "metadata",
     [
-        '{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}',
+        '{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": {"x": 1}}',  # malformed past the fifth too
         '["not", "an", "object"]',
         '{"nested": {"x": 1}}',
         "{oops",

@@ -61,7 +61,7 @@ async def test_an_unknown_gateway_is_a_404_naming_the_ones_there_are(database: S
     [
         ("{not json", "is not valid JSON"),
         ('["a"]', "must be a JSON object"),
-        ('{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}', "at most 5 are allowed"),
+        ('{"a":1,"b":2,"c":3,"d":4,"e":5,"f":{"x":1}}', "entry 'f' must be a string"),  # past the fifth too
         ('{"user": {"nested": 1}}', "must be a string, number or boolean"),
     ],
 )
@@ -72,6 +72,18 @@ async def test_bad_metadata_is_a_400_naming_the_header(
     with pytest.raises(BadRequest, match=problem) as caught:
         await resolve(database)(make_exchange(headers={"cf-aig-metadata": metadata}), Downstream())
     assert caught.value.details["header"] == "cf-aig-metadata"
+
+
+async def test_metadata_past_five_entries_keeps_the_first_five_in_the_order_sent(
+    database: SqliteDatabase,
+) -> None:
+    await database.create_gateway(ACCOUNT, SLUG, "Main", GatewaySettings())
+    headers = {"cf-aig-metadata": '{"f":6,"e":5,"d":4,"c":3,"b":2,"a":1,"z":0}'}
+    downstream = Downstream()
+    await resolve(database)(make_exchange(headers=headers), downstream)
+    [exchange] = downstream.seen
+    assert list(exchange.options.metadata.items()) == [("f", 6), ("e", 5), ("d", 4), ("c", 3), ("b", 2)]
+    assert exchange.options.metadata_dropped == ("a", "z")
 
 
 async def test_a_host_in_path_request_goes_to_its_token_s_only_gateway(database: SqliteDatabase) -> None:

@@ -17,6 +17,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, dropped_metadata_header
 from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.sse import error_event_at
 
@@ -56,6 +57,8 @@ class Log:
             reply = error_reply(GatewayError("internal gateway error"), exchange.request.ingress)
         exchange.response.status = reply.status
         reply.headers[LOG_ID_HEADER] = exchange.request.id
+        if dropped := exchange.options.metadata_dropped:  # every answer, refusals too
+            reply.headers[METADATA_DROPPED_HEADER] = dropped_metadata_header(dropped)
         if reply.stream is None:
             exchange.timings.finished_at = time.perf_counter()
             if exchange.timings.first_byte_at is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -29,7 +30,9 @@ METADATA_HEADER = "cf-aig-metadata"
 CUSTOM_COST_HEADER = "cf-aig-custom-cost"
 COLLECT_LOG_HEADER = "cf-aig-collect-log"  # true or false: over the gateway's `collect_logs`
 COLLECT_PAYLOAD_HEADER = "cf-aig-collect-log-payload"  # false: keep the record, not the bodies
-MAX_METADATA_ENTRIES = 5
+MAX_METADATA_ENTRIES = 5  # Cloudflare saves the first five and drops the rest
+# The keys of the `cf-aig-metadata` entries past the fifth, which were not kept: a JSON array.
+METADATA_DROPPED_HEADER = "x-sluicegate-metadata-dropped"
 
 
 class Resolve:
@@ -119,7 +122,7 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
     one it cannot read. Filled in place, header by header: a request refused for a later header is
     still logged with what the earlier ones asked (its metadata, say)."""
     if METADATA_HEADER in headers:
-        options.metadata = parse_metadata(headers[METADATA_HEADER])
+        options.metadata, options.metadata_dropped = parse_metadata(headers[METADATA_HEADER])
     if OVERRIDES_HEADER in headers:
         parse_overrides(headers[OVERRIDES_HEADER])
     if CUSTOM_COST_HEADER in headers:
@@ -134,19 +137,17 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
         options.collect_payload = payload
 
 
-def parse_metadata(value: str) -> dict[str, Any]:
-    """`cf-aig-metadata`: a JSON object of at most 5 entries whose values are strings, numbers or bools."""
+def parse_metadata(value: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`cf-aig-metadata`: a JSON object whose values are strings, numbers or bools. As on Cloudflare
+    ("only the first five will be saved"), its first `MAX_METADATA_ENTRIES` entries in the order
+    sent are kept; returned with the keys of those dropped. Every entry is checked: a header with
+    a nested value is malformed wherever the value is."""
     try:
         metadata = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"{METADATA_HEADER} is not valid JSON: {exc}", header=METADATA_HEADER) from exc
     if not isinstance(metadata, dict):
         raise BadRequest(f"{METADATA_HEADER} must be a JSON object", header=METADATA_HEADER)
-    if len(metadata) > MAX_METADATA_ENTRIES:
-        raise BadRequest(
-            f"{METADATA_HEADER} has {len(metadata)} entries; at most {MAX_METADATA_ENTRIES} are allowed",
-            header=METADATA_HEADER,
-        )
     if reserved := reserved_in(metadata):
         raise BadRequest(
             f"{METADATA_HEADER}: {', '.join(map(repr, reserved))} is written by the gateway itself;"
@@ -160,4 +161,14 @@ def parse_metadata(value: str) -> dict[str, Any]:
                 f"{METADATA_HEADER}: entry {key!r} must be a string, number or boolean",
                 header=METADATA_HEADER,
             )
-    return metadata
+    if len(metadata) <= MAX_METADATA_ENTRIES:
+        return metadata, ()
+    entries = list(metadata.items())  # orjson keeps the order sent
+    kept, dropped = entries[:MAX_METADATA_ENTRIES], entries[MAX_METADATA_ENTRIES:]
+    return dict(kept), tuple(key for key, _ in dropped)
+
+
+def dropped_metadata_header(dropped: tuple[str, ...]) -> str:
+    """`METADATA_DROPPED_HEADER`'s value: the keys as a JSON array, escaped to ASCII (a key may hold
+    any character, a comma or one a header cannot carry)."""
+    return json.dumps(list(dropped))
