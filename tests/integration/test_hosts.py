@@ -163,6 +163,29 @@ def test_a_bad_token_is_refused(gateway: RunningGateway) -> None:
     assert response.status_code == 401
 
 
+def test_a_read_only_fastly_key_is_refused_naming_the_run_scope_and_how_to_get_one(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """Fastly's docs have users create a read-only API token for `Fastly-Key`; here proxy
+    requests need `run`, and the refusal must say so, and how to make such a token."""
+    body = {"name": "fastly", "scopes": ["read"]}
+    read_only: str = gateway.http.post("/api/v1/accounts/local/tokens", json=body).json()["token"]
+    client = openai.OpenAI(
+        base_url=f"{gateway.url}/api.openai.com/v1",
+        api_key="sk-openai",
+        default_headers={"Fastly-Key": read_only},
+        max_retries=0,
+    )
+    with client, pytest.raises(openai.PermissionDeniedError) as refused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    error = refused.value.response.json()["error"]
+    assert error["scope"] == "run"
+    assert "it has the scopes 'read' but not 'run'" in error["message"]
+    assert "`sluicegate token create --scope run --name NAME --gateway default`" in error["message"]
+    assert 'POST /api/v1/accounts/local/tokens {"name": "NAME", "scopes": ["run"]}' in error["message"]
+    assert fakes["openai"].requests == []
+
+
 def test_paths_that_are_not_hosts_are_404s(gateway: RunningGateway) -> None:
     response = httpx.get(f"{gateway.url}/nothing-here")
     assert response.status_code == 404

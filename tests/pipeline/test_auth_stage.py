@@ -50,8 +50,9 @@ async def test_a_token_without_the_run_scope_is_forbidden(database: SqliteDataba
     secret, _ = await stored_token(database, Scope.READ)
     downstream = Downstream()
     exchange = make_exchange(gateway=CLOSED, headers={"x-sluicegate-token": secret})
-    with pytest.raises(Forbidden, match="may not send requests through gateway 'main'"):
+    with pytest.raises(Forbidden, match="gateway 'main': it has the scopes 'read' but not 'run'") as caught:
         await authenticate(database)(exchange, downstream)
+    assert "sluicegate token create --scope run" in caught.value.message
     assert downstream.seen == []
 
 

@@ -17,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
-from sluicegate.gateway import Gateway
+from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
 from sluicegate.tokens import TOKEN_PREFIX, Scope, Token, TokenDirectory
@@ -84,6 +84,25 @@ def authorized(presented: bool, token: Token | None, account: str, gateway: Gate
         return None
     if token is None:
         raise Unauthorized("the gateway token is invalid, expired or revoked")
-    if token.account != account or not token.allows(Scope.RUN, gateway.slug):
-        raise Forbidden(f"this token may not send requests through gateway {gateway.slug!r}")
+    refused = f"this token may not send requests through gateway {gateway.slug!r}"
+    if token.account != account:
+        raise Forbidden(f"{refused}: it belongs to another account than {account!r}")
+    if not token.holds(Scope.RUN):
+        raise Forbidden(f"{refused}: {_lacks_run(token, account, gateway.slug)}", scope=Scope.RUN.value)
+    if not token.reaches(gateway.slug):
+        raise Forbidden(f"{refused}: {token.limits()}", token_gateways=token.gateways)
     return token
+
+
+def _lacks_run(token: Token, account: str, slug: str) -> str:
+    """Why a token without `run` is refused, and how to make one that has it: Fastly's docs have
+    users create a read-only token for `Fastly-Key`, which here only reads logs and analytics."""
+    account_option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
+    scopes = ", ".join(repr(scope.value) for scope in token.scopes)
+    return (
+        f"it has the scopes {scopes} but not 'run', which requests through a gateway need"
+        " (in cf-aig-authorization, Fastly-Key, x-sluicegate-token, or where the provider's key"
+        " goes). Create one with `sluicegate token create --scope run --name NAME"
+        f" --gateway {slug}{account_option}`, or POST /api/v1/accounts/{account}/tokens"
+        ' {"name": "NAME", "scopes": ["run"]} with an admin token'
+    )
