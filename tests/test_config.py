@@ -174,3 +174,49 @@ def test_grouped_and_older_names_reach_the_same_setting(tmp_path: Path) -> None:
     config.write_text("[limits]\nlog_tee_bytes = 0\n")
     with pytest.raises(ConfigError, match=r"limits\.log_tee_bytes"):
         load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SLUICEGATE_MAX_BODY_BYTES": "100", "SLUICEGATE_LIMITS__MAX_BODY_BYTES": "200"},
+        {"SLUICEGATE_LIMITS__MAX_BODY_BYTES": "200", "SLUICEGATE_MAX_BODY_BYTES": "100"},
+    ],
+)
+def test_an_older_and_a_newer_variable_with_different_values_are_refused_in_either_order(
+    environ: dict[str, str],
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    assert str(caught.value) == (
+        "SLUICEGATE_MAX_BODY_BYTES and SLUICEGATE_LIMITS__MAX_BODY_BYTES both set"
+        " limits.max_body_bytes, to different values: keep one (SLUICEGATE_MAX_BODY_BYTES is its older name)"
+    )
+    with pytest.raises(ConfigError, match="SLUICEGATE_DATA and SLUICEGATE_DATA_DIR both set data_dir"):
+        load_settings(environ={"SLUICEGATE_DATA_DIR": "/b", "SLUICEGATE_DATA": "/a"})
+
+
+def test_an_older_and_a_newer_key_with_different_values_are_refused_in_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text("max_body_bytes = 100\n[limits]\nmax_body_bytes = 200\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
+    assert str(caught.value) == (
+        f"SLUICEGATE_CONFIG: {config}: top-level max_body_bytes and [limits] max_body_bytes both set"
+        " limits.max_body_bytes, to different values: keep one (the top-level key is its older name)"
+    )
+    with pytest.raises(ConfigError, match="top-level max_body_bytes and"):
+        load_settings(environ={}, max_body_bytes=100, limits={"max_body_bytes": 200})
+
+
+def test_an_older_and_a_newer_name_with_the_same_value_are_one_setting(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text("upstream_timeout = 7\n[timeouts]\nupstream_timeout = 7.0\n")
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_CONFIG": str(config),
+            "SLUICEGATE_MAX_BODY_BYTES": "200",
+            "SLUICEGATE_LIMITS__MAX_BODY_BYTES": "200",
+        }
+    )
+    assert (settings.limits.max_body_bytes, settings.timeouts.upstream_timeout) == (200, 7)

@@ -27,7 +27,16 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-from sluicegate.config_groups import MOVED, Limits, Logs, Stores, Telemetry, Timeouts, nest
+from sluicegate.config_groups import (
+    MOVED,
+    ConflictingKeys,
+    Limits,
+    Logs,
+    Stores,
+    Telemetry,
+    Timeouts,
+    nest,
+)
 from sluicegate.providers import REGISTRY
 
 ENV_PREFIX = "SLUICEGATE_"
@@ -130,6 +139,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     token = _ENVIRON.set(os.environ if environ is None else environ)
     try:
         return Settings(**nest(overrides))
+    except ConflictingKeys as exc:
+        raise ConfigError(str(exc)) from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid setting {problems}") from exc
@@ -148,7 +159,19 @@ class _Environment(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         names = {ENV_PREFIX + old: ENV_PREFIX + new for old, new in _ENV_RENAMED.items()}
-        renamed = {names.get(name, name): value for name, value in self._environ.items()}
+        renamed: dict[str, str] = {}
+        given_as: dict[str, str] = {}  # the variable each value came from
+        for name, value in self._environ.items():
+            new = names.get(name, name)
+            if new in renamed and renamed[new] != value:
+                # Which one wins would depend on the order of the environment: refuse both.
+                older, newer = sorted((name, given_as[new]), key=lambda n: n in names.values())
+                setting = new.removeprefix(ENV_PREFIX).lower().replace("__", ".")
+                raise ConfigError(
+                    f"{older} and {newer} both set {setting}, to different values: keep one"
+                    f" ({older} is its older name)"
+                )
+            renamed[new], given_as[new] = value, name
         return parse_env_vars(renamed, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
     def prepare_field_value(
@@ -184,6 +207,8 @@ class _TomlFile(TomlConfigSettingsSource):
         try:
             with path.open("rb") as file:
                 return nest(tomllib.load(file))
+        except ConflictingKeys as exc:
+            raise ConfigError(f"SLUICEGATE_CONFIG: {path}: {exc}") from exc
         except OSError as exc:
             raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:

@@ -201,12 +201,23 @@ MOVED: dict[str, tuple[str, str]] = {
 }
 
 
+class ConflictingKeys(ValueError):
+    """An older top-level key and its grouped key, given different values: which one was meant
+    cannot be told, so neither is picked."""
+
+
 def nest(values: dict[str, Any]) -> dict[str, Any]:
-    """Move older top-level keys into their group; a key given both ways keeps the grouped value."""
+    """Move older top-level keys into their group; `ConflictingKeys` when a setting is given both
+    ways with different values (the same value twice is fine)."""
     nested = {key: value for key, value in values.items() if key not in MOVED}
     for old, (group, name) in MOVED.items():
         if old in values:
             target = nested.setdefault(group, {})
             if isinstance(target, dict):
+                if name in target and target[name] != values[old]:
+                    raise ConflictingKeys(
+                        f"top-level {old} and [{group}] {name} both set {group}.{name}, to different"
+                        " values: keep one (the top-level key is its older name)"
+                    )
                 nested[group] = {name: values[old], **target}
     return nested

@@ -57,7 +57,9 @@ Read once when a gateway process starts, from (strongest first) the environment,
 `{ENV_PREFIX}CONFIG`, and the defaults. Settings are grouped by meaning: in the TOML file a key
 `limits.max_body_bytes` is `max_body_bytes` in a `[limits]` table (`upstreams`, `custom_providers` and
 `host_overrides` are tables too), and in the environment `{ENV_PREFIX}LIMITS__MAX_BODY_BYTES`. The
-top-level keys and variables from before the grouping keep working. A setting split from another
+top-level keys and variables from before the grouping keep working; a setting given both ways with
+different values (`max_body_bytes` and `[limits] max_body_bytes`, or `{ENV_PREFIX}MAX_BODY_BYTES` and
+`{ENV_PREFIX}LIMITS__MAX_BODY_BYTES`) stops the start with an error naming both. A setting split from another
 (`limits.cache_entry_bytes`, `timeouts.retry_deadline`...) takes that one's value unless set itself.
 The tables merge key by key, the environment's entries winning over the file's. An invalid value
 stops the start with an error that names the key.
