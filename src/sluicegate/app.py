@@ -58,6 +58,7 @@ from sluicegate.pipeline.retry import Attempts
 from sluicegate.pipeline.semantic import SemanticCache
 from sluicegate.pipeline.steps import host_planner, provider_planner, realtime_planner, universal_planner
 from sluicegate.pipeline.token_count import TokenCount
+from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
 from sluicegate.providers import registry
 from sluicegate.realtime.relay import RealtimeRelay
 from sluicegate.records import RecordBuilder
@@ -220,7 +221,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (
         Authenticate(tokens),
-        Plan(planners),
+        Plan(planners, WorkersAIAccount.configured(settings.workers_ai_account_id, settings.upstreams)),
         AllowList(),
         InjectKeys(keys),
     )

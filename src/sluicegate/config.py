@@ -16,8 +16,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -35,8 +36,10 @@ from sluicegate.config_groups import (
     Stores,
     Telemetry,
     Timeouts,
+    http_url,
     nest,
 )
+from sluicegate.hints import closest, did_you_mean
 from sluicegate.providers import REGISTRY
 
 ENV_PREFIX = "SLUICEGATE_"
@@ -95,7 +98,19 @@ class Settings(BaseSettings):
     stores: Stores = Field(default_factory=Stores, description="the database, exact cache and counters")
     logs: Logs = Field(default_factory=Logs, description="the request log")
     telemetry: Telemetry = Field(default_factory=Telemetry, description="traces, OTLP logs, metrics")
-    upstreams: dict[str, str] = Field(default_factory=dict, description="provider name -> base URL")
+    upstreams: dict[str, str] = Field(
+        default_factory=dict,
+        description="provider name -> base URL (an http(s) URL); a name that is no built-in provider is"
+        " refused, since a misspelt one would leave the provider at its public URL",
+    )
+    workers_ai_account_id: str = Field(
+        "",
+        pattern=r"^([0-9a-fA-F]{32})?$",
+        examples=["023e105f4ecef8ad9ca31a8372d0c353"],
+        description="the Cloudflare account id Workers AI requests run in (…/client/v4/accounts/{id}/ai/…);"
+        " empty: the URL's account segment, which must then be a Cloudflare account id (else a 400)"
+        " when Workers AI's upstream is api.cloudflare.com",
+    )
     custom_providers: dict[str, str] = Field(
         default_factory=dict,
         description="name -> base URL of an OpenAI-compatible server (vLLM, Ollama, ...)",
@@ -109,8 +124,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} is not a slug (lower-case letters, digits, inner '-')")
             if name in REGISTRY or name in RESERVED_PROVIDER_NAMES:
                 raise ValueError(f"{name!r} is already a provider; choose another name")
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{name}: {url!r} is not an http(s) URL")
+            _base_url(name, url)
+        return value
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstreams_are_providers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if name not in REGISTRY:
+                # Taken, the typo would leave the provider at its public URL, with the clients' keys.
+                raise ValueError(f"unknown provider {name!r} in upstreams{did_you_mean(name, REGISTRY)}")
+            _base_url(name, url)
+        return value
+
+    @field_validator("host_overrides")
+    @classmethod
+    def _overrides_are_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for host, url in value.items():
+            _base_url(host, url)
         return value
 
     @classmethod
@@ -142,7 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     except ConflictingKeys as exc:
         raise ConfigError(str(exc)) from exc
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_problem(e)}" for e in exc.errors())
         raise ConfigError(f"invalid setting {problems}") from exc
     finally:
         _ENVIRON.reset(token)
@@ -213,6 +244,35 @@ class _TomlFile(TomlConfigSettingsSource):
             raise ConfigError(f"SLUICEGATE_CONFIG: cannot read {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"SLUICEGATE_CONFIG: {path} is not valid TOML: {exc}") from exc
+
+
+def _base_url(name: str, url: str) -> None:
+    try:
+        http_url(url)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """What is wrong, without pydantic's "Value error, " before our own messages, and with the
+    nearest setting for an unknown key."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    if error["type"] == "extra_forbidden":
+        *group, key = map(str, error["loc"])
+        guess = closest(key, _known_keys(group))
+        if guess is not None:
+            return f"{error['msg']}; did you mean {'.'.join([*group, guess])!r}?"
+    return error["msg"]
+
+
+def _known_keys(group: list[str]) -> list[str]:
+    """The keys a table takes: the top level's (older names too), or a group's."""
+    if not group:
+        return [*Settings.model_fields, *MOVED]
+    field = Settings.model_fields.get(group[0])
+    model = field.annotation if field is not None and len(group) == 1 else None
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
 def provider_from_env_suffix(suffix: str) -> str:

@@ -62,7 +62,10 @@ different values (`max_body_bytes` and `[limits] max_body_bytes`, or `{ENV_PREFI
 `{ENV_PREFIX}LIMITS__MAX_BODY_BYTES`) stops the start with an error naming both. A setting split from another
 (`limits.cache_entry_bytes`, `timeouts.retry_deadline`...) takes that one's value unless set itself.
 The tables merge key by key, the environment's entries winning over the file's. An invalid value
-stops the start with an error that names the key.
+stops the start with an error that names the key, and so does an unknown key (with the nearest one);
+base URLs (`upstreams`, `custom_providers`, `host_overrides`, the OTLP endpoints) must be http(s) URLs
+with a host. A misspelt variable of the environment is not a key, so it is not noticed: the table below
+lists every variable read.
 """
 
 GATEWAY_INTRO = """\
@@ -172,14 +175,16 @@ def _env_reaches(env: str, key: str, field: FieldInfo) -> bool:
 def _sample(field: FieldInfo) -> str:
     """A valid value that differs from the field's default."""
     default = field.get_default(call_default_factory=True)
+    if field.examples:  # a field whose values have a form of their own (a pattern) shows one
+        return str(field.examples[0])
     if get_origin(field.annotation) is Literal:
         return str(next(choice for choice in get_args(field.annotation) if choice != default))
     if isinstance(default, bool):
         return str(not default).lower()
     if isinstance(default, int | float):
         return str(default + 1)
-    # Keep the default's shape: host_gateway must be account/gateway.
-    return "docgen/sample" if "/" in str(default) else "docgen-sample"
+    # Keep the default's shape: host_gateway must be account/gateway; a URL passes as any text.
+    return "docgen/sample" if "/" in str(default) else "http://docgen-sample"
 
 
 def _type(annotation: Any) -> str:

@@ -150,3 +150,66 @@ def test_upstream_dropping_mid_stream_breaks_the_client_stream(gateway: RunningG
         raw_stream(f"{gateway.provider_url('workers-ai')}/@cf/fake/drop-mid-stream", {"messages": MESSAGES})
     record = gateway.wait_for_logs(1)[0]
     assert "broke off" in record["error"]
+
+
+CLOUDFLARE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # the form of Cloudflare's account ids
+
+
+def universal_step(model: str) -> list[dict[str, Any]]:
+    """A Workers AI step of the universal endpoint, as Cloudflare's docs write one."""
+    return [
+        {
+            "provider": "workers-ai",
+            "endpoint": model,
+            "headers": {"Authorization": f"Bearer {TOKEN}"},
+            "query": {"messages": MESSAGES},
+        }
+    ]
+
+
+def test_the_workers_ai_account_id_setting_is_the_account_of_every_path(
+    make_gateway: Callable[..., RunningGateway], fake: FakeWorkersAI
+) -> None:
+    """On a fresh install the URL's account is `local`; the setting names the Cloudflare account,
+    on the provider endpoint (native and OpenAI-compatible), the universal and the compat one."""
+    gateway = make_gateway(upstreams={"workers-ai": fake.base_url}, workers_ai_account_id=CLOUDFLARE_ACCOUNT)
+    prefix = f"/client/v4/accounts/{CLOUDFLARE_ACCOUNT}/ai"
+    assert run(f"{gateway.provider_url('workers-ai')}/{MODEL}", {"messages": MESSAGES}).status_code == 200
+    assert fake.requests[-1].path == f"{prefix}/run/{MODEL}"
+    with openai.OpenAI(
+        base_url=f"{gateway.provider_url('workers-ai')}/v1", api_key=TOKEN, max_retries=0
+    ) as client:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert fake.requests[-1].path == f"{prefix}/v1/chat/completions"
+    universal = httpx.post(f"{gateway.url}/v1/local/default", json=universal_step(MODEL), timeout=10)
+    assert (universal.status_code, universal.headers["cf-aig-step"]) == (200, "0")
+    assert fake.requests[-1].path == f"{prefix}/run/{MODEL}"
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key=TOKEN, max_retries=0) as client:
+        answer = client.chat.completions.create(model=f"workers-ai/{MODEL}", messages=MESSAGES)
+    assert answer.choices[0].message.content == "echo: what is the capital of France"
+    assert fake.requests[-1].path == f"{prefix}/run/{MODEL}"
+
+
+def test_without_it_a_request_for_cloudflare_under_account_local_is_a_400_saying_what_to_set(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    """Workers AI's upstream is api.cloudflare.com, which refuses the account `local`: the gateway
+    answers before sending anything, naming the setting (the old code sent the request)."""
+    gateway = make_gateway(connect_timeout=2.0)
+    native = run(f"{gateway.provider_url('workers-ai')}/{MODEL}", {"messages": MESSAGES})
+    universal = httpx.post(f"{gateway.url}/v1/local/default", json=universal_step(MODEL), timeout=10)
+    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key=TOKEN, max_retries=0)
+    with client, pytest.raises(openai.BadRequestError) as compat:
+        client.chat.completions.create(model=f"workers-ai/{MODEL}", messages=MESSAGES)
+    errors = [native.json()["error"], universal.json()["error"], compat.value.response.json()["error"]]
+    assert [native.status_code, universal.status_code] == [400, 400]
+    for error in errors:
+        assert error["setting"] == "workers_ai_account_id"
+        assert "'local' of this URL is not a Cloudflare account id" in error["message"]
+        assert "Set SLUICEGATE_WORKERS_AI_ACCOUNT_ID" in error["message"]
+        assert "https://api.cloudflare.com/client/v4/accounts/local/ai/" in error["message"]
+    assert errors[1]["message"].startswith("step 0: ")
+    assert errors[1]["step"] == 0
+    records = gateway.wait_for_logs(3)
+    assert {(r["provider"], r["status"]) for r in records} == {("workers-ai", 400)}
+    assert all(r["attempts"] in (None, []) for r in records)  # nothing was sent upstream

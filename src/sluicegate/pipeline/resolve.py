@@ -21,6 +21,7 @@ from sluicegate.pipeline.header_values import flag
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
+from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
 from sluicegate.providers.base import unreadable
 from sluicegate.reserved import reserved_in
 from sluicegate.tokens import TokenDirectory
@@ -80,8 +81,9 @@ class Plan:
     is attached to any step: the client's own and each step's (universal endpoints, compat models).
     """
 
-    def __init__(self, planners: Mapping[str, Planner]) -> None:
+    def __init__(self, planners: Mapping[str, Planner], workers_ai: WorkersAIAccount | None = None) -> None:
         self._planners = planners
+        self._workers_ai = workers_ai or WorkersAIAccount()
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
@@ -101,6 +103,9 @@ class Plan:
             else:
                 check_path(step.route.path)
         exchange.plan = plan
+        several = request.kind == "universal" or len(plan.steps) > 1
+        for index, step in enumerate(plan.steps):  # once kept: a refusal is logged as a Workers AI one
+            self._workers_ai.place(step, index if several else None)
         _refuse_unreadable(plan)
         return await call_next(exchange)
 

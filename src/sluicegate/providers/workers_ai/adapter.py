@@ -9,8 +9,9 @@ Wire format: https://developers.cloudflare.com/workers-ai/get-started/rest-api/ 
 
 Cloudflare AI Gateway maps `.../workers-ai/{model}` to the first and `.../workers-ai/v1/...` to the
 second (https://developers.cloudflare.com/ai-gateway/usage/providers/workersai/). The account in
-the upstream URL is the gateway's own account, as on Cloudflare, so a Sluicegate account named after
-a Cloudflare account id reaches that account's Workers AI.
+the upstream URL is the route's: the gateway's own account, as on Cloudflare (a Sluicegate account
+named after a Cloudflare account id reaches that account's Workers AI), or the `workers_ai_account_id`
+setting, which the Plan stage puts there (pipeline/workers_ai_account.py).
 """
 
 from __future__ import annotations
