@@ -220,3 +220,95 @@ def test_an_older_and_a_newer_name_with_the_same_value_are_one_setting(tmp_path:
         }
     )
     assert (settings.limits.max_body_bytes, settings.timeouts.upstream_timeout) == (200, 7)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SLUICEGATE_UPSTREAM_OPENIA": "http://127.0.0.1:9000/v1"},
+        {"SLUICEGATE_UPSTREAMS": '{"openia": "http://127.0.0.1:9000/v1"}'},
+    ],
+)
+def test_an_unknown_provider_in_upstreams_is_refused_naming_the_nearest(environ: dict[str, str]) -> None:
+    # Taken, it would leave openai at its public URL: clients' keys would go to api.openai.com.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    assert str(caught.value) == (
+        "invalid setting upstreams: unknown provider 'openia' in upstreams; did you mean 'openai'?"
+    )
+
+
+def test_an_unknown_provider_in_the_upstreams_table_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text('[upstreams]\nantropic = "http://127.0.0.1:9000"\n')
+    with pytest.raises(
+        ConfigError, match="unknown provider 'antropic' in upstreams; did you mean 'anthropic'"
+    ):
+        load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize(
+    ("environ", "key", "value"),
+    [
+        ({"SLUICEGATE_UPSTREAM_OPENAI": "127.0.0.1:9000/v1"}, "upstreams", "openai: '127.0.0.1:9000/v1'"),
+        ({"SLUICEGATE_UPSTREAM_GROQ": "http:///v1"}, "upstreams", "groq: 'http:///v1'"),
+        ({"SLUICEGATE_CUSTOM_PROVIDERS": '{"vllm": "http://"}'}, "custom_providers", "vllm: 'http://'"),
+        (
+            {"SLUICEGATE_HOST_OVERRIDES": '{"api.openai.com": "ftp://mirror"}'},
+            "host_overrides",
+            "api.openai.com: 'ftp://mirror'",
+        ),
+        ({"SLUICEGATE_OTLP_ENDPOINT": "127.0.0.1:4318"}, "telemetry.otlp_endpoint", "'127.0.0.1:4318'"),
+        (
+            {"SLUICEGATE_TELEMETRY__OTLP_LOGS_ENDPOINT": "localhost:4318"},
+            "telemetry.otlp_logs_endpoint",
+            "'localhost:4318'",
+        ),
+    ],
+)
+def test_base_urls_without_an_http_scheme_or_a_host_are_refused(
+    environ: dict[str, str], key: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    assert str(caught.value) == (
+        f"invalid setting {key}: {value} is not an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
+    )
+
+
+def test_urls_with_a_scheme_and_a_host_are_taken() -> None:
+    settings = load_settings(
+        environ={
+            "SLUICEGATE_UPSTREAM_OPENAI": "https://llm.internal.example/v1",
+            "SLUICEGATE_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+            "SLUICEGATE_HOST_OVERRIDES": '{"api.openai.com": "http://[::1]:9000"}',
+        }
+    )
+    assert settings.upstreams == {"openai": "https://llm.internal.example/v1"}
+    assert settings.telemetry.otlp_endpoint == "http://127.0.0.1:4318"
+    assert settings.telemetry.otlp_logs_endpoint == ""  # empty: no OTLP logs
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"SLUICEGATE_LIMITS__MAX_BODY_BYTE": "5"}, "limits.max_body_byte: Extra inputs are not permitted;"
+         " did you mean 'limits.max_body_bytes'?"),
+        ({"SLUICEGATE_TELEMETRY__OTLP_ENDPONT": "http://h"}, "telemetry.otlp_endpont: Extra inputs are not"
+         " permitted; did you mean 'telemetry.otlp_endpoint'?"),
+    ],
+)  # fmt: skip
+def test_an_unknown_key_names_the_nearest_setting(given: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=given)
+    assert str(caught.value) == f"invalid setting {message}"
+
+
+def test_an_unknown_key_in_the_file_names_the_nearest_setting(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text("max_body_byte = 5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
+    assert str(caught.value) == (
+        "invalid setting max_body_byte: Extra inputs are not permitted; did you mean 'max_body_bytes'?"
+    )

@@ -8,8 +8,9 @@ behaves as before.
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 UPSTREAM_TIMEOUT = 300.0
@@ -22,6 +23,19 @@ def _follow(values: Any, source: str, default: Any, *followers: str) -> Any:
         for name in followers:
             values.setdefault(name, values.get(source, default))
     return values
+
+
+def http_url(value: str) -> str:
+    """`value` when it is an http(s) URL with a host, else a ValueError saying so. `127.0.0.1:4318`
+    parses as a URL (scheme `127.0.0.1`, or none): taken, it would fail on every use instead."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a URL: {exc}") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host, such as http://127.0.0.1:8000/v1")
+    return value
 
 
 class Group(BaseModel):
@@ -176,6 +190,11 @@ class Telemetry(Group):
     metrics_models_per_provider: int = Field(
         100, ge=0, description="distinct model labels per provider in /metrics; later ones count as _other"
     )
+
+    @field_validator("otlp_endpoint", "otlp_logs_endpoint")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        return http_url(value) if value else value
 
 
 # The stores' settings from before the grouping (the later ones never were top-level keys).
