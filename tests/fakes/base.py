@@ -14,8 +14,15 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
     rate-limited       429 with the provider's rate-limit headers
     retry-after-ms-<n> with rate-limited: a retry-after-ms header too (fakes that have one)
     slow-<ms>          wait that long before answering
+    gap-<ms>           streams wait that long between two events (a steady stream that takes long)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    abort the TCP connection after the second content event
+    error-mid-stream   streams send the provider's in-stream error event after a content event
+                       (fakes that say so)
+    stream-error-<status>  a stream request answered 200 whose first and only event is the error
+                       error-<status> would give, as the provider sends it inside a stream (Anthropic
+                       reports overload so: https://docs.anthropic.com/en/docs/build-with-claude/
+                       streaming#error-events); with fail-<n>-then-ok only the first n (fakes that say so)
     no-usage           streams carry no usage
     pause-stream       after the first content event, set `pause(name).chunk_sent` and wait (10 s at
                        most) for `release(name)`; name from `x-fake-gate`, else "default"
@@ -72,6 +79,7 @@ class Behavior:
     error_status: int | None = None
     retry_after_ms: int | None = None
     slow_ms: int = 0
+    gap_ms: int = 0
     fail_first: int = 0
     drop_mid_stream: bool = False
     no_usage: bool = False
@@ -80,6 +88,8 @@ class Behavior:
     cached: int = 0
     reasoning: int = 0
     chunked: bool = False
+    error_mid_stream: bool = False
+    stream_error: int | None = None
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -95,13 +105,19 @@ class Behavior:
                 behavior = replace(behavior, retry_after_ms=number)
             elif re.fullmatch(r"slow-\d+", token):
                 behavior = replace(behavior, slow_ms=number)
+            elif re.fullmatch(r"gap-\d+", token):
+                behavior = replace(behavior, gap_ms=number)
             elif re.fullmatch(r"cached-\d+", token):
                 behavior = replace(behavior, cached=number)
             elif re.fullmatch(r"reasoning-\d+", token):
                 behavior = replace(behavior, reasoning=number)
+            elif re.fullmatch(r"stream-error-\d{3}", token):
+                behavior = replace(behavior, stream_error=number)
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
-            elif token in ("drop-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked"):
+            elif token in (
+                "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked"
+            ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
 
@@ -255,12 +271,19 @@ class FakeUpstream:
         behavior: Behavior,
         model: str,
         error: Callable[[int], web.StreamResponse],
+        error_event: Callable[[int], bytes] | None = None,
     ) -> web.StreamResponse | None:
         """The behaviours before an answer: wait, fail the first n (per `x-fake-key`, else per
-        model), or answer an error status; `error(status)` builds the provider's error shape.
-        None when the request goes on to its handler."""
+        model), or answer an error status; `error(status)` builds the provider's error shape, and
+        `error_event(status)` (given for a stream request) the same error as an event of a 200
+        stream (stream-error-<status>). None when the request goes on to its handler."""
         if behavior.slow_ms:
             await asyncio.sleep(behavior.slow_ms / 1000)
+        if behavior.stream_error is not None and error_event is not None:
+            key = request.headers.get(KEY_HEADER, model)
+            if not behavior.fail_first or self._fails(key, behavior.fail_first):
+                return await write_stream(request, [error_event(behavior.stream_error)], SSE_HEADERS)
+            return None
         if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
             return error(500)
         if behavior.error_status is not None:
@@ -278,7 +301,14 @@ class FakeUpstream:
         # Made before chunk 1 leaves, so a test that saw chunk 1 always finds this gate.
         pause = self.pause(call.gate) if call.behavior.pause_stream else None
         drop_at = first_content + 2 if call.behavior.drop_mid_stream else None
-        return await write_stream(request, events, SSE_HEADERS, drop_at=drop_at, pause=(pause, first_content))
+        return await write_stream(
+            request,
+            events,
+            SSE_HEADERS,
+            drop_at=drop_at,
+            pause=(pause, first_content),
+            gap=call.behavior.gap_ms / 1000,
+        )
 
 
 async def write_stream(
@@ -288,16 +318,19 @@ async def write_stream(
     *,
     drop_at: int | None = None,
     pause: tuple[Pause | None, int] = (None, 0),
+    gap: float = 0.0,
 ) -> web.StreamResponse:
     """Write each chunk on its own, so a client sees them arrive one by one and a pause between two
     is real on the wire. At index `drop_at` the connection is aborted instead (no terminating
     chunk: the client sees a broken body, as when an upstream dies); after index `pause[1]` the
-    stream waits for `pause[0]` to be released."""
+    stream waits for `pause[0]` to be released. `gap` seconds pass between two chunks."""
     gate, pause_after = pause
     response = web.StreamResponse(headers=headers)
     try:
         await response.prepare(request)
         for index, chunk in enumerate(chunks):
+            if gap and index:
+                await asyncio.sleep(gap)
             if index == drop_at and request.transport:
                 request.transport.abort()
                 return response

@@ -14,6 +14,11 @@ other model succeeds.
     slow-<ms>          wait that long before answering (streams: before the headers)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content chunks, then abort the TCP connection
+    error-mid-stream   chat streams send their first content chunk, then OpenAI's in-stream error
+                       event, `data: {"error": {...}}` (a server_error), and end; with pause-stream
+                       they wait after the error event, before ending (the provider has not closed)
+    stream-error-<n>   a stream request answered 200 whose only event is `data: {"error": ...}`, the
+                       error error-<n> gives (with fail-<n>-then-ok: the first n requests only)
     chunked            chat: the whole JSON answer without Content-Length, in two chunks (a
                        compressed answer from behind a CDN)
     no-usage           chat streams omit the usage chunk even when include_usage is asked;
@@ -175,7 +180,11 @@ class FakeOpenAI(FakeUpstream):
             request.headers.get(BEHAVIOR_HEADER) or self.key_behaviors.get(bearer, model)
         )
         failure = await self.act_out(
-            request, behavior, model, lambda status: _behavior_error(status, model, behavior.retry_after_ms)
+            request,
+            behavior,
+            model,
+            lambda status: _behavior_error(status, model, behavior.retry_after_ms),
+            (lambda status: _error_event(status, model)) if _streams(body) else None,
         )
         if failure is not None:
             return failure
@@ -253,6 +262,9 @@ class FakeOpenAI(FakeUpstream):
         if include_usage and not call.behavior.no_usage:
             chunks.append({**head, "choices": [], "usage": usage})
         events = [sse_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
+        if call.behavior.error_mid_stream:
+            events = [events[0], _error_event(500, call.body["model"])]
+            return await self._stream(request, call, events, first_content=1)
         return await self._stream(request, call, events, first_content=0)
 
     async def _tool_call(self, request: web.Request, call: Call, tool: dict[str, Any]) -> web.StreamResponse:
@@ -462,14 +474,29 @@ def _error(
     return web.json_response(body, status=status)
 
 
-def _behavior_error(status: int, model: str, retry_after_ms: int | None = None) -> web.Response:
+def _error_fields(status: int, model: str) -> tuple[str, str | None, str]:
     default = (
         "server_error" if status >= 500 else "invalid_request_error",
         None,
         f"Fake upstream error {status}.",
     )
     type_, code, message = ERRORS.get(status, default)
-    response = _error(status, message.format(model=model), type_, code=code)
+    return type_, code, message.format(model=model)
+
+
+def _error_event(status: int, model: str) -> bytes:
+    """The error of `status` as OpenAI sends one inside a stream: a `data:` event of its own."""
+    type_, code, message = _error_fields(status, model)
+    return sse_data({"error": {"message": message, "type": type_, "param": None, "code": code}})
+
+
+def _streams(body: Any) -> bool:
+    return isinstance(body, dict) and bool(body.get("stream"))
+
+
+def _behavior_error(status: int, model: str, retry_after_ms: int | None = None) -> web.Response:
+    type_, code, message = _error_fields(status, model)
+    response = _error(status, message, type_, code=code)
     if status == 429:
         wait_ms = retry_after_ms if retry_after_ms is not None else 1000
         response.headers.update(

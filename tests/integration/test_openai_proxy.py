@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx2 as httpx
 import openai
+import orjson
 import pytest
 
 from tests.conftest import RunningGateway
@@ -333,6 +334,28 @@ def test_client_disconnect_mid_stream_is_logged(gateway: RunningGateway, fake: F
     fake.release()
     assert record["error"] == "client disconnected before the response ended"
     assert record["stream"] is True
+
+
+def test_an_error_event_the_client_hung_up_on_is_logged_as_the_providers_error(
+    gateway: RunningGateway, fake: FakeOpenAI, sdk: SDK
+) -> None:
+    # OpenAI's in-stream error, `data: {"error": ...}`: the SDK raises at it and hangs up while the
+    # upstream (paused) has not closed yet. The record names that error, not the hang-up.
+    stream = sdk(gateway.provider_url("openai")).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        timeout=10,
+        extra_headers={"x-fake-behavior": "error-mid-stream,pause-stream"},
+    )
+    with pytest.raises(openai.APIError, match="The server had an error") as caught:
+        list(stream)
+    stream.close()
+    record = gateway.wait_for_logs(1)[0]
+    fake.release()
+    assert (record["status"], record["stream"]) == (200, True)
+    assert record["error"] != "client disconnected before the response ended"
+    assert orjson.loads(record["error"]) == {"error": caught.value.body}
 
 
 def test_provider_keys_are_never_stored(gateway: RunningGateway, sdk: SDK) -> None:

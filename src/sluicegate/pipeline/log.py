@@ -86,7 +86,7 @@ class Log:
         """
         chunks: deque[bytes] = deque()
         kept = 0
-        completed = ended = False
+        completed = ended = gone = False
         tail = b""
         timings = exchange.timings
         try:
@@ -110,11 +110,15 @@ class Log:
             exchange.response.error = error.message
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            exchange.response.error = exchange.response.error or CLIENT_GONE
+            gone = True
             raise
         finally:
             if not completed:
                 _finish(exchange, chunks)
+                # A client that hung up on the provider's error event (the SDKs raise at it, and
+                # may close before the upstream does) ended on that error, which `_finish` read.
+                if gone and exchange.response.error is None:
+                    exchange.response.error = CLIENT_GONE
                 if ended:
                     await self._outcomes.complete(exchange)
                 else:  # closed or cancelled: this generator may not wait any longer
