@@ -20,17 +20,29 @@ names the reason and the client's address, no values.
 Such a request gets no record in the gateway's request log: a record belongs to an account's
 gateway, and here both would come from a request line or headers the gateway could not read;
 writing what they seem to name would let anyone add records to any gateway's log unauthenticated.
+
+A request whose body the parser refuses partway (a bad chunk size or trailer that arrives after
+the head, say once the gateway invited the body with `100 Continue`) is a handler's to answer.
+aiohttp's C parser queues the error as a next request instead and leaves the body under way open:
+the handler waited for the body timeout's 408, and each read of the body's buffered chunks made
+the dead parser queue the error again, until at 32 aiohttp stopped reading the socket, so the
+close after the answer (lingering, as for any body left unread) neither drained the body nor saw
+the client hang up, and held the connection for `lingering_time` (10 s). `RefusingHandler` ends
+that body with the parser's error instead, as the pure-Python parser does: the handler answers
+400 (endpoints/body.py) at once, and the connection closes after it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from itertools import islice
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import (
+    BadHttpMessage,
     BadHttpMethod,
     BadStatusLine,
     ContentEncodingError,
@@ -41,6 +53,7 @@ from aiohttp.http_exceptions import (
     TransferEncodingError,
 )
 from aiohttp.http_parser import SINGLETON_HEADERS
+from aiohttp.web_protocol import _ErrInfo
 
 from sluicegate.errors import BadRequest, GatewayError, HeadersTooLarge, UnsupportedEncoding, UriTooLong
 
@@ -110,10 +123,46 @@ def _reason(error: HttpProcessingError) -> str:
     return "the request could not be read as HTTP/1.1"
 
 
-class RefusingHandler(web.RequestHandler):
-    """aiohttp's connection handler, but for the answer to a request its parser refused."""
+def _unreadable_body(error: HttpProcessingError) -> web.RequestPayloadError:
+    """What reading a body the parser refused partway raises: a `RequestPayloadError`, as aiohttp's
+    for a body it cannot decode, caused by the parser's error in the gateway's words (the parser's
+    own quotes the bytes it refused). A `Content-Encoding` the body is not in keeps its error."""
+    cause = error if isinstance(error, ContentEncodingError) else BadHttpMessage(refusal(error).message)
+    unreadable = web.RequestPayloadError(cause.message)
+    unreadable.__cause__ = cause
+    return unreadable
 
-    __slots__ = ()
+
+class RefusingHandler(web.RequestHandler):
+    """aiohttp's connection handler, but for the answer to a request its parser refused, and for
+    the body of one it refused partway."""
+
+    __slots__ = ("_open_body",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open_body: StreamReader | None = None  # of the last request the parser passed on
+
+    def data_received(self, data: bytes) -> None:
+        queued = len(self._messages)
+        super().data_received(data)
+        if len(self._messages) > queued:  # the parser passed on a request, or its error
+            self._passed_on(queued)
+
+    def _passed_on(self, queued: int) -> None:
+        for message, body in islice(self._messages, queued, None):
+            if not isinstance(message, _ErrInfo):
+                self._open_body = body
+                continue
+            # The parser failed: nothing it reads will end the body under way, if one is.
+            under_way, self._open_body = self._open_body, None
+            if (
+                under_way is not None
+                and not under_way.is_eof()
+                and under_way.exception() is None
+                and isinstance(message.exc, HttpProcessingError)
+            ):
+                under_way.set_exception(_unreadable_body(message.exc))
 
     def handle_error(
         self,
