@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -43,6 +43,14 @@ class ImportFailed(Exception):
     """A line that is not a log record; the message names the line and the field."""
 
 
+class Lines(Protocol):
+    """Where an export's lines go: a file, stdout."""
+
+    def write(self, line: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRequest:
     account: str
@@ -57,7 +65,7 @@ class ExportRequest:
         )
 
 
-def export(remote: Remote, request: ExportRequest, out: BinaryIO) -> int:
+def export(remote: Remote, request: ExportRequest, out: Lines) -> int:
     """Write the export's lines to `out` as they arrive; how many. `ExportInterrupted` when the
     gateway's answer breaks off (what arrived whole is written)."""
     written, cursor = 0, request.filters.get(CURSOR)

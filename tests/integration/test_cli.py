@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -446,3 +447,43 @@ def test_every_command_says_which_database_and_none_creates_one_elsewhere(
     assert "set SLUICEGATE_DATA" in lost.stderr
     assert list(elsewhere.iterdir()) == []
     assert [g["slug"] for g in gw.http.get(API).json()["result"]] == ["default"]
+
+
+# Model names a client may send: a forged log line, screen clearing, colour and a window title (OSC),
+# an 8-bit CSI, DEL and a bidi override that shows the rest reversed.
+FORGED = "gpt-4o-mini\n2026-12-06 17:00:00 01a24c63deadbeef default openai POST chat/completions gpt-4o 200"
+ANSI = "\x1b[2J\x1b[31mRED\x1b[0m\x1b]0;title-pwned\x07"
+C1_BIDI = "\x9b31m\u202eini-m\x7f"
+TERMINAL_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_logs_prints_what_clients_chose_escaped_one_record_a_line(gw: RunningGateway, data_dir: Path) -> None:
+    ids = [chat(gw, model) for model in (FORGED, ANSI, C1_BIDI)]
+    assert len(gw.wait_for_logs(3)) == 3
+
+    shown = run_cli(data_dir, "logs", "--gateway", "default")
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [LOG_ID_RE.findall(line) for line in lines] == [[log_id] for log_id in ids], shown.stdout
+    assert " chat/completions gpt-4o-mini\\n2026-12-06 17:00:00 01a24c63deadbeef default " in lines[0]
+    assert " \\x1b[2J\\x1b[31mRED\\x1b[0m\\x1b]0;title-pwned\\x07 " in lines[1]
+    assert " \\x9b31m\\u202eini-m\\x7f " in lines[2]
+    assert TERMINAL_CONTROLS.search(shown.stdout) is None
+
+
+def test_logs_export_to_stdout_escapes_terminal_controls_in_the_same_json(
+    gw: RunningGateway, data_dir: Path
+) -> None:
+    (log_id,) = [chat(gw, C1_BIDI)]
+    gw.wait_for_logs(1)
+
+    printed = run_cli(
+        data_dir, "logs", "export", "--url", gw.url, "--token", gw.settings.admin_token, "-o", "-"
+    )
+
+    assert printed.returncode == 0, printed.stderr
+    assert TERMINAL_CONTROLS.search(printed.stdout) is None
+    assert "\\u009b31m\\u202eini-m\\u007f" in printed.stdout
+    (record,) = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert (record["id"], record["model"]) == (log_id, C1_BIDI)

@@ -238,3 +238,20 @@ def test_the_cli_prints_the_top_spenders(
     )
     assert bad.returncode == 1
     assert "did you mean 'team'?" in bad.stderr
+
+
+def test_the_cli_prints_users_that_clients_chose_escaped_and_without_markup(
+    gateway: RunningGateway, tmp_path: Path
+) -> None:
+    user = "[bold]ana[/bold]\x1b]0;pwned\x07\x9b2J\u202eeve"
+    ask(gateway, None, **{"cf-aig-metadata": json.dumps({"user": user})})  # JSON: ASCII in the header
+    gateway.wait_for_logs(1)
+    cli = ("--url", gateway.url, "--token", gateway.settings.admin_token)
+
+    table = run_cli(tmp_path, "spend", "--by", "user", *cli, env={"COLUMNS": "200"})  # one line a row
+    as_json = run_cli(tmp_path, "spend", "--by", "user", "--json", *cli)
+
+    assert table.returncode == as_json.returncode == 0, table.stderr + as_json.stderr
+    assert table_rows(table.stdout)[0][0] == "[bold]ana[/bold]\\x1b]0;pwned\\x07\\x9b2J\\u202eeve"
+    assert as_json.stdout.isascii()
+    assert json.loads(as_json.stdout)["result"][0]["key"] == user

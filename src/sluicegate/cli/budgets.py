@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.table import Table
+from rich.text import Text
 
 from sluicegate.allowance import Allowance, TokenRule
+from sluicegate.cli.terminal import shown
 from sluicegate.gateway import plain
 
 _BRIEF_RULE = re.compile(
@@ -135,15 +137,16 @@ def spend_table(answer: dict[str, Any]) -> Table:
     ]
     table = Table(*columns)
     for row in answer["result"]:
-        cells = [row["key"] if row["key"] is not None else "(none)"]
+        # A user, team or model is what clients sent: Text, so `[bold]` is no markup, and escaped.
+        cells = [Text(shown(row["key"])) if row["key"] is not None else "(none)"]
         if by == "token":
-            cells.append(row.get("name") or "")
+            cells.append(Text(shown(row.get("name") or "")))
         cells += [
             str(row["requests"]),
             str(row["tokens_in"]),
             str(row["tokens_out"]),
             money(row["cost_usd"]) + (f" (+{row['unpriced']} unpriced)" if row["unpriced"] else ""),
-            "\n".join(budget_text(budget) for budget in row["budgets"]),
+            Text("\n".join(budget_text(budget) for budget in row["budgets"])),
         ]
         table.add_row(*cells)
     return table
@@ -154,7 +157,7 @@ def budget_text(budget: dict[str, Any]) -> str:
         return money(value) if budget["unit"] == "cost" else f"{plain(value)} {budget['unit']}"
 
     where = f" ({budget['gateway']})" if budget["gateway"] else ""
-    return f"{budget['label']}{where}: {amount(budget['remaining'])} of {amount(budget['limit'])}"
+    return shown(f"{budget['label']}{where}: {amount(budget['remaining'])} of {amount(budget['limit'])}")
 
 
 def money(value: float) -> str:

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -27,6 +27,7 @@ from sluicegate.cli.common import (
     with_database,
     with_database_sync,
 )
+from sluicegate.cli.terminal import json_shown, shown
 from sluicegate.endpoints.log_params import MAX_PAGE, log_query
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hints import unknown_gateway
@@ -117,7 +118,7 @@ def logs_export(
     request = logtransfer.ExportRequest(account, gateway, {k: v for k, v in filters.items() if v is not None})
     try:
         with (
-            contextlib.nullcontext(sys.stdout.buffer)
+            contextlib.nullcontext(_TerminalLines(sys.stdout.buffer))
             if to_stdout
             else output.open("ab" if resume else "wb") as out
         ):
@@ -173,6 +174,20 @@ async def _check_log_gateway(db: GatewayRecords, account: str, slug: str) -> Non
         raise unknown_gateway(account, slug, [g.slug for g in await db.list_gateways(account)])
 
 
+class _TerminalLines:
+    """Export lines bound for stdout, often a terminal: the same JSON, with the characters a
+    terminal acts on (C1 controls, bidi overrides) escaped. A file gets the lines as they came."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def write(self, line: bytes) -> None:
+        self._out.write(json_shown(line))
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
 def _print_record(record: LogRecord) -> None:
     console.print(_log_line(record), highlight=False, markup=False, soft_wrap=True)
 
@@ -207,10 +222,11 @@ def _log_line(r: LogRecord) -> str:
         f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
     )
     cost = f"${r.cost_usd:.6f}" if r.cost_usd is not None else "-"
+    # Model, path and the rest may be whatever a client sent: escaped, they stay on this line.
     parts = [
-        time_text(r.ts), r.id, r.gateway, r.provider, r.method, r.endpoint, r.model or "-",
-        str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, _cache(r),
+        time_text(r.ts), r.id, shown(r.gateway), shown(r.provider), shown(r.method), shown(r.endpoint),
+        shown(r.model or "-"), str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, shown(_cache(r)),
         "stream" if r.stream else "",
     ]  # fmt: skip
     line = " ".join(p for p in parts if p)
-    return f"{line} error={r.error[:120]!r}" if r.error else line
+    return f"{line} error={r.error[:120]!r}" if r.error else line  # repr escapes the same characters

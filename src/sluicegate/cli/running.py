@@ -81,8 +81,8 @@ def spend(
     except RemoteError as exc:
         print_error(str(exc))
         raise typer.Exit(1) from exc
-    if as_json:
-        console.print_json(data=answer)
+    if as_json:  # ASCII: a C1 control or bidi override in a user or model stays an escape
+        console.print_json(data=answer, ensure_ascii=True)
         return
     console.print(budgets.spend_table(answer))
     totals = answer["totals"]
