@@ -175,6 +175,21 @@ def test_a_universal_steps_own_cache_headers_decide_for_its_answer(
     assert len(fake.requests) == 6
 
 
+def test_a_hit_says_which_step_answered_as_the_miss_did(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    """Cloudflare sends `cf-aig-step` on every answer of the universal endpoint, cached or not: a
+    hit names the step whose answer it replays (a fallback's: 1), as the miss that stored it did."""
+    client = sdk(gateway)
+    provider = [client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)]
+    provider.append(client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES))
+    client.close()
+    fallback = [universal_step("error-500"), universal_step("gpt-4o")]
+    universal = [gateway.http.post("/v1/local/default", json=fallback) for _ in range(2)]
+    seen = [(r.headers["cf-aig-cache-status"], r.headers.get("cf-aig-step")) for r in [*provider, *universal]]
+    assert seen == [("MISS", "0"), ("HIT", "0"), ("MISS", "1"), ("HIT", "1")]
+    assert universal[1].content == universal[0].content
+    assert [r.json["model"] for r in fake.requests] == ["gpt-4o-mini", "error-500", "gpt-4o"]
+
+
 def test_cache_control_max_age_and_no_cache(
     gateway: RunningGateway, fake: FakeOpenAI, clock: FakeClock
 ) -> None:

@@ -35,6 +35,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.pipeline.retry import STEP_HEADER
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route, StreamEnds
 from sluicegate.providers.sse import error_event_at, iter_events
@@ -42,8 +43,9 @@ from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
 STATUS_HEADER = "cf-aig-cache-status"
-# Headers of the original answer that are not replayed: they describe that one response.
-_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", STATUS_HEADER})
+# Headers of the original answer that are not replayed: they describe that one response. Its
+# `cf-aig-step` is kept: which step's answer it is (`served`).
+_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +325,7 @@ def served(
     answer = provider.answer_as(route, facts, Answer(entry.body, entry.streamed))
     if answer is None:
         return None
+    headers[STEP_HEADER] = _answering_step(headers.get(STEP_HEADER), plan)
     if answer.content_type is not None:
         headers["Content-Type"] = answer.content_type
     if answer.streamed:
@@ -334,6 +337,16 @@ def answer_text(request: IncomingRequest, plan: RequestPlan, body: bytes, stream
     """The generated text of an answer to a request, whole or streamed, as its client reads it."""
     provider, route, _ = _asker(request, plan)
     return provider.output_text(route, body, streamed)
+
+
+def _answering_step(stored: str | None, plan: RequestPlan) -> str:
+    """A hit's `cf-aig-step`, as every answer of the upstream carries one (Cloudflare sends it on
+    each answer of the universal endpoint): the step whose answer was stored, when it names one of
+    this plan's; else (an entry stored without it, or another plan's under a `cf-aig-cache-key`)
+    the step the cache answers in place of."""
+    if stored is not None and stored.isdigit() and int(stored) < len(plan.steps):
+        return stored
+    return str(plan.step_index)
 
 
 def _asker(request: IncomingRequest, plan: RequestPlan) -> tuple[Provider, Route, RequestFacts]:

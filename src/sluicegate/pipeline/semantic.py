@@ -60,9 +60,8 @@ SIMILARITY_HEADER = "x-semantic-similarity"
 # From this similarity a candidate the lookup did not verify is verified after the answer, so the
 # threshold what-if (`semantic_whatif`) knows which lookups would have hit at a lower threshold.
 WHAT_IF_FLOOR = 0.70
-_NOT_REPLAYED = frozenset(
-    {"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-step", "cf-aig-cache-status"}
-)
+# Kept: `cf-aig-step`, which step's answer it is (`cache.served` says it on the hit).
+_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-cache-status"})
 
 
 class Found(NamedTuple):
