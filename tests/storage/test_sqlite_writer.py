@@ -63,3 +63,41 @@ async def test_changes_other_processes_commit_are_read_after_the_writer_connecte
             assert gateway.name == name
     finally:
         await database.close()
+
+
+async def test_a_log_batch_holds_the_write_lock_from_its_start(tmp_path: Path) -> None:
+    # The workers of `serve --workers N` share one file. A batch begun as a read (plain BEGIN, then
+    # the last rowid) cannot become a write once another connection has committed since it read:
+    # SQLite answers "database is locked" at once, whatever busy_timeout says, and at a stop the
+    # records stayed in the spool. Another connection (as another worker would) commits here just as
+    # the batch's INSERT begins.
+    path = tmp_path / "db.sqlite"
+    database = SqliteDatabase(path)
+    await database.open()
+    other = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    refused: list[str] = []
+
+    def commit_elsewhere(statement: str) -> None:
+        if statement.startswith("INSERT") and not refused:
+            try:
+                other.execute("UPDATE gateways SET created_at = created_at + 1")
+                refused.append("no: the other connection committed")
+            except sqlite3.OperationalError as exc:
+                refused.append(str(exc))  # the batch holds the write lock: the other one waits
+
+    writer = database._writer._connection
+    assert writer is not None
+    writer.set_trace_callback(commit_elsewhere)
+    record = LogRecord(
+        id="b1", ts=1.0, account="local", gateway="default", provider="openai",
+        endpoint="chat/completions", method="POST", model=None, stream=False, status=200,
+        latency_ms=1.0, ttfb_ms=None,
+    )  # fmt: skip
+    try:
+        await database.write_logs([record])
+        assert refused == ["database is locked"]
+        assert await database.count_logs("local", "default") == 1
+    finally:
+        writer.set_trace_callback(None)
+        other.close()
+        await database.close()

@@ -165,7 +165,10 @@ def _log_record(row: tuple[Any, ...]) -> LogRecord:
 
 def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> Generator[None, None, None]:
     """The records stored in one transaction, in steps of `_LINES_A_STEP` (`Background.run_steps`)."""
-    db.execute("BEGIN")
+    # IMMEDIATE: the write lock from the start. Begun as a read (the last rowid), the transaction
+    # cannot become a write once another process (a worker of `serve --workers N`) has committed
+    # since: SQLite answers "database is locked" at once, whatever busy_timeout says.
+    db.execute("BEGIN IMMEDIATE")
     try:
         last = sqlite_analytics.last_log_rowid(db)
         for start in range(0, len(records), _LINES_A_STEP):
@@ -184,7 +187,7 @@ def _insert_logs(db: sqlite3.Connection, records: list[LogRecord]) -> Generator[
 
 def _insert_lines(db: sqlite3.Connection, lines: list[bytes]) -> Generator[None, None, bool]:
     """The lines stored in one transaction, in steps of `_LINES_A_STEP` (`Background.run_steps`)."""
-    db.execute("BEGIN")
+    db.execute("BEGIN IMMEDIATE")  # as `_insert_logs`
     try:
         last = sqlite_analytics.last_log_rowid(db)
         for start in range(0, len(lines), _LINES_A_STEP):
