@@ -26,8 +26,13 @@ def claim(root: Path, directory: Path) -> int:
     lock; the lock's descriptor, to close at the end."""
     private_directory(directory)
     os.chmod(root, DIRECTORY_MODE)
-    lock = private_opener(str(directory / LOCK), os.O_RDWR | os.O_CREAT)
+    # Locked before it is named `lock`: a process starting meanwhile (another worker of `serve
+    # --workers N`) finds no lock (a directory being made) or a held one, never a free one it would
+    # take for a dead process's and remove, files and all, under this one.
+    unnamed = directory / f".{LOCK}-{os.getpid()}"
+    lock = private_opener(str(unnamed), os.O_RDWR | os.O_CREAT)
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(unnamed, directory / LOCK)
     return lock
 
 
