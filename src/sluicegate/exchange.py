@@ -37,6 +37,15 @@ class Reply:
     # its source reported (a stream's so far), which the rewritten one may not carry whole (see
     # `ResponseRecord`).
     reported_usage: Callable[[], Usage | None] | None = None
+    # A 200 stream whose first event is the provider's error (Anthropic's overloaded_error): the
+    # status that error stands for (529), which retries, fallbacks, circuits and key pools act on
+    # (`counted_status`). A client that gets this answer gets the stream as the provider sent it.
+    failure: int | None = None
+
+    @property
+    def counted_status(self) -> int:
+        """The status the retry stage acts on: `failure` when there is one, else `status`."""
+        return self.failure or self.status
 
 
 @dataclass(frozen=True, slots=True)

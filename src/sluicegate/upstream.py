@@ -117,9 +117,10 @@ class UpstreamResponse(Protocol):
         ...
 
     def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
-        """The body chunk by chunk as it arrives, primed: the first step yields b"" once the body
-        has started (its first chunk is in, or it is empty), so a caller can tell a stream that
-        started from one that failed. Closing it early tells the upstream to stop."""
+        """The body chunk by chunk as it arrives, primed: the first step yields the first chunk
+        (b"" for an empty body) once it is in, without taking it (the steps after it start with
+        that chunk), so a caller can tell a stream that started from one that failed, and see how
+        it starts. Closing it early tells the upstream to stop."""
         ...
 
 
@@ -271,7 +272,7 @@ class PooledResponse(aiohttp.ClientResponse):
         content = self.content
         try:
             chunk = await content.readany()
-            yield b""
+            yield chunk  # a look at the start; the loop yields it again
             while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
                 yield chunk
                 chunk = await content.readany()

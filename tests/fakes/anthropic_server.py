@@ -13,6 +13,10 @@ differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "m
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content deltas, then abort the TCP connection
     error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way
+    stream-error-<n>   streams answer 200 with the error of status n as their only event, `event:
+                       error` (529: overloaded_error), as Anthropic reports overload on a stream:
+                       https://docs.anthropic.com/en/docs/build-with-claude/streaming#error-events
+                       (with fail-<n>-then-ok: the first n requests only)
     no-usage           streams carry no `usage` at all (message_start nor message_delta)
     pause-stream       as FakeOpenAI: wait for `release(name)` after the first content delta
     wrong-shape        a 200 answer in OpenAI's chat.completion shape, as a misrouted upstream gives
@@ -138,8 +142,13 @@ class FakeAnthropic(FakeUpstream):
         )
         spec = request.headers.get(BEHAVIOR_HEADER, model)
         behavior = Behavior.parse(spec)
+        streams = isinstance(body, dict) and bool(body.get("stream"))
         failure = await self.act_out(
-            request, behavior, model, lambda status: _behavior_error(status, model, number)
+            request,
+            behavior,
+            model,
+            lambda status: _behavior_error(status, model, number),
+            (lambda status: _event(_error_body(status, model))) if streams else None,
         )
         if failure is not None:
             return failure
@@ -292,10 +301,15 @@ def _error(status: int, type_: str, message: str, number: int) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _behavior_error(status: int, model: str, number: int) -> web.Response:
+def _error_body(status: int, model: str) -> dict[str, Any]:
     default = ("api_error" if status >= 500 else "invalid_request_error", f"Fake upstream error {status}.")
     type_, message = ERRORS.get(status, default)
-    response = _error(status, type_, message.format(model=model), number)
+    return {"type": "error", "error": {"type": type_, "message": message.format(model=model)}}
+
+
+def _behavior_error(status: int, model: str, number: int) -> web.Response:
+    error = _error_body(status, model)["error"]
+    response = _error(status, error["type"], error["message"], number)
     if status == 429:
         # https://docs.anthropic.com/en/api/rate-limits#response-headers
         response.headers.update(

@@ -125,7 +125,7 @@ class InProcessResponse(HeadersMixin):
         try:
             async with asyncio.timeout_at(self._deadline):
                 chunk = await self._wire.next_chunk()
-            yield b""
+            yield chunk or b""  # a look at the start; the loop yields it again
             while chunk is not None:
                 yield chunk
                 async with asyncio.timeout_at(self._deadline):

@@ -14,6 +14,7 @@ from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.outcome.pricing import Pricing, shown, unpriced
 from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.stream_errors import opening_error
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.rates import Pricer
 from sluicegate.usage.tokens import TokenCounter
@@ -143,9 +144,11 @@ def _cut_short(exchange: Exchange) -> bool:
 
 def _countable(exchange: Exchange, step: Step) -> bool:
     """Whether a usage the provider did not report can be counted: a successful answer to a request
-    whose body we could read."""
+    whose body we could read. A stream that opened with the provider's error (Anthropic's
+    overloaded_error after a 200) is not one: nothing ran, and it is billed as that error's status is."""
     return (
         200 <= exchange.response.status < 300
         and bool(exchange.response.body)
         and step.facts.payload is not None
+        and not (_cut_short(exchange) and opening_error(exchange.response.body) is not None)
     )

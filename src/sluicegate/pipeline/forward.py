@@ -12,12 +12,14 @@ from multidict import CIMultiDict
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
+from sluicegate.providers.stream_errors import opening_error
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse, relayable_response_headers
 
 # Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
+_ERROR_STREAM_LIMIT = 64 * 1024  # a stream that opens with an error and ends: its error, a [DONE]
 # When the start budget is only what is left of the request's deadline, and within 1% of the
 # exchange timeout, the client's own timer (firing at most 1% late) enforces it: a second timer per
 # request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
@@ -63,7 +65,11 @@ class Forwarder:
                 ) from exc
         if reply.status in _REFUSALS and reply.stream is None:
             _say_when_to_retry(provider, reply)
-        return step.answer(reply) if step.answer is not None else reply
+        if step.answer is None:
+            return reply
+        answered = step.answer(reply)
+        answered.failure = reply.failure  # (a translation of the stream fails as it does)
+        return answered
 
     async def _start(self, request: UpstreamRequest, whole: bool) -> Reply:
         response = await self._transport.send(request)
@@ -72,9 +78,12 @@ class Forwarder:
             return Reply(response.status, headers, body=await response.read_body(request.timeout))
         chunks = response.relay(request.timeout)
         try:
-            await anext(chunks)  # primed: returns once the first chunk is in
+            first = await anext(chunks)  # primed: the first chunk, once it is in (not taken yet)
             if whole and response.content_length is None and _is_json(response.content_type):
                 return await _gathered(response.status, headers, chunks)
+            # One byte search of the first chunk; the chunks after it pass untouched.
+            if response.status < 300 and (failure := opening_error(first)) is not None:
+                return await _failed(response.status, headers, chunks, failure)
         except BaseException:
             await chunks.aclose()
             raise
@@ -118,6 +127,24 @@ async def _gathered(status: int, headers: CIMultiDict[str], chunks: AsyncGenerat
         pieces.append(chunk)
         size += len(chunk)
     return Reply(status, headers, stream=_resumed(pieces, chunks))
+
+
+async def _failed(
+    status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None], failure: int
+) -> Reply:
+    """A stream whose first event is the provider's error (Anthropic's overloaded_error): the
+    failure it stands for (`failure`, 529 for that one), which retries and fallbacks act on. Read to
+    its end (an error ends a stream), so a try that is not the last frees its connection; the
+    client that gets it after all gets it as sent, a 200 whose SDK raises the provider's error. One
+    that goes on past `_ERROR_STREAM_LIMIT` is no such answer: relayed as it comes."""
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        pieces.append(chunk)
+        size += len(chunk)
+        if size > _ERROR_STREAM_LIMIT:
+            return Reply(status, headers, stream=_resumed(pieces, chunks))
+    return Reply(status, headers, stream=_resumed(pieces, chunks), failure=failure)
 
 
 async def _resumed(read: list[bytes], rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:

@@ -19,7 +19,7 @@ from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, dropped_metadata_header
 from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
-from sluicegate.providers.sse import error_event_at
+from sluicegate.providers.sse import error_event_at, error_event_data
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
@@ -147,11 +147,9 @@ def stream_error(events: bytes) -> str | None:
     start = error_event_at(events)
     if start < 0:
         return None
-    data = events.find(b"data:", start)
-    if data < 0:  # the event line came, its data did not
+    text = error_event_data(events, start)
+    if text is None:  # the event line came, its data did not
         return "event: error"
-    end = events.find(b"\n", data)
-    text = events[data + len(b"data:") : end if end >= 0 else len(events)].strip()
     return text[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
 
 

@@ -3,7 +3,9 @@
 Steps are tried in order; each is retried as its `RetryPolicy` says on connection errors,
 timeouts, 429 and 5xx, then the next step is tried. Any other answer (2xx, 3xx, a 4xx that is
 the caller's mistake) is returned at once. A stream is only retried before its first byte
-(`Forwarder.send` returns once that byte is in), so a client never sees two answers.
+(`Forwarder.send` returns once that byte is in), so a client never sees two answers; a 200 stream
+whose first event is the provider's error counts as the status that error stands for
+(`Reply.counted_status`: Anthropic's overloaded_error as a 529).
 
 A step that goes with the gateway's stored keys (`pipeline/keys.py`) moves on to another key of
 the pool, at once and within the same try, when the upstream refuses one (401, 403, 429): a key
@@ -210,9 +212,9 @@ class Attempts:
                     and not isinstance(failure, ProviderKeysUnusable)
                 ):
                     # (A step without a usable key never reached its target: nothing to say of it.)
-                    status = failure.status if isinstance(failure, Reply) else None
+                    status = failure.counted_status if isinstance(failure, Reply) else None
                     await circuits.record(request, plan, index, permit, status)
-                if isinstance(failure, Reply) and not is_retryable(failure.status):
+                if isinstance(failure, Reply) and not is_retryable(failure.counted_status):
                     return failure
                 if attempt == policy.max_attempts or isinstance(failure, ProviderKeysUnusable):
                     break  # no stored key of this provider is usable now: fall back instead
@@ -266,7 +268,8 @@ class Attempts:
             answer = await self._send(method, step, budget, deadline_only, tries)
             if not isinstance(answer, Reply):
                 return answer
-            if not await keys.refused(ring, pick.key.name, answer.status, retry_after(answer.headers), model):
+            status = answer.counted_status
+            if not await keys.refused(ring, pick.key.name, status, retry_after(answer.headers), model):
                 return answer
             tried.append(pick.key.name)
             budget -= self._clock() - started
@@ -284,9 +287,12 @@ class Attempts:
                 )
             )
             return error
-        error_text = None if reply.status < 400 else f"upstream answered {reply.status}"
+        status = reply.counted_status
+        error_text = None if status < 400 else f"upstream answered {status}"
+        if reply.failure is not None:
+            error_text = f"upstream answered {reply.status} with an error event first, counted as {status}"
         tries.attempts.append(
-            Attempt(index, step.provider.name, reply.status, _ms_since(started), error_text, step.key_name)
+            Attempt(index, step.provider.name, status, _ms_since(started), error_text, step.key_name)
         )
         return reply
 

@@ -164,3 +164,13 @@ def error_event_at(events: bytes) -> int:
         return -1
     found = _ERROR_EVENT.search(events)
     return found.start() if found is not None else -1
+
+
+def error_event_data(events: bytes, start: int) -> bytes | None:
+    """The data of the error event that starts at `start` (`error_event_at`), up to its line's end
+    or the end of `events`; None when its data line has not come."""
+    data = events.find(b"data:", start)
+    if data < 0:
+        return None
+    end = events.find(b"\n", data)
+    return events[data + len(b"data:") : end if end >= 0 else len(events)].strip()

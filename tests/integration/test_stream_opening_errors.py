@@ -1,0 +1,156 @@
+"""A stream whose first event is the provider's error, after a 200: Anthropic reports overload so
+(https://docs.anthropic.com/en/docs/build-with-claude/streaming#error-events), OpenAI with
+`data: {"error": ...}`. Nothing has reached the client yet, so it is the failure it names: retried
+and fallen back from as that status; with no try left, the client gets it as sent. Official SDKs
+against the fakes on loopback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import openai
+import orjson
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
+
+MODEL = "claude-sonnet-4-6"
+MESSAGES: list[Any] = [{"role": "user", "content": "what is the capital of France"}]
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], claude: FakeAnthropic, fake: FakeOpenAI
+) -> RunningGateway:
+    return make_gateway(upstreams={"anthropic": claude.base_url, "openai": fake.base_url})
+
+
+@pytest.fixture
+def claude_sdk() -> Iterator[Callable[[str], anthropic.Anthropic]]:
+    clients: list[anthropic.Anthropic] = []
+
+    def make(base_url: str) -> anthropic.Anthropic:
+        http = anthropic.DefaultHttpxClient(verify=False)
+        clients.append(
+            anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test", max_retries=0, http_client=http)
+        )
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def behaving(behavior: str, **headers: str) -> dict[str, str]:
+    return {
+        "x-fake-behavior": behavior,
+        "x-fake-key": str(uuid.uuid4()),
+        "cf-aig-retry-delay": "0",
+        **headers,
+    }
+
+
+def attempts(record: dict[str, Any]) -> list[tuple[int, int]]:
+    return [(a["step"], a["status"]) for a in record["attempts"]]
+
+
+def test_an_overloaded_stream_is_retried_as_a_529(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    headers = behaving("fail-2-then-ok,stream-error-529", **{"cf-aig-max-attempts": "3"})
+    client = claude_sdk(gateway.provider_url("anthropic"))
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=MESSAGES, extra_headers=headers
+    ) as stream:
+        text = stream.get_final_text()
+    assert text == "echo: what is the capital of France"
+    assert len(claude.requests) == 3
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["error"]) == (200, None)
+    assert attempts(record) == [(0, 529), (0, 529), (0, 200)]
+    assert "error event" in record["attempts"][0]["error"]
+
+
+def test_an_overloaded_stream_falls_back_to_the_next_universal_step(
+    gateway: RunningGateway, claude: FakeAnthropic, fake: FakeOpenAI
+) -> None:
+    first = {
+        "provider": "anthropic",
+        "endpoint": "v1/messages",
+        "headers": {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+        | behaving("stream-error-529"),
+        "query": {"model": MODEL, "max_tokens": 256, "messages": MESSAGES, "stream": True},
+    }
+    second = {
+        "provider": "openai",
+        "endpoint": "chat/completions",
+        "headers": {"Authorization": "Bearer sk-test"},
+        "query": {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+    }
+    with gateway.http.stream("POST", "/v1/local/default", json=[first, second]) as response:
+        assert (response.status_code, response.headers["cf-aig-step"]) == (200, "1")
+        body = b"".join(response.iter_bytes())
+    assert b"overloaded_error" not in body
+    assert body.endswith(b"data: [DONE]\n\n")
+    assert (len(claude.requests), len(fake.requests)) == (1, 1)
+    record = gateway.wait_for_logs(1)[0]
+    assert attempts(record) == [(0, 529), (1, 200)]
+    assert (record["provider"], record["error"]) == ("openai", None)
+
+
+def test_with_no_try_left_the_client_gets_the_stream_as_the_provider_sent_it(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    def overloaded(base_url: str, **headers: str) -> anthropic.APIStatusError:
+        stream = claude_sdk(base_url).messages.create(
+            model=MODEL,
+            max_tokens=256,
+            messages=MESSAGES,
+            stream=True,
+            extra_headers=behaving("stream-error-529", **headers),
+        )
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            list(stream)
+        return caught.value
+
+    direct = overloaded(claude.base_url)
+    claude.clear()
+    proxied = overloaded(gateway.provider_url("anthropic"), **{"cf-aig-max-attempts": "2"})
+    assert (type(proxied), proxied.status_code, proxied.body) == (
+        type(direct),
+        direct.status_code,
+        direct.body,
+    )
+    assert proxied.body == OVERLOADED
+    assert len(claude.requests) == 2
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["stream"]) == (200, True)
+    assert orjson.loads(record["error"]) == OVERLOADED
+    assert attempts(record) == [(0, 529), (0, 529)]
+    # Nothing ran: billed as the 529 it stands for is, not at an estimate of the prompt.
+    assert (record["tokens_in"], record["tokens_out"], record["cost_usd"]) == (None, None, None)
+
+
+def test_openai_s_error_event_first_is_retried_as_the_status_it_names(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    headers = behaving("fail-1-then-ok,stream-error-500", **{"cf-aig-max-attempts": "2"})
+    with client:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=headers
+            )
+        )
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "echo: what is the capital of France"
+    )
+    record = gateway.wait_for_logs(1)[0]
+    assert attempts(record) == [(0, 500), (0, 200)]

@@ -1,0 +1,57 @@
+"""The status a stream's opening error event stands for, as each provider sends one."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluicegate.providers.stream_errors import opening_error
+
+
+def anthropic(kind: str) -> bytes:
+    return b'event: error\ndata: {"type":"error","error":{"type":"' + kind.encode() + b'","message":"x"}}\n\n'
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        ("overloaded_error", 529),
+        ("rate_limit_error", 429),
+        ("api_error", 500),
+        ("invalid_request_error", 400),
+        ("timeout_error", 504),
+        ("some_new_error", 500),
+    ],
+)
+def test_anthropic_s_error_types_stand_for_their_statuses(kind: str, status: int) -> None:
+    # https://docs.anthropic.com/en/api/errors
+    assert opening_error(anthropic(kind)) == status
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        (b'data: {"error": {"message": "m", "type": "server_error", "param": null, "code": null}}\n\n', 500),
+        (b'data: {"error": {"message": "m", "type": "requests", "code": "rate_limit_exceeded"}}\n\n', 429),
+        (b'data: {"error": {"message": "m", "type": "x", "code": "rate_limit_exceeded"}}\n\n', 429),
+        (b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n', 503),
+        (b'data: {"error": "something broke"}\n\n', 500),
+        (b"event: error\ndata: not json\n\n", 500),
+        (b"event: error\n", 500),  # its data has not come
+        (b": keep-alive\n\n" + anthropic("overloaded_error"), 529),  # a comment first
+    ],
+)
+def test_other_error_events_first(event: bytes, status: int) -> None:
+    assert opening_error(event) == status
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        b'event: message_start\ndata: {"type":"message_start"}\n\n' + anthropic("overloaded_error"),
+        b'data: {"id":"c","choices":[],"error":null}\n\n',
+        b'data: {"id":"c","choices":[{"delta":{"content":"error"}}]}\n\n',
+        b"",
+    ],
+)
+def test_a_stream_that_began_its_answer_or_has_no_error_is_none(events: bytes) -> None:
+    assert opening_error(events) is None
