@@ -38,6 +38,17 @@ from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
 
 GUARDRAILS_HEADER = "x-sluicegate-guardrails"
+# Cloudflare AI Gateway's error codes and messages for a prompt and a response its guardrails
+# blocked, which its docs tell clients to check for (`message.includes('2016')`,
+# https://developers.cloudflare.com/ai-gateway/guardrails/set-up-guardrail/): carried in our error
+# as `cloudflare_code` and at the end of its message (what an SDK's exception shows), so those
+# checks work here too.
+CLOUDFLARE_CODES: dict[Side, int] = {"request": 2016, "response": 2017}
+_CLOUDFLARE_MESSAGES: dict[Side, str] = {
+    "request": "Prompt blocked due to security configurations",
+    "response": "Response blocked due to security configurations",
+}
+
 METADATA_KEY = "guardrails"
 _SINGLE_STEP_KINDS = ("provider", "host", "host-compat")  # the client's body is the step's
 
@@ -60,14 +71,20 @@ def compile_policy(policy: GuardrailsPolicy) -> Compiled:
     return Compiled(guard, Scanner([*block.detectors, *redact.detectors]), flag, reads)
 
 
+def _cloudflare_note(side: Side) -> str:
+    return f" (Cloudflare's code {CLOUDFLARE_CODES[side]}: {_CLOUDFLARE_MESSAGES[side]})"
+
+
 def _blocked(span: Span, side: Side) -> GuardrailBlocked:
     what = "request" if side == "request" else "answer"
     return GuardrailBlocked(
         f"the gateway's guardrails blocked this {what}: it contains {span.entity} (detector "
-        f"{span.detector}); remove it, or ask the gateway's owner about its guardrails setting",
+        f"{span.detector}); remove it, or ask the gateway's owner about its guardrails setting"
+        + _cloudflare_note(side),
         detector=span.detector,
         entity=span.entity,
         direction=side,
+        cloudflare_code=CLOUDFLARE_CODES[side],
     )
 
 
@@ -215,10 +232,11 @@ def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findi
         if guard.policy.prompt_injection.action == "block":
             raise GuardrailBlocked(
                 "the gateway's guardrails blocked this request: a user message reads as a "
-                f"prompt injection ({injection.rule})",
+                f"prompt injection ({injection.rule})" + _cloudflare_note("request"),
                 detector=finding,
                 entity="prompt_injection",
                 direction="request",
+                cloudflare_code=CLOUDFLARE_CODES["request"],
             )
     return inspection.text
 
