@@ -90,6 +90,11 @@ def test_filters_apply_across_gateways_and_gateway_picks_one(gateway: RunningGat
     assert "did you mean 'prod'" in unknown.json()["error"]["message"]
     bad = account_logs(gateway, status="5x")
     assert (bad.status_code, bad.json()["error"]["param"]) == (400, "status")
+    misspelt = account_logs(gateway, gatway="prod")  # ignored, it listed every gateway's records
+    assert misspelt.status_code == 400
+    assert misspelt.json()["error"]["message"] == "unknown parameter 'gatway'; did you mean 'gateway'?"
+    cursor = account_logs(gateway, cursor="not-a-cursor")
+    assert (cursor.status_code, cursor.json()["error"]["param"]) == (400, "cursor")
 
 
 def test_a_token_limited_to_some_gateways_lists_only_their_records(gateway: RunningGateway) -> None:

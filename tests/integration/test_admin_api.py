@@ -535,6 +535,37 @@ def test_bad_log_parameters_are_a_400_naming_them(
     assert error["message"].startswith(param)
 
 
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        ({"modle": "gpt-4o"}, "modle", "unknown parameter 'modle'; did you mean 'model'?"),
+        ({"stauts": "5xx"}, "stauts", "unknown parameter 'stauts'; did you mean 'status'?"),
+        ({"model": "gpt-4o", "gateway": "default"}, "gateway", "unknown parameter 'gateway'; known: cached,"),
+        (
+            {"cursor": "not-a-cursor"},
+            "cursor",
+            "cursor must be the next_cursor of the previous page (a log id), got 'not-a-cursor'",
+        ),
+    ],
+)
+def test_misspelt_parameters_and_bad_cursors_are_400s_not_every_record(
+    gw: RunningGateway, traffic: Traffic, params: dict[str, str], param: str, message: str
+) -> None:
+    # Ignored, each answered every record unfiltered, as if the filter matched them all.
+    error = error_of(gw.http.get(f"{API}/default/logs", params=params), 400)
+
+    assert error["param"] == param
+    assert error["message"].startswith(message), error["message"]
+
+
+def test_a_cursor_is_a_log_id(gw: RunningGateway, traffic: Traffic) -> None:
+    # Upper-case hex sorts before every id: taken, it answered an empty page as if the walk had ended.
+    listed = gw.http.get(f"{API}/default/logs", params={"cursor": "F" * 32})
+    assert error_of(listed, 400)["param"] == "cursor"
+    assert ids_of(gw, cursor="0" * 32) == []  # a log id before every record: an empty page
+    assert ids_of(gw, cursor=traffic.newest_first[1]) == traffic.newest_first[2:]
+
+
 def test_single_record_has_bodies_and_masked_secret_headers(gw: RunningGateway, traffic: Traffic) -> None:
     response = gw.http.get(f"{API}/default/logs/{traffic.ids['plain']}")
     assert response.status_code == 200, response.text

@@ -13,7 +13,7 @@ from aiohttp import web
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
-from sluicegate.endpoints.log_params import log_query
+from sluicegate.endpoints.log_params import bad_cursor, is_log_id, log_query
 from sluicegate.endpoints.openapi import openapi_document
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.endpoints.schemas import (
@@ -137,13 +137,23 @@ class AdminApi:
         gateways = gateways_to_cover(asked, request[TOKEN])
         if asked is not None:
             await check_gateway(self._db, account, asked)
-        return await self._log_page(replace(log_query(account, None, request.query), gateways=gateways))
+        query = log_query(account, None, request.query, also=("gateway",))
+        return await self._log_page(replace(query, gateways=gateways))
 
     async def list_logs(self, request: web.Request) -> web.Response:
         query = log_query(request.match_info["account"], request.match_info["gateway"], request.query)
         return await self._log_page(query)
 
     async def _log_page(self, query: LogQuery) -> web.Response:
+        cursor = query.cursor
+        # An id of another form may still be a record's (an imported one): only a cursor that names
+        # none is refused, rather than answering from the start.
+        if (
+            cursor is not None
+            and not is_log_id(cursor)
+            and await self._db.get_log(query.account, cursor) is None
+        ):
+            raise bad_cursor(cursor)
         records = await self._db.query_logs(query)
         next_cursor = records[-1].id if len(records) == query.limit else None
         page = LogPage(result=[LogEntry.of(r) for r in records], next_cursor=next_cursor)

@@ -5,18 +5,31 @@ naming the parameter."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from sluicegate.errors import BadRequest
+from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import LogQuery
 
 MAX_PAGE = 1000
+LOG_PARAMS = (
+    "from", "to", "provider", "model", "status", "cached", "feedback", "score_min", "score_max",
+    "cursor", "limit",
+)  # fmt: skip
+_LOG_ID = re.compile(r"[0-9a-f]{32}")  # exchange.new_log_id's form
 
 
-def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
+def log_query(account: str, gateway: str | None, params: Any, also: Collection[str] = ()) -> LogQuery:
     """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, feedback,
-    score_min, score_max, cursor, limit."""
+    score_min, score_max, cursor, limit, and the caller's `also`. Any other is a 400 naming the
+    nearest: ignored, a misspelt filter (`modle=`) would answer every record."""
+    for given in params:
+        if given not in LOG_PARAMS and given not in also:
+            known = [*LOG_PARAMS, *also]
+            raise BadRequest(f"unknown parameter {given!r}{did_you_mean(given, known)}", param=given)
     status_min, status_max = _status_range(params.get("status"))
     limit = _int_param(params, "limit", 50)
     if not 1 <= limit <= MAX_PAGE:
@@ -42,6 +55,17 @@ def log_query(account: str, gateway: str | None, params: Any) -> LogQuery:
         score_max=score_max,
         cursor=params.get("cursor"),
         limit=limit,
+    )
+
+
+def is_log_id(text: str) -> bool:
+    """Whether `text` has the form of the ids the gateway gives its records."""
+    return _LOG_ID.fullmatch(text) is not None
+
+
+def bad_cursor(cursor: str) -> BadRequest:
+    return BadRequest(
+        f"cursor must be the next_cursor of the previous page (a log id), got {cursor!r}", param="cursor"
     )
 
 
