@@ -13,7 +13,7 @@ def test_defaults() -> None:
     settings = load_settings(environ={})
     assert (settings.host, settings.port) == ("127.0.0.1", 8787)
     assert settings.limits.max_body_bytes == 10 * 1024 * 1024
-    assert settings.timeouts.upstream_timeout == 300
+    assert settings.timeouts.upstream_timeout == 600  # the OpenAI and Anthropic SDKs' own default
     assert settings.resolved_database_url == "sqlite:///data/sluicegate.db"
 
 
@@ -156,7 +156,7 @@ def test_split_settings_follow_the_one_they_were_split_from(tmp_path: Path) -> N
     assert (settings.timeouts.retry_deadline, settings.timeouts.coalesce_wait) == (60, 5)
     defaults = load_settings(environ={})
     assert defaults.limits.cache_entry_bytes == defaults.limits.max_body_bytes == 10 * 1024 * 1024
-    assert defaults.timeouts.retry_deadline == defaults.timeouts.coalesce_wait == 300
+    assert defaults.timeouts.retry_deadline == defaults.timeouts.coalesce_wait == 600
 
 
 def test_grouped_and_older_names_reach_the_same_setting(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_grouped_and_older_names_reach_the_same_setting(tmp_path: Path) -> None:
     assert (settings.logs.batch_size, settings.logs.flush_interval) == (7, 0.5)
     assert (settings.limits.max_body_bytes, settings.limits.cache_entry_bytes) == (10 * 1024 * 1024, 4096)
     assert settings.stores.cache_url == "redis://127.0.0.1:6379/0"
-    assert (settings.timeouts.upstream_timeout, settings.timeouts.retry_deadline) == (300, 9)
+    assert (settings.timeouts.upstream_timeout, settings.timeouts.retry_deadline) == (600, 9)
     config = tmp_path / "gw.toml"
     config.write_text("[limits]\nlog_tee_bytes = 0\n")
     with pytest.raises(ConfigError, match=r"limits\.log_tee_bytes"):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-UPSTREAM_TIMEOUT = 300.0
+UPSTREAM_TIMEOUT = 600.0  # the official OpenAI and Anthropic SDKs' own default
 
 
 def _follow(values: Any, source: str, default: Any, *followers: str) -> Any:
@@ -90,7 +90,9 @@ class Timeouts(Group):
     upstream_timeout: float = Field(
         UPSTREAM_TIMEOUT,
         gt=0,
-        description="seconds for one whole upstream exchange (an attempt), streams included",
+        description="seconds the gateway waits on an upstream: for an answer to start (an answer read"
+        " whole: for all of it), then for each next part of a stream; a stream that keeps sending is"
+        " never cut (else 504 upstream_timeout)",
     )
     retry_deadline: float = Field(
         UPSTREAM_TIMEOUT,

@@ -25,6 +25,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.errors import BadRequest, UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from sluicegate.headertext import header_text, undecodable_at
+from sluicegate.upstream_idle import IdleWatch
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those that the client library recomputes.
 HOP_BY_HOP = frozenset(
@@ -253,35 +254,45 @@ async def _no_redirected_upgrade(
 
 class PooledResponse(aiohttp.ClientResponse):
     """aiohttp's response with the `UpstreamResponse` reads, made by the session itself
-    (`response_class`): the production transport wraps nothing per request or per chunk."""
+    (`response_class`): the production transport wraps nothing per request or per chunk. Its
+    `idle` watch (set by `Upstream.send`) bounds each wait on the upstream (upstream_idle.py)."""
+
+    idle: IdleWatch
 
     async def read_body(self, timeout_s: float) -> bytes:
+        # Read whole: the wait for it began when the request was sent (an answer read whole has
+        # started only once it is all in), so the watch is left as it is.
         try:
             return await self.read()
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream response did not complete within {timeout_s:g} s") from exc
+            raise UpstreamTimeout(f"the upstream's answer was not in within {timeout_s:g} s") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
         finally:
+            self.idle.stop()
             self.release()
 
     async def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
         # Closing the iterator early (the client went away) closes the upstream connection, which
         # is how a provider learns to stop generating.
         complete = False
-        content = self.content
+        content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
         try:
-            chunk = await content.readany()
+            chunk = await content.readany()  # the answer's start: waited for since the request went
+            idle.waiting_since = None
             yield chunk  # a look at the start; the loop yields it again
             while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
                 yield chunk
+                idle.waiting_since = clock()
                 chunk = await content.readany()
+                idle.waiting_since = None
             complete = True
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc
+            raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
         finally:
+            idle.stop()
             if complete:
                 self.release()
             else:
@@ -295,7 +306,8 @@ class Upstream:
     def __init__(self, connect_timeout: float) -> None:
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # Only connecting has aiohttp's own bound; the rest is the idle watch's (upstream_idle.py).
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -313,20 +325,35 @@ class Upstream:
             self._session = None
 
     async def send(self, request: UpstreamRequest) -> PooledResponse:
-        """Send `request` and return once the response headers are in; the body is read separately."""
+        """Send `request` and return once the response headers are in; the body is read separately.
+        From here on, `request.timeout` bounds each wait on the upstream (upstream_idle.py)."""
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")
-        timeout = self._timeouts.get(request.timeout)
-        if timeout is None:  # one object per distinct value, not one per request
-            timeout = aiohttp.ClientTimeout(total=request.timeout, connect=self._connect_timeout)
-            self._timeouts[request.timeout] = timeout
+        task = asyncio.current_task()
+        assert task is not None  # the pipeline runs in tasks
+        idle = IdleWatch(asyncio.get_running_loop(), request.timeout, task)
         try:
-            response = await self._session.request(
+            response = await self._request(self._session, request)
+        except asyncio.CancelledError as exc:
+            idle.stop()
+            if idle.expired and task.uncancel() == 0:  # the watch's cancellation, and no other
+                raise UpstreamTimeout(f"no response from the upstream within {request.timeout:g} s") from exc
+            raise
+        except BaseException:
+            idle.stop()
+            raise
+        response.idle = idle
+        idle.watch(response.content)
+        return response
+
+    async def _request(self, session: aiohttp.ClientSession, request: UpstreamRequest) -> PooledResponse:
+        try:
+            response = await session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.body or None,
-                timeout=timeout,
+                timeout=self._timeout,
                 allow_redirects=False,
                 middlewares=(),  # the session's is for WebSocket handshakes: a closure fewer per request
                 compress=False,
@@ -336,7 +363,9 @@ class Upstream:
             )
             return cast(PooledResponse, response)  # the session's response_class
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"no response from the upstream within {request.timeout:g} s") from exc
+            raise UpstreamTimeout(
+                f"no connection to the upstream within {self._connect_timeout:g} s"
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
         except aiohttp.ClientError as exc:

@@ -9,7 +9,8 @@ two ways to reach it. Each request runs the app's whole handler chain (routing, 
 prepared and finished as aiohttp's server would: headers as the wire would carry them, then each
 written chunk handed over as it is written. What a socket does is mapped to the `errors.py` types
 the pool raises: an origin nobody mounted is unreachable, an aborted connection (`drop-mid-stream`)
-breaks the body, and the request's timeout bounds the headers and the body alike.
+breaks the body, and the request's timeout bounds each wait as the pool's does (upstream_idle.py):
+until the answer starts (a body read whole: until it is all in), then for each next chunk.
 
 Not for tests that block the loop's thread waiting on the fake (`first_chunk_sent.wait()`): the
 handler runs on that loop. Those stay on loopback, as do the integration tests.
@@ -50,7 +51,7 @@ class InProcessTransport:
 
     async def send(self, request: UpstreamRequest) -> InProcessResponse:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + request.timeout  # like the pool's total timeout: headers and body
+        deadline = loop.time() + request.timeout  # for the answer's start, as the pool's idle bound
         url = URL(request.url)
         app = self._apps.get(str(url.origin()))
         if app is None:
@@ -83,7 +84,7 @@ class InProcessTransport:
                 handling
             )
         status, headers = wire.started.result()
-        return InProcessResponse(status, headers, wire, handling, deadline)
+        return InProcessResponse(status, headers, wire, handling, deadline, request.timeout)
 
 
 class InProcessResponse(HeadersMixin):
@@ -96,12 +97,14 @@ class InProcessResponse(HeadersMixin):
         wire: _Wire,
         handling: asyncio.Task[None],
         deadline: float,
+        idle_s: float,
     ) -> None:
         self.status = status
         self._relayed = self._headers = CIMultiDictProxy(headers)  # _headers: what HeadersMixin reads
         self._wire = wire
         self._handling = handling
         self._deadline = deadline
+        self._idle_s = idle_s
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -114,7 +117,7 @@ class InProcessResponse(HeadersMixin):
                 while (chunk := await self._wire.next_chunk()) is not None:
                     chunks.append(chunk)
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream response did not complete within {timeout_s:g} s") from exc
+            raise UpstreamTimeout(f"the upstream's answer was not in within {timeout_s:g} s") from exc
         except _BrokenOff as exc:
             raise UpstreamBroken("the upstream broke off its response: connection aborted") from exc
         finally:
@@ -128,10 +131,10 @@ class InProcessResponse(HeadersMixin):
             yield chunk or b""  # a look at the start; the loop yields it again
             while chunk is not None:
                 yield chunk
-                async with asyncio.timeout_at(self._deadline):
+                async with asyncio.timeout(self._idle_s):  # a stream that keeps sending is never cut
                     chunk = await self._wire.next_chunk()
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream did not complete within {timeout_s:g} s") from exc
+            raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
         except _BrokenOff as exc:
             raise UpstreamBroken("the upstream broke off its stream: connection aborted") from exc
         finally:

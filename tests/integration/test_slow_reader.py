@@ -11,6 +11,7 @@ times `BOUND`. When the client reads again, the rest arrives whole.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -114,6 +115,33 @@ def test_a_stalled_reader_does_not_make_the_gateway_buffer_the_answer(
     make_gateway: Callable[..., RunningGateway], firehose: Firehose
 ) -> None:
     gateway = make_gateway(upstreams={"openai": firehose.url + "/v1"})
+    with stalled_reader(gateway) as (client, received):
+        sent_while_stalled = settled(lambda: firehose.sent)
+        assert sent_while_stalled < BOUND, f"{sent_while_stalled / 2**20:.1f} MB left the upstream"
+        assert not firehose.done.is_set()
+        read_the_rest(client, received, firehose)
+
+
+def test_a_reader_stalled_past_the_upstream_timeout_still_gets_the_whole_answer(
+    make_gateway: Callable[..., RunningGateway], firehose: Firehose
+) -> None:
+    """The upstream timeout bounds waits on the upstream; while the relay waits on its client, the
+    upstream is held back by the gateway, not silent, so the stall is no upstream timeout."""
+    idle = 0.3
+    gateway = make_gateway(upstreams={"openai": firehose.url + "/v1"}, upstream_timeout=idle)
+    with stalled_reader(gateway) as (client, received):
+        stalled_at = time.monotonic()
+        settled(lambda: firehose.sent)
+        time.sleep(max(0.0, stalled_at + 4 * idle - time.monotonic()))  # the stall under test
+        assert not firehose.done.is_set()
+        read_the_rest(client, received, firehose)
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["error"]) == (200, None)
+
+
+@contextlib.contextmanager
+def stalled_reader(gateway: RunningGateway) -> Iterator[tuple[socket.socket, bytearray]]:
+    """A client that sent a streamed request and read the answer's first 256 KiB, then stops."""
     body = orjson.dumps(
         {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "go"}]}
     )
@@ -130,13 +158,13 @@ def test_a_stalled_reader_does_not_make_the_gateway_buffer_the_answer(
         while len(received) < 256 * 1024:  # the answer has begun
             received += client.recv(65536)
         assert received.startswith(b"HTTP/1.1 200"), bytes(received[:200])
+        yield client, received
 
-        sent_while_stalled = settled(lambda: firehose.sent)
-        assert sent_while_stalled < BOUND, f"{sent_while_stalled / 2**20:.1f} MB left the upstream"
-        assert not firehose.done.is_set()
 
-        while chunk := client.recv(1 << 20):  # reading again: the rest arrives, whole
-            received += chunk
+def read_the_rest(client: socket.socket, received: bytearray, firehose: Firehose) -> None:
+    """Reading again: the rest arrives, whole."""
+    while chunk := client.recv(1 << 20):
+        received += chunk
     assert firehose.done.wait(10)
     assert firehose.sent == EVENTS * len(EVENT)
     assert b"data: [DONE]" in received[-64:]  # before the chunked encoding's last, empty chunk

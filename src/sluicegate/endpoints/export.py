@@ -9,8 +9,9 @@ keeps it): an export resumed any number of times holds each record once and miss
 cursor is all a resumed request needs; a filter given beside it must be the one it holds.
 
 A record is written after its request ends, under an id stamped when it began, so a request
-still running when the export passes its start time is not in it: export ranges that ended at
-least `upstream_timeout` ago to be sure of having every record.
+still running when the export passes its start time is not in it: export ranges that ended longer
+ago than your longest request runs to be sure of having every record (a stream that keeps sending
+has no overall limit: `upstream_timeout` bounds only each wait on the upstream).
 
 Records are read a page at a time and each page is turned into lines on a worker thread, so a
 large export never holds the event loop (which serves the proxy).

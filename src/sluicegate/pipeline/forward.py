@@ -21,13 +21,14 @@ _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl
 _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
 _ERROR_STREAM_LIMIT = 64 * 1024  # a stream that opens with an error and ends: its error, a [DONE]
 # When the start budget is only what is left of the request's deadline, and within 1% of the
-# exchange timeout, the client's own timer (firing at most 1% late) enforces it: a second timer per
+# exchange timeout, the transport's own bound on the answer's start enforces it: a second timer per
 # request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
 _TIMER_SLACK = 0.99
 
 
 class Forwarder:
-    """Sends a step to its provider. `exchange_timeout` bounds a whole exchange, streams included."""
+    """Sends a step to its provider. `exchange_timeout` bounds each wait on the upstream: for the
+    answer to start, then for each next chunk of a stream (upstream_idle.py)."""
 
     def __init__(self, transport: Transport, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
         self._transport = transport
