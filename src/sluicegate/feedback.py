@@ -90,6 +90,11 @@ class Feedback(BaseModel):
             )
         return self
 
+    def echo(self, log_id: str) -> dict[str, Any]:
+        """The answer to a token that may give feedback but not read the logs: the record's id and
+        the fields sent, as sent (the record itself, its metadata merged, is for readers only)."""
+        return {"id": log_id, **self.model_dump(include=self.model_fields_set)}
+
     def apply(
         self, feedback: int | None, score: float | None, metadata: dict[str, Any]
     ) -> tuple[int | None, float | None, dict[str, Any]]:

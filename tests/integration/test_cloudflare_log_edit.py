@@ -127,7 +127,8 @@ def test_log_edit_needs_the_feedback_scope_and_the_gateway(
     log_id = rated_three(gw)[0]
 
     rater = cloudflare(token(gw, "feedback"))
-    rater.ai_gateway.logs.edit(log_id, account_id=ACCOUNT, gateway_id="default", score=40)
+    answered = rater.ai_gateway.logs.edit(log_id, account_id=ACCOUNT, gateway_id="default", score=40)
+    assert answered == {"id": log_id, "score": 40}  # what it sent: `feedback` does not read the record
     assert gw.http.get(f"{API}/default/logs/{log_id}").json()["score"] == 40
     with pytest.raises(PermissionDeniedError) as reading:
         list(rater.ai_gateway.logs.list("default", account_id=ACCOUNT))

@@ -279,3 +279,25 @@ def test_metadata_the_gateway_writes_cannot_be_set_by_a_client(gw: RunningGatewa
     faked = httpx.post(url, json=body, headers={"cf-aig-metadata": '{"route": "premium", "user": "x"}'})
     assert faked.status_code == 400
     assert faked.json()["error"]["reserved"] == ["route"]
+
+
+def test_a_feedback_only_token_is_answered_what_it_sent_not_the_record(gw: RunningGateway) -> None:
+    (log_id,) = chats(gw, 1, **{"cf-aig-metadata": json.dumps({"user": "ana", "team": "search"})})
+    rater = token(gw, "feedback")
+
+    # `{"metadata": {}}` changes nothing: the answer was the whole record (model, tokens, cost...).
+    probe = patch(gw, log_id, {"metadata": {}}, headers=rater)
+    rated = patch(gw, log_id, {"feedback": 1, "metadata": {"reviewer": "bo"}}, headers=rater)
+
+    assert probe.status_code == rated.status_code == 200, probe.text + rated.text
+    assert probe.json() == {"id": log_id, "metadata": {}}
+    assert rated.json() == {"id": log_id, "feedback": 1, "metadata": {"reviewer": "bo"}}
+    stored = gw.http.get(f"{API}/default/logs/{log_id}").json()
+    assert (stored["feedback"], stored["metadata"]) == (
+        1,
+        {"user": "ana", "team": "search", "reviewer": "bo"},
+    )
+    # A token that may read the record is answered the record, as before.
+    both = patch(gw, log_id, {"score": 70}, headers=token(gw, "feedback", "read"))
+    assert both.json()["model"] == "gpt-4o-mini"
+    assert both.json()["metadata"] == stored["metadata"]

@@ -17,11 +17,13 @@ from sluicegate.cfapi.params import only
 from sluicegate.cfapi.settings import iso_time
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.guard import TOKEN
 from sluicegate.endpoints.log_params import MAX_PAGE
 from sluicegate.endpoints.schemas import parse_body, validate
 from sluicegate.errors import NotFound
 from sluicegate.feedback import Feedback
 from sluicegate.storage.base import LogReader, LogRecord
+from sluicegate.tokens import Scope
 
 HEAD_BYTES = 4096  # of each body, in `request_head` / `response_head` of a single record
 
@@ -56,11 +58,14 @@ class CloudflareLogs:
 
     async def edit(self, request: web.Request) -> web.Response:
         """Cloudflare's "Patch Gateway Log": the native feedback change, with its rules and merge.
-        Cloudflare answers `{}`; the record as it now is says more and fits the SDK's `object`."""
+        Cloudflare answers `{}`; the record as it now is says more and fits the SDK's `object`, for
+        a token that may read it. A `feedback`-only token gets the id and what it sent."""
         only(request.query)
-        account, slug = request.match_info["account"], request.match_info["gateway"]
+        account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
         change = _feedback_change(await read_body(request))
-        record = await self._admin.annotate(account, slug, request.match_info["log_id"], change)
+        record = await self._admin.annotate(account, slug, log_id, change)
+        if not request[TOKEN].allows(Scope.READ, slug):
+            return success(change.echo(log_id))
         return success(cloudflare_log(record))
 
     async def delete(self, request: web.Request) -> web.Response:

@@ -168,7 +168,10 @@ class AdminApi:
         """Cloudflare's "Patch Gateway Log": feedback, score and metadata (see `feedback.py`)."""
         account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
         change = parse_body(Feedback, await read_body(request))
-        return _json(LogEntry.of(await self.annotate(account, slug, log_id, change)).model_dump())
+        record = await self.annotate(account, slug, log_id, change)
+        if not request[TOKEN].allows(Scope.READ, slug):  # `feedback` alone does not read records
+            return _json(change.echo(log_id))
+        return _json(LogEntry.of(record).model_dump())
 
     async def purge_cache(self, request: web.Request) -> web.Response:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
