@@ -41,6 +41,9 @@ class Reply:
     # status that error stands for (529), which retries, fallbacks, circuits and key pools act on
     # (`counted_status`). A client that gets this answer gets the stream as the provider sent it.
     failure: int | None = None
+    # A JSON answer asked for whole but larger than the gateway reads whole (`Forwarder`): relayed as
+    # it comes, yet one answer, not a stream, for the log and the meter (`ResponseRecord`).
+    relayed_whole: bool = False
 
     @property
     def counted_status(self) -> int:
@@ -224,7 +227,8 @@ class ResponseRecord:
     status: int = 0
     error: str | None = None
     streamed: bool = False
-    body: bytes = b""  # a streamed answer's last `tee_limit` bytes
+    body: bytes = b""  # a streamed answer's last `tee_limit` bytes (and a `relayed_whole` one's)
+    relayed_whole: bool = False  # a whole answer relayed past the size read whole (`Reply`)
     attempts: list[Attempt] = field(default_factory=list)
     # The `Reply.reported_usage` of each stage that rewrote the stream, the upstream's nearest first.
     reported_usage: list[Callable[[], Usage | None]] = field(default_factory=list)

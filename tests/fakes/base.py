@@ -12,6 +12,8 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
 
     error-<status>     that status in the provider's error shape
     rate-limited       429 with the provider's rate-limit headers
+    insufficient-quota 429 saying the key's account is out of credit (fakes that have one: OpenAI's
+                       insufficient_quota), which no retry mends
     retry-after-ms-<n> with rate-limited: a retry-after-ms header too (fakes that have one)
     slow-<ms>          wait that long before answering
     gap-<ms>           streams wait that long between two events (a steady stream that takes long)
@@ -77,6 +79,7 @@ class RecordedRequest:
 @dataclass(frozen=True)
 class Behavior:
     error_status: int | None = None
+    insufficient_quota: bool = False
     retry_after_ms: int | None = None
     slow_ms: int = 0
     gap_ms: int = 0
@@ -88,6 +91,7 @@ class Behavior:
     cached: int = 0
     reasoning: int = 0
     chunked: bool = False
+    gzip: bool = False
     error_mid_stream: bool = False
     stream_error: int | None = None
 
@@ -101,6 +105,8 @@ class Behavior:
                 behavior = replace(behavior, error_status=number)
             elif token == "rate-limited":
                 behavior = replace(behavior, error_status=429)
+            elif token == "insufficient-quota":
+                behavior = replace(behavior, error_status=429, insufficient_quota=True)
             elif re.fullmatch(r"retry-after-ms-\d+", token):
                 behavior = replace(behavior, retry_after_ms=number)
             elif re.fullmatch(r"slow-\d+", token):
@@ -116,7 +122,8 @@ class Behavior:
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
             elif token in (
-                "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked"
+                "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked",
+                "gzip",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior

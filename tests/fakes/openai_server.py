@@ -10,6 +10,9 @@ other model succeeds.
 
     error-<status>     that status with OpenAI's error JSON (400, 401, 404, 500, 503, …)
     rate-limited       429 with Retry-After and x-ratelimit-* headers
+    insufficient-quota 429 insufficient_quota, as OpenAI answers a key whose account is out of
+                       credit or over its spending limit: no Retry-After, retrying cannot help
+                       (https://platform.openai.com/docs/guides/error-codes)
     retry-after-ms-<n> with rate-limited: also send retry-after-ms: n (Retry-After rounds it up)
     slow-<ms>          wait that long before answering (streams: before the headers)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
@@ -19,8 +22,10 @@ other model succeeds.
                        they wait after the error event, before ending (the provider has not closed)
     stream-error-<n>   a stream request answered 200 whose only event is `data: {"error": ...}`, the
                        error error-<n> gives (with fail-<n>-then-ok: the first n requests only)
-    chunked            chat: the whole JSON answer without Content-Length, in two chunks (a
-                       compressed answer from behind a CDN)
+    chunked            chat, embeddings: the whole JSON answer without Content-Length, in two
+                       chunks (a compressed answer from behind a CDN)
+    gzip               chat, embeddings: the whole JSON answer gzip-compressed (Content-Encoding),
+                       as OpenAI sends its larger answers; with chunked, compressed and chunked
     no-usage           chat streams omit the usage chunk even when include_usage is asked;
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
@@ -56,6 +61,7 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import gzip
 import hashlib
 import json
 import math
@@ -126,6 +132,12 @@ ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information"
+    " on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+
+
 class FakeOpenAI(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
@@ -183,7 +195,9 @@ class FakeOpenAI(FakeUpstream):
             request,
             behavior,
             model,
-            lambda status: _behavior_error(status, model, behavior.retry_after_ms),
+            lambda status: _behavior_error(
+                status, model, behavior.retry_after_ms, behavior.insufficient_quota
+            ),
             (lambda status: _error_event(status, model)) if _streams(body) else None,
         )
         if failure is not None:
@@ -249,9 +263,7 @@ class FakeOpenAI(FakeUpstream):
             }
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             head["object"] = "chat.completion"
-            if call.behavior.chunked:
-                return await _chunked_json(request, {**head, "choices": [choice], "usage": usage})
-            return web.json_response({**head, "choices": [choice], "usage": usage})
+            return await _whole(request, call.behavior, {**head, "choices": [choice], "usage": usage})
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         # OpenAI puts `usage: null` on every chunk once include_usage is asked, then a usage chunk.
         head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
@@ -352,9 +364,8 @@ class FakeOpenAI(FakeUpstream):
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         tokens = sum(len(_words_of(item)) for item in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return web.json_response(
-            {"object": "list", "data": data, "model": call.body["model"], "usage": usage}
-        )
+        document = {"object": "list", "data": data, "model": call.body["model"], "usage": usage}
+        return await _whole(request, call.behavior, document)
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
@@ -494,7 +505,11 @@ def _streams(body: Any) -> bool:
     return isinstance(body, dict) and bool(body.get("stream"))
 
 
-def _behavior_error(status: int, model: str, retry_after_ms: int | None = None) -> web.Response:
+def _behavior_error(
+    status: int, model: str, retry_after_ms: int | None = None, out_of_quota: bool = False
+) -> web.Response:
+    if out_of_quota:
+        return _error(429, QUOTA_MESSAGE, "insufficient_quota", code="insufficient_quota")
     type_, code, message = _error_fields(status, model)
     response = _error(status, message, type_, code=code)
     if status == 429:
@@ -635,11 +650,19 @@ def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) ->
     return [words[0], *(" " + word for word in words[1:])], finish
 
 
-async def _chunked_json(request: web.Request, document: Any) -> web.StreamResponse:
-    """A whole JSON answer sent without Content-Length, in two chunks: as a compressed answer from
-    behind a CDN arrives."""
+async def _whole(request: web.Request, behavior: Behavior, document: Any) -> web.StreamResponse:
+    """A whole JSON answer: with its Content-Length, or (`chunked`) without it, in two chunks, as a
+    compressed answer from behind a CDN arrives; gzip-compressed with `gzip`."""
+    if not (behavior.chunked or behavior.gzip):
+        return web.json_response(document)
     body = json.dumps(document).encode()
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if behavior.gzip:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    if not behavior.chunked:
+        return web.Response(body=body, headers=headers)
+    response = web.StreamResponse(headers=headers)
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(body[: len(body) // 2])

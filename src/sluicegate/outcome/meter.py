@@ -8,7 +8,10 @@ worker thread.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+
+import orjson
 
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
@@ -23,6 +26,8 @@ from sluicegate.usage.tokens import TokenCounter
 # microseconds). A stream's usage is read from its end, whatever its size.
 LOOP_BODY_BYTES = 16 * 1024
 SWITCHING_PROTOCOLS = 101
+_USAGE_KEYS = (b'"usage"', b'"usageMetadata"')
+_DECODER = json.JSONDecoder()
 
 
 class Meter:
@@ -119,8 +124,29 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
     if exchange.response.streamed:
         # A compat translation's stream: its upstream's usage when the client did not ask for it.
         return reader.read_stream_usage(route, body) or _seen(exchange) or step.facts.billed
+    usage = reader.read_usage(route, body)
+    if usage is None and exchange.response.relayed_whole:  # only its end was kept
+        usage = reader.read_usage(route, closing_usage(body))
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
-    return reader.read_usage(route, body) or step.facts.billed
+    return usage or step.facts.billed
+
+
+def closing_usage(end: bytes) -> bytes:
+    """The usage object in the end of a JSON answer (`end`: all that was kept of it), as a document
+    of its own, `{"usage": {...}}` (Gemini's `usageMetadata`), which `Provider.read_usage` reads; b""
+    when there is none. OpenAI, Anthropic and Gemini put usage after the content, at the end."""
+    for key in _USAGE_KEYS:
+        at = end.rfind(key)  # (inside a string its quotes would be escaped)
+        colon = end.find(b":", at + len(key)) if at >= 0 else -1
+        if colon < 0:
+            continue
+        try:
+            value, _ = _DECODER.raw_decode(end[colon + 1 :].decode("utf-8", "replace").lstrip())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return orjson.dumps({key.strip(b'"').decode(): value})
+    return b""
 
 
 def _seen(exchange: Exchange) -> Usage | None:

@@ -9,13 +9,16 @@ from contextlib import aclosing
 
 from multidict import CIMultiDict
 
+from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
 from sluicegate.providers.stream_errors import opening_error
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse, relayable_response_headers
 
-# Bodies larger than this, or of unknown length, are relayed chunk by chunk instead of read whole.
+# Bodies up to this size, by their Content-Length, are read whole at once. Larger ones, or of unknown
+# length, are relayed chunk by chunk, except a JSON answer to a request that asked for no stream:
+# that is gathered whole up to `Forwarder`'s `whole_limit`.
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
@@ -30,10 +33,19 @@ class Forwarder:
     """Sends a step to its provider. `exchange_timeout` bounds each wait on the upstream: for the
     answer to start, then for each next chunk of a stream (upstream_idle.py)."""
 
-    def __init__(self, transport: Transport, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        base_urls: Mapping[str, str],
+        exchange_timeout: float,
+        whole_limit: int = MAX_BODY_BYTES,
+    ) -> None:
+        """`whole_limit`: the most of a JSON answer asked for whole that is read whole (app.py: the
+        larger of limits.cache_entry_bytes and limits.log_tee_bytes); past it, it is relayed."""
         self._transport = transport
         self._base_urls = base_urls
         self._exchange_timeout = exchange_timeout
+        self._whole_limit = whole_limit
 
     async def send(self, step: Step, method: str, start_timeout: float, deadline_only: bool = False) -> Reply:
         """The upstream's answer, once it has started: headers and, for a stream, its first chunk.
@@ -80,8 +92,11 @@ class Forwarder:
         chunks = response.relay(request.timeout)
         try:
             first = await anext(chunks)  # primed: the first chunk, once it is in (not taken yet)
-            if whole and response.content_length is None and _is_json(response.content_type):
-                return await _gathered(response.status, headers, chunks)
+            if whole and _is_json(response.content_type):
+                length = response.content_length  # (compressed, it is less than what it decodes to)
+                if length is not None and length > self._whole_limit:
+                    return Reply(response.status, headers, stream=chunks, relayed_whole=True)
+                return await _gathered(response.status, headers, chunks, self._whole_limit)
             # One byte search of the first chunk; the chunks after it pass untouched.
             if response.status < 300 and (failure := opening_error(first)) is not None:
                 return await _failed(response.status, headers, chunks, failure)
@@ -114,20 +129,24 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-async def _gathered(status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None]) -> Reply:
-    """A JSON body of unknown length (a compressed answer from behind a CDN comes chunked), read
-    whole up to `_BUFFER_LIMIT`, so the caches, the meter and the guardrails take it as the answer it
-    is; past the limit, relayed as it comes, the part read first."""
+async def _gathered(
+    status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None], limit: int
+) -> Reply:
+    """A JSON answer asked for whole, of unknown length (a compressed answer from behind a CDN comes
+    chunked) or over `_BUFFER_LIMIT` (an SDK's base64 embeddings of 200 inputs: 1.6 MB), read whole
+    up to `limit` decoded bytes, so the caches, the meter and the guardrails take it as the answer
+    it is; past the limit, relayed as it comes (the part read first, then the rest), still one
+    answer (`relayed_whole`)."""
     pieces: list[bytes] = []
     size = 0
-    while size <= _BUFFER_LIMIT:
+    while size <= limit:
         try:
             chunk = await anext(chunks)
         except StopAsyncIteration:
             return Reply(status, headers, body=b"".join(pieces))
         pieces.append(chunk)
         size += len(chunk)
-    return Reply(status, headers, stream=_resumed(pieces, chunks))
+    return Reply(status, headers, stream=_resumed(pieces, chunks), relayed_whole=True)
 
 
 async def _failed(

@@ -66,7 +66,9 @@ class Log:
             exchange.response.body = reply.body
             await self._outcomes.complete(exchange)
         else:
-            exchange.response.streamed = True
+            # A whole answer relayed as it came is still one answer: logged and metered as one.
+            exchange.response.streamed = not reply.relayed_whole
+            exchange.response.relayed_whole = reply.relayed_whole
             recorded = self._recorded(exchange, reply.stream)
             # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
             # a client gone before the first chunk must still be completed (reservations, record).
@@ -137,7 +139,8 @@ def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
     response = exchange.response
     exchange.timings.finished_at = time.perf_counter()
     response.body = b"".join(chunks)
-    if response.error is None and response.status < 400:  # (an error status's body is its error)
+    # (An error status's body is its error; a whole answer has no events.)
+    if response.error is None and response.status < 400 and response.streamed:
         response.error = stream_error(response.body)
 
 
