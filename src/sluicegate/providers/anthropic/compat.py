@@ -34,6 +34,9 @@ MESSAGES_PATH: Final = "v1/messages"
 _FINISH_REASONS: Final[Mapping[str, str]] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
+    # A server tool's loop paused, to be resumed by sending the turn back. OpenAI's finish_reason
+    # has no such value, and stop is what LiteLLM (its default), Vercel's AI SDK and Portkey give:
+    # a value outside OpenAI's set would break clients that check it (typed SDKs' enums).
     "pause_turn": "stop",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
