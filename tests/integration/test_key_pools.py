@@ -20,12 +20,17 @@ from tests.fakes.openai_server import FakeOpenAI
 KEYS = "/api/v1/accounts/local/gateways/default/provider-keys"
 SPENT, REVOKED = "sk-spent-0123456789abcdef", "sk-revoked-0123456789abcdef"
 GOOD, OTHER = "sk-good-0123456789abcdef", "sk-other-0123456789abcdef"
+BROKE = "sk-broke-0123456789abcdef"  # its account is out of credit: OpenAI's 429 insufficient_quota
 HEAVY = 1_000_000  # a key this heavy beside one of weight 1 is chosen first (all but 1 in a million)
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
-    behaviors = {SPENT: "rate-limited,retry-after-ms-30000", REVOKED: "error-401"}
+    behaviors = {
+        SPENT: "rate-limited,retry-after-ms-30000",
+        REVOKED: "error-401",
+        BROKE: "insufficient-quota",
+    }
     with FakeOpenAI(key_behaviors=behaviors).serve() as server:
         yield server
 
@@ -106,6 +111,28 @@ def test_a_429_cools_the_key_down_and_the_same_request_moves_to_the_next(
     assert listed(gateway)["spent"]["status"] == "ok"
     ask(client)
     assert keys_sent(fake)[5] == f"Bearer {SPENT}"  # cooled down: chosen again
+
+
+def test_a_key_out_of_credit_rests_an_hour_and_the_same_request_moves_to_the_next(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, clock: FakeClock
+) -> None:
+    """OpenAI's 429 insufficient_quota is no rate limit: no retry mends it until someone pays, so
+    the key rests an hour (not the 60 s of a 429 without Retry-After), and comes back by itself."""
+    store(gateway, "broke", BROKE, weight=HEAVY)
+    store(gateway, "spare", GOOD)
+    assert ask(client).choices[0].message.content == "echo: hello"
+    assert keys_sent(fake) == [f"Bearer {BROKE}", f"Bearer {GOOD}"]  # one request, two keys
+    broke = listed(gateway)["broke"]
+    assert (broke["status"], broke["until"], broke["reason"]) == (
+        "cooling", clock.now + 3600, "upstream answered 429: out of credit",
+    )  # fmt: skip
+    clock.advance(600)  # past any ordinary cool-down
+    fake.clear()
+    for _ in range(5):
+        ask(client)
+    assert keys_sent(fake) == [f"Bearer {GOOD}"] * 5
+    clock.advance(3000)
+    assert listed(gateway)["broke"]["status"] == "ok"  # tried again once the hour is over
 
 
 def test_a_401_disables_the_key_which_the_listing_and_metrics_report(

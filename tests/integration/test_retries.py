@@ -68,6 +68,20 @@ def test_a_caller_mistake_is_not_retried(gateway: RunningGateway, fake: FakeOpen
     assert len(fake.requests) == 1
 
 
+def test_a_key_out_of_credit_is_not_retried(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    """OpenAI's 429 insufficient_quota cannot succeed on retry (its error-codes guide: buy credits
+    or raise the limit); cf-aig-max-attempts is for refusals that pass."""
+    client = openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(
+            model="insufficient-quota",
+            messages=MESSAGES,
+            extra_headers={"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "100"},
+        )
+    assert refused.value.code == "insufficient_quota"  # the provider's own answer
+    assert len(fake.requests) == 1
+
+
 def test_retry_after_from_a_429_is_respected(gateway: RunningGateway, fake: FakeOpenAI) -> None:
     headers = {
         "cf-aig-max-attempts": "2",
@@ -173,6 +187,18 @@ def test_universal_falls_back_on_429_and_timeout(gateway: RunningGateway, fake: 
     response = universal(gateway, steps)
     assert response.status_code == 200
     assert response.headers["cf-aig-step"] == "2"
+
+
+def test_universal_falls_back_at_once_past_a_key_out_of_credit(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    spent = step("insufficient-quota", config={"maxAttempts": 3, "retryDelay": 1000})
+    response = universal(gateway, [spent, step("gpt-4o")])
+    assert (response.status_code, response.headers["cf-aig-step"]) == (200, "1")
+    assert [r.json["model"] for r in fake.requests] == ["insufficient-quota", "gpt-4o"]
+    assert gaps(fake)[0] < 0.5  # no backoff before falling back
+    record = gateway.wait_for_logs(1)[0]
+    assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, 429), (1, 200)]
 
 
 def test_universal_step_config_overrides_headers(gateway: RunningGateway, fake: FakeOpenAI) -> None:

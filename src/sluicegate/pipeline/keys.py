@@ -4,7 +4,8 @@
 came without a key of its own the provider's stored keys; `StepKeys` (used by `Attempts` for every
 try) chooses one by weight, puts it in the step's headers, and learns from the answer: a 401
 disables the key, a 403 rests it for the request's model (routing/keypool.py), a 429 cools it
-down, and the try goes on with another key of the pool. A pool of
+down (an hour when its provider reads it as the account out of credit), and the try goes on with
+another key of the pool. A pool of
 one key is used without reading its health: there is nothing else to choose, and the plain
 single-key gateway pays no extra read.
 """
@@ -178,9 +179,16 @@ class StepKeys:
         step.key_name = name
 
     async def refused(
-        self, ring: KeyRing, name: str, status: int, retry_after: float | None, model: str | None = None
+        self,
+        ring: KeyRing,
+        name: str,
+        status: int,
+        retry_after: float | None,
+        model: str | None = None,
+        out_of_credit: bool = False,
     ) -> bool:
-        """Whether the answer refused the key (then it is reported, and the try moves on)."""
+        """Whether the answer refused the key (then it is reported, and the try moves on);
+        `out_of_credit`: a final 429 (`Provider.refusal_is_final`), the key's account spent."""
         if status not in REFUSALS:
             return False
         counted = (ring.pool, name, status)
@@ -188,7 +196,7 @@ class StepKeys:
         if status == 403 and model and len(ring.keys) == 1:
             return True  # one key is used whatever its health (`pick`): its rest would go unread
         try:
-            event = await self._pools.report(ring.pool, name, status, retry_after, model)
+            event = await self._pools.report(ring.pool, name, status, retry_after, model, out_of_credit)
         except StateUnavailable as exc:
             _log.warning("key pool state unavailable, key %s of %s not reported: %s", name, ring.pool, exc)
             return True

@@ -2,14 +2,17 @@
 
 Steps are tried in order; each is retried as its `RetryPolicy` says on connection errors,
 timeouts, 429 and 5xx, then the next step is tried. Any other answer (2xx, 3xx, a 4xx that is
-the caller's mistake) is returned at once. A stream is only retried before its first byte
+the caller's mistake) is returned at once. A 429 or 5xx its provider reads as final
+(`Provider.refusal_is_final`: OpenAI's insufficient_quota, an account out of credit) is not
+retried: the next step is tried at once. A stream is only retried before its first byte
 (`Forwarder.send` returns once that byte is in), so a client never sees two answers; a 200 stream
 whose first event is the provider's error counts as the status that error stands for
 (`Reply.counted_status`: Anthropic's overloaded_error as a 529).
 
 A step that goes with the gateway's stored keys (`pipeline/keys.py`) moves on to another key of
 the pool, at once and within the same try, when the upstream refuses one (401, 403, 429): a key
-refused is not a retry of the same request, so it uses up no attempt.
+refused is not a retry of the same request, so it uses up no attempt. A key whose 429 is final
+rests long (routing/keypool.py `OUT_OF_CREDIT`).
 """
 
 from __future__ import annotations
@@ -218,6 +221,8 @@ class Attempts:
                     return failure
                 if attempt == policy.max_attempts or isinstance(failure, ProviderKeysUnusable):
                     break  # no stored key of this provider is usable now: fall back instead
+                if isinstance(failure, Reply) and _final(step, failure):
+                    break  # no retry mends it (an account out of credit): fall back at once
                 wait = backoff_delay(policy, attempt, random.uniform(-1, 1))
                 asked = retry_after(failure.headers) if isinstance(failure, Reply) else None
                 if asked is not None:
@@ -269,7 +274,8 @@ class Attempts:
             if not isinstance(answer, Reply):
                 return answer
             status = answer.counted_status
-            if not await keys.refused(ring, pick.key.name, status, retry_after(answer.headers), model):
+            spent = status == 429 and _final(step, answer)
+            if not await keys.refused(ring, pick.key.name, status, retry_after(answer.headers), model, spent):
                 return answer
             tried.append(pick.key.name)
             budget -= self._clock() - started
@@ -318,6 +324,13 @@ def _answered(reply: Reply, exchange: Exchange) -> Reply:
     if exchange.plan.route_plan is not None:
         reply.headers.update(route_headers(exchange))
     return reply
+
+
+def _final(step: Step, reply: Reply) -> bool:
+    """Whether a retryable answer says no retry can mend it, as the adapter of the format it is in
+    reads its body (`Provider.refusal_is_final`)."""
+    reader = step.reader or step.provider
+    return reply.stream is None and reader.refusal_is_final(reply.counted_status, reply.body)
 
 
 async def _discard(failure: Reply | GatewayError | None) -> None:

@@ -323,6 +323,13 @@ class Provider(Protocol):
         rather than in a `Retry-After` header (Google's `RetryInfo`); None for none."""
         ...
 
+    def refusal_is_final(self, status: int, body: bytes) -> bool:
+        """Whether an answer of `status` that is otherwise retried (429, 5xx), with error `body`,
+        says that sending the request again with the same key cannot succeed: OpenAI's 429
+        `insufficient_quota`, the key's account out of credit or over its spending limit. Such an
+        answer falls back at once, and a stored key it refused rests long (pipeline/keys.py)."""
+        ...
+
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         """The model a successful answer says it came from where the request cannot say which model
         runs it (Azure: the deployment decides, whatever the body's `model`); it prices the answer.

@@ -214,8 +214,25 @@ class OpenAICompatible:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def refusal_is_final(self, status: int, body: bytes) -> bool:
+        return status == 429 and out_of_quota(body)
+
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # the request's model is the one that ran (Azure's deployments: azure_openai.py)
+
+
+def out_of_quota(body: bytes) -> bool:
+    """Whether an OpenAI error body is `insufficient_quota` (as its `code`, and its `type`): the
+    key's account is out of credit or over its spending limit, which no retry mends
+    (https://platform.openai.com/docs/guides/error-codes)."""
+    if b"insufficient_quota" not in body:  # most 429s are rate limits: no parse for them
+        return False
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    error = document.get("error") if isinstance(document, dict) else None
+    return isinstance(error, dict) and "insufficient_quota" in (error.get("code"), error.get("type"))
 
 
 # The events that end a Responses API stream, each carrying the response and its usage: an answer

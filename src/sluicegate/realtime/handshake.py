@@ -89,7 +89,8 @@ class Handshake:
                 return opened
             refusal = opened
             wait = retry_after(refusal.headers)
-            if not await self._keys.refused(ring, pick.key.name, refusal.status, wait, model):
+            spent = step.provider.refusal_is_final(refusal.status, refusal.body)
+            if not await self._keys.refused(ring, pick.key.name, refusal.status, wait, model, spent):
                 return refusal
             tried.append(pick.key.name)
 

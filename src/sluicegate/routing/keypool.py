@@ -1,7 +1,9 @@
 """Key pools: several named provider keys per provider and gateway, chosen by weight.
 
 A key answered with 401 is disabled until someone enables it again; one answered with 429 cools
-down for the upstream's Retry-After (else 60 s) and the request moves on to the next key. A 403 to
+down for the upstream's Retry-After (else 60 s) and the request moves on to the next key; one whose
+429 says its account is out of credit (OpenAI's insufficient_quota) cools down for `OUT_OF_CREDIT`.
+A 403 to
 a request for a model rests the key for that model only (`MODEL_REST`): providers answer 403 for a
 model a key's project may not use, and the key still serves the others; a 403 without a model
 disables the key.
@@ -26,6 +28,11 @@ from sluicegate.routing.state import Change, Record, StateStore
 DEFAULT_COOLDOWN = 60.0  # seconds a 429 without Retry-After cools a key
 MODEL_REST = 600.0  # seconds a key refused (403) for a model is not tried for that model again
 MAX_COOLDOWN = 3600.0  # a Retry-After longer than this is taken as this
+# A key whose account is out of credit rests an hour rather than being disabled: credit comes back
+# without the gateway being told (a payment, auto-recharge, a raised or renewed spending limit), and
+# a disabled key stays out until someone enables it. An hour costs one refused request per key (a
+# 429 answered at once, not billed) where disabling could cost an outage outliving its cause.
+OUT_OF_CREDIT = 3600.0
 MAX_KEYS = 50
 KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -143,10 +150,17 @@ class KeyPools:
         return KeyPick(usable[-1])
 
     async def report(
-        self, pool: str, name: str, status: int, retry_after: float | None = None, model: str | None = None
+        self,
+        pool: str,
+        name: str,
+        status: int,
+        retry_after: float | None = None,
+        model: str | None = None,
+        out_of_credit: bool = False,
     ) -> KeyEvent | None:
-        """What the upstream answered a request (for `model`, if it names one) sent with key `name`;
-        returns what changed."""
+        """What the upstream answered a request (for `model`, if it names one) sent with key `name`
+        (`out_of_credit`: its provider read the 429 as the key's account out of credit); returns
+        what changed."""
         now = self._clock()
         record_key = self._key(pool, name)
         if status == 403 and model:
@@ -155,6 +169,8 @@ class KeyPools:
             change = KeyHealth(KeyStatus.RESTING, now + MODEL_REST, reason)
         elif status in (401, 403):
             change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
+        elif status == 429 and out_of_credit:
+            change = KeyHealth(KeyStatus.COOLING, now + OUT_OF_CREDIT, "upstream answered 429: out of credit")
         elif status == 429:
             wait = DEFAULT_COOLDOWN if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN)
             change = KeyHealth(KeyStatus.COOLING, now + wait, "upstream answered 429")

@@ -156,6 +156,9 @@ class Anthropic:
     def retry_delay(self, body: bytes) -> float | None:
         return None  # a refusal's wait comes in its headers
 
+    def refusal_is_final(self, status: int, body: bytes) -> bool:
+        return False  # its 429s and 5xx may succeed when sent again
+
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
 

@@ -208,6 +208,10 @@ class GeminiAPI:
     def retry_delay(self, body: bytes) -> float | None:
         return retry_info_delay(body)
 
+    def refusal_is_final(self, status: int, body: bytes) -> bool:
+        # RESOURCE_EXHAUSTED is a quota per minute or per day: it frees, and RetryInfo says when.
+        return False
+
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
 
