@@ -390,6 +390,26 @@ def test_the_cli_export_to_stdout_and_its_errors(gw: RunningGateway, tmp_path: P
     assert ids[1] in listed.stdout
 
 
+def test_a_refused_export_leaves_the_output_file_as_it_was(gw: RunningGateway, tmp_path: Path) -> None:
+    chats(gw, 1)
+    gw.wait_for_logs(1)
+    cli = ("--url", gw.url, "--token", gw.settings.admin_token)
+    kept, new = tmp_path / "kept.ndjson", tmp_path / "new.ndjson"
+    kept.write_text('{"an": "earlier export"}\n')
+
+    for refused in (("--gateway", "nope"), ("--from", "yesterday")):
+        for output in (kept, new):
+            failed = run_cli(gw.settings.data_dir, "logs", "export", *cli, *refused, "-o", str(output))
+            assert failed.returncode == 1, failed.stderr
+            assert failed.stderr.startswith("error: 40"), failed.stderr
+            # Opened first, the file was truncated (or made empty) before the gateway answered.
+            assert kept.read_text() == '{"an": "earlier export"}\n'
+            assert not new.exists()
+    nothing = run_cli(gw.settings.data_dir, "logs", "export", *cli, "--from", "2999-01-01", "-o", str(new))
+    assert nothing.returncode == 0, nothing.stderr
+    assert new.read_bytes() == b""  # an export of no records is an empty file
+
+
 def test_import_names_the_line_and_field_it_cannot_read(gw: RunningGateway, tmp_path: Path) -> None:
     ids = chats(gw, 2)
     gw.wait_for_logs(2)

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import IO, Annotated, Any, BinaryIO
 
 import typer
 
@@ -116,19 +116,25 @@ def logs_export(
         "feedback": feedback, "limit": str(limit) if limit else None, logtransfer.CURSOR: cursor,
     }  # fmt: skip
     request = logtransfer.ExportRequest(account, gateway, {k: v for k, v in filters.items() if v is not None})
+    out = _TerminalLines(sys.stdout.buffer) if to_stdout else _OutputFile(output, append=resume)
     try:
-        with (
-            contextlib.nullcontext(_TerminalLines(sys.stdout.buffer))
-            if to_stdout
-            else output.open("ab" if resume else "wb") as out
-        ):
+        with contextlib.closing(out):
             written = logtransfer.export(remote, request, out)
+            out.finish()
     except logtransfer.ExportInterrupted as exc:
-        how = f"--cursor {exc.cursor}" if to_stdout else f"--output {output} --resume"
-        print_error(f"the export stopped after {exc.written} record(s): {exc}; continue it with {how}")
+        if exc.cursor is None or (exc.written == 0 and not resume):  # nothing of it was written
+            how = "run it again"
+        else:
+            how = "continue it with " + (
+                f"--cursor {exc.cursor}" if to_stdout else f"--output {output} --resume"
+            )
+        print_error(f"the export stopped after {exc.written} record(s): {exc}; {how}")
         raise typer.Exit(1) from exc
     except RemoteError as exc:
         print_error(str(exc))
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        print_error(f"cannot write {output}: {exc.strerror}")
         raise typer.Exit(1) from exc
     where = "stdout" if to_stdout else str(output)
     errors.print(
@@ -186,6 +192,42 @@ class _TerminalLines:
 
     def flush(self) -> None:
         self._out.flush()
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _OutputFile:
+    """The --output file, opened when the first line arrives (truncated, or appended to when
+    resuming): an export the gateway refuses (no such gateway, a bad --from) leaves a file that was
+    there as it was, and makes none."""
+
+    def __init__(self, path: Path, append: bool) -> None:
+        self._path, self._mode = path, "ab" if append else "wb"
+        self._file: IO[Any] | None = None
+
+    def write(self, line: bytes) -> None:
+        self._opened().write(line)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def finish(self) -> None:
+        """The export ended well: an export of no records is an empty file too."""
+        self._opened()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def _opened(self) -> IO[Any]:
+        if self._file is None:
+            self._file = self._path.open(self._mode)
+        return self._file
 
 
 def _print_record(record: LogRecord) -> None:
