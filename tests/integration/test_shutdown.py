@@ -189,6 +189,67 @@ def test_a_stream_in_flight_at_shutdown_finishes_and_is_logged(
     assert stored_log_ids(server.data_dir) == sorted([*first, result["id"]])
 
 
+def wait_for_output(server: ServerProcess, text: str, count: int = 1, timeout: float = 10.0) -> bool:
+    """Poll the server's output until `text` is in it `count` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.diagnostics().count(text) >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stream_paused(server: ServerProcess, gate: str, result: dict[str, Any]) -> threading.Thread:
+    """A streamed chat completion the fake holds after its first chunk until `gate` is released;
+    its log id and text (or the error that cut it) land in `result`."""
+
+    def read() -> None:
+        base_url = f"{server.url}/v1/local/default/openai"
+        try:
+            with OpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as client:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="gpt-4o",
+                    messages=USER,
+                    stream=True,
+                    extra_headers={"x-fake-behavior": "pause-stream", "x-fake-gate": gate},
+                )
+                result["id"] = raw.headers[LOG_ID]
+                result["text"] = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        except Exception as exc:  # cut by the server: what the test reports
+            result["error"] = repr(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_second_stop_signal_does_not_cut_the_stop_short(
+    server: ServerProcess, fake: FakeOpenAI, sig: signal.Signals
+) -> None:
+    """What `timeout`, systemd's control-group kill and Ctrl-C on `serve --workers N` do: a second
+    signal while the first stop runs. It is ignored: the answer in flight finishes, every shutdown
+    step runs (its record is stored) and the process exits 0."""
+    first = make_requests(server, 2)
+    result: dict[str, Any] = {}
+    reader = stream_paused(server, "held", result)
+    try:
+        assert fake.pause("held").chunk_sent.wait(10), "the stream never started"
+        server.process.send_signal(sig)
+        assert wait_refusing(server), "the server kept accepting connections after the signal"
+        server.process.send_signal(sig)
+        assert wait_for_output(server, f"{sig.name} ignored"), (result, server.diagnostics())
+        assert server.process.poll() is None, "the server exited with a stream still in flight"
+    finally:
+        fake.release("held")
+        reader.join(timeout=EXIT_TIMEOUT)
+
+    assert result.get("text") == "echo: hello there world", (result, server.diagnostics())
+    assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
+    assert stored_log_ids(server.data_dir) == sorted([*first, result["id"]])
+    assert "Traceback" not in server.diagnostics()
+
+
 def test_a_request_whose_body_is_on_its_way_at_shutdown_is_refused_at_once(server: ServerProcess) -> None:
     """The server takes no more bytes once it stops: a body still on its way would never come. The
     request gets a 503 that says to send it again, at once, not a 408 after the body timeout, and

@@ -94,9 +94,9 @@ async def _bootstrap(database: TokenStore, settings: Settings) -> None:
 
 
 def _serve(settings: Settings, reuse_port: bool) -> None:
-    import uvloop
     from aiohttp import web
 
+    from sluicegate import server
     from sluicegate.app import create_app
 
     app = create_app(settings)
@@ -104,16 +104,11 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.
     gc.set_threshold(50_000, 50, 100)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,  # every request is in the gateway's own logs; a second log costs CPU
-        print=None,
-        handler_cancellation=True,  # a client that hangs up cancels its upstream request
-        reuse_port=reuse_port or None,
-        loop=uvloop.new_event_loop(),
-    )
+
+    def sites(runner: web.AppRunner) -> list[web.BaseSite]:
+        return [web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)]
+
+    server.run(app, sites)
 
 
 @app.command()

@@ -1,0 +1,122 @@
+"""`sluicegate serve --workers N`: real processes over loopback, stopped as operators stop them.
+
+Ctrl-C in a terminal sends SIGINT to the whole foreground process group, and systemd's default
+KillMode (control-group) sends SIGTERM to every process of the service: each worker gets the
+signal itself and once more from its parent, which passes a signal on to its workers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_shutdown import (
+    EXIT_TIMEOUT,
+    ServerProcess,
+    free_port,
+    make_requests,
+    stored_log_ids,
+    stream_paused,
+    wait_healthy,
+    wait_refusing,
+)
+
+WORKERS = 2
+STREAMS = 4
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().serve() as running:
+        yield running
+
+
+def start_workers(tmp_path: Path, fake: FakeOpenAI, name: str = "workers", port: int = 0) -> ServerProcess:
+    """`serve --workers 2` in a process group of its own (so a group signal reaches it alone)."""
+    port = port or free_port()
+    data_dir = tmp_path / name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
+        "SLUICEGATE_DATA": str(data_dir),
+        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
+        "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
+        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    output = tmp_path / f"{name}.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port), "--workers", str(WORKERS)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
+
+
+def end_group(server: ServerProcess) -> None:
+    """Whatever a failed test left running: the parent and its workers."""
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
+    server = start_workers(tmp_path, fake)
+    try:
+        wait_healthy(server)
+        yield server
+    finally:
+        end_group(server)
+
+
+def wait_ignored(server: ServerProcess, sig: signal.Signals, timeout: float = 10.0) -> bool:
+    """Poll the output until every worker has said it ignored a repeated `sig`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(set(re.findall(rf"{sig.name} ignored \(process (\d+)\)", server.diagnostics()))) == WORKERS:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "systemd"])
+def test_a_group_stop_lets_every_worker_finish_its_answers(
+    workers: ServerProcess, fake: FakeOpenAI, sig: signal.Signals
+) -> None:
+    first = make_requests(workers, 6)
+    results: list[dict[str, Any]] = [{} for _ in range(STREAMS)]
+    readers = [stream_paused(workers, f"held-{n}", result) for n, result in enumerate(results)]
+    try:
+        for n in range(STREAMS):
+            assert fake.pause(f"held-{n}").chunk_sent.wait(10), f"stream {n} never started"
+        os.killpg(workers.process.pid, sig)
+        assert wait_refusing(workers), "the workers kept accepting connections after the signal"
+        # Every worker is stopping now; the signal again (a second Ctrl-C, a second delivery).
+        os.killpg(workers.process.pid, sig)
+        assert wait_ignored(workers, sig), (results, workers.diagnostics())
+        assert workers.process.poll() is None, "the workers exited with streams still in flight"
+    finally:
+        for n in range(STREAMS):
+            fake.release(f"held-{n}")
+        for reader in readers:
+            reader.join(timeout=EXIT_TIMEOUT)
+
+    assert [result.get("text") for result in results] == ["echo: hello there world"] * STREAMS, (
+        results,
+        workers.diagnostics(),
+    )
+    assert workers.process.wait(timeout=EXIT_TIMEOUT) == 0, workers.diagnostics()
+    assert stored_log_ids(workers.data_dir) == sorted([*first, *(result["id"] for result in results)])
+    assert "Traceback" not in workers.diagnostics()
