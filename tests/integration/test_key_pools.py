@@ -232,7 +232,7 @@ def test_a_403_for_one_model_rests_the_keys_for_that_model_only(
     assert len(fake.requests) == 5
 
 
-def test_the_universal_endpoint_falls_back_past_keys_resting_for_its_model(
+def test_the_universal_endpoint_falls_back_past_keys_refused_and_resting_for_its_model(
     gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
 ) -> None:
     store(gateway, "good", GOOD)
@@ -245,10 +245,12 @@ def test_the_universal_endpoint_falls_back_past_keys_resting_for_its_model(
     steps = [step("error-403"), step("gpt-4o-mini")]
     retried = {"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "10"}  # retries: none of them here
     first = httpx.post(f"{gateway.url}/v1/local/default", json=steps, headers=retried)
-    assert first.status_code == 403  # the upstream's own answer: a 403 is no reason to fall back
+    assert first.status_code == 200, first.text  # each key refused for the model: the next step
     second = httpx.post(f"{gateway.url}/v1/local/default", json=steps, headers=retried)
     assert second.status_code == 200, second.text  # no key may serve the first step: the next one
-    assert [request.json["model"] for request in fake.requests] == ["error-403", "error-403", "gpt-4o-mini"]
+    assert [request.json["model"] for request in fake.requests] == [
+        "error-403", "error-403", "gpt-4o-mini", "gpt-4o-mini",
+    ]  # fmt: skip
     record = next(r for r in gateway.wait_for_logs(2) if r["id"] == second.headers["cf-aig-log-id"])
     # The resting keys are no failure worth retrying: one look at the first step, then the next.
     assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, 403), (1, 200)]

@@ -284,11 +284,39 @@ def test_a_step_without_a_user_agent_goes_upstream_without_one(
     assert [r.header("user-agent") for r in fake.requests] == [None, "billing-job/2.1"]
 
 
-def test_universal_does_not_fall_back_on_400(gateway: RunningGateway, fake: FakeOpenAI) -> None:
-    response = universal(gateway, [step("error-400"), step("gpt-4o")])
-    assert response.status_code == 400
-    assert response.headers["cf-aig-step"] == "0"
-    assert len(fake.requests) == 1
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_universal_falls_back_on_any_error_status_of_a_step(
+    gateway: RunningGateway, fake: FakeOpenAI, status: int
+) -> None:
+    """Cloudflare falls back "if a model request returns an error": each step has its own provider,
+    key and body, so a revoked key (401) or a model retired at one provider (404) says nothing of
+    the next step. Such an error is not retried within its step (maxAttempts 3 here)."""
+    first = step(f"error-{status}", config={"maxAttempts": 3, "retryDelay": 0})
+    response = universal(gateway, [first, step("gpt-4o")])
+    assert (response.status_code, response.headers["cf-aig-step"]) == (200, "1")
+    assert [r.json["model"] for r in fake.requests] == [f"error-{status}", "gpt-4o"]
+    record = gateway.wait_for_logs(1)[0]
+    assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, status), (1, 200)]
+
+
+def test_universal_answers_the_last_steps_error_when_every_step_fails(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    response = universal(gateway, [step("error-401"), step("error-404")])
+    assert (response.status_code, response.headers["cf-aig-step"]) == (404, "1")
+    assert response.json()["error"]["code"] == "model_not_found"  # the provider's own body
+    assert len(fake.requests) == 2
+
+
+def test_the_gateways_own_refusal_of_a_universal_request_is_final(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, max_body_bytes=2048)
+    big = step("gpt-4o")
+    big["query"]["messages"] = [{"role": "user", "content": "x" * 4096}]
+    response = universal(gateway, [big, step("gpt-4o")])
+    assert response.status_code == 413
+    assert fake.requests == []
 
 
 def test_universal_single_object_is_one_step(gateway: RunningGateway) -> None:

@@ -2,7 +2,10 @@
 
 Steps are tried in order; each is retried as its `RetryPolicy` says on connection errors,
 timeouts, 429 and 5xx, then the next step is tried. Any other answer (2xx, 3xx, a 4xx that is
-the caller's mistake) is returned at once. A 429 or 5xx its provider reads as final
+the caller's mistake) is returned at once, except on the universal endpoint, where any error
+status falls back (Cloudflare falls back "if a model request returns an error": each step has
+its own provider, key and body, so a 401 or a 404 from one says nothing of the next); a step is
+still retried on 429 and 5xx only. A 429 or 5xx its provider reads as final
 (`Provider.refusal_is_final`: OpenAI's insufficient_quota, an account out of credit) is not
 retried: the next step is tried at once. A stream is only retried before its first byte
 (`Forwarder.send` returns once that byte is in), so a client never sees two answers; a 200 stream
@@ -43,6 +46,7 @@ from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.header_values import whole_number
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
+from sluicegate.records import UNIVERSAL
 from sluicegate.routing.circuit import Permit
 from sluicegate.types import Backoff
 
@@ -189,6 +193,7 @@ class Attempts:
         deadline = self._clock() + self._deadline
         failure: Reply | GatewayError | None = None
         circuits = self._circuits if plan.route_plan is not None else None
+        any_error_falls_back = request.kind == UNIVERSAL
         skipped: list[Permit] = []
         for index, step in enumerate(plan.steps):
             permit = await circuits.allow(request, plan, index) if circuits is not None else None
@@ -218,7 +223,9 @@ class Attempts:
                     status = failure.counted_status if isinstance(failure, Reply) else None
                     await circuits.record(request, plan, index, permit, status)
                 if isinstance(failure, Reply) and not is_retryable(failure.counted_status):
-                    return failure
+                    if failure.counted_status < 400 or not any_error_falls_back:
+                        return failure
+                    break  # a universal step's own error: not retried, the next step is tried
                 if attempt == policy.max_attempts or isinstance(failure, ProviderKeysUnusable):
                     break  # no stored key of this provider is usable now: fall back instead
                 if isinstance(failure, Reply) and _final(step, failure):
