@@ -4,6 +4,7 @@ the data a new install has (issue 25)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -188,3 +189,30 @@ def test_guardrail_findings_and_feedback_are_marked_filtered_and_summed_up(
     expect(panel.locator("[data-breakdown=action] .muted")).to_have_text("by action:")
     assert panel.locator("[data-breakdown=action] span[data-name]").all_inner_texts() == ["flag 2"]
     assert panel.locator("[data-breakdown=entity] span[data-name]").all_inner_texts() == ["email 2"]
+
+
+def test_a_bidi_override_a_client_sent_shows_as_its_escape_not_reversed_text(
+    page: Page, gateway: RunningGateway
+) -> None:
+    model = "gpt-4o\u202eini-m"  # would show as "gpt-4om-ini": U+202E reverses what follows
+    metadata = {"user": "\u2067ana\u2069"}
+    with client(gateway) as sdk:
+        made = sdk.chat.completions.with_raw_response.create(
+            model=model, messages=[SYSTEM], extra_headers={"cf-aig-metadata": json.dumps(metadata)}
+        )
+    gateway.wait_for_logs(1)
+
+    sign_in(page, gateway)
+    page.click("nav >> text=Logs")
+    row = page.locator(f"table.logs tr[data-id='{made.headers['cf-aig-log-id']}']")
+    cell = row.locator("td.model")
+    expect(cell).to_have_text("gpt-4o\\u202eini-m")
+    assert cell.locator("span.control").all_inner_texts() == ["\\u202e"]
+    assert cell.evaluate("td => getComputedStyle(td).unicodeBidi") == "isolate"
+    row.click()
+    detail = page.locator("aside.detail")
+    expect(detail.locator("dd", has_text="gpt-4o")).to_have_text("gpt-4o\\u202eini-m")
+    expect(detail.locator("pre.body").first).to_contain_text('"user": "\\u2067ana\\u2069"')
+    shown = detail.inner_text()
+    assert "\u202e" not in shown
+    assert "\u2067" not in shown

@@ -18,8 +18,27 @@ export function h(tag, attrs = {}, ...children) {
 function append(element, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    element.append(child instanceof Node ? child : text(String(child)));
   }
+}
+
+// Bidi embeddings, overrides and isolates (U+202A–E, U+2066–9): in a model name or metadata a
+// client chose, U+202E shows the rest of it reversed. Each is shown as its escape (`\u202e`, marked),
+// so what is on screen is what was sent. Marks (U+200E/F) and right-to-left text are left as they are.
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+function text(value) {
+  if (!value.match(BIDI_CONTROLS)) return document.createTextNode(value);
+  const parts = document.createDocumentFragment();
+  let last = 0;
+  for (const found of value.matchAll(BIDI_CONTROLS)) {
+    parts.append(value.slice(last, found.index));
+    const code = found[0].codePointAt(0).toString(16);
+    parts.append(h("span", { class: "control", title: `U+${code.toUpperCase()}, a bidi control character` }, `\\u${code}`));
+    last = found.index + 1;
+  }
+  parts.append(value.slice(last));
+  return parts;
 }
 
 export function clear(element, ...children) {
