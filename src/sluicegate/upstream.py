@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import zlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -25,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.errors import BadRequest, UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from sluicegate.headertext import header_text, undecodable_at
+from sluicegate.upstream_coding import ACCEPT_ENCODING, CutShort, UnreadableCoding, body_decoder
 from sluicegate.upstream_idle import IdleWatch
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those that the client library recomputes.
@@ -263,16 +265,29 @@ class PooledResponse(aiohttp.ClientResponse):
         # Read whole: the wait for it began when the request was sent (an answer read whole has
         # started only once it is all in), so the watch is left as it is.
         try:
-            return await self.read()
+            body = await self.read()
+            if "Content-Encoding" not in self.headers:
+                return body
+            decoder = body_decoder(self.headers)
+            return body if decoder is None else decoder.whole(body)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"the upstream's answer was not in within {timeout_s:g} s") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
+        except (CutShort, UnreadableCoding) as exc:
+            raise UpstreamBroken(str(exc)) from exc
+        except zlib.error as exc:
+            raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
         finally:
             self.idle.stop()
             self.release()
 
-    async def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+    def relay(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        if "Content-Encoding" in self.headers:  # rare: providers compress whole answers, not streams
+            return self._decoded(timeout_s)
+        return self._relayed(timeout_s)
+
+    async def _relayed(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
         # Closing the iterator early (the client went away) closes the upstream connection, which
         # is how a provider learns to stop generating.
         complete = False
@@ -298,6 +313,50 @@ class PooledResponse(aiohttp.ClientResponse):
             else:
                 self.close()
 
+    async def _decoded(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        """`_relayed` for a body with a Content-Encoding: its decoded pieces (the look at the start
+        is the first piece that decodes to anything), and `UpstreamBroken` at its end when its
+        compressed data did not end."""
+        pieces = self._decoded_pieces(timeout_s)
+        async with contextlib.aclosing(pieces):
+            first = await anext(pieces, b"")
+            yield first  # a look at the start; yielded again below
+            if first:
+                yield first
+                async for piece in pieces:
+                    yield piece
+
+    async def _decoded_pieces(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        complete = False
+        content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
+        try:
+            decoder = body_decoder(self.headers)
+            raw = await content.readany()
+            idle.waiting_since = None
+            while raw:
+                for piece in decoder.decode(raw) if decoder is not None else (raw,):
+                    yield piece
+                idle.waiting_since = clock()
+                raw = await content.readany()
+                idle.waiting_since = None
+            if decoder is not None:
+                decoder.finish()
+            complete = True
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
+        except (CutShort, UnreadableCoding) as exc:
+            raise UpstreamBroken(str(exc)) from exc
+        except zlib.error as exc:
+            raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
+        finally:
+            idle.stop()
+            if complete:
+                self.release()
+            else:
+                self.close()
+
 
 class Upstream:
     """The production `Transport`: sends requests upstream over pooled connections, and opens
@@ -313,7 +372,10 @@ class Upstream:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
         self._session = aiohttp.ClientSession(
             connector=connector,
-            auto_decompress=True,
+            # Bodies come as sent and are decoded here (upstream_coding.py), asking for exactly
+            # the codings read there: aiohttp's own decoding takes a gzip body cut short as whole.
+            auto_decompress=False,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
             cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would leak cookies between callers
             response_class=PooledResponse,
             middlewares=(_no_redirected_upgrade,),

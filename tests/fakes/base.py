@@ -26,6 +26,11 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
                        reports overload so: https://docs.anthropic.com/en/docs/build-with-claude/
                        streaming#error-events); with fail-<n>-then-ok only the first n (fakes that say so)
     no-usage           streams carry no usage
+    gzip               streams gzip-compressed (Content-Encoding), each event flushed on its own so
+                       it can be read as it comes (whole answers too, in fakes that say so)
+    gzip-cut           gzip, cut short with the HTTP framing complete: a stream ends two thirds of
+                       the way, without gzip's end; a whole answer (fakes that say so) is two thirds
+                       of its compressed bytes, its Content-Length theirs
     pause-stream       after the first content event, set `pause(name).chunk_sent` and wait (10 s at
                        most) for `release(name)`; name from `x-fake-gate`, else "default"
     wrong-shape        a 200 answer in a shape the wire format does not have (fakes that say so)
@@ -40,6 +45,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -56,6 +62,7 @@ GATE_TIMEOUT = 10.0
 ECHO_WORDS = 64  # every fake's reply, "echo: <last user text>", is cut to this many words
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 COMPACT = (",", ":")
+GZIP = {"Content-Encoding": "gzip"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Behavior:
     reasoning: int = 0
     chunked: bool = False
     gzip: bool = False
+    gzip_cut: bool = False
     error_mid_stream: bool = False
     stream_error: int | None = None
 
@@ -123,7 +131,7 @@ class Behavior:
                 behavior = replace(behavior, fail_first=number)
             elif token in (
                 "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked",
-                "gzip",
+                "gzip", "gzip-cut",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
@@ -308,10 +316,13 @@ class FakeUpstream:
         # Made before chunk 1 leaves, so a test that saw chunk 1 always finds this gate.
         pause = self.pause(call.gate) if call.behavior.pause_stream else None
         drop_at = first_content + 2 if call.behavior.drop_mid_stream else None
+        headers: Mapping[str, str] = SSE_HEADERS
+        if call.behavior.gzip or call.behavior.gzip_cut:
+            events, headers = gzipped(events, cut=call.behavior.gzip_cut), {**headers, **GZIP}
         return await write_stream(
             request,
             events,
-            SSE_HEADERS,
+            headers,
             drop_at=drop_at,
             pause=(pause, first_content),
             gap=call.behavior.gap_ms / 1000,
@@ -352,6 +363,17 @@ async def write_stream(
     except ConnectionResetError:
         return response  # the client hung up; there is no one left to answer
     return response
+
+
+def gzipped(chunks: Sequence[bytes], *, cut: bool = False) -> list[bytes]:
+    """`chunks` as one gzip stream, one piece each, flushed so that each can be decoded as it comes;
+    `cut`: two thirds of the pieces, without the stream's end (its last block and trailer)."""
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    pieces = [compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH) for chunk in chunks]
+    if cut:
+        return pieces[: max(1, len(pieces) * 2 // 3)]
+    pieces[-1] += compressor.flush()
+    return pieces
 
 
 def sse_data(payload: Any, *, separators: tuple[str, str] = COMPACT, end: bytes = b"\n\n") -> bytes:

@@ -25,7 +25,11 @@ other model succeeds.
     chunked            chat, embeddings: the whole JSON answer without Content-Length, in two
                        chunks (a compressed answer from behind a CDN)
     gzip               chat, embeddings: the whole JSON answer gzip-compressed (Content-Encoding),
-                       as OpenAI sends its larger answers; with chunked, compressed and chunked
+                       as OpenAI sends its larger answers; with chunked, compressed and chunked;
+                       streams gzip-compressed too
+    gzip-cut           gzip cut short, the HTTP framing complete: a whole answer is the first two
+                       thirds of its compressed bytes with their Content-Length (as a proxy that
+                       gave up midway sends it); a stream ends two thirds of the way, unterminated
     no-usage           chat streams omit the usage chunk even when include_usage is asked;
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
@@ -652,14 +656,17 @@ def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) ->
 
 async def _whole(request: web.Request, behavior: Behavior, document: Any) -> web.StreamResponse:
     """A whole JSON answer: with its Content-Length, or (`chunked`) without it, in two chunks, as a
-    compressed answer from behind a CDN arrives; gzip-compressed with `gzip`."""
-    if not (behavior.chunked or behavior.gzip):
+    compressed answer from behind a CDN arrives; gzip-compressed with `gzip`, cut short with
+    `gzip-cut`."""
+    if not (behavior.chunked or behavior.gzip or behavior.gzip_cut):
         return web.json_response(document)
     body = json.dumps(document).encode()
     headers = {"Content-Type": "application/json"}
-    if behavior.gzip:
+    if behavior.gzip or behavior.gzip_cut:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
+    if behavior.gzip_cut:
+        body = body[: len(body) * 2 // 3]
     if not behavior.chunked:
         return web.Response(body=body, headers=headers)
     response = web.StreamResponse(headers=headers)
