@@ -15,9 +15,12 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
+
+from sluicegate.listeners import listen_error
 
 _log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -52,11 +55,14 @@ class StopSignals:
         self.requested.set()
 
 
-async def serve(app: web.Application, sites: Callable[[web.AppRunner], list[web.BaseSite]]) -> None:
-    """Start `app` on the sites `sites` makes, serve until a stop signal, then stop gracefully."""
+async def serve(app: web.Application, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
+    """Start `app`, listen on `sockets` (bound by `listeners.bind`), call `ready`, serve until a
+    stop signal, then stop gracefully. StartupError when it cannot listen."""
     loop = asyncio.get_running_loop()
     stop = StopSignals()
     stop.install(loop)
+    # A worker starts with these blocked (workers.py): one that came meanwhile is delivered now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
         runner = web.AppRunner(
             app,
@@ -68,8 +74,9 @@ async def serve(app: web.Application, sites: Callable[[web.AppRunner], list[web.
         await runner.setup()
         try:
             if not stop.requested.is_set():  # a stop asked for during start-up: never listen
-                for site in sites(runner):
-                    await site.start()
+                for sock in sockets:
+                    await _listen(web.SockSite(runner, sock))
+                ready()
                 await stop.requested.wait()
         finally:
             await runner.cleanup()  # stop listening, let answers finish, run every shutdown step
@@ -77,9 +84,16 @@ async def serve(app: web.Application, sites: Callable[[web.AppRunner], list[web.
         stop.remove(loop)
 
 
-def run(app: web.Application, sites: Callable[[web.AppRunner], list[web.BaseSite]]) -> None:
+async def _listen(site: web.SockSite) -> None:
+    try:
+        await site.start()
+    except OSError as exc:  # two servers bound the port at once and the other listened first
+        raise listen_error(site.name.removeprefix("http://"), exc) from exc
+
+
+def run(app: web.Application, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
     """`serve` on a uvloop event loop of its own, in this thread."""
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(app, sites))
+        runner.run(serve(app, sockets, ready))

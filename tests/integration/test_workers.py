@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -120,3 +121,24 @@ def test_a_group_stop_lets_every_worker_finish_its_answers(
     assert workers.process.wait(timeout=EXIT_TIMEOUT) == 0, workers.diagnostics()
     assert stored_log_ids(workers.data_dir) == sorted([*first, *(result["id"] for result in results)])
     assert "Traceback" not in workers.diagnostics()
+
+
+def test_a_second_server_on_the_port_exits_naming_the_address(
+    workers: ServerProcess, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    """The workers bound the port with SO_REUSEPORT each, so a second `serve --workers 2` on it (its
+    own database, its own tokens) started and silently took about half the connections."""
+    port = urlsplit(workers.url).port
+    assert port is not None
+    second = start_workers(tmp_path, fake, name="second", port=port)
+    try:
+        code = second.process.wait(timeout=EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        code = None  # it serves: what the assertion below reports
+    finally:
+        end_group(second)
+    assert code == 2, second.diagnostics()
+    assert second.diagnostics().strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another server listens there)"
+    )
+    assert len(make_requests(workers, 4)) == 4  # the first one serves on

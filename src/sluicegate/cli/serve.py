@@ -1,24 +1,34 @@
-"""`sluicegate serve` (one process, or workers sharing the port) and `sluicegate migrate`."""
+"""`sluicegate serve` (one process, or workers sharing the port) and `sluicegate migrate`.
+
+`serve` binds the port first (`listeners.py`): taken, it says so and exits 2 before opening
+anything. The banner is printed once the server listens, by the one process or by the parent of
+the workers once every worker does.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import signal
-import subprocess
-import sys
-from typing import Annotated
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
-from sluicegate.cli.common import app, console, settings_or_exit, with_database
+from sluicegate import listeners, workers
+from sluicegate.cli.common import app, console, print_error, settings_or_exit, with_database
 from sluicegate.config import Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
+from sluicegate.startup import StartupError
 from sluicegate.storage import describe_database
 from sluicegate.storage.response_items import unshared_workers_warning
 from sluicegate.tokens import TokenStore, ensure_admin_token
+
+T = TypeVar("T")
 
 
 @app.command()
@@ -26,29 +36,48 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default: 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on (default: 8787)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
-    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    listen_fd: Annotated[list[int] | None, typer.Option(hidden=True)] = None,
+    ready_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the gateway."""
     settings = settings_or_exit(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if reuse_port:  # a worker of `serve --workers N`, whose parent printed the banner
-        _serve(settings, reuse_port)
-        return
-    _print_banner(settings)
-    address = record_address(settings)
     try:
-        if workers == 1:
-            _serve(settings, reuse_port)
-        else:
-            _serve_workers(settings, workers)
-    finally:
-        forget_address(address, settings)
+        if ready_fd is not None:  # a worker of `serve --workers N`: its parent bound the port
+            _worker(settings, [socket.socket(fileno=fd) for fd in listen_fd or []], ready_fd)
+            return
+        sockets = _started(lambda: listeners.bind(settings.host, settings.port))
+        recorded: list[Path] = []
+
+        def listening() -> None:
+            _print_banner(settings)
+            recorded.append(record_address(settings))
+
+        try:
+            if workers == 1:
+                _started(lambda: _serve(settings, sockets, listening))
+            else:
+                raise typer.Exit(_serve_workers(settings, sockets, workers, listening))
+        finally:
+            for address in recorded:
+                forget_address(address, settings)
+    except KeyboardInterrupt as exc:  # Ctrl-C before the server handles it: nothing to stop yet
+        raise typer.Exit(130) from exc
+
+
+def _started(start: Callable[[], T]) -> T:
+    """`start()`; what keeps the server from starting is one line on stderr and exit 2."""
+    try:
+        return start()
+    except StartupError as exc:
+        print_error(str(exc))
+        raise typer.Exit(2) from exc
 
 
 def _print_banner(settings: Settings) -> None:
     """Where everything is, one whole line each: a URL cut by a wrap cannot be clicked or copied."""
     url = local_url(settings.host, settings.port)
-    listening = f"{settings.host}:{settings.port}"
+    listening = listeners.address_text(settings.host, settings.port)
     lines = [
         f"Sluicegate listening on {listening}",
         f"  dashboard  {url}/dashboard/",
@@ -60,31 +89,15 @@ def _print_banner(settings: Settings) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _serve_workers(settings: Settings, workers: int) -> None:
+def _serve_workers(
+    settings: Settings, sockets: list[socket.socket], count: int, listening: Callable[[], None]
+) -> int:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
     with_database(lambda db: _bootstrap(db, settings), create=True)
-    if warning := unshared_workers_warning(settings, workers):
+    if warning := unshared_workers_warning(settings, count):
         logging.getLogger(__name__).warning(warning)
-    command = [
-        sys.executable,
-        "-m",
-        "sluicegate",
-        "serve",
-        "--host",
-        settings.host,
-        "--port",
-        str(settings.port),
-    ]
-    children = [subprocess.Popen([*command, "--reuse-port"]) for _ in range(workers)]
-
-    def stop(signum: int, frame: object) -> None:
-        for child in children:
-            child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    codes = [child.wait() for child in children]
-    raise typer.Exit(max(codes))
+    command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
+    return workers.Workers(count, command).run(sockets, listening, print_error)
 
 
 async def _bootstrap(database: TokenStore, settings: Settings) -> None:
@@ -93,9 +106,21 @@ async def _bootstrap(database: TokenStore, settings: Settings) -> None:
         print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
 
 
-def _serve(settings: Settings, reuse_port: bool) -> None:
-    from aiohttp import web
+def _worker(settings: Settings, sockets: list[socket.socket], ready_fd: int) -> None:
+    """One worker: its parent prints what it writes on `ready_fd` (workers.py), once."""
 
+    def ready() -> None:
+        workers.say(ready_fd, workers.READY)
+        os.close(ready_fd)  # so the parent sees the end once every worker is ready or gone
+
+    try:
+        _serve(settings, sockets, ready)
+    except StartupError as exc:
+        workers.say(ready_fd, f"{workers.ERROR} {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _serve(settings: Settings, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
     from sluicegate import server
     from sluicegate.app import create_app
 
@@ -104,11 +129,7 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.
     gc.set_threshold(50_000, 50, 100)
-
-    def sites(runner: web.AppRunner) -> list[web.BaseSite]:
-        return [web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)]
-
-    server.run(app, sites)
+    server.run(app, sockets, ready)
 
 
 @app.command()
