@@ -9,9 +9,10 @@ atomically. `settle` is another: it withdraws a request's reservations and count
 Fixed windows are counters keyed by window start; sliding windows are sorted sets of
 `(time, id:amount)` trimmed to the last period. A token or cost reservation is kept apart, in a
 sorted set per counter under a lease that its process renews (`redis_leases.py`): admission counts
-the settled use plus the reservations whose lease is live, so those of a process that died stop
-counting within a lease. Decisions (and settlements) made while one is on its way go together in
-one call of the script (`redis_batches.py`), each decided as if alone, in the order they were made.
+the settled use plus the running total of the reservations whose lease is live (O(log n), however
+many answers are in flight), so those of a process that died stop counting within a lease.
+Decisions (and settlements) made while one is on its way go together in one call of the script
+(`redis_batches.py`), each decided as if alone, in the order they were made.
 """
 
 from __future__ import annotations
@@ -35,47 +36,33 @@ from sluicegate.storage.limiter import (
     window_start,
 )
 from sluicegate.storage.redis_batches import Coalesced, batch_arguments, batched, failed_calls
-from sluicegate.storage.redis_leases import LEASE, LEASE_CLOCK, Call, LeaseKeeper
+from sluicegate.storage.redis_leases import LEASE, RESERVATIONS, Call, LeaseKeeper, ReservationKeys
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
-# `admit(keys, argv)`: per claim two keys: its counter, and its reservations' sorted set. `argv`:
-# now, slack, lease (ms), grace (ms), then per claim: limit, period, sliding (0/1), amount, member,
-# held (0/1: a token or cost reservation, under a lease; else a request, counted for good). A
-# request's member is an id (a sliding window's entry is `<id>:<amount>`); a reservation's is the
-# whole member, `<id>:<time>:<amount>`. Returns: allowed (0/1), then per claim: used (as a
-# string), oldest time in a sliding window. A function, so that a script doing more (the exact
-# cache's lookup with it: redis_cache_admission.py) decides exactly as this one does.
+# `admit(keys, argv)`: per claim `KEYS_PER_CLAIM` keys: its counter, then its reservations'
+# (`ReservationKeys`). `argv`: now, slack, lease (ms), grace (ms), then per claim: limit, period,
+# sliding (0/1), amount, member, held (0/1: a token or cost reservation, under a lease; else a
+# request, counted for good). A request's member is an id (a sliding window's entry is
+# `<id>:<amount>`); a reservation's is the whole member, `<id>:<time>:<amount>`. Returns: allowed
+# (0/1), then per claim: used (as a string), oldest time in a sliding window. A function, so that a
+# script doing more (the exact cache's lookup with it: redis_cache_admission.py) decides exactly as
+# this one does. Reservations are counted by their running total, not read one by one.
 ADMIT_FUNCTION = (
-    LEASE_CLOCK
+    RESERVATIONS
     + """
--- The live reservations of a set: their sum and earliest time (a sliding window's: since `since`).
-local function held(key, clock, since)
-  local total, first = 0, nil
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. clock, '+inf')) do
-    local at, part = string.match(member, ':([^:]+):([^:]+)$')
-    at = tonumber(at)
-    if since == nil or at > since then
-      total = total + tonumber(part)
-      if first == nil or at < first then first = at end
-    end
-  end
-  return total, first
-end
 local function admit(keys, argv)
 local now, slack = tonumber(argv[1]), tonumber(argv[2])
 local lease, grace = tonumber(argv[3]), tonumber(argv[4])
 local clock = lease_clock()
 local used, oldest = {}, {}
 local allowed = 1
-for i = 1, #keys / 2 do
-  local key, held_key = keys[2 * i - 1], keys[2 * i]
+for i = 1, #keys / 5 do
+  local key, held = keys[5 * i - 4], {unpack(keys, 5 * i - 3, 5 * i)}
   local base = 4 + (i - 1) * 6
   local limit, period = tonumber(argv[base + 1]), tonumber(argv[base + 2])
   local sliding, amount = argv[base + 3] == '1', tonumber(argv[base + 4])
   local total = 0
   oldest[i] = now
-  -- Reservations whose lease ended more than the grace ago will not be settled: forget them.
-  redis.call('ZREMRANGEBYSCORE', held_key, '-inf', clock - grace)
   if sliding then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
     local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
@@ -84,11 +71,13 @@ for i = 1, #keys / 2 do
       total = total + part
       if j == 1 then oldest[i] = tonumber(entries[j + 1]) end
     end
-    local reserved, first = held(held_key, clock, now - period)
+  else
+    total = tonumber(redis.call('GET', key) or '0')
+  end
+  if argv[base + 6] == '1' then
+    local reserved, first = live_total(held, clock, grace, sliding and now - period or nil)
     total = total + reserved
     if first ~= nil and first < oldest[i] then oldest[i] = first end
-  else
-    total = tonumber(redis.call('GET', key) or '0') + held(held_key, clock, nil)
   end
   if total < 0 then total = 0 end
   used[i] = total
@@ -97,16 +86,19 @@ for i = 1, #keys / 2 do
   end
 end
 if allowed == 1 then
-  for i = 1, #keys / 2 do
-    local key, held_key = keys[2 * i - 1], keys[2 * i]
+  for i = 1, #keys / 5 do
+    local key, held = keys[5 * i - 4], {unpack(keys, 5 * i - 3, 5 * i)}
     local base = 4 + (i - 1) * 6
     local period, amount, member = tonumber(argv[base + 2]), argv[base + 4], argv[base + 5]
+    local sliding = argv[base + 3] == '1'
     if argv[base + 6] == '1' then
       -- Even a reservation of nothing: its settlement counts the use only if it finds it.
-      redis.call('ZADD', held_key, clock + lease, member)
-      redis.call('PEXPIRE', held_key, lease + grace)
+      redis.call('ZADD', held[1], clock + lease, member)
+      if sliding then redis.call('ZADD', held[4], argv[1], member) end
+      reserved_total(held, tonumber(amount))
+      keep_held(held, lease, grace)
     elseif tonumber(amount) > 0 then
-      if argv[base + 3] == '1' then
+      if sliding then
         redis.call('ZADD', key, now, member .. ':' .. amount)
       else
         redis.call('INCRBYFLOAT', key, amount)
@@ -117,7 +109,7 @@ if allowed == 1 then
   end
 end
 local result = {allowed}
-for i = 1, #keys / 2 do
+for i = 1, #keys / 5 do
   table.insert(result, tostring(used[i]))
   table.insert(result, tostring(oldest[i]))
 end
@@ -125,26 +117,36 @@ return result
 end
 """
 )
+KEYS_PER_CLAIM = 5  # as `admit` and `settle` read them
 
 
-# `settle(keys, argv)`. KEYS per hold: where it was made (a reservation's set, or the counter a
-# request was counted in), where the use counts now (the counter at `now`: another one once a
-# fixed window has turned). ARGV: now, then per hold: period, sliding (0/1), reserved amount,
-# member, used amount, new member id, held (0/1). A reservation is settled only if its member is
-# still there, so a settlement sent twice counts once; a request's count (released when a cache
-# lookup answered it after all) is taken back as it was counted.
-_SETTLE_FUNCTION = """
+# `settle(keys, argv)`. KEYS per hold: where it was made (a reservation's live set, or the counter
+# a request was counted in), where the use counts now (the counter at `now`: another one once a
+# fixed window has turned), then the rest of the reservation's `ReservationKeys` (total, lapsed,
+# made). ARGV: now, then per hold: period, sliding (0/1), reserved amount, member, used amount,
+# new member id, held (0/1). A reservation is settled only if its member is still there, live
+# (its amount leaves the total) or lapsed, so a settlement sent twice counts once; a request's
+# count (released when a cache lookup answered it after all) is taken back as it was counted.
+_SETTLE_FUNCTION = (
+    RESERVATIONS
+    + """
 local function settle(keys, argv)
 local now = tonumber(argv[1])
-for i = 1, #keys / 2 do
-  local made, key = keys[2 * i - 1], keys[2 * i]
+for i = 1, #keys / 5 do
+  local made, key = keys[5 * i - 4], keys[5 * i - 3]
+  local held = {made, keys[5 * i - 2], keys[5 * i - 1], keys[5 * i]}
   local base = 1 + (i - 1) * 7
   local period, sliding = tonumber(argv[base + 1]), argv[base + 2] == '1'
   local reserved, member = tonumber(argv[base + 3]), argv[base + 4]
   local amount = argv[base + 5]
   local change = tonumber(amount)
   if argv[base + 7] == '1' then
-    if redis.call('ZREM', made, member) == 0 then change = 0 end
+    if redis.call('ZREM', made, member) == 1 then
+      if sliding then redis.call('ZREM', held[4], member) end
+      reserved_total(held, -reserved_amount(member))
+    elseif redis.call('ZREM', held[3], member) == 0 then
+      change = 0
+    end
   elseif sliding then
     if reserved > 0 then redis.call('ZREM', key, member) end
   elseif made == key and reserved > 0 and redis.call('EXISTS', key) == 1 then
@@ -162,6 +164,7 @@ end
 return 1
 end
 """
+)
 
 
 _ADMIT_ALL = ADMIT_FUNCTION + batched("admit")
@@ -189,9 +192,10 @@ class RedisLimiter:
     def __init__(self, redis: RedisConnection | str, lease: float = LEASE) -> None:
         self.link = RedisLink(redis, "rl:")
         self._prefix = self.link.prefix
-        # Reservations in a section of their own: a bucket's key ends in a scope value a client
+        # Reservations in sections of their own: a bucket's key ends in a scope value a client
         # chose, so a suffix could name another bucket's counter.
-        self._held_prefix = self._prefix.removesuffix(":") + "-held:"
+        section = self._prefix.removesuffix(":")
+        self._held_prefixes = ReservationKeys(*(f"{section}-{part}:" for part in ReservationKeys._fields))
         self._client = self.link.client
         self._admit_all = self._client.register_script(_ADMIT_ALL)
         self._settle_all = self._client.register_script(_SETTLE_ALL)
@@ -232,6 +236,10 @@ class RedisLimiter:
             return (prefix or self._prefix) + bucket.key
         return f"{prefix or self._prefix}{bucket.key}:{window_start(bucket, now):.0f}"
 
+    def _held_keys(self, bucket: Bucket, at: float) -> ReservationKeys:
+        """The keys of the reservations made in `bucket` at `at` (a fixed window's: of that window)."""
+        return ReservationKeys(*(self._key(bucket, at, prefix) for prefix in self._held_prefixes))
+
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
         call = self.admit_call(claims, now)
         result = await self._admits((call.keys, call.args))
@@ -249,7 +257,7 @@ class RedisLimiter:
             else:
                 member = uuid.uuid4().hex if bucket.sliding else ""
             members.append(member)
-            keys += [self._key(bucket, now), self._key(bucket, now, self._held_prefix)]
+            keys += [self._key(bucket, now), *self._held_keys(bucket, now)]
             args += [bucket.limit, bucket.period, int(bucket.sliding), _number(amount), member, int(held)]
         return AdmitCall(tuple(claims), keys, args, tuple(members))
 
@@ -272,12 +280,15 @@ class RedisLimiter:
         holds = []
         for index, hold in enumerate(call.counted(now)):
             if _held(hold.bucket):
-                self.leases.hold(call.keys[2 * index + 1], hold.ref)
+                start = KEYS_PER_CLAIM * index + 1
+                held_keys = ReservationKeys(*call.keys[start : start + KEYS_PER_CLAIM - 1])
+                self.leases.hold(held_keys, hold.ref, hold.bucket.sliding)
                 holds.append(hold)
         return Verdict(True, tuple(usages), None, tuple(holds))
 
     async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
-        """Read in one round trip (a pipeline, not a transaction: a report, not a decision)."""
+        """Read in one round trip (a pipeline, not a transaction: a report, not a decision). It reads
+        every live reservation rather than the total, which only an admission brings up to date."""
         pipeline = self._client.pipeline(transaction=False)
         pipeline.time()
         for bucket in buckets:
@@ -286,7 +297,7 @@ class RedisLimiter:
                 pipeline.zrangebyscore(key, f"({now - bucket.period}", "+inf", withscores=True)
             else:
                 pipeline.get(key)
-            pipeline.zrange(self._key(bucket, now, self._held_prefix), 0, -1, withscores=True)
+            pipeline.zrange(self._held_keys(bucket, now).live, 0, -1, withscores=True)
         with self.link.attempt(LimiterUnavailable):
             (seconds, micros), *results = await pipeline.execute()
         clock = seconds * 1000 + micros // 1000  # Redis's, as the scripts read it for leases
@@ -310,8 +321,9 @@ class RedisLimiter:
         kept: Call = ([], [now])  # the reservations' part: sent again if Redis does not take it
         for hold, amount in zip(holds, used, strict=True):
             bucket, held = hold.bucket, _held(hold.bucket)
-            made = self._key(bucket, hold.at, self._held_prefix if held else None)
-            hold_keys = [made, self._key(bucket, now)]
+            live, total, lapsed, index = self._held_keys(bucket, hold.at)
+            made = live if held else self._key(bucket, hold.at)
+            hold_keys = [made, self._key(bucket, now), total, lapsed, index]
             hold_args: list[str | float] = [
                 bucket.period, int(bucket.sliding), _number(hold.amount), hold.ref,
                 _number(amount), uuid.uuid4().hex, int(held),
@@ -354,8 +366,8 @@ def _live(
     reservations: Sequence[tuple[bytes, float]], clock: float, since: float | None
 ) -> list[tuple[float, float]]:
     """The time and amount of each reservation (member `<id>:<time>:<amount>`, scored by its lease's
-    end) whose lease is live at `clock` and, in a sliding window, made after `since`: as `held`
-    counts them in `ADMIT_FUNCTION`."""
+    end) whose lease is live at `clock` and, in a sliding window, made after `since`: what
+    `live_total` (redis_leases.py) leaves counted."""
     live = []
     for member, expires in reservations:
         _, at, amount = member.rsplit(b":", 2)
