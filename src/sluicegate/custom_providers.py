@@ -22,7 +22,7 @@ from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
 from sluicegate.readthrough import ReadThrough
 from sluicegate.storage.base import CUSTOM_PREFIX, CustomProvider, CustomProviderStore
-from sluicegate.upstream import header_problem, is_never_forwarded
+from sluicegate.upstream_headers import header_problem, is_never_forwarded
 
 MAX_HEADERS_TEXT = 8192  # Cloudflare's limit on the `headers` JSON text
 

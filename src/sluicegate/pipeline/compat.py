@@ -34,7 +34,7 @@ from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
-from sluicegate.upstream import forwardable_request_headers
+from sluicegate.upstream_headers import forwardable_request_headers
 
 COMPAT = "compat"
 CHAT = "chat/completions"

@@ -14,7 +14,8 @@ from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
 from sluicegate.providers.stream_errors import opening_error
-from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse, relayable_response_headers
+from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse
+from sluicegate.upstream_headers import relayable_response_headers
 
 # Bodies up to this size, by their Content-Length, are read whole at once. Larger ones, or of unknown
 # length, are relayed chunk by chunk, except a JSON answer to a request that asked for no stream:

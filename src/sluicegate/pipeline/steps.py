@@ -28,7 +28,7 @@ from sluicegate.providers.base import Provider, Route, repeated_base_path
 from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
-from sluicegate.upstream import forwardable_request_headers, header_problem, is_gateway_header
+from sluicegate.upstream_headers import forwardable_request_headers, header_problem, is_gateway_header
 
 
 class PlanInput(NamedTuple):

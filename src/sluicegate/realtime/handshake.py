@@ -29,7 +29,8 @@ from sluicegate.errors import GatewayError
 from sluicegate.exchange import Attempt, Exchange, Reply, Step
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.pipeline.retry import retry_after
-from sluicegate.upstream import UpgradeRefused, Upstream, relayable_response_headers
+from sluicegate.upstream import UpgradeRefused, Upstream
+from sluicegate.upstream_headers import relayable_response_headers
 
 _HANDSHAKE_HEADERS = "sec-websocket-"  # the upstream hop's handshake, not the client's
 _ERROR_TEXT = 500  # characters of a body that is not the API's error JSON kept as the logged error
