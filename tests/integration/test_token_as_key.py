@@ -12,11 +12,15 @@ import openai
 import pytest
 from google import genai
 from google.genai import types
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.realtime_server import KEY_PROTOCOL, FakeRealtime
+from tests.integration.test_realtime import kind, ws_url
 
 STORED = {"openai": "sk-stored-openai-0123456789", "anthropic": "sk-ant-stored-0123456789"}
 STORED_GOOGLE = "AIza-stored-google-0123456789"
@@ -138,3 +142,59 @@ def test_a_token_in_both_places_is_read_from_its_own_header_and_still_not_sent(
     )
     assert answer.status_code == 200, answer.text
     assert [r.header("authorization") for r in fake.requests] == [f"Bearer {STORED['openai']}"]
+
+
+@pytest.mark.parametrize("spelling", ["key={token}", "KEY={token}", "key=%73g_{rest}", "key=+{token}"])
+def test_a_token_in_the_query_is_read_and_taken_out_however_it_is_spelt(
+    gateway: RunningGateway, gemini: FakeGemini, fake: FakeOpenAI, spelling: str
+) -> None:
+    token = run_token(gateway)
+    query = spelling.format(token=token, rest=token.removeprefix("sg_"))
+    google = httpx.post(
+        f"{gateway.provider_url('google-ai-studio')}/v1beta/models/gemini-2.0-flash:generateContent?{query}",
+        json={"contents": [{"parts": [{"text": "hello"}]}]},
+    )
+    assert google.status_code == 200, google.text
+    # OpenAI takes no key in the query: one sent there is still the gateway's, never sent on.
+    chat = httpx.post(
+        f"{gateway.provider_url('openai')}/chat/completions?{query}",
+        json={"model": "gpt-4o-mini", "messages": USER},
+    )
+    assert chat.status_code == 200, chat.text
+    assert [r.header("x-goog-api-key") for r in gemini.requests] == [STORED_GOOGLE]
+    assert not sent_anywhere(token.removeprefix("sg_"), gemini, fake)
+
+
+def test_only_the_token_is_taken_out_of_a_repeated_credential_header(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    gateway.configure(authentication=False)
+    token, url = run_token(gateway), gateway.provider_url("openai") + "/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": USER}
+    own = [("Authorization", f"Bearer {STORED['openai']}")]  # the client's own key (the fake's)
+    made_up = httpx.post(url, json=body, headers=[*own, ("Authorization", "Bearer sg_" + "x" * 32)])
+    assert made_up.status_code == 401, made_up.text  # an sg_ value is read as a token wherever it is
+    answer = httpx.post(url, json=body, headers=[("Authorization", f"Bearer {token}"), *own])
+    assert answer.status_code == 200, answer.text
+    assert [r.header("authorization") for r in fake.requests] == [f"Bearer {STORED['openai']}"]
+    records = gateway.wait_for_logs(2)
+    assert records[0]["key_name"] is None  # the client's own key went, not the stored one
+    assert not sent_anywhere(token, fake)
+
+
+def test_a_browser_s_realtime_session_with_the_token_as_its_key_goes_with_the_stored_key(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    with FakeRealtime().serve() as realtime:
+        gateway = make_gateway(upstreams={"openai": realtime.base_url}, secret_key="master-key-for-tests")
+        gateway.configure(authentication=True)
+        url = "/api/v1/accounts/local/gateways/default/provider-keys/openai"
+        assert gateway.http.put(url, json={"key": STORED["openai"]}).status_code == 201
+        token = run_token(gateway)
+        # A browser cannot set headers: the key it was given, here the gateway token, is a subprotocol.
+        protocols = [Subprotocol("realtime"), Subprotocol(KEY_PROTOCOL + token)]
+        with connect(ws_url(gateway), subprotocols=protocols, open_timeout=10) as browser:
+            assert kind(browser.recv()) == "session.created"
+        (upstream,) = realtime.connections
+    assert upstream.headers["Authorization"] == f"Bearer {STORED['openai']}"
+    assert token not in str(upstream.headers)

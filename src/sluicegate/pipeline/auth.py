@@ -2,16 +2,14 @@
 
 A gateway token travels in `cf-aig-authorization: Bearer …` (Cloudflare), `Fastly-Key` (Fastly) or
 `x-sluicegate-token`; failing those, in the header (or Google's `?key=`) where the provider's key
-goes, as Cloudflare's BYOK and dynamic-routing examples put it (an SDK's `api_key`): a value with the
-token prefix is never a provider's key, so it is read as the token and never sent upstream
-(`keys.drop_gateway_tokens`). Gateways with `authentication` on refuse requests without a `run` token;
+goes, as Cloudflare's BYOK and dynamic-routing examples put it (an SDK's `api_key`; see
+token_as_key.py): a value with the token prefix is never a provider's key, so it is read as the
+token and never sent upstream. Gateways with `authentication` on refuse requests without a `run` token;
 open gateways accept them, and still check a token that is sent (so per-token limits hold).
 A token's own metadata (`Allowance.metadata`) is merged into the request's here, its values first.
 """
 
 from __future__ import annotations
-
-from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -19,8 +17,8 @@ from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
-from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
-from sluicegate.tokens import TOKEN_PREFIX, Scope, Token, TokenDirectory
+from sluicegate.pipeline.token_as_key import presented_token, unbearer
+from sluicegate.tokens import Scope, Token, TokenDirectory
 
 TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
 
@@ -30,26 +28,8 @@ def presented_secret(headers: CIMultiDictProxy[str] | CIMultiDict[str], query: s
     for name in TOKEN_HEADERS:
         value = headers.get(name)
         if value:
-            return _unbearer(value)
-    for name in CREDENTIAL_HEADERS:
-        value = headers.get(name)
-        if value and is_gateway_token(value):
-            return _unbearer(value)
-    if query:
-        for name, value in parse_qsl(query):
-            if name.lower() in KEY_PARAMS and is_gateway_token(value):
-                return value.strip()
-    return None
-
-
-def is_gateway_token(value: str) -> bool:
-    """Whether a credential's value is one of this gateway's tokens (by its prefix), not a provider key."""
-    return _unbearer(value).startswith(TOKEN_PREFIX)
-
-
-def _unbearer(value: str) -> str:
-    scheme, _, rest = value.strip().partition(" ")
-    return rest.strip() if scheme.lower() == "bearer" and rest else value.strip()
+            return unbearer(value)
+    return presented_token(headers, query)
 
 
 class Authenticate:

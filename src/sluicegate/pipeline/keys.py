@@ -31,7 +31,7 @@ from sluicegate.errors import (
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.auth import is_gateway_token
+from sluicegate.pipeline.token_as_key import OWN_KEY_PROTOCOL, drop_tokens
 from sluicegate.providers import CREDENTIAL_HEADERS
 from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, shown_model
 from sluicegate.routing.state import StateUnavailable
@@ -42,9 +42,6 @@ _MAX_SEEN = 10_000  # keys shown in /metrics; beyond, the oldest seen are forgot
 
 
 ALIAS_HEADER = "cf-aig-byok-alias"  # Cloudflare's: use the stored key of this name, not the pool
-# A browser's own key for a realtime WebSocket, in its subprotocols (it cannot set headers):
-# https://platform.openai.com/docs/guides/realtime-websocket
-OWN_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
 class InjectKeys:
@@ -121,17 +118,9 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
 def drop_gateway_tokens(step: Step) -> None:
     """A gateway token sent where the provider's key goes (`auth.presented_secret` read it) is taken
     out of the step: it must never reach a provider, and the step then runs on the stored key."""
-    for name in CREDENTIAL_HEADERS:
-        if any(is_gateway_token(value) for value in step.headers.getall(name, ())):
-            del step.headers[name]
-    param = step.provider.key_param
-    if param is not None and f"{param}=" in step.route.query:
-        kept = [
-            pair
-            for pair in step.route.query.split("&")
-            if not (pair.partition("=")[0] == param and is_gateway_token(pair.partition("=")[2]))
-        ]
-        step.route = dataclasses.replace(step.route, query="&".join(kept))
+    query = drop_tokens(step.headers, step.route.query)
+    if query != step.route.query:
+        step.route = dataclasses.replace(step.route, query=query)
 
 
 def _brings_key(step: Step) -> bool:
