@@ -82,11 +82,29 @@ def workers(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
         end_group(server)
 
 
-def wait_ignored(server: ServerProcess, sig: signal.Signals, timeout: float = 10.0) -> bool:
-    """Poll the output until every worker has said it ignored a repeated `sig`."""
+def worker_pids(server: ServerProcess) -> list[int]:
+    """The parent's children, as Linux lists them."""
+    pid = server.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # an exited worker stays a zombie until its parent waits for it
+
+
+def wait_ignored(server: ServerProcess, pids: list[int], sig: signal.Signals, timeout: float = 10.0) -> bool:
+    """Poll until a worker has said it ignored a repeated `sig` and every other has said so too or
+    exited (a worker without answers in flight may be done before the second signal)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if len(set(re.findall(rf"{sig.name} ignored \(process (\d+)\)", server.diagnostics()))) == WORKERS:
+        said = {
+            int(pid) for pid in re.findall(rf"{sig.name} ignored \(process (\d+)\)", server.diagnostics())
+        }
+        if said and all(pid in said or not running(pid) for pid in pids):
             return True
         time.sleep(0.02)
     return False
@@ -97,6 +115,8 @@ def test_a_group_stop_lets_every_worker_finish_its_answers(
     workers: ServerProcess, fake: FakeOpenAI, sig: signal.Signals
 ) -> None:
     first = make_requests(workers, 6)
+    pids = worker_pids(workers)
+    assert len(pids) == WORKERS
     results: list[dict[str, Any]] = [{} for _ in range(STREAMS)]
     readers = [stream_paused(workers, f"held-{n}", result) for n, result in enumerate(results)]
     try:
@@ -106,7 +126,7 @@ def test_a_group_stop_lets_every_worker_finish_its_answers(
         assert wait_refusing(workers), "the workers kept accepting connections after the signal"
         # Every worker is stopping now; the signal again (a second Ctrl-C, a second delivery).
         os.killpg(workers.process.pid, sig)
-        assert wait_ignored(workers, sig), (results, workers.diagnostics())
+        assert wait_ignored(workers, pids, sig), (results, workers.diagnostics())
         assert workers.process.poll() is None, "the workers exited with streams still in flight"
     finally:
         for n in range(STREAMS):
