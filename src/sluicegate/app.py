@@ -73,6 +73,7 @@ from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.shutdown import close_within
 from sluicegate.spool import Spool
+from sluicegate.startup import open_database
 from sluicegate.storage import (
     connect_redis,
     create_cache,
@@ -268,7 +269,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        await database.open()
+        await open_database(database, settings.resolved_database_url)  # unusable: one line (startup.py)
         secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
         if secret is not None:
             print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)

@@ -1,8 +1,34 @@
 """What keeps `serve` from starting, said in one line: `error: …` and exit 2, as a configuration
-error is, never a traceback."""
+error is, never a traceback (nothing is wrong with the code when PostgreSQL is down)."""
 
 from __future__ import annotations
+
+import sqlite3
+
+import asyncpg  # type: ignore[import-untyped]
+
+from sluicegate.storage import Database, describe_database
+
+# What opening a database raises when it cannot be reached or used: refused, unknown host, timed
+# out, a database or role that does not exist, a password refused, a file that cannot be opened.
+_UNUSABLE = (OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class StartupError(Exception):
     """The server cannot start; the message says why, in one line."""
+
+
+async def open_database(database: Database, url: str) -> None:
+    """`database.open()`, a database that cannot be used reported as a StartupError naming it."""
+    try:
+        await database.open()
+    except _UNUSABLE as exc:
+        raise StartupError(f"database {describe_database(url)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -2,7 +2,8 @@
 
 `serve` binds the port first (`listeners.py`): taken, it says so and exits 2 before opening
 anything. The banner is printed once the server listens, by the one process or by the parent of
-the workers once every worker does.
+the workers once every worker does; what keeps it from starting (a bad database or cache URL,
+PostgreSQL down, a database that does not exist) is one `error: …` line and exit 2 (`startup.py`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,21 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from sluicegate import listeners, workers
 from sluicegate.cli.common import app, console, print_error, settings_or_exit, with_database
-from sluicegate.config import Settings
+from sluicegate.config import ConfigError, Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
-from sluicegate.startup import StartupError
-from sluicegate.storage import describe_database
+from sluicegate.startup import StartupError, open_database
+from sluicegate.storage import create_database, describe_database
 from sluicegate.storage.response_items import unshared_workers_warning
-from sluicegate.tokens import TokenStore, ensure_admin_token
+from sluicegate.tokens import ensure_admin_token
 
 T = TypeVar("T")
 
@@ -93,15 +94,32 @@ def _serve_workers(
     settings: Settings, sockets: list[socket.socket], count: int, listening: Callable[[], None]
 ) -> int:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
-    with_database(lambda db: _bootstrap(db, settings), create=True)
+    _started(lambda: _run(_bootstrap(settings)))
     if warning := unshared_workers_warning(settings, count):
         logging.getLogger(__name__).warning(warning)
     command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
     return workers.Workers(count, command).run(sockets, listening, print_error)
 
 
-async def _bootstrap(database: TokenStore, settings: Settings) -> None:
-    secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
+def _run(work: Coroutine[Any, Any, None]) -> None:
+    """On uvloop, as the workers run: the same errors, said the same way."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(work)
+
+
+async def _bootstrap(settings: Settings) -> None:
+    url = settings.resolved_database_url
+    try:
+        database = create_database(url)
+    except ConfigError as exc:
+        raise StartupError(f"configuration: {exc}") from exc
+    await open_database(database, url)
+    try:
+        secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
+    finally:
+        await database.close()
     if secret is not None:
         print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
 
@@ -124,7 +142,10 @@ def _serve(settings: Settings, sockets: list[socket.socket], ready: Callable[[],
     from sluicegate import server
     from sluicegate.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # a URL only a backend reads (SLUICEGATE_CACHE_URL, …)
+        raise StartupError(f"configuration: {exc}") from exc
     # A request allocates a few hundred short-lived objects; with the default gen-0 threshold (700)
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.

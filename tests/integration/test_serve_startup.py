@@ -1,0 +1,97 @@
+"""`sluicegate serve` that cannot start says why in one line and exits 2, as a configuration error
+does; it never prints the banner ("Sluicegate listening on …") first, nor a traceback.
+
+Each case runs as one process and as `--workers 2` (whose parent bootstraps the database, and whose
+workers each meet what only the app reads, such as the cache URL).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.ports import free_port
+
+EXIT_TIMEOUT = 60.0
+
+
+def serve(tmp_path: Path, port: int, workers: int, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
+        "SLUICEGATE_DATA": str(tmp_path / "data"),
+        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        **env,
+    }
+    command = [sys.executable, "-m", "sluicegate", "serve", "--port", str(port), "--workers", str(workers)]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=EXIT_TIMEOUT)
+
+
+def assert_one_line_error(started: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert "Sluicegate listening" not in started.stdout, started.stdout
+    assert "Traceback" not in started.stderr, started.stderr
+    errors = [line for line in started.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, started.stderr
+    assert errors[0].startswith(expected), started.stderr
+
+
+@pytest.fixture(params=[1, 2], ids=["one process", "workers"])
+def workers(request: pytest.FixtureRequest) -> int:
+    count: int = request.param
+    return count
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another server listens on."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", free_port()))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def test_a_database_url_of_an_unknown_scheme(tmp_path: Path, workers: int) -> None:
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL="mysql://x")
+    assert_one_line_error(
+        started,
+        "error: configuration: SLUICEGATE_DATABASE_URL: unsupported scheme 'mysql' (supported: sqlite,"
+        " postgresql)",
+    )
+
+
+def test_a_malformed_cache_url(tmp_path: Path, workers: int) -> None:
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_CACHE_URL="redis:/127.0.0.1:6379/7")
+    assert_one_line_error(
+        started, "error: configuration: SLUICEGATE_CACHE_URL: unsupported cache 'redis:/127.0.0.1:6379/7'"
+    )
+
+
+def test_postgresql_unreachable(tmp_path: Path, workers: int) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL=url)
+    assert_one_line_error(started, f"error: database {url}: ")
+
+
+def test_a_database_that_does_not_exist(tmp_path: Path, workers: int, postgres_url: str) -> None:
+    url = urlsplit(postgres_url)._replace(path="/sluicegate_no_such_database", query="").geturl()
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL=url)
+    assert_one_line_error(
+        started, f'error: database {url}: database "sluicegate_no_such_database" does not exist'
+    )
+
+
+def test_a_port_in_use(tmp_path: Path, workers: int, taken_port: int) -> None:
+    started = serve(tmp_path, taken_port, workers)
+    assert_one_line_error(
+        started,
+        f"error: cannot listen on 127.0.0.1:{taken_port}: address already in use"
+        " (another server listens there)",
+    )
+    assert not (tmp_path / "data" / "sluicegate.db").exists()  # the port first: nothing opened
