@@ -96,7 +96,7 @@ def test_custom_providers_from_toml_then_environment(tmp_path: Path) -> None:
         ('{"Local_VLLM": "http://h/v1"}', "not a slug"),
         ('{"openai": "http://h/v1"}', "already a provider"),
         ('{"compat": "http://h/v1"}', "already a provider"),
-        ('{"local": "h:8000/v1"}', "not an http"),
+        ('{"local": "h:8000/v1"}', "no http:// or https://"),
         ('{"local": 8000}', "custom_providers.local"),
     ],
 )
@@ -247,33 +247,60 @@ def test_an_unknown_provider_in_the_upstreams_table_is_refused(tmp_path: Path) -
         load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
 
 
+_NO_SCHEME = "not a URL: no http:// or https:// before the host, such as http://127.0.0.1:8000/v1"
+_NO_HOST = "http:// URL without a host, such as http://127.0.0.1:8000/v1"
+
+
 @pytest.mark.parametrize(
-    ("environ", "key", "value"),
+    ("environ", "message"),
     [
-        ({"SLUICEGATE_UPSTREAM_OPENAI": "127.0.0.1:9000/v1"}, "upstreams", "openai: '127.0.0.1:9000/v1'"),
-        ({"SLUICEGATE_UPSTREAM_GROQ": "http:///v1"}, "upstreams", "groq: 'http:///v1'"),
-        ({"SLUICEGATE_CUSTOM_PROVIDERS": '{"vllm": "http://"}'}, "custom_providers", "vllm: 'http://'"),
+        ({"SLUICEGATE_UPSTREAM_OPENAI": "127.0.0.1:9000/v1"}, f"upstreams: openai: {_NO_SCHEME}"),
+        ({"SLUICEGATE_UPSTREAM_GROQ": "http:///v1"}, f"upstreams: groq: {_NO_HOST}"),
+        ({"SLUICEGATE_CUSTOM_PROVIDERS": '{"vllm": "http://"}'}, f"custom_providers: vllm: {_NO_HOST}"),
         (
             {"SLUICEGATE_HOST_OVERRIDES": '{"api.openai.com": "ftp://mirror"}'},
-            "host_overrides",
-            "api.openai.com: 'ftp://mirror'",
+            "host_overrides: api.openai.com: scheme 'ftp' (ftp://mirror) is not http or https,"
+            " such as http://127.0.0.1:8000/v1",
         ),
-        ({"SLUICEGATE_OTLP_ENDPOINT": "127.0.0.1:4318"}, "telemetry.otlp_endpoint", "'127.0.0.1:4318'"),
+        ({"SLUICEGATE_OTLP_ENDPOINT": "127.0.0.1:4318"}, f"telemetry.otlp_endpoint: {_NO_SCHEME}"),
         (
             {"SLUICEGATE_TELEMETRY__OTLP_LOGS_ENDPOINT": "localhost:4318"},
-            "telemetry.otlp_logs_endpoint",
-            "'localhost:4318'",
+            f"telemetry.otlp_logs_endpoint: {_NO_SCHEME}",
         ),
     ],
 )
 def test_base_urls_without_an_http_scheme_or_a_host_are_refused(
-    environ: dict[str, str], key: str, value: str
+    environ: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ=environ)
-    assert str(caught.value) == (
-        f"invalid setting {key}: {value} is not an http(s) URL with a host, such as http://127.0.0.1:8000/v1"
-    )
+    assert str(caught.value) == f"invalid setting {message}"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("alice:s3cret@127.0.0.1:9000/v1?api-key=k3y", "no http:// or https:// before the host"),
+        (
+            "ftp://alice:s3cret@mirror:21/v1?api-key=k3y",
+            "scheme 'ftp' (ftp://mirror:21) is not http or https",
+        ),
+        ("https://alice:s3cret@:443/v1?api-key=k3y", "https:// URL without a host"),
+        ("https://alice:s3cret@llm.example:99999/v1?api-key=k3y", "its port is not a number from 0 to 65535"),
+        ("https://alice:s3cret@llm.example:4x3/v1?api-key=k3y", "its port is not a number from 0 to 65535"),
+        ("https://alice:s3cret@[::1/v1?api-key=k3y", "its host does not parse"),
+    ],
+)
+def test_a_refused_url_is_not_repeated_with_its_credentials(url: str, problem: str) -> None:
+    # The message goes to the terminal and the process's logs: the setting and what is wrong, never
+    # the URL's userinfo or query.
+    for environ in ({"SLUICEGATE_UPSTREAM_OPENAI": url}, {"SLUICEGATE_OTLP_ENDPOINT": url}):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(environ=environ)
+        message = str(caught.value)
+        for secret in ("alice", "s3cret", "k3y"):
+            assert secret not in message
+        assert problem in message
 
 
 def test_urls_with_a_scheme_and_a_host_are_taken() -> None:

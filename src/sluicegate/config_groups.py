@@ -7,8 +7,9 @@ behaves as before.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,16 +27,41 @@ def _follow(values: Any, source: str, default: Any, *followers: str) -> Any:
 
 
 def http_url(value: str) -> str:
-    """`value` when it is an http(s) URL with a host, else a ValueError saying so. `127.0.0.1:4318`
-    parses as a URL (scheme `127.0.0.1`, or none): taken, it would fail on every use instead."""
+    """`value` when it is an http(s) URL with a host, else a ValueError saying what is wrong. The
+    message shows at most the scheme, host and port: a URL may hold credentials (user:pass@, a key
+    in the query), and it goes to the terminal and the process's logs. `127.0.0.1:4318` parses as a
+    URL (scheme `127.0.0.1`, or none): taken, it would fail on every use instead."""
+    example = "such as http://127.0.0.1:8000/v1"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a URL: {exc}") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL with a host, such as http://127.0.0.1:8000/v1")
+        # urlsplit's own messages may quote the netloc, userinfo included.
+        port = "port" in str(exc).lower()
+        raise ValueError(
+            "not a URL: its port is not a number from 0 to 65535"
+            if port
+            else "not a URL: its host does not parse"
+        ) from None
+    scheme, found, _ = value.partition("://")
+    if not found or not _SCHEME.fullmatch(scheme):
+        raise ValueError(f"not a URL: no http:// or https:// before the host, {example}")
+    if scheme.lower() not in ("http", "https"):
+        shown = f" ({scheme}://{_host_port(parts)})" if parts.hostname else ""
+        raise ValueError(f"scheme {scheme!r}{shown} is not http or https, {example}")
+    if not parts.hostname:
+        raise ValueError(f"{scheme}:// URL without a host, {example}")
     return value
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+
+
+def _host_port(parts: SplitResult) -> str:
+    """host[:port] without userinfo (bracketed when IPv6)."""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port is not None else host
 
 
 class Group(BaseModel):
