@@ -487,3 +487,28 @@ def test_logs_export_to_stdout_escapes_terminal_controls_in_the_same_json(
     assert "\\u009b31m\\u202eini-m\\u007f" in printed.stdout
     (record,) = [json.loads(line) for line in printed.stdout.splitlines()]
     assert (record["id"], record["model"]) == (log_id, C1_BIDI)
+
+
+def test_logs_prints_an_imported_id_escaped(gw: RunningGateway, data_dir: Path, tmp_path: Path) -> None:
+    # A record's id is whatever the imported file says: it may forge a line or hold terminal controls.
+    chat(gw)
+    gw.wait_for_logs(1)
+    exported = tmp_path / "logs.ndjson"
+    cli = ("--url", gw.url, "--token", gw.settings.admin_token)
+    assert run_cli(data_dir, "logs", "export", *cli, "-o", str(exported)).returncode == 0
+    (record,) = [json.loads(line) for line in exported.read_text().splitlines()]
+    exported.write_text(json.dumps({**record, "id": f"{record['id']}{ANSI}\n{C1_BIDI}"}) + "\n")
+    fresh = tmp_path / "fresh"
+    assert run_cli(fresh, "migrate").returncode == 0
+    imported = run_cli(fresh, "logs", "import", str(exported))
+    assert imported.returncode == 0, imported.stderr
+
+    shown = run_cli(fresh, "logs")
+
+    assert shown.returncode == 0, shown.stderr
+    (line,) = shown.stdout.splitlines()
+    assert (
+        f" {record['id']}\\x1b[2J\\x1b[31mRED\\x1b[0m\\x1b]0;title-pwned\\x07\\n\\x9b31m\\u202eini-m\\x7f "
+        in line
+    )
+    assert TERMINAL_CONTROLS.search(shown.stdout) is None

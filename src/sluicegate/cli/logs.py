@@ -264,9 +264,10 @@ def _log_line(r: LogRecord) -> str:
         f"{r.tokens_in}/{r.tokens_out}{'~' if r.usage_estimated else ''}" if r.tokens_in is not None else "-"
     )
     cost = f"${r.cost_usd:.6f}" if r.cost_usd is not None else "-"
-    # Model, path and the rest may be whatever a client sent: escaped, they stay on this line.
+    # Model, path and the rest may be whatever a client sent, the id whatever an imported file held:
+    # escaped, they stay on this line.
     parts = [
-        time_text(r.ts), r.id, shown(r.gateway), shown(r.provider), shown(r.method), shown(r.endpoint),
+        time_text(r.ts), shown(r.id), shown(r.gateway), shown(r.provider), shown(r.method), shown(r.endpoint),
         shown(r.model or "-"), str(r.status), f"{r.latency_ms:.1f}ms", tokens, cost, shown(_cache(r)),
         "stream" if r.stream else "",
     ]  # fmt: skip
