@@ -98,8 +98,8 @@ class Feedback(BaseModel):
     def apply(
         self, feedback: int | None, score: float | None, metadata: dict[str, Any]
     ) -> tuple[int | None, float | None, dict[str, Any]]:
-        """A record's feedback, score and metadata after this change; a 400 naming `metadata`
-        when the merge would hold more than `MAX_METADATA_ENTRIES` entries."""
+        """A record's feedback, score and metadata after this change; `MetadataFull` (a 400 naming
+        `metadata`) when the merge would hold more than `MAX_METADATA_ENTRIES` entries."""
         given = self.model_fields_set
         if "feedback" in given:
             feedback = self.feedback
@@ -115,9 +115,24 @@ def _merged(current: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, 
         return {}
     merged = {key: value for key, value in (current | patch).items() if value is not None}
     if len(merged) > MAX_METADATA_ENTRIES:
-        raise BadRequest(
+        raise MetadataFull(
             f"metadata: the record would hold {len(merged)} entries, at most {MAX_METADATA_ENTRIES} are"
-            " allowed; remove some by sending them as null",
-            field="metadata",
+            " allowed; remove some by sending them as null"
         )
     return merged
+
+
+class MetadataFull(BadRequest):
+    """A merge past `MAX_METADATA_ENTRIES`. Its message counts the record's entries (and, by how
+    the count moves, tells which keys it holds): for readers of the record only."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="metadata")
+
+    @classmethod
+    def unread(cls) -> MetadataFull:
+        """The same refusal for a token that may give feedback but not read the record."""
+        return cls(
+            f"metadata: this change would take the record past {MAX_METADATA_ENTRIES} entries; remove"
+            " some by sending them as null"
+        )

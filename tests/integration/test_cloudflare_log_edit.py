@@ -145,3 +145,19 @@ def test_log_edit_needs_the_feedback_scope_and_the_gateway(
         elsewhere.ai_gateway.logs.edit(log_id, account_id=ACCOUNT, gateway_id="default", feedback=1)
     assert error_of(limited.value)["message"] == "this token is limited to gateways 'other', not 'default'"
     assert gw.http.get(f"{API}/default/logs/{log_id}").json()["feedback"] is None
+
+
+def test_a_full_merge_refused_to_a_feedback_only_token_does_not_count_the_record(
+    gw: RunningGateway, cloudflare: Callable[..., Cloudflare]
+) -> None:
+    log_id = rated_three(gw)[0]  # its metadata: {"user": "u0"}
+    filled = {f"k{n}": n for n in range(19)}
+    cloudflare().ai_gateway.logs.edit(log_id, account_id=ACCOUNT, gateway_id="default", metadata=filled)
+
+    rater = cloudflare(token(gw, "feedback"))
+    with pytest.raises(BadRequestError) as full:
+        rater.ai_gateway.logs.edit(log_id, account_id=ACCOUNT, gateway_id="default", metadata={"more": 1})
+
+    assert error_of(full.value)["message"] == (
+        "metadata: this change would take the record past 20 entries; remove some by sending them as null"
+    )

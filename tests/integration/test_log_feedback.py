@@ -301,3 +301,31 @@ def test_a_feedback_only_token_is_answered_what_it_sent_not_the_record(gw: Runni
     both = patch(gw, log_id, {"score": 70}, headers=token(gw, "feedback", "read"))
     assert both.json()["model"] == "gpt-4o-mini"
     assert both.json()["metadata"] == stored["metadata"]
+
+
+def test_a_feedback_only_token_is_refused_a_full_merge_without_learning_the_record(
+    gw: RunningGateway,
+) -> None:
+    (log_id,) = chats(gw, 1, **{"cf-aig-metadata": json.dumps({f"h{n}": n for n in range(5)})})
+    assert patch(gw, log_id, {"metadata": {f"p{n}": n for n in range(15)}}).status_code == 200  # 20 now
+    rater = token(gw, "feedback")
+    full = "metadata: this change would take the record past 20 entries; remove some by sending them as null"
+
+    # The count ("would hold 21" for a new key, "22" for two, "21" again beside a key it holds)
+    # told how many entries the record has and which keys.
+    refusals = [
+        error_of(patch(gw, log_id, {"metadata": sent}, headers=rater), 400)
+        for sent in ({"one": 1}, {"one": 1, "two": 2}, {"one": 1, "p0": 9}, {"one": 1, "h0": "x"})
+    ]
+
+    assert (
+        refusals
+        == [{"message": full, "type": "sluicegate_error", "code": "bad_request", "field": "metadata"}] * 4
+    )
+    # A reader still gets the count.
+    counted = error_of(
+        patch(gw, log_id, {"metadata": {"one": 1}}, headers=token(gw, "feedback", "read")), 400
+    )
+    assert "would hold 21 entries, at most 20" in counted["message"]
+    # Removing one makes room, as for anyone.
+    assert patch(gw, log_id, {"metadata": {"one": 1, "h0": None}}, headers=rater).status_code == 200

@@ -63,10 +63,9 @@ class CloudflareLogs:
         only(request.query)
         account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
         change = _feedback_change(await read_body(request))
-        record = await self._admin.annotate(account, slug, log_id, change)
-        if not request[TOKEN].allows(Scope.READ, slug):
-            return success(change.echo(log_id))
-        return success(cloudflare_log(record))
+        reader = request[TOKEN].allows(Scope.READ, slug)
+        record = await self._admin.annotate(account, slug, log_id, change, reader)
+        return success(cloudflare_log(record) if reader else change.echo(log_id))
 
     async def delete(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]

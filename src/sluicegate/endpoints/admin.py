@@ -28,7 +28,7 @@ from sluicegate.endpoints.schemas import (
     validate,
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
-from sluicegate.feedback import Feedback
+from sluicegate.feedback import Feedback, MetadataFull
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import GatewayStore, LogQuery, LogRecord, LogStore, RouteHistory
@@ -168,10 +168,9 @@ class AdminApi:
         """Cloudflare's "Patch Gateway Log": feedback, score and metadata (see `feedback.py`)."""
         account, slug, log_id = (request.match_info[k] for k in ("account", "gateway", "log_id"))
         change = parse_body(Feedback, await read_body(request))
-        record = await self.annotate(account, slug, log_id, change)
-        if not request[TOKEN].allows(Scope.READ, slug):  # `feedback` alone does not read records
-            return _json(change.echo(log_id))
-        return _json(LogEntry.of(record).model_dump())
+        reader = request[TOKEN].allows(Scope.READ, slug)  # `feedback` alone does not read records
+        record = await self.annotate(account, slug, log_id, change, reader)
+        return _json(LogEntry.of(record).model_dump() if reader else change.echo(log_id))
 
     async def purge_cache(self, request: web.Request) -> web.Response:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
@@ -275,10 +274,18 @@ class AdminApi:
             raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
         return record
 
-    async def annotate(self, account: str, slug: str, log_id: str, change: Feedback) -> LogRecord:
+    async def annotate(
+        self, account: str, slug: str, log_id: str, change: Feedback, reader: bool
+    ) -> LogRecord:
         """Apply feedback, score and metadata to one of the gateway's records (see `feedback.py`);
-        the record as it is now, or a 404."""
-        record = await self._db.annotate_log(account, slug, log_id, change)
+        the record as it is now, or a 404. A refusal says nothing of the record unless the token
+        may read it (`reader`)."""
+        try:
+            record = await self._db.annotate_log(account, slug, log_id, change)
+        except MetadataFull:
+            if reader:
+                raise
+            raise MetadataFull.unread() from None
         if record is None:
             raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
         return record
