@@ -24,7 +24,13 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
     stream-error-<status>  a stream request answered 200 whose first and only event is the error
                        error-<status> would give, as the provider sends it inside a stream (Anthropic
                        reports overload so: https://docs.anthropic.com/en/docs/build-with-claude/
-                       streaming#error-events); with fail-<n>-then-ok only the first n (fakes that say so)
+                       streaming#error-events); with fail-<n>-then-ok only the first n (fakes that say so).
+                       As real servers send it, with any of:
+      comment-first      an SSE comment (`: keep-alive`, as OpenRouter sends) written before it
+      ping-first         Anthropic's `event: ping` written before it
+      split-lines        each line its own write (`event: error\n` apart from its `data:` line); with
+                         gap-<ms>, that long between two writes, so they arrive apart
+      hold-open          the connection kept open after it, until `release(name)` (10 s at most)
     no-usage           streams carry no usage
     gzip               streams gzip-compressed (Content-Encoding), each event flushed on its own so
                        it can be read as it comes (whole answers too, in fakes that say so)
@@ -63,6 +69,8 @@ ECHO_WORDS = 64  # every fake's reply, "echo: <last user text>", is cut to this 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 COMPACT = (",", ":")
 GZIP = {"Content-Encoding": "gzip"}
+KEEP_ALIVE = b": keep-alive\n\n"
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'  # https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,10 @@ class Behavior:
     gzip_cut: bool = False
     error_mid_stream: bool = False
     stream_error: int | None = None
+    comment_first: bool = False
+    ping_first: bool = False
+    split_lines: bool = False
+    hold_open: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -131,7 +143,7 @@ class Behavior:
                 behavior = replace(behavior, fail_first=number)
             elif token in (
                 "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked",
-                "gzip", "gzip-cut",
+                "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines", "hold-open",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
@@ -297,13 +309,26 @@ class FakeUpstream:
         if behavior.stream_error is not None and error_event is not None:
             key = request.headers.get(KEY_HEADER, model)
             if not behavior.fail_first or self._fails(key, behavior.fail_first):
-                return await write_stream(request, [error_event(behavior.stream_error)], SSE_HEADERS)
+                return await self._error_stream(request, behavior, error_event(behavior.stream_error))
             return None
         if behavior.fail_first and self._fails(request.headers.get(KEY_HEADER, model), behavior.fail_first):
             return error(500)
         if behavior.error_status is not None:
             return error(behavior.error_status)
         return None
+
+    async def _error_stream(
+        self, request: web.Request, behavior: Behavior, event: bytes
+    ) -> web.StreamResponse:
+        """A 200 stream of the error `event` alone, preceded, split and held open as `behavior` says."""
+        chunks = [KEEP_ALIVE] if behavior.comment_first else []
+        chunks += [PING] if behavior.ping_first else []
+        chunks.append(event)
+        if behavior.split_lines:
+            chunks = [line for chunk in chunks for line in chunk.splitlines(keepends=True)]
+        hold = self.pause(request.headers.get(GATE_HEADER, "default")) if behavior.hold_open else None
+        gap = behavior.gap_ms / 1000
+        return await write_stream(request, chunks, SSE_HEADERS, pause=(hold, len(chunks) - 1), gap=gap)
 
     def call_of(self, request: web.Request, number: int, body: dict[str, Any], behavior: Behavior) -> Call:
         return Call(number, body, behavior, request.headers.get(GATE_HEADER, "default"))

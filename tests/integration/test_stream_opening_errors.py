@@ -154,3 +154,105 @@ def test_openai_s_error_event_first_is_retried_as_the_status_it_names(
     )
     record = gateway.wait_for_logs(1)[0]
     assert attempts(record) == [(0, 500), (0, 200)]
+
+
+# As real servers send it: keep-alives or pings before the error, its lines in writes of their own
+# (GAP apart, so they arrive apart), the connection held open after it.
+GAP = "gap-50"
+
+
+@pytest.mark.parametrize("before", ["comment-first", "ping-first"])
+def test_an_error_after_keep_alives_or_pings_is_still_the_opening_error(
+    gateway: RunningGateway,
+    claude: FakeAnthropic,
+    claude_sdk: Callable[[str], anthropic.Anthropic],
+    before: str,
+) -> None:
+    headers = behaving(f"fail-2-then-ok,stream-error-529,{before},{GAP}", **{"cf-aig-max-attempts": "3"})
+    client = claude_sdk(gateway.provider_url("anthropic"))
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=MESSAGES, extra_headers=headers
+    ) as stream:
+        text = stream.get_final_text()
+    assert text == "echo: what is the capital of France"
+    assert len(claude.requests) == 3
+    assert attempts(gateway.wait_for_logs(1)[0]) == [(0, 529), (0, 529), (0, 200)]
+
+
+def test_an_error_event_split_over_writes_is_the_status_it_names(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    headers = behaving(f"fail-1-then-ok,stream-error-529,split-lines,{GAP}", **{"cf-aig-max-attempts": "2"})
+    client = claude_sdk(gateway.provider_url("anthropic"))
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=MESSAGES, extra_headers=headers
+    ) as stream:
+        assert stream.get_final_text() == "echo: what is the capital of France"
+    assert attempts(gateway.wait_for_logs(1)[0]) == [(0, 529), (0, 200)]
+
+
+def test_a_split_invalid_request_error_is_not_retried(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    headers = behaving(f"stream-error-400,split-lines,{GAP}", **{"cf-aig-max-attempts": "3"})
+    stream = claude_sdk(gateway.provider_url("anthropic")).messages.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES, stream=True, extra_headers=headers
+    )
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(stream)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert len(claude.requests) == 1  # a 400: no retry mends it
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], orjson.loads(record["error"])["error"]["type"]) == (
+        200,
+        "invalid_request_error",
+    )
+
+
+def test_an_error_event_held_open_after_it_is_decided_without_waiting_for_the_end(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    # The upstream keeps the connection open after the error (until the test ends): waiting for its
+    # end would turn the overload into a timeout (504) of the 5 s this try may take.
+    headers = behaving(
+        "fail-1-then-ok,stream-error-529,hold-open",
+        **{"cf-aig-max-attempts": "2", "cf-aig-request-timeout": "5000"},
+    )
+    client = claude_sdk(gateway.provider_url("anthropic"))
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=MESSAGES, extra_headers=headers
+    ) as stream:
+        assert stream.get_final_text() == "echo: what is the capital of France"
+    assert attempts(gateway.wait_for_logs(1)[0]) == [(0, 529), (0, 200)]
+
+
+def test_a_split_authentication_error_disables_the_stored_key(
+    make_gateway: Callable[..., RunningGateway],
+    claude: FakeAnthropic,
+    claude_sdk: Callable[[str], anthropic.Anthropic],
+) -> None:
+    gateway = make_gateway(upstreams={"anthropic": claude.base_url}, secret_key="master-key-for-tests")
+    keys = "/api/v1/accounts/local/gateways/default/provider-keys"
+    for name, weight in (("revoked", 1_000_000), ("good", 1)):  # revoked is chosen first
+        stored = gateway.http.put(
+            f"{keys}/anthropic/{name}", json={"key": f"sk-ant-{name}-0123456789", "weight": weight}
+        )
+        assert stored.status_code == 201, stored.text
+    headers = behaving(
+        f"fail-1-then-ok,stream-error-401,split-lines,{GAP}",
+        **{"x-api-key": anthropic.Omit(), "Authorization": anthropic.Omit()},
+    )
+    client = claude_sdk(gateway.provider_url("anthropic"))
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=256,
+        messages=MESSAGES,
+        extra_headers=headers,  # type: ignore[arg-type]
+    ) as stream:
+        assert stream.get_final_text() == "echo: what is the capital of France"
+    assert [r.header("x-api-key") for r in claude.requests] == [
+        "sk-ant-revoked-0123456789",
+        "sk-ant-good-0123456789",
+    ]
+    revoked = next(key for key in gateway.http.get(keys).json()["result"] if key["name"] == "revoked")
+    assert (revoked["status"], revoked["reason"]) == ("disabled", "upstream answered 401")

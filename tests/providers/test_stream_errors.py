@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.providers.stream_errors import opening_error
+from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, opening, opening_at_end, opening_error
 
 
 def anthropic(kind: str) -> bytes:
@@ -55,3 +55,35 @@ def test_other_error_events_first(event: bytes, status: int) -> None:
 )
 def test_a_stream_that_began_its_answer_or_has_no_error_is_none(events: bytes) -> None:
     assert opening_error(events) is None
+
+
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+OVERLOADED = anthropic("overloaded_error")
+
+
+@pytest.mark.parametrize(
+    ("events", "verdict"),
+    [
+        (b'event: message_start\ndata: {"type":"message_start"', NOT_AN_ERROR),  # its first line settles it
+        (b'data: {"id":"chatcmpl-1","choices":[]}\n', NOT_AN_ERROR),
+        (b": keep-alive\n\n", UNDECIDED),
+        (b": OPENROUTER PROCESSING\n\n" + OVERLOADED, 529),
+        (PING + OVERLOADED, 529),
+        (PING + b"event: content_block_delta\n", NOT_AN_ERROR),
+        (b"event: error\n", UNDECIDED),  # its data is in the next write
+        (OVERLOADED[:-1], UNDECIDED),  # not whole before its blank line
+        (OVERLOADED.replace(b"\n", b"\r\n"), 529),
+        (b'data: {"error":{"code":503,"status":"UNAVAILABLE"}}\r\n\r\n', 503),  # Gemini's CRLF
+        (b"event: mess", UNDECIDED),
+    ],
+)
+def test_the_opening_is_decided_once_the_first_event_that_is_not_a_ping_has_come(
+    events: bytes, verdict: int
+) -> None:
+    assert opening(events) == verdict
+
+
+def test_a_stream_that_ended_is_decided_by_what_came() -> None:
+    assert opening_at_end(OVERLOADED[:-2]) == 529
+    assert opening_at_end(b": keep-alive\n\n") == NOT_AN_ERROR
+    assert opening_error(PING + OVERLOADED) == 529  # (the meter reads a logged body so)

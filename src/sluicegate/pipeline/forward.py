@@ -13,7 +13,7 @@ from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
-from sluicegate.providers.stream_errors import opening_error
+from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, opening, opening_at_end
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse
 from sluicegate.upstream_headers import relayable_response_headers
 
@@ -23,7 +23,9 @@ from sluicegate.upstream_headers import relayable_response_headers
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
-_ERROR_STREAM_LIMIT = 64 * 1024  # a stream that opens with an error and ends: its error, a [DONE]
+# The most of an SSE stream read ahead to see whether its first event is an error: past keep-alive
+# comments and pings, an error event is far smaller. A stream still undecided past it is relayed.
+_OPENING_LIMIT = 64 * 1024
 # When the start budget is only what is left of the request's deadline, and within 1% of the
 # exchange timeout, the transport's own bound on the answer's start enforces it: a second timer per
 # request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
@@ -98,9 +100,12 @@ class Forwarder:
                 if length is not None and length > self._whole_limit:
                     return Reply(response.status, headers, stream=chunks, relayed_whole=True)
                 return await _gathered(response.status, headers, chunks, self._whole_limit)
-            # One byte search of the first chunk; the chunks after it pass untouched.
-            if response.status < 300 and (failure := opening_error(first)) is not None:
-                return await _failed(response.status, headers, chunks, failure)
+            # A look at the first chunk (most streams: its first line settles it); the chunks after
+            # the opening pass untouched.
+            if response.status < 300 and response.content_type == "text/event-stream":
+                verdict = opening(first)
+                if verdict != NOT_AN_ERROR:
+                    return await _opened(response.status, headers, chunks, verdict)
         except BaseException:
             await chunks.aclose()
             raise
@@ -150,22 +155,30 @@ async def _gathered(
     return Reply(status, headers, stream=_resumed(pieces, chunks), relayed_whole=True)
 
 
-async def _failed(
-    status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None], failure: int
+async def _opened(
+    status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None], verdict: int
 ) -> Reply:
-    """A stream whose first event is the provider's error (Anthropic's overloaded_error): the
-    failure it stands for (`failure`, 529 for that one), which retries and fallbacks act on. Read to
-    its end (an error ends a stream), so a try that is not the last frees its connection; the
-    client that gets it after all gets it as sent, a 200 whose SDK raises the provider's error. One
-    that goes on past `_ERROR_STREAM_LIMIT` is no such answer: relayed as it comes."""
+    """An SSE stream whose first chunk did not show an answer: read ahead, past keep-alive comments
+    and pings and over split writes, until its first event is whole (`_OPENING_LIMIT` at most), not
+    to the stream's end (an upstream may hold the connection open after an error). When that event
+    is the provider's error (Anthropic's overloaded_error), `failure` is the status it stands for
+    (529), which retries and fallbacks act on; a client that gets it after all gets it as sent, a
+    200 whose SDK raises the provider's error. (`verdict`: what the first chunk said.)"""
     pieces: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
+    events = b""
+    while True:
+        try:
+            chunk = await anext(chunks)  # (the first is the primed chunk again)
+        except StopAsyncIteration:
+            verdict = opening_at_end(events)
+            break
         pieces.append(chunk)
-        size += len(chunk)
-        if size > _ERROR_STREAM_LIMIT:
-            return Reply(status, headers, stream=_resumed(pieces, chunks))
-    return Reply(status, headers, stream=_resumed(pieces, chunks), failure=failure)
+        if verdict == UNDECIDED:
+            events += chunk
+            verdict = opening(events) if len(events) <= _OPENING_LIMIT else NOT_AN_ERROR
+        if verdict != UNDECIDED:
+            break
+    return Reply(status, headers, stream=_resumed(pieces, chunks), failure=verdict or None)
 
 
 async def _resumed(read: list[bytes], rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
