@@ -7,6 +7,7 @@ import dataclasses
 from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate import metrics_group
 from sluicegate.exchange import Attempt, Exchange, Step
 from sluicegate.gateway import Gateway
 from sluicegate.metrics import OTHER, Metrics
@@ -132,3 +133,39 @@ async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the
         ("default", "openai", "made-up", "200"): 1,
         (OTHER, OTHER, "", "200"): 1,
     }
+
+
+async def test_the_workers_figures_add_up_and_their_views_of_shared_state_do_not() -> None:
+    """`serve --workers N` (metrics_group.py): counters and histograms are summed over the workers;
+    a circuit both workers see open, or Redis both find unreachable, counts once."""
+
+    def worker(entries: int) -> Metrics:
+        return Metrics(
+            limiter_failures=lambda: 1,
+            semantic_entries=lambda: entries,
+            providers=["openai"],
+            models_per_provider=100,
+            circuits=lambda: {("default", "primary"): "open"},
+        )
+
+    workers = [worker(3), worker(5)]
+    for metrics, latencies in zip(workers, [(5.0, 400.0), (9.0,)], strict=True):
+        for ms in latencies:
+            await metrics.observe(finished(ms), Outcome(Usage(7, 3), 0.25))
+    first, second = workers
+    text = metrics_group.exposition(first.registry, [second.figures()], workers=2).decode()
+    got = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert got[("sluicegate_requests_total", frozenset(LABELS.items()))] == 3
+    bucket = frozenset((LABELS | {"le": "0.01"}).items())
+    assert got[("sluicegate_request_duration_seconds_bucket", bucket)] == 2  # 5 and 9 ms
+    assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "in"}).items()))] == 21
+    assert got[("sluicegate_rate_limiter_failures", frozenset())] == 2  # each worker's own
+    circuit = frozenset({("gateway", "default"), ("target", "primary"), ("state", "open")})
+    assert got[("sluicegate_circuit", circuit)] == 1
+    assert got[("sluicegate_semantic_entries", frozenset())] == 5
+    assert got[("sluicegate_workers", frozenset())] == 2
+    assert got[("sluicegate_workers_reporting", frozenset())] == 2

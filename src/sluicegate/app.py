@@ -93,6 +93,7 @@ from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 
 RedisParts = (RedisCache, RedisLimiter, RedisStateStore)
+METRICS = web.AppKey("sluicegate_metrics", Metrics)  # `serve --workers N` joins them up (metrics_group.py)
 
 
 def create_semantic_cache(
@@ -309,6 +310,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app.on_response_prepare.append(close_uninvited)  # answered before a body it never invited
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
+    app[METRICS] = metrics
 
     app[WAITING_BODIES] = set()
 

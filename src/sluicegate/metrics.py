@@ -24,7 +24,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from sluicegate import metrics_group
 from sluicegate.exchange import Exchange
+from sluicegate.metrics_group import WorkerGroup
 from sluicegate.outcome import Outcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -244,6 +246,7 @@ class Metrics:
         key_refusals: Callable[[], Mapping[tuple[str, str, int], int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry()
+        self.workers: WorkerGroup | None = None  # set in each worker of `serve --workers N`
         self.registry.register(_Circuits(circuits))
         self.registry.register(_ProviderKeys(key_states, key_refusals))
         self._labels = _Labels(providers, models_per_provider)
@@ -294,4 +297,15 @@ class Metrics:
             figures.guardrails[(gateway, direction, action, entity)] += 1
 
     def exposition(self) -> bytes:
+        """This process's figures."""
         return generate_latest(self.registry)
+
+    def figures(self) -> bytes:
+        """This process's figures, for another worker's scrape (metrics_group.py)."""
+        return metrics_group.dump(self.registry)
+
+    async def scrape(self) -> bytes:
+        """What /metrics answers: with `workers` (`serve --workers N`), the whole group's figures."""
+        if self.workers is None:
+            return self.exposition()
+        return metrics_group.exposition(self.registry, await self.workers.others(), self.workers.count)

@@ -11,10 +11,12 @@ A line is shorter than PIPE_BUF, so lines written at once never mix.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import IO
 
@@ -46,17 +48,30 @@ class Workers:
         reason, then stop them), wait for them to exit; the exit code."""
         signal.signal(signal.SIGTERM, self._pass_on)
         signal.signal(signal.SIGINT, self._pass_on)
+        # Where the workers find each other for /metrics (metrics_group.py): made 0700.
+        group = tempfile.mkdtemp(prefix="sluicegate-workers-")
+        try:
+            return self._run(sockets, group, listening, failed)
+        finally:
+            shutil.rmtree(group, ignore_errors=True)
+
+    def _run(
+        self,
+        sockets: list[socket.socket],
+        group: str,
+        listening: Callable[[], None],
+        failed: Callable[[str], None],
+    ) -> int:
         read_end, write_end = os.pipe()
         fds = [sock.fileno() for sock in sockets]
-        options = [*(f"--listen-fd={fd}" for fd in fds), f"--ready-fd={write_end}"]
+        options = [*(f"--listen-fd={fd}" for fd in fds), f"--ready-fd={write_end}", f"--group={group}"]
         # Blocked while they start, inherited blocked: a signal that comes before a worker handles
         # it waits for it (server.py unblocks them) instead of killing it half-started.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            for _ in range(self._count):
-                self._children.append(
-                    subprocess.Popen([*self._command, *options], pass_fds=(*fds, write_end))
-                )
+            for index in range(self._count):
+                command = [*self._command, *options, f"--index={index}"]
+                self._children.append(subprocess.Popen(command, pass_fds=(*fds, write_end)))
         finally:
             for sock in sockets:
                 sock.close()  # the workers hold them: once they stop, the port refuses connections

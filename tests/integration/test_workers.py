@@ -14,16 +14,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2 as httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_shutdown import (
     EXIT_TIMEOUT,
+    USER,
     ServerProcess,
     free_port,
     make_requests,
@@ -35,6 +39,7 @@ from tests.integration.test_shutdown import (
 
 WORKERS = 2
 STREAMS = 4
+SENT = 40
 
 
 @pytest.fixture
@@ -162,3 +167,36 @@ def test_a_second_server_on_the_port_exits_naming_the_address(
         f"error: cannot listen on 127.0.0.1:{port}: address already in use (another server listens there)"
     )
     assert len(make_requests(workers, 4)) == 4  # the first one serves on
+
+
+def requests_counted(server: ServerProcess) -> float:
+    """sluicegate_requests_total over every label set, from one scrape on a new connection."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "sluicegate_requests_total"
+    )
+
+
+def test_metrics_count_the_requests_of_every_worker(workers: ServerProcess) -> None:
+    """Each scrape (a new connection, as Prometheus makes) may reach another worker: every one must
+    report the whole group, or the counter drops and Prometheus reads a restart."""
+    body = {"model": "gpt-4o-mini", "messages": USER}
+    url = f"{workers.url}/v1/local/default/openai/chat/completions"
+
+    def send(_: int) -> int:
+        return httpx.post(url, json=body, headers={"Authorization": "Bearer sk-test"}, timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:  # on new connections, several at once: every worker takes some
+        assert list(pool.map(send, range(SENT))) == [200] * SENT
+    # Metrics follow the log's batches: wait for the count to reach what was sent.
+    deadline = time.monotonic() + 10
+    while (counted := requests_counted(workers)) < SENT and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counted == SENT
+    assert [requests_counted(workers) for _ in range(12)] == [SENT] * 12
+    reporting = httpx.get(f"{workers.url}/metrics", timeout=10).text
+    assert f"sluicegate_workers {float(WORKERS)}" in reporting
+    assert f"sluicegate_workers_reporting {float(WORKERS)}" in reporting

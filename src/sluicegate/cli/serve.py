@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +24,7 @@ from sluicegate import listeners, workers
 from sluicegate.cli.common import app, console, print_error, settings_or_exit, with_database
 from sluicegate.config import ConfigError, Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
+from sluicegate.metrics_group import WorkerGroup
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.startup import StartupError, open_database
 from sluicegate.storage import create_database, describe_database
@@ -39,13 +41,16 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
     listen_fd: Annotated[list[int] | None, typer.Option(hidden=True)] = None,
     ready_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    group: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    index: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Start the gateway."""
     settings = settings_or_exit(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if ready_fd is not None:  # a worker of `serve --workers N`: its parent bound the port
-            _worker(settings, [socket.socket(fileno=fd) for fd in listen_fd or []], ready_fd)
+        if ready_fd is not None and group is not None:  # a worker of `serve --workers N`
+            place = _Place(ready_fd, group, index, workers)
+            _worker(settings, [socket.socket(fileno=fd) for fd in listen_fd or []], place)
             return
         sockets = _started(lambda: listeners.bind(settings.host, settings.port))
         recorded: list[Path] = []
@@ -98,6 +103,7 @@ def _serve_workers(
     if warning := unshared_workers_warning(settings, count):
         logging.getLogger(__name__).warning(warning)
     command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
+    command += ["--workers", str(count)]
     return workers.Workers(count, command).run(sockets, listening, print_error)
 
 
@@ -124,28 +130,46 @@ async def _bootstrap(settings: Settings) -> None:
         print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
 
 
-def _worker(settings: Settings, sockets: list[socket.socket], ready_fd: int) -> None:
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A worker's place in `serve --workers N` (workers.py): its line to the parent, the directory
+    where the workers meet for /metrics, its number, how many they are."""
+
+    ready_fd: int
+    group: Path
+    index: int
+    count: int
+
+
+def _worker(settings: Settings, sockets: list[socket.socket], place: _Place) -> None:
     """One worker: its parent prints what it writes on `ready_fd` (workers.py), once."""
 
     def ready() -> None:
-        workers.say(ready_fd, workers.READY)
-        os.close(ready_fd)  # so the parent sees the end once every worker is ready or gone
+        workers.say(place.ready_fd, workers.READY)
+        os.close(place.ready_fd)  # so the parent sees the end once every worker is ready or gone
 
     try:
-        _serve(settings, sockets, ready)
+        _serve(settings, sockets, ready, place)
     except StartupError as exc:
-        workers.say(ready_fd, f"{workers.ERROR} {exc}")
+        workers.say(place.ready_fd, f"{workers.ERROR} {exc}")
         raise typer.Exit(2) from exc
 
 
-def _serve(settings: Settings, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
+def _serve(
+    settings: Settings, sockets: list[socket.socket], ready: Callable[[], None], place: _Place | None = None
+) -> None:
     from sluicegate import server
-    from sluicegate.app import create_app
+    from sluicegate.app import METRICS, create_app
 
     try:
         app = create_app(settings)
     except ConfigError as exc:  # a URL only a backend reads (SLUICEGATE_CACHE_URL, …)
         raise StartupError(f"configuration: {exc}") from exc
+    if place is not None:  # /metrics sums every worker's figures
+        metrics = app[METRICS]
+        metrics.workers = WorkerGroup(place.group, place.index, place.count, metrics.figures)
+        app.on_startup.append(metrics.workers.start)
+        app.on_cleanup.append(metrics.workers.close)
     # A request allocates a few hundred short-lived objects; with the default gen-0 threshold (700)
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.

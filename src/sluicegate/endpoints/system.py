@@ -57,7 +57,7 @@ class MetricsEndpoint:
                 "/metrics covers every gateway: scrape it with a read token not limited to gateways",
                 scope=Scope.READ.value,
             )
-        response = web.Response(body=self._metrics.exposition())
+        response = web.Response(body=await self._metrics.scrape())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
