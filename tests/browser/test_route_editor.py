@@ -60,3 +60,21 @@ def test_a_route_is_checked_as_typed_drawn_saved_and_restored(page: Page, gatewa
     expect(rows).to_have_count(4)
     assert gateway.http.get(f"{ROUTES}/support").json() == {"name": "support", "version": 4, "route": FIRST}
     assert json.loads(text.input_value()) == FIRST
+
+
+def test_an_error_quoting_what_was_typed_shows_a_bidi_control_as_its_escape(
+    page: Page, gateway: RunningGateway
+) -> None:
+    # The gateway's message names the path inside the route, its keys as sent: U+202E in one would
+    # show the rest of the message reversed.
+    open_editor(page, gateway)
+    card = page.locator("section[aria-label='Routes']")
+    card.locator("input[name=route_name]").fill("support")
+    card.locator("textarea[name=route_json]").fill(
+        json.dumps({"model": "openai/gpt-4o", "fall\u202eback": []})
+    )
+
+    status = card.locator(".route-status.error")
+    expect(status).to_contain_text("support.fall\\u202eback: unknown field")
+    assert status.locator("span.control").all_inner_texts() == ["\\u202e"]
+    assert "\u202e" not in status.inner_text()

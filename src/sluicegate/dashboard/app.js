@@ -62,8 +62,7 @@ function showLogin(message = "") {
               route();
             } catch (error) {
               problem.hidden = false;
-              problem.textContent =
-                error.status === 401 ? "That token is invalid, expired or revoked." : `Could not sign in: ${error.message}`;
+              clear(problem, error.status === 401 ? "That token is invalid, expired or revoked." : `Could not sign in: ${error.message}`);
             }
           },
         },

@@ -1,5 +1,7 @@
-// DOM building and number formatting. Text always goes in as text nodes, never as HTML:
-// log bodies and headers are whatever clients and providers sent.
+// DOM building and number formatting. Text always goes in as text nodes, never as HTML: log bodies
+// and headers are whatever clients and providers sent. Text that is not the page's own (an API's
+// error message quotes what was sent) goes through h() or clear(), not textContent, which would
+// skip the bidi escaping below.
 
 export function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);

@@ -1,7 +1,7 @@
 // One gateway's editor: its name and every setting (a form built from the API's schema), saved
 // with one PATCH of what changed; the API's 400 appears next to the field it names.
 
-import { h, toast } from "./dom.js";
+import { clear, h, toast } from "./dom.js";
 import { clearFieldErrors, errorSlot, FieldError, settingsForm, showFieldError } from "./settings-form.js";
 
 // `done.saved(gateway)` after a save, `done.closed()` on cancel, `done.deleted()` after deleting.
@@ -14,7 +14,7 @@ export function gatewayEditor(api, schemas, gateway, done) {
   const fail = (field, message) => {
     if (field && showFieldError(element, field, message)) return;
     problem.hidden = false;
-    problem.textContent = message;
+    clear(problem, message);
   };
 
   const save = async (event) => {

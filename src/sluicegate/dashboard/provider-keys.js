@@ -16,7 +16,7 @@ export function providerKeysCard(api, slug, providers) {
 
   const report = (error) => {
     problem.hidden = false;
-    problem.textContent = error.message;
+    clear(problem, error.message);
   };
 
   async function load() {

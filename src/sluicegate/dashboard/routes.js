@@ -19,7 +19,7 @@ export function routesCard(api, slug) {
   let asked = 0; // the latest check: older answers arriving late are ignored
 
   const say = (message, bad) => {
-    status.textContent = message;
+    clear(status, message);
     status.className = `small route-status ${bad ? "error" : "ok"}`;
   };
 

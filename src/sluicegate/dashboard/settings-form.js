@@ -4,7 +4,7 @@
 // without a change here. The form does not judge values: the API does, and its 400 names the
 // field (`settings.cache_ttl`, `settings.rate_limits.0.period`), which `showFieldError` finds.
 
-import { h } from "./dom.js";
+import { clear, h } from "./dom.js";
 
 const GROUPS = [
   { title: "Authentication", fields: ["authentication"] },
@@ -76,7 +76,7 @@ export function showFieldError(root, field, message) {
     const target = root.querySelector(`[data-field="${CSS.escape(path)}"]`);
     const slot = target && target.querySelector(":scope > .field-error");
     if (slot) {
-      slot.textContent = message;
+      clear(slot, message);
       slot.hidden = false;
       target.classList.add("invalid");
       target.scrollIntoView({ block: "center" });
