@@ -71,10 +71,15 @@ def start_workers(tmp_path: Path, fake: FakeOpenAI, name: str = "workers", port:
 
 
 def end_group(server: ServerProcess) -> None:
-    """Whatever a failed test left running: the parent and its workers."""
+    """Whatever a test left running: the parent and its workers, stopped as systemd would (so the
+    parent removes its directory), killed if they do not stop."""
     if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
 
 
 @pytest.fixture
