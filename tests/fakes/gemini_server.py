@@ -22,7 +22,12 @@ with FakeUpstream's vocabulary (tests/fakes/base.py):
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
 `generationConfig.maxOutputTokens` words with finishReason MAX_TOKENS; when the request declares
-functions and the last user text names one, the reply is a call of it instead. A token is a
+functions and the last user text names one, the reply is a call of it instead. With
+toolConfig.functionCallingConfig mode ANY the reply is always a call: of the function the text
+names, else of the first of `allowedFunctionNames`, else of the last declared, its args filled in
+from its parametersJsonSchema as the fake Anthropic fills a forced tool's input. As Gemini 2.x
+does, models before gemini-3 answer 400 to functionDeclarations beside responseMimeType
+application/json (Gemini 3 combines them). A token is a
 whitespace-separated word: promptTokenCount = words in `contents` and `systemInstruction`, plus
 CACHED_TOKENS when the request names a `cachedContent` (reported as cachedContentTokenCount);
 candidatesTokenCount = words in the reply; models whose name contains "2.5" or "thinking" also
@@ -42,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.anthropic_server import _tool_input
 from tests.fakes.base import BEHAVIOR_HEADER, ECHO_WORDS, Behavior, FakeUpstream, sse_data, write_stream
 from tests.fakes.openai_server import _embedding
 
@@ -184,7 +190,7 @@ class FakeGemini(FakeUpstream):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
-        unsigned = _unsigned_call(call)
+        unsigned = _unsigned_call(call) or _format_beside_functions(call)
         if unsigned is not None:
             return _error(400, "INVALID_ARGUMENT", unsigned, call.method == "streamGenerateContent")
         if call.method == "generateContent":
@@ -239,11 +245,26 @@ def _unsigned_call(call: Call) -> str | None:
     return None
 
 
+def _format_beside_functions(call: Call) -> str | None:
+    """Gemini 2.x's refusal of function declarations beside a JSON response mime type."""
+    mime = (call.body.get("generationConfig") or {}).get("responseMimeType")
+    if _declarations(call.body) and mime == "application/json" and not _signs_calls(call.model):
+        return "Function calling with a response mime type: 'application/json' is unsupported"
+    return None
+
+
 def _reply(body: dict[str, Any]) -> Reply:
     text = _last_user_text(body.get("contents"))
-    for declaration in _declarations(body):
+    declarations = _declarations(body)
+    for declaration in declarations:
         if declaration.get("name") and declaration["name"] in text.split():
             return Reply([], "STOP", {"name": declaration["name"], "args": {"query": text}})
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    if calling.get("mode") == "ANY" and declarations:
+        allowed = calling.get("allowedFunctionNames") or ()
+        named = [d for d in declarations if d.get("name") in allowed] or declarations[-1:]
+        args = _tool_input(named[0].get("parametersJsonSchema"), text)
+        return Reply([], "STOP", {"name": named[0].get("name"), "args": args})
     words = ("echo: " + text).split()[:ECHO_WORDS]
     limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
     finish = "STOP"

@@ -3,7 +3,9 @@
 Request: https://ai.google.dev/api/generate-content#request-body — system messages become
 `systemInstruction`, the other turns `contents` with roles `user`/`model`, tools `functionDeclarations`,
 sampling options `generationConfig`. Answer: https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse
-— candidates become choices, `usageMetadata` the usage. A stream (`?alt=sse`) is one
+— candidates become choices, `usageMetadata` the usage. A call of `ANSWER_FUNCTION` (a response
+format beside tools, compat_request.py) is the answer: its arguments, as JSON text, are the message's
+`content` and it is no tool call. A stream (`?alt=sse`) is one
 GenerateContentResponse per SSE event, each turned into chat.completion.chunk events as it arrives.
 
 `created` is Vertex's `createTime`; AI Studio's answers carry no time, so it is read from the
@@ -24,7 +26,7 @@ import orjson
 
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
 from sluicegate.providers.gemini.adapter import usage as gemini_usage
-from sluicegate.providers.gemini.compat_request import native_body
+from sluicegate.providers.gemini.compat_request import ANSWER_FUNCTION, native_body
 from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.types import Usage
 
@@ -190,12 +192,28 @@ def _content_parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _text(candidate: dict[str, Any]) -> str:
     # Thought summaries (`thought: true`) have no place in a chat message.
-    parts = _content_parts(candidate)
-    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+    texts = []
+    for part in _content_parts(candidate):
+        if isinstance(part.get("text"), str) and not part.get("thought"):
+            texts.append(part["text"])
+        elif _is_answer(part):
+            texts.append(orjson.dumps(part["functionCall"].get("args") or {}).decode())
+    return "".join(texts)
+
+
+def _is_answer(part: dict[str, Any]) -> bool:
+    call = part.get("functionCall")
+    return isinstance(call, dict) and call.get("name") == ANSWER_FUNCTION
+
+
+def _answered(candidate: dict[str, Any]) -> bool:
+    return any(_is_answer(part) for part in _content_parts(candidate))
 
 
 def _tool_calls(candidate: dict[str, Any], response: dict[str, Any], first: int = 0) -> list[dict[str, Any]]:
-    parts = [p for p in _content_parts(candidate) if isinstance(p.get("functionCall"), dict)]
+    parts = [
+        p for p in _content_parts(candidate) if isinstance(p.get("functionCall"), dict) and not _is_answer(p)
+    ]
     prefix = f"call_{response.get('responseId') or 'gemini'}"
     calls = []
     for k, part in enumerate(parts):

@@ -1,5 +1,13 @@
 """An OpenAI chat request as the body of a Gemini generateContent request (`native_body`); what
-cannot be expressed raises `TranslationError` naming the field."""
+cannot be expressed raises `TranslationError` naming the field.
+
+A `response_format` becomes generationConfig's responseMimeType (and responseJsonSchema), except
+beside the request's own tools on a model before Gemini 3: those answer 400 "Function calling with a
+response mime type: 'application/json' is unsupported" (only Gemini 3 combines structured outputs
+with function calling: https://ai.google.dev/gemini-api/docs/structured-output). There the format
+becomes one more function, `ANSWER_FUNCTION`, whose parameters are the format's schema, and
+function calling mode ANY makes the model call it or one of the request's tools, as the Anthropic
+translator does; compat.py turns that call back into the answer's `content`."""
 
 from __future__ import annotations
 
@@ -43,6 +51,12 @@ ROLES: Final = {"user": "user", "assistant": "model", "tool": "user", "function"
 # https://ai.google.dev/gemini-api/docs/thought-signatures
 NO_SIGNATURE: Final = "skip_thought_signature_validator"
 _SIGNING_MODEL = re.compile(r"gemini-(\d+)")
+
+# The function a response format becomes beside tools (see above); reserved, so that a call of it
+# is always the answer.
+ANSWER_FUNCTION: Final = "json_answer"
+# json_object has no schema: any JSON object.
+_ANY_OBJECT: Final = {"type": "object"}
 
 
 def _contents(messages: list[Any], signed: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -149,13 +163,18 @@ def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[st
     return part
 
 
+def _gemini_version(model: Any) -> int | None:
+    found = _SIGNING_MODEL.search(model) if isinstance(model, str) else None
+    return int(found.group(1)) if found is not None else None
+
+
 def _signs_function_calls(model: Any) -> bool:
     """Whether `model` (Gemini 3 and later) refuses function calls sent back without a signature.
     An alias without a version (`gemini-flash-latest`) may name one: the stand-in is sent for it too."""
     if not isinstance(model, str):
         return False
-    found = _SIGNING_MODEL.search(model)
-    return int(found.group(1)) >= 3 if found is not None else "latest" in model
+    version = _gemini_version(model)
+    return version >= 3 if version is not None else "latest" in model
 
 
 def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
@@ -181,6 +200,10 @@ def _declarations(tools: Any) -> list[dict[str, Any]]:
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise TranslationError(f"tools[{i}]: only function tools can be sent to Google AI Studio")
+        if function["name"] == ANSWER_FUNCTION:
+            raise TranslationError(
+                f"tools[{i}].function.name: {ANSWER_FUNCTION!r} is reserved for response_format"
+            )
         declaration = {"name": function["name"]}
         if "description" in function:
             declaration["description"] = function["description"]
@@ -199,14 +222,75 @@ def _calling_config(choice: Any) -> dict[str, Any]:
     return {"mode": "ANY", "allowedFunctionNames": [name]}
 
 
-def _generation_config(payload: dict[str, Any]) -> dict[str, Any]:
+def _answer_function(response_format: dict[str, Any]) -> dict[str, Any]:
+    """The declaration a json_schema or json_object `response_format` becomes beside tools."""
+    if response_format.get("type") == "json_object":
+        schema: Any = dict(_ANY_OBJECT)
+        description = (
+            "Give your answer to the user with this function: its arguments are the answer, a JSON object."
+        )
+    else:
+        spec = response_format.get("json_schema")
+        spec = spec if isinstance(spec, dict) else {}
+        schema = spec.get("schema", dict(_ANY_OBJECT))
+        if not isinstance(schema, dict) or schema.get("type") != "object":  # arguments are an object
+            raise TranslationError(
+                "response_format.json_schema.schema: beside tools, Gemini before 3 needs an object schema"
+            )
+        name = spec.get("name") if isinstance(spec.get("name"), str) else "JSON object"
+        description = (
+            f"Give your answer to the user with this function: its arguments are the answer, a `{name}`."
+        )
+        if isinstance(spec.get("description"), str) and spec["description"]:
+            description += " " + spec["description"]
+    return {"name": ANSWER_FUNCTION, "description": description, "parametersJsonSchema": schema}
+
+
+def _answers_by_function(payload: dict[str, Any], model: str) -> bool:
+    """Whether the response format goes as `ANSWER_FUNCTION` (tools beside it, a model before 3)."""
+    response_format = payload.get("response_format")
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    return (
+        kind in ("json_object", "json_schema")
+        and bool(payload.get("tools"))
+        and not _combines_format_and_tools(model)
+    )
+
+
+def _combines_format_and_tools(model: str) -> bool:
+    version = _gemini_version(model)
+    return version is not None and version >= 3  # an alias (gemini-flash-latest) may be a 2.x
+
+
+def _tool_fields(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    """`tools` and `toolConfig`. With `ANSWER_FUNCTION`, the model must call a function (mode ANY):
+    one of the request's or the answer; with tool_choice none, the answer. A tool_choice that
+    requires one of the request's tools leaves the format out, as the Anthropic translator does."""
+    declarations = _declarations(payload["tools"]) if payload.get("tools") else []
+    choice = payload.get("tool_choice")
+    config = _calling_config(choice) if choice is not None else None
+    if _answers_by_function(payload, model) and (config is None or config["mode"] in ("AUTO", "NONE")):
+        forced: dict[str, Any] = {"mode": "ANY"}
+        if config is not None and config["mode"] == "NONE":
+            forced["allowedFunctionNames"] = [ANSWER_FUNCTION]
+        config = forced
+        declarations.append(_answer_function(payload["response_format"]))
+    fields: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]} if declarations else {}
+    if config is not None:
+        fields["toolConfig"] = {"functionCallingConfig": config}
+    return fields
+
+
+def _generation_config(payload: dict[str, Any], model: str) -> dict[str, Any]:
     config = {field: payload[key] for key, field in GENERATION_FIELDS.items() if payload.get(key) is not None}
     stop = payload.get("stop")
     if stop:
         config["stopSequences"] = [stop] if isinstance(stop, str) else stop
     response_format = payload.get("response_format")
     response_format = response_format if isinstance(response_format, dict) else {}
-    if response_format.get("type") == "json_object":
+    if payload.get("tools") and not _combines_format_and_tools(model):
+        pass  # the answer function carries the format, or a required tool call leaves it out
+    elif response_format.get("type") == "json_object":
         config["responseMimeType"] = "application/json"
     elif response_format.get("type") == "json_schema":
         config["responseMimeType"] = "application/json"
@@ -225,10 +309,7 @@ def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
-    if payload.get("tools"):
-        body["tools"] = [{"functionDeclarations": _declarations(payload["tools"])}]
-    if payload.get("tool_choice") is not None:
-        body["toolConfig"] = {"functionCallingConfig": _calling_config(payload["tool_choice"])}
-    if generation := _generation_config(payload):
+    body.update(_tool_fields(payload, model))
+    if generation := _generation_config(payload, model):
         body["generationConfig"] = generation
     return body
