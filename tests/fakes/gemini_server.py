@@ -27,7 +27,8 @@ toolConfig.functionCallingConfig mode ANY the reply is always a call: of the fun
 names, else of the first of `allowedFunctionNames`, else of the last declared, its args filled in
 from its parametersJsonSchema as the fake Anthropic fills a forced tool's input. As Gemini 2.x
 does, models before gemini-3 answer 400 to functionDeclarations beside responseMimeType
-application/json (Gemini 3 combines them). A token is a
+application/json (Gemini 3 combines them). With responseMimeType application/json and a
+responseJsonSchema, the reply is one text of JSON shaped by the schema, as that fill gives it. A token is a
 whitespace-separated word: promptTokenCount = words in `contents` and `systemInstruction`, plus
 CACHED_TOKENS when the request names a `cachedContent` (reported as cachedContentTokenCount);
 candidatesTokenCount = words in the reply; models whose name contains "2.5" or "thinking" also
@@ -265,6 +266,9 @@ def _reply(body: dict[str, Any]) -> Reply:
         named = [d for d in declarations if d.get("name") in allowed] or declarations[-1:]
         args = _tool_input(named[0].get("parametersJsonSchema"), text)
         return Reply([], "STOP", {"name": named[0].get("name"), "args": args})
+    config = body.get("generationConfig") or {}
+    if config.get("responseMimeType") == "application/json" and "responseJsonSchema" in config:
+        return Reply([json.dumps(_tool_input(config["responseJsonSchema"], text))], "STOP")
     words = ("echo: " + text).split()[:ECHO_WORDS]
     limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
     finish = "STOP"

@@ -4,7 +4,9 @@ Anthropic's side: https://docs.anthropic.com/en/api/messages (request, answer),
 https://docs.anthropic.com/en/api/messages-count-tokens and https://docs.anthropic.com/en/api/errors.
 What chat cannot say is refused with a `TranslationError` naming the field (server tools, MCP
 servers, containers, file ids, images inside tool results); knobs that only tune and chat lacks
-(`top_k`, `thinking`, `cache_control`) are dropped. Earlier thinking blocks are dropped too: they
+(`top_k`, `thinking`, `cache_control`) are dropped. Structured outputs (`output_config.format`, and
+the beta's `output_format`) become chat's `response_format` json_schema, which every provider
+takes, so the answer's text is the JSON the SDKs' `parse` reads. Earlier thinking blocks are dropped too: they
 are only meaningful to the Anthropic model that wrote them.
 """
 
@@ -71,6 +73,8 @@ class AnthropicMessages:
             chat["tools"] = _tools(tools)
         if (choice := payload.get("tool_choice")) is not None:
             chat.update(_tool_choice(choice))
+        if (response_format := _response_format(payload)) is not None:
+            chat["response_format"] = response_format
         if isinstance(user := mapping(payload.get("metadata")).get("user_id"), str):
             chat["user"] = user
         if payload.get("stream") is True and not self.counts:
@@ -300,6 +304,20 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
             function["description"] = tool["description"]
         chat.append({"type": "function", "function": function})
     return chat
+
+
+def _response_format(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`output_config.format` (or the beta's top-level `output_format`) as a chat response_format:
+    https://docs.claude.com/en/docs/build-with-claude/structured-outputs. Not strict: OpenAI's strict
+    mode wants every property required, which Anthropic's does not."""
+    where, fmt = "output_config.format", mapping(payload.get("output_config")).get("format")
+    if fmt is None:
+        where, fmt = "output_format", payload.get("output_format")
+    if fmt is None:
+        return None
+    if mapping(fmt).get("type") != "json_schema" or not isinstance(mapping(fmt).get("schema"), dict):
+        raise TranslationError(f'{where}: must be {{"type": "json_schema", "schema": {{...}}}}')
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
 
 
 def _tool_choice(choice: Any) -> dict[str, Any]:
