@@ -30,6 +30,27 @@ GENERATION_FIELDS: Final = {
     "frequency_penalty": "frequencyPenalty",
 }
 
+# Fields that ask for something the translation cannot give; refused when set to anything but their
+# default (as the Anthropic translator does), not dropped. The reason follows each.
+_UNSUPPORTED: Final = {
+    "logprobs": (False, "Gemini's logprobs cannot be mapped back to OpenAI's per-token shape here"),
+    "top_logprobs": (None, "Gemini's logprobs cannot be mapped back to OpenAI's per-token shape here"),
+    "functions": (None, "the deprecated function-calling API; send `tools`"),
+    "function_call": (None, "the deprecated function-calling API; send `tool_choice`"),
+    "audio": (None, "audio answers cannot be translated from Gemini"),
+    "web_search_options": (
+        None,
+        "OpenAI's web search has no translation; Google Search grounding is a native tool",
+    ),
+    "prediction": (None, "predicted outputs are OpenAI's alone"),
+}
+
+# reasoning_effort as Google's own OpenAI compatibility maps it
+# (https://ai.google.dev/gemini-api/docs/openai#thinking): a thinkingBudget before Gemini 3, a
+# thinkingLevel from 3 on (which cannot turn thinking off, so "none" is its lowest).
+THINKING_BUDGETS: Final = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+THINKING_LEVELS: Final = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
+
 # https://ai.google.dev/api/caching#FunctionCallingConfig
 TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
@@ -253,11 +274,11 @@ def _answers_by_function(payload: dict[str, Any], model: str) -> bool:
     return (
         kind in ("json_object", "json_schema")
         and bool(payload.get("tools"))
-        and not _combines_format_and_tools(model)
+        and not _from_gemini_3(model)
     )
 
 
-def _combines_format_and_tools(model: str) -> bool:
+def _from_gemini_3(model: str) -> bool:
     version = _gemini_version(model)
     return version is not None and version >= 3  # an alias (gemini-flash-latest) may be a 2.x
 
@@ -288,7 +309,7 @@ def _generation_config(payload: dict[str, Any], model: str) -> dict[str, Any]:
         config["stopSequences"] = [stop] if isinstance(stop, str) else stop
     response_format = payload.get("response_format")
     response_format = response_format if isinstance(response_format, dict) else {}
-    if payload.get("tools") and not _combines_format_and_tools(model):
+    if payload.get("tools") and not _from_gemini_3(model):
         pass  # the answer function carries the format, or a required tool call leaves it out
     elif response_format.get("type") == "json_object":
         config["responseMimeType"] = "application/json"
@@ -300,8 +321,29 @@ def _generation_config(payload: dict[str, Any], model: str) -> dict[str, Any]:
     return config
 
 
+def _refuse_unsupported(payload: dict[str, Any]) -> None:
+    for name, (default, why) in _UNSUPPORTED.items():
+        if payload.get(name, default) not in (default, None):
+            raise TranslationError(f"{name}: not supported by Google AI Studio ({why})")
+    if any(modality != "text" for modality in payload.get("modalities") or ()):
+        raise TranslationError("modalities: only text answers can be translated from Google AI Studio")
+    if payload.get("parallel_tool_calls") is False and payload.get("tools"):
+        raise TranslationError("parallel_tool_calls: Gemini cannot be kept to one function call per turn")
+
+
+def _thinking(effort: Any, model: str) -> dict[str, Any]:
+    if effort not in THINKING_BUDGETS:
+        raise TranslationError(
+            f"reasoning_effort: must be one of {', '.join(THINKING_BUDGETS)} for Google AI Studio"
+        )
+    if _from_gemini_3(model):  # Gemini 3 and later
+        return {"thinkingLevel": THINKING_LEVELS[effort]}
+    return {"thinkingBudget": THINKING_BUDGETS[effort]}
+
+
 def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
     """The generateContent body for an OpenAI chat `payload` to `model`."""
+    _refuse_unsupported(payload)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise TranslationError("messages: a non-empty list is required")
@@ -310,6 +352,9 @@ def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
     if system:
         body["systemInstruction"] = {"parts": system}
     body.update(_tool_fields(payload, model))
-    if generation := _generation_config(payload, model):
+    generation = _generation_config(payload, model)
+    if payload.get("reasoning_effort") is not None:
+        generation["thinkingConfig"] = _thinking(payload["reasoning_effort"], model)
+    if generation:
         body["generationConfig"] = generation
     return body
