@@ -20,6 +20,13 @@ docs/durability.md): the link only makes the failure fast and the recovery autom
   case can count once more.
 - Automatic: the first call after the pause reconnects; nothing waits for an operator. The link
   logs once when Redis goes away and once when it is back, not once per request.
+
+Redis 6.0 or later: redis-py 8 opens each connection with HELLO 3 (RESP3), which Redis 6 added;
+before it, the lease scripts read TIME before they write (allowed since Redis 5 replicates a
+script's effects, not the script) and the semantic feed is a stream (Redis 5). An older Redis
+refuses the handshake, which without a check reads as an outage that never ends: at start, a
+Redis that answers is asked its version once (INFO server), and one that is older, or refuses
+HELLO, keeps the server from starting. One that is down at start is not asked.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from sluicegate.startup import StartupError
+
 CONNECT_TIMEOUT = 0.5  # seconds
 READ_TIMEOUT = 2.0  # seconds; above the semantic feed's blocking read of 1 s
 PAUSE = 1.0  # seconds without trying Redis after a failure
@@ -43,6 +52,7 @@ PAUSE = 1.0  # seconds without trying Redis after a failure
 # and a request's limiter call, cache lookup and the feed's blocking read all draw on the pool.
 MAX_CONNECTIONS = 400
 DEFAULT_PREFIX = "sluicegate:"
+MIN_VERSION = (6, 0)
 _log = logging.getLogger(__name__)
 
 
@@ -78,9 +88,43 @@ class RedisConnection:
         pool = self.client.connection_pool
         base: type[AbstractConnection] = pool.connection_class  # TCP, TLS or Unix socket, by the URL
         pool.connection_class = type(base.__name__, (_ConnectTimeoutIsConnectionError, base), {})
+        self._version_checked = False
+
+    async def check_version(self) -> None:
+        """Once: a StartupError when Redis refuses the connection's HELLO or says it is older than
+        `MIN_VERSION`. A Redis that will not say (INFO renamed or refused, as some hosted ones do)
+        or says something else is taken."""
+        if self._version_checked:
+            return
+        needs = f"Sluicegate needs Redis {'.'.join(map(str, MIN_VERSION))} or later"
+        try:
+            info = await self.client.info("server")
+        except redis.ResponseError as exc:
+            if "HELLO" in str(exc):  # the handshake: "unknown command `HELLO`"
+                raise StartupError(
+                    f"Redis at {self._where()} does not know HELLO (older than 6.0); {needs}"
+                ) from None
+            info = {}
+        self._version_checked = True
+        version = str(info.get("redis_version", ""))
+        if _release(version) < MIN_VERSION:
+            raise StartupError(f"Redis at {self._where()} is version {version}; {needs}")
+
+    def _where(self) -> str:
+        """host:port (or the socket's path), never the URL's password."""
+        options = self.client.connection_pool.connection_kwargs
+        return str(options.get("path") or f"{options.get('host')}:{options.get('port')}")
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(major, minor) of `4.0.14`; anything unreadable counts as new enough."""
+    try:
+        return tuple(int(part) for part in [*version.split("."), "0"][:2])
+    except ValueError:
+        return MIN_VERSION
 
 
 class RedisLink:
@@ -98,6 +142,7 @@ class RedisLink:
             self._owned = None
         self.prefix = connection.prefix + section
         self.client = connection.client
+        self._connection = connection
         self._feature = section.rstrip(":")
         self._clock = clock
         self._paused_until = 0.0
@@ -129,8 +174,10 @@ class RedisLink:
             _log.warning("Redis reachable again (%s)", self._feature)
 
     async def probe(self, unavailable: type[Exception]) -> None:
-        """At start: a gateway starts without Redis (its features follow their outage policy)."""
+        """At start: a gateway starts without Redis (its features follow their outage policy), but
+        not with a Redis too old for it (a StartupError)."""
         with contextlib.suppress(unavailable), self.attempt(unavailable):
+            await self._connection.check_version()  # (connecting: a HELLO refused is a ping refused)
             await self.client.ping()
 
     async def close(self) -> None:
