@@ -275,3 +275,23 @@ def test_dynamic_routes_serve_responses_and_messages_clients(
     assert len(fakes["google-ai-studio"].requests) == 1  # no tier: the else branch
     records = gateway.wait_for_logs(2)
     assert sorted(r["provider"] for r in records) == ["anthropic", "google-ai-studio"]
+
+
+def test_an_image_in_a_tools_output_is_refused_for_what_it_is(
+    client: openai.OpenAI, fakes: dict[str, Any]
+) -> None:
+    """Chat's tool messages hold text only; the 400 said images must be by URL or data URL, which
+    this one was."""
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    items: Any = [
+        {"role": "user", "content": "take a screenshot"},
+        {"type": "function_call", "call_id": "c1", "name": "screenshot", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [image]},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="anthropic/claude-sonnet-4-5", input=items)
+    message = caught.value.message
+    assert "input[2].output[0]" in message
+    assert "only text" in message
+    assert "data URL" not in message
+    assert not fakes["anthropic"].requests

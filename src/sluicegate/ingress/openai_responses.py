@@ -242,6 +242,14 @@ def _call_output(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(call_id, str):
         raise TranslationError(f"{where}.call_id: a string is required")
     if isinstance(output, list):
+        for k, part in enumerate(output):
+            kind = mapping(part).get("type")
+            if kind not in ("input_text", "output_text"):
+                # Chat's tool messages hold text only: an image or file is no matter of its form.
+                raise TranslationError(
+                    f"{where}.output[{k}]: a tool's output can carry only text (input_text parts)"
+                    f" through this translation, not a {kind!r} part"
+                )
         output = "".join(
             _part(part, f"{where}.output[{k}]", media=False)["text"] for k, part in enumerate(output)
         )
