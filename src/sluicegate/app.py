@@ -218,12 +218,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     }
     guardrails = Guardrails()
     # The pool is the forward stage's Transport, chosen here once (stage tests give it an in-process one).
-    # A JSON answer asked for whole is read whole up to what the cache may store and the log keeps of
-    # a stream (each already held in memory per request): the caches, the meter and the guardrails
-    # see all of what they may keep, and past that the cache would not store it anyway.
-    whole_limit = max(settings.limits.cache_entry_bytes, settings.limits.log_tee_bytes)
-    timeout = settings.timeouts.upstream_timeout
-    forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=timeout, whole_limit=whole_limit)
+    forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
     log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes)
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (

@@ -84,6 +84,10 @@ class Step:
     stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
     # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
     own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    # The most of this step's answer a cache of the gateway would store (limits.cache_entry_bytes),
+    # set by the cache stages when one would; 0: none. A JSON answer asked for whole is read whole
+    # up to the larger of this and 1 MiB (forward.py's `whole_limit`).
+    storable_bytes: int = 0
 
     def stored_secrets(self) -> tuple[str, ...]:
         """Every value the gateway may add to this step from storage, never to be shown or logged:

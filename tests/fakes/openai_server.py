@@ -33,7 +33,8 @@ other model succeeds.
     no-usage           chat streams omit the usage chunk even when include_usage is asked;
                        Responses streams complete with usage null; non-streams keep usage
     pause-stream       send the first content chunk, set `pause(name).chunk_sent`, then wait
-                       (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default"
+                       (10 s at most) for `release(name)`; name from `x-fake-gate`, else "default";
+                       with chunked, a whole answer pauses so before its last kilobyte
     cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
     reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
@@ -62,7 +63,9 @@ texts that share words are close.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import email.parser
 import email.policy
 import gzip
@@ -82,6 +85,7 @@ from tests.fakes.base import (
     CALL,
     ECHO_WORDS,
     GATE_HEADER,
+    GATE_TIMEOUT,
     KEY_HEADER,
     NUMBER,
     Behavior,
@@ -211,6 +215,10 @@ class FakeOpenAI(FakeUpstream):
         )
         return await handler(request)
 
+    def _paused(self, call: Call) -> Pause | None:
+        """The rendezvous a whole answer waits on midway (pause-stream), if it does."""
+        return self.pause(call.gate) if call.behavior.pause_stream else None
+
     def _reject(self, request: web.Request, body: Any) -> web.Response | None:
         """The errors OpenAI gives before it looks at the model: URL, key, JSON body, model."""
         if (exc := request.match_info.http_exception) is not None:
@@ -267,7 +275,8 @@ class FakeOpenAI(FakeUpstream):
             }
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             head["object"] = "chat.completion"
-            return await _whole(request, call.behavior, {**head, "choices": [choice], "usage": usage})
+            document = {**head, "choices": [choice], "usage": usage}
+            return await _whole(request, call.behavior, document, self._paused(call))
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         # OpenAI puts `usage: null` on every chunk once include_usage is asked, then a usage chunk.
         head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
@@ -369,7 +378,7 @@ class FakeOpenAI(FakeUpstream):
         tokens = sum(len(_words_of(item)) for item in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         document = {"object": "list", "data": data, "model": call.body["model"], "usage": usage}
-        return await _whole(request, call.behavior, document)
+        return await _whole(request, call.behavior, document, self._paused(call))
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
@@ -654,10 +663,13 @@ def _reply(text: str, limit: Any, answer: Callable[[str], str] | None = None) ->
     return [words[0], *(" " + word for word in words[1:])], finish
 
 
-async def _whole(request: web.Request, behavior: Behavior, document: Any) -> web.StreamResponse:
+async def _whole(
+    request: web.Request, behavior: Behavior, document: Any, pause: Pause | None = None
+) -> web.StreamResponse:
     """A whole JSON answer: with its Content-Length, or (`chunked`) without it, in two chunks, as a
     compressed answer from behind a CDN arrives; gzip-compressed with `gzip`, cut short with
-    `gzip-cut`."""
+    `gzip-cut`. A chunked one given `pause` (`pause-stream`) is sent all but its last kilobyte, then
+    waits for it."""
     if not (behavior.chunked or behavior.gzip or behavior.gzip_cut):
         return web.json_response(document)
     body = json.dumps(document).encode()
@@ -672,8 +684,14 @@ async def _whole(request: web.Request, behavior: Behavior, document: Any) -> web
     response = web.StreamResponse(headers=headers)
     response.enable_chunked_encoding()
     await response.prepare(request)
-    await response.write(body[: len(body) // 2])
-    await response.write(body[len(body) // 2 :])
+    split = len(body) // 2 if pause is None else max(0, len(body) - 1024)
+    await response.write(body[:split])
+    if pause is not None:
+        pause.chunk_sent.set()
+        with contextlib.suppress(TimeoutError):  # a test that never releases must not hang the suite
+            async with asyncio.timeout(GATE_TIMEOUT):
+                await pause.gate.wait_async()
+    await response.write(body[split:])
     await response.write_eof()
     return response
 

@@ -1,10 +1,11 @@
 """Answers asked for whole that are over a megabyte: the openai SDK's default embeddings call (base64)
 of 200 inputs is a 1.6 MB JSON answer, sent with its Content-Length or chunked and gzipped. One
-whole answer, read whole up to the larger of limits.cache_entry_bytes and limits.log_tee_bytes (so
-metered exactly and cached), and past that relayed yet still logged and metered as one answer."""
+whole answer: read whole up to limits.cache_entry_bytes when a cache would store it (so cached and
+metered exactly), else up to 1 MiB; past that relayed, yet still logged and metered as one answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -92,3 +93,30 @@ def test_past_the_bound_a_whole_answer_is_relayed_and_metered_from_its_end(
         assert record["stream"] is False
         # The usage closes the answer: read from the end the log kept, not estimated.
         assert (record["tokens_in"], record["usage_estimated"]) == (400, False)
+
+
+def test_an_answer_no_cache_stores_is_relayed_past_a_megabyte_not_held_whole(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, client: Callable[[str], openai.OpenAI]
+) -> None:
+    # With no cache on for the request, nothing needs the answer whole past the first MiB: the log
+    # keeps its end and the meter reads the usage there. Held whole, each such answer took up to
+    # 10 MiB (limits.cache_entry_bytes) of the gateway's memory, twice over while it was joined.
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    proxied = client(gateway.provider_url("openai")).with_options(timeout=5)
+    paused = {"x-fake-behavior": "chunked,pause-stream"}  # all but its last KiB, then held
+    try:
+        with proxied.embeddings.with_streaming_response.create(
+            model="text-embedding-3-small", input=INPUTS, extra_headers=paused
+        ) as answer:
+            parts = answer.iter_bytes()
+            first = next(parts)  # while the upstream holds its last KiB (held whole: a read timeout)
+            fake.release()
+            body = first + b"".join(parts)
+    finally:
+        fake.release()
+
+    assert len(body) > 1024 * 1024
+    assert len(json.loads(body)["data"]) == len(INPUTS)
+    record = gateway.wait_for_logs(1)[0]
+    assert record["stream"] is False
+    assert (record["tokens_in"], record["usage_estimated"]) == (400, False)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from multidict import CIMultiDict
 
-from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.admit_ahead import AdmitAhead
@@ -106,6 +106,7 @@ class ResponseCache:
                 exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
                 return hit
         exchange.cache.status = CacheStatus.MISS
+        mark_storable(exchange.plan.steps, self._max_entry_bytes, decision)
         done = (
             self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
         )
@@ -207,6 +208,14 @@ class ResponseCache:
         done.set()
         if self._inflight.get(key) is done:
             del self._inflight[key]
+
+
+def mark_storable(steps: list[Step], limit: int, decision: Decision | None = None) -> None:
+    """Mark the steps whose answer a cache would store (all of them, or those `decision` stores),
+    up to `limit` bytes: the forward stage reads such an answer whole that far (forward.py)."""
+    for index, step in enumerate(steps):
+        if decision is None or decision.answered_by(index).store:
+            step.storable_bytes = max(step.storable_bytes, limit)
 
 
 def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan) -> Decision | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
 from multidict import CIMultiDict
 
-from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
@@ -19,7 +19,7 @@ from sluicegate.upstream_headers import relayable_response_headers
 
 # Bodies up to this size, by their Content-Length, are read whole at once. Larger ones, or of unknown
 # length, are relayed chunk by chunk, except a JSON answer to a request that asked for no stream:
-# that is gathered whole up to `Forwarder`'s `whole_limit`.
+# that is gathered whole up to this size, or up to what a cache may store of it (`whole_limit`).
 _BUFFER_LIMIT = 1024 * 1024
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
@@ -36,19 +36,10 @@ class Forwarder:
     """Sends a step to its provider. `exchange_timeout` bounds each wait on the upstream: for the
     answer to start, then for each next chunk of a stream (upstream_idle.py)."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        base_urls: Mapping[str, str],
-        exchange_timeout: float,
-        whole_limit: int = MAX_BODY_BYTES,
-    ) -> None:
-        """`whole_limit`: the most of a JSON answer asked for whole that is read whole (app.py: the
-        larger of limits.cache_entry_bytes and limits.log_tee_bytes); past it, it is relayed."""
+    def __init__(self, transport: Transport, base_urls: Mapping[str, str], exchange_timeout: float) -> None:
         self._transport = transport
         self._base_urls = base_urls
         self._exchange_timeout = exchange_timeout
-        self._whole_limit = whole_limit
 
     async def send(self, step: Step, method: str, start_timeout: float, deadline_only: bool = False) -> Reply:
         """The upstream's answer, once it has started: headers and, for a stream, its first chunk.
@@ -68,7 +59,7 @@ class Forwarder:
             timeout=self._exchange_timeout,
         )
         # An answer to a request that asked for no stream is one whole answer, however it is sent.
-        whole = not step.facts.stream
+        whole = None if step.facts.stream else whole_limit(step)
         if deadline_only and start_timeout >= self._exchange_timeout * _TIMER_SLACK:
             reply = await self._start(request, whole)  # the client's own timeout covers it: no second timer
         else:
@@ -87,7 +78,8 @@ class Forwarder:
         answered.failure = reply.failure  # (a translation of the stream fails as it does)
         return answered
 
-    async def _start(self, request: UpstreamRequest, whole: bool) -> Reply:
+    async def _start(self, request: UpstreamRequest, whole: int | None) -> Reply:
+        """`whole`: the most of a JSON answer read whole (None: the request asked for a stream)."""
         response = await self._transport.send(request)
         headers = relayable_response_headers(response.headers)
         if not _streams(response):
@@ -95,11 +87,11 @@ class Forwarder:
         chunks = response.relay(request.timeout)
         try:
             first = await anext(chunks)  # primed: the first chunk, once it is in (not taken yet)
-            if whole and _is_json(response.content_type):
+            if whole is not None and _is_json(response.content_type):
                 length = response.content_length  # (compressed, it is less than what it decodes to)
-                if length is not None and length > self._whole_limit:
+                if length is not None and length > whole:
                     return Reply(response.status, headers, stream=chunks, relayed_whole=True)
-                return await _gathered(response.status, headers, chunks, self._whole_limit)
+                return await _gathered(response.status, headers, chunks, whole)
             # A look at the first chunk (most streams: its first line settles it); the chunks after
             # the opening pass untouched.
             if response.status < 300 and response.content_type == "text/event-stream":
@@ -110,6 +102,15 @@ class Forwarder:
             await chunks.aclose()
             raise
         return Reply(response.status, headers, stream=chunks)
+
+
+def whole_limit(step: Step) -> int:
+    """The most of a JSON answer asked for whole that is read whole: 1 MiB, or what a cache of the
+    gateway may store of it when one would (`Step.storable_bytes`: the exact or semantic cache is on
+    for the request), so that it stores a large answer (an SDK's base64 embeddings of 200 inputs:
+    1.6 MB). Past it the answer is relayed: the log keeps its end and the meter reads the usage
+    there, so nothing else needs it whole."""
+    return max(_BUFFER_LIMIT, step.storable_bytes)
 
 
 def _say_when_to_retry(provider: Provider, reply: Reply) -> None:
@@ -142,17 +143,16 @@ async def _gathered(
     chunked) or over `_BUFFER_LIMIT` (an SDK's base64 embeddings of 200 inputs: 1.6 MB), read whole
     up to `limit` decoded bytes, so the caches, the meter and the guardrails take it as the answer
     it is; past the limit, relayed as it comes (the part read first, then the rest), still one
-    answer (`relayed_whole`)."""
-    pieces: list[bytes] = []
-    size = 0
-    while size <= limit:
+    answer (`relayed_whole`). Gathered in a BytesIO, whose getvalue() hands over its own buffer:
+    the answer is held once (a list of chunks joined at the end held it twice at the peak)."""
+    gathered = io.BytesIO()
+    while gathered.tell() <= limit:
         try:
             chunk = await anext(chunks)
         except StopAsyncIteration:
-            return Reply(status, headers, body=b"".join(pieces))
-        pieces.append(chunk)
-        size += len(chunk)
-    return Reply(status, headers, stream=_resumed(pieces, chunks), relayed_whole=True)
+            return Reply(status, headers, body=gathered.getvalue())
+        gathered.write(chunk)
+    return Reply(status, headers, stream=_resumed([gathered.getvalue()], chunks), relayed_whole=True)
 
 
 async def _opened(

@@ -35,7 +35,7 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import StreamCopy, served, whole_answer
+from sluicegate.pipeline.cache import StreamCopy, mark_storable, served, whole_answer
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
@@ -133,6 +133,8 @@ class SemanticCache:
                 self.shadow.consider(exchange, hit, judged.similarity, call_next, lookup.gateway)
             return found.reply
         cache.status = CacheStatus.MISS
+        if lookup.store:
+            mark_storable(exchange.plan.steps, self._max_entry_bytes)
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
         if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
