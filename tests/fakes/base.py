@@ -17,6 +17,9 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
     retry-after-ms-<n> with rate-limited: a retry-after-ms header too (fakes that have one)
     slow-<ms>          wait that long before answering
     gap-<ms>           streams wait that long between two events (a steady stream that takes long)
+    queued-<ms>        streams start with `: OPENROUTER PROCESSING` comments, one each QUEUED_EVERY,
+                       for that long, as OpenRouter keeps a queued request's connection alive
+                       (https://openrouter.ai/docs/api/reference/streaming), then go on as they would
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    abort the TCP connection after the second content event
     error-mid-stream   streams send the provider's in-stream error event after a content event
@@ -70,6 +73,8 @@ SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contro
 COMPACT = (",", ":")
 GZIP = {"Content-Encoding": "gzip"}
 KEEP_ALIVE = b": keep-alive\n\n"
+PROCESSING = b": OPENROUTER PROCESSING\n\n"
+QUEUED_EVERY = 0.2  # seconds between two of them
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'  # https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 
@@ -98,6 +103,7 @@ class Behavior:
     retry_after_ms: int | None = None
     slow_ms: int = 0
     gap_ms: int = 0
+    queued_ms: int = 0
     fail_first: int = 0
     drop_mid_stream: bool = False
     no_usage: bool = False
@@ -133,6 +139,8 @@ class Behavior:
                 behavior = replace(behavior, slow_ms=number)
             elif re.fullmatch(r"gap-\d+", token):
                 behavior = replace(behavior, gap_ms=number)
+            elif re.fullmatch(r"queued-\d+", token):
+                behavior = replace(behavior, queued_ms=number)
             elif re.fullmatch(r"cached-\d+", token):
                 behavior = replace(behavior, cached=number)
             elif re.fullmatch(r"reasoning-\d+", token):
@@ -327,8 +335,10 @@ class FakeUpstream:
         if behavior.split_lines:
             chunks = [line for chunk in chunks for line in chunk.splitlines(keepends=True)]
         hold = self.pause(request.headers.get(GATE_HEADER, "default")) if behavior.hold_open else None
-        gap = behavior.gap_ms / 1000
-        return await write_stream(request, chunks, SSE_HEADERS, pause=(hold, len(chunks) - 1), gap=gap)
+        gap, queued = behavior.gap_ms / 1000, behavior.queued_ms / 1000
+        return await write_stream(
+            request, chunks, SSE_HEADERS, pause=(hold, len(chunks) - 1), gap=gap, queued=queued
+        )
 
     def call_of(self, request: web.Request, number: int, body: dict[str, Any], behavior: Behavior) -> Call:
         return Call(number, body, behavior, request.headers.get(GATE_HEADER, "default"))
@@ -351,6 +361,7 @@ class FakeUpstream:
             drop_at=drop_at,
             pause=(pause, first_content),
             gap=call.behavior.gap_ms / 1000,
+            queued=call.behavior.queued_ms / 1000,
         )
 
 
@@ -362,15 +373,20 @@ async def write_stream(
     drop_at: int | None = None,
     pause: tuple[Pause | None, int] = (None, 0),
     gap: float = 0.0,
+    queued: float = 0.0,
 ) -> web.StreamResponse:
     """Write each chunk on its own, so a client sees them arrive one by one and a pause between two
     is real on the wire. At index `drop_at` the connection is aborted instead (no terminating
     chunk: the client sees a broken body, as when an upstream dies); after index `pause[1]` the
-    stream waits for `pause[0]` to be released. `gap` seconds pass between two chunks."""
+    stream waits for `pause[0]` to be released. `gap` seconds pass between two chunks. For `queued`
+    seconds before them, a `PROCESSING` comment is written every `QUEUED_EVERY`."""
     gate, pause_after = pause
     response = web.StreamResponse(headers=headers)
     try:
         await response.prepare(request)
+        for _ in range(round(queued / QUEUED_EVERY)):
+            await response.write(PROCESSING)
+            await asyncio.sleep(QUEUED_EVERY)
         for index, chunk in enumerate(chunks):
             if gap and index:
                 await asyncio.sleep(gap)

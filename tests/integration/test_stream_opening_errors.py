@@ -6,6 +6,7 @@ against the fakes on loopback."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -256,3 +257,80 @@ def test_a_split_authentication_error_disables_the_stored_key(
     ]
     revoked = next(key for key in gateway.http.get(keys).json()["result"] if key["name"] == "revoked")
     assert (revoked["status"], revoked["reason"]) == ("disabled", "upstream answered 401")
+
+
+# OpenRouter keeps a queued request's connection alive with `: OPENROUTER PROCESSING` comments
+# (https://openrouter.ai/docs/api/reference/streaming), for as long as it is queued: the read-ahead
+# holds them back a second at most, then relays the stream as it is, so the client, and any proxy
+# or load balancer on the way, gets bytes.
+QUEUED = "queued-3000"  # comments every 200 ms for 3 s, then the answer
+
+
+def openai_client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0)
+
+
+def streamed_text(events: bytes) -> str:
+    lines = (line for line in events.split(b"\n") if line.startswith(b"data: {"))
+    chunks = [orjson.loads(line.removeprefix(b"data: ")) for line in lines]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def test_keep_alives_reach_the_client_after_a_second_at_most(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    started = time.monotonic()
+    with (
+        openai_client(gateway) as client,
+        client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=behaving(QUEUED)
+        ) as response,
+    ):
+        pieces = response.iter_bytes()
+        first = next(pieces)
+        first_after = time.monotonic() - started
+        rest = b"".join(pieces)
+    assert first.startswith(b": OPENROUTER PROCESSING\n\n")
+    assert first_after < 1.5, first_after  # 3 s on the old code
+    assert streamed_text(first + rest) == "echo: what is the capital of France"
+    assert rest.endswith(b"data: [DONE]\n\n")
+    assert len(fake.requests) == 1
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["error"], record["attempts"]) == (200, None, [])  # one try
+
+
+def test_a_request_timeout_shorter_than_the_keep_alives_does_not_cut_a_live_stream(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    # 2 s for the answer to start: longer than the read-ahead's second, shorter than the 3 s queued.
+    headers = behaving(QUEUED, **{"cf-aig-request-timeout": "2000", "cf-aig-max-attempts": "2"})
+    with openai_client(gateway) as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=headers
+            )
+        )
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "echo: what is the capital of France"
+    )
+    assert len(fake.requests) == 1  # the old code timed out at 2 s and sent it again
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["error"], record["attempts"]) == (200, None, [])
+
+
+def test_an_error_after_a_second_of_keep_alives_is_relayed_as_sent(
+    gateway: RunningGateway, claude: FakeAnthropic, claude_sdk: Callable[[str], anthropic.Anthropic]
+) -> None:
+    # The keep-alives went to the client after a second: the error that follows them is its answer.
+    headers = behaving("stream-error-529,queued-1600", **{"cf-aig-max-attempts": "2"})
+    stream = claude_sdk(gateway.provider_url("anthropic")).messages.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES, stream=True, extra_headers=headers
+    )
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(stream)
+    assert caught.value.body == OVERLOADED
+    assert len(claude.requests) == 1
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["status"], record["attempts"]) == (200, [])  # one try, not counted a 529
+    assert orjson.loads(record["error"]) == OVERLOADED

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, opening, opening_at_end, opening_error
+from sluicegate.providers.stream_errors import (
+    NOT_AN_ERROR,
+    UNDECIDED,
+    Opening,
+    opening,
+    opening_at_end,
+    opening_error,
+)
 
 
 def anthropic(kind: str) -> bytes:
@@ -87,3 +96,37 @@ def test_a_stream_that_ended_is_decided_by_what_came() -> None:
     assert opening_at_end(OVERLOADED[:-2]) == 529
     assert opening_at_end(b": keep-alive\n\n") == NOT_AN_ERROR
     assert opening_error(PING + OVERLOADED) == 529  # (the meter reads a logged body so)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        b": OPENROUTER PROCESSING\n\n" + OVERLOADED,
+        PING + OVERLOADED,
+        OVERLOADED.replace(b"\n", b"\r\n"),
+        b": keep-alive\r\n\r\n" + PING.replace(b"\n", b"\r\n") + b'data: {"id":"c","choices":[]}\r\n\r\n',
+        PING + b'event: message_start\ndata: {"type":"message_start"}\n\n',
+        b'data: {"error":{"code":503,"status":"UNAVAILABLE"}}\n\n',
+    ],
+)
+def test_read_by_read_is_as_read_whole(events: bytes) -> None:
+    # However the upstream splits its writes: a byte at a time here.
+    scan = Opening()
+    verdicts = [scan.feed(events[at : at + 1]) for at in range(len(events))]
+    decided = [v for v in verdicts if v != UNDECIDED]
+    assert decided
+    assert decided[0] == opening(events) != UNDECIDED
+    assert set(decided) == {decided[0]}  # once decided, it stays
+    assert scan.at_end() == decided[0]
+
+
+def test_each_read_scans_only_what_is_new() -> None:
+    # The upstream chooses how the read-ahead's 64 KiB come: keep-alives a byte at a time are 65536
+    # reads. Scanned from the start each time, that is some 2**31 bytes; here, each byte once.
+    keep_alives = b": keep-alive\n\n" * (64 * 1024 // 14)
+    scan = Opening()
+    started = time.perf_counter()
+    for at in range(len(keep_alives)):
+        assert scan.feed(keep_alives[at : at + 1]) == UNDECIDED
+    assert scan.feed(OVERLOADED) == 529
+    assert time.perf_counter() - started < 2.0  # about 0.05 s; about a minute scanned from the start

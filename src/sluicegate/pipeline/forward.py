@@ -7,13 +7,14 @@ import io
 import math
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
-from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, opening, opening_at_end
+from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, Opening
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse
 from sluicegate.upstream_headers import relayable_response_headers
 
@@ -26,6 +27,11 @@ _REFUSALS = frozenset({429, 503})  # answers that may say how long to wait
 # The most of an SSE stream read ahead to see whether its first event is an error: past keep-alive
 # comments and pings, an error event is far smaller. A stream still undecided past it is relayed.
 _OPENING_LIMIT = 64 * 1024
+# How long after a stream's first bytes the read-ahead waits for its first event at most: keep-alive
+# comments (OpenRouter's while a request is queued) can go on for minutes, and a client, a proxy or
+# a load balancer that gets no bytes meanwhile cuts the request on its idle timeout. Past it the
+# stream is relayed as it is, keep-alives first.
+_OPENING_WAIT = 1.0
 # When the start budget is only what is left of the request's deadline, and within 1% of the
 # exchange timeout, the transport's own bound on the answer's start enforces it: a second timer per
 # request is measurable CPU. A per-attempt timeout always gets its timer, so fallbacks still run.
@@ -60,6 +66,8 @@ class Forwarder:
         )
         # An answer to a request that asked for no stream is one whole answer, however it is sent.
         whole = None if step.facts.stream else whole_limit(step)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         if deadline_only and start_timeout >= self._exchange_timeout * _TIMER_SLACK:
             reply = await self._start(request, whole)  # the client's own timeout covers it: no second timer
         else:
@@ -70,6 +78,8 @@ class Forwarder:
                 raise UpstreamTimeout(
                     f"the upstream did not start answering within {start_timeout:g} s"
                 ) from exc
+        if isinstance(reply, _Undecided):  # (the start timer is off: the read-ahead keeps within it)
+            reply = await _opened(reply, min(loop.time() + _OPENING_WAIT, started + start_timeout))
         if reply.status in _REFUSALS and reply.stream is None:
             _say_when_to_retry(provider, reply)
         if step.answer is None:
@@ -78,8 +88,9 @@ class Forwarder:
         answered.failure = reply.failure  # (a translation of the stream fails as it does)
         return answered
 
-    async def _start(self, request: UpstreamRequest, whole: int | None) -> Reply:
-        """`whole`: the most of a JSON answer read whole (None: the request asked for a stream)."""
+    async def _start(self, request: UpstreamRequest, whole: int | None) -> Reply | _Undecided:
+        """`whole`: the most of a JSON answer read whole (None: the request asked for a stream). An
+        SSE stream whose first chunk leaves its opening undecided is `_Undecided`: `send` reads on."""
         response = await self._transport.send(request)
         headers = relayable_response_headers(response.headers)
         if not _streams(response):
@@ -95,9 +106,10 @@ class Forwarder:
             # A look at the first chunk (most streams: its first line settles it); the chunks after
             # the opening pass untouched.
             if response.status < 300 and response.content_type == "text/event-stream":
-                verdict = opening(first)
+                scan = Opening()
+                verdict = scan.feed(first)
                 if verdict != NOT_AN_ERROR:
-                    return await _opened(response.status, headers, chunks, verdict)
+                    return _Undecided(response.status, headers, chunks, scan, verdict)
         except BaseException:
             await chunks.aclose()
             raise
@@ -155,35 +167,79 @@ async def _gathered(
     return Reply(status, headers, stream=_resumed([gathered.getvalue()], chunks), relayed_whole=True)
 
 
-async def _opened(
-    status: int, headers: CIMultiDict[str], chunks: AsyncGenerator[bytes, None], verdict: int
-) -> Reply:
-    """An SSE stream whose first chunk did not show an answer: read ahead, past keep-alive comments
-    and pings and over split writes, until its first event is whole (`_OPENING_LIMIT` at most), not
-    to the stream's end (an upstream may hold the connection open after an error). When that event
-    is the provider's error (Anthropic's overloaded_error), `failure` is the status it stands for
-    (529), which retries and fallbacks act on; a client that gets it after all gets it as sent, a
-    200 whose SDK raises the provider's error. (`verdict`: what the first chunk said.)"""
+@dataclass(slots=True)
+class _Undecided:
+    """An SSE stream whose first chunk (fed to `scan`) did not show an answer: its `verdict` is an
+    error whole in that chunk, or `UNDECIDED`."""
+
+    status: int
+    headers: CIMultiDict[str]
+    chunks: AsyncGenerator[bytes, None]
+    scan: Opening
+    verdict: int
+
+
+async def _opened(opening: _Undecided, until: float) -> Reply:
+    """Read ahead, past keep-alive comments and pings and over split writes, until the stream's first
+    event is whole (`_OPENING_LIMIT` at most), not to the stream's end (an upstream may hold the
+    connection open after an error), and until `until` at most (loop time): past it the stream is
+    relayed as it is, so its client gets bytes. When that event is the provider's error (Anthropic's
+    overloaded_error), `failure` is the status it stands for (529), which retries and fallbacks act
+    on; a client that gets it after all gets it as sent, a 200 whose SDK raises the provider's
+    error. A read is a task only here, so that the wait for it can end without ending it."""
+    chunks, scan, verdict = opening.chunks, opening.scan, opening.verdict
+    loop = asyncio.get_running_loop()
     pieces: list[bytes] = []
-    events = b""
-    while True:
-        try:
-            chunk = await anext(chunks)  # (the first is the primed chunk again)
-        except StopAsyncIteration:
-            verdict = opening_at_end(events)
-            break
-        pieces.append(chunk)
-        if verdict == UNDECIDED:
-            events += chunk
-            verdict = opening(events) if len(events) <= _OPENING_LIMIT else NOT_AN_ERROR
-        if verdict != UNDECIDED:
-            break
-    return Reply(status, headers, stream=_resumed(pieces, chunks), failure=verdict or None)
+    read: asyncio.Future[bytes | None] | None = None
+    try:
+        chunk = await anext(chunks, None)  # the primed first chunk again, in already (None: no body)
+        while chunk is not None:
+            pieces.append(chunk)
+            if verdict != UNDECIDED:
+                break
+            read = asyncio.ensure_future(anext(chunks, None))
+            await asyncio.wait((read,), timeout=max(0.0, until - loop.time()))
+            if not read.done():
+                return Reply(opening.status, opening.headers, stream=_resumed(pieces, chunks, read))
+            chunk, read = read.result(), None
+            if chunk is not None:
+                verdict = scan.feed(chunk) if scan.size + len(chunk) <= _OPENING_LIMIT else NOT_AN_ERROR
+        else:
+            verdict = scan.at_end()
+    except BaseException:
+        if read is not None:
+            await _dropped(read)
+        await chunks.aclose()
+        raise
+    return Reply(opening.status, opening.headers, stream=_resumed(pieces, chunks), failure=verdict or None)
 
 
-async def _resumed(read: list[bytes], rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+async def _dropped(read: asyncio.Future[bytes | None]) -> None:
+    """Ends a read no one will take (cancelled, the stream closes its connection), and takes its
+    outcome, so that an error it ended with is not reported as never retrieved."""
+    if not read.done():
+        read.cancel()
+        await asyncio.wait((read,))
+    if not read.cancelled():
+        read.exception()
+
+
+async def _resumed(
+    read: list[bytes], rest: AsyncGenerator[bytes, None], pending: asyncio.Future[bytes | None] | None = None
+) -> AsyncGenerator[bytes, None]:
+    """The chunks `read`, then the one `pending` (a read of `rest` under way; None: `rest` ended),
+    then the rest."""
     async with aclosing(rest):
-        for chunk in read:
-            yield chunk
+        try:
+            for chunk in read:
+                yield chunk
+            if pending is not None:
+                taken = await pending
+                if taken is None:
+                    return
+                yield taken
+        finally:
+            if pending is not None:
+                await _dropped(pending)  # (when closed before it was taken)
         async for chunk in rest:
             yield chunk

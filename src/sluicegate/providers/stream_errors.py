@@ -8,7 +8,7 @@ that copy it send `data: {"error": ...}`, Gemini its error object with a numeric
 content has gone to the client such an answer is the failure it names: retries and fallbacks treat
 it as that status (pipeline/forward.py). Its first event need not be in the first read: keep-alive
 comments (OpenRouter's) and Anthropic's `ping` events may come before it, and its lines may come in
-separate writes, so `opening` says when the reads so far do not settle it yet.
+separate writes, so `Opening` says, read by read, when the reads so far do not settle it yet.
 """
 
 from __future__ import annotations
@@ -43,58 +43,93 @@ UNKNOWN_ERROR_STATUS: Final = 500
 # What `opening` says besides a status: the stream opens with an answer, or the reads so far do not say.
 NOT_AN_ERROR: Final = 0
 UNDECIDED: Final = -1
+_CR: Final = ord("\r")
+_COLON: Final = ord(":")
+
+
+class Opening:
+    """What the start of an SSE stream says of its first event, read by read (`feed`): the status it
+    stands for when it is an error (`opening_error`), `NOT_AN_ERROR` when it is anything else,
+    `UNDECIDED` while that event has not come whole. Comments, blank lines and `ping` events before
+    it are skipped; an event named otherwise, or a `data:` line that is no error, settles it at its
+    first line, an error (or an event that starts with `id:`/`retry:`) at its blank line. Each byte
+    is scanned once however the reads split it: the upstream chooses how many reads (up to the
+    forwarder's 64 KiB) come before the first event, so a scan from the start per read would be
+    quadratic in them."""
+
+    __slots__ = ("_event", "_events", "_line", "_ping", "_searched", "_verdict")
+
+    def __init__(self) -> None:
+        self._events: bytes | bytearray = b""
+        self._line = 0  # where the line not yet scanned starts
+        self._searched = 0  # that line has no line feed before this
+        self._event = -1  # where the event begun and not yet whole starts (-1: between events)
+        self._ping = False  # that event is a ping
+        self._verdict = UNDECIDED  # (once decided, it stays)
+
+    @property
+    def size(self) -> int:
+        """How many bytes have been fed."""
+        return len(self._events)
+
+    def feed(self, read: bytes) -> int:
+        """The verdict on the reads so far, `read` the latest."""
+        if self._verdict != UNDECIDED:
+            return self._verdict
+        events = self._events
+        if not events:
+            events = read  # the first read, as it is (most streams: its first line settles it)
+        else:
+            if isinstance(events, bytes):
+                events = bytearray(events)
+            events += read
+        self._events = events
+        self._verdict = self._scan(events)
+        return self._verdict
+
+    def at_end(self) -> int:
+        """The verdict once the stream has ended: its last event ends with it (an error event cut
+        short of its blank line still is one); nothing but comments and pings is no error."""
+        return max(self.feed(b"\n\n"), NOT_AN_ERROR)
+
+    def _scan(self, events: bytes | bytearray) -> int:
+        while True:
+            end = events.find(b"\n", max(self._line, self._searched))
+            if end < 0:
+                self._searched = len(events)
+                return UNDECIDED
+            start, self._line = self._line, end + 1
+            if end == start or (end == start + 1 and events[start] == _CR):  # a blank line
+                if self._event < 0 or self._ping:  # between events, or a ping's end
+                    self._event = -1
+                    continue
+                return _error_status(bytes(events[self._event : end + 1])) or NOT_AN_ERROR
+            if self._event >= 0 or events[start] == _COLON:  # a line of the event begun, or a comment
+                continue
+            field, _, value = bytes(events[start:end]).rstrip(b"\r").partition(b":")
+            value = value.strip()
+            if field == b"event" and value == b"ping":
+                self._event, self._ping = start, True
+                continue
+            if field == b"event" and value != b"error":
+                return NOT_AN_ERROR
+            if field == b"data" and error_event_at(bytes(events[start : end + 1])) != 0:
+                return NOT_AN_ERROR
+            if field not in (b"event", b"data", b"id", b"retry"):
+                return NOT_AN_ERROR
+            self._event, self._ping = start, False
 
 
 def opening(events: bytes) -> int:
-    """What the start of an SSE stream (`events`: the reads so far) says of its first event: the
-    status it stands for when it is an error (`opening_error`), `NOT_AN_ERROR` when it is anything
-    else, `UNDECIDED` while that event has not come whole. Comments, blank lines and `ping` events
-    before it are skipped; an event named otherwise, or a `data:` line that is no error, settles it
-    at its first line, an error (or an event that starts with `id:`/`retry:`) at its blank line."""
-    at, size = 0, len(events)
-    while at < size:
-        if events[at] in b"\r\n":  # the blank lines between events
-            at += 1
-            continue
-        line_end = events.find(b"\n", at)
-        if line_end < 0:
-            return UNDECIDED
-        field, _, value = events[at:line_end].rstrip(b"\r").partition(b":")
-        value = value.strip()
-        if field == b"":  # a comment (": keep-alive")
-            at = line_end + 1
-            continue
-        if field == b"event" and value == b"ping":
-            at = _event_end(events, at)
-            if at < 0:
-                return UNDECIDED
-            continue
-        if field == b"event" and value != b"error":
-            return NOT_AN_ERROR
-        if field == b"data" and error_event_at(events[at : line_end + 1]) != 0:
-            return NOT_AN_ERROR
-        if field not in (b"event", b"data", b"id", b"retry"):
-            return NOT_AN_ERROR
-        end = _event_end(events, at)
-        if end < 0:
-            return UNDECIDED
-        return _error_status(events[at:end]) or NOT_AN_ERROR
-    return UNDECIDED
+    """`Opening`'s verdict on `events`, the start of a stream."""
+    return Opening().feed(events)
 
 
 def opening_at_end(events: bytes) -> int:
-    """`opening` of a stream that has ended: its last event ends with it (an error event cut short
-    of its blank line still is one); nothing but comments is no error."""
-    verdict = opening(events)  # (most often settled without the copy below)
-    return verdict if verdict != UNDECIDED else max(opening(events + b"\n\n"), NOT_AN_ERROR)
-
-
-def _event_end(events: bytes, at: int) -> int:
-    """Where the event that starts at `at` ends (past its blank line), or -1 before it has."""
-    lf, crlf = events.find(b"\n\n", at), events.find(b"\r\n\r\n", at)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf + 4
-    return lf + 2 if lf >= 0 else -1
+    """`Opening`'s verdict on `events`, a whole stream."""
+    scan = Opening()
+    verdict = scan.feed(events)
+    return verdict if verdict != UNDECIDED else scan.at_end()
 
 
 def opening_error(events: bytes) -> int | None:
