@@ -21,15 +21,21 @@ from tests.conftest import ADMIN_TOKEN
 from tests.ports import free_port
 
 EXIT_TIMEOUT = 60.0
+SECRET = "s3cret"
 
 
-def serve(tmp_path: Path, port: int, workers: int, **env: str) -> subprocess.CompletedProcess[str]:
+def serve_command(tmp_path: Path, port: int, workers: int, **env: str) -> tuple[list[str], dict[str, str]]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
         "SLUICEGATE_DATA": str(tmp_path / "data"),
         "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
         **env,
     }
     command = [sys.executable, "-m", "sluicegate", "serve", "--port", str(port), "--workers", str(workers)]
+    return command, environment
+
+
+def serve(tmp_path: Path, port: int, workers: int, **env: str) -> subprocess.CompletedProcess[str]:
+    command, environment = serve_command(tmp_path, port, workers, **env)
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=EXIT_TIMEOUT)
 
 
@@ -95,3 +101,44 @@ def test_a_port_in_use(tmp_path: Path, workers: int, taken_port: int) -> None:
         " (another server listens there)",
     )
     assert not (tmp_path / "data" / "sluicegate.db").exists()  # the port first: nothing opened
+
+
+def assert_no_secret(started: subprocess.CompletedProcess[str]) -> None:
+    assert SECRET not in started.stdout + started.stderr, started.stdout + started.stderr
+
+
+def test_a_cache_url_password_is_not_shown(tmp_path: Path, workers: int) -> None:
+    url = f"rediss:/:{SECRET}pass@cache.example:6380/0"  # one slash: not a Redis URL
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_CACHE_URL=url)
+    assert_one_line_error(
+        started,
+        "error: configuration: SLUICEGATE_CACHE_URL: unsupported cache 'rediss:/:***@cache.example:6380/0'",
+    )
+    assert_no_secret(started)
+
+
+def test_a_cache_url_password_holding_a_slash_is_not_shown(tmp_path: Path, workers: int) -> None:
+    url = f"redis://:{SECRET}/x@127.0.0.1:6379/0"  # the port is read as {SECRET}
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_CACHE_URL=url)
+    assert_one_line_error(
+        started, "error: configuration: SLUICEGATE_CACHE_URL: 'redis://:***@127.0.0.1:6379/0' has a port"
+    )
+    assert_no_secret(started)
+
+
+def test_database_url_query_values_are_not_shown(tmp_path: Path, workers: int) -> None:
+    base = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    url = f"{base}?password={SECRET}&sslpassword={SECRET}&schema=startup"
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL=url)
+    assert_one_line_error(started, f"error: database {base}?…: ")
+    assert_no_secret(started)
+
+
+def test_a_database_url_password_holding_a_slash_is_not_shown(tmp_path: Path, workers: int) -> None:
+    url = f"postgresql://postgres:{SECRET}/x@127.0.0.1:5432/test"
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL=url)
+    assert_one_line_error(
+        started,
+        "error: configuration: SLUICEGATE_DATABASE_URL: 'postgresql://:***@127.0.0.1:5432/test' has a port",
+    )
+    assert_no_secret(started)

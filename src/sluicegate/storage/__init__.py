@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sluicegate.config import ConfigError, Settings
 from sluicegate.storage.base import Database, GatewayStore, LogQuery, LogReader, LogRecord, LogSink
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
 from sluicegate.storage.cache_admission import CacheAdmission
 from sluicegate.storage.limiter import Limiter
+from sluicegate.storage.redact import redact_url
 
 if TYPE_CHECKING:
     from sluicegate.storage.redis_link import RedisConnection
@@ -27,6 +28,7 @@ def connect_redis(settings: Settings) -> RedisConnection | None:
         return None
     from sluicegate.storage.redis_link import RedisConnection
 
+    _check_ports("SLUICEGATE_CACHE_URL", settings.stores.cache_url)
     return RedisConnection(settings.stores.cache_url)
 
 
@@ -42,7 +44,9 @@ def create_cache(settings: Settings, store: CacheStore, redis: RedisConnection |
         return MemoryCache(settings.stores.cache_max_bytes, store)
     if url == "memory://":
         return MemoryCache(settings.stores.cache_max_bytes)
-    raise ConfigError(f"SLUICEGATE_CACHE_URL: unsupported cache {url!r} (redis://…, memory:// or empty)")
+    raise ConfigError(
+        f"SLUICEGATE_CACHE_URL: unsupported cache {redact_url(url)!r} (redis://…, memory:// or empty)"
+    )
 
 
 def create_limiter(
@@ -78,7 +82,7 @@ def create_cache_admission(
 def create_database(url: str) -> Database:
     """The backend named by `url`: `sqlite:///relative/path`, `sqlite:////absolute/path`, or
     `postgresql://user@host:port/dbname` (optionally `?schema=NAME`)."""
-    scheme = urlsplit(url).scheme
+    scheme = _parsed("SLUICEGATE_DATABASE_URL", url).scheme
     if scheme == "sqlite":
         from sluicegate.storage.sqlite import SqliteDatabase
 
@@ -86,10 +90,33 @@ def create_database(url: str) -> Database:
     if scheme in ("postgresql", "postgres"):
         from sluicegate.storage.postgres import PostgresDatabase
 
+        _check_ports("SLUICEGATE_DATABASE_URL", url)
         return PostgresDatabase(url)
     raise ConfigError(
         f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite, postgresql)"
     )
+
+
+def _parsed(setting: str, url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise ConfigError(f"{setting}: {redact_url(url)!r} is not a URL ({exc})") from None
+
+
+def _check_ports(setting: str, url: str) -> None:
+    """A ConfigError naming `url` redacted when a port in it is not a number: the client's own
+    ValueError is a traceback quoting the "port", which is part of the password when the password
+    holds an unencoded `/`, `?` or `#` (`postgresql://user:pa/ss@host/db`)."""
+    hosts = _parsed(setting, url).netloc.rpartition("@")[2]
+    for host in hosts.split(","):  # libpq takes host1:port1,host2:port2
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        digits = port.rpartition(":")[2] if ":" in port else ""
+        if digits and not (digits.isascii() and digits.isdigit()):
+            raise ConfigError(
+                f"{setting}: {redact_url(url)!r} has a port that is not a number (a password"
+                " holding / ? or # must be percent-encoded)"
+            )
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -99,15 +126,11 @@ def sqlite_path(url: str) -> Path | None:
 
 def describe_database(url: str) -> str:
     """The database URL as a person should see it: a SQLite file by its absolute path (so a database
-    found relative to the wrong folder shows), any password masked."""
+    found relative to the wrong folder shows), else without password or query values (redact.py)."""
     path = sqlite_path(url)
     if path is not None:
         return f"sqlite:///{path.resolve()}"
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    return redact_url(url)
 
 
 __all__ = [
