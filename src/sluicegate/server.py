@@ -7,6 +7,10 @@ shutdown steps never run, records left in the spool). A second signal is common:
 again from its parent. Here the first stop signal begins the stop and later ones are ignored
 (logged); the stop is bounded anyway (`STOP_SECONDS` for answers in flight, then each shutdown
 step's own bound, `shutdown.py`), and SIGKILL still ends the process at once.
+
+A stop signal during start-up (opening the database, migrating: neither has a time limit of its
+own) cancels the start-up instead of waiting for it: what it had opened is closed and the process
+says `error: stopped during start-up` (a StartupError).
 """
 
 from __future__ import annotations
@@ -16,11 +20,16 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from sluicegate.listeners import listen_error
+from sluicegate.shutdown import STEP_SECONDS
+from sluicegate.startup import StartupError
+
+T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -32,6 +41,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.requested = asyncio.Event()
+        self.serving = False  # listening: a stop lets answers in flight finish
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in STOP_SIGNALS:
@@ -51,7 +61,10 @@ class StopSignals:
                 STOP_SECONDS,
             )
             return
-        _log.info("%s: stopping (process %d); answers in flight may finish", sig.name, os.getpid())
+        if self.serving:
+            _log.info("%s: stopping (process %d); answers in flight may finish", sig.name, os.getpid())
+        else:
+            _log.info("%s: stopping the start-up (process %d)", sig.name, os.getpid())
         self.requested.set()
 
 
@@ -71,15 +84,46 @@ async def serve(app: web.Application, sockets: list[socket.socket], ready: Calla
             handler_cancellation=True,  # a client that hangs up cancels its upstream request
             shutdown_timeout=STOP_SECONDS,
         )
-        await runner.setup()
         try:
-            if not stop.requested.is_set():  # a stop asked for during start-up: never listen
-                for sock in sockets:
-                    await _listen(web.SockSite(runner, sock))
-                ready()
-                await stop.requested.wait()
+            await unless_stopped(runner.setup(), stop)
+            for sock in sockets:
+                await _listen(web.SockSite(runner, sock))
+            stop.serving = True
+            ready()
+            await stop.requested.wait()
         finally:
             await runner.cleanup()  # stop listening, let answers finish, run every shutdown step
+    finally:
+        stop.remove(loop)
+
+
+async def unless_stopped(work: Coroutine[Any, Any, T], stop: StopSignals) -> T:
+    """`work`'s result; once `stop` is requested first, `work` is cancelled and a StartupError
+    raised (a stop that comes as `work` ends wins too: the server is not to listen)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.requested.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        if not stop.requested.is_set():
+            return task.result()
+        task.cancel()
+        # Bounded: a step that swallows the cancellation must not hold the stop up.
+        await asyncio.wait((task,), timeout=STEP_SECONDS)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: what is said is the stop
+        raise StartupError("stopped during start-up")
+    finally:
+        stopped.cancel()
+        task.cancel()  # (done: nothing; the caller cancelled: so is `work`)
+
+
+async def run_unless_stopped(work: Coroutine[Any, Any, T]) -> T:
+    """`work` (a start-up step run before `serve`), cancelled by a stop signal (a StartupError)."""
+    loop = asyncio.get_running_loop()
+    stop = StopSignals()
+    stop.install(loop)
+    try:
+        return await unless_stopped(work, stop)
     finally:
         stop.remove(loop)
 

@@ -3,10 +3,12 @@ error is, never a traceback (nothing is wrong with the code when PostgreSQL is d
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import asyncpg  # type: ignore[import-untyped]
 
+from sluicegate.shutdown import close_within
 from sluicegate.storage import Database, describe_database
 
 # What opening a database raises when it cannot be reached or used: refused, unknown host, timed
@@ -22,6 +24,9 @@ async def open_database(database: Database, url: str) -> None:
     """`database.open()`, a database that cannot be used reported as a StartupError naming it."""
     try:
         await database.open()
+    except asyncio.CancelledError:  # a stop during start-up (server.py): close what it had opened
+        await close_within("database", database.close())
+        raise
     except _UNUSABLE as exc:
         raise StartupError(f"database {describe_database(url)}: {_reason(exc)}") from exc
 

@@ -2,15 +2,18 @@
 does; it never prints the banner ("Sluicegate listening on …") first, nor a traceback.
 
 Each case runs as one process and as `--workers 2` (whose parent bootstraps the database, and whose
-workers each meet what only the app reads, such as the cache URL).
+workers each meet what only the app reads, such as the cache URL). No line shows a URL's password
+or query values. A stop signal during start-up (a database that never answers) ends it at once.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +24,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.ports import free_port
 
 EXIT_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0  # a stop during start-up is prompt; asyncpg's own connect timeout is 60 s
 SECRET = "s3cret"
 
 
@@ -142,3 +146,122 @@ def test_a_database_url_password_holding_a_slash_is_not_shown(tmp_path: Path, wo
         "error: configuration: SLUICEGATE_DATABASE_URL: 'postgresql://:***@127.0.0.1:5432/test' has a port",
     )
     assert_no_secret(started)
+
+
+class SilentListener:
+    """A TCP server that accepts connections and never answers; `accepted` once one came."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self._held.append(connection)
+            self._take(connection)
+
+    def _take(self, connection: socket.socket) -> None:
+        self.accepted.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for connection in self._held:
+            connection.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentListener]:
+    listener = SilentListener()
+    yield listener
+    listener.close()
+
+
+def test_a_stop_signal_during_start_up_stops_it(tmp_path: Path, workers: int, silent: SilentListener) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{silent.port}/test"
+    command, environment = serve_command(tmp_path, free_port(), workers, SLUICEGATE_DATABASE_URL=url)
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert silent.accepted.wait(EXIT_TIMEOUT), "the gateway never connected to the database"
+        process.send_signal(signal.SIGTERM)  # opening the database: the start-up is under way
+        stdout, stderr = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    started = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    assert_one_line_error(started, "error: stopped during start-up")
+
+
+class WorkersOnlyStall(SilentListener):
+    """A TCP proxy to PostgreSQL for `serve --workers N`: it passes on the parent's connections (its
+    bootstrap, before it starts any worker) and holds the workers' without an answer, so each
+    worker's start-up waits on its database; `accepted` once one came. A connection accepted while
+    the parent has no child is its own: the workers start only after its bootstrap has ended."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.parent = 0  # the serve process's id
+        self.started = threading.Event()  # once `parent` is known
+        super().__init__()
+
+    def watch(self, parent: int) -> None:
+        self.parent = parent
+        self.started.set()
+
+    def _take(self, connection: socket.socket) -> None:
+        self.started.wait()
+        if Path(f"/proc/{self.parent}/task/{self.parent}/children").read_text().strip():
+            self.accepted.set()  # a worker's: held
+            return
+        upstream = socket.create_connection(self.target)
+        self._held.append(upstream)
+        for source, sink in ((connection, upstream), (upstream, connection)):
+            threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def test_a_stop_signal_during_the_workers_start_up_stops_them(tmp_path: Path, postgres_url: str) -> None:
+    real = urlsplit(postgres_url)
+    proxy = WorkersOnlyStall((real.hostname or "127.0.0.1", real.port or 5432))
+    url = real._replace(netloc=f"{real.username}@127.0.0.1:{proxy.port}").geturl()
+    command, environment = serve_command(tmp_path, free_port(), 2, SLUICEGATE_DATABASE_URL=url)
+    process = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    proxy.watch(process.pid)
+    try:
+        assert proxy.accepted.wait(EXIT_TIMEOUT), "no worker connected to the database"
+        process.send_signal(signal.SIGTERM)  # passed on to the workers, opening their database
+        stdout, stderr = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the workers too
+            process.communicate()
+        proxy.close()
+    started = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    assert_one_line_error(started, "error: stopped during start-up")

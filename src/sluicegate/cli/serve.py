@@ -108,11 +108,14 @@ def _serve_workers(
 
 
 def _run(work: Coroutine[Any, Any, None]) -> None:
-    """On uvloop, as the workers run: the same errors, said the same way."""
+    """On uvloop, as the workers run: the same errors, said the same way, and a stop signal
+    cancels it as it cancels a worker's start-up (server.py)."""
     import uvloop
 
+    from sluicegate import server
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(work)
+        runner.run(server.run_unless_stopped(work))
 
 
 async def _bootstrap(settings: Settings) -> None:
