@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import time
 import zlib
 
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.upstream_coding import BodyDecoder, CutShort, UnreadableCoding, body_decoder
+from sluicegate.upstream_coding import (
+    MAX_MEMBERS,
+    BodyDecoder,
+    CutShort,
+    TooLarge,
+    UnreadableCoding,
+    body_decoder,
+)
 
 TEXT = b'{"choices": [{"message": {"content": "hello"}}]}' * 50
 
@@ -59,14 +67,14 @@ def test_a_body_whose_compressed_data_did_not_end_is_cut_short(coding: str, body
 def test_an_empty_body_is_whole() -> None:
     found = decoder("gzip")
     assert found is not None
-    assert found.whole(b"") == b""
+    assert found.whole(b"", 1) == b""
 
 
 def test_no_piece_is_larger_than_a_bound() -> None:
     bomb = gzip.compress(b"\0" * (8 << 20))  # 8 MiB of zeros in a few KiB
     found = decoder("gzip")
     assert found is not None
-    pieces = found.decode(bomb)
+    pieces = list(found.decode(bomb))
     assert max(map(len, pieces)) <= 256 * 1024
     assert sum(map(len, pieces)) == 8 << 20
 
@@ -82,4 +90,40 @@ def test_corrupt_data_is_a_zlib_error() -> None:
     found = decoder("gzip")
     assert found is not None
     with pytest.raises(zlib.error):
-        found.decode(gzip.compress(TEXT)[:10] + b"\xff" * 64)  # a block of the reserved type 3
+        list(found.decode(gzip.compress(TEXT)[:10] + b"\xff" * 64))  # a block of the reserved type 3
+
+
+def test_pieces_are_made_only_as_they_are_taken() -> None:
+    """A chunk that inflates to 64 MiB is not decoded at once: taking one piece decodes one."""
+    bomb = gzip.compress(bytes(64 << 20))
+    found = decoder("gzip")
+    assert found is not None
+    start = time.process_time()
+    first = next(iter(found.decode(bomb)))
+    assert len(first) <= 256 * 1024
+    assert time.process_time() - start < 0.02  # the whole chunk takes ~0.1 s
+
+
+def test_a_whole_body_past_its_limit_is_too_large() -> None:
+    bomb = gzip.compress(bytes(64 << 20))
+    found = decoder("gzip")
+    assert found is not None
+    with pytest.raises(TooLarge, match=f"larger than {1 << 20} bytes decoded"):
+        found.whole(bomb, 1 << 20)
+    found = decoder("gzip")
+    assert found is not None
+    assert found.whole(gzip.compress(TEXT), len(TEXT)) == TEXT  # the limit itself is whole
+
+
+def test_gzip_members_past_the_cap_are_refused_and_cost_linear_time() -> None:
+    member = gzip.compress(b"x", mtime=0)
+    found = decoder("gzip")
+    assert found is not None
+    assert found.whole(member * MAX_MEMBERS, 1 << 20) == b"x" * MAX_MEMBERS
+    many = member * ((1 << 20) // len(member))  # 1 MiB of members in one chunk
+    found = decoder("gzip")
+    assert found is not None
+    start = time.process_time()
+    with pytest.raises(TooLarge, match=f"more than {MAX_MEMBERS} members"):
+        found.whole(many, 1 << 20)
+    assert time.process_time() - start < 0.5  # the leftover is not copied whole per member

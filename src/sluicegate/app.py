@@ -137,7 +137,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     vault = KeyVault(settings.secret_key)
     keys = KeyDirectory(database, vault)
     customs = CustomProviderDirectory(database, vault, settings.allowed_hosts)
-    upstream = Upstream(connect_timeout=settings.timeouts.connect_timeout)
+    # A compressed answer read whole decodes to at most what the gateway holds of an answer whole.
+    whole_bytes = max(1 << 20, settings.limits.cache_entry_bytes)
+    upstream = Upstream(connect_timeout=settings.timeouts.connect_timeout, whole_bytes=whole_bytes)
     counter, pricing = TokenCounter(), Pricing(PriceTable())
     rate_limit = RateLimit(
         limiter,

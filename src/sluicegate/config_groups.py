@@ -116,9 +116,10 @@ class Timeouts(Group):
     upstream_timeout: float = Field(
         UPSTREAM_TIMEOUT,
         gt=0,
-        description="seconds the gateway waits on an upstream: for an answer to start (an answer read"
-        " whole: for all of it), then for each next part of a stream; a stream that keeps sending is"
-        " never cut (else 504 upstream_timeout)",
+        description="seconds an upstream exchange may stand still: until an answer starts (an answer"
+        " read whole: all of it), then between a stream's parts, the upstream sending one or the"
+        " client taking one; a stream that keeps moving is never cut (else 504 upstream_timeout;"
+        " a client that stops reading is disconnected, its upstream connection closed)",
     )
     retry_deadline: float = Field(
         UPSTREAM_TIMEOUT,

@@ -22,7 +22,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
-from sluicegate.upstream_coding import ACCEPT_ENCODING, CutShort, UnreadableCoding, body_decoder
+from sluicegate.upstream_coding import ACCEPT_ENCODING, CutShort, TooLarge, UnreadableCoding, body_decoder
 from sluicegate.upstream_idle import IdleWatch
 
 _NO_USER_AGENT = ("User-Agent",)
@@ -46,6 +46,7 @@ class UpgradeRefused(Exception):
 
 
 REFUSAL_BODY_BYTES = 64 * 1024  # of a refused handshake's answer: an error, never a payload
+WHOLE_BYTES = 10 * 1024 * 1024  # what a compressed answer read whole may decode to, by default
 
 
 class _HandshakeRefused(aiohttp.WSServerHandshakeError):
@@ -132,9 +133,11 @@ async def _no_redirected_upgrade(
 class PooledResponse(aiohttp.ClientResponse):
     """aiohttp's response with the `UpstreamResponse` reads, made by the session itself
     (`response_class`): the production transport wraps nothing per request or per chunk. Its
-    `idle` watch (set by `Upstream.send`) bounds each wait on the upstream (upstream_idle.py)."""
+    `idle` watch (set by `Upstream.send`) bounds each time the exchange stands still
+    (upstream_idle.py); `whole_bytes` bounds what a compressed body read whole decodes to."""
 
     idle: IdleWatch
+    whole_bytes: int
 
     async def read_body(self, timeout_s: float) -> bytes:
         # Read whole: the wait for it began when the request was sent (an answer read whole has
@@ -144,12 +147,12 @@ class PooledResponse(aiohttp.ClientResponse):
             if "Content-Encoding" not in self.headers:
                 return body
             decoder = body_decoder(self.headers)
-            return body if decoder is None else decoder.whole(body)
+            return body if decoder is None else decoder.whole(body, self.whole_bytes)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"the upstream's answer was not in within {timeout_s:g} s") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
-        except (CutShort, UnreadableCoding) as exc:
+        except (CutShort, TooLarge, UnreadableCoding) as exc:
             raise UpstreamBroken(str(exc)) from exc
         except zlib.error as exc:
             raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
@@ -164,18 +167,20 @@ class PooledResponse(aiohttp.ClientResponse):
 
     async def _relayed(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
         # Closing the iterator early (the client went away) closes the upstream connection, which
-        # is how a provider learns to stop generating.
+        # is how a provider learns to stop generating. Each step notes the exchange's progress and
+        # whom the relay waits on: the upstream (reader None) or the task relaying to the client.
         complete = False
         content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
         try:
             chunk = await content.readany()  # the answer's start: waited for since the request went
-            idle.waiting_since = None
+            idle.progress, idle.reader = clock(), idle.task
             yield chunk  # a look at the start; the loop yields it again
+            idle.reader = reader = asyncio.current_task()  # the one relaying the rest
             while chunk:  # readany() rather than iter_any(): one iterator fewer per chunk
                 yield chunk
-                idle.waiting_since = clock()
+                idle.progress, idle.reader = clock(), None
                 chunk = await content.readany()
-                idle.waiting_since = None
+                idle.progress, idle.reader = clock(), reader
             complete = True
         except TimeoutError as exc:
             raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
@@ -202,18 +207,24 @@ class PooledResponse(aiohttp.ClientResponse):
                     yield piece
 
     async def _decoded_pieces(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        # As `_relayed`; a piece is decoded only when the one before was taken (and a chunk that
+        # decodes to nothing is progress too: the upstream sent it).
         complete = False
         content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
         try:
             decoder = body_decoder(self.headers)
             raw = await content.readany()
-            idle.waiting_since = None
+            idle.progress, idle.reader = clock(), idle.task
+            reader = None
             while raw:
                 for piece in decoder.decode(raw) if decoder is not None else (raw,):
                     yield piece
-                idle.waiting_since = clock()
+                    if reader is None:
+                        reader = asyncio.current_task()  # the one relaying the rest
+                    idle.progress, idle.reader = clock(), reader
+                idle.reader = None
                 raw = await content.readany()
-                idle.waiting_since = None
+                idle.progress, idle.reader = clock(), reader or idle.task
             if decoder is not None:
                 decoder.finish()
             complete = True
@@ -221,7 +232,7 @@ class PooledResponse(aiohttp.ClientResponse):
             raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
-        except (CutShort, UnreadableCoding) as exc:
+        except (CutShort, TooLarge, UnreadableCoding) as exc:
             raise UpstreamBroken(str(exc)) from exc
         except zlib.error as exc:
             raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
@@ -237,8 +248,11 @@ class Upstream:
     """The production `Transport`: sends requests upstream over pooled connections, and opens
     WebSockets for the realtime endpoint. `open()` before use, `close()` at shutdown."""
 
-    def __init__(self, connect_timeout: float) -> None:
+    def __init__(self, connect_timeout: float, whole_bytes: int = WHOLE_BYTES) -> None:
+        """`whole_bytes`: the most a compressed answer read whole may decode to (else 502): the
+        most the gateway holds of an answer whole (`pipeline.forward.whole_limit`)."""
         self._connect_timeout = connect_timeout
+        self._whole_bytes = whole_bytes
         self._session: aiohttp.ClientSession | None = None
         # Only connecting has aiohttp's own bound; the rest is the idle watch's (upstream_idle.py).
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
@@ -263,7 +277,7 @@ class Upstream:
 
     async def send(self, request: UpstreamRequest) -> PooledResponse:
         """Send `request` and return once the response headers are in; the body is read separately.
-        From here on, `request.timeout` bounds each wait on the upstream (upstream_idle.py)."""
+        From here on, `request.timeout` bounds each time the exchange stands still (upstream_idle.py)."""
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")
         task = asyncio.current_task()
@@ -279,7 +293,7 @@ class Upstream:
         except BaseException:
             idle.stop()
             raise
-        response.idle = idle
+        response.idle, response.whole_bytes = idle, self._whole_bytes
         idle.watch(response.content)
         return response
 
