@@ -47,6 +47,7 @@ def assert_one_line_error(started: subprocess.CompletedProcess[str], expected: s
     assert started.returncode == 2, started.stdout + started.stderr
     assert "Sluicegate listening" not in started.stdout, started.stdout
     assert "Traceback" not in started.stderr, started.stderr
+    assert "WARNING" not in started.stderr, started.stderr  # (a warning about a server that never ran)
     errors = [line for line in started.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, started.stderr
     assert errors[0].startswith(expected), started.stderr

@@ -100,11 +100,16 @@ def _serve_workers(
 ) -> int:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
     _started(lambda: _run(_bootstrap(settings)))
-    if warning := unshared_workers_warning(settings, count):
-        logging.getLogger(__name__).warning(warning)
+
+    def started() -> None:
+        listening()
+        # Only once started: before a failed start's one-line error, it buried it.
+        if warning := unshared_workers_warning(settings, count):
+            logging.getLogger(__name__).warning(warning)
+
     command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
     command += ["--workers", str(count)]
-    return workers.Workers(count, command).run(sockets, listening, print_error)
+    return workers.Workers(count, command).run(sockets, started, print_error)
 
 
 def _run(work: Coroutine[Any, Any, None]) -> None:
