@@ -271,11 +271,7 @@ def _answers_by_function(payload: dict[str, Any], model: str) -> bool:
     """Whether the response format goes as `ANSWER_FUNCTION` (tools beside it, a model before 3)."""
     response_format = payload.get("response_format")
     kind = response_format.get("type") if isinstance(response_format, dict) else None
-    return (
-        kind in ("json_object", "json_schema")
-        and bool(payload.get("tools"))
-        and not _from_gemini_3(model)
-    )
+    return kind in ("json_object", "json_schema") and bool(payload.get("tools")) and not _from_gemini_3(model)
 
 
 def _from_gemini_3(model: str) -> bool:
