@@ -128,3 +128,37 @@ def test_a_conversation_stored_through_one_replica_hits_on_another(
     assert again.headers["x-semantic-cache"] == "HIT"
     assert again.parse().id == first.parse().id
     assert ask(two, *GOLDEN_CURRY).headers["x-semantic-cache"] == "MISS"
+
+
+@pytest.mark.parametrize(
+    ("stored_first", "asked_first", "question", "reply"),
+    [
+        (
+            "Please delete my account permanently.",
+            "Please export my account data.",
+            "Are you sure? Please confirm.",
+            "Yes.",
+        ),
+        ("Turn off two-factor authentication.", "Turn on two-factor authentication.", "Are you sure?", "ok"),
+        (
+            "My laptop won't turn on.",
+            "My laptop won't charge.",
+            "Have you tried restarting the device?",
+            "I restarted the device already.",
+        ),
+    ],
+)
+def test_a_reply_to_the_assistants_question_keeps_the_turn_it_was_about(
+    gateway: RunningGateway, stored_first: str, asked_first: str, question: str, reply: str
+) -> None:
+    """ "Yes." means what was asked before it: the conversation about another action misses."""
+
+    def about(first: str) -> list[dict[str, str]]:
+        return [user(first), assistant(question), user(reply), assistant("Done.")]
+
+    ask(gateway, *about(stored_first), last="What happens now?")
+    stored(gateway, 1)
+    again = ask(gateway, *about(stored_first), last="What happens now?")
+    assert again.headers["x-semantic-cache"] == "HIT"
+    other = ask(gateway, *about(asked_first), last="What happens now?")
+    assert other.headers["x-semantic-cache"] == "MISS"

@@ -8,7 +8,11 @@ turn byte for byte, the semantic cache compares, turn by turn and by meaning, on
   (usually the assistant's answer, which may name what "their" stands for);
 - further back, one user turn (with its answer) at a time while the earliest kept user turn
   itself refers back ("it", "that", "also", "What about ...", "And ..."; `lexicon.REFERRING`),
-  up to `MAX_USER_TURNS`.
+  or answers the assistant's question before it (`answers`: "Yes.", "ok", or a reply taking up
+  the question's words: "Have you tried restarting it?" / "I restarted it already"), up to
+  `MAX_USER_TURNS`. Without that, "Delete my account." / "Are you sure?" / "Yes." / "Done." /
+  "What happens to my data now?" left the first turn out (its content words are no name or
+  number) and was served the answer stored for "Export my account data." at similarity 1.0.
 
 Turns before the context are left out ("Hi, how are you?" before the real question), but what
 they name is not: the names and numbers of the left-out turns (`Context.left_out`, as the
@@ -65,7 +69,7 @@ def context(earlier: Sequence[Message]) -> Context | None:
         return None
     users = [i for i, message in enumerate(earlier) if message.role == "user"]
     start, depth = (users[-1], 1) if users else (0, 0)
-    while depth and refers_back(earlier[start].text or ""):
+    while depth and (refers_back(earlier[start].text or "") or answers(earlier, start)):
         if depth == len(users):
             start = 0  # the first user turn refers back to an opening assistant turn: keep it
             break
@@ -91,6 +95,25 @@ def refers_back(text: str) -> bool:
     return any(word in lexicon.REFERRING for word in _WORD.findall(lower)) or bool(
         lexicon.REFERRING_PHRASES.search(lower)
     )
+
+
+def answers(earlier: Sequence[Message], index: int) -> bool:
+    """Whether the user turn at `index` answers the assistant turn before it: an acknowledgement
+    ("Yes.", "ok, go ahead"), or a reply to a question that takes up one of its content words.
+    A new topic after a chatty question ("pretty good, yours?") shares none, so is still read
+    on its own."""
+    words = _WORD.findall((earlier[index].text or "").lower())
+    if words and all(word in lexicon.ACKNOWLEDGING or word in lexicon.STOPWORDS for word in words):
+        return True
+    before = earlier[index - 1] if index else None
+    if before is None or before.role != "assistant" or "?" not in (before.text or ""):
+        return False
+    return bool(_stems(words) & _stems(_WORD.findall((before.text or "").lower())))
+
+
+def _stems(words: list[str]) -> set[str]:
+    """Content words cut to 5 letters, so "restarted" meets "restarting"."""
+    return {w[:5] for w in words if len(w) > 3 and w not in lexicon.STOPWORDS and w not in lexicon.FILLER}
 
 
 def sets_terms(text: str) -> bool:

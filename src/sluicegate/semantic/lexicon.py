@@ -150,6 +150,13 @@ REFERRING = _words(
     her hers one ones such another other others else instead same either both neither former
     latter above previous earlier mentioned"""
 )
+# A user turn made of these (and stop words) acknowledges the assistant turn before it ("Yes.",
+# "ok, go ahead"): it means nothing without that turn and the one it asked about (`history`).
+ACKNOWLEDGING = _words(
+    """yes yeah yep yup no nope nah ok okay sure confirm confirmed correct right exactly fine go
+    ahead proceed agreed absolutely definitely certainly indeed please thanks thank done alright
+    great perfect sounds"""
+)
 # ... and phrases: a turn that opens with a conjunction ("And the postcode?"), "what about ...",
 # or "there" that points at a place (not "is there", "there are").
 REFERRING_PHRASES = re.compile(
