@@ -46,6 +46,16 @@ STATUS_HEADER = "cf-aig-cache-status"
 # Headers of the original answer that are not replayed: they describe that one response. Its
 # `cf-aig-step` is kept: which step's answer it is (`served`).
 _NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER})
+# The semantic cache's answer headers (`x-semantic-cache`, `x-semantic-similarity`) say how that
+# one answer was found: an exact hit replaying a stored `x-semantic-cache: MISS` contradicted its
+# own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them).
+_SEMANTIC_PREFIX = "x-semantic-"
+
+
+def replayable(name: str) -> bool:
+    """Whether a stored answer's header is replayed on a hit (not one set for that one response)."""
+    lower = name.lower()
+    return lower not in _NOT_REPLAYED and not lower.startswith(_SEMANTIC_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,8 @@ class ResponseCache:
         except BaseException:
             self._release(decision.key, done)
             raise
-        _labelled(reply, CacheStatus.MISS)
+        # A semantic hit inside this stage is served from cache too, as its log record says.
+        _labelled(reply, CacheStatus.HIT if exchange.cache.status is CacheStatus.HIT else CacheStatus.MISS)
         decision = decision.answered_by(exchange.plan.step_index)
         if not (decision.store and 200 <= reply.status < 300):
             self._release(decision.key, done)
@@ -165,7 +176,7 @@ class ResponseCache:
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
         now = self._clock()
-        headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
+        headers = tuple((k, v) for k, v in reply.headers.items() if replayable(k))
         entry = CacheEntry(
             status=reply.status,
             headers=headers,
@@ -256,7 +267,7 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
 def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) -> Reply | None:
     """The answer to a request from its stored `entry`, labelled a hit; None (a miss) when the
     entry cannot take the form the request asks for."""
-    headers: CIMultiDict[str] = CIMultiDict(entry.headers)
+    headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if replayable(k))
     headers[STATUS_HEADER] = CacheStatus.HIT
     return served(request, plan, entry, headers)
 

@@ -35,7 +35,8 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import StreamCopy, mark_storable, served, whole_answer
+from sluicegate.pipeline.cache import STATUS_HEADER as EXACT_STATUS_HEADER
+from sluicegate.pipeline.cache import StreamCopy, mark_storable, replayable, served, whole_answer
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
@@ -60,8 +61,6 @@ SIMILARITY_HEADER = "x-semantic-similarity"
 # From this similarity a candidate the lookup did not verify is verified after the answer, so the
 # threshold what-if (`semantic_whatif`) knows which lookups would have hit at a lower threshold.
 WHAT_IF_FLOOR = 0.70
-# Kept: `cf-aig-step`, which step's answer it is (`cache.served` says it on the hit).
-_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", "cf-aig-cache-status"})
 
 
 class Found(NamedTuple):
@@ -137,6 +136,7 @@ class SemanticCache:
             mark_storable(exchange.plan.steps, self._max_entry_bytes)
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
+        reply.headers[EXACT_STATUS_HEADER] = CacheStatus.MISS  # as the log record says, exact cache on or off
         if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
             if reply.stream is None:
                 if len(reply.body) <= self._max_entry_bytes:
@@ -245,6 +245,7 @@ class SemanticCache:
         headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
+        headers[EXACT_STATUS_HEADER] = CacheStatus.HIT  # served from cache, exact cache on or off
         return served(request, plan, entry, headers)
 
     def _store(
@@ -260,7 +261,7 @@ class SemanticCache:
         still loading, in which case once they are in)."""
         now = self._clock()
         entry_id = secrets.token_hex(8)
-        headers = tuple((k, v) for k, v in reply.headers.items() if k.lower() not in _NOT_REPLAYED)
+        headers = tuple((k, v) for k, v in reply.headers.items() if replayable(k))
         context = ((_CONTEXT, orjson.dumps(lookup.scoped.context).decode()),) if lookup.scoped.context else ()
         kept = len(body) + len(lookup.scoped.text.encode()) + sum(len(text.encode()) for _, text in context)
         if kept > self._max_entry_bytes:  # the question and its turns are kept with the answer
