@@ -3,8 +3,10 @@ cache-status headers agree with each other and with its log record, exact cache 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
+import httpx2 as httpx
 import pytest
 
 from tests.conftest import RunningGateway
@@ -21,6 +23,13 @@ def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> Ru
     assert gateway.http.patch("/api/v1/accounts/local/gateways/default", json=settings).is_success
     ready(gateway)
     return gateway
+
+
+def entries(gateway: RunningGateway) -> float:
+    """The `sluicegate_semantic_entries` gauge (the index's size when scraped)."""
+    found = re.search(r"^sluicegate_semantic_entries (\S+)$", httpx.get(gateway.url + "/metrics").text, re.M)
+    assert found is not None
+    return float(found.group(1))
 
 
 @pytest.mark.parametrize("exact", [False, True])
@@ -45,3 +54,12 @@ def test_an_exact_hit_replays_no_semantic_header(gateway: RunningGateway) -> Non
     assert not [name for name in again.headers if name.lower().startswith("x-semantic-")]
     record = gateway.wait_for_logs(2)[0]
     assert (record["cache_status"], record["cache_source"]) == ("HIT", "exact")
+
+
+def test_purging_the_gateways_cache_forgets_its_semantic_entries(gateway: RunningGateway) -> None:
+    ask(gateway, QUESTION)
+    stored(gateway, 1)
+    assert ask(gateway, PARAPHRASE).headers["x-semantic-cache"] == "HIT"
+    assert gateway.http.delete("/api/v1/accounts/local/gateways/default/cache").is_success
+    assert entries(gateway) == 0
+    assert ask(gateway, PARAPHRASE).headers["x-semantic-cache"] == "MISS"

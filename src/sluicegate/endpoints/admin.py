@@ -179,10 +179,7 @@ class AdminApi:
         await self.gateway(account, slug)
         custom = request.query.get("key")
         prefix = f"{account}/{slug}/" if custom is None else custom_prefix(account, slug, custom)
-        try:
-            purged = await self._cache.purge(prefix)
-        except CacheUnavailable as exc:
-            raise _cache_down(exc) from exc
+        purged = await self._purge(prefix)  # the semantic vectors too, as purge-all does
         await self._guard.audit(request, "cache.purge", slug, key=custom, purged=purged)
         return _json({"purged": purged})
 
