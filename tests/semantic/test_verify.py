@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sluicegate.semantic.nli import NliModel
+from sluicegate.semantic.spelling import Spelling
 from sluicegate.semantic.verify import Rules, Verifier, explain, load_verifier
 
 
@@ -131,3 +134,38 @@ def test_explain_lists_the_features() -> None:
     report = explain(RULES, "Convert 5 miles to km", "Convert 8 miles to km")
     assert report["reason"] == "numbers or dates differ"
     assert report["query"]["numbers"] == {"5": 1}
+
+
+def _near_duplicates(size: int) -> tuple[str, str]:
+    sentence = "Explain the meaning of this log line please. "
+    repeats = size // len(sentence)
+    stored = "[run 7] " + sentence * repeats
+    return "[run 7] " + sentence * (repeats - 1) + "Explain the meaning of this log line now. ", stored
+
+
+def test_a_megabyte_prompt_is_checked_in_linear_time() -> None:
+    # `leading` scanned every token before each content word: 100 KB took 1.1 s, 1 MB over 120 s.
+    aligned = Verifier(Rules(), spelling=Spelling.packaged())
+    query, stored = _near_duplicates(1_000_000)
+    started = time.process_time()
+    assert aligned.rule_reason(query, stored) == ""
+    assert aligned.align(query, stored) == query
+    assert time.process_time() - started < 1.0
+
+
+def test_long_requests_are_judged_where_they_differ() -> None:
+    query, stored = _near_duplicates(200_000)
+    assert RULES.verify(query, stored)
+    assert not RULES.verify(query.replace("log line now", "log line not"), stored)  # negation
+    assert not RULES.verify(query.replace("log line now", "log line 2 now"), stored)  # numbers
+    # a pair that differs over more than the rules read is refused, not read whole
+    assert RULES.rule_reason("abc " * 50_000, "xyz " * 50_000) == "differs over too long a span to check"
+
+
+def test_alignment_of_a_long_request_rewrites_only_where_it_differs() -> None:
+    aligned = Verifier(Rules(), spelling=Spelling.packaged())
+    shared = "Summarise what the Fitzbillies bakery log says. " * 2_000
+    query = shared + "Where is Fitzbilles?" + shared
+    assert aligned.align(query, shared + "Where is Fitzbillies?" + shared) == (
+        shared + "Where is Fitzbillies?" + shared
+    )

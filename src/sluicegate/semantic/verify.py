@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,10 @@ _COORDINATORS = frozenset({"and", "or", "vs", "versus"})
 # The similarity threshold the evaluation supports with verification on (precision 0.99 and
 # recall 0.58 on the evaluation set; at 0.75 precision is 0.95). See bench/semantic_eval/README.md.
 DEFAULT_THRESHOLD = 0.90
+# The rules read at most this many characters of a request after `focus` (a pair that differs
+# over more is refused), and this much of the shared text each side of the difference.
+RULE_CHARS = 32_000
+RULE_CONTEXT = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,13 @@ class Verifier:
 
     def align(self, query: str, candidate: str) -> str:
         """`query` with its misspelt words in `candidate`'s spelling (unchanged without `spelling`)."""
-        return query if self.spelling is None else self.spelling.align(candidate, query)
+        if self.spelling is None:
+            return query
+        first, end, stored_end = _window(query, candidate)
+        if end - first > RULE_CHARS or stored_end - first > RULE_CHARS:
+            return query  # refused by the rules anyway
+        new = self.spelling.align(candidate[first:stored_end], query[first:end])
+        return query[:first] + new + query[end:]
 
     def warm_up(self) -> None:
         """Run the NLI model once, so the first lookup does not pay for its first run."""
@@ -119,10 +130,14 @@ class Verifier:
 
     def reworded(self, query: str, candidate: str) -> bool:
         """Only wording noise differs (case, punctuation, articles, greetings): the NLI step is skipped."""
-        return _reworded(_Text(query), _Text(candidate))
+        query, candidate = focus(query, candidate)
+        return len(query) <= RULE_CHARS and _reworded(_Text(query), _Text(candidate))
 
     def rule_reason(self, query: str, candidate: str) -> str:
         """Why the rules refuse the pair, or "" when none does (the NLI step is not run)."""
+        query, candidate = focus(query, candidate)
+        if len(query) > RULE_CHARS or len(candidate) > RULE_CHARS:
+            return "differs over too long a span to check"
         a, b, rules = _Text(query), _Text(candidate), self.rules
         if a.words == b.words:
             return ""  # the same words: only case, spacing or punctuation differ
@@ -141,6 +156,45 @@ class Verifier:
         if rules.additions and (added := _restriction(a, b) or _restriction(b, a)):
             return f"narrowed by {added!r}"
         return ""
+
+
+def focus(a: str, b: str) -> tuple[str, str]:
+    """Long requests cut to what differs plus `RULE_CONTEXT` characters of shared text each side.
+    What both share adds the same negators, numbers and names to both, and reading all of a
+    megabyte costs seconds per candidate (on worker threads other lookups wait for)."""
+    first, a_end, b_end = _window(a, b)
+    return a[first:a_end], b[first:b_end]
+
+
+def _window(a: str, b: str) -> tuple[int, int, int]:
+    """Where `focus` cuts: the start (the same in both) and the end in `a` and in `b`."""
+    if len(a) + len(b) <= 2 * RULE_CHARS:
+        return 0, len(a), len(b)
+    shortest = min(len(a), len(b))
+    start = _shared(lambda n: a[:n] == b[:n], shortest)
+    end = _shared(lambda n: a[len(a) - n :] == b[len(b) - n :], shortest - start)
+    first = _space_before(a, max(start - RULE_CONTEXT, 0))
+    tail = max(end - RULE_CONTEXT, 0)
+    return first, _space_after(a, len(a) - tail), _space_after(b, len(b) - tail)
+
+
+def _shared(same: Callable[[int], bool], most: int) -> int:
+    """The largest n <= `most` with same(n), for a `same` true up to some n (binary search)."""
+    low, high = 0, most
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if same(middle) else (low, middle - 1)
+    return low
+
+
+def _space_before(text: str, at: int) -> int:
+    """`at` moved back to a word boundary, so no word is cut."""
+    return max(text.rfind(" ", 0, at), 0) if at else 0
+
+
+def _space_after(text: str, at: int) -> int:
+    found = text.find(" ", at)
+    return len(text) if found < 0 else found
 
 
 class _Text:
@@ -169,10 +223,17 @@ class _Text:
         # it, and whether only harmless words and punctuation come before it.
         self.content_at = [i for _, i in content]
         self.before = [self.raw[n - 1] if n else "" for n, _ in content]
-        self.leading = [
-            all(not _is_word(t) or _lower(t) in lexicon.HARMLESS for t in tokens[:i]) for _, i in content
-        ]
+        self.leading = _leading(tokens, self.content_at)
         self.prepositions = [i for i, word in kept if word in lexicon.PREPOSITIONS]
+
+
+def _leading(tokens: list[str], places: list[int]) -> list[bool]:
+    """For each of the ascending token `places`, whether only harmless words and punctuation come
+    before it. One pass: a prompt of a megabyte has ~10^5 content words."""
+    meaningful = next(
+        (i for i, t in enumerate(tokens) if _is_word(t) and _lower(t) not in lexicon.HARMLESS), len(tokens)
+    )
+    return [i <= meaningful for i in places]
 
 
 def names(text: str) -> frozenset[str]:
