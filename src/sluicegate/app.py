@@ -97,7 +97,11 @@ METRICS = web.AppKey("sluicegate_metrics", Metrics)  # `serve --workers N` joins
 
 
 def create_semantic_cache(
-    settings: Settings, cache: Cache, redis: RedisConnection | None, clock: Callable[[], float]
+    settings: Settings,
+    cache: Cache,
+    redis: RedisConnection | None,
+    clock: Callable[[], float],
+    counter: TokenCounter | None = None,
 ) -> SemanticCache:
     """The semantic cache's parts: the packaged embedding model and verifier load in `warm_up`."""
     embedder = LocalEmbedder()
@@ -112,6 +116,7 @@ def create_semantic_cache(
         clock,
         feed,
         max_entry_bytes=settings.limits.cache_entry_bytes,
+        counter=counter,
     )
 
 
@@ -126,7 +131,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     database = create_database(settings.resolved_database_url)
     redis = connect_redis(settings)  # one client for every Redis feature below
     cache = create_cache(settings, database, redis)
-    semantic = create_semantic_cache(settings, cache, redis, clock)
+    counter, pricing = TokenCounter(), Pricing(PriceTable())
+    semantic = create_semantic_cache(settings, cache, redis, clock, counter)
     limiter = create_limiter(settings, redis, clock)
     route_state = create_state_store(redis)
     circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
@@ -140,7 +146,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     # A compressed answer read whole decodes to at most what the gateway holds of an answer whole.
     whole_bytes = max(1 << 20, settings.limits.cache_entry_bytes)
     upstream = Upstream(connect_timeout=settings.timeouts.connect_timeout, whole_bytes=whole_bytes)
-    counter, pricing = TokenCounter(), Pricing(PriceTable())
     rate_limit = RateLimit(
         limiter,
         Estimator(counter, pricing),

@@ -196,6 +196,7 @@ class CacheOutcome:
     source: CacheSource = CacheSource.NONE  # which cache `status` is about
     saved_ms: float | None = None  # on a hit: the original latency, the time saved
     semantic_hit: bool = False
+    usage_counted: bool = False  # a hit whose usage the gateway counted: the stored answer had none
     semantic: SemanticJudgement | None = None  # the semantic lookup's best candidate, when it had one
     shadow_of: str | None = None  # a shadow request: the id of the semantic hit it checks
     shadow_agreed: bool | None = None  # a shadow request: whether the fresh answer agreed with the cached one

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import httpx2 as httpx
+import openai
 import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integration.test_semantic import ask, ready, stored
+from tests.integration.test_semantic import SYSTEM, ask, ready, stored
 
 QUESTION, PARAPHRASE = "How do I reset my password?", "How can I reset my password?"
 
@@ -63,3 +65,33 @@ def test_purging_the_gateways_cache_forgets_its_semantic_entries(gateway: Runnin
     assert gateway.http.delete("/api/v1/accounts/local/gateways/default/cache").is_success
     assert entries(gateway) == 0
     assert ask(gateway, PARAPHRASE).headers["x-semantic-cache"] == "MISS"
+
+
+def test_a_hit_on_a_stream_stored_without_usage_reports_the_gateways_count(gateway: RunningGateway) -> None:
+    """The SDK's default stream has no usage chunk: a whole hit still has `usage`, a streamed hit
+    asking for it gets the usage chunk, both the gateway's count (the log says so)."""
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as client:
+        messages: Any = [SYSTEM, {"role": "user", "content": QUESTION}]
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+        answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        stored(gateway, 1)
+        messages[1]["content"] = PARAPHRASE
+        whole = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
+        assert whole.headers["x-semantic-cache"] == "HIT"
+        usage = whole.parse().usage
+        assert usage is not None
+        assert usage.completion_tokens > 0
+        assert usage.prompt_tokens > 0
+        assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+        assert whole.parse().choices[0].message.content == answer
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+        )
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage == usage
+    assert all(chunk.choices for chunk in chunks[:-1])
+    records = gateway.wait_for_logs(3)
+    assert [(r["cache_status"], r["usage_estimated"]) for r in records[:2]] == [("HIT", True), ("HIT", True)]
+    assert records[0]["tokens_out"] == usage.completion_tokens

@@ -97,6 +97,8 @@ class Meter:
         reported = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.
+            if usage is not None and exchange.cache.usage_counted:  # its own count, in the answer
+                usage = replace(usage, estimated=True)
             return Outcome(usage, None if usage is None else 0.0, saved_usd=reported)
         charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
         return Outcome(usage, reported, unpriced(exchange.request.method, step, price), charged_usd=charged)

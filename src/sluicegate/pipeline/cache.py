@@ -359,6 +359,11 @@ def answer_text(request: IncomingRequest, plan: RequestPlan, body: bytes, stream
     return provider.output_text(route, body, streamed)
 
 
+def asked(request: IncomingRequest, plan: RequestPlan) -> RequestFacts:
+    """What the request asked for, in the shape its client speaks (a hit's form and usage)."""
+    return _asker(request, plan)[2]
+
+
 def _answering_step(stored: str | None, plan: RequestPlan) -> str:
     """A hit's `cf-aig-step`, as every answer of the upstream carries one (Cloudflare sends it on
     each answer of the universal endpoint): the step whose answer was stored, when it names one of

@@ -24,6 +24,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,8 +37,9 @@ from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, S
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import STATUS_HEADER as EXACT_STATUS_HEADER
-from sluicegate.pipeline.cache import StreamCopy, mark_storable, replayable, served, whole_answer
+from sluicegate.pipeline.cache import StreamCopy, asked, mark_storable, replayable, served, whole_answer
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
+from sluicegate.pipeline.semantic_usage import with_usage
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
@@ -55,6 +57,7 @@ from sluicegate.semantic.verify import Verifier
 from sluicegate.semantic_report import GatewayThreshold
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
+from sluicegate.usage.tokens import TokenCounter
 
 STATUS_HEADER = "x-semantic-cache"
 SIMILARITY_HEADER = "x-semantic-similarity"
@@ -72,6 +75,7 @@ class Found(NamedTuple):
     entry: CacheEntry | None = None
     reply: Reply | None = None  # None with an `entry`: it cannot take the form asked for, a miss
     record_after: asyncio.Future[Any] | None = None  # a verdict after the answer: see CacheOutcome
+    usage_counted: bool = False  # the hit's usage is the gateway's count (`semantic_usage`)
 
 
 _NOT_LOOKED_UP = Found()
@@ -87,7 +91,9 @@ class SemanticCache:
         clock: Callable[[], float] = time.time,
         feed: VectorFeed | None = None,
         max_entry_bytes: int = MAX_BODY_BYTES,
+        counter: TokenCounter | None = None,
     ) -> None:
+        self._counter = counter  # fills in the usage a stored answer lacks (`semantic_usage`)
         self._feed = feed  # replicas: tells the others about each stored question
         self._max_entry_bytes = max_entry_bytes  # `limits.cache_entry_bytes`, as for the exact cache
         self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
@@ -128,6 +134,7 @@ class SemanticCache:
         cache.source, cache.semantic, cache.record_after = CacheSource.SEMANTIC, judged, found.record_after
         if found.reply is not None and hit is not None and judged is not None:
             cache.status, cache.semantic_hit, cache.saved_ms = CacheStatus.HIT, True, hit.latency_ms
+            cache.usage_counted = found.usage_counted
             if self.shadow is not None:
                 self.shadow.consider(exchange, hit, judged.similarity, call_next, lookup.gateway)
             return found.reply
@@ -168,8 +175,23 @@ class SemanticCache:
             record_after = self._judge_later(lookup, vectors, entry_id, judged)
         if entry is None or not judged.verified:
             return Found(vectors, judged, record_after=record_after)
-        reply = self._answer(request, plan, entry, judged.similarity)
-        return Found(vectors, judged, entry, reply, record_after)
+        counted = await asyncio.to_thread(self._with_usage, request, plan, entry)
+        reply = self._answer(request, plan, counted or entry, judged.similarity)
+        return Found(vectors, judged, entry, reply, record_after, usage_counted=counted is not None)
+
+    def _with_usage(
+        self, request: IncomingRequest, plan: RequestPlan, entry: CacheEntry
+    ) -> CacheEntry | None:
+        """On a worker thread (tokenizing): the entry with the gateway's count of its usage, when it
+        is a chat completion stored without any; else None."""
+        if self._counter is None:
+            return None
+        counter, facts = self._counter, asked(request, plan)
+        prompt_tokens = counter.count_any_input(facts.payload, facts.model)
+        body = with_usage(
+            entry.body, entry.streamed, prompt_tokens, lambda text: counter.count_text(text, facts.model)
+        )
+        return None if body is None else replace(entry, body=body)
 
     async def _judge(
         self,
