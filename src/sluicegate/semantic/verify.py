@@ -49,8 +49,12 @@ from sluicegate.semantic.spelling import Spelling
 if TYPE_CHECKING:
     from sluicegate.semantic.nli import NliModel
 
+# A model code keeps a trailing letter or "+" ("Pixel 8a", "Galaxy S23+", "C++"): "8a" read as the
+# number 8 and the article "a" made "Pixel 8" a rewording of "Pixel 8a".
 _TOKEN = re.compile(
-    r"[$€£]?\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%|k)?|[A-Za-z][\w\-]*(?:'[a-z]+)?|[^\sA-Za-z\d]"
+    r"\d+(?!k\b)[A-Za-z]\+*(?![\w+])"
+    r"|[$€£]?\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%|k)?"
+    r"|[A-Za-z][\w\-]*(?:'[a-z]+|\++(?![\w+]))?|[^\sA-Za-z\d]"
 )
 _SENTENCE_START = frozenset(".?!:;\"'([{")
 _COORDINATORS = frozenset({"and", "or", "vs", "versus"})
@@ -155,6 +159,8 @@ class Verifier:
             return "same words, different roles"
         if rules.additions and (added := _restriction(a, b) or _restriction(b, a)):
             return f"narrowed by {added!r}"
+        if rules.entities and self.spelling and (pair := _lookalike(self.spelling, query, candidate)):
+            return f"another word, not a typo: {pair}"
         return ""
 
 
@@ -349,6 +355,10 @@ def _restriction(a: _Text, b: _Text) -> str:
         if (after or modifier) and not (b.leading[p] and not modifier):
             narrowing.append(word)
     return " ".join(narrowing)
+
+
+def _lookalike(spelling: Spelling, a: str, b: str) -> str:
+    return spelling.lookalike(b, a) or spelling.lookalike(a, b)
 
 
 def _parts(words: list[str]) -> list[str]:
