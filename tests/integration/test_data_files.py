@@ -64,6 +64,7 @@ def test_data_directory_and_files_are_private(
         "state/data/sluicegate.db-wal": "0o600",
         "state/data/sluicegate.db-shm": "0o600",
         "state/data/semantic.vectors": "0o600",
+        "state/data/semantic.vectors.lock": "0o600",
         "state/data/counters.db": "0o600",
         "state/data/counters.db-wal": "0o600",
         "state/data/counters.db-shm": "0o600",

@@ -27,6 +27,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_shutdown import (
     EXIT_TIMEOUT,
+    START_TIMEOUT,
     USER,
     ServerProcess,
     free_port,
@@ -86,10 +87,21 @@ def end_group(server: ServerProcess) -> None:
 def workers(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
     server = start_workers(tmp_path, fake)
     try:
-        wait_healthy(server)
+        wait_listening(server)
         yield server
     finally:
         end_group(server)
+
+
+def wait_listening(server: ServerProcess) -> None:
+    """Until the parent prints its banner, once every worker listens: /healthz answers as soon as
+    one does, and a signal then finds the other still starting (which ends the start-up, exit 2)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while "Sluicegate listening" not in server.diagnostics():
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the workers did not all start:\n{server.diagnostics()}")
+        time.sleep(0.05)
+    wait_healthy(server)
 
 
 def worker_pids(server: ServerProcess) -> list[int]:

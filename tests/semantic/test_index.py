@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,38 @@ def test_the_index_survives_a_restart(tmp_path: Path) -> None:
     assert again.search("s", unit(1, 0), now=0.0) == [("kept", pytest.approx(1.0))]
     assert again.search("s", unit(1, 0), now=600.0) == []
     again.close()
+
+
+def test_workers_sharing_the_journal_lose_no_entry_to_another_workers_compaction(tmp_path: Path) -> None:
+    """`serve --workers N`: each worker opens (and compacts) the same file while others append."""
+    path = tmp_path / "semantic.vectors"
+    first = VectorIndex.open(path, "model-a", DIMENSIONS)
+    first.add("s", "before", unit(1, 0))
+    second = VectorIndex.open(path, "model-a", DIMENSIONS)  # replaces the file `first` appends to
+    first.add("s", "after", unit(0, 1))
+    second.add("s", "second", unit(1, 1))
+    first.close()
+    second.close()
+
+    again = VectorIndex.open(path, "model-a", DIMENSIONS)
+    assert sorted(id for id, _ in again.search("s", unit(1, 1), k=5)) == ["after", "before", "second"]
+    again.close()
+
+
+def test_workers_opening_the_journal_at_once_all_start(tmp_path: Path) -> None:
+    path = tmp_path / "semantic.vectors"
+    seed = VectorIndex.open(path, "model-a", DIMENSIONS)
+    for n in range(200):
+        seed.add("s", f"e{n}", unit(1, n))
+    seed.close()
+
+    def start(_: int) -> int:
+        index = VectorIndex.open(path, "model-a", DIMENSIONS)
+        index.close()
+        return len(index)
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(start, range(40))) == [200] * 40
 
 
 def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:

@@ -173,6 +173,8 @@ def _serve(
         app = create_app(settings)
     except ConfigError as exc:  # a URL only a backend reads (SLUICEGATE_CACHE_URL, …)
         raise StartupError(f"configuration: {exc}") from exc
+    except OSError as exc:  # the data directory's files: one line, as every start-up error
+        raise StartupError(str(exc)) from exc
     if place is not None:  # /metrics sums every worker's figures
         metrics = app[METRICS]
         metrics.workers = WorkerGroup(place.group, place.index, place.count, metrics.figures)

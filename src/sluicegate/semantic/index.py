@@ -12,13 +12,17 @@ worker thread while brute force keeps answering.
 
 Persistence: with a `VectorFile`, every add and remove is appended to a journal, replayed (and
 compacted) by `VectorIndex.open` after a restart. The file records the embedder's name and
-dimensions; a file written by another embedder is set aside, not mixed in.
+dimensions; a file written by another embedder is set aside, not mixed in. The workers of
+`serve --workers N` share the file: an flock on `<journal>.lock` keeps one worker's compaction from
+losing what another appends (see `VectorFile`).
 
 Thread-safe: the gateway calls it from worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import struct
@@ -74,9 +78,10 @@ class VectorIndex:
         """The index saved at `path` (created when missing), its journal compacted."""
         journal = VectorFile(path, model, dimensions)
         index = cls(dimensions, journal=None, **options)
-        for entry in journal.replay():
-            index.add(entry.scope, entry.id, entry.vector, entry.expires_at)
-        journal.rewrite(index.entries())
+        with journal.locked(fcntl.LOCK_EX):  # no other worker appends between replay and rewrite
+            for entry in journal.replay():
+                index.add(entry.scope, entry.id, entry.vector, entry.expires_at)
+            journal.rewrite(index.entries())
         index._journal = journal
         return index
 
@@ -316,13 +321,31 @@ class _Partition:
 
 
 class VectorFile:
-    """An append-only journal of adds and removes, behind a header naming the vector space."""
+    """An append-only journal of adds and removes, behind a header naming the vector space.
+
+    Several processes may share it (`serve --workers N`): appends hold a shared flock on a lock file
+    beside it, a compaction (replay and rewrite, `VectorIndex.open`) an exclusive one, and an append
+    reopens the journal when a compaction replaced it, so no process writes into a replaced file."""
 
     def __init__(self, path: Path, model: str, dimensions: int) -> None:
         self.path = path
         self.header = _MAGIC + orjson.dumps({"model": model, "dimensions": dimensions}) + b"\n"
         self.dimensions = dimensions
         self._file: Any = None
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def locked(self, kind: int) -> Iterator[None]:
+        """Hold an flock (`fcntl.LOCK_SH` or `LOCK_EX`) on `<journal>.lock`, for every process."""
+        if self._lock_fd is None:
+            private_directory(self.path.parent)
+            lock = self.path.with_suffix(self.path.suffix + ".lock")
+            self._lock_fd = private_opener(str(lock), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        fcntl.flock(self._lock_fd, kind)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def replay(self) -> Iterator[Entry]:
         """Every live entry, in order; a record torn by a crash ends the journal there. A journal
@@ -358,10 +381,11 @@ class VectorFile:
         yield from live.values()
 
     def rewrite(self, entries: Iterator[Entry]) -> None:
-        """Replace the journal by one add per live entry (atomically: a crash keeps the old one)."""
-        self.close()
+        """Replace the journal by one add per live entry (atomically: a crash keeps the old one).
+        The caller holds `locked(LOCK_EX)`."""
+        self._close_file()
         private_directory(self.path.parent)
-        temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+        temporary = self.path.with_suffix(f"{self.path.suffix}.{os.getpid()}.tmp")
         with open(temporary, "wb", opener=private_opener) as file:
             file.write(self.header)
             for entry in entries:
@@ -369,14 +393,23 @@ class VectorFile:
         os.replace(temporary, self.path)
 
     def append(self, op: int, scope: str, id: str, expires_at: float, vector: Vector | None) -> None:
-        if self._file is None:
-            private_directory(self.path.parent)
-            fresh = not self.path.exists() or self.path.stat().st_size == 0
-            self._file = open(self.path, "ab", opener=private_opener)  # noqa: SIM115  # kept open: the journal
-            if fresh:
-                self._file.write(self.header)
-        self._file.write(_record(op, scope, id, expires_at, vector))
-        self._file.flush()
+        with self.locked(fcntl.LOCK_SH):
+            if self._file is not None and self._replaced():
+                self._close_file()  # another process compacted it: append to the live file
+            if self._file is None:
+                private_directory(self.path.parent)
+                fresh = not self.path.exists() or self.path.stat().st_size == 0
+                self._file = open(self.path, "ab", opener=private_opener)  # noqa: SIM115  # kept open: the journal
+                if fresh:
+                    self._file.write(self.header)
+            self._file.write(_record(op, scope, id, expires_at, vector))
+            self._file.flush()  # before the lock is let go: a compaction then replays it
+
+    def _replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            return True
 
     def flush(self) -> None:
         if self._file is not None:
@@ -384,6 +417,12 @@ class VectorFile:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        self._close_file()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self.flush()
             self._file.close()
