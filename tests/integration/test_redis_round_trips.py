@@ -191,8 +191,9 @@ def test_a_semantic_hit_after_an_exact_miss_is_not_counted(
     )
     ask(gateway, "How do I reset my password?")
     stored(gateway, 1)
-    for _ in range(3):
-        assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
+    hits = [ask(gateway, "How can I reset my password?").headers for _ in range(3)]
+    assert hits[0]["x-semantic-cache"] == "HIT"  # the next two may be exact hits of what it served
+    assert [h["cf-aig-cache-status"] for h in hits] == ["HIT"] * 3
     assert len(fake.requests) == 1
     ask(gateway, "Tell me a joke about cats")
     ask(gateway, "What is the capital of France?")
