@@ -12,8 +12,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.upstream_coding import (
     MAX_MEMBERS,
     BodyDecoder,
+    Corrupt,
     CutShort,
     TooLarge,
+    UndecodableBody,
     UnreadableCoding,
     body_decoder,
 )
@@ -86,11 +88,13 @@ def test_no_coding_or_identity_is_no_decoder_and_another_coding_is_refused() -> 
         decoder("br")
 
 
-def test_corrupt_data_is_a_zlib_error() -> None:
+def test_corrupt_data_is_an_undecodable_body_naming_zlib_s_error() -> None:
     found = decoder("gzip")
     assert found is not None
-    with pytest.raises(zlib.error):
+    with pytest.raises(Corrupt, match="the upstream's compressed body is corrupt: Error -3") as raised:
         list(found.decode(gzip.compress(TEXT)[:10] + b"\xff" * 64))  # a block of the reserved type 3
+    assert isinstance(raised.value, UndecodableBody)
+    assert isinstance(raised.value.__cause__, zlib.error)
 
 
 def test_pieces_are_made_only_as_they_are_taken() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import zlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -22,7 +21,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
-from sluicegate.upstream_coding import ACCEPT_ENCODING, CutShort, TooLarge, UnreadableCoding, body_decoder
+from sluicegate.upstream_coding import ACCEPT_ENCODING, UndecodableBody, body_decoder
 from sluicegate.upstream_idle import IdleWatch
 
 _NO_USER_AGENT = ("User-Agent",)
@@ -152,10 +151,8 @@ class PooledResponse(aiohttp.ClientResponse):
             raise UpstreamTimeout(f"the upstream's answer was not in within {timeout_s:g} s") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise UpstreamBroken(f"the upstream broke off its response: {type(exc).__name__}") from exc
-        except (CutShort, TooLarge, UnreadableCoding) as exc:
+        except UndecodableBody as exc:
             raise UpstreamBroken(str(exc)) from exc
-        except zlib.error as exc:
-            raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
         finally:
             self.idle.stop()
             self.release()
@@ -169,9 +166,8 @@ class PooledResponse(aiohttp.ClientResponse):
         # Closing the iterator early (the client went away) closes the upstream connection, which
         # is how a provider learns to stop generating. Each step notes the exchange's progress and
         # whom the relay waits on: the upstream (reader None) or the task relaying to the client.
-        complete = False
         content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
-        try:
+        with _Relaying(self, timeout_s):
             chunk = await content.readany()  # the answer's start: waited for since the request went
             idle.progress, idle.reader = clock(), idle.task
             yield chunk  # a look at the start; the loop yields it again
@@ -181,17 +177,6 @@ class PooledResponse(aiohttp.ClientResponse):
                 idle.progress, idle.reader = clock(), None
                 chunk = await content.readany()
                 idle.progress, idle.reader = clock(), reader
-            complete = True
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
-        finally:
-            idle.stop()
-            if complete:
-                self.release()
-            else:
-                self.close()
 
     async def _decoded(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
         """`_relayed` for a body with a Content-Encoding: its decoded pieces (the look at the start
@@ -209,9 +194,8 @@ class PooledResponse(aiohttp.ClientResponse):
     async def _decoded_pieces(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
         # As `_relayed`; a piece is decoded only when the one before was taken (and a chunk that
         # decodes to nothing is progress too: the upstream sent it).
-        complete = False
         content, idle, clock = self.content, self.idle, asyncio.get_running_loop().time
-        try:
+        with _Relaying(self, timeout_s):
             decoder = body_decoder(self.headers)
             raw = await content.readany()
             idle.progress, idle.reader = clock(), idle.task
@@ -227,21 +211,35 @@ class PooledResponse(aiohttp.ClientResponse):
                 idle.progress, idle.reader = clock(), reader or idle.task
             if decoder is not None:
                 decoder.finish()
-            complete = True
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"the upstream stream sent nothing for {timeout_s:g} s") from exc
-        except aiohttp.ClientError as exc:
+
+
+class _Relaying:
+    """How a relay of an answer ends, plain or decoded: the upstream's failures as the gateway's
+    errors; the idle watch stopped; the connection back in the pool when the body was read to its
+    end, else closed (a client that went away, or a broken answer), which is how a provider learns
+    to stop generating. A class, not a generator-based context manager: one per stream."""
+
+    __slots__ = ("_response", "_timeout_s")
+
+    def __init__(self, response: PooledResponse, timeout_s: float) -> None:
+        self._response, self._timeout_s = response, timeout_s
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        response = self._response
+        response.idle.stop()
+        if kind is None:
+            response.release()
+            return
+        response.close()
+        if isinstance(exc, TimeoutError):
+            raise UpstreamTimeout(f"the upstream stream sent nothing for {self._timeout_s:g} s") from exc
+        if isinstance(exc, aiohttp.ClientError):
             raise UpstreamBroken(f"the upstream broke off its stream: {type(exc).__name__}") from exc
-        except (CutShort, TooLarge, UnreadableCoding) as exc:
+        if isinstance(exc, UndecodableBody):
             raise UpstreamBroken(str(exc)) from exc
-        except zlib.error as exc:
-            raise UpstreamBroken(f"the upstream's compressed body is corrupt: {exc}") from exc
-        finally:
-            idle.stop()
-            if complete:
-                self.release()
-            else:
-                self.close()
 
 
 class Upstream:

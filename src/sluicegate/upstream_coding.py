@@ -29,16 +29,24 @@ _FEED = 16 * 1024
 MAX_MEMBERS = 1024  # of one gzip body, as aiohttp allows: each costs a decompressor
 
 
-class CutShort(Exception):
+class UndecodableBody(Exception):
+    """An answer the gateway cannot decode as sent: a broken answer (its message says why)."""
+
+
+class CutShort(UndecodableBody):
     """The compressed data ended before its end marker: the answer was cut short."""
 
 
-class TooLarge(Exception):
+class TooLarge(UndecodableBody):
     """A body that decodes to more than the gateway holds whole, or has too many gzip members."""
 
 
-class UnreadableCoding(Exception):
+class UnreadableCoding(UndecodableBody):
     """A Content-Encoding the gateway did not ask for and cannot decode."""
+
+
+class Corrupt(UndecodableBody):
+    """Compressed data zlib refuses."""
 
 
 class BodyDecoder:
@@ -72,7 +80,10 @@ class BodyDecoder:
         for at in range(0, len(data), _FEED):
             fed: bytes | memoryview = view[at : at + _FEED]
             while fed:
-                piece = decompressor.decompress(fed, _PIECE)
+                try:
+                    piece = decompressor.decompress(fed, _PIECE)
+                except zlib.error as exc:
+                    raise Corrupt(f"the upstream's compressed body is corrupt: {exc}") from exc
                 if piece:
                     yield piece
                 if not decompressor.eof:
