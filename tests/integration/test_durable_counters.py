@@ -5,11 +5,8 @@ path, and a new gateway on the same data directory reads them back — after a c
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from tests.conftest import ADMIN_TOKEN, FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_budgets import answer_cost
-from tests.integration.test_shutdown import ServerProcess, free_port, wait_healthy
+from tests.integration.test_shutdown import ServerProcess, start_gateway
 
 CHAT = "/v1/local/default/openai/chat/completions"
 BODY = {
@@ -89,24 +86,11 @@ def counted(data: Path) -> float:
 def start_server(
     tmp_path: Path, data: Path, fake: FakeOpenAI, name: str, counters_interval: str = "0.2"
 ) -> ServerProcess:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
-        "SLUICEGATE_DATA": str(data),
+    settings = {
         "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
-        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
         "SLUICEGATE_COUNTERS_FLUSH_INTERVAL": counters_interval,
     }
-    output = tmp_path / f"{name}.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data, output)
-    wait_healthy(server)
-    return server
+    return start_gateway(tmp_path, data, settings, name)
 
 
 def test_a_killed_gateway_loses_at_most_the_last_flush_interval(tmp_path: Path, fake: FakeOpenAI) -> None:

@@ -6,10 +6,7 @@ kill: every record stored afterwards was read back from the spool by the restart
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,9 +22,8 @@ from tests.integration.test_shutdown import (
     LOG_ID,
     USER,
     ServerProcess,
-    free_port,
+    start_gateway,
     stored_log_ids,
-    wait_healthy,
 )
 
 CLIENTS = 4
@@ -42,30 +38,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def start(tmp_path: Path, fake: FakeOpenAI, flush_interval: str, name: str) -> ServerProcess:
-    port = free_port()
-    data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
-        "SLUICEGATE_DATA": str(data_dir),
-        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
-        "SLUICEGATE_LOG_FLUSH_INTERVAL": flush_interval,
-        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    output = tmp_path / f"{name}.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
-    try:
-        wait_healthy(server)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return server
+    settings = {"SLUICEGATE_UPSTREAM_OPENAI": fake.base_url, "SLUICEGATE_LOG_FLUSH_INTERVAL": flush_interval}
+    return start_gateway(tmp_path, tmp_path / "data", settings, name)
 
 
 class Load:

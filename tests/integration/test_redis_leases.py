@@ -10,10 +10,7 @@ default 30 s. Needs Redis on 127.0.0.1 (`redis_url`: skipped without it, failed 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,9 +24,8 @@ from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.integration.test_redis_outage import until
-from tests.integration.test_shutdown import ServerProcess, wait_healthy
+from tests.integration.test_shutdown import ServerProcess, start_gateway
 from tests.integration.test_spend import spend
-from tests.ports import free_port
 
 # A lease is renewed every third of it: these leave a stalled process (a GC pass, a busy core) a
 # second or more before a live reservation lapses.
@@ -69,31 +65,12 @@ def logged_tokens(record: dict[str, Any]) -> int:
 
 def start_replica(tmp_path: Path, fake: FakeOpenAI, redis_url: str) -> ServerProcess:
     """A gateway process of its own (so it can be killed) on the test's Redis and data directory."""
-    port = free_port()
-    data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
-        "SLUICEGATE_DATA": str(data_dir),
+    settings = {
         "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
-        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
         "SLUICEGATE_CACHE_URL": redis_url,
         "SLUICEGATE_STORES__COUNTERS_LEASE": str(LEASE),
     }
-    output = tmp_path / "replica.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
-    try:
-        wait_healthy(server)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return server
+    return start_gateway(tmp_path, tmp_path / "data", settings, "replica")
 
 
 @pytest.fixture

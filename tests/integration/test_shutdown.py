@@ -61,6 +61,36 @@ def wait_healthy(server: ServerProcess) -> None:
     raise AssertionError(f"server not healthy within {START_TIMEOUT}s:\n{server.diagnostics()}")
 
 
+def start_gateway(
+    tmp_path: Path, data_dir: Path, settings: dict[str, str], name: str = "server"
+) -> ServerProcess:
+    """A gateway process of its own (so it can be signalled or killed) on a free port, its output in
+    `<name>.log`, with no SLUICEGATE_* setting of this environment but `settings` and the admin
+    token; returned once healthy (killed if it never is)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
+        "SLUICEGATE_DATA": str(data_dir),
+        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        **settings,
+    }
+    output = tmp_path / f"{name}.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
+    try:
+        wait_healthy(server)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return server
+
+
 def wait_refusing(server: ServerProcess, timeout: float = 10.0) -> bool:
     """Poll until the server no longer accepts connections (it has begun shutting down)."""
     deadline = time.monotonic() + timeout
@@ -81,30 +111,14 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def server(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
-    port = free_port()
-    data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
-        "SLUICEGATE_DATA": str(data_dir),
-        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
-        "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
-        "SLUICEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    output = tmp_path / "server.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    running = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, output)
+    settings = {"SLUICEGATE_UPSTREAM_OPENAI": fake.base_url, "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600"}
+    running = start_gateway(tmp_path, tmp_path / "data", settings)
     try:
-        wait_healthy(running)
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
 
 
 def make_requests(server: ServerProcess, count: int) -> list[str]:
