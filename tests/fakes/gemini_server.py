@@ -35,6 +35,12 @@ candidatesTokenCount = words in the reply; models whose name contains "2.5" or "
 report THOUGHT_TOKENS thoughtsTokenCount. Response ids count calls; Vertex's createTime is fixed.
 As Gemini 3 does, models named gemini-3 (and later) sign their function calls (`thoughtSignature` on
 the part) and answer 400 INVALID_ARGUMENT to a model turn whose first function call has none.
+generationConfig.candidateCount n gives n candidates (`index` 0..n-1), each cut and finished on its
+own: candidate k > 0 says "echo k: <text>", a word longer, so a maxOutputTokens can stop one and not
+another; candidatesTokenCount counts them all. Streamed, the candidates take turns, one per chunk;
+the last chunk carries the usage. generationConfig.responseLogprobs (and logprobs, the number of top
+candidates) adds each candidate's `logprobsResult`, a chunk's own tokens' when streamed
+(tests/fakes/gemini_logprobs.py); a logprobs outside [0, 20] is a 400 INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from aiohttp import web
 
 from tests.fakes.anthropic_server import _tool_input
 from tests.fakes.base import BEHAVIOR_HEADER, ECHO_WORDS, Behavior, FakeUpstream, sse_data, write_stream
+from tests.fakes.gemini_logprobs import add_logprobs, invalid
 from tests.fakes.openai_server import _embedding
 
 CACHED_TOKENS = 1024
@@ -191,11 +198,14 @@ class FakeGemini(FakeUpstream):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
-        unsigned = _unsigned_call(call) or _format_beside_functions(call)
+        unsigned = _unsigned_call(call) or _format_beside_functions(call) or _invalid_config(call)
         if unsigned is not None:
             return _error(400, "INVALID_ARGUMENT", unsigned, call.method == "streamGenerateContent")
         if call.method == "generateContent":
-            return _json(_answer(call, _reply(call.body), final=True, prompt=_prompt_tokens(call.body)))
+            replies, prompt = _replies(call.body), _prompt_tokens(call.body)
+            candidates = [_candidate(call, reply, k, final=True) for k, reply in enumerate(replies)]
+            output = sum(reply.tokens for reply in replies)
+            return _json(_answer(call, candidates, final=True, prompt=prompt, output=output))
         if call.method == "streamGenerateContent":
             return await _stream(request, call)
         if call.method == "countTokens":
@@ -254,7 +264,23 @@ def _format_beside_functions(call: Call) -> str | None:
     return None
 
 
-def _reply(body: dict[str, Any]) -> Reply:
+def _invalid_config(call: Call) -> str | None:
+    """Google's 400 to a generationConfig.logprobs outside its documented range [0, 20]; the message
+    is Google's generic one (the specific text is not documented)."""
+    config = call.body.get("generationConfig") or {}
+    if call.method in ("generateContent", "streamGenerateContent") and invalid(config):
+        return ERRORS[400][1]
+    return None
+
+
+def _replies(body: dict[str, Any]) -> list[Reply]:
+    """One reply per candidate asked for (generationConfig.candidateCount, default 1)."""
+    count = (body.get("generationConfig") or {}).get("candidateCount")
+    return [_reply(body, k) for k in range(count if isinstance(count, int) and count > 0 else 1)]
+
+
+def _reply(body: dict[str, Any], index: int = 0) -> Reply:
+    """Candidate `index`'s reply: candidates after the first say "echo <index>:", a word longer."""
     text = _last_user_text(body.get("contents"))
     declarations = _declarations(body)
     for declaration in declarations:
@@ -269,7 +295,7 @@ def _reply(body: dict[str, Any]) -> Reply:
     config = body.get("generationConfig") or {}
     if config.get("responseMimeType") == "application/json" and "responseJsonSchema" in config:
         return Reply([json.dumps(_tool_input(config["responseJsonSchema"], text))], "STOP")
-    words = ("echo: " + text).split()[:ECHO_WORDS]
+    words = ((f"echo {index}: " if index else "echo: ") + text).split()[:ECHO_WORDS]
     limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
     finish = "STOP"
     if isinstance(limit, int) and 0 < limit < len(words):
@@ -277,24 +303,36 @@ def _reply(body: dict[str, Any]) -> Reply:
     return Reply([words[0], *(" " + word for word in words[1:])], finish)
 
 
-def _answer(
-    call: Call, reply: Reply, *, final: bool, prompt: int, pieces: Sequence[str] = ()
+def _candidate(
+    call: Call, reply: Reply, index: int, *, final: bool, pieces: Sequence[str] = (), step: int = 0
 ) -> dict[str, Any]:
-    """One GenerateContentResponse: the whole reply, or (streaming) `pieces` of it."""
+    """Candidate `index`: the whole reply, or (streaming) `pieces` of it from its token `step` on;
+    `final`: the candidate's last chunk, with its finish reason."""
+    tokens: Sequence[str] = ()
     if reply.function_call is not None:
         parts: list[dict[str, Any]] = [{"functionCall": reply.function_call}]
         if _signs_calls(call.model):
             signature = base64.b64encode(f"fake-thought-{call.number:06d}".encode()).decode()
             parts[0]["thoughtSignature"] = signature
     else:
-        parts = [{"text": "".join(pieces or reply.pieces)}]
+        tokens = pieces or reply.pieces
+        parts = [{"text": "".join(tokens)}]
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     if final:
         candidate["finishReason"] = reply.finish
-    candidate["index"] = 0
-    answer: dict[str, Any] = {"candidates": 1 if call.behavior.wrong_shape else [candidate]}
+    candidate["index"] = index
+    add_logprobs(candidate, call.body.get("generationConfig") or {}, tokens, index, step, whole=not pieces)
+    return candidate
+
+
+def _answer(
+    call: Call, candidates: list[dict[str, Any]], *, final: bool, prompt: int, output: int
+) -> dict[str, Any]:
+    """One GenerateContentResponse; `final`: the last of a stream (or the whole answer), whose usage
+    counts the `output` tokens of every candidate."""
+    answer: dict[str, Any] = {"candidates": 1 if call.behavior.wrong_shape else candidates}
     if not call.behavior.no_usage:
-        answer["usageMetadata"] = _usage(call, reply, prompt, final)
+        answer["usageMetadata"] = _usage(call, output, prompt, final)
     answer["modelVersion"] = call.model
     if call.vertex:
         answer["createTime"] = CREATE_TIME
@@ -302,11 +340,11 @@ def _answer(
     return answer
 
 
-def _usage(call: Call, reply: Reply, prompt: int, final: bool) -> dict[str, Any]:
+def _usage(call: Call, tokens: int, prompt: int, final: bool) -> dict[str, Any]:
     if call.vertex and not final:
         return {"trafficType": "ON_DEMAND"}  # Vertex counts only in the last chunk
     usage: dict[str, Any] = {"promptTokenCount": prompt}
-    output = reply.tokens if final else 0
+    output = tokens if final else 0
     if output:
         usage["candidatesTokenCount"] = output
     thoughts = THOUGHT_TOKENS if final and ("2.5" in call.model or "thinking" in call.model) else 0
@@ -323,13 +361,22 @@ def _usage(call: Call, reply: Reply, prompt: int, final: bool) -> dict[str, Any]
 
 
 async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
-    """Each chunk is written on its own, so a client sees them arrive one by one."""
-    reply, prompt = _reply(call.body), _prompt_tokens(call.body)
-    pieces = [[piece] for piece in reply.pieces] or [[]]  # a function call comes whole, in one chunk
-    chunks = [
-        _answer(call, reply, final=n == len(pieces) - 1, prompt=prompt, pieces=piece)
-        for n, piece in enumerate(pieces)
+    """Each chunk is written on its own, so a client sees them arrive one by one. Several candidates
+    take turns, a chunk each (one candidate per chunk, named by its index)."""
+    replies, prompt = _replies(call.body), _prompt_tokens(call.body)
+    output = sum(reply.tokens for reply in replies)
+    steps = [[[piece] for piece in reply.pieces] or [[]] for reply in replies]  # a call comes whole
+    turns = [
+        (k, step)
+        for step in range(max(len(pieces) for pieces in steps))
+        for k, pieces in enumerate(steps)
+        if step < len(pieces)
     ]
+    chunks = []
+    for n, (k, step) in enumerate(turns):
+        last = step == len(steps[k]) - 1
+        candidate = _candidate(call, replies[k], k, final=last, pieces=steps[k][step], step=step)
+        chunks.append(_answer(call, [candidate], final=n == len(turns) - 1, prompt=prompt, output=output))
     if call.sse:
         encoded = [sse_data(chunk, separators=(",", ": "), end=SSE_END) for chunk in chunks]
         headers = {"Content-Type": "text/event-stream", "Content-Disposition": "attachment"}
