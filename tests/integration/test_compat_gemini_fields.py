@@ -1,5 +1,6 @@
 """Chat fields the Gemini translation cannot honour are refused with a 400 naming them (they were
-dropped, so the client got an answer without what it asked for), as the Anthropic translator does;
+dropped, so the client got an answer without what it asked for), as the Anthropic translator does
+(logprobs are translated: test_compat_gemini_candidates.py, but not past Gemini's 20 top tokens);
 reasoning_effort becomes a thinking budget or level, as in Google's own OpenAI compatibility."""
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ def client(make_gateway: Callable[..., RunningGateway], gemini: FakeGemini) -> o
 @pytest.mark.parametrize(
     ("field", "asked"),
     [
-        ("logprobs", {"logprobs": True, "top_logprobs": 2}),
         ("functions", {"functions": [{"name": "f", "parameters": {"type": "object"}}]}),
         ("function_call", {"function_call": "auto"}),
         ("modalities", {"modalities": ["text", "audio"]}),
@@ -45,6 +45,24 @@ def test_a_field_gemini_cannot_honour_is_refused_naming_it(
         client.chat.completions.create(model=MODEL, messages=MESSAGES, **asked)
     assert field in caught.value.message
     assert not gemini.requests  # refused before it was sent
+
+
+@pytest.mark.parametrize(
+    ("asked", "said"),
+    [
+        # generationConfig.logprobs is "in the range of [0, 20]"
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs: must be an integer from 0 to 20"),
+        ({"top_logprobs": 2}, "top_logprobs: needs logprobs: true"),
+        ({"logprobs": False, "top_logprobs": 2}, "top_logprobs: needs logprobs: true"),
+    ],
+)
+def test_top_logprobs_gemini_cannot_give_are_refused_saying_why(
+    client: openai.OpenAI, gemini: FakeGemini, asked: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, **asked)
+    assert said in caught.value.message
+    assert not gemini.requests
 
 
 def test_defaults_of_those_fields_still_pass(client: openai.OpenAI, gemini: FakeGemini) -> None:

@@ -3,7 +3,9 @@
 Request: https://ai.google.dev/api/generate-content#request-body — system messages become
 `systemInstruction`, the other turns `contents` with roles `user`/`model`, tools `functionDeclarations`,
 sampling options `generationConfig`. Answer: https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse
-— candidates become choices, `usageMetadata` the usage. A call of `ANSWER_FUNCTION` (a response
+— candidates (`n` asks for several: candidateCount) become choices, each with its own
+finish reason and, when asked, its `logprobsResult` as `logprobs` (compat_logprobs.py);
+`usageMetadata` the usage. A call of `ANSWER_FUNCTION` (a response
 format beside tools, compat_request.py) is the answer: its arguments, as JSON text, are the message's
 `content` and it is no tool call. A stream (`?alt=sse`) is one
 GenerateContentResponse per SSE event, each turned into chat.completion.chunk events as it arrives.
@@ -26,6 +28,7 @@ import orjson
 
 from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
 from sluicegate.providers.gemini.adapter import usage as gemini_usage
+from sluicegate.providers.gemini.compat_logprobs import choice_logprobs
 from sluicegate.providers.gemini.compat_request import ANSWER_FUNCTION, native_body
 from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.types import Usage
@@ -150,8 +153,12 @@ class GeminiChunkStream:
             if calls := _tool_calls(candidate, response, first=self._calls.get(index, 0)):
                 self._calls[index] = self._calls.get(index, 0) + len(calls)
                 delta["tool_calls"] = calls
-            if delta:
-                chunks.append(self._chunk([{"index": index, "delta": delta, "finish_reason": None}]))
+            logprobs = choice_logprobs(candidate)
+            if delta or logprobs:
+                choice = {"index": index, "delta": delta, "finish_reason": None}
+                if logprobs is not None:
+                    choice["logprobs"] = logprobs
+                chunks.append(self._chunk([choice]))
             if reason := candidate.get("finishReason"):
                 finish = _finish_reason(reason, bool(self._calls.get(index)))
                 chunks.append(self._chunk([{"index": index, "delta": {}, "finish_reason": finish}]))
@@ -245,7 +252,7 @@ def _choice(candidate: dict[str, Any], position: int, response: dict[str, Any]) 
     return {
         "index": _index(candidate, position),
         "message": message,
-        "logprobs": None,
+        "logprobs": choice_logprobs(candidate),
         "finish_reason": _finish_reason(candidate.get("finishReason"), bool(calls)),
     }
 

@@ -33,8 +33,6 @@ GENERATION_FIELDS: Final = {
 # Fields that ask for something the translation cannot give; refused when set to anything but their
 # default (as the Anthropic translator does), not dropped. The reason follows each.
 _UNSUPPORTED: Final = {
-    "logprobs": (False, "Gemini's logprobs cannot be mapped back to OpenAI's per-token shape here"),
-    "top_logprobs": (None, "Gemini's logprobs cannot be mapped back to OpenAI's per-token shape here"),
     "functions": (None, "the deprecated function-calling API; send `tools`"),
     "function_call": (None, "the deprecated function-calling API; send `tool_choice`"),
     "audio": (None, "audio answers cannot be translated from Gemini"),
@@ -44,6 +42,10 @@ _UNSUPPORTED: Final = {
     ),
     "prediction": (None, "predicted outputs are OpenAI's alone"),
 }
+
+# generationConfig.logprobs, the top candidates per token: "in the range of [0, 20]"
+# (https://ai.google.dev/api/generate-content#generationconfig), as OpenAI's top_logprobs.
+MAX_TOP_LOGPROBS: Final = 20
 
 # reasoning_effort as Google's own OpenAI compatibility maps it
 # (https://ai.google.dev/gemini-api/docs/openai#thinking): a thinkingBudget before Gemini 3, a
@@ -314,7 +316,28 @@ def _generation_config(payload: dict[str, Any], model: str) -> dict[str, Any]:
         schema = (response_format.get("json_schema") or {}).get("schema")
         if schema is not None:
             config["responseJsonSchema"] = schema
+    config.update(_logprobs_config(payload))
     return config
+
+
+def _logprobs_config(payload: dict[str, Any]) -> dict[str, Any]:
+    """`logprobs: true` as responseLogprobs, `top_logprobs: k` as logprobs k (compat.py turns each
+    candidate's logprobsResult back into its choice's `logprobs.content`)."""
+    asked, top = payload.get("logprobs"), payload.get("top_logprobs")
+    if asked is not None and not isinstance(asked, bool):
+        raise TranslationError("logprobs: must be true or false")
+    if top is None:
+        return {"responseLogprobs": True} if asked else {}
+    if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise TranslationError(
+            f"top_logprobs: must be an integer from 0 to {MAX_TOP_LOGPROBS}: Google AI Studio's "
+            f"generationConfig.logprobs returns at most {MAX_TOP_LOGPROBS} top candidates per token"
+        )
+    if not asked:
+        raise TranslationError(
+            "top_logprobs: needs logprobs: true (Gemini gives top candidates only with them)"
+        )
+    return {"responseLogprobs": True, "logprobs": top}
 
 
 def _refuse_unsupported(payload: dict[str, Any]) -> None:
