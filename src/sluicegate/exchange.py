@@ -268,6 +268,16 @@ class Exchange:
         return self.token.id if self.token is not None else None
 
     @property
+    def collects_log(self) -> bool:
+        """Whether this request's record is stored (and so whether its answer may name one in
+        `cf-aig-log-id`): its `cf-aig-collect-log` says, either way (Cloudflare: "if logging is
+        disabled at the gateway level, this header will save the log for that request"), else the
+        gateway's `collect_logs`; a request that reached no gateway is recorded."""
+        if self.options.collect_log is not None:
+            return self.options.collect_log
+        return self.gateway is None or self.gateway.settings.collect_logs
+
+    @property
     def step(self) -> Step | None:
         plan = self.plan
         return plan.steps[plan.step_index] if plan.steps else None

@@ -97,7 +97,7 @@ class Logbook:
             waiting.add_done_callback(done)
             return
         if self._spool is not None:
-            if not _collects(exchange):
+            if not exchange.collects_log:
                 return
             if self._cheap(exchange):
                 self._to_spool(self._spool, exchange, self._build(exchange, outcome))
@@ -160,7 +160,7 @@ class Logbook:
                 for exchange, record in built:
                     self._to_spool(self._spool, exchange, record)
                 continue
-            kept = [(record, _cap(exchange)) for exchange, record in built if _collects(exchange)]
+            kept = [(record, _cap(exchange)) for exchange, record in built if exchange.collects_log]
             await self._store(kept)
             self.failing_since = None
         if self._spool is not None:
@@ -269,15 +269,6 @@ class Logbook:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), self._retry)
                 self._retry = min(self._retry * 2, RETRY_LIMIT)
-
-
-def _collects(exchange: Exchange) -> bool:
-    """Whether this request's record is stored: its `cf-aig-collect-log` says, either way (Cloudflare:
-    "if logging is disabled at the gateway level, this header will save the log for that request"),
-    else the gateway's `collect_logs`."""
-    if exchange.options.collect_log is not None:
-        return exchange.options.collect_log
-    return exchange.gateway is None or exchange.gateway.settings.collect_logs
 
 
 def _cap(exchange: Exchange) -> int | None:

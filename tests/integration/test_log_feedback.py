@@ -155,9 +155,8 @@ def test_bad_json_and_unknown_records_are_refused(gw: RunningGateway) -> None:
         "not valid JSON"
         in error_of(gw.http.patch(f"{API}/default/logs/{log_id}", content=b"{"), 400)["message"]
     )
-    assert (
-        error_of(patch(gw, "0" * 32, {"feedback": 1}), 404)["message"]
-        == f"no log {'0' * 32!r} in gateway 'default'"
+    assert error_of(patch(gw, "0" * 32, {"feedback": 1}), 404)["message"].startswith(
+        f"no log {'0' * 32!r} in gateway 'default'. "  # then why an id may name no record
     )
     # A record is reached through its own gateway only.
     assert error_of(patch(gw, log_id, {"feedback": 1}, gateway="other"), 404)

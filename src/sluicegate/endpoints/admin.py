@@ -268,7 +268,7 @@ class AdminApi:
         """One of the gateway's log records, or a 404."""
         record = await self._db.get_log(account, log_id)
         if record is None or record.gateway != slug:
-            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
+            raise _no_log(log_id, slug)
         return record
 
     async def annotate(
@@ -284,7 +284,7 @@ class AdminApi:
                 raise
             raise MetadataFull.unread() from None
         if record is None:
-            raise NotFound(f"no log {log_id!r} in gateway {slug!r}")
+            raise _no_log(log_id, slug)
         return record
 
     async def delete_logs(self, request: web.Request, query: LogQuery) -> int:
@@ -305,6 +305,16 @@ class AdminApi:
         except CacheUnavailable as exc:
             raise _cache_down(exc) from exc
         return purged
+
+
+def _no_log(log_id: str, slug: str) -> NotFound:
+    """The 404 for a log id the gateway holds no record of, saying why an id may name none."""
+    return NotFound(
+        f"no log {log_id!r} in gateway {slug!r}. A request sent with cf-aig-collect-log: false, or"
+        " through a gateway whose collect_logs is off, has no record (its answer carries no"
+        " cf-aig-log-id); a record is stored a moment after its answer and deleted as the gateway's"
+        " retention_days and max_records say"
+    )
 
 
 def _cache_down(exc: CacheUnavailable) -> ServiceUnavailable:

@@ -116,7 +116,8 @@ class RealtimeEndpoint:
             protocols=[upstream.protocol] if upstream.protocol else (),
             max_msg_size=self._max_message_bytes,
         )
-        client.headers[LOG_ID_HEADER] = exchange.request.id
+        if exchange.collects_log:  # an unlogged session's handshake names no record (pipeline/log.py)
+            client.headers[LOG_ID_HEADER] = exchange.request.id
         try:
             await client.prepare(request)
         except BaseException:

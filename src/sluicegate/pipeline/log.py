@@ -56,7 +56,13 @@ class Log:
             exchange.response.error = f"internal error: {type(error).__name__}"
             reply = error_reply(GatewayError("internal gateway error"), exchange.request.ingress)
         exchange.response.status = reply.status
-        reply.headers[LOG_ID_HEADER] = exchange.request.id
+        if exchange.collects_log:
+            reply.headers[LOG_ID_HEADER] = exchange.request.id
+        else:
+            # No record will be stored, so the answer names none: an id here would 404 in the logs
+            # and feedback APIs. Cloudflare's docs do not say what it sends in this case; an upstream's
+            # own `cf-aig-log-id` (another gateway's) is dropped too, as it names no record here.
+            reply.headers.popall(LOG_ID_HEADER, None)
         if dropped := exchange.options.metadata_dropped:  # every answer, refusals too
             reply.headers[METADATA_DROPPED_HEADER] = dropped_metadata_header(dropped)
         if reply.stream is None:

@@ -126,6 +126,13 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
     """Fill `options` with what the client asks in its `cf-aig-*` headers, raising `BadRequest` for
     one it cannot read. Filled in place, header by header: a request refused for a later header is
     still logged with what the earlier ones asked (its metadata, say)."""
+    # First: a request that asked not to be logged (or not its bodies) is not, even when a later
+    # header refuses it.
+    if COLLECT_LOG_HEADER in headers:
+        options.collect_log = flag(COLLECT_LOG_HEADER, headers[COLLECT_LOG_HEADER])
+    payload = flag(COLLECT_PAYLOAD_HEADER, headers.get(COLLECT_PAYLOAD_HEADER, ""))
+    if payload is not None:  # absent or blank: the default stands
+        options.collect_payload = payload
     if METADATA_HEADER in headers:
         options.metadata, options.metadata_dropped = parse_metadata(headers[METADATA_HEADER])
     if OVERRIDES_HEADER in headers:
@@ -135,11 +142,6 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
             options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])
         except ValueError as exc:
             raise BadRequest(str(exc), header=CUSTOM_COST_HEADER) from exc  # the message names the header
-    if COLLECT_LOG_HEADER in headers:
-        options.collect_log = flag(COLLECT_LOG_HEADER, headers[COLLECT_LOG_HEADER])
-    payload = flag(COLLECT_PAYLOAD_HEADER, headers.get(COLLECT_PAYLOAD_HEADER, ""))
-    if payload is not None:  # absent or blank: the default stands
-        options.collect_payload = payload
 
 
 def parse_metadata(value: str) -> tuple[dict[str, Any], tuple[str, ...]]:
