@@ -169,6 +169,7 @@ class ClientOptions:
     custom_cost: CustomCost | None = None
     collect_log: bool | None = None  # cf-aig-collect-log: true or false; None: as the gateway says
     collect_payload: bool = True  # cf-aig-collect-log-payload: false
+    warnings: tuple[str, ...] = ()  # what was taken otherwise than asked (a cache TTL out of range)
 
 
 @dataclass(slots=True)

@@ -110,7 +110,7 @@ def test_cloudflares_deprecated_cache_headers_still_work(
     assert post(gateway, body, **{"cf-cache-ttl": "120"}).headers["cf-aig-cache-status"] == "HIT"
     skipped = post(gateway, body, **{"cf-cache-ttl": "120", "cf-skip-cache": "true"})
     assert skipped.headers["cf-aig-cache-status"] == "BYPASS"
-    assert post(gateway, body, **{"cf-cache-ttl": "5"}).status_code == 400  # read as the new one is
+    assert post(gateway, body, **{"cf-cache-ttl": "1h"}).status_code == 400  # read as the new one is
     assert len(fake.requests) == 2
 
 
@@ -367,7 +367,7 @@ def test_an_answer_over_cache_entry_bytes_is_relayed_whole_but_not_stored(
     assert len(fake.requests) == 2
 
 
-@pytest.mark.parametrize("value", ["abc", "-5", "59", "2592001", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "-5", "1.5"])  # out of range: test_cache_ttl_range.py
 def test_bad_ttl_header_is_a_400_naming_it(gateway: RunningGateway, fake: FakeOpenAI, value: str) -> None:
     response = post(gateway, b'{"model": "gpt-4o", "messages": []}', **{"cf-aig-cache-ttl": value})
     assert response.status_code == 400

@@ -35,6 +35,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.pipeline.resolve import WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route, StreamEnds
@@ -45,7 +46,7 @@ from sluicegate.types import CacheSource, CacheStatus
 STATUS_HEADER = "cf-aig-cache-status"
 # Headers of the original answer that are not replayed: they describe that one response. Its
 # `cf-aig-step` is kept: which step's answer it is (`served`).
-_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER})
+_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER, WARNING_HEADER})
 # The semantic cache's answer headers (`x-semantic-cache`, `x-semantic-similarity`) say how that
 # one answer was found: an exact hit replaying a stored `x-semantic-cache: MISS` contradicted its
 # own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them).
@@ -67,6 +68,7 @@ class Decision:
     # Universal steps with cache headers of their own: each step's TTL for its answer, None where
     # its answer is not stored. Empty: `ttl` and `store` hold whichever step answers.
     step_ttls: tuple[int | None, ...] = ()
+    warnings: tuple[str, ...] = ()  # what the gateway changed of the asks (a TTL taken into range)
 
     def answered_by(self, step_index: int) -> Decision:
         """The decision for storing the answer of step `step_index`."""
@@ -106,6 +108,7 @@ class ResponseCache:
         decision = cache_decision(exchange.request, gateway, exchange.plan)
         if decision is None:
             return await call_next(exchange)
+        exchange.options.warnings += decision.warnings  # answered by the Log stage, hit or miss
         exchange.cache.source = CacheSource.EXACT
         if not decision.lookup and not decision.store:
             exchange.cache.status = CacheStatus.BYPASS
@@ -248,20 +251,20 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     custom = headers.get(KEY_HEADER)
     control = parse_cache_control(headers.getall("cache-control", []))
     steps: list[Caching | None] = [caching(asked, control, settings, custom is not None)]
+    warnings = [asked.clamped] if asked.clamped else []
     if any(step.own_headers for step in plan.steps):
-        steps = [
-            step_caching(read_cache_ask(step.own_headers), asked, control, settings, custom is not None)
-            for step in plan.steps
-        ]
+        owns = [read_cache_ask(step.own_headers) for step in plan.steps]
+        steps = [step_caching(own, asked, control, settings, custom is not None) for own in owns]
+        warnings += [f"step {index}: {own.clamped}" for index, own in enumerate(owns) if own.clamped]
     if all(step is None for step in steps):
         return None
     first = steps[0] or NOT_CACHED
     per_key = settings.cache_per_key
     key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
     if len(steps) == 1:
-        return Decision(key, first.ttl, first.lookup, first.store)
+        return Decision(key, first.ttl, first.lookup, first.store, warnings=tuple(warnings))
     ttls = tuple(step.ttl if step is not None and step.store else None for step in steps)
-    return Decision(key, first.ttl, first.lookup, any(t is not None for t in ttls), ttls)
+    return Decision(key, first.ttl, first.lookup, any(t is not None for t in ttls), ttls, tuple(warnings))
 
 
 def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) -> Reply | None:

@@ -4,6 +4,12 @@ Cloudflare's "provider-level headers" (a universal step's `headers`) "take prece
 configurations": a step's `cf-aig-cache-ttl` or `cf-aig-skip-cache` decides how that step's answer
 is cached, over the request's headers and `Cache-Control`. `caching` turns the asks into what the
 exact cache does (`pipeline/cache.py`).
+
+Cloudflare: "The minimum TTL is 60 seconds and the maximum TTL is one month"
+(https://developers.cloudflare.com/ai-gateway/features/caching/#cache-ttl-cf-aig-cache-ttl). Its
+docs do not say what a TTL outside that range does, and document no refusal: so a request with one
+is served rather than refused, its TTL taken into the range, and its answer says so in
+`x-sluicegate-warning` (pipeline/resolve.py). A value that is no number of seconds is still a 400.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from dataclasses import dataclass, replace
 
 from multidict import MultiMapping
 
-from sluicegate.errors import BadRequest
 from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl
 from sluicegate.pipeline.header_values import flag, whole_number
@@ -34,6 +39,7 @@ class CacheAsk:
 
     ttl: int | None = None  # 0: cache nothing
     skip: bool | None = None
+    clamped: str | None = None  # the TTL sent was outside MIN_TTL-MAX_TTL: what the warning says
 
     def over(self, base: CacheAsk) -> CacheAsk:
         """These asks, and `base`'s where these say nothing."""
@@ -63,10 +69,8 @@ def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
     """The cache headers among `headers`; `BadRequest` for a value that cannot be taken."""
     ttl = _either(headers, TTL_HEADER, OLD_TTL_HEADER)
     skip = _either(headers, SKIP_HEADER, OLD_SKIP_HEADER)
-    return CacheAsk(
-        ttl=None if ttl is None else parse_ttl(*ttl),
-        skip=None if skip is None else flag(*skip),
-    )
+    seconds, clamped = (None, None) if ttl is None else parse_ttl(*ttl)
+    return CacheAsk(ttl=seconds, skip=None if skip is None else flag(*skip), clamped=clamped)
 
 
 def caching(ask: CacheAsk, control: CacheControl, settings: GatewaySettings, keyed: bool) -> Caching | None:
@@ -96,15 +100,20 @@ def step_caching(
     return caching(own.over(asked), control, settings, keyed)
 
 
-def parse_ttl(name: str, value: str) -> int:
-    """`value` of header `name` (`cf-aig-cache-ttl` or its old spelling) as a TTL in seconds."""
-    ttl = whole_number(name, value, "seconds")
-    if ttl != 0 and not MIN_TTL <= ttl <= MAX_TTL:
-        raise BadRequest(
-            f"{name} must be 0 (do not cache) or between {MIN_TTL} and {MAX_TTL} seconds, got {ttl}",
-            header=name,
-        )
-    return ttl
+def parse_ttl(name: str, value: str) -> tuple[int, str | None]:
+    """`value` of header `name` (`cf-aig-cache-ttl` or its old spelling) as a TTL in seconds: 0 (do
+    not cache) or within MIN_TTL-MAX_TTL, where one outside is taken (see the module's docstring);
+    with the warning saying so then. `BadRequest` for a value that is no whole number."""
+    text = value.strip()
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) > len(str(MAX_TTL)):
+        ttl = MAX_TTL + 1  # above it, however long (int() refuses more than 4300 digits)
+    else:
+        ttl = whole_number(name, value, "seconds")
+    if ttl == 0 or MIN_TTL <= ttl <= MAX_TTL:
+        return ttl, None
+    if ttl < MIN_TTL:
+        return MIN_TTL, f"{name} is below the minimum of {MIN_TTL} seconds; {MIN_TTL} is used"
+    return MAX_TTL, f"{name} is above the maximum of {MAX_TTL} seconds (30 days); {MAX_TTL} is used"
 
 
 def _either(headers: MultiMapping[str], name: str, old_name: str) -> tuple[str, str] | None:

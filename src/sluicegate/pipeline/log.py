@@ -17,7 +17,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, dropped_metadata_header
+from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
 from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.sse import error_event_at, error_event_data
 
@@ -65,6 +65,8 @@ class Log:
             reply.headers.popall(LOG_ID_HEADER, None)
         if dropped := exchange.options.metadata_dropped:  # every answer, refusals too
             reply.headers[METADATA_DROPPED_HEADER] = dropped_metadata_header(dropped)
+        for warning in exchange.options.warnings:
+            reply.headers.add(WARNING_HEADER, warning)
         if reply.stream is None:
             exchange.timings.finished_at = time.perf_counter()
             if exchange.timings.first_byte_at is None:

@@ -34,6 +34,8 @@ COLLECT_PAYLOAD_HEADER = "cf-aig-collect-log-payload"  # false: keep the record,
 MAX_METADATA_ENTRIES = 5  # Cloudflare saves the first five and drops the rest
 # The keys of the `cf-aig-metadata` entries past the fifth, which were not kept: a JSON array.
 METADATA_DROPPED_HEADER = "x-sluicegate-metadata-dropped"
+# What the gateway took otherwise than the request asked (`ClientOptions.warnings`), a line each.
+WARNING_HEADER = "x-sluicegate-warning"
 
 
 class Resolve:
