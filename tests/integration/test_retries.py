@@ -144,6 +144,11 @@ def test_the_deadline_is_retry_deadline_not_the_attempt_timeout(
         ("cf-aig-retry-delay", "5001"),
         ("cf-aig-request-timeout", "0"),
         ("cf-aig-backoff", "fibonacci"),
+        # Longer than int() reads (4,300 digits), or than a float holds: were 500s.
+        ("cf-aig-max-attempts", "1" + "0" * 5000),
+        ("cf-aig-retry-delay", "9" * 4400),
+        ("cf-aig-request-timeout", "1" + "0" * 400),
+        ("cf-aig-request-timeout", "1" + "0" * 400 + "s"),
     ],
 )
 def test_bad_retry_headers_are_400s_naming_the_header(

@@ -8,6 +8,7 @@ absent: clients template headers from variables that may be unset.
 
 from __future__ import annotations
 
+import math
 import re
 
 from sluicegate.errors import BadRequest
@@ -28,6 +29,9 @@ _UNITS = {
 }  # fmt: skip
 _SECONDS_PER = {"seconds": 1.0, "ms": 0.001}
 _WITH_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+# More digits than any bound of a header has (a TTL's 30 days, a timeout of years in ms): longer
+# numbers are refused before `int()` (which raises past 4,300 digits) or a float (inf) reads them.
+MOST_DIGITS = 15
 
 
 def flag(name: str, value: str) -> bool | None:
@@ -54,6 +58,12 @@ def whole_number(name: str, value: str, unit: str) -> int:
     of `unit` ("seconds", "ms", or another noun); the 400 says what was probably meant."""
     text = value.strip()
     if text.isascii() and text.isdigit():
+        if len(significant := text.lstrip("0")) > MOST_DIGITS:
+            raise BadRequest(
+                f"{name} must be a whole number of {unit} of at most {MOST_DIGITS} digits, "
+                f"got one of {len(significant)}",
+                header=name,
+            )
         return int(text)
     meant = _meant_number(text.lower(), unit)
     hint = f"; did you mean {meant}?" if meant is not None else ""
@@ -66,9 +76,11 @@ def _meant_number(text: str, unit: str) -> int | None:
     """The number `text` probably means in `unit`: `1_000` 1000; `60s`, `1h` 60 and 3600 seconds."""
     digits = text.replace("_", "")
     if digits.isascii() and digits.isdigit():
-        return int(digits)
+        return int(digits) if len(digits.lstrip("0")) <= MOST_DIGITS else None
     match = _WITH_UNIT.fullmatch(text)
     if match is None or match[2] not in _UNITS or unit not in _SECONDS_PER:
         return None
     amount = float(match[1]) * _UNITS[match[2]] / _SECONDS_PER[unit]
+    if not math.isfinite(amount) or amount >= 10**MOST_DIGITS:
+        return None
     return round(amount) if abs(amount - round(amount)) < 1e-9 else None
