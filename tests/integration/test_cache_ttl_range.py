@@ -105,3 +105,18 @@ def test_a_universal_steps_own_ttl_is_taken_into_range_and_the_warning_names_the
     assert [(a.status_code, a.headers.get(STATUS)) for a in answers] == [(200, "MISS"), (200, "HIT")]
     assert [a.headers.get_list(WARNING) for a in answers] == [[f"step 0: {BELOW}"]] * 2
     assert len(fake.requests) == 1
+
+
+def test_a_streamed_answers_dropped_metadata_note_is_not_stored_with_it(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """`x-sluicegate-metadata-dropped` is about the first request's `cf-aig-metadata`, as the
+    warning is: a later hit without metadata must not say its entries were dropped."""
+    six = '{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}'  # Cloudflare keeps the first five
+    first = ask(gw, "noted", {"cf-aig-cache-ttl": "600", "cf-aig-metadata": six}, stream=True)
+    assert (first[STATUS], first["x-sluicegate-metadata-dropped"]) == ("MISS", '["f"]')
+
+    hit = ask(gw, "noted", {"cf-aig-cache-ttl": "600"}, stream=True)
+    assert hit[STATUS] == "HIT"
+    assert "x-sluicegate-metadata-dropped" not in hit
+    assert len(fake.requests) == 1

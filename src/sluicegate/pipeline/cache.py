@@ -35,7 +35,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
-from sluicegate.pipeline.resolve import WARNING_HEADER
+from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route, StreamEnds
@@ -44,9 +44,12 @@ from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 
 STATUS_HEADER = "cf-aig-cache-status"
-# Headers of the original answer that are not replayed: they describe that one response. Its
-# `cf-aig-step` is kept: which step's answer it is (`served`).
-_NOT_REPLAYED = frozenset({"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER, WARNING_HEADER})
+# Headers of the original answer that are not replayed: they describe that one response, or that
+# one request's headers (a TTL taken into range, metadata entries dropped). Its `cf-aig-step` is
+# kept: which step's answer it is (`served`).
+_NOT_REPLAYED = frozenset(
+    {"date", "server", "set-cookie", "cf-aig-log-id", STATUS_HEADER, WARNING_HEADER, METADATA_DROPPED_HEADER}
+)
 # The semantic cache's answer headers (`x-semantic-cache`, `x-semantic-similarity`) say how that
 # one answer was found: an exact hit replaying a stored `x-semantic-cache: MISS` contradicted its
 # own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them).
