@@ -10,15 +10,25 @@ A gauge that states something of the replica as a whole, of which each worker ho
 per worker, so summed.
 
 A worker that does not answer within `ASK_SECONDS` (stuck, or gone) is left out of that scrape:
-`sluicegate_workers_reporting` then says fewer than `sluicegate_workers`.
+`sluicegate_workers_reporting` then says fewer than `sluicegate_workers`. A worker's replacement
+takes its number, so its socket's path (a dead worker's file is replaced when it listens).
+
+The directory is the parent's: it holds a lock on it (flock) for as long as it lives and removes
+it when it exits. A parent killed with SIGKILL cannot: its workers, stopping on their own then,
+remove it once the last one's socket is gone, and a directory whose lock nobody holds (its whole
+group killed) is removed by the next `serve --workers N` of the same user.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import math
+import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -40,6 +50,8 @@ HIGHEST = frozenset(
         "sluicegate_semantic_entries",
     }
 )
+GROUP_PREFIX = "sluicegate-group-"
+_MAKING_PREFIX = "sluicegate-making-"  # not yet locked: never taken for a dead group's
 Families = list[tuple[str, str, str, list[tuple[str, dict[str, str], float]]]]
 
 
@@ -100,12 +112,65 @@ class _Fixed(Collector):
         return iter(self._metrics)
 
 
+def make_directory() -> tuple[Path, int]:
+    """A new directory for a group's sockets (0700, in the temporary directory), and the descriptor
+    that holds its lock; the directories of groups no longer running are removed first."""
+    root = Path(tempfile.gettempdir())
+    remove_stale(root)
+    making = Path(tempfile.mkdtemp(prefix=_MAKING_PREFIX, dir=root))
+    lock = os.open(making, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    directory = root / (GROUP_PREFIX + making.name.removeprefix(_MAKING_PREFIX))
+    os.rename(making, directory)  # the lock goes with it: it is never seen unlocked under this name
+    return directory, lock
+
+
+def remove_stale(root: Path) -> None:
+    """Remove this user's group directories under `root` whose lock nobody holds: their parent
+    was killed with SIGKILL and the workers could not remove them (killed too, or one's socket left)."""
+    for directory in root.glob(f"{GROUP_PREFIX}*"):
+        try:
+            found = directory.lstat()
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+                continue
+            lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # removed meanwhile
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a running group's
+        else:
+            _remove(directory)
+            _log.info("removed %s, left by a group of workers no longer running", directory)
+        finally:
+            os.close(lock)
+
+
+def _remove(directory: Path) -> None:
+    """`directory` and its sockets, as far as another process removing it meanwhile leaves them."""
+    with contextlib.suppress(FileNotFoundError):
+        for leftover in directory.iterdir():
+            leftover.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        directory.rmdir()
+
+
 class WorkerGroup:
     """This worker's place among the workers: it answers their asks with its own families and
-    asks them for theirs."""
+    asks them for theirs. `orphaned` says whether the parent has gone (workers.parent_gone)."""
 
-    def __init__(self, directory: Path, index: int, count: int, figures: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        index: int,
+        count: int,
+        figures: Callable[[], bytes],
+        orphaned: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.count = count
+        self._directory = directory
+        self._orphaned = orphaned
         self._path = directory / f"{index}.sock"
         self._others = [directory / f"{n}.sock" for n in range(count) if n != index]
         self._figures = figures
@@ -120,6 +185,11 @@ class WorkerGroup:
             await self._server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
+        if self._orphaned():
+            # The parent cannot remove the directory: the last worker's rmdir does (each unlinks
+            # its own socket first, so whichever comes last finds it empty).
+            with contextlib.suppress(OSError):
+                self._directory.rmdir()
 
     async def others(self) -> list[bytes]:
         """The families of every other worker that answered in time."""

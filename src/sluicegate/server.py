@@ -11,6 +11,10 @@ step's own bound, `shutdown.py`), and SIGKILL still ends the process at once.
 A stop signal during start-up (opening the database, migrating: neither has a time limit of its
 own) cancels the start-up instead of waiting for it: what it had opened is closed and the process
 says `error: stopped during start-up` (a StartupError).
+
+A worker of `serve --workers N` stops the same way when its parent exits, whatever ended it
+(SIGKILL included): it watches the parent's pipe (`parent_fd`, workers.py), whose end is the
+parent's, on the event loop, rather than asking now and then whether its parent changed.
 """
 
 from __future__ import annotations
@@ -51,6 +55,17 @@ class StopSignals:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
+    def watch_parent(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        """Stop once the parent's pipe `fd` ends (it is never written: readable is its end)."""
+
+        def gone() -> None:
+            loop.remove_reader(fd)
+            if not self.requested.is_set():
+                _log.warning("the parent process has exited: stopping (process %d)", os.getpid())
+                self.requested.set()
+
+        loop.add_reader(fd, gone)
+
     def _received(self, sig: signal.Signals) -> None:
         if self.requested.is_set():
             _log.info(
@@ -68,12 +83,20 @@ class StopSignals:
         self.requested.set()
 
 
-async def serve(app: web.Application, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
+async def serve(
+    app: web.Application,
+    sockets: list[socket.socket],
+    ready: Callable[[], None],
+    parent_fd: int | None = None,
+) -> None:
     """Start `app`, listen on `sockets` (bound by `listeners.bind`), call `ready`, serve until a
-    stop signal, then stop gracefully. StartupError when it cannot listen."""
+    stop signal (or, given `parent_fd`, the parent's exit), then stop gracefully. StartupError when
+    it cannot listen."""
     loop = asyncio.get_running_loop()
     stop = StopSignals()
     stop.install(loop)
+    if parent_fd is not None:
+        stop.watch_parent(loop, parent_fd)
     # A worker starts with these blocked (workers.py): one that came meanwhile is delivered now.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
@@ -95,6 +118,8 @@ async def serve(app: web.Application, sockets: list[socket.socket], ready: Calla
             await runner.cleanup()  # stop listening, let answers finish, run every shutdown step
     finally:
         stop.remove(loop)
+        if parent_fd is not None:
+            loop.remove_reader(parent_fd)
 
 
 async def unless_stopped(work: Coroutine[Any, Any, T], stop: StopSignals) -> T:
@@ -135,9 +160,14 @@ async def _listen(site: web.SockSite) -> None:
         raise listen_error(site.name.removeprefix("http://"), exc) from exc
 
 
-def run(app: web.Application, sockets: list[socket.socket], ready: Callable[[], None]) -> None:
+def run(
+    app: web.Application,
+    sockets: list[socket.socket],
+    ready: Callable[[], None],
+    parent_fd: int | None = None,
+) -> None:
     """`serve` on a uvloop event loop of its own, in this thread."""
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(app, sockets, ready))
+        runner.run(serve(app, sockets, ready, parent_fd))

@@ -1,35 +1,87 @@
 """The parent of `serve --workers N`: it starts the workers on the sockets it bound, says the server
-is listening once every worker is, and passes a stop signal on to them.
+is listening once every worker is, replaces a worker that dies, and passes a stop signal on to them.
 
 Each worker is `python -m sluicegate serve` with hidden options: the listening sockets' descriptors
-(inherited), and the write end of one pipe on which it writes a line once it listens (`ready`) or
-why it cannot start (`error <message>`). The parent prints that message once, whichever worker
-wrote it, stops the others and exits 2: N workers failing alike print one line, not N tracebacks.
-A line is shorter than PIPE_BUF, so lines written at once never mix.
+(inherited), the write end of a pipe of its own on which it writes a line once it listens (`ready`)
+or why it cannot start (`error <message>`), and the read end of the parent's pipe (`--parent-fd`),
+which the parent never writes and holds open while it lives: a worker sees it close (the parent
+killed, even by SIGKILL) and stops gracefully (server.py). At the first start the parent prints an
+`error` once, whichever worker wrote it, stops the others and exits 2: N workers failing alike
+print one line, not N tracebacks. A line is shorter than PIPE_BUF, so it comes in one read.
+
+The parent waits on its workers' pipes and on SIGCHLD (through the signal wake-up descriptor) in
+one `select`, so a worker's death is seen as it happens, not at the next poll. The dead worker is
+logged (its number, pid, exit code or signal) and a replacement started on the same sockets (the
+parent keeps them open until a stop begins), with the same number, so it takes the same place
+among the workers for /metrics (metrics_group.py). None is started once a stop has begun.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import select
+import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import time
 from collections.abc import Callable, Sequence
-from typing import IO
+from dataclasses import dataclass
+
+from sluicegate import metrics_group
 
 READY = "ready"
 ERROR = "error"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _LINE_BYTES = 4000  # under PIPE_BUF (4096 on Linux): one write, never interleaved
+# A crash loop: one worker's place dying CRASH_LOOP times in a row, each before it was ready or
+# within EARLY_SECONDS of it. A start takes about a second, so a worker that cannot start (a
+# broken config file, a dependency that crashes on import) stops the group within seconds instead
+# of respawning forever; one that served for EARLY_SECONDS was healthy, so its death (OOM on a
+# large request, a kill) is replaced and starts the count afresh. Counted per place, not over the
+# group: a burst of requests that each kill a worker is not a crash loop, and the workers still
+# up keep serving meanwhile. No back-off: every death is one line in the log, at most 5 in a row.
+CRASH_LOOP = 5
+EARLY_SECONDS = 10.0
+
+_log = logging.getLogger(__name__)
 
 
 def say(fd: int, line: str) -> None:
     """A worker's line to its parent (`READY`, or `ERROR` and a message), in one write."""
     data = line.replace("\n", " ").encode()[:_LINE_BYTES] + b"\n"
-    os.write(fd, data)
+    with contextlib.suppress(BrokenPipeError):  # the parent has gone: nobody to tell
+        os.write(fd, data)
+
+
+def parent_gone(fd: int) -> bool:
+    """Whether the parent's pipe (`--parent-fd`) has closed: it is never written, so a read that
+    would not block is its end."""
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+def ended(code: int) -> str:
+    """How a process ended, from its Popen return code."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class _Worker:
+    place: int  # its --index: the same for a replacement
+    process: subprocess.Popen[bytes]
+    lines: int | None  # the read end of its pipe, until its line (or the pipe's end) is read
+    ready_at: float | None = None
+    error: str | None = None
 
 
 class Workers:
@@ -38,81 +90,176 @@ class Workers:
     def __init__(self, count: int, command: Sequence[str]) -> None:
         self._count = count
         self._command = list(command)
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._workers: dict[int, _Worker] = {}
+        self._early_deaths = [0] * count  # per place, in a row
+        self._sockets: list[socket.socket] = []
+        self._options: list[str] = []
+        self._selector = selectors.DefaultSelector()
+        self._codes: list[int] = []  # of the ready workers that exited once the stop began
+        self._error: str | None = None  # a worker of the first start could not start: exit 2
+        self._crash_loop = False
+        self._listening = False
         self.stopping = False
 
     def run(
         self, sockets: list[socket.socket], listening: Callable[[], None], failed: Callable[[str], None]
     ) -> int:
         """Start the workers, call `listening` once all listen (or `failed` with the first one's
-        reason, then stop them), wait for them to exit; the exit code."""
-        signal.signal(signal.SIGTERM, self._pass_on)
-        signal.signal(signal.SIGINT, self._pass_on)
-        # Where the workers find each other for /metrics (metrics_group.py): made 0700.
-        group = tempfile.mkdtemp(prefix="sluicegate-workers-")
+        reason, then stop them), keep them running until a stop; the exit code."""
+        self._sockets = sockets
+        # Never written; the write end stays here (not inherited): its end is the parent's.
+        parent_read, parent_write = os.pipe()
+        wake_read, wake_write = os.pipe()
+        for fd in (wake_read, wake_write):
+            os.set_blocking(fd, False)
+        # Where the workers find each other for /metrics (metrics_group.py): made 0700, locked for
+        # as long as this process lives; one a killed group left is removed first.
+        group, lock = metrics_group.make_directory()
+        options = [f"--listen-fd={sock.fileno()}" for sock in sockets]
+        self._options = [*options, f"--parent-fd={parent_read}", f"--group={group}"]
+        self._parent_read = parent_read
+        previous = {sig: signal.getsignal(sig) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
+        wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        self._selector.register(wake_read, selectors.EVENT_READ)
         try:
-            return self._run(sockets, group, listening, failed)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self._pass_on)
+            signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select up
+            for place in range(self._count):
+                self._start(place)
+            self._supervise(listening, failed)
         finally:
+            signal.set_wakeup_fd(wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._close_sockets()
+            self._selector.close()
             shutil.rmtree(group, ignore_errors=True)
+            for fd in (lock, parent_read, parent_write, wake_read, wake_write):
+                os.close(fd)
+        if self._error is not None:
+            return 2
+        return 1 if self._crash_loop else max(self._codes, default=0)
 
-    def _run(
-        self,
-        sockets: list[socket.socket],
-        group: str,
-        listening: Callable[[], None],
-        failed: Callable[[str], None],
-    ) -> int:
+    def _supervise(self, listening: Callable[[], None], failed: Callable[[str], None]) -> None:
+        while self._workers:
+            for key, _ in self._selector.select():
+                if isinstance(key.data, _Worker):
+                    self._read_line(key.data, failed)
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(key.fd, 512):  # the signals' wake-ups: their handlers ran
+                            pass
+            if self.stopping:  # (a signal's handler only passes it on: see _pass_on)
+                self._close_sockets()
+            for worker in list(self._workers.values()):
+                if (code := worker.process.poll()) is not None:
+                    self._exited(worker, code, failed)
+            ready = [worker for worker in self._workers.values() if worker.ready_at is not None]
+            if not self._listening and not self.stopping and len(ready) == self._count:
+                self._listening = True
+                listening()
+
+    def _start(self, place: int) -> _Worker:
         read_end, write_end = os.pipe()
-        fds = [sock.fileno() for sock in sockets]
-        options = [*(f"--listen-fd={fd}" for fd in fds), f"--ready-fd={write_end}", f"--group={group}"]
-        # Blocked while they start, inherited blocked: a signal that comes before a worker handles
-        # it waits for it (server.py unblocks them) instead of killing it half-started.
+        os.set_blocking(read_end, False)  # read once it has exited too: whatever it wrote is there
+        command = [*self._command, *self._options, f"--ready-fd={write_end}", f"--index={place}"]
+        fds = (*(sock.fileno() for sock in self._sockets), self._parent_read, write_end)
+        # Blocked while it starts, inherited blocked: a signal that comes before the worker handles
+        # it waits for it (server.py unblocks them) instead of killing it half-started; here, the
+        # handler then runs with the worker already listed, so it is passed on to it too.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            for index in range(self._count):
-                command = [*self._command, *options, f"--index={index}"]
-                self._children.append(subprocess.Popen(command, pass_fds=(*fds, write_end)))
+            process = subprocess.Popen(command, pass_fds=fds)
+            worker = self._workers[place] = _Worker(place, process, read_end)
+            if self.stopping:  # a stop began as it was being started: its handler may have run
+                process.send_signal(signal.SIGTERM)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
-            for sock in sockets:
-                sock.close()  # the workers hold them: once they stop, the port refuses connections
-            os.close(write_end)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that came is passed on now
-        with os.fdopen(read_end, "rb") as lines:
-            ready, error = self._wait_ready(lines)
-        if error is not None:
-            failed(error)
-        if ready == self._count:
-            if not self.stopping:
-                listening()
-        elif error is not None or not self.stopping:  # not stopped while starting: one failed
-            self._stop_all()
-        codes = [child.wait() for child in self._children]
-        return 2 if error is not None else max(codes)
+            os.close(write_end)  # the worker's alone: its end is the worker's line or its exit
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._selector.register(read_end, selectors.EVENT_READ, worker)
+        return worker
 
-    def _wait_ready(self, lines: IO[bytes]) -> tuple[int, str | None]:
-        """Read the workers' lines until each is ready or one cannot start (its message), or every
-        worker has closed its end (one died first, or they were stopped while starting)."""
-        ready = 0
-        while ready < self._count:
-            line = lines.readline().decode(errors="replace").rstrip("\n")
-            if not line:
-                break
-            kind, _, message = line.partition(" ")
-            if kind == ERROR:
-                return ready, message
-            ready += 1
-        return ready, None
+    def _read_line(self, worker: _Worker, failed: Callable[[str], None]) -> None:
+        """The worker's one line, or the end of its pipe (it closes it once ready, or it died)."""
+        assert worker.lines is not None
+        try:
+            line = os.read(worker.lines, _LINE_BYTES + 1).decode(errors="replace").rstrip("\n")
+        except BlockingIOError:  # exited with its end held open elsewhere (a child of its own)
+            line = ""
+        self._selector.unregister(worker.lines)
+        os.close(worker.lines)
+        worker.lines = None
+        kind, _, message = line.partition(" ")
+        if kind == READY:
+            worker.ready_at = time.monotonic()
+            if self._listening:
+                _log.info("worker %d (pid %d) listening", worker.place, worker.process.pid)
+        elif kind == ERROR:
+            worker.error = message
+            if not self._listening and self._error is None:  # the first start: as a config error
+                self._error = message
+                failed(message)
+                self._stop()
+
+    def _exited(self, worker: _Worker, code: int, failed: Callable[[str], None]) -> None:
+        if worker.lines is not None:  # it has exited: what it wrote is all there
+            self._read_line(worker, failed)
+        del self._workers[worker.place]
+        if self.stopping:
+            if worker.ready_at is not None:  # (one a stop found starting says so: exit 2)
+                self._codes.append(code)
+            return
+        early = worker.ready_at is None or time.monotonic() - worker.ready_at < EARLY_SECONDS
+        deaths = self._early_deaths[worker.place] = self._early_deaths[worker.place] + 1 if early else 0
+        why = ended(code) + (f": {worker.error}" if worker.error else "")
+        if deaths >= CRASH_LOOP:
+            self._crash_loop = True
+            failed(
+                f"worker {worker.place} died {deaths} times in a row within {EARLY_SECONDS:g} s of"
+                f" starting (pid {worker.process.pid} {why}); stopping the workers"
+            )
+            self._stop()
+            return
+        try:
+            replacement = self._start(worker.place)
+        except OSError as exc:  # no process can be made (out of memory, of processes)
+            self._crash_loop = True
+            failed(f"worker {worker.place} (pid {worker.process.pid}) {why}; cannot start another: {exc}")
+            self._stop()
+            return
+        _log.warning(
+            "worker %d (pid %d) %s; replaced by pid %d",
+            worker.place,
+            worker.process.pid,
+            why,
+            replacement.process.pid,
+        )
 
     def _pass_on(self, signum: int, frame: object) -> None:
+        """A stop signal: the stop begins (no worker is replaced from then on); passed on to the
+        workers, a repeated one too. The sockets are closed by the loop it wakes: a handler may
+        run between any two lines, `_start`'s among them."""
         self.stopping = True
-        for child in self._children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        self._signal_all(signum)
 
-    def _stop_all(self) -> None:
-        for child in self._children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+    def _stop(self) -> None:
+        self.stopping = True
+        self._close_sockets()
+        self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, signum: int) -> None:
+        for worker in self._workers.values():
+            if worker.process.poll() is None:
+                worker.process.send_signal(signum)
+
+    def _close_sockets(self) -> None:
+        """The workers hold the sockets too: once they stop, the port refuses connections."""
+        for sock in self._sockets:
+            sock.close()
 
 
 def worker_command() -> list[str]:

@@ -9,6 +9,7 @@ PostgreSQL down, a database that does not exist) is one `error: …` line and ex
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -41,6 +42,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
     listen_fd: Annotated[list[int] | None, typer.Option(hidden=True)] = None,
     ready_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    parent_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
     group: Annotated[Path | None, typer.Option(hidden=True)] = None,
     index: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
@@ -48,8 +50,8 @@ def serve(
     settings = settings_or_exit(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if ready_fd is not None and group is not None:  # a worker of `serve --workers N`
-            place = _Place(ready_fd, group, index, workers)
+        if ready_fd is not None and parent_fd is not None and group is not None:  # a worker
+            place = _Place(ready_fd, parent_fd, group, index, workers)
             _worker(settings, [socket.socket(fileno=fd) for fd in listen_fd or []], place)
             return
         sockets = _started(lambda: listeners.bind(settings.host, settings.port))
@@ -140,10 +142,12 @@ async def _bootstrap(settings: Settings) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Place:
-    """A worker's place in `serve --workers N` (workers.py): its line to the parent, the directory
-    where the workers meet for /metrics, its number, how many they are."""
+    """A worker's place in `serve --workers N` (workers.py): its line to the parent, the parent's
+    pipe (its end is the parent's), the directory where the workers meet for /metrics, its number
+    (a replacement's is the dead worker's), how many they are."""
 
     ready_fd: int
+    parent_fd: int
     group: Path
     index: int
     count: int
@@ -177,14 +181,15 @@ def _serve(
         raise StartupError(str(exc)) from exc
     if place is not None:  # /metrics sums every worker's figures
         metrics = app[METRICS]
-        metrics.workers = WorkerGroup(place.group, place.index, place.count, metrics.figures)
+        orphaned = functools.partial(workers.parent_gone, place.parent_fd)
+        metrics.workers = WorkerGroup(place.group, place.index, place.count, metrics.figures, orphaned)
         app.on_startup.append(metrics.workers.start)
         app.on_cleanup.append(metrics.workers.close)
     # A request allocates a few hundred short-lived objects; with the default gen-0 threshold (700)
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.
     gc.set_threshold(50_000, 50, 100)
-    server.run(app, sockets, ready)
+    server.run(app, sockets, ready, place.parent_fd if place is not None else None)
 
 
 @app.command()
