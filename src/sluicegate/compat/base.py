@@ -36,7 +36,15 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
 
 
 class TranslationError(ValueError):
-    """The OpenAI request cannot be expressed for this provider; the message says which field."""
+    """The OpenAI request cannot be expressed for this provider; the message says which field.
+
+    `field` is that field's path as OpenAI's errors spell it in `param` (`messages[0].content[1]`,
+    `tools[2].function.name`), and the message starts with it (`{field}: {reason}`); None when no
+    one field is to blame (the reason is then the whole message)."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason if field is None else f"{field}: {reason}")
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

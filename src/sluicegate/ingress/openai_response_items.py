@@ -60,7 +60,7 @@ class ResponseItemReferences:
             if isinstance(item, dict) and item.get("type") == ITEM_REFERENCE:
                 item_id = item.get("id")
                 if not isinstance(item_id, str):
-                    raise TranslationError(f"input[{index}].id: an item_reference needs a string id")
+                    raise TranslationError("an item_reference needs a string id", field=f"input[{index}].id")
                 if item_id not in kept:
                     raise UnknownItem(index, item_id)
                 item = kept[item_id]

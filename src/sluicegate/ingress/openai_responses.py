@@ -66,24 +66,27 @@ class OpenAIResponses:
         for name in _STATEFUL:
             if payload.get(name) is not None:
                 raise TranslationError(
-                    f"{name}: the gateway keeps no responses, only the output items it rendered;"
-                    " send the conversation in input (earlier output items may go as item_reference)"
+                    "the gateway keeps no responses, only the output items it rendered;"
+                    " send the conversation in input (earlier output items may go as item_reference)",
+                    field=name,
                 )
         if payload.get("background") is True:
-            raise TranslationError("background: only OpenAI's own API runs responses in the background")
+            raise TranslationError(
+                "only OpenAI's own API runs responses in the background", field="background"
+            )
         conversation = _input(payload.get("input"))
         if not conversation:
-            raise TranslationError("input: a string or a non-empty list of items is required")
+            raise TranslationError("a string or a non-empty list of items is required", field="input")
         messages = _instructions(payload.get("instructions")) + conversation
         chat: dict[str, Any] = {"model": payload.get("model"), "messages": messages}
         if (limit := payload.get("max_output_tokens")) is not None:
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-                raise TranslationError("max_output_tokens: must be a positive integer")
+                raise TranslationError("must be a positive integer", field="max_output_tokens")
             chat["max_completion_tokens"] = limit
         for name in ("temperature", "top_p"):
             if (value := payload.get(name)) is not None:
                 if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise TranslationError(f"{name}: must be a number")
+                    raise TranslationError("must be a number", field=name)
                 chat[name] = value
         if tools := payload.get("tools"):
             chat["tools"] = _tools(tools)
@@ -158,7 +161,7 @@ def _instructions(instructions: Any) -> list[dict[str, Any]]:
     if instructions is None or instructions == "":
         return []
     if not isinstance(instructions, str):
-        raise TranslationError("instructions: must be a string")
+        raise TranslationError("must be a string", field="instructions")
     return [{"role": "system", "content": instructions}]
 
 
@@ -166,7 +169,7 @@ def _input(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}] if raw else []
     if not isinstance(raw, list):
-        raise TranslationError("input: must be a string or a list of items")
+        raise TranslationError("must be a string or a list of items", field="input")
     messages: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         where = f"input[{i}]"
@@ -180,21 +183,23 @@ def _input(raw: Any) -> list[dict[str, Any]]:
             messages.append(_call_output(item, where))
         elif kind == ITEM_REFERENCE:  # the gateway puts kept items in place before this
             raise TranslationError(
-                f"{where}.type: an item_reference names no item here; send the item itself"
+                "an item_reference names no item here; send the item itself", field=f"{where}.type"
             )
         elif kind != "reasoning":  # reasoning items only mean something to the model that wrote them
-            raise TranslationError(f"{where}.type: a {kind!r} item cannot be sent to this provider")
+            raise TranslationError(f"a {kind!r} item cannot be sent to this provider", field=f"{where}.type")
     return messages
 
 
 def _input_message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     role, content = item.get("role"), item.get("content")
     if not isinstance(role, str) or role not in _ROLES:
-        raise TranslationError(f"{where}.role: must be user, assistant, system or developer, not {role!r}")
+        raise TranslationError(
+            f"must be user, assistant, system or developer, not {role!r}", field=f"{where}.role"
+        )
     if isinstance(content, str):
         return {"role": _ROLES[role], "content": content}
     if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of content parts")
+        raise TranslationError("must be a string or a list of content parts", field=f"{where}.content")
     parts = [_part(part, f"{where}.content[{j}]", media=role == "user") for j, part in enumerate(content)]
     if all(part["type"] == "text" for part in parts):
         texts = [part["text"] for part in parts]
@@ -218,8 +223,9 @@ def _part(part: Any, where: str, *, media: bool) -> dict[str, Any]:
     if media and kind == "input_file" and isinstance(part.get("file_data"), str):
         return file_part(part["file_data"], part.get("filename"))
     raise TranslationError(
-        f"{where}: a {kind!r} part cannot be sent to this provider (images by URL or data URL and"
-        " files by file_data only: the gateway cannot read OpenAI's stored files)"
+        f"a {kind!r} part cannot be sent to this provider (images by URL or data URL and"
+        " files by file_data only: the gateway cannot read OpenAI's stored files)",
+        field=where,
     )
 
 
@@ -227,7 +233,7 @@ def _add_call(messages: list[dict[str, Any]], item: Mapping[str, Any], where: st
     """A function call joins the assistant turn before it: chat holds a turn's calls together."""
     call_id, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments", "{}")
     if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(arguments, str):
-        raise TranslationError(f"{where}: a function_call needs string call_id, name and arguments")
+        raise TranslationError("a function_call needs string call_id, name and arguments", field=where)
     call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
     last = messages[-1] if messages else None
     if last is not None and last["role"] == "assistant" and isinstance(last.get("content") or "", str):
@@ -240,39 +246,41 @@ def _add_call(messages: list[dict[str, Any]], item: Mapping[str, Any], where: st
 def _call_output(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     call_id, output = item.get("call_id"), item.get("output")
     if not isinstance(call_id, str):
-        raise TranslationError(f"{where}.call_id: a string is required")
+        raise TranslationError("a string is required", field=f"{where}.call_id")
     if isinstance(output, list):
         for k, part in enumerate(output):
             kind = mapping(part).get("type")
             if kind not in ("input_text", "output_text"):
                 # Chat's tool messages hold text only: an image or file is no matter of its form.
                 raise TranslationError(
-                    f"{where}.output[{k}]: a tool's output can carry only text (input_text parts)"
-                    f" through this translation, not a {kind!r} part"
+                    "a tool's output can carry only text (input_text parts)"
+                    f" through this translation, not a {kind!r} part",
+                    field=f"{where}.output[{k}]",
                 )
         output = "".join(
             _part(part, f"{where}.output[{k}]", media=False)["text"] for k, part in enumerate(output)
         )
     if not isinstance(output, str):
-        raise TranslationError(f"{where}.output: must be a string or a list of text parts")
+        raise TranslationError("must be a string or a list of text parts", field=f"{where}.output")
     return {"role": "tool", "tool_call_id": call_id, "content": output}
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
+        raise TranslationError("must be a list", field="tools")
     chat = []
     for i, tool in enumerate(tools):
         tool = mapping(tool)
         if tool.get("type") != "function" or not isinstance(tool.get("name"), str):
             raise TranslationError(
-                f"tools[{i}]: {tool.get('type')!r} is a tool OpenAI runs itself; only function tools"
-                " with a name can be sent to this provider"
+                f"{tool.get('type')!r} is a tool OpenAI runs itself; only function tools"
+                " with a name can be sent to this provider",
+                field=f"tools[{i}]",
             )
         if not tool["name"]:
-            raise TranslationError(f"tools[{i}].name: a function tool needs a name")
+            raise TranslationError("a function tool needs a name", field=f"tools[{i}].name")
         if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
-            raise TranslationError(f"tools[{i}].parameters: must be a JSON Schema object")
+            raise TranslationError("must be a JSON Schema object", field=f"tools[{i}].parameters")
         function: dict[str, Any] = {"name": tool["name"]}
         for key in ("description", "parameters", "strict"):
             if tool.get(key) is not None:
@@ -286,7 +294,7 @@ def _tool_choice(choice: Any) -> Any:
         return choice
     if mapping(choice).get("type") == "function" and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
-    raise TranslationError("tool_choice: must be auto, none, required or {type: function, name}")
+    raise TranslationError("must be auto, none, required or {type: function, name}", field="tool_choice")
 
 
 def _response_format(text_format: Any) -> dict[str, Any] | None:
@@ -299,7 +307,7 @@ def _response_format(text_format: Any) -> dict[str, Any] | None:
     if kind == "json_schema" and isinstance(text_format.get("schema"), dict):
         schema = {k: text_format[k] for k in ("name", "schema", "strict", "description") if k in text_format}
         return {"type": "json_schema", "json_schema": schema}
-    raise TranslationError("text.format: must be text, json_object or json_schema with a schema")
+    raise TranslationError("must be text, json_object or json_schema with a schema", field="text.format")
 
 
 RESPONSES = OpenAIResponses()

@@ -58,11 +58,11 @@ _DATA_URL = re.compile(r"data:(?P<media_type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base
 def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
     for name, default in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None):
-            raise TranslationError(f"{name}: not supported by Anthropic")
+            raise TranslationError("not supported by Anthropic", field=name)
     if payload.get("n", 1) not in (1, None):
-        raise TranslationError("n: Anthropic returns one choice per request")
+        raise TranslationError("Anthropic returns one choice per request", field="n")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
-        raise TranslationError("modalities: Anthropic answers with text only")
+        raise TranslationError("Anthropic answers with text only", field="modalities")
 
 
 def _max_tokens(payload: Mapping[str, Any]) -> int:
@@ -71,21 +71,21 @@ def _max_tokens(payload: Mapping[str, Any]) -> int:
     if value is None:
         return DEFAULT_MAX_TOKENS
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TranslationError(f"{name}: must be a positive integer")
+        raise TranslationError("must be a positive integer", field=name)
     return value
 
 
 def _stop_sequences(stop: Any) -> list[str]:
     sequences = [stop] if isinstance(stop, str) else stop
     if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise TranslationError("stop: must be a string or a list of strings")
+        raise TranslationError("must be a string or a list of strings", field="stop")
     return sequences
 
 
 def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """System text blocks, and the turns: consecutive same-role messages merge into one turn."""
     if not isinstance(raw, list) or not raw:
-        raise TranslationError("messages: a non-empty list is required")
+        raise TranslationError("a non-empty list is required", field="messages")
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(raw):
@@ -100,7 +100,7 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
         elif role == "tool":
             role, blocks = "user", [_tool_result(message, where)]
         else:
-            raise TranslationError(f"{where}.role: {role!r} cannot be translated for Anthropic")
+            raise TranslationError(f"{role!r} cannot be translated for Anthropic", field=f"{where}.role")
         if blocks and (control := _cache_control(message, where)) is not None:
             blocks[-1].setdefault("cache_control", control)  # the message's end; a part's own wins
         if role in ("system", "developer"):
@@ -131,7 +131,7 @@ def _content_blocks(content: Any, where: str, *, media: bool = False) -> list[di
     if content is None:
         return []
     if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of parts")
+        raise TranslationError("must be a string or a list of parts", field=f"{where}.content")
     blocks = []
     for j, part in enumerate(content):
         at, kind = f"{where}.content[{j}]", as_mapping(part).get("type")
@@ -144,7 +144,7 @@ def _content_blocks(content: Any, where: str, *, media: bool = False) -> list[di
         elif media and kind == "file":
             block = _document(as_mapping(part.get("file")), f"{at}.file")
         else:
-            raise TranslationError(f"{at}: a {kind!r} part cannot be translated here for Anthropic")
+            raise TranslationError(f"a {kind!r} part cannot be translated here for Anthropic", field=at)
         blocks.append(_marked(block, _cache_control(part, at)))
     return blocks
 
@@ -153,7 +153,9 @@ def _cache_control(holder: Mapping[str, Any], where: str) -> dict[str, Any] | No
     """`holder`'s `cache_control`, an object passed on as it is (Anthropic checks its type and ttl)."""
     control = holder.get("cache_control")
     if control is not None and not isinstance(control, dict):
-        raise TranslationError(f'{where}.cache_control: must be an object, e.g. {{"type": "ephemeral"}}')
+        raise TranslationError(
+            'must be an object, e.g. {"type": "ephemeral"}', field=f"{where}.cache_control"
+        )
     return control
 
 
@@ -176,7 +178,7 @@ def _image(image_url: Any, where: str) -> dict[str, Any]:
     """An OpenAI image part as an Anthropic image block: https://docs.anthropic.com/en/docs/build-with-claude/vision"""
     url = image_url.get("url") if isinstance(image_url, dict) else image_url
     if not isinstance(url, str) or not url:
-        raise TranslationError(f"{where}.url: a URL or a data URL is required")
+        raise TranslationError("a URL or a data URL is required", field=f"{where}.url")
     if url.startswith("data:"):
         return {"type": "image", "source": _base64_source(url, where)}
     return {"type": "image", "source": {"type": "url", "url": url}}
@@ -186,17 +188,17 @@ def _document(file: Mapping[str, Any], where: str) -> dict[str, Any]:
     """A PDF file part as a document block: https://docs.anthropic.com/en/docs/build-with-claude/pdf-support"""
     data = file.get("file_data")
     if not isinstance(data, str):
-        raise TranslationError(f"{where}: only inline file_data can be translated for Anthropic")
+        raise TranslationError("only inline file_data can be translated for Anthropic", field=where)
     source = _base64_source(data, where)
     if source["media_type"] != "application/pdf":
-        raise TranslationError(f"{where}: Anthropic reads PDF documents only")
+        raise TranslationError("Anthropic reads PDF documents only", field=where)
     return {"type": "document", "source": source}
 
 
 def _base64_source(url: str, where: str) -> dict[str, str]:
     match = _DATA_URL.fullmatch(url)
     if match is None:
-        raise TranslationError(f"{where}: only base64 data URLs can be translated for Anthropic")
+        raise TranslationError("only base64 data URLs can be translated for Anthropic", field=where)
     return {"type": "base64", "media_type": match["media_type"], "data": match["data"]}
 
 
@@ -205,13 +207,15 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
     for j, call in enumerate(message.get("tool_calls") or ()):
         call_id, function = as_mapping(call).get("id"), as_mapping(as_mapping(call).get("function"))
         if not isinstance(call_id, str) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"{where}.tool_calls[{j}]: an id and a function name are required")
+            raise TranslationError("an id and a function name are required", field=f"{where}.tool_calls[{j}]")
         try:
             arguments = orjson.loads(function.get("arguments") or "{}")
         except (orjson.JSONDecodeError, TypeError):
             arguments = None
         if not isinstance(arguments, dict):
-            raise TranslationError(f"{where}.tool_calls[{j}].function.arguments: must be a JSON object")
+            raise TranslationError(
+                "must be a JSON object", field=f"{where}.tool_calls[{j}].function.arguments"
+            )
         block = {"type": "tool_use", "id": call_id, "name": function["name"], "input": arguments}
         blocks.append(_marked(block, _cache_control(as_mapping(call), f"{where}.tool_calls[{j}]")))
     return blocks
@@ -221,7 +225,7 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
     """A tool message as a tool_result block: https://docs.anthropic.com/en/docs/build-with-claude/tool-use"""
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str):
-        raise TranslationError(f"{where}.tool_call_id: required")
+        raise TranslationError("required", field=f"{where}.tool_call_id")
     content = message.get("content")
     if isinstance(content, str):
         return {"type": "tool_result", "tool_use_id": call_id, "content": content}
@@ -235,9 +239,11 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
 def _tool(tool: Any, where: str) -> dict[str, Any]:
     function = as_mapping(tool).get("function") if as_mapping(tool).get("type") == "function" else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise TranslationError(f"{where}: only function tools with a name can be translated")
+        raise TranslationError("only function tools with a name can be translated", field=where)
     if function["name"] == ANSWER_TOOL:
-        raise TranslationError(f"{where}.function.name: {ANSWER_TOOL!r} is reserved for response_format")
+        raise TranslationError(
+            f"{ANSWER_TOOL!r} is reserved for response_format", field=f"{where}.function.name"
+        )
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     translated = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
@@ -259,7 +265,7 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     elif isinstance(name := as_mapping(as_mapping(choice).get("function")).get("name"), str):
         translated = {"type": "tool", "name": name}
     else:
-        raise TranslationError("tool_choice: must be none, auto, required or a named function")
+        raise TranslationError("must be none, auto, required or a named function", field="tool_choice")
     if translated is not None and parallel is False and translated["type"] != "none":
         translated["disable_parallel_tool_use"] = True
     return translated
@@ -274,11 +280,11 @@ def _answer_tool(response_format: Any) -> dict[str, Any] | None:
         description = "Give your answer to the user with this tool: its input is the answer, a JSON object."
         return {"name": ANSWER_TOOL, "description": description, "input_schema": dict(_ANY_OBJECT)}
     if kind != "json_schema":
-        raise TranslationError(f"response_format: {kind!r} cannot be translated for Anthropic")
+        raise TranslationError(f"{kind!r} cannot be translated for Anthropic", field="response_format")
     spec = as_mapping(as_mapping(response_format).get("json_schema"))
     schema = spec.get("schema", _ANY_OBJECT)
     if as_mapping(schema).get("type") != "object":  # a tool's input is always an object
-        raise TranslationError("response_format.json_schema.schema: Anthropic needs an object schema")
+        raise TranslationError("Anthropic needs an object schema", field="response_format.json_schema.schema")
     name = spec.get("name") if isinstance(spec.get("name"), str) else "JSON object"
     description = f"Give your answer to the user with this tool: its input is the answer, a `{name}`."
     if isinstance(spec.get("description"), str) and spec["description"]:
@@ -296,7 +302,7 @@ def _tools(payload: Mapping[str, Any]) -> dict[str, Any]:
     """
     tools = payload.get("tools") or []
     if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
+        raise TranslationError("must be a list", field="tools")
     translated = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
     choice = _tool_choice(payload.get("tool_choice"), payload.get("parallel_tool_calls")) if tools else None
     answer = _answer_tool(payload.get("response_format"))

@@ -90,13 +90,15 @@ def _contents(messages: list[Any], signed: bool = False) -> tuple[list[dict[str,
     call_names: dict[str, str] = {}  # tool call id -> function name, for the results that follow
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise TranslationError(f"messages[{i}]: must be an object")
+            raise TranslationError("must be an object", field=f"messages[{i}]")
         role = message.get("role")
         if role in ("system", "developer"):
             system += _parts(message.get("content"), f"messages[{i}]")
             continue
         if role not in ROLES:
-            raise TranslationError(f"messages[{i}].role: {role!r} cannot be sent to Google AI Studio")
+            raise TranslationError(
+                f"{role!r} cannot be sent to Google AI Studio", field=f"messages[{i}].role"
+            )
         if role in ("tool", "function"):
             parts = [_function_response(message, call_names, f"messages[{i}]")]
         else:
@@ -115,7 +117,7 @@ def _contents(messages: list[Any], signed: bool = False) -> tuple[list[dict[str,
         else:
             contents.append({"role": ROLES[role], "parts": parts})
     if not contents:
-        raise TranslationError("messages: at least one user or assistant message is required")
+        raise TranslationError("at least one user or assistant message is required", field="messages")
     return system, contents
 
 
@@ -125,13 +127,13 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of parts")
+        raise TranslationError("must be a string or a list of parts", field=f"{where}.content")
     return [_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
 
 
 def _part(part: Any, where: str) -> dict[str, Any]:
     if not isinstance(part, dict):
-        raise TranslationError(f"{where}: must be an object")
+        raise TranslationError("must be an object", field=where)
     kind, value = part.get("type"), part.get(str(part.get("type")))
     if kind in ("text", "refusal") and isinstance(value, str):
         return {"text": value}
@@ -142,8 +144,8 @@ def _part(part: Any, where: str) -> dict[str, Any]:
     if kind == "file" and isinstance(value, dict):
         if isinstance(value.get("file_data"), str):
             return _media(value["file_data"], where)
-        raise TranslationError(f"{where}.file: only inline file_data can be sent to Google AI Studio")
-    raise TranslationError(f"{where}.type: {kind!r} cannot be sent to Google AI Studio")
+        raise TranslationError("only inline file_data can be sent to Google AI Studio", field=f"{where}.file")
+    raise TranslationError(f"{kind!r} cannot be sent to Google AI Studio", field=f"{where}.type")
 
 
 def _media(url: str, where: str) -> dict[str, Any]:
@@ -152,7 +154,7 @@ def _media(url: str, where: str) -> dict[str, Any]:
         header, comma, data = url[5:].partition(",")
         mime_type, _, encoding = header.partition(";")
         if not comma or encoding != "base64":
-            raise TranslationError(f"{where}: a data URL must be base64 (data:<type>;base64,<data>)")
+            raise TranslationError("a data URL must be base64 (data:<type>;base64,<data>)", field=where)
         return {"inlineData": {"mimeType": mime_type, "data": data}}
     file_data = {"fileUri": url}
     extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
@@ -168,11 +170,11 @@ def _function_call(call: Any, call_names: dict[str, str], where: str) -> dict[st
         or not isinstance(function, dict)
         or not isinstance(function.get("name"), str)
     ):
-        raise TranslationError(f"{where}.function.name: required")
+        raise TranslationError("required", field=f"{where}.function.name")
     try:
         args = orjson.loads(function.get("arguments") or "{}")
     except orjson.JSONDecodeError as exc:
-        raise TranslationError(f"{where}.function.arguments: not JSON ({exc})") from exc
+        raise TranslationError(f"not JSON ({exc})", field=f"{where}.function.arguments") from exc
     if isinstance(call.get("id"), str):
         call_names[call["id"]] = function["name"]
     part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
@@ -203,7 +205,7 @@ def _signs_function_calls(model: Any) -> bool:
 def _function_response(message: dict[str, Any], call_names: dict[str, str], where: str) -> dict[str, Any]:
     name = call_names.get(message.get("tool_call_id") or "", message.get("name"))
     if not isinstance(name, str):
-        raise TranslationError(f"{where}.tool_call_id: no earlier assistant tool call has this id")
+        raise TranslationError("no earlier assistant tool call has this id", field=f"{where}.tool_call_id")
     content = message.get("content")
     text = content if isinstance(content, str) else "".join(p.get("text", "") for p in _parts(content, where))
     try:
@@ -217,15 +219,15 @@ def _function_response(message: dict[str, Any], call_names: dict[str, str], wher
 
 def _declarations(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
+        raise TranslationError("must be a list", field="tools")
     declarations = []
     for i, tool in enumerate(tools):
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"tools[{i}]: only function tools can be sent to Google AI Studio")
+            raise TranslationError("only function tools can be sent to Google AI Studio", field=f"tools[{i}]")
         if function["name"] == ANSWER_FUNCTION:
             raise TranslationError(
-                f"tools[{i}].function.name: {ANSWER_FUNCTION!r} is reserved for response_format"
+                f"{ANSWER_FUNCTION!r} is reserved for response_format", field=f"tools[{i}].function.name"
             )
         declaration = {"name": function["name"]}
         if "description" in function:
@@ -241,7 +243,7 @@ def _calling_config(choice: Any) -> dict[str, Any]:
         return {"mode": TOOL_CHOICE_MODES[choice]}
     name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
     if not isinstance(name, str):
-        raise TranslationError("tool_choice: must be auto, none, required or a function")
+        raise TranslationError("must be auto, none, required or a function", field="tool_choice")
     return {"mode": "ANY", "allowedFunctionNames": [name]}
 
 
@@ -258,7 +260,8 @@ def _answer_function(response_format: dict[str, Any]) -> dict[str, Any]:
         schema = spec.get("schema", dict(_ANY_OBJECT))
         if not isinstance(schema, dict) or schema.get("type") != "object":  # arguments are an object
             raise TranslationError(
-                "response_format.json_schema.schema: beside tools, Gemini before 3 needs an object schema"
+                "beside tools, Gemini before 3 needs an object schema",
+                field="response_format.json_schema.schema",
             )
         name = spec.get("name") if isinstance(spec.get("name"), str) else "JSON object"
         description = (
@@ -325,17 +328,18 @@ def _logprobs_config(payload: dict[str, Any]) -> dict[str, Any]:
     candidate's logprobsResult back into its choice's `logprobs.content`)."""
     asked, top = payload.get("logprobs"), payload.get("top_logprobs")
     if asked is not None and not isinstance(asked, bool):
-        raise TranslationError("logprobs: must be true or false")
+        raise TranslationError("must be true or false", field="logprobs")
     if top is None:
         return {"responseLogprobs": True} if asked else {}
     if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
         raise TranslationError(
-            f"top_logprobs: must be an integer from 0 to {MAX_TOP_LOGPROBS}: Google AI Studio's "
-            f"generationConfig.logprobs returns at most {MAX_TOP_LOGPROBS} top candidates per token"
+            f"must be an integer from 0 to {MAX_TOP_LOGPROBS}: Google AI Studio's "
+            f"generationConfig.logprobs returns at most {MAX_TOP_LOGPROBS} top candidates per token",
+            field="top_logprobs",
         )
     if not asked:
         raise TranslationError(
-            "top_logprobs: needs logprobs: true (Gemini gives top candidates only with them)"
+            "needs logprobs: true (Gemini gives top candidates only with them)", field="top_logprobs"
         )
     return {"responseLogprobs": True, "logprobs": top}
 
@@ -343,17 +347,21 @@ def _logprobs_config(payload: dict[str, Any]) -> dict[str, Any]:
 def _refuse_unsupported(payload: dict[str, Any]) -> None:
     for name, (default, why) in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None):
-            raise TranslationError(f"{name}: not supported by Google AI Studio ({why})")
+            raise TranslationError(f"not supported by Google AI Studio ({why})", field=name)
     if any(modality != "text" for modality in payload.get("modalities") or ()):
-        raise TranslationError("modalities: only text answers can be translated from Google AI Studio")
+        raise TranslationError(
+            "only text answers can be translated from Google AI Studio", field="modalities"
+        )
     if payload.get("parallel_tool_calls") is False and payload.get("tools"):
-        raise TranslationError("parallel_tool_calls: Gemini cannot be kept to one function call per turn")
+        raise TranslationError(
+            "Gemini cannot be kept to one function call per turn", field="parallel_tool_calls"
+        )
 
 
 def _thinking(effort: Any, model: str) -> dict[str, Any]:
     if effort not in THINKING_BUDGETS:
         raise TranslationError(
-            f"reasoning_effort: must be one of {', '.join(THINKING_BUDGETS)} for Google AI Studio"
+            f"must be one of {', '.join(THINKING_BUDGETS)} for Google AI Studio", field="reasoning_effort"
         )
     if _from_gemini_3(model):  # Gemini 3 and later
         return {"thinkingLevel": THINKING_LEVELS[effort]}
@@ -365,7 +373,7 @@ def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
     _refuse_unsupported(payload)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise TranslationError("messages: a non-empty list is required")
+        raise TranslationError("a non-empty list is required", field="messages")
     system, contents = _contents(messages, signed=_signs_function_calls(model))
     body: dict[str, Any] = {"contents": contents}
     if system:

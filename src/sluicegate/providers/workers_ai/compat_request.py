@@ -30,11 +30,11 @@ _UNSUPPORTED: Final[Mapping[str, object]] = {
 def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
     for name, default in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None, []):
-            raise TranslationError(f"{name}: not supported by Workers AI")
+            raise TranslationError("not supported by Workers AI", field=name)
     if payload.get("n", 1) not in (1, None):
-        raise TranslationError("n: Workers AI returns one choice per request")
+        raise TranslationError("Workers AI returns one choice per request", field="n")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
-        raise TranslationError("modalities: Workers AI text models answer with text only")
+        raise TranslationError("Workers AI text models answer with text only", field="modalities")
 
 
 def _max_tokens(payload: Mapping[str, Any]) -> int | None:
@@ -44,13 +44,13 @@ def _max_tokens(payload: Mapping[str, Any]) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TranslationError(f"{name}: must be a positive integer")
+        raise TranslationError("must be a positive integer", field=name)
     return value
 
 
 def _messages(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not raw:
-        raise TranslationError("messages: a non-empty list is required")
+        raise TranslationError("a non-empty list is required", field="messages")
     names: dict[str, str] = {}  # tool call id -> function name, for the tool messages that answer it
     messages = []
     for i, message in enumerate(raw):
@@ -68,7 +68,7 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
                 translated["name"] = name
             messages.append(translated)
         else:
-            raise TranslationError(f"{where}.role: {role!r} cannot be translated for Workers AI")
+            raise TranslationError(f"{role!r} cannot be translated for Workers AI", field=f"{where}.role")
     return messages
 
 
@@ -78,13 +78,13 @@ def _content(message: Mapping[str, Any], where: str) -> str:
     if isinstance(content, str) or content is None:
         return content or ""
     if not isinstance(content, list):
-        raise TranslationError(f"{where}.content: must be a string or a list of parts")
+        raise TranslationError("must be a string or a list of parts", field=f"{where}.content")
     texts = []
     for j, part in enumerate(content):
         kind = as_mapping(part).get("type")
         if kind not in ("text", "refusal") or not isinstance(text := part.get(kind), str):
             raise TranslationError(
-                f"{where}.content[{j}]: a {kind!r} part cannot be translated for Workers AI"
+                f"a {kind!r} part cannot be translated for Workers AI", field=f"{where}.content[{j}]"
             )
         texts.append(text)
     return "\n".join(texts)
@@ -99,11 +99,13 @@ def _assistant_content(message: Mapping[str, Any], where: str, names: dict[str, 
     for j, call in enumerate(calls if isinstance(calls, list) else ()):
         function = as_mapping(as_mapping(call).get("function"))
         if not isinstance(function.get("name"), str):
-            raise TranslationError(f"{where}.tool_calls[{j}].function.name: required")
+            raise TranslationError("required", field=f"{where}.tool_calls[{j}].function.name")
         try:
             arguments = orjson.loads(function.get("arguments") or "{}")
         except (orjson.JSONDecodeError, TypeError):
-            raise TranslationError(f"{where}.tool_calls[{j}].function.arguments: must be JSON") from None
+            raise TranslationError(
+                "must be JSON", field=f"{where}.tool_calls[{j}].function.arguments"
+            ) from None
         names[str(as_mapping(call).get("id"))] = function["name"]
         native.append({"name": function["name"], "arguments": arguments})
     calls_json = orjson.dumps(native).decode()
@@ -113,16 +115,16 @@ def _assistant_content(message: Mapping[str, Any], where: str, names: dict[str, 
 def _tools(tools: Any, choice: Any) -> list[dict[str, Any]] | None:
     """Function tools in the OpenAI form Workers AI also accepts; `tool_choice` only auto or none."""
     if choice not in (None, "auto", "none"):
-        raise TranslationError("tool_choice: Workers AI only chooses tools itself ('auto' or 'none')")
+        raise TranslationError("Workers AI only chooses tools itself ('auto' or 'none')", field="tool_choice")
     if not tools or choice == "none":
         return None
     if not isinstance(tools, list):
-        raise TranslationError("tools: must be a list")
+        raise TranslationError("must be a list", field="tools")
     translated = []
     for i, tool in enumerate(tools):
         function = as_mapping(tool).get("function") if as_mapping(tool).get("type") == "function" else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"tools[{i}]: only function tools with a name can be translated")
+            raise TranslationError("only function tools with a name can be translated", field=f"tools[{i}]")
         # Workers AI requires a description and an object schema with properties.
         parameters = function.get("parameters") or {"type": "object", "properties": {}}
         spec = {
@@ -140,12 +142,14 @@ def _response_format(response_format: Any, stream: bool) -> dict[str, Any] | Non
     if kind == "text":
         return None
     if stream:
-        raise TranslationError("response_format: Workers AI's JSON mode does not stream")
+        raise TranslationError("Workers AI's JSON mode does not stream", field="response_format")
     if kind == "json_object":
         return {"type": "json_object"}
     schema = as_mapping(as_mapping(response_format).get("json_schema")).get("schema")
     if kind != "json_schema" or not isinstance(schema, dict):
-        raise TranslationError("response_format: must be text, json_object or json_schema with a schema")
+        raise TranslationError(
+            "must be text, json_object or json_schema with a schema", field="response_format"
+        )
     return {"type": "json_schema", "json_schema": schema}
 
 
