@@ -25,7 +25,8 @@
     └── UpstreamTimeout         504  no answer within the request's timeout
 
 The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
-official SDKs show the message as they would a provider's own error.
+official SDKs show the message as they would a provider's own error. An answer to an OpenAI-shaped
+request also carries `param`, as OpenAI's errors do: the request field to blame, or null.
 """
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ class GatewayError(Exception):
         self.details = details
         self.headers = headers or {}  # extra response headers, e.g. Retry-After
 
-    def body(self) -> bytes:
+    def body(self, *, param: bool | None = None) -> bytes:
+        """The JSON body. `param` is OpenAI's name for the request field to blame, its path as OpenAI
+        spells it (`messages[0].role`), given as a detail (`BadRequest(..., param="model")`). With
+        `param=True` the body always has it, null when the error names no one field, as OpenAI's own
+        errors (an answer to an OpenAI-shaped request: the SDKs read it, `err.param`); with `False`
+        never (another API's error shape is made from this body); by default, when given."""
         error: dict[str, Any] = {"message": self.message, "type": "sluicegate_error", "code": self.code}
         error.update(self.details)
+        if param:
+            error.setdefault("param", None)
+        elif param is False:
+            error.pop("param", None)
         return orjson.dumps({"error": error})
 
 

@@ -41,6 +41,7 @@ class AnthropicMessages:
     text_format: TextFormat = MESSAGES_TEXTS
     native: Native = field(default_factory=lambda: Native(ANTHROPIC, "v1/messages"))
     item_references: None = None  # a Messages request sends its whole conversation
+    openai_errors: bool = False  # Anthropic's errors name no field (`param`)
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         hub = CIMultiDict((k, v) for k, v in headers.items() if not k.lower().startswith("anthropic-"))

@@ -74,7 +74,7 @@ class UnknownItem(TranslationError):
     """`input[index]` names `item_id`, for which the gateway keeps no item."""
 
     def __init__(self, index: int, item_id: str) -> None:
-        super().__init__(f"input[{index}]: no output item {item_id!r} is kept")
+        super().__init__(f"no output item {item_id!r} is kept", field=f"input[{index}]")
         self.index, self.item_id = index, item_id
 
 
@@ -121,6 +121,13 @@ class IngressFormat(Protocol):
     def counts(self) -> bool:
         """Whether the answer is a count of the request's input tokens, not a generation: made
         by the gateway (pipeline/token_count.py) unless the request passes through."""
+        ...
+
+    @property
+    def openai_errors(self) -> bool:
+        """Whether the format's errors are OpenAI's: then the gateway's own always carry `param`,
+        the request field to blame (null when no one field is), as OpenAI's do; otherwise never
+        (the format's shape has no such field)."""
         ...
 
     def count_answer(self, tokens: int) -> bytes:

@@ -58,6 +58,7 @@ class OpenAIResponses:
     clock: Callable[[], float] = time.time
     ids: Callable[[], str] = new_id
     item_references: ItemReferences | None = RESPONSE_ITEM_REFERENCES
+    openai_errors: bool = True
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         return headers  # the openai SDK sends its key as chat clients do

@@ -75,7 +75,9 @@ def compat_planner(
             provider = await providers.find(account, slug)
             if provider is None:
                 known = await providers.names(account)
-                raise BadRequest(f"unknown provider {slug!r} in model", field="model", providers=known)
+                raise BadRequest(
+                    f"unknown provider {slug!r} in model", field="model", param="model", providers=known
+                )
             return RequestPlan(body, [build(provider, model, policy)], hub=hub)
         token = asked.token
         route_plan = await dynamic.plan(
@@ -126,7 +128,7 @@ def _through_chat(
         chat = ingress.to_chat(payload)
     except TranslationError as exc:
         raise BadRequest(
-            f"cannot translate the request for the providers: {exc}", format=ingress.name
+            f"cannot translate the request for the providers: {exc}", format=ingress.name, param=exc.field
         ) from exc
     route = Route(request.account, CHAT, request.route.query)
     return HubRequest(payload, route, encode(chat, source=payload)), chat, ingress.hub_headers(headers)
@@ -168,12 +170,18 @@ class _StepBuilder:
             passed = (n for n, p in self._providers.items() if isinstance(p, OpenAICompatible))
             usable = sorted({*translated, *passed})
             raise BadRequest(
-                f"provider {slug!r} is not available for compat/{path}", field="model", providers=usable
+                f"provider {slug!r} is not available for compat/{path}",
+                field="model",
+                param="model",
+                providers=usable,
             )
         try:
             native = target.translator.request(native_payload, model)
         except TranslationError as exc:
-            raise BadRequest(f"cannot translate the request for {slug}: {exc}") from exc
+            # A request another API's client sent (`hub`) was translated to chat, whose paths name
+            # no field that client sent: the message says which chat field, `param` none.
+            param = None if self._hub else exc.field
+            raise BadRequest(f"cannot translate the request for {slug}: {exc}", param=param) from exc
         except orjson.JSONEncodeError:
             # The translation nests the client's JSON a few levels deeper than it came.
             refuse_if_too_deep(native_payload, margin=_TRANSLATION_DEPTH)
@@ -209,7 +217,9 @@ def _split_model(value: Any) -> tuple[str, str]:
     slug, _, model = value.partition("/") if isinstance(value, str) else ("", "", "")
     if not (slug.strip() and model.strip()):
         example = _example_model(value)
-        raise BadRequest(f'model must be "{{provider}}/{{model}}", e.g. "{example}"', field="model")
+        raise BadRequest(
+            f'model must be "{{provider}}/{{model}}", e.g. "{example}"', field="model", param="model"
+        )
     return slug.lower(), model
 
 

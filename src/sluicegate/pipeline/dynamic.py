@@ -63,6 +63,7 @@ class DynamicRoutes:
             raise BadRequest(
                 f"gateway {request.gateway_slug!r} has no route {name!r}{did_you_mean(name, known)}",
                 field="model",
+                param="model",
                 routes=known,
             )
         facts = RouteFacts.from_chat(

@@ -165,7 +165,11 @@ def stream_error(events: bytes) -> str | None:
 
 
 def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:
-    """The gateway's own error as an answer: OpenAI's error shape, or the client API's (`ingress`)."""
+    """The gateway's own error as an answer: OpenAI's error shape, `param` and all, or the client
+    API's (`ingress`)."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", **error.headers})
-    body = error.body() if ingress is None else ingress.error(error.status, error.body())
+    if ingress is None:
+        body = error.body(param=True)
+    else:
+        body = ingress.error(error.status, error.body(param=ingress.openai_errors))
     return Reply(error.status, headers, body=body)

@@ -76,9 +76,12 @@ class ResponseItems:
         try:
             return references.resolved(payload, kept)
         except UnknownItem as exc:
-            raise BadRequest(self._unknown(exc), field=f"input[{exc.index}]", format=ingress.name) from exc
+            where = f"input[{exc.index}]"
+            raise BadRequest(self._unknown(exc), field=where, param=where, format=ingress.name) from exc
         except TranslationError as exc:
-            raise BadRequest(f"cannot translate the request: {exc}", format=ingress.name) from exc
+            raise BadRequest(
+                f"cannot translate the request: {exc}", format=ingress.name, param=exc.field
+            ) from exc
 
     def keeper(
         self, request: IncomingRequest, ingress: IngressFormat, asked: Mapping[str, Any]
