@@ -8,22 +8,38 @@ or replaced; its Workers binding types allow `null` per value, which only means 
 merge. So a PATCH here is a merge patch (RFC 7396), one level deep: a field not sent stays as it
 is, a field sent as `null` is cleared, and `metadata` merges key by key into the record's own
 (its `cf-aig-metadata`), a key sent as `null` being removed.
+
+Some keys are fixed once the request is counted: the ones the gateway writes (`reserved.py`), the
+ones spend reports group by (`user`, `team`), the fields the gateway's rate-limit rules count by
+(`metadata.<field>`) and the keys the request's token sets (its values won over the client's). A
+PATCH naming one of them is a 403 naming it, whatever the value, so a feedback token cannot move a
+request's spend to another team, nor learn a record's values by which changes pass; `metadata: null`
+removes every other entry and keeps those.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sluicegate.errors import BadRequest
-from sluicegate.reserved import reserved_in
+from sluicegate.errors import BadRequest, Forbidden
+from sluicegate.reserved import RESERVED_METADATA_KEYS, reserved_in
 
 MAX_METADATA_ENTRIES = 20  # after merging: a record's cf-aig-metadata holds at most 5 of them
 MAX_KEY_CHARS = 128
 MAX_TEXT_CHARS = 1024
 SCORE_RANGE = (0.0, 100.0)
+SPEND_KEYS = frozenset({"user", "team"})  # spend reports group by them (`spend.METADATA_FIELDS`)
+
+
+def counted_keys(rule_scopes: Iterable[str], token_keys: Iterable[str]) -> frozenset[str]:
+    """The metadata keys a record was counted under, besides the reserved ones: the spend report's,
+    the fields the gateway's rules are scoped by (`metadata.<field>`) and its token's keys."""
+    fields = (scope.removeprefix("metadata.") for scope in rule_scopes if scope.startswith("metadata."))
+    return SPEND_KEYS.union(fields, token_keys)
 
 
 class Feedback(BaseModel):
@@ -39,8 +55,10 @@ class Feedback(BaseModel):
     )
     metadata: dict[str, str | int | float | bool | None] | None = Field(
         None,
-        description="merged into the record's metadata; a key set to null is removed, null removes all",
+        description="merged into the record's metadata; a key set to null is removed, null removes"
+        " all but the keys fixed when the request was counted (user, team, the token's, …)",
     )
+    _fixed: frozenset[str] = PrivateAttr(default=RESERVED_METADATA_KEYS)
 
     @field_validator("feedback", mode="before")
     @classmethod
@@ -90,6 +108,22 @@ class Feedback(BaseModel):
             )
         return self
 
+    def fixing(self, keys: Iterable[str]) -> Feedback:
+        """This change for a record whose `keys` (see `counted_keys`) no PATCH may set, change or
+        remove: a 403 naming those it names; `metadata: null` keeps them (and the reserved ones)."""
+        fixed = RESERVED_METADATA_KEYS.union(keys)
+        if self.metadata and (named := sorted(fixed.intersection(self.metadata))):
+            raise Forbidden(
+                f"metadata: {', '.join(map(repr, named))} {'is' if len(named) == 1 else 'are'} what"
+                " this request was counted under (spend reports and budgets group by it, or its token"
+                " sets it): a PATCH cannot set, change or remove it; use another key",
+                field="metadata",
+                fixed=named,
+            )
+        copy = self.model_copy()
+        copy._fixed = fixed
+        return copy
+
     def echo(self, log_id: str) -> dict[str, Any]:
         """The answer to a token that may give feedback but not read the logs: the record's id and
         the fields sent, as sent (the record itself, its metadata merged, is for readers only)."""
@@ -106,13 +140,13 @@ class Feedback(BaseModel):
         if "score" in given:
             score = self.score
         if "metadata" in given:
-            metadata = _merged(metadata, self.metadata)
+            metadata = _merged(metadata, self.metadata, self._fixed)
         return feedback, score, metadata
 
 
-def _merged(current: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
+def _merged(current: dict[str, Any], patch: dict[str, Any] | None, fixed: frozenset[str]) -> dict[str, Any]:
     if patch is None:
-        return {}
+        return {key: value for key, value in current.items() if key in fixed}
     merged = {key: value for key, value in (current | patch).items() if value is not None}
     if len(merged) > MAX_METADATA_ENTRIES:
         raise MetadataFull(

@@ -70,9 +70,11 @@ def token(gw: RunningGateway, *scopes: str, gateways: list[str] | None = None) -
 
 
 def test_feedback_score_and_metadata_are_stored_and_metadata_merges(gw: RunningGateway) -> None:
-    (log_id,) = chats(gw, 1, **{"cf-aig-metadata": json.dumps({"user": "ana", "team": "search"})})
+    (log_id,) = chats(gw, 1, **{"cf-aig-metadata": json.dumps({"user": "ana", "topic": "maps"})})
 
-    answered = patch(gw, log_id, {"feedback": 1, "score": 87.5, "metadata": {"reviewer": "bo", "team": None}})
+    answered = patch(
+        gw, log_id, {"feedback": 1, "score": 87.5, "metadata": {"reviewer": "bo", "topic": None}}
+    )
 
     assert answered.status_code == 200, answered.text
     assert answered.json()["id"] == log_id
@@ -90,9 +92,10 @@ def test_feedback_score_and_metadata_are_stored_and_metadata_merges(gw: RunningG
         None,
         {"user": "ana", "reviewer": "bo"},
     )
+    # null removes every entry but those the request was counted under (`user`: spend reports).
     assert patch(gw, log_id, {"feedback": 0, "metadata": None}).status_code == 200
     stored = gw.http.get(f"{API}/default/logs/{log_id}").json()
-    assert (stored["feedback"], stored["metadata"]) == (0, {})
+    assert (stored["feedback"], stored["metadata"]) == (0, {"user": "ana"})
 
 
 def test_concurrent_metadata_patches_all_land(gw: RunningGateway) -> None:

@@ -28,18 +28,19 @@ from sluicegate.endpoints.schemas import (
     validate,
 )
 from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
-from sluicegate.feedback import Feedback, MetadataFull
+from sluicegate.feedback import Feedback, MetadataFull, counted_keys
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import GatewayStore, LogQuery, LogRecord, LogStore, RouteHistory
 from sluicegate.storage.cache import Cache, CacheUnavailable
-from sluicegate.tokens import Scope
+from sluicegate.tokens import Scope, TokenStore
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class AdminStore(GatewayStore, LogStore, RouteHistory, Protocol):
-    """Gateways (a saved route's versions with them) and their log records."""
+class AdminStore(GatewayStore, LogStore, RouteHistory, TokenStore, Protocol):
+    """Gateways (a saved route's versions with them), their log records, and the tokens that made
+    them (whose metadata a feedback PATCH may not change)."""
 
 
 class AdminApi:
@@ -277,6 +278,8 @@ class AdminApi:
         """Apply feedback, score and metadata to one of the gateway's records (see `feedback.py`);
         the record as it is now, or a 404. A refusal says nothing of the record unless the token
         may read it (`reader`)."""
+        if "metadata" in change.model_fields_set:
+            change = change.fixing(await self._counted_keys(await self.log(account, slug, log_id)))
         try:
             record = await self._db.annotate_log(account, slug, log_id, change)
         except MetadataFull:
@@ -286,6 +289,15 @@ class AdminApi:
         if record is None:
             raise _no_log(log_id, slug)
         return record
+
+    async def _counted_keys(self, record: LogRecord) -> frozenset[str]:
+        """The keys `record` was counted under (`feedback.counted_keys`): its gateway's rules' and
+        its token's, as they are now (a token is kept, revoked, once it was used)."""
+        gateway = await self._directory.get(record.account, record.gateway)
+        scopes = [rule.scope for rule in gateway.settings.rate_limits] if gateway else []
+        tokens = await self._db.list_tokens(record.account) if record.token_id else []
+        token = next((t for t in tokens if t.id == record.token_id), None)
+        return counted_keys(scopes, token.metadata if token else ())
 
     async def delete_logs(self, request: web.Request, query: LogQuery) -> int:
         """Delete the log records `query` selects (of one gateway); audited with the count."""
