@@ -164,3 +164,23 @@ def test_redis_down_follows_the_configured_policy(
     assert answer.status_code == status
     if status == 503:
         assert "rate limiter is unavailable" in answer.json()["error"]["message"]
+
+
+def test_a_refusal_to_wait_long_tells_the_sdks_not_to_retry(
+    gateway: RunningGateway, clock: FakeClock
+) -> None:
+    """The JavaScript SDKs sleep whatever Retry-After says (an hour here, twice with their default
+    two retries); `x-should-retry: false`, which they read first, makes them fail at once. A short
+    wait is left to them."""
+    clock.now = 1_800_000_000.0  # a multiple of 3600: the hour's window starts here
+    set_rules(gateway, {"limit": 1, "period": 3600}, {"limit": 100, "period": 10})
+    assert [ask(gateway).status_code for _ in range(2)] == [200, 429]
+    refused = ask(gateway)
+    assert (refused.headers["retry-after"], refused.headers["x-should-retry"]) == ("3600", "false")
+
+    set_rules(gateway, {"limit": 1, "period": 30})
+    clock.advance(3600)
+    assert [ask(gateway).status_code for _ in range(2)] == [200, 429]
+    short = ask(gateway)
+    assert int(short.headers["retry-after"]) <= 30
+    assert "x-should-retry" not in short.headers

@@ -164,10 +164,20 @@ def stream_error(events: bytes) -> str | None:
     return text[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
 
 
+# The gateway's own refusal that says to wait longer than this (a limit's window, a key cooling for
+# an hour) tells the SDKs not to retry (`x-should-retry: false`, read first by the openai and
+# anthropic SDKs): the JavaScript ones sleep whatever Retry-After says, so one call hung for twice
+# the window; the Python ones give up past 120 s anyway. Shorter waits are the SDKs' to retry.
+LONGEST_RETRY_WAIT_S = 60
+
+
 def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:
     """The gateway's own error as an answer: OpenAI's error shape, `param` and all, or the client
     API's (`ingress`)."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", **error.headers})
+    wait = headers.get("Retry-After", "")
+    if wait.isdigit() and int(wait) > LONGEST_RETRY_WAIT_S:
+        headers["x-should-retry"] = "false"
     if ingress is None:
         body = error.body(param=True)
     else:
