@@ -154,7 +154,10 @@ class _StepBuilder:
         self._hub = hub
 
     def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
-        request, payload, headers, path = self._request, self._payload, self._headers, self._path
+        """Every step gets headers of its own: later stages write into them what is for its
+        provider only (a stored key, per try; an account custom provider's stored headers)."""
+        request, payload, path = self._request, self._payload, self._path
+        headers = CIMultiDict(self._headers)
         slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
