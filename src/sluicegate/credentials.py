@@ -110,6 +110,15 @@ class Secrets:
         """Any other value that must not be stored (what guardrails restored for the client)."""
         self._add(value)
 
+    def add_stored(self, value: str) -> None:
+        """A header value the gateway added from storage (a stored key, a custom provider's header):
+        as is and, `Scheme credential` (`Bearer sk-…`), the credential alone, as an upstream may
+        quote either whatever the header's name."""
+        self._add(value)
+        credential = value.strip().partition(" ")[2].strip()
+        if credential:
+            self._add(credential)
+
     def _add(self, value: str) -> None:
         value = header_text(value)  # bytes that are not UTF-8 are stored as U+FFFD: scrub that form
         if len(value) >= MIN_SCRUBBED and value not in self._values:
@@ -118,6 +127,10 @@ class Secrets:
 
     def __bool__(self) -> bool:
         return bool(self._values)
+
+    def forms(self) -> tuple[bytes, ...]:
+        """Every written form of every value, as `scrub` looks for them, longest first."""
+        return self._written()[0]
 
     def scrub(self, data: bytes) -> bytes:
         """`data` with every known credential (as sent, JSON-escaped or percent-encoded) masked."""

@@ -151,7 +151,7 @@ def known_secrets(exchange: Exchange) -> Secrets:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
         for value in step.stored_secrets():
-            secrets.add_value(value)
+            secrets.add_stored(value)
     for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets

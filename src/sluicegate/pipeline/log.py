@@ -17,6 +17,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.error_echoes import mask_echoed_secrets
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
 from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.sse import error_event_at, error_event_data
@@ -55,6 +56,7 @@ class Log:
             _log.exception("unhandled error in request %s", exchange.request.id)
             exchange.response.error = f"internal error: {type(error).__name__}"
             reply = error_reply(GatewayError("internal gateway error"), exchange.request.ingress)
+        mask_echoed_secrets(exchange, reply)  # an error quoting a stored key: not the client's to read
         exchange.response.status = reply.status
         if exchange.collects_log:
             reply.headers[LOG_ID_HEADER] = exchange.request.id
