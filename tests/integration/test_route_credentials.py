@@ -1,13 +1,15 @@
 """Credentials along a dynamic route's fallbacks: each upstream gets its own provider's credential
-and no other's. The stored key of one provider and an account custom provider's stored headers
-never reach a target of another provider. Fake providers on loopback record the headers they
-receive; the official openai SDK is the client (security findings 1 and 2, 2026-12-06)."""
+and no other's. The stored key of one provider, an account custom provider's stored headers and
+the client's own key (in `Authorization`, or `x-api-key` from the anthropic SDK) never reach a
+target of another provider. Fake providers on loopback record the headers they receive; the
+official openai and anthropic SDKs are the clients (security findings 1 and 2, 2026-12-06)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -23,7 +25,10 @@ STORED = {
 }
 CUSTOM_SECRET = "CUSTOM-PROVIDER-SECRET-9876543210"
 TENANT = "tenant-header-secret-5555"
-SECRETS = (*STORED.values(), CUSTOM_SECRET, TENANT)
+CLIENT_KEY = "sk-CLIENT-OWN-OPENAI-KEY-4444444444"
+CLIENT_ANTHROPIC_KEY = "sk-ant-CLIENT-OWN-KEY-6666666666"
+CLIENT_QUERY_KEY = "AIza-CLIENT-QUERY-KEY-7777777777"
+SECRETS = (*STORED.values(), CUSTOM_SECRET, TENANT, CLIENT_KEY, CLIENT_ANTHROPIC_KEY, CLIENT_QUERY_KEY)
 USER: list[Any] = [{"role": "user", "content": "hello"}]
 
 
@@ -161,3 +166,80 @@ def test_a_custom_providers_headers_never_reach_an_earlier_target(
     assert request.header("x-tenant-key") is None
     assert secrets_in(request) == {STORED["openai"]}
     assert upstreams.custom.requests == []
+
+
+def test_the_clients_own_key_reaches_only_the_provider_the_route_starts_at(
+    gateway: RunningGateway, upstreams: Upstreams
+) -> None:
+    """The client's OpenAI key went to every fallback, to Anthropic as x-api-key. Now a fallback
+    of another provider goes with that provider's stored key (Groq), its stored headers (the custom
+    provider) or no key at all (Anthropic, none stored); nor does a key query parameter (Google's
+    `?key=`) the client sent go on to them."""
+    store_keys(gateway, "groq")
+    set_route(
+        gateway,
+        fallback("openai/error-500", "custom-withhdr/error-500", "groq/error-500", "anthropic/claude-x"),
+    )
+    client = openai_client(gateway, CLIENT_KEY).with_options(default_query={"key": CLIENT_QUERY_KEY})
+    client.chat.completions.create(model="dynamic/r", messages=USER)
+    assert only(upstreams.openai).header("authorization") == f"Bearer {CLIENT_KEY}"
+    assert secrets_in(only(upstreams.openai)) == {CLIENT_KEY, CLIENT_QUERY_KEY}  # sent as it came
+    assert secrets_in(only(upstreams.custom)) == {CUSTOM_SECRET, TENANT}
+    assert only(upstreams.groq).header("authorization") == f"Bearer {STORED['groq']}"
+    assert secrets_in(only(upstreams.groq)) == {STORED["groq"]}
+    claude = only(upstreams.anthropic)
+    assert (claude.header("x-api-key"), claude.header("authorization")) == (None, None)
+    assert secrets_in(claude) == set()
+
+
+def test_an_anthropic_clients_key_does_not_reach_openai_after_a_fallback(
+    gateway: RunningGateway, upstreams: Upstreams
+) -> None:
+    """Through the Messages ingress the client's x-api-key is its Anthropic key: the OpenAI
+    fallback goes with the stored OpenAI key, not with it as a bearer token."""
+    store_keys(gateway, "openai")
+    set_route(gateway, fallback("anthropic/error-500", "openai/gpt-4o-mini"))
+    client = anthropic.Anthropic(
+        base_url=gateway.provider_url("compat"), api_key=CLIENT_ANTHROPIC_KEY, max_retries=0
+    )
+    client.messages.create(model="dynamic/r", max_tokens=32, messages=USER)
+    assert only(upstreams.anthropic).header("x-api-key") == CLIENT_ANTHROPIC_KEY
+    assert secrets_in(only(upstreams.anthropic)) == {CLIENT_ANTHROPIC_KEY}
+    assert only(upstreams.openai).header("authorization") == f"Bearer {STORED['openai']}"
+    assert secrets_in(only(upstreams.openai)) == {STORED["openai"]}
+
+
+@pytest.mark.parametrize("tier", ["pro", "free"])
+def test_a_route_that_chooses_between_providers_sends_the_clients_key_to_neither(
+    gateway: RunningGateway, upstreams: Upstreams, tier: str
+) -> None:
+    """Which provider the request starts at depends on the request: the client's key is not
+    taken as either one's, so each branch goes with its provider's stored key."""
+    store_keys(gateway, "openai", "groq")
+    set_route(
+        gateway,
+        {"if": {"metadata.tier": "pro"}, "then": {"model": "openai/best"}, "else": {"model": "groq/cheap"}},
+    )
+    openai_client(gateway, CLIENT_KEY).chat.completions.create(
+        model="dynamic/r", messages=USER, extra_headers={"cf-aig-metadata": f'{{"tier": "{tier}"}}'}
+    )
+    provider = "openai" if tier == "pro" else "groq"
+    chosen = only(getattr(upstreams, provider))
+    assert chosen.header("authorization") == f"Bearer {STORED[provider]}"
+    assert secrets_in(chosen) == {STORED[provider]}
+
+
+def test_a_web_page_with_its_own_key_is_refused_where_a_fallback_would_run_on_a_stored_key(
+    gateway: RunningGateway, upstreams: Upstreams
+) -> None:
+    """A page spends only the key it brings: the Groq fallback would go with the stored Groq key
+    (it no longer borrows the page's OpenAI key), so without a gateway token the request is a 403
+    before anything goes upstream."""
+    store_keys(gateway, "groq")
+    set_route(gateway, fallback("openai/error-500", "groq/llama-3.1-8b-instant"))
+    client = openai_client(gateway, CLIENT_KEY)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(
+            model="dynamic/r", messages=USER, extra_headers={"Origin": "https://page.example"}
+        )
+    assert upstreams.openai.requests == upstreams.groq.requests == []

@@ -281,3 +281,46 @@ async def test_the_path_lists_each_decision_where_it_was_made() -> None:
         f"then.fallback[0].split[{branch}].then",
         "then.fallback[1].else",
     ]
+
+
+LIMIT = {"limit": 1, "period": 60}
+
+
+def _models(*models: str) -> list[dict[str, Any]]:
+    return [{"model": model} for model in models]
+
+
+@pytest.mark.parametrize(
+    ("raw", "start"),
+    [
+        ({"model": "openai/a"}, "openai"),
+        ({"fallback": _models("openai/a", "groq/b", "anthropic/c")}, "openai"),
+        ({"split": [{"weight": 1, "then": m} for m in _models("openai/a", "openai/b")]}, "openai"),
+        (
+            {
+                "split": [
+                    {"weight": 1, "then": {"model": "openai/a"}},
+                    {"weight": 0, "then": {"model": "groq/b"}},
+                ]
+            },
+            "openai",
+        ),
+        ({"split": [{"weight": 1, "then": m} for m in _models("openai/a", "groq/b")]}, None),
+        (
+            {"if": {"metadata.tier": "pro"}, "then": {"model": "anthropic/a"}, "else": {"model": "openai/b"}},
+            None,
+        ),
+        ({"limit": LIMIT, "then": {"model": "openai/a"}, "else": {"model": "openai/b"}}, "openai"),
+        ({"limit": LIMIT, "then": {"model": "openai/a"}, "else": {"model": "groq/b"}}, None),
+        # A spent limit without else plans nothing: the fallback then starts at its next member.
+        ({"fallback": [{"limit": LIMIT, "then": {"model": "openai/a"}}, {"model": "groq/b"}]}, None),
+        ({"fallback": [{"limit": LIMIT, "then": {"model": "openai/a"}}, {"model": "openai/b"}]}, "openai"),
+    ],
+)
+async def test_a_plan_names_the_provider_the_route_starts_at_whatever_the_request(
+    raw: dict[str, Any], start: str | None
+) -> None:
+    """One provider when every way into the route starts there (the client's own key is then that
+    provider's, pipeline/compat.py); None when the request decides."""
+    for facts, limits in ((RouteFacts(), Limits()), (RouteFacts(metadata={"tier": "pro"}), Limits(""))):
+        assert (await planned(raw, facts, limits)).start_provider == start

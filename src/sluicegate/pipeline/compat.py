@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
 from functools import partial
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from multidict import CIMultiDict
@@ -31,6 +32,7 @@ from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput, Planner
+from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
@@ -92,7 +94,11 @@ def compat_planner(
                 raise BadRequest(
                     f"{field}: unknown provider {target.provider!r}", field=field, providers=known
                 )
-            steps.append(build(provider, target.model, target.retry(policy)))
+            # A key the client sent is one provider's: the one the route starts at, whatever the
+            # request (none when a split or an if chooses between providers). Another provider's
+            # step goes without it, so with the gateway's stored key for its own provider, if any.
+            own_key = target.provider == route_plan.start_provider
+            steps.append(build(provider, target.model, target.retry(policy), own_key))
         return RequestPlan(body, steps, route_plan, hub)
 
     return plan
@@ -153,17 +159,21 @@ class _StepBuilder:
         self._request, self._payload, self._headers, self._path = request, payload, headers, path
         self._hub = hub
 
-    def __call__(self, provider: Provider, model: str, policy: RetryPolicy) -> Step:
+    def __call__(self, provider: Provider, model: str, policy: RetryPolicy, own_key: bool = True) -> Step:
         """Every step gets headers of its own: later stages write into them what is for its
-        provider only (a stored key, per try; an account custom provider's stored headers)."""
+        provider only (a stored key, per try; an account custom provider's stored headers).
+        `own_key`: whether the client's credentials (its key headers, a key query parameter) are
+        this provider's; when not, the step carries none of them."""
         request, payload, path = self._request, self._payload, self._path
-        headers = CIMultiDict(self._headers)
+        headers, query = CIMultiDict(self._headers), request.route.query
+        if not own_key:
+            query = _without_client_key(headers, query)
         slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
             if self._hub:
                 native_payload = provider.chat_request(native_payload)
-            route = Route(request.account, provider.api_prefix + path, request.route.query)
+            route = Route(request.account, provider.api_prefix + path, query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
         target = self._targets.get(slug)
@@ -202,6 +212,17 @@ class _StepBuilder:
             answer=partial(translate_reply, target.translator, slug, model, include_usage),
             reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
         )
+
+
+def _without_client_key(headers: CIMultiDict[str], query: str) -> str:
+    """Takes the client's provider credentials out of `headers` (every provider's key header) and
+    returns `query` without the parameters a provider takes a key in (Google's `key`)."""
+    for name in CREDENTIAL_HEADERS:
+        headers.popall(name, None)
+    if not query:
+        return query
+    pairs = query.split("&")
+    return "&".join(p for p in pairs if unquote_plus(p.partition("=")[0]).strip().lower() not in KEY_PARAMS)
 
 
 def _payload(body: bytes) -> dict[str, Any]:

@@ -84,6 +84,9 @@ class RoutePlan:
     route: str
     targets: tuple[Target, ...]  # in the order to try them
     decisions: tuple[Decision, ...]
+    # The one provider every plan of the route starts at, whatever the request; None when that
+    # depends on the request (a split or an if between providers).
+    start_provider: str | None = None
 
     @property
     def path(self) -> str:
@@ -114,7 +117,8 @@ async def plan(
     targets = await walk.visit(route.root, "", ())
     if not targets:
         raise RouteRefused(route.name, walk.spent)
-    return RoutePlan(route.name, tuple(targets), tuple(walk.decisions))
+    start = next(iter(route.starts)) if len(route.starts) == 1 else None
+    return RoutePlan(route.name, tuple(targets), tuple(walk.decisions), start)
 
 
 def sticky_share(where: str, value: object) -> float:

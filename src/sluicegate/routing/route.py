@@ -20,6 +20,7 @@ from sluicegate.routing.nodes import (
     AnyNode,
     FallbackNode,
     IfNode,
+    LimitNode,
     SplitNode,
     TargetNode,
     children,
@@ -42,6 +43,8 @@ class Route:
     name: str
     root: AnyNode
     needs_prompt_tokens: bool  # a condition asks `prompt_tokens_over`: count tokens for its facts
+    # The providers a plan of the route may start at (its first target's), whatever the request.
+    starts: frozenset[str] = frozenset()
 
     def to_json(self) -> Any:
         return dump(self.root)
@@ -71,7 +74,8 @@ def parse_routes(raw: Any, providers: Collection[str] | None = None) -> dict[str
 
 def _route(name: str, root: AnyNode) -> Route:
     conditions = (node.if_ for node, _ in _walk(root) if isinstance(node, IfNode))
-    return Route(name, root, any(uses_prompt_tokens(condition) for condition in conditions))
+    needs_tokens = any(uses_prompt_tokens(condition) for condition in conditions)
+    return Route(name, root, needs_tokens, first_providers(root)[0])
 
 
 def _checked(
@@ -140,6 +144,28 @@ def most_targets(node: AnyNode) -> int:
     if isinstance(node, SplitNode):
         return max(most_targets(branch.then) for branch in node.split)
     return max(most_targets(child) for child, _ in children(node, ""))
+
+
+def first_providers(node: AnyNode) -> tuple[frozenset[str], bool]:
+    """The providers a plan of this node may start at, and whether it may plan no target at all
+    (a spent limit without `else`: a fallback then starts at its next member)."""
+    if isinstance(node, TargetNode):
+        return frozenset({node.provider}), False
+    if isinstance(node, FallbackNode):
+        found: frozenset[str] = frozenset()
+        for member in node.fallback:
+            providers, may_be_empty = first_providers(member)
+            found |= providers
+            if not may_be_empty:
+                return found, False
+        return found, True
+    if isinstance(node, SplitNode):  # a branch of weight 0 is never taken
+        below = [first_providers(branch.then) for branch in node.split if branch.weight > 0]
+    else:
+        below = [first_providers(child) for child, _ in children(node, "")]
+        if isinstance(node, LimitNode) and node.else_ is None:
+            below.append((frozenset(), True))
+    return frozenset(p for providers, _ in below for p in providers), any(empty for _, empty in below)
 
 
 def _walk(root: AnyNode) -> Iterator[tuple[AnyNode, str]]:
