@@ -145,7 +145,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     customs = CustomProviderDirectory(database, vault, settings.allowed_hosts)
     # A compressed answer read whole decodes to at most what the gateway holds of an answer whole.
     whole_bytes = max(1 << 20, settings.limits.cache_entry_bytes)
-    upstream = Upstream(connect_timeout=settings.timeouts.connect_timeout, whole_bytes=whole_bytes)
+    upstream = Upstream(
+        connect_timeout=settings.timeouts.connect_timeout,
+        whole_bytes=whole_bytes,
+        allowed_hosts=settings.allowed_hosts,  # what account custom providers may reach privately
+    )
     rate_limit = RateLimit(
         limiter,
         Estimator(counter, pricing),

@@ -8,17 +8,25 @@ path segments are refused for every endpoint alike: `paths.py`, checked by the P
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv6Address, ip_address
 from urllib.parse import urlsplit
 
+from sluicegate.addresses import (
+    ALLOWED_HOSTS_SETTING,
+    canonical_host,
+    embedded_ipv4,
+    is_local_name,
+    literal_address,
+    non_public,
+    split_netloc,
+)
 from sluicegate.errors import BadRequest, Forbidden
 from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
 
-ALLOWED_HOSTS_SETTING = "SLUICEGATE_ALLOWED_HOSTS"
 _HOST = re.compile(r"^[a-z0-9.-]{1,253}(:\d{1,5})?$")
 COMPATIBLE = "openai-compatible"  # how an allowed host no provider claims is logged and priced
 
@@ -81,9 +89,11 @@ def base_url_problem(url: str, allowed_hosts: Collection[str]) -> str | None:
     """Why an account's custom provider may not use `url` as its base URL, or None when it may.
 
     The rule of host-in-path, for a URL an admin of any account may store: https to a host name
-    (as Cloudflare requires); plain http, an IP address or a port only for a host listed exactly in
+    (as Cloudflare requires); plain http, an IP address (in any form the resolver reads: hex,
+    octal, decimal, short, IPv6), `localhost` or a port only for a host listed exactly in
     `allowed_hosts` (a private deployment, a local vLLM), so no account can point the gateway at
-    private addresses the operator did not open.
+    private addresses the operator did not open. (A name that resolves to one is refused when
+    the gateway connects: upstream_guard.py.)
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -92,24 +102,79 @@ def base_url_problem(url: str, allowed_hosts: Collection[str]) -> str | None:
         return "credentials do not belong in the URL, which the API shows: send them in `headers`"
     if parts.query or parts.fragment:
         return "a base URL takes no query or fragment: each request's path is appended to it"
-    host = parts.netloc.lower()
-    if host in {allowed.lower() for allowed in allowed_hosts}:
+    netloc = parts.netloc.lower()
+    try:
+        host, port = split_netloc(netloc)
+    except ValueError:
+        return f"{netloc!r} is not a host and port"
+    if (canonical_host(host), port) in {_listed(allowed) for allowed in allowed_hosts}:
         return None
     if parts.scheme != "https":
         return (
-            f"plain http is only allowed to a host listed in {ALLOWED_HOSTS_SETTING} ({host!r} is not);"
+            f"plain http is only allowed to a host listed in {ALLOWED_HOSTS_SETTING} ({netloc!r} is not);"
             " use https"
         )
-    if not _HOST.match(host) or _is_ip_or_port(host):
-        return f"{host!r}: IP addresses and ports are only reachable when listed in {ALLOWED_HOSTS_SETTING}"
+    if (problem := _host_problem(host)) is not None:
+        return problem
+    if port is not None:
+        return f"{netloc!r}: IP addresses and ports are only reachable when listed in {ALLOWED_HOSTS_SETTING}"
+    if not _HOST.match(host):
+        return f"{host!r} is not a host name (letters, digits, dots and hyphens; IDNs in their xn-- form)"
     return None
 
 
-def _is_ip_or_port(host: str) -> bool:
-    if ":" in host:
-        return True
+def _listed(allowed: str) -> tuple[str, int | None]:
+    """An `allowed_hosts` entry as the (canonical host, port) it opens; one that is no host and
+    port opens nothing."""
     try:
-        ipaddress.ip_address(host)
+        host, port = split_netloc(allowed.strip().lower())
+    except ValueError:
+        return ("", -1)
+    return canonical_host(host), port
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` (no port) names this machine or an address an account may not choose, saying
+    what it means and what the operator can do, or None for a host name."""
+    opens = f"only reachable when the operator lists it in {ALLOWED_HOSTS_SETTING}"
+    if is_local_name(host):
+        return f"{host!r} names the gateway's own machine (a loopback address): it is {opens}"
+    try:
+        address = literal_address(host)
+    except ValueError:
+        return f"{host!r} ends in a number but is no IP address: use a host name"
+    if address is None:
+        return None
+    kind = non_public(address) or "public"
+    if _is_literal(canonical_host(host)):
+        inner = embedded_ipv4(address) if isinstance(address, IPv6Address) else None
+        means = f"{host!r} is {_a(kind)} IP address" + (f" (carrying {inner})" if inner else "")
+        listed = ""
+    else:
+        means = f"{host!r} is the {kind} IP address {address} written another way"
+        listed = f", and then only as it is listed ({address})"
+    return f"{means}: IP addresses and ports are {opens}{listed}"
+
+
+def _is_literal(host: str) -> bool:
+    """Whether `host` is an IP address as written everywhere (dotted quad, IPv6)."""
+    try:
+        ip_address(host)
     except ValueError:
         return False
     return True
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _is_ip_or_port(host: str) -> bool:
+    """Whether a host-in-path host names an address or a port (in any form the resolver reads),
+    which only a listed host may."""
+    if ":" in host:
+        return True
+    try:
+        return literal_address(host) is not None
+    except ValueError:
+        return True

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -22,6 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from sluicegate.upstream_coding import ACCEPT_ENCODING, UndecodableBody, body_decoder
+from sluicegate.upstream_guard import AddressRefused, GuardedResolver
 from sluicegate.upstream_idle import IdleWatch
 
 _NO_USER_AGENT = ("User-Agent",)
@@ -69,6 +70,9 @@ class UpstreamRequest:
     headers: CIMultiDict[str]
     body: bytes
     timeout: float
+    # The URL's host was chosen by an account (its custom provider's base_url), not the operator:
+    # it is reached through the pool that refuses non-public addresses (upstream_guard.py).
+    account_host: bool = False
 
 
 class UpstreamResponse(Protocol):
@@ -101,7 +105,8 @@ class UpstreamResponse(Protocol):
 
 class Transport(Protocol):
     """Sends an `UpstreamRequest`; returns once the answer's headers are in. Raises the `errors.py`
-    upstream errors (`UpstreamTimeout`, `UpstreamUnreachable`, `UpstreamBroken`), nothing else."""
+    upstream errors (`UpstreamTimeout`, `UpstreamUnreachable`, `UpstreamBroken`) and, for an
+    account's host, `upstream_guard.NonPublicAddress` (403), nothing else."""
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
 
@@ -244,20 +249,37 @@ class _Relaying:
 
 class Upstream:
     """The production `Transport`: sends requests upstream over pooled connections, and opens
-    WebSockets for the realtime endpoint. `open()` before use, `close()` at shutdown."""
+    WebSockets for the realtime endpoint. `open()` before use, `close()` at shutdown.
 
-    def __init__(self, connect_timeout: float, whole_bytes: int = WHOLE_BYTES) -> None:
+    Two pools: the providers' (the operator's hosts), and one for the hosts accounts chose
+    (`UpstreamRequest.account_host`), whose resolver refuses a name that resolves to a non-public
+    address unless `allowed_hosts` opens it. Each request takes one; the providers' pool does no
+    work of the other's."""
+
+    def __init__(
+        self, connect_timeout: float, whole_bytes: int = WHOLE_BYTES, allowed_hosts: Sequence[str] = ()
+    ) -> None:
         """`whole_bytes`: the most a compressed answer read whole may decode to (else 502): the
         most the gateway holds of an answer whole (`pipeline.forward.whole_limit`)."""
         self._connect_timeout = connect_timeout
         self._whole_bytes = whole_bytes
+        self._allowed_hosts = tuple(allowed_hosts)
         self._session: aiohttp.ClientSession | None = None
+        self._account_session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None  # the account pool's (its connector does not own it)
         # Only connecting has aiohttp's own bound; the rest is the idle watch's (upstream_idle.py).
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(None)
+        self._resolver = GuardedResolver(self._allowed_hosts)
+        self._account_session = self._new_session(self._resolver)
+
+    def _new_session(self, resolver: GuardedResolver | None) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60, resolver=resolver
+        )
+        return aiohttp.ClientSession(
             connector=connector,
             # Bodies come as sent and are decoded here (upstream_coding.py), asking for exactly
             # the codings read there: aiohttp's own decoding takes a gzip body cut short as whole.
@@ -269,20 +291,24 @@ class Upstream:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._account_session):
+            if session is not None:
+                await session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
+        self._session = self._account_session = self._resolver = None
 
     async def send(self, request: UpstreamRequest) -> PooledResponse:
         """Send `request` and return once the response headers are in; the body is read separately.
         From here on, `request.timeout` bounds each time the exchange stands still (upstream_idle.py)."""
-        if self._session is None:
+        session = self._account_session if request.account_host else self._session
+        if session is None:
             raise RuntimeError("Upstream.open() was not called")
         task = asyncio.current_task()
         assert task is not None  # the pipeline runs in tasks
         idle = IdleWatch(asyncio.get_running_loop(), request.timeout, task)
         try:
-            response = await self._request(self._session, request)
+            response = await self._request(session, request)
         except asyncio.CancelledError as exc:
             idle.stop()
             if idle.expired and task.uncancel() == 0:  # the watch's cancellation, and no other
@@ -316,6 +342,8 @@ class Upstream:
                 f"no connection to the upstream within {self._connect_timeout:g} s"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                raise exc.os_error.refusal() from None  # refused before connecting: nothing to tell
             raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
+from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.providers.base import Provider
@@ -63,6 +64,8 @@ class Forwarder:
             headers=step.headers,
             body=step.body,
             timeout=self._exchange_timeout,
+            # An account's custom provider: a host the account chose, whose addresses are checked.
+            account_host=isinstance(provider, AccountProvider),
         )
         # An answer to a request that asked for no stream is one whole answer, however it is sent.
         whole = None if step.facts.stream else whole_limit(step)
