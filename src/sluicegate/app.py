@@ -234,7 +234,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (
         Authenticate(tokens),
-        Plan(planners, WorkersAIAccount.configured(settings.workers_ai_account_id, settings.upstreams)),
+        Plan(
+            planners,
+            WorkersAIAccount.configured(settings.workers_ai_account_id, settings.upstreams),
+            settings.upstreams,
+        ),
         AllowList(),
         InjectKeys(keys),
     )

@@ -76,7 +76,9 @@ class Step:
     facts: RequestFacts
     retry: RetryPolicy = RetryPolicy()
     answer: Callable[[Reply], Reply] | None = None  # rewrites the upstream's answer (compat translation)
-    base_url: str | None = None  # instead of the provider's configured one (host-in-path)
+    # Where it goes: set by Plan for every step (the host's for host-in-path, else the configured
+    # or default one), so the forward stage and the cache keys agree. None: a step Plan never saw.
+    base_url: str | None = None
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with

@@ -1,5 +1,6 @@
 """The provider credentials a cache entry is kept apart by (`cache_per_key`): secret headers and
-the query parameter the provider takes a key in (`Provider.key_param`)."""
+the query parameter the provider takes a key in (`Provider.key_param`); and the server each step
+goes to."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import hashlib
 
 from multidict import CIMultiDict
 
-from sluicegate.exchange import Step
-from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint
+from sluicegate.exchange import RequestPlan, Step
+from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, custom_key, exact_key
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import NO_FACTS, Route
+from tests.pipeline.stage_parts import make_exchange
 
 
 def fingerprint(provider: str, query: str) -> str:
@@ -42,3 +44,24 @@ def test_the_semantic_scope_is_kept_apart_by_the_headers_that_change_the_answer(
     assert one
     assert other != one
     assert variant("openai", {"anthropic-beta": "context-1m"}) == ""  # not a header OpenAI reads
+
+
+def keys(base_url: str | None, account: str = "local") -> tuple[str, str]:
+    """The exact and the `cf-aig-cache-key` key of one chat request sent to `base_url`."""
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+    route = Route(account, "v1/chat/completions", "")
+    provider = REGISTRY["openai"]
+    step = Step(provider, route, CIMultiDict(), body, provider.read_request(route, body), base_url=base_url)
+    request = make_exchange().request
+    plan = RequestPlan(body, [step])
+    return exact_key(request, plan, True), custom_key(request, plan, "faq", True)
+
+
+def test_every_key_names_the_server_its_step_goes_to() -> None:
+    # Two servers behind one provider name (two allowed hosts, a custom provider moved) never share.
+    llm_a, llm_b = keys("http://llm-a.internal"), keys("http://llm-b.internal")
+    assert llm_a[0] != llm_b[0]
+    assert llm_a[1] != llm_b[1]
+    assert keys("http://llm-a.internal/") == llm_a  # the same server, however its URL ends
+    assert keys(None) == keys(REGISTRY["openai"].default_base_url)  # a step no Plan stage placed
+    assert keys("http://llm-a.internal", account="b" * 32) != llm_a  # Workers AI's account is in its URL

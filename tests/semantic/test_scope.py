@@ -67,9 +67,13 @@ def test_structure_changes_the_scope(change: dict[str, Any]) -> None:
         Origin("local/default", "groq", "chat/completions"),
         Origin("local/default", "openai", "completions"),
         Origin("local/default", "openai", "chat/completions", segment="tenant-a"),
+        # Another server under the same provider name (pipeline/cache_keys.py `upstreams_of`).
+        Origin(
+            "local/default", "openai", "chat/completions", upstream="openai\0http://llm-b.internal\0local"
+        ),
     ],
 )
-def test_gateway_provider_endpoint_and_segment_change_the_scope(origin: Origin) -> None:
+def test_gateway_provider_endpoint_segment_and_server_change_the_scope(origin: Origin) -> None:
     assert scoped(chat(), origin).scope != scoped(chat()).scope
 
 

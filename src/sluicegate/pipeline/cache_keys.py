@@ -3,17 +3,25 @@
 Every key starts with `{account}/{gateway}/`, so no entry crosses gateways and a purge of one
 gateway is a prefix. Below that:
 
-- **exact** `{digest}`: the endpoint kind, then per step its provider, method, upstream path,
-  query and canonical body (sorted keys, no whitespace).
+- **exact** `{digest}`: the endpoint kind, then per step its provider, upstream (`upstream_of`),
+  method, upstream path, query and canonical body (sorted keys, no whitespace).
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
-  the body and nothing more. The digest keeps kind, provider, method, path and query, so a name
-  never reaches another provider or endpoint; streamed or not, one name is one entry, served in
+  the body and nothing more. The digest keeps kind, provider, upstream, method, path and query, so
+  a name never reaches another provider, server or endpoint (Cloudflare's name overrides a default
+  key whose provider is one server); streamed or not, one name is one entry, served in
   the form each request asks for (`cache.served`; embeddings in the encoding asked for): where the
   route names the stream choice (Gemini's `:streamGenerateContent?alt=sse`), the route of the call
   unstreamed is hashed instead (`RequestFacts.answer_route`, the provider's knowledge). The name
   comes first, so one name's entries can be purged together.
-- **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, endpoint, segment and
-  the body's fixed parts.
+- **semantic** `sem:{scope}/{id}` (semantic/scope.py): gateway, provider, every step's upstream
+  (`upstreams_of`), endpoint, segment and the body's fixed parts.
+
+A provider name does not name one server: every allowed host of host-in-path is
+`openai-compatible`, an account's `custom-{slug}` may be moved to another base URL, `upstreams`
+and `workers_ai_account_id` may change across a restart while the cache (SQLite, Redis) outlives
+it. So each step's upstream is part of every key: the base URL the Plan stage resolved for it
+(`Step.base_url`) and the account its route runs in (Workers AI's Cloudflare account). Keys written
+before it was part of them are never computed again: those entries miss and expire.
 
 All three also hold the headers that change the provider's answer (`Provider.answer_headers`:
 Anthropic's `anthropic-beta`), when sent.
@@ -43,13 +51,13 @@ CUSTOM = "custom:"
 
 
 def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str:
-    """The entry of this exact request; unchanged from earlier versions (stored entries still hit)
-    except that, per key, a provider's key query parameter (`?key=`) now counts as a credential."""
+    """The entry of this exact request, on the servers its steps go to."""
     digest = hashlib.sha256(_kind(request, plan).encode())
     for step in plan.steps:
         payload = step.facts.payload
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
         digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
+        digest.update(upstream_of(step))
         digest.update(b"\0" + body)
         for variant in _answer_variants(step):
             digest.update(b"\0" + variant)
@@ -60,11 +68,13 @@ def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str
 
 
 def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: bool) -> str:
-    """The entry `cf-aig-cache-key: name` names for this provider, endpoint and (per key) key."""
+    """The entry `cf-aig-cache-key: name` names for this provider, server, endpoint and (per key)
+    key: a name stands for a body, never for another server's answer to it."""
     digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode())
     for step in plan.steps:
         route = step.facts.answer_route or step.route  # a streamed Gemini call files as its whole one
         digest.update(_joined(step.provider.name, request.method, route.path, route.query))
+        digest.update(upstream_of(step))
         for variant in _answer_variants(step):
             digest.update(b"\0" + variant)
         if per_key:
@@ -76,6 +86,23 @@ def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: 
 def custom_prefix(account: str, gateway: str, name: str) -> str:
     """Where every entry stored under the `cf-aig-cache-key` `name` lives: one purge removes them all."""
     return f"{account}/{gateway}/{CUSTOM}{hashlib.sha256(header_bytes(name)).hexdigest()}/"
+
+
+def upstream_of(step: Step) -> bytes:
+    """The server `step` goes to, as a key part: its base URL and the account its route runs in."""
+    return b"\0@" + header_bytes(_upstream(step))
+
+
+def upstreams_of(steps: Sequence[Step]) -> str:
+    """Every step's provider and server, in order, for the semantic scope: a universal request is
+    scoped by its first step's body, but any of its steps may answer."""
+    return "\n".join(f"{step.provider.name}\0{_upstream(step)}" for step in steps)
+
+
+def _upstream(step: Step) -> str:
+    """Plan sets `base_url` on every step; one built without it (stage tests) goes to its
+    provider's default. Two strings the step already holds: nothing to look up per request."""
+    return f"{(step.base_url or step.provider.default_base_url).rstrip('/')}\0{step.route.account}"
 
 
 def credential_fingerprint(steps: Sequence[Step]) -> str:

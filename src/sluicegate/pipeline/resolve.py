@@ -81,11 +81,20 @@ class Plan:
 
     Every path that will be joined to a provider's base URL is checked here, before a stored key
     is attached to any step: the client's own and each step's (universal endpoints, compat models).
+    Each step's base URL is decided here too, once (`upstreams`: the configured ones by provider,
+    else the provider's own): the forward stage sends it there, and the caches keep its answers
+    apart from another server's under the same provider name (cache_keys.py).
     """
 
-    def __init__(self, planners: Mapping[str, Planner], workers_ai: WorkersAIAccount | None = None) -> None:
+    def __init__(
+        self,
+        planners: Mapping[str, Planner],
+        workers_ai: WorkersAIAccount | None = None,
+        upstreams: Mapping[str, str] | None = None,
+    ) -> None:
         self._planners = planners
         self._workers_ai = workers_ai or WorkersAIAccount()
+        self._upstreams = upstreams or {}
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
@@ -107,6 +116,8 @@ class Plan:
         exchange.plan = plan
         several = request.kind == "universal" or len(plan.steps) > 1
         for index, step in enumerate(plan.steps):  # once kept: a refusal is logged as a Workers AI one
+            if step.base_url is None:  # (a host-in-path step has its host's)
+                step.base_url = self._upstreams.get(step.provider.name, step.provider.default_base_url)
             self._workers_ai.place(step, index if several else None)
         _refuse_unreadable(plan)
         return await call_next(exchange)

@@ -10,7 +10,7 @@ from sluicegate.errors import BadRequest
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline.cache_control import parse_cache_control
-from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint
+from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, upstreams_of
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
@@ -75,6 +75,7 @@ def read_lookup(
         gateway=name,
         provider=step.provider.name,
         endpoint=_endpoint(step),
+        upstream=upstreams_of(plan.steps),
         segment=headers.get(SEGMENT_HEADER) or "_default_",
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
         variant=answer_variant(plan.steps),

@@ -3,12 +3,12 @@
 A request is split in two:
 
 - the **scope**: everything that must match *exactly* for a stored answer to be reusable: the
-  gateway, provider, endpoint, cache-key segment, the provider credentials when the gateway keeps
-  entries per key (`cache_per_key`), and the body minus its last user message's text, its
-  earlier conversation turns and a few sampling fields (so: model, system prompt, tool
-  definitions, response format, output limits, any non-text part of the last message, and the
-  number and roles of the compared earlier turns). Its digest names the partition of the vector
-  index that is searched, so a hit is never wrong for a structural reason.
+  gateway, provider, the servers the request goes to, endpoint, cache-key segment, the provider
+  credentials when the gateway keeps entries per key (`cache_per_key`), and the body minus its
+  last user message's text, its earlier conversation turns and a few sampling fields (so: model,
+  system prompt, tool definitions, response format, output limits, any non-text part of the last
+  message, and the number and roles of the compared earlier turns). Its digest names the
+  partition of the vector index that is searched, so a hit is never wrong for a structural reason.
 - the **turns** compared by meaning: the last user message's `text`, then the `context`, the
   earlier turns it depends on, most recent first (`history`: the exchange before it, and further
   back while a turn refers to an earlier one). Turns it does not depend on are left out, their
@@ -42,14 +42,16 @@ from sluicegate.providers.conversation import Conversation, ConversationReader, 
 from sluicegate.semantic.history import Message, context
 
 DEFAULT_SEGMENT = "_default_"
-_VERSION = b"sluicegate-semantic-scope/1"
+# /2: the upstream servers joined the scope; a /1 scope is never searched again (its entries expire).
+_VERSION = b"sluicegate-semantic-scope/2"
 
 
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a request was sent. `gateway` is `account/slug`; `endpoint` the provider path;
-    `credentials` a digest of the provider key it goes upstream with, "" when entries are shared
-    by every key (pipeline/cache_keys.py)."""
+    `upstream` the servers its steps go to (one provider name may stand for several: two allowed
+    hosts, a custom provider moved); `credentials` a digest of the provider key it goes upstream
+    with, "" when entries are shared by every key (pipeline/cache_keys.py)."""
 
     gateway: str
     provider: str
@@ -57,6 +59,7 @@ class Origin:
     segment: str = DEFAULT_SEGMENT
     credentials: str = ""
     variant: str = ""  # a digest of the headers that change the answer (`anthropic-beta`), "" for none
+    upstream: str = ""  # (pipeline/cache_keys.py `upstreams_of`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,7 @@ def _eligible(conversation: Conversation, rules: ScopeRules) -> Turns | Ineligib
 def _scoped(origin: Origin, payload: dict[str, Any], turns: Turns) -> Scoped:
     exact, compared = _with_history(turns)
     digest = hashlib.sha256(_VERSION)
-    for part in (origin.gateway, origin.provider, origin.endpoint, origin.segment):
+    for part in (origin.gateway, origin.provider, origin.upstream, origin.endpoint, origin.segment):
         digest.update(b"\0" + header_bytes(part))  # the segment is a header value
     if origin.credentials:  # only when set, so the scopes of shared entries stay as they were
         digest.update(b"\0credentials:" + origin.credentials.encode())
