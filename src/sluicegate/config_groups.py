@@ -112,6 +112,13 @@ class Timeouts(Group):
     body_timeout: float = Field(
         30.0, gt=0, description="seconds a client has to send a whole request body (else 408)"
     )
+    header_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="seconds a client has to send a request line and its headers, from the"
+        " connection's start or, on a kept-alive connection, from the next request's first byte"
+        " (else 408 and the connection closed; one that sent nothing is closed; neither is logged)",
+    )
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
     upstream_timeout: float = Field(
         UPSTREAM_TIMEOUT,

@@ -30,10 +30,21 @@ close after the answer (lingering, as for any body left unread) neither drained 
 the client hang up, and held the connection for `lingering_time` (10 s). `RefusingHandler` ends
 that body with the parser's error instead, as the pure-Python parser does: the handler answers
 400 (endpoints/body.py) at once, and the connection closes after it.
+
+A request head that does not come is the other thing aiohttp leaves alone: it has no timeout for
+the request line and headers, only its keep-alive timer (an hour under an `AppRunner`), so a
+client that opens connections and sends nothing, or a header line now and then (slowloris), held
+each for that long. `RefusingHandler` gives a head `header_timeout` seconds (`timeouts.header_timeout`)
+from the connection's start, or on a kept-alive connection from the first byte of the next
+request: a connection that sent part of a head by then is answered 408 and closed, one that sent
+nothing is closed. Neither is logged (a line per connection would let anyone fill the log). Known
+gap: a partial head pipelined behind a whole request in one read is not seen as begun (the parser
+keeps it to itself), so that connection waits for the keep-alive timer instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from itertools import islice
@@ -55,7 +66,14 @@ from aiohttp.http_exceptions import (
 from aiohttp.http_parser import SINGLETON_HEADERS
 from aiohttp.web_protocol import _ErrInfo
 
-from sluicegate.errors import BadRequest, GatewayError, HeadersTooLarge, UnsupportedEncoding, UriTooLong
+from sluicegate.errors import (
+    BadRequest,
+    GatewayError,
+    HeadersTooLarge,
+    RequestTimeout,
+    UnsupportedEncoding,
+    UriTooLong,
+)
 
 # The parser's limits. aiohttp's LineTooLong gives the limit it met, not where: the two differ so
 # that it tells a request target (414) from a header line (431).
@@ -70,6 +88,7 @@ PARSER_LIMITS: dict[str, Any] = {
 ACCEPT_ENCODING = ", ".join(
     ["gzip", "deflate", *(["br"] if HAS_BROTLI else []), *(["zstd"] if HAS_ZSTD else [])]
 )
+HEADER_TIMEOUT = 30.0  # seconds for a request line and its headers (`timeouts.header_timeout`)
 _DUPLICATE = re.compile(r"Duplicate '([A-Za-z-]{1,40})' header")
 _log = logging.getLogger(__name__)
 
@@ -134,20 +153,72 @@ def _unreadable_body(error: HttpProcessingError) -> web.RequestPayloadError:
 
 
 class RefusingHandler(web.RequestHandler):
-    """aiohttp's connection handler, but for the answer to a request its parser refused, and for
-    the body of one it refused partway."""
+    """aiohttp's connection handler, but for the answer to a request its parser refused, for the
+    body of one it refused partway, and for a head that does not come in time."""
 
-    __slots__ = ("_open_body",)
+    __slots__ = ("_head_begun", "_head_clock", "_header_timeout", "_open_body")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, header_timeout: float = HEADER_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._open_body: StreamReader | None = None  # of the last request the parser passed on
+        self._header_timeout = header_timeout
+        self._head_clock: asyncio.TimerHandle | None = None  # runs while a head is awaited
+        self._head_begun = False  # some of the awaited head has come
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._start_head_clock()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_head_clock()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # Bytes that come with no body open are a request head's (a WebSocket's frames are not).
+        head = (
+            (self._open_body is None or self._open_body.is_eof())
+            and not self._upgraded
+            and self._payload_parser is None
+        )
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued:  # the parser passed on a request, or its error
             self._passed_on(queued)
+            self._stop_head_clock()
+        elif head and data and not (self._force_close or self._close):
+            self._head_begun = True
+            if self._head_clock is None:
+                self._start_head_clock()
+
+    def _start_head_clock(self) -> None:
+        self._head_clock = self._loop.call_later(self._header_timeout, self._head_overdue)
+
+    def _stop_head_clock(self) -> None:
+        if self._head_clock is not None:
+            self._head_clock.cancel()
+            self._head_clock = None
+        self._head_begun = False
+
+    def _head_overdue(self) -> None:
+        """The head did not come in time: 408 and close if part of it came, else close. A client
+        that pipelined its next head while a request is still being answered gets another while."""
+        self._head_clock = None
+        if self._force_close or self._close or self.transport is None:
+            return
+        if self._messages or self._waiter is None or self._waiter.done():  # not waiting for a head
+            self._start_head_clock()
+            return
+        if self._head_begun:
+            error = RequestTimeout(
+                f"the request line and headers did not arrive within {self._header_timeout:g} s",
+                timeout_s=self._header_timeout,
+            )
+            body = error.body()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            )
+        self.force_close()  # as aiohttp's keep-alive timer closes an idle connection: unlogged
 
     def _passed_on(self, queued: int) -> None:
         for message, body in islice(self._messages, queued, None):
@@ -193,24 +264,29 @@ class RefusingHandler(web.RequestHandler):
 
 
 class _Server(web.Server):
+    header_timeout = HEADER_TIMEOUT
+
     def __call__(self) -> web.RequestHandler:
-        return RefusingHandler(self, loop=self._loop, **self._kwargs)
+        return RefusingHandler(self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs)
 
 
-def answer_refusals(app: web.Application) -> None:
-    """Serve `app` with `RefusingHandler` connections and the parser limits above, whatever runner
-    serves it (`run_app`, an `AppRunner`): each asks the app for its server (a private method, the
-    one place both are chosen; aiohttp is pinned, and tests/integration/test_refusals.py holds it)."""
+def answer_refusals(app: web.Application, header_timeout: float = HEADER_TIMEOUT) -> None:
+    """Serve `app` with `RefusingHandler` connections, the parser limits above and `header_timeout`,
+    whatever runner serves it (`run_app`, an `AppRunner`): each asks the app for its server (a
+    private method, the one place both are chosen; aiohttp is pinned, and
+    tests/integration/test_refusals.py and test_header_timeout.py hold it)."""
     make_server = app._make_handler
 
     def make_handler(**kwargs: Any) -> web.Server:
         server = make_server(**{**PARSER_LIMITS, **kwargs})
-        return _Server(
+        refusing = _Server(
             server.request_handler,
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             loop=server._loop,
             **server._kwargs,
         )
+        refusing.header_timeout = header_timeout
+        return refusing
 
     app._make_handler = make_handler  # type: ignore[method-assign]
