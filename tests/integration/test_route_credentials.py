@@ -28,7 +28,14 @@ TENANT = "tenant-header-secret-5555"
 CLIENT_KEY = "sk-CLIENT-OWN-OPENAI-KEY-4444444444"
 CLIENT_ANTHROPIC_KEY = "sk-ant-CLIENT-OWN-KEY-6666666666"
 CLIENT_QUERY_KEY = "AIza-CLIENT-QUERY-KEY-7777777777"
-SECRETS = (*STORED.values(), CUSTOM_SECRET, TENANT, CLIENT_KEY, CLIENT_ANTHROPIC_KEY, CLIENT_QUERY_KEY)
+# Credentials a client may send for a provider behind an API gateway (Azure API Management, a SAS
+# signature): the gateway masks them in its logs as credentials, so they are the client's keys too.
+CLIENT_APIM_KEY = "client-apim-subscription-secret-8888"
+CLIENT_SIG = "client-sas-signature-secret-9999"
+SECRETS = (
+    *STORED.values(), CUSTOM_SECRET, TENANT, CLIENT_KEY, CLIENT_ANTHROPIC_KEY, CLIENT_QUERY_KEY,
+    CLIENT_APIM_KEY, CLIENT_SIG,
+)  # fmt: skip
 USER: list[Any] = [{"role": "user", "content": "hello"}]
 
 
@@ -180,10 +187,14 @@ def test_the_clients_own_key_reaches_only_the_provider_the_route_starts_at(
         gateway,
         fallback("openai/error-500", "custom-withhdr/error-500", "groq/error-500", "anthropic/claude-x"),
     )
-    client = openai_client(gateway, CLIENT_KEY).with_options(default_query={"key": CLIENT_QUERY_KEY})
+    client = openai_client(gateway, CLIENT_KEY).with_options(
+        default_query={"key": CLIENT_QUERY_KEY, "sig": CLIENT_SIG},
+        default_headers={"Ocp-Apim-Subscription-Key": CLIENT_APIM_KEY},
+    )
     client.chat.completions.create(model="dynamic/r", messages=USER)
     assert only(upstreams.openai).header("authorization") == f"Bearer {CLIENT_KEY}"
-    assert secrets_in(only(upstreams.openai)) == {CLIENT_KEY, CLIENT_QUERY_KEY}  # sent as it came
+    sent_as_it_came = {CLIENT_KEY, CLIENT_QUERY_KEY, CLIENT_SIG, CLIENT_APIM_KEY}
+    assert secrets_in(only(upstreams.openai)) == sent_as_it_came
     assert secrets_in(only(upstreams.custom)) == {CUSTOM_SECRET, TENANT}
     assert only(upstreams.groq).header("authorization") == f"Bearer {STORED['groq']}"
     assert secrets_in(only(upstreams.groq)) == {STORED["groq"]}

@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import StreamTranslator, TranslationError, Translator
+from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
@@ -32,7 +33,6 @@ from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput, Planner
-from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
@@ -215,14 +215,19 @@ class _StepBuilder:
 
 
 def _without_client_key(headers: CIMultiDict[str], query: str) -> str:
-    """Takes the client's provider credentials out of `headers` (every provider's key header) and
-    returns `query` without the parameters a provider takes a key in (Google's `key`)."""
-    for name in CREDENTIAL_HEADERS:
+    """Takes the client's credentials out of `headers` and returns `query` without them: whatever
+    the gateway masks in its logs as one (every provider's key header, an API gateway's
+    subscription key, cookies; Google's `key`, a SAS `sig`, `api_key`, ...), not only the keys of
+    the providers it knows."""
+    for name in SECRET_HEADERS:
         headers.popall(name, None)
     if not query:
         return query
-    pairs = query.split("&")
-    return "&".join(p for p in pairs if unquote_plus(p.partition("=")[0]).strip().lower() not in KEY_PARAMS)
+    return "&".join(pair for pair in query.split("&") if _param_name(pair) not in SECRET_PARAMS)
+
+
+def _param_name(pair: str) -> str:
+    return unquote_plus(pair.partition("=")[0]).strip().lower()
 
 
 def _payload(body: bytes) -> dict[str, Any]:
