@@ -317,7 +317,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     # A request aiohttp's parser refuses: a JSON error that quotes none of it; a head that does not come: 408.
-    answer_refusals(app, settings.timeouts.header_timeout)
+    answer_refusals(app, settings.timeouts.header_timeout, settings.timeouts.keepalive_timeout)
     app.on_response_prepare.append(close_uninvited)  # answered before a body it never invited
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)

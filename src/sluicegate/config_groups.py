@@ -119,6 +119,13 @@ class Timeouts(Group):
         " connection's start or, on a kept-alive connection, from the next request's first byte"
         " (else 408 and the connection closed; one that sent nothing is closed; neither is logged)",
     )
+    keepalive_timeout: float = Field(
+        75.0,
+        gt=0,
+        description="seconds a kept-alive connection may stay idle between requests before it is"
+        " closed (aiohttp's own default is an hour); keep it above the idle timeout of a load"
+        " balancer in front (60 s on AWS ALB; Google Cloud's needs more than 600)",
+    )
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
     upstream_timeout: float = Field(
         UPSTREAM_TIMEOUT,

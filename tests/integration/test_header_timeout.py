@@ -148,3 +148,21 @@ def test_many_half_sent_heads_are_all_let_go(gateway: RunningGateway) -> None:
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_a_kept_alive_connection_idle_past_the_keepalive_timeout_is_closed(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    """The head clock starts at a request's first byte, so one cheap request and then silence held
+    a connection for aiohttp's default hour (the review of the head timeout): an idle kept-alive
+    connection now lasts `timeouts.keepalive_timeout`."""
+    keepalive = 0.5
+    gateway = make_gateway(timeouts={"header_timeout": 30.0, "keepalive_timeout": keepalive})
+    with connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        assert answer(sock) == 200
+        started = time.monotonic()
+        received, elapsed = until_closed(sock, started)
+
+    assert received == b""  # closed between requests: nothing to answer
+    assert 0.9 * keepalive <= elapsed < GIVE_UP_AFTER

@@ -89,6 +89,10 @@ ACCEPT_ENCODING = ", ".join(
     ["gzip", "deflate", *(["br"] if HAS_BROTLI else []), *(["zstd"] if HAS_ZSTD else [])]
 )
 HEADER_TIMEOUT = 30.0  # seconds for a request line and its headers (`timeouts.header_timeout`)
+# Seconds a kept-alive connection may idle between requests (`timeouts.keepalive_timeout`): the
+# head clock starts only at a request's first byte, so without it one cheap request held a
+# connection for aiohttp's default hour (a slowloris of idle connections).
+KEEPALIVE_TIMEOUT = 75.0
 _DUPLICATE = re.compile(r"Duplicate '([A-Za-z-]{1,40})' header")
 _log = logging.getLogger(__name__)
 
@@ -270,15 +274,18 @@ class _Server(web.Server):
         return RefusingHandler(self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs)
 
 
-def answer_refusals(app: web.Application, header_timeout: float = HEADER_TIMEOUT) -> None:
-    """Serve `app` with `RefusingHandler` connections, the parser limits above and `header_timeout`,
-    whatever runner serves it (`run_app`, an `AppRunner`): each asks the app for its server (a
-    private method, the one place both are chosen; aiohttp is pinned, and
-    tests/integration/test_refusals.py and test_header_timeout.py hold it)."""
+def answer_refusals(
+    app: web.Application, header_timeout: float = HEADER_TIMEOUT, keepalive_timeout: float = KEEPALIVE_TIMEOUT
+) -> None:
+    """Serve `app` with `RefusingHandler` connections, the parser limits above, `header_timeout` and
+    `keepalive_timeout` (over a runner's own), whatever runner serves it (`run_app`, an
+    `AppRunner`): each asks the app for its server (a private method, the one place both are
+    chosen; aiohttp is pinned, and tests/integration/test_refusals.py and test_header_timeout.py
+    hold it)."""
     make_server = app._make_handler
 
     def make_handler(**kwargs: Any) -> web.Server:
-        server = make_server(**{**PARSER_LIMITS, **kwargs})
+        server = make_server(**{**PARSER_LIMITS, **kwargs, "keepalive_timeout": keepalive_timeout})
         refusing = _Server(
             server.request_handler,
             request_factory=server.request_factory,
