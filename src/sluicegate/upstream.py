@@ -63,6 +63,15 @@ class _HandshakeRefused(aiohttp.WSServerHandshakeError):
         self.body = body
 
 
+# What a client is told when an account's custom provider cannot be reached, whatever the cause (a
+# name that does not resolve, nothing listening, a refused certificate): telling them apart would
+# let an account admin map the internal network through its base URLs.
+ACCOUNT_HOST_UNREACHABLE = (
+    "cannot connect to the custom provider's host (its name does not resolve, nothing answers there,"
+    " or its certificate is refused): check the provider's base_url"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     method: str
@@ -344,6 +353,8 @@ class Upstream:
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, AddressRefused):
                 raise exc.os_error.refusal() from None  # refused before connecting: nothing to tell
+            if request.account_host:  # one answer: which internal names exist is no account's to probe
+                raise UpstreamUnreachable(ACCOUNT_HOST_UNREACHABLE) from exc
             raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc

@@ -25,7 +25,7 @@ from openai import OpenAI
 from sluicegate.addresses import non_public
 from sluicegate.errors import UpstreamUnreachable
 from sluicegate.hosts import base_url_problem
-from sluicegate.upstream import Upstream, UpstreamRequest
+from sluicegate.upstream import ACCOUNT_HOST_UNREACHABLE, Upstream, UpstreamRequest
 from sluicegate.upstream_guard import NonPublicAddress
 from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
@@ -206,3 +206,21 @@ async def test_the_account_pool_refuses_before_connecting_and_the_providers_pool
         await answer.read_body(10)
     finally:
         await opened.close()
+
+
+async def test_an_account_host_that_cannot_be_reached_is_one_answer_whatever_the_cause(
+    refused_port: int,
+) -> None:
+    """A name that does not resolve said "Name or service not known", a port nobody listens on
+    "Connect call failed": an account admin could tell which internal names exist. Both now get one
+    message (an operator-listed address stands in for a public one: refused_port is its port)."""
+    pool = Upstream(connect_timeout=5, allowed_hosts=[f"127.0.0.1:{refused_port}"])
+    await pool.open()
+    try:
+        with pytest.raises(UpstreamUnreachable) as unknown_name:
+            await pool.send(chat("http://no-such-host.invalid", account_host=True))
+        with pytest.raises(UpstreamUnreachable) as nobody_listening:
+            await pool.send(chat(f"http://127.0.0.1:{refused_port}", account_host=True))
+    finally:
+        await pool.close()
+    assert unknown_name.value.message == nobody_listening.value.message == ACCOUNT_HOST_UNREACHABLE
