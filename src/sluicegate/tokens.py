@@ -103,6 +103,10 @@ class TokenStore(Protocol):
 
     async def list_tokens(self, account: str) -> list[Token]: ...
 
+    async def token_by_id(self, account: str, token_id: str) -> Token | None:
+        """One token of `account`, revoked or not (its `revoked_at` says)."""
+        ...
+
     async def revoke_token(self, account: str, token_id: str, at: float) -> bool: ...
 
     async def update_token(self, token: Token) -> bool:

@@ -375,6 +375,11 @@ async def test_tokens_are_found_by_hash_listed_and_revoked(database: Backend) ->
     revoked = await database.token_by_hash("h-t1")
     assert revoked is not None
     assert revoked.revoked_at == T0 + 5
+    # By id, within its account only (a metadata PATCH reads the record's token this way).
+    assert await database.token_by_id("local", "t1") == revoked
+    assert await database.token_by_id("local", "t3") is None  # another account's
+    assert await database.token_by_id("acme", "t3") == token("t3", "acme")
+    assert await database.token_by_id("local", "none") is None
 
 
 async def test_provider_keys_are_replaced_listed_and_deleted(database: Backend) -> None:

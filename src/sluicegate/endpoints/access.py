@@ -120,7 +120,7 @@ class AccessApi:
         """A token's name and allowance change; its secret, scopes, gateways and expiry do not."""
         account, token_id = request.match_info["account"], request.match_info["token_id"]
         body = parse_body(TokenUpdate, await read_body(request))
-        current = next((t for t in await self._db.list_tokens(account) if t.id == token_id), None)
+        current = await self._db.token_by_id(account, token_id)
         if current is None or current.revoked_at is not None:
             raise NotFound(f"no active token {token_id!r} in account {account!r}")
         changes = {

@@ -295,8 +295,7 @@ class AdminApi:
         its token's, as they are now (a token is kept, revoked, once it was used)."""
         gateway = await self._directory.get(record.account, record.gateway)
         scopes = [rule.scope for rule in gateway.settings.rate_limits] if gateway else []
-        tokens = await self._db.list_tokens(record.account) if record.token_id else []
-        token = next((t for t in tokens if t.id == record.token_id), None)
+        token = await self._db.token_by_id(record.account, record.token_id) if record.token_id else None
         return counted_keys(scopes, token.metadata if token else ())
 
     async def delete_logs(self, request: web.Request, query: LogQuery) -> int:

@@ -33,6 +33,11 @@ class PostgresAccess(PostgresPool):
         sql = "SELECT body, revoked_at FROM tokens WHERE account = $1 ORDER BY seq"
         return [_token(row) for row in await self._db().fetch(sql, account)]
 
+    async def token_by_id(self, account: str, token_id: str) -> Token | None:
+        sql = "SELECT body, revoked_at FROM tokens WHERE account = $1 AND id = $2"
+        row = await self._db().fetchrow(sql, account, token_id)
+        return _token(row) if row else None
+
     async def revoke_token(self, account: str, token_id: str, at: float) -> bool:
         sql = "UPDATE tokens SET revoked_at = $1 WHERE account = $2 AND id = $3 AND revoked_at IS NULL"
         return row_count(await self._db().execute(sql, at, account, token_id)) > 0

@@ -38,6 +38,11 @@ class SqliteAccess(SqliteWorker):
             for body, revoked in rows
         ]
 
+    async def token_by_id(self, account: str, token_id: str) -> Token | None:
+        sql = "SELECT body, revoked_at FROM tokens WHERE account = ? AND id = ?"
+        row = await self._run(lambda: self._db().execute(sql, (account, token_id)).fetchone())
+        return Token.model_validate_json(row[0]).model_copy(update={"revoked_at": row[1]}) if row else None
+
     async def revoke_token(self, account: str, token_id: str, at: float) -> bool:
         sql = "UPDATE tokens SET revoked_at = ? WHERE account = ? AND id = ? AND revoked_at IS NULL"
         cursor = await self._run(self._db().execute, sql, (at, account, token_id))
