@@ -5,11 +5,12 @@
 
 It serves text generation at `/hf-inference/models/{model}` in the format of text-generation-inference
 (https://huggingface.github.io/text-generation-inference/), and chat completions, OpenAI's format, at
-the router's `/v1/chat/completions` and at `/hf-inference/models/{model}/v1/chat/completions`
-(FakeOpenAI's handler). It shares FakeOpenAI's machinery and behaviour vocabulary, chosen by the
-model's last path segment (`fake/rate-limited`) or the `x-fake-behavior` header. Text-generation
-errors carry TGI's `{"error", "error_type"}` (a loading model: `{"error", "estimated_time"}`);
-chat errors OpenAI's shape, as the router is OpenAI-compatible.
+the router's `/v1/chat/completions`, at `/hf-inference/models/{model}/v1/chat/completions` and at
+an inference provider's `/{provider}/…/chat/completions` (FakeOpenAI's handler). It shares
+FakeOpenAI's machinery and behaviour vocabulary, chosen by the model's last path segment
+(`fake/rate-limited`) or the `x-fake-behavior` header. Text-generation errors carry TGI's
+`{"error", "error_type"}` (a loading model: `{"error", "estimated_time"}`); chat errors OpenAI's
+shape, as the router is OpenAI-compatible.
 
     error-<status>     that status with the error body above (400, 401, 404, 422, 429, 500, 503, …)
     rate-limited       429, TGI's `overloaded`
@@ -86,6 +87,9 @@ class FakeHuggingFace(FakeOpenAI):
         # More specific first: a model's own chat endpoint, then the model itself.
         app.router.add_post(MODELS_PREFIX + "/{model:.+}/v1/chat/completions", self._chat)
         app.router.add_post(MODELS_PREFIX + "/{model:.+}", self._generate)
+        # An inference provider's chat under its segment: `/together/v1/chat/completions`,
+        # `/novita/v3/openai/chat/completions` (OpenAI's format, the model in the body).
+        app.router.add_post("/{provider:[a-z-]+}/{route:.+}/chat/completions", self._chat)
         return app
 
     @web.middleware
@@ -95,7 +99,7 @@ class FakeHuggingFace(FakeOpenAI):
         """Record, reject what Hugging Face rejects, then act out the behaviour."""
         number, body = await self._record(request)
         request[NUMBER] = number
-        chat = request.path.endswith("/v1/chat/completions")
+        chat = request.path.endswith("/chat/completions")
         if request.match_info.http_exception is not None:
             return web.json_response({"error": "Not Found"}, status=404)
         path_model = request.match_info.get("model")

@@ -127,3 +127,35 @@ def test_output_text() -> None:
     assert HUGGINGFACE.output_text(ROUTER_CHAT, chat, streamed=False) == "Hello."
     assert HUGGINGFACE.output_text(GENERATE, b"<html>", streamed=False) == ""
     assert HUGGINGFACE.output_text(GENERATE, b'data:{"token":"x"}\n\n', streamed=True) == ""
+
+
+def test_paths_that_name_a_router_route_go_as_they_are() -> None:
+    base = HUGGINGFACE.default_base_url
+    for path in (
+        "hf-inference/models/openai-community/gpt2",
+        "hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction",
+        "together/v1/chat/completions",
+        "novita/v3/openai/chat/completions",
+        "fireworks-ai/inference/v1/chat/completions",
+        "groq/openai/v1/chat/completions",
+        "cohere/compatibility/v1/chat/completions",
+        "fal-ai/fal-ai/flux/dev",
+    ):
+        assert HUGGINGFACE.upstream_url(base, Route("local", path)) == f"{base}/{path}"
+    # An org that shares a provider's name is still a model in Cloudflare's form.
+    for model in ("openai/gpt-oss-120b", "zai-org/GLM-4.5", "black-forest-labs/FLUX.1-dev"):
+        assert HUGGINGFACE.upstream_url(base, Route("local", model)) == f"{base}/hf-inference/models/{model}"
+        assert HUGGINGFACE.read_request(Route("local", model), b'{"inputs": "x"}').model == model
+
+
+def test_the_model_of_a_router_route() -> None:
+    chat = orjson.dumps({"model": "meta-llama/Llama-3.3-70B-Instruct", "messages": []})
+    assert HUGGINGFACE.read_request(Route("local", "together/v1/chat/completions"), chat).model == (
+        "meta-llama/Llama-3.3-70B-Instruct"
+    )
+    pipeline = Route("local", "hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction")
+    assert HUGGINGFACE.read_request(pipeline, b'{"inputs": "x"}').model == "BAAI/bge-small-en-v1.5"
+    usage = orjson.dumps({"usage": {"prompt_tokens": 11, "completion_tokens": 7}})
+    assert HUGGINGFACE.read_usage(Route("local", "novita/v3/openai/chat/completions"), usage) == Usage(
+        input_tokens=11, output_tokens=7
+    )

@@ -9,7 +9,11 @@ in place of `https://api-inference.huggingface.co/models/{model}`
 goes to the router's OpenAI-compatible API, `https://router.huggingface.co/v1/...`
 (https://huggingface.co/docs/inference-providers/index) — the URL `InferenceClient(base_url=...)`
 builds for `chat_completion`. Cloudflare documents no path for the router; this one keeps every
-documented model path working.
+documented model path working. A path that already names one of the router's routes goes as it is:
+`hf-inference/models/{model}[/pipeline/{task}]` (HF Inference) and `{provider}/{its own path}`, e.g.
+`together/v1/chat/completions`, `novita/v3/openai/chat/completions`, `fal-ai/fal-ai/flux/dev`
+(https://huggingface.co/docs/inference-providers/index: huggingface_hub sends a provider's route
+under `https://router.huggingface.co/{provider}`).
 
 Text generation (https://huggingface.github.io/text-generation-inference/) answers
 `[{"generated_text", "details"}]`; `details` (asked with `parameters.details`) counts the generated
@@ -50,7 +54,38 @@ if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
 ROUTER_PREFIX = "v1/"
-MODELS_PATH = "hf-inference/models"
+HF_INFERENCE = "hf-inference"
+MODELS_PATH = f"{HF_INFERENCE}/models"
+# The router's inference providers, each by its path segment and the first segment of its own
+# routes (what huggingface_hub 2.4's `inference/_providers/*` `_prepare_route` send under
+# `router.huggingface.co/{provider}`; the providers listed in https://huggingface.co/docs/inference-providers/index
+# and earlier ones still routed). Both must match, so an org that shares a provider's name
+# (`openai/gpt-oss-120b`, `zai-org/GLM-4.5`, `black-forest-labs/FLUX.1-dev`) stays a model in the
+# Cloudflare form. None: the provider's routes are its own model ids (fal-ai's `fal-ai/flux/dev`).
+PROVIDER_ROUTES: dict[str, frozenset[str] | None] = {
+    "baseten": frozenset({"v1"}),
+    "black-forest-labs": frozenset({"v1"}),
+    "cerebras": frozenset({"v1"}),
+    "cohere": frozenset({"compatibility", "v1", "v2"}),
+    "deepinfra": frozenset({"v1"}),
+    "fal-ai": None,
+    "featherless-ai": frozenset({"v1"}),
+    "fireworks-ai": frozenset({"inference"}),
+    "groq": frozenset({"openai"}),
+    "hyperbolic": frozenset({"v1"}),
+    "nebius": frozenset({"v1"}),
+    "novita": frozenset({"v3"}),
+    "nscale": frozenset({"v1"}),
+    "openai": frozenset({"v1"}),
+    "ovhcloud": frozenset({"v1"}),
+    "publicai": frozenset({"v1"}),
+    "replicate": frozenset({"v1"}),
+    "sambanova": frozenset({"v1"}),
+    "scaleway": frozenset({"v1"}),
+    "together": frozenset({"v1", "v2"}),
+    "wavespeed": frozenset({"api"}),
+    "zai-org": frozenset({"api"}),
+}
 # Path segments that end a model id: `{model}/v1/chat/completions`, `{model}/pipeline/{task}`.
 _MODEL_SUFFIXES = frozenset({"v1", "pipeline"})
 # A text generation's cap, in its `parameters`:
@@ -85,14 +120,14 @@ class HuggingFace:
         return None  # the unified endpoint does not translate to Hugging Face
 
     def upstream_url(self, base_url: str, route: Route) -> str:
-        path = route.path if is_router(route) else f"{MODELS_PATH}/{route.path}"
+        path = route.path if names_route(route) else f"{MODELS_PATH}/{route.path}"
         url = f"{base_url.rstrip('/')}/{path}"
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         facts = OPENAI.read_request(route, body)
-        if is_router(route):
-            return facts
+        if is_router(route) or provider_routed(route) or (on_hf_inference(route) and not path_model(route)):
+            return facts  # OpenAI's shape: the body names the model
         payload = facts.payload if isinstance(facts.payload, dict) else {}
         parameters = payload.get("parameters")
         # The legacy Inference API also took `stream` inside `parameters`.
@@ -177,14 +212,38 @@ def is_router(route: Route) -> bool:
     return route.path.startswith(ROUTER_PREFIX)
 
 
+def on_hf_inference(route: Route) -> bool:
+    """The path names HF Inference's route itself: `hf-inference/models/{model}`, `hf-inference/v1/…`."""
+    return route.path.startswith(HF_INFERENCE + "/")
+
+
+def provider_routed(route: Route) -> bool:
+    """A provider's own route under its segment: `together/v1/chat/completions`, `fal-ai/{app}`."""
+    provider, _, rest = route.path.partition("/")
+    if provider not in PROVIDER_ROUTES or not rest:
+        return False
+    heads = PROVIDER_ROUTES[provider]
+    return heads is None or rest.partition("/")[0] in heads
+
+
+def names_route(route: Route) -> bool:
+    """The path already names the router's route, and goes upstream as it is."""
+    return is_router(route) or on_hf_inference(route) or provider_routed(route)
+
+
 def speaks_openai(route: Route) -> bool:
-    """The router's API, or a model's own chat endpoint (`{model}/v1/chat/completions`)."""
-    return is_router(route) or "/v1/" in f"/{route.path}"
+    """The router's API, an inference provider's (its chat, embeddings, …: OpenAI's shape; an answer
+    of another shape simply has no `usage` to read), or a model's chat (`{model}/v1/chat/completions`)."""
+    return is_router(route) or provider_routed(route) or "/v1/" in f"/{route.path}"
 
 
 def path_model(route: Route) -> str | None:
-    """The model id at the start of the path: `bigcode/starcoder`, `gpt2`, ..."""
-    segments = [unquote(segment) for segment in route.path.split("/") if segment]
+    """The model id at the start of the path, after `hf-inference/models/` when it is written:
+    `bigcode/starcoder`, `gpt2`, ..."""
+    path = route.path.removeprefix(MODELS_PATH + "/") if on_hf_inference(route) else route.path
+    if path.startswith(HF_INFERENCE + "/"):
+        return None  # `hf-inference/v1/…`: no model in the path
+    segments = [unquote(segment) for segment in path.split("/") if segment]
     end = next((i for i, segment in enumerate(segments) if i and segment in _MODEL_SUFFIXES), None)
     return "/".join(segments[:end]) or None
 
