@@ -4,7 +4,9 @@
         client = AzureOpenAI(azure_endpoint=fake.url, azure_deployment="prod-chat", api_version=...)
 
 `fake.url` (also `fake.base_url`) stands for `https://{resource}.openai.azure.com`. Routes are
-`/openai/deployments/{deployment}/{chat/completions,completions,embeddings}?api-version=…`. The
+`/openai/deployments/{deployment}/{chat/completions,completions,embeddings}?api-version=…`, the
+v1 API's `/openai/v1/{chat/completions,embeddings,responses,models}` (no `api-version`, the
+deployment in the body's `model`) and `/openai/responses?api-version=…` (the same). The
 deployment chooses the model, whatever the body says, as on Azure: `deployments` maps deployment
 names to the model each serves (the `model` of the answers). A deployment named after a FakeOpenAI
 behaviour (`error-400`, `rate-limited`, `slow-200`, `no-usage`, `drop-mid-stream`, ...) acts it out,
@@ -100,30 +102,37 @@ class FakeAzureOpenAI(FakeOpenAI):
         app.router.add_post(f"{prefix}/chat/completions", self._chat)
         app.router.add_post(f"{prefix}/completions", self._completions)
         app.router.add_post(f"{prefix}/embeddings", self._embeddings)
+        # https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle: the v1 API.
+        app.router.add_post("/openai/v1/chat/completions", self._chat)
+        app.router.add_post("/openai/v1/embeddings", self._embeddings)
+        app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_get("/openai/v1/models", self._models)
+        app.router.add_post("/openai/responses", self._responses)
         return app
 
     @web.middleware
     async def _azure(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """What Azure checks before the model sees the request, and its own shape of some errors."""
-        deployment = request.match_info.get("deployment", "")
-        if request.match_info.http_exception is not None or "api-version" not in request.query:
+        deployment = await _deployment(request)
+        v1 = request.path.startswith("/openai/v1/")
+        if request.match_info.http_exception is not None or not (v1 or "api-version" in request.query):
             return _azure_error(404, "404", "Resource not found")
         if self.azure_key is not None and not self._signed_in(request):
             return _azure_error(401, *AZURE_ERRORS[401])
         acts = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, deployment)) != Behavior()
-        if deployment not in self.deployments and not acts:
+        if request.method == "POST" and deployment not in self.deployments and not acts:
             return _azure_error(404, "DeploymentNotFound", DEPLOYMENT_NOT_FOUND)
         response = await handler(request)
         if response.status == 429 and isinstance(response, web.Response):
             code, message = AZURE_ERRORS[429]
-            text = message.format(version=request.query["api-version"])
+            text = message.format(version=request.query.get("api-version", "v1"))
             response.body = json.dumps({"error": {"code": code, "message": text}}).encode()
         return response
 
     async def _record(self, request: web.Request) -> tuple[int, Any]:
         # Record what arrived; answer as the deployment's model, as Azure does.
         number, body = await super()._record(request)
-        deployment = request.match_info.get("deployment", "")
+        deployment = await _deployment(request)
         if isinstance(body, dict):
             body = {**body, "model": self.deployments.get(deployment, deployment)}
         return number, body
@@ -135,6 +144,18 @@ class FakeAzureOpenAI(FakeOpenAI):
             head = b"data: " + json.dumps(PROMPT_FILTER_CHUNK, separators=(",", ":")).encode() + b"\n\n"
             events, first_content = [head, *events], first_content + 1
         return await super()._stream(request, call, events, first_content)
+
+
+async def _deployment(request: web.Request) -> str:
+    """The deployment a request is for: its path's, else (the v1 API, `/openai/responses`) its
+    body's `model`."""
+    if deployment := request.match_info.get("deployment", ""):
+        return deployment
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError:
+        return ""
+    return str(body.get("model", "")) if isinstance(body, dict) else ""
 
 
 def _azure_error(status: int, code: str, message: str) -> web.Response:

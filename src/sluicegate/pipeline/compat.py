@@ -171,9 +171,11 @@ class _StepBuilder:
         slug = provider.name
         native_payload = {**payload, "model": model}
         if isinstance(provider, OpenAICompatible):
+            # Azure's `{resource}/{deployment}` names a host and a body model: its v1 API's path.
+            route_path, native_payload["model"] = provider.compat_route(path, model)
             if self._hub:
                 native_payload = provider.chat_request(native_payload)
-            route = Route(request.account, provider.api_prefix + path, query)
+            route = Route(request.account, route_path, query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)
         target = self._targets.get(slug)

@@ -132,6 +132,11 @@ class OpenAICompatible:
             taken[self.chat_cap] = taken.pop(WRITTEN_CAP)
         return taken
 
+    def compat_route(self, path: str, model: str) -> tuple[str, str]:
+        """The route path and the body's `model` for the unified endpoint's `{provider}/{model}`
+        at `path` (`chat/completions`): below the API prefix, the model as named."""
+        return self.api_prefix + path, model
+
     def upstream_url(self, base_url: str, route: Route) -> str:
         url = f"{base_url.rstrip('/')}/{route.path}"
         return f"{url}?{route.query}" if route.query else url
