@@ -144,3 +144,14 @@ def test_output_text() -> None:
         GOOGLE_AI_STUDIO.output_text(GENERATE, b'{"candidates": [7, {"content": null}]}', streamed=False)
         == ""
     )
+
+
+def test_its_openai_compatibility_is_read_as_openai() -> None:
+    # https://ai.google.dev/gemini-api/docs/openai: `v1beta/openai/chat/completions`, model in the body.
+    route = Route("local", "v1beta/openai/chat/completions")
+    facts = GOOGLE_AI_STUDIO.read_request(route, orjson.dumps({"model": "gemini-2.0-flash", "stream": True}))
+    assert (facts.model, facts.stream, facts.cacheable) == ("gemini-2.0-flash", True, True)
+    answer = orjson.dumps({"usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
+    assert GOOGLE_AI_STUDIO.read_usage(route, answer) == Usage(input_tokens=11, output_tokens=7)
+    chunk = b'data: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7}}\n\ndata: [DONE]\n\n'
+    assert GOOGLE_AI_STUDIO.read_stream_usage(route, chunk) == Usage(input_tokens=11, output_tokens=7)

@@ -5,6 +5,10 @@ Cloudflare AI Gateway maps `…/cohere/{path}` to `https://api.cohere.ai/{path}`
 (what the model saw, prompt template included): in `usage` on a v2 chat answer and in the
 `message-end` event of a v2 stream, in `meta` on v1 answers and in the `stream-end` event of a v1
 stream. v2 streams are SSE; v1 streams are one JSON object per line.
+
+Its Compatibility API (`compatibility/v1/chat/completions`, `compatibility/v1/embeddings`:
+https://docs.cohere.com/docs/compatibility-api, for the OpenAI SDK) answers in OpenAI's shapes, and
+is read by the OpenAI adapter.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
@@ -53,6 +58,8 @@ OPERATIONS: OperationMarkers = (
 # legacy v1 generate's `num_generations` (https://docs.cohere.com/reference/generate-v1); its OpenAI
 # compatibility's keys are OpenAI's.
 GENERATIONS = "num_generations"
+# Where its Compatibility API lives: https://docs.cohere.com/docs/compatibility-api
+COMPATIBILITY_PREFIX = "compatibility/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +87,21 @@ class Cohere:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        if is_compatibility(route):
+            return OPENAI.read_request(route, body)
         return json_facts(body, cacheable=route.path.rstrip("/").endswith(("chat", "embed")))
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if is_compatibility(route):
+            return OPENAI.read_usage(route, body)
         document = _json(body)
         if not isinstance(document, dict):
             return None
         return _usage(document.get("usage")) or _usage(document.get("meta"))
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        if is_compatibility(route):
+            return OPENAI.read_stream_usage(route, events)
         usage = None
         for event in _events(events):
             if event.get("type") == "message-end":  # v2
@@ -99,12 +112,16 @@ class Cohere:
         return usage
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if is_compatibility(route):
+            return OPENAI.output_text(route, body, streamed)
         if streamed:
             return "".join(_stream_text(event) for event in _events(body))
         document = _json(body)
         return _document_text(document) if isinstance(document, dict) else ""
 
     def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if is_compatibility(route):
+            return OPENAI.answer_as(route, facts, stored)
         return as_stored(facts, stored)  # no conversion written for Cohere's stream events yet
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
@@ -133,6 +150,11 @@ class Cohere:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+
+def is_compatibility(route: Route) -> bool:
+    """Its OpenAI-compatible API: `compatibility/v1/chat/completions`, `compatibility/v1/embeddings`."""
+    return route.path.startswith(COMPATIBILITY_PREFIX)
 
 
 def _json(body: bytes) -> Any:

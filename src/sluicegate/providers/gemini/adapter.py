@@ -3,7 +3,11 @@
 Wire format: https://ai.google.dev/api/generate-content — the model and the method are in the path
 (`models/{model}:generateContent`, `:streamGenerateContent`), not in the body; usage is the
 response's `usageMetadata`. A stream is SSE with `?alt=sse`, else one JSON array sent piece by piece.
-Both hosts speak it; they differ only in where a path is sent (`upstream_url`).
+Both hosts speak it; they differ only in where a path is sent (`upstream_url`). Both also speak
+OpenAI's API, read by the OpenAI adapter (model in the body, usage in OpenAI's shape): AI Studio's
+`v1beta/openai/chat/completions` (https://ai.google.dev/gemini-api/docs/openai) and Vertex AI's
+`v1/projects/{p}/locations/{l}/endpoints/openapi/chat/completions`
+(https://cloud.google.com/vertex-ai/generative-ai/docs/migrate/openai/overview).
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ OPERATIONS: OperationMarkers = (
     ("chat/completions", "chat"),
     ("generateContent", "generate_content"),
 )
+
+# The OpenAI-compatible paths: AI Studio's `…/openai/…`, Vertex AI's `…/endpoints/openapi/…` (and a
+# deployed model's `…/endpoints/{id}/chat/completions`); a native method has `:method` instead.
+_OPENAI_PATH = re.compile(r"(?:^|/)(?:openai|endpoints/[^/:]+)/[^:]*$")
 
 # The native methods by what they do (https://ai.google.dev/api): a streamed generation is one.
 _METHOD_OPERATIONS = {
@@ -137,6 +145,8 @@ class GeminiAPI:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        if speaks_openai(route):
+            return OPENAI.read_request(route, body)
         target = Target.of(route)
         payload, problem = read_json(body)
         stream = target.method in STREAM_METHODS
@@ -150,6 +160,8 @@ class GeminiAPI:
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if speaks_openai(route):
+            return OPENAI.read_usage(route, body)
         if Target.of(route).method in FREE_METHODS:
             return Usage()
         try:
@@ -161,9 +173,13 @@ class GeminiAPI:
         return _last_usage(documents)
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
+        if speaks_openai(route):
+            return OPENAI.read_stream_usage(route, events)
         return _last_usage(iter_responses(events))
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
+        if speaks_openai(route):
+            return OPENAI.output_text(route, body, streamed)
         if streamed:
             return "".join(candidate_text(response) for response in iter_responses(body))
         try:
@@ -174,6 +190,8 @@ class GeminiAPI:
         return "".join(candidate_text(response) for response in documents)
 
     def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
+        if speaks_openai(route):
+            return OPENAI.answer_as(route, facts, stored)
         if Target.of(route).method in ANSWER_METHODS:
             return generate_content_answer(route, facts, stored)
         return as_stored(facts, stored)
@@ -198,8 +216,9 @@ class GeminiAPI:
         return OPENAI.output_cap(route, payload)
 
     def price_model(self, model: str) -> str:
-        # The native API names a model by its resource name, `models/gemini-2.5-flash`.
-        return model.removeprefix("models/")
+        # The native API names a model by its resource name, `models/gemini-2.5-flash`; Vertex AI's
+        # OpenAI-compatible API by its publisher, `google/gemini-2.0-flash-001`.
+        return model.removeprefix("models/").removeprefix("google/")
 
     def operation(self, route: Route) -> str:
         method = Target.of(route).method  # `:streamGenerateContent`, `:batchEmbedContents` too
@@ -214,6 +233,11 @@ class GeminiAPI:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+
+def speaks_openai(route: Route) -> bool:
+    """An OpenAI-compatible path of either host (`…/openai/chat/completions`, `…/endpoints/openapi/…`)."""
+    return _OPENAI_PATH.search(unquote(route.path)) is not None
 
 
 def _answer_route(route: Route) -> Route | None:
