@@ -23,10 +23,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from sluicegate.upstream_coding import ACCEPT_ENCODING, UndecodableBody, body_decoder
 from sluicegate.upstream_guard import AddressRefused, GuardedResolver
+from sluicegate.upstream_headers import skipped_auto_headers
 from sluicegate.upstream_idle import IdleWatch
-
-_NO_USER_AGENT = ("User-Agent",)
-
 
 # The handshake headers of a WebSocket: the client library makes its own for the upstream hop.
 _WEBSOCKET_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions")
@@ -341,9 +339,7 @@ class Upstream:
                 allow_redirects=False,
                 middlewares=(),  # the session's is for WebSocket handshakes: a closure fewer per request
                 compress=False,
-                # aiohttp would add its own User-Agent; the client's (or none) is what goes upstream.
-                # Asked per request, only when needed: a session-wide skip costs every request.
-                skip_auto_headers=None if "User-Agent" in request.headers else _NO_USER_AGENT,
+                skip_auto_headers=skipped_auto_headers(request.method, request.headers, request.body),
             )
             return cast(PooledResponse, response)  # the session's response_class
         except TimeoutError as exc:

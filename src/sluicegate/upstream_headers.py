@@ -35,6 +35,13 @@ _DECODED_ON_ARRIVAL = frozenset({"gzip", "deflate", "br", "zstd"})
 # `x-semantic-cache-key` is often a tenant's name.
 _GATEWAY_HEADER_PREFIXES = ("cf-aig-", "x-sluicegate-", "x-semantic-")
 _GATEWAY_HEADERS = frozenset({"fastly-key", "x-settings-overrides", "cf-cache-ttl", "cf-skip-cache"})
+# aiohttp adds its own User-Agent, and gives a POST, PUT or PATCH without a Content-Type
+# `application/octet-stream`, a body-less one too (a Replicate prediction's `cancel`): the client's
+# (or none) is what goes upstream.
+_NO_USER_AGENT = ("User-Agent",)
+_NO_CONTENT_TYPE = ("Content-Type",)
+_NEITHER = ("User-Agent", "Content-Type")
+_TYPED_METHODS = frozenset({"POST", "PUT", "PATCH"})  # aiohttp's POST_METHODS
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send in a header
 
@@ -134,3 +141,14 @@ def relayable_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[st
     if not "".join(relayed.values()).isascii():
         return CIMultiDict((name, header_text(value)) for name, value in relayed.items())
     return relayed
+
+
+def skipped_auto_headers(method: str, headers: MultiMapping[str], body: bytes) -> tuple[str, ...] | None:
+    """What aiohttp must not add to a request the client sent with `headers`: its User-Agent when
+    the client sent none, its Content-Type when a body-less POST, PUT or PATCH named none (a body
+    keeps aiohttp's, as before). Asked per request, only when needed: a session-wide skip costs
+    every request."""
+    typeless = not body and method in _TYPED_METHODS and "Content-Type" not in headers
+    if "User-Agent" in headers:
+        return _NO_CONTENT_TYPE if typeless else None
+    return _NEITHER if typeless else _NO_USER_AGENT
