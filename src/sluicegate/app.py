@@ -82,6 +82,7 @@ from sluicegate.storage import (
     create_limiter,
 )
 from sluicegate.storage.cache import Cache
+from sluicegate.storage.counted_once import counted_once
 from sluicegate.storage.redis_cache import RedisCache
 from sluicegate.storage.redis_limiter import RedisLimiter
 from sluicegate.storage.redis_link import RedisConnection
@@ -213,6 +214,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             metrics.observe,
             *([tracing.observe] if tracing else []),
         ],
+        counted_once(redis),  # a finished Replicate prediction's tokens, counted by the first read only
     )
     retention = Retention(database, clock, interval=settings.logs.retention_interval)
     hosts = HostMap(providers, settings.allowed_hosts, settings.host_overrides)

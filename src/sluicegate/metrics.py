@@ -156,8 +156,9 @@ class _Labels:
         self._models_per_provider = models_per_provider
         self._models: defaultdict[str, set[str]] = defaultdict(set)
 
-    def of(self, exchange: Exchange) -> tuple[str, str, str]:
-        """The gateway, provider and model labels of a finished request (read from it alone)."""
+    def of(self, exchange: Exchange, answered: str | None = None) -> tuple[str, str, str]:
+        """The gateway, provider and model labels of a finished request (read from it alone, and
+        `answered`: the model its answer named when the request named none)."""
         asked = exchange.request
         gateway = asked.gateway_slug if exchange.gateway is not None else OTHER
         planned = exchange.provider
@@ -165,7 +166,7 @@ class _Labels:
             provider = planned.name
         else:
             provider = asked.provider_name if asked.provider_name in self._providers else OTHER
-        model = exchange.facts.model or ""
+        model = exchange.facts.model or answered or ""
         seen = self._models[provider]
         if not model or model in seen:
             return gateway, provider, model
@@ -271,7 +272,7 @@ class Metrics:
     async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count one finished request."""
         figures = self._figures
-        gateway, provider, model = self._labels.of(exchange)
+        gateway, provider, model = self._labels.of(exchange, outcome.model)
         response, timings = exchange.response, exchange.timings
         cache = str(exchange.cache.status) or "NONE"
         started = exchange.request.started

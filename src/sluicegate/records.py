@@ -71,7 +71,8 @@ class RecordBuilder:
             provider=exchange.provider_slug,
             endpoint=secrets.scrub_text(_endpoint(exchange)) or "",
             method=request.method,
-            model=secrets.scrub_text(exchange.facts.model),
+            # The request's model, else the one its answer named (a Replicate prediction read by id).
+            model=secrets.scrub_text(exchange.facts.model or outcome.model),
             # Asked for, or answered as, a stream: a streaming request refused before its first byte too.
             stream=response.streamed or exchange.facts.stream,
             status=response.status,
@@ -92,7 +93,9 @@ class RecordBuilder:
             semantic_hit=cache.semantic_hit,
             error=secrets.scrub_text(response.error or upstream_error(exchange)),
             # A routed request's route and path taken; the client's own entries of those names win.
-            metadata=secrets.scrub_value({**exchange.options.metadata, **route_log_entries(exchange)}),
+            metadata=secrets.scrub_value(
+                {**exchange.options.metadata, **route_log_entries(exchange), **_counted_entries(outcome)}
+            ),
             request_headers=secrets.scrub_headers(mask_headers(request.headers.items())),
             request_body=request_body,
             response_body=response_body,
@@ -171,3 +174,10 @@ def upstream_error(exchange: Exchange) -> str | None:
     if exchange.response.status < 400 or not exchange.response.body:
         return None
     return exchange.response.body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+
+
+def _counted_entries(outcome: Outcome) -> dict[str, str]:
+    """A job whose usage an earlier request counted (outcome/outcomes.py): which one, and what job."""
+    if outcome.counted_in is None or outcome.usage is None:
+        return {}
+    return {"usage_counted_in": outcome.counted_in, "usage_job": outcome.usage.job}

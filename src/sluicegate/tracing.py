@@ -55,7 +55,7 @@ class Tracing:
         name = (
             step.provider.operation(step.route) if step else operation(request.provider_name, request.route)
         )
-        model = exchange.facts.model
+        model = exchange.facts.model or outcome.model
         provider = exchange.provider_slug
         attributes: dict[str, str | int | float | bool] = {
             "gen_ai.operation.name": name,

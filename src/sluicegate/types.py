@@ -21,6 +21,10 @@ class Usage:
     `output_tokens`. Endpoints billed by other units report them apart from tokens: `audio_seconds`
     (transcription: the audio's length), `characters` (speech: the text read out), `images` of
     `image_size` (generation: how many, and the size and quality they are priced by).
+
+    `job`: the id of the finished job whose usage this is, when later requests read the same figures
+    again (each poll of a finished Replicate prediction): the gateway counts a job once
+    (`storage/counted_once.py`). Empty: the usage is this exchange's own.
     """
 
     input_tokens: int = 0
@@ -37,6 +41,7 @@ class Usage:
     characters: int = 0
     images: int = 0
     image_size: str = ""
+    job: str = ""
 
     @property
     def total_tokens(self) -> int:

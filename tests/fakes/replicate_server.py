@@ -21,8 +21,9 @@ at `/streams/{id}` — the stand-in for stream.replicate.com, another host in th
     pause-stream       as FakeUpstream's, on the output stream
 
 A prediction created with `Prefer: wait` answers finished ("succeeded"); without it, "starting",
-and the next `GET` finds it finished. Output is "echo: <input.prompt>" as a list of word pieces (at
-most 64 words, cut at `max_tokens` or `max_new_tokens`). A token is a word: input_token_count =
+and the next `GET` finds it finished (with `polls=n`: "processing" until the n-th `GET`). Output
+is "echo: <input.prompt>" as a list of word pieces (at most 64 words, cut at `max_tokens` or
+`max_new_tokens`). A token is a word: input_token_count =
 words of `prompt` and `system_prompt`; output_token_count = pieces. Ids and timestamps are fixed by
 call number, so `clear()` makes a direct and a proxied answer identical.
 """
@@ -63,10 +64,14 @@ ERRORS: dict[int, tuple[str, str]] = {
 class FakeReplicate(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
-    def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
-        """`api_key`, when set, is required as `Authorization: Bearer <key>` or `Token <key>`."""
+    def __init__(
+        self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None, polls: int = 1
+    ) -> None:
+        """`api_key`, when set, is required as `Authorization: Bearer <key>` or `Token <key>`.
+        `polls`: the GET that finds a prediction finished; the ones before find it "processing"."""
         super().__init__(api_key=api_key)
         self.models = tuple(models)
+        self.polls = polls
         self._predictions_lock = threading.Lock()
         self._predictions: dict[str, dict[str, Any]] = {}
 
@@ -169,7 +174,8 @@ class FakeReplicate(FakeUpstream):
         stored = self._prediction(request.match_info["id"])
         assert stored is not None, "the middleware answered 404"
         if stored["status"] not in TERMINAL:
-            stored["status"] = "succeeded"  # a GET finds it done
+            stored["polls"] = stored.get("polls", 0) + 1  # the `polls`-th GET finds it done
+            stored["status"] = "succeeded" if stored["polls"] >= self.polls else "processing"
             self._store(stored)
         return web.json_response(self._view(stored))
 

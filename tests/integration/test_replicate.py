@@ -113,12 +113,12 @@ def test_create_get_and_cancel(
     assert [
         (r["status"], r["model"], r["tokens_in"], r["tokens_out"], r["usage_estimated"]) for r in creates
     ] == [(201, MODEL, 0, 0, False)] * 2
-    # The finished prediction, read back, reports the tokens (its model is in the answer, not the request).
+    # The finished prediction, read back, reports the tokens; its model is the answer's (none in the path).
     get = next(r for r in records if r["endpoint"] == f"v1/predictions/{created.id}")
     assert finished.metrics is not None
     assert (get["method"], get["model"], get["tokens_in"], get["tokens_out"]) == (
         "GET",
-        None,
+        MODEL,
         finished.metrics["input_token_count"],
         finished.metrics["output_token_count"],
     )

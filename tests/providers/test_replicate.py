@@ -100,7 +100,10 @@ def test_request_facts() -> None:
 
 
 def test_usage_from_a_finished_prediction() -> None:
-    assert REPLICATE.read_usage(GET, SUCCEEDED) == Usage(input_tokens=11, output_tokens=4)
+    # Every later read of it reports the same tokens: the prediction's id lets them be counted once.
+    assert REPLICATE.read_usage(GET, SUCCEEDED) == Usage(
+        input_tokens=11, output_tokens=4, job="gm3qorzdhgbfurvjtvhg6dckhu"
+    )
     # Still running: nothing used yet, so the gateway must not estimate this exchange either.
     assert REPLICATE.read_usage(CREATE, prediction("starting")) == Usage()
     assert REPLICATE.read_usage(GET, prediction("processing", output=["Why"])) == Usage()
@@ -111,6 +114,16 @@ def test_usage_from_a_finished_prediction() -> None:
     assert REPLICATE.read_usage(GET, image) is None
     assert REPLICATE.read_usage(GET, b'{"title": "Not found", "detail": "...", "status": 404}') is None
     assert REPLICATE.read_usage(GET, b"[1]") is None
+
+
+def test_the_model_of_a_prediction_read_by_id_is_the_answers() -> None:
+    # A get or cancel names no model: the prediction's `model` prices and logs it.
+    assert REPLICATE.answer_model(GET, SUCCEEDED, streamed=False) == MODEL
+    assert REPLICATE.answer_model(Route("local", "v1/predictions/x/cancel"), SUCCEEDED, False) == MODEL
+    assert REPLICATE.answer_model(PREDICTIONS, SUCCEEDED, streamed=False) == MODEL  # a bare version
+    assert REPLICATE.answer_model(CREATE, SUCCEEDED, streamed=False) is None  # the path says
+    assert REPLICATE.answer_model(GET, prediction("succeeded", model=None), streamed=False) is None
+    assert REPLICATE.answer_model(GET, b"garbage", streamed=False) is None
 
 
 def test_output_text() -> None:

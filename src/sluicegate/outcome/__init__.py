@@ -25,13 +25,18 @@ class Outcome:
     `cf-aig-custom-cost` when it sent one), None when unknown; `unpriced` says the request named a
     model that no price covers. `saved_usd`: on a cache hit, what its usage would have cost upstream
     (None when unknown). `charged_usd`: what cost rules count, when that is not `cost_usd` (a
-    custom cost sent for a model the operator's prices know: see `pricing.py`)."""
+    custom cost sent for a model the operator's prices know: see `pricing.py`). `model`: the model
+    the answer named, for a request that named none (a poll of a Replicate prediction).
+    `counted_in`: the log id of the request that already counted this usage's job (`Usage.job`):
+    this one counts nothing."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
     unpriced: bool = False
     saved_usd: float | None = None
     charged_usd: float | None = None
+    model: str | None = None
+    counted_in: str | None = None
 
     @property
     def charge_usd(self) -> float:

@@ -101,7 +101,13 @@ class Meter:
                 usage = replace(usage, estimated=True)
             return Outcome(usage, None if usage is None else 0.0, saved_usd=reported)
         charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
-        return Outcome(usage, reported, unpriced(exchange.request.method, step, price), charged_usd=charged)
+        return Outcome(
+            usage,
+            reported,
+            unpriced(exchange.request.method, step, price, answered, usage),
+            charged_usd=charged,
+            model=answered if step.facts.model is None else None,
+        )
 
 
 def _cost(price: Pricer | None, usage: Usage | None) -> float | None:

@@ -15,14 +15,18 @@ from collections.abc import Sequence
 from sluicegate.exchange import Exchange
 from sluicegate.outcome import Outcome, Sink
 from sluicegate.outcome.meter import Meter
+from sluicegate.storage.counted_once import CountedOnce
+from sluicegate.types import CacheStatus, Usage
 
 _log = logging.getLogger(__name__)
 
 
 class Outcomes:
-    def __init__(self, meter: Meter, sinks: Sequence[Sink]) -> None:
+    def __init__(self, meter: Meter, sinks: Sequence[Sink], counted: CountedOnce | None = None) -> None:
+        """`counted`: the jobs whose usage was counted already (`Usage.job`); None counts every read."""
         self._meter = meter
         self._sinks = tuple(sinks)
+        self._counted = counted
         self._pending: set[asyncio.Task[None]] = set()
 
     async def complete(self, exchange: Exchange) -> None:
@@ -71,6 +75,14 @@ class Outcomes:
         """Each sink in turn. A sink that does I/O shields it (the Redis limiter does), so a caller
         cancelled meanwhile still lets the remaining sinks run before the cancellation goes on."""
         cancelled: asyncio.CancelledError | None = None
+        if self._counted is not None and _counts_a_job(exchange, outcome):
+            # Before every sink, so budgets, route limits, the log and metrics see the same usage.
+            claim = asyncio.ensure_future(self._once(exchange, outcome, self._counted))
+            try:
+                outcome = await asyncio.shield(claim)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+                outcome = await claim
         for sink in self._sinks:
             try:
                 await sink(exchange, outcome)
@@ -80,3 +92,29 @@ class Outcomes:
                 _log.exception("an outcome sink failed for request %s", exchange.request.id)
         if cancelled is not None:
             raise cancelled
+
+    async def _once(self, exchange: Exchange, outcome: Outcome, counted: CountedOnce) -> Outcome:
+        """`outcome`, or nothing used if its job was counted by an earlier request."""
+        usage = outcome.usage
+        assert usage is not None
+        assert exchange.step is not None
+        try:
+            by = await counted.claim(f"{exchange.step.provider.name}/{usage.job}", exchange.request.id)
+        except Exception as exc:  # Redis unreachable (CountedUnavailable): counted again rather than lost
+            _log.warning("could not tell whether job %s was counted already: %s", usage.job, exc)
+            return outcome
+        if by is None:
+            return outcome
+        return Outcome(Usage(job=usage.job), 0.0, model=outcome.model, counted_in=by)
+
+
+def _counts_a_job(exchange: Exchange, outcome: Outcome) -> bool:
+    """A billed answer reporting the usage of a job that later reads report again (`Usage.job`)."""
+    usage = outcome.usage
+    return (
+        usage is not None
+        and bool(usage.job)
+        and exchange.step is not None
+        and exchange.cache.status is not CacheStatus.HIT
+        and not exchange.cache.semantic_hit
+    )

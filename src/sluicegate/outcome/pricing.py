@@ -19,6 +19,7 @@ import functools
 
 from sluicegate.exchange import Step
 from sluicegate.gateway import FallbackPrice
+from sluicegate.types import Usage
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.custom_cost import CustomCost
 from sluicegate.usage.rates import Pricer, Rates
@@ -55,9 +56,7 @@ class Pricing:
         """Whether `price` answers from memory, cheaply enough for the event loop. `custom_cost`
         does not decide it: the table is consulted whatever the request sent."""
         model = step.facts.model
-        if model is None:
-            return True
-        return self._table.known(step.provider.name, model) and (
+        return (model is None or self._table.known(step.provider.name, model)) and (
             answered is None or self._table.known(step.provider.name, answered)
         )
 
@@ -67,9 +66,14 @@ def shown(price: Pricer | None, custom_cost: CustomCost | None) -> Pricer | None
     return price if custom_cost is None else custom_cost
 
 
-def unpriced(method: str, step: Step, price: Pricer | None) -> bool:
-    """Whether `step` runs a named model that nothing prices: its cost cannot be known."""
-    return price is None and step.facts.model is not None and method in _BILLED_METHODS
+def unpriced(
+    method: str, step: Step, price: Pricer | None, answered: str | None = None, usage: Usage | None = None
+) -> bool:
+    """Whether `step` runs a named model that nothing prices: its cost cannot be known. A GET is
+    billed when its answer reports tokens of a model it names (a finished Replicate prediction)."""
+    if price is not None or (step.facts.model is None and answered is None):
+        return False
+    return method in _BILLED_METHODS or (usage is not None and usage.total_tokens > 0)
 
 
 @functools.lru_cache(maxsize=256)

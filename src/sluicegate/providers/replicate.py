@@ -117,7 +117,11 @@ class Replicate:
         input_tokens, output_tokens = metrics.get("input_token_count"), metrics.get("output_token_count")
         if not _is_int(input_tokens) or not _is_int(output_tokens):
             return None  # not a language model, or one that does not count (images, audio, ...)
-        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        # Every later read of the finished prediction reports the same tokens: counted once, by its id.
+        job = prediction.get("id")
+        return Usage(
+            input_tokens=input_tokens, output_tokens=output_tokens, job=job if isinstance(job, str) else ""
+        )
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         # Replicate's output streams (`output`, `logs`, `error`, `done` events) carry no usage.
@@ -154,7 +158,13 @@ class Replicate:
         return False  # its 429s and 5xx may succeed when sent again
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
-        return None  # its requests name their model
+        """The prediction's `model` (`owner/name`), for a request whose path names none (a get or a
+        cancel of `predictions/{id}`, a create by bare `version` id): its price is that model's."""
+        if _path_model(route) is not None:
+            return None
+        prediction = _json(body)
+        model = prediction.get("model") if isinstance(prediction, dict) else None
+        return model if isinstance(model, str) and "/" in model else None
 
 
 def api_path(route: Route) -> str:
