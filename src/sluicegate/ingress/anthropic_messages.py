@@ -20,9 +20,9 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
-from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, openai_error
+from sluicegate.ingress.base import Native, TranslationError, file_part, mapping
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
-from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body, error_type
+from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.texts import TextFormat
 
@@ -129,16 +129,8 @@ class AnthropicMessages:
         return MessagesStream(str(asked.get("model", "")))
 
     def error(self, status: int, body: bytes) -> bytes:
-        """Anthropic's `{"type": "error", "error": {"type", "message"}}`; the gateway's details
-        (`code`, `field`, `providers`, …) stay beside them, for a person reading it."""
-        error = dict(openai_error(body) or {})
-        message = error.pop("message", None)
-        if not isinstance(message, str):
-            message = body.decode("utf-8", "replace").strip()[:2000] or f"the provider answered HTTP {status}"
-        code = error.get("code")
-        kind = code if isinstance(code, str) and code in ERROR_TYPES else error_type(status)
-        error.pop("type", None)
-        return orjson.dumps(error_body(kind, message, error))
+        """Anthropic's `{"type": "error", "error": {"type", "message"}}`, as on its provider endpoint."""
+        return ANTHROPIC_ERRORS.error(status, body)
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat.base import TranslationError
 from sluicegate.providers.base import Provider
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import usage_object
 from sluicegate.providers.sse import SseParser
 from sluicegate.providers.texts import TextFormat
@@ -99,9 +100,10 @@ class ItemReferences(Protocol):
         ...
 
 
-class IngressFormat(Protocol):
+class IngressFormat(ErrorShape, Protocol):
     """One client API on the compat endpoint. `name` is how logs and cache keys tell it apart;
-    `text_format` is how guardrails read its bodies."""
+    `text_format` is how guardrails read its bodies; as an `ErrorShape`, it words errors (the
+    gateway's own and the upstream's, translated) as its API does."""
 
     @property
     def name(self) -> str: ...
@@ -123,13 +125,6 @@ class IngressFormat(Protocol):
         by the gateway (pipeline/token_count.py) unless the request passes through."""
         ...
 
-    @property
-    def openai_errors(self) -> bool:
-        """Whether the format's errors are OpenAI's: then the gateway's own always carry `param`,
-        the request field to blame (null when no one field is), as OpenAI's do; otherwise never
-        (the format's shape has no such field)."""
-        ...
-
     def count_answer(self, tokens: int) -> bytes:
         """The answer to a counting request (`counts`) that the gateway counted itself."""
         ...
@@ -148,11 +143,6 @@ class IngressFormat(Protocol):
         ...
 
     def stream(self, asked: Mapping[str, Any]) -> StreamRenderer: ...
-
-    def error(self, status: int, body: bytes) -> bytes:
-        """An OpenAI-shaped error body (an upstream's, translated, or the gateway's own) in this
-        format's error shape."""
-        ...
 
 
 class ChatChunks:
@@ -188,16 +178,6 @@ class ChatChunks:
             if (reported := event.get("usage")) is not None:
                 self.usage = usage_object(reported) or self.usage
             yield event
-
-
-def openai_error(body: bytes) -> dict[str, Any] | None:
-    """The `error` object of an OpenAI-shaped error body, or None when it is not one."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = document.get("error") if isinstance(document, dict) else None
-    return error if isinstance(error, dict) else None
 
 
 def file_part(data_url: str, filename: Any) -> dict[str, Any]:

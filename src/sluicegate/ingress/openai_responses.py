@@ -21,9 +21,10 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping, openai_error
+from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping
 from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES, new_id
 from sluicegate.ingress.openai_responses_stream import ResponsesStream, created_at, response_object
+from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
 from sluicegate.providers.texts import TextFormat

@@ -13,13 +13,13 @@ from contextlib import aclosing
 from multidict import CIMultiDict
 
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import Exchange, Reply
-from sluicegate.ingress.base import IngressFormat
+from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.error_echoes import mask_echoed_secrets
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
-from sluicegate.providers import STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.sse import error_event_at, error_event_data
 
 LOG_ID_HEADER = "cf-aig-log-id"
@@ -33,6 +33,8 @@ _LINE_END_MARKERS = tuple(b"\n" + marker for marker in END_MARKERS)  # built onc
 # without any ends nothing, and most chunks are told so in a few byte searches (0.6 µs, not 2).
 _MARKER_HINTS = tuple(dict.fromkeys(m.partition(b".")[0] for m in END_MARKERS))
 ERROR_TEXT_LIMIT = 2000
+# `IncomingRequest.kind` of a provider endpoint's request and of a host-in-path one (endpoints/proxy.py).
+PROVIDER_KIND, HOST_KIND = "provider", "host"
 _log = logging.getLogger(__name__)
 
 
@@ -51,11 +53,11 @@ class Log:
             raise
         except GatewayError as error:
             exchange.response.error = error.message
-            reply = error_reply(error, exchange.request.ingress)
+            reply = error_reply(error, error_shape(exchange.request))
         except Exception as error:  # a bug: answer 500, keep the record, show the traceback
             _log.exception("unhandled error in request %s", exchange.request.id)
             exchange.response.error = f"internal error: {type(error).__name__}"
-            reply = error_reply(GatewayError("internal gateway error"), exchange.request.ingress)
+            reply = error_reply(GatewayError("internal gateway error"), error_shape(exchange.request))
         mask_echoed_secrets(exchange, reply)  # an error quoting a stored key: not the client's to read
         exchange.response.status = reply.status
         if exchange.collects_log:
@@ -173,15 +175,45 @@ def stream_error(events: bytes) -> str | None:
 LONGEST_RETRY_WAIT_S = 60
 
 
-def error_reply(error: GatewayError, ingress: IngressFormat | None = None) -> Reply:
-    """The gateway's own error as an answer: OpenAI's error shape, `param` and all, or the client
-    API's (`ingress`)."""
+def error_reply(error: GatewayError, shape: ErrorShape | None = None) -> Reply:
+    """The gateway's own error as an answer: OpenAI's error shape, `param` and all, or the shape
+    of the API the client speaks (`error_shape`). Status and headers are the same in every shape."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json", **error.headers})
     wait = headers.get("Retry-After", "")
     if wait.isdigit() and int(wait) > LONGEST_RETRY_WAIT_S:
         headers["x-should-retry"] = "false"
-    if ingress is None:
+    if shape is None:
         body = error.body(param=True)
     else:
-        body = ingress.error(error.status, error.body(param=ingress.openai_errors))
+        body = shape.error(error.status, error.body(param=shape.openai_errors))
     return Reply(error.status, headers, body=body)
+
+
+def error_shape(request: IncomingRequest) -> ErrorShape | None:
+    """The shape of the API `request` speaks, for the gateway's own errors: the compat endpoint's
+    client API (`ingress`); on a provider endpoint, or host-in-path to a provider's host, that
+    provider's (Anthropic's, Google's), so its SDK reads a refusal of the gateway's as one of the
+    provider's (Anthropic's `rate_limit_error`, Google's `RESOURCE_EXHAUSTED`); else OpenAI's (None).
+    Read off the URL, not the plan, so errors before the plan (401, 404) have the same shape."""
+    if request.ingress is not None:
+        return request.ingress
+    if request.kind == PROVIDER_KIND:
+        provider = REGISTRY.get(request.provider_name)  # an account's custom provider: OpenAI's
+        return provider.error_shape if provider is not None else None
+    if request.kind == HOST_KIND:
+        return _host_error_shape(request.upstream_host.lower(), request.route.path)
+    return None
+
+
+# The providers whose API words errors otherwise than OpenAI's, for a host-in-path request.
+_SHAPED = tuple(provider for provider in REGISTRY.values() if provider.error_shape is not None)
+
+
+def _host_error_shape(host: str, path: str) -> ErrorShape | None:
+    for provider in _SHAPED:
+        try:
+            if provider.host_route(host, path, None) is not None:
+                return provider.error_shape
+        except GatewayError:  # a host_route may refuse a path (as Azure's does): OpenAI's shape then
+            return None
+    return None

@@ -8,8 +8,9 @@ when a client may put it in the query), how its prices are found (`price_id`, `p
 ends its streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`),
 how the unified endpoint translates to it (`compat_target`), where its request bodies hold what the
 token estimator counts (`token_keys`), how long a request lets its answer grow (`output_cap`, for
-token and cost reservations) and which GenAI operation a request performs (`operation`, for spans
-and log exports); `upstream.py` does the talking.
+token and cost reservations), which GenAI operation a request performs (`operation`, for spans
+and log exports) and how its API words errors (`error_shape`, for the gateway's own); `upstream.py`
+does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -28,6 +29,7 @@ from sluicegate.types import Usage
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
     from sluicegate.providers.conversation import ConversationReader
+    from sluicegate.providers.error_shapes import ErrorShape
     from sluicegate.providers.texts import TextFormat, TokenKeys
 
 
@@ -246,6 +248,12 @@ class Provider(Protocol):
     def key_param(self) -> str | None:
         """The query parameter a client may send its key in instead of a header (Google's `key`);
         None for none. With `cache_per_key`, it keeps cache entries apart like a key header."""
+        ...
+
+    @property
+    def error_shape(self) -> ErrorShape | None:
+        """How its API words errors, in which the gateway words its own on its provider endpoint
+        (`providers/error_shapes.py`), so its SDKs read them as its own; None: OpenAI's."""
         ...
 
     @property

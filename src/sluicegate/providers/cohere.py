@@ -35,6 +35,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
@@ -74,6 +75,7 @@ class Cohere:
     conversations: tuple[ConversationReader, ...] = (CHAT_MESSAGES,)  # v2 chat's `messages`
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
     token_keys: TokenKeys = CHAT_TOKEN_KEYS  # v2 chat's `messages`, as OpenAI chat's
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

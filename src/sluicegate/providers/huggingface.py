@@ -43,6 +43,7 @@ from sluicegate.providers.base import (
     as_stored,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
@@ -111,6 +112,7 @@ class HuggingFace:
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # its router speaks OpenAI's API
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
     token_keys: TokenKeys = OPENAI.token_keys  # its router's; a model's own `inputs` are not counted
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

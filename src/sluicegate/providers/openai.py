@@ -31,6 +31,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_embeddings import embeddings_answer
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
@@ -104,6 +105,7 @@ class OpenAICompatible:
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # what the semantic cache reads
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
     key_header: KeyHeader = BEARER
     stream_ends: StreamEnds = OPENAI_ENDS
     token_keys: TokenKeys = OPENAI_TOKEN_KEYS

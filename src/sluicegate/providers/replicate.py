@@ -38,6 +38,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_events
@@ -76,6 +77,7 @@ class Replicate:
     conversations: tuple[ConversationReader, ...] = ()  # a model's own `input`: none read
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
     token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.stream import messages_answer
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import (
@@ -34,6 +35,7 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
@@ -72,6 +74,7 @@ class Anthropic:
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # Messages; legacy Text Completions
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ("anthropic-beta",)  # betas change the answer
+    error_shape: ErrorShape | None = ANTHROPIC_ERRORS  # `{"type": "error", "error": {"type", …}}`
     host: str = "api.anthropic.com"
     # Messages; the OpenAI SDK compatibility's chat; the legacy Text Completions' `prompt`.
     token_keys: TokenKeys = MESSAGES_TOKEN_KEYS | CHAT_TOKEN_KEYS | COMPLETIONS_TOKEN_KEYS

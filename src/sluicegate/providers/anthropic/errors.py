@@ -2,14 +2,20 @@
 https://docs.anthropic.com/en/api/errors (a stream sends the same object as its `error` event).
 
 Read where Anthropic's errors are translated for the unified endpoint (compat.py) and written
-where the gateway answers in Anthropic's Messages API (ingress/anthropic_messages.py and
-anthropic_stream.py), so the format is known here only.
+where the gateway answers in Anthropic's API: its own errors on the provider endpoint
+(`ANTHROPIC_ERRORS`, the adapter's `error_shape`) and in the compat endpoint's Messages API
+(ingress/anthropic_messages.py and anthropic_stream.py), so the format is known here only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
+
+import orjson
+
+from sluicegate.providers.error_shapes import error_message, openai_error
 
 ERROR_TYPES: Final = frozenset(
     {
@@ -55,3 +61,23 @@ def error_fields(document: Mapping[str, Any] | None) -> tuple[Any, Any]:
     if not isinstance(error, Mapping):
         return None, None
     return error.get("message"), error.get("type")
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicErrors:
+    """The `ErrorShape` of Anthropic's API. The SDKs read `error.type` and `error.message` (and
+    `error.details`, which the gateway never sends); the gateway's own detail (`code`, `rule`,
+    `providers`, …) stays beside them in `error`, for a person reading it."""
+
+    openai_errors: bool = False  # Anthropic's errors name no field (`param`)
+
+    def error(self, status: int, body: bytes) -> bytes:
+        error = dict(openai_error(body) or {})
+        message = error_message(error, status, body)
+        code = error.get("code")
+        kind = code if isinstance(code, str) and code in ERROR_TYPES else error_type(status)
+        error.pop("type", None)
+        return orjson.dumps(error_body(kind, message, error))
+
+
+ANTHROPIC_ERRORS: Final = AnthropicErrors()

@@ -35,7 +35,9 @@ from sluicegate.providers.base import (
     operation_by_markers,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
+from sluicegate.providers.gemini.errors import GOOGLE_ERRORS
 from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
@@ -127,6 +129,7 @@ class GeminiAPI:
     # mode): https://ai.google.dev/gemini-api/docs/api-key
     key_param: str | None = "key"
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = GOOGLE_ERRORS  # `{"error": {"code", "message", "status"}}`
     # Gemini's bodies, and those of its OpenAI compatibility: https://ai.google.dev/gemini-api/docs/openai
     token_keys: TokenKeys = GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
 

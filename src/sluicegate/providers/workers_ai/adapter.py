@@ -35,6 +35,7 @@ from sluicegate.providers.base import (
     as_stored,
 )
 from sluicegate.providers.conversation import ConversationReader
+from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
@@ -71,6 +72,7 @@ class WorkersAI:
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # `messages`, or a native `prompt`
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
     token_keys: TokenKeys = TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
