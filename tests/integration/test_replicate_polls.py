@@ -107,6 +107,33 @@ def test_a_prediction_created_finished_is_not_counted_again_when_read(
     assert tokens_used(gateway) == 13
 
 
+def test_a_read_through_another_gateway_does_not_take_this_gateways_spend(
+    gateway: RunningGateway, client: replicate.Client
+) -> None:
+    """One Replicate key behind two gateways: a read of the finished prediction through the other
+    gateway first must not make this gateway's own poll count nothing (nor name the other's log)."""
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "other"}).status_code == 201
+    prediction = client.predictions.create(model=MODEL, input={"prompt": PROMPT})
+    transport = HTTPTransport()
+    other = replicate.Client(
+        api_token=KEY, base_url=gateway.provider_url("replicate", gateway="other"), transport=transport
+    )
+    other.poll_interval = 0.01
+    try:
+        elsewhere = other.predictions.get(prediction.id)
+        elsewhere.wait()
+        assert elsewhere.status == "succeeded"
+    finally:
+        transport.close()
+    mine = client.predictions.get(prediction.id)
+    assert mine.status == "succeeded"
+    records = [r for r in gateway.wait_for_logs(4) if r["gateway"] == "default"]
+    [read] = by_endpoint(records, f"v1/predictions/{prediction.id}")
+    assert (read["tokens_in"], read["tokens_out"]) == (6, 7)
+    assert "usage_counted_in" not in read["metadata"]
+    assert tokens_used(gateway) == 13  # the default gateway's token rule counted its own read
+
+
 def test_a_cancel_reaches_replicate_without_a_content_type_it_was_not_sent(
     gateway: RunningGateway, fake: FakeReplicate, client: replicate.Client
 ) -> None:

@@ -99,7 +99,11 @@ class Outcomes:
         assert usage is not None
         assert exchange.step is not None
         try:
-            by = await counted.claim(f"{exchange.step.provider.name}/{usage.job}", exchange.request.id)
+            # Within one account's gateway: a job read through another's (one provider key shared)
+            # must not take this one's spend, nor name that account's log record here.
+            request = exchange.request
+            job = f"{request.account}/{request.gateway_slug}/{exchange.step.provider.name}/{usage.job}"
+            by = await counted.claim(job, request.id)
         except Exception as exc:  # Redis unreachable (CountedUnavailable): counted again rather than lost
             _log.warning("could not tell whether job %s was counted already: %s", usage.job, exc)
             return outcome
