@@ -28,7 +28,8 @@ ITEMS: Any = [
 
 
 def render(cuts: list[int]) -> bytes:
-    renderer = replace(RESPONSES, ids=lambda: "1").stream(ASKED)  # the same ids each time
+    # The same ids and clock each time: two renders a second apart must not differ in `created_at`.
+    renderer = replace(RESPONSES, ids=lambda: "1", clock=lambda: 1.0).stream(ASKED)
     pieces = [CHAT_STREAM[a:b] for a, b in itertools.pairwise([0, *cuts, len(CHAT_STREAM)])]
     return b"".join(renderer.feed(piece) for piece in pieces) + renderer.close()
 
