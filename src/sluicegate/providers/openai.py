@@ -8,6 +8,7 @@ reports it in the event that ends the stream (`response.completed`, `.incomplete
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
@@ -155,7 +156,16 @@ class OpenAICompatible:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return usage_object(document.get("usage")) if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            return None
+        usage = usage_object(document.get("usage"))
+        if usage is None:
+            # A background response not done yet has used nothing it reports: not estimated
+            # (its first read that finds it done counts what it used).
+            return Usage() if document.get("status") in _NOT_DONE else None
+        if _STORED_ANSWER.search(route.path):
+            return _read_again(document, usage)
+        return usage
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         # The usage closes the stream, so read it backwards and stop at the last event that reports
@@ -246,6 +256,22 @@ def out_of_quota(body: bytes) -> bool:
 # cut short (`max_output_tokens`) or failed is billed too.
 # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# A stored answer read by id (`GET responses/{id}`, `GET chat/completions/{id}`, under any prefix:
+# Azure's `{resource}/openai/v1/...`): it reports the usage it was made with, billed when it was made.
+_NOT_DONE = frozenset({"queued", "in_progress"})  # a Responses answer's status while it runs
+_STORED_ANSWER = re.compile(r"(?:^|/)(?:responses|chat/completions)/[^/]+$")
+
+
+def _read_again(document: dict[str, Any], usage: Usage) -> Usage:
+    """The usage a read of a stored answer counts: none, as it was counted when the answer was made;
+    a background response's (`background: true`, made while the client polls) is counted by the
+    first read that finds it finished, once (`Usage.job`)."""
+    answer_id = document.get("id")
+    if document.get("background") is True and isinstance(answer_id, str) and answer_id:
+        return replace(usage, job=answer_id)
+    return Usage()
+
+
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
 _USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
 
