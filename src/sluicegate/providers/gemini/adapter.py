@@ -77,7 +77,6 @@ OPERATIONS: OperationMarkers = (
 
 # The OpenAI-compatible paths: AI Studio's `…/openai/…`, Vertex AI's `…/endpoints/openapi/…` (and a
 # deployed model's `…/endpoints/{id}/chat/completions`); a native method has `:method` instead.
-_OPENAI_PATH = re.compile(r"(?:^|/)(?:openai|endpoints/[^/:]+)/[^:]*$")
 
 # The native methods by what they do (https://ai.google.dev/api): a streamed generation is one.
 _METHOD_OPERATIONS = {
@@ -239,8 +238,17 @@ class GeminiAPI:
 
 
 def speaks_openai(route: Route) -> bool:
-    """An OpenAI-compatible path of either host (`…/openai/chat/completions`, `…/endpoints/openapi/…`)."""
-    return _OPENAI_PATH.search(unquote(route.path)) is not None
+    """An OpenAI-compatible path of either host (`…/openai/chat/completions`, `…/endpoints/openapi/…`):
+    a segment `openai/`, or `endpoints/{id}/`, with no `:method` after it. Read segment by segment,
+    in one pass: a regular expression for it backtracked (an 8 KB path of `openai/`s took 20 ms)."""
+    _, colon, tail = unquote(route.path).rpartition(":")
+    segments = tail.split("/")[1 if colon else 0 :]  # a piece right after `:` starts no segment
+    for index, segment in enumerate(segments[:-1]):
+        if segment == "openai" or (
+            segment == "endpoints" and segments[index + 1] and index + 2 < len(segments)
+        ):
+            return True
+    return False
 
 
 def _answer_route(route: Route) -> Route | None:
