@@ -5,10 +5,12 @@ Google's `RESOURCE_EXHAUSTED` (and not OpenAI's shape with `type: sluicegate_err
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 from anthropic.types import MessageParam
 from google import genai
@@ -220,3 +222,27 @@ def test_an_unreachable_upstream_is_an_api_error_and_internal(unreachable: Runni
     # google.rpc.Code has no name for 502: Google's HTTP mapping makes any other 5xx INTERNAL.
     assert (google_raised.value.code, google_raised.value.status) == (502, "INTERNAL")
     assert google_detail(google_raised.value)["code"] == "upstream_unreachable"
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "anthropic/v1",
+        "google-ai-studio/v1beta/openai",
+        "google-vertex-ai/v1/projects/p/locations/l/endpoints/openapi",
+    ],
+)
+def test_a_providers_openai_compatible_api_keeps_openais_shape(gateway: RunningGateway, base: str) -> None:
+    """Anthropic's and Google's OpenAI-compatible APIs are called with OpenAI's SDK: the gateway's own
+    refusal there must read as OpenAI's (`err.type`, `param`, a string `code`), not as the native API's."""
+    provider, _, path = base.partition("/")
+    client = openai.OpenAI(
+        base_url=f"{gateway.provider_url(provider)}/{path}", api_key="sk-test", max_retries=0
+    )
+    limit_to_one_a_minute(gateway)
+    with contextlib.suppress(openai.APIStatusError):  # the first goes upstream (whatever the fake says)
+        client.chat.completions.create(model=GEMINI, messages=[{"role": "user", "content": PROMPT}])
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model=GEMINI, messages=[{"role": "user", "content": PROMPT}])
+    body: Any = raised.value.body
+    assert (body["code"], body["param"], raised.value.type) == ("rate_limited", None, "sluicegate_error")

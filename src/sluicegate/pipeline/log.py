@@ -19,7 +19,9 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.error_echoes import mask_echoed_secrets
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
 from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
+from sluicegate.providers.base import Route
 from sluicegate.providers.error_shapes import ErrorShape
+from sluicegate.providers.gemini.adapter import speaks_openai
 from sluicegate.providers.sse import error_event_at, error_event_data
 
 LOG_ID_HEADER = "cf-aig-log-id"
@@ -197,12 +199,20 @@ def error_shape(request: IncomingRequest) -> ErrorShape | None:
     Read off the URL, not the plan, so errors before the plan (401, 404) have the same shape."""
     if request.ingress is not None:
         return request.ingress
+    if _speaks_openai(request.route):  # a provider's OpenAI-compatible API: OpenAI's SDKs call it
+        return None
     if request.kind == PROVIDER_KIND:
         provider = REGISTRY.get(request.provider_name)  # an account's custom provider: OpenAI's
         return provider.error_shape if provider is not None else None
     if request.kind == HOST_KIND:
         return _host_error_shape(request.upstream_host.lower(), request.route.path)
     return None
+
+
+def _speaks_openai(route: Route) -> bool:
+    """Anthropic's (`v1/chat/completions`) and Google's (`…/openai/…`, `…/endpoints/{id}/…`)
+    OpenAI-compatible APIs, whose clients are OpenAI's SDKs."""
+    return route.path.rstrip("/").endswith("chat/completions") or speaks_openai(route)
 
 
 # The providers whose API words errors otherwise than OpenAI's, for a host-in-path request.
