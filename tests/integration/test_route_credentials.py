@@ -32,9 +32,10 @@ CLIENT_QUERY_KEY = "AIza-CLIENT-QUERY-KEY-7777777777"
 # signature): the gateway masks them in its logs as credentials, so they are the client's keys too.
 CLIENT_APIM_KEY = "client-apim-subscription-secret-8888"
 CLIENT_SIG = "client-sas-signature-secret-9999"
+CLIENT_ORG = "org-CLIENT-OWN-ORGANISATION-1212"  # which OpenAI account the client's key is of
 SECRETS = (
     *STORED.values(), CUSTOM_SECRET, TENANT, CLIENT_KEY, CLIENT_ANTHROPIC_KEY, CLIENT_QUERY_KEY,
-    CLIENT_APIM_KEY, CLIENT_SIG,
+    CLIENT_APIM_KEY, CLIENT_SIG, CLIENT_ORG,
 )  # fmt: skip
 USER: list[Any] = [{"role": "user", "content": "hello"}]
 
@@ -189,11 +190,11 @@ def test_the_clients_own_key_reaches_only_the_provider_the_route_starts_at(
     )
     client = openai_client(gateway, CLIENT_KEY).with_options(
         default_query={"key": CLIENT_QUERY_KEY, "sig": CLIENT_SIG},
-        default_headers={"Ocp-Apim-Subscription-Key": CLIENT_APIM_KEY},
+        default_headers={"Ocp-Apim-Subscription-Key": CLIENT_APIM_KEY, "OpenAI-Organization": CLIENT_ORG},
     )
     client.chat.completions.create(model="dynamic/r", messages=USER)
     assert only(upstreams.openai).header("authorization") == f"Bearer {CLIENT_KEY}"
-    sent_as_it_came = {CLIENT_KEY, CLIENT_QUERY_KEY, CLIENT_SIG, CLIENT_APIM_KEY}
+    sent_as_it_came = {CLIENT_KEY, CLIENT_QUERY_KEY, CLIENT_SIG, CLIENT_APIM_KEY, CLIENT_ORG}
     assert secrets_in(only(upstreams.openai)) == sent_as_it_came
     assert secrets_in(only(upstreams.custom)) == {CUSTOM_SECRET, TENANT}
     assert only(upstreams.groq).header("authorization") == f"Bearer {STORED['groq']}"

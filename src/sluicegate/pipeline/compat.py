@@ -216,12 +216,18 @@ class _StepBuilder:
         )
 
 
+# Which account of the provider the client's key belongs to: told to another provider, it names
+# the client's organisation to a third party; to the provider itself on a stored key, it is another
+# account's (OpenAI answers 401 to a key and an organisation that do not match).
+_CLIENT_ACCOUNT_HEADERS = ("openai-organization", "openai-project")
+
+
 def _without_client_key(headers: CIMultiDict[str], query: str) -> str:
     """Takes the client's credentials out of `headers` and returns `query` without them: whatever
     the gateway masks in its logs as one (every provider's key header, an API gateway's
     subscription key, cookies; Google's `key`, a SAS `sig`, `api_key`, ...), not only the keys of
-    the providers it knows."""
-    for name in SECRET_HEADERS:
+    the providers it knows; and the account its key is of (`_CLIENT_ACCOUNT_HEADERS`)."""
+    for name in (*SECRET_HEADERS, *_CLIENT_ACCOUNT_HEADERS):
         headers.popall(name, None)
     if not query:
         return query
