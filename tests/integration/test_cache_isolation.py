@@ -4,8 +4,6 @@ for exact ones; a `cf-aig-cache-key` never reaches another provider, endpoint or
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +15,7 @@ from tests.conftest import RunningGateway
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_semantic import stored
 
 CUSTOM = {"cf-aig-cache-key": "greeting"}
 GEMINI = "/v1/local/default/google-ai-studio/v1beta/models/gemini-2.0-flash:generateContent"
@@ -46,18 +45,6 @@ def keyless(gateway: RunningGateway, question: str, **headers: str) -> httpx.Res
     """A request that brings no provider key at all (the SDKs always send one)."""
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": question}]}
     return httpx.post(gateway.provider_url("openai") + "/chat/completions", json=body, headers=headers)
-
-
-def stored(gateway: RunningGateway, count: int) -> None:
-    """Semantic entries are stored after the answer: wait until the index holds `count` of them."""
-    deadline = time.monotonic() + 10
-    while True:
-        metrics = httpx.get(gateway.url + "/metrics").text
-        size = re.search(r"^sluicegate_semantic_entries (\S+)$", metrics, re.M)
-        if size and float(size.group(1)) >= count:
-            return
-        assert time.monotonic() < deadline, f"the semantic index never reached {count} entries"
-        time.sleep(0.02)
 
 
 def test_a_custom_key_entry_is_never_served_to_another_provider_key(

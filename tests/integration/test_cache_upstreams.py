@@ -6,8 +6,6 @@ in its own words, reached with the openai SDK."""
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.workers_ai_server import FakeWorkersAI
+from tests.integration.test_semantic import stored
 
 HOST_A, HOST_B = "llm-a.internal", "llm-b.internal"
 # Fastly's two host-in-path forms: an OpenAI-compatible server, and any allowed host.
@@ -51,18 +50,6 @@ def ask(base_url: str, question: str, **headers: str) -> tuple[str, str, str]:
         )
     text = raw.parse().choices[0].message.content or ""
     return text, raw.headers.get("cf-aig-cache-status", ""), raw.headers.get("x-semantic-cache", "")
-
-
-def stored(gateway: RunningGateway, count: int) -> None:
-    """Semantic entries are stored after the answer: wait until the index holds `count` of them."""
-    deadline = time.monotonic() + 10
-    while True:
-        metrics = httpx.get(gateway.url + "/metrics").text
-        size = re.search(r"^sluicegate_semantic_entries (\S+)$", metrics, re.M)
-        if size and float(size.group(1)) >= count:
-            return
-        assert time.monotonic() < deadline, f"the semantic index never reached {count} entries"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -11,7 +11,7 @@ providers' pool is not checked at all."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Any
 
@@ -53,12 +53,6 @@ FORMS = {
     "https://[fe80::1]/v1": "link-local IP address",
     "https://100.64.0.1/v1": "shared (carrier-grade NAT) IP address",
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as running:
-        yield running
 
 
 def port_of(fake: FakeOpenAI) -> int:

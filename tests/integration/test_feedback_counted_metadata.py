@@ -9,7 +9,7 @@ the traffic, the admin API is called over HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -23,12 +23,6 @@ backend = both_backends
 ACCOUNT = "/api/v1/accounts/local"
 LOGS = f"{ACCOUNT}/gateways/secure/logs"
 USER: list[Any] = [{"role": "user", "content": "rate this answer"}]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as running:
-        yield running
 
 
 @pytest.fixture
