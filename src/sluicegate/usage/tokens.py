@@ -125,6 +125,7 @@ def encoding_name_for(model: str | None) -> str:
     return O200K_BASE
 
 
+@functools.cache  # about 0.5 s each: once per process, however many gateways it starts and stops
 def _load_encoding(name: str) -> tiktoken.Encoding:
     # Imported here, not at module load: both cost tens of milliseconds and most processes that
     # import this module may never count a token.
@@ -146,7 +147,7 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
 class TokenCounter:
     """Counts tokens of text and of request payloads.
 
-    Encodings are loaded on first use (about 0.5 s each) and kept for the life of the instance.
+    Encodings are loaded on first use (about 0.5 s each) and kept for the life of the process.
     Safe to share between threads: counting is meant to run off the event loop.
     """
 
