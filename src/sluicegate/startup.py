@@ -6,14 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-import asyncpg  # type: ignore[import-untyped]
-
 from sluicegate.shutdown import close_within
 from sluicegate.storage import Database, describe_database
-
-# What opening a database raises when it cannot be reached or used: refused, unknown host, timed
-# out, a database or role that does not exist, a password refused, a file that cannot be opened.
-_UNUSABLE = (OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class StartupError(Exception):
@@ -22,12 +16,17 @@ class StartupError(Exception):
 
 async def open_database(database: Database, url: str) -> None:
     """`database.open()`, a database that cannot be used reported as a StartupError naming it."""
+    import asyncpg  # type: ignore[import-untyped]  # here: every CLI command imports this module
+
+    # What opening a database raises when it cannot be reached or used: refused, unknown host, timed
+    # out, a database or role that does not exist, a password refused, a file that cannot be opened.
+    unusable = (OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
     try:
         await database.open()
     except asyncio.CancelledError:  # a stop during start-up (server.py): close what it had opened
         await close_within("database", database.close())
         raise
-    except _UNUSABLE as exc:
+    except unusable as exc:
         raise StartupError(f"database {describe_database(url)}: {_reason(exc)}") from exc
 
 

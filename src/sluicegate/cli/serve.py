@@ -21,11 +21,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from sluicegate import listeners, workers
+from sluicegate import listeners
 from sluicegate.cli.common import app, console, print_error, settings_or_exit, with_database
 from sluicegate.config import ConfigError, Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
-from sluicegate.metrics_group import WorkerGroup
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.startup import StartupError, open_database
 from sluicegate.storage import create_database, describe_database
@@ -33,6 +32,9 @@ from sluicegate.storage.response_items import unshared_workers_warning
 from sluicegate.tokens import ensure_admin_token
 
 T = TypeVar("T")
+
+# Every command imports this module (it registers `serve`), so what only a running server needs
+# (workers.py and its /metrics group, prometheus_client; server.py, app.py) is imported where used.
 
 
 @app.command()
@@ -109,6 +111,8 @@ def _serve_workers(
         if warning := unshared_workers_warning(settings, count):
             logging.getLogger(__name__).warning(warning)
 
+    from sluicegate import workers
+
     command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
     command += ["--workers", str(count)]
     return workers.Workers(count, command).run(sockets, started, print_error)
@@ -155,6 +159,7 @@ class _Place:
 
 def _worker(settings: Settings, sockets: list[socket.socket], place: _Place) -> None:
     """One worker: its parent prints what it writes on `ready_fd` (workers.py), once."""
+    from sluicegate import workers
 
     def ready() -> None:
         workers.say(place.ready_fd, workers.READY)
@@ -170,8 +175,9 @@ def _worker(settings: Settings, sockets: list[socket.socket], place: _Place) -> 
 def _serve(
     settings: Settings, sockets: list[socket.socket], ready: Callable[[], None], place: _Place | None = None
 ) -> None:
-    from sluicegate import server
+    from sluicegate import server, workers
     from sluicegate.app import METRICS, create_app
+    from sluicegate.metrics_group import WorkerGroup
 
     try:
         app = create_app(settings)

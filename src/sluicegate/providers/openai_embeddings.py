@@ -13,12 +13,11 @@ import base64
 import re
 from typing import Any
 
-import numpy as np
 import orjson
 
 from sluicegate.providers.base import JSON_TYPE, Answer, RequestFacts
 
-_FLOAT32_LE = np.dtype("<f4")
+_FLOAT32_LE = "<f4"  # numpy is imported where a vector is converted: the CLI imports this module too
 # The first vector's opening: `[` for floats, `"` for base64. An answer's vectors share one encoding,
 # so a hit in the encoding asked for (most: only a `cf-aig-cache-key` can find the other) is served
 # without parsing megabytes of numbers on the event loop.
@@ -63,10 +62,14 @@ def embeddings_answer(facts: RequestFacts, stored: Answer) -> Answer | None:
 
 
 def _to_base64(vector: list[Any]) -> str:
+    import numpy as np
+
     return base64.b64encode(np.asarray(vector, dtype=_FLOAT32_LE).tobytes()).decode("ascii")
 
 
 def _to_floats(text: str) -> list[float]:
+    import numpy as np
+
     raw = base64.b64decode(text, validate=True)
     if len(raw) % 4:
         raise ValueError("not a whole number of float32 values")
