@@ -12,7 +12,8 @@ differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "m
     slow-<ms>          wait that long before answering
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content deltas, then abort the TCP connection
-    error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way
+    error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way;
+                       with quote-key its message quotes the request's `x-api-key`
     stream-error-<n>   streams answer 200 with the error of status n as their only event, `event:
                        error` (529: overloaded_error), as Anthropic reports overload on a stream:
                        https://docs.anthropic.com/en/docs/build-with-claude/streaming#error-events
@@ -63,6 +64,7 @@ from tests.fakes.base import (
     Behavior,
     Call,
     FakeUpstream,
+    key_quote,
     sse_event,
 )
 
@@ -209,7 +211,8 @@ class FakeAnthropic(FakeUpstream):
             return web.json_response(message)
         events = _stream_events(message, with_usage=not call.behavior.no_usage)
         if request[ERROR_MID_STREAM]:
-            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            message = "Overloaded" + key_quote(call.behavior, request.headers.get("x-api-key"))
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": message}}
             events = [*events[:5], _event(error)]
         return await self._stream(request, call, events, first_content=3)
 

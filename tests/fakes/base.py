@@ -24,6 +24,8 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
     drop-mid-stream    abort the TCP connection after the second content event
     error-mid-stream   streams send the provider's in-stream error event after a content event
                        (fakes that say so)
+    quote-key          that in-stream error's message quotes the key the request came with
+                       (`… Key used: <key>.`), as an upstream may quote a credential (fakes that say so)
     stream-error-<status>  a stream request answered 200 whose first and only event is the error
                        error-<status> would give, as the provider sends it inside a stream (Anthropic
                        reports overload so: https://docs.anthropic.com/en/docs/build-with-claude/
@@ -120,6 +122,7 @@ class Behavior:
     ping_first: bool = False
     split_lines: bool = False
     hold_open: bool = False
+    quote_key: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -151,7 +154,7 @@ class Behavior:
                 behavior = replace(behavior, fail_first=number)
             elif token in (
                 "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked",
-                "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines", "hold-open",
+                "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines", "hold-open", "quote-key",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
@@ -415,6 +418,11 @@ def gzipped(chunks: Sequence[bytes], *, cut: bool = False) -> list[bytes]:
         return pieces[: max(1, len(pieces) * 2 // 3)]
     pieces[-1] += compressor.flush()
     return pieces
+
+
+def key_quote(behavior: Behavior, key: str | None) -> str:
+    """What quote-key adds to an error message: the key the request came with."""
+    return f" Key used: {key}." if behavior.quote_key and key else ""
 
 
 def sse_data(payload: Any, *, separators: tuple[str, str] = COMPACT, end: bytes = b"\n\n") -> bytes:

@@ -19,7 +19,8 @@ other model succeeds.
     drop-mid-stream    send two content chunks, then abort the TCP connection
     error-mid-stream   chat streams send their first content chunk, then OpenAI's in-stream error
                        event, `data: {"error": {...}}` (a server_error), and end; with pause-stream
-                       they wait after the error event, before ending (the provider has not closed)
+                       they wait after the error event, before ending (the provider has not closed);
+                       with quote-key its message quotes the request's key
     stream-error-<n>   a stream request answered 200 whose only event is `data: {"error": ...}`, the
                        error error-<n> gives (with fail-<n>-then-ok: the first n requests only)
     chunked            chat, embeddings: the whole JSON answer without Content-Length, in two
@@ -93,6 +94,7 @@ from tests.fakes.base import (
     FakeUpstream,
     Pause,
     RecordedRequest,
+    key_quote,
     sse_data,
     sse_event,
 )
@@ -288,7 +290,8 @@ class FakeOpenAI(FakeUpstream):
             chunks.append({**head, "choices": [], "usage": usage})
         events = [sse_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
         if call.behavior.error_mid_stream:
-            events = [events[0], _error_event(500, call.body["model"])]
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            events = [events[0], _error_event(500, call.body["model"], key_quote(call.behavior, bearer))]
             return await self._stream(request, call, events, first_content=1)
         return await self._stream(request, call, events, first_content=0)
 
@@ -508,10 +511,10 @@ def _error_fields(status: int, model: str) -> tuple[str, str | None, str]:
     return type_, code, message.format(model=model)
 
 
-def _error_event(status: int, model: str) -> bytes:
+def _error_event(status: int, model: str, quote: str = "") -> bytes:
     """The error of `status` as OpenAI sends one inside a stream: a `data:` event of its own."""
     type_, code, message = _error_fields(status, model)
-    return sse_data({"error": {"message": message, "type": type_, "param": None, "code": code}})
+    return sse_data({"error": {"message": message + quote, "type": type_, "param": None, "code": code}})
 
 
 def _streams(body: Any) -> bool:

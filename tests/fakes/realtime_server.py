@@ -16,8 +16,10 @@ It answers `session.update` (`session.updated`), `conversation.item.create` (`co
 `input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
 (`input_audio_buffer.committed`, then a response of its own, as voice detection would start) and
 `response.create` (a response). Test-only client events: `fake.close` closes the socket with
-`code` and `reason`; `fake.drop` aborts the TCP connection without a close frame. A binary frame is
-echoed back as sent.
+`code` and `reason`; `fake.drop` aborts the TCP connection without a close frame; `fake.error` gets
+OpenAI's `error` event, its message quoting the handshake's key (as an upstream may quote a
+credential; `quote_key` on `fake.close` adds it to the reason too). A binary frame is echoed back
+as sent.
 
 A response is `response.created`, `response.output_item.added`, `response.content_part.added`,
 the text of "echo: <last user text>" word by word (`response.output_text.delta`; with audio output,
@@ -68,6 +70,7 @@ class _State:
     audio_out: bool = False
     previous_input: int = 0
     responses: int = 0
+    key: str = ""  # the handshake's
 
 
 class FakeRealtime(FakeUpstream):
@@ -118,7 +121,7 @@ class FakeRealtime(FakeUpstream):
         connection = Connection(request.path, dict(request.query), dict(request.headers))
         with self._lock:
             self._connections.append(connection)
-        state = _State()
+        state = _State(key=key)
         await _send(socket, connection, _event("session.created", session=_session_object(model)))
         async for message in socket:
             if message.type is WSMsgType.BINARY:
@@ -137,8 +140,13 @@ class FakeRealtime(FakeUpstream):
         """Act on one client event; False once the session is over."""
         kind = event.get("type")
         if kind == "fake.close":
-            await socket.close(code=event["code"], message=event.get("reason", "").encode())
+            reason = event.get("reason", "") + (f" {state.key}" if event.get("quote_key") else "")
+            await socket.close(code=event["code"], message=reason.encode())
             return False
+        if kind == "fake.error":
+            message = f"Incorrect API key provided: {state.key}."
+            error = {"type": "invalid_request_error", "code": "invalid_api_key", "message": message}
+            await _send(socket, connection, _event("error", error={**error, "param": None, "event_id": None}))
         if kind == "fake.drop":
             transport = request_transport(socket)
             transport.abort()

@@ -1,11 +1,20 @@
-"""An error stream is masked of stored credentials wherever its chunks split them."""
+"""A stream is masked of stored credentials wherever its chunks split them: an error stream, and
+a 200 stream of a step that went on a stored key (an error event may come after content); a
+stream on the client's own key is not looked at."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
+from multidict import CIMultiDict
+
 from sluicegate.credentials import Secrets
-from sluicegate.pipeline.error_echoes import _scrubbed
+from sluicegate.exchange import Reply, RequestPlan, Step
+from sluicegate.pipeline.error_echoes import mask_echoed_secrets, scrubbed
+from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import NO_FACTS, Route
+from sluicegate.routing.keypool import KeyRing, PoolKey
+from tests.pipeline.stage_parts import ACCOUNT, make_exchange
 
 KEY = "sk-stored-key-0123456789"
 ERROR = (
@@ -20,7 +29,7 @@ async def chunks(parts: list[bytes]) -> AsyncGenerator[bytes, None]:
 
 
 async def relayed(parts: list[bytes], secrets: Secrets) -> list[bytes]:
-    return [chunk async for chunk in _scrubbed(chunks(parts), secrets)]
+    return [chunk async for chunk in scrubbed(chunks(parts), secrets)]
 
 
 async def test_a_key_split_between_chunks_anywhere_is_masked() -> None:
@@ -43,3 +52,54 @@ async def test_an_event_passes_at_its_line_end_not_at_the_streams() -> None:
         b'data: {"error": "bad key [redacted]"}\n\n',
         b"data: more",
     ]
+
+
+CONTENT = b'data: {"choices": [{"delta": {"content": "echo: hi"}}]}\n\n'
+MID_STREAM = (
+    CONTENT + b'data: {"error": {"message": "bad key ' + KEY.encode() + b'", "type": "server_error"}}\n\n'
+)
+
+
+def stored_key_step(tried: bool) -> Step:
+    """An OpenAI step that brought no key, with the gateway's stored one; `tried`: a try went with it."""
+    step = Step(REGISTRY["openai"], Route(ACCOUNT, "chat/completions"), CIMultiDict(), b"", NO_FACTS)
+    step.keys = KeyRing("local/main/openai", (PoolKey(name="default"),), {"default": KEY})
+    step.key_name = "default" if tried else None
+    return step
+
+
+async def answered(step: Step, parts: list[bytes]) -> list[bytes]:
+    """What the client gets of a 200 stream of `parts`, answered by `step`."""
+    exchange = make_exchange()
+    exchange.plan = RequestPlan(b"", [step])
+    reply = Reply(200, CIMultiDict({"Content-Type": "text/event-stream"}), stream=chunks(parts))
+    mask_echoed_secrets(exchange, reply)
+    assert reply.stream is not None
+    return [chunk async for chunk in reply.stream]
+
+
+async def test_a_stored_key_split_between_two_chunks_of_a_200_stream_is_masked() -> None:
+    masked = MID_STREAM.replace(KEY.encode(), b"[redacted]")
+    at = MID_STREAM.index(KEY.encode()) + len(KEY) // 2
+    got = await answered(
+        stored_key_step(tried=True), [CONTENT, MID_STREAM[len(CONTENT) : at], MID_STREAM[at:]]
+    )
+    assert b"".join(got) == masked
+    # The content went at once, and the error's start only up to where the key might begin.
+    assert got[0] == CONTENT
+    assert got[1] == MID_STREAM[len(CONTENT) : MID_STREAM.index(KEY.encode())]
+    # A stream no try went with a stored key for (a cached answer) is not even wrapped.
+    exchange = make_exchange()
+    exchange.plan = RequestPlan(b"", [stored_key_step(tried=False)])
+    stream = chunks([MID_STREAM])
+    reply = Reply(200, CIMultiDict(), stream=stream)
+    mask_echoed_secrets(exchange, reply)
+    assert reply.stream is stream
+
+
+async def test_a_chunk_that_ends_mid_line_is_held_only_from_where_a_key_could_start() -> None:
+    secrets = Secrets()
+    secrets.add_stored(KEY)
+    # `data: [DO` cannot start the key: it goes at once; `… sk-sto` can: it waits for the next chunk.
+    assert await relayed([b"data: [DO", b"NE]\n\n"], secrets) == [b"data: [DO", b"NE]\n\n"]
+    assert await relayed([b'{"m": "x sk-sto', b'red"}'], secrets) == [b'{"m": "x ', b'sk-stored"}']

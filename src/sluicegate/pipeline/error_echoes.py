@@ -1,59 +1,121 @@
-"""Stored credentials an upstream's error quotes back, masked before the client gets the error.
+"""Stored credentials an upstream quotes back, masked before the client gets them.
 
 An upstream that refuses a key often quotes it (`{"error": {"message": "bad key Bearer sk-…"}}`).
 A key the client sent is its own to see again; one the gateway added from storage (a stored
 provider key of the gateway's pool, an account custom provider's header values: each step's
-`stored_secrets`) is not, or a client without a key would read the gateway's. So an error answer
-(status 400 or more, or a stream whose first event is the provider's error: `Reply.failure`) is
-masked of those (`[redacted]`, in every form the log record's masking knows) before it leaves:
-a whole body at once, an error stream as it passes. Successful answers are never looked at, and an
-error costs a look only when some step had stored credentials.
+`stored_secrets`) is not, or a client without a key would read the gateway's. So those are masked
+(`[redacted]`, in every form the log record's masking knows) before they leave:
+
+- in an error answer (status 400 or more, or a stream whose first event is the provider's error:
+  `Reply.failure`), a whole body at once, of any step's stored credentials;
+- in every stream of a step that went on stored credentials, as it passes: a provider reports an
+  error that comes after some content as an event of its 200 stream (OpenAI's `data: {"error": …}`,
+  Anthropic's `event: error`, Gemini's error object). A chunk costs a few substring searches, and
+  a look at its end when it does not end a line; streams on the client's own key cost nothing.
+
+Successful whole answers (a relayed-whole one too) are left as they are: a provider reports a
+refusal with an error status there, and a model's text is not the gateway's to rewrite. The log
+stage wraps the stream before it keeps its copy, so the record's body and error are the masked
+ones (records mask every known credential again anyway: `records.known_secrets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 
 from multidict import CIMultiDict
 
 from sluicegate.credentials import Secrets
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, Reply, Step
 
 
 def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
-    """Mask `reply` (an error) of the credentials the gateway added from storage, in place."""
-    if reply.status < 400 and reply.failure is None:
+    """Mask `reply` of the credentials the gateway added from storage, in place (see above)."""
+    steps: Iterable[Step]
+    if reply.status >= 400 or reply.failure is not None:
+        steps = exchange.plan.steps
+    elif reply.stream is not None and not reply.relayed_whole:
+        step = exchange.step
+        steps = (step,) if step is not None and went_on_stored(step) else ()
+    else:
         return
     secrets = Secrets()
-    for step in exchange.plan.steps:
+    for step in steps:
         for value in step.stored_secrets():
             secrets.add_stored(value)
     if not secrets:
         return
-    if secrets.scrub_text("\0".join(reply.headers.values())) != "\0".join(reply.headers.values()):
+    joined = "\0".join(reply.headers.values())
+    if secrets.scrub_text(joined) != joined:
         reply.headers = CIMultiDict((k, secrets.scrub_text(v) or "") for k, v in reply.headers.items())
     if reply.stream is None:
         reply.body = secrets.scrub(reply.body)
     else:
-        reply.stream = _scrubbed(reply.stream, secrets)
+        reply.stream = scrubbed(reply.stream, secrets)
 
 
-async def _scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> AsyncGenerator[bytes, None]:
+def went_on_stored(step: Step) -> bool:
+    """Whether the step's answer came from a try with credentials from storage: a stored key
+    (`key_name`, set per try) or a custom provider's stored headers. Not a cached answer's."""
+    return step.key_name is not None or bool(step.stored_values)
+
+
+async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> AsyncGenerator[bytes, None]:
     """`stream` masked chunk by chunk. What could be the start of a credential split between two
-    chunks is held back until the next: the bytes after the last line end (a header value holds
-    none, so an SSE event's lines pass at once) or, past that, one byte less than the longest form."""
+    chunks is held back until the next: from where the chunk's end begins one of its forms (in the
+    bytes after its last line end, when no form holds one: an SSE line that ends passes at once)."""
     forms = secrets.forms()
-    keep = len(forms[0]) - 1
-    lines = not any(b"\n" in form for form in forms)
+    # A chunk holds some form if and only if it holds one that holds no other (`Bearer sk-…` holds
+    # `sk-…`): in the usual case, no credential, one substring search per key.
+    probes = [form for form in forms if not any(other in form for other in forms if other != form)]
+    tail = _Tail(forms)
     held = b""
     try:
         async for chunk in stream:
-            data = secrets.scrub(held + chunk)
-            cut = max(data.rfind(b"\n") + 1 if lines else 0, len(data) - keep)
-            held = data[cut:]
-            if cut:
-                yield data[:cut]
+            data = held + chunk if held else chunk
+            for probe in probes:
+                if probe in data:
+                    data = secrets.scrub(data)
+                    break
+            cut = tail.safe_end(data)
+            if cut == len(data):
+                held = b""
+                yield data
+            else:
+                held = data[cut:]
+                if cut:
+                    yield data[:cut]
         if held:
             yield held
     finally:
         await stream.aclose()
+
+
+class _Tail:
+    """Where, at the end of a chunk, a credential the next chunk completes could start."""
+
+    __slots__ = ("_firsts", "_forms", "_lines", "_reach")
+
+    def __init__(self, forms: tuple[bytes, ...]) -> None:
+        self._forms = forms
+        self._reach = len(forms[0]) - 1  # a form split in two leaves at most this much behind
+        self._lines = not any(b"\n" in form for form in forms)
+        self._firsts = tuple({form[:1] for form in forms})
+
+    def safe_end(self, data: bytes) -> int:
+        """How much of `data` may go now: all of it, but for a last part that starts a form."""
+        if self._lines and data.endswith(b"\n"):  # the usual SSE chunk: whole lines
+            return len(data)
+        start = max(0, len(data) - self._reach)
+        if self._lines:
+            start = max(start, data.rfind(b"\n", start) + 1)
+        end = len(data)
+        for first in self._firsts:  # only where a form's first byte is need the forms be looked at
+            at = data.find(first, start, end)
+            while at >= 0:
+                rest = data[at:]
+                if any(form.startswith(rest) for form in self._forms):
+                    end = at
+                    break
+                at = data.find(first, at + 1, end)
+        return end

@@ -134,7 +134,7 @@ def stored_keys(step: Step | None) -> Secrets:
     """The values the gateway would add from storage to `step`: never shown to a client."""
     secrets = Secrets()
     for value in step.stored_secrets() if step is not None else ():
-        secrets.add_value(value)
+        secrets.add_stored(value)
     return secrets
 
 

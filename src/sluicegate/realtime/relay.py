@@ -1,6 +1,7 @@
 """Relaying one admitted realtime session: every frame, text or binary, passed on unchanged both
 ways until either side closes (but for what the gateway's guardrails change: `guard.py`,
-`answer_guard.py`); the other side is then closed with the code that explains it.
+`answer_guard.py`, and a stored key the upstream quotes: `echoes.py`); the other side is then
+closed with the code that explains it.
 
 The gateway reads only what it must of the events (see `providers/openai_realtime.py`): each
 response is admitted by the gateway's rate limits and budgets as a request is — when the client
@@ -42,7 +43,9 @@ from sluicegate.providers.openai_realtime import (
     response_usage,
 )
 from sluicegate.realtime.answer_guard import AnswerGuard
+from sluicegate.realtime.echoes import masked_frame
 from sluicegate.realtime.guard import EventGuard
+from sluicegate.realtime.handshake import stored_keys
 from sluicegate.realtime.tally import SessionTally
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import Usage
@@ -106,6 +109,7 @@ class _Session:
         self.guard = guard
         self.answers = answers
         self.tally = SessionTally()
+        self.stored = stored_keys(exchange.step)  # none when the client brought its own key
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
 
@@ -170,8 +174,9 @@ class _Session:
         while True:
             message = await self.upstream.receive()
             if message.type in _ENDED:
-                if message.type is WSMsgType.CLOSE:
-                    self.tally.closed("upstream", message.data, message.extra or "")
+                if message.type is WSMsgType.CLOSE:  # its reason goes on to the client
+                    reason = self.stored.scrub_text(message.extra) if self.stored else message.extra
+                    self.tally.closed("upstream", message.data, reason or "")
                 else:
                     self.tally.closed("upstream", _ABNORMAL, "the upstream connection was lost")
                 return
@@ -179,16 +184,17 @@ class _Session:
                 self.tally.server_binary += 1
                 await self.client.send_bytes(message.data)
             elif message.type is WSMsgType.TEXT:
-                kind = event_type(message.data)
+                event: str = masked_frame(self.stored, message.data) if self.stored else message.data
+                kind = event_type(event)
                 self.tally.server_events[kind] += 1
-                if kind == RESPONSE_CREATED and not await self._started(message.data):
+                if kind == RESPONSE_CREATED and not await self._started(event):
                     return
                 if kind == RESPONSE_DONE:
-                    await self._done(message.data)
+                    await self._done(event)
                 if self.answers is None:
-                    await self.client.send_str(message.data)
+                    await self.client.send_str(event)
                     continue
-                for frame in self.answers.check(kind, message.data):
+                for frame in self.answers.check(kind, event):
                     await self.client.send_str(frame)
 
     async def _started(self, frame: str) -> bool:
