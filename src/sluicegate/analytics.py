@@ -82,7 +82,9 @@ class Counters(BaseModel):
     errors_5xx: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = Field(0.0, description="estimated, from the price table or the request's custom cost")
+    cost_usd: float = Field(
+        0.0, description="as the provider stated it, else estimated from the price table, or the custom cost"
+    )
     cache_hits: int = Field(0, description="answered by the exact cache")
     semantic_hits: int = Field(0, description="answered by the semantic cache")
     cache_misses: int = Field(

@@ -23,6 +23,7 @@ from sluicegate.storage.base import LogRecord
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
 UNIVERSAL = "universal"  # the `IncomingRequest.kind` whose body carries step headers and endpoints
+COST_SOURCE = "cost_source"  # metadata: "provider" when the answer stated the cost the log shows
 
 
 class RecordBuilder:
@@ -94,7 +95,12 @@ class RecordBuilder:
             error=secrets.scrub_text(response.error or upstream_error(exchange)),
             # A routed request's route and path taken; the client's own entries of those names win.
             metadata=secrets.scrub_value(
-                {**exchange.options.metadata, **route_log_entries(exchange), **_counted_entries(outcome)}
+                {
+                    **exchange.options.metadata,
+                    **route_log_entries(exchange),
+                    **_counted_entries(outcome),
+                    **_cost_entries(outcome),
+                }
             ),
             request_headers=secrets.scrub_headers(mask_headers(request.headers.items())),
             request_body=request_body,
@@ -174,6 +180,12 @@ def upstream_error(exchange: Exchange) -> str | None:
     if exchange.response.status < 400 or not exchange.response.body:
         return None
     return exchange.response.body[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+
+
+def _cost_entries(outcome: Outcome) -> dict[str, str]:
+    """Where `cost_usd` came from when not the price table: the provider's answer stated it (a
+    key reserved to the gateway: no client's metadata can claim it)."""
+    return {COST_SOURCE: "provider"} if outcome.cost_stated else {}
 
 
 def _counted_entries(outcome: Outcome) -> dict[str, str]:

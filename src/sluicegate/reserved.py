@@ -13,6 +13,7 @@ RESERVED_METADATA_KEYS = frozenset(
         "realtime_client_events",
         "realtime_server_events",
         "realtime_responses",
+        "cost_source",  # records/_cost_entries: the provider's answer stated the cost
     }
 )
 

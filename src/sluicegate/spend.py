@@ -54,7 +54,9 @@ class SpendFigures(BaseModel):
     requests: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = Field(0.0, description="estimated, from the price table or the request's custom cost")
+    cost_usd: float = Field(
+        0.0, description="as the provider stated it, else estimated from the price table, or the custom cost"
+    )
     unpriced: int = Field(
         0, description="requests whose model has no known price (their cost is not in cost_usd)"
     )

@@ -25,6 +25,10 @@ class Usage:
     `job`: the id of the finished job whose usage this is, when later requests read the same figures
     again (each poll of a finished Replicate prediction): the gateway counts a job once
     (`storage/counted_once.py`). Empty: the usage is this exchange's own.
+
+    `cost_usd`: what the provider's answer says it charged for these figures, in USD (OpenRouter's
+    and Perplexity's `usage.cost`: `providers/reported_cost.py`); it prices them in place of the
+    price table. None: the answer states no charge.
     """
 
     input_tokens: int = 0
@@ -42,6 +46,7 @@ class Usage:
     images: int = 0
     image_size: str = ""
     job: str = ""
+    cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -49,7 +54,9 @@ class Usage:
 
     def plus(self, other: Usage) -> Usage:
         """The usage of two exchanges together (a realtime session's responses): counts add up;
-        estimated if either was; the image size is the first one's that says."""
+        estimated if either was; the image size is the first one's that says; a charge stated only
+        when both state one (else the table prices the sum)."""
+        charged = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
@@ -65,6 +72,7 @@ class Usage:
             characters=self.characters + other.characters,
             images=self.images + other.images,
             image_size=self.image_size or other.image_size,
+            cost_usd=charged,
         )
 
 

@@ -171,6 +171,11 @@ class FakeOpenAI(FakeUpstream):
     def base_url(self) -> str:
         return self.server.url + "/v1"
 
+    def usage_object(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """A chat answer's usage as this server sends it: OpenAI's token counts as they are (a fake
+        of a provider that states its charge beside them adds it: openai_compatibility_server.py)."""
+        return usage
+
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.on_response_prepare.append(_add_request_id)
@@ -260,7 +265,7 @@ class FakeOpenAI(FakeUpstream):
             pieces, finish = [structured[at : at + 8] for at in range(0, len(structured), 8)], "stop"
         else:
             pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
-        usage = _chat_usage(_prompt_tokens(messages, call.body["model"]), len(pieces))
+        usage = self.usage_object(_chat_usage(_prompt_tokens(messages, call.body["model"]), len(pieces)))
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
             "created": CREATED,

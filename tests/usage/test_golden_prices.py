@@ -160,6 +160,7 @@ def test_openrouter_claude_cache_writes(table: PriceTable, streamed: bool) -> No
         output_tokens=300,
         cached_tokens=4000,
         cache_write_tokens=2000,
+        cost_usd=0.013263,  # OpenRouter's `cost`: the charge it states, which the gateway logs
     )
     expected = (
         (6021 - 4000 - 2000) * SONNET_INPUT

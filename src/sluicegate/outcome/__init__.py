@@ -28,7 +28,8 @@ class Outcome:
     custom cost sent for a model the operator's prices know: see `pricing.py`). `model`: the model
     the answer named, for a request that named none (a poll of a Replicate prediction).
     `counted_in`: the log id of the request that already counted this usage's job (`Usage.job`):
-    this one counts nothing."""
+    this one counts nothing. `cost_stated`: `cost_usd` is the charge the provider's answer stated
+    (`Usage.cost_usd`), not the price table's."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
@@ -37,6 +38,7 @@ class Outcome:
     charged_usd: float | None = None
     model: str | None = None
     counted_in: str | None = None
+    cost_stated: bool = False
 
     @property
     def charge_usd(self) -> float:

@@ -93,20 +93,22 @@ class Meter:
         fallback = gateway.settings.fallback_price if gateway is not None else None
         custom_cost = exchange.options.custom_cost
         price = self._pricing.price(step, custom_cost, fallback, answered)
-        cost = _cost(price, usage)
-        reported = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
+        stated = None if usage is None else usage.cost_usd  # the provider's own charge, in its answer
+        cost = _cost(price, usage) if stated is None else stated
+        shown_cost = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved.
             if usage is not None and exchange.cache.usage_counted:  # its own count, in the answer
                 usage = replace(usage, estimated=True)
-            return Outcome(usage, None if usage is None else 0.0, saved_usd=reported)
+            return Outcome(usage, None if usage is None else 0.0, saved_usd=shown_cost)
         charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
         return Outcome(
             usage,
-            reported,
-            unpriced(exchange.request.method, step, price, answered, usage),
+            shown_cost,
+            stated is None and unpriced(exchange.request.method, step, price, answered, usage),
             charged_usd=charged,
             model=answered if step.facts.model is None else None,
+            cost_stated=stated is not None and custom_cost is None,
         )
 
 

@@ -150,4 +150,4 @@ def route_log_entries(exchange: Exchange) -> dict[str, str]:
 def _used(unit: str, outcome: Outcome) -> float:
     if unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
-    return outcome.charge_usd  # the operator's price, never a client's cf-aig-custom-cost (limits.md)
+    return outcome.charge_usd  # stated by the provider, else the operator's price; never a custom cost

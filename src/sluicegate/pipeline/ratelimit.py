@@ -327,7 +327,7 @@ def _refuse_unpriced(steps: Sequence[Step], estimates: list[StepEstimate], rule:
 def _used(hold: Hold, outcome: Outcome) -> float:
     if hold.bucket.unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
-    return outcome.charge_usd  # at the operator's prices, whatever custom cost the log shows
+    return outcome.charge_usd  # as the provider stated it, else the operator's prices: never a custom cost
 
 
 def _scope_value(

@@ -47,6 +47,7 @@ from sluicegate.providers.openai_texts import (
     RESPONSES_TOKEN_KEYS,
 )
 from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
+from sluicegate.providers.reported_cost import reported_cost
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -278,7 +279,8 @@ _USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"res
 
 def usage_object(raw: Any) -> Usage | None:
     """Chat (`prompt_tokens`, `completion_tokens`), Responses and Realtime (`input_tokens`, ...)
-    usage objects, audio tokens included (chat's audio models, the Realtime API)."""
+    usage objects, audio tokens included (chat's audio models, the Realtime API), and the charge a
+    provider states beside them."""
     if not isinstance(raw, dict):
         return None
     if raw.get("type") == "duration":  # a transcription billed by the minute
@@ -311,6 +313,7 @@ def usage_object(raw: Any) -> Usage | None:
         input_audio_tokens=_int(input_details.get("audio_tokens")),
         cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
         output_audio_tokens=_int(output_details.get("audio_tokens")),
+        cost_usd=reported_cost(raw),  # OpenRouter's and Perplexity's `cost`: the charge they state
     )
 
 
