@@ -37,6 +37,9 @@ class Reply:
     # its source reported (a stream's so far), which the rewritten one may not carry whole (see
     # `ResponseRecord`).
     reported_usage: Callable[[], Usage | None] | None = None
+    # The same rewritten stream: why its source ended before it finished, once it has ended (None:
+    # it finished, or has not ended): a translation's upstream that never closed its answer.
+    unfinished: Callable[[], str | None] | None = None
     # A 200 stream whose first event is the provider's error (Anthropic's overloaded_error): the
     # status that error stands for (529), which retries, fallbacks, circuits and key pools act on
     # (`counted_status`). A client that gets this answer gets the stream as the provider sent it.
@@ -240,6 +243,8 @@ class ResponseRecord:
     attempts: list[Attempt] = field(default_factory=list)
     # The `Reply.reported_usage` of each stage that rewrote the stream, the upstream's nearest first.
     reported_usage: list[Callable[[], Usage | None]] = field(default_factory=list)
+    # Their `Reply.unfinished`, in the same order: the log's error for a stream that ended early.
+    unfinished: list[Callable[[], str | None]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,8 @@ differs. Errors carry Anthropic's shape, `{"type": "error", "error": {"type", "m
     slow-<ms>          wait that long before answering
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content deltas, then abort the TCP connection
+    end-mid-stream     send two content deltas, then end the stream cleanly (no content_block_stop,
+                       message_delta or message_stop)
     error-mid-stream   streams answer 200, then send an `error` event (overloaded_error) mid-way;
                        with quote-key its message quotes the request's `x-api-key`
     stream-error-<n>   streams answer 200 with the error of status n as their only event, `event:

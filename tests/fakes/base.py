@@ -22,6 +22,9 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
                        (https://openrouter.ai/docs/api/reference/streaming), then go on as they would
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    abort the TCP connection after the second content event
+    end-mid-stream     end the stream after the second content event, its HTTP body complete: an
+                       upstream that stops early and closes cleanly, without its closing events
+                       (Anthropic's message_stop, Gemini's finishReason, OpenAI's `[DONE]`)
     error-mid-stream   streams send the provider's in-stream error event after a content event
                        (fakes that say so)
     quote-key          that in-stream error's message quotes the key the request came with
@@ -37,6 +40,7 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
                          gap-<ms>, that long between two writes, so they arrive apart
       hold-open          the connection kept open after it, until `release(name)` (10 s at most)
     no-usage           streams carry no usage
+    interleaved-calls  parallel tool calls streamed interleaved (fakes that say so)
     gzip               streams gzip-compressed (Content-Encoding), each event flushed on its own so
                        it can be read as it comes (whole answers too, in fakes that say so)
     gzip-cut           gzip, cut short with the HTTP framing complete: a stream ends two thirds of
@@ -108,6 +112,8 @@ class Behavior:
     queued_ms: int = 0
     fail_first: int = 0
     drop_mid_stream: bool = False
+    end_mid_stream: bool = False
+    interleaved_calls: bool = False
     no_usage: bool = False
     pause_stream: bool = False
     wrong_shape: bool = False
@@ -153,8 +159,9 @@ class Behavior:
             elif re.fullmatch(r"fail-\d+-then-ok", token):
                 behavior = replace(behavior, fail_first=number)
             elif token in (
-                "drop-mid-stream", "error-mid-stream", "no-usage", "pause-stream", "wrong-shape", "chunked",
-                "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines", "hold-open", "quote-key",
+                "drop-mid-stream", "end-mid-stream", "error-mid-stream", "no-usage", "pause-stream",
+                "wrong-shape", "chunked", "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines",
+                "hold-open", "quote-key", "interleaved-calls",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior
@@ -354,6 +361,7 @@ class FakeUpstream:
         # Made before chunk 1 leaves, so a test that saw chunk 1 always finds this gate.
         pause = self.pause(call.gate) if call.behavior.pause_stream else None
         drop_at = first_content + 2 if call.behavior.drop_mid_stream else None
+        end_at = first_content + 2 if call.behavior.end_mid_stream else None
         headers: Mapping[str, str] = SSE_HEADERS
         if call.behavior.gzip or call.behavior.gzip_cut:
             events, headers = gzipped(events, cut=call.behavior.gzip_cut), {**headers, **GZIP}
@@ -362,6 +370,7 @@ class FakeUpstream:
             events,
             headers,
             drop_at=drop_at,
+            end_at=end_at,
             pause=(pause, first_content),
             gap=call.behavior.gap_ms / 1000,
             queued=call.behavior.queued_ms / 1000,
@@ -374,13 +383,15 @@ async def write_stream(
     headers: Mapping[str, str],
     *,
     drop_at: int | None = None,
+    end_at: int | None = None,
     pause: tuple[Pause | None, int] = (None, 0),
     gap: float = 0.0,
     queued: float = 0.0,
 ) -> web.StreamResponse:
     """Write each chunk on its own, so a client sees them arrive one by one and a pause between two
     is real on the wire. At index `drop_at` the connection is aborted instead (no terminating
-    chunk: the client sees a broken body, as when an upstream dies); after index `pause[1]` the
+    chunk: the client sees a broken body, as when an upstream dies); at index `end_at` the body
+    ends there, cleanly (an upstream that stopped early); after index `pause[1]` the
     stream waits for `pause[0]` to be released. `gap` seconds pass between two chunks. For `queued`
     seconds before them, a `PROCESSING` comment is written every `QUEUED_EVERY`."""
     gate, pause_after = pause
@@ -396,6 +407,8 @@ async def write_stream(
             if index == drop_at and request.transport:
                 request.transport.abort()
                 return response
+            if index == end_at:
+                break
             await response.write(chunk)
             if gate is not None and index == pause_after:
                 gate.chunk_sent.set()

@@ -17,6 +17,7 @@ with FakeUpstream's vocabulary (tests/fakes/base.py):
     slow-<ms>          wait that long before answering (streams: before the headers)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two chunks of a stream, then abort the TCP connection
+    end-mid-stream     send two chunks of a stream (no finishReason yet), then end it cleanly
     no-usage           leave usageMetadata out of every response, streamed or not
     wrong-shape        `candidates` a count instead of a list, streamed or not
 
@@ -385,7 +386,8 @@ async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
         encoded = [b"[" + pretty[0], *(b"\n,\r\n" + piece for piece in pretty[1:]), b"\n]"]
         headers = {"Content-Type": JSON_TYPE}
     drop_at = 2 if call.behavior.drop_mid_stream else None
-    return await write_stream(request, encoded, headers, drop_at=drop_at)
+    end_at = 2 if call.behavior.end_mid_stream else None
+    return await write_stream(request, encoded, headers, drop_at=drop_at, end_at=end_at)
 
 
 def _json(document: Any, status: int = 200) -> web.Response:

@@ -17,6 +17,9 @@ other model succeeds.
     slow-<ms>          wait that long before answering (streams: before the headers)
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two content chunks, then abort the TCP connection
+    interleaved-calls  chat with tool_choice "required": one call of each tool offered, streamed
+                       as some OpenAI-compatible servers send parallel calls: every call's opening
+                       chunk, then their argument pieces in turn (index 0, 1, 0, 1)
     error-mid-stream   chat streams send their first content chunk, then OpenAI's in-stream error
                        event, `data: {"error": {...}}` (a server_error), and end; with pause-stream
                        they wait after the error event, before ending (the provider has not closed);
@@ -301,34 +304,48 @@ class FakeOpenAI(FakeUpstream):
         return await self._stream(request, call, events, first_content=0)
 
     async def _tool_call(self, request: web.Request, call: Call, tool: dict[str, Any]) -> web.StreamResponse:
-        """The answer to a request that forces a tool: one call of it, arguments split in two pieces."""
+        """The answer to a request that forces a tool: one call of it, arguments split in two pieces
+        (interleaved-calls: one call of each tool offered, their chunks interleaved)."""
         messages = call.body.get("messages", [])
-        function = tool["function"]
-        properties = (function.get("parameters") or {}).get("properties") or {"input": {}}
-        arguments = json.dumps({next(iter(properties)): _last_user_text(messages)})
-        tool_call = {
-            "id": f"call_fake_{call.number:06d}",
-            "type": "function",
-            "function": {"name": function["name"], "arguments": arguments},
-        }
-        usage = _chat_usage(_prompt_tokens(messages, call.body["model"]), len(arguments.split()))
+        tools = [tool]
+        if call.behavior.interleaved_calls and call.body.get("tool_choice") == "required":
+            tools = [
+                t for t in call.body["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)
+            ]
+        tool_calls = [
+            {
+                "id": f"call_fake_{call.number:06d}_{position}"
+                if position
+                else f"call_fake_{call.number:06d}",
+                "type": "function",
+                "function": {"name": offered["function"]["name"], "arguments": _arguments(offered, messages)},
+            }
+            for position, offered in enumerate(tools)
+        ]
+        written = sum(len(c["function"]["arguments"].split()) for c in tool_calls)
+        usage = _chat_usage(_prompt_tokens(messages, call.body["model"]), written)
         head: dict[str, Any] = {"id": f"chatcmpl-fake-{call.number:06d}", "created": CREATED}
         head |= {"model": call.body["model"], "system_fingerprint": "fp_fake"}
         if not call.body.get("stream"):
-            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [tool_call]}
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": tool_calls}
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
             return web.json_response(
                 {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
             )
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
-        cut = len(arguments) // 2
-        opening = {**tool_call, "index": 0, "function": {"name": function["name"], "arguments": ""}}
-        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": None, "tool_calls": [opening]}]
-        deltas += [
-            {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
-            for part in (arguments[:cut], arguments[cut:])
+        openings = [
+            {**c, "index": k, "function": {"name": c["function"]["name"], "arguments": ""}}
+            for k, c in enumerate(tool_calls)
         ]
+        halves = [(k, c["function"]["arguments"]) for k, c in enumerate(tool_calls)]
+        pieces = [(k, args[: len(args) // 2]) for k, args in halves] + [
+            (k, args[len(args) // 2 :]) for k, args in halves
+        ]
+        # One call: its opening, then its two pieces; several: every opening, then the pieces in turn.
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": None, "tool_calls": [openings[0]]}]
+        deltas += [{"tool_calls": [opening]} for opening in openings[1:]]
+        deltas += [{"tool_calls": [{"index": k, "function": {"arguments": part}}]} for k, part in pieces]
         chunks = [{**head, "choices": [_delta_choice(delta, None)]} for delta in deltas]
         chunks.append({**head, "choices": [_delta_choice({}, "tool_calls")]})
         if include_usage and not call.behavior.no_usage:
@@ -565,6 +582,12 @@ def _form(content_type: str, raw: bytes) -> dict[str, Any] | None:
         if isinstance(name, str) and isinstance(payload, bytes):
             fields[name] = payload if part.get_filename() else payload.decode()
     return fields
+
+
+def _arguments(tool: dict[str, Any], messages: Any) -> str:
+    """A forced call's arguments: the last user text under the tool's first parameter."""
+    properties = (tool["function"].get("parameters") or {}).get("properties") or {"input": {}}
+    return json.dumps({next(iter(properties)): _last_user_text(messages)})
 
 
 def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -35,6 +35,13 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
+def ended_early(missing: str | None = None) -> str:
+    """What a stream that ended before it finished is logged with, and its client told: `missing`
+    is the closing event that never came (Anthropic's message_stop, Gemini's finishReason)."""
+    said = "the upstream stream ended before it finished"
+    return said if missing is None else f"{said} ({missing} never came)"
+
+
 class TranslationError(ValueError):
     """The OpenAI request cannot be expressed for this provider; the message says which field.
 
@@ -67,7 +74,14 @@ class StreamTranslator(Protocol):
         ...
 
     def close(self) -> bytes:
-        """The final bytes: any last chunk (usage, when the request asked for it) and `data: [DONE]`."""
+        """The final bytes: any last chunk (usage, when the request asked for it) and `data: [DONE]`;
+        neither when the provider's stream ended before it finished (`unfinished`): the chat
+        stream then ends as an OpenAI stream that broke off does, so no cache stores it."""
+        ...
+
+    def unfinished(self) -> str | None:
+        """Once closed: why the provider's stream did not finish (its closing event never came),
+        or None when it did, or ended in an error event (an error the chunks already carry)."""
         ...
 
     def usage(self) -> Usage | None:

@@ -9,8 +9,10 @@ Chat reports usage after the finish reason, so `message_delta` waits for the end
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
+from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body
 from sluicegate.providers.sse import sse_data
@@ -42,8 +44,13 @@ def anthropic_usage(usage: Any) -> dict[str, int] | None:
 
 
 class MessagesStream:
-    """One streamed answer. Blocks are numbered in the order they open; a block closes when the
-    next one opens (a tool call's late argument pieces still go to its own index)."""
+    """One streamed answer. Blocks are numbered in the order they open and one is open at a time,
+    as in Anthropic's streams. A tool call's block stays open for its argument pieces; a call that
+    begins while another's is open is held back and written whole, in order, at the end: chat may
+    interleave parallel calls (index 0 begins, index 1 begins, then 0's arguments, then 1's), and a
+    piece must never go to a block already stopped (a client takes a tool_use's input at its
+    content_block_stop). A chat stream that ends without `[DONE]` ends in Anthropic's `error`
+    event, not in an invented stop reason."""
 
     def __init__(self, model: str) -> None:
         self._model = model
@@ -53,8 +60,11 @@ class MessagesStream:
         self._blocks = 0
         self._text_block: int | None = None  # the text block being written, if it is the open one
         self._tools: dict[int, int] = {}  # chat tool_calls index -> block index
+        self._tool_open: int | None = None  # the chat index of the call whose block is open
+        self._held: dict[int, _HeldCall] = {}  # calls begun while another's block was open
         self._stop = "end_turn"
         self._usage: dict[str, int] | None = None
+        self._unfinished: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._render(event) for event in self._chunks.feed(chunk))
@@ -64,15 +74,23 @@ class MessagesStream:
         if self._ended:
             return out
         self._ended = True
+        if not self._chunks.done:
+            # Cut short (the upstream stopped without finishing): Anthropic's error event ends it.
+            self._unfinished = ended_early()
+            return out + sse_data(error_body("api_error", self._unfinished), "error")
         usage = self._usage or {"output_tokens": 0}
         delta = {"stop_reason": self._stop, "stop_sequence": None}
         return (
             out
             + self._start({})
             + self._close_block()
+            + b"".join(self._held_call(call) for call in self._held.values())
             + sse_data({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
             + sse_data({"type": "message_stop"}, "message_stop")
         )
+
+    def unfinished(self) -> str | None:
+        return self._unfinished
 
     def usage(self) -> Usage | None:
         return self._chunks.usage
@@ -136,21 +154,35 @@ class MessagesStream:
     def _tool_call(self, call: Mapping[str, Any]) -> bytes:
         position = int_or_zero(call.get("index"))
         function = mapping(call.get("function"))
+        arguments = function.get("arguments")
+        piece = arguments if isinstance(arguments, str) else ""
+        if position in self._held:
+            self._held[position].pieces.append(piece)
+            return b""
         out = b""
         if position not in self._tools:
-            block = {
-                "type": "tool_use",
-                "id": call.get("id") or f"toolu_{position}",
-                "name": function.get("name"),
-            }
-            out = self._open_block({**block, "input": {}})
-            self._tools[position] = self._blocks - 1
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            delta = {"type": "input_json_delta", "partial_json": arguments}
-            event = {"type": "content_block_delta", "index": self._tools[position], "delta": delta}
-            out += sse_data(event, "content_block_delta")
+            block = _tool_block(call, position)
+            if self._tool_open is not None:  # another call's block is open: this one waits
+                self._held[position] = _HeldCall(block, [piece])
+                return b""
+            out = self._open_block(block)
+            self._tools[position], self._tool_open = self._blocks - 1, position
+        if piece:
+            out += self._input(self._tools[position], piece)
         return out
+
+    def _held_call(self, call: _HeldCall) -> bytes:
+        """A call held back, written whole: its block, its arguments in one piece, its stop."""
+        out = self._open_block(call.block)
+        if arguments := "".join(call.pieces):
+            out += self._input(self._blocks - 1, arguments)
+        return out + self._close_block()
+
+    def _input(self, index: int, piece: str) -> bytes:
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        return sse_data(
+            {"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"
+        )
 
     def _open_block(self, block: dict[str, Any]) -> bytes:
         out = self._close_block()
@@ -163,5 +195,19 @@ class MessagesStream:
     def _close_block(self) -> bytes:
         if self._open is None:
             return b""
-        index, self._open, self._text_block = self._open, None, None
+        index, self._open, self._text_block, self._tool_open = self._open, None, None, None
         return sse_data({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+@dataclass
+class _HeldCall:
+    """A tool call begun while another's block was open: its block, and its argument pieces."""
+
+    block: dict[str, Any]
+    pieces: list[str]
+
+
+def _tool_block(call: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """A chat tool call's first delta as the tool_use block it opens (its input streamed after)."""
+    name = mapping(call.get("function")).get("name")
+    return {"type": "tool_use", "id": call.get("id") or f"toolu_{position}", "name": name, "input": {}}

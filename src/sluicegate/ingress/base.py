@@ -62,7 +62,12 @@ class StreamRenderer(Protocol):
     def feed(self, chunk: bytes) -> bytes: ...
 
     def close(self) -> bytes:
-        """What ends the stream (the format's closing events), whether or not `[DONE]` came."""
+        """What ends the stream: the format's closing events once `[DONE]` came, else the way the
+        format shows a stream that failed mid-way (`unfinished`), never an invented end."""
+        ...
+
+    def unfinished(self) -> str | None:
+        """Once closed: why the chat stream did not finish (no `[DONE]` came), else None."""
         ...
 
     def usage(self) -> Usage | None:

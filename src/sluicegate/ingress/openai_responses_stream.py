@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
@@ -114,6 +115,7 @@ class ResponsesStream:
         self._finish = "stop"
         self._usage: Any = None
         self._ended = False
+        self._unfinished: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._render(event) for event in self._chunks.feed(chunk))
@@ -123,13 +125,37 @@ class ResponsesStream:
         if self._ended:
             return out
         self._ended = True
+        if not self._chunks.done:
+            return out + self._start({}) + self._failed()
         out += self._start({}) + self._close_item()
         response = self._response([item.body for item in self._items], self._finish)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, {"response": response})
 
+    def unfinished(self) -> str | None:
+        return self._unfinished
+
     def usage(self) -> Usage | None:
         return self._chunks.usage
+
+    def _failed(self) -> bytes:
+        """The end of a chat stream cut short (no `[DONE]`): `response.failed`, as OpenAI ends a
+        response that fails mid-way, its items as far as they came. The error is also at the
+        event's top level, where the openai SDKs look for one in any event and raise it (a
+        Response's own `error` they leave to the caller: `get_final_response` would only say no
+        `response.completed` came)."""
+        self._unfinished = ended_early()
+        error = {"code": "server_error", "message": self._unfinished}
+        if (item := self._open) is not None:  # written so far, never done
+            text = "".join(item.text)
+            key, value = (
+                ("content", [_text_part(text)]) if item.body["type"] == "message" else ("arguments", text)
+            )
+            item.body.update({key: value, "status": "incomplete"})
+        response = self._response([item.body for item in self._items], "stop")
+        return self._event(
+            "response.failed", {"response": {**response, "status": "failed", "error": error}, "error": error}
+        )
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:
@@ -179,7 +205,7 @@ class ResponsesStream:
             }
             out = self._open_item(body)
             self._message = self._items[-1]
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            part = _text_part("")
             out += self._event("response.content_part.added", {**self._at(self._message), "part": part})
         self._message.text.append(text)
         return out + self._event(
@@ -223,7 +249,7 @@ class ResponsesStream:
         text = "".join(item.text)
         out = b""
         if item.body["type"] == "message":
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            part = _text_part(text)
             out += self._event("response.output_text.done", {**self._at(item), "text": text, "logprobs": []})
             out += self._event("response.content_part.done", {**self._at(item), "part": part})
             item.body["content"] = [part]
@@ -244,3 +270,7 @@ class ResponsesStream:
         event = {"type": kind, "sequence_number": self._sequence, **payload}
         self._sequence += 1
         return sse_data(event, kind)
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}

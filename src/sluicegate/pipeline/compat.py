@@ -301,7 +301,9 @@ def translate_reply(
     converter = translator.stream(model, include_usage)
     stream = _translated(converter, provider, reply.stream)
     # The client may not have asked for usage (include_usage): the log still bills the provider's.
-    return Reply(reply.status, headers, stream=stream, reported_usage=converter.usage)
+    return Reply(
+        reply.status, headers, stream=stream, reported_usage=converter.usage, unfinished=converter.unfinished
+    )
 
 
 async def _translated(

@@ -50,6 +50,8 @@ class Ingress:
             await keeper.answer(rendered.body)
         if rendered.reported_usage is not None:
             exchange.response.reported_usage.append(rendered.reported_usage)
+        if rendered.unfinished is not None:
+            exchange.response.unfinished.append(rendered.unfinished)
         return rendered
 
 
@@ -79,7 +81,9 @@ def render(
     headers["Content-Type"] = SSE_TYPE
     renderer = ingress.stream(hub.asked)
     stream = _rendered(renderer, provider, reply.stream, keeper)
-    return Reply(reply.status, headers, stream=stream, reported_usage=renderer.usage)
+    return Reply(
+        reply.status, headers, stream=stream, reported_usage=renderer.usage, unfinished=renderer.unfinished
+    )
 
 
 async def _rendered(

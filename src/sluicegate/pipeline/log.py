@@ -155,7 +155,13 @@ def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
     response.body = b"".join(chunks)
     # (An error status's body is its error; a whole answer has no events.)
     if response.error is None and response.status < 400 and response.streamed:
-        response.error = stream_error(response.body)
+        response.error = stream_error(response.body) or _unfinished(exchange)
+
+
+def _unfinished(exchange: Exchange) -> str | None:
+    """Why a rewritten stream's source ended before it finished (a translation's upstream that
+    closed its body without its closing event): a stream cut short, billed for what it wrote."""
+    return next((reason for read in exchange.response.unfinished if (reason := read()) is not None), None)
 
 
 def stream_error(events: bytes) -> str | None:

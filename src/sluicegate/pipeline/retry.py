@@ -328,6 +328,8 @@ def _answered(reply: Reply, exchange: Exchange) -> Reply:
     reply.headers[STEP_HEADER] = str(exchange.plan.step_index)
     if reply.reported_usage is not None:  # a translated stream: the meter reads its upstream's usage
         exchange.response.reported_usage.append(reply.reported_usage)
+    if reply.unfinished is not None:
+        exchange.response.unfinished.append(reply.unfinished)
     if exchange.plan.route_plan is not None:
         reply.headers.update(route_headers(exchange))
     return reply

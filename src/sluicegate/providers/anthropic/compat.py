@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, ended_early, openai_usage
 from sluicegate.providers.anthropic.adapter import usage_from
 from sluicegate.providers.anthropic.compat_request import ANSWER_TOOL, as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
@@ -115,7 +115,8 @@ class AnthropicStream:
     that ends with nothing written (a tool without parameters: Anthropic streams no piece, or one
     empty piece) gets its content_block_start `input`, `"{}"`, in one delta before the finish, so
     its arguments are JSON, as whole. An `error` event becomes OpenAI's in-stream `{"error": ...}`.
-    Every chunk says `created`.
+    Every chunk says `created`. A stream that ends without `message_stop` is unfinished: no
+    usage chunk and no `[DONE]` (`StreamTranslator.close`).
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -129,6 +130,7 @@ class AnthropicStream:
         self._answers: set[int] = set()  # ANSWER_TOOL block indexes
         self._unwritten: dict[int, str] = {}  # tool_use block index -> its start input, until a piece
         self._failed = False
+        self._stopped = False  # message_stop came
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
@@ -136,11 +138,16 @@ class AnthropicStream:
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
         out = [b"".join(self._dispatch(event.data) for event in self._events.close())]
+        if self.unfinished() is not None:
+            return out[0]
         usage = usage_from(self._usage)
         if self._include_usage and usage is not None and not self._failed:
             out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))
         out.append(b"data: [DONE]\n\n")
         return b"".join(out)
+
+    def unfinished(self) -> str | None:
+        return None if self._stopped or self._failed else ended_early("message_stop")
 
     def usage(self) -> Usage | None:
         # message_start's input figures count even if the stream failed or broke off after it.
@@ -176,7 +183,9 @@ class AnthropicStream:
             case "error":
                 self._failed = True
                 return sse_data({"error": _openai_error(None, event, b"")})
-        return b""  # ping, message_stop, and event types added later
+            case "message_stop":
+                self._stopped = True
+        return b""  # ping, and event types added later
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> bytes:
         if block.get("type") == "tool_use":

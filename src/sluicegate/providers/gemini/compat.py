@@ -26,7 +26,13 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, StreamTranslator, TranslationError, openai_usage
+from sluicegate.compat.base import (
+    NativeRequest,
+    StreamTranslator,
+    TranslationError,
+    ended_early,
+    openai_usage,
+)
 from sluicegate.providers.gemini.adapter import usage as gemini_usage
 from sluicegate.providers.gemini.compat_logprobs import choice_logprobs
 from sluicegate.providers.gemini.compat_request import ANSWER_FUNCTION, native_body
@@ -99,7 +105,9 @@ class GoogleAIStudioTranslator:
 
 class GeminiChunkStream:
     """Gemini SSE (any line ends, split anywhere) to chat.completion.chunk SSE, event by event;
-    `created` is the stream's time unless its first response says its own (Vertex's createTime)."""
+    `created` is the stream's time unless its first response says its own (Vertex's createTime).
+    A stream that ends before each candidate said its finishReason (or the prompt was blocked)
+    is unfinished: no usage chunk and no `[DONE]` (`StreamTranslator.close`)."""
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
         self._model = model
@@ -110,6 +118,8 @@ class GeminiChunkStream:
         self._started: set[int] = set()  # choices whose role was sent
         self._calls: dict[int, int] = {}  # choice -> tool calls sent
         self._usage: Usage | None = None
+        self._finished: set[int] = set()  # choices whose finishReason came
+        self._ended = False  # an error event, or a blocked prompt, ended the stream
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
@@ -117,9 +127,16 @@ class GeminiChunkStream:
     def close(self) -> bytes:
         # A last event the upstream did not close with a blank line still counts.
         out = b"".join(self._dispatch(event.data) for event in self._events.close())
+        if self.unfinished() is not None:
+            return out
         if self._include_usage and self._usage is not None:
             out += sse_data(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"
+
+    def unfinished(self) -> str | None:
+        if self._ended or (self._started and self._started <= self._finished):
+            return None
+        return ended_early("finishReason")
 
     def usage(self) -> Usage | None:
         return self._usage
@@ -134,6 +151,7 @@ class GeminiChunkStream:
         if not isinstance(response, dict):
             return b""
         if "error" in response:
+            self._ended = True
             return sse_data({"error": _openai_error(None, data)})
         return b"".join(sse_data(chunk) for chunk in self._translate(response))
 
@@ -160,11 +178,13 @@ class GeminiChunkStream:
                     choice["logprobs"] = logprobs
                 chunks.append(self._chunk([choice]))
             if reason := candidate.get("finishReason"):
+                self._finished.add(index)
                 finish = _finish_reason(reason, bool(self._calls.get(index)))
                 chunks.append(self._chunk([{"index": index, "delta": {}, "finish_reason": finish}]))
         if not chunks and (response.get("promptFeedback") or {}).get("blockReason"):
             choice = {"index": 0, "delta": {"role": "assistant"}, "finish_reason": "content_filter"}
             chunks.append(self._chunk([choice]))
+            self._ended = True
         return chunks
 
     def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> dict[str, Any]:

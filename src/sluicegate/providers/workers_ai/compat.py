@@ -120,6 +120,9 @@ class WorkersAIStream:
     def usage(self) -> Usage | None:
         return self._usage or self._chunk_usage
 
+    def unfinished(self) -> str | None:
+        return None  # a stream without `[DONE]` is closed with its finish chunk (see above)
+
     def _dispatch(self, data: bytes | None) -> bytes:
         # comments, `event:` and `id:` say nothing Workers AI uses
         if not data:
