@@ -23,7 +23,8 @@ with FakeUpstream's vocabulary (tests/fakes/base.py):
 
 Answers are deterministic. The reply is "echo: <last user text>" (at most 64 words), cut to
 `generationConfig.maxOutputTokens` words with finishReason MAX_TOKENS; when the request declares
-functions and the last user text names one, the reply is a call of it instead. With
+functions and the last user text names one, the reply is a call of it instead (of each it names,
+in the order declared, in one part list: Gemini's parallel calls). With
 toolConfig.functionCallingConfig mode ANY the reply is always a call: of the function the text
 names, else of the first of `allowedFunctionNames`, else of the last declared, its args filled in
 from its parametersJsonSchema as the fake Anthropic fills a forced tool's input. As Gemini 2.x
@@ -223,15 +224,16 @@ class FakeGemini(FakeUpstream):
 
 @dataclass(frozen=True)
 class Reply:
-    """What the model says: text pieces (one word each, space-led after the first) or one call."""
+    """What the model says: text pieces (one word each, space-led after the first) or its calls
+    (several in one turn, as Gemini makes parallel calls)."""
 
     pieces: list[str]
     finish: str
-    function_call: dict[str, Any] | None = None
+    function_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def tokens(self) -> int:
-        return len(self.pieces) if self.function_call is None else len(json.dumps(self.function_call).split())
+        return sum(len(json.dumps(call).split()) for call in self.function_calls) or len(self.pieces)
 
 
 def _signs_calls(model: str) -> bool:
@@ -284,15 +286,15 @@ def _reply(body: dict[str, Any], index: int = 0) -> Reply:
     """Candidate `index`'s reply: candidates after the first say "echo <index>:", a word longer."""
     text = _last_user_text(body.get("contents"))
     declarations = _declarations(body)
-    for declaration in declarations:
-        if declaration.get("name") and declaration["name"] in text.split():
-            return Reply([], "STOP", {"name": declaration["name"], "args": {"query": text}})
+    named = [d["name"] for d in declarations if d.get("name") and d["name"] in text.split()]
+    if named:  # each function the text names, in the order declared
+        return Reply([], "STOP", tuple({"name": name, "args": {"query": text}} for name in named))
     calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     if calling.get("mode") == "ANY" and declarations:
         allowed = calling.get("allowedFunctionNames") or ()
         named = [d for d in declarations if d.get("name") in allowed] or declarations[-1:]
         args = _tool_input(named[0].get("parametersJsonSchema"), text)
-        return Reply([], "STOP", {"name": named[0].get("name"), "args": args})
+        return Reply([], "STOP", ({"name": named[0].get("name"), "args": args},))
     config = body.get("generationConfig") or {}
     if config.get("responseMimeType") == "application/json" and "responseJsonSchema" in config:
         return Reply([json.dumps(_tool_input(config["responseJsonSchema"], text))], "STOP")
@@ -310,8 +312,8 @@ def _candidate(
     """Candidate `index`: the whole reply, or (streaming) `pieces` of it from its token `step` on;
     `final`: the candidate's last chunk, with its finish reason."""
     tokens: Sequence[str] = ()
-    if reply.function_call is not None:
-        parts: list[dict[str, Any]] = [{"functionCall": reply.function_call}]
+    if reply.function_calls:
+        parts: list[dict[str, Any]] = [{"functionCall": call} for call in reply.function_calls]
         if _signs_calls(call.model):
             signature = base64.b64encode(f"fake-thought-{call.number:06d}".encode()).decode()
             parts[0]["thoughtSignature"] = signature

@@ -34,7 +34,6 @@ def client(make_gateway: Callable[..., RunningGateway], gemini: FakeGemini) -> o
         ("audio", {"audio": {"voice": "alloy", "format": "wav"}}),
         ("web_search_options", {"web_search_options": {}}),
         ("prediction", {"prediction": {"type": "content", "content": "x"}}),
-        ("parallel_tool_calls", {"tools": TOOLS, "parallel_tool_calls": False}),
         ("reasoning_effort", {"extra_body": {"reasoning_effort": "extreme"}}),
     ],
 )

@@ -352,10 +352,8 @@ def _refuse_unsupported(payload: dict[str, Any]) -> None:
         raise TranslationError(
             "only text answers can be translated from Google AI Studio", field="modalities"
         )
-    if payload.get("parallel_tool_calls") is False and payload.get("tools"):
-        raise TranslationError(
-            "Gemini cannot be kept to one function call per turn", field="parallel_tool_calls"
-        )
+    # `parallel_tool_calls: false` has no Gemini switch: the gateway keeps the answer's first
+    # function call only (pipeline/one_call.py).
 
 
 def _thinking(effort: Any, model: str) -> dict[str, Any]:
