@@ -3,7 +3,8 @@
 Anthropic's side: https://docs.anthropic.com/en/api/messages (request, answer),
 https://docs.anthropic.com/en/api/messages-count-tokens and https://docs.anthropic.com/en/api/errors.
 What chat cannot say is refused with a `TranslationError` naming the field (server tools, MCP
-servers, containers, file ids, images inside tool results); knobs that only tune and chat lacks
+servers, containers, file ids); images and documents inside tool results go in a user message after
+the turn's tool messages (tool_media.py); knobs that only tune and chat lacks
 (`top_k`, `thinking`, `cache_control`) are dropped. Structured outputs (`output_config.format`, and
 the beta's `output_format`) become chat's `response_format` json_schema, which every provider
 takes, so the answer's text is the JSON the SDKs' `parse` reads. Earlier thinking blocks are dropped too: they
@@ -21,6 +22,7 @@ from multidict import CIMultiDict
 
 from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
 from sluicegate.ingress.base import Native, TranslationError, file_part, mapping
+from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
@@ -184,14 +186,17 @@ def _joined_text(texts: list[str]) -> Any:
 
 def _user_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
     """Tool results first, each its own `tool` message (chat wants them right after the call),
-    then whatever else the turn says as one user message."""
+    then whatever else the turn says as one user message: the media the tools returned first."""
     results: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(blocks):
         at = f"{where}.content.{j}"
         kind = mapping(block).get("type")
         if kind == "tool_result":
-            results.append(_tool_result(block, at))
+            result, returned = _tool_result(block, at)
+            results.append(result)
+            media += returned
         elif kind == "text" and isinstance(block.get("text"), str):
             parts.append({"type": "text", "text": block["text"]})
         elif kind == "image":
@@ -200,6 +205,7 @@ def _user_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
             parts.append(_document(block, at))
         else:
             raise TranslationError(f"{at}: a {kind!r} block cannot be sent to this provider")
+    parts = media + parts
     if not parts:
         return results
     if all(part["type"] == "text" for part in parts):
@@ -231,24 +237,32 @@ def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
     return turn
 
 
-def _tool_result(block: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(block: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `tool` message, and the user message parts of the images and documents it returned."""
     call_id, content = block.get("tool_use_id"), block.get("content", "")
     if not isinstance(call_id, str):
         raise TranslationError(f"{where}.tool_use_id: a string is required")
+    media: list[dict[str, Any]] = []
     if isinstance(content, list):
         texts = []
         for k, part in enumerate(content):
-            if mapping(part).get("type") != "text" or not isinstance(part.get("text"), str):
+            kind, at = mapping(part).get("type"), f"{where}.content.{k}"
+            if kind == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind == "image":
+                media.append(_image(mapping(part.get("source")), at))
+            elif kind == "document":
+                media.append(_document(part, at))
+            else:
                 raise TranslationError(
-                    f"{where}.content.{k}: only text can be returned by a tool to this provider"
+                    f"{at}: only text, images and documents can be returned by a tool to this provider"
                 )
-            texts.append(part["text"])
-        content = "\n".join(texts)
+        content = tool_text(texts, media)
     elif not isinstance(content, str):
-        raise TranslationError(f"{where}.content: must be a string or a list of text blocks")
+        raise TranslationError(f"{where}.content: must be a string or a list of content blocks")
     if block.get("is_error") is True:
         content = f"Error: {content}"  # chat has no error flag on tool results
-    return {"role": "tool", "tool_call_id": call_id, "content": content}
+    return {"role": "tool", "tool_call_id": call_id, "content": content}, shown_media(call_id, media)
 
 
 def _image(source: Mapping[str, Any], where: str) -> dict[str, Any]:

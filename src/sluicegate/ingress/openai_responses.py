@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping
 from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES, new_id
 from sluicegate.ingress.openai_responses_stream import ResponsesStream, created_at, response_object
+from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
@@ -173,22 +174,30 @@ def _input(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise TranslationError("must be a string or a list of items", field="input")
     messages: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []  # what the tool outputs so far returned besides text
     for i, item in enumerate(raw):
         where = f"input[{i}]"
         item = mapping(item)
         kind = item.get("type", "message")
+        if media and kind != "function_call_output":  # after the turn's last tool message
+            messages.append({"role": "user", "content": media})
+            media = []
         if kind == "message":
             messages.append(_input_message(item, where))
         elif kind == "function_call":
             _add_call(messages, item, where)
         elif kind == "function_call_output":
-            messages.append(_call_output(item, where))
+            output, returned = _call_output(item, where)
+            messages.append(output)
+            media += returned
         elif kind == ITEM_REFERENCE:  # the gateway puts kept items in place before this
             raise TranslationError(
                 "an item_reference names no item here; send the item itself", field=f"{where}.type"
             )
         elif kind != "reasoning":  # reasoning items only mean something to the model that wrote them
             raise TranslationError(f"a {kind!r} item cannot be sent to this provider", field=f"{where}.type")
+    if media:
+        messages.append({"role": "user", "content": media})
     return messages
 
 
@@ -245,26 +254,25 @@ def _add_call(messages: list[dict[str, Any]], item: Mapping[str, Any], where: st
         messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
-def _call_output(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _call_output(item: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `tool` message, and the user message parts of the images and files the output holds:
+    chat's tool messages hold text only (tool_media.py)."""
     call_id, output = item.get("call_id"), item.get("output")
     if not isinstance(call_id, str):
         raise TranslationError("a string is required", field=f"{where}.call_id")
+    media: list[dict[str, Any]] = []
     if isinstance(output, list):
+        texts: list[str] = []
         for k, part in enumerate(output):
-            kind = mapping(part).get("type")
-            if kind not in ("input_text", "output_text"):
-                # Chat's tool messages hold text only: an image or file is no matter of its form.
-                raise TranslationError(
-                    "a tool's output can carry only text (input_text parts)"
-                    f" through this translation, not a {kind!r} part",
-                    field=f"{where}.output[{k}]",
-                )
-        output = "".join(
-            _part(part, f"{where}.output[{k}]", media=False)["text"] for k, part in enumerate(output)
-        )
+            translated = _part(part, f"{where}.output[{k}]", media=True)
+            if translated["type"] == "text":
+                texts.append(translated["text"])
+            else:
+                media.append(translated)
+        output = "".join(texts) if texts or not media else tool_text([], media)
     if not isinstance(output, str):
-        raise TranslationError("must be a string or a list of text parts", field=f"{where}.output")
-    return {"role": "tool", "tool_call_id": call_id, "content": output}
+        raise TranslationError("must be a string or a list of content parts", field=f"{where}.output")
+    return {"role": "tool", "tool_call_id": call_id, "content": output}, shown_media(call_id, media)
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
