@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
+import orjson
 from multidict import CIMultiDict
 
 from sluicegate.errors import GatewayError
@@ -193,8 +194,18 @@ def error_reply(error: GatewayError, shape: ErrorShape | None = None) -> Reply:
     if shape is None:
         body = error.body(param=True)
     else:
-        body = shape.error(error.status, error.body(param=shape.openai_errors))
+        # The wait goes in the body too, for a shape that says it there (Google's RetryInfo).
+        detail = {"retry_after": int(wait)} if wait.isdigit() and len(wait) < 16 else {}
+        body = shape.error(error.status, _with_detail(error.body(param=shape.openai_errors), detail))
     return Reply(error.status, headers, body=body)
+
+
+def _with_detail(body: bytes, detail: dict[str, int]) -> bytes:
+    if not detail:
+        return body
+    document = orjson.loads(body)
+    document["error"].update(detail)
+    return orjson.dumps(document)
 
 
 def error_shape(request: IncomingRequest) -> ErrorShape | None:

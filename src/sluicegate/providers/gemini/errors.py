@@ -37,6 +37,7 @@ _STATUS_NAMES: Final[Mapping[int, str]] = {
 # Where the gateway's own detail goes: Google's `code`, `status` and `details` (typed messages,
 # which Google's client libraries parse) mean something else, so it has a field of its own.
 DETAIL_FIELD: Final = "sluicegate"
+RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
 
 
 def status_name(status: int) -> str:
@@ -60,6 +61,10 @@ class GoogleErrors:
         message = error_message(detail, status, body)
         detail.pop("type", None)  # always `sluicegate_error`: the field's name says as much
         error: dict[str, Any] = {"code": status, "message": message, "status": status_name(status)}
+        wait = detail.pop("retry_after", None)  # the Retry-After of the gateway's own refusal
+        if isinstance(wait, int) and not isinstance(wait, bool):
+            # Where Google's 429 says when to come back, and what Google's clients parse.
+            error["details"] = [{"@type": RETRY_INFO, "retryDelay": f"{wait}s"}]
         if detail:
             error[DETAIL_FIELD] = detail
         return orjson.dumps({"error": error})
