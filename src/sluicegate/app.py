@@ -264,6 +264,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
                 wait_timeout=settings.timeouts.coalesce_wait,
                 clock=clock,
                 ahead=AdmitAhead(admission, rate_limit, clock) if admission is not None else None,
+                counter=counter,
             ),
             semantic,
             rate_limit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.pipeline.cache import complete_stream
+from sluicegate.pipeline.cache_streams import complete_stream
 from sluicegate.providers import REGISTRY
 
 OPENAI, ANTHROPIC, GEMINI = (

@@ -35,13 +35,15 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
+from sluicegate.pipeline.hit_usage import counted_entry, may_lack_usage
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
-from sluicegate.providers import STREAM_ENDS_CUT_SHORT
-from sluicegate.providers.base import Answer, Provider, RequestFacts, Route, StreamEnds
-from sluicegate.providers.sse import error_event_at, iter_events
+from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
+from sluicegate.providers.sse import iter_events
 from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
+from sluicegate.usage.tokens import TokenCounter
 
 STATUS_HEADER = "cf-aig-cache-status"
 # Headers of the original answer that are not replayed: they describe that one response, or that
@@ -89,6 +91,7 @@ class ResponseCache:
         wait_timeout: float,
         clock: Callable[[], float] = time.time,
         ahead: AdmitAhead | None = None,
+        counter: TokenCounter | None = None,
     ) -> None:
         self._cache = cache
         self._max_entry_bytes = max_entry_bytes
@@ -96,6 +99,7 @@ class ResponseCache:
         self._clock = clock
         self._inflight: dict[str, asyncio.Event] = {}
         self._ahead = ahead  # looks up and decides the request rules in one round trip
+        self._counter = counter  # fills in the usage a stored chat completion lacks (`hit_usage`)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         if self._ahead is None:
@@ -118,8 +122,10 @@ class ResponseCache:
             return _labelled(await call_next(exchange), CacheStatus.BYPASS)
         if decision.lookup:
             entry = await self._lookup(exchange, gateway, decision.key)
-            if entry is not None and (hit := hit_reply(exchange.request, exchange.plan, entry)) is not None:
+            counted = None if entry is None else await self._counted(exchange, entry)
+            if entry is not None and (hit := hit_reply(exchange.request, exchange.plan, counted or entry)):
                 exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
+                exchange.cache.usage_counted = counted is not None
                 return hit
         exchange.cache.status = CacheStatus.MISS
         mark_storable(exchange.plan.steps, self._max_entry_bytes, decision)
@@ -180,6 +186,14 @@ class ResponseCache:
             self._release(key, leading)  # the waiters find the entry too
         return entry
 
+    async def _counted(self, exchange: Exchange, entry: CacheEntry) -> CacheEntry | None:
+        """The entry with the gateway's count of its usage, when it is a chat completion stored
+        without any (as the semantic cache serves one): a client that asks for usage gets some."""
+        if self._counter is None or not may_lack_usage(entry):
+            return None
+        facts = asked(exchange.request, exchange.plan)
+        return await asyncio.to_thread(counted_entry, self._counter, facts, entry)
+
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:
         now = self._clock()
         headers = tuple((k, v) for k, v in reply.headers.items() if replayable(k))
@@ -211,12 +225,12 @@ class ResponseCache:
                     copy.add(chunk)
                     yield chunk
             if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=True):
-                await self._store(decision, exchange, reply, body)
+                await self._store(decision, exchange, reply, kept_stream(reply, body))
         except (GeneratorExit, asyncio.CancelledError):
             # The client may hang up the moment it has the closing event, before the upstream's
             # end of body is read: the answer is whole if that event came.
             if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=False):
-                await self._store(decision, exchange, reply, body)
+                await self._store(decision, exchange, reply, kept_stream(reply, body))
             raise
         finally:
             self._release(decision.key, done)
@@ -276,64 +290,6 @@ def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) ->
     headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if replayable(k))
     headers[STATUS_HEADER] = CacheStatus.HIT
     return served(request, plan, entry, headers)
-
-
-class StreamCopy:
-    """A cache's copy of a stream it relays, given up once it outgrows `limit`
-    (`limits.cache_entry_bytes`): the rest is relayed untouched, and a long stream does not grow
-    the process."""
-
-    def __init__(self, limit: int) -> None:
-        self._chunks: list[bytes] | None = []
-        self._room = limit
-
-    def add(self, chunk: bytes) -> None:
-        if self._chunks is None:
-            return
-        self._room -= len(chunk)
-        if self._room < 0:
-            self._chunks = None
-        else:
-            self._chunks.append(chunk)
-
-    def body(self) -> bytes | None:
-        """The stream read to its end, if it was kept."""
-        return None if self._chunks is None else b"".join(self._chunks)
-
-
-def whole_answer(exchange: Exchange, body: bytes, read_to_end: bool) -> bool:
-    """Whether the stream `body` holds a whole answer worth serving again. It is in the answering
-    step's format (a translation's, if any): the client API's own rendering (ingress) comes after."""
-    step = exchange.step
-    return step is not None and complete_stream(body, (step.reader or step.provider).stream_ends, read_to_end)
-
-
-def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool) -> bool:
-    """Whether a stream's events make a whole answer: its format's closing line came (a format
-    without one, Gemini's, counts only when read to its end) and no error event or cut-short end
-    did. A provider may close the connection right after an error, or follow it with `[DONE]`;
-    an error ends its stream, so the last events are where to look."""
-    tail = _closing_part(body)
-    near_end = body[-_ERROR_WINDOW:]
-    near_end = near_end[near_end.find(b"\n") + 1 :] if len(body) > _ERROR_WINDOW else near_end
-    if error_event_at(near_end) >= 0 or error_event_at(tail) >= 0:
-        return False
-    if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
-        return False
-    if not ends.complete:
-        return read_to_end
-    return any(marker in tail for marker in ends.complete)
-
-
-_ERROR_WINDOW = 4096  # the error event and what may follow it (a `[DONE]`, a closing event)
-
-
-def _closing_part(events: bytes) -> bytes:
-    """The last 400 bytes of `events`, or the whole last event if longer: the Responses API's end
-    event carries the whole response, its marker often further back than 400 bytes."""
-    trimmed = events.rstrip()
-    last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
-    return events[max(0, min(len(events) - 400, last_event)) :]
 
 
 def _labelled(reply: Reply, status: CacheStatus) -> Reply:

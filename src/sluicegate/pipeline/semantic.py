@@ -24,7 +24,6 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,9 +36,10 @@ from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, S
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import STATUS_HEADER as EXACT_STATUS_HEADER
-from sluicegate.pipeline.cache import StreamCopy, asked, mark_storable, replayable, served, whole_answer
+from sluicegate.pipeline.cache import asked, mark_storable, replayable, served
+from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
+from sluicegate.pipeline.hit_usage import counted_entry
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
-from sluicegate.pipeline.semantic_usage import with_usage
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
@@ -75,7 +75,7 @@ class Found(NamedTuple):
     entry: CacheEntry | None = None
     reply: Reply | None = None  # None with an `entry`: it cannot take the form asked for, a miss
     record_after: asyncio.Future[Any] | None = None  # a verdict after the answer: see CacheOutcome
-    usage_counted: bool = False  # the hit's usage is the gateway's count (`semantic_usage`)
+    usage_counted: bool = False  # the hit's usage is the gateway's count (`hit_usage`)
 
 
 _NOT_LOOKED_UP = Found()
@@ -93,7 +93,7 @@ class SemanticCache:
         max_entry_bytes: int = MAX_BODY_BYTES,
         counter: TokenCounter | None = None,
     ) -> None:
-        self._counter = counter  # fills in the usage a stored answer lacks (`semantic_usage`)
+        self._counter = counter  # fills in the usage a stored answer lacks (`hit_usage`)
         self._feed = feed  # replicas: tells the others about each stored question
         self._max_entry_bytes = max_entry_bytes  # `limits.cache_entry_bytes`, as for the exact cache
         self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
@@ -186,12 +186,7 @@ class SemanticCache:
         is a chat completion stored without any; else None."""
         if self._counter is None:
             return None
-        counter, facts = self._counter, asked(request, plan)
-        prompt_tokens = counter.count_any_input(facts.payload, facts.model)
-        body = with_usage(
-            entry.body, entry.streamed, prompt_tokens, lambda text: counter.count_text(text, facts.model)
-        )
-        return None if body is None else replace(entry, body=body)
+        return counted_entry(self._counter, asked(request, plan), entry)
 
     async def _judge(
         self,
@@ -335,10 +330,10 @@ class SemanticCache:
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError):
             if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=False):
-                self._store(exchange, lookup, vectors, reply, body)
+                self._store(exchange, lookup, vectors, reply, kept_stream(reply, body))
             raise
         if (body := copy.body()) is not None and whole_answer(exchange, body, read_to_end=True):
-            self._store(exchange, lookup, vectors, reply, body)
+            self._store(exchange, lookup, vectors, reply, kept_stream(reply, body))
 
     async def purge(self, prefix: str) -> int:
         """Forget the vectors under `prefix` (`account/` or `account/gateway/`); entries go with

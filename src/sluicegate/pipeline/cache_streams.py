@@ -1,0 +1,88 @@
+"""What the caches keep of a stream they relay: a copy up to their entry limit (`StreamCopy`),
+stored only when it holds a whole answer (`whole_answer`), with the usage its provider reported
+when the client did not ask for it (`kept_stream`).
+
+A translated stream (the compat endpoint's chat stream of Gemini, Anthropic or Workers AI) carries
+its usage chunk only when the client asked (`stream_options.include_usage`), but the translator
+read the provider's usage either way (`Reply.reported_usage`). The stored copy gets that usage
+chunk, so a later hit for a client that asks for usage (a chat stream with include_usage, a whole
+answer, a Messages or Responses client, whose API always reports it) gets the provider's usage;
+one that did not ask has it taken out again (providers/openai_stream.py), as OpenAI's own streams.
+"""
+
+from __future__ import annotations
+
+from sluicegate.compat.base import openai_usage
+from sluicegate.exchange import Exchange, Reply
+from sluicegate.pipeline.hit_usage import with_stream_usage
+from sluicegate.providers import STREAM_ENDS_CUT_SHORT
+from sluicegate.providers.base import StreamEnds
+from sluicegate.providers.sse import error_event_at
+
+
+def kept_stream(reply: Reply, body: bytes) -> bytes:
+    """The whole stream `body` of `reply` as a cache stores it: a translated chat stream
+    (`reply.reported_usage` is set only by the compat translation, below the caches) without a usage
+    chunk gets the one its provider reported, when it reported any."""
+    usage = reply.reported_usage() if reply.reported_usage is not None else None
+    if usage is None:
+        return body
+    return with_stream_usage(body, lambda _text: openai_usage(usage)) or body
+
+
+class StreamCopy:
+    """A cache's copy of a stream it relays, given up once it outgrows `limit`
+    (`limits.cache_entry_bytes`): the rest is relayed untouched, and a long stream does not grow
+    the process."""
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] | None = []
+        self._room = limit
+
+    def add(self, chunk: bytes) -> None:
+        if self._chunks is None:
+            return
+        self._room -= len(chunk)
+        if self._room < 0:
+            self._chunks = None
+        else:
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes | None:
+        """The stream read to its end, if it was kept."""
+        return None if self._chunks is None else b"".join(self._chunks)
+
+
+def whole_answer(exchange: Exchange, body: bytes, read_to_end: bool) -> bool:
+    """Whether the stream `body` holds a whole answer worth serving again. It is in the answering
+    step's format (a translation's, if any): the client API's own rendering (ingress) comes after."""
+    step = exchange.step
+    return step is not None and complete_stream(body, (step.reader or step.provider).stream_ends, read_to_end)
+
+
+def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool) -> bool:
+    """Whether a stream's events make a whole answer: its format's closing line came (a format
+    without one, Gemini's, counts only when read to its end) and no error event or cut-short end
+    did. A provider may close the connection right after an error, or follow it with `[DONE]`;
+    an error ends its stream, so the last events are where to look."""
+    tail = _closing_part(body)
+    near_end = body[-_ERROR_WINDOW:]
+    near_end = near_end[near_end.find(b"\n") + 1 :] if len(body) > _ERROR_WINDOW else near_end
+    if error_event_at(near_end) >= 0 or error_event_at(tail) >= 0:
+        return False
+    if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
+        return False
+    if not ends.complete:
+        return read_to_end
+    return any(marker in tail for marker in ends.complete)
+
+
+_ERROR_WINDOW = 4096  # the error event and what may follow it (a `[DONE]`, a closing event)
+
+
+def _closing_part(events: bytes) -> bytes:
+    """The last 400 bytes of `events`, or the whole last event if longer: the Responses API's end
+    event carries the whole response, its marker often further back than 400 bytes."""
+    trimmed = events.rstrip()
+    last_event = max(trimmed.rfind(b"\n\n"), trimmed.rfind(b"\r\n\r\n"))
+    return events[max(0, min(len(events) - 400, last_event)) :]

@@ -1,0 +1,115 @@
+"""An exact-cache hit gives every client the usage its API promises, also when the answer was
+stored from a stream whose client did not ask for usage (the SDKs' default).
+
+A translated stream (Gemini through the compat endpoint) is stored with the usage chunk its provider
+reported, whoever asked: a later Messages or Responses client, or a chat stream asking
+include_usage, gets the provider's usage; a chat stream that did not ask gets none, as before.
+A stream that holds no usage at all (OpenAI's, stored without include_usage) gets the gateway's
+count on a hit that asks, as the semantic cache gives one (usage_estimated in the log)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+GEMINI = "google-ai-studio/gemini-2.5-flash"
+QUESTION = "name three rivers of Europe please"
+MESSAGES: Any = [{"role": "user", "content": QUESTION}]
+
+
+@pytest.fixture
+def gateway(
+    make_gateway: Callable[..., RunningGateway], gemini: FakeGemini, fake: FakeOpenAI
+) -> RunningGateway:
+    gateway = make_gateway(upstreams={"google-ai-studio": gemini.base_url, "openai": fake.base_url})
+    gateway.configure(cache_enabled=True)
+    return gateway
+
+
+def test_a_translated_stream_stored_without_usage_gives_usage_to_every_client_that_asks(
+    gateway: RunningGateway, gemini: FakeGemini
+) -> None:
+    chat = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
+    first = chat.chat.completions.with_raw_response.create(
+        model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
+    )
+    stored = list(first.parse())
+    assert first.headers["cf-aig-cache-status"] == "MISS"
+    assert all(chunk.usage is None for chunk in stored)  # it did not ask
+    (record,) = gateway.wait_for_logs(1)
+    billed_in, billed_out = record["tokens_in"], record["tokens_out"]
+    assert billed_in > 0
+    assert billed_out > 0
+
+    claude = anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
+    with claude.messages.stream(model=GEMINI, max_tokens=1024, messages=MESSAGES) as stream:
+        message = stream.get_final_message()
+        assert stream.response.headers["cf-aig-cache-status"] == "HIT"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (billed_in, billed_out)
+
+    with chat.responses.stream(model=GEMINI, input=QUESTION, max_output_tokens=1024) as responses:
+        response = responses.get_final_response()
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (billed_in, billed_out)
+
+    asking = chat.chat.completions.with_raw_response.create(
+        model=GEMINI,
+        messages=MESSAGES,
+        max_completion_tokens=1024,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(asking.parse())
+    assert asking.headers["cf-aig-cache-status"] == "HIT"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (billed_in, billed_out)
+
+    again = chat.chat.completions.with_raw_response.create(
+        model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
+    )
+    replayed = list(again.parse())
+    assert again.headers["cf-aig-cache-status"] == "HIT"
+    assert all(chunk.usage is None and chunk.choices for chunk in replayed)  # not asked, not given
+    assert len(gemini.requests) == 1
+
+
+def test_an_openai_stream_stored_without_usage_gets_the_gateways_count_when_asked(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    client = openai.OpenAI(
+        base_url=gateway.provider_url("openai"),
+        api_key="k",
+        max_retries=0,
+        default_headers={"cf-aig-cache-key": "rivers"},  # one entry, whatever the body asks
+    )
+    first = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
+    assert all(chunk.usage is None for chunk in first.parse())
+    assert first.headers["cf-aig-cache-status"] == "MISS"
+
+    asking = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(asking.parse())
+    assert asking.headers["cf-aig-cache-status"] == "HIT"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert chunks[-1].choices == []
+    assert usage.prompt_tokens > 0
+    assert usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    records = gateway.wait_for_logs(2)
+    hit = next(r for r in records if r["cache_status"] == "HIT")
+    assert hit["usage_estimated"] is True
+    assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert len(fake.requests) == 1
