@@ -97,7 +97,10 @@ class _Item:
 
 class ResponsesStream:
     """One streamed answer; items are numbered in the order they open, and one closes when the next
-    opens (a function call's late argument pieces still go to its own item)."""
+    opens. A function call's item stays open for its argument pieces; a call that begins while
+    another's item is open is held back and written whole, in order, at the end: chat may interleave
+    parallel calls (index 0 begins, index 1 begins, then 0's arguments, then 1's), and a piece must
+    never follow its item's `output_item.done` (the SDKs take the call's arguments there)."""
 
     def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float], ids: Callable[[], str]) -> None:
         """`clock`: read once, for the time the Response says when chat's chunks say none; `ids`:
@@ -112,6 +115,7 @@ class ResponsesStream:
         self._open: _Item | None = None
         self._message: _Item | None = None  # the message being written, while it is the open item
         self._calls: dict[int, _Item] = {}  # chat tool_calls index -> its item
+        self._held: dict[int, _Item] = {}  # calls begun while another's item was open (not numbered)
         self._finish = "stop"
         self._usage: Any = None
         self._ended = False
@@ -127,7 +131,7 @@ class ResponsesStream:
         self._ended = True
         if not self._chunks.done:
             return out + self._start({}) + self._failed()
-        out += self._start({}) + self._close_item()
+        out += self._start({}) + self._close_item() + b"".join(map(self._held_call, self._held.values()))
         response = self._response([item.body for item in self._items], self._finish)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, {"response": response})
@@ -152,7 +156,11 @@ class ResponsesStream:
                 ("content", [_text_part(text)]) if item.body["type"] == "message" else ("arguments", text)
             )
             item.body.update({key: value, "status": "incomplete"})
-        response = self._response([item.body for item in self._items], "stop")
+        held = [
+            {**call.body, "arguments": "".join(call.text), "status": "incomplete"}
+            for call in self._held.values()
+        ]
+        response = self._response([item.body for item in self._items] + held, "stop")
         return self._event(
             "response.failed", {"response": {**response, "status": "failed", "error": error}, "error": error}
         )
@@ -215,6 +223,11 @@ class ResponsesStream:
     def _tool_call(self, call: Mapping[str, Any]) -> bytes:
         position = int_or_zero(call.get("index"))
         function = mapping(call.get("function"))
+        arguments = function.get("arguments")
+        piece = arguments if isinstance(arguments, str) else ""
+        if position in self._held:
+            self._held[position].text.append(piece)
+            return b""
         out = b""
         if position not in self._calls:
             call_id = str(call.get("id") or f"call_{position}")
@@ -226,14 +239,29 @@ class ResponsesStream:
                 "name": function.get("name"),
                 "arguments": "",
             }
+            if self._open is not None and self._open.body["type"] == "function_call":
+                self._held[position] = _Item(-1, body, [piece])  # another call's item is open
+                return b""
             out = self._open_item(body)
             self._calls[position] = self._items[-1]
         item = self._calls[position]
-        if isinstance(arguments := function.get("arguments"), str) and arguments:
-            item.text.append(arguments)
-            event = {"item_id": item.body["id"], "output_index": item.index, "delta": arguments}
-            out += self._event("response.function_call_arguments.delta", event)
+        if piece:
+            item.text.append(piece)
+            out += self._arguments(item, piece)
         return out
+
+    def _held_call(self, held: _Item) -> bytes:
+        """A call held back, written whole: its item, its arguments in one piece, its done."""
+        out = self._open_item(held.body)
+        item = self._items[-1]
+        if arguments := "".join(held.text):
+            item.text.append(arguments)
+            out += self._arguments(item, arguments)
+        return out + self._close_item()
+
+    def _arguments(self, item: _Item, piece: str) -> bytes:
+        event = {"item_id": item.body["id"], "output_index": item.index, "delta": piece}
+        return self._event("response.function_call_arguments.delta", event)
 
     def _open_item(self, body: dict[str, Any]) -> bytes:
         out = self._close_item()
