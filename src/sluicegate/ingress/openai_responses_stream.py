@@ -130,7 +130,7 @@ class ResponsesStream:
             return out
         self._ended = True
         if not self._chunks.done:
-            return out + self._start({}) + self._failed()
+            return out + self._start({}) + self._failed(ended_early(), "server_error")
         out += self._start({}) + self._close_item() + b"".join(map(self._held_call, self._held.values()))
         response = self._response([item.body for item in self._items], self._finish)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
@@ -142,14 +142,16 @@ class ResponsesStream:
     def usage(self) -> Usage | None:
         return self._chunks.usage
 
-    def _failed(self) -> bytes:
-        """The end of a chat stream cut short (no `[DONE]`): `response.failed`, as OpenAI ends a
-        response that fails mid-way, its items as far as they came. The error is also at the
-        event's top level, where the openai SDKs look for one in any event and raise it (a
-        Response's own `error` they leave to the caller: `get_final_response` would only say no
-        `response.completed` came)."""
-        self._unfinished = ended_early()
-        error = {"code": "server_error", "message": self._unfinished}
+    def _failed(self, message: str, code: str) -> bytes:
+        """The end of a chat stream cut short (no `[DONE]`) or ended by the provider's error event:
+        `response.failed`, as OpenAI ends a response that fails mid-way, its items as far as they
+        came. The error is also at the event's top level, where the openai SDKs look for one in any
+        event and raise it (a Response's own `error` they leave to the caller, and the Responses
+        API's `error` event, which has none there, they pass on: `get_final_response` would only say
+        no `response.completed` came). `unfinished` says why, for the log record: the rendered
+        stream holds no error event the log stage would read."""
+        self._unfinished = message
+        error = {"code": code, "message": message}
         if (item := self._open) is not None:  # written so far, never done
             text = "".join(item.text)
             key, value = (
@@ -168,11 +170,14 @@ class ResponsesStream:
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:
             return b""
-        if "error" in chunk:  # an error inside the stream ends it: the Responses API's `error` event
+        if "error" in chunk:  # the provider's error inside the stream ends it, as a failed response
             self._ended = True
             error = mapping(chunk.get("error"))
-            message = error.get("message") if isinstance(error.get("message"), str) else "the provider failed"
-            return self._event("error", {"code": error.get("code"), "message": message, "param": None})
+            message = error.get("message")
+            message = message if isinstance(message, str) else "the provider failed"
+            limited = "rate_limit" in f"{error.get('type')} {error.get('code')}"
+            code = "rate_limit_exceeded" if limited else "server_error"  # the Responses API's codes
+            return self._start(chunk) + self._failed(message, code)
         out = [self._start(chunk)]
         if chunk.get("usage"):
             self._usage = chunk["usage"]
