@@ -18,6 +18,8 @@ with FakeUpstream's vocabulary (tests/fakes/base.py):
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two chunks of a stream, then abort the TCP connection
     end-mid-stream     send two chunks of a stream (no finishReason yet), then end it cleanly
+    error-mid-stream   SSE streams: the first chunk, then Google's error object for an overload
+                       (503 UNAVAILABLE, "The model is overloaded…") as an event, then the end
     no-usage           leave usageMetadata out of every response, streamed or not
     wrong-shape        `candidates` a count instead of a list, streamed or not
 
@@ -387,6 +389,10 @@ async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
         pretty = [json.dumps(chunk, indent=2).encode() for chunk in chunks]
         encoded = [b"[" + pretty[0], *(b"\n,\r\n" + piece for piece in pretty[1:]), b"\n]"]
         headers = {"Content-Type": JSON_TYPE}
+    if call.behavior.error_mid_stream and call.sse:
+        status, message = ERRORS[503]
+        error = {"error": {"code": 503, "message": message, "status": status}}
+        encoded = [encoded[0], sse_data(error, separators=(",", ": "), end=SSE_END)]
     drop_at = 2 if call.behavior.drop_mid_stream else None
     end_at = 2 if call.behavior.end_mid_stream else None
     return await write_stream(request, encoded, headers, drop_at=drop_at, end_at=end_at)

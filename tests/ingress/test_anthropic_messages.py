@@ -222,7 +222,10 @@ def test_an_error_inside_the_stream_ends_it_as_anthropics_error_event() -> None:
     [
         (429, b'{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}', "rate_limit_error"),
         (400, b'{"error": {"message": "bad", "code": "not_found_error"}}', "not_found_error"),
-        (503, b"upstream down", "api_error"),
+        # An upstream's 503 is an overload, as Anthropic says it (its own is HTTP 529); the
+        # gateway's own 503 (a backend it needs is down) is not.
+        (503, b"upstream down", "overloaded_error"),
+        (503, b'{"error": {"message": "upstream down", "type": "sluicegate_error"}}', "api_error"),
     ],
 )  # fmt: skip
 def test_errors_take_anthropics_shape(status: int, body: bytes, kind: str) -> None:

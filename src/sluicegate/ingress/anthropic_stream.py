@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
-from sluicegate.providers.anthropic.errors import ERROR_TYPES, error_body
+from sluicegate.providers.anthropic.errors import error_body, error_kind
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
 
@@ -101,8 +101,7 @@ class MessagesStream:
         if "error" in chunk:  # an error reported inside the stream: Anthropic's `error` event ends it
             self._ended = True
             error = mapping(chunk.get("error"))
-            code = error.get("code")
-            kind = code if isinstance(code, str) and code in ERROR_TYPES else "api_error"
+            kind = error_kind(error, None)
             message = error.get("message")
             if not isinstance(message, str):
                 message = "the provider failed"

@@ -44,6 +44,27 @@ _STATUS_TYPES: Final[Mapping[int, str]] = {
 }
 
 
+# Other providers' words for an overloaded server, translated to chat's error `code`: Google's
+# status UNAVAILABLE (HTTP 503, "The model is overloaded"). Anthropic says it with `overloaded_error`.
+_OVERLOADED_CODES: Final = frozenset({"unavailable"})
+
+
+def error_kind(error: Mapping[str, Any], status: int | None) -> str:
+    """The Anthropic type of an OpenAI-shaped `error` object answered with HTTP `status` (None: in
+    a stream): its `code` when that is Anthropic's own (a translated Anthropic error),
+    `overloaded_error` for another provider's overload (Google's UNAVAILABLE, an upstream's 503:
+    Anthropic's own is HTTP 529, which the SDKs retry as they retry a 503), else by the status. The
+    gateway's own 503s (a backend it needs is down) are not an overload: `api_error`."""
+    code = error.get("code")
+    if isinstance(code, str) and code in ERROR_TYPES:
+        return code
+    if (isinstance(code, str) and code.lower() in _OVERLOADED_CODES) or (
+        status == 503 and error.get("type") != "sluicegate_error"
+    ):
+        return "overloaded_error"
+    return "api_error" if status is None else error_type(status)
+
+
 def error_type(status: int) -> str:
     """The type Anthropic gives an error answered with HTTP `status`."""
     return _STATUS_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
@@ -74,8 +95,7 @@ class AnthropicErrors:
     def error(self, status: int, body: bytes) -> bytes:
         error = dict(openai_error(body) or {})
         message = error_message(error, status, body)
-        code = error.get("code")
-        kind = code if isinstance(code, str) and code in ERROR_TYPES else error_type(status)
+        kind = error_kind(error, status)
         error.pop("type", None)
         return orjson.dumps(error_body(kind, message, error))
 
