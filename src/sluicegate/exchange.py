@@ -40,6 +40,9 @@ class Reply:
     # The same rewritten stream: why its source ended before it finished, once it has ended (None:
     # it finished, or has not ended): a translation's upstream that never closed its answer.
     unfinished: Callable[[], str | None] | None = None
+    # A stored stream replayed (a cache hit): the usage it holds, known before its first event, for
+    # a rendering that says it up front (Anthropic's message_start tells the input tokens).
+    usage_ahead: Callable[[], Usage | None] | None = None
     # A 200 stream whose first event is the provider's error (Anthropic's overloaded_error): the
     # status that error stands for (529), which retries, fallbacks, circuits and key pools act on
     # (`counted_status`). A client that gets this answer gets the stream as the provider sent it.

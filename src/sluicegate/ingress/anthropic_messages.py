@@ -27,6 +27,7 @@ from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.texts import TextFormat
+from sluicegate.types import Usage
 
 # Request fields that ask Anthropic's platform for something only it has.
 _ANTHROPIC_ONLY: Final = ("mcp_servers", "container")
@@ -127,8 +128,8 @@ class AnthropicMessages:
             }
         )
 
-    def stream(self, asked: Mapping[str, Any]) -> MessagesStream:
-        return MessagesStream(str(asked.get("model", "")))
+    def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> MessagesStream:
+        return MessagesStream(str(asked.get("model", "")), usage)
 
     def error(self, status: int, body: bytes) -> bytes:
         """Anthropic's `{"type": "error", "error": {"type", "message"}}`, as on its provider endpoint."""

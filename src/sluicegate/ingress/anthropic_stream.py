@@ -52,8 +52,11 @@ class MessagesStream:
     content_block_stop). A chat stream that ends without `[DONE]` ends in Anthropic's `error`
     event, not in an invented stop reason."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, ahead: Usage | None = None) -> None:
+        """`ahead`: the usage the chat stream will report, when known before it starts (a stored
+        stream replayed), which message_start then tells, as Anthropic's own streams do."""
         self._model = model
+        self._ahead = ahead
         self._chunks = ChatChunks()
         self._started = self._ended = False
         self._open: int | None = None  # the index of the block still open
@@ -135,8 +138,9 @@ class MessagesStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            # Chat tells usage only at its end: message_delta carries the real figures.
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            # Chat tells usage only at its end: message_delta carries the real figures, and
+            # message_start the input ones only when they are known ahead (a stored stream's).
+            "usage": _opening_usage(self._ahead),
         }
         return sse_data({"type": "message_start", "message": message}, "message_start")
 
@@ -210,3 +214,18 @@ def _tool_block(call: Mapping[str, Any], position: int) -> dict[str, Any]:
     """A chat tool call's first delta as the tool_use block it opens (its input streamed after)."""
     name = mapping(call.get("function")).get("name")
     return {"type": "tool_use", "id": call.get("id") or f"toolu_{position}", "name": name, "input": {}}
+
+
+def _opening_usage(ahead: Usage | None) -> dict[str, int]:
+    """message_start's usage: Anthropic's input figures (cache reads and writes apart, as
+    `anthropic_usage` has them) when known ahead, else zeros; output 0 either way, as the answer
+    has not begun."""
+    if ahead is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    read, written = ahead.cached_tokens, ahead.cache_write_tokens
+    return {
+        "input_tokens": max(ahead.input_tokens - read - written, 0),
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": 0,
+    }

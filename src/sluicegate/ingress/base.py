@@ -147,7 +147,10 @@ class IngressFormat(ErrorShape, Protocol):
         """A `chat.completion` JSON body as this format's answer to the request `asked`."""
         ...
 
-    def stream(self, asked: Mapping[str, Any]) -> StreamRenderer: ...
+    def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> StreamRenderer:
+        """The renderer of a chat stream answering `asked`; `usage`: the figures the stream will
+        report, when they are known before it starts (a stored stream replayed)."""
+        ...
 
 
 class ChatChunks:

@@ -29,6 +29,7 @@ from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import RESPONSES_TEXTS
 from sluicegate.providers.texts import TextFormat
+from sluicegate.types import Usage
 
 # Request fields that need state or tools only OpenAI keeps.
 _STATEFUL: Final = ("previous_response_id", "conversation", "prompt")
@@ -144,7 +145,8 @@ class OpenAIResponses:
         finish = str(choice.get("finish_reason"))
         return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish))
 
-    def stream(self, asked: Mapping[str, Any]) -> ResponsesStream:
+    def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> ResponsesStream:
+        # response.created says no usage (null until response.completed), as OpenAI's does.
         return ResponsesStream(asked, self.clock, self.ids)
 
     def error(self, status: int, body: bytes) -> bytes:

@@ -17,6 +17,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from multidict import CIMultiDict
 
@@ -311,7 +312,8 @@ def served(
     if answer.content_type is not None:
         headers["Content-Type"] = answer.content_type
     if answer.streamed:
-        return Reply(entry.status, headers, stream=replay(answer.body))
+        ahead = partial(provider.read_stream_usage, route, answer.body)  # read only if rendered
+        return Reply(entry.status, headers, stream=replay(answer.body), usage_ahead=ahead)
     return Reply(entry.status, headers, body=answer.body)
 
 

@@ -79,7 +79,7 @@ def render(
         usage = reply.reported_usage if ingress.counts else partial(OPENAI.read_usage, hub.route, reply.body)
         return Reply(reply.status, headers, body=body, reported_usage=usage)
     headers["Content-Type"] = SSE_TYPE
-    renderer = ingress.stream(hub.asked)
+    renderer = ingress.stream(hub.asked, reply.usage_ahead() if reply.usage_ahead is not None else None)
     stream = _rendered(renderer, provider, reply.stream, keeper)
     return Reply(
         reply.status, headers, stream=stream, reported_usage=renderer.usage, unfinished=renderer.unfinished
