@@ -627,7 +627,14 @@ def test_text_answer_with_cache_usage() -> None:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "Paris.", "refusal": None},
+                "message": {
+                    "role": "assistant",
+                    "content": "Paris.",
+                    "refusal": None,
+                    # the thinking: its text, and the block whole to send back in a tool loop
+                    "reasoning_content": "Easy.",
+                    "thinking_blocks": [{"type": "thinking", "thinking": "Easy.", "signature": "sig"}],
+                },
                 "logprobs": None,
                 "finish_reason": "stop",
             }
@@ -801,7 +808,18 @@ def test_tool_stream_translation() -> None:
     deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
     assert deltas == [
         {"role": "assistant", "content": ""},
-        {"content": "Checking both."},  # thinking is not sent
+        {"reasoning_content": "Two cities: call the tool twice."},  # thinking, as it comes
+        # then, once its block stops, the block whole and signed (to send back in a tool loop)
+        {
+            "thinking_blocks": [
+                {
+                    "type": "thinking",
+                    "thinking": "Two cities: call the tool twice.",
+                    "signature": "EqQBCgIYAhIM",
+                }
+            ]
+        },
+        {"content": "Checking both."},
         {
             "tool_calls": [
                 {

@@ -187,6 +187,8 @@ class FakeAnthropic(FakeUpstream):
                 return _error(400, "invalid_request_error", f"{name}: Field required", number)
         if request.path == "/v1/messages" and not isinstance(body["messages"], list):
             return _error(400, "invalid_request_error", "messages: Input should be a valid list", number)
+        if (refusal := _thinking_refusal(body)) is not None:
+            return _error(400, "invalid_request_error", refusal, number)
         if (marked := sum(s.control is not None for s in _segments(body))) > MAX_BREAKPOINTS:
             message = (
                 f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {marked}."
@@ -548,3 +550,24 @@ def _echo(text: str, stop_sequences: Any, limit: Any) -> tuple[list[str], str, s
 
 def _model(model_id: str) -> dict[str, Any]:
     return {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-01-01T00:00:00Z"}
+
+
+def _thinking_refusal(body: dict[str, Any]) -> str | None:
+    """What Anthropic refuses of a request that thinks (its 400's message), or None:
+    https://docs.claude.com/en/docs/build-with-claude/extended-thinking"""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    budget = thinking.get("budget_tokens")
+    if thinking["type"] == "enabled":
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if budget >= body.get("max_tokens", 0):
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    if body.get("temperature") not in (None, 1):
+        return "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode."
+    if "top_k" in body:
+        return "`top_k` cannot be set when thinking is enabled"
+    if isinstance(choice := body.get("tool_choice"), dict) and choice.get("type") in ("any", "tool"):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    return None

@@ -5,10 +5,12 @@ https://docs.anthropic.com/en/api/messages-count-tokens and https://docs.anthrop
 What chat cannot say is refused with a `TranslationError` naming the field (server tools, MCP
 servers, containers, file ids); images and documents inside tool results go in a user message after
 the turn's tool messages (tool_media.py); knobs that only tune and chat lacks
-(`top_k`, `thinking`, `cache_control`) are dropped. Structured outputs (`output_config.format`, and
-the beta's `output_format`) become chat's `response_format` json_schema, which every provider
-takes, so the answer's text is the JSON the SDKs' `parse` reads. Earlier thinking blocks are dropped too: they
-are only meaningful to the Anthropic model that wrote them.
+(`top_k`, `cache_control`) are dropped. `thinking` goes as LiteLLM's chat field of that name, which
+Gemini's translator makes a thinkingConfig (its budget kept); OpenAI-compatible servers go without.
+Structured outputs (`output_config.format`, and the beta's `output_format`) become chat's
+`response_format` json_schema, which every provider takes, so the answer's text is the JSON the
+SDKs' `parse` reads. Earlier thinking blocks are dropped: they are only meaningful to the Anthropic
+model that wrote them.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class AnthropicMessages:
             chat.update(_tool_choice(choice))
         if (response_format := _response_format(payload)) is not None:
             chat["response_format"] = response_format
+        if isinstance(thinking := payload.get("thinking"), dict):
+            chat["thinking"] = thinking  # LiteLLM's chat field: Gemini's thinkingConfig
         if isinstance(user := mapping(payload.get("metadata")).get("user_id"), str):
             chat["user"] = user
         if payload.get("stream") is True and not self.counts:

@@ -6,7 +6,10 @@ and stored prompts are refused (send the whole conversation in `input`), as are 
 search, file search, code interpreter: OpenAI runs them, no other provider); it keeps the output
 items it rendered, which a later request may name by id (`item_reference`: openai_response_items.py,
 resolved before `to_chat`). Ids are the format's own (`ids`), never the provider's.
-Knobs that only tune and chat lacks (`reasoning`, `truncation`, `include`) are dropped.
+`reasoning.effort` is chat's `reasoning_effort` (Anthropic's extended thinking, Gemini's
+thinkingConfig; left out for OpenAI-compatible servers), and the answer's `reasoning_content` a
+reasoning item with its summary text. Knobs that only tune and chat lacks (`reasoning.summary`,
+`truncation`, `include`) are dropped.
 A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
 `clock`, read once per answer (a stream's every event carries the same time).
 """
@@ -23,7 +26,12 @@ from multidict import CIMultiDict
 
 from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping
 from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES, new_id
-from sluicegate.ingress.openai_responses_stream import ResponsesStream, created_at, response_object
+from sluicegate.ingress.openai_responses_stream import (
+    ResponsesStream,
+    created_at,
+    reasoning_item,
+    response_object,
+)
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
@@ -100,6 +108,8 @@ class OpenAIResponses:
             chat["parallel_tool_calls"] = parallel
         if (response_format := _response_format(mapping(payload.get("text")).get("format"))) is not None:
             chat["response_format"] = response_format
+        if isinstance(effort := mapping(payload.get("reasoning")).get("effort"), str):
+            chat["reasoning_effort"] = effort  # Anthropic's thinking, Gemini's thinkingConfig
         if isinstance(user := payload.get("safety_identifier", payload.get("user")), str):
             chat["user"] = user
         if payload.get("stream") is True:
@@ -118,6 +128,8 @@ class OpenAIResponses:
         message = mapping(choice.get("message"))
         output: list[dict[str, Any]] = []
         content_id = f"msg_{self.ids()}"
+        if isinstance(thought := message.get("reasoning_content"), str) and thought:
+            output.append(reasoning_item(f"rs_{self.ids()}", thought))
         if isinstance(text := message.get("content"), str) and text:
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
             output.append(_message(content_id, part))

@@ -78,6 +78,13 @@ def response_object(
     }
 
 
+def reasoning_item(item_id: str, summary: str, status: str = "completed") -> dict[str, Any]:
+    """A chat answer's `reasoning_content` (a provider's thinking) as a reasoning item: its summary
+    text. It holds no `encrypted_content`, so it cannot bring the thinking back in a later turn."""
+    summary_parts = [{"type": "summary_text", "text": summary}] if summary else []
+    return {"type": "reasoning", "id": item_id, "summary": summary_parts, "status": status}
+
+
 def created_at(created: Any, clock: Callable[[], float]) -> int:
     """Chat's `created` (Unix seconds) when it says one, else the time now: a Response that says
     0 is shown as created in 1970 (the Vercel AI SDK's `response.timestamp`)."""
@@ -154,8 +161,13 @@ class ResponsesStream:
         error = {"code": code, "message": message}
         if (item := self._open) is not None:  # written so far, never done
             text = "".join(item.text)
+            kind = item.body["type"]
             key, value = (
-                ("content", [_text_part(text)]) if item.body["type"] == "message" else ("arguments", text)
+                ("content", [_text_part(text)])
+                if kind == "message"
+                else ("summary", [_summary_part(text)])
+                if kind == "reasoning"
+                else ("arguments", text)
             )
             item.body.update({key: value, "status": "incomplete"})
         held = [
@@ -186,6 +198,8 @@ class ResponsesStream:
             if choice.get("index", 0) != 0:
                 continue  # a response has one output: the first choice is it
             delta = mapping(choice.get("delta"))
+            if isinstance(thought := delta.get("reasoning_content"), str) and thought:
+                out.append(self._reasoning(thought))
             for key in ("content", "refusal"):
                 if isinstance(text := delta.get(key), str) and text:
                     out.append(self._text(text))
@@ -224,6 +238,19 @@ class ResponsesStream:
         return out + self._event(
             "response.output_text.delta", {**self._at(self._message), "delta": text, "logprobs": []}
         )
+
+    def _reasoning(self, text: str) -> bytes:
+        """A piece of the provider's thinking: the summary text of a reasoning item (opened first)."""
+        out = b""
+        if self._open is None or self._open.body["type"] != "reasoning":
+            out = self._open_item(reasoning_item(f"rs_{self._ids()}", "", "in_progress"))
+            added = {**self._at(self._items[-1]), "summary_index": 0, "part": _summary_part("")}
+            del added["content_index"]
+            out += self._event("response.reasoning_summary_part.added", added)
+        item = self._items[-1]
+        item.text.append(text)
+        delta = {"item_id": item.body["id"], "output_index": item.index, "summary_index": 0, "delta": text}
+        return out + self._event("response.reasoning_summary_text.delta", delta)
 
     def _tool_call(self, call: Mapping[str, Any]) -> bytes:
         position = int_or_zero(call.get("index"))
@@ -286,6 +313,11 @@ class ResponsesStream:
             out += self._event("response.output_text.done", {**self._at(item), "text": text, "logprobs": []})
             out += self._event("response.content_part.done", {**self._at(item), "part": part})
             item.body["content"] = [part]
+        elif item.body["type"] == "reasoning":
+            at = {"item_id": item.body["id"], "output_index": item.index, "summary_index": 0}
+            out += self._event("response.reasoning_summary_text.done", {**at, "text": text})
+            out += self._event("response.reasoning_summary_part.done", {**at, "part": _summary_part(text)})
+            item.body["summary"] = [_summary_part(text)]
         else:
             item.body["arguments"] = text
             done = {"item_id": item.body["id"], "output_index": item.index, "arguments": text}
@@ -303,6 +335,10 @@ class ResponsesStream:
         event = {"type": kind, "sequence_number": self._sequence, **payload}
         self._sequence += 1
         return sse_data(event, kind)
+
+
+def _summary_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
 
 
 def _text_part(text: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ COMPAT = "compat"
 CHAT = "chat/completions"
 PATHS = (CHAT, "embeddings")
 SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens")  # with ingress/ (listed in a 404)
+_INGRESS_REASONING = ("reasoning_effort", "thinking")  # Responses' reasoning.effort, Messages' thinking
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 
@@ -174,7 +175,11 @@ class _StepBuilder:
             # Azure's `{resource}/{deployment}` names a host and a body model: its v1 API's path.
             route_path, native_payload["model"] = provider.compat_route(path, model)
             if self._hub:
-                native_payload = provider.chat_request(native_payload)
+                # The reasoning an ingress format wrote is for the translators (Anthropic's
+                # thinking, Gemini's thinkingConfig): left out here, as before they took it (a
+                # model that does not reason refuses `reasoning_effort`; `thinking` is no OpenAI field).
+                kept = {k: v for k, v in native_payload.items() if k not in _INGRESS_REASONING}
+                native_payload = provider.chat_request(kept)
             route = Route(request.account, route_path, query)
             body = encode(native_payload)
             return Step(provider, route, headers, body, provider.read_request(route, body), policy)

@@ -56,6 +56,10 @@ _ERROR_TYPES: Final[Mapping[str, str]] = {
     "timeout_error": "server_error",
     "overloaded_error": "server_error",
 }
+# Thinking blocks (extended thinking: compat_thinking.py) come back as the message's
+# `reasoning_content` (their text, as DeepSeek's and vLLM's OpenAI-compatible servers name it) and
+# `thinking_blocks` (whole, signed, as LiteLLM gives them), which the client sends back in a tool loop.
+_THINKING: Final = frozenset({"thinking", "redacted_thinking"})
 _STATUS_ERROR_TYPES: Final[Mapping[int, str]] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -82,6 +86,9 @@ class AnthropicTranslator:
         tool_calls = [_tool_call(b) for b in blocks if b.get("type") == "tool_use" and not _is_answer(b)]
         content = "".join(_content_of(block) for block in blocks)
         reply: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if thought := [_thinking_block(block) for block in blocks if block.get("type") in _THINKING]:
+            reply["reasoning_content"] = "".join(block.get("thinking", "") for block in thought)
+            reply["thinking_blocks"] = thought
         if tool_calls:
             reply["content"] = reply["content"] or None
             reply["tool_calls"] = tool_calls
@@ -111,7 +118,8 @@ class AnthropicStream:
 
     Text deltas become `content` deltas; a tool_use block becomes a `tool_calls` entry whose
     arguments arrive as its input_json_delta pieces, except `ANSWER_TOOL`'s, whose pieces are
-    `content`; thinking is not sent (OpenAI's chat schema has no place for it). A tool_use block
+    `content`; thinking deltas are `reasoning_content` deltas, and each thinking block, once stopped,
+    one `thinking_blocks` delta holding it whole with its signature. A tool_use block
     that ends with nothing written (a tool without parameters: Anthropic streams no piece, or one
     empty piece) gets its content_block_start `input`, `"{}"`, in one delta before the finish, so
     its arguments are JSON, as whole. An `error` event becomes OpenAI's in-stream `{"error": ...}`.
@@ -129,6 +137,7 @@ class AnthropicStream:
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
         self._answers: set[int] = set()  # ANSWER_TOOL block indexes
         self._unwritten: dict[int, str] = {}  # tool_use block index -> its start input, until a piece
+        self._thinking: dict[int, dict[str, Any]] = {}  # thinking block index -> the block so far
         self._failed = False
         self._stopped = False  # message_stop came
 
@@ -198,6 +207,10 @@ class AnthropicStream:
             return self._chunk({"tool_calls": [call]})
         if block.get("type") == "text" and block.get("text"):
             return self._chunk({"content": block["text"]})
+        if block.get("type") in _THINKING:
+            self._thinking[index] = _thinking_block(block)
+            if text := self._thinking[index].get("thinking"):
+                return self._chunk({"reasoning_content": text})
         return b""
 
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> bytes:
@@ -206,11 +219,23 @@ class AnthropicStream:
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
             self._unwritten.pop(index, None)
             return self._input(index, delta["partial_json"])
+        if (block := self._thinking.get(index)) is not None:
+            if (
+                delta.get("type") == "thinking_delta"
+                and isinstance(text := delta.get("thinking"), str)
+                and text
+            ):
+                block["thinking"] += text
+                return self._chunk({"reasoning_content": text})
+            if delta.get("type") == "signature_delta" and isinstance(delta.get("signature"), str):
+                block["signature"] = delta["signature"]
         return b""
 
     def _block_stop(self, index: int) -> bytes:
         # A tool_use block without input streams no piece (or an empty one); its input is still a
         # JSON object, as when whole: what content_block_start showed, `{}` from Anthropic.
+        if (thought := self._thinking.pop(index, None)) is not None:
+            return self._chunk({"thinking_blocks": [thought]})
         unwritten = self._unwritten.pop(index, None)
         return b"" if unwritten is None else self._input(index, unwritten)
 
@@ -249,6 +274,18 @@ def _tool_call(block: Mapping[str, Any], arguments: str | None = None) -> dict[s
         arguments = orjson.dumps(block.get("input") or {}).decode()
     function = {"name": block.get("name"), "arguments": arguments}
     return {"id": block.get("id"), "type": "function", "function": function}
+
+
+def _thinking_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A thinking or redacted_thinking block as `thinking_blocks` holds it (its text, signature or data)."""
+    if block.get("type") == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": str(block.get("data") or "")}
+    text, signature = block.get("thinking"), block.get("signature")
+    return {
+        "type": "thinking",
+        "thinking": text if isinstance(text, str) else "",
+        "signature": signature if isinstance(signature, str) else "",
+    }
 
 
 def _is_answer(block: Mapping[str, Any]) -> bool:

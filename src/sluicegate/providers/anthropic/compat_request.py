@@ -24,6 +24,7 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.compat.base import TranslationError
+from sluicegate.providers.anthropic.compat_thinking import signed_blocks, with_thinking
 
 # Anthropic requires max_tokens; OpenAI's default is "as many as the model allows".
 DEFAULT_MAX_TOKENS: Final = 4096
@@ -203,7 +204,8 @@ def _base64_source(url: str, where: str) -> dict[str, str]:
 
 
 def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
-    blocks = _content_blocks(message.get("content"), where)
+    # Its thinking first, as the answer gave it: Anthropic wants it back in a tool loop.
+    blocks = signed_blocks(message) + _content_blocks(message.get("content"), where)
     for j, call in enumerate(message.get("tool_calls") or ()):
         call_id, function = as_mapping(call).get("id"), as_mapping(as_mapping(call).get("function"))
         if not isinstance(call_id, str) or not isinstance(function.get("name"), str):
@@ -332,6 +334,7 @@ def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
     if stop := payload.get("stop"):
         body["stop_sequences"] = _stop_sequences(stop)
     body.update(_tools(payload))
+    with_thinking(body, payload, model)
     if isinstance(payload.get("user"), str):
         body["metadata"] = {"user_id": payload["user"]}
     if payload.get("stream") is True:

@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.compat.base import TranslationError
+from sluicegate.providers.gemini.compat_thinking import thinking_config
 
 # OpenAI parameter -> generationConfig field: https://ai.google.dev/api/generate-content#generationconfig
 GENERATION_FIELDS: Final = {
@@ -46,12 +47,6 @@ _UNSUPPORTED: Final = {
 # generationConfig.logprobs, the top candidates per token: "in the range of [0, 20]"
 # (https://ai.google.dev/api/generate-content#generationconfig), as OpenAI's top_logprobs.
 MAX_TOP_LOGPROBS: Final = 20
-
-# reasoning_effort as Google's own OpenAI compatibility maps it
-# (https://ai.google.dev/gemini-api/docs/openai#thinking): a thinkingBudget before Gemini 3, a
-# thinkingLevel from 3 on (which cannot turn thinking off, so "none" is its lowest).
-THINKING_BUDGETS: Final = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
-THINKING_LEVELS: Final = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
 
 # https://ai.google.dev/api/caching#FunctionCallingConfig
 TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
@@ -356,16 +351,6 @@ def _refuse_unsupported(payload: dict[str, Any]) -> None:
     # function call only (pipeline/one_call.py).
 
 
-def _thinking(effort: Any, model: str) -> dict[str, Any]:
-    if effort not in THINKING_BUDGETS:
-        raise TranslationError(
-            f"must be one of {', '.join(THINKING_BUDGETS)} for Google AI Studio", field="reasoning_effort"
-        )
-    if _from_gemini_3(model):  # Gemini 3 and later
-        return {"thinkingLevel": THINKING_LEVELS[effort]}
-    return {"thinkingBudget": THINKING_BUDGETS[effort]}
-
-
 def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
     """The generateContent body for an OpenAI chat `payload` to `model`."""
     _refuse_unsupported(payload)
@@ -378,8 +363,8 @@ def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
         body["systemInstruction"] = {"parts": system}
     body.update(_tool_fields(payload, model))
     generation = _generation_config(payload, model)
-    if payload.get("reasoning_effort") is not None:
-        generation["thinkingConfig"] = _thinking(payload["reasoning_effort"], model)
+    if (thinking := thinking_config(payload, _from_gemini_3(model))) is not None:
+        generation["thinkingConfig"] = thinking
     if generation:
         body["generationConfig"] = generation
     return body

@@ -1,0 +1,52 @@
+"""A chat request's reasoning as Gemini's `generationConfig.thinkingConfig`.
+
+`reasoning_effort` as Google's own OpenAI compatibility maps it
+(https://ai.google.dev/gemini-api/docs/openai#thinking): a thinkingBudget before Gemini 3, a
+thinkingLevel from 3 on (which cannot turn thinking off, so "none" is its lowest). LiteLLM's
+`thinking` object (what the Messages ingress writes for Anthropic's `thinking`) keeps its budget
+before Gemini 3 (https://ai.google.dev/gemini-api/docs/thinking: `thinkingBudget`, -1 dynamic, 0
+off) and becomes the level of the effort its budget falls in from 3 on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sluicegate.compat.base import TranslationError
+
+THINKING_BUDGETS: Final = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+THINKING_LEVELS: Final = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
+DYNAMIC_BUDGET: Final = -1  # the model decides how much to think
+
+
+def thinking_config(payload: Mapping[str, Any], from_gemini_3: bool) -> dict[str, Any] | None:
+    """The thinkingConfig the request asks for (`reasoning_effort` first); None: the model's default."""
+    if (effort := payload.get("reasoning_effort")) is not None:
+        return _effort(effort, from_gemini_3)
+    thinking = payload.get("thinking")
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, Mapping) else None
+    if kind == "disabled":
+        return _effort("none", from_gemini_3)
+    if kind == "adaptive":
+        return None if from_gemini_3 else {"thinkingBudget": DYNAMIC_BUDGET}
+    budget = thinking.get("budget_tokens") if isinstance(thinking, Mapping) else None
+    if kind != "enabled" or not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        raise TranslationError(
+            'must be {"type": "enabled", "budget_tokens": N}, adaptive or disabled', field="thinking"
+        )
+    if from_gemini_3:
+        return {"thinkingLevel": "low" if budget <= THINKING_BUDGETS["low"] else "high"}
+    return {"thinkingBudget": budget}
+
+
+def _effort(effort: Any, from_gemini_3: bool) -> dict[str, Any]:
+    if effort not in THINKING_BUDGETS:
+        raise TranslationError(
+            f"must be one of {', '.join(THINKING_BUDGETS)} for Google AI Studio", field="reasoning_effort"
+        )
+    if from_gemini_3:
+        return {"thinkingLevel": THINKING_LEVELS[effort]}
+    return {"thinkingBudget": THINKING_BUDGETS[effort]}
