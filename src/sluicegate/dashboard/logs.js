@@ -88,7 +88,27 @@ export function logsPage(context, main) {
     return { from, gateway, status, provider, model, cached, feedback, cursor, limit: PAGE };
   }
 
-  async function refresh(reset = false) {
+  // One refresh at a time: a slow answer (a large log) must not pile up calls every REFRESH_MS.
+  // One asked for meanwhile (a filter changed) runs once the one under way has ended.
+  let inFlight = null;
+  let again = null; // null, or whether the refresh asked for meanwhile resets the table
+  function refresh(reset = false) {
+    if (inFlight) {
+      again = again || reset;
+      return inFlight;
+    }
+    inFlight = load(reset).finally(() => {
+      inFlight = null;
+      if (again !== null) {
+        const next = again;
+        again = null;
+        refresh(next);
+      }
+    });
+    return inFlight;
+  }
+
+  async function load(reset) {
     if (!bar.firstChild) return; // the filter bar (drawn once the gateways are known) comes first
     if (reset) {
       extra = [];
@@ -226,7 +246,7 @@ export function logsPage(context, main) {
     },
     (error) => clear(table, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "error" }, `Could not load the gateways: ${error.message}`))),
   );
-  const timer = setInterval(() => state.live && !document.hidden && refresh(), REFRESH_MS);
+  const timer = setInterval(() => state.live && !document.hidden && !inFlight && refresh(), REFRESH_MS);
   return () => clearInterval(timer);
 }
 

@@ -164,6 +164,9 @@ MIGRATIONS = [
     CREATE INDEX logs_semantic ON logs (account, ts) WHERE {semantic_whatif.SEMANTIC_LOOKUPS};
     """,
     postgres_custom.MIGRATION,
+    # Listings across an account's gateways: each day's partition walked backwards in id order and
+    # merged (Merge Append), where a cursor or a filter had sorted every matching row.
+    "CREATE INDEX logs_account_id ON logs (account, id)",
 ]
 _GATEWAY_COLUMNS = "account, slug, name, settings, created_at, modified_at"
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"

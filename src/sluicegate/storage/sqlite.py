@@ -176,6 +176,14 @@ MIGRATIONS = [
     CREATE INDEX logs_semantic ON logs (account, ts) WHERE {SEMANTIC_LOOKUPS};
     """,
     sqlite_custom.MIGRATION,
+    # Listings across an account's gateways walk `logs_account_id` in id order; those of a time
+    # range choose their page in `logs_account_ts`, now with the id (`sqlite_logs.select_logs_sql`).
+    # Before, both read and sorted every matching row, bodies and all: 2-9 s over a million.
+    """
+    CREATE INDEX logs_account_id ON logs (account, id);
+    DROP INDEX logs_account_ts;
+    CREATE INDEX logs_account_ts ON logs (account, ts, id);
+    """,
 ]
 
 
@@ -189,6 +197,7 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
 
     async def close(self) -> None:
         await self._writer.close()
+        await self._reports.close()
         if self._connection is not None:
             await self._run(self._connection.close)
             self._connection = None
@@ -310,17 +319,17 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         return int(cursor.rowcount)
 
     async def analytics(self, query: AnalyticsQuery) -> AnalyticsResult:
-        return await self._run(sqlite_analytics.analytics, self._db(), query)
+        return await self._report(lambda db: sqlite_analytics.analytics(db, query))
 
     async def spend(self, query: SpendQuery) -> SpendResult:
-        return await self._run(sqlite_spend.spend, self._db(), query)
+        return await self._report(lambda db: sqlite_spend.spend(db, query))
 
     async def semantic_bins(
         self, account: str, since: float, until: float, gateways: tuple[str, ...] | None
     ) -> list[Bin]:
         sql = semantic_whatif.statement("sqlite", gateways)
         args = semantic_whatif.arguments(account, since, until, gateways)
-        return semantic_whatif.bins(await self._run(lambda: self._db().execute(sql, args).fetchall()))
+        return await self._report(lambda db: semantic_whatif.bins(db.execute(sql, args).fetchall()))
 
 
 def _statements(script: str) -> list[str]:

@@ -77,16 +77,15 @@ class SqliteLogs(SqliteWorker):
         return await self._writer.write_steps(functools.partial(_insert_lines, lines=lines))
 
     async def query_logs(self, query: LogQuery) -> list[LogRecord]:
-        where, args = log_filter(query, SQLITE)
-        order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, SQLITE)
-        sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where} {order} LIMIT ? OFFSET ?"
-        rows = await self._run(lambda: self._db().execute(sql, (*args, query.limit, query.offset)).fetchall())
-        return [_log_record(row) for row in rows]
+        sql, args = select_logs_sql(query)
+        bound = (*args, query.limit, query.offset)
+        # Read and turned into records on the reports' thread: the event loop gets the page whole.
+        return await self._report(lambda db: [_log_record(row) for row in db.execute(sql, bound)])
 
     async def count_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, SQLITE)
         sql = f"SELECT count(*) FROM logs WHERE {where}"
-        return int(await self._run(lambda: self._db().execute(sql, args).fetchone()[0]))
+        return int(await self._report(lambda db: db.execute(sql, args).fetchone()[0]))
 
     async def delete_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, SQLITE)
@@ -126,6 +125,16 @@ class SqliteLogs(SqliteWorker):
             _rollback(db)
             raise
         return _log_record(updated)
+
+
+def select_logs_sql(query: LogQuery) -> tuple[str, list[Any]]:
+    """A page of records as the store reads it (then binds limit and offset): the page's rows are
+    chosen by rowid first, so the order is found in an index (`logs_account_id`, `…_gateway_id`,
+    `…_ts`) or sorted with the few columns that decide it, never with whole rows and bodies."""
+    where, args = log_filter(query, SQLITE)
+    order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, SQLITE)
+    chosen = f"SELECT rowid FROM logs WHERE {where} {order} LIMIT ? OFFSET ?"
+    return f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE rowid IN ({chosen}) {order}", args
 
 
 def _log_row(record: LogRecord) -> tuple[Any, ...]:

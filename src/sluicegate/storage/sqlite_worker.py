@@ -1,6 +1,8 @@
 """The connection every SQLite store part shares: one worker thread owns it, so the event loop
-never blocks on disk and SQLite never sees two threads. Log batches are stored through a second
-connection (`sqlite_writer.py`), so no read waits behind one."""
+never blocks on disk and SQLite never sees two threads. It answers the request path (gateways,
+tokens, keys, routes) and the small admin reads and writes. Log batches are stored through a second
+connection (`sqlite_writer.py`) and reports read through a third (`sqlite_reports.py`), so neither
+a batch nor a report of many records ever holds up a request's read."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluicegate.storage.sqlite_reports import SqliteReports
 from sluicegate.storage.sqlite_writer import SqliteWriter
 
 T = TypeVar("T")
@@ -22,9 +25,15 @@ class SqliteWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
         self._writer = SqliteWriter(path)  # log batches: their own connection and thread
+        self._reports = SqliteReports(path)  # reports over many records: theirs too
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def _report(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`job(connection)` on the reports' connection and thread, never in the request path's way."""
+        self._db()  # open: the schema is migrated
+        return await self._reports.run(job)
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
