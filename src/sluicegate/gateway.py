@@ -171,19 +171,36 @@ class GatewaySettings(BaseModel):
         description="each route's current version; kept by the gateway (whatever a client sends is replaced)",
         json_schema_extra={"readOnly": True},
     )
-    _parsed_routes: dict[str, Route] = PrivateAttr(default_factory=dict)
+    # Route name -> (the node it was parsed from, the route): filled as routes are asked for.
+    _parsed_routes: dict[str, tuple[Any, Route]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
-        """Routes are parsed once per settings object (the directory reloads it at most each
-        second), never per request; a bad route raises RouteInvalid, a 400 naming its path."""
-        if self.routes:
+        """Routes sent by a client are checked here (a bad one raises RouteInvalid, a 400 naming
+        its path), except those the context's `valid_routes` holds unchanged: a route PUT checks
+        the one route it sets, not the gateway's other 99. Stored settings (`stored` context) were
+        checked when set, so their routes are parsed one by one when a request names them."""
+        context = context if isinstance(context, dict) else {}
+        if self.routes and not context.get("stored"):
             # Imported here: the routing engine's nodes are built on RateLimitRule, defined above.
             from sluicegate.routing.route import parse_routes
 
-            self._parsed_routes = parse_routes(self.routes)
+            parsed = parse_routes(self.routes, known=context.get("valid_routes") or {})
+            self._parsed_routes = {name: (self.routes[name], route) for name, route in parsed.items()}
 
     def route(self, name: str) -> Route | None:
-        return self._parsed_routes.get(name)
+        """Route `name`, parsed the first time it is asked for (the directory keeps a settings
+        object while its stored JSON is unchanged, so that is once per change, not per request)."""
+        node = self.routes.get(name)
+        if node is None:
+            return None
+        found = self._parsed_routes.get(name)
+        if found is not None and found[0] is node:  # not a copy whose `routes` were replaced
+            return found[1]
+        from sluicegate.routing.route import parse_route
+
+        route = parse_route(name, node, prefix=f"routes.{name}")
+        self._parsed_routes[name] = (node, route)
+        return route
 
     @field_validator("semantic_max_error")
     @classmethod

@@ -13,6 +13,7 @@ from sluicegate.storage import create_database
 from sluicegate.storage.postgres import PostgresDatabase
 from sluicegate.storage.sqlite import SqliteDatabase
 from tests.storage.database_contract import *  # noqa: F403  (every contract test runs here)
+from tests.storage.gateway_page_contract import *  # noqa: F403
 from tests.storage.log_conditions_contract import *  # noqa: F403
 from tests.storage.log_lines_contract import *  # noqa: F403
 

@@ -19,6 +19,7 @@ from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.schemas import validate
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import GatewaySettings, is_slug, slugify
+from sluicegate.storage.gateway_query import GatewayQuery
 
 
 class CloudflareGateways:
@@ -29,11 +30,10 @@ class CloudflareGateways:
         """The gateways the token reaches, by id; `search` keeps those whose id contains it."""
         only(request.query, "page", "per_page", "search")
         page = page_of(request.query)
-        gateways = await self._admin.visible_gateways(request, request.match_info["account"])
         search = request.query.get("search", "").lower()
-        found = [g for g in gateways if search in g.slug]
-        shown = found[page.offset : page.offset + page.per_page]
-        return success([cloudflare_gateway(g) for g in shown], page=page, count=len(shown), total=len(found))
+        query = GatewayQuery(request.match_info["account"], search, offset=page.offset, limit=page.per_page)
+        shown, total = await self._admin.visible_page(request, query)  # the page read and parsed alone
+        return success([cloudflare_gateway(g) for g in shown], page=page, count=len(shown), total=total)
 
     async def create(self, request: web.Request) -> web.Response:
         fields = await _fields(request)

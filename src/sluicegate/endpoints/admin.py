@@ -12,18 +12,17 @@ from aiohttp import web
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.gateway_list import listing_query, listing_response, reached
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import bad_cursor, is_log_id, log_query
 from sluicegate.endpoints.openapi import openapi_document
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.endpoints.schemas import (
     GatewayCreate,
-    GatewayList,
     GatewayOut,
     GatewayUpdate,
     LogEntry,
     LogPage,
-    json_response,
     parse_body,
     validate,
 )
@@ -33,6 +32,7 @@ from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
 from sluicegate.storage.base import GatewayStore, LogQuery, LogRecord, LogStore, RouteHistory
 from sluicegate.storage.cache import Cache, CacheUnavailable
+from sluicegate.storage.gateway_query import GatewayQuery
 from sluicegate.tokens import Scope, TokenStore
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,8 +107,8 @@ class AdminApi:
         return _json(openapi_document())
 
     async def list_gateways(self, request: web.Request) -> web.Response:
-        gateways = await self.visible_gateways(request, request.match_info["account"])
-        return json_response(GatewayList(result=[GatewayOut.of(g) for g in gateways]))
+        query = listing_query(request.match_info["account"], request[TOKEN], request.query)
+        return listing_response(await self._db.gateway_page(query), query)
 
     async def create_gateway(self, request: web.Request) -> web.Response:
         body = parse_body(GatewayCreate, await read_body(request))
@@ -194,10 +194,11 @@ class AdminApi:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
         return gateway
 
-    async def visible_gateways(self, request: web.Request, account: str) -> list[Gateway]:
-        """The account's gateways that the request's token reaches."""
-        token = request[TOKEN]
-        return [g for g in await self._db.list_gateways(account) if token.reaches(g.slug)]
+    async def visible_page(self, request: web.Request, query: GatewayQuery) -> tuple[list[Gateway], int]:
+        """The page `query` selects of the gateways the request's token reaches, and how many
+        there are in all (the page aside)."""
+        query = reached(query, request[TOKEN])
+        return await self._db.gateway_page(query), await self._db.count_gateways(query)
 
     async def create(
         self, request: web.Request, account: str, name: str, slug: str | None, settings: GatewaySettings
@@ -222,7 +223,9 @@ class AdminApi:
         merged = None
         if settings is not None:
             settings = {k: v for k, v in settings.items() if k != "route_versions"}  # the gateway keeps them
-            merged = validate(GatewaySettings, current.settings.model_dump() | settings, prefix="settings")
+            # Only the routes that differ from the stored ones are checked (a PUT sets one of 100).
+            known = {"valid_routes": current.settings.routes}
+            merged = validate(GatewaySettings, current.settings.model_dump() | settings, "settings", known)
             if "routes" in settings:
                 merged = await self._version_routes(request, current, merged)
         updated = await self._db.update_gateway(account, slug, name, merged)

@@ -83,6 +83,12 @@ def _param(name: str, where: str = "path", description: str = "") -> dict[str, A
     }
 
 
+_GATEWAY_PAGE = [
+    _param("limit", "query", "page size, 1-1000 (default: every gateway on one page)"),
+    _param("cursor", "query", "next_cursor of the previous page"),
+]
+
+
 def _json(model: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}
 
@@ -220,7 +226,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             gateways: {
                 "parameters": [_param("account")],
-                "get": _operation("List gateways (those the token may use)", "200", "GatewayList"),
+                "get": _operation("List gateways (those the token may use)", "200", "GatewayList")
+                | {"parameters": _GATEWAY_PAGE},
                 "post": _operation("Create a gateway", "201", "GatewayOut", body="GatewayCreate"),
             },
             one: {

@@ -51,11 +51,15 @@ class GatewayOut(BaseModel):
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
-        return cls.model_validate(gateway.model_dump())
+        # Its settings object as it is: validating a dump of it again would parse every route.
+        return cls(**{name: getattr(gateway, name) for name in cls.model_fields})
 
 
 class GatewayList(BaseModel):
     result: list[GatewayOut]
+    next_cursor: str | None = Field(
+        None, description="with `limit`: pass as `cursor` to get the next page; null on the last one"
+    )
 
 
 class LogEntry(BaseModel):
@@ -335,9 +339,9 @@ def parse_body(model: type[M], body: bytes) -> M:
     return validate(model, data)
 
 
-def validate(model: type[M], data: Any, prefix: str = "") -> M:
+def validate(model: type[M], data: Any, prefix: str = "", context: dict[str, Any] | None = None) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")

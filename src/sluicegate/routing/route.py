@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from sluicegate.hints import closest
@@ -59,21 +60,38 @@ def parse_route(name: str, raw: Any, providers: Collection[str] | None = None, p
     return _route(name, root)
 
 
-def parse_routes(raw: Any, providers: Collection[str] | None = None) -> dict[str, Route]:
-    """A gateway's `routes` setting: route name -> node. Problems are named `routes.<name>...`."""
+def parse_routes(
+    raw: Any, providers: Collection[str] | None = None, known: Mapping[str, Any] | None = None
+) -> dict[str, Route]:
+    """A gateway's `routes` setting: route name -> node. Problems are named `routes.<name>...`.
+    A route that `known` (routes already checked) holds with an equal node is not parsed again,
+    nor returned."""
     if not isinstance(raw, Mapping):
         raise RouteInvalid([RouteProblem("routes", "expected an object of route name -> node")])
     if len(raw) > MAX_ROUTES:
         raise RouteInvalid([RouteProblem("routes", f"{len(raw)} routes; at most {MAX_ROUTES} are allowed")])
-    checked = {name: _checked(name, node, providers, f"routes.{name}") for name, node in raw.items()}
+    known = known or {}
+    checked = {
+        name: _checked(name, node, providers, f"routes.{name}")
+        for name, node in raw.items()
+        if name not in known or not _same_json(known[name], node)
+    }
     problems = [problem for _, found in checked.values() for problem in found]
     if problems:
         raise RouteInvalid(problems)
     return {name: _route(name, root) for name, (root, _) in checked.items() if root is not None}
 
 
+def _same_json(before: Any, after: Any) -> bool:
+    """Equal as JSON text (`==` alone takes `true` for `1`, which validate differently)."""
+    try:
+        return orjson.dumps(before) == orjson.dumps(after)
+    except orjson.JSONEncodeError:  # nested too deep to write: checked as a new route
+        return False
+
+
 def _route(name: str, root: AnyNode) -> Route:
-    conditions = (node.if_ for node, _ in _walk(root) if isinstance(node, IfNode))
+    conditions = (node.if_ for node, _ in _nodes(root) if isinstance(node, IfNode))
     needs_tokens = any(uses_prompt_tokens(condition) for condition in conditions)
     return Route(name, root, needs_tokens, first_providers(root)[0])
 
@@ -94,27 +112,49 @@ def _checked(
 
 
 def _shape_problem(raw: Any) -> str | None:
-    """Guards validation against documents too deep or too large to be a route."""
-    stack: list[tuple[Any, int]] = [(raw, 1)]
-    count = 0
+    """Guards validation against documents too deep or too large to be a route. Only containers
+    are stacked; a scalar is counted with its container."""
+    stack: list[tuple[Any, int]] = [(raw, 1)] if isinstance(raw, dict | list) else []
+    count = 1
     while stack:
         value, depth = stack.pop()
-        count += 1
-        if depth > _MAX_JSON_DEPTH:
+        items = list(value.values()) if isinstance(value, dict) else value
+        if items and depth >= _MAX_JSON_DEPTH:
             return f"nested more than {_MAX_JSON_DEPTH} levels deep; a route nests at most {MAX_DEPTH} nodes"
+        count += len(items)
         if count > _MAX_JSON_VALUES:
             return f"more than {_MAX_JSON_VALUES} JSON values; a route has at most {MAX_NODES} nodes"
-        if isinstance(value, dict):
-            stack.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
+        stack.extend([(item, depth + 1) for item in items if isinstance(item, dict | list)])
     return None
 
 
 def _tree_problems(root: AnyNode, prefix: str, providers: Collection[str] | None) -> Iterator[RouteProblem]:
-    count = 0
+    # One walk without paths; the paths are written only when a problem needs them.
+    nodes = _nodes(root)
+    deepest = max(depth for _, depth in nodes)
+    unknown = providers is not None and any(
+        isinstance(node, TargetNode) and node.provider not in providers for node, _ in nodes
+    )
+    if deepest > MAX_DEPTH or unknown:
+        yield from _located_problems(root, prefix, providers)
+        if deepest > MAX_DEPTH:
+            return
+    if len(nodes) > MAX_NODES:
+        yield RouteProblem(prefix, f"{len(nodes)} nodes; a route has at most {MAX_NODES}")
+    longest = most_targets(root)
+    if longest > MAX_TARGETS:
+        yield RouteProblem(
+            prefix,
+            f"a request could fall back through {longest} targets; at most {MAX_TARGETS} are allowed"
+            " (fallback lists add up, a split or if counts its longest branch)",
+        )
+
+
+def _located_problems(
+    root: AnyNode, prefix: str, providers: Collection[str] | None
+) -> Iterator[RouteProblem]:
+    """Nodes nested too deep and unknown providers, by path, in the order they are written."""
     for node, where, depth in _walk_depth(root):
-        count += 1
         if depth > MAX_DEPTH:
             yield RouteProblem(join(prefix, where), f"nodes nest {depth} deep here; at most {MAX_DEPTH}")
             return
@@ -124,15 +164,6 @@ def _tree_problems(root: AnyNode, prefix: str, providers: Collection[str] | None
             yield RouteProblem(
                 join(prefix, join(where, "model")), f"unknown provider {node.provider!r}{meant}"
             )
-    if count > MAX_NODES:
-        yield RouteProblem(prefix, f"{count} nodes; a route has at most {MAX_NODES}")
-    longest = most_targets(root)
-    if longest > MAX_TARGETS:
-        yield RouteProblem(
-            prefix,
-            f"a request could fall back through {longest} targets; at most {MAX_TARGETS} are allowed"
-            " (fallback lists add up, a split or if counts its longest branch)",
-        )
 
 
 def most_targets(node: AnyNode) -> int:
@@ -143,7 +174,7 @@ def most_targets(node: AnyNode) -> int:
         return sum(most_targets(member) for member in node.fallback)
     if isinstance(node, SplitNode):
         return max(most_targets(branch.then) for branch in node.split)
-    return max(most_targets(child) for child, _ in children(node, ""))
+    return max(most_targets(child) for child in _below(node))
 
 
 def first_providers(node: AnyNode) -> tuple[frozenset[str], bool]:
@@ -162,15 +193,34 @@ def first_providers(node: AnyNode) -> tuple[frozenset[str], bool]:
     if isinstance(node, SplitNode):  # a branch of weight 0 is never taken
         below = [first_providers(branch.then) for branch in node.split if branch.weight > 0]
     else:
-        below = [first_providers(child) for child, _ in children(node, "")]
+        below = [first_providers(child) for child in _below(node)]
         if isinstance(node, LimitNode) and node.else_ is None:
             below.append((frozenset(), True))
     return frozenset(p for providers, _ in below for p in providers), any(empty for _, empty in below)
 
 
-def _walk(root: AnyNode) -> Iterator[tuple[AnyNode, str]]:
-    for node, where, _ in _walk_depth(root):
-        yield node, where
+def _nodes(root: AnyNode) -> list[tuple[AnyNode, int]]:
+    """Every node of the tree with its depth (the root's is 1), in no particular order."""
+    found: list[tuple[AnyNode, int]] = []
+    stack: list[tuple[AnyNode, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        found.append((node, depth))
+        stack.extend([(child, depth + 1) for child in _below(node)])
+    return found
+
+
+def _below(node: AnyNode) -> list[AnyNode]:
+    """The nodes directly below `node` (`nodes.children` without their paths)."""
+    if isinstance(node, SplitNode):
+        return [branch.then for branch in node.split]
+    if isinstance(node, FallbackNode):
+        return list(node.fallback)
+    if isinstance(node, IfNode):
+        return [node.then, node.else_]
+    if isinstance(node, LimitNode):
+        return [node.then] if node.else_ is None else [node.then, node.else_]
+    return []
 
 
 def _walk_depth(root: AnyNode) -> Iterator[tuple[AnyNode, str, int]]:

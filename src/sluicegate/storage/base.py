@@ -19,6 +19,7 @@ from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.semantic_report import SemanticBins
 from sluicegate.spend import SpendSource
 from sluicegate.storage.cache import CacheStore
+from sluicegate.storage.gateway_query import GatewayQuery
 from sluicegate.tokens import TokenStore
 
 
@@ -137,6 +138,14 @@ class GatewayStore(Protocol):
     async def get_gateway(self, account: str, slug: str) -> Gateway | None: ...
 
     async def list_gateways(self, account: str) -> list[Gateway]: ...
+
+    async def gateway_page(self, query: GatewayQuery) -> list[Gateway]:
+        """The gateways `query` selects, by slug; only its page's rows are read."""
+        ...
+
+    async def count_gateways(self, query: GatewayQuery) -> int:
+        """How many gateways `query` selects, its page aside."""
+        ...
 
     async def all_gateways(self) -> list[Gateway]:
         """Every gateway of every account (for background jobs)."""

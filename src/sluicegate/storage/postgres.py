@@ -30,12 +30,15 @@ from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, Gatewa
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
 from sluicegate.storage import (
+    gateway_query,
     postgres_analytics,
     postgres_custom,
     postgres_rollups,
     postgres_spend,
     semantic_whatif,
 )
+from sluicegate.storage.gateway_query import GatewayQuery
+from sluicegate.storage.gateway_rows import gateways_of
 from sluicegate.storage.postgres_access import PostgresAccess
 from sluicegate.storage.postgres_logs import PostgresLogs
 from sluicegate.storage.postgres_pool import quote_identifier, row_count
@@ -168,7 +171,7 @@ MIGRATIONS = [
     # merged (Merge Append), where a cursor or a filter had sorted every matching row.
     "CREATE INDEX logs_account_id ON logs (account, id)",
 ]
-_GATEWAY_COLUMNS = "account, slug, name, settings, created_at, modified_at"
+_GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"
 
 
@@ -219,14 +222,22 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
 
     async def get_gateway(self, account: str, slug: str) -> Gateway | None:
         row = await self._db().fetchrow(f"{_SELECT_GATEWAYS} WHERE account = $1 AND slug = $2", account, slug)
-        return _gateway(row) if row else None
+        return (await gateways_of([row]))[0] if row else None
 
     async def list_gateways(self, account: str) -> list[Gateway]:
         rows = await self._db().fetch(f"{_SELECT_GATEWAYS} WHERE account = $1 ORDER BY slug", account)
-        return [_gateway(row) for row in rows]
+        return await gateways_of(rows)
+
+    async def gateway_page(self, query: GatewayQuery) -> list[Gateway]:
+        sql, args = gateway_query.select_sql(query, "postgres")
+        return await gateways_of(await self._db().fetch(sql, *args))
+
+    async def count_gateways(self, query: GatewayQuery) -> int:
+        sql, args = gateway_query.count_sql(query, "postgres")
+        return int(await self._db().fetchval(sql, *args))
 
     async def all_gateways(self) -> list[Gateway]:
-        return [_gateway(row) for row in await self._db().fetch(f"{_SELECT_GATEWAYS} ORDER BY slug, account")]
+        return await gateways_of(await self._db().fetch(f"{_SELECT_GATEWAYS} ORDER BY slug, account"))
 
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
         gateway = Gateway(account=account, slug=slug, name=name, settings=settings, created_at=time.time())
@@ -248,7 +259,7 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
             f" modified_at = $5 WHERE account = $1 AND slug = $2 RETURNING {_GATEWAY_COLUMNS}",
             account, slug, name or None, settings.model_dump_json() if settings else None, time.time(),
         )  # fmt: skip
-        return _gateway(row) if row else None
+        return (await gateways_of([row]))[0] if row else None
 
     async def delete_gateway(self, account: str, slug: str) -> bool:
         status = await self._db().execute(
@@ -298,15 +309,3 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
     async def spend(self, query: SpendQuery) -> SpendResult:
         async with self._db().acquire() as connection:
             return await postgres_spend.spend(connection, query)
-
-
-def _gateway(row: asyncpg.Record) -> Gateway:
-    account, slug, name, settings, created_at, modified_at = row
-    return Gateway(
-        account=account,
-        slug=slug,
-        name=name,
-        settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
-        created_at=created_at,
-        modified_at=modified_at,
-    )

@@ -15,7 +15,15 @@ from sluicegate.errors import Conflict
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
-from sluicegate.storage import semantic_whatif, sqlite_analytics, sqlite_custom, sqlite_spend
+from sluicegate.storage import (
+    gateway_query,
+    semantic_whatif,
+    sqlite_analytics,
+    sqlite_custom,
+    sqlite_spend,
+)
+from sluicegate.storage.gateway_query import GatewayQuery
+from sluicegate.storage.gateway_rows import gateway_of
 from sluicegate.storage.sqlite_access import SqliteAccess
 from sluicegate.storage.sqlite_files import open_sqlite
 from sluicegate.storage.sqlite_logs import SqliteLogs
@@ -229,26 +237,21 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
     async def list_gateways(self, account: str) -> list[Gateway]:
         return await self._run(self._select_gateways, "account = ?", (account,))
 
+    async def gateway_page(self, query: GatewayQuery) -> list[Gateway]:
+        sql, args = gateway_query.select_sql(query, "sqlite")
+        return await self._run(lambda: [gateway_of(row) for row in self._db().execute(sql, args)])
+
+    async def count_gateways(self, query: GatewayQuery) -> int:
+        sql, args = gateway_query.count_sql(query, "sqlite")
+        return int(await self._run(lambda: self._db().execute(sql, args).fetchone()[0]))
+
     async def all_gateways(self) -> list[Gateway]:
         return await self._run(self._select_gateways, "1 = 1", ())
 
     def _select_gateways(self, where: str, args: tuple[Any, ...]) -> list[Gateway]:
-        cursor = self._db().execute(
-            f"SELECT account, slug, name, settings, created_at, modified_at FROM gateways WHERE {where}"
-            " ORDER BY slug",
-            args,
-        )
-        return [
-            Gateway(
-                account=account,
-                slug=slug,
-                name=name,
-                settings=GatewaySettings.model_validate_json(settings, context={"stored": True}),
-                created_at=created_at,
-                modified_at=modified_at,
-            )
-            for account, slug, name, settings, created_at, modified_at in cursor
-        ]
+        # Settings are parsed on this worker thread, and only when their stored text changed.
+        sql = f"SELECT {gateway_query.GATEWAY_COLUMNS} FROM gateways WHERE {where} ORDER BY slug"
+        return [gateway_of(row) for row in self._db().execute(sql, args)]
 
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
         gateway = Gateway(account=account, slug=slug, name=name, settings=settings, created_at=time.time())

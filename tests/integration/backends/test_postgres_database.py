@@ -20,6 +20,7 @@ from sluicegate.storage.base import LogQuery
 from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
 from tests.storage.database_contract import *  # noqa: F403  (every contract test runs here)
 from tests.storage.database_contract import DAY, T0, record
+from tests.storage.gateway_page_contract import *  # noqa: F403
 from tests.storage.log_conditions_contract import *  # noqa: F403
 from tests.storage.log_lines_contract import *  # noqa: F403
 
