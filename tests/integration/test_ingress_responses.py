@@ -277,21 +277,23 @@ def test_dynamic_routes_serve_responses_and_messages_clients(
     assert sorted(r["provider"] for r in records) == ["anthropic", "google-ai-studio"]
 
 
-def test_an_image_in_a_tools_output_is_refused_for_what_it_is(
+def test_an_image_in_a_tools_output_reaches_anthropic_after_the_tool_result(
     client: openai.OpenAI, fakes: dict[str, Any]
 ) -> None:
-    """Chat's tool messages hold text only; the 400 said images must be by URL or data URL, which
-    this one was."""
+    """Chat's tool messages hold text only, so the image goes in a user message after the tool
+    result (ingress/tool_media.py); Anthropic gets both in the one user turn. It was a 400."""
     image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
     items: Any = [
         {"role": "user", "content": "take a screenshot"},
         {"type": "function_call", "call_id": "c1", "name": "screenshot", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "c1", "output": [image]},
     ]
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="anthropic/claude-sonnet-4-5", input=items)
-    message = caught.value.message
-    assert "input[2].output[0]" in message
-    assert "only text" in message
-    assert "data URL" not in message
-    assert not fakes["anthropic"].requests
+    response = client.responses.create(model="anthropic/claude-sonnet-4-5", input=items)
+    assert response.status == "completed"
+    [sent] = fakes["anthropic"].requests
+    last_turn = sent.json["messages"][-1]
+    assert last_turn["role"] == "user"
+    kinds = [block["type"] for block in last_turn["content"]]
+    assert kinds[0] == "tool_result" and "image" in kinds
+    [picture] = [block for block in last_turn["content"] if block["type"] == "image"]
+    assert picture["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
