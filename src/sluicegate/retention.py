@@ -1,4 +1,6 @@
-"""The retention job: deletes each gateway's log records past its retention period or record cap."""
+"""The retention job: deletes each gateway's log records past its retention period or record cap,
+and the analytics roll-ups' minute and hour rows past the age they are kept for (day rows stay:
+they count the traffic of deleted records)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,20 @@ class RetainedLogs(GatewayStore, LogStore, Protocol):
 @runtime_checkable
 class PartitionedLogs(Protocol):
     async def drop_logs_before(self, cutoff_ts: float) -> int: ...
+
+
+@runtime_checkable
+class PrunedRollups(Protocol):
+    async def prune_rollups(self, now: float) -> int:
+        """Delete roll-up rows finer than a day past their width's age (`rollup_bins.KEPT_SECONDS`)."""
+        ...
+
+
+@runtime_checkable
+class Compacted(Protocol):
+    async def compact(self) -> None:
+        """Give back the room a pass freed (SQLite: the WAL, free pages)."""
+        ...
 
 
 class Retention:
@@ -53,6 +69,11 @@ class Retention:
             keep = settings.max_records if settings.on_max_records == "delete_oldest" else None
             before = now - settings.retention_days * 86400
             deleted += await self._database.delete_logs(gateway.account, gateway.slug, before, keep)
+        pruned = 0
+        if isinstance(self._database, PrunedRollups):
+            pruned = await self._database.prune_rollups(now)
+        if isinstance(self._database, Compacted) and (deleted or pruned):
+            await self._database.compact()
         return deleted
 
     async def _loop(self) -> None:

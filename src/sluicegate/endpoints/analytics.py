@@ -19,6 +19,7 @@ from aiohttp import web
 
 from sluicegate.analytics import (
     DEFAULT_RANGE,
+    INTERVAL_SECONDS,
     MAX_POINTS,
     AnalyticsQuery,
     AnalyticsSource,
@@ -31,6 +32,7 @@ from sluicegate.endpoints.log_params import parse_time
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest
 from sluicegate.storage.base import GatewayRecords
+from sluicegate.storage.rollup_bins import KEPT_SECONDS, WIDTHS, finest_width
 from sluicegate.tokens import Scope, Token
 
 
@@ -63,7 +65,10 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
     since = until - DEFAULT_RANGE if since is None else since
     if since > until:
         raise BadRequest("from must not be after to", param="from")
-    interval = params.get("interval") or choose_interval(since, until)
+    # Unasked, no finer than the rows kept at `from` (`kept_range`): an old range is not a 400.
+    interval = params.get("interval") or max(
+        choose_interval(since, until), finest_interval(since, now), key=INTERVAL_SECONDS.__getitem__
+    )
     if interval not in get_args(Interval):
         raise BadRequest(
             f"interval must be one of {', '.join(get_args(Interval))}, got {interval!r}", param="interval"
@@ -91,7 +96,35 @@ def analytics_query(account: str, params: Any, token: Token, now: float) -> Anal
             " choose a wider interval or a shorter range",
             param="interval",
         )
-    return query
+    return kept_range(query, now)
+
+
+def finest_interval(since: float, now: float) -> Interval:
+    width = finest_width(since, now)
+    return next(name for name, seconds in INTERVAL_SECONDS.items() if seconds == width)
+
+
+def kept_range(query: AnalyticsQuery, now: float) -> AnalyticsQuery:
+    """The query, its ends widened to the roll-up rows still kept there: minute rows are kept
+    `KEPT_SECONDS[60]`, hour rows `KEPT_SECONDS[3600]` (retention prunes older ones), so an older
+    `from` begins at its hour or day, and the answer's `from` and `to` say so. An interval finer than
+    the rows kept at `from` is a 400: its buckets would be zeros, not the traffic."""
+    finest = finest_width(query.since, now)
+    if query.step < finest:
+        kept_days = KEPT_SECONDS[query.step] / 86400
+        wider = finest_interval(query.since, now)
+        raise BadRequest(
+            f"{query.interval} buckets are kept for {kept_days:g} days (older traffic is counted by the"
+            f" {wider});"
+            f" from is {(now - query.since) / 86400:.1f} days ago: ask interval={wider} or a later from",
+            param="interval",
+        )
+    if finest == WIDTHS[-1]:  # minute rows kept at `from`, so at `to` too
+        return query
+    last = finest_width(query.until, now)
+    since = math.floor(query.since / finest) * finest
+    until = math.ceil(query.until / last) * last if last > WIDTHS[-1] else query.until
+    return query.model_copy(update={"since": since, "until": until})
 
 
 LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers

@@ -13,12 +13,14 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from sluicegate.feedback import Feedback
+from sluicegate.storage import postgres_rollups
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import POSTGRES, log_filter, order_clause
 from sluicegate.storage.log_lines import postgres_days, postgres_insert
 from sluicegate.storage.postgres_pool import PostgresPool, pg_json, pg_text, quote_identifier, row_count
 
 DAY = 86_400
+DELETE_CHUNK = 5000  # records a transaction
 _PARTITION_NAME = re.compile(r"^logs_p(\d{8})$")
 _LOG_COLUMNS = [
     "id", "ts", "account", "gateway", "provider", "endpoint", "method", "model", "stream", "status",
@@ -184,12 +186,27 @@ class PostgresLogs(PostgresPool):
 
     async def delete_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, POSTGRES)
-        if query.limit < 0:
-            return row_count(await self._db().execute(f"DELETE FROM logs WHERE {where}", *args))
-        order = order_clause(query.order, POSTGRES)
-        chosen = f"SELECT id, ts FROM logs WHERE {where} {order} LIMIT ${len(args) + 1}"
-        sql = f"DELETE FROM logs WHERE (id, ts) IN ({chosen})"  # ts too: it picks the partition
-        return row_count(await self._db().execute(sql, *args, query.limit))
+        order = order_clause(query.order, POSTGRES) if query.limit >= 0 else ""
+        return await self._delete_in_steps(where, args, order, query.limit)
+
+    async def _delete_in_steps(self, where: str, args: list[Any], order: str = "", limit: int = -1) -> int:
+        """Delete the first `limit` (all, when negative) records `where` selects in `order`, a
+        transaction of at most `DELETE_CHUNK` at a time: one statement for all had made one
+        transaction of any size, holding its row locks (an annotation waits) until the end."""
+        deleted = 0
+        while limit < 0 or deleted < limit:
+            step = DELETE_CHUNK if limit < 0 else min(DELETE_CHUNK, limit - deleted)
+            chosen = f"SELECT id, ts FROM logs WHERE {where} {order} LIMIT ${len(args) + 1}"
+            sql = f"DELETE FROM logs WHERE (id, ts) IN ({chosen})"  # ts too: it picks the partition
+            count = row_count(await self._db().execute(sql, *args, step))
+            deleted += count
+            if count < step:
+                break
+        return deleted
+
+    async def prune_rollups(self, now: float) -> int:
+        """Delete the minute and hour roll-up rows past the age they are kept for (`prune`)."""
+        return await postgres_rollups.prune(self._db(), now)
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None:
         row = await self._db().fetchrow(f"{_SELECT_LOGS} WHERE account = $1 AND id = $2", account, log_id)
@@ -218,20 +235,21 @@ class PostgresLogs(PostgresPool):
     async def delete_logs(
         self, account: str, gateway: str, before: float | None, keep_newest: int | None
     ) -> int:
-        """Retention: delete a gateway's records older than `before`, and all but the newest `keep_newest`."""
+        """Retention: delete a gateway's records older than `before` (what the dropped day partitions
+        left: a retention shorter than the longest), and all but the newest `keep_newest`, in steps."""
         deleted = 0
         if before is not None:
-            sql = "DELETE FROM logs WHERE account = $1 AND gateway = $2 AND ts < $3"
-            deleted += row_count(await self._db().execute(sql, account, gateway, before))
-        if keep_newest is not None and keep_newest <= 0:
-            sql = "DELETE FROM logs WHERE account = $1 AND gateway = $2"
-            deleted += row_count(await self._db().execute(sql, account, gateway))
-        elif keep_newest is not None:
-            sql = (
-                "DELETE FROM logs WHERE account = $1 AND gateway = $2 AND id < (SELECT id FROM logs"
-                " WHERE account = $1 AND gateway = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)"
+            deleted += await self._delete_in_steps(
+                "account = $1 AND gateway = $2 AND ts < $3", [account, gateway, before]
             )
-            deleted += row_count(await self._db().execute(sql, account, gateway, keep_newest - 1))
+        if keep_newest is not None and keep_newest <= 0:
+            deleted += await self._delete_in_steps("account = $1 AND gateway = $2", [account, gateway])
+        elif keep_newest is not None:
+            sql = "SELECT id FROM logs WHERE account = $1 AND gateway = $2 ORDER BY id DESC LIMIT 1 OFFSET $3"
+            oldest_kept = await self._db().fetchval(sql, account, gateway, keep_newest - 1)
+            if oldest_kept is not None:
+                where = "account = $1 AND gateway = $2 AND id < $3"
+                deleted += await self._delete_in_steps(where, [account, gateway, oldest_kept])
         return deleted
 
     async def count_logs(self, account: str, gateway: str) -> int:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 import asyncpg  # type: ignore[import-untyped]
 
 from sluicegate.analytics import COUNTERS
-from sluicegate.storage.rollup_bins import BINS_PER_E, SEMANTIC_HIT_COLUMN, WIDTHS
+from sluicegate.storage.postgres_pool import row_count
+from sluicegate.storage.rollup_bins import BINS_PER_E, KEPT_SECONDS, SEMANTIC_HIT_COLUMN, WIDTHS, kept_from
 
 _LABELS = ("gateway", "provider", "model")
 # Each roll-up: its name and key. The `_overall` ones sum the labelled rows of their key over all
@@ -197,3 +198,38 @@ async def has_semantic_column(connection: asyncpg.Connection) -> bool:
         SEMANTIC_HIT_COLUMN,
     )
     return bool(found)
+
+
+PRUNE_CHUNK = 5000  # rows a transaction
+
+
+async def prune(pool: asyncpg.Pool, now: float) -> int:
+    """Delete the minute and hour rows of every roll-up past the age they are kept for
+    (`KEPT_SECONDS`; day rows stay), a transaction of at most `PRUNE_CHUNK` rows at a time, each
+    picked by primary key within one account: replicas doing it at once only delete less each."""
+    pruned = 0
+    async with pool.acquire() as connection:
+        # Every account with finer rows has day rows, which are never pruned: found a seek each.
+        days = f"analytics_overall_{WIDTHS[0]}"
+        accounts = await connection.fetch(
+            f"WITH RECURSIVE a (account) AS (SELECT min(account) FROM {days}"
+            f" UNION ALL SELECT (SELECT min(account) FROM {days} o WHERE o.account > a.account)"
+            " FROM a WHERE a.account IS NOT NULL) SELECT account FROM a WHERE account IS NOT NULL"
+        )
+        for width in KEPT_SECONDS:
+            for table in TABLES:
+                partition = f"{table}_{width}"
+                kept = f"account = $1 AND width = {width} AND start < $2"  # the primary key's order
+                chosen = f"SELECT ctid FROM {partition} WHERE {kept} LIMIT $3"
+                for (account,) in accounts:
+                    while True:
+                        status = await connection.execute(
+                            f"DELETE FROM {partition} WHERE ctid = ANY(ARRAY({chosen}))",  # a TID scan
+                            account,
+                            kept_from(width, now),
+                            PRUNE_CHUNK,
+                        )
+                        pruned += row_count(status)
+                        if row_count(status) < PRUNE_CHUNK:
+                            break
+    return pruned

@@ -15,6 +15,26 @@ from sluicegate.analytics import PERCENTILES, Latency
 WIDTHS = (86400, 3600, 60)  # rollup widths, widest first; each divides the one before
 BINS_PER_E = 20  # histogram bins per factor e of latency
 SEMANTIC_HIT_COLUMN = "semantic_hit"  # counted once the semantic cache adds it to `logs` (0/1)
+# How long minute and hour rows are kept (seconds of age; the retention pass deletes older ones).
+# Day rows are kept for ever: they hold the totals of deleted records' traffic. Older ranges are
+# answered from the next wider rows (`finest_width`; docs/analytics.md).
+KEPT_SECONDS = {60: 8 * 86400, 3600: 92 * 86400}
+
+
+def kept_from(width: int, now: float) -> int:
+    """The oldest start of `width`'s rows kept at `now`: the age cut, aligned down to the next wider
+    width, so where these rows end the wider ones cover whole buckets. A later `now` never asks
+    for rows an earlier pass deleted."""
+    wider = WIDTHS[WIDTHS.index(width) - 1]
+    return int(math.floor((now - KEPT_SECONDS[width]) / wider) * wider)
+
+
+def finest_width(at: float, now: float) -> int:
+    """The narrowest width whose rows still cover the time `at` (epoch seconds) at `now`."""
+    for width in reversed(WIDTHS[1:]):  # minute, then hour
+        if at >= kept_from(width, now):
+            return int(width)
+    return WIDTHS[0]
 
 
 def bin_ms(bin_: int) -> float:

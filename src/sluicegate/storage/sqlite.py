@@ -6,6 +6,8 @@ Its schema (the migration list) is here; the log and access parts are in `sqlite
 
 from __future__ import annotations
 
+import functools
+import itertools
 import sqlite3
 import time
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ from sluicegate.storage import (
     semantic_whatif,
     sqlite_analytics,
     sqlite_custom,
+    sqlite_retention,
     sqlite_spend,
 )
 from sluicegate.storage.gateway_query import GatewayQuery
@@ -217,6 +220,10 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         # read, so a server and a CLI starting together cannot both apply the same migration.
         connection.execute("BEGIN IMMEDIATE")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and not connection.execute("SELECT 1 FROM sqlite_master").fetchone():
+            # Only before the first table: free pages can then be given back after retention
+            # (`sqlite_retention.py`). An older database needs a VACUUM for it (docs/durability.md).
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in _statements(script):
                 connection.execute(statement)
@@ -229,6 +236,28 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         )
         sqlite_analytics.install(connection)  # roll-up tables; filled from existing logs once
         self._connection = connection
+
+    async def prune_rollups(self, now: float) -> int:
+        """Delete the minute and hour roll-up rows past the age they are kept for (`KEPT_SECONDS`)."""
+        pruned = 0
+        for account in await self._writer.run(sqlite_retention.rollup_accounts):
+            for table, width in itertools.product(
+                sqlite_retention.ROLLUP_KEYS, sqlite_retention.PRUNED_WIDTHS
+            ):
+                step = functools.partial(
+                    sqlite_retention.prune_rollups_step, table=table, account=account, width=width, now=now
+                )
+                while (count := await self._writer.run(step)) > 0:
+                    pruned += count
+        return pruned
+
+    async def compact(self) -> None:
+        """After a retention pass: the WAL truncated, free pages given back (`sqlite_retention.py`)."""
+        await self._writer.run(sqlite_retention.checkpoint)
+        if await self._writer.run(sqlite_retention.needs_vacuum):
+            while await self._writer.run(sqlite_retention.vacuum_step):
+                pass
+            await self._writer.run(sqlite_retention.checkpoint)
 
     async def get_gateway(self, account: str, slug: str) -> Gateway | None:
         rows = await self._run(self._select_gateways, "account = ? AND slug = ?", (account, slug))

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from sluicegate.feedback import Feedback
-from sluicegate.storage import sqlite_analytics
+from sluicegate.storage import sqlite_analytics, sqlite_retention
 from sluicegate.storage.base import LogQuery, LogRecord
 from sluicegate.storage.log_conditions import SQLITE, log_filter, order_clause
 from sluicegate.storage.sqlite_lines import LineRows, fitted
@@ -46,22 +46,39 @@ class SqliteLogs(SqliteWorker):
     async def delete_logs(
         self, account: str, gateway: str, before: float | None, keep_newest: int | None
     ) -> int:
-        """Retention: delete a gateway's records older than `before`, and all but the newest `keep_newest`."""
-        deleted = 0
+        """Retention: delete a gateway's records older than `before`, and all but the newest
+        `keep_newest`, in steps (`sqlite_retention.py`)."""
+        deleted, key = 0, [account, gateway]
         if before is not None:
-            sql = "DELETE FROM logs WHERE account = ? AND gateway = ? AND ts < ?"
-            deleted += (await self._run(self._db().execute, sql, (account, gateway, before))).rowcount
+            deleted += await self._delete_in_steps("account = ? AND gateway = ? AND ts < ?", [*key, before])
         if keep_newest == 0:
-            sql = "DELETE FROM logs WHERE account = ? AND gateway = ?"
-            deleted += (await self._run(self._db().execute, sql, (account, gateway))).rowcount
+            deleted += await self._delete_in_steps("account = ? AND gateway = ?", key)
         elif keep_newest is not None:
-            sql = (
-                "DELETE FROM logs WHERE account = ? AND gateway = ? AND id < (SELECT id FROM logs"
-                " WHERE account = ? AND gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+            sql = "SELECT id FROM logs WHERE account = ? AND gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?"
+            row = await self._run(lambda: self._db().execute(sql, (*key, keep_newest - 1)).fetchone())
+            if row is not None:  # the oldest record kept
+                deleted += await self._delete_in_steps(
+                    "account = ? AND gateway = ? AND id < ?", [*key, row[0]]
+                )
+        return deleted
+
+    async def _delete_in_steps(self, where: str, args: list[Any], order: str = "", limit: int = -1) -> int:
+        """Delete the first `limit` (all, when negative) records `where` selects in `order`, a
+        transaction of at most `CHUNK` at a time on the writer's connection."""
+        newest = await self._writer.run(sqlite_retention.last_rowid)
+        where, args = f"({where}) AND +rowid <= ?", [*args, newest]  # +: no rowid range scan
+        deleted = 0
+        while limit < 0 or deleted < limit:
+            step = sqlite_retention.CHUNK if limit < 0 else min(sqlite_retention.CHUNK, limit - deleted)
+            count = await self._writer.run(
+                functools.partial(
+                    sqlite_retention.delete_logs_step, where=where, args=args, order=order, limit=step
+                )
             )
-            args = (account, gateway, account, gateway, keep_newest - 1)
-            deleted += (await self._run(self._db().execute, sql, args)).rowcount
-        return int(deleted)
+            deleted += count
+            if count < step:
+                break
+        return deleted
 
     async def count_logs(self, account: str, gateway: str) -> int:
         sql = "SELECT count(*) FROM logs WHERE account = ? AND gateway = ?"
@@ -89,12 +106,11 @@ class SqliteLogs(SqliteWorker):
 
     async def delete_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, SQLITE)
-        if query.limit < 0:
-            sql, bound = f"DELETE FROM logs WHERE {where}", args
-        else:
-            chosen = f"SELECT id FROM logs WHERE {where} {order_clause(query.order, SQLITE)} LIMIT ?"
-            sql, bound = f"DELETE FROM logs WHERE id IN ({chosen})", [*args, query.limit]
-        return int((await self._run(self._db().execute, sql, bound)).rowcount)
+        order = order_clause(query.order, SQLITE) if query.limit >= 0 else ""
+        deleted = await self._delete_in_steps(where, list(args), order, query.limit)
+        if deleted > sqlite_retention.CHUNK:  # the WAL back to nothing, as after a retention pass
+            await self._writer.run(sqlite_retention.checkpoint)
+        return deleted
 
     async def get_log(self, account: str, log_id: str) -> LogRecord | None:
         sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE account = ? AND id = ?"

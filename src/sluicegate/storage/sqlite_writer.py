@@ -37,6 +37,13 @@ class SqliteWriter:
             self._connection = None
         self._background.shutdown(wait=True)
 
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` with the writer's connection, behind requests and between log batches (a
+        retention chunk: reads on the shared connection go on meanwhile, under WAL)."""
+        if self._connection is None:
+            raise RuntimeError("database is not open")
+        return await self._background.run(job, self._connection)
+
     async def write_steps(self, job: Callable[[sqlite3.Connection], Generator[None, None, T]]) -> T:
         """Run `job` with the writer's connection in steps (`Background.run_steps`), behind requests."""
         if self._connection is None:
