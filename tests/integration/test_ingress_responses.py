@@ -294,6 +294,7 @@ def test_an_image_in_a_tools_output_reaches_anthropic_after_the_tool_result(
     last_turn = sent.json["messages"][-1]
     assert last_turn["role"] == "user"
     kinds = [block["type"] for block in last_turn["content"]]
-    assert kinds[0] == "tool_result" and "image" in kinds
+    assert kinds[0] == "tool_result"
+    assert "image" in kinds
     [picture] = [block for block in last_turn["content"] if block["type"] == "image"]
     assert picture["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
