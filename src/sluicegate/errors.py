@@ -21,7 +21,8 @@
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
     ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
     │   ├── ProviderKeysDisabled 503 the upstream refused every stored key of the provider (401/403)
-    │   └── GatewayStopping     503  the process began to stop before the request's body arrived
+    │   ├── GatewayStopping     503  the process began to stop before the request's body arrived
+    │   └── GatewayOverloaded   503  out of file descriptors (or socket memory): no upstream socket
     └── UpstreamTimeout         504  no answer within the request's timeout
 
 The body follows OpenAI's error shape, `{"error": {"message", "type", "code", ...}}`, so the
@@ -157,6 +158,13 @@ class GatewayStopping(ServiceUnavailable):
     once, for the client to send again, rather than waiting out the body timeout (a 408)."""
 
     code = "gateway_stopping"
+
+
+class GatewayOverloaded(ServiceUnavailable):
+    """This process could not open a socket to the upstream (EMFILE: out of file descriptors): the
+    gateway's own shortage, not the upstream's failure (upstream_connect.py)."""
+
+    code = "gateway_overloaded"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

@@ -20,8 +20,9 @@ from typing import Protocol, cast
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
-from sluicegate.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+from sluicegate.errors import UpstreamBroken, UpstreamTimeout
 from sluicegate.upstream_coding import ACCEPT_ENCODING, UndecodableBody, body_decoder
+from sluicegate.upstream_connect import connect_failure
 from sluicegate.upstream_guard import AddressRefused, GuardedResolver
 from sluicegate.upstream_headers import skipped_auto_headers
 from sluicegate.upstream_idle import IdleWatch
@@ -45,6 +46,7 @@ class UpgradeRefused(Exception):
 
 REFUSAL_BODY_BYTES = 64 * 1024  # of a refused handshake's answer: an error, never a payload
 WHOLE_BYTES = 10 * 1024 * 1024  # what a compressed answer read whole may decode to, by default
+KEEPALIVE_S = 15.0  # an idle upstream connection's life (aiohttp's default; the SDKs keep 5 s)
 
 
 class _HandshakeRefused(aiohttp.WSServerHandshakeError):
@@ -59,15 +61,6 @@ class _HandshakeRefused(aiohttp.WSServerHandshakeError):
             headers=response.headers,
         )
         self.body = body
-
-
-# What a client is told when an account's custom provider cannot be reached, whatever the cause (a
-# name that does not resolve, nothing listening, a refused certificate): telling them apart would
-# let an account admin map the internal network through its base URLs.
-ACCOUNT_HOST_UNREACHABLE = (
-    "cannot connect to the custom provider's host (its name does not resolve, nothing answers there,"
-    " or its certificate is refused): check the provider's base_url"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +105,8 @@ class UpstreamResponse(Protocol):
 
 class Transport(Protocol):
     """Sends an `UpstreamRequest`; returns once the answer's headers are in. Raises the `errors.py`
-    upstream errors (`UpstreamTimeout`, `UpstreamUnreachable`, `UpstreamBroken`) and, for an
+    upstream errors (`UpstreamTimeout`, `UpstreamUnreachable`, `UpstreamBroken`; `GatewayOverloaded`
+    when this process cannot open a socket, upstream_connect.py) and, for an
     account's host, `upstream_guard.NonPublicAddress` (403), nothing else."""
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
@@ -283,8 +277,11 @@ class Upstream:
         self._account_session = self._new_session(self._resolver)
 
     def _new_session(self, resolver: GuardedResolver | None) -> aiohttp.ClientSession:
+        # No cap on connections (a cap queues requests behind it). An idle one is reused for the
+        # next request to its host and closed after KEEPALIVE_S (aiohttp sweeps each KEEPALIVE_S, so
+        # within twice that): what a burst opened does not hold descriptors for minutes.
         connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60, resolver=resolver
+            limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE_S, resolver=resolver
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -349,9 +346,7 @@ class Upstream:
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, AddressRefused):
                 raise exc.os_error.refusal() from None  # refused before connecting: nothing to tell
-            if request.account_host:  # one answer: which internal names exist is no account's to probe
-                raise UpstreamUnreachable(ACCOUNT_HOST_UNREACHABLE) from exc
-            raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
+            raise connect_failure(exc, request.account_host) from exc  # 503 when it is the gateway's
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(f"the upstream failed before responding: {type(exc).__name__}") from exc
 
@@ -386,7 +381,7 @@ class Upstream:
                 f"no WebSocket handshake from the upstream within {handshake_s:g} s"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamUnreachable(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
+            raise connect_failure(exc, account_host=False) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(
                 f"the upstream failed the WebSocket handshake: {type(exc).__name__}"

@@ -25,7 +25,8 @@ from openai import OpenAI
 from sluicegate.addresses import non_public
 from sluicegate.errors import UpstreamUnreachable
 from sluicegate.hosts import base_url_problem
-from sluicegate.upstream import ACCOUNT_HOST_UNREACHABLE, Upstream, UpstreamRequest
+from sluicegate.upstream import Upstream, UpstreamRequest
+from sluicegate.upstream_connect import ACCOUNT_HOST_UNREACHABLE
 from sluicegate.upstream_guard import NonPublicAddress
 from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI

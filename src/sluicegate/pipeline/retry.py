@@ -16,6 +16,10 @@ A step that goes with the gateway's stored keys (`pipeline/keys.py`) moves on to
 the pool, at once and within the same try, when the upstream refuses one (401, 403, 429): a key
 refused is not a retry of the same request, so it uses up no attempt. A key whose 429 is final
 rests long (routing/keypool.py `OUT_OF_CREDIT`).
+
+A step this process could not even open a socket for (`GatewayOverloaded`: out of file descriptors)
+ends the request at once with that 503: the shortage is the gateway's, so the next step would fail
+the same way, and neither the target's circuit nor the key is blamed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from sluicegate.errors import (
     BadRequest,
     GatewayError,
+    GatewayOverloaded,
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
@@ -214,6 +219,8 @@ class Attempts:
                 per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
                 failure = await self._try(request.method, step, budget, per_attempt is None, tries)
+                if isinstance(failure, GatewayOverloaded):
+                    return failure  # the gateway's own shortage: no retry, step or circuit mends it
                 if (
                     circuits is not None
                     and permit is not None
