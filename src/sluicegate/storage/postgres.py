@@ -169,7 +169,7 @@ MIGRATIONS = [
     postgres_custom.MIGRATION,
     # Listings across an account's gateways: each day's partition walked backwards in id order and
     # merged (Merge Append), where a cursor or a filter had sorted every matching row.
-    "CREATE INDEX logs_account_id ON logs (account, id)",
+    "CREATE INDEX IF NOT EXISTS logs_account_id ON logs (account, id)",
 ]
 _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"

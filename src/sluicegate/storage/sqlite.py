@@ -191,7 +191,7 @@ MIGRATIONS = [
     # range choose their page in `logs_account_ts`, now with the id (`sqlite_logs.select_logs_sql`).
     # Before, both read and sorted every matching row, bodies and all: 2-9 s over a million.
     """
-    CREATE INDEX logs_account_id ON logs (account, id);
+    CREATE INDEX IF NOT EXISTS logs_account_id ON logs (account, id);
     DROP INDEX logs_account_ts;
     CREATE INDEX logs_account_ts ON logs (account, ts, id);
     """,
