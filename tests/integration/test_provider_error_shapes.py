@@ -134,6 +134,7 @@ def test_a_gateway_rate_limit_is_anthropics_rate_limit_error(
     assert error["type"] == "rate_limit_error"
     assert "one a minute" in error["message"]
     assert (error["code"], error["rule"]["limit"]) == ("rate_limited", 1)  # the gateway's own detail
+    assert "retry_after" not in error  # the wait is in the headers; only Google's shape has a field
     headers = raised.value.response.headers
     assert 1 <= int(headers["retry-after"]) <= 60
     assert headers["x-ratelimit-limit"] == "1"

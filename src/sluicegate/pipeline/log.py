@@ -23,6 +23,7 @@ from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT
 from sluicegate.providers.base import Route
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.adapter import speaks_openai
+from sluicegate.providers.gemini.errors import GoogleErrors
 from sluicegate.providers.sse import error_event_at, error_event_data
 
 LOG_ID_HEADER = "cf-aig-log-id"
@@ -194,8 +195,9 @@ def error_reply(error: GatewayError, shape: ErrorShape | None = None) -> Reply:
     if shape is None:
         body = error.body(param=True)
     else:
-        # The wait goes in the body too, for a shape that says it there (Google's RetryInfo).
-        detail = {"retry_after": int(wait)} if wait.isdigit() and len(wait) < 16 else {}
+        # Google's shape says the wait in the body too (RetryInfo); the others, in the header only.
+        says_wait = isinstance(shape, GoogleErrors) and wait.isdigit() and len(wait) < 16
+        detail = {"retry_after": int(wait)} if says_wait else {}
         body = shape.error(error.status, _with_detail(error.body(param=shape.openai_errors), detail))
     return Reply(error.status, headers, body=body)
 
