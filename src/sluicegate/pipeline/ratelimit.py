@@ -25,6 +25,7 @@ from sluicegate.gateway import Gateway, RateLimitRule, plain
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.limiter_outage import LimiterOutage
 from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 from sluicegate.tokens import Token
@@ -50,6 +51,7 @@ class RateLimit:
         self._fail_open = fail_open
         self._clock = clock
         self.failures = 0  # calls that could not reach the limiter (exported as a metric)
+        self._outage = LimiterOutage(fail_open)  # logged once when it begins and once when it ends
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
@@ -97,11 +99,11 @@ class RateLimit:
                 verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
             self.failures += 1
+            self._outage.failed(exc)
             if not self._fail_open:
-                _log.error("rate limiter unavailable, refusing (fail-closed): %s", exc)
                 raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
-            _log.warning("rate limiter unavailable, admitting (fail-open): %s", exc)
             return None
+        self._outage.decided()
         if not verdict.allowed:
             refused = verdict.refused_by
             assert refused is not None, "a refusal names its bucket"
