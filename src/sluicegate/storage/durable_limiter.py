@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluicegate.startup import StartupError
 from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
 from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
 from sluicegate.storage.sqlite_files import open_sqlite
@@ -125,8 +126,16 @@ class DurableLimiter(MemoryLimiter):
         self._closing = False
 
     async def open(self) -> None:
+        """Read the file back and replay the journal; a file that cannot be read is a StartupError:
+        starting without it would let every budget spend its whole limit again, which is for an
+        operator to decide (by moving the file away), not for the gateway to do quietly."""
         now = self._clock()
-        stored, replayed = await self._on_thread(self._read_back, now)
+        try:
+            stored, replayed = await self._on_thread(self._read_back, now)
+        except sqlite3.Error as exc:
+            await self._on_thread(self._file.close)
+            self._executor.shutdown(wait=True)
+            raise StartupError(_unreadable(self._path, exc)) from exc
         self.restore(stored, now)
         # What the journal adds is in memory now, and goes into the next copy with its mark.
         self.restore(replayed, now)
@@ -222,3 +231,14 @@ class DurableLimiter(MemoryLimiter):
 
     async def _on_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+
+def _unreadable(path: Path, exc: sqlite3.Error) -> str:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable: nothing wrong with the file
+        return f"the rate-limit counters file {path} cannot be opened: {reason}"
+    return (
+        f"the rate-limit counters file {path} is damaged ({reason}): move it away and start again;"
+        " the rate-limit and budget counts it held are then lost (what was counted since its last"
+        " copy is replayed from the charge journal)"
+    )
