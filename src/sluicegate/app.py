@@ -186,11 +186,18 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     metrics.gauge(
         "sluicegate_log_spool_backlog_records",
-        "Log records in this replica's spool, not yet stored in the database",
-        lambda: spool.backlog_records,
+        "Log records of this replica not yet stored in the database: in its spool or in memory",
+        lambda: logbook.backlog_records,
     )
     metrics.gauge(
-        "sluicegate_log_spool_backlog_bytes", "Bytes of the log spool's backlog", lambda: spool.backlog_bytes
+        "sluicegate_log_spool_backlog_bytes",
+        "Bytes of the log spool's backlog",
+        lambda: logbook.backlog_bytes,
+    )
+    metrics.gauge(
+        "sluicegate_log_memory_records",
+        "Of the backlog, log records kept in memory because the spool cannot be written (a full disk)",
+        lambda: logbook.unspooled.records,
     )
     links = [part.link for part in (cache, limiter, route_state) if isinstance(part, RedisParts)]
     metrics.gauge(
@@ -201,8 +208,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     metrics.gauge(
         "sluicegate_log_spool_dropped_records",
-        "Log records dropped, oldest first, because the spool was over log_spool_max_bytes",
-        lambda: spool.dropped,
+        "Log records dropped, oldest first: the spool's past log_spool_max_bytes, memory's past 10,000",
+        lambda: logbook.dropped_records,
     )
     dynamic = DynamicRoutes(limiter, counter, clock)
     # Budget settlement first: it is what the next request of the same scope waits on.

@@ -34,6 +34,7 @@ from sluicegate.slices import in_slices
 from sluicegate.spool import Spool, read_pieces
 from sluicegate.storage.base import LineSink, LogRecord, LogSink
 from sluicegate.storage.log_lines import needs_python
+from sluicegate.unspooled import Kept, Unspooled
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,7 +42,6 @@ Finished = tuple[Exchange, Outcome]
 # Called with the records of a batch once they are stored (e.g. pushing them to a log collector).
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
 CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
-UNSPOOLED_LIMIT = 10_000  # records kept in memory when the spool cannot be written (oldest dropped)
 RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
 # A spool backlog of more batches than this: the database is not keeping up (the status endpoint
 # says so), and on a core that never idles the log's jobs stop yielding it (background.py).
@@ -74,7 +74,7 @@ class Logbook:
         self._retry = interval  # grows while the database is unreachable
         self.store_failures = 0
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
-        self._unspooled: list[tuple[LogRecord, int | None]] = []
+        self.unspooled = Unspooled()  # what the spool could not take (`unspooled.py`)
         self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
         # Building records and reading the spool, behind requests on threads of its own.
         self._background = Background("logbook")
@@ -82,8 +82,25 @@ class Logbook:
             self._background.contention.watch(self.behind)
 
     def behind(self) -> bool:
-        """Whether more records wait in the spool than `BEHIND_BATCHES` batches."""
-        return self._spool is not None and self._spool.backlog_records > BEHIND_BATCHES * self._batch_size
+        """Whether more records wait (in the spool or in memory) than `BEHIND_BATCHES` batches."""
+        return self._spool is not None and self.backlog_records > BEHIND_BATCHES * self._batch_size
+
+    # The backlog: records answered, not yet in the database, in the spool or kept in memory.
+    @property
+    def backlog_records(self) -> int:
+        spooled = self._spool.backlog_records if self._spool is not None else 0
+        return spooled + self.unspooled.records
+
+    @property
+    def backlog_bytes(self) -> int:
+        spooled = self._spool.backlog_bytes if self._spool is not None else 0
+        return spooled + self.unspooled.bytes
+
+    @property
+    def dropped_records(self) -> int:
+        """Records lost since start: the spool's oldest past its limit, and memory's past its own."""
+        spooled = self._spool.dropped if self._spool is not None else 0
+        return spooled + self.unspooled.dropped
 
     def submit(self, exchange: Exchange, outcome: Outcome) -> None:
         waiting = exchange.cache.record_after
@@ -164,31 +181,31 @@ class Logbook:
             await self._store(kept)
             self.failing_since = None
         if self._spool is not None:
-            if self._unspooled:
-                unspooled, self._unspooled = self._unspooled, []
+            if in_memory := self.unspooled.take():
                 try:
-                    await self._store(unspooled)
+                    await self._store([(item.record, item.cap) for item in in_memory])
                 except BaseException:
-                    self._unspooled = (unspooled + self._unspooled)[-UNSPOOLED_LIMIT:]
+                    self.unspooled.restore(in_memory)
                     raise
             await self._drain(self._spool)
 
     def _to_spool(self, spool: Spool, exchange: Exchange, record: LogRecord) -> None:
         """Append the record's line; if the spool cannot take it (disk full, a record that does not
-        serialise), keep it in memory for the next write, at most `UNSPOOLED_LIMIT` of them."""
+        serialise), keep it in memory for the next write (`unspooled.py`; logged once an outage)."""
+        line = b""
         try:
-            spool.append(_spool_line(exchange, record))
-        except Exception:
-            _log.exception("log record %s could not be written to the spool; kept in memory", record.id)
-            self._unspooled.append((record, _cap(exchange)))
-            del self._unspooled[:-UNSPOOLED_LIMIT]
+            line = _spool_line(exchange, record)
+            spool.append(line)
+        except Exception as exc:
+            self.unspooled.keep(Kept(record, _cap(exchange), len(line)), exc)
 
     async def _drain(self, spool: Spool) -> None:
         """Store the spool's sealed segments, oldest first; each is deleted once stored. The
-        first failure stops the pass: the rest wait on disk for the next."""
+        first failure to store stops the pass: the rest wait on disk for the next. Making the next
+        segment ahead may fail (a full disk): that stops nothing, as the segments stored free space."""
         spool.seal()
         await self._behind(spool.seal_detached)
-        await self._behind(spool.prepare_next)  # so the next request's line need not start one
+        prepared = await self._prepare_next(spool)  # so the next request's line need not start one
         for path in spool.sealed():
             for chunk, plain in await self._behind(_read_batches, path, self._batch_size):
                 if plain and await self._store_lines(chunk):
@@ -200,6 +217,17 @@ class Logbook:
             self.failing_since = None
             spool.stored(path)
         await self._behind(spool.seal_detached)  # deletes the segments just stored
+        if not prepared:  # again, in the space they freed
+            prepared = await self._prepare_next(spool)
+        self.unspooled.pass_ended(prepared)
+
+    async def _prepare_next(self, spool: Spool) -> bool:
+        try:
+            await self._behind(spool.prepare_next)
+        except OSError as exc:
+            self.unspooled.failed("its next segment could not be allocated", exc)
+            return False
+        return True
 
     async def _store_lines(self, lines: list[bytes]) -> bool:
         """Hand the lines as they are to a database that takes them (`LineSink`): no record is
@@ -265,7 +293,12 @@ class Logbook:
                     _log.exception("writing a batch of log records failed")
                     continue
                 # The records wait in the spool; try again later, less often while it lasts.
-                _log.warning("storing log records failed; they wait in the spool", exc_info=True)
+                _log.warning(
+                    "storing log records in the database failed; %d wait in the spool, %d in memory",
+                    self._spool.backlog_records,
+                    self.unspooled.records,
+                    exc_info=True,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), self._retry)
                 self._retry = min(self._retry * 2, RETRY_LIMIT)

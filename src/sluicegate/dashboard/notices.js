@@ -37,8 +37,14 @@ function render(container, status) {
       notice("log-backlog", why, " They are stored once it takes them; until then logs and analytics lack them. Past the limit the oldest are dropped."),
     );
   }
+  if (spool.spool_failing_since) {
+    notices.push(notice("log-spool-failing", `This replica cannot write its log spool since ${time(spool.spool_failing_since)} (is its disk full?): ${count(spool.memory_records || 0)} log records are kept in memory, lost if it is killed.`));
+  }
   if (spool.dropped_records) {
-    notices.push(notice("log-dropped", `${count(spool.dropped_records)} log records were dropped since this replica started: its spool was full (log_spool_max_bytes).`));
+    const why = spool.dropped_from_memory
+      ? `${count(spool.dropped_from_memory)} of them from memory, as the spool could not be written`
+      : "its spool was full (log_spool_max_bytes)";
+    notices.push(notice("log-dropped", `${count(spool.dropped_records)} log records were dropped since this replica started: ${why}.`));
   }
   if (status.redis_unreachable) {
     notices.push(notice("redis", "Redis is unreachable: the caches are bypassed and rate limits follow rate_limit_failure until it is back."));

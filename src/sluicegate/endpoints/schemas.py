@@ -179,16 +179,29 @@ class PurgeResult(BaseModel):
 class SpoolStatus(BaseModel):
     """This replica's log spool: answered requests whose records are not in the database yet."""
 
-    backlog_records: int
+    backlog_records: int = Field(description="records not in the database yet: in the spool or in memory")
     backlog_bytes: int
     max_bytes: int = Field(description="log_spool_max_bytes: past it the oldest records are dropped")
-    dropped_records: int = Field(description="records dropped since start because the spool was full")
+    dropped_records: int = Field(
+        description="records dropped since start: the spool's oldest past max_bytes, and those in"
+        " dropped_from_memory"
+    )
     failing_since: float | None = Field(
-        description="epoch seconds since when storing records fails (the database is unreachable);"
-        " null while it works"
+        description="epoch seconds since when the database fails to store records; null while it works"
     )
     behind: bool = Field(
-        description="storing fails, or more than a few batches wait: the database is not keeping up"
+        description="the database fails, or more than a few batches wait: it is not keeping up"
+    )
+    memory_records: int = Field(
+        0, description="of backlog_records, those kept in memory because the spool cannot be written"
+    )
+    dropped_from_memory: int = Field(
+        0, description="of dropped_records, those dropped from memory (over 10,000 kept there)"
+    )
+    spool_failing_since: float | None = Field(
+        None,
+        description="epoch seconds since when the spool cannot be written (a full disk): records are"
+        " kept in memory, lost if the process is killed; null while it works",
     )
 
 

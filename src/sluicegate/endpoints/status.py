@@ -1,6 +1,7 @@
 """`GET /api/v1/status`: the answering replica's own state, for the dashboard's notices.
 
-It reads only memory (the spool's counters, the log writer's last result, the Redis links), so it
+It reads only memory (the log writer's backlog, on disk and in memory, and its last results, the
+Redis links), so it
 answers while the database is down, which is when it matters. Any `read` token may call it: it
 names no gateway.
 """
@@ -36,19 +37,28 @@ class StatusEndpoint:
         return json_response(self.report())
 
     def report(self) -> ReplicaStatus:
-        spool, failing_since = self._spool, self._logbook.failing_since
-        behind = failing_since is not None or self._logbook.behind()
-        return ReplicaStatus(
-            log_spool=SpoolStatus(
-                backlog_records=spool.backlog_records,
-                backlog_bytes=spool.backlog_bytes,
-                max_bytes=spool.max_bytes,
-                dropped_records=spool.dropped,
-                failing_since=failing_since,
-                behind=behind,
-            ),
-            redis_unreachable=unreachable(self._links),
-        )
+        return replica_status(self._logbook, self._spool.max_bytes, self._links)
+
+
+def replica_status(logbook: Logbook, max_bytes: int, links: Sequence[RedisLink]) -> ReplicaStatus:
+    """The figures: the backlog counts records in memory too; `failing_since` is the database's,
+    `spool_failing_since` the spool's own (a full disk), which `behind` leaves out."""
+    failing_since = logbook.failing_since
+    behind = failing_since is not None or logbook.behind()
+    return ReplicaStatus(
+        log_spool=SpoolStatus(
+            backlog_records=logbook.backlog_records,
+            backlog_bytes=logbook.backlog_bytes,
+            max_bytes=max_bytes,
+            dropped_records=logbook.dropped_records,
+            failing_since=failing_since,
+            behind=behind,
+            memory_records=logbook.unspooled.records,
+            dropped_from_memory=logbook.unspooled.dropped,
+            spool_failing_since=logbook.unspooled.failing_since,
+        ),
+        redis_unreachable=unreachable(links),
+    )
 
 
 def unreachable(links: Sequence[RedisLink]) -> int:
