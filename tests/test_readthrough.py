@@ -181,3 +181,19 @@ async def test_a_clock_that_goes_back_expires_entries() -> None:
     assert await cache.get("g") == "g:v1"
     database.value, clock.now = "v2", 0.0  # the wall clock stepped back an hour
     assert await cache.get("g") == "g:v2"
+
+
+async def test_a_first_load_not_answered_is_one_503_for_all_its_waiters_and_caches_nothing() -> None:
+    database = Database()
+    database.hang.clear()  # a stalled server: no answer, no error
+    cache = ReadThrough(database.load, ttl=1.0, clock=Clock(), read_timeout=0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    burst = [asyncio.create_task(cache.get("g")) for _ in range(20)]
+    outcomes = await asyncio.gather(*burst, return_exceptions=True)
+    assert all(isinstance(outcome, DatabaseUnavailable) for outcome in outcomes), outcomes
+    assert loop.time() - started < 0.5
+    assert database.loads == 1  # one load for the whole burst, given up at its deadline
+    database.hang.set()  # the stall ends: the next request loads afresh, nothing was kept
+    assert await cache.get("g") == "g:v1"
+    assert database.loads == 2

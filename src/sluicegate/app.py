@@ -130,7 +130,12 @@ def create_state_store(redis: RedisConnection | None) -> StateStore:
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
-    database = create_database(settings.resolved_database_url)
+    timeouts = settings.timeouts
+    database = create_database(
+        settings.resolved_database_url,
+        statement_timeout=timeouts.database_statement,
+        connect_timeout=timeouts.database_connect,
+    )
     redis = connect_redis(settings)  # one client for every Redis feature below
     cache = create_cache(settings, database, redis)
     counter, pricing = TokenCounter(), Pricing(PriceTable())
@@ -140,11 +145,12 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     circuits = TargetCircuits(CircuitBreaker(route_state, clock=clock))
     key_pools = KeyPools(route_state, clock=clock)
     step_keys = StepKeys(key_pools)
-    directory = GatewayDirectory(database)
-    tokens = TokenDirectory(database, clock)
+    read_timeout = timeouts.database_read  # a request-path read the database does not answer: 503
+    directory = GatewayDirectory(database, read_timeout=read_timeout)
+    tokens = TokenDirectory(database, clock, read_timeout=read_timeout)
     vault = KeyVault(settings.secret_key)
-    keys = KeyDirectory(database, vault)
-    customs = CustomProviderDirectory(database, vault, settings.allowed_hosts)
+    keys = KeyDirectory(database, vault, read_timeout=read_timeout)
+    customs = CustomProviderDirectory(database, vault, settings.allowed_hosts, read_timeout=read_timeout)
     # A compressed answer read whole decodes to at most what the gateway holds of an answer whole.
     whole_bytes = max(1 << 20, settings.limits.cache_entry_bytes)
     upstream = Upstream(
@@ -183,6 +189,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         stored=[otlp_logs.written] if otlp_logs else [],
         spool=spool,
         cheap=builder.cheap,
+        write_timeout=timeouts.database_write,
     )
     metrics.gauge(
         "sluicegate_log_spool_backlog_records",
@@ -296,6 +303,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
         if secret is not None:
             print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
+        if settings.admin_token:  # known from the start, so it is answered from memory if the database stalls
+            await tokens.check(settings.admin_token)
         await cache.open()
         await limiter.open()
         await route_state.open()

@@ -148,6 +148,29 @@ class Timeouts(Group):
         " before going upstream itself (default: timeouts.upstream_timeout)",
     )
 
+    database_read: float = Field(
+        5.0,
+        gt=0,
+        description="seconds a request waits for the database to read a gateway, token or key this"
+        " replica has not seen yet (else 503 database_unavailable, as when it is refused); a refresh"
+        " of one it has seen is given up after as long (the known value is served meanwhile)",
+    )
+    database_write: float = Field(
+        5.0,
+        gt=0,
+        description="seconds a batch of log records may take to store before the try counts as failed"
+        " (the records wait in the spool; the status says failing_since)",
+    )
+    database_statement: float = Field(
+        60.0,
+        gt=0,
+        description="PostgreSQL: seconds any one statement may take (asyncpg's command_timeout), so a"
+        " connection to a server that stopped answering is given up; migrations are not bounded",
+    )
+    database_connect: float = Field(
+        10.0, gt=0, description="PostgreSQL: seconds to open a connection (asyncpg's default is 60)"
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _split_from_upstream_timeout(cls, values: Any) -> Any:

@@ -20,7 +20,7 @@ from sluicegate.hosts import base_url_problem
 from sluicegate.keys import KeyVault
 from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
-from sluicegate.readthrough import ReadThrough
+from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 from sluicegate.storage.base import CUSTOM_PREFIX, CustomProvider, CustomProviderStore
 from sluicegate.upstream_headers import header_problem, is_never_forwarded
 
@@ -72,11 +72,14 @@ class CustomProviderDirectory:
         allowed_hosts: Collection[str],
         ttl: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self._store = store
         self.vault = vault
         self.allowed_hosts = tuple(allowed_hosts)
-        self._entries: ReadThrough[str, dict[str, AccountProvider]] = ReadThrough(self._load, ttl, clock)
+        self._entries: ReadThrough[str, dict[str, AccountProvider]] = ReadThrough(
+            self._load, ttl, clock, read_timeout
+        )
 
     async def providers(self, account: str) -> Mapping[str, AccountProvider]:
         return await self._entries.get(account)

@@ -11,16 +11,22 @@ import time
 from collections.abc import Callable
 
 from sluicegate.gateway import Gateway
-from sluicegate.readthrough import ReadThrough
+from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 from sluicegate.storage.base import GatewayStore
 
 
 class GatewayDirectory:
     def __init__(
-        self, store: GatewayStore, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        store: GatewayStore,
+        ttl: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self._store = store
-        self._entries: ReadThrough[tuple[str, str], Gateway | None] = ReadThrough(self._load, ttl, clock)
+        self._entries: ReadThrough[tuple[str, str], Gateway | None] = ReadThrough(
+            self._load, ttl, clock, read_timeout
+        )
 
     async def get(self, account: str, slug: str) -> Gateway | None:
         return await self._entries.get((account, slug))

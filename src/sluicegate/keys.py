@@ -15,7 +15,7 @@ import time
 from cryptography.fernet import Fernet, InvalidToken
 
 from sluicegate.errors import Conflict
-from sluicegate.readthrough import ReadThrough
+from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 from sluicegate.routing.keypool import KeyRing, PoolKey
 from sluicegate.storage.base import ProviderKeyStore, StoredKey
 
@@ -59,10 +59,14 @@ class KeyDirectory:
     """A gateway's unsealed keys, one `KeyRing` per provider, cached `ttl` seconds (changes made
     elsewhere show up then). A key sealed under another master key is left out."""
 
-    def __init__(self, store: ProviderKeyStore, vault: KeyVault, ttl: float = 1.0) -> None:
+    def __init__(
+        self, store: ProviderKeyStore, vault: KeyVault, ttl: float = 1.0, read_timeout: float = READ_TIMEOUT
+    ) -> None:
         self._store = store
         self._vault = vault
-        self._entries: ReadThrough[tuple[str, str], dict[str, KeyRing]] = ReadThrough(self._load, ttl)
+        self._entries: ReadThrough[tuple[str, str], dict[str, KeyRing]] = ReadThrough(
+            self._load, ttl, read_timeout=read_timeout
+        )
 
     async def rings(self, account: str, gateway: str) -> dict[str, KeyRing]:
         return await self._entries.get((account, gateway))

@@ -43,6 +43,7 @@ Finished = tuple[Exchange, Outcome]
 Stored = Callable[[list[LogRecord]], Awaitable[None]]
 CAP = "cap"  # a spool line's extra key: the gateway's `max_records` when it stops inserting there
 RETRY_LIMIT = 5.0  # seconds between tries at most while the database is unreachable
+WRITE_TIMEOUT = 5.0  # seconds a database call may take before the try fails (`timeouts.database_write`)
 # A spool backlog of more batches than this: the database is not keeping up (the status endpoint
 # says so), and on a core that never idles the log's jobs stop yielding it (background.py).
 BEHIND_BATCHES = 10
@@ -58,8 +59,10 @@ class Logbook:
         stored: Sequence[Stored] = (),
         spool: Spool | None = None,
         cheap: Callable[[Exchange], bool] = lambda exchange: False,
+        write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self._sink = sink
+        self._write_timeout = write_timeout
         self._build = build
         self._stored = stored
         self._batch_size = batch_size
@@ -235,13 +238,26 @@ class Logbook:
         `_read_batches`)."""
         if self._stored or not isinstance(self._sink, LineSink):
             return False
-        return await self._sink.write_log_lines(lines)
+        return await self._bounded(self._sink.write_log_lines(lines))
 
     async def _store(self, kept: list[tuple[LogRecord, int | None]]) -> None:
         records = await self._within_caps(kept)
         if records:
-            await self._sink.write_logs(records)
+            await self._bounded(self._sink.write_logs(records))
             await self._tell_stored(records)
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        """A database call, given up after `write_timeout` (TimeoutError: the try failed, and the
+        records stay where they wait), so a database that stopped answering counts as failing that
+        soon. Not waited for while it winds down: a driver's cancel on a stalled connection may take
+        long. Storing a batch again is harmless: records are keyed by id and rolled up once."""
+        task = asyncio.ensure_future(call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self._write_timeout)
+        except TimeoutError:
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            raise
 
     async def _tell_stored(self, records: list[LogRecord]) -> None:
         for sink in self._stored:
@@ -254,7 +270,7 @@ class Logbook:
         """Drop records of gateways that keep at most `max_records` and stop inserting at the cap
         (each record comes with its gateway's cap, or None)."""
         capped = {(record.account, record.gateway): cap for record, cap in kept if cap}
-        room = {key: cap - await self._sink.count_logs(*key) for key, cap in capped.items()}
+        room = {key: cap - await self._bounded(self._sink.count_logs(*key)) for key, cap in capped.items()}
         allowed = []
         for record, _ in kept:
             key = (record.account, record.gateway)
@@ -302,6 +318,11 @@ class Logbook:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), self._retry)
                 self._retry = min(self._retry * 2, RETRY_LIMIT)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a write given up on: its end is not an error to report again
 
 
 def _cap(exchange: Exchange) -> int | None:

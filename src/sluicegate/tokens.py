@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field
 from sluicegate.allowance import Allowance
 from sluicegate.errors import Conflict
 from sluicegate.headertext import header_bytes
-from sluicegate.readthrough import ReadThrough
+from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 
 TOKEN_PREFIX = "sg_"
 
@@ -148,10 +148,18 @@ class TokenDirectory:
     replica is seen within `ttl` seconds, one made here at once (`forget`); while the database is
     down the tokens already seen keep being answered (see `readthrough.py`)."""
 
-    def __init__(self, store: TokenStore, clock: Callable[[], float], ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        clock: Callable[[], float],
+        ttl: float = 1.0,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._entries: ReadThrough[str, Token | None] = ReadThrough(store.token_by_hash, ttl, clock)
+        self._entries: ReadThrough[str, Token | None] = ReadThrough(
+            store.token_by_hash, ttl, clock, read_timeout
+        )
 
     async def check(self, secret: str) -> Token | None:
         """The active token whose secret this is, or None."""

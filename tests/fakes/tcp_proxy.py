@@ -4,7 +4,10 @@ While cut, the connections passing through are closed and new ones are accepted 
 once (a server that drops its connections), so a client fails fast rather than hanging. While
 the replies of the connections open are held, what the server sends on them waits in the proxy (a
 server that did the work and then stalled on those, or a network that did), and goes on when the
-hold ends; new connections pass as usual.
+hold ends; new connections pass as usual. While stalled, nothing passes either way, on the
+connections open and on new ones, which are accepted and held (a server that stopped answering
+without closing anything, a frozen primary, a partition): a client waits until its own timeout, and
+when the stall ends everything held goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._cut = threading.Event()
+        self._flowing = threading.Event()  # clear while stalled
+        self._flowing.set()
         self._passing: dict[socket.socket, threading.Event] = {}  # per server side: set, replies pass
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -35,6 +40,7 @@ class TcpProxy:
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._closed = True
+        self._flowing.set()
         self._listener.close()
         self._drop_all()
 
@@ -47,6 +53,16 @@ class TcpProxy:
             yield
         finally:
             self._cut.clear()
+
+    @contextlib.contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Hold every byte, both ways, on every connection, and accept new ones without connecting
+        them on, until the block ends."""
+        self._flowing.clear()
+        try:
+            yield
+        finally:
+            self._flowing.set()
 
     @contextlib.contextmanager
     def holding_replies(self) -> Iterator[None]:
@@ -71,23 +87,33 @@ class TcpProxy:
             if self._cut.is_set():
                 client.close()
                 continue
-            try:
-                upstream = socket.create_connection(self._target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            passing = threading.Event()
-            passing.set()
             with self._lock:
-                self._open.update((client, upstream))
-                self._passing[upstream] = passing
-            for source, sink, gate in ((client, upstream, None), (upstream, client, passing)):
-                threading.Thread(target=self._pump, args=(source, sink, gate), daemon=True).start()
+                self._open.add(client)  # so a cut meanwhile closes it
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        self._flowing.wait()  # a stalled server has accepted, and says nothing
+        if self._cut.is_set() or self._closed:
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection(self._target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        passing = threading.Event()
+        passing.set()
+        with self._lock:
+            self._open.update((client, upstream))
+            self._passing[upstream] = passing
+        for source, sink, gate in ((client, upstream, None), (upstream, client, passing)):
+            threading.Thread(target=self._pump, args=(source, sink, gate), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 if gate is not None:
                     gate.wait()
                 sink.sendall(data)

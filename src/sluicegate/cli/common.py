@@ -98,7 +98,11 @@ def with_database(action: Callable[[Database], Awaitable[T]], *, create: bool = 
         raise typer.Exit(1)
 
     async def run() -> T:
-        database = create_database(url)
+        database = create_database(
+            url,
+            statement_timeout=settings.timeouts.database_statement,
+            connect_timeout=settings.timeouts.database_connect,
+        )
         await database.open()
         try:
             return await action(database)

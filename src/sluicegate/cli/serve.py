@@ -132,7 +132,11 @@ def _run(work: Coroutine[Any, Any, None]) -> None:
 async def _bootstrap(settings: Settings) -> None:
     url = settings.resolved_database_url
     try:
-        database = create_database(url)
+        database = create_database(
+            url,
+            statement_timeout=settings.timeouts.database_statement,
+            connect_timeout=settings.timeouts.database_connect,
+        )
     except ConfigError as exc:
         raise StartupError(f"configuration: {exc}") from exc
     await open_database(database, url)

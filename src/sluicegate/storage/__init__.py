@@ -79,9 +79,10 @@ def create_cache_admission(
     return RedisCacheAdmission(cache, limiter)
 
 
-def create_database(url: str) -> Database:
+def create_database(url: str, *, statement_timeout: float = 60.0, connect_timeout: float = 10.0) -> Database:
     """The backend named by `url`: `sqlite:///relative/path`, `sqlite:////absolute/path`, or
-    `postgresql://user@host:port/dbname` (optionally `?schema=NAME`)."""
+    `postgresql://user@host:port/dbname` (optionally `?schema=NAME`), whose statements and connects
+    are bounded by the timeouts (`timeouts.database_statement`, `timeouts.database_connect`)."""
     scheme = _parsed("SLUICEGATE_DATABASE_URL", url).scheme
     if scheme == "sqlite":
         from sluicegate.storage.sqlite import SqliteDatabase
@@ -91,7 +92,7 @@ def create_database(url: str) -> Database:
         from sluicegate.storage.postgres import PostgresDatabase
 
         _check_ports("SLUICEGATE_DATABASE_URL", url)
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, statement_timeout=statement_timeout, connect_timeout=connect_timeout)
     raise ConfigError(
         f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite, postgresql)"
     )

@@ -20,6 +20,7 @@ rules); what differs is how it scales:
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg  # type: ignore[import-untyped]
@@ -41,7 +42,9 @@ from sluicegate.storage.gateway_query import GatewayQuery
 from sluicegate.storage.gateway_rows import gateways_of
 from sluicegate.storage.postgres_access import PostgresAccess
 from sluicegate.storage.postgres_logs import PostgresLogs
-from sluicegate.storage.postgres_pool import quote_identifier, row_count
+from sluicegate.storage.postgres_pool import CLOSE_SECONDS, keep_alive, quote_identifier, row_count
+
+MIGRATION_SECONDS = 24 * 3600.0  # not `timeouts.database_statement`: a migration takes what it takes
 
 # Version n is MIGRATIONS[n - 1]. Append; never edit one that has shipped.
 MIGRATIONS = [
@@ -181,8 +184,17 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
     async def open(self) -> None:
         settings = {"search_path": quote_identifier(self._schema)} if self._schema else {}
         minimum, maximum = self._pool_size
+        # command_timeout bounds every statement (and asyncpg's cancel of one that overran, after
+        # which a connection still stuck is closed): a server that stops answering, rather than
+        # refusing, would otherwise hold each pooled connection, and whoever waits on it, forever.
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=minimum, max_size=maximum, server_settings=settings
+            self._dsn,
+            min_size=minimum,
+            max_size=maximum,
+            server_settings=settings,
+            command_timeout=self._statement_timeout,
+            timeout=self._connect_timeout,
+            init=keep_alive,
         )
         async with self._pool.acquire() as connection:
             for version, script in enumerate(MIGRATIONS, start=1):
@@ -202,13 +214,18 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:  # a graceful close waits for the server to see each connection off
+                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+            except TimeoutError:
+                pool.terminate()  # it stopped answering: nothing left to say to it
 
     async def _migrate(self, connection: asyncpg.Connection, version: int, script: str) -> None:
         async with connection.transaction():
             # Held until commit: a replica starting at the same moment waits here, then skips.
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key, timeout=MIGRATION_SECONDS
+            )
             if self._schema:
                 await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema)}")
             await connection.execute(
@@ -217,7 +234,7 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
             )
             if await connection.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", version):
                 return
-            await connection.execute(script)
+            await connection.execute(script, timeout=MIGRATION_SECONDS)  # an index on a large table
             await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
 
     async def get_gateway(self, account: str, slug: str) -> Gateway | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -11,11 +12,28 @@ import orjson
 
 from sluicegate.storage import postgres_rollups
 
+# TCP keepalive on each connection: an idle pooled connection to a host that vanished (a partition,
+# a machine gone) is found dead within about a minute, not at its next use. asyncpg has no option
+# for it (MagicStack/asyncpg#606), so it is set on the connection's socket.
+KEEPALIVE = ((socket.SO_KEEPALIVE, 1),)
+TCP_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+CLOSE_SECONDS = 2.0  # then the connections left (a server that stopped answering) are cut
+
 
 class PostgresPool:
-    def __init__(self, url: str, min_connections: int = 1, max_connections: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        *,
+        statement_timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
         self._dsn, self._schema = split_schema(url)
         self._pool_size = (min_connections, max_connections)
+        self._statement_timeout = statement_timeout
+        self._connect_timeout = connect_timeout
         self._pool: asyncpg.Pool | None = None
         self._lock_key = f"sluicegate:{self._schema or ''}"
         self._logs_schema = ""  # the schema that holds `logs`, found on open
@@ -27,6 +45,20 @@ class PostgresPool:
         if self._pool is None:
             raise RuntimeError("database is not open")
         return self._pool
+
+
+async def keep_alive(connection: asyncpg.Connection) -> None:
+    """The pool's `init`: turn on TCP keepalive (a Unix socket has none; an asyncpg without the
+    transport attribute gets none rather than an error)."""
+    transport = getattr(connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    for option, value in KEEPALIVE:
+        sock.setsockopt(socket.SOL_SOCKET, option, value)
+    for name, value in TCP_KEEPALIVE:
+        if hasattr(socket, name):  # Linux names; macOS has TCP_KEEPALIVE for the first
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
