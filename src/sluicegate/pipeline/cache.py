@@ -37,7 +37,7 @@ from sluicegate.pipeline.cache_asks import (
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
-from sluicegate.pipeline.hit_usage import counted_entry, may_lack_usage
+from sluicegate.pipeline.hit_usage import asks_usage, counted_entry, may_lack_usage
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
 from sluicegate.providers.base import Answer, Provider, RequestFacts, Route
@@ -189,10 +189,12 @@ class ResponseCache:
 
     async def _counted(self, exchange: Exchange, entry: CacheEntry) -> CacheEntry | None:
         """The entry with the gateway's count of its usage, when it is a chat completion stored
-        without any (as the semantic cache serves one): a client that asks for usage gets some."""
+        without any (as the semantic cache serves one) and the client reads usage (`asks_usage`)."""
         if self._counter is None or not may_lack_usage(entry):
             return None
         facts = asked(exchange.request, exchange.plan)
+        if not asks_usage(facts):
+            return None
         return await asyncio.to_thread(counted_entry, self._counter, facts, entry)
 
     async def _store(self, decision: Decision, exchange: Exchange, reply: Reply, body: bytes) -> None:

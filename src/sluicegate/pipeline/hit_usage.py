@@ -7,6 +7,9 @@ openai SDK's `r.usage.total_tokens` raised AttributeError) or a stream asking fo
 (which got none). On a hit of either cache the gateway then fills in its own count
 (usage/tokens.py: exact for OpenAI's models, an estimate for others): the asking request's input,
 the stored answer's output. The log record says it is the gateway's count (`usage_estimated`).
+Only for a request whose client reads usage (`asks_usage`): a chat stream without include_usage
+gets the usage chunk taken out again (openai_stream.py), so counting for it was tokenising for
+nothing on every such hit (its log record's usage is counted after the answer either way).
 An entry that holds usage keeps it: the provider's count, which a translated stream is stored with
 even when its client did not ask (cache_streams.py).
 
@@ -31,6 +34,16 @@ UsageOf = Callable[[str], dict[str, Any]]  # the usage object, given the answer'
 _CHAT, _CHUNK = "chat.completion", "chat.completion.chunk"
 _HEAD = ("id", "object", "created", "model", "system_fingerprint", "service_tier")
 _HEAD_BYTES = 4096  # where a completion's, or its first chunk's, `object` is
+
+
+def asks_usage(facts: RequestFacts) -> bool:
+    """Whether the client of a chat request (as `asked` reads it: a Messages or Responses client's
+    is the chat request its ingress wrote, which asks include_usage) gets usage in its answer: a
+    whole chat completion always has `usage`; a stream only its include_usage chunk."""
+    if not facts.stream:
+        return True
+    options = facts.payload.get("stream_options") if isinstance(facts.payload, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def may_lack_usage(entry: CacheEntry) -> bool:

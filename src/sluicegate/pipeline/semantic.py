@@ -38,7 +38,7 @@ from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import STATUS_HEADER as EXACT_STATUS_HEADER
 from sluicegate.pipeline.cache import asked, mark_storable, replayable, served
 from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
-from sluicegate.pipeline.hit_usage import counted_entry
+from sluicegate.pipeline.hit_usage import asks_usage, counted_entry
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
@@ -183,10 +183,11 @@ class SemanticCache:
         self, request: IncomingRequest, plan: RequestPlan, entry: CacheEntry
     ) -> CacheEntry | None:
         """On a worker thread (tokenizing): the entry with the gateway's count of its usage, when it
-        is a chat completion stored without any; else None."""
-        if self._counter is None:
+        is a chat completion stored without any and the client reads usage; else None."""
+        facts = asked(request, plan)
+        if self._counter is None or not asks_usage(facts):
             return None
-        return counted_entry(self._counter, asked(request, plan), entry)
+        return counted_entry(self._counter, facts, entry)
 
     async def _judge(
         self,
