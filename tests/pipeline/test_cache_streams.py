@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.pipeline.cache_streams import complete_stream
+from sluicegate.pipeline.cache_streams import closing_usage, complete_stream
 from sluicegate.providers import REGISTRY
+from sluicegate.providers.base import Route
 
 OPENAI, ANTHROPIC, GEMINI = (
     REGISTRY[name].stream_ends for name in ("openai", "anthropic", "google-ai-studio")
@@ -49,3 +50,25 @@ def test_a_format_without_a_closing_line_is_whole_only_when_read_to_its_end() ->
     assert complete_stream(gemini, GEMINI, read_to_end=True)
     assert not complete_stream(gemini, GEMINI, read_to_end=False)  # the client hung up: maybe cut
     assert not complete_stream(gemini + b'data: {"error": {"code": 500}}\n\n', GEMINI, read_to_end=True)
+
+
+def test_a_replays_usage_ahead_is_read_from_its_closing_events_only() -> None:
+    """A chat stream's usage chunk closes it: a 1 MB stream is not parsed to find it (nor to find
+    none), as it was on the event loop for every Messages stream client's cache hit."""
+    reader, route = REGISTRY["openai"], Route("local", "chat/completions")
+    chunks, done = CHUNK * 20_000, b"data: [DONE]\n\n"
+    usage_chunk = (
+        b'data: {"id": "c1", "object": "chat.completion.chunk", "choices": [], '
+        b'"usage": {"prompt_tokens": 6, "completion_tokens": 19, "total_tokens": 25}}\n\n'
+    )
+    usage = closing_usage(reader, route, chunks + usage_chunk + done)
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens) == (6, 19)
+    assert closing_usage(reader, route, usage_chunk + CHUNK + done) == usage  # a short stream: read whole
+    assert closing_usage(reader, route, chunks + done) is None
+    assert closing_usage(reader, route, usage_chunk + chunks + done) is None  # not looked for that far back
+    # Its last event alone is larger than what is read (cut mid-line): no usage chunk, none found.
+    assert (
+        closing_usage(reader, route, b'data: {"choices": [{"delta": {"content": "' + b"x" * 10_000 + b'"}}]}')
+        is None
+    )

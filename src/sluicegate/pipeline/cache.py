@@ -36,7 +36,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
-from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
+from sluicegate.pipeline.cache_streams import StreamCopy, closing_usage, kept_stream, whole_answer
 from sluicegate.pipeline.hit_usage import asks_usage, counted_entry, may_lack_usage
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
@@ -314,7 +314,7 @@ def served(
     if answer.content_type is not None:
         headers["Content-Type"] = answer.content_type
     if answer.streamed:
-        ahead = partial(provider.read_stream_usage, route, answer.body)  # read only if rendered
+        ahead = partial(closing_usage, provider, route, answer.body)  # read only if rendered
         return Reply(entry.status, headers, stream=replay(answer.body), usage_ahead=ahead)
     return Reply(entry.status, headers, body=answer.body)
 
