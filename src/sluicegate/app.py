@@ -51,7 +51,6 @@ from sluicegate.pipeline.guardrails import Guardrails
 from sluicegate.pipeline.ingress import Ingress
 from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
-from sluicegate.pipeline.one_call import OneToolCall
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.pipeline.resolve import Plan, Resolve
 from sluicegate.pipeline.response_items import ResponseItems
@@ -268,7 +267,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             plan,
             allow_list,
             Ingress(items),
-            OneToolCall(),
             TokenCount(counter),
             guardrails,
             inject_keys,

@@ -218,6 +218,7 @@ class _StepBuilder:
             policy,
             answer=partial(translate_reply, target.translator, slug, model, include_usage),
             reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
+            one_tool_call=payload.get("parallel_tool_calls") is False,
         )
 
 

@@ -8,7 +8,9 @@ raises itself are shaped by the log stage (`log.error_reply`). A request passed 
 API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
 chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
 not the rendered answer's. The output items of a rendered Responses answer are kept
-(pipeline/response_items.py) before its last bytes leave.
+(pipeline/response_items.py) before its last bytes leave. A translated answer whose chat request
+says `parallel_tool_calls: false` is cut to one tool call per choice first, for every compat
+client, chat's too (pipeline/one_call.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sluicegate.exchange import Exchange, HubRequest, Reply
 from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.compat import malformed
+from sluicegate.pipeline.one_call import one_tool_call
 from sluicegate.pipeline.response_items import Keeper, ResponseItems
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE
 from sluicegate.providers.openai import OPENAI
@@ -37,6 +40,9 @@ class Ingress:
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         reply = await call_next(exchange)
+        step = exchange.step
+        if step is not None and step.one_tool_call:  # before rendering: the rendering is of the one call
+            reply = one_tool_call(reply)
         ingress, hub = exchange.request.ingress, exchange.plan.hub
         if ingress is None or hub is None:
             return reply

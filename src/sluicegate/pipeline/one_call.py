@@ -8,11 +8,13 @@ only its first tool call per choice, whole or streamed: a later call is dropped,
 never shown. The client then runs one call, sends its result, and the model calls the next one
 in a later turn, as it would have.
 
-A stage of its own, outside the caches: they store the provider's answer as it came (the native
-request names no constraint, so one entry serves a request with it and one without), and each
-answer is cut to one call on its way out. Inside Ingress, so a Messages or Responses client's
-rendering is made of the one call. It acts on translated steps only (`Step.reader`): a provider
-that takes the chat request as it is honours `parallel_tool_calls` itself.
+Applied by the Ingress stage (pipeline/ingress.py) before it renders the answer, so a Messages or
+Responses client's rendering is made of the one call; outside the caches, which store the
+provider's answer as it came (the native request names no constraint, so one entry serves a request
+with it and one without), and each answer is cut on its way out. Only a translated step's answer
+(`Step.one_tool_call`, set by Plan from the chat request it parsed): a provider that takes the chat
+request as it is honours `parallel_tool_calls` itself. Not a stage of its own: every request, the
+plain proxy's too, paid one more stage's call for it.
 
 Wire format: https://platform.openai.com/docs/api-reference/chat-streaming — a tool call's chunks
 name it by `index` within its choice; the first call is the first index a choice streams.
@@ -26,38 +28,20 @@ from typing import Any
 
 import orjson
 
-from sluicegate.exchange import Exchange, Reply
-from sluicegate.pipeline import Handler
+from sluicegate.exchange import Reply
 from sluicegate.providers.sse import SseParser
 
-_ASKED = b'"parallel_tool_calls"'
 
-
-class OneToolCall:
-    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
-        reply = await call_next(exchange)
-        step = exchange.step
-        if step is None or step.reader is None or not 200 <= reply.status < 300 or not _asks_one(exchange):
-            return reply
-        if reply.stream is None:
-            reply.body = one_call_answer(reply.body)
-        else:
-            reply.stream = _one_call_stream(reply.stream)
+def one_tool_call(reply: Reply) -> Reply:
+    """`reply` of a step with `one_tool_call`, cut to each choice's first tool call when it is a
+    success (an error goes as it came)."""
+    if not 200 <= reply.status < 300:
         return reply
-
-
-def _asks_one(exchange: Exchange) -> bool:
-    """Whether the chat request (the client's, or the one its API's request means) says
-    `parallel_tool_calls: false`."""
-    hub = exchange.plan.hub
-    body = hub.body if hub is not None else exchange.plan.body
-    if _ASKED not in body:  # the common case, without parsing
-        return False
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(payload, dict) and payload.get("parallel_tool_calls") is False
+    if reply.stream is None:
+        reply.body = one_call_answer(reply.body)
+    else:
+        reply.stream = _one_call_stream(reply.stream)
+    return reply
 
 
 def one_call_answer(body: bytes) -> bytes:
