@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sluicegate.credentials import MASK, Secrets
+from sluicegate.credentials import MASK, Secrets, is_credential_header
 from sluicegate.headertext import header_text
 from sluicegate.providers.openai_media import billed_by_request, is_form
 
@@ -63,3 +63,17 @@ def test_media_paths_match_whole_segments_only() -> None:
     speech = billed_by_request("audio/speech", {"input": "hello"})
     assert speech is not None
     assert speech.characters == 5
+
+
+def test_a_stored_header_is_a_credential_by_its_name_or_a_scheme_in_its_value() -> None:
+    credentials = [
+        ("Authorization", "anything"), ("X-Tenant-Key", "t-0123456789"), ("X-Auth-Token", "abc"),
+        ("Helicone-Auth", "Bearer x"), ("X-Client-Secret", "s"), ("X-Custom", "Bearer sk-0123456789"),
+        ("X-Custom", "basic dXNlcjpwYXNz"),
+    ]  # fmt: skip
+    settings = [
+        ("X-Title", "Acme Support Assistant"), ("HTTP-Referer", "https://acme.example.com"),
+        ("OpenAI-Organization", "org-0123456789"), ("X-Title", "Key Largo Tours"),
+    ]  # fmt: skip
+    assert all(is_credential_header(name, value) for name, value in credentials)
+    assert not any(is_credential_header(name, value) for name, value in settings)

@@ -9,6 +9,7 @@ other part of the log record (an upstream echoing the key in an error, a prompt 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from functools import lru_cache
@@ -35,6 +36,12 @@ SECRET_HEADERS = frozenset(
         *CREDENTIAL_HEADERS,
     }
 )  # fmt: skip
+# A header an account custom provider stores under another name carries a credential when its
+# name says so (`X-Tenant-Key`, `X-Auth-Token`, `Helicone-Auth`, `X-Client-Secret`) or its value is
+# an HTTP authentication scheme and one credential (`Bearer sk-…`, `Basic …`: RFC 9110 §11.4; not
+# `Key Largo Tours`). Not `X-Title`, `HTTP-Referer`, `OpenAI-Organization`: configuration, not keys.
+_CREDENTIAL_NAME = re.compile(r"key|token|auth|secret|passw|credential|signature|cookie|session")
+_SCHEME_VALUE = re.compile(r"(?i)\s*(?:bearer|basic|token|key|apikey|dpop|negotiate) +\S+\s*")
 # Query parameters that carry credentials: every provider's key parameter (Gemini's `?key=`,
 # https://ai.google.dev/gemini-api/docs/api-key) and the names the wider ecosystem uses (OAuth
 # access tokens, Azure SAS signatures), and every provider's key header's name (a client may put
@@ -60,6 +67,13 @@ def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         lower = name.lower()
         masked[lower] = MASK if lower in SECRET_HEADERS else header_text(value)
     return masked
+
+
+def is_credential_header(name: str, value: str) -> bool:
+    """Whether a header the gateway sets from storage carries a credential: one `SECRET_HEADERS`
+    names, one whose name says so, or a value in an authentication scheme (see above)."""
+    lower = name.lower()
+    return lower in SECRET_HEADERS or bool(_CREDENTIAL_NAME.search(lower) or _SCHEME_VALUE.fullmatch(value))
 
 
 def mask_query(query: str) -> str:
@@ -111,9 +125,10 @@ class Secrets:
         self._add(value)
 
     def add_stored(self, value: str) -> None:
-        """A header value the gateway added from storage (a stored key, a custom provider's header):
-        as is and, `Scheme credential` (`Bearer sk-…`), the credential alone, as an upstream may
-        quote either whatever the header's name."""
+        """A credential the gateway added from storage (a stored key, a custom provider's credential
+        header): as is and, `Scheme credential` (`Bearer sk-…`), the credential alone, as an
+        upstream may quote either. Only for credentials: `X-Title: Acme Support Assistant` holds
+        no credential after a scheme (`add_value` such a value, whole)."""
         self._add(value)
         credential = value.strip().partition(" ")[2].strip()
         if credential:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from sluicegate.credentials import Secrets, is_credential_header
 from sluicegate.gateway import Gateway
 from sluicegate.providers.base import NO_FACTS, Provider, RequestFacts, Route
 from sluicegate.storage.cache_admission import Admission
@@ -86,13 +87,11 @@ class Step:
     # or default one), so the forward stage and the cache keys agree. None: a step Plan never saw.
     base_url: str | None = None
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
-    # A translated step whose chat request says `parallel_tool_calls: false`: its answer keeps one
-    # tool call per choice (pipeline/one_call.py). Read by Plan, which parses the body once.
-    one_tool_call: bool = False
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
     key_alias: str | None = None  # the stored key the client chose (`cf-aig-byok-alias`): a credential
-    stored_values: tuple[str, ...] = ()  # header values the gateway added from storage: never logged
+    # The headers the gateway set from storage (an account custom provider's): values never logged.
+    stored_headers: tuple[tuple[str, str], ...] = ()
     # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
     own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     # The most of this step's answer a cache of the gateway would store (limits.cache_entry_bytes),
@@ -104,7 +103,28 @@ class Step:
         """Every value the gateway may add to this step from storage, never to be shown or logged:
         each key of its pool (an upstream may echo a refused one) and a custom provider's headers."""
         pooled = tuple(self.keys.values.values()) if self.keys is not None else ()
-        return (*pooled, *self.stored_values)
+        return (*pooled, *(value for _, value in self.stored_headers))
+
+    def add_stored_to(self, secrets: Secrets, credentials_only: bool = False) -> None:
+        """Adds `stored_secrets` to `secrets`: the pool's keys and a custom provider's credential
+        headers (`is_credential_header`) as credentials, and, unless `credentials_only`, its other
+        header values whole (`X-Title`, `HTTP-Referer`: configuration that leaves storage only by
+        name, but no credential a model's text must be rewritten for)."""
+        if self.keys is not None:
+            for value in self.keys.values.values():
+                secrets.add_stored(value)
+        for name, value in self.stored_headers:
+            if is_credential_header(name, value):
+                secrets.add_stored(value)
+            elif not credentials_only:
+                secrets.add_value(value)
+
+    def went_on_stored_credentials(self) -> bool:
+        """Whether the answer came from a try with credentials from storage: a stored key
+        (`key_name`, set per try; not a cached answer's) or a custom provider's credential header."""
+        return self.key_name is not None or any(
+            is_credential_header(*header) for header in self.stored_headers
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,8 +159,7 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for step in exchange.plan.steps:
         secrets.add_headers(step.headers.items())
         secrets.add_query(step.route.query)
-        for value in step.stored_secrets():
-            secrets.add_stored(value)
+        step.add_stored_to(secrets)
     for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets

@@ -29,6 +29,8 @@ Behaviour is chosen per request by a token list (the model name, or the `x-fake-
                        (fakes that say so)
     quote-key          that in-stream error's message quotes the key the request came with
                        (`… Key used: <key>.`), as an upstream may quote a credential (fakes that say so)
+    one-delta          streams send the reply's text as one content event, as a provider may send
+                       many tokens in one delta (fakes that say so)
     stream-error-<status>  a stream request answered 200 whose first and only event is the error
                        error-<status> would give, as the provider sends it inside a stream (Anthropic
                        reports overload so: https://docs.anthropic.com/en/docs/build-with-claude/
@@ -129,6 +131,7 @@ class Behavior:
     split_lines: bool = False
     hold_open: bool = False
     quote_key: bool = False
+    one_delta: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Behavior:
@@ -161,7 +164,7 @@ class Behavior:
             elif token in (
                 "drop-mid-stream", "end-mid-stream", "error-mid-stream", "no-usage", "pause-stream",
                 "wrong-shape", "chunked", "gzip", "gzip-cut", "comment-first", "ping-first", "split-lines",
-                "hold-open", "quote-key", "interleaved-calls",
+                "hold-open", "quote-key", "interleaved-calls", "one-delta",
             ):  # fmt: skip
                 behavior = replace(behavior, **{token.replace("-", "_"): True})
         return behavior

@@ -24,6 +24,7 @@ other model succeeds.
                        event, `data: {"error": {...}}` (a server_error), and end; with pause-stream
                        they wait after the error event, before ending (the provider has not closed);
                        with quote-key its message quotes the request's key
+    one-delta          chat streams send the reply's text as one content chunk
     stream-error-<n>   a stream request answered 200 whose only event is `data: {"error": ...}`, the
                        error error-<n> gives (with fail-<n>-then-ok: the first n requests only)
     chunked            chat, embeddings: the whole JSON answer without Content-Length, in two
@@ -269,6 +270,8 @@ class FakeOpenAI(FakeUpstream):
         else:
             pieces, finish = _reply(_last_user_text(messages), limit, self.answer)
         usage = self.usage_object(_chat_usage(_prompt_tokens(messages, call.body["model"]), len(pieces)))
+        if call.behavior.one_delta:
+            pieces = ["".join(pieces)]
         head: dict[str, Any] = {
             "id": f"chatcmpl-fake-{call.number:06d}",
             "created": CREATED,

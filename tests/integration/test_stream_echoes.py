@@ -1,12 +1,16 @@
 """A stored provider key an upstream quotes after its answer has begun is not shown to the client:
 an error event in the middle of a 200 stream (OpenAI's `data: {"error": …}` after a content chunk,
-Anthropic's `event: error` after content deltas), and a realtime session's events and close
-reason after the handshake. The client's own key quoted back to it is left as it is.
+Anthropic's `event: error` after content deltas), and a realtime session's events (text and
+binary) and close reason after the handshake. The client's own key quoted back to it is left as
+it is, and so is the model's text that says a custom provider's stored header that is no
+credential (`X-Title`, `HTTP-Referer`).
 
 A real gateway on loopback, the project's fake upstreams (`error-mid-stream,quote-key`: the error
-quotes the key the fake got; the realtime fake's `fake.error` and `fake.close` with `quote_key`),
-stored keys set through the admin API; the clients are the openai and anthropic SDKs (and, for a
-close reason the openai SDK does not show, the `websockets` client it is built on).
+quotes the key the fake got; `one-delta`: the text in one content chunk; the realtime fake's
+`fake.error` and `fake.close` with `quote_key`, and its echo of a binary frame), stored keys and a
+custom provider set through the admin API; the clients are the openai and anthropic SDKs (and,
+for a close reason and binary frames the openai SDK does not show, the `websockets` client it is
+built on).
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ GATEWAY = "/api/v1/accounts/local/gateways/default"
 STORED_OPENAI = "sk-proj-STORED-openai-0123456789abcdef"
 STORED_ANTHROPIC = "sk-ant-api03-STORED-anthropic-0123456789"
 OWN = "sk-proj-own-key-of-the-client-0123456789"
-QUOTING = {"x-fake-behavior": "error-mid-stream,quote-key"}
+BEHAVIOR = "x-fake-behavior"
+QUOTING = {BEHAVIOR: "error-mid-stream,quote-key"}
 USER: Any = [{"role": "user", "content": "tell me about the weather"}]
 NO_KEY = {"Authorization": openai.Omit()}  # the SDK then sends no key: the gateway brings its own
+STORED_CUSTOM = "sk-custom-STORED-acme-0123456789abcdef"
+TITLE, SITE = "Acme Support Assistant", "https://acme.example.com"  # OpenRouter's attribution headers
 
 
 @pytest.fixture
@@ -69,10 +76,12 @@ def newest_record(gw: RunningGateway, count: int) -> dict[str, Any]:
     return record
 
 
-def chat_deltas(client: openai.OpenAI, into: list[str | None]) -> None:
+def chat_deltas(
+    client: openai.OpenAI, into: list[str | None], messages: Any = USER, behavior: str = QUOTING[BEHAVIOR]
+) -> None:
     """Stream a chat answer that errs after its first chunk, its deltas `into` a list."""
     for chunk in client.chat.completions.create(
-        model="gpt-4o-mini", messages=USER, stream=True, extra_headers=QUOTING
+        model="gpt-4o-mini", messages=messages, stream=True, extra_headers={BEHAVIOR: behavior}
     ):
         into.append(chunk.choices[0].delta.content)
 
@@ -122,6 +131,36 @@ def test_an_anthropic_error_event_after_content_does_not_show_the_stored_key_it_
     assert STORED_ANTHROPIC not in json.dumps(newest_record(gw, 1))
 
 
+def test_a_custom_providers_stored_title_the_model_says_is_left_while_its_stored_key_is_masked(
+    make_gateway: Callable[..., RunningGateway], upstreams: tuple[FakeOpenAI, FakeAnthropic]
+) -> None:
+    oa, _ = upstreams
+    gateway = make_gateway(allowed_hosts=[oa.url.removeprefix("http://")], secret_key="master-key-for-echoes")
+    headers = {"Authorization": f"Bearer {STORED_CUSTOM}", "X-Title": TITLE, "HTTP-Referer": SITE}
+    created = gateway.http.post(
+        "/api/v1/accounts/local/custom-providers",
+        json={"name": "Acme", "slug": "acme", "base_url": oa.base_url, "headers": headers},
+    )
+    assert created.status_code == 201, created.text
+    said = f"I am the {TITLE} of {SITE}"
+    received: list[str | None] = []
+    client = openai.OpenAI(
+        base_url=gateway.provider_url("custom-acme"), api_key="sk-client-own", max_retries=0
+    )
+    with client, pytest.raises(openai.APIError) as raised:
+        chat_deltas(
+            client, received, [{"role": "user", "content": said}], "one-delta,error-mid-stream,quote-key"
+        )
+    # The model's text, one delta that says the stored title and site, reaches the client as it was.
+    assert received == [f"echo: {said}"]
+    # The stored key the upstream quotes after it does not.
+    assert raised.value.message.endswith("Key used: [redacted].")
+    assert STORED_CUSTOM not in str(raised.value.body)
+    sent = oa.requests[-1]
+    assert (sent.header("authorization"), sent.header("x-title")) == (f"Bearer {STORED_CUSTOM}", TITLE)
+    assert STORED_CUSTOM not in json.dumps(newest_record(gateway, 1))
+
+
 def test_a_realtime_upstreams_events_and_close_reason_do_not_show_the_stored_key(
     make_gateway: Callable[..., RunningGateway],
 ) -> None:
@@ -158,7 +197,14 @@ def test_a_realtime_upstreams_events_and_close_reason_do_not_show_the_stored_key
                 socket.recv()
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "bye [redacted]")
-        records = gateway.wait_for_logs(3)
+
+        # A binary frame (the fake echoes one back) is masked as a text event is.
+        with connect(ws_url(gateway, "openai/realtime?model=gpt-realtime"), open_timeout=10) as socket:
+            assert kind(socket.recv()) == "session.created"
+            socket.send(b"\x00\x01 " + STORED_OPENAI.encode() + b" \xff")
+            assert socket.recv() == b"\x00\x01 [redacted] \xff"
+        assert realtime.connections[-1].sent[-1] == b"\x00\x01 " + STORED_OPENAI.encode() + b" \xff"
+        records = gateway.wait_for_logs(4)
         assert STORED_OPENAI not in json.dumps(
             [gateway.http.get(f"{GATEWAY}/logs/{r['id']}").json() for r in records]
         )

@@ -103,3 +103,34 @@ async def test_a_chunk_that_ends_mid_line_is_held_only_from_where_a_key_could_st
     # `data: [DO` cannot start the key: it goes at once; `… sk-sto` can: it waits for the next chunk.
     assert await relayed([b"data: [DO", b"NE]\n\n"], secrets) == [b"data: [DO", b"NE]\n\n"]
     assert await relayed([b'{"m": "x sk-sto', b'red"}'], secrets) == [b'{"m": "x ', b'sk-stored"}']
+
+
+TITLE, SITE = "Acme Support Assistant", "https://acme.example.com"
+SAID = f'data: {{"choices": [{{"delta": {{"content": "I am the {TITLE} of {SITE}"}}}}]}}\n\n'.encode()
+
+
+def custom_step() -> Step:
+    """A custom provider's step with its stored headers: a key, and OpenRouter's two attribution
+    headers (no credentials: configuration), as `InjectKeys` sets them."""
+    step = Step(REGISTRY["openai"], Route(ACCOUNT, "chat/completions"), CIMultiDict(), b"", NO_FACTS)
+    step.stored_headers = (("Authorization", f"Bearer {KEY}"), ("X-Title", TITLE), ("HTTP-Referer", SITE))
+    return step
+
+
+async def test_a_custom_providers_stored_title_is_masked_in_an_error_answer_but_not_in_the_models_text() -> (
+    None
+):
+    # A 200 stream: the model's text saying the title and site goes as it was, the key does not.
+    got = b"".join(await answered(custom_step(), [SAID, MID_STREAM]))
+    assert got == SAID + MID_STREAM.replace(KEY.encode(), b"[redacted]")
+    # An error answer quoting them is masked of every stored value, each whole: `Support
+    # Assistant`, the title past its first space, is no credential after a scheme.
+    exchange = make_exchange()
+    exchange.plan = RequestPlan(b"", [custom_step()])
+    body = f'{{"error": "bad X-Title {TITLE} from {SITE} with {KEY}; Support Assistant"}}'.encode()
+    reply = Reply(400, CIMultiDict(), body=body)
+    mask_echoed_secrets(exchange, reply)
+    assert (
+        reply.body
+        == b'{"error": "bad X-Title [redacted] from [redacted] with [redacted]; Support Assistant"}'
+    )

@@ -7,42 +7,44 @@ provider key of the gateway's pool, an account custom provider's header values: 
 (`[redacted]`, in every form the log record's masking knows) before they leave:
 
 - in an error answer (status 400 or more, or a stream whose first event is the provider's error:
-  `Reply.failure`), a whole body at once, of any step's stored credentials;
-- in every stream of a step that went on stored credentials, as it passes: a provider reports an
-  error that comes after some content as an event of its 200 stream (OpenAI's `data: {"error": …}`,
-  Anthropic's `event: error`, Gemini's error object). A chunk costs a few substring searches, and
+  `Reply.failure`), a whole body at once, of any step's stored values: its credentials, and a
+  custom provider's other header values whole (`X-Title`: configuration, which leaves storage
+  only by name; an error's text is no model's);
+- in every stream of a step that went on stored credentials, as it passes, of that step's
+  credentials only (its pool's keys, a custom provider's credential headers:
+  `credentials.is_credential_header`): a provider reports an error that comes after some content
+  as an event of its 200 stream (OpenAI's `data: {"error": …}`, Anthropic's `event: error`,
+  Gemini's error object). The content before it is the model's text, which may well say an
+  `X-Title` or `HTTP-Referer` value (the assistant's own name, its site), and is not the gateway's
+  to rewrite; no model says a key it was never told. A chunk costs a few substring searches, and
   a look at its end when it does not end a line; streams on the client's own key cost nothing.
 
 Successful whole answers (a relayed-whole one too) are left as they are: a provider reports a
 refusal with an error status there, and a model's text is not the gateway's to rewrite. The log
 stage wraps the stream before it keeps its copy, so the record's body and error are the masked
-ones (records mask every known credential again anyway: `records.known_secrets`).
+ones (records mask every stored value again anyway: `records.known_secrets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 
 from multidict import CIMultiDict
 
 from sluicegate.credentials import Secrets
-from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.exchange import Exchange, Reply
 
 
 def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
     """Mask `reply` of the credentials the gateway added from storage, in place (see above)."""
-    steps: Iterable[Step]
-    if reply.status >= 400 or reply.failure is not None:
-        steps = exchange.plan.steps
-    elif reply.stream is not None and not reply.relayed_whole:
-        step = exchange.step
-        steps = (step,) if step is not None and went_on_stored(step) else ()
-    else:
-        return
     secrets = Secrets()
-    for step in steps:
-        for value in step.stored_secrets():
-            secrets.add_stored(value)
+    if reply.status >= 400 or reply.failure is not None:
+        for step in exchange.plan.steps:
+            step.add_stored_to(secrets)
+    elif reply.stream is not None and not reply.relayed_whole:
+        answering = exchange.step
+        if answering is not None and answering.went_on_stored_credentials():
+            answering.add_stored_to(secrets, credentials_only=True)
     if not secrets:
         return
     joined = "\0".join(reply.headers.values())
@@ -52,12 +54,6 @@ def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
         reply.body = secrets.scrub(reply.body)
     else:
         reply.stream = scrubbed(reply.stream, secrets)
-
-
-def went_on_stored(step: Step) -> bool:
-    """Whether the step's answer came from a try with credentials from storage: a stored key
-    (`key_name`, set per try) or a custom provider's stored headers. Not a cached answer's."""
-    return step.key_name is not None or bool(step.stored_values)
 
 
 async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> AsyncGenerator[bytes, None]:

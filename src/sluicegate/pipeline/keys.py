@@ -245,4 +245,4 @@ def _set_custom_headers(step: Step, provider: AccountProvider, where: str) -> No
         raise Forbidden(where + provider.refusal, provider=provider.name)
     for name, value in provider.headers:
         step.headers[name] = value
-        step.stored_values += (value,)
+        step.stored_headers += ((name, value),)

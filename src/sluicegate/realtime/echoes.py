@@ -6,7 +6,9 @@ session on the gateway's stored key must not show it to a client that brought no
 A text frame costs a few substring searches (`Secrets.scrub_text`); only one that quotes a key is
 rewritten. `[redacted]` holds no character JSON escapes, so an event stays JSON; should a match
 cut into an escape sequence all the same, the event is parsed and written again with its strings
-masked. Binary frames (audio) are passed as they are.
+masked. A binary frame (audio, or an event a server sends as bytes) is searched as it is
+(`Secrets.scrub`, in relay.py). Only credentials are searched for (`Step.add_stored_to`): the
+events carry the model's text, not the gateway's to rewrite.
 """
 
 from __future__ import annotations

@@ -130,11 +130,12 @@ def refusal_reply(exchange: Exchange, refusal: Refusal) -> Reply:
     return Reply(refusal.status, headers, body=stored.scrub(refusal.body) if stored else refusal.body)
 
 
-def stored_keys(step: Step | None) -> Secrets:
-    """The values the gateway would add from storage to `step`: never shown to a client."""
+def stored_keys(step: Step | None, credentials_only: bool = False) -> Secrets:
+    """The values the gateway would add from storage to `step`, never shown to a client (only its
+    credentials, `credentials_only`: for a session's events, which carry the model's text)."""
     secrets = Secrets()
-    for value in step.stored_secrets() if step is not None else ():
-        secrets.add_stored(value)
+    if step is not None:
+        step.add_stored_to(secrets, credentials_only)
     return secrets
 
 

@@ -109,7 +109,7 @@ class _Session:
         self.guard = guard
         self.answers = answers
         self.tally = SessionTally()
-        self.stored = stored_keys(exchange.step)  # none when the client brought its own key
+        self.stored = stored_keys(exchange.step, credentials_only=True)  # none on the client's own key
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
 
@@ -180,9 +180,9 @@ class _Session:
                 else:
                     self.tally.closed("upstream", _ABNORMAL, "the upstream connection was lost")
                 return
-            if message.type is WSMsgType.BINARY:
+            if message.type is WSMsgType.BINARY:  # audio, or events a server sends as bytes
                 self.tally.server_binary += 1
-                await self.client.send_bytes(message.data)
+                await self.client.send_bytes(self.stored.scrub(message.data) if self.stored else message.data)
             elif message.type is WSMsgType.TEXT:
                 event: str = masked_frame(self.stored, message.data) if self.stored else message.data
                 kind = event_type(event)
