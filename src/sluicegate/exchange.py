@@ -87,6 +87,9 @@ class Step:
     # or default one), so the forward stage and the cache keys agree. None: a step Plan never saw.
     base_url: str | None = None
     reader: Provider | None = None  # reads usage from the answer the client got, when not `provider`
+    # A translated step whose chat request says `parallel_tool_calls: false`: its answer keeps one
+    # tool call per choice (pipeline/one_call.py). Read by Plan, which parses the body once.
+    one_tool_call: bool = False
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
     key_alias: str | None = None  # the stored key the client chose (`cf-aig-byok-alias`): a credential
