@@ -69,6 +69,7 @@ from tests.fakes.base import (
     key_quote,
     sse_event,
 )
+from tests.fakes.thinking_rules import anthropic_refusal
 
 API_VERSION_HEADER = "anthropic-version"
 DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5-20251001")
@@ -244,7 +245,7 @@ class FakeAnthropic(FakeUpstream):
             blocks.append({"type": "thinking", "thinking": thinking, "signature": "c2lnLWZha2U="})
             output += len(thinking.split())
         thoughts = output
-        if (tool := _forced_tool(body)) is not None:
+        if (tool := _forced_tool(body) or _asked_tool(body, text)) is not None:
             arguments = _tool_input(tool.get("input_schema"), text)
             tool_id = f"toolu_fake_{call.number:06d}"
             blocks.append({"type": "tool_use", "id": tool_id, "name": tool["name"], "input": arguments})
@@ -487,6 +488,13 @@ def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return named[0] if named else tools[0]
 
 
+def _asked_tool(body: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """The tool the user's text asks for by "use the NAME tool" (tool_choice auto): a model that
+    calls a tool of its own accord, after its thinking."""
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and "name" in t]
+    return next((t for t in tools if f"use the {t['name']} tool" in text), None)
+
+
 def _tool_input(schema: Any, text: str) -> dict[str, Any]:
     """A forced tool's input: a value of its `input_schema` (see the module's docstring)."""
     root = schema if isinstance(schema, dict) else {}
@@ -570,4 +578,4 @@ def _thinking_refusal(body: dict[str, Any]) -> str | None:
         return "`top_k` cannot be set when thinking is enabled"
     if isinstance(choice := body.get("tool_choice"), dict) and choice.get("type") in ("any", "tool"):
         return "Thinking may not be enabled when tool_choice forces tool use."
-    return None
+    return anthropic_refusal(body)

@@ -62,6 +62,7 @@ from tests.fakes.anthropic_server import _tool_input
 from tests.fakes.base import BEHAVIOR_HEADER, ECHO_WORDS, Behavior, FakeUpstream, sse_data, write_stream
 from tests.fakes.gemini_logprobs import add_logprobs, invalid
 from tests.fakes.openai_server import _embedding
+from tests.fakes.thinking_rules import gemini_refusal
 
 CACHED_TOKENS = 1024
 THOUGHT_TOKENS = 12
@@ -275,6 +276,8 @@ def _invalid_config(call: Call) -> str | None:
     config = call.body.get("generationConfig") or {}
     if call.method in ("generateContent", "streamGenerateContent") and invalid(config):
         return ERRORS[400][1]
+    if call.method in ("generateContent", "streamGenerateContent"):
+        return gemini_refusal(call.model, config.get("thinkingConfig"))
     return None
 
 

@@ -32,6 +32,7 @@ from sluicegate.ingress.openai_responses_stream import (
     reasoning_item,
     response_object,
 )
+from sluicegate.ingress.reasoning_items import opened
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
@@ -128,8 +129,10 @@ class OpenAIResponses:
         message = mapping(choice.get("message"))
         output: list[dict[str, Any]] = []
         content_id = f"msg_{self.ids()}"
-        if isinstance(thought := message.get("reasoning_content"), str) and thought:
-            output.append(reasoning_item(f"rs_{self.ids()}", thought))
+        thought, blocks = message.get("reasoning_content"), message.get("thinking_blocks")
+        if (isinstance(thought, str) and thought) or blocks:
+            summary = thought if isinstance(thought, str) else ""
+            output.append(reasoning_item(f"rs_{self.ids()}", summary, blocks=blocks))
         if isinstance(text := message.get("content"), str) and text:
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
             output.append(_message(content_id, part))
@@ -189,6 +192,7 @@ def _input(raw: Any) -> list[dict[str, Any]]:
         raise TranslationError("must be a string or a list of items", field="input")
     messages: list[dict[str, Any]] = []
     media: list[dict[str, Any]] = []  # what the tool outputs so far returned besides text
+    thinking: list[dict[str, Any]] = []  # a reasoning item's blocks, for the assistant turn after it
     for i, item in enumerate(raw):
         where = f"input[{i}]"
         item = mapping(item)
@@ -200,6 +204,12 @@ def _input(raw: Any) -> list[dict[str, Any]]:
             messages.append(_input_message(item, where))
         elif kind == "function_call":
             _add_call(messages, item, where)
+        if kind in ("message", "function_call"):  # the thinking goes with the assistant turn after it
+            if thinking and messages[-1]["role"] == "assistant":
+                messages[-1].setdefault("thinking_blocks", []).extend(thinking)
+            thinking = []
+        if kind == "reasoning":  # Claude's signed thinking (reasoning_items.py); others' are dropped
+            thinking += opened(item)
         elif kind == "function_call_output":
             output, returned = _call_output(item, where)
             messages.append(output)
@@ -208,7 +218,7 @@ def _input(raw: Any) -> list[dict[str, Any]]:
             raise TranslationError(
                 "an item_reference names no item here; send the item itself", field=f"{where}.type"
             )
-        elif kind != "reasoning":  # reasoning items only mean something to the model that wrote them
+        elif kind not in ("message", "function_call", "reasoning"):
             raise TranslationError(f"a {kind!r} item cannot be sent to this provider", field=f"{where}.type")
     if media:
         messages.append({"role": "user", "content": media})

@@ -16,6 +16,7 @@ from typing import Any
 
 from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.ingress.reasoning_items import sealed
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
 
@@ -78,11 +79,17 @@ def response_object(
     }
 
 
-def reasoning_item(item_id: str, summary: str, status: str = "completed") -> dict[str, Any]:
+def reasoning_item(
+    item_id: str, summary: str, status: str = "completed", blocks: Any = None
+) -> dict[str, Any]:
     """A chat answer's `reasoning_content` (a provider's thinking) as a reasoning item: its summary
-    text. It holds no `encrypted_content`, so it cannot bring the thinking back in a later turn."""
+    text, and its signed `thinking_blocks` as `encrypted_content` (reasoning_items.py), which
+    bring Claude's thinking back when the client sends the item again."""
     summary_parts = [{"type": "summary_text", "text": summary}] if summary else []
-    return {"type": "reasoning", "id": item_id, "summary": summary_parts, "status": status}
+    item = {"type": "reasoning", "id": item_id, "summary": summary_parts, "status": status}
+    if (content := sealed(blocks)) is not None:
+        item["encrypted_content"] = content
+    return item
 
 
 def created_at(created: Any, clock: Callable[[], float]) -> int:
@@ -100,6 +107,7 @@ class _Item:
     index: int
     body: dict[str, Any]
     text: list[str] = field(default_factory=list)
+    blocks: list[Any] = field(default_factory=list)  # a reasoning item's thinking_blocks
 
 
 class ResponsesStream:
@@ -200,6 +208,9 @@ class ResponsesStream:
             delta = mapping(choice.get("delta"))
             if isinstance(thought := delta.get("reasoning_content"), str) and thought:
                 out.append(self._reasoning(thought))
+            if isinstance(blocks := delta.get("thinking_blocks"), list) and blocks:
+                out.append(self._open_reasoning())
+                self._items[-1].blocks += blocks
             for key in ("content", "refusal"):
                 if isinstance(text := delta.get(key), str) and text:
                     out.append(self._text(text))
@@ -239,14 +250,18 @@ class ResponsesStream:
             "response.output_text.delta", {**self._at(self._message), "delta": text, "logprobs": []}
         )
 
+    def _open_reasoning(self) -> bytes:
+        """A reasoning item opened, unless it is the open item."""
+        if self._open is not None and self._open.body["type"] == "reasoning":
+            return b""
+        out = self._open_item(reasoning_item(f"rs_{self._ids()}", "", "in_progress"))
+        added = {**self._at(self._items[-1]), "summary_index": 0, "part": _summary_part("")}
+        del added["content_index"]
+        return out + self._event("response.reasoning_summary_part.added", added)
+
     def _reasoning(self, text: str) -> bytes:
         """A piece of the provider's thinking: the summary text of a reasoning item (opened first)."""
-        out = b""
-        if self._open is None or self._open.body["type"] != "reasoning":
-            out = self._open_item(reasoning_item(f"rs_{self._ids()}", "", "in_progress"))
-            added = {**self._at(self._items[-1]), "summary_index": 0, "part": _summary_part("")}
-            del added["content_index"]
-            out += self._event("response.reasoning_summary_part.added", added)
+        out = self._open_reasoning()
         item = self._items[-1]
         item.text.append(text)
         delta = {"item_id": item.body["id"], "output_index": item.index, "summary_index": 0, "delta": text}
@@ -318,6 +333,8 @@ class ResponsesStream:
             out += self._event("response.reasoning_summary_text.done", {**at, "text": text})
             out += self._event("response.reasoning_summary_part.done", {**at, "part": _summary_part(text)})
             item.body["summary"] = [_summary_part(text)]
+            if (content := sealed(item.blocks)) is not None:
+                item.body["encrypted_content"] = content
         else:
             item.body["arguments"] = text
             done = {"item_id": item.body["id"], "output_index": item.index, "arguments": text}

@@ -14,6 +14,14 @@ Anthropic's rules (https://docs.claude.com/en/docs/build-with-claude/extended-th
   named function, a response format's answer tool) goes without thinking.
 - In a tool loop, the assistant turn that called the tools must start with its thinking blocks as
   they came, signature and all: `thinking_blocks` on the assistant message, as the answer gave them.
+  Without them Anthropic refuses the request ("a final `assistant` message must start with a
+  thinking block"), so a request whose last assistant turn with tool calls carries no signed
+  blocks goes without thinking, as LiteLLM does (a client that rebuilt its messages, a guardrail
+  that changed the thinking text and so voided its signature, a loop begun without thinking).
+- Only Claude 3.7 Sonnet and Claude 4 and later think (…/extended-thinking#supported-models);
+  earlier models refuse `thinking` (400), so they go without, as before thinking was translated.
+- `max_tokens` counts the thinking too: the budget is added to it, capped at the model's most
+  output tokens (`MAX_OUTPUT`, https://docs.claude.com/en/docs/about-claude/models/overview).
 """
 
 from __future__ import annotations
@@ -44,16 +52,46 @@ EFFORTS: Final[Mapping[str, str]] = {
     "max": "high",
 }
 MIN_BUDGET: Final = 1024
-_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:[-.](\d{1,2})(?!\d))?")
+FIRST_THINKING: Final = (3, 7)  # Claude 3.7 Sonnet, the first model with extended thinking
+# The most output tokens (thinking included) a model writes, by family and version: the first
+# entry at or below the model's version, of its family ("" any), counts. Opus 4 and 4.1: 32K;
+# 3.7 Sonnet (without the 128K beta header), Sonnet 4, 4.5, Haiku 4.5, Opus 4.5: 64K; 4.6 on: 128K.
+MAX_OUTPUT: Final[tuple[tuple[str, tuple[int, int], int], ...]] = (
+    ("", (4, 6), 128_000),
+    ("opus", (4, 5), 64_000),
+    ("opus", (4, 0), 32_000),
+    ("", (3, 7), 64_000),
+)
+_VERSION = re.compile(r"claude-(?:([a-z]+)-)?(\d+)(?:[-.](\d{1,2})(?!\d))?")
 _TOP_P_WITH_THINKING: Final = (0.95, 1.0)
+
+
+def version(model: str) -> tuple[int, int] | None:
+    """The Claude version in a model's name (`claude-3-7-sonnet…`, `claude-opus-4-1…`), or None."""
+    found = _VERSION.search(model)
+    return None if found is None else (int(found[2]), int(found[3] or 0))
 
 
 def adaptive(model: str) -> bool:
     """Whether `model` thinks adaptively (Claude 4.6 and later; a name without a version too)."""
-    found = _VERSION.search(model)
-    if found is None:
-        return True
-    return (int(found[1]), int(found[2] or 0)) >= (4, 6)
+    return (version(model) or (99, 0)) >= (4, 6)
+
+
+def thinks(model: str) -> bool:
+    """Whether `model` takes `thinking` (Claude 3.7 Sonnet, 4 and later; a name without a version)."""
+    return (version(model) or (99, 0)) >= FIRST_THINKING
+
+
+def max_output(model: str) -> int | None:
+    """The most output tokens `model` writes (`MAX_OUTPUT`); None: not known (no version)."""
+    found, at = _VERSION.search(model), version(model)
+    if found is None or at is None:
+        return None
+    family = found[1] or next((f for f in ("opus", "sonnet", "haiku") if f in model), "")
+    for kind, since, most in MAX_OUTPUT:
+        if kind in ("", family) and at >= since:
+            return most
+    return None
 
 
 def thinking_config(payload: Mapping[str, Any], model: str) -> dict[str, Any] | None:
@@ -89,16 +127,20 @@ def thinking_config(payload: Mapping[str, Any], model: str) -> dict[str, Any] | 
 
 def with_thinking(body: dict[str, Any], payload: Mapping[str, Any], model: str) -> None:
     """Adds the request's thinking to the Anthropic `body` in place, within Anthropic's rules (see
-    above). A budget at or above `max_tokens` raises it to budget + max_tokens, so the answer keeps
-    the room the request gave it (the Vercel AI SDK adds the budget always)."""
+    above). A budget is added to `max_tokens`, so the answer keeps the room the request gave it
+    (as the Vercel AI SDK does), capped at the model's most output tokens."""
     fields = thinking_config(payload, model)
-    if fields is None:
+    if fields is None or not thinks(model):
         return
     if mapping(body.get("tool_choice")).get("type") in ("any", "tool"):
         return  # a forced tool call cannot think first
+    if not _loop_keeps_thinking(payload.get("messages")):
+        return
     budget = fields["thinking"].get("budget_tokens")
-    if isinstance(budget, int) and budget >= body["max_tokens"]:
-        body["max_tokens"] += budget
+    if isinstance(budget, int):
+        raised = body["max_tokens"] + budget
+        most = max_output(model)
+        body["max_tokens"] = raised if most is None else max(min(raised, most), body["max_tokens"])
     body.pop("temperature", None)
     body.pop("top_k", None)
     low, high = _TOP_P_WITH_THINKING
@@ -107,13 +149,29 @@ def with_thinking(body: dict[str, Any], payload: Mapping[str, Any], model: str) 
     body.update(fields)
 
 
+def _loop_keeps_thinking(messages: Any) -> bool:
+    """Whether the last assistant message with tool calls (if any) has its signed thinking blocks."""
+    turns: list[Any] = messages if isinstance(messages, list) else []
+    for turn in reversed(turns):
+        message = mapping(turn)
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            return bool(signed_blocks(message))
+    return True
+
+
 def signed_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """An assistant message's `thinking_blocks` that Anthropic takes back: thinking with its
-    signature, redacted thinking with its data (an unsigned one it refuses; it is left out)."""
+    """An assistant message's `thinking_blocks` as Anthropic takes them back: thinking with its
+    signature, redacted thinking with its data. A thinking block without its signature (Anthropic
+    refuses it; a guardrail that changed its text empties it) leaves the message with none: its
+    thinking is no longer what Claude wrote, and part of it would not be either."""
     blocks = []
     for block in message.get("thinking_blocks") or ():
         block = mapping(block)
-        if block.get("type") == "thinking" and isinstance(block.get("signature"), str) and block["signature"]:
+        if block.get("type") == "thinking" and not (
+            isinstance(block.get("signature"), str) and block["signature"]
+        ):
+            return []
+        if block.get("type") == "thinking":
             text = block.get("thinking")
             blocks.append(
                 {

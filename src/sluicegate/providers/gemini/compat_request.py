@@ -363,7 +363,7 @@ def native_body(payload: dict[str, Any], model: str = "") -> dict[str, Any]:
         body["systemInstruction"] = {"parts": system}
     body.update(_tool_fields(payload, model))
     generation = _generation_config(payload, model)
-    if (thinking := thinking_config(payload, _from_gemini_3(model))) is not None:
+    if (thinking := thinking_config(payload, _from_gemini_3(model), model)) is not None:
         generation["thinkingConfig"] = thinking
     if generation:
         body["generationConfig"] = generation

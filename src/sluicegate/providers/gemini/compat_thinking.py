@@ -6,6 +6,12 @@ thinkingLevel from 3 on (which cannot turn thinking off, so "none" is its lowest
 `thinking` object (what the Messages ingress writes for Anthropic's `thinking`) keeps its budget
 before Gemini 3 (https://ai.google.dev/gemini-api/docs/thinking: `thinkingBudget`, -1 dynamic, 0
 off) and becomes the level of the effort its budget falls in from 3 on.
+
+A budget must be in the model's range, or Gemini refuses the request ("The thinking budget (N) is
+invalid."): 2.5 Pro 128–32768 and never 0 (it cannot stop thinking), 2.5 Flash 0–24576, 2.5
+Flash-Lite 512–24576 or 0; -1 (dynamic) for all (https://ai.google.dev/gemini-api/docs/thinking).
+A budget outside is clamped to it (Claude Code asks 31999 of any model), and 0 to a Pro is left out
+(its default thinking). A name that says neither `pro` nor `lite` is taken as a Flash.
 """
 
 from __future__ import annotations
@@ -18,10 +24,34 @@ from sluicegate.compat.base import TranslationError
 THINKING_BUDGETS: Final = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 THINKING_LEVELS: Final = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
 DYNAMIC_BUDGET: Final = -1  # the model decides how much to think
+# (model name part, lowest budget but 0, highest, whether 0 turns thinking off), the first match counts
+BUDGET_RANGES: Final = (("lite", 512, 24576, True), ("pro", 128, 32768, False), ("", 1, 24576, True))
 
 
-def thinking_config(payload: Mapping[str, Any], from_gemini_3: bool) -> dict[str, Any] | None:
-    """The thinkingConfig the request asks for (`reasoning_effort` first); None: the model's default."""
+def thinking_config(
+    payload: Mapping[str, Any], from_gemini_3: bool, model: str = ""
+) -> dict[str, Any] | None:
+    """The thinkingConfig the request asks for (`reasoning_effort` first), its budget in `model`'s
+    range; None: the model's default."""
+    config = _asked(payload, from_gemini_3)
+    if config is None or not isinstance(budget := config.get("thinkingBudget"), int):
+        return config
+    return in_range(budget, model)
+
+
+def in_range(budget: int, model: str) -> dict[str, Any] | None:
+    """`{"thinkingBudget": budget}` clamped to `model`'s range; None for 0 to a model that cannot
+    stop thinking."""
+    if budget == DYNAMIC_BUDGET:
+        return {"thinkingBudget": budget}
+    name = model.lower()
+    _, low, high, can_stop = next(r for r in BUDGET_RANGES if r[0] in name)
+    if budget == 0:
+        return {"thinkingBudget": 0} if can_stop else None
+    return {"thinkingBudget": min(max(budget, low), high)}
+
+
+def _asked(payload: Mapping[str, Any], from_gemini_3: bool) -> dict[str, Any] | None:
     if (effort := payload.get("reasoning_effort")) is not None:
         return _effort(effort, from_gemini_3)
     thinking = payload.get("thinking")
