@@ -91,6 +91,7 @@ class RestoreStream:
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
         self._pending = ""
+        self.changed = False  # whether a placeholder was put back
 
     def feed(self, chunk: str) -> str:
         text = self._pending + chunk
@@ -98,8 +99,13 @@ class RestoreStream:
         if cut == -1 or not PLACEHOLDER_PREFIX.fullmatch(text, cut):
             cut = len(text)
         self._pending = text[cut:]
-        return self._vault.restore(text[:cut])
+        return self._restore(text[:cut])
 
     def close(self) -> str:
         text, self._pending = self._pending, ""
-        return self._vault.restore(text)
+        return self._restore(text)
+
+    def _restore(self, text: str) -> str:
+        out = self._vault.restore(text)
+        self.changed = self.changed or out != text
+        return out

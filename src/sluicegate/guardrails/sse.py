@@ -46,6 +46,11 @@ class TextPipe:
         flagger = self.flagger.shortest_number if self.flagger is not None else NO_NUMBER
         return min(self.redactor.shortest_number, flagger)
 
+    @property
+    def altered(self) -> bool:
+        """Whether what came out differs from what went in: something redacted or restored."""
+        return bool(self.redactor.spans) or (self._restore is not None and self._restore.changed)
+
     def feed(self, text: str) -> str:
         out = self.redactor.feed(text)
         if self.flagger is not None:
@@ -86,6 +91,7 @@ class OpenPipes:
         self.made: list[TextPipe] = []
         self._found: list[Span] = []  # what the pipes of ended JSON values redacted
         self._flagged: list[Span] = []  # and flagged
+        self._altered: set[Any] = set()  # indexes whose last closed text pipe was altered
         self.changed = False
 
     @property
@@ -102,6 +108,7 @@ class OpenPipes:
     def feed(self, index: Hashable, text: str, *, json: bool = False) -> str:
         pipe = self._open.get(index)
         if pipe is None:
+            self._altered.discard(index)
             pipe = self._open[index] = JsonPipe(self._new, self._ended) if json else self._new()
         out = pipe.feed(text)
         if out != text:
@@ -110,7 +117,18 @@ class OpenPipes:
 
     def close(self, index: Hashable) -> str:
         pipe = self._open.pop(index, None)
-        return self._rest(pipe.close()) if pipe is not None else ""
+        if pipe is None:
+            return ""
+        rest = self._rest(pipe.close())
+        if isinstance(pipe, TextPipe) and pipe.altered:
+            self._altered.add(index)
+        return rest
+
+    def altered(self, index: Hashable) -> bool:
+        pipe = self._open.get(index)
+        if isinstance(pipe, TextPipe):
+            return pipe.altered
+        return index in self._altered
 
     def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (the same vault: the same placeholders as its deltas got)."""

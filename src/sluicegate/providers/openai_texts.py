@@ -3,14 +3,24 @@
 
 Chat: requests' `messages[].content` (a string or `text` parts; a `tool` turn's is a tool's
 result) and the arguments of assistant turns' `tool_calls` (and the legacy `function_call`);
-answers' `choices[].message` alike; streams' `choices[].delta.content` and
-`delta.tool_calls[].function.arguments` fragments. Responses: requests' `instructions` and `input`
-(a string, or message items with `input_text`/`output_text` parts, `function_call` items'
-arguments, `function_call_output` items' output, custom tool calls' input and output), answers'
-`output[]` items alike; streams' `output_text`, `function_call_arguments` and
-`custom_tool_call_input` deltas, and the whole texts their `done` events, `output_item.done` and
-`completed` repeat. The answer's text is JSON when the request asked for it: chat's
-`response_format`, Responses' `text.format`, of type `json_schema` or `json_object`.
+answers' `choices[].message` alike, and the model's thinking there: `reasoning_content` (DeepSeek's,
+vLLM's and the Anthropic translation's field) and the text of each of LiteLLM's `thinking_blocks`,
+signed (a block whose text changes loses its signature: texts.py's `Text.signed`); streams'
+`choices[].delta.content`, `delta.reasoning_content` and `delta.tool_calls[].function.arguments`
+fragments, and each whole block of a `delta.thinking_blocks`. A request's history is read without
+its thinking: a signed block must go back as it came (it was read as the answer it was).
+
+Responses: requests' `instructions` and `input` (a string, or message items with
+`input_text`/`output_text` parts, `function_call` items' arguments, `function_call_output`
+items' output, custom tool calls' input and output), answers' `output[]` items alike and
+reasoning items' summary and reasoning text; streams' `output_text`, `reasoning_summary_text`,
+`reasoning_text`, `function_call_arguments` and `custom_tool_call_input` deltas, and the whole
+texts their `done` events, `output_item.done` and `completed` repeat. A reasoning item's
+`encrypted_content` is the provider's: unreadable (OpenAI's), or signed blocks whose every text
+was read as the chat answer it came from (the compat endpoint's).
+
+The answer's text is JSON when the request asked for it: chat's `response_format`, Responses'
+`text.format`, of type `json_schema` or `json_object`.
 https://platform.openai.com/docs/api-reference/chat, https://platform.openai.com/docs/api-reference/responses
 
 Also what the token estimator counts of these APIs' requests, and of completions' and embeddings'
@@ -33,14 +43,17 @@ from sluicegate.providers.texts import (
     json_value,
     role_of,
     string,
+    text_parts,
 )
 
 # What a closing chunk made of what a choice's pipe still holds repeats of the last chunk.
 _CHUNK_FIELDS = ("id", "object", "created", "model")
 # Pipe indexes of a chat stream: a choice's content is its `index`; a tool call's arguments are
-# (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL).
+# (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL), its
+# thinking's (index, _REASONING).
 _TOOL_CALLS = "tool_calls"
 _FUNCTION_CALL = "function_call"
+_REASONING = "reasoning_content"
 # The formats whose answer is JSON text: a schema's (structured outputs) or any object (JSON mode).
 # https://platform.openai.com/docs/guides/structured-outputs
 JSON_FORMATS = frozenset({"json_schema", "json_object"})
@@ -75,6 +88,7 @@ class ChatTexts:
         for choice in as_list(body.get("choices")):
             message = choice.get("message") if isinstance(choice, dict) else None
             if isinstance(message, dict):
+                yield from _thinking(message)
                 if isinstance(message.get("content"), str):
                     yield Text(message, "content", "assistant", self.json_answers)
                 yield from _call_arguments(message, "assistant")
@@ -86,11 +100,15 @@ class ChatTexts:
             index = choice.get("index", 0)
             delta = choice.get("delta")
             if isinstance(delta, dict):
+                _feed_thinking(index, delta, pipes)
                 if isinstance(delta.get("content"), str):
                     delta["content"] = pipes.feed(index, delta["content"], json=self.json_answers)
                 if delta.get("tool_calls") or delta.get("function_call"):
                     _feed_calls(index, delta, pipes)
             if choice.get("finish_reason") is not None:
+                if thought := pipes.close((index, _REASONING)):
+                    choice["delta"] = delta = delta if isinstance(delta, dict) else {}
+                    delta[_REASONING] = (delta.get(_REASONING) or "") + thought
                 rest = pipes.close(index)
                 if rest and isinstance(delta, dict):
                     delta["content"] = (delta.get("content") or "") + rest
@@ -102,7 +120,9 @@ class ChatTexts:
         return b""
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        if isinstance(index, tuple):
+        if isinstance(index, tuple) and index[1] == _REASONING:
+            choice = {"index": index[0], "delta": {_REASONING: text}, "finish_reason": None}
+        elif isinstance(index, tuple):
             delta: dict[str, Any] = {}
             _add_arguments(delta, index, text)
             choice = {"index": index[0], "delta": delta, "finish_reason": None}
@@ -113,7 +133,36 @@ class ChatTexts:
 
 def _calls_of(index: Any) -> Callable[[Any], bool]:
     """Which pipe indexes are the tool calls of the choice at `index`."""
-    return lambda key: isinstance(key, tuple) and key[0] == index
+    return lambda key: isinstance(key, tuple) and key[0] == index and key[1] != _REASONING
+
+
+def _thinking(message: dict[str, Any]) -> Iterator[Text]:
+    """A message's thinking: `reasoning_content`, and each thinking block's text (signed)."""
+    yield from string(message, _REASONING, "assistant")
+    for block in as_list(message.get("thinking_blocks")):
+        if isinstance(block, dict) and block.get("type") == "thinking":
+            yield from _signed(block)
+
+
+def _signed(block: dict[str, Any]) -> Iterator[Text]:
+    if isinstance(block.get("thinking"), str):
+        yield Text(block, "thinking", "assistant", signed=True)
+
+
+def _feed_thinking(index: Any, delta: dict[str, Any], pipes: TextPipes) -> None:
+    """A chunk's thinking: `reasoning_content` through the choice's thinking pipe; a
+    `thinking_blocks` delta (a block ended, whole) closes that pipe, what it held going out in this
+    chunk, and each block's text is read whole, a changed one losing its signature."""
+    if isinstance(delta.get(_REASONING), str):
+        delta[_REASONING] = pipes.feed((index, _REASONING), delta[_REASONING])
+    blocks = [b for b in as_list(delta.get("thinking_blocks")) if isinstance(b, dict)]
+    if not blocks:
+        return
+    if held := pipes.close((index, _REASONING)):
+        delta[_REASONING] = (delta.get(_REASONING) or "") + held
+    for block in blocks:
+        for text in _signed(block):
+            text.set(pipes.whole(text.value))
 
 
 def _call_arguments(message: dict[str, Any], role: str) -> Iterator[Text]:
@@ -174,7 +223,9 @@ class ResponsesTexts:
             yield Text(body, "input", "user")
             return
         for item in as_list(body.get("input")):
-            if isinstance(item, dict):
+            # A reasoning item sent back is not read: the model reads its encrypted_content, not
+            # its summary, which was read as the answer it came in.
+            if isinstance(item, dict) and item.get("type") != "reasoning":
                 yield from _item_texts(item, role_of(item))
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
@@ -198,11 +249,12 @@ class ResponsesTexts:
                 event[done] = pipes.whole(event[done], json=self._json(key))
         part = event.get("part")
         if (
-            kind == "response.content_part.done"
+            kind in ("response.content_part.done", "response.reasoning_summary_part.done")
             and isinstance(part, dict)
             and isinstance(part.get("text"), str)
         ):
-            part["text"] = pipes.whole(part["text"], json=self.json_answers)
+            json = self.json_answers and kind == "response.content_part.done"
+            part["text"] = pipes.whole(part["text"], json=json)
         item = event.get("item")
         if kind == "response.output_item.done" and isinstance(item, dict):
             for text in self.answer_texts({"output": [item]}):
@@ -223,16 +275,24 @@ class ResponsesTexts:
 
 
 # Pipe indexes of a Responses stream: an output text part's is (_TEXT, output_index,
-# content_index), a function call's arguments' (_ARGUMENTS, output_index), a custom tool call's
-# input's (_INPUT, output_index).
-_TEXT, _ARGUMENTS, _INPUT = (
+# content_index), a reasoning summary part's (_SUMMARY, output_index, summary_index), a reasoning
+# text part's (_THOUGHT, output_index, content_index), a function call's arguments'
+# (_ARGUMENTS, output_index), a custom tool call's input's (_INPUT, output_index).
+_TEXT, _SUMMARY, _THOUGHT, _ARGUMENTS, _INPUT = (
     "response.output_text",
+    "response.reasoning_summary_text",
+    "response.reasoning_text",
     "response.function_call_arguments",
     "response.custom_tool_call_input",
 )
-_DELTAS = frozenset(f"{kind}.delta" for kind in (_TEXT, _ARGUMENTS, _INPUT))
-_DONES = {f"{_TEXT}.done": "text", f"{_ARGUMENTS}.done": "arguments", f"{_INPUT}.done": "input"}
-_OUTPUT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})
+_PART_INDEX = {_TEXT: "content_index", _SUMMARY: "summary_index", _THOUGHT: "content_index"}
+_DELTAS = frozenset(f"{kind}.delta" for kind in (_TEXT, _SUMMARY, _THOUGHT, _ARGUMENTS, _INPUT))
+_DONES = {
+    **{f"{kind}.done": "text" for kind in (_TEXT, _SUMMARY, _THOUGHT)},
+    f"{_ARGUMENTS}.done": "arguments",
+    f"{_INPUT}.done": "input",
+}
+_OUTPUT_ITEMS = frozenset({"message", "function_call", "custom_tool_call", "reasoning"})
 
 
 def _item_texts(item: dict[str, Any], role: str, *, json: bool = False) -> Iterator[Text]:
@@ -247,13 +307,16 @@ def _item_texts(item: dict[str, Any], role: str, *, json: bool = False) -> Itera
         yield from string(item, "input", "assistant")
     elif kind in ("function_call_output", "custom_tool_call_output"):
         yield from content(item, "output", "tool", ("input_text",))
+    elif kind == "reasoning":
+        yield from text_parts(item.get("summary"), ("summary_text",), "assistant")
+        yield from text_parts(item.get("content"), ("reasoning_text",), "assistant")
 
 
 def _key(kind: str, event: Mapping[str, Any]) -> tuple[Any, ...]:
     """The pipe index of a delta or done event (see above)."""
     family = kind.rpartition(".")[0]
-    if family == _TEXT:
-        return (_TEXT, event.get("output_index", 0), event.get("content_index", 0))
+    if family in _PART_INDEX:
+        return (family, event.get("output_index", 0), event.get(_PART_INDEX[family], 0))
     return (family, event.get("output_index", 0))
 
 
@@ -264,8 +327,8 @@ def _delta_event(key: tuple[Any, ...], text: str, event: Mapping[str, Any]) -> b
         return b""
     kind = f"{key[0]}.delta"
     delta: dict[str, Any] = {"type": kind, "item_id": event.get("item_id"), "output_index": key[1]}
-    if key[0] == _TEXT:
-        delta["content_index"] = key[2]
+    if key[0] in _PART_INDEX:
+        delta[_PART_INDEX[key[0]]] = key[2]
     delta |= {"delta": text, "sequence_number": event.get("sequence_number")}
     return sse_data(delta, kind)
 

@@ -30,12 +30,17 @@ class Text:
     With `json`, `owner[key]` holds JSON (a tool call's arguments, a structured answer's text): a
     JSON text when it is a string (OpenAI's `arguments`, the answer's `content`), else the parsed
     object (Anthropic's `input`, Gemini's `args`); `value` is JSON text either way and `set` takes
-    JSON text. A reader must keep it valid JSON."""
+    JSON text. A reader must keep it valid JSON.
+
+    With `signed`, the text is signed by its provider beside it (a Claude thinking block's
+    `signature`): a text set to anything else is no longer what was signed, so its signature is
+    emptied (`""`, as Anthropic's streams start a block), never left to vouch for other words."""
 
     owner: dict[str, Any] | list[Any]
     key: str | int
     role: str
     json: bool = False
+    signed: bool = False
 
     @property
     def value(self) -> str:
@@ -45,6 +50,8 @@ class Text:
         return orjson.dumps(value).decode()
 
     def set(self, value: str) -> None:
+        if self.signed and isinstance(self.owner, dict) and value != self.value:
+            self.owner["signature"] = ""
         parsed = self.json and not isinstance(self.owner[self.key], str)  # type: ignore[index]
         self.owner[self.key] = orjson.loads(value) if parsed else value  # type: ignore[index]
 
@@ -53,7 +60,11 @@ class TextPipes(Protocol):
     """What the stream filter offers a format: one pipe per choice, block, part or tool call, by
     `index` (any hashable the format picks), each holding back only the tail a match may still
     span. With `json`, the text is JSON (a tool call's arguments, in fragments): its pipe reads it
-    value by value and what it lets through stays valid JSON."""
+    value by value and what it lets through stays valid JSON. `changed`: whether the event being
+    handled is to be written again; the pipes set it when a text comes out changed, a handler that
+    edits the event otherwise (an emptied signature) sets it too."""
+
+    changed: bool
 
     def feed(self, index: Hashable, text: str, *, json: bool = False) -> str:
         """`text` through the pipe at `index` (opened on first use, a JSON pipe with `json`): what
@@ -71,6 +82,11 @@ class TextPipes(Protocol):
 
     def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (an event that repeats what its deltas said), filtered alike."""
+        ...
+
+    def altered(self, index: Hashable) -> bool:
+        """Whether what went through the pipe at `index` (open, or the last closed there) came out
+        other than it went in: something redacted or restored. What it holds back is no change."""
         ...
 
 

@@ -1,7 +1,15 @@
 """The text of Anthropic's Messages API that guardrails read (`providers/texts.py`'s
 `TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), `tool_use`
 blocks' `input` (JSON) and `tool_result` blocks' content (a string or `text` blocks); answers'
-`text` and `tool_use` blocks; streams' `text_delta` and `input_json_delta` events. An answer's text
+`text`, `tool_use` and `thinking` blocks; streams' `text_delta`, `input_json_delta` and
+`thinking_delta` events.
+
+A thinking block is signed (its `signature`, which Anthropic checks when the block comes back in
+a tool loop): one whose text a guardrail changes gets an empty signature (`Text.signed`; in a
+stream its `signature_delta` says ""), for the signature vouches for words the client no longer
+has. `redacted_thinking` blocks are Anthropic's encryption, no text to read, and pass as they are.
+A request's thinking blocks are not read: they must go back as they came, and were read as the
+answer they were. An answer's text
 is JSON when the request asked for structured output (`output_config.format`, or the beta's
 `output_format`, of type `json_schema`). Also what the token estimator counts of its requests
 (`TokenKeys`).
@@ -27,6 +35,7 @@ from sluicegate.providers.texts import (
 )
 
 _INPUT = "input_json"  # a tool use block's pipe index is (_INPUT, its block index)
+_THINKING = "thinking"  # a thinking block's is (_THINKING, its block index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +66,11 @@ class MessagesTexts:
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for block in as_list(body.get("content")):
-            yield from _block_texts(block, "assistant", json=self.json_answers)
+            if isinstance(block, dict) and block.get("type") == "thinking":
+                if isinstance(block.get("thinking"), str):
+                    yield Text(block, "thinking", "assistant", signed=True)
+            else:
+                yield from _block_texts(block, "assistant", json=self.json_answers)
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         index = event.get("index", 0)
@@ -67,16 +80,29 @@ class MessagesTexts:
                 delta["text"] = pipes.feed(index, delta["text"], json=self.json_answers)
             elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
                 delta["partial_json"] = pipes.feed((_INPUT, index), delta["partial_json"], json=True)
+            elif delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                delta["thinking"] = pipes.feed((_THINKING, index), delta["thinking"])
+            elif delta.get("type") == "signature_delta":
+                # The text has ended: what its pipe held goes first, and a changed text's signature is "".
+                held = self.stream_leftover((_THINKING, index), pipes.close((_THINKING, index)), event)
+                if pipes.altered((_THINKING, index)) and delta.get("signature"):
+                    delta["signature"] = ""
+                    pipes.changed = True
+                return held
         elif event.get("type") == "content_block_stop":
             # A stop event has no text of its own: what the block's pipe held goes just before it.
             text = self.stream_leftover(index, pipes.close(index), event)
+            text += self.stream_leftover((_THINKING, index), pipes.close((_THINKING, index)), event)
             return text + self.stream_leftover((_INPUT, index), pipes.close((_INPUT, index)), event)
         return b""
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
         if not text:
             return b""
-        if isinstance(index, tuple):
+        if isinstance(index, tuple) and index[0] == _THINKING:
+            thought = {"type": "thinking_delta", "thinking": text}
+            delta = {"type": "content_block_delta", "index": index[1], "delta": thought}
+        elif isinstance(index, tuple):
             json_delta = {"type": "input_json_delta", "partial_json": text}
             delta = {"type": "content_block_delta", "index": index[1], "delta": json_delta}
         else:
