@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sluicegate.gateway import SLUG_PATTERN, RateLimitRule
+from sluicegate.reserved import reserved_in
 
 MetadataValue = str | int | float | bool
 MetadataKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -118,6 +119,23 @@ class Allowance(BaseModel):
                     f" set the same in `metadata`"
                 )
         return None
+
+
+class AllowanceChange(Allowance):
+    """An allowance an admin writes (a token created or changed): its metadata may not name a key
+    the gateway writes into the record itself (`reserved.py`), which every request of the token
+    would otherwise carry into the logs (`cost_source: provider` on a table price, a fake `route`).
+    Checked here and not on `Allowance`, which stored tokens are read back through: one stored
+    before the check must still load (the request path drops its reserved keys: pipeline/auth.py)."""
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+        if reserved := reserved_in(value):
+            raise ValueError(
+                f"{', '.join(map(repr, reserved))} is written by the gateway itself; use another key"
+            )
+        return value
 
 
 def covers(allowed: str, model: str) -> bool:

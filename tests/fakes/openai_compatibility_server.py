@@ -19,7 +19,7 @@ chat answer and of a stream's usage chunk, at prices of their own (not the price
   `cost` in credits (USD), `is_byok`, `cost_details`. With `byok=True` the tokens are billed to the
   client's own provider key (`upstream_inference_cost`) and `cost` is OpenRouter's fee on it.
 - Perplexity (https://docs.perplexity.ai/), `POST /chat/completions`: a `cost` object, its token
-  costs, a request fee and `total_cost`.
+  costs, a request fee and `total_cost`; a stream's chunks carry it unasked (no usage chunk).
 
 Their `base_url` is what the gateway's upstream for them is set to (`https://openrouter.ai/api/v1`,
 `https://api.perplexity.ai`).
@@ -91,6 +91,7 @@ class FakeOpenRouter(FakeOpenAI):
 class FakePerplexity(FakeOpenAI):
     TOKEN_PRICE = 1e-6  # USD a token, in or out (sonar's)
     REQUEST_FEE = 0.005  # a request with a low search context
+    USAGE_ON_EVERY_CHUNK = True  # its API has no stream_options: every chunk carries `usage`
 
     @property
     def base_url(self) -> str:

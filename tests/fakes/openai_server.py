@@ -175,6 +175,10 @@ class FakeOpenAI(FakeUpstream):
     def base_url(self) -> str:
         return self.server.url + "/v1"
 
+    # A chat stream's chunks each carry the usage, asked for or not (Perplexity's do), instead of
+    # OpenAI's usage chunk that only `stream_options.include_usage` brings.
+    USAGE_ON_EVERY_CHUNK = False
+
     def usage_object(self, usage: dict[str, Any]) -> dict[str, Any]:
         """A chat answer's usage as this server sends it: OpenAI's token counts as they are (a fake
         of a provider that states its charge beside them adds it: openai_compatibility_server.py)."""
@@ -293,6 +297,8 @@ class FakeOpenAI(FakeUpstream):
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         # OpenAI puts `usage: null` on every chunk once include_usage is asked, then a usage chunk.
         head = {**head, "object": "chat.completion.chunk", **({"usage": None} if include_usage else {})}
+        if self.USAGE_ON_EVERY_CHUNK:
+            head, include_usage = {**head, "usage": usage}, False
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": pieces[0], "refusal": None}]
         deltas += [{"content": piece} for piece in pieces[1:]]
         chunks = [{**head, "choices": [_delta_choice(delta, None)]} for delta in deltas]

@@ -91,8 +91,10 @@ def test_an_openai_stream_stored_without_usage_gets_the_gateways_count_when_aske
         max_retries=0,
         default_headers={"cf-aig-cache-key": "rivers"},  # one entry, whatever the body asks
     )
+    # The gateway asks OpenAI for a stream's usage chunk whatever the client asks; an upstream that
+    # sends none all the same (no-usage) leaves the entry without usage.
     first = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers={"x-fake-behavior": "no-usage"}
     )
     assert all(chunk.usage is None for chunk in first.parse())
     assert first.headers["cf-aig-cache-status"] == "MISS"

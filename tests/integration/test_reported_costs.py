@@ -1,7 +1,8 @@
 """A charge the provider states in its answer (`usage.cost`: OpenRouter's credits, Perplexity's cost
 object) is the request's cost: logged (with `metadata.cost_source: provider`) and charged to a USD
-budget in place of the price table's estimate, whole and streamed, on the provider's endpoint, the
-compat endpoint and a custom provider that reaches either.
+budget in place of the price table's estimate, whole and streamed (whether or not the client asked
+for the stream's usage), on the provider's endpoint and the compat endpoint. Another server's
+`usage.cost` (a custom provider's) is not the charge; nor can a token's metadata claim it is.
 
 Clients are the official `openai` SDK against fakes that price at their own rates, which the
 price table's for the same models are not (tests/fakes/openai_compatibility_server.py).
@@ -24,6 +25,7 @@ SPEND = "/api/v1/accounts/local/spend"
 BUDGET = {"name": "budget", "limit": 5.0, "period": 86400, "unit": "cost"}
 MESSAGES: list[Any] = [{"role": "user", "content": "alpha beta gamma delta epsilon zeta"}]
 CUSTOM = "my-router"  # a custom provider whose base URL is OpenRouter's
+TOKENS = "/api/v1/accounts/local/tokens"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,6 @@ CASES = [
     Case("perplexity", "perplexity-ai", "sonar"),
     Case("openrouter", "compat", "openrouter/openai/gpt-4o-mini"),
     Case("perplexity", "compat", "perplexity-ai/sonar"),
-    Case("openrouter", CUSTOM, "openai/gpt-4o-mini"),
 ]
 IDS = [f"{case.fake}-{case.provider}-{case.model.replace('/', '-')}" for case in CASES]
 
@@ -79,7 +80,7 @@ def stated_charge(usage: dict[str, Any]) -> float:
 
 
 def ask(client: openai.OpenAI, model: str, stream: bool) -> dict[str, Any]:
-    """One question; the usage object of its answer (of the stream's usage chunk), as sent."""
+    """One question; the usage object of its answer (of the stream's last chunk with one), as sent."""
     if not stream:
         answer = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=6)
         assert answer.usage is not None
@@ -91,8 +92,8 @@ def ask(client: openai.OpenAI, model: str, stream: bool) -> dict[str, Any]:
         stream=True,
         stream_options={"include_usage": True},
     ) as chunks:
-        [usage] = [chunk.usage for chunk in chunks if chunk.usage]
-    return usage.to_dict()
+        usages = [chunk.usage for chunk in chunks if chunk.usage]
+    return usages[-1].to_dict()
 
 
 def budget_used(gateway: RunningGateway) -> float:
@@ -142,3 +143,74 @@ def test_a_client_cannot_claim_the_cost_came_from_the_provider(
         ask(client, "gpt-4o-mini", stream=False)
     assert "'cost_source' is written by the gateway itself" in refused.value.message
     assert fake.requests == []
+
+
+STREAMED = [
+    Case("openrouter", "openrouter", "anthropic/claude-sonnet-4-6"),  # no price in the table
+    Case("openrouter", "openrouter", "openai/gpt-4o-mini"),
+    Case("openrouter", "compat", "openrouter/openai/gpt-4o-mini"),
+    Case("perplexity", "perplexity-ai", "sonar"),
+]
+
+
+@pytest.mark.parametrize(
+    "case", STREAMED, ids=[f"{c.fake}-{c.provider}-{c.model.replace('/', '-')}" for c in STREAMED]
+)
+def test_a_stream_the_client_asked_no_usage_of_is_charged_the_stated_cost(
+    make_gateway: Callable[..., RunningGateway], fakes: dict[str, FakeOpenAI], case: Case
+) -> None:
+    # The SDKs' default: no stream_options. The gateway asks OpenRouter for the usage chunk itself
+    # (Perplexity's chunks carry it unasked), bills its stated charge, and the client still gets
+    # the stream it asked for: no usage chunk.
+    gateway = gateway_for(make_gateway, fakes, case)
+    with openai.OpenAI(
+        base_url=gateway.provider_url(case.provider), api_key="sk-provider", max_retries=0
+    ) as client:
+        charge = stated_charge(ask(client, case.model, stream=True))  # the same question, asked with usage
+        with client.chat.completions.create(
+            model=case.model, messages=MESSAGES, max_tokens=6, stream=True
+        ) as stream:
+            chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    if case.fake == "openrouter":
+        assert all(chunk.choices for chunk in chunks), "the usage chunk reached a client that did not ask"
+        assert all(chunk.usage is None for chunk in chunks)
+        upstream = fakes[case.fake].requests[-1].json
+        assert upstream["stream_options"] == {"include_usage": True}
+    records = gateway.wait_for_logs(2)
+    assert [record["cost_usd"] for record in records] == pytest.approx([charge, charge])
+    assert all(record["metadata"].get("cost_source") == "provider" for record in records)
+    assert not any(record["usage_estimated"] for record in records)
+    assert budget_used(gateway) == pytest.approx(2 * charge)
+
+
+def test_a_custom_providers_usage_cost_is_not_taken_as_its_charge(
+    make_gateway: Callable[..., RunningGateway], fakes: dict[str, FakeOpenAI]
+) -> None:
+    # A custom provider may be any server of OpenAI's API (a LiteLLM proxy, a vLLM extension) whose
+    # `usage.cost`, if any, is its own figure: the price table prices it, here OpenAI's gpt-4o-mini.
+    gateway = gateway_for(make_gateway, fakes, Case("openrouter", CUSTOM, "gpt-4o-mini"))
+    with openai.OpenAI(base_url=gateway.provider_url(CUSTOM), api_key="sk-provider", max_retries=0) as client:
+        usage = ask(client, "gpt-4o-mini", stream=False)
+    [record] = gateway.wait_for_logs(1)
+    table = usage["prompt_tokens"] * 0.15e-6 + usage["completion_tokens"] * 0.6e-6  # OpenAI's list price
+    assert stated_charge(usage) != pytest.approx(table)
+    assert record["cost_usd"] == pytest.approx(table)
+    assert "cost_source" not in record["metadata"]
+
+
+@pytest.mark.parametrize("key", ["cost_source", "route", "guardrails"])
+def test_a_token_cannot_carry_a_key_the_gateway_writes(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, key: str
+) -> None:
+    # A token's metadata goes into every request's record: it must not say the cost came from the
+    # provider (or name a route, or guardrail findings), as a client's cf-aig-metadata may not.
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    created = gateway.http.post(TOKENS, json={"name": "t", "scopes": ["run"], "metadata": {key: "provider"}})
+    assert created.status_code == 400, created.text
+    assert f"'{key}' is written by the gateway itself" in created.text
+    minted = gateway.http.post(TOKENS, json={"name": "t", "scopes": ["run"], "metadata": {"team": "a"}})
+    assert minted.status_code == 201, minted.text
+    changed = gateway.http.patch(f"{TOKENS}/{minted.json()['id']}", json={"metadata": {key: "x"}})
+    assert changed.status_code == 400, changed.text
+    assert f"'{key}' is written by the gateway itself" in changed.text

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sluicegate.allowance import Allowance
+from sluicegate.allowance import Allowance, AllowanceChange
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import SLUG_PATTERN, Gateway, GatewaySettings
 from sluicegate.hints import did_you_mean
@@ -215,7 +215,7 @@ class ReplicaStatus(BaseModel):
     )
 
 
-class TokenCreate(Allowance):
+class TokenCreate(AllowanceChange):
     """A new token: its powers, and what it may spend and on what (`Allowance`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -256,7 +256,7 @@ class TokenOut(Allowance):
         )
 
 
-class TokenUpdate(Allowance):
+class TokenUpdate(AllowanceChange):
     """A change of a token's name or allowance: only the fields given change (`null` lifts an
     allow-list; `[]` of rules or `{}` of metadata removes them). Its secret and powers stay."""
 

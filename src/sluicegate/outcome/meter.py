@@ -17,6 +17,7 @@ from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.outcome.pricing import Pricing, shown, unpriced
 from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.openai import OpenAICompatible
 from sluicegate.providers.stream_errors import opening_error
 from sluicegate.types import CacheStatus, Usage
 from sluicegate.usage.rates import Pricer
@@ -93,7 +94,7 @@ class Meter:
         fallback = gateway.settings.fallback_price if gateway is not None else None
         custom_cost = exchange.options.custom_cost
         price = self._pricing.price(step, custom_cost, fallback, answered)
-        stated = None if usage is None else usage.cost_usd  # the provider's own charge, in its answer
+        stated = _stated(step, usage)
         cost = _cost(price, usage) if stated is None else stated
         shown_cost = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
@@ -110,6 +111,16 @@ class Meter:
             model=answered if step.facts.model is None else None,
             cost_stated=stated is not None and custom_cost is None,
         )
+
+
+def _stated(step: Step, usage: Usage | None) -> float | None:
+    """The charge the provider's answer states (`Usage.cost_usd`), taken only from a provider known to
+    state one there (`OpenAICompatible.reports_cost`: OpenRouter, Perplexity). Another server's
+    `usage.cost` (a self-hosted proxy's own figure, perhaps in another unit) prices nothing."""
+    if usage is None or usage.cost_usd is None:
+        return None
+    provider = step.provider
+    return usage.cost_usd if isinstance(provider, OpenAICompatible) and provider.reports_cost else None
 
 
 def _cost(price: Pricer | None, usage: Usage | None) -> float | None:

@@ -18,6 +18,7 @@ from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.token_as_key import presented_token, unbearer
+from sluicegate.reserved import RESERVED_METADATA_KEYS
 from sluicegate.tokens import Scope, Token, TokenDirectory
 
 TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
@@ -47,7 +48,12 @@ class Authenticate:
             exchange.token = token
             if token.metadata:
                 # The token's entries win: a client must not escape its team's budget by naming another.
-                exchange.options.metadata = {**exchange.options.metadata, **token.metadata}
+                # (Without the keys the gateway writes itself, which a token stored before they
+                # were refused may still hold: tokens created now cannot.)
+                own = {
+                    key: value for key, value in token.metadata.items() if key not in RESERVED_METADATA_KEYS
+                }
+                exchange.options.metadata = {**exchange.options.metadata, **own}
         return await call_next(exchange)
 
 

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
+from sluicegate.pipeline.stream_usage import upstream_body
 from sluicegate.providers.base import Provider
 from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, Opening
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse
@@ -62,7 +63,7 @@ class Forwarder:
                 step.base_url or self._base_urls.get(provider.name, provider.default_base_url), step.route
             ),
             headers=step.headers,
-            body=step.body,
+            body=upstream_body(step),  # (a chat stream asks for its usage: stream_usage.py)
             timeout=self._exchange_timeout,
             # An account's custom provider: a host the account chose, whose addresses are checked.
             account_host=isinstance(provider, AccountProvider),

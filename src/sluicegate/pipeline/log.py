@@ -19,11 +19,13 @@ from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.error_echoes import mask_echoed_secrets
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
+from sluicegate.pipeline.stream_usage import strips_usage
 from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Route
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.adapter import speaks_openai
 from sluicegate.providers.gemini.errors import GoogleErrors
+from sluicegate.providers.openai_stream import WithoutUsageChunk
 from sluicegate.providers.sse import error_event_at, error_event_data
 
 LOG_ID_HEADER = "cf-aig-log-id"
@@ -85,7 +87,9 @@ class Log:
             # A whole answer relayed as it came is still one answer: logged and metered as one.
             exchange.response.streamed = not reply.relayed_whole
             exchange.response.relayed_whole = reply.relayed_whole
-            recorded = self._recorded(exchange, reply.stream)
+            step = exchange.step
+            strip = WithoutUsageChunk() if step is not None and strips_usage(step) else None
+            recorded = self._recorded(exchange, reply.stream, strip)
             # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
             # a client gone before the first chunk must still be completed (reservations, record).
             await anext(recorded)
@@ -93,9 +97,11 @@ class Log:
         return reply
 
     async def _recorded(
-        self, exchange: Exchange, stream: AsyncGenerator[bytes, None]
+        self, exchange: Exchange, stream: AsyncGenerator[bytes, None], strip: WithoutUsageChunk | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome.
+        """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome;
+        with `strip`, less the usage chunk the gateway asked for and the client did not (the copy
+        keeps it, for the meter: stream_usage.py).
 
         A stream completes at its end marker, before the client gets it: a client that has read the
         end may ask again at once, and must find its reservations settled and its log record in the
@@ -122,7 +128,12 @@ class Log:
                         _finish(exchange, chunks)
                         await self._outcomes.complete(exchange)
                     tail = chunk[-32:]
-                    yield chunk
+                    if strip is None:
+                        yield chunk
+                    elif relayed := strip.feed(chunk):
+                        yield relayed
+                if strip is not None and (rest := strip.close()):
+                    yield rest
             ended = True
         except GatewayError as error:
             exchange.response.error = error.message

@@ -116,6 +116,8 @@ class OpenAICompatible:
     # llama.cpp, Ollama, DeepSeek, OpenRouter and Perplexity take: `max_tokens`, and everything.
     chat_cap: str = "max_tokens"
     chat_refuses: frozenset[str] = frozenset()
+    asks_stream_usage: bool = False  # takes `stream_options` (forward.py asks it for a chat stream's usage)
+    reports_cost: bool = False  # states its charge in `usage.cost` (reported_cost.py), which outcome/ takes
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         if not self.host_path or host != self.compat_host:
@@ -392,4 +394,5 @@ OPENAI = OpenAICompatible(
     host_path=True,
     realtime=True,
     chat_cap=WRITTEN_CAP,  # `max_tokens` is deprecated, and refused by the o-series and gpt-5 models
+    asks_stream_usage=True,
 )

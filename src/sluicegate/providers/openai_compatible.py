@@ -56,6 +56,7 @@ DEEPSEEK = OpenAICompatible(
     default_base_url="https://api.deepseek.com",
     price_id="deepseek",
     compat_host="api.deepseek.com",
+    asks_stream_usage=True,  # `stream_options.include_usage`, as OpenAI's
 )
 # https://openrouter.ai/docs/api-reference/overview — Cloudflare documents both
 # `…/openrouter/chat/completions` (its SDK example) and `…/openrouter/v1/chat/completions` (its curl).
@@ -65,6 +66,10 @@ OPENROUTER = PrefixTolerant(
     price_id="openrouter",
     compat_host="openrouter.ai",
     sdk_prefix="v1/",
+    # `stream_options.include_usage` is taken (OpenRouter's SDKs call it deprecated: usage always
+    # comes now); `usage.cost` is the charge (providers/reported_cost.py).
+    asks_stream_usage=True,
+    reports_cost=True,
 )
 # https://docs.perplexity.ai/api-reference/chat-completions-post — `…/perplexity-ai/chat/completions`.
 PERPLEXITY = OpenAICompatible(
@@ -72,6 +77,9 @@ PERPLEXITY = OpenAICompatible(
     default_base_url="https://api.perplexity.ai",
     price_id="perplexity",
     compat_host="api.perplexity.ai",
+    # Its chunks carry `usage` unasked, the last one with the `cost` object; its API has no
+    # `stream_options`, so it is not sent one.
+    reports_cost=True,
 )
 
 COMPATIBLE_PROVIDERS = (GROQ, MISTRAL, DEEPSEEK, OPENROUTER, PERPLEXITY)

@@ -10,6 +10,7 @@ empty, carries the usage; then `data: [DONE]`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,7 @@ def _answer(
             return stored
         document = collapse(stored.body)
         return None if document is None else Answer(orjson.dumps(document), False, JSON_TYPE)
-    include_usage = _include_usage(facts.payload)
+    include_usage = include_usage_asked(facts.payload)
     if stored.streamed:
         # The semantic cache's scope leaves stream_options out: a stream stored with the usage chunk
         # may answer a request that did not ask for it, whose client may read `choices[0]` of every
@@ -61,9 +62,62 @@ def _answer(
     return None if events is None else Answer(events, True, SSE_TYPE)
 
 
-def _include_usage(payload: Any) -> bool:
+def include_usage_asked(payload: Any) -> bool:
     options = payload.get("stream_options") if isinstance(payload, dict) else None
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def asking_usage(body: bytes, payload: Any) -> bytes | None:
+    """The chat request `body` (parsed: `payload`) asking for its stream's usage chunk, or None when
+    it asks already. Where it names no `stream_options` (the SDKs' default) the field is put first,
+    the client's bytes kept as they are after it; else the request is written again with it."""
+    if not isinstance(payload, dict) or include_usage_asked(payload):
+        return None
+    options = payload.get("stream_options")
+    if options is None and "stream_options" not in payload:
+        start = body.find(b"{") + 1
+        rest = body[start:]
+        comma = b"" if rest.lstrip().startswith(b"}") else b","
+        return body[:start] + _ASK_USAGE + comma + rest
+    try:
+        document = orjson.loads(body)  # (the body sent: a plan may have written it otherwise than read)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    kept = options if isinstance(options, dict) else {}
+    return orjson.dumps({**document, "stream_options": {**kept, "include_usage": True}})
+
+
+_ASK_USAGE = b'"stream_options":{"include_usage":true}'
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')  # (a usage chunk's; every other chunk says `null`)
+
+
+class WithoutUsageChunk:
+    """A chat stream as it passes, less its usage chunk (the one whose `choices` is empty): for a
+    client that did not ask for it when the gateway did. Every other byte goes on as it came; only
+    an event not yet whole is held until it is (a client reads whole events only). `feed` each
+    chunk, then `close()`; each returns the bytes to send on (b"": nothing yet)."""
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._held + chunk if self._held else chunk
+        if data.endswith(b"\n\n"):
+            whole, self._held = data, b""
+        else:
+            # (A stream with other line ends than these is held to its end: late, never changed.)
+            lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+            end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+            whole, self._held = data[:end], data[end:]
+        if _USAGE_OBJECT.search(whole) is None:
+            return whole
+        return b"".join(event.raw for event in iter_events(whole) if not _is_usage_chunk(_json(event.data)))
+
+    def close(self) -> bytes:
+        held, self._held = self._held, b""
+        return held
 
 
 def _ends_with_usage(events: bytes) -> bool:

@@ -12,9 +12,11 @@ final usage chunk of a stream (`stream_options.include_usage`):
   `output_tokens_cost`, `request_cost` (its per-request search fee), `reasoning_tokens_cost`,
   `citation_tokens_cost`, `search_queries_cost` and their sum `total_cost`, in USD: the charge.
 
-Read for every server of OpenAI's API, so a custom provider or a compat route that reaches either
-is read alike; the other providers (OpenAI, Azure, Groq, Mistral, DeepSeek, Cohere's compatibility
-API, Vertex's, Workers AI, Hugging Face, Replicate) state no charge, and their usage has no `cost`.
+Read from every usage object of OpenAI's shape, but taken as the charge only for those two
+(`OpenAICompatible.reports_cost`, outcome/meter.py), on their endpoints and the compat endpoint: a
+custom provider's `cost` may be a proxy's own figure in another unit. The other providers (OpenAI,
+Azure, Groq, Mistral, DeepSeek, Cohere's compatibility API, Vertex's, Workers AI, Hugging Face,
+Replicate) state no charge, and their usage has no `cost`.
 """
 
 from __future__ import annotations
