@@ -3,16 +3,15 @@
 An account's log listing across its gateways read and sorted every record (4-9 s over a million
 on SQLite): its page must be found by walking an index in id order. And every SQLite read shared
 one worker thread, so a slow report held up the first request to a gateway the gateway had not
-seen yet: request-path reads must not wait behind a report.
+seen yet: request-path reads must not wait behind a report (tested at the store's level, on its
+reports' connection: tests/storage/test_sqlite_reports.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import re
 import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 
 from sluicegate.endpoints.log_params import log_query
 from sluicegate.storage.log_conditions import POSTGRES, log_filter, order_clause
-from sluicegate.storage.sqlite import SqliteDatabase
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -128,40 +126,3 @@ def test_an_account_wide_listing_walks_an_index_on_postgresql(
         assert "Merge Append" in plan, (params, plan)
         assert not SORT_NODE.search(plan), (params, plan)
         assert "account_id" in plan, (params, plan)
-
-
-def test_a_new_gateways_first_request_does_not_wait_for_a_report(
-    make_gateway: Callable[..., RunningGateway],
-) -> None:
-    with FakeOpenAI().serve() as fake:
-        gateway = make_gateway(upstreams={"openai": fake.base_url})
-        path = gateway.settings.data_dir / "sluicegate.db"
-        store = next(o for o in gc.get_objects() if isinstance(o, SqliteDatabase) and o._path == path)
-        assert gateway.http.post(f"{ACCOUNT}/gateways", json={"name": "fresh"}).status_code == 201
-
-        # A report read in progress, held until the test lets it end: it reads the log in a
-        # transaction, as a listing or analytics does, and does not finish by itself.
-        started, release = threading.Event(), threading.Event()
-
-        def report(connection: sqlite3.Connection) -> int:
-            connection.execute("SELECT count(*) FROM logs").fetchone()
-            started.set()
-            release.wait(30)
-            return 0
-
-        run_report = getattr(store, "_report", None)
-        if run_report is None:  # the code before: reports ran on the one shared worker
-            run_report = lambda job: store._run(job, store._db())  # noqa: E731
-        holder = threading.Thread(target=lambda: asyncio.run(run_report(report)))
-        holder.start()
-        try:
-            assert started.wait(10)
-            # The gateway has never served "fresh": its settings and keys are read on this request.
-            assert chat(gateway, "fresh", timeout=5) == 200
-            assert holder.is_alive()  # answered while the report still ran
-            assert not release.is_set()
-            listing = gateway.http.get(f"{ACCOUNT}/gateways/fresh")
-            assert listing.status_code == 200
-        finally:
-            release.set()
-            holder.join(10)

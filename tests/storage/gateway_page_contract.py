@@ -2,8 +2,9 @@
 contract's gateway reads, on every backend (imported by test_sqlite_database.py and
 tests/integration/backends/test_postgres_database.py).
 
-Each test's settings carry a marker of their own, so the texts it stores are new to the process's
-parsed-settings memo (`storage/gateway_rows.py`), whatever ran before it.
+Parses are counted by the store's own parsed-settings memo (`storage/gateway_rows.py`), so
+nothing else parsing in the process can move the count; each test's settings also carry a marker
+of their own, so the texts it stores are new to the memo.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from sluicegate.directory import GatewayDirectory
 from sluicegate.gateway import Gateway, GatewaySettings
-from sluicegate.storage import gateway_rows
 from sluicegate.storage.gateway_query import GatewayQuery
 from tests.conftest import FakeClock
 from tests.storage.database_contract import Backend
@@ -62,20 +62,20 @@ async def test_a_refresh_of_unchanged_settings_keeps_the_parsed_settings_and_rou
     route = first.settings.route("route042")
     assert route is not None
     assert route.name == "route042"
-    parses = gateway_rows.parses
+    parses = database.gateway_rows.parses
 
     again = await refreshed(directory, clock, first)  # read again from the store: nothing changed
 
     assert again.settings is first.settings
     assert again.settings.route("route042") is route  # parsed once, not once per refresh
-    assert gateway_rows.parses == parses
+    assert database.gateway_rows.parses == parses
 
     changed = first.settings.model_copy(update={"cache_ttl": 900})
     await database.update_gateway("local", "routed", None, changed)
     after = await refreshed(directory, clock, again)
     assert after.settings is not first.settings
     assert after.settings.cache_ttl == 900
-    assert gateway_rows.parses == parses + 1
+    assert database.gateway_rows.parses == parses + 1
     new_route = after.settings.route("route042")
     assert new_route is not None
     assert new_route is not route
@@ -86,19 +86,19 @@ async def test_a_page_of_gateways_is_selected_in_sql_and_parses_only_its_rows(da
     slugs = [f"g{i:03d}" for i in range(200)]
     for i, slug in enumerate(slugs):
         await database.create_gateway("local", slug, f"Gateway {i}", marked(cache_ttl=60 + i))
-    parses = gateway_rows.parses
+    parses = database.gateway_rows.parses
 
     page = await database.gateway_page(GatewayQuery("local", offset=40, limit=20))
     assert [g.slug for g in page] == ["default", *slugs][40:60]
     assert [g.settings.cache_ttl for g in page] == [60 + i for i in range(39, 59)]
-    assert gateway_rows.parses == parses + 20  # the other 181 gateways' settings are not parsed
+    assert database.gateway_rows.parses == parses + 20  # the other 181 gateways' settings are not parsed
     assert await database.count_gateways(GatewayQuery("local", offset=40, limit=20)) == 201
-    assert gateway_rows.parses == parses + 20
+    assert database.gateway_rows.parses == parses + 20
 
     again = await database.gateway_page(GatewayQuery("local", offset=40, limit=20))
     assert [g.settings for g in again] == [g.settings for g in page]
     assert all(a.settings is b.settings for a, b in zip(again, page, strict=True))
-    assert gateway_rows.parses == parses + 20
+    assert database.gateway_rows.parses == parses + 20
 
 
 async def test_a_gateway_query_searches_keeps_to_slugs_and_pages_after_a_cursor(database: Backend) -> None:

@@ -39,7 +39,7 @@ from sluicegate.storage import (
     semantic_whatif,
 )
 from sluicegate.storage.gateway_query import GatewayQuery
-from sluicegate.storage.gateway_rows import gateways_of
+from sluicegate.storage.gateway_rows import ParsedGateways
 from sluicegate.storage.postgres_access import PostgresAccess
 from sluicegate.storage.postgres_logs import PostgresLogs
 from sluicegate.storage.postgres_pool import CLOSE_SECONDS, keep_alive, quote_identifier, row_count
@@ -178,7 +178,7 @@ _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"
 
 
-class PostgresDatabase(PostgresLogs, PostgresAccess):
+class PostgresDatabase(PostgresLogs, PostgresAccess, ParsedGateways):
     """`GatewayStore`, `LogSink`, `AccessStore` and `CacheStore` on one PostgreSQL database (or schema)."""
 
     async def open(self) -> None:
@@ -239,22 +239,23 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
 
     async def get_gateway(self, account: str, slug: str) -> Gateway | None:
         row = await self._db().fetchrow(f"{_SELECT_GATEWAYS} WHERE account = $1 AND slug = $2", account, slug)
-        return (await gateways_of([row]))[0] if row else None
+        return (await self.gateway_rows.gateways_of([row]))[0] if row else None
 
     async def list_gateways(self, account: str) -> list[Gateway]:
         rows = await self._db().fetch(f"{_SELECT_GATEWAYS} WHERE account = $1 ORDER BY slug", account)
-        return await gateways_of(rows)
+        return await self.gateway_rows.gateways_of(rows)
 
     async def gateway_page(self, query: GatewayQuery) -> list[Gateway]:
         sql, args = gateway_query.select_sql(query, "postgres")
-        return await gateways_of(await self._db().fetch(sql, *args))
+        return await self.gateway_rows.gateways_of(await self._db().fetch(sql, *args))
 
     async def count_gateways(self, query: GatewayQuery) -> int:
         sql, args = gateway_query.count_sql(query, "postgres")
         return int(await self._db().fetchval(sql, *args))
 
     async def all_gateways(self) -> list[Gateway]:
-        return await gateways_of(await self._db().fetch(f"{_SELECT_GATEWAYS} ORDER BY slug, account"))
+        rows = await self._db().fetch(f"{_SELECT_GATEWAYS} ORDER BY slug, account")
+        return await self.gateway_rows.gateways_of(rows)
 
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
         gateway = Gateway(account=account, slug=slug, name=name, settings=settings, created_at=time.time())
@@ -276,7 +277,7 @@ class PostgresDatabase(PostgresLogs, PostgresAccess):
             f" modified_at = $5 WHERE account = $1 AND slug = $2 RETURNING {_GATEWAY_COLUMNS}",
             account, slug, name or None, settings.model_dump_json() if settings else None, time.time(),
         )  # fmt: skip
-        return (await gateways_of([row]))[0] if row else None
+        return (await self.gateway_rows.gateways_of([row]))[0] if row else None
 
     async def delete_gateway(self, account: str, slug: str) -> bool:
         status = await self._db().execute(

@@ -26,7 +26,6 @@ from sluicegate.storage import (
     sqlite_spend,
 )
 from sluicegate.storage.gateway_query import GatewayQuery
-from sluicegate.storage.gateway_rows import gateway_of
 from sluicegate.storage.sqlite_access import SqliteAccess
 from sluicegate.storage.sqlite_files import open_sqlite
 from sluicegate.storage.sqlite_logs import SqliteLogs
@@ -204,11 +203,12 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
 
     async def open(self) -> None:
         await self._run(self._open)
+        await self._reports.open()  # now, not on first use: the file just migrated, not a later one
         await self._writer.open()
 
     async def close(self) -> None:
+        await self._reports.close()  # first: from now on a report is refused, not queued
         await self._writer.close()
-        await self._reports.close()
         if self._connection is not None:
             await self._run(self._connection.close)
             self._connection = None
@@ -268,7 +268,9 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
 
     async def gateway_page(self, query: GatewayQuery) -> list[Gateway]:
         sql, args = gateway_query.select_sql(query, "sqlite")
-        return await self._run(lambda: [gateway_of(row) for row in self._db().execute(sql, args)])
+        return await self._run(
+            lambda: [self.gateway_rows.gateway_of(row) for row in self._db().execute(sql, args)]
+        )
 
     async def count_gateways(self, query: GatewayQuery) -> int:
         sql, args = gateway_query.count_sql(query, "sqlite")
@@ -280,7 +282,7 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
     def _select_gateways(self, where: str, args: tuple[Any, ...]) -> list[Gateway]:
         # Settings are parsed on this worker thread, and only when their stored text changed.
         sql = f"SELECT {gateway_query.GATEWAY_COLUMNS} FROM gateways WHERE {where} ORDER BY slug"
-        return [gateway_of(row) for row in self._db().execute(sql, args)]
+        return [self.gateway_rows.gateway_of(row) for row in self._db().execute(sql, args)]
 
     async def create_gateway(self, account: str, slug: str, name: str, settings: GatewaySettings) -> Gateway:
         gateway = Gateway(account=account, slug=slug, name=name, settings=settings, created_at=time.time())

@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from sluicegate.errors import DatabaseUnavailable
 from sluicegate.storage.sqlite_files import connect
 
 T = TypeVar("T")
@@ -32,32 +34,58 @@ NICENESS = 10
 
 
 def _lower_priority() -> None:
-    """Make the calling thread nicer (Linux: nice is per thread), where the system allows it."""
-    if hasattr(os, "setpriority"):
+    """Make the calling thread nicer. Only on Linux is nice per thread, and a thread's native id a
+    valid `PRIO_PROCESS` target: elsewhere (macOS, the BSDs) that id could name another process."""
+    if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
 
 
 class SqliteReports:
+    """Opened by the store right after it migrated the schema, so it reads the file the store
+    opened (not one that replaced it since); closed once, and refusing reports after that."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(1, "sqlite-reports", initializer=_lower_priority)
         self._connection: sqlite3.Connection | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+
+    def _open(self) -> None:
+        # `connect`, never `open_sqlite`: see sqlite_files.py on closing a file's descriptors.
+        connection = connect(self._path)
+        connection.execute("PRAGMA query_only=1")  # reports never write
+        self._connection = connection
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """`job(connection)` on the reports' thread; its rows are best turned into results there too,
-        so the event loop gets them whole."""
+        so the event loop gets them whole. After `close()`: DatabaseUnavailable (a 503)."""
+        if self._closed:
+            raise _closed()
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
 
     def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        if self._connection is None:
-            # Opened on first use, after the main connection migrated the schema. `connect`, never
-            # `open_sqlite`: see sqlite_files.py on closing a file's descriptors.
-            self._connection = connect(self._path)
-            self._connection.execute("PRAGMA query_only=1")  # reports never write
-        return job(self._connection)
+        connection = self._connection
+        if self._closed or connection is None:  # not open yet, or queued behind close()
+            raise _closed()
+        try:
+            return job(connection)
+        except sqlite3.OperationalError as error:
+            if self._closed:  # interrupted by close()
+                raise _closed() from error
+            raise
 
     async def close(self) -> None:
+        """Refuse new reports, interrupt the one running (a report may read for minutes), then
+        close the connection on its thread once the reports queued before have been refused."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._connection is not None:
+            self._connection.interrupt()  # thread-safe: the statement running stops with an error
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
 
@@ -65,3 +93,7 @@ class SqliteReports:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _closed() -> DatabaseUnavailable:
+    return DatabaseUnavailable("the database is not open: the gateway is starting or stopping")

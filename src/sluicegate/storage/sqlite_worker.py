@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sluicegate.storage.gateway_rows import GatewayRows
 from sluicegate.storage.sqlite_reports import SqliteReports
 from sluicegate.storage.sqlite_writer import SqliteWriter
 
@@ -26,14 +27,19 @@ class SqliteWorker:
         self._connection: sqlite3.Connection | None = None
         self._writer = SqliteWriter(path)  # log batches: their own connection and thread
         self._reports = SqliteReports(path)  # reports over many records: theirs too
+        self.gateway_rows = GatewayRows()  # its gateways' parsed settings
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _report(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """`job(connection)` on the reports' connection and thread, never in the request path's way."""
-        self._db()  # open: the schema is migrated
         return await self._reports.run(job)
+
+    @property
+    def reports(self) -> SqliteReports:
+        """The reports' connection and thread: `reports.run(job)` is what every report does."""
+        return self._reports
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
