@@ -16,6 +16,7 @@
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
     │   └── ProviderKeysCooling 429  every stored key of the provider cools down after the upstream's 429
     ├── HeadersTooLarge         431  a header line longer, or more header lines, than the parser reads
+    ├── RouteMisconfigured      500  a stored dynamic route the gateway cannot use: its operator's to fix
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
@@ -145,6 +146,15 @@ class RateLimited(GatewayError):
 class HeadersTooLarge(GatewayError):
     status = 431
     code = "request_header_fields_too_large"
+
+
+class RouteMisconfigured(GatewayError):
+    """The dynamic route a request names is stored in a form this gateway cannot use (written by
+    an older version, or into the database by hand): not the client's mistake. The problems are
+    logged and shown on the gateway's admin read (`route_errors`), not to the client."""
+
+    status = 500
+    code = "route_misconfigured"
 
 
 class ServiceUnavailable(GatewayError):

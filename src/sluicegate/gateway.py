@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
+from sluicegate.errors import RouteMisconfigured
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.redaction import compile_pattern
 from sluicegate.types import Backoff
 
 if TYPE_CHECKING:
     from sluicegate.routing.route import Route
+
+_log = logging.getLogger(__name__)
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
@@ -171,8 +175,9 @@ class GatewaySettings(BaseModel):
         description="each route's current version; kept by the gateway (whatever a client sends is replaced)",
         json_schema_extra={"readOnly": True},
     )
-    # Route name -> (the node it was parsed from, the route): filled as routes are asked for.
-    _parsed_routes: dict[str, tuple[Any, Route]] = PrivateAttr(default_factory=dict)
+    # Route name -> (the node it was parsed from, the route or its problems): filled as routes are
+    # asked for.
+    _parsed_routes: dict[str, tuple[Any, Route | str]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
         """Routes sent by a client are checked here (a bad one raises RouteInvalid, a 400 naming
@@ -187,20 +192,48 @@ class GatewaySettings(BaseModel):
             parsed = parse_routes(self.routes, known=context.get("valid_routes") or {})
             self._parsed_routes = {name: (self.routes[name], route) for name, route in parsed.items()}
 
-    def route(self, name: str) -> Route | None:
+    def route(self, name: str, gateway: str = "") -> Route | None:
         """Route `name`, parsed the first time it is asked for (the directory keeps a settings
-        object while its stored JSON is unchanged, so that is once per change, not per request)."""
+        object while its stored JSON is unchanged, so that is once per change, not per request).
+
+        A stored route that does not parse (stored by an older version, or edited in the database)
+        raises `RouteMisconfigured`, a 500: the operator's to fix, not the client's. Its problems
+        are logged once (naming `gateway`), kept with the parsed routes, and listed by
+        `route_errors` for the gateway's admin read."""
+        parsed = self._parsed(name, gateway)
+        if isinstance(parsed, str):
+            raise RouteMisconfigured(
+                f"dynamic route {name!r} of this gateway is misconfigured, so it cannot be used; "
+                "the gateway's administrator can see why in the gateway's route_errors",
+                route=name,
+            )
+        return parsed
+
+    def route_errors(self, gateway: str = "") -> dict[str, str]:
+        """Each stored route that cannot be used, and why (every route is parsed, once)."""
+        return {
+            name: parsed for name in self.routes if isinstance(parsed := self._parsed(name, gateway), str)
+        }
+
+    def _parsed(self, name: str, gateway: str) -> Route | str | None:
+        """Route `name`, or its problems; None when there is no such route."""
         node = self.routes.get(name)
         if node is None:
             return None
         found = self._parsed_routes.get(name)
         if found is not None and found[0] is node:  # not a copy whose `routes` were replaced
             return found[1]
+        from sluicegate.routing.problems import RouteInvalid
         from sluicegate.routing.route import parse_route
 
-        route = parse_route(name, node, prefix=f"routes.{name}")
-        self._parsed_routes[name] = (node, route)
-        return route
+        parsed: Route | str
+        try:
+            parsed = parse_route(name, node, prefix=f"routes.{name}")
+        except RouteInvalid as invalid:
+            parsed = "; ".join(str(problem) for problem in invalid.problems)
+            _log.warning("gateway %s: dynamic route %r cannot be used: %s", gateway or "?", name, parsed)
+        self._parsed_routes[name] = (node, parsed)
+        return parsed
 
     @field_validator("semantic_max_error")
     @classmethod

@@ -117,6 +117,13 @@ def test_a_limited_token_lists_its_gateways_alone(gw: RunningGateway) -> None:
     assert cf["result_info"]["total_count"] == 2
 
 
+def test_a_browsers_cache_buster_is_ignored(gw: RunningGateway) -> None:
+    # jQuery's `cache: false` adds `_=<milliseconds>` to every GET.
+    page = gw.http.get(API, params={"limit": 2, "_": "1712345678901"})
+    assert page.status_code == 200, page.text
+    assert [g["slug"] for g in page.json()["result"]] == ["default", SLUGS[0]]
+
+
 @pytest.mark.parametrize(
     ("query", "says"),
     [

@@ -23,14 +23,17 @@ from sluicegate.tokens import Token
 
 MAX_PAGE = 1000
 PARAMS = ("limit", "cursor")
+IGNORED = ("_",)  # a browser client's cache buster (jQuery's `cache: false` sends `_=<time>`)
 _THEIRS = ("page", "per_page", "offset")  # other APIs' page parameters: say which this one takes
 
 
 def listing_query(account: str, token: Token, params: Mapping[str, str]) -> GatewayQuery:
     """The query of the listing's parameters; one page more than asked is read, to know whether
     there is a next page. A parameter it does not take is a 400 (ignored, `per_page=20` would
-    answer every gateway)."""
+    answer every gateway), but for `IGNORED`."""
     for given in params:
+        if given in IGNORED:
+            continue
         if given in _THEIRS:
             raise BadRequest(
                 f"unknown parameter {given!r}; this listing pages with limit (1-{MAX_PAGE}) and cursor"

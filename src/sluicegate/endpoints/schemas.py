@@ -48,11 +48,17 @@ class GatewayOut(BaseModel):
     settings: GatewaySettings
     created_at: float
     modified_at: float | None = Field(None, description="when its name or settings last changed")
+    route_errors: dict[str, str] = Field(
+        default_factory=dict,
+        description="stored routes that cannot be used (requests naming one get a 500 route_misconfigured)"
+        " and why; in the answers about one gateway, not in listings",
+    )
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
         # Its settings object as it is: validating a dump of it again would parse every route.
-        return cls(**{name: getattr(gateway, name) for name in cls.model_fields})
+        fields = {name: getattr(gateway, name) for name in cls.model_fields if name != "route_errors"}
+        return cls(**fields, route_errors=gateway.settings.route_errors(f"{gateway.account}/{gateway.slug}"))
 
 
 class GatewayList(BaseModel):

@@ -57,7 +57,7 @@ class DynamicRoutes:
         token `token_id` with the client's `metadata`; a 400 saying which routes exist when none."""
         name = str(payload["model"]).removeprefix(DYNAMIC)
         settings = gateway.settings
-        route = settings.route(name)
+        route = settings.route(name, f"{gateway.account}/{gateway.slug}")
         if route is None:
             known = sorted(settings.routes)
             raise BadRequest(

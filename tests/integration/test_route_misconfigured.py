@@ -1,0 +1,74 @@
+"""A dynamic route stored in a form the gateway cannot use (stored by an older version, or edited
+in the database) is the operator's problem, not the client's: a request naming it gets a 500
+`route_misconfigured` that names the route but none of its configuration, and the gateway's admin
+read lists the route's problems in `route_errors` (review of d74b1fc: it was a 400 `invalid_route`
+that blamed the client, showed config paths, and told the operator nothing)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+SETTINGS = "/api/v1/accounts/local/gateways/default"
+MESSAGES: Any = [{"role": "user", "content": "hello"}]
+BROKEN = {"fallback": [{"model": "openai/gpt-4o-mini"}, {"modle": "openai/gpt-4o"}]}
+
+
+def store_route(gateway: RunningGateway, name: str, node: Any) -> None:
+    """Write a route into the stored settings as the admin API never would."""
+    database = sqlite3.connect(gateway.settings.data_dir / "sluicegate.db")
+    try:
+        (text,) = database.execute("SELECT settings FROM gateways WHERE slug = 'default'").fetchone()
+        settings = json.loads(text)
+        settings["routes"][name] = node
+        database.execute("UPDATE gateways SET settings = ? WHERE slug = 'default'", (json.dumps(settings),))
+        database.commit()
+    finally:
+        database.close()
+
+
+def test_a_stored_route_that_cannot_be_parsed_is_the_gateways_500_and_shown_to_the_operator(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    with FakeOpenAI().serve() as fake:
+        gateway = make_gateway(upstreams={"openai": fake.base_url})
+        routes = {"fast": {"model": "openai/gpt-4o-mini"}, "spare": {"model": "openai/gpt-4o-mini"}}
+        assert gateway.http.patch(SETTINGS, json={"settings": {"routes": routes}}).status_code == 200
+        assert gateway.http.get(SETTINGS).json()["route_errors"] == {}
+        client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
+        assert client.chat.completions.create(model="dynamic/spare", messages=MESSAGES).model == "gpt-4o-mini"
+
+        store_route(gateway, "spare", BROKEN)
+
+        deadline = time.monotonic() + 10
+        while True:  # until the gateway's next read of its settings (about a second)
+            try:
+                client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)
+            except openai.APIStatusError as error:
+                refused = error
+                break
+            assert time.monotonic() < deadline, "the stored change was never read"
+        assert refused.status_code == 500
+        body = refused.response.json()["error"]
+        assert body["code"] == "route_misconfigured"
+        assert body["route"] == "spare"
+        assert "'spare'" in body["message"]
+        assert "modle" not in refused.response.text
+        assert "routes." not in refused.response.text
+
+        # The other route still works; the operator sees what is wrong with this one.
+        assert client.chat.completions.create(model="dynamic/fast", messages=MESSAGES).model == "gpt-4o-mini"
+        shown = gateway.http.get(SETTINGS).json()
+        assert list(shown["route_errors"]) == ["spare"]
+        assert "routes.spare.fallback[1]" in shown["route_errors"]["spare"]
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)

@@ -1,0 +1,65 @@
+"""A stored route that does not parse: a 500 `route_misconfigured` naming only the route, its
+problems logged once per stored settings text and kept, not parsed again on every request."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+
+from sluicegate.errors import RouteMisconfigured
+from sluicegate.gateway import GatewaySettings
+from sluicegate.routing import RouteInvalid
+from sluicegate.storage.gateway_rows import GatewayRows
+
+TEXT = orjson.dumps(
+    {
+        "routes": {
+            "fast": {"model": "openai/gpt-4o-mini"},
+            "broken": {"split": [{"weight": -1, "then": {"model": "openai/gpt-4o"}}]},
+        }
+    }
+).decode()
+
+
+def test_a_broken_stored_route_is_the_gateways_error_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    rows = GatewayRows()
+    settings = rows.gateway_of(("local", "ops", "Ops", TEXT, 1.0, None)).settings
+    caplog.set_level(logging.WARNING, logger="sluicegate.gateway")
+
+    for _ in range(3):
+        with pytest.raises(RouteMisconfigured) as refused:
+            settings.route("broken", "local/ops")
+        assert refused.value.status == 500
+        assert refused.value.code == "route_misconfigured"
+        assert "'broken'" in refused.value.message
+        assert "weight" not in refused.value.message
+        assert "routes." not in refused.value.message
+    fast = settings.route("fast", "local/ops")
+    assert fast is not None
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "local/ops" in warnings[0]
+    assert "'broken'" in warnings[0]
+    assert "routes.broken.split[0].weight" in warnings[0]
+
+    # The admin read lists it, from what was kept: no second warning.
+    errors = settings.route_errors("local/ops")
+    assert list(errors) == ["broken"]
+    assert "routes.broken.split[0].weight" in errors["broken"]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+    # Read again unchanged, the store hands back the same settings object, failure and all.
+    assert rows.gateway_of(("local", "ops", "Ops", TEXT, 2.0, None)).settings is settings
+    with pytest.raises(RouteMisconfigured):
+        settings.route("broken", "local/ops")
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_settings_a_client_sends_still_refuse_a_bad_route_as_a_400() -> None:
+    with pytest.raises(RouteInvalid) as refused:
+        GatewaySettings.model_validate_json(TEXT)
+    assert refused.value.status == 400
+    assert refused.value.problems[0].path == "routes.broken.split[0].weight"
