@@ -31,6 +31,7 @@ from sluicegate.storage.sqlite_files import connect
 
 T = TypeVar("T")
 NICENESS = 10
+INTERRUPT_EVERY = 0.05  # seconds: close() interrupts again until the reports' thread is free
 
 
 def _lower_priority() -> None:
@@ -50,6 +51,7 @@ class SqliteReports:
         self._executor = ThreadPoolExecutor(1, "sqlite-reports", initializer=_lower_priority)
         self._connection: sqlite3.Connection | None = None
         self._closed = False
+        self._closing = threading.Lock()  # interrupt() from the loop never meets close() on the thread
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
@@ -84,15 +86,27 @@ class SqliteReports:
         if self._closed:
             return
         self._closed = True
-        if self._connection is not None:
-            self._connection.interrupt()  # thread-safe: the statement running stops with an error
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        closed = asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        # A statement that began just after an interrupt is not stopped by it: interrupt until the
+        # thread gets to `_close` (each statement running then stops with an error).
+        while True:
+            self._interrupt()
+            done, _ = await asyncio.wait({closed}, timeout=INTERRUPT_EVERY)
+            if done:
+                break
+        await closed
         self._executor.shutdown(wait=True)
 
+    def _interrupt(self) -> None:
+        with self._closing:
+            if self._connection is not None:
+                self._connection.interrupt()
+
     def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._closing:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
 
 def _closed() -> DatabaseUnavailable:
