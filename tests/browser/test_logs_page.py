@@ -56,9 +56,9 @@ def test_logs_of_every_gateway_with_markers_for_semantic_hits_estimates_and_inco
     assert gateway.http.patch(GATEWAYS + "/default", json=semantic).status_code == 200
     with client(gateway, "staging") as sdk:
         staged = sdk.chat.completions.with_raw_response.create(model="gpt-4o", messages=[SYSTEM])
-    with client(gateway) as sdk:  # a stream without OpenAI's usage chunk: the gateway counts tokens
+    with client(gateway) as sdk:  # an upstream stream without a usage chunk: the gateway counts tokens
         streamed = sdk.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[SYSTEM], stream=True
+            model="gpt-4o-mini", messages=[SYSTEM], stream=True, extra_headers={"x-fake-behavior": "no-usage"}
         )
         assert "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
     first = ask(gateway, "How do I reset my password?")

@@ -68,11 +68,15 @@ def test_purging_the_gateways_cache_forgets_its_semantic_entries(gateway: Runnin
 
 
 def test_a_hit_on_a_stream_stored_without_usage_reports_the_gateways_count(gateway: RunningGateway) -> None:
-    """The SDK's default stream has no usage chunk: a whole hit still has `usage`, a streamed hit
-    asking for it gets the usage chunk, both the gateway's count (the log says so)."""
+    """A stream stored without a usage chunk (an upstream that sends none, though the gateway asks):
+    a whole hit still has `usage`, a streamed hit asking for it gets the usage chunk, both the
+    gateway's count (the log says so)."""
     with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as client:
         messages: Any = [SYSTEM, {"role": "user", "content": QUESTION}]
-        stream = client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+        no_usage = {"x-fake-behavior": "no-usage"}
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=messages, stream=True, extra_headers=no_usage
+        )
         answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
         stored(gateway, 1)
         messages[1]["content"] = PARAPHRASE

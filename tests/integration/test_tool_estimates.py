@@ -65,11 +65,20 @@ def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_o
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
     with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as sdk:
-        for _ in sdk.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        # An upstream that sends no usage chunk though the gateway asks for one (stream_usage.py).
+        no_usage = {"x-fake-behavior": "no-usage"}
+        for _ in sdk.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, extra_headers=no_usage
+        ):
             pass
         [bare] = gateway.wait_for_logs(1)
         stream = sdk.chat.completions.create(
-            model=MODEL, messages=MESSAGES, tools=TOOLS, tool_choice="required", stream=True
+            model=MODEL,
+            messages=MESSAGES,
+            tools=TOOLS,
+            tool_choice="required",
+            stream=True,
+            extra_headers=no_usage,
         )
         name, arguments = "", ""
         for chunk in stream:
@@ -79,7 +88,7 @@ def test_a_streamed_tool_call_without_usage_counts_its_arguments_and_the_tools_o
                 name += call.function.name or ""
                 arguments += call.function.arguments or ""
         assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "the weather in Paris, please"})
-        assert all("stream_options" not in request.json for request in fake.requests)  # so no usage
+        assert all(request.json["stream_options"] == {"include_usage": True} for request in fake.requests)
         [tooled] = [record for record in gateway.wait_for_logs(2) if record["id"] != bare["id"]]
         assert bare["usage_estimated"] is tooled["usage_estimated"] is True
         counter = TokenCounter()
