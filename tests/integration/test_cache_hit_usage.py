@@ -37,81 +37,86 @@ def gateway(
 def test_a_translated_stream_stored_without_usage_gives_usage_to_every_client_that_asks(
     gateway: RunningGateway, gemini: FakeGemini
 ) -> None:
-    chat = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
-    first = chat.chat.completions.with_raw_response.create(
-        model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
-    )
-    stored = list(first.parse())
-    assert first.headers["cf-aig-cache-status"] == "MISS"
-    assert all(chunk.usage is None for chunk in stored)  # it did not ask
-    (record,) = gateway.wait_for_logs(1)
-    billed_in, billed_out = record["tokens_in"], record["tokens_out"]
-    assert billed_in > 0
-    assert billed_out > 0
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as chat:
+        first = chat.chat.completions.with_raw_response.create(
+            model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
+        )
+        stored = list(first.parse())
+        assert first.headers["cf-aig-cache-status"] == "MISS"
+        assert all(chunk.usage is None for chunk in stored)  # it did not ask
+        (record,) = gateway.wait_for_logs(1)
+        billed_in, billed_out = record["tokens_in"], record["tokens_out"]
+        assert billed_in > 0
+        assert billed_out > 0
 
-    claude = anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
-    with claude.messages.stream(model=GEMINI, max_tokens=1024, messages=MESSAGES) as stream:
-        message = stream.get_final_message()
-        assert stream.response.headers["cf-aig-cache-status"] == "HIT"
-    assert (message.usage.input_tokens, message.usage.output_tokens) == (billed_in, billed_out)
+        with anthropic.Anthropic(
+            base_url=gateway.provider_url("compat"), api_key="k", max_retries=0
+        ) as claude:
+            with claude.messages.stream(model=GEMINI, max_tokens=1024, messages=MESSAGES) as stream:
+                message = stream.get_final_message()
+                assert stream.response.headers["cf-aig-cache-status"] == "HIT"
+            assert (message.usage.input_tokens, message.usage.output_tokens) == (billed_in, billed_out)
 
-    with chat.responses.stream(model=GEMINI, input=QUESTION, max_output_tokens=1024) as responses:
-        response = responses.get_final_response()
-    assert response.usage is not None
-    assert (response.usage.input_tokens, response.usage.output_tokens) == (billed_in, billed_out)
+            with chat.responses.stream(model=GEMINI, input=QUESTION, max_output_tokens=1024) as responses:
+                response = responses.get_final_response()
+            assert response.usage is not None
+            assert (response.usage.input_tokens, response.usage.output_tokens) == (billed_in, billed_out)
 
-    asking = chat.chat.completions.with_raw_response.create(
-        model=GEMINI,
-        messages=MESSAGES,
-        max_completion_tokens=1024,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    chunks = list(asking.parse())
-    assert asking.headers["cf-aig-cache-status"] == "HIT"
-    assert chunks[-1].choices == []
-    assert chunks[-1].usage is not None
-    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (billed_in, billed_out)
+            asking = chat.chat.completions.with_raw_response.create(
+                model=GEMINI,
+                messages=MESSAGES,
+                max_completion_tokens=1024,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            chunks = list(asking.parse())
+            assert asking.headers["cf-aig-cache-status"] == "HIT"
+            assert chunks[-1].choices == []
+            assert chunks[-1].usage is not None
+            assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (
+                billed_in,
+                billed_out,
+            )
 
-    again = chat.chat.completions.with_raw_response.create(
-        model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
-    )
-    replayed = list(again.parse())
-    assert again.headers["cf-aig-cache-status"] == "HIT"
-    assert all(chunk.usage is None and chunk.choices for chunk in replayed)  # not asked, not given
-    assert len(gemini.requests) == 1
+            again = chat.chat.completions.with_raw_response.create(
+                model=GEMINI, messages=MESSAGES, max_completion_tokens=1024, stream=True
+            )
+            replayed = list(again.parse())
+            assert again.headers["cf-aig-cache-status"] == "HIT"
+            assert all(chunk.usage is None and chunk.choices for chunk in replayed)  # not asked, not given
+            assert len(gemini.requests) == 1
 
 
 def test_an_openai_stream_stored_without_usage_gets_the_gateways_count_when_asked(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    client = openai.OpenAI(
+    with openai.OpenAI(
         base_url=gateway.provider_url("openai"),
         api_key="k",
         max_retries=0,
         default_headers={"cf-aig-cache-key": "rivers"},  # one entry, whatever the body asks
-    )
-    # The gateway asks OpenAI for a stream's usage chunk whatever the client asks; an upstream that
-    # sends none all the same (no-usage) leaves the entry without usage.
-    first = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers={"x-fake-behavior": "no-usage"}
-    )
-    assert all(chunk.usage is None for chunk in first.parse())
-    assert first.headers["cf-aig-cache-status"] == "MISS"
+    ) as client:
+        # The gateway asks OpenAI for a stream's usage chunk whatever the client asks; an upstream that
+        # sends none all the same (no-usage) leaves the entry without usage.
+        first = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers={"x-fake-behavior": "no-usage"}
+        )
+        assert all(chunk.usage is None for chunk in first.parse())
+        assert first.headers["cf-aig-cache-status"] == "MISS"
 
-    asking = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-    )
-    chunks = list(asking.parse())
-    assert asking.headers["cf-aig-cache-status"] == "HIT"
-    usage = chunks[-1].usage
-    assert usage is not None
-    assert chunks[-1].choices == []
-    assert usage.prompt_tokens > 0
-    assert usage.completion_tokens > 0
-    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    records = gateway.wait_for_logs(2)
-    hit = next(r for r in records if r["cache_status"] == "HIT")
-    assert hit["usage_estimated"] is True
-    assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
-    assert len(fake.requests) == 1
+        asking = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(asking.parse())
+        assert asking.headers["cf-aig-cache-status"] == "HIT"
+        usage = chunks[-1].usage
+        assert usage is not None
+        assert chunks[-1].choices == []
+        assert usage.prompt_tokens > 0
+        assert usage.completion_tokens > 0
+        assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+        records = gateway.wait_for_logs(2)
+        hit = next(r for r in records if r["cache_status"] == "HIT")
+        assert hit["usage_estimated"] is True
+        assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
+        assert len(fake.requests) == 1

@@ -106,28 +106,28 @@ def test_a_tool_results_image_goes_to_gemini_beside_the_function_response(
 def test_a_function_call_outputs_image_goes_in_a_user_message_after_the_outputs(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
-    tools: Any = [{"type": "function", "name": "screenshot", "parameters": {"type": "object"}}]
-    response = client.responses.create(
-        model="deepseek/deepseek-chat",
-        tools=tools,
-        input=[
-            {"role": "user", "content": "take a screenshot"},
-            {"type": "function_call", "call_id": "call_1", "name": "screenshot", "arguments": "{}"},
-            {
-                "type": "function_call_output",
-                "call_id": "call_1",
-                "output": [{"type": "input_image", "image_url": DATA_URL}],
-            },
-            {"role": "user", "content": "describe it"},
-        ],
-    )
-    assert response.output
-    sent = fake.requests[-1].json["messages"]
-    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user", "user"]
-    assert sent[2]["content"] == "[the tool returned 1 image: see the next user message]"
-    assert sent[3]["content"] == [
-        {"type": "text", "text": "The tool call call_1 returned 1 image:"},
-        {"type": "image_url", "image_url": {"url": DATA_URL}},
-    ]
-    assert sent[4]["content"] == "describe it"
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        tools: Any = [{"type": "function", "name": "screenshot", "parameters": {"type": "object"}}]
+        response = client.responses.create(
+            model="deepseek/deepseek-chat",
+            tools=tools,
+            input=[
+                {"role": "user", "content": "take a screenshot"},
+                {"type": "function_call", "call_id": "call_1", "name": "screenshot", "arguments": "{}"},
+                {
+                    "type": "function_call_output",
+                    "call_id": "call_1",
+                    "output": [{"type": "input_image", "image_url": DATA_URL}],
+                },
+                {"role": "user", "content": "describe it"},
+            ],
+        )
+        assert response.output
+        sent = fake.requests[-1].json["messages"]
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user", "user"]
+        assert sent[2]["content"] == "[the tool returned 1 image: see the next user message]"
+        assert sent[3]["content"] == [
+            {"type": "text", "text": "The tool call call_1 returned 1 image:"},
+            {"type": "image_url", "image_url": {"url": DATA_URL}},
+        ]
+        assert sent[4]["content"] == "describe it"

@@ -44,31 +44,38 @@ def test_a_stored_route_that_cannot_be_parsed_is_the_gateways_500_and_shown_to_t
         routes = {"fast": {"model": "openai/gpt-4o-mini"}, "spare": {"model": "openai/gpt-4o-mini"}}
         assert gateway.http.patch(SETTINGS, json={"settings": {"routes": routes}}).status_code == 200
         assert gateway.http.get(SETTINGS).json()["route_errors"] == {}
-        client = openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0)
-        assert client.chat.completions.create(model="dynamic/spare", messages=MESSAGES).model == "gpt-4o-mini"
+        with openai.OpenAI(
+            base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0
+        ) as client:
+            assert (
+                client.chat.completions.create(model="dynamic/spare", messages=MESSAGES).model
+                == "gpt-4o-mini"
+            )
 
-        store_route(gateway, "spare", BROKEN)
+            store_route(gateway, "spare", BROKEN)
 
-        deadline = time.monotonic() + 10
-        while True:  # until the gateway's next read of its settings (about a second)
-            try:
+            deadline = time.monotonic() + 10
+            while True:  # until the gateway's next read of its settings (about a second)
+                try:
+                    client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)
+                except openai.APIStatusError as error:
+                    refused = error
+                    break
+                assert time.monotonic() < deadline, "the stored change was never read"
+            assert refused.status_code == 500
+            body = refused.response.json()["error"]
+            assert body["code"] == "route_misconfigured"
+            assert body["route"] == "spare"
+            assert "'spare'" in body["message"]
+            assert "modle" not in refused.response.text
+            assert "routes." not in refused.response.text
+
+            # The other route still works; the operator sees what is wrong with this one.
+            assert (
+                client.chat.completions.create(model="dynamic/fast", messages=MESSAGES).model == "gpt-4o-mini"
+            )
+            shown = gateway.http.get(SETTINGS).json()
+            assert list(shown["route_errors"]) == ["spare"]
+            assert "routes.spare.fallback[1]" in shown["route_errors"]["spare"]
+            with pytest.raises(openai.InternalServerError):
                 client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)
-            except openai.APIStatusError as error:
-                refused = error
-                break
-            assert time.monotonic() < deadline, "the stored change was never read"
-        assert refused.status_code == 500
-        body = refused.response.json()["error"]
-        assert body["code"] == "route_misconfigured"
-        assert body["route"] == "spare"
-        assert "'spare'" in body["message"]
-        assert "modle" not in refused.response.text
-        assert "routes." not in refused.response.text
-
-        # The other route still works; the operator sees what is wrong with this one.
-        assert client.chat.completions.create(model="dynamic/fast", messages=MESSAGES).model == "gpt-4o-mini"
-        shown = gateway.http.get(SETTINGS).json()
-        assert list(shown["route_errors"]) == ["spare"]
-        assert "routes.spare.fallback[1]" in shown["route_errors"]["spare"]
-        with pytest.raises(openai.InternalServerError):
-            client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)
