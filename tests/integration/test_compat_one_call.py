@@ -7,7 +7,7 @@ false to models that are not OpenAI's)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -31,8 +31,9 @@ def gateway(make_gateway: Callable[..., RunningGateway], gemini: FakeGemini) -> 
 
 
 @pytest.fixture
-def client(gateway: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0)
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        yield client
 
 
 def _sent(gemini: FakeGemini) -> dict[str, Any]:
