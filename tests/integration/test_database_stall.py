@@ -34,12 +34,6 @@ LOG_ID = "cf-aig-log-id"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as running:
-        yield running
-
-
-@pytest.fixture
 def proxy(postgres_url: str) -> Iterator[TcpProxy]:
     parts = urlsplit(postgres_url)
     with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as running:

@@ -33,12 +33,6 @@ USER = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI().serve() as running:
-        yield running
-
-
-@pytest.fixture
 def gateway(tmp_path: Path, fake: FakeOpenAI) -> Iterator[ServerProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")} | {
