@@ -29,6 +29,7 @@ from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.realtime_server import FakeRealtime
+from tests.integration.test_error_echoes import run_token
 from tests.integration.test_realtime import SDK_SOCKET, kind, ws_url
 
 GATEWAY = "/api/v1/accounts/local/gateways/default"
@@ -61,13 +62,6 @@ def gw(
         stored = gateway.http.put(f"{GATEWAY}/provider-keys/{provider}", json={"key": key})
         assert stored.status_code == 201, stored.text
     return gateway
-
-
-def run_token(gw: RunningGateway) -> str:
-    created = gw.http.post("/api/v1/accounts/local/tokens", json={"name": "app", "scopes": ["run"]})
-    assert created.status_code == 201, created.text
-    token: str = created.json()["token"]
-    return token
 
 
 def newest_record(gw: RunningGateway, count: int) -> dict[str, Any]:
