@@ -53,6 +53,18 @@ def test_a_usage_object_on_a_chunk_with_choices_stays() -> None:
     assert relayed(chunk + DONE, [3]) == chunk + DONE
 
 
+def test_in_one_read_only_the_usage_chunk_goes_whatever_else_mentions_usage() -> None:
+    # Under load one read holds a whole stream: chunks with usage beside choices, a model that
+    # writes a usage object as text, and the usage chunk itself.
+    quoted = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"\\"usage\\": {\\"a\\":1}"}}],"usage":null}\n\n'
+    )
+    perplexity = b'data: {"choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":1}}\n\n'
+    stream = quoted + perplexity + CONTENT + USAGE + DONE
+    assert relayed(stream, []) == quoted + perplexity + CONTENT + DONE
+    assert relayed(USAGE + USAGE + CONTENT, []) == CONTENT
+
+
 def test_a_request_without_stream_options_gets_them_first_and_keeps_its_bytes() -> None:
     body = b'{ "model": "gpt-4o-mini",\n  "stream": true, "messages": [] }'
     asked = asking_usage(body, orjson.loads(body))

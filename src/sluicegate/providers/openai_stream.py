@@ -111,9 +111,7 @@ class WithoutUsageChunk:
             lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
             end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
             whole, self._held = data[:end], data[end:]
-        if _USAGE_OBJECT.search(whole) is None:
-            return whole
-        return b"".join(event.raw for event in iter_events(whole) if not _is_usage_chunk(_json(event.data)))
+        return _without_usage_chunk(whole)
 
     def close(self) -> bytes:
         held, self._held = self._held, b""
@@ -130,7 +128,25 @@ def _is_usage_chunk(chunk: Any) -> bool:
 
 
 def _without_usage_chunk(events: bytes) -> bytes:
-    return b"".join(event.raw for event in iter_events(events) if not _is_usage_chunk(_json(event.data)))
+    """`events` less the usage chunk. Only an event holding a usage object is parsed: under load a
+    read holds a whole stream's events, and parsing each was a tenth of a stream's CPU."""
+    kept: list[bytes] = []
+    at = 0  # where the events not yet sent on start
+    for match in _USAGE_OBJECT.finditer(events):
+        if match.start() < at:
+            continue  # inside the event just looked at
+        lf, crlf = events.rfind(b"\n\n", at, match.start()), events.rfind(b"\r\n\r\n", at, match.start())
+        start = max(lf + 2 if lf >= 0 else at, crlf + 4 if crlf >= 0 else at)
+        lf, crlf = events.find(b"\n\n", match.end()), events.find(b"\r\n\r\n", match.end())
+        end = min(lf + 2 if lf >= 0 else len(events), crlf + 4 if crlf >= 0 else len(events))
+        event = events[start:end]
+        if any(_is_usage_chunk(_json(parsed.data)) for parsed in iter_events(event)):
+            kept.append(events[at:start])
+            at = end
+    if not kept:
+        return events
+    kept.append(events[at:])
+    return b"".join(kept)
 
 
 def _json(data: bytes | None) -> Any:
