@@ -111,6 +111,8 @@ class WithoutUsageChunk:
             lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
             end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
             whole, self._held = data[:end], data[end:]
+        if b"[]" not in whole and b"[ ]" not in whole:
+            return whole  # no empty `choices`: no usage chunk (two byte searches, not a regex's)
         return _without_usage_chunk(whole)
 
     def close(self) -> bytes:
