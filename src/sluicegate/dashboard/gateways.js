@@ -3,6 +3,7 @@
 import { clear, h, time, toast } from "./dom.js";
 import { endpointsCard } from "./endpoints.js";
 import { gatewayEditor } from "./gateway-editor.js";
+import { routeErrorNotice } from "./notices.js";
 import { providerKeysCard } from "./provider-keys.js";
 import { routesCard } from "./routes.js";
 
@@ -99,6 +100,11 @@ export function gatewaysPage(context, main) {
       clear(editor, h("p", { class: "card error" }, `Could not load gateway ${slug}: ${error.message}`));
       return;
     }
+    // Broken routes head the gateway's view, for readers too; the routes card refreshes them after
+    // it saves or restores a route.
+    const broken = h("div", { class: "route-errors", "aria-label": "Broken routes" });
+    const showBroken = (errors) => clear(broken, Object.entries(errors || {}).map(([route, reason]) => routeErrorNotice(route, reason)));
+    showBroken(gateway.route_errors);
     const done = {
       saved: (saved) => (load(), open(saved.slug, true)),
       closed: () => clear(editor),
@@ -109,13 +115,14 @@ export function gatewaysPage(context, main) {
       h(
         "div",
         { class: "gateway-detail" },
+        broken,
         editing ? gatewayEditor(api, schemas, gateway, done) : null,
         h(
           "div",
           { class: "side" },
           endpointsCard(urls, gateway),
           editing ? providerKeysCard(api, slug, urls.result.map((u) => u.provider)) : null,
-          editing ? routesCard(api, slug) : null,
+          editing ? routesCard(api, slug, showBroken) : null,
         ),
       ),
     );

@@ -56,6 +56,24 @@ function notice(kind, ...text) {
   return h("div", { class: "callout warning notice", role: "status", dataset: { notice: kind } }, ...text);
 }
 
+// A gateway's stored dynamic route that cannot be used (`route_errors` of GET …/gateways/{g}, the
+// problems by path): requests naming it get the gateway's 500 route_misconfigured, so without this
+// the operator would learn of it only from failing requests. `advice` follows the reason.
+export function routeErrorNotice(route, reason, advice = null) {
+  const element = notice(
+    "route-error",
+    "Route ",
+    h("strong", { class: "mono" }, route),
+    " is broken: requests naming ",
+    h("span", { class: "mono" }, `dynamic/${route}`),
+    " get a 500 route_misconfigured. ",
+    h("span", { class: "mono reason" }, reason),
+    advice ? ` ${advice}` : null,
+  );
+  element.dataset.route = route;
+  return element;
+}
+
 function bytes(value) {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let size = value;

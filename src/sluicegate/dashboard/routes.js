@@ -1,20 +1,25 @@
 // A gateway's dynamic routes (docs/routing.md): each edited as JSON and checked by the gateway as
 // you type (the error names the path inside the route), drawn as nested boxes, and every saved
-// version listed with a button to restore it.
+// version listed with a button to restore it. A stored route the gateway cannot use (its
+// `route_errors`) is marked in the picker and, when shown, explained with the gateway's reason.
 
 import { clear, h, time, toast } from "./dom.js";
+import { routeErrorNotice } from "./notices.js";
 
 const CHECK_DELAY_MS = 250;
 
-export function routesCard(api, slug) {
+// `onErrors(route_errors)` after each load, so the gateway's summary follows a fixed route.
+export function routesCard(api, slug, onErrors = () => {}) {
   const path = (name, tail = "") => api.gatewayPath(slug, `/routes/${encodeURIComponent(name)}${tail}`);
   const picker = h("select", { name: "route_pick", "aria-label": "Route", onchange: () => show(picker.value) });
   const name = h("input", { name: "route_name", placeholder: "route name", "aria-label": "Route name", oninput: () => check() });
   const text = h("textarea", { name: "route_json", rows: 12, spellcheck: false, class: "mono", "aria-label": "Route as JSON", oninput: () => check() });
   const status = h("p", { class: "small route-status", role: "status" });
+  const broken = h("div", { class: "route-broken" });
   const flow = h("div", { class: "route-flow", "aria-label": "Flow" });
   const versions = h("tbody");
   let routes = [];
+  let errors = {}; // route name -> why the gateway cannot use it
   let timer = null;
   let asked = 0; // the latest check: older answers arriving late are ignored
 
@@ -25,12 +30,18 @@ export function routesCard(api, slug) {
 
   async function load(chosen) {
     try {
-      routes = (await api.request("GET", api.gatewayPath(slug, "/routes"))).result;
+      const [listed, gateway] = await Promise.all([api.request("GET", api.gatewayPath(slug, "/routes")), api.gateway(slug)]);
+      routes = listed.result;
+      errors = gateway.route_errors || {};
     } catch (error) {
       return say(error.message, true);
     }
-    clear(picker, h("option", { value: "" }, "New route…"), routes.map((r) => h("option", { value: r.name }, r.name)));
-    picker.value = routes.some((r) => r.name === chosen) ? chosen : routes[0]?.name || "";
+    onErrors(errors);
+    const option = (r) => (errors[r.name] ? h("option", { value: r.name, dataset: { broken: "" } }, `⚠ ${r.name} (broken)`) : h("option", { value: r.name }, r.name));
+    clear(picker, h("option", { value: "" }, "New route…"), routes.map(option));
+    // With no route asked for, a broken one first: it is the one needing attention.
+    const first = routes.find((r) => errors[r.name]) || routes[0];
+    picker.value = routes.some((r) => r.name === chosen) ? chosen : first?.name || "";
     show(picker.value);
   }
 
@@ -39,6 +50,8 @@ export function routesCard(api, slug) {
     name.value = route ? route.name : "";
     name.readOnly = Boolean(route);
     text.value = JSON.stringify(route ? route.route : { model: "openai/gpt-4o-mini" }, null, 2);
+    const reason = route && errors[route.name];
+    clear(broken, reason ? routeErrorNotice(route.name, reason, "Save a fixed route or restore a working version.") : null);
     check(true);
     showVersions(route ? route.name : "");
   }
@@ -124,6 +137,7 @@ export function routesCard(api, slug) {
     h("h2", {}, "Routes"),
     h("p", { class: "muted small" }, 'Requests with "model": "dynamic/<route>" on the compat endpoint go where the route decides.'),
     h("div", { class: "inline-form" }, picker, name),
+    broken,
     text,
     status,
     h("div", { class: "buttons" }, h("button", { type: "button", onclick: save }, "Save route")),
