@@ -392,12 +392,21 @@ def test_stream_without_include_usage_has_no_usage() -> None:
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 
-def test_stream_without_done_or_usage_still_finishes() -> None:
+def test_stream_without_done_is_unfinished() -> None:
+    # Its text goes out (the last event too, though no blank line ended it), no finish nor [DONE].
     cut = STREAM[: STREAM.index(b'data: {"response":"","usage"')]
-    events = chunks(translate(cut.rstrip(b"\n"), [10]))  # and its last event not ended by a blank line
+    translator = TRANSLATOR.stream(MODEL, include_usage=True)
+    translated = translator.feed(cut[:10]) + translator.feed(cut[10:].rstrip(b"\n")) + translator.close()
+    events = list(iter_json(translated))
     assert content(events) == "Cloudflare est très rapide ⚡"
-    assert events[-1]["choices"][0]["finish_reason"] == "stop"
-    assert all(e["choices"] for e in events)  # no usage to report
+    assert b"[DONE]" not in translated
+    assert all(e["choices"][0]["finish_reason"] is None for e in events)
+    assert translator.unfinished() == "the upstream stream ended before it finished ([DONE] never came)"
+    whole = TRANSLATOR.stream(MODEL, include_usage=True)
+    whole.feed(STREAM[:-2])
+    assert whole.unfinished() is not None  # no blank line has ended its `[DONE]` yet: at close
+    whole.close()
+    assert whole.unfinished() is None
 
 
 def test_stream_with_native_tool_calls() -> None:

@@ -20,6 +20,7 @@ model (for the native endpoint, the path's last segment, e.g. `@cf/fake/rate-lim
     pause-stream       as FakeOpenAI: wait for `release(name)` after the first content event
     tool-call          with `tools`, the native answer is one call of the first tool, whose
                        arguments put the last user text under the tool's first parameter
+    end-mid-stream     the stream ends cleanly after its second event, without `[DONE]`
 
 Native answers are deterministic: "echo: <last user text>" (or of `prompt`), at most 64 words, cut
 at `max_tokens` words (default 256, as Workers AI's). A token is a word: prompt tokens = Σ (words

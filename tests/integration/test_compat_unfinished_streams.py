@@ -1,6 +1,7 @@
 """A translated stream whose upstream stopped early, closing its body cleanly but without its
-closing events (Anthropic's message_stop, Gemini's finishReason, chat's `[DONE]`): never stored in
-a cache, never shown to the client as a whole answer, logged and billed as what it was.
+closing events (Anthropic's message_stop, Gemini's finishReason, chat's and Workers AI's `[DONE]`):
+never stored in a cache, never shown to the client as a whole answer, logged and billed as what it
+was.
 
 Each client API ends it the way its own provider shows a broken stream: a Messages client gets
 Anthropic's `error` event, a Responses client `response.failed` (the openai SDK raises at it), a
@@ -21,6 +22,7 @@ from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.workers_ai_server import FakeWorkersAI
 
 ENDED_EARLY = {"x-fake-behavior": "end-mid-stream"}
 QUESTION = "name the three largest cities of France in order"
@@ -28,18 +30,25 @@ UPSTREAM_PATHS = {
     "openai": "chat/completions",
     "anthropic": "messages",
     "google-ai-studio": "streamGenerateContent",
+    "workers-ai": "/ai/run/",
 }
 MODELS = {
     "openai": "openai/gpt-4o-mini",
     "anthropic": "anthropic/claude-sonnet-4-6",
     "google-ai-studio": "google-ai-studio/gemini-2.5-flash",
+    "workers-ai": "workers-ai/@cf/meta/llama-3.1-8b-instruct",
 }
 
 
 @pytest.fixture
 def fakes() -> Iterator[dict[str, Any]]:
-    with FakeOpenAI().serve() as oa, FakeAnthropic().serve() as an, FakeGemini().serve() as ge:
-        yield {"openai": oa, "anthropic": an, "google-ai-studio": ge}
+    with (
+        FakeOpenAI().serve() as oa,
+        FakeAnthropic().serve() as an,
+        FakeGemini().serve() as ge,
+        FakeWorkersAI().serve() as wa,
+    ):
+        yield {"openai": oa, "anthropic": an, "google-ai-studio": ge, "workers-ai": wa}
 
 
 @pytest.fixture
@@ -65,7 +74,7 @@ def assert_logged_as_unfinished(gateway: RunningGateway, provider: str, tries: i
         assert record["tokens_out"] > 1, (provider, record)
 
 
-@pytest.mark.parametrize("provider", ["openai", "google-ai-studio"])
+@pytest.mark.parametrize("provider", ["openai", "google-ai-studio", "workers-ai"])
 def test_a_messages_client_gets_anthropics_error_event(
     gateway: RunningGateway, fakes: dict[str, Any], provider: str
 ) -> None:
@@ -96,7 +105,7 @@ def test_a_messages_client_gets_anthropics_error_event(
     assert_logged_as_unfinished(gateway, provider, 2)
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio"])
+@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio", "workers-ai"])
 def test_a_responses_client_gets_response_failed(
     gateway: RunningGateway, fakes: dict[str, Any], provider: str
 ) -> None:
@@ -134,7 +143,7 @@ def test_a_responses_client_gets_response_failed(
     assert_logged_as_unfinished(gateway, provider, 3)
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio"])
+@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio", "workers-ai"])
 def test_a_chat_client_gets_a_stream_without_a_finish(
     gateway: RunningGateway, fakes: dict[str, Any], provider: str
 ) -> None:

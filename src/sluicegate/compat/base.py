@@ -37,7 +37,8 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
 
 def ended_early(missing: str | None = None) -> str:
     """What a stream that ended before it finished is logged with, and its client told: `missing`
-    is the closing event that never came (Anthropic's message_stop, Gemini's finishReason)."""
+    is the closing event that never came (Anthropic's message_stop, Gemini's finishReason,
+    Workers AI's `[DONE]`)."""
     said = "the upstream stream ended before it finished"
     return said if missing is None else f"{said} ({missing} never came)"
 

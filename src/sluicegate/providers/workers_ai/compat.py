@@ -14,6 +14,11 @@ list the model itself answers with (`[{"name", "arguments"}]`), and a tool's ans
 Workers AI answers carry no id nor timestamp: ids are made from the answer's bytes, and `created`
 is read from the translator's `clock` when the answer (or the stream) is translated, one value for
 every chunk of a stream.
+
+A stream ends with `data: [DONE]`
+(https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct/, "Using streaming"): one
+whose body closes before it is unfinished, as Anthropic's without `message_stop` (compat/base.py
+`StreamTranslator.close`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, ended_early, openai_usage
 from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.providers.workers_ai.adapter import usage_from
 from sluicegate.providers.workers_ai.compat_request import as_mapping, native_body
@@ -93,7 +98,9 @@ class WorkersAIStream:
     `{"response": text}` events become content deltas and `tool_calls` lists tool-call deltas;
     newer models' OpenAI-shaped chunks are passed on as deltas. The cumulative usage event (the
     last one with `usage`) becomes the usage chunk when the request asked for it; the finish chunk
-    goes out when the native stream says `[DONE]`, or at `close()` if it never did.
+    goes out when the native stream says `[DONE]`. A stream that closes without `[DONE]` is
+    unfinished: it ends with no finish chunk, usage chunk nor `[DONE]`, so no cache stores it and
+    the client's API shows it as broken off (`StreamTranslator.close`).
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -107,21 +114,21 @@ class WorkersAIStream:
         self._finish: str | None = None  # from an OpenAI-shaped chunk
         self._usage: Usage | None = None  # native, cumulative
         self._chunk_usage: Usage | None = None  # from OpenAI-shaped chunks, used if no native one
-        self._ended = False
+        self._ended = False  # `[DONE]` came: the stream finished
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(self._dispatch(event.data) for event in self._events.feed(chunk))
 
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
-        out = [b"".join(self._dispatch(event.data) for event in self._events.close()), self._end()]
-        return b"".join([*out, b"data: [DONE]\n\n"])
+        out = b"".join(self._dispatch(event.data) for event in self._events.close())
+        return out if self.unfinished() is not None else out + b"data: [DONE]\n\n"
 
     def usage(self) -> Usage | None:
         return self._usage or self._chunk_usage
 
     def unfinished(self) -> str | None:
-        return None  # a stream without `[DONE]` is closed with its finish chunk (see above)
+        return None if self._ended else ended_early("[DONE]")
 
     def _dispatch(self, data: bytes | None) -> bytes:
         # comments, `event:` and `id:` say nothing Workers AI uses
