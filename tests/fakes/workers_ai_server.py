@@ -20,16 +20,22 @@ model (for the native endpoint, the path's last segment, e.g. `@cf/fake/rate-lim
     pause-stream       as FakeOpenAI: wait for `release(name)` after the first content event
     tool-call          with `tools`, the native answer is one call of the first tool, whose
                        arguments put the last user text under the tool's first parameter
+    tool-calls         the same, one call of each tool (Workers AI's parallel calls)
     end-mid-stream     the stream ends cleanly after its second event, without `[DONE]`
 
 Native answers are deterministic: "echo: <last user text>" (or of `prompt`), at most 64 words, cut
 at `max_tokens` words (default 256, as Workers AI's). A token is a word: prompt tokens = Σ (words
 of a message + 4); completion tokens = words of the reply. Streams send one event per word with
-Workers AI's `p` padding, then `{"response": "", "usage": {...}}`, then `[DONE]`.
+Workers AI's `p` padding, then `{"response": "", "usage": {...}}`, then `[DONE]`. A streamed tool
+call comes as Workers AI streams one, keyed by its `index`: `{"tool_calls": [{"id", "type", "index",
+"function": {"name", "arguments": <its first piece>}}]}`, then `{"tool_calls": [{"index", "function":
+{"arguments": <a piece>}}]}` for the rest, the calls one after the other, then the event of nulls that
+closes them (as github.com/cloudflare/ai's workers-ai-provider, src/streaming.ts, reads them).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -43,7 +49,8 @@ ACCOUNT_PREFIX = "/client/v4/accounts/{account}/ai"
 DEFAULT_MODELS = ("@cf/meta/llama-3.1-8b-instruct", "@cf/baai/bge-base-en-v1.5")
 DEFAULT_MAX_TOKENS = 256  # Workers AI's default for text generation models
 PADDING = "abcdefghijklmnopqrstuvwxyz0123456789"
-TOOL_CALL = web.RequestKey("fake_workers_ai_tool_call", bool)
+TOOL_CALLS = web.RequestKey("fake_workers_ai_tool_calls", int)  # how many of the tools to call
+ARGUMENT_PIECE = 8  # characters of a streamed call's arguments per event
 
 # https://developers.cloudflare.com/workers-ai/platform/errors/ — status -> (code, message)
 ERRORS: dict[int, tuple[int, str]] = {
@@ -110,7 +117,10 @@ class FakeWorkersAI(FakeOpenAI):
         if not native and not model:
             return _error(400, 5006, "Error: required properties at '/' are 'model'")
         request[CALL] = self.call_of(request, number, {**body, "model": model}, behavior)
-        request[TOOL_CALL] = "tool-call" in spec.lower()
+        tokens = {token.strip() for token in spec.lower().split(",")}
+        request[TOOL_CALLS] = (
+            len(body.get("tools") or ()) if "tool-calls" in tokens else int("tool-call" in tokens)
+        )
         return await handler(request)
 
     async def _run(self, request: web.Request) -> web.StreamResponse:
@@ -121,19 +131,19 @@ class FakeWorkersAI(FakeOpenAI):
         messages = body.get("messages") or [{"role": "user", "content": body["prompt"]}]
         pieces = _reply(_last_user_text(messages), body.get("max_tokens"))
         usage = _usage(messages, len(pieces))
+        calls = [_tool_call(tool, messages) for tool in (body.get("tools") or [])[: request[TOOL_CALLS]]]
         if not body.get("stream"):
             result: dict[str, Any] = {"response": "".join(pieces), "tool_calls": [], "usage": usage}
-            if request[TOOL_CALL] and body.get("tools"):
-                result = {
-                    "response": "",
-                    "tool_calls": [_tool_call(body["tools"][0], messages)],
-                    "usage": usage,
-                }
+            if calls:
+                result = {"response": "", "tool_calls": calls, "usage": usage}
             return web.json_response({"result": result, "success": True, "errors": [], "messages": []})
         events = [
             sse_data({"response": piece, "p": PADDING[: 3 + index % 30]})
             for index, piece in enumerate(pieces)
         ]
+        if calls:
+            events = [event for index, call in enumerate(calls) for event in _streamed_call(index, call)]
+            events.append(sse_data({"tool_calls": [{"id": None, "type": None, "function": {"name": None}}]}))
         events.append(sse_data({"response": ""}))
         if not call.behavior.no_usage:
             events.append(sse_data({"response": "", "usage": usage}))
@@ -181,3 +191,15 @@ def _tool_call(tool: Any, messages: list[Any]) -> dict[str, Any]:
     spec = tool.get("function", tool) if isinstance(tool, dict) else {}
     properties = (spec.get("parameters") or {}).get("properties") or {"input": {}}
     return {"name": spec.get("name", ""), "arguments": {next(iter(properties)): _last_user_text(messages)}}
+
+
+def _streamed_call(index: int, call: dict[str, Any]) -> list[bytes]:
+    """`call` (`{name, arguments}`) as Workers AI streams it: its id and name with the first piece
+    of its arguments, then the rest of them piece by piece under its index."""
+    arguments = json.dumps(call["arguments"])
+    pieces = [arguments[at : at + ARGUMENT_PIECE] for at in range(0, len(arguments), ARGUMENT_PIECE)]
+    call_id = f"chatcmpl-tool-{index:016x}"
+    function = {"name": call["name"], "arguments": pieces[0]}
+    first = {"id": call_id, "type": "function", "index": index, "function": function}
+    rest = [{"index": index, "function": {"arguments": piece}} for piece in pieces[1:]]
+    return [sse_data({"tool_calls": [delta]}) for delta in (first, *rest)]

@@ -18,7 +18,11 @@ every chunk of a stream.
 A stream ends with `data: [DONE]`
 (https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct/, "Using streaming"): one
 whose body closes before it is unfinished, as Anthropic's without `message_stop` (compat/base.py
-`StreamTranslator.close`).
+`StreamTranslator.close`). Its tool calls come as OpenAI's streamed ones do, keyed by `index`: a
+call's first event has its id and name (and maybe a first piece of its arguments), later ones with
+its index more of its arguments, and an event of nulls closes it (as Cloudflare's own AI SDK provider
+reads them: github.com/cloudflare/ai, packages/workers-ai-provider/src/streaming.ts); older models
+send each call whole, `{name, arguments}`, without an index.
 """
 
 from __future__ import annotations
@@ -95,12 +99,13 @@ class WorkersAITranslator:
 class WorkersAIStream:
     """Workers AI's SSE events in, `chat.completion.chunk` events out, one event at a time.
 
-    `{"response": text}` events become content deltas and `tool_calls` lists tool-call deltas;
-    newer models' OpenAI-shaped chunks are passed on as deltas. The cumulative usage event (the
-    last one with `usage`) becomes the usage chunk when the request asked for it; the finish chunk
-    goes out when the native stream says `[DONE]`. A stream that closes without `[DONE]` is
-    unfinished: it ends with no finish chunk, usage chunk nor `[DONE]`, so no cache stores it and
-    the client's API shows it as broken off (`StreamTranslator.close`).
+    `{"response": text}` events become content deltas and `tool_calls` lists tool-call deltas
+    (a call's first event begins it, later ones of its `index` add to its arguments); newer models'
+    OpenAI-shaped chunks are passed on as deltas. The cumulative usage event (the last one with
+    `usage`) becomes the usage chunk when the request asked for it; the finish chunk goes out when
+    the native stream says `[DONE]`. A stream that closes without `[DONE]` is unfinished: it ends
+    with no finish chunk, usage chunk nor `[DONE]`, so no cache stores it and the client's API
+    shows it as broken off (`StreamTranslator.close`).
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -111,6 +116,8 @@ class WorkersAIStream:
         self._id = ""
         self._started = False  # the first chunk carries the role
         self._tool_calls = 0
+        self._native_indexes: dict[int, int] = {}  # a native call's `index` -> its chat index
+        self._argued: set[int] = set()  # chat indexes of native calls whose arguments came
         self._finish: str | None = None  # from an OpenAI-shaped chunk
         self._usage: Usage | None = None  # native, cumulative
         self._chunk_usage: Usage | None = None  # from OpenAI-shaped chunks, used if no native one
@@ -155,10 +162,41 @@ class WorkersAIStream:
         out = []
         if text := _text(event.get("response")):
             out.append(self._chunk({"content": text}))
-        for call in _native_calls(event):
-            out.append(self._chunk({"tool_calls": [{"index": self._tool_calls, **call}]}))
-            self._tool_calls += 1
+        calls = event.get("tool_calls")
+        for raw in calls if isinstance(calls, list) else ():
+            if (delta := self._native_call(as_mapping(raw))) is not None:
+                out.append(self._chunk({"tool_calls": [delta]}))
         return b"".join(out)
+
+    def _native_call(self, call: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The chat tool-call delta of one native `tool_calls` entry: a call that begins (whole, in
+        older models' form), more arguments of one begun (its `index` seen before), or None."""
+        function = as_mapping(call.get("function")) or call
+        name, arguments = function.get("name"), function.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = orjson.dumps(arguments).decode()
+        at = call.get("index")
+        at = at if isinstance(at, int) and not isinstance(at, bool) else None
+        if at is not None and at in self._native_indexes:
+            index = self._native_indexes[at]
+            if not arguments:
+                return None
+            self._argued.add(index)
+            return {"index": index, "function": {"arguments": arguments}}
+        if not isinstance(name, str) or not name:
+            return None  # the nulls that close a call, or what names no function
+        index, self._tool_calls = self._tool_calls, self._tool_calls + 1
+        if at is not None:
+            self._native_indexes[at] = index
+        elif not arguments:
+            arguments = "{}"  # a whole call without arguments
+        if arguments:
+            self._argued.add(index)
+        call_id = call.get("id")
+        if not isinstance(call_id, str) or not call_id:  # none: one made from the call itself
+            call_id = "call_" + _digest(f"{index}:{name}:{arguments or ''}")[:9]
+        spec = {"name": name, "arguments": arguments or ""}
+        return {"index": index, "id": call_id, "type": "function", "function": spec}
 
     def _openai_choice(self, choice: Mapping[str, Any]) -> bytes:
         delta = as_mapping(choice.get("delta"))
@@ -177,8 +215,14 @@ class WorkersAIStream:
         if self._ended:
             return b""
         self._ended = True
+        # A native call whose arguments never came had none: `{}`, as a whole one without them.
+        out = [
+            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": "{}"}}]})
+            for index in self._native_indexes.values()
+            if index not in self._argued
+        ]
         finish = "tool_calls" if self._tool_calls else self._finish or "stop"
-        out = [self._chunk({}, finish)]
+        out.append(self._chunk({}, finish))
         usage = self._usage or self._chunk_usage
         if self._include_usage and usage is not None:
             out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))
