@@ -45,6 +45,8 @@ another; candidatesTokenCount counts them all. Streamed, the candidates take tur
 the last chunk carries the usage. generationConfig.responseLogprobs (and logprobs, the number of top
 candidates) adds each candidate's `logprobsResult`, a chunk's own tokens' when streamed
 (tests/fakes/gemini_logprobs.py); a logprobs outside [0, 20] is a 400 INVALID_ARGUMENT.
+thinkingConfig.includeThoughts starts each candidate with a signed thought summary
+(tests/fakes/gemini_thoughts.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from aiohttp import web
 from tests.fakes.anthropic_server import _tool_input
 from tests.fakes.base import BEHAVIOR_HEADER, ECHO_WORDS, Behavior, FakeUpstream, sse_data, write_stream
 from tests.fakes.gemini_logprobs import add_logprobs, invalid
+from tests.fakes.gemini_thoughts import add_thoughts, thought_candidates, thought_summary
 from tests.fakes.openai_server import _embedding
 from tests.fakes.thinking_rules import gemini_refusal
 
@@ -209,6 +212,7 @@ class FakeGemini(FakeUpstream):
         if call.method == "generateContent":
             replies, prompt = _replies(call.body), _prompt_tokens(call.body)
             candidates = [_candidate(call, reply, k, final=True) for k, reply in enumerate(replies)]
+            add_thoughts(candidates, _summary(call), call.number)
             output = sum(reply.tokens for reply in replies)
             return _json(_answer(call, candidates, final=True, prompt=prompt, output=output))
         if call.method == "streamGenerateContent":
@@ -333,6 +337,10 @@ def _candidate(
     return candidate
 
 
+def _summary(call: Call) -> str | None:
+    return thought_summary(call.body, _last_user_text(call.body.get("contents")))
+
+
 def _answer(
     call: Call, candidates: list[dict[str, Any]], *, final: bool, prompt: int, output: int
 ) -> dict[str, Any]:
@@ -380,7 +388,8 @@ async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
         for k, pieces in enumerate(steps)
         if step < len(pieces)
     ]
-    chunks = []
+    thoughts = thought_candidates(_summary(call), call.number, len(replies))
+    chunks = [_answer(call, [thought], final=False, prompt=prompt, output=0) for thought in thoughts]
     for n, (k, step) in enumerate(turns):
         last = step == len(steps[k]) - 1
         candidate = _candidate(call, replies[k], k, final=last, pieces=steps[k][step], step=step)

@@ -161,9 +161,8 @@ def test_the_answer_texts_of_each_format() -> None:
             {"candidates": [{"content": {"parts": [{"text": "no", "thought": True}, {"text": "a"}]}}]},
         ),
     ]
-    # The model's thinking is read too (a reasoning summary, a thinking block); Gemini's thought
-    # summaries are not yet.
-    read = [["a"], ["no", "a"], ["no", "a"], ["a"]]
+    # The model's thinking is read too (a reasoning summary, a thinking block, a thought summary).
+    read = [["a"], ["no", "a"], ["no", "a"], ["no", "a"]]
     for (text_format, answer), expected in zip(answers, read, strict=True):
         assert [(text.role, text.value) for text in answer_texts(text_format, answer)] == [
             ("assistant", value) for value in expected

@@ -188,3 +188,49 @@ def test_responses_deltas_and_the_texts_done_events_repeat_are_redacted(cuts: li
     assert b"bob@" not in out
     completed = found[-1]["response"]["output"][0]["content"][0]["text"]
     assert completed == REDACTED
+
+
+def gemini_thought_stream(runs: list[tuple[int, list[str], str]]) -> bytes:
+    """Each candidate's thought words, then an empty thought part with its signature, then "ok"."""
+    chunks: list[dict[str, Any]] = []
+    for index, words, signature in runs:
+        parts: list[dict[str, Any]] = [{"text": w, "thought": True} for w in words]
+        parts.append({"text": "", "thought": True, "thoughtSignature": signature})
+        chunks += [{"candidates": [{"index": index, "content": {"parts": [part]}}]} for part in parts]
+    for index, _, _ in runs:
+        answer = {"index": index, "content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}
+        chunks.append({"candidates": [answer]})
+    return b"".join(b"data: " + orjson.dumps(chunk) + b"\r\n\r\n" for chunk in chunks)
+
+
+def gemini_parts(data: bytes, index: int) -> list[dict[str, Any]]:
+    return [
+        part
+        for chunk in events(data)
+        for candidate in chunk["candidates"]
+        if candidate.get("index") == index
+        for part in candidate["content"]["parts"]
+    ]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3000), max_size=12))
+def test_gemini_thoughts_cut_anywhere_are_redacted_and_a_changed_run_unsigned(cuts: list[int]) -> None:
+    data = gemini_thought_stream([(0, WORDS, "c2lnLTA="), (1, ["all", " fine"], "c2lnLTE=")])
+    out = run(make_filter(GEMINI_TEXTS), data, cuts)
+    assert b"4111" not in out
+    assert b"bob@" not in out
+    for index, thought, signatures in [(0, REDACTED, []), (1, "all fine", ["c2lnLTE="])]:
+        parts = gemini_parts(out, index)
+        assert "".join(p["text"] for p in parts if p.get("thought")) == thought
+        assert "".join(p["text"] for p in parts if not p.get("thought")) == "ok"
+        assert [p["thoughtSignature"] for p in parts if "thoughtSignature" in p] == signatures
+        kinds = [bool(p.get("thought")) for p in parts]
+        assert kinds == sorted(kinds, reverse=True)  # what a pipe held stays on its side of the answer
+
+
+def test_gemini_thoughts_of_a_stream_cut_short_are_flushed_as_thoughts() -> None:
+    data = gemini_thought_stream([(0, WORDS, "c2lnLTA=")]).split(b"data: ")
+    out = run(make_filter(GEMINI_TEXTS), b"data: ".join(data[: len(WORDS) + 1]), [])
+    parts = gemini_parts(out, 0)
+    assert all(p.get("thought") for p in parts)
+    assert "".join(p["text"] for p in parts) == REDACTED

@@ -2,12 +2,23 @@
 requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[]`' `text`,
 `functionCall.args` (JSON) and `functionResponse.response` (JSON, a tool's result); answers' and
 stream chunks' `candidates[].content.parts[]` alike (a streamed function call comes whole, in one
-chunk); thoughts are left alone. An answer's text is JSON when the request asked for it
+chunk), and the model's thought summaries there (`thought: true` parts, with `includeThoughts`),
+always prose. An answer's text is JSON when the request asked for it
 (`generationConfig.responseMimeType` `application/json`, or a `responseSchema` or
 `responseJsonSchema` with no MIME type; `text/x.enum` answers are prose). Also what the token
 estimator counts of its requests (`TokenKeys`).
+
+A thought run may be signed (`thoughtSignature` on its part, or, streamed, on the thought part that
+ends the run, often an empty one): a run whose text a guardrail changed (or whose placeholders
+`restore` put back) loses that signature, the key removed (an unsigned part carries none), as a
+Claude thinking block's is emptied: it is not left beside words other than those it came with. A
+signature on any other part (a function call's, which Gemini 3 requires back; the answer's last
+text part's) is the model's encrypted reasoning for that part, not for the summary before it, and
+is left alone. A request's thoughts are not read: they go back as they came, and were read as the
+answer they were.
 https://ai.google.dev/api/generate-content, https://ai.google.dev/api/caching#Part,
-https://ai.google.dev/gemini-api/docs/structured-output
+https://ai.google.dev/gemini-api/docs/structured-output, https://ai.google.dev/gemini-api/docs/thinking,
+https://ai.google.dev/gemini-api/docs/thought-signatures
 """
 
 from __future__ import annotations
@@ -18,6 +29,20 @@ from typing import Any
 
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, json_value, role_of, string
+
+_THOUGHT = "thought"  # a candidate's thought pipe is (its index, _THOUGHT); its answer's, its index
+_SIGNATURE = "thoughtSignature"
+
+
+class _Thought(Text):
+    """A thought part's text: set to other words, the part's signature goes."""
+
+    __slots__ = ()
+
+    def set(self, value: str) -> None:
+        if value != self.value and isinstance(self.owner, dict):
+            self.owner.pop(_SIGNATURE, None)
+        super().set(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +73,11 @@ class GeminiTexts:
             turn = candidate.get("content") if isinstance(candidate, dict) else None
             if isinstance(turn, dict):
                 for part in as_list(turn.get("parts")):
-                    yield from _part_texts(part, "assistant", json=self.json_answers)
+                    if isinstance(part, dict) and part.get("thought"):
+                        if isinstance(part.get("text"), str):
+                            yield _Thought(part, "text", "assistant")
+                    else:
+                        yield from _part_texts(part, "assistant", json=self.json_answers)
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         for position, candidate in enumerate(event.get("candidates") or []):
@@ -57,30 +86,79 @@ class GeminiTexts:
             index = candidate.get("index", position)
             turn = candidate.get("content")
             parts = turn.get("parts") if isinstance(turn, dict) else None
-            texts = [
-                part
-                for part in (parts if isinstance(parts, list) else [])
-                if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought")
-            ]
-            for part in texts:
-                part["text"] = pipes.feed(index, part["text"], json=self.json_answers)
-            for part in as_list(parts):
-                call = part.get("functionCall") if isinstance(part, dict) else None
-                for args in json_value(call, "args", "assistant"):
-                    before = args.value
-                    after = pipes.whole(before, json=True)
-                    if after != before:
-                        args.set(after)
-            rest = pipes.close(index) if candidate.get("finishReason") else ""
-            if rest and texts:
-                texts[-1]["text"] += rest
-            elif rest:
-                candidate["content"] = {"role": "model", "parts": [*(parts or []), {"text": rest}]}
+            out = self._stream_parts(index, parts, pipes) if isinstance(parts, list) else []
+            if candidate.get("finishReason"):
+                # What the pipes hold goes with the candidate's last chunk: thought, then answer.
+                if thought := pipes.close((index, _THOUGHT)):
+                    _add_text(out, thought, thought=True)
+                if rest := pipes.close(index):
+                    _add_text(out, rest, thought=False)
+            if isinstance(turn, dict) and isinstance(parts, list):
+                turn["parts"] = out
+            elif out:
+                candidate["content"] = {"role": "model", "parts": out}
         return b""
 
+    def _stream_parts(self, index: Any, parts: list[Any], pipes: TextPipes) -> list[Any]:
+        """A chunk's parts with their text through the candidate's pipes: a thought part's through
+        its thought pipe, which a signed thought part or any other part ends (what it held going
+        out just before that other part)."""
+        out: list[Any] = []
+        for part in parts:
+            if not isinstance(part, dict):
+                out.append(part)
+                continue
+            if part.get("thought"):
+                if isinstance(part.get("text"), str):
+                    part["text"] = pipes.feed((index, _THOUGHT), part["text"])
+                if _SIGNATURE in part:
+                    _end_signed_run(index, part, pipes)
+                out.append(part)
+                continue
+            if held := pipes.close((index, _THOUGHT)):
+                _add_text(out, held, thought=True)
+            if isinstance(part.get("text"), str):
+                part["text"] = pipes.feed(index, part["text"], json=self.json_answers)
+            call = part.get("functionCall")
+            for args in json_value(call, "args", "assistant"):
+                before = args.value
+                after = pipes.whole(before, json=True)
+                if after != before:
+                    args.set(after)
+            out.append(part)
+        return out
+
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        turn = {"role": "model", "parts": [{"text": text}]}
-        return sse_data({"candidates": [{"index": index, "content": turn}]})
+        if isinstance(index, tuple):
+            candidate, part = index[0], {"text": text, "thought": True}
+        else:
+            candidate, part = index, {"text": text}
+        turn = {"role": "model", "parts": [part]}
+        return sse_data({"candidates": [{"index": candidate, "content": turn}]})
+
+
+def _end_signed_run(index: Any, part: dict[str, Any], pipes: TextPipes) -> None:
+    """A signed thought part ends its run: what the run's pipe held goes in it, and a run whose
+    text came out changed loses the signature."""
+    key = (index, _THOUGHT)
+    if held := pipes.close(key):
+        part["text"] = (part.get("text") or "") + held
+    if pipes.altered(key):
+        del part[_SIGNATURE]
+        pipes.changed = True
+
+
+def _add_text(parts: list[Any], text: str, *, thought: bool) -> None:
+    """`text` at the end of the chunk's last text part of its kind, else as a new part at the end."""
+    for part in reversed(parts):
+        if (
+            isinstance(part, dict)
+            and isinstance(part.get("text"), str)
+            and bool(part.get("thought")) == thought
+        ):
+            part["text"] += text
+            return
+    parts.append({"text": text, "thought": True} if thought else {"text": text})
 
 
 # A request's generation settings, in the REST API's spelling or the protos' (both are taken).
@@ -104,8 +182,9 @@ def _asks_json(request: Any) -> bool:
 
 
 def _part_texts(part: Any, role: str, *, json: bool = False) -> Iterator[Text]:
-    """A part's text (not a thought's; a JSON text with `json`), a function call's `args` and a
-    function response's `response` (JSON; the response is a tool's result)."""
+    """A part's text (not a thought's: an answer's are read apart, a request's not at all; a JSON
+    text with `json`), a function call's `args` and a function response's `response` (JSON; the
+    response is a tool's result)."""
     if not isinstance(part, dict) or part.get("thought"):
         return
     yield from string(part, "text", role, json=json)
