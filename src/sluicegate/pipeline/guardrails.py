@@ -5,7 +5,8 @@ Request direction: each step's body is read in the text format its provider name
 (`text_format`); a blocking match is a 400 `guardrail_blocked` that names the detector (never the
 text) and nothing goes upstream, a redacting one becomes a typed placeholder, a flag is only noted.
 Response direction: a JSON answer is redacted (and, with `restore`, the request's placeholders are
-mapped back), a streamed one is filtered delta by delta; the answer's text is read as JSON where
+mapped back), a streamed one is filtered delta by delta (SSE events, or the elements of Gemini's
+JSON array stream: guardrail_streams.py); the answer's text is read as JSON where
 the request asked for a JSON answer (structured outputs), so that it stays valid JSON. Cache hits
 come from the stages below, so they pass here too. Findings go to `x-sluicegate-guardrails`, the
 log record's metadata and the metrics.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ import orjson
 from sluicegate.errors import GuardrailBlocked
 from sluicegate.exchange import Exchange, GuardrailReport, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.gateway import Gateway
+from sluicegate.guardrails.array_stream import JsonArrayTextFilter
 from sluicegate.guardrails.bodies import rewrite, rewrite_answer
 from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.guard import Guard, Side
@@ -34,6 +36,7 @@ from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.guardrail_streams import AnswerFilter, filtered, guard_json_answer
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
 
@@ -167,16 +170,24 @@ class Guardrails:
         restore = compiled.guard.policy.restore and len(vault) > 0
         if restore:  # the client sees the originals again; the log record keeps them masked
             exchange.guardrails.restored = vault.restorable()
-        if "json" in content_type:
-            if reply.stream is not None:  # a large answer relayed as it came: read it to scan it
-                reply.body, reply.stream = b"".join([chunk async for chunk in reply.stream]), None
-            reply.body = check_answer(
-                reply.body, text_format, compiled.guard, vault, findings, restore=restore
+        pipe = answer_pipes(compiled, vault, restore=restore)
+
+        def ended(text_filter: AnswerFilter) -> None:  # a streamed answer's findings join the record
+            findings.note("response", "redact", text_filter.spans)
+            findings.note("response", "flag", text_filter.flagged)
+            record_findings(exchange)
+
+        if "json" in content_type:  # a whole answer, or (asked for a stream) Gemini's JSON array
+            guard = compiled.guard
+            await guard_json_answer(
+                reply,
+                step.facts.stream,
+                functools.partial(JsonArrayTextFilter, text_format, pipe),
+                lambda body: check_answer(body, text_format, guard, vault, findings, restore=restore),
+                ended,
             )
-            reply.headers.popall("Content-Length", None)
         elif reply.stream is not None and "event-stream" in content_type:
-            pipe = answer_pipes(compiled, vault, restore=restore)
-            reply.stream = _filtered(reply.stream, SseTextFilter(text_format, pipe), exchange, findings)
+            reply.stream = filtered(reply.stream, SseTextFilter(text_format, pipe), ended)
 
 
 def _chat_request(plan: RequestPlan) -> Any:
@@ -351,25 +362,6 @@ def check_answer(
         return vault.restore(inspection.text) if restore else inspection.text
 
     return encode(payload) if rewrite_answer(text_format, payload, change) else body
-
-
-async def _filtered(
-    stream: AsyncGenerator[bytes, None], sse: SseTextFilter, exchange: Exchange, findings: Findings
-) -> AsyncGenerator[bytes, None]:
-    """`stream` with its text deltas filtered; the findings join the record when it ends."""
-    try:
-        async for chunk in stream:
-            out = sse.feed(chunk)
-            if out:
-                yield out
-        out = sse.close()
-        if out:
-            yield out
-    finally:
-        await stream.aclose()
-        findings.note("response", "redact", sse.spans)
-        findings.note("response", "flag", sse.flagged)
-        record_findings(exchange)
 
 
 def record_findings(exchange: Exchange) -> None:
