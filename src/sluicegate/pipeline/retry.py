@@ -17,6 +17,13 @@ the pool, at once and within the same try, when the upstream refuses one (401, 4
 refused is not a retry of the same request, so it uses up no attempt. A key whose 429 is final
 rests long (routing/keypool.py `OUT_OF_CREDIT`).
 
+The final attempt of a retried step (`max_attempts` > 1) is bounded by the request's deadline only,
+not by its per-attempt timeout: Cloudflare, "On the final retry attempt, your gateway will wait until
+the request completes, regardless of how long it takes"
+(https://developers.cloudflare.com/ai-gateway/configuration/request-handling/#request-retries). A
+step with a step after it keeps the timeout on every attempt: there, a timeout is what triggers the
+fallback to the next step (the same page), so only the last step's final attempt waits.
+
 A step this process could not even open a socket for (`GatewayOverloaded`: out of file descriptors)
 ends the request at once with that 503: the shortage is the gateway's, so the next step would fail
 the same way, and neither the target's circuit nor the key is blamed.
@@ -210,13 +217,14 @@ class Attempts:
                 continue
             tries.step_index = index
             policy = step.retry
+            last_step = index == len(plan.steps) - 1
             for attempt in range(1, policy.max_attempts + 1):
                 remaining = deadline - self._clock()
                 if failure is not None:
                     await _discard(failure)
                 if remaining <= 0:
                     return self._deadline_exceeded(tries)
-                per_attempt = policy.timeout_ms / 1000 if policy.timeout_ms else None
+                per_attempt = _attempt_timeout(policy, attempt, last_step)
                 budget = remaining if per_attempt is None else min(per_attempt, remaining)
                 failure = await self._try(request.method, step, budget, per_attempt is None, tries)
                 if isinstance(failure, GatewayOverloaded):
@@ -315,6 +323,14 @@ class Attempts:
             Attempt(index, step.provider.name, status, _ms_since(started), error_text, step.key_name)
         )
         return reply
+
+
+def _attempt_timeout(policy: RetryPolicy, attempt: int, last_step: bool) -> float | None:
+    """Seconds attempt `attempt` of a step may take to start answering (None: the deadline's only).
+    The final attempt of the last step, when retried, waits (see the module's docstring)."""
+    if not policy.timeout_ms or (last_step and attempt == policy.max_attempts > 1):
+        return None
+    return policy.timeout_ms / 1000
 
 
 def _all_open(plan: RequestPlan, skipped: list[Permit]) -> ServiceUnavailable:
