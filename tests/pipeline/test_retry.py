@@ -11,7 +11,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import RetryPolicy
 from sluicegate.gateway import GatewaySettings
-from sluicegate.pipeline.retry import backoff_delay, is_retryable, policy_from_headers, retry_after
+from sluicegate.pipeline.retry import backoff_delay, is_retryable, retry_after
+from sluicegate.pipeline.retry_headers import policy_from_headers
 from sluicegate.types import Backoff
 
 
@@ -66,3 +67,14 @@ def test_bad_header_names_itself() -> None:
     with pytest.raises(BadRequest) as caught:
         policy_from_headers(headers(cf_aig_retry_delay="-5"), GatewaySettings())
     assert caught.value.details == {"header": "cf-aig-retry-delay"}
+
+
+def test_numbers_past_the_documented_range_are_taken_into_it_and_said() -> None:
+    said: list[str] = []
+    asked = headers(cf_aig_max_attempts="10", cf_aig_retry_delay="0006000", cf_aig_request_timeout="50")
+    assert policy_from_headers(asked, GatewaySettings(), said) == RetryPolicy(5, 5000, Backoff.CONSTANT, 50)
+    assert said == [
+        "cf-aig-max-attempts is above the maximum of 5 attempts; 5 is used",
+        "cf-aig-retry-delay is above the maximum of 5000 ms; 5000 is used",
+    ]
+    assert policy_from_headers(headers(cf_aig_max_attempts="0"), GatewaySettings()).max_attempts == 1

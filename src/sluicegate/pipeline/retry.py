@@ -39,10 +39,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
-from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+from multidict import CIMultiDict
 
 from sluicegate.errors import (
-    BadRequest,
     GatewayError,
     GatewayOverloaded,
     ProviderKeysCooling,
@@ -52,25 +51,15 @@ from sluicegate.errors import (
     UpstreamTimeout,
 )
 from sluicegate.exchange import Attempt, Exchange, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
-from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import route_headers
 from sluicegate.pipeline.forward import Forwarder
-from sluicegate.pipeline.header_values import whole_number
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.records import UNIVERSAL
 from sluicegate.routing.circuit import Permit
 from sluicegate.types import Backoff
 
 STEP_HEADER = "cf-aig-step"
-TIMEOUT_HEADER = "cf-aig-request-timeout"
-MAX_ATTEMPTS_HEADER = "cf-aig-max-attempts"
-RETRY_DELAY_HEADER = "cf-aig-retry-delay"
-BACKOFF_HEADER = "cf-aig-backoff"
-RETRY_HEADERS = (TIMEOUT_HEADER, MAX_ATTEMPTS_HEADER, RETRY_DELAY_HEADER, BACKOFF_HEADER)
-_UNIT_OF = {TIMEOUT_HEADER: "ms", MAX_ATTEMPTS_HEADER: "attempts", RETRY_DELAY_HEADER: "ms"}
-MAX_ATTEMPTS = 5
-MAX_RETRY_DELAY_MS = 5000
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
 ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel)
 
@@ -81,53 +70,6 @@ class DeadlineExceeded(UpstreamTimeout):
 
 def is_retryable(status: int) -> bool:
     return status == 429 or status >= 500
-
-
-def policy_from_headers(headers: CIMultiDictProxy[str], settings: GatewaySettings) -> RetryPolicy:
-    """The gateway's defaults, overridden by this request's `cf-aig-*` retry headers."""
-    policy = RetryPolicy(
-        max_attempts=settings.max_attempts,
-        delay_ms=settings.retry_delay_ms,
-        backoff=settings.backoff,
-        timeout_ms=settings.request_timeout_ms,
-    )
-    return policy_over(headers, policy)
-
-
-def policy_over(headers: MultiMapping[str], policy: RetryPolicy) -> RetryPolicy:
-    """`policy` changed by the `cf-aig-*` retry headers among `headers` (a request's or a universal
-    step's own); `BadRequest` for one it cannot take."""
-    if not any(name in headers for name in RETRY_HEADERS):
-        return policy
-    return RetryPolicy(
-        max_attempts=_int_header(headers, MAX_ATTEMPTS_HEADER, 1, MAX_ATTEMPTS, policy.max_attempts),
-        delay_ms=_int_header(headers, RETRY_DELAY_HEADER, 0, MAX_RETRY_DELAY_MS, policy.delay_ms),
-        backoff=_backoff(headers.get(BACKOFF_HEADER), BACKOFF_HEADER, policy.backoff),
-        timeout_ms=_int_header(headers, TIMEOUT_HEADER, 1, None, policy.timeout_ms),
-    )
-
-
-def _int_header(
-    headers: MultiMapping[str], name: str, low: int, high: int | None, default: int | None
-) -> int:
-    value = headers.get(name)
-    if value is None:
-        return default  # type: ignore[return-value]  # callers pass None only for optional fields
-    number = whole_number(name, value, _UNIT_OF[name])
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(f"{name} must be {bound}, got {number}", header=name)
-    return number
-
-
-def _backoff(value: str | None, name: str, default: Backoff) -> Backoff:
-    if value is None:
-        return default
-    try:
-        return Backoff(value.strip().lower())
-    except ValueError:
-        choices = ", ".join(b.value for b in Backoff)
-        raise BadRequest(f"{name} must be one of {choices}, got {value!r}", header=name) from None
 
 
 def backoff_delay(policy: RetryPolicy, retry: int, jitter: float) -> float:

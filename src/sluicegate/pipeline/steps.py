@@ -21,7 +21,7 @@ from sluicegate.hints import did_you_mean
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import ASK_HEADERS, read_cache_ask
-from sluicegate.pipeline.retry import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, RETRY_HEADERS, policy_over
+from sluicegate.pipeline.retry_headers import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, RETRY_HEADERS, policy_over
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.authorization_field import authorization_header
 from sluicegate.providers.base import Provider, Route, repeated_base_path
