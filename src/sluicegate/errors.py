@@ -14,6 +14,7 @@
     ├── UnsupportedEncoding     415  a Content-Encoding the gateway cannot decode
     ├── UnpricedModel           422  a spend limit applies, but nothing prices the request's model
     ├── RateLimited             429  a rate or spend limit of the gateway refused the request
+    │   ├── ReservationExceedsBudget 429  what the request may use (its answer's cap) is more than is left
     │   └── ProviderKeysCooling 429  every stored key of the provider cools down after the upstream's 429
     ├── HeadersTooLarge         431  a header line longer, or more header lines, than the parser reads
     ├── RouteMisconfigured      500  a stored dynamic route the gateway cannot use: its operator's to fix
@@ -141,6 +142,14 @@ class UnpricedModel(GatewayError):
 class RateLimited(GatewayError):
     status = 429
     code = "rate_limited"
+
+
+class ReservationExceedsBudget(RateLimited):
+    """A token or cost rule has room left, but not for what this request may use: the cap it sets on
+    its answer (an SDK's large default `max_tokens`) is reserved whole before it is sent. Lowering
+    the cap admits it now (pipeline/reservation_refusal.py words how)."""
+
+    code = "reservation_exceeds_budget"
 
 
 class HeadersTooLarge(GatewayError):

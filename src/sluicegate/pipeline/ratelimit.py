@@ -26,6 +26,7 @@ from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.limiter_outage import LimiterOutage
+from sluicegate.pipeline.reservation_refusal import reservation_refusal
 from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
 from sluicegate.tokens import Token
@@ -90,12 +91,14 @@ class RateLimit:
             return None
         ruled = _rule_set(rules, own, request)
         facts = ruled.facts
+        claims: list[Claim] = []
+        estimates: list[StepEstimate] = []
         try:
             if ahead is not None:
                 verdict = ahead.verdict
             else:
                 buckets = _buckets(rules, ruled, own, request, token, plan, options.metadata)
-                claims = await self._claims(rules, ruled, buckets, request, gateway, plan, options)
+                claims, estimates = await self._claims(rules, ruled, buckets, request, gateway, plan, options)
                 verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
             self.failures += 1
@@ -109,13 +112,15 @@ class RateLimit:
             assert refused is not None, "a refusal names its bucket"
             index = verdict.usages.index(refused)
             rule = rules[index]
+            headers = _headers(refused, facts[index])
+            # The request's own cap, not the window's use, may be what does not fit: say so.
+            precise = reservation_refusal(rules, claims, verdict, estimates, plan, index >= own, headers)
+            if precise is not None:
+                raise precise
             whose = "this token's limit" if index >= own else "rate limit"
             raise RateLimited(
                 f"{whose} exceeded: {rule.label}",
-                headers={
-                    **_headers(refused, facts[index]),
-                    "Retry-After": str(max(math.ceil(refused.reset_after), 1)),
-                },
+                headers={**headers, "Retry-After": str(max(math.ceil(refused.reset_after), 1))},
                 rule=rule.model_dump(),
             )
         return Admitted(verdict, facts)
@@ -177,21 +182,22 @@ class RateLimit:
         gateway: Gateway,
         plan: RequestPlan,
         options: ClientOptions,
-    ) -> list[Claim]:
+    ) -> tuple[list[Claim], list[StepEstimate]]:
         """One claim per rule, in `buckets`: 1 request each, or an estimate of the request's tokens
         or cost (priced as `Pricing.price` charges: the price table, else the gateway's fallback,
-        else the client's custom cost)."""
+        else the client's custom cost); and the steps' estimates (none when no rule needs them)."""
         if not ruled.metered:
-            return [Claim(bucket, 1) for bucket in buckets]
+            return [Claim(bucket, 1) for bucket in buckets], []
         cost_rule, settings = ruled.cost_rule, gateway.settings
         estimates = await self._estimator.estimate(
             plan.steps, request.method, cost_rule is not None, options.custom_cost, settings.fallback_price
         )
         if cost_rule is not None and not settings.allow_unpriced:
             _refuse_unpriced(plan.steps, estimates, cost_rule)
-        return [
+        claims = [
             Claim(bucket, _reservation(rule, estimates)) for rule, bucket in zip(rules, buckets, strict=True)
         ]
+        return claims, estimates
 
 
 class Admitted(NamedTuple):
