@@ -51,6 +51,7 @@ def add_routes(
     # The proxy's routes send `100 Continue` only once the body is wanted (ProxyEndpoint.expect).
     proxied = partial(app.router.add_route, "*", expect_handler=proxy.expect)
     proxied("/v1/{account}/{gateway}/{provider}/{tail:.*}", proxy.provider)
+    proxied("/v1/{account}/{gateway}/{provider}", proxy.provider_root)  # a WebSocket, else as before
     proxied("/v1/{account}/{gateway}", proxy.universal)  # POST, else a 405
     proxied("/v1/{account}/{gateway}/", proxy.universal)
     api = web.Application(middlewares=[json_errors])

@@ -7,11 +7,11 @@ import time
 import pytest
 
 from sluicegate.errors import Forbidden, Unauthorized
-from sluicegate.gateway import GatewaySettings
+from sluicegate.gateway import Gateway, GatewaySettings
 from sluicegate.pipeline.auth import Authenticate, authorized
 from sluicegate.storage.sqlite import SqliteDatabase
-from sluicegate.tokens import Scope, Token, TokenDirectory
-from tests.pipeline.stage_parts import Downstream, make_exchange, make_gateway, stored_token
+from sluicegate.tokens import Scope, Token, TokenDirectory, ensure_admin_token
+from tests.pipeline.stage_parts import ACCOUNT, Downstream, make_exchange, make_gateway, stored_token
 
 CLOSED = make_gateway(GatewaySettings(authentication=True))
 OPEN = make_gateway()
@@ -95,3 +95,57 @@ def test_authorized_decides_from_the_token_found_the_account_and_the_gateway() -
         authorized(True, None, "local", OPEN)
     with pytest.raises(Forbidden, match="may not send requests through gateway 'main'"):
         authorized(True, token, "elsewhere", OPEN)
+
+
+# A Cloudflare API token: 40 characters of letters, digits, `-` and `_`, never `sg_…`.
+CLOUDFLARE_TOKEN = "Zx7-Qm2v_Lk9Rt4Wp8Nc3Hb6Jd1Fg5Ys0Ua7Ie2O"
+
+
+@pytest.mark.parametrize("header", ["cf-aig-authorization", "fastly-key", "x-sluicegate-token"])
+async def test_an_open_gateway_ignores_a_value_that_cannot_be_a_gateway_token_a_closed_one_refuses_it(
+    database: SqliteDatabase, header: str
+) -> None:
+    """Cloudflare's "Expected behavior" table: authentication off and the header present, the
+    request succeeds (https://developers.cloudflare.com/ai-gateway/configuration/authentication/)."""
+    downstream = Downstream()
+    headers = {header: f"Bearer {CLOUDFLARE_TOKEN}"}
+    await authenticate(database)(make_exchange(gateway=OPEN, headers=headers), downstream)
+    assert [seen.token for seen in downstream.seen] == [None]
+    with pytest.raises(Unauthorized, match="invalid, expired or revoked"):
+        await authenticate(database)(make_exchange(gateway=CLOSED, headers=headers), Downstream())
+
+
+async def test_past_an_ignored_value_a_token_still_counts_and_a_made_up_one_is_still_refused(
+    database: SqliteDatabase,
+) -> None:
+    secret, token = await stored_token(database, Scope.RUN, metadata={"team": "red"})
+    for where in ({"x-sluicegate-token": secret}, {"Authorization": f"Bearer {secret}"}):
+        exchange = make_exchange(gateway=OPEN, headers={"cf-aig-authorization": CLOUDFLARE_TOKEN, **where})
+        downstream = Downstream()
+        await authenticate(database)(exchange, downstream)
+        assert [seen.token for seen in downstream.seen] == [token], where
+        assert downstream.seen[0].options.metadata == {"team": "red"}
+    # A value of the token format was meant for this gateway: refused, revoked or made up.
+    made_up = {"cf-aig-authorization": CLOUDFLARE_TOKEN, "x-sluicegate-token": "sg_" + "x" * 32}
+    with pytest.raises(Unauthorized, match="invalid, expired or revoked"):
+        await authenticate(database)(make_exchange(gateway=OPEN, headers=made_up), Downstream())
+    # `SLUICEGATE_ADMIN_TOKEN` may be any string: a stored token counts, whatever it looks like.
+    await ensure_admin_token(database, ACCOUNT, "plain-admin-secret-1234")
+    downstream = Downstream()
+    plain = {"cf-aig-authorization": "Bearer plain-admin-secret-1234"}
+    await authenticate(database)(make_exchange(gateway=OPEN, headers=plain), downstream)
+    [seen] = downstream.seen
+    assert seen.token is not None
+    assert seen.token.holds(Scope.ADMIN)
+
+
+@pytest.mark.parametrize("gateway", [OPEN, CLOSED], ids=["open", "closed"])
+async def test_a_browser_s_token_in_cloudflare_s_subprotocol_passes(
+    database: SqliteDatabase, gateway: Gateway
+) -> None:
+    secret, token = await stored_token(database, Scope.RUN)
+    protocols = f"realtime, cf-aig-authorization.{secret}, openai-insecure-api-key.sk-own-0123456789"
+    exchange = make_exchange(gateway=gateway, kind="realtime", headers={"Sec-WebSocket-Protocol": protocols})
+    downstream = Downstream()
+    await authenticate(database)(exchange, downstream)
+    assert [seen.token for seen in downstream.seen] == [token]

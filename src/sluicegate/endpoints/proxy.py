@@ -70,6 +70,14 @@ class ProxyEndpoint:
             return not_allowed(request, POST)
         return await self._run(request, Exchange(incoming))
 
+    async def provider_root(self, request: web.Request) -> web.StreamResponse:
+        """`/v1/{account}/{gateway}/{provider}`, no path after it: a WebSocket upgrade is a realtime
+        session, as Cloudflare's examples open one (`wss://…/openai?model=…`); anything else is
+        answered as it was before this route (host-in-path's, a 404)."""
+        if self._realtime is not None and is_upgrade(request):
+            return await self.provider(request)
+        return await self.hosted(request)
+
     async def universal(self, request: web.Request) -> web.StreamResponse:
         if request.method != POST:
             return preflight(request, POST) if is_preflight(request) else not_allowed(request, POST)

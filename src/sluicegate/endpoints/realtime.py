@@ -1,5 +1,5 @@
 """Realtime sessions: a WebSocket upgrade of a provider's realtime path (`…/openai/realtime?model=…`,
-`…/azure-openai/{resource}/realtime?…`).
+or `…/openai?model=…` as Cloudflare writes it; `…/azure-openai/{resource}/realtime?…`).
 
 The upgrade request goes through the stages a request does — log, gateway, token, plan, allow-list,
 stored keys, rate limits and budgets — ending here instead of at `Attempts`: the upstream WebSocket
@@ -26,6 +26,7 @@ from sluicegate.pipeline import Stage, build_pipeline
 from sluicegate.pipeline.keys import StepKeys
 from sluicegate.pipeline.log import LOG_ID_HEADER
 from sluicegate.pipeline.ratelimit import RateLimit
+from sluicegate.pipeline.token_as_key import TOKEN_PROTOCOL, carries_credential, offered_protocols
 from sluicegate.providers.openai_realtime import websocket_url
 from sluicegate.realtime.handshake import Handshake, Refusal, refusal_reply
 from sluicegate.realtime.relay import RealtimeRelay
@@ -100,7 +101,10 @@ class RealtimeEndpoint:
         """The last link of a session's chain: opens both WebSockets and relays between them."""
         step = exchange.step
         assert step is not None, "Plan runs before the session starts"
-        if not web.WebSocketResponse().can_prepare(request).ok:
+        offered = offered_protocols(request.headers)
+        # Offered back what it offered: aiohttp logs the client's protocols, secrets and all,
+        # when none of them is the server's (`WebSocketResponse._handshake`).
+        if not web.WebSocketResponse(protocols=offered).can_prepare(request).ok:
             raise BadRequest("not a valid WebSocket upgrade request (RFC 6455 §4.1)")
         base = self._base_urls.get(step.provider.name, step.provider.default_base_url)
         url = websocket_url(step.provider.upstream_url(base, step.route))
@@ -111,9 +115,9 @@ class RealtimeEndpoint:
         # by one from here on (see realtime/relay.py), so the connection itself is free.
         holds, exchange.limits.holds = exchange.limits.holds, ()
         await self._rate_limit.settle_holds(holds, Outcome(), exchange.request.id)
-        # The client is offered the subprotocol the upstream chose (it asked for the same ones).
+        answered = answered_protocol(offered, upstream.protocol)
         client = web.WebSocketResponse(
-            protocols=[upstream.protocol] if upstream.protocol else (),
+            protocols=[answered] if answered else (),
             max_msg_size=self._max_message_bytes,
         )
         if exchange.collects_log:  # an unlogged session's handshake names no record (pipeline/log.py)
@@ -133,6 +137,24 @@ class RealtimeEndpoint:
         exchange.options.metadata.update(tally.metadata())
         exchange.response.error = exchange.response.error or _abnormal_end(tally)
         return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
+
+
+def answered_protocol(offered: Sequence[str], upstream: str | None) -> str | None:
+    """The subprotocol the client's handshake is answered with. A browser fails a connection whose
+    answer names none of the subprotocols it offered (WHATWG Fetch, "establish a WebSocket
+    connection"), so one of them is named whenever it offered any, a secret only when every one is:
+    the upstream's choice (among those the gateway passed on), else the first without a secret
+    (`realtime`), else the gateway token's (Cloudflare's `["cf-aig-authorization.<token>"]`), back
+    to the client that sent it, else the first."""
+    offered = [protocol for protocol in offered if protocol]
+    if upstream and not carries_credential(upstream):
+        return upstream
+    ranked = (
+        [protocol for protocol in offered if not carries_credential(protocol)]
+        + [protocol for protocol in offered if protocol.startswith(TOKEN_PROTOCOL)]
+        + offered
+    )
+    return ranked[0] if ranked else None
 
 
 def _abnormal_end(tally: SessionTally) -> str | None:

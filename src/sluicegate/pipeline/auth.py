@@ -4,12 +4,20 @@ A gateway token travels in `cf-aig-authorization: Bearer …` (Cloudflare), `Fas
 `x-sluicegate-token`; failing those, in the header (or Google's `?key=`) where the provider's key
 goes, as Cloudflare's BYOK and dynamic-routing examples put it (an SDK's `api_key`; see
 token_as_key.py): a value with the token prefix is never a provider's key, so it is read as the
-token and never sent upstream. Gateways with `authentication` on refuse requests without a `run` token;
-open gateways accept them, and still check a token that is sent (so per-token limits hold).
+token and never sent upstream. A browser's realtime WebSocket may send it as Cloudflare's
+`cf-aig-authorization.<token>` subprotocol. Gateways with `authentication` on refuse requests
+without a `run` token; open gateways accept them, and still check a token that is sent (so
+per-token limits hold). But an open gateway passes over a value in a token header that is not of
+the token format (`sg_…`) and names no stored token, as if it had not been sent: Cloudflare's open
+gateways accept any `cf-aig-authorization` (its "Expected behavior" table), and apps that move
+from an authenticated Cloudflare gateway keep sending their Cloudflare API token there.
 A token's own metadata (`Allowance.metadata`) is merged into the request's here, its values first.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -17,20 +25,56 @@ from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.token_as_key import presented_token, unbearer
+from sluicegate.pipeline.token_as_key import (
+    TOKEN_PROTOCOL,
+    is_gateway_token,
+    presented_token,
+    protocol_token,
+    unbearer,
+)
 from sluicegate.reserved import RESERVED_METADATA_KEYS
 from sluicegate.tokens import Scope, Token, TokenDirectory
 
+_log = logging.getLogger(__name__)
 TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
+Headers = CIMultiDictProxy[str] | CIMultiDict[str]
 
 
-def presented_secret(headers: CIMultiDictProxy[str] | CIMultiDict[str], query: str = "") -> str | None:
+def presented_secret(headers: Headers, query: str = "") -> str | None:
     """The gateway token a request presents: in a token header, else where a provider key goes."""
+    return next((secret for _, secret in presented_secrets(headers, query)), None)
+
+
+def presented_secrets(headers: Headers, query: str = "") -> Iterator[tuple[str, str]]:
+    """Where and what each value a request presents as the gateway token is, first the one that
+    counts: the token headers, Cloudflare's browser subprotocol, then where a provider key goes."""
     for name in TOKEN_HEADERS:
         value = headers.get(name)
         if value:
-            return unbearer(value)
-    return presented_token(headers, query)
+            yield name, unbearer(value)
+    in_protocol = protocol_token(headers)
+    if in_protocol is not None:
+        yield f"{TOKEN_PROTOCOL}… subprotocol", in_protocol
+    own = presented_token(headers, query)
+    if own is not None:
+        yield "provider key", own
+
+
+async def find_token(
+    tokens: TokenDirectory, headers: Headers, query: str, open_gateway: bool
+) -> tuple[str | None, Token | None]:
+    """The secret a request presents as its gateway token (None for none) and the active token it
+    names (None for none). For an `open_gateway`, a value that is not of the token format and names
+    no token (a Cloudflare or Fastly API token) is passed over as if not sent; a value of the
+    format that names no active token still counts, to be refused: it was meant for this gateway,
+    and its client should learn it is revoked or expired rather than run on without it."""
+    for where, secret in presented_secrets(headers, query):
+        token = await tokens.check(secret)
+        if token is not None or not open_gateway or is_gateway_token(secret):
+            return secret, token
+        # Only where it was: the value may well be a live credential of another service.
+        _log.debug("an open gateway ignores the value in %s: not a Sluicegate token", where)
+    return None, None
 
 
 class Authenticate:
@@ -41,8 +85,8 @@ class Authenticate:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs before Authenticate"
         request = exchange.request
-        secret = presented_secret(request.headers, request.route.query)
-        found = await self._tokens.check(secret) if secret is not None else None
+        open_gateway = not gateway.settings.authentication
+        secret, found = await find_token(self._tokens, request.headers, request.route.query, open_gateway)
         token = authorized(secret is not None, found, request.account, gateway)
         if token is not None:
             exchange.token = token

@@ -16,7 +16,7 @@ from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply,
 from sluicegate.hints import unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.auth import presented_secret
+from sluicegate.pipeline.auth import find_token
 from sluicegate.pipeline.header_values import flag
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry_headers import policy_from_headers, policy_over
@@ -65,9 +65,10 @@ class Resolve:
     async def _host_request(self, request: IncomingRequest) -> IncomingRequest:
         """A host-in-path request as it would have come had it named its gateway."""
         account, slug = self._host_account, self._host_slug
-        secret = presented_secret(request.headers, request.route.query)
+        # Which gateway the token names, if any: a value that cannot be a token leaves the choice to
+        # `host_gateway`, whose `authentication` setting then decides on it (pipeline/auth.py).
+        secret, token = await find_token(self._tokens, request.headers, request.route.query, True)
         if secret is not None:
-            token = await self._tokens.check(secret)
             if token is None:
                 raise Unauthorized("the gateway token is invalid, expired or revoked")
             account = token.account

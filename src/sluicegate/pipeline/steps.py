@@ -25,7 +25,7 @@ from sluicegate.pipeline.retry_headers import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, 
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.authorization_field import authorization_header
 from sluicegate.providers.base import Provider, Route, repeated_base_path
-from sluicegate.providers.openai_realtime import is_realtime, realtime_facts
+from sluicegate.providers.openai_realtime import ROOT_SESSIONS, realtime_facts, realtime_route
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
 from sluicegate.upstream_headers import forwardable_request_headers, header_problem, is_gateway_header
@@ -66,7 +66,10 @@ def provider_planner(providers: ProviderBook) -> Planner:
 # Where realtime sessions are relayed, read off the registry: the 404 of any other upgrade says it.
 _REALTIME_ONLY = (
     "realtime WebSocket sessions are relayed at a path ending in /realtime under a provider that"
-    " serves them: " + ", ".join(f"…/{name}/" for name in sorted(REALTIME_PROVIDERS))
+    " serves them: "
+    + ", ".join(f"…/{name}/" for name in sorted(REALTIME_PROVIDERS))
+    + "; also at "
+    + ", ".join(f"…/{name}?model=…" for name in sorted(ROOT_SESSIONS))
 )
 
 
@@ -77,10 +80,12 @@ def realtime_planner(providers: ProviderBook) -> Planner:
 
     async def plan(asked: PlanInput) -> RequestPlan:
         request = asked.request
-        if request.provider_name not in REALTIME_PROVIDERS or not is_realtime(request.route):
+        relayed = realtime_route(request.provider_name, request.route)
+        if request.provider_name not in REALTIME_PROVIDERS or relayed is None:
             raise NotFound(_REALTIME_ONLY, providers=sorted(REALTIME_PROVIDERS))
         planned = await plan_provider(asked)
         for step in planned.steps:
+            step.route = relayed
             step.facts = realtime_facts(step.route)
         return planned
 

@@ -4,6 +4,11 @@ key query parameter (Google's `?key=`). A value with the token prefix is never a
 `presented_token` reads it as the gateway token and `drop_tokens` takes it out of what goes
 upstream. Both read the same places the same way (every value of a header, the query decoded,
 names in any case), so nothing read as the token can still be sent on.
+
+A browser's realtime WebSocket may also carry the gateway token in Cloudflare's own subprotocol,
+`cf-aig-authorization.<token>` (https://developers.cloudflare.com/ai-gateway/usage/websockets-api/realtime-api/):
+`protocol_token` reads it as the `cf-aig-authorization` header is read (whatever its value), and
+`drop_tokens` takes every such subprotocol out, a gateway's credential for no provider.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from sluicegate.tokens import TOKEN_PREFIX
 # A browser's own key for a realtime WebSocket, in its subprotocols (it cannot set headers):
 # https://platform.openai.com/docs/guides/realtime-websocket
 OWN_KEY_PROTOCOL = "openai-insecure-api-key."
+# Cloudflare's browser form of the `cf-aig-authorization` header, for the gateway's own token.
+TOKEN_PROTOCOL = "cf-aig-authorization."
 PROTOCOLS = "Sec-WebSocket-Protocol"
 
 
@@ -27,8 +34,8 @@ def presented_token(headers: CIMultiDictProxy[str] | CIMultiDict[str], query: st
         for value in headers.getall(name, ()):
             if is_gateway_token(value):
                 return unbearer(value)
-    for protocol in _protocols(headers):
-        if _is_token_protocol(protocol):
+    for protocol in offered_protocols(headers):
+        if _is_key_protocol(protocol):
             return protocol[len(OWN_KEY_PROTOCOL) :]
     if _may_hold_token(query):
         for pair in query.split("&"):
@@ -45,11 +52,9 @@ def drop_tokens(headers: CIMultiDict[str], query: str) -> str:
         if any(is_gateway_token(value) for value in values):
             del headers[name]
             headers.extend((name, value) for value in values if not is_gateway_token(value))
-    lines = headers.getall(PROTOCOLS, ())
-    if any(_is_token_protocol(p) for p in _protocols(headers)):
-        kept = [
-            p for line in lines for p in (s.strip() for s in line.split(",")) if not _is_token_protocol(p)
-        ]
+    offered = offered_protocols(headers)
+    if any(_is_token_protocol(p) for p in offered):
+        kept = [p for p in offered if p and not _is_token_protocol(p)]
         del headers[PROTOCOLS]
         if kept:
             headers[PROTOCOLS] = ", ".join(kept)
@@ -68,14 +73,33 @@ def unbearer(value: str) -> str:
     return rest.strip() if scheme.lower() == "bearer" and rest else value.strip()
 
 
-def _protocols(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> list[str]:
+def protocol_token(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> str | None:
+    """The gateway token in a `cf-aig-authorization.<token>` subprotocol, or None."""
+    for protocol in offered_protocols(headers):
+        if protocol.startswith(TOKEN_PROTOCOL) and len(protocol) > len(TOKEN_PROTOCOL):
+            return protocol[len(TOKEN_PROTOCOL) :]
+    return None
+
+
+def carries_credential(protocol: str) -> bool:
+    """Whether a subprotocol holds a secret: the gateway token's or a browser's own key."""
+    return protocol.startswith((TOKEN_PROTOCOL, OWN_KEY_PROTOCOL))
+
+
+def offered_protocols(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> list[str]:
+    """The subprotocols a WebSocket handshake offers, in its order."""
     return [p.strip() for line in headers.getall(PROTOCOLS, ()) for p in line.split(",")]
 
 
-def _is_token_protocol(protocol: str) -> bool:
+def _is_key_protocol(protocol: str) -> bool:
     return protocol.startswith(OWN_KEY_PROTOCOL) and protocol[len(OWN_KEY_PROTOCOL) :].startswith(
         TOKEN_PREFIX
     )
+
+
+def _is_token_protocol(protocol: str) -> bool:
+    """A subprotocol with the gateway token in it, never sent upstream."""
+    return protocol.startswith(TOKEN_PROTOCOL) or _is_key_protocol(protocol)
 
 
 def _may_hold_token(query: str) -> bool:

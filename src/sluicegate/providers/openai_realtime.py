@@ -10,10 +10,16 @@ by the server itself when its voice detection hears a turn end. Azure OpenAI
 (https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/realtime-audio-websockets):
 `wss://{resource}.openai.azure.com/openai/realtime?api-version=…&deployment=…`, or
 `…/openai/v1/realtime?model=…`. Every frame is relayed as it came; these functions only read.
+
+Cloudflare's examples open OpenAI's session at the provider's root, `…/openai?model=…`
+(https://developers.cloudflare.com/ai-gateway/usage/websockets-api/realtime-api/): `realtime_route`
+relays it to the realtime path. (Its Google, Cartesia, ElevenLabs, Fal and Workers AI examples
+speak other protocols, which have no adapter here.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,12 +38,25 @@ RESPONSE_DONE = "response.done"  # server: a response ended, with its usage
 _TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{1,80})"')
 _HEAD = 256
 _READ = frozenset({RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE})  # the events the gateway acts on
+# The providers whose sessions Cloudflare opens at their root, and the realtime path relayed to.
+ROOT_SESSIONS = {"openai": "realtime"}
 
 
 def is_realtime(route: Route) -> bool:
     """Whether `route` is a realtime session's path (`realtime`, also under a prefix)."""
     path = route.path.rstrip("/")
     return path == "realtime" or path.endswith("/realtime")
+
+
+def realtime_route(provider: str, route: Route) -> Route | None:
+    """The route a session asked for at `route` under `provider` goes to: a realtime path as it is,
+    the root of a provider that serves sessions there as its realtime path; None for any other."""
+    if is_realtime(route):
+        return route
+    at_root = ROOT_SESSIONS.get(provider)
+    if at_root is not None and not route.path.strip("/"):
+        return dataclasses.replace(route, path=at_root)
+    return None
 
 
 def realtime_facts(route: Route) -> RequestFacts:
