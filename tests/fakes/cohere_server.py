@@ -12,6 +12,8 @@ answer Cohere's `{"id", "message"}` errors, `slow-<ms>`, `fail-<n>-then-ok`, `dr
 Answers are deterministic: the reply is "echo: <last user text>", cut to `max_tokens` words (finish
 reason MAX_TOKENS). A token is a word; billed input tokens are the words of all messages, and
 `tokens.input_tokens` adds PROMPT_TEMPLATE_TOKENS, the template Cohere wraps a prompt in (not billed).
+`tools` make the model call one, v2's `thinking` adds its thoughts, `documents` a citation
+(tests/fakes/cohere_tools.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.base import BEHAVIOR_HEADER, CALL, Behavior, FakeUpstream, sse_event, write_stream
+from tests.fakes.cohere_tools import calls_tool, v1_answer, v1_events, v2_events, v2_message
 
 PROMPT_TEMPLATE_TOKENS = 64
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -74,8 +77,9 @@ class FakeCohere(FakeUpstream):
         usage = _usage(sum(len(_text(m.get("content")).split()) for m in messages), len(pieces))
         message_id = f"00000000-0000-4000-8000-{number:012d}"
         text = "".join(pieces)
+        finish = "TOOL_CALL" if calls_tool(body) else finish
         if not body.get("stream"):
-            message = {"role": "assistant", "content": [{"type": "text", "text": text}]}
+            message = v2_message(body, text, number)
             return web.json_response(
                 {"id": message_id, "message": message, "finish_reason": finish, "usage": usage}
             )
@@ -85,16 +89,7 @@ class FakeCohere(FakeUpstream):
         start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
         events: list[dict[str, Any]] = [
             {"id": message_id, "type": "message-start", "delta": {"message": start}},
-            {
-                "type": "content-start",
-                "index": 0,
-                "delta": {"message": {"content": {"type": "text", "text": ""}}},
-            },
-            *(
-                {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}
-                for piece in pieces
-            ),
-            {"type": "content-end", "index": 0},
+            *v2_events(body, text, pieces, number),
             {"type": "message-end", "delta": end},
         ]
         encoded = [sse_event(str(e["type"]), e) for e in events]
@@ -121,13 +116,14 @@ class FakeCohere(FakeUpstream):
             "finish_reason": finish,
             "meta": meta,
         }
+        v1_answer(body, answer)
         if not body.get("stream"):
             return web.json_response(answer)
         if request[CALL].behavior.no_usage:
             answer = {**answer, "meta": {"api_version": meta["api_version"]}}
         events = [
             {"is_finished": False, "event_type": "stream-start", "generation_id": generation_id},
-            *({"is_finished": False, "event_type": "text-generation", "text": piece} for piece in pieces),
+            *v1_events(body, text, pieces, answer),
             {"is_finished": True, "event_type": "stream-end", "response": answer, "finish_reason": finish},
         ]
         encoded = [_dumps(e).encode() + b"\n" for e in events]

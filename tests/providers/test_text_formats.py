@@ -15,6 +15,7 @@ from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.azure_openai import AZURE_OPENAI
 from sluicegate.providers.base import Route
 from sluicegate.providers.cohere import COHERE
+from sluicegate.providers.cohere_texts import COHERE_TEXTS
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS
 from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
 from sluicegate.providers.google_vertex_ai import GOOGLE_VERTEX_AI
@@ -35,7 +36,7 @@ PLAIN: dict[str, TextFormat | None] = {
     "google-ai-studio": GEMINI_TEXTS,
     "google-vertex-ai": GEMINI_TEXTS,
     "azure-openai": CHAT_TEXTS,
-    "cohere": CHAT_TEXTS,
+    "cohere": COHERE_TEXTS,
     "groq": CHAT_TEXTS,
     "mistral": CHAT_TEXTS,
     "deepseek": CHAT_TEXTS,
@@ -123,7 +124,9 @@ def test_every_provider_names_the_format_of_its_plain_request_and_guardrails_rea
         (WORKERS_AI, "v1/responses", {"input": "hi"}, RESPONSES_TEXTS),
         (WORKERS_AI, "v1/embeddings", {"input": "hi"}, None),
         (COHERE, "v2/embed", {"texts": ["hi"]}, None),
-        (COHERE, "v1/chat", {"message": "hi"}, None),
+        (COHERE, "v1/chat", {"message": "hi"}, COHERE_TEXTS),  # v1's `message`, `chat_history`
+        (COHERE, "v2/chat", {}, COHERE_TEXTS),  # by the path, whatever the body
+        (COHERE, "v1/generate", {"prompt": "hi"}, None),  # the legacy generate: not read
         (COHERE, "compatibility/v1/chat/completions", {}, CHAT_TEXTS),
         (HUGGINGFACE, "meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions", {}, CHAT_TEXTS),
         (HUGGINGFACE, "gpt2", {"inputs": "hi"}, None),

@@ -7,6 +7,10 @@ out at once, an element as soon as its last byte is in (an object's or array's c
 string's closing quote; a number or literal at the byte after it). Strings are followed through
 their escapes, so a bracket or quote inside one ends nothing. A body that is not an array passes
 as it came. The elements are not checked as JSON: their readers parse them.
+
+With `opened`, the body is read as the inside of an array whose `[` came before it: JSON values one
+after another, whitespace between them (newline-delimited JSON, Cohere's v1 `application/stream+json`
+streams: one object a line), split alike.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ class JsonArraySplitter:
     """`feed` the bytes as they come, then `close()`; each returns the pieces complete so far, in
     order, whose data joined is what was fed."""
 
-    def __init__(self) -> None:
-        self._state = _BEFORE
+    def __init__(self, *, opened: bool = False) -> None:
+        self._state = _BETWEEN if opened else _BEFORE
         self._held = bytearray()  # the element arriving
         self._depth = 0  # its open brackets
         self._in_string = False

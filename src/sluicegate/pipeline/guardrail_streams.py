@@ -4,6 +4,8 @@ of two things. To a request that asked for a stream, a JSON array is a stream to
 streamGenerateContent without `alt=sse`: filtered element by element as it passes (or at once,
 when it came whole), read as the same stream sent as SSE would be (guardrails/array_stream.py).
 Anything else is one whole answer, read whole and checked (`check`): a rule that blocks refuses it.
+Newline-delimited JSON (Cohere's v1 chat stream, `application/stream+json`) is a stream whatever
+the request said, filtered line by line as the array is element by element.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from sluicegate.exchange import Reply
 from sluicegate.guardrails.detector import Span
 
 _SPACE = b" \t\r\n"
+# Media types of newline-delimited JSON: Cohere's `application/stream+json`, and its usual names.
+_JSON_LINES = ("stream+json", "ndjson", "jsonl", "json-lines")
 
 
 class AnswerFilter(Protocol):
@@ -73,6 +77,24 @@ async def guard_json_answer(
         ended(text_filter)
     else:
         reply.body = check(reply.body)
+
+
+def is_json_lines(content_type: str) -> bool:
+    """Whether a `Content-Type` says the body is JSON values a line (a stream of them)."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media.endswith(_JSON_LINES)
+
+
+async def guard_json_lines(reply: Reply, lines: Callable[[], AnswerFilter], ended: Ended) -> None:
+    """`reply`, newline-delimited JSON, with its text read line by line as it passes (at once when
+    it came whole: a cache hit)."""
+    reply.headers.popall("Content-Length", None)  # what is read may come out longer
+    if reply.stream is not None:
+        reply.stream = filtered(reply.stream, lines(), ended)
+        return
+    text_filter = lines()
+    reply.body = text_filter.feed(reply.body) + text_filter.close()
+    ended(text_filter)
 
 
 async def _opening(stream: AsyncGenerator[bytes, None]) -> tuple[bytes, AsyncGenerator[bytes, None]]:

@@ -5,11 +5,11 @@ Request direction: each step's body is read in the text format its provider name
 (`text_format`); a blocking match is a 400 `guardrail_blocked` that names the detector (never the
 text) and nothing goes upstream, a redacting one becomes a typed placeholder, a flag is only noted.
 Response direction: a JSON answer is redacted (and, with `restore`, the request's placeholders are
-mapped back), a streamed one is filtered delta by delta (SSE events, or the elements of Gemini's
-JSON array stream: guardrail_streams.py); the answer's text is read as JSON where
-the request asked for a JSON answer (structured outputs), so that it stays valid JSON. Cache hits
-come from the stages below, so they pass here too. Findings go to `x-sluicegate-guardrails`, the
-log record's metadata and the metrics.
+mapped back), a streamed one is filtered delta by delta (SSE events, the elements of Gemini's
+JSON array stream, or the lines of Cohere's v1 stream: guardrail_streams.py); the answer's text
+is read as JSON where the request asked for a JSON answer (structured outputs), so that it stays
+valid JSON. Cache hits come from the stages below, so they pass here too. Findings go to
+`x-sluicegate-guardrails`, the log record's metadata and the metrics.
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.guardrail_streams import AnswerFilter, filtered, guard_json_answer
+from sluicegate.pipeline.guardrail_streams import (
+    AnswerFilter,
+    filtered,
+    guard_json_answer,
+    guard_json_lines,
+    is_json_lines,
+)
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
 
@@ -177,7 +183,10 @@ class Guardrails:
             findings.note("response", "flag", text_filter.flagged)
             record_findings(exchange)
 
-        if "json" in content_type:  # a whole answer, or (asked for a stream) Gemini's JSON array
+        if is_json_lines(content_type):  # Cohere's v1 chat stream: one JSON event a line
+            lines = functools.partial(JsonArrayTextFilter, text_format, pipe, lines=True)
+            await guard_json_lines(reply, lines, ended)
+        elif "json" in content_type:  # a whole answer, or (asked for a stream) Gemini's JSON array
             guard = compiled.guard
             await guard_json_answer(
                 reply,

@@ -34,6 +34,7 @@ from sluicegate.providers.base import (
     json_facts,
     operation_by_markers,
 )
+from sluicegate.providers.cohere_texts import COHERE_TEXTS
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
@@ -127,10 +128,13 @@ class Cohere:
         return as_stored(facts, stored)  # no conversion written for Cohere's stream events yet
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
-        # v2 chat's `messages` read as OpenAI chat's (its answers and events are Cohere's own, not
-        # read); its OpenAI compatibility API (`compatibility/v1/chat/completions`) is chat itself.
-        if unquote(route.path).rstrip("/").endswith("chat/completions") or has_list(payload, "messages"):
+        # Its OpenAI compatibility API (`compatibility/v1/chat/completions`) is chat itself; its
+        # own chat, v1 (`message`) and v2 (`messages`), is read by the path or by the body.
+        path = unquote(route.path).rstrip("/")
+        if path.endswith("chat/completions"):
             return CHAT_TEXTS
+        if path.endswith(("v1/chat", "v2/chat")) or _is_chat(payload):
+            return COHERE_TEXTS
         return None
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
@@ -157,6 +161,13 @@ class Cohere:
 def is_compatibility(route: Route) -> bool:
     """Its OpenAI-compatible API: `compatibility/v1/chat/completions`, `compatibility/v1/embeddings`."""
     return route.path.startswith(COMPATIBILITY_PREFIX)
+
+
+def _is_chat(payload: Any) -> bool:
+    """A chat request body, v2's (`messages`) or v1's (`message`, a string)."""
+    return has_list(payload, "messages") or (
+        isinstance(payload, dict) and isinstance(payload.get("message"), str)
+    )
 
 
 def _json(body: bytes) -> Any:
