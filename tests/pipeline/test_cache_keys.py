@@ -9,7 +9,13 @@ import hashlib
 from multidict import CIMultiDict
 
 from sluicegate.exchange import RequestPlan, Step
-from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, custom_key, exact_key
+from sluicegate.pipeline.cache_keys import (
+    answer_variant,
+    credential_fingerprint,
+    custom_key,
+    custom_prefix,
+    exact_key,
+)
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import NO_FACTS, Route
 from tests.pipeline.stage_parts import make_exchange
@@ -65,3 +71,33 @@ def test_every_key_names_the_server_its_step_goes_to() -> None:
     assert keys("http://llm-a.internal/") == llm_a  # the same server, however its URL ends
     assert keys(None) == keys(REGISTRY["openai"].default_base_url)  # a step no Plan stage placed
     assert keys("http://llm-a.internal", account="b" * 32) != llm_a  # Workers AI's account is in its URL
+
+
+def segmented_keys(headers: dict[str, str]) -> tuple[str, str]:
+    """The exact and the `cf-aig-cache-key` key of one chat request with `headers`."""
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+    route = Route("local", "v1/chat/completions", "")
+    provider = REGISTRY["openai"]
+    step = Step(provider, route, CIMultiDict(), body, provider.read_request(route, body))
+    request = make_exchange(headers=headers).request
+    plan = RequestPlan(body, [step])
+    return exact_key(request, plan, True), custom_key(request, plan, "faq", True)
+
+
+def test_a_segment_is_in_every_key_only_when_one_is_named() -> None:
+    # Fastly: a cached answer goes only to requests "whose x-semantic-cache-key matches".
+    plain = segmented_keys({})
+    tenant_a, tenant_b = (
+        segmented_keys({"x-semantic-cache-key": "a"}),
+        segmented_keys({"x-semantic-cache-key": "b"}),
+    )
+    assert len({plain[0], tenant_a[0], tenant_b[0]}) == 3
+    assert len({plain[1], tenant_a[1], tenant_b[1]}) == 3
+    assert tenant_a[1].startswith(custom_prefix("local", "main", "faq"))  # a purge by name reaches it
+    # Naming none, an empty one or Fastly's `_default_` is the default segment, whose keys are
+    # those computed before segments were in them: entries stored then are still found.
+    assert segmented_keys({"x-semantic-cache-key": "_default_"}) == plain
+    assert segmented_keys({"x-semantic-cache-key": ""}) == plain
+    assert plain[0] == "local/main/ab085da84b220375e9eeadff5be1cb1004f0e4ae4d1c49965a5f320665303a74"
+    named = plain[1].removeprefix(custom_prefix("local", "main", "faq"))
+    assert named == "492f85391a57daffe9dac0197e86053ec1911e93430f57396a556cc3b64694df"

@@ -24,7 +24,11 @@ it. So each step's upstream is part of every key: the base URL the Plan stage re
 before it was part of them are never computed again: those entries miss and expire.
 
 All three also hold the headers that change the provider's answer (`Provider.answer_headers`:
-Anthropic's `anthropic-beta`), when sent.
+Anthropic's `anthropic-beta`), when sent, and Fastly's segment (`x-semantic-cache-key`, `segment_of`):
+Fastly serves a cached answer only to requests "whose x-semantic-cache-key matches", so a segment
+(often a tenant) never gets another's answer from any cache, nor waits for another's identical
+request in flight (coalescing is by key). The exact and named keys hold it only when one other than
+`_default_` is sent: the keys of requests without one stay as they were.
 
 With the gateway's `cache_per_key` (the default), all three also hold the provider credentials the
 client brings, or the name of the stored key it chose (`cf-aig-byok-alias`); stored keys are
@@ -41,18 +45,21 @@ from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import parse_qs
 
 import orjson
+from multidict import MultiMapping
 
 from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
+from sluicegate.semantic.scope import DEFAULT_SEGMENT
 
 CUSTOM = "custom:"
+SEGMENT_HEADER = "x-semantic-cache-key"
 
 
 def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str:
     """The entry of this exact request, on the servers its steps go to."""
-    digest = hashlib.sha256(_kind(request, plan).encode())
+    digest = hashlib.sha256(_kind(request, plan).encode() + _segment_part(request))
     for step in plan.steps:
         payload = step.facts.payload
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
@@ -70,7 +77,7 @@ def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str
 def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: bool) -> str:
     """The entry `cf-aig-cache-key: name` names for this provider, server, endpoint and (per key)
     key: a name stands for a body, never for another server's answer to it."""
-    digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode())
+    digest = hashlib.sha256(b"custom\0" + _kind(request, plan).encode() + _segment_part(request))
     for step in plan.steps:
         route = step.facts.answer_route or step.route  # a streamed Gemini call files as its whole one
         digest.update(_joined(step.provider.name, request.method, route.path, route.query))
@@ -86,6 +93,19 @@ def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: 
 def custom_prefix(account: str, gateway: str, name: str) -> str:
     """Where every entry stored under the `cf-aig-cache-key` `name` lives: one purge removes them all."""
     return f"{account}/{gateway}/{CUSTOM}{hashlib.sha256(header_bytes(name)).hexdigest()}/"
+
+
+def segment_of(headers: MultiMapping[str]) -> str:
+    """Fastly's segment of a request (`x-semantic-cache-key`): `_default_` when it names none (or
+    an empty one), as Fastly files such requests."""
+    return headers.get(SEGMENT_HEADER) or DEFAULT_SEGMENT
+
+
+def _segment_part(request: IncomingRequest) -> bytes:
+    """The segment as a key part, b"" for the default one. It opens with byte 1, which no endpoint
+    kind holds, so a segmented key's input never equals an unsegmented one's."""
+    segment = segment_of(request.headers)
+    return b"" if segment == DEFAULT_SEGMENT else b"\x01segment\0" + header_bytes(segment)
 
 
 def upstream_of(step: Step) -> bytes:
