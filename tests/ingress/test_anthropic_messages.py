@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -71,7 +72,7 @@ def events(stream: bytes) -> list[dict[str, Any]]:
 
 
 def render(cuts: list[int]) -> bytes:
-    renderer = MESSAGES.stream(ASKED)
+    renderer = replace(MESSAGES, ids=lambda: "1").stream(ASKED)  # the same id each time
     pieces = [CHAT_STREAM[a:b] for a, b in itertools.pairwise([0, *cuts, len(CHAT_STREAM)])]
     return b"".join(renderer.feed(piece) for piece in pieces) + renderer.close()
 
@@ -170,6 +171,7 @@ def test_a_chat_answer_becomes_a_message_the_sdk_reads() -> None:
         "usage": {**USAGE, "total_tokens": 37},
     }
     message = Message.model_validate(orjson.loads(MESSAGES.answer(ASKED, orjson.dumps(completion))))
+    assert message.id.startswith("msg_")
     assert [block.type for block in message.content] == ["text", "tool_use"]
     assert message.content[1].input == {"a": 1}  # type: ignore[union-attr]
     assert message.stop_reason == "tool_use"
@@ -197,6 +199,7 @@ def test_a_chat_stream_cut_anywhere_renders_the_same_events(cuts: list[int]) -> 
         "message_delta",
         "message_stop",
     ]
+    assert found[0]["message"]["id"] == "msg_1"  # the format's, not the chat stream's chatcmpl-1
     assert found[5]["content_block"] == {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
     arguments = [
         e["delta"]["partial_json"] for e in found if e["type"] == "content_block_delta" and e["index"] == 1
@@ -233,3 +236,13 @@ def test_errors_take_anthropics_shape(status: int, body: bytes, kind: str) -> No
     assert error["type"] == "error"
     assert error["error"]["type"] == kind
     assert error["error"]["message"] in ("slow down", "bad", "upstream down")
+
+
+def test_each_rendered_message_has_a_msg_id_of_its_own() -> None:
+    """Anthropic's ids are `msg_…` and one per message; a chat answer's id is another API's and
+    may be shared (Gemini's translation says `chatcmpl-gemini` when the answer has no responseId)."""
+    body = orjson.dumps({"id": "chatcmpl-gemini", "choices": [{"index": 0, "message": {"content": "a"}}]})
+    whole = {orjson.loads(MESSAGES.answer(ASKED, body))["id"] for _ in range(2)}
+    streamed = {events(MESSAGES.stream(ASKED).feed(CHAT_STREAM))[0]["message"]["id"] for _ in range(2)}
+    assert len(whole | streamed) == 4
+    assert all(found.startswith("msg_") and "chatcmpl" not in found for found in whole | streamed)

@@ -15,15 +15,16 @@ model that wrote them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 from multidict import CIMultiDict
 
+from sluicegate.compat.request_ids import ANTHROPIC_REQUEST_ID
 from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
-from sluicegate.ingress.base import Native, TranslationError, file_part, mapping
+from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, new_id
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
@@ -39,7 +40,9 @@ _DROPPED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking"})
 
 @dataclass(frozen=True, slots=True)
 class AnthropicMessages:
-    """`POST …/compat/v1/messages` (and `…/compat/messages`); with `counts`, `…/count_tokens`."""
+    """`POST …/compat/v1/messages` (and `…/compat/messages`); with `counts`, `…/count_tokens`.
+    `ids`: the random part of the `msg_…` id of each message it renders (never the chat answer's
+    id, which is another API's and may be shared: `chatcmpl-gemini`, a server counting from 1)."""
 
     counts: bool = False
     name: str = "anthropic-messages"
@@ -47,6 +50,8 @@ class AnthropicMessages:
     native: Native = field(default_factory=lambda: Native(ANTHROPIC, "v1/messages"))
     item_references: None = None  # a Messages request sends its whole conversation
     openai_errors: bool = False  # Anthropic's errors name no field (`param`)
+    request_id_header: str = ANTHROPIC_REQUEST_ID
+    ids: Callable[[], str] = new_id
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         hub = CIMultiDict((k, v) for k, v in headers.items() if not k.lower().startswith("anthropic-"))
@@ -121,7 +126,7 @@ class AnthropicMessages:
         stop = "refusal" if refusal and not text else STOP_REASONS.get(finish, "end_turn")
         return orjson.dumps(
             {
-                "id": str(completion.get("id", "")),
+                "id": f"msg_{self.ids()}",
                 "type": "message",
                 "role": "assistant",
                 "model": completion.get("model") or asked.get("model"),
@@ -133,7 +138,7 @@ class AnthropicMessages:
         )
 
     def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> MessagesStream:
-        return MessagesStream(str(asked.get("model", "")), usage)
+        return MessagesStream(f"msg_{self.ids()}", str(asked.get("model", "")), usage)
 
     def error(self, status: int, body: bytes) -> bytes:
         """Anthropic's `{"type": "error", "error": {"type", "message"}}`, as on its provider endpoint."""

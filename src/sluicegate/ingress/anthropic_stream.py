@@ -52,10 +52,11 @@ class MessagesStream:
     content_block_stop). A chat stream that ends without `[DONE]` ends in Anthropic's `error`
     event, not in an invented stop reason."""
 
-    def __init__(self, model: str, ahead: Usage | None = None) -> None:
-        """`ahead`: the usage the chat stream will report, when known before it starts (a stored
-        stream replayed), which message_start then tells, as Anthropic's own streams do."""
-        self._model = model
+    def __init__(self, message_id: str, model: str, ahead: Usage | None = None) -> None:
+        """`message_id`: the `msg_…` id message_start gives; `ahead`: the usage the chat stream
+        will report, when known before it starts (a stored stream replayed), which message_start
+        then tells, as Anthropic's own streams do."""
+        self._id, self._model = message_id, model
         self._ahead = ahead
         self._chunks = ChatChunks()
         self._started = self._ended = False
@@ -131,7 +132,7 @@ class MessagesStream:
             return b""
         self._started = True
         message: dict[str, Any] = {
-            "id": str(chunk.get("id", "")),
+            "id": self._id,
             "type": "message",
             "role": "assistant",
             "model": chunk.get("model") or self._model,

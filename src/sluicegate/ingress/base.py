@@ -11,6 +11,7 @@ translators and provider adapters.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -120,6 +121,11 @@ class IngressFormat(ErrorShape, Protocol):
     def native(self) -> Native: ...
 
     @property
+    def request_id_header(self) -> str:
+        """The header the API's SDKs read the request id from (compat/request_ids.py)."""
+        ...
+
+    @property
     def item_references(self) -> ItemReferences | None:
         """None: the format never names earlier items by id."""
         ...
@@ -186,6 +192,14 @@ class ChatChunks:
             if (reported := event.get("usage")) is not None:
                 self.usage = usage_object(reported) or self.usage
             yield event
+
+
+def new_id() -> str:
+    """The random part of the ids a format gives what it renders (`resp_…`, `msg_…`, `fc_…`):
+    unique whatever ids the provider's answer had (a cached answer's, a server that counts from 1,
+    a translation's stand-in), and not to be guessed, as an id is all a later request needs to read
+    a kept Responses item."""
+    return secrets.token_hex(16)
 
 
 def file_part(data_url: str, filename: Any) -> dict[str, Any]:

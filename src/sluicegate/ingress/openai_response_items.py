@@ -10,7 +10,6 @@ https://platform.openai.com/docs/api-reference/responses/create#responses-create
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,13 +22,6 @@ from sluicegate.providers.sse import iter_json
 ITEM_REFERENCE: Final = "item_reference"
 # The events that end a rendered stream with the whole Response (openai_responses_stream.py).
 _LAST_EVENTS: Final = ("response.completed", "response.incomplete")
-
-
-def new_id() -> str:
-    """The random part of a rendered Response's and its items' ids (`resp_…`, `msg_…`, `fc_…`):
-    unique whatever ids the provider's answer had (a cached answer's, a server that counts from 1),
-    and not to be guessed, as an id is all a later request needs to read a kept item."""
-    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True, slots=True)

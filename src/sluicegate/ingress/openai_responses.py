@@ -24,8 +24,9 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping
-from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES, new_id
+from sluicegate.compat.request_ids import OPENAI_REQUEST_ID
+from sluicegate.ingress.base import ItemReferences, Native, TranslationError, file_part, mapping, new_id
+from sluicegate.ingress.openai_response_items import ITEM_REFERENCE, RESPONSE_ITEM_REFERENCES
 from sluicegate.ingress.openai_responses_stream import (
     ResponsesStream,
     created_at,
@@ -71,6 +72,7 @@ class OpenAIResponses:
     ids: Callable[[], str] = new_id
     item_references: ItemReferences | None = RESPONSE_ITEM_REFERENCES
     openai_errors: bool = True
+    request_id_header: str = OPENAI_REQUEST_ID
 
     def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         return headers  # the openai SDK sends its key as chat clients do

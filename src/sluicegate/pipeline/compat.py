@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import StreamTranslator, TranslationError, Translator
+from sluicegate.compat.request_ids import OPENAI_REQUEST_ID, carry_request_id
 from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
@@ -282,7 +283,8 @@ def _example_model(value: Any) -> str:
 def translate_reply(
     translator: Translator, provider: str, model: str, include_usage: bool, reply: Reply
 ) -> Reply:
-    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive.
+    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive;
+    its request id under OpenAI's header too (compat/request_ids.py).
 
     An answer the translator cannot read is the provider's fault, not the client's nor ours:
     `UpstreamMalformed` (502) naming the provider; in a stream, once the status is out, the
@@ -291,6 +293,7 @@ def translate_reply(
     headers: CIMultiDict[str] = CIMultiDict(
         (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
     )
+    carry_request_id(headers, OPENAI_REQUEST_ID)  # the openai SDK's `_request_id`, on errors too
     if reply.status >= 400:
         body = reply.body if reply.stream is None else b""
         headers["Content-Type"] = "application/json"

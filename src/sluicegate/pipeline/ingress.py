@@ -7,8 +7,9 @@ a stream chunk by chunk as it arrives, an error in the API's error shape. Errors
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
 API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
 chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
-not the rendered answer's. The output items of a rendered Responses answer are kept
-(pipeline/response_items.py) before its last bytes leave. A translated answer whose chat request
+not the rendered answer's. The upstream's request id goes under the header the client's SDK reads
+(compat/request_ids.py), a stored answer's too. The output items of a rendered Responses answer are
+kept (pipeline/response_items.py) before its last bytes leave. A translated answer whose chat request
 says `parallel_tool_calls: false` is cut to one tool call per choice first, for every compat
 client, chat's too (pipeline/one_call.py).
 """
@@ -22,6 +23,7 @@ from functools import partial
 
 from multidict import CIMultiDict
 
+from sluicegate.compat.request_ids import carry_request_id
 from sluicegate.exchange import Exchange, HubRequest, Reply
 from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
@@ -70,6 +72,7 @@ def render(
     headers: CIMultiDict[str] = CIMultiDict(
         (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
     )
+    carry_request_id(headers, ingress.request_id_header)  # where the format's SDK reads it
     if reply.status >= 400:
         headers["Content-Type"] = JSON_TYPE
         if reply.stream is not None:
