@@ -86,11 +86,18 @@ async def test_the_exact_and_semantic_caches_read_a_request_alike(lines: list[st
 
 
 async def test_max_age_zero_keeps_both_caches_out() -> None:
+    """Neither read nor store: a bypass of each cache that would otherwise apply (the semantic one
+    here); the exact cache, off on this gateway, is not turned on by it (`cache_labels.py`)."""
     headers = CIMultiDictProxy(CIMultiDict({"Cache-Control": "max-age=0"}))
     request = with_headers(exchange("How do I reset my password?"), headers)
     assert request.gateway is not None
-    assert read_lookup(request.request, request.gateway, request.plan, AdaptiveThresholds()) is None
-    exact = cache_decision(request.request, request.gateway, request.plan)
+    lookup = read_lookup(request.request, request.gateway, request.plan, AdaptiveThresholds())
+    assert lookup is not None
+    assert (lookup.lookup, lookup.store) == (False, False)
+    assert cache_decision(request.request, request.gateway, request.plan) is None
+    settings = request.gateway.settings.model_copy(update={"cache_enabled": True})
+    caching = request.gateway.model_copy(update={"settings": settings})
+    exact = cache_decision(request.request, caching, request.plan)
     assert exact is not None
     assert (exact.lookup, exact.store) == (False, False)
 

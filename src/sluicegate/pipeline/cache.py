@@ -2,8 +2,9 @@
 
 A hit answers at once and never reaches the stages after this one (rate limits, upstream). With
 `ahead` (cache and counters in Redis), the lookup also decides the request rules: admit_ahead.py.
-Concurrent identical misses are coalesced: one goes upstream, the others wait for its entry.
-What an entry is keyed by, and so which requests may share it: cache_keys.py.
+Concurrent identical misses (the same key: so never of two segments) are coalesced: one goes
+upstream, the others wait for its entry. What an entry is keyed by, and so which requests may share
+it: cache_keys.py. What the answer says of the caches (HIT, MISS, BYPASS): cache_labels.py.
 A hit is served in the form its request asks for (`served`): a `cf-aig-cache-key` names one entry
 whatever the body, so a streaming request may find an answer stored whole, or the reverse.
 When the cache cannot be reached (Redis down), the request is served as a miss and its answer is
@@ -36,6 +37,7 @@ from sluicegate.pipeline.cache_asks import (
 )
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
+from sluicegate.pipeline.cache_labels import STATUS_HEADER, labelled
 from sluicegate.pipeline.cache_streams import StreamCopy, closing_usage, kept_stream, whole_answer
 from sluicegate.pipeline.hit_usage import asks_usage, counted_entry, may_lack_usage
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
@@ -46,7 +48,6 @@ from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 from sluicegate.usage.tokens import TokenCounter
 
-STATUS_HEADER = "cf-aig-cache-status"
 # Headers of the original answer that are not replayed: they describe that one response, or that
 # one request's headers (a TTL taken into range, metadata entries dropped). Its `cf-aig-step` is
 # kept: which step's answer it is (`served`).
@@ -55,7 +56,8 @@ _NOT_REPLAYED = frozenset(
 )
 # The semantic cache's answer headers (`x-semantic-cache`, `x-semantic-similarity`) say how that
 # one answer was found: an exact hit replaying a stored `x-semantic-cache: MISS` contradicted its
-# own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them).
+# own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them):
+# a hit says its own to a client that speaks Fastly (`cache_labels.labelled`).
 _SEMANTIC_PREFIX = "x-semantic-"
 
 
@@ -118,17 +120,19 @@ class ResponseCache:
             return await call_next(exchange)
         exchange.options.warnings += decision.warnings  # answered by the Log stage, hit or miss
         exchange.cache.source = CacheSource.EXACT
+        request = exchange.request
+        # Asked not to be served from cache (`cache_labels.py`): a BYPASS, its answer stored or not.
+        exchange.cache.status = CacheStatus.MISS if decision.lookup else CacheStatus.BYPASS
         if not decision.lookup and not decision.store:
-            exchange.cache.status = CacheStatus.BYPASS
-            return _labelled(await call_next(exchange), CacheStatus.BYPASS)
+            reply = await call_next(exchange)
+            return labelled(reply, request, exchange.cache.status)  # the semantic cache's say, if it ran
         if decision.lookup:
             entry = await self._lookup(exchange, gateway, decision.key)
             counted = None if entry is None else await self._counted(exchange, entry)
-            if entry is not None and (hit := hit_reply(exchange.request, exchange.plan, counted or entry)):
+            if entry is not None and (hit := hit_reply(request, exchange.plan, counted or entry)):
                 exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
                 exchange.cache.usage_counted = counted is not None
-                return hit
-        exchange.cache.status = CacheStatus.MISS
+                return labelled(hit, request, CacheStatus.HIT)
         mark_storable(exchange.plan.steps, self._max_entry_bytes, decision)
         done = (
             self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
@@ -138,8 +142,9 @@ class ResponseCache:
         except BaseException:
             self._release(decision.key, done)
             raise
-        # A semantic hit inside this stage is served from cache too, as its log record says.
-        _labelled(reply, CacheStatus.HIT if exchange.cache.status is CacheStatus.HIT else CacheStatus.MISS)
+        # The semantic cache, when it ran inside this stage, had the last say (a hit of its own, or
+        # a bypass): the answer says what the log record says.
+        labelled(reply, request, exchange.cache.status)
         decision = decision.answered_by(exchange.plan.step_index)
         if not (decision.store and 200 <= reply.status < 300):
             self._release(decision.key, done)
@@ -293,11 +298,6 @@ def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) ->
     headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if replayable(k))
     headers[STATUS_HEADER] = CacheStatus.HIT
     return served(request, plan, entry, headers)
-
-
-def _labelled(reply: Reply, status: CacheStatus) -> Reply:
-    reply.headers[STATUS_HEADER] = status
-    return reply
 
 
 def served(

@@ -14,10 +14,12 @@ is served rather than refused, its TTL taken into the range, and its answer says
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from multidict import MultiMapping
 
+from sluicegate.exchange import Step
 from sluicegate.gateway import GatewaySettings
 from sluicegate.pipeline.cache_control import MAX_TTL, CacheControl
 from sluicegate.pipeline.header_values import flag, whole_number
@@ -40,6 +42,11 @@ class CacheAsk:
     ttl: int | None = None  # 0: cache nothing
     skip: bool | None = None
     clamped: str | None = None  # the TTL sent was outside MIN_TTL-MAX_TTL: what the warning says
+
+    @property
+    def declines(self) -> bool:
+        """Whether these asks keep the request out of the caches: neither read nor store."""
+        return bool(self.skip) or self.ttl == 0
 
     def over(self, base: CacheAsk) -> CacheAsk:
         """These asks, and `base`'s where these say nothing."""
@@ -73,13 +80,23 @@ def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
     return CacheAsk(ttl=seconds, skip=None if skip is None else flag(*skip), clamped=clamped)
 
 
+def first_step_ask(headers: MultiMapping[str], steps: Sequence[Step]) -> CacheAsk:
+    """The asks the lookup follows: the request's, under the first step's own (a hit answers in
+    its place). `BadRequest` for a value that cannot be taken."""
+    asked = read_cache_ask(headers)
+    return read_cache_ask(steps[0].own_headers).over(asked) if steps and steps[0].own_headers else asked
+
+
 def caching(ask: CacheAsk, control: CacheControl, settings: GatewaySettings, keyed: bool) -> Caching | None:
     """What the cache does for a request asking `ask` with `control` (its `Cache-Control`) and, when
     `keyed`, a `cf-aig-cache-key`; None when caching does not apply to it."""
-    if not (settings.cache_enabled or ask.ttl is not None or keyed or control.max_age is not None):
+    # A cache applies where the gateway caches, or the request turns one on: a name, or a TTL above
+    # 0 (its own or `max-age`). A TTL of 0 turns none on: where none applies, the answer says
+    # nothing of caches, with a skip or without (a BYPASS is an answer that a cache was kept from).
+    if not (settings.cache_enabled or keyed or ask.ttl or control.max_age):
         return None
     # A TTL of 0 (Cloudflare's universal example sets it on a fallback step) caches nothing.
-    if ask.ttl == 0 or ask.skip:
+    if ask.declines:
         return NOT_CACHED
     if control.max_age is not None:
         ttl = control.max_age

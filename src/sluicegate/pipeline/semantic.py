@@ -35,8 +35,9 @@ from sluicegate.embeddings.base import Embedder
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
-from sluicegate.pipeline.cache import STATUS_HEADER as EXACT_STATUS_HEADER
 from sluicegate.pipeline.cache import asked, mark_storable, replayable, served
+from sluicegate.pipeline.cache_labels import SEMANTIC_STATUS_HEADER as STATUS_HEADER
+from sluicegate.pipeline.cache_labels import STATUS_HEADER as EXACT_STATUS_HEADER
 from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
 from sluicegate.pipeline.hit_usage import asks_usage, counted_entry
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
@@ -59,7 +60,6 @@ from sluicegate.storage.cache import Cache, CacheEntry, CacheUnavailable
 from sluicegate.types import CacheSource, CacheStatus
 from sluicegate.usage.tokens import TokenCounter
 
-STATUS_HEADER = "x-semantic-cache"
 SIMILARITY_HEADER = "x-semantic-similarity"
 # From this similarity a candidate the lookup did not verify is verified after the answer, so the
 # threshold what-if (`semantic_whatif`) knows which lookups would have hit at a lower threshold.
@@ -131,19 +131,21 @@ class SemanticCache:
             return await call_next(exchange)
         found = await self.find(exchange.request, exchange.plan, lookup)
         cache, hit, judged = exchange.cache, found.entry, found.judged
-        cache.source, cache.semantic, cache.record_after = CacheSource.SEMANTIC, judged, found.record_after
+        cache.semantic, cache.record_after = judged, found.record_after
+        if lookup.lookup or cache.source is CacheSource.NONE:  # a bypass is no lookup of this cache's
+            cache.source = CacheSource.SEMANTIC
         if found.reply is not None and hit is not None and judged is not None:
             cache.status, cache.semantic_hit, cache.saved_ms = CacheStatus.HIT, True, hit.latency_ms
             cache.usage_counted = found.usage_counted
             if self.shadow is not None:
                 self.shadow.consider(exchange, hit, judged.similarity, call_next, lookup.gateway)
             return found.reply
-        cache.status = CacheStatus.MISS
+        cache.status = CacheStatus.MISS if lookup.lookup else CacheStatus.BYPASS
         if lookup.store:
             mark_storable(exchange.plan.steps, self._max_entry_bytes)
         reply = await call_next(exchange)
         reply.headers[STATUS_HEADER] = "MISS"
-        reply.headers[EXACT_STATUS_HEADER] = CacheStatus.MISS  # as the log record says, exact cache on or off
+        reply.headers[EXACT_STATUS_HEADER] = cache.status  # as the log record says, exact cache on or off
         if 200 <= reply.status < 300 and exchange.cache.status.value != "HIT" and lookup.store:
             if reply.stream is None:
                 if len(reply.body) <= self._max_entry_bytes:

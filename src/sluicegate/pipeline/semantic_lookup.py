@@ -1,6 +1,7 @@
 """What a request asks of the semantic cache (`read_lookup`): whether it applies (gateway setting,
 per-request override), the threshold (the request's own, or the adapted one), the scope, and
-Cache-Control's TTL and bypass (`pipeline.cache_control`, the exact cache's rules)."""
+Cache-Control's TTL and bypass (`pipeline.cache_control`, the exact cache's rules), with the exact
+cache's skips (`cf-aig-skip-cache`, `cf-aig-cache-ttl: 0`)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ from dataclasses import dataclass
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway
+from sluicegate.pipeline.cache_asks import first_step_ask
 from sluicegate.pipeline.cache_control import parse_cache_control
-from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, upstreams_of
+from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, segment_of, upstreams_of
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
 
 THRESHOLD_HEADER = "x-semantic-threshold"
-
-SEGMENT_HEADER = "x-semantic-cache-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +26,10 @@ class Lookup:
     threshold: float
     ttl: int
     gateway: str  # account/slug
-    lookup: bool = True  # Cache-Control (`pipeline.cache_control`): may a stored answer be served?
-    store: bool = True  # may this answer be stored?
+    # Cache-Control (`pipeline.cache_control`) and the exact cache's skips: may a stored answer be
+    # served? (If not, the request is a BYPASS.) May this answer be stored?
+    lookup: bool = True
+    store: bool = True
 
 
 def _endpoint(step: Step) -> str:
@@ -76,7 +78,7 @@ def read_lookup(
         provider=step.provider.name,
         endpoint=_endpoint(step),
         upstream=upstreams_of(plan.steps),
-        segment=headers.get(SEGMENT_HEADER) or "_default_",
+        segment=segment_of(headers),  # the exact cache's keys hold it too (cache_keys.py)
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
         variant=answer_variant(plan.steps),
     )
@@ -84,7 +86,9 @@ def read_lookup(
     if not isinstance(scoped, Scoped):
         return None
     control = parse_cache_control(headers.getall("cache-control", []))
-    if not (control.lookup or control.store):
-        return None
+    # `cf-aig-skip-cache` and `cf-aig-cache-ttl: 0` keep a request out of this cache as out of the
+    # exact one: neither read nor store (a BYPASS, `cache_labels.py`).
+    declined = first_step_ask(headers, plan.steps).declines
     ttl = settings.cache_ttl if control.max_age is None else control.max_age
-    return Lookup(scoped, threshold, ttl, name, lookup=control.lookup, store=control.store)
+    lookup, store = control.lookup and not declined, control.store and not declined
+    return Lookup(scoped, threshold, ttl, name, lookup=lookup, store=store)

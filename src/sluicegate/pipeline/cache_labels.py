@@ -1,0 +1,42 @@
+"""What an answer says of the caches, in the headers each gateway's clients read.
+
+`cf-aig-cache-status` (Cloudflare's): `HIT` (served from the exact or the semantic cache), `MISS`
+(a cache was read and held nothing that fits), `BYPASS` (a cache would have been read, but the
+request asked not to be served from one: `cf-aig-skip-cache`, `cf-aig-cache-ttl: 0`,
+`Cache-Control: no-cache` or `max-age=0`); no header where no cache applies at all.
+
+`x-semantic-cache` (Fastly AI Accelerator's): its clients count hits by it, and Fastly has one
+cache, so a request that speaks Fastly (`speaks_fastly`) hears `HIT` from the exact cache too, and
+`MISS` for anything not served from a cache (a bypass too, as Fastly's `X-Cache` says MISS for a
+pass). The semantic cache says it on every answer it gives (`pipeline/semantic.py`).
+"""
+
+from __future__ import annotations
+
+from sluicegate.exchange import IncomingRequest, Reply
+from sluicegate.types import CacheStatus
+
+STATUS_HEADER = "cf-aig-cache-status"
+SEMANTIC_STATUS_HEADER = "x-semantic-cache"
+# Fastly AI Accelerator's request headers beside its `x-semantic-*` ones (`x-semantic-cache-key`,
+# `x-semantic-threshold`): the token header its client examples send, and its per-request settings.
+_FASTLY_HEADERS = frozenset({"fastly-key", "x-settings-overrides"})
+
+
+def speaks_fastly(request: IncomingRequest) -> bool:
+    """Whether the request comes from code written for Fastly AI Accelerator: its host-in-path form
+    (`/api.openai.com/v1/…`), or one of its headers."""
+    if request.upstream_host:
+        return True
+    return any(
+        (lower := name.lower()) in _FASTLY_HEADERS or lower.startswith("x-semantic-")
+        for name in request.headers
+    )
+
+
+def labelled(reply: Reply, request: IncomingRequest, status: CacheStatus) -> Reply:
+    """`reply` saying `status` in Cloudflare's header, and in Fastly's to a client that speaks Fastly."""
+    reply.headers[STATUS_HEADER] = status
+    if speaks_fastly(request):
+        reply.headers[SEMANTIC_STATUS_HEADER] = "HIT" if status is CacheStatus.HIT else "MISS"
+    return reply
