@@ -13,6 +13,7 @@ from contextlib import aclosing
 import orjson
 from multidict import CIMultiDict
 
+from sluicegate.compat.base import ended_early
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.outcome.outcomes import Outcomes
@@ -89,7 +90,8 @@ class Log:
             exchange.response.relayed_whole = reply.relayed_whole
             step = exchange.step
             strip = WithoutUsageChunk() if step is not None and strips_usage(step) else None
-            recorded = self._recorded(exchange, reply.stream, strip)
+            sse = reply.headers.get("Content-Type", "").startswith("text/event-stream")
+            recorded = self._recorded(exchange, reply.stream, strip, sse)
             # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
             # a client gone before the first chunk must still be completed (reservations, record).
             await anext(recorded)
@@ -97,7 +99,11 @@ class Log:
         return reply
 
     async def _recorded(
-        self, exchange: Exchange, stream: AsyncGenerator[bytes, None], strip: WithoutUsageChunk | None = None
+        self,
+        exchange: Exchange,
+        stream: AsyncGenerator[bytes, None],
+        strip: WithoutUsageChunk | None = None,
+        sse: bool = False,
     ) -> AsyncGenerator[bytes, None]:
         """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome;
         with `strip`, less the usage chunk the gateway asked for and the client did not (the copy
@@ -106,7 +112,8 @@ class Log:
         A stream completes at its end marker, before the client gets it: a client that has read the
         end may ask again at once, and must find its reservations settled and its log record in the
         spool (a kill after that loses neither). A stream without a marker completes at its end,
-        before the response's terminating chunk.
+        before the response's terminating chunk; `sse`: an event stream, which ended early when its
+        format has an end marker (`unmarked_end`).
         """
         chunks: deque[bytes] = deque()
         kept = 0
@@ -143,11 +150,7 @@ class Log:
             raise
         finally:
             if not completed:
-                _finish(exchange, chunks)
-                # A client that hung up on the provider's error event (the SDKs raise at it, and
-                # may close before the upstream does) ended on that error, which `_finish` read.
-                if gone and exchange.response.error is None:
-                    exchange.response.error = CLIENT_GONE
+                _finish(exchange, chunks, gone=gone, unmarked=ended and sse)
                 if ended:
                     await self._outcomes.complete(exchange)
                 else:  # closed or cancelled: this generator may not wait any longer
@@ -162,19 +165,45 @@ def ends_stream(data: bytes) -> bool:
     return False
 
 
-def _finish(exchange: Exchange, chunks: deque[bytes]) -> None:
+def _finish(exchange: Exchange, chunks: deque[bytes], *, gone: bool = False, unmarked: bool = False) -> None:
+    """The record of a stream that ended: at its end marker, or closed without one (`unmarked`: its
+    body closed cleanly), or left by its client (`gone`)."""
     response = exchange.response
     exchange.timings.finished_at = time.perf_counter()
     response.body = b"".join(chunks)
     # (An error status's body is its error; a whole answer has no events.)
     if response.error is None and response.status < 400 and response.streamed:
-        response.error = stream_error(response.body) or _unfinished(exchange)
+        # A client that hung up on the provider's error event (the SDKs raise at it, and may close
+        # before the upstream does) ended on that error.
+        response.error = stream_error(response.body)
+        # One that hung up before the end left a stream that was still going: a translation's
+        # upstream, closed by the gateway, never came to its closing event, which is no reason.
+        if response.error is None and not gone:
+            response.error = _unfinished(exchange) or (unmarked_end(exchange) if unmarked else None)
+    if gone and response.error is None:
+        response.error = CLIENT_GONE
 
 
 def _unfinished(exchange: Exchange) -> str | None:
     """Why a rewritten stream's source ended before it finished (a translation's upstream that
     closed its body without its closing event): a stream cut short, billed for what it wrote."""
     return next((reason for read in exchange.response.unfinished if (reason := read()) is not None), None)
+
+
+def unmarked_end(exchange: Exchange) -> str | None:
+    """Why an event stream relayed as its provider sent it, whose body closed before any end marker,
+    ended early: its route's streams end with one (`StreamEnds.marks`); None where they need not
+    (Gemini's end with their body). A stream rewritten on its way is its rewriter's (`_unfinished`)."""
+    step = exchange.step
+    if step is None or step.reader is not None or exchange.plan.hub is not None:
+        return None
+    ends = step.provider.stream_ends
+    if not ends.marks(step.route):
+        return None
+    # The marker of the format the stream is in: OpenAI's Responses events say `event: response.`.
+    body = exchange.response.body
+    marker = next((m for m in ends.complete if b"." in m and m.partition(b".")[0] in body), ends.complete[0])
+    return ended_early(marker.partition(b": ")[2].decode())
 
 
 def stream_error(events: bytes) -> str | None:

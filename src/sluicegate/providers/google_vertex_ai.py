@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
-from sluicegate.providers.base import Route
+from sluicegate.providers.base import Route, StreamEnds
 from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
@@ -110,7 +110,8 @@ GOOGLE_VERTEX_AI = VertexAI(
     default_base_url=GLOBAL_ENDPOINT,
     # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
-    stream_ends=ANTHROPIC.stream_ends,  # Claude's streams; Gemini's end with their body
+    # Claude's streams; Gemini's end with their body, partner models' as OpenAI chat's.
+    stream_ends=StreamEnds(complete=ANTHROPIC.stream_ends.complete, marked=_serves_claude),
     conversations=(CHAT_MESSAGES, GEMINI_CONTENTS),  # Claude's bodies are Anthropic's `messages`
     token_keys=GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | MESSAGES_TOKEN_KEYS,  # partner models' `rawPredict`
 )

@@ -41,6 +41,7 @@ from sluicegate.providers.base import (
     Route,
     StreamEnds,
     as_stored,
+    path_ends,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
 ROUTER_PREFIX = "v1/"
+# Chat streams end with `[DONE]`; text-generation-inference's with their body.
+STREAM_ENDS = StreamEnds(complete=DONE_ENDS.complete, marked=path_ends("completions"))
 HF_INFERENCE = "hf-inference"
 MODELS_PATH = f"{HF_INFERENCE}/models"
 # The router's inference providers, each by its path segment and the first segment of its own
@@ -105,8 +108,7 @@ class HuggingFace:
     default_base_url: str = "https://router.huggingface.co"
     price_id: str | None = None  # its router resells many providers: priced by the model's name
     key_header: KeyHeader = BEARER  # https://huggingface.co/docs/inference-providers
-    # Chat streams end with `[DONE]`; text-generation-inference's with their body.
-    stream_ends: StreamEnds = DONE_ENDS
+    stream_ends: StreamEnds = STREAM_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # its router speaks OpenAI's API

@@ -33,6 +33,7 @@ from sluicegate.providers.base import (
     as_stored,
     json_facts,
     operation_by_markers,
+    path_ends,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
 
 KEY_HEADER = KeyHeader("x-api-key", "{key}")  # https://docs.anthropic.com/en/api/overview
 # https://docs.anthropic.com/en/docs/build-with-claude/streaming — a stream cut short by an `error`
-# event has no end line.
-STREAM_ENDS = StreamEnds(complete=(b"event: message_stop",))
+# event has no end line. A stream without one ended early on `v1/messages` only (`marked`).
+STREAM_ENDS = StreamEnds(complete=(b"event: message_stop",), marked=path_ends("messages"))
 # Messages (`v1/messages`, its `count_tokens` and `batches`) and the OpenAI SDK compatibility's chat.
 OPERATIONS: OperationMarkers = (("chat/completions", "chat"), ("messages", "chat"))
 # The answer's cap: the Messages API's `max_tokens` (required), its OpenAI SDK compatibility's
