@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from sluicegate.endpoints.refusals import answer_refusals
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.status import StatusEndpoint, unreachable
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
+from sluicegate.endpoints.universal_socket import UniversalSockets
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
@@ -296,6 +298,16 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         max_message_bytes=settings.limits.realtime_message_bytes,
     )
 
+    # Each message of a universal WebSocket runs through `pipeline` as a POST would; the upgrade
+    # itself is admitted by the gateway and its token.
+    sockets = UniversalSockets(
+        pipeline,
+        [resolve, authenticate],
+        in_flight=settings.limits.websocket_requests_in_flight,
+        max_message_bytes=settings.limits.max_body_bytes,
+        clock=clock,
+    )
+
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await open_database(database, settings.resolved_database_url)  # unusable: one line (startup.py)
         secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
@@ -347,11 +359,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     async def stopping(app: web.Application) -> None:
         stop_waiting(app)  # a body still on its way will not come: see endpoints/body.py
 
-    async def end_realtime_sessions(app: web.Application) -> None:
-        await realtime.shut_down()
+    async def end_sessions(app: web.Application) -> None:  # realtime sessions, universal WebSockets
+        await asyncio.gather(realtime.shut_down(), sockets.shut_down())
 
     app.on_shutdown.append(stopping)
-    app.on_shutdown.append(end_realtime_sessions)
+    app.on_shutdown.append(end_sessions)
     admin = AdminApi(
         database,
         directory,
@@ -362,7 +374,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=FORMATS),
+        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=FORMATS, sockets=sockets),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

@@ -92,6 +92,12 @@ class Limits(Group):
         description="largest WebSocket message of a realtime session, either way (else the side that"
         " sent it is closed with 1009; default: limits.max_body_bytes)",
     )
+    websocket_requests_in_flight: int = Field(
+        16,
+        gt=0,
+        description="requests one connection of the universal endpoint's WebSockets API may have under way"
+        " at once (a message past them is answered with a 429 error event, and not run)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ RESERVED_METADATA_KEYS = frozenset(
         "realtime_server_events",
         "realtime_responses",
         "cost_source",  # records/_cost_entries: the provider's answer stated the cost
+        "websocket_event_id",  # endpoints/universal_socket.py: the eventId of a WebSocket message
     }
 )
 

@@ -14,6 +14,7 @@ from sluicegate.endpoints.cors import allow, is_preflight, preflight
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
 from sluicegate.endpoints.system import not_found
+from sluicegate.endpoints.universal_socket import UniversalSockets
 from sluicegate.errors import MethodNotAllowed
 from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.ingress.base import IngressFormat
@@ -40,11 +41,13 @@ class ProxyEndpoint:
         clock: Callable[[], float] = time.time,
         realtime: RealtimeEndpoint | None = None,
         ingress: Mapping[str, IngressFormat] | None = None,
+        sockets: UniversalSockets | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
         self._realtime = realtime  # WebSocket upgrades of a provider's path
         self._ingress = ingress or {}  # compat path -> the client API spoken there, besides chat
+        self._sockets = sockets  # the universal endpoint's WebSockets API (Cloudflare's non-realtime one)
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -79,6 +82,8 @@ class ProxyEndpoint:
         return await self.hosted(request)
 
     async def universal(self, request: web.Request) -> web.StreamResponse:
+        if self._sockets is not None and is_upgrade(request):
+            return await self._sockets.handle(request)
         if request.method != POST:
             return preflight(request, POST) if is_preflight(request) else not_allowed(request, POST)
         info = request.match_info

@@ -153,7 +153,9 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
     if payload is not None:  # absent or blank: the default stands
         options.collect_payload = payload
     if METADATA_HEADER in headers:
-        options.metadata, options.metadata_dropped = parse_metadata(headers[METADATA_HEADER])
+        metadata, options.metadata_dropped = parse_metadata(headers[METADATA_HEADER])
+        # With the entries an endpoint wrote before (a WebSocket message's event id): reserved keys.
+        options.metadata = {**metadata, **options.metadata}
     if OVERRIDES_HEADER in headers:
         parse_overrides(headers[OVERRIDES_HEADER])
     if CUSTOM_COST_HEADER in headers:
