@@ -44,6 +44,7 @@ from multidict import CIMultiDict
 from sluicegate.errors import (
     GatewayError,
     GatewayOverloaded,
+    ProviderKeyNotStored,
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
@@ -61,7 +62,12 @@ from sluicegate.types import Backoff
 
 STEP_HEADER = "cf-aig-step"
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
-ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel)
+ProviderKeysUnusable = (
+    ProviderKeysCooling,
+    ProviderKeysDisabled,
+    ProviderKeysRefusedModel,
+    ProviderKeyNotStored,
+)
 
 
 class DeadlineExceeded(UpstreamTimeout):
