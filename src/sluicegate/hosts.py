@@ -23,7 +23,8 @@ from sluicegate.addresses import (
     non_public,
     split_netloc,
 )
-from sluicegate.errors import BadRequest, Forbidden
+from sluicegate.errors import BadRequest, Forbidden, GatewayError
+from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Provider
 from sluicegate.providers.openai import OpenAICompatible
 
@@ -83,6 +84,26 @@ class HostMap:
             f"host {host!r} is not allowed: add it to {ALLOWED_HOSTS_SETTING} to reach it",
             setting=ALLOWED_HOSTS_SETTING,
         )
+
+
+def known_host(host: str, path: str, compat: bool) -> tuple[str, str] | None:
+    """The provider slug and path a host-in-path request to a built-in provider's host goes with
+    once planned (`HostMap.target` without its settings: they choose where, not which provider), so
+    a request refused before its plan is logged as the answered ones are and log filters on the
+    provider find both; None for another host (an `allowed_hosts` one is named as itself then)."""
+    host = host.lower()
+    for provider in REGISTRY.values():
+        if compat:
+            if provider.compat_host == host:
+                return provider.name, path
+            continue
+        try:
+            found = provider.host_route(host, path, None)
+        except GatewayError:  # a path of its host it refuses (Azure's): the host is still its own
+            return provider.name, path
+        if found is not None:
+            return provider.name, found.path
+    return None
 
 
 def base_url_problem(url: str, allowed_hosts: Collection[str]) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
+from sluicegate.hosts import known_host
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline.dynamic import route_log_entries
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
@@ -23,6 +24,7 @@ from sluicegate.storage.base import LogRecord
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
 UNIVERSAL = "universal"  # the `IncomingRequest.kind` whose body carries step headers and endpoints
+HOST_COMPAT = "host-compat"  # the kind of `/compat/openai/{host}/…` (endpoints/proxy.py)
 COST_SOURCE = "cost_source"  # metadata: "provider" when the answer stated the cost the log shows
 
 
@@ -65,13 +67,14 @@ class RecordBuilder:
             degraded = "; ".join(omitted) or None
         step = exchange.step
         judged = cache.semantic
+        provider, endpoint = _named(exchange)
         return LogRecord(
             id=request.id,
             ts=request.received_at,
             account=request.account,
             gateway=request.gateway_slug,
-            provider=exchange.provider_slug,
-            endpoint=secrets.scrub_text(_endpoint(exchange)) or "",
+            provider=provider,
+            endpoint=secrets.scrub_text(endpoint) or "",
             method=request.method,
             # The request's model, else the one its answer named (a Replicate prediction read by id).
             model=secrets.scrub_text(exchange.facts.model or outcome.model),
@@ -164,6 +167,19 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets
+
+
+def _named(exchange: Exchange) -> tuple[str, str]:
+    """The record's provider and endpoint. A host-in-path request refused before its plan (a bad
+    token, a body its planner refuses) names its host's built-in provider as an answered one does
+    (`openai`, `chat/completions`, not `api.openai.com`, `v1/chat/completions`), so a filter on the
+    provider finds it; another host is named as itself."""
+    request = exchange.request
+    if exchange.step is None and request.upstream_host:
+        known = known_host(request.upstream_host, request.route.path, request.kind == HOST_COMPAT)
+        if known is not None:
+            return known
+    return exchange.provider_slug, _endpoint(exchange)
 
 
 def _endpoint(exchange: Exchange) -> str:

@@ -253,3 +253,32 @@ def test_the_gateways_own_headers_never_reach_the_provider(
         client.close()
         sent = {name.lower() for name in openai_fake.requests[-1].headers}
         assert sent.isdisjoint(own), (base_url, sent & set(own))
+
+
+def test_refused_requests_are_logged_under_the_provider_and_endpoint_answered_ones_are(
+    gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """A request refused before its plan names its host's provider and the path that provider sees
+    (`openai`, `chat/completions`), so `provider=openai` finds it beside the answered ones; a host
+    no built-in provider claims keeps its own name."""
+    gateway.configure(authentication=True)
+    base_url = f"{gateway.url}/api.openai.com/v1"
+    run = {"Fastly-Key": run_token(gateway)}
+    with openai.OpenAI(base_url=base_url, api_key="sk", default_headers=run, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with (
+        openai.OpenAI(base_url=base_url, api_key="sk", max_retries=0) as tokenless,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        tokenless.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    records = gateway.wait_for_logs(2, provider="openai")
+    assert [(r["status"], r["provider"], r["endpoint"]) for r in records] == [
+        (401, "openai", "chat/completions"),
+        (200, "openai", "chat/completions"),
+    ]
+    # A path Azure's host refuses is still Azure's; a host nobody allows is named as itself.
+    for path in ("/myresource.openai.azure.com/not/deployments", "/api.example.org/v1/chat/completions"):
+        assert httpx.post(gateway.url + path, json={}, headers=run).status_code in (400, 403)
+    named = [(r["provider"], r["endpoint"]) for r in gateway.wait_for_logs(4)[:2]]
+    assert named == [("api.example.org", "v1/chat/completions"), ("azure-openai", "not/deployments")]
+    assert len(fakes["openai"].requests) == 1
