@@ -1,17 +1,20 @@
 """When a stream holds a whole answer the caches may serve again: its format's closing line came
-(or, for a format without one, it was read to its end), and no error event or cut-short end did."""
+(where its route's streams have one), or it ended as its format ends a whole answer (Gemini's
+finishReason, text-generation-inference's last event), or, for a format without either, it was read
+to its end; and no error event or cut-short end came."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import pytest
 
 from sluicegate.pipeline.cache_streams import closing_usage, complete_stream
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
 
-OPENAI, ANTHROPIC, GEMINI = (
-    REGISTRY[name].stream_ends for name in ("openai", "anthropic", "google-ai-studio")
-)
+OPENAI, ANTHROPIC = (REGISTRY[name].stream_ends for name in ("openai", "anthropic"))
 CHUNK = b'data: {"choices": [{"delta": {"content": "half"}}]}\n\n'
 # The Responses API's end event carries the whole response: its marker is far from the end, and a
 # large one arrives over many reads.
@@ -46,10 +49,109 @@ def test_a_stream_is_whole_when_it_closed_without_an_error(body: bytes, ends: ob
 
 
 def test_a_format_without_a_closing_line_is_whole_only_when_read_to_its_end() -> None:
-    gemini = b'data: {"candidates": [{"content": {"parts": [{"text": "hi"}]}}]}\n\n'
-    assert complete_stream(gemini, GEMINI, read_to_end=True)
-    assert not complete_stream(gemini, GEMINI, read_to_end=False)  # the client hung up: maybe cut
-    assert not complete_stream(gemini + b'data: {"error": {"code": 500}}\n\n', GEMINI, read_to_end=True)
+    cohere = REGISTRY["cohere"].stream_ends  # no end line, and no rule of its own declared
+    events = b'event: content-delta\ndata: {"type": "content-delta"}\n\n'
+    assert complete_stream(events, cohere, read_to_end=True)
+    assert not complete_stream(events, cohere, read_to_end=False)  # the client hung up: maybe cut
+    assert not complete_stream(events + b'data: {"error": {"code": 500}}\n\n', cohere, read_to_end=True)
+
+
+STUDIO, VERTEX, HUGGING = (REGISTRY[name] for name in ("google-ai-studio", "google-vertex-ai", "huggingface"))
+GENERATE = "v1beta/models/gemini-2.5-flash:streamGenerateContent"
+VERTEX_GEMINI = (
+    "v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
+)
+VERTEX_CLAUDE = (
+    "v1/projects/p/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-6:streamRawPredict"
+)
+
+
+def gemini_chunk(*candidates: dict[str, Any], end: bytes = b"\r\n\r\n") -> bytes:
+    return b"data: " + orjson.dumps({"candidates": list(candidates)}) + end
+
+
+TEXT: dict[str, Any] = {"content": {"parts": [{"text": "hi"}], "role": "model"}}
+FINISHED: dict[str, Any] = {**TEXT, "finishReason": "STOP"}
+
+
+@pytest.mark.parametrize(
+    ("body", "whole"),
+    [
+        (gemini_chunk(TEXT) + gemini_chunk(FINISHED), True),
+        (gemini_chunk(TEXT) + gemini_chunk(TEXT), False),  # cut before its finishReason
+        # The last chunk may say only the finishReason, or follow it with the usage alone.
+        (gemini_chunk(TEXT) + gemini_chunk({"finishReason": "MAX_TOKENS", "index": 0}), True),
+        (gemini_chunk(FINISHED) + b'data: {"usageMetadata": {"totalTokenCount": 9}}\r\n\r\n', True),
+        # Two candidates: each must finish (the first one alone did here).
+        (gemini_chunk(TEXT, {**TEXT, "index": 1}) + gemini_chunk(FINISHED), False),
+        (gemini_chunk({**FINISHED, "index": 1}) + gemini_chunk(FINISHED), True),
+        # A blocked prompt answers with its feedback, no candidates.
+        (b'data: {"promptFeedback": {"blockReason": "SAFETY"}}\r\n\r\n', True),
+        (b'data: {"usageMetadata": {"totalTokenCount": 9}}\r\n\r\n', False),
+        # Without `alt=sse`: one JSON array, whole only with its `]`.
+        (
+            b"["
+            + orjson.dumps({"candidates": [TEXT]})
+            + b",\r\n"
+            + orjson.dumps({"candidates": [FINISHED]})
+            + b"]",
+            True,
+        ),
+        (
+            b"[" + orjson.dumps({"candidates": [TEXT]}) + b",\r\n" + orjson.dumps({"candidates": [FINISHED]}),
+            False,
+        ),
+        (b"[" + orjson.dumps({"candidates": [TEXT]}) + b"]", False),
+    ],
+)
+def test_a_gemini_stream_is_whole_when_each_candidate_finished(body: bytes, whole: bool) -> None:
+    for provider, path in ((STUDIO, GENERATE), (VERTEX, VERTEX_GEMINI)):
+        route = Route("local", path, "alt=sse")
+        # Read to its end or not: a stream of this format says itself whether it is whole.
+        for read_to_end in (True, False):
+            assert complete_stream(body, provider.stream_ends, read_to_end, route) is whole, (
+                provider.name,
+                body,
+            )
+
+
+def test_the_other_streams_of_gemini_hosts_end_as_theirs_do() -> None:
+    """Claude's on Vertex AI with message_stop; the hosts' OpenAI-compatible chat with `[DONE]`."""
+    claude = Route("local", VERTEX_CLAUDE)
+    stop = b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+    assert complete_stream(b"event: ping\ndata: {}\n\n" + stop, VERTEX.stream_ends, True, claude)
+    assert not complete_stream(b"event: ping\ndata: {}\n\n", VERTEX.stream_ends, True, claude)
+    for provider, path in (
+        (STUDIO, "v1beta/openai/chat/completions"),
+        (VERTEX, "v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"),
+    ):
+        route = Route("local", path)
+        assert complete_stream(CHUNK + b"data: [DONE]\n\n", provider.stream_ends, True, route)
+        assert not complete_stream(CHUNK, provider.stream_ends, True, route)
+
+
+def tgi_event(generated: str | None) -> bytes:
+    token = {"id": 5, "text": " hi", "logprob": -0.5, "special": False}
+    return (
+        b"data:"
+        + orjson.dumps({"index": 1, "token": token, "generated_text": generated, "details": None})
+        + b"\n\n"
+    )
+
+
+def test_a_text_generation_stream_is_whole_at_its_last_event() -> None:
+    """Its last event carries the whole `generated_text` (null before); Hugging Face's chat ends
+    with `[DONE]`."""
+    tgi = Route("local", "gpt2")
+    ends = HUGGING.stream_ends
+    assert complete_stream(tgi_event(None) + tgi_event("hi hi"), ends, False, tgi)
+    assert not complete_stream(tgi_event(None) + tgi_event(None), ends, True, tgi)
+    assert not complete_stream(
+        tgi_event(None) + b'data:{"error":"overloaded","error_type":"overloaded"}\n\n', ends, True, tgi
+    )
+    chat = Route("local", "v1/chat/completions")
+    assert complete_stream(CHUNK + b"data: [DONE]\n\n", ends, True, chat)
+    assert not complete_stream(CHUNK, ends, True, chat)
 
 
 def test_a_replays_usage_ahead_is_read_from_its_closing_events_only() -> None:

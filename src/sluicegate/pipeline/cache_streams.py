@@ -17,8 +17,9 @@ from sluicegate.compat.base import openai_usage
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.pipeline.hit_usage import with_stream_usage
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
-from sluicegate.providers.base import Provider, Route, StreamEnds
+from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.sse import error_event_at
+from sluicegate.providers.stream_ends import StreamEnds
 from sluicegate.types import Usage
 
 
@@ -74,16 +75,23 @@ class StreamCopy:
 
 def whole_answer(exchange: Exchange, body: bytes, read_to_end: bool) -> bool:
     """Whether the stream `body` holds a whole answer worth serving again. It is in the answering
-    step's format (a translation's, if any): the client API's own rendering (ingress) comes after."""
+    step's format (a translation's, if any: OpenAI chat's, which ends with `[DONE]`): the client
+    API's own rendering (ingress) comes after."""
     step = exchange.step
-    return step is not None and complete_stream(body, (step.reader or step.provider).stream_ends, read_to_end)
+    if step is None:
+        return False
+    if step.reader is not None:
+        return complete_stream(body, step.reader.stream_ends, read_to_end)
+    return complete_stream(body, step.provider.stream_ends, read_to_end, step.route)
 
 
-def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool) -> bool:
-    """Whether a stream's events make a whole answer: its format's closing line came (a format
-    without one, Gemini's, counts only when read to its end) and no error event or cut-short end
-    did. A provider may close the connection right after an error, or follow it with `[DONE]`;
-    an error ends its stream, so the last events are where to look."""
+def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool, route: Route | None = None) -> bool:
+    """Whether a stream's events make a whole answer: no error event or cut-short end came, and
+    - on a route whose streams end with a line (`StreamEnds.marks`; `route` None: any), that line;
+    - on another, by its format's own rule where its provider has one (`StreamEnds.finished`:
+      Gemini's finishReason), else by a line all the same, else (Cohere's) when read to its end.
+    A provider may close the connection right after an error, or follow it with `[DONE]`; an error
+    ends its stream, so the last events are where to look."""
     tail = _closing_part(body)
     near_end = body[-_ERROR_WINDOW:]
     near_end = near_end[near_end.find(b"\n") + 1 :] if len(body) > _ERROR_WINDOW else near_end
@@ -91,6 +99,8 @@ def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool) -> bool:
         return False
     if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
         return False
+    if route is not None and ends.finished is not None and not ends.marks(route):
+        return ends.finished(route, body)
     if not ends.complete:
         return read_to_end
     return any(marker in tail for marker in ends.complete)

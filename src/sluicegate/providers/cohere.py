@@ -22,14 +22,12 @@ import orjson
 
 from sluicegate.providers.base import (
     BEARER,
-    ENDS_WITH_BODY,
     Answer,
     HostRoute,
     KeyHeader,
     OperationMarkers,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
     json_facts,
     operation_by_markers,
@@ -42,6 +40,7 @@ from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.stream_ends import ENDS_WITH_BODY, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 

@@ -20,13 +20,14 @@ from urllib.parse import unquote
 
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
-from sluicegate.providers.base import Route, StreamEnds
-from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target
+from sluicegate.providers.base import Route
+from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target, finished_stream
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT
+from sluicegate.providers.stream_ends import StreamEnds
 from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
 
@@ -110,8 +111,10 @@ GOOGLE_VERTEX_AI = VertexAI(
     default_base_url=GLOBAL_ENDPOINT,
     # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
-    # Claude's streams; Gemini's end with their body, partner models' as OpenAI chat's.
-    stream_ends=StreamEnds(complete=ANTHROPIC.stream_ends.complete, marked=_serves_claude),
+    # Claude's streams end with message_stop; Gemini's and partner models' by their format's rule.
+    stream_ends=StreamEnds(
+        complete=ANTHROPIC.stream_ends.complete, marked=_serves_claude, finished=finished_stream
+    ),
     conversations=(CHAT_MESSAGES, GEMINI_CONTENTS),  # Claude's bodies are Anthropic's `messages`
     token_keys=GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | MESSAGES_TOKEN_KEYS,  # partner models' `rawPredict`
 )

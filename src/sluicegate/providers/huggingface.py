@@ -33,15 +33,12 @@ import orjson
 
 from sluicegate.providers.base import (
     BEARER,
-    DONE_ENDS,
     Answer,
     HostRoute,
     KeyHeader,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
-    path_ends,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
@@ -49,6 +46,7 @@ from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
 
@@ -56,8 +54,20 @@ if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
 ROUTER_PREFIX = "v1/"
-# Chat streams end with `[DONE]`; text-generation-inference's with their body.
-STREAM_ENDS = StreamEnds(complete=DONE_ENDS.complete, marked=path_ends("completions"))
+
+
+def generation_finished(route: Route, events: bytes) -> bool:
+    """Whether a text-generation-inference stream came to its last event, the only one whose
+    `generated_text` is the whole text, not null ("Only available when the generation is finished":
+    https://huggingface.co/docs/huggingface.js/inference/interfaces/TextGenerationStreamOutput)."""
+    last = next(iter_json(events, backwards=True), None)
+    return isinstance(last, dict) and isinstance(last.get("generated_text"), str)
+
+
+# Chat streams end with `[DONE]`; text-generation-inference's with their body, at its last event.
+STREAM_ENDS = StreamEnds(
+    complete=DONE_ENDS.complete, marked=path_ends("completions"), finished=generation_finished
+)
 HF_INFERENCE = "hf-inference"
 MODELS_PATH = f"{HF_INFERENCE}/models"
 # The router's inference providers, each by its path segment and the first segment of its own

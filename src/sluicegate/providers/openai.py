@@ -19,14 +19,12 @@ import orjson
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import (
     BEARER,
-    OPENAI_ENDS,
     Answer,
     HostRoute,
     KeyHeader,
     OperationMarkers,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
     json_facts,
     operation_by_markers,
@@ -49,6 +47,7 @@ from sluicegate.providers.openai_texts import (
 from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
 from sluicegate.providers.reported_cost import reported_cost
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.stream_ends import OPENAI_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 

@@ -25,7 +25,6 @@ import orjson
 
 from sluicegate.providers.base import (
     BEARER,
-    ENDS_WITH_BODY,
     NO_FACTS,
     Answer,
     HostRoute,
@@ -33,7 +32,6 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
     operation_by_markers,
 )
@@ -42,6 +40,7 @@ from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_events
+from sluicegate.providers.stream_ends import ENDS_WITH_BODY, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
 

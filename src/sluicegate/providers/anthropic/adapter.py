@@ -29,11 +29,9 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
     json_facts,
     operation_by_markers,
-    path_ends,
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
@@ -41,6 +39,7 @@ from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, capped
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.stream_ends import StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 

@@ -23,14 +23,12 @@ import orjson
 
 from sluicegate.providers.base import (
     BEARER,
-    ENDS_WITH_BODY,
     Answer,
     HostRoute,
     KeyHeader,
     OperationMarkers,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
     operation_by_markers,
 )
@@ -38,12 +36,13 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.errors import GOOGLE_ERRORS
-from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses
+from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses, whole_stream
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, first, times
+from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
@@ -111,6 +110,19 @@ def _target(path: str) -> Target:
     return Target(name if collection in ("models", "") else f"{collection}/{name}", method)
 
 
+def finished_stream(route: Route, events: bytes) -> bool:
+    """Whether a stream of either host, which has no end line, holds a whole answer: a generation's
+    (`streamGenerateContent`) when each candidate said its finishReason; any other is OpenAI chat's
+    (the hosts' OpenAI API, Vertex AI's partner models), whole at its `[DONE]`."""
+    if Target.of(route).method in STREAM_METHODS:
+        return whole_stream(events)
+    return events.rstrip().endswith(DONE_ENDS.complete)
+
+
+# Its streams end with their body, each by its format's rule (`finished_stream`).
+GEMINI_ENDS = StreamEnds(finished=finished_stream)
+
+
 @dataclass(frozen=True, slots=True)
 class GeminiAPI:
     """An adapter for a host that speaks the Gemini API under `default_base_url`."""
@@ -120,7 +132,7 @@ class GeminiAPI:
     hosts: re.Pattern[str]  # the hosts `/{host}/…` reaches this API at
     price_id: str | None = "google"
     key_header: KeyHeader = BEARER
-    stream_ends: StreamEnds = ENDS_WITH_BODY  # a Gemini stream ends with its body
+    stream_ends: StreamEnds = GEMINI_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = (GEMINI_CONTENTS,)  # `contents`

@@ -11,6 +11,7 @@ candidates' parts joined, the last chunk's finish reason, usage and ids.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +22,9 @@ from sluicegate.providers.base import JSON_TYPE, SSE_TYPE, Answer, RequestFacts,
 from sluicegate.providers.sse import iter_json
 
 Response = dict[str, Any]
+# A candidate's index where a response names it (its text, escaped in JSON, cannot say `"index"`; a
+# function call's arguments that do only keep the stream from being stored).
+_CANDIDATE_INDEX = re.compile(rb'"index"\s*:\s*(\d+)')
 _SSE_END = b"\r\n\r\n"  # what Google's SSE puts after each event
 _TEXT_PART = frozenset({"text", "thought"})  # a part with no more than these joins the text before it
 
@@ -32,6 +36,42 @@ def iter_responses(events: bytes) -> Iterator[Any]:
         yield from _iter_array(events.decode("utf-8", "replace"))
     else:
         yield from iter_json(events)
+
+
+def whole_stream(events: bytes) -> bool:
+    """Whether a stream (SSE or a JSON array) holds a whole answer: each candidate it names came to
+    its finishReason ("If empty, the model has not stopped generating the tokens":
+    https://ai.google.dev/api/generate-content#candidate), or the prompt was blocked
+    (`promptFeedback.blockReason`, no candidates). Of an SSE stream only the events that can say
+    so are parsed, found by a byte search: Google writes each event on one `data:` line."""
+    stripped = events.strip()
+    if stripped[:1] == b"[":
+        if not stripped.endswith(b"]"):
+            return False  # the array was never closed
+        responses = list(iter_responses(stripped))
+    else:
+        lines = (line[5:] for line in events.splitlines() if line.startswith(b"data:"))
+        responses = [_json(data) for data in lines if b'"finishReason"' in data or b'"blockReason"' in data]
+    finished: set[int] = set()
+    for response in responses:
+        if not isinstance(response, dict):
+            continue
+        feedback = response.get("promptFeedback")
+        if not response.get("candidates") and isinstance(feedback, dict) and feedback.get("blockReason"):
+            return True
+        candidates = response.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else ():
+            if isinstance(candidate, dict) and candidate.get("finishReason"):
+                finished.add(_index(candidate))
+    named = {0, *(int(index) for index in _CANDIDATE_INDEX.findall(events))}
+    return bool(finished) and named <= finished
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def generate_content_answer(route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:

@@ -25,13 +25,11 @@ import orjson
 
 from sluicegate.providers.base import (
     BEARER,
-    DONE_ENDS,
     Answer,
     HostRoute,
     KeyHeader,
     RequestFacts,
     Route,
-    StreamEnds,
     as_stored,
 )
 from sluicegate.providers.conversation import ConversationReader
@@ -41,6 +39,7 @@ from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT
 from sluicegate.providers.sse import iter_json
+from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
