@@ -63,6 +63,8 @@ def test_in_one_read_only_the_usage_chunk_goes_whatever_else_mentions_usage() ->
     stream = quoted + perplexity + CONTENT + USAGE + DONE
     assert relayed(stream, []) == quoted + perplexity + CONTENT + DONE
     assert relayed(USAGE + USAGE + CONTENT, []) == CONTENT
+    spaced = USAGE.replace(b'"choices":[]', b'"choices" :  [ \t]')  # any JSON spacing
+    assert relayed(CONTENT + spaced + DONE, [len(CONTENT)]) == CONTENT + DONE
 
 
 def test_a_request_without_stream_options_gets_them_first_and_keeps_its_bytes() -> None:

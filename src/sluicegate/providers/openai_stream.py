@@ -90,6 +90,7 @@ def asking_usage(body: bytes, payload: Any) -> bytes | None:
 
 
 _ASK_USAGE = b'"stream_options":{"include_usage":true}'
+_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')  # a usage chunk's, spaced or not
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')  # (a usage chunk's; every other chunk says `null`)
 
 
@@ -111,8 +112,8 @@ class WithoutUsageChunk:
             lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
             end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
             whole, self._held = data[:end], data[end:]
-        if b"[]" not in whole and b"[ ]" not in whole:
-            return whole  # no empty `choices`: no usage chunk (two byte searches, not a regex's)
+        if _EMPTY_CHOICES.search(whole) is None:
+            return whole  # no empty `choices`: no usage chunk, without a look at each event
         return _without_usage_chunk(whole)
 
     def close(self) -> bytes:
