@@ -25,7 +25,9 @@ _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
 UNIVERSAL = "universal"  # the `IncomingRequest.kind` whose body carries step headers and endpoints
 HOST_COMPAT = "host-compat"  # the kind of `/compat/openai/{host}/…` (endpoints/proxy.py)
-COST_SOURCE = "cost_source"  # metadata: "provider" when the answer stated the cost the log shows
+# Metadata: where the cost the log shows came from, when not the price table: "provider" (the
+# answer stated it) or "custom" (the request's `cf-aig-custom-cost`; Cloudflare's log `custom_cost`).
+COST_SOURCE = "cost_source"
 
 
 class RecordBuilder:
@@ -199,8 +201,10 @@ def upstream_error(exchange: Exchange) -> str | None:
 
 
 def _cost_entries(outcome: Outcome) -> dict[str, str]:
-    """Where `cost_usd` came from when not the price table: the provider's answer stated it (a
-    key reserved to the gateway: no client's metadata can claim it)."""
+    """Where `cost_usd` came from when not the price table: the provider's answer stated it, or the
+    request's custom cost priced it (a key reserved to the gateway: no client's metadata can claim it)."""
+    if outcome.cost_custom:
+        return {COST_SOURCE: "custom"}
     return {COST_SOURCE: "provider"} if outcome.cost_stated else {}
 
 

@@ -191,7 +191,8 @@ def test_metadata_and_custom_cost_are_recorded(gateway: RunningGateway, sdk: SDK
     )
     assert answer.usage is not None
     record = gateway.wait_for_logs(1)[0]
-    assert record["metadata"] == {"user": "ada", "team": 7, "beta": True}
+    # The gateway's own entry says the cost shown is the request's (Cloudflare's log `custom_cost`).
+    assert record["metadata"] == {"user": "ada", "team": 7, "beta": True, "cost_source": "custom"}
     expected = answer.usage.prompt_tokens * 0.001 + answer.usage.completion_tokens * 0.002
     assert record["cost_usd"] == pytest.approx(expected)
 
@@ -243,7 +244,10 @@ def test_bad_metadata_is_refused_and_logged(gateway: RunningGateway, fake: FakeO
 @pytest.mark.parametrize(
     ("cost", "message"),
     [
-        ('{"per_token_in": 1e-6}', "cf-aig-custom-cost: missing per_token_out"),
+        (
+            '{"per_token_out": 2e-6, "total_cost": 1}',
+            "cf-aig-custom-cost: total_cost prices the whole request: send it without per_token_out",
+        ),
         (
             '{"per_token_input": 1e-6, "per_token_out": 2e-6}',
             "cf-aig-custom-cost: unknown key 'per_token_input'; did you mean 'per_token_in'?",

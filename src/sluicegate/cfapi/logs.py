@@ -22,6 +22,7 @@ from sluicegate.endpoints.log_params import MAX_PAGE
 from sluicegate.endpoints.schemas import parse_body, validate
 from sluicegate.errors import NotFound
 from sluicegate.feedback import Feedback
+from sluicegate.records import COST_SOURCE
 from sluicegate.storage.base import LogReader, LogRecord
 from sluicegate.tokens import Scope
 
@@ -91,6 +92,7 @@ def cloudflare_log(record: LogRecord, detail: bool = False) -> dict[str, Any]:
         "tokens_in": record.tokens_in,
         "tokens_out": record.tokens_out,
         "cost": record.cost_usd,
+        "custom_cost": record.metadata.get(COST_SOURCE) == "custom",  # priced by cf-aig-custom-cost
         "metadata": orjson.dumps(record.metadata).decode() if record.metadata else None,
         "request_content_type": _header(record, "content-type"),
         "status_code": record.status,

@@ -29,7 +29,7 @@ class Outcome:
     the answer named, for a request that named none (a poll of a Replicate prediction).
     `counted_in`: the log id of the request that already counted this usage's job (`Usage.job`):
     this one counts nothing. `cost_stated`: `cost_usd` is the charge the provider's answer stated
-    (`Usage.cost_usd`), not the price table's."""
+    (`Usage.cost_usd`), not the price table's; `cost_custom`: it is the request's custom cost."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
@@ -39,6 +39,7 @@ class Outcome:
     model: str | None = None
     counted_in: str | None = None
     cost_stated: bool = False
+    cost_custom: bool = False
 
     @property
     def charge_usd(self) -> float:

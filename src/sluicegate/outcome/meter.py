@@ -110,6 +110,7 @@ class Meter:
             charged_usd=charged,
             model=answered if step.facts.model is None else None,
             cost_stated=stated is not None and custom_cost is None,
+            cost_custom=custom_cost is not None and shown_cost is not None,
         )
 
 

@@ -62,8 +62,9 @@ class Pricing:
 
 
 def shown(price: Pricer | None, custom_cost: CustomCost | None) -> Pricer | None:
-    """What the log shows for a request charged at `price`: its custom cost if it sent one."""
-    return price if custom_cost is None else custom_cost
+    """What the log shows for a request charged at `price`: its custom cost if it sent one (a
+    per-token side the header leaves out priced at `price`'s: `CustomCost.over`)."""
+    return price if custom_cost is None else custom_cost.over(price)
 
 
 def unpriced(
