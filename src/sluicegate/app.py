@@ -237,10 +237,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     book = ProviderBook(providers, customs)
     translated = compat_targets(providers)
     items = ResponseItems(item_store(settings, redis, clock))  # what Responses requests name by id
+    compat = compat_planner(book, translated, dynamic, items)
     planners = {
         "provider": provider_planner(book),
-        "universal": universal_planner(book),
-        "compat": compat_planner(book, translated, dynamic, items),
+        "universal": universal_planner(book, compat),  # a request whose one step is compat: compat's
+        "compat": compat,
         "host": host_planner(hosts, compat=False),
         "host-compat": host_planner(hosts, compat=True),
         REALTIME: realtime_planner(book),

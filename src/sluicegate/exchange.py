@@ -71,6 +71,17 @@ class RetryPolicy:
     timeout_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StepOptions:
+    """A universal step's own `cf-aig-metadata` (its first five entries), `cf-aig-custom-cost` and
+    `cf-aig-collect-log` (None: not sent): over the request's `ClientOptions` for the exchange's log
+    record, cost and whether it is kept, when this step is the record's (`Exchange.step`)."""
+
+    metadata: dict[str, Any] | None = None
+    custom_cost: CustomCost | None = None
+    collect_log: bool | None = None
+
+
 @dataclass(slots=True)
 class Step:
     """One upstream request the gateway may send: the only one on a provider endpoint, one of an
@@ -97,6 +108,7 @@ class Step:
     stored_headers: tuple[tuple[str, str], ...] = ()
     # A universal step's own `cf-aig-*` headers: read over the request's (cache, retries), never sent.
     own_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    options: StepOptions | None = None  # a universal step's own log headers (`StepOptions`)
     # The most of this step's answer a cache of the gateway would store (limits.cache_entry_bytes),
     # set by the cache stages when one would; 0: none. A JSON answer asked for whole is read whole
     # up to the larger of this and 1 MiB (forward.py's `whole_limit`).
@@ -220,6 +232,10 @@ class RequestPlan:
     route_plan: RoutePlan | None = None  # `dynamic/<route>`: its targets are `steps`, in order
     hub: HubRequest | None = None  # an `ingress` request translated through chat (None: passed through)
     step_index: int = 0
+    # A universal request whose one step is `compat`: the compat request it stands for, which Plan
+    # puts in its place (pipeline/compat_step.py); and what planning took otherwise than asked.
+    request: IncomingRequest | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -309,7 +325,11 @@ class Exchange:
         """Whether this request's record is stored (and so whether its answer may name one in
         `cf-aig-log-id`): its `cf-aig-collect-log` says, either way (Cloudflare: "if logging is
         disabled at the gateway level, this header will save the log for that request"), else the
-        gateway's `collect_logs`; a request that reached no gateway is recorded."""
+        gateway's `collect_logs`; a request that reached no gateway is recorded. A universal
+        step's own `cf-aig-collect-log` says it for the record of that step (`step`)."""
+        step = self.step
+        if step is not None and step.options is not None and step.options.collect_log is not None:
+            return step.options.collect_log
         if self.options.collect_log is not None:
             return self.options.collect_log
         return self.gateway is None or self.gateway.settings.collect_logs
@@ -318,6 +338,13 @@ class Exchange:
     def step(self) -> Step | None:
         plan = self.plan
         return plan.steps[plan.step_index] if plan.steps else None
+
+    @property
+    def custom_cost(self) -> CustomCost | None:
+        """The `cf-aig-custom-cost` that prices the answer: its step's own, else the request's."""
+        step = self.step
+        own = step.options.custom_cost if step is not None and step.options is not None else None
+        return own or self.options.custom_cost
 
     @property
     def counted_by_gateway(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from typing import Any
 
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
@@ -19,6 +20,7 @@ from sluicegate.hosts import known_host
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline.dynamic import route_log_entries
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
+from sluicegate.reserved import RESERVED_METADATA_KEYS
 from sluicegate.storage.base import LogRecord
 
 _log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class RecordBuilder:
             metadata=secrets.scrub_value(
                 {
                     **exchange.options.metadata,
+                    **step_metadata(exchange),
                     **route_log_entries(exchange),
                     **_counted_entries(outcome),
                     **_cost_entries(outcome),
@@ -206,6 +209,17 @@ def _cost_entries(outcome: Outcome) -> dict[str, str]:
     if outcome.cost_custom:
         return {COST_SOURCE: "custom"}
     return {COST_SOURCE: "provider"} if outcome.cost_stated else {}
+
+
+def step_metadata(exchange: Exchange) -> dict[str, Any]:
+    """The record's step's own `cf-aig-metadata` (a universal step's), laid over the request's: its
+    entries win over the request's, a token's own entries still win over both (pipeline/auth.py)."""
+    step = exchange.step
+    own = step.options.metadata if step is not None and step.options is not None else None
+    if not own:
+        return {}
+    token = exchange.token.metadata if exchange.token is not None else {}
+    return {**own, **{key: value for key, value in token.items() if key not in RESERVED_METADATA_KEYS}}
 
 
 def _counted_entries(outcome: Outcome) -> dict[str, str]:

@@ -232,10 +232,7 @@ def test_a_steps_own_retry_headers_outrank_the_requests_and_its_config(
 @pytest.mark.parametrize(
     ("header", "value"),
     [
-        ("cf-aig-cache-key", "my-entry"),
-        ("cf-aig-metadata", '{"team": "billing"}'),
-        ("cf-aig-custom-cost", '{"per_token_in": 0.000001, "per_token_out": 0.000002}'),
-        ("CF-AIG-Collect-Log", "false"),
+        ("CF-AIG-Collect-Log-Payload", "false"),
         ("cf-aig-byok-alias", "production"),
     ],
 )
@@ -365,7 +362,7 @@ def test_universal_stream_through_the_sdk(gateway: RunningGateway) -> None:
         ("not a list", "step 0"),
         ([{"provider": "openai", "endpoint": "chat/completions"}], "step 0: query"),
         ([step("gpt-4o"), {**step("gpt-4o"), "provider": "nope"}], "step 1: unknown provider"),
-        ([{**step("gpt-4o"), "headers": {"a": 1}}], "step 0: headers.a"),
+        ([{**step("gpt-4o"), "headers": {"a": [1]}}], "step 0: headers.a"),
         ([{**step("gpt-4o"), "config": {"maxAttempts": 9}}], "step 0: config.maxAttempts"),
     ],
 )

@@ -87,6 +87,7 @@ class Estimator:
             payload = step.facts.payload
             prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
             cap = step.provider.output_cap(step.route, payload)
-            rate = self._pricing.price(step, custom_cost, fallback) if price else None
+            own = step.options.custom_cost if step.options is not None else None  # a universal step's
+            rate = self._pricing.price(step, own or custom_cost, fallback) if price else None
             estimates.append(StepEstimate(prompt, cap, rate, price and unpriced(method, step, rate)))
         return estimates

@@ -43,13 +43,13 @@ class Meter:
         if step is None:
             return NO_OUTCOME
         too_big = not exchange.response.streamed and len(exchange.response.body) > self._loop_bytes
-        if too_big or not self._pricing.ready(step, exchange.options.custom_cost):
+        if too_big or not self._pricing.ready(step, exchange.custom_cost):
             return None
         usage = _reported(exchange, step)
         if (usage is None or _cut_short(exchange)) and _countable(exchange, step):
             return None
         answered = self._answered_model(exchange, step)
-        if answered is not None and not self._pricing.ready(step, exchange.options.custom_cost, answered):
+        if answered is not None and not self._pricing.ready(step, exchange.custom_cost, answered):
             return None
         return self._outcome(exchange, step, usage, answered)
 
@@ -92,7 +92,7 @@ class Meter:
             return Outcome(usage, None if usage is None else 0.0)
         gateway = exchange.gateway
         fallback = gateway.settings.fallback_price if gateway is not None else None
-        custom_cost = exchange.options.custom_cost
+        custom_cost = exchange.custom_cost
         price = self._pricing.price(step, custom_cost, fallback, answered)
         stated = _stated(step, usage)
         cost = _cost(price, usage) if stated is None else stated

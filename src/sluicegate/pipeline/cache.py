@@ -274,6 +274,8 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
         return None
     asked = read_cache_ask(headers)
     custom = headers.get(KEY_HEADER)
+    if custom is None:  # a universal step's own names the request's one entry (step_headers.py)
+        custom = next((s.own_headers[KEY_HEADER] for s in plan.steps if KEY_HEADER in s.own_headers), None)
     control = parse_cache_control(headers.getall("cache-control", []))
     steps: list[Caching | None] = [caching(asked, control, settings, custom is not None)]
     warnings = [asked.clamped] if asked.clamped else []

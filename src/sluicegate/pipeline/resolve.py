@@ -111,6 +111,9 @@ class Plan:
         plan = await planner(
             PlanInput(request, gateway, exchange.token, exchange.options.metadata, body, policy)
         )
+        if plan.request is not None:  # a universal request whose one step is compat (compat_step.py)
+            exchange.request = request = plan.request
+        exchange.options.warnings += plan.warnings
         for index, step in enumerate(plan.steps):
             if request.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")

@@ -15,13 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
-from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step
+from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step, StepOptions
 from sluicegate.gateway import Gateway
 from sluicegate.hints import did_you_mean
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import ASK_HEADERS, read_cache_ask
+from sluicegate.pipeline.compat_step import compat_request, is_compat, only_step
 from sluicegate.pipeline.retry_headers import MAX_ATTEMPTS, MAX_RETRY_DELAY_MS, RETRY_HEADERS, policy_over
+from sluicegate.pipeline.step_headers import (
+    STEP_REQUEST_HEADERS,
+    header_texts,
+    is_log_header,
+    one_cache_key,
+    step_options,
+)
 from sluicegate.providers import REALTIME_PROVIDERS
 from sluicegate.providers.authorization_field import authorization_header
 from sluicegate.providers.base import Provider, Route, repeated_base_path
@@ -126,10 +134,13 @@ def _refuse_repeated_path(provider: Provider, route: Route, prefix: str, **detai
     )
 
 
-# The gateway's own headers a universal step may carry: read over the request's for that step
-# (Cloudflare's "provider-level headers"). The others (`cf-aig-metadata`, `cf-aig-cache-key`, ...)
-# ask of the whole request.
+# The gateway's own headers a universal step's tries and cache entry read over the request's
+# (Cloudflare's "provider-level headers"). A step may also carry some of the request's own
+# (`cf-aig-metadata`, `cf-aig-cache-key`, ...: `STEP_REQUEST_HEADERS`, what each does in
+# step_headers.py); the others (`cf-aig-authorization`, `cf-aig-byok-alias`, ...) ask of the whole
+# request only.
 STEP_HEADERS = frozenset((*RETRY_HEADERS, *ASK_HEADERS))
+_CARRIED = STEP_HEADERS | frozenset(STEP_REQUEST_HEADERS)
 
 
 class StepConfig(BaseModel):
@@ -172,7 +183,9 @@ class UniversalStep(BaseModel):
         return value
 
 
-def universal_planner(providers: ProviderBook) -> Planner:
+def universal_planner(providers: ProviderBook, compat: Planner | None = None) -> Planner:
+    """`compat`: the compat endpoint's planner, for a request whose one step is `compat`."""
+
     async def plan(asked: PlanInput) -> RequestPlan:
         request, body, policy = asked.request, asked.body, asked.policy
         account = request.account
@@ -183,9 +196,14 @@ def universal_planner(providers: ProviderBook) -> Planner:
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise BadRequest("the array of steps is empty", field="steps")
-        steps = []
+        steps: list[Step] = []
+        warnings: list[str] = []
         for index, item in enumerate(items):
             spec = _spec(index, item)
+            if is_compat(spec.provider):
+                if len(items) > 1 or compat is None:
+                    raise only_step(index)
+                return await _compat_plan(asked, spec, compat)
             # Cloudflare's documents write `"provider": "OpenAI"`: a registry name in any case.
             provider = await providers.find(account, spec.provider) or await providers.find(
                 account, spec.provider.lower()
@@ -197,13 +215,34 @@ def universal_planner(providers: ProviderBook) -> Planner:
                     field="provider",
                     providers=await providers.names(account),
                 )
-            steps.append(_step(account, index, spec, provider, policy))
-        return RequestPlan(body, steps)
+            steps.append(_step(account, index, spec, provider, policy, warnings))
+        one_cache_key(request.headers, [step.own_headers for step in steps])
+        return RequestPlan(body, steps, warnings=tuple(warnings))
 
     return plan
 
 
+async def _compat_plan(asked: PlanInput, spec: UniversalStep, compat: Planner) -> RequestPlan:
+    """The plan of the compat request a universal request's one `compat` step stands for
+    (compat_step.py), its own log headers on each step the compat planner plans."""
+    own, options, warnings = _own_headers(0, spec)
+    policy = _policy(0, spec, own, asked.policy)
+    one_cache_key(asked.request.headers, [own])
+    body = encode(spec.query, where="step 0: query", step=0, field="query")
+    request = compat_request(asked.request, spec.endpoint, spec.headers, spec.authorization, body)
+    try:
+        planned = await compat(asked._replace(request=request, body=body, policy=policy))
+    except BadRequest as exc:  # said of the compat request: where it is in this one
+        raise BadRequest(f"step 0: query: {exc.message}", step=0, **exc.details) from exc
+    for step in planned.steps:
+        step.options = options
+    planned.request, planned.warnings = request, tuple(warnings)
+    return planned
+
+
 def _spec(index: int, item: Any) -> UniversalStep:
+    if isinstance(item, dict) and "headers" in item:  # numbers, booleans, objects: as header text
+        item = {**item, "headers": header_texts(index, item["headers"])}
     try:
         return UniversalStep.model_validate(item)
     except ValidationError as exc:
@@ -220,18 +259,25 @@ def _refuse_request_headers(index: int, own: MultiMapping[str]) -> None:
     """A 400 for a gateway header in step `index`'s `headers` that only the request's can carry:
     ignored, it would leave its sender believing it took effect."""
     for name in own:
-        if name.lower() not in STEP_HEADERS:
+        if name.lower() not in _CARRIED:
             raise BadRequest(
                 f"step {index}: headers: {name} applies to the whole request, not to one step: send it"
                 " as a header of the request to the universal endpoint. A step's own headers may carry"
-                f" only {', '.join(sorted(STEP_HEADERS))}",
+                f" only {', '.join(sorted(_CARRIED))}",
                 step=index,
                 field=f"headers.{name}",
                 header=name,
             )
 
 
-def _step(account: str, index: int, spec: UniversalStep, provider: Provider, policy: RetryPolicy) -> Step:
+def _step(
+    account: str,
+    index: int,
+    spec: UniversalStep,
+    provider: Provider,
+    policy: RetryPolicy,
+    warnings: list[str],
+) -> Step:
     path, _, query = spec.endpoint.lstrip("/").partition("?")
     route = Route(account, path, query)
     _refuse_repeated_path(provider, route, "", step=index)
@@ -241,8 +287,25 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
     if spec.authorization is not None:
         header, credential = authorization_header(provider.key_header, spec.authorization)
         headers[header] = credential
+    own, options, said = _own_headers(index, spec)
+    warnings += said
+    policy = _policy(index, spec, own, policy)
+    facts = provider.read_request(route, body)
+    return Step(provider, route, headers, body, facts, policy, own_headers=own, options=options)
+
+
+def _own_headers(index: int, spec: UniversalStep) -> tuple[CIMultiDict[str], StepOptions | None, list[str]]:
+    """Step `index`'s own gateway headers: those its cache and retries read, what its log headers
+    ask (step_headers.py) and the warnings for what they took otherwise than asked."""
     own = CIMultiDict((name, value) for name, value in spec.headers.items() if is_gateway_header(name))
     _refuse_request_headers(index, own)
+    options, warnings = step_options(index, own)
+    kept = CIMultiDict((name, value) for name, value in own.items() if not is_log_header(name))
+    return kept, options, warnings
+
+
+def _policy(index: int, spec: UniversalStep, own: CIMultiDict[str], policy: RetryPolicy) -> RetryPolicy:
+    """Step `index`'s retry policy: its own headers over its `config` over the request's `policy`."""
     config = spec.config
     if config is not None:
         policy = RetryPolicy(
@@ -257,4 +320,4 @@ def _step(account: str, index: int, spec: UniversalStep, provider: Provider, pol
         read_cache_ask(own)  # read again by the cache stage; refused here, with the step's index
     except BadRequest as exc:
         raise BadRequest(f"step {index}: headers: {exc.message}", step=index, **exc.details) from exc
-    return Step(provider, route, headers, body, provider.read_request(route, body), policy, own_headers=own)
+    return policy
