@@ -65,6 +65,26 @@ def texts(events: list[dict[str, Any]]) -> list[str]:
     return [event["text"] for event in events if event["event_type"] == "text-generation"]
 
 
+def model_said(value: Any) -> str:
+    """`value` (an answer, events) as JSON without the user's turns its `chat_history` repeats: the
+    user's own words, as they went upstream, which no response rule is for."""
+
+    def kept(found: Any) -> Any:
+        if isinstance(found, list):
+            return [
+                kept(item) for item in found if not (isinstance(item, dict) and item.get("role") == "USER")
+            ]
+        if isinstance(found, dict):
+            return {key: kept(item) for key, item in found.items()}
+        return found
+
+    return json.dumps(kept(value))
+
+
+def parsed_lines(raw: list[bytes] | bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (raw.splitlines() if isinstance(raw, bytes) else raw)]
+
+
 def lines(gateway: RunningGateway, http: httpx.Client, body: dict[str, Any]) -> list[bytes]:
     """The raw lines of a stream the gateway sends: each must be a JSON object."""
     url = f"{gateway.provider_url('cohere')}/v1/chat"
@@ -85,8 +105,10 @@ def test_a_whole_answer_and_the_history_repeating_it_are_redacted(
     gateway.configure(guardrails=REDACT)
     answer = client.chat(model=MODEL, message=ASKED)
     assert answer.text == ANSWER
-    assert "MIIEvQ" not in answer.json()
+    assert "MIIEvQ" not in model_said(json.loads(answer.json()))
     assert [turn.message for turn in answer.chat_history or [] if turn.role == "CHATBOT"] == [ANSWER]
+    # The user's own turn as it went upstream: no response rule is for it.
+    assert [turn.message for turn in answer.chat_history or [] if turn.role == "USER"] == [ASKED]
     record = gateway.wait_for_logs(1)[0]
     assert "response:redact:secret" in record["metadata"]["guardrails"]
 
@@ -97,14 +119,14 @@ def test_a_secret_split_across_lines_is_redacted_as_they_pass(
     gateway.configure(guardrails=REDACT)
     events = streamed(client, message=ASKED)
     assert "".join(texts(events)) == ANSWER
-    assert "MIIEvQ" not in json.dumps(events)
+    assert "MIIEvQ" not in model_said(events)
     assert "".join(texts(events)[:5]) == "echo: my key is "  # none held to the end
     end = events[-1]
     assert end["event_type"] == "stream-end"
     assert end["response"]["text"] == ANSWER  # the whole answer again, with the same placeholder
     raw = lines(gateway, http, {"message": ASKED})
     assert len(raw) == len(events)
-    assert b"MIIEvQ" not in b"".join(raw)
+    assert "MIIEvQ" not in model_said(parsed_lines(raw))
 
 
 def test_lines_are_read_and_sent_as_they_pass_not_held_to_the_end(
@@ -141,7 +163,7 @@ def test_a_block_rule_refuses_a_whole_answer_and_redacts_a_stream(
     assert "MIIEvQ" not in json.dumps(refused.value.body)
     events = streamed(client, message=ASKED)
     assert "".join(texts(events)) == ANSWER
-    assert "MIIEvQ" not in json.dumps(events)
+    assert "MIIEvQ" not in model_said(events)
 
 
 def test_tool_calls_are_redacted_whole_and_streamed(
@@ -151,9 +173,9 @@ def test_tool_calls_are_redacted_whole_and_streamed(
     answer = client.chat(model=MODEL, message=ASKED, tools=TOOLS)
     assert [call.parameters for call in answer.tool_calls or []] == [{"note": SAID}]
     assert answer.text == f"I will save: {SAID}"
-    assert "MIIEvQ" not in answer.json()
+    assert "MIIEvQ" not in model_said(json.loads(answer.json()))
     events = streamed(client, message=ASKED, tools=TOOLS)
-    assert "MIIEvQ" not in json.dumps(events)
+    assert "MIIEvQ" not in model_said(events)
     chunks = [e for e in events if e["event_type"] == "tool-calls-chunk"]
     plan = "".join(e["text"] for e in chunks if e.get("text") is not None)
     assert plan == f"I will save: {SAID}"
@@ -161,7 +183,7 @@ def test_tool_calls_are_redacted_whole_and_streamed(
     assert json.loads(parameters) == {"note": SAID}  # still JSON, the key's fragments redacted
     (generated,) = [e for e in events if e["event_type"] == "tool-calls-generation"]
     assert [call["parameters"] for call in generated["tool_calls"]] == [{"note": SAID}]
-    assert b"MIIEvQ" not in b"".join(lines(gateway, http, {"message": ASKED, "tools": TOOLS}))
+    assert "MIIEvQ" not in model_said(parsed_lines(lines(gateway, http, {"message": ASKED, "tools": TOOLS})))
 
 
 def test_a_citation_quoting_the_answer_is_redacted(gateway: RunningGateway, client: cohere.Client) -> None:
@@ -172,7 +194,7 @@ def test_a_citation_quoting_the_answer_is_redacted(gateway: RunningGateway, clie
     events = streamed(client, message=ASKED, documents=documents)
     (cited,) = [e for e in events if e["event_type"] == "citation-generation"]
     assert [citation["text"] for citation in cited["citations"]] == [ANSWER]
-    assert "MIIEvQ" not in json.dumps(events)
+    assert "MIIEvQ" not in model_said(events)
 
 
 def test_the_request_is_redacted_upstream_and_restored_in_the_answer(
@@ -214,6 +236,88 @@ def test_the_request_is_redacted_upstream_and_restored_in_the_answer(
     assert events[-1]["response"]["text"] == "echo: write to carol@example.net"
 
 
+def user_turns(history: list[dict[str, Any]]) -> list[str]:
+    return [turn["message"] for turn in history if turn["role"] == "USER"]
+
+
+def findings(gateway: RunningGateway, count: int) -> list[str | None]:
+    """Each logged request's guardrail findings (None: none)."""
+    return [(record.get("metadata") or {}).get("guardrails") for record in gateway.wait_for_logs(count)]
+
+
+# The reviewer's case: an address the user gave in an earlier turn, an answer that holds none.
+EARLIER: list[Any] = [
+    {"role": "USER", "message": "my address is bob@example.com, please remember it"},
+    {"role": "CHATBOT", "message": "Noted, I will reply soon."},
+]
+ANSWERS_ONLY = {"direction": "response", "entities": ["email"]}
+
+
+def test_the_users_own_turns_the_history_repeats_are_not_read_as_the_answer(
+    gateway: RunningGateway, client: cohere.Client
+) -> None:
+    gateway.configure(guardrails={"pii": {"action": "block", **ANSWERS_ONLY}})
+    answer = client.chat(model=MODEL, message="thanks", chat_history=EARLIER)  # not blocked
+    assert answer.text == "echo: thanks"
+    mine = [EARLIER[0]["message"], "thanks"]
+    assert user_turns(json.loads(answer.json())["chat_history"]) == mine
+    events = streamed(client, message="thanks", chat_history=EARLIER)
+    assert "".join(texts(events)) == "echo: thanks"
+    assert user_turns(events[-1]["response"]["chat_history"]) == mine  # not redacted
+    assert findings(gateway, 2) == [None, None]
+
+
+def test_an_answer_is_redacted_with_the_history_repeating_it_and_the_users_turn_left_as_sent(
+    gateway: RunningGateway, client: cohere.Client
+) -> None:
+    gateway.configure(guardrails={"pii": {"action": "redact", **ANSWERS_ONLY}})
+    asked = "bob@example.com is mine"
+    said = "echo: [EMAIL_1] is mine"
+    answer = client.chat(model=MODEL, message=asked)
+    history = json.loads(answer.json())["chat_history"]
+    assert (answer.text, history[-1]["message"], user_turns(history)) == (said, said, [asked])
+    events = streamed(client, message=asked)
+    assert "".join(texts(events)) == said
+    response = events[-1]["response"]
+    history = response["chat_history"]
+    assert (response["text"], history[-1]["message"], user_turns(history)) == (said, said, [asked])
+    assert findings(gateway, 2) == ["response:redact:email"] * 2
+
+
+def test_restore_puts_the_request_values_back_in_the_users_turns_and_reads_nothing_there(
+    gateway: RunningGateway, upstream: FakeCohere, client: cohere.Client
+) -> None:
+    # Request values redacted upstream and restored; a rule for answers only, whose word is the
+    # user's: it is not the answer's, so nothing is blocked (whole) or redacted (streamed).
+    gateway.configure(
+        guardrails={
+            "pii": {"action": "redact", "entities": ["email"]},
+            "custom": [{"name": "project", "words": ["Falcon"], "action": "block", "direction": "response"}],
+            "restore": True,
+        }
+    )
+    history: list[Any] = [
+        {"role": "USER", "message": "hi bob@example.com, about Falcon"},
+        {"role": "CHATBOT", "message": "ok"},
+        {
+            "role": "TOOL",
+            "tool_results": [
+                {"call": {"name": "f", "parameters": {}}, "outputs": [{"by": "eve@example.com"}]}
+            ],
+        },
+    ]
+    asked = "write to carol@example.net"
+    answer = json.loads(client.chat(model=MODEL, message=asked, chat_history=history).json())
+    assert "bob@" not in upstream.requests[0].body.decode()
+    events = streamed(client, message=asked, chat_history=history)
+    for said in (answer, events[-1]["response"]):
+        assert said["text"] == f"echo: {asked}"
+        assert user_turns(said["chat_history"]) == [history[0]["message"], asked]
+        (tool,) = [turn for turn in said["chat_history"] if turn["role"] == "TOOL"]
+        assert tool["tool_results"][0]["outputs"] == [{"by": "eve@example.com"}]
+    assert "".join(texts(events)) == f"echo: {asked}"
+
+
 def test_a_cached_stream_replayed_is_read_line_by_line(
     gateway: RunningGateway, upstream: FakeCohere, http: httpx.Client
 ) -> None:
@@ -224,5 +328,5 @@ def test_a_cached_stream_replayed_is_read_line_by_line(
     hit = http.post(url, json=body, headers={"Authorization": f"Bearer {API_KEY}"})
     assert hit.headers["cf-aig-cache-status"] == "HIT"
     assert len(upstream.requests) == 1
-    assert b"MIIEvQ" not in hit.content
+    assert "MIIEvQ" not in model_said(parsed_lines(hit.content))
     assert hit.content.splitlines() == first

@@ -7,14 +7,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sluicegate.guardrails.array_stream import JsonArrayTextFilter
 from sluicegate.guardrails.bodies import answer_texts, texts
+from sluicegate.guardrails.placeholders import RestoreStream, Vault
+from sluicegate.guardrails.policy import GuardrailsPolicy
+from sluicegate.guardrails.sse import TextPipe
+from sluicegate.guardrails.stream import StreamRedactor
+from sluicegate.pipeline.guardrails import Findings, check_answer, compile_policy
 from sluicegate.providers.cohere_texts import COHERE_TEXTS
 from sluicegate.providers.sse import iter_events
 from tests.guardrails.test_array_stream import run
-from tests.guardrails.test_sse import REDACTED, WORDS, make_filter
+from tests.guardrails.test_sse import REDACTED, SCANNER, WORDS, make_filter
 
 
 def read(found: list[Any]) -> list[tuple[str, str]]:
@@ -188,3 +195,103 @@ def test_a_v1_plan_piece_in_both_places_the_sdk_types_is_read_once() -> None:
     assert all(
         event["tool_call_delta"]["text"] == event["text"] for event in chunks if "tool_call_delta" in event
     )
+
+
+def test_a_v1_answer_reads_the_models_turns_once_and_the_clients_only_as_echoes() -> None:
+    called = [{"name": "f", "parameters": {"a": 1}}]
+    results = [{"call": {"name": "g", "parameters": {}}, "outputs": [{"o": "x"}]}]
+    answer: dict[str, Any] = {
+        "text": "done",
+        "tool_calls": called,
+        "chat_history": [
+            {"role": "SYSTEM", "message": "s"},
+            {"role": "USER", "message": "u1"},
+            {"role": "CHATBOT", "message": "c1"},
+            {"role": "TOOL", "tool_results": results},
+            {"role": "USER", "message": "u2"},
+            {"role": "CHATBOT", "message": "done", "tool_calls": [{"name": "f", "parameters": {"a": 1}}]},
+        ],
+    }
+    found = answer_texts(COHERE_TEXTS, answer)
+    # The last turn repeats the text and the call: not read again, set with them.
+    assert [(text.role, text.value, text.echo, len(text.copies)) for text in found] == [
+        ("assistant", "done", False, 1),
+        ("assistant", '{"a":1}', False, 1),
+        ("system", "s", True, 0),
+        ("user", "u1", True, 0),
+        ("assistant", "c1", False, 0),
+        ("assistant", "{}", True, 0),
+        ("tool", '{"o":"x"}', True, 0),
+        ("user", "u2", True, 0),
+    ]
+    found[0].set("DONE")
+    found[1].set('{"a":2}')
+    assert answer["text"] == answer["chat_history"][-1]["message"] == "DONE"
+    assert answer["chat_history"][-1]["tool_calls"] == called == [{"name": "f", "parameters": {"a": 2}}]
+    assert called[0]["parameters"] is not answer["chat_history"][-1]["tool_calls"][0]["parameters"]
+
+
+def test_a_response_rule_does_not_run_on_the_users_turns_of_a_whole_v1_answer() -> None:
+    # The reviewer's case: an address the user wrote, repeated in the history; none in the answer.
+    policy = GuardrailsPolicy.model_validate(
+        {"pii": {"action": "block", "entities": ["email", "credit_card"], "direction": "response"}}
+    )
+    guard = compile_policy(policy).guard
+    user = "my address is bob@example.com, card 4111 1111 1111 1111"
+    answer: dict[str, Any] = {
+        "text": "Noted, I will reply soon.",
+        "chat_history": [
+            {"role": "USER", "message": user},
+            {"role": "CHATBOT", "message": "Noted, I will reply soon."},
+        ],
+    }
+    body = orjson.dumps(answer)
+    found: list[str] = []
+    assert check_answer(body, COHERE_TEXTS, guard, Vault(), Findings(found), restore=False) == body
+    assert found == []
+    # With restore, the request's placeholders are put back there, and still nothing read.
+    vault = Vault()
+    asked = vault.placeholder("name", "Carol")
+    answer["chat_history"][0]["message"] = f"{user} for {asked}"
+    out = check_answer(orjson.dumps(answer), COHERE_TEXTS, guard, vault, Findings(found), restore=True)
+    assert orjson.loads(out)["chat_history"][0]["message"] == f"{user} for Carol"
+    assert found == []
+
+
+def v1_stream_with_history(user: str, tool_output: dict[str, Any]) -> bytes:
+    """The text a word a line, then `stream-end` with the answer whole: its history repeats the
+    user's turn, a tool's result and the answer's text."""
+    found: list[dict[str, Any]] = [
+        {"is_finished": False, "event_type": "text-generation", "text": word} for word in WORDS
+    ]
+    results = [{"call": {"name": "f", "parameters": {}}, "outputs": [tool_output]}]
+    history = [
+        {"role": "USER", "message": user},
+        {"role": "TOOL", "tool_results": results},
+        {"role": "CHATBOT", "message": "".join(WORDS)},
+    ]
+    response = {"text": "".join(WORDS), "chat_history": history}
+    found.append({"is_finished": True, "event_type": "stream-end", "response": response})
+    return b"".join(json.dumps(event).encode() + b"\n" for event in found)
+
+
+def test_a_v1_streams_end_restores_the_users_turns_and_reads_the_answer_as_often_as_before() -> None:
+    vault = Vault()
+    asked = vault.placeholder("name", "Carol")
+
+    def pipe() -> TextPipe:
+        return TextPipe(StreamRedactor(SCANNER, vault), RestoreStream(vault))
+
+    text_filter = JsonArrayTextFilter(COHERE_TEXTS, pipe, lines=True)
+    user = f"pay 4111 1111 1111 1111 for {asked}"
+    out = run(text_filter, v1_stream_with_history(user, {"for": asked}), [])
+    got = [json.loads(line) for line in out.splitlines()]
+    assert "".join(e["text"] for e in got if e["event_type"] == "text-generation") == REDACTED
+    response = got[-1]["response"]
+    assert response["text"] == response["chat_history"][-1]["message"] == REDACTED
+    user_turn, tool_turn = response["chat_history"][:2]
+    assert user_turn["message"] == "pay 4111 1111 1111 1111 for Carol"  # restored, not redacted
+    assert tool_turn["tool_results"][0]["outputs"] == [{"for": "Carol"}]
+    # The deltas and stream-end's text (the answer whole again), each card and address once: the
+    # history's copy of the text and the user's turn are not read.
+    assert len(text_filter.spans) == 4

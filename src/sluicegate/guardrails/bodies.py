@@ -31,9 +31,17 @@ def rewrite(text_format: TextFormat, body: Any, change: Change) -> bool:
     return rewrite_texts(texts(text_format, body), change)
 
 
-def rewrite_answer(text_format: TextFormat, body: Any, change: Change) -> bool:
-    """`rewrite` for an answer's texts."""
-    return rewrite_texts(answer_texts(text_format, body), change)
+def rewrite_answer(
+    text_format: TextFormat, body: Any, change: Change, restore: Callable[[str], str] | None = None
+) -> bool:
+    """`rewrite` for an answer's texts. The client's own that it repeats (`Text.echo`) are not
+    `change`d (no response rule is for them): `restore`, when given, puts placeholders back in them."""
+    found = answer_texts(text_format, body)
+    changed = rewrite_texts([text for text in found if not text.echo], change)
+    if restore is not None:
+        echoed = [text for text in found if text.echo]
+        changed = rewrite_texts(echoed, lambda text, _role: restore(text)) or changed
+    return changed
 
 
 def rewrite_texts(found: list[Text], change: Change) -> bool:

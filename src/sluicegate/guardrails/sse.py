@@ -23,7 +23,7 @@ from sluicegate.providers.sse import SseEvent, SseParser
 from sluicegate.providers.texts import TextFormat
 
 from .detector import NO_NUMBER, Span
-from .json_values import JsonPipe
+from .json_values import JsonPipe, rewrite_json
 from .placeholders import RestoreStream
 from .stream import StreamRedactor
 
@@ -67,6 +67,10 @@ class TextPipe:
             return out
         return self._restore.feed(out) + self._restore.close()
 
+    def restored(self, text: str) -> str:
+        """`text` whole with the request's placeholders put back (when asked), nothing read."""
+        return text if self._restore is None else self._restore.feed(text) + self._restore.close()
+
 
 def _rewritten(raw: bytes, data_line: bytes) -> bytes:
     """The event with its data lines replaced by `data_line` (its other fields kept, in order)."""
@@ -92,6 +96,7 @@ class OpenPipes:
         self._found: list[Span] = []  # what the pipes of ended JSON values redacted
         self._flagged: list[Span] = []  # and flagged
         self._altered: set[Any] = set()  # indexes whose last closed text pipe was altered
+        self._restorer: TextPipe | None = None  # `restored`'s, made on first use
         self.changed = False
 
     @property
@@ -137,6 +142,16 @@ class OpenPipes:
             out = pipe.feed(text) + pipe.close()
         else:
             out = self._new().close(text)
+        if out != text:
+            self.changed = True
+        return out
+
+    def restored(self, text: str, *, json: bool = False) -> str:
+        """The client's own text repeated: only restored (a pipe's restore, not listed in `made`:
+        it finds nothing)."""
+        if self._restorer is None:
+            self._restorer = self._make()
+        out = rewrite_json(text, self._restorer.restored) if json else self._restorer.restored(text)
         if out != text:
             self.changed = True
         return out

@@ -370,7 +370,8 @@ def check_answer(
         findings.note("response", "flag", inspection.flagged)
         return vault.restore(inspection.text) if restore else inspection.text
 
-    return encode(payload) if rewrite_answer(text_format, payload, change) else body
+    changed = rewrite_answer(text_format, payload, change, vault.restore if restore else None)
+    return encode(payload) if changed else body
 
 
 def record_findings(exchange: Exchange) -> None:

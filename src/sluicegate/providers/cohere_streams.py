@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sluicegate.providers.sse import sse_data
-from sluicegate.providers.texts import Text, TextPipes, as_list, json_value, string
+from sluicegate.providers.texts import Text, TextPipes, string
 
 AnswerTexts = Callable[[dict[str, Any]], Iterator[Text]]
 
@@ -81,12 +81,16 @@ def v1_event(event: dict[str, Any], pipes: TextPipes, json: bool, answer_texts: 
         return b""
     if kind == "tool-calls-chunk":
         return _v1_chunk(event, pipes)
+    # The calls and citations are read as an answer holding only them is (cohere_texts.py's walkers).
     if kind == "tool-calls-generation":
         before = _all_closed(pipes)
-        _whole([*string(event, "text", "assistant"), *_parameters(event.get("tool_calls"))], pipes)
+        _whole(
+            [*string(event, "text", "assistant"), *answer_texts({"tool_calls": event.get("tool_calls")})],
+            pipes,
+        )
         return before
     if kind == "citation-generation":
-        _whole(_quotes(event.get("citations")), pipes)
+        _whole(answer_texts({"citations": event.get("citations")}), pipes)
     elif kind == "stream-end":
         before = _all_closed(pipes)
         if isinstance(event.get("response"), dict):
@@ -148,22 +152,13 @@ def _any(_index: Any) -> bool:
 
 
 def _whole(texts: Iterable[Text], pipes: TextPipes) -> None:
-    """Texts that repeat the stream's deltas whole (or come only whole), filtered at once."""
+    """Texts that repeat the stream's deltas whole (or come only whole), filtered at once; the
+    client's own repeated (`echo`: v1's user turns in `stream-end`) only restored."""
     for text in list(texts):
         before = text.value
-        after = pipes.whole(before, json=text.json)
+        after = (pipes.restored if text.echo else pipes.whole)(before, json=text.json)
         if after != before:
             text.set(after)
-
-
-def _parameters(calls: Any) -> Iterator[Text]:
-    for call in as_list(calls):
-        yield from json_value(call, "parameters", "assistant")
-
-
-def _quotes(found: Any) -> Iterator[Text]:
-    for citation in as_list(found):
-        yield from string(citation, "text", "assistant")
 
 
 def _dig(value: Any, *keys: str) -> Any:

@@ -11,8 +11,11 @@ text no longer says; its `start`/`end` still count the text as it came).
 v1 (`/v1/chat`): requests' `preamble`, `message`, `chat_history[]` (`message`, a turn's
 `tool_calls[].parameters` and a TOOL turn's `tool_results`), `tool_results[]` (each call's
 `parameters` and its `outputs`, JSON) and `documents` (objects, JSON). Answers' `text`, its
-`tool_calls[].parameters` (a JSON object), `citations[].text` and the `chat_history` it repeats
-(which ends with the answer's text again), read as a request's history is.
+`tool_calls[].parameters` (a JSON object), `citations[].text` and the `chat_history` it repeats:
+of that, only the model's (CHATBOT) turns are read as the answer is; the client's own turns (USER,
+SYSTEM, TOOL: what it wrote, as it went upstream) are echoes (`Text.echo`), which `restore` puts
+the request's values back in and no response rule reads; the last turn, the answer's text and
+calls again, is set with them (`Text.copies`), not read a second time.
 
 Streams (cohere_streams.py): v2's SSE events and v1's events (newline-delimited JSON, or SSE).
 The answer's text is JSON when the request's `response_format` is of type `json_object` (both
@@ -63,10 +66,7 @@ class CohereTexts:
         message = body.get("message")
         if isinstance(message, dict):  # v2
             yield from _v2_message(message, "assistant", json=self.json_answers)
-        yield from string(body, "text", "assistant", json=self.json_answers)  # v1
-        yield from _v1_calls(body.get("tool_calls"), "assistant")
-        yield from citations(body.get("citations"), "assistant")
-        yield from v1_turns(body.get("chat_history"))
+        yield from _v1_answer(body, self.json_answers)
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
         if isinstance(event.get("type"), str):
@@ -101,14 +101,50 @@ def _v2_message(message: dict[str, Any], role: str, *, json: bool = False) -> It
     yield from citations(message.get("citations"), role)
 
 
+def _v1_answer(body: dict[str, Any], json: bool) -> Iterator[Text]:
+    """A v1 answer's text, tool calls and citations, then the `chat_history` it repeats: the model's
+    (CHATBOT) turns read as the answer is, the client's own (its messages, preamble, tool results)
+    echoes, only restored (a response rule is not for what the user wrote). The last turn repeats
+    the answer's text and calls: set with them as their copies, not read twice."""
+    history = as_list(body.get("chat_history"))
+    last = history[-1] if history and _v1_role(history[-1]) == "assistant" else {}
+    copied: set[tuple[int, str]] = set()  # (id(owner), key) of what the answer's texts set as copies
+
+    def with_copy(found: Iterator[Text], owner: Any, key: str) -> Iterator[Text]:
+        for text in found:
+            said = text.owner[text.key]  # type: ignore[index]  # as it came: a string, or parsed JSON
+            if isinstance(owner, dict) and owner.get(key) == said:
+                copied.add((id(owner), key))
+                text = replace(text, copies=((owner, key),))
+            yield text
+
+    yield from with_copy(string(body, "text", "assistant", json=json), last, "message")
+    repeated = as_list(last.get("tool_calls"))
+    for at, call in enumerate(as_list(body.get("tool_calls"))):
+        copy = repeated[at] if at < len(repeated) else None
+        yield from with_copy(json_value(call, "parameters", "assistant"), copy, "parameters")
+    yield from citations(body.get("citations"), "assistant")
+    for turn in history:
+        model = _v1_role(turn) == "assistant"
+        for text in v1_turns([turn]):
+            if not model:
+                yield replace(text, echo=True)
+            elif (id(text.owner), text.key) not in copied:
+                yield text
+
+
 def v1_turns(history: Any) -> Iterator[Text]:
     """A v1 `chat_history`'s text: each turn's `message`, tool calls and tool results."""
     for turn in as_list(history):
-        if isinstance(turn, dict):
-            role = _V1_ROLES.get(str(turn.get("role", "")).upper(), "user")
+        if (role := _v1_role(turn)) is not None:
             yield from string(turn, "message", role)
             yield from _v1_calls(turn.get("tool_calls"), role)
             yield from _tool_results(turn.get("tool_results"))
+
+
+def _v1_role(turn: Any) -> str | None:
+    """A v1 turn's role as the guardrails name it (None: not a turn)."""
+    return _V1_ROLES.get(str(turn.get("role", "")).upper(), "user") if isinstance(turn, dict) else None
 
 
 def _v1_calls(calls: Any, role: str) -> Iterator[Text]:

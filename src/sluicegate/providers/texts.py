@@ -34,13 +34,21 @@ class Text:
 
     With `signed`, the text is signed by its provider beside it (a Claude thinking block's
     `signature`): a text set to anything else is no longer what was signed, so its signature is
-    emptied (`""`, as Anthropic's streams start a block), never left to vouch for other words."""
+    emptied (`""`, as Anthropic's streams start a block), never left to vouch for other words.
+
+    With `echo`, the text is the client's own that an answer repeats (Cohere v1's `chat_history`
+    holds the user's turns): no response rule reads it, only `restore` puts the request's
+    placeholders back in it. `copies` are other places (`(owner, key)`) that repeat this text as
+    it is (the answer's text again as the history's last turn): `set` sets them too, so the text
+    is read once and never left unredacted in its copy."""
 
     owner: dict[str, Any] | list[Any]
     key: str | int
     role: str
     json: bool = False
     signed: bool = False
+    echo: bool = False
+    copies: tuple[tuple[dict[str, Any] | list[Any], str | int], ...] = ()
 
     @property
     def value(self) -> str:
@@ -52,8 +60,9 @@ class Text:
     def set(self, value: str) -> None:
         if self.signed and isinstance(self.owner, dict) and value != self.value:
             self.owner["signature"] = ""
-        parsed = self.json and not isinstance(self.owner[self.key], str)  # type: ignore[index]
-        self.owner[self.key] = orjson.loads(value) if parsed else value  # type: ignore[index]
+        for owner, key in ((self.owner, self.key), *self.copies):
+            parsed = self.json and not isinstance(owner[key], str)  # type: ignore[index]
+            owner[key] = orjson.loads(value) if parsed else value  # type: ignore[index]
 
 
 class TextPipes(Protocol):
@@ -82,6 +91,11 @@ class TextPipes(Protocol):
 
     def whole(self, text: str, *, json: bool = False) -> str:
         """A complete text at once (an event that repeats what its deltas said), filtered alike."""
+        ...
+
+    def restored(self, text: str, *, json: bool = False) -> str:
+        """A text of the client's own that the answer repeats (`Text.echo`): the request's
+        placeholders put back where `restore` is on, no rule run on it."""
         ...
 
     def altered(self, index: Hashable) -> bool:
