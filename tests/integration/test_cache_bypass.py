@@ -13,8 +13,10 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_cache import universal_step
 from tests.integration.test_semantic import ready, stored
 
+STATUS = "cf-aig-cache-status"
 QUESTION, REWORDED = "How do I reset my password?", "How can I reset my password?"
 # Every way a request asks not to be served from cache.
 DECLINES = {
@@ -94,3 +96,25 @@ def test_the_semantic_cache_is_bypassed_by_the_same_asks(gateway: RunningGateway
             assert statuses == ("BYPASS", "MISS"), declines
     records = gateway.wait_for_logs(2 + len(DECLINES))
     assert [record["cache_status"] for record in records[: len(DECLINES)]] == ["BYPASS"] * len(DECLINES)
+
+
+def test_on_the_universal_endpoint_only_a_declined_first_step_is_a_bypass(gateway: RunningGateway) -> None:
+    """The lookup is the first step's: one with no cache of its own was asked to skip nothing, so a
+    later step whose own TTL stores its answer makes a MISS (not a BYPASS), as its log record says;
+    with that storing declined too, no cache acts and none is named. A first step declining the
+    gateway's cache is a BYPASS."""
+    later_caches = [universal_step("gpt-4o-mini"), universal_step("gpt-4o", **{"cf-aig-cache-ttl": "600"})]
+    statuses = [
+        gateway.http.post("/v1/local/default", json=later_caches).headers.get(STATUS) for _ in range(2)
+    ]
+    assert statuses == ["MISS", "MISS"]  # the first step answered: nothing stored, nothing to hit
+    skipped = gateway.http.post("/v1/local/default", json=later_caches, headers={"cf-aig-skip-cache": "true"})
+    assert skipped.headers.get(STATUS) is None
+    gateway.configure(cache_enabled=True)
+    first_declines = [
+        universal_step("gpt-4o-mini", **{"cf-aig-skip-cache": "true"}),
+        universal_step("gpt-4o"),
+    ]
+    assert gateway.http.post("/v1/local/default", json=first_declines).headers.get(STATUS) == "BYPASS"
+    records = gateway.wait_for_logs(4)
+    assert [record["cache_status"] for record in records[:4]] == ["BYPASS", "", "MISS", "MISS"]

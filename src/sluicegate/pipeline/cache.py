@@ -77,6 +77,10 @@ class Decision:
     # its answer is not stored. Empty: `ttl` and `store` hold whichever step answers.
     step_ttls: tuple[int | None, ...] = ()
     warnings: tuple[str, ...] = ()  # what the gateway changed of the asks (a TTL taken into range)
+    # What an answer not served from cache says (`cache_labels.py`): BYPASS where the first step's
+    # lookup was declined, MISS, or None where no cache reads nor stores (a universal request whose
+    # first step has none, its later steps' storing declined).
+    status: CacheStatus | None = CacheStatus.MISS
 
     def answered_by(self, step_index: int) -> Decision:
         """The decision for storing the answer of step `step_index`."""
@@ -119,10 +123,10 @@ class ResponseCache:
         if decision is None:
             return await call_next(exchange)
         exchange.options.warnings += decision.warnings  # answered by the Log stage, hit or miss
-        exchange.cache.source = CacheSource.EXACT
+        if decision.status is None:  # no cache reads nor stores: nothing to say of one
+            return await call_next(exchange)
+        exchange.cache.source, exchange.cache.status = CacheSource.EXACT, decision.status
         request = exchange.request
-        # Asked not to be served from cache (`cache_labels.py`): a BYPASS, its answer stored or not.
-        exchange.cache.status = CacheStatus.MISS if decision.lookup else CacheStatus.BYPASS
         if not decision.lookup and not decision.store:
             reply = await call_next(exchange)
             return labelled(reply, request, exchange.cache.status)  # the semantic cache's say, if it ran
@@ -288,10 +292,18 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     first = steps[0] or NOT_CACHED
     per_key = settings.cache_per_key
     key = exact_key(request, plan, per_key) if custom is None else custom_key(request, plan, custom, per_key)
+    # BYPASS only where the first step's cache (whose lookup answers in its place) was declined:
+    # with none of its own, nothing was asked to be skipped; a later step's storing is a MISS.
+    status: CacheStatus | None = (
+        CacheStatus.BYPASS if steps[0] is not None and not first.lookup else CacheStatus.MISS
+    )
     if len(steps) == 1:
-        return Decision(key, first.ttl, first.lookup, first.store, warnings=tuple(warnings))
+        return Decision(key, first.ttl, first.lookup, first.store, warnings=tuple(warnings), status=status)
     ttls = tuple(step.ttl if step is not None and step.store else None for step in steps)
-    return Decision(key, first.ttl, first.lookup, any(t is not None for t in ttls), ttls, tuple(warnings))
+    stores = any(t is not None for t in ttls)
+    if steps[0] is None and not stores:
+        status = None
+    return Decision(key, first.ttl, first.lookup, stores, ttls, tuple(warnings), status)
 
 
 def hit_reply(request: IncomingRequest, plan: RequestPlan, entry: CacheEntry) -> Reply | None:

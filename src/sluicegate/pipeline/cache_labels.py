@@ -3,7 +3,9 @@
 `cf-aig-cache-status` (Cloudflare's): `HIT` (served from the exact or the semantic cache), `MISS`
 (a cache was read and held nothing that fits), `BYPASS` (a cache would have been read, but the
 request asked not to be served from one: `cf-aig-skip-cache`, `cf-aig-cache-ttl: 0`,
-`Cache-Control: no-cache` or `max-age=0`); no header where no cache applies at all.
+`Cache-Control: no-cache` or `max-age=0`); no header where no cache applies at all. On the
+universal endpoint the lookup is the first step's: a first step with no cache of its own has none
+to bypass, so a later step whose answer is stored makes a MISS (`cache.cache_decision`).
 
 `x-semantic-cache` (Fastly AI Accelerator's): its clients count hits by it, and Fastly has one
 cache, so a request that speaks Fastly (`speaks_fastly`) hears `HIT` from the exact cache too, and
@@ -18,9 +20,10 @@ from sluicegate.types import CacheStatus
 
 STATUS_HEADER = "cf-aig-cache-status"
 SEMANTIC_STATUS_HEADER = "x-semantic-cache"
-# Fastly AI Accelerator's request headers beside its `x-semantic-*` ones (`x-semantic-cache-key`,
-# `x-semantic-threshold`): the token header its client examples send, and its per-request settings.
-_FASTLY_HEADERS = frozenset({"fastly-key", "x-settings-overrides"})
+# Fastly AI Accelerator's request headers: the token header its client examples send, its
+# per-request settings, its segment and its similarity threshold. Looked up by name in the
+# case-insensitive headers, not by a scan of every header on each answer (the cache-hit path).
+_FASTLY_HEADERS = ("fastly-key", "x-settings-overrides", "x-semantic-cache-key", "x-semantic-threshold")
 
 
 def speaks_fastly(request: IncomingRequest) -> bool:
@@ -28,10 +31,8 @@ def speaks_fastly(request: IncomingRequest) -> bool:
     (`/api.openai.com/v1/…`), or one of its headers."""
     if request.upstream_host:
         return True
-    return any(
-        (lower := name.lower()) in _FASTLY_HEADERS or lower.startswith("x-semantic-")
-        for name in request.headers
-    )
+    headers = request.headers
+    return any(name in headers for name in _FASTLY_HEADERS)
 
 
 def labelled(reply: Reply, request: IncomingRequest, status: CacheStatus) -> Reply:
