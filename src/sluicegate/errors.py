@@ -4,7 +4,6 @@
     ├── BadRequest              400  malformed input: JSON, headers, fields
     │   └── GuardrailBlocked    400  the gateway's guardrails refused the request or its answer
     ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
-    │   └── ProviderKeyNotStored 401 the gateway token came as the provider key, and none is stored
     ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
     ├── MethodNotAllowed        405  a method the endpoint does not take (`Allow` names those it does)
@@ -203,10 +202,6 @@ class ProviderKeysDisabled(ServiceUnavailable):
 
 class ProviderKeysRefusedModel(Forbidden):
     code = "provider_keys_refused_model"
-
-
-class ProviderKeyNotStored(Unauthorized):
-    code = "provider_key_not_stored"
 
 
 class UpstreamUnreachable(GatewayError):

@@ -8,13 +8,6 @@ down (an hour when its provider reads it as the account out of credit), and the 
 another key of the pool. A pool of
 one key is used without reading its health: there is nothing else to choose, and the plain
 single-key gateway pays no extra read.
-
-A step whose key was the gateway token (token_as_key.py) and whose provider has no stored key gets
-an empty ring: sent on, it would reach the provider with no credential at all, and the provider's
-401 ("Incorrect API key provided") would send its user to the wrong place. Its try is the gateway's
-401 instead (`no_usable_key`), which a fallback moves past as it does cooling keys. Only for the
-built-in providers: an account's custom provider, or a host only `allowed_hosts` names, may well
-serve without a key.
 """
 
 from __future__ import annotations
@@ -31,17 +24,15 @@ from sluicegate.errors import (
     BadRequest,
     Forbidden,
     GatewayError,
-    ProviderKeyNotStored,
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
 )
 from sluicegate.exchange import Exchange, Reply, Step
-from sluicegate.gateway import DEFAULT_ACCOUNT
-from sluicegate.keys import KeyDirectory, pool_name
+from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.token_as_key import OWN_KEY_PROTOCOL, drop_tokens
-from sluicegate.providers import CREDENTIAL_HEADERS, REGISTRY
+from sluicegate.providers import CREDENTIAL_HEADERS
 from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, shown_model
 from sluicegate.routing.state import StateUnavailable
 
@@ -63,12 +54,8 @@ class InjectKeys:
         if keyless:
             rings = await self._keys.rings(request.account, request.gateway_slug)
             alias = request.headers.get(ALIAS_HEADER)
-            for step, token_as_key in keyless:
+            for step in keyless:
                 ring = rings.get(step.provider.name)
-                if ring is None and token_as_key and step.provider.name in REGISTRY:
-                    ring = KeyRing(
-                        pool_name(request.account, request.gateway_slug, step.provider.name), (), {}
-                    )
                 if alias is None:
                     step.keys = ring
                 else:
@@ -117,27 +104,23 @@ def aliased(ring: KeyRing | None, alias: str, provider: str) -> KeyRing:
     )
 
 
-def keyless_steps(steps: Sequence[Step], universal: bool) -> list[tuple[Step, bool]]:
-    """The steps that bring no provider credential, each with whether the gateway token came where
-    its key goes, once each account custom provider's stored headers are set on its steps (they are
-    its configuration); raises `Forbidden` for a custom provider that may not be used (with the
-    step's index on the `universal` endpoint)."""
-    token_as_key = []
+def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
+    """The steps that bring no provider credential, once each account custom provider's stored
+    headers are set on its steps (they are its configuration); raises `Forbidden` for a custom
+    provider that may not be used (with the step's index on the `universal` endpoint)."""
     for index, step in enumerate(steps):
-        token_as_key.append(drop_gateway_tokens(step))
+        drop_gateway_tokens(step)
         if isinstance(step.provider, AccountProvider):
             _set_custom_headers(step, step.provider, f"step {index}: " if universal else "")
-    return [(step, sent) for step, sent in zip(steps, token_as_key, strict=True) if not _brings_key(step)]
+    return [step for step in steps if not _brings_key(step)]
 
 
-def drop_gateway_tokens(step: Step) -> bool:
+def drop_gateway_tokens(step: Step) -> None:
     """A gateway token sent where the provider's key goes (`auth.presented_secret` read it) is taken
-    out of the step: it must never reach a provider, and the step then runs on the stored key.
-    Whether there was one."""
-    query, as_key = drop_tokens(step.headers, step.route.query)
+    out of the step: it must never reach a provider, and the step then runs on the stored key."""
+    query = drop_tokens(step.headers, step.route.query)
     if query != step.route.query:
         step.route = dataclasses.replace(step.route, query=query)
-    return as_key
 
 
 def _brings_key(step: Step) -> bool:
@@ -165,8 +148,6 @@ class StepKeys:
     async def pick(self, ring: KeyRing, tried: Sequence[str], model: str | None = None) -> KeyPick:
         """A usable key other than `tried` (the keys this try already refused), by weight, and not
         resting for `model`."""
-        if not ring.keys:  # nothing stored for a step that sent the gateway token as its key
-            return KeyPick(None)
         if len(ring.keys) == 1:
             only = ring.keys[0]
             return KeyPick(None if only.name in tried else only)
@@ -227,9 +208,7 @@ class StepKeys:
 
 def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None = None) -> GatewayError:
     """Every stored key of the provider is out: cooling (429, with when the first frees), refused
-    for the request's model (403, resting for it) or disabled; or none is stored (401)."""
-    if not ring.keys:
-        return not_stored(provider, ring)
+    for the request's model (403, resting for it) or disabled."""
     gateway = ring.pool.rsplit("/", 1)[0]
     if pick.model_refused:
         wait = max(1, math.ceil(pick.retry_after or 1))
@@ -255,25 +234,6 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None
         " disabled: store a working key, or enable one again with PATCH"
         f' …/provider-keys/{provider}/<name> {{"enabled": true}}',
         keys=[key.name for key in ring.keys],
-    )
-
-
-def not_stored(provider: str, ring: KeyRing) -> ProviderKeyNotStored:
-    """The step sent the gateway token as its provider key, and its gateway stores no key of the
-    provider to send instead: what happened, and the two ways out."""
-    account, gateway, _ = ring.pool.rsplit("/", 2)
-    account_option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
-    header = REGISTRY[provider].key_header.name if provider in REGISTRY else "its own header"
-    return ProviderKeyNotStored(
-        f"the gateway token was sent where the {provider} key goes (an SDK's api_key), so it was"
-        f" taken as the gateway's credential; gateway {gateway!r} has no {provider} key stored to"
-        " send in its place, and the request was not sent on. Store one with"
-        f" `sluicegate keys set {provider} --gateway {gateway}{account_option} < key.txt`, or"
-        f" PUT /api/v1/accounts/{account}/gateways/{gateway}/provider-keys/{provider}"
-        f' {{"key": "…"}} with an admin token; or send your own {provider} key (in {header})'
-        " and the gateway token in cf-aig-authorization",
-        provider=provider,
-        gateway=gateway,
     )
 
 

@@ -44,7 +44,6 @@ from multidict import CIMultiDict
 from sluicegate.errors import (
     GatewayError,
     GatewayOverloaded,
-    ProviderKeyNotStored,
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
@@ -62,12 +61,7 @@ from sluicegate.types import Backoff
 
 STEP_HEADER = "cf-aig-step"
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
-ProviderKeysUnusable = (
-    ProviderKeysCooling,
-    ProviderKeysDisabled,
-    ProviderKeysRefusedModel,
-    ProviderKeyNotStored,
-)
+ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel)
 
 
 class DeadlineExceeded(UpstreamTimeout):

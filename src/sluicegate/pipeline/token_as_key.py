@@ -44,30 +44,23 @@ def presented_token(headers: CIMultiDictProxy[str] | CIMultiDict[str], query: st
     return None
 
 
-def drop_tokens(headers: CIMultiDict[str], query: str) -> tuple[str, bool]:
-    """Takes every gateway token out of `headers` (other values of the same header stay); returns
-    `query` without the parameters that carry one, and whether one was taken from where a provider
-    key goes (a `cf-aig-authorization.` subprotocol is the gateway's own place, not a key's)."""
-    as_key = False
+def drop_tokens(headers: CIMultiDict[str], query: str) -> str:
+    """Takes every gateway token out of `headers` (other values of the same header stay) and returns
+    `query` without the parameters that carry one."""
     for name in CREDENTIAL_HEADERS:
         values = headers.getall(name, ())
         if any(is_gateway_token(value) for value in values):
-            as_key = True
             del headers[name]
             headers.extend((name, value) for value in values if not is_gateway_token(value))
     offered = offered_protocols(headers)
     if any(_is_token_protocol(p) for p in offered):
-        as_key = as_key or any(_is_key_protocol(p) for p in offered)
         kept = [p for p in offered if p and not _is_token_protocol(p)]
         del headers[PROTOCOLS]
         if kept:
             headers[PROTOCOLS] = ", ".join(kept)
     if _may_hold_token(query):
-        pairs = query.split("&")
-        kept_pairs = [pair for pair in pairs if not _is_token_param(pair)]
-        if len(kept_pairs) < len(pairs):
-            as_key, query = True, "&".join(kept_pairs)
-    return query, as_key
+        query = "&".join(pair for pair in query.split("&") if not _is_token_param(pair))
+    return query
 
 
 def is_gateway_token(value: str) -> bool:
