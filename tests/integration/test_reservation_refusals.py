@@ -4,8 +4,8 @@
 waiting helps; its headers agree (`x-ratelimit-remaining`, `Retry-After`, `x-should-retry`). A
 window really spent keeps the plain `rate_limited`.
 
-Clients are the official `anthropic` and `openai` SDKs, without retries, against the fakes on
-loopback, on both backends (in-process counters; Redis).
+Clients are the official `anthropic` and `openai` SDKs, without retries (and httpx for a raw
+Gemini body), against the fakes on loopback, on both backends (in-process counters; Redis).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
 from tests.conftest import FakeClock, RunningGateway
 from tests.conftest import both_backends as backend  # noqa: F401  (runs each test on both setups)
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 
 CLAUDE = "claude-sonnet-4-6"  # $3 / $15 per million tokens
@@ -212,3 +214,72 @@ def test_openais_shape_names_the_field_in_param(
         assert (remaining - 50) // answers < cap < remaining // answers
         ask_openai(max_completion_tokens=cap)  # admitted now
     assert len(fake.requests) == 2
+
+
+# Thinks within a budget, which the compat translation adds to max_tokens (Claude 4.6 on thinks
+# adaptively, without one): reasoning_effort "high" is 4,096 tokens, up to its most output, 64,000.
+BUDGETED_CLAUDE = "anthropic/claude-sonnet-4-5"
+
+
+@pytest.mark.parametrize(("limit", "max_tokens"), [(8_000, 4_096), (60_000, 62_000)])
+def test_on_the_compat_endpoint_the_advice_leaves_room_for_the_thinking_budget_the_translation_adds(
+    gateway: RunningGateway, claude: FakeAnthropic, limit: int, max_tokens: int
+) -> None:
+    """The advice names the client's field, not Anthropic's, and one answer (not a guess from the
+    figures); the cap it names, sent, is admitted: also at 62,000, whose raised cap was cut at the
+    model's 64,000 and so held less than the budget a lower cap gets whole."""
+    gateway.configure(rate_limits=[{"name": "budget", "limit": limit, "period": HOUR, "unit": "tokens"}])
+    hello: Any = [{"role": "user", "content": "tiny"}]
+    with openai.OpenAI(
+        base_url=gateway.provider_url("compat"), api_key="sk-ant-test", max_retries=0
+    ) as client:
+        chat = functools.partial(
+            client.chat.completions.create, model=BUDGETED_CLAUDE, messages=hello, reasoning_effort="high"
+        )
+        chat(max_tokens=64)
+        with pytest.raises(openai.RateLimitError) as caught:
+            chat(max_tokens=max_tokens)
+        body: Any = caught.value.body
+        assert (body["code"], body["param"]) == ("reservation_exceeds_budget", "max_tokens")
+        message = body["message"]
+        sent = min(max_tokens + 4_096, 64_000)
+        assert (
+            f"{sent:,} output tokens (max_tokens {max_tokens:,}; anthropic gets max_tokens {sent:,}, "
+            "which holds a thinking budget of 4,096)"
+        ) in message
+        assert "answers" not in message
+        remaining = int(caught.value.response.headers["x-ratelimit-remaining"])
+        cap = fitting_cap(message)
+        assert remaining - 4_096 - 50 < cap < remaining - 4_096  # less the prompt's estimate
+        chat(max_tokens=cap)  # admitted now
+    assert claude.requests[-1].json["max_tokens"] == cap + 4_096
+    assert len(claude.requests) == 2
+
+
+def test_a_providers_own_cap_field_is_named_with_the_answers_it_asks_for(
+    make_gateway: Callable[..., RunningGateway], gemini: FakeGemini, clock: FakeClock
+) -> None:
+    """Gemini reads `max_output_tokens` (the proto's name) in `generationConfig` as it reads
+    `maxOutputTokens`, for each of `candidateCount` candidates: the advice names that field and
+    the cap for each candidate."""
+    clock.now = WINDOW_START + 755
+    gateway = make_gateway(clock=clock, upstreams={"google-ai-studio": gemini.base_url})
+    gateway.configure(rate_limits=[{"limit": 50_000, "period": HOUR, "unit": "tokens"}])
+    url = f"{gateway.provider_url('google-ai-studio')}/v1beta/models/gemini-2.0-flash:generateContent"
+
+    def generate(each: int) -> httpx.Response:
+        config = {"max_output_tokens": each, "candidateCount": 2}
+        body = {"contents": [{"role": "user", "parts": [{"text": "tiny"}]}], "generationConfig": config}
+        return httpx.post(url, json=body, headers={"x-goog-api-key": "g-key"}, timeout=30)
+
+    assert generate(40_000).status_code == 200  # alone in the window: it reserves the whole limit
+    refusal = generate(40_000)
+    assert refusal.status_code == 429, refusal.text
+    message = refusal.json()["error"]["message"]
+    assert "80,000 output tokens (generationConfig.max_output_tokens 40,000 for each of 2 answers)" in message
+    assert "lower generationConfig.max_output_tokens" in message
+    remaining = int(refusal.headers["x-ratelimit-remaining"])
+    cap = fitting_cap(message)
+    assert (remaining - 50) // 2 < cap <= remaining // 2  # for each of the two candidates
+    assert generate(cap).status_code == 200  # admitted now
+    assert len(gemini.requests) == 2

@@ -131,6 +131,16 @@ def test_each_provider_reads_the_cap_its_api_sets(
 def test_every_provider_answers_for_any_body(name: str) -> None:
     for body in (None, [], "text", {}, {"max_tokens": {"nested": 1}}, {"input": 3, "parameters": 4}):
         assert REGISTRY[name].output_cap(Route("acct", "anything"), body) is None
+        assert REGISTRY[name].cap_field(Route("acct", "anything"), body) is None
+
+
+@pytest.mark.parametrize(("provider", "path", "body", "cap"), CASES)
+def test_the_field_a_refusal_names_is_where_the_cap_is_read(
+    provider: str, path: str, body: Any, cap: int | None
+) -> None:
+    """`cap_field` reads the keys `output_cap` reads (the adapter's own), on every route."""
+    found = PROVIDERS[provider].cap_field(Route("acct", path), body)
+    assert (found.total if found is not None else None) == cap
 
 
 def test_the_helpers_take_only_counts() -> None:
@@ -141,3 +151,79 @@ def test_the_helpers_take_only_counts() -> None:
     assert times(7, 0) == times(7, -2) == times(7, 1.5) == 7
     assert first({"x": 1}, ("y", "x")) == 1
     assert first("x", ("x",)) is None
+
+
+# (provider, path, body, the field's name, its value for each answer, answers, thinking budget)
+FIELDS: list[tuple[str, str, Any, str, int, int, int]] = [
+    (
+        "openai",
+        "chat/completions",
+        {"max_completion_tokens": 40, "max_tokens": 50, "n": 2},
+        "max_completion_tokens",
+        40,
+        2,
+        0,
+    ),
+    ("openai", "responses", {"max_output_tokens": 30}, "max_output_tokens", 30, 1, 0),
+    ("cohere", "v1/generate", {"max_tokens": 20, "num_generations": 3}, "max_tokens", 20, 3, 0),
+    (
+        "google-ai-studio",
+        f"{STUDIO}:generateContent",
+        {"generationConfig": {"max_output_tokens": 5, "candidateCount": 3}},  # Google takes either spelling
+        "generationConfig.max_output_tokens",
+        5,
+        3,
+        0,
+    ),
+    (
+        "google-ai-studio",
+        "v1beta/openai/chat/completions",
+        {"max_tokens": 12, "n": 2},
+        "max_tokens",
+        12,
+        2,
+        0,
+    ),
+    ("huggingface", "gpt2", {"parameters": {"max_new_tokens": 50}}, "parameters.max_new_tokens", 50, 1, 0),
+    (
+        "replicate",
+        "predictions",
+        {"input": {"max_completion_tokens": 64}},
+        "input.max_completion_tokens",
+        64,
+        1,
+        0,
+    ),
+    ("workers-ai", "@cf/meta/llama-3.1-8b-instruct", {"max_tokens": 256}, "max_tokens", 256, 1, 0),
+    (
+        "anthropic",
+        "v1/messages",
+        {"max_tokens": 8192, "thinking": {"type": "enabled", "budget_tokens": 4096}},
+        "max_tokens",
+        8192,
+        1,
+        4096,
+    ),
+    (
+        "anthropic",
+        "v1/messages",
+        {"max_tokens": 8192, "thinking": {"type": "adaptive"}},
+        "max_tokens",
+        8192,
+        1,
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(("provider", "path", "body", "name", "value", "answers", "thinking"), FIELDS)
+def test_each_provider_names_the_field_that_sets_its_cap(
+    provider: str, path: str, body: Any, name: str, value: int, answers: int, thinking: int
+) -> None:
+    """What a refusal of the cap's reservation tells the client to lower (`Provider.cap_field`): the
+    field as its API spells it, for each of the answers it asks for; `output_cap` is their total."""
+    route = Route("acct", path)
+    found = PROVIDERS[provider].cap_field(route, body)
+    assert found is not None
+    assert (found.name, found.value, found.answers, found.thinking) == (name, value, answers, thinking)
+    assert PROVIDERS[provider].output_cap(route, body) == value * answers

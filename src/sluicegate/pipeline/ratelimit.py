@@ -114,7 +114,9 @@ class RateLimit:
             rule = rules[index]
             headers = _headers(refused, facts[index])
             # The request's own cap, not the window's use, may be what does not fit: say so.
-            precise = reservation_refusal(rules, claims, verdict, estimates, plan, index >= own, headers)
+            precise = reservation_refusal(
+                rules, claims, verdict, estimates, request, plan, index >= own, headers
+            )
             if precise is not None:
                 raise precise
             whose = "this token's limit" if index >= own else "rate limit"

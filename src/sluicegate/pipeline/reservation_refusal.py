@@ -4,9 +4,12 @@ A `tokens` or `cost` rule reserves the answer's whole cap before the request is 
 so that the limit cannot be overshot. An SDK's default cap can be far above what the request will
 use (the AI SDK sends Anthropic `max_tokens: 128000`), and its refusal then comes with most of the
 window left. That refusal says so (`ReservationExceedsBudget`): what the request may use, what is
-left, the field to lower and to what, and whether waiting helps. It is told from the window being
-spent by the rule's `reserve`: the request would fit with its cap lowered to what the operator
-reserves for a request that sets none. Otherwise the plain `RateLimited` refusal stands.
+left, the field to lower and to what, and whether waiting helps. The field is the one the client
+wrote, as the provider of its API finds it (`Provider.cap_field`: the step's provider, or the
+compat endpoint's OpenAI chat), with its number of answers; the cap it names leaves room for what a
+translation adds (Anthropic's thinking budget), so that sending it is admitted. It is told from
+the window being spent by the rule's `reserve`: the request would fit with its cap lowered to what
+the operator reserves for a request that sets none. Otherwise the plain `RateLimited` refusal stands.
 
 Worked out only for a refusal: nothing here runs on an admitted request.
 """
@@ -15,34 +18,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from sluicegate.errors import ReservationExceedsBudget
-from sluicegate.exchange import RequestPlan, Step
+from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import RateLimitRule, plain
 from sluicegate.outcome.estimate import StepEstimate
+from sluicegate.providers.output_caps import CapField
 from sluicegate.storage.limiter import Claim, Usage, Verdict, fits
 
-# Where the APIs put the cap on the answer (output_caps.py and the adapters read the same keys):
-# at the top (OpenAI's chat, completions and Responses, Anthropic, Cohere, Workers AI), or in an
-# object (Gemini's generation config, Hugging Face's parameters, a Replicate prediction's input).
-_TOP_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "max_tokens_to_sample")
-_NESTED_CAPS = (
-    ("generationConfig", ("maxOutputTokens",)),
-    ("generation_config", ("max_output_tokens",)),
-    ("parameters", ("max_new_tokens",)),
-    ("input", ("max_tokens", "max_new_tokens", "max_completion_tokens")),
-)
 _SDK_HINT = "or your SDK's setting for it, such as the AI SDK's maxOutputTokens"
-
-
-class CapField(NamedTuple):
-    """The request's cap on its answer as its client wrote it: the field and its value."""
-
-    name: str
-    value: int
+_UNNAMED = "its cap on the answer"  # a translated request that set none (the translation did)
 
 
 def reservation_refusal(
@@ -50,6 +38,7 @@ def reservation_refusal(
     claims: Sequence[Claim],
     verdict: Verdict,
     estimates: Sequence[StepEstimate],
+    request: IncomingRequest,
     plan: RequestPlan,
     token_rule: bool,
     headers: dict[str, str],
@@ -77,51 +66,88 @@ def reservation_refusal(
     rule, usage = rules[index], verdict.refused_by
     # The costliest step: the one whose estimate the rule reserved.
     step = max(range(len(estimates)), key=lambda i: _amount(estimates[i], rule.unit)(caps[i] or 0))
-    estimate, cap = estimates[step], caps[step] or 0
-    field = cap_field(plan.body, plan.steps[step]) or CapField("its cap on the answer", cap)
-    answers = cap // field.value if field.value > 0 and cap % field.value == 0 else 1
-    per_answer = int(most) // answers
+    estimate, cap, costliest = estimates[step], caps[step] or 0, plan.steps[step]
+    sent = costliest.provider.cap_field(costliest.route, costliest.facts.payload)
+    if sent is None:  # the estimate read a cap with the same provider: not seen, but not guessed at
+        return None
+    caps_of = _Caps(request, plan, costliest, sent, cap)
+    per_answer = (int(most) - caps_of.added) // caps_of.answers
     if per_answer < 1:
         return None
     alone = _amount(estimate, rule.unit)(cap) > rule.limit  # reserved as the whole limit
     wait = _wait(usage, alone)
     whose = "this token's limit" if token_rule else "the rate limit"
     message = (
-        f"this request {_asks(estimate, cap, field, answers, rule.unit, plan.steps[step])}, more than the "
-        f"{_quantity(usage.remaining, rule.unit)} left of {whose} {rule.label}. The gateway reserves "
+        f"this request {_asks(estimate, cap, caps_of.told(), rule.unit, costliest)}, more than "
+        f"the {_quantity(usage.remaining, rule.unit)} left of {whose} {rule.label}. The gateway reserves "
         f"what a request may use before sending it, so that the limit cannot be overshot: lower "
-        f"{field.name} ({_SDK_HINT}) to at most {per_answer:,} to be admitted now. "
-        f"{_waiting(usage, rule, alone, wait)}"
+        f"{caps_of.name} ({_SDK_HINT}) to at most {per_answer:,}{caps_of.budget_note(per_answer)} to be "
+        f"admitted now. {_waiting(usage, rule, alone, wait)}"
     )
     details: dict[str, Any] = {"rule": rule.model_dump()}
-    if field.name in _TOP_CAPS:
-        details["param"] = field.name  # OpenAI's errors name the field to blame
+    if caps_of.asked is not None:
+        details["param"] = caps_of.asked.name  # OpenAI's errors name the field to blame
     return ReservationExceedsBudget(message, headers={**headers, "Retry-After": str(wait)}, **details)
 
 
-def cap_field(body: bytes, step: Step) -> CapField | None:
-    """The cap on the answer as the client wrote it (its own body: a translated step's differs), else
-    as the step's body holds it (the universal endpoint's body is a list of steps)."""
+class _Caps:
+    """The refused step's cap as its provider reads it (`sent`, the step's body) and as the client
+    wrote it (`asked`, in the client's API: its own body, which a compat translation rewrote), each
+    found by the provider that speaks that API (`Provider.cap_field`)."""
+
+    def __init__(
+        self, request: IncomingRequest, plan: RequestPlan, step: Step, sent: CapField, cap: int
+    ) -> None:
+        self.cap, self.provider, self.sent = cap, step.provider.name, sent
+        self.translated = step.reader is not None or plan.hub is not None
+        if not self.translated:
+            self.asked: CapField | None = self.sent
+        else:  # the client speaks the reader's API (OpenAI's), or another one an ingress took (`hub`)
+            reader = step.reader or step.provider
+            body = plan.hub.asked if plan.hub is not None else _object(plan.body)
+            self.asked = reader.cap_field(request.route, body)
+        self.name = self.asked.name if self.asked is not None else _UNNAMED
+        self.answers = self.asked.answers if self.asked is not None else 1
+
+    @property
+    def added(self) -> int:
+        """What the translation adds to the client's cap, all answers together: at a lower cap, up
+        to the whole thinking budget it holds (Anthropic's translation adds the budget to
+        `max_tokens`, less near the model's most output tokens: compat_thinking.py)."""
+        if not self.translated:
+            return 0
+        if self.asked is None:  # the translation set the cap: lowering it leaves what it adds
+            return self.sent.thinking
+        return max(self.sent.thinking, self.cap - self.asked.total, 0)
+
+    def told(self) -> str:
+        """The cap's parts: the field as the client wrote it, for each of its answers, and as the
+        provider gets it when a translation made it more."""
+        asked, sent = self.asked, self.sent
+        if asked is None:
+            told = "none set"
+        elif asked.answers > 1:
+            told = f"{asked.name} {asked.value:,} for each of {asked.answers} answers"
+        else:
+            told = asked.name if asked.total == self.cap else f"{asked.name} {asked.value:,}"
+        if asked is None or asked.total != self.cap:
+            told += f"; {self.provider} gets {sent.name} {sent.value:,}"
+        if sent.thinking:
+            told += f", which holds a thinking budget of {sent.thinking:,}"
+        return told
+
+    def budget_note(self, per_answer: int) -> str:
+        """A thinking budget the client set must stay below its cap (Anthropic refuses it otherwise)."""
+        if self.translated or per_answer > self.sent.thinking:
+            return ""
+        return f" and its thinking budget ({self.sent.thinking:,}) below that"
+
+
+def _object(body: bytes) -> Any:
     try:
-        client = orjson.loads(body) if body else None
+        return orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
-        client = None
-    return _find_cap(client) or _find_cap(step.facts.payload)
-
-
-def _find_cap(body: Any) -> CapField | None:
-    if not isinstance(body, dict):
         return None
-    for key in _TOP_CAPS:
-        if type(body.get(key)) is int:
-            return CapField(key, body[key])
-    for outer, keys in _NESTED_CAPS:
-        inner = body.get(outer)
-        if isinstance(inner, dict):
-            for key in keys:
-                if type(inner.get(key)) is int:
-                    return CapField(f"{outer}.{key}", inner[key])
-    return None
 
 
 def _amount(estimate: StepEstimate, unit: str) -> Callable[[int], float]:
@@ -145,10 +171,9 @@ def _most_output(usage: Usage, estimate: StepEstimate, unit: str) -> int:
     return low
 
 
-def _asks(estimate: StepEstimate, cap: int, field: CapField, answers: int, unit: str, step: Step) -> str:
+def _asks(estimate: StepEstimate, cap: int, told: str, unit: str, step: Step) -> str:
     """What the request may use, as the rule counts it."""
-    output = f"{cap:,} output tokens ({field.name}"
-    output += f" {field.value:,} for each of {answers} answers)" if answers > 1 else ")"
+    output = f"{cap:,} output tokens ({told})"
     if unit == "tokens":
         return f"may use up to {output} and about {estimate.prompt_tokens:,} input tokens"
     total = _amount(estimate, unit)

@@ -8,9 +8,9 @@ when a client may put it in the query), how its prices are found (`price_id`, `p
 ends its streams (`stream_ends`), what the semantic cache compares in its bodies (`conversations`),
 how the unified endpoint translates to it (`compat_target`), where its request bodies hold what the
 token estimator counts (`token_keys`), how long a request lets its answer grow (`output_cap`, for
-token and cost reservations), which GenAI operation a request performs (`operation`, for spans
-and log exports) and how its API words errors (`error_shape`, for the gateway's own); `upstream.py`
-does the talking.
+token and cost reservations, and `cap_field`, the field that sets it), which GenAI operation a
+request performs (`operation`, for spans and log exports) and how its API words errors
+(`error_shape`, for the gateway's own); `upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
     from sluicegate.providers.conversation import ConversationReader
     from sluicegate.providers.error_shapes import ErrorShape
+    from sluicegate.providers.output_caps import CapField
     from sluicegate.providers.stream_ends import StreamEnds
     from sluicegate.providers.texts import TextFormat, TokenKeys
 
@@ -295,7 +296,14 @@ class Provider(Protocol):
         """The most output tokens a request to `route` (`payload`: its parsed body, None when not
         JSON) lets its answer take, all its choices together: what a token or cost rule reserves for
         the answer. 0 for a request that generates none (embeddings); None when the body sets no cap
-        (`providers/output_caps.py`). Runs on every request under such a rule: keep it to lookups."""
+        (`providers/output_caps.py`): `cap_field`'s total. Runs on every request under such a rule:
+        keep it to lookups."""
+        ...
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        """Where the body sets `output_cap` (`max_tokens`, `generationConfig.maxOutputTokens`), to how
+        much for each of how many answers; `NO_OUTPUT_FIELD` for a request that generates none. What
+        a refusal of its reservation tells the client to lower (pipeline/reservation_refusal.py)."""
         ...
 
     def price_model(self, model: str) -> str:

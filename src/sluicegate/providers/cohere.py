@@ -38,7 +38,14 @@ from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
-from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
+from sluicegate.providers.output_caps import (
+    NO_OUTPUT,
+    NO_OUTPUT_FIELD,
+    OPENAI_CAPS,
+    CapField,
+    cap_field,
+    capped,
+)
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import ENDS_WITH_BODY, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -140,6 +147,11 @@ class Cohere:
         if "embed" in route.path:  # `v1/embed`, `v2/embed`, the compatibility's `embeddings`
             return NO_OUTPUT
         return capped(payload, OPENAI_CAPS, GENERATIONS)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if "embed" in route.path:  # `v1/embed`, `v2/embed`, the compatibility's `embeddings`
+            return NO_OUTPUT_FIELD
+        return cap_field(payload, OPENAI_CAPS, (GENERATIONS,))
 
     def price_model(self, model: str) -> str:
         return model

@@ -26,7 +26,7 @@ from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS
-from sluicegate.providers.output_caps import NO_OUTPUT
+from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField
 from sluicegate.providers.stream_ends import StreamEnds
 from sluicegate.providers.texts import TextFormat, has_list
 from sluicegate.types import Usage
@@ -81,6 +81,11 @@ class VertexAI(GeminiAPI):
         if Target.of(route).model == _CLAUDE_TOKEN_COUNTING and _serves_claude(route):
             return NO_OUTPUT  # free, as on Anthropic's own API
         return GeminiAPI.output_cap(self, route, payload)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if Target.of(route).model == _CLAUDE_TOKEN_COUNTING and _serves_claude(route):
+            return NO_OUTPUT_FIELD
+        return GeminiAPI.cap_field(self, route, payload)
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         if Target.of(route).method not in ANSWER_METHODS and has_list(payload, "messages"):

@@ -44,7 +44,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
-from sluicegate.providers.output_caps import NO_OUTPUT, capped
+from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, capped, nested_cap_field
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys
@@ -203,6 +203,13 @@ class HuggingFace:
         # A model's own path names no task: a body without `max_new_tokens` sets no cap.
         parameters = payload.get("parameters") if isinstance(payload, dict) else None
         return capped(parameters, GENERATION_CAPS, choices=None)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if speaks_openai(route):
+            return OPENAI.cap_field(route, payload)
+        if route.path.rstrip("/").endswith(EMBEDDING_TASKS):
+            return NO_OUTPUT_FIELD
+        return nested_cap_field(payload, ("parameters",), GENERATION_CAPS)
 
     def price_model(self, model: str) -> str:
         return model

@@ -44,7 +44,7 @@ from sluicegate.providers.openai_texts import (
     RESPONSES_TEXTS,
     RESPONSES_TOKEN_KEYS,
 )
-from sluicegate.providers.output_caps import NO_OUTPUT, OPENAI_CAPS, capped
+from sluicegate.providers.output_caps import EMBEDDING_ENDS, NO_OUTPUT, OPENAI_CAPS, capped, openai_cap_field
 from sluicegate.providers.reported_cost import reported_cost
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import OPENAI_ENDS, StreamEnds
@@ -53,6 +53,7 @@ from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
+    from sluicegate.providers.output_caps import CapField
 
 # What the token estimator counts of the APIs it speaks: Anthropic's Messages API too, which servers
 # of OpenAI's serve (see `text_format`).
@@ -72,9 +73,6 @@ OPENAI_OPERATIONS: OperationMarkers = (
     ("responses", "chat"),
     ("completions", "text_completion"),
 )
-# The paths of embeddings, which generate no output: `embeddings` (under any prefix) and Ollama's
-# `api/embed` (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-embeddings).
-EMBEDDING_ENDS = ("embeddings", "embed")
 # The cap of the chat request the gateway writes (ingress/): OpenAI's name, as OpenAI's reasoning
 # models refuse `max_tokens` (https://platform.openai.com/docs/api-reference/chat/create).
 WRITTEN_CAP: Final = "max_completion_tokens"
@@ -223,6 +221,9 @@ class OpenAICompatible:
         if route.path.rstrip("/").endswith(EMBEDDING_ENDS):
             return NO_OUTPUT
         return capped(payload, OPENAI_CAPS)  # times `n` choices, each up to the cap
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        return openai_cap_field(route.path, payload)
 
     def price_model(self, model: str) -> str:
         return model  # genai-prices knows OpenAI's models (and its resellers') by the name sent

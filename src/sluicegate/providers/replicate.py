@@ -38,7 +38,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.json_body import read_json
-from sluicegate.providers.output_caps import NO_OUTPUT, capped
+from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, capped, nested_cap_field
 from sluicegate.providers.sse import iter_events
 from sluicegate.providers.stream_ends import ENDS_WITH_BODY, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys
@@ -145,6 +145,11 @@ class Replicate:
             return NO_OUTPUT
         inputs = payload.get("input") if isinstance(payload, dict) else None
         return capped(inputs, INPUT_CAPS, choices=None)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if "embed" in route.path:  # an embedding model's predictions (`OPERATIONS`)
+            return NO_OUTPUT_FIELD
+        return nested_cap_field(payload, ("input",), INPUT_CAPS)
 
     def price_model(self, model: str) -> str:
         return model  # `owner/name`, as price_overrides.json keys it

@@ -37,7 +37,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
-from sluicegate.providers.output_caps import NO_OUTPUT, capped
+from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, cap_field, capped
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -149,6 +149,18 @@ class Anthropic:
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         return NO_OUTPUT if _counts_tokens(route) else capped(payload, OUTPUT_CAPS)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if _counts_tokens(route):
+            return NO_OUTPUT_FIELD
+        found = cap_field(payload, OUTPUT_CAPS)
+        if found is None:
+            return None
+        # Extended thinking's budget is part of `max_tokens` (and below it): a client lowering the
+        # cap must leave it room, and a compat translation added it (compat_thinking.py).
+        thinking = payload.get("thinking")
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        return found._replace(thinking=budget) if type(budget) is int and budget > 0 else found
 
     def price_model(self, model: str) -> str:
         return model

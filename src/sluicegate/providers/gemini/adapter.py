@@ -41,7 +41,14 @@ from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
-from sluicegate.providers.output_caps import NO_OUTPUT, first, times
+from sluicegate.providers.output_caps import (
+    NO_OUTPUT,
+    NO_OUTPUT_FIELD,
+    CapField,
+    first,
+    nested_cap_field,
+    times,
+)
 from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
@@ -228,6 +235,12 @@ class GeminiAPI:
             return NO_OUTPUT
         # Its OpenAI compatibility (chat, embeddings); Vertex AI's partner models (`rawPredict`).
         return OPENAI.output_cap(route, payload)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        method = Target.of(route).method
+        if method in ANSWER_METHODS:
+            return nested_cap_field(payload, _CONFIG, _CAP, _CANDIDATES)
+        return NO_OUTPUT_FIELD if method in NO_OUTPUT_METHODS else OPENAI.cap_field(route, payload)
 
     def price_model(self, model: str) -> str:
         # The native API names a model by its resource name, `models/gemini-2.5-flash`; Vertex AI's

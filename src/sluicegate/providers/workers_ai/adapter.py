@@ -37,7 +37,7 @@ from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
-from sluicegate.providers.output_caps import NO_OUTPUT
+from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -142,6 +142,11 @@ class WorkersAI:
         # A native run's `max_tokens` is the OpenAI-compatible endpoints' key:
         # https://developers.cloudflare.com/workers-ai/models/llama-3-8b-instruct
         return OPENAI.output_cap(route, payload)
+
+    def cap_field(self, route: Route, payload: Any) -> CapField | None:
+        if not is_openai_compatible(route) and any(marker in route.path for marker in EMBEDDING_MARKERS):
+            return NO_OUTPUT_FIELD
+        return OPENAI.cap_field(route, payload)
 
     def price_model(self, model: str) -> str:
         return model
