@@ -6,8 +6,8 @@
 Routes: `POST /v2/chat` (JSON, or SSE events when `stream` is true), `POST /v1/chat` (JSON, or one
 JSON object per line), `POST /v2/embed`. Behaviour is chosen by the request's `model` or an
 `x-fake-behavior` header, with FakeUpstream's vocabulary: `error-<status>` and `rate-limited`
-answer Cohere's `{"id", "message"}` errors, `slow-<ms>`, `fail-<n>-then-ok`, `drop-mid-stream`, and
-`no-usage` (streams end without usage). Any other model succeeds.
+answer Cohere's `{"id", "message"}` errors, `slow-<ms>`, `fail-<n>-then-ok`, `drop-mid-stream`,
+`end-mid-stream`, and `no-usage` (streams end without usage). Any other model succeeds.
 
 Answers are deterministic: the reply is "echo: <last user text>", cut to `max_tokens` words (finish
 reason MAX_TOKENS). A token is a word; billed input tokens are the words of all messages, and
@@ -148,9 +148,12 @@ class FakeCohere(FakeUpstream):
 
 
 async def _stream(request: web.Request, events: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
-    """Each event its own chunk; drop-mid-stream aborts the connection after the second content event."""
-    drop_at = 4 if request[CALL].behavior.drop_mid_stream else None
-    return await write_stream(request, events, headers, drop_at=drop_at)
+    """Each event its own chunk; after the second content event drop-mid-stream aborts the connection,
+    end-mid-stream ends the body cleanly (no `message-end`, no `stream-end`)."""
+    behavior = request[CALL].behavior
+    drop_at = 4 if behavior.drop_mid_stream else None
+    end_at = 4 if behavior.end_mid_stream else None
+    return await write_stream(request, events, headers, drop_at=drop_at, end_at=end_at)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -18,6 +18,7 @@ with FakeUpstream's vocabulary (tests/fakes/base.py):
     fail-<n>-then-ok   the first n requests per `x-fake-key` header (else per model) get 500
     drop-mid-stream    send two chunks of a stream, then abort the TCP connection
     end-mid-stream     send two chunks of a stream (no finishReason yet), then end it cleanly
+    gap-<ms>           wait that long between two chunks of a stream, so they arrive apart
     error-mid-stream   SSE streams: the first chunk, then Google's error object for an overload
                        (503 UNAVAILABLE, "The model is overloaded…") as an event, then the end
     no-usage           leave usageMetadata out of every response, streamed or not
@@ -407,7 +408,8 @@ async def _stream(request: web.Request, call: Call) -> web.StreamResponse:
         encoded = [encoded[0], sse_data(error, separators=(",", ": "), end=SSE_END)]
     drop_at = 2 if call.behavior.drop_mid_stream else None
     end_at = 2 if call.behavior.end_mid_stream else None
-    return await write_stream(request, encoded, headers, drop_at=drop_at, end_at=end_at)
+    gap = call.behavior.gap_ms / 1000
+    return await write_stream(request, encoded, headers, drop_at=drop_at, end_at=end_at, gap=gap)
 
 
 def _json(document: Any, status: int = 200) -> web.Response:

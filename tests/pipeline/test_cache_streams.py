@@ -49,11 +49,11 @@ def test_a_stream_is_whole_when_it_closed_without_an_error(body: bytes, ends: ob
 
 
 def test_a_format_without_a_closing_line_is_whole_only_when_read_to_its_end() -> None:
-    cohere = REGISTRY["cohere"].stream_ends  # no end line, and no rule of its own declared
-    events = b'event: content-delta\ndata: {"type": "content-delta"}\n\n'
-    assert complete_stream(events, cohere, read_to_end=True)
-    assert not complete_stream(events, cohere, read_to_end=False)  # the client hung up: maybe cut
-    assert not complete_stream(events + b'data: {"error": {"code": 500}}\n\n', cohere, read_to_end=True)
+    replicate = REGISTRY["replicate"].stream_ends  # no end line, and no rule of its own declared
+    events = b"event: output\ndata: half\n\n"
+    assert complete_stream(events, replicate, read_to_end=True)
+    assert not complete_stream(events, replicate, read_to_end=False)  # the client hung up: maybe cut
+    assert not complete_stream(events + b'data: {"error": {"code": 500}}\n\n', replicate, read_to_end=True)
 
 
 STUDIO, VERTEX, HUGGING = (REGISTRY[name] for name in ("google-ai-studio", "google-vertex-ai", "huggingface"))

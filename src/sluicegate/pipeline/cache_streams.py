@@ -88,8 +88,8 @@ def whole_answer(exchange: Exchange, body: bytes, read_to_end: bool) -> bool:
 def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool, route: Route | None = None) -> bool:
     """Whether a stream's events make a whole answer: no error event or cut-short end came, and
     - on a route whose streams end with a line (`StreamEnds.marks`; `route` None: any), that line;
-    - on another, by its format's own rule where its provider has one (`StreamEnds.finished`:
-      Gemini's finishReason), else by a line all the same, else (Cohere's) when read to its end.
+    - on another, by its format's own rule where its provider has one (`StreamEnds.rule`:
+      Gemini's finishReason), else by a line all the same, else (Replicate's) when read to its end.
     A provider may close the connection right after an error, or follow it with `[DONE]`; an error
     ends its stream, so the last events are where to look."""
     tail = _closing_part(body)
@@ -99,8 +99,8 @@ def complete_stream(body: bytes, ends: StreamEnds, read_to_end: bool, route: Rou
         return False
     if any(marker in tail for marker in STREAM_ENDS_CUT_SHORT):
         return False
-    if route is not None and ends.finished is not None and not ends.marks(route):
-        return ends.finished(route, body)
+    if route is not None and (rule := ends.rule(route)) is not None:
+        return rule.finished(body)
     if not ends.complete:
         return read_to_end
     return any(marker in tail for marker in ends.complete)

@@ -28,6 +28,7 @@ from sluicegate.providers.gemini.adapter import speaks_openai
 from sluicegate.providers.gemini.errors import GoogleErrors
 from sluicegate.providers.openai_stream import WithoutUsageChunk
 from sluicegate.providers.sse import error_event_at, error_event_data
+from sluicegate.providers.stream_ends import EndRule
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
@@ -36,9 +37,19 @@ CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before t
 # short is billed too. Streams of providers that declare none complete when their body ends.
 END_MARKERS = (*STREAM_ENDS_COMPLETE, *STREAM_ENDS_CUT_SHORT)
 _LINE_END_MARKERS = tuple(b"\n" + marker for marker in END_MARKERS)  # built once, not per chunk
-# What the markers contain, fewer than them (the Responses API's share `event: response.`): a chunk
-# without any ends nothing, and most chunks are told so in a few byte searches (0.6 µs, not 2).
-_MARKER_HINTS = tuple(dict.fromkeys(m.partition(b".")[0] for m in END_MARKERS))
+
+
+def _hint(marker: bytes) -> bytes:
+    """A marker up to the first `.`, `_` or `-` of its event's name: `event: response`, `event: message`."""
+    field, colon, name = marker.partition(b": ")
+    cut = min((at for at in (name.find(c) for c in b"._-") if at > 0), default=len(name))
+    return field + colon + name[:cut]
+
+
+# What the markers contain, fewer than them (the Responses API's share `event: response.`,
+# Anthropic's and Cohere's `event: message`): a chunk without any ends nothing, and most chunks are
+# told so in a few byte searches (0.6 µs, not 2).
+_MARKER_HINTS = tuple(dict.fromkeys(_hint(m) for m in END_MARKERS))
 ERROR_TEXT_LIMIT = 2000
 # `IncomingRequest.kind` of a provider endpoint's request and of a host-in-path one (endpoints/proxy.py).
 PROVIDER_KIND, HOST_KIND = "provider", "host"
@@ -91,7 +102,8 @@ class Log:
             step = exchange.step
             strip = WithoutUsageChunk() if step is not None and strips_usage(step) else None
             sse = reply.headers.get("Content-Type", "").startswith("text/event-stream")
-            recorded = self._recorded(exchange, reply.stream, strip, sse)
+            rule = end_rule(exchange) if exchange.response.streamed else None
+            recorded = self._recorded(exchange, reply.stream, strip, sse, rule)
             # Step inside its `try`: a generator closed before it ever ran skips its `finally`, and
             # a client gone before the first chunk must still be completed (reservations, record).
             await anext(recorded)
@@ -104,6 +116,7 @@ class Log:
         stream: AsyncGenerator[bytes, None],
         strip: WithoutUsageChunk | None = None,
         sse: bool = False,
+        rule: EndRule | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """Relay `stream` untouched while keeping a copy (its last `tee_limit` bytes) for the outcome;
         with `strip`, less the usage chunk the gateway asked for and the client did not (the copy
@@ -113,7 +126,8 @@ class Log:
         end may ask again at once, and must find its reservations settled and its log record in the
         spool (a kill after that loses neither). A stream without a marker completes at its end,
         before the response's terminating chunk; `sse`: an event stream, which ended early when its
-        format has an end marker (`unmarked_end`).
+        format has an end marker (`unmarked_end`); `rule`: its format's rule where it has none, handed
+        the bytes the copy drops (`EndRule.skip`), then the copy (`broke_off`).
         """
         chunks: deque[bytes] = deque()
         kept = 0
@@ -129,7 +143,10 @@ class Log:
                     chunks.append(chunk)
                     kept += len(chunk)
                     while kept > self._tee_limit and len(chunks) > 1:
-                        kept -= len(chunks.popleft())
+                        dropped = chunks.popleft()
+                        kept -= len(dropped)
+                        if rule is not None:
+                            rule.skip(dropped)
                     if not completed and ends_stream(tail + chunk):
                         completed = True
                         _finish(exchange, chunks)
@@ -150,7 +167,7 @@ class Log:
             raise
         finally:
             if not completed:
-                _finish(exchange, chunks, gone=gone, unmarked=ended and sse)
+                _finish(exchange, chunks, gone=gone, unmarked=ended and sse, rule=rule if ended else None)
                 if ended:
                     await self._outcomes.complete(exchange)
                 else:  # closed or cancelled: this generator may not wait any longer
@@ -165,9 +182,17 @@ def ends_stream(data: bytes) -> bool:
     return False
 
 
-def _finish(exchange: Exchange, chunks: deque[bytes], *, gone: bool = False, unmarked: bool = False) -> None:
+def _finish(
+    exchange: Exchange,
+    chunks: deque[bytes],
+    *,
+    gone: bool = False,
+    unmarked: bool = False,
+    rule: EndRule | None = None,
+) -> None:
     """The record of a stream that ended: at its end marker, or closed without one (`unmarked`: its
-    body closed cleanly), or left by its client (`gone`)."""
+    body closed cleanly; `rule`: so did the body of a stream without one, whose rule it is), or left
+    by its client (`gone`)."""
     response = exchange.response
     exchange.timings.finished_at = time.perf_counter()
     response.body = b"".join(chunks)
@@ -179,7 +204,11 @@ def _finish(exchange: Exchange, chunks: deque[bytes], *, gone: bool = False, unm
         # One that hung up before the end left a stream that was still going: a translation's
         # upstream, closed by the gateway, never came to its closing event, which is no reason.
         if response.error is None and not gone:
-            response.error = _unfinished(exchange) or (unmarked_end(exchange) if unmarked else None)
+            response.error = (
+                _unfinished(exchange)
+                or (unmarked_end(exchange) if unmarked else None)
+                or (broke_off(rule, response.body) if rule is not None else None)
+            )
     if gone and response.error is None:
         response.error = CLIENT_GONE
 
@@ -200,10 +229,28 @@ def unmarked_end(exchange: Exchange) -> str | None:
     ends = step.provider.stream_ends
     if not ends.marks(step.route):
         return None
-    # The marker of the format the stream is in: OpenAI's Responses events say `event: response.`.
+    # The marker of the format the stream is in: named events' (OpenAI's Responses events say
+    # `event: response.`), or data alone's (`[DONE]`).
     body = exchange.response.body
-    marker = next((m for m in ends.complete if b"." in m and m.partition(b".")[0] in body), ends.complete[0])
+    named = body.startswith(b"event:") or b"\nevent:" in body
+    fits = (m for m in ends.complete if m.startswith(b"event:") == named and (not named or _hint(m) in body))
+    marker = next(fits, ends.complete[0])
     return ended_early(marker.partition(b": ")[2].decode())
+
+
+def end_rule(exchange: Exchange) -> EndRule | None:
+    """The rule by which a stream relayed as its provider sent it shows it is whole, where its
+    route's streams have no end line (`StreamEnds.rule`: Gemini's finishReason); None elsewhere."""
+    step = exchange.step
+    if step is None or step.reader is not None or exchange.plan.hub is not None:
+        return None
+    return step.provider.stream_ends.rule(step.route)
+
+
+def broke_off(rule: EndRule, kept: bytes) -> str | None:
+    """Why a stream without an end line, whose body closed, ended early: not whole by its format's
+    `rule`, read to the end of what the log `kept` of it."""
+    return None if rule.finished(kept) else ended_early(rule.awaited)
 
 
 def stream_error(events: bytes) -> str | None:

@@ -13,6 +13,7 @@ is read by the OpenAI adapter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ from sluicegate.providers.output_caps import (
     capped,
 )
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.stream_ends import ENDS_WITH_BODY, StreamEnds
+from sluicegate.providers.stream_ends import DONE, EndRule, StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
@@ -70,13 +71,62 @@ GENERATIONS = "num_generations"
 COMPATIBILITY_PREFIX = "compatibility/"
 
 
+class StreamEnd:
+    """The rule of a v1 stream (chat's, generate's: a JSON object a line, or SSE `data:` lines), an
+    `EndRule`: whole at its last event, `{"is_finished":true,"event_type":"stream-end",…}`, the only
+    one that says it is finished (https://docs.cohere.com/v1/reference/chat-stream). That event
+    repeats the whole conversation: where a reader kept less of the stream than it, the event's
+    start (kept aside as bytes are skipped) and its closing brace say so."""
+
+    awaited = "stream-end"
+
+    def __init__(self) -> None:
+        self._line = b""  # the start of the line the skipped bytes end in; b"": none begun
+        self._last = b""  # the start of the last line that is not blank
+        self._end = b""  # the last byte that is not a space
+
+    def skip(self, data: bytes) -> None:
+        text = data.rstrip()
+        if not text:
+            self._line = b"" if b"\n" in data else self._line
+            return
+        self._end = text[-1:]
+        start = text.rfind(b"\n") + 1
+        self._last = text[start : start + _HEAD] if start else (self._line + text[:_HEAD])[:_HEAD]
+        self._line = b"" if b"\n" in data[len(text) :] else self._last
+
+    def finished(self, rest: bytes) -> bool:
+        text = rest.rstrip()
+        line = text.rfind(b"\n")
+        if text and (line >= 0 or not self._line):  # its last line is whole in `rest`
+            event = _json(text[line + 1 :].strip().removeprefix(b"data:").strip())
+            return isinstance(event, dict) and event.get("is_finished") is True
+        head, end = ((self._line + text[:_HEAD])[:_HEAD], text[-1:]) if text else (self._last, self._end)
+        return _FINISHED.match(head) is not None and end == b"}"
+
+
+_HEAD = 64
+_FINISHED = re.compile(rb'\s*(?:data:\s*)?\{\s*"is_finished"\s*:\s*true\b')
+
+
+def _v1_rule(route: Route) -> EndRule | None:
+    return StreamEnd() if route.path.startswith("v1/") else None
+
+
+# v2 chat streams (SSE) end with `message-end` (https://docs.cohere.com/v2/reference/chat-stream),
+# its Compatibility API's chat with `[DONE]`; v1 streams, without an end line, at `stream-end`.
+STREAM_ENDS = StreamEnds(
+    complete=(b"event: message-end", DONE), marked=path_ends("v2/chat", "chat/completions"), rules=_v1_rule
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Cohere:
     name: str
     default_base_url: str
     price_id: str | None = "cohere"
     key_header: KeyHeader = BEARER  # https://docs.cohere.com/reference/about
-    stream_ends: StreamEnds = ENDS_WITH_BODY  # its streams are complete when their body ends
+    stream_ends: StreamEnds = STREAM_ENDS
     compat_host: str = ""
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = (CHAT_MESSAGES,)  # v2 chat's `messages`

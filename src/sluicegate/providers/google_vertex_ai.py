@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import Route
-from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target, finished_stream
+from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target, stream_rule
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
 from sluicegate.providers.openai_conversation import CHAT_MESSAGES
@@ -117,9 +117,7 @@ GOOGLE_VERTEX_AI = VertexAI(
     # Regional hosts only (`us-central1-aiplatform.googleapis.com`), with the client's bearer token.
     hosts=re.compile(r"[a-z0-9-]{1,40}-aiplatform\.googleapis\.com"),
     # Claude's streams end with message_stop; Gemini's and partner models' by their format's rule.
-    stream_ends=StreamEnds(
-        complete=ANTHROPIC.stream_ends.complete, marked=_serves_claude, finished=finished_stream
-    ),
+    stream_ends=StreamEnds(complete=ANTHROPIC.stream_ends.complete, marked=_serves_claude, rules=stream_rule),
     conversations=(CHAT_MESSAGES, GEMINI_CONTENTS),  # Claude's bodies are Anthropic's `messages`
     token_keys=GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | MESSAGES_TOKEN_KEYS,  # partner models' `rawPredict`
 )

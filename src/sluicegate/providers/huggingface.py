@@ -25,7 +25,7 @@ Chat completions (`.../v1/chat/completions`, on the router or a model) speak Ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote
 
@@ -40,13 +40,14 @@ from sluicegate.providers.base import (
     Route,
     as_stored,
 )
+from sluicegate.providers.cohere import COHERE
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, capped, nested_cap_field
 from sluicegate.providers.sse import iter_json
-from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds, path_ends
+from sluicegate.providers.stream_ends import DONE_ENDS, AtItsEnd, EndRule, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys
 from sluicegate.types import Usage
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 ROUTER_PREFIX = "v1/"
 
 
-def generation_finished(route: Route, events: bytes) -> bool:
+def generation_finished(events: bytes) -> bool:
     """Whether a text-generation-inference stream came to its last event, the only one whose
     `generated_text` is the whole text, not null ("Only available when the generation is finished":
     https://huggingface.co/docs/huggingface.js/inference/interfaces/TextGenerationStreamOutput)."""
@@ -64,9 +65,36 @@ def generation_finished(route: Route, events: bytes) -> bool:
     return isinstance(last, dict) and isinstance(last.get("generated_text"), str)
 
 
-# Chat streams end with `[DONE]`; text-generation-inference's with their body, at its last event.
+GENERATION_END = AtItsEnd("generated_text", generation_finished)
+
+
+def _cohere_route(route: Route) -> Route | None:
+    """Cohere's own route (`v2/chat`) of a path the router sends to Cohere (`cohere/v2/chat`)."""
+    provider, _, rest = route.path.partition("/")
+    return replace(route, path=rest) if provider == "cohere" and provider_routed(route) else None
+
+
+def _marked(route: Route) -> bool:
+    # Chat and completions end with `[DONE]`, Cohere's own chat (v2) with its `message-end`.
+    if (cohere := _cohere_route(route)) is not None:
+        return COHERE.stream_ends.marks(cohere)
+    return unquote(route.path).rstrip("/").endswith("completions")
+
+
+def _rule(route: Route) -> EndRule | None:
+    """A model's text generation ends at its last event; Cohere's v1 streams (`cohere/v1/chat`)
+    at Cohere's `stream-end`; another provider's own routes by no rule known here."""
+    if (cohere := _cohere_route(route)) is not None:
+        return COHERE.stream_ends.rule(cohere)
+    return None if speaks_openai(route) else GENERATION_END
+
+
+# Chat streams end with `[DONE]`; text-generation-inference's with their body, at its last event;
+# Cohere's, relayed under `cohere/`, as Cohere's do.
 STREAM_ENDS = StreamEnds(
-    complete=DONE_ENDS.complete, marked=path_ends("completions"), finished=generation_finished
+    complete=tuple(dict.fromkeys((*DONE_ENDS.complete, *COHERE.stream_ends.complete))),
+    marked=_marked,
+    rules=_rule,
 )
 HF_INFERENCE = "hf-inference"
 MODELS_PATH = f"{HF_INFERENCE}/models"

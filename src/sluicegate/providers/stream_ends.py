@@ -6,11 +6,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from sluicegate.providers.base import Route
+
+
+class EndRule(Protocol):
+    """A stream format's own rule for whether a stream without an end line holds a whole answer,
+    read in order: `skip` is handed the bytes a reader does not keep (the log keeps a stream's end
+    only), `finished` the rest, once. A rule that reads the end alone skips nothing; one that needs
+    the whole stream (Gemini's candidates) keeps what it needs of what it skips, not the bytes."""
+
+    @property
+    def awaited(self) -> str:
+        """What a stream that broke off never came to, as the log names it (`finishReason`)."""
+        ...
+
+    def skip(self, data: bytes) -> None: ...
+
+    def finished(self, rest: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AtItsEnd:
+    """A rule that reads a stream's last events only (`whole`, given them and maybe more): one
+    instance serves every stream."""
+
+    awaited: str
+    whole: Callable[[bytes], bool]
+
+    def skip(self, data: bytes) -> None:
+        return None
+
+    def finished(self, rest: bytes) -> bool:
+        return self.whole(rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +54,26 @@ class StreamEnds:
     out may stream a format without an end line (Hugging Face's text-generation-inference beside its
     chat, Vertex AI's Gemini beside its Claude, OpenAI's transcriptions beside its chat).
 
-    `finished`: whether a stream of a route without an end line (not `marks`ed) holds a whole
-    answer, by its format's own rule (Gemini's finishReason, text-generation-inference's last
-    event), given the whole stream. None: such a stream is whole with an end line all the same, or
-    where `complete` names none, when read to the end of its body."""
+    `rules`: the rule (`EndRule`) by which a stream of a route without an end line (not `marks`ed)
+    holds a whole answer (Gemini's finishReason, text-generation-inference's last event, Cohere's v1
+    `stream-end`), a new one for each stream; None for a route without one. Where there is none,
+    such a stream is whole with an end line all the same, or where `complete` names none, when read
+    to the end of its body; and the log cannot tell that it broke off."""
 
     complete: tuple[bytes, ...] = ()
     cut_short: tuple[bytes, ...] = ()
     marked: Callable[[Route], bool] | None = None
-    finished: Callable[[Route, bytes], bool] | None = None
+    rules: Callable[[Route], EndRule | None] | None = None
 
     def marks(self, route: Route) -> bool:
         """Whether a stream of `route` whose body closed without an end line ended early."""
         return bool(self.complete) and (self.marked is None or self.marked(route))
+
+    def rule(self, route: Route) -> EndRule | None:
+        """The rule a stream of `route` ends by, where it has no end line (see `rules`)."""
+        if self.rules is None or self.marks(route):
+            return None
+        return self.rules(route)
 
 
 def path_ends(*ends: str) -> Callable[[Route], bool]:
@@ -54,12 +92,15 @@ def _openai_marked(route: Route) -> bool:
     return path.endswith(("completions", "responses")) or path.rpartition("/")[0].endswith("responses")
 
 
+DONE = b"data: [DONE]"
 ENDS_WITH_BODY = StreamEnds()
-DONE_ENDS = StreamEnds(complete=(b"data: [DONE]",))  # OpenAI's chat streams, and those like them
+DONE_ENDS = StreamEnds(complete=(DONE,))  # OpenAI's chat streams, and those like them
+# The same line as a rule, for a route of a provider whose other routes end otherwise.
+DONE_RULE = AtItsEnd("[DONE]", lambda events: events.rstrip().endswith(DONE))
 OPENAI_ENDS = StreamEnds(
     # Chat and completions end with `[DONE]`; the Responses API with the event carrying the response.
     # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
-    complete=(b"data: [DONE]", b"event: response.completed"),
+    complete=(DONE, b"event: response.completed"),
     cut_short=(b"event: response.incomplete", b"event: response.failed"),
     marked=_openai_marked,
 )

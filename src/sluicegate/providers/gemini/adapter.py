@@ -36,7 +36,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.errors import GOOGLE_ERRORS
-from sluicegate.providers.gemini.stream import generate_content_answer, iter_responses, whole_stream
+from sluicegate.providers.gemini.stream import FinishReasons, generate_content_answer, iter_responses
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.openai import OPENAI
@@ -49,7 +49,7 @@ from sluicegate.providers.output_caps import (
     nested_cap_field,
     times,
 )
-from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
+from sluicegate.providers.stream_ends import DONE_RULE, EndRule, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
 from sluicegate.types import Usage
 
@@ -117,17 +117,22 @@ def _target(path: str) -> Target:
     return Target(name if collection in ("models", "") else f"{collection}/{name}", method)
 
 
-def finished_stream(route: Route, events: bytes) -> bool:
-    """Whether a stream of either host, which has no end line, holds a whole answer: a generation's
-    (`streamGenerateContent`) when each candidate said its finishReason; any other is OpenAI chat's
-    (the hosts' OpenAI API, Vertex AI's partner models), whole at its `[DONE]`."""
-    if Target.of(route).method in STREAM_METHODS:
-        return whole_stream(events)
-    return events.rstrip().endswith(DONE_ENDS.complete)
+# Vertex AI's partner models' own methods (Mistral's, Llama's): their streams are OpenAI chat's.
+_RAW_METHODS = frozenset({"rawPredict", "streamRawPredict"})
 
 
-# Its streams end with their body, each by its format's rule (`finished_stream`).
-GEMINI_ENDS = StreamEnds(finished=finished_stream)
+def stream_rule(route: Route) -> EndRule | None:
+    """How a stream of either host, which has no end line, shows it holds a whole answer: a
+    generation's (`streamGenerateContent`) when each candidate said its finishReason; OpenAI chat's
+    (the hosts' OpenAI API, Vertex AI's partner models) at its `[DONE]`. None for another route."""
+    method = Target.of(route).method
+    if method in STREAM_METHODS:
+        return FinishReasons()
+    return DONE_RULE if method in _RAW_METHODS or speaks_openai(route) else None
+
+
+# Its streams end with their body, each by its format's rule (`stream_rule`).
+GEMINI_ENDS = StreamEnds(rules=stream_rule)
 
 
 @dataclass(frozen=True, slots=True)

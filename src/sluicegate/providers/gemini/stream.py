@@ -26,6 +26,7 @@ Response = dict[str, Any]
 # function call's arguments that do only keep the stream from being stored).
 _CANDIDATE_INDEX = re.compile(rb'"index"\s*:\s*(\d+)')
 _SSE_END = b"\r\n\r\n"  # what Google's SSE puts after each event
+_ARRAY_GAP = b"\n,"  # what Google's JSON array puts before each element after the first
 _TEXT_PART = frozenset({"text", "thought"})  # a part with no more than these joins the text before it
 
 
@@ -38,33 +39,70 @@ def iter_responses(events: bytes) -> Iterator[Any]:
         yield from iter_json(events)
 
 
-def whole_stream(events: bytes) -> bool:
-    """Whether a stream (SSE or a JSON array) holds a whole answer: each candidate it names came to
-    its finishReason ("If empty, the model has not stopped generating the tokens":
+class FinishReasons:
+    """Gemini's rule for a whole stream (an `EndRule`), read in order: each candidate the stream
+    names came to its finishReason ("If empty, the model has not stopped generating the tokens":
     https://ai.google.dev/api/generate-content#candidate), or the prompt was blocked
-    (`promptFeedback.blockReason`, no candidates). Of an SSE stream only the events that can say
-    so are parsed, found by a byte search: Google writes each event on one `data:` line."""
-    stripped = events.strip()
-    if stripped[:1] == b"[":
-        if not stripped.endswith(b"]"):
+    (`promptFeedback.blockReason`, no candidates); a JSON array also came to its `]`.
+
+    Read a piece at a time (an SSE line; an array's elements, which Google writes pretty-printed,
+    one `\n,` before each after the first), keeping of what it read only the candidates named and
+    finished: the log hands it what it drops of a long stream as it drops it. Only the pieces that
+    mention a finishReason or a blockReason are parsed, found by a byte search; the others, and the
+    bytes after the last whole piece, are only held until their piece is whole."""
+
+    awaited = "finishReason"
+
+    def __init__(self) -> None:
+        self._named = {0}  # a candidate's index may be left out: 0
+        self._finished: set[int] = set()
+        self._blocked = False
+        self._array: bool | None = None  # the form, known at the first byte that is not a space
+        self._pending: list[bytes] = []  # what came after the last whole piece
+
+    def skip(self, data: bytes) -> None:
+        if self._array is None and (head := data.lstrip()[:1]):
+            self._array = head == b"["
+        cut = data.rfind(_ARRAY_GAP if self._array else b"\n")
+        if cut < 0:
+            self._pending.append(data)
+            return
+        self._pending.append(data[:cut])
+        self._read(b"".join(self._pending))
+        self._pending = [data[cut:]]
+
+    def finished(self, rest: bytes) -> bool:
+        self.skip(rest)
+        last = b"".join(self._pending)
+        self._pending = []
+        self._read(last)
+        if self._array and not last.rstrip().endswith(b"]"):
             return False  # the array was never closed
-        responses = list(iter_responses(stripped))
-    else:
-        lines = (line[5:] for line in events.splitlines() if line.startswith(b"data:"))
-        responses = [_json(data) for data in lines if b'"finishReason"' in data or b'"blockReason"' in data]
-    finished: set[int] = set()
-    for response in responses:
-        if not isinstance(response, dict):
-            continue
-        feedback = response.get("promptFeedback")
-        if not response.get("candidates") and isinstance(feedback, dict) and feedback.get("blockReason"):
-            return True
-        candidates = response.get("candidates")
-        for candidate in candidates if isinstance(candidates, list) else ():
-            if isinstance(candidate, dict) and candidate.get("finishReason"):
-                finished.add(_index(candidate))
-    named = {0, *(int(index) for index in _CANDIDATE_INDEX.findall(events))}
-    return bool(finished) and named <= finished
+        return self._blocked or (bool(self._finished) and self._named <= self._finished)
+
+    def _read(self, pieces: bytes) -> None:
+        """Whole pieces (lines, or elements with the commas and brackets between them)."""
+        self._named.update(int(index) for index in _CANDIDATE_INDEX.findall(pieces))
+        if b'"finishReason"' not in pieces and b'"blockReason"' not in pieces:
+            return
+        if self._array:
+            elements = pieces.lstrip(b" \t\r\n,[").decode("utf-8", "replace")
+            responses: Iterator[Any] = _iter_array("[" + elements)
+        else:
+            lines = (line[5:] for line in pieces.splitlines() if line.startswith(b"data:"))
+            responses = (
+                _json(data) for data in lines if b'"finishReason"' in data or b'"blockReason"' in data
+            )
+        for response in responses:
+            if not isinstance(response, dict):
+                continue
+            candidates = response.get("candidates")
+            feedback = response.get("promptFeedback")
+            if not candidates and isinstance(feedback, dict) and feedback.get("blockReason"):
+                self._blocked = True
+            for candidate in candidates if isinstance(candidates, list) else ():
+                if isinstance(candidate, dict) and candidate.get("finishReason"):
+                    self._finished.add(_index(candidate))
 
 
 def _json(data: bytes) -> Any:
