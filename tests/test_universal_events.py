@@ -83,3 +83,17 @@ def test_a_whole_body_that_is_no_text_is_base64() -> None:
         "status": 200,
         "encoding": "base64",
     }
+
+
+@pytest.mark.parametrize("value", [{"user": "ada"}, '{"user":"ada"}'])
+def test_a_single_steps_metadata_is_lifted_as_an_object_or_as_its_text(value: Any) -> None:
+    create = read_create(
+        message({**STEP, "headers": {"cf-aig-metadata": value, "cf-aig-custom-cost": {"per_token_in": 1}}})
+    )
+    assert json.loads(create.headers["cf-aig-metadata"]) == {"user": "ada"}
+    assert json.loads(create.headers["cf-aig-custom-cost"]) == {"per_token_in": 1}
+    assert "headers" not in json.loads(create.body) or not json.loads(create.body)["headers"]
+    # An array is no header value: left in the step, for the planner to refuse naming the step.
+    kept = read_create(message({**STEP, "headers": {"cf-aig-metadata": ["ada"]}}))
+    assert not kept.headers
+    assert json.loads(kept.body)["headers"] == {"cf-aig-metadata": ["ada"]}

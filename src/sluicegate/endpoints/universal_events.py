@@ -18,6 +18,7 @@ from sluicegate.errors import BadRequest, GatewayError
 from sluicegate.exchange import Reply
 from sluicegate.pipeline.log import LOG_ID_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
+from sluicegate.pipeline.step_headers import header_texts
 from sluicegate.pipeline.steps import STEP_HEADERS
 from sluicegate.upstream_headers import is_gateway_header
 
@@ -76,9 +77,15 @@ def read_create(frame: str | bytes) -> Create:
                 step.pop(name, None)  # not a step field: the universal planner would refuse it
     headers: CIMultiDict[str] = CIMultiDict()
     if isinstance(request, dict) and isinstance(own := request.get("headers"), dict):
-        # (A value that is no string stays, for the planner to refuse with the step's index.)
-        for name in [name for name, value in own.items() if _request_header(name) and isinstance(value, str)]:
-            headers[name] = own.pop(name)
+        # Each value as the text the planner makes of it (`cf-aig-metadata` as an object or as its
+        # JSON text: one header). An array or null stays, for the planner to refuse with the step.
+        try:
+            texts = header_texts(0, own)
+        except BadRequest:
+            texts = {}
+        for name in [name for name in texts if _request_header(name)]:
+            headers[name] = texts[name]
+            del own[name]
     return Create(event_id, orjson.dumps(request), headers)
 
 
