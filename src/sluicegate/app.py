@@ -306,6 +306,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         [resolve, authenticate],
         in_flight=settings.limits.websocket_requests_in_flight,
         max_message_bytes=settings.limits.max_body_bytes,
+        send_timeout=settings.timeouts.upstream_timeout,  # as an HTTP client not reading is cut
         clock=clock,
     )
 

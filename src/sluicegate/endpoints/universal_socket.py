@@ -9,6 +9,10 @@ pipeline as a POST to the universal endpoint does (log, token, plan, guardrails,
 caches, limits, retries and fallbacks) with the connection's headers, and is logged once, with its
 `eventId` in the record's metadata (`websocket_event_id`). Up to `in_flight` requests of a
 connection run at once; the answers go out as they finish, every event tagged with its `eventId`.
+
+A client that stops reading is cut as an HTTP one is (upstream_idle.py): a send that stands still
+for `send_timeout` (timeouts.upstream_timeout) closes the connection, which cancels its requests.
+A peer that vanished without a word is found by aiohttp's ping (`HEARTBEAT`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from sluicegate.records import UNIVERSAL
 
 EVENT_ID_KEY = "websocket_event_id"  # the log record's metadata: the message's eventId
 SHUTDOWN_WAIT = 5.0  # seconds the requests under way get to finish when the gateway stops
+HEARTBEAT = 30.0  # seconds between aiohttp's pings; no pong within half of it closes the connection
 # The upgrade's own headers: not the requests' (a log record keeps a request's headers).
 _HANDSHAKE_ONLY = frozenset(
     {"upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
@@ -67,12 +72,14 @@ class UniversalSockets:
         *,
         in_flight: int,
         max_message_bytes: int,
+        send_timeout: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pipeline = pipeline  # every message's request runs through it whole
         self._admit = build_pipeline(admission, _admitted)  # the upgrade: the gateway and its token
         self.in_flight = in_flight
         self.max_message_bytes = max_message_bytes
+        self.send_timeout = send_timeout  # the most a send may stand still (a client not reading)
         self.clock = clock
         self.stopping = False
         self._connections: set[_Connection] = set()
@@ -86,7 +93,9 @@ class UniversalSockets:
         offered = offered_protocols(request.headers)
         answered = answered_protocol(offered, None)
         socket = web.WebSocketResponse(
-            protocols=[answered] if answered else (), max_msg_size=self.max_message_bytes
+            protocols=[answered] if answered else (),
+            max_msg_size=self.max_message_bytes,
+            heartbeat=HEARTBEAT,
         )
         if not socket.can_prepare(request).ok:
             return _refused(BadRequest("not a valid WebSocket upgrade request (RFC 6455 §4.1)"))
@@ -100,7 +109,7 @@ class UniversalSockets:
             reply = await self.pipeline(Exchange(self.incoming(account, gateway, headers, b"", "GET")))
             return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
         await socket.prepare(request)
-        connection = _Connection(self, socket, account, gateway, headers)
+        connection = _Connection(self, socket, account, gateway, headers, request.transport)
         self._connections.add(connection)
         try:
             await connection.run()
@@ -150,11 +159,14 @@ class _Connection:
         account: str,
         gateway: str,
         headers: CIMultiDict[str],
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.socket = socket
         self.tasks: set[asyncio.Task[None]] = set()  # the requests under way
+        self.closing = False  # the connection is ending: its requests are cancelled for that
         self._endpoint = endpoint
         self._account, self._gateway, self._headers = account, gateway, headers
+        self._transport = transport
 
     async def run(self) -> None:
         """Until the client closes. Messages are read all the while (pings answered, a close seen
@@ -167,10 +179,18 @@ class _Connection:
         finally:
             # The client is gone: its requests under way are cancelled, each logged as one whose
             # client went away (pipeline/log.py), before the handler ends.
+            self.closing = True
             for task in self.tasks:
                 task.cancel()
             if self.tasks:
                 await asyncio.wait(self.tasks)
+
+    def _cut(self) -> None:
+        """The client stopped reading: the connection is dropped, no close frame (it would wait
+        behind the frames not taken), so the read in `run` ends and the requests are cancelled."""
+        self.closing = True
+        if self._transport is not None:
+            self._transport.abort()
 
     async def _take(self, frame: str | bytes) -> None:
         try:
@@ -214,23 +234,40 @@ class _Connection:
         exchange = Exchange(incoming)
         if create.event_id is not None:
             exchange.options.metadata[EVENT_ID_KEY] = str(create.event_id)
-        reply = await self._endpoint.pipeline(exchange)
-        with contextlib.suppress(ConnectionResetError):  # the client went away: its stream was
-            await self._answer(reply, create.event_id)  # closed, and its record says so
+        try:
+            reply = await self._endpoint.pipeline(exchange)
+            with contextlib.suppress(ConnectionResetError):  # the client went away: its stream was
+                await self._answer(reply, create.event_id, exchange)  # closed, its record says so
+        except asyncio.CancelledError:
+            if not self.closing:
+                # Not the connection's doing: the upstream's idle watch found this answer's client
+                # not taking it (upstream_idle.py), which cuts a stalled client's connection.
+                self._cut()
+            raise
+        except Exception:  # a bug: shown, and the client told, else it would wait for good
+            _log.exception("a WebSocket request failed (eventId %r)", create.event_id)
+            await self._refuse(GatewayError("internal gateway error"), create.event_id)
 
-    async def _answer(self, reply: Reply, event_id: str | int | None) -> None:
+    async def _answer(self, reply: Reply, event_id: str | int | None, exchange: Exchange) -> None:
         if reply.stream is None:
             await self._whole(reply, event_id, reply.body)
             return
         stream = reply.stream
         try:
             if not is_event_stream(reply):  # a large JSON answer relayed as it came, audio: whole
+                limit, read = self._endpoint.max_message_bytes, bytearray()
                 try:
-                    body = b"".join([chunk async for chunk in stream])
+                    async for chunk in stream:
+                        read += chunk
+                        if len(read) > limit:  # no further: the stream is closed, and the upstream
+                            too_large = self._too_large(reply, f"more than {limit} bytes")
+                            exchange.response.error = too_large.message  # the record's reason
+                            await self._send(error_event(too_large, event_id))
+                            return
                 except GatewayError as error:
                     await self._send(error_event(error, event_id))
                     return
-                await self._whole(reply, event_id, body)
+                await self._whole(reply, event_id, bytes(read))
                 return
             await self._send(created(reply, event_id))
             parser, broken = SseParser(), None
@@ -246,15 +283,16 @@ class _Connection:
 
     async def _whole(self, reply: Reply, event_id: str | int | None, body: bytes) -> None:
         if len(body) > self._endpoint.max_message_bytes:
-            too_large = AnswerTooLarge(
-                f"the answer, {len(body)} bytes, is larger than a WebSocket message of this gateway may"
-                f" be ({self._endpoint.max_message_bytes} bytes, limits.max_body_bytes): ask for it"
-                " over HTTP",
-                upstream_status=reply.status,
-            )
-            await self._send(error_event(too_large, event_id))
+            await self._send(error_event(self._too_large(reply, f"{len(body)} bytes"), event_id))
             return
         await self._send(created(reply, event_id, body))
+
+    def _too_large(self, reply: Reply, size: str) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"the answer, {size}, is larger than a WebSocket message of this gateway may be"
+            f" ({self._endpoint.max_message_bytes} bytes, limits.max_body_bytes): ask for it over HTTP",
+            upstream_status=reply.status,
+        )
 
     async def _events(self, events: list[SseEvent], event_id: str | int | None) -> None:
         for event in events:
@@ -262,8 +300,14 @@ class _Connection:
                 await self._send(message)
 
     async def _send(self, message: bytes) -> None:
-        # aiohttp writes each frame whole, so the requests' tasks may send at once.
-        await self.socket.send_frame(message, WSMsgType.TEXT)
+        # aiohttp writes each frame whole, so the requests' tasks may send at once. One that waits
+        # on a client not reading for `send_timeout` ends the connection.
+        try:
+            async with asyncio.timeout(self._endpoint.send_timeout):
+                await self.socket.send_frame(message, WSMsgType.TEXT)
+        except TimeoutError:
+            self._cut()
+            raise ConnectionResetError("the client took no message for the send timeout") from None
 
 
 async def _admitted(exchange: Exchange) -> Reply:
