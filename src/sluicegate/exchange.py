@@ -315,6 +315,13 @@ class Exchange:
     limits: LimitOutcome = field(default_factory=LimitOutcome)  # RateLimit (`admitted_ahead`: Cache)
     response: ResponseRecord = field(default_factory=ResponseRecord)  # Attempts, Log
     timings: Timings = field(default_factory=Timings)  # Log
+    # Whether the client's request came from a web page (it sent `Origin`; a WebSocket's upgrade
+    # did): decided here, on the request as read, since a later stage may put a rebuilt request
+    # in its place (pipeline/compat_step.py) whose headers need not say so (pipeline/keys.py).
+    from_page: bool = False
+
+    def __post_init__(self) -> None:
+        self.from_page = self.from_page or "Origin" in self.request.headers
 
     @property
     def token_id(self) -> str | None:

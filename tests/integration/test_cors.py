@@ -5,11 +5,14 @@ tests/browser/test_cors.py makes the same requests from a page in Chromium."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 from aiohttp import web
+from websockets.sync.client import connect
 
 from tests.conftest import RunningGateway
 from tests.fakes.gemini_server import FakeGemini
@@ -153,6 +156,15 @@ def stored_key(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) ->
 STORED_KEY = "sk-stored-0123456789"
 STORED = f"Bearer {STORED_KEY}"
 UNIVERSAL_STEP = {"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": CHAT}
+# The compat endpoint's request in a universal step: Plan puts a rebuilt request in the universal
+# one's place, which carries none of the client's own headers (Origin included).
+COMPAT_STEP = {
+    "provider": "compat",
+    "endpoint": "chat/completions",
+    "headers": {},
+    "query": CHAT | {"model": "openai/gpt-4o-mini"},
+}
+SOCKET = "/v1/local/default/"  # the universal endpoint's WebSockets API (a page's upgrade sends Origin)
 
 
 PAGE_CASES = {
@@ -160,6 +172,8 @@ PAGE_CASES = {
     "universal, nothing": ("/v1/local/default", [UNIVERSAL_STEP], {}),
     # The request's own Authorization is not a universal step's header, nor a custom provider's.
     "universal, a key": ("/v1/local/default", [UNIVERSAL_STEP], {"Authorization": KEY}),
+    "universal, a compat step": ("/v1/local/default", [COMPAT_STEP], {}),
+    "universal WebSocket, a compat step": (SOCKET, COMPAT_STEP, {}),
     "custom provider, nothing": ("/v1/local/default/custom-vllm/chat/completions", CHAT, {}),
     "custom provider, a key": (
         "/v1/local/default/custom-vllm/chat/completions",
@@ -177,10 +191,24 @@ def test_a_page_never_runs_on_stored_credentials_without_a_token(
     not the request's headers: whatever a page sends, it does not spend what the gateway stores."""
     path, body, brings = PAGE_CASES[case]
     headers = {"Origin": ORIGIN, **brings}
-    response = httpx.post(stored_key.url + path, json=body, headers=headers)
-    assert response.status_code == 403, response.text
-    assert "gateway token" in response.json()["error"]["message"]
+    if path == SOCKET:
+        status, answer = over_socket(stored_key, body, headers)
+    else:
+        response = httpx.post(stored_key.url + path, json=body, headers=headers)
+        status, answer = response.status_code, response.json()
+    assert status == 403, answer
+    assert "gateway token" in answer["error"]["message"]
     assert fake.requests == []
+
+
+def over_socket(gateway: RunningGateway, step: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    """The status and answer of one `universal.create` message on a WebSocket whose upgrade sent
+    `headers`."""
+    url = gateway.url.replace("http://", "ws://") + SOCKET
+    with connect(url, additional_headers=headers) as socket:
+        socket.send(json.dumps({"type": "universal.create", "request": {"eventId": "page", **step}}))
+        event = json.loads(socket.recv(timeout=10))
+    return event["metadata"]["status"], event["response"]
 
 
 def test_a_page_with_a_token_may_run_on_stored_keys(stored_key: RunningGateway, fake: FakeOpenAI) -> None:
@@ -272,5 +300,9 @@ def test_a_page_needs_a_token_where_cached_answers_are_shared_across_keys(
     page = httpx.post(url, json=CHAT, headers={"Origin": ORIGIN, "Authorization": "Bearer junk"})
     assert page.status_code == 403, page.text
     assert "cache_per_key" in page.json()["error"]["message"]
+    compat = COMPAT_STEP | {"headers": {"Authorization": "Bearer junk"}}  # a rebuilt request, the same page
+    rebuilt = httpx.post(gateway.url + "/v1/local/default", json=compat, headers={"Origin": ORIGIN})
+    assert rebuilt.status_code == 403, rebuilt.text
+    assert "cache_per_key" in rebuilt.json()["error"]["message"]
     with_token = {"Origin": ORIGIN, "Authorization": "Bearer junk", "x-sluicegate-token": run_token(gateway)}
     assert httpx.post(url, json=CHAT, headers=with_token).headers["cf-aig-cache-status"] == "HIT"

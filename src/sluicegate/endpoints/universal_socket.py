@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from sluicegate.endpoints.realtime import answered_protocol

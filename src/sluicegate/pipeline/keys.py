@@ -61,7 +61,7 @@ class InjectKeys:
                 else:
                     step.keys = aliased(ring, alias.strip(), step.provider.name)
                     step.key_alias = alias.strip()  # its answers are that key's (cache_keys.py)
-        if exchange.token is None and "Origin" in request.headers:
+        if exchange.token is None and exchange.from_page:  # the client's request, not a rebuilt one
             refuse_pages_on_stored_keys(exchange.plan.steps)
             gateway = exchange.gateway
             if gateway is not None and not gateway.settings.cache_per_key:

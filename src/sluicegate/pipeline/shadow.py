@@ -143,6 +143,7 @@ def _shadow_of(exchange: Exchange, similarity: float, now: float) -> Exchange:
             collect_payload=options.collect_payload and gateway_guardrails is None,
         ),
         token=exchange.token,
+        from_page=exchange.from_page,
         plan=RequestPlan(plan.body, list(plan.steps), plan.route_plan, plan.hub),
         guardrails=GuardrailReport(list(found.findings), list(found.restored)),
         cache=CacheOutcome(
