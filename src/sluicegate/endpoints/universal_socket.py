@@ -166,6 +166,9 @@ class _Connection:
         self.closing = False  # the connection is ending: its requests are cancelled for that
         self._endpoint = endpoint
         self._account, self._gateway, self._headers = account, gateway, headers
+        # A page opened it (the upgrade sent Origin): every message on it is that page's request,
+        # whatever its own headers or a rebuilt request's say (pipeline/keys.py).
+        self._from_page = hdrs.ORIGIN in headers
         self._transport = transport
 
     async def run(self) -> None:
@@ -231,7 +234,7 @@ class _Connection:
             headers = CIMultiDict(headers)
             headers.update(create.headers)
         incoming = self._endpoint.incoming(self._account, self._gateway, headers, create.body)
-        exchange = Exchange(incoming)
+        exchange = Exchange(incoming, from_page=self._from_page)
         if create.event_id is not None:
             exchange.options.metadata[EVENT_ID_KEY] = str(create.event_id)
         try:
