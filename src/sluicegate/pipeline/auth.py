@@ -40,11 +40,6 @@ TOKEN_HEADERS = ("cf-aig-authorization", "fastly-key", "x-sluicegate-token")
 Headers = CIMultiDictProxy[str] | CIMultiDict[str]
 
 
-def presented_secret(headers: Headers, query: str = "") -> str | None:
-    """The gateway token a request presents: in a token header, else where a provider key goes."""
-    return next((secret for _, secret in presented_secrets(headers, query)), None)
-
-
 def presented_secrets(headers: Headers, query: str = "") -> Iterator[tuple[str, str]]:
     """Where and what each value a request presents as the gateway token is, first the one that
     counts: the token headers, Cloudflare's browser subprotocol, then where a provider key goes."""

@@ -116,7 +116,7 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
 
 
 def drop_gateway_tokens(step: Step) -> None:
-    """A gateway token sent where the provider's key goes (`auth.presented_secret` read it) is taken
+    """A gateway token sent where the provider's key goes (`auth.presented_secrets` read it) is taken
     out of the step: it must never reach a provider, and the step then runs on the stored key."""
     query = drop_tokens(step.headers, step.route.query)
     if query != step.route.query:
