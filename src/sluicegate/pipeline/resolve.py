@@ -19,7 +19,7 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import find_token
 from sluicegate.pipeline.header_values import flag
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
-from sluicegate.pipeline.retry_headers import policy_from_headers, policy_over
+from sluicegate.pipeline.retry_headers import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
 from sluicegate.providers.base import unreadable
@@ -117,9 +117,6 @@ class Plan:
         for index, step in enumerate(plan.steps):
             if request.kind == "universal":
                 check_path(step.route.path, f"step {index}: endpoint", step=index, field="endpoint")
-                own: list[str] = []  # (read again for what it took: the planner returns the steps only)
-                policy_over(step.own_headers, step.retry, own)
-                exchange.options.warnings += tuple(f"step {index}: {warning}" for warning in own)
             else:
                 check_path(step.route.path)
         exchange.plan = plan

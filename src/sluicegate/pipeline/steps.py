@@ -289,7 +289,7 @@ def _step(
         headers[header] = credential
     own, options, said = _own_headers(index, spec)
     warnings += said
-    policy = _policy(index, spec, own, policy)
+    policy = _policy(index, spec, own, policy, warnings)
     facts = provider.read_request(route, body)
     return Step(provider, route, headers, body, facts, policy, own_headers=own, options=options)
 
@@ -304,8 +304,15 @@ def _own_headers(index: int, spec: UniversalStep) -> tuple[CIMultiDict[str], Ste
     return kept, options, warnings
 
 
-def _policy(index: int, spec: UniversalStep, own: CIMultiDict[str], policy: RetryPolicy) -> RetryPolicy:
-    """Step `index`'s retry policy: its own headers over its `config` over the request's `policy`."""
+def _policy(
+    index: int,
+    spec: UniversalStep,
+    own: CIMultiDict[str],
+    policy: RetryPolicy,
+    warnings: list[str] | None = None,
+) -> RetryPolicy:
+    """Step `index`'s retry policy: its own headers over its `config` over the request's `policy`;
+    what its headers asked out of range and took clamped is added to `warnings`."""
     config = spec.config
     if config is not None:
         policy = RetryPolicy(
@@ -316,7 +323,10 @@ def _policy(index: int, spec: UniversalStep, own: CIMultiDict[str], policy: Retr
         )
     # Cloudflare: "provider-level headers ... take precedence over all other configurations".
     try:
-        policy = policy_over(own, policy)
+        clamped: list[str] = []
+        policy = policy_over(own, policy, clamped)
+        if warnings is not None:
+            warnings += (f"step {index}: {warning}" for warning in clamped)
         read_cache_ask(own)  # read again by the cache stage; refused here, with the step's index
     except BadRequest as exc:
         raise BadRequest(f"step {index}: headers: {exc.message}", step=index, **exc.details) from exc
