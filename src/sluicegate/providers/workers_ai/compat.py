@@ -171,10 +171,7 @@ class WorkersAIStream:
     def _native_call(self, call: Mapping[str, Any]) -> dict[str, Any] | None:
         """The chat tool-call delta of one native `tool_calls` entry: a call that begins (whole, in
         older models' form), more arguments of one begun (its `index` seen before), or None."""
-        function = as_mapping(call.get("function")) or call
-        name, arguments = function.get("name"), function.get("arguments")
-        if arguments is not None and not isinstance(arguments, str):
-            arguments = orjson.dumps(arguments).decode()
+        name, arguments = _name_and_arguments(call)
         at = call.get("index")
         at = at if isinstance(at, int) and not isinstance(at, bool) else None
         if at is not None and at in self._native_indexes:
@@ -246,18 +243,26 @@ class WorkersAIStream:
         return sse_data({**self._head(), "choices": [choice], **usage})
 
 
+def _name_and_arguments(call: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """A native `tool_calls` entry's function name and its arguments as JSON text (None: none came),
+    in either form (`{name, arguments}`, or OpenAI's `{id, function}` on newer models)."""
+    function = as_mapping(call.get("function")) or call
+    name, arguments = function.get("name"), function.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = orjson.dumps(arguments).decode()
+    return name, arguments
+
+
 def _native_calls(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Workers AI's `tool_calls` (`{name, arguments}`, or OpenAI's `{id, function}` on newer models)."""
     calls = result.get("tool_calls")
     translated: list[dict[str, Any]] = []
     for raw in calls if isinstance(calls, list) else ():
         call = as_mapping(raw)
-        function = as_mapping(call.get("function")) or call
-        name, arguments = function.get("name"), function.get("arguments")
+        name, arguments = _name_and_arguments(call)
         if not isinstance(name, str):
             continue
-        if not isinstance(arguments, str):
-            arguments = orjson.dumps(arguments if arguments is not None else {}).decode()
+        arguments = "{}" if arguments is None else arguments
         call_id = call.get("id")
         if not isinstance(call_id, str):  # native calls have none: one made from the call itself
             call_id = "call_" + _digest(f"{len(translated)}:{name}:{arguments}")[:9]
