@@ -43,7 +43,11 @@ lint: $(DEV_STAMP)
 test-fast: lint
 	$(PYTEST) $(XDIST_FAST) $(addprefix --ignore=,$(SLOW_TESTS)) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# The slow tier starts a few hundred gateway and CLI processes; where PYTHONDONTWRITEBYTECODE is
+# set (as on CI) none of them would find compiled sources, and each would compile them again
+# (~0.35 s of a process start's ~2 s).
 test: test-fast
+	$(BIN)/python -m compileall -q src
 	$(PYTEST) $(XDIST) $(SLOW_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(DEV_STAMP)

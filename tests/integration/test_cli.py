@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ import httpx2 as httpx
 import openai
 import pytest
 from openai import OpenAI
+from typer.testing import CliRunner
 
+from sluicegate.cli import app
+from sluicegate.cli import common as cli_common
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ports import free_port
@@ -51,8 +54,13 @@ def run_cli(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The CLI run to its end; `env` adds to (or, with an empty value, removes from) `cli_env`;
-    `stdin`, when given, is piped in."""
+    `stdin`, when given, is piped in. Run in this process (a process costs a second of imports
+    here, and these files make a few hundred calls) unless `cwd` is given: a directory is the
+    process's, and the gateway under test is a thread of this one. `serve` and `logs --follow`
+    run as processes below, so the entry point itself is run too."""
     merged = cli_env(data_dir) | (env or {})
+    if cwd is None:
+        return _run_in_process(args, merged, stdin)
     return subprocess.run(
         cli_command(*args),
         env={k: v for k, v in merged.items() if v},
@@ -63,6 +71,24 @@ def run_cli(
         timeout=CLI_TIMEOUT,
         check=False,
     )
+
+
+def _run_in_process(
+    args: Sequence[str], env: dict[str, str], stdin: str | None
+) -> subprocess.CompletedProcess[str]:
+    removed: dict[str, str | None] = {name: None for name in os.environ if name not in env or not env[name]}
+    # The consoles were made at import, with whatever width this process had then; a process of
+    # its own writing to a pipe would use COLUMNS, or 80.
+    for console in (cli_common.console, cli_common.errors):
+        console.width = int(env.get("COLUMNS") or 80)
+    result = CliRunner().invoke(
+        app,
+        list(args),
+        input=stdin,
+        env=removed | {k: v for k, v in env.items() if v},
+        catch_exceptions=False,
+    )
+    return subprocess.CompletedProcess(cli_command(*args), result.exit_code, result.stdout, result.stderr)
 
 
 def table_rows(output: str) -> list[list[str]]:
