@@ -68,7 +68,8 @@ def _create_shared_default_context(
     """Loading the CA bundle costs ~25 ms, and every SDK and httpx client the tests make builds
     a context of its own (about 5 % of the integration tier's CPU). Every test speaks plain HTTP
     to loopback, and nothing here loads a certificate into a context, so one context for each set
-    of arguments serves them all."""
+    of arguments serves them all. Shared means changed for all: a test that needs TLS settings of
+    its own (a certificate, ALPN) builds an `ssl.SSLContext` itself."""
     return _shared_tls_context(purpose, cafile, capath, cadata)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -81,13 +83,20 @@ def _run_in_process(
     # its own writing to a pipe would use COLUMNS, or 80.
     for console in (cli_common.console, cli_common.errors):
         console.width = int(env.get("COLUMNS") or 80)
-    result = CliRunner().invoke(
+    invoke = functools.partial(
+        CliRunner().invoke,
         app,
         list(args),
         input=stdin,
         env=removed | {k: v for k, v in env.items() if v},
         catch_exceptions=False,
     )
+    # On a thread, so a command that hangs fails the test after CLI_TIMEOUT as a process would.
+    thread = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        result = thread.submit(invoke).result(timeout=CLI_TIMEOUT)
+    finally:
+        thread.shutdown(wait=False)
     return subprocess.CompletedProcess(cli_command(*args), result.exit_code, result.stdout, result.stderr)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -98,12 +99,15 @@ def test_the_whole_request_has_a_deadline(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url}, upstream_timeout=0.4)
+    started = time.monotonic()
     response = chat(
         gateway,
         "slow-2000",
         {"cf-aig-max-attempts": "5", "cf-aig-retry-delay": "0", "cf-aig-request-timeout": "150"},
     )
+    elapsed = time.monotonic() - started
     assert response.status_code == 504
+    assert 0.4 <= elapsed < 2.0, elapsed  # the deadline: not earlier, and not the 2 s upstream's answer
     error = response.json()["error"]
     assert error["code"] == "deadline_exceeded"
     # Three 150 ms attempts fit in 0.4 s; on a loaded machine the third may not start in time.
@@ -117,12 +121,15 @@ def test_the_deadline_is_retry_deadline_not_the_attempt_timeout(
     gateway = make_gateway(
         upstreams={"openai": fake.base_url}, timeouts={"upstream_timeout": 30, "retry_deadline": 0.4}
     )
+    started = time.monotonic()
     response = chat(
         gateway,
         "slow-2000",
         {"cf-aig-max-attempts": "5", "cf-aig-retry-delay": "0", "cf-aig-request-timeout": "150"},
     )
+    elapsed = time.monotonic() - started
     assert response.status_code == 504
+    assert 0.4 <= elapsed < 2.0, elapsed  # the deadline: not earlier, and not the 2 s upstream's answer
     error = response.json()["error"]
     assert error["code"] == "deadline_exceeded"
     assert "0.4 s" in error["message"]
