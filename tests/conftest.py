@@ -48,32 +48,12 @@ def _forget_finished_apps() -> Iterator[None]:
     web_app._cached_build_middleware.cache_clear()
 
 
-_create_default_context = ssl.create_default_context
-
-
-@functools.cache
-def _shared_tls_context(
-    purpose: ssl.Purpose, cafile: str | None, capath: str | None, cadata: str | bytes | None
-) -> ssl.SSLContext:
-    return _create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-
-
-def _create_shared_default_context(
-    purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
-    *,
-    cafile: str | None = None,
-    capath: str | None = None,
-    cadata: str | bytes | None = None,
-) -> ssl.SSLContext:
-    """Loading the CA bundle costs ~25 ms, and every SDK and httpx client the tests make builds
-    a context of its own (about 5 % of the integration tier's CPU). Every test speaks plain HTTP
-    to loopback, and nothing here loads a certificate into a context, so one context for each set
-    of arguments serves them all. Shared means changed for all: a test that needs TLS settings of
-    its own (a certificate, ALPN) builds an `ssl.SSLContext` itself."""
-    return _shared_tls_context(purpose, cafile, capath, cadata)
-
-
-ssl.create_default_context = _create_shared_default_context
+# Loading the CA bundle costs ~25 ms, and every SDK and httpx client the tests make builds a context
+# of its own (about 5 % of the integration tier's CPU). Every test speaks plain HTTP to loopback and
+# nothing here loads a certificate into a context, so one context for each set of arguments serves
+# them all. Shared means changed for all: a test that needs TLS settings of its own (a certificate,
+# ALPN) builds an `ssl.SSLContext` itself.
+ssl.create_default_context = functools.cache(ssl.create_default_context)
 ADMIN_CLIENT_TLS = ssl.create_default_context()
 
 

@@ -27,6 +27,7 @@ from google.oauth2.credentials import Credentials
 from tests.conftest import RunningGateway
 from tests.fakes.cohere_server import FakeCohere
 from tests.fakes.gemini_server import FakeGemini
+from tests.integration.test_unmarked_stream_cache import CREDENTIALS, MODEL_PATHS
 
 KEY = "co-0123456789abcdef"
 MODEL = "command-a-03-2025"
@@ -34,14 +35,6 @@ CUT = {"x-fake-behavior": "end-mid-stream"}
 # Chunks 20 ms apart, so that the gateway reads each alone: the log keeps the last one or two only.
 APART = {"x-fake-behavior": "gap-20"}
 QUESTION = "name the five longest rivers of Europe from the longest down"
-GEMINI_PATHS = {
-    "google-ai-studio": "v1beta/models/gemini-2.5-flash",
-    "google-vertex-ai": "v1/projects/acme/locations/us-central1/publishers/google/models/gemini-2.5-flash",
-}
-GEMINI_KEYS = {
-    "google-ai-studio": {"x-goog-api-key": "gemini-key"},
-    "google-vertex-ai": {"Authorization": "Bearer ya29.fake-access-token"},
-}
 
 
 @pytest.fixture
@@ -161,10 +154,10 @@ def test_a_gemini_stream_cut_before_its_finish_reason_is_logged_as_broken_off(
                 model="gemini-2.5-flash", contents=QUESTION, config=config
             )
             assert "".join(chunk.text or "" for chunk in chunks) != f"echo: {QUESTION}"
-    url = f"{gateway.provider_url(provider)}/{GEMINI_PATHS[provider]}:streamGenerateContent"
+    url = f"{gateway.provider_url(provider)}/{MODEL_PATHS[provider]}:streamGenerateContent"
     body = {"contents": [{"role": "user", "parts": [{"text": QUESTION}]}]}
     with httpx2.Client(timeout=10) as http:
-        array = http.post(url, json=body, headers={**GEMINI_KEYS[provider], **CUT})
+        array = http.post(url, json=body, headers={**CREDENTIALS[provider], **CUT})
     assert array.status_code == 200
     assert not array.content.rstrip().endswith(b"]")  # a JSON array never closed
     assert len(gemini.requests) == 3
@@ -181,14 +174,14 @@ def test_a_gemini_stream_longer_than_the_log_keeps_is_judged_whole(
     them, so that a candidate that finished early still counts, and a cut stream is still told."""
     gateway = make_gateway(upstreams={"google-ai-studio": gemini.base_url}, limits={"log_tee_bytes": 100})
     url = (
-        f"{gateway.provider_url('google-ai-studio')}/{GEMINI_PATHS['google-ai-studio']}:streamGenerateContent"
+        f"{gateway.provider_url('google-ai-studio')}/{MODEL_PATHS['google-ai-studio']}:streamGenerateContent"
     )
     # Two candidates, a chunk each in turn: the first finishes a chunk before the second.
     contents = [{"role": "user", "parts": [{"text": QUESTION}]}]
     body = {"contents": contents, "generationConfig": {"candidateCount": 2}}
     with httpx2.Client(timeout=10) as http:
         answers = [
-            http.post(f"{url}?{alt}", json=body, headers={**GEMINI_KEYS["google-ai-studio"], **headers})
+            http.post(f"{url}?{alt}", json=body, headers={**CREDENTIALS["google-ai-studio"], **headers})
             for headers in (APART, {"x-fake-behavior": "gap-20,end-mid-stream"})
         ]
     assert [answer.status_code for answer in answers] == [200, 200]
