@@ -142,7 +142,10 @@ def assert_unaffected(before: list[float], during: list[float]) -> None:
     # processes as cores, scheduling alone gave 0.4-0.6 s tails, before and during an outage alike.
     # Waiting for the database would cost its timeouts, seconds, which the max below rules out.
     assert p50_during <= 3 * p50_before + 0.01, (p50_before, p50_during)
-    assert max(during) < 1.5, sorted(during)[-5:]  # no request waited for the database
+    # The database's shortest timeout is 5 s (`timeouts.database_read`): a request that waited for it
+    # would take longer than 3 s. A pause of the whole test process (all clients at once, 1.7 s once
+    # on a loaded CI machine) is not a wait for the database.
+    assert max(during) < 3.0, sorted(during)[-5:]  # no request waited for the database
 
 
 def wait_spool_empty(gateway: RunningGateway) -> None:
