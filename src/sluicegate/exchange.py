@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -378,7 +379,10 @@ class Exchange:
 
 
 # A generator of its own: code that reseeds the global `random` (tests do) must not repeat ids.
+# Reseeded in a forked child (the workers of `serve --workers N`), which would otherwise draw the
+# same bits as its siblings, as `random` does for its own generator.
 _ID_BITS = random.Random()
+os.register_at_fork(after_in_child=_ID_BITS.seed)
 
 
 def new_log_id() -> str:

@@ -1,13 +1,15 @@
 """The parent of `serve --workers N`: it starts the workers on the sockets it bound, says the server
 is listening once every worker is, replaces a worker that dies, and passes a stop signal on to them.
 
-Each worker is `python -m sluicegate serve` with hidden options: the listening sockets' descriptors
-(inherited), the write end of a pipe of its own on which it writes a line once it listens (`ready`)
-or why it cannot start (`error <message>`), and the read end of the parent's pipe (`--parent-fd`),
-which the parent never writes and holds open while it lives: a worker sees it close (the parent
-killed, even by SIGKILL) and stops gracefully (server.py). At the first start the parent prints an
-`error` once, whichever worker wrote it, stops the others and exits 2: N workers failing alike
-print one line, not N tracebacks. A line is shorter than PIPE_BUF, so it comes in one read.
+Each worker is forked from the parent, which has already imported the gateway: a worker starts in
+a fraction of the second a fresh interpreter takes to import it (and shares those pages with its
+siblings). It keeps only the listening sockets, the write end of a pipe of its own on which it
+writes a line once it listens (`ready`) or why it cannot start (`error <message>`), and the read
+end of the parent's pipe, which the parent never writes and holds open while it lives: a worker
+sees it close (the parent killed, even by SIGKILL) and stops gracefully (server.py). It reads its
+configuration afresh, as a new process would. At the first start the parent prints an `error`
+once, whichever worker wrote it, stops the others and exits 2: N workers failing alike print one
+line, not N tracebacks. A line is shorter than PIPE_BUF, so it comes in one read.
 
 The parent waits on its workers' pipes and on SIGCHLD (through the signal wake-up descriptor) in
 one `select`, so a worker's death is seen as it happens, not at the next poll. The dead worker is
@@ -26,11 +28,15 @@ import selectors
 import shutil
 import signal
 import socket
-import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from sluicegate import metrics_group
 
@@ -67,7 +73,7 @@ def parent_gone(fd: int) -> bool:
 
 
 def ended(code: int) -> str:
-    """How a process ended, from its Popen return code."""
+    """How a process ended, from its return code (negative: the signal that killed it)."""
     if code < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
@@ -75,10 +81,48 @@ def ended(code: int) -> str:
     return f"exited with code {code}"
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A worker's place in the group: its line to the parent, the parent's pipe (its end is the
+    parent's), the directory where the workers meet for /metrics, its number (a replacement's is
+    the dead worker's), how many they are."""
+
+    ready_fd: int
+    parent_fd: int
+    group: Path
+    index: int
+    count: int
+
+
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+# What a forked worker runs: it serves on the sockets until it stops; its exit code.
+RunWorker = Callable[[list[socket.socket], Place], int]
+
+
+class _Process:
+    """A forked worker, as the parent sees it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code once it has exited (reaped here), else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
 @dataclass
 class _Worker:
-    place: int  # its --index: the same for a replacement
-    process: subprocess.Popen[bytes]
+    place: int  # the same for a replacement
+    process: _Process
     lines: int | None  # the read end of its pipe, until its line (or the pipe's end) is read
     ready_at: float | None = None
     error: str | None = None
@@ -87,13 +131,16 @@ class _Worker:
 class Workers:
     """N worker processes and what the parent knows of them."""
 
-    def __init__(self, count: int, command: Sequence[str]) -> None:
+    def __init__(self, count: int, run_worker: RunWorker) -> None:
         self._count = count
-        self._command = list(command)
+        self._run_worker = run_worker
         self._workers: dict[int, _Worker] = {}
         self._early_deaths = [0] * count  # per place, in a row
         self._sockets: list[socket.socket] = []
-        self._options: list[str] = []
+        self._group = Path()
+        self._parent_read = -1
+        self._previous: dict[signal.Signals, _Handler] = {}  # the signal handlers before `run`
+        self._parents_own: list[int] = []  # descriptors a worker closes (its fork has them too)
         self._selector = selectors.DefaultSelector()
         self._codes: list[int] = []  # of the ready workers that exited once the stop began
         self._error: str | None = None  # a worker of the first start could not start: exit 2
@@ -115,10 +162,9 @@ class Workers:
         # Where the workers find each other for /metrics (metrics_group.py): made 0700, locked for
         # as long as this process lives; one a killed group left is removed first.
         group, lock = metrics_group.make_directory()
-        options = [f"--listen-fd={sock.fileno()}" for sock in sockets]
-        self._options = [*options, f"--parent-fd={parent_read}", f"--group={group}"]
-        self._parent_read = parent_read
-        previous = {sig: signal.getsignal(sig) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
+        self._group, self._parent_read = group, parent_read
+        self._parents_own = [parent_write, wake_read, wake_write, lock]
+        previous = self._previous = {sig: signal.getsignal(sig) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
         wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         self._selector.register(wake_read, selectors.EVENT_READ)
         try:
@@ -163,14 +209,17 @@ class Workers:
     def _start(self, place: int) -> _Worker:
         read_end, write_end = os.pipe()
         os.set_blocking(read_end, False)  # read once it has exited too: whatever it wrote is there
-        command = [*self._command, *self._options, f"--ready-fd={write_end}", f"--index={place}"]
-        fds = (*(sock.fileno() for sock in self._sockets), self._parent_read, write_end)
         # Blocked while it starts, inherited blocked: a signal that comes before the worker handles
         # it waits for it (server.py unblocks them) instead of killing it half-started; here, the
         # handler then runs with the worker already listed, so it is passed on to it too.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            process = subprocess.Popen(command, pass_fds=fds)
+            for stream in (sys.stdout, sys.stderr):  # else both processes would write what is buffered
+                stream.flush()
+            pid = os.fork()
+            if pid == 0:
+                self._become_worker(place, write_end, read_end)
+            process = _Process(pid)
             worker = self._workers[place] = _Worker(place, process, read_end)
             if self.stopping:  # a stop began as it was being started: its handler may have run
                 process.send_signal(signal.SIGTERM)
@@ -182,6 +231,36 @@ class Workers:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self._selector.register(read_end, selectors.EVENT_READ, worker)
         return worker
+
+    def _become_worker(self, place: int, ready_fd: int, parents_end: int) -> NoReturn:
+        """In the forked child: drop what is the parent's (its signal handlers and wake-up pipe, its
+        ends of the workers' pipes, the parent pipe's write end, whose end the worker waits for) and
+        serve. Never returns into the parent's frames. Descriptors the libraries opened are theirs
+        to keep or renew at a fork (libuv renews its signal pipe): closing every other one broke it."""
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for inherited, handler in self._previous.items():
+                signal.signal(inherited, handler)
+            self._selector.close()
+            siblings = [worker.lines for worker in self._workers.values() if worker.lines is not None]
+            for fd in (*self._parents_own, parents_end, *siblings):
+                os.close(fd)
+            where = Place(ready_fd, self._parent_read, self._group, place, self._count)
+            code = self._run_worker(self._sockets, where)
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            for thread in threading.enumerate():  # as the interpreter waits for them at exit
+                if thread is not threading.current_thread() and not thread.daemon:
+                    thread.join()
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(code)
 
     def _read_line(self, worker: _Worker, failed: Callable[[str], None]) -> None:
         """The worker's one line, or the end of its pipe (it closes it once ready, or it died)."""
@@ -260,7 +339,3 @@ class Workers:
         """The workers hold the sockets too: once they stop, the port refuses connections."""
         for sock in self._sockets:
             sock.close()
-
-
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "sluicegate", "serve"]

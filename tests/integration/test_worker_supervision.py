@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from sluicegate import metrics_group
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_shutdown import EXIT_TIMEOUT, ServerProcess, make_requests
@@ -116,10 +117,10 @@ def stopped(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
-def group_directory(worker: int) -> Path:
-    """The directory a worker meets the others in for /metrics (its --group option)."""
-    arguments = Path(f"/proc/{worker}/cmdline").read_bytes().decode().split("\0")
-    return Path(next(a for a in arguments if a.startswith("--group=")).removeprefix("--group="))
+def group_directory(server: ServerProcess) -> Path:
+    """The directory the workers meet in for /metrics: the parent holds it open (its lock)."""
+    held = [Path(os.readlink(fd)) for fd in Path(f"/proc/{server.process.pid}/fd").iterdir()]
+    return next(path for path in held if path.name.startswith(metrics_group.GROUP_PREFIX))
 
 
 def test_a_killed_worker_is_replaced_and_the_replacement_serves(
@@ -188,7 +189,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, fake: FakeOpen
     """They served on as orphans, and their /metrics directory stayed in the temporary directory."""
     with group(tmp_path, fake, temporary, "orphans") as server:
         pids = worker_pids(server)
-        directory = group_directory(pids[0])
+        directory = group_directory(server)
         assert directory.parent == temporary
         assert directory.is_dir()
         server.process.kill()
@@ -207,12 +208,12 @@ def test_the_next_start_removes_the_directory_a_group_killed_whole_left(
     `serve --workers N` removes its directory, not the directory of a group still running."""
     with groups(tmp_path, fake, temporary, "killed", "running") as (killed, still_running):
         pids = worker_pids(killed)
-        left = group_directory(pids[0])
+        left = group_directory(killed)
         os.killpg(killed.process.pid, signal.SIGKILL)
         killed.process.wait()
         wait_until("the workers killed", lambda: not any(running(pid) for pid in pids), killed)
         assert left.is_dir()
-        kept = group_directory(worker_pids(still_running)[0])
+        kept = group_directory(still_running)
         with group(tmp_path, fake, temporary, "next") as following:
             assert not left.exists()
-            assert sorted(temporary.iterdir()) == sorted([kept, group_directory(worker_pids(following)[0])])
+            assert sorted(temporary.iterdir()) == sorted([kept, group_directory(following)])

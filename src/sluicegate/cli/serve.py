@@ -15,9 +15,8 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -31,6 +30,9 @@ from sluicegate.storage import create_database, describe_database
 from sluicegate.storage.response_items import unshared_workers_warning
 from sluicegate.tokens import ensure_admin_token
 
+if TYPE_CHECKING:
+    from sluicegate.workers import Place
+
 T = TypeVar("T")
 
 # Every command imports this module (it registers `serve`), so what only a running server needs
@@ -42,20 +44,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default: 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on (default: 8787)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes sharing the port and backends")] = 1,
-    listen_fd: Annotated[list[int] | None, typer.Option(hidden=True)] = None,
-    ready_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
-    parent_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
-    group: Annotated[Path | None, typer.Option(hidden=True)] = None,
-    index: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Start the gateway."""
     settings = settings_or_exit(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if ready_fd is not None and parent_fd is not None and group is not None:  # a worker
-            place = _Place(ready_fd, parent_fd, group, index, workers)
-            _worker(settings, [socket.socket(fileno=fd) for fd in listen_fd or []], place)
-            return
         sockets = _started(lambda: listeners.bind(settings.host, settings.port))
         recorded: list[Path] = []
 
@@ -67,7 +60,7 @@ def serve(
             if workers == 1:
                 _started(lambda: _serve(settings, sockets, listening))
             else:
-                raise typer.Exit(_serve_workers(settings, sockets, workers, listening))
+                raise typer.Exit(_serve_workers(settings, sockets, workers, listening, (host, port)))
         finally:
             for address in recorded:
                 forget_address(address, settings)
@@ -100,7 +93,11 @@ def _print_banner(settings: Settings) -> None:
 
 
 def _serve_workers(
-    settings: Settings, sockets: list[socket.socket], count: int, listening: Callable[[], None]
+    settings: Settings,
+    sockets: list[socket.socket],
+    count: int,
+    listening: Callable[[], None],
+    options: tuple[str | None, int | None],
 ) -> int:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
     _started(lambda: _run(_bootstrap(settings)))
@@ -111,11 +108,20 @@ def _serve_workers(
         if warning := unshared_workers_warning(settings, count):
             logging.getLogger(__name__).warning(warning)
 
+    # Imported once, here, before the workers are forked: each starts with the gateway loaded.
+    # Frozen, the collector of a worker never touches (and so never copies) the pages they share.
+    import sluicegate.app  # noqa: F401
     from sluicegate import workers
 
-    command = [*workers.worker_command(), "--host", settings.host, "--port", str(settings.port)]
-    command += ["--workers", str(count)]
-    return workers.Workers(count, command).run(sockets, started, print_error)
+    def run_worker(sockets: list[socket.socket], place: workers.Place) -> int:
+        try:  # the configuration read afresh, as a process started now would read it
+            _worker(settings_or_exit(host=options[0], port=options[1]), sockets, place)
+        except typer.Exit as exc:
+            return exc.exit_code
+        return 0
+
+    gc.freeze()
+    return workers.Workers(count, run_worker).run(sockets, started, print_error)
 
 
 def _run(work: Coroutine[Any, Any, None]) -> None:
@@ -148,20 +154,7 @@ async def _bootstrap(settings: Settings) -> None:
         print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """A worker's place in `serve --workers N` (workers.py): its line to the parent, the parent's
-    pipe (its end is the parent's), the directory where the workers meet for /metrics, its number
-    (a replacement's is the dead worker's), how many they are."""
-
-    ready_fd: int
-    parent_fd: int
-    group: Path
-    index: int
-    count: int
-
-
-def _worker(settings: Settings, sockets: list[socket.socket], place: _Place) -> None:
+def _worker(settings: Settings, sockets: list[socket.socket], place: Place) -> None:
     """One worker: its parent prints what it writes on `ready_fd` (workers.py), once."""
     from sluicegate import workers
 
@@ -177,7 +170,7 @@ def _worker(settings: Settings, sockets: list[socket.socket], place: _Place) -> 
 
 
 def _serve(
-    settings: Settings, sockets: list[socket.socket], ready: Callable[[], None], place: _Place | None = None
+    settings: Settings, sockets: list[socket.socket], ready: Callable[[], None], place: Place | None = None
 ) -> None:
     from sluicegate import server, workers
     from sluicegate.app import METRICS, create_app
