@@ -29,7 +29,6 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -253,9 +252,9 @@ class Workers:
         except BaseException:
             traceback.print_exc()
         finally:
-            for thread in threading.enumerate():  # as the interpreter waits for them at exit
-                if thread is not threading.current_thread() and not thread.daemon:
-                    thread.join()
+            # No wait for threads left running, as an interpreter's exit would (one that failed its
+            # start left an idle executor, which waits forever unless the exit wakes it): what a
+            # stop must finish, the server's shutdown steps have finished, each within its bound.
             logging.shutdown()
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, ValueError):
