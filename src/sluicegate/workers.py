@@ -114,8 +114,11 @@ class _Process:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signum)
+        """Signal it unless it has been reaped (never reaping it here: a stop signal's handler calls
+        this, and may run between the main loop's `waitpid` and its setting `returncode`)."""
+        if self.returncode is None:  # alive, or a zombie that still holds its pid
+            with contextlib.suppress(ProcessLookupError):  # reaped a moment ago
+                os.kill(self.pid, signum)
 
 
 @dataclass
@@ -216,8 +219,11 @@ class Workers:
             for stream in (sys.stdout, sys.stderr):  # else both processes would write what is buffered
                 stream.flush()
             pid = os.fork()
-            if pid == 0:
-                self._become_worker(place, write_end, read_end)
+            if pid == 0:  # the worker: whatever happens, it never returns into the parent's frames
+                try:
+                    _exit_worker(self._become_worker(place, write_end, read_end))
+                finally:
+                    os._exit(1)
             process = _Process(pid)
             worker = self._workers[place] = _Worker(place, process, read_end)
             if self.stopping:  # a stop began as it was being started: its handler may have run
@@ -231,12 +237,11 @@ class Workers:
         self._selector.register(read_end, selectors.EVENT_READ, worker)
         return worker
 
-    def _become_worker(self, place: int, ready_fd: int, parents_end: int) -> NoReturn:
+    def _become_worker(self, place: int, ready_fd: int, parents_end: int) -> int:
         """In the forked child: drop what is the parent's (its signal handlers and wake-up pipe, its
         ends of the workers' pipes, the parent pipe's write end, whose end the worker waits for) and
-        serve. Never returns into the parent's frames. Descriptors the libraries opened are theirs
-        to keep or renew at a fork (libuv renews its signal pipe): closing every other one broke it."""
-        code = 1
+        serve; the exit code. Descriptors the libraries opened are theirs to keep or renew at a
+        fork (libuv renews its signal pipe): closing every other one broke it."""
         try:
             signal.set_wakeup_fd(-1)
             for inherited, handler in self._previous.items():
@@ -246,20 +251,14 @@ class Workers:
             for fd in (*self._parents_own, parents_end, *siblings):
                 os.close(fd)
             where = Place(ready_fd, self._parent_read, self._group, place, self._count)
-            code = self._run_worker(self._sockets, where)
+            return self._run_worker(self._sockets, where)
         except KeyboardInterrupt:
-            code = 130
+            return 130
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
         except BaseException:
             traceback.print_exc()
-        finally:
-            # No wait for threads left running, as an interpreter's exit would (one that failed its
-            # start left an idle executor, which waits forever unless the exit wakes it): what a
-            # stop must finish, the server's shutdown steps have finished, each within its bound.
-            logging.shutdown()
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(OSError, ValueError):
-                    stream.flush()
-            os._exit(code)
+            return 1
 
     def _read_line(self, worker: _Worker, failed: Callable[[str], None]) -> None:
         """The worker's one line, or the end of its pipe (it closes it once ready, or it died)."""
@@ -330,11 +329,26 @@ class Workers:
         self._signal_all(signal.SIGTERM)
 
     def _signal_all(self, signum: int) -> None:
-        for worker in self._workers.values():
-            if worker.process.poll() is None:
-                worker.process.send_signal(signum)
+        for worker in list(self._workers.values()):  # (a handler may run as the loop changes them)
+            worker.process.send_signal(signum)
 
     def _close_sockets(self) -> None:
         """The workers hold the sockets too: once they stop, the port refuses connections."""
         for sock in self._sockets:
             sock.close()
+
+
+def _exit_worker(code: int) -> NoReturn:
+    """End a forked worker with `code`, its log records and output written out. No wait for threads
+    left running, as an interpreter's exit would (one that failed its start left an idle executor,
+    which waits forever unless that exit wakes it): what a stop must finish, the server's shutdown
+    steps have finished, each within its bound. No stop signal interrupts this."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except BaseException:  # nobody is left to tell: the exit code still is what it was
+        pass
+    finally:
+        os._exit(code)

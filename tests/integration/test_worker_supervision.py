@@ -186,9 +186,17 @@ def test_a_worker_that_keeps_dying_at_start_stops_the_group(
 
 
 def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, fake: FakeOpenAI, temporary: Path) -> None:
-    """They served on as orphans, and their /metrics directory stayed in the temporary directory."""
+    """They served on as orphans, and their /metrics directory stayed in the temporary directory.
+    A replacement (started while its sibling's pipe was open) is one of them."""
     with group(tmp_path, fake, temporary, "orphans") as server:
+        victim, _ = worker_pids(server)
+        os.kill(victim, signal.SIGKILL)
+        death = rf"\(pid {victim}\) was killed by SIGKILL; replaced by pid (\d+)$"
+        wait_until("the replacement listening", lambda: logged(server, r"\(pid \d+\) listening$"), server)
+        found = logged(server, death)
+        assert found is not None
         pids = worker_pids(server)
+        assert int(found.group(1)) in pids
         directory = group_directory(server)
         assert directory.parent == temporary
         assert directory.is_dir()

@@ -120,6 +120,7 @@ def _serve_workers(
             return exc.exit_code
         return 0
 
+    gc.collect()  # (nothing the bootstrap left is kept for good in every worker)
     gc.freeze()
     return workers.Workers(count, run_worker).run(sockets, started, print_error)
 
