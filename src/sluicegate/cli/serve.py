@@ -60,7 +60,8 @@ def serve(
             if workers == 1:
                 _started(lambda: _serve(settings, sockets, listening))
             else:
-                raise typer.Exit(_serve_workers(settings, sockets, workers, listening, (host, port)))
+                reread = functools.partial(settings_or_exit, host=host, port=port)
+                raise typer.Exit(_serve_workers(settings, sockets, workers, listening, reread))
         finally:
             for address in recorded:
                 forget_address(address, settings)
@@ -97,7 +98,7 @@ def _serve_workers(
     sockets: list[socket.socket],
     count: int,
     listening: Callable[[], None],
-    options: tuple[str | None, int | None],
+    reread: Callable[[], Settings],
 ) -> int:
     # Migrate and create the bootstrap token once, here, so workers do not race to do it.
     _started(lambda: _run(_bootstrap(settings)))
@@ -115,7 +116,7 @@ def _serve_workers(
 
     def run_worker(sockets: list[socket.socket], place: workers.Place) -> int:
         try:  # the configuration read afresh, as a process started now would read it
-            _worker(settings_or_exit(host=options[0], port=options[1]), sockets, place)
+            _worker(reread(), sockets, place)
         except typer.Exit as exc:
             return exc.exit_code
         return 0
