@@ -27,6 +27,7 @@ class NumberedSegments:
         self._number = 0  # the last number given out
         self._next: MappedSegment | None = None
         self._closed = False  # no segment is made ahead after `close`
+        self._making = False  # a worker is making one (the drain's and the spool's may both ask)
         self._lock = threading.Lock()  # for all three: the event loop and a worker share them
 
     def numbered(self) -> Path:
@@ -51,17 +52,23 @@ class NumberedSegments:
         """On a worker thread: make the next segment, if none is waiting. `last_used`: what the
         last segment held."""
         with self._lock:
-            if self._next is not None or self._closed:
+            if self._next is not None or self._closed or self._making:
                 return
-        # Made outside the lock, which the event loop takes to start a segment: making one takes
-        # milliseconds, and the loop then starts its own rather than wait.
-        made = MappedSegment(self.numbered(), self._size)
-        made.prefault(max(2 * last_used, self._prefault_min))
-        with self._lock:
-            if self._next is None and not self._closed and self._number == _number(made.path, self._suffix):
-                self._next = made
-                return
-        made.discard()  # numbered before one the loop started, or closed meanwhile
+            self._making = True
+        try:
+            # Made outside the lock, which the event loop takes to start a segment: making one
+            # takes milliseconds, and the loop then starts its own rather than wait.
+            made = MappedSegment(self.numbered(), self._size)
+            made.prefault(max(2 * last_used, self._prefault_min))
+            number = _number(made.path, self._suffix)
+            with self._lock:
+                if self._next is None and not self._closed and self._number == number:
+                    self._next = made
+                    return
+            made.discard()  # numbered before one the loop started, or closed meanwhile
+        finally:
+            with self._lock:
+                self._making = False
 
     def close(self) -> None:
         """Give up the segment made ahead, and make none after."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,13 @@ def lines_in(directory: Path) -> list[bytes]:
     return [line for segment in sorted(directory.rglob("*.ndjson")) for line in read_lines(segment)]
 
 
+def run_now(job: Callable[[], None]) -> None:
+    job()
+
+
 def test_over_its_limit_the_spool_drops_its_oldest_records(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=16 * 10 * len(LINE))  # segments of ten lines
+    # Segments of ten lines, the next made ahead at once (not on a thread: numbered in turn).
+    spool = Spool(tmp_path, max_bytes=16 * 10 * len(LINE), ahead=run_now)
     spool.open()
     for n in range(250):
         spool.append(b'{"n": %d}\n' % (n % 10))  # every line the same length
@@ -146,6 +152,31 @@ def test_the_next_segment_is_made_ahead_and_an_unused_one_removed_at_close(tmp_p
     assert len(list(tmp_path.rglob("*.ndjson"))) == 1
     spool.close()
     assert not list(tmp_path.iterdir())  # the unused segment and the process directory are gone
+
+
+def test_a_half_full_segment_has_the_next_one_made_ahead_at_once(tmp_path: Path) -> None:
+    """Under load the drain seals segments less often than they fill (a saturated core delays it):
+    the next one is made ahead, off the event loop, as soon as the one being written is half full,
+    so the loop does not start one itself (creating the file and faulting in its pages)."""
+    jobs: list[Callable[[], None]] = []
+    spool = Spool(tmp_path, max_bytes=16 * 10 * len(LINE), ahead=jobs.append)  # segments of ten lines
+    spool.open()
+    for _ in range(4):
+        spool.append(LINE)
+    assert jobs == []
+    spool.append(LINE)  # half full
+    spool.append(LINE)
+    assert len(jobs) == 1  # once a segment
+    writing = {path.name for path in tmp_path.rglob("*.ndjson")}
+    jobs.pop()()  # the thread's job
+    made = {path.name for path in tmp_path.rglob("*.ndjson")} - writing
+    assert len(made) == 1
+    for _ in range(5):  # the tenth line fills the segment, the eleventh starts the next
+        spool.append(LINE)
+    spool.seal()
+    assert spool.sealed()[-1].name in made
+    assert lines_in(tmp_path) == [LINE.rstrip()] * 11
+    spool.close()
 
 
 def test_a_line_bigger_than_the_segment_made_ahead_gets_its_own(tmp_path: Path) -> None:
