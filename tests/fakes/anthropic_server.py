@@ -74,6 +74,9 @@ from tests.fakes.thinking_rules import anthropic_refusal
 API_VERSION_HEADER = "anthropic-version"
 DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5-20251001")
 MAX_BREAKPOINTS = 4  # https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+# An alias the API resolves: its answers name the snapshot that answered, not the alias.
+# https://docs.anthropic.com/en/docs/about-claude/models/overview#model-aliases
+ALIASES = {"claude-opus-4-1": "claude-opus-4-1-20250805"}
 RATE_LIMIT_RESET = "2030-01-01T00:00:01Z"  # fixed, so a direct and a proxied answer are identical
 ERROR_MID_STREAM = web.RequestKey("fake_anthropic_error_mid_stream", bool)
 
@@ -204,7 +207,7 @@ class FakeAnthropic(FakeUpstream):
             "id": f"msg_fake_{call.number:06d}",
             "type": "message",
             "role": "assistant",
-            "model": call.body["model"],
+            "model": ALIASES.get(call.body["model"], call.body["model"]),
             "content": reply.blocks,
             "stop_reason": reply.stop_reason,
             "stop_sequence": reply.stop_sequence,

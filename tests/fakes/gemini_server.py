@@ -72,6 +72,8 @@ CACHED_TOKENS = 1024
 THOUGHT_TOKENS = 12
 EMBEDDING_DIMENSIONS = 768
 CREATE_TIME = "2025-01-01T00:00:00.000000Z"
+# An alias: answers name the version that answered (`modelVersion`), not the alias asked for.
+ALIASES = {"gemini-flash-latest": "gemini-2.5-flash-preview-09-2025"}
 JSON_TYPE = "application/json; charset=UTF-8"
 # Google closes every SSE event with CRLF CRLF, not LF LF.
 SSE_END = b"\r\n\r\n"
@@ -350,7 +352,7 @@ def _answer(
     answer: dict[str, Any] = {"candidates": 1 if call.behavior.wrong_shape else candidates}
     if not call.behavior.no_usage:
         answer["usageMetadata"] = _usage(call, output, prompt, final)
-    answer["modelVersion"] = call.model
+    answer["modelVersion"] = ALIASES.get(call.model, call.model)
     if call.vertex:
         answer["createTime"] = CREATE_TIME
     answer["responseId"] = f"fakeResponse{call.number:06d}"
