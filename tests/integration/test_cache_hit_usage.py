@@ -120,3 +120,40 @@ def test_an_openai_stream_stored_without_usage_gets_the_gateways_count_when_aske
         assert hit["usage_estimated"] is True
         assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
         assert len(fake.requests) == 1
+
+
+def test_a_hit_of_a_stream_whose_client_did_not_ask_for_usage_is_logged_with_the_providers_usage(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    # The gateway asked OpenAI for the usage chunk, and the entry keeps it: the hit is logged with the
+    # provider's usage and saves what the miss cost, not the gateway's estimate of them. (One entry
+    # whatever the body asks: a request asking include_usage is keyed apart otherwise.)
+    with openai.OpenAI(
+        base_url=gateway.provider_url("openai"),
+        api_key="k",
+        max_retries=0,
+        default_headers={"cf-aig-cache-key": "rivers"},
+    ) as client:
+        for expected in ("MISS", "HIT"):
+            answer = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True
+            )
+            chunks = list(answer.parse())
+            assert answer.headers["cf-aig-cache-status"] == expected
+            assert all(chunk.usage is None and chunk.choices for chunk in chunks)  # not asked, not given
+        miss, hit = sorted(gateway.wait_for_logs(2), key=lambda record: record["cache_status"] == "HIT")
+        assert fake.requests[0].json["stream_options"] == {"include_usage": True}
+        assert (miss["cache_status"], miss["usage_estimated"]) == ("MISS", False)
+        assert (hit["cache_status"], hit["usage_estimated"]) == ("HIT", False)
+        assert (hit["tokens_in"], hit["tokens_out"]) == (miss["tokens_in"], miss["tokens_out"])
+        assert hit["cost_usd"] == 0
+        assert hit["saved_usd"] == pytest.approx(miss["cost_usd"])
+
+        asking = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        usage = list(asking.parse())[-1].usage
+        assert asking.headers["cf-aig-cache-status"] == "HIT"
+        assert usage is not None
+        assert (usage.prompt_tokens, usage.completion_tokens) == (miss["tokens_in"], miss["tokens_out"])
+        assert len(fake.requests) == 1

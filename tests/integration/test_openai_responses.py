@@ -97,3 +97,30 @@ def test_an_answer_cut_short_is_logged_with_the_usage_it_reported(
     record = gateway.wait_for_logs(1)[0]
     assert record["stream"] is streamed
     assert_logged(record, response.usage, "gpt-4o")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_answer_cut_short_by_max_output_tokens_is_cached_in_either_form(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, streamed: bool
+) -> None:
+    # `response.incomplete` closes a whole response (incomplete_details.reason max_output_tokens),
+    # which the cache stores asked for whole: so it stores it streamed too.
+    gateway.configure(cache_enabled=True)
+    for expected in ("MISS", "HIT"):
+        if streamed:
+            with client.responses.with_streaming_response.create(
+                model="gpt-4o", input=PROMPT, max_output_tokens=3, stream=True
+            ) as answer:
+                events = list(answer.parse())
+            assert events[-1].type == "response.incomplete"
+            response = events[-1].response
+        else:
+            raw = client.responses.with_raw_response.create(model="gpt-4o", input=PROMPT, max_output_tokens=3)
+            answer, response = raw, raw.parse()
+        assert answer.headers["cf-aig-cache-status"] == expected
+        assert response.status == "incomplete"
+        assert response.incomplete_details is not None
+        assert response.incomplete_details.reason == "max_output_tokens"
+    assert len(fake.requests) == 1
+    hit = next(record for record in gateway.wait_for_logs(2) if record["cache_status"] == "HIT")
+    assert (hit["stream"], hit["status"], hit["error"]) == (streamed, 200, None)

@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from sluicegate.pipeline.cache_streams import closing_usage, complete_stream
+from sluicegate.pipeline.cache_streams import closing_usage, complete_stream, stored_usage
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
+from sluicegate.storage.cache import CacheEntry
 
 OPENAI, ANTHROPIC = (REGISTRY[name].stream_ends for name in ("openai", "anthropic"))
 CHUNK = b'data: {"choices": [{"delta": {"content": "half"}}]}\n\n'
@@ -28,7 +29,9 @@ COMPLETED = b'event: response.completed\ndata: {"response": {"output_text": "' +
         (b"event: response.output_text.done\ndata: {}\n\n" + COMPLETED, OPENAI, True),
         (b'event: message_stop\ndata: {"type": "message_stop"}\n\n', ANTHROPIC, True),
         (CHUNK, OPENAI, False),  # cut short: no [DONE]
-        (b"event: response.incomplete\ndata: {}\n\n", OPENAI, False),
+        # A response whole but for max_output_tokens or content_filter, as one asked for whole is.
+        (b"event: response.incomplete\ndata: {}\n\n", OPENAI, True),
+        (b"event: response.failed\ndata: {}\n\n", OPENAI, False),
         # An error event, then the closing line a translator or a vLLM-style server still sends.
         (CHUNK + b'data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n', OPENAI, False),
         (CHUNK + b'data:{"error":{"message":"overloaded"}}\n\ndata: [DONE]\n\n', OPENAI, False),
@@ -173,4 +176,20 @@ def test_a_replays_usage_ahead_is_read_from_its_closing_events_only() -> None:
     assert (
         closing_usage(reader, route, b'data: {"choices": [{"delta": {"content": "' + b"x" * 10_000 + b'"}}]}')
         is None
+    )
+
+
+def test_a_hits_stored_usage_is_read_from_a_stored_stream_or_a_whole_answers_end() -> None:
+    """What a hit served without usage (a chat stream whose client did not ask) is logged with."""
+    reader, route = REGISTRY["openai"], Route("local", "chat/completions")
+    usage = {"prompt_tokens": 6, "completion_tokens": 19, "total_tokens": 25}
+    streamed = CHUNK + b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\ndata: [DONE]\n\n"
+    message = {"role": "assistant", "content": "x" * 20_000}
+    whole = orjson.dumps({"object": "chat.completion", "choices": [{"message": message}], "usage": usage})
+    for body, is_stream in ((streamed, True), (whole, False)):
+        read = stored_usage(reader, route, CacheEntry(200, (), body, is_stream, 1.0, 0.0, 60.0))
+        assert read is not None
+        assert (read.input_tokens, read.output_tokens) == (6, 19)
+    assert (
+        stored_usage(reader, route, CacheEntry(200, (), CHUNK + b"data: [DONE]\n\n", True, 1, 0, 60)) is None
     )

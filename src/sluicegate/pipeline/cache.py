@@ -38,7 +38,13 @@ from sluicegate.pipeline.cache_asks import (
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import custom_key, exact_key
 from sluicegate.pipeline.cache_labels import STATUS_HEADER, labelled
-from sluicegate.pipeline.cache_streams import StreamCopy, closing_usage, kept_stream, whole_answer
+from sluicegate.pipeline.cache_streams import (
+    StreamCopy,
+    closing_usage,
+    kept_stream,
+    stored_usage,
+    whole_answer,
+)
 from sluicegate.pipeline.hit_usage import asks_usage, counted_entry, may_lack_usage
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER
 from sluicegate.pipeline.retry import STEP_HEADER
@@ -136,6 +142,8 @@ class ResponseCache:
             if entry is not None and (hit := hit_reply(request, exchange.plan, counted or entry)):
                 exchange.cache.status, exchange.cache.saved_ms = CacheStatus.HIT, entry.latency_ms
                 exchange.cache.usage_counted = counted is not None
+                if hit.reported_usage is not None:  # the usage the form it is served in may lack
+                    exchange.response.reported_usage.append(hit.reported_usage)
                 return labelled(hit, request, CacheStatus.HIT)
         mark_storable(exchange.plan.steps, self._max_entry_bytes, decision)
         done = (
@@ -329,7 +337,11 @@ def served(
         headers["Content-Type"] = answer.content_type
     if answer.streamed:
         ahead = partial(closing_usage, provider, route, answer.body)  # read only if rendered
-        return Reply(entry.status, headers, stream=replay(answer.body), usage_ahead=ahead)
+        # Served otherwise than stored (converted, or less the usage chunk its client did not ask
+        # for): the meter reads the stored answer's usage where the served stream has none.
+        stored = None if answer.body is entry.body else partial(stored_usage, provider, route, entry)
+        stream = replay(answer.body)
+        return Reply(entry.status, headers, stream=stream, usage_ahead=ahead, reported_usage=stored)
     return Reply(entry.status, headers, body=answer.body)
 
 

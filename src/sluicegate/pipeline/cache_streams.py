@@ -1,7 +1,8 @@
 """What the caches keep of a stream they relay: a copy up to their entry limit (`StreamCopy`),
 stored only when it holds a whole answer (`whole_answer`), with the usage its provider reported
 when the client did not ask for it (`kept_stream`); and the usage a replay reports, read from its
-closing events (`closing_usage`).
+closing events (`closing_usage`), or from the stored answer when the form it is served in holds
+none (`stored_usage`).
 
 A translated stream (the compat endpoint's chat stream of Gemini, Anthropic or Workers AI) carries
 its usage chunk only when the client asked (`stream_options.include_usage`), but the translator
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 from sluicegate.compat.base import openai_usage
 from sluicegate.exchange import Exchange, Reply
+from sluicegate.outcome.meter import closing_usage as usage_document
 from sluicegate.pipeline.hit_usage import with_stream_usage
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.sse import error_event_at
 from sluicegate.providers.stream_ends import StreamEnds
+from sluicegate.storage.cache import CacheEntry
 from sluicegate.types import Usage
 
 
@@ -48,6 +51,17 @@ def closing_usage(provider: Provider, route: Route, events: bytes) -> Usage | No
 
 
 _USAGE_TAIL = 4096
+
+
+def stored_usage(provider: Provider, route: Route, entry: CacheEntry) -> Usage | None:
+    """The usage a stored answer holds, for a hit served in a form that may not (`Reply.reported_usage`):
+    a chat stream stored with the usage chunk the gateway asked for (pipeline/stream_usage.py), served
+    to a client that did not ask without it (providers/openai_stream.py), is logged with the
+    provider's usage, as its miss was, not with the gateway's estimate. Read from the answer's end
+    (a whole one's usage object follows its content), on the event loop when metered."""
+    if entry.streamed:
+        return closing_usage(provider, route, entry.body)
+    return provider.read_usage(route, usage_document(entry.body[-_USAGE_TAIL:]))
 
 
 class StreamCopy:

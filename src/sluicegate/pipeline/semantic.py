@@ -137,6 +137,8 @@ class SemanticCache:
         if found.reply is not None and hit is not None and judged is not None:
             cache.status, cache.semantic_hit, cache.saved_ms = CacheStatus.HIT, True, hit.latency_ms
             cache.usage_counted = found.usage_counted
+            if found.reply.reported_usage is not None:  # the stored usage its form may lack (cache.py)
+                exchange.response.reported_usage.append(found.reply.reported_usage)
             if self.shadow is not None:
                 self.shadow.consider(exchange, hit, judged.similarity, call_next, lookup.gateway)
             return found.reply

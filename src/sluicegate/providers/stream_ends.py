@@ -100,7 +100,11 @@ DONE_RULE = AtItsEnd("[DONE]", lambda events: events.rstrip().endswith(DONE))
 OPENAI_ENDS = StreamEnds(
     # Chat and completions end with `[DONE]`; the Responses API with the event carrying the response.
     # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
-    complete=(DONE, b"event: response.completed"),
-    cut_short=(b"event: response.incomplete", b"event: response.failed"),
+    # `response.incomplete` closes a whole response whose `incomplete_details.reason` is
+    # `max_output_tokens` or `content_filter`: what a request asking for it whole gets as
+    # `status: "incomplete"`, which the caches store (as a chat stream that ends with
+    # `finish_reason: "length"`), so its stream is whole too. `response.failed` is an error.
+    complete=(DONE, b"event: response.completed", b"event: response.incomplete"),
+    cut_short=(b"event: response.failed",),
     marked=_openai_marked,
 )
