@@ -46,8 +46,14 @@ def _threshold(value: str) -> float:
         raise BadRequest(
             f"{THRESHOLD_HEADER} must be a number between 0 and 1", header=THRESHOLD_HEADER
         ) from None
-    if not 0.0 <= threshold <= 1.0:
-        raise BadRequest(f"{THRESHOLD_HEADER} must be between 0 and 1, got {value}", header=THRESHOLD_HEADER)
+    if not 0.0 <= threshold <= 1.0:  # NaN too
+        message = f"{THRESHOLD_HEADER} must be between 0 and 1, got {value.strip()}"
+        if 1.0 < threshold <= 100.0:  # a percentage: Fastly's 0.75 sent as 75
+            meant = round(threshold / 100, 4)
+            raise BadRequest(
+                f"{message}: did you mean {meant:g}?", header=THRESHOLD_HEADER, did_you_mean=f"{meant:g}"
+            )
+        raise BadRequest(message, header=THRESHOLD_HEADER)
     return threshold
 
 
@@ -59,6 +65,9 @@ def read_lookup(
     headers = request.headers
     if request.method != "POST" or len(plan.steps) == 0:
         return None
+    # Read whether the cache is on or off, as the exact cache's headers are: a bad value is refused
+    # from the start, not once an operator turns the semantic cache on.
+    asked = _threshold(headers[THRESHOLD_HEADER]) if THRESHOLD_HEADER in headers else None
     enabled = gateway.settings.semantic_cache_enabled
     if OVERRIDES_HEADER in headers:
         enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
@@ -66,8 +75,8 @@ def read_lookup(
         return None
     name = f"{request.account}/{request.gateway_slug}"
     settings = gateway.settings
-    if THRESHOLD_HEADER in headers:  # the request's own threshold: not adapted
-        threshold = _threshold(headers[THRESHOLD_HEADER])
+    if asked is not None:  # the request's own threshold: not adapted
+        threshold = asked
     else:
         threshold = adaptive.threshold(name, settings.semantic_threshold, settings.semantic_max_error)
     step = plan.steps[0]  # a universal request is scoped by its first step

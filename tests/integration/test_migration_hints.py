@@ -1,0 +1,76 @@
+"""Mistakes of code moved from Cloudflare AI Gateway or Fastly AI Accelerator, each answered with a
+4xx that says what was meant, before anything goes upstream: a Fastly threshold sent as a
+percentage, a Cloudflare account id kept in the URL, Cloudflare provider slugs not built in here
+(and typos), a built-in OpenAI-compatible provider's host in the bare host-in-path form. A real
+gateway on loopback, the official OpenAI SDK where a client would use it, raw HTTP for the
+universal endpoint; the fake OpenAI (and fake Gemini) as the upstreams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+
+USER: list[Any] = [{"role": "user", "content": "hello there"}]
+CHAT = {"model": "gpt-4o-mini", "messages": USER}
+CLOUDFLARE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
+CUSTOM_DOC = "docs/providers.md#an-accounts-own-custom-providers"
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini().serve() as running:
+        yield running
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, gemini: FakeGemini) -> RunningGateway:
+    overrides = {
+        "api.groq.com": fake.url,
+        "generativelanguage.googleapis.com": gemini.base_url,
+    }
+    return make_gateway(upstreams={"openai": fake.base_url}, host_overrides=overrides)
+
+
+def error_of(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    return error
+
+
+def test_a_percentage_threshold_is_refused_with_the_semantic_cache_off(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """Refused from the start (the cache is off by default), not only once an operator turns the
+    semantic cache on, which would break working traffic."""
+    client = openai.OpenAI(base_url=gw.provider_url("openai"), api_key="sk-test", max_retries=0)
+
+    with client, pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=USER, extra_headers={"x-semantic-threshold": "75"}
+        )
+
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["message"] == "x-semantic-threshold must be between 0 and 1, got 75: did you mean 0.75?"
+    assert (body["header"], body["did_you_mean"]) == ("x-semantic-threshold", "0.75")
+    high = error_of(
+        gw.http.post(
+            "/v1/local/default/openai/chat/completions", json=CHAT, headers={"x-semantic-threshold": "150"}
+        ),
+        400,
+    )
+    assert high["message"] == "x-semantic-threshold must be between 0 and 1, got 150"
+    assert "did_you_mean" not in high
+    assert fake.requests == []
+    fine = gw.http.post(
+        "/v1/local/default/openai/chat/completions", json=CHAT, headers={"x-semantic-threshold": "0.75"}
+    )
+    assert fine.status_code == 200, fine.text
