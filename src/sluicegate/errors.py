@@ -92,6 +92,10 @@ class UnknownGateway(NotFound):
     code = "unknown_gateway"
 
 
+class UnknownAccount(UnknownGateway):
+    code = "unknown_account"
+
+
 class UnknownProvider(NotFound):
     code = "unknown_provider"
 

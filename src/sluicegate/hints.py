@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+from typing import Any
 
-from sluicegate.errors import UnknownGateway
+from sluicegate.errors import UnknownAccount, UnknownGateway
+
+# A Cloudflare account id, as a URL copied from Cloudflare's docs or dashboard carries it.
+_CLOUDFLARE_ACCOUNT = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def closest(word: str, known: Iterable[str]) -> str | None:
@@ -32,3 +37,24 @@ def unknown_gateway(account: str, slug: str, known: Iterable[str]) -> UnknownGat
     """The 404 for a gateway that does not exist, naming the account's gateways and the likeliest."""
     names = sorted(known)
     return UnknownGateway(no_gateway(account, slug, names), gateways=names)
+
+
+def unknown_account(account: str, slug: str, accounts: Iterable[str]) -> UnknownAccount:
+    """The 404 for a URL naming an account with no gateways (a Cloudflare account id kept in a URL
+    moved here, most often): the accounts there are, and the path with the likeliest one."""
+    names = sorted(accounts)
+    listed = f"this gateway's accounts: {', '.join(names)}" if names else "this gateway has no gateways yet"
+    near = None if _CLOUDFLARE_ACCOUNT.fullmatch(account) else closest(account, names)
+    if near is not None:
+        said = f"; did you mean {near!r}?"
+    elif _CLOUDFLARE_ACCOUNT.fullmatch(account):
+        said = f": Cloudflare's account id is not used here; {listed}"
+    else:
+        said = f"; {listed}"
+    guess = near or (names[0] if len(names) == 1 else None)
+    details: dict[str, Any] = {"accounts": names}
+    use = ""
+    if guess is not None:
+        details["did_you_mean"] = f"/v1/{guess}/{slug}"
+        use = f" (use /v1/{guess}/{slug}/...)"
+    return UnknownAccount(f"no account {account!r}{said}{use}", **details)

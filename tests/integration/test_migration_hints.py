@@ -74,3 +74,29 @@ def test_a_percentage_threshold_is_refused_with_the_semantic_cache_off(
         "/v1/local/default/openai/chat/completions", json=CHAT, headers={"x-semantic-threshold": "0.75"}
     )
     assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("path", ["/openai/chat/completions", ""])
+def test_a_cloudflare_account_id_in_the_url_names_the_accounts_here(
+    gw: RunningGateway, fake: FakeOpenAI, path: str
+) -> None:
+    steps = [{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": CHAT}]
+
+    response = gw.http.post(f"/v1/{CLOUDFLARE_ACCOUNT}/default{path}", json=CHAT if path else steps)
+
+    error = error_of(response, 404)
+    assert error["message"] == (
+        f"no account '{CLOUDFLARE_ACCOUNT}': Cloudflare's account id is not used here;"
+        " this gateway's accounts: local (use /v1/local/default/...)"
+    )
+    assert (error["code"], error["accounts"], error["did_you_mean"]) == (
+        "unknown_account",
+        ["local"],
+        "/v1/local/default",
+    )
+    assert fake.requests == []
+
+
+def test_a_misspelt_account_is_named(gw: RunningGateway) -> None:
+    error = error_of(gw.http.post("/v1/locla/default/openai/chat/completions", json=CHAT), 404)
+    assert error["message"] == "no account 'locla'; did you mean 'local'? (use /v1/local/default/...)"

@@ -13,7 +13,7 @@ from multidict import CIMultiDictProxy
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
 from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan
-from sluicegate.hints import unknown_gateway
+from sluicegate.hints import unknown_account, unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import find_token
@@ -57,6 +57,9 @@ class Resolve:
         gateway = await self._directory.get(request.account, request.gateway_slug)
         if gateway is None:
             known = [g.slug for g in await self._directory.list(request.account)]
+            if not known:  # no such account: most often a Cloudflare account id kept in the URL
+                accounts = {g.account for g in await self._directory.every()}
+                raise unknown_account(request.account, request.gateway_slug, accounts)
             raise unknown_gateway(request.account, request.gateway_slug, known)
         exchange.gateway = gateway
         read_options(request.headers, exchange.options)
