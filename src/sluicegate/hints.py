@@ -58,3 +58,44 @@ def unknown_account(account: str, slug: str, accounts: Iterable[str]) -> Unknown
         details["did_you_mean"] = f"/v1/{guess}/{slug}"
         use = f" (use /v1/{guess}/{slug}/...)"
     return UnknownAccount(f"no account {account!r}{said}{use}", **details)
+
+
+CUSTOM_PROVIDERS_DOC = "docs/providers.md#an-accounts-own-custom-providers"
+# Cloudflare's provider slugs that are not built in here: the service, and the base URL of its
+# OpenAI-compatible API (None: it speaks no such API, so no custom provider reaches it either).
+_CLOUDFLARE_ONLY: dict[str, tuple[str, str | None]] = {
+    "grok": ("xAI", "https://api.x.ai/v1"),
+    "cerebras": ("Cerebras", "https://api.cerebras.ai/v1"),
+    "aws-bedrock": ("Amazon Bedrock", None),
+}
+
+
+def unknown_provider(name: str, known: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """What an error for the unknown provider `name` adds to `unknown provider 'x'`, and its details:
+    the known name it is a misspelling of, or how to reach it as an account's custom provider."""
+    if name.lower() in _CLOUDFLARE_ONLY:  # never "did you mean 'groq'" for Cloudflare's `grok`
+        name = name.lower()
+        service, base_url = _CLOUDFLARE_ONLY[name]
+        if base_url is None:
+            return f": {service} is not built in here, and its API is not OpenAI's", {}
+        custom = f"custom-{name}"
+        return (
+            f": {service} is not built in here; its API speaks OpenAI's, so add it as a custom provider"
+            f" (base_url {base_url}) and use {custom!r} ({CUSTOM_PROVIDERS_DOC})",
+            {"custom_provider": custom, "docs": CUSTOM_PROVIDERS_DOC},
+        )
+    guess = closest(name.lower(), known)
+    if guess is not None:
+        return f"; did you mean {guess!r}?", {"did_you_mean": guess}
+    if name.startswith("custom-"):
+        slug = name.removeprefix("custom-")
+        return (
+            f": the account has no custom provider with slug {slug!r} ({CUSTOM_PROVIDERS_DOC})",
+            {"docs": CUSTOM_PROVIDERS_DOC},
+        )
+    custom = f"custom-{name.lower()}"
+    return (
+        f"; a provider that speaks OpenAI's API is reached as a custom provider: add it and use"
+        f" {custom!r} ({CUSTOM_PROVIDERS_DOC})",
+        {"custom_provider": custom, "docs": CUSTOM_PROVIDERS_DOC},
+    )

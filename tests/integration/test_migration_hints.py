@@ -100,3 +100,48 @@ def test_a_cloudflare_account_id_in_the_url_names_the_accounts_here(
 def test_a_misspelt_account_is_named(gw: RunningGateway) -> None:
     error = error_of(gw.http.post("/v1/locla/default/openai/chat/completions", json=CHAT), 404)
     assert error["message"] == "no account 'locla'; did you mean 'local'? (use /v1/local/default/...)"
+
+
+@pytest.mark.parametrize(
+    ("slug", "hint", "details"),
+    [
+        ("opneai", "; did you mean 'openai'?", {"did_you_mean": "openai"}),
+        (
+            "grok",
+            ": xAI is not built in here; its API speaks OpenAI's, so add it as a custom provider"
+            f" (base_url https://api.x.ai/v1) and use 'custom-grok' ({CUSTOM_DOC})",
+            {"custom_provider": "custom-grok", "docs": CUSTOM_DOC},
+        ),
+        (
+            "cerebras",
+            ": Cerebras is not built in here; its API speaks OpenAI's, so add it as a custom provider"
+            f" (base_url https://api.cerebras.ai/v1) and use 'custom-cerebras' ({CUSTOM_DOC})",
+            {"custom_provider": "custom-cerebras", "docs": CUSTOM_DOC},
+        ),
+        ("aws-bedrock", ": Amazon Bedrock is not built in here, and its API is not OpenAI's", {}),
+        (
+            "fireworks",
+            "; a provider that speaks OpenAI's API is reached as a custom provider: add it and use"
+            f" 'custom-fireworks' ({CUSTOM_DOC})",
+            {"custom_provider": "custom-fireworks", "docs": CUSTOM_DOC},
+        ),
+    ],
+)
+def test_an_unknown_provider_says_what_was_meant_on_every_endpoint(
+    gw: RunningGateway, fake: FakeOpenAI, slug: str, hint: str, details: dict[str, str]
+) -> None:
+    endpoint = error_of(gw.http.post(f"/v1/local/default/{slug}/v1/chat/completions", json=CHAT), 404)
+    assert endpoint["message"] == f"unknown provider {slug!r}{hint}"
+    assert {key: endpoint[key] for key in details} == details
+    assert "openai" in endpoint["providers"]
+
+    model = {**CHAT, "model": f"{slug}/some-model"}
+    compat = error_of(gw.http.post("/v1/local/default/compat/chat/completions", json=model), 400)
+    assert compat["message"] == f"unknown provider {slug!r} in model{hint}"
+    assert {key: compat[key] for key in details} == details
+
+    steps = [{"provider": slug, "endpoint": "chat/completions", "headers": {}, "query": CHAT}]
+    universal = error_of(gw.http.post("/v1/local/default", json=steps), 400)
+    assert universal["message"] == f"step 0: unknown provider {slug!r}{hint}"
+    assert {key: universal[key] for key in details} == details
+    assert fake.requests == []

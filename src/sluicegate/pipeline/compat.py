@@ -29,6 +29,7 @@ from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.hints import unknown_provider
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
@@ -79,8 +80,13 @@ def compat_planner(
             provider = await providers.find(account, slug)
             if provider is None:
                 known = await providers.names(account)
+                hint, details = unknown_provider(slug, known)
                 raise BadRequest(
-                    f"unknown provider {slug!r} in model", field="model", param="model", providers=known
+                    f"unknown provider {slug!r} in model{hint}",
+                    field="model",
+                    param="model",
+                    providers=known,
+                    **details,
                 )
             return RequestPlan(body, [build(provider, model, policy)], hub=hub)
         token = asked.token
@@ -93,8 +99,12 @@ def compat_planner(
             if provider is None:
                 field = join(f"routes.{route_plan.route}", join(target.where, "model"))
                 known = await providers.names(account)
+                hint, details = unknown_provider(target.provider, known)
                 raise BadRequest(
-                    f"{field}: unknown provider {target.provider!r}", field=field, providers=known
+                    f"{field}: unknown provider {target.provider!r}{hint}",
+                    field=field,
+                    providers=known,
+                    **details,
                 )
             # A key the client sent is one provider's: the one the route starts at, whatever the
             # request (none when a split or an if chooses between providers). Another provider's

@@ -17,7 +17,7 @@ from sluicegate.custom_providers import ProviderBook
 from sluicegate.errors import BadRequest, NotFound, UnknownProvider
 from sluicegate.exchange import IncomingRequest, RequestPlan, RetryPolicy, Step, StepOptions
 from sluicegate.gateway import Gateway
-from sluicegate.hints import did_you_mean
+from sluicegate.hints import did_you_mean, unknown_provider
 from sluicegate.hosts import HostMap
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline.cache_asks import ASK_HEADERS, read_cache_ask
@@ -61,7 +61,10 @@ def provider_planner(providers: ProviderBook) -> Planner:
         provider = await providers.find(request.account, request.provider_name)
         if provider is None:
             known = await providers.names(request.account)
-            raise UnknownProvider(f"unknown provider {request.provider_name!r}", providers=known)
+            hint, details = unknown_provider(request.provider_name, known)
+            raise UnknownProvider(
+                f"unknown provider {request.provider_name!r}{hint}", providers=known, **details
+            )
         prefix = f"/v1/{request.account}/{request.gateway_slug}/{provider.name}/"
         _refuse_repeated_path(provider, request.route, prefix)
         headers = forwardable_request_headers(request.headers)
@@ -209,11 +212,14 @@ def universal_planner(providers: ProviderBook, compat: Planner | None = None) ->
                 account, spec.provider.lower()
             )
             if provider is None:
+                known = await providers.names(account)
+                hint, details = unknown_provider(spec.provider, known)
                 raise BadRequest(
-                    f"step {index}: unknown provider {spec.provider!r}",
+                    f"step {index}: unknown provider {spec.provider!r}{hint}",
                     step=index,
                     field="provider",
-                    providers=await providers.names(account),
+                    providers=known,
+                    **details,
                 )
             steps.append(_step(account, index, spec, provider, policy, warnings))
         one_cache_key(request.headers, [step.own_headers for step in steps])
