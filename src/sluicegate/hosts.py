@@ -66,16 +66,23 @@ class HostMap:
                 setting=ALLOWED_HOSTS_SETTING,
             )
         override = self._overrides.get(host)
-        if compat:
-            if not configured and host not in self._compatible:
-                raise self._refused(host)
+        if compat and (configured or host in self._compatible):
             slug = self._compatible.get(host, COMPATIBLE)
             return HostTarget(OpenAICompatible(slug, f"https://{host}"), path, override or f"https://{host}")
+        # A built-in provider's own host; in the compat form too, as the bare form takes it (Gemini's
+        # OpenAI-compatible endpoint, `/compat/openai/generativelanguage.googleapis.com/v1beta/openai/…`).
         for provider in self._providers:
             if (found := provider.host_route(host, path, override)) is not None:
                 return HostTarget(provider, found.path, found.base_url)
         if configured:
             return HostTarget(OpenAICompatible(COMPATIBLE, f"https://{host}"), path, override)
+        if host in self._compatible:  # a built-in OpenAI-compatible provider's, in the bare form
+            meant = f"/compat/openai/{host}/{path}"
+            raise Forbidden(
+                f"host {host!r} ({self._compatible[host]}) is reached by host-in-path in Fastly's form for"
+                f" OpenAI-compatible servers: {meant}",
+                did_you_mean=meant,
+            )
         raise self._refused(host)
 
     @staticmethod
@@ -92,18 +99,17 @@ def known_host(host: str, path: str, compat: bool) -> tuple[str, str] | None:
     a request refused before its plan is logged as the answered ones are and log filters on the
     provider find both; None for another host (an `allowed_hosts` one is named as itself then)."""
     host = host.lower()
+    claimed = next((p.name for p in REGISTRY.values() if p.compat_host == host), None)
+    if compat and claimed is not None:
+        return claimed, path
     for provider in REGISTRY.values():
-        if compat:
-            if provider.compat_host == host:
-                return provider.name, path
-            continue
         try:
             found = provider.host_route(host, path, None)
         except GatewayError:  # a path of its host it refuses (Azure's): the host is still its own
             return provider.name, path
         if found is not None:
             return provider.name, found.path
-    return None
+    return None if claimed is None else (claimed, path)  # the bare form of a compat-only host: refused
 
 
 def base_url_problem(url: str, allowed_hosts: Collection[str]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 
@@ -145,3 +146,46 @@ def test_an_unknown_provider_says_what_was_meant_on_every_endpoint(
     assert universal["message"] == f"step 0: unknown provider {slug!r}{hint}"
     assert {key: universal[key] for key in details} == details
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "provider"),
+    [
+        ("api.groq.com", "openai/v1/chat/completions", "groq"),
+        ("api.mistral.ai", "v1/chat/completions", "mistral"),
+        ("api.deepseek.com", "chat/completions", "deepseek"),
+        ("openrouter.ai", "api/v1/chat/completions", "openrouter"),
+    ],
+)
+def test_a_built_in_openai_compatible_host_in_the_bare_form_names_the_compat_form(
+    gw: RunningGateway, fake: FakeOpenAI, host: str, path: str, provider: str
+) -> None:
+    response = httpx.post(f"{gw.url}/{host}/{path}", json=CHAT, headers={"Authorization": "Bearer k"})
+
+    error = error_of(response, 403)
+    meant = f"/compat/openai/{host}/{path}"
+    assert error["message"].endswith(
+        f"is reached by host-in-path in Fastly's form for OpenAI-compatible servers: {meant}"
+    )
+    assert error["did_you_mean"] == meant
+    assert fake.requests == []
+    assert gw.wait_for_logs(1)[0]["provider"] == provider  # refused, and logged as its provider's
+    if host == "api.groq.com":  # the form it names goes upstream (Groq's host mapped to the fake)
+        httpx.post(gw.url + meant, json=CHAT, headers={"Authorization": "Bearer k"})
+        assert [r.path for r in fake.requests] == [f"/{path}"]
+
+
+def test_gemini_openai_compatible_endpoint_through_compat_openai(
+    gw: RunningGateway, gemini: FakeGemini
+) -> None:
+    """Fastly documents `/compat/openai/<llm-endpoint>` for Gemini's OpenAI-compatible endpoint: it
+    reaches Google AI Studio as the bare form does (the fake Gemini serves no such path, so its 404
+    shows the request got there, at the path Google serves it)."""
+    base = f"{gw.url}/compat/openai/generativelanguage.googleapis.com/v1beta/openai"
+
+    response = httpx.post(f"{base}/chat/completions", json=CHAT, headers={"Authorization": "Bearer AIza"})
+
+    assert response.status_code == 404, response.text  # the fake's own 404, not the gateway's 403
+    assert response.json()["error"]["message"] == "Invalid URL (POST /v1beta/openai/chat/completions)"
+    assert [r.path for r in gemini.requests] == ["/v1beta/openai/chat/completions"]
+    assert gw.wait_for_logs(1)[0]["provider"] == "google-ai-studio"
