@@ -21,6 +21,8 @@ class Usage:
     `output_tokens`. Endpoints billed by other units report them apart from tokens: `audio_seconds`
     (transcription: the audio's length), `characters` (speech: the text read out), `images` of
     `image_size` (generation: how many, and the size and quality they are priced by).
+    `web_searches`: searches a provider's own tool ran while answering, billed per search
+    (Anthropic's `usage.server_tool_use.web_search_requests`).
 
     `job`: the id of the finished job whose usage this is, when later requests read the same figures
     again (each poll of a finished Replicate prediction): the gateway counts a job once
@@ -45,6 +47,7 @@ class Usage:
     characters: int = 0
     images: int = 0
     image_size: str = ""
+    web_searches: int = 0
     job: str = ""
     cost_usd: float | None = None
 
@@ -72,6 +75,7 @@ class Usage:
             characters=self.characters + other.characters,
             images=self.images + other.images,
             image_size=self.image_size or other.image_size,
+            web_searches=self.web_searches + other.web_searches,
             cost_usd=charged,
         )
 

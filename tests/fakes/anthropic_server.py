@@ -44,7 +44,10 @@ earlier request's breakpoint cached (with this model; marks aside, a string is i
 cache read, as Anthropic looks back from a breakpoint, and the rest a cache write (`clear()`
 forgets); a written block takes the TTL of the next breakpoint (`"ttl": "1h"` or the 5-minute
 default), reported in `cache_creation`. There is no minimum length. Ids count calls
-("msg_fake_000001").
+("msg_fake_000001"). A request offering the server tools web search (`web_search_*`) or web fetch
+(`web_fetch_*`) has each used `max_uses` times (default 1), reported as Anthropic does in
+`usage.server_tool_use` ({"web_search_requests", "web_fetch_requests"}; streamed, in message_delta,
+message_start's counting none yet); the answer has no blocks of their results.
 """
 
 from __future__ import annotations
@@ -261,6 +264,8 @@ class FakeAnthropic(FakeUpstream):
         usage = self._usage(body, output)
         if thoughts:
             usage["output_tokens_details"] = {"thinking_tokens": thoughts}
+        if (server_tools := _server_tool_use(body)) is not None:
+            usage["server_tool_use"] = server_tools
         return Reply(blocks, stop_reason, stop_sequence, usage)
 
     def _usage(self, body: dict[str, Any], output: int) -> dict[str, Any]:
@@ -349,6 +354,8 @@ def _stream_events(message: dict[str, Any], *, with_usage: bool) -> list[bytes]:
     usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**usage, "output_tokens": 1}
+    if "server_tool_use" in usage:  # none used yet
+        start["usage"]["server_tool_use"] = dict.fromkeys(usage["server_tool_use"], 0)
     if not with_usage:
         del start["usage"]
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
@@ -364,8 +371,9 @@ def _stream_events(message: dict[str, Any], *, with_usage: bool) -> list[bytes]:
         # Cumulative figures; the input side is repeated there too.
         keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
         delta["usage"] = {key: usage[key] for key in keys}
-        if "output_tokens_details" in usage:
-            delta["usage"]["output_tokens_details"] = usage["output_tokens_details"]
+        for key in ("output_tokens_details", "server_tool_use"):
+            if key in usage:
+                delta["usage"][key] = usage[key]
     events += [delta, {"type": "message_stop"}]
     return [_event(event) for event in events]
 
@@ -479,6 +487,23 @@ def _last_user_text(messages: Any) -> str:
 def _input_tokens(body: dict[str, Any]) -> int:
     system = len(_text_of(body.get("system")).split())
     return system + sum(len(_text_of(m.get("content")).split()) + 4 for m in _messages(body))
+
+
+def _server_tool_use(body: dict[str, Any]) -> dict[str, int] | None:
+    """`usage.server_tool_use` of a request offering Anthropic's web search or web fetch: each used
+    `max_uses` times (default 1). https://docs.anthropic.com/en/api/messages (Usage)."""
+    uses = {"web_search": 0, "web_fetch": 0}
+    offered = False
+    for tool in body.get("tools") or ():
+        kind = str(tool.get("type", "")) if isinstance(tool, dict) else ""
+        name = next((name for name in uses if kind.startswith(name + "_")), None)
+        if name is not None:
+            offered = True
+            limit = tool.get("max_uses")
+            uses[name] += limit if isinstance(limit, int) else 1
+    if not offered:
+        return None
+    return {"web_search_requests": uses["web_search"], "web_fetch_requests": uses["web_fetch"]}
 
 
 def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -37,7 +37,10 @@ responseJsonSchema, the reply is one text of JSON shaped by the schema, as that 
 whitespace-separated word: promptTokenCount = words in `contents` and `systemInstruction`, plus
 CACHED_TOKENS when the request names a `cachedContent` (reported as cachedContentTokenCount);
 candidatesTokenCount = words in the reply; models whose name contains "2.5" or "thinking" also
-report THOUGHT_TOKENS thoughtsTokenCount. Response ids count calls; Vertex's createTime is fixed.
+report THOUGHT_TOKENS thoughtsTokenCount. An inline audio part (`inlineData` of an audio/* type)
+counts AUDIO_TOKENS, and a `cachedContent` whose name says "audio" holds CACHED_TOKENS of audio:
+promptTokensDetails and cacheTokensDetails split the counts into TEXT and AUDIO. Response ids
+count calls; Vertex's createTime is fixed.
 As Gemini 3 does, models named gemini-3 (and later) sign their function calls (`thoughtSignature` on
 the part) and answer 400 INVALID_ARGUMENT to a model turn whose first function call has none.
 generationConfig.candidateCount n gives n candidates (`index` 0..n-1), each cut and finished on its
@@ -69,6 +72,7 @@ from tests.fakes.openai_server import _embedding
 from tests.fakes.thinking_rules import gemini_refusal
 
 CACHED_TOKENS = 1024
+AUDIO_TOKENS = 960  # an inline audio part: 30 seconds, at Gemini's 32 tokens a second
 THOUGHT_TOKENS = 12
 EMBEDDING_DIMENSIONS = 768
 CREATE_TIME = "2025-01-01T00:00:00.000000Z"
@@ -222,7 +226,7 @@ class FakeGemini(FakeUpstream):
             return await _stream(request, call)
         if call.method == "countTokens":
             tokens = _prompt_tokens(call.body.get("generateContentRequest", call.body))
-            details = [{"modality": "TEXT", "tokenCount": tokens}]
+            details = _prompt_details(call.body.get("generateContentRequest", call.body), tokens)
             return _json({"totalTokens": tokens, "promptTokensDetails": details})
         if call.method == "embedContent" and not call.vertex:
             return _json({"embedding": _embed(call.body)})
@@ -370,8 +374,10 @@ def _usage(call: Call, tokens: int, prompt: int, final: bool) -> dict[str, Any]:
     usage["totalTokenCount"] = prompt + output + thoughts
     if call.body.get("cachedContent"):
         usage["cachedContentTokenCount"] = CACHED_TOKENS
-    details = [{"modality": "TEXT", "tokenCount": prompt}]
-    usage["promptTokensDetails"] = details
+    usage["promptTokensDetails"] = _prompt_details(call.body, prompt)
+    if call.body.get("cachedContent"):
+        modality = "AUDIO" if _audio_cache(call.body) else "TEXT"
+        usage["cacheTokensDetails"] = [{"modality": modality, "tokenCount": CACHED_TOKENS}]
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
     if call.vertex:
@@ -487,7 +493,37 @@ def _prompt_tokens(body: Any) -> int:
         return 0
     texts = _texts(body.get("contents")) + _texts(body.get("systemInstruction"))
     cached = CACHED_TOKENS if body.get("cachedContent") else 0
-    return sum(len(text.split()) for text in texts) + cached
+    return sum(len(text.split()) for text in texts) + cached + _audio_tokens(body)
+
+
+def _audio_tokens(body: dict[str, Any]) -> int:
+    contents = body.get("contents")
+    return AUDIO_TOKENS * sum(
+        1
+        for content in (contents if isinstance(contents, list) else ())
+        if isinstance(content, dict)
+        for part in content.get("parts") or ()
+        if isinstance(part, dict) and _media_type(part.get("inlineData")).startswith("audio/")
+    )
+
+
+def _media_type(blob: Any) -> str:
+    """A Blob's type: google-genai sends `mime_type` (protobuf's JSON takes either spelling)."""
+    blob = blob if isinstance(blob, dict) else {}
+    return str(blob.get("mimeType", blob.get("mime_type", "")))
+
+
+def _audio_cache(body: dict[str, Any]) -> bool:
+    return "audio" in str(body.get("cachedContent") or "")
+
+
+def _prompt_details(body: Any, prompt: int) -> list[dict[str, Any]]:
+    """promptTokensDetails: the `prompt` tokens by modality, TEXT and (when there is some) AUDIO."""
+    audio = 0
+    if isinstance(body, dict):
+        audio = _audio_tokens(body) + (CACHED_TOKENS if _audio_cache(body) else 0)
+    details = [{"modality": "TEXT", "tokenCount": prompt - audio}]
+    return [*details, {"modality": "AUDIO", "tokenCount": audio}] if audio else details
 
 
 def _declarations(body: dict[str, Any]) -> list[dict[str, Any]]:

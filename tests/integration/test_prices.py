@@ -1,5 +1,6 @@
 """What the gateway logs as a request's cost matches the provider's bill: Anthropic's cache reads and
-its 5-minute and 1-hour cache writes, streamed and not, through the official SDK on loopback."""
+its 5-minute and 1-hour cache writes, and its web searches, streamed and not, through the official
+SDK on loopback."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 import anthropic
 import orjson
 import pytest
-from anthropic.types import Message, MessageParam, TextBlockParam, Usage
+from anthropic.types import Message, MessageParam, TextBlockParam, ToolUnionParam, Usage
 
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -16,6 +17,13 @@ from tests.fakes.anthropic_server import FakeAnthropic
 MODEL = "claude-sonnet-4-6"
 # https://docs.anthropic.com/en/docs/about-claude/pricing — Claude Sonnet 4.6, USD per million tokens.
 INPUT, WRITE_5M, WRITE_1H, READ, OUTPUT = 3.00, 3.75, 6.00, 0.30, 15.00
+# https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool — $10 per 1,000
+# searches; web fetches cost only their tokens.
+WEB_SEARCH = 10.00 / 1000
+SEARCH_TOOLS: list[ToolUnionParam] = [
+    {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+    {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 2},
+]
 # Two breakpoints, the longer TTL first (as Anthropic requires): an hour-long prefix, then 5 minutes.
 SYSTEM: list[TextBlockParam] = [
     {
@@ -52,15 +60,19 @@ def client(gateway: RunningGateway) -> Iterator[anthropic.Anthropic]:
 
 
 def ask(
-    client: anthropic.Anthropic, question: str, streamed: bool, headers: Mapping[str, str] | None = None
+    client: anthropic.Anthropic,
+    question: str,
+    streamed: bool,
+    headers: Mapping[str, str] | None = None,
+    tools: list[ToolUnionParam] | anthropic.Omit = anthropic.omit,
 ) -> Message:
     messages: list[MessageParam] = [{"role": "user", "content": question}]
     if not streamed:
         return client.messages.create(
-            model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers
+            model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers, tools=tools
         )
     with client.messages.stream(
-        model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers
+        model=MODEL, max_tokens=256, system=SYSTEM, messages=messages, extra_headers=headers, tools=tools
     ) as stream:
         return stream.get_final_message()
 
@@ -133,3 +145,36 @@ def test_custom_cost_header_prices_cache_writes_and_reads(
     newest, oldest = gateway.wait_for_logs(2)[:2]
     assert oldest["cost_usd"] == pytest.approx(negotiated(first.usage), rel=1e-9)
     assert newest["cost_usd"] == pytest.approx(negotiated(second.usage), rel=1e-9)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+def test_web_searches_are_billed_per_search_and_web_fetches_by_their_tokens(
+    gateway: RunningGateway, client: anthropic.Anthropic, streamed: bool
+) -> None:
+    message = ask(client, "what happened in Paris today", streamed, tools=SEARCH_TOOLS)
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 3
+    assert message.usage.server_tool_use.web_fetch_requests == 2
+
+    record = gateway.wait_for_logs(1)[0]
+    assert record["stream"] is streamed
+    written = sum(writes(message.usage))
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        message.usage.input_tokens + written,
+        message.usage.output_tokens,
+    )
+    assert record["cost_usd"] == pytest.approx(billed(message.usage) + 3 * WEB_SEARCH, rel=1e-9)
+
+
+def test_a_cost_rule_is_charged_the_web_search_fee(
+    gateway: RunningGateway, client: anthropic.Anthropic
+) -> None:
+    # Tokens alone cost well under a cent here; three searches, three cents: over the limit.
+    budget = {"name": "searches", "limit": 0.02, "period": 86400, "unit": "cost", "scope": "gateway"}
+    gateway.configure(rate_limits=[budget])
+    message = ask(client, "what happened in Rome today", streamed=False, tools=SEARCH_TOOLS)
+    with pytest.raises(anthropic.RateLimitError):
+        ask(client, "what happened in Madrid today", streamed=False)
+    record = gateway.wait_for_logs(2)[-1]
+    assert record["cost_usd"] == pytest.approx(billed(message.usage) + 3 * WEB_SEARCH, rel=1e-9)
+    assert billed(message.usage) < 0.02 < record["cost_usd"]

@@ -220,6 +220,7 @@ def test_cache_writes_are_priced_by_their_ttl(table: PriceTable) -> None:
 
 EQUIVALENCE_USAGES = [
     Usage(input_tokens=1_234, output_tokens=567, cached_tokens=200, reasoning_tokens=100),
+    Usage(input_tokens=5_000, output_tokens=800, web_searches=4),  # a server tool's searches
     Usage(input_tokens=300_001, output_tokens=4_000, cached_tokens=100_000, reasoning_tokens=1_000),
     Usage(
         input_tokens=2_500,
@@ -263,6 +264,7 @@ def test_every_model_priced_as_genai_prices_prices_it() -> None:
                     cache_write_tokens=usage.cache_write_tokens,
                     cache_write_1h_tokens=usage.cache_write_1h_tokens,
                     output_reasoning_tokens=usage.reasoning_tokens,
+                    web_searches=usage.web_searches,
                 )
                 # The time matters only to prices that change with it.
                 for at in EQUIVALENCE_TIMES if isinstance(model.prices, list) else EQUIVALENCE_TIMES[:1]:
@@ -389,6 +391,16 @@ def test_custom_cost() -> None:
     assert CustomCost(1e-6, 2e-6).cost(usage) == pytest.approx(1_000 * 1e-6 + 500 * 2e-6)
     with_cache = CustomCost(1e-6, 2e-6, per_cache_read_token=1e-7)
     assert with_cache.cost(usage) == pytest.approx(600 * 1e-6 + 400 * 1e-7 + 500 * 2e-6)
+
+
+def test_web_searches_are_priced_per_search_and_left_out_of_a_custom_cost(table: PriceTable) -> None:
+    usage = Usage(input_tokens=1_000, output_tokens=500, web_searches=3)
+    tokens = (1_000 * 3.00 + 500 * 15.00) / 1e6
+    assert table.cost("anthropic", "claude-sonnet-4-6", usage) == pytest.approx(tokens + 3 * 0.01)
+    base = table.rates("anthropic", "claude-sonnet-4-6")
+    # A custom cost prices tokens: one side of it names, the other the table's, no search either way.
+    assert CustomCost(per_token_in=1e-6).over(base).cost(usage) == pytest.approx(1_000e-6 + 500 * 15e-6)
+    assert CustomCost(per_token_out=1e-6).over(base).cost(usage) == pytest.approx(1_000 * 3e-6 + 500e-6)
 
 
 def test_custom_cost_prices_cache_writes_of_any_ttl() -> None:

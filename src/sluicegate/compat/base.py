@@ -20,19 +20,30 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
     tokens reasoning ones, as `Usage` does. Cache writes go in `cache_write_tokens`, as OpenRouter
     reports them, and the hour-long ones among them (Anthropic's `ttl: "1h"`, priced higher) in
     `cache_write_1h_tokens`, the gateway's own field, so the answer's usage (read back for the log
-    and budgets) is still billed as the provider bills it."""
-    details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
+    and budgets) is still billed as the provider bills it. Audio tokens (Gemini's) go where OpenAI
+    puts its own, and web searches (Anthropic's) in `server_tool_use`, as OpenRouter reports them."""
+    details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
     if usage.cache_write_tokens:
         details["cache_write_tokens"] = usage.cache_write_tokens
     if usage.cache_write_1h_tokens:
         details["cache_write_1h_tokens"] = usage.cache_write_1h_tokens
-    return {
+    if usage.input_audio_tokens:
+        details["audio_tokens"] = usage.input_audio_tokens
+    if usage.cached_audio_tokens:
+        details["cached_tokens_details"] = {"audio_tokens": usage.cached_audio_tokens}
+    completion: dict[str, int] = {"reasoning_tokens": usage.reasoning_tokens}
+    if usage.output_audio_tokens:
+        completion["audio_tokens"] = usage.output_audio_tokens
+    answer: dict[str, Any] = {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": details,
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "completion_tokens_details": completion,
     }
+    if usage.web_searches:
+        answer["server_tool_use"] = {"web_search_requests": usage.web_searches}
+    return answer
 
 
 def ended_early(missing: str | None = None) -> str:

@@ -315,6 +315,7 @@ def usage_object(raw: Any) -> Usage | None:
         input_audio_tokens=_int(input_details.get("audio_tokens")),
         cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
         output_audio_tokens=_int(output_details.get("audio_tokens")),
+        web_searches=_int(_dict(raw.get("server_tool_use")).get("web_search_requests")),  # OpenRouter's
         cost_usd=reported_cost(raw),  # OpenRouter's and Perplexity's `cost`: the charge they state
     )
 

@@ -6,10 +6,10 @@ here touches the network.
 
 genai-prices' own `calc_price` takes about 200 µs a call, too slow for every logged request. So each
 (provider, model) is resolved once into a small rate card (USD per token for input, cache reads,
-5-minute and 1-hour cache writes, output and reasoning tokens, a flat fee per request, and the
-thresholds of tiered prices), and a call is a few float operations. The card follows genai-prices'
-rules exactly; the tests check it against `calc_price` for every model in the data. A price the
-card cannot express falls back to genai-prices itself.
+5-minute and 1-hour cache writes, output and reasoning tokens, a flat fee per request, a fee per web
+search, and the thresholds of tiered prices), and a call is a few float operations. The card
+follows genai-prices' rules exactly; the tests check it against `calc_price` for every model in the
+data. A price the card cannot express falls back to genai-prices itself.
 
 Token conventions of `Usage` assumed here (OpenAI's and genai-prices'): `input_tokens` includes
 `cached_tokens` (reads) and `cache_write_tokens`, which include `cache_write_1h_tokens`;
@@ -58,7 +58,7 @@ _LIBRARY_KEYS: Final = frozenset(
 )
 
 # genai-prices price keys a rate card reproduces, and the usage key each one prices.
-_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING, _REQUESTS = (
+_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING, _REQUESTS, _WEB_SEARCHES = (
     "input_mtok",
     "output_mtok",
     "cache_read_mtok",
@@ -66,6 +66,7 @@ _INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING, _REQUES
     "cache_write_1h_mtok",
     "output_reasoning_mtok",
     "requests_kcount",
+    "web_searches_kcount",  # a provider's own search tool (Anthropic's web search: $10 / 1,000)
 )
 _FED_USAGE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -76,6 +77,7 @@ _FED_USAGE_KEYS: Final[Mapping[str, str]] = MappingProxyType(
         _CACHE_WRITE_1H: "cache_write_1h_tokens",
         _REASONING: "output_reasoning_tokens",
         _REQUESTS: "requests",
+        _WEB_SEARCHES: "web_searches",
     }
 )
 
@@ -107,6 +109,7 @@ class _LibraryPricer:
             input_audio_seconds=usage.audio_seconds,
             audio_seconds=usage.audio_seconds,
             input_characters=usage.characters,
+            web_searches=usage.web_searches,
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
@@ -213,7 +216,7 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
                 return None
             continue
         unit = units_by_price_key.get(key)
-        # A price on a unit our usage never reports (audio, images, web searches, ...) counts
+        # A price on a unit our usage never reports (audio, images, code executions, ...) counts
         # nothing. One on an ancestor of a unit we report would count something (no such price
         # exists today): leave that to genai-prices.
         if unit is None or any(unit["dimensions"].items() <= fed for fed in fed_dimensions):
@@ -245,6 +248,7 @@ def _compile_price(price: ModelPrice) -> Pricer | None:
             cache_write_1h=cache_write if cache_write_1h is None else cache_write_1h,
             reasoning=output_rate if reasoning is None else reasoning,
             per_request=rate(_REQUESTS, n_input) or 0.0,
+            per_web_search=rate(_WEB_SEARCHES, n_input) or 0.0,
         )
 
     starts = {

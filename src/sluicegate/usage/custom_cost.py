@@ -76,12 +76,15 @@ class CustomCost:
 class _OneSide:
     """A custom cost that names one per-token side, the other priced by `base`: `base`'s cost of
     that side is what its cost of the whole changes by without it (the input tier the whole is
-    priced at stays; a flat fee per request is no token's and is left out, as a custom cost has none)."""
+    priced at stays; a flat fee per request or per web search is no token's and is left out, as a
+    custom cost has none)."""
 
     custom: CustomCost
     base: Pricer
 
     def cost(self, usage: Usage, at: datetime | None = None) -> float:
+        if usage.web_searches:  # on neither side: left out of both (else one side would keep it)
+            usage = replace(usage, web_searches=0)
         # Generated images are output: DALL·E's are priced per image, beside the tokens.
         no_output = replace(usage, output_tokens=0, reasoning_tokens=0, output_audio_tokens=0, images=0)
         base = self.base

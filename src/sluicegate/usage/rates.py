@@ -44,8 +44,9 @@ def parts(usage: Usage) -> Parts:
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """Prices in USD per token, plus a flat fee per request. `cache_write` prices 5-minute writes
-    (and writes a provider does not split by TTL), `cache_write_1h` one-hour writes."""
+    """Prices in USD per token, plus a flat fee per request and a fee per web search the provider's
+    own tool ran. `cache_write` prices 5-minute writes (and writes a provider does not split by
+    TTL), `cache_write_1h` one-hour writes."""
 
     input: float
     output: float
@@ -54,6 +55,7 @@ class Rates:
     cache_write_1h: float
     reasoning: float
     per_request: float = 0.0
+    per_web_search: float = 0.0
 
     @classmethod
     def per_million(
@@ -93,6 +95,7 @@ class Rates:
             + (total_out - reasoning) * self.output
             + reasoning * self.reasoning
             + self.per_request
+            + usage.web_searches * self.per_web_search
         )
 
 

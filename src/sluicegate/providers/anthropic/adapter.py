@@ -7,7 +7,10 @@ writes are counted apart from `input_tokens` there, so they are added back in he
 counts every input token in `input_tokens`. Writes are split by TTL in `cache_creation`
 (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#1-hour-cache-duration), which
 only `message_start` carries in a stream; a 1-hour write is billed at twice the input price, a
-5-minute one at 1.25 times.
+5-minute one at 1.25 times. The server tools' uses are in `server_tool_use` (cumulative in a
+stream's `message_delta`): web searches are billed apart, $10 per 1,000
+(https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool#usage-and-pricing);
+web fetches cost only the tokens they add, so `web_fetch_requests` is not read.
 """
 
 from __future__ import annotations
@@ -197,6 +200,8 @@ def usage_from(raw: Any) -> Usage | None:
     )
     # The total and its split should agree; if they do not, trust the larger (never bill less).
     written = max(written, written_5m + written_1h)
+    tools = raw.get("server_tool_use")
+    searches = _int(tools.get("web_search_requests")) if isinstance(tools, Mapping) else 0
     return Usage(
         input_tokens=uncached + written + read,
         output_tokens=output,
@@ -204,6 +209,7 @@ def usage_from(raw: Any) -> Usage | None:
         reasoning_tokens=_int(thinking),  # already inside output_tokens, as `Usage` wants it
         cache_write_tokens=written,
         cache_write_1h_tokens=written_1h,
+        web_searches=searches,
     )
 
 

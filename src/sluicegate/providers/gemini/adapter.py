@@ -303,7 +303,9 @@ def usage(metadata: Any) -> Usage | None:
 
     https://ai.google.dev/api/generate-content#UsageMetadata — `promptTokenCount` already includes
     `cachedContentTokenCount`; thoughts and tool-use prompts are reported beside the candidates and
-    prompt, so they are added in (as genai-prices' Google extractor does).
+    prompt, so they are added in (as genai-prices' Google extractor does). Each count's split by
+    modality (`promptTokensDetails`, `cacheTokensDetails`, ...: lists of {modality, tokenCount})
+    gives its audio tokens, which are priced apart (gemini-2.5-flash: $1.00 / M against $0.30).
     """
     if not isinstance(metadata, dict) or not isinstance(metadata.get("promptTokenCount"), int):
         return None
@@ -313,6 +315,22 @@ def usage(metadata: Any) -> Usage | None:
         output_tokens=_int(metadata.get("candidatesTokenCount")) + thoughts,
         cached_tokens=_int(metadata.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
+        input_audio_tokens=_audio(metadata, "promptTokensDetails")
+        + _audio(metadata, "toolUsePromptTokensDetails"),
+        cached_audio_tokens=_audio(metadata, "cacheTokensDetails"),
+        output_audio_tokens=_audio(metadata, "candidatesTokensDetails"),
+    )
+
+
+def _audio(metadata: dict[str, Any], key: str) -> int:
+    """The AUDIO tokens of one of `usageMetadata`'s ModalityTokenCount lists."""
+    details = metadata.get(key)
+    if not isinstance(details, list):
+        return 0
+    return sum(
+        _int(detail.get("tokenCount"))
+        for detail in details
+        if isinstance(detail, dict) and detail.get("modality") == "AUDIO"
     )
 
 
