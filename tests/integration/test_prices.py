@@ -178,3 +178,18 @@ def test_a_cost_rule_is_charged_the_web_search_fee(
     record = gateway.wait_for_logs(2)[-1]
     assert record["cost_usd"] == pytest.approx(billed(message.usage) + 3 * WEB_SEARCH, rel=1e-9)
     assert billed(message.usage) < 0.02 < record["cost_usd"]
+
+
+def test_a_cost_rule_reserves_the_web_searches_a_request_allows(
+    gateway: RunningGateway, client: anthropic.Anthropic
+) -> None:
+    # One answer with three searches (about 0.034 USD) leaves about 0.016 of 0.05: the tokens of
+    # another question fit, the ten searches reserved for a search tool without max_uses do not.
+    budget = {"name": "searches", "limit": 0.05, "period": 86400, "unit": "cost", "scope": "gateway"}
+    gateway.configure(rate_limits=[budget])
+    ask(client, "what happened in Rome today", streamed=False, tools=SEARCH_TOOLS)
+    uncapped: list[ToolUnionParam] = [{"type": "web_search_20250305", "name": "web_search"}]
+    with pytest.raises(anthropic.RateLimitError):
+        ask(client, "what happened in Madrid today", streamed=False, tools=uncapped)
+    ask(client, "what happened in Madrid today", streamed=False)
+    assert sum(record["cost_usd"] or 0 for record in gateway.wait_for_logs(3)) <= 0.05  # the refusal: None

@@ -34,6 +34,7 @@ class StepEstimate(NamedTuple):
     output_cap: int | None
     price: Pricer | None
     unpriced: bool
+    searches: int = 0  # web searches the provider's own tool may run, billed apart (`RequestFacts`)
 
     def tokens(self, default_output: int) -> int:
         """`usage(default_output).total_tokens`, without building the usage (this runs per request)."""
@@ -41,7 +42,9 @@ class StepEstimate(NamedTuple):
 
     def usage(self, default_output: int) -> Usage:
         output = self.output_cap if self.output_cap is not None else default_output
-        return Usage(input_tokens=self.prompt_tokens, output_tokens=output, estimated=True)
+        return Usage(
+            input_tokens=self.prompt_tokens, output_tokens=output, web_searches=self.searches, estimated=True
+        )
 
     def cost(self, default_output: int) -> float:
         return self.price.cost(self.usage(default_output)) if self.price is not None else 0.0
@@ -89,5 +92,8 @@ class Estimator:
             cap = step.provider.output_cap(step.route, payload)
             own = step.options.custom_cost if step.options is not None else None  # a universal step's
             rate = self._pricing.price(step, own or custom_cost, fallback) if price else None
-            estimates.append(StepEstimate(prompt, cap, rate, price and unpriced(method, step, rate)))
+            searches = step.facts.searches
+            estimates.append(
+                StepEstimate(prompt, cap, rate, price and unpriced(method, step, rate), searches)
+            )
         return estimates

@@ -88,6 +88,9 @@ class RequestFacts:
     # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
     # speech's characters); a usage the answer reports comes first.
     billed: Usage | None = None
+    # The most searches the provider's own search tool may run for it, billed per search (Anthropic's
+    # `web_search` tool's `max_uses`): what a cost rule reserves for them beside the tokens.
+    searches: int = 0
     # Why a body that starts as JSON would could not be read as JSON; whether the request is refused
     # for it depends on the Content-Type the client declared (`unreadable`).
     unreadable: JsonProblem | None = None

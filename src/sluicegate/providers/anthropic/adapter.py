@@ -16,7 +16,7 @@ web fetches cost only the tokens they add, so `web_fetch_requests` is not read.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -60,6 +60,10 @@ OPERATIONS: OperationMarkers = (("chat/completions", "chat"), ("messages", "chat
 # Completions' `max_tokens_to_sample` (https://docs.anthropic.com/en/api/complete).
 OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_tokens_to_sample")
 # Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
+# What a web search tool without `max_uses` reserves under a cost rule: Anthropic sets no limit
+# (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool); its fee is settled
+# on what the answer reports either way.
+SEARCHES_UNCAPPED = 10
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
 
@@ -99,7 +103,9 @@ class Anthropic:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
-        return json_facts(body, cacheable=route.path.rstrip("/").endswith("v1/messages"))
+        facts = json_facts(body, cacheable=route.path.rstrip("/").endswith("v1/messages"))
+        searches = _searches_allowed(facts.payload)
+        return replace(facts, searches=searches) if searches else facts
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if _counts_tokens(route):
@@ -241,3 +247,20 @@ def _document_text(document: dict[str, Any]) -> str:
 
 
 ANTHROPIC = Anthropic()
+
+
+def _searches_allowed(payload: Any) -> int:
+    """The web searches a Messages request's `web_search_*` tools may run (`max_uses`, each)."""
+    tools = payload.get("tools") if isinstance(payload, dict) else None
+    if not isinstance(tools, list):
+        return 0
+    allowed = 0
+    for tool in tools:
+        if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_"):
+            uses = tool.get("max_uses")
+            allowed += (
+                uses
+                if isinstance(uses, int) and not isinstance(uses, bool) and uses > 0
+                else SEARCHES_UNCAPPED
+            )
+    return allowed
