@@ -34,10 +34,6 @@ class GatewayDirectory:
     async def _load(self, key: tuple[str, str]) -> Gateway | None:
         return await self._store.get_gateway(*key)
 
-    async def every(self) -> list[Gateway]:
-        """Every gateway of every account, from the store (for the error naming the accounts)."""
-        return await self._store.all_gateways()
-
     async def list(self, account: str) -> list[Gateway]:
         """Every gateway of `account`, from the store (used for error messages and listings)."""
         return await self._store.list_gateways(account)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sluicegate.errors import UnknownAccount, UnknownGateway
+from sluicegate.gateway import DEFAULT_ACCOUNT
 
 # A Cloudflare account id, as a URL copied from Cloudflare's docs or dashboard carries it.
 _CLOUDFLARE_ACCOUNT = re.compile(r"[0-9a-fA-F]{32}")
@@ -39,25 +40,23 @@ def unknown_gateway(account: str, slug: str, known: Iterable[str]) -> UnknownGat
     return UnknownGateway(no_gateway(account, slug, names), gateways=names)
 
 
-def unknown_account(account: str, slug: str, accounts: Iterable[str]) -> UnknownAccount:
+def unknown_account(account: str, slug: str, default_has_it: bool) -> UnknownAccount:
     """The 404 for a URL naming an account with no gateways (a Cloudflare account id kept in a URL
-    moved here, most often): the accounts there are, and the path with the likeliest one."""
-    names = sorted(accounts)
-    listed = f"this gateway's accounts: {', '.join(names)}" if names else "this gateway has no gateways yet"
-    near = None if _CLOUDFLARE_ACCOUNT.fullmatch(account) else closest(account, names)
-    if near is not None:
-        said = f"; did you mean {near!r}?"
-    elif _CLOUDFLARE_ACCOUNT.fullmatch(account):
-        said = f": Cloudflare's account id is not used here; {listed}"
+    moved here, most often). Only the default account is named, and the path to its gateway `slug`
+    when it has one (`default_has_it`): a client that is not yet authenticated learns nothing of
+    the other accounts a deployment may hold."""
+    cloudflare = _CLOUDFLARE_ACCOUNT.fullmatch(account) is not None
+    near = not cloudflare and closest(account, [DEFAULT_ACCOUNT]) is not None
+    if near:
+        said = f"; did you mean {DEFAULT_ACCOUNT!r}?"
+    elif cloudflare:
+        said = f": Cloudflare's account id is not used here; the default account is {DEFAULT_ACCOUNT!r}"
     else:
-        said = f"; {listed}"
-    guess = near or (names[0] if len(names) == 1 else None)
-    details: dict[str, Any] = {"accounts": names}
-    use = ""
-    if guess is not None:
-        details["did_you_mean"] = f"/v1/{guess}/{slug}"
-        use = f" (use /v1/{guess}/{slug}/...)"
-    return UnknownAccount(f"no account {account!r}{said}{use}", **details)
+        said = f" (the default account is {DEFAULT_ACCOUNT!r})"
+    if not default_has_it:
+        return UnknownAccount(f"no account {account!r}{said}")
+    path = f"/v1/{DEFAULT_ACCOUNT}/{slug}"
+    return UnknownAccount(f"no account {account!r}{said} (use {path}/...)", did_you_mean=path)
 
 
 CUSTOM_PROVIDERS_DOC = "docs/providers.md#an-accounts-own-custom-providers"

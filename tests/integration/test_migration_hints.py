@@ -78,7 +78,7 @@ def test_a_percentage_threshold_is_refused_with_the_semantic_cache_off(
 
 
 @pytest.mark.parametrize("path", ["/openai/chat/completions", ""])
-def test_a_cloudflare_account_id_in_the_url_names_the_accounts_here(
+def test_a_cloudflare_account_id_in_the_url_is_pointed_to_the_default_account(
     gw: RunningGateway, fake: FakeOpenAI, path: str
 ) -> None:
     steps = [{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": CHAT}]
@@ -88,14 +88,19 @@ def test_a_cloudflare_account_id_in_the_url_names_the_accounts_here(
     error = error_of(response, 404)
     assert error["message"] == (
         f"no account '{CLOUDFLARE_ACCOUNT}': Cloudflare's account id is not used here;"
-        " this gateway's accounts: local (use /v1/local/default/...)"
+        " the default account is 'local' (use /v1/local/default/...)"
     )
-    assert (error["code"], error["accounts"], error["did_you_mean"]) == (
-        "unknown_account",
-        ["local"],
-        "/v1/local/default",
-    )
+    assert (error["code"], error["did_you_mean"]) == ("unknown_account", "/v1/local/default")
     assert fake.requests == []
+
+
+def test_an_unknown_account_lists_no_accounts(gw: RunningGateway) -> None:
+    """A client not yet authenticated learns of no account but the default one (a deployment's
+    other accounts are other tenants), and gets no path to a gateway the default account lacks."""
+    error = error_of(gw.http.post("/v1/acme-corp/billing/openai/chat/completions", json=CHAT), 404)
+    assert error["message"] == "no account 'acme-corp' (the default account is 'local')"
+    assert "accounts" not in error
+    assert "did_you_mean" not in error
 
 
 def test_a_misspelt_account_is_named(gw: RunningGateway) -> None:

@@ -13,6 +13,7 @@ from multidict import CIMultiDictProxy
 from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
 from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan
+from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hints import unknown_account, unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
@@ -58,8 +59,8 @@ class Resolve:
         if gateway is None:
             known = [g.slug for g in await self._directory.list(request.account)]
             if not known:  # no such account: most often a Cloudflare account id kept in the URL
-                accounts = {g.account for g in await self._directory.every()}
-                raise unknown_account(request.account, request.gateway_slug, accounts)
+                default = await self._directory.get(DEFAULT_ACCOUNT, request.gateway_slug)
+                raise unknown_account(request.account, request.gateway_slug, default is not None)
             raise unknown_gateway(request.account, request.gateway_slug, known)
         exchange.gateway = gateway
         read_options(request.headers, exchange.options)
