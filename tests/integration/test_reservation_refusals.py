@@ -184,6 +184,33 @@ def test_a_cost_rule_says_it_in_dollars_at_the_models_output_price(
     assert len(claude.requests) == 2
 
 
+def test_a_cost_rule_names_the_web_searches_it_reserved(
+    gateway: RunningGateway, messages: anthropic.Anthropic, claude: FakeAnthropic
+) -> None:
+    """The searches a web search tool allows are priced into the reservation (Anthropic: $10 per
+    1,000), and the refusal counts them in what the request may cost and in the cap that fits."""
+    gateway.configure(rate_limits=[{"name": "$1/day", "limit": 1.0, "period": 86400, "unit": "cost"}])
+    ask(messages)  # $1.92 as sent: alone in the window, it reserves the whole dollar
+
+    def search(max_tokens: int) -> None:
+        messages.messages.create(
+            model=CLAUDE,
+            max_tokens=max_tokens,
+            messages=[{"role": "user", "content": "tiny"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 20}],
+        )
+
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        search(SDK_DEFAULT)
+    message = error_of(caught.value)["message"]
+    assert "may cost up to $2.12" in message  # $1.92 of tokens and $0.20 of searches
+    assert "20 web searches (its search tool's max_uses)" in message
+    cap = fitting_cap(message)
+    assert 52_000 < cap < 53_334  # what is left less the searches' $0.20, at $15 per million
+    search(cap)
+    assert len(claude.requests) == 2
+
+
 @pytest.mark.parametrize("answers", [1, 2])
 def test_openais_shape_names_the_field_in_param(
     gateway: RunningGateway, fake: FakeOpenAI, answers: int

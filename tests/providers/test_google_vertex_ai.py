@@ -111,3 +111,16 @@ def test_claude_answers_are_read_as_anthropic_messages() -> None:
     # Counting tokens is free there too.
     counting = Route("local", f"{CLAUDE}/count-tokens:rawPredict")
     assert GOOGLE_VERTEX_AI.read_usage(counting, b'{"input_tokens": 2095}') == Usage()
+
+
+def test_claude_requests_reserve_the_web_searches_their_tool_allows() -> None:
+    """As on Anthropic's own API (tests/integration/test_prices.py): a cost rule reserves them."""
+    tools = b'"tools":[{"type":"web_search_20250305","name":"web_search","max_uses":3}]'
+    body = b'{"anthropic_version":"vertex-2023-10-16","max_tokens":64,"messages":[],' + tools + b"}"
+    claude = Route("local", f"{CLAUDE}/claude-sonnet-4-6:rawPredict")
+    assert GOOGLE_VERTEX_AI.read_request(claude, body).searches == 3
+    gemini = Route(
+        "local",
+        "v1/projects/acme/locations/us-east5/publishers/google/models/gemini-2.5-flash:generateContent",
+    )
+    assert GOOGLE_VERTEX_AI.read_request(gemini, body).searches == 0

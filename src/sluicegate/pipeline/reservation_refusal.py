@@ -179,9 +179,12 @@ def _asks(estimate: StepEstimate, cap: int, told: str, unit: str, step: Step) ->
     total = _amount(estimate, unit)
     per_million = (total(cap) - total(0)) / cap * 1_000_000
     model = step.facts.model or "its model"
+    searches = (
+        f", and {estimate.searches:,} web searches (its search tool's max_uses)" if estimate.searches else ""
+    )
     return (
         f"may cost up to {_dollars(total(cap))}: {output} at {_dollars(per_million)} per million output "
-        f"tokens of {model}, and about {estimate.prompt_tokens:,} input tokens"
+        f"tokens of {model}, about {estimate.prompt_tokens:,} input tokens{searches}"
     )
 
 

@@ -14,13 +14,13 @@ https://docs.anthropic.com/en/api/claude-on-vertex-ai — so its answers are rea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sluicegate.providers.anthropic.adapter import ANTHROPIC
+from sluicegate.providers.anthropic.adapter import ANTHROPIC, searches_allowed
 from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
-from sluicegate.providers.base import Route
+from sluicegate.providers.base import RequestFacts, Route
 from sluicegate.providers.gemini.adapter import ANSWER_METHODS, GeminiAPI, Target, stream_rule
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.texts import GEMINI_TOKEN_KEYS
@@ -59,6 +59,11 @@ class VertexAI(GeminiAPI):
 
     def compat_target(self) -> CompatTarget | None:
         return None  # the unified endpoint does not translate to Vertex AI
+
+    def read_request(self, route: Route, body: bytes) -> RequestFacts:
+        facts = GeminiAPI.read_request(self, route, body)
+        searches = searches_allowed(facts.payload) if _serves_claude(route) else 0
+        return replace(facts, searches=searches) if searches else facts  # Claude's web search tool
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         if _serves_claude(route):

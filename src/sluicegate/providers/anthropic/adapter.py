@@ -59,11 +59,12 @@ OPERATIONS: OperationMarkers = (("chat/completions", "chat"), ("messages", "chat
 # `max_completion_tokens` (https://docs.anthropic.com/en/api/openai-sdk), the legacy Text
 # Completions' `max_tokens_to_sample` (https://docs.anthropic.com/en/api/complete).
 OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_tokens_to_sample")
-# Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
-# What a web search tool without `max_uses` reserves under a cost rule: Anthropic sets no limit
-# (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool); its fee is settled
-# on what the answer reports either way.
+# What a web search tool without `max_uses` reserves under a cost rule, as a rule's `reserve` does
+# for an answer without a cap: Anthropic sets no limit of its own
+# (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool), and the fee is
+# settled on the searches the answer reports, so such a request may use more than was reserved.
 SEARCHES_UNCAPPED = 10
+# Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
 
@@ -104,7 +105,7 @@ class Anthropic:
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         facts = json_facts(body, cacheable=route.path.rstrip("/").endswith("v1/messages"))
-        searches = _searches_allowed(facts.payload)
+        searches = searches_allowed(facts.payload)
         return replace(facts, searches=searches) if searches else facts
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
@@ -249,7 +250,7 @@ def _document_text(document: dict[str, Any]) -> str:
 ANTHROPIC = Anthropic()
 
 
-def _searches_allowed(payload: Any) -> int:
+def searches_allowed(payload: Any) -> int:
     """The web searches a Messages request's `web_search_*` tools may run (`max_uses`, each)."""
     tools = payload.get("tools") if isinstance(payload, dict) else None
     if not isinstance(tools, list):
