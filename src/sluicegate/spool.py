@@ -24,7 +24,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sluicegate import process_dirs
@@ -79,7 +79,7 @@ class Spool:
     def close(self) -> None:
         """Close the files; segments not yet stored stay for the next start."""
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor.shutdown(wait=True)  # a segment being made is given up below
         self.seal()
         self._sealer.seal_detached()
         self._segments.close()
@@ -91,7 +91,8 @@ class Spool:
 
     def append(self, line: bytes) -> None:
         """Write one record's line (ending in a newline). On the request path: a copy into the
-        mapping (the next segment is usually made ahead, by `prepare_next`)."""
+        mapping (the next segment is usually made ahead: by the drain's `prepare_next`, or on the
+        spool's thread once this one is half full)."""
         segment = self._segment
         if segment is None or not segment.append(line):
             self.seal()
@@ -165,7 +166,7 @@ class Spool:
     def _on_own_thread(self, job: Callable[[], None]) -> None:
         if self._executor is None:  # started on first use: a forked worker makes its own
             self._executor = ThreadPoolExecutor(1, "spool-ahead")
-        self._executor.submit(job)  # a failure (a full disk) leaves the loop to start the next one
+        self._executor.submit(job).add_done_callback(_said_if_failed)
 
     def _drop_oldest(self) -> None:
         while self._sealed and self.backlog_bytes > self._max_bytes:
@@ -194,6 +195,12 @@ class Spool:
                 self._sealed.append((target, len(data), data.count(b"\n")))
             process_dirs.remove(other)
         self._drop_oldest()
+
+
+def _said_if_failed(made: Future[None]) -> None:
+    if not made.cancelled() and (error := made.exception()) is not None:
+        # A full disk, most often: the loop starts the next segment itself; the drain reports it.
+        _log.warning("the log spool's next segment could not be made ahead: %s", error)
 
 
 def read_lines(path: Path) -> list[bytes]:

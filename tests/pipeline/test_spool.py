@@ -14,6 +14,7 @@ import pytest
 
 from sluicegate import spool as spool_module
 from sluicegate.logbook import Logbook, _read_batches
+from sluicegate.numbered_segments import NumberedSegments
 from sluicegate.outcome import NO_OUTCOME
 from sluicegate.spool import Spool, read_lines, read_pieces
 from sluicegate.storage.base import LogRecord
@@ -177,6 +178,25 @@ def test_a_half_full_segment_has_the_next_one_made_ahead_at_once(tmp_path: Path)
     assert spool.sealed()[-1].name in made
     assert lines_in(tmp_path) == [LINE.rstrip()] * 11
     spool.close()
+
+
+def test_a_segment_that_cannot_be_made_ahead_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the spool's own thread a failure (a full disk) reaches no caller: it is logged, and the
+    loop starts the next segment itself."""
+
+    def full(segments: NumberedSegments, last_used: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(NumberedSegments, "make_ahead", full)
+    spool = Spool(tmp_path, max_bytes=16 * 10 * len(LINE))  # segments of ten lines
+    spool.open()
+    for _ in range(11):  # half full at the fifth: asked on the spool's thread
+        spool.append(LINE)
+    spool.close()  # waits for the thread
+    assert "next segment could not be made ahead: [Errno 28] No space left on device" in caplog.text
+    assert lines_in(tmp_path) == [LINE.rstrip()] * 11
 
 
 def test_a_line_bigger_than_the_segment_made_ahead_gets_its_own(tmp_path: Path) -> None:
