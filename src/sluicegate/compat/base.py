@@ -9,6 +9,7 @@ a JSON body with `response`, an error body with `error`, a stream incrementally 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +45,14 @@ def openai_usage(usage: Usage) -> dict[str, Any]:
     if usage.web_searches:
         answer["server_tool_use"] = {"web_search_requests": usage.web_searches}
     return answer
+
+
+def answered_model(answer: Mapping[str, Any], field: str, asked: str) -> str:
+    """The model that answered, as OpenAI's answers name the snapshot that ran (`gpt-4o` answered by
+    `gpt-4o-2024-08-06`): the answer's `field` (Anthropic's `model`, Gemini's `modelVersion`),
+    else the one asked for."""
+    model = answer.get(field)
+    return model if isinstance(model, str) and model else asked
 
 
 def ended_early(missing: str | None = None) -> str:

@@ -148,12 +148,12 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         return reader.read_stream_usage(route, body) or _seen(exchange) or step.facts.billed
     usage = reader.read_usage(route, body)
     if usage is None and exchange.response.relayed_whole:  # only its end was kept
-        usage = reader.read_usage(route, closing_usage(body))
+        usage = reader.read_usage(route, usage_tail_document(body))
     # Speech answers with audio, DALL·E with images and no usage: what the request asked for is billed.
     return usage or step.facts.billed
 
 
-def closing_usage(end: bytes) -> bytes:
+def usage_tail_document(end: bytes) -> bytes:
     """The usage object in the end of a JSON answer (`end`: all that was kept of it), as a document
     of its own, `{"usage": {...}}` (Gemini's `usageMetadata`), which `Provider.read_usage` reads; b""
     when there is none. OpenAI, Anthropic and Gemini put usage after the content, at the end."""

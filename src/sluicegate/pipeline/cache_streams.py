@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sluicegate.compat.base import openai_usage
 from sluicegate.exchange import Exchange, Reply
-from sluicegate.outcome.meter import closing_usage as usage_document
+from sluicegate.outcome.meter import usage_tail_document
 from sluicegate.pipeline.hit_usage import with_stream_usage
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Provider, Route
@@ -61,7 +61,7 @@ def stored_usage(provider: Provider, route: Route, entry: CacheEntry) -> Usage |
     (a whole one's usage object follows its content), on the event loop when metered."""
     if entry.streamed:
         return closing_usage(provider, route, entry.body)
-    return provider.read_usage(route, usage_document(entry.body[-_USAGE_TAIL:]))
+    return provider.read_usage(route, usage_tail_document(entry.body[-_USAGE_TAIL:]))
 
 
 class StreamCopy:

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, ended_early, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, answered_model, ended_early, openai_usage
 from sluicegate.providers.anthropic.adapter import usage_from
 from sluicegate.providers.anthropic.compat_request import ANSWER_TOOL, as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
@@ -99,7 +99,7 @@ class AnthropicTranslator:
             "id": str(message.get("id", "")),
             "object": "chat.completion",
             "created": int(self.clock()),
-            "model": _answered_model(message, model),
+            "model": answered_model(message, "model", model),
             "choices": [choice],
         }
         if (usage := usage_from(message.get("usage"))) is not None:
@@ -175,7 +175,7 @@ class AnthropicStream:
             case "message_start":
                 message = as_mapping(event.get("message"))
                 self._id = str(message.get("id", ""))
-                self._model = _answered_model(message, self._model)
+                self._model = answered_model(message, "model", self._model)
                 self._add_usage(message.get("usage"))
                 return self._chunk({"role": "assistant", "content": ""})
             case "content_block_start":
@@ -333,10 +333,3 @@ def _int(value: Any) -> int:
 
 
 ANTHROPIC_TRANSLATOR = AnthropicTranslator()
-
-
-def _answered_model(message: Mapping[str, Any], asked: str) -> str:
-    """The model that answered, as OpenAI names it (`claude-sonnet-4-5-20250929` for the alias
-    `claude-sonnet-4-5`), else the one asked for."""
-    model = message.get("model")
-    return model if isinstance(model, str) and model else asked

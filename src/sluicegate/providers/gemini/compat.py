@@ -18,7 +18,7 @@ stream.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -30,6 +30,7 @@ from sluicegate.compat.base import (
     NativeRequest,
     StreamTranslator,
     TranslationError,
+    answered_model,
     ended_early,
     openai_usage,
 )
@@ -89,7 +90,7 @@ class GoogleAIStudioTranslator:
             "id": _completion_id(document),
             "object": "chat.completion",
             "created": _created(document) or int(self.clock()),
-            "model": _answered_model(document, model),
+            "model": answered_model(document, "modelVersion", model),
             "choices": choices or [_blocked_choice(document)],
         }
         if (usage := gemini_usage(document.get("usageMetadata"))) is not None:
@@ -158,7 +159,7 @@ class GeminiChunkStream:
     def _translate(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         if not self._id:
             self._id, self._created = _completion_id(response), _created(response) or self._created
-            self._model = _answered_model(response, self._model)
+            self._model = answered_model(response, "modelVersion", self._model)
         self._usage = gemini_usage(response.get("usageMetadata")) or self._usage
         chunks = []
         for position, candidate in enumerate(_candidates(response)):
@@ -341,10 +342,3 @@ def _openai_error(status: int | None, body: bytes) -> dict[str, Any]:
 
 
 GOOGLE_AI_STUDIO_TRANSLATOR = GoogleAIStudioTranslator()
-
-
-def _answered_model(response: Mapping[str, Any], asked: str) -> str:
-    """The model that answered (`modelVersion`: `gemini-2.5-flash-preview-05-20` for the alias
-    `gemini-2.5-flash-preview`), as OpenAI names the snapshot that answered, else the one asked for."""
-    version = response.get("modelVersion")
-    return version if isinstance(version, str) and version else asked
