@@ -60,39 +60,91 @@ def unknown_account(account: str, slug: str, default_has_it: bool) -> UnknownAcc
 
 
 CUSTOM_PROVIDERS_DOC = "docs/providers.md#an-accounts-own-custom-providers"
-# Cloudflare's provider slugs that are not built in here: the service, and the base URL of its
-# OpenAI-compatible API (None: it speaks no such API, so no custom provider reaches it either).
-_CLOUDFLARE_ONLY: dict[str, tuple[str, str | None]] = {
+# Other gateways' names (LiteLLM's, the SDKs', short ones) for providers built in here.
+_BUILT_IN_ALIASES = {
+    **dict.fromkeys(("gemini", "google", "googleai", "google-ai", "google-genai"), "google-ai-studio"),
+    **dict.fromkeys(("vertex", "vertexai", "vertex-ai", "google-vertex", "gcp"), "google-vertex-ai"),
+    **dict.fromkeys(("claude", "anthropic-ai"), "anthropic"),
+    **dict.fromkeys(("azure", "azureopenai", "azure-oai"), "azure-openai"),
+    **dict.fromkeys(("perplexity", "pplx"), "perplexity-ai"),
+    **dict.fromkeys(("cloudflare", "workersai", "workers", "cf", "cloudflare-workers-ai"), "workers-ai"),
+    **dict.fromkeys(("hf", "hugging-face", "huggingface-hub"), "huggingface"),
+    **dict.fromkeys(("mistralai", "mistral-ai"), "mistral"),
+    **dict.fromkeys(("cohere-chat", "cohere-ai"), "cohere"),
+    **dict.fromkeys(("deepseek-ai",), "deepseek"),
+    **dict.fromkeys(("open-router",), "openrouter"),
+    **dict.fromkeys(("chatgpt", "gpt"), "openai"),
+}  # fmt: skip
+# Other names for the Cloudflare slugs below.
+_CLOUDFLARE_ALIASES = {
+    **dict.fromkeys(("xai", "x-ai"), "grok"),
+    **dict.fromkeys(("bedrock", "amazon-bedrock", "aws", "amazon", "bedrock-converse"), "aws-bedrock"),
+    **dict.fromkeys(("eleven-labs", "11labs"), "elevenlabs"),
+    **dict.fromkeys(("fal-ai", "falai"), "fal"),
+}  # fmt: skip
+# Cloudflare's provider slugs that are not built in here but have an OpenAI-compatible API, which
+# an account's custom provider reaches: the service, and the base URL of that API.
+_OPENAI_COMPATIBLE = {
     "grok": ("xAI", "https://api.x.ai/v1"),
     "cerebras": ("Cerebras", "https://api.cerebras.ai/v1"),
-    "aws-bedrock": ("Amazon Bedrock", None),
+    "baseten": ("Baseten", "https://inference.baseten.co/v1"),
+    # Bedrock's OpenAI-compatible Chat Completions (a Bedrock API key as the bearer token), not the
+    # native SigV4-signed API Cloudflare's aws-bedrock forwards; the region is the user's.
+    "aws-bedrock": ("Amazon Bedrock", "https://bedrock-mantle.{region}.api.aws/v1"),
+}
+# Cloudflare's provider slugs whose APIs are not OpenAI's (speech, images): not reachable here.
+_NOT_OPENAI = {
+    "cartesia": "Cartesia",
+    "elevenlabs": "ElevenLabs",
+    "deepgram": "Deepgram",
+    "fal": "Fal AI",
+    "ideogram": "Ideogram",
+    "adobe-firefly": "Adobe Firefly",
 }
 
 
 def unknown_provider(name: str, known: Iterable[str]) -> tuple[str, dict[str, Any]]:
     """What an error for the unknown provider `name` adds to `unknown provider 'x'`, and its details:
-    the known name it is a misspelling of, or how to reach it as an account's custom provider."""
-    if name.lower() in _CLOUDFLARE_ONLY:  # never "did you mean 'groq'" for Cloudflare's `grok`
-        name = name.lower()
-        service, base_url = _CLOUDFLARE_ONLY[name]
-        if base_url is None:
-            return f": {service} is not built in here, and its API is not OpenAI's", {}
-        custom = f"custom-{name}"
+    the provider built in under another name, the account's custom provider of that name, or how
+    (and whether) an account's custom provider reaches it. `known` holds the built-in names and the
+    account's own `custom-{slug}` ones."""
+    names = set(known)
+    word = name.strip().lower().replace("_", "-")
+    if word in _BUILT_IN_ALIASES and _BUILT_IN_ALIASES[word] in names:
+        meant = _BUILT_IN_ALIASES[word]
+        return f"; did you mean {meant!r}?", {"did_you_mean": meant}
+    word = _CLOUDFLARE_ALIASES.get(word, word)
+    custom = f"custom-{word}"
+    if custom in names:  # the account already has it (Cloudflare's `grok` as its `custom-grok`)
+        return f"; did you mean {custom!r}, the account's custom provider?", {"did_you_mean": custom}
+    if word in _NOT_OPENAI:
         return (
-            f": {service} is not built in here; its API speaks OpenAI's, so add it as a custom provider"
+            f": {_NOT_OPENAI[word]} is not supported here: its API is not OpenAI's, so no custom"
+            " provider reaches it either",
+            {},
+        )
+    if word in _OPENAI_COMPATIBLE:  # never "did you mean 'groq'" for Cloudflare's `grok`
+        service, base_url = _OPENAI_COMPATIBLE[word]
+        speaks = "its API speaks OpenAI's, so add it"
+        if word == "aws-bedrock":
+            speaks = (
+                "it also serves OpenAI's Chat Completions API (a Bedrock API key as the bearer"
+                " token, for the models Bedrock serves there), so add that"
+            )
+        return (
+            f": {service} is not built in here; {speaks} as a custom provider"
             f" (base_url {base_url}) and use {custom!r} ({CUSTOM_PROVIDERS_DOC})",
             {"custom_provider": custom, "docs": CUSTOM_PROVIDERS_DOC},
         )
-    guess = closest(name.lower(), known)
+    guess = closest(word, names)
     if guess is not None:
         return f"; did you mean {guess!r}?", {"did_you_mean": guess}
-    if name.startswith("custom-"):
-        slug = name.removeprefix("custom-")
+    if word.startswith("custom-"):
+        slug = word.removeprefix("custom-")
         return (
             f": the account has no custom provider with slug {slug!r} ({CUSTOM_PROVIDERS_DOC})",
             {"docs": CUSTOM_PROVIDERS_DOC},
         )
-    custom = f"custom-{name.lower()}"
     return (
         f"; a provider that speaks OpenAI's API is reached as a custom provider: add it and use"
         f" {custom!r} ({CUSTOM_PROVIDERS_DOC})",

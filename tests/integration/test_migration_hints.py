@@ -77,6 +77,37 @@ def test_a_percentage_threshold_is_refused_with_the_semantic_cache_off(
     assert fine.status_code == 200, fine.text
 
 
+@pytest.mark.parametrize(("value", "meant"), [("50", "0.5"), ("1.5", None), ("20", None), ("150", None)])
+def test_only_a_plausible_percentage_threshold_gets_a_suggestion(
+    gw: RunningGateway, value: str, meant: str | None
+) -> None:
+    """A threshold is a high similarity: 1.5 was no percentage (not 'did you mean 0.015?')."""
+    headers = {"x-semantic-threshold": value}
+    error = error_of(
+        gw.http.post("/v1/local/default/openai/chat/completions", json=CHAT, headers=headers), 400
+    )
+
+    said = f"x-semantic-threshold must be between 0 and 1, got {value}"
+    assert error["message"] == (said if meant is None else f"{said}: did you mean {meant}?")
+    assert error.get("did_you_mean") == meant
+
+
+def test_a_bad_threshold_is_refused_when_the_exact_cache_answers(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """Checked up front with the gateway's other headers: the same 400 whatever would answer the
+    request, here an exact-cache hit, which the semantic stage never sees."""
+    gw.configure(cache_enabled=True)
+    path = "/v1/local/default/openai/chat/completions"
+    assert gw.http.post(path, json=CHAT).status_code == 200
+    assert gw.http.post(path, json=CHAT).headers["cf-aig-cache-status"] == "HIT"
+
+    error = error_of(gw.http.post(path, json=CHAT, headers={"x-semantic-threshold": "75"}), 400)
+
+    assert error["message"] == "x-semantic-threshold must be between 0 and 1, got 75: did you mean 0.75?"
+    assert len(fake.requests) == 1
+
+
 @pytest.mark.parametrize("path", ["/openai/chat/completions", ""])
 def test_a_cloudflare_account_id_in_the_url_is_pointed_to_the_default_account(
     gw: RunningGateway, fake: FakeOpenAI, path: str
@@ -108,6 +139,16 @@ def test_a_misspelt_account_is_named(gw: RunningGateway) -> None:
     assert error["message"] == "no account 'locla'; did you mean 'local'? (use /v1/local/default/...)"
 
 
+def test_the_default_account_without_gateways_is_told_its_gateway_is_missing(gw: RunningGateway) -> None:
+    """Not "no account 'local'; did you mean 'local'?": the account is right, its gateway is not."""
+    assert gw.http.delete("/api/v1/accounts/local/gateways/default").is_success
+
+    error = error_of(gw.http.post("/v1/local/default/openai/chat/completions", json=CHAT), 404)
+
+    assert (error["code"], error["message"]) == ("unknown_gateway", "no gateway 'default' in account 'local'")
+    assert error["gateways"] == []
+
+
 @pytest.mark.parametrize(
     ("slug", "hint", "details"),
     [
@@ -124,7 +165,35 @@ def test_a_misspelt_account_is_named(gw: RunningGateway) -> None:
             f" (base_url https://api.cerebras.ai/v1) and use 'custom-cerebras' ({CUSTOM_DOC})",
             {"custom_provider": "custom-cerebras", "docs": CUSTOM_DOC},
         ),
-        ("aws-bedrock", ": Amazon Bedrock is not built in here, and its API is not OpenAI's", {}),
+        (
+            "aws-bedrock",
+            ": Amazon Bedrock is not built in here; it also serves OpenAI's Chat Completions API (a"
+            " Bedrock API key as the bearer token, for the models Bedrock serves there), so add that"
+            " as a custom provider (base_url https://bedrock-mantle.{region}.api.aws/v1) and use"
+            f" 'custom-aws-bedrock' ({CUSTOM_DOC})",
+            {"custom_provider": "custom-aws-bedrock", "docs": CUSTOM_DOC},
+        ),
+        # Other gateways' (LiteLLM's) and short names for the built-in providers.
+        ("gemini", "; did you mean 'google-ai-studio'?", {"did_you_mean": "google-ai-studio"}),
+        ("google", "; did you mean 'google-ai-studio'?", {"did_you_mean": "google-ai-studio"}),
+        ("claude", "; did you mean 'anthropic'?", {"did_you_mean": "anthropic"}),
+        ("azure", "; did you mean 'azure-openai'?", {"did_you_mean": "azure-openai"}),
+        ("vertex_ai", "; did you mean 'google-vertex-ai'?", {"did_you_mean": "google-vertex-ai"}),
+        # Cloudflare's providers whose APIs are not OpenAI's: no custom provider to add.
+        *(
+            (
+                slug,
+                f": {name} is not supported here: its API is not OpenAI's, so no custom provider"
+                " reaches it either",
+                {},
+            )
+            for slug, name in [
+                ("elevenlabs", "ElevenLabs"),
+                ("cartesia", "Cartesia"),
+                ("fal", "Fal AI"),
+                ("ideogram", "Ideogram"),
+            ]
+        ),
         (
             "fireworks",
             "; a provider that speaks OpenAI's API is reached as a custom provider: add it and use"
@@ -150,6 +219,25 @@ def test_an_unknown_provider_says_what_was_meant_on_every_endpoint(
     universal = error_of(gw.http.post("/v1/local/default", json=steps), 400)
     assert universal["message"] == f"step 0: unknown provider {slug!r}{hint}"
     assert {key: universal[key] for key in details} == details
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("slug", ["grok", "xai"])
+def test_cloudflare_grok_names_the_accounts_custom_grok(
+    gw: RunningGateway, fake: FakeOpenAI, slug: str
+) -> None:
+    """An account that has added xAI as `custom-grok` is pointed to it, not told to add it."""
+    custom = {"name": "xAI", "slug": "grok", "base_url": "https://api.x.ai/v1"}
+    assert gw.http.post("/api/v1/accounts/local/custom-providers", json=custom).status_code == 201
+
+    error = error_of(gw.http.post(f"/v1/local/default/{slug}/v1/chat/completions", json=CHAT), 404)
+
+    assert (
+        error["message"]
+        == f"unknown provider {slug!r}; did you mean 'custom-grok', the account's custom provider?"
+    )
+    assert error["did_you_mean"] == "custom-grok"
+    assert "custom_provider" not in error
     assert fake.requests == []
 
 

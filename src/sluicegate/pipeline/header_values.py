@@ -32,6 +32,10 @@ _WITH_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 # More digits than any bound of a header has (a TTL's 30 days, a timeout of years in ms): longer
 # numbers are refused before `int()` (which raises past 4,300 digits) or a float (inf) reads them.
 MOST_DIGITS = 15
+SEMANTIC_THRESHOLD_HEADER = "x-semantic-threshold"  # Fastly's: a similarity from 0 to 1
+# A value of these read as a percentage (Fastly's 0.75 sent as 75): a useful threshold is a high
+# similarity, so 1.5 or 20 is not one written as a percentage and gets no suggestion.
+_PERCENT_THRESHOLDS = (50.0, 100.0)
 
 
 def flag(name: str, value: str) -> bool | None:
@@ -84,3 +88,21 @@ def _meant_number(text: str, unit: str) -> int | None:
     if not math.isfinite(amount) or amount >= 10**MOST_DIGITS:
         return None
     return round(amount) if abs(amount - round(amount)) < 1e-9 else None
+
+
+def semantic_threshold(value: str) -> float:
+    """`x-semantic-threshold`'s value, a number from 0 to 1; a percentage (50 to 100) is refused
+    with the fraction it probably meant."""
+    name = SEMANTIC_THRESHOLD_HEADER
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number between 0 and 1", header=name) from None
+    if not 0.0 <= threshold <= 1.0:  # NaN too
+        message = f"{name} must be between 0 and 1, got {value.strip()}"
+        low, high = _PERCENT_THRESHOLDS
+        if low <= threshold <= high:
+            meant = f"{round(threshold / 100, 4):g}"
+            raise BadRequest(f"{message}: did you mean {meant}?", header=name, did_you_mean=meant)
+        raise BadRequest(message, header=name)
+    return threshold

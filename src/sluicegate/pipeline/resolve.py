@@ -18,7 +18,7 @@ from sluicegate.hints import unknown_account, unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import find_token
-from sluicegate.pipeline.header_values import flag
+from sluicegate.pipeline.header_values import SEMANTIC_THRESHOLD_HEADER, flag, semantic_threshold
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.pipeline.retry_headers import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
@@ -58,7 +58,9 @@ class Resolve:
         gateway = await self._directory.get(request.account, request.gateway_slug)
         if gateway is None:
             known = [g.slug for g in await self._directory.list(request.account)]
-            if not known:  # no such account: most often a Cloudflare account id kept in the URL
+            # No such account (most often a Cloudflare account id kept in the URL); the default
+            # account without gateways is no misspelling of itself: its gateway is what is missing.
+            if not known and request.account != DEFAULT_ACCOUNT:
                 default = await self._directory.get(DEFAULT_ACCOUNT, request.gateway_slug)
                 raise unknown_account(request.account, request.gateway_slug, default is not None)
             raise unknown_gateway(request.account, request.gateway_slug, known)
@@ -162,6 +164,11 @@ def read_options(headers: CIMultiDictProxy[str], options: ClientOptions) -> None
         options.metadata = {**metadata, **options.metadata}
     if OVERRIDES_HEADER in headers:
         parse_overrides(headers[OVERRIDES_HEADER])
+    # Checked here, the semantic cache on or off, so a bad value is the same 400 whatever would
+    # answer the request (the exact cache, a guardrail, token counting) and before an operator
+    # turns the semantic cache on (read again by the semantic stage, semantic_lookup.py).
+    if SEMANTIC_THRESHOLD_HEADER in headers:
+        semantic_threshold(headers[SEMANTIC_THRESHOLD_HEADER])
     if CUSTOM_COST_HEADER in headers:
         try:
             options.custom_cost = parse_custom_cost(headers[CUSTOM_COST_HEADER])

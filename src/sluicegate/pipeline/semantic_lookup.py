@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sluicegate.errors import BadRequest
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline.cache_asks import first_step_ask
 from sluicegate.pipeline.cache_control import parse_cache_control
 from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, segment_of, upstreams_of
+from sluicegate.pipeline.header_values import SEMANTIC_THRESHOLD_HEADER as THRESHOLD_HEADER
+from sluicegate.pipeline.header_values import semantic_threshold
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.scope import Origin, Scoped, read_scope
-
-THRESHOLD_HEADER = "x-semantic-threshold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,24 +38,6 @@ def _endpoint(step: Step) -> str:
     return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
 
 
-def _threshold(value: str) -> float:
-    try:
-        threshold = float(value)
-    except ValueError:
-        raise BadRequest(
-            f"{THRESHOLD_HEADER} must be a number between 0 and 1", header=THRESHOLD_HEADER
-        ) from None
-    if not 0.0 <= threshold <= 1.0:  # NaN too
-        message = f"{THRESHOLD_HEADER} must be between 0 and 1, got {value.strip()}"
-        if 1.0 < threshold <= 100.0:  # a percentage: Fastly's 0.75 sent as 75
-            meant = round(threshold / 100, 4)
-            raise BadRequest(
-                f"{message}: did you mean {meant:g}?", header=THRESHOLD_HEADER, did_you_mean=f"{meant:g}"
-            )
-        raise BadRequest(message, header=THRESHOLD_HEADER)
-    return threshold
-
-
 def read_lookup(
     request: IncomingRequest, gateway: Gateway, plan: RequestPlan, adaptive: AdaptiveThresholds
 ) -> Lookup | None:
@@ -65,9 +46,8 @@ def read_lookup(
     headers = request.headers
     if request.method != "POST" or len(plan.steps) == 0:
         return None
-    # Read whether the cache is on or off, as the exact cache's headers are: a bad value is refused
-    # from the start, not once an operator turns the semantic cache on.
-    asked = _threshold(headers[THRESHOLD_HEADER]) if THRESHOLD_HEADER in headers else None
+    # Already checked by Resolve (`read_options`), on every request, whatever answers it.
+    asked = semantic_threshold(headers[THRESHOLD_HEADER]) if THRESHOLD_HEADER in headers else None
     enabled = gateway.settings.semantic_cache_enabled
     if OVERRIDES_HEADER in headers:
         enabled = parse_overrides(headers[OVERRIDES_HEADER]).get("semantic_cache_enabled", enabled)
