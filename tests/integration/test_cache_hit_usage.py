@@ -9,7 +9,7 @@ count on a hit that asks, as the semantic cache gives one (usage_estimated in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -32,6 +32,19 @@ def gateway(
     gateway = make_gateway(upstreams={"google-ai-studio": gemini.base_url, "openai": fake.base_url})
     gateway.configure(cache_enabled=True)
     return gateway
+
+
+@pytest.fixture
+def keyed(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    """An OpenAI client whose requests all name one cache entry, whatever the body asks (a request
+    asking include_usage is keyed apart otherwise)."""
+    with openai.OpenAI(
+        base_url=gateway.provider_url("openai"),
+        api_key="k",
+        max_retries=0,
+        default_headers={"cf-aig-cache-key": "rivers"},
+    ) as client:
+        yield client
 
 
 def test_a_translated_stream_stored_without_usage_gives_usage_to_every_client_that_asks(
@@ -88,72 +101,59 @@ def test_a_translated_stream_stored_without_usage_gives_usage_to_every_client_th
 
 
 def test_an_openai_stream_stored_without_usage_gets_the_gateways_count_when_asked(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, keyed: openai.OpenAI
 ) -> None:
-    with openai.OpenAI(
-        base_url=gateway.provider_url("openai"),
-        api_key="k",
-        max_retries=0,
-        default_headers={"cf-aig-cache-key": "rivers"},  # one entry, whatever the body asks
-    ) as client:
-        # The gateway asks OpenAI for a stream's usage chunk whatever the client asks; an upstream that
-        # sends none all the same (no-usage) leaves the entry without usage.
-        first = client.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers={"x-fake-behavior": "no-usage"}
-        )
-        assert all(chunk.usage is None for chunk in first.parse())
-        assert first.headers["cf-aig-cache-status"] == "MISS"
+    # The gateway asks OpenAI for a stream's usage chunk whatever the client asks; an upstream that
+    # sends none all the same (no-usage) leaves the entry without usage.
+    first = keyed.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers={"x-fake-behavior": "no-usage"}
+    )
+    assert all(chunk.usage is None for chunk in first.parse())
+    assert first.headers["cf-aig-cache-status"] == "MISS"
 
-        asking = client.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        chunks = list(asking.parse())
-        assert asking.headers["cf-aig-cache-status"] == "HIT"
-        usage = chunks[-1].usage
-        assert usage is not None
-        assert chunks[-1].choices == []
-        assert usage.prompt_tokens > 0
-        assert usage.completion_tokens > 0
-        assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-        records = gateway.wait_for_logs(2)
-        hit = next(r for r in records if r["cache_status"] == "HIT")
-        assert hit["usage_estimated"] is True
-        assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
-        assert len(fake.requests) == 1
+    asking = keyed.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(asking.parse())
+    assert asking.headers["cf-aig-cache-status"] == "HIT"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert chunks[-1].choices == []
+    assert usage.prompt_tokens > 0
+    assert usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    records = gateway.wait_for_logs(2)
+    hit = next(r for r in records if r["cache_status"] == "HIT")
+    assert hit["usage_estimated"] is True
+    assert (hit["tokens_in"], hit["tokens_out"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert len(fake.requests) == 1
 
 
 def test_a_hit_of_a_stream_whose_client_did_not_ask_for_usage_is_logged_with_the_providers_usage(
-    gateway: RunningGateway, fake: FakeOpenAI
+    gateway: RunningGateway, fake: FakeOpenAI, keyed: openai.OpenAI
 ) -> None:
     # The gateway asked OpenAI for the usage chunk, and the entry keeps it: the hit is logged with the
-    # provider's usage and saves what the miss cost, not the gateway's estimate of them. (One entry
-    # whatever the body asks: a request asking include_usage is keyed apart otherwise.)
-    with openai.OpenAI(
-        base_url=gateway.provider_url("openai"),
-        api_key="k",
-        max_retries=0,
-        default_headers={"cf-aig-cache-key": "rivers"},
-    ) as client:
-        for expected in ("MISS", "HIT"):
-            answer = client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=MESSAGES, stream=True
-            )
-            chunks = list(answer.parse())
-            assert answer.headers["cf-aig-cache-status"] == expected
-            assert all(chunk.usage is None and chunk.choices for chunk in chunks)  # not asked, not given
-        miss, hit = sorted(gateway.wait_for_logs(2), key=lambda record: record["cache_status"] == "HIT")
-        assert fake.requests[0].json["stream_options"] == {"include_usage": True}
-        assert (miss["cache_status"], miss["usage_estimated"]) == ("MISS", False)
-        assert (hit["cache_status"], hit["usage_estimated"]) == ("HIT", False)
-        assert (hit["tokens_in"], hit["tokens_out"]) == (miss["tokens_in"], miss["tokens_out"])
-        assert hit["cost_usd"] == 0
-        assert hit["saved_usd"] == pytest.approx(miss["cost_usd"])
-
-        asking = client.chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    # provider's usage and saves what the miss cost, not the gateway's estimate of them.
+    for expected in ("MISS", "HIT"):
+        answer = keyed.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
         )
-        usage = list(asking.parse())[-1].usage
-        assert asking.headers["cf-aig-cache-status"] == "HIT"
-        assert usage is not None
-        assert (usage.prompt_tokens, usage.completion_tokens) == (miss["tokens_in"], miss["tokens_out"])
-        assert len(fake.requests) == 1
+        chunks = list(answer.parse())
+        assert answer.headers["cf-aig-cache-status"] == expected
+        assert all(chunk.usage is None and chunk.choices for chunk in chunks)  # not asked, not given
+    miss, hit = sorted(gateway.wait_for_logs(2), key=lambda record: record["cache_status"] == "HIT")
+    assert fake.requests[0].json["stream_options"] == {"include_usage": True}
+    assert (miss["cache_status"], miss["usage_estimated"]) == ("MISS", False)
+    assert (hit["cache_status"], hit["usage_estimated"]) == ("HIT", False)
+    assert (hit["tokens_in"], hit["tokens_out"]) == (miss["tokens_in"], miss["tokens_out"])
+    assert hit["cost_usd"] == 0
+    assert hit["saved_usd"] == pytest.approx(miss["cost_usd"])
+
+    asking = keyed.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    usage = list(asking.parse())[-1].usage
+    assert asking.headers["cf-aig-cache-status"] == "HIT"
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (miss["tokens_in"], miss["tokens_out"])
+    assert len(fake.requests) == 1
