@@ -53,16 +53,21 @@ def test_a_stream_that_keeps_sending_is_not_cut_however_long_it_takes(
 def test_a_stream_that_goes_quiet_is_cut_after_the_upstream_timeout(
     client: openai.OpenAI, gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:
+    started = time.monotonic()  # before the request: the gateway's idle clock starts later
     chunks = stream(client, "pause-stream")
-    started = time.monotonic()
     with pytest.raises(openai.APIError):
         for _ in chunks:
             pass
     waited = time.monotonic() - started
     fake.release()
+    # Not cut before the timeout (measured from here it is at least that, as the upstream's last
+    # event came after the request was sent), nor long after it.
     assert IDLE <= waited < IDLE + 2.0
     record = gateway.wait_for_logs(1)[0]
     assert "sent nothing for 0.5 s" in record["error"]
+    # By the gateway's own clock: the cut came at least the timeout after the answer's first byte,
+    # which its last event (the first content delta) followed.
+    assert record["latency_ms"] - record["ttfb_ms"] >= IDLE * 1000
 
 
 def test_an_answer_that_does_not_start_in_time_is_a_504(
