@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from sluicegate.pipeline import semantic as semantic_stage
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_semantic import ready, stored
@@ -162,3 +163,46 @@ def test_a_reply_to_the_assistants_question_keeps_the_turn_it_was_about(
     assert again.headers["x-semantic-cache"] == "HIT"
     other = ask(gateway, *about(asked_first), last="What happens now?")
     assert other.headers["x-semantic-cache"] == "MISS"
+
+
+def test_a_date_or_version_written_with_dots_is_compared_as_written(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """`12.05.2024` and `3.11.8` are numbers no float reads: the scope (a left-out turn's numbers)
+    and the rules take them as written, so a conversation or a question holding one is answered,
+    and another date or version is never served the first one's answer."""
+    chat = [assistant("Noted."), user("hey, how's your day going?"), assistant("pretty good, yours?")]
+    pack = "What should I pack for a beach holiday?"
+    first = ask(gateway, user("My flight is on 12.05.2024."), *chat, last=pack)
+    assert first.headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 1)
+    assert (
+        ask(gateway, user("My flight is on 12.05.2024."), *chat, last=pack).headers["x-semantic-cache"]
+        == "HIT"
+    )
+    assert (
+        ask(gateway, user("My flight is on 13.05.2024."), *chat, last=pack).headers["x-semantic-cache"]
+        == "MISS"
+    )
+
+    upgrade = ask(gateway, last="How do I upgrade to Python 3.11.7 on Ubuntu?")
+    assert upgrade.headers["x-semantic-cache"] == "MISS"
+    stored(gateway, 3)
+    newer = ask(gateway, last="How do I upgrade to Python 3.11.8 on Ubuntu?")
+    assert newer.headers["x-semantic-cache"] == "MISS"
+    assert newer.parse().choices[0].message.content == "echo: How do I upgrade to Python 3.11.8 on Ubuntu?"
+
+
+def test_a_fault_in_the_semantic_cache_never_fails_the_request(
+    gateway: RunningGateway, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in reading or judging a question (as the dotted numbers above were) sends it upstream
+    uncached, with the traceback in the gateway's log, instead of a 500."""
+
+    def broken(*args: object) -> None:
+        raise ValueError("a fault in the semantic cache's reading")
+
+    monkeypatch.setattr(semantic_stage, "read_lookup", broken)
+    answer = ask(gateway, last="What should I pack for a beach holiday?")
+    assert answer.parse().choices[0].message.content == "echo: What should I pack for a beach holiday?"
+    assert len(fake.requests) == 1

@@ -37,6 +37,8 @@ TRAPS = [
     ("Book a table for 4 at 7pm.", "Book a table for 4 at 8pm.", "numbers"),
     ("List all prime numbers below 50.", "List all prime numbers below 100.", "numbers"),
     ("What's the forecast for Monday?", "What's the forecast for Tuesday?", "dates"),
+    ("How do I upgrade to Python 3.11.7?", "How do I upgrade to Python 3.11.8?", "numbers"),
+    ("Is my flight on 12.05.2024 delayed?", "Is my flight on 13.05.2024 delayed?", "numbers"),
     ("How do I deploy a Flask app to Heroku?", "How do I deploy a Flask app to Render?", "entity"),
     ("How do I migrate from MySQL to PostgreSQL?", "How do I migrate from PostgreSQL to MySQL?", "roles"),
     ("What are the symptoms of measles?", "What are the symptoms of measles in adults?", "narrowed"),

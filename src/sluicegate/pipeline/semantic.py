@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -79,6 +80,12 @@ class Found(NamedTuple):
 
 
 _NOT_LOOKED_UP = Found()
+_log = logging.getLogger(__name__)
+
+
+def _said_if_failed(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:  # the record has no verdict
+        _log.error("semantic cache: a verdict after the answer failed", exc_info=error)
 
 
 class SemanticCache:
@@ -126,10 +133,14 @@ class SemanticCache:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs first"
-        lookup = read_lookup(exchange.request, gateway, exchange.plan, self.adaptive)
+        try:  # a fault in reading or judging a question never fails it: it goes upstream, uncached
+            lookup = read_lookup(exchange.request, gateway, exchange.plan, self.adaptive)
+            found = await self.find(exchange.request, exchange.plan, lookup) if lookup else _NOT_LOOKED_UP
+        except Exception:
+            _log.exception("semantic cache: request %s is answered without it", exchange.request.id)
+            lookup = None
         if lookup is None:
             return await call_next(exchange)
-        found = await self.find(exchange.request, exchange.plan, lookup)
         cache, hit, judged = exchange.cache, found.entry, found.judged
         cache.semantic, cache.record_after = judged, found.record_after
         if lookup.lookup or cache.source is CacheSource.NONE:  # a bypass is no lookup of this cache's
@@ -240,6 +251,7 @@ class SemanticCache:
         task = asyncio.create_task(self._judge(lookup, vectors, entry_id, WHAT_IF_FLOOR, judged))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        task.add_done_callback(_said_if_failed)
         return task
 
     async def _embed(self, turns: tuple[str, ...]) -> np.ndarray[Any, Any]:

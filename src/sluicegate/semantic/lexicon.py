@@ -225,9 +225,10 @@ def number(word: str) -> str | None:
     if match is None:
         return None
     digits, suffix = match.groups()
-    if ":" in digits:
+    plain = digits.replace(",", "")
+    if ":" in digits or plain.count(".") > 1:  # a time, a version (3.11.8), an address, a date
         return digits + (suffix or "")
-    value = float(digits.replace(",", ""))
+    value = float(plain)
     if suffix == "k":
         value, suffix = value * 1000, None
     if suffix in ("st", "nd", "rd", "th", "%"):
