@@ -49,9 +49,12 @@ _LINE_BYTES = 4000  # under PIPE_BUF (4096 on Linux): one write, never interleav
 # of respawning forever; one that served for EARLY_SECONDS was healthy, so its death (OOM on a
 # large request, a kill) is replaced and starts the count afresh. Counted per place, not over the
 # group: a burst of requests that each kill a worker is not a crash loop, and the workers still
-# up keep serving meanwhile. No back-off: every death is one line in the log, at most 5 in a row.
+# up keep serving meanwhile. While another worker serves, a crash loop does not stop the group
+# (the cause may pass: a database unreachable for a while, which a replacement needs at start):
+# the place is tried again after 1, 2, 4 ... up to RETRY_MAX_SECONDS, a line in the log each time.
 CRASH_LOOP = 5
 EARLY_SECONDS = 10.0
+RETRY_MAX_SECONDS = 60.0
 
 _log = logging.getLogger(__name__)
 
@@ -138,6 +141,7 @@ class Workers:
         self._run_worker = run_worker
         self._workers: dict[int, _Worker] = {}
         self._early_deaths = [0] * count  # per place, in a row
+        self._due: dict[int, float] = {}  # place -> when a crash-looping place is tried again
         self._sockets: list[socket.socket] = []
         self._group = Path()
         self._parent_read = -1
@@ -190,8 +194,9 @@ class Workers:
         return 1 if self._crash_loop else max(self._codes, default=0)
 
     def _supervise(self, listening: Callable[[], None], failed: Callable[[str], None]) -> None:
-        while self._workers:
-            for key, _ in self._selector.select():
+        while self._workers or (self._due and not self.stopping):
+            wait = max(min(self._due.values()) - time.monotonic(), 0) if self._due else None
+            for key, _ in self._selector.select(wait):
                 if isinstance(key.data, _Worker):
                     self._read_line(key.data, failed)
                 else:
@@ -203,6 +208,11 @@ class Workers:
             for worker in list(self._workers.values()):
                 if (code := worker.process.poll()) is not None:
                     self._exited(worker, code, failed)
+            for place, due in list(self._due.items()):
+                if self.stopping or due <= time.monotonic():
+                    del self._due[place]
+                    if not self.stopping:
+                        self._replace(place, "", failed)
             ready = [worker for worker in self._workers.values() if worker.ready_at is not None]
             if not self._listening and not self.stopping and len(ready) == self._count:
                 self._listening = True
@@ -293,28 +303,42 @@ class Workers:
         early = worker.ready_at is None or time.monotonic() - worker.ready_at < EARLY_SECONDS
         deaths = self._early_deaths[worker.place] = self._early_deaths[worker.place] + 1 if early else 0
         why = ended(code) + (f": {worker.error}" if worker.error else "")
+        said = f"worker {worker.place} (pid {worker.process.pid}) {why}"
         if deaths >= CRASH_LOOP:
-            self._crash_loop = True
-            failed(
-                f"worker {worker.place} died {deaths} times in a row within {EARLY_SECONDS:g} s of"
-                f" starting (pid {worker.process.pid} {why}); stopping the workers"
+            looping = (
+                f"worker {worker.place} died {deaths} times in a row within {EARLY_SECONDS:g} s of starting"
             )
-            self._stop()
+            if not any(other.ready_at is not None for other in self._workers.values()):
+                self._crash_loop = True
+                failed(f"{looping} (pid {worker.process.pid} {why}); stopping the workers")
+                self._stop()
+                return
+            delay = min(2.0 ** (deaths - CRASH_LOOP), RETRY_MAX_SECONDS)
+            self._due[worker.place] = time.monotonic() + delay
+            _log.warning(
+                "%s (pid %d %s); the others serve on: trying again in %g s",
+                looping,
+                worker.process.pid,
+                why,
+                delay,
+            )
             return
+        self._replace(worker.place, said, failed)
+
+    def _replace(self, place: int, said: str, failed: Callable[[str], None]) -> None:
+        """Start a worker in `place`; `said`: what became of the one it replaces ("" for a place
+        tried again after a crash loop)."""
         try:
-            replacement = self._start(worker.place)
+            replacement = self._start(place)
         except OSError as exc:  # no process can be made (out of memory, of processes)
             self._crash_loop = True
-            failed(f"worker {worker.place} (pid {worker.process.pid}) {why}; cannot start another: {exc}")
+            failed(f"{said or f'worker {place}'}; cannot start another: {exc}")
             self._stop()
             return
-        _log.warning(
-            "worker %d (pid %d) %s; replaced by pid %d",
-            worker.place,
-            worker.process.pid,
-            why,
-            replacement.process.pid,
-        )
+        if said:
+            _log.warning("%s; replaced by pid %d", said, replacement.process.pid)
+        else:
+            _log.warning("worker %d tried again: pid %d", place, replacement.process.pid)
 
     def _pass_on(self, signum: int, frame: object) -> None:
         """A stop signal: the stop begins (no worker is replaced from then on); passed on to the

@@ -1,10 +1,11 @@
 """`sluicegate serve --workers N` keeps its workers: real processes over loopback, killed as the
 kernel's OOM killer, an operator's `kill -9` or systemd's final SIGKILL kill them.
 
-A worker that dies is replaced on the same socket (and a crash loop stops the group); workers
-whose parent was killed stop on their own; the /metrics directory of a killed group does not stay
-in the temporary directory. Each group runs with a temporary directory of its own (short: it holds
-Unix sockets, whose paths are limited to 107 bytes), so what is left in it is this test's alone.
+A worker that dies is replaced on the same socket (a place that keeps dying at start is tried
+again later while another worker serves, and stops the group once none does); workers whose
+parent was killed stop on their own; the /metrics directory of a killed group does not stay in the
+temporary directory. Each group runs with a temporary directory of its own (short: it holds Unix
+sockets, whose paths are limited to 107 bytes), so what is left in it is this test's alone.
 """
 
 from __future__ import annotations
@@ -162,26 +163,37 @@ def test_a_killed_worker_is_replaced_and_the_replacement_serves(
         assert list(temporary.iterdir()) == []
 
 
-def test_a_worker_that_keeps_dying_at_start_stops_the_group(
+def test_a_worker_that_keeps_dying_at_start_is_tried_again_while_another_serves(
     tmp_path: Path, fake: FakeOpenAI, temporary: Path
 ) -> None:
-    """A worker that cannot start (its config file broken since the group started) is not
-    restarted forever: after 5 quick deaths the group stops, exit 1, saying why in one line."""
+    """A worker that cannot start (its config file broken since it was replaced; a database it
+    cannot reach while down) does not take the group down while another worker serves: after 5
+    quick deaths its place is tried again after 1, 2, 4 ... s, and comes back once the cause is
+    gone. With no worker left serving, the group stops, exit 1, saying why in one line."""
     config = tmp_path / "sluicegate.toml"
     config.write_text("")
     with group(tmp_path, fake, temporary, "crash-loop", SLUICEGATE_CONFIG=str(config)) as server:
         config.write_text("not [toml")  # every worker started from now on exits 2 at once
         os.kill(worker_pids(server)[0], signal.SIGKILL)
-        try:
-            code = server.process.wait(timeout=WAIT_SECONDS + EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            code = None  # the old code serves on with one worker
-        assert code == 1, server.diagnostics()
-        assert logged(
+        looping = r"died 5 times in a row within 10 s of starting \(pid \d+ exited with code 2\); the others"
+        wait_until("the place tried again later", lambda: logged(server, looping), server)
+        assert server.process.poll() is None, server.diagnostics()  # the old code stopped the group
+        assert len(make_requests(server, 3)) == 3  # the survivor serves meanwhile
+
+        config.write_text("")  # the cause is gone: the next try comes back
+        wait_until(
+            "the place back",
+            lambda: len(re.findall(r"\) listening$", server.diagnostics(), re.M)) >= 1,
             server,
-            r"^error: worker \d died 5 times in a row within 10 s of starting"
-            r" \(pid \d+ exited with code 2\); stopping the workers$",
-        ), server.diagnostics()
+        )
+        assert logged(server, r"^.*worker \d tried again: pid \d+$"), server.diagnostics()
+
+        config.write_text("not [toml")  # and with no worker left serving, the group stops
+        for pid in worker_pids(server):
+            os.kill(pid, signal.SIGKILL)
+        assert server.process.wait(timeout=WAIT_SECONDS + EXIT_TIMEOUT) == 1, server.diagnostics()
+        stopping = r"^error: worker \d died \d+ times in a row within 10 s of starting \(.+\); stopping the"
+        assert logged(server, stopping), server.diagnostics()
         assert "Traceback" not in server.diagnostics()
 
 
