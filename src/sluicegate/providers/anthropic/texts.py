@@ -1,6 +1,10 @@
 """The text of Anthropic's Messages API that guardrails read (`providers/texts.py`'s
-`TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks), `tool_use`
-blocks' `input` (JSON) and `tool_result` blocks' content (a string or `text` blocks); answers'
+`TextFormat`): requests' `system` and `messages[].content` (a string or `text` blocks, and what
+their `citations` quote), `tool_use` blocks' `input` (JSON), `tool_result` blocks' content (a
+string, or `text`, `document` and `search_result` blocks), `document` blocks' `title`, `context`
+and text (a plain-text source's `data`, a content source's string or `text` blocks; a PDF, base64
+or by URL, and a file id are not text to read) and `search_result` blocks' `title`, `source` and
+`text` blocks; answers'
 `text`, `tool_use` and `thinking` blocks; streams' `text_delta`, `input_json_delta` and
 `thinking_delta` events.
 
@@ -32,6 +36,8 @@ from sluicegate.providers.texts import (
     content,
     json_value,
     role_of,
+    string,
+    text_parts,
 )
 
 _INPUT = "input_json"  # a tool use block's pipe index is (_INPUT, its block index)
@@ -63,6 +69,7 @@ class MessagesTexts:
                 yield Text(message, "content", role)
             for block in as_list(message.get("content")):
                 yield from _block_texts(block, role)
+                yield from _citation_texts(block, role)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for block in as_list(body.get("content")):
@@ -121,7 +128,8 @@ def _format(config: Any) -> Any:
 
 def _block_texts(block: Any, role: str, *, json: bool = False) -> Iterator[Text]:
     """A content block's text: a text block's (a block with no type counts as text; a JSON text
-    with `json`), a tool use's input (JSON), a tool result's content (its text blocks)."""
+    with `json`), a tool use's input (JSON), a tool result's content (a string, or its text,
+    document and search result blocks), a document's or search result's (`_source_texts`)."""
     if not isinstance(block, dict):
         return
     kind = block.get("type", "text")
@@ -130,15 +138,56 @@ def _block_texts(block: Any, role: str, *, json: bool = False) -> Iterator[Text]
     elif kind == "tool_use":
         yield from json_value(block, "input", role)
     elif kind == "tool_result":
-        yield from content(block, "content", "tool", ("text",))
+        if isinstance(block.get("content"), str):
+            yield Text(block, "content", "tool")
+        for part in as_list(block.get("content")):  # in order: text, document, search result
+            yield from text_parts([part], ("text",), "tool")
+            yield from _citation_texts(part, "tool")
+            yield from _source_texts(part, "tool")
+    else:
+        yield from _source_texts(block, role)
+
+
+def _source_texts(block: Any, role: str) -> Iterator[Text]:
+    """A `document` block's text (its title and context, a plain-text source's `data`, a content
+    source's string or text blocks) or a `search_result` block's (its title, source and text
+    blocks). A PDF's source (base64 or a URL) and a file's id are no text, and are not read."""
+    if not isinstance(block, dict):
+        return
+    if block.get("type") == "document":
+        yield from string(block, "title", role)
+        yield from string(block, "context", role)
+        source = block.get("source")
+        if isinstance(source, dict) and source.get("type") == "text":
+            yield from string(source, "data", role)
+        elif isinstance(source, dict) and source.get("type") == "content":
+            yield from content(source, "content", role, ("text",))
+    elif block.get("type") == "search_result":
+        yield from string(block, "title", role)
+        yield from string(block, "source", role)
+        yield from text_parts(block.get("content"), ("text",), role)
+
+
+def _citation_texts(block: Any, role: str) -> Iterator[Text]:
+    """What a request's text block's `citations` say of their documents (an earlier answer's, sent
+    back): the quoted `cited_text` and the document's or search result's title."""
+    if not isinstance(block, dict) or block.get("type", "text") != "text":
+        return
+    for citation in as_list(block.get("citations")):
+        for key in ("cited_text", "document_title", "title"):
+            yield from string(citation, key, role)
 
 
 MESSAGES_TEXTS = MessagesTexts()
 
 # `system`, the `messages` turns, their `text` blocks (`image` ones count as images), tool use
-# blocks' `name` and `input`, tool results' `content`.
+# blocks' `name` and `input`, tool results' `content`, documents' `title`, `context` and text (a
+# content source's `content`, a plain-text source's `data`; a PDF's base64 or URL counts nothing),
+# search results' `title`, `source` and `content`. Citations count nothing: Anthropic counts no
+# `cited_text` sent back (https://docs.claude.com/en/docs/build-with-claude/citations).
 MESSAGES_TOKEN_KEYS = TokenKeys(
     turns=frozenset({"messages"}),
-    text=frozenset({"system", "content", "text", "name", "input"}),
+    text=frozenset({"system", "content", "text", "name", "input", "title", "context", "source"}),
     image_types=frozenset({"image"}),
+    typed_text=frozenset({("text", "data")}),
 )
