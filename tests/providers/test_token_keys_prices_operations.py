@@ -190,11 +190,14 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
     before = TokenKeys(
         turns=frozenset({"messages"}),
         # and since: Gemini's `batchEmbedContents` holds its texts under `requests`
-        text=TEXT_KEYS_BEFORE | {"requests"},
+        # and Anthropic's documents' and search results' `title`, `context` and `source`
+        text=TEXT_KEYS_BEFORE | {"requests", "title", "context", "source"},
         image_types=IMAGE_PART_TYPES_BEFORE,
         media=INLINE_MEDIA_KEYS_BEFORE,
         # and since: the tools offered (chat's legacy `functions` too), counted as their JSON
         schemas=frozenset({"tools", "functions"}),
+        # and since: a plain-text document's `data` (a PDF's is base64, not counted)
+        typed_text=frozenset({("text", "data")}),
     )
     assert before == TOKEN_KEYS
 

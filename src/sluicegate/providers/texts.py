@@ -140,7 +140,9 @@ class TokenKeys:
     values hold text (the walk enters only these); `image_types`: part `type`s counted as one image;
     `media`: keys that make the object holding them one inline image; `schemas`: top-level keys of
     definitions the model reads whole (tools: names, descriptions, parameter schemas), counted as
-    their JSON text. Any other key counts nothing.
+    their JSON text; `typed_text`: `(type, key)` pairs, an object of that `type` holding text at a
+    key that holds none in other objects (Anthropic's plain-text document source's `data`, where a
+    PDF source's is base64). Any other key counts nothing.
     """
 
     turns: frozenset[str] = frozenset()
@@ -148,6 +150,7 @@ class TokenKeys:
     image_types: frozenset[str] = frozenset()
     media: frozenset[str] = frozenset()
     schemas: frozenset[str] = frozenset()
+    typed_text: frozenset[tuple[str, str]] = frozenset()
 
     def __or__(self, other: TokenKeys) -> TokenKeys:
         """The keys of both (a provider that speaks several APIs, every provider's at once)."""
@@ -157,6 +160,7 @@ class TokenKeys:
             self.image_types | other.image_types,
             self.media | other.media,
             self.schemas | other.schemas,
+            self.typed_text | other.typed_text,
         )
 
 

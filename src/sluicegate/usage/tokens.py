@@ -75,13 +75,20 @@ _CL100K_PREFIXES: Final = (
 )
 # What the walk reads, in the request shapes of every provider's APIs (`TokenKeys`): chat turns
 # (a top-level list at one of `_TURN_KEYS`), values under text-bearing keys, image parts and inline
-# media, and definitions read whole (tools, as their JSON). Any other key (urls, base64 data, ids)
-# is skipped.
+# media, definitions read whole (tools, as their JSON), and a key that is text only in an object
+# of one type (`typed_text`: a plain-text document's `data`). Any other key (urls, base64 data,
+# ids) is skipped.
 _TURN_KEYS: Final = TOKEN_KEYS.turns
 _TEXT_KEYS: Final = TOKEN_KEYS.text
 _IMAGE_PART_TYPES: Final = TOKEN_KEYS.image_types
 _INLINE_MEDIA_KEYS: Final = TOKEN_KEYS.media
 _SCHEMA_KEYS: Final = TOKEN_KEYS.schemas
+_TYPED_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        kind: frozenset(key for t, key in TOKEN_KEYS.typed_text if t == kind)
+        for kind, _ in TOKEN_KEYS.typed_text
+    }
+)
 # Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
 # least recently used dropped first, so at most about 32 MB): a conversation resends its system
 # prompt and every earlier turn with each request, and the gateway counts each on the request path.
@@ -324,7 +331,8 @@ def _walk(value: object, count: Callable[[str], int], image: Callable[[Mapping[s
             if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
                 total += image(item)
             else:
-                stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
+                typed = _TYPED_TEXT_KEYS.get(part_type, ()) if isinstance(part_type, str) else ()
+                stack.extend(v for k, v in item.items() if k in _TEXT_KEYS or k in typed)
         elif isinstance(item, int) and not isinstance(item, bool):
             total += 1
     return total
