@@ -9,12 +9,13 @@ from aiohttp import web
 
 from sluicegate import cfapi
 from sluicegate.endpoints.access import AccessApi
-from sluicegate.endpoints.admin import AdminApi, json_errors
+from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.analytics import add_analytics_routes
 from sluicegate.endpoints.custom_providers import CustomProviderApi
 from sluicegate.endpoints.dashboard import add_dashboard_routes
 from sluicegate.endpoints.export import LogExport
 from sluicegate.endpoints.guard import Guard
+from sluicegate.endpoints.json_errors import json_errors
 from sluicegate.endpoints.proxy import ProxyEndpoint
 from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.endpoints.semantic_report import Thresholds, add_semantic_report_route

@@ -9,6 +9,7 @@ table is in docs/cloudflare-api.md.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from aiohttp import web
 from sluicegate.errors import BadRequest, GatewayError, Unauthorized
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_log = logging.getLogger(__name__)
 
 AUTHENTICATION = (
     10000  # Cloudflare's "Authentication error": a missing or bad token, and a missing permission
@@ -104,7 +106,9 @@ def failure(status: int, message: str, pointer: str | None = None, code: int | N
 
 @web.middleware
 async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Every error of `/client/v4` in Cloudflare's shape: ours, and aiohttp's (unknown route, method)."""
+    """Every error of `/client/v4` in Cloudflare's shape: ours (with their headers: the storage layer's
+    503 for a database unreachable or slow has `Retry-After`), aiohttp's (unknown route, method),
+    and any other exception's, as a 500."""
     try:
         return await handler(request)
     except GatewayError as error:
@@ -123,6 +127,11 @@ async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.Stre
             f"; allowed: {allowed}" if allowed else ""
         )
         return failure(exc.status, message)
+    except Exception:  # a bug: a 500 in Cloudflare's shape, not aiohttp's plain text (the log has it)
+        if request.writer is not None and request.writer.output_size > 0:
+            raise  # an answer has begun: no other can be sent
+        _log.exception("Cloudflare API error on %s %s", request.method, request.path)
+        return failure(500, "internal error; the gateway's log has the details")
 
 
 def _pointer(error: GatewayError) -> str | None:

@@ -11,6 +11,8 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from sluicegate.storage import postgres_rollups
+from sluicegate.storage.postgres_guard import GuardedPool
+from sluicegate.storage.unreachable import not_open
 
 # TCP keepalive on each connection: an idle pooled connection to a host that vanished (a partition,
 # a machine gone) is found dead within about a minute, not at its next use. asyncpg has no option
@@ -41,10 +43,11 @@ class PostgresPool:
         self._semantic = False  # whether `logs` has the semantic cache's column (found on open)
         self._roll_up = postgres_rollups.roll_up_statement(semantic=False)
 
-    def _db(self) -> asyncpg.Pool:
+    def _db(self) -> GuardedPool:
+        """The pool, whose calls raise DatabaseUnavailable (a 503) for a server unreachable or slow."""
         if self._pool is None:
-            raise RuntimeError("database is not open")
-        return self._pool
+            raise not_open()
+        return GuardedPool(self._pool)
 
 
 async def keep_alive(connection: asyncpg.Connection) -> None:

@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from sluicegate.errors import DatabaseUnavailable
 from sluicegate.storage.sqlite_files import connect
+from sluicegate.storage.unreachable import translated
 
 T = TypeVar("T")
 NICENESS = 10
@@ -67,7 +68,8 @@ class SqliteReports:
         so the event loop gets them whole. After `close()`: DatabaseUnavailable (a 503)."""
         if self._closed:
             raise _closed()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
+        with translated():  # a lock held past the busy timeout (a WAL checkpoint's): a 503
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
 
     def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
         connection = self._connection

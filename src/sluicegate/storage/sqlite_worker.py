@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sluicegate.storage.gateway_rows import GatewayRows
 from sluicegate.storage.sqlite_reports import SqliteReports
 from sluicegate.storage.sqlite_writer import SqliteWriter
+from sluicegate.storage.unreachable import not_open, translated
 
 T = TypeVar("T")
 
@@ -30,7 +31,10 @@ class SqliteWorker:
         self.gateway_rows = GatewayRows()  # its gateways' parsed settings
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        """`function(*args)` on the worker's thread; a lock held past the busy timeout by another
+        writer is a DatabaseUnavailable (a 503), as PostgreSQL out of reach is."""
+        with translated():
+            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _report(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """`job(connection)` on the reports' connection and thread, never in the request path's way."""
@@ -43,5 +47,5 @@ class SqliteWorker:
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
-            raise RuntimeError("database is not open")
+            raise not_open()
         return self._connection

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from sluicegate.background import Background
 from sluicegate.storage.sqlite_files import connect
+from sluicegate.storage.unreachable import not_open, translated
 
 T = TypeVar("T")
 
@@ -41,11 +42,13 @@ class SqliteWriter:
         """Run `job` with the writer's connection, behind requests and between log batches (a
         retention chunk: reads on the shared connection go on meanwhile, under WAL)."""
         if self._connection is None:
-            raise RuntimeError("database is not open")
-        return await self._background.run(job, self._connection)
+            raise not_open()
+        with translated():  # another writer's lock held past the busy timeout: a 503
+            return await self._background.run(job, self._connection)
 
     async def write_steps(self, job: Callable[[sqlite3.Connection], Generator[None, None, T]]) -> T:
         """Run `job` with the writer's connection in steps (`Background.run_steps`), behind requests."""
         if self._connection is None:
-            raise RuntimeError("database is not open")
-        return await self._background.run_steps(job(self._connection))
+            raise not_open()
+        with translated():
+            return await self._background.run_steps(job(self._connection))

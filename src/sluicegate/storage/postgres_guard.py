@@ -1,0 +1,70 @@
+"""The asyncpg pool as every PostgreSQL store part sees it (`PostgresPool._db`): its calls raise
+`DatabaseUnavailable` (a 503) for a server out of reach or slow (`unreachable.py`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from sluicegate.storage.unreachable import translated
+
+# The server is gone, stopping, starting, or full: nothing the request did wrong (unreachable.py).
+_DOWN = (
+    asyncpg.PostgresConnectionError,  # class 08, and ConnectionDoesNotExistError (closed mid-call)
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def down(exc: BaseException) -> str | None:
+    """Why asyncpg's `exc` means the server is out of reach (None: it does not; OSError and the
+    connect and statement timeouts' TimeoutError are `unreachable.py`'s own)."""
+    if isinstance(exc, _DOWN):
+        return "cannot be reached"
+    if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "closing" in str(exc)):
+        return "cannot be reached"  # a connection, or the pool, closed under the call
+    return None
+
+
+class GuardedPool:
+    """The asyncpg pool whose calls, and the blocks of its `acquire()`, raise `DatabaseUnavailable`
+    for a database unreachable or slow (`unreachable.py`). What it does not wrap is the pool's own."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await self._pool.fetch(*args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await self._pool.fetchrow(*args, **kwargs)
+
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await self._pool.fetchval(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await self._pool.execute(*args, **kwargs)
+
+    async def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await self._pool.executemany(*args, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, *args: Any, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:
+        with translated(down):
+            async with self._pool.acquire(*args, **kwargs) as connection:
+                yield connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
