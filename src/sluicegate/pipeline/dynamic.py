@@ -14,15 +14,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sluicegate.buckets import rule_facts
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.hints import did_you_mean
 from sluicegate.outcome import Outcome
-from sluicegate.pipeline.ratelimit import gateway_rule_index, shared_bucket
-from sluicegate.routing import RouteFacts, RoutePlan, plan
+from sluicegate.pipeline.ratelimit import gateway_rule_index, refusal_headers, shared_bucket
+from sluicegate.routing import RouteFacts, RoutePlan, RouteRefused, plan
 from sluicegate.routing.plan import Holds
-from sluicegate.storage.limiter import Claim, Limiter, LimiterUnavailable
+from sluicegate.storage.limiter import Claim, Limiter, LimiterUnavailable, Usage
 from sluicegate.types import CacheStatus
 from sluicegate.usage.tokens import TokenCounter
 
@@ -54,7 +55,9 @@ class DynamicRoutes:
         payload: Mapping[str, Any],
     ) -> RoutePlan:
         """The plan of the route `payload["model"]` names, for a request to `gateway` under the
-        token `token_id` with the client's `metadata`; a 400 saying which routes exist when none."""
+        token `token_id` with the client's `metadata`; a 400 saying which routes exist when none.
+        A spent limit without `else` refuses as a gateway rule does: `RouteRefused`, its 429 with
+        the limit's `Retry-After` and `x-ratelimit-*` headers, and `cf-aig-route`."""
         name = str(payload["model"]).removeprefix(DYNAMIC)
         settings = gateway.settings
         route = settings.route(name, f"{gateway.account}/{gateway.slug}")
@@ -72,9 +75,19 @@ class DynamicRoutes:
             token_id,
             count_prompt_tokens=lambda: self._counter.count_any_input(payload),
         )
-        return await plan(route, facts, self._holds(request, gateway))
+        spent: list[tuple[RateLimitRule, Usage]] = []  # each limit found spent, with its bucket's figures
+        try:
+            return await plan(route, facts, self._holds(request, gateway, spent))
+        except RouteRefused as refused:
+            rule = refused.spent[0][1]
+            usage = next((usage for seen, usage in spent if seen is rule), None)
+            figures = refusal_headers(usage, rule_facts(rule)) if usage is not None else {}
+            refused.headers = {**refused.headers, **figures, ROUTE_HEADER: _label(name, gateway)}
+            raise
 
-    def _holds(self, request: IncomingRequest, gateway: Gateway) -> Holds:
+    def _holds(
+        self, request: IncomingRequest, gateway: Gateway, spent: list[tuple[RateLimitRule, Usage]]
+    ) -> Holds:
         async def holds(rule: RateLimitRule, scope: str) -> bool:
             # Counted as requests and claiming 0: the check admits while the bucket has room, adds nothing.
             bucket = dataclasses.replace(shared_bucket(rule, scope, request, gateway), unit="requests")
@@ -84,6 +97,8 @@ class DynamicRoutes:
                 # The gateway's own rules apply their failure policy; a route just takes `then`.
                 _log.warning("rate limiter unavailable while planning a route, taking then: %s", exc)
                 return True
+            if verdict.refused_by is not None:
+                spent.append((rule, verdict.refused_by))
             return verdict.allowed
 
         return holds
@@ -123,6 +138,8 @@ def route_headers(exchange: Exchange) -> dict[str, str]:
     route_plan = exchange.plan.route_plan
     if route_plan is None:
         return {}
+    if not route_plan.targets:  # refused by a spent limit: no target tried
+        return {ROUTE_HEADER: route_label(exchange)}
     target = route_plan.targets[exchange.plan.step_index]
     return {ROUTE_HEADER: route_label(exchange), PROVIDER_HEADER: target.provider, MODEL_HEADER: target.model}
 
@@ -130,21 +147,24 @@ def route_headers(exchange: Exchange) -> dict[str, str]:
 def route_label(exchange: Exchange) -> str:
     """`<name>`, and `@<version>` once the route has a stored version."""
     assert exchange.plan.route_plan is not None
-    name = exchange.plan.route_plan.route
-    version = exchange.gateway.settings.route_versions.get(name) if exchange.gateway is not None else None
+    return _label(exchange.plan.route_plan.route, exchange.gateway)
+
+
+def _label(name: str, gateway: Gateway | None) -> str:
+    version = gateway.settings.route_versions.get(name) if gateway is not None else None
     return f"{name}@{version}" if version else name
 
 
 def route_log_entries(exchange: Exchange) -> dict[str, str]:
-    """The route, the path taken and the answering target's place, for the log record's metadata."""
+    """The route, the path taken and the answering target's place, for the log record's metadata
+    (a request refused by a spent limit: the path up to it, e.g. `limit=refused`, and no target)."""
     route_plan = exchange.plan.route_plan
     if route_plan is None:
         return {}
-    target = route_plan.targets[exchange.plan.step_index]
-    return {
-        "route": route_label(exchange),
-        "route_path": " ".join(filter(None, (route_plan.path, f"target={target.where or '.'}"))),
-    }
+    place = ""
+    if route_plan.targets:
+        place = f"target={route_plan.targets[exchange.plan.step_index].where or '.'}"
+    return {"route": route_label(exchange), "route_path": " ".join(filter(None, (route_plan.path, place)))}
 
 
 def _used(unit: str, outcome: Outcome) -> float:

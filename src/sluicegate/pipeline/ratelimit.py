@@ -122,7 +122,7 @@ class RateLimit:
             whose = "this token's limit" if index >= own else "rate limit"
             raise RateLimited(
                 f"{whose} exceeded: {rule.label}",
-                headers={**headers, "Retry-After": str(max(math.ceil(refused.reset_after), 1))},
+                headers=refusal_headers(refused, facts[index]),
                 rule=rule.model_dump(),
             )
         return Admitted(verdict, facts)
@@ -361,6 +361,12 @@ def _tightest_headers(verdict: Verdict, facts: Sequence[RuleFacts]) -> dict[str,
         return _headers(usages[0], facts[0])
     index = min(range(len(usages)), key=lambda i: usages[i].remaining / usages[i].bucket.limit)
     return _headers(usages[index], facts[index])
+
+
+def refusal_headers(usage: Usage, facts: RuleFacts) -> dict[str, str]:
+    """What a refusal by the rule of `facts` says: its bucket's `x-ratelimit-*` figures and
+    `Retry-After` (a dynamic route's limit node refuses with the same: pipeline/dynamic.py)."""
+    return {**_headers(usage, facts), "Retry-After": str(max(math.ceil(usage.reset_after), 1))}
 
 
 def _headers(usage: Usage, facts: RuleFacts) -> dict[str, str]:

@@ -25,6 +25,7 @@ from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
 from sluicegate.providers.base import unreadable
 from sluicegate.reserved import reserved_in
+from sluicegate.routing import RouteRefused
 from sluicegate.tokens import TokenDirectory
 from sluicegate.usage.custom_cost import parse_custom_cost
 
@@ -114,9 +115,14 @@ class Plan:
         body = await request.read_body()
         exchange.plan.body = body  # logged as it came should planning refuse the request
         planner = self._planners[request.kind]
-        plan = await planner(
-            PlanInput(request, gateway, exchange.token, exchange.options.metadata, body, policy)
-        )
+        try:
+            plan = await planner(
+                PlanInput(request, gateway, exchange.token, exchange.options.metadata, body, policy)
+            )
+        except RouteRefused as refused:  # logged as a rate-limit refusal that names its route
+            exchange.limits.rate_limited = True
+            exchange.plan.route_plan = refused.plan
+            raise
         if plan.request is not None:  # a universal request whose one step is compat (compat_step.py)
             exchange.request = request = plan.request
         exchange.options.warnings += plan.warnings

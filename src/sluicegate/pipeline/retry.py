@@ -52,7 +52,7 @@ from sluicegate.errors import (
 )
 from sluicegate.exchange import Attempt, Exchange, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.pipeline.circuits import TargetCircuits
-from sluicegate.pipeline.dynamic import route_headers
+from sluicegate.pipeline.dynamic import ROUTE_HEADER, route_headers, route_label
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.records import UNIVERSAL
@@ -108,6 +108,7 @@ class Tries:
 
     step_index: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    tried: bool = False  # a step was tried (not every one skipped: its circuit open)
 
 
 class Attempts:
@@ -136,6 +137,7 @@ class Attempts:
         finally:
             exchange.plan.step_index, exchange.response.attempts = tries.step_index, tries.attempts
         if isinstance(answer, GatewayError):
+            answer.headers = {**answer.headers, **_said_of_steps(exchange, tries.tried)}
             raise answer
         return _answered(answer, exchange)
 
@@ -157,7 +159,7 @@ class Attempts:
                     Attempt(index, step.provider.name, 0, 0.0, "skipped: its circuit is open")
                 )
                 continue
-            tries.step_index = index
+            tries.step_index, tries.tried = index, True
             policy = step.retry
             last_step = index == len(plan.steps) - 1
             for attempt in range(1, policy.max_attempts + 1):
@@ -298,6 +300,16 @@ def _answered(reply: Reply, exchange: Exchange) -> Reply:
     if exchange.plan.route_plan is not None:
         reply.headers.update(route_headers(exchange))
     return reply
+
+
+def _said_of_steps(exchange: Exchange, tried: bool) -> dict[str, str]:
+    """What the gateway's own error (a timeout, no connection, no usable key) says of the steps, as
+    an upstream's answer does: the step tried last and its route target; when every target was
+    skipped (their circuits open), only the route."""
+    if not tried:
+        route_plan = exchange.plan.route_plan
+        return {ROUTE_HEADER: route_label(exchange)} if route_plan is not None else {}
+    return {STEP_HEADER: str(exchange.plan.step_index), **route_headers(exchange)}
 
 
 def _final(step: Step, reply: Reply) -> bool:

@@ -99,14 +99,20 @@ class RouteRefused(RateLimited):
 
     code = "route_limit_spent"
 
-    def __init__(self, route: str, spent: list[tuple[str, RateLimitRule]]) -> None:
+    def __init__(
+        self, route: str, spent: list[tuple[str, RateLimitRule]], decisions: tuple[Decision, ...] = ()
+    ) -> None:
         where, rule = spent[0]
         at = f" at {where}" if where else ""
         super().__init__(
             f"route {route!r}: the limit{at} is spent ({rule.label}) and has no else",
             route=route,
+            rule=rule.model_dump(),  # as a refusal by one of the gateway's rate_limits shows its rule
             limits=[{"where": w, "rule": r.model_dump()} for w, r in spent],
         )
+        self.spent = spent
+        # The way it went, for the log: the route, and decisions ending at the refusal; no target.
+        self.plan = RoutePlan(route, (), decisions)
 
 
 async def plan(
@@ -116,7 +122,7 @@ async def plan(
     walk = _Walk(facts, holds, rand)
     targets = await walk.visit(route.root, "", ())
     if not targets:
-        raise RouteRefused(route.name, walk.spent)
+        raise RouteRefused(route.name, walk.spent, tuple(walk.decisions))
     start = next(iter(route.starts)) if len(route.starts) == 1 else None
     return RoutePlan(route.name, tuple(targets), tuple(walk.decisions), start)
 
