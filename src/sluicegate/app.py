@@ -373,6 +373,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         guard,
         purgers=[semantic.purge],
         watchers=[semantic.models.gateway_saved, guardrails.gateway_saved],
+        providers=book.names,
     )
     add_routes(
         app,

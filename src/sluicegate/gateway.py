@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,13 +184,16 @@ class GatewaySettings(BaseModel):
         """Routes sent by a client are checked here (a bad one raises RouteInvalid, a 400 naming
         its path), except those the context's `valid_routes` holds unchanged: a route PUT checks
         the one route it sets, not the gateway's other 99. Stored settings (`stored` context) were
-        checked when set, so their routes are parsed one by one when a request names them."""
+        checked when set, so their routes are parsed one by one when a request names them. With
+        the context's `providers` (every provider the account's requests may name), a target
+        naming another is refused too."""
         context = context if isinstance(context, dict) else {}
         if self.routes and not context.get("stored"):
             # Imported here: the routing engine's nodes are built on RateLimitRule, defined above.
             from sluicegate.routing.route import parse_routes
 
-            parsed = parse_routes(self.routes, known=context.get("valid_routes") or {})
+            known, providers = context.get("valid_routes") or {}, context.get("providers")
+            parsed = parse_routes(self.routes, providers, known)
             self._parsed_routes = {name: (self.routes[name], route) for name, route in parsed.items()}
 
     def route(self, name: str, gateway: str = "") -> Route | None:
@@ -209,11 +213,22 @@ class GatewaySettings(BaseModel):
             )
         return parsed
 
-    def route_errors(self, gateway: str = "") -> dict[str, str]:
-        """Each stored route that cannot be used, and why (every route is parsed, once)."""
-        return {
-            name: parsed for name in self.routes if isinstance(parsed := self._parsed(name, gateway), str)
-        }
+    def route_errors(self, gateway: str = "", providers: Collection[str] | None = None) -> dict[str, str]:
+        """Each stored route that cannot be used, and why (every route is parsed, once). With
+        `providers` (the account's), a route naming another provider is listed too: a custom
+        provider deleted since it was saved."""
+        from sluicegate.routing.route import unknown_targets
+
+        errors = {}
+        for name in self.routes:
+            parsed = self._parsed(name, gateway)
+            if isinstance(parsed, str):
+                errors[name] = parsed
+            elif (
+                parsed is not None and providers is not None and (found := unknown_targets(parsed, providers))
+            ):
+                errors[name] = "; ".join(str(problem) for problem in found)
+        return errors
 
     def _parsed(self, name: str, gateway: str) -> Route | str | None:
         """Route `name`, or its problems; None when there is no such route."""

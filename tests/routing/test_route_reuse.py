@@ -21,9 +21,9 @@ def test_only_the_routes_that_differ_from_the_known_ones_are_parsed() -> None:
     known = {"cheap": GOOD, "split": SPLIT}
     parsed = parse_routes({"cheap": GOOD, "split": SPLIT, "new": GOOD}, known=known)
     assert list(parsed) == ["new"]
-    # Equal in Python (`True == 1`) but not as JSON: checked again.
-    bool_weight = {"split": [{"weight": True, "then": {"model": "anthropic/claude-sonnet-4-6"}}]}
-    assert list(parse_routes({"cheap": GOOD, "split": bool_weight}, known=known)) == ["split"]
+    # Equal in Python (`1.0 == 1`) but not as JSON: checked again.
+    float_weight = {"split": [{"weight": 1.0, "then": {"model": "anthropic/claude-sonnet-4-6"}}]}
+    assert list(parse_routes({"cheap": GOOD, "split": float_weight}, known=known)) == ["split"]
     with pytest.raises(RouteInvalid) as refused:
         parse_routes({"cheap": BAD, "split": SPLIT}, known=known)
     assert refused.value.problems[0].path == "routes.cheap.model"

@@ -254,3 +254,20 @@ def test_a_route_dumps_as_it_was_written() -> None:
 def test_the_node_schema_can_be_published() -> None:
     schema = NODE.json_schema()
     assert {"TargetNode", "SplitNode", "IfNode", "FallbackNode", "LimitNode"} <= set(schema["$defs"])
+
+
+@pytest.mark.parametrize(("weight", "written"), [("50", '"50"'), (True, "true")])
+def test_a_weight_is_a_json_number(weight: Any, written: str) -> None:
+    """Not a string of digits, nor a boolean (which pydantic took for 1)."""
+    node = {"split": [{"weight": weight, "then": target()}]}
+    assert problems({"r": node}) == [
+        f"routes.r.split[0].weight: expected a number (e.g. 90 or 0.9), got {written}"
+    ]
+
+
+def test_a_target_may_not_name_a_route_even_without_the_registry() -> None:
+    found = problems({"r": {"fallback": [target(), target("dynamic/other")]}}, None)
+    assert found == [
+        "routes.r.fallback[1].model: 'dynamic/other' names a route, and routes do not nest:"
+        ' a target is "<provider>/<model>"; write that route\'s node here instead'
+    ]

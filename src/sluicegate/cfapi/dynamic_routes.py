@@ -57,7 +57,8 @@ class CloudflareRoutes:
                 f" (POST …/routes/{name}/versions) or delete it first",
                 field="name",
             )
-        saved = await self._routes.save(request, gateway, name, route_node(name, body.get("elements")))
+        node = route_node(name, body.get("elements"), await self._routes.provider_names(gateway))
+        saved = await self._routes.save(request, gateway, name, node)
         return success(await self._shown(saved, name))
 
     async def get(self, request: web.Request) -> web.Response:
@@ -91,7 +92,8 @@ class CloudflareRoutes:
     async def create_version(self, request: web.Request) -> web.Response:
         body = await _body(request, "elements")
         gateway, name = await self._route(request)
-        saved = await self._routes.save(request, gateway, name, route_node(name, body.get("elements")))
+        node = route_node(name, body.get("elements"), await self._routes.provider_names(gateway))
+        saved = await self._routes.save(request, gateway, name, node)
         return success(await self._shown(saved, name), messages=[DEPLOYED_AT_ONCE])
 
     async def get_version(self, request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ rate): …`); the route is then validated as any route is, its problems named by
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,12 +44,13 @@ _OUTPUTS = {
 }
 
 
-def route_node(name: str, elements: Any) -> Any:
-    """The route node (JSON) the graph `elements` describes, checked as a route named `name`."""
+def route_node(name: str, elements: Any, providers: Collection[str] | None = None) -> Any:
+    """The route node (JSON) the graph `elements` describes, checked as a route named `name`
+    whose targets name `providers` (when given)."""
     graph = _Graph.of(elements)
     root = graph.root()
     try:
-        parse_route(name, root)
+        parse_route(name, root, providers)
     except RouteInvalid as invalid:
         raise graph.blame(name, root, invalid) from None
     return root

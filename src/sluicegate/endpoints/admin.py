@@ -30,6 +30,7 @@ from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavail
 from sluicegate.feedback import Feedback, MetadataFull, counted_keys
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
+from sluicegate.routing.route import parse_routes
 from sluicegate.storage.base import GatewayStore, LogQuery, LogRecord, LogStore, RouteHistory
 from sluicegate.storage.cache import Cache, CacheUnavailable
 from sluicegate.storage.gateway_query import GatewayQuery
@@ -54,6 +55,7 @@ class AdminApi:
         guard: Guard,
         purgers: Sequence[Callable[[str], Awaitable[int]]] = (),
         watchers: Sequence[Callable[[Gateway], None]] = (),
+        providers: Callable[[str], Awaitable[list[str]]] | None = None,
     ) -> None:
         self._db = database
         self._directory = directory
@@ -61,6 +63,8 @@ class AdminApi:
         self._guard = guard
         self._purgers = purgers  # other caches to empty by key prefix on purge-all (semantic)
         self._watchers = watchers  # told of each gateway created or changed (the semantic cache warms up)
+        # Every provider an account's requests may name (ProviderBook.names): a route's targets' must be.
+        self._providers = providers
 
     def add_routes(self, app: web.Application) -> None:
         guard, gateways = self._guard, "/accounts/{account}/gateways"
@@ -115,17 +119,17 @@ class AdminApi:
         gateway = await self.create(
             request, request.match_info["account"], body.name, body.slug, body.settings
         )
-        return _json(GatewayOut.of(gateway).model_dump(), status=201)
+        return _json(await self.shown(gateway), status=201)
 
     async def get_gateway(self, request: web.Request) -> web.Response:
         gateway = await self.gateway(request.match_info["account"], request.match_info["gateway"])
-        return _json(GatewayOut.of(gateway).model_dump())
+        return _json(await self.shown(gateway))
 
     async def update_gateway(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         body = parse_body(GatewayUpdate, await read_body(request))
         updated = await self.change(request, account, slug, body.name, body.settings)
-        return _json(GatewayOut.of(updated).model_dump())
+        return _json(await self.shown(updated))
 
     async def delete_gateway(self, request: web.Request) -> web.Response:
         await self.delete(request, request.match_info["account"], request.match_info["gateway"])
@@ -187,6 +191,18 @@ class AdminApi:
     # The operations behind the routes, also called by the Cloudflare-compatible API (`cfapi`).
     # `request` is the guarded request: the audit trail records its token as the actor.
 
+    async def provider_names(self, account: str) -> list[str] | None:
+        """Every provider the account's requests may name (None: not checked, as in unit tests)."""
+        return None if self._providers is None else await self._providers(account)
+
+    async def shown(self, gateway: Gateway) -> dict[str, Any]:
+        """The gateway as the admin API answers it. Its `route_errors` also list the routes whose
+        targets name a provider the account no longer has (a custom provider deleted since)."""
+        out = GatewayOut.of(gateway)
+        if gateway.settings.routes and (names := await self.provider_names(gateway.account)) is not None:
+            out.route_errors = gateway.settings.route_errors(f"{gateway.account}/{gateway.slug}", names)
+        return out.model_dump()
+
     async def gateway(self, account: str, slug: str) -> Gateway:
         """The gateway, or a 404."""
         gateway = await self._db.get_gateway(account, slug)
@@ -207,6 +223,8 @@ class AdminApi:
         slug = slug or slugify(name)
         if not is_slug(slug):
             raise BadRequest(f"cannot derive a URL slug from name {name!r}; give `slug`", field="slug")
+        if settings.routes and (names := await self.provider_names(account)) is not None:
+            parse_routes(settings.routes, names)  # its targets' providers (the rest was checked)
         gateway = await self._db.create_gateway(account, slug, name, settings)
         self._directory.invalidate(account, slug)
         for watch in self._watchers:
@@ -224,7 +242,9 @@ class AdminApi:
         if settings is not None:
             settings = {k: v for k, v in settings.items() if k != "route_versions"}  # the gateway keeps them
             # Only the routes that differ from the stored ones are checked (a PUT sets one of 100).
-            known = {"valid_routes": current.settings.routes}
+            known: dict[str, Any] = {"valid_routes": current.settings.routes}
+            if "routes" in settings:
+                known["providers"] = await self.provider_names(account)
             merged = validate(GatewaySettings, current.settings.model_dump() | settings, "settings", known)
             if "routes" in settings:
                 merged = await self._version_routes(request, current, merged)

@@ -62,9 +62,9 @@ class RouteApi:
 
     async def validate(self, request: web.Request) -> web.Response:
         """`{"valid": true}`, or the 400 saving it would get, naming the bad path inside the route."""
-        await self._gateway(request)
+        gateway = await self._gateway(request)
         name, node = request.match_info["name"], await _node(request)
-        parse_route(name, node)
+        parse_route(name, node, await self.provider_names(gateway), f"routes.{name}")
         return _json({"valid": True, "name": name})
 
     async def delete_route(self, request: web.Request) -> web.Response:
@@ -90,6 +90,10 @@ class RouteApi:
         return _json(_route(restored, name))
 
     # The operations behind the routes, also called by the Cloudflare-compatible API (`cfapi`).
+
+    async def provider_names(self, gateway: Gateway) -> list[str] | None:
+        """Every provider a target of the gateway's routes may name (its account's requests may)."""
+        return await self._admin.provider_names(gateway.account)
 
     async def save(self, request: web.Request, gateway: Gateway, name: str, node: Any) -> Gateway:
         """Set route `name` to `node`: stored as its next version, unless unchanged."""

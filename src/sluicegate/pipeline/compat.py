@@ -13,6 +13,7 @@ A model of the provider whose API the client speaks gets the request as it came,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
 from functools import partial
@@ -27,7 +28,7 @@ from sluicegate.compat.base import StreamTranslator, TranslationError, Translato
 from sluicegate.compat.request_ids import OPENAI_REQUEST_ID, carry_request_id
 from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
-from sluicegate.errors import BadRequest, NotFound, UpstreamMalformed
+from sluicegate.errors import BadRequest, NotFound, RouteMisconfigured, UpstreamMalformed
 from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
 from sluicegate.hints import unknown_provider
 from sluicegate.ingress.base import IngressFormat
@@ -40,6 +41,7 @@ from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
 from sluicegate.upstream_headers import forwardable_request_headers
 
+_log = logging.getLogger(__name__)
 COMPAT = "compat"
 CHAT = "chat/completions"
 PATHS = (CHAT, "embeddings")
@@ -96,16 +98,8 @@ def compat_planner(
         steps = []
         for target in route_plan.targets:
             provider = await providers.find(account, target.provider)
-            if provider is None:
-                field = join(f"routes.{route_plan.route}", join(target.where, "model"))
-                known = await providers.names(account)
-                hint, details = unknown_provider(target.provider, known)
-                raise BadRequest(
-                    f"{field}: unknown provider {target.provider!r}{hint}",
-                    field=field,
-                    providers=known,
-                    **details,
-                )
+            if provider is None:  # saved before providers were checked, or a custom one deleted since
+                raise _misconfigured(request, route_plan.route, join(target.where, "model"), target.provider)
             # A key the client sent is one provider's: the one the route starts at, whatever the
             # request (none when a split or an if chooses between providers). Another provider's
             # step goes without it, so with the gateway's stored key for its own provider, if any.
@@ -114,6 +108,20 @@ def compat_planner(
         return RequestPlan(body, steps, route_plan, hub)
 
     return plan
+
+
+def _misconfigured(request: IncomingRequest, route: str, where: str, provider: str) -> RouteMisconfigured:
+    """The 500 for a stored route whose target names a provider the account does not have: the
+    operator's to fix (the gateway's `route_errors` say why), not the client's."""
+    _log.warning(
+        "gateway %s/%s: dynamic route %r cannot be used: routes.%s.%s: unknown provider %r",
+        request.account, request.gateway_slug, route, route, where, provider,
+    )  # fmt: skip
+    return RouteMisconfigured(
+        f"dynamic route {route!r} of this gateway is misconfigured, so it cannot be used; "
+        "the gateway's administrator can see why in the gateway's route_errors",
+        route=route,
+    )
 
 
 def _native_step(

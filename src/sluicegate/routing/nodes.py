@@ -17,6 +17,7 @@ import itertools
 import re
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -92,6 +93,16 @@ class Branch(_Node):
     weight: float = Field(ge=0, le=1_000_000, description="relative share; 0 turns the branch off")
     then: Node
 
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight_is_a_number(cls, value: Any) -> Any:
+        # A JSON number only: pydantic would take "50" and true (as 1) for a float.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PydanticCustomError(
+                "weight_number", "expected a number (e.g. 90 or 0.9), got {got}", {"got": _json_text(value)}
+            )
+        return value
+
 
 class SplitNode(_Node):
     """One branch, chosen by weight: at random, or by a hash of the `sticky` field's value."""
@@ -126,6 +137,14 @@ class SplitNode(_Node):
         """The branch at `share` ∈ [0, 1) of the total weight (branches of weight 0 never win)."""
         bounds = self._bounds
         return min(bisect.bisect_right(bounds, share * bounds[-1]), len(bounds) - 1)
+
+
+def _json_text(value: Any) -> str:
+    """`value` as the client wrote it in JSON (`true`, `"50"`), shortened."""
+    try:
+        return orjson.dumps(value).decode()[:80]
+    except (orjson.JSONEncodeError, TypeError):
+        return repr(value)[:80]
 
 
 def _condition(value: Any) -> Condition:

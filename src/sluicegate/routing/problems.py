@@ -36,7 +36,8 @@ _THEIR_NAMES = {
     "window": "period (seconds)",
 }
 _LIMIT_FIELDS = ("name", "limit", "period", "technique", "unit", "scope")
-_OWN_MESSAGES = {"condition", "target_model", "sticky_field", "limit_scope", "split_weights"}  # say "got"
+# Errors whose own message says what was sent ("got …"): nothing is added to them.
+_OWN_MESSAGES = {"condition", "target_model", "sticky_field", "limit_scope", "split_weights", "weight_number"}
 _REQUIRED = {
     ("if", "then"): "where requests go when the condition holds",
     ("if", "else"): "where requests go when the condition does not hold",

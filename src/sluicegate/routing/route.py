@@ -37,6 +37,7 @@ MAX_TARGETS = 10  # targets one plan may try in turn (each up to its max_attempt
 MAX_ROUTES = 100
 _MAX_JSON_DEPTH = 48  # checked before validation, so a deep document costs no recursion
 _MAX_JSON_VALUES = 5000
+NESTED = "dynamic"  # `dynamic/<route>` names a route, which a target may not
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +133,7 @@ def _tree_problems(root: AnyNode, prefix: str, providers: Collection[str] | None
     # One walk without paths; the paths are written only when a problem needs them.
     nodes = _nodes(root)
     deepest = max(depth for _, depth in nodes)
-    unknown = providers is not None and any(
-        isinstance(node, TargetNode) and node.provider not in providers for node, _ in nodes
-    )
+    unknown = any(isinstance(node, TargetNode) and _unknown(node, providers) for node, _ in nodes)
     if deepest > MAX_DEPTH or unknown:
         yield from _located_problems(root, prefix, providers)
         if deepest > MAX_DEPTH:
@@ -158,12 +157,37 @@ def _located_problems(
         if depth > MAX_DEPTH:
             yield RouteProblem(join(prefix, where), f"nodes nest {depth} deep here; at most {MAX_DEPTH}")
             return
-        if providers is not None and isinstance(node, TargetNode) and node.provider not in providers:
-            guess = closest(node.provider, providers)
-            meant = f'; did you mean "{guess}/{node.provider_model}"?' if guess else ""
-            yield RouteProblem(
-                join(prefix, join(where, "model")), f"unknown provider {node.provider!r}{meant}"
-            )
+        if isinstance(node, TargetNode) and _unknown(node, providers):
+            yield _target_problem(node, join(prefix, join(where, "model")), providers)
+
+
+def unknown_targets(route: Route, providers: Collection[str]) -> list[RouteProblem]:
+    """The targets of a parsed route whose provider is not one of `providers` (a custom provider
+    deleted since the route was saved), by path (`routes.<name>...`)."""
+    return [
+        _target_problem(node, join(f"routes.{route.name}", join(where, "model")), providers)
+        for node, where, _ in _walk_depth(route.root)
+        if isinstance(node, TargetNode) and _unknown(node, providers)
+    ]
+
+
+def _unknown(node: TargetNode, providers: Collection[str] | None) -> bool:
+    """A target naming another route (always), or a provider not in `providers` (when given)."""
+    return node.provider == NESTED or (providers is not None and node.provider not in providers)
+
+
+def _target_problem(node: TargetNode, path: str, providers: Collection[str] | None) -> RouteProblem:
+    if node.provider == NESTED:
+        return RouteProblem(
+            path,
+            f"{node.model!r} names a route, and routes do not nest: a target is"
+            ' "<provider>/<model>"; write that route\'s node here instead',
+        )
+    known = providers or ()
+    lower = node.provider.lower()
+    guess = lower if lower in known else closest(node.provider, known)
+    meant = f'; did you mean "{guess}/{node.provider_model}"?' if guess else ""
+    return RouteProblem(path, f"unknown provider {node.provider!r}{meant}")
 
 
 def most_targets(node: AnyNode) -> int:
