@@ -26,7 +26,7 @@ from sluicegate.endpoints.schemas import (
     parse_body,
     validate,
 )
-from sluicegate.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
+from sluicegate.errors import BadRequest, NotFound, ServiceUnavailable
 from sluicegate.feedback import Feedback, MetadataFull, counted_keys
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
@@ -359,19 +359,3 @@ def _cache_down(exc: CacheUnavailable) -> ServiceUnavailable:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Every admin error is JSON: ours, and aiohttp's own (unknown route, wrong method)."""
-    try:
-        return await handler(request)
-    except GatewayError as error:
-        return web.Response(status=error.status, body=error.body(), content_type="application/json")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        body = orjson.dumps(
-            {"error": {"message": exc.reason, "type": "sluicegate_error", "code": exc.status}}
-        )
-        return web.Response(status=exc.status, body=body, content_type="application/json")
