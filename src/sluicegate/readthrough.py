@@ -102,6 +102,8 @@ class ReadThrough(Generic[K, V]):
                 del self._loading[key]  # the next request loads afresh
             load.task.cancel()
             raise self._unavailable(exc) from exc
+        except DatabaseUnavailable as exc:  # the storage's own (unreachable.py): said, as the others
+            raise self._unavailable(exc) from exc
         except GatewayError:
             raise
         except Exception as exc:  # nothing known to answer with: the client may try again

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+from sluicegate.errors import DatabaseUnavailable
 from sluicegate.shutdown import close_within
 from sluicegate.storage import Database, describe_database
 
@@ -26,8 +27,9 @@ async def open_database(database: Database, url: str) -> None:
     except asyncio.CancelledError:  # a stop during start-up (server.py): close what it had opened
         await close_within("database", database.close())
         raise
-    except unusable as exc:
-        raise StartupError(f"database {describe_database(url)}: {_reason(exc)}") from exc
+    except (*unusable, DatabaseUnavailable) as exc:  # (the storage's own 503: a lock held past its wait)
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+        raise StartupError(f"database {describe_database(url)}: {_reason(cause)}") from exc
 
 
 def _reason(exc: BaseException) -> str:

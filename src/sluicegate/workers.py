@@ -59,6 +59,12 @@ RETRY_MAX_SECONDS = 60.0
 _log = logging.getLogger(__name__)
 
 
+def retry_delay(deaths: int) -> float:
+    """Seconds until a place that died `deaths` times in a row (at least CRASH_LOOP) is tried again:
+    1, 2, 4 ... RETRY_MAX_SECONDS, however long it lasts (no float overflow after a thousand)."""
+    return min(2.0 ** min(deaths - CRASH_LOOP, 16), RETRY_MAX_SECONDS)
+
+
 def say(fd: int, line: str) -> None:
     """A worker's line to its parent (`READY`, or `ERROR` and a message), in one write."""
     data = line.replace("\n", " ").encode()[:_LINE_BYTES] + b"\n"
@@ -313,7 +319,7 @@ class Workers:
                 failed(f"{looping} (pid {worker.process.pid} {why}); stopping the workers")
                 self._stop()
                 return
-            delay = min(2.0 ** (deaths - CRASH_LOOP), RETRY_MAX_SECONDS)
+            delay = retry_delay(deaths)
             self._due[worker.place] = time.monotonic() + delay
             _log.warning(
                 "%s (pid %d %s); the others serve on: trying again in %g s",

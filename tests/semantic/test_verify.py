@@ -39,6 +39,7 @@ TRAPS = [
     ("What's the forecast for Monday?", "What's the forecast for Tuesday?", "dates"),
     ("How do I upgrade to Python 3.11.7?", "How do I upgrade to Python 3.11.8?", "numbers"),
     ("Is my flight on 12.05.2024 delayed?", "Is my flight on 13.05.2024 delayed?", "numbers"),
+    ("How do I install Python 3.10?", "How do I install Python 3.1?", "numbers"),
     ("How do I deploy a Flask app to Heroku?", "How do I deploy a Flask app to Render?", "entity"),
     ("How do I migrate from MySQL to PostgreSQL?", "How do I migrate from PostgreSQL to MySQL?", "roles"),
     ("What are the symptoms of measles?", "What are the symptoms of measles in adults?", "narrowed"),
@@ -171,3 +172,9 @@ def test_alignment_of_a_long_request_rewrites_only_where_it_differs() -> None:
     assert aligned.align(query, shared + "Where is Fitzbillies?" + shared) == (
         shared + "Where is Fitzbillies?" + shared
     )
+
+
+def test_a_numeral_of_hundreds_of_digits_is_compared_as_written() -> None:
+    """Too long for a float (inf): read as written, not an OverflowError."""
+    big = "9" * 400
+    assert not RULES.check(f"Is {big} prime?", f"Is {big[:-1]}8 prime?").ok

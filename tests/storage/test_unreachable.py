@@ -62,3 +62,11 @@ async def test_the_pool_translates_its_calls_and_its_acquired_blocks_but_not_a_c
     with pytest.raises(asyncpg.UniqueViolationError):
         async with pool.acquire():
             raise asyncpg.UniqueViolationError("duplicate key")
+
+
+def test_a_protocol_violation_is_a_bug_not_an_outage() -> None:
+    """08P01 is a PostgresConnectionError, but one a malformed call causes: it stays as it is."""
+    from sluicegate.storage.postgres_guard import down
+
+    assert down(asyncpg.ProtocolViolationError("bind message supplies 1 parameters")) is None
+    assert down(asyncpg.CannotConnectNowError("the database system is starting up")) == "cannot be reached"

@@ -7,6 +7,7 @@ General English, not tuned to one domain. A list can only make the verifier refu
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -226,9 +227,13 @@ def number(word: str) -> str | None:
         return None
     digits, suffix = match.groups()
     plain = digits.replace(",", "")
-    if ":" in digits or plain.count(".") > 1:  # a time, a version (3.11.8), an address, a date
+    # A time, a version or date with two dots (3.11.8, 12.05.2024), an address; a decimal ending
+    # in 0 (3.10 is not 3.1 as a version, the likelier reading in a question): as written.
+    if ":" in digits or plain.count(".") > 1 or ("." in plain and plain.endswith("0")):
         return digits + (suffix or "")
     value = float(plain)
+    if not math.isfinite(value):  # hundreds of digits
+        return digits + (suffix or "")
     if suffix == "k":
         value, suffix = value * 1000, None
     if suffix in ("st", "nd", "rd", "th", "%"):

@@ -24,7 +24,7 @@ _DOWN = (
 def down(exc: BaseException) -> str | None:
     """Why asyncpg's `exc` means the server is out of reach (None: it does not; OSError and the
     connect and statement timeouts' TimeoutError are `unreachable.py`'s own)."""
-    if isinstance(exc, _DOWN):
+    if isinstance(exc, _DOWN) and not isinstance(exc, asyncpg.ProtocolViolationError):  # (08P01: a bug)
         return "cannot be reached"
     if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "closing" in str(exc)):
         return "cannot be reached"  # a connection, or the pool, closed under the call
