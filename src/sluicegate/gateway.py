@@ -243,7 +243,7 @@ class GatewaySettings(BaseModel):
 
         parsed: Route | str
         try:
-            parsed = parse_route(name, node, prefix=f"routes.{name}")
+            parsed = parse_route(name, node, prefix=f"routes.{name}", stored=True)
         except RouteInvalid as invalid:
             parsed = "; ".join(str(problem) for problem in invalid.problems)
             _log.warning("gateway %s: dynamic route %r cannot be used: %s", gateway or "?", name, parsed)

@@ -29,7 +29,7 @@ def store_route(gateway: RunningGateway, name: str, node: Any) -> None:
     try:
         (text,) = database.execute("SELECT settings FROM gateways WHERE slug = 'default'").fetchone()
         settings = json.loads(text)
-        settings["routes"][name] = node
+        settings.setdefault("routes", {})[name] = node
         database.execute("UPDATE gateways SET settings = ? WHERE slug = 'default'", (json.dumps(settings),))
         database.commit()
     finally:
@@ -79,3 +79,41 @@ def test_a_stored_route_that_cannot_be_parsed_is_the_gateways_500_and_shown_to_t
             assert "routes.spare.fallback[1]" in shown["route_errors"]["spare"]
             with pytest.raises(openai.InternalServerError):
                 client.chat.completions.create(model="dynamic/spare", messages=MESSAGES)
+
+
+@pytest.mark.parametrize("weight", ["50", True])
+def test_a_stored_weight_an_older_version_took_still_serves_though_saving_it_is_refused(
+    make_gateway: Callable[..., RunningGateway], weight: Any
+) -> None:
+    """Before weights had to be JSON numbers (01b612d), "50" and true were taken and saved. A route
+    stored so still serves after the upgrade (it was a 500 route_misconfigured on every request);
+    saving one anew is refused, and saving other routes beside it is not."""
+    with FakeOpenAI().serve() as fake:
+        gateway = make_gateway(upstreams={"openai": fake.base_url})
+        split = {"split": [{"weight": weight, "then": {"model": "openai/gpt-4o-mini"}}]}
+        store_route(gateway, "old", split)
+        with openai.OpenAI(
+            base_url=gateway.provider_url("compat"), api_key="sk-provider", max_retries=0
+        ) as client:
+            deadline = time.monotonic() + 10
+            while True:  # until the gateway's next read of its settings (about a second)
+                try:
+                    answer = client.chat.completions.create(model="dynamic/old", messages=MESSAGES)
+                    break
+                except openai.BadRequestError as error:  # not read yet: no such route
+                    unread = error.message
+                assert "has no route 'old'" in unread, unread
+                assert time.monotonic() < deadline, "the stored change was never read"
+            assert answer.model == "gpt-4o-mini"
+            assert gateway.http.get(SETTINGS).json()["route_errors"] == {}
+
+            fast = gateway.http.put(f"{SETTINGS}/routes/fast", json={"model": "openai/gpt-4o-mini"})
+            assert fast.status_code == 200, fast.text
+            assert gateway.http.get(SETTINGS).json()["settings"]["routes"]["old"] == split  # kept as stored
+            assert (
+                client.chat.completions.create(model="dynamic/old", messages=MESSAGES).model == "gpt-4o-mini"
+            )
+
+            refused = gateway.http.put(f"{SETTINGS}/routes/again", json=split)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["field"] == "routes.again.split[0].weight"

@@ -11,6 +11,7 @@ import pytest
 from sluicegate.errors import RouteMisconfigured
 from sluicegate.gateway import GatewaySettings
 from sluicegate.routing import RouteInvalid
+from sluicegate.routing.nodes import SplitNode
 from sluicegate.storage.gateway_rows import GatewayRows
 
 TEXT = orjson.dumps(
@@ -63,3 +64,25 @@ def test_settings_a_client_sends_still_refuse_a_bad_route_as_a_400() -> None:
         GatewaySettings.model_validate_json(TEXT)
     assert refused.value.status == 400
     assert refused.value.problems[0].path == "routes.broken.split[0].weight"
+
+
+@pytest.mark.parametrize(("weight", "read_as"), [("50", 50.0), (True, 1.0)])
+def test_a_stored_weight_an_older_version_took_is_read_as_it_did(weight: object, read_as: float) -> None:
+    """Before weights had to be JSON numbers, "50" and true were taken (as 50 and 1) and saved: such
+    a stored route still serves, while a client sending it is refused (review of 01b612d)."""
+    split = {
+        "split": [
+            {"weight": weight, "then": {"model": "openai/a"}},
+            {"weight": 50, "then": {"model": "openai/b"}},
+        ]
+    }
+    text = orjson.dumps({"routes": {"ab": split}}).decode()
+    settings = GatewayRows().gateway_of(("local", "ops", "Ops", text, 1.0, None)).settings
+    route = settings.route("ab", "local/ops")
+    assert route is not None
+    assert isinstance(route.root, SplitNode)
+    assert [branch.weight for branch in route.root.split] == [read_as, 50.0]
+    assert settings.route_errors("local/ops") == {}
+    with pytest.raises(RouteInvalid) as refused:
+        GatewaySettings.model_validate_json(text)
+    assert refused.value.problems[0].path == "routes.ab.split[0].weight"

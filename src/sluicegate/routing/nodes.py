@@ -28,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     Tag,
     TypeAdapter,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -46,6 +47,8 @@ MAX_BRANCHES = 10
 MAX_FALLBACK = 10
 _PROVIDER_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}/\S{1,256}")
 ROUTE_SCOPES = "gateway, token or metadata.<field>"
+# Validation context key: the node was stored (by this or an older version), not sent to be saved.
+STORED = "stored"
 
 
 class _Node(BaseModel):
@@ -95,8 +98,11 @@ class Branch(_Node):
 
     @field_validator("weight", mode="before")
     @classmethod
-    def _weight_is_a_number(cls, value: Any) -> Any:
-        # A JSON number only: pydantic would take "50" and true (as 1) for a float.
+    def _weight_is_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # A JSON number only: pydantic would take "50" and true (as 1) for a float. Refused when a
+        # route is saved; a route stored before (`STORED` context) is read as it was, "50" as 50.
+        if info.context and info.context.get(STORED):
+            return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PydanticCustomError(
                 "weight_number", "expected a number (e.g. 90 or 0.9), got {got}", {"got": _json_text(value)}

@@ -1,7 +1,9 @@
 """A named route: its validated tree, and the checks that need the whole tree.
 
 `parse_route` and `parse_routes` raise `RouteInvalid` (a 400) listing every problem by its path,
-e.g. `routes.cheap.split[1].then.model: expected "<provider>/<model>" ...`.
+e.g. `routes.cheap.split[1].then.model: expected "<provider>/<model>" ...`. A route being saved is
+held to every rule; one read from stored settings (`parse_route(..., stored=True)`) is read as the
+version that saved it did, so an upgrade does not break a route that served before.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sluicegate.hints import closest
 from sluicegate.routing.conditions import uses_prompt_tokens
 from sluicegate.routing.nodes import (
     NODE,
+    STORED,
     AnyNode,
     FallbackNode,
     IfNode,
@@ -52,10 +55,14 @@ class Route:
         return dump(self.root)
 
 
-def parse_route(name: str, raw: Any, providers: Collection[str] | None = None, prefix: str = "") -> Route:
+def parse_route(
+    name: str, raw: Any, providers: Collection[str] | None = None, prefix: str = "", *, stored: bool = False
+) -> Route:
     """`raw` (parsed JSON) as route `name`. With `providers` (the registry's names), a target
-    naming another provider is refused. `prefix` starts each problem's path (default: the name)."""
-    root, problems = _checked(name, raw, providers, prefix or name)
+    naming another provider is refused. `prefix` starts each problem's path (default: the name).
+    `stored`: the route is read from the gateway's stored settings, not saved: what older versions
+    took and saved (a split weight of "50" or true, as pydantic read them) is read as they did."""
+    root, problems = _checked(name, raw, providers, prefix or name, stored)
     if root is None or problems:
         raise RouteInvalid(problems)
     return _route(name, root)
@@ -64,16 +71,16 @@ def parse_route(name: str, raw: Any, providers: Collection[str] | None = None, p
 def parse_routes(
     raw: Any, providers: Collection[str] | None = None, known: Mapping[str, Any] | None = None
 ) -> dict[str, Route]:
-    """A gateway's `routes` setting: route name -> node. Problems are named `routes.<name>...`.
-    A route that `known` (routes already checked) holds with an equal node is not parsed again,
-    nor returned."""
+    """A gateway's `routes` setting, sent to be saved: route name -> node. Problems are named
+    `routes.<name>...`. A route that `known` (routes already checked, or stored) holds with an
+    equal node is not parsed again, nor returned: a stored route an older version took is kept."""
     if not isinstance(raw, Mapping):
         raise RouteInvalid([RouteProblem("routes", "expected an object of route name -> node")])
     if len(raw) > MAX_ROUTES:
         raise RouteInvalid([RouteProblem("routes", f"{len(raw)} routes; at most {MAX_ROUTES} are allowed")])
     known = known or {}
     checked = {
-        name: _checked(name, node, providers, f"routes.{name}")
+        name: _checked(name, node, providers, f"routes.{name}", stored=False)
         for name, node in raw.items()
         if name not in known or not _same_json(known[name], node)
     }
@@ -98,7 +105,7 @@ def _route(name: str, root: AnyNode) -> Route:
 
 
 def _checked(
-    name: str, raw: Any, providers: Collection[str] | None, prefix: str
+    name: str, raw: Any, providers: Collection[str] | None, prefix: str, stored: bool
 ) -> tuple[AnyNode | None, list[RouteProblem]]:
     if not isinstance(name, str) or not ROUTE_NAME.fullmatch(name):
         message = "a route name is 1 to 64 letters, digits, - or _, starting with a letter or digit"
@@ -106,7 +113,7 @@ def _checked(
     if (shape := _shape_problem(raw)) is not None:
         return None, [RouteProblem(prefix, shape)]
     try:
-        root = NODE.validate_python(raw)
+        root = NODE.validate_python(raw, context={STORED: stored})
     except ValidationError as exc:
         return None, problems_from(exc, prefix)
     return root, list(_tree_problems(root, prefix, providers))
