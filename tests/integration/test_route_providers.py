@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_cli import run_cli
 
 SETTINGS = "/api/v1/accounts/local/gateways/default"
 ROUTES = SETTINGS + "/routes"
@@ -91,7 +92,7 @@ def test_a_custom_provider_of_the_account_is_a_target_until_it_is_deleted(
     assert gw.http.put(f"{ROUTES}/own", json=route).status_code == 200
     assert gw.http.put(f"{ROUTES}/fast", json={"model": "openai/gpt-4o-mini"}).status_code == 200
     assert client.chat.completions.create(model="dynamic/own", messages=MESSAGES).model == "served-model"
-    # Another account's name, or one a letter off, is not the account's.
+    # A name a letter off is not the account's (nor is another account's: the test below).
     error = invalid_route(gw.http.put(f"{ROUTES}/own", json={"model": "custom-vlm/served-model"}))
     assert error["message"].endswith(
         "unknown provider 'custom-vlm'; did you mean \"custom-vllm/served-model\"?"
@@ -107,6 +108,26 @@ def test_a_custom_provider_of_the_account_is_a_target_until_it_is_deleted(
         "own": "routes.own.fallback[0].model: unknown provider 'custom-vllm'"
     }
     assert client.chat.completions.create(model="dynamic/fast", messages=MESSAGES).model == "gpt-4o-mini"
+
+
+def test_another_account_s_custom_provider_is_not_a_target_of_this_account_s_routes(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    created = run_cli(gw.settings.data_dir, "token", "create", "--account", "other", "--scope", "admin")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip().rpartition(": ")[2]
+    theirs = gw.http.post(
+        "/api/v1/accounts/other/custom-providers",
+        json={"name": "Theirs", "slug": "theirs", "base_url": fake.base_url},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert theirs.status_code == 201, theirs.text
+    error = invalid_route(gw.http.put(f"{ROUTES}/borrowed", json={"model": "custom-theirs/served-model"}))
+    assert (error["field"], error["message"]) == (
+        "routes.borrowed.model",
+        "routes.borrowed.model: unknown provider 'custom-theirs'",
+    )
+    assert gw.http.get(SETTINGS).json()["settings"]["routes"] == {}
 
 
 @pytest.mark.parametrize(("weight", "written"), [("50", '"50"'), (True, "true")])
