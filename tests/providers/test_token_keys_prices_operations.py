@@ -190,14 +190,23 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
     before = TokenKeys(
         turns=frozenset({"messages"}),
         # and since: Gemini's `batchEmbedContents` holds its texts under `requests`
-        # and Anthropic's documents' and search results' `title`, `context` and `source`
-        text=TEXT_KEYS_BEFORE | {"requests", "title", "context", "source"},
+        text=TEXT_KEYS_BEFORE | {"requests"},
         image_types=IMAGE_PART_TYPES_BEFORE,
         media=INLINE_MEDIA_KEYS_BEFORE,
         # and since: the tools offered (chat's legacy `functions` too), counted as their JSON
         schemas=frozenset({"tools", "functions"}),
-        # and since: a plain-text document's `data` (a PDF's is base64, not counted)
-        typed_text=frozenset({("text", "data")}),
+        # and since: Anthropic's documents' and search results' `title`, `context` and `source`, in
+        # those blocks only, and a document's plain-text source's `data` (a PDF's is base64)
+        typed_text=frozenset(
+            {
+                ("document", "title"),
+                ("document", "context"),
+                ("document", "source"),
+                ("document/text", "data"),
+                ("search_result", "title"),
+                ("search_result", "source"),
+            }
+        ),
     )
     assert before == TOKEN_KEYS
 

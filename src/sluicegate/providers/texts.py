@@ -141,8 +141,11 @@ class TokenKeys:
     `media`: keys that make the object holding them one inline image; `schemas`: top-level keys of
     definitions the model reads whole (tools: names, descriptions, parameter schemas), counted as
     their JSON text; `typed_text`: `(type, key)` pairs, an object of that `type` holding text at a
-    key that holds none in other objects (Anthropic's plain-text document source's `data`, where a
-    PDF source's is base64). Any other key counts nothing.
+    key that holds none in other objects (an Anthropic `document`'s `title`, which a tool schema's
+    or another API's object may hold too and is no prompt there). A type written `outer/inner` is an
+    object of type `inner` found under a typed key of an `outer` object (a document's plain-text
+    `source`, whose `data` is its text, where a PDF source's is base64). Any other key counts
+    nothing.
     """
 
     turns: frozenset[str] = frozenset()

@@ -76,8 +76,9 @@ _CL100K_PREFIXES: Final = (
 # What the walk reads, in the request shapes of every provider's APIs (`TokenKeys`): chat turns
 # (a top-level list at one of `_TURN_KEYS`), values under text-bearing keys, image parts and inline
 # media, definitions read whole (tools, as their JSON), and a key that is text only in an object
-# of one type (`typed_text`: a plain-text document's `data`). Any other key (urls, base64 data,
-# ids) is skipped.
+# of one type (`typed_text`: an Anthropic document's `title`; `outer/inner`, an object of type
+# `inner` under such a key of an `outer` one: a plain-text document source's `data`). Any other
+# key (urls, base64 data, ids; `title` in a tool's arguments) is skipped.
 _TURN_KEYS: Final = TOKEN_KEYS.turns
 _TEXT_KEYS: Final = TOKEN_KEYS.text
 _IMAGE_PART_TYPES: Final = TOKEN_KEYS.image_types
@@ -85,7 +86,7 @@ _INLINE_MEDIA_KEYS: Final = TOKEN_KEYS.media
 _SCHEMA_KEYS: Final = TOKEN_KEYS.schemas
 _TYPED_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
-        kind: frozenset(key for t, key in TOKEN_KEYS.typed_text if t == kind)
+        kind: frozenset(key for t, key in TOKEN_KEYS.typed_text if t == kind) - _TEXT_KEYS
         for kind, _ in TOKEN_KEYS.typed_text
     }
 )
@@ -331,8 +332,26 @@ def _walk(value: object, count: Callable[[str], int], image: Callable[[Mapping[s
             if is_image or any(key in item for key in _INLINE_MEDIA_KEYS):
                 total += image(item)
             else:
-                typed = _TYPED_TEXT_KEYS.get(part_type, ()) if isinstance(part_type, str) else ()
-                stack.extend(v for k, v in item.items() if k in _TEXT_KEYS or k in typed)
+                stack.extend(v for k, v in item.items() if k in _TEXT_KEYS)
+                if isinstance(part_type, str) and part_type in _TYPED_TEXT_KEYS:
+                    _push_typed(stack, item, part_type)
+        elif isinstance(item, tuple):  # (outer type, an object under one of its typed keys)
+            outer, inner = item
+            stack.append(inner)
+            inner_type = inner.get("type")
+            if isinstance(inner_type, str) and f"{outer}/{inner_type}" in _TYPED_TEXT_KEYS:
+                _push_typed(stack, inner, f"{outer}/{inner_type}")
         elif isinstance(item, int) and not isinstance(item, bool):
             total += 1
     return total
+
+
+def _push_typed(stack: list[object], item: Mapping[str, object], kind: str) -> None:
+    """Push the values of `item`'s keys that hold text in an object of type `kind`; an object among
+    them goes with `kind`, so that its own type's keys under `kind` are read too."""
+    for key in _TYPED_TEXT_KEYS[kind]:
+        value = item.get(key)
+        if isinstance(value, Mapping):
+            stack.append((kind, value))
+        elif value is not None:
+            stack.append(value)

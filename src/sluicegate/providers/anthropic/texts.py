@@ -184,10 +184,22 @@ MESSAGES_TEXTS = MessagesTexts()
 # blocks' `name` and `input`, tool results' `content`, documents' `title`, `context` and text (a
 # content source's `content`, a plain-text source's `data`; a PDF's base64 or URL counts nothing),
 # search results' `title`, `source` and `content`. Citations count nothing: Anthropic counts no
-# `cited_text` sent back (https://docs.claude.com/en/docs/build-with-claude/citations).
+# `cited_text` sent back (https://docs.claude.com/en/docs/build-with-claude/citations). `title`,
+# `context`, `source` and `data` are read in those blocks only (`typed_text`): every provider's
+# bodies are read with these keys, and elsewhere (a tool's arguments, another API's objects) they
+# are no prompt text.
 MESSAGES_TOKEN_KEYS = TokenKeys(
     turns=frozenset({"messages"}),
-    text=frozenset({"system", "content", "text", "name", "input", "title", "context", "source"}),
+    text=frozenset({"system", "content", "text", "name", "input"}),
     image_types=frozenset({"image"}),
-    typed_text=frozenset({("text", "data")}),
+    typed_text=frozenset(
+        {
+            ("document", "title"),
+            ("document", "context"),
+            ("document", "source"),
+            ("document/text", "data"),
+            ("search_result", "title"),
+            ("search_result", "source"),
+        }
+    ),
 )
