@@ -13,8 +13,8 @@ With the gateway's `cache_per_key`, the scope holds a digest of the provider key
 
 The models load in the background (`semantic.models`), never on a request's path: until they are
 ready a lookup is skipped (the request goes upstream, logged as a semantic MISS) and its answer is
-stored once they are. When the shared cache (Redis) cannot be reached, a lookup is a miss (the
-vectors stay: their answers are only out of reach) and nothing is stored.
+stored once they are. The shared cache (Redis) out of reach: a lookup misses, nothing is stored.
+A fault of the stage's own in reading or judging a question sends it upstream uncached (logged).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-import orjson
 from multidict import CIMultiDict
 
 from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.embeddings.base import Embedder
+from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
@@ -42,6 +42,7 @@ from sluicegate.pipeline.cache_labels import STATUS_HEADER as EXACT_STATUS_HEADE
 from sluicegate.pipeline.cache_streams import StreamCopy, kept_stream, whole_answer
 from sluicegate.pipeline.hit_usage import asks_usage, counted_entry
 from sluicegate.pipeline.semantic_lookup import Lookup, read_lookup
+from sluicegate.pipeline.semantic_turns import replayed_headers, stored_turns, turn_headers
 from sluicegate.pipeline.shadow import Shadow
 from sluicegate.semantic.adaptive import AdaptiveThresholds
 from sluicegate.semantic.compare import (
@@ -83,8 +84,8 @@ _NOT_LOOKED_UP = Found()
 _log = logging.getLogger(__name__)
 
 
-def _said_if_failed(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and (error := task.exception()) is not None:  # the record has no verdict
+def _said_if_failed(task: asyncio.Task[Any]) -> None:  # a verdict after the answer: the record has none
+    if not task.cancelled() and (error := task.exception()) is not None:
         _log.error("semantic cache: a verdict after the answer failed", exc_info=error)
 
 
@@ -133,9 +134,11 @@ class SemanticCache:
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs first"
-        try:  # a fault in reading or judging a question never fails it: it goes upstream, uncached
+        try:
             lookup = read_lookup(exchange.request, gateway, exchange.plan, self.adaptive)
             found = await self.find(exchange.request, exchange.plan, lookup) if lookup else _NOT_LOOKED_UP
+        except GatewayError:  # the request's own fault (too deep to read): refused, as without the cache
+            raise
         except Exception:
             _log.exception("semantic cache: request %s is answered without it", exchange.request.id)
             lookup = None
@@ -222,7 +225,7 @@ class SemanticCache:
         if entry is None:  # expired or purged: the vector goes too
             await asyncio.to_thread(self._index.remove, scoped.scope, entry_id)
             return None
-        stored = _turns(entry)
+        stored = stored_turns(entry)
         if len(stored) != len(scoped.turns):
             return None
         verifier = await self.models.verifier()
@@ -276,7 +279,7 @@ class SemanticCache:
         self, request: IncomingRequest, plan: RequestPlan, entry: CacheEntry, similarity: float
     ) -> Reply | None:
         """The stored answer, labelled a hit; None (a miss) when it cannot take the form asked for."""
-        headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in entry.headers if k not in _ENGINE_HEADERS)
+        headers: CIMultiDict[str] = CIMultiDict(replayed_headers(entry.headers))
         headers[STATUS_HEADER] = "HIT"
         headers[SIMILARITY_HEADER] = f"{similarity:.4f}"
         headers[EXACT_STATUS_HEADER] = CacheStatus.HIT  # served from cache, exact cache on or off
@@ -296,13 +299,13 @@ class SemanticCache:
         now = self._clock()
         entry_id = secrets.token_hex(8)
         headers = tuple((k, v) for k, v in reply.headers.items() if replayable(k))
-        context = ((_CONTEXT, orjson.dumps(lookup.scoped.context).decode()),) if lookup.scoped.context else ()
-        kept = len(body) + len(lookup.scoped.text.encode()) + sum(len(text.encode()) for _, text in context)
+        turns = turn_headers(lookup.scoped)
+        kept = len(body) + sum(len(text.encode()) for _, text in turns)
         if kept > self._max_entry_bytes:  # the question and its turns are kept with the answer
             return
         entry = CacheEntry(
             status=reply.status,
-            headers=(*headers, (_QUESTION, lookup.scoped.text), *context),
+            headers=(*headers, *turns),
             body=body,
             streamed=reply.stream is not None,
             latency_ms=(time.perf_counter() - exchange.request.started) * 1000,
@@ -383,17 +386,3 @@ class SemanticCache:
             await self._feed.close()
         await self.models.close()
         await asyncio.to_thread(self._index.close)
-
-
-# The stored question and its context (a JSON list, most recent first) travel in the entry's
-# headers under names no upstream sends, and are removed before the entry is replayed.
-_QUESTION = "x-sluicegate-semantic-question"
-_CONTEXT = "x-sluicegate-semantic-context"
-_ENGINE_HEADERS = frozenset({_QUESTION, _CONTEXT})
-
-
-def _turns(entry: CacheEntry) -> tuple[str, ...]:
-    """The turns stored with an entry, the question first."""
-    found = dict((k, v) for k, v in entry.headers if k in _ENGINE_HEADERS)
-    context = orjson.loads(found[_CONTEXT]) if _CONTEXT in found else []
-    return (found.get(_QUESTION, ""), *context)
