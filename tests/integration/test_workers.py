@@ -121,11 +121,14 @@ def running(pid: int) -> bool:
 def wait_ignored(server: ServerProcess, pids: list[int], sig: signal.Signals, timeout: float = 10.0) -> bool:
     """Poll until a worker has said it ignored a repeated `sig` and every other has said so too or
     exited (a worker without answers in flight may be done before the second signal)."""
+    return wait_said(server, pids, rf"{sig.name} ignored \(process (\d+)\)", timeout)
+
+
+def wait_said(server: ServerProcess, pids: list[int], pattern: str, timeout: float = 10.0) -> bool:
+    """Poll until a worker has logged `pattern` (its group: the pid) and every other has too or exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        said = {
-            int(pid) for pid in re.findall(rf"{sig.name} ignored \(process (\d+)\)", server.diagnostics())
-        }
+        said = {int(pid) for pid in re.findall(pattern, server.diagnostics())}
         if said and all(pid in said or not running(pid) for pid in pids):
             return True
         time.sleep(0.02)
@@ -146,7 +149,10 @@ def test_a_group_stop_lets_every_worker_finish_its_answers(
             assert fake.pause(f"held-{n}").chunk_sent.wait(10), f"stream {n} never started"
         os.killpg(workers.process.pid, sig)
         assert wait_refusing(workers), "the workers kept accepting connections after the signal"
-        # Every worker is stopping now; the signal again (a second Ctrl-C, a second delivery).
+        # Every worker has taken the first signal (else a second one sent while the first is still
+        # pending merges with it: one delivery, never 'ignored'), then the signal again.
+        stopping = rf"{sig.name}: stopping \(process (\d+)\)"
+        assert wait_said(workers, pids, stopping), (results, workers.diagnostics())
         os.killpg(workers.process.pid, sig)
         assert wait_ignored(workers, pids, sig), (results, workers.diagnostics())
         assert workers.process.poll() is None, "the workers exited with streams still in flight"
