@@ -62,6 +62,9 @@ class GuardedPool:
 
     @contextlib.asynccontextmanager
     async def acquire(self, *args: Any, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:
+        """The pool's connection; what its block raises is translated as the calls' errors are, so
+        a TimeoutError or OSError of the block's own (a timer of its own, other I/O) would be taken
+        for the database's: keep those outside `acquire()` blocks (none is inside one today)."""
         with translated(down):
             async with self._pool.acquire(*args, **kwargs) as connection:
                 yield connection
