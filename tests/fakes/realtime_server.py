@@ -15,7 +15,11 @@ headers are kept (`handshakes`), refused or not. On connect the server sends `se
 It answers `session.update` (`session.updated`), `conversation.item.create` (`conversation.item.added`),
 `input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
 (`input_audio_buffer.committed`, then a response of its own, as voice detection would start) and
-`response.create` (a response). Test-only client events: `fake.close` closes the socket with
+`response.create` (a response), and `response.cancel` as OpenAI does: a response under way ends
+with `response.done`, status `cancelled` and the usage so far; with none, an `error` event
+(`response_cancel_not_active`). Test-only client events: `fake.hold` makes the next response stop
+after `response.created` and its first word until a `response.cancel` (never, with
+`"ignore_cancel": true`); `fake.close` closes the socket with
 `code` and `reason`; `fake.drop` aborts the TCP connection without a close frame; `fake.error` gets
 OpenAI's `error` event, its message quoting the handshake's key (as an upstream may quote a
 credential; `quote_key` on `fake.close` adds it to the reason too). A binary frame is echoed back
@@ -71,6 +75,9 @@ class _State:
     previous_input: int = 0
     responses: int = 0
     key: str = ""  # the handshake's
+    hold: bool = False  # the next response waits for a `response.cancel` after its first word
+    ignore_cancel: bool = False
+    held: tuple[str, dict[str, Any]] | None = None  # the response waiting: its id and usage so far
 
 
 class FakeRealtime(FakeUpstream):
@@ -147,6 +154,10 @@ class FakeRealtime(FakeUpstream):
             message = f"Incorrect API key provided: {state.key}."
             error = {"type": "invalid_request_error", "code": "invalid_api_key", "message": message}
             await _send(socket, connection, _event("error", error={**error, "param": None, "event_id": None}))
+        if kind == "fake.hold":
+            state.hold, state.ignore_cancel = True, bool(event.get("ignore_cancel"))
+        if kind == "response.cancel":
+            await self._cancel(socket, connection, state, model)
         if kind == "fake.drop":
             transport = request_transport(socket)
             transport.abort()
@@ -174,35 +185,56 @@ class FakeRealtime(FakeUpstream):
             await self._respond(socket, connection, state, model)
         return True
 
+    async def _cancel(
+        self, socket: web.WebSocketResponse, connection: Connection, state: _State, model: str
+    ) -> None:
+        if state.held is None:
+            message = "Cancellation failed: no active response found"
+            error = {
+                "type": "invalid_request_error",
+                "code": "response_cancel_not_active",
+                "message": message,
+            }
+            await _send(socket, connection, _event("error", error={**error, "param": None, "event_id": None}))
+        elif not state.ignore_cancel:
+            response_id, usage = state.held
+            state.held = None
+            done = _response(response_id, model, "cancelled", [], usage)
+            done["status_details"] = {"type": "cancelled", "reason": "client_cancelled"}
+            await _send(socket, connection, _event("response.done", response=done))
+
     async def _respond(
         self, socket: web.WebSocketResponse, connection: Connection, state: _State, model: str
     ) -> None:
         state.responses += 1
         response_id = f"resp_fake_{state.responses:04d}"
         words = ("echo: " + (state.items[-1] if state.items else "")).split()
-        text_in = sum(len(text.split()) for text in state.items) + 8
-        audio_in = state.audio_bytes // AUDIO_BYTES_PER_TOKEN
-        audio_out = 2 * len(words) if state.audio_out else 0
-        usage = {
-            "total_tokens": text_in + audio_in + len(words) + audio_out,
-            "input_tokens": text_in + audio_in,
-            "output_tokens": len(words) + audio_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": state.previous_input,
-                "cached_tokens_details": {
-                    "text_tokens": state.previous_input,
-                    "audio_tokens": 0,
-                    "image_tokens": 0,
-                },
-            },
-            "output_token_details": {"text_tokens": len(words), "audio_tokens": audio_out},
-        }
-        state.previous_input = min(text_in, text_in + audio_in)
+        cached, state.previous_input = state.previous_input, _text_in(state)
+        usage = _usage(state, len(words), cached)
         started = _response(response_id, model, "in_progress", [], None)
         await _send(socket, connection, _event("response.created", response=started))
+        if state.hold:  # the first word, then nothing until a `response.cancel`
+            state.hold, state.held = False, (response_id, _usage(state, 1, cached))
+            at = {"response_id": response_id, "item_id": f"msg_{response_id}", "output_index": 0}
+            await _send(
+                socket,
+                connection,
+                _event("response.output_text.delta", **at, content_index=0, delta=words[0]),
+            )
+            return
+        await self._rest(socket, connection, state, model, response_id, words, usage)
+
+    async def _rest(
+        self,
+        socket: web.WebSocketResponse,
+        connection: Connection,
+        state: _State,
+        model: str,
+        response_id: str,
+        words: list[str],
+        usage: dict[str, Any],
+    ) -> None:
+        """A started response's events after `response.created`, to its `response.done`."""
         item_id = f"msg_{response_id}"
         at = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         # In audio, the words come as the audio's transcript; in text, as text.
@@ -246,6 +278,34 @@ class FakeRealtime(FakeUpstream):
         await _send(socket, connection, _event("response.output_item.done", **at_item, item=item))
         done = _response(response_id, model, "completed", [item], usage)
         await _send(socket, connection, _event("response.done", response=done))
+
+
+def _text_in(state: _State) -> int:
+    return sum(len(text.split()) for text in state.items) + 8
+
+
+def _usage(state: _State, words: int, cached: int) -> dict[str, Any]:
+    """A response's usage with `words` said so far (`cached`: the previous response's input)."""
+    text_in = _text_in(state)
+    audio_in = state.audio_bytes // AUDIO_BYTES_PER_TOKEN
+    audio_out = 2 * words if state.audio_out else 0
+    return {
+        "total_tokens": text_in + audio_in + words + audio_out,
+        "input_tokens": text_in + audio_in,
+        "output_tokens": words + audio_out,
+        "input_token_details": {
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
+            "image_tokens": 0,
+            "cached_tokens": cached,
+            "cached_tokens_details": {
+                "text_tokens": cached,
+                "audio_tokens": 0,
+                "image_tokens": 0,
+            },
+        },
+        "output_token_details": {"text_tokens": words, "audio_tokens": audio_out},
+    }
 
 
 def request_transport(socket: web.WebSocketResponse) -> asyncio.Transport:

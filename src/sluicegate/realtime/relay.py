@@ -7,7 +7,11 @@ The gateway reads only what it must of the events (see `providers/openai_realtim
 response is admitted by the gateway's rate limits and budgets as a request is — when the client
 asks for it (`response.create`, held back until admitted) or when the server starts one itself
 (`response.created` after voice detection) — and charged with the usage of its `response.done`.
-A refusal closes the session with 1008 (policy violation) and the rule in the reason.
+A refusal closes the session with 1008 (policy violation) and the rule in the reason. A client
+that goes away while responses are under way (started, not done) does not take their usage with
+it: each is cancelled upstream (`response.cancel`, answered by a `response.done` with status
+`cancelled` and the usage so far) and charged as any other, for up to `CANCEL_WAIT_SECONDS`;
+the record's error says the client went away, and whether that usage is unknown.
 
 Close codes: a close frame from one side is passed to the other with its code and reason; an
 upstream connection lost without one closes the client with 1014 (bad gateway, RFC 6455 §7.4 as
@@ -24,6 +28,7 @@ from collections import deque
 from collections.abc import Sequence
 
 import aiohttp
+import orjson
 from aiohttp import WSMsgType, web
 
 from sluicegate.errors import RateLimited, UnpricedModel
@@ -32,6 +37,7 @@ from sluicegate.guardrails.placeholders import Vault
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.pricing import Pricing
 from sluicegate.pipeline.guardrails import Findings, Guardrails, answer_pipes, record_findings
+from sluicegate.pipeline.log import CLIENT_GONE
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.providers.openai_realtime import (
     RESPONSE_CREATE,
@@ -56,6 +62,10 @@ BAD_GATEWAY = 1014
 INTERNAL_ERROR = 1011
 NORMAL = 1000
 _NO_STATUS, _ABNORMAL = 1005, 1006  # reported locally, never sent on the wire (RFC 6455 §7.4.1)
+# How long a session whose client went away mid-response waits for the upstream to answer its
+# `response.cancel`s with their `response.done`s (under `endpoints/realtime.py`'s SHUTDOWN_WAIT).
+CANCEL_WAIT_SECONDS = 3.0
+RESPONSE_CANCEL = "response.cancel"  # client: cancel a response under way
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 _ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 _log = logging.getLogger(__name__)
@@ -112,19 +122,17 @@ class _Session:
         self.stored = stored_keys(exchange.step, credentials_only=True)  # none on the client's own key
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
+        self.stopped = False  # the pumps are stopped
 
     async def run(self) -> SessionTally:
         pumps = [asyncio.create_task(self._from_client()), asyncio.create_task(self._from_upstream())]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await self._stop(pumps)
+            if self.tally.closed_by == "client" and self.running:
+                await self._cancel_running()
         finally:
-            for pump in pumps:
-                pump.cancel()
-            results = await asyncio.gather(*pumps, return_exceptions=True)
-            for result in results:
-                if isinstance(result, Exception):
-                    _log.error("realtime session %s: relay failed", self.exchange.request.id, exc_info=result)
-                    self.tally.closed("gateway", INTERNAL_ERROR, "the gateway failed relaying the session")
+            await self._stop(pumps)
             code = self.tally.close_code or GOING_AWAY  # none recorded: the gateway is shutting down
             upstream_code = NORMAL if self.tally.closed_by == "gateway" else _sendable(code, GOING_AWAY)
             await _close(self.client, _sendable(code, BAD_GATEWAY), self.tally.close_reason)
@@ -132,13 +140,53 @@ class _Session:
             await self._release([*self.asked, *self.running.values()])
         return self.tally
 
+    async def _stop(self, pumps: list[asyncio.Task[None]]) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        for pump in pumps:
+            pump.cancel()
+        results = await asyncio.gather(*pumps, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                _log.error("realtime session %s: relay failed", self.exchange.request.id, exc_info=result)
+                self.tally.closed("gateway", INTERNAL_ERROR, "the gateway failed relaying the session")
+
+    async def _cancel_running(self) -> None:
+        """The client went away mid-response: cancel what runs upstream and charge what the
+        `response.done`s that answer say it used (a response starting meanwhile is cancelled too)."""
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                for started in list(self.running):
+                    await self.upstream.send_str(_cancel(started))
+                while self.running:
+                    message = await self.upstream.receive()
+                    if message.type in _ENDED:
+                        break
+                    if message.type is not WSMsgType.TEXT:
+                        continue
+                    kind = event_type(message.data)
+                    self.tally.server_events[kind] += 1  # sent, if to no one
+                    if kind == RESPONSE_DONE:
+                        await self._done(message.data)
+                    elif kind == RESPONSE_CREATED and await self._started(message.data):
+                        event = read_event(message.data, RESPONSE_CREATED)
+                        if event is not None:
+                            await self.upstream.send_str(_cancel(response_id(event)))
+        except (TimeoutError, ConnectionError):
+            pass
+        gone = CLIENT_GONE if not self.running else f"{CLIENT_GONE}; its usage is unknown"
+        self.exchange.response.error = self.exchange.response.error or gone
+
     async def _from_client(self) -> None:
         with contextlib.suppress(ConnectionResetError):  # the upstream went away: its pump says how
             await self._client_frames()
 
     async def _from_upstream(self) -> None:
-        with contextlib.suppress(ConnectionResetError):  # the client went away: its pump says how
+        try:
             await self._upstream_frames()
+        except ConnectionResetError:  # the client went away (its pump may not have seen it yet)
+            self.tally.closed("client", _ABNORMAL, "the client connection was lost")
 
     async def _client_frames(self) -> None:
         while True:
@@ -245,6 +293,11 @@ class _Session:
         """Free reservations no response used (asked for but never started, or never done)."""
         for held in holds:
             await self.rate_limit.settle_holds(held, Outcome(), self.exchange.request.id)
+
+
+def _cancel(started: str) -> str:
+    """The `response.cancel` client event for one started response."""
+    return orjson.dumps({"type": RESPONSE_CANCEL, "response_id": started}).decode()
 
 
 def _sendable(code: int, instead_of_abnormal: int) -> int:
