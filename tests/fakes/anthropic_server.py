@@ -194,6 +194,8 @@ class FakeAnthropic(FakeUpstream):
                 return _error(400, "invalid_request_error", f"{name}: Field required", number)
         if request.path == "/v1/messages" and not isinstance(body["messages"], list):
             return _error(400, "invalid_request_error", "messages: Input should be a valid list", number)
+        if (schema_error := _schema_error(body)) is not None:  # Anthropic checks each tool's schema
+            return _error(400, "invalid_request_error", schema_error, number)
         if (refusal := _thinking_refusal(body)) is not None:
             return _error(400, "invalid_request_error", refusal, number)
         if (marked := sum(s.control is not None for s in _segments(body))) > MAX_BREAKPOINTS:
@@ -521,6 +523,16 @@ def _asked_tool(body: dict[str, Any], text: str) -> dict[str, Any] | None:
     calls a tool of its own accord, after its thinking."""
     tools = [t for t in body.get("tools") or () if isinstance(t, dict) and "name" in t]
     return next((t for t in tools if f"use the {t['name']} tool" in text), None)
+
+
+def _schema_error(body: dict[str, Any]) -> str | None:
+    """Anthropic's 400 for a tool whose `input_schema` is no JSON Schema object (its `properties`
+    not an object), as hypothesis found a client may send; None when every tool's is one."""
+    for index, tool in enumerate(body.get("tools") or ()):
+        schema = tool.get("input_schema") if isinstance(tool, dict) else None
+        if isinstance(schema, dict) and "properties" in schema and not isinstance(schema["properties"], dict):
+            return f"tools.{index}.custom.input_schema: JSON schema is invalid"
+    return None
 
 
 def _tool_input(schema: Any, text: str) -> dict[str, Any]:

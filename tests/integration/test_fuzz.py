@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_TOKEN, RunningGateway
@@ -263,6 +263,17 @@ def test_anthropic_messages_ingress_survives_random_input(
 
 @FUZZ
 @given(body=mutated(RESPONSES_BODY))
+@example(  # found by the fuzzer: a tool schema whose properties are no object (the fake crashed on it)
+    body={
+        "model": "anthropic/claude-sonnet-4-5",
+        "input": "a",
+        "instructions": "",
+        "max_output_tokens": 1,
+        "temperature": 0.0,
+        "tool_choice": "required",
+        "tools": [{"type": "function", "name": "a", "parameters": {"type": "object", "properties": "\n"}}],
+    }
+)
 def test_responses_ingress_survives_random_input(ingress_gateway: RunningGateway, body: Any) -> None:
     response = httpx.post(f"{ingress_gateway.provider_url('compat')}/responses", json=body, timeout=10)
     check(response, upstream_errors=False)  # the fakes answer whatever arrives: a 5xx is ours
