@@ -2,31 +2,25 @@
 does not answer (one that accepts and holds every byte): a JSON 503 `database_unavailable` with
 `Retry-After`, as the proxy path's, never aiohttp's plain-text 500 or its empty 504."""
 
+# ruff: noqa: F811  (the proxy fixture is test_database_outage's)
+
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
+from collections.abc import Callable
 
 import httpx2 as httpx
 import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.integration.test_database_outage import through
+from tests.integration.test_database_outage import proxy, through  # noqa: F401  (the proxy fixture)
 
 TIMEOUTS = {"database_connect": 1.0, "database_statement": 1.0}  # the defaults are 10 s and 60 s
 PROMPT_S = 6.0  # within the bounds above, with room for a loaded machine
 GATEWAY = "/api/v1/accounts/local/gateways/default"
 CLOUDFLARE = "/client/v4/accounts/local/ai-gateway/gateways/default"
-
-
-@pytest.fixture
-def proxy(postgres_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(postgres_url)
-    with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as running:
-        yield running
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 accepts and holds every byte. What the replica has not seen yet is a prompt 503, the status answers,
 the log writer says it is failing within its bound, and once the stall ends nothing is lost."""
 
+# ruff: noqa: F811  (the proxy fixture is test_database_outage's)
+
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -18,7 +19,7 @@ from openai import OpenAI
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.integration.test_database_outage import through, wait_stored
+from tests.integration.test_database_outage import proxy, through, wait_stored  # noqa: F401  (proxy: the fixture)
 
 READ_S = 0.5  # timeouts.database_read (and database_write) here: the default is 5 s
 TIMEOUTS = {
@@ -31,13 +32,6 @@ PROMPT_S = READ_S + 1.5  # an answer within the bound, with room for a loaded ma
 CLIENT_S = 15.0  # what a client waits before it gives up (the old code never answered)
 USER = [{"role": "user", "content": "hello there world"}]
 LOG_ID = "cf-aig-log-id"
-
-
-@pytest.fixture
-def proxy(postgres_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(postgres_url)
-    with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ blocks inside a tool result, and what an earlier answer's citations quote; each 
 the block kept as it was otherwise, or the request blocked. A PDF (base64 or by URL) is no text
 to read and passes as it came."""
 
+# ruff: noqa: F811  (the fixtures are test_guardrails_anthropic's)
+
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -15,6 +16,7 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.integration.test_guardrails_anthropic import client, fake, gateway  # noqa: F401  (fixtures)
 
 MODEL = "claude-sonnet-4-6"
 EMAIL = "alice.smith@example.com"
@@ -25,25 +27,6 @@ PDF = {
     "data": "JVBERi0xLjQKYWxpY2Uuc21pdGhAZXhhbXBsZS5jb20=",
 }
 URL_PDF = {"type": "url", "url": "https://example.com/carol@example.net/report.pdf"}  # not read either
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic().serve() as server:
-        yield server
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAnthropic) -> RunningGateway:
-    return make_gateway(upstreams={"anthropic": fake.base_url})
-
-
-@pytest.fixture
-def client(gateway: RunningGateway) -> Iterator[anthropic.Anthropic]:
-    http = anthropic.DefaultHttpxClient(verify=False)
-    url = gateway.provider_url("anthropic")
-    with anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0, http_client=http) as sdk:
-        yield sdk
 
 
 def configure(gateway: RunningGateway, action: str) -> None:

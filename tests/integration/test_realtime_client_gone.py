@@ -2,11 +2,12 @@
 (`response.cancel`) and charges the usage its `response.done` reports, as for any response; a
 client could otherwise start responses and hang up to run them unmetered."""
 
+# ruff: noqa: F811  (the fixtures are test_realtime's)
+
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterator
 
 import pytest
 from websockets.sync.client import ClientConnection
@@ -16,20 +17,18 @@ from sluicegate.types import Usage
 from sluicegate.usage.cost import PriceTable
 from tests.conftest import RunningGateway
 from tests.fakes.realtime_server import FakeRealtime
-from tests.integration.test_realtime import MODEL, QUESTION, kind, open_session, stored, until
+from tests.integration.test_realtime import (  # noqa: F401  (fixtures)
+    MODEL,
+    QUESTION,
+    gateway,
+    kind,
+    open_session,
+    realtime,
+    stored,
+    until,
+)
 
 QUESTION_TOKENS = 6 + 8  # the fake's input: the conversation's words, plus 8
-
-
-@pytest.fixture
-def realtime() -> Iterator[FakeRealtime]:
-    with FakeRealtime().serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], realtime: FakeRealtime) -> RunningGateway:
-    return make_gateway(upstreams={"openai": realtime.base_url})
 
 
 def go_away(session: ClientConnection, how: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from sluicegate.endpoints.json_errors import answered
 from sluicegate.errors import BadRequest, GatewayError, Unauthorized
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -128,7 +129,7 @@ async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.Stre
         )
         return failure(exc.status, message)
     except Exception:  # a bug: a 500 in Cloudflare's shape, not aiohttp's plain text (the log has it)
-        if request.writer is not None and request.writer.output_size > 0:
+        if answered(request):
             raise  # an answer has begun: no other can be sent
         _log.exception("Cloudflare API error on %s %s", request.method, request.path)
         return failure(500, "internal error; the gateway's log has the details")

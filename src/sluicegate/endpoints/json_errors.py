@@ -23,7 +23,7 @@ async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResp
     try:
         return await handler(request)
     except GatewayError as error:
-        if _answered(request):
+        if answered(request):
             raise
         response = web.Response(status=error.status, body=error.body(), content_type="application/json")
         response.headers.update(error.headers)
@@ -36,7 +36,7 @@ async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResp
         )
         return web.Response(status=exc.status, body=body, content_type="application/json")
     except Exception:
-        if _answered(request):
+        if answered(request):
             raise
         _log.exception("admin API error on %s %s", request.method, request.path)
         return web.Response(status=500, body=internal_error(), content_type="application/json")
@@ -47,6 +47,6 @@ def internal_error() -> bytes:
     return GatewayError("internal error; the gateway's log has the details").body()
 
 
-def _answered(request: web.Request) -> bool:
+def answered(request: web.Request) -> bool:
     """Whether a streamed answer (a log export) has begun: no other answer can be sent then."""
     return request.writer is not None and request.writer.output_size > 0

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -31,6 +31,17 @@ def down(exc: BaseException) -> str | None:
     return None
 
 
+def _guarded(name: str) -> Callable[..., Awaitable[Any]]:
+    """The pool's call `name`, its errors translated (`translated(down)`)."""
+
+    async def call(self: GuardedPool, *args: Any, **kwargs: Any) -> Any:
+        with translated(down):
+            return await getattr(self._pool, name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
 class GuardedPool:
     """The asyncpg pool whose calls, and the blocks of its `acquire()`, raise `DatabaseUnavailable`
     for a database unreachable or slow (`unreachable.py`). What it does not wrap is the pool's own."""
@@ -40,25 +51,11 @@ class GuardedPool:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        with translated(down):
-            return await self._pool.fetch(*args, **kwargs)
-
-    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
-        with translated(down):
-            return await self._pool.fetchrow(*args, **kwargs)
-
-    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
-        with translated(down):
-            return await self._pool.fetchval(*args, **kwargs)
-
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        with translated(down):
-            return await self._pool.execute(*args, **kwargs)
-
-    async def executemany(self, *args: Any, **kwargs: Any) -> Any:
-        with translated(down):
-            return await self._pool.executemany(*args, **kwargs)
+    fetch = _guarded("fetch")
+    fetchrow = _guarded("fetchrow")
+    fetchval = _guarded("fetchval")
+    execute = _guarded("execute")
+    executemany = _guarded("executemany")
 
     @contextlib.asynccontextmanager
     async def acquire(self, *args: Any, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:

@@ -26,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from sluicegate.errors import DatabaseUnavailable
 from sluicegate.storage.sqlite_files import connect
-from sluicegate.storage.unreachable import translated
+from sluicegate.storage.unreachable import not_open, translated
 
 T = TypeVar("T")
 NICENESS = 10
@@ -67,19 +66,19 @@ class SqliteReports:
         """`job(connection)` on the reports' thread; its rows are best turned into results there too,
         so the event loop gets them whole. After `close()`: DatabaseUnavailable (a 503)."""
         if self._closed:
-            raise _closed()
+            raise not_open()
         with translated():  # a lock held past the busy timeout (a WAL checkpoint's): a 503
             return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
 
     def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
         connection = self._connection
         if self._closed or connection is None:  # not open yet, or queued behind close()
-            raise _closed()
+            raise not_open()
         try:
             return job(connection)
         except sqlite3.OperationalError as error:
             if self._closed:  # interrupted by close()
-                raise _closed() from error
+                raise not_open() from error
             raise
 
     async def close(self) -> None:
@@ -109,7 +108,3 @@ class SqliteReports:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
-
-
-def _closed() -> DatabaseUnavailable:
-    return DatabaseUnavailable("the database is not open: the gateway is starting or stopping")
