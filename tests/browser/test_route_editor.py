@@ -12,7 +12,7 @@ from tests.browser.test_gateway_editor import open_editor
 from tests.conftest import RunningGateway
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 ROUTES = "/api/v1/accounts/local/gateways/default/routes"
 FIRST: dict[str, Any] = {"model": "openai/gpt-4o-mini"}
@@ -78,3 +78,21 @@ def test_an_error_quoting_what_was_typed_shows_a_bidi_control_as_its_escape(
     expect(status).to_contain_text("support.fall\\u202eback: unknown field")
     assert status.locator("span.control").all_inner_texts() == ["\\u202e"]
     assert "\u202e" not in status.inner_text()
+
+
+def test_nothing_can_be_typed_before_the_routes_are_loaded(page: Page, gateway: RunningGateway) -> None:
+    # The load shows a route (or a new one) in the fields: typing before it would be wiped.
+    card = page.locator("section[aria-label='Routes']")
+    name, text = card.locator("input[name=route_name]"), card.locator("textarea[name=route_json]")
+    while_loading: list[tuple[bool, bool]] = []
+
+    def look_then_answer(route: Route) -> None:
+        while_loading.append((name.is_disabled(), text.is_disabled()))
+        route.continue_()
+
+    page.route("**/gateways/default/routes", look_then_answer)
+    open_editor(page, gateway)
+    expect(name).to_be_enabled()
+    assert while_loading == [(True, True)]
+    name.fill("support")
+    expect(card.locator(".route-status")).to_have_text("Valid route.")

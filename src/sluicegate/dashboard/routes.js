@@ -22,6 +22,8 @@ export function routesCard(api, slug, onErrors = () => {}) {
   let errors = {}; // route name -> why the gateway cannot use it
   let timer = null;
   let asked = 0; // the latest check: older answers arriving late are ignored
+  // Until the first load has shown a route, what is typed would be replaced by it.
+  name.disabled = text.disabled = true;
 
   const say = (message, bad) => {
     clear(status, message);
@@ -34,6 +36,7 @@ export function routesCard(api, slug, onErrors = () => {}) {
       routes = listed.result;
       errors = gateway.route_errors || {};
     } catch (error) {
+      name.disabled = text.disabled = false;
       return say(error.message, true);
     }
     onErrors(errors);
@@ -43,6 +46,7 @@ export function routesCard(api, slug, onErrors = () => {}) {
     const first = routes.find((r) => errors[r.name]) || routes[0];
     picker.value = routes.some((r) => r.name === chosen) ? chosen : first?.name || "";
     show(picker.value);
+    name.disabled = text.disabled = false;
   }
 
   function show(chosen) {
