@@ -157,3 +157,24 @@ def test_embeddings_under_a_name_are_served_in_the_encoding_asked_for(
         [value for vector in floats for value in vector]  # type: ignore[attr-defined]
     )
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("cache_enabled", [False, True])
+def test_a_blank_key_names_no_entry(gateway: RunningGateway, fake: FakeOpenAI, cache_enabled: bool) -> None:
+    """A template with an unset variable sends the header blank: each question is still its own
+    entry (or none, where the gateway does not cache), never one shared by every request."""
+    gateway.configure(cache_enabled=cache_enabled)
+    questions = ["What is the capital of France?", "What is the capital of Peru?", "Name a prime."]
+    with openai.OpenAI(
+        base_url=gateway.provider_url("openai"), api_key="sk-test", default_headers={"cf-aig-cache-key": ""}
+    ) as client:
+        answers = [
+            client.chat.completions.with_raw_response.create(
+                model="gpt-4o", messages=[{"role": "user", "content": question}]
+            )
+            for question in questions
+        ]
+    for question, answer in zip(questions, answers, strict=True):
+        assert question in (answer.parse().choices[0].message.content or "")
+        assert answer.headers.get("cf-aig-cache-status") == ("MISS" if cache_enabled else None)
+    assert len(fake.requests) == 3

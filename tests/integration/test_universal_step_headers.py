@@ -208,3 +208,15 @@ def test_a_cost_rule_charges_an_unpriced_model_at_its_steps_custom_cost(
     statuses = [universal(gateway, steps).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]  # 0.4 + 0.4 spent; 0.4 more does not fit in 1.0
     assert len(fake.requests) == 2
+
+
+def test_a_steps_blank_cache_key_names_no_entry(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    answers = [
+        universal(gateway, [step("gpt-4o", question, **{"cf-aig-cache-key": ""})])
+        for question in ("first question", "second question")
+    ]
+    first, second = (a.json()["choices"][0]["message"]["content"] for a in answers)
+    assert "first question" in first
+    assert "second question" in second
+    assert [a.headers.get("cf-aig-cache-status") for a in answers] == [None, None]
+    assert len(fake.requests) == 2

@@ -28,9 +28,9 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.admit_ahead import AdmitAhead
 from sluicegate.pipeline.cache_asks import (
     CACHE_HEADERS,
-    KEY_HEADER,
     NOT_CACHED,
     Caching,
+    cache_key_named,
     caching,
     read_cache_ask,
     step_caching,
@@ -285,9 +285,9 @@ def cache_decision(request: IncomingRequest, gateway: Gateway, plan: RequestPlan
     ):
         return None
     asked = read_cache_ask(headers)
-    custom = headers.get(KEY_HEADER)
+    custom = cache_key_named(headers)
     if custom is None:  # a universal step's own names the request's one entry (step_headers.py)
-        custom = next((s.own_headers[KEY_HEADER] for s in plan.steps if KEY_HEADER in s.own_headers), None)
+        custom = next((n for s in plan.steps if (n := cache_key_named(s.own_headers)) is not None), None)
     control = parse_cache_control(headers.getall("cache-control", []))
     steps: list[Caching | None] = [caching(asked, control, settings, custom is not None)]
     warnings = [asked.clamped] if asked.clamped else []

@@ -72,6 +72,14 @@ NOT_CACHED = Caching(0, lookup=False, store=False)
 CACHE_HEADERS = (TTL_HEADER, SKIP_HEADER, KEY_HEADER, OLD_TTL_HEADER, OLD_SKIP_HEADER, "cache-control")
 
 
+def cache_key_named(headers: MultiMapping[str]) -> str | None:
+    """The entry `cf-aig-cache-key` names; None without one. A blank name is none, as a blank yes/no
+    header is absent: it is what a template with an unset variable sends, and taken as a name it
+    would give every request that sends it one shared entry, whatever it asks."""
+    name = headers.get(KEY_HEADER)
+    return name if name is not None and name.strip() else None
+
+
 def read_cache_ask(headers: MultiMapping[str]) -> CacheAsk:
     """The cache headers among `headers`; `BadRequest` for a value that cannot be taken."""
     ttl = _either(headers, TTL_HEADER, OLD_TTL_HEADER)

@@ -38,7 +38,7 @@ from multidict import MultiMapping
 
 from sluicegate.errors import BadRequest
 from sluicegate.exchange import StepOptions
-from sluicegate.pipeline.cache_asks import KEY_HEADER
+from sluicegate.pipeline.cache_asks import KEY_HEADER, cache_key_named
 from sluicegate.pipeline.header_values import flag
 from sluicegate.usage.custom_cost import CUSTOM_COST_HEADER, parse_custom_cost
 from sluicegate.usage.price_overrides import json_type
@@ -123,9 +123,9 @@ def one_cache_key(request: MultiMapping[str], steps: Sequence[MultiMapping[str]]
     """A 400 for a universal request whose steps' own headers (`steps`) name another
     `cf-aig-cache-key` than one another or than the request's: it has one entry (see the module's
     docstring)."""
-    named = None if (sent := request.get(KEY_HEADER)) is None else (sent, "the request's")
+    named = None if (sent := cache_key_named(request)) is None else (sent, "the request's")
     for index, own in enumerate(steps):
-        name = own.get(KEY_HEADER)
+        name = cache_key_named(own)
         if name is None:
             continue
         if named is None:
