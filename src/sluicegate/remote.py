@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from sluicegate.config import Settings
@@ -110,7 +110,7 @@ class Remote:
     def _open(
         self, method: str, path: str, query: dict[str, str] | None, body: Any = None
     ) -> http.client.HTTPResponse:
-        url = self._target.url + path + ("?" + urlencode(query) if query else "")
+        url = _address(self._target) + path + ("?" + urlencode(query) if query else "")
         headers = {"Authorization": f"Bearer {self._token}"}
         data = None
         if body is not None:
@@ -120,6 +120,10 @@ class Remote:
             response: http.client.HTTPResponse = urlopen(request, timeout=TIMEOUT)
         except HTTPError as exc:
             raise RemoteError(f"{exc.code} {_message(exc.read()) or exc.reason}") from exc
+        except (ValueError, http.client.InvalidURL) as exc:  # a port that is no number, a space
+            raise RemoteError(
+                f"{self._target.origin}: {self._target.url!r} is not a usable URL: {exc}"
+            ) from exc
         except (URLError, OSError) as exc:
             reason = exc.reason if isinstance(exc, URLError) else exc
             raise RemoteError(
@@ -127,6 +131,24 @@ class Remote:
                 " pass --url or set SLUICEGATE_URL"
             ) from exc
         return response
+
+
+def _address(target: Target) -> str:
+    """The target's URL, when it is one the gateway can be reached at (http or https, with a host);
+    else a `RemoteError` saying where it came from and what an address looks like."""
+    try:
+        parts = urlsplit(target.url)
+    except ValueError:  # an unclosed IPv6 bracket
+        parts = urlsplit("")
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return target.url
+    guess = ""
+    if "://" not in target.url and target.url[:1].isalnum():  # `localhost:8787`: no scheme
+        guess = f"; did you mean {'http://' + target.url!r}?"
+    raise RemoteError(
+        f"{target.origin}: {target.url!r} is not a gateway's URL: give http:// or https:// and a host,"
+        f" e.g. http://127.0.0.1:8787{guess}"
+    )
 
 
 def _message(body: bytes) -> str | None:

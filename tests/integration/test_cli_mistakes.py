@@ -1,0 +1,55 @@
+"""What the command line says to input it cannot use: one `error:` line naming what was probably
+meant, and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import run_cli
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("cache", "purge"),
+        ("spend",),
+        ("routes", "get", "support"),
+        ("keys", "list"),
+        ("custom-providers", "list"),
+        ("logs", "export", "-o", "{tmp}/out.ndjson"),
+    ],
+)
+def test_a_url_without_its_scheme_is_one_error_saying_what_a_url_looks_like(
+    command: tuple[str, ...], data_dir: Path, tmp_path: Path
+) -> None:
+    for given, meant in [("notaurl", "; did you mean 'http://notaurl'?"), ("ftp://host", "")]:
+        args = [arg.format(tmp=tmp_path) for arg in command]
+        ran = run_cli(data_dir, *args, "--url", given, "--token", "sg_x")
+
+        assert ran.returncode == 1
+        assert error_lines(ran.stderr) == [
+            f"error: --url / SLUICEGATE_URL: {given!r} is not a gateway's URL: give http:// or https://"
+            f" and a host, e.g. http://127.0.0.1:8787{meant}"
+        ]
+        assert "Traceback" not in ran.stderr
+    assert not (tmp_path / "out.ndjson").exists()  # an export that never started writes nothing
+
+
+def test_a_url_with_a_port_that_is_no_number_is_one_error(data_dir: Path) -> None:
+    ran = run_cli(data_dir, "spend", env={"SLUICEGATE_URL": "http://host:port", "SLUICEGATE_TOKEN": "sg_x"})
+
+    assert ran.returncode == 1
+    assert error_lines(ran.stderr) == [
+        "error: --url / SLUICEGATE_URL: 'http://host:port' is not a usable URL: nonnumeric port: 'port'"
+    ]
