@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.config import ConfigError, load_settings
+from sluicegate.config import ConfigError, given_as, load_settings
 
 
 def test_defaults() -> None:
@@ -338,4 +338,33 @@ def test_an_unknown_key_in_the_file_names_the_nearest_setting(tmp_path: Path) ->
         load_settings(environ={"SLUICEGATE_CONFIG": str(config)})
     assert str(caught.value) == (
         "invalid setting max_body_byte: Extra inputs are not permitted; did you mean 'max_body_bytes'?"
+    )
+
+
+def test_an_error_about_a_value_names_where_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "SLUICEGATE_CONFIG",
+        "SLUICEGATE_CACHE_URL",
+        "SLUICEGATE_STORES__CACHE_URL",
+        "SLUICEGATE_DATA",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLUICEGATE_DATA_DIR", raising=False)
+    assert (given_as("stores.cache_url"), given_as("data_dir")) == ("SLUICEGATE_CACHE_URL", "SLUICEGATE_DATA")
+    config = tmp_path / "gw.toml"
+    config.write_text('data_dir = "/srv"\ndatabase_url = "sqlite:///x"\n[stores]\ncache_url = "mysql://x"\n')
+    monkeypatch.setenv("SLUICEGATE_CONFIG", str(config))
+    assert [given_as(key) for key in ("stores.cache_url", "stores.database_url", "data_dir", "port")] == [
+        f"[stores] cache_url in {config}",
+        f"database_url in {config}",  # its older, top-level key
+        f"data_dir in {config}",
+        "SLUICEGATE_PORT",  # not given: its variable
+    ]
+    monkeypatch.setenv("SLUICEGATE_STORES__CACHE_URL", "mysql://y")  # the environment wins over the file
+    monkeypatch.setenv("SLUICEGATE_DATA", "/srv/gw")
+    assert (given_as("stores.cache_url"), given_as("data_dir")) == (
+        "SLUICEGATE_STORES__CACHE_URL",
+        "SLUICEGATE_DATA",
     )

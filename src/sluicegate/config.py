@@ -179,6 +179,32 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         _ENVIRON.reset(token)
 
 
+def given_as(key: str) -> str:
+    """Where the setting `key` (`data_dir`, `stores.cache_url`) was given, for an error about its
+    value: the environment variable that set it, else its key in the `SLUICEGATE_CONFIG` file, else
+    its first variable (the name docs/configuration.md shows first: `SLUICEGATE_CACHE_URL`)."""
+    group, _, name = key.rpartition(".")
+    canonical = ENV_PREFIX + key.replace(".", "__").upper()
+    variables = [ENV_PREFIX + old for old, new in _ENV_RENAMED.items() if ENV_PREFIX + new == canonical]
+    variables.append(canonical)
+    for variable in variables:
+        if variable in os.environ:
+            return variable
+    if path := os.environ.get(ENV_PREFIX + "CONFIG"):
+        try:
+            with Path(path).open("rb") as file:
+                table = tomllib.load(file)
+        except (OSError, ValueError):
+            table = {}
+        if isinstance(table.get(group), dict) and name in table[group]:
+            return f"[{group}] {name} in {path}"
+        older = [old for old, moved in MOVED.items() if moved == (group, name)]
+        for top in [*older, name] if not group else older:
+            if top in table:
+                return f"{top} in {path}"
+    return variables[0]
+
+
 class _Environment(EnvSettingsSource):
     """SLUICEGATE_<KEY> for each setting, read from the given environment, plus the variables with a
     form of their own: one SLUICEGATE_UPSTREAM_<PROVIDER> per provider, comma-separated hosts, JSON

@@ -53,3 +53,16 @@ def test_a_url_with_a_port_that_is_no_number_is_one_error(data_dir: Path) -> Non
     assert error_lines(ran.stderr) == [
         "error: --url / SLUICEGATE_URL: 'http://host:port' is not a usable URL: nonnumeric port: 'port'"
     ]
+
+
+def test_migrate_into_a_data_directory_that_is_a_file_names_the_setting(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+
+    ran = run_cli(a_file, "migrate")
+
+    assert ran.returncode == 2
+    assert error_lines(ran.stderr) == [
+        f"error: SLUICEGATE_DATA: the data directory {a_file} is a file: give a directory (it is made when"
+        " missing)"
+    ]

@@ -108,6 +108,33 @@ def test_a_port_in_use(tmp_path: Path, workers: int, taken_port: int) -> None:
     assert not (tmp_path / "data" / "sluicegate.db").exists()  # the port first: nothing opened
 
 
+def test_a_cache_url_from_the_file_names_its_key_in_the_file(tmp_path: Path, workers: int) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[stores]\ncache_url = "mysql://x"\n')
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_CONFIG=str(config))
+    assert_one_line_error(
+        started,
+        f"error: configuration: [stores] cache_url in {config}: unsupported cache 'mysql://x'"
+        " (redis://…, memory:// or empty)",
+    )
+
+
+def test_a_data_directory_that_is_a_file_names_the_setting(tmp_path: Path, workers: int) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    started = serve(tmp_path, free_port(), workers, SLUICEGATE_DATA=str(a_file))
+    assert_one_line_error(
+        started,
+        f"error: SLUICEGATE_DATA: the data directory {a_file} is a file: give a directory (it is made"
+        " when missing)",
+    )
+    below = serve(tmp_path, free_port(), workers, SLUICEGATE_DATA=str(a_file / "data"))
+    assert_one_line_error(
+        below,
+        f"error: SLUICEGATE_DATA: the data directory {a_file / 'data'} lies under {a_file}, a file:",
+    )
+
+
 def assert_no_secret(started: subprocess.CompletedProcess[str]) -> None:
     assert SECRET not in started.stdout + started.stderr, started.stdout + started.stderr
 

@@ -25,7 +25,7 @@ from sluicegate.cli.common import app, console, print_error, settings_or_exit, w
 from sluicegate.config import ConfigError, Settings
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
-from sluicegate.startup import StartupError, open_database
+from sluicegate.startup import StartupError, check_data_dir, data_dir_error, open_database
 from sluicegate.storage import create_database, describe_database
 from sluicegate.storage.response_items import unshared_workers_warning
 from sluicegate.tokens import ensure_admin_token
@@ -48,6 +48,7 @@ def serve(
     """Start the gateway."""
     settings = settings_or_exit(host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _started(lambda: check_data_dir(settings.data_dir))
     try:
         sockets = _started(lambda: listeners.bind(settings.host, settings.port))
         recorded: list[Path] = []
@@ -183,7 +184,7 @@ def _serve(
     except ConfigError as exc:  # a URL only a backend reads (SLUICEGATE_CACHE_URL, …)
         raise StartupError(f"configuration: {exc}") from exc
     except OSError as exc:  # the data directory's files: one line, as every start-up error
-        raise StartupError(str(exc)) from exc
+        raise data_dir_error(settings.data_dir, exc) from exc
     if place is not None:  # /metrics sums every worker's figures
         metrics = app[METRICS]
         orphaned = functools.partial(workers.parent_gone, place.parent_fd)
@@ -200,5 +201,8 @@ def _serve(
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (servers also do this when they start)."""
+    settings = settings_or_exit()
+    if not settings.stores.database_url:  # SQLite in the data directory
+        _started(lambda: check_data_dir(settings.data_dir))
     with_database(lambda db: asyncio.sleep(0), create=True)
-    console.print(f"database {describe_database(settings_or_exit().resolved_database_url)} is up to date")
+    console.print(f"database {describe_database(settings.resolved_database_url)} is up to date")

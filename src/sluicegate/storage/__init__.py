@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
-from sluicegate.config import ConfigError, Settings
+from sluicegate.config import ConfigError, Settings, given_as
 from sluicegate.storage.base import Database, GatewayStore, LogQuery, LogReader, LogRecord, LogSink
 from sluicegate.storage.cache import Cache, CacheStore, MemoryCache
 from sluicegate.storage.cache_admission import CacheAdmission
@@ -28,7 +28,7 @@ def connect_redis(settings: Settings) -> RedisConnection | None:
         return None
     from sluicegate.storage.redis_link import RedisConnection
 
-    _check_ports("SLUICEGATE_CACHE_URL", settings.stores.cache_url)
+    _check_ports("stores.cache_url", settings.stores.cache_url)
     return RedisConnection(settings.stores.cache_url)
 
 
@@ -45,7 +45,8 @@ def create_cache(settings: Settings, store: CacheStore, redis: RedisConnection |
     if url == "memory://":
         return MemoryCache(settings.stores.cache_max_bytes)
     raise ConfigError(
-        f"SLUICEGATE_CACHE_URL: unsupported cache {redact_url(url)!r} (redis://…, memory:// or empty)"
+        f"{given_as('stores.cache_url')}: unsupported cache {redact_url(url)!r}"
+        " (redis://…, memory:// or empty)"
     )
 
 
@@ -83,7 +84,7 @@ def create_database(url: str, *, statement_timeout: float = 60.0, connect_timeou
     """The backend named by `url`: `sqlite:///relative/path`, `sqlite:////absolute/path`, or
     `postgresql://user@host:port/dbname` (optionally `?schema=NAME`), whose statements and connects
     are bounded by the timeouts (`timeouts.database_statement`, `timeouts.database_connect`)."""
-    scheme = _parsed("SLUICEGATE_DATABASE_URL", url).scheme
+    scheme = _parsed("stores.database_url", url).scheme
     if scheme == "sqlite":
         from sluicegate.storage.sqlite import SqliteDatabase
 
@@ -91,31 +92,32 @@ def create_database(url: str, *, statement_timeout: float = 60.0, connect_timeou
     if scheme in ("postgresql", "postgres"):
         from sluicegate.storage.postgres import PostgresDatabase
 
-        _check_ports("SLUICEGATE_DATABASE_URL", url)
+        _check_ports("stores.database_url", url)
         return PostgresDatabase(url, statement_timeout=statement_timeout, connect_timeout=connect_timeout)
     raise ConfigError(
-        f"SLUICEGATE_DATABASE_URL: unsupported scheme {scheme!r} (supported: sqlite, postgresql)"
+        f"{given_as('stores.database_url')}: unsupported scheme {scheme!r} (supported: sqlite, postgresql)"
     )
 
 
-def _parsed(setting: str, url: str) -> SplitResult:
+def _parsed(key: str, url: str) -> SplitResult:
+    """`url` split; a ConfigError naming where the setting `key` was given when it cannot be."""
     try:
         return urlsplit(url)
     except ValueError as exc:  # an unclosed IPv6 bracket
-        raise ConfigError(f"{setting}: {redact_url(url)!r} is not a URL ({exc})") from None
+        raise ConfigError(f"{given_as(key)}: {redact_url(url)!r} is not a URL ({exc})") from None
 
 
-def _check_ports(setting: str, url: str) -> None:
+def _check_ports(key: str, url: str) -> None:
     """A ConfigError naming `url` redacted when a port in it is not a number: the client's own
     ValueError is a traceback quoting the "port", which is part of the password when the password
     holds an unencoded `/`, `?` or `#` (`postgresql://user:pa/ss@host/db`)."""
-    hosts = _parsed(setting, url).netloc.rpartition("@")[2]
+    hosts = _parsed(key, url).netloc.rpartition("@")[2]
     for host in hosts.split(","):  # libpq takes host1:port1,host2:port2
         port = host.rpartition("]")[2] if host.startswith("[") else host
         digits = port.rpartition(":")[2] if ":" in port else ""
         if digits and not (digits.isascii() and digits.isdigit()):
             raise ConfigError(
-                f"{setting}: {redact_url(url)!r} has a port that is not a number (a password"
+                f"{given_as(key)}: {redact_url(url)!r} has a port that is not a number (a password"
                 " holding / ? or # must be percent-encoded)"
             )
 
