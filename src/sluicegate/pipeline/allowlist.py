@@ -26,8 +26,11 @@ class AllowList:
 def check_allowed(token: Allowance, steps: Sequence[Step], request: IncomingRequest) -> None:
     """Raise `Forbidden` naming the first of `steps` that `token` may not send (its provider,
     model, or `request`'s method), with its index on the universal endpoint."""
+    # A realtime session's upgrade is a GET, yet it runs a model as a POST does: one that names
+    # none is refused to a model-limited token as such a POST is.
+    method = "POST" if request.kind == "realtime" else request.method
     for index, step in enumerate(steps):
-        refusal = token.refusal(step.provider.name, step.facts.model, request.method)
+        refusal = token.refusal(step.provider.name, step.facts.model, method)
         if refusal is not None:
             if request.kind == "universal":
                 refusal = f"step {index}: {refusal}"

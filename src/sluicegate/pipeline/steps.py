@@ -97,7 +97,7 @@ def realtime_planner(providers: ProviderBook) -> Planner:
         planned = await plan_provider(asked)
         for step in planned.steps:
             step.route = relayed
-            step.facts = realtime_facts(step.route)
+            step.facts = realtime_facts(step.provider.name, step.route)
         return planned
 
     return plan

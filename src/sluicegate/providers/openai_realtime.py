@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from sluicegate.errors import BadRequest
 from sluicegate.providers.base import RequestFacts, Route
 from sluicegate.providers.openai import usage_object
 from sluicegate.types import Usage
@@ -40,6 +41,9 @@ _HEAD = 256
 _READ = frozenset({RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE})  # the events the gateway acts on
 # The providers whose sessions Cloudflare opens at their root, and the realtime path relayed to.
 ROOT_SESSIONS = {"openai": "realtime"}
+# The query parameters a session's model is read from, by provider (else `model` alone): Azure's
+# classic path takes `deployment`, its v1 path `model`.
+_MODEL_PARAMS = {"azure-openai": ("model", "deployment")}
 
 
 def is_realtime(route: Route) -> bool:
@@ -59,11 +63,30 @@ def realtime_route(provider: str, route: Route) -> Route | None:
     return None
 
 
-def realtime_facts(route: Route) -> RequestFacts:
-    """The model a session runs: the `model` query parameter, else Azure's `deployment`."""
-    query = parse_qs(route.query)
-    models = query.get("model") or query.get("deployment") or [""]
-    return RequestFacts(model=models[0] or None)
+def realtime_facts(provider: str, route: Route) -> RequestFacts:
+    """The model a session under `provider` runs: its `model` query parameter; on Azure, `model`
+    (its v1 path) or `deployment` (its classic path), whichever is given. The model the allow-lists
+    and prices read must be the one the upstream runs, so a 400 (naming the parameter) for one given
+    twice, blank or not (an upstream may read either), and for Azure's two naming different models
+    (each path reads another). OpenAI reads no `deployment`: one there names no model."""
+    query = parse_qs(route.query, keep_blank_values=True)
+    named: list[str] = []
+    for param in _MODEL_PARAMS.get(provider, ("model",)):
+        values = query.get(param, [])
+        if len(values) > 1:
+            raise BadRequest(
+                f"a realtime session runs one model, and the query names {param!r} {len(values)} times"
+                f" ({', '.join(map(repr, values))}): name it once",
+                param=param,
+            )
+        named += values
+    if len(set(named)) > 1:
+        raise BadRequest(
+            f"the query names the model {named[0]!r} and the deployment {named[1]!r}: Azure runs the"
+            " deployment on its classic realtime path, the model on its v1 path; name one of them",
+            param="deployment",
+        )
+    return RequestFacts(model=(named[0] or None) if named else None)
 
 
 def websocket_url(url: str) -> str:

@@ -53,13 +53,13 @@ class EventGuard:
         try:
             event = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            return CheckedEvent(None, _error_event(_UNREADABLE, None))
+            return CheckedEvent(None, error_event(_UNREADABLE, None))
         if not isinstance(event, dict):
-            return CheckedEvent(None, _error_event(_UNREADABLE, None))
+            return CheckedEvent(None, error_event(_UNREADABLE, None))
         try:
             changed = self._event(event, event.get("type"))
         except GuardrailBlocked as blocked:
-            return CheckedEvent(None, _error_event(blocked.message, event.get("event_id")))
+            return CheckedEvent(None, error_event(blocked.message, event.get("event_id")))
         return CheckedEvent(orjson.dumps(event).decode() if changed else frame)
 
     def _event(self, event: dict[str, Any], kind: Any) -> bool:
@@ -124,7 +124,7 @@ _UNREADABLE = (
 )
 
 
-def _error_event(message: str, client_event_id: Any) -> str:
+def error_event(message: str, client_event_id: Any, code: str = "guardrail_blocked") -> str:
     """The Realtime API's `error` server event for a refused client event."""
     return orjson.dumps(
         {
@@ -132,7 +132,7 @@ def _error_event(message: str, client_event_id: Any) -> str:
             "event_id": f"event_gw_{secrets.token_hex(8)}",
             "error": {
                 "type": "invalid_request_error",
-                "code": "guardrail_blocked",
+                "code": code,
                 "message": message,
                 "param": None,
                 "event_id": client_event_id if isinstance(client_event_id, str) else None,

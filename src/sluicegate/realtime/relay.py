@@ -1,7 +1,8 @@
 """Relaying one admitted realtime session: every frame, text or binary, passed on unchanged both
 ways until either side closes (but for what the gateway's guardrails change: `guard.py`,
-`answer_guard.py`, and a stored key the upstream quotes: `echoes.py`); the other side is then
-closed with the code that explains it.
+`answer_guard.py`; a stored key the upstream quotes: `echoes.py`; and a model-limited token's
+events that name another model, not sent on: `session_model.py`); the other side is then closed
+with the code that explains it.
 
 The gateway reads only what it must of the events (see `providers/openai_realtime.py`): each
 response is admitted by the gateway's rate limits and budgets as a request is — when the client
@@ -52,6 +53,7 @@ from sluicegate.realtime.answer_guard import AnswerGuard
 from sluicegate.realtime.echoes import masked_frame
 from sluicegate.realtime.guard import EventGuard
 from sluicegate.realtime.handshake import stored_keys
+from sluicegate.realtime.session_model import SessionModel
 from sluicegate.realtime.tally import SessionTally
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import Usage
@@ -120,6 +122,7 @@ class _Session:
         self.answers = answers
         self.tally = SessionTally()
         self.stored = stored_keys(exchange.step, credentials_only=True)  # none on the client's own key
+        self.models = _session_model(exchange)  # a model-limited token's: session_model.py
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
         self.running: dict[str, tuple[Hold, ...]] = {}  # started responses' reservations, by id
         self.stopped = False  # the pumps are stopped
@@ -204,6 +207,10 @@ class _Session:
                 frame: str = message.data
                 kind = event_type(frame)
                 self.tally.client_events[kind] += 1
+                refused = self.models.refusal(frame) if self.models is not None else None
+                if refused is not None:  # a model the token may not use: the client is told
+                    await self.client.send_str(refused)
+                    continue
                 if self.guard is not None:
                     checked = self.guard.check(frame)
                     if checked.forward is None:  # refused: the client is told, nothing goes upstream
@@ -293,6 +300,14 @@ class _Session:
         """Free reservations no response used (asked for but never started, or never done)."""
         for held in holds:
             await self.rate_limit.settle_holds(held, Outcome(), self.exchange.request.id)
+
+
+def _session_model(exchange: Exchange) -> SessionModel | None:
+    """The check of a model-limited token's session on the models its events name, else None."""
+    token, step = exchange.token, exchange.step
+    if token is None or token.models is None or step is None:
+        return None
+    return SessionModel(token, step.provider.name, step.facts.model)
 
 
 def _cancel(started: str) -> str:
