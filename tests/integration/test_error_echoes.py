@@ -65,7 +65,11 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }  # fmt: skip
-    return web.json_response(answer)
+    # A debug header quoting the credentials it got, as some upstreams (and proxies) add.
+    debug = {"x-debug-key": request.headers.get("authorization", "(none)")}
+    if "x-tenant-key" in request.headers:
+        debug["x-debug-tenant"] = request.headers["x-tenant-key"].partition(" ")[2]
+    return web.json_response(answer, headers=debug)
 
 
 @pytest.fixture
@@ -152,3 +156,27 @@ def test_a_custom_providers_stored_header_is_masked_in_its_errors_and_records(gw
     assert TENANT not in shown
     assert CLIENT_KEY not in shown
     assert "for tenant [redacted]" in record["error"]
+
+
+def test_a_successful_answers_header_quoting_a_stored_credential_is_masked_its_body_is_not(
+    gw: RunningGateway,
+) -> None:
+    """Masked as the answer arrives, so a cached answer's headers are stored masked and a hit
+    shows no more; the body of a successful answer is passed on as the upstream wrote it."""
+    gw.configure(cache_enabled=True)
+    with openai.OpenAI(base_url=gw.provider_url("openai"), api_key=run_token(gw), max_retries=0) as client:
+        for status in ("MISS", "HIT"):
+            raw = client.chat.completions.with_raw_response.create(model="plain", messages=USER)  # type: ignore[arg-type]
+            assert raw.status_code == 200
+            assert raw.headers["cf-aig-cache-status"] == status
+            assert raw.headers["x-debug-key"] == "Bearer [redacted]"
+            assert raw.parse().choices[0].message.content == f"bad key Bearer {STORED_KEY}"
+    # An account custom provider's stored credential too; the client's own key is its own to see.
+    with openai.OpenAI(
+        base_url=gw.provider_url("custom-tenant"), api_key=CLIENT_KEY, max_retries=0
+    ) as client:
+        raw = client.chat.completions.with_raw_response.create(model="plain", messages=USER)  # type: ignore[arg-type]
+    assert raw.headers["x-debug-tenant"] == "[redacted]"
+    assert raw.headers["x-debug-key"] == f"Bearer {CLIENT_KEY}"
+    record = record_of(gw, raw.headers["cf-aig-log-id"])
+    assert TENANT not in json.dumps(record)

@@ -19,8 +19,12 @@ provider key of the gateway's pool, an account custom provider's header values: 
   to rewrite; no model says a key it was never told. A chunk costs a few substring searches, and
   a look at its end when it does not end a line; streams on the client's own key cost nothing.
 
-Successful whole answers (a relayed-whole one too) are left as they are: a provider reports a
-refusal with an error status there, and a model's text is not the gateway's to rewrite. The log
+The headers of every answer of a try that went on stored credentials, successful ones too, are
+masked of that try's credentials as the answer arrives (`mask_answer_headers`, called by
+`forward.py`, so a cache stores them masked too): a header is no model's text, and an upstream's
+debug header may quote the key it got (`x-debug-key: Bearer sk-…`). The bodies of successful
+whole answers (a relayed-whole one too) are left as they are: a provider reports a refusal with
+an error status there, and a model's text is not the gateway's to rewrite. The log
 stage wraps the stream before it keeps its copy, so the record's body and error are the masked
 ones (records mask every stored value again anyway: `records.known_secrets`).
 """
@@ -32,7 +36,7 @@ from collections.abc import AsyncGenerator
 from multidict import CIMultiDict
 
 from sluicegate.credentials import Secrets
-from sluicegate.exchange import Exchange, Reply
+from sluicegate.exchange import Exchange, Reply, Step
 
 
 def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
@@ -47,13 +51,28 @@ def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
             answering.add_stored_to(secrets, credentials_only=True)
     if not secrets:
         return
-    joined = "\0".join(reply.headers.values())
-    if secrets.scrub_text(joined) != joined:
-        reply.headers = CIMultiDict((k, secrets.scrub_text(v) or "") for k, v in reply.headers.items())
+    reply.headers = masked_headers(reply.headers, secrets)
     if reply.stream is None:
         reply.body = secrets.scrub(reply.body)
     else:
         reply.stream = scrubbed(reply.stream, secrets)
+
+
+def mask_answer_headers(step: Step, reply: Reply) -> None:
+    """`reply`'s headers masked of the stored credentials `step`'s try went with, whatever its
+    status (see above); nothing to do for a try on the client's own key."""
+    if step.went_on_stored_credentials():
+        secrets = Secrets()
+        step.add_stored_to(secrets, credentials_only=True)
+        reply.headers = masked_headers(reply.headers, secrets)
+
+
+def masked_headers(headers: CIMultiDict[str], secrets: Secrets) -> CIMultiDict[str]:
+    """`headers` with `secrets` masked in their values: the same object when none quotes one."""
+    joined = "\0".join(headers.values())
+    if secrets.scrub_text(joined) == joined:
+        return headers
+    return CIMultiDict((name, secrets.scrub_text(value) or "") for name, value in headers.items())
 
 
 async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> AsyncGenerator[bytes, None]:

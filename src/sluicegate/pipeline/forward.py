@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
+from sluicegate.pipeline.error_echoes import mask_answer_headers
 from sluicegate.pipeline.stream_usage import upstream_body
 from sluicegate.providers.base import Provider
 from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, Opening
@@ -86,6 +87,7 @@ class Forwarder:
             reply = await _opened(reply, min(loop.time() + _OPENING_WAIT, started + start_timeout))
         if reply.status in _REFUSALS and reply.stream is None:
             _say_when_to_retry(provider, reply)
+        mask_answer_headers(step, reply)  # a header quoting a stored key, success or not
         if step.answer is None:
             return reply
         answered = step.answer(reply)
