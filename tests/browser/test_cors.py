@@ -103,3 +103,26 @@ def test_a_page_with_its_own_provider_key_calls_an_open_gateway(
     assert result.get("status") == 200, result
     assert result["text"] == "echo: from a page"
     assert fake.requests[-1].headers["Authorization"] == "Bearer sk-page-0123456789"
+
+
+UNIVERSAL = """async ([url, key]) => {
+    const steps = [{provider: "openai", endpoint: "chat/completions", headers: {authorization: key},
+                    query: {model: "gpt-4o-mini", messages: [{role: "user", content: "from a page"}]}}];
+    try {
+        // A string body is sent as text/plain: a request the browser makes without a preflight.
+        const response = await fetch(url, {method: "POST", body: JSON.stringify(steps)});
+        const answer = await response.json();
+        return {status: response.status, text: answer.choices[0].message.content};
+    } catch (error) {
+        return {blocked: String(error)};
+    }
+}"""
+
+
+def test_a_page_reads_the_universal_answer_to_the_key_its_steps_bring(
+    page: Page, gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    result = page.evaluate(UNIVERSAL, [gateway.url + "/v1/local/default", "Bearer sk-page-0123456789"])
+    assert result.get("status") == 200, result
+    assert result["text"] == "echo: from a page"
+    assert fake.requests[-1].headers["Authorization"] == "Bearer sk-page-0123456789"

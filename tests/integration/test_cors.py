@@ -306,3 +306,32 @@ def test_a_page_needs_a_token_where_cached_answers_are_shared_across_keys(
     assert "cache_per_key" in rebuilt.json()["error"]["message"]
     with_token = {"Origin": ORIGIN, "Authorization": "Bearer junk", "x-sluicegate-token": run_token(gateway)}
     assert httpx.post(url, json=CHAT, headers=with_token).headers["cf-aig-cache-status"] == "HIT"
+
+
+def test_a_page_whose_universal_steps_each_bring_its_own_key_may_read_the_answer(
+    stored_key: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """A universal step's own `headers` carry the page's key as much as a header of the request:
+    it runs on that key alone, so its answer, errors included, is the page's to read (a page sends
+    such a body as text/plain, which needs no preflight)."""
+    url = stored_key.url + "/v1/local/default"
+    page = {"Origin": ORIGIN, "Content-Type": "text/plain"}
+    own = UNIVERSAL_STEP | {"headers": {"Authorization": KEY}}
+    for model, status in (("gpt-4o-mini", 200), ("rate-limited", 429)):
+        step = own | {"query": CHAT | {"model": model}}
+        response = httpx.post(url, content=json.dumps([step]), headers=page)
+        assert response.status_code == status, response.text
+        assert response.headers["access-control-allow-origin"] == ORIGIN
+        assert "cf-aig-log-id" in response.headers["access-control-expose-headers"]
+        assert fake.requests[-1].headers["Authorization"] == KEY
+    # The gateway's own refusal too, made before the keys are looked at.
+    sent = len(fake.requests)
+    stored_key.configure(guardrails={"custom": [{"name": "project", "words": ["Falcon"], "action": "block"}]})
+    blocked = own | {"query": CHAT | {"messages": [{"role": "user", "content": "Falcon"}]}}
+    response = httpx.post(url, content=json.dumps([blocked]), headers=page)
+    assert response.status_code == 400, response.text
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    # A step without it would run on the stored key: refused before going upstream, as before.
+    refused = httpx.post(url, content=json.dumps([own, UNIVERSAL_STEP]), headers=page)
+    assert refused.status_code == 403, refused.text
+    assert len(fake.requests) == sent

@@ -13,7 +13,10 @@ wherever one is sent, open gateways included, so a page must hold a valid one, l
 client. A request from a page (it sends `Origin`) without a token never runs on credentials the
 gateway stores, whatever it carries (pipeline/keys.py `refuse_pages_on_stored_keys`: a universal
 step's or a custom provider's credentials are not the request's headers), so a page spends only
-the key it brings. A preflight that names neither is refused: on an open gateway with stored keys,
+the key it brings; so a universal request whose every step brings the page's key in its own
+`headers` is read as one with the key in a header (a preflight shows no body, so one must still
+name a token's or a key's header: such a page sends its body as `text/plain`, which needs no
+preflight). A preflight that names neither is refused: on an open gateway with stored keys,
 any site a user visits (one that can reach the gateway: on localhost, in an intranet) could spend
 them and read the answers. The admin API, the dashboard and `/metrics` never answer cross-origin
 requests.
@@ -84,13 +87,16 @@ def _names_a_token(asked: str) -> bool:
     return any(name.strip().lower() in _ADMITTING for name in asked.split(","))
 
 
-def allow(request_headers: CIMultiDictProxy[str], headers: CIMultiDict[str]) -> None:
+def allow(
+    request_headers: CIMultiDictProxy[str], headers: CIMultiDict[str], *, own_keys: bool = False
+) -> None:
     """Label the answer `headers` to a request from another origin (it has an `Origin`): the
     provider's `Access-Control-*` headers out, the gateway's in when the request carries a token
-    or a provider key of its own."""
+    or a provider key of its own: in a header, or (`own_keys`: `pipeline.keys.on_own_keys`) in
+    every one of its steps (a universal step's own `headers`)."""
     for name in [name for name in headers if name.lower().startswith("access-control-")]:
         headers.popall(name)
-    if not any(request_headers.get(name) for name in _ADMITTING):
+    if not own_keys and not any(request_headers.get(name) for name in _ADMITTING):
         return
     exposed = {name.lower() for name in headers} - _UNLISTED
     headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = request_headers[hdrs.ORIGIN]

@@ -19,6 +19,7 @@ from sluicegate.errors import MethodNotAllowed
 from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.keys import on_own_keys
 from sluicegate.providers.base import Route
 
 POST = "POST"
@@ -133,7 +134,7 @@ class ProxyEndpoint:
     async def _run(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         reply = await self._pipeline(exchange)
         if hdrs.ORIGIN in request.headers:  # perhaps a web page on another origin: endpoints/cors.py
-            allow(request.headers, reply.headers)
+            allow(request.headers, reply.headers, own_keys=on_own_keys(exchange.plan.steps))
         return await write_reply(request, reply)
 
 

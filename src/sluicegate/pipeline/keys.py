@@ -115,6 +115,14 @@ def keyless_steps(steps: Sequence[Step], universal: bool) -> list[Step]:
     return [step for step in steps if not _brings_key(step)]
 
 
+def on_own_keys(steps: Sequence[Step]) -> bool:
+    """Whether every one of `steps` carries a provider key of the client's own and nothing from
+    storage (a universal step's key in its own `headers`): what a web page may read the answer to,
+    as when its key is in a header of the request (endpoints/cors.py). Read once the pipeline has
+    answered: a step that went on a stored key has one in its headers, and its pool's keys too."""
+    return bool(steps) and all(_brings_key(step) and not step.stored_secrets() for step in steps)
+
+
 def drop_gateway_tokens(step: Step) -> None:
     """A gateway token sent where the provider's key goes (`auth.presented_secrets` read it) is taken
     out of the step: it must never reach a provider, and the step then runs on the stored key."""
