@@ -66,3 +66,28 @@ def test_migrate_into_a_data_directory_that_is_a_file_names_the_setting(tmp_path
         f"error: SLUICEGATE_DATA: the data directory {a_file} is a file: give a directory (it is made when"
         " missing)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("5usd/month", "a period is a fixed window of seconds, not a calendar month; did you mean 5usd/30d?"),
+        ("1usd/year", "a period is a fixed window of seconds, not a calendar year; did you mean 1usd/365d?"),
+        ("5usd/2years", "a period is a fixed window of seconds, not a calendar year; the longest is 366d"),
+        ("10tokens/hr", "no period 'hr'; did you mean 10tokens/hour?"),
+        ("5eur/day", "'eur' is no unit: usd (or $), tokens or requests"),
+        ("1usd/53w", "a period is at most 366 days (366d)"),
+        (
+            "5usd/fortnight",
+            "no period 'fortnight': units usd (or $), tokens, requests; periods s, m (min), h, d, w or their"
+            " words (seconds … weeks), with an optional count: 30d, 12h",
+        ),
+    ],
+)
+def test_a_brief_rule_names_the_part_that_is_off_and_what_was_meant(
+    given: str, said: str, data_dir: Path
+) -> None:
+    ran = run_cli(data_dir, "token", "create", "--scope", "run", "--rule", given)
+
+    assert ran.returncode == 2
+    assert error_lines(ran.stderr) == [f"error: --rule: {given!r}: {said}"]

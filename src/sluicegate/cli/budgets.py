@@ -19,6 +19,7 @@ from rich.text import Text
 from sluicegate.allowance import Allowance, TokenRule
 from sluicegate.cli.terminal import shown
 from sluicegate.gateway import plain
+from sluicegate.hints import closest
 
 _BRIEF_RULE = re.compile(
     r"^\s*(?P<limit>\d+(?:\.\d+)?)\s*(?P<unit>usd|\$|tokens?|requests?)\s*/\s*"
@@ -27,6 +28,21 @@ _BRIEF_RULE = re.compile(
 )
 _UNITS = {"usd": "cost", "$": "cost", "token": "tokens", "tokens": "tokens", "request": "requests"}
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# What a brief rule that `_BRIEF_RULE` refuses was written as, to say which part is wrong.
+_LOOSE_RULE = re.compile(
+    r"^\s*(?P<limit>[\d.]+)\s*(?P<unit>[^\d\s/]+)\s*/\s*(?P<count>\d+)?\s*(?P<period>[a-z]+)\s*$",
+    re.IGNORECASE,
+)
+_PERIOD_WORDS = [
+    f"{word}{plural}" for word in ("second", "minute", "hour", "day", "week") for plural in ("", "s")
+]
+# Calendar periods are no fixed number of seconds: the days of the fixed window each comes nearest.
+_CALENDAR = dict.fromkeys(("month", "months", "mo"), 30) | dict.fromkeys(("year", "years", "yr", "y"), 365)
+_MOST_DAYS = 366  # RateLimitRule.period's bound
+_FORMS = (
+    "units usd (or $), tokens, requests; periods s, m (min), h, d, w or their words (seconds … weeks),"
+    " with an optional count: 30d, 12h"
+)
 
 
 class OptionError(ValueError):
@@ -65,15 +81,37 @@ def rule(text: str) -> dict[str, Any]:
         return value
     brief = _BRIEF_RULE.match(text)
     if brief is None:
-        raise OptionError(
-            f"--rule: {text!r} is neither JSON nor AMOUNT UNIT/PERIOD such as 5usd/day, 200000tokens/30d"
-            " or 60requests/minute"
-        )
+        raise OptionError(_not_brief(text))
     unit = brief["unit"].lower()
     seconds = _PERIODS[brief["period"][0].lower()] * int(brief["count"] or 1)
+    if seconds > _MOST_DAYS * 86400:
+        raise OptionError(f"--rule: {text!r}: a period is at most {_MOST_DAYS} days ({_MOST_DAYS}d)")
     value = {"limit": float(brief["limit"]), "period": seconds, "unit": _UNITS.get(unit, "requests")}
     _check(value)
     return value
+
+
+def _not_brief(text: str) -> str:
+    """Why `text` is no brief rule, and the rule probably meant when one part of it is off."""
+    loose = _LOOSE_RULE.match(text)
+    if loose is None:
+        return (
+            f"--rule: {text!r} is neither JSON nor AMOUNT UNIT/PERIOD such as 5usd/day, 200000tokens/30d"
+            f" or 60requests/minute ({_FORMS})"
+        )
+    unit, period, count = loose["unit"].lower(), loose["period"].lower(), int(loose["count"] or 1)
+    if _BRIEF_RULE.match(f"1{unit}/d") is None:
+        return f"--rule: {text!r}: {loose['unit']!r} is no unit: usd (or $), tokens or requests"
+    amount = f"{loose['limit']}{loose['unit']}"
+    if period in _CALENDAR:
+        days = count * _CALENDAR[period]
+        meant = f"did you mean {amount}/{days}d?" if days <= _MOST_DAYS else f"the longest is {_MOST_DAYS}d"
+        calendar = "month" if _CALENDAR[period] == 30 else "year"
+        return f"--rule: {text!r}: a period is a fixed window of seconds, not a calendar {calendar}; {meant}"
+    word = closest(period, _PERIOD_WORDS)
+    if word is not None:
+        return f"--rule: {text!r}: no period {period!r}; did you mean {amount}/{loose['count'] or ''}{word}?"
+    return f"--rule: {text!r}: no period {period!r}: {_FORMS}"
 
 
 def _check(value: dict[str, Any]) -> None:
