@@ -8,6 +8,7 @@ OpenAI SDK and raw HTTP as clients.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -166,9 +167,8 @@ def test_export_then_import_into_a_fresh_database_keeps_every_field(
 
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"exported {len(ids)} record(s) of gateway default to {exported}" in out.stderr
-    assert [json.loads(line)["id"] for line in exported.read_bytes().splitlines()] == sorted(
-        ids
-    )  # oldest first
+    exported_ids = [json.loads(line)["id"] for line in exported.read_bytes().splitlines()]
+    assert sorted(exported_ids) == sorted(ids)  # each once, in the order stored
     migrated = run_cli(data_dir, "migrate", env=fresh_database)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     for _ in range(2):  # importing twice stores each record once
@@ -214,6 +214,57 @@ def test_an_interrupted_export_resumes_after_its_last_line_without_gaps_or_repea
         cursor = page[-1]["cursor"]
     assert [received[0]["id"], *walked] == whole
     assert set(later) <= {line["id"] for line in lines_of(gw.http.get(EXPORT))}  # a new export has them
+
+
+def test_a_resumed_export_adds_the_requests_still_running_when_it_began(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """A record's id and `ts` are stamped when its request starts, and it is stored when the request
+    ends: a stream still running when an export is taken is not in it, and resuming the export
+    from its last line, once the stream ended, adds it (before: never, being below that line's id)."""
+    with sdk(gw) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=USER, stream=True, extra_headers={"x-fake-behavior": "pause-stream"}
+        )
+        running = raw.headers[LOG_ID]
+        chunks = iter(raw.parse())
+        next(chunks)  # under way: its id and time are taken
+        done = chats(gw, 2)
+        assert len(gw.wait_for_logs(2)) == 2
+
+        taken = lines_of(gw.http.get(EXPORT))
+
+        fake.release()
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert running < done[0]
+    assert [line["id"] for line in taken] == done
+    assert len(gw.wait_for_logs(3)) == 3
+
+    resumed = lines_of(gw.http.get(EXPORT, params={"cursor": taken[-1]["cursor"]}))
+
+    assert [line["id"] for line in resumed] == [running]
+    assert lines_of(gw.http.get(EXPORT, params={"cursor": resumed[-1]["cursor"]})) == []
+    # The export's range is the one it began with: a new export over the same `to` holds no other.
+    to = json.loads(base64.urlsafe_b64decode(taken[0]["cursor"].split(".")[0] + "=="))["filters"]["to"]
+    again = lines_of(gw.http.get(EXPORT, params={"to": to}))
+    assert sorted(line["id"] for line in again) == sorted([running, *done])
+
+
+def test_a_cursor_of_an_earlier_version_resumes_by_id_as_that_export_ran(gw: RunningGateway) -> None:
+    ids = chats(gw, 3)
+    gw.wait_for_logs(3)
+    header = {"gateway": "default", "filters": {"to": repr(time.time() + 60)}}  # no `order`: by id
+    earlier = base64.urlsafe_b64encode(json.dumps(header).encode()).decode().rstrip("=") + "." + ids[0]
+
+    rest = lines_of(gw.http.get(EXPORT, params={"cursor": earlier}))
+
+    assert [line["id"] for line in rest] == ids[1:]
+    assert all(line["cursor"].endswith("." + line["id"]) for line in rest)  # and goes on by id
+    stored = lines_of(gw.http.get(EXPORT))[0]["cursor"]
+    forged = stored.rsplit(".", 1)[0] + "." + ids[0]  # a log id where a storage position goes
+    refused = gw.http.get(EXPORT, params={"cursor": forged})
+    assert refused.status_code == 400, refused.text
+    assert "cursor is not one an export gave" in refused.json()["error"]["message"]
 
 
 def test_export_takes_the_log_filters(gw: RunningGateway) -> None:

@@ -16,6 +16,7 @@ from tests.storage.database_contract import *  # noqa: F403  (every contract tes
 from tests.storage.gateway_page_contract import *  # noqa: F403
 from tests.storage.log_conditions_contract import *  # noqa: F403
 from tests.storage.log_lines_contract import *  # noqa: F403
+from tests.storage.stored_order_contract import *  # noqa: F403
 
 
 @pytest.fixture

@@ -2,16 +2,22 @@
 
 Parameters: the log listing's filters (`from`, `to`, `provider`, `model`, `status`, `cached`,
 `feedback`, `score_min`, `score_max`) and `limit` (at most that many records; default all).
-Records come oldest first, one JSON object a line (`logformat.py`), each with a `cursor`.
-`?cursor=<the cursor of the last line received>` continues an export after that record, with the
+Records come in the order the database stored them (about oldest first), one JSON object a line
+(`logformat.py`), each with a `cursor`: the export's filters and that record's storage position.
+`?cursor=<the cursor of the last line received>` continues the export after that record, with the
 filters and the end it started with (`to` defaults to the moment the export began, and the cursor
-keeps it): an export resumed any number of times holds each record once and misses none. The
-cursor is all a resumed request needs; a filter given beside it must be the one it holds.
+keeps it). The cursor is all a resumed request needs; a filter given beside it must be the one it
+holds.
 
-A record is written after its request ends, under an id stamped when it began, so a request
-still running when the export passes its start time is not in it: export ranges that ended longer
-ago than your longest request runs to be sure of having every record (a stream that keeps sending
-has no overall limit: `upstream_timeout` bounds only each wait on the upstream).
+A record is stored after its request ends, under the id and `ts` of its start, so an export taken
+while requests run lacks those still running; they are stored after every record it read, so
+resuming it from its last line's cursor, once they ended, adds them: an export resumed until it
+adds nothing holds each record of its range once, those stored after it began included
+(`LogReader.stored_logs`). On PostgreSQL a record whose transaction was still open while a page
+was read waits for the next page or resume.
+
+A cursor of an earlier version (no `order` in it) continues as that export ran: by log id, which
+leaves out what was stored behind its last id.
 
 Records are read a page at a time and each page is turned into lines on a worker thread, so a
 large export never holds the event loop (which serves the proxy).
@@ -31,17 +37,18 @@ import orjson
 from aiohttp import web
 
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.log_params import log_query
+from sluicegate.endpoints.log_params import FROM_TO, check_params, log_query
 from sluicegate.errors import BadRequest
-from sluicegate.hints import did_you_mean, unknown_gateway
+from sluicegate.hints import unknown_gateway
 from sluicegate.logformat import record_line
 from sluicegate.slices import in_slices
-from sluicegate.storage.base import GatewayRecords, LogRecord
+from sluicegate.storage.base import GatewayRecords, LogQuery, LogRecord
 from sluicegate.tokens import Scope
 
 FILTERS = ("from", "to", "provider", "model", "status", "cached", "feedback", "score_min", "score_max")
 PAGE = 100  # records read at once: with bodies at log_body_limit (256 KB) a page is at most ~50 MB
 CONTENT_TYPE = "application/x-ndjson"
+STORED = "stored"  # a cursor's `order`: positions in the order records were stored
 
 
 class LogExport:
@@ -59,43 +66,49 @@ class LogExport:
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         account, gateway = request.match_info["account"], request.match_info["gateway"]
-        filters, after, limit = self._parse(request.query, gateway)
+        filters, (position, stored), limit = self._parse(request.query, gateway)
         query = log_query(account, gateway, filters)
-        if after is None:
+        if not position:
             await self._check_gateway(account, gateway)
-        resume = _cursor_prefix(gateway, filters)
+        resume = _cursor_prefix(gateway, filters, stored)
+        read = self._stored_page if stored else self._page_by_id
+        size = PAGE if limit is None else min(PAGE, limit)
+        try:  # the first page before the answer starts: a position the store never gave is a 400
+            page = await read(replace(query, limit=size), position)
+        except ValueError:
+            raise _not_a_cursor() from None
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
         await response.prepare(request)
-        position = after or ""  # `after` orders oldest first; every id is above ""
         remaining = limit
-        while remaining is None or remaining > 0:
-            size = PAGE if remaining is None else min(PAGE, remaining)
-            records = await self._db.query_logs(replace(query, after=position, limit=size))
-            if records:
-                await response.write(await asyncio.to_thread(_lines, records, resume))
-                position = records[-1].id
-                remaining = None if remaining is None else remaining - len(records)
-            if len(records) < size:
+        while page:
+            await response.write(await asyncio.to_thread(_lines, page, resume))
+            position = page[-1][0]
+            remaining = None if remaining is None else remaining - len(page)
+            if len(page) < size or remaining == 0:
                 break
+            size = PAGE if remaining is None else min(PAGE, remaining)
+            page = await read(replace(query, limit=size), position)
         await response.write_eof()
         return response
 
+    async def _stored_page(self, query: LogQuery, position: str) -> list[tuple[str, LogRecord]]:
+        return await self._db.stored_logs(query, position)
+
+    async def _page_by_id(self, query: LogQuery, position: str) -> list[tuple[str, LogRecord]]:
+        """An earlier version's export: by id (`after` orders oldest first; every id is above "")."""
+        return [(record.id, record) for record in await self._db.query_logs(replace(query, after=position))]
+
     def _parse(
         self, params: Mapping[str, str], gateway: str
-    ) -> tuple[dict[str, str], str | None, int | None]:
+    ) -> tuple[dict[str, str], tuple[str, bool], int | None]:
         """The export's filters (with `to` fixed), where it resumes, and its limit; 400s name the
         parameter."""
-        unknown = sorted(set(params) - {*FILTERS, "cursor", "limit"})
-        if unknown:
-            raise BadRequest(
-                f"unknown parameter {unknown[0]!r}{did_you_mean(unknown[0], [*FILTERS, 'cursor', 'limit'])}",
-                param=unknown[0],
-            )
+        check_params(params, [*FILTERS, "cursor", "limit"], meant=FROM_TO)
         given = {name: params[name] for name in FILTERS if name in params}
         limit = _limit(params.get("limit"))
         cursor = params.get("cursor")
         if cursor is None:
-            return given | {"to": given.get("to") or repr(self._clock())}, None, limit
+            return given | {"to": given.get("to") or repr(self._clock())}, ("", True), limit
         held, after = _read_cursor(cursor, gateway)
         for name, value in given.items():
             if held.get(name) != value:
@@ -112,18 +125,20 @@ class LogExport:
             raise unknown_gateway(account, slug, [g.slug for g in await self._db.list_gateways(account)])
 
 
-def _lines(records: list[LogRecord], resume: str) -> bytes:
-    return b"".join(record_line(record, cursor=resume + record.id) for record in in_slices(records))
+def _lines(page: list[tuple[str, LogRecord]], resume: str) -> bytes:
+    return b"".join(record_line(record, cursor=resume + position) for position, record in in_slices(page))
 
 
-def _cursor_prefix(gateway: str, filters: dict[str, str]) -> str:
-    """What every cursor of an export starts with: its gateway and filters; the record's id follows."""
-    held = orjson.dumps({"gateway": gateway, "filters": filters})
+def _cursor_prefix(gateway: str, filters: dict[str, str], stored: bool) -> str:
+    """What every cursor of an export starts with: its gateway, filters and order (storage, or an
+    earlier version's by id); the record's position follows."""
+    held = orjson.dumps({"gateway": gateway, "filters": filters} | ({"order": STORED} if stored else {}))
     return base64.urlsafe_b64encode(held).decode("ascii").rstrip("=") + "."
 
 
-def _read_cursor(cursor: str, gateway: str) -> tuple[dict[str, str], str]:
-    """The filters and last record id a cursor holds; a 400 when it is not one an export gave."""
+def _read_cursor(cursor: str, gateway: str) -> tuple[dict[str, str], tuple[str, bool]]:
+    """The filters a cursor holds, and the last record's position with whether that is a storage
+    position (else an earlier version's log id); a 400 when it is not one an export gave."""
     encoded, _, after = cursor.rpartition(".")
     try:
         held: Any = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
@@ -133,19 +148,24 @@ def _read_cursor(cursor: str, gateway: str) -> tuple[dict[str, str], str]:
         isinstance(held, dict)
         and isinstance(held.get("filters"), dict)
         and all(name in FILTERS and isinstance(value, str) for name, value in held["filters"].items())
+        and held.get("order", STORED) == STORED
         and after
     )
     if not valid:
-        raise BadRequest(
-            "cursor is not one an export gave: pass the `cursor` of the last line received, unchanged",
-            param="cursor",
-        )
+        raise _not_a_cursor()
     if held.get("gateway") != gateway:
         raise BadRequest(
             f"this cursor continues an export of gateway {held.get('gateway')!r}, not {gateway!r}",
             param="cursor",
         )
-    return held["filters"], after
+    return held["filters"], (after, "order" in held)
+
+
+def _not_a_cursor() -> BadRequest:
+    return BadRequest(
+        "cursor is not one an export gave: pass the `cursor` of the last line received, unchanged",
+        param="cursor",
+    )
 
 
 def _limit(value: str | None) -> int | None:

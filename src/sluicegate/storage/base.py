@@ -187,6 +187,14 @@ class LogReader(Protocol):
         """Newest first, at most `query.limit` records."""
         ...
 
+    async def stored_logs(self, query: LogQuery, after: str) -> list[tuple[str, LogRecord]]:
+        """At most `query.limit` records of `query.gateway` that `query` selects, in the order the
+        database stored them, after the storage position `after` ("": from the first), each with
+        its own position (`order`, `cursor`, `after` and `offset` are not read). A record stored
+        later comes after every position read before: reading on from the last position finds
+        it, whatever its id and time. Raises ValueError for a position the backend never gave."""
+        ...
+
     async def get_log(self, account: str, log_id: str) -> LogRecord | None: ...
 
     async def count_logs(self, account: str, gateway: str) -> int: ...

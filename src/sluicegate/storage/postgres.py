@@ -173,6 +173,13 @@ MIGRATIONS = [
     # Listings across an account's gateways: each day's partition walked backwards in id order and
     # merged (Merge Append), where a cursor or a filter had sorted every matching row.
     "CREATE INDEX IF NOT EXISTS logs_account_id ON logs (account, id)",
+    # Exports page a gateway's records in the order their transactions were given ids
+    # (`postgres_logs.stored_logs`). The records stored before read as transaction 0: no rewrite.
+    """
+    ALTER TABLE logs ADD COLUMN stored_xact xid8 NOT NULL DEFAULT '0';
+    ALTER TABLE logs ALTER COLUMN stored_xact SET DEFAULT pg_current_xact_id();
+    CREATE INDEX logs_account_gateway_stored ON logs (account, gateway, stored_xact, id);
+    """,
 ]
 _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"

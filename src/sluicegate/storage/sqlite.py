@@ -194,6 +194,9 @@ MIGRATIONS = [
     DROP INDEX logs_account_ts;
     CREATE INDEX logs_account_ts ON logs (account, ts, id);
     """,
+    # Exports page a gateway's records in the order they were stored (`sqlite_logs.stored_logs`):
+    # this index's entries are (account, gateway, rowid), so it walks them by rowid.
+    "CREATE INDEX logs_account_gateway_stored ON logs (account, gateway)",
 ]
 
 

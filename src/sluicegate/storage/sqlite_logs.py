@@ -99,6 +99,26 @@ class SqliteLogs(SqliteWorker):
         # Read and turned into records on the reports' thread: the event loop gets the page whole.
         return await self._report(lambda db: [_log_record(row) for row in db.execute(sql, bound)])
 
+    async def stored_logs(self, query: LogQuery, after: str) -> list[tuple[str, LogRecord]]:
+        """Records by rowid: a transaction holds the write lock from its start (`BEGIN IMMEDIATE`),
+        so each batch's rows come after every row committed before, whichever process wrote it."""
+        last = _rowid_of(after)
+        where, args = log_filter(query, SQLITE)
+        chosen = (
+            f"SELECT rowid FROM logs INDEXED BY logs_account_gateway_stored WHERE {where} AND rowid > ?"
+            " ORDER BY rowid LIMIT ?"
+        )
+        sql = f"SELECT rowid, {', '.join(_LOG_COLUMNS)} FROM logs WHERE rowid IN ({chosen}) ORDER BY rowid"
+
+        def read(db: sqlite3.Connection) -> list[tuple[str, LogRecord]]:
+            start = last
+            if not start and query.since is not None:  # no record of the range is stored before this
+                start = db.execute(_FIRST_SINCE, (query.account, query.since)).fetchone()[0] - 1
+            rows = db.execute(sql, (*args, start, query.limit))
+            return [(f"{_STORED}{row[0]}", _log_record(row[1:])) for row in rows]
+
+        return await self._report(read)
+
     async def count_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, SQLITE)
         sql = f"SELECT count(*) FROM logs WHERE {where}"
@@ -151,6 +171,25 @@ def select_logs_sql(query: LogQuery) -> tuple[str, list[Any]]:
     order = "ORDER BY id ASC" if query.after is not None else order_clause(query.order, SQLITE)
     chosen = f"SELECT rowid FROM logs WHERE {where} {order} LIMIT ? OFFSET ?"
     return f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs WHERE rowid IN ({chosen}) {order}", args
+
+
+_STORED = "s"  # a storage position: this, then the rowid
+# The first rowid of any record of the account at or after a time: read in the (account, ts, id)
+# index alone (its entries end with the rowid), it bounds where a fresh export of a range starts.
+# None yet: every one stored later comes after the last rowid.
+_FIRST_SINCE = (
+    "SELECT coalesce((SELECT min(rowid) FROM logs INDEXED BY logs_account_ts WHERE account = ? AND ts >= ?),"
+    " (SELECT max(rowid) + 1 FROM logs), 1)"
+)
+
+
+def _rowid_of(position: str) -> int:
+    if not position:
+        return 0
+    digits = position.removeprefix(_STORED)
+    if position[:1] != _STORED or not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"not a storage position of this database: {position!r}")
+    return int(digits)
 
 
 def _log_row(record: LogRecord) -> tuple[Any, ...]:

@@ -18,11 +18,13 @@ import pytest
 
 from sluicegate.storage.base import LogQuery
 from sluicegate.storage.postgres import MIGRATIONS, PostgresDatabase
+from sluicegate.storage.postgres_logs import _LOG_COLUMNS, _STORING, _log_row
 from tests.storage.database_contract import *  # noqa: F403  (every contract test runs here)
 from tests.storage.database_contract import DAY, T0, record
 from tests.storage.gateway_page_contract import *  # noqa: F403
 from tests.storage.log_conditions_contract import *  # noqa: F403
 from tests.storage.log_lines_contract import *  # noqa: F403
+from tests.storage.stored_order_contract import *  # noqa: F403
 
 
 @pytest.fixture
@@ -148,3 +150,65 @@ async def test_replicas_writing_a_new_day_at_once_both_land(postgres_url: str) -
     finally:
         await asyncio.gather(*(replica.close() for replica in replicas))
     assert await partitions(postgres_url) == [day_name(T0 + 5 * DAY)]
+
+
+# ---- PostgreSQL: the storage order of transactions that commit out of turn
+
+
+async def test_a_batch_committed_after_a_later_one_is_read_before_it(
+    postgres: PostgresDatabase, postgres_url: str
+) -> None:
+    """Two replicas' batches: the one whose transaction took its id first commits last. A read of
+    the storage order meanwhile waits for it, so it never passes over its record; a transaction
+    that stores no log records holds no read up."""
+    gateway = LogQuery(account="local", gateway="default", limit=100)
+    first, slow, fast = record(ts=T0 + 1), record(ts=T0 + 2), record(ts=T0 + 3)
+    await postgres.write_logs([first])
+    async with catalog(postgres_url) as (bystander, _):
+        await bystander.execute("BEGIN")
+        await bystander.execute("SELECT pg_current_xact_id()")  # open all along, elsewhere
+        async with postgres._db().acquire() as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            await postgres._storing(connection)
+            await connection.execute("SELECT pg_current_xact_id()")  # its id taken, as its COPY takes it
+            await postgres.write_logs([fast])  # another replica's batch, committed at once
+
+            read = asyncio.create_task(postgres.stored_logs(gateway, ""))
+            for _ in range(1000):  # until the read waits for the lock, 10 s at most
+                if await bystander.fetchval(WAITING, postgres._lock_key + _STORING):
+                    break
+                await asyncio.sleep(0.01)
+            assert not read.done()
+            await connection.copy_records_to_table(
+                "logs", records=[_log_row(slow)], columns=_LOG_COLUMNS, schema_name=postgres._logs_schema
+            )
+            await transaction.commit()
+        page = await read
+        assert [r.id for _, r in page] == [first.id, slow.id, fast.id]
+        later = record(ts=T0 + 4)
+        await postgres.write_logs([later])
+        assert [r.id for _, r in await postgres.stored_logs(gateway, page[-1][0])] == [later.id]
+        await bystander.execute("ROLLBACK")
+
+
+# A read waiting for the lock the batches hold (a key of one int8: classid, objid its two halves).
+WAITING = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND (classid::int8 << 32 | objid::int8) = hashtext($1))"
+)
+
+
+async def test_records_stored_before_the_storage_order_come_first_by_id(
+    postgres: PostgresDatabase, postgres_url: str
+) -> None:
+    newer, older = record(ts=T0 + 2), record(ts=T0 + 1)
+    await postgres.write_logs([newer])
+    await postgres.write_logs([older])
+    async with catalog(postgres_url) as (connection, schema):
+        # As the migration leaves the records it found: transaction 0.
+        await connection.execute(f"UPDATE \"{schema}\".logs SET stored_xact = '0' WHERE id = $1", older.id)
+    later = record(ts=T0)
+    await postgres.write_logs([later])
+    gateway = LogQuery(account="local", gateway="default", limit=100)
+    assert [r.id for _, r in await postgres.stored_logs(gateway, "")] == [older.id, newer.id, later.id]
