@@ -948,6 +948,18 @@ def test_error_event_mid_stream_becomes_an_openai_error() -> None:
     assert all(e.get("choices") != [] for e in events)  # no usage chunk after a failure
 
 
+def test_a_stream_without_message_stop_ends_in_an_openai_error() -> None:
+    # Cut before its message_delta: no finish, no usage chunk, no [DONE]; OpenAI's in-stream error.
+    stream = TEXT_STREAM[: TEXT_STREAM.index(b"event: content_block_stop")]
+    translated = translate(stream, [len(stream) // 3])
+    *events, last = list(iter_json(translated))
+    assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == "Paris — la capitale 🇫🇷"
+    assert all(e["choices"] and e["choices"][0]["finish_reason"] is None for e in events)
+    reason = "the upstream stream ended before it finished (message_stop never came)"
+    assert last == {"error": {"message": reason, "type": "server_error", "param": None, "code": None}}
+    assert b"data: [DONE]" not in translated
+
+
 def test_a_last_event_without_its_blank_line_still_counts() -> None:
     stream = TEXT_STREAM.removesuffix(b"\n\n")
     assert translate(stream, [len(stream) - 1]) == translate(TEXT_STREAM, [])

@@ -371,6 +371,17 @@ def openai_events(output: bytes) -> list[bytes]:
     return [event[6:] for event in events[:-1]]
 
 
+def test_a_stream_without_a_finish_reason_ends_in_an_openai_error() -> None:
+    # Its last chunk, with the finishReason, never came.
+    translated = translate(b"", [text_chunk("Ciao"), text_chunk(" dal caffè ☕")])
+    assert b"data: [DONE]" not in translated
+    *events, last = [orjson.loads(e.removeprefix(b"data: ")) for e in translated.split(b"\n\n")[:-1]]
+    assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == "Ciao dal caffè ☕"
+    assert all(e["choices"][0]["finish_reason"] is None for e in events)
+    reason = "the upstream stream ended before it finished (finishReason never came)"
+    assert last == {"error": {"message": reason, "type": "server_error", "param": None, "code": None}}
+
+
 def test_stream_becomes_chunks_with_a_final_usage_chunk() -> None:
     chunks = [ChatCompletionChunk.model_validate_json(e) for e in openai_events(translate(STREAM, [STREAM]))]
     assert {chunk.id for chunk in chunks} == {"chatcmpl-s1"}

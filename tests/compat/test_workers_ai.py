@@ -393,15 +393,19 @@ def test_stream_without_include_usage_has_no_usage() -> None:
 
 
 def test_stream_without_done_is_unfinished() -> None:
-    # Its text goes out (the last event too, though no blank line ended it), no finish nor [DONE].
+    # Its text goes out (the last event too, though no blank line ended it), no finish nor [DONE]:
+    # it ends in OpenAI's in-stream error, at which the openai SDKs raise.
     cut = STREAM[: STREAM.index(b'data: {"response":"","usage"')]
     translator = TRANSLATOR.stream(MODEL, include_usage=True)
     translated = translator.feed(cut[:10]) + translator.feed(cut[10:].rstrip(b"\n")) + translator.close()
-    events = list(iter_json(translated))
+    *events, last = list(iter_json(translated))
     assert content(events) == "Cloudflare est très rapide ⚡"
-    assert b"[DONE]" not in translated
+    assert b"data: [DONE]" not in translated
     assert all(e["choices"][0]["finish_reason"] is None for e in events)
-    assert translator.unfinished() == "the upstream stream ended before it finished ([DONE] never came)"
+    reason = "the upstream stream ended before it finished ([DONE] never came)"
+    assert translator.unfinished() == reason
+    assert last == {"error": {"message": reason, "type": "server_error", "param": None, "code": None}}
+    assert translated.endswith(b"\n\n")
     whole = TRANSLATOR.stream(MODEL, include_usage=True)
     whole.feed(STREAM[:-2])
     assert whole.unfinished() is not None  # no blank line has ended its `[DONE]` yet: at close

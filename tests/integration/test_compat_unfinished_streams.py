@@ -3,13 +3,14 @@ closing events (Anthropic's message_stop, Gemini's finishReason, chat's and Work
 never stored in a cache, never shown to the client as a whole answer, logged and billed as what it
 was.
 
-Each client API ends it the way its own provider shows a broken stream: a Messages client gets
-Anthropic's `error` event, a Responses client `response.failed` (the openai SDK raises at it), a
-chat client a stream without a finish_reason or `[DONE]`, as an OpenAI stream that broke off."""
+Each client API ends it the way its own provider shows a failed stream: a Messages client gets
+Anthropic's `error` event, a Responses client `response.failed`, a chat client OpenAI's in-stream
+error, `data: {"error": …}`, without a finish_reason or `[DONE]` (the openai SDK raises at either)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,9 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.workers_ai_server import FakeWorkersAI
 
 ENDED_EARLY = {"x-fake-behavior": "end-mid-stream"}
+SAID = "the upstream stream ended before it finished"
+# What a translation says never came (an OpenAI chat stream passed to an ingress client says nothing).
+MISSING = {"anthropic": "message_stop", "google-ai-studio": "finishReason", "workers-ai": "[DONE]"}
 QUESTION = "name the three largest cities of France in order"
 UPSTREAM_PATHS = {
     "openai": "chat/completions",
@@ -93,10 +97,8 @@ def test_a_messages_client_gets_anthropics_error_event(
                 ) as stream,
             ):
                 events.extend(event.type for event in stream)
-            assert caught.value.body == {
-                "type": "error",
-                "error": {"type": "api_error", "message": "the upstream stream ended before it finished"},
-            }
+            said = f"{SAID} ({MISSING[provider]} never came)" if provider in MISSING else SAID
+            assert caught.value.body == {"type": "error", "error": {"type": "api_error", "message": said}}
             # What came before the end was relayed; no stop reason was made up.
             assert "text" in events
             assert "message_stop" not in events
@@ -144,7 +146,7 @@ def test_a_responses_client_gets_response_failed(
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio", "workers-ai"])
-def test_a_chat_client_gets_a_stream_without_a_finish(
+def test_a_chat_client_gets_openais_error_event(
     gateway: RunningGateway, fakes: dict[str, Any], provider: str
 ) -> None:
     body = {
@@ -153,25 +155,32 @@ def test_a_chat_client_gets_a_stream_without_a_finish(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    said = f"{SAID} ({MISSING[provider]} never came)"
     url = f"{gateway.provider_url('compat')}/chat/completions"
     for _ in range(2):
         answer = httpx.post(
             url, json=body, headers={"Authorization": "Bearer key", **ENDED_EARLY}, timeout=10
         )
         assert answer.status_code == 200
-        assert b'"content":' in answer.content
-        assert b"[DONE]" not in answer.content
-        assert b'"finish_reason":"' not in answer.content.replace(b'": "', b'":"')
+        events = [line[6:] for line in answer.text.splitlines() if line.startswith("data: ")]
+        *chunks, last = [json.loads(event) for event in events]  # no `[DONE]`, which is no JSON
+        assert any(choice["delta"].get("content") for chunk in chunks for choice in chunk["choices"])
+        assert all(choice["finish_reason"] is None for chunk in chunks for choice in chunk["choices"])
+        assert all(chunk["usage"] is None for chunk in chunks)  # no usage chunk
+        assert last == {"error": {"message": said, "type": "server_error", "param": None, "code": None}}
+        assert answer.text.endswith("\n\n")
+    chunks: list[Any] = []
     with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="key", max_retries=0) as client:
-        chunks = list(
-            client.chat.completions.create(
-                model=MODELS[provider],
-                messages=[{"role": "user", "content": QUESTION}],
-                stream=True,
-                extra_headers=ENDED_EARLY,
-            )
+        stream = client.chat.completions.create(
+            model=MODELS[provider],
+            messages=[{"role": "user", "content": QUESTION}],
+            stream=True,
+            extra_headers=ENDED_EARLY,
         )
-    assert chunks
+        with pytest.raises(openai.APIError, match=re.escape(said)) as caught:
+            chunks.extend(stream)  # (what came before the error stays in)
+    assert caught.value.body == {"message": said, "type": "server_error", "param": None, "code": None}
+    assert chunks  # what came before the end was relayed
     assert all(choice.finish_reason is None for chunk in chunks for choice in chunk.choices)
     assert upstream_calls(fakes[provider], provider) == 3
     assert_logged_as_unfinished(gateway, provider, 3)

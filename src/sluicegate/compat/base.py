@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from sluicegate.types import Usage
 
 
@@ -63,6 +65,16 @@ def ended_early(missing: str | None = None) -> str:
     return said if missing is None else f"{said} ({missing} never came)"
 
 
+def broke_off(reason: str) -> bytes:
+    """The last event of a chat stream whose provider's stream ended before it finished (`reason`,
+    as `StreamTranslator.unfinished` says it): OpenAI's in-stream error, `data: {"error": {...}}`, as
+    OpenAI ends a stream that fails mid-way, at which the openai SDKs raise `APIError` (openai-python's
+    `_streaming.py`: an event whose data has `error`). No `[DONE]` follows it: the client reads a
+    failure, not a whole answer cut short, and no cache stores it."""
+    error = {"message": reason, "type": "server_error", "param": None, "code": None}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
 class TranslationError(ValueError):
     """The OpenAI request cannot be expressed for this provider; the message says which field.
 
@@ -96,8 +108,9 @@ class StreamTranslator(Protocol):
 
     def close(self) -> bytes:
         """The final bytes: any last chunk (usage, when the request asked for it) and `data: [DONE]`;
-        neither when the provider's stream ended before it finished (`unfinished`): the chat
-        stream then ends as an OpenAI stream that broke off does, so no cache stores it."""
+        when the provider's stream ended before it finished (`unfinished`), neither: OpenAI's
+        in-stream error instead (`broke_off`), as an OpenAI stream that fails mid-way ends, so the
+        client sees the failure and no cache stores it."""
         ...
 
     def unfinished(self) -> str | None:

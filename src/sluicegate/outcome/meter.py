@@ -144,8 +144,13 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         return _seen(exchange) or step.facts.billed
     reader, route = client_reader(exchange, step)
     if exchange.response.streamed:
+        seen = _seen(exchange)
+        if seen is not None and seen.estimated:
+            # A compat translation's usage chunk with the gateway's count (pipeline/compat_answers.py):
+            # the figures the stream carries, an estimate.
+            return seen
         # A compat translation's stream: its upstream's usage when the client did not ask for it.
-        return reader.read_stream_usage(route, body) or _seen(exchange) or step.facts.billed
+        return reader.read_stream_usage(route, body) or seen or step.facts.billed
     usage = reader.read_usage(route, body)
     if usage is None and exchange.response.relayed_whole:  # only its end was kept
         usage = reader.read_usage(route, usage_tail_document(body))

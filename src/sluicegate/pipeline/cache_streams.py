@@ -20,6 +20,7 @@ from sluicegate.outcome.meter import usage_tail_document
 from sluicegate.pipeline.hit_usage import with_stream_usage
 from sluicegate.providers import STREAM_ENDS_CUT_SHORT
 from sluicegate.providers.base import Provider, Route
+from sluicegate.providers.openai_stream import WithoutUsageChunk
 from sluicegate.providers.sse import error_event_at
 from sluicegate.providers.stream_ends import StreamEnds
 from sluicegate.storage.cache import CacheEntry
@@ -29,10 +30,15 @@ from sluicegate.types import Usage
 def kept_stream(reply: Reply, body: bytes) -> bytes:
     """The whole stream `body` of `reply` as a cache stores it: a translated chat stream
     (`reply.reported_usage` is set only by the compat translation, below the caches) without a usage
-    chunk gets the one its provider reported, when it reported any."""
+    chunk gets the one its provider reported, when it reported any; one whose usage chunk holds the
+    gateway's count (the provider reported none: pipeline/compat_answers.py) is kept without it, so a
+    hit counts for itself (hit_usage.py), as it does for the stream of a client that did not ask."""
     usage = reply.reported_usage() if reply.reported_usage is not None else None
     if usage is None:
         return body
+    if usage.estimated:
+        without = WithoutUsageChunk()
+        return without.feed(body) + without.close()
     return with_stream_usage(body, lambda _text: openai_usage(usage)) or body
 
 

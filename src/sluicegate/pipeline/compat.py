@@ -4,7 +4,7 @@
 `"dynamic/<route>"`: the route's targets, in the order to try them, see pipeline/dynamic.py): an
 OpenAI-compatible provider gets the request as it is (model prefix removed); Anthropic, Google AI
 Studio and Workers AI get it translated to their native API, and their answers, errors and
-streams are translated back to OpenAI's shapes as they arrive.
+streams are translated back to OpenAI's shapes as they arrive (pipeline/compat_answers.py).
 
 A request in another client API (`IncomingRequest.ingress`, see ingress/) is first translated to the
 chat request it means and planned as that one; its answer is rendered back by pipeline/ingress.py.
@@ -14,8 +14,7 @@ A model of the provider whose API the client speaks gets the request as it came,
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import aclosing, contextmanager
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
@@ -24,15 +23,15 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.compat import CompatTarget
-from sluicegate.compat.base import StreamTranslator, TranslationError, Translator
-from sluicegate.compat.request_ids import OPENAI_REQUEST_ID, carry_request_id
+from sluicegate.compat.base import TranslationError
 from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
-from sluicegate.errors import BadRequest, NotFound, RouteMisconfigured, UpstreamMalformed
-from sluicegate.exchange import HubRequest, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.errors import BadRequest, NotFound, RouteMisconfigured
+from sluicegate.exchange import HubRequest, IncomingRequest, RequestPlan, RetryPolicy, Step
 from sluicegate.hints import unknown_provider
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.jsondepth import encode, refuse_if_too_deep
+from sluicegate.pipeline.compat_answers import estimate, translate_reply
 from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
 from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput, Planner
@@ -40,6 +39,7 @@ from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
 from sluicegate.upstream_headers import forwardable_request_headers
+from sluicegate.usage.tokens import TokenCounter
 
 _log = logging.getLogger(__name__)
 COMPAT = "compat"
@@ -55,9 +55,12 @@ def compat_planner(
     targets: Mapping[str, CompatTarget],
     dynamic: DynamicRoutes,
     items: ResponseItems,
+    counter: TokenCounter | None = None,
 ) -> Planner:
     """`items`: the output items the gateway kept, which a Responses request may name by id (the
-    Ingress stage's store, which keeps them)."""
+    Ingress stage's store, which keeps them); `counter`: what counts the usage of a translated
+    stream whose client asked for usage its provider did not report (pipeline/compat_answers.py)."""
+    counter = counter or TokenCounter()
 
     async def plan(asked: PlanInput) -> RequestPlan:
         request, body, policy = asked.request, asked.body, asked.policy
@@ -76,7 +79,9 @@ def compat_planner(
             payload = await items.resolve(request, ingress, payload)
             hub, payload, headers = _through_chat(request, ingress, payload, headers)
             path = CHAT
-        build = _StepBuilder(providers.registry, targets, request, payload, headers, path, hub is not None)
+        build = _StepBuilder(
+            providers.registry, targets, request, payload, headers, path, hub is not None, counter
+        )
         if not is_dynamic(payload.get("model")):
             slug, model = _split_model(payload.get("model"))
             provider = await providers.find(account, slug)
@@ -174,10 +179,11 @@ class _StepBuilder:
         headers: CIMultiDict[str],
         path: str,
         hub: bool,
+        counter: TokenCounter,
     ) -> None:
         self._providers, self._targets = providers, targets
         self._request, self._payload, self._headers, self._path = request, payload, headers, path
-        self._hub = hub
+        self._hub, self._counter = hub, counter
 
     def __call__(self, provider: Provider, model: str, policy: RetryPolicy, own_key: bool = True) -> Step:
         """Every step gets headers of its own: later stages write into them what is for its
@@ -228,14 +234,16 @@ class _StepBuilder:
         route = Route(request.account, native.path, native.query)
         options = payload.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        facts = provider.read_request(route, native.body)
+        counted = estimate(self._counter, facts.payload, facts.model)  # as the meter counts it
         return Step(
             provider,
             route,
             target.headers(headers),
             native.body,
-            provider.read_request(route, native.body),
+            facts,
             policy,
-            answer=partial(translate_reply, target.translator, slug, model, include_usage),
+            answer=partial(translate_reply, target.translator, slug, model, include_usage, counted),
             reader=OPENAI,  # the answer the client (and the log) sees is OpenAI-shaped
             one_tool_call=payload.get("parallel_tool_calls") is False,
         )
@@ -296,75 +304,3 @@ def _example_model(value: Any) -> str:
     name = value.strip().strip("/") if isinstance(value, str) else ""
     provider = next((p for start, p in _FAMILIES if name.lower().startswith(start)), None)
     return f"{provider}/{name}" if provider and "/" not in name else "anthropic/claude-sonnet-4-5"
-
-
-def translate_reply(
-    translator: Translator, provider: str, model: str, include_usage: bool, reply: Reply
-) -> Reply:
-    """The provider's answer in OpenAI's shape: errors and bodies at once, streams as they arrive;
-    its request id under OpenAI's header too (compat/request_ids.py).
-
-    An answer the translator cannot read is the provider's fault, not the client's nor ours:
-    `UpstreamMalformed` (502) naming the provider; in a stream, once the status is out, the
-    connection is broken off (see endpoints/relay.py).
-    """
-    headers: CIMultiDict[str] = CIMultiDict(
-        (k, v) for k, v in reply.headers.items() if k.lower() not in ("content-type", "content-length")
-    )
-    carry_request_id(headers, OPENAI_REQUEST_ID)  # the openai SDK's `_request_id`, on errors too
-    if reply.status >= 400:
-        body = reply.body if reply.stream is None else b""
-        headers["Content-Type"] = "application/json"
-        if reply.stream is not None:
-            stream = _error_stream(translator, provider, reply.status, reply.stream)
-            return Reply(reply.status, headers, stream=stream)
-        with malformed(provider):
-            return Reply(reply.status, headers, body=translator.error(reply.status, body))
-    if reply.stream is None:
-        headers["Content-Type"] = "application/json"
-        with malformed(provider):
-            return Reply(reply.status, headers, body=translator.response(reply.body, model))
-    headers["Content-Type"] = "text/event-stream; charset=utf-8"
-    converter = translator.stream(model, include_usage)
-    stream = _translated(converter, provider, reply.stream)
-    # The client may not have asked for usage (include_usage): the log still bills the provider's.
-    return Reply(
-        reply.status, headers, stream=stream, reported_usage=converter.usage, unfinished=converter.unfinished
-    )
-
-
-async def _translated(
-    converter: StreamTranslator, provider: str, stream: AsyncGenerator[bytes, None]
-) -> AsyncGenerator[bytes, None]:
-    async with aclosing(stream):
-        async for chunk in stream:
-            with malformed(provider):
-                out = converter.feed(chunk)
-            if out:
-                yield out
-    with malformed(provider):
-        last = converter.close()
-    yield last
-
-
-async def _error_stream(
-    translator: Translator, provider: str, status: int, stream: AsyncGenerator[bytes, None]
-) -> AsyncGenerator[bytes, None]:
-    async with aclosing(stream):
-        body = b"".join([chunk async for chunk in stream])
-    with malformed(provider):
-        translated = translator.error(status, body)
-    yield translated
-
-
-@contextmanager
-def malformed(provider: str) -> Iterator[None]:
-    """Translators raise TranslationError for the shapes they check, and KeyError, TypeError, ...
-    where an answer breaks what they assume: either way the provider answered something unexpected."""
-    try:
-        yield
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise UpstreamMalformed(
-            f"{provider} answered in a shape the gateway cannot translate to OpenAI's: {exc}",
-            provider=provider,
-        ) from exc

@@ -27,7 +27,7 @@ from sluicegate.compat.request_ids import carry_request_id
 from sluicegate.exchange import Exchange, HubRequest, Reply
 from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.compat import malformed
+from sluicegate.pipeline.compat_answers import malformed
 from sluicegate.pipeline.one_call import one_tool_call
 from sluicegate.pipeline.response_items import Keeper, ResponseItems
 from sluicegate.providers.base import JSON_TYPE, SSE_TYPE

@@ -21,7 +21,14 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, answered_model, ended_early, openai_usage
+from sluicegate.compat.base import (
+    NativeRequest,
+    TranslationError,
+    answered_model,
+    broke_off,
+    ended_early,
+    openai_usage,
+)
 from sluicegate.providers.anthropic.adapter import usage_from
 from sluicegate.providers.anthropic.compat_request import ANSWER_TOOL, as_mapping, native_body
 from sluicegate.providers.anthropic.errors import error_fields
@@ -124,7 +131,7 @@ class AnthropicStream:
     empty piece) gets its content_block_start `input`, `"{}"`, in one delta before the finish, so
     its arguments are JSON, as whole. An `error` event becomes OpenAI's in-stream `{"error": ...}`.
     Every chunk says `created`. A stream that ends without `message_stop` is unfinished: no
-    usage chunk and no `[DONE]` (`StreamTranslator.close`).
+    usage chunk and no `[DONE]`, but OpenAI's in-stream error (`StreamTranslator.close`).
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -147,8 +154,8 @@ class AnthropicStream:
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
         out = [b"".join(self._dispatch(event.data) for event in self._events.close())]
-        if self.unfinished() is not None:
-            return out[0]
+        if (reason := self.unfinished()) is not None:
+            return out[0] + broke_off(reason)
         usage = usage_from(self._usage)
         if self._include_usage and usage is not None and not self._failed:
             out.append(sse_data({**self._head(), "choices": [], "usage": openai_usage(usage)}))

@@ -31,6 +31,7 @@ from sluicegate.compat.base import (
     StreamTranslator,
     TranslationError,
     answered_model,
+    broke_off,
     ended_early,
     openai_usage,
 )
@@ -108,7 +109,8 @@ class GeminiChunkStream:
     """Gemini SSE (any line ends, split anywhere) to chat.completion.chunk SSE, event by event;
     `created` is the stream's time unless its first response says its own (Vertex's createTime).
     A stream that ends before each candidate said its finishReason (or the prompt was blocked)
-    is unfinished: no usage chunk and no `[DONE]` (`StreamTranslator.close`)."""
+    is unfinished: no usage chunk and no `[DONE]`, but OpenAI's in-stream error
+    (`StreamTranslator.close`)."""
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
         self._model = model
@@ -128,8 +130,8 @@ class GeminiChunkStream:
     def close(self) -> bytes:
         # A last event the upstream did not close with a blank line still counts.
         out = b"".join(self._dispatch(event.data) for event in self._events.close())
-        if self.unfinished() is not None:
-            return out
+        if (reason := self.unfinished()) is not None:
+            return out + broke_off(reason)
         if self._include_usage and self._usage is not None:
             out += sse_data(self._chunk([], usage=openai_usage(self._usage)))
         return out + b"data: [DONE]\n\n"

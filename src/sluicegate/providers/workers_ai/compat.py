@@ -17,12 +17,13 @@ every chunk of a stream.
 
 A stream ends with `data: [DONE]`
 (https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct/, "Using streaming"): one
-whose body closes before it is unfinished, as Anthropic's without `message_stop` (compat/base.py
-`StreamTranslator.close`). Its tool calls come as OpenAI's streamed ones do, keyed by `index`: a
-call's first event has its id and name (and maybe a first piece of its arguments), later ones with
-its index more of its arguments, and an event of nulls closes it (as Cloudflare's own AI SDK provider
-reads them: github.com/cloudflare/ai, packages/workers-ai-provider/src/streaming.ts); older models
-send each call whole, `{name, arguments}`, without an index.
+whose body closes before it is unfinished, as Anthropic's without `message_stop`, and ends in
+OpenAI's in-stream error (compat/base.py `StreamTranslator.close`). Its tool calls come as OpenAI's
+streamed ones do, keyed by `index`: a call's first event has its id and name (and maybe a first
+piece of its arguments), later ones with its index more of its arguments, and an event of nulls
+closes it (as Cloudflare's own AI SDK provider reads them: github.com/cloudflare/ai,
+packages/workers-ai-provider/src/streaming.ts); older models send each call whole, `{name,
+arguments}`, without an index.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from urllib.parse import quote
 
 import orjson
 
-from sluicegate.compat.base import NativeRequest, TranslationError, ended_early, openai_usage
+from sluicegate.compat.base import NativeRequest, TranslationError, broke_off, ended_early, openai_usage
 from sluicegate.providers.sse import SseParser, sse_data
 from sluicegate.providers.workers_ai.adapter import usage_from
 from sluicegate.providers.workers_ai.compat_request import as_mapping, native_body
@@ -104,8 +105,8 @@ class WorkersAIStream:
     OpenAI-shaped chunks are passed on as deltas. The cumulative usage event (the last one with
     `usage`) becomes the usage chunk when the request asked for it; the finish chunk goes out when
     the native stream says `[DONE]`. A stream that closes without `[DONE]` is unfinished: it ends
-    with no finish chunk, usage chunk nor `[DONE]`, so no cache stores it and the client's API
-    shows it as broken off (`StreamTranslator.close`).
+    with no finish chunk, usage chunk nor `[DONE]`, but OpenAI's in-stream error, so no cache stores
+    it and the client's API shows it as failed (`StreamTranslator.close`).
     """
 
     def __init__(self, model: str, include_usage: bool, created: int) -> None:
@@ -129,7 +130,9 @@ class WorkersAIStream:
     def close(self) -> bytes:
         # An event the upstream did not end with a blank line still counts, if it is whole.
         out = b"".join(self._dispatch(event.data) for event in self._events.close())
-        return out if self.unfinished() is not None else out + b"data: [DONE]\n\n"
+        if (reason := self.unfinished()) is not None:
+            return out + broke_off(reason)
+        return out + b"data: [DONE]\n\n"
 
     def usage(self) -> Usage | None:
         return self._usage or self._chunk_usage
