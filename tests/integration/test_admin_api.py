@@ -364,7 +364,8 @@ def test_every_documented_operation_reaches_a_handler(gw: RunningGateway) -> Non
             assert response.status_code != 405, (method, path)
             assert response.status_code < 500, (method, path, response.text)
             if response.status_code == 404:
-                # A routing miss is aiohttp's 404 (numeric code) or the catch-all's "no route for ...".
+                # A routing miss is the admin API's or the catch-all's "no route for ..."
+                # (test_admin_route_misses.py); a handler's 404 names what it did not find.
                 error = response.json()["error"]
                 assert isinstance(error["code"], str), (method, path)
                 assert not error["message"].startswith("no route"), (method, path)

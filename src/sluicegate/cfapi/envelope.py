@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from sluicegate.endpoints.json_errors import answered
+from sluicegate.endpoints.route_misses import allowed_methods, near_route, routing_miss
 from sluicegate.errors import BadRequest, GatewayError, Unauthorized
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,6 +27,7 @@ _log = logging.getLogger(__name__)
 AUTHENTICATION = (
     10000  # Cloudflare's "Authentication error": a missing or bad token, and a missing permission
 )
+PREFIX = "/client/v4"  # where the API is mounted (cfapi/routes.py)
 NO_ROUTE = 7003  # Cloudflare's "Could not route to …"
 METHOD_NOT_ALLOWED = 7001
 RATE_LIMITED = 971  # Cloudflare's "Please wait and consider throttling your request speed"
@@ -121,13 +123,20 @@ async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if routing_miss(request) is not exc:
+            return failure(exc.status, exc.reason)
         if exc.status == 404:
-            return failure(404, f"no route for {request.method} {request.path}; {SERVED}", code=NO_ROUTE)
-        allowed = exc.headers.get("Allow", "")
-        message = f"{request.method} is not allowed on {request.path}" + (
-            f"; allowed: {allowed}" if allowed else ""
-        )
-        return failure(exc.status, message)
+            near = near_route(request.match_info.apps[-1], request.path, request.method, PREFIX)
+            if near is None:
+                return failure(404, f"no route for {request.method} {request.path}; {SERVED}", code=NO_ROUTE)
+            takes = "" if request.method in near.methods else f" (it takes {', '.join(near.methods)})"
+            message = f"no route for {request.method} {request.path}; did you mean {near.path}?{takes}"
+            return failure(404, message, code=NO_ROUTE)
+        allowed = ", ".join(allowed_methods(exc))
+        message = f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+        response = failure(exc.status, message)
+        response.headers["Allow"] = allowed
+        return response
     except Exception:  # a bug: a 500 in Cloudflare's shape, not aiohttp's plain text (the log has it)
         if answered(request):
             raise  # an answer has begun: no other can be sent

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from sluicegate.cfapi.custom_providers import CloudflareCustomProviders
 from sluicegate.cfapi.dynamic_routes import CloudflareRoutes
-from sluicegate.cfapi.envelope import cloudflare_errors
+from sluicegate.cfapi.envelope import PREFIX, cloudflare_errors
 from sluicegate.cfapi.gateways import CloudflareGateways
 from sluicegate.cfapi.logs import CloudflareLogs
 from sluicegate.cfapi.providers import CloudflareProviders
@@ -20,7 +20,7 @@ from sluicegate.endpoints.route_api import RouteApi
 from sluicegate.storage.base import LogReader
 from sluicegate.tokens import Scope
 
-PREFIX = "/client/v4"
+__all__ = ["PREFIX", "cloudflare_api"]
 
 
 def cloudflare_api(
