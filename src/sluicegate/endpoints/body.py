@@ -10,7 +10,8 @@ reads waiting for one are kept in the app's `WAITING_BODIES`; when the app stops
 ends them with `GatewayStopping` (503, Retry-After), and the request is refused at once.
 
 A body that cannot be decoded (a `Content-Encoding` it is not in, chunked encoding broken after
-the handler started reading) is the client's fault: a 400 that says so, not an internal error.
+the handler started reading) is the client's fault: a 400 that says so, not an internal error;
+one in a `Content-Encoding` the gateway does not decode (`rot13`), a 415 naming those it does.
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aiohttp import StreamReader, web
+from aiohttp.hdrs import CONTENT_ENCODING
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
-from sluicegate.errors import BadRequest, ClientGone, GatewayStopping, PayloadTooLarge, RequestTimeout
+from sluicegate.endpoints.refusals import ACCEPT_ENCODING
+from sluicegate.errors import (
+    BadRequest,
+    ClientGone,
+    GatewayStopping,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedEncoding,
+)
 from sluicegate.headertext import header_text
 
 _log = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ class BodyLimits:
     timeout: float  # seconds for the whole body, from the first read
 
 
+DECODED = tuple(ACCEPT_ENCODING.split(", "))  # the codings aiohttp's parser undoes here
 BODY_LIMITS = web.AppKey("sluicegate_body_limits", BodyLimits)
 WAITING_BODIES = web.AppKey("sluicegate_waiting_bodies", set)  # the bodies still on their way
 
@@ -43,6 +54,7 @@ WAITING_BODIES = web.AppKey("sluicegate_waiting_bodies", set)  # the bodies stil
 async def read_body(request: web.Request) -> bytes:
     """The whole request body; raises `PayloadTooLarge` (413), `RequestTimeout` (408) or
     `BadRequest` (400, a body that cannot be decoded)."""
+    check_coding(request)
     limits = request.config_dict[BODY_LIMITS]
     declared = request.content_length
     if declared is not None and declared > limits.max_bytes:  # refused before waiting for any of it
@@ -74,6 +86,30 @@ async def read_body(request: web.Request) -> bytes:
         raise RequestTimeout(
             f"the request body did not arrive within {limits.timeout:g} s", timeout_s=limits.timeout
         ) from exc
+
+
+def check_coding(request: web.Request) -> None:
+    """`UnsupportedEncoding` (415) for a body in a `Content-Encoding` the gateway did not decode on
+    arrival. aiohttp's parser undoes exactly one coding, gzip or deflate (br and zstd with their
+    libraries; without them the parser refuses the request, `refusals.py`), when the header is
+    that one word; any other (`rot13`, `x-gzip`, `gzip, br`) it leaves as it came, and the body
+    would go upstream unread and uncounted. `identity` is no coding."""
+    if CONTENT_ENCODING not in request.headers or not request.body_exists:
+        return
+    lines = request.headers.getall(CONTENT_ENCODING)
+    codings = [part.strip().lower() for line in lines for part in line.split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    if not codings or (len(lines) == 1 and [lines[0].strip().lower()] == codings and codings[0] in DECODED):
+        return
+    sent = header_text(", ".join(lines))
+    raise UnsupportedEncoding(
+        f"the gateway cannot decode a request body in Content-Encoding {sent[:60]!r}: it decodes"
+        f" {' or '.join(DECODED)} (one of them, alone); send the body so, or uncompressed without"
+        " the header",
+        headers={"Accept-Encoding": ACCEPT_ENCODING},
+        header="content-encoding",
+        accepted=list(DECODED),
+    )
 
 
 @contextlib.contextmanager
