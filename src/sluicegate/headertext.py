@@ -5,7 +5,8 @@ that are not UTF-8 (a Latin-1 `café`, garbage) arrive as lone surrogates, which
 orjson and the database drivers refuse, and which aiohttp's own writer silently leaves out: it
 writes header text as UTF-8 and has no way to write such a byte back. Where a header value is
 hashed or stored it goes through `header_bytes` or `header_text`; valid text comes out of both
-exactly as plain UTF-8 would. `undecodable_at` tells where a value to be sent on holds such a byte.
+exactly as plain UTF-8 would. `undecodable_at` tells where a value to be sent on holds such a byte,
+and `json_header_problem` words it for a header the gateway reads as JSON (`cf-aig-metadata`).
 """
 
 from __future__ import annotations
@@ -32,3 +33,18 @@ def undecodable_at(value: str) -> int | None:
     except UnicodeEncodeError as exc:  # at the first lone surrogate: bytes before it were UTF-8
         return len(value[: exc.start].encode("utf-8"))
     return None
+
+
+def json_header_problem(name: str, value: str) -> str | None:
+    """Why header `name`, whose value is JSON, cannot be read as UTF-8 text, naming the first byte
+    that is not UTF-8 and its offset in the value; None when every byte is. (orjson says only "str
+    is not valid UTF-8: surrogates not allowed", at no position a client can find.)"""
+    at = undecodable_at(value)
+    if at is None:
+        return None
+    byte = header_bytes(value)[at]
+    return (
+        f"{name} is not valid JSON at byte {at}: a byte that is not UTF-8 ({byte:02X}); send the"
+        " header's JSON as UTF-8, or with its characters outside ASCII as \\u escapes (é as"
+        " \\u00e9): Latin-1 text, as Python's http.client sends a str value, is not UTF-8"
+    )

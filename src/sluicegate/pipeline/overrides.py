@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from sluicegate.errors import BadRequest
+from sluicegate.headertext import json_header_problem
 from sluicegate.hints import did_you_mean
 
 OVERRIDES_HEADER = "x-settings-overrides"
@@ -24,7 +25,10 @@ def parse_overrides(value: str) -> dict[str, Any]:
     try:
         overrides = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"{OVERRIDES_HEADER} is not valid JSON: {exc}", header=OVERRIDES_HEADER) from exc
+        problem = json_header_problem(OVERRIDES_HEADER, value)
+        raise BadRequest(
+            problem or f"{OVERRIDES_HEADER} is not valid JSON: {exc}", header=OVERRIDES_HEADER
+        ) from exc
     if not isinstance(overrides, dict):
         raise BadRequest(f"{OVERRIDES_HEADER} must be a JSON object", header=OVERRIDES_HEADER)
     for key, item in overrides.items():

@@ -14,6 +14,7 @@ from sluicegate.directory import GatewayDirectory
 from sluicegate.errors import BadRequest, Unauthorized
 from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan
 from sluicegate.gateway import DEFAULT_ACCOUNT
+from sluicegate.headertext import json_header_problem
 from sluicegate.hints import unknown_account, unknown_gateway
 from sluicegate.paths import check_path
 from sluicegate.pipeline import Handler
@@ -190,7 +191,8 @@ def parse_metadata(value: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     try:
         metadata = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"{METADATA_HEADER} is not valid JSON: {exc}", header=METADATA_HEADER) from exc
+        problem = json_header_problem(METADATA_HEADER, value) or f"{METADATA_HEADER} is not valid JSON: {exc}"
+        raise BadRequest(problem, header=METADATA_HEADER) from exc
     if not isinstance(metadata, dict):
         raise BadRequest(f"{METADATA_HEADER} must be a JSON object", header=METADATA_HEADER)
     if reserved := reserved_in(metadata):

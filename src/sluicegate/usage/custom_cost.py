@@ -18,6 +18,7 @@ from typing import Final
 
 import orjson
 
+from sluicegate.headertext import json_header_problem
 from sluicegate.hints import closest
 from sluicegate.types import Usage
 from sluicegate.usage.price_overrides import json_type, non_negative
@@ -105,7 +106,8 @@ def parse_custom_cost(header_value: str) -> CustomCost:
     try:
         document = orjson.loads(header_value)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{CUSTOM_COST_HEADER}: not valid JSON ({exc})") from None
+        problem = json_header_problem(CUSTOM_COST_HEADER, header_value)
+        raise ValueError(problem or f"{CUSTOM_COST_HEADER}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise ValueError(f"{CUSTOM_COST_HEADER}: expected a JSON object, got {json_type(document)}")
     for key in document:
