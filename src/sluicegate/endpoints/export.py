@@ -37,9 +37,9 @@ import orjson
 from aiohttp import web
 
 from sluicegate.endpoints.guard import Guard
-from sluicegate.endpoints.log_params import FROM_TO, check_params, log_query
+from sluicegate.endpoints.log_params import log_query
 from sluicegate.errors import BadRequest
-from sluicegate.hints import unknown_gateway
+from sluicegate.hints import did_you_mean, unknown_gateway
 from sluicegate.logformat import record_line
 from sluicegate.slices import in_slices
 from sluicegate.storage.base import GatewayRecords, LogQuery, LogRecord
@@ -103,7 +103,12 @@ class LogExport:
     ) -> tuple[dict[str, str], tuple[str, bool], int | None]:
         """The export's filters (with `to` fixed), where it resumes, and its limit; 400s name the
         parameter."""
-        check_params(params, [*FILTERS, "cursor", "limit"], meant=FROM_TO)
+        unknown = sorted(set(params) - {*FILTERS, "cursor", "limit"})
+        if unknown:
+            raise BadRequest(
+                f"unknown parameter {unknown[0]!r}{did_you_mean(unknown[0], [*FILTERS, 'cursor', 'limit'])}",
+                param=unknown[0],
+            )
         given = {name: params[name] for name in FILTERS if name in params}
         limit = _limit(params.get("limit"))
         cursor = params.get("cursor")
