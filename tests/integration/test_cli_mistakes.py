@@ -91,3 +91,18 @@ def test_a_brief_rule_names_the_part_that_is_off_and_what_was_meant(
 
     assert ran.returncode == 2
     assert error_lines(ran.stderr) == [f"error: --rule: {given!r}: {said}"]
+
+
+@pytest.fixture
+def migrated(data_dir: Path) -> Path:
+    """A database as `migrate` leaves it: the account `local` with its gateway `default`."""
+    assert run_cli(data_dir, "migrate").returncode == 0
+    return data_dir
+
+
+def test_logs_of_an_account_that_owns_nothing_name_the_accounts_there_are(migrated: Path) -> None:
+    ran = run_cli(migrated, "logs", "--account", "locl")
+
+    assert ran.returncode == 1
+    assert error_lines(ran.stderr) == ["error: no account 'locl'; did you mean 'local'?"]
+    assert run_cli(migrated, "logs").returncode == 0  # an account with no records yet prints none

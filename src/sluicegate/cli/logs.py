@@ -14,6 +14,7 @@ from typing import IO, Annotated, Any, BinaryIO
 import typer
 
 from sluicegate import logtransfer
+from sluicegate.cli.accounts import account_exists, no_account
 from sluicegate.cli.common import (
     AccountOption,
     TokenOption,
@@ -55,6 +56,8 @@ def logs(
     async def show(db: Database) -> None:
         if gateway is not None:
             await _check_log_gateway(db, account, gateway)
+        elif not await account_exists(db, account) and not await db.query_logs(LogQuery(account, limit=1)):
+            raise await no_account(db, account)  # (its gateways deleted, an account's records stay)
         # What is already there when following starts is old: only the newest `limit` records of
         # it are shown, never the rest of the follow window after them.
         shown = {record.id for record in await _since(db, query, FOLLOW_WINDOW)} if follow else set()
