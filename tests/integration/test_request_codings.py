@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.rawhttp import converse
 
 KEY = {"Authorization": "Bearer sk-codings-0123456789", "Content-Type": "application/json"}
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "codings"}]})
@@ -73,3 +74,21 @@ def test_only_identity_and_the_codings_it_decodes_are_served(gw: RunningGateway,
 
     assert statuses == [200, 200, 415]
     assert [request.json["messages"][0]["content"] for request in fake.requests] == ["codings", "codings"]
+
+
+def test_a_client_that_waits_for_100_continue_is_refused_before_sending_its_body(
+    gw: RunningGateway, fake: FakeOpenAI
+) -> None:
+    head = (
+        b"POST /v1/local/default/openai/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer sk-codings-0123456789\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: rot13\r\nContent-Length: %d\r\nExpect: 100-continue\r\n"
+        b"Connection: close\r\n\r\n" % len(CHAT)
+    )
+
+    transcript = converse(gw.server.port, [head, CHAT])
+
+    assert b"100 Continue" not in transcript.raw
+    [response] = transcript.responses
+    assert response.status == 415
+    assert fake.requests == []

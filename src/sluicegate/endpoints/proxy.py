@@ -9,7 +9,7 @@ from functools import partial
 
 from aiohttp import HttpVersion, hdrs, web
 
-from sluicegate.endpoints.body import BODY_LIMITS, read_body
+from sluicegate.endpoints.body import BODY_LIMITS, check_coding, read_body
 from sluicegate.endpoints.cors import allow, is_preflight, preflight
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
 from sluicegate.endpoints.relay import write_reply
@@ -140,7 +140,9 @@ class ProxyEndpoint:
 
 async def _read_body(request: web.Request) -> bytes:
     """The body, after the `100 Continue` its client waits for (`ProxyEndpoint.expect`); none for
-    a body declared over the limit, which `read_body` refuses at once from its Content-Length."""
+    a body declared over the limit, which `read_body` refuses at once from its Content-Length, nor
+    for one in a coding the gateway does not decode (`check_coding`)."""
+    check_coding(request)
     if (
         _expects_continue(request)
         and (request.content_length or 0) <= request.config_dict[BODY_LIMITS].max_bytes
