@@ -33,9 +33,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 # As prometheus_client's own Histogram writes them ("1.0", "300.0", "+Inf").
 _BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
-# `cache`: HIT, MISS, BYPASS or NONE; `cache_source`: which cache that is about (exact, semantic,
-# or "" with NONE; shadow, with NONE: a semantic hit checked upstream in shadow mode). Hit rate:
-# HIT / (HIT + MISS), whichever cache answered.
+# `cache`: HIT, MISS, BYPASS or "" (no cache applied), as the log record's `cache_status`;
+# `cache_source`: which cache that is about (exact, semantic, or "" with ""; shadow, with "": a
+# semantic hit checked upstream in shadow mode). Hit rate: HIT / (HIT + MISS), whichever cache answered.
 _LABELS = ("gateway", "provider", "model", "status", "cache", "cache_source")
 _MODEL_LABELS = ("gateway", "provider", "model")
 # Every name not labelled as itself. Not `other`: that is a valid gateway or provider slug.
@@ -274,7 +274,7 @@ class Metrics:
         figures = self._figures
         gateway, provider, model = self._labels.of(exchange, outcome.model)
         response, timings = exchange.response, exchange.timings
-        cache = str(exchange.cache.status) or "NONE"
+        cache = str(exchange.cache.status)  # "" where no cache applied, as in the log record
         started = exchange.request.started
         labels = (gateway, provider, model, str(response.status), cache, str(exchange.cache.source))
         request = figures.requests[labels]

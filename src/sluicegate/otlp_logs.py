@@ -86,7 +86,7 @@ def attributes(record: LogRecord) -> dict[str, _Value]:
         "sluicegate.endpoint": record.endpoint,
         "sluicegate.stream": record.stream,
         "sluicegate.latency_ms": record.latency_ms,
-        "sluicegate.cache_status": record.cache_status or "NONE",
+        "sluicegate.cache_status": record.cache_status,  # "": no cache applied, as stored
         "sluicegate.cache_source": record.cache_source,
         "sluicegate.rate_limited": record.rate_limited,
         "sluicegate.semantic_hit": record.semantic_hit,

@@ -64,7 +64,7 @@ class Tracing:
             "http.response.status_code": exchange.response.status,
             "sluicegate.gateway": request.gateway_slug,
             "sluicegate.log_id": request.id,
-            "sluicegate.cache_status": str(exchange.cache.status) or "NONE",
+            "sluicegate.cache_status": str(exchange.cache.status),  # "": no cache applied, as logged
             "sluicegate.cache_source": str(exchange.cache.source),
             "sluicegate.stream": exchange.response.streamed,
         }

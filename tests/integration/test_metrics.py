@@ -59,7 +59,7 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
             ("provider", "openai"),
             ("model", "gpt-4o-mini"),
             ("status", "200"),
-            ("cache", "NONE"),
+            ("cache", ""),  # no cache applied: as the log record's cache_status says
             ("cache_source", ""),
         }
     )
@@ -75,6 +75,29 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     assert found[("sluicegate_rate_limiter_failures", frozenset())] == 0
     # The upstream's time to first byte counts only the two that went upstream, not the local 429.
     assert found[("sluicegate_upstream_ttfb_seconds_count", cost)] == 2
+
+
+def test_a_request_the_gateway_refuses_itself_has_one_cache_status_in_its_record_export_and_metrics(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """No cache applied: `""` in the log record, the export and /metrics' `cache` label alike (the
+    label said NONE); one value to join them on."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "count me"}]}
+    refused = httpx.post(
+        f"{gateway.url}/v1/local/default/openai/chat/completions",
+        json=body,
+        headers={"cf-aig-metadata": '{"a": {"x": 1}}'},
+    )
+    assert refused.status_code == 400, refused.text
+    [record] = gateway.wait_for_logs(1)
+    exported = gateway.http.get("/api/v1/accounts/local/gateways/default/logs/export").text
+    found = counted(gateway, 1)
+
+    assert record["cache_status"] == ""
+    assert '"cache_status":""' in exported
+    labels = {dict(labels)["cache"] for name, labels in found if name == "sluicegate_requests_total"}
+    assert labels == {""}
 
 
 def test_client_chosen_names_do_not_grow_the_metrics(

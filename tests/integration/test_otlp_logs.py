@@ -118,7 +118,7 @@ def test_stored_records_arrive_as_otel_log_records_without_secrets(
         "sluicegate.cached_tokens": 0,
         "sluicegate.reasoning_tokens": 0,
         "sluicegate.step": 0,
-        "sluicegate.cache_status": "NONE",
+        "sluicegate.cache_status": "",  # no cache applied, as the record says
         "sluicegate.cache_source": "",
         "sluicegate.rate_limited": False,
         "sluicegate.semantic_hit": False,
