@@ -23,9 +23,15 @@ DEFAULT_NAME = "default"  # the key the single-key API stores and removes
 # Where each provider takes its key is its own: `Provider.key_header`.
 
 
+SHORT_KEY = 20
+
+
 def fingerprint(key: str) -> str:
-    """Enough to tell keys apart, nothing to recover one: a hash prefix and the last 4 characters."""
-    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()[:12]}…{key[-4:]}"
+    """Enough to tell keys apart, nothing to recover one: a hash prefix and the last 4 characters,
+    of a key of `SHORT_KEY` characters or more only (a provider's keys are longer; one chosen by
+    hand, a local server's `--api-key`, may be 4 characters in all)."""
+    tail = f"…{key[-4:]}" if len(key) >= SHORT_KEY else ""
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()[:12]}{tail}"
 
 
 class KeyVault:
