@@ -62,12 +62,17 @@ class RecordBuilder:
         finished = timings.finished_at or started
         usage = outcome.usage
         request_body = response_body = None
+        request_size = response_size = None
         if whole:
             # The CPU clock is a system call (slow on some VMs): read only for work it bounds.
             deadline = 0.0 if self.cheap(exchange) else time.thread_time() + BUDGET_S
             omitted: list[str] = []
-            request_body = self._body(exchange, exchange.plan.body, "request", secrets, deadline, omitted)
-            response_body = self._body(exchange, response.body, "response", secrets, deadline, omitted)
+            request_body, request_size = self._body(
+                exchange, exchange.plan.body, "request", secrets, deadline, omitted
+            )
+            response_body, response_size = self._body(
+                exchange, response.body, "response", secrets, deadline, omitted
+            )
             degraded = "; ".join(omitted) or None
         step = exchange.step
         judged = cache.semantic
@@ -127,6 +132,8 @@ class RecordBuilder:
             saved_usd=outcome.saved_usd,
             shadow_of=cache.shadow_of,
             shadow_agreed=cache.shadow_agreed,
+            request_size=request_size,
+            response_size=response_size,
         )
 
     def _body(
@@ -137,12 +144,13 @@ class RecordBuilder:
         secrets: Secrets,
         deadline: float,
         omitted: list[str],
-    ) -> bytes | None:
+    ) -> tuple[bytes | None, int | None]:
         """A body as stored: none when payloads are not collected; credentials masked, redacted, cut
-        to the limit. None, with the reason added to `omitted`, when that cannot be done."""
+        to the limit; and its whole size before the cut. None, with the reason added to `omitted`,
+        when that cannot be done."""
         settings = exchange.gateway.settings if exchange.gateway else None
         if not body or not exchange.options.collect_payload or (settings and not settings.collect_payloads):
-            return None
+            return None, None
         try:
             if which == "request" and exchange.request.kind == UNIVERSAL:
                 body = mask_universal_body(body, secrets, deadline)
@@ -152,11 +160,11 @@ class RecordBuilder:
                 return rules.redact(body, deadline, self._body_limit)
         except Unmaskable as exc:
             omitted.append(f"{which} body omitted: its credentials could not be masked: {exc}")
-            return None
+            return None, None
         except (RedactionFailed, PatternError) as exc:  # PatternError: stored before patterns ran on RE2
             omitted.append(f"{which} body omitted: {exc}")
-            return None
-        return body[: self._body_limit]
+            return None, None
+        return body[: self._body_limit], len(body)
 
 
 def known_secrets(exchange: Exchange) -> Secrets:

@@ -58,17 +58,23 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._paths or self._patterns)
 
-    def redact(self, body: bytes, deadline: float, limit: int) -> bytes:
-        """`body` redacted and cut to `limit` bytes; raises `RedactionFailed` past `deadline`
-        (a `time.thread_time()` value) or when a JSON body cannot be read or written again."""
+    def redact(self, body: bytes, deadline: float, limit: int) -> tuple[bytes, int]:
+        """`body` redacted and cut to `limit` bytes, and its whole size redacted (patterns are run
+        on its first `2 * limit` bytes only: past those, the size after its paths); raises
+        `RedactionFailed` past `deadline` (a `time.thread_time()` value) or when a JSON body
+        cannot be read or written again."""
         if self._paths and body.lstrip()[:1] in (b"{", b"["):
             body = self._redact_paths(body, deadline)
         # Patterns only look a little past the limit: a match starting inside the part kept would
         # have to be longer than `limit` to reach beyond what they see.
-        body = body[: 2 * limit]
+        if len(body) > 2 * limit:
+            size, body = len(body), body[: 2 * limit]
+            for pattern in self._patterns:
+                body = _substitute(pattern, body, deadline)
+            return body[:limit], size
         for pattern in self._patterns:
             body = _substitute(pattern, body, deadline)
-        return body[:limit]
+        return body[:limit], len(body)
 
     def _redact_paths(self, body: bytes, deadline: float) -> bytes:
         try:

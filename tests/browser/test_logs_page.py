@@ -216,3 +216,25 @@ def test_a_bidi_override_a_client_sent_shows_as_its_escape_not_reversed_text(
     shown = detail.inner_text()
     assert "\u202e" not in shown
     assert "\u2067" not in shown
+
+
+def test_a_body_cut_at_the_log_limit_is_marked_with_its_whole_size(
+    page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, log_body_limit=2048)
+    long = ask(gateway, "long " * 2000)
+    whole = len(long.http_request.content)
+    gateway.wait_for_logs(1)
+
+    sign_in(page, gateway)
+    page.click("nav >> text=Logs")
+    page.locator(f"table.logs tr[data-id='{long.headers['cf-aig-log-id']}']").click()
+
+    sections = page.locator("aside.detail section.detail-section")
+    request = sections.filter(has=page.locator("h3", has_text="Request body"))
+    expect(request.locator(".body-cut")).to_have_text(
+        f"Cut short: only its start is stored (logs.body_limit); the whole body was {whole:,} bytes."
+    )
+    expect(
+        sections.filter(has=page.locator("h3", has_text="Response body")).locator(".body-cut")
+    ).to_have_count(0)

@@ -102,9 +102,14 @@ def cloudflare_log(record: LogRecord, detail: bool = False) -> dict[str, Any]:
     }
     if detail:
         for which, body in (("request", record.request_body), ("response", record.response_body)):
+            # The size is the body's whole one, before logs.body_limit cut it (the stored body's
+            # for a record older than sizes); the head is complete only when the body is too.
+            whole = record.body_size(which) if body is not None else None
             shown[f"{which}_head"] = None if body is None else body[:HEAD_BYTES].decode("utf-8", "replace")
-            shown[f"{which}_head_complete"] = body is not None and len(body) <= HEAD_BYTES
-            shown[f"{which}_size"] = None if body is None else len(body)
+            shown[f"{which}_head_complete"] = (
+                body is not None and len(body) <= HEAD_BYTES and record.body_complete(which) is not False
+            )
+            shown[f"{which}_size"] = None if body is None else (len(body) if whole is None else whole)
     return shown
 
 

@@ -234,8 +234,8 @@ export function logsPage(context, main) {
       r.attempts && r.attempts.length ? section("Attempts", attempts(r.attempts)) : null,
       Object.keys(r.metadata || {}).length ? section("Metadata", body(JSON.stringify(r.metadata, null, 2))) : null,
       section("Request headers", facts(Object.entries(r.request_headers || {}), "headers")),
-      section("Request body", body(r.request_body)),
-      section("Response body", body(r.response_body)),
+      section("Request body", body(r.request_body, r.request_body_complete, r.request_body_size)),
+      section("Response body", body(r.response_body, r.response_body_complete, r.response_body_size)),
     );
   }
 
@@ -270,15 +270,24 @@ function attempts(list) {
 }
 
 // A body as sent: pretty-printed when it is JSON, as is otherwise (SSE, text, base64:…).
-function body(text) {
+// A stored body, formatted when it is JSON; one cut to logs.body_limit says so, with its sizes.
+function body(text, complete, size) {
   if (text === null || text === undefined) return h("p", { class: "muted small" }, "not stored");
   let shown = text;
   try {
     shown = JSON.stringify(JSON.parse(text), null, 2);
   } catch {
-    // not JSON: shown as stored
+    // not JSON (or JSON cut short): shown as stored
   }
-  return h("pre", { class: "body" }, shown);
+  const cut =
+    complete === false
+      ? h("div", { class: "callout warning body-cut" }, `Cut short: only its start is stored (logs.body_limit); the whole body was ${bytes(size)}.`)
+      : null;
+  return [cut, h("pre", { class: "body" }, shown)];
+}
+
+function bytes(n) {
+  return `${Number(n).toLocaleString("en-US")} bytes`;
 }
 
 // "HIT", "MISS semantic": which cache the status is about, when it is the semantic one.

@@ -73,6 +73,27 @@ class LogRecord:
     saved_usd: float | None = None  # on a cache hit: what its answer would have cost upstream
     shadow_of: str | None = None  # a shadow request: the log id of the semantic hit it checked
     shadow_agreed: bool | None = None
+    # Each stored body's whole size in bytes (masked and redacted as stored), before it was cut to
+    # `logs.body_limit`: the stored body is whole when it is that long. None: no body was stored,
+    # or the record is older than sizes (its cut cannot be told).
+    request_size: int | None = None
+    response_size: int | None = None
+
+    def body_size(self, which: Literal["request", "response"]) -> int | None:
+        """The whole size of a stored body, when known (`request_size`, `response_size`)."""
+        body, size = self._body_and_size(which)
+        return None if body is None else size
+
+    def body_complete(self, which: Literal["request", "response"]) -> bool | None:
+        """Whether a stored body is all of it (not cut to `logs.body_limit`); None when no body was
+        stored or the record is older than sizes."""
+        body, size = self._body_and_size(which)
+        return None if body is None or size is None else len(body) >= size
+
+    def _body_and_size(self, which: str) -> tuple[bytes | None, int | None]:
+        if which == "request":
+            return self.request_body, self.request_size
+        return self.response_body, self.response_size
 
 
 # What a `LogCondition` can compare. `success`: a status from 200 to 399; `cached`: an exact or

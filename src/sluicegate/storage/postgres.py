@@ -180,6 +180,8 @@ MIGRATIONS = [
     ALTER TABLE logs ALTER COLUMN stored_xact SET DEFAULT pg_current_xact_id();
     CREATE INDEX logs_account_gateway_stored ON logs (account, gateway, stored_xact, id);
     """,
+    # Each body's size before it was cut to logs.body_limit (`LogRecord.request_size`).
+    "ALTER TABLE logs ADD COLUMN request_size BIGINT, ADD COLUMN response_size BIGINT",
 ]
 _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"

@@ -197,6 +197,11 @@ MIGRATIONS = [
     # Exports page a gateway's records in the order they were stored (`sqlite_logs.stored_logs`):
     # this index's entries are (account, gateway, rowid), so it walks them by rowid.
     "CREATE INDEX logs_account_gateway_stored ON logs (account, gateway)",
+    # Each body's size before it was cut to logs.body_limit (`LogRecord.request_size`).
+    """
+    ALTER TABLE logs ADD COLUMN request_size INTEGER;
+    ALTER TABLE logs ADD COLUMN response_size INTEGER;
+    """,
 ]
 
 
