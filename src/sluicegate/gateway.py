@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from sluicegate.errors import RouteMisconfigured
 from sluicegate.guardrails.policy import GuardrailsPolicy
@@ -26,6 +28,7 @@ _SLUG_RE = re.compile(SLUG_PATTERN)
 DEFAULT_ACCOUNT = "local"
 DEFAULT_GATEWAY = "default"
 DEFAULT_RESERVE = 1024
+MAX_RETENTION_DAYS = 36525  # 100 years
 
 
 def plain(value: float) -> str:
@@ -97,7 +100,12 @@ class GatewaySettings(BaseModel):
     )
     collect_logs: bool = Field(True, description="store a log record for each request")
     collect_payloads: bool = Field(True, description="store request and response bodies in log records")
-    retention_days: float = Field(30, gt=0, description="log records older than this are deleted")
+    retention_days: float = Field(
+        30,
+        gt=0,
+        le=MAX_RETENTION_DAYS,
+        description="log records older than this are deleted (at most 100 years)",
+    )
     max_records: int | None = Field(None, gt=0, description="at most this many log records are kept")
     on_max_records: Literal["delete_oldest", "stop"] = Field(
         "delete_oldest", description="when max_records is reached: delete the oldest, or stop inserting"
@@ -262,6 +270,27 @@ class GatewaySettings(BaseModel):
             )
         return bound
 
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _retention_in_range(cls, days: Any, info: ValidationInfo) -> Any:
+        """Past `MAX_RETENTION_DAYS` a retention keeps nothing more and, by 1e303 days, overflowed the
+        retention job's cutoff (PostgreSQL's day partitions then went undropped for every gateway).
+        Refused when set, with what a number of seconds was meant as; one stored before is kept
+        as the most there is."""
+        if isinstance(days, bool) or not isinstance(days, int | float) or days <= MAX_RETENTION_DAYS:
+            return days
+        if info.context and info.context.get("stored"):
+            return MAX_RETENTION_DAYS
+        seconds = days / 86400
+        in_seconds = 1 <= seconds <= MAX_RETENTION_DAYS
+        hint = f"; if {plain(days)} is seconds, send {plain(seconds)}" if in_seconds else ""
+        raise PydanticCustomError(
+            "retention_too_long",
+            "at most {most} days (100 years), which keeps every record for as long as the gateway"
+            " lives; retention_days counts days{hint}",
+            {"most": MAX_RETENTION_DAYS, "hint": hint},
+        )
+
     @field_validator("redact_patterns")
     @classmethod
     def _patterns_compile(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
@@ -285,9 +314,17 @@ class Gateway(BaseModel):
     modified_at: float | None = Field(None, description="when its name or settings last changed")
 
 
+# Letters NFKD does not split into an ASCII letter and marks, as a slug spells them.
+_LETTERS = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "ı": "i"}
+)
+
+
 def slugify(name: str) -> str:
-    """A URL slug from a display name: lower case, runs of other characters become one `-`."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    """A URL slug from a display name: lower case, letters spelt in ASCII (`Ü` → `u`, `é` → `e`,
+    `ß` → `ss`: NFKD, the marks dropped), runs of other characters become one `-`."""
+    spelt = unicodedata.normalize("NFKD", name.lower().translate(_LETTERS))
+    return re.sub(r"[^a-z0-9]+", "-", spelt.encode("ascii", "ignore").decode()).strip("-")[:64].strip("-")
 
 
 def is_slug(value: str) -> bool:

@@ -12,7 +12,6 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import ConfigDict, Field
@@ -21,6 +20,7 @@ from sluicegate.allowance import Allowance
 from sluicegate.errors import Conflict
 from sluicegate.headertext import header_bytes
 from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
+from sluicegate.times import shown
 
 TOKEN_PREFIX = "sg_"
 
@@ -86,7 +86,7 @@ class Token(Allowance):
             if outside:
                 return f"{self.limits()}, not {', '.join(map(repr, outside))}"
         if self.expires_at is not None and (expires_at is None or expires_at > self.expires_at):
-            until = datetime.fromtimestamp(self.expires_at, UTC).isoformat()
+            until = shown(self.expires_at)
             return f"this token expires at {until}, so a token it creates must expire by then"
         return self.widened_by(allowance or Allowance())
 
@@ -160,6 +160,10 @@ class TokenDirectory:
         self._entries: ReadThrough[str, Token | None] = ReadThrough(
             store.token_by_hash, ttl, clock, read_timeout
         )
+
+    def now(self) -> float:
+        """The time tokens are checked at: what a new token's expiry is judged by."""
+        return self._clock()
 
     async def check(self, secret: str) -> Token | None:
         """The active token whose secret this is, or None."""

@@ -17,6 +17,7 @@ from sluicegate.config import ConfigError, Settings, load_settings
 from sluicegate.errors import GatewayError
 from sluicegate.remote import Remote, RemoteError, find_gateway
 from sluicegate.storage import Database, create_database, describe_database, sqlite_path
+from sluicegate.times import number
 
 T = TypeVar("T")
 app = typer.Typer(help="Sluicegate: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
@@ -146,4 +147,9 @@ def call(remote: Remote, method: str, path: str, body: Any = None) -> Any:
 
 
 def time_text(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """`ts` (epoch seconds) in UTC; a time no date can show (an expiry in milliseconds stored before
+    the API refused one) as the number stored."""
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return number(ts)

@@ -18,6 +18,7 @@ from sluicegate.cli.common import (
     time_text,
     token_app,
     with_database,
+    with_database_sync,
 )
 from sluicegate.errors import BadRequest, NotFound
 from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
@@ -25,6 +26,7 @@ from sluicegate.hints import did_you_mean, no_gateway
 from sluicegate.providers import registry
 from sluicegate.storage import Database
 from sluicegate.storage.base import AuditEntry
+from sluicegate.times import token_expiry
 from sluicegate.tokens import Scope, Token, hash_secret, new_token
 
 
@@ -100,7 +102,9 @@ def token_create(
         if name_ not in known_providers:
             print_error(f"--provider: no provider {name_!r}{did_you_mean(name_, known_providers)}")
             raise typer.Exit(2)
-    expires_at = time.time() + expires_in if expires_in else None
+    expires_at = with_database_sync(
+        lambda: token_expiry(None, expires_in or None, time.time(), None, "--expires-in")
+    )
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
     token = token.model_copy(update=limits.allowance())
 
