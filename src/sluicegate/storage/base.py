@@ -79,12 +79,12 @@ class LogRecord:
     request_size: int | None = None
     response_size: int | None = None
 
-    def body_size(self, which: Literal["request", "response"]) -> int | None:
-        """The whole size of a stored body, when known (`request_size`, `response_size`)."""
+    def body_size(self, which: str) -> int | None:
+        """The whole size of a stored body ("request" or "response"), when known (`request_size`)."""
         body, size = self._body_and_size(which)
         return None if body is None else size
 
-    def body_complete(self, which: Literal["request", "response"]) -> bool | None:
+    def body_complete(self, which: str) -> bool | None:
         """Whether a stored body is all of it (not cut to `logs.body_limit`); None when no body was
         stored or the record is older than sizes."""
         body, size = self._body_and_size(which)
