@@ -23,6 +23,11 @@ from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 from sluicegate.times import shown
 
 TOKEN_PREFIX = "sg_"
+# The hint of the token whose secret is SLUICEGATE_ADMIN_TOKEN: a secret chosen freely may be short
+# or guessable, so nothing of it is kept in the clear (a generated one's `sg_` and 4 random
+# characters tell nothing of its other 28).
+CONFIGURED_HINT = "(SLUICEGATE_ADMIN_TOKEN)"
+SHORT_SECRET = 16  # characters: a configured secret shorter than this is warned about at start
 
 
 class Scope(enum.StrEnum):
@@ -46,7 +51,10 @@ class Token(Allowance):
     expires_at: float | None = None
     created_at: float
     revoked_at: float | None = None
-    hint: str = Field(description="the secret's first characters, to tell tokens apart")
+    hint: str = Field(
+        description="a generated secret's first characters, to tell tokens apart; CONFIGURED_HINT for"
+        " the secret SLUICEGATE_ADMIN_TOKEN chose"
+    )
 
     def holds(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes
@@ -174,25 +182,41 @@ class TokenDirectory:
         self._entries.forget_where(lambda token: token is not None and token.id == token_id)
 
 
+def short_secret_warning(configured: str, given_as: str) -> str | None:
+    """A warning for a configured admin secret short enough to guess (None: long enough, or none)."""
+    if not configured or len(configured) >= SHORT_SECRET:
+        return None
+    return (
+        f"{given_as} is {len(configured)} characters long: an admin secret this short can be guessed;"
+        f" choose {SHORT_SECRET} or more random characters (`python -c 'import secrets;"
+        " print(secrets.token_urlsafe(24))'`), or leave it unset for a generated token"
+    )
+
+
 async def ensure_admin_token(store: TokenStore, account: str, configured: str) -> str | None:
     """Make sure someone can administer the gateway on first start.
 
-    With `configured` (SLUICEGATE_ADMIN_TOKEN), that secret is an admin token. Without it, the first
-    start generates one and returns it, to be printed once; later starts return None.
+    With `configured` (SLUICEGATE_ADMIN_TOKEN), that secret is an admin token, whose hint is
+    `CONFIGURED_HINT` (one stored by an older version with the secret's first characters is given
+    it). Without it, the first start generates one and returns it, to be printed once; later starts
+    return None.
     """
     if configured:
-        if await store.token_by_hash(hash_secret(configured)) is None:
+        stored = await store.token_by_hash(hash_secret(configured))
+        if stored is None:
             token = Token(
                 id=secrets.token_hex(8),
                 account=account,
                 name="bootstrap admin (SLUICEGATE_ADMIN_TOKEN)",
                 scopes=(Scope.ADMIN,),
                 created_at=time.time(),
-                hint=configured[:7],
+                hint=CONFIGURED_HINT,
             )
             # Another replica starting at the same time may have created it first.
             with contextlib.suppress(Conflict):
                 await store.create_token(token, hash_secret(configured))
+        elif stored.hint != CONFIGURED_HINT and stored.revoked_at is None:
+            await store.update_token(stored.model_copy(update={"hint": CONFIGURED_HINT}))
         return None
     if await store.count_tokens():
         return None

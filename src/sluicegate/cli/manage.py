@@ -27,7 +27,7 @@ from sluicegate.providers import registry
 from sluicegate.storage import Database
 from sluicegate.storage.base import AuditEntry
 from sluicegate.times import token_expiry
-from sluicegate.tokens import Scope, Token, hash_secret, new_token
+from sluicegate.tokens import TOKEN_PREFIX, Scope, Token, hash_secret, new_token
 
 
 @gateway_app.command("create")
@@ -134,7 +134,7 @@ def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
         state = "revoked" if t.revoked_at else ("expired" if not t.active(time.time()) else "active")
         table.add_row(
             t.id, t.name, ",".join(t.scopes), ",".join(t.gateways or ["*"]), budgets.allowance_text(t),
-            expires, state, t.hint + "…",
+            expires, state, t.hint + ("…" if t.hint.startswith(TOKEN_PREFIX) else ""),
         )  # fmt: skip
     console.print(table)
 

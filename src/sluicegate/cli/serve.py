@@ -22,13 +22,13 @@ import typer
 
 from sluicegate import listeners
 from sluicegate.cli.common import app, console, print_error, settings_or_exit, with_database
-from sluicegate.config import ConfigError, Settings
+from sluicegate.config import ConfigError, Settings, given_as
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.startup import StartupError, check_data_dir, data_dir_error, open_database
 from sluicegate.storage import create_database, describe_database
 from sluicegate.storage.response_items import unshared_workers_warning
-from sluicegate.tokens import ensure_admin_token
+from sluicegate.tokens import ensure_admin_token, short_secret_warning
 
 if TYPE_CHECKING:
     from sluicegate.workers import Place
@@ -56,6 +56,9 @@ def serve(
         def listening() -> None:
             _print_banner(settings)
             recorded.append(record_address(settings))
+            # Once started, as the workers' warning: before a failed start's one-line error, it buried it.
+            if warning := short_secret_warning(settings.admin_token, given_as("admin_token")):
+                logging.getLogger(__name__).warning(warning)
 
         try:
             if workers == 1:
