@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import run_cli
+from tests.integration.test_cli import run_cli, table_rows
 
 
 @pytest.fixture
@@ -106,3 +106,20 @@ def test_logs_of_an_account_that_owns_nothing_name_the_accounts_there_are(migrat
     assert ran.returncode == 1
     assert error_lines(ran.stderr) == ["error: no account 'locl'; did you mean 'local'?"]
     assert run_cli(migrated, "logs").returncode == 0  # an account with no records yet prints none
+
+
+def token_ids(data_dir: Path, account: str = "local") -> list[str]:
+    listed = run_cli(data_dir, "token", "list", "--account", account, env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    return [row[0] for row in table_rows(listed.stdout) if row[0]]
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5"])
+def test_a_token_that_would_expire_now_or_never_by_mistake_is_refused(seconds: str, migrated: Path) -> None:
+    ran = run_cli(migrated, "token", "create", "--scope", "run", f"--expires-in={seconds}")
+
+    assert ran.returncode == 2
+    [line] = error_lines(ran.stderr)
+    assert line.startswith(f"error: --expires-in: {seconds} ")
+    assert "sg_" not in ran.stdout
+    assert token_ids(migrated) == []

@@ -103,7 +103,7 @@ def token_create(
             print_error(f"--provider: no provider {name_!r}{did_you_mean(name_, known_providers)}")
             raise typer.Exit(2)
     expires_at = with_database_sync(
-        lambda: token_expiry(None, expires_in or None, time.time(), None, "--expires-in")
+        lambda: token_expiry(None, expires_in, time.time(), None, "--expires-in")
     )
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
     token = token.model_copy(update=limits.allowance())
