@@ -123,3 +123,48 @@ def test_a_token_that_would_expire_now_or_never_by_mistake_is_refused(seconds: s
     assert line.startswith(f"error: --expires-in: {seconds} ")
     assert "sg_" not in ran.stdout
     assert token_ids(migrated) == []
+
+
+def test_a_gateway_or_token_in_an_account_that_owns_nothing_needs_new_account(migrated: Path) -> None:
+    typo = run_cli(migrated, "gateway", "create", "Search", "--account", "locl")
+    assert typo.returncode == 1
+    assert error_lines(typo.stderr) == [
+        "error: no account 'locl'; did you mean 'local'? (--new-account starts it with this gateway)"
+    ]
+
+    started = run_cli(migrated, "gateway", "create", "Search", "--account", "team-b", "--new-account")
+    assert (started.returncode, started.stdout.strip()) == (0, "created gateway search in new account team-b")
+    again = run_cli(migrated, "gateway", "create", "Support", "--account", "team-b")
+    assert (again.returncode, again.stdout.strip()) == (0, "created gateway support in account team-b")
+    listed = run_cli(migrated, "gateway", "list", "--account", "team-b")
+    assert [row[0] for row in table_rows(listed.stdout)] == ["search", "support"]
+    # An account to be managed through the API starts with its admin token as well.
+    admin = run_cli(migrated, "token", "create", "--scope", "admin", "--account", "team-c", "--new-account")
+    assert admin.returncode == 0, admin.stderr
+    assert token_ids(migrated, "team-c") == [admin.stdout.split()[1]]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("gateway", "list"),
+        ("gateway", "delete", "search"),
+        ("token", "list"),
+        ("token", "create", "--scope", "run"),
+    ],
+)
+def test_commands_on_an_account_that_owns_nothing_name_the_accounts_there_are(
+    command: tuple[str, ...], migrated: Path
+) -> None:
+    assert (
+        run_cli(migrated, "gateway", "create", "Search", "--account", "team-b", "--new-account").returncode
+        == 0
+    )
+
+    ran = run_cli(migrated, *command, "--account", "tema-b")
+
+    assert ran.returncode == 1
+    [line] = error_lines(ran.stderr)
+    assert line.startswith("error: no account 'tema-b'; did you mean 'team-b'?")
+    assert "sg_" not in ran.stdout
+    assert token_ids(migrated) == []

@@ -113,7 +113,9 @@ def test_a_custom_provider_of_the_account_is_a_target_until_it_is_deleted(
 def test_another_account_s_custom_provider_is_not_a_target_of_this_account_s_routes(
     gw: RunningGateway, fake: FakeOpenAI
 ) -> None:
-    created = run_cli(gw.settings.data_dir, "token", "create", "--account", "other", "--scope", "admin")
+    created = run_cli(
+        gw.settings.data_dir, "token", "create", "--account", "other", "--new-account", "--scope", "admin"
+    )
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip().rpartition(": ")[2]
     theirs = gw.http.post(

@@ -2,9 +2,9 @@
 
 An account has no row of its own: it is there while it owns a gateway or a token (the first start
 makes `local`, with the gateway `default` and the bootstrap token). So a misspelt `--account` would
-read as an account with nothing in it, and `gateway create` would quietly start a new one: read
-commands refuse an account that owns nothing, naming the ones there are, and a gateway is made in a
-new account only when `--new-account` says so.
+read as an account with nothing in it, and `gateway create` would quietly start a new one: commands
+refuse an account that owns nothing, naming the ones there are, and a gateway or a token is made in
+a new account only when `--new-account` says so.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import typer
 from rich.table import Column, Table
 
 from sluicegate.cli import budgets
+from sluicegate.cli.accounts import account_exists, check_account, no_account
 from sluicegate.cli.common import (
     AccountOption,
     console,
@@ -21,7 +22,7 @@ from sluicegate.cli.common import (
     with_database_sync,
 )
 from sluicegate.errors import BadRequest, NotFound
-from sluicegate.gateway import DEFAULT_ACCOUNT, GatewaySettings, is_slug, slugify
+from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.hints import did_you_mean, no_gateway
 from sluicegate.providers import registry
 from sluicegate.storage import Database
@@ -35,20 +36,36 @@ def gateway_create(
     name: str,
     slug: Annotated[str | None, typer.Option(help="URL segment (default: derived from NAME)")] = None,
     account: AccountOption = DEFAULT_ACCOUNT,
+    new_account: Annotated[
+        bool, typer.Option("--new-account", help="start --account with this gateway when it owns nothing yet")
+    ] = False,
 ) -> None:
-    """Create a gateway."""
+    """Create a gateway (in a new account only with --new-account)."""
     slug = slug or slugify(name)
     if not is_slug(slug):
         print_error(f"{slug!r} is not a valid slug (a-z, 0-9, '-')")
         raise typer.Exit(2)
-    gateway = with_database(lambda db: db.create_gateway(account, slug, name, GatewaySettings()))
-    console.print(f"created gateway [bold]{gateway.slug}[/bold] in account {gateway.account}")
+
+    async def create(db: Database) -> tuple[Gateway, bool]:
+        new = not await account_exists(db, account)
+        if new and not new_account:  # a misspelt --account would start an account of its own
+            raise await no_account(db, account, new=" (--new-account starts it with this gateway)")
+        return await db.create_gateway(account, slug, name, GatewaySettings()), new
+
+    gateway, new = with_database(create)
+    where = f"new account {gateway.account}" if new else f"account {gateway.account}"
+    console.print(f"created gateway [bold]{gateway.slug}[/bold] in {where}")
 
 
 @gateway_app.command("list")
 def gateway_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
     """List an account's gateways."""
-    gateways = with_database(lambda db: db.list_gateways(account))
+
+    async def listed(db: Database) -> list[Gateway]:
+        await check_account(db, account)
+        return await db.list_gateways(account)
+
+    gateways = with_database(listed)
     table = Table("slug", "name", "created", "settings")
     for g in gateways:
         table.add_row(g.slug, g.name, time_text(g.created_at), g.settings.model_dump_json())
@@ -58,7 +75,14 @@ def gateway_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
 @gateway_app.command("delete")
 def gateway_delete(slug: str, account: AccountOption = DEFAULT_ACCOUNT) -> None:
     """Delete a gateway (its logs stay)."""
-    if not with_database(lambda db: db.delete_gateway(account, slug)):
+
+    async def delete(db: Database) -> bool:
+        if await db.delete_gateway(account, slug):
+            return True
+        await check_account(db, account)
+        return False
+
+    if not with_database(delete):
         print_error(f"no gateway {slug!r} in account {account!r}")
         raise typer.Exit(1)
     console.print(f"deleted gateway {slug}")
@@ -90,8 +114,11 @@ def token_create(
         typer.Option("--metadata", help="KEY=VALUE set on every request, e.g. team=search (repeatable)"),
     ] = None,
     account: AccountOption = DEFAULT_ACCOUNT,
+    new_account: Annotated[
+        bool, typer.Option("--new-account", help="start --account with this token when it owns nothing yet")
+    ] = False,
 ) -> None:
-    """Create a token and print its secret (shown this once)."""
+    """Create a token and print its secret (shown this once); in a new account only with --new-account."""
     try:
         limits = budgets.allowance(rule or [], model or [], provider or [], metadata or [])
     except budgets.OptionError as exc:
@@ -102,13 +129,13 @@ def token_create(
         if name_ not in known_providers:
             print_error(f"--provider: no provider {name_!r}{did_you_mean(name_, known_providers)}")
             raise typer.Exit(2)
-    expires_at = with_database_sync(
-        lambda: token_expiry(None, expires_in, time.time(), None, "--expires-in")
-    )
+    expires_at = with_database_sync(lambda: token_expiry(None, expires_in, time.time(), None, "--expires-in"))
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
     token = token.model_copy(update=limits.allowance())
 
     async def create(db: Database) -> None:
+        if not new_account and not await account_exists(db, account):
+            raise await no_account(db, account, new=" (--new-account starts it with this token)")
         known = [g.slug for g in await db.list_gateways(account)]
         for slug in gateway or []:
             if slug not in known:  # a token for a misspelt gateway would be refused everywhere
@@ -125,7 +152,12 @@ def token_create(
 @token_app.command("list")
 def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
     """List tokens (never their secrets)."""
-    tokens = with_database(lambda db: db.list_tokens(account))
+
+    async def listed(db: Database) -> list[Token]:
+        await check_account(db, account)
+        return await db.list_tokens(account)
+
+    tokens = with_database(listed)
     # Ids are never cut: they are what `token revoke` takes. The other columns wrap instead.
     id_column = Column("id", no_wrap=True, min_width=max((len(t.id) for t in tokens), default=2))
     table = Table(id_column, "name", "scopes", "gateways", "limits", "expires", "state", "hint")
