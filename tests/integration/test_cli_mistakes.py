@@ -4,9 +4,12 @@ meant, and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sluicegate.cli import manage
+from sluicegate.tokens import Token, new_token
 from tests.integration.test_cli import run_cli, table_rows
 
 
@@ -150,6 +153,7 @@ def test_a_gateway_or_token_in_an_account_that_owns_nothing_needs_new_account(mi
         ("gateway", "list"),
         ("gateway", "delete", "search"),
         ("token", "list"),
+        ("token", "revoke", "0123456789abcdef"),
         ("token", "create", "--scope", "run"),
     ],
 )
@@ -168,3 +172,58 @@ def test_commands_on_an_account_that_owns_nothing_name_the_accounts_there_are(
     assert line.startswith("error: no account 'tema-b'; did you mean 'team-b'?")
     assert "sg_" not in ran.stdout
     assert token_ids(migrated) == []
+
+
+def create_token(data_dir: Path, *args: str) -> str:
+    """A token made with `token create ARGS`: its id."""
+    created = run_cli(data_dir, "token", "create", *args)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.split()[1]
+
+
+def test_a_token_id_start_shorter_than_four_characters_is_refused(
+    migrated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = iter(["cafe000000000001", "cafe000000000002"])
+
+    def with_id(*args: Any) -> tuple[Token, str]:
+        token, secret = new_token(*args)
+        return token.model_copy(update={"id": next(ids)}), secret
+
+    monkeypatch.setattr(manage, "new_token", with_id)
+    made = [create_token(migrated, "--scope", "run") for _ in range(2)]
+
+    short = run_cli(migrated, "token", "revoke", "caf")
+    assert short.returncode == 1
+    assert error_lines(short.stderr) == [
+        "error: 'caf' is too short a start of a token id: give at least 4 characters of the id `token list`"
+        " shows"
+    ]
+    several = run_cli(migrated, "token", "revoke", "cafe")
+    assert error_lines(several.stderr) == [
+        f"error: 'cafe' is the start of 2 tokens ({made[0]}, {made[1]}): give more of the id"
+    ]
+    one = run_cli(migrated, "token", "revoke", "cafe0000000000")  # (14 of the 16)
+    assert one.returncode == 1  # still both
+    revoked = run_cli(migrated, "token", "revoke", made[1])
+    assert revoked.stdout.strip() == f"revoked token {made[1]}", revoked.stderr
+
+
+def test_the_last_unlimited_admin_token_is_revoked_only_with_force(migrated: Path) -> None:
+    first = create_token(migrated, "--scope", "admin")
+    create_token(migrated, "--scope", "admin", "--gateway", "default")  # limited: cannot manage tokens
+    create_token(migrated, "--scope", "admin", "--rule", "5usd/day")  # budgeted: cannot create tokens
+
+    refused = run_cli(migrated, "token", "revoke", first)
+    assert refused.returncode == 1
+    assert error_lines(refused.stderr) == [
+        f"error: token {first} is the last active admin token of account 'local' not limited to gateways or"
+        " by budget rules: without it no token can manage the account's tokens through the API; create"
+        " another first (`sluicegate token create --scope admin`), or pass --force (the CLI can still"
+        " create one later)"
+    ]
+    second = create_token(migrated, "--scope", "admin")
+    assert run_cli(migrated, "token", "revoke", first).stdout.strip() == f"revoked token {first}"
+    assert run_cli(migrated, "token", "revoke", second).returncode == 1
+    forced = run_cli(migrated, "token", "revoke", second, "--force")
+    assert forced.stdout.strip() == f"revoked token {second}", forced.stderr

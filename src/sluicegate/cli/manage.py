@@ -30,6 +30,10 @@ from sluicegate.storage.base import AuditEntry
 from sluicegate.times import token_expiry
 from sluicegate.tokens import TOKEN_PREFIX, Scope, Token, hash_secret, new_token
 
+# The shortest start of a token id `token revoke` takes (ids are 16 hex digits): one or two
+# characters match a token by chance, and revoking the wrong one locks a client out.
+MIN_ID_START = 4
+
 
 @gateway_app.command("create")
 def gateway_create(
@@ -174,14 +178,30 @@ def token_list(account: AccountOption = DEFAULT_ACCOUNT) -> None:
 @token_app.command("revoke")
 def token_revoke(
     token_id: Annotated[
-        str, typer.Argument(help="the token's id as `token list` shows it, or a unique prefix")
+        str,
+        typer.Argument(
+            help=f"the token's id as `token list` shows it, or a unique start of it ({MIN_ID_START}+)"
+        ),
     ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="revoke it even when it is the account's last unlimited admin token"),
+    ] = False,
     account: AccountOption = DEFAULT_ACCOUNT,
 ) -> None:
     """Revoke a token (replicas stop accepting it within a second)."""
 
     async def revoke(db: Database) -> str:
-        found = _one_token(await db.list_tokens(account), token_id, account)
+        await check_account(db, account)
+        tokens = await db.list_tokens(account)
+        found = _one_token(tokens, token_id, account)
+        if not force and _last_admin(tokens, found, time.time()):
+            raise BadRequest(
+                f"token {found.id} is the last active admin token of account {account!r} not limited to"
+                " gateways or by budget rules: without it no token can manage the account's tokens through"
+                " the API; create another first (`sluicegate token create --scope admin`), or pass --force"
+                " (the CLI can still create one later)"
+            )
         if not await db.revoke_token(account, found.id, time.time()):
             raise NotFound(f"token {found.id} is already revoked")
         await db.record_audit(AuditEntry(time.time(), account, "cli", "token.revoke", found.id, {}))
@@ -195,6 +215,11 @@ def _one_token(tokens: list[Token], asked: str, account: str) -> Token:
     among several, the one not yet revoked; an error that says why when it is not one."""
     prefix = asked.strip().rstrip("…")
     exact = [t for t in tokens if t.id == prefix]
+    if not exact and len(prefix) < MIN_ID_START:
+        raise BadRequest(
+            f"{asked!r} is too short a start of a token id: give at least {MIN_ID_START} characters of"
+            " the id `token list` shows"
+        )
     matches = exact or [t for t in tokens if prefix and t.id.startswith(prefix)]
     active = [t for t in matches if t.revoked_at is None] or matches
     if not active:
@@ -205,3 +230,14 @@ def _one_token(tokens: list[Token], asked: str, account: str) -> Token:
         ids = ", ".join(t.id for t in active)
         raise BadRequest(f"{asked!r} is the start of {len(active)} tokens ({ids}): give more of the id")
     return active[0]
+
+
+def _last_admin(tokens: list[Token], token: Token, now: float) -> bool:
+    """Whether `token` is the only active admin token of its account that is limited neither to
+    gateways nor by budget rules (which keep a token from creating tokens): the account's only
+    way to manage itself through the API."""
+
+    def unlimited_admin(t: Token) -> bool:
+        return t.active(now) and Scope.ADMIN in t.scopes and t.gateways is None and not t.rules
+
+    return unlimited_admin(token) and not any(unlimited_admin(t) for t in tokens if t.id != token.id)
