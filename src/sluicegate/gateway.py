@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import unicodedata
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+SCOPE_PATTERN = r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$"
+_SCOPE_RE = re.compile(SCOPE_PATTERN)
+_SCOPES = ("gateway", "token", "provider", "model")
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
 DEFAULT_ACCOUNT = "local"
@@ -60,7 +64,7 @@ class RateLimitRule(BaseModel):
     )
     scope: str = Field(
         "gateway",
-        pattern=r"^(gateway|token|provider|model|metadata\.[A-Za-z0-9_.-]{1,64})$",
+        pattern=SCOPE_PATTERN,
         description="one counter for the gateway, or one per token, provider, model or metadata.<field>",
     )
     reserve: int = Field(
@@ -71,6 +75,26 @@ class RateLimitRule(BaseModel):
         "its answer (max_tokens, max_completion_tokens, Gemini's maxOutputTokens, ...), until its real "
         "usage is known; embeddings reserve none",
     )
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope_named(cls, scope: Any) -> Any:
+        """A scope that is none of the forms, refused with the one probably meant: `user` is
+        `metadata.user` (a request's metadata field), `modle` is `model`."""
+        if not isinstance(scope, str) or _SCOPE_RE.fullmatch(scope):
+            return scope
+        field = scope.removeprefix("metadata.").strip()
+        if keyword := difflib.get_close_matches(scope, _SCOPES, n=1, cutoff=0.6):  # (hints.py imports this)
+            meant = f"; did you mean {keyword[0]!r}?"
+        elif re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", field):
+            meant = f"; did you mean 'metadata.{field}' (a counter per value of that cf-aig-metadata field)?"
+        else:
+            meant = "; a metadata field's name is 1 to 64 letters, digits, '_', '.' or '-'"
+        raise PydanticCustomError(
+            "rule_scope",
+            "{scope} is no scope: gateway, token, provider, model or metadata.<field>{meant}",
+            {"scope": repr(scope), "meant": meant},
+        )
 
     @property
     def label(self) -> str:

@@ -145,3 +145,25 @@ def test_a_setting_sent_beside_settings_says_where_it_belongs(gw: RunningGateway
     placed = gw.http.patch(url, json={"settings": {"rate_limits": [RULE]}})
     assert placed.status_code == 200, placed.text
     assert placed.json()["settings"]["rate_limits"][0]["limit"] == 10
+
+
+def test_a_rule_scope_that_is_a_metadata_field_says_metadata_field(gw: RunningGateway) -> None:
+    url = f"{API}/gateways/default"
+
+    def refusal(scope: str) -> str:
+        error = error_of(
+            gw.http.patch(url, json={"settings": {"rate_limits": [RULE | {"scope": scope}]}}), 400
+        )
+        message: str = error["message"]
+        return message
+
+    assert refusal("user") == (
+        "settings.rate_limits.0.scope: 'user' is no scope: gateway, token, provider, model or"
+        " metadata.<field>; did you mean 'metadata.user' (a counter per value of that cf-aig-metadata"
+        " field)?"
+    )
+    assert refusal("modle").endswith("; did you mean 'model'?")
+    assert refusal("metadata.user name").endswith(
+        "; a metadata field's name is 1 to 64 letters, digits, '_', '.' or '-'"
+    )
+    assert gw.http.get(url).json()["settings"]["rate_limits"] == []
