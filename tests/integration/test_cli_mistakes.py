@@ -227,3 +227,20 @@ def test_the_last_unlimited_admin_token_is_revoked_only_with_force(migrated: Pat
     assert run_cli(migrated, "token", "revoke", second).returncode == 1
     forced = run_cli(migrated, "token", "revoke", second, "--force")
     assert forced.stdout.strip() == f"revoked token {second}", forced.stderr
+
+
+def test_a_database_url_of_an_unknown_scheme_is_one_error_naming_where_it_was_set(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[stores]\ndatabase_url = "mysql://db.example/gw"\n')
+    for env, where in [
+        ({"SLUICEGATE_DATABASE_URL": "mysql://db.example/gw"}, "SLUICEGATE_DATABASE_URL"),
+        ({"SLUICEGATE_CONFIG": str(config)}, f"[stores] database_url in {config}"),
+    ]:
+        ran = run_cli(data_dir, "gateway", "list", env=env)
+
+        assert ran.returncode == 2
+        assert error_lines(ran.stderr) == [
+            f"error: configuration: {where}: unsupported scheme 'mysql' (supported: sqlite, postgresql)"
+        ]

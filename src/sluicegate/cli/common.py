@@ -112,6 +112,9 @@ def with_database(action: Callable[[Database], Awaitable[T]], *, create: bool = 
 
     try:
         return asyncio.run(run())
+    except ConfigError as exc:  # a database URL only the backend reads (its scheme, its port)
+        print_error(f"configuration: {exc}")
+        raise typer.Exit(2) from exc
     except GatewayError as exc:
         print_error(exc.message)
         raise typer.Exit(1) from exc
