@@ -184,7 +184,8 @@ def test_a_token_limited_to_some_gateways_sees_only_their_spend(
         ({"since": "1d", "until": "yesterday"}, "until", "ISO 8601"),
         ({"limit": "0"}, "limit", "from 1 to 1000"),
         ({"interval": "minute"}, "interval", "hour, day"),
-        ({"since": "1000d", "interval": "hour"}, "interval", "at most 720 points"),
+        ({"since": "100d", "interval": "hour"}, "interval", "at most 720 hours (30 days); ask interval=day"),
+        ({"since": "1000d", "interval": "hour"}, "since", "ask a since at most 720 days before until"),
         ({"gateway": "defualt"}, "gateway", "did you mean 'default'?"),
     ],
 )

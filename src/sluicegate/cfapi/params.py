@@ -5,16 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from sluicegate.endpoints.query_params import check_params
 from sluicegate.errors import BadRequest
-from sluicegate.hints import did_you_mean
 
 
 def only(params: Mapping[str, str], *names: str) -> None:
     """Refuse a parameter not in `names` (`filters.key` counts as `filters`), naming the nearest."""
-    for given in params:
-        name = given.split(".", 1)[0]
-        if name not in names:
-            raise BadRequest(f"unknown parameter {given!r}{did_you_mean(name, names)}", param=given)
+    check_params((given for given in params if given.split(".", 1)[0] not in names), names)
 
 
 def boolean(value: str | bool, name: str) -> bool:

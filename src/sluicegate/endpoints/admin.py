@@ -16,6 +16,7 @@ from sluicegate.endpoints.gateway_list import listing_query, listing_response, r
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import bad_cursor, is_log_id, log_query
 from sluicegate.endpoints.openapi import openapi_document
+from sluicegate.endpoints.query_params import check_params
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.endpoints.schemas import (
     GatewayCreate,
@@ -181,6 +182,7 @@ class AdminApi:
         """Purge a gateway's cached answers: all of them, or those stored under `?key=<cf-aig-cache-key>`
         (for every provider, endpoint and provider key that used that name)."""
         account, slug = request.match_info["account"], request.match_info["gateway"]
+        check_params(request.query, ("key",))  # a misspelt `kye=` would purge every entry
         await self.gateway(account, slug)
         custom = request.query.get("key")
         prefix = f"{account}/{slug}/" if custom is None else custom_prefix(account, slug, custom)

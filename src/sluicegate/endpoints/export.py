@@ -38,8 +38,9 @@ from aiohttp import web
 
 from sluicegate.endpoints.guard import Guard
 from sluicegate.endpoints.log_params import log_query
+from sluicegate.endpoints.query_params import FROM_TO, check_params
 from sluicegate.errors import BadRequest
-from sluicegate.hints import did_you_mean, unknown_gateway
+from sluicegate.hints import unknown_gateway
 from sluicegate.logformat import record_line
 from sluicegate.slices import in_slices
 from sluicegate.storage.base import GatewayRecords, LogQuery, LogRecord
@@ -103,12 +104,7 @@ class LogExport:
     ) -> tuple[dict[str, str], tuple[str, bool], int | None]:
         """The export's filters (with `to` fixed), where it resumes, and its limit; 400s name the
         parameter."""
-        unknown = sorted(set(params) - {*FILTERS, "cursor", "limit"})
-        if unknown:
-            raise BadRequest(
-                f"unknown parameter {unknown[0]!r}{did_you_mean(unknown[0], [*FILTERS, 'cursor', 'limit'])}",
-                param=unknown[0],
-            )
+        check_params(params, [*FILTERS, "cursor", "limit"], meant=FROM_TO)
         given = {name: params[name] for name in FILTERS if name in params}
         limit = _limit(params.get("limit"))
         cursor = params.get("cursor")

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from sluicegate.endpoints.query_params import check_params
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import Gateway, is_slug
-from sluicegate.hints import did_you_mean
 from sluicegate.storage.gateway_query import GatewayQuery
 from sluicegate.tokens import Token
 
@@ -32,16 +32,13 @@ def listing_query(account: str, token: Token, params: Mapping[str, str]) -> Gate
     there is a next page. A parameter it does not take is a 400 (ignored, `per_page=20` would
     answer every gateway), but for `IGNORED`."""
     for given in params:
-        if given in IGNORED:
-            continue
         if given in _THEIRS:
             raise BadRequest(
                 f"unknown parameter {given!r}; this listing pages with limit (1-{MAX_PAGE}) and cursor"
                 " (the previous page's next_cursor)",
                 param=given,
             )
-        if given not in PARAMS:
-            raise BadRequest(f"unknown parameter {given!r}{did_you_mean(given, PARAMS)}", param=given)
+    check_params(params, PARAMS, ignored=IGNORED)
     limit = _limit(params.get("limit"))
     cursor = params.get("cursor")
     if cursor is not None and not is_slug(cursor):

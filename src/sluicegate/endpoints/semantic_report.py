@@ -2,7 +2,7 @@
 shadow precision (`semantic_report`), for the dashboard's Accelerator view and for scripts.
 
 Parameters (all optional): `from`, `to` (epoch seconds or ISO 8601; default the 24 hours before
-now) and `gateway`. A token limited to some gateways sees only those.
+now) and `gateway`; any other is a 400 naming it. A token limited to some gateways sees only those.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sluicegate.analytics import DEFAULT_RANGE
 from sluicegate.endpoints.analytics import finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
+from sluicegate.endpoints.query_params import FROM_TO, check_params
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import Gateway
@@ -25,6 +26,7 @@ from sluicegate.semantic_report import GatewayThreshold, SemanticBins, build_rep
 from sluicegate.storage.base import GatewayRecords
 from sluicegate.tokens import Scope
 
+PARAMS = ("from", "to", "gateway")
 # A gateway's thresholds on this replica (configured, and adapted under semantic_max_error).
 Thresholds = Callable[[Gateway], GatewayThreshold]
 
@@ -59,6 +61,7 @@ def add_semantic_report_route(
 
 
 def _range(params: Any, now: float) -> tuple[float, float]:
+    check_params(params, PARAMS, meant=FROM_TO)
     until = finite_time(parse_time(params.get("to"), "to"), "to")
     until = now if until is None else until
     since = finite_time(parse_time(params.get("from"), "from"), "from")

@@ -5,6 +5,7 @@ Parameters: `by` (`token`, `user`, `team` or `model`; default `token`), `since` 
 seconds, ISO 8601, or — for `since` — a span back from `until` such as `7d`, `24h`, `30m`; default
 the 30 days before now), `gateway`, `key` (one spender, for its trend), `limit` (top spenders,
 1-1000, default 50), `interval` (`hour` or `day` for the trend; default chosen from the range).
+Any other parameter is a 400 naming it and the one probably meant.
 
 Spend comes from the logs (`spend.py`). Budgets come from the rate-limit counters: each rule of
 the counted gateways scoped like `by` (`token`, `metadata.user`, `metadata.team`, `model`) for
@@ -23,11 +24,11 @@ from typing import Protocol, get_args
 import orjson
 from aiohttp import web
 
-from sluicegate.analytics import MAX_POINTS
 from sluicegate.buckets import gateway_bucket, token_bucket
-from sluicegate.endpoints.analytics import finite_time
+from sluicegate.endpoints.analytics import check_span, finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
+from sluicegate.endpoints.query_params import check_params
 from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import RateLimitRule, plain
@@ -41,6 +42,9 @@ DEFAULT_SPAN = 30 * 86400.0
 MAX_LIMIT = 1000
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+PARAMS = ("by", "since", "until", "gateway", "key", "limit", "interval")
+# The analytics API's names for the range's ends, and other names for a spender.
+_MEANT = {"from": "since", "to": "until", "group_by": "by", "dimension": "by", "spender": "key"}
 # Which gateway rules count per spender of each dimension.
 _SCOPES: dict[Dimension, str] = {
     "token": "token",
@@ -77,6 +81,7 @@ def add_spend_routes(
 
 def spend_query(account: str, params: Mapping[str, str], token: Token, now: float) -> SpendQuery:
     """A `SpendQuery` from URL parameters; a 400 names the bad one and what was probably meant."""
+    check_params(params, PARAMS, meant=_MEANT)
     by = params.get("by") or "token"
     dimensions = get_args(Dimension)
     if by not in dimensions:
@@ -94,7 +99,15 @@ def spend_query(account: str, params: Mapping[str, str], token: Token, now: floa
             f"interval must be one of {', '.join(get_args(SpendInterval))}, got {interval!r}",
             param="interval",
         )
-    query = SpendQuery(
+    check_span(
+        since,
+        until,
+        interval,
+        get_args(SpendInterval),
+        asked=bool(params.get("interval")),
+        ends=("since", "until"),
+    )
+    return SpendQuery(
         account=account,
         by=by,
         since=since,
@@ -104,13 +117,6 @@ def spend_query(account: str, params: Mapping[str, str], token: Token, now: floa
         key=params.get("key") or None,
         limit=_limit(params.get("limit")),
     )
-    if query.points() > MAX_POINTS:
-        raise BadRequest(
-            f"{query.points()} {interval}s between since and until: at most {MAX_POINTS} points;"
-            " choose interval=day or a shorter range",
-            param="interval",
-        )
-    return query
 
 
 def _since(value: str | None, until: float) -> float:
