@@ -18,6 +18,7 @@ from multidict import MultiMapping
 from sluicegate.cfapi.envelope import Page
 from sluicegate.cfapi.params import boolean, number, only
 from sluicegate.endpoints.log_params import feedback_param, parse_time
+from sluicegate.endpoints.query_params import provider_name
 from sluicegate.errors import BadRequest
 from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import LogCondition, LogField, LogOperator, LogQuery, LogValue
@@ -149,7 +150,8 @@ def _flat(params: MultiMapping[str]) -> list[LogCondition]:
             conditions.append(LogCondition(field, "eq", (boolean(params[name], name),)))
     for name, field in _NAMES.items():
         if name in params:
-            conditions.append(LogCondition(field, "eq", tuple(params.getall(name))))
+            values = tuple(_value(field, value, name) for value in params.getall(name))
+            conditions.append(LogCondition(field, "eq", values))
     if params.get("search"):
         conditions.append(LogCondition("text", "contains", (params["search"],)))
     for name, op in _DATES.items():
@@ -252,4 +254,6 @@ def _value(field: LogField, value: Any, name: str) -> LogValue:
         return feedback_param(shown)
     if field in NUMERIC:
         return number(value, name)
+    if field == "provider":
+        return provider_name(str(value))
     return str(value)
