@@ -14,7 +14,8 @@ with that status, `rate-limited` with 429 and OpenAI's `Retry-After` and `x-rate
 headers are kept (`handshakes`), refused or not. On connect the server sends `session.created`.
 It answers `session.update` (`session.updated`), `conversation.item.create` (`conversation.item.added`),
 `input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
-(`input_audio_buffer.committed`, then a response of its own, as voice detection would start) and
+(`input_audio_buffer.committed`, the commit's transcription when the session turned it on:
+`realtime_transcription.py`, then a response of its own, as voice detection would start) and
 `response.create` (a response), and `response.cancel` as OpenAI does: a response under way ends
 with `response.done`, status `cancelled` and the usage so far; with none, an `error` event
 (`response_cancel_not_active`). Test-only client events: `fake.hold` makes the next response stop
@@ -41,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakes.base import Behavior, FakeUpstream
+from tests.fakes.realtime_refusals import refusal, too_many_requests
+from tests.fakes.realtime_transcription import Transcription
 
 CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 AUDIO_BYTES_PER_TOKEN = 100
@@ -78,6 +80,7 @@ class _State:
     hold: bool = False  # the next response waits for a `response.cancel` after its first word
     ignore_cancel: bool = False
     held: tuple[str, dict[str, Any]] | None = None  # the response waiting: its id and usage so far
+    transcription: Transcription = field(default_factory=Transcription)
 
 
 class FakeRealtime(FakeUpstream):
@@ -117,19 +120,20 @@ class FakeRealtime(FakeUpstream):
         model = request.query.get("model") or request.query.get("deployment") or ""
         key = _key(request)
         if not key:
-            return _error(401, "You didn't provide an API key.", "invalid_request_error")
+            return refusal(401, "You didn't provide an API key.", "invalid_request_error")
         behavior = Behavior.parse(self.key_behaviors.get(key, model))
         if behavior.error_status == 429:
-            return _rate_limited(model, behavior.retry_after_ms)
+            return too_many_requests(model, behavior.retry_after_ms)
         if behavior.error_status is not None:
-            return _error(behavior.error_status, f"Fake refusal of model {model}.", "invalid_request_error")
+            return refusal(behavior.error_status, f"Fake refusal of model {model}.", "invalid_request_error")
         socket = web.WebSocketResponse(protocols=("realtime",))
         await socket.prepare(request)
         connection = Connection(request.path, dict(request.query), dict(request.headers))
         with self._lock:
             self._connections.append(connection)
         state = _State(key=key)
-        await _send(socket, connection, _event("session.created", session=_session_object(model)))
+        session = {**_session_object(model), **state.transcription.settings()}
+        await _send(socket, connection, _event("session.created", session=session))
         async for message in socket:
             if message.type is WSMsgType.BINARY:
                 connection.received.append(message.data)
@@ -162,11 +166,13 @@ class FakeRealtime(FakeUpstream):
             transport = request_transport(socket)
             transport.abort()
             return False
-        if kind == "session.update":
+        if kind in ("session.update", "transcription_session.update"):
+            state.transcription.update(event.get("session"))
             modalities = (event.get("session") or {}).get("output_modalities") or ["text"]
             state.audio_out = "audio" in modalities
             session = {**_session_object(model), "output_modalities": modalities}
-            await _send(socket, connection, _event("session.updated", session=session))
+            session.update(state.transcription.settings())
+            await _send(socket, connection, _event(kind.replace(".update", ".updated"), session=session))
         elif kind == "conversation.item.create":
             item = event.get("item") or {}
             texts = [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
@@ -176,10 +182,14 @@ class FakeRealtime(FakeUpstream):
                 socket, connection, _event("conversation.item.added", previous_item_id=None, item=added)
             )
         elif kind == "input_audio_buffer.append":
-            state.audio_bytes += len(base64.b64decode(event.get("audio", "")))
+            appended = len(base64.b64decode(event.get("audio", "")))
+            state.audio_bytes += appended
+            state.transcription.uncommitted += appended
         elif kind == "input_audio_buffer.commit":
             item_id = f"item_fake_audio_{state.responses:04d}"
             await _send(socket, connection, _event("input_audio_buffer.committed", item_id=item_id))
+            for heard, fields in state.transcription.committed(item_id):
+                await _send(socket, connection, _event(heard, **fields))
             await self._respond(socket, connection, state, model)
         elif kind == "response.create":
             await self._respond(socket, connection, state, model)
@@ -368,30 +378,3 @@ def _key(request: web.Request) -> str | None:
         or request.headers.get("api-key")
         or next(iter(in_protocol), None)
     )
-
-
-_REQUEST_IDS = iter(range(1, 1 << 62))
-
-
-def _error(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
-    body = {"error": {"message": message, "type": kind, "code": code, "param": None}}
-    # OpenAI tags every answer, errors included, with an id that support can trace.
-    return web.json_response(
-        body, status=status, headers={"x-request-id": f"req_fake_{next(_REQUEST_IDS):06d}"}
-    )
-
-
-def _rate_limited(model: str, retry_after_ms: int | None) -> web.Response:
-    """OpenAI's 429: its error, when to come back, and the limits' state."""
-    wait_ms = retry_after_ms if retry_after_ms is not None else 7000
-    message = f"Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, Requested 1."
-    response = _error(429, message, "requests", code="rate_limit_exceeded")
-    response.headers.update(
-        {
-            "Retry-After": str(math.ceil(wait_ms / 1000)),
-            "x-ratelimit-limit-requests": "3",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{wait_ms}ms",
-        }
-    )
-    return response

@@ -7,8 +7,10 @@ through the official `openai` SDK's realtime clients, GA and beta; refusals are 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -150,3 +152,72 @@ def test_the_sdks_realtime_clients_open_the_tokens_model_and_keep_to_it(
     assert [json.loads(frame)["session"]["model"] for frame in first.received] == [ALLOWED]
     assert first.query["model"] == second.query["model"] == ALLOWED
     assert first.headers["Authorization"] == f"Bearer {STORED}"
+
+
+def transcribing(model: str | None) -> dict[str, Any]:
+    """A GA `session.update`'s session turning the input audio transcription on with `model`."""
+    return {"type": "realtime", "audio": {"input": {"transcription": model and {"model": model}}}}
+
+
+def test_a_model_limited_token_turns_on_only_the_transcription_models_it_may_use(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    """The input audio transcription runs a second model on the session's key (the stored one
+    here): an event turning it on with a model the token may not use, or naming none, is not sent
+    on, in the GA shape and the beta's; turning it off, or on with a model the token may use, is."""
+    created = gateway.http.post(
+        "/api/v1/accounts/local/tokens",
+        json={"name": "voice", "scopes": ["run"], "models": [ALLOWED, "gpt-4o-mini-transcribe"]},
+    )
+    assert created.status_code == 201, created.text
+    beta_shape = {"input_audio_transcription": {"model": "whisper-1"}}
+    refused_events = [
+        {"type": "session.update", "event_id": "evt_ga", "session": transcribing("whisper-1")},
+        {"type": "session.update", "event_id": "evt_beta", "session": beta_shape},
+        {"type": "transcription_session.update", "session": beta_shape},
+        {"type": "session.update", "session": {"audio": {"input": {"transcription": {"language": "en"}}}}},
+    ]
+    audio = {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(10_000)).decode()}
+    with (
+        openai.OpenAI(
+            base_url=gateway.provider_url("openai"),
+            websocket_base_url=gateway.provider_url("openai").replace("http://", "ws://"),
+            api_key="unused",
+            default_headers={
+                "cf-aig-authorization": f"Bearer {created.json()['token']}",
+                "Authorization": openai.Omit(),
+            },
+            max_retries=0,
+        ) as client,
+        client.realtime.connect(model=ALLOWED, websocket_connection_options=SDK_SOCKET) as connection,
+    ):
+        until(connection.recv_bytes, "session.created")
+        errors = []
+        for event in refused_events:
+            connection.send_raw(json.dumps(event))
+            errors.append(json.loads(connection.recv_bytes()))
+        connection.send_raw(json.dumps({"type": "session.update", "session": transcribing(None)}))
+        until(connection.recv_bytes, "session.updated")
+        connection.session.update(session=transcribing("gpt-4o-mini-transcribe"))  # type: ignore[arg-type]
+        until(connection.recv_bytes, "session.updated")
+        connection.send_raw(json.dumps(audio))
+        connection.input_audio_buffer.commit()
+        heard = until(connection.recv_bytes, "conversation.item.input_audio_transcription.completed")
+        with client.beta.realtime.connect(model=ALLOWED, websocket_connection_options=SDK_SOCKET) as beta:
+            until(beta.recv_bytes, "session.created")
+            beta.session.update(session=beta_shape)  # type: ignore[arg-type]
+            errors.append(json.loads(beta.recv_bytes()))
+
+    for error in errors:
+        assert (error["type"], error["error"]["code"]) == ("error", "model_not_allowed"), error
+    assert [error["error"]["event_id"] for error in errors[:2]] == ["evt_ga", "evt_beta"]
+    assert "'whisper-1'" in errors[0]["error"]["message"]
+    assert "transcription" in errors[0]["error"]["message"]
+    assert "names no model" in errors[3]["error"]["message"]
+    first, second = realtime.connections
+    sent = [json.loads(frame) for frame in first.received if isinstance(frame, str)]
+    updates = [event["session"] for event in sent if event["type"].endswith("session.update")]
+    assert updates == [transcribing(None), transcribing("gpt-4o-mini-transcribe")]  # none refused
+    assert second.received == []
+    assert first.headers["Authorization"] == f"Bearer {STORED}"
+    assert json.loads(heard[-1])["usage"]["type"] == "tokens"

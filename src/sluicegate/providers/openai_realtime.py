@@ -34,11 +34,24 @@ from sluicegate.types import Usage
 RESPONSE_CREATE = "response.create"  # client: asks for a response
 RESPONSE_CREATED = "response.created"  # server: a response started (asked for or not)
 RESPONSE_DONE = "response.done"  # server: a response ended, with its usage
+# Input audio transcription, a second model billed on the session's key
+# (https://platform.openai.com/docs/api-reference/realtime-server-events): the session's settings
+# name it (`session.created`, `session.updated`; the beta's transcription sessions:
+# `transcription_session.updated`); each commit of the input audio (`input_audio_buffer.committed`,
+# the client's or voice detection's) is transcribed while transcription is on, and ends in a
+# `.completed` event with the transcription's own `usage` (tokens, or whisper's seconds) or `.failed`.
+SESSION_EVENTS = frozenset({"session.created", "session.updated", "transcription_session.updated"})
+AUDIO_COMMITTED = "input_audio_buffer.committed"
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+TRANSCRIPTION_FAILED = "conversation.item.input_audio_transcription.failed"
 # The top-level `type` of an event, read from its head without parsing the frame: most frames are
 # audio (tens of KB of base64), and OpenAI writes `type` first or right after `event_id`.
 _TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{1,80})"')
 _HEAD = 256
-_READ = frozenset({RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE})  # the events the gateway acts on
+_READ = frozenset(  # the events the gateway acts on
+    {RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE, AUDIO_COMMITTED, TRANSCRIBED, TRANSCRIPTION_FAILED}
+    | SESSION_EVENTS
+)
 # The providers whose sessions Cloudflare opens at their root, and the realtime path relayed to.
 ROOT_SESSIONS = {"openai": "realtime"}
 # The query parameters a session's model is read from, by provider (else `model` alone): Azure's
@@ -123,6 +136,50 @@ def response_usage(event: dict[str, Any]) -> Usage | None:
     """The usage a `response.done` reports (None when it has none: a response that failed early)."""
     response = event.get("response")
     return usage_object(response.get("usage")) if isinstance(response, dict) else None
+
+
+def transcription_settings(session: Any) -> list[Any]:
+    """The input audio transcription settings a `session` object (a client's `session.update`, the
+    server's `session.updated`) gives, as given: an object naming its `model` turns transcription on,
+    None turns it off. GA: `audio.input.transcription`; the beta: `input_audio_transcription`. None
+    at all: the session leaves transcription as it was."""
+    if not isinstance(session, dict):
+        return []
+    settings = [session["input_audio_transcription"]] if "input_audio_transcription" in session else []
+    audio = session.get("audio")
+    given = audio.get("input") if isinstance(audio, dict) else None
+    if isinstance(given, dict) and "transcription" in given:
+        settings.append(given["transcription"])
+    return settings
+
+
+def item_id(event: dict[str, Any]) -> str:
+    """The item an input audio event is about (`input_audio_buffer.committed`, a transcription's)."""
+    ident = event.get("item_id")
+    return ident if isinstance(ident, str) else ""
+
+
+def transcription_usage(event: dict[str, Any]) -> Usage | None:
+    """The usage a transcription's `.completed` event reports, as `audio/transcriptions` answers
+    report theirs: `{"type": "tokens", …}` (GPT transcribe models), `{"type": "duration", "seconds"}`
+    (whisper-1)."""
+    return usage_object(event.get("usage"))
+
+
+def transcription_usage_document(usage: Usage) -> dict[str, Any]:
+    """Transcriptions' summed usage as a `.completed` event writes one (read back by `usage_object`)."""
+    if usage.audio_seconds and not usage.total_tokens:
+        return {"type": "duration", "seconds": usage.audio_seconds}
+    return {
+        "type": "tokens",
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "input_token_details": {
+            "audio_tokens": usage.input_audio_tokens,
+            "text_tokens": usage.input_tokens - usage.input_audio_tokens,
+        },
+    }
 
 
 def usage_document(usage: Usage) -> dict[str, Any]:

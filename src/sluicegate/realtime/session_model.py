@@ -10,6 +10,13 @@ and the client gets the API's `error` event instead (the session goes on, as aft
 block). The event is read whole whatever its `type` says (the relay's quick look at its head is for
 counting), and a text frame that cannot be read as a JSON object is refused the same way: what
 cannot be checked does not pass. Sessions of other tokens are not read at all.
+
+The session's input audio transcription runs a second model on the session's key, named in the
+session's settings (`audio.input.transcription.model`; the beta's
+`input_audio_transcription.model`, also in its `transcription_session.update`), and billed apart
+(`transcriptions.py`). It is checked as the session's model is: an event that turns transcription
+on with a model the token may not use, or with none named (the API would pick one), is refused
+the same way; one that turns it off (`null`) passes.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import orjson
 
 from sluicegate.allowance import Allowance
+from sluicegate.providers.openai_realtime import transcription_settings
 from sluicegate.realtime.guard import error_event
 
 MODEL_NOT_ALLOWED = "model_not_allowed"
@@ -43,18 +51,37 @@ class SessionModel:
         if not isinstance(event, dict):
             return error_event(_UNREADABLE, None, MODEL_NOT_ALLOWED)
         session = event.get("session")
-        if not isinstance(session, dict) or "model" not in session:
+        if not isinstance(session, dict):
             return None
-        model = session["model"]
-        if model == self._model:
+        refusal = self._session_model(session) or self._transcription_model(session)
+        return None if refusal is None else error_event(refusal, event.get("event_id"), MODEL_NOT_ALLOWED)
+
+    def _session_model(self, session: dict[str, object]) -> str | None:
+        """Why the session's model this event names may not run (None: it may, or it names none)."""
+        if "model" not in session or session["model"] == self._model:
             return None
-        named = model if isinstance(model, str) or model is None else repr(model)
-        refusal = self._token.refusal(self._provider, named, "POST")
+        refusal = self._refusal(session["model"])
         if refusal is None:
             return None
-        return error_event(
+        return (
             f"{refusal}: a session runs the model it connected with ({self._model!r}), and this event"
-            " was not sent on",
-            event.get("event_id"),
-            MODEL_NOT_ALLOWED,
+            " was not sent on"
         )
+
+    def _transcription_model(self, session: dict[str, object]) -> str | None:
+        """Why the input audio transcription this event turns on may not run (None: it may)."""
+        for setting in transcription_settings(session):
+            if setting is None:  # turned off
+                continue
+            model = setting.get("model") if isinstance(setting, dict) else None
+            refusal = self._refusal(model)
+            if refusal is not None:
+                return (
+                    f"{refusal} (for the session's input audio transcription, a model billed apart):"
+                    " this event was not sent on"
+                )
+        return None
+
+    def _refusal(self, model: object) -> str | None:
+        named = model if isinstance(model, str) or model is None else repr(model)
+        return self._token.refusal(self._provider, named, "POST")
