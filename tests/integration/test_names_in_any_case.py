@@ -46,6 +46,18 @@ def test_analytics_and_the_cloudflare_log_filters_name_a_provider_in_any_case(gw
     assert len(filtered.json()["result"]) == 2, filtered.text
 
 
+def test_the_log_listings_and_export_name_a_provider_in_any_case(gw: RunningGateway) -> None:
+    chat(gw)
+    chat(gw)
+    gw.wait_for_logs(2)
+    listing = gw.http.get(f"{ACCOUNT}/gateways/default/logs", params={"provider": "OpenAI"})
+    assert len(listing.json()["result"]) == 2, listing.text
+    across = gw.http.get(f"{ACCOUNT}/logs", params={"provider": "OPENAI"})
+    assert len(across.json()["result"]) == 2, across.text
+    export = gw.http.get(f"{ACCOUNT}/gateways/default/logs/export", params={"provider": "OpenAI"})
+    assert len(export.text.splitlines()) == 2, export.text
+
+
 @pytest.mark.parametrize(
     ("name", "slug"),
     [("Team <b>Ü</b>", "team-b-u-b"), ("Café Crème", "cafe-creme"), ("Straße Ørsted", "strasse-orsted")],

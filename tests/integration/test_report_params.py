@@ -41,6 +41,7 @@ def refusal(response: Any, param: str) -> str:
         ("GET", "/spend", {"from": "0"}, "from", "did you mean 'since'?"),
         ("GET", "/spend", {"group_by": "user"}, "group_by", "did you mean 'by'?"),
         ("DELETE", "/gateways/default/cache", {"kye": "x"}, "kye", "did you mean 'key'?"),
+        ("GET", "/audit", {"limt": "5"}, "limt", "did you mean 'limit'?"),
     ],
 )
 def test_a_parameter_a_route_does_not_take_is_a_400_naming_the_one_meant(
@@ -62,6 +63,7 @@ def test_every_parameter_a_route_takes_is_taken_and_one_more_refused(gw: Running
             {"by": "user", "since": "1h", "until": now, "gateway": "default", "key": "u", "limit": 5},
         ),
         ("DELETE", "/gateways/default/cache", {"key": "k"}),
+        ("GET", "/audit", {"limit": 5}),
     ]
     for method, path, params in taken:
         answer = gw.http.request(method, ACCOUNT + path, params=params)

@@ -19,6 +19,7 @@ from aiohttp import web
 from sluicegate.allowance import Allowance
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
+from sluicegate.endpoints.query_params import check_params
 from sluicegate.endpoints.schemas import (
     AuditList,
     KeyIn,
@@ -39,6 +40,7 @@ from sluicegate.keys import DEFAULT_NAME, KeyDirectory, pool_name
 from sluicegate.routing.keypool import KEY_NAME_PATTERN, MAX_KEYS, KeyHealth, KeyPools, PoolKey
 from sluicegate.routing.state import StateUnavailable
 from sluicegate.storage.base import AccessStore, GatewayStore, StoredKey
+from sluicegate.times import token_expiry
 from sluicegate.tokens import Scope, Token, TokenDirectory, hash_secret, new_token
 
 KEY_NAME = re.compile(KEY_NAME_PATTERN)
@@ -92,7 +94,7 @@ class AccessApi:
     async def create_token(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
         body = parse_body(TokenCreate, await read_body(request))
-        expires_at = body.expires_at or (time.time() + body.expires_in if body.expires_in else None)
+        expires_at = token_expiry(body.expires_at, body.expires_in, self._tokens.now())
         creator = request[TOKEN]
         overreach = creator.overreach(body.scopes, body.gateways, expires_at, body)
         if overreach is not None:
@@ -296,6 +298,7 @@ class AccessApi:
         return stored
 
     async def audit(self, request: web.Request) -> web.Response:
+        check_params(request.query, ("limit",))
         try:
             limit = int(request.query.get("limit", "100"))
         except ValueError:

@@ -1,6 +1,6 @@
 """Reading a log query from URL parameters (the admin API, the Cloudflare-style API, exports and
 the CLI share it): times, status classes, feedback, scores and page sizes, each refused with a 400
-naming the parameter."""
+naming the parameter (one a route does not take: `query_params.check_params`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+from sluicegate.endpoints.query_params import FROM_TO, check_params, provider_name
 from sluicegate.errors import BadRequest
-from sluicegate.hints import did_you_mean
 from sluicegate.storage.base import LogQuery
+from sluicegate.times import query_time
 
 MAX_PAGE = 1000
 LOG_PARAMS = (
@@ -23,13 +24,10 @@ _LOG_ID = re.compile(r"[0-9a-f]{32}")  # exchange.new_log_id's form
 
 
 def log_query(account: str, gateway: str | None, params: Any, also: Collection[str] = ()) -> LogQuery:
-    """A `LogQuery` from URL parameters: from, to, provider, model, status, cached, feedback,
-    score_min, score_max, cursor, limit, and the caller's `also`. Any other is a 400 naming the
-    nearest: ignored, a misspelt filter (`modle=`) would answer every record."""
-    for given in params:
-        if given not in LOG_PARAMS and given not in also:
-            known = [*LOG_PARAMS, *also]
-            raise BadRequest(f"unknown parameter {given!r}{did_you_mean(given, known)}", param=given)
+    """A `LogQuery` from URL parameters: from, to, provider (in any case), model, status, cached,
+    feedback, score_min, score_max, cursor, limit, and the caller's `also`. Any other is a 400
+    naming the nearest (`check_params`)."""
+    check_params(params, [*LOG_PARAMS, *also], meant=FROM_TO)
     status_min, status_max = _status_range(params.get("status"))
     limit = _int_param(params, "limit", 50)
     if not 1 <= limit <= MAX_PAGE:
@@ -45,7 +43,7 @@ def log_query(account: str, gateway: str | None, params: Any, also: Collection[s
         gateway=gateway,
         since=parse_time(params.get("from"), "from"),
         until=parse_time(params.get("to"), "to"),
-        provider=params.get("provider"),
+        provider=provider_name(params.get("provider")),
         model=params.get("model"),
         status_min=status_min,
         status_max=status_max,
@@ -70,7 +68,8 @@ def bad_cursor(cursor: str) -> BadRequest:
 
 
 def parse_time(value: str | None, name: str) -> float | None:
-    """Epoch seconds, or an ISO 8601 time (`2026-11-26T10:00:00Z`)."""
+    """Epoch seconds (within `times.query_time`'s range: a time in milliseconds, taken as seconds,
+    would select nothing or everything), or an ISO 8601 time (`2026-11-26T10:00:00Z`)."""
     if value is None:
         return None
     try:
@@ -78,9 +77,7 @@ def parse_time(value: str | None, name: str) -> float | None:
     except ValueError:
         pass
     else:
-        if not math.isfinite(number):
-            raise BadRequest(f"{name} must be a finite time, got {value!r}", param=name)
-        return number
+        return query_time(number, name)  # as seconds: a JavaScript client's milliseconds are a 400
     try:
         moment = datetime.fromisoformat(value)
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()  # naive means UTC
