@@ -75,6 +75,13 @@ class RateLimitRule(BaseModel):
         "its answer (max_tokens, max_completion_tokens, Gemini's maxOutputTokens, ...), until its real "
         "usage is known; embeddings reserve none",
     )
+    counter: str = Field(
+        "",
+        max_length=100,
+        description="kept by the gateway: the rule's counter, which follows the rule when rules are "
+        "added, removed or moved, and starts afresh when the rule is changed",
+        json_schema_extra={"readOnly": True},
+    )
 
     @field_validator("scope", mode="before")
     @classmethod

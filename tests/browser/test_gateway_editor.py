@@ -73,12 +73,23 @@ def changed(schemas: dict[str, Any], name: str, prop: dict[str, Any], current: A
         item = resolve(schemas, kind["items"])
         if item.get("type") == "object":
             return [
-                {key: changed(schemas, key, p, p.get("default")) for key, p in item["properties"].items()}
+                {
+                    key: changed(schemas, key, p, p.get("default"))
+                    for key, p in item["properties"].items()
+                    if not p.get("readOnly")  # a rule's counter: kept by the gateway, no cell
+                }
             ]
     if kind.get("type") == "object" and "properties" in kind:  # a JSON field
         return {key: changed(schemas, key, p, p.get("default")) for key, p in kind["properties"].items()}
     assert name in STRING_EXAMPLES, f"teach this test a valid value for setting {name!r}: {kind}"
     return STRING_EXAMPLES[name]
+
+
+def as_edited(stored: Any, entered: Any) -> Any:
+    """`stored` with only the keys of its rows that were `entered` (the gateway adds a rule's counter)."""
+    if isinstance(stored, list) and isinstance(entered, list) and all(isinstance(r, dict) for r in entered):
+        return [{k: row[k] for k in typed} for row, typed in zip(stored, entered, strict=True)]
+    return stored
 
 
 def fill(field: Locator, schemas: dict[str, Any], prop: dict[str, Any], value: Any) -> None:
@@ -165,7 +176,7 @@ def test_every_setting_changed_in_the_form_is_what_the_api_returns(
 
     after = gateway.http.get(GATEWAY).json()["settings"]
     for name, value in wanted.items():
-        assert after[name] == value, name
+        assert as_edited(after[name], value) == value, name
     # The editor shows again what the API returned (it is drawn anew after the toast): saving
     # that finds nothing to change, so every value survives the trip through the form.
     page.locator(".toast", has_text="Gateway default saved").wait_for()

@@ -184,3 +184,24 @@ def test_a_refusal_to_wait_long_tells_the_sdks_not_to_retry(
     short = ask(gateway)
     assert int(short.headers["retry-after"]) <= 30
     assert "x-should-retry" not in short.headers
+
+
+def test_a_rule_keeps_its_count_when_rules_are_added_or_removed_before_it(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    daily = {"name": "daily", "limit": 3, "period": 86400}
+    assert set_rules(gateway, daily).status_code == 200
+    assert [ask(gateway).status_code for _ in range(3)] == [200] * 3
+    per_user = {"name": "per user", "limit": 100, "period": 60, "scope": "metadata.user"}
+    moved = set_rules(gateway, per_user, daily)
+    assert moved.status_code == 200, moved.text
+    assert ask(gateway).status_code == 429
+    # A counter sent back with the rules (as read) is the gateway's to keep, not the client's.
+    shown = moved.json()["settings"]["rate_limits"]
+    swapped = [{**shown[0], "counter": shown[1]["counter"]}, {**shown[1], "counter": shown[0]["counter"]}]
+    assert set_rules(gateway, *swapped).json()["settings"]["rate_limits"] == shown
+    assert set_rules(gateway, daily).status_code == 200
+    assert ask(gateway).status_code == 429
+    assert set_rules(gateway, {**daily, "limit": 4}).status_code == 200  # a changed rule counts afresh
+    assert ask(gateway).status_code == 200
+    assert len(fake.requests) == 4

@@ -112,6 +112,18 @@ def test_raising_a_token_budget_takes_effect_at_once(gateway: RunningGateway) ->
     assert [ask(sdk) for _ in range(5)] == [200] * 5
 
 
+def test_a_token_rule_keeps_its_count_when_another_is_added_before_it(gateway: RunningGateway) -> None:
+    rule = {"name": "tiny", "limit": 20, "period": 3600, "unit": "tokens"}
+    capped = mint(gateway, rules=[rule])
+    sdk = client(gateway, capped)
+    assert [ask(sdk), ask(sdk)] == [200, 429]
+    token_id = next(t["id"] for t in gateway.http.get(TOKENS).json()["result"] if t["name"] == "budgeted")
+    hourly = {"name": "hourly", "limit": 1000, "period": 3600}
+    added = gateway.http.patch(f"{TOKENS}/{token_id}", json={"rules": [hourly, rule]})
+    assert added.status_code == 200, added.text
+    assert ask(sdk) == 429
+
+
 def test_a_model_or_provider_outside_the_allow_list_is_a_403_naming_what_is_allowed(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:

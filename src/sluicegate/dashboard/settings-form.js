@@ -202,7 +202,11 @@ function listControl(path, name, values) {
 
 // A list of objects (rate-limit rules) as editable rows, one column per property of the item's schema.
 function rowsControl(schemas, path, name, item, values) {
-  const columns = Object.entries(item.properties).map(([key, property]) => [key, resolve(schemas, property)]);
+  // What the gateway keeps (a rule's counter) has no column: a row is read back with it as it came.
+  const kept = Object.entries(item.properties).filter(([, property]) => resolve(schemas, property).readOnly).map(([key]) => key);
+  const columns = Object.entries(item.properties)
+    .map(([key, property]) => [key, resolve(schemas, property)])
+    .filter(([key]) => !kept.includes(key));
   const body = h("tbody");
   const readers = new Map();
   const renumber = () =>
@@ -221,7 +225,8 @@ function rowsControl(schemas, path, name, item, values) {
       }),
       h("td", { class: "actions" }, removeButton(() => (row.remove(), readers.delete(row), renumber()))),
     );
-    readers.set(row, () => Object.fromEntries(controls.map(([key, control]) => [key, control.read()])));
+    const keptValues = kept.filter((key) => key in value).map((key) => [key, value[key]]);
+    readers.set(row, () => Object.fromEntries([...keptValues, ...controls.map(([key, control]) => [key, control.read()])]));
     body.append(row);
     renumber();
     return row;

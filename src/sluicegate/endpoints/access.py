@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from sluicegate.allowance import Allowance
+from sluicegate.buckets import carry_counters
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.query_params import check_params
@@ -130,6 +131,8 @@ class AccessApi:
         }
         if body.name is not None:
             changes["name"] = body.name
+        if "rules" in changes:  # each rule kept counts on where it stood (buckets.py)
+            changes["rules"] = carry_counters(current.rules, changes["rules"])
         updated = current.model_copy(update=changes)
         caller = request[TOKEN]
         overreach = caller.overreach(updated.scopes, updated.gateways, updated.expires_at, updated)

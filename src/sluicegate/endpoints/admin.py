@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from sluicegate.buckets import carry_counters
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
 from sluicegate.endpoints.gateway_list import listing_query, listing_response, reached
@@ -248,6 +249,10 @@ class AdminApi:
             if "routes" in settings:
                 known["providers"] = await self.provider_names(account)
             merged = validate(GatewaySettings, current.settings.model_dump() | settings, "settings", known)
+            # Each rule kept counts on where it stood: a rule added before a spent budget is no reset.
+            merged = merged.model_copy(
+                update={"rate_limits": list(carry_counters(current.settings.rate_limits, merged.rate_limits))}
+            )
             if "routes" in settings:
                 merged = await self._version_routes(request, current, merged)
         updated = await self._db.update_gateway(account, slug, name, merged)

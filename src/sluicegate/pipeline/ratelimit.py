@@ -156,6 +156,24 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", request_id, exc)
 
+    async def reserve_nothing(self, exchange: Exchange) -> tuple[Hold, ...]:
+        """Reservations of nothing in the token and cost buckets of `exchange`, whose usage came with
+        no request admitted for it (a job the gateway read itself: pipeline/jobs.py), for `settle`
+        to count that usage in, past a limit too (not in a bucket already full, which refuses)."""
+        gateway, token, request = exchange.gateway, exchange.token, exchange.request
+        assert gateway is not None, "the read of a resolved request's job"
+        rules, own = _rules(gateway, token)
+        ruled = _rule_set(rules, own, request)
+        buckets = _buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
+        holds: list[Hold] = []
+        try:
+            for metered in (bucket for bucket in buckets if not bucket.counts_requests):
+                holds.extend((await self._limiter.admit([Claim(metered, 0)], self._clock())).holds)
+        except LimiterUnavailable as exc:
+            self.failures += 1
+            _log.warning("could not count request %s in its budgets: %s", request.id, exc)
+        return tuple(holds)
+
     def claims_ahead(
         self,
         request: IncomingRequest,
@@ -241,7 +259,7 @@ def _rule_set(rules: Sequence[RateLimitRule], own: int, request: IncomingRequest
         any(rule.unit != "requests" for rule in rules),
         next((rule for rule in rules if rule.unit == "cost"), None),
         tuple(
-            bucket(rule, gateway_key(request.account, request.gateway_slug, i, facts[i].fingerprint, ""))
+            bucket(rule, gateway_key(request.account, request.gateway_slug, facts[i].counter_at(i), ""))
             for i, rule in enumerate(rules)
         )
         if fixed
@@ -279,12 +297,12 @@ def _buckets(
     step = plan.steps[0] if plan.steps else None
     buckets = []
     for index, rule in enumerate(rules):
-        fingerprint = ruled.facts[index].fingerprint
+        facts = ruled.facts[index]
         if index >= own and token is not None:
-            key = token_key(request.account, token.id, index - own, fingerprint)
+            key = token_key(request.account, token.id, facts.counter_at(index - own))
         else:
             scope = _scope_value(rule.scope, request, token, step, metadata)
-            key = gateway_key(request.account, request.gateway_slug, index, fingerprint, scope)
+            key = gateway_key(request.account, request.gateway_slug, facts.counter_at(index), scope)
         buckets.append(bucket(rule, key))
     return buckets
 
@@ -294,9 +312,9 @@ def shared_bucket(rule: RateLimitRule, scope: str, request: IncomingRequest, gat
     repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
     rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
     index = gateway_rule_index(rule, gateway)
-    at = "route" if index is None else str(index)
-    key = f"{request.account}/{request.gateway_slug}/{at}.{rule_facts(rule).fingerprint}:{scope}"
-    return bucket(rule, key)
+    facts = rule_facts(rule if index is None else gateway.settings.rate_limits[index])
+    counter = f"route.{facts.fingerprint}" if index is None else facts.counter_at(index)
+    return bucket(rule, gateway_key(request.account, request.gateway_slug, counter, scope))
 
 
 def gateway_rule_index(rule: RateLimitRule, gateway: Gateway) -> int | None:
