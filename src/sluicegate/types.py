@@ -31,6 +31,10 @@ class Usage:
     `cost_usd`: what the provider's answer says it charged for these figures, in USD (OpenRouter's
     and Perplexity's `usage.cost`: `providers/reported_cost.py`); it prices them in place of the
     price table. None: the answer states no charge.
+
+    `input_unreported`: the answer reported its output tokens but not its input's (a text-generation
+    answer's `details` without `prefill`): `input_tokens` is 0 until the gateway counts the
+    request's input (`outcome/meter.py`), which then marks the figures `estimated`.
     """
 
     input_tokens: int = 0
@@ -50,6 +54,7 @@ class Usage:
     web_searches: int = 0
     job: str = ""
     cost_usd: float | None = None
+    input_unreported: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -77,6 +82,7 @@ class Usage:
             image_size=self.image_size or other.image_size,
             web_searches=self.web_searches + other.web_searches,
             cost_usd=charged,
+            input_unreported=self.input_unreported or other.input_unreported,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import orjson
 import pytest
@@ -18,6 +19,7 @@ from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
 from sluicegate.providers.openai import OPENAI
 from sluicegate.storage.limiter import Bucket, Hold
+from sluicegate.types import Usage
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 from tests.pipeline.test_log import exchange
@@ -100,3 +102,26 @@ async def test_an_estimate_takes_the_answer_at_the_cap_its_provider_reads() -> N
     assert uncapped.tokens(1024) == uncapped.prompt_tokens + 1024  # the rule's `reserve` stands in
     assert capped.tokens(1024) == capped.prompt_tokens + 5
     assert embedding.tokens(1024) == embedding.prompt_tokens > 0  # no answer to reserve for
+
+
+class OutputOnly:
+    """OpenAI's adapter, but its answers report the output's tokens only (`Usage.input_unreported`),
+    as a Hugging Face text generation's `details` without `prefill` do."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(OPENAI, name)
+
+    def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        return Usage(output_tokens=4, input_unreported=True)
+
+
+def test_an_answer_that_reports_its_output_only_has_its_input_counted() -> None:
+    asked = {"model": "gpt-4o-mini", "prompt": "one two three four five six"}
+    answered = exchange()
+    answered.plan.steps = [step(cast(Provider, OutputOnly()), "completions", asked)]
+    answered.response.status, answered.response.body = 200, b'{"choices": [{"text": "done"}]}'
+    assert meter().quick(answered) is None  # counting is the worker thread's
+    usage = meter().measure(answered).usage
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens) == (6, 4)  # the input counted, the output as reported
+    assert (usage.estimated, usage.input_unreported) == (True, False)

@@ -46,7 +46,7 @@ class Meter:
         if too_big or not self._pricing.ready(step, exchange.custom_cost):
             return None
         usage = _reported(exchange, step)
-        if (usage is None or _cut_short(exchange)) and _countable(exchange, step):
+        if (usage is None or usage.input_unreported or _cut_short(exchange)) and _countable(exchange, step):
             return None
         answered = self._answered_model(exchange, step)
         if answered is not None and not self._pricing.ready(step, exchange.custom_cost, answered):
@@ -66,12 +66,17 @@ class Meter:
                 output_tokens=self._output_tokens(exchange, step),
                 estimated=True,
             )
-        elif usage is not None and _cut_short(exchange) and _countable(exchange, step):
-            # Cut short, the stream reported its input but not what it had written so far
-            # (Anthropic's message_start says 1 output token, Gemini's first usageMetadata none).
-            written = self._output_tokens(exchange, step)
-            if written > usage.output_tokens:
-                usage = replace(usage, output_tokens=written, estimated=True)
+        elif usage is not None and _countable(exchange, step):
+            if usage.input_unreported:
+                # Its output reported, its input not (a text generation's `details` without `prefill`).
+                counted = self._tokens.count_any_input(step.facts.payload, step.facts.model)
+                usage = replace(usage, input_tokens=counted, input_unreported=False, estimated=True)
+            if _cut_short(exchange):
+                # Cut short, the stream reported its input but not what it had written so far
+                # (Anthropic's message_start says 1 output token, Gemini's first usageMetadata none).
+                written = self._output_tokens(exchange, step)
+                if written > usage.output_tokens:
+                    usage = replace(usage, output_tokens=written, estimated=True)
         return self._outcome(exchange, step, usage, self._answered_model(exchange, step))
 
     def _output_tokens(self, exchange: Exchange, step: Step) -> int:

@@ -144,8 +144,10 @@ class TokenKeys:
     key that holds none in other objects (an Anthropic `document`'s `title`, which a tool schema's
     or another API's object may hold too and is no prompt there). A type written `outer/inner` is an
     object of type `inner` found under a typed key of an `outer` object (a document's plain-text
-    `source`, whose `data` is its text, where a PDF source's is base64). Any other key counts
-    nothing.
+    `source`, whose `data` is its text, where a PDF source's is base64). `inner_text`: `(key, inner)`
+    pairs, an object at a top-level text `key` holding text at `inner` keys that hold none elsewhere
+    (a Hugging Face task's `inputs`: question answering's `question` and `context`). Any other key
+    counts nothing.
     """
 
     turns: frozenset[str] = frozenset()
@@ -154,6 +156,7 @@ class TokenKeys:
     media: frozenset[str] = frozenset()
     schemas: frozenset[str] = frozenset()
     typed_text: frozenset[tuple[str, str]] = frozenset()
+    inner_text: frozenset[tuple[str, str]] = frozenset()
 
     def __or__(self, other: TokenKeys) -> TokenKeys:
         """The keys of both (a provider that speaks several APIs, every provider's at once)."""
@@ -164,6 +167,7 @@ class TokenKeys:
             self.media | other.media,
             self.schemas | other.schemas,
             self.typed_text | other.typed_text,
+            self.inner_text | other.inner_text,
         )
 
 

@@ -90,6 +90,14 @@ _TYPED_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
         for kind, _ in TOKEN_KEYS.typed_text
     }
 )
+# Keys that hold text only in the object a top-level text key holds (`inner_text`: a Hugging Face
+# task's `inputs`, `{"question", "context"}`), by that key.
+_INNER_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        outer: frozenset(key for o, key in TOKEN_KEYS.inner_text if o == outer) - _TEXT_KEYS
+        for outer, _ in TOKEN_KEYS.inner_text
+    }
+)
 # Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
 # least recently used dropped first, so at most about 32 MB): a conversation resends its system
 # prompt and every earlier turn with each request, and the gateway counts each on the request path.
@@ -227,8 +235,9 @@ class TokenCounter:
         Understands a string, a list of strings or of token ids (an embeddings input), and the
         bodies of every registered provider's APIs by their `TokenKeys`: a top-level list of chat
         turns is counted with `count_chat_input`; tool definitions as their JSON text; everything
-        else by walking its text values, images at what they cost `model`. Values under other keys
-        (model names, urls, base64 data) count nothing.
+        else by walking its text values, images at what they cost `model` (and the keys of an object
+        at a top-level key that hold text there only: `TokenKeys.inner_text`). Values under other
+        keys (model names, urls, base64 data) count nothing.
         """
         count, image = self._counter(model), image_tokens(model)
         if not isinstance(payload, Mapping):
@@ -241,6 +250,8 @@ class TokenCounter:
                 total += _json_text(value, count)
             elif key in _TEXT_KEYS:
                 total += _walk(value, count, image)
+                if isinstance(value, Mapping) and (inner := _INNER_TEXT_KEYS.get(key)):
+                    total += sum(_walk(value[k], count, image) for k in inner if k in value)
         return total
 
 
