@@ -51,6 +51,7 @@ from sluicegate.pipeline.dynamic import DynamicRoutes
 from sluicegate.pipeline.forward import Forwarder
 from sluicegate.pipeline.guardrails import Guardrails
 from sluicegate.pipeline.ingress import Ingress
+from sluicegate.pipeline.jobs import RunningJobs
 from sluicegate.pipeline.keys import InjectKeys, StepKeys
 from sluicegate.pipeline.log import Log
 from sluicegate.pipeline.ratelimit import RateLimit
@@ -249,7 +250,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     guardrails = Guardrails()
     # The pool is the forward stage's Transport, chosen here once (stage tests give it an in-process one).
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
-    log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes)
+    jobs = RunningJobs(forwarder, outcomes, rate_limit.reserve_nothing)  # answers that left one running
+    log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes, jobs=jobs)
+    metrics.gauge("sluicegate_jobs_read", "Predictions left running, read until done", lambda: jobs.watching)
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (
         Authenticate(tokens),
@@ -332,6 +335,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         parts = [
             ("retention", retention.close),
             ("shadow requests", semantic.close_shadow),
+            ("job reads", jobs.close),
             ("outcomes", outcomes.close),
             ("log writer", logbook.close),
             *([("tracing", tracing.close)] if tracing is not None else []),
@@ -355,7 +359,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
     app[METRICS] = metrics
-
     app[WAITING_BODIES] = set()
 
     async def stopping(app: web.Application) -> None:

@@ -15,6 +15,8 @@ RESERVED_METADATA_KEYS = frozenset(
         "realtime_responses",
         "cost_source",  # records/_cost_entries: the provider's answer stated the cost
         "websocket_event_id",  # endpoints/universal_socket.py: the eventId of a WebSocket message
+        "usage_read_by",  # pipeline/jobs.py: a job's read by the gateway itself ("gateway")
+        "usage_read_for",  # pipeline/jobs.py: and the record of the answer that left the job running
     }
 )
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from sluicegate.providers import REGISTRY
-from sluicegate.providers.base import Route
+from sluicegate.providers.base import Route, RunningJob
 from sluicegate.providers.replicate import REPLICATE
 from sluicegate.types import Usage
 
@@ -114,6 +114,24 @@ def test_usage_from_a_finished_prediction() -> None:
     assert REPLICATE.read_usage(GET, image) is None
     assert REPLICATE.read_usage(GET, b'{"title": "Not found", "detail": "...", "status": 404}') is None
     assert REPLICATE.read_usage(GET, b"[1]") is None
+
+
+def test_a_prediction_still_running_is_read_again_by_its_id() -> None:
+    # A create that did not wait, in either path form, and a poll before it finished: read by id.
+    running = RunningJob("gm3qorzdhgbfurvjtvhg6dckhu", GET)
+    assert REPLICATE.running_job(CREATE, prediction("starting")) == running
+    assert REPLICATE.running_job(SDK_CREATE, prediction("starting")) == running
+    assert REPLICATE.running_job(GET, prediction("processing", output=["Why"])) == running
+    # Finished (every later read reports its usage), or no prediction: nothing to read again.
+    for done in ("succeeded", "failed", "canceled", "aborted"):
+        assert REPLICATE.running_job(GET, prediction(done)) is None
+    assert REPLICATE.running_job(GET, SUCCEEDED) is None
+    assert REPLICATE.running_job(GET, prediction("starting", id=None)) is None
+    assert REPLICATE.running_job(GET, b'{"detail": "starting", "status": 404}') is None
+    assert REPLICATE.running_job(GET, b"[1]") is None
+    # An id is one path segment, whatever the answer says.
+    odd = REPLICATE.running_job(CREATE, prediction("starting", id="../account"))
+    assert odd == RunningJob("../account", Route("local", "predictions/..%2Faccount"))
 
 
 def test_the_model_of_a_prediction_read_by_id_is_the_answers() -> None:

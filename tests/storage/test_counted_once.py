@@ -30,3 +30,13 @@ async def test_at_most_max_keys_are_kept_oldest_first_out() -> None:
     assert await counted.claim("p3", "x") == "log-p3"
     assert await counted.claim("p2", "x") == "log-p2"
     assert await counted.claim("p1", "x") is None  # forgotten to keep the bound
+
+
+async def test_who_claimed_a_job_is_told_without_claiming_it() -> None:
+    clock = Clock()
+    counted = MemoryCounted(ttl=10, clock=clock)
+    assert await counted.claimed("replicate/p1") is None
+    assert await counted.claim("replicate/p1", "log-a") is None  # asking claimed nothing
+    assert await counted.claimed("replicate/p1") == "log-a"
+    clock.now = 10.0
+    assert await counted.claimed("replicate/p1") is None  # expired

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sluicegate.exchange import Exchange
+from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.outcome import Outcome, Sink
 from sluicegate.outcome.meter import Meter
 from sluicegate.storage.counted_once import CountedOnce
@@ -48,6 +48,17 @@ class Outcomes:
         """Wait for the outcomes still being measured or handed out."""
         while self._pending:
             await asyncio.gather(*self._pending)
+
+    async def counted_in(self, request: IncomingRequest, provider: str, job: str) -> str | None:
+        """The log id of the request whose read counted the usage of `provider`'s `job` for the
+        gateway of `request` (`Usage.job`); None when none has yet, or none can be told."""
+        if self._counted is None:
+            return None
+        try:
+            return await self._counted.claimed(job_key(request, provider, job))
+        except Exception as exc:  # Redis unreachable (CountedUnavailable): its claim will decide
+            _log.warning("could not tell whether job %s was counted already: %s", job, exc)
+            return None
 
     def _spawn(self, exchange: Exchange) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._run(exchange))
@@ -99,17 +110,21 @@ class Outcomes:
         assert usage is not None
         assert exchange.step is not None
         try:
-            # Within one account's gateway: a job read through another's (one provider key shared)
-            # must not take this one's spend, nor name that account's log record here.
             request = exchange.request
-            job = f"{request.account}/{request.gateway_slug}/{exchange.step.provider.name}/{usage.job}"
-            by = await counted.claim(job, request.id)
+            by = await counted.claim(job_key(request, exchange.step.provider.name, usage.job), request.id)
         except Exception as exc:  # Redis unreachable (CountedUnavailable): counted again rather than lost
             _log.warning("could not tell whether job %s was counted already: %s", usage.job, exc)
             return outcome
         if by is None:
             return outcome
         return Outcome(Usage(job=usage.job), 0.0, model=outcome.model, counted_in=by)
+
+
+def job_key(request: IncomingRequest, provider: str, job: str) -> str:
+    """What a job's usage is counted once under: within one account's gateway, since a job read
+    through another's (one provider key shared) must not take this one's spend, nor name that
+    account's log record here."""
+    return f"{request.account}/{request.gateway_slug}/{provider}/{job}"
 
 
 def _counts_a_job(exchange: Exchange, outcome: Outcome) -> bool:

@@ -19,6 +19,7 @@ from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
 from sluicegate.pipeline.error_echoes import mask_echoed_secrets
+from sluicegate.pipeline.jobs import RunningJobs
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
 from sluicegate.pipeline.stream_usage import strips_usage
 from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT_SHORT
@@ -57,9 +58,12 @@ _log = logging.getLogger(__name__)
 
 
 class Log:
-    def __init__(self, outcomes: Outcomes, tee_limit: int) -> None:
+    def __init__(self, outcomes: Outcomes, tee_limit: int, jobs: RunningJobs | None = None) -> None:
+        """`jobs`: where an answer that leaves a job running goes once complete, to be read until
+        the job has finished (pipeline/jobs.py)."""
         self._outcomes = outcomes
         self._tee_limit = tee_limit
+        self._jobs = jobs
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         try:
@@ -95,6 +99,8 @@ class Log:
                 exchange.timings.first_byte_at = exchange.timings.finished_at
             exchange.response.body = reply.body
             await self._outcomes.complete(exchange)
+            if self._jobs is not None:
+                self._jobs.watch(exchange)
         else:
             # A whole answer relayed as it came is still one answer: logged and metered as one.
             exchange.response.streamed = not reply.relayed_whole

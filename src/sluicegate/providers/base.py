@@ -9,8 +9,9 @@ ends its streams (`stream_ends`), what the semantic cache compares in its bodies
 how the unified endpoint translates to it (`compat_target`), where its request bodies hold what the
 token estimator counts (`token_keys`), how long a request lets its answer grow (`output_cap`, for
 token and cost reservations, and `cap_field`, the field that sets it), which GenAI operation a
-request performs (`operation`, for spans and log exports) and how its API words errors
-(`error_shape`, for the gateway's own); `upstream.py` does the talking.
+request performs (`operation`, for spans and log exports), how its API words errors
+(`error_shape`, for the gateway's own) and which of its answers leave a job running whose usage
+comes later (`running_job`); `upstream.py` does the talking.
 Everything about a provider is in its module: the generic modules ask, never branch on a name.
 """
 
@@ -97,6 +98,16 @@ class RequestFacts:
 
 
 NO_FACTS = RequestFacts()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job an answer describes as still running (a Replicate prediction `starting`): its `job` id,
+    as the usage of its finished read names it (`Usage.job`), and the `route` that reads it."""
+
+    job: str
+    route: Route
+
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -335,6 +346,12 @@ class Provider(Protocol):
         """The model a successful answer says it came from where the request cannot say which model
         runs it (Azure: the deployment decides, whatever the body's `model`); it prices the answer.
         None where the request's model is the one that ran."""
+        ...
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        """The job a successful JSON answer at `route` describes as still running, whose usage only
+        a later read of it, finished, reports (a Replicate prediction created without waiting): the
+        gateway reads it until it has finished (pipeline/jobs.py). None for any other answer."""
         ...
 
 

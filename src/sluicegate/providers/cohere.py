@@ -29,6 +29,7 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
     json_facts,
     operation_by_markers,
@@ -217,6 +218,9 @@ class Cohere:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # its usage is in its answers: none leaves a job for the gateway to read
 
 
 def is_compatibility(route: Route) -> bool:

@@ -38,6 +38,7 @@ from sluicegate.providers.base import (
     KeyHeader,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
 )
 from sluicegate.providers.cohere import COHERE
@@ -254,6 +255,9 @@ class HuggingFace:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # its usage is in its answers: none leaves a job for the gateway to read
 
 
 def is_router(route: Route) -> bool:

@@ -8,7 +8,6 @@ reports it in the event that ends the stream (`response.completed`, `.incomplete
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
@@ -25,6 +24,7 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
     json_facts,
     operation_by_markers,
@@ -35,6 +35,7 @@ from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_embeddings import embeddings_answer
 from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
 from sluicegate.providers.openai_responses_answer import responses_answer
+from sluicegate.providers.openai_stored import NOT_DONE, read_again, reads_stored_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.openai_texts import (
     CHAT_TEXTS,
@@ -162,9 +163,9 @@ class OpenAICompatible:
         if usage is None:
             # A background response not done yet has used nothing it reports: not estimated
             # (its first read that finds it done counts what it used).
-            return Usage() if document.get("status") in _NOT_DONE else None
-        if _STORED_ANSWER.search(route.path):
-            return _read_again(document, usage)
+            return Usage() if document.get("status") in NOT_DONE else None
+        if reads_stored_answer(route.path):
+            return read_again(document, usage)
         return usage
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
@@ -240,6 +241,9 @@ class OpenAICompatible:
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # the request's model is the one that ran (Azure's deployments: azure_openai.py)
 
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # a background response's usage is counted by its client's read (openai_stored.py)
+
 
 def out_of_quota(body: bytes) -> bool:
     """Whether an OpenAI error body is `insufficient_quota` (as its `code`, and its `type`): the
@@ -259,22 +263,6 @@ def out_of_quota(body: bytes) -> bool:
 # cut short (`max_output_tokens`) or failed is billed too.
 # https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-# A stored answer read by id (`GET responses/{id}`, `GET chat/completions/{id}`, under any prefix:
-# Azure's `{resource}/openai/v1/...`): it reports the usage it was made with, billed when it was made.
-_NOT_DONE = frozenset({"queued", "in_progress"})  # a Responses answer's status while it runs
-_STORED_ANSWER = re.compile(r"(?:^|/)(?:responses|chat/completions)/[^/]+$")
-
-
-def _read_again(document: dict[str, Any], usage: Usage) -> Usage:
-    """The usage a read of a stored answer counts: none, as it was counted when the answer was made;
-    a background response's (`background: true`, made while the client polls) is counted by the
-    first read that finds it finished, once (`Usage.job`)."""
-    answer_id = document.get("id")
-    if document.get("background") is True and isinstance(answer_id, str) and answer_id:
-        return replace(usage, job=answer_id)
-    return Usage()
-
-
 # What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
 _USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
 

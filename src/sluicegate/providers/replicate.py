@@ -9,17 +9,21 @@ accepted too: Replicate has no resource named `v1`, so the alias is unambiguous.
 Predictions (https://replicate.com/docs/reference/http#predictions.create) are JSON objects whose
 `status` moves from `starting`/`processing` to `succeeded`, `failed` or `canceled`; with
 `Prefer: wait` the create call holds until the prediction is done. Language models report tokens in
-the finished prediction's `metrics` (`input_token_count`, `output_token_count`). Output streams are
-served from another host (the prediction's `urls.stream`); the gateway relays response bodies byte
-for byte and leaves that URL as Replicate gives it, so a stream goes to Replicate directly and the
-tokens are logged from the prediction itself.
+the finished prediction's `metrics` (`input_token_count`, `output_token_count`), in every read of it
+once it has finished: the first read that reports them counts them (`Usage.job`). Output streams
+are served from another host (the prediction's `urls.stream`); the gateway relays response bodies
+byte for byte and leaves that URL as Replicate gives it, so a stream goes to Replicate directly,
+and a client that streams (the official client's `stream()`), takes a webhook or stops waiting may
+never read the prediction again. So an answer of a prediction still running names it
+(`running_job`), and the gateway reads it itself until it has finished (pipeline/jobs.py): its
+tokens are counted by that read, or by a client's read that came first.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeGuard
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -32,6 +36,7 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
     operation_by_markers,
 )
@@ -171,6 +176,19 @@ class Replicate:
         prediction = _json(body)
         model = prediction.get("model") if isinstance(prediction, dict) else None
         return model if isinstance(model, str) and "/" in model else None
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        """A prediction `starting` or `processing` (a create without `Prefer: wait`, or whose wait
+        ran out; a poll before it finished), read by its id: `GET predictions/{id}`."""
+        if b'"starting"' not in body and b'"processing"' not in body:  # most answers: not parsed
+            return None
+        prediction = _json(body)
+        if not isinstance(prediction, dict) or prediction.get("status") not in RUNNING:
+            return None
+        job = prediction.get("id")
+        if not isinstance(job, str) or not job:
+            return None
+        return RunningJob(job, Route(route.account, f"predictions/{quote(job, safe='')}"))
 
 
 def api_path(route: Route) -> str:

@@ -4,7 +4,9 @@ A Replicate prediction reports its tokens in every later read of it (each poll o
 /predictions/{id}` after it finished, the create that answered finished with `Prefer: wait`), so
 the first read that reports them counts them and the others count 0 (`Usage.job`,
 `outcome/outcomes.py`). `claim(key, by)` remembers `by` (the log id of the request that counted)
-under `key` for `ttl` seconds and answers None, or answers the `by` already kept.
+under `key` for `ttl` seconds and answers None, or answers the `by` already kept; `claimed(key)`
+answers who claimed `key`, claiming nothing (the gateway's own reads of a running job ask it
+first, and stop once a client's read has counted it: pipeline/jobs.py).
 
 - In process (`MemoryCounted`): at most `max_keys`, oldest first out (every key lives as long, so
   the oldest is also the first to expire). Each process keeps its own: the workers of
@@ -38,6 +40,10 @@ class CountedOnce(Protocol):
         """None if `key` was not claimed yet (now it is, by `by`), else who claimed it."""
         ...
 
+    async def claimed(self, key: str) -> str | None:
+        """Who claimed `key`, None if nobody has (yet); claims nothing."""
+        ...
+
 
 class MemoryCounted:
     def __init__(
@@ -50,15 +56,22 @@ class MemoryCounted:
 
     async def claim(self, key: str, by: str) -> str | None:
         now = self._clock()
-        while self._keys and next(iter(self._keys.values()))[0] <= now:
-            self._keys.popitem(last=False)  # expired
-        kept = self._keys.get(key)
+        kept = self._kept(key, now)
         if kept is not None:
             return kept[1]
         if len(self._keys) >= self._max_keys:
             self._keys.popitem(last=False)
         self._keys[key] = (now + self._ttl, by)
         return None
+
+    async def claimed(self, key: str) -> str | None:
+        kept = self._kept(key, self._clock())
+        return None if kept is None else kept[1]
+
+    def _kept(self, key: str, now: float) -> tuple[float, str] | None:
+        while self._keys and next(iter(self._keys.values()))[0] <= now:
+            self._keys.popitem(last=False)  # expired
+        return self._keys.get(key)
 
 
 # KEYS[1]: the job's key. ARGV: who claims it, the time to live (ms). The claimer kept, or false.
@@ -83,12 +96,22 @@ class RedisCounted:
     async def claim(self, key: str, by: str) -> str | None:
         with self.link.attempt(CountedUnavailable):
             kept = await self._claim(keys=[self.link.prefix + key], args=[by, self._ttl_ms])
-        if kept is None:
-            return None
-        return kept.decode() if isinstance(kept, bytes) else str(kept)
+        return _text(kept)
+
+    async def claimed(self, key: str) -> str | None:
+        with self.link.attempt(CountedUnavailable):
+            kept = await self.link.client.get(self.link.prefix + key)
+        return _text(kept)
 
     async def close(self) -> None:
         await self.link.close()
+
+
+def _text(kept: object) -> str | None:
+    """A claimer as Redis answers it (bytes; None for nil, which the script's false is too), as text."""
+    if kept is None:
+        return None
+    return kept.decode() if isinstance(kept, bytes) else str(kept)
 
 
 def counted_once(redis: RedisConnection | None) -> CountedOnce:

@@ -32,6 +32,7 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
     json_facts,
     operation_by_markers,
@@ -186,6 +187,9 @@ class Anthropic:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # its usage is in its answers: none leaves a job for the gateway to read
 
 
 def _counts_tokens(route: Route) -> bool:

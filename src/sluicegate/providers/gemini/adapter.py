@@ -29,6 +29,7 @@ from sluicegate.providers.base import (
     OperationMarkers,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
     operation_by_markers,
 )
@@ -265,6 +266,9 @@ class GeminiAPI:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # its usage is in its answers: none leaves a job for the gateway to read
 
 
 def speaks_openai(route: Route) -> bool:

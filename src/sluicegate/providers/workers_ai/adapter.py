@@ -30,6 +30,7 @@ from sluicegate.providers.base import (
     KeyHeader,
     RequestFacts,
     Route,
+    RunningJob,
     as_stored,
 )
 from sluicegate.providers.conversation import ConversationReader
@@ -164,6 +165,9 @@ class WorkersAI:
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         return None  # its requests name their model
+
+    def running_job(self, route: Route, body: bytes) -> RunningJob | None:
+        return None  # its usage is in its answers: none leaves a job for the gateway to read
 
 
 def is_openai_compatible(route: Route) -> bool:
