@@ -150,3 +150,35 @@ def test_upstream_errors_pass_through(
     record = gateway.wait_for_logs(2)[0]
     assert record["status"] == status
     assert record["error"] == direct[1].decode()
+
+
+def test_generation_details_without_prefill_log_the_output_they_report(gateway: RunningGateway) -> None:
+    # `details=True` alone: TGI counts the generated tokens, and lists the prompt's only with
+    # `decoder_input_details` (an empty `prefill` here). The output is the answer's count, not the
+    # tokenizer's ("echo: def f(x):" is 6 in o200k_base); the input, unreported, is counted.
+    with model_client(gateway) as client:
+        output = client.text_generation("def f(x):", max_new_tokens=5, details=True)
+    assert output.details is not None
+    assert (output.details.generated_tokens, output.details.prefill) == (4, [])
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["tokens_in"], record["tokens_out"]) == (4, 4)  # "def f(x):" in o200k_base; the answer's
+    assert record["usage_estimated"] is True
+
+
+def test_generation_without_details_counts_its_inputs(gateway: RunningGateway) -> None:
+    status, _ = raw(f"{gateway.provider_url('huggingface')}/gpt2", {"inputs": "one two three four five six"})
+    assert status == 200
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["model"], record["usage_estimated"]) == ("gpt2", True)
+    # "one two three four five six" and "echo: one two three four five six" in o200k_base
+    assert (record["tokens_in"], record["tokens_out"]) == (6, 8)
+
+
+def test_stream_dropped_mid_way_counts_its_inputs(gateway: RunningGateway) -> None:
+    # The upstream aborts its connection after two tokens; the gateway breaks off the client's.
+    with model_client(gateway, "fake/drop-mid-stream") as client, pytest.raises(httpx.RemoteProtocolError):
+        list(client.text_generation(PROMPT, stream=True))
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["stream"], record["usage_estimated"]) == (True, True)
+    assert record["tokens_in"] == 6  # "what is the capital of France" in o200k_base
+    assert record["tokens_out"] == 3  # the two tokens that came: "echo: what"

@@ -87,11 +87,18 @@ def test_request_facts() -> None:
 
 def test_usage_from_generation_details() -> None:
     assert HUGGINGFACE.read_usage(GENERATE, GENERATED) == Usage(input_tokens=2, output_tokens=2)
-    # Without prefill the prompt's tokens are unknown: no usage, so the gateway counts both sides.
+    # Without prefill (no `decoder_input_details`) the output is still the answer's count; the
+    # prompt's is unreported, for the gateway to count.
     plain = GENERATED.replace(
         b'"prefill":[{"id":1,"text":"<s>","logprob":null},{"id":1724,"text":"What"}]', b'"prefill":[]'
     )
-    assert HUGGINGFACE.read_usage(GENERATE, plain) is None
+    assert HUGGINGFACE.read_usage(GENERATE, plain) == Usage(output_tokens=2, input_unreported=True)
+    without = GENERATED.replace(
+        b',"prefill":[{"id":1,"text":"<s>","logprob":null},{"id":1724,"text":"What"}]', b""
+    )
+    assert HUGGINGFACE.read_usage(GENERATE, without) == Usage(output_tokens=2, input_unreported=True)
+    counted = plain.replace(b'"prefill":[]', b'"prefill":[],"prompt_tokens":5')  # servers that say it
+    assert HUGGINGFACE.read_usage(GENERATE, counted) == Usage(input_tokens=5, output_tokens=2)
     assert HUGGINGFACE.read_usage(GENERATE, b'[{"generated_text": "x"}]') is None
     assert (
         HUGGINGFACE.read_usage(GENERATE, b'{"error": "Model is overloaded", "error_type": "overloaded"}')
@@ -112,6 +119,8 @@ def test_usage_from_streams() -> None:
         b'"details":null',
     )
     assert HUGGINGFACE.read_stream_usage(GENERATE, no_details) is None
+    oldest = STREAM.replace(b',"input_length":7', b"")  # TGI 1: the generated tokens only
+    assert HUGGINGFACE.read_stream_usage(GENERATE, oldest) == Usage(output_tokens=3, input_unreported=True)
     chat = (
         b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
         b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\ndata: [DONE]\n\n'

@@ -189,8 +189,9 @@ def test_operations_that_name_a_generation() -> None:
 def test_the_estimator_reads_the_keys_it_read_before() -> None:
     before = TokenKeys(
         turns=frozenset({"messages"}),
-        # and since: Gemini's `batchEmbedContents` holds its texts under `requests`
-        text=TEXT_KEYS_BEFORE | {"requests"},
+        # and since: Gemini's `batchEmbedContents` holds its texts under `requests`, a Hugging Face
+        # model's its prompt under `inputs`
+        text=TEXT_KEYS_BEFORE | {"requests", "inputs"},
         image_types=IMAGE_PART_TYPES_BEFORE,
         media=INLINE_MEDIA_KEYS_BEFORE,
         # and since: the tools offered (chat's legacy `functions` too), counted as their JSON
@@ -206,6 +207,10 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
                 ("search_result", "title"),
                 ("search_result", "source"),
             }
+        ),
+        # and since: a Hugging Face task's `inputs` object's texts, there only
+        inner_text=frozenset(
+            ("inputs", key) for key in ("question", "context", "source_sentence", "sentences", "query")
         ),
     )
     assert before == TOKEN_KEYS

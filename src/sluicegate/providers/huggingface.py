@@ -17,9 +17,12 @@ under `https://router.huggingface.co/{provider}`).
 
 Text generation (https://huggingface.github.io/text-generation-inference/) answers
 `[{"generated_text", "details"}]`; `details` (asked with `parameters.details`) counts the generated
-tokens, and the prompt's only as `prefill` (asked with `decoder_input_details`). A stream (`"stream":
-true`) sends `data:{"token": {...}, "generated_text": null, "details": null}` per token; the last
-event has the whole text and, when asked, `details` with `generated_tokens` and `input_length`.
+tokens (`generated_tokens`), and the prompt's only as `prefill` (asked with `decoder_input_details`;
+else an empty list). A stream (`"stream": true`) sends `data:{"token": {...}, "generated_text": null,
+"details": null}` per token; the last event has the whole text and, when asked, `details` with
+`generated_tokens` and `input_length` (TGI 2; earlier servers `prompt_tokens`, or none). Where the
+answer counts the output only, its usage says so (`Usage.input_unreported`) and the gateway counts
+the input: `inputs`, a string or the task's object (`{"question", "context"}`: `HF_TOKEN_KEYS`).
 Chat completions (`.../v1/chat/completions`, on the router or a model) speak OpenAI's format.
 """
 
@@ -137,6 +140,16 @@ GENERATION_CAPS = ("max_new_tokens",)
 # The tasks a model's path may name that generate no tokens: embeddings, and comparing them.
 # https://huggingface.co/docs/inference-providers/tasks/feature-extraction
 EMBEDDING_TASKS = ("pipeline/feature-extraction", "pipeline/sentence-similarity")
+# What the token estimator counts of a model's own bodies: `inputs`, a string (a text generation's
+# prompt), a list of them, or a task's object, whose text is at keys of its own
+# (https://huggingface.co/docs/inference-providers/tasks: question answering, sentence similarity,
+# table question answering; a table's cells and an image count nothing). Beside the router's.
+HF_TOKEN_KEYS = OPENAI.token_keys | TokenKeys(
+    text=frozenset({"inputs"}),
+    inner_text=frozenset(
+        ("inputs", key) for key in ("question", "context", "source_sentence", "sentences", "query")
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +167,7 @@ class HuggingFace:
     key_param: str | None = None
     answer_headers: tuple[str, ...] = ()
     error_shape: ErrorShape | None = None  # the gateway's errors in OpenAI's shape
-    token_keys: TokenKeys = OPENAI.token_keys  # its router's; a model's own `inputs` are not counted
+    token_keys: TokenKeys = HF_TOKEN_KEYS  # its router's, and a model's own `inputs`
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return None  # not reachable host-in-path
@@ -191,7 +204,7 @@ class HuggingFace:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return _generation_usage(_first(document).get("details"))
+        return _details_usage(_first(document).get("details"))
 
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         if speaks_openai(route):
@@ -199,7 +212,7 @@ class HuggingFace:
         usage = None
         for event in iter_json(events):
             details = event.get("details") if isinstance(event, dict) else None
-            usage = _stream_usage(details) or usage
+            usage = _details_usage(details) or usage
         return usage
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
@@ -308,24 +321,23 @@ def _first(document: Any) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _generation_usage(details: Any) -> Usage | None:
-    """Usage from non-streamed `details`: only when `prefill` (the prompt's tokens) was asked for."""
-    if not isinstance(details, dict):
-        return None
-    generated, prefill = details.get("generated_tokens"), details.get("prefill")
-    if not _is_int(generated) or not isinstance(prefill, list) or not prefill:
-        return None
-    return Usage(input_tokens=len(prefill), output_tokens=generated)
-
-
-def _stream_usage(details: Any) -> Usage | None:
+def _details_usage(details: Any) -> Usage | None:
+    """Usage from a generation's `details`, whole or a stream's last event's: the output as
+    `generated_tokens` counts it; the input as `prefill` lists it (whole, with
+    `decoder_input_details`), else as `input_length` (a stream's, TGI 2) or `prompt_tokens` (older
+    servers) count it, else unreported (`Usage.input_unreported`: the gateway counts it)."""
     if not isinstance(details, dict):
         return None
     generated = details.get("generated_tokens")
-    # `input_length` in TGI ≥ 2; some older servers called it `prompt_tokens`.
-    prompt = details.get("input_length", details.get("prompt_tokens"))
-    if not _is_int(generated) or not _is_int(prompt):
+    if not _is_int(generated):
         return None
+    prefill = details.get("prefill")
+    prompt = len(prefill) if isinstance(prefill, list) and prefill else None
+    for key in ("input_length", "prompt_tokens"):
+        if prompt is None and _is_int(value := details.get(key)):
+            prompt = value
+    if prompt is None:
+        return Usage(output_tokens=generated, input_unreported=True)
     return Usage(input_tokens=prompt, output_tokens=generated)
 
 
