@@ -291,6 +291,10 @@ class ResponseRecord:
     reported_usage: list[Callable[[], Usage | None]] = field(default_factory=list)
     # Their `Reply.unfinished`, in the same order: the log's error for a stream that ended early.
     unfinished: list[Callable[[], str | None]] = field(default_factory=list)
+    # What the answer cost on models other than the step's, priced and charged apart as it ran (a
+    # realtime session's input audio transcriptions: realtime/transcriptions.py), in USD; the meter
+    # adds it to the record's cost. None: nothing else ran, or nothing priced it.
+    cost_apart_usd: float | None = None
 
 
 @dataclass(slots=True)

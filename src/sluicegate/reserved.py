@@ -13,6 +13,7 @@ RESERVED_METADATA_KEYS = frozenset(
         "realtime_client_events",
         "realtime_server_events",
         "realtime_responses",
+        "realtime_transcriptions",
         "cost_source",  # records/_cost_entries: the provider's answer stated the cost
         "websocket_event_id",  # endpoints/universal_socket.py: the eventId of a WebSocket message
         "usage_read_by",  # pipeline/jobs.py: a job's read by the gateway itself ("gateway")

@@ -135,6 +135,7 @@ class RealtimeEndpoint:
         finally:
             self._clients.discard(client)
         exchange.options.metadata.update(tally.metadata())
+        exchange.response.cost_apart_usd = tally.transcription_cost  # (charged as they completed)
         exchange.response.error = exchange.response.error or _abnormal_end(tally)
         return Reply(SWITCHING_PROTOCOLS, CIMultiDict(), body=tally.summary())
 

@@ -108,6 +108,9 @@ class Meter:
                 usage = replace(usage, estimated=True)
             return Outcome(usage, None if usage is None else 0.0, saved_usd=shown_cost)
         charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
+        apart = exchange.response.cost_apart_usd  # other models the answer ran: shown, charged as they ran
+        if apart is not None and (shown_cost is not None or usage is None):
+            charged, shown_cost = (cost or 0.0) if charged is None else charged, (shown_cost or 0.0) + apart
         return Outcome(
             usage,
             shown_cost,

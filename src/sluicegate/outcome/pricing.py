@@ -52,6 +52,22 @@ class Pricing:
             return _fallback_rates(fallback)
         return custom_cost
 
+    def model_price(self, provider: str, model: str | None, fallback: FallbackPrice | None) -> Pricer | None:
+        """What a model a step runs beside its own is charged at (a realtime session's input audio
+        transcription model: `realtime/transcriptions.py`): the table's price, else the gateway's
+        fallback; None when neither prices it or no model is named. A request's custom cost names
+        its own model's prices, not this one's. May load price data: see `model_ready`."""
+        if model is None:
+            return None
+        rates = self._table.rates(provider, model)
+        if rates is not None:
+            return rates
+        return _fallback_rates(fallback) if fallback is not None else None
+
+    def model_ready(self, provider: str, model: str | None) -> bool:
+        """Whether `model_price` answers from memory, cheaply enough for the event loop."""
+        return model is None or self._table.known(provider, model)
+
     def ready(self, step: Step, custom_cost: CustomCost | None, answered: str | None = None) -> bool:
         """Whether `price` answers from memory, cheaply enough for the event loop. `custom_cost`
         does not decide it: the table is consulted whatever the request sent."""

@@ -158,8 +158,9 @@ class RateLimit:
 
     async def reserve_nothing(self, exchange: Exchange) -> tuple[Hold, ...]:
         """Reservations of nothing in the token and cost buckets of `exchange`, whose usage came with
-        no request admitted for it (a job the gateway read itself: pipeline/jobs.py), for `settle`
-        to count that usage in, past a limit too (not in a bucket already full, which refuses)."""
+        no request admitted for it (a job the gateway read itself: pipeline/jobs.py; a realtime
+        session's input audio transcription: realtime/relay.py), for `settle` to count that usage
+        in, past a limit too (not in a bucket already full, which refuses)."""
         gateway, token, request = exchange.gateway, exchange.token, exchange.request
         assert gateway is not None, "the read of a resolved request's job"
         rules, own = _rules(gateway, token)

@@ -8,10 +8,14 @@ The gateway reads only what it must of the events (see `providers/openai_realtim
 response is admitted by the gateway's rate limits and budgets as a request is — when the client
 asks for it (`response.create`, held back until admitted) or when the server starts one itself
 (`response.created` after voice detection) — and charged with the usage of its `response.done`.
+The session's input audio transcriptions, a second model billed apart (`transcriptions.py`), are
+charged as each completes, with the usage its `.completed` event reports, at that model's price;
+no request is counted for them, and nothing is reserved ahead.
 A refusal closes the session with 1008 (policy violation) and the rule in the reason. A client
 that goes away while responses are under way (started, not done) does not take their usage with
 it: each is cancelled upstream (`response.cancel`, answered by a `response.done` with status
-`cancelled` and the usage so far) and charged as any other, for up to `CANCEL_WAIT_SECONDS`;
+`cancelled` and the usage so far) and charged as any other, as are the transcriptions under way
+when they complete, for up to `CANCEL_WAIT_SECONDS`;
 the record's error says the client went away, and whether that usage is unknown.
 
 Close codes: a close frame from one side is passed to the other with its code and reason; an
@@ -55,6 +59,7 @@ from sluicegate.realtime.guard import EventGuard
 from sluicegate.realtime.handshake import stored_keys
 from sluicegate.realtime.session_model import SessionModel
 from sluicegate.realtime.tally import SessionTally
+from sluicegate.realtime.transcriptions import WATCHED, Transcriptions
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import Usage
 
@@ -121,6 +126,9 @@ class _Session:
         self.guard = guard
         self.answers = answers
         self.tally = SessionTally()
+        fallback = exchange.gateway.settings.fallback_price if exchange.gateway is not None else None
+        provider = exchange.step.provider.name if exchange.step is not None else ""
+        self.transcriptions = Transcriptions(self.tally, pricing, provider, fallback)
         self.stored = stored_keys(exchange.step, credentials_only=True)  # none on the client's own key
         self.models = _session_model(exchange)  # a model-limited token's: session_model.py
         self.asked: deque[tuple[Hold, ...]] = deque()  # admitted `response.create`s not yet started
@@ -132,7 +140,7 @@ class _Session:
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             await self._stop(pumps)
-            if self.tally.closed_by == "client" and self.running:
+            if self.tally.closed_by == "client" and (self.running or self.transcriptions.under_way):
                 await self._cancel_running()
         finally:
             await self._stop(pumps)
@@ -157,12 +165,14 @@ class _Session:
 
     async def _cancel_running(self) -> None:
         """The client went away mid-response: cancel what runs upstream and charge what the
-        `response.done`s that answer say it used (a response starting meanwhile is cancelled too)."""
+        `response.done`s that answer say it used (a response starting meanwhile is cancelled too),
+        and the transcriptions under way as they complete."""
+        responses = bool(self.running)  # (transcriptions alone under way are not a response cut short)
         try:
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
                 for started in list(self.running):
                     await self.upstream.send_str(_cancel(started))
-                while self.running:
+                while self.running or self.transcriptions.under_way:
                     message = await self.upstream.receive()
                     if message.type in _ENDED:
                         break
@@ -172,14 +182,18 @@ class _Session:
                     self.tally.server_events[kind] += 1  # sent, if to no one
                     if kind == RESPONSE_DONE:
                         await self._done(message.data)
+                    elif kind in WATCHED:
+                        await self._transcription(kind, message.data)
                     elif kind == RESPONSE_CREATED and await self._started(message.data):
                         event = read_event(message.data, RESPONSE_CREATED)
                         if event is not None:
                             await self.upstream.send_str(_cancel(response_id(event)))
         except (TimeoutError, ConnectionError):
             pass
-        gone = CLIENT_GONE if not self.running else f"{CLIENT_GONE}; its usage is unknown"
-        self.exchange.response.error = self.exchange.response.error or gone
+        unknown = self.running or self.transcriptions.under_way
+        if responses or unknown:
+            gone = f"{CLIENT_GONE}; its usage is unknown" if unknown else CLIENT_GONE
+            self.exchange.response.error = self.exchange.response.error or gone
 
     async def _from_client(self) -> None:
         with contextlib.suppress(ConnectionResetError):  # the upstream went away: its pump says how
@@ -246,6 +260,8 @@ class _Session:
                     return
                 if kind == RESPONSE_DONE:
                     await self._done(event)
+                elif kind in WATCHED:
+                    await self._transcription(kind, event)
                 if self.answers is None:
                     await self.client.send_str(event)
                     continue
@@ -274,6 +290,14 @@ class _Session:
         holds = self.running.pop(response_id(event), ()) if event is not None else ()
         if holds:
             await self.rate_limit.settle_holds(holds, await self._outcome(usage), self.exchange.request.id)
+
+    async def _transcription(self, kind: str, frame: str) -> None:
+        """Follow the session's transcriptions; charge one that completed with its usage, at its
+        model's price, before the client sees it (no request counted, nothing reserved ahead)."""
+        outcome = await self.transcriptions.seen(kind, frame)
+        if outcome is not None and outcome.usage is not None:
+            holds = await self.rate_limit.reserve_nothing(self.exchange)
+            await self.rate_limit.settle_holds(holds, outcome, self.exchange.request.id)
 
     async def _admit(self) -> tuple[Hold, ...] | None:
         """The reservations of one more response, or None after closing the session on a refusal."""
