@@ -175,11 +175,13 @@ MIGRATIONS = [
     "CREATE INDEX IF NOT EXISTS logs_account_id ON logs (account, id)",
     # Exports page a gateway's records in the order their transactions were given ids
     # (`postgres_logs.stored_logs`). The records stored before read as transaction 0: no rewrite.
+    # Two steps: the ALTERs hold `logs` alone for a moment (no rewrite); the index is built apart,
+    # under a lock that lets the log be read meanwhile (writes wait; the spool keeps them).
     """
     ALTER TABLE logs ADD COLUMN stored_xact xid8 NOT NULL DEFAULT '0';
     ALTER TABLE logs ALTER COLUMN stored_xact SET DEFAULT pg_current_xact_id();
-    CREATE INDEX logs_account_gateway_stored ON logs (account, gateway, stored_xact, id);
     """,
+    "CREATE INDEX logs_account_gateway_stored ON logs (account, gateway, stored_xact, id)",
     # Each body's size before it was cut to logs.body_limit (`LogRecord.request_size`).
     "ALTER TABLE logs ADD COLUMN request_size BIGINT, ADD COLUMN response_size BIGINT",
 ]

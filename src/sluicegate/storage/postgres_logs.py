@@ -89,7 +89,6 @@ class PostgresLogs(PostgresPool):
 
     async def _insert_lines(self, connection: asyncpg.Connection, batch: str) -> None:
         async with connection.transaction():
-            await self._storing(connection)
             ids, times = await connection.fetchrow(_INSERT_LINES, batch)
             if ids:
                 await connection.execute(self._roll_up, ids, times)
@@ -113,7 +112,6 @@ class PostgresLogs(PostgresPool):
         """Store the rows and add the ones stored to the analytics roll-ups, in one transaction."""
         try:  # binary COPY: measured 1.5-1.8x the rate of one INSERT … SELECT FROM unnest(…)
             async with connection.transaction():
-                await self._storing(connection)
                 await connection.copy_records_to_table(
                     "logs", records=rows, columns=_LOG_COLUMNS, schema_name=self._logs_schema
                 )
@@ -125,18 +123,11 @@ class PostgresLogs(PostgresPool):
         # ones the slower way, ignoring duplicates as SQLite's INSERT OR IGNORE does; only the rows
         # stored are rolled up.
         async with connection.transaction():
-            await self._storing(connection)
             stored = await connection.fetch(_INSERT_LOGS, *zip(*rows, strict=True))
             if stored:
                 await connection.execute(
                     self._roll_up, [row[0] for row in stored], [row[1] for row in stored]
                 )
-
-    async def _storing(self, connection: asyncpg.Connection) -> None:
-        """A batch's first statement, before its transaction takes an id (`_horizon`)."""
-        await connection.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtext($1))", self._lock_key + _STORING
-        )
 
     async def _ensure_partitions(self, connection: asyncpg.Connection, days: set[int]) -> None:
         for day in sorted(days - self._days):
@@ -193,8 +184,11 @@ class PostgresLogs(PostgresPool):
 
     async def stored_logs(self, query: LogQuery, after: str) -> list[tuple[str, LogRecord]]:
         """Records by the id of the transaction that stored them, then by id. Batches of several
-        replicas commit out of their ids' order, so a read takes only those below a horizon that
-        no batch still open is under (`_horizon`): any later batch has a higher transaction id."""
+        replicas commit out of their ids' order, so a read takes only those below the oldest
+        transaction still open on the server (its snapshot's `xmin`): every id below it has ended,
+        and any later batch gets a higher one. One statement, one snapshot; it waits for nobody.
+        A transaction left open (any work, on the whole server) holds the read back until it ends:
+        a later read from the same position finds what was stored since."""
         xact, last_id = _stored_position(after)
         where, args = log_filter(query, POSTGRES)
         n = len(args)
@@ -202,21 +196,11 @@ class PostgresLogs(PostgresPool):
             # Named apart: `ORDER BY stored_xact` would otherwise sort the text (output names first).
             f"SELECT stored_xact::text AS xact_text, {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where}"
             f" AND (stored_xact, id) > (${n + 1}::text::xid8, ${n + 2})"
-            f" AND stored_xact < ${n + 3}::text::xid8 ORDER BY stored_xact, id LIMIT ${n + 4}"
+            " AND stored_xact < pg_snapshot_xmin(pg_current_snapshot())"
+            f" ORDER BY stored_xact, id LIMIT ${n + 3}"
         )
-        horizon = await self._horizon()
-        rows = await self._db().fetch(sql, *args, xact, last_id, horizon, query.limit)
+        rows = await self._db().fetch(sql, *args, xact, last_id, query.limit)
         return [(f"{_STORED}{row[0]}_{row[1]}", _log_record(row[1:])) for row in rows]
-
-    async def _horizon(self) -> str:
-        """A transaction id below which every batch of log records has ended: each batch holds the
-        shared `_STORING` lock from before it takes its id until it commits (`_storing`), so with
-        the lock taken exclusively none is open, and the next id is above all that ended. Waits
-        for the batches under way (seconds at most: `timeouts.database_write`); unlike the oldest
-        open transaction of the server (`pg_snapshot_xmin`), no other work holds it back."""
-        async with self._db().acquire() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key + _STORING)
-            return str(await connection.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
 
     async def count_matching_logs(self, query: LogQuery) -> int:
         where, args = log_filter(query, POSTGRES)
@@ -296,7 +280,6 @@ class PostgresLogs(PostgresPool):
 
 
 _STORED = "x"  # a storage position: this, the transaction id, `_`, the record's id
-_STORING = ":storing logs"  # the advisory lock batches share and a read of the order takes alone
 
 
 def _stored_position(position: str) -> tuple[str, str]:
