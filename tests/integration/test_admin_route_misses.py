@@ -56,6 +56,15 @@ def test_a_path_near_no_route_is_a_404_with_the_way_to_the_routes(gw: RunningGat
     assert "/api/v1/openapi.json" in error["hint"]
 
 
+def test_a_path_longer_than_any_route_is_not_searched(gw: RunningGateway) -> None:
+    """The search runs before any token is checked: a path no route is near in length gets the
+    plain 404 at once, however many segments it has to compare."""
+    response = gw.http.get("/api/v1/gateways" + "/" * 400)
+
+    assert response.status_code == 404
+    assert "did_you_mean" not in response.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [

@@ -28,6 +28,12 @@ class Near:
     methods: tuple[str, ...]
 
 
+# Longer paths get the plain 404: the search compares each segment with every route's words, on
+# the event loop, before any token is checked (the API's longest route has 10 segments).
+MAX_NEAR_PATH = 300
+MAX_NEAR_SEGMENTS = 14
+
+
 def routing_miss(request: web.Request) -> web.HTTPException | None:
     """aiohttp's exception for a request no route took (404, 405), or None: the request was routed
     (an `HTTPException` a handler raised is its own)."""
@@ -42,6 +48,8 @@ def allowed_methods(error: web.HTTPException) -> tuple[str, ...]:
 def near_route(app: web.Application, path: str, method: str, prefix: str) -> Near | None:
     """The path one fix away from `path` (under `prefix`, the API's mount point) that a route of
     `app` serves; one whose route takes `method` first. None when no fix finds one."""
+    if len(path) > MAX_NEAR_PATH or path.count("/") > MAX_NEAR_SEGMENTS:
+        return None  # no route is that long: nothing to mend, and every segment would be compared
     resources = [(resource, _methods(resource)) for resource in app.router.resources()]
     literals = {part for resource, _ in resources for part in resource.canonical.split("/")}
     literals = {part for part in literals if part[:1] != "{"}
