@@ -205,3 +205,23 @@ def test_a_rule_keeps_its_count_when_rules_are_added_or_removed_before_it(
     assert set_rules(gateway, {**daily, "limit": 4}).status_code == 200  # a changed rule counts afresh
     assert ask(gateway).status_code == 200
     assert len(fake.requests) == 4
+
+
+def test_counters_sent_with_new_rules_are_not_taken(gateway: RunningGateway) -> None:
+    """Two rules sent naming one counter would count in one bucket, requests and tokens mixed."""
+    rules = [
+        {"limit": 5, "period": 60, "counter": "shared"},
+        {"limit": 1000, "period": 60, "unit": "tokens", "counter": "shared"},
+    ]
+    created = gateway.http.post(
+        "/api/v1/accounts/local/gateways", json={"name": "Counted", "settings": {"rate_limits": rules}}
+    )
+    assert created.status_code in (200, 201), created.text
+    counters = [rule["counter"] for rule in created.json()["settings"]["rate_limits"]]
+    assert "shared" not in counters
+    assert len(set(counters)) == 2
+    token = gateway.http.post(
+        "/api/v1/accounts/local/tokens", json={"name": "t", "scopes": ["run"], "rules": rules}
+    )
+    assert token.status_code == 201, token.text
+    assert "shared" not in [rule["counter"] for rule in token.json()["rules"]]

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
+from sluicegate.buckets import carry_counters
 from sluicegate.cli import budgets
 from sluicegate.cli.accounts import account_exists, check_account, no_account
 from sluicegate.cli.common import (
@@ -135,7 +136,7 @@ def token_create(
             raise typer.Exit(2)
     expires_at = with_database_sync(lambda: token_expiry(None, expires_in, time.time(), None, "--expires-in"))
     token, secret = new_token(account, name, scope, gateway or None, expires_at)
-    token = token.model_copy(update=limits.allowance())
+    token = token.model_copy(update={**limits.allowance(), "rules": carry_counters((), limits.rules)})
 
     async def create(db: Database) -> None:
         if not new_account and not await account_exists(db, account):

@@ -106,7 +106,8 @@ class AccessApi:
             await self._check_gateways(account, body.gateways)
         await self._check_providers(account, body.providers)
         token, secret = new_token(account, body.name, body.scopes, body.gateways, expires_at)
-        token = token.model_copy(update=body.allowance())
+        # A counter sent with a rule is not taken (buckets.py): two rules sharing one would mix.
+        token = token.model_copy(update={**body.allowance(), "rules": carry_counters((), body.rules)})
         await self._db.create_token(token, hash_secret(secret))
         await self._guard.audit(
             request,

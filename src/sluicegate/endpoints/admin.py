@@ -228,6 +228,8 @@ class AdminApi:
             raise BadRequest(f"cannot derive a URL slug from name {name!r}; give `slug`", field="slug")
         if settings.routes and (names := await self.provider_names(account)) is not None:
             parse_routes(settings.routes, names)  # its targets' providers (the rest was checked)
+        # A counter sent with a rule is not taken (buckets.py): two rules sharing one would mix.
+        settings = settings.model_copy(update={"rate_limits": list(carry_counters((), settings.rate_limits))})
         gateway = await self._db.create_gateway(account, slug, name, settings)
         self._directory.invalidate(account, slug)
         for watch in self._watchers:
