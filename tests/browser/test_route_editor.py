@@ -80,19 +80,24 @@ def test_an_error_quoting_what_was_typed_shows_a_bidi_control_as_its_escape(
     assert "\u202e" not in status.inner_text()
 
 
-def test_nothing_can_be_typed_before_the_routes_are_loaded(page: Page, gateway: RunningGateway) -> None:
-    # The load shows a route (or a new one) in the fields: typing before it would be wiped.
+def test_nothing_can_be_typed_or_saved_while_the_routes_load(page: Page, gateway: RunningGateway) -> None:
+    # Each load (the first, and the one after a save) shows a route in the fields: typing before it
+    # would be wiped, and a save would send what is about to be replaced.
     card = page.locator("section[aria-label='Routes']")
     name, text = card.locator("input[name=route_name]"), card.locator("textarea[name=route_json]")
-    while_loading: list[tuple[bool, bool]] = []
+    save = card.locator("text=Save route")
+    while_loading: list[tuple[bool, bool, bool]] = []
 
     def look_then_answer(route: Route) -> None:
-        while_loading.append((name.is_disabled(), text.is_disabled()))
+        while_loading.append((name.is_disabled(), text.is_disabled(), save.is_disabled()))
         route.continue_()
 
     page.route("**/gateways/default/routes", look_then_answer)
     open_editor(page, gateway)
     expect(name).to_be_enabled()
-    assert while_loading == [(True, True)]
     name.fill("support")
     expect(card.locator(".route-status")).to_have_text("Valid route.")
+    save.click()
+    expect(card.locator("table.versions tbody tr")).to_have_count(1)
+    expect(save).to_be_enabled()
+    assert while_loading == [(True, True, True)] * 2

@@ -22,8 +22,9 @@ export function routesCard(api, slug, onErrors = () => {}) {
   let errors = {}; // route name -> why the gateway cannot use it
   let timer = null;
   let asked = 0; // the latest check: older answers arriving late are ignored
-  // Until the first load has shown a route, what is typed would be replaced by it.
-  name.disabled = text.disabled = true;
+  const saveButton = h("button", { type: "button", onclick: save }, "Save route");
+  // While a load is under way, what is typed would be replaced by the route it shows.
+  const loading = (busy) => (name.disabled = text.disabled = saveButton.disabled = busy);
 
   const say = (message, bad) => {
     clear(status, message);
@@ -31,12 +32,13 @@ export function routesCard(api, slug, onErrors = () => {}) {
   };
 
   async function load(chosen) {
+    loading(true);
     try {
       const [listed, gateway] = await Promise.all([api.request("GET", api.gatewayPath(slug, "/routes")), api.gateway(slug)]);
       routes = listed.result;
       errors = gateway.route_errors || {};
     } catch (error) {
-      name.disabled = text.disabled = false;
+      loading(false);
       return say(error.message, true);
     }
     onErrors(errors);
@@ -46,7 +48,7 @@ export function routesCard(api, slug, onErrors = () => {}) {
     const first = routes.find((r) => errors[r.name]) || routes[0];
     picker.value = routes.some((r) => r.name === chosen) ? chosen : first?.name || "";
     show(picker.value);
-    name.disabled = text.disabled = false;
+    loading(false);
   }
 
   function show(chosen) {
@@ -144,7 +146,7 @@ export function routesCard(api, slug, onErrors = () => {}) {
     broken,
     text,
     status,
-    h("div", { class: "buttons" }, h("button", { type: "button", onclick: save }, "Save route")),
+    h("div", { class: "buttons" }, saveButton),
     h("h3", {}, "Flow"),
     flow,
     h("h3", {}, "Versions"),
