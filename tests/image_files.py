@@ -3,6 +3,7 @@ and the fakes that bill images by size."""
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 
@@ -16,6 +17,27 @@ def png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\0" * (1 + 3 * width))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def photo_png(width: int, height: int) -> bytes:
+    """A whole PNG an image library decodes: RGB pixels of noise (fixed by the size), so it compresses
+    as little as a photo does."""
+    row = 3 * width
+    noise = b"".join(
+        hashlib.sha256(b"%d,%d,%d" % (width, height, i)).digest() for i in range(height * row // 32 + 1)
+    )
+    raw = b"".join(b"\0" + noise[y * row : (y + 1) * row] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def jpeg(width: int, height: int, sof: int = 0xC0, exif: int = 0, fill: bool = False) -> bytes:

@@ -20,6 +20,11 @@ shape, as the router is OpenAI-compatible.
     no-usage           streams end without `details` even when `parameters.details` asked for them
     pause-stream       as FakeOpenAI: wait for `release(name)` after the first token
 
+Image classification is served for the models in `IMAGE_CLASSIFIERS` (a ViT): `inputs`, a PNG or a
+JPEG in base64 (what huggingface_hub sends when parameters come with the image), answers
+`[{"label", "score"}]`, cut at `parameters.top_k` (default 5), with no usage, as HF Inference does;
+anything else there is a 400.
+
 Text generation is deterministic: "echo: <inputs>" (at most 64 words), cut at
 `parameters.max_new_tokens` words (default 20; finish_reason "length"), else ended by the `</s>`
 token (special, "eos_token"). A token is a word; the prompt is `<s>` plus its words. `details` come
@@ -29,6 +34,8 @@ only when `parameters.details` is true, `prefill` only with `decoder_input_detai
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,6 +50,14 @@ from tests.fakes.openai_server import FakeOpenAI
 MODELS_PREFIX = "/hf-inference/models"
 DEFAULT_MODELS = ("bigcode/starcoder", "meta-llama/Llama-3.1-8B-Instruct")
 DEFAULT_MAX_NEW_TOKENS = 20
+IMAGE_CLASSIFIERS = frozenset({"google/vit-base-patch16-224"})
+LABELS = (
+    ("Egyptian cat", 0.52),
+    ("tabby, tabby cat", 0.21),
+    ("tiger cat", 0.14),
+    ("lynx", 0.05),
+    ("fox", 0.01),
+)
 VOCABULARY = 32_000
 LOGPROB = -0.5
 BOS = {"id": 1, "text": "<s>", "logprob": None}
@@ -125,6 +140,8 @@ class FakeHuggingFace(FakeOpenAI):
         call = request[CALL]
         inputs = call.body.get("inputs")
         parameters = call.body.get("parameters") or {}
+        if call.body["model"] in IMAGE_CLASSIFIERS:
+            return _classify(inputs, parameters, call.body["model"])
         if not isinstance(inputs, str) or not inputs:
             return _behavior_error(400, call.body["model"], chat=False)
         pieces, finish = _reply(inputs, parameters.get("max_new_tokens"))
@@ -169,6 +186,19 @@ def _behavior_error(status: int, model: str, chat: bool) -> web.Response:
     if error_type is not None:
         body["error_type"] = error_type
     return web.json_response(body, status=status)
+
+
+def _classify(inputs: Any, parameters: dict[str, Any], model: str) -> web.Response:
+    """An image classification's answer: labels and scores, no usage."""
+    try:
+        image = base64.b64decode(inputs, validate=True) if isinstance(inputs, str) else b""
+    except binascii.Error:
+        image = b""
+    if not image.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8")):
+        return _behavior_error(400, model, chat=False)
+    top_k = parameters.get("top_k")
+    labels = LABELS[: top_k if isinstance(top_k, int) and top_k > 0 else len(LABELS)]
+    return web.json_response([{"label": label, "score": score} for label, score in labels])
 
 
 def _data(payload: dict[str, Any]) -> bytes:

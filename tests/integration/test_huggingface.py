@@ -7,6 +7,7 @@ OpenAI-compatible API as `InferenceClient(base_url=.../huggingface)` (`.../huggi
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from huggingface_hub.errors import HfHubHTTPError, OverloadedError, ValidationEr
 
 from tests.conftest import RunningGateway
 from tests.fakes.huggingface_server import FakeHuggingFace
+from tests.image_files import photo_png
 
 MODEL = "bigcode/starcoder"
 CHAT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -182,3 +184,24 @@ def test_stream_dropped_mid_way_counts_its_inputs(gateway: RunningGateway) -> No
     assert (record["stream"], record["usage_estimated"]) == (True, True)
     assert record["tokens_in"] == 6  # "what is the capital of France" in o200k_base
     assert record["tokens_out"] == 3  # the two tokens that came: "echo: what"
+
+
+def test_an_image_to_classify_counts_no_prompt_tokens(gateway: RunningGateway, fake: FakeHuggingFace) -> None:
+    # With parameters, huggingface_hub sends the image as base64 in `inputs` (raw bytes without);
+    # HF Inference answers labels and no usage, so the gateway estimates: the image's base64 is no
+    # prompt (9,400 characters here, some 6,000 tokens were it read as text). A text generation
+    # still counts its prompt.
+    image = photo_png(48, 48)
+    with model_client(gateway, "google/vit-base-patch16-224") as client:
+        labels = client.image_classification(image, top_k=2)
+    assert [label.label for label in labels] == ["Egyptian cat", "tabby, tabby cat"]
+    assert fake.requests[-1].json["inputs"] == base64.b64encode(image).decode()
+    with model_client(gateway) as client:
+        assert client.text_generation(PROMPT) == "echo: what is the capital of France"
+    generation, classification = gateway.wait_for_logs(2)
+    assert (classification["model"], classification["usage_estimated"]) == (
+        "google/vit-base-patch16-224",
+        True,
+    )
+    assert (classification["tokens_in"], classification["tokens_out"]) == (0, 0)
+    assert (generation["tokens_in"], generation["tokens_out"]) == (6, 8)  # in o200k_base

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
 from sluicegate.providers.huggingface import HUGGINGFACE
 from sluicegate.types import Usage
+from sluicegate.usage.tokens import TokenCounter
+from tests.image_files import photo_png
 
 GENERATE = Route("local", "bigcode/starcoder")
 ROUTER_CHAT = Route("local", "v1/chat/completions")
@@ -83,6 +87,38 @@ def test_request_facts() -> None:
         ROUTER_CHAT, b'{"model": "Qwen/Qwen2.5-72B-Instruct:nscale", "stream": true}'
     )
     assert (routed.model, routed.stream) == ("Qwen/Qwen2.5-72B-Instruct:nscale", True)
+
+
+def test_inputs_are_counted_where_they_are_a_prompt_only() -> None:
+    # The estimate of an answer without usage (and a token rule's reservation) counts `inputs` in
+    # the bodies the adapter read as a prompt: a text generation's, a list of texts, a task's object;
+    # never an image's or audio's base64 (huggingface_hub's binary tasks with parameters).
+    counter = TokenCounter()
+
+    def counted(path: str, payload: object) -> int:
+        facts = HUGGINGFACE.read_request(Route("local", path), orjson.dumps(payload))
+        return counter.count_request_input(facts)
+
+    prompt = counter.count_text("def f(x):")
+    assert counted("bigcode/starcoder", {"inputs": "def f(x):"}) == prompt
+    assert counted("hf-inference/models/gpt2", {"inputs": "def f(x):", "parameters": {"top_k": 5}}) == prompt
+    assert counted("m/pipeline/feature-extraction", {"inputs": ["def f(x):"]}) == prompt
+    assert counted("deepset/roberta-base-squad2", {"inputs": {"question": "def f(x):"}}) == prompt
+    # One long word, a DNA sequence: text, not base64.
+    assert counted("gpt2", {"inputs": "ACGT" * 100}) == counter.count_text("ACGT" * 100)
+    image = base64.b64encode(photo_png(64, 64)).decode()
+    audio = base64.b64encode(b"RIFF\x24\x08\0\0WAVEfmt " + bytes(range(256)) * 8).decode()
+    vit = "hf-inference/models/google/vit-base-patch16-224"
+    assert counted(vit, {"inputs": image, "parameters": {"top_k": 2}}) == 0
+    assert counted(vit, {"inputs": image}) == 0
+    assert counted(f"{vit}/pipeline/image-classification", {"inputs": "a cat"}) == 0
+    assert (
+        counted("openai/whisper-large-v3", {"inputs": audio, "parameters": {"return_timestamps": True}}) == 0
+    )
+    assert counted("gpt2", {"inputs": f"data:image/png;base64,{image}"}) == 0
+    # A visual question: the question is counted, the image is not.
+    question = {"inputs": {"image": image, "question": "def f(x):"}}
+    assert counted("dandelin/vilt-b32-finetuned-vqa/pipeline/visual-question-answering", question) == prompt
 
 
 def test_usage_from_generation_details() -> None:

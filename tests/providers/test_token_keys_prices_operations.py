@@ -189,9 +189,8 @@ def test_operations_that_name_a_generation() -> None:
 def test_the_estimator_reads_the_keys_it_read_before() -> None:
     before = TokenKeys(
         turns=frozenset({"messages"}),
-        # and since: Gemini's `batchEmbedContents` holds its texts under `requests`, a Hugging Face
-        # model's its prompt under `inputs`
-        text=TEXT_KEYS_BEFORE | {"requests", "inputs"},
+        # and since: Gemini's `batchEmbedContents` holds its texts under `requests`
+        text=TEXT_KEYS_BEFORE | {"requests"},
         image_types=IMAGE_PART_TYPES_BEFORE,
         media=INLINE_MEDIA_KEYS_BEFORE,
         # and since: the tools offered (chat's legacy `functions` too), counted as their JSON
@@ -212,6 +211,9 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
         inner_text=frozenset(
             ("inputs", key) for key in ("question", "context", "source_sentence", "sentences", "query")
         ),
+        # and since: a Hugging Face model's prompt under `inputs`, in the bodies its adapter reads as
+        # one only (not an image's base64, not another provider's `inputs`)
+        scoped_text=frozenset({("huggingface", "inputs")}),
     )
     assert before == TOKEN_KEYS
 

@@ -290,17 +290,33 @@ def test_any_input_reads_each_providers_other_spellings(counter: TokenCounter) -
     assert counter.count_any_input({"input": items}, "gpt-4o") == (
         count("lookup") + count('{"q": 1}') + count("found")
     )
-    # A Hugging Face model's `inputs`: a text generation's prompt, a list of texts, or a task's
-    # object, whose text is at keys of its own (there only); parameters and an image count nothing.
+    # A Hugging Face model's `inputs`, in a body its adapter read as a prompt (its scope): a text
+    # generation's prompt, a list of texts, or a task's object, whose text is at keys of its own
+    # (there only); parameters and an image count nothing.
+    hf = "huggingface"
     generation = {"inputs": "def f(x):", "parameters": {"max_new_tokens": 5, "details": True}}
-    assert counter.count_any_input(generation, "gpt-4o") == count("def f(x):")
-    assert counter.count_any_input({"inputs": ["alpha", "beta"]}, "gpt-4o") == count("alpha") + count("beta")
+    assert counter.count_any_input(generation, "gpt-4o", hf) == count("def f(x):")
+    assert counter.count_any_input({"inputs": ["alpha", "beta"]}, "gpt-4o", hf) == count("alpha") + count(
+        "beta"
+    )
     answering = {"inputs": {"question": "Where?", "context": "In Lyon.", "image": "A" * 400}}
-    assert counter.count_any_input(answering, "gpt-4o") == count("Where?") + count("In Lyon.")
+    assert counter.count_any_input(answering, "gpt-4o", hf) == count("Where?") + count("In Lyon.")
     similarity = {"inputs": {"source_sentence": "a sluice", "sentences": ["a gate", "a dam"]}}
     sentences = count("a sluice") + count("a gate") + count("a dam")
-    assert counter.count_any_input(similarity, "gpt-4o") == sentences
-    assert counter.count_any_input({"context": "In Lyon.", "question": "Where?"}, "gpt-4o") == 0
+    assert counter.count_any_input(similarity, "gpt-4o", hf) == sentences
+    assert counter.count_any_input({"context": "In Lyon.", "question": "Where?"}, "gpt-4o", hf) == 0
+
+
+def test_a_scoped_key_counts_in_its_scope_only(counter: TokenCounter) -> None:
+    # `inputs` is text in a body the Hugging Face adapter read as a prompt, and nowhere else: not in
+    # another provider's body, nor in one whose `inputs` is an image's base64 (no scope named).
+    count = counter.encoding(O200K_BASE).encode_ordinary
+    generation = {"inputs": "def f(x):", "parameters": {"max_new_tokens": 5}}
+    assert counter.count_any_input(generation, "gpt-4o", "huggingface") == len(count("def f(x):"))
+    image = {"inputs": "iVBORw0KGgoAAAANSUhEUgAA" * 400, "parameters": {"top_k": 2}}
+    for body in (generation, image, {"inputs": {"question": "Where?"}}):
+        assert counter.count_any_input(body, "gpt-4o") == 0
+        assert counter.count_any_input(body, "gpt-4o", "another") == 0
 
 
 def test_the_tools_offered_count_as_their_json(counter: TokenCounter) -> None:

@@ -88,7 +88,7 @@ class Estimator:
         estimates = []
         for step in steps:
             payload = step.facts.payload
-            prompt = self._tokens.count_any_input(payload, step.facts.model) if payload is not None else 0
+            prompt = self._tokens.count_request_input(step.facts) if payload is not None else 0
             cap = step.provider.output_cap(step.route, payload)
             own = step.options.custom_cost if step.options is not None else None  # a universal step's
             rate = self._pricing.price(step, own or custom_cost, fallback) if price else None

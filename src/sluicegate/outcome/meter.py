@@ -62,14 +62,14 @@ class Meter:
         if usage is None and _countable(exchange, step):
             # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
             usage = Usage(
-                input_tokens=self._tokens.count_any_input(step.facts.payload, step.facts.model),
+                input_tokens=self._tokens.count_request_input(step.facts),
                 output_tokens=self._output_tokens(exchange, step),
                 estimated=True,
             )
         elif usage is not None and _countable(exchange, step):
             if usage.input_unreported:
                 # Its output reported, its input not (a text generation's `details` without `prefill`).
-                counted = self._tokens.count_any_input(step.facts.payload, step.facts.model)
+                counted = self._tokens.count_request_input(step.facts)
                 usage = replace(usage, input_tokens=counted, input_unreported=False, estimated=True)
             if _cut_short(exchange):
                 # Cut short, the stream reported its input but not what it had written so far

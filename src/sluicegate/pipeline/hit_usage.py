@@ -59,7 +59,7 @@ def counted_entry(counter: TokenCounter, facts: RequestFacts, entry: CacheEntry)
     request that asked `facts`, when it is a chat completion stored without any; else None."""
 
     def usage_of(text: str) -> dict[str, Any]:
-        prompt_tokens = counter.count_any_input(facts.payload, facts.model)
+        prompt_tokens = counter.count_request_input(facts)
         completion_tokens = counter.count_text(text, facts.model)
         total = prompt_tokens + completion_tokens
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}

@@ -95,6 +95,9 @@ class RequestFacts:
     # Why a body that starts as JSON would could not be read as JSON; whether the request is refused
     # for it depends on the Content-Type the client declared (`unreadable`).
     unreadable: JsonProblem | None = None
+    # Where the body holds text at top-level keys only its provider knows to be a prompt in this
+    # request (`TokenKeys.scoped_text`): a Hugging Face model's `inputs` that are no file in base64.
+    text_scope: str | None = None
 
 
 NO_FACTS = RequestFacts()
@@ -303,7 +306,8 @@ class Provider(Protocol):
     @property
     def token_keys(self) -> TokenKeys:
         """Where the request bodies of the APIs it speaks hold what the token estimator counts
-        (`providers/texts.py`); the estimator reads every body with all providers' (`TOKEN_KEYS`)."""
+        (`providers/texts.py`); the estimator reads every body with all providers' (`TOKEN_KEYS`),
+        a scoped key (`scoped_text`) only in a body whose `read_request` named its scope."""
         ...
 
     def output_cap(self, route: Route, payload: Any) -> int | None:

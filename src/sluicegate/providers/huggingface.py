@@ -22,7 +22,8 @@ else an empty list). A stream (`"stream": true`) sends `data:{"token": {...}, "g
 "details": null}` per token; the last event has the whole text and, when asked, `details` with
 `generated_tokens` and `input_length` (TGI 2; earlier servers `prompt_tokens`, or none). Where the
 answer counts the output only, its usage says so (`Usage.input_unreported`) and the gateway counts
-the input: `inputs`, a string or the task's object (`{"question", "context"}`: `HF_TOKEN_KEYS`).
+the input: `inputs`, a string or the task's object (`{"question", "context"}`: `HF_TOKEN_KEYS`),
+never an image's or audio's base64 (`huggingface_inputs.py`).
 Chat completions (`.../v1/chat/completions`, on the router or a model) speak OpenAI's format.
 """
 
@@ -47,6 +48,7 @@ from sluicegate.providers.base import (
 from sluicegate.providers.cohere import COHERE
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
+from sluicegate.providers.huggingface_inputs import HF_TOKEN_KEYS, prompt_scope
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, capped, nested_cap_field
@@ -140,16 +142,6 @@ GENERATION_CAPS = ("max_new_tokens",)
 # The tasks a model's path may name that generate no tokens: embeddings, and comparing them.
 # https://huggingface.co/docs/inference-providers/tasks/feature-extraction
 EMBEDDING_TASKS = ("pipeline/feature-extraction", "pipeline/sentence-similarity")
-# What the token estimator counts of a model's own bodies: `inputs`, a string (a text generation's
-# prompt), a list of them, or a task's object, whose text is at keys of its own
-# (https://huggingface.co/docs/inference-providers/tasks: question answering, sentence similarity,
-# table question answering; a table's cells and an image count nothing). Beside the router's.
-HF_TOKEN_KEYS = OPENAI.token_keys | TokenKeys(
-    text=frozenset({"inputs"}),
-    inner_text=frozenset(
-        ("inputs", key) for key in ("question", "context", "source_sentence", "sentences", "query")
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +187,7 @@ class HuggingFace:
             payload=facts.payload,
             cacheable=cacheable,
             unreadable=facts.unreadable,
+            text_scope=prompt_scope(route, payload.get("inputs")),
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:

@@ -146,8 +146,11 @@ class TokenKeys:
     object of type `inner` found under a typed key of an `outer` object (a document's plain-text
     `source`, whose `data` is its text, where a PDF source's is base64). `inner_text`: `(key, inner)`
     pairs, an object at a top-level text `key` holding text at `inner` keys that hold none elsewhere
-    (a Hugging Face task's `inputs`: question answering's `question` and `context`). Any other key
-    counts nothing.
+    (a Hugging Face task's `inputs`: question answering's `question` and `context`). `scoped_text`:
+    `(scope, key)` pairs, a top-level key that holds text only in a body its provider read as of
+    that scope (`RequestFacts.text_scope`), as `typed_text` holds for an object of one type: a
+    Hugging Face model's `inputs`, a prompt or a task's object there, a file in base64 for an image
+    or audio task, and no prompt in another provider's body. Any other key counts nothing.
     """
 
     turns: frozenset[str] = frozenset()
@@ -157,6 +160,7 @@ class TokenKeys:
     schemas: frozenset[str] = frozenset()
     typed_text: frozenset[tuple[str, str]] = frozenset()
     inner_text: frozenset[tuple[str, str]] = frozenset()
+    scoped_text: frozenset[tuple[str, str]] = frozenset()
 
     def __or__(self, other: TokenKeys) -> TokenKeys:
         """The keys of both (a provider that speaks several APIs, every provider's at once)."""
@@ -168,6 +172,7 @@ class TokenKeys:
             self.schemas | other.schemas,
             self.typed_text | other.typed_text,
             self.inner_text | other.inner_text,
+            self.scoped_text | other.scoped_text,
         )
 
 

@@ -7,7 +7,8 @@ directory.
 
 Counts are exact for OpenAI models and an estimate for every other model, which is counted with
 `o200k_base`. Which parts of a request body hold text is each provider's knowledge (its
-`token_keys`); the walk here reads every body with all of them (`providers.TOKEN_KEYS`). An image
+`token_keys`); the walk here reads every body with all of them (`providers.TOKEN_KEYS`), a key
+scoped to one provider's bodies only where its adapter read the body as of that scope. An image
 counts what its provider bills for it, by its size and detail where the request says them
 (`images.py`).
 """
@@ -30,6 +31,8 @@ from sluicegate.usage.images import image_tokens
 
 if TYPE_CHECKING:
     import tiktoken
+
+    from sluicegate.providers.base import RequestFacts
 
 CL100K_BASE: Final = "cl100k_base"
 O200K_BASE: Final = "o200k_base"
@@ -84,18 +87,27 @@ _TEXT_KEYS: Final = TOKEN_KEYS.text
 _IMAGE_PART_TYPES: Final = TOKEN_KEYS.image_types
 _INLINE_MEDIA_KEYS: Final = TOKEN_KEYS.media
 _SCHEMA_KEYS: Final = TOKEN_KEYS.schemas
+_NO_KEYS: Final[frozenset[str]] = frozenset()
 _TYPED_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
         kind: frozenset(key for t, key in TOKEN_KEYS.typed_text if t == kind) - _TEXT_KEYS
         for kind, _ in TOKEN_KEYS.typed_text
     }
 )
-# Keys that hold text only in the object a top-level text key holds (`inner_text`: a Hugging Face
-# task's `inputs`, `{"question", "context"}`), by that key.
+# Keys that hold text only in the object a top-level text (or scoped) key holds (`inner_text`: a
+# Hugging Face task's `inputs`, `{"question", "context"}`), by that key.
 _INNER_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
         outer: frozenset(key for o, key in TOKEN_KEYS.inner_text if o == outer) - _TEXT_KEYS
         for outer, _ in TOKEN_KEYS.inner_text
+    }
+)
+# Top-level keys that hold text only in a body its provider read as of one scope (`scoped_text`,
+# `RequestFacts.text_scope`: a Hugging Face model's `inputs` where they are a prompt), by scope.
+_SCOPED_TEXT_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        scope: frozenset(key for s, key in TOKEN_KEYS.scoped_text if s == scope) - _TEXT_KEYS
+        for scope, _ in TOKEN_KEYS.scoped_text
     }
 )
 # Counts of strings up to this many characters are remembered (at most COUNT_CACHE_SIZE of them,
@@ -229,7 +241,12 @@ class TokenCounter:
                     total += TOKENS_PER_NAME
         return total
 
-    def count_any_input(self, payload: object, model: str | None = None) -> int:
+    def count_request_input(self, facts: RequestFacts) -> int:
+        """`count_any_input` of a request body as its provider read it: with its model and the
+        scope its adapter named (`RequestFacts.text_scope`)."""
+        return self.count_any_input(facts.payload, facts.model, facts.text_scope)
+
+    def count_any_input(self, payload: object, model: str | None = None, scope: str | None = None) -> int:
         """Best-effort estimate of the input tokens of a request body or input value.
 
         Understands a string, a list of strings or of token ids (an embeddings input), and the
@@ -237,18 +254,20 @@ class TokenCounter:
         turns is counted with `count_chat_input`; tool definitions as their JSON text; everything
         else by walking its text values, images at what they cost `model` (and the keys of an object
         at a top-level key that hold text there only: `TokenKeys.inner_text`). Values under other
-        keys (model names, urls, base64 data) count nothing.
+        keys (model names, urls, base64 data) count nothing, nor do the keys of a scope
+        (`TokenKeys.scoped_text`) but in a body read as of that `scope` (`RequestFacts.text_scope`).
         """
         count, image = self._counter(model), image_tokens(model)
         if not isinstance(payload, Mapping):
             return _walk(payload, count, image)
+        scoped = _SCOPED_TEXT_KEYS.get(scope, _NO_KEYS) if scope is not None else _NO_KEYS
         total = 0
         for key, value in payload.items():
             if key in _TURN_KEYS and isinstance(value, list):
                 total += self.count_chat_input(value, model)
             elif key in _SCHEMA_KEYS:
                 total += _json_text(value, count)
-            elif key in _TEXT_KEYS:
+            elif key in _TEXT_KEYS or key in scoped:
                 total += _walk(value, count, image)
                 if isinstance(value, Mapping) and (inner := _INNER_TEXT_KEYS.get(key)):
                     total += sum(_walk(value[k], count, image) for k in inner if k in value)
