@@ -83,6 +83,10 @@ class RateLimitRule(BaseModel):
         json_schema_extra={"readOnly": True},
     )
 
+    def shown(self) -> dict[str, Any]:
+        """The rule as a refusal or a report shows it: its counter is the gateway's own business."""
+        return self.model_dump(exclude={"counter"})
+
     @field_validator("scope", mode="before")
     @classmethod
     def _scope_named(cls, scope: Any) -> Any:

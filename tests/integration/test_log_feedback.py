@@ -82,7 +82,10 @@ def test_feedback_score_and_metadata_are_stored_and_metadata_merges(gw: RunningG
     assert (stored["feedback"], stored["score"]) == (1, 87.5)
     # Merged: the request's own metadata stays, a key sent as null goes.
     assert stored["metadata"] == {"user": "ana", "reviewer": "bo"}
-    assert answered.json() == {**stored, "request_headers": None, "request_body": None, "response_body": None}
+    # The answer carries no bodies, nor what is said of them (their sizes, whether they were cut).
+    bodies = ("request_headers", "request_body", "response_body", "request_body_size", "response_body_size")
+    bodies += ("request_body_complete", "response_body_complete")
+    assert answered.json() == {**stored, **dict.fromkeys(bodies)}
 
     # Fields not sent stay; null clears one.
     assert patch(gw, log_id, {"score": None}).status_code == 200

@@ -323,7 +323,7 @@ class AccessApi:
 def _allowance_details(token: Token) -> dict[str, Any]:
     """What the audit trail records of a token's allowance (only what it sets)."""
     return {
-        "rules": [rule.model_dump() for rule in token.rules] or None,
+        "rules": [rule.shown() for rule in token.rules] or None,
         "models": token.models,
         "providers": token.providers,
         "metadata": token.metadata or None,

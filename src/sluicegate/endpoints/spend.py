@@ -200,7 +200,7 @@ async def _add_budgets(
 def _budget_use(gateway: str | None, rule: RateLimitRule, usage: Usage) -> BudgetUse:
     return BudgetUse(
         gateway=gateway,
-        rule=rule.model_dump(),
+        rule=rule.shown(),
         label=rule.label,
         unit=rule.unit,
         limit=rule.limit,

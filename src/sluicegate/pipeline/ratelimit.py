@@ -123,7 +123,7 @@ class RateLimit:
             raise RateLimited(
                 f"{whose} exceeded: {rule.label}",
                 headers=refusal_headers(refused, facts[index]),
-                rule=rule.model_dump(),
+                rule=rule.shown(),
             )
         return Admitted(verdict, facts)
 
@@ -349,7 +349,7 @@ def _refuse_unpriced(steps: Sequence[Step], estimates: list[StepEstimate], rule:
                 f"the spend limit {rule.label!r} applies: {PRICING_HELP}",
                 model=step.facts.model,
                 provider=step.provider.name,
-                rule=rule.model_dump(),
+                rule=rule.shown(),
             )
 
 

@@ -84,7 +84,7 @@ def reservation_refusal(
         f"{caps_of.name} ({_SDK_HINT}) to at most {per_answer:,}{caps_of.budget_note(per_answer)} to be "
         f"admitted now. {_waiting(usage, rule, alone, wait)}"
     )
-    details: dict[str, Any] = {"rule": rule.model_dump()}
+    details: dict[str, Any] = {"rule": rule.shown()}
     if caps_of.asked is not None:
         details["param"] = caps_of.asked.name  # OpenAI's errors name the field to blame
     return ReservationExceedsBudget(message, headers={**headers, "Retry-After": str(wait)}, **details)

@@ -107,8 +107,8 @@ class RouteRefused(RateLimited):
         super().__init__(
             f"route {route!r}: the limit{at} is spent ({rule.label}) and has no else",
             route=route,
-            rule=rule.model_dump(),  # as a refusal by one of the gateway's rate_limits shows its rule
-            limits=[{"where": w, "rule": r.model_dump()} for w, r in spent],
+            rule=rule.shown(),  # as a refusal by one of the gateway's rate_limits shows its rule
+            limits=[{"where": w, "rule": r.shown()} for w, r in spent],
         )
         self.spent = spent
         # The way it went, for the log: the route, and decisions ending at the refusal; no target.
