@@ -133,7 +133,8 @@ def query_time(value: float, name: str) -> float:
     meant = in_seconds(value, EARLIEST, LATEST) if math.isfinite(value) else None
     hint = f"; it looks like {meant[1]}: did you mean {name}={number(meant[0])}?" if meant else ""
     raise BadRequest(
-        f"{name} must be a time between 1970 and the year 5000 (epoch seconds or ISO 8601), got"
+        f"{name} must be a time within about 3,000 years of 1970 (epoch seconds between -1e11 and"
+        f" 1e11, or ISO 8601), got"
         f" {number(value)}{hint}",
         param=name,
     )

@@ -35,6 +35,7 @@ from sluicegate.endpoints.reach import check_gateway, gateways_to_cover
 from sluicegate.errors import BadRequest
 from sluicegate.storage.base import GatewayRecords
 from sluicegate.storage.rollup_bins import KEPT_SECONDS, WIDTHS, finest_width
+from sluicegate.times import query_time
 from sluicegate.tokens import Scope, Token
 
 PARAMS = ("from", "to", "interval", "gateway", "provider", "model", "by")
@@ -178,10 +179,6 @@ def kept_range(query: AnalyticsQuery, now: float) -> AnalyticsQuery:
     return query.model_copy(update={"since": since, "until": until})
 
 
-LATEST = 1e11  # epoch seconds in the year 5138: beyond any log, well inside every backend's integers
-
-
 def finite_time(value: float | None, name: str) -> float | None:
-    if value is not None and not (math.isfinite(value) and -LATEST < value < LATEST):
-        raise BadRequest(f"{name} must be a time between 1970 and the year 5000, got {value!r}", param=name)
-    return value
+    """`value` (None: not given) within the times a query may name (`times.query_time`)."""
+    return None if value is None else query_time(value, name)
