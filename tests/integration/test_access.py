@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -223,6 +224,24 @@ def test_stored_provider_key_is_injected_but_never_shown_or_stored_in_clear(
     stored = stored_bytes(gateway.settings)
     assert b"default" in stored  # the dump holds the data
     assert PROVIDER_KEY.encode() not in stored
+
+
+def test_a_short_keys_fingerprint_cannot_be_tried_against(gateway: RunningGateway) -> None:
+    # A local server's key chosen by hand: an unkeyed hash of it (older versions showed 48 bits of
+    # its SHA-256) gives it away to anyone who tries every key of 4 characters or fewer.
+    keys = "/api/v1/accounts/local/gateways/default/provider-keys"
+    stored = gateway.http.put(f"{keys}/openai", json={"key": "k3y9"})
+    assert stored.status_code == 201
+    fingerprint = stored.json()["fingerprint"]
+    assert fingerprint.startswith("hmac:")
+    assert hashlib.sha256(b"k3y9").hexdigest()[:12] not in fingerprint
+    assert "k3y9" not in fingerprint
+    # The listing and the audit trail show the one fingerprint, so a rotation can be told by it.
+    assert [key["fingerprint"] for key in gateway.http.get(keys).json()["result"]] == [fingerprint]
+    put = next(e for e in gateway.http.get("/api/v1/accounts/local/audit").json()["result"]
+               if e["action"] == "provider_key.put")  # fmt: skip
+    assert put["details"]["fingerprint"] == fingerprint
+    assert gateway.http.put(f"{keys}/openai", json={"key": "k3y8"}).json()["fingerprint"] != fingerprint
 
 
 def test_a_key_for_an_unknown_provider_is_refused_with_the_one_meant(gateway: RunningGateway) -> None:

@@ -28,7 +28,7 @@ def gw(make_gateway: Callable[..., RunningGateway], data_dir: Path) -> Iterator[
 def test_keys_are_stored_from_stdin_listed_updated_and_removed(gw: RunningGateway, data_dir: Path) -> None:
     remote = ("--url", gw.url, "--token", gw.settings.admin_token)
     stored = run_cli(data_dir, "keys", "set", "openai", "main", "--weight", "3", *remote, stdin=SECRET + "\n")
-    assert stored.stdout.startswith("stored openai key main (weight 3, sha256:"), stored.stderr
+    assert stored.stdout.startswith("stored openai key main (weight 3, hmac:"), stored.stderr
     assert SECRET not in stored.stdout + stored.stderr
     run_cli(data_dir, "keys", "set", "openai", *remote, stdin=SECRET + "\n")  # the default key
     updated = run_cli(data_dir, "keys", "update", "openai", "main", "--disable", *remote)

@@ -202,7 +202,7 @@ class AccessApi:
         account, gateway = await self._gateway(request)
         provider, name = request.match_info["provider"], request.match_info["name"]
         body = parse_body(KeyUpdate, await read_body(request))
-        found = [(k, sealed) for k, sealed in await self._db.provider_keys(account, gateway)
+        found = [(k, sealed) for k, sealed in await self._keys.listed(account, gateway)
                  if k.provider == provider and k.name == name]  # fmt: skip
         if not found:
             raise NotFound(await self._no_key(account, gateway, provider, name))
@@ -262,7 +262,7 @@ class AccessApi:
     async def stored_keys(self, account: str, gateway: str) -> list[StoredKey]:
         """The gateway's stored provider keys: fingerprints only, never a key."""
         await self._exists(account, gateway)
-        return [key for key, _ in await self._db.provider_keys(account, gateway)]
+        return [key for key, _ in await self._keys.listed(account, gateway)]
 
     async def store_key(
         self,

@@ -214,7 +214,10 @@ class KeyOut(BaseModel):
     provider: str
     name: str = Field(description="the key's name in the provider's pool; the single-key API's is `default`")
     weight: float
-    fingerprint: str
+    fingerprint: str = Field(
+        description="`hmac:` and 12 hex digits of an HMAC-SHA256 of the key under the master key, then its"
+        " last 4 characters when it has 20 or more; never the key"
+    )
     created_at: float
     status: str = Field("ok", description="ok, cooling (after a 429, until `until`) or disabled")
     until: float | None = Field(None, description="cooling: when the key is used again (epoch seconds)")
