@@ -200,9 +200,11 @@ def clock() -> FakeClock:
 def make_gateway(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., RunningGateway]]:
     started: list[RunningGateway] = []
 
-    def make(clock: Callable[[], float] = time.time, **overrides: Any) -> RunningGateway:
+    def make(clock: Callable[[], float] = time.time, workers: int = 1, **overrides: Any) -> RunningGateway:
+        """`workers`: as one of `serve --workers N`'s (only its app: one process serves)."""
         settings = make_settings(**overrides)
-        gateway = RunningGateway(ServerThread(create_app(settings, clock=clock)).start(), settings)
+        app = create_app(settings, clock=clock, workers=workers)
+        gateway = RunningGateway(ServerThread(app).start(), settings)
         started.append(gateway)
         return gateway
 

@@ -69,8 +69,7 @@ from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
 from sluicegate.routing.circuit import CircuitBreaker
 from sluicegate.routing.keypool import KeyPools
-from sluicegate.routing.redis_state import RedisStateStore
-from sluicegate.routing.state import MemoryStateStore, StateStore
+from sluicegate.routing.redis_state import RedisStateStore, create_state_store
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
@@ -124,14 +123,11 @@ def create_semantic_cache(
     )
 
 
-def create_state_store(redis: RedisConnection | None) -> StateStore:
-    """Routing state (circuits, provider key health): in Redis when there is one, so replicas
-    share it."""
-    return RedisStateStore(redis) if redis is not None else MemoryStateStore()
-
-
-def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
-    """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs."""
+def create_app(
+    settings: Settings, clock: Callable[[], float] = time.time, workers: int = 1
+) -> web.Application:
+    """The gateway application. `clock` (epoch seconds) is injectable so tests can expire TTLs;
+    `workers`: how many processes serve it (`serve --workers N`), each with an application of its own."""
     timeouts = settings.timeouts
     database = create_database(
         settings.resolved_database_url,
@@ -250,7 +246,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     guardrails = Guardrails()
     # The pool is the forward stage's Transport, chosen here once (stage tests give it an in-process one).
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
-    jobs = RunningJobs(forwarder, outcomes, rate_limit.reserve_nothing)  # answers that left one running
+    # Jobs answers left running, read until done; by no worker of several that count apart (jobs.py).
+    jobs = RunningJobs(forwarder, outcomes, rate_limit.reserve_nothing, processes=workers)
     log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes, jobs=jobs)
     metrics.gauge("sluicegate_jobs_read", "Predictions left running, read until done", lambda: jobs.watching)
     resolve = Resolve(directory, tokens, settings.host_gateway)

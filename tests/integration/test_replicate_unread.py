@@ -210,3 +210,24 @@ def test_a_poll_through_another_replica_leaves_this_one_nothing_to_read(
     assert (counted["tokens_in"], counted["tokens_out"]) == (6, 7)
     assert wait_until(lambda: watched(one) == 0)
     assert len(gets_of(fake, prediction_id)) == 1  # replica two's
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+def test_a_worker_of_several_reads_predictions_only_where_they_count_once_for_all(
+    make_gateway: Callable[..., RunningGateway],
+    fake: FakeReplicate,
+    request: pytest.FixtureRequest,
+    shared: bool,
+) -> None:
+    """Under `serve --workers 2` without Redis, a client's poll that reaches the other worker counts
+    the prediction there, which this one cannot know: it reads none. With Redis, it does."""
+    cache_url = request.getfixturevalue("redis_url") if shared else ""
+    gateway = make_gateway(upstreams={"replicate": fake.base_url}, workers=2, cache_url=cache_url)
+    created = httpx.post(
+        f"{gateway.provider_url('replicate')}/models/{MODEL}/predictions",
+        json={"input": {"prompt": PROMPT}},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=10,
+    )
+    assert (created.status_code, created.json()["status"]) == (201, "starting")
+    assert watched(gateway) == (1 if shared else 0)  # decided as its answer completed

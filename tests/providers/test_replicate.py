@@ -134,6 +134,18 @@ def test_a_prediction_still_running_is_read_again_by_its_id() -> None:
     assert odd == RunningJob("../account", Route("local", "predictions/..%2Faccount"))
 
 
+def test_only_a_prediction_that_streams_is_read_again_never_a_training() -> None:
+    # An image model's prediction has no `urls.stream`, and its finished read reports no tokens.
+    urls = {"get": "https://api.replicate.com/v1/predictions/gm3qorzdhgbfurvjtvhg6dckhu"}
+    for create in (CREATE, PREDICTIONS, Route("local", "deployments/acme/llama/predictions")):
+        assert REPLICATE.running_job(create, prediction("starting", urls=urls)) is None
+        assert REPLICATE.running_job(create, prediction("starting", urls=None)) is None
+    assert REPLICATE.running_job(PREDICTIONS, prediction("starting")) is not None
+    # A training answers `starting` too: its id names no prediction.
+    for training in ("trainings", f"models/{MODEL}/versions/dp-4d2de9e5/trainings", "v1/trainings/t1"):
+        assert REPLICATE.running_job(Route("local", training), prediction("starting")) is None
+
+
 def test_the_model_of_a_prediction_read_by_id_is_the_answers() -> None:
     # A get or cancel names no model: the prediction's `model` prices and logs it.
     assert REPLICATE.answer_model(GET, SUCCEEDED, streamed=False) == MODEL

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from sluicegate.config import Settings
+from sluicegate.storage import unshared_workers_warning
 from sluicegate.storage.redis_response_items import SLOTS, RedisItemStore
 from sluicegate.storage.response_items import (
     ENTRY_BYTES,
@@ -16,7 +17,6 @@ from sluicegate.storage.response_items import (
     ItemsUnavailable,
     MemoryItemStore,
     entry_bytes,
-    unshared_workers_warning,
 )
 from tests.conftest import FakeClock
 
@@ -69,16 +69,21 @@ async def test_an_item_over_its_own_bound_is_not_kept(clock: FakeClock) -> None:
     assert list(await store.get("s", ["huge", "fits"])) == ["fits"]
 
 
-def test_workers_without_redis_are_warned_that_each_keeps_its_own_items(
+def test_workers_without_redis_are_warned_that_each_keeps_its_own_items_and_counts(
     make_settings: Callable[..., Settings],
 ) -> None:
-    warning = unshared_workers_warning(make_settings(), 4)
+    warning = unshared_workers_warning(make_settings(cache_url=""), 4)
     assert warning is not None
     assert "3 times in 4" in warning
     assert "stores.cache_url" in warning
-    assert unshared_workers_warning(make_settings(), 1) is None
+    # Nor does any worker read a Replicate prediction left running (pipeline/jobs.py), items kept or not.
+    assert "no worker reads a prediction left running" in warning
+    no_items = unshared_workers_warning(make_settings(cache_url="", stores={"response_items_bytes": 0}), 4)
+    assert no_items is not None
+    assert "no worker reads a prediction left running" in no_items
+    assert "item_reference" not in no_items
+    assert unshared_workers_warning(make_settings(cache_url=""), 1) is None
     assert unshared_workers_warning(make_settings(cache_url="redis://127.0.0.1:6379/0"), 4) is None
-    assert unshared_workers_warning(make_settings(stores={"response_items_bytes": 0}), 4) is None
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from sluicegate.config import ConfigError, Settings, given_as
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.startup import StartupError, check_data_dir, data_dir_error, open_database
-from sluicegate.storage import create_database, describe_database
-from sluicegate.storage.response_items import unshared_workers_warning
+from sluicegate.storage import create_database, describe_database, unshared_workers_warning
 from sluicegate.tokens import ensure_admin_token, short_secret_warning
 
 if TYPE_CHECKING:
@@ -183,7 +182,7 @@ def _serve(
     from sluicegate.metrics_group import WorkerGroup
 
     try:
-        app = create_app(settings)
+        app = create_app(settings, workers=place.count if place is not None else 1)
     except ConfigError as exc:  # a URL only a backend reads (SLUICEGATE_CACHE_URL, …)
         raise StartupError(f"configuration: {exc}") from exc
     except OSError as exc:  # the data directory's files: one line, as every start-up error

@@ -49,15 +49,21 @@ class Outcomes:
         while self._pending:
             await asyncio.gather(*self._pending)
 
-    async def counted_in(self, request: IncomingRequest, provider: str, job: str) -> str | None:
-        """The log id of the request whose read counted the usage of `provider`'s `job` for the
-        gateway of `request` (`Usage.job`); None when none has yet, or none can be told."""
+    @property
+    def counted_shared(self) -> bool:
+        """Whether a job's usage is counted once for every process of the gateway (its claims are
+        in Redis), not only within this one."""
+        return self._counted is not None and self._counted.shared
+
+    async def counted_in(self, key: str) -> str | None:
+        """The log id of the request whose read counted the usage of the job counted once under
+        `key` (`job_key`, `Usage.job`); None when none has yet, or none can be told."""
         if self._counted is None:
             return None
         try:
-            return await self._counted.claimed(job_key(request, provider, job))
+            return await self._counted.claimed(key)
         except Exception as exc:  # Redis unreachable (CountedUnavailable): its claim will decide
-            _log.warning("could not tell whether job %s was counted already: %s", job, exc)
+            _log.warning("could not tell whether job %s was counted already: %s", key, exc)
             return None
 
     def _spawn(self, exchange: Exchange) -> asyncio.Task[None]:

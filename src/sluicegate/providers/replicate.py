@@ -14,7 +14,8 @@ once it has finished: the first read that reports them counts them (`Usage.job`)
 are served from another host (the prediction's `urls.stream`); the gateway relays response bodies
 byte for byte and leaves that URL as Replicate gives it, so a stream goes to Replicate directly,
 and a client that streams (the official client's `stream()`), takes a webhook or stops waiting may
-never read the prediction again. So an answer of a prediction still running names it
+never read the prediction again. So an answer of a prediction still running that streams its
+output (`urls.stream`: a language model's, the predictions that report tokens) names it
 (`running_job`), and the gateway reads it itself until it has finished (pipeline/jobs.py): its
 tokens are counted by that read, or by a client's read that came first.
 """
@@ -179,14 +180,19 @@ class Replicate:
 
     def running_job(self, route: Route, body: bytes) -> RunningJob | None:
         """A prediction `starting` or `processing` (a create without `Prefer: wait`, or whose wait
-        ran out; a poll before it finished), read by its id: `GET predictions/{id}`."""
+        ran out; a read before it finished), read by its id: `GET predictions/{id}`. Only one that
+        streams its output (`urls.stream`, there when the model streams: a language model's),
+        since those are the predictions whose finished read reports tokens (an image model's
+        reports none); never a training (`trainings`: its id names no prediction)."""
         if b'"starting"' not in body and b'"processing"' not in body:  # most answers: not parsed
+            return None
+        if not _of_predictions(route):
             return None
         prediction = _json(body)
         if not isinstance(prediction, dict) or prediction.get("status") not in RUNNING:
             return None
-        job = prediction.get("id")
-        if not isinstance(job, str) or not job:
+        job, urls = prediction.get("id"), prediction.get("urls")
+        if not isinstance(job, str) or not job or not isinstance(urls, dict) or not urls.get("stream"):
             return None
         return RunningJob(job, Route(route.account, f"predictions/{quote(job, safe='')}"))
 
@@ -194,6 +200,15 @@ class Replicate:
 def api_path(route: Route) -> str:
     """The path under `/v1`: the route's, without the `v1/` the official clients add."""
     return route.path.removeprefix(SDK_PREFIX)
+
+
+def _of_predictions(route: Route) -> bool:
+    """A route of predictions: a create (`predictions`, `models/{owner}/{name}/predictions`,
+    `deployments/{owner}/{name}/predictions`) or one prediction's (`predictions/{id}`)."""
+    segments = api_path(route).split("/")
+    return segments[0] == "predictions" or (
+        len(segments) == 4 and segments[0] in _OWNED and segments[3] == "predictions"
+    )
 
 
 def _path_model(route: Route) -> str | None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import orjson
 from redis.exceptions import WatchError
 
-from sluicegate.routing.state import Record, StateUnavailable, Update
+from sluicegate.routing.state import MemoryStateStore, Record, StateStore, StateUnavailable, Update
 from sluicegate.storage.redis_link import RedisConnection, RedisLink
 
 MAX_TRIES = 12  # an update that loses the race this often gives up (the state is advisory)
@@ -74,3 +74,9 @@ class RedisStateStore:
                     except WatchError:
                         await asyncio.sleep(random.uniform(0, FIRST_PAUSE * 2 ** min(tries, 7)))
         raise StateUnavailable(f"{key}: changed by others {MAX_TRIES} times during one update")
+
+
+def create_state_store(redis: RedisConnection | None) -> StateStore:
+    """Routing state (circuits, provider key health): in Redis when there is one, so replicas
+    share it."""
+    return RedisStateStore(redis) if redis is not None else MemoryStateStore()

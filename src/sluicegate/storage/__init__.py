@@ -136,6 +136,30 @@ def describe_database(url: str) -> str:
     return redact_url(url)
 
 
+def unshared_workers_warning(settings: Settings, workers: int) -> str | None:
+    """What `serve --workers N` warns of when its workers each keep their own stores (no Redis):
+    the Responses items they render (storage/response_items.py), and which Replicate predictions
+    they counted (storage/counted_once.py), so none reads a prediction left running (pipeline/jobs.py)."""
+    stores = settings.stores
+    if workers < 2 or stores.cache_url.startswith(REDIS_SCHEMES):
+        return None
+    items = (
+        "the Responses output items it renders: a request that names one by id (item_reference, as the"
+        f" Vercel AI SDK sends) reaches another worker about {workers - 1} times in {workers} and is"
+        " refused 400 (stores.response_items_bytes = 0 keeps none: clients then send every item with"
+        " store: false); "
+        if stores.response_items_bytes
+        else ""
+    )
+    return (
+        f"with {workers} workers and no Redis (stores.cache_url), each worker keeps for itself {items}the"
+        " Replicate predictions whose tokens it counted: so no worker reads a prediction left running"
+        " itself, as a single process does, and the tokens of one whose client streams it (stream()) or"
+        " takes a webhook are counted only if a client reads it finished. Set stores.cache_url to"
+        " redis://… to share them"
+    )
+
+
 __all__ = [
     "Cache",
     "Database",
@@ -151,4 +175,5 @@ __all__ = [
     "create_limiter",
     "describe_database",
     "sqlite_path",
+    "unshared_workers_warning",
 ]

@@ -10,7 +10,8 @@ first, and stop once a client's read has counted it: pipeline/jobs.py).
 
 - In process (`MemoryCounted`): at most `max_keys`, oldest first out (every key lives as long, so
   the oldest is also the first to expire). Each process keeps its own: the workers of
-  `serve --workers N` without Redis can each count a prediction once.
+  `serve --workers N` without Redis can each count a prediction once (so none of them reads jobs
+  itself: `shared` is False).
 - In Redis (`RedisCounted`), when the cache is: one `SET NX` per finished read, shared by every
   replica. Redis unreachable: the read counts (spend is not lost; it may be counted twice).
 """
@@ -36,6 +37,9 @@ class CountedUnavailable(Exception):
 
 
 class CountedOnce(Protocol):
+    # Whether every process of the gateway sees the same claims (Redis), not only this one.
+    shared: bool
+
     async def claim(self, key: str, by: str) -> str | None:
         """None if `key` was not claimed yet (now it is, by `by`), else who claimed it."""
         ...
@@ -46,6 +50,8 @@ class CountedOnce(Protocol):
 
 
 class MemoryCounted:
+    shared = False
+
     def __init__(
         self, ttl: float = TTL, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -86,6 +92,8 @@ return false
 
 
 class RedisCounted:
+    shared = True
+
     def __init__(self, redis: RedisConnection | str, ttl: float = TTL) -> None:
         from sluicegate.storage.redis_link import RedisLink
 

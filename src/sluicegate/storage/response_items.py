@@ -22,8 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Final, Protocol
 
-from sluicegate.storage import REDIS_SCHEMES
-
 if TYPE_CHECKING:
     from sluicegate.config import Settings
     from sluicegate.storage.redis_link import RedisConnection
@@ -120,17 +118,3 @@ def item_store(
 
         return RedisItemStore(redis, stores.response_items_ttl, stores.response_items_bytes, clock)
     return MemoryItemStore(stores.response_items_bytes, stores.response_items_ttl, clock)
-
-
-def unshared_workers_warning(settings: Settings, workers: int) -> str | None:
-    """What `serve --workers N` warns of when its workers each keep their own items (no Redis)."""
-    stores = settings.stores
-    if workers < 2 or stores.response_items_bytes == 0 or stores.cache_url.startswith(REDIS_SCHEMES):
-        return None
-    return (
-        f"with {workers} workers and no Redis (stores.cache_url), each worker keeps the Responses output"
-        f" items it renders for itself: a request that names one by id (item_reference, as the Vercel AI"
-        f" SDK sends) reaches another worker about {workers - 1} times in {workers} and is refused 400."
-        " Set stores.cache_url to redis://… to share them, or stores.response_items_bytes to 0 to keep"
-        " none (clients then send every item with store: false)"
-    )
