@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
+import pytest
 from multidict import CIMultiDict
 
 from sluicegate.credentials import Secrets
 from sluicegate.exchange import Reply, RequestPlan, Step
-from sluicegate.pipeline.error_echoes import mask_echoed_secrets, scrubbed
+from sluicegate.pipeline import error_echoes
+from sluicegate.pipeline.error_echoes import mask_answer_headers, mask_echoed_secrets, scrubbed
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import NO_FACTS, Route
 from sluicegate.routing.keypool import KeyRing, PoolKey
@@ -134,3 +136,39 @@ async def test_a_custom_providers_stored_title_is_masked_in_an_error_answer_but_
         reply.body
         == b'{"error": "bad X-Title [redacted] from [redacted] with [redacted]; Support Assistant"}'
     )
+
+
+POOL = {f"k{i}": f"sk-pool-key-{i:02d}-0123456789" for i in range(50)}
+
+
+async def test_an_answer_is_searched_for_the_key_its_try_used_an_error_for_the_whole_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Masking costs a search per stored credential: a header of every answer, a 200 stream's every
+    # chunk. Both are one try's answer, which only that try's key can be in; an error answer may be
+    # the gateway's own (after the tries of several keys), so it is searched for each.
+    searched: list[str] = []
+
+    class Recording(Secrets):
+        def add_stored(self, value: str) -> None:
+            searched.append(value)
+            super().add_stored(value)
+
+    monkeypatch.setattr(error_echoes, "Secrets", Recording)
+    step = Step(REGISTRY["openai"], Route(ACCOUNT, "chat/completions"), CIMultiDict(), b"", NO_FACTS)
+    step.keys = KeyRing("local/main/openai", tuple(PoolKey(name=name) for name in POOL), POOL)
+    step.key_name = "k7"
+    used, other = POOL["k7"], POOL["k3"]
+    reply = Reply(200, CIMultiDict({"x-debug-key": f"Bearer {used}", "x-request-id": "req_1"}), body=b"{}")
+    mask_answer_headers(step, reply)
+    assert (reply.headers["x-debug-key"], searched) == ("Bearer [redacted]", [used])
+    searched.clear()
+    event = b'data: {"error": {"message": "bad key ' + used.encode() + b'"}}\n\n'
+    assert await answered(step, [CONTENT, event]) == [CONTENT, event.replace(used.encode(), b"[redacted]")]
+    assert searched == [used]
+    searched.clear()
+    exchange = make_exchange()
+    exchange.plan = RequestPlan(b"", [step])
+    refused = Reply(401, CIMultiDict(), body=f"bad keys {other}, {used}".encode())
+    mask_echoed_secrets(exchange, refused)
+    assert (refused.body, sorted(searched)) == (b"bad keys [redacted], [redacted]", sorted(POOL.values()))

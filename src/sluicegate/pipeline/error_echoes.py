@@ -10,17 +10,23 @@ provider key of the gateway's pool, an account custom provider's header values: 
   `Reply.failure`), a whole body at once, of any step's stored values: its credentials, and a
   custom provider's other header values whole (`X-Title`: configuration, which leaves storage
   only by name; an error's text is no model's);
-- in every stream of a step that went on stored credentials, as it passes, of that step's
-  credentials only (its pool's keys, a custom provider's credential headers:
-  `credentials.is_credential_header`): a provider reports an error that comes after some content
-  as an event of its 200 stream (OpenAI's `data: {"error": …}`, Anthropic's `event: error`,
-  Gemini's error object). The content before it is the model's text, which may well say an
-  `X-Title` or `HTTP-Referer` value (the assistant's own name, its site), and is not the gateway's
-  to rewrite; no model says a key it was never told. A chunk costs a few substring searches, and
-  a look at its end when it does not end a line; streams on the client's own key cost nothing.
+- in every stream of a step that went on stored credentials, as it passes, of the credentials its
+  try went with only (`used_credentials`: the key of its pool that try used, a custom provider's
+  credential headers: `credentials.is_credential_header`; the stream is that one try's answer, so
+  the pool's other keys are not searched, a cost that grew with the pool's size on every chunk):
+  a provider reports an error that comes after some content as an event of its 200 stream
+  (OpenAI's `data: {"error": …}`, Anthropic's `event: error`, Gemini's error object). The
+  content before it is the model's text, which may well say an `X-Title` or `HTTP-Referer` value
+  (the assistant's own name, its site), and is not the gateway's to rewrite; no model says a key
+  it was never told. A chunk costs a few substring searches, and a look at its end when it does
+  not end a line; streams on the client's own key cost nothing.
+
+An error answer is masked of every step's stored values, all keys of each pool: the answer may
+be another try's than the one last noted (an earlier step's refusal, returned when the steps after
+it were skipped) or the gateway's own, and errors are rare enough for the cost not to matter.
 
 The headers of every answer of a try that went on stored credentials, successful ones too, are
-masked of that try's credentials as the answer arrives (`mask_answer_headers`, called by
+masked of the credentials that try went with (`used_credentials`; `mask_answer_headers`, called by
 `forward.py`, so a cache stores them masked too): a header is no model's text, and an upstream's
 debug header may quote the key it got (`x-debug-key: Bearer sk-…`). The bodies of successful
 whole answers (a relayed-whole one too) are left as they are: a provider reports a refusal with
@@ -35,7 +41,7 @@ from collections.abc import AsyncGenerator
 
 from multidict import CIMultiDict
 
-from sluicegate.credentials import Secrets
+from sluicegate.credentials import Secrets, is_credential_header
 from sluicegate.exchange import Exchange, Reply, Step
 
 
@@ -48,7 +54,7 @@ def mask_echoed_secrets(exchange: Exchange, reply: Reply) -> None:
     elif reply.stream is not None and not reply.relayed_whole:
         answering = exchange.step
         if answering is not None and answering.went_on_stored_credentials():
-            answering.add_stored_to(secrets, credentials_only=True)
+            secrets = used_credentials(answering)
     if not secrets:
         return
     reply.headers = masked_headers(reply.headers, secrets)
@@ -62,9 +68,20 @@ def mask_answer_headers(step: Step, reply: Reply) -> None:
     """`reply`'s headers masked of the stored credentials `step`'s try went with, whatever its
     status (see above); nothing to do for a try on the client's own key."""
     if step.went_on_stored_credentials():
-        secrets = Secrets()
-        step.add_stored_to(secrets, credentials_only=True)
-        reply.headers = masked_headers(reply.headers, secrets)
+        reply.headers = masked_headers(reply.headers, used_credentials(step))
+
+
+def used_credentials(step: Step) -> Secrets:
+    """The stored credentials `step`'s last try went with: the key of its pool it used (`key_name`;
+    the pool's other keys never went with it) and a custom provider's credential headers."""
+    secrets = Secrets()
+    used = step.keys.values.get(step.key_name) if step.keys is not None and step.key_name else None
+    if used is not None:
+        secrets.add_stored(used)
+    for name, value in step.stored_headers:
+        if is_credential_header(name, value):
+            secrets.add_stored(value)
+    return secrets
 
 
 def masked_headers(headers: CIMultiDict[str], secrets: Secrets) -> CIMultiDict[str]:
