@@ -79,6 +79,11 @@ class Allowance(BaseModel):
         """Whether a request can be refused for its provider or model."""
         return self.models is not None or self.providers is not None
 
+    def limited_by(self) -> tuple[str, ...]:
+        """The fields that limit this token (`models`, `providers`, `rules`); empty: none does."""
+        named = tuple(name for name in ("models", "providers") if getattr(self, name) is not None)
+        return (*named, "rules") if self.rules else named
+
     def refusal(self, provider: str, model: str | None, method: str) -> str | None:
         """Why this token may not send a request to `model` of `provider` (None: it may)."""
         if self.providers is not None and provider not in self.providers:

@@ -83,6 +83,10 @@ class Forbidden(GatewayError):
     code = "forbidden"
 
 
+class CredentialsNotAllowed(Forbidden):
+    code = "credentials_not_allowed"
+
+
 class NotFound(GatewayError):
     status = 404
     code = "not_found"

@@ -152,6 +152,16 @@ QUOTA_MESSAGE = (
 )
 
 
+# Realtime's ephemeral keys (https://platform.openai.com/docs/api-reference/realtime-sessions): GA's
+# client secrets and the beta's sessions; the model of GA's and of a transcription session is nested.
+REALTIME_KEYS = (
+    "/v1/realtime/client_secrets",
+    "/v1/realtime/sessions",
+    "/v1/realtime/transcription_sessions",
+)
+MODEL_IN_SESSION = frozenset({"/v1/realtime/client_secrets", "/v1/realtime/transcription_sessions"})
+
+
 class FakeOpenAI(FakeUpstream):
     """The fake upstream; a context manager that serves on loopback while open."""
 
@@ -194,6 +204,8 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        for path in REALTIME_KEYS:
+            app.router.add_post(path, self._client_secret)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
         return app
@@ -246,7 +258,7 @@ class FakeOpenAI(FakeUpstream):
         if not isinstance(body, dict):
             message = "We could not parse the JSON body of your request."
             return _error(400, message, "invalid_request_error")
-        if not body.get("model"):
+        if not body.get("model") and request.path not in MODEL_IN_SESSION:
             return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
         return None
 
@@ -512,6 +524,15 @@ class FakeOpenAI(FakeUpstream):
                 "total_tokens": audio_tokens + 3,
             }
         return web.json_response({"text": "a fake transcript", "usage": usage})
+
+    async def _client_secret(self, request: web.Request) -> web.StreamResponse:
+        """An ephemeral key for a realtime session: GA's client secret with the session it was asked
+        for, or the beta's session (a transcription session too) with its `client_secret`."""
+        secret = {"value": f"ek_fake_{request[NUMBER]:06d}", "expires_at": CREATED + 600}
+        body = request[CALL].body
+        if request.path == "/v1/realtime/client_secrets":
+            return web.json_response({**secret, "session": body.get("session") or {"type": "realtime"}})
+        return web.json_response({"id": "sess_fake", **body, "client_secret": secret})
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [_model(model_id) for model_id in self.models]})

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from sluicegate.custom_providers import AccountProvider
 from sluicegate.errors import (
     BadRequest,
+    CredentialsNotAllowed,
     Forbidden,
     GatewayError,
     ProviderKeysCooling,
@@ -61,6 +62,8 @@ class InjectKeys:
                 else:
                     step.keys = aliased(ring, alias.strip(), step.provider.name)
                     step.key_alias = alias.strip()  # its answers are that key's (cache_keys.py)
+        if exchange.token is not None and (limits := exchange.token.limited_by()):
+            refuse_unrelayed_sessions(exchange.plan.steps, limits)
         if exchange.token is None and exchange.from_page:  # the client's request, not a rebuilt one
             refuse_pages_on_stored_keys(exchange.plan.steps)
             gateway = exchange.gateway
@@ -85,6 +88,26 @@ def refuse_pages_on_stored_keys(steps: Sequence[Step]) -> None:
                 " only with a gateway token (cf-aig-authorization); send one, or the provider key"
                 " of your own",
                 provider=step.provider.name,
+            )
+
+
+def refuse_unrelayed_sessions(steps: Sequence[Step], limits: Sequence[str]) -> None:
+    """`CredentialsNotAllowed` when a token that `limits` (its allow-lists, its rules) asks, on the
+    gateway's stored credentials, for a realtime session the provider serves the client directly or
+    an ephemeral key for one (`RequestFacts.relayed_instead`): the client would then use the stored
+    key's account outside the token's limits, the metering and the logs. Its own key is its own."""
+    for step in steps:
+        relay = step.facts.relayed_instead
+        if relay is not None and step.stored_secrets():
+            provider = step.provider.name
+            raise CredentialsNotAllowed(
+                f"this token is limited (its {', '.join(limits)}), and this request would give the client"
+                f" a realtime session or an ephemeral key on the gateway's stored {provider} key, used with"
+                f" {provider} directly: outside the token's limits, the gateway's metering and its logs."
+                f" Open the session through the gateway's relayed realtime WebSocket instead, which is"
+                f" checked and metered (…/{provider}/{relay}?model=…), or send a provider key of your own",
+                provider=provider,
+                relayed_session=f"{provider}/{relay}",
             )
 
 

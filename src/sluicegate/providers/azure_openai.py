@@ -23,7 +23,7 @@ import orjson
 from sluicegate.errors import BadRequest, NotFound
 from sluicegate.providers.authorization_field import KeyOrBearer
 from sluicegate.providers.base import HostRoute, RequestFacts, Route
-from sluicegate.providers.openai import WRITTEN_CAP, OpenAICompatible
+from sluicegate.providers.openai import OPENAI, WRITTEN_CAP, OpenAICompatible
 from sluicegate.providers.sse import iter_json
 
 RESOURCE_PLACEHOLDER = "{resource}"
@@ -168,6 +168,9 @@ AZURE_OPENAI = AzureOpenAI(
     # in `api-key`, or a Microsoft Entra ID token as `Authorization: Bearer`.
     key_header=KeyOrBearer("api-key", "{key}"),
     chat_cap=WRITTEN_CAP,  # Azure serves OpenAI's models, reasoning models included
+    # OpenAI's below `/openai/v1/`, and the preview's `/openai/realtimeapi/sessions?api-version=…`
+    # (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/realtime-audio-webrtc)
+    unrelayed_sessions=(*OPENAI.unrelayed_sessions, "/realtimeapi/sessions"),
 )
 
 

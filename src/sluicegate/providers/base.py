@@ -98,6 +98,10 @@ class RequestFacts:
     # Where the body holds text at top-level keys only its provider knows to be a prompt in this
     # request (`TokenKeys.scoped_text`): a Hugging Face model's `inputs` that are no file in base64.
     text_scope: str | None = None
+    # A request for a realtime session the provider serves the client directly, or an ephemeral key
+    # for one (OpenAI's client secrets, a WebRTC call): the route path of the relayed session that
+    # stands in for it, which the gateway checks and meters (pipeline/keys.py). None: not one.
+    relayed_instead: str | None = None
 
 
 NO_FACTS = RequestFacts()

@@ -116,6 +116,8 @@ class OpenAICompatible:
     chat_refuses: frozenset[str] = frozenset()
     asks_stream_usage: bool = False  # takes `stream_options` (forward.py asks it for a chat stream's usage)
     reports_cost: bool = False  # states its charge in `usage.cost` (reported_cost.py), which outcome/ takes
+    # Path ends of realtime sessions served to clients directly, or keys for one (`relayed_instead`)
+    unrelayed_sessions: tuple[str, ...] = ()
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         if not self.host_path or host != self.compat_host:
@@ -149,6 +151,8 @@ class OpenAICompatible:
         if is_form(route.path):  # multipart: only the model is read, from its form field
             return RequestFacts(model=form_model(body))
         facts = json_facts(body, cacheable=is_cacheable(route.path))
+        if end := next(filter(f"/{route.path.rstrip('/')}".endswith, self.unrelayed_sessions), None):
+            return replace(facts, relayed_instead=route.path.rstrip("/").removesuffix(end[1:]) + "realtime")
         billed = billed_by_request(route.path, facts.payload)
         return facts if billed is None else replace(facts, billed=billed)
 
@@ -384,4 +388,11 @@ OPENAI = OpenAICompatible(
     realtime=True,
     chat_cap=WRITTEN_CAP,  # `max_tokens` is deprecated, and refused by the o-series and gpt-5 models
     asks_stream_usage=True,
+    # https://platform.openai.com/docs/api-reference/realtime-sessions (GA and beta), and WebRTC calls
+    unrelayed_sessions=(
+        "/realtime/client_secrets",
+        "/realtime/sessions",
+        "/realtime/transcription_sessions",
+        "/realtime/calls",
+    ),
 )
