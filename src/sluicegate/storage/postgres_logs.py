@@ -89,6 +89,7 @@ class PostgresLogs(PostgresPool):
 
     async def _insert_lines(self, connection: asyncpg.Connection, batch: str) -> None:
         async with connection.transaction():
+            await self._storing(connection)
             ids, times = await connection.fetchrow(_INSERT_LINES, batch)
             if ids:
                 await connection.execute(self._roll_up, ids, times)
@@ -112,6 +113,7 @@ class PostgresLogs(PostgresPool):
         """Store the rows and add the ones stored to the analytics roll-ups, in one transaction."""
         try:  # binary COPY: measured 1.5-1.8x the rate of one INSERT … SELECT FROM unnest(…)
             async with connection.transaction():
+                await self._storing(connection)
                 await connection.copy_records_to_table(
                     "logs", records=rows, columns=_LOG_COLUMNS, schema_name=self._logs_schema
                 )
@@ -123,11 +125,20 @@ class PostgresLogs(PostgresPool):
         # ones the slower way, ignoring duplicates as SQLite's INSERT OR IGNORE does; only the rows
         # stored are rolled up.
         async with connection.transaction():
+            await self._storing(connection)
             stored = await connection.fetch(_INSERT_LOGS, *zip(*rows, strict=True))
             if stored:
                 await connection.execute(
                     self._roll_up, [row[0] for row in stored], [row[1] for row in stored]
                 )
+
+    async def _storing(self, connection: asyncpg.Connection) -> None:
+        """A batch's first statement, before its transaction takes an id: a lock every batch
+        shares and nothing takes alone, so it never waits; it marks the batch as one to read below
+        (`stored_logs`)."""
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtext($1))", self._lock_key + _STORING
+        )
 
     async def _ensure_partitions(self, connection: asyncpg.Connection, days: set[int]) -> None:
         for day in sorted(days - self._days):
@@ -184,11 +195,11 @@ class PostgresLogs(PostgresPool):
 
     async def stored_logs(self, query: LogQuery, after: str) -> list[tuple[str, LogRecord]]:
         """Records by the id of the transaction that stored them, then by id. Batches of several
-        replicas commit out of their ids' order, so a read takes only those below the oldest
-        transaction still open on the server (its snapshot's `xmin`): every id below it has ended,
-        and any later batch gets a higher one. One statement, one snapshot; it waits for nobody.
-        A transaction left open (any work, on the whole server) holds the read back until it ends:
-        a later read from the same position finds what was stored since."""
+        replicas commit out of their ids' order, so a read takes only those below a horizon no
+        batch still open is under: the smallest id of the batches holding the storing lock, else
+        the next id to be given (any later batch gets a higher one). Found first, in a statement of
+        its own: a batch that ends between the two statements is seen by the second. No lock is
+        waited for, and work other than log batches holds no read back."""
         xact, last_id = _stored_position(after)
         where, args = log_filter(query, POSTGRES)
         n = len(args)
@@ -196,10 +207,10 @@ class PostgresLogs(PostgresPool):
             # Named apart: `ORDER BY stored_xact` would otherwise sort the text (output names first).
             f"SELECT stored_xact::text AS xact_text, {', '.join(_LOG_COLUMNS)} FROM logs WHERE {where}"
             f" AND (stored_xact, id) > (${n + 1}::text::xid8, ${n + 2})"
-            " AND stored_xact < pg_snapshot_xmin(pg_current_snapshot())"
-            f" ORDER BY stored_xact, id LIMIT ${n + 3}"
+            f" AND stored_xact < ${n + 3}::text::xid8 ORDER BY stored_xact, id LIMIT ${n + 4}"
         )
-        rows = await self._db().fetch(sql, *args, xact, last_id, query.limit)
+        horizon = await self._db().fetchval(_HORIZON, self._lock_key + _STORING)
+        rows = await self._db().fetch(sql, *args, xact, last_id, horizon, query.limit)
         return [(f"{_STORED}{row[0]}_{row[1]}", _log_record(row[1:])) for row in rows]
 
     async def count_matching_logs(self, query: LogQuery) -> int:
@@ -279,6 +290,27 @@ class PostgresLogs(PostgresPool):
         return int(await self._db().fetchval(sql, account, gateway))
 
 
+# The horizon of `stored_logs`: the next transaction id, or the smallest one of a batch under way
+# (pg_locks gives 32-bit ids: widened to the 64-bit `xid8` by the next id's epoch, a running id
+# being below it).
+_HORIZON = """
+WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS x),
+running AS (
+    SELECT t.transactionid::text::numeric AS low
+    FROM pg_locks a JOIN pg_locks t ON t.pid = a.pid
+    WHERE a.locktype = 'advisory' AND a.granted AND a.objsubid = 1
+      AND (a.classid::int8 << 32 | a.objid::int8) = hashtext($1)
+      AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+)
+SELECT least(
+    x,
+    (SELECT min(
+        CASE WHEN floor(x / 4294967296) * 4294967296 + low >= x
+             THEN floor(x / 4294967296) * 4294967296 + low - 4294967296
+             ELSE floor(x / 4294967296) * 4294967296 + low END) FROM running)
+)::text FROM next
+"""
+_STORING = ":storing logs"  # the lock each batch of log records holds, shared, while it is open
 _STORED = "x"  # a storage position: this, the transaction id, `_`, the record's id
 
 

@@ -155,27 +155,36 @@ async def test_replicas_writing_a_new_day_at_once_both_land(postgres_url: str) -
 # ---- PostgreSQL: the storage order of transactions that commit out of turn
 
 
-async def test_a_batch_committed_after_a_later_one_is_read_before_it(postgres: PostgresDatabase) -> None:
+async def test_a_batch_committed_after_a_later_one_is_read_before_it(
+    postgres: PostgresDatabase, postgres_url: str
+) -> None:
     """Two replicas' batches: the one whose transaction took its id first commits last. A read of
     the storage order meanwhile stops below it, waiting for nothing, so it never passes over its
-    record; read again from its position once that batch committed, it finds both."""
+    record; read again from its position once that batch committed, it finds both. A transaction
+    that stores no log records holds no read back."""
     gateway = LogQuery(account="local", gateway="default", limit=100)
     first, slow, fast = record(ts=T0 + 1), record(ts=T0 + 2), record(ts=T0 + 3)
-    await postgres.write_logs([first])
-    async with postgres._db().acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        await connection.execute("SELECT pg_current_xact_id()")  # its id taken, as its COPY takes it
-        await postgres.write_logs([fast])  # another replica's batch, committed at once
+    async with catalog(postgres_url) as (bystander, _):
+        await bystander.execute("BEGIN")
+        await bystander.execute("SELECT pg_current_xact_id()")  # open all along, elsewhere
+        await postgres.write_logs([first])
+        assert [r.id for _, r in await postgres.stored_logs(gateway, "")] == [first.id]
+        async with postgres._db().acquire() as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            await postgres._storing(connection)
+            await connection.execute("SELECT pg_current_xact_id()")  # its id taken, as its COPY takes it
+            await asyncio.wait_for(postgres.write_logs([fast]), 5)  # another replica's, committed at once
 
-        page = await asyncio.wait_for(postgres.stored_logs(gateway, ""), 5)
-        assert [r.id for _, r in page] == [first.id]
-        await connection.copy_records_to_table(
-            "logs", records=[_log_row(slow)], columns=_LOG_COLUMNS, schema_name=postgres._logs_schema
-        )
-        await transaction.commit()
-    rest = await postgres.stored_logs(gateway, page[-1][0])
-    assert [r.id for _, r in rest] == [slow.id, fast.id]
+            page = await asyncio.wait_for(postgres.stored_logs(gateway, ""), 5)
+            assert [r.id for _, r in page] == [first.id]
+            await connection.copy_records_to_table(
+                "logs", records=[_log_row(slow)], columns=_LOG_COLUMNS, schema_name=postgres._logs_schema
+            )
+            await transaction.commit()
+        rest = await postgres.stored_logs(gateway, page[-1][0])
+        assert [r.id for _, r in rest] == [slow.id, fast.id]
+        await bystander.execute("ROLLBACK")
 
 
 async def test_records_stored_before_the_storage_order_come_first_by_id(
