@@ -8,6 +8,8 @@ the create's credentials, and counts its tokens as a client's read would, once: 
 that comes first leaves the gateway nothing to read, one that comes after counts nothing.
 """
 
+# ruff: noqa: F811  (the fixtures are test_replicate_polls')
+
 from __future__ import annotations
 
 import time
@@ -17,16 +19,13 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import replicate
-from httpx import HTTPTransport  # the replicate client's HTTP library (not the project's httpx2)
 
 from tests.conftest import RunningGateway
 from tests.fakes.replicate_server import FakeReplicate
+from tests.integration.test_replicate_polls import KEY, PROMPT, TOKEN_RULE, client, gateway  # noqa: F401
 
 MODEL = "meta/meta-llama-3-8b-instruct"
-PROMPT = "what is the capital of France"  # 6 tokens in, 7 out ("echo: what is the capital of France")
-ANSWER = "echo: " + PROMPT
-KEY = "r8_secret0123456789abcdef"
-TOKEN_RULE = {"name": "tokens", "limit": 100_000, "period": 3600, "unit": "tokens"}
+ANSWER = "echo: " + PROMPT  # 6 tokens in, 7 out
 WATCHED = "sluicegate_jobs_read"
 READ_WAIT_S = 20.0  # the gateway's reads come 1 s after the answer, then 2 s after the one before
 
@@ -35,22 +34,6 @@ READ_WAIT_S = 20.0  # the gateway's reads come 1 s after the answer, then 2 s af
 def fake() -> Iterator[FakeReplicate]:
     with FakeReplicate(api_key=KEY).serve() as server:
         yield server
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeReplicate) -> RunningGateway:
-    gateway = make_gateway(upstreams={"replicate": fake.base_url})
-    gateway.configure(rate_limits=[TOKEN_RULE])
-    return gateway
-
-
-@pytest.fixture
-def client(gateway: RunningGateway) -> Iterator[replicate.Client]:
-    transport = HTTPTransport()
-    sdk = replicate.Client(api_token=KEY, base_url=gateway.provider_url("replicate"), transport=transport)
-    sdk.poll_interval = 0.01  # the SDK waits 0.5 s between polls by default
-    yield sdk
-    transport.close()
 
 
 def tokens_used(gateway: RunningGateway) -> float:

@@ -2,31 +2,15 @@
 720 intervals, a range of exactly that answered, and a longer one a 400 naming what to change (the
 interval, when a wider one fits; else the range's start) and the longest range allowed."""
 
+# ruff: noqa: F811  (the fixture is test_report_params')
+
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.conftest import RunningGateway
-from tests.fakes.openai_server import FakeOpenAI
-
-ACCOUNT = "/api/v1/accounts/local"
-
-
-@pytest.fixture
-def gw(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
-    return make_gateway(upstreams={"openai": fake.base_url})
-
-
-def refusal(response: Any, param: str) -> str:
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["param"] == param, error
-    return str(error["message"])
-
+from tests.integration.test_report_params import ACCOUNT, gw, refusal  # noqa: F401  (gw: a fixture)
 
 HOUR, DAY = 3600, 86400
 ODD = time.time() // DAY * DAY + 1234.5  # today, on no interval's boundary: minute rows are kept
