@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sluicegate import background
 from sluicegate.app import create_app
 from sluicegate.config import Settings, load_settings
 from sluicegate.embeddings import local as local_embedder
+from sluicegate.storage.sqlite import SqliteDatabase
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
@@ -338,3 +339,12 @@ def stored_bytes(settings: Settings) -> bytes:
             await connection.close()
 
     return files + asyncio.run(dump())
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """The embedded store, on disk in the test's own directory."""
+    store = SqliteDatabase(tmp_path / "sluicegate.db")
+    await store.open()
+    yield store
+    await store.close()

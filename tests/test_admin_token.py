@@ -4,8 +4,6 @@ shows nothing of it, and a short one is warned about."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +19,6 @@ from sluicegate.tokens import (
 )
 
 ACCOUNT = "local"
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    store = SqliteDatabase(tmp_path / "sluicegate.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,6 @@ fingerprint an older version stored, unkeyed."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from sluicegate.keys import WITHHELD, KeyDirectory, KeyVault
 from sluicegate.storage.base import StoredKey
@@ -41,14 +37,6 @@ def test_only_a_key_of_20_characters_or_more_shows_its_last_four() -> None:
     assert VAULT.fingerprint(PROVIDER_S).endswith("…WXYZ")
     for chosen_by_hand in ("abc", "hunter2", "local-vllm-key-19ch"):
         assert "…" not in VAULT.fingerprint(chosen_by_hand), chosen_by_hand
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    store = SqliteDatabase(tmp_path / "sluicegate.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_a_short_keys_unkeyed_fingerprint_is_shown_keyed_a_long_keys_as_stored(

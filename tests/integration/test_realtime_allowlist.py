@@ -5,11 +5,13 @@ client event naming another model is not sent on. The sessions the token may ope
 through the official `openai` SDK's realtime clients, GA and beta; refusals are read with the
 `websockets` client the SDK is built on (the SDK turns them into a generic error)."""
 
+# ruff: noqa: F811  (the realtime fixture is test_realtime's)
+
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -19,17 +21,11 @@ from websockets.sync.client import connect
 
 from tests.conftest import RunningGateway
 from tests.fakes.realtime_server import FakeRealtime
-from tests.integration.test_realtime import SDK_SOCKET, kind, until, ws_url
+from tests.integration.test_realtime import SDK_SOCKET, kind, realtime, until, ws_url  # noqa: F401  (realtime: a fixture)
 
 ALLOWED, DENIED = "gpt-4o-mini-realtime", "gpt-realtime"
 STORED = "sk-stored-realtime-allowlist-0123456789"
 AZURE = "azure-openai/my-resource/realtime?api-version=2024-10-01-preview"
-
-
-@pytest.fixture
-def realtime() -> Iterator[FakeRealtime]:
-    with FakeRealtime().serve() as fake:
-        yield fake
 
 
 @pytest.fixture

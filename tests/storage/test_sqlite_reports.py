@@ -8,7 +8,6 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ LONG_REPORT = (
     " SELECT count(*) FROM n"
 )
 ALL_LOGS = log_query("local", None, {})  # an account's log count: a report
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    database = SqliteDatabase(tmp_path / "sluicegate.db")
-    await database.open()
-    yield database
-    await database.close()
 
 
 def descriptors_of(path: Path) -> list[str]:
