@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from sluicegate.providers import REGISTRY
 from sluicegate.providers.base import Route
-from sluicegate.providers.openai import OPENAI, usage_object
+from sluicegate.providers.openai import OPENAI
+from sluicegate.providers.openai_usage import usage_object
 from sluicegate.providers.sse import iter_data, iter_json
 from sluicegate.types import Usage
 

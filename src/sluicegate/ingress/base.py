@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 from sluicegate.compat.base import TranslationError
 from sluicegate.providers.base import Provider
 from sluicegate.providers.error_shapes import ErrorShape
-from sluicegate.providers.openai import usage_object
+from sluicegate.providers.openai_usage import usage_object
 from sluicegate.providers.sse import SseParser
 from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage

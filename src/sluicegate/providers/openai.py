@@ -33,7 +33,8 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_embeddings import embeddings_answer
-from sluicegate.providers.openai_media import billed_by_request, duration_usage, form_model, is_form
+from sluicegate.providers.openai_media import billed_by_request, form_model, is_form
+from sluicegate.providers.openai_output import document_text, stream_text
 from sluicegate.providers.openai_responses_answer import responses_answer
 from sluicegate.providers.openai_stored import NOT_DONE, read_again, reads_stored_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
@@ -45,8 +46,8 @@ from sluicegate.providers.openai_texts import (
     RESPONSES_TEXTS,
     RESPONSES_TOKEN_KEYS,
 )
+from sluicegate.providers.openai_usage import RESPONSE_ENDS, USAGE_WORDS, usage_object
 from sluicegate.providers.output_caps import EMBEDDING_ENDS, NO_OUTPUT, OPENAI_CAPS, capped, openai_cap_field
-from sluicegate.providers.reported_cost import reported_cost
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import OPENAI_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -175,7 +176,7 @@ class OpenAICompatible:
     def read_stream_usage(self, route: Route, events: bytes) -> Usage | None:
         # The usage closes the stream, so read it backwards and stop at the last event that reports
         # it; only events that mention it are parsed (a forward pass parsed all ~25 of a chat stream).
-        for event in iter_json(events, backwards=True, mentioning=_USAGE_WORDS):
+        for event in iter_json(events, backwards=True, mentioning=USAGE_WORDS):
             if not isinstance(event, dict):
                 continue
             if event.get("type") in RESPONSE_ENDS:  # Responses API
@@ -191,12 +192,12 @@ class OpenAICompatible:
 
     def output_text(self, route: Route, body: bytes, streamed: bool) -> str:
         if streamed:
-            return "".join(_stream_text(event) for event in iter_json(body))
+            return "".join(stream_text(event) for event in iter_json(body))
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return ""
-        return _document_text(document) if isinstance(document, dict) else ""
+        return document_text(document) if isinstance(document, dict) else ""
 
     def answer_as(self, route: Route, facts: RequestFacts, stored: Answer) -> Answer | None:
         path = route.path.rstrip("/")
@@ -261,122 +262,6 @@ def out_of_quota(body: bytes) -> bool:
         return False
     error = document.get("error") if isinstance(document, dict) else None
     return isinstance(error, dict) and "insufficient_quota" in (error.get("code"), error.get("type"))
-
-
-# The events that end a Responses API stream, each carrying the response and its usage: an answer
-# cut short (`max_output_tokens`) or failed is billed too.
-# https://platform.openai.com/docs/api-reference/responses-streaming/response/incomplete
-RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-# What an event that reports usage contains, as bytes (a JSON key or the Responses event type).
-_USAGE_WORDS = (b'"usage"', b"response.completed", b"response.incomplete", b"response.failed")
-
-
-def usage_object(raw: Any) -> Usage | None:
-    """Chat (`prompt_tokens`, `completion_tokens`), Responses and Realtime (`input_tokens`, ...)
-    usage objects, audio tokens included (chat's audio models, the Realtime API), and the charge a
-    provider states beside them."""
-    if not isinstance(raw, dict):
-        return None
-    if raw.get("type") == "duration":  # a transcription billed by the minute
-        return duration_usage(raw)
-    input_tokens = raw.get("prompt_tokens", raw.get("input_tokens"))
-    output_tokens = raw.get("completion_tokens", raw.get("output_tokens", 0))
-    if not isinstance(input_tokens, int):
-        return None
-    # Chat: `prompt_tokens_details`; Responses: `input_tokens_details`; Realtime: `input_token_details`
-    # (https://platform.openai.com/docs/api-reference/realtime-server-events/response/done).
-    input_details = _dict(
-        raw.get("prompt_tokens_details") or raw.get("input_tokens_details") or raw.get("input_token_details")
-    )
-    output_details = _dict(
-        raw.get("completion_tokens_details")
-        or raw.get("output_tokens_details")
-        or raw.get("output_token_details")
-    )
-    return Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens if isinstance(output_tokens, int) else 0,
-        # DeepSeek: https://api-docs.deepseek.com/api/create-chat-completion (prompt_cache_hit_tokens)
-        cached_tokens=_int(input_details.get("cached_tokens")) or _int(raw.get("prompt_cache_hit_tokens")),
-        reasoning_tokens=_int(output_details.get("reasoning_tokens")),
-        # Part of the prompt, as reads are: OpenRouter's resold Anthropic and Gemini models bill them
-        # apart (https://openrouter.ai/docs/use-cases/usage-accounting); OpenAI's SDK has the field.
-        cache_write_tokens=_int(input_details.get("cache_write_tokens")),
-        # The gateway's own field in the answers it translates (compat/base.py `openai_usage`).
-        cache_write_1h_tokens=_int(input_details.get("cache_write_1h_tokens")),
-        input_audio_tokens=_int(input_details.get("audio_tokens")),
-        cached_audio_tokens=_int(_dict(input_details.get("cached_tokens_details")).get("audio_tokens")),
-        output_audio_tokens=_int(output_details.get("audio_tokens")),
-        web_searches=_int(_dict(raw.get("server_tool_use")).get("web_search_requests")),  # OpenRouter's
-        cost_usd=reported_cost(raw),  # OpenRouter's and Perplexity's `cost`: the charge they state
-    )
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """`value` if it is an object, else an empty one: upstream bodies are not trusted to be well formed."""
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-# The Responses API's stream events whose `delta` is part of the answer: text, and a function call's
-# arguments (https://platform.openai.com/docs/api-reference/responses-streaming).
-_ANSWER_DELTAS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
-
-
-def _stream_text(event: Any) -> str:
-    """What one streamed event adds to the answer: text, and the names and arguments of the tools it
-    calls (a forced tool call has no text at all, yet its arguments are billed as output)."""
-    if not isinstance(event, dict):
-        return ""
-    kind = event.get("type")
-    if kind in _ANSWER_DELTAS:
-        return _string(event.get("delta"))
-    if kind == "response.output_item.added":  # a function call's name comes with its item
-        return _call_text(_dict(event.get("item")))
-    parts = []
-    for choice in map(_dict, _list(event.get("choices"))):
-        delta = _dict(choice.get("delta"))
-        parts.append(_string(delta.get("content") or choice.get("text")))
-        parts.extend(_tool_calls_text(delta))  # the first delta of a call names it, the rest add arguments
-    return "".join(parts)
-
-
-def _document_text(document: dict[str, Any]) -> str:
-    """A whole answer's text, with the names and arguments of the tools it calls."""
-    parts: list[str] = []
-    for choice in map(_dict, _list(document.get("choices"))):
-        message = _dict(choice.get("message"))
-        parts.append(_string(message.get("content") or choice.get("text")))
-        parts.extend(_tool_calls_text(message))
-    for item in map(_dict, _list(document.get("output"))):  # Responses API
-        parts.append(_call_text(item))
-        parts.extend(_string(content.get("text")) for content in map(_dict, _list(item.get("content"))))
-    return "".join(parts)
-
-
-def _tool_calls_text(message: dict[str, Any]) -> list[str]:
-    """A chat message's (or delta's) tool calls, and the legacy `function_call`: names and arguments."""
-    functions = [_dict(call.get("function")) for call in map(_dict, _list(message.get("tool_calls")))]
-    functions.append(_dict(message.get("function_call")))
-    return [_string(function.get(key)) for function in functions for key in ("name", "arguments")]
-
-
-def _call_text(item: dict[str, Any]) -> str:
-    """A Responses API function call item's name and arguments ("" for any other item)."""
-    if item.get("type") != "function_call":
-        return ""
-    return _string(item.get("name")) + _string(item.get("arguments"))
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 OPENAI = OpenAICompatible(

@@ -28,7 +28,7 @@ import orjson
 
 from sluicegate.errors import BadRequest
 from sluicegate.providers.base import RequestFacts, Route
-from sluicegate.providers.openai import usage_object
+from sluicegate.providers.openai_usage import usage_object
 from sluicegate.types import Usage
 
 RESPONSE_CREATE = "response.create"  # client: asks for a response
