@@ -20,7 +20,8 @@ from sluicegate.exchange import Exchange, IncomingRequest
 from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.hints import did_you_mean
 from sluicegate.outcome import Outcome
-from sluicegate.pipeline.ratelimit import gateway_rule_index, refusal_headers, shared_bucket
+from sluicegate.pipeline.limit_headers import refusal_headers
+from sluicegate.pipeline.rule_buckets import gateway_rule_index, shared_bucket
 from sluicegate.routing import RouteFacts, RoutePlan, RouteRefused, plan
 from sluicegate.routing.plan import Holds
 from sluicegate.storage.limiter import Claim, Limiter, LimiterUnavailable, Usage

@@ -13,26 +13,26 @@ can then overshoot a limit only by what their estimates under-count.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
+from sluicegate.buckets import RuleFacts
 from sluicegate.errors import RateLimited, ServiceUnavailable, UnpricedModel
 from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, Reply, RequestPlan, Step
-from sluicegate.gateway import Gateway, RateLimitRule, plain
+from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.limit_headers import bucket_headers, refusal_headers, tightest_headers
 from sluicegate.pipeline.limiter_outage import LimiterOutage
 from sluicegate.pipeline.reservation_refusal import reservation_refusal
+from sluicegate.pipeline.rule_buckets import RuleSet, gateway_and_token_rules, request_buckets, rule_set
 from sluicegate.storage.cache_admission import Admission
-from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Usage, Verdict
+from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Verdict
 from sluicegate.tokens import Token
 
 _log = logging.getLogger(__name__)
-RULE_HEADER = "x-ratelimit-rule"
 PRICING_HELP = (
     "price it with a cf-aig-custom-cost header, the gateway's fallback_price setting or an entry in "
     "the price override table, or set the gateway's allow_unpriced to admit it with its cost uncounted"
@@ -70,7 +70,7 @@ class RateLimit:
             return await call_next(exchange)
         limits.holds = admitted.verdict.holds
         reply = await call_next(exchange)
-        reply.headers.update(_tightest_headers(admitted.verdict, admitted.facts))
+        reply.headers.update(tightest_headers(admitted.verdict, admitted.facts))
         return reply
 
     async def decide(
@@ -86,10 +86,10 @@ class RateLimit:
         made with the cache lookup, taken as it is): raises `RateLimited` when a rule refuses,
         `UnpricedModel` when a cost rule cannot price it; None when no rule applies, or the
         limiter is down and the policy is to admit."""
-        rules, own = _rules(gateway, token)
+        rules, own = gateway_and_token_rules(gateway, token)
         if not rules:
             return None
-        ruled = _rule_set(rules, own, request)
+        ruled = rule_set(rules, own, request)
         facts = ruled.facts
         claims: list[Claim] = []
         estimates: list[StepEstimate] = []
@@ -97,7 +97,7 @@ class RateLimit:
             if ahead is not None:
                 verdict = ahead.verdict
             else:
-                buckets = _buckets(rules, ruled, own, request, token, plan, options.metadata)
+                buckets = request_buckets(rules, ruled, own, request, token, plan, options.metadata)
                 claims, estimates = await self._claims(rules, ruled, buckets, request, gateway, plan, options)
                 verdict = await self._limiter.admit(claims, self._clock())
         except LimiterUnavailable as exc:
@@ -112,7 +112,7 @@ class RateLimit:
             assert refused is not None, "a refusal names its bucket"
             index = verdict.usages.index(refused)
             rule = rules[index]
-            headers = _headers(refused, facts[index])
+            headers = bucket_headers(refused, facts[index])
             # The request's own cap, not the window's use, may be what does not fit: say so.
             precise = reservation_refusal(
                 rules, claims, verdict, estimates, request, plan, index >= own, headers
@@ -163,9 +163,9 @@ class RateLimit:
         in, past a limit too (not in a bucket already full, which refuses)."""
         gateway, token, request = exchange.gateway, exchange.token, exchange.request
         assert gateway is not None, "the read of a resolved request's job"
-        rules, own = _rules(gateway, token)
-        ruled = _rule_set(rules, own, request)
-        buckets = _buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
+        rules, own = gateway_and_token_rules(gateway, token)
+        ruled = rule_set(rules, own, request)
+        buckets = request_buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
         holds: list[Hold] = []
         try:
             for metered in (bucket for bucket in buckets if not bucket.counts_requests):
@@ -186,18 +186,20 @@ class RateLimit:
         """The claims of a request whose rules all count requests, known before the cache lookup
         so that one round trip can look up and decide (admit_ahead.py); none when no rule applies
         or one needs the request's estimate (tokens, cost)."""
-        rules, own = _rules(gateway, token)
+        rules, own = gateway_and_token_rules(gateway, token)
         if not rules:
             return []
-        ruled = _rule_set(rules, own, request)
+        ruled = rule_set(rules, own, request)
         if ruled.metered:
             return []
-        return [Claim(bucket, 1) for bucket in _buckets(rules, ruled, own, request, token, plan, metadata)]
+        return [
+            Claim(bucket, 1) for bucket in request_buckets(rules, ruled, own, request, token, plan, metadata)
+        ]
 
     async def _claims(
         self,
         rules: Sequence[RateLimitRule],
-        ruled: _RuleSet,
+        ruled: RuleSet,
         buckets: Sequence[Bucket],
         request: IncomingRequest,
         gateway: Gateway,
@@ -227,102 +229,6 @@ class Admitted(NamedTuple):
 
     verdict: Verdict
     facts: Sequence[RuleFacts]
-
-
-class _RuleSet(NamedTuple):
-    """What a list of rules alone decides, worked out once per list (a gateway's rules stay one
-    list until its settings change): each rule's facts, whether any counts tokens or cost, the
-    first cost rule (prices are needed), and the buckets when no rule's bucket depends on the
-    request (all scoped to the gateway), else None."""
-
-    facts: tuple[RuleFacts, ...]
-    metered: bool
-    cost_rule: RateLimitRule | None
-    buckets: tuple[Bucket, ...] | None
-
-
-_RULE_SETS: dict[int, tuple[Sequence[RateLimitRule], str, _RuleSet]] = {}
-_RULE_SETS_KEPT = 1024
-
-
-def _rule_set(rules: Sequence[RateLimitRule], own: int, request: IncomingRequest) -> _RuleSet:
-    """`rules`' rule set, remembered by the list's identity when they are a gateway's own."""
-    where = f"{request.account}/{request.gateway_slug}"
-    remembered = own == len(rules)  # a token's rules make a new list per request
-    if remembered:
-        cached = _RULE_SETS.get(id(rules))
-        if cached is not None and cached[0] is rules and cached[1] == where:
-            return cached[2]
-    facts = tuple(rule_facts(rule) for rule in rules)
-    fixed = remembered and all(rule.scope == "gateway" for rule in rules)
-    ruled = _RuleSet(
-        facts,
-        any(rule.unit != "requests" for rule in rules),
-        next((rule for rule in rules if rule.unit == "cost"), None),
-        tuple(
-            bucket(rule, gateway_key(request.account, request.gateway_slug, facts[i].counter_at(i), ""))
-            for i, rule in enumerate(rules)
-        )
-        if fixed
-        else None,
-    )
-    if remembered:
-        if len(_RULE_SETS) >= _RULE_SETS_KEPT:
-            _RULE_SETS.clear()
-        _RULE_SETS[id(rules)] = (rules, where, ruled)
-    return ruled
-
-
-def _rules(gateway: Gateway, token: Token | None) -> tuple[Sequence[RateLimitRule], int]:
-    """The gateway's rules, then the token's own, and how many are the gateway's."""
-    rules: Sequence[RateLimitRule] = gateway.settings.rate_limits
-    own = len(rules)
-    if token is not None and token.rules:
-        rules = [*rules, *token.rules]
-    return rules, own
-
-
-def _buckets(
-    rules: Sequence[RateLimitRule],
-    ruled: _RuleSet,
-    own: int,
-    request: IncomingRequest,
-    token: Token | None,
-    plan: RequestPlan,
-    metadata: dict[str, Any],
-) -> Sequence[Bucket]:
-    """The bucket each rule counts this request in: a gateway rule's for the request's value of
-    its scope, a token rule's for the token (see `buckets.py`)."""
-    if ruled.buckets:
-        return ruled.buckets
-    step = plan.steps[0] if plan.steps else None
-    buckets = []
-    for index, rule in enumerate(rules):
-        facts = ruled.facts[index]
-        if index >= own and token is not None:
-            key = token_key(request.account, token.id, facts.counter_at(index - own))
-        else:
-            scope = _scope_value(rule.scope, request, token, step, metadata)
-            key = gateway_key(request.account, request.gateway_slug, facts.counter_at(index), scope)
-        buckets.append(bucket(rule, key))
-    return buckets
-
-
-def shared_bucket(rule: RateLimitRule, scope: str, request: IncomingRequest, gateway: Gateway) -> Bucket:
-    """The bucket a dynamic route's limit node counts in: the gateway rule's own when the route
-    repeats one of the gateway's `rate_limits` (so both count together), else one keyed by the
-    rule's content. `scope` is the request's scope value, as `bucket_for` computes it."""
-    index = gateway_rule_index(rule, gateway)
-    facts = rule_facts(rule if index is None else gateway.settings.rate_limits[index])
-    counter = f"route.{facts.fingerprint}" if index is None else facts.counter_at(index)
-    return bucket(rule, gateway_key(request.account, request.gateway_slug, counter, scope))
-
-
-def gateway_rule_index(rule: RateLimitRule, gateway: Gateway) -> int | None:
-    """Where the gateway's `rate_limits` hold a rule counting what `rule` counts, if they do."""
-    rules = gateway.settings.rate_limits
-    fingerprint = rule_facts(rule).fingerprint
-    return next((i for i, own in enumerate(rules) if rule_facts(own).fingerprint == fingerprint), None)
 
 
 def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
@@ -357,42 +263,3 @@ def _used(hold: Hold, outcome: Outcome) -> float:
     if hold.bucket.unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
     return outcome.charge_usd  # as the provider stated it, else the operator's prices: never a custom cost
-
-
-def _scope_value(
-    scope: str, request: IncomingRequest, token: Token | None, step: Step | None, metadata: dict[str, Any]
-) -> str:
-    if scope == "gateway":
-        return ""
-    if scope == "provider":
-        return step.provider.name if step else request.provider_name
-    if scope == "model":
-        return (step.facts.model if step else None) or ""
-    if scope == "token":
-        return token.id if token is not None else "anonymous"
-    field = scope.removeprefix("metadata.")
-    return str(metadata.get(field, ""))  # requests without the field share one bucket
-
-
-def _tightest_headers(verdict: Verdict, facts: Sequence[RuleFacts]) -> dict[str, str]:
-    usages = verdict.usages
-    if len(usages) == 1:
-        return _headers(usages[0], facts[0])
-    index = min(range(len(usages)), key=lambda i: usages[i].remaining / usages[i].bucket.limit)
-    return _headers(usages[index], facts[index])
-
-
-def refusal_headers(usage: Usage, facts: RuleFacts) -> dict[str, str]:
-    """What a refusal by the rule of `facts` says: its bucket's `x-ratelimit-*` figures and
-    `Retry-After` (a dynamic route's limit node refuses with the same: pipeline/dynamic.py)."""
-    return {**_headers(usage, facts), "Retry-After": str(max(math.ceil(usage.reset_after), 1))}
-
-
-def _headers(usage: Usage, facts: RuleFacts) -> dict[str, str]:
-    """One bucket's figures as `x-ratelimit-*` headers, in plain decimals (USD for cost rules)."""
-    return {
-        "x-ratelimit-limit": plain(usage.bucket.limit),
-        "x-ratelimit-remaining": plain(usage.remaining),
-        "x-ratelimit-reset": f"{math.ceil(usage.reset_after):d}",
-        RULE_HEADER: facts.label,
-    }
