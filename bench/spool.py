@@ -20,7 +20,8 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bench.timings import Figures, budget_lines, percentiles
-from sluicegate.exchange import Exchange, IncomingRequest, RequestPlan, ResponseRecord
+from sluicegate.exchange import Exchange, IncomingRequest, RequestPlan
+from sluicegate.exchange_records import ResponseRecord
 from sluicegate.logformat import fast_record_line
 from sluicegate.outcome import Outcome
 from sluicegate.providers.base import Route

@@ -8,7 +8,8 @@ from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate import metrics_group
-from sluicegate.exchange import Attempt, Exchange, Step
+from sluicegate.exchange import Exchange, Step
+from sluicegate.exchange_records import Attempt
 from sluicegate.gateway import Gateway
 from sluicegate.metrics import OTHER, Metrics
 from sluicegate.outcome import Outcome

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from sluicegate.exchange import Attempt, SemanticJudgement
+from sluicegate.exchange_records import Attempt, SemanticJudgement
 from sluicegate.pipeline.shadow import _shadow_of
 from sluicegate.providers.base import Route
 from sluicegate.types import CacheSource, CacheStatus

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from sluicegate.errors import GuardrailBlocked
-from sluicegate.exchange import Exchange, GuardrailReport, IncomingRequest, Reply, RequestPlan, Step
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
+from sluicegate.exchange_records import GuardrailReport
 from sluicegate.gateway import Gateway
 from sluicegate.guardrails.array_stream import JsonArrayTextFilter
 from sluicegate.guardrails.bodies import rewrite, rewrite_answer

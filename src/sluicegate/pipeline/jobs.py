@@ -63,16 +63,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.credentials import is_credential_header
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import (
-    Attempt,
-    ClientOptions,
-    Exchange,
-    IncomingRequest,
-    RequestPlan,
-    ResponseRecord,
-    Step,
-    Timings,
-)
+from sluicegate.exchange import ClientOptions, Exchange, IncomingRequest, RequestPlan, Step
+from sluicegate.exchange_records import Attempt, ResponseRecord, Timings
 from sluicegate.gateway import Gateway
 from sluicegate.outcome.outcomes import Outcomes, job_key
 from sluicegate.pipeline.forward import Forwarder

@@ -50,7 +50,8 @@ from sluicegate.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from sluicegate.exchange import Attempt, Exchange, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, RetryPolicy, Step
+from sluicegate.exchange_records import Attempt
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import ROUTE_HEADER, route_headers, route_label
 from sluicegate.pipeline.forward import Forwarder

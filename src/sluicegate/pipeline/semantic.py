@@ -33,7 +33,8 @@ from multidict import CIMultiDict
 from sluicegate.config_groups import MAX_BODY_BYTES
 from sluicegate.embeddings.base import Embedder
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, SemanticJudgement
+from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan
+from sluicegate.exchange_records import SemanticJudgement
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import asked, mark_storable, replayable, served

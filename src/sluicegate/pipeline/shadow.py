@@ -30,15 +30,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sluicegate.exchange import (
-    CacheOutcome,
-    Exchange,
-    GuardrailReport,
-    Reply,
-    RequestPlan,
-    SemanticJudgement,
-    new_log_id,
-)
+from sluicegate.exchange import Exchange, Reply, RequestPlan, new_log_id
+from sluicegate.exchange_records import CacheOutcome, GuardrailReport, SemanticJudgement
 from sluicegate.pipeline import Handler, Stage
 from sluicegate.pipeline.cache import answer_text, replay
 from sluicegate.semantic.adaptive import AdaptiveThresholds

@@ -26,7 +26,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.credentials import Secrets
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import Attempt, Exchange, Reply, Step
+from sluicegate.exchange import Exchange, Reply, Step
+from sluicegate.exchange_records import Attempt
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.pipeline.retry import retry_after
 from sluicegate.upstream import UpgradeRefused, Upstream
