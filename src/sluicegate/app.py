@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from sluicegate.app_logs import log_writer
 from sluicegate.compat import compat_targets
 from sluicegate.config import Settings
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
@@ -25,7 +26,7 @@ from sluicegate.endpoints.proxy import COMPAT, REALTIME, UNIVERSAL, ProxyEndpoin
 from sluicegate.endpoints.realtime import RealtimeEndpoint
 from sluicegate.endpoints.refusals import answer_refusals
 from sluicegate.endpoints.route_api import RouteApi
-from sluicegate.endpoints.status import StatusEndpoint, unreachable
+from sluicegate.endpoints.status import StatusEndpoint
 from sluicegate.endpoints.system import HealthEndpoint, MetricsEndpoint
 from sluicegate.endpoints.universal_socket import UniversalSockets
 from sluicegate.endpoints.urls import GatewayUrls
@@ -33,7 +34,6 @@ from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
 from sluicegate.ingress import FORMATS
 from sluicegate.keys import KeyDirectory, KeyVault
-from sluicegate.logbook import Logbook
 from sluicegate.metrics import Metrics
 from sluicegate.otlp_logs import OtlpLogs
 from sluicegate.outcome.estimate import Estimator
@@ -64,17 +64,15 @@ from sluicegate.pipeline.token_count import TokenCount
 from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
 from sluicegate.providers import registry
 from sluicegate.realtime.relay import RealtimeRelay
-from sluicegate.records import RecordBuilder
 from sluicegate.retention import Retention
 from sluicegate.routes import add_routes
 from sluicegate.routing.circuit import CircuitBreaker
 from sluicegate.routing.keypool import KeyPools
-from sluicegate.routing.redis_state import RedisStateStore, create_state_store
+from sluicegate.routing.redis_state import create_state_store
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.shutdown import close_within
-from sluicegate.spool import Spool
 from sluicegate.startup import open_database
 from sluicegate.storage import (
     connect_redis,
@@ -85,8 +83,6 @@ from sluicegate.storage import (
 )
 from sluicegate.storage.cache import Cache
 from sluicegate.storage.counted_once import counted_once
-from sluicegate.storage.redis_cache import RedisCache
-from sluicegate.storage.redis_limiter import RedisLimiter
 from sluicegate.storage.redis_link import RedisConnection
 from sluicegate.storage.response_items import item_store
 from sluicegate.tokens import TokenDirectory, ensure_admin_token
@@ -95,7 +91,6 @@ from sluicegate.upstream import Upstream
 from sluicegate.usage.cost import PriceTable
 from sluicegate.usage.tokens import TokenCounter
 
-RedisParts = (RedisCache, RedisLimiter, RedisStateStore)
 METRICS = web.AppKey("sluicegate_metrics", Metrics)  # `serve --workers N` joins them up (metrics_group.py)
 
 
@@ -177,45 +172,7 @@ def create_app(
         key_states=lambda: step_keys.seen,
         key_refusals=lambda: step_keys.refusals,
     )
-    builder = RecordBuilder(body_limit=settings.logs.body_limit)
-    spool = Spool(settings.data_dir / "spool", settings.logs.spool_max_bytes)
-    logbook = Logbook(
-        database,
-        builder.build,
-        batch_size=settings.logs.batch_size,
-        interval=settings.logs.flush_interval,
-        stored=[otlp_logs.written] if otlp_logs else [],
-        spool=spool,
-        cheap=builder.cheap,
-        write_timeout=timeouts.database_write,
-    )
-    metrics.gauge(
-        "sluicegate_log_spool_backlog_records",
-        "Log records of this replica not yet stored in the database: in its spool or in memory",
-        lambda: logbook.backlog_records,
-    )
-    metrics.gauge(
-        "sluicegate_log_spool_backlog_bytes",
-        "Bytes of the log spool's backlog",
-        lambda: logbook.backlog_bytes,
-    )
-    metrics.gauge(
-        "sluicegate_log_memory_records",
-        "Of the backlog, log records kept in memory because the spool cannot be written (a full disk)",
-        lambda: logbook.unspooled.records,
-    )
-    links = [part.link for part in (cache, limiter, route_state) if isinstance(part, RedisParts)]
-    metrics.gauge(
-        "sluicegate_redis_unreachable",
-        "Features using Redis (exact cache, rate limiter, routing state) that found it unreachable at their"
-        " last try: their outage policy applies",
-        lambda: unreachable(links),
-    )
-    metrics.gauge(
-        "sluicegate_log_spool_dropped_records",
-        "Log records dropped, oldest first: the spool's past log_spool_max_bytes, memory's past 10,000",
-        lambda: logbook.dropped_records,
-    )
+    logbook, spool, links = log_writer(settings, database, otlp_logs, metrics, (cache, limiter, route_state))
     dynamic = DynamicRoutes(limiter, counter, clock)
     # Budget settlement first: it is what the next request of the same scope waits on.
     outcomes = Outcomes(
