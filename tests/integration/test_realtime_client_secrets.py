@@ -149,3 +149,24 @@ def test_azures_client_secrets_on_the_stored_key_are_refused_to_a_limited_token(
     assert refusal.value.body["code"] == "credentials_not_allowed"
     assert refusal.value.body["relayed_session"] == "azure-openai/my-resource/openai/v1/realtime"
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("mint", list(MINTS))
+def test_a_model_limited_token_on_its_own_key_mints_keys_for_its_models_alone(
+    gateway: RunningGateway, fake: FakeOpenAI, mint: str
+) -> None:
+    """GA's session names its model in `session`, a transcription session in its transcription
+    settings: the allow-list reads them there, not as a request that names no model."""
+    limited = token(gateway, **LIMITS["models"])
+    with client(gateway, limited, own_key=OWN) as sdk:
+        minted = MINTS[mint](sdk)
+    secret = minted.value if mint == "client_secrets" else minted.client_secret.value
+    assert secret.startswith("ek_fake_")
+    other = token(gateway, models=["gpt-4o-mini"])
+    with client(gateway, other, own_key=OWN) as sdk, pytest.raises(openai.PermissionDeniedError) as refusal:
+        MINTS[mint](sdk)
+    assert isinstance(refusal.value.body, dict)
+    message = refusal.value.body["message"]
+    assert "names no model" not in message
+    assert (TRANSCRIBER if mint == "transcription_sessions" else MODEL) in message
+    assert len(fake.requests) == 1

@@ -35,6 +35,7 @@ from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_embeddings import embeddings_answer
 from sluicegate.providers.openai_media import billed_by_request, form_model, is_form
 from sluicegate.providers.openai_output import document_text, stream_text
+from sluicegate.providers.openai_realtime import minted_model
 from sluicegate.providers.openai_responses_answer import responses_answer
 from sluicegate.providers.openai_stored import NOT_DONE, read_again, reads_stored_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
@@ -153,7 +154,10 @@ class OpenAICompatible:
             return RequestFacts(model=form_model(body))
         facts = json_facts(body, cacheable=is_cacheable(route.path))
         if end := next(filter(f"/{route.path.rstrip('/')}".endswith, self.unrelayed_sessions), None):
-            return replace(facts, relayed_instead=route.path.rstrip("/").removesuffix(end[1:]) + "realtime")
+            # GA's and a transcription session's model is nested: the allow-list reads it there.
+            model = facts.model or minted_model(facts.payload)
+            relayed = route.path.rstrip("/").removesuffix(end[1:]) + "realtime"
+            return replace(facts, model=model, relayed_instead=relayed)
         billed = billed_by_request(route.path, facts.payload)
         return facts if billed is None else replace(facts, billed=billed)
 

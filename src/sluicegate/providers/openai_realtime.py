@@ -153,6 +153,22 @@ def transcription_settings(session: Any) -> list[Any]:
     return settings
 
 
+def minted_model(payload: Any) -> str | None:
+    """The model a request for a realtime key names: the beta's session at the top, GA's in
+    `session`; a session that only transcribes, its transcription model (the first one named)."""
+    if not isinstance(payload, dict):
+        return None
+    for session in (payload, payload.get("session")):
+        if not isinstance(session, dict):
+            continue
+        if isinstance(model := session.get("model"), str):
+            return model
+        for setting in transcription_settings(session):
+            if isinstance(setting, dict) and isinstance(model := setting.get("model"), str):
+                return model
+    return None
+
+
 def item_id(event: dict[str, Any]) -> str:
     """The item an input audio event is about (`input_audio_buffer.committed`, a transcription's)."""
     ident = event.get("item_id")
