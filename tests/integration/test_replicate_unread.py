@@ -118,6 +118,31 @@ def test_a_prediction_no_client_reads_again_is_counted_once_it_has_finished(
         assert tokens_used(gateway) == 13
 
 
+@pytest.mark.parametrize("counters", ["in-process", "redis"])
+def test_a_prediction_read_into_a_budget_already_full_is_counted_there_too(
+    make_gateway: Callable[..., RunningGateway], counters: str, request: pytest.FixtureRequest
+) -> None:
+    """Both predictions ran, admitted while the budget had room: the second read's tokens count
+    although the first filled the budget (13 of 13), so the budget shows what was spent."""
+    cache_url = request.getfixturevalue("redis_url") if counters == "redis" else None
+    with FakeReplicate(api_key=KEY, polls=2).serve() as fake:  # each read first finds it processing
+        shared = {"cache_url": cache_url} if cache_url else {}
+        gateway = make_gateway(upstreams={"replicate": fake.base_url}, **shared)
+        gateway.configure(rate_limits=[{**TOKEN_RULE, "limit": 13}])
+        for created_so_far in (1, 2):
+            created = httpx.post(
+                f"{gateway.provider_url('replicate')}/models/{MODEL}/predictions",
+                json={"input": {"prompt": PROMPT}, "webhook": "https://example.com/hook"},
+                headers={"Authorization": f"Token {KEY}"},
+                timeout=10,
+            )
+            assert created.status_code == 201, created.text
+            gateway.wait_for_logs(created_so_far)  # its reservation settled (0 tokens: starting)
+        records = gateway.wait_for_logs(4, timeout=READ_WAIT_S)
+        assert [(r["tokens_in"], r["tokens_out"]) for r in read_by_gateway(records)] == [(6, 7)] * 2
+        assert tokens_used(gateway) == 26
+
+
 def test_a_client_reading_after_the_gateway_counts_nothing_again(
     gateway: RunningGateway, client: replicate.Client
 ) -> None:

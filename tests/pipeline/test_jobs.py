@@ -97,7 +97,7 @@ def outcomes(sink: Recorded) -> Outcomes:
 def jobs(script: Script, outcomes: Outcomes, pace: Pace = QUICK, processes: int = 1) -> RunningJobs:
     forwarder = Forwarder(InProcessTransport({ORIGIN: script.app()}), {"replicate": ORIGIN + "/v1"}, 5)
 
-    async def reserve(exchange: Exchange) -> tuple[Hold, ...]:
+    def reserve(exchange: Exchange) -> tuple[Hold, ...]:
         return (HOLD,)
 
     return RunningJobs(forwarder, outcomes, reserve, pace, processes=processes)
@@ -341,7 +341,7 @@ async def test_the_read_runs_under_the_creates_model(outcomes: Outcomes, sink: R
     # `model`-scoped rules count the read under the step's model, as they counted the create.
     reserved: list[str | None] = []
 
-    async def reserve(exchange: Exchange) -> tuple[Hold, ...]:
+    def reserve(exchange: Exchange) -> tuple[Hold, ...]:
         reserved.append(exchange.facts.model)
         return (HOLD,)
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -78,8 +78,9 @@ _log = logging.getLogger(__name__)
 READ_BY, READ_FOR = "usage_read_by", "usage_read_for"
 _NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
-# Reservations of nothing in the budgets of a read's exchange (`RateLimit.reserve_nothing`).
-Reserve = Callable[[Exchange], Awaitable[tuple[Hold, ...]]]
+# Holds of nothing in the budgets of a read's exchange: its settlement counts the usage in
+# (`RateLimit.reserve_nothing`).
+Reserve = Callable[[Exchange], tuple[Hold, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +305,7 @@ class RunningJobs:
         usage = step.provider.read_usage(step.route, read.response.body)
         if usage is None or not usage.job:
             return  # nothing that only one read counts (a model that counts no tokens): no record
-        read.limits.holds = await self._reserve(read)
+        read.limits.holds = self._reserve(read)
         await self._outcomes.complete(read)
 
 

@@ -29,7 +29,7 @@ from sluicegate.pipeline.limiter_outage import LimiterOutage
 from sluicegate.pipeline.reservation_refusal import reservation_refusal
 from sluicegate.pipeline.rule_buckets import RuleSet, gateway_and_token_rules, request_buckets, rule_set
 from sluicegate.storage.cache_admission import Admission
-from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Verdict
+from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Verdict, unreserved
 from sluicegate.tokens import Token
 
 _log = logging.getLogger(__name__)
@@ -156,24 +156,18 @@ class RateLimit:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", request_id, exc)
 
-    async def reserve_nothing(self, exchange: Exchange) -> tuple[Hold, ...]:
-        """Reservations of nothing in the token and cost buckets of `exchange`, whose usage came with
-        no request admitted for it (a job the gateway read itself: pipeline/jobs.py; a realtime
+    def reserve_nothing(self, exchange: Exchange) -> tuple[Hold, ...]:
+        """Holds of nothing in the token and cost buckets of `exchange`, whose usage came with no
+        request admitted for it (a job the gateway read itself: pipeline/jobs.py; a realtime
         session's input audio transcription: realtime/relay.py), for `settle` to count that usage
-        in, past a limit too (not in a bucket already full, which refuses)."""
+        in: past a limit, and into a budget already full, since it has run."""
         gateway, token, request = exchange.gateway, exchange.token, exchange.request
         assert gateway is not None, "the read of a resolved request's job"
         rules, own = gateway_and_token_rules(gateway, token)
         ruled = rule_set(rules, own, request)
         buckets = request_buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
-        holds: list[Hold] = []
-        try:
-            for metered in (bucket for bucket in buckets if not bucket.counts_requests):
-                holds.extend((await self._limiter.admit([Claim(metered, 0)], self._clock())).holds)
-        except LimiterUnavailable as exc:
-            self.failures += 1
-            _log.warning("could not count request %s in its budgets: %s", request.id, exc)
-        return tuple(holds)
+        now = self._clock()
+        return tuple(unreserved(bucket, now) for bucket in buckets if not bucket.counts_requests)
 
     def claims_ahead(
         self,

@@ -296,7 +296,7 @@ class _Session:
         model's price, before the client sees it (no request counted, nothing reserved ahead)."""
         outcome = await self.transcriptions.seen(kind, frame)
         if outcome is not None and outcome.usage is not None:
-            holds = await self.rate_limit.reserve_nothing(self.exchange)
+            holds = self.rate_limit.reserve_nothing(self.exchange)
             await self.rate_limit.settle_holds(holds, outcome, self.exchange.request.id)
 
     async def _admit(self) -> tuple[Hold, ...] | None:

@@ -57,6 +57,15 @@ class Hold(NamedTuple):
     ref: str
 
 
+def unreserved(bucket: Bucket, now: float) -> Hold:
+    """A hold of nothing that no admission made: settled, it counts the use as it came, past the
+    limit and into a bucket already full (usage that ran without a request admitted for it)."""
+    return Hold(bucket, 0.0, now, UNRESERVED)
+
+
+UNRESERVED = ""  # the `ref` of `unreserved` holds (a backend's own refs are never empty)
+
+
 class Usage(NamedTuple):
     """How full one bucket is after the check: `used` of `limit`, and seconds until room frees up.
 

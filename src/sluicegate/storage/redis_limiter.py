@@ -26,6 +26,7 @@ from redis.commands.core import AsyncScript
 
 from sluicegate.storage.limiter import (
     LIMIT_SLACK,
+    UNRESERVED,
     Bucket,
     Claim,
     Hold,
@@ -320,7 +321,7 @@ class RedisLimiter:
         args: list[str | float] = [now]
         kept: Call = ([], [now])  # the reservations' part: sent again if Redis does not take it
         for hold, amount in zip(holds, used, strict=True):
-            bucket, held = hold.bucket, _held(hold.bucket)
+            bucket, held = hold.bucket, _held(hold.bucket) and hold.ref != UNRESERVED
             live, total, lapsed, index = self._held_keys(bucket, hold.at)
             made = live if held else self._key(bucket, hold.at)
             hold_keys = [made, self._key(bucket, now), total, lapsed, index]
