@@ -15,7 +15,8 @@ headers are kept (`handshakes`), refused or not. On connect the server sends `se
 It answers `session.update` (`session.updated`), `conversation.item.create` (`conversation.item.added`),
 `input_audio_buffer.append` (nothing; the audio is kept), `input_audio_buffer.commit`
 (`input_audio_buffer.committed`, the commit's transcription when the session turned it on:
-`realtime_transcription.py`, then a response of its own, as voice detection would start) and
+`realtime_transcription.py`, then a response of its own, as voice detection would start, unless
+a `session.update` set `turn_detection` to null: GA's in `audio.input`, the beta's at the top) and
 `response.create` (a response), and `response.cancel` as OpenAI does: a response under way ends
 with `response.done`, status `cancelled` and the usage so far; with none, an `error` event
 (`response_cancel_not_active`). Test-only client events: `fake.hold` makes the next response stop
@@ -81,6 +82,7 @@ class _State:
     ignore_cancel: bool = False
     held: tuple[str, dict[str, Any]] | None = None  # the response waiting: its id and usage so far
     transcription: Transcription = field(default_factory=Transcription)
+    voice_detection: bool = True  # a commit starts a response; `turn_detection: null` turns it off
 
 
 class FakeRealtime(FakeUpstream):
@@ -168,6 +170,7 @@ class FakeRealtime(FakeUpstream):
             return False
         if kind in ("session.update", "transcription_session.update"):
             state.transcription.update(event.get("session"))
+            state.voice_detection = _voice_detection(event.get("session"), state.voice_detection)
             modalities = (event.get("session") or {}).get("output_modalities") or ["text"]
             state.audio_out = "audio" in modalities
             session = {**_session_object(model), "output_modalities": modalities}
@@ -190,7 +193,8 @@ class FakeRealtime(FakeUpstream):
             await _send(socket, connection, _event("input_audio_buffer.committed", item_id=item_id))
             for heard, fields in state.transcription.committed(item_id):
                 await _send(socket, connection, _event(heard, **fields))
-            await self._respond(socket, connection, state, model)
+            if state.voice_detection:
+                await self._respond(socket, connection, state, model)
         elif kind == "response.create":
             await self._respond(socket, connection, state, model)
         return True
@@ -378,3 +382,15 @@ def _key(request: web.Request) -> str | None:
         or request.headers.get("api-key")
         or next(iter(in_protocol), None)
     )
+
+
+def _voice_detection(session: Any, before: bool) -> bool:
+    """Whether commits start responses after a `session.update` giving `session`: a
+    `turn_detection` it names turns voice detection on (an object) or off (null)."""
+    if not isinstance(session, dict):
+        return before
+    audio_in = (session.get("audio") or {}).get("input") or {}
+    for where in (audio_in, session):
+        if isinstance(where, dict) and "turn_detection" in where:
+            return where["turn_detection"] is not None
+    return before

@@ -160,3 +160,38 @@ def test_a_usd_budget_counts_the_transcriptions(gateway: RunningGateway, realtim
     assert [kind(f) for f in upstream.received if isinstance(f, str)].count("response.create") == 0
     [record] = gateway.wait_for_logs(1)
     assert record["cost_usd"] == pytest.approx(response + transcription)
+
+
+def test_a_session_that_only_transcribes_ends_once_a_transcription_spends_the_budget(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    """Without voice detection no response runs, so no admission would ever refuse: the charge of
+    the transcription that spends the budget ends the session (1008), after its event is passed on."""
+    transcription = PriceTable().cost("openai", "gpt-4o-transcribe", Usage(8000, 3, input_audio_tokens=8000))
+    assert transcription is not None
+    rule = {"name": "dictation budget", "limit": transcription / 2, "period": 86400, "unit": "cost"}
+    set_settings(gateway, rate_limits=[rule])
+    session_settings = transcribe_with("gpt-4o-transcribe")
+    session_settings["audio"]["input"]["turn_detection"] = None
+    with open_session(gateway) as session:
+        until(session.recv, "session.created")
+        session.send(json.dumps({"type": "session.update", "session": session_settings}))
+        until(session.recv, "session.updated")
+        session.send(json.dumps({"type": "input_audio_buffer.append", "audio": appended(800_000)}))
+        session.send('{"type": "input_audio_buffer.commit"}')
+        frames = until(session.recv, COMPLETED)
+        with pytest.raises(ConnectionClosed) as closed:  # (it may come while the next audio is sent)
+            session.send(json.dumps({"type": "input_audio_buffer.append", "audio": appended(800_000)}))
+            session.send('{"type": "input_audio_buffer.commit"}')
+            until(session.recv, COMPLETED)
+
+    assert [usage.input_audio_tokens for usage in transcribed(frames)] == [8000]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008
+    assert "dictation budget" in closed.value.rcvd.reason
+    [upstream] = realtime.connections
+    sent = [kind(f) for f in upstream.received if isinstance(f, str)]
+    assert sent.count("input_audio_buffer.commit") == 1  # the second never went on
+    [record] = gateway.wait_for_logs(1)
+    assert record["cost_usd"] == pytest.approx(transcription)
+    assert "dictation budget" in record["error"]

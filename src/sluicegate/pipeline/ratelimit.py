@@ -161,13 +161,26 @@ class RateLimit:
         request admitted for it (a job the gateway read itself: pipeline/jobs.py; a realtime
         session's input audio transcription: realtime/relay.py), for `settle` to count that usage
         in: past a limit, and into a budget already full, since it has run."""
-        gateway, token, request = exchange.gateway, exchange.token, exchange.request
-        assert gateway is not None, "the read of a resolved request's job"
-        rules, own = gateway_and_token_rules(gateway, token)
-        ruled = rule_set(rules, own, request)
-        buckets = request_buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
         now = self._clock()
-        return tuple(unreserved(bucket, now) for bucket in buckets if not bucket.counts_requests)
+        return tuple(unreserved(bucket, now) for _, bucket, _ in _metered(exchange))
+
+    async def spent(self, exchange: Exchange) -> RateLimited | None:
+        """The refusal of the first token or cost rule of `exchange` that is spent (used up to its
+        limit), or None: what ends a realtime session whose usage runs unadmitted (transcriptions)."""
+        metered = _metered(exchange)
+        if not metered:
+            return None
+        try:
+            usages = await self._limiter.usage([bucket for _, bucket, _ in metered], self._clock())
+        except LimiterUnavailable as exc:
+            self.failures += 1
+            _log.warning("could not read the budgets of request %s: %s", exchange.request.id, exc)
+            return None
+        for (rule, _, token_rule), usage in zip(metered, usages, strict=True):
+            if usage.used >= usage.bucket.limit:
+                whose = "this token's limit" if token_rule else "rate limit"
+                return RateLimited(f"{whose} exceeded: {rule.label}", rule=rule.shown())
+        return None
 
     def claims_ahead(
         self,
@@ -257,3 +270,17 @@ def _used(hold: Hold, outcome: Outcome) -> float:
     if hold.bucket.unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
     return outcome.charge_usd  # as the provider stated it, else the operator's prices: never a custom cost
+
+
+def _metered(exchange: Exchange) -> list[tuple[RateLimitRule, Bucket, bool]]:
+    """The token and cost rules of `exchange`, each with its bucket and whether it is the token's."""
+    gateway, token, request = exchange.gateway, exchange.token, exchange.request
+    assert gateway is not None, "a resolved request"
+    rules, own = gateway_and_token_rules(gateway, token)
+    ruled = rule_set(rules, own, request)
+    buckets = request_buckets(rules, ruled, own, request, token, exchange.plan, exchange.options.metadata)
+    return [
+        (rule, bucket, index >= own)
+        for index, (rule, bucket) in enumerate(zip(rules, buckets, strict=True))
+        if not bucket.counts_requests
+    ]

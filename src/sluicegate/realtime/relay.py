@@ -258,15 +258,15 @@ class _Session:
                 self.tally.server_events[kind] += 1
                 if kind == RESPONSE_CREATED and not await self._started(event):
                     return
+                spent = False
                 if kind == RESPONSE_DONE:
                     await self._done(event)
                 elif kind in WATCHED:
-                    await self._transcription(kind, event)
-                if self.answers is None:
-                    await self.client.send_str(event)
-                    continue
-                for frame in self.answers.check(kind, event):
+                    spent = not await self._transcription(kind, event)
+                for frame in [event] if self.answers is None else self.answers.check(kind, event):
                     await self.client.send_str(frame)
+                if spent:  # the transcription it paid for is passed on, then the session ends
+                    return
 
     async def _started(self, frame: str) -> bool:
         """A response started: the reservation of the `response.create` that asked for it, or (one
@@ -291,13 +291,23 @@ class _Session:
         if holds:
             await self.rate_limit.settle_holds(holds, await self._outcome(usage), self.exchange.request.id)
 
-    async def _transcription(self, kind: str, frame: str) -> None:
+    async def _transcription(self, kind: str, frame: str) -> bool:
         """Follow the session's transcriptions; charge one that completed with its usage, at its
-        model's price, before the client sees it (no request counted, nothing reserved ahead)."""
+        model's price, before the client sees it (no request counted, nothing reserved ahead).
+        False when that spent a budget: the session ends, as a refused response would end it."""
         outcome = await self.transcriptions.seen(kind, frame)
-        if outcome is not None and outcome.usage is not None:
-            holds = self.rate_limit.reserve_nothing(self.exchange)
-            await self.rate_limit.settle_holds(holds, outcome, self.exchange.request.id)
+        if outcome is None or outcome.usage is None:
+            return True
+        holds = self.rate_limit.reserve_nothing(self.exchange)
+        if not holds:
+            return True
+        await self.rate_limit.settle_holds(holds, outcome, self.exchange.request.id)
+        refusal = await self.rate_limit.spent(self.exchange)
+        if refusal is None:
+            return True
+        self.tally.closed("gateway", POLICY_VIOLATION, refusal.message)
+        self.exchange.response.error = f"session closed: {refusal.message}"
+        return False
 
     async def _admit(self) -> tuple[Hold, ...] | None:
         """The reservations of one more response, or None after closing the session on a refusal."""
