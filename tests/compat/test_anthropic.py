@@ -200,8 +200,8 @@ def test_sampling_limits_and_stop_are_renamed() -> None:
             "stream": True,
             "stream_options": {"include_usage": True},
             "user": "user-42",
-            "seed": 7,
-            "presence_penalty": 0.5,
+            "seed": 7,  # Anthropic has none; OpenAI's is best effort: taken, not sent
+            "presence_penalty": 0,  # a default Anthropic lacks: taken, not sent
         }
     )
     assert body == {

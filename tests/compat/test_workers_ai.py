@@ -89,7 +89,7 @@ def test_request_keeps_messages_and_sampling_and_names_the_model_in_the_path() -
             "seed": 7,
             "frequency_penalty": 0.5,
             "presence_penalty": 0.1,
-            "logit_bias": {"1": 2},  # tuning only: dropped
+            "logit_bias": {},  # no bias: taken, not sent
             "user": "ada",
             "stream": True,
             "stream_options": {"include_usage": True},

@@ -24,14 +24,20 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.compat.base import TranslationError
+from sluicegate.compat.fields import refuse_unsendable
 from sluicegate.providers.anthropic.compat_thinking import signed_blocks, with_thinking
 
 # Anthropic requires max_tokens; OpenAI's default is "as many as the model allows".
 DEFAULT_MAX_TOKENS: Final = 4096
 
-# OpenAI request fields sent under Anthropic's name, unchanged. Anthropic's temperature stops at 1
-# where OpenAI's goes to 2: a larger value is passed on, and Anthropic's 400 names it.
+# OpenAI request fields sent under Anthropic's name, unchanged.
 _RENAMES: Final[Mapping[str, str]] = {"temperature": "temperature", "top_p": "top_p"}
+# Anthropic's temperature runs from 0 to 1 where OpenAI's runs to 2. A larger one is refused before
+# it is sent, not scaled (0.7 would become 0.35) nor cut to 1 (Portkey clamps it unseen).
+MAX_TEMPERATURE: Final = 1.0
+# Sampling fields Anthropic has no place for: taken at values that change nothing, else refused
+# (compat/fields.py). `seed` is taken and not sent: Anthropic has none, and OpenAI's is best effort.
+_UNSENDABLE: Final = ("presence_penalty", "frequency_penalty", "logit_bias", "verbosity")
 
 # Fields that ask for something Anthropic cannot do; refused when set to anything but their default.
 _UNSUPPORTED: Final[Mapping[str, object]] = {
@@ -60,10 +66,21 @@ def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
     for name, default in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None):
             raise TranslationError("not supported by Anthropic", field=name)
+    refuse_unsendable(payload, _UNSENDABLE, "Anthropic")
     if payload.get("n", 1) not in (1, None):
         raise TranslationError("Anthropic returns one choice per request", field="n")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
         raise TranslationError("Anthropic answers with text only", field="modalities")
+
+
+def _refuse_hot(temperature: Any) -> None:
+    number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+    if number and temperature > MAX_TEMPERATURE:
+        raise TranslationError(
+            f"Anthropic's temperature runs from 0 to {MAX_TEMPERATURE:g} (OpenAI's to 2) and the gateway "
+            f"does not rescale it: send a value from 0 to {MAX_TEMPERATURE:g}",
+            field="temperature",
+        )
 
 
 def _max_tokens(payload: Mapping[str, Any]) -> int:
@@ -89,6 +106,7 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
         raise TranslationError("a non-empty list is required", field="messages")
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
+    empty: str | None = None  # the first message left out for having no content
     for i, message in enumerate(raw):
         where = f"messages[{i}]"
         role = message.get("role") if isinstance(message, dict) else None
@@ -108,11 +126,18 @@ def _conversation(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
             system += blocks
             continue
         if not blocks:
-            continue  # Anthropic refuses empty content
+            empty = empty or f"{where}.content"
+            continue  # Anthropic refuses empty content; an empty message says nothing
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"] += blocks  # Anthropic's turns alternate
         else:
             turns.append({"role": role, "content": blocks})
+    if not turns:  # Anthropic would refuse `"messages": []`, naming nothing the client sent
+        raise TranslationError(
+            "Anthropic takes no empty message, and no other user or assistant message has content: "
+            "send some text",
+            field=empty or "messages",
+        )
     return system, [_compact(turn) for turn in turns]
 
 
@@ -334,7 +359,8 @@ def native_body(payload: dict[str, Any], model: str) -> dict[str, Any]:
     if stop := payload.get("stop"):
         body["stop_sequences"] = _stop_sequences(stop)
     body.update(_tools(payload))
-    with_thinking(body, payload, model)
+    with_thinking(body, payload, model)  # may leave temperature out: thinking takes none
+    _refuse_hot(body.get("temperature"))
     if isinstance(payload.get("user"), str):
         body["metadata"] = {"user_id": payload["user"]}
     if payload.get("stream") is True:

@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.compat.base import TranslationError
+from sluicegate.compat.fields import refuse_unsendable
 from sluicegate.providers.gemini.compat_thinking import thinking_config
 
 # OpenAI parameter -> generationConfig field: https://ai.google.dev/api/generate-content#generationconfig
@@ -43,6 +44,9 @@ _UNSUPPORTED: Final = {
     ),
     "prediction": (None, "predicted outputs are OpenAI's alone"),
 }
+
+# Fields Gemini has no place for: taken at values that change nothing, else refused (compat/fields.py).
+_UNSENDABLE: Final = ("logit_bias", "verbosity")
 
 # generationConfig.logprobs, the top candidates per token: "in the range of [0, 20]"
 # (https://ai.google.dev/api/generate-content#generationconfig), as OpenAI's top_logprobs.
@@ -343,6 +347,7 @@ def _refuse_unsupported(payload: dict[str, Any]) -> None:
     for name, (default, why) in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None):
             raise TranslationError(f"not supported by Google AI Studio ({why})", field=name)
+    refuse_unsendable(payload, _UNSENDABLE, "Google AI Studio")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
         raise TranslationError(
             "only text answers can be translated from Google AI Studio", field="modalities"

@@ -5,9 +5,9 @@ schema (https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruc
 role and string content, `max_tokens`, `temperature`, `top_p`, `seed`, penalties, `tools`,
 `response_format`, `stream`) and its answer, `{"result": {"response", "tool_calls", "usage"}}`
 (https://developers.cloudflare.com/workers-ai/features/function-calling/traditional/). What Workers AI
-cannot do (stop sequences, n > 1, logprobs, images, forced tool choice, streamed JSON mode) is
-refused with a `TranslationError` naming the field; `logit_bias` and other tuning-only fields are
-dropped.
+cannot do (stop sequences, n > 1, logprobs, images, forced tool choice, streamed JSON mode, token
+biases) is refused with a `TranslationError` naming the field; a field at a value that changes
+nothing (`logit_bias: {}`) is taken (compat/fields.py).
 
 Its messages carry a role and a string only, so an assistant's tool calls are written as the JSON
 list the model itself answers with (`[{"name", "arguments"}]`), and a tool's answer names its tool.

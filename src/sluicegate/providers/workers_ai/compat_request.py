@@ -9,10 +9,15 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.compat.base import TranslationError
+from sluicegate.compat.fields import refuse_unsendable
 
 # OpenAI request fields Workers AI takes under the same name. Its ranges differ in places (penalties
 # 0..2 where OpenAI's go down to -2): such values are passed on, and Workers AI's 400 names them.
 _SAME_NAME: Final = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
+
+# Fields Workers AI has no place for: taken at values that change nothing, else refused
+# (compat/fields.py).
+_UNSENDABLE: Final = ("logit_bias", "verbosity")
 
 # Fields that ask for something Workers AI cannot do; refused when set to anything but their default.
 _UNSUPPORTED: Final[Mapping[str, object]] = {
@@ -31,6 +36,7 @@ def _refuse_unsupported(payload: Mapping[str, Any]) -> None:
     for name, default in _UNSUPPORTED.items():
         if payload.get(name, default) not in (default, None, []):
             raise TranslationError("not supported by Workers AI", field=name)
+    refuse_unsendable(payload, _UNSENDABLE, "Workers AI")
     if payload.get("n", 1) not in (1, None):
         raise TranslationError("Workers AI returns one choice per request", field="n")
     if any(modality != "text" for modality in payload.get("modalities") or ()):
