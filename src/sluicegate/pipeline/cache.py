@@ -63,7 +63,7 @@ _NOT_REPLAYED = frozenset(
 # The semantic cache's answer headers (`x-semantic-cache`, `x-semantic-similarity`) say how that
 # one answer was found: an exact hit replaying a stored `x-semantic-cache: MISS` contradicted its
 # own `cf-aig-cache-status: HIT` and the log. Neither stored nor replayed (older entries hold them):
-# a hit says its own to a client that speaks Fastly (`cache_labels.labelled`).
+# a hit says its own to a client that speaks Fastly (`cache_labels.said_to_fastly`).
 _SEMANTIC_PREFIX = "x-semantic-"
 
 
@@ -135,7 +135,7 @@ class ResponseCache:
         request = exchange.request
         if not decision.lookup and not decision.store:
             reply = await call_next(exchange)
-            return labelled(reply, request, exchange.cache.status)  # the semantic cache's say, if it ran
+            return labelled(reply, exchange.cache.status)  # the semantic cache's say, if it ran
         if decision.lookup:
             entry = await self._lookup(exchange, gateway, decision.key)
             counted = None if entry is None else await self._counted(exchange, entry)
@@ -144,7 +144,7 @@ class ResponseCache:
                 exchange.cache.usage_counted = counted is not None
                 if hit.reported_usage is not None:  # the usage the form it is served in may lack
                     exchange.response.reported_usage.append(hit.reported_usage)
-                return labelled(hit, request, CacheStatus.HIT)
+                return labelled(hit, CacheStatus.HIT)
         mark_storable(exchange.plan.steps, self._max_entry_bytes, decision)
         done = (
             self._inflight.setdefault(decision.key, asyncio.Event()) if decision.lookup else asyncio.Event()
@@ -156,7 +156,7 @@ class ResponseCache:
             raise
         # The semantic cache, when it ran inside this stage, had the last say (a hit of its own, or
         # a bypass): the answer says what the log record says.
-        labelled(reply, request, exchange.cache.status)
+        labelled(reply, exchange.cache.status)
         decision = decision.answered_by(exchange.plan.step_index)
         if not (decision.store and 200 <= reply.status < 300):
             self._release(decision.key, done)

@@ -9,8 +9,11 @@ to bypass, so a later step whose answer is stored makes a MISS (`cache.cache_dec
 
 `x-semantic-cache` (Fastly AI Accelerator's): its clients count hits by it, and Fastly has one
 cache, so a request that speaks Fastly (`speaks_fastly`) hears `HIT` from the exact cache too, and
-`MISS` for anything not served from a cache (a bypass too, as Fastly's `X-Cache` says MISS for a
-pass). The semantic cache says it on every answer it gives (`pipeline/semantic.py`).
+`MISS` on every other answer (`said_to_fastly`, by the Log stage): a bypass (as Fastly's `X-Cache`
+says MISS for a pass), a refusal, and a request no cache applies to (the semantic cache off for it,
+by the gateway or `x-settings-overrides`, or unable to serve it: temperature above 1, several
+choices, tool results). Fastly's header has those two values only, on each of its answers. The
+semantic cache also says it on every answer it gives to other clients (`pipeline/semantic.py`).
 """
 
 from __future__ import annotations
@@ -35,9 +38,14 @@ def speaks_fastly(request: IncomingRequest) -> bool:
     return any(name in headers for name in _FASTLY_HEADERS)
 
 
-def labelled(reply: Reply, request: IncomingRequest, status: CacheStatus) -> Reply:
-    """`reply` saying `status` in Cloudflare's header, and in Fastly's to a client that speaks Fastly."""
+def labelled(reply: Reply, status: CacheStatus) -> Reply:
+    """`reply` saying `status` in Cloudflare's header."""
     reply.headers[STATUS_HEADER] = status
+    return reply
+
+
+def said_to_fastly(reply: Reply, request: IncomingRequest, status: CacheStatus) -> None:
+    """To a client that speaks Fastly, any answer says in Fastly's header whether it was served
+    from a cache (`status`, the request's as logged): `HIT`, else `MISS`."""
     if speaks_fastly(request):
         reply.headers[SEMANTIC_STATUS_HEADER] = "HIT" if status is CacheStatus.HIT else "MISS"
-    return reply

@@ -18,6 +18,7 @@ from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.cache_labels import said_to_fastly
 from sluicegate.pipeline.error_echoes import mask_echoed_secrets
 from sluicegate.pipeline.jobs import RunningJobs
 from sluicegate.pipeline.resolve import METADATA_DROPPED_HEADER, WARNING_HEADER, dropped_metadata_header
@@ -93,6 +94,7 @@ class Log:
             reply.headers[METADATA_DROPPED_HEADER] = dropped_metadata_header(dropped)
         for warning in exchange.options.warnings:
             reply.headers.add(WARNING_HEADER, warning)
+        said_to_fastly(reply, exchange.request, exchange.cache.status)  # every answer, as Fastly's
         if reply.stream is None:
             exchange.timings.finished_at = time.perf_counter()
             if exchange.timings.first_byte_at is None:
