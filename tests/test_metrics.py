@@ -63,7 +63,7 @@ def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
     }
 
 
-MODEL = {"gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
+MODEL = {"account": "local", "gateway": "default", "provider": "openai", "model": "gpt-4o-mini"}
 LABELS = MODEL | {"status": "200", "cache": "MISS", "cache_source": "exact"}
 
 
@@ -102,7 +102,8 @@ async def test_tokens_cost_hits_refusals_and_unpriced_are_summed_per_label_set()
     assert got[("sluicegate_cost_usd_total", frozenset(MODEL.items()))] == 0.75
     # The upstream's time to first byte: misses only (not the hit, not the refusal without one).
     assert got[("sluicegate_upstream_ttfb_seconds_count", frozenset(MODEL.items()))] == 3
-    assert got[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
+    limited = frozenset({("account", "local"), ("gateway", "default")})
+    assert got[("sluicegate_rate_limited_total", limited)] == 1
     assert got[("sluicegate_unpriced_requests_total", frozenset(MODEL.items()))] == 1
     hit = LABELS | {"status": "200", "cache": "HIT", "cache_source": "exact"}
     assert got[("sluicegate_requests_total", frozenset(hit.items()))] == 1
@@ -120,20 +121,55 @@ async def test_models_get_labels_of_their_own_only_after_a_success_and_up_to_the
     ]:
         await metrics.observe(finished(1, status=status, model=model), Outcome())
     stray = finished(1, model=None, planned=False)
-    stray.request = dataclasses.replace(stray.request, gateway_slug="nope", provider_name="gpt-pirate")
+    route = dataclasses.replace(stray.request.route, account="nobody")
+    stray.request = dataclasses.replace(
+        stray.request, route=route, gateway_slug="nope", provider_name="gpt-pirate"
+    )
     await metrics.observe(stray, Outcome())
     requests = {
-        (labels["gateway"], labels["provider"], labels["model"], labels["status"]): value
+        (labels["account"], labels["gateway"], labels["provider"], labels["model"], labels["status"]): value
         for (name, pairs), value in samples(metrics).items()
         if name == "sluicegate_requests_total" and (labels := dict(pairs))
     }
     assert requests == {
-        ("default", "openai", OTHER, "404"): 1,
-        ("default", "openai", OTHER, "200"): 2,
-        ("default", "openai", "gpt-4o", "200"): 2,
-        ("default", "openai", "made-up", "200"): 1,
-        (OTHER, OTHER, "", "200"): 1,
+        ("local", "default", "openai", OTHER, "404"): 1,
+        ("local", "default", "openai", OTHER, "200"): 2,
+        ("local", "default", "openai", "gpt-4o", "200"): 2,
+        ("local", "default", "openai", "made-up", "200"): 1,
+        (OTHER, OTHER, OTHER, "", "200"): 1,  # no gateway resolved: no account of its own either
     }
+
+
+async def test_one_slug_in_two_accounts_is_two_series_in_every_family() -> None:
+    """`local/default` and `acme/default` are two tenants: never summed into one series."""
+    metrics = Metrics(
+        limiter_failures=lambda: 0,
+        semantic_entries=lambda: 0,
+        providers=["openai"],
+        models_per_provider=100,
+        circuits=lambda: {("local/default", "primary"): "open", ("acme/default", "primary"): "closed"},
+        key_states=lambda: {("acme/default/openai", "main"): "disabled"},
+        key_refusals=lambda: {("acme/default/openai", "main", 401): 1},
+    )
+    for account, count in (("local", 1), ("acme", 2)):
+        for _ in range(count):
+            done = finished(10, rate_limited=True)
+            done.gateway = Gateway(account=account, slug="default", name="default", created_at=0.0)
+            await metrics.observe(done, Outcome(Usage(7, 3), 0.25))
+    got = samples(metrics)
+    for account, count in (("local", 1), ("acme", 2)):
+        model = MODEL | {"account": account}
+        assert got[("sluicegate_requests_total", frozenset((LABELS | {"account": account}).items()))] == count
+        assert got[("sluicegate_tokens_total", frozenset((model | {"direction": "in"}).items()))] == 7 * count
+        assert got[("sluicegate_cost_usd_total", frozenset(model.items()))] == 0.25 * count
+        limited = frozenset({("account", account), ("gateway", "default")})
+        assert got[("sluicegate_rate_limited_total", limited)] == count
+    gateway = {("account", "acme"), ("gateway", "default")}
+    closed = frozenset(gateway | {("target", "primary"), ("state", "closed")})
+    assert got[("sluicegate_circuit", closed)] == 1
+    key = gateway | {("provider", "openai"), ("key", "main")}
+    assert got[("sluicegate_provider_key", frozenset(key | {("state", "disabled")}))] == 1
+    assert got[("sluicegate_provider_key_refusals_total", frozenset(key | {("status", "401")}))] == 1
 
 
 async def test_the_workers_figures_add_up_and_their_views_of_shared_state_do_not() -> None:
@@ -146,7 +182,7 @@ async def test_the_workers_figures_add_up_and_their_views_of_shared_state_do_not
             semantic_entries=lambda: entries,
             providers=["openai"],
             models_per_provider=100,
-            circuits=lambda: {("default", "primary"): "open"},
+            circuits=lambda: {("local/default", "primary"): "open"},
         )
 
     workers = [worker(3), worker(5)]
@@ -165,7 +201,9 @@ async def test_the_workers_figures_add_up_and_their_views_of_shared_state_do_not
     assert got[("sluicegate_request_duration_seconds_bucket", bucket)] == 2  # 5 and 9 ms
     assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "in"}).items()))] == 21
     assert got[("sluicegate_rate_limiter_failures", frozenset())] == 2  # each worker's own
-    circuit = frozenset({("gateway", "default"), ("target", "primary"), ("state", "open")})
+    circuit = frozenset(
+        {("account", "local"), ("gateway", "default"), ("target", "primary"), ("state", "open")}
+    )
     assert got[("sluicegate_circuit", circuit)] == 1
     assert got[("sluicegate_semantic_entries", frozenset())] == 5
     assert got[("sluicegate_workers", frozenset())] == 2

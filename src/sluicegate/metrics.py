@@ -9,6 +9,11 @@ Prometheus' own client can be told to leave them out too (PROMETHEUS_DISABLE_CRE
 
 Label values come from requests, so each is bounded (`_Labels`): a client must not be able to
 grow the exposition, and the process, by sending names it made up.
+
+A gateway is named by two labels, as Prometheus keeps one dimension per label: `account` and
+`gateway` (its slug), so `local/default` and `acme/default` are two series and `sum by (account)`
+totals a tenant. Before, request figures had the slug alone (tenants' gateways of one slug merged)
+and circuits and provider keys `gateway="account/slug"`.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ _BUCKET_LABELS = (*(floatToGoString(float(b)) for b in _LATENCY_BUCKETS), "+Inf"
 # `cache`: HIT, MISS, BYPASS or "" (no cache applied), as the log record's `cache_status`;
 # `cache_source`: which cache that is about (exact, semantic, or "" with ""; shadow, with "": a
 # semantic hit checked upstream in shadow mode). Hit rate: HIT / (HIT + MISS), whichever cache answered.
-_LABELS = ("gateway", "provider", "model", "status", "cache", "cache_source")
-_MODEL_LABELS = ("gateway", "provider", "model")
+_GATEWAY_LABELS = ("account", "gateway")
+_LABELS = (*_GATEWAY_LABELS, "provider", "model", "status", "cache", "cache_source")
+_MODEL_LABELS = (*_GATEWAY_LABELS, "provider", "model")
 # Every name not labelled as itself. Not `other`: that is a valid gateway or provider slug.
 OTHER = "_other"
 _MAX_MODEL_LABEL = 128  # characters; real model names are far shorter
@@ -82,7 +88,7 @@ class _Figures(Collector):
     def __init__(self) -> None:
         self.requests: defaultdict[tuple[str, ...], _RequestSeries] = defaultdict(_RequestSeries)
         self.models: defaultdict[tuple[str, ...], _ModelSeries] = defaultdict(_ModelSeries)
-        self.rate_limited: defaultdict[str, int] = defaultdict(int)
+        self.rate_limited: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.unpriced: defaultdict[tuple[str, ...], int] = defaultdict(int)
         self.guardrails: defaultdict[tuple[str, ...], int] = defaultdict(int)
 
@@ -119,10 +125,10 @@ class _Figures(Collector):
         yield tokens
         yield cost
         limited = CounterMetricFamily(
-            "sluicegate_rate_limited", "Requests refused by a rate limit", labels=("gateway",)
+            "sluicegate_rate_limited", "Requests refused by a rate limit", labels=_GATEWAY_LABELS
         )
         for gateway, refused in list(self.rate_limited.items()):
-            limited.add_metric((gateway,), refused)
+            limited.add_metric(gateway, refused)
         yield limited
         unknown = CounterMetricFamily(
             "sluicegate_unpriced_requests",
@@ -135,7 +141,7 @@ class _Figures(Collector):
         guarded = CounterMetricFamily(
             "sluicegate_guardrail_findings",
             "Requests in which the gateway's guardrails found something, per direction, action and entity",
-            labels=("gateway", "direction", "action", "entity"),
+            labels=(*_GATEWAY_LABELS, "direction", "action", "entity"),
         )
         for labels, found in list(self.guardrails.items()):
             guarded.add_metric(labels, found)
@@ -143,12 +149,13 @@ class _Figures(Collector):
 
 
 class _Labels:
-    """Gateway, provider and model label values that a client cannot multiply.
+    """Account, gateway, provider and model label values that a client cannot multiply.
 
-    A gateway is itself once a request resolved to it (so an admin created it); a provider once a
-    step was planned for it or it is a known name; anything else is `_other`. A model becomes a
-    label of its own only when a request with it succeeded on a known gateway and provider, and
-    only for the first `models_per_provider` such models of each provider in this process.
+    An account and gateway are themselves once a request resolved to the gateway (so an admin
+    created it), else both `_other`; a provider once a step was planned for it or it is a known
+    name; anything else is `_other`. A model becomes a label of its own only when a request with
+    it succeeded on a known gateway and provider, and only for the first `models_per_provider`
+    such models of each provider in this process.
     """
 
     def __init__(self, providers: Collection[str], models_per_provider: int) -> None:
@@ -156,11 +163,12 @@ class _Labels:
         self._models_per_provider = models_per_provider
         self._models: defaultdict[str, set[str]] = defaultdict(set)
 
-    def of(self, exchange: Exchange, answered: str | None = None) -> tuple[str, str, str]:
-        """The gateway, provider and model labels of a finished request (read from it alone, and
-        `answered`: the model its answer named when the request named none)."""
+    def of(self, exchange: Exchange, answered: str | None = None) -> tuple[str, str, str, str]:
+        """The account, gateway, provider and model labels of a finished request (read from it
+        alone, and `answered`: the model its answer named when the request named none)."""
         asked = exchange.request
-        gateway = asked.gateway_slug if exchange.gateway is not None else OTHER
+        resolved = exchange.gateway
+        account, gateway = (resolved.account, resolved.slug) if resolved is not None else (OTHER, OTHER)
         planned = exchange.provider
         if planned is not None:
             provider = planned.name
@@ -169,7 +177,7 @@ class _Labels:
         model = exchange.facts.model or answered or ""
         seen = self._models[provider]
         if not model or model in seen:
-            return gateway, provider, model
+            return account, gateway, provider, model
         if (
             exchange.response.status < 400
             and OTHER not in (gateway, provider)
@@ -177,13 +185,13 @@ class _Labels:
             and len(model) <= _MAX_MODEL_LABEL
         ):
             seen.add(model)
-            return gateway, provider, model
-        return gateway, provider, OTHER
+            return account, gateway, provider, model
+        return account, gateway, provider, OTHER
 
 
 class _Circuits(Collector):
     """The circuit of each dynamic-route target this replica has tried, as last seen in the shared
-    state: one series per (gateway, target) with its state as a label, value 1."""
+    state: one series per (account, gateway, target) with its state as a label, value 1."""
 
     def __init__(self, circuits: Callable[[], Mapping[tuple[str, str], str]]) -> None:
         self._circuits = circuits
@@ -191,10 +199,10 @@ class _Circuits(Collector):
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "sluicegate_circuit", "Circuit state of a route target (closed, open, half_open)",
-            labels=("gateway", "target", "state"),
+            labels=(*_GATEWAY_LABELS, "target", "state"),
         )  # fmt: skip
-        for (gateway, target), state in list(self._circuits().items()):
-            family.add_metric((gateway, target, str(state)), 1)
+        for (gateway, target), state in list(self._circuits().items()):  # gateway: `account/slug`
+            family.add_metric((*gateway.split("/", 1), target, str(state)), 1)
         yield family
 
 
@@ -212,20 +220,20 @@ class _ProviderKeys(Collector):
         self._refusals = refusals
 
     def collect(self) -> Iterator[Metric]:
-        labels = ("gateway", "provider", "key")
+        labels = (*_GATEWAY_LABELS, "provider", "key")
         family = GaugeMetricFamily(
             "sluicegate_provider_key", "State of a stored provider key (ok, cooling, disabled)",
             labels=(*labels, "state"),
         )  # fmt: skip
-        for (pool, name), state in list(self._states().items()):
-            family.add_metric((*pool.rsplit("/", 1), name, str(state)), 1)
+        for (pool, name), state in list(self._states().items()):  # pool: `account/gateway/provider`
+            family.add_metric((*pool.split("/", 2), name, str(state)), 1)
         yield family
         refused = CounterMetricFamily(
             "sluicegate_provider_key_refusals", "Upstream answers that refused a stored key (401, 403, 429)",
             labels=(*labels, "status"),
         )  # fmt: skip
         for (pool, name, status), count in list(self._refusals().items()):
-            refused.add_metric((*pool.rsplit("/", 1), name, str(status)), count)
+            refused.add_metric((*pool.split("/", 2), name, str(status)), count)
         yield refused
 
 
@@ -272,15 +280,15 @@ class Metrics:
     async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count one finished request."""
         figures = self._figures
-        gateway, provider, model = self._labels.of(exchange, outcome.model)
+        account, gateway, provider, model = self._labels.of(exchange, outcome.model)
         response, timings = exchange.response, exchange.timings
         cache = str(exchange.cache.status)  # "" where no cache applied, as in the log record
         started = exchange.request.started
-        labels = (gateway, provider, model, str(response.status), cache, str(exchange.cache.source))
+        labels = (account, gateway, provider, model, str(response.status), cache, str(exchange.cache.source))
         request = figures.requests[labels]
         request.requests += 1
         request.latency.observe((timings.finished_at or started) - started)
-        series = figures.models[(gateway, provider, model)]
+        series = figures.models[(account, gateway, provider, model)]
         if response.attempts and timings.first_byte_at is not None:  # only what went upstream
             series.upstream_latency.observe(timings.first_byte_at - started)
         usage = outcome.usage
@@ -289,13 +297,13 @@ class Metrics:
             series.tokens_out += usage.output_tokens
         series.cost += outcome.cost_usd or 0.0
         if exchange.limits.rate_limited:
-            figures.rate_limited[gateway] += 1
+            figures.rate_limited[(account, gateway)] += 1
         if outcome.unpriced:
-            figures.unpriced[(gateway, provider, model)] += 1
+            figures.unpriced[(account, gateway, provider, model)] += 1
         # Entities are built-in names or the gateway's own rule names: bounded by its admins.
         for finding in exchange.guardrails.findings:
             direction, action, entity = finding.split(":", 2)
-            figures.guardrails[(gateway, direction, action, entity)] += 1
+            figures.guardrails[(account, gateway, direction, action, entity)] += 1
 
     def exposition(self) -> bytes:
         """This process's figures."""

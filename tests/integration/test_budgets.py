@@ -229,8 +229,8 @@ def test_without_a_cost_rule_an_unpriced_model_passes_flagged(
     assert (record["unpriced"], record["cost_usd"], record["tokens_in"]) == (True, None, 7)
     metrics = httpx.get(gateway.url + "/metrics").text
     assert (
-        'sluicegate_unpriced_requests_total{gateway="default",model="house-model-7",provider="openai"} 1.0'
-        in metrics
+        'sluicegate_unpriced_requests_total{account="local",gateway="default",model="house-model-7",'
+        'provider="openai"} 1.0' in metrics
     )
 
 

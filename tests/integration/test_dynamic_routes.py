@@ -252,7 +252,8 @@ def test_a_failing_target_is_skipped_while_its_circuit_is_open_then_probed(
     assert sent_to_flaky() == 5  # skipped
     metrics = gateway.http.get("/metrics").text
     assert (
-        f'sluicegate_circuit{{gateway="local/default",state="open",target="openai/{flaky}"}} 1.0' in metrics
+        f'sluicegate_circuit{{account="local",gateway="default",state="open",target="openai/{flaky}"}} 1.0'
+        in metrics
     )
     clock.advance(31)  # after the cool-down one request probes it; it fails: open again
     assert ask(client, "safe") == "steady"

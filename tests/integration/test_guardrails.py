@@ -67,7 +67,13 @@ def test_a_luhn_valid_card_is_blocked_and_nothing_goes_upstream(
     assert "[CREDIT_CARD_1]" in detail["request_body"]
     assert "4111" not in orjson.dumps(detail).decode()
     found = counted(gateway, 1)
-    labels = {"gateway": "default", "direction": "request", "action": "block", "entity": "credit_card"}
+    labels = {
+        "account": "local",
+        "gateway": "default",
+        "direction": "request",
+        "action": "block",
+        "entity": "credit_card",
+    }
     assert found["sluicegate_guardrail_findings_total", frozenset(labels.items())] == 1
 
 

@@ -145,7 +145,7 @@ def test_a_401_disables_the_key_which_the_listing_and_metrics_report(
     revoked = listed(gateway)["revoked"]
     assert (revoked["status"], revoked["reason"]) == ("disabled", "upstream answered 401")
     metrics = gateway.http.get("/metrics").text
-    labels = 'gateway="local/default",key="revoked",provider="openai"'
+    labels = 'account="local",gateway="default",key="revoked",provider="openai"'
     assert f'sluicegate_provider_key{{{labels},state="disabled"}} 1.0' in metrics
     assert f'sluicegate_provider_key_refusals_total{{{labels},status="401"}} 1.0' in metrics
 

@@ -7,11 +7,15 @@ import uuid
 from collections.abc import Callable
 
 import httpx2 as httpx
+import openai
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate.metrics import OTHER
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_cli import run_cli
+
+MODEL = "claude-sonnet-4-6"
 
 
 def samples(gateway: RunningGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -55,6 +59,7 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     found = samples(gateway)
     ok = frozenset(
         {
+            ("account", "local"),
             ("gateway", "default"),
             ("provider", "openai"),
             ("model", "gpt-4o-mini"),
@@ -65,13 +70,12 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     )
     assert found[("sluicegate_requests_total", ok)] == 2
     assert found[("sluicegate_request_duration_seconds_count", ok)] == 2
-    tokens_in = frozenset(
-        {("gateway", "default"), ("provider", "openai"), ("model", "gpt-4o-mini"), ("direction", "in")}
-    )
+    gateway_labels = {("account", "local"), ("gateway", "default")}
+    cost = frozenset(gateway_labels | {("provider", "openai"), ("model", "gpt-4o-mini")})
+    tokens_in = cost | {("direction", "in")}
     assert found[("sluicegate_tokens_total", tokens_in)] == 2 * 8  # the fake counts 8 prompt tokens
-    cost = frozenset({("gateway", "default"), ("provider", "openai"), ("model", "gpt-4o-mini")})
     assert found[("sluicegate_cost_usd_total", cost)] > 0
-    assert found[("sluicegate_rate_limited_total", frozenset({("gateway", "default")}))] == 1
+    assert found[("sluicegate_rate_limited_total", frozenset(gateway_labels))] == 1
     assert found[("sluicegate_rate_limiter_failures", frozenset())] == 0
     # The upstream's time to first byte counts only the two that went upstream, not the local 429.
     assert found[("sluicegate_upstream_ttfb_seconds_count", cost)] == 2
@@ -114,21 +118,53 @@ def test_client_chosen_names_do_not_grow_the_metrics(
             name = uuid.uuid4().hex
             sent.append(name)
             assert httpx.post(f"{gateway.url}/v1/local/gw-{name}/openai/chat/completions").status_code == 404
+            assert httpx.post(f"{gateway.url}/v1/a-{name}/default/openai/chat/completions").status_code == 404
             assert httpx.post(f"{gateway.url}/v1/local/default/p-{name}/chat/completions").status_code == 404
             assert httpx.post(f"{gateway.url}/h-{name}.example.com/v1/chat/completions").status_code == 403
             answer = httpx.post(chat, json={"model": f"m-{name}" * 40, "messages": []})
             assert answer.status_code == 200  # the fake serves any model
 
     made_up_names()
-    first = set(counted(gateway, 2 + len(sent) * 4))
+    first = set(counted(gateway, 2 + len(sent) * 5))
     made_up_names()
-    assert set(counted(gateway, 2 + len(sent) * 4)) == first  # values grew, the label sets did not
+    assert set(counted(gateway, 2 + len(sent) * 5)) == first  # values grew, the label sets did not
     text = httpx.get(gateway.url + "/metrics").text
     assert not [name for name in sent if name in text]
     labels = {(name, value) for _, pairs in first for name, value in pairs}
+    assert {value for name, value in labels if name == "account"} == {"local", OTHER}
     assert {value for name, value in labels if name == "gateway"} == {"default", OTHER}
     assert {value for name, value in labels if name == "provider"} == {"openai", OTHER}
     assert {value for name, value in labels if name == "model"} == {"", "gpt-4o", "gpt-4o-mini", OTHER}
+
+
+def test_gateways_of_one_slug_in_two_accounts_are_two_series(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """`local/default` and `acme/default` are two tenants' gateways: each has its own series, told
+    apart by `account` (they were one series, `gateway="default"`, summing both tenants)."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    created = run_cli(
+        gateway.settings.data_dir, "gateway", "create", "default", "--account", "acme", "--new-account"
+    )
+    assert created.returncode == 0, created.stderr
+    for account, count in (("local", 1), ("acme", 2)):
+        with openai.OpenAI(
+            base_url=gateway.provider_url("openai", account=account), api_key="sk-test", max_retries=0
+        ) as client:
+            for _ in range(count):
+                client.chat.completions.create(
+                    model=MODEL, messages=[{"role": "user", "content": "count me"}]
+                )
+    found = counted(gateway, 3)
+    requests = {
+        (labels["account"], labels["gateway"], labels["status"]): value
+        for (name, pairs), value in found.items()
+        if name == "sluicegate_requests_total" and (labels := dict(pairs))
+    }
+    assert requests == {("local", "default", "200"): 1, ("acme", "default", "200"): 2}
+    for account, count in (("local", 1), ("acme", 2)):
+        series = {("account", account), ("gateway", "default"), ("provider", "openai"), ("model", MODEL)}
+        assert found[("sluicegate_tokens_total", frozenset(series | {("direction", "in")}))] == 8 * count
 
 
 def test_metrics_need_an_unrestricted_read_token_when_configured(
