@@ -8,7 +8,8 @@ request's record.
 
 With a spool (`spool.py`, as the gateway runs) a record cheap to build (no redaction rules, not a
 universal request) is built in `take` and written to the spool there, before the answer's last
-byte; the others are built on the worker thread and spooled moments later. The background task
+byte; the others are built on a thread of their own as they come and spooled milliseconds later
+(`spool_builder.py`), never waiting for the flush or the database. The background task
 then stores the spool's sealed segments, oldest first, and deletes each once stored. A database
 that is down or slow only makes segments wait on disk: nothing waits for it in memory or on the
 request path, and the records are stored when it is back.
@@ -32,6 +33,7 @@ from sluicegate.logformat import fast_record_line, parse_record, record_line
 from sluicegate.outcome import Outcome
 from sluicegate.slices import in_slices
 from sluicegate.spool import Spool, read_pieces
+from sluicegate.spool_builder import SpoolBuilder
 from sluicegate.storage.base import LineSink, LogRecord, LogSink
 from sluicegate.storage.log_lines import needs_python
 from sluicegate.unspooled import Kept, Unspooled
@@ -81,8 +83,10 @@ class Logbook:
         self._waiting: set[asyncio.Future[object]] = set()  # see `CacheOutcome.record_after`
         # Building records and reading the spool, behind requests on threads of its own.
         self._background = Background("logbook")
+        self._builder: SpoolBuilder | None = None
         if spool is not None:
             self._background.contention.watch(self.behind)
+            self._builder = SpoolBuilder(self._build_all, self._spool_record, batch_size)
 
     def behind(self) -> bool:
         """Whether more records wait (in the spool or in memory) than `BEHIND_BATCHES` batches."""
@@ -92,7 +96,8 @@ class Logbook:
     @property
     def backlog_records(self) -> int:
         spooled = self._spool.backlog_records if self._spool is not None else 0
-        return spooled + self.unspooled.records
+        unbuilt = self._builder.waiting if self._builder is not None else 0
+        return spooled + self.unspooled.records + unbuilt
 
     @property
     def backlog_bytes(self) -> int:
@@ -121,7 +126,9 @@ class Logbook:
                 return
             if self._cheap(exchange):
                 self._to_spool(self._spool, exchange, self._build(exchange, outcome))
-                return
+            elif self._builder is not None:
+                self._builder.add((exchange, outcome))
+            return
         self._pending.append((exchange, outcome))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
@@ -133,6 +140,8 @@ class Logbook:
     def start(self) -> None:
         if self._spool is not None:
             self._spool.open()  # takes in what a killed process left: stored by the first flush
+        if self._builder is not None:
+            self._builder.start()
         self._task = asyncio.create_task(self._run(), name="logbook")
 
     async def close(self) -> None:
@@ -140,6 +149,8 @@ class Logbook:
         if self._waiting:
             # Their callbacks (`submit`) were added before gather's own, so they have run on return.
             await asyncio.gather(*self._waiting, return_exceptions=True)
+        if self._builder is not None:
+            await self._builder.close()  # every record built and spooled
         self._closing = True
         self._closed.set()
         self._wake.set()
@@ -170,6 +181,8 @@ class Logbook:
         Draining until nothing is pending would, under a steady trickle, write batches of one or
         two records back to back, paying a thread hand-off and a transaction per request.
         """
+        if self._builder is not None:
+            await self._builder.drain()
         batches = -(-len(self._pending) // self._batch_size)
         for _ in range(batches):
             if not self._pending:
@@ -191,6 +204,10 @@ class Logbook:
                     self.unspooled.restore(in_memory)
                     raise
             await self._drain(self._spool)
+
+    def _spool_record(self, exchange: Exchange, record: LogRecord) -> None:
+        assert self._spool is not None, "built for the spool"
+        self._to_spool(self._spool, exchange, record)
 
     def _to_spool(self, spool: Spool, exchange: Exchange, record: LogRecord) -> None:
         """Append the record's line; if the spool cannot take it (disk full, a record that does not

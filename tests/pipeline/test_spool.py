@@ -4,6 +4,7 @@ fails keeps its records on disk, not in memory, until the database takes them.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -272,3 +273,26 @@ def test_a_spool_closed_while_a_segment_is_made_ahead_leaves_nothing_behind(
     spool.prepare_next()
     assert not list(tmp_path.rglob("*.ndjson"))
     assert spool._segments._next is None
+
+
+async def test_a_record_costly_to_build_reaches_the_spool_without_waiting_for_a_flush(tmp_path: Path) -> None:
+    """Redacted and universal requests' records are built off the event loop: on a thread of their
+    own as they come, not at the next flush (an interval away, or longer while the database is down,
+    behind an idle-class thread), so a `kill -9` loses only the few milliseconds of a build."""
+    sink = FailingSink()
+    spool = Spool(tmp_path, 1 << 20)
+    logbook = Logbook(sink, summary, batch_size=4, interval=60, spool=spool, cheap=lambda _: False)
+    logbook.start()
+    finished = [exchange() for _ in range(10)]
+    for item in finished:
+        logbook.submit(item, NO_OUTCOME)
+    assert logbook.backlog_records == 10  # waiting in memory for their build, and counted
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(lines_in(tmp_path)) < 10:  # no flush runs: its interval is a minute away
+        assert asyncio.get_running_loop().time() < deadline, lines_in(tmp_path)
+        await asyncio.sleep(0.01)
+    assert spool.backlog_records == 10
+    assert sink.records == []
+    sink.down = False
+    await logbook.close()
+    assert sorted(r.id for r in sink.records) == sorted(e.request.id for e in finished)
