@@ -69,6 +69,7 @@ def test_openai_responses() -> None:
         ("tool", "s", False),
         ("assistant", "raw input", False),
         ("tool", "raw output", False),
+        ("assistant", "no", False),  # a reasoning item's summary goes upstream too
     ]
     plain: dict[str, Any] = {"input": "hello"}
     rewrite(RESPONSES_TEXTS, plain, upper)

@@ -49,6 +49,7 @@ from sluicegate.providers.openai_texts import (
 )
 from sluicegate.providers.openai_usage import RESPONSE_ENDS, USAGE_WORDS, usage_object
 from sluicegate.providers.output_caps import EMBEDDING_ENDS, NO_OUTPUT, OPENAI_CAPS, capped, openai_cap_field
+from sluicegate.providers.prompt_texts import openai_prompt_texts
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import OPENAI_ENDS, StreamEnds
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -225,7 +226,7 @@ class OpenAICompatible:
             # Anthropic's Messages API, which servers of OpenAI's serve too (DeepSeek's
             # `anthropic/v1/messages`: https://api-docs.deepseek.com/guides/anthropic_api).
             return MESSAGES_TEXTS
-        return CHAT_TEXTS if has_list(payload, "messages") else None
+        return CHAT_TEXTS if has_list(payload, "messages") else openai_prompt_texts(path)
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         if route.path.rstrip("/").endswith(EMBEDDING_ENDS):

@@ -1,30 +1,28 @@
-"""The text of OpenAI's chat completions and Responses API that guardrails read (`texts.py`'s
-`TextFormat`): prose, and the JSON arguments of tool calls.
+"""The text of OpenAI's chat completions that guardrails read (`texts.py`'s `TextFormat`): prose,
+and the JSON arguments of tool calls. The Responses API's is `openai_responses_texts.py`'s (its
+`RESPONSES_TEXTS` is named here too); completions', embeddings' and the other prompt-only
+endpoints' are `openai_prompt_texts.py`'s.
 
-Chat: requests' `messages[].content` (a string or `text` parts; a `tool` turn's is a tool's
-result) and the arguments of assistant turns' `tool_calls` (and the legacy `function_call`);
-answers' `choices[].message` alike, and the model's thinking there: `reasoning_content` (DeepSeek's,
-vLLM's and the Anthropic translation's field) and the text of each of LiteLLM's `thinking_blocks`,
-signed (a block whose text changes loses its signature: texts.py's `Text.signed`); streams'
-`choices[].delta.content`, `delta.reasoning_content` and `delta.tool_calls[].function.arguments`
-fragments, and each whole block of a `delta.thinking_blocks`. A request's history is read without
-its thinking: a signed block must go back as it came (it was read as the answer it was).
+Requests' `messages[].content` (a string or `text` parts; a `tool` turn's is a tool's result), the
+arguments of assistant turns' `tool_calls` (and the legacy `function_call`), and what else a
+request holds for the model (`openai_request_texts.py`: a message's `name` and refusal, the tools
+offered, the answer's schema, the predicted output). Answers' `choices[].message` alike, its
+`refusal`, and the model's thinking there: `reasoning_content` (DeepSeek's, vLLM's and the
+Anthropic translation's field), `reasoning` (OpenRouter's, Groq's, vLLM's newer name), the text of
+each of LiteLLM's `thinking_blocks` and of OpenRouter's `reasoning_details` (`reasoning.text`'s
+`text`, `reasoning.summary`'s `summary`), signed ones losing their signature when their text
+changes (texts.py's `Text.signed`). Streams' `choices[].delta.content`, `refusal`,
+`reasoning_content`, `reasoning` and `tool_calls[].function.arguments` fragments, each
+`reasoning_details` entry's fragments, and each whole block of a `delta.thinking_blocks`. A
+request's history is read without its thinking: a signed block must go back as it came (it was
+read as the answer it was).
 
-Responses: requests' `instructions` and `input` (a string, or message items with
-`input_text`/`output_text` parts, `function_call` items' arguments, `function_call_output`
-items' output, custom tool calls' input and output), answers' `output[]` items alike and
-reasoning items' summary and reasoning text; streams' `output_text`, `reasoning_summary_text`,
-`reasoning_text`, `function_call_arguments` and `custom_tool_call_input` deltas, and the whole
-texts their `done` events, `output_item.done` and `completed` repeat. A reasoning item's
-`encrypted_content` is the provider's: unreadable (OpenAI's), or signed blocks whose every text
-was read as the chat answer it came from (the compat endpoint's).
+The answer's text is JSON when the request asked for it: `response_format` of type `json_schema`
+or `json_object` (a refusal stays prose).
+https://platform.openai.com/docs/api-reference/chat, https://openrouter.ai/docs/use-cases/reasoning-tokens
 
-The answer's text is JSON when the request asked for it: chat's `response_format`, Responses'
-`text.format`, of type `json_schema` or `json_object`.
-https://platform.openai.com/docs/api-reference/chat, https://platform.openai.com/docs/api-reference/responses
-
-Also what the token estimator counts of these APIs' requests, and of completions' and embeddings'
-(`TokenKeys`).
+Also what the token estimator counts of chat's and the Responses API's requests, and of
+completions' and embeddings' (`TokenKeys`).
 """
 
 from __future__ import annotations
@@ -33,6 +31,9 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sluicegate.providers.openai_request_texts import asks_json, chat_extras, message_extras
+from sluicegate.providers.openai_responses_texts import RESPONSES_TEXTS as RESPONSES_TEXTS
+from sluicegate.providers.openai_responses_texts import ResponsesTexts as ResponsesTexts
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import (
     Text,
@@ -43,26 +44,20 @@ from sluicegate.providers.texts import (
     json_value,
     role_of,
     string,
-    text_parts,
 )
 
 # What a closing chunk made of what a choice's pipe still holds repeats of the last chunk.
 _CHUNK_FIELDS = ("id", "object", "created", "model")
 # Pipe indexes of a chat stream: a choice's content is its `index`; a tool call's arguments are
-# (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL), its
-# thinking's (index, _REASONING).
+# (index, _TOOL_CALLS, the call's index), the legacy function call's (index, _FUNCTION_CALL); its
+# refusal's and thinking's (index, the key in `_PROSE`); a reasoning detail's (index, _DETAILS,
+# the detail's index, its type).
 _TOOL_CALLS = "tool_calls"
 _FUNCTION_CALL = "function_call"
 _REASONING = "reasoning_content"
-# The formats whose answer is JSON text: a schema's (structured outputs) or any object (JSON mode).
-# https://platform.openai.com/docs/guides/structured-outputs
-JSON_FORMATS = frozenset({"json_schema", "json_object"})
-
-
-def _asks_json(owner: Any, key: str) -> bool:
-    """Whether `owner[key]` is a format object of one of `JSON_FORMATS`."""
-    value = owner.get(key) if isinstance(owner, dict) else None
-    return isinstance(value, dict) and value.get("type") in JSON_FORMATS
+_PROSE = (_REASONING, "reasoning", "refusal")  # a message's (and a delta's) other prose
+_DETAILS = "reasoning_details"
+_DETAIL_TEXT = {"reasoning.text": "text", "reasoning.summary": "summary"}  # where a detail's is
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +69,7 @@ class ChatTexts:
     json_answers: bool = False
 
     def answering(self, request: Any) -> ChatTexts:
-        asked = _asks_json(request, "response_format")
+        asked = asks_json(request, "response_format")
         return self if asked == self.json_answers else replace(self, json_answers=asked)
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
@@ -82,7 +77,9 @@ class ChatTexts:
             if isinstance(message, dict):
                 role = role_of(message)
                 yield from content(message, "content", role, ("text",))
+                yield from message_extras(message, role)
                 yield from _call_arguments(message, role)
+        yield from chat_extras(body)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for choice in as_list(body.get("choices")):
@@ -91,6 +88,7 @@ class ChatTexts:
                 yield from _thinking(message)
                 if isinstance(message.get("content"), str):
                     yield Text(message, "content", "assistant", self.json_answers)
+                yield from string(message, "refusal", "assistant")
                 yield from _call_arguments(message, "assistant")
 
     def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
@@ -106,42 +104,57 @@ class ChatTexts:
                 if delta.get("tool_calls") or delta.get("function_call"):
                     _feed_calls(index, delta, pipes)
             if choice.get("finish_reason") is not None:
-                if thought := pipes.close((index, _REASONING)):
-                    choice["delta"] = delta = delta if isinstance(delta, dict) else {}
-                    delta[_REASONING] = (delta.get(_REASONING) or "") + thought
+                for key in _PROSE:
+                    if held := pipes.close((index, key)):
+                        choice["delta"] = delta = delta if isinstance(delta, dict) else {}
+                        delta[key] = (delta.get(key) or "") + held
                 rest = pipes.close(index)
                 if rest and isinstance(delta, dict):
                     delta["content"] = (delta.get("content") or "") + rest
-                calls = pipes.close_where(_calls_of(index))
-                if calls:
+                for key, rest in pipes.close_where(_of(index)):
                     choice["delta"] = delta = delta if isinstance(delta, dict) else {}
-                    for key, rest in calls:
+                    if key[1] == _DETAILS:
+                        _add_detail(delta, key, rest)
+                    else:
                         _add_arguments(delta, key, rest)
         return b""
 
     def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        if isinstance(index, tuple) and index[1] == _REASONING:
-            choice = {"index": index[0], "delta": {_REASONING: text}, "finish_reason": None}
+        delta: dict[str, Any] = {}
+        if isinstance(index, tuple) and index[1] in _PROSE:
+            delta[index[1]] = text
+        elif isinstance(index, tuple) and index[1] == _DETAILS:
+            _add_detail(delta, index, text)
         elif isinstance(index, tuple):
-            delta: dict[str, Any] = {}
             _add_arguments(delta, index, text)
-            choice = {"index": index[0], "delta": delta, "finish_reason": None}
         else:
-            choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
+            delta["content"] = text
+        choice = {
+            "index": index[0] if isinstance(index, tuple) else index,
+            "delta": delta,
+            "finish_reason": None,
+        }
         return sse_data({**{key: last[key] for key in _CHUNK_FIELDS if key in last}, "choices": [choice]})
 
 
-def _calls_of(index: Any) -> Callable[[Any], bool]:
-    """Which pipe indexes are the tool calls of the choice at `index`."""
-    return lambda key: isinstance(key, tuple) and key[0] == index and key[1] != _REASONING
+def _of(index: Any) -> Callable[[Any], bool]:
+    """Which pipe indexes are the tool calls and reasoning details of the choice at `index`."""
+    return lambda key: isinstance(key, tuple) and key[0] == index and key[1] not in _PROSE
 
 
 def _thinking(message: dict[str, Any]) -> Iterator[Text]:
-    """A message's thinking: `reasoning_content`, and each thinking block's text (signed)."""
+    """A message's thinking: `reasoning_content`, `reasoning`, each thinking block's text and each
+    reasoning detail's (signed)."""
     yield from string(message, _REASONING, "assistant")
+    yield from string(message, "reasoning", "assistant")
     for block in as_list(message.get("thinking_blocks")):
         if isinstance(block, dict) and block.get("type") == "thinking":
             yield from _signed(block)
+    for detail in as_list(message.get(_DETAILS)):
+        kind = detail.get("type") if isinstance(detail, dict) else None
+        field = _DETAIL_TEXT.get(kind) if isinstance(kind, str) else None
+        if field is not None and isinstance(detail.get(field), str):
+            yield Text(detail, field, "assistant", signed=bool(detail.get("signature")))
 
 
 def _signed(block: dict[str, Any]) -> Iterator[Text]:
@@ -150,11 +163,16 @@ def _signed(block: dict[str, Any]) -> Iterator[Text]:
 
 
 def _feed_thinking(index: Any, delta: dict[str, Any], pipes: TextPipes) -> None:
-    """A chunk's thinking: `reasoning_content` through the choice's thinking pipe; a
-    `thinking_blocks` delta (a block ended, whole) closes that pipe, what it held going out in this
-    chunk, and each block's text is read whole, a changed one losing its signature."""
-    if isinstance(delta.get(_REASONING), str):
-        delta[_REASONING] = pipes.feed((index, _REASONING), delta[_REASONING])
+    """A chunk's refusal and thinking: `refusal`, `reasoning_content` and `reasoning` each through
+    the choice's pipe for it, each reasoning detail through its own; a `thinking_blocks` delta (a
+    block ended, whole) closes the `reasoning_content` pipe, what it held going out in this chunk,
+    and each block's text is read whole, a changed one losing its signature."""
+    for key in _PROSE:
+        if isinstance(delta.get(key), str):
+            delta[key] = pipes.feed((index, key), delta[key])
+    for position, detail in enumerate(as_list(delta.get(_DETAILS))):
+        if isinstance(detail, dict) and detail.get("type") in _DETAIL_TEXT:
+            _feed_detail(index, position, detail, pipes)
     blocks = [b for b in as_list(delta.get("thinking_blocks")) if isinstance(b, dict)]
     if not blocks:
         return
@@ -163,6 +181,30 @@ def _feed_thinking(index: Any, delta: dict[str, Any], pipes: TextPipes) -> None:
     for block in blocks:
         for text in _signed(block):
             text.set(pipes.whole(text.value))
+
+
+def _feed_detail(index: Any, position: int, detail: dict[str, Any], pipes: TextPipes) -> None:
+    """A streamed reasoning detail's text through its pipe; a signed one ends its text (OpenRouter
+    sends the signature last): what the pipe held goes in it, and a changed text's signature is ""."""
+    kind = detail["type"]
+    field = _DETAIL_TEXT[kind]
+    key = (index, _DETAILS, detail.get("index", position), kind)
+    if isinstance(detail.get(field), str):
+        detail[field] = pipes.feed(key, detail[field])
+    if detail.get("signature"):
+        if held := pipes.close(key):
+            detail[field] = (detail.get(field) or "") + held
+        if pipes.altered(key):
+            detail["signature"] = ""
+            pipes.changed = True
+
+
+def _add_detail(delta: dict[str, Any], key: tuple[Any, ...], rest: str) -> None:
+    """What a reasoning detail's pipe still held, as one more detail of its index and type."""
+    details = delta.get(_DETAILS)
+    if not isinstance(details, list):
+        details = delta[_DETAILS] = []
+    details.append({"type": key[3], "index": key[2], _DETAIL_TEXT[key[3]]: rest})
 
 
 def _call_arguments(message: dict[str, Any], role: str) -> Iterator[Text]:
@@ -205,136 +247,7 @@ def _add_arguments(delta: dict[str, Any], key: tuple[Any, ...], rest: str) -> No
     function["arguments"] = (function.get("arguments") or "") + rest
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsesTexts:
-    """`json_answers`: the answers' output text is JSON text (the request's `text.format` asked
-    for it)."""
-
-    name: str = "openai_responses"
-    json_answers: bool = False
-
-    def answering(self, request: Any) -> ResponsesTexts:
-        asked = _asks_json(request.get("text") if isinstance(request, dict) else None, "format")
-        return self if asked == self.json_answers else replace(self, json_answers=asked)
-
-    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
-        yield from string(body, "instructions", "system")
-        if isinstance(body.get("input"), str):
-            yield Text(body, "input", "user")
-            return
-        for item in as_list(body.get("input")):
-            # A reasoning item sent back is not read: the model reads its encrypted_content, not
-            # its summary, which was read as the answer it came in.
-            if isinstance(item, dict) and item.get("type") != "reasoning":
-                yield from _item_texts(item, role_of(item))
-
-    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
-        for item in as_list(body.get("output")):
-            if isinstance(item, dict) and item.get("type") in _OUTPUT_ITEMS:
-                yield from _item_texts(item, "assistant", json=self.json_answers)
-
-    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
-        kind = event.get("type")
-        delta = event.get("delta")
-        if isinstance(kind, str) and kind in _DELTAS and isinstance(delta, str):
-            key = _key(kind, event)
-            event["delta"] = pipes.feed(key, delta, json=self._json(key))
-            return b""
-        before = b""
-        done = _DONES.get(kind) if isinstance(kind, str) else None
-        if isinstance(kind, str) and done is not None:
-            key = _key(kind, event)
-            before = _delta_event(key, pipes.close(key), event)
-            if isinstance(event.get(done), str):
-                event[done] = pipes.whole(event[done], json=self._json(key))
-        part = event.get("part")
-        if (
-            kind in ("response.content_part.done", "response.reasoning_summary_part.done")
-            and isinstance(part, dict)
-            and isinstance(part.get("text"), str)
-        ):
-            json = self.json_answers and kind == "response.content_part.done"
-            part["text"] = pipes.whole(part["text"], json=json)
-        item = event.get("item")
-        if kind == "response.output_item.done" and isinstance(item, dict):
-            for text in self.answer_texts({"output": [item]}):
-                text.set(pipes.whole(text.value, json=text.json))
-        if isinstance(event.get("response"), dict):  # created, in_progress, completed, incomplete
-            for text in self.answer_texts(event["response"]):
-                text.set(pipes.whole(text.value, json=text.json))
-        return before
-
-    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        assert isinstance(index, tuple), "this format's pipe indexes are tuples"
-        return _delta_event(index, text, {})
-
-    def _json(self, key: tuple[Any, ...]) -> bool:
-        """Whether the text at a pipe index is JSON: a function call's arguments, and the output
-        text of a JSON answer."""
-        return key[0] == _ARGUMENTS or (key[0] == _TEXT and self.json_answers)
-
-
-# Pipe indexes of a Responses stream: an output text part's is (_TEXT, output_index,
-# content_index), a reasoning summary part's (_SUMMARY, output_index, summary_index), a reasoning
-# text part's (_THOUGHT, output_index, content_index), a function call's arguments'
-# (_ARGUMENTS, output_index), a custom tool call's input's (_INPUT, output_index).
-_TEXT, _SUMMARY, _THOUGHT, _ARGUMENTS, _INPUT = (
-    "response.output_text",
-    "response.reasoning_summary_text",
-    "response.reasoning_text",
-    "response.function_call_arguments",
-    "response.custom_tool_call_input",
-)
-_PART_INDEX = {_TEXT: "content_index", _SUMMARY: "summary_index", _THOUGHT: "content_index"}
-_DELTAS = frozenset(f"{kind}.delta" for kind in (_TEXT, _SUMMARY, _THOUGHT, _ARGUMENTS, _INPUT))
-_DONES = {
-    **{f"{kind}.done": "text" for kind in (_TEXT, _SUMMARY, _THOUGHT)},
-    f"{_ARGUMENTS}.done": "arguments",
-    f"{_INPUT}.done": "input",
-}
-_OUTPUT_ITEMS = frozenset({"message", "function_call", "custom_tool_call", "reasoning"})
-
-
-def _item_texts(item: dict[str, Any], role: str, *, json: bool = False) -> Iterator[Text]:
-    """The text of one input or output item: a message's text parts (JSON texts with `json`), a
-    tool call's arguments (JSON) or input, a tool call's output (a string, or text parts)."""
-    kind = item.get("type", "message")
-    if kind == "message":
-        yield from content(item, "content", role, ("input_text", "output_text", "text"), json=json)
-    elif kind == "function_call":
-        yield from json_value(item, "arguments", "assistant")
-    elif kind == "custom_tool_call":
-        yield from string(item, "input", "assistant")
-    elif kind in ("function_call_output", "custom_tool_call_output"):
-        yield from content(item, "output", "tool", ("input_text",))
-    elif kind == "reasoning":
-        yield from text_parts(item.get("summary"), ("summary_text",), "assistant")
-        yield from text_parts(item.get("content"), ("reasoning_text",), "assistant")
-
-
-def _key(kind: str, event: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The pipe index of a delta or done event (see above)."""
-    family = kind.rpartition(".")[0]
-    if family in _PART_INDEX:
-        return (family, event.get("output_index", 0), event.get(_PART_INDEX[family], 0))
-    return (family, event.get("output_index", 0))
-
-
-def _delta_event(key: tuple[Any, ...], text: str, event: Mapping[str, Any]) -> bytes:
-    """What a pipe still held, as one more delta of its part or tool call (none for no text); `key`
-    is its pipe's index, `event` the done event it goes before (its item id and number)."""
-    if not text:
-        return b""
-    kind = f"{key[0]}.delta"
-    delta: dict[str, Any] = {"type": kind, "item_id": event.get("item_id"), "output_index": key[1]}
-    if key[0] in _PART_INDEX:
-        delta[_PART_INDEX[key[0]]] = key[2]
-    delta |= {"delta": text, "sequence_number": event.get("sequence_number")}
-    return sse_data(delta, kind)
-
-
 CHAT_TEXTS = ChatTexts()
-RESPONSES_TEXTS = ResponsesTexts()
 
 # Chat: the `messages` turns, `text` parts (`image_url` ones count as images), tool calls' `function`
 # with its `name` and `arguments`; the `tools` offered (and the legacy `functions`), which the model

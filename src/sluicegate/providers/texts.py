@@ -111,10 +111,11 @@ class TextFormat(Protocol):
     @property
     def name(self) -> str: ...
 
-    def answering(self, request: Any) -> TextFormat:
+    def answering(self, request: Any) -> TextFormat | None:
         """This format as it reads the answers to `request` (its parsed body; None when it is not
         JSON): their text as JSON where the request asked for a JSON answer (structured outputs,
-        JSON mode), so that it stays valid JSON; else as prose (this format itself)."""
+        JSON mode), so that it stays valid JSON; else as prose (this format itself). None when its
+        answers hold no text at all (embeddings' vectors, speech's audio): they are not read."""
         ...
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]: ...

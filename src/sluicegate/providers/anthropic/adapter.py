@@ -42,6 +42,7 @@ from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, COMPLETIONS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField, cap_field, capped
+from sluicegate.providers.prompt_texts import COMPLETE_TEXTS
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -156,7 +157,7 @@ class Anthropic:
             return CHAT_TEXTS
         if path.endswith("messages") or (_counts_tokens(route) and has_list(payload, "messages")):
             return MESSAGES_TEXTS  # count_tokens takes a Messages body (its `system` too)
-        return None
+        return COMPLETE_TEXTS if path.endswith("v1/complete") else None  # legacy Text Completions
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         return NO_OUTPUT if _counts_tokens(route) else capped(payload, OUTPUT_CAPS)

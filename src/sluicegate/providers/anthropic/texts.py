@@ -27,6 +27,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sluicegate.providers.schema_texts import any_json, tool_texts
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import (
     Text,
@@ -70,6 +71,10 @@ class MessagesTexts:
             for block in as_list(message.get("content")):
                 yield from _block_texts(block, role)
                 yield from _citation_texts(block, role)
+        for tool in as_list(body.get("tools")):  # a client tool's; a server tool has neither
+            yield from tool_texts(tool, ("input_schema",))
+            if isinstance(tool, dict):
+                yield from any_json(tool, "input_examples", "system")
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for block in as_list(body.get("content")):
@@ -96,6 +101,8 @@ class MessagesTexts:
                     delta["signature"] = ""
                     pipes.changed = True
                 return held
+        elif event.get("type") == "content_block_start" and isinstance(event.get("content_block"), dict):
+            _start(index, event["content_block"], pipes)
         elif event.get("type") == "content_block_stop":
             # A stop event has no text of its own: what the block's pipe held goes just before it.
             text = self.stream_leftover(index, pipes.close(index), event)
@@ -121,6 +128,18 @@ class MessagesTexts:
         return sse_data(delta, "content_block_delta")
 
 
+def _start(index: Any, block: dict[str, Any], pipes: TextPipes) -> None:
+    """What a block's start already holds (mostly nothing: `""`, `{}`): a text block's text and a
+    thinking block's through the pipes their deltas take, a tool use's input read whole."""
+    if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"]:
+        block["text"] = pipes.feed(index, block["text"])
+    elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
+        block["thinking"] = pipes.feed((_THINKING, index), block["thinking"])
+    elif block.get("type") == "tool_use" and block.get("input"):
+        for found in json_value(block, "input", "assistant"):
+            found.set(pipes.whole(found.value, json=True))
+
+
 def _format(config: Any) -> Any:
     """`output_config`'s `format`, if any."""
     return config.get("format") if isinstance(config, dict) else None
@@ -133,8 +152,8 @@ def _block_texts(block: Any, role: str, *, json: bool = False) -> Iterator[Text]
     if not isinstance(block, dict):
         return
     kind = block.get("type", "text")
-    if kind == "text" and isinstance(block.get("text"), str):
-        yield Text(block, "text", role, json)
+    if isinstance(block.get("text"), str):  # a text block's, or that of a type not known here
+        yield Text(block, "text", role, json and kind == "text")
     elif kind == "tool_use":
         yield from json_value(block, "input", role)
     elif kind == "tool_result":

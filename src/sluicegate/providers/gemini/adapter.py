@@ -38,10 +38,10 @@ from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.errors import GOOGLE_ERRORS
 from sluicegate.providers.gemini.stream import FinishReasons, generate_content_answer, iter_responses
-from sluicegate.providers.gemini.texts import GEMINI_TEXTS, GEMINI_TOKEN_KEYS
+from sluicegate.providers.gemini.texts import GEMINI_EMBED_TEXTS, GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
 from sluicegate.providers.openai import OPENAI
-from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
+from sluicegate.providers.openai_texts import CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.output_caps import (
     NO_OUTPUT,
     NO_OUTPUT_FIELD,
@@ -224,13 +224,14 @@ class GeminiAPI:
         return as_stored(facts, stored)
 
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
-        # Both hosts speak OpenAI's chat too: https://ai.google.dev/gemini-api/docs/openai,
-        # Vertex AI's `…/endpoints/openapi/chat/completions`.
-        if unquote(route.path).rstrip("/").endswith("chat/completions"):
-            return CHAT_TEXTS
-        if Target.of(route).method in ANSWER_METHODS or has_list(payload, "contents"):
-            return GEMINI_TEXTS  # countTokens's `contents` too
-        return None
+        # Both hosts speak OpenAI's chat (and AI Studio its embeddings) too: https://ai.google.dev/
+        # gemini-api/docs/openai, Vertex AI's `…/endpoints/openapi/chat/completions`.
+        if speaks_openai(route) or unquote(route.path).rstrip("/").endswith("chat/completions"):
+            return OPENAI.text_format(route, payload)
+        method = Target.of(route).method
+        if method in ANSWER_METHODS or method in FREE_METHODS or has_list(payload, "contents"):
+            return GEMINI_TEXTS  # countTokens's `contents` (or `generateContentRequest`) too
+        return GEMINI_EMBED_TEXTS if method in NO_OUTPUT_METHODS else None  # embedContent's
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         method = Target.of(route).method

@@ -27,6 +27,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sluicegate.providers.schema_texts import tool_texts
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, json_value, role_of, string
 
@@ -42,6 +43,7 @@ class _Thought(Text):
     def set(self, value: str) -> None:
         if value != self.value and isinstance(self.owner, dict):
             self.owner.pop(_SIGNATURE, None)
+            self.owner.pop("thought_signature", None)
         super().set(value)
 
 
@@ -67,6 +69,12 @@ class GeminiTexts:
                 role = role_of(turn)
                 for part in as_list(turn.get("parts")):
                     yield from _part_texts(part, role)
+        for tool in as_list(body.get("tools")):
+            for declaration in _twin(tool, "functionDeclarations", "function_declarations", []):
+                yield from tool_texts(declaration, _DECLARED_SCHEMAS)
+        for key in ("generateContentRequest", "generate_content_request"):  # countTokens's
+            if isinstance(inner := body.get(key), dict):
+                yield from self.request_texts(inner)
 
     def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for candidate in as_list(body.get("candidates")):
@@ -119,12 +127,11 @@ class GeminiTexts:
                 _add_text(out, held, thought=True)
             if isinstance(part.get("text"), str):
                 part["text"] = pipes.feed(index, part["text"], json=self.json_answers)
-            call = part.get("functionCall")
-            for args in json_value(call, "args", "assistant"):
-                before = args.value
-                after = pipes.whole(before, json=True)
+            for whole in _whole_texts(part, "assistant"):  # streamed whole, each in one chunk
+                before = whole.value
+                after = pipes.whole(before, json=whole.json)
                 if after != before:
-                    args.set(after)
+                    whole.set(after)
             out.append(part)
         return out
 
@@ -145,6 +152,7 @@ def _end_signed_run(index: Any, part: dict[str, Any], pipes: TextPipes) -> None:
         part["text"] = (part.get("text") or "") + held
     if pipes.altered(key):
         del part[_SIGNATURE]
+        part.pop("thought_signature", None)
         pipes.changed = True
 
 
@@ -183,16 +191,73 @@ def _asks_json(request: Any) -> bool:
 
 def _part_texts(part: Any, role: str, *, json: bool = False) -> Iterator[Text]:
     """A part's text (not a thought's: an answer's are read apart, a request's not at all; a JSON
-    text with `json`), a function call's `args` and a function response's `response` (JSON; the
-    response is a tool's result)."""
+    text with `json`), and what `_whole_texts` reads of it."""
     if not isinstance(part, dict) or part.get("thought"):
         return
     yield from string(part, "text", role, json=json)
-    yield from json_value(part.get("functionCall"), "args", role)
-    yield from json_value(part.get("functionResponse"), "response", "tool")
+    yield from _whole_texts(part, role)
+
+
+def _whole_texts(part: dict[str, Any], role: str) -> Iterator[Text]:
+    """What a part holds besides its text, each in the REST API's spelling or the protos' (Google's
+    JSON parsing takes both: `functionCall` or `function_call`): a function call's `args` and a
+    function response's `response` (JSON; the response is a tool's result), code the model wrote
+    (`executableCode.code`) and what running it printed (`codeExecutionResult.output`)."""
+    yield from json_value(_twin(part, "functionCall", "function_call"), "args", role)
+    yield from json_value(_twin(part, "functionResponse", "function_response"), "response", "tool")
+    yield from string(_twin(part, "executableCode", "executable_code"), "code", role)
+    yield from string(_twin(part, "codeExecutionResult", "code_execution_result"), "output", "tool")
+
+
+def _twin(owner: Any, camel: str, snake: str, default: Any = None) -> Any:
+    """`owner[camel]`, else `owner[snake]` (the same field as the protos name it), else `default`."""
+    if not isinstance(owner, dict):
+        return default
+    return owner[camel] if camel in owner else owner.get(snake, default)
+
+
+# A function declaration's schemas (its parameters' and its result's), in both spellings.
+_DECLARED_SCHEMAS = (
+    "parameters",
+    "parametersJsonSchema",
+    "parameters_json_schema",
+    "response",
+    "responseJsonSchema",
+    "response_json_schema",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiEmbedTexts:
+    """embedContent's and batchEmbedContents' requests: each `content`'s text parts and its `title`
+    (a document's, with the task type `RETRIEVAL_DOCUMENT`), read as documents (not a user's turn:
+    not read for prompt injection); their answers are vectors, not read."""
+
+    name: str = "gemini_embed"
+
+    def answering(self, request: Any) -> None:
+        return None
+
+    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        for request in [body, *as_list(body.get("requests"))]:
+            if isinstance(request, dict):
+                yield from string(request, "title", "document")
+                content = request.get("content")
+                for part in as_list(content.get("parts") if isinstance(content, dict) else None):
+                    yield from string(part, "text", "document")
+
+    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        return iter(())
+
+    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
+        return b""
+
+    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
+        return b""
 
 
 GEMINI_TEXTS = GeminiTexts()
+GEMINI_EMBED_TEXTS = GeminiEmbedTexts()
 
 # `systemInstruction` (or `system_instruction`) and `contents`, their `parts`' `text`, an embedding
 # request's `content` and a batch's `requests` of them (google-genai's `embed_content` always sends
