@@ -33,6 +33,9 @@ DEFAULT_ACCOUNT = "local"
 DEFAULT_GATEWAY = "default"
 DEFAULT_RESERVE = 1024
 MAX_RETENTION_DAYS = 36525  # 100 years
+# A similarity threshold of these read as a percentage (Fastly's 0.75 sent as 75): a useful
+# threshold is a high similarity, so 1.5 or 20 is not one written as a percentage.
+_PERCENT_THRESHOLDS = (50.0, 100.0)
 
 
 def plain(value: float) -> str:
@@ -42,6 +45,13 @@ def plain(value: float) -> str:
     text = f"{value:.10g}"
     # Only an exponent needs Decimal (several microseconds: each budget-limited answer shows two).
     return format(Decimal(text), "f") if "e" in text else text
+
+
+def threshold_meant(threshold: float) -> str | None:
+    """The fraction a similarity threshold written as a percentage probably meant (`75`: `0.75`),
+    for `semantic_threshold` and `x-semantic-threshold` alike; None for any other value."""
+    low, high = _PERCENT_THRESHOLDS
+    return f"{round(threshold / 100, 4):g}" if low <= threshold <= high else None
 
 
 class RateLimitRule(BaseModel):
@@ -292,6 +302,25 @@ class GatewaySettings(BaseModel):
             _log.warning("gateway %s: dynamic route %r cannot be used: %s", gateway or "?", name, parsed)
         self._parsed_routes[name] = (node, parsed)
         return parsed
+
+    @field_validator("semantic_threshold", mode="before")
+    @classmethod
+    def _threshold_not_a_percentage(cls, threshold: Any) -> Any:
+        """A percentage (`75`) is refused with the fraction it probably meant, as the
+        `x-semantic-threshold` header's is; any other value is checked by the field's range."""
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float | str):
+            return threshold
+        try:
+            meant = threshold_meant(float(threshold))
+        except ValueError:  # not a number: the field's own error says so
+            return threshold
+        if meant is None:
+            return threshold
+        raise PydanticCustomError(
+            "threshold_percentage",
+            "must be between 0 and 1, got {got}: did you mean {meant}?",
+            {"got": str(threshold).strip(), "meant": meant},
+        )
 
     @field_validator("semantic_max_error")
     @classmethod

@@ -356,6 +356,40 @@ def test_bad_headers_are_400s(gateway: RunningGateway, fake: FakeOpenAI, header:
     assert fake.requests == []
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (75, "settings.semantic_threshold: must be between 0 and 1, got 75: did you mean 0.75?"),
+        (92.5, "settings.semantic_threshold: must be between 0 and 1, got 92.5: did you mean 0.925?"),
+        ("85", "settings.semantic_threshold: must be between 0 and 1, got 85: did you mean 0.85?"),
+        (1.5, "settings.semantic_threshold: Input should be less than or equal to 1"),  # no percentage
+    ],
+)
+def test_a_threshold_setting_written_as_a_percentage_says_the_fraction_meant(
+    make_gateway: Callable[..., RunningGateway], value: Any, message: str
+) -> None:
+    """As the `x-semantic-threshold` header's 400 does: Fastly's 0.75 is easily sent as 75."""
+    gateway = make_gateway()
+    settings = {"semantic_cache_enabled": True, "semantic_threshold": value}
+    refused = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+    assert refused.status_code == 400
+    assert (refused.json()["error"]["message"], refused.json()["error"]["field"]) == (
+        message,
+        "settings.semantic_threshold",
+    )
+    header = gateway.http.post(
+        "/v1/local/default/openai/chat/completions",
+        json={"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-semantic-threshold": "75"},
+    )
+    assert (
+        header.json()["error"]["message"]
+        == "x-semantic-threshold must be between 0 and 1, got 75: did you mean 0.75?"
+    )
+    kept = gateway.http.get("/api/v1/accounts/local/gateways/default").json()["settings"]
+    assert (kept["semantic_cache_enabled"], kept["semantic_threshold"]) == (False, 0.9)
+
+
 def test_a_question_stored_through_one_replica_hits_on_another_within_a_second(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, redis_url: str, tmp_path: Any
 ) -> None:

@@ -12,6 +12,7 @@ import math
 import re
 
 from sluicegate.errors import BadRequest
+from sluicegate.gateway import threshold_meant
 from sluicegate.hints import closest
 
 YES = ("true", "1", "yes")
@@ -33,9 +34,6 @@ _WITH_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 # numbers are refused before `int()` (which raises past 4,300 digits) or a float (inf) reads them.
 MOST_DIGITS = 15
 SEMANTIC_THRESHOLD_HEADER = "x-semantic-threshold"  # Fastly's: a similarity from 0 to 1
-# A value of these read as a percentage (Fastly's 0.75 sent as 75): a useful threshold is a high
-# similarity, so 1.5 or 20 is not one written as a percentage and gets no suggestion.
-_PERCENT_THRESHOLDS = (50.0, 100.0)
 
 
 def flag(name: str, value: str) -> bool | None:
@@ -100,9 +98,7 @@ def semantic_threshold(value: str) -> float:
         raise BadRequest(f"{name} must be a number between 0 and 1", header=name) from None
     if not 0.0 <= threshold <= 1.0:  # NaN too
         message = f"{name} must be between 0 and 1, got {value.strip()}"
-        low, high = _PERCENT_THRESHOLDS
-        if low <= threshold <= high:
-            meant = f"{round(threshold / 100, 4):g}"
+        if (meant := threshold_meant(threshold)) is not None:
             raise BadRequest(f"{message}: did you mean {meant}?", header=name, did_you_mean=meant)
         raise BadRequest(message, header=name)
     return threshold
