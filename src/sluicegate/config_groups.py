@@ -132,6 +132,13 @@ class Timeouts(Group):
         " closed (aiohttp's own default is an hour); keep it above the idle timeout of a load"
         " balancer in front (60 s on AWS ALB; Google Cloud's needs more than 600)",
     )
+    stop_grace: float = Field(
+        60.0,
+        gt=0,
+        description="seconds answers in flight get to finish once a stop (SIGTERM, SIGINT) begins; then"
+        " the connections still open are closed (a stream cut short), so the stop is bounded: keep it"
+        " below the supervisor's own (systemd's TimeoutStopSec, Kubernetes' grace period)",
+    )
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to an upstream")
     upstream_timeout: float = Field(
         UPSTREAM_TIMEOUT,

@@ -37,13 +37,14 @@ T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOP_SECONDS = 60.0  # what answers in flight get to finish once the stop begins (aiohttp's default)
+STOP_SECONDS = 60.0  # what answers in flight get to finish once the stop begins (`timeouts.stop_grace`)
 
 
 class StopSignals:
     """The first SIGINT or SIGTERM sets `requested`; the ones after it are only logged."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = STOP_SECONDS) -> None:
+        self.grace = grace  # what answers in flight get, said when another signal comes
         self.requested = asyncio.Event()
         self.serving = False  # listening: a stop lets answers in flight finish
 
@@ -73,7 +74,7 @@ class StopSignals:
                 " SIGKILL stops at once",
                 sig.name,
                 os.getpid(),
-                STOP_SECONDS,
+                self.grace,
             )
             return
         if self.serving:
@@ -88,12 +89,13 @@ async def serve(
     sockets: list[socket.socket],
     ready: Callable[[], None],
     parent_fd: int | None = None,
+    stop_seconds: float = STOP_SECONDS,
 ) -> None:
     """Start `app`, listen on `sockets` (bound by `listeners.bind`), call `ready`, serve until a
-    stop signal (or, given `parent_fd`, the parent's exit), then stop gracefully. StartupError when
-    it cannot listen."""
+    stop signal (or, given `parent_fd`, the parent's exit), then stop gracefully: answers in flight
+    get `stop_seconds`. StartupError when it cannot listen."""
     loop = asyncio.get_running_loop()
-    stop = StopSignals()
+    stop = StopSignals(stop_seconds)
     stop.install(loop)
     if parent_fd is not None:
         stop.watch_parent(loop, parent_fd)
@@ -105,8 +107,9 @@ async def serve(
             handle_signals=False,  # ours: see the module's docstring
             access_log=None,  # every request is in the gateway's own logs; a second log costs CPU
             handler_cancellation=True,  # a client that hangs up cancels its upstream request
-            shutdown_timeout=STOP_SECONDS,
+            shutdown_timeout=stop_seconds,
         )
+        cut: asyncio.TimerHandle | None = None
         try:
             await unless_stopped(runner.setup(), stop)
             for sock in sockets:
@@ -114,12 +117,27 @@ async def serve(
             stop.serving = True
             ready()
             await stop.requested.wait()
+            cut = loop.call_later(stop_seconds, _close_connections, runner)
         finally:
             await runner.cleanup()  # stop listening, let answers finish, run every shutdown step
+            if cut is not None:
+                cut.cancel()
     finally:
         stop.remove(loop)
         if parent_fd is not None:
             loop.remove_reader(parent_fd)
+
+
+def _close_connections(runner: web.AppRunner) -> None:
+    """The stop's grace has passed: close every connection still open, which cancels its handler
+    (`handler_cancellation`). aiohttp's own `shutdown_timeout` cancels nothing that still streams:
+    it waits that long for handlers to finish, then as long again for one it asked to stop."""
+    server = runner.server
+    open_now = server.connections if server is not None else []
+    if open_now:
+        _log.warning("closing %d connection(s) still answering after the stop's grace", len(open_now))
+    for connection in open_now:
+        connection.force_close()
 
 
 async def unless_stopped(work: Coroutine[Any, Any, T], stop: StopSignals) -> T:
@@ -165,9 +183,10 @@ def run(
     sockets: list[socket.socket],
     ready: Callable[[], None],
     parent_fd: int | None = None,
+    stop_seconds: float = STOP_SECONDS,
 ) -> None:
     """`serve` on a uvloop event loop of its own, in this thread."""
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(app, sockets, ready, parent_fd))
+        runner.run(serve(app, sockets, ready, parent_fd, stop_seconds))

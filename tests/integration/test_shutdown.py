@@ -294,3 +294,35 @@ def test_a_request_whose_body_is_on_its_way_at_shutdown_is_refused_at_once(serve
     assert answered_in < 5, f"answered {answered_in:.1f} s after the stop began"
     assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
     assert refused.headers[LOG_ID] in stored_log_ids(server.data_dir)  # answered, so logged
+
+
+def test_a_stream_still_moving_after_the_stops_grace_is_cut_and_logged(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    """`timeouts.stop_grace` bounds the stop: a stream that outlives it is cut (its connection
+    closed), its record stored with the error, and the process exits, well before a supervisor's
+    own limit would kill it mid-stream."""
+    settings = {
+        "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
+        "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
+        "SLUICEGATE_TIMEOUTS__STOP_GRACE": "1",
+    }
+    server = start_gateway(tmp_path, tmp_path / "data", settings)
+    result: dict[str, Any] = {}
+    reader = stream_paused(server, "never", result)
+    try:
+        assert fake.pause("never").chunk_sent.wait(10), "the stream never started"
+        stopped_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
+        stopped_in = time.monotonic() - stopped_at
+        reader.join(timeout=EXIT_TIMEOUT)
+    finally:
+        fake.release("never")
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    assert stopped_in < 10, f"stopped {stopped_in:.1f} s after SIGTERM with a 1 s grace"
+    assert "error" in result, result  # the client saw its stream cut, not a whole answer
+    assert "after the stop's grace" in server.diagnostics()
+    assert len(stored_log_ids(server.data_dir)) == 1  # the cut stream's record

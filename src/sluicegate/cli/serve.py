@@ -197,7 +197,9 @@ def _serve(
     # the collector runs every couple of requests and rescans everything the batches keep alive.
     # Fewer, larger young collections measured ~10 % less CPU per request on the proxy path.
     gc.set_threshold(50_000, 50, 100)
-    server.run(app, sockets, ready, place.parent_fd if place is not None else None)
+    server.run(
+        app, sockets, ready, place.parent_fd if place is not None else None, settings.timeouts.stop_grace
+    )
 
 
 @app.command()
