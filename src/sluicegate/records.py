@@ -22,6 +22,7 @@ from sluicegate.pipeline.dynamic import route_log_entries
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
 from sluicegate.reserved import RESERVED_METADATA_KEYS
 from sluicegate.storage.base import LogRecord
+from sluicegate.utf8 import whole_characters
 
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
@@ -164,7 +165,7 @@ class RecordBuilder:
         except (RedactionFailed, PatternError) as exc:  # PatternError: stored before patterns ran on RE2
             omitted.append(f"{which} body omitted: {exc}")
             return None, None
-        return body[: self._body_limit], len(body)
+        return whole_characters(body, self._body_limit), len(body)
 
 
 def known_secrets(exchange: Exchange) -> Secrets:

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import re2
 
+from sluicegate.utf8 import whole_characters
+
 MASK = b"[redacted]"
 # CPU time one record's redaction may take (its request and response bodies together). CPU time
 # of the building thread, not wall time: waiting for the GIL while the event loop runs is no cost.
@@ -71,10 +73,10 @@ class Redactor:
             size, body = len(body), body[: 2 * limit]
             for pattern in self._patterns:
                 body = _substitute(pattern, body, deadline)
-            return body[:limit], size
+            return whole_characters(body, limit), size
         for pattern in self._patterns:
             body = _substitute(pattern, body, deadline)
-        return body[:limit], len(body)
+        return whole_characters(body, limit), len(body)
 
     def _redact_paths(self, body: bytes, deadline: float) -> bytes:
         try:

@@ -81,3 +81,27 @@ def test_a_record_without_bodies_has_no_sizes(gw: RunningGateway) -> None:
     assert record["request_body"] is None
     assert (record["request_body_complete"], record["request_body_size"]) == (None, None)
     assert (record["response_body_complete"], record["response_body_size"]) == (None, None)
+
+
+@pytest.mark.parametrize("redacted", [False, True], ids=["plain", "redacted"])
+def test_a_body_cut_at_the_limit_keeps_whole_characters(gw: RunningGateway, redacted: bool) -> None:
+    """The cut never splits a UTF-8 character: the stored body and the Cloudflare API's head end
+    on a whole one (they ended in U+FFFD, the replacement character, a multi-byte text's half)."""
+    if redacted:
+        assert gw.http.patch(API, json={"settings": {"redact_patterns": [r"secret-\w+"]}}).status_code == 200
+    text = "é😀" * 3000
+    body = json.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}, ensure_ascii=False
+    )
+    answer = gw.http.post(CHAT, content=body.encode(), headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    log_id = answer.headers["cf-aig-log-id"]
+    gw.wait_for_logs(1)
+
+    stored = gw.http.get(f"{API}/logs/{log_id}").json()["request_body"]
+    head = gw.http.get(f"{CF}/logs/{log_id}").json()["result"]["request_head"]
+    for shown in (stored, head):
+        assert "\ufffd" not in shown
+        assert shown.startswith(body[:100])
+        assert body.startswith(shown)
+        assert len(shown.encode()) > LIMIT - 4

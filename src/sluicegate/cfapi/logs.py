@@ -25,6 +25,7 @@ from sluicegate.feedback import Feedback
 from sluicegate.records import COST_SOURCE
 from sluicegate.storage.base import LogReader, LogRecord
 from sluicegate.tokens import Scope
+from sluicegate.utf8 import whole_characters
 
 HEAD_BYTES = 4096  # of each body, in `request_head` / `response_head` of a single record
 
@@ -105,7 +106,9 @@ def cloudflare_log(record: LogRecord, detail: bool = False) -> dict[str, Any]:
             # The size is the body's whole one, before logs.body_limit cut it (the stored body's
             # for a record older than sizes); the head is complete only when the body is too.
             whole = record.body_size(which) if body is not None else None
-            shown[f"{which}_head"] = None if body is None else body[:HEAD_BYTES].decode("utf-8", "replace")
+            shown[f"{which}_head"] = (
+                None if body is None else whole_characters(body, HEAD_BYTES).decode("utf-8", "replace")
+            )
             shown[f"{which}_head_complete"] = (
                 body is not None and len(body) <= HEAD_BYTES and record.body_complete(which) is not False
             )
