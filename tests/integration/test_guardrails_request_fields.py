@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import anthropic
+import cohere
+import httpx
 import openai
 import pytest
 from google import genai
@@ -190,6 +192,15 @@ ANTHROPIC_CASES: dict[str, Callable[[Clients], Any]] = {
         messages=HI,
         tools=[{"name": "save", "input_schema": {"type": "object", "description": CARD}}],
     ),
+    "message batch": lambda c: c.anthropic.messages.batches.create(
+        requests=[
+            {"custom_id": "a", "params": {"model": CLAUDE, "max_tokens": 5, "messages": HI}},
+            {
+                "custom_id": "b",
+                "params": {"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": CARD}]},
+            },
+        ]
+    ),
     "legacy text completion": lambda c: c.anthropic.post(
         "/v1/complete",
         body={
@@ -278,3 +289,18 @@ def test_a_redacted_embedding_input_goes_upstream_redacted_and_its_vectors_come_
     (sent,) = upstream.bodies
     assert "[CREDIT_CARD_1]" in sent
     assert "4111" not in sent
+
+
+def test_a_card_in_a_cohere_embed_request_is_blocked(
+    make_gateway: Callable[..., RunningGateway], upstream: Scripted
+) -> None:
+    gateway = make_gateway(upstreams={"cohere": upstream.url})
+    gateway.configure(guardrails={"pii": {"action": "block", "entities": ["credit_card"]}})
+    with httpx.Client() as http:
+        client = cohere.ClientV2(
+            api_key="k", base_url=gateway.provider_url("cohere"), httpx_client=http, max_retries=0
+        )
+        with pytest.raises(cohere.errors.BadRequestError) as caught:
+            client.embed(model="embed-v4.0", texts=["hi", f"card {CARD}"], input_type="search_document")
+    assert "guardrail_blocked" in str(caught.value.body)
+    assert upstream.requests == []

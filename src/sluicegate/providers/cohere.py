@@ -48,6 +48,7 @@ from sluicegate.providers.output_caps import (
     cap_field,
     capped,
 )
+from sluicegate.providers.prompt_texts import COHERE_EMBED_TEXTS, openai_prompt_texts
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import DONE, EndRule, StreamEnds, path_ends
 from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
@@ -192,7 +193,9 @@ class Cohere:
             return CHAT_TEXTS
         if path.endswith(("v1/chat", "v2/chat")) or _is_chat(payload):
             return COHERE_TEXTS
-        return None
+        if path.endswith("embed"):  # v1's and v2's `texts`
+            return COHERE_EMBED_TEXTS
+        return openai_prompt_texts(path)  # its OpenAI compatibility's `embeddings`
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         if "embed" in route.path:  # `v1/embed`, `v2/embed`, the compatibility's `embeddings`

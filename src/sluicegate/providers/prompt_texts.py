@@ -145,6 +145,8 @@ IMAGES_TEXTS = InputTexts("openai_images", (("prompt", "user"),), answers="revis
 EMBEDDINGS_TEXTS = InputTexts("openai_embeddings", (("input", "document"),))
 MODERATIONS_TEXTS = InputTexts("openai_moderations", (("input", "document"),))
 SPEECH_TEXTS = InputTexts("openai_speech", (("input", "document"), ("instructions", "system")))
+# Cohere's embed (v1 and v2): its `texts` (https://docs.cohere.com/reference/embed).
+COHERE_EMBED_TEXTS = InputTexts("cohere_embed", (("texts", "document"),))
 # OpenAI's prompt-only endpoints by the end of their path (Azure's deployments and the servers of
 # OpenAI's API end theirs alike; Mistral's `fim/completions` too).
 _OPENAI_ENDS: tuple[tuple[str, TextFormat], ...] = (

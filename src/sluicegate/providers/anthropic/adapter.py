@@ -24,7 +24,7 @@ import orjson
 
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.stream import messages_answer
-from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
+from sluicegate.providers.anthropic.texts import MESSAGE_BATCH_TEXTS, MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
 from sluicegate.providers.base import (
     Answer,
     HostRoute,
@@ -157,6 +157,8 @@ class Anthropic:
             return CHAT_TEXTS
         if path.endswith("messages") or (_counts_tokens(route) and has_list(payload, "messages")):
             return MESSAGES_TEXTS  # count_tokens takes a Messages body (its `system` too)
+        if path.endswith("messages/batches"):
+            return MESSAGE_BATCH_TEXTS  # each request's `params`, a Messages body
         return COMPLETE_TEXTS if path.endswith("v1/complete") else None  # legacy Text Completions
 
     def output_cap(self, route: Route, payload: Any) -> int | None:

@@ -199,6 +199,35 @@ def _citation_texts(block: Any, role: str) -> Iterator[Text]:
 
 MESSAGES_TEXTS = MessagesTexts()
 
+
+@dataclass(frozen=True, slots=True)
+class MessageBatchTexts:
+    """A Message Batch being created: each of its `requests`' `params`, a Messages body, read as one.
+    Its answer is the batch (no text); the results are fetched later, as JSON lines, and not read."""
+
+    name: str = "anthropic_message_batch"
+
+    def answering(self, request: Any) -> None:
+        return None
+
+    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        for request in as_list(body.get("requests")):
+            params = request.get("params") if isinstance(request, dict) else None
+            if isinstance(params, dict):
+                yield from MESSAGES_TEXTS.request_texts(params)
+
+    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        return iter(())
+
+    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
+        return b""
+
+    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
+        return b""
+
+
+MESSAGE_BATCH_TEXTS = MessageBatchTexts()
+
 # `system`, the `messages` turns, their `text` blocks (`image` ones count as images), tool use
 # blocks' `name` and `input`, tool results' `content`, documents' `title`, `context` and text (a
 # content source's `content`, a plain-text source's `data`; a PDF's base64 or URL counts nothing),
