@@ -106,6 +106,8 @@ class SemanticCache:
         self._feed = feed  # replicas: tells the others about each stored question
         self._max_entry_bytes = max_entry_bytes  # `limits.cache_entry_bytes`, as for the exact cache
         self.models = Models(embedder, verifier)  # loaded in the background: they take ~1.5 s
+        if feed is not None:  # another replica stored a question: this one will be asked too
+            feed.on_added = self.models.warm_up
         self._embedder = embedder
         self._index = index
         self._cache = cache

@@ -10,6 +10,9 @@ conversation's question and context) go to a second stream, `...semantic:turns`.
 
 Redis unreachable: an add or purge raises `CacheUnavailable` (the entry stays on this replica), the
 follower tries again each second and, once Redis is back, reads on from where it was.
+
+`on_added` is told when the follower adds a question stored since this replica opened: the
+semantic cache is in use, so the models warm up here before this replica is asked (`Models`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class VectorFeed:
         self._clock = clock
         self._last = {self._key: "0-0", self._turns_key: "0-0"}
         self._task: asyncio.Task[None] | None = None
+        self.on_added: Callable[[], None] | None = None
 
     async def open(self) -> None:
         with contextlib.suppress(CacheUnavailable), self._link.attempt(CacheUnavailable):
@@ -99,10 +103,14 @@ class VectorFeed:
                 await asyncio.sleep(1)  # logged by the link, once per outage
                 continue
             for key, batch in answer or []:  # type: ignore[str-unpack]  # redis-py's xread is loosely typed
-                await asyncio.to_thread(self._apply, bytes(key).decode(), batch)  # type: ignore[arg-type]
+                added = await asyncio.to_thread(self._apply, bytes(key).decode(), batch)  # type: ignore[arg-type]
+                if added and self.on_added is not None:
+                    self.on_added()
 
-    def _apply(self, key: str, batch: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _apply(self, key: str, batch: list[tuple[bytes, dict[bytes, bytes]]]) -> bool:
+        """Apply the stream's entries to the index; whether any question was added."""
         now = self._clock()
+        added = False
         for stream_id, fields in batch:
             self._last[key] = stream_id.decode()
             scope = fields[b"scope"].decode()
@@ -115,3 +123,5 @@ class VectorFeed:
             turns = int(fields.get(b"turns", b"1"))  # absent: written by a replica of one turn per entry
             vector = np.frombuffer(fields[b"vector"], dtype=np.float32).reshape(turns, -1)
             self._index.add(scope, fields[b"id"].decode(), vector, expires)
+            added = True
+        return added
