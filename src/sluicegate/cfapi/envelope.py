@@ -20,6 +20,7 @@ from aiohttp import web
 from sluicegate.endpoints.json_errors import answered
 from sluicegate.endpoints.route_misses import allowed_methods, near_route, routing_miss
 from sluicegate.errors import BadRequest, GatewayError, Unauthorized
+from sluicegate.storage.full import storage_full
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = logging.getLogger(__name__)
@@ -137,9 +138,12 @@ async def cloudflare_errors(request: web.Request, handler: _Handler) -> web.Stre
         response = failure(exc.status, message)
         response.headers["Allow"] = allowed
         return response
-    except Exception:  # a bug: a 500 in Cloudflare's shape, not aiohttp's plain text (the log has it)
+    except Exception as exc:  # a bug: a 500 in Cloudflare's shape, not aiohttp's plain text (the log has it)
         if answered(request):
             raise  # an answer has begun: no other can be sent
+        if (full := storage_full(exc)) is not None:
+            _log.warning("Cloudflare API %s %s refused: %s", request.method, request.path, exc)
+            return failure(full.status, full.message)
         _log.exception("Cloudflare API error on %s %s", request.method, request.path)
         return failure(500, "internal error; the gateway's log has the details")
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from sluicegate.endpoints.route_misses import allowed_methods, near_route, routing_miss
 from sluicegate.errors import GatewayError, MethodNotAllowed, NotFound
+from sluicegate.storage.full import storage_full
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = logging.getLogger(__name__)
@@ -47,9 +48,12 @@ async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResp
         response = web.Response(status=miss.status, body=miss.body(), content_type="application/json")
         response.headers.update(miss.headers)
         return response
-    except Exception:
+    except Exception as exc:
         if answered(request):
             raise
+        if (full := storage_full(exc)) is not None:
+            _log.warning("admin API %s %s refused: %s", request.method, request.path, exc)
+            return web.Response(status=full.status, body=full.body(), content_type="application/json")
         _log.exception("admin API error on %s %s", request.method, request.path)
         return web.Response(status=500, body=internal_error(), content_type="application/json")
 
