@@ -4,7 +4,9 @@
   envelope and streams, end markers, what the semantic cache compares) and `usage_from`;
 - compat.py, compat_request.py: the unified endpoint's translation, OpenAI chat ⇄ `ai/run`, with
   Cloudflare's error envelope (`{"errors": [{"code", "message"}], "success": false}`) read in
-  compat.py.
+  compat.py;
+- texts.py: what guardrails read of its native requests and answers (Cloudflare's envelope, its
+  streams).
 """
 
 from sluicegate.providers.workers_ai.adapter import WORKERS_AI, WorkersAI, usage_from

@@ -37,11 +37,12 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai import OPENAI
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
-from sluicegate.providers.openai_texts import CHAT_TEXTS, CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
+from sluicegate.providers.openai_texts import CHAT_TOKEN_KEYS, EMBEDDINGS_TOKEN_KEYS
 from sluicegate.providers.output_caps import NO_OUTPUT, NO_OUTPUT_FIELD, CapField
 from sluicegate.providers.sse import iter_json
 from sluicegate.providers.stream_ends import DONE_ENDS, StreamEnds
-from sluicegate.providers.texts import TextFormat, TokenKeys, has_list
+from sluicegate.providers.texts import TextFormat, TokenKeys
+from sluicegate.providers.workers_ai.texts import WORKERS_AI_TEXTS
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -133,9 +134,10 @@ class WorkersAI:
     def text_format(self, route: Route, payload: Any) -> TextFormat | None:
         if is_openai_compatible(route):
             return OPENAI.text_format(route, payload)
-        # A native run's chat `messages`, read as OpenAI chat's; so are the OpenAI-shaped chunks newer
-        # models stream (its JSON answer, Cloudflare's envelope, is not read).
-        return CHAT_TEXTS if has_list(payload, "messages") else None
+        # A native run's input text (`prompt`, `messages`, an embedding's or translation's `text` …)
+        # and its answer in Cloudflare's envelope, whole and streamed (texts.py); a body that is no
+        # JSON object (a file, audio for Whisper) holds none.
+        return WORKERS_AI_TEXTS if isinstance(payload, dict) else None
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
         if not is_openai_compatible(route) and any(marker in route.path for marker in EMBEDDING_MARKERS):
