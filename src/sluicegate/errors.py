@@ -2,7 +2,8 @@
 
     GatewayError
     ├── BadRequest              400  malformed input: JSON, headers, fields
-    │   └── GuardrailBlocked    400  the gateway's guardrails refused the request or its answer
+    │   ├── GuardrailBlocked    400  the gateway's guardrails refused the request or its answer
+    │   └── DuplicateKey        400  a body the guardrails read repeats a key in one object
     ├── Unauthorized            401  no gateway token, or one that is invalid, expired or revoked
     ├── Forbidden               403  a token without the scope or the gateway, a host not allowed
     ├── NotFound                404  unknown gateway, provider, route or record
@@ -21,6 +22,7 @@
     ├── UpstreamUnreachable     502  connection refused or reset before a response
     ├── UpstreamBroken          502  the upstream broke the response off
     ├── UpstreamMalformed       502  the upstream answered in a shape the gateway cannot translate
+    │   └── UnreadableAnswer    502  an answer the guardrails cannot read, withheld (they check answers)
     ├── ServiceUnavailable      503  a backend the gateway needs is down (fail-closed)
     │   ├── ProviderKeysDisabled 503 the upstream refused every stored key of the provider (401/403)
     │   ├── GatewayStopping     503  the process began to stop before the request's body arrived
@@ -71,6 +73,10 @@ class BadRequest(GatewayError):
 
 class GuardrailBlocked(BadRequest):
     code = "guardrail_blocked"
+
+
+class DuplicateKey(BadRequest):
+    code = "duplicate_json_key"
 
 
 class Unauthorized(GatewayError):
@@ -225,6 +231,10 @@ class UpstreamBroken(GatewayError):
 class UpstreamMalformed(GatewayError):
     status = 502
     code = "upstream_malformed"
+
+
+class UnreadableAnswer(UpstreamMalformed):
+    code = "guardrail_unreadable_answer"
 
 
 class UpstreamTimeout(GatewayError):

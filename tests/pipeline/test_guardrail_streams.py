@@ -17,7 +17,7 @@ from sluicegate.guardrails.placeholders import Vault
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.sse import TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
-from sluicegate.pipeline.guardrail_streams import AnswerFilter, guard_json_answer
+from sluicegate.pipeline.guardrail_streams import AnswerFilter, AnswerReaders, guard_answer
 from sluicegate.providers.gemini.texts import GEMINI_TEXTS
 
 CARD = "4111 1111 1111 1111"
@@ -71,8 +71,15 @@ async def chunks(pieces: list[bytes], asked: list[int]) -> AsyncGenerator[bytes,
         yield piece
 
 
+def unused() -> AnswerFilter:
+    raise AssertionError("a JSON answer is read as JSON")
+
+
 async def guard(answer: Reply, checked: Checked, *, streamed: bool = True) -> None:
-    await guard_json_answer(answer, streamed, array_filter, checked.check, checked.end)
+    readers = AnswerReaders(
+        sse=unused, array=array_filter, lines=unused, check=checked.check, ended=checked.end
+    )
+    await guard_answer(answer, streamed, readers)
 
 
 async def test_a_streamed_array_is_filtered_as_it_passes() -> None:

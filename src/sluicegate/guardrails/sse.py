@@ -231,15 +231,25 @@ class SseTextFilter:
         try:
             payload = orjson.loads(event.data)
         except orjson.JSONDecodeError:
-            return event.raw
+            return self._unknown(event, json=False)
         if not isinstance(payload, dict):
-            return event.raw
+            return self._unknown(event, json=True)
         self._last = payload
         self._pipes.changed = False
         before = self._format.stream_event(payload, self._pipes)
         if not self._pipes.changed:
             return before + event.raw
         return before + _rewritten(event.raw, b"data: " + orjson.dumps(payload))
+
+    def _unknown(self, event: SseEvent, *, json: bool) -> bytes:
+        """An event in no format's shape (its data no JSON object; no API sends one): its data read
+        whole, as prose or as the JSON it is, so that it cannot carry what the rules stop."""
+        assert event.data is not None
+        text = event.data.decode("utf-8", "replace")
+        out = self._pipes.whole(text, json=json)
+        if out == text:
+            return event.raw
+        return _rewritten(event.raw, b"\n".join(b"data: " + line for line in out.encode().split(b"\n")))
 
     def _flush(self) -> bytes:
         """Whatever the open pipes still hold, as one last event per choice or block."""

@@ -4,17 +4,19 @@ request as the gateway's `guardrails` setting leaves it.
 Request direction: each step's body is read in the text format its provider names
 (`text_format`); a blocking match is a 400 `guardrail_blocked` that names the detector (never the
 text) and nothing goes upstream, a redacting one becomes a typed placeholder, a flag is only noted.
+A body that repeats a key in one object is refused before it is read (guardrail_bodies.py).
 Response direction: a JSON answer is redacted (and, with `restore`, the request's placeholders are
 mapped back), a streamed one is filtered delta by delta (SSE events, the elements of Gemini's
-JSON array stream, or the lines of Cohere's v1 stream: guardrail_streams.py); the answer's text
-is read as JSON where the request asked for a JSON answer (structured outputs), so that it stays
-valid JSON. Cache hits come from the stages below, so they pass here too. Findings go to
-`x-sluicegate-guardrails`, the log record's metadata and the metrics.
+JSON array stream, or the lines of Cohere's v1 stream: guardrail_streams.py, which tells them apart
+by their first bytes); the answer's text is read as JSON where the request asked for a JSON answer
+(structured outputs), so that it stays valid JSON. An answer in none of those forms is withheld
+(502) where a rule would block or redact it, noted where one would flag it. Cache hits come from
+the stages below, so they pass here too. Findings go to `x-sluicegate-guardrails`, the log
+record's metadata and the metrics.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,28 +24,31 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from sluicegate.errors import GuardrailBlocked
+from sluicegate.errors import GuardrailBlocked, UnreadableAnswer
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.exchange_records import GuardrailReport
 from sluicegate.gateway import Gateway
 from sluicegate.guardrails.array_stream import JsonArrayTextFilter
-from sluicegate.guardrails.bodies import rewrite, rewrite_answer
+from sluicegate.guardrails.bodies import rewrite_answer
 from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.guard import Guard, Side
-from sluicegate.guardrails.placeholders import RestoreStream, Vault, redact
+from sluicegate.guardrails.placeholders import RestoreStream, Vault
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.scanner import Scanner
 from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.jsondepth import encode
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.guardrail_streams import (
-    AnswerFilter,
-    filtered,
-    guard_json_answer,
-    guard_json_lines,
-    is_json_lines,
+from sluicegate.pipeline.guardrail_bodies import (
+    SINGLE_STEP_KINDS,
+    client_format,
+    masked_client_body,
+    repeated_keys,
+    rewritten,
+    rewritten_step,
+    universal_body,
 )
+from sluicegate.pipeline.guardrail_streams import AnswerFilter, AnswerReaders, Unreadable, guard_answer
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
 
@@ -60,7 +65,7 @@ _CLOUDFLARE_MESSAGES: dict[Side, str] = {
 }
 
 METADATA_KEY = "guardrails"
-_SINGLE_STEP_KINDS = ("provider", "host", "host-compat")  # the client's body is the step's
+UNREADABLE = "unreadable_answer"  # what is found in an answer the guardrails cannot read
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,19 @@ def _blocked(span: Span, side: Side) -> GuardrailBlocked:
         entity=span.entity,
         direction=side,
         cloudflare_code=CLOUDFLARE_CODES[side],
+    )
+
+
+def _unreadable(reply: Reply) -> UnreadableAnswer:
+    label = reply.headers.get("Content-Type") or "none"
+    return UnreadableAnswer(
+        f"the gateway's guardrails could not read the upstream's answer (Content-Type {label}; it is "
+        "neither JSON nor server-sent events, or not the JSON object its API answers with), so it was "
+        "withheld: the gateway's guardrails check answers" + _cloudflare_note("response"),
+        detector=UNREADABLE,
+        entity=UNREADABLE,
+        direction="response",
+        cloudflare_code=CLOUDFLARE_CODES["response"],
     )
 
 
@@ -133,6 +151,9 @@ class Guardrails:
         if policy is None:
             return await call_next(exchange)
         compiled = self._compiled(policy)
+        if (repeated := await repeated_keys(exchange.request, exchange.plan)) is not None:
+            exchange.options.collect_payload = False  # not read, so not masked: not logged
+            raise repeated
         vault = Vault()
         guarded = guard_request(compiled.guard, exchange.request, exchange.plan, vault)
         exchange.guardrails, exchange.plan.body, exchange.plan.steps = (
@@ -173,7 +194,6 @@ class Guardrails:
             text_format = text_format.answering(step.facts.payload) if text_format is not None else None
         if text_format is None:
             return
-        content_type = reply.headers.get("Content-Type", "")
         restore = compiled.guard.policy.restore and len(vault) > 0
         if restore:  # the client sees the originals again; the log record keeps them masked
             exchange.guardrails.restored = vault.restorable()
@@ -184,20 +204,26 @@ class Guardrails:
             findings.note("response", "flag", text_filter.flagged)
             record_findings(exchange)
 
-        if is_json_lines(content_type):  # Cohere's v1 chat stream: one JSON event a line
-            lines = functools.partial(JsonArrayTextFilter, text_format, pipe, lines=True)
-            await guard_json_lines(reply, lines, ended)
-        elif "json" in content_type:  # a whole answer, or (asked for a stream) Gemini's JSON array
-            guard = compiled.guard
-            await guard_json_answer(
-                reply,
-                step.facts.stream,
-                functools.partial(JsonArrayTextFilter, text_format, pipe),
-                lambda body: check_answer(body, text_format, guard, vault, findings, restore=restore),
-                ended,
-            )
-        elif reply.stream is not None and "event-stream" in content_type:
-            reply.stream = filtered(reply.stream, SseTextFilter(text_format, pipe), ended)
+        guard = compiled.guard
+        readers = AnswerReaders(
+            sse=functools.partial(SseTextFilter, text_format, pipe),
+            array=functools.partial(JsonArrayTextFilter, text_format, pipe),
+            lines=functools.partial(JsonArrayTextFilter, text_format, pipe, lines=True),
+            check=lambda body: check_answer(body, text_format, guard, vault, findings, restore=restore),
+            ended=ended,
+        )
+        try:
+            await guard_answer(reply, step.facts.stream, readers)
+        except Unreadable:
+            # An answer whose text cannot be read may hold anything: refused where a rule would
+            # block or redact it, noted where one would only flag it (docs/guardrails.md).
+            if compiled.stream:
+                findings.add(f"response:block:{UNREADABLE}")
+                if reply.stream is not None:
+                    await reply.stream.aclose()
+                raise _unreadable(reply) from None
+            if compiled.stream_flags:
+                findings.add(f"response:flag:{UNREADABLE}")
 
 
 def _chat_request(plan: RequestPlan) -> Any:
@@ -274,93 +300,39 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     steps, changed = plan.steps, []
     for place, step in enumerate(plan.steps):
         try:
-            rewritten = _rewritten_step(step, change)
+            new = rewritten_step(step, change)
         except GuardrailBlocked as blocked:
-            masked = _masked_client_body(request, plan.body, steps, guard, vault)
+            masked = masked_client_body(request, plan.body, steps, guard, vault)
             body = plan.body if masked is None else masked
             return GuardedRequest(report, body, steps, blocked, unmaskable=masked is None)
-        changed.append(rewritten is not None)
-        if rewritten is not None:
+        changed.append(new is not None)
+        if new is not None:
             steps = list(steps) if steps is plan.steps else steps  # the plan's own list is left alone
-            steps[place] = rewritten
+            steps[place] = new
     if steps is plan.steps:
         return GuardedRequest(report, plan.body, steps)
-    if request.kind in _SINGLE_STEP_KINDS:
+    if request.kind in SINGLE_STEP_KINDS:
         body = steps[0].body
     elif request.kind == "compat":
-        body = _rewritten(plan.body, _client_format(request), change)
+        body = rewritten(plan.body, client_format(request), change)
     elif request.kind == "universal":
-        body = _universal_body(plan.body, steps, changed)
+        body = universal_body(plan.body, steps, changed)
     else:
         body = plan.body
     return GuardedRequest(report, body, steps)
 
 
-Change = Callable[[str, str], str]
-
-
-def _rewritten_step(step: Step, change: Change) -> Step | None:
-    """The step with its body changed (and its facts read again), or None when nothing changed."""
-    text_format = step.provider.text_format(step.route, step.facts.payload)
-    if text_format is None or not isinstance(step.facts.payload, dict):
-        return None
-    payload = orjson.loads(step.body)  # a copy of its own: the walkers rewrite it in place
-    if not rewrite(text_format, payload, change):
-        return None
-    body = encode(payload)
-    return dataclasses.replace(step, body=body, facts=step.provider.read_request(step.route, body))
-
-
-def _rewritten(body: bytes, text_format: TextFormat, change: Change) -> bytes:
-    """The client's own body with the same changes (same vault: same placeholders), for the log."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    return encode(payload) if rewrite(text_format, payload, change) else body
-
-
-def _masked_client_body(
-    request: IncomingRequest, body: bytes, steps: list[Step], guard: Guard, vault: Vault
-) -> bytes | None:
-    """A blocked request is still logged: with what blocked it as placeholders in its body, or
-    (None: a universal array, whose steps may differ in format) without its bodies."""
-    step = steps[0] if steps else None
-    if request.kind == "compat":
-        text_format: TextFormat | None = _client_format(request)
-    elif request.kind in _SINGLE_STEP_KINDS and step is not None:
-        text_format = step.provider.text_format(step.route, step.facts.payload)
-    else:
-        text_format = None
-    if text_format is None:
-        return None
-    blocking = guard.scanner("request", "block")
-    return _rewritten(body, text_format, lambda text, _role: redact(text, blocking, vault)[0])
-
-
-def _client_format(request: IncomingRequest) -> TextFormat:
-    """How the client's own body reads on the compat endpoint: OpenAI chat, or its API's (ingress/)."""
-    return request.ingress.text_format if request.ingress is not None else CHAT_TEXTS
-
-
-def _universal_body(body: bytes, steps: list[Step], changed: list[bool]) -> bytes:
-    """The universal array with each rewritten step's `query` replaced, so the log holds no more
-    than the upstreams saw."""
-    raw: Any = orjson.loads(body)
-    items = raw if isinstance(raw, list) else [raw]
-    for item, step, rewritten in zip(items, steps, changed, strict=False):
-        if rewritten and isinstance(item, dict):
-            item["query"] = orjson.loads(step.body)
-    return encode(raw)
-
-
 def check_answer(
     body: bytes, text_format: TextFormat, guard: Guard, vault: Vault, findings: Findings, *, restore: bool
 ) -> bytes:
+    """A whole JSON answer read (raising a block), as it goes to the client; `Unreadable` when it
+    is not a JSON object."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body
+        raise Unreadable from None
+    if not isinstance(payload, dict):
+        raise Unreadable
 
     def change(text: str, _role: str) -> str:
         inspection = guard.inspect(text, "response", vault)
