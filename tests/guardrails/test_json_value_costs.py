@@ -21,6 +21,7 @@ from sluicegate.guardrails.policy import parse_policy
 from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.sse import OpenPipes, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
+from sluicegate.guardrails.view import View
 
 BUILTIN = {detector.name: detector for detector in builtin_detectors()}
 # The shortest match of each built-in detector that a number can spell, at its bound.
@@ -137,11 +138,11 @@ def test_a_whole_text_spelled_like_a_short_number_is_not_scanned() -> None:
         for action in ("block", "redact", "flag"):
             scanner = guard.scanner("response", action)
 
-            def find(text: str, start: int = 0, find: Any = scanner.find) -> list[Span]:
-                scanned.append(text)
-                return find(text, start)  # type: ignore[no-any-return]
+            def find_in(view: View, start: int = 0, find_in: Any = scanner.find_in) -> list[Span]:
+                scanned.append(view.text)
+                return find_in(view, start)  # type: ignore[no-any-return]
 
-            scanner.find = find  # type: ignore[method-assign]
+            scanner.find_in = find_in  # type: ignore[method-assign]
         return scanned
 
     guard = Guard(parse_policy({"pii": {"action": "redact", "entities": ["credit_card", "email"]}}))

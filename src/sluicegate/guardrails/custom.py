@@ -15,8 +15,10 @@ from typing import Any
 import re2
 
 from .detector import CONTEXT, Detector, compile_re2
+from .view import view_of
 
 MAX_WIDTH = 128
+_SPACE = b"\t\n\f\r "  # RE2's \s, what joins a phrase's words
 
 # The stdlib's own parser measures how long a match can be; it has no public API.
 _parser: Any = importlib.import_module("re._parser")
@@ -86,8 +88,15 @@ def _word(word: str) -> str:
 
 
 def word_detector(name: str, words: Sequence[str], *, case_sensitive: bool = False) -> Detector:
-    """Whole words or phrases; the longest listed one wins where several start together."""
-    ordered = sorted({word.strip() for word in words if word.strip()}, key=len, reverse=True)
+    """Whole words or phrases; the longest listed one wins where several start together. Words
+    are matched in the text's view (view.py), so each is taken as its own view too: `Falcon`
+    written with a Cyrillic а, with a zero-width joiner inside or in fullwidth letters is `Falcon`.
+
+    A list of ASCII words knows the bytes its matches are made of (the words' letters, in either
+    case unless `case_sensitive`, and white space between a phrase's words), so the stream filter
+    holds back only a trailing run of those, not the last `max_len` bytes of every text."""
+    listed = (view_of(word).text.strip() for word in words)
+    ordered = sorted({word for word in listed if word}, key=len, reverse=True)
     pattern = "|".join(_word(word) for word in ordered)
     if not case_sensitive:
         pattern = f"(?i:{pattern})"
@@ -95,6 +104,17 @@ def word_detector(name: str, words: Sequence[str], *, case_sensitive: bool = Fal
     # A phrase's words are matched one white-space character apart; a number is ASCII, so what
     # matches in one has a byte per character.
     shortest = min(len(" ".join(word.split())) for word in ordered)
+    letters = "".join(ordered)
+    alphabet = None
+    if letters.isascii():
+        letters += "" if case_sensitive else letters.lower() + letters.upper()
+        phrases = any(" " in word for word in ordered)
+        alphabet = bytes(sorted(set(letters.encode()) | (set(_SPACE) if phrases else set())))
     return OverlappingDetector(
-        f"custom.{name}", name, pattern, max_len=longest + CONTEXT, shortest_number=shortest
+        f"custom.{name}",
+        name,
+        pattern,
+        max_len=longest + CONTEXT,
+        alphabet=alphabet,
+        shortest_number=shortest,
     )

@@ -3,15 +3,17 @@ and shared by its requests."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 from .custom import pattern_detector, word_detector
 from .detector import NUMBER_CHARS, Detector, Span
 from .injection import InjectionFinding, InjectionRules
-from .placeholders import Vault, redact
+from .placeholders import Vault, substitute
 from .policy import CustomRule, GuardrailsPolicy
 from .scanner import Scanner, builtin_detectors
+from .view import prepare, view_of
 
 Side = Literal["request", "response"]
 Action = Literal["block", "redact", "flag"]
@@ -34,12 +36,13 @@ def _custom(rule: CustomRule) -> list[Detector]:
 @dataclass(frozen=True, slots=True)
 class Inspection:
     """What one text gave: the text to send on (redacted), the spans found per action, and the
-    first blocking span if any (report its detector, never its text)."""
+    first blocking span if any (report its detector, never its text), then every blocking one."""
 
     text: str
     redacted: list[Span]
     flagged: list[Span]
     blocked: Span | None
+    blocks: list[Span] = dataclasses.field(default_factory=list)
 
 
 class Guard:
@@ -47,6 +50,7 @@ class Guard:
         self.policy = policy
         self._scanners: dict[tuple[Side, Action], Scanner] = {}
         self._injection = InjectionRules() if policy.prompt_injection is not None else None
+        prepare()  # the view's tables, once per process: here, not in a request
         for side in ("request", "response"):
             for action in ("block", "redact", "flag"):
                 detectors: list[Detector] = []
@@ -71,13 +75,18 @@ class Guard:
         flags on what remains."""
         if len(text) < self._shortest_number[side] and not text.strip(_NUMBER_CHARS):
             return Inspection(text, [], [], None)  # a JSON value's number, mostly: no scan
-        blocking = self._scanners[side, "block"].find(text)
+        view = view_of(text)
+        blocking = self._scanners[side, "block"].find_in(view)
         if blocking:
-            return Inspection(text, [], [], blocking[0])
-        text, redacted = redact(text, self._scanners[side, "redact"], vault, restorable=side == "request")
-        flagged = self._scanners[side, "flag"].find(text)
+            return Inspection(text, [], [], blocking[0], blocking)
+        redacted = self._scanners[side, "redact"].find_in(view)
+        if redacted:
+            text = substitute(text, redacted, vault, restorable=side == "request")
+            view = view_of(text)
+        flagged = self._scanners[side, "flag"].find_in(view)
         return Inspection(text, redacted, flagged, None)
 
     def injection(self, text: str) -> InjectionFinding | None:
-        """The prompt-injection rule a user's text trips, when the policy asks for the check."""
-        return None if self._injection is None else self._injection.find(text)
+        """The prompt-injection rule a user's text trips (read in its view, as detectors read
+        it), when the policy asks for the check."""
+        return None if self._injection is None else self._injection.find(view_of(text).text)

@@ -1,8 +1,10 @@
 """Number-shaped personal data: payment cards, US social security numbers, phone numbers, IBANs.
 
 Each is validated beyond its shape (Luhn, SSA number rules, national formats, mod-97) so that
-order numbers, dates, versions and amounts pass unflagged. A number glued to more digits by a
-single space, dash, dot or comma is part of a longer number and is not flagged on its own.
+order numbers, dates, versions and amounts pass unflagged. They read the text's view (view.py), in
+which a no-break or thin space is a space, an en dash a dash and a digit of any script a digit.
+A number glued to more digits by a single space, dash, dot or comma is part of a longer number
+and is not flagged on its own.
 """
 
 from __future__ import annotations
@@ -40,8 +42,25 @@ def luhn(digits: bytes) -> bool:
     return total % 10 == 0
 
 
+def _card_groups(token: bytes) -> bool:
+    """A card number is written whole or in groups of four (Amex 4-6-5, Diners 4-6-4), its groups
+    apart by spaces or dashes, or by dots alone and then in those groups only; digits in groups of
+    three after the first are an amount (`4 111 111 111 111 111 €`), not a card."""
+    lengths = [len(group) for group in _groups(token)]
+    if len(lengths) > 1 and lengths[0] <= 3 and all(length == 3 for length in lengths[1:]):
+        return False
+    if b"." not in token:
+        return True
+    if b" " in token or b"-" in token:
+        return False
+    fours = all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4
+    return fours or lengths in ([4, 6, 5], [4, 6, 4])
+
+
 def _card(data: bytes, start: int, end: int) -> int | None:
     if not (_number_starts(data, start) and _number_ends(data, end)):
+        return None
+    if not _card_groups(data[start:end]):
         return None
     digits = _digits(data[start:end])
     # Major networks start with 2-6 (Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard,
@@ -146,7 +165,7 @@ def number_detectors() -> list[Detector]:
         Detector(
             "credit_card",
             "credit_card",
-            r"[0-9](?:[ -]?[0-9]){12,}",
+            r"[0-9](?:[ .-]?[0-9]){12,}",
             max_len=40,
             accept=_card,
             alphabet=NUMBER_ALPHABET,

@@ -2,7 +2,9 @@
 those look for their matches and validate them; overlaps are settled left to right.
 
 Built once per policy (it compiles RE2 programs), then shared by every request: it holds no
-per-request state.
+per-request state. Detectors read the text's view (view.py: zero-width characters removed, Unicode
+spaces, dashes and digits made ASCII, NFKC, Latin look-alikes folded); spans are in the text's own
+characters.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .addresses import address_detectors
 from .detector import NO_NUMBER, Detector, Span
 from .numbers import number_detectors
 from .secrets import secret_detectors
+from .view import View, view_of
 
 BUILTIN_ENTITIES = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
 
@@ -57,33 +60,45 @@ class Scanner:
     def find(self, text: str, start: int = 0) -> list[Span]:
         """The spans that start at or after `start` (a character offset); text before it is
         still read as context, and a match starting there takes precedence over none after it."""
+        return self.find_in(view_of(text), start) if self.detectors else []
+
+    def find_in(self, view: View, start: int = 0) -> list[Span]:
+        """`find` in a text whose view is already made."""
+        text = view.text
         data = text.encode()
         found = self._found(data)
-        begin = len(text[:start].encode()) if start else 0
+        if not found:
+            return []
+        begin = view.position(start) if start else 0
+        reach = len(text[:begin].encode()) if begin else 0
         chosen: list[_Found] = []
-        reach = begin
         for item in found:
             if item.start >= reach:
                 chosen.append(item)
                 reach = item.end
         offsets = _Offsets(text, data)
-        return [
-            Span(
-                offsets.char(item.start),
-                offsets.char(item.end),
-                self.detectors[item.rank].entity,
-                self.detectors[item.rank].name,
-            )
-            for item in chosen
-        ]
+        spans: list[Span] = []
+        floor = 0  # a character the view spread over two matches (a ligature) goes to the first
+        for item in chosen:
+            first, end = view.span(offsets.char(item.start), offsets.char(item.end))
+            if max(first, floor) < end:
+                detector = self.detectors[item.rank]
+                spans.append(Span(max(first, floor), end, detector.entity, detector.name))
+                floor = end
+        return spans
 
     def open_from(self, text: str) -> int:
         """A character offset before which no span can change however the text goes on."""
+        return self.open_in(view_of(text))
+
+    def open_in(self, view: View) -> int:
+        """`open_from` for a text whose view is already made."""
+        text = view.text
         data = text.encode()
         position = min((detector.open_from(data) for detector in self.detectors), default=len(data))
         while 0 < position < len(data) and 0x80 <= data[position] < 0xC0:
             position -= 1  # back to the start of a character
-        return _Offsets(text, data).char(position)
+        return view.original(_Offsets(text, data).char(position))
 
     def _found(self, data: bytes) -> list[_Found]:
         if not self.detectors:

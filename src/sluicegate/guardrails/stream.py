@@ -5,6 +5,10 @@ match can still span it, so only the tail a match may still grow into is held (t
 of characters a detector's matches are made of, at most its longest match: a few characters in
 prose, up to 128 inside an e-mail-like run, longer only inside an unfinished key or PEM block).
 Whatever way a text is cut, the pieces put together equal `redact` of the whole text.
+
+Detectors read a view of the text (view.py) in which zero-width characters are removed, so a
+match may span more characters than the view holds; a tail longer than `MOST_HELD` characters
+(only a stream padded with those could hold one) is let through, scanned as far as it goes.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from __future__ import annotations
 from .detector import Span
 from .placeholders import Vault, substitute
 from .scanner import Scanner
+from .view import View, tail, view_of
 
 # Characters kept after they are let through: what detectors read before a match (two bytes).
 CONTEXT_CHARS = 8
+# The most a stream holds back: a private key's block (secrets.PEM_MAX bytes), twice over.
+MOST_HELD = 32768
 
 
 class StreamRedactor:
@@ -40,23 +47,24 @@ class StreamRedactor:
         self._pending += chunk
         if not self._scanner:
             return self._release(len(self._pending), [])
-        window = self._context + self._pending
-        hold = self._scanner.open_from(window) - len(self._context)
+        view = view_of(self._context + self._pending)
+        hold = self._scanner.open_in(view) - len(self._context)
+        hold = max(hold, len(self._pending) - MOST_HELD)
         if hold <= 0:
             return ""
-        return self._emit(window, hold)
+        return self._emit(view, hold)
 
     def close(self, chunk: str = "") -> str:
         self._pending += chunk
         if not self._scanner:
             return self._release(len(self._pending), [])
-        return self._emit(self._context + self._pending, len(self._pending))
+        return self._emit(view_of(self._context + self._pending), len(self._pending))
 
-    def _emit(self, window: str, hold: int) -> str:
+    def _emit(self, view: View, hold: int) -> str:
         base = len(self._context)
         spans: list[Span] = []
         cut = hold
-        for span in self._scanner.find(window, base):
+        for span in self._scanner.find_in(view, base):
             start, end = span.start - base, span.end - base
             if start >= hold:
                 break
@@ -67,7 +75,7 @@ class StreamRedactor:
     def _release(self, cut: int, spans: list[Span]) -> str:
         text = self._pending[:cut]
         self._pending = self._pending[cut:]
-        self._context = (self._context + text)[-CONTEXT_CHARS:]
+        self._context = tail(self._context + text, CONTEXT_CHARS)
         self.spans.extend(
             Span(span.start + self._offset, span.end + self._offset, span.entity, span.detector)
             for span in spans
