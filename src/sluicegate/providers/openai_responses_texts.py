@@ -5,8 +5,9 @@ Requests' `instructions` and `input` (a string, or message items with `input_tex
 and `refusal` parts, `function_call` items' arguments, `function_call_output` items' output,
 custom tool calls' input and output, reasoning items' summary and text: signed by nothing, they
 go upstream as they are), and what else they hold for the model (`openai_request_texts.py`: the
-tools offered, the answer's schema, prompt variables, other tools' calls and outputs); answers' `output[]` items alike (a message's
-`refusal` parts too) and reasoning items' summary and reasoning text; streams' `output_text`,
+tools offered, the answer's schema, prompt variables, other tools' calls and outputs); answers'
+`output[]` items alike (a message's `refusal` parts too) and reasoning items' summary and
+reasoning text; streams' `output_text`,
 `refusal`, `reasoning_summary_text`, `reasoning_text`, `function_call_arguments` and
 `custom_tool_call_input` deltas, and the whole texts their `done` events, the content and summary
 parts' `done`, `output_item.done` and `completed` repeat. A reasoning item's `encrypted_content`
