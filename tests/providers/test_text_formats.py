@@ -11,21 +11,31 @@ import pytest
 from sluicegate.guardrails.bodies import rewrite
 from sluicegate.providers import REGISTRY, Provider
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
-from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
+from sluicegate.providers.anthropic.texts import MESSAGE_BATCH_TEXTS, MESSAGES_TEXTS
 from sluicegate.providers.azure_openai import AZURE_OPENAI
 from sluicegate.providers.base import Route
 from sluicegate.providers.cohere import COHERE
 from sluicegate.providers.cohere_texts import COHERE_TEXTS
-from sluicegate.providers.gemini.texts import GEMINI_TEXTS
+from sluicegate.providers.gemini.texts import GEMINI_EMBED_TEXTS, GEMINI_TEXTS
 from sluicegate.providers.google_ai_studio import GOOGLE_AI_STUDIO
 from sluicegate.providers.google_vertex_ai import GOOGLE_VERTEX_AI
 from sluicegate.providers.huggingface import HUGGINGFACE
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.providers.openai_compatible import DEEPSEEK, GROQ
 from sluicegate.providers.openai_texts import CHAT_TEXTS, RESPONSES_TEXTS
+from sluicegate.providers.prompt_texts import (
+    COHERE_EMBED_TEXTS,
+    COMPLETE_TEXTS,
+    COMPLETIONS_TEXTS,
+    EMBEDDINGS_TEXTS,
+    IMAGES_TEXTS,
+    MODERATIONS_TEXTS,
+    SPEECH_TEXTS,
+)
 from sluicegate.providers.replicate import REPLICATE
 from sluicegate.providers.texts import TextFormat
 from sluicegate.providers.workers_ai.adapter import WORKERS_AI
+from sluicegate.providers.workers_ai.texts import WORKERS_AI_TEXTS
 from tests.integration.registry_cases import CASES
 
 # The format of each registered provider's plain request; a provider added to the registry says
@@ -42,7 +52,7 @@ PLAIN: dict[str, TextFormat | None] = {
     "deepseek": CHAT_TEXTS,
     "openrouter": CHAT_TEXTS,
     "perplexity-ai": CHAT_TEXTS,
-    "workers-ai": CHAT_TEXTS,
+    "workers-ai": WORKERS_AI_TEXTS,  # native runs: `prompt`, `messages`, Cloudflare's envelope
     "huggingface": CHAT_TEXTS,
     "replicate": None,  # a model's own `input`
 }
@@ -81,22 +91,29 @@ def test_every_provider_names_the_format_of_its_plain_request_and_guardrails_rea
         (OPENAI, "chat/completions", {}, CHAT_TEXTS),  # by the path, whatever the body
         (OPENAI, "v1/chat/completions/", None, CHAT_TEXTS),
         (OPENAI, "responses", {"input": "hi"}, RESPONSES_TEXTS),
-        (OPENAI, "embeddings", {"input": "hi"}, None),
-        (OPENAI, "images/generations", {"prompt": "a cat"}, None),
+        (OPENAI, "embeddings", {"input": "hi"}, EMBEDDINGS_TEXTS),
+        (OPENAI, "images/generations", {"prompt": "a cat"}, IMAGES_TEXTS),
+        (OPENAI, "completions", {"prompt": "hi"}, COMPLETIONS_TEXTS),
+        (OPENAI, "moderations", {"input": "hi"}, MODERATIONS_TEXTS),
+        (OPENAI, "audio/speech", {"input": "hi"}, SPEECH_TEXTS),
+        (OPENAI, "audio/transcriptions", None, None),  # a form: no JSON to read
         (OPENAI, "completions", {"messages": MESSAGES}, CHAT_TEXTS),  # by the body
         (DEEPSEEK, "anthropic/v1/messages", {"messages": MESSAGES}, MESSAGES_TEXTS),
         (GROQ, "openai/v1/chat/completions", {"messages": MESSAGES}, CHAT_TEXTS),
         (OpenAICompatible("local-vllm", "http://vllm"), "v1/responses", {}, RESPONSES_TEXTS),
         (AZURE_OPENAI, "res/dep/chat/completions", {"messages": MESSAGES}, CHAT_TEXTS),
-        (AZURE_OPENAI, "res/dep/embeddings", {"input": "hi"}, None),
+        (AZURE_OPENAI, "res/dep/embeddings", {"input": "hi"}, EMBEDDINGS_TEXTS),
         (ANTHROPIC, "v1/messages", {}, MESSAGES_TEXTS),
         (ANTHROPIC, "v1/messages/count_tokens", {"messages": MESSAGES}, MESSAGES_TEXTS),  # `system` too
         (ANTHROPIC, "v1/chat/completions", {"messages": MESSAGES}, CHAT_TEXTS),  # its OpenAI SDK layer
-        (ANTHROPIC, "v1/complete", {"prompt": "\n\nHuman: hi\n\nAssistant:"}, None),
+        (ANTHROPIC, "v1/complete", {"prompt": "\n\nHuman: hi\n\nAssistant:"}, COMPLETE_TEXTS),
         (GOOGLE_AI_STUDIO, "v1beta/models/g:streamGenerateContent", None, GEMINI_TEXTS),
         (GOOGLE_AI_STUDIO, "v1beta/models%2Fg%3AgenerateContent", {}, GEMINI_TEXTS),  # percent-encoded
         (GOOGLE_AI_STUDIO, "v1beta/models/g:countTokens", {"contents": []}, GEMINI_TEXTS),
-        (GOOGLE_AI_STUDIO, "v1beta/models/g:embedContent", {"content": {"parts": []}}, None),
+        (GOOGLE_AI_STUDIO, "v1beta/models/g:embedContent", {"content": {"parts": []}}, GEMINI_EMBED_TEXTS),
+        (GOOGLE_AI_STUDIO, "v1beta/models/g:batchEmbedContents", {"requests": []}, GEMINI_EMBED_TEXTS),
+        (GOOGLE_AI_STUDIO, "v1beta/models/g:countTokens", {"generateContentRequest": {}}, GEMINI_TEXTS),
+        (GOOGLE_AI_STUDIO, "v1beta/openai/embeddings", {"input": "hi"}, EMBEDDINGS_TEXTS),
         (GOOGLE_AI_STUDIO, "v1beta/openai/chat/completions", {"messages": MESSAGES}, CHAT_TEXTS),
         (
             GOOGLE_VERTEX_AI,
@@ -118,12 +135,16 @@ def test_every_provider_names_the_format_of_its_plain_request_and_guardrails_rea
             {"messages": MESSAGES},
             CHAT_TEXTS,
         ),
-        (WORKERS_AI, "@cf/meta/llama-3.1-8b-instruct", {"prompt": "hi"}, None),
-        (WORKERS_AI, "@cf/baai/bge-base-en-v1.5", {"text": ["hi"]}, None),
+        (WORKERS_AI, "@cf/meta/llama-3.1-8b-instruct", {"prompt": "hi"}, WORKERS_AI_TEXTS),
+        (WORKERS_AI, "@cf/openai/gpt-oss-120b", {"input": "hi"}, WORKERS_AI_TEXTS),
+        (WORKERS_AI, "@cf/baai/bge-base-en-v1.5", {"text": ["hi"]}, WORKERS_AI_TEXTS),
+        (WORKERS_AI, "@cf/openai/whisper", None, None),  # audio bytes: no JSON to read
         (WORKERS_AI, "v1/chat/completions", {}, CHAT_TEXTS),
         (WORKERS_AI, "v1/responses", {"input": "hi"}, RESPONSES_TEXTS),
-        (WORKERS_AI, "v1/embeddings", {"input": "hi"}, None),
-        (COHERE, "v2/embed", {"texts": ["hi"]}, None),
+        (WORKERS_AI, "v1/embeddings", {"input": "hi"}, EMBEDDINGS_TEXTS),
+        (COHERE, "v2/embed", {"texts": ["hi"]}, COHERE_EMBED_TEXTS),
+        (COHERE, "compatibility/v1/embeddings", {"input": "hi"}, EMBEDDINGS_TEXTS),
+        (ANTHROPIC, "v1/messages/batches", {"requests": []}, MESSAGE_BATCH_TEXTS),
         (COHERE, "v1/chat", {"message": "hi"}, COHERE_TEXTS),  # v1's `message`, `chat_history`
         (COHERE, "v2/chat", {}, COHERE_TEXTS),  # by the path, whatever the body
         (COHERE, "v1/generate", {"prompt": "hi"}, None),  # the legacy generate: not read
