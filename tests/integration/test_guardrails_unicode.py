@@ -188,3 +188,33 @@ def test_a_streamed_answer_is_held_back_only_where_a_match_may_still_grow(
     contents = [chunk.choices[0].delta.content for chunk in stream if chunk.choices]
     assert contents[0] == "card"  # " 4111" may be a card's start; "card" is no word of the rule's
     assert "".join(content or "" for content in contents) == "card [CREDIT_CARD_1] end"
+
+
+def test_a_blocked_request_lists_every_value_found_in_its_header_and_log(
+    gateway: RunningGateway, scripted: Scripted, client: openai.OpenAI
+) -> None:
+    gateway.configure(guardrails=BLOCK)
+    messages = [
+        {"role": "user", "content": f"card 4111{NBSP}1111{NBSP}1111{NBSP}1111 or mail bob@example.com"},
+        {"role": "user", "content": f"project F\u0430lcon, key {KEY}"},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=MODEL, messages=messages)
+    found = "request:block:credit_card, request:block:email, request:block:project, request:block:secret"
+    assert caught.value.response.headers["x-sluicegate-guardrails"] == found
+    assert scripted.requests == []
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == found
+
+
+def test_a_blocked_answer_lists_every_value_found_in_its_header(
+    gateway: RunningGateway, scripted: Scripted, client: openai.OpenAI
+) -> None:
+    gateway.configure(guardrails=BLOCK)
+    scripted.answer = f"mail bob{ZWSP}@example.com, card 4111.1111.1111.1111"
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(client, "hello")
+    found = "response:block:email, response:block:credit_card"
+    assert caught.value.response.headers["x-sluicegate-guardrails"] == found
+    (record,) = gateway.wait_for_logs(1)
+    assert record["metadata"]["guardrails"] == found

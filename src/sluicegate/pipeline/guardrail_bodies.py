@@ -16,6 +16,7 @@ import orjson
 from sluicegate.errors import BadRequest, DuplicateKey
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.guardrails.bodies import rewrite
+from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.duplicate_keys import duplicate_key
 from sluicegate.guardrails.guard import Guard
 from sluicegate.guardrails.placeholders import Vault, redact
@@ -81,10 +82,16 @@ def rewritten(body: bytes, text_format: TextFormat, change: Change) -> bytes:
 
 
 def masked_client_body(
-    request: IncomingRequest, body: bytes, steps: list[Step], guard: Guard, vault: Vault
+    request: IncomingRequest,
+    body: bytes,
+    steps: list[Step],
+    guard: Guard,
+    vault: Vault,
+    found: Callable[[list[Span]], None],
 ) -> bytes | None:
     """A blocked request is still logged: with what blocked it as placeholders in its body, or
-    (None: a universal array, whose steps may differ in format) without its bodies."""
+    (None: a universal array, whose steps may differ in format) without its bodies. `found` is
+    told of each value a block rule matches there."""
     step = steps[0] if steps else None
     if request.kind == "compat":
         text_format: TextFormat | None = client_format(request)
@@ -95,7 +102,13 @@ def masked_client_body(
     if text_format is None:
         return None
     blocking = guard.scanner("request", "block")
-    return rewritten(body, text_format, lambda text, _role: redact(text, blocking, vault)[0])
+
+    def masked(text: str, _role: str) -> str:
+        text, spans = redact(text, blocking, vault)
+        found(spans)
+        return text
+
+    return rewritten(body, text_format, masked)
 
 
 def client_format(request: IncomingRequest) -> TextFormat:

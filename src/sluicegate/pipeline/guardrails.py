@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from sluicegate.errors import GuardrailBlocked, UnreadableAnswer
+from sluicegate.errors import GatewayError, GuardrailBlocked, UnreadableAnswer
 from sluicegate.exchange import Exchange, IncomingRequest, Reply, RequestPlan, Step
 from sluicegate.exchange_records import GuardrailReport
 from sluicegate.gateway import Gateway
@@ -170,6 +170,11 @@ class Guardrails:
             reply = await call_next(exchange)
             if compiled.reads_answers and 200 <= reply.status < 300:
                 await self._check_answer(exchange, reply, compiled, vault, findings)
+        except GatewayError as refused:  # a block (or an answer withheld) lists what was found too
+            if exchange.guardrails.findings:
+                found = ", ".join(exchange.guardrails.findings)
+                refused.headers = {**refused.headers, GUARDRAILS_HEADER: found}
+            raise
         finally:
             record_findings(exchange)
         if exchange.guardrails.findings:
@@ -267,7 +272,7 @@ def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findi
     blocks. Findings are noted as they are made."""
     inspection = guard.inspect(text, "request", vault)
     if inspection.blocked is not None:
-        findings.note("request", "block", [inspection.blocked])
+        findings.note("request", "block", inspection.blocks)
         raise _blocked(inspection.blocked, "request")
     findings.note("request", "redact", inspection.redacted)
     findings.note("request", "flag", inspection.flagged)
@@ -302,7 +307,9 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
         try:
             new = rewritten_step(step, change)
         except GuardrailBlocked as blocked:
-            masked = masked_client_body(request, plan.body, steps, guard, vault)
+            # Every value a rule blocks is noted, in whichever text of the body it is.
+            found = functools.partial(findings.note, "request", "block")
+            masked = masked_client_body(request, plan.body, steps, guard, vault, found)
             body = plan.body if masked is None else masked
             return GuardedRequest(report, body, steps, blocked, unmaskable=masked is None)
         changed.append(new is not None)
@@ -337,7 +344,7 @@ def check_answer(
     def change(text: str, _role: str) -> str:
         inspection = guard.inspect(text, "response", vault)
         if inspection.blocked is not None:
-            findings.note("response", "block", [inspection.blocked])
+            findings.note("response", "block", inspection.blocks)
             raise _blocked(inspection.blocked, "response")
         findings.note("response", "redact", inspection.redacted)
         findings.note("response", "flag", inspection.flagged)
