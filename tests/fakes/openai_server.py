@@ -206,6 +206,7 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
         for path in REALTIME_KEYS:
             app.router.add_post(path, self._client_secret)
+        app.router.add_post("/v1/realtime/calls/{call_id}/accept", self._accept_call)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
         return app
@@ -524,6 +525,10 @@ class FakeOpenAI(FakeUpstream):
                 "total_tokens": audio_tokens + 3,
             }
         return web.json_response({"text": "a fake transcript", "usage": usage})
+
+    async def _accept_call(self, request: web.Request) -> web.StreamResponse:
+        """A SIP call accepted: its session runs from now on (OpenAI answers 200 with no body)."""
+        return web.Response(status=200)
 
     async def _client_secret(self, request: web.Request) -> web.StreamResponse:
         """An ephemeral key for a realtime session: GA's client secret with the session it was asked

@@ -45,6 +45,11 @@ def beta_transcription(client: openai.OpenAI) -> Any:
     return client.beta.realtime.transcription_sessions.create(input_audio_transcription=transcription)
 
 
+def accept_call(client: openai.OpenAI) -> Any:
+    """A SIP call accepted (a session starts on it, billed to the key); it returns nothing."""
+    return client.realtime.calls.accept("rtc_fake_0001", type="realtime", model=MODEL)
+
+
 MINTS: dict[str, Callable[[openai.OpenAI], Any]] = {
     "client_secrets": ga,
     "sessions": beta,
@@ -170,3 +175,21 @@ def test_a_model_limited_token_on_its_own_key_mints_keys_for_its_models_alone(
     assert "names no model" not in message
     assert (TRANSCRIBER if mint == "transcription_sessions" else MODEL) in message
     assert len(fake.requests) == 1
+
+
+def test_a_limited_token_accepts_a_sip_call_on_its_own_key_only(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """Accepting a call starts a session OpenAI bills to the key, never relayed: on the stored key a
+    limited token is refused (nothing goes upstream); on its own key, or unlimited, it goes on."""
+    limited = token(gateway, **LIMITS["rules"])
+    with client(gateway, limited) as sdk, pytest.raises(openai.PermissionDeniedError) as refusal:
+        accept_call(sdk)
+    assert isinstance(refusal.value.body, dict)
+    assert refusal.value.body["code"] == "credentials_not_allowed"
+    assert fake.requests == []
+    with client(gateway, limited, own_key=OWN) as own, client(gateway, token(gateway)) as unlimited:
+        for sdk in (own, unlimited):
+            accept_call(sdk)
+    keys = [request.headers["Authorization"] for request in fake.requests]
+    assert keys == [f"Bearer {OWN}", f"Bearer {STORED}"]

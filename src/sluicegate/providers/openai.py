@@ -8,6 +8,7 @@ reports it in the event that ends the stream (`response.completed`, `.incomplete
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
@@ -80,6 +81,9 @@ OPENAI_OPERATIONS: OperationMarkers = (
 # The cap of the chat request the gateway writes (ingress/): OpenAI's name, as OpenAI's reasoning
 # models refuse `max_tokens` (https://platform.openai.com/docs/api-reference/chat/create).
 WRITTEN_CAP: Final = "max_completion_tokens"
+# Accepting a SIP call starts a realtime session on it with the request's key
+# (https://platform.openai.com/docs/api-reference/realtime-calls/accept-call).
+_CALL_ACCEPT = re.compile(r"/realtime/calls/[^/]+/accept$")
 # Generations and embeddings: answers that can be reused. Files, batches, fine-tunes are side effects.
 CACHEABLE_PATHS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 
@@ -154,13 +158,23 @@ class OpenAICompatible:
         if is_form(route.path):  # multipart: only the model is read, from its form field
             return RequestFacts(model=form_model(body))
         facts = json_facts(body, cacheable=is_cacheable(route.path))
-        if end := next(filter(f"/{route.path.rstrip('/')}".endswith, self.unrelayed_sessions), None):
+        if (served_at := self._unrelayed(route.path)) is not None:
             # GA's and a transcription session's model is nested: the allow-list reads it there.
             model = facts.model or minted_model(facts.payload)
-            relayed = route.path.rstrip("/").removesuffix(end[1:]) + "realtime"
-            return replace(facts, model=model, relayed_instead=relayed)
+            return replace(facts, model=model, relayed_instead=served_at + "realtime")
         billed = billed_by_request(route.path, facts.payload)
         return facts if billed is None else replace(facts, billed=billed)
+
+    def _unrelayed(self, path: str) -> str | None:
+        """The path below which a realtime session this request serves directly (or keys one for)
+        runs, or None: one of `unrelayed_sessions`, or a SIP call's accept, which starts a session
+        on the call (`realtime/calls/{call_id}/accept`)."""
+        path = "/" + path.rstrip("/")
+        if end := next(filter(path.endswith, self.unrelayed_sessions), None):
+            return path[1 : len(path) - len(end) + 1]
+        if "/realtime/calls" in self.unrelayed_sessions and (call := _CALL_ACCEPT.search(path)):
+            return path[1 : call.start() + 1]
+        return None
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
         try:
