@@ -356,7 +356,7 @@ def test_serve_prints_where_everything_is_and_the_cli_finds_it(tmp_path: Path, d
     try:
         assert server.stdout is not None
         reader = LineReader(server.stdout)
-        reader.wait_for("database")
+        reader.wait_for("  redis ")
         url = f"http://127.0.0.1:{port}"
         # One whole line each, however narrow the terminal: a wrapped URL cannot be clicked.
         assert reader.seen == [
@@ -365,6 +365,7 @@ def test_serve_prints_where_everything_is_and_the_cli_finds_it(tmp_path: Path, d
             f"  proxy      {url}/v1/{{account}}/{{gateway}}/{{provider}}/…\n",
             f"  admin API  {url}/api/v1/\n",
             f"  database   sqlite:///{data_dir.resolve()}/sluicegate.db\n",
+            "  redis      none: cache, counters and routing state in this process (stores.cache_url)\n",
         ]
         assert wait_until(lambda: _answers(url + "/healthz"), timeout=CLI_TIMEOUT)
 
@@ -376,6 +377,41 @@ def test_serve_prints_where_everything_is_and_the_cli_finds_it(tmp_path: Path, d
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=CLI_TIMEOUT) == 0
         assert not (data_dir / "server.url").exists()  # a stopped server is not found any more
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pipe in (server.stdout, server.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_serve_names_its_redis_without_the_password(data_dir: Path, refused_port: int) -> None:
+    """The banner says which Redis the replicas share (a gateway starts with Redis down), never
+    its password nor its query's values."""
+    secret = "s3cret-redis-pass"
+    port = free_port()
+    cache_url = f"redis://default:{secret}@127.0.0.1:{refused_port}/0?prefix=banner:&password={secret}"
+    env = cli_env(data_dir) | {"SLUICEGATE_CACHE_URL": cache_url}
+    server = subprocess.Popen(
+        cli_command("serve", "--port", str(port)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        reader = LineReader(server.stdout)
+        assert (
+            reader.wait_for("  redis ") == f"  redis      redis://default:***@127.0.0.1:{refused_port}/0?…\n"
+        )
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=CLI_TIMEOUT) == 0
+        assert server.stderr is not None
+        stderr = server.stderr.read()
+        assert "Redis unreachable" in stderr  # (it was tried, and said so)
+        assert secret not in "".join(reader.drain()) + stderr
     finally:
         if server.poll() is None:
             server.kill()

@@ -86,6 +86,20 @@ def test_workers_without_redis_are_warned_that_each_keeps_its_own_items_and_coun
     assert unshared_workers_warning(make_settings(cache_url="redis://127.0.0.1:6379/0"), 4) is None
 
 
+def test_workers_without_redis_are_warned_that_limits_and_routing_state_are_per_worker(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Each worker counts every rule on its own (durable_limiter.py) and keeps its own circuits and
+    key health (routing/state.py): the warning said only items and predictions."""
+    for response_items_bytes in (0, 1 << 20):
+        stores = {"response_items_bytes": response_items_bytes}
+        warning = unshared_workers_warning(make_settings(cache_url="", stores=stores), 3)
+        assert warning is not None
+        assert "rate-limit and budget counters" in warning
+        assert "admits up to 3 times its amount" in warning
+        assert "circuits and key pools' health" in warning
+
+
 @pytest.fixture
 async def redis_store(redis_url: str, clock: FakeClock) -> AsyncIterator[RedisItemStore]:
     store = RedisItemStore(redis_url, ttl=60, max_bytes=1024 * 1024, clock=clock)

@@ -26,7 +26,7 @@ from sluicegate.config import ConfigError, Settings, given_as
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.remote import forget_address, local_url, record_address
 from sluicegate.startup import StartupError, check_data_dir, data_dir_error, open_database
-from sluicegate.storage import create_database, describe_database, unshared_workers_warning
+from sluicegate.storage import create_database, describe_database, describe_redis, unshared_workers_warning
 from sluicegate.tokens import ensure_admin_token, short_secret_warning
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ def _print_banner(settings: Settings) -> None:
         f"  proxy      {url}/v1/{{account}}/{{gateway}}/{{provider}}/…",
         f"  admin API  {url}/api/v1/",
         f"  database   {describe_database(settings.resolved_database_url)}",
+        f"  redis      {describe_redis(settings)}",
     ]
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -136,10 +136,21 @@ def describe_database(url: str) -> str:
     return redact_url(url)
 
 
+def describe_redis(settings: Settings) -> str:
+    """The Redis that `cache_url` names, as a person should see it (without password or query
+    values, redact.py), or that there is none: the cache, counters and routing state in process."""
+    url = settings.stores.cache_url
+    if url.startswith(REDIS_SCHEMES):
+        return redact_url(url)
+    return "none: cache, counters and routing state in this process (stores.cache_url)"
+
+
 def unshared_workers_warning(settings: Settings, workers: int) -> str | None:
     """What `serve --workers N` warns of when its workers each keep their own stores (no Redis):
-    the Responses items they render (storage/response_items.py), and which Replicate predictions
-    they counted (storage/counted_once.py), so none reads a prediction left running (pipeline/jobs.py)."""
+    the rate-limit and budget counters (storage/durable_limiter.py: each worker admits up to every
+    limit), the routing state (circuits, key pools' health: routing/state.py), the Responses items
+    they render (storage/response_items.py), and which Replicate predictions they counted
+    (storage/counted_once.py), so none reads a prediction left running (pipeline/jobs.py)."""
     stores = settings.stores
     if workers < 2 or stores.cache_url.startswith(REDIS_SCHEMES):
         return None
@@ -152,11 +163,16 @@ def unshared_workers_warning(settings: Settings, workers: int) -> str | None:
         else ""
     )
     return (
-        f"with {workers} workers and no Redis (stores.cache_url), each worker keeps for itself {items}the"
-        " Replicate predictions whose tokens it counted: so no worker reads a prediction left running"
-        " itself, as a single process does, and the tokens of one whose client streams it (stream()) or"
-        " takes a webhook are counted only if a client reads it finished. Set stores.cache_url to"
-        " redis://… to share them"
+        f"with {workers} workers and no Redis (stores.cache_url), each worker keeps for itself its"
+        " rate-limit and budget counters: every limit and budget (a gateway's rate_limits, a token's"
+        f" rules, a route's limit nodes) admits up to {workers} times its amount, each worker up to all"
+        " of it; its circuits and key pools' health (dynamic routes): a circuit opened, a key disabled"
+        " (after a 401, or through the admin API) or resting (after a 429 or 403) holds on that worker"
+        " only; "
+        f"{items}and the Replicate predictions whose tokens it counted: so no worker reads a prediction"
+        " left running itself, as a single process does, and the tokens of one whose client streams it"
+        " (stream()) or takes a webhook are counted only if a client reads it finished. Set"
+        " stores.cache_url to redis://… to share them"
     )
 
 
@@ -174,6 +190,7 @@ __all__ = [
     "create_database",
     "create_limiter",
     "describe_database",
+    "describe_redis",
     "sqlite_path",
     "unshared_workers_warning",
 ]
