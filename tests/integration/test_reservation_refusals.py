@@ -75,6 +75,13 @@ def error_of(raised: anthropic.APIStatusError) -> dict[str, Any]:
     return error
 
 
+def over_the_limit(message: str) -> float:
+    """By how much the refusal says a request asking more than the whole limit may pass it."""
+    found = re.search(r"up to about \$?([\d,.]+)(?: tokens)? past the limit", message)
+    assert found is not None, message
+    return float(found.group(1).replace(",", ""))
+
+
 def fitting_cap(message: str) -> int:
     found = re.search(r"to at most ([\d,]+)", message)
     assert found is not None, message
@@ -101,6 +108,12 @@ def test_a_128k_cap_over_a_token_limit_is_refused_saying_so_and_runs_alone_per_w
     assert remaining - 50 < cap < remaining  # what is left, less the prompt's estimate
     assert "one such request per window" in message
     assert "in 2,845 s" in message
+    # What holds, said precisely: admitted alone, such a request is charged what it uses, past the
+    # limit by up to its cap and prompt less the limit (it said "the limit cannot be overshot").
+    assert "cannot be overshot" not in message
+    assert "and this does not fit" in message
+    assert "reserving the whole limit, and is charged what it uses" in message
+    assert 28_000 < over_the_limit(message) < 28_050
     # Waiting helps (a fresh window admits it), though not soon enough for an SDK to sleep on it.
     assert (headers["retry-after"], headers["x-should-retry"]) == ("2845", "false")
     assert headers["x-ratelimit-rule"] == "100k tokens/h"
@@ -153,6 +166,7 @@ def test_in_a_sliding_window_a_request_over_the_whole_limit_waits_for_the_window
     error = error_of(raised)
     assert error["code"] == "reservation_exceeds_budget"
     assert "at most one such request per 3,600 s" in error["message"]
+    assert 28_000 < over_the_limit(error["message"]) < 28_050
     assert (raised.response.headers["retry-after"], raised.response.headers["x-should-retry"]) == (
         "3600",
         "false",
@@ -178,6 +192,7 @@ def test_a_cost_rule_says_it_in_dollars_at_the_models_output_price(
     assert f"128,000 output tokens (max_tokens) at $15 per million output tokens of {CLAUDE}" in message
     assert "left of the rate limit $1/day" in message
     assert "more than the whole limit ($1)" in message
+    assert 0.92 < over_the_limit(message) < 0.93  # $1.92 as sent, charged in full if it uses it
     cap = fitting_cap(message)
     assert 66_000 < cap < 66_667  # what is left at $15 per million, less the prompt's price
     ask(messages, max_tokens=cap)

@@ -1,15 +1,17 @@
 """The refusal of a request whose own reservation does not fit a token or cost rule that has room.
 
 A `tokens` or `cost` rule reserves the answer's whole cap before the request is sent (ratelimit.py),
-so that the limit cannot be overshot. An SDK's default cap can be far above what the request will
-use (the AI SDK sends Anthropic `max_tokens: 128000`), and its refusal then comes with most of the
-window left. That refusal says so (`ReservationExceedsBudget`): what the request may use, what is
+and admits a request only if that fits what is left. An SDK's default cap can be far above what the
+request will use (the AI SDK sends Anthropic `max_tokens: 128000`), and its refusal then comes with
+most of the window left. That refusal says so (`ReservationExceedsBudget`): what the request may use, what is
 left, the field to lower and to what, and whether waiting helps. The field is the one the client
 wrote, as the provider of its API finds it (`Provider.cap_field`: the step's provider, or the
 compat endpoint's OpenAI chat), with its number of answers; the cap it names leaves room for what a
-translation adds (Anthropic's thinking budget), so that sending it is admitted. It is told from
-the window being spent by the rule's `reserve`: the request would fit with its cap lowered to what
-the operator reserves for a request that sets none. Otherwise the plain `RateLimited` refusal stands.
+translation adds (Anthropic's thinking budget), so that sending it is admitted. A request asking
+for more than the whole limit is admitted alone in a window and charged what it uses: the refusal
+says by how much that may pass the limit. It is told from the window being spent by the rule's
+`reserve`: the request would fit with its cap lowered to what the operator reserves for a request
+that sets none. Otherwise the plain `RateLimited` refusal stands.
 
 Worked out only for a refusal: nothing here runs on an admitted request.
 """
@@ -74,15 +76,16 @@ def reservation_refusal(
     per_answer = (int(most) - caps_of.added) // caps_of.answers
     if per_answer < 1:
         return None
-    alone = _amount(estimate, rule.unit)(cap) > rule.limit  # reserved as the whole limit
+    past = _amount(estimate, rule.unit)(cap) - rule.limit  # > 0: reserved as the whole limit
+    alone = past > 0
     wait = _wait(usage, alone)
     whose = "this token's limit" if token_rule else "the rate limit"
     message = (
         f"this request {_asks(estimate, cap, caps_of.told(), rule.unit, costliest)}, more than "
         f"the {_quantity(usage.remaining, rule.unit)} left of {whose} {rule.label}. The gateway reserves "
-        f"what a request may use before sending it, so that the limit cannot be overshot: lower "
-        f"{caps_of.name} ({_SDK_HINT}) to at most {per_answer:,}{caps_of.budget_note(per_answer)} to be "
-        f"admitted now. {_waiting(usage, rule, alone, wait)}"
+        f"what a request may use before sending it, and this does not fit: lower {caps_of.name} "
+        f"({_SDK_HINT}) to at most {per_answer:,}{caps_of.budget_note(per_answer)} to be admitted now. "
+        f"{_waiting(usage, rule, past, wait)}"
     )
     details: dict[str, Any] = {"rule": rule.shown()}
     if caps_of.asked is not None:
@@ -197,23 +200,34 @@ def _wait(usage: Usage, alone: bool) -> int:
     return max(math.ceil(usage.reset_after), 1)
 
 
-def _waiting(usage: Usage, rule: RateLimitRule, alone: bool, wait: int) -> str:
-    """Whether, and how far, waiting helps."""
+def _waiting(usage: Usage, rule: RateLimitRule, past: float, wait: int) -> str:
+    """Whether, and how far, waiting helps; for a request asking more than the whole limit (`past`
+    it, > 0), that it runs alone and is charged what it uses, up to `past` beyond the limit."""
     sliding = usage.bucket.sliding
-    if not alone:
+    if past <= 0:
         if sliding:
             return f"Or wait for earlier use to leave the sliding window (the oldest leaves in {wait:,} s)."
         return f"Or wait for the window to reset (in {wait:,} s)."
-    whole = _quantity(rule.limit, rule.unit)
+    asks = (
+        f"As sent, it asks for more than the whole limit ({_quantity(rule.limit, rule.unit)}): it is "
+        f"admitted only alone"
+    )
+    over = _over(past, rule.unit)
+    charged = f"reserving the whole limit, and is charged what it uses, up to about {over} past the limit"
     if sliding:
         return (
-            f"As sent, it asks for more than the whole limit ({whole}), so it is admitted only alone, once "
-            f"no other use is counted in the window: at most one such request per {rule.period:,} s."
+            f"{asks}, once no other use is counted in the window, {charged}: at most one such request "
+            f"per {rule.period:,} s."
         )
     return (
-        f"As sent, it asks for more than the whole limit ({whole}), so it is admitted only alone in a "
-        f"window: waiting for the window to reset (in {wait:,} s) admits one such request per window."
+        f"{asks} in a window, {charged}; waiting for the window to reset (in {wait:,} s) admits one "
+        "such request per window."
     )
+
+
+def _over(amount: float, unit: str) -> str:
+    """How far past the limit (tokens rounded up: a figure said as a bound)."""
+    return _dollars(amount) if unit == "cost" else f"{math.ceil(amount):,} tokens"
 
 
 def _quantity(amount: float, unit: str) -> str:
