@@ -27,8 +27,8 @@ def test_the_accelerator_view_charts_the_what_if_and_shows_shadow_precision(
     stored(gateway, 1)
     assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"  # 0.99
     assert (
-        ask(gateway, "How do I change my password?").headers["x-semantic-cache"] == "MISS"
-    )  # 0.87, verified
+        ask(gateway, "Could you help me reset my password?").headers["x-semantic-cache"] == "MISS"
+    )  # 0.857, verified
     deadline = time.monotonic() + 20
     while not any(r["cache_source"] == "shadow" for r in gateway.wait_for_logs(4)):
         assert time.monotonic() < deadline, "the shadow check was never logged"
@@ -43,12 +43,12 @@ def test_the_accelerator_view_charts_the_what_if_and_shows_shadow_precision(
     )
     assert figure(page, "Semantic threshold") == "0.90"
     # One point per threshold 0.70 … 0.99: the hit (similarity 0.991) counts at all 30, the
-    # verified miss (0.874) at the 18 from 0.70 to 0.87; the shadow check wherever the hit counts.
+    # verified miss (0.857) at the 16 from 0.70 to 0.85; the shadow check wherever the hit counts.
     plot = page.locator('[data-chart="Semantic hits by threshold"] .uplot')
     plot.wait_for()
     assert plot.get_attribute("data-points") == "30"
     hits, checked = chart_totals(page, "Semantic hits by threshold")
     assert checked == 30
-    assert hits == 30 + 18
+    assert hits == 30 + 16
     (savings,) = chart_totals(page, "Estimated savings by threshold (USD)")
     assert savings > 0

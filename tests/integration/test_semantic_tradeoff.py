@@ -63,7 +63,7 @@ def test_each_lookup_logs_its_best_candidate_and_the_what_if_counts_them(
     ask(gateway, SEED)
     stored(gateway, 1)
     assert ask(gateway, "How can I reset my password?").headers["x-semantic-cache"] == "HIT"
-    assert ask(gateway, "How do I change my password?").headers["x-semantic-cache"] == "MISS"
+    assert ask(gateway, "Could you help me reset my password?").headers["x-semantic-cache"] == "MISS"
     assert ask(gateway, "How do I reset my account password?").headers["x-semantic-cache"] == "MISS"
     # Newest first, by id (the time each request came): a record that waited for its verdict
     # keeps its place.

@@ -67,6 +67,27 @@ def test_what_left_out_turns_name_stays_in_the_scope() -> None:
     assert scoped(*numbers, *PLACE, ASK).scope != scoped(*other, *PLACE, ASK).scope
 
 
+def checkup(fact: str, reply: str) -> list[dict[str, Any]]:
+    return [user(fact), assistant("Oh no."), user(reply), assistant("A few questions first.")]
+
+
+def test_what_a_left_out_turn_says_stays_in_the_scope() -> None:
+    """Lower-case nouns are no names: the fact two turns back still keeps the scopes apart."""
+    ask = user("is it an emergency?")
+    hamster = scoped(*checkup("my hamster swallowed a grape", "i'm panicking"), ask)
+    rabbit = scoped(*checkup("my rabbit swallowed a grape", "i'm panicking"), ask)
+    assert hamster.turns == rabbit.turns  # the compared turns alone cannot tell them apart
+    assert hamster.scope != rabbit.scope
+    again = scoped(*checkup("My hamster swallowed a grape!", "i'm panicking"), ask)
+    assert again.scope == hamster.scope  # case and punctuation are not what it says
+    assert scoped(*checkup("my hamster didn't swallow a grape", "i'm panicking"), ask).scope != hamster.scope
+
+
+def test_a_reply_of_small_talk_brings_the_turn_before() -> None:
+    found = scoped(*checkup("my hamster swallowed a grape", "ok, makes sense"), user("is it an emergency?"))
+    assert found.context[-1] == "my hamster swallowed a grape"
+
+
 def test_a_turn_that_refers_back_brings_the_one_before() -> None:
     found = scoped(
         user("What's the capital of France?"),

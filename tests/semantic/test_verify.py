@@ -50,6 +50,16 @@ TRAPS = [
     ("Find me a cheap hotel near the station.", "Find me an expensive hotel near the station.", "opposite"),
     ("Any moderately priced sushi places?", "Any cheap sushi places?", "opposite"),
     ("Which hotels are in the centre?", "Which hotels in the centre are cheap?", "narrowed"),
+    ("Which is the hottest month in Rome?", "Which is the coldest month in Rome?", "opposite"),
+    ("What's the easiest way to learn chess?", "What's the hardest way to learn chess?", "opposite"),
+    ("Which is the quickest route to the airport?", "Which is the slowest route to the airport?", "opposite"),
+    ("What is the maximum speed on a motorway?", "What is the recommended speed on a motorway?", "opposite"),
+    (
+        "What's the deadline for filing a tax return?",
+        "What's the deadline for amending a tax return?",
+        "action",
+    ),
+    ("How do I merge two dataframes?", "How do I concatenate two dataframes?", "action"),
 ]
 
 
@@ -109,6 +119,17 @@ def test_case_does_not_hide_or_invent_an_entity() -> None:
 
 def test_coordinated_words_may_swap() -> None:
     assert RULES.verify("Should I use tabs or spaces?", "Should I use spaces or tabs?")
+
+
+def test_another_action_or_end_of_a_scale_is_refused_but_a_synonym_passes() -> None:
+    assert not RULES.verify("How do I fix a flat tyre?", "How do I patch a flat tyre?")
+    assert not RULES.verify(
+        "Which mountain is the highest in Europe?", "Which mountain is the lowest in Europe?"
+    )
+    assert RULES.verify("How do I fix a flat tyre?", "How do I repair a flat tyre?")
+    assert RULES.verify("How do I remove a git branch?", "How do I delete a git branch?")
+    assert RULES.verify("Is Canada larger than Brazil?", "Is Canada bigger than Brazil?")
+    assert RULES.verify("Which mountain is the highest in Europe?", "What's the tallest mountain in Europe?")
 
 
 def test_each_rule_can_be_switched_off() -> None:

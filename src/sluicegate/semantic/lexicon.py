@@ -78,9 +78,10 @@ _DIGITS = re.compile(r"[$€£]?(\d+(?:[.,:]\d+)*)(st|nd|rd|th|am|pm|%|k)?")
 _OPPOSED: dict[str, tuple[str, ...]] = {
     "valence": (
         "good great beneficial benefit healthy advantage pro pros positive safe safely helpful",
-        "bad harmful unhealthy risk downside disadvantage con cons negative dangerous unsafe danger",
+        "bad harmful unhealthy risk downside disadvantage con cons negative dangerous unsafe danger"
+        " lethal deadly fatal toxic poisonous",
     ),
-    "rank": ("best top", "worst"),
+    "rank": ("best top better", "worst worse"),
     "change": (
         "increase raise improve boost grow gain higher",
         "decrease lower reduce hurt drop shrink lose ruin damage",
@@ -99,7 +100,37 @@ _OPPOSED: dict[str, tuple[str, ...]] = {
         "min minimum least lowest smallest shortest cheapest fewest",
         "max maximum highest largest biggest tallest longest greatest",
     ),
+    # Which point of a range: the maximum dose is not the recommended one, nor the average wage the
+    # minimum. Unlike `extreme` it narrows ("the dose" / "the maximum dose"), so "at least" stays out.
+    "bound": (
+        "min minimum lowest smallest shortest cheapest fewest",
+        "max maximum highest largest biggest tallest longest greatest",
+        "average",
+        "median",
+        "recommended",
+    ),
     "compare": ("bigger larger greater longer taller higher more", "smaller shorter lower less fewer"),
+    # Scales of gradable words: the comparatives and superlatives ("faster", "slowest") are read as
+    # their base word (`poles`), so "the fastest land animal" is not "the slowest".
+    "size": ("big large huge", "small little tiny"),
+    "height": ("high tall", "low short"),
+    "length": ("long", "short"),
+    "position": ("upper top", "lower bottom"),
+    "speed": ("fast quick rapid", "slow"),
+    "ease": ("easy", "hard difficult"),
+    "strength": ("strong", "weak"),
+    "depth": ("deep", "shallow"),
+    "youth": ("old elderly", "young"),
+    "novelty": ("new", "old"),
+    "weight": ("heavy", "light"),
+    "frequency": ("common frequent", "rare uncommon"),
+    "loudness": ("loud noisy", "quiet silent"),
+    "wealth": ("rich wealthy", "poor"),
+    "width": ("wide broad", "narrow"),
+    "thickness": ("thick", "thin"),
+    "wetness": ("wet damp moist", "dry"),
+    "brightness": ("bright light", "dark dim"),
+    "distance": ("near close nearby", "far farther farthest further furthest distant"),
     "heat": ("hot warm heat", "cold cool chill"),
     "firmness": ("hard firm hard-boiled", "soft runny soft-boiled"),
     "level": ("junior beginner beginners entry-level basic", "senior advanced expert experienced"),
@@ -113,7 +144,10 @@ _OPPOSED: dict[str, tuple[str, ...]] = {
     ),
     "quantity": ("all every each always", "some several few sometimes"),
     "sex": ("male man men boy boys", "female woman women girl girls"),
-    "age": ("adult adults grown-up", "child children kid kids toddler toddlers baby babies"),
+    "age": (
+        "adult adults grown-up",
+        "child children kid kids toddler toddlers baby babies puppy puppies kitten kittens",
+    ),
     "period": ("early", "late"),
     "daytime": ("morning", "afternoon", "evening", "night"),
     "axis": ("vertical vertically", "horizontal horizontally"),
@@ -127,7 +161,7 @@ _OPPOSED: dict[str, tuple[str, ...]] = {
 # Groups where naming any alternative narrows a request that names none ("the early symptoms",
 # "a female puppy", "in descending order"); looser groups (good/bad) only conflict.
 _NARROWING = _words(
-    "period sex daytime season meal colour heat firmness level axis compass order scale phase cost"
+    "period sex daytime season meal colour heat firmness level axis compass order scale phase cost bound"
 )
 
 # Auxiliaries and copulas by tense: "Who was the president?" is not "Who is the president?".
@@ -157,6 +191,17 @@ ACKNOWLEDGING = _words(
     """yes yeah yep yup no nope nah ok okay sure confirm confirmed correct right exactly fine go
     ahead proceed agreed absolutely definitely certainly indeed please thanks thank done alright
     great perfect sounds"""
+)
+# Small talk: a turn made of these, acknowledgements, filler and stop words ("hey, how's your day
+# going?", "ok sounds good", "haha cool") says nothing a later answer depends on. Only a whole turn
+# of them is small talk: in "i take warfarin every day", "day" is what the turn says (`history`).
+SMALL_TALK = _words(
+    """hi hello hey heya hiya howdy hola yo sup wassup greetings morning afternoon evening day night
+    today doing fine well pretty nice cool awesome sweet wonderful lovely amazing excellent fantastic
+    glad meet pleasure welcome cheers bye goodbye appreciate appreciated wow oh ah ahh aha hmm hm
+    um uh huh haha hahaha lol lmao omg yay gotcha understood understand see sense makes noted really
+    honestly friend buddy dude man guys everyone everybody there how're im ive id whats hows thats
+    theres youre lets"""
 )
 # ... and phrases: a turn that opens with a conjunction ("And the postcode?"), "what about ...",
 # or "there" that points at a place (not "is there", "there are").
@@ -242,12 +287,26 @@ def number(word: str) -> str | None:
 
 
 def poles(words: list[str]) -> dict[str, frozenset[int]]:
-    """For each opposed group the words touch, which of its alternatives they use."""
+    """For each opposed group the words touch, which of its alternatives they use. A comparative or
+    superlative of a listed word takes its word's place ("hottest": "hot", "easier": "easy")."""
     found: dict[str, set[int]] = {}
     for word in words:
-        for group, side in _POLE_OF.get(word, ()):
+        for group, side in (*_POLE_OF.get(word, ()), *_POLE_OF.get(_degree_base(word), ())):
             found.setdefault(group, set()).add(side)
     return {group: frozenset(sides) for group, sides in found.items()}
+
+
+def _degree_base(word: str) -> str:
+    """The listed word `word` is the -er or -est form of ("faster": "fast", "biggest": "big",
+    "safest": "safe", "easiest": "easy"), or ""."""
+    for suffix in ("est", "er"):
+        root = word[: -len(suffix)]
+        if not word.endswith(suffix) or len(root) < 3:
+            continue
+        for base in (root, root + "e", root[:-1] + "y" if root.endswith("i") else "", root[:-1]):
+            if base in _POLE_OF and (base != root[:-1] or root[-1] == root[-2]):
+                return base
+    return ""
 
 
 def narrowing_groups(word: str) -> frozenset[str]:

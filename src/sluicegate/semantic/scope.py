@@ -148,7 +148,12 @@ def _with_history(turns: Turns) -> tuple[dict[str, Any], tuple[str, ...]]:
     found = context([Message(turn.role, turn.text) for turn in turns.earlier]) if turns.earlier else None
     if found is None:
         return turns.exact, ()
-    history = {"earlier": list(turns.systems), "turns": list(found.roles), "left_out": list(found.left_out)}
+    history = {
+        "earlier": list(turns.systems),
+        "turns": list(found.roles),
+        "left_out": list(found.left_out),
+        "said": list(found.said),
+    }
     return turns.exact | history, found.texts
 
 

@@ -15,6 +15,8 @@ candidate when a meaning-bearing difference changes the question:
   other at all (case-insensitive, so "france" still matches "France");
 - **swapped roles**: the same words with two of them exchanged, unless coordinated ("convert a
   list to a tuple" vs "... a tuple to a list"; "tabs or spaces" vs "spaces or tabs" passes);
+- **another action**: the same words but one verb ("for paying taxes" / "for filing taxes";
+  `actions`);
 - **narrowing**: one side is the other plus a restriction: a phrase after a preposition ("install
   numpy" vs "... on Windows"), a modifier inside a noun phrase ("a vegan recipe"), or any word
   of a closed set such as early/late or male/female; filler ("please", "quick question") is not;
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.semantic import lexicon
+from sluicegate.semantic.actions import other_action
 from sluicegate.semantic.spelling import Spelling
 
 if TYPE_CHECKING:
@@ -157,6 +160,8 @@ class Verifier:
             return f"entity {name!r} on one side only"
         if rules.order and _reordered(a, b):
             return "same words, different roles"
+        if rules.order and (actions := other_action(a.raw, b.raw)):
+            return f"another action: {actions}"
         if rules.additions and (added := _restriction(a, b) or _restriction(b, a)):
             return f"narrowed by {added!r}"
         if rules.entities and self.spelling and (pair := _lookalike(self.spelling, query, candidate)):
