@@ -139,7 +139,10 @@ def create_app(
     key_pools = KeyPools(route_state, clock=clock)
     step_keys = StepKeys(key_pools)
     read_timeout = timeouts.database_read  # a request-path read the database does not answer: 503
-    directory = GatewayDirectory(database, read_timeout=read_timeout)
+    # Told of each gateway it reads: one whose semantic cache was turned on through another replica
+    # warms the models up here too.
+    warmed = [semantic.models.gateway_saved]
+    directory = GatewayDirectory(database, read_timeout=read_timeout, watchers=warmed)
     tokens = TokenDirectory(database, clock, read_timeout=read_timeout)
     vault = KeyVault(settings.secret_key)
     keys = KeyDirectory(database, vault, read_timeout=read_timeout)

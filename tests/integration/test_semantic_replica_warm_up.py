@@ -1,7 +1,7 @@
 """A replica whose gateways had the semantic cache off when it started warms its models up once it
 learns the cache is in use elsewhere, before its own first lookup: from another replica's stored
-question (the shared Redis feed). `/healthz` stays 200 meanwhile (only a warm-up at start holds it
-at 503)."""
+question (the shared Redis feed), or from its gateway directory reading a gateway that another
+replica turned it on for. `/healthz` stays 200 meanwhile (only a warm-up at start holds it at 503)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,20 @@ def test_another_replicas_stored_question_warms_this_one_up(
     assert ask(one, QUESTION).headers["x-semantic-cache"] == "MISS"  # stored, and sent on the feed
     becomes_ready(two)  # asked nothing: told by the feed
     assert len(fake.requests) == 1
+
+
+def test_a_gateway_turned_on_through_another_replica_warms_this_one_up_when_it_reads_it(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """One database, no Redis: replica two reads the gateway again (its directory keeps it a
+    second) on requests the semantic cache never looks up (temperature above 1), and warms up."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    one, two = (
+        make_gateway(upstreams={"openai": fake.base_url}, database_url=shared, data_dir=tmp_path / name)
+        for name in ("one", "two")
+    )
+    assert ask(two, QUESTION, temperature=1.5).status_code == 200  # two has read the gateway: off
+    assert semantic_state(two) == "cold"
+    assert one.http.patch(SETTINGS, json={"settings": {"semantic_cache_enabled": True}}).is_success
+    becomes_ready(two, meanwhile=lambda: ask(two, QUESTION, temperature=1.5))
+    assert semantic_state(one) == "ready"

@@ -2,8 +2,10 @@
 once in the background, so that no request waits ~1.5 s for them.
 
 `warm_up` starts that (at start when a gateway uses the semantic cache, when one turns it on, or
-on the first request that asks for it); until the models are `ready` the semantic cache skips its
-lookups rather than wait. A warm-up begun at start makes `/healthz` answer 503 (`starting`).
+on the first request that asks for it; on a replica also when it reads a gateway that has it on,
+turned on through another replica, or when another replica's stored question arrives); until the
+models are `ready` the semantic cache skips its lookups rather than wait. A warm-up begun at start
+makes `/healthz` answer 503 (`starting`); one begun later keeps it at 200.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class Models:
             self._task = asyncio.create_task(self._warm(), name="semantic-warm-up")
 
     def gateway_saved(self, gateway: Gateway) -> None:
-        """Told of a gateway created or changed: one that turns the semantic cache on warms it up."""
+        """Told of a gateway created or changed through this replica, or read from the store (a
+        change made through another): one that has the semantic cache on warms the models up."""
         if gateway.settings.semantic_cache_enabled:
             self.warm_up()
 
