@@ -171,4 +171,7 @@ def test_a_messages_thinking_budget_is_geminis_thinking_budget(
             thinking={"type": "enabled", "budget_tokens": 2048},
             messages=[{"role": "user", "content": QUESTION}],
         )
-    assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 2048}
+    assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 2048,
+        "includeThoughts": True,
+    }

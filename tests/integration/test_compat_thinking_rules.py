@@ -157,7 +157,10 @@ def test_a_messages_thinking_budget_is_kept_in_geminis_range(
             thinking={"type": "enabled", "budget_tokens": 31999},
             messages=question,
         )
-        assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 24576}
+        assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {
+            "thinkingBudget": 24576,
+            "includeThoughts": True,
+        }
         claude.messages.create(
             model="google-ai-studio/gemini-2.5-pro",
             max_tokens=1000,
@@ -171,4 +174,7 @@ def test_a_messages_thinking_budget_is_kept_in_geminis_range(
             thinking={"type": "enabled", "budget_tokens": 100},
             messages=question,
         )
-        assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 512}
+        assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {
+            "thinkingBudget": 512,
+            "includeThoughts": True,
+        }

@@ -6,7 +6,9 @@ What chat cannot say is refused with a `TranslationError` naming the field (serv
 servers, containers, file ids); images and documents inside tool results go in a user message after
 the turn's tool messages (tool_media.py); knobs that only tune and chat lacks
 (`top_k`, `cache_control`) are dropped. `thinking` goes as LiteLLM's chat field of that name, which
-Gemini's translator makes a thinkingConfig (its budget kept); OpenAI-compatible servers go without.
+Gemini's translator makes a thinkingConfig (its budget kept, its thoughts asked for); OpenAI-compatible
+servers go without. The answer's thinking (chat's `reasoning_content`, `thinking_blocks`) comes back
+as thinking blocks (anthropic_stream.py), signed only where the provider signed it.
 Structured outputs (`output_config.format`, and the beta's `output_format`) become chat's
 `response_format` json_schema, which every provider takes, so the answer's text is the JSON the
 SDKs' `parse` reads. Earlier thinking blocks are dropped: they are only meaningful to the Anthropic
@@ -23,7 +25,12 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.compat.request_ids import ANTHROPIC_REQUEST_ID
-from sluicegate.ingress.anthropic_stream import STOP_REASONS, MessagesStream, anthropic_usage
+from sluicegate.ingress.anthropic_stream import (
+    STOP_REASONS,
+    MessagesStream,
+    anthropic_usage,
+    thinking_content,
+)
 from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, new_id
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
@@ -105,7 +112,7 @@ class AnthropicMessages:
         completion = orjson.loads(body)
         choice = mapping(next(iter(completion.get("choices") or ()), None))
         message = mapping(choice.get("message"))
-        content: list[dict[str, Any]] = []
+        content = thinking_content(message)  # before the text, as Claude's answers have it
         text = message.get("content")
         refusal = message.get("refusal")
         if isinstance(text, str) and text:

@@ -1,9 +1,19 @@
 """Chat completion chunks in, Anthropic's Messages stream events out, chunk by chunk.
 
 Events: https://docs.anthropic.com/en/docs/build-with-claude/streaming — `message_start`, per
-content block `content_block_start`, its deltas (`text_delta`, `input_json_delta`) and
-`content_block_stop`, then `message_delta` (stop reason, cumulative usage) and `message_stop`.
-Chat reports usage after the finish reason, so `message_delta` waits for the end of the chunks.
+content block `content_block_start`, its deltas (`text_delta`, `input_json_delta`, `thinking_delta`,
+`signature_delta`) and `content_block_stop`, then `message_delta` (stop reason, cumulative usage)
+and `message_stop`. Chat reports usage after the finish reason, so `message_delta` waits for the
+end of the chunks.
+
+A provider's thinking is chat's `reasoning_content` (its text, as it comes) and `thinking_blocks`
+(LiteLLM's field: the Anthropic translation's whole blocks, signed, each once it is done): Anthropic's
+`thinking` blocks, before the text, as Claude's stream has them
+(https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#streaming-thinking): opened
+with empty `thinking` and `signature`, the text in `thinking_delta`s, the signature in one
+`signature_delta` just before the block stops — only where there is one: another provider's
+thinking (Gemini's thought summaries, DeepSeek's reasoning) is unsigned, its `signature` empty, and
+Anthropic refuses it back. `redacted_thinking` blocks come whole, in their content_block_start.
 """
 
 from __future__ import annotations
@@ -43,6 +53,26 @@ def anthropic_usage(usage: Any) -> dict[str, int] | None:
     }
 
 
+def thinking_content(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chat message's thinking as Messages content blocks: its `thinking_blocks` as they came
+    (signed thinking, redacted thinking), else its `reasoning_content` as one unsigned block."""
+    blocks: list[dict[str, Any]] = []
+    for block in message.get("thinking_blocks") or ():
+        block = mapping(block)
+        if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+            blocks.append({"type": "redacted_thinking", "data": block["data"]})
+        elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+            blocks.append({"type": "thinking", "thinking": block["thinking"], "signature": _signature(block)})
+    if not blocks and isinstance(thought := message.get("reasoning_content"), str) and thought:
+        blocks.append({"type": "thinking", "thinking": thought, "signature": ""})
+    return blocks
+
+
+def _signature(block: Mapping[str, Any]) -> str:
+    signature = block.get("signature")
+    return signature if isinstance(signature, str) else ""
+
+
 class MessagesStream:
     """One streamed answer. Blocks are numbered in the order they open and one is open at a time,
     as in Anthropic's streams. A tool call's block stays open for its argument pieces; a call that
@@ -63,6 +93,7 @@ class MessagesStream:
         self._open: int | None = None  # the index of the block still open
         self._blocks = 0
         self._text_block: int | None = None  # the text block being written, if it is the open one
+        self._thinking_block: int | None = None  # the thinking block being written, if it is open
         self._tools: dict[int, int] = {}  # chat tool_calls index -> block index
         self._tool_open: int | None = None  # the chat index of the call whose block is open
         self._held: dict[int, _HeldCall] = {}  # calls begun while another's block was open
@@ -118,6 +149,10 @@ class MessagesStream:
             if choice.get("index", 0) != 0:
                 continue  # Anthropic answers one message: the first choice is it
             delta = mapping(choice.get("delta"))
+            if isinstance(thought := delta.get("reasoning_content"), str) and thought:
+                out.append(self._thinking(thought))
+            for block in delta.get("thinking_blocks") or ():
+                out.append(self._thought_block(mapping(block)))
             for key in ("content", "refusal"):
                 if isinstance(text := delta.get(key), str) and text:
                     out.append(self._text(text))
@@ -154,6 +189,39 @@ class MessagesStream:
         return out + sse_data(
             {"type": "content_block_delta", "index": self._text_block, "delta": delta}, "content_block_delta"
         )
+
+    def _thinking(self, text: str) -> bytes:
+        """A piece of the provider's thinking, in the thinking block open (opened first)."""
+        out = self._open_thinking()
+        return out + self._delta(self._blocks - 1, {"type": "thinking_delta", "thinking": text})
+
+    def _open_thinking(self) -> bytes:
+        """A thinking block opened, unless one is open."""
+        if self._thinking_block is not None:
+            return b""
+        out = self._open_block({"type": "thinking", "thinking": "", "signature": ""})
+        self._thinking_block = self._open
+        return out
+
+    def _thought_block(self, block: Mapping[str, Any]) -> bytes:
+        """A whole thinking block (`thinking_blocks`): the end of the one whose text came as
+        `reasoning_content` (its signature, then its stop), else a block of its own."""
+        if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+            redacted = {"type": "redacted_thinking", "data": block["data"]}
+            return self._open_block(redacted) + self._close_block()
+        if block.get("type") != "thinking":
+            return b""
+        out = b""
+        if self._thinking_block is None and isinstance(text := block.get("thinking"), str) and text:
+            out = self._thinking(text)
+        out += self._open_thinking()
+        if signature := _signature(block):
+            out += self._delta(self._blocks - 1, {"type": "signature_delta", "signature": signature})
+        return out + self._close_block()
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
+        event = {"type": "content_block_delta", "index": index, "delta": delta}
+        return sse_data(event, "content_block_delta")
 
     def _tool_call(self, call: Mapping[str, Any]) -> bytes:
         position = int_or_zero(call.get("index"))
@@ -200,6 +268,7 @@ class MessagesStream:
         if self._open is None:
             return b""
         index, self._open, self._text_block, self._tool_open = self._open, None, None, None
+        self._thinking_block = None
         return sse_data({"type": "content_block_stop", "index": index}, "content_block_stop")
 
 

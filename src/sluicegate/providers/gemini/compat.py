@@ -4,8 +4,9 @@ Request: https://ai.google.dev/api/generate-content#request-body — system mess
 `systemInstruction`, the other turns `contents` with roles `user`/`model`, tools `functionDeclarations`,
 sampling options `generationConfig`. Answer: https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse
 — candidates (`n` asks for several: candidateCount) become choices, each with its own
-finish reason and, when asked, its `logprobsResult` as `logprobs` (compat_logprobs.py);
-`usageMetadata` the usage. A call of `ANSWER_FUNCTION` (a response
+finish reason and, when asked, its `logprobsResult` as `logprobs` (compat_logprobs.py), and its
+thought summaries (`includeThoughts`: compat_thinking.py) as `reasoning_content`, as DeepSeek's and
+vLLM's servers name a model's thinking; `usageMetadata` the usage. A call of `ANSWER_FUNCTION` (a response
 format beside tools, compat_request.py) is the answer: its arguments, as JSON text, are the message's
 `content` and it is no tool call. A stream (`?alt=sse`) is one
 GenerateContentResponse per SSE event, each turned into chat.completion.chunk events as it arrives.
@@ -170,6 +171,8 @@ class GeminiChunkStream:
             if index not in self._started:
                 self._started.add(index)
                 delta["role"] = "assistant"
+            if thought := _text(candidate, thought=True):
+                delta["reasoning_content"] = thought
             if text := _text(candidate):
                 delta["content"] = text
             if calls := _tool_calls(candidate, response, first=self._calls.get(index, 0)):
@@ -221,13 +224,14 @@ def _content_parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in parts or () if isinstance(p, dict)]
 
 
-def _text(candidate: dict[str, Any]) -> str:
-    # Thought summaries (`thought: true`) have no place in a chat message.
+def _text(candidate: dict[str, Any], thought: bool = False) -> str:
+    """The candidate's answer text, or (`thought`) its thought summaries (`thought: true` parts,
+    which Gemini sends when asked: `includeThoughts`), chat's `reasoning_content`."""
     texts = []
     for part in _content_parts(candidate):
-        if isinstance(part.get("text"), str) and not part.get("thought"):
+        if isinstance(part.get("text"), str) and bool(part.get("thought")) == thought:
             texts.append(part["text"])
-        elif _is_answer(part):
+        elif _is_answer(part) and not thought:
             texts.append(orjson.dumps(part["functionCall"].get("args") or {}).decode())
     return "".join(texts)
 
@@ -268,6 +272,8 @@ def _tool_calls(candidate: dict[str, Any], response: dict[str, Any], first: int 
 
 def _choice(candidate: dict[str, Any], position: int, response: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": _text(candidate) or None}
+    if thought := _text(candidate, thought=True):
+        message["reasoning_content"] = thought
     calls = _tool_calls(candidate, response)
     if calls:
         message["tool_calls"] = [

@@ -5,7 +5,10 @@
 thinkingLevel from 3 on (which cannot turn thinking off, so "none" is its lowest). LiteLLM's
 `thinking` object (what the Messages ingress writes for Anthropic's `thinking`) keeps its budget
 before Gemini 3 (https://ai.google.dev/gemini-api/docs/thinking: `thinkingBudget`, -1 dynamic, 0
-off) and becomes the level of the effort its budget falls in from 3 on.
+off) and becomes the level of the effort its budget falls in from 3 on. That object asks to see the
+thinking too (Anthropic's answers show it, and LiteLLM asks Gemini so for it): unless it turns thinking
+off, `includeThoughts` goes with it, and the thought summaries come back as the chat answer's
+`reasoning_content` (compat.py), which a Messages client gets as thinking blocks.
 
 A budget must be in the model's range, or Gemini refuses the request ("The thinking budget (N) is
 invalid."): 2.5 Pro 128–32768 and never 0 (it cannot stop thinking), 2.5 Flash 0–24576, 2.5
@@ -34,9 +37,18 @@ def thinking_config(
     """The thinkingConfig the request asks for (`reasoning_effort` first), its budget in `model`'s
     range; None: the model's default."""
     config = _asked(payload, from_gemini_3)
-    if config is None or not isinstance(budget := config.get("thinkingBudget"), int):
-        return config
-    return in_range(budget, model)
+    if config is not None and isinstance(budget := config.get("thinkingBudget"), int):
+        config = in_range(budget, model)
+    if _shows_thinking(payload) and (config or {}).get("thinkingBudget") != 0:
+        config = {**(config or {}), "includeThoughts": True}
+    return config
+
+
+def _shows_thinking(payload: Mapping[str, Any]) -> bool:
+    """Whether the request's `thinking` object (LiteLLM's, the Messages ingress's) turns thinking
+    on, and so asks to see it; `reasoning_effort`, OpenAI's field, asks only how much to think."""
+    thinking = payload.get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def in_range(budget: int, model: str) -> dict[str, Any] | None:
