@@ -5,7 +5,8 @@ chat answer every provider's translation produces (the caches store it so, and s
 meaning to whichever API asked), and this stage renders it for the client — a JSON body at once,
 a stream chunk by chunk as it arrives, an error in the API's error shape. Errors the gateway
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
-API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
+API's own provider (`exchange.plan.hub` None) is answered as that provider answered, and so is a
+route whose targets render their own answers (pipeline/compat_route.py). The usage the
 chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
 not the rendered answer's. The upstream's request id goes under the header the client's SDK reads
 (compat/request_ids.py), a stored answer's too. The output items of a rendered Responses answer are
@@ -23,7 +24,9 @@ from functools import partial
 
 from multidict import CIMultiDict
 
+from sluicegate.compat.base import broke_off
 from sluicegate.compat.request_ids import carry_request_id
+from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, HubRequest, Reply
 from sluicegate.ingress.base import IngressFormat, StreamRenderer
 from sluicegate.pipeline import Handler
@@ -46,7 +49,15 @@ class Ingress:
         if step is not None and step.one_tool_call:  # before rendering: the rendering is of the one call
             reply = one_tool_call(reply)
         ingress, hub = exchange.request.ingress, exchange.plan.hub
-        if ingress is None or hub is None:
+        if ingress is None:
+            return reply
+        if hub is None:
+            # Passed through, or a route's target that renders its own answer (`Step.hub`,
+            # pipeline/compat_route.py), whose items are kept here once whole (a stream's, as it ends).
+            if step is not None and step.hub is not None and reply.status < 400 and reply.stream is None:
+                keeper = self._items.keeper(exchange.request, ingress, step.hub.asked)
+                if keeper is not None:
+                    await keeper.answer(reply.body)
             return reply
         keeper = self._items.keeper(exchange.request, ingress, hub.asked) if reply.status < 400 else None
         if ingress.item_references is not None:
@@ -99,9 +110,17 @@ async def _rendered(
     renderer: StreamRenderer, provider: str, stream: AsyncGenerator[bytes, None], keeper: Keeper | None
 ) -> AsyncGenerator[bytes, None]:
     async with aclosing(stream):
-        async for chunk in stream:
-            with malformed(provider):
-                out = renderer.feed(chunk)
+        try:
+            async for chunk in stream:
+                with malformed(provider):
+                    out = renderer.feed(chunk)
+                if out:
+                    yield out
+        except GatewayError as error:
+            # The upstream broke off (or timed out, or sent what cannot be read) after the status
+            # went out: the client's stream ends in its API's error event, as it does when the
+            # provider's own error ends a stream, not in a broken connection.
+            out = renderer.feed(broke_off(error.message))
             if out:
                 yield out
     with malformed(provider):
