@@ -8,14 +8,21 @@ the translation wrote, counted with tiktoken on a worker thread (usage/tokens.py
 in the log (`Reply.reported_usage`) and never stored in a cache (cache_streams.py), whose hit counts
 for itself. Wire format: https://platform.openai.com/docs/api-reference/chat-streaming — the usage
 chunk has the chunks' head fields, `choices: []` and `usage`, just before `data: [DONE]`.
+
+An OpenAI-compatible server's stream for a client of another API (ingress/: Messages and Responses
+always report usage) gets the same: the gateway asks it for its usage (`stream_options`, where it
+takes them: `OpenAICompatible.chat_request`), and counts itself when the server sends none
+(`chat_with_usage`), the stream otherwise as the server sent it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from typing import Any
+from dataclasses import replace
+from typing import Any, Final
 
 from multidict import CIMultiDict
 
@@ -34,6 +41,7 @@ Estimate = Callable[[str], Usage]
 _DONE = b"data: [DONE]\n\n"
 _HEAD = ("id", "object", "created", "model", "system_fingerprint", "service_tier")
 _CHAT = Route("", "chat/completions")  # where OpenAI's reader reads a chat stream's text
+_DONE_LINE: Final = re.compile(rb"^data: ?\[DONE\][ \t]*\r?$", re.M)
 
 
 def estimate(counter: TokenCounter, payload: Any, model: str | None) -> Estimate:
@@ -150,6 +158,51 @@ class TranslatedStream:
         self._counted = await asyncio.to_thread(self._estimated, "".join(self._texts))
         chunk = sse_data({**self._head, "choices": [], "usage": openai_usage(self._counted)})
         return events + chunk + _DONE
+
+
+def chat_with_usage(provider: str, estimated: Estimate, reply: Reply) -> Reply:
+    """An OpenAI-compatible server's answer to a chat stream the gateway asked for a client of another
+    API: a stream that finished without a usage chunk gets the gateway's count in one, as a
+    translated stream does; anything else as it came."""
+    if reply.status >= 400 or reply.stream is None:
+        return reply
+    relayed = TranslatedStream(ChatRelay(), provider, estimated)
+    return replace(reply, stream=relayed.relay(reply.stream), reported_usage=relayed.usage)
+
+
+class ChatRelay:
+    """A chat stream as it came, as a `StreamTranslator` for `TranslatedStream`: whole lines pass at
+    once, `data: [DONE]` waits for `close` (a usage chunk may go before it), what follows it is
+    dropped. Unfinished it never says: the stream's reader tells a stream without `[DONE]`."""
+
+    def __init__(self) -> None:
+        self._pending = b""  # a line not yet whole
+        self._done = False
+        self._usage: Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._done:
+            return b""
+        data = self._pending + chunk
+        end = data.rfind(b"\n") + 1
+        lines, self._pending = data[:end], data[end:]
+        if (done := _DONE_LINE.search(lines)) is not None:
+            lines, self._pending, self._done = lines[: done.start()], b"", True
+        if b'"usage"' in lines:
+            self._usage = OPENAI.read_stream_usage(_CHAT, lines) or self._usage
+        return lines
+
+    def close(self) -> bytes:
+        rest, self._pending = self._pending, b""
+        if rest and not self._done:
+            rest = self.feed(rest + b"\n")  # a last line without its line end (`[DONE]`'s too)
+        return rest + _DONE if self._done else rest
+
+    def unfinished(self) -> str | None:
+        return None
+
+    def usage(self) -> Usage | None:
+        return self._usage
 
 
 async def _error_stream(
