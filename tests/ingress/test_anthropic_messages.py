@@ -85,7 +85,8 @@ def test_a_request_becomes_the_chat_request_it_means() -> None:
             "system": [{"type": "text", "text": "Be brief."}],
             "stop_sequences": ["END"],
             "temperature": 0.2,
-            "top_k": 3,
+            "cache_control": {"type": "ephemeral"},  # changes no answer: taken, not sent
+            "service_tier": "auto",
             "metadata": {"user_id": "u-1"},
             "stream": True,
             "tools": [{"name": "f", "description": "d", "input_schema": {"type": "object"}}],
@@ -134,6 +135,10 @@ def test_a_request_becomes_the_chat_request_it_means() -> None:
         ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0"),
         ({"mcp_servers": [{"url": "https://x"}]}, "mcp_servers"),
+        ({"context_management": {"edits": []}}, "context_management"),
+        ({"top_k": 3}, "top_k"),
+        ({"output_config": {"effort": "low"}}, "output_config.effort"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),  # no Messages field: Anthropic refuses it too
         ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),
         ({"messages": [{"role": "user", "content": [FILE_IMAGE]}]}, "messages.0.content.0.source"),
     ],

@@ -94,11 +94,39 @@ def test_function_tools_and_formats_translate() -> None:
         # Found by the fuzz test: sent on, these made a provider fail with a 500.
         ({"tools": [{"type": "function", "name": "f", "parameters": 1}]}, r"tools\[0\]\.parameters"),
         ({"tools": [{"type": "function", "name": ""}]}, r"tools\[0\]\.name"),
+        # Fields that would change the answer and have no translation (they were dropped unseen).
+        ({"context_management": [{"type": "compaction"}]}, "context_management"),
+        ({"include": ["message.output_text.logprobs", "everything"]}, r"include\[1\]"),
+        ({"top_logprobs": 21}, "top_logprobs"),
+        ({"text": {"format": {"type": "text"}, "tone": "dry"}}, r"text\.tone"),
     ],
 )
 def test_what_chat_cannot_say_is_refused_by_name(change: dict[str, Any], field: str) -> None:
     with pytest.raises(TranslationError, match=field):
         RESPONSES.to_chat({**ASKED, **change})
+
+
+def test_fields_that_change_the_answer_are_translated_and_the_others_taken() -> None:
+    taken = {
+        "max_tool_calls": 3,  # counts built-in tools' calls, which no translation sends
+        "truncation": "auto",
+        "prompt_cache_key": "k",
+        "service_tier": "auto",
+        "stream_options": {"include_obfuscation": False},
+        "include": ["reasoning.encrypted_content", "file_search_call.results"],
+        "top_logprobs": 2,  # without include's logprobs OpenAI returns none
+    }
+    assert RESPONSES.to_chat({**ASKED, **taken}) == RESPONSES.to_chat(ASKED)
+    chat = RESPONSES.to_chat(
+        {
+            **ASKED,
+            "top_logprobs": 2,
+            "include": ["message.output_text.logprobs"],
+            "text": {"verbosity": "low"},
+        }
+    )
+    assert (chat["logprobs"], chat["top_logprobs"], chat["verbosity"]) == (True, 2, "low")
+    assert "verbosity" not in RESPONSES.to_chat({**ASKED, "text": {"verbosity": "medium"}})
 
 
 def test_a_chat_answer_becomes_a_response_the_sdk_reads() -> None:

@@ -3,12 +3,13 @@
 Anthropic's side: https://docs.anthropic.com/en/api/messages (request, answer),
 https://docs.anthropic.com/en/api/messages-count-tokens and https://docs.anthropic.com/en/api/errors.
 What chat cannot say is refused with a `TranslationError` naming the field (server tools, MCP
-servers, containers, file ids); images and documents inside tool results go in a user message after
-the turn's tool messages (tool_media.py); knobs that only tune and chat lacks
-(`top_k`, `cache_control`) are dropped. `thinking` goes as LiteLLM's chat field of that name, which
-Gemini's translator makes a thinkingConfig (its budget kept, its thoughts asked for); OpenAI-compatible
-servers go without. The answer's thinking (chat's `reasoning_content`, `thinking_blocks`) comes back
-as thinking blocks (anthropic_stream.py), signed only where the provider signed it.
+servers, containers, file ids, `top_k`, an unknown field: request_fields.py); fields that change no
+answer (`cache_control`, `service_tier`) are taken; images and documents inside tool results go in
+a user message after the turn's tool messages (tool_media.py). `thinking` goes as LiteLLM's chat
+field of that name, which Gemini's translator makes a thinkingConfig (its budget kept, its thoughts
+asked for); OpenAI-compatible servers go without. The answer's thinking (chat's `reasoning_content`,
+`thinking_blocks`) comes back as thinking blocks (anthropic_stream.py), signed only where the
+provider signed it.
 Structured outputs (`output_config.format`, and the beta's `output_format`) become chat's
 `response_format` json_schema, which every provider takes, so the answer's text is the JSON the
 SDKs' `parse` reads. Earlier thinking blocks are dropped: they are only meaningful to the Anthropic
@@ -32,6 +33,7 @@ from sluicegate.ingress.anthropic_stream import (
     thinking_content,
 )
 from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, new_id
+from sluicegate.ingress.request_fields import check_messages_fields
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.anthropic.adapter import ANTHROPIC
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
@@ -39,8 +41,6 @@ from sluicegate.providers.anthropic.texts import MESSAGES_TEXTS
 from sluicegate.providers.texts import TextFormat
 from sluicegate.types import Usage
 
-# Request fields that ask Anthropic's platform for something only it has.
-_ANTHROPIC_ONLY: Final = ("mcp_servers", "container")
 _TOOL_CHOICES: Final[Mapping[str, str]] = {"auto": "auto", "any": "required", "none": "none"}
 _DROPPED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking"})
 
@@ -68,9 +68,7 @@ class AnthropicMessages:
         return hub
 
     def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        for name in _ANTHROPIC_ONLY:
-            if payload.get(name):
-                raise TranslationError(f"{name}: only Anthropic's own API runs it; use an anthropic/ model")
+        check_messages_fields(payload)
         chat: dict[str, Any] = {"model": payload.get("model"), "messages": _messages(payload)}
         max_tokens = payload.get("max_tokens")
         if max_tokens is not None or not self.counts:

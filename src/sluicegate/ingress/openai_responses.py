@@ -8,8 +8,9 @@ items it rendered, which a later request may name by id (`item_reference`: opena
 resolved before `to_chat`). Ids are the format's own (`ids`), never the provider's.
 `reasoning.effort` is chat's `reasoning_effort` (Anthropic's extended thinking, Gemini's
 thinkingConfig; left out for OpenAI-compatible servers), and the answer's `reasoning_content` a
-reasoning item with its summary text. Knobs that only tune and chat lacks (`reasoning.summary`,
-`truncation`, `include`) are dropped.
+reasoning item with its summary text. `include`'s logprobs (with `top_logprobs`) are chat's
+`logprobs` and `text.verbosity` chat's `verbosity`; fields that change no answer are taken, and
+those chat cannot say refused by name (request_fields.py).
 A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
 `clock`, read once per answer (a stream's every event carries the same time).
 """
@@ -33,7 +34,9 @@ from sluicegate.ingress.openai_responses_stream import (
     reasoning_item,
     response_object,
 )
+from sluicegate.ingress.output_logprobs import output_logprobs
 from sluicegate.ingress.reasoning_items import opened
+from sluicegate.ingress.request_fields import responses_fields
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.error_shapes import openai_error
 from sluicegate.providers.openai import OPENAI
@@ -89,6 +92,7 @@ class OpenAIResponses:
             raise TranslationError(
                 "only OpenAI's own API runs responses in the background", field="background"
             )
+        fields = responses_fields(payload)  # refuses what chat cannot say (request_fields.py)
         conversation = _input(payload.get("input"))
         if not conversation:
             raise TranslationError("a string or a non-empty list of items is required", field="input")
@@ -115,6 +119,7 @@ class OpenAIResponses:
             chat["reasoning_effort"] = effort  # Anthropic's thinking, Gemini's thinkingConfig
         if isinstance(user := payload.get("safety_identifier", payload.get("user")), str):
             chat["user"] = user
+        chat.update(fields)  # logprobs, verbosity
         if payload.get("stream") is True:
             chat["stream"] = True
             chat["stream_options"] = {"include_usage": True}  # response.completed always has usage
@@ -136,7 +141,8 @@ class OpenAIResponses:
             summary = thought if isinstance(thought, str) else ""
             output.append(reasoning_item(f"rs_{self.ids()}", summary, blocks=blocks))
         if isinstance(text := message.get("content"), str) and text:
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            logprobs = output_logprobs(choice.get("logprobs"))
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}
             output.append(_message(content_id, part))
         elif isinstance(refusal := message.get("refusal"), str) and refusal:
             output.append(_message(content_id, {"type": "refusal", "refusal": refusal}))

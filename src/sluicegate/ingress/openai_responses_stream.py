@@ -16,6 +16,7 @@ from typing import Any
 
 from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.ingress.output_logprobs import output_logprobs
 from sluicegate.ingress.reasoning_items import sealed
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
@@ -60,6 +61,7 @@ def response_object(
         "incomplete_details": {"reason": incomplete} if incomplete else None,
         "instructions": asked.get("instructions"),
         "max_output_tokens": asked.get("max_output_tokens"),
+        "max_tool_calls": asked.get("max_tool_calls"),
         "metadata": asked.get("metadata") or {},
         "output": output,
         "parallel_tool_calls": asked.get("parallel_tool_calls", True),
@@ -72,6 +74,7 @@ def response_object(
         "text": asked.get("text") or {"format": {"type": "text"}},
         "tool_choice": asked.get("tool_choice", "auto"),
         "tools": asked.get("tools") or [],
+        "top_logprobs": asked.get("top_logprobs"),
         "top_p": asked.get("top_p"),
         "truncation": "disabled",
         "usage": responses_usage(usage) if finish else None,
@@ -107,6 +110,7 @@ class _Item:
     index: int
     body: dict[str, Any]
     text: list[str] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked for
     blocks: list[Any] = field(default_factory=list)  # a reasoning item's thinking_blocks
 
 
@@ -213,7 +217,7 @@ class ResponsesStream:
                 self._items[-1].blocks += blocks
             for key in ("content", "refusal"):
                 if isinstance(text := delta.get(key), str) and text:
-                    out.append(self._text(text))
+                    out.append(self._text(text, output_logprobs(choice.get("logprobs"))))
             for call in delta.get("tool_calls") or ():
                 out.append(self._tool_call(mapping(call)))
             if isinstance(finish := choice.get("finish_reason"), str):
@@ -231,7 +235,7 @@ class ResponsesStream:
         started = {"response": self._response([], "")}
         return self._event("response.created", started) + self._event("response.in_progress", started)
 
-    def _text(self, text: str) -> bytes:
+    def _text(self, text: str, logprobs: list[dict[str, Any]]) -> bytes:
         out = b""
         if self._message is None:
             body = {
@@ -246,8 +250,9 @@ class ResponsesStream:
             part = _text_part("")
             out += self._event("response.content_part.added", {**self._at(self._message), "part": part})
         self._message.text.append(text)
+        self._message.logprobs += logprobs
         return out + self._event(
-            "response.output_text.delta", {**self._at(self._message), "delta": text, "logprobs": []}
+            "response.output_text.delta", {**self._at(self._message), "delta": text, "logprobs": logprobs}
         )
 
     def _open_reasoning(self) -> bytes:
@@ -324,8 +329,9 @@ class ResponsesStream:
         text = "".join(item.text)
         out = b""
         if item.body["type"] == "message":
-            part = _text_part(text)
-            out += self._event("response.output_text.done", {**self._at(item), "text": text, "logprobs": []})
+            part = _text_part(text, item.logprobs)
+            done = {**self._at(item), "text": text, "logprobs": item.logprobs}
+            out += self._event("response.output_text.done", done)
             out += self._event("response.content_part.done", {**self._at(item), "part": part})
             item.body["content"] = [part]
         elif item.body["type"] == "reasoning":
@@ -358,5 +364,5 @@ def _summary_part(text: str) -> dict[str, Any]:
     return {"type": "summary_text", "text": text}
 
 
-def _text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def _text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
