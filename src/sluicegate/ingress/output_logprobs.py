@@ -17,7 +17,7 @@ def output_logprobs(logprobs: Any) -> list[dict[str, Any]]:
 
 
 def _token(entry: Mapping[str, Any], top: bool) -> dict[str, Any]:
-    token = entry.get("token") if isinstance(entry.get("token"), str) else ""
+    token = entry["token"] if isinstance(entry.get("token"), str) else ""
     raw = entry.get("bytes")
     logprob: dict[str, Any] = {
         "token": token,
