@@ -137,6 +137,7 @@ def test_a_request_becomes_the_chat_request_it_means() -> None:
         ({"mcp_servers": [{"url": "https://x"}]}, "mcp_servers"),
         ({"context_management": {"edits": []}}, "context_management"),
         ({"top_k": 3}, "top_k"),
+        ({"tools": [{"name": "f"}]}, "tools.0.input_schema"),  # a custom tool without its schema
         ({"output_config": {"effort": "low"}}, "output_config.effort"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),  # no Messages field: Anthropic refuses it too
         ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),

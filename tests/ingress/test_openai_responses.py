@@ -98,6 +98,8 @@ def test_function_tools_and_formats_translate() -> None:
         ({"context_management": [{"type": "compaction"}]}, "context_management"),
         ({"include": ["message.output_text.logprobs", "everything"]}, r"include\[1\]"),
         ({"top_logprobs": 21}, "top_logprobs"),
+        ({"tools": [{"type": "custom", "name": "grep"}]}, r"tools\[0\]\.type: a custom tool"),
+        ({"tools": [{"type": "function"}]}, r"tools\[0\]\.name"),
         ({"text": {"format": {"type": "text"}, "tone": "dry"}}, r"text\.tone"),
     ],
 )

@@ -131,3 +131,30 @@ def test_messages_fields_without_a_translation_are_refused(
             extra_body={"cache_control": {"type": "ephemeral"}},
         )
     assert message.content
+
+
+def test_a_tools_refusal_says_what_is_wrong_with_it(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    """A custom tool without its schema is no server tool; a Responses custom tool or a nameless
+    function tool is no tool OpenAI runs: each refusal says what the client sent wrong."""
+    with (
+        anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude,
+        pytest.raises(anthropic.BadRequestError) as schemaless,
+    ):
+        claude.messages.create(
+            model=GEMINI,
+            max_tokens=100,
+            messages=[{"role": "user", "content": QUESTION}],
+            tools=[{"name": "lookup"}],  # type: ignore[typeddict-item]
+        )
+    assert "tools.0.input_schema: a JSON Schema object is required" in schemaless.value.message
+    assert "server tool" not in schemaless.value.message
+    tools: list[Any] = [
+        ({"type": "custom", "name": "grep"}, "tools[0].type", "custom tool"),
+        ({"type": "function", "parameters": {"type": "object"}}, "tools[0].name", "needs a name"),
+        ({"type": "web_search"}, "tools[0].type", "built-in tools"),
+    ]
+    for tool, param, said in tools:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.responses.create(model=GEMINI, input=QUESTION, tools=[tool])
+        assert caught.value.param == param
+        assert said in caught.value.message

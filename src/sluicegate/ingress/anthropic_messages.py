@@ -313,12 +313,14 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     chat = []
     for i, tool in enumerate(tools):
         tool = mapping(tool)
-        kind, name, schema = tool.get("type", "custom"), tool.get("name"), tool.get("input_schema")
-        if kind != "custom" or not isinstance(schema, dict):
+        kind, name, schema = tool.get("type") or "custom", tool.get("name"), tool.get("input_schema")
+        if kind != "custom":
             raise TranslationError(
-                f"tools.{i}: {kind!r} is one of Anthropic's server tools; only custom tools with an"
-                " input_schema can be sent to this provider"
+                f"tools.{i}.type: {kind!r} is one of Anthropic's server tools, which Anthropic runs;"
+                " only custom tools (a name and an input_schema) can be sent to this provider"
             )
+        if not isinstance(schema, dict):
+            raise TranslationError(f"tools.{i}.input_schema: a JSON Schema object is required")
         if not isinstance(name, str):
             raise TranslationError(f"tools.{i}.name: a string is required")
         function: dict[str, Any] = {"name": name, "parameters": schema}

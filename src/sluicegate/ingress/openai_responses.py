@@ -313,13 +313,20 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     chat = []
     for i, tool in enumerate(tools):
         tool = mapping(tool)
-        if tool.get("type") != "function" or not isinstance(tool.get("name"), str):
+        kind = tool.get("type")
+        if kind == "custom":
             raise TranslationError(
-                f"{tool.get('type')!r} is a tool OpenAI runs itself; only function tools"
-                " with a name can be sent to this provider",
-                field=f"tools[{i}]",
+                "a custom tool (free-form text input) has no form the providers take through chat;"
+                " only function tools can be sent to this provider",
+                field=f"tools[{i}].type",
             )
-        if not tool["name"]:
+        if kind != "function":
+            raise TranslationError(
+                f"{kind!r} is one of OpenAI's built-in tools, which OpenAI runs; only function tools"
+                " can be sent to this provider",
+                field=f"tools[{i}].type",
+            )
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
             raise TranslationError("a function tool needs a name", field=f"tools[{i}].name")
         if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
             raise TranslationError("must be a JSON Schema object", field=f"tools[{i}].parameters")
