@@ -5,6 +5,8 @@ nulls closes them (as github.com/cloudflare/ai's workers-ai-provider reads them)
 from __future__ import annotations
 
 import itertools
+import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -44,7 +46,8 @@ TWO_CALLS = (
 
 
 def translate(stream: bytes, cuts: list[int]) -> bytes:
-    translator = TRANSLATOR.stream(MODEL, include_usage=True)
+    ids = (f"call_{n}" for n in itertools.count(1))  # each translation's own, as its calls come
+    translator = replace(TRANSLATOR, call_ids=lambda: next(ids)).stream(MODEL, include_usage=True)
     edges = [0, *cuts, len(stream)]
     return b"".join(translator.feed(stream[a:b]) for a, b in itertools.pairwise(edges)) + translator.close()
 
@@ -66,8 +69,8 @@ def calls_of(translated: bytes) -> dict[int, dict[str, str]]:
 def test_each_call_arrives_whole_under_its_own_index() -> None:
     translated = translate(TWO_CALLS, [])
     assert calls_of(translated) == {
-        0: {"id": "chatcmpl-tool-a1", "name": "get_weather", "arguments": '{"location": "Lyon"}'},
-        1: {"id": "chatcmpl-tool-b2", "name": "get_time", "arguments": '{"location": "Lyon"}'},
+        0: {"id": "call_1", "name": "get_weather", "arguments": '{"location": "Lyon"}'},
+        1: {"id": "call_2", "name": "get_time", "arguments": '{"location": "Lyon"}'},
     }
     events = list(iter_json(translated))
     assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
@@ -79,6 +82,17 @@ def test_each_call_arrives_whole_under_its_own_index() -> None:
 
 def test_a_call_whose_arguments_never_came_has_none() -> None:
     stream = start(0, "chatcmpl-tool-c3", "list_cities", "") + data("[DONE]")
-    assert calls_of(translate(stream, [])) == {
-        0: {"id": "chatcmpl-tool-c3", "name": "list_cities", "arguments": "{}"}
-    }
+    assert calls_of(translate(stream, [])) == {0: {"id": "call_1", "name": "list_cities", "arguments": "{}"}}
+
+
+def test_each_call_has_an_id_of_its_own_in_every_answer() -> None:
+    """Workers AI's ids repeat from one answer to the next (`chatcmpl-tool-…` by index) and its older
+    models send none: the translator gives each call a random one, as OpenAI's are."""
+    streamed = [TRANSLATOR.stream(MODEL, include_usage=False) for _ in range(2)]
+    ids = [call["id"] for translator in streamed for call in calls_of(translator.feed(TWO_CALLS)).values()]
+    native = {"result": {"response": "", "tool_calls": [{"name": "now", "arguments": {}}] * 2}}
+    for _ in range(2):
+        answer = orjson.loads(TRANSLATOR.response(orjson.dumps(native), MODEL))
+        ids += [call["id"] for call in answer["choices"][0]["message"]["tool_calls"]]
+    assert len(set(ids)) == len(ids) == 8
+    assert all(re.fullmatch(r"call_[0-9a-f]{24}", call_id) for call_id in ids)

@@ -11,9 +11,12 @@ nothing (`logit_bias: {}`) is taken (compat/fields.py).
 
 Its messages carry a role and a string only, so an assistant's tool calls are written as the JSON
 list the model itself answers with (`[{"name", "arguments"}]`), and a tool's answer names its tool.
-Workers AI answers carry no id nor timestamp: ids are made from the answer's bytes, and `created`
+Workers AI answers carry no id nor timestamp: the answer's id is made from its bytes, and `created`
 is read from the translator's `clock` when the answer (or the stream) is translated, one value for
-every chunk of a stream.
+every chunk of a stream. Each tool call gets an id of its own, random as OpenAI's are (`call_ids`):
+native calls have none, and newer models' ids repeat from one answer to the next
+(`chatcmpl-tool-…` counting from the call's index), so a client keeping a conversation's calls by
+id would mix them up. A cached answer replays the ids it was stored with.
 
 A stream ends with `data: [DONE]`
 (https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct/, "Using streaming"): one
@@ -29,9 +32,10 @@ arguments}`, without an index.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -59,6 +63,7 @@ class WorkersAITranslator:
     answers' `created` time."""
 
     clock: Callable[[], float] = time.time
+    call_ids: Callable[[], str] = field(default=lambda: new_call_id())
 
     def request(self, payload: dict[str, Any], model: str) -> NativeRequest:
         return NativeRequest(path=quote(model, safe="/@"), body=orjson.dumps(native_body(payload)))
@@ -74,6 +79,7 @@ class WorkersAITranslator:
             finish = choice.get("finish_reason")
         else:
             content, calls, finish = _text(result.get("response")), _native_calls(result), None
+        calls = [{"id": self.call_ids(), **_without_id(call)} for call in calls]
         reply: dict[str, Any] = {"role": "assistant", "content": content or "", "refusal": None}
         if calls:
             reply["content"] = content or None
@@ -94,7 +100,7 @@ class WorkersAITranslator:
         return orjson.dumps({"error": _openai_error(status, body)})
 
     def stream(self, model: str, include_usage: bool) -> WorkersAIStream:
-        return WorkersAIStream(model, include_usage, created=int(self.clock()))
+        return WorkersAIStream(model, include_usage, created=int(self.clock()), call_ids=self.call_ids)
 
 
 class WorkersAIStream:
@@ -109,8 +115,12 @@ class WorkersAIStream:
     it and the client's API shows it as failed (`StreamTranslator.close`).
     """
 
-    def __init__(self, model: str, include_usage: bool, created: int) -> None:
+    def __init__(
+        self, model: str, include_usage: bool, created: int, call_ids: Callable[[], str] | None = None
+    ) -> None:
         self._model = model
+        self._call_ids = call_ids or new_call_id
+        self._ids: dict[int, str] = {}  # chat tool_calls index -> the id it was given
         self._include_usage = include_usage
         self._created = created
         self._events = SseParser()
@@ -192,11 +202,12 @@ class WorkersAIStream:
             arguments = "{}"  # a whole call without arguments
         if arguments:
             self._argued.add(index)
-        call_id = call.get("id")
-        if not isinstance(call_id, str) or not call_id:  # none: one made from the call itself
-            call_id = "call_" + _digest(f"{index}:{name}:{arguments or ''}")[:9]
         spec = {"name": name, "arguments": arguments or ""}
-        return {"index": index, "id": call_id, "type": "function", "function": spec}
+        return {"index": index, "id": self._call_id(index), "type": "function", "function": spec}
+
+    def _call_id(self, index: int) -> str:
+        """The id of call `index`: its own, the same in each of its deltas that names one."""
+        return self._ids.setdefault(index, self._call_ids())
 
     def _openai_choice(self, choice: Mapping[str, Any]) -> bytes:
         delta = as_mapping(choice.get("delta"))
@@ -207,6 +218,10 @@ class WorkersAIStream:
             out.append(self._chunk({"content": content}))
         if isinstance(calls := delta.get("tool_calls"), list) and calls:
             self._tool_calls = max(self._tool_calls, 1 + max(_int(as_mapping(c).get("index")) for c in calls))
+            calls = [
+                {**call, "id": self._call_id(_int(call.get("index")))} if call.get("id") else call
+                for call in map(as_mapping, calls)
+            ]
             out.append(self._chunk({"tool_calls": calls}))
         return b"".join(out)
 
@@ -246,6 +261,15 @@ class WorkersAIStream:
         return sse_data({**self._head(), "choices": [choice], **usage})
 
 
+def new_call_id() -> str:
+    """A tool call's id, random as OpenAI's are (`call_` and 24 hex digits)."""
+    return "call_" + secrets.token_hex(12)
+
+
+def _without_id(call: Any) -> dict[str, Any]:
+    return {key: value for key, value in as_mapping(call).items() if key != "id"}
+
+
 def _name_and_arguments(call: Mapping[str, Any]) -> tuple[Any, str | None]:
     """A native `tool_calls` entry's function name and its arguments as JSON text (None: none came),
     in either form (`{name, arguments}`, or OpenAI's `{id, function}` on newer models)."""
@@ -266,11 +290,8 @@ def _native_calls(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(name, str):
             continue
         arguments = "{}" if arguments is None else arguments
-        call_id = call.get("id")
-        if not isinstance(call_id, str):  # native calls have none: one made from the call itself
-            call_id = "call_" + _digest(f"{len(translated)}:{name}:{arguments}")[:9]
         spec = {"name": name, "arguments": arguments}
-        translated.append({"id": call_id, "type": "function", "function": spec})
+        translated.append({"type": "function", "function": spec})  # its id: the translator's
     return translated
 
 
