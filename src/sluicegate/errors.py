@@ -10,6 +10,7 @@
     ├── MethodNotAllowed        405  a method the endpoint does not take (`Allow` names those it does)
     ├── RequestTimeout          408  the request body did not arrive within the body timeout
     ├── Conflict                409  a name already taken
+    ├── PreconditionFailed      412  If-Match names a version of the gateway other than the stored one
     ├── PayloadTooLarge         413  body over the configured limit
     ├── UriTooLong              414  a request target longer than the HTTP parser reads
     ├── UnsupportedEncoding     415  a Content-Encoding the gateway cannot decode
@@ -131,6 +132,11 @@ class ClientGone(GatewayError):
 class Conflict(GatewayError):
     status = 409
     code = "conflict"
+
+
+class PreconditionFailed(GatewayError):
+    status = 412
+    code = "precondition_failed"
 
 
 class PayloadTooLarge(GatewayError):

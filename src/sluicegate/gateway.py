@@ -376,6 +376,7 @@ class Gateway(BaseModel):
     settings: GatewaySettings = GatewaySettings()
     created_at: float
     modified_at: float | None = Field(None, description="when its name or settings last changed")
+    version: int = 1  # one more at each change of its name or settings (its ETag: gateway_etags.py)
 
 
 # Letters NFKD does not split into an ASCII letter and marks, as a slug spells them.

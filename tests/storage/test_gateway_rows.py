@@ -14,7 +14,7 @@ from tests.storage.gateway_page_contract import NODE
 
 
 def row(slug: str, text: str) -> tuple[Any, ...]:
-    return ("local", slug, slug, text, 1.0, None)
+    return ("local", slug, slug, text, 1.0, None, 1)
 
 
 def routed(ttl: int, routes: int = 100) -> str:

@@ -16,9 +16,10 @@ from sluicegate.cfapi.params import only
 from sluicegate.cfapi.settings import NATIVE_API, GatewayFields, cloudflare_gateway, native_changes, renamed
 from sluicegate.endpoints.admin import AdminApi
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.gateway_etags import etag
 from sluicegate.endpoints.schemas import validate
 from sluicegate.errors import BadRequest
-from sluicegate.gateway import GatewaySettings, is_slug, slugify
+from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.storage.gateway_query import GatewayQuery
 
 
@@ -55,15 +56,17 @@ class CloudflareGateways:
             raise renamed(error) from error
         account = request.match_info["account"]
         gateway = await self._admin.create(request, account, fields.id, fields.id, settings)
-        return success(cloudflare_gateway(gateway))
+        return _tagged(gateway)
 
     async def get(self, request: web.Request) -> web.Response:
-        gateway = await self._admin.gateway(request.match_info["account"], request.match_info["gateway"])
-        return success(cloudflare_gateway(gateway))
+        return _tagged(
+            await self._admin.gateway(request.match_info["account"], request.match_info["gateway"])
+        )
 
     async def update(self, request: web.Request) -> web.Response:
         """Cloudflare's PUT: the fields sent replace theirs; those left out, and every Sluicegate
-        setting Cloudflare has no field for, keep their values."""
+        setting Cloudflare has no field for, keep their values. With `If-Match` (the `ETag` of a
+        get), only if no other change was made since (a 412 otherwise: gateway_etags.py)."""
         account, slug = request.match_info["account"], request.match_info["gateway"]
         fields = await _fields(request)
         if fields.id is not None and fields.id != slug:
@@ -78,7 +81,7 @@ class CloudflareGateways:
             updated = await self._admin.change(request, account, slug, None, changes)
         except BadRequest as error:
             raise renamed(error) from error
-        return success(cloudflare_gateway(updated))
+        return _tagged(updated)
 
     async def delete(self, request: web.Request) -> web.Response:
         """Deletes the gateway and answers it as it was. Its log records stay until retention."""
@@ -86,6 +89,13 @@ class CloudflareGateways:
         gateway = await self._admin.gateway(account, slug)
         await self._admin.delete(request, account, slug)
         return success(cloudflare_gateway(gateway))
+
+
+def _tagged(gateway: Gateway) -> web.Response:
+    """The gateway in Cloudflare's shape, with its `ETag`."""
+    response = success(cloudflare_gateway(gateway))
+    response.headers["ETag"] = etag(gateway)
+    return response
 
 
 async def _fields(request: web.Request) -> GatewayFields:

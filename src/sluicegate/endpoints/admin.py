@@ -13,6 +13,7 @@ from aiohttp import web
 from sluicegate.buckets import carry_counters
 from sluicegate.directory import GatewayDirectory
 from sluicegate.endpoints.body import read_body
+from sluicegate.endpoints.gateway_etags import IF_MATCH, changed_meanwhile, etag, expected_version
 from sluicegate.endpoints.gateway_list import listing_query, listing_response, reached
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import bad_cursor, is_log_id, log_query
@@ -28,7 +29,7 @@ from sluicegate.endpoints.schemas import (
     parse_body,
     validate,
 )
-from sluicegate.errors import BadRequest, NotFound, ServiceUnavailable
+from sluicegate.errors import BadRequest, NotFound, PreconditionFailed, ServiceUnavailable
 from sluicegate.feedback import Feedback, MetadataFull, counted_keys
 from sluicegate.gateway import Gateway, GatewaySettings, is_slug, slugify
 from sluicegate.pipeline.cache_keys import custom_prefix
@@ -121,17 +122,17 @@ class AdminApi:
         gateway = await self.create(
             request, request.match_info["account"], body.name, body.slug, body.settings
         )
-        return _json(await self.shown(gateway), status=201)
+        return _json(await self.shown(gateway), status=201, headers={"ETag": etag(gateway)})
 
     async def get_gateway(self, request: web.Request) -> web.Response:
         gateway = await self.gateway(request.match_info["account"], request.match_info["gateway"])
-        return _json(await self.shown(gateway))
+        return _json(await self.shown(gateway), headers={"ETag": etag(gateway)})
 
     async def update_gateway(self, request: web.Request) -> web.Response:
         account, slug = request.match_info["account"], request.match_info["gateway"]
         body = parse_body(GatewayUpdate, await read_body(request))
         updated = await self.change(request, account, slug, body.name, body.settings)
-        return _json(await self.shown(updated))
+        return _json(await self.shown(updated), headers={"ETag": etag(updated)})
 
     async def delete_gateway(self, request: web.Request) -> web.Response:
         await self.delete(request, request.match_info["account"], request.match_info["gateway"])
@@ -241,8 +242,11 @@ class AdminApi:
         self, request: web.Request, account: str, slug: str, name: str | None, settings: dict[str, Any] | None
     ) -> Gateway:
         """Rename a gateway and/or merge `settings` into its settings (a 400 names a bad one, as
-        `settings.<field>`). With `cache_invalidate_on_update` on, its cached answers are purged."""
+        `settings.<field>`). With `cache_invalidate_on_update` on, its cached answers are purged.
+        With `If-Match`, only if the gateway is still at the version it names (gateway_etags.py)."""
         current = await self.gateway(account, slug)
+        if_match = request.headers.get(IF_MATCH)
+        version = expected_version(if_match, current)  # a 412 at once when it changed already
         merged = None
         if settings is not None:
             settings = {k: v for k, v in settings.items() if k != "route_versions"}  # the gateway keeps them
@@ -257,7 +261,12 @@ class AdminApi:
             )
             if "routes" in settings:
                 merged = await self._version_routes(request, current, merged)
-        updated = await self._db.update_gateway(account, slug, name, merged)
+        try:
+            updated = await self._db.update_gateway(account, slug, name, merged, version)
+        except PreconditionFailed:  # changed between the read above and the write
+            if if_match is None or (now := await self._db.get_gateway(account, slug)) is None:
+                raise
+            raise changed_meanwhile(now, if_match) from None
         self._directory.invalidate(account, slug)
         if updated is None:
             raise NotFound(f"no gateway {slug!r} in account {account!r}")
@@ -366,5 +375,7 @@ def _cache_down(exc: CacheUnavailable) -> ServiceUnavailable:
     )
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from sluicegate.endpoints.gateway_etags import etag
 from sluicegate.endpoints.query_params import check_params
 from sluicegate.errors import BadRequest
 from sluicegate.gateway import Gateway, is_slug
@@ -72,6 +73,7 @@ def gateway_json(gateway: Gateway) -> dict[str, Any]:
         "settings": orjson.Fragment(gateway.settings.model_dump_json()),
         "created_at": gateway.created_at,
         "modified_at": gateway.modified_at,
+        "etag": etag(gateway),
     }
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluicegate.allowance import Allowance, AllowanceChange
+from sluicegate.endpoints.gateway_etags import etag
 from sluicegate.endpoints.log_entry import LogEntry as LogEntry  # the log's bodies, re-exported
 from sluicegate.endpoints.log_entry import LogPage as LogPage
 from sluicegate.errors import BadRequest
@@ -49,6 +50,11 @@ class GatewayOut(BaseModel):
     settings: GatewaySettings
     created_at: float
     modified_at: float | None = Field(None, description="when its name or settings last changed")
+    etag: str = Field(
+        "",
+        description="its version, as the ETag header says it: changed by every change of its name or"
+        " settings; sent back in If-Match, a change is made only if no other was made since",
+    )
     route_errors: dict[str, str] = Field(
         default_factory=dict,
         description="stored routes that cannot be used (requests naming one get a 500 route_misconfigured)"
@@ -58,8 +64,11 @@ class GatewayOut(BaseModel):
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
         # Its settings object as it is: validating a dump of it again would parse every route.
-        fields = {name: getattr(gateway, name) for name in cls.model_fields if name != "route_errors"}
-        return cls(**fields, route_errors=gateway.settings.route_errors(f"{gateway.account}/{gateway.slug}"))
+        fields = {
+            name: getattr(gateway, name) for name in cls.model_fields if name not in ("route_errors", "etag")
+        }
+        errors = gateway.settings.route_errors(f"{gateway.account}/{gateway.slug}")
+        return cls(**fields, etag=etag(gateway), route_errors=errors)
 
 
 class GatewayList(BaseModel):

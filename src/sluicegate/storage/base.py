@@ -177,8 +177,15 @@ class GatewayStore(Protocol):
         ...
 
     async def update_gateway(
-        self, account: str, slug: str, name: str | None, settings: GatewaySettings | None
-    ) -> Gateway | None: ...
+        self,
+        account: str,
+        slug: str,
+        name: str | None,
+        settings: GatewaySettings | None,
+        version: int | None = None,
+    ) -> Gateway | None:
+        """One version on; with `version`, only if still at it (else `errors.PreconditionFailed`)."""
+        ...
 
     async def delete_gateway(self, account: str, slug: str) -> bool: ...
 

@@ -1,4 +1,5 @@
-"""A page of an account's gateways, selected and counted in SQL (SQLite and PostgreSQL alike).
+"""A page of an account's gateways, selected and counted in SQL (SQLite and PostgreSQL alike), and
+the statement that changes one.
 
 A listing reads only the rows of its page, so it parses no settings it does not answer with.
 Values are always bound; the SQL text holds none of the request's.
@@ -9,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-GATEWAY_COLUMNS = "account, slug, name, settings, created_at, modified_at"
+from sluicegate.gateway import GatewaySettings
+
+GATEWAY_COLUMNS = "account, slug, name, settings, created_at, modified_at, version"
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -38,6 +41,29 @@ def select_sql(query: GatewayQuery, dialect: Dialect) -> tuple[str, list[Any]]:
     if query.offset:
         sql += f" OFFSET {bound(query.offset)}"
     return sql, bound.values
+
+
+def update_sql(
+    account: str,
+    slug: str,
+    name: str | None,
+    settings: GatewaySettings | None,
+    version: int | None,
+    now: float,
+    dialect: Dialect,
+) -> tuple[str, list[Any]]:
+    """Rename a gateway and/or replace its settings (None: kept), one version on, and answer its row;
+    with `version`, only if it is still at that version (one statement: no change slips between)."""
+    bound = _Bound(dialect)
+    sql = (
+        f"UPDATE gateways SET name = coalesce({bound(name or None)}, name),"
+        f" settings = coalesce({bound(settings.model_dump_json() if settings else None)}, settings),"
+        f" modified_at = {bound(now)}, version = version + 1"
+        f" WHERE account = {bound(account)} AND slug = {bound(slug)}"
+    )
+    if version is not None:
+        sql += f" AND version = {bound(version)}"
+    return f"{sql} RETURNING {GATEWAY_COLUMNS}", bound.values
 
 
 def count_sql(query: GatewayQuery, dialect: Dialect) -> tuple[str, list[Any]]:

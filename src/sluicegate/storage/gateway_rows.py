@@ -81,8 +81,8 @@ class GatewayRows:
             return entry.settings
 
     def gateway_of(self, row: Sequence[Any]) -> Gateway:
-        """A row of (account, slug, name, settings, created_at, modified_at)."""
-        account, slug, name, settings, created_at, modified_at = row
+        """A row of (account, slug, name, settings, created_at, modified_at, version)."""
+        account, slug, name, settings, created_at, modified_at, version = row
         return Gateway(
             account=account,
             slug=slug,
@@ -90,6 +90,7 @@ class GatewayRows:
             settings=self.settings((account, slug), settings),
             created_at=created_at,
             modified_at=modified_at,
+            version=version,
         )
 
     async def gateways_of(self, rows: Sequence[Sequence[Any]]) -> list[Gateway]:

@@ -26,7 +26,7 @@ import time
 import asyncpg  # type: ignore[import-untyped]
 
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
-from sluicegate.errors import Conflict
+from sluicegate.errors import Conflict, PreconditionFailed
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
@@ -184,6 +184,8 @@ MIGRATIONS = [
     "CREATE INDEX logs_account_gateway_stored ON logs (account, gateway, stored_xact, id)",
     # Each body's size before it was cut to logs.body_limit (`LogRecord.request_size`).
     "ALTER TABLE logs ADD COLUMN request_size BIGINT, ADD COLUMN response_size BIGINT",
+    # A gateway's version, one more at each change: its ETag, which If-Match checks (`Gateway.version`).
+    "ALTER TABLE gateways ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
 ]
 _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"
@@ -281,13 +283,17 @@ class PostgresDatabase(PostgresLogs, PostgresAccess, ParsedGateways):
         return gateway
 
     async def update_gateway(
-        self, account: str, slug: str, name: str | None, settings: GatewaySettings | None
+        self,
+        account: str,
+        slug: str,
+        name: str | None,
+        settings: GatewaySettings | None,
+        version: int | None = None,
     ) -> Gateway | None:
-        row = await self._db().fetchrow(
-            "UPDATE gateways SET name = coalesce($3, name), settings = coalesce($4, settings),"
-            f" modified_at = $5 WHERE account = $1 AND slug = $2 RETURNING {_GATEWAY_COLUMNS}",
-            account, slug, name or None, settings.model_dump_json() if settings else None, time.time(),
-        )  # fmt: skip
+        sql, args = gateway_query.update_sql(account, slug, name, settings, version, time.time(), "postgres")
+        row = await self._db().fetchrow(sql, *args)
+        if row is None and version is not None and await self.get_gateway(account, slug) is not None:
+            raise PreconditionFailed(f"gateway {slug!r} is no longer at version {version}")
         return (await self.gateway_rows.gateways_of([row]))[0] if row else None
 
     async def delete_gateway(self, account: str, slug: str) -> bool:

@@ -13,7 +13,7 @@ import time
 from typing import Any, TypeVar
 
 from sluicegate.analytics import AnalyticsQuery, AnalyticsResult
-from sluicegate.errors import Conflict
+from sluicegate.errors import Conflict, PreconditionFailed
 from sluicegate.gateway import DEFAULT_ACCOUNT, DEFAULT_GATEWAY, Gateway, GatewaySettings
 from sluicegate.semantic_report import Bin
 from sluicegate.spend import SpendQuery, SpendResult
@@ -202,6 +202,8 @@ MIGRATIONS = [
     ALTER TABLE logs ADD COLUMN request_size INTEGER;
     ALTER TABLE logs ADD COLUMN response_size INTEGER;
     """,
+    # A gateway's version, one more at each change: its ETag, which If-Match checks (`Gateway.version`).
+    "ALTER TABLE gateways ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
 ]
 
 
@@ -305,23 +307,22 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         return gateway
 
     async def update_gateway(
-        self, account: str, slug: str, name: str | None, settings: GatewaySettings | None
+        self,
+        account: str,
+        slug: str,
+        name: str | None,
+        settings: GatewaySettings | None,
+        version: int | None = None,
     ) -> Gateway | None:
-        current = await self.get_gateway(account, slug)
-        if current is None:
-            return None
-        updated = current.model_copy(
-            update={
-                "name": name or current.name,
-                "settings": settings or current.settings,
-                "modified_at": time.time(),
-            }
-        )
-        await self._run(
-            self._db().execute,
-            "UPDATE gateways SET name = ?, settings = ?, modified_at = ? WHERE account = ? AND slug = ?",
-            (updated.name, updated.settings.model_dump_json(), updated.modified_at, account, slug),
-        )
+        sql, args = gateway_query.update_sql(account, slug, name, settings, version, time.time(), "sqlite")
+
+        def update() -> Gateway | None:
+            rows = self._db().execute(sql, args).fetchall()  # all: the statement ends, and commits
+            return self.gateway_rows.gateway_of(rows[0]) if rows else None
+
+        updated = await self._run(update)
+        if updated is None and version is not None and await self.get_gateway(account, slug) is not None:
+            raise PreconditionFailed(f"gateway {slug!r} is no longer at version {version}")
         return updated
 
     async def delete_gateway(self, account: str, slug: str) -> bool:
