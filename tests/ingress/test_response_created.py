@@ -1,5 +1,6 @@
 """A Response rendered from chat says when it was created: chat's `created`, else the format's
-clock, read once per answer, so every event of a stream says the same time."""
+clock, read once per answer, so every event of a stream says the same time (and once more at its
+end, when it completed)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,13 @@ def test_every_event_of_a_stream_says_one_time_read_once() -> None:
     times = [event["response"]["created_at"] for event in rendered if "response" in event]
     assert len(times) == 3  # created, in_progress, completed
     assert set(times) == {NOW}
-    assert clock.reads == 1
+    # Read once more at the end: when the response completed (only the last event says it).
+    assert [event["response"]["completed_at"] for event in rendered if "response" in event] == [
+        None,
+        None,
+        NOW + 1,
+    ]
+    assert clock.reads == 2
 
 
 def test_a_stream_that_says_nothing_still_says_when() -> None:

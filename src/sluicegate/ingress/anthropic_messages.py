@@ -30,6 +30,7 @@ from sluicegate.ingress.anthropic_stream import (
     STOP_REASONS,
     MessagesStream,
     anthropic_usage,
+    stop_sequence,
     thinking_content,
 )
 from sluicegate.ingress.base import Native, TranslationError, file_part, mapping, new_id
@@ -129,6 +130,7 @@ class AnthropicMessages:
             )
         finish = str(choice.get("finish_reason"))
         stop = "refusal" if refusal and not text else STOP_REASONS.get(finish, "end_turn")
+        matched = stop_sequence(choice, asked.get("stop_sequences")) if finish == "stop" else None
         return orjson.dumps(
             {
                 "id": f"msg_{self.ids()}",
@@ -136,14 +138,15 @@ class AnthropicMessages:
                 "role": "assistant",
                 "model": completion.get("model") or asked.get("model"),
                 "content": content,
-                "stop_reason": stop,
-                "stop_sequence": None,
+                "stop_reason": stop if matched is None else "stop_sequence",
+                "stop_sequence": matched,
                 "usage": anthropic_usage(completion.get("usage")) or {"input_tokens": 0, "output_tokens": 0},
             }
         )
 
     def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> MessagesStream:
-        return MessagesStream(f"msg_{self.ids()}", str(asked.get("model", "")), usage)
+        model, stops = str(asked.get("model", "")), asked.get("stop_sequences")
+        return MessagesStream(f"msg_{self.ids()}", model, usage, stops)
 
     def error(self, status: int, body: bytes) -> bytes:
         """Anthropic's `{"type": "error", "error": {"type", "message"}}`, as on its provider endpoint."""

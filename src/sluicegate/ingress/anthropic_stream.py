@@ -53,6 +53,17 @@ def anthropic_usage(usage: Any) -> dict[str, int] | None:
     }
 
 
+def stop_sequence(choice: Mapping[str, Any], asked: Any) -> str | None:
+    """The stop sequence that ended a chat choice, where the answer tells it: vLLM's `stop_reason`
+    (the string matched; a token id or null else) naming one the request asked for
+    (https://docs.vllm.ai/en/latest/api/vllm/entrypoints/openai/protocol.html). OpenAI's, Gemini's
+    (finishReason STOP for both) and Workers AI's answers do not tell an end at a stop sequence
+    from a natural one: None, and the stop reason is end_turn."""
+    matched = choice.get("stop_reason")
+    stops = asked if isinstance(asked, list) else ()
+    return matched if isinstance(matched, str) and matched in stops else None
+
+
 def thinking_content(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A chat message's thinking as Messages content blocks: its `thinking_blocks` as they came
     (signed thinking, redacted thinking), else its `reasoning_content` as one unsigned block."""
@@ -82,11 +93,12 @@ class MessagesStream:
     content_block_stop). A chat stream that ends without `[DONE]` ends in Anthropic's `error`
     event, not in an invented stop reason."""
 
-    def __init__(self, message_id: str, model: str, ahead: Usage | None = None) -> None:
+    def __init__(self, message_id: str, model: str, ahead: Usage | None = None, stops: Any = None) -> None:
         """`message_id`: the `msg_…` id message_start gives; `ahead`: the usage the chat stream
         will report, when known before it starts (a stored stream replayed), which message_start
-        then tells, as Anthropic's own streams do."""
-        self._id, self._model = message_id, model
+        then tells, as Anthropic's own streams do; `stops`: the request's stop_sequences."""
+        self._id, self._model, self._stops = message_id, model, stops
+        self._stop_sequence: str | None = None
         self._ahead = ahead
         self._chunks = ChatChunks()
         self._started = self._ended = False
@@ -114,7 +126,7 @@ class MessagesStream:
             self._unfinished = ended_early()
             return out + sse_data(error_body("api_error", self._unfinished), "error")
         usage = self._usage or {"output_tokens": 0}
-        delta = {"stop_reason": self._stop, "stop_sequence": None}
+        delta = {"stop_reason": self._stop, "stop_sequence": self._stop_sequence}
         return (
             out
             + self._start({})
@@ -160,6 +172,8 @@ class MessagesStream:
                 out.append(self._tool_call(mapping(call)))
             if isinstance(finish := choice.get("finish_reason"), str):
                 self._stop = STOP_REASONS.get(finish, "end_turn")
+                if finish == "stop" and (matched := stop_sequence(choice, self._stops)) is not None:
+                    self._stop, self._stop_sequence = "stop_sequence", matched
         return b"".join(out)
 
     def _start(self, chunk: Mapping[str, Any]) -> bytes:

@@ -12,7 +12,8 @@ reasoning item with its summary text. `include`'s logprobs (with `top_logprobs`)
 `logprobs` and `text.verbosity` chat's `verbosity`; fields that change no answer are taken, and
 those chat cannot say refused by name (request_fields.py).
 A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
-`clock`, read once per answer (a stream's every event carries the same time).
+`clock`, read once per answer (a stream's every event carries the same time); a completed one says
+when it completed (`completed_at`), the clock's time at its end.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ _ERROR_TYPES: Final[Mapping[int, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class OpenAIResponses:
-    """`POST …/compat/responses`; `clock` gives `created_at` where chat's answer has no time, `ids`
-    the random part of every id it renders."""
+    """`POST …/compat/responses`; `clock` gives `created_at` where chat's answer has no time (and
+    `completed_at`), `ids` the random part of every id it renders."""
 
     counts: bool = False
     name: str = "openai-responses"
@@ -166,7 +167,8 @@ class OpenAIResponses:
             "model": completion.get("model") or asked.get("model"),
         }
         finish = str(choice.get("finish_reason"))
-        return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish))
+        done = int(self.clock())
+        return orjson.dumps(response_object(asked, head, output, completion.get("usage"), finish, done))
 
     def stream(self, asked: Mapping[str, Any], usage: Usage | None = None) -> ResponsesStream:
         # response.created says no usage (null until response.completed), as OpenAI's does.

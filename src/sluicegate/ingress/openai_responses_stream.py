@@ -46,14 +46,21 @@ def responses_usage(usage: Any) -> dict[str, Any] | None:
 
 
 def response_object(
-    asked: Mapping[str, Any], head: Mapping[str, Any], output: list[dict[str, Any]], usage: Any, finish: str
+    asked: Mapping[str, Any],
+    head: Mapping[str, Any],
+    output: list[dict[str, Any]],
+    usage: Any,
+    finish: str,
+    completed_at: int | None = None,
 ) -> dict[str, Any]:
     """The Response object: `head` (id, created_at, model), what the request asked echoed back, and
-    the status that `finish` (chat's finish_reason, "" while in progress) means."""
+    the status that `finish` (chat's finish_reason, "" while in progress) means; `completed_at`,
+    when it is done, said only of a completed one, as OpenAI's."""
     incomplete = _INCOMPLETE.get(finish)
     status = "in_progress" if not finish else "incomplete" if incomplete else "completed"
     return {
         **head,
+        "completed_at": completed_at if status == "completed" else None,
         "object": "response",
         "status": status,
         "background": False,
@@ -122,8 +129,8 @@ class ResponsesStream:
     never follow its item's `output_item.done` (the SDKs take the call's arguments there)."""
 
     def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float], ids: Callable[[], str]) -> None:
-        """`clock`: read once, for the time the Response says when chat's chunks say none; `ids`:
-        the random part of each id."""
+        """`clock`: read once for the time the Response says it was created when chat's chunks say
+        none, and once at its end for `completed_at`; `ids`: the random part of each id."""
         self._asked = asked
         self._clock = clock
         self._ids = ids
@@ -151,7 +158,10 @@ class ResponsesStream:
         if not self._chunks.done:
             return out + self._start({}) + self._failed(ended_early(), "server_error")
         out += self._start({}) + self._close_item() + b"".join(map(self._held_call, self._held.values()))
-        response = self._response([item.body for item in self._items], self._finish)
+        items = [item.body for item in self._items]
+        response = response_object(
+            self._asked, self._head or {}, items, self._usage, self._finish, int(self._clock())
+        )
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, {"response": response})
 
