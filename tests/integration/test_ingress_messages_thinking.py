@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 import httpx2 as httpx
+import openai
 import pytest
 
 from tests.conftest import RunningGateway
@@ -145,3 +146,41 @@ def test_the_stream_events_are_anthropics(
     }
     assert starts[1]["index"] == 1
     assert starts[1]["content_block"]["type"] == "text"
+
+
+def test_reasoning_under_openrouters_name_is_thinking_too(
+    make_gateway: Callable[..., RunningGateway], upstreams: tuple[FakeGemini, Scripted]
+) -> None:
+    """OpenRouter, Groq and newer vLLM servers name the thinking `reasoning`: a Messages client gets
+    it as a thinking block, a Responses client as a reasoning item, whole and streamed."""
+    scripted = upstreams[1]
+    gateway = make_gateway(upstreams={"groq": scripted.base_url})
+    message = {"role": "assistant", "content": "Scattering.", "reasoning": "Short waves scatter."}
+    for _ in range(2):
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        scripted.reply_json({"id": "chatcmpl-1", "model": "m", "choices": [choice], "usage": USAGE})
+        scripted.reply_events(
+            [
+                _chunk({"role": "assistant", "reasoning": "Short waves "}),
+                _chunk({"reasoning": "scatter."}),
+                _chunk({"content": "Scattering."}),
+                _chunk({}, "stop"),
+                {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": USAGE},
+            ],
+            done=True,
+        )
+    model = "groq/openai/gpt-oss-20b"
+    with anthropic.Anthropic(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as claude:
+        whole = claude.messages.create(model=model, max_tokens=400, messages=MESSAGES)
+        with claude.messages.stream(model=model, max_tokens=400, messages=MESSAGES) as stream:
+            streamed = stream.get_final_message()
+    for rendered in (whole, streamed):
+        assert [block.type for block in rendered.content] == ["thinking", "text"]
+        assert rendered.content[0].thinking == "Short waves scatter."  # type: ignore[union-attr]
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        response = client.responses.create(model=model, input=QUESTION)
+        with client.responses.stream(model=model, input=QUESTION) as events:
+            final = events.get_final_response()
+    for answer in (response, final):
+        assert [item.type for item in answer.output] == ["reasoning", "message"]
+        assert answer.output[0].summary[0].text == "Short waves scatter."  # type: ignore[union-attr]

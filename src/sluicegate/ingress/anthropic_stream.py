@@ -6,9 +6,9 @@ content block `content_block_start`, its deltas (`text_delta`, `input_json_delta
 and `message_stop`. Chat reports usage after the finish reason, so `message_delta` waits for the
 end of the chunks.
 
-A provider's thinking is chat's `reasoning_content` (its text, as it comes) and `thinking_blocks`
-(LiteLLM's field: the Anthropic translation's whole blocks, signed, each once it is done): Anthropic's
-`thinking` blocks, before the text, as Claude's stream has them
+A provider's thinking is chat's `reasoning_content` (or `reasoning`: its text, as it comes) and
+`thinking_blocks` (LiteLLM's field: the Anthropic translation's whole blocks, signed, each once it
+is done): Anthropic's `thinking` blocks, before the text, as Claude's stream has them
 (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#streaming-thinking): opened
 with empty `thinking` and `signature`, the text in `thinking_delta`s, the signature in one
 `signature_delta` just before the block stops — only where there is one: another provider's
@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.ingress.reasoning_items import thought_text
 from sluicegate.providers.anthropic.errors import error_body, error_kind
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
@@ -74,7 +75,7 @@ def thinking_content(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             blocks.append({"type": "redacted_thinking", "data": block["data"]})
         elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
             blocks.append({"type": "thinking", "thinking": block["thinking"], "signature": _signature(block)})
-    if not blocks and isinstance(thought := message.get("reasoning_content"), str) and thought:
+    if not blocks and (thought := thought_text(message)):
         blocks.append({"type": "thinking", "thinking": thought, "signature": ""})
     return blocks
 
@@ -161,7 +162,7 @@ class MessagesStream:
             if choice.get("index", 0) != 0:
                 continue  # Anthropic answers one message: the first choice is it
             delta = mapping(choice.get("delta"))
-            if isinstance(thought := delta.get("reasoning_content"), str) and thought:
+            if thought := thought_text(delta):
                 out.append(self._thinking(thought))
             for block in delta.get("thinking_blocks") or ():
                 out.append(self._thought_block(mapping(block)))

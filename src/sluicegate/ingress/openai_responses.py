@@ -36,7 +36,7 @@ from sluicegate.ingress.openai_responses_stream import (
     response_object,
 )
 from sluicegate.ingress.output_logprobs import output_logprobs
-from sluicegate.ingress.reasoning_items import opened
+from sluicegate.ingress.reasoning_items import opened, thought_text
 from sluicegate.ingress.request_fields import responses_fields
 from sluicegate.ingress.tool_media import shown_media, tool_text
 from sluicegate.providers.error_shapes import openai_error
@@ -137,10 +137,9 @@ class OpenAIResponses:
         message = mapping(choice.get("message"))
         output: list[dict[str, Any]] = []
         content_id = f"msg_{self.ids()}"
-        thought, blocks = message.get("reasoning_content"), message.get("thinking_blocks")
-        if (isinstance(thought, str) and thought) or blocks:
-            summary = thought if isinstance(thought, str) else ""
-            output.append(reasoning_item(f"rs_{self.ids()}", summary, blocks=blocks))
+        thought, blocks = thought_text(message), message.get("thinking_blocks")
+        if thought or blocks:
+            output.append(reasoning_item(f"rs_{self.ids()}", thought, blocks=blocks))
         if isinstance(text := message.get("content"), str) and text:
             logprobs = output_logprobs(choice.get("logprobs"))
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}

@@ -17,7 +17,7 @@ from typing import Any
 from sluicegate.compat.base import ended_early
 from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
 from sluicegate.ingress.output_logprobs import output_logprobs
-from sluicegate.ingress.reasoning_items import sealed
+from sluicegate.ingress.reasoning_items import sealed, thought_text
 from sluicegate.providers.sse import sse_data
 from sluicegate.types import Usage
 
@@ -220,7 +220,7 @@ class ResponsesStream:
             if choice.get("index", 0) != 0:
                 continue  # a response has one output: the first choice is it
             delta = mapping(choice.get("delta"))
-            if isinstance(thought := delta.get("reasoning_content"), str) and thought:
+            if thought := thought_text(delta):
                 out.append(self._reasoning(thought))
             if isinstance(blocks := delta.get("thinking_blocks"), list) and blocks:
                 out.append(self._open_reasoning())

@@ -46,3 +46,12 @@ def opened(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     except (binascii.Error, ValueError):
         return []
     return signed_blocks({"thinking_blocks": blocks if isinstance(blocks, list) else []})
+
+
+def thought_text(message: Mapping[str, Any]) -> str:
+    """A chat message's (or delta's) thinking text: `reasoning_content` (DeepSeek's, vLLM's, the
+    gateway's translations'), else `reasoning` (OpenRouter's, Groq's, newer vLLM's); "" for none."""
+    for key in ("reasoning_content", "reasoning"):
+        if isinstance(text := message.get(key), str) and text:
+            return text
+    return ""
