@@ -4,7 +4,8 @@ Every key starts with `{account}/{gateway}/`, so no entry crosses gateways and a
 gateway is a prefix. Below that:
 
 - **exact** `{digest}`: the endpoint kind, then per step its provider, upstream (`upstream_of`),
-  method, upstream path, query and canonical body (sorted keys, no whitespace).
+  method, upstream path, query and canonical body (sorted keys, no whitespace; a chat request's
+  `max_completion_tokens` read as `max_tokens`, `keyed_payload`).
 - **custom** (`cf-aig-cache-key`) `custom:{sha256(name)}/{digest}`: the client's name stands in for
   the body and nothing more. The digest keeps kind, provider, upstream, method, path and query, so
   a name never reaches another provider, server or endpoint (Cloudflare's name overrides a default
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
@@ -51,6 +53,7 @@ from sluicegate.credentials import SECRET_HEADERS
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.headertext import header_bytes
 from sluicegate.jsondepth import encode
+from sluicegate.providers.openai import WRITTEN_CAP, OpenAICompatible
 from sluicegate.semantic.scope import DEFAULT_SEGMENT
 
 CUSTOM = "custom:"
@@ -61,7 +64,7 @@ def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str
     """The entry of this exact request, on the servers its steps go to."""
     digest = hashlib.sha256(_kind(request, plan).encode() + _segment_part(request))
     for step in plan.steps:
-        payload = step.facts.payload
+        payload = keyed_payload(step)
         body = step.body if payload is None else encode(payload, option=orjson.OPT_SORT_KEYS)
         digest.update(_joined(step.provider.name, request.method, step.route.path, step.route.query))
         digest.update(upstream_of(step))
@@ -72,6 +75,25 @@ def exact_key(request: IncomingRequest, plan: RequestPlan, per_key: bool) -> str
             for credential in _credentials(step):
                 digest.update(b"\0" + credential)
     return f"{request.account}/{request.gateway_slug}/{digest.hexdigest()}"
+
+
+def keyed_payload(step: Step) -> Any:
+    """`step`'s body (parsed) as the exact and semantic keys read it: a chat request to an
+    OpenAI-compatible server capped in `max_completion_tokens` alone reads as one capped in
+    `max_tokens`, the same cap under its older name. The gateway writes the newer for a Messages or
+    Responses client (`WRITTEN_CAP`), where chat clients often send the older: one entry serves
+    both. (OpenAI's reasoning models refuse the older name: a chat request with it may be served
+    the answer stored for the newer.)"""
+    payload = step.facts.payload
+    if (
+        isinstance(payload, dict)
+        and WRITTEN_CAP in payload
+        and "max_tokens" not in payload
+        and isinstance(step.provider, OpenAICompatible)
+        and step.route.path.rstrip("/").endswith("chat/completions")
+    ):
+        payload = {("max_tokens" if name == WRITTEN_CAP else name): value for name, value in payload.items()}
+    return payload
 
 
 def custom_key(request: IncomingRequest, plan: RequestPlan, name: str, per_key: bool) -> str:

@@ -11,7 +11,13 @@ from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway
 from sluicegate.pipeline.cache_asks import first_step_ask
 from sluicegate.pipeline.cache_control import parse_cache_control
-from sluicegate.pipeline.cache_keys import answer_variant, credential_fingerprint, segment_of, upstreams_of
+from sluicegate.pipeline.cache_keys import (
+    answer_variant,
+    credential_fingerprint,
+    keyed_payload,
+    segment_of,
+    upstreams_of,
+)
 from sluicegate.pipeline.header_values import SEMANTIC_THRESHOLD_HEADER as THRESHOLD_HEADER
 from sluicegate.pipeline.header_values import semantic_threshold
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
@@ -71,7 +77,7 @@ def read_lookup(
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",
         variant=answer_variant(plan.steps),
     )
-    scoped = read_scope(origin, step.facts.payload, step.provider.conversations)
+    scoped = read_scope(origin, keyed_payload(step), step.provider.conversations)
     if not isinstance(scoped, Scoped):
         return None
     control = parse_cache_control(headers.getall("cache-control", []))
