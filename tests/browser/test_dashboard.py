@@ -23,7 +23,7 @@ from tests.browser.conftest import expect, sign_in
 from tests.conftest import RunningGateway
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 MESSAGES = [{"role": "user", "content": "what is a sluice gate"}]
 PROVIDER_KEY = "sk-proj-browser-secret-0123456789"
@@ -242,6 +242,12 @@ def test_a_read_token_sees_no_admin_controls(page: Page, gateway: RunningGateway
     assert page.locator("tr[data-slug=default] >> text=Edit").count() == 0
     page.goto(f"{gateway.url}/dashboard/#/tokens")
     page.locator("text=Nothing to show").wait_for()
+    # It says why (the page wants another scope), not that the token allows no page at all.
+    expect(page.locator("main .why")).to_have_text(
+        "The Tokens page needs the admin scope; this token's scopes are read. Go to a page it allows"
+    )
+    page.click("main .why a")
+    page.wait_for_selector('[data-figure="Requests"]')
 
 
 def test_a_gateway_limited_admin_sees_only_its_gateways_and_no_account_controls(
@@ -266,17 +272,43 @@ def test_a_gateway_limited_admin_sees_only_its_gateways_and_no_account_controls(
 
 
 def test_open_mode_when_the_gateway_has_no_whoami(page: Page, gateway: RunningGateway) -> None:
-    """A gateway without admin authentication (no /whoami) is used as admin, without signing in."""
+    """A gateway without admin authentication (no /whoami) is used as admin once signed in with
+    anything; a fresh visit asks nothing of /whoami (without a token it would be a 401)."""
     admin = {"Authorization": f"Bearer {gateway.settings.admin_token}"}
-    page.route("**/api/v1/whoami", lambda route: route.fulfill(status=404, json={"error": {"message": "no"}}))
+    asked: list[str | None] = []
+
+    def no_whoami(route: Route) -> None:
+        asked.append(route.request.headers.get("authorization"))
+        route.fulfill(status=404, json={"error": {"message": "no"}})
+
+    page.route("**/api/v1/whoami", no_whoami)
     page.route(
         "**/api/v1/accounts/**", lambda route: route.continue_(headers={**route.request.headers, **admin})
     )
     page.goto(f"{gateway.url}/dashboard")
+    page.locator("input[name=token]").wait_for()
+    assert asked == []
+    page.fill("input[name=token]", "anything")
+    page.click("button[type=submit]")
     page.locator(".open-mode").wait_for()
-    assert page.locator("input[name=token]").count() == 0
+    assert asked == ["Bearer anything"]
     assert "Tokens" in page.locator("nav.sidebar").inner_text()
     page.wait_for_selector('[data-figure="Requests"]')
+    page.reload()  # the open session is kept for the tab, checked again (without a token)
+    page.locator(".open-mode").wait_for()
+    assert asked == ["Bearer anything", None]
+
+
+def test_a_fresh_visit_asks_whoami_nothing_and_shows_the_sign_in(page: Page, gateway: RunningGateway) -> None:
+    statuses: list[int] = []
+    page.on(
+        "response", lambda response: statuses.append(response.status) if "/api/" in response.url else None
+    )
+    page.goto(f"{gateway.url}/dashboard")
+    page.locator("input[name=token]").wait_for()
+    sign_in(page, gateway)
+    page.wait_for_selector('[data-figure="Requests"]')
+    assert 401 not in statuses
 
 
 def test_the_dashboard_files_are_served_from_the_package(gateway: RunningGateway) -> None:

@@ -160,12 +160,14 @@ def test_every_setting_changed_in_the_form_is_what_the_api_returns(
     properties = {
         name: prop
         for name, prop in schemas["GatewaySettings"]["properties"].items()
-        if not prop.get("readOnly")  # kept by the gateway: no field, never sent
+        # readOnly: kept by the gateway, no field, never sent; routes: edited in the Routes card
+        if not prop.get("readOnly") and name != "routes"
     }
     before = gateway.http.get(GATEWAY).json()["settings"]
     wanted = {name: changed(schemas, name, prop, before[name]) for name, prop in properties.items()}
 
     editor = open_editor(page, gateway)
+    assert editor.locator("[data-field='settings.routes']").count() == 0
     for name, value in wanted.items():
         field = editor.locator(f"[data-field='settings.{name}']")
         assert field.count() == 1, f"the editor has no field for setting {name!r}"

@@ -85,8 +85,9 @@ export class Api {
   }
 
   // `optional`: a call the page can do without (the replica's status), whose 401 (say, a gateway
-  // in front that answers only the account routes) must not sign the user out.
-  async request(method, path, { params, body, optional = false } = {}) {
+  // in front that answers only the account routes) must not sign the user out. `ifMatch`: the
+  // gateway's ETag as read, so that a change is made only if nobody changed it since (else a 412).
+  async request(method, path, { params, body, optional = false, ifMatch = null } = {}) {
     const url = new URL(path, BASE);
     for (const [name, value] of Object.entries(params || {})) {
       if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
@@ -94,6 +95,7 @@ export class Api {
     const headers = {};
     if (this.session.token) headers.Authorization = `Bearer ${this.session.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (ifMatch) headers["If-Match"] = ifMatch;
     const response = await fetch(url, {
       method,
       headers,
@@ -157,6 +159,22 @@ export class Api {
 
   log(gateway, id) {
     return this.get(this.gatewayPath(gateway, `/logs/${encodeURIComponent(id)}`));
+  }
+
+  // A change to gateway `slug` made only if it is still at version `etag` (the one the screen
+  // shows). When it changed meanwhile (a 412), the change is sent again, on the version it has
+  // now, if `unaffected(gateway now)` says what changed is nothing this change is about (the Routes
+  // card saved a route, and the settings form saves its cache TTL); otherwise the 412 is thrown,
+  // and nothing was saved.
+  async changeGateway(slug, method, path, { body, etag, unaffected }) {
+    try {
+      return await this.request(method, path, { body, ifMatch: etag });
+    } catch (error) {
+      if (error.status !== 412) throw error;
+      const now = await this.gateway(slug);
+      if (!unaffected(now)) throw error;
+      return this.request(method, path, { body, ifMatch: now.etag });
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // The dashboard's entry: sign-in, the page frame, and a hash router (#/overview, #/logs, …).
 
 import { Api, ApiError, Session, signIn } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, h, whileBusy } from "./dom.js";
 import { Filters } from "./filters.js";
 import { gatewaysPage } from "./gateways.js";
 import { logsPage } from "./logs.js";
@@ -27,9 +27,12 @@ let leave = () => {};
 
 async function boot() {
   const saved = Session.load();
+  // Without a saved session there is nothing to check: asking /whoami without a token would be
+  // a 401 on every fresh visit. (An open gateway, with no /whoami, is found at the sign-in.)
+  if (!saved) return showLogin();
   try {
-    // A saved token is checked again: it may have been revoked; no token finds open gateways.
-    session = await signIn(saved ? saved.token : "");
+    // A saved token is checked again: it may have been revoked.
+    session = await signIn(saved.token);
     session.save();
   } catch (error) {
     Session.forget();
@@ -44,6 +47,7 @@ function showLogin(message = "") {
   session = null;
   const token = h("input", { type: "password", name: "token", autocomplete: "off", placeholder: "sg_…", required: true, autofocus: true });
   const problem = h("p", { class: "error", role: "alert", hidden: !message }, message);
+  const submit = h("button", { type: "submit" }, "Sign in");
   clear(
     root,
     h(
@@ -55,22 +59,25 @@ function showLogin(message = "") {
           class: "card login-card",
           onsubmit: async (event) => {
             event.preventDefault();
-            try {
-              session = await signIn(token.value.trim());
+            await whileBusy(submit, async () => {
+              try {
+                session = await signIn(token.value.trim());
+              } catch (error) {
+                problem.hidden = false;
+                clear(problem, error.status === 401 ? "That token is invalid, expired or revoked." : `Could not sign in: ${error.message}`);
+                return;
+              }
               session.save();
               location.hash = `#/${firstPage()}`;
               route();
-            } catch (error) {
-              problem.hidden = false;
-              clear(problem, error.status === 401 ? "That token is invalid, expired or revoked." : `Could not sign in: ${error.message}`);
-            }
+            });
           },
         },
         h("div", { class: "brand large" }, h("img", { src: "favicon.svg", alt: "" }), "Sluicegate"),
         h("p", { class: "muted" }, "Sign in with an API token. It is kept in this tab only."),
         h("label", { class: "field" }, h("span", {}, "Token"), token),
         problem,
-        h("button", { type: "submit" }, "Sign in"),
+        submit,
       ),
     ),
   );
@@ -96,7 +103,14 @@ function route() {
   const notices = h("div", { class: "notices" });
   clear(root, h("div", { class: "shell" }, sidebar(page), h("div", { class: "column" }, notices, main)));
   if (!page) {
-    clear(main, h("div", { class: "card" }, h("h1", {}, "Nothing to show"), h("p", {}, `This token's scopes (${session.scopes.join(", ")}) allow no dashboard page.`)));
+    const asked = PAGES.find((p) => p.path === path);
+    const scopes = session.scopes.join(", ") || "none";
+    const why = asked
+      ? [`The ${asked.title} page needs the ${asked.scope} scope; this token's scopes are ${scopes}. `, firstPage() === "none" ? null : h("a", { href: `#/${firstPage()}` }, "Go to a page it allows")]
+      : firstPage() === "none"
+        ? `This token's scopes (${scopes}) allow no dashboard page.`
+        : ["There is no such page. ", h("a", { href: `#/${firstPage()}` }, "Go to the first page")];
+    clear(main, h("div", { class: "card" }, h("h1", {}, "Nothing to show"), h("p", { class: "why" }, why)));
     leave = () => {};
     return;
   }

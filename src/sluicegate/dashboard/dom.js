@@ -57,11 +57,23 @@ export function count(value) {
   return Math.abs(value) >= 100000 ? compact.format(value) : integer.format(value);
 }
 
-export function usd(value) {
+// Dollars as plain decimals (never "2.0e-8"): cents from a cent up, two significant digits below.
+// `digits` asks for more significant digits (a budget's remainder); `step` is a chart axis's
+// spacing, whose labels need as many decimals as it has to differ from each other.
+export function usd(value, { digits = 2, step = null } = {}) {
   if (value === null || value === undefined) return "–";
   if (value === 0) return "$0.00";
-  if (Math.abs(value) < 0.01) return `$${value.toPrecision(2)}`;
-  return `$${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const sign = value < 0 ? "-" : "";
+  const size = Math.abs(value);
+  const decimals = Math.min(20, Math.max(2, decimalsOf(step), size < 1 ? digits - 1 - Math.floor(Math.log10(size)) : 0));
+  const text = size.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: decimals });
+  return `${sign}$${text}`;
+}
+
+// Decimals that tell multiples of `step` apart (0.05 → 2, 2 → 0); 0 without a step.
+export function decimalsOf(step) {
+  if (!step || !Number.isFinite(step)) return 0;
+  return Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
 }
 
 export function ms(value) {
@@ -103,4 +115,30 @@ export function toast(message, kind = "info") {
   const note = h("div", { class: `toast ${kind}`, role: "status" }, message);
   document.body.append(note);
   setTimeout(() => note.remove(), 4000);
+}
+
+// Runs `work()` with `controls` (buttons) disabled: a second click, or a double click, cannot send
+// the call again while the first is under way (two tokens created, a 409 beside a success).
+export async function whileBusy(controls, work) {
+  const list = [controls].flat().filter(Boolean);
+  for (const control of list) control.disabled = true;
+  try {
+    return await work();
+  } finally {
+    for (const control of list) control.disabled = false;
+  }
+}
+
+// Runs `draw()`, which may replace what is in `container`, and gives the keyboard focus back to
+// the control that had it: the one of the new drawing with the same `data-focus` key. Without this,
+// a refresh drops the focus on the page's body each time.
+export function keepingFocus(container, draw) {
+  const active = document.activeElement;
+  const holder = active && active !== document.body && container.contains(active) ? active.closest("[data-focus]") : null;
+  const result = draw();
+  if (holder && document.activeElement !== active) {
+    const again = holder.isConnected ? holder : container.querySelector(`[data-focus="${CSS.escape(holder.dataset.focus)}"]`);
+    if (again) again.focus({ preventScroll: true });
+  }
+  return result;
 }

@@ -1,6 +1,6 @@
 // The filter bar shared by the overview and accelerator pages: time range, gateway, provider, model.
 
-import { h } from "./dom.js";
+import { clear, h } from "./dom.js";
 
 export const RANGES = [
   { id: "1h", label: "Last hour", seconds: 3600 },
@@ -30,22 +30,16 @@ export class Filters {
   }
 }
 
-// The bar; `choices` holds the options seen ({gateways, providers, models}); `changed()` after each edit.
+// The bar: `{ element, update(choices) }`, `choices` holding the options seen ({gateways,
+// providers, models}); `changed()` after each edit. The bar is drawn once: `update` changes only
+// the options of a list that differ, so the control a person is using keeps the keyboard focus.
 export function filterBar(filters, choices, changed) {
-  const select = (name, label, values, all) =>
-    h(
-      "label",
-      { class: "field" },
-      h("span", {}, label),
-      h(
-        "select",
-        { name, onchange: (event) => ((filters[name] = event.target.value), changed()) },
-        h("option", { value: "" }, all),
-        values.map((value) => h("option", { value, selected: value === filters[name] }, value)),
-        // Keep a chosen value listed even when the current range has not seen it.
-        filters[name] && !values.includes(filters[name]) ? h("option", { value: filters[name], selected: true }, filters[name]) : null,
-      ),
-    );
+  const lists = [];
+  const select = (name, label, all) => {
+    const control = h("select", { name, onchange: (event) => ((filters[name] = event.target.value), changed()) });
+    lists.push({ name, control, all });
+    return h("label", { class: "field" }, h("span", {}, label), control);
+  };
   const custom = h(
     "span",
     { class: "custom-range", hidden: filters.range !== "custom" },
@@ -62,6 +56,7 @@ export function filterBar(filters, choices, changed) {
         if (filters.range === "custom" && filters.from === null) {
           filters.to = Math.floor(Date.now() / 1000);
           filters.from = filters.to - 86400;
+          for (const input of custom.querySelectorAll("input")) input.value = toLocal(filters[input.name]);
         }
         custom.hidden = filters.range !== "custom";
         changed();
@@ -69,23 +64,38 @@ export function filterBar(filters, choices, changed) {
     },
     RANGES.map((r) => h("option", { value: r.id, selected: r.id === filters.range }, r.label)),
   );
-  return h(
+  const element = h(
     "div",
     { class: "filters" },
     h("label", { class: "field" }, h("span", {}, "Time range"), range),
     custom,
-    select("gateway", "Gateway", choices.gateways, "All gateways"),
-    select("provider", "Provider", choices.providers, "All providers"),
-    select("model", "Model", choices.models, "All models"),
+    select("gateway", "Gateway", "All gateways"),
+    select("provider", "Provider", "All providers"),
+    select("model", "Model", "All models"),
   );
+  const update = (seen) => {
+    for (const { name, control, all } of lists) {
+      const values = seen[`${name}s`] || [];
+      // A chosen value stays listed even when the current range has not seen it.
+      const wanted = ["", ...values, ...(filters[name] && !values.includes(filters[name]) ? [filters[name]] : [])];
+      const shown = [...control.options].map((option) => option.value);
+      if (shown.length !== wanted.length || shown.some((value, i) => value !== wanted[i])) {
+        clear(control, wanted.map((value) => h("option", { value }, value || all)));
+      }
+      control.value = filters[name];
+    }
+  };
+  update(choices);
+  return { element, update };
+}
+
+function toLocal(epoch) {
+  if (epoch === null) return "";
+  const date = new Date(epoch * 1000);
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
 function dateInput(name, filters, changed) {
-  const toLocal = (epoch) => {
-    if (epoch === null) return "";
-    const date = new Date(epoch * 1000);
-    return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-  };
   return h("input", {
     type: "datetime-local",
     name,

@@ -1,8 +1,9 @@
 // The gateways page: list and create gateways; each one's settings, provider keys and endpoints.
 
-import { clear, h, time, toast } from "./dom.js";
+import { clear, h, time, toast, whileBusy } from "./dom.js";
 import { endpointsCard } from "./endpoints.js";
 import { gatewayEditor } from "./gateway-editor.js";
+import { newestOnly } from "./loads.js";
 import { routeErrorNotice } from "./notices.js";
 import { providerKeysCard } from "./provider-keys.js";
 import { routesCard } from "./routes.js";
@@ -12,6 +13,10 @@ export function gatewaysPage(context, main) {
   const admin = session.can("admin");
   const list = h("div", { class: "card table-card" }, h("p", { class: "muted" }, "Loading…"));
   const editor = h("div");
+  // Only the newest list, and the gateway opened last, are drawn: an earlier answer coming late
+  // (Edit on one gateway, then on another) does not replace the newer one.
+  const lists = newestOnly();
+  const opens = newestOnly();
   clear(
     main,
     h("header", { class: "page-head" }, h("h1", {}, "Gateways")),
@@ -23,6 +28,7 @@ export function gatewaysPage(context, main) {
   function createForm() {
     const name = h("input", { name: "name", required: true, placeholder: "Production", maxlength: 200 });
     const slug = h("input", { name: "slug", placeholder: "derived from the name", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
+    const submit = h("button", { type: "submit" }, "Create gateway");
     return h(
       "form",
       {
@@ -30,34 +36,41 @@ export function gatewaysPage(context, main) {
         "aria-label": "New gateway",
         onsubmit: async (event) => {
           event.preventDefault();
-          try {
-            const created = await api.request("POST", api.account("/gateways"), {
-              body: { name: name.value.trim(), ...(slug.value.trim() ? { slug: slug.value.trim() } : {}) },
-            });
+          const form = event.target;
+          // The button is off until the answer comes: a double click must not send it twice.
+          await whileBusy(submit, async () => {
+            let created;
+            try {
+              created = await api.request("POST", api.account("/gateways"), {
+                body: { name: name.value.trim(), ...(slug.value.trim() ? { slug: slug.value.trim() } : {}) },
+              });
+            } catch (error) {
+              toast(error.message, "error");
+              return;
+            }
             toast(`Gateway ${created.slug} created`, "success");
-            event.target.reset();
+            form.reset();
             await load();
             open(created.slug, true);
-          } catch (error) {
-            toast(error.message, "error");
-          }
+          });
         },
       },
       h("h2", {}, "New gateway"),
       h("label", { class: "field" }, h("span", {}, "Name"), name),
       h("label", { class: "field" }, h("span", {}, "URL slug"), slug),
-      h("button", { type: "submit" }, "Create gateway"),
+      submit,
     );
   }
 
-  async function load() {
+  const load = () => lists.run(async (current) => {
     let gateways;
     try {
       gateways = await api.gateways();
     } catch (error) {
-      clear(list, h("p", { class: "error" }, `Could not load gateways: ${error.message}`));
+      if (current()) clear(list, h("p", { class: "error" }, `Could not load gateways: ${error.message}`));
       return;
     }
+    if (!current()) return;
     clear(
       list,
       h(
@@ -88,18 +101,19 @@ export function gatewaysPage(context, main) {
         ),
       ),
     );
-  }
+  });
 
   // The editor (admins) or the endpoints alone (readers) of one gateway, fresh from the API.
-  async function open(slug, editing) {
+  const open = (slug, editing) => opens.run(async (current) => {
     clear(editor, h("p", { class: "card muted" }, "Loading…"));
     let gateway, urls, schemas;
     try {
       [gateway, urls, schemas] = await Promise.all([api.gateway(slug), api.urls(slug), editing ? api.schemas() : null]);
     } catch (error) {
-      clear(editor, h("p", { class: "card error" }, `Could not load gateway ${slug}: ${error.message}`));
+      if (current()) clear(editor, h("p", { class: "card error" }, `Could not load gateway ${slug}: ${error.message}`));
       return;
     }
+    if (!current()) return;
     // Broken routes head the gateway's view, for readers too; the routes card refreshes them after
     // it saves or restores a route.
     const broken = h("div", { class: "route-errors", "aria-label": "Broken routes" });
@@ -108,6 +122,7 @@ export function gatewaysPage(context, main) {
     const done = {
       saved: (saved) => (load(), open(saved.slug, true)),
       closed: () => clear(editor),
+      reload: () => open(slug, true),
       deleted: () => (clear(editor), load()),
     };
     clear(
@@ -122,14 +137,17 @@ export function gatewaysPage(context, main) {
           { class: "side" },
           endpointsCard(urls, gateway),
           editing ? providerKeysCard(api, slug, urls.result.map((u) => u.provider)) : null,
-          editing ? routesCard(api, slug, showBroken) : null,
+          editing ? routesCard(api, slug, showBroken, session) : null,
         ),
       ),
     );
+    // What was opened is below the list, which may be long: bring it into view (the editor's
+    // first field takes the focus; the endpoints alone have no field).
     const first = editor.querySelector("input[name=name]");
     if (first) first.focus();
-  }
+    else editor.scrollIntoView({ block: "start" });
+  });
 
   load();
-  return () => {};
+  return () => (lists.drop(), opens.drop());
 }

@@ -1,11 +1,19 @@
 // The logs page: the newest requests of every gateway (or one), refreshed every few seconds, and
-// one request in detail. Markers say which cache answered (exact or semantic), when token counts
-// are estimates, when a record is incomplete, what the guardrails found, and the feedback given.
+// one request in detail (logs-detail.js). Markers say which cache answered (exact or semantic),
+// which records are shadow checks, when token counts are estimates, when a record is incomplete,
+// what the guardrails found, and the feedback given.
+//
+// A refresh updates the table in place (a row keeps its element, and the keyboard focus), and
+// once older pages were loaded it fetches down to the rows shown, so no record leaves the table.
 
-import { clear, count, h, ms, statusClass, time, usd } from "./dom.js";
+import { clear, count, h, keepingFocus, ms, statusClass, time, usd, whileBusy } from "./dom.js";
+import { newestOnly } from "./loads.js";
+import { detailPanel, FEEDBACK, findings } from "./logs-detail.js";
 
 const REFRESH_MS = 3000;
 const PAGE = 50;
+const CATCH_UP_PAGE = 1000; // the API's largest page: reaching the rows shown after older pages were loaded
+const CATCH_UP_CALLS = 5;
 const DEFAULT_RANGE = "24h";
 const RANGES = [
   { id: "1h", label: "Last hour", seconds: 3600 },
@@ -16,23 +24,30 @@ const RANGES = [
   { id: "all", label: "All time" },
 ];
 const COLUMNS = ["Time", "Gateway", "Status", "Provider", "Model", "Endpoint", "Latency", "Tokens", "Cost", "Feedback", "Cache"];
-const FEEDBACK = { 1: ["👍", "positive", "thumbs up"], 0: ["neutral", "neutral", "neutral (not evaluated)"], "-1": ["👎", "negative", "thumbs down"] };
 
 export function logsPage(context, main) {
   const { api } = context;
-  const state = { range: DEFAULT_RANGE, gateway: "", status: "", provider: "", model: "", cached: "", feedback: "", live: true, selected: null };
-  const seen = new Set();
+  const state = { range: DEFAULT_RANGE, gateway: "", status: "", provider: "", model: "", cached: "", feedback: "", live: true };
+  const seen = new Set(); // ids drawn since the filters changed: a row new to them is marked
+  let rows = []; // the records shown, newest first
   let older = null; // cursor of the next, older page
-  let extra = []; // rows of older pages the person loaded
+  let extended = false; // older pages were loaded: a refresh keeps them, joined without a gap
+  let generation = 0; // bumped when the filters change: what loads of earlier filters bring is dropped
   let fitted = false; // the range was checked against the data once (see fitRange)
+  let listing = null; // the gateways' listing under way
+  const loads = newestOnly();
 
   const bar = h("div", { class: "toolbar" });
   const note = h("p", { class: "callout info range-note", role: "status", hidden: true });
   const table = h("tbody");
-  const more = h("button", { class: "secondary", hidden: true, onclick: loadOlder }, "Load older");
-  const detail = h("aside", { class: "detail card", hidden: true });
+  const more = h("button", { class: "secondary", hidden: true, onclick: () => loadOlder() }, "Load older");
   const empty = h("p", { class: "muted empty", hidden: true }, "No requests match these filters yet.");
   const live = h("span", { class: "live-dot", title: "refreshing every 3 s" });
+  const detail = detailPanel(api, (id, hadFocus) => {
+    const row = rowOf(id);
+    if (row) row.classList.remove("selected");
+    if (row && hadFocus) row.focus({ preventScroll: true }); // back to the row the detail came from
+  });
   clear(
     main,
     h("header", { class: "page-head" }, h("h1", {}, "Logs"), h("span", { class: "muted small" }, live, " live")),
@@ -48,7 +63,7 @@ export function logsPage(context, main) {
         empty,
         h("div", { class: "table-foot" }, more),
       ),
-      detail,
+      detail.element,
     ),
   );
 
@@ -57,7 +72,8 @@ export function logsPage(context, main) {
     const change = (name) => (event) => {
       state[name] = event.target.type === "checkbox" ? event.target.checked : event.target.value.trim();
       live.classList.toggle("off", !state.live);
-      if (name !== "live") note.hidden = true;
+      if (name === "live") return;
+      note.hidden = true;
       refresh(true);
     };
     const options = (name, pairs) =>
@@ -81,49 +97,64 @@ export function logsPage(context, main) {
     );
   }
 
-  function params(cursor) {
+  function params(cursor = null, limit = PAGE) {
     const { gateway, status, provider, model, cached, feedback } = state;
     const range = RANGES.find((r) => r.id === state.range);
     const from = range.seconds ? (Date.now() / 1000 - range.seconds).toFixed(3) : null;
-    return { from, gateway, status, provider, model, cached, feedback, cursor, limit: PAGE };
+    return { from, gateway, status, provider, model, cached, feedback, cursor, limit };
   }
 
-  // One refresh at a time: a slow answer (a large log) must not pile up calls every REFRESH_MS.
-  // One asked for meanwhile (a filter changed) runs once the one under way has ended.
-  let inFlight = null;
-  let again = null; // null, or whether the refresh asked for meanwhile resets the table
+  // Only the newest load draws, and none made for earlier filters: a filter changed while a slow
+  // answer was on its way does not show that answer under the new filters.
   function refresh(reset = false) {
-    if (inFlight) {
-      again = again || reset;
-      return inFlight;
+    if (!bar.firstChild) return null; // the filter bar (drawn once the gateways are known) comes first
+    if (reset) {
+      generation += 1;
+      older = null; // a cursor of the earlier filters' pages
+      extended = false;
+      more.hidden = true;
     }
-    inFlight = load(reset).finally(() => {
-      inFlight = null;
-      if (again !== null) {
-        const next = again;
-        again = null;
-        refresh(next);
+    const mine = generation;
+    return loads.run(async (current) => {
+      let answer;
+      try {
+        answer = await newest(reset);
+      } catch (error) {
+        if (current() && mine === generation) problem(`Could not load logs: ${error.message}`);
+        return;
       }
+      if (!current() || mine !== generation) return;
+      const { fetched, next, joined } = answer;
+      if (joined) {
+        const fresh = new Set(fetched.map((r) => r.id));
+        rows = [...fetched, ...rows.filter((r) => !fresh.has(r.id))];
+      } else {
+        rows = fetched;
+        older = next;
+        extended = rows.length > PAGE; // (a flood of new requests: the pages fetched to catch up)
+      }
+      if (reset) seen.clear();
+      draw(!reset && seen.size > 0);
     });
-    return inFlight;
   }
 
-  async function load(reset) {
-    if (!bar.firstChild) return; // the filter bar (drawn once the gateways are known) comes first
-    if (reset) {
-      extra = [];
-      seen.clear();
+  // The newest page; once older pages were loaded, the pages after it down to the newest row
+  // shown, so that the table stays one run of records (`joined`). Past CATCH_UP_CALLS calls
+  // (a flood of new requests) the table starts again from the newest.
+  async function newest(reset) {
+    let page = await api.logs(params());
+    if (!fitted) page = await fitRange(page);
+    const fetched = [...page.result];
+    let next = page.next_cursor;
+    if (reset || !extended) return { fetched, next, joined: false };
+    const shown = new Set(rows.map((r) => r.id));
+    const reached = () => fetched.some((r) => shown.has(r.id));
+    for (let calls = 1; !reached() && next && calls < CATCH_UP_CALLS; calls += 1) {
+      page = await api.logs(params(next, CATCH_UP_PAGE));
+      fetched.push(...page.result);
+      next = page.next_cursor;
     }
-    let page;
-    try {
-      page = await api.logs(params());
-      if (!fitted) page = await fitRange(page);
-    } catch (error) {
-      clear(table, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "error" }, `Could not load logs: ${error.message}`)));
-      return;
-    }
-    if (!extra.length) older = page.next_cursor;
-    draw([...page.result, ...extra.filter((r) => !page.result.some((p) => p.id === r.id))], !reset && seen.size > 0);
+    return { fetched, next, joined: reached() };
   }
 
   // A new install's requests are often older than the default range (tried yesterday, looked at
@@ -131,63 +162,76 @@ export function logsPage(context, main) {
   async function fitRange(page) {
     fitted = true;
     if (page.result.length || state.range !== DEFAULT_RANGE) return page;
-    const newest = await api.logs({ limit: 1 });
-    if (!newest.result.length) return page;
+    const newestRecord = await api.logs({ limit: 1 });
+    if (!newestRecord.result.length) return page;
     state.range = "all";
     bar.querySelector("select[name=range]").value = "all";
     const label = RANGES.find((r) => r.id === DEFAULT_RANGE).label.toLowerCase();
     note.hidden = false;
-    note.textContent = `No requests in the ${label}: showing all time (the newest is from ${time(newest.result[0].ts)}).`;
+    note.textContent = `No requests in the ${label}: showing all time (the newest is from ${time(newestRecord.result[0].ts)}).`;
     return api.logs(params());
   }
 
-  async function loadOlder() {
-    if (!older) return;
-    const page = await api.logs(params(older));
-    extra = [...extra, ...page.result];
-    older = page.next_cursor;
-    refresh();
+  // The button is off while the page comes (a double click asks once).
+  function loadOlder() {
+    if (!older) return null;
+    const mine = generation;
+    return whileBusy(more, async () => {
+      let page;
+      try {
+        page = await api.logs(params(older));
+      } catch (error) {
+        problem(`Could not load older records: ${error.message}`, true);
+        return;
+      }
+      if (mine !== generation) return; // the filters changed meanwhile
+      const shown = new Set(rows.map((r) => r.id));
+      rows = [...rows, ...page.result.filter((r) => !shown.has(r.id))];
+      older = page.next_cursor;
+      extended = true;
+      draw(false); // older rows are not new ones
+    });
   }
 
-  function draw(records, markNew) {
-    clear(
-      table,
-      records.map((r) => {
-        const fresh = markNew && !seen.has(r.id);
+  // A message in the table; `keep` leaves the rows there (a failed "Load older").
+  function problem(message, keep = false) {
+    const cell = h("tr", { class: "message" }, h("td", { colspan: COLUMNS.length, class: "error" }, message));
+    if (keep) table.append(cell);
+    else clear(table, cell);
+  }
+
+  function rowOf(id) {
+    return id ? table.querySelector(`tr[data-id="${CSS.escape(id)}"]`) : null;
+  }
+
+  // The rows drawn in place: a row still shown keeps its element (and the focus, when it has it),
+  // redrawn only when its record changed; new rows go in before the rows they precede.
+  function draw(markNew) {
+    keepingFocus(table, () => {
+      const wanted = new Set(rows.map((r) => r.id));
+      for (const row of [...table.children]) if (!wanted.has(row.dataset.id)) row.remove();
+      let next = table.firstElementChild;
+      for (const r of rows) {
+        const signature = JSON.stringify(r);
+        let row = rowOf(r.id);
+        if (!row) {
+          row = h("tr", { dataset: { id: r.id, gateway: r.gateway, focus: `log:${r.id}` }, tabindex: 0, onclick: () => open(r.id), onkeydown: (event) => event.key === "Enter" && open(r.id) });
+          if (markNew && !seen.has(r.id)) row.classList.add("new");
+        }
+        if (row.dataset.signature !== signature) {
+          row.dataset.signature = signature;
+          clear(row, cells(r));
+        }
+        row.classList.toggle("selected", r.id === detail.shown);
         seen.add(r.id);
-        return h(
-          "tr",
-          {
-            class: [fresh ? "new" : "", r.id === state.selected ? "selected" : ""].join(" ").trim() || null,
-            dataset: { id: r.id, gateway: r.gateway },
-            tabindex: 0,
-            onclick: () => open(r),
-            onkeydown: (event) => event.key === "Enter" && open(r),
-          },
-          h("td", { class: "nowrap" }, time(r.ts)),
-          h("td", { class: "mono" }, r.gateway),
-          h(
-            "td",
-            { class: "nowrap" },
-            h("span", { class: statusClass(r.status) }, r.status),
-            r.degraded ? h("span", { class: "tag degraded", title: `Incomplete record: ${r.degraded}` }, "incomplete") : null,
-            guardrailTag(r),
-          ),
-          h("td", {}, r.provider),
-          h("td", { class: "model" }, r.model || "–"),
-          h("td", { class: "endpoint" }, `${r.method} ${r.endpoint}`),
-          h("td", { class: "num" }, ms(r.latency_ms)),
-          h("td", { class: "num" }, tokens(r)),
-          h("td", { class: "num" }, usd(r.cost_usd)),
-          h("td", { class: "nowrap feedback" }, feedbackTags(r)),
-          h("td", { class: "nowrap" }, r.cache_status ? cacheTag(r) : ""),
-        );
-      }),
-    );
-    empty.hidden = records.length > 0;
+        if (row === next) next = row.nextElementSibling;
+        else table.insertBefore(row, next);
+      }
+    });
+    empty.hidden = rows.length > 0;
     more.hidden = !older;
-    fill("seen-providers", records.map((r) => r.provider));
-    fill("seen-models", records.map((r) => r.model).filter(Boolean));
+    fill("seen-providers", rows.map((r) => r.provider));
+    fill("seen-models", rows.map((r) => r.model).filter(Boolean));
   }
 
   function fill(id, values) {
@@ -195,111 +239,77 @@ export function logsPage(context, main) {
     if (list) clear(list, [...new Set(values)].sort().map((v) => h("option", { value: v })));
   }
 
-  async function open(record) {
-    state.selected = record.id;
-    for (const row of table.querySelectorAll("tr")) row.classList.toggle("selected", row.dataset.id === record.id);
-    detail.hidden = false;
-    clear(detail, h("p", { class: "muted" }, "Loading…"));
-    try {
-      showDetail(await api.log(record.gateway, record.id));
-    } catch (error) {
-      clear(detail, h("p", { class: "error" }, `Could not load the request: ${error.message}`));
-    }
+  function open(id) {
+    const record = rows.find((r) => r.id === id);
+    if (!record) return;
+    for (const row of table.querySelectorAll("tr.selected")) row.classList.remove("selected");
+    rowOf(id)?.classList.add("selected");
+    detail.open(record);
   }
 
-  function showDetail(r) {
-    const close = h("button", { class: "icon", title: "Close", onclick: () => ((detail.hidden = true), (state.selected = null)) }, "×");
-    clear(
-      detail,
-      h("div", { class: "detail-head" }, h("h2", {}, h("span", { class: statusClass(r.status) }, r.status), ` ${r.method} ${r.endpoint}`), close),
-      h("p", { class: "muted small mono" }, r.id),
-      r.error ? h("div", { class: "callout error" }, r.error) : null,
-      r.degraded ? h("div", { class: "callout warning" }, `Incomplete record: ${r.degraded}`) : null,
-      section("Request", facts([
-        ["Time", time(r.ts)], ["Gateway", r.gateway], ["Provider", r.provider], ["Model", r.model || "–"],
-        ["Stream", r.stream ? "yes" : "no"], ["Universal step", r.step ?? "–"],
-      ])),
-      section("Timings", facts([
-        ["Latency", ms(r.latency_ms)], ["Time to first byte", ms(r.ttfb_ms)], ["Cache", r.cache_status ? cacheLabel(r) : "not cacheable"],
-        ["Time saved", r.cache_saved_ms ? ms(r.cache_saved_ms) : "–"], ["Rate-limited", r.rate_limited ? "yes" : "no"],
-      ])),
-      section("Usage", facts([
-        ["Tokens in", count(r.tokens_in)], ["Tokens out", count(r.tokens_out)], ["Cached tokens", count(r.cached_tokens)],
-        ["Cache-write tokens", count(r.cache_write_tokens)], ["Reasoning tokens", count(r.reasoning_tokens)], ["Estimated usage", r.usage_estimated ? "yes (tokenizer)" : "no"], ["Cost", usd(r.cost_usd)],
-      ])),
-      findings(r).length ? section("Guardrails", h("ul", { class: "findings" }, findings(r).map((f) => h("li", { class: "mono" }, f)))) : null,
-      r.feedback != null || r.score != null
-        ? section("Feedback", facts([["Feedback", r.feedback != null ? FEEDBACK[r.feedback][2] : "–"], ["Score", r.score ?? "–"]]))
-        : null,
-      r.attempts && r.attempts.length ? section("Attempts", attempts(r.attempts)) : null,
-      Object.keys(r.metadata || {}).length ? section("Metadata", body(JSON.stringify(r.metadata, null, 2))) : null,
-      section("Request headers", facts(Object.entries(r.request_headers || {}), "headers")),
-      section("Request body", body(r.request_body, r.request_body_complete, r.request_body_size)),
-      section("Response body", body(r.response_body, r.response_body_complete, r.response_body_size)),
-    );
+  // The gateways make the filter bar; until they are listed, the timer asks again.
+  function listGateways() {
+    listing = api
+      .gateways()
+      .then((gateways) => {
+        drawBar(gateways.map((g) => g.slug));
+        refresh(true);
+      })
+      .catch((error) => problem(`Could not load the gateways: ${error.message} (trying again every few seconds)`))
+      .finally(() => (listing = null));
   }
 
-  api.gateways().then(
-    (gateways) => {
-      drawBar(gateways.map((g) => g.slug));
-      refresh(true);
-    },
-    (error) => clear(table, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "error" }, `Could not load the gateways: ${error.message}`))),
-  );
-  const timer = setInterval(() => state.live && !document.hidden && !inFlight && refresh(), REFRESH_MS);
-  return () => clearInterval(timer);
+  const onKey = (event) => event.key === "Escape" && detail.close();
+  document.addEventListener("keydown", onKey);
+  listGateways();
+  const timer = setInterval(() => {
+    if (!bar.firstChild) return listing || listGateways();
+    if (state.live && !document.hidden && !loads.busy) refresh();
+  }, REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    loads.drop();
+    document.removeEventListener("keydown", onKey);
+  };
 }
 
-function section(title, content) {
-  return h("section", { class: "detail-section" }, h("h3", {}, title), content);
+// A record's cells in the table.
+function cells(r) {
+  return [
+    h("td", { class: "nowrap" }, time(r.ts)),
+    h("td", { class: "mono" }, r.gateway),
+    h(
+      "td",
+      { class: "nowrap" },
+      h("span", { class: statusClass(r.status) }, r.status),
+      r.degraded ? h("span", { class: "tag degraded", title: `Incomplete record: ${r.degraded}` }, "incomplete") : null,
+      guardrailTag(r),
+    ),
+    h("td", {}, r.provider),
+    h("td", { class: "model" }, r.model || "–"),
+    h("td", { class: "endpoint" }, `${r.method} ${r.endpoint}`),
+    h("td", { class: "num" }, ms(r.latency_ms)),
+    h("td", { class: "num" }, tokens(r)),
+    h("td", { class: "num" }, usd(r.cost_usd)),
+    h("td", { class: "nowrap feedback" }, feedbackTags(r)),
+    h("td", { class: "nowrap cache" }, cacheTag(r)),
+  ];
 }
 
-function facts(pairs, kind = "") {
-  if (!pairs.length) return h("p", { class: "muted small" }, "none");
-  return h("dl", { class: `facts ${kind}` }, pairs.map(([name, value]) => [h("dt", {}, name), h("dd", {}, String(value))]));
-}
-
-function attempts(list) {
-  const columns = ["step", "provider", "status", "latency_ms", "error"];
-  return h(
-    "table",
-    { class: "attempts" },
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.replace("_ms", ""))))),
-    h("tbody", {}, list.map((a) => h("tr", {}, columns.map((c) => h("td", {}, c === "latency_ms" ? ms(a[c]) : a[c] ?? "–"))))),
-  );
-}
-
-// A body as sent: pretty-printed when it is JSON, as is otherwise (SSE, text, base64:…).
-// A stored body, formatted when it is JSON; one cut to logs.body_limit says so, with its sizes.
-function body(text, complete, size) {
-  if (text === null || text === undefined) return h("p", { class: "muted small" }, "not stored");
-  let shown = text;
-  try {
-    shown = JSON.stringify(JSON.parse(text), null, 2);
-  } catch {
-    // not JSON (or JSON cut short): shown as stored
-  }
-  const cut =
-    complete === false
-      ? h("div", { class: "callout warning body-cut" }, `Cut short: only its start is stored (logs.body_limit); the whole body was ${bytes(size)}.`)
-      : null;
-  return [cut, h("pre", { class: "body" }, shown)];
-}
-
-function bytes(n) {
-  return `${Number(n).toLocaleString("en-US")} bytes`;
-}
-
-// "HIT", "MISS semantic": which cache the status is about, when it is the semantic one.
-function cacheLabel(r) {
-  return r.cache_source === "semantic" ? `${r.cache_status} semantic` : r.cache_status;
-}
-
-// The cache outcome, and a mark when the semantic cache answered (a similar earlier question's answer).
+// The cache outcome, and a mark when the semantic cache answered (a similar earlier question's
+// answer); a shadow check (a semantic hit's question sent upstream again) is marked as one, with
+// whether the fresh answer agreed.
 function cacheTag(r) {
+  if (r.cache_source === "shadow") {
+    const verdict = r.shadow_agreed == null ? "" : r.shadow_agreed ? ": the fresh answer agreed" : ": the fresh answer disagreed";
+    const agreed = r.shadow_agreed == null ? null : h("span", { class: `tag ${r.shadow_agreed ? "agreed" : "disagreed"}` }, r.shadow_agreed ? "agreed" : "disagreed");
+    return [h("span", { class: "tag shadow", title: `shadow check of the semantic hit ${r.shadow_of || ""}${verdict}` }, "shadow"), agreed];
+  }
+  if (!r.cache_status) return null;
   const outcome = h("span", { class: `tag ${r.cache_status.toLowerCase()}`, title: r.cache_source ? `${r.cache_source} cache` : null }, r.cache_status);
   if (r.cache_source !== "semantic" || r.cache_status !== "HIT") return outcome;
-  return [outcome, h("span", { class: "tag semantic", title: "answered by the semantic cache: a similar earlier question's answer" }, "semantic")];
+  const similarity = r.semantic_similarity == null ? "" : ` (similarity ${r.semantic_similarity.toFixed(3)})`;
+  return [outcome, h("span", { class: "tag semantic", title: `answered by the semantic cache: a similar earlier question's answer${similarity}` }, "semantic")];
 }
 
 // In / out, with a mark when they were counted with a tokenizer (the provider reported none).
@@ -308,13 +318,6 @@ function tokens(r) {
   const figures = `${count(r.tokens_in)} / ${count(r.tokens_out)}`;
   if (!r.usage_estimated) return figures;
   return [h("span", { class: "tag estimated", title: "estimated with a tokenizer: the provider reported no usage" }, "est."), figures];
-}
-
-// What the guardrails found (`metadata.guardrails`: "request:redact:email, response:flag:phone").
-function findings(r) {
-  const value = (r.metadata || {}).guardrails;
-  if (Array.isArray(value)) return value.map(String);
-  return typeof value === "string" ? value.split(",").map((f) => f.trim()).filter(Boolean) : [];
 }
 
 function guardrailTag(r) {

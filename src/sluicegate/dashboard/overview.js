@@ -1,8 +1,9 @@
 // The overview and accelerator pages: analytics of the filtered range, as figures and charts.
 
 import { timeChart } from "./charts.js";
-import { clear, count, duration, h, ms, percent, usd } from "./dom.js";
+import { clear, count, decimalsOf, duration, h, ms, percent, usd } from "./dom.js";
 import { filterBar } from "./filters.js";
+import { newestOnly } from "./loads.js";
 
 const REFRESH_MS = 30000;
 const PERCENTILES = ["p50", "p90", "p95", "p99"];
@@ -36,7 +37,7 @@ export function overviewPage(context, main) {
           { label: "out", values: series.map((p) => p.tokens_out), color: "#7c3aed" },
         ], count),
         chart("Estimated cost (USD)", [{ label: "cost", values: series.map((p) => p.cost_usd), color: "#10b981" }], usd),
-        chart("Cache hit rate", [{ label: "hit rate", values: series.map(hitRate), color: "#0ea5e9" }], (v) => `${Math.round(v)}%`),
+        chart("Cache hit rate", [{ label: "hit rate", values: series.map(hitRate), color: "#0ea5e9" }], (v, { step = 1 } = {}) => `${v.toFixed(decimalsOf(step))}%`),
         chart("Errors", [
           { label: "4xx", values: series.map((p) => p.errors_4xx), color: "#f59e0b" },
           { label: "5xx", values: series.map((p) => p.errors_5xx), color: "#e11d48" },
@@ -94,7 +95,7 @@ function thresholds(effective) {
     "div",
     { class: "card figure", dataset: { figure: "Semantic threshold" } },
     h("div", { class: "label" }, "Semantic threshold"),
-    h("div", { class: "value" }, entries.length === 1 ? entries[0][1].effective.toFixed(2) : count(entries.length)),
+    h("div", { class: "value" }, entries.length === 0 ? "off" : entries.length === 1 ? entries[0][1].effective.toFixed(2) : `${count(entries.length)} gateways`),
     h(
       "div",
       { class: "note" },
@@ -125,53 +126,64 @@ function whatIf(report) {
 
 // A page that loads analytics for the filters, draws `layout(result)`, and refreshes itself.
 // `more(api, params)`, when given, loads what else the layout reads, as `result.semantic`.
+// Only the newest load draws: an answer for filters since changed, arriving late, is dropped.
 function analyticsPage(context, main, title, layout, more = null) {
   const { api, filters } = context;
   let charts = [];
   let gateways = [];
   let latest = null;
-  const bar = h("div", { class: "toolbar" });
+  const loads = newestOnly();
   const body = h("div", { class: "analytics" }, h("p", { class: "muted" }, "Loading…"));
   const updated = h("span", { class: "muted small" });
-  clear(main, h("header", { class: "page-head" }, h("h1", {}, title), updated), bar, body);
+  const choices = () => ({ gateways, providers: latest?.providers || [], models: latest?.models || [] });
+  const bar = filterBar(filters, choices(), () => load());
+  clear(main, h("header", { class: "page-head" }, h("h1", {}, title), updated), h("div", { class: "toolbar" }, bar.element), body);
 
-  const drawBar = () =>
-    clear(bar, filterBar(filters, { gateways, providers: latest?.providers || [], models: latest?.models || [] }, load));
+  const load = () =>
+    loads.run(async (current) => {
+      let answer;
+      try {
+        const params = filters.params();
+        const [analytics, extra] = await Promise.all([api.analytics(params), more ? more(api, params) : null]);
+        answer = { ...analytics, semantic: extra };
+      } catch (error) {
+        if (current()) clear(body, h("div", { class: "card error" }, `Could not load analytics: ${error.message}`));
+        return;
+      }
+      if (!current()) return;
+      latest = answer;
+      draw();
+    });
 
-  async function load() {
-    try {
-      const params = filters.params();
-      const [analytics, extra] = await Promise.all([api.analytics(params), more ? more(api, params) : null]);
-      latest = { ...analytics, semantic: extra };
-    } catch (error) {
-      clear(body, h("div", { class: "card error" }, `Could not load analytics: ${error.message}`));
-      return;
-    }
-    drawBar();
+  function draw() {
+    bar.update(choices());
     for (const c of charts) c.dispose();
     const { figures, charts: specs } = layout(latest);
     const grid = h("div", { class: "charts" });
+    // The API's day buckets start at 00:00 UTC: their charts are labelled in UTC, and say so.
+    const utc = latest.interval === "day";
     clear(
       body,
       h("div", { class: "figures" }, figures),
-      h("p", { class: "muted small" }, `${latest.series.length} points, one per ${latest.interval} · ${rangeText(latest)}`),
+      h("p", { class: "muted small" }, `${latest.series.length} points, one per ${latest.interval}${utc ? " (days in UTC)" : ""} · ${rangeText(latest)}`),
       grid,
     );
     charts = specs.map((spec) => {
       const plot = h("div", { class: "plot" });
       grid.append(h("section", { class: "card chart", dataset: { chart: spec.title } }, h("h2", {}, spec.title), plot));
       const times = spec.xs || latest.series.map((p) => p.start);
-      return timeChart(plot, { times, series: spec.series, format: spec.format, xFormat: spec.xFormat });
+      return timeChart(plot, { times, series: spec.series, format: spec.format, xFormat: spec.xFormat, utc: utc && !spec.xFormat });
     });
     updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
   }
 
-  drawBar();
-  api.gateways().then((list) => ((gateways = list.map((g) => g.slug)), drawBar())).catch(() => {});
+  api.gateways().then((list) => ((gateways = list.map((g) => g.slug)), bar.update(choices()))).catch(() => {});
   load();
-  const timer = setInterval(load, REFRESH_MS);
+  // The timer's refresh waits while a load is under way (a slow API gets no pile of calls).
+  const timer = setInterval(() => loads.busy || load(), REFRESH_MS);
   return () => {
     clearInterval(timer);
+    loads.drop();
     for (const c of charts) c.dispose();
   };
 }
@@ -220,7 +232,8 @@ function percentiles(label, latency) {
 function timeSaved(series) {
   const largest = Math.max(0, ...series.map((p) => p.time_saved_ms));
   const [unit, per] = largest >= 7200000 ? ["h", 3600000] : largest >= 120000 ? ["min", 60000] : ["s", 1000];
-  const format = (v) => `${Number(v.toFixed(v < 10 ? 1 : 0))} ${unit}`;
+  // On the axis, as many decimals as its step needs (0.05 s apart: 0.05, 0.1, 0.15, not 0.1 three times).
+  const format = (v, { step = null } = {}) => `${Number(v.toFixed(step ? decimalsOf(step) : v < 10 ? 1 : 0))} ${unit}`;
   return chart("Estimated time saved", [{ label: "saved", values: series.map((p) => p.time_saved_ms / per), color: "#7c3aed" }], format);
 }
 

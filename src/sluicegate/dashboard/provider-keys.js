@@ -2,7 +2,8 @@
 // never shown again; the list shows fingerprints, which tell keys apart without revealing them.
 // A provider may hold several named keys (its pool), used by weight; a disabled one can be enabled.
 
-import { clear, h, time, toast } from "./dom.js";
+import { clear, h, time, toast, whileBusy } from "./dom.js";
+import { newestOnly } from "./loads.js";
 
 export function providerKeysCard(api, slug, providers) {
   const rows = h("tbody");
@@ -11,6 +12,7 @@ export function providerKeysCard(api, slug, providers) {
   const key = h("input", { type: "password", name: "provider_key", autocomplete: "off", placeholder: "the provider's API key", "aria-label": "Key" });
   const name = h("input", { type: "text", name: "key_name", value: "default", size: 10, "aria-label": "Key name" });
   const weight = h("input", { type: "number", name: "key_weight", min: "0.001", step: "any", placeholder: "weight", size: 6, "aria-label": "Weight" });
+  const storeButton = h("button", { type: "button", onclick: () => store() }, "Store key");
   const keyPath = (provider, keyName) => api.gatewayPath(slug, `/provider-keys/${encodeURIComponent(provider)}/${encodeURIComponent(keyName)}`);
   const state = (k) => (k.status === "ok" ? "ok" : `${k.status}${k.until ? ` until ${time(k.until)}` : ""}${k.reason ? ` (${k.reason})` : ""}`);
 
@@ -19,9 +21,11 @@ export function providerKeysCard(api, slug, providers) {
     clear(problem, error.message);
   };
 
-  async function load() {
+  const loads = newestOnly(); // after a change, the newest list is the one drawn
+  const load = () => loads.run(async (current) => {
     try {
       const stored = await api.providerKeys(slug);
+      if (!current()) return;
       clear(
         rows,
         stored.length
@@ -38,51 +42,58 @@ export function providerKeysCard(api, slug, providers) {
                 h(
                   "td",
                   { class: "actions" },
-                  k.status === "ok" ? null : h("button", { type: "button", class: "small", onclick: () => enable(k) }, "Enable"),
-                  h("button", { type: "button", class: "danger small", onclick: () => remove(k) }, "Remove"),
+                  k.status === "ok" ? null : h("button", { type: "button", class: "small", onclick: (event) => enable(k, event.currentTarget) }, "Enable"),
+                  h("button", { type: "button", class: "danger small", onclick: (event) => remove(k, event.currentTarget) }, "Remove"),
                 ),
               ),
             )
           : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No stored keys: requests bring their own.")),
       );
     } catch (error) {
-      report(error);
+      if (current()) report(error);
     }
-  }
+  });
 
+  // Each change runs with its button off: a double click sends it once.
   async function store() {
     problem.hidden = true;
     if (!key.value) return report(new Error("Paste the provider's key first."));
-    try {
-      const body = { key: key.value, ...(weight.value ? { weight: Number(weight.value) } : {}) };
-      const stored = await api.request("PUT", keyPath(provider.value, name.value || "default"), { body });
-      key.value = "";
-      toast(`Key ${stored.name} for ${stored.provider} stored (${stored.fingerprint})`, "success");
-      load();
-    } catch (error) {
-      report(error);
-    }
+    await whileBusy(storeButton, async () => {
+      try {
+        const body = { key: key.value, ...(weight.value ? { weight: Number(weight.value) } : {}) };
+        const stored = await api.request("PUT", keyPath(provider.value, name.value || "default"), { body });
+        key.value = "";
+        toast(`Key ${stored.name} for ${stored.provider} stored (${stored.fingerprint})`, "success");
+        await load();
+      } catch (error) {
+        report(error);
+      }
+    });
   }
 
-  async function remove(k) {
+  async function remove(k, button) {
     if (!confirm(`Remove the stored key ${k.name} for ${k.provider}? Without another, requests that bring no key of their own will fail.`)) return;
-    try {
-      await api.request("DELETE", keyPath(k.provider, k.name));
-      toast(`Key ${k.name} for ${k.provider} removed`, "success");
-      load();
-    } catch (error) {
-      report(error);
-    }
+    await whileBusy(button, async () => {
+      try {
+        await api.request("DELETE", keyPath(k.provider, k.name));
+        toast(`Key ${k.name} for ${k.provider} removed`, "success");
+        await load();
+      } catch (error) {
+        report(error);
+      }
+    });
   }
 
-  async function enable(k) {
-    try {
-      await api.request("PATCH", keyPath(k.provider, k.name), { body: { enabled: true } });
-      toast(`Key ${k.name} for ${k.provider} is in use again`, "success");
-      load();
-    } catch (error) {
-      report(error);
-    }
+  async function enable(k, button) {
+    await whileBusy(button, async () => {
+      try {
+        await api.request("PATCH", keyPath(k.provider, k.name), { body: { enabled: true } });
+        toast(`Key ${k.name} for ${k.provider} is in use again`, "success");
+        await load();
+      } catch (error) {
+        report(error);
+      }
+    });
   }
 
   load();
@@ -92,7 +103,7 @@ export function providerKeysCard(api, slug, providers) {
     h("h2", {}, "Provider keys"),
     h("p", { class: "muted small" }, "Used by requests that bring no key of their own, spread over a provider's keys by weight. A key the provider refuses (401/403) is disabled; one it rate-limits (429) rests. Stored sealed; never shown again, only a fingerprint."),
     h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Name", "Weight", "State", "Fingerprint", "Stored", ""].map((c) => h("th", {}, c)))), rows),
-    h("div", { class: "inline-form" }, provider, name, weight, key, h("button", { type: "button", onclick: store }, "Store key")),
+    h("div", { class: "inline-form" }, provider, name, weight, key, storeButton),
     problem,
   );
 }

@@ -3,13 +3,16 @@
 // version listed with a button to restore it. A stored route the gateway cannot use (its
 // `route_errors`) is marked in the picker and, when shown, explained with the gateway's reason.
 
-import { clear, h, time, toast } from "./dom.js";
+import { clear, h, time, toast, whileBusy } from "./dom.js";
+import { newestOnly } from "./loads.js";
 import { routeErrorNotice } from "./notices.js";
+import { canonical } from "./settings-form.js";
 
 const CHECK_DELAY_MS = 250;
 
 // `onErrors(route_errors)` after each load, so the gateway's summary follows a fixed route.
-export function routesCard(api, slug, onErrors = () => {}) {
+// `session` names who saved each version: a token's name rather than its id, where it is known.
+export function routesCard(api, slug, onErrors = () => {}, session = null) {
   const path = (name, tail = "") => api.gatewayPath(slug, `/routes/${encodeURIComponent(name)}${tail}`);
   const picker = h("select", { name: "route_pick", "aria-label": "Route", onchange: () => show(picker.value) });
   const name = h("input", { name: "route_name", placeholder: "route name", "aria-label": "Route name", oninput: () => check() });
@@ -20,8 +23,11 @@ export function routesCard(api, slug, onErrors = () => {}) {
   const versions = h("tbody");
   let routes = [];
   let errors = {}; // route name -> why the gateway cannot use it
+  let etag = null; // the gateway's version when the routes were read: a save is made only on it
   let timer = null;
   let asked = 0; // the latest check: older answers arriving late are ignored
+  const listings = newestOnly(); // the versions of the route picked last: an earlier pick's come late
+  let names = null; // token id -> name, for "By" (listing tokens takes an unlimited admin token)
   const saveButton = h("button", { type: "button", onclick: save }, "Save route");
   // While a load is under way, what is typed would be replaced by the route it shows.
   const loading = (busy) => (name.disabled = text.disabled = saveButton.disabled = busy);
@@ -31,16 +37,39 @@ export function routesCard(api, slug, onErrors = () => {}) {
     status.className = `small route-status ${bad ? "error" : "ok"}`;
   };
 
-  async function load(chosen) {
+  // A change of route `route` (PUT, restore) made only if the gateway is still at the version read
+  // (If-Match), or changed since in anything but this route (then over its version now); when the
+  // route itself changed meanwhile, nothing is saved and the card says so.
+  const change = (route, method, target, body) => {
+    const read = routes.find((r) => r.name === route)?.route ?? null;
+    const unaffected = (now) => canonical((now.settings.routes || {})[route] ?? null) === canonical(read);
+    return api.changeGateway(slug, method, target, { body, etag, unaffected });
+  };
+  const changedMeanwhile = (route) =>
+    say(
+      [
+        `Route ${route} was changed meanwhile (in another tab, by someone else, or through the API): nothing was saved. `,
+        h("button", { type: "button", class: "secondary small", dataset: { action: "reload" }, onclick: () => load(route) }, "Reload the routes"),
+        " to see it as it is now.",
+      ],
+      true,
+    );
+
+  const loads = newestOnly(); // a load started after another (a save, a restore) is the one drawn
+  const load = (chosen) => loads.run(async (current) => {
     loading(true);
+    let listed, gateway;
     try {
-      const [listed, gateway] = await Promise.all([api.request("GET", api.gatewayPath(slug, "/routes")), api.gateway(slug)]);
-      routes = listed.result;
-      errors = gateway.route_errors || {};
+      [listed, gateway] = await Promise.all([api.request("GET", api.gatewayPath(slug, "/routes")), api.gateway(slug)]);
     } catch (error) {
+      if (!current()) return;
       loading(false);
       return say(error.message, true);
     }
+    if (!current()) return;
+    routes = listed.result;
+    errors = gateway.route_errors || {};
+    etag = gateway.etag || null;
     onErrors(errors);
     const option = (r) => (errors[r.name] ? h("option", { value: r.name, dataset: { broken: "" } }, `⚠ ${r.name} (broken)`) : h("option", { value: r.name }, r.name));
     clear(picker, h("option", { value: "" }, "New route…"), routes.map(option));
@@ -49,7 +78,7 @@ export function routesCard(api, slug, onErrors = () => {}) {
     picker.value = routes.some((r) => r.name === chosen) ? chosen : first?.name || "";
     show(picker.value);
     loading(false);
-  }
+  });
 
   function show(chosen) {
     const route = routes.find((r) => r.name === chosen);
@@ -93,23 +122,29 @@ export function routesCard(api, slug, onErrors = () => {}) {
     } catch (error) {
       return say(`Not JSON: ${error.message}`, true);
     }
-    try {
-      const saved = await api.request("PUT", path(name.value), { body: node });
-      toast(`Route ${saved.name} is now version ${saved.version}`, "success");
-      load(saved.name);
-    } catch (error) {
-      say(error.message, true);
-    }
+    // Off until the answer comes: a double click must not save two versions.
+    await whileBusy(saveButton, async () => {
+      try {
+        const saved = await change(name.value, "PUT", path(name.value), node);
+        toast(`Route ${saved.name} is now version ${saved.version}`, "success");
+        await load(saved.name);
+      } catch (error) {
+        if (error.status === 412) changedMeanwhile(name.value);
+        else say(error.message, true);
+      }
+    });
   }
 
-  async function showVersions(route) {
+  const showVersions = (route) => listings.run(async (current) => {
     if (!route) return clear(versions);
     let listed;
     try {
-      listed = (await api.request("GET", path(route, "/versions"))).result;
+      [listed] = await Promise.all([api.request("GET", path(route, "/versions")).then((answer) => answer.result), tokenNames()]);
     } catch (error) {
-      return say(error.message, true);
+      if (current()) say(error.message, true);
+      return;
     }
+    if (!current()) return;
     clear(
       versions,
       listed.map((v) =>
@@ -118,22 +153,37 @@ export function routesCard(api, slug, onErrors = () => {}) {
           { dataset: { version: v.version } },
           h("td", { class: "num" }, `${v.version}${v.current ? " (current)" : ""}`),
           h("td", { class: "nowrap" }, time(v.ts)),
-          h("td", { class: "mono" }, v.actor),
+          h("td", { class: names?.has(v.actor) ? null : "mono", title: v.actor }, names?.get(v.actor) || v.actor),
           h("td", { class: "mono small" }, v.removed ? "(removed)" : JSON.stringify(v.route)),
-          h("td", { class: "actions" }, v.current || v.removed ? null : h("button", { type: "button", class: "small", onclick: () => restore(route, v.version) }, "Restore")),
+          h("td", { class: "actions" }, v.current || v.removed ? null : h("button", { type: "button", class: "small", onclick: (event) => restore(route, v.version, event.currentTarget) }, "Restore")),
         ),
       ),
     );
+  });
+
+  // Token names by id, listed once; without the right to list tokens, this session's own name.
+  async function tokenNames() {
+    if (names) return;
+    names = new Map(session && session.id && session.name ? [[session.id, session.name]] : []);
+    if (!session || !session.can("admin") || !session.unlimited()) return;
+    try {
+      for (const t of (await api.get(api.account("/tokens"))).result) names.set(t.id, t.name);
+    } catch {
+      // no token API, or not allowed: ids are shown
+    }
   }
 
-  async function restore(route, version) {
-    try {
-      const saved = await api.request("POST", path(route, `/versions/${version}/restore`));
-      toast(`Route ${route} is now version ${saved.version} (the route of version ${version})`, "success");
-      load(route);
-    } catch (error) {
-      say(error.message, true);
-    }
+  async function restore(route, version, button) {
+    await whileBusy(button, async () => {
+      try {
+        const saved = await change(route, "POST", path(route, `/versions/${version}/restore`));
+        toast(`Route ${route} is now version ${saved.version} (the route of version ${version})`, "success");
+        await load(route);
+      } catch (error) {
+        if (error.status === 412) changedMeanwhile(route);
+        else say(error.message, true);
+      }
+    });
   }
 
   load();

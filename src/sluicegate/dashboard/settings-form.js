@@ -20,7 +20,12 @@ const GROUPS = [
   { title: "Redaction", fields: ["redact_paths", "redact_patterns"], note: "Applied to bodies before they are stored." },
   { title: "Rate limits and budgets", fields: ["rate_limits"], note: "A rule that counts cost is a budget, in USD." },
   { title: "Guardrails", fields: ["guardrails"], note: "Personal data, secrets and prompt injection in requests and answers." },
-  { title: "Dynamic routes", fields: ["routes"], note: 'Route name → node, used as "model": "dynamic/<name>" (docs/routing.md).' },
+  {
+    title: "Dynamic routes",
+    fields: ["routes"],
+    note: 'Route name → node, used as "model": "dynamic/<name>" (docs/routing.md).',
+    empty: "Edited in the Routes card: each save there is a version you can restore.",
+  },
 ];
 const WORDS = { ttl: "TTL", ms: "(ms)", usd: "(USD)", id: "ID", url: "URL" };
 
@@ -33,11 +38,13 @@ export class FieldError extends Error {
 }
 
 // The form's fieldsets, and `changes()`: the settings that differ from `settings`, as the API
-// takes them in a PATCH (it merges them into the stored ones).
-export function settingsForm(schemas, settings) {
+// takes them in a PATCH (it merges them into the stored ones): only those the person changed.
+// `omit` names settings edited elsewhere on the screen (the routes, in the Routes card): they get
+// no field, so a save here never sends a stale copy of what was saved there.
+export function settingsForm(schemas, settings, { omit = [] } = {}) {
   const schema = schemas.GatewaySettings;
   // Read-only settings (kept by the gateway, e.g. route versions) are shown nowhere and never sent.
-  const editable = Object.entries(schema.properties).filter(([, property]) => !property.readOnly);
+  const editable = Object.entries(schema.properties).filter(([name, property]) => !property.readOnly && !omit.includes(name));
   const fields = editable.map(([name, property]) => {
     const value = name in settings ? settings[name] : property.default;
     return { name, value, ...setting(schemas, `settings.${name}`, name, property, value) };
@@ -66,7 +73,9 @@ export function settingsForm(schemas, settings) {
     }
     return changed;
   };
-  return { element, changes };
+  // What each setting held when the form was drawn, to tell what someone else changed since.
+  const read = Object.fromEntries(fields.map((f) => [f.name, f.value]));
+  return { element, changes, read };
 }
 
 // Shows the API's message next to the field its path names, or the nearest enclosing one
@@ -278,7 +287,7 @@ function isObject(kind) {
 }
 
 // JSON with keys sorted, to compare values whatever order their keys came in.
-function canonical(value) {
+export function canonical(value) {
   return JSON.stringify(value ?? null, (key, v) =>
     v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
   );

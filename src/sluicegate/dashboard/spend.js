@@ -5,7 +5,8 @@
 // rate-limit counters. Bars are <meter> elements: no inline styles under the page's CSP.
 
 import { timeChart } from "./charts.js";
-import { clear, count, h, usd } from "./dom.js";
+import { clear, count, h, keepingFocus, usd } from "./dom.js";
+import { newestOnly } from "./loads.js";
 
 const DIMENSIONS = [
   ["token", "Token"],
@@ -24,56 +25,52 @@ const REFRESH_MS = 30000;
 export function spendPage(context, main) {
   const { api } = context;
   const state = { by: "token", since: "30d", gateway: "", key: "" };
-  let gateways = [];
   let chart = null;
-  const bar = h("div", { class: "toolbar" });
+  const loads = newestOnly();
   const body = h("div", { class: "spend" }, h("p", { class: "muted" }, "Loading…"));
   const updated = h("span", { class: "muted small" });
+
+  const select = (name, options) =>
+    h(
+      "select",
+      {
+        name,
+        onchange: (event) => {
+          state[name] = event.target.value;
+          if (name === "by") state.key = ""; // a spender of another kind
+          load();
+        },
+      },
+      options.map(([value, text]) => h("option", { value, selected: value === state[name] }, text)),
+    );
+  const field = (label, control) => h("label", { class: "field" }, h("span", {}, label), control);
+  const gatewayChoice = select("gateway", [["", "All gateways"]]);
+  const bar = h(
+    "div",
+    { class: "toolbar" },
+    h("div", { class: "filters" }, field("Spend by", select("by", DIMENSIONS)), field("Period", select("since", PERIODS)), field("Gateway", gatewayChoice)),
+  );
   clear(main, h("header", { class: "page-head" }, h("h1", {}, "Spend"), updated), bar, body);
 
-  function drawBar() {
-    const select = (name, label, options) =>
-      h(
-        "label",
-        { class: "field" },
-        h("span", {}, label),
-        h(
-          "select",
-          {
-            name,
-            onchange: (event) => {
-              state[name] = event.target.value;
-              if (name === "by") state.key = ""; // a spender of another kind
-              load();
-            },
-          },
-          options.map(([value, text]) => h("option", { value, selected: value === state[name] }, text)),
-        ),
-      );
-    clear(
-      bar,
-      h(
-        "div",
-        { class: "filters" },
-        select("by", "Spend by", DIMENSIONS),
-        select("since", "Period", PERIODS),
-        select("gateway", "Gateway", [["", "All gateways"], ...gateways.map((g) => [g, g])]),
-      ),
-    );
-  }
+  // Only the newest load draws: an answer for a choice since changed, arriving late, is dropped.
+  const load = () =>
+    loads.run(async (current) => {
+      let result;
+      try {
+        result = await api.get(api.account("/spend"), { by: state.by, since: state.since, gateway: state.gateway, key: state.key });
+      } catch (error) {
+        if (current()) clear(body, h("div", { class: "card error" }, `Could not load spend: ${error.message}`));
+        return;
+      }
+      if (current()) keepingFocus(body, () => draw(result));
+    });
 
-  async function load() {
-    let result;
-    try {
-      result = await api.get(api.account("/spend"), { by: state.by, since: state.since, gateway: state.gateway, key: state.key });
-    } catch (error) {
-      clear(body, h("div", { class: "card error" }, `Could not load spend: ${error.message}`));
-      return;
-    }
+  function draw(result) {
     if (chart) chart.dispose();
     const t = result.totals;
     const trend = h("div", { class: "plot" });
     const picked = state.key ? `${label(result.by)} ${state.key}` : "everyone";
+    const everyone = state.key ? h("button", { class: "secondary small", dataset: { focus: "everyone" }, onclick: () => ((state.key = ""), load()) }, "Show everyone") : null;
     clear(
       body,
       h(
@@ -95,14 +92,18 @@ export function spendPage(context, main) {
       h(
         "section",
         { class: "card chart", dataset: { chart: "Spend trend" } },
-        h("div", { class: "chart-head" }, h("h2", {}, `Spend trend: ${picked}`), state.key ? h("button", { class: "secondary small", onclick: () => ((state.key = ""), load()) }, "Show everyone") : null),
+        h("div", { class: "chart-head" }, h("h2", {}, `Spend trend: ${picked}`), everyone),
         trend,
       ),
     );
+    // Day buckets start at 00:00 UTC: labelled in UTC (in local time, a day's spend would show
+    // under the day before or after).
+    const utc = result.interval === "day";
     chart = timeChart(trend, {
       times: result.series.map((p) => p.start),
       series: [{ label: "cost", values: result.series.map((p) => p.cost_usd), color: "#10b981" }],
       format: usd,
+      utc,
     });
     updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
   }
@@ -122,7 +123,7 @@ export function spendPage(context, main) {
           h(
             "tr",
             {
-              dataset: { key: row.key ?? "" },
+              dataset: { key: row.key ?? "", focus: row.key === null ? null : `spender:${row.key}` },
               class: row.key !== null && row.key === state.key ? "selected" : null,
               tabindex: row.key === null ? null : "0",
               title: row.key === null ? null : "Show this spender's trend",
@@ -146,27 +147,44 @@ export function spendPage(context, main) {
     load();
   }
 
-  drawBar();
-  api.gateways().then((list) => ((gateways = list.map((g) => g.slug)), drawBar())).catch(() => {});
+  api
+    .gateways()
+    .then((list) => {
+      clear(gatewayChoice, h("option", { value: "" }, "All gateways"), list.map((g) => h("option", { value: g.slug }, g.slug)));
+      gatewayChoice.value = state.gateway;
+    })
+    .catch(() => {});
   load();
-  const timer = setInterval(load, REFRESH_MS);
+  // The timer's refresh waits while a load is under way (a slow API gets no pile of calls).
+  const timer = setInterval(() => loads.busy || load(), REFRESH_MS);
   return () => {
     clearInterval(timer);
+    loads.drop();
     if (chart) chart.dispose();
   };
 }
 
 // One rule's bucket: what is left of how much, a bar of what is used, and when room frees up.
 function budget(b) {
-  const amount = (value) => (b.unit === "cost" ? usd(value) : `${count(value)} ${b.unit}`);
+  const [left, limit] = b.unit === "cost" ? dollars(b.remaining, b.limit) : [b.remaining, b.limit].map((value) => `${count(value)} ${b.unit}`);
   const low = b.remaining <= b.limit * 0.1;
   return h(
     "div",
     { class: `budget${low ? " low" : ""}`, dataset: { budget: b.label, remaining: String(b.remaining), limit: String(b.limit) } },
     h("div", { class: "budget-head" }, h("span", { class: "budget-label" }, b.label), b.gateway ? h("span", { class: "muted small" }, ` · ${b.gateway}`) : null),
     h("meter", { min: 0, max: b.limit, value: b.limit - b.remaining, low: b.limit * 0.75, high: b.limit * 0.9, optimum: 0 }),
-    h("div", { class: "small" }, `${amount(b.remaining)} left of ${amount(b.limit)}`, h("span", { class: "muted" }, ` · resets in ${resetText(b.reset_after)}`)),
+    h("div", { class: "small" }, `${left} left of ${limit}`, h("span", { class: "muted" }, ` · resets in ${resetText(b.reset_after)}`)),
   );
+}
+
+// What is left and the limit in dollars, with as many decimals as it takes to tell them apart
+// ("$0.0496 left of $0.05", not "$0.05 left of $0.05"), and three significant digits at least.
+function dollars(left, limit) {
+  for (let decimals = 2; decimals < 12; decimals += 1) {
+    const pair = [usd(left, { digits: 3, step: 10 ** -decimals }), usd(limit, { digits: 3, step: 10 ** -decimals })];
+    if (pair[0] !== pair[1] || left === limit) return pair;
+  }
+  return [usd(left, { digits: 12 }), usd(limit, { digits: 12 })];
 }
 
 function spenderName(by, row) {

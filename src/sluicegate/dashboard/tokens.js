@@ -1,6 +1,7 @@
 // The tokens page: create a token (its secret is shown once), list them, revoke one.
 
-import { clear, h, time, toast } from "./dom.js";
+import { clear, h, time, toast, whileBusy } from "./dom.js";
+import { newestOnly } from "./loads.js";
 
 const SCOPES = [
   ["run", "send requests through gateways"],
@@ -15,6 +16,7 @@ export function tokensPage(context, main) {
   const { api, session } = context;
   const list = h("div", { class: "card table-card" }, h("p", { class: "muted" }, "Loading…"));
   const secret = h("div");
+  const loads = newestOnly(); // a list asked for after a create or a revoke: only the newest is drawn
   clear(main, h("header", { class: "page-head" }, h("h1", {}, "Tokens")), createForm(), secret, list);
 
   function createForm() {
@@ -24,6 +26,7 @@ export function tokensPage(context, main) {
       ? h("input", { name: "gateways", placeholder: "all gateways (or: prod, staging)" })
       : h("input", { name: "gateways", required: true, value: session.gateways.join(", "), placeholder: `some of: ${session.gateways.join(", ")}` });
     const expires = h("select", { name: "expires" }, EXPIRY.map(([value, label]) => h("option", { value }, label)));
+    const submit = h("button", { type: "submit" }, "Create token");
     const scopes = SCOPES.map(([scope, note]) =>
       h("label", { class: "field check", title: note }, h("input", { type: "checkbox", name: "scope", value: scope, defaultChecked: scope === "run" }), h("span", {}, scope)),
     );
@@ -42,14 +45,17 @@ export function tokensPage(context, main) {
             gateways: slugs.length ? slugs : null,
             expires_at: expires.value ? Math.floor(Date.now() / 1000) + Number(expires.value) : null,
           };
-          try {
-            const created = await api.request("POST", api.account("/tokens"), { body });
-            event.target.reset();
-            showSecret(created);
-            load();
-          } catch (error) {
-            toast(error.status === 404 ? "This gateway has no token API." : error.message, "error");
-          }
+          // The button is off until the answer comes: a double click must not create two tokens.
+          await whileBusy(submit, async () => {
+            try {
+              const created = await api.request("POST", api.account("/tokens"), { body });
+              event.target.reset();
+              showSecret(created);
+              load();
+            } catch (error) {
+              toast(error.status === 404 ? "This gateway has no token API." : error.message, "error");
+            }
+          });
         },
       },
       h("h2", {}, "New token"),
@@ -57,7 +63,7 @@ export function tokensPage(context, main) {
       h("fieldset", { class: "scopes" }, h("legend", {}, "Scopes"), scopes),
       h("label", { class: "field" }, h("span", {}, "Gateways"), gateways),
       h("label", { class: "field" }, h("span", {}, "Expires"), expires),
-      h("button", { type: "submit" }, "Create token"),
+      submit,
     );
   }
 
@@ -87,7 +93,7 @@ export function tokensPage(context, main) {
     );
   }
 
-  async function load() {
+  const load = () => loads.run(async (current) => {
     if (!session.unlimited()) {
       const text = `Listing and revoking tokens needs a token not limited to gateways; this one is limited to ${session.gateways.join(", ")}.`;
       clear(list, h("p", { class: "muted", "data-note": "limited" }, text));
@@ -98,9 +104,13 @@ export function tokensPage(context, main) {
       tokens = (await api.get(api.account("/tokens"))).result;
     } catch (error) {
       const text = error.status === 404 ? "This gateway has no token API yet." : `Could not load tokens: ${error.message}`;
-      clear(list, h("p", { class: "muted" }, text));
+      if (current()) clear(list, h("p", { class: "muted" }, text));
       return;
     }
+    if (!current()) return;
+    const now = Date.now() / 1000;
+    // A token past its expiry is refused like a revoked one: it is listed as expired, not revocable.
+    const status = (t) => (t.revoked ? "revoked" : t.expires_at !== null && t.expires_at !== undefined && t.expires_at <= now ? "expired" : "active");
     clear(
       list,
       h(
@@ -113,33 +123,35 @@ export function tokensPage(context, main) {
           tokens.map((t) =>
             h(
               "tr",
-              { dataset: { id: t.id }, class: t.revoked ? "revoked" : null },
+              { dataset: { id: t.id, status: status(t) }, class: status(t) === "active" ? null : status(t) },
               h("td", {}, t.name, t.id === session.id ? h("span", { class: "tag you" }, "this session") : null),
               h("td", { class: "mono" }, t.id),
               h("td", {}, t.scopes.map((s) => h("span", { class: "tag" }, s))),
               h("td", {}, t.gateways ? t.gateways.join(", ") : "all"),
               h("td", { class: "nowrap" }, t.expires_at ? time(t.expires_at) : "never"),
               h("td", { class: "nowrap" }, time(t.created_at)),
-              h("td", {}, t.revoked ? "revoked" : "active"),
-              h("td", { class: "actions" }, t.revoked || t.id === session.id ? null : h("button", { class: "danger small", onclick: () => revoke(t) }, "Revoke")),
+              h("td", { class: "token-status" }, status(t)),
+              h("td", { class: "actions" }, status(t) !== "active" || t.id === session.id ? null : h("button", { class: "danger small", onclick: (event) => revoke(t, event.currentTarget) }, "Revoke")),
             ),
           ),
         ),
       ),
     );
-  }
+  });
 
-  async function revoke(token) {
+  async function revoke(token, button) {
     if (!confirm(`Revoke token ${token.name}? Clients using it get 401 at once.`)) return;
-    try {
-      await api.request("DELETE", api.account(`/tokens/${encodeURIComponent(token.id)}`));
-      toast(`Token ${token.name} revoked`, "success");
-      load();
-    } catch (error) {
-      toast(error.message, "error");
-    }
+    await whileBusy(button, async () => {
+      try {
+        await api.request("DELETE", api.account(`/tokens/${encodeURIComponent(token.id)}`));
+        toast(`Token ${token.name} revoked`, "success");
+        await load();
+      } catch (error) {
+        toast(error.message, "error");
+      }
+    });
   }
 
   load();
-  return () => {};
+  return () => loads.drop();
 }
