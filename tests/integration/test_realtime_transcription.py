@@ -162,6 +162,13 @@ def test_a_usd_budget_counts_the_transcriptions(gateway: RunningGateway, realtim
     assert record["cost_usd"] == pytest.approx(response + transcription)
 
 
+def transcribe_more(session: Any) -> None:
+    """Commit more audio and wait for its transcription."""
+    session.send(json.dumps({"type": "input_audio_buffer.append", "audio": appended(800_000)}))
+    session.send('{"type": "input_audio_buffer.commit"}')
+    until(session.recv, COMPLETED)
+
+
 def test_a_session_that_only_transcribes_ends_once_a_transcription_spends_the_budget(
     gateway: RunningGateway, realtime: FakeRealtime
 ) -> None:
@@ -181,9 +188,7 @@ def test_a_session_that_only_transcribes_ends_once_a_transcription_spends_the_bu
         session.send('{"type": "input_audio_buffer.commit"}')
         frames = until(session.recv, COMPLETED)
         with pytest.raises(ConnectionClosed) as closed:  # (it may come while the next audio is sent)
-            session.send(json.dumps({"type": "input_audio_buffer.append", "audio": appended(800_000)}))
-            session.send('{"type": "input_audio_buffer.commit"}')
-            until(session.recv, COMPLETED)
+            transcribe_more(session)
 
     assert [usage.input_audio_tokens for usage in transcribed(frames)] == [8000]
     assert closed.value.rcvd is not None
