@@ -37,6 +37,9 @@ class SpoolBuilder:
         self._closing = False
         self._thread = ThreadPoolExecutor(1, "log-build")
         self._task: asyncio.Task[None] | None = None
+        # One build at a time: a `drain` that came while the task builds a batch waits for it,
+        # so what was added before the drain is spooled when it returns.
+        self._building = asyncio.Lock()
 
     @property
     def waiting(self) -> int:
@@ -76,7 +79,8 @@ class SpoolBuilder:
 
     async def _build_waiting(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._unbuilt:
-            batch, self._unbuilt = self._unbuilt[: self._batch_size], self._unbuilt[self._batch_size :]
-            for exchange, record in await loop.run_in_executor(self._thread, self._build_all, batch):
-                self._to_spool(exchange, record)
+        async with self._building:
+            while self._unbuilt:
+                batch, self._unbuilt = self._unbuilt[: self._batch_size], self._unbuilt[self._batch_size :]
+                for exchange, record in await loop.run_in_executor(self._thread, self._build_all, batch):
+                    self._to_spool(exchange, record)

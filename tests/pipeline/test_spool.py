@@ -8,15 +8,17 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sluicegate import spool as spool_module
+from sluicegate.exchange import Exchange
 from sluicegate.logbook import Logbook, _read_batches
 from sluicegate.numbered_segments import NumberedSegments
-from sluicegate.outcome import NO_OUTCOME
+from sluicegate.outcome import NO_OUTCOME, Outcome
 from sluicegate.spool import Spool, read_lines, read_pieces
 from sluicegate.storage.base import LogRecord
 from tests.pipeline.test_log import ListSink, exchange, summary
@@ -296,3 +298,28 @@ async def test_a_record_costly_to_build_reaches_the_spool_without_waiting_for_a_
     sink.down = False
     await logbook.close()
     assert sorted(r.id for r in sink.records) == sorted(e.request.id for e in finished)
+
+
+async def test_a_flush_during_a_build_stores_the_record_being_built(tmp_path: Path) -> None:
+    """A flush that comes while a record is on the build thread waits for it: what was answered
+    before the flush is stored by it (the build had taken the record off the waiting list, so the
+    flush found nothing to build and returned without it)."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_summary(finished: Exchange, outcome: Outcome) -> LogRecord:
+        started.set()
+        assert release.wait(10), "never released"
+        return summary(finished, outcome)
+
+    sink = ListSink()
+    logbook = Logbook(sink, slow_summary, batch_size=4, interval=60, spool=Spool(tmp_path, 1 << 20))
+    logbook.start()
+    item = exchange()
+    logbook.submit(item, NO_OUTCOME)
+    assert await asyncio.to_thread(started.wait, 10), "the build never started"
+    flushing = asyncio.ensure_future(logbook.flush())
+    await asyncio.sleep(0)  # the flush runs up to its wait for the build under way
+    release.set()
+    await flushing
+    assert [record.id for record in sink.records] == [item.request.id]
+    await logbook.close()
