@@ -26,7 +26,7 @@ TEXT = orjson.dumps(
 
 def test_a_broken_stored_route_is_the_gateways_error_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     rows = GatewayRows()
-    settings = rows.gateway_of(("local", "ops", "Ops", TEXT, 1.0, None)).settings
+    settings = rows.gateway_of(("local", "ops", "Ops", TEXT, 1.0, None, 1)).settings
     caplog.set_level(logging.WARNING, logger="sluicegate.gateway")
 
     for _ in range(3):
@@ -53,7 +53,7 @@ def test_a_broken_stored_route_is_the_gateways_error_logged_once(caplog: pytest.
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
     # Read again unchanged, the store hands back the same settings object, failure and all.
-    assert rows.gateway_of(("local", "ops", "Ops", TEXT, 2.0, None)).settings is settings
+    assert rows.gateway_of(("local", "ops", "Ops", TEXT, 2.0, None, 2)).settings is settings
     with pytest.raises(RouteMisconfigured):
         settings.route("broken", "local/ops")
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
@@ -77,7 +77,7 @@ def test_a_stored_weight_an_older_version_took_is_read_as_it_did(weight: object,
         ]
     }
     text = orjson.dumps({"routes": {"ab": split}}).decode()
-    settings = GatewayRows().gateway_of(("local", "ops", "Ops", text, 1.0, None)).settings
+    settings = GatewayRows().gateway_of(("local", "ops", "Ops", text, 1.0, None, 1)).settings
     route = settings.route("ab", "local/ops")
     assert route is not None
     assert isinstance(route.root, SplitNode)
