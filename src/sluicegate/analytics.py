@@ -100,13 +100,16 @@ COUNTERS = tuple(Counters.model_fields)
 
 
 class Latency(BaseModel):
-    """Origin latency in ms of the requests an upstream answered (not cache hits, not rate-limited).
+    """Origin latency in ms of the requests an upstream answered (their record's `upstream_status`):
+    not cache hits, nor what the gateway answered itself (a refusal for a missing token, an unknown
+    provider, a guardrail or a rate limit; a try that got no answer, a timeout), each request's
+    whole latency as logged.
 
     Percentiles come from a log-scale histogram: within ±2.6% of the exact nearest-rank value,
     and never outside the bucket's fastest and slowest request. None when there was no such request.
     """
 
-    requests: int = 0
+    requests: int = Field(0, description="requests an upstream answered")
     p50: float | None = None
     p90: float | None = None
     p95: float | None = None

@@ -176,7 +176,7 @@ def create_app(
         key_refusals=lambda: step_keys.refusals,
     )
     logbook, spool, links = log_writer(settings, database, otlp_logs, metrics, (cache, limiter, route_state))
-    dynamic = DynamicRoutes(limiter, counter, clock)
+    dynamic = DynamicRoutes(limiter, counter, clock, Estimator(counter, pricing))
     # Budget settlement first: it is what the next request of the same scope waits on.
     outcomes = Outcomes(
         Meter(counter, pricing),

@@ -13,10 +13,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.credentials import Secrets, is_credential_header
 from sluicegate.exchange_records import (
+    Attempt,
     CacheOutcome,
     GuardrailReport,
     LimitOutcome,
     ResponseRecord,
+    RouteHolds,
     Timings,
 )
 from sluicegate.gateway import Gateway
@@ -106,6 +108,10 @@ class Step:
     # A translated step whose chat request says `parallel_tool_calls: false`: its answer keeps one
     # tool call per choice (pipeline/one_call.py). Read by Plan, which parses the body once.
     one_tool_call: bool = False
+    # A route's target translated through chat beside targets that take the client's API as it came
+    # (pipeline/compat_route.py): the chat request it went as. Its `answer` renders the chat answer
+    # in the client's API (`reader`), so the stages above read it as they read a native answer.
+    hub: HubRequest | None = None
     keys: KeyRing | None = None  # the stored keys to choose from, per try, when the request brought none
     key_name: str | None = None  # the stored key the last try went with
     key_alias: str | None = None  # the stored key the client chose (`cf-aig-byok-alias`): a credential
@@ -217,6 +223,10 @@ class RequestPlan:
     # puts in its place (pipeline/compat_step.py); and what planning took otherwise than asked.
     request: IncomingRequest | None = None
     warnings: tuple[str, ...] = ()
+    route_holds: RouteHolds | None = None  # what its limit nodes reserved (taken once, to settle)
+    # A route's targets that cannot take the request, left out of `steps` (pipeline/compat_route.py):
+    # the log's first attempts, each at its place among the route's targets.
+    left_out: tuple[Attempt, ...] = ()
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sluicegate.storage import limiter
 from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Hold
 from sluicegate.types import CacheSource, CacheStatus, Usage
@@ -67,6 +68,17 @@ class LimitOutcome:
 
 
 @dataclass(slots=True)
+class RouteHolds:
+    """The reservations a dynamic route's limit nodes made as the route was planned, by each node's
+    place in the route, and each bucket's figures once reserved (the `x-ratelimit-*` headers):
+    settled or given back when the response completes (pipeline/route_limits.py), or taken over by
+    the rate-limit stage where a node counts in a gateway rule's bucket."""
+
+    holds: dict[str, Hold] = field(default_factory=dict)
+    figures: dict[str, limiter.Usage] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class GuardrailReport:
     """What the guardrails found (`request:redact:email`, each once) and the values they put back
     in the answer for the client only (never logged)."""
@@ -86,6 +98,9 @@ class ResponseRecord:
     body: bytes = b""  # a streamed answer's last `tee_limit` bytes (and a `relayed_whole` one's)
     relayed_whole: bool = False  # a whole answer relayed past the size read whole (`Reply`)
     attempts: list[Attempt] = field(default_factory=list)
+    # The status of the upstream's answer the request ended with; None when the gateway answered
+    # itself (a cache hit, a refusal, a try that got no answer: the origin latency leaves it out).
+    upstream_status: int | None = None
     # The `Reply.reported_usage` of each stage that rewrote the stream, the upstream's nearest first.
     reported_usage: list[Callable[[], Usage | None]] = field(default_factory=list)
     # Their `Reply.unfinished`, in the same order: the log's error for a stream that ended early.

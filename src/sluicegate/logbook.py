@@ -77,6 +77,7 @@ class Logbook:
         self._spool = spool
         self._cheap = cheap
         self._retry = interval  # grows while the database is unreachable
+        self._built = 0  # records built and spooled by the builder since the last flush began
         self.store_failures = 0
         self.failing_since: float | None = None  # epoch seconds of the first failure since a success
         self.unspooled = Unspooled()  # what the spool could not take (`unspooled.py`)
@@ -183,6 +184,7 @@ class Logbook:
         """
         if self._builder is not None:
             await self._builder.drain()
+            self._built = 0
         batches = -(-len(self._pending) // self._batch_size)
         for _ in range(batches):
             if not self._pending:
@@ -208,6 +210,9 @@ class Logbook:
     def _spool_record(self, exchange: Exchange, record: LogRecord) -> None:
         assert self._spool is not None, "built for the spool"
         self._to_spool(self._spool, exchange, record)
+        self._built += 1
+        if self._built >= self._batch_size:  # a batch's worth built: stored without waiting the interval
+            self._wake.set()
 
     def _to_spool(self, spool: Spool, exchange: Exchange, record: LogRecord) -> None:
         """Append the record's line; if the spool cannot take it (disk full, a record that does not

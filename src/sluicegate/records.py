@@ -135,6 +135,7 @@ class RecordBuilder:
             shadow_agreed=cache.shadow_agreed,
             request_size=request_size,
             response_size=response_size,
+            upstream_status=response.upstream_status,
         )
 
     def _body(

@@ -37,12 +37,18 @@ CHAT = "/v1/local/{gateway}/{provider}/chat/completions"
 ANALYTICS = "/api/v1/accounts/local/analytics"
 
 
-def synthetic(count: int, seed: int = 7, span: float = 3 * 86400) -> list[LogRecord]:
+def synthetic(
+    count: int, seed: int = 7, span: float = 3 * 86400, own_answers: bool = True
+) -> list[LogRecord]:
+    """`own_answers`: every tenth record is one the gateway answered itself (no `upstream_status`),
+    besides cache hits and rate-limited ones."""
     rnd = random.Random(seed)
     records = []
     for i in range(count):
         cache = rnd.choice(["HIT", "MISS", "", "BYPASS"])
         status = rnd.choice([200, 200, 200, 400, 429, 500, 503])
+        rate_limited = status == 429 and rnd.random() < 0.7
+        answered = cache != "HIT" and not rate_limited and not (own_answers and i % 10 == 0)
         records.append(
             LogRecord(
                 id=f"{i:08d}", ts=START + rnd.uniform(0, span),
@@ -53,7 +59,7 @@ def synthetic(count: int, seed: int = 7, span: float = 3 * 86400) -> list[LogRec
                 tokens_in=rnd.choice([None, rnd.randint(1, 500)]), tokens_out=rnd.randint(0, 300),
                 cost_usd=rnd.choice([None, rnd.uniform(0, 0.01)]), cache_status=cache,
                 cache_saved_ms=rnd.uniform(10, 900) if cache == "HIT" else None,
-                rate_limited=status == 429 and rnd.random() < 0.7,
+                rate_limited=rate_limited, upstream_status=status if answered else None,
             )
         )  # fmt: skip
     return records
@@ -84,7 +90,7 @@ def expected(records: list[LogRecord], query: AnalyticsQuery) -> dict[str, Any]:
         "tokens_from_cache": sum((r.tokens_in or 0) + (r.tokens_out or 0) for r in hits),
         "time_saved_ms": sum(r.cache_saved_ms or 0 for r in chosen),
         "rate_limited": sum(r.rate_limited for r in chosen),
-        "origin": sorted(r.latency_ms for r in chosen if r.cache_status != "HIT" and not r.rate_limited),
+        "origin": sorted(r.latency_ms for r in chosen if r.upstream_status is not None),
     }
 
 
@@ -284,7 +290,9 @@ async def execute_postgres(url: str, *sql: str) -> None:
 async def test_existing_logs_are_rolled_up_at_open(
     make_database: Callable[[], Backend], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    records = synthetic(800)
+    # PostgreSQL's roll-up migration counts the origin latency of every request but cache hits and
+    # rate-limited ones, as it did before records said whether an upstream answered.
+    records = synthetic(800, own_answers=False)
     database = make_database()
     await database.open()
     await database.write_logs(records)
@@ -356,7 +364,8 @@ async def test_semantic_hits_come_from_the_logs_column_once_it_exists_postgres(p
     await execute_postgres(  # as the semantic cache will: a column of `logs`, set by the insert
         postgres_url,
         "CREATE FUNCTION mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        " NEW.semantic_hit := NEW.cache_status = '' AND NEW.id::bigint % 2 = 0; RETURN NEW; END $$",
+        " NEW.semantic_hit := NEW.cache_status = '' AND NEW.id::bigint % 2 = 0;"
+        " IF NEW.semantic_hit THEN NEW.upstream_status := NULL; END IF; RETURN NEW; END $$",
         "CREATE TRIGGER mark BEFORE INSERT ON logs FOR EACH ROW EXECUTE FUNCTION mark()",
     )
     database = PostgresDatabase(postgres_url)
@@ -374,7 +383,7 @@ async def test_semantic_hits_come_from_the_logs_column_once_it_exists_postgres(p
         assert result.totals.semantic_hits == len(semantic) > 0
         hits = [r for r in records if r.account == "local" and r.cache_status == "HIT"] + semantic
         assert result.totals.tokens_from_cache == sum((r.tokens_in or 0) + (r.tokens_out or 0) for r in hits)
-        origin = [r for r in records if r.account == "local" and r not in hits and not r.rate_limited]
+        origin = [r for r in records if r.account == "local" and r not in hits and r.upstream_status]
         assert result.totals.latency.requests == len(origin)
         assert_adds_up(result)
     finally:

@@ -107,7 +107,10 @@ def test_chat_400s_about_no_field_carry_a_null_param(compat: openai.OpenAI, dire
         ({"input": "hi", "temperature": "hot"}, "temperature"),
         ({"input": "hi", "previous_response_id": "resp_123"}, "previous_response_id"),
         ({"input": [{"type": "item_reference", "id": "msg_nowhere"}]}, "input[0]"),
-        ({"input": "hi", "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1]"),
+        (
+            {"input": "hi", "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]},
+            "tools[1].type",
+        ),
         (
             {
                 "input": [
@@ -135,14 +138,14 @@ def test_responses_400s_name_the_field(compat: openai.OpenAI, request_: dict[str
 def test_responses_400s_about_no_field_carry_a_null_param(compat: openai.OpenAI) -> None:
     header = refused(lambda: compat.responses.create(model=CLAUDE, input="hi", extra_headers=NOT_JSON))
     # A Responses request is translated to chat before Anthropic's translation refuses it: the chat
-    # field it names (messages[0].content[0].file) is none the client sent, so none is blamed.
+    # field it names (messages[0].content[0].file) is said as the client's own (ingress/client_fields.py).
     text = "data:text/plain;base64,aGVsbG8="
     part: Any = {"type": "input_file", "filename": "a.txt", "file_data": text}
     translated = refused(
         lambda: compat.responses.create(model=CLAUDE, input=[{"role": "user", "content": [part]}])
     )
 
-    assert (header.param, translated.param) == (None, None)
+    assert (header.param, translated.param) == (None, "input[0].content[0]")
     assert "Anthropic reads PDF documents only" in translated.message
 
 

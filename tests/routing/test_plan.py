@@ -36,7 +36,7 @@ class Limits:
 
 
 async def planned(
-    raw: Any, facts: RouteFacts | None = None, limits: Limits | None = None, **kw: Any
+    raw: Any, facts: RouteFacts | None = None, limits: Limits | Reserving | None = None, **kw: Any
 ) -> RoutePlan:
     return await plan(parse_route("r", raw), facts or RouteFacts(), limits or Limits(), **kw)
 
@@ -281,6 +281,76 @@ async def test_the_path_lists_each_decision_where_it_was_made() -> None:
         f"then.fallback[0].split[{branch}].then",
         "then.fallback[1].else",
     ]
+
+
+class Reserving:
+    """`Limits` that reserve: a limit takes its `then` unless its name is in `short` (the targets'
+    estimate does not fit); what stands reserved is in `held`."""
+
+    def __init__(self, *short: str) -> None:
+        self.short = set(short)
+        self.asked: list[tuple[str, list[str]]] = []  # (limit name, its then-branch's targets)
+        self.held: list[str] = []
+
+    async def take(self, rule: RateLimitRule, scope: str, where: str, targets: Any) -> bool:
+        self.asked.append((rule.name, [target.id for target in targets]))
+        if rule.name in self.short:
+            return False
+        self.held.append(where)
+        return True
+
+    async def give_back(self, wheres: Any) -> None:
+        for where in wheres:
+            self.held.remove(where)
+
+
+async def test_a_limit_reserves_for_its_then_branchs_targets_and_gives_its_inner_limits_back_if_it_must() -> (
+    None
+):
+    raw = {
+        "limit": {"name": "team", "limit": 5, "period": 60},
+        "then": {
+            "limit": {"name": "user", "limit": 1, "period": 60},
+            "then": {
+                "fallback": [{"split": [{"weight": 1, "then": {"model": "openai/a"}}]}, {"model": "openai/b"}]
+            },
+            "else": {"model": "openai/c"},
+        },
+        "else": {"split": [{"weight": 1, "then": {"model": "openai/d"}}]},
+    }
+    through = Reserving()
+    result = await planned(raw, limits=through)
+    assert (ids(result), result.path) == (
+        ["openai/a", "openai/b"],
+        "limit=then then.limit=then then.then.fallback[0].split=0",
+    )
+    assert through.asked == [("user", ["openai/a", "openai/b"]), ("team", ["openai/a", "openai/b"])]
+    assert through.held == ["then", ""]
+    # The team's limit has no room for what its branch may use: the user's reservation is given
+    # back, and nothing of that branch is in the path.
+    short = Reserving("team")
+    result = await planned(raw, limits=short)
+    assert (ids(result), result.path) == (["openai/d"], "limit=else else.split=0")
+    assert [t.limits for t in result.targets] == [()]
+    assert short.held == []
+
+
+async def test_whatever_fails_while_planning_leaves_nothing_reserved() -> None:
+    class Failing(Reserving):
+        async def take(self, rule: RateLimitRule, scope: str, where: str, targets: Any) -> bool:
+            if rule.name == "team":
+                raise RuntimeError("the steps could not be built")
+            return await super().take(rule, scope, where, targets)
+
+    raw = {
+        "limit": {"name": "team", "limit": 5, "period": 60},
+        "then": {"limit": {"name": "user", "limit": 1, "period": 60}, "then": {"model": "openai/a"}},
+    }
+    failing = Failing()
+    with pytest.raises(RuntimeError):
+        await planned(raw, limits=failing)
+    assert failing.asked == [("user", ["openai/a"])]
+    assert failing.held == []
 
 
 LIMIT = {"limit": 1, "period": 60}

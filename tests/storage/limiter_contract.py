@@ -73,6 +73,32 @@ async def test_a_reservation_must_fit_and_settling_replaces_it_with_the_use(limi
     assert not (await reserve(limiter, tokens, 1, 3.0)).allowed
 
 
+@pytest.mark.parametrize("sliding", [False, True])
+async def test_a_reserved_request_counts_at_once_until_it_is_given_back(
+    limiter: Limiter, sliding: bool
+) -> None:
+    """`reserve` (a dynamic route's limit node): a request's count that every claim sees at once,
+    and that settling keeps (1) or takes back (0)."""
+    requests = bucket("r", limit=2, sliding=sliding)
+    first = await limiter.reserve([Claim(requests, 1)], 1.0)
+    assert first.allowed
+    assert [(h.bucket, h.amount) for h in first.holds] == [(requests, 1)]
+    assert (await limiter.admit([Claim(requests, 1)], 1.5)).allowed
+    assert not (await limiter.admit([Claim(requests, 1)], 1.5)).allowed  # the reserved one counts
+    await limiter.settle(first.holds, [0], 2.0)  # given back
+    kept = await limiter.reserve([Claim(requests, 1)], 2.0)
+    assert kept.allowed
+    assert kept.usages[0].used == 2
+    await limiter.settle(kept.holds, [1], 2.5)  # kept
+    (usage,) = await limiter.usage([requests], 3.0)
+    assert usage.used == 2
+    assert not (await limiter.reserve([Claim(requests, 1)], 3.0)).allowed
+    tokens = bucket("t", limit=100, sliding=sliding, unit="tokens")
+    held = await limiter.reserve([Claim(tokens, 60)], 3.0)  # a reservation, as `admit` makes it
+    await limiter.settle(held.holds, [25], 3.5)
+    assert (await limiter.usage([tokens], 4.0))[0].used == 25
+
+
 async def test_requests_are_counted_without_holds(limiter: Limiter) -> None:
     verdict = await limiter.admit([Claim(bucket(), 1)], 1.0)
     assert verdict.allowed

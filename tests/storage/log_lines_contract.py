@@ -69,6 +69,7 @@ def varied(rng: random.Random, gateway: str, n: int) -> list[LogRecord]:
             "saved_usd": rng.choice([None, rng.random()]),
             "shadow_of": rng.choice([None, "0123abc"]),
             "shadow_agreed": rng.choice([None, True, False]),
+            "upstream_status": rng.choice([None, 200, 500]),
         }
         made.append(record(**fields))
     return made

@@ -111,6 +111,21 @@ async def test_held_reservations_are_released_by_a_restart(opened: Callable[...,
     assert (cost.used, tokens.used) == (0.25, 0)
 
 
+async def test_a_reserved_request_survives_a_kill_once_kept_and_never_once_given_back(
+    opened: Callable[..., DurableLimiter],
+) -> None:
+    first = await opened()
+    fixed = Bucket("fixed requests", limit=3, period=60, sliding=False)
+    kept = await first.reserve([Claim(REQUESTS, 1), Claim(fixed, 1)], NOW)
+    await first.settle(kept.holds, [1, 1], NOW)
+    given_back = await first.reserve([Claim(REQUESTS, 1), Claim(fixed, 1)], NOW)
+    await first.settle(given_back.holds, [0, 0], NOW)
+    assert (await first.reserve([Claim(REQUESTS, 1), Claim(fixed, 1)], NOW)).allowed  # never settled
+    await kill(first)
+    survivor = await opened()
+    assert [u.used for u in await survivor.usage([REQUESTS, fixed], NOW)] == [1, 1]
+
+
 async def test_a_kill_loses_nothing_that_settled(opened: Callable[..., DurableLimiter]) -> None:
     first = await opened()
     await spend(first, 0.5, 0.5)

@@ -72,6 +72,12 @@ class LogEntry(BaseModel):
     shadow_agreed: bool | None = Field(
         None, description="a shadow request: whether the fresh answer agreed with the cached one"
     )
+    upstream_status: int | None = Field(
+        None,
+        description="the status of the upstream's answer the request ended with; null when the gateway"
+        " answered itself (a cache hit, its own refusal, a try that got no answer) or for a record"
+        " stored by an earlier version",
+    )
     request_headers: dict[str, str] | None = None
     request_body: str | None = None
     request_body_complete: bool | None = Field(

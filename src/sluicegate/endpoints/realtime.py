@@ -110,7 +110,9 @@ class RealtimeEndpoint:
         url = websocket_url(step.provider.upstream_url(base, step.route))
         upstream = await self._handshake.open(step, url, exchange.response.attempts)
         if isinstance(upstream, Refusal):
+            exchange.response.upstream_status = upstream.status
             return refusal_reply(exchange, upstream)
+        exchange.response.upstream_status = SWITCHING_PROTOCOLS
         # Admitting the session reserved what a request reserves; its responses are charged one
         # by one from here on (see realtime/relay.py), so the connection itself is free.
         holds, exchange.limits.holds = exchange.limits.holds, ()

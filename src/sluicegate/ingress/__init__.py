@@ -3,7 +3,8 @@
 `FORMATS` maps each compat path to its format (ingress/base.py says what a format does): the
 `anthropic` SDK's `…/compat/v1/messages` (also `…/compat/messages`) and its `count_tokens`, and
 the `openai` SDK's Responses API, `…/compat/responses`. A request whose model belongs to the
-format's own provider (`anthropic/…`, `openai/…`) skips the translation (`Native`).
+format's own provider (`anthropic/…`, `openai/…`) skips the translation (`Native`), and so does a
+dynamic route's target of that provider (pipeline/compat_route.py).
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def _reported(exchange: Exchange, step: Step) -> Usage | None:
         or not body
     ):
         return None
-    if exchange.request.ingress is not None and exchange.plan.hub is not None:
+    if _rendered(exchange, step):
         # Rendered from a chat answer or chunks (pipeline/ingress.py): what chat reported, whole. The
         # rendering may not hold all of it (Anthropic's usage has no reasoning tokens) and holds
         # placeholder figures until chat reports usage (ingress/anthropic_stream.py's message_start),
@@ -189,10 +189,23 @@ def _seen(exchange: Exchange) -> Usage | None:
     return next((usage for read in exchange.response.reported_usage if (usage := read()) is not None), None)
 
 
+def _rendered(exchange: Exchange, step: Step) -> bool:
+    """Whether the answer is rendered from chat's (pipeline/ingress.py): a plan through chat, or a
+    route's target that renders its own (`Step.hub`, pipeline/compat_route.py) when it answered,
+    not the caches (which stored its rendering: read as the client's API reads)."""
+    if exchange.request.ingress is None:
+        return False
+    if exchange.plan.hub is not None:
+        return True
+    cached = exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit
+    return step.hub is not None and not cached
+
+
 def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:
     """Whose shape the answer the client got is in, and the route it is read at: the provider's, or
-    the one a compat translation answers in (`step.reader`), or the client API's own (`ingress`)."""
-    if exchange.request.ingress is not None and exchange.plan.hub is not None:
+    the one a compat translation answers in (`step.reader`), or the client API's own (`ingress`:
+    rendered from chat, by the Ingress stage or by a route's target, `Step.hub`)."""
+    if exchange.request.ingress is not None and (exchange.plan.hub is not None or step.hub is not None):
         native = exchange.request.ingress.native
         return native.provider, Route(exchange.request.account, native.path)
     return step.reader or step.provider, step.route

@@ -1,9 +1,10 @@
 """The outcome step: when a response completes, measure it once and hand the result to every sink.
 
 The outcome is measured on the event loop when that is cheap, else on a worker thread. A request
-that holds token or cost reservations is settled before its answer is complete — the JSON body is
-returned, or the stream's end marker sent, only after `complete` — so the next request of its
-scope is judged on what this one really used. Nothing waits for the measuring of other requests.
+that holds reservations (of token or cost rules, or of a dynamic route's limits) is settled before
+its answer is complete — the JSON body is returned, or the stream's end marker sent, only after
+`complete` — so the next request of its scope is judged on what this one really used. Nothing
+waits for the measuring of other requests.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Outcomes:
         outcome = self._quick(exchange)
         if outcome is not None:
             await self._hand_out(exchange, outcome)
-        elif exchange.limits.holds:
+        elif exchange.limits.holds or _route_held(exchange):
             await asyncio.shield(self._spawn(exchange))
         else:
             self._spawn(exchange)
@@ -143,3 +144,9 @@ def _counts_a_job(exchange: Exchange, outcome: Outcome) -> bool:
         and exchange.cache.status is not CacheStatus.HIT
         and not exchange.cache.semantic_hit
     )
+
+
+def _route_held(exchange: Exchange) -> bool:
+    """Whether the request's dynamic route still holds reservations of its own limit nodes."""
+    held = exchange.plan.route_holds
+    return held is not None and bool(held.holds)

@@ -372,8 +372,11 @@ def _asker(request: IncomingRequest, plan: RequestPlan) -> tuple[Provider, Route
     if step.reader is None:
         return step.provider, step.route, step.facts
     # The compat endpoint: the client speaks the reader's API (OpenAI's) at its own route, or
-    # speaks another API whose request was translated to that chat request (`hub`).
+    # speaks another API whose request was translated to that chat request (`hub`), or whose answer
+    # a route's target renders (`Step.hub`): that API's, at its provider's route.
     route, body = (plan.hub.route, plan.hub.body) if plan.hub else (request.route, plan.body)
+    if step.hub is not None and request.ingress is not None:
+        route = Route(request.account, request.ingress.native.path, request.route.query)
     return step.reader, route, step.reader.read_request(route, body)
 
 

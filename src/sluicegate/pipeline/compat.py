@@ -8,7 +8,8 @@ streams are translated back to OpenAI's shapes as they arrive (pipeline/compat_a
 
 A request in another client API (`IncomingRequest.ingress`, see ingress/) is first translated to the
 chat request it means and planned as that one; its answer is rendered back by pipeline/ingress.py.
-A model of the provider whose API the client speaks gets the request as it came, untranslated.
+A model of the provider whose API the client speaks gets the request as it came, untranslated; so
+does a route's target of that provider, beside its others translated (pipeline/compat_route.py).
 """
 
 from __future__ import annotations
@@ -26,18 +27,22 @@ from sluicegate.compat import CompatTarget
 from sluicegate.compat.base import TranslationError
 from sluicegate.credentials import SECRET_HEADERS, SECRET_PARAMS
 from sluicegate.custom_providers import ProviderBook
-from sluicegate.errors import BadRequest, NotFound, RouteMisconfigured
+from sluicegate.errors import BadRequest, GatewayError, NotFound, RouteMisconfigured
 from sluicegate.exchange import HubRequest, IncomingRequest, RequestPlan, RetryPolicy, Step
 from sluicegate.hints import unknown_provider
 from sluicegate.ingress.base import IngressFormat
+from sluicegate.ingress.client_fields import in_client_terms
 from sluicegate.jsondepth import encode, refuse_if_too_deep
-from sluicegate.pipeline.compat_answers import estimate, translate_reply
-from sluicegate.pipeline.dynamic import DynamicRoutes, is_dynamic
+from sluicegate.paths import check_path
+from sluicegate.pipeline.compat_answers import chat_with_usage, estimate, translate_reply
+from sluicegate.pipeline.compat_route import ClientAPI, RouteSteps
+from sluicegate.pipeline.dynamic import DYNAMIC, DynamicRoutes, is_dynamic
 from sluicegate.pipeline.response_items import ResponseItems
 from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OPENAI, OpenAICompatible
 from sluicegate.routing.nodes import join
+from sluicegate.routing.plan import Target
 from sluicegate.upstream_headers import forwardable_request_headers
 from sluicegate.usage.tokens import TokenCounter
 
@@ -71,17 +76,26 @@ def compat_planner(
             )
         payload = _payload(body)
         headers = forwardable_request_headers(request.headers)
-        hub = None
+        hub, client, unsaid = None, None, None
         if ingress is not None:
-            native = _native_step(providers.registry, request, ingress, payload, headers, policy)
-            if native is not None:
-                return RequestPlan(body, [native])
-            payload = await items.resolve(request, ingress, payload)
-            hub, payload, headers = _through_chat(request, ingress, payload, headers)
+            if not is_dynamic(payload.get("model")):
+                native = _native_step(providers.registry, request, ingress, payload, headers, policy)
+                if native is not None:
+                    return RequestPlan(body, [native])
+            as_came, headers_as_came = payload, headers
+            try:
+                payload = await items.resolve(request, ingress, payload)
+                hub, payload, headers = _through_chat(request, ingress, payload, headers)
+            except GatewayError as exc:
+                if not is_dynamic(payload.get("model")):
+                    raise
+                unsaid = exc  # not in chat: only a route's targets of the client's API take it
             path = CHAT
-        build = _StepBuilder(
-            providers.registry, targets, request, payload, headers, path, hub is not None, counter
-        )
+            sends = partial(_native, request, ingress, as_came, headers_as_came)
+            keeper = items.keeper(request, ingress, hub.asked) if hub is not None else None
+            client = ClientAPI(ingress, sends, hub, keeper)
+        asked_as = hub.asked if hub is not None else None
+        build = _StepBuilder(providers.registry, targets, request, payload, headers, path, asked_as, counter)
         if not is_dynamic(payload.get("model")):
             slug, model = _split_model(payload.get("model"))
             provider = await providers.find(account, slug)
@@ -97,20 +111,28 @@ def compat_planner(
                 )
             return RequestPlan(body, [build(provider, model, policy)], hub=hub)
         token = asked.token
-        route_plan = await dynamic.plan(
-            request, asked.gateway, token.id if token is not None else None, asked.metadata, payload
-        )
-        steps = []
-        for target in route_plan.targets:
+
+        async def find(target: Target) -> Provider:
             provider = await providers.find(account, target.provider)
             if provider is None:  # saved before providers were checked, or a custom one deleted since
-                raise _misconfigured(request, route_plan.route, join(target.where, "model"), target.provider)
-            # A key the client sent is one provider's: the one the route starts at, whatever the
-            # request (none when a split or an if chooses between providers). Another provider's
-            # step goes without it, so with the gateway's stored key for its own provider, if any.
-            own_key = target.provider == route_plan.start_provider
-            steps.append(build(provider, target.model, target.retry(policy), own_key))
-        return RequestPlan(body, steps, route_plan, hub)
+                route, where = str(payload["model"]).removeprefix(DYNAMIC), join(target.where, "model")
+                raise _misconfigured(request, route, where, target.provider)
+            return provider
+
+        # Each target as it can take the request: built once, a limit node estimates its branch's.
+        steps = RouteSteps(find, build if unsaid is None else unsaid, policy, client)
+        token_id = token.id if token is not None else None
+        route_plan, held = await dynamic.plan(
+            request, asked.gateway, token_id, asked.metadata, payload, steps.steps_of, asked.custom_cost
+        )
+        try:
+            planned = await steps.plan(body, route_plan, held)
+            for step in planned.steps:  # as the Plan stage checks them, but while the holds can be given back
+                check_path(step.route.path)
+        except BaseException:
+            await dynamic.release(held, request.id)
+            raise
+        return planned
 
     return plan
 
@@ -139,13 +161,28 @@ def _native_step(
 ) -> Step | None:
     """The request as it came, for a model of the provider whose own API the client speaks
     (`anthropic/…` in Anthropic's Messages): nothing to translate either way."""
-    if is_dynamic(payload.get("model")):
-        return None
     slug, model = _split_model(payload.get("model"))
     if slug != ingress.native.provider.name or slug not in providers:
         return None
-    provider = providers[slug]
-    route = Route(request.account, ingress.native.path, request.route.query)
+    return _native(request, ingress, payload, headers, providers[slug], model, policy)
+
+
+def _native(
+    request: IncomingRequest,
+    ingress: IngressFormat,
+    payload: dict[str, Any],
+    headers: CIMultiDict[str],
+    provider: Provider,
+    model: str,
+    policy: RetryPolicy,
+    own_key: bool = True,
+) -> Step:
+    """The request as it came to `model` of the provider whose API the client speaks (a route's
+    target too: `own_key` as `_StepBuilder` takes it)."""
+    headers, query = CIMultiDict(headers), request.route.query
+    if not own_key:
+        query = _without_client_key(headers, query)
+    route = Route(request.account, ingress.native.path, query)
     body = encode({**payload, "model": model})
     return Step(provider, route, headers, body, provider.read_request(route, body), policy)
 
@@ -178,12 +215,13 @@ class _StepBuilder:
         payload: dict[str, Any],
         headers: CIMultiDict[str],
         path: str,
-        hub: bool,
+        asked: Mapping[str, Any] | None,
         counter: TokenCounter,
     ) -> None:
+        """`asked`: the request in the client's API that `payload` was written from (ingress/)."""
         self._providers, self._targets = providers, targets
         self._request, self._payload, self._headers, self._path = request, payload, headers, path
-        self._hub, self._counter = hub, counter
+        self._asked, self._hub, self._counter = asked, asked is not None, counter
 
     def __call__(self, provider: Provider, model: str, policy: RetryPolicy, own_key: bool = True) -> Step:
         """Every step gets headers of its own: later stages write into them what is for its
@@ -207,7 +245,12 @@ class _StepBuilder:
                 native_payload = provider.chat_request(kept)
             route = Route(request.account, route_path, query)
             body = encode(native_payload)
-            return Step(provider, route, headers, body, provider.read_request(route, body), policy)
+            facts = provider.read_request(route, body)
+            answer = None
+            if self._hub and facts.stream:  # Messages and Responses always report usage: the
+                # gateway's count where the server sends none (compat_answers.py)
+                answer = partial(chat_with_usage, slug, estimate(self._counter, facts.payload, facts.model))
+            return Step(provider, route, headers, body, facts, policy, answer=answer)
         target = self._targets.get(slug)
         if target is None or path != CHAT:
             # Translations speak chat only: another path is served by the providers it passes to as it is.
@@ -223,10 +266,11 @@ class _StepBuilder:
         try:
             native = target.translator.request(native_payload, model)
         except TranslationError as exc:
-            # A request another API's client sent (`hub`) was translated to chat, whose paths name
-            # no field that client sent: the message says which chat field, `param` none.
-            param = None if self._hub else exc.field
-            raise BadRequest(f"cannot translate the request for {slug}: {exc}", param=param) from exc
+            # A request another API's client sent was translated to chat, whose paths name no field
+            # that client sent: said in the client's terms (ingress/client_fields.py).
+            if self._asked is not None and request.ingress is not None:
+                exc = in_client_terms(request.ingress.name, self._asked, exc)
+            raise BadRequest(f"cannot translate the request for {slug}: {exc}", param=exc.field) from exc
         except orjson.JSONEncodeError:
             # The translation nests the client's JSON a few levels deeper than it came.
             refuse_if_too_deep(native_payload, margin=_TRANSLATION_DEPTH)

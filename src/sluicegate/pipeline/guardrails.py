@@ -194,6 +194,9 @@ class Guardrails:
         # and answers the chat request: the client's, or the one its request was translated to.
         if translated:
             text_format: TextFormat | None = CHAT_TEXTS.answering(_chat_request(exchange.plan))
+        elif step.hub is not None and exchange.request.ingress is not None:
+            # A route's target that renders its answer in the client's API (pipeline/compat_route.py).
+            text_format = exchange.request.ingress.text_format.answering(step.hub.asked)
         else:
             text_format = step.provider.text_format(step.route, step.facts.payload)
             text_format = text_format.answering(step.facts.payload) if text_format is not None else None

@@ -5,7 +5,8 @@ chat answer every provider's translation produces (the caches store it so, and s
 meaning to whichever API asked), and this stage renders it for the client — a JSON body at once,
 a stream chunk by chunk as it arrives, an error in the API's error shape. Errors the gateway
 raises itself are shaped by the log stage (`log.error_reply`). A request passed through to the
-API's own provider (`exchange.plan.hub` None) is answered as that provider answered. The usage the
+API's own provider (`exchange.plan.hub` None) is answered as that provider answered, and so is a
+route whose targets render their own answers (pipeline/compat_route.py). The usage the
 chat answer or stream reported goes with the rendering (`Reply.reported_usage`): the meter reads it,
 not the rendered answer's. The upstream's request id goes under the header the client's SDK reads
 (compat/request_ids.py), a stored answer's too. The output items of a rendered Responses answer are
@@ -48,7 +49,15 @@ class Ingress:
         if step is not None and step.one_tool_call:  # before rendering: the rendering is of the one call
             reply = one_tool_call(reply)
         ingress, hub = exchange.request.ingress, exchange.plan.hub
-        if ingress is None or hub is None:
+        if ingress is None:
+            return reply
+        if hub is None:
+            # Passed through, or a route's target that renders its own answer (`Step.hub`,
+            # pipeline/compat_route.py), whose items are kept here once whole (a stream's, as it ends).
+            if step is not None and step.hub is not None and reply.status < 400 and reply.stream is None:
+                keeper = self._items.keeper(exchange.request, ingress, step.hub.asked)
+                if keeper is not None:
+                    await keeper.answer(reply.body)
             return reply
         keeper = self._items.keeper(exchange.request, ingress, hub.asked) if reply.status < 400 else None
         if ingress.item_references is not None:

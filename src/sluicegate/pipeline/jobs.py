@@ -294,6 +294,7 @@ class RunningJobs:
             body=body,
             relayed_whole=reply.stream is not None,
             attempts=[Attempt(0, step.provider.name, reply.status, latency_ms, key=step.key_name)],
+            upstream_status=reply.status,
         )
         exchange.timings = Timings(first_byte_at=finished, finished_at=finished)
         return exchange

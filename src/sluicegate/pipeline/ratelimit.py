@@ -24,10 +24,16 @@ from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.estimate import Estimator, StepEstimate
 from sluicegate.pipeline import Handler
-from sluicegate.pipeline.limit_headers import bucket_headers, refusal_headers, tightest_headers
+from sluicegate.pipeline.limit_headers import bucket_headers, refusal_headers, route_figures, tightest_headers
 from sluicegate.pipeline.limiter_outage import LimiterOutage
 from sluicegate.pipeline.reservation_refusal import reservation_refusal
-from sluicegate.pipeline.rule_buckets import RuleSet, gateway_and_token_rules, request_buckets, rule_set
+from sluicegate.pipeline.rule_buckets import (
+    RuleSet,
+    gateway_and_token_rules,
+    request_buckets,
+    rule_set,
+    taken_over,
+)
 from sluicegate.storage.cache_admission import Admission
 from sluicegate.storage.limiter import Bucket, Claim, Hold, Limiter, LimiterUnavailable, Verdict, unreserved
 from sluicegate.tokens import Token
@@ -69,8 +75,15 @@ class RateLimit:
         if admitted is None:
             return await call_next(exchange)
         limits.holds = admitted.verdict.holds
+        if admitted.taken:  # the route's holds in these rules' buckets are theirs now
+            route_holds = exchange.plan.route_holds
+            assert route_holds is not None, "taken from the route's holds"
+            for where in admitted.taken:
+                del route_holds.holds[where]
+            limits.holds += tuple(admitted.taken.values())
         reply = await call_next(exchange)
-        reply.headers.update(tightest_headers(admitted.verdict, admitted.facts))
+        route = route_figures(exchange.plan)
+        reply.headers.update(tightest_headers(admitted.verdict, admitted.facts, route))
         return reply
 
     async def decide(
@@ -90,16 +103,26 @@ class RateLimit:
         if not rules:
             return None
         ruled = rule_set(rules, own, request)
-        facts = ruled.facts
+        route_held = plan.route_holds is not None and bool(plan.route_holds.holds)
+        buckets = (
+            request_buckets(rules, ruled, own, request, token, plan, options.metadata)
+            if ahead is None or route_held
+            else ()
+        )
+        # A rule whose bucket the request's route reserved in already claims only what that falls
+        # short of: `claimed` are the rules that do claim, by index.
+        taken = taken_over(own, buckets, plan) if route_held else {}
         claims: list[Claim] = []
         estimates: list[StepEstimate] = []
         try:
-            if ahead is not None:
+            if ahead is not None:  # requests rules only: a route's hold is a whole claim
                 verdict = ahead.verdict
+                claimed = [i for i in range(len(rules)) if i not in taken]
             else:
-                buckets = request_buckets(rules, ruled, own, request, token, plan, options.metadata)
-                claims, estimates = await self._claims(rules, ruled, buckets, request, gateway, plan, options)
-                verdict = await self._limiter.admit(claims, self._clock())
+                claimed, claims, estimates = await self._claims(
+                    rules, ruled, buckets, taken, request, gateway, plan, options
+                )
+                verdict = await self._limiter.admit(claims, self._clock()) if claims else Verdict(True, ())
         except LimiterUnavailable as exc:
             self.failures += 1
             self._outage.failed(exc)
@@ -107,6 +130,12 @@ class RateLimit:
                 raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
             return None
         self._outage.decided()
+        held = {where: hold for holds in taken.values() for where, hold in holds.items()}
+        if len(claimed) < len(rules):
+            rules, own = [rules[i] for i in claimed], sum(i < own for i in claimed)
+            facts: Sequence[RuleFacts] = [ruled.facts[i] for i in claimed]
+        else:
+            facts = ruled.facts
         if not verdict.allowed:
             refused = verdict.refused_by
             assert refused is not None, "a refusal names its bucket"
@@ -125,7 +154,7 @@ class RateLimit:
                 headers=refusal_headers(refused, facts[index]),
                 rule=rule.shown(),
             )
-        return Admitted(verdict, facts)
+        return Admitted(verdict, facts, held)
 
     async def admit(self, exchange: Exchange) -> tuple[Hold, ...]:
         """Admit one more billed unit of an exchange already admitted (a realtime session's next
@@ -150,8 +179,16 @@ class RateLimit:
         """Count `outcome` in place of the reservations `holds` (no outcome: release them)."""
         if not holds:
             return
+        # A bucket counts the request once: more holds in it (a route's limit nodes repeating one
+        # gateway rule, and the rule's own top-up: see `taken_over`) are settled at nothing.
+        counted: set[str] = set()
+        used = []
+        for hold in holds:
+            key = hold.bucket.key
+            used.append(0.0 if key in counted else _used(hold, outcome))
+            counted.add(key)
         try:
-            await self._limiter.settle(holds, [_used(hold, outcome) for hold in holds], self._clock())
+            await self._limiter.settle(holds, used, self._clock())
         except LimiterUnavailable as exc:
             self.failures += 1
             _log.warning("could not settle reservations of request %s: %s", request_id, exc)
@@ -199,46 +236,61 @@ class RateLimit:
         ruled = rule_set(rules, own, request)
         if ruled.metered:
             return []
-        return [
-            Claim(bucket, 1) for bucket in request_buckets(rules, ruled, own, request, token, plan, metadata)
-        ]
+        buckets = request_buckets(rules, ruled, own, request, token, plan, metadata)
+        taken = taken_over(own, buckets, plan)  # the route's hold counts the request for the rule
+        return [Claim(bucket, 1) for i, bucket in enumerate(buckets) if i not in taken]
 
     async def _claims(
         self,
         rules: Sequence[RateLimitRule],
         ruled: RuleSet,
         buckets: Sequence[Bucket],
+        taken: dict[int, dict[str, Hold]],
         request: IncomingRequest,
         gateway: Gateway,
         plan: RequestPlan,
         options: ClientOptions,
-    ) -> tuple[list[Claim], list[StepEstimate]]:
-        """One claim per rule, in `buckets`: 1 request each, or an estimate of the request's tokens
-        or cost (priced as `Pricing.price` charges: the price table, else the gateway's fallback,
-        else the client's custom cost); and the steps' estimates (none when no rule needs them)."""
+    ) -> tuple[list[int], list[Claim], list[StepEstimate]]:
+        """The rules that claim (by index) and their claims, in `buckets`: 1 request each, or an
+        estimate of the request's tokens or cost (priced as `Pricing.price` charges: the price
+        table, else the gateway's fallback, else the client's custom cost); and the steps'
+        estimates (none when no rule needs them). A rule `taken` over by the route's holds claims
+        what they fall short of its reservation over all the plan's steps (the route reserved for
+        its limit's `then` only), nothing when they cover it: its bucket is checked no more."""
         if not ruled.metered:
-            return [Claim(bucket, 1) for bucket in buckets], []
+            claimed = [i for i in range(len(buckets)) if i not in taken]
+            return claimed, [Claim(buckets[i], 1) for i in claimed], []
         cost_rule, settings = ruled.cost_rule, gateway.settings
         estimates = await self._estimator.estimate(
             plan.steps, request.method, cost_rule is not None, options.custom_cost, settings.fallback_price
         )
         if cost_rule is not None and not settings.allow_unpriced:
-            _refuse_unpriced(plan.steps, estimates, cost_rule)
-        claims = [
-            Claim(bucket, _reservation(rule, estimates)) for rule, bucket in zip(rules, buckets, strict=True)
-        ]
-        return claims, estimates
+            _refuse_unpriced(plan.steps, estimates, cost_rule)  # a spend limit the route took over too
+        claimed, claims = [], []
+        for i, (rule, bucket) in enumerate(zip(rules, buckets, strict=True)):
+            amount = reservation(rule, estimates)
+            if i in taken:
+                if rule.unit == "requests":
+                    continue
+                amount -= sum(hold.amount for hold in taken[i].values())
+                if amount <= 0:
+                    continue
+            claimed.append(i)
+            claims.append(Claim(bucket, amount))
+        return claimed, claims, estimates
 
 
 class Admitted(NamedTuple):
-    """An admitted request's verdict (its `holds`, each bucket's figures) and its rules' facts,
-    in the same order, for the `x-ratelimit-*` headers."""
+    """An admitted request's verdict (its `holds`, each bucket's figures) and the facts of the
+    rules that claimed, in the same order, for the `x-ratelimit-*` headers; and its route's holds
+    that stand for the claims of gateway rules (`taken`, by limit node: see `taken_over`)."""
 
     verdict: Verdict
     facts: Sequence[RuleFacts]
+    taken: dict[str, Hold]
 
 
-def _reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
+def reservation(rule: RateLimitRule, estimates: list[StepEstimate]) -> float:
     """What `rule` reserves for the request: 1 request, or the costliest step's estimate. An
     estimate above the whole limit reserves the limit, so such a request still runs alone."""
     if rule.unit == "requests":
@@ -267,6 +319,8 @@ def _refuse_unpriced(steps: Sequence[Step], estimates: list[StepEstimate], rule:
 
 
 def _used(hold: Hold, outcome: Outcome) -> float:
+    if hold.bucket.unit == "requests":
+        return hold.amount  # a route's count of the request, taken over (`taken_over`): it stands
     if hold.bucket.unit == "tokens":
         return outcome.usage.total_tokens if outcome.usage is not None else 0
     return outcome.charge_usd  # as the provider stated it, else the operator's prices: never a custom cost

@@ -118,7 +118,15 @@ class Plan:
         planner = self._planners[request.kind]
         try:
             plan = await planner(
-                PlanInput(request, gateway, exchange.token, exchange.options.metadata, body, policy)
+                PlanInput(
+                    request,
+                    gateway,
+                    exchange.token,
+                    exchange.options.metadata,
+                    body,
+                    policy,
+                    exchange.options.custom_cost,
+                )
             )
         except RouteRefused as refused:  # logged as a rate-limit refusal that names its route
             exchange.limits.rate_limited = True

@@ -132,7 +132,7 @@ class Attempts:
         self._keys = keys
 
     async def __call__(self, exchange: Exchange) -> Reply:
-        tries = Tries()
+        tries = Tries(attempts=list(exchange.plan.left_out))  # a route's targets left out, first
         try:
             answer = await self.try_steps(exchange.request, exchange.plan, tries)
         finally:
@@ -140,6 +140,7 @@ class Attempts:
         if isinstance(answer, GatewayError):
             answer.headers = {**answer.headers, **_said_of_steps(exchange, tries.tried)}
             raise answer
+        exchange.response.upstream_status = answer.status  # only an upstream's answer is a Reply here
         return _answered(answer, exchange)
 
     async def try_steps(

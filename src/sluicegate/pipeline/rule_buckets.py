@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway, RateLimitRule
-from sluicegate.storage.limiter import Bucket
+from sluicegate.storage.limiter import Bucket, Hold
 from sluicegate.tokens import Token
 
 
@@ -65,6 +65,23 @@ def gateway_and_token_rules(gateway: Gateway, token: Token | None) -> tuple[Sequ
     if token is not None and token.rules:
         rules = [*rules, *token.rules]
     return rules, own
+
+
+def taken_over(own: int, buckets: Sequence[Bucket], plan: RequestPlan) -> dict[int, dict[str, Hold]]:
+    """For each of the first `own` rules (the gateway's) whose bucket in `buckets` the request's
+    dynamic route reserved in already (limit nodes repeating it, see `shared_bucket`), the route's
+    holds there, by each node's place: together they are the rule's claim for the request, which
+    claims only what they fall short of (and counts the request once, in one of them)."""
+    held = plan.route_holds
+    if held is None or not held.holds or not own:
+        return {}
+    index = {bucket.key: i for i, bucket in enumerate(buckets[:own])}
+    taken: dict[int, dict[str, Hold]] = {}
+    for where, hold in held.holds.items():
+        i = index.get(hold.bucket.key)
+        if i is not None:
+            taken.setdefault(i, {})[where] = hold
+    return taken
 
 
 def request_buckets(

@@ -37,11 +37,13 @@ from sluicegate.providers.openai_realtime import ROOT_SESSIONS, realtime_facts, 
 from sluicegate.tokens import Token
 from sluicegate.types import Backoff
 from sluicegate.upstream_headers import forwardable_request_headers, header_problem, is_gateway_header
+from sluicegate.usage.custom_cost import CustomCost
 
 
 class PlanInput(NamedTuple):
     """What a planner plans from: the request to `gateway`, its token and the client's metadata (a
-    dynamic route may read them), its body, and the retry policy of each step that says none."""
+    dynamic route may read them), its body, the retry policy of each step that says none, and the
+    client's `cf-aig-custom-cost` (what a route's cost limit prices an unpriced model at)."""
 
     request: IncomingRequest
     gateway: Gateway
@@ -49,6 +51,7 @@ class PlanInput(NamedTuple):
     metadata: Mapping[str, Any]
     body: bytes
     policy: RetryPolicy
+    custom_cost: CustomCost | None = None
 
 
 # Turns a request into its plan: the ordered steps to try.

@@ -1,20 +1,21 @@
 """Evaluation: a route and one request's facts become the ordered targets to try, and why.
 
 `plan` walks the tree once: an `if` takes one branch, a `split` one branch (by weight, at random or
-by a hash of its sticky field), a `limit` asks `holds` and takes `then` or `else`, a `fallback`
-keeps every member's targets in order. Nothing is counted here: `holds` only looks, and each
-target carries the limits it was reached through (`Target.limits`), so the gateway counts the
-limits of the target that actually answered. Every member of a fallback is planned up front, so
-a limit below a later member is looked at even when the first member answers.
+by a hash of its sticky field), a `limit` plans its `then` and asks `limits` to take it for those
+targets (the gateway reserves what they may use, atomically), else takes `else`; a `fallback` keeps
+every member's targets in order. Each target carries the limits it was reached through
+(`Target.limits`), so the gateway settles the reservations of the target that actually answered
+and gives the others back. Every member of a fallback is planned up front, so a limit below a
+later member is reserved even when the first member answers (and given back then).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from sluicegate.errors import RateLimited
 from sluicegate.exchange import RetryPolicy
@@ -25,11 +26,40 @@ from sluicegate.routing.route import Route
 from sluicegate.types import Backoff
 
 Holds = Callable[[RateLimitRule, str], Awaitable[bool]]
-"""Whether `rule` still admits a request for this scope value (the gateway's counters; only looks)."""
+"""Whether `rule` still admits a request for this scope value, reserving nothing (`Looks`)."""
+
+
+@runtime_checkable
+class Limits(Protocol):
+    """What a route's limit nodes ask of the gateway's counters."""
+
+    async def take(self, rule: RateLimitRule, scope: str, where: str, targets: Sequence[Target]) -> bool:
+        """Whether `rule` admits, for `scope`, a request to `targets` (the `then` branch of the
+        limit at `where`; none when that branch planned no target): when it does, what the targets
+        may use is reserved under `where`, until the gateway settles or gives it back."""
+        ...
+
+    async def give_back(self, wheres: Sequence[str]) -> None:
+        """Release the reservations made under `wheres`: a branch that is not taken after all."""
+        ...
+
+
+class Looks:
+    """`Limits` that only look (`holds`), reserving nothing."""
+
+    def __init__(self, holds: Holds) -> None:
+        self.holds = holds
+
+    async def take(self, rule: RateLimitRule, scope: str, where: str, targets: Sequence[Target]) -> bool:
+        return await self.holds(rule, scope)
+
+    async def give_back(self, wheres: Sequence[str]) -> None:
+        pass
 
 
 class LimitPass(NamedTuple):
-    """A limit node whose `then` led to a target: charge `rule` for `scope` when that target answers."""
+    """A limit node (at `where`) whose `then` led to a target: charge `rule` for `scope` when that
+    target answers."""
 
     rule: RateLimitRule
     scope: str
@@ -116,15 +146,19 @@ class RouteRefused(RateLimited):
 
 
 async def plan(
-    route: Route, facts: RouteFacts, holds: Holds, rand: Callable[[], float] = random.random
+    route: Route, facts: RouteFacts, limits: Limits | Holds, rand: Callable[[], float] = random.random
 ) -> RoutePlan:
-    """The targets `route` gives this request, in order. Raises RouteRefused when there are none."""
-    walk = _Walk(facts, holds, rand)
-    targets = await walk.visit(route.root, "", ())
+    """The targets `route` gives this request, in order (`limits`: a `Holds` only looks). Raises
+    RouteRefused when there are none; whatever raises, nothing stays reserved."""
+    walk = _Walk(facts, limits if isinstance(limits, Limits) else Looks(limits), rand)
+    try:
+        targets = await walk.visit(route.root, "", ())
+    except BaseException:
+        await walk.limits.give_back(walk.reserved)
+        raise
     if not targets:
         raise RouteRefused(route.name, walk.spent, tuple(walk.decisions))
-    start = next(iter(route.starts)) if len(route.starts) == 1 else None
-    return RoutePlan(route.name, tuple(targets), tuple(walk.decisions), start)
+    return RoutePlan(route.name, tuple(targets), tuple(walk.decisions), route.start_provider)
 
 
 def sticky_share(where: str, value: object) -> float:
@@ -135,14 +169,15 @@ def sticky_share(where: str, value: object) -> float:
 
 
 class _Walk:
-    __slots__ = ("decisions", "facts", "holds", "rand", "spent")
+    __slots__ = ("decisions", "facts", "limits", "rand", "reserved", "spent")
 
-    def __init__(self, facts: RouteFacts, holds: Holds, rand: Callable[[], float]) -> None:
+    def __init__(self, facts: RouteFacts, limits: Limits, rand: Callable[[], float]) -> None:
         self.facts = facts
-        self.holds = holds
+        self.limits = limits
         self.rand = rand
         self.decisions: list[Decision] = []
         self.spent: list[tuple[str, RateLimitRule]] = []
+        self.reserved: list[str] = []  # the limits taken, by place: what stands reserved
 
     async def visit(self, node: AnyNode, where: str, limits: tuple[LimitPass, ...]) -> list[Target]:
         if isinstance(node, TargetNode):
@@ -180,11 +215,19 @@ class _Walk:
         return sticky_share(where, value), "sticky"
 
     async def _limit(self, node: LimitNode, where: str, limits: tuple[LimitPass, ...]) -> list[Target]:
+        """`then` planned first: what its targets may use is what the limit must still have room
+        for. Not taken, nothing of that branch stands (its choices, its own limits' reservations)."""
         rule = node.limit
         scope = _scope_value(rule.scope, self.facts)
-        if await self.holds(rule, scope):
-            self.decisions.append(Decision(where, "limit", "then"))
-            return await self.visit(node.then, join(where, "then"), (*limits, LimitPass(rule, scope, where)))
+        decided, reserved, spent = len(self.decisions), len(self.reserved), len(self.spent)
+        passed = (*limits, LimitPass(rule, scope, where))
+        targets = await self.visit(node.then, join(where, "then"), passed)
+        if await self.limits.take(rule, scope, where, targets):
+            self.reserved.append(where)
+            self.decisions.insert(decided, Decision(where, "limit", "then"))
+            return targets
+        await self.limits.give_back(self.reserved[reserved:])
+        del self.reserved[reserved:], self.decisions[decided:], self.spent[spent:]
         if node.else_ is None:
             self.decisions.append(Decision(where, "limit", "refused"))
             self.spent.append((where, rule))

@@ -51,6 +51,11 @@ class Route:
     # The providers a plan of the route may start at (its first target's), whatever the request.
     starts: frozenset[str] = frozenset()
 
+    @property
+    def start_provider(self) -> str | None:
+        """The one provider every plan starts at; None when that depends on the request."""
+        return next(iter(self.starts)) if len(self.starts) == 1 else None
+
     def to_json(self) -> Any:
         return dump(self.root)
 

@@ -78,6 +78,9 @@ class LogRecord:
     # or the record is older than sizes (its cut cannot be told).
     request_size: int | None = None
     response_size: int | None = None
+    # The status of the upstream's answer the request ended with. None: the gateway answered it
+    # itself (a cache hit, its own refusal, a try that got no answer), or an earlier version stored it.
+    upstream_status: int | None = None
 
     def body_size(self, which: str) -> int | None:
         """The whole size of a stored body ("request" or "response"), when known (`request_size`)."""

@@ -94,6 +94,12 @@ class Limiter(Protocol):
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict: ...
 
+    async def reserve(self, claims: Sequence[Claim], now: float) -> Verdict:
+        """As `admit`, with a hold for every claim, requests too (counted at once, as `admit` counts
+        them), so that `settle` can keep a request's count (`used` 1) or take it back (0): what a
+        dynamic route's limit node reserves before it knows whether its branch will answer."""
+        ...
+
     async def usage(self, buckets: Sequence[Bucket], now: float) -> list[Usage]:
         """How full each bucket is at `now`, counting nothing (for reports of remaining budget)."""
         ...
@@ -217,6 +223,14 @@ class MemoryLimiter:
                 self._sliding.setdefault(key, _Log()).add(at, amount)
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
+        return self._admit(claims, now, False)
+
+    async def reserve(self, claims: Sequence[Claim], now: float) -> Verdict:
+        # A request's claim is held as a reservation is: it counts at once, and is journaled (a
+        # durable copy) only once `settle` keeps it.
+        return self._admit(claims, now, True)
+
+    def _admit(self, claims: Sequence[Claim], now: float, hold_all: bool) -> Verdict:
         usages = [self._usage(bucket, now) for bucket, _ in claims]
         refused = [
             u for u, (_, amount) in zip(usages, claims, strict=True) if not fits(u.bucket, u.used, amount)
@@ -225,7 +239,7 @@ class MemoryLimiter:
             return Verdict(False, tuple(usages), max(refused, key=lambda u: u.reset_after))
         holds = []
         for index, (bucket, amount) in enumerate(claims):
-            held = not bucket.counts_requests
+            held = hold_all or not bucket.counts_requests
             entry = self._add(bucket, amount, now, held)
             if held:
                 holds.append(Hold(bucket, amount, now, self._hold(bucket, entry)))

@@ -186,6 +186,8 @@ MIGRATIONS = [
     "ALTER TABLE logs ADD COLUMN request_size BIGINT, ADD COLUMN response_size BIGINT",
     # A gateway's version, one more at each change: its ETag, which If-Match checks (`Gateway.version`).
     "ALTER TABLE gateways ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    # The status of the upstream's answer, NULL when none came (`LogRecord.upstream_status`).
+    "ALTER TABLE logs ADD COLUMN upstream_status INTEGER",
 ]
 _GATEWAY_COLUMNS = gateway_query.GATEWAY_COLUMNS
 _SELECT_GATEWAYS = f"SELECT {_GATEWAY_COLUMNS} FROM gateways"

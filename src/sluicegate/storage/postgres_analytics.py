@@ -47,10 +47,10 @@ from sluicegate.storage.postgres_rollups import (
     AGGREGATES,
     FLOATS,
     LATENCY_BIN,
+    ORIGIN,
     aggregated,
     expressions,
     floor_to,
-    origin_condition,
 )
 from sluicegate.storage.rollup_bins import BINS_PER_E, WIDTHS, cover
 
@@ -86,7 +86,6 @@ def _filters(query: AnalyticsQuery, arguments: _Arguments) -> str:
 def _union(
     query: AnalyticsQuery,
     pieces: list[tuple[int, float, float]],
-    semantic: bool,
     arguments: _Arguments,
     table: str,
     rolled: str,
@@ -102,7 +101,7 @@ def _union(
     selects: list[str] = []
     for width, start, end in pieces:
         if not width:
-            where = f" AND {origin_condition(semantic)}" if origin_only else ""
+            where = f" AND {ORIGIN}" if origin_only else ""
             selects.append(
                 f"SELECT {floor_to('ts', step)} AS bucket, {raw} FROM logs"
                 f" WHERE account = {account} AND ts >= {arguments.add(float(start))}::float8"
@@ -138,7 +137,6 @@ def _figures_statement(
     counters = _union(
         query,
         pieces,
-        semantic,
         arguments,
         "analytics_overall" if overall else "analytics_rollup",
         _as_floats({name: name for name in AGGREGATES}),
@@ -146,12 +144,10 @@ def _figures_statement(
     )
     histogram = "latency_overall" if overall else "latency_rollup"
     cells = "bin, n::float8 AS n", f"{LATENCY_BIN} AS bin, 1::float8 AS n"
-    per_bucket = _union(query, pieces, semantic, arguments, histogram, *cells, origin_only=True)
+    per_bucket = _union(query, pieces, arguments, histogram, *cells, origin_only=True)
     # The whole range's histogram from the widest rows that cover it (a day's, not 1,440 minutes'):
     # the same records, so the same counts, read in far fewer rows.
-    whole = _union(
-        query, cover(since, until, WIDTHS), semantic, arguments, histogram, *cells, origin_only=True
-    )
+    whole = _union(query, cover(since, until, WIDTHS), arguments, histogram, *cells, origin_only=True)
     # The nearest rank of p among n: ⌈p·n⌉, at least 1; the tolerance keeps 0.95 × 20 at 19, as in
     # rollup_bins.ranks. A percentile's bin is the first whose cumulative count reaches it.
     rank = {

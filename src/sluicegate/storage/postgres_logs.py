@@ -32,7 +32,7 @@ _LOG_COLUMNS = [
     "unpriced", "feedback", "score",
     "cache_write_tokens", "token_id", "key_name",
     "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
-    "request_size", "response_size",
+    "request_size", "response_size", "upstream_status",
 ]  # fmt: skip
 _LOG_TYPES = [
     "text", "float8", "text", "text", "text", "text", "text", "text", "bool", "int4",
@@ -42,7 +42,7 @@ _LOG_TYPES = [
     "int2", "float8",
     "int8", "text", "text",
     "float8", "bool", "float8", "float8", "text", "bool",
-    "int8", "int8",
+    "int8", "int8", "int4",
 ]  # fmt: skip
 _SELECT_LOGS = f"SELECT {', '.join(_LOG_COLUMNS)} FROM logs"
 # The slow path of a batch holding an id already stored: one statement, each column as one array.
@@ -349,7 +349,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.cache_write_tokens, pg_text(record.token_id), pg_text(record.key_name),
         record.semantic_similarity, record.semantic_verified, record.semantic_score,
         record.saved_usd, pg_text(record.shadow_of), record.shadow_agreed,
-        record.request_size, record.response_size,
+        record.request_size, record.response_size, record.upstream_status,
     )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ AGGREGATES = {name: "sum" for name in COUNTERS} | {"origin_min_ms": "min", "orig
 # The `logs` columns a roll-up reads (besides the semantic-cache column, once it exists).
 _SOURCE_COLUMNS = (
     "ts", "account", "gateway", "provider", "model", "status", "latency_ms", "tokens_in", "tokens_out",
-    "cost_usd", "cache_status", "cache_saved_ms", "rate_limited",
+    "cost_usd", "cache_status", "cache_saved_ms", "rate_limited", "upstream_status",
 )  # fmt: skip
 
 
@@ -83,18 +83,21 @@ def _semantic_hit(semantic: bool) -> str:
     return f"coalesce({SEMANTIC_HIT_COLUMN}::int, 0)" if semantic else "0"
 
 
-def origin_condition(semantic: bool) -> str:
-    """Whether an upstream answered the request: not from a cache, not refused by a rate limit."""
-    semantic_miss = f" AND {_semantic_hit(semantic)} = 0" if semantic else ""
-    return f"cache_status <> 'HIT' AND NOT rate_limited{semantic_miss}"
+# Whether an upstream answered the request (`LogRecord.upstream_status`), which origin latency counts:
+# not a cache hit, nor the gateway's own refusal (a token missing, an unknown provider, a guardrail,
+# a rate limit), nor a try that got no answer. As SQLite's (`sqlite_analytics.ORIGIN`).
+ORIGIN = "upstream_status IS NOT NULL"
+# What version 3 of the migrations counted, before records said whether an upstream answered:
+# every request but cache hits and rate-limited ones. Kept for that migration's text (`MIGRATION`).
+_ORIGIN_BEFORE = "cache_status <> 'HIT' AND NOT rate_limited"
 
 
-def expressions(semantic: bool) -> dict[str, str]:
+def expressions(semantic: bool, origin: str = ORIGIN) -> dict[str, str]:
     """Each roll-up value of one `logs` row, before aggregation (see `AGGREGATES`)."""
     semantic_hit = _semantic_hit(semantic)
     # A semantic hit is logged HIT (before: MISS after an exact miss): counted once, as semantic.
     exact_only = f" AND {semantic_hit} = 0" if semantic else ""
-    origin_ms = f"CASE WHEN {origin_condition(semantic)} THEN latency_ms END"
+    origin_ms = f"CASE WHEN {origin} THEN latency_ms END"
     return {
         "requests": "1",
         "errors_4xx": "(status BETWEEN 400 AND 499)::int",
@@ -133,9 +136,9 @@ def floor_to(value: str, step: int) -> str:
     return f"floor({value} / {step})::bigint * {step}"
 
 
-def _roll_up(source: str, semantic: bool) -> list[str]:
+def _roll_up(source: str, semantic: bool, origin: str = ORIGIN) -> list[str]:
     """The upserts that add the rows of `source` (`logs`, or a relation with its columns) to every
-    roll-up at every width, in primary-key order."""
+    roll-up at every width, in primary-key order; `origin`: the rows whose latency is counted."""
     widths = f"(VALUES {', '.join(f'({width})' for width in WIDTHS)}) AS w (width)"
     keys = {
         "account": "account",
@@ -151,8 +154,8 @@ def _roll_up(source: str, semantic: bool) -> list[str]:
         for name, fn in AGGREGATES.items()
         if fn != "sum"
     ]
-    counted = ", ".join((*AGGREGATES,)), aggregated(expressions(semantic)), "", ", ".join(merge)
-    histogram = "n", "count(*)", f" WHERE {origin_condition(semantic)}", "n = r.n + excluded.n"
+    counted = ", ".join((*AGGREGATES,)), aggregated(expressions(semantic, origin)), "", ", ".join(merge)
+    histogram = "n", "count(*)", f" WHERE {origin}", "n = r.n + excluded.n"
     statements = []
     for tables, (columns, values, where, update) in (
         (_COUNTER_TABLES, counted),
@@ -172,7 +175,7 @@ def _roll_up(source: str, semantic: bool) -> list[str]:
 
 # Version 3 of postgres.py's migrations: the tables, filled from the logs already there. No schema
 # of that version has the semantic-cache column. Generated, but shipped: keep its text stable.
-MIGRATION = _TABLES + ";\n".join(_roll_up("logs", semantic=False)) + ";\n"
+MIGRATION = _TABLES + ";\n".join(_roll_up("logs", semantic=False, origin=_ORIGIN_BEFORE)) + ";\n"
 
 
 def roll_up_statement(semantic: bool) -> str:

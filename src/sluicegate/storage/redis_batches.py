@@ -6,7 +6,9 @@ item: one script call storing eight cache entries costs about a sixth of eight c
 sends what its callers give as batches: a call while nothing is on its way goes at once, alone and
 from its caller's own task (an idle gateway pays nothing for batching); calls made while a batch
 is on its way go together in the next, sent by a task of their own. So a busy gateway pays one
-round trip for many requests, and a call waits at most for the batch before it.
+round trip for many requests, and a call waits at most for the batch before it. A call that
+would fail at once when sent (`check`: Redis is known unreachable, and paused or being tried
+again by the batch on its way) fails at once instead of waiting behind that batch's timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Coalesced(Generic[T, R]):
     waiting (cancelled) while its item waits in the queue leaves it there, unless `drop_abandoned`
     (an item that counts something for its caller: nobody would take the count back). Callers still
     waiting when the sending task is cancelled (a shutdown) get `unavailable(message)`.
+    `check()`, before an item is queued behind a batch on its way, raises what sending it would
+    raise at once (a `RedisLink.check`), so the item does not wait for that batch to fail.
     `flush()` waits until the items queued are sent."""
 
     def __init__(
@@ -41,8 +45,10 @@ class Coalesced(Generic[T, R]):
         *,
         size: Callable[[T], int] = lambda _: 0,
         drop_abandoned: bool = False,
+        check: Callable[[], None] = lambda: None,
     ) -> None:
         self._send = send
+        self._check = check
         self._unavailable = unavailable
         self._size = size
         self._drop_abandoned = drop_abandoned
@@ -64,6 +70,7 @@ class Coalesced(Generic[T, R]):
             if isinstance(result, Exception):
                 raise result
             return result
+        self._check()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued.append((item, future))
         return await future

@@ -7,6 +7,7 @@ treats a lookup as a miss and skips the store.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -43,7 +44,10 @@ class RedisCache:
         self._client = self.link.client
         self._put_all = self._client.register_script(_PUT_ALL)
         self._puts: Coalesced[_Put, Any] = Coalesced(
-            self._store, CacheUnavailable, size=lambda put: len(put.data)
+            self._store,
+            CacheUnavailable,
+            size=lambda put: len(put.data),
+            check=functools.partial(self.link.check, CacheUnavailable),
         )
 
     async def open(self) -> None:

@@ -9,6 +9,7 @@ each decided as if alone, in the order they were made.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,7 +56,10 @@ class RedisCacheAdmission:
         self._script = cache.link.client.register_script(_LOOKUP_OR_ADMIT)
         # A lookup whose caller has gone is not sent: its count would never be taken back.
         self._lookups: Coalesced[tuple[str, AdmitCall], Any] = Coalesced(
-            self._lookup_all, CacheUnavailable, drop_abandoned=True
+            self._lookup_all,
+            CacheUnavailable,
+            drop_abandoned=True,
+            check=functools.partial(cache.link.check, CacheUnavailable),
         )
 
     async def lookup_or_admit(self, key: str, claims: Sequence[Claim], now: float) -> Lookup:

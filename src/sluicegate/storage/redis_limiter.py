@@ -18,6 +18,7 @@ Decisions (and settlements) made while one is on its way go together in one call
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
@@ -202,10 +203,15 @@ class RedisLimiter:
         self._settle_all = self._client.register_script(_SETTLE_ALL)
         # A decision whose caller has gone is not sent: its count would never be taken back (a
         # reservation's lease would end it). A settlement is sent whatever its caller does.
+        # A call Redis would fail at once (down: paused, or tried by the batch on its way) is not
+        # queued behind that batch's timeout.
+        check = functools.partial(self.link.check, LimiterUnavailable)
         self._admits: Coalesced[Call, Any] = Coalesced(
-            self._batch(self._admit_all), LimiterUnavailable, drop_abandoned=True
+            self._batch(self._admit_all), LimiterUnavailable, drop_abandoned=True, check=check
         )
-        self._settles: Coalesced[Call, Any] = Coalesced(self._batch(self._settle_all), LimiterUnavailable)
+        self._settles: Coalesced[Call, Any] = Coalesced(
+            self._batch(self._settle_all), LimiterUnavailable, check=check
+        )
         self.leases = LeaseKeeper(self.link, self._batch(self._settle_all), lease)
         self._settling: set[asyncio.Future[Any]] = set()
         self._closing = False
@@ -245,6 +251,13 @@ class RedisLimiter:
         call = self.admit_call(claims, now)
         result = await self._admits((call.keys, call.args))
         return self.verdict(call, result, now)
+
+    async def reserve(self, claims: Sequence[Claim], now: float) -> Verdict:
+        # A request's count is made as `admit` makes it (every rule's request claim reads it), and
+        # its hold takes it back as a cache admission's release does.
+        call = self.admit_call(claims, now)
+        verdict = self.verdict(call, await self._admits((call.keys, call.args)), now)
+        return verdict._replace(holds=call.counted(now)) if verdict.allowed else verdict
 
     def admit_call(self, claims: Sequence[Claim], now: float) -> AdmitCall:
         """The keys and arguments of `admit(keys)` (`ADMIT_FUNCTION`) for `claims`."""

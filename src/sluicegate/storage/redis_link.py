@@ -11,7 +11,10 @@ docs/durability.md): the link only makes the failure fast and the recovery autom
   connection a restarted server has closed is replaced at once), connecting waits at most
   `CONNECT_TIMEOUT`, an answer at most `READ_TIMEOUT`; and after a failure, the link does not try
   Redis again for `PAUSE` seconds: meanwhile each call fails at once, so an unreachable host (one
-  that drops packets) does not cost every request a timeout.
+  that drops packets, or a server that hangs) does not cost every request a timeout. After the
+  pause one call tries Redis again; while it is on its way, every other call fails at once too
+  (and `check` tells a batch not to queue behind it), so a hung Redis costs one call a timeout per
+  pause, not every call that arrives meanwhile.
 - Counted once: a command whose answer timed out is not sent again. Redis may have run it, and a
   counting script run twice counts a request twice (redis-py retries every timeout alike, so a
   connect that timed out is raised as `ConnectTimedOut`, a connection error, and only those retry).
@@ -146,16 +149,31 @@ class RedisLink:
         self._feature = section.rstrip(":")
         self._clock = clock
         self._paused_until = 0.0
+        self._trying = False  # down, and one call is trying Redis again
         self.down = False
         self.failures = 0  # calls that found Redis unreachable (exported as a metric)
+
+    def check(self, unavailable: Callable[[str], Exception]) -> None:
+        """Raises `unavailable` at once while Redis is known unreachable and not to be tried now:
+        paused after a failure, or another call is trying it again."""
+        if not self.down:
+            return
+        if self._trying:
+            self.failures += 1
+            raise unavailable("Redis is unreachable (another call is trying it again)")
+        if self._clock() < self._paused_until:
+            self.failures += 1
+            raise unavailable(f"Redis is unreachable (next try within {PAUSE:g} s)")
 
     @contextlib.contextmanager
     def attempt(self, unavailable: type[Exception]) -> Iterator[None]:
         """Run the Redis calls inside; an unreachable Redis raises `unavailable` (the feature's own
-        exception, which its policy catches), at once while paused after a failure."""
-        if self.down and self._clock() < self._paused_until:
-            self.failures += 1
-            raise unavailable(f"Redis is unreachable (next try within {PAUSE:g} s)")
+        exception, which its policy catches), at once while paused after a failure or while
+        another call tries it again (`check`). Once down, a call that gets through is that try."""
+        self.check(unavailable)
+        trying = self.down
+        if trying:
+            self._trying = True
         try:
             yield
         except (redis.RedisError, OSError) as exc:
@@ -169,6 +187,9 @@ class RedisLink:
                     exc,
                 )
             raise unavailable(f"Redis: {exc}") from exc
+        finally:
+            if trying:
+                self._trying = False
         if self.down:
             self.down = False
             _log.warning("Redis reachable again (%s)", self._feature)

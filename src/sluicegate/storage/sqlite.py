@@ -204,6 +204,8 @@ MIGRATIONS = [
     """,
     # A gateway's version, one more at each change: its ETag, which If-Match checks (`Gateway.version`).
     "ALTER TABLE gateways ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    # The status of the upstream's answer, NULL when none came (`LogRecord.upstream_status`).
+    "ALTER TABLE logs ADD COLUMN upstream_status INTEGER",
 ]
 
 

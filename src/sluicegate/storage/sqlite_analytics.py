@@ -59,6 +59,13 @@ from sluicegate.storage.rollup_bins import BINS_PER_E, SEMANTIC_HIT_COLUMN, WIDT
 ANNOTATED = "(feedback IS NOT NULL OR score IS NOT NULL)"
 # Records the guardrails found something in, likewise found by a partial index (`logs_guarded`).
 GUARDED = "json_extract(metadata, '$.guardrails')"
+# Whether an upstream answered the request (`LogRecord.upstream_status`), which origin latency counts:
+# not a cache hit, nor the gateway's own refusal (a token missing, an unknown provider, a guardrail,
+# a rate limit), nor a try that got no answer. Records stored before the column say NULL.
+ORIGIN = "upstream_status IS NOT NULL"
+# What was counted before records said so, for a `logs` without the column (a schema opened before
+# its last migrations, as the tests of upgrades do): all but cache hits and rate-limited requests.
+_ORIGIN_BEFORE = "cache_status != 'HIT' AND NOT rate_limited"
 _DIMENSIONS = ("account", "width", "start", "gateway", "provider", "model")
 _HISTOGRAM = ("account", "width", "start", "bin", "gateway", "provider", "model")
 _AGGREGATES = {name: "sum" for name in COUNTERS} | {"origin_min_ms": "min", "origin_max_ms": "max"}
@@ -84,12 +91,12 @@ _TABLES = [
 ]
 
 
-def _expressions(semantic: bool) -> dict[str, str]:
+def _expressions(semantic: bool, origin: str) -> dict[str, str]:
     """Each rollup value of one `logs` row, before aggregation (see `_AGGREGATES`)."""
     semantic_hit = f"coalesce({SEMANTIC_HIT_COLUMN}, 0)" if semantic else "0"
     # A semantic hit is logged HIT (before: MISS after an exact miss): counted once, as semantic.
     exact_only = f" AND NOT {semantic_hit}" if semantic else ""
-    origin_ms = f"CASE WHEN {_origin(semantic)} THEN latency_ms END"
+    origin_ms = f"CASE WHEN {origin} THEN latency_ms END"
     return {
         "requests": "1",
         "errors_4xx": "status BETWEEN 400 AND 499",
@@ -109,12 +116,6 @@ def _expressions(semantic: bool) -> dict[str, str]:
     }
 
 
-def _origin(semantic: bool) -> str:
-    """Whether an upstream answered the request: not from a cache, not refused by a rate limit."""
-    semantic_hit = f" AND NOT coalesce({SEMANTIC_HIT_COLUMN}, 0)" if semantic else ""
-    return f"cache_status != 'HIT' AND NOT rate_limited{semantic_hit}"
-
-
 _BIN = f"CAST(ln(max(latency_ms, 0.01) * 100) * {BINS_PER_E} AS INTEGER)"
 
 
@@ -122,7 +123,7 @@ def _aggregated(values: Mapping[str, str]) -> str:
     return ", ".join(f"{_AGGREGATES[name]}({values[name]}) AS {name}" for name in _AGGREGATES)
 
 
-def _roll_up_statements(semantic: bool) -> list[str]:
+def _roll_up_statements(semantic: bool, origin: str) -> list[str]:
     """Sum the `logs` rows whose rowid is above `?` into both rollup tables, at every width.
 
     Each row is read once and summed per minute (the narrowest width); the minute sums are summed
@@ -139,15 +140,16 @@ def _roll_up_statements(semantic: bool) -> list[str]:
         if fn != "sum"
     ]
     resummed = ", ".join(f"{fn}({name})" for name, fn in _AGGREGATES.items())
+    values = _aggregated(_expressions(semantic, origin))
     return [
-        f"WITH minutes AS (SELECT account, {start} AS start, {labels}, {_aggregated(_expressions(semantic))}"
+        f"WITH minutes AS (SELECT account, {start} AS start, {labels}, {values}"
         f" FROM logs WHERE rowid > ? GROUP BY 1, 2, 3, 4, 5)"
         f" INSERT INTO analytics_rollup ({', '.join((*_DIMENSIONS, *_AGGREGATES))})"
         f" SELECT {per_width}, gateway, provider, model, {resummed} FROM minutes, {widths}"
         f" WHERE true GROUP BY 1, 2, 3, 4, 5, 6"
         f" ON CONFLICT ({', '.join(_DIMENSIONS)}) DO UPDATE SET {', '.join(merge)}",
         f"WITH minutes AS (SELECT account, {start} AS start, {_BIN} AS bin, {labels}, count(*) AS n"
-        f" FROM logs WHERE rowid > ? AND {_origin(semantic)} GROUP BY 1, 2, 3, 4, 5, 6)"
+        f" FROM logs WHERE rowid > ? AND {origin} GROUP BY 1, 2, 3, 4, 5, 6)"
         f" INSERT INTO latency_rollup ({', '.join((*_HISTOGRAM, 'n'))})"
         f" SELECT {per_width}, bin, gateway, provider, model, sum(n) FROM minutes, {widths}"
         f" WHERE true GROUP BY 1, 2, 3, 4, 5, 6, 7"
@@ -180,7 +182,7 @@ def last_log_rowid(connection: sqlite3.Connection) -> int:
 
 def roll_up(connection: sqlite3.Connection, after_rowid: int) -> None:
     """Add the log rows inserted since the mark to the rollups (in the same transaction)."""
-    for statement in _roll_up_statements(_has_semantic_column(connection)):
+    for statement in _roll_up_statements(*_schema(connection)):
         connection.execute(statement, (after_rowid,))
 
 
@@ -192,8 +194,10 @@ def _ensure_ln(connection: sqlite3.Connection) -> None:
         connection.create_function("ln", 1, math.log, deterministic=True)
 
 
-def _has_semantic_column(connection: sqlite3.Connection) -> bool:
-    return SEMANTIC_HIT_COLUMN in {row[1] for row in connection.execute("PRAGMA table_info(logs)")}
+def _schema(connection: sqlite3.Connection) -> tuple[bool, str]:
+    """Whether `logs` has the semantic cache's column, and which of its rows origin latency counts."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(logs)")}
+    return SEMANTIC_HIT_COLUMN in columns, ORIGIN if "upstream_status" in columns else _ORIGIN_BEFORE
 
 
 def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> AnalyticsResult:
@@ -202,7 +206,7 @@ def analytics(connection: sqlite3.Connection, query: AnalyticsQuery) -> Analytic
     pieces = cover(query.since, query.until, [w for w in WIDTHS if w <= query.step])
     if not pieces:
         return build_result(query, {}, {}, Latency())
-    ranges = _Ranges(query, pieces, _has_semantic_column(connection))
+    ranges = _Ranges(query, pieces, *_schema(connection))
     counters, bounds = _counters(connection, ranges)
     latency, total = _percentiles(connection, ranges, bounds)
     return build_result(
@@ -224,6 +228,7 @@ class _Ranges:
     query: AnalyticsQuery
     pieces: list[tuple[int, float, float]]
     semantic: bool
+    origin: str  # the records whose latency is counted (`ORIGIN`)
 
     def union(
         self, table: str, rolled: str, raw: str, key: tuple[str, str] = ("", "")
@@ -239,7 +244,7 @@ class _Ranges:
         args: list[Any] = []
         for width, start, end in self.pieces:
             if not width:
-                where = f" AND {_origin(self.semantic)}" if key[0] else ""
+                where = f" AND {self.origin}" if key[0] else ""
                 selects.append(
                     f"SELECT CAST(ts / {step} AS INTEGER) * {step} AS bucket{raw_key}, {raw} FROM logs"
                     f" WHERE account = ? AND ts >= ? AND ts < ?{filters}{where} GROUP BY bucket{rolled_key}"
@@ -333,7 +338,9 @@ def _counters(
 ) -> tuple[dict[int, dict[str, float]], dict[int | None, tuple[float, float]]]:
     """Counters per bucket, and each bucket's (and the whole range's, key None) origin latency bounds."""
     columns = _aggregated({name: name for name in _AGGREGATES})
-    union, args = ranges.union("analytics_rollup", columns, _aggregated(_expressions(ranges.semantic)))
+    union, args = ranges.union(
+        "analytics_rollup", columns, _aggregated(_expressions(ranges.semantic, ranges.origin))
+    )
     counters: dict[int, dict[str, float]] = {}
     bounds: dict[int | None, tuple[float, float]] = {}
     for bucket, *row in connection.execute(f"SELECT bucket, {columns} FROM ({union}) GROUP BY bucket", args):

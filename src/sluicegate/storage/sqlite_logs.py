@@ -27,7 +27,7 @@ _LOG_COLUMNS = [
     "unpriced", "feedback", "score",
     "cache_write_tokens", "token_id", "key_name",
     "semantic_similarity", "semantic_verified", "semantic_score", "saved_usd", "shadow_of", "shadow_agreed",
-    "request_size", "response_size",
+    "request_size", "response_size", "upstream_status",
 ]  # fmt: skip
 _INSERT_LOG = (
     f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
@@ -206,7 +206,7 @@ def _log_row(record: LogRecord) -> tuple[Any, ...]:
         record.cache_write_tokens, record.token_id, record.key_name,
         record.semantic_similarity, _flag(record.semantic_verified), record.semantic_score,
         record.saved_usd, record.shadow_of, _flag(record.shadow_agreed),
-        record.request_size, record.response_size,
+        record.request_size, record.response_size, record.upstream_status,
     )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ def record(ts: float, body: bytes | None = None, gateway: str = "default") -> Lo
         provider="openai", endpoint="chat/completions", method="POST", model="gpt-4o-mini", stream=False,
         status=200 if int(ts) % 7 else 500, latency_ms=100.0 + int(ts) % 900, ttfb_ms=50.0,
         tokens_in=int(ts) % 50, tokens_out=int(ts) % 30, cost_usd=0.001, request_body=body,
+        upstream_status=200 if int(ts) % 7 else 500,  # answered by an upstream: in the latency roll-up
     )  # fmt: skip
 
 

@@ -1,0 +1,98 @@
+"""A dynamic route on the unified endpoint, for a client of OpenAI's Responses API: each OpenAI
+target gets the request as it came, at OpenAI's `/responses` (its built-in tools and reasoning
+fields reach it); the other targets get the chat request it means, their answers rendered back as
+Responses, their output items kept for a later turn to name (pipeline/compat_route.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from openai.types.responses import ResponseCompletedEvent
+
+from tests.conftest import RunningGateway
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
+
+QUESTION = "what is the capital of France"
+CLAUDE = "anthropic/claude-sonnet-4-6"
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeOpenAI().serve() as oa, FakeAnthropic().serve() as an:
+        yield {"openai": oa, "anthropic": an}
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
+    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        yield client
+
+
+def fallback(*models: str) -> dict[str, Any]:
+    return {"fallback": [{"model": model, "max_attempts": 1} for model in models]}
+
+
+def test_an_alias_of_an_openai_model_reaches_openais_responses_api(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """Through chat the built-in tool was a 400 and the reasoning summary was dropped."""
+    gateway.configure(routes={"oa": {"model": "openai/gpt-4o-mini"}})
+    tools: Any = [{"type": "web_search_preview"}]
+    response = client.responses.create(
+        model="dynamic/oa", input=QUESTION, tools=tools, reasoning={"effort": "low", "summary": "auto"}
+    )
+    assert QUESTION in response.output_text
+    assert response.usage is not None
+    [sent] = fakes["openai"].requests
+    assert sent.path == "/v1/responses"
+    assert (sent.json["model"], sent.json["tools"]) == ("gpt-4o-mini", tools)
+    assert sent.json["reasoning"] == {"effort": "low", "summary": "auto"}
+    [record] = gateway.wait_for_logs(1)
+    assert (record["endpoint"], record["tokens_in"]) == ("responses", response.usage.input_tokens)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_fallback_to_anthropic_is_rendered_as_a_response_whose_items_are_kept(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any], streamed: bool
+) -> None:
+    gateway.configure(routes={"r": fallback("openai/error-500", CLAUDE), "claude": {"model": CLAUDE}})
+    if streamed:
+        events = list(client.responses.create(model="dynamic/r", input=QUESTION, stream=True))
+        completed = events[-1]
+        assert isinstance(completed, ResponseCompletedEvent)
+        response = completed.response
+    else:
+        response = client.responses.create(model="dynamic/r", input=QUESTION)
+    [native] = fakes["openai"].requests
+    assert (native.path, native.json["input"]) == ("/v1/responses", QUESTION)
+    [translated] = fakes["anthropic"].requests
+    assert translated.path == "/v1/messages"
+    assert translated.json["messages"] == [{"role": "user", "content": QUESTION}]
+    assert response.id.startswith("resp_")
+    assert QUESTION in response.output_text
+    assert response.usage is not None
+    assert response.usage.input_tokens > 0
+    assert response.model_dump()["store"] is True
+    # The rendered answer's message is kept: a later turn names it by id.
+    [message] = response.output
+    later: Any = [
+        {"role": "user", "content": QUESTION},
+        {"type": "item_reference", "id": message.id},
+        {"role": "user", "content": "and of Italy"},
+    ]
+    assert "Italy" in client.responses.create(model="dynamic/claude", input=later).output_text
+    said = fakes["anthropic"].requests[-1].json["messages"]
+    assert response.output_text in str(said[1]["content"])
+    records = gateway.wait_for_logs(2)
+    first = next(record for record in records if record["status"] == 200 and len(record["attempts"]) == 2)
+    assert [(a["provider"], a["status"]) for a in first["attempts"]] == [("openai", 500), ("anthropic", 200)]
+    assert first["tokens_in"] == response.usage.input_tokens
