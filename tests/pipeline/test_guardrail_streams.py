@@ -93,7 +93,9 @@ async def test_a_streamed_array_is_filtered_as_it_passes() -> None:
     assert asked == [1]  # the first element went out before the second was read
     rest = b"".join([chunk async for chunk in answer.stream])
     assert text(first + rest) == "echo: pay [CREDIT_CARD_1] now"
-    assert len(checked.ended) == 1
+    # Told once a finding is made (before its bytes go out) and again at the end, of one filter.
+    assert len({id(told) for told in checked.ended}) == 1
+    assert [span.entity for span in checked.ended[-1].spans] == ["credit_card"]
     assert checked.whole == []
 
 
@@ -125,3 +127,19 @@ async def test_anything_else_is_read_whole_and_checked(streamed: bool, body: byt
             await guard(answer, checked, streamed=streamed)
         assert checked.whole == [whole]
         assert checked.ended == []
+
+
+async def test_findings_are_told_before_the_bytes_that_carry_them_go_out() -> None:
+    """A client may hang up on the last event it needs (an SDK leaves at the end of the answer),
+    ending the request before the stream is closed: the record, built then, must have them."""
+    pieces = [b"[" + elements()[0], *(b"\n,\r\n" + element for element in elements()[1:]), b"\n]"]
+    answer, checked = reply(stream=chunks(pieces, [])), Checked()
+    await guard(answer, checked)
+    assert answer.stream is not None
+    async for chunk in answer.stream:
+        if b"CREDIT_CARD_1" in chunk:
+            assert [span.entity for span in checked.ended[-1].spans] == ["credit_card"]
+            break
+    else:
+        raise AssertionError("the card never went out redacted")
+    await answer.stream.aclose()

@@ -103,13 +103,21 @@ async def guard_answer(reply: Reply, streamed: bool, readers: AnswerReaders) -> 
 async def filtered(
     stream: AsyncGenerator[bytes, None], text_filter: AnswerFilter, ended: Ended
 ) -> AsyncGenerator[bytes, None]:
-    """`stream` with its text filtered; `ended` is told when it ends, however it does."""
+    """`stream` with its text filtered; `ended` is told when it ends, however it does, and before
+    the bytes that carry new findings go out: a client that hangs up on its last event (an SDK
+    leaves at `[DONE]`) may end the request before this generator is closed, and the record is
+    built then."""
+    found = 0
     try:
         async for chunk in stream:
             out = text_filter.feed(chunk)
+            if len(text_filter.spans) + len(text_filter.flagged) != found:
+                found = len(text_filter.spans) + len(text_filter.flagged)
+                ended(text_filter)
             if out:
                 yield out
         out = text_filter.close()
+        ended(text_filter)
         if out:
             yield out
     finally:
