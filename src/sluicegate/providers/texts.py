@@ -133,6 +133,28 @@ class TextFormat(Protocol):
         ...
 
 
+class RequestOnlyTexts:
+    """A format whose answers hold no text (a batch's receipt, vectors): only its requests are read;
+    a subclass names itself (`name`) and says what its requests hold (`request_texts`)."""
+
+    name: str
+
+    def answering(self, request: Any) -> None:
+        return None
+
+    def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        raise NotImplementedError
+
+    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
+        return iter(())
+
+    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
+        return b""
+
+    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
+        return b""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenKeys:
     """Where an API's request bodies hold what `usage/tokens.py` counts when it estimates a prompt.

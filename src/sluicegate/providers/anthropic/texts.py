@@ -30,6 +30,7 @@ from typing import Any
 from sluicegate.providers.schema_texts import any_json, tool_texts
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.texts import (
+    RequestOnlyTexts,
     Text,
     TextPipes,
     TokenKeys,
@@ -201,29 +202,17 @@ MESSAGES_TEXTS = MessagesTexts()
 
 
 @dataclass(frozen=True, slots=True)
-class MessageBatchTexts:
+class MessageBatchTexts(RequestOnlyTexts):
     """A Message Batch being created: each of its `requests`' `params`, a Messages body, read as one.
     Its answer is the batch (no text); the results are fetched later, as JSON lines, and not read."""
 
     name: str = "anthropic_message_batch"
-
-    def answering(self, request: Any) -> None:
-        return None
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for request in as_list(body.get("requests")):
             params = request.get("params") if isinstance(request, dict) else None
             if isinstance(params, dict):
                 yield from MESSAGES_TEXTS.request_texts(params)
-
-    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
-        return iter(())
-
-    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
-        return b""
-
-    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        return b""
 
 
 MESSAGE_BATCH_TEXTS = MessageBatchTexts()

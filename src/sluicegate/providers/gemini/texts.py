@@ -29,7 +29,16 @@ from typing import Any
 
 from sluicegate.providers.schema_texts import tool_texts
 from sluicegate.providers.sse import sse_data
-from sluicegate.providers.texts import Text, TextPipes, TokenKeys, as_list, json_value, role_of, string
+from sluicegate.providers.texts import (
+    RequestOnlyTexts,
+    Text,
+    TextPipes,
+    TokenKeys,
+    as_list,
+    json_value,
+    role_of,
+    string,
+)
 
 _THOUGHT = "thought"  # a candidate's thought pipe is (its index, _THOUGHT); its answer's, its index
 _SIGNATURE = "thoughtSignature"
@@ -228,15 +237,12 @@ _DECLARED_SCHEMAS = (
 
 
 @dataclass(frozen=True, slots=True)
-class GeminiEmbedTexts:
+class GeminiEmbedTexts(RequestOnlyTexts):
     """embedContent's and batchEmbedContents' requests: each `content`'s text parts and its `title`
     (a document's, with the task type `RETRIEVAL_DOCUMENT`), read as documents (not a user's turn:
     not read for prompt injection); their answers are vectors, not read."""
 
     name: str = "gemini_embed"
-
-    def answering(self, request: Any) -> None:
-        return None
 
     def request_texts(self, body: dict[str, Any]) -> Iterator[Text]:
         for request in [body, *as_list(body.get("requests"))]:
@@ -245,15 +251,6 @@ class GeminiEmbedTexts:
                 content = request.get("content")
                 for part in as_list(content.get("parts") if isinstance(content, dict) else None):
                     yield from string(part, "text", "document")
-
-    def answer_texts(self, body: dict[str, Any]) -> Iterator[Text]:
-        return iter(())
-
-    def stream_event(self, event: dict[str, Any], pipes: TextPipes) -> bytes:
-        return b""
-
-    def stream_leftover(self, index: Hashable, text: str, last: Mapping[str, Any]) -> bytes:
-        return b""
 
 
 GEMINI_TEXTS = GeminiTexts()
