@@ -3,9 +3,11 @@ target gets the request as it came, at OpenAI's `/responses` (its built-in tools
 fields reach it); the other targets get the chat request it means, their answers rendered back as
 Responses, their output items kept for a later turn to name (pipeline/compat_route.py)."""
 
+# ruff: noqa: F811  (the fixtures are test_ingress_route_targets')
+
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,32 +15,19 @@ import pytest
 from openai.types.responses import ResponseCompletedEvent
 
 from tests.conftest import RunningGateway
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.openai_server import FakeOpenAI
-
-QUESTION = "what is the capital of France"
-CLAUDE = "anthropic/claude-sonnet-4-6"
-
-
-@pytest.fixture
-def fakes() -> Iterator[dict[str, Any]]:
-    with FakeOpenAI().serve() as oa, FakeAnthropic().serve() as an:
-        yield {"openai": oa, "anthropic": an}
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
-    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
+from tests.integration.test_ingress_route_targets import (  # noqa: F401  (fixtures)
+    CLAUDE,
+    QUESTION,
+    fakes,
+    fallback,
+    gateway,
+)
 
 
 @pytest.fixture
 def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
         yield client
-
-
-def fallback(*models: str) -> dict[str, Any]:
-    return {"fallback": [{"model": model, "max_attempts": 1} for model in models]}
 
 
 def test_an_alias_of_an_openai_model_reaches_openais_responses_api(
