@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -179,6 +180,30 @@ def test_a_route_changed_elsewhere_meanwhile_is_not_overwritten(page: Page, gate
     card.locator("[data-action=reload]").click()
     expect(card.locator("table.versions tbody tr")).to_have_count(3)
     assert '"openai/o3"' in text.input_value()
+
+
+def test_a_check_of_the_text_typed_before_save_does_not_cover_the_saves_refusal(
+    page: Page, gateway: RunningGateway
+) -> None:
+    """The card checks what is typed 250 ms after the last key; a Save clicked sooner is refused
+    (the route changed meanwhile), and the check that fires after must not say "Valid route." over
+    the refusal. The page's clock stands still, so the check fires only when the test says."""
+    routes = f"{ACCOUNT}/gateways/default/routes"
+    assert gateway.http.put(f"{routes}/support", json={"model": "openai/gpt-4o"}).status_code == 200
+    page.clock.install()
+    open_editor(page, gateway)
+    card = page.locator("section[aria-label='Routes']")
+    status = card.locator(".route-status")
+    expect(status).to_have_text("Valid route.")
+    page.clock.pause_at(datetime.now(UTC) + timedelta(minutes=1))
+    assert gateway.http.put(f"{routes}/support", json={"model": "openai/o3"}).status_code == 200
+    card.locator("textarea[name=route_json]").fill('{"model": "openai/gpt-4.1"}')
+    card.locator("text=Save route").click()
+    expect(status).to_contain_text("Route support was changed meanwhile")
+    page.clock.run_for(1000)  # the check of the typed text would fire now
+    status.locator("[data-action=reload]").click()
+    expect(card.locator("table.versions tbody tr")).to_have_count(2)
+    expect(status).to_contain_text("Route support was changed meanwhile")
 
 
 def test_route_versions_name_the_token_that_saved_them(page: Page, gateway: RunningGateway) -> None:

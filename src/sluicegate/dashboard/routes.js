@@ -96,6 +96,13 @@ export function routesCard(api, slug, onErrors = () => {}, session = null) {
     timer = setTimeout(validate, now ? 0 : CHECK_DELAY_MS);
   }
 
+  // A save or restore says how it went: a check still to come, or on its way, would say "Valid route."
+  // over a refusal (the text typed just before the click is checked 250 ms later).
+  function dropCheck() {
+    clearTimeout(timer);
+    asked++;
+  }
+
   async function validate() {
     const mine = ++asked;
     let node;
@@ -122,6 +129,7 @@ export function routesCard(api, slug, onErrors = () => {}, session = null) {
     } catch (error) {
       return say(`Not JSON: ${error.message}`, true);
     }
+    dropCheck();
     // Off until the answer comes: a double click must not save two versions.
     await whileBusy(saveButton, async () => {
       try {
@@ -174,6 +182,7 @@ export function routesCard(api, slug, onErrors = () => {}, session = null) {
   }
 
   async function restore(route, version, button) {
+    dropCheck();
     await whileBusy(button, async () => {
       try {
         const saved = await change(route, "POST", path(route, `/versions/${version}/restore`));
