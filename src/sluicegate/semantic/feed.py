@@ -96,9 +96,12 @@ class VectorFeed:
 
     async def _follow(self) -> None:
         while True:
+            # Down, this read may be the one call that tries Redis again, which the others wait
+            # on: it must not wait a second for entries then (adds would be refused meanwhile).
+            block = None if self._link.down else 1000
             try:
                 with self._link.attempt(CacheUnavailable):
-                    answer = await self._client.xread(dict(self._last), block=1000, count=1000)  # type: ignore[arg-type]
+                    answer = await self._client.xread(dict(self._last), block=block, count=1000)  # type: ignore[arg-type]
             except CacheUnavailable:
                 await asyncio.sleep(1)  # logged by the link, once per outage
                 continue
