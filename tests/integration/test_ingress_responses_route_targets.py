@@ -17,6 +17,7 @@ from openai.types.responses import ResponseCompletedEvent
 from tests.conftest import RunningGateway
 from tests.integration.test_ingress_route_targets import (  # noqa: F401  (fixtures)
     CLAUDE,
+    FRESH,
     QUESTION,
     fakes,
     fallback,
@@ -85,3 +86,32 @@ def test_a_fallback_to_anthropic_is_rendered_as_a_response_whose_items_are_kept(
     first = next(record for record in records if record["status"] == 200 and len(record["attempts"]) == 2)
     assert [(a["provider"], a["status"]) for a in first["attempts"]] == [("openai", 500), ("anthropic", 200)]
     assert first["tokens_in"] == response.usage.input_tokens
+
+
+def test_a_rendered_answers_items_are_kept_as_the_client_got_them(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """A route target's rendered stream had its items kept below the guardrails, as Claude said
+    them: a later turn naming the message sent Claude the address the client never saw."""
+    email = "alice.smith@example.com"
+    redact: Any = {"pii": {"action": "redact", "entities": ["email"], "direction": "response"}}
+    routes = {"r": fallback("openai/error-500", CLAUDE), "claude": {"model": CLAUDE}}
+    gateway.configure(routes=routes, guardrails=redact)
+    for streamed in (True, False):
+        asked: Any = {"model": "dynamic/r", "input": f"write to {email}", "extra_headers": FRESH}
+        if streamed:
+            completed = list(client.responses.create(**asked, stream=True))[-1]
+            assert isinstance(completed, ResponseCompletedEvent)
+            response = completed.response
+        else:
+            response = client.responses.create(**asked)
+        assert [r.json["messages"][0]["content"] for r in fakes["anthropic"].requests[-1:]] == [
+            f"write to {email}"
+        ]
+        assert "[EMAIL_1]" in response.output_text
+        assert email not in response.output_text
+        [message] = response.output
+        later: Any = [{"type": "item_reference", "id": message.id}, {"role": "user", "content": "thanks"}]
+        client.responses.create(model="dynamic/claude", input=later, extra_headers=FRESH)
+        said = fakes["anthropic"].requests[-1].json["messages"]
+        assert said[0] == {"role": "assistant", "content": response.output_text}

@@ -22,6 +22,8 @@ from sluicegate.providers.sse import iter_json
 ITEM_REFERENCE: Final = "item_reference"
 # The events that end a rendered stream with the whole Response (openai_responses_stream.py).
 _LAST_EVENTS: Final = ("response.completed", "response.incomplete")
+# What only their data holds (an answer's text has its quotes escaped): any other event is not parsed.
+_LAST_MENTIONS: Final = tuple(f'"{kind}"'.encode() for kind in _LAST_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +69,11 @@ class ResponseItemReferences:
         return _items(orjson.loads(answer))
 
     def kept_from_stream(self, asked: Mapping[str, Any], closing: bytes) -> list[dict[str, Any]]:
-        """The same for a rendered stream, from its `closing` events: the last one holds the
-        whole Response (a stream that ended in an error holds none)."""
+        """The same for a rendered stream, from its `closing` events (or any of its events: only
+        the last one holds the whole Response; a stream that ended in an error holds none)."""
         if asked.get("store") is False:
             return []
-        for event in iter_json(closing, backwards=True, mentioning=(b'"response.',)):
+        for event in iter_json(closing, backwards=True, mentioning=_LAST_MENTIONS):
             if isinstance(event, dict) and event.get("type") in _LAST_EVENTS:
                 return _items(event.get("response"))
         return []

@@ -44,7 +44,8 @@ _T = TypeVar("_T")
 class ClientAPI:
     """A request in another client API than chat: its format, how a target of its own provider
     gets it (`native`), and the chat request it means (`hub`; None when it cannot be said in chat),
-    with what keeps the output items of a rendered stream (`keeper`)."""
+    with what keeps the output items of a rendered answer (`keeper`: None, none are kept; the
+    Ingress stage keeps them, as the client gets them)."""
 
     ingress: IngressFormat
     native: Build
@@ -143,18 +144,19 @@ def rendered(step: Step, client: ClientAPI) -> Step:
     """`step` (translated through chat) answering in the client's API: its chat answer (the
     provider's translated, if it was) cut to one tool call where the chat request asks, then
     rendered as the Ingress stage renders a whole plan's (pipeline/ingress.py): whole answers,
-    streams and errors alike. The usage the chat answer reported goes with it, as its source's."""
-    hub, ingress, keeper = client.hub, client.ingress, client.keeper
+    streams and errors alike. The usage the chat answer reported goes with it, as its source's.
+    Its items are kept above the guardrails, not here (pipeline/ingress.py)."""
+    hub, ingress = client.hub, client.ingress
     assert hub is not None, "a step translated through chat"
     if ingress.item_references is not None:  # the rendering echoes whether its items are kept
-        hub = dataclasses.replace(hub, asked={**hub.asked, "store": keeper is not None})
+        hub = dataclasses.replace(hub, asked={**hub.asked, "store": client.keeper is not None})
     translate, one_call, provider = step.answer, step.one_tool_call, step.provider.name
 
     def answer(reply: Reply) -> Reply:
         chat = translate(reply) if translate is not None else reply
         if one_call:
             chat = one_tool_call(chat)
-        shown = render(ingress, hub, provider, chat, keeper if chat.status < 400 else None)
+        shown = render(ingress, hub, provider, chat)
         shown.reported_usage = _first(chat.reported_usage, shown.reported_usage)
         shown.unfinished = _first(chat.unfinished, shown.unfinished)
         return shown

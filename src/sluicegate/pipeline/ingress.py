@@ -53,9 +53,12 @@ class Ingress:
             return reply
         if hub is None:
             # Passed through, or a route's target that renders its own answer (`Step.hub`,
-            # pipeline/compat_route.py), whose items are kept here once whole (a stream's, as it ends).
-            if step is not None and step.hub is not None and reply.status < 400 and reply.stream is None:
+            # pipeline/compat_route.py), whose items are kept here, as the client gets them: after
+            # the guardrails (a redaction, the request's placeholders restored), whole or streamed.
+            if step is not None and step.hub is not None and reply.status < 400:
                 keeper = self._items.keeper(exchange.request, ingress, step.hub.asked)
+                if keeper is not None and reply.stream is not None:
+                    return replace(reply, stream=keeper.stream(reply.stream))
                 if keeper is not None:
                     await keeper.answer(reply.body)
             return reply

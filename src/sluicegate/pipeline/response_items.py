@@ -11,7 +11,8 @@ answer is read for its items only when the store is on and the request did not s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import orjson
 from sluicegate.errors import BadRequest, ServiceUnavailable
 from sluicegate.exchange import IncomingRequest
 from sluicegate.ingress.base import IngressFormat, ItemReferences, TranslationError, UnknownItem
+from sluicegate.providers.sse import SseEvent, SseParser
 from sluicegate.storage.response_items import ITEM_MAX_BYTES, ItemStore, ItemsUnavailable
 
 _WHAT_TO_DO = "send the item itself, or set store: false (the SDKs then send every item)"
@@ -28,7 +30,7 @@ _WHAT_TO_DO = "send the item itself, or set store: false (the SDKs then send eve
 @dataclass(frozen=True, slots=True)
 class Keeper:
     """Keeps the items of one rendered answer, whole (`answer`) or streamed (`closing`: the
-    stream's closing events)."""
+    stream's closing events; `stream`: the whole stream, as it passes)."""
 
     store: ItemStore
     scope: str
@@ -40,6 +42,23 @@ class Keeper:
 
     async def closing(self, events: bytes) -> None:
         await self._keep(self.references.kept_from_stream(self.asked, events))
+
+    async def stream(self, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        """`events`, a rendered stream as the client gets it (the guardrails' work done), each
+        event let out once whole, the items of the one that closes it kept before it leaves."""
+        parser = SseParser()
+        async with aclosing(events):
+            async for chunk in events:
+                if out := await self._kept(parser.feed(chunk)):
+                    yield out
+        if out := await self._kept(parser.close()):
+            yield out
+
+    async def _kept(self, events: list[SseEvent]) -> bytes:
+        whole = b"".join(event.raw for event in events)
+        if whole:
+            await self.closing(whole)
+        return whole
 
     async def _keep(self, items: list[dict[str, Any]]) -> None:
         if not items:
