@@ -1,7 +1,8 @@
 """An upstream that breaks its connection off in the middle of a stream: a Messages client's stream
-ends in Anthropic's `error` event and a Responses client's in `response.failed`, which their SDKs
-raise as the API's errors, as when the provider's own error ends a stream; the connection to the
-client is not broken (the SDKs raised httpx's RemoteProtocolError). The record says it failed."""
+ends in Anthropic's `error` event, a Responses client's in `response.failed` and a chat client's
+translated stream in OpenAI's in-stream error, which their SDKs raise as the API's errors, as when
+the provider's own error ends a stream; the connection to the client is not broken (the SDKs
+raised httpx's RemoteProtocolError, openai's APIConnectionError). The record says it failed."""
 
 from __future__ import annotations
 
@@ -70,4 +71,21 @@ def test_a_responses_stream_ends_in_response_failed(gateway: RunningGateway, mod
     assert caught.value.body["code"] == "server_error"  # type: ignore[index]
     (record,) = gateway.wait_for_logs(1)
     # (A translation's own word comes first where it has one: its stream never finished.)
+    assert "the upstream" in (record["error"] or "")
+
+
+@pytest.mark.parametrize("model", MODELS[1:])  # (groq speaks chat: its stream passes untranslated)
+def test_a_translated_chat_stream_ends_in_openais_error_event(gateway: RunningGateway, model: str) -> None:
+    with openai.OpenAI(base_url=gateway.provider_url("compat"), api_key="k", max_retries=0) as client:
+        chunks: list[Any] = []
+        stream = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": QUESTION}], stream=True, extra_headers=DROP
+        )
+        with pytest.raises(openai.APIError, match=BROKE) as caught:
+            chunks.extend(stream)
+    assert any(choice.delta.content for chunk in chunks for choice in chunk.choices)
+    assert all(choice.finish_reason is None for chunk in chunks for choice in chunk.choices)
+    assert caught.value.body is not None
+    assert caught.value.body["type"] == "server_error"  # type: ignore[index]
+    (record,) = gateway.wait_for_logs(1)
     assert "the upstream" in (record["error"] or "")

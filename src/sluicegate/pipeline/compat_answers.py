@@ -26,9 +26,9 @@ from typing import Any, Final
 
 from multidict import CIMultiDict
 
-from sluicegate.compat.base import StreamTranslator, Translator, openai_usage
+from sluicegate.compat.base import StreamTranslator, Translator, broke_off, openai_usage
 from sluicegate.compat.request_ids import OPENAI_REQUEST_ID, carry_request_id
-from sluicegate.errors import UpstreamMalformed
+from sluicegate.errors import GatewayError, UpstreamMalformed
 from sluicegate.exchange import Reply
 from sluicegate.providers.base import Route
 from sluicegate.providers.openai import OPENAI
@@ -124,12 +124,19 @@ class TranslatedStream:
 
     async def relay(self, stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         async with aclosing(stream):
-            async for chunk in stream:
-                with malformed(self._provider):
-                    out = self._converter.feed(chunk)
-                if out:
-                    self._read(out)
-                    yield out
+            try:
+                async for chunk in stream:
+                    with malformed(self._provider):
+                        out = self._converter.feed(chunk)
+                    if out:
+                        self._read(out)
+                        yield out
+            except GatewayError as error:
+                # The upstream broke off (or went quiet past its timeout) after the status went
+                # out: the stream ends in OpenAI's in-stream error, which the SDKs raise as the
+                # API's error, not in a broken connection; no usage chunk or `[DONE]` follows.
+                yield broke_off(error.message)
+                return
         with malformed(self._provider):
             last = self._converter.close()
         yield await self._with_usage(last)
