@@ -32,7 +32,7 @@ from sluicegate.endpoints.universal_socket import UniversalSockets
 from sluicegate.endpoints.urls import GatewayUrls
 from sluicegate.gateway import DEFAULT_ACCOUNT
 from sluicegate.hosts import HostMap
-from sluicegate.ingress import FORMATS
+from sluicegate.ingress import format_at
 from sluicegate.keys import KeyDirectory, KeyVault
 from sluicegate.metrics import Metrics
 from sluicegate.otlp_logs import OtlpLogs
@@ -337,7 +337,7 @@ def create_app(
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=FORMATS, sockets=sockets),
+        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=format_at, sockets=sockets),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

@@ -4,7 +4,7 @@ one (`POST /v1/{account}/{gateway}`, an ordered list of provider requests)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 
 from aiohttp import HttpVersion, hdrs, web
@@ -41,13 +41,13 @@ class ProxyEndpoint:
         pipeline: Handler,
         clock: Callable[[], float] = time.time,
         realtime: RealtimeEndpoint | None = None,
-        ingress: Mapping[str, IngressFormat] | None = None,
+        ingress: Callable[[str], IngressFormat | None] | None = None,
         sockets: UniversalSockets | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
         self._realtime = realtime  # WebSocket upgrades of a provider's path
-        self._ingress = ingress or {}  # compat path -> the client API spoken there, besides chat
+        self._ingress = ingress  # compat path -> the client API spoken there, besides chat
         self._sockets = sockets  # the universal endpoint's WebSockets API (Cloudflare's non-realtime one)
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
@@ -65,7 +65,7 @@ class ProxyEndpoint:
             headers=request.headers,
             read_body=partial(_read_body, request),
             kind=REALTIME if upgrade else COMPAT if provider == COMPAT else "provider",
-            ingress=self._ingress.get(tail) if provider == COMPAT else None,
+            ingress=self._ingress(tail) if provider == COMPAT and self._ingress is not None else None,
             received_at=self._clock(),
         )
         if upgrade and self._realtime is not None:

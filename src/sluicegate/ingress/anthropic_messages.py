@@ -57,6 +57,7 @@ class AnthropicMessages:
     text_format: TextFormat = MESSAGES_TEXTS
     native: Native = field(default_factory=lambda: Native(ANTHROPIC, "v1/messages"))
     item_references: None = None  # a Messages request sends its whole conversation
+    path_model: None = None  # the body names the model
     openai_errors: bool = False  # Anthropic's errors name no field (`param`)
     request_id_header: str = ANTHROPIC_REQUEST_ID
     ids: Callable[[], str] = new_id

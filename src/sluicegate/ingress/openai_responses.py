@@ -75,6 +75,7 @@ class OpenAIResponses:
     clock: Callable[[], float] = time.time
     ids: Callable[[], str] = new_id
     item_references: ItemReferences | None = RESPONSE_ITEM_REFERENCES
+    path_model: None = None  # the body names the model
     openai_errors: bool = True
     request_id_header: str = OPENAI_REQUEST_ID
 
