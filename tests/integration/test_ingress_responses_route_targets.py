@@ -88,6 +88,36 @@ def test_a_fallback_to_anthropic_is_rendered_as_a_response_whose_items_are_kept(
     assert first["tokens_in"] == response.usage.input_tokens
 
 
+def test_an_openai_target_gets_the_items_the_gateway_kept_in_place_of_their_references(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """OpenAI cannot read the items the gateway rendered: its targets got the references as sent
+    (which OpenAI refuses), while the route's translated targets got the items. A reference the
+    gateway does not keep (OpenAI's own item) goes as sent; the rendered reasoning item, Claude's
+    thinking sealed by the gateway, is left out."""
+    gateway.configure(routes={"claude": {"model": CLAUDE}, "r": fallback("openai/gpt-4o-mini", CLAUDE)})
+    raw = client.responses.with_raw_response.create(
+        model="dynamic/claude", input=QUESTION, reasoning={"effort": "low"}
+    )
+    reasoning, message = raw.http_response.json()["output"]
+    assert (reasoning["type"], message["type"]) == ("reasoning", "message")
+    own: Any = {"type": "item_reference", "id": "msg_openais_own"}
+    later: Any = [
+        {"role": "user", "content": QUESTION},
+        {"type": "item_reference", "id": reasoning["id"]},
+        {"type": "item_reference", "id": message["id"]},
+        own,
+        {"role": "user", "content": "and of Italy"},
+    ]
+    for model in ("dynamic/r", "openai/gpt-4o-mini"):  # a route's OpenAI target, and OpenAI's model
+        assert "Italy" in client.responses.create(model=model, input=later).output_text
+        sent = fakes["openai"].requests[-1]
+        assert sent.path == "/v1/responses"
+        assert sent.json["input"] == [later[0], message, own, later[-1]]
+    assert len(fakes["openai"].requests) == 2
+    assert len(fakes["anthropic"].requests) == 1
+
+
 def test_a_rendered_answers_items_are_kept_as_the_client_got_them(
     client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
 ) -> None:

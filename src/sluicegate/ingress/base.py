@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
+from urllib.parse import quote
 
 import orjson
 from multidict import CIMultiDict
@@ -50,10 +51,20 @@ _FILE_EXTENSIONS: Final[Mapping[str, str]] = {
 @dataclass(frozen=True, slots=True)
 class Native:
     """Where the format is the provider's own API: `provider`'s `path` takes it untranslated, and
-    `provider`'s adapter reads usage from answers in this shape (`path` is the route it reads at)."""
+    `provider`'s adapter reads usage from answers in this shape (`path` is the route it reads at).
+    `model_path`: where the API names its model in the path, not in the body (Gemini's
+    `v1beta/models/{model}:generateContent`), that path with `{model}` in its place."""
 
     provider: Provider
     path: str
+    model_path: str | None = None
+
+    def request(self, payload: Mapping[str, Any], model: str) -> tuple[str, dict[str, Any]]:
+        """The path and body that send `payload` untranslated to the provider's `model`."""
+        if self.model_path is None:
+            return self.path, {**payload, "model": model}
+        body = {name: value for name, value in payload.items() if name != "model"}
+        return self.model_path.replace("{model}", quote(model.removeprefix("models/"), safe="-._~")), body
 
 
 class StreamRenderer(Protocol):
@@ -97,6 +108,13 @@ class ItemReferences(Protocol):
         a reference `kept` has no item for."""
         ...
 
+    def resolved_natively(
+        self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """`payload` for the provider whose API the format is: the items `kept` has in place of
+        their references, a reference it has none for as sent (the provider's own item)."""
+        ...
+
     def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:
         """The items of a rendered answer a later request may name (each has an `id`)."""
         ...
@@ -119,6 +137,11 @@ class IngressFormat(ErrorShape, Protocol):
 
     @property
     def native(self) -> Native: ...
+
+    @property
+    def path_model(self) -> str | None:
+        """The model the URL names, where the API names it there (Gemini's); None: the body's."""
+        ...
 
     @property
     def request_id_header(self) -> str:

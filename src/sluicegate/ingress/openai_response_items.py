@@ -46,20 +46,17 @@ class ResponseItemReferences:
     def resolved(self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """`payload` with each reference in its `input` replaced by the item `kept` has for its id;
         `UnknownItem` names the first one it has not."""
-        items = payload.get("input")
-        if not isinstance(items, list):
-            return payload
-        resolved = []
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and item.get("type") == ITEM_REFERENCE:
-                item_id = item.get("id")
-                if not isinstance(item_id, str):
-                    raise TranslationError("an item_reference needs a string id", field=f"input[{index}].id")
-                if item_id not in kept:
-                    raise UnknownItem(index, item_id)
-                item = kept[item_id]
-            resolved.append(item)
-        return {**payload, "input": resolved}
+        return _resolved(payload, kept, native=False)
+
+    def resolved_natively(
+        self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """The same for OpenAI's own `/responses`, which cannot read the items the gateway keeps:
+        a reference `kept` has no item for stays (an item OpenAI stored, its to resolve), and a
+        kept reasoning item is left out: its `encrypted_content` is the gateway's, the thinking of
+        another provider, which OpenAI refuses (as an item of OpenAI's is dropped on the way to
+        another provider)."""
+        return _resolved(payload, kept, native=True)
 
     def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:
         """The output items of a rendered Response (`answer`, its JSON) to keep: none when the
@@ -77,6 +74,29 @@ class ResponseItemReferences:
             if isinstance(event, dict) and event.get("type") in _LAST_EVENTS:
                 return _items(event.get("response"))
         return []
+
+
+def _resolved(
+    payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]], *, native: bool
+) -> dict[str, Any]:
+    items = payload.get("input")
+    if not isinstance(items, list):
+        return payload
+    resolved = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == ITEM_REFERENCE:
+            item_id = item.get("id")
+            found = kept.get(item_id) if isinstance(item_id, str) else None
+            if found is None and not native:
+                if not isinstance(item_id, str):
+                    raise TranslationError("an item_reference needs a string id", field=f"input[{index}].id")
+                raise UnknownItem(index, item_id)
+            if found is not None:
+                if native and found.get("type") == "reasoning":
+                    continue
+                item = found
+        resolved.append(item)
+    return {**payload, "input": resolved}
 
 
 def _items(response: Any) -> list[dict[str, Any]]:

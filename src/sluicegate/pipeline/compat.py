@@ -32,6 +32,7 @@ from sluicegate.exchange import HubRequest, IncomingRequest, RequestPlan, RetryP
 from sluicegate.hints import unknown_provider
 from sluicegate.ingress.base import IngressFormat
 from sluicegate.ingress.client_fields import in_client_terms
+from sluicegate.ingress.gemini_generate import GEMINI_PATHS
 from sluicegate.jsondepth import encode, refuse_if_too_deep
 from sluicegate.paths import check_path
 from sluicegate.pipeline.compat_answers import chat_with_usage, estimate, translate_reply
@@ -50,7 +51,8 @@ _log = logging.getLogger(__name__)
 COMPAT = "compat"
 CHAT = "chat/completions"
 PATHS = (CHAT, "embeddings")
-SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens")  # with ingress/ (listed in a 404)
+# With ingress/, as a 404 lists them.
+SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens", *GEMINI_PATHS)
 _INGRESS_REASONING = ("reasoning_effort", "thinking")  # Responses' reasoning.effort, Messages' thinking
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
@@ -75,16 +77,21 @@ def compat_planner(
                 f"the compat endpoint serves {' and '.join(SERVED)}, not {path!r}", paths=list(SERVED)
             )
         payload = _payload(body)
+        if ingress is not None and ingress.path_model is not None:
+            payload = {**payload, "model": ingress.path_model}  # named in the URL (Gemini's API)
         headers = forwardable_request_headers(request.headers)
         hub, client, unsaid = None, None, None
         if ingress is not None:
+            # The items the gateway kept that the request names: in their place for every target,
+            # for one of the client's API's provider too, which cannot read them (not its own).
+            resolved = await items.resolve(request, ingress, payload)
             if not is_dynamic(payload.get("model")):
-                native = _native_step(providers.registry, request, ingress, payload, headers, policy)
+                native = _native_step(providers.registry, request, ingress, resolved.native, headers, policy)
                 if native is not None:
                     return RequestPlan(body, [native])
-            as_came, headers_as_came = payload, headers
+            as_came, headers_as_came = resolved.native, headers
             try:
-                payload = await items.resolve(request, ingress, payload)
+                payload = resolved.for_chat()
                 hub, payload, headers = _through_chat(request, ingress, payload, headers)
             except GatewayError as exc:
                 if not is_dynamic(payload.get("model")):
@@ -182,8 +189,9 @@ def _native(
     headers, query = CIMultiDict(headers), request.route.query
     if not own_key:
         query = _without_client_key(headers, query)
-    route = Route(request.account, ingress.native.path, query)
-    body = encode({**payload, "model": model})
+    path, native = ingress.native.request(payload, model)
+    route = Route(request.account, path, query)
+    body = encode(native)
     return Step(provider, route, headers, body, provider.read_request(route, body), policy)
 
 

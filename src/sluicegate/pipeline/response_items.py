@@ -3,7 +3,8 @@ name them by id (`item_reference`, see ingress/openai_response_items.py) instead
 
 Per gateway (an id from another gateway is unknown here), for `stores.response_items_ttl` seconds
 after an item was last rendered or named, in the store `storage/response_items.py` describes. The
-planner puts the kept items in place before the request is translated (`resolve`); the ingress
+planner puts the kept items in place before the request is translated, and before it goes to the
+provider whose API the client speaks, which cannot read them either (`resolve`); the ingress
 stage keeps the items of each answer it renders, before the answer's last bytes leave, so the
 next turn finds them (`keeper`). A request that names no item costs a look at its `input`; an
 answer is read for its items only when the store is on and the request did not say `store: false`.
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate.errors import BadRequest, ServiceUnavailable
+from sluicegate.errors import BadRequest, GatewayError, ServiceUnavailable
 from sluicegate.exchange import IncomingRequest
 from sluicegate.ingress.base import IngressFormat, ItemReferences, TranslationError, UnknownItem
 from sluicegate.providers.sse import SseEvent, SseParser
@@ -69,6 +70,20 @@ class Keeper:
             return  # the answer goes out all the same; a request that names its items is told why not
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A request's references resolved (`ResponseItems.resolve`): `native` for a target of the
+    provider whose API the client speaks, `chat` for the translation (else why it cannot be)."""
+
+    native: dict[str, Any]
+    chat: dict[str, Any] | GatewayError
+
+    def for_chat(self) -> dict[str, Any]:
+        if isinstance(self.chat, GatewayError):
+            raise self.chat
+        return self.chat
+
+
 class ResponseItems:
     """`store` None: the gateway keeps no items, and a request naming one is a 400 that says so."""
 
@@ -77,30 +92,36 @@ class ResponseItems:
 
     async def resolve(
         self, request: IncomingRequest, ingress: IngressFormat, payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        """`payload` with the kept items in place of the references it makes (most make none)."""
+    ) -> Resolved:
+        """`payload` with the kept items in place of the references it makes (most make none): for
+        the translations every reference resolved, else why not; for the provider whose API the
+        client speaks those to items only the gateway keeps, the others left to that provider."""
         references = ingress.item_references
         named = references.named(payload) if references is not None else []
         if references is None or not named:
-            return payload
+            return Resolved(payload, payload)
         kept: dict[str, Any] = {}
+        unreachable = None
         if self._store is not None:
             try:
                 found = await self._store.get(_scope(request), named)
             except ItemsUnavailable as exc:
-                raise ServiceUnavailable(
+                unreachable = ServiceUnavailable(
                     f"the store of output items is unreachable ({exc}); {_WHAT_TO_DO}"
-                ) from exc
-            kept = {item_id: orjson.loads(data) for item_id, data in found.items()}
+                )
+            else:
+                kept = {item_id: orjson.loads(data) for item_id, data in found.items()}
+        native = references.resolved_natively(payload, kept)
+        if unreachable is not None:
+            return Resolved(native, unreachable)
         try:
-            return references.resolved(payload, kept)
+            return Resolved(native, references.resolved(payload, kept))
         except UnknownItem as exc:
             where = f"input[{exc.index}]"
-            raise BadRequest(self._unknown(exc), field=where, param=where, format=ingress.name) from exc
+            refused = BadRequest(self._unknown(exc), field=where, param=where, format=ingress.name)
         except TranslationError as exc:
-            raise BadRequest(
-                f"cannot translate the request: {exc}", format=ingress.name, param=exc.field
-            ) from exc
+            refused = BadRequest(f"cannot translate the request: {exc}", format=ingress.name, param=exc.field)
+        return Resolved(native, refused)
 
     def keeper(
         self, request: IncomingRequest, ingress: IngressFormat, asked: Mapping[str, Any]
