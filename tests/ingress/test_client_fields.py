@@ -9,6 +9,7 @@ import pytest
 from sluicegate.compat.base import TranslationError
 from sluicegate.ingress.anthropic_messages import MESSAGES
 from sluicegate.ingress.client_fields import in_client_terms
+from sluicegate.ingress.gemini_generate import gemini_format
 from sluicegate.ingress.openai_responses import RESPONSES
 from sluicegate.providers.gemini.compat import GoogleAIStudioTranslator
 from sluicegate.providers.workers_ai.compat import WorkersAITranslator
@@ -76,3 +77,81 @@ def test_a_refusal_names_the_clients_field(format_name: str, asked: Any, field: 
     assert str(error).startswith(f"{field}: ")
     assert said in str(error)
     assert "image_url" not in str(error)
+
+
+GEMINI_IMAGE: Any = {"inline_data": {"mime_type": "image/png", "data": "aGk="}}
+GEMINI_ASKED: Any = {
+    "model": "workers-ai/m",
+    "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    "contents": [
+        {"role": "user", "parts": [{"text": "hi"}]},
+        {"role": "model", "parts": [
+            {"text": "thinking", "thought": True},
+            {"functionCall": {"name": "f", "args": {}}},
+        ]},
+        {"role": "user", "parts": [
+            {"functionResponse": {"name": "f", "response": {}}},
+            {"text": "and this one?"},
+            {"fileData": {"fileUri": "https://example.com/a.png", "mimeType": "image/png"}},
+        ]},
+    ],
+    "tools": [
+        {"functionDeclarations": [{"name": "f"}]},
+        {"functionDeclarations": [{"name": "g", "parametersJsonSchema": {"type": "object"}}]},
+    ],
+}  # fmt: skip
+
+
+def gemini_refusal(asked: dict[str, Any]) -> TranslationError:
+    method = "countTokens" if "generateContentRequest" in asked else "generateContent"
+    generate = gemini_format(f"v1beta/models/workers-ai/m:{method}")
+    assert generate is not None
+    with pytest.raises(TranslationError) as caught:
+        WorkersAITranslator().request(generate.to_chat(asked), "m")
+    return in_client_terms(generate.name, asked, caught.value)
+
+
+@pytest.mark.parametrize(
+    ("asked", "field", "said"),
+    [
+        (GEMINI_ASKED, "contents[2].parts[2]", "a 'fileData' part cannot be translated for Workers AI"),
+        (
+            {"contents": [{"parts": [{"text": "see"}, GEMINI_IMAGE]}]},
+            "contents[0].parts[1]",
+            "an 'inlineData' part cannot be translated",
+        ),
+        (
+            {"contents": GEMINI_ASKED["contents"][:1], "generation_config": {"stop_sequences": ["X"]}},
+            "generationConfig.stopSequences",
+            "not supported by Workers AI",
+        ),
+        (
+            {"generateContentRequest": {"contents": [{"parts": [{"text": "see"}, GEMINI_IMAGE]}]}},
+            "generateContentRequest.contents[0].parts[1]",
+            "an 'inlineData' part",
+        ),
+    ],
+)
+def test_a_gemini_refusal_names_the_clients_field(asked: Any, field: str, said: str) -> None:
+    error = gemini_refusal({"model": "workers-ai/m", **asked})
+    assert error.field == field
+    assert str(error).startswith(f"{field}: ")
+    assert said in str(error)
+    assert "image_url" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("chat_field", "field"),
+    [
+        ("messages[0]", "systemInstruction"),
+        ("messages[2].tool_calls[0].function.arguments", "contents[1].parts[1]"),
+        ("messages[3]", "contents[2].parts[0]"),
+        ("tools[1].function.parameters", "tools[1].functionDeclarations[0].parametersJsonSchema"),
+        ("tools[0].function.name", "tools[0].functionDeclarations[0].name"),
+        ("reasoning_effort", "generationConfig.thinkingConfig.thinkingLevel"),
+        ("messages", "contents"),
+    ],
+)
+def test_a_gemini_request_names_the_field_chats_came_from(chat_field: str, field: str) -> None:
+    error = in_client_terms("gemini-generate-content", GEMINI_ASKED, TranslationError("no", field=chat_field))
+    assert (error.field, str(error)) == (field, f"{field}: no")

@@ -62,7 +62,7 @@ class AnthropicMessages:
     request_id_header: str = ANTHROPIC_REQUEST_ID
     ids: Callable[[], str] = new_id
 
-    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    def hub_headers(self, headers: CIMultiDict[str], query: str = "") -> CIMultiDict[str]:
         hub = CIMultiDict((k, v) for k, v in headers.items() if not k.lower().startswith("anthropic-"))
         key = hub.popall("x-api-key", [])
         if key and "authorization" not in hub:

@@ -163,8 +163,9 @@ class IngressFormat(ErrorShape, Protocol):
         """The answer to a counting request (`counts`) that the gateway counted itself."""
         ...
 
-    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
-        """The client's headers as a chat client would send them (its key in `Authorization`)."""
+    def hub_headers(self, headers: CIMultiDict[str], query: str = "") -> CIMultiDict[str]:
+        """The client's headers as a chat client would send them (its key in `Authorization`),
+        `query` the client's: where the API takes the key in the query too (Gemini's `?key=`)."""
         ...
 
     def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,10 @@ errors Google's `{"error": {"code", "message", "status"}}` (providers/gemini/err
 google-genai raises as `APIError`. A model of Google AI Studio (`google-ai-studio/…`), and a
 route's target of it, gets the request as it came (`Native`), at the model's own path.
 
-The SDK sends its key in `x-goog-api-key`: a chat client's `Authorization` for the providers of
-chat. Gemini's answers carry no request id; a translated answer's upstream id goes under
+The SDK sends its key in `x-goog-api-key`, REST clients and older SDKs as `?key=`: either is a chat
+client's `Authorization` for the providers of chat. The rest of the query (`alt=sse`) is Google's:
+a request translated through chat sends none of it (pipeline/compat.py), an untranslated one all.
+Gemini's answers carry no request id; a translated answer's upstream id goes under
 `x-request-id`. countTokens for another provider is counted by the gateway (`{"totalTokens"}`).
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
 from multidict import CIMultiDict
@@ -42,6 +44,7 @@ _VERSIONS: Final = frozenset({"v1beta", "v1", "v1alpha"})
 GENERATE, STREAM, COUNT = "generateContent", "streamGenerateContent", "countTokens"
 GEMINI_PATHS: Final = tuple(f"v1/models/{{model}}:{method}" for method in (GENERATE, STREAM, COUNT))
 _KEY_HEADER: Final = "x-goog-api-key"
+_KEY_PARAM: Final = "key"  # https://ai.google.dev/gemini-api/docs/api-key
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +69,9 @@ class GeminiGenerate:
     def counts(self) -> bool:
         return self.method == COUNT
 
-    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    def hub_headers(self, headers: CIMultiDict[str], query: str = "") -> CIMultiDict[str]:
         hub = CIMultiDict((k, v) for k, v in headers.items() if not k.lower().startswith("x-goog-"))
-        key = headers.getall(_KEY_HEADER, [])
+        key = headers.getall(_KEY_HEADER, []) or _query_keys(query)
         if key and "authorization" not in hub:
             hub["Authorization"] = f"Bearer {key[0]}"
         return hub
@@ -93,6 +96,11 @@ class GeminiGenerate:
 
     def error(self, status: int, body: bytes) -> bytes:
         return GOOGLE_ERRORS.error(status, body)
+
+
+def _query_keys(query: str) -> list[str]:
+    """The keys in `query` (`?key=`, as REST clients and Google's curl examples send it), decoded."""
+    return [value for name, value in parse_qsl(query) if name.strip().lower() == _KEY_PARAM and value.strip()]
 
 
 def gemini_format(tail: str) -> GeminiGenerate | None:

@@ -79,7 +79,7 @@ class OpenAIResponses:
     openai_errors: bool = True
     request_id_header: str = OPENAI_REQUEST_ID
 
-    def hub_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    def hub_headers(self, headers: CIMultiDict[str], query: str = "") -> CIMultiDict[str]:
         return headers  # the openai SDK sends its key as chat clients do
 
     def to_chat(self, payload: dict[str, Any]) -> dict[str, Any]:

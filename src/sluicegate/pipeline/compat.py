@@ -206,8 +206,11 @@ def _through_chat(
         raise BadRequest(
             f"cannot translate the request for the providers: {exc}", format=ingress.name, param=exc.field
         ) from exc
-    route = Route(request.account, CHAT, request.route.query)
-    return HubRequest(payload, route, encode(chat, source=payload)), chat, ingress.hub_headers(headers)
+    # The client API's query (Gemini's `alt=sse`, its `key`; a Messages client's `beta=true`) means
+    # nothing to chat: none of it goes on, a key in it goes as the client's key (`hub_headers`).
+    route = Route(request.account, CHAT)
+    hub_headers = ingress.hub_headers(headers, request.route.query)
+    return HubRequest(payload, route, encode(chat, source=payload)), chat, hub_headers
 
 
 class _StepBuilder:
@@ -235,9 +238,10 @@ class _StepBuilder:
         """Every step gets headers of its own: later stages write into them what is for its
         provider only (a stored key, per try; an account custom provider's stored headers).
         `own_key`: whether the client's credentials (its key headers, a key query parameter) are
-        this provider's; when not, the step carries none of them."""
+        this provider's; when not, the step carries none of them. A request another API's client
+        sent carries none of its query (`_through_chat`)."""
         request, payload, path = self._request, self._payload, self._path
-        headers, query = CIMultiDict(self._headers), request.route.query
+        headers, query = CIMultiDict(self._headers), "" if self._hub else request.route.query
         if not own_key:
             query = _without_client_key(headers, query)
         slug = provider.name
