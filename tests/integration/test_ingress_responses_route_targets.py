@@ -113,7 +113,10 @@ def test_an_openai_target_gets_the_items_the_gateway_kept_in_place_of_their_refe
         assert "Italy" in client.responses.create(model=model, input=later).output_text
         sent = fakes["openai"].requests[-1]
         assert sent.path == "/v1/responses"
-        assert sent.json["input"] == [later[0], message, own, later[-1]]
+        # Without the gateway's id, which OpenAI never stored and would refuse ("Item with id
+        # ... not found"); an item's link is its call_id, never its id.
+        inlined = {k: v for k, v in message.items() if k != "id"}
+        assert sent.json["input"] == [later[0], inlined, own, later[-1]]
     assert len(fakes["openai"].requests) == 2
     assert len(fakes["anthropic"].requests) == 1
 

@@ -94,7 +94,9 @@ def _resolved(
             if found is not None:
                 if native and found.get("type") == "reasoning":
                     continue
-                item = found
+                # OpenAI refuses input items whose `id` it never stored ("Item with id ... not
+                # found"); the id is optional on input, and a call's link is its `call_id`.
+                item = {k: v for k, v in found.items() if k != "id"} if native else found
         resolved.append(item)
     return {**payload, "input": resolved}
 
