@@ -1,5 +1,6 @@
 """The text of the Gemini API that guardrails read (`providers/texts.py`'s `TextFormat`):
-requests' `systemInstruction` (or `system_instruction`) and `contents[].parts[]`' `text`,
+requests' `systemInstruction` (or `system_instruction`: a Content's text parts, or a bare string,
+which the compat endpoint's Gemini ingress takes) and `contents[].parts[]`' `text`,
 `functionCall.args` (JSON) and `functionResponse.response` (JSON, a tool's result); answers' and
 stream chunks' `candidates[].content.parts[]` alike (a streamed function call comes whole, in one
 chunk), and the model's thought summaries there (`thought: true` parts, with `includeThoughts`),
@@ -73,6 +74,8 @@ class GeminiTexts:
             if isinstance(instruction, dict):
                 for part in as_list(instruction.get("parts")):
                     yield from string(part, "text", "system")
+            else:  # a bare string, as the SDKs' own types take it and the compat ingress reads it
+                yield from string(body, key, "system")
         for turn in as_list(body.get("contents")):
             if isinstance(turn, dict):
                 role = role_of(turn)

@@ -1,0 +1,75 @@
+"""Gemini's generateContent API on the unified endpoint, at its edges: a bare-string system
+instruction guarded in the log as upstream, a path model holding a colon refused, the gateway's
+own 429 saying its wait as Google's does (`RetryInfo`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2 as httpx
+import orjson
+import pytest
+
+from tests.conftest import RunningGateway, stored_bytes
+from tests.fakes.openai_server import FakeOpenAI
+
+KEY = "key-for-the-provider"
+EMAIL = "bob@example.com"
+LOGS = "/api/v1/accounts/local/gateways/default/logs"
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeOpenAI().serve() as oa:
+        yield {"openai": oa}
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
+    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
+
+
+def url(gateway: RunningGateway, model: str, method: str = "generateContent") -> str:
+    return f"{gateway.provider_url('compat')}/v1beta/models/{model}:{method}"
+
+
+def detail_of(gateway: RunningGateway) -> str:
+    (record,) = gateway.wait_for_logs(1)
+    answer = gateway.http.get(f"{LOGS}/{record['id']}")
+    assert answer.status_code == 200
+    return answer.text
+
+
+# The google-genai SDK always sends a Content; a REST client may send the instruction as a string,
+# which the ingress takes: so the log's copy of the client's body is guarded as what went upstream.
+@pytest.mark.parametrize("key", ["systemInstruction", "system_instruction"])
+def test_a_string_system_instruction_is_blocked_and_kept_out_of_the_log(
+    gateway: RunningGateway, fakes: dict[str, Any], key: str
+) -> None:
+    gateway.configure(guardrails={"pii": {"action": "block", "entities": ["email"]}})
+    body = {key: f"mail {EMAIL}", "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    answer = httpx.post(url(gateway, "openai/gpt-4o-mini"), json=body, headers={"x-goog-api-key": KEY})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert fakes["openai"].requests == []
+    shown = detail_of(gateway)
+    assert "[EMAIL_1]" in orjson.loads(shown)["request_body"]
+    assert EMAIL not in shown
+    assert EMAIL.encode() not in stored_bytes(gateway.settings)
+
+
+@pytest.mark.parametrize("key", ["systemInstruction", "system_instruction"])
+def test_a_string_system_instruction_is_redacted_upstream_and_in_the_log(
+    gateway: RunningGateway, fakes: dict[str, Any], key: str
+) -> None:
+    gateway.configure(guardrails={"pii": {"action": "redact", "entities": ["email"]}})
+    body = {key: f"mail {EMAIL}", "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    answer = httpx.post(url(gateway, "openai/gpt-4o-mini"), json=body, headers={"x-goog-api-key": KEY})
+    assert answer.status_code == 200
+    (sent,) = fakes["openai"].requests
+    assert orjson.loads(sent.body)["messages"][0] == {"role": "system", "content": "mail [EMAIL_1]"}
+    shown = detail_of(gateway)
+    assert orjson.loads(orjson.loads(shown)["request_body"])[key] == "mail [EMAIL_1]"
+    assert EMAIL not in shown
+    assert EMAIL.encode() not in stored_bytes(gateway.settings)
