@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import RunningGateway, stored_bytes
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "key-for-the-provider"
@@ -21,8 +22,8 @@ LOGS = "/api/v1/accounts/local/gateways/default/logs"
 
 @pytest.fixture
 def fakes() -> Iterator[dict[str, Any]]:
-    with FakeOpenAI().serve() as oa:
-        yield {"openai": oa}
+    with FakeOpenAI().serve() as oa, FakeGemini().serve() as ge:
+        yield {"openai": oa, "google-ai-studio": ge}
 
 
 @pytest.fixture
@@ -73,3 +74,28 @@ def test_a_string_system_instruction_is_redacted_upstream_and_in_the_log(
     assert orjson.loads(orjson.loads(shown)["request_body"])[key] == "mail [EMAIL_1]"
     assert EMAIL not in shown
     assert EMAIL.encode() not in stored_bytes(gateway.settings)
+
+
+# Gemini's path is `{model}:{method}`: the gateway read the method after the last colon, Google's
+# adapter the model before the first, so `gemini-2.0-flash:foo` went upstream percent-encoded whole
+# while the gateway logged `gemini-2.0-flash` and a method `foo:streamGenerateContent` (no stream).
+@pytest.mark.parametrize(
+    ("model", "method", "query"),
+    [
+        ("google-ai-studio/gemini-2.0-flash:foo", "streamGenerateContent", "?alt=sse"),
+        ("google-ai-studio/gemini-2.0-flash:foo", "generateContent", ""),
+        ("openai/gpt-4o-mini:foo", "generateContent", ""),
+    ],
+)
+def test_a_path_model_holding_a_colon_is_refused_with_googles_400(
+    gateway: RunningGateway, fakes: dict[str, Any], model: str, method: str, query: str
+) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    answer = httpx.post(url(gateway, model, method) + query, json=body, headers={"x-goog-api-key": KEY})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert repr(model) in error["message"]
+    assert fakes["google-ai-studio"].requests == []
+    assert fakes["openai"].requests == []
+    assert [record["status"] for record in gateway.wait_for_logs(1)] == [400]

@@ -78,6 +78,8 @@ def compat_planner(
             )
         payload = _payload(body)
         if ingress is not None and ingress.path_model is not None:
+            if ":" in ingress.path_model:  # `{model}:{method}`: Google's path parsers split at the first
+                raise BadRequest(f"the model {ingress.path_model!r} named in the path cannot hold ':'")
             payload = {**payload, "model": ingress.path_model}  # named in the URL (Gemini's API)
         headers = forwardable_request_headers(request.headers)
         hub, client, unsaid = None, None, None
