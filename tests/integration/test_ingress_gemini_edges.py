@@ -10,6 +10,8 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 import pytest
+from google import genai
+from google.genai import errors, types
 
 from tests.conftest import RunningGateway, stored_bytes
 from tests.fakes.gemini_server import FakeGemini
@@ -99,3 +101,29 @@ def test_a_path_model_holding_a_colon_is_refused_with_googles_400(
     assert fakes["google-ai-studio"].requests == []
     assert fakes["openai"].requests == []
     assert [record["status"] for record in gateway.wait_for_logs(1)] == [400]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_gateways_own_429_says_its_wait_in_googles_retry_info(
+    gateway: RunningGateway, fakes: dict[str, Any], stream: bool
+) -> None:
+    gateway.configure(rate_limits=[{"name": "one a minute", "limit": 1, "period": 60}])
+    options = types.HttpOptions(base_url=gateway.provider_url("compat"))
+    with genai.Client(api_key=KEY, http_options=options) as client:
+
+        def ask() -> None:
+            if stream:
+                list(client.models.generate_content_stream(model="openai/gpt-4o-mini", contents="hi"))
+            else:
+                client.models.generate_content(model="openai/gpt-4o-mini", contents="hi")
+
+        ask()
+        with pytest.raises(errors.ClientError) as raised:
+            ask()
+    assert (raised.value.code, raised.value.status) == (429, "RESOURCE_EXHAUSTED")
+    response: Any = raised.value.response
+    wait = int(response.headers["retry-after"])
+    assert 1 <= wait <= 60
+    retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"}
+    assert raised.value.details["error"]["details"] == [retry_info]
+    assert len(fakes["openai"].requests) == 1

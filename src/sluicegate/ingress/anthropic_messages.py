@@ -59,6 +59,7 @@ class AnthropicMessages:
     item_references: None = None  # a Messages request sends its whole conversation
     path_model: None = None  # the body names the model
     openai_errors: bool = False  # Anthropic's errors name no field (`param`)
+    says_wait: bool = False  # Retry-After only
     request_id_header: str = ANTHROPIC_REQUEST_ID
     ids: Callable[[], str] = new_id
 

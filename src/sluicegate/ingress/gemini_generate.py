@@ -59,6 +59,7 @@ class GeminiGenerate:
     text_format: TextFormat = GEMINI_TEXTS
     item_references: None = None  # a request sends its whole conversation
     openai_errors: bool = False  # a google.rpc.Status names no field the way `param` does
+    says_wait: bool = True  # its errors are Google's (GOOGLE_ERRORS): RetryInfo's retryDelay
     request_id_header: str = OPENAI_REQUEST_ID
 
     @property

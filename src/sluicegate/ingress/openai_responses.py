@@ -77,6 +77,7 @@ class OpenAIResponses:
     item_references: ItemReferences | None = RESPONSE_ITEM_REFERENCES
     path_model: None = None  # the body names the model
     openai_errors: bool = True
+    says_wait: bool = False  # Retry-After only
     request_id_header: str = OPENAI_REQUEST_ID
 
     def hub_headers(self, headers: CIMultiDict[str], query: str = "") -> CIMultiDict[str]:

@@ -27,7 +27,6 @@ from sluicegate.providers import REGISTRY, STREAM_ENDS_COMPLETE, STREAM_ENDS_CUT
 from sluicegate.providers.base import Route
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.adapter import speaks_openai
-from sluicegate.providers.gemini.errors import GoogleErrors
 from sluicegate.providers.openai_stream import WithoutUsageChunk
 from sluicegate.providers.sse import error_event_at, error_event_data
 from sluicegate.providers.stream_ends import EndRule
@@ -290,8 +289,8 @@ def error_reply(error: GatewayError, shape: ErrorShape | None = None) -> Reply:
     if shape is None:
         body = error.body(param=True)
     else:
-        # Google's shape says the wait in the body too (RetryInfo); the others, in the header only.
-        says_wait = isinstance(shape, GoogleErrors) and wait.isdigit() and len(wait) < 16
+        # Google's shapes say the wait in the body too (RetryInfo); the others, in the header only.
+        says_wait = shape.says_wait and wait.isdigit() and len(wait) < 16
         detail = {"retry_after": int(wait)} if says_wait else {}
         body = shape.error(error.status, _with_detail(error.body(param=shape.openai_errors), detail))
     return Reply(error.status, headers, body=body)

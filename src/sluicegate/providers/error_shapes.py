@@ -23,6 +23,13 @@ class ErrorShape(Protocol):
         shape has no such field)."""
         ...
 
+    @property
+    def says_wait(self) -> bool:
+        """Whether the shape says in its body how long a refused client is to wait (Google's
+        `RetryInfo`): then the gateway's own errors with a `Retry-After` carry it as `retry_after`
+        in the OpenAI-shaped body `error` is given; otherwise the header alone says it."""
+        ...
+
     def error(self, status: int, body: bytes) -> bytes:
         """An OpenAI-shaped error body (an upstream's, translated, or the gateway's own) in this
         shape, answered with HTTP `status`."""

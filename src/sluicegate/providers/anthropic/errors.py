@@ -91,6 +91,7 @@ class AnthropicErrors:
     `providers`, …) stays beside them in `error`, for a person reading it."""
 
     openai_errors: bool = False  # Anthropic's errors name no field (`param`)
+    says_wait: bool = False  # Retry-After only
 
     def error(self, status: int, body: bytes) -> bytes:
         error = dict(openai_error(body) or {})

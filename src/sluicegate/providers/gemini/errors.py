@@ -55,6 +55,7 @@ class GoogleErrors:
     `gateways`, …) go in `error.sluicegate`, which Google's SDKs do not read."""
 
     openai_errors: bool = False  # a google.rpc.Status names no field the way `param` does
+    says_wait: bool = True  # RetryInfo's retryDelay
 
     def error(self, status: int, body: bytes) -> bytes:
         detail = dict(openai_error(body) or {})
