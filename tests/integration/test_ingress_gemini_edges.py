@@ -16,6 +16,7 @@ from google.genai import errors, types
 from tests.conftest import RunningGateway, stored_bytes
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.scripted_server import Scripted
 
 KEY = "key-for-the-provider"
 EMAIL = "bob@example.com"
@@ -127,3 +128,49 @@ def test_the_gateways_own_429_says_its_wait_in_googles_retry_info(
     retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"}
     assert raised.value.details["error"]["details"] == [retry_info]
     assert len(fakes["openai"].requests) == 1
+
+
+def test_a_404_of_the_compat_endpoint_lists_geminis_v1beta_paths(gateway: RunningGateway) -> None:
+    answer = httpx.post(f"{gateway.provider_url('compat')}/v1beta/nothing", json={})
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    for method in ("generateContent", "streamGenerateContent", "countTokens"):
+        assert f"v1beta/models/{{model}}:{method}" in error["message"]
+        assert f"v1/models/{{model}}:{method}" in error["paths"]
+
+
+CHAT = {"id": "chatcmpl-1", "created": 1, "model": "gpt-4o-mini", "object": "chat.completion.chunk"}
+
+
+# Gemini has no refusal field: a chat answer's refusal is text, beside its content when it has both,
+# in the whole answer as in the stream.
+@pytest.mark.parametrize("stream", [False, True])
+def test_content_and_refusal_both_reach_a_gemini_client_as_text(
+    make_gateway: Callable[..., RunningGateway], stream: bool
+) -> None:
+    with Scripted().serve() as upstream:
+        gateway = make_gateway(upstreams={"openai": upstream.url + "/v1"})
+        said = {"content": "Here is part. ", "refusal": "I cannot do the rest."}
+        if stream:
+            delta = {"index": 0, "delta": {"role": "assistant", **said}, "finish_reason": None}
+            end = {"index": 0, "delta": {}, "finish_reason": "stop"}
+            upstream.reply_events([CHAT | {"choices": [delta]}, CHAT | {"choices": [end]}], done=True)
+        else:
+            choice = {"index": 0, "message": {"role": "assistant", **said}, "finish_reason": "stop"}
+            upstream.reply_json(CHAT | {"object": "chat.completion", "choices": [choice]})
+        options = types.HttpOptions(base_url=gateway.provider_url("compat"))
+        with genai.Client(api_key=KEY, http_options=options) as client:
+            if stream:
+                answers = list(
+                    client.models.generate_content_stream(model="openai/gpt-4o-mini", contents="hi")
+                )
+            else:
+                answers = [client.models.generate_content(model="openai/gpt-4o-mini", contents="hi")]
+    parts = [
+        part.model_dump(exclude_none=True)
+        for answer in answers
+        for candidate in answer.candidates or ()
+        for part in (candidate.content.parts or ())
+        if candidate.content
+    ]
+    assert parts == [{"text": "Here is part. "}, {"text": "I cannot do the rest."}]

@@ -42,7 +42,12 @@ from sluicegate.types import Usage
 # The API versions google-genai speaks (v1beta its default; `api_version` picks another).
 _VERSIONS: Final = frozenset({"v1beta", "v1", "v1alpha"})
 GENERATE, STREAM, COUNT = "generateContent", "streamGenerateContent", "countTokens"
-GEMINI_PATHS: Final = tuple(f"v1/models/{{model}}:{method}" for method in (GENERATE, STREAM, COUNT))
+# As a 404 lists them: v1beta (the SDK's default) and v1 (v1alpha is served too).
+GEMINI_PATHS: Final = tuple(
+    f"{version}/models/{{model}}:{method}"
+    for version in ("v1beta", "v1")
+    for method in (GENERATE, STREAM, COUNT)
+)
 _KEY_HEADER: Final = "x-goog-api-key"
 _KEY_PARAM: Final = "key"  # https://ai.google.dev/gemini-api/docs/api-key
 

@@ -88,10 +88,9 @@ def gemini_response(
         parts: list[dict[str, Any]] = []
         if thoughts and (thought := thought_text(message)):
             parts.append({"text": thought, "thought": True})
-        for key in ("content", "refusal"):
+        for key in ("content", "refusal"):  # Gemini has no refusal: it is text, as the stream's is
             if isinstance(text := message.get(key), str) and text:
                 parts.append({"text": text})
-                break
         parts += [function_call_part(mapping(call)) for call in message.get("tool_calls") or ()]
         index = choice.get("index")
         candidates.append(
