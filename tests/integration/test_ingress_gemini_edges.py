@@ -87,7 +87,7 @@ def test_a_string_system_instruction_is_redacted_upstream_and_in_the_log(
     [
         ("google-ai-studio/gemini-2.0-flash:foo", "streamGenerateContent", "?alt=sse"),
         ("google-ai-studio/gemini-2.0-flash:foo", "generateContent", ""),
-        ("openai/gpt-4o-mini:foo", "generateContent", ""),
+        ("Google-AI-Studio/gemini-2.0-flash:foo", "generateContent", ""),
     ],
 )
 def test_a_path_model_holding_a_colon_is_refused_with_googles_400(
@@ -102,6 +102,15 @@ def test_a_path_model_holding_a_colon_is_refused_with_googles_400(
     assert fakes["google-ai-studio"].requests == []
     assert fakes["openai"].requests == []
     assert [record["status"] for record in gateway.wait_for_logs(1)] == [400]
+
+
+def test_another_providers_model_may_hold_a_colon(gateway: RunningGateway, fakes: dict[str, Any]) -> None:
+    """It goes in the chat request's body, where a colon is the model's own (a fine-tuned name)."""
+    model = "openai/ft:gpt-4o-mini:acme::abc123"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    answer = httpx.post(url(gateway, model, "generateContent"), json=body, headers={"x-goog-api-key": KEY})
+    assert answer.status_code == 200, answer.text
+    assert fakes["openai"].requests[-1].json["model"] == "ft:gpt-4o-mini:acme::abc123"
 
 
 @pytest.mark.parametrize("stream", [False, True])

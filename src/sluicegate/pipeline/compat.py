@@ -78,7 +78,7 @@ def compat_planner(
             )
         payload = _payload(body)
         if ingress is not None and ingress.path_model is not None:
-            if ":" in ingress.path_model:  # `{model}:{method}`: Google's path parsers split at the first
+            if _google_path_model_with_colon(ingress.path_model):
                 raise BadRequest(f"the model {ingress.path_model!r} named in the path cannot hold ':'")
             payload = {**payload, "model": ingress.path_model}  # named in the URL (Gemini's API)
         headers = forwardable_request_headers(request.headers)
@@ -195,6 +195,14 @@ def _native(
     route = Route(request.account, path, query)
     body = encode(native)
     return Step(provider, route, headers, body, provider.read_request(route, body), policy)
+
+
+def _google_path_model_with_colon(model: str) -> bool:
+    """A Google AI Studio model goes upstream in the path, `{model}:{method}`, which Google's parsers
+    (and the gateway's reading of the sent path) split at the first colon. Another provider's model
+    goes in a body, where a colon is its own (OpenAI's fine-tuned `ft:gpt-4o-mini:org::id`)."""
+    provider, _, name = model.partition("/")
+    return provider.lower() == "google-ai-studio" and ":" in name
 
 
 def _through_chat(
