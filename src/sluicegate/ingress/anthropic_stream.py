@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sluicegate.compat.base import ended_early
-from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.ingress.base import ChatStreamRendering, int_or_zero, mapping
 from sluicegate.ingress.reasoning_items import thought_text
 from sluicegate.providers.anthropic.errors import error_body, error_kind
 from sluicegate.providers.sse import sse_data
@@ -85,7 +84,7 @@ def _signature(block: Mapping[str, Any]) -> str:
     return signature if isinstance(signature, str) else ""
 
 
-class MessagesStream:
+class MessagesStream(ChatStreamRendering):
     """One streamed answer. Blocks are numbered in the order they open and one is open at a time,
     as in Anthropic's streams. A tool call's block stays open for its argument pieces; a call that
     begins while another's is open is held back and written whole, in order, at the end: chat may
@@ -98,11 +97,11 @@ class MessagesStream:
         """`message_id`: the `msg_…` id message_start gives; `ahead`: the usage the chat stream
         will report, when known before it starts (a stored stream replayed), which message_start
         then tells, as Anthropic's own streams do; `stops`: the request's stop_sequences."""
+        super().__init__()
         self._id, self._model, self._stops = message_id, model, stops
         self._stop_sequence: str | None = None
         self._ahead = ahead
-        self._chunks = ChatChunks()
-        self._started = self._ended = False
+        self._started = False
         self._open: int | None = None  # the index of the block still open
         self._blocks = 0
         self._text_block: int | None = None  # the text block being written, if it is the open one
@@ -112,36 +111,20 @@ class MessagesStream:
         self._held: dict[int, _HeldCall] = {}  # calls begun while another's block was open
         self._stop = "end_turn"
         self._usage: dict[str, int] | None = None
-        self._unfinished: str | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._render(event) for event in self._chunks.feed(chunk))
+    def _cut_short(self, reason: str) -> bytes:
+        return sse_data(error_body("api_error", reason), "error")  # Anthropic's error event ends it
 
-    def close(self) -> bytes:
-        out = b"".join(self._render(event) for event in self._chunks.close())
-        if self._ended:
-            return out
-        self._ended = True
-        if not self._chunks.done:
-            # Cut short (the upstream stopped without finishing): Anthropic's error event ends it.
-            self._unfinished = ended_early()
-            return out + sse_data(error_body("api_error", self._unfinished), "error")
+    def _finished(self) -> bytes:
         usage = self._usage or {"output_tokens": 0}
         delta = {"stop_reason": self._stop, "stop_sequence": self._stop_sequence}
         return (
-            out
-            + self._start({})
+            self._start({})
             + self._close_block()
             + b"".join(self._held_call(call) for call in self._held.values())
             + sse_data({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
             + sse_data({"type": "message_stop"}, "message_stop")
         )
-
-    def unfinished(self) -> str | None:
-        return self._unfinished
-
-    def usage(self) -> Usage | None:
-        return self._chunks.usage
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:

@@ -12,6 +12,7 @@ translators and provider adapters.
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -20,7 +21,7 @@ from urllib.parse import quote
 import orjson
 from multidict import CIMultiDict
 
-from sluicegate.compat.base import TranslationError
+from sluicegate.compat.base import TranslationError, ended_early
 from sluicegate.providers.base import Provider
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_usage import usage_object
@@ -216,6 +217,47 @@ class ChatChunks:
             if (reported := event.get("usage")) is not None:
                 self.usage = usage_object(reported) or self.usage
             yield event
+
+
+class ChatStreamRendering(ABC):
+    """What every format's `StreamRenderer` shares: chat chunks rendered as each completes
+    (`_render`); at the close, the format's closing events once `[DONE]` came (`_finished`), else
+    the event by which the format shows a stream that failed mid-way (`_cut_short`, given the
+    reason `unfinished` then keeps for the log). `_ended` is set once an end went out (a closing
+    event, or the provider's error inside the stream): nothing is rendered after it."""
+
+    def __init__(self) -> None:
+        self._chunks = ChatChunks()
+        self._ended = False
+        self._unfinished: str | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(self._render(event) for event in self._chunks.feed(chunk))
+
+    def close(self) -> bytes:
+        out = b"".join(self._render(event) for event in self._chunks.close())
+        if self._ended:
+            return out
+        self._ended = True
+        if not self._chunks.done:
+            self._unfinished = ended_early()
+            return out + self._cut_short(self._unfinished)
+        return out + self._finished()
+
+    def unfinished(self) -> str | None:
+        return self._unfinished
+
+    def usage(self) -> Usage | None:
+        return self._chunks.usage
+
+    @abstractmethod
+    def _render(self, chunk: dict[str, Any]) -> bytes: ...
+
+    @abstractmethod
+    def _cut_short(self, reason: str) -> bytes: ...
+
+    @abstractmethod
+    def _finished(self) -> bytes: ...
 
 
 def new_id() -> str:

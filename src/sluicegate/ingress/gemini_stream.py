@@ -20,8 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from sluicegate.compat.base import ended_early
-from sluicegate.ingress.base import ChatChunks, mapping
+from sluicegate.ingress.base import ChatStreamRendering, mapping
 from sluicegate.ingress.reasoning_items import thought_text
 from sluicegate.providers.gemini.errors import status_name
 from sluicegate.providers.openai_usage import usage_object
@@ -121,42 +120,27 @@ class _Candidate:
     finish: str | None = None
 
 
-class GeminiStream:
+class GeminiStream(ChatStreamRendering):
     """One streamed answer: chat.completion.chunk SSE bytes in, Gemini's SSE events out."""
 
     def __init__(self, response_id: str, model: str, thoughts: bool, ahead: Usage | None = None) -> None:
         """`ahead`: the usage the chat stream will report, known before it starts (a stored stream
         replayed): the figures of the last event either way."""
+        super().__init__()
         self._id, self._model, self._thoughts, self._ahead = response_id, model, thoughts, ahead
-        self._chunks = ChatChunks()
         self._candidates: dict[int, _Candidate] = {}
-        self._ended = False
-        self._unfinished: str | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._render(event) for event in self._chunks.feed(chunk))
+    def _cut_short(self, reason: str) -> bytes:
+        return error_event(500, reason)
 
-    def close(self) -> bytes:
-        out = b"".join(self._render(event) for event in self._chunks.close())
-        if self._ended:
-            return out
-        self._ended = True
-        if not self._chunks.done:
-            self._unfinished = ended_early()
-            return out + error_event(500, self._unfinished)
+    def _finished(self) -> bytes:
         candidates = [
             self._candidate(
                 index, [_call_part(call) for call in state.calls.values()], state.finish or "stop"
             )
             for index, state in sorted(self._candidates.items())
         ] or [self._candidate(0, [], "stop")]
-        return out + self._event(candidates, usage_metadata(self._chunks.usage or self._ahead))
-
-    def unfinished(self) -> str | None:
-        return self._unfinished
-
-    def usage(self) -> Usage | None:
-        return self._chunks.usage
+        return self._event(candidates, usage_metadata(self._chunks.usage or self._ahead))
 
     def _render(self, chunk: dict[str, Any]) -> bytes:
         if self._ended:

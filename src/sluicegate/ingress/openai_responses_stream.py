@@ -14,12 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluicegate.compat.base import ended_early
-from sluicegate.ingress.base import ChatChunks, int_or_zero, mapping
+from sluicegate.ingress.base import ChatStreamRendering, int_or_zero, mapping
 from sluicegate.ingress.output_logprobs import output_logprobs
 from sluicegate.ingress.reasoning_items import sealed, thought_text
 from sluicegate.providers.sse import sse_data
-from sluicegate.types import Usage
 
 # Why a response stopped short: https://platform.openai.com/docs/api-reference/responses/object
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -121,7 +119,7 @@ class _Item:
     blocks: list[Any] = field(default_factory=list)  # a reasoning item's thinking_blocks
 
 
-class ResponsesStream:
+class ResponsesStream(ChatStreamRendering):
     """One streamed answer; items are numbered in the order they open, and one closes when the next
     opens. A function call's item stays open for its argument pieces; a call that begins while
     another's item is open is held back and written whole, in order, at the end: chat may interleave
@@ -131,10 +129,10 @@ class ResponsesStream:
     def __init__(self, asked: Mapping[str, Any], clock: Callable[[], float], ids: Callable[[], str]) -> None:
         """`clock`: read once for the time the Response says it was created when chat's chunks say
         none, and once at its end for `completed_at`; `ids`: the random part of each id."""
+        super().__init__()
         self._asked = asked
         self._clock = clock
         self._ids = ids
-        self._chunks = ChatChunks()
         self._sequence = 0
         self._head: dict[str, Any] | None = None
         self._items: list[_Item] = []
@@ -144,32 +142,18 @@ class ResponsesStream:
         self._held: dict[int, _Item] = {}  # calls begun while another's item was open (not numbered)
         self._finish = "stop"
         self._usage: Any = None
-        self._ended = False
-        self._unfinished: str | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._render(event) for event in self._chunks.feed(chunk))
+    def _cut_short(self, reason: str) -> bytes:
+        return self._start({}) + self._failed(reason, "server_error")
 
-    def close(self) -> bytes:
-        out = b"".join(self._render(event) for event in self._chunks.close())
-        if self._ended:
-            return out
-        self._ended = True
-        if not self._chunks.done:
-            return out + self._start({}) + self._failed(ended_early(), "server_error")
-        out += self._start({}) + self._close_item() + b"".join(map(self._held_call, self._held.values()))
+    def _finished(self) -> bytes:
+        out = self._start({}) + self._close_item() + b"".join(map(self._held_call, self._held.values()))
         items = [item.body for item in self._items]
         response = response_object(
             self._asked, self._head or {}, items, self._usage, self._finish, int(self._clock())
         )
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, {"response": response})
-
-    def unfinished(self) -> str | None:
-        return self._unfinished
-
-    def usage(self) -> Usage | None:
-        return self._chunks.usage
 
     def _failed(self, message: str, code: str) -> bytes:
         """The end of a chat stream cut short (no `[DONE]`) or ended by the provider's error event:
