@@ -2,9 +2,10 @@
 `…/compat`, talking to OpenAI, Anthropic and Workers AI through chat, and to Google AI Studio
 untranslated."""
 
+# ruff: noqa: F811  (the fakes and gateway fixtures are test_ingress_messages')
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -13,10 +14,7 @@ from google import genai
 from google.genai import errors, types
 
 from tests.conftest import RunningGateway
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.gemini_server import FakeGemini
-from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.workers_ai_server import FakeWorkersAI
+from tests.integration.test_ingress_messages import fakes, gateway  # noqa: F401  (fixtures)
 
 QUESTION = "what is the capital of France"
 KEY = "key-for-the-provider"
@@ -41,22 +39,6 @@ CAPITAL_TOOL = types.Tool(
 FORCED = types.ToolConfig(
     function_calling_config=types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.ANY)
 )
-
-
-@pytest.fixture
-def fakes() -> Iterator[dict[str, Any]]:
-    with (
-        FakeOpenAI().serve() as oa,
-        FakeAnthropic().serve() as an,
-        FakeGemini().serve() as ge,
-        FakeWorkersAI().serve() as wa,
-    ):
-        yield {"openai": oa, "anthropic": an, "google-ai-studio": ge, "workers-ai": wa}
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., RunningGateway], fakes: dict[str, Any]) -> RunningGateway:
-    return make_gateway(upstreams={name: fake.base_url for name, fake in fakes.items()})
 
 
 @pytest.fixture
