@@ -78,7 +78,7 @@ def compat_planner(
             )
         payload = _payload(body)
         if ingress is not None and ingress.path_model is not None:
-            if _google_path_model_with_colon(ingress.path_model):
+            if _splits_in_its_path(ingress, ingress.path_model):
                 raise BadRequest(f"the model {ingress.path_model!r} named in the path cannot hold ':'")
             payload = {**payload, "model": ingress.path_model}  # named in the URL (Gemini's API)
         headers = forwardable_request_headers(request.headers)
@@ -197,12 +197,15 @@ def _native(
     return Step(provider, route, headers, body, provider.read_request(route, body), policy)
 
 
-def _google_path_model_with_colon(model: str) -> bool:
-    """A Google AI Studio model goes upstream in the path, `{model}:{method}`, which Google's parsers
-    (and the gateway's reading of the sent path) split at the first colon. Another provider's model
-    goes in a body, where a colon is its own (OpenAI's fine-tuned `ft:gpt-4o-mini:org::id`)."""
+def _splits_in_its_path(ingress: IngressFormat, model: str) -> bool:
+    """Whether `model` holds a colon and goes upstream in a path `{model}:{method}` (a model of the
+    provider whose API the client speaks, where that API names it in the path: Gemini's), which
+    that provider, and the gateway reading the path it sent, split at the first colon. Another
+    provider's model goes in a body, where a colon is its own (OpenAI's `ft:gpt-4o-mini:org::id`)."""
+    native = ingress.native
     provider, _, name = model.partition("/")
-    return provider.lower() == "google-ai-studio" and ":" in name
+    in_path = native is not None and native.model_path is not None
+    return in_path and provider.lower() == native.provider.name and ":" in name
 
 
 def _through_chat(
