@@ -224,6 +224,14 @@ class ProviderKeysRefusedModel(Forbidden):
     code = "provider_keys_refused_model"
 
 
+class ProviderKeysSealed(GatewayError):
+    """The provider's stored keys were sealed under another master key (`SLUICEGATE_SECRET_KEY`
+    changed, or is unset): the gateway's own configuration, so no upstream is asked without them."""
+
+    status = 500
+    code = "provider_keys_sealed"
+
+
 class UpstreamUnreachable(GatewayError):
     status = 502
     code = "upstream_unreachable"

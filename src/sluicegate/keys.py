@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import time
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ from sluicegate.readthrough import READ_TIMEOUT, ReadThrough
 from sluicegate.routing.keypool import KeyRing, PoolKey
 from sluicegate.storage.base import ProviderKeyStore, StoredKey
 
+_log = logging.getLogger(__name__)
 DEFAULT_NAME = "default"  # the key the single-key API stores and removes
 # Where each provider takes its key is its own: `Provider.key_header`.
 
@@ -90,7 +92,9 @@ def pool_name(account: str, gateway: str, provider: str) -> str:
 
 class KeyDirectory:
     """A gateway's unsealed keys, one `KeyRing` per provider, cached `ttl` seconds (changes made
-    elsewhere show up then). A key sealed under another master key is left out."""
+    elsewhere show up then). A key sealed under another master key is never used, only named in
+    its ring (`KeyRing.sealed`) and in a warning, once per replica: a request that would have gone
+    on it is refused (`no_usable_key`) instead of reaching the provider with no key at all."""
 
     def __init__(
         self, store: ProviderKeyStore, vault: KeyVault, ttl: float = 1.0, read_timeout: float = READ_TIMEOUT
@@ -100,24 +104,43 @@ class KeyDirectory:
         self._entries: ReadThrough[tuple[str, str], dict[str, KeyRing]] = ReadThrough(
             self._load, ttl, read_timeout=read_timeout
         )
+        self._warned: set[tuple[str, tuple[str, ...]]] = set()  # (pool, sealed names) warned of
 
     async def rings(self, account: str, gateway: str) -> dict[str, KeyRing]:
         return await self._entries.get((account, gateway))
 
     async def _load(self, scope: tuple[str, str]) -> dict[str, KeyRing]:
         grouped: dict[str, list[tuple[StoredKey, str]]] = {}
+        unsealable: dict[str, tuple[str, ...]] = {}
         for stored, sealed in await self._store.provider_keys(*scope):
             key = self._vault.unseal(sealed)
             if key:
                 grouped.setdefault(stored.provider, []).append((stored, key))
-        return {
-            provider: KeyRing(
+            else:
+                unsealable[stored.provider] = (*unsealable.get(stored.provider, ()), stored.name)
+        for provider, names in unsealable.items():
+            self._warn(pool_name(*scope, provider), names)
+        rings: dict[str, KeyRing] = {}
+        for provider in grouped.keys() | unsealable.keys():
+            keys = grouped.get(provider, [])
+            rings[provider] = KeyRing(
                 pool_name(*scope, provider),
                 tuple(PoolKey(name=stored.name, weight=stored.weight) for stored, _ in keys),
                 {stored.name: key for stored, key in keys},
+                unsealable.get(provider, ()),
             )
-            for provider, keys in grouped.items()
-        }
+        return rings
+
+    def _warn(self, pool: str, names: tuple[str, ...]) -> None:
+        if (pool, names) not in self._warned:
+            self._warned.add((pool, names))
+            _log.warning(
+                "stored provider keys %s of %s cannot be unsealed: they were sealed under another master"
+                " key (SLUICEGATE_SECRET_KEY changed, or is unset); they are not used until the gateway"
+                " runs with the key they were stored with, or they are stored again",
+                ", ".join(names),
+                pool,
+            )
 
     def forget(self, account: str, gateway: str) -> None:
         self._entries.forget((account, gateway))

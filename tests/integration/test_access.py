@@ -267,6 +267,37 @@ def test_storing_a_key_needs_a_master_key(
     assert "SLUICEGATE_SECRET_KEY" in response.json()["error"]["message"]
 
 
+def test_a_key_sealed_under_another_master_key_refuses_instead_of_going_keyless(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-tests")
+    keys = "/api/v1/accounts/local/gateways/default/provider-keys"
+    assert first.http.put(f"{keys}/openai", json={"key": PROVIDER_KEY}).status_code == 201
+    first.server.stop()
+    # The same data after a move with a mistyped SLUICEGATE_SECRET_KEY, or with none at all.
+    for restarts, secret in enumerate(("a-mistyped-master-key", ""), start=1):
+        again = make_gateway(upstreams={"openai": fake.base_url}, secret_key=secret)
+        served = len(fake.requests)
+        for _ in range(2):
+            answer = httpx.post(again.url + CHAT, json=BODY)
+            assert answer.status_code == 500, answer.text
+            error = answer.json()["error"]
+            assert error["code"] == "provider_keys_sealed"
+            assert "SLUICEGATE_SECRET_KEY" in error["message"]
+            assert error["keys"] == ["default"]
+        assert len(fake.requests) == served  # no request went to the provider without its key
+        # A request that brings a key of its own needs none stored.
+        own = httpx.post(again.url + CHAT, json=BODY, headers={"Authorization": "Bearer sk-own"})
+        assert own.status_code == 200
+        assert fake.requests[-1].header("authorization") == "Bearer sk-own"
+        refused = again.wait_for_logs(2 * restarts, status=500)  # answered, so logged
+        assert len(refused) == 2 * restarts
+        again.server.stop()
+    warnings = [r.getMessage() for r in caplog.records if "cannot be unsealed" in r.getMessage()]
+    assert len(warnings) == 2  # once per replica, not once per request
+    assert all("local/default/openai" in warning for warning in warnings)
+
+
 def test_retention_deletes_old_records(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI, clock: FakeClock
 ) -> None:

@@ -7,9 +7,10 @@ import pytest
 from multidict import CIMultiDict
 
 from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
+from sluicegate.errors import ProviderKeysSealed
 from sluicegate.exchange import Exchange, Step
 from sluicegate.keys import KeyDirectory, KeyVault
-from sluicegate.pipeline.keys import InjectKeys, StepKeys, keyless_steps
+from sluicegate.pipeline.keys import InjectKeys, StepKeys, aliased, keyless_steps, no_usable_key
 from sluicegate.pipeline.resolve import Plan
 from sluicegate.pipeline.steps import provider_planner
 from sluicegate.providers import REGISTRY
@@ -99,3 +100,23 @@ def test_keyless_steps_are_those_that_bring_no_credential() -> None:
     keyed = Step(OPENAI, route, CIMultiDict({"Authorization": "Bearer sk-own"}), b"", RequestFacts())
     assert keyless_steps([keyed, bare], universal=True) == [bare]
     assert keyless_steps([keyed], universal=False) == []
+
+
+async def test_keys_sealed_under_another_master_key_are_named_never_used(database: SqliteDatabase) -> None:
+    await store_key(database, "openai", "sk-sealed-elsewhere", name="old")
+    rings = await KeyDirectory(database, KeyVault("a mistyped master key")).rings(ACCOUNT, SLUG)
+    ring = rings["openai"]
+    assert (ring.keys, dict(ring.values), ring.sealed) == ((), {}, ("old",))
+    pick = await StepKeys(KeyPools(MemoryStateStore())).pick(ring, [])
+    assert pick.key is None
+    error = no_usable_key("openai", ring, pick)
+    assert (error.status, error.code) == (500, "provider_keys_sealed")
+    with pytest.raises(ProviderKeysSealed):  # the key the client named by its alias, likewise
+        aliased(ring, "old", "openai")
+    # Beside a key that can be unsealed, a sealed one is only left out.
+    await database.put_provider_key(
+        StoredKey(ACCOUNT, SLUG, "openai", fingerprint="good", created_at=0, name="new"),
+        KeyVault("a mistyped master key").seal("sk-new"),
+    )
+    rings = await KeyDirectory(database, KeyVault("a mistyped master key")).rings(ACCOUNT, SLUG)
+    assert ([key.name for key in rings["openai"].keys], rings["openai"].sealed) == (["new"], ("old",))

@@ -28,6 +28,7 @@ from sluicegate.errors import (
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
+    ProviderKeysSealed,
 )
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
@@ -115,6 +116,8 @@ def aliased(ring: KeyRing | None, alias: str, provider: str) -> KeyRing:
     """The ring of the one stored key named `alias` (`cf-aig-byok-alias`); a 400 naming the stored
     keys when there is none of that name: falling back to the others would use a key the client
     did not choose."""
+    if ring is not None and alias in ring.sealed:
+        raise sealed_keys(provider, ring, (alias,))
     if ring is not None and alias in ring.values:
         chosen = tuple(key for key in ring.keys if key.name == alias)
         return KeyRing(ring.pool, chosen, {alias: ring.values[alias]})
@@ -179,6 +182,8 @@ class StepKeys:
     async def pick(self, ring: KeyRing, tried: Sequence[str], model: str | None = None) -> KeyPick:
         """A usable key other than `tried` (the keys this try already refused), by weight, and not
         resting for `model`."""
+        if not ring.keys:
+            return KeyPick(None)  # every stored key is sealed away (`KeyRing.sealed`)
         if len(ring.keys) == 1:
             only = ring.keys[0]
             return KeyPick(None if only.name in tried else only)
@@ -238,9 +243,12 @@ class StepKeys:
 
 
 def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None = None) -> GatewayError:
-    """Every stored key of the provider is out: cooling (429, with when the first frees), refused
-    for the request's model (403, resting for it) or disabled."""
+    """Every stored key of the provider is out: sealed under another master key (500), cooling
+    (429, with when the first frees), refused for the request's model (403, resting for it) or
+    disabled."""
     gateway = ring.pool.rsplit("/", 1)[0]
+    if not ring.keys:
+        return sealed_keys(provider, ring, ring.sealed)
     if pick.model_refused:
         wait = max(1, math.ceil(pick.retry_after or 1))
         return ProviderKeysRefusedModel(
@@ -265,6 +273,21 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None
         " disabled: store a working key, or enable one again with PATCH"
         f' …/provider-keys/{provider}/<name> {{"enabled": true}}',
         keys=[key.name for key in ring.keys],
+    )
+
+
+def sealed_keys(provider: str, ring: KeyRing, names: Sequence[str]) -> ProviderKeysSealed:
+    """The stored keys `names` cannot be unsealed: the gateway's master key is not the one they were
+    stored under. Sending the request without them would get the provider's 401 for a missing key,
+    which points at the client."""
+    gateway = ring.pool.rsplit("/", 1)[0]
+    return ProviderKeysSealed(
+        f"the stored {provider} key{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))} of"
+        f" gateway {gateway} cannot be unsealed: {'they were' if len(names) > 1 else 'it was'} stored"
+        " under another master key than this gateway's SLUICEGATE_SECRET_KEY (or it is unset). Run"
+        " the gateway with the master key they were stored with, or store them again"
+        f" (PUT …/provider-keys/{provider})",
+        keys=list(names),
     )
 
 

@@ -47,6 +47,7 @@ from sluicegate.errors import (
     ProviderKeysCooling,
     ProviderKeysDisabled,
     ProviderKeysRefusedModel,
+    ProviderKeysSealed,
     ServiceUnavailable,
     UpstreamTimeout,
 )
@@ -62,7 +63,9 @@ from sluicegate.types import Backoff
 
 STEP_HEADER = "cf-aig-step"
 JITTER = 0.25  # each wait is its nominal value ±25%, so many clients do not retry in lockstep
-ProviderKeysUnusable = (ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel)
+ProviderKeysUnusable = (
+    ProviderKeysCooling, ProviderKeysDisabled, ProviderKeysRefusedModel, ProviderKeysSealed
+)  # fmt: skip
 
 
 class DeadlineExceeded(UpstreamTimeout):

@@ -69,6 +69,9 @@ class KeyRing:
     pool: str  # `account/gateway/provider`: where the keys' health is kept
     keys: tuple[PoolKey, ...]
     values: Mapping[str, str] = field(repr=False)  # name -> key
+    # Names of stored keys that could not be unsealed (another master key): never chosen, but named
+    # when nothing else is left (`pipeline/keys.py` `no_usable_key`), rather than sending no key.
+    sealed: tuple[str, ...] = ()
 
 
 class KeyStatus(enum.StrEnum):
