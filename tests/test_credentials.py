@@ -77,3 +77,24 @@ def test_a_stored_header_is_a_credential_by_its_name_or_a_scheme_in_its_value() 
     ]  # fmt: skip
     assert all(is_credential_header(name, value) for name, value in credentials)
     assert not any(is_credential_header(name, value) for name, value in settings)
+
+
+LONG_KEY = "sk-proj-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 4  # as long as OpenAI's project keys
+
+
+def test_a_credential_cut_off_is_masked_from_its_start_on() -> None:
+    secrets = Secrets()
+    secrets.add_headers([("Authorization", f"Bearer {LONG_KEY}")])
+    for text in (f"bye {LONG_KEY[:33]}", f"bad key Bearer {LONG_KEY[:40]}…, try another"):
+        assert LONG_KEY[:16] not in (secrets.scrub_text(text) or "")
+        assert LONG_KEY[:16].encode() not in secrets.scrub(text.encode())
+    assert secrets.scrub_text(f"bye {LONG_KEY[:33]}") == f"bye {MASK}"
+    assert secrets.scrub_text(f"Bearer {LONG_KEY[:40]}…") == f"Bearer {MASK}…"
+    # Fewer characters than a key's common start and a few of its own are left (`sk-proj-0123456`).
+    assert secrets.scrub_text(f"bye {LONG_KEY[:15]}") == f"bye {LONG_KEY[:15]}"
+    # Only a credential, one token, is masked cut off: not a value masked whole, whose start is no
+    # secret (a guardrail's restored text, an `X-Title`), nor a header of several (subprotocols).
+    secrets.add_value("Acme Support Assistant for the web")
+    secrets.add_headers([("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.sk-0123456789")])
+    text = "Acme Support Assistant for the web, Acme Support Assistant, realtime, openai's API"
+    assert secrets.scrub_text(text) == f"{MASK}, Acme Support Assistant, realtime, openai's API"

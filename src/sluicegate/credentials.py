@@ -8,18 +8,17 @@ other part of the log record (an upstream echoing the key in an error, a prompt 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 import orjson
 
 from sluicegate.headertext import header_text
 from sluicegate.providers import CREDENTIAL_HEADERS, KEY_PARAMS
+from sluicegate.secret_forms import MIN_SCRUBBED, Written, all_written_forms, masked
 
 MASK = "[redacted]"
 _MASK_BYTES = MASK.encode()
@@ -49,9 +48,7 @@ _SCHEME_VALUE = re.compile(r"(?i)\s*(?:bearer|basic|token|key|apikey|dpop|negoti
 SECRET_PARAMS = frozenset(
     {"key", "api_key", "api-key", "apikey", "access_token", "token", "sig", *KEY_PARAMS, *CREDENTIAL_HEADERS}
 )
-# Values shorter than this are masked where they travel but not searched for elsewhere: a short
-# value would wipe ordinary words out of bodies, and no provider issues keys that short.
-MIN_SCRUBBED = 8
+_SPACE = re.compile(r"\s")
 _CHECK_EVERY = 1024  # JSON nodes between two looks at the clock
 
 
@@ -94,11 +91,12 @@ def mask_url(url: str) -> str:
 
 
 class Secrets:
-    """The credential values one request carried, to scrub from wherever else they show up."""
+    """The credential values one request carried, to scrub from wherever else they show up: whole,
+    and a credential also where a text holds only its start (a quote cut off: `secret_forms.py`)."""
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._forms: tuple[tuple[bytes, ...], tuple[str, ...]] | None = None
+        self._values: dict[str, bool] = {}  # value -> whether its cut-off start is masked too
+        self._forms: Written | None = None
 
     def add_header(self, name: str, value: object) -> None:
         if name.lower() in SECRET_HEADERS and isinstance(value, str):
@@ -121,8 +119,9 @@ class Secrets:
                 self._add(unquote_plus(raw))
 
     def add_value(self, value: str) -> None:
-        """Any other value that must not be stored (what guardrails restored for the client)."""
-        self._add(value)
+        """Any other value that must not be stored (what guardrails restored for the client):
+        masked whole only, as its start is no secret."""
+        self._add(value, credential=False)
 
     def add_stored(self, value: str) -> None:
         """A credential the gateway added from storage (a stored key, a custom provider's credential
@@ -134,10 +133,13 @@ class Secrets:
         if credential:
             self._add(credential)
 
-    def _add(self, value: str) -> None:
+    def _add(self, value: str, credential: bool = True) -> None:
         value = header_text(value)  # bytes that are not UTF-8 are stored as U+FFFD: scrub that form
-        if len(value) >= MIN_SCRUBBED and value not in self._values:
-            self._values.add(value)
+        # A credential is one token: `Bearer sk-…` starts with no secret (its key is added alone).
+        cut = credential and not _SPACE.search(value)
+        known = self._values.get(value)
+        if len(value) >= MIN_SCRUBBED and (known is None or (cut and not known)):
+            self._values[value] = cut
             self._forms = None
 
     def __bool__(self) -> bool:
@@ -145,22 +147,20 @@ class Secrets:
 
     def forms(self) -> tuple[bytes, ...]:
         """Every written form of every value, as `scrub` looks for them, longest first."""
-        return self._written()[0]
+        return self._written().forms
 
-    def scrub(self, data: bytes) -> bytes:
-        """`data` with every known credential (as sent, JSON-escaped or percent-encoded) masked."""
-        if self._values:
-            for form in self._written()[0]:
-                if form in data:
-                    data = data.replace(form, _MASK_BYTES)
-        return data
+    def probes(self) -> tuple[bytes, ...]:
+        """What `scrub` looks for first: data that holds none of these comes back as it was."""
+        return self._written().probes
+
+    def scrub(self, data: bytes, more: bool = False) -> bytes:
+        """`data` with every known credential (as sent, JSON-escaped or percent-encoded) masked;
+        `more`: a chunk of a stream, where a credential's start at the very end is left as it is,
+        for the stream to hold back until the next chunk says how it goes on."""
+        return masked(data, self._written().groups, _MASK_BYTES, more) if self._values else data
 
     def scrub_text(self, text: str | None) -> str | None:
-        if text and self._values:
-            for form in self._written()[1]:
-                if form in text:
-                    text = text.replace(form, MASK)
-        return text
+        return masked(text, self._written().text_groups, MASK) if text and self._values else text
 
     def scrub_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """`scrub_value` of a header dict, with one scan per form for the usual case of no match
@@ -168,7 +168,7 @@ class Secrets:
         if not self._values:
             return headers
         joined = "\0".join(headers.values())
-        if not any(form in joined for form in self._written()[1]):
+        if not any(probe in joined for probe, _ in self._written().text_groups):
             return headers
         return {name: self.scrub_text(value) or "" for name, value in headers.items()}
 
@@ -184,33 +184,12 @@ class Secrets:
             return [self.scrub_value(item) for item in value]
         return value
 
-    def _written(self) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    def _written(self) -> Written:
         """Every written form of every value, longest first (a value holding another is masked
-        whole), as bytes and as text."""
+        whole), as bytes and as text, and the groups `scrub` looks for them by."""
         if self._forms is None:
-            self._forms = _all_written_forms(frozenset(self._values))
+            self._forms = all_written_forms(frozenset(self._values.items()))
         return self._forms
-
-
-@lru_cache(maxsize=1024)  # a request carries the same key (or keys) as many before it
-def _all_written_forms(values: frozenset[str]) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
-    forms = sorted({form for value in values for form in _written_forms(value)}, key=len, reverse=True)
-    return tuple(forms), tuple(form.decode("utf-8", "surrogatepass") for form in forms)
-
-
-@lru_cache(maxsize=1024)  # the same few keys come again and again
-def _written_forms(value: str) -> frozenset[bytes]:
-    """How `value` may be written down: as is, percent-encoded, or in a JSON string escaped as
-    orjson, Python's `json` (non-ASCII as `\\u` escapes) or Go (`<`, `>`, `&` too) write it."""
-    forms = {
-        value.encode("utf-8", "surrogatepass"),
-        quote(value, safe="").encode(),
-        quote_plus(value, safe="").encode(),
-    }
-    for escaped in (orjson.dumps(value)[1:-1], json.dumps(value)[1:-1].encode()):
-        forms.add(escaped)
-        forms.add(escaped.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026"))
-    return frozenset(form for form in forms if len(form) >= MIN_SCRUBBED)
 
 
 def mask_universal_body(body: bytes, secrets: Secrets, deadline: float) -> bytes:

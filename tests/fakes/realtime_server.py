@@ -24,8 +24,8 @@ after `response.created` and its first word until a `response.cancel` (never, wi
 `"ignore_cancel": true`); `fake.close` closes the socket with
 `code` and `reason`; `fake.drop` aborts the TCP connection without a close frame; `fake.error` gets
 OpenAI's `error` event, its message quoting the handshake's key (as an upstream may quote a
-credential; `quote_key` on `fake.close` adds it to the reason too). A binary frame is echoed back
-as sent.
+credential; `quote_key` on `fake.close` adds it to the reason too, cut to 123 bytes as any close
+reason is). A binary frame is echoed back as sent.
 
 A response is `response.created`, `response.output_item.added`, `response.content_part.added`,
 the text of "echo: <last user text>" word by word (`response.output_text.delta`; with audio output,
@@ -55,6 +55,7 @@ from tests.fakes.realtime_transcription import Transcription
 
 CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 AUDIO_BYTES_PER_TOKEN = 100
+MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 KEY_PROTOCOL = "openai-insecure-api-key."  # https://platform.openai.com/docs/guides/realtime-websocket
 
 
@@ -154,7 +155,8 @@ class FakeRealtime(FakeUpstream):
         kind = event.get("type")
         if kind == "fake.close":
             reason = event.get("reason", "") + (f" {state.key}" if event.get("quote_key") else "")
-            await socket.close(code=event["code"], message=reason.encode())
+            # Cut to what a close frame holds (RFC 6455 §5.5.1), as a server must: a long key is cut.
+            await socket.close(code=event["code"], message=reason.encode()[:MAX_REASON_BYTES])
             return False
         if kind == "fake.error":
             message = f"Incorrect API key provided: {state.key}."

@@ -56,6 +56,19 @@ async def test_an_event_passes_at_its_line_end_not_at_the_streams() -> None:
     ]
 
 
+async def test_a_key_cut_off_in_a_stream_is_masked_in_a_chunk_and_at_the_streams_end() -> None:
+    """A provider may cut the key it quotes; a stream that ends in the start of one (cut off with
+    the stream) was held back for a next chunk that never came, and is masked all the same."""
+    long_key = "sk-proj-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 4
+    secrets = Secrets()
+    secrets.add_stored(long_key)
+    cut = f'data: {{"error": "bad key {long_key[:40]}…"}}\n\n'.encode()
+    ending = f'data: {{"error": "bad key {long_key[:40]}'.encode()
+    relayed_chunks = await relayed([cut, ending], secrets)
+    assert relayed_chunks[0] == 'data: {"error": "bad key [redacted]…"}\n\n'.encode()
+    assert b"".join(relayed_chunks[1:]) == b'data: {"error": "bad key [redacted]'
+
+
 CONTENT = b'data: {"choices": [{"delta": {"content": "echo: hi"}}]}\n\n'
 MID_STREAM = (
     CONTENT + b'data: {"error": {"message": "bad key ' + KEY.encode() + b'", "type": "server_error"}}\n\n'

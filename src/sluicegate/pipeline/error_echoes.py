@@ -97,9 +97,9 @@ async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> Asy
     chunks is held back until the next: from where the chunk's end begins one of its forms (in the
     bytes after its last line end, when no form holds one: an SSE line that ends passes at once)."""
     forms = secrets.forms()
-    # A chunk holds some form if and only if it holds one that holds no other (`Bearer sk-…` holds
-    # `sk-…`): in the usual case, no credential, one substring search per key.
-    probes = [form for form in forms if not any(other in form for other in forms if other != form)]
+    # A chunk holds something to mask if and only if it holds one of these (`Bearer sk-…` holds
+    # `sk-…`, a key's start each form of it): in the usual case, one substring search per key.
+    probes = secrets.probes()
     tail = _Tail(forms)
     held = b""
     try:
@@ -107,7 +107,7 @@ async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> Asy
             data = held + chunk if held else chunk
             for probe in probes:
                 if probe in data:
-                    data = secrets.scrub(data)
+                    data = secrets.scrub(data, more=True)
                     break
             cut = tail.safe_end(data)
             if cut == len(data):
@@ -117,8 +117,8 @@ async def scrubbed(stream: AsyncGenerator[bytes, None], secrets: Secrets) -> Asy
                 held = data[cut:]
                 if cut:
                     yield data[:cut]
-        if held:
-            yield held
+        if held:  # the stream ends in what starts a form: a key cut off, masked as such
+            yield secrets.scrub(held)
     finally:
         await stream.aclose()
 
