@@ -67,6 +67,9 @@ SIMILARITY_HEADER = "x-semantic-similarity"
 # From this similarity a candidate the lookup did not verify is verified after the answer, so the
 # threshold what-if (`semantic_whatif`) knows which lookups would have hit at a lower threshold.
 WHAT_IF_FLOOR = 0.70
+# The cosine of two float32 unit vectors of one text comes out 0.99999994 as often as 1.0000001: a
+# similarity within this of a threshold reaches it, so a threshold of 1 serves the very same question.
+ROUNDING = 1e-6
 
 
 class Found(NamedTuple):
@@ -243,7 +246,7 @@ class SemanticCache:
             if kept is None:
                 return None
             judged.similarity = lowest_cosine(vectors, kept)
-        if judged.similarity < floor:
+        if judged.similarity < floor - ROUNDING:
             return entry
         verdict = await asyncio.to_thread(verify_turns, verifier, turns, stored)
         judged.verified, judged.score = verdict.ok, verdict.score or None
@@ -273,7 +276,7 @@ class SemanticCache:
         if not found:
             return None
         entry_id, similarity = found[0]
-        worth = similarity >= lookup.threshold or (
+        worth = similarity >= lookup.threshold - ROUNDING or (
             similarity >= ALIGN_FLOOR and misspelt(verifier, lookup.scoped.turns)
         )
         return entry_id, similarity, worth
