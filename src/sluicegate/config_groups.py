@@ -14,6 +14,9 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# OpenAI's `input_audio_buffer.append` takes up to 15 MiB of audio in one event, base64 in its JSON
+# (20 MiB): that and the event around it. A session holds at most one message each way in memory.
+REALTIME_MESSAGE_BYTES = 21 * 1024 * 1024
 UPSTREAM_TIMEOUT = 600.0  # the official OpenAI and Anthropic SDKs' own default
 
 
@@ -87,10 +90,11 @@ class Limits(Group):
         " write its log record (default: limits.max_body_bytes)",
     )
     realtime_message_bytes: int = Field(
-        MAX_BODY_BYTES,
+        REALTIME_MESSAGE_BYTES,
         gt=0,
         description="largest WebSocket message of a realtime session, either way (else the side that"
-        " sent it is closed with 1009; default: limits.max_body_bytes)",
+        " sent it is closed with 1009); the default takes OpenAI's largest `input_audio_buffer.append`,"
+        " 15 MiB of audio base64-encoded, and a session may hold that much in memory each way",
     )
     websocket_requests_in_flight: int = Field(
         16,
@@ -108,7 +112,6 @@ class Limits(Group):
             MAX_BODY_BYTES,
             "cache_entry_bytes",
             "log_tee_bytes",
-            "realtime_message_bytes",
         )
 
 

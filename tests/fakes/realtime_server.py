@@ -55,6 +55,9 @@ from tests.fakes.realtime_transcription import Transcription
 
 CLIENT_GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 AUDIO_BYTES_PER_TOKEN = 100
+# OpenAI takes 15 MiB of audio in one `input_audio_buffer.append` (20 MiB once base64), more
+# than aiohttp's default of 4 MiB.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 KEY_PROTOCOL = "openai-insecure-api-key."  # https://platform.openai.com/docs/guides/realtime-websocket
 
@@ -129,7 +132,7 @@ class FakeRealtime(FakeUpstream):
             return too_many_requests(model, behavior.retry_after_ms)
         if behavior.error_status is not None:
             return refusal(behavior.error_status, f"Fake refusal of model {model}.", "invalid_request_error")
-        socket = web.WebSocketResponse(protocols=("realtime",))
+        socket = web.WebSocketResponse(protocols=("realtime",), max_msg_size=MAX_MESSAGE_BYTES)
         await socket.prepare(request)
         connection = Connection(request.path, dict(request.query), dict(request.headers))
         with self._lock:

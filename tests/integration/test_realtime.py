@@ -244,6 +244,14 @@ def test_a_client_message_over_realtime_message_bytes_closes_the_session(
             session.recv(timeout=10)  # a relayed append has no answer: without the close, a TimeoutError
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009
+    # The record says why, as it does for a close of the upstream's.
+    [record] = gateway.wait_for_logs(1)
+    reason = "the client sent a message over limits.realtime_message_bytes"
+    assert record["error"] == f"session closed: {reason}"
+    assert record["metadata"]["realtime_client_events"] == 1  # the question; not the append
+    summary = json.loads(stored(gateway, record)["response_body"])
+    assert summary["closed"] == {"by": "gateway", "code": 1009, "reason": reason}
+    assert realtime.connections[0].closed_with == 1000  # the gateway ended the session
 
 
 def test_a_spent_budget_closes_the_session_before_the_next_response(

@@ -20,7 +20,10 @@ the record's error says the client went away, and whether that usage is unknown.
 
 Close codes: a close frame from one side is passed to the other with its code and reason; an
 upstream connection lost without one closes the client with 1014 (bad gateway, RFC 6455 §7.4 as
-registered by IANA); a client gone without one closes the upstream with 1001 (going away).
+registered by IANA); a client gone without one closes the upstream with 1001 (going away). A
+message over limits.realtime_message_bytes closes the side that sent it with 1009 (aiohttp does,
+unread): the session is the gateway's to end, so the upstream is closed with 1000, the client with
+1009 and why; the record's error says so.
 Pings are answered on each hop by the WebSocket library and not relayed.
 """
 
@@ -34,7 +37,7 @@ from collections.abc import Sequence
 
 import aiohttp
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 
 from sluicegate.errors import RateLimited, UnpricedModel
 from sluicegate.exchange import Exchange
@@ -67,6 +70,7 @@ POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
 BAD_GATEWAY = 1014
 INTERNAL_ERROR = 1011
+MESSAGE_TOO_BIG = 1009  # over limits.realtime_message_bytes
 NORMAL = 1000
 _NO_STATUS, _ABNORMAL = 1005, 1006  # reported locally, never sent on the wire (RFC 6455 §7.4.1)
 # How long a session whose client went away mid-response waits for the upstream to answer its
@@ -211,6 +215,8 @@ class _Session:
             if message.type in _ENDED:
                 if message.type is WSMsgType.CLOSE:
                     self.tally.closed("client", message.data, message.extra or "")
+                elif _too_big(message):  # aiohttp closed the client with 1009 (its reason empty)
+                    self._closed_too_big("the client")
                 else:
                     self.tally.closed("client", _ABNORMAL, "the client connection was lost")
                 return
@@ -246,6 +252,8 @@ class _Session:
                 if message.type is WSMsgType.CLOSE:  # its reason goes on to the client
                     reason = self.stored.scrub_text(message.extra) if self.stored else message.extra
                     self.tally.closed("upstream", message.data, reason or "")
+                elif _too_big(message):  # the client is closed with 1009 and why
+                    self._closed_too_big("the upstream")
                 else:
                     self.tally.closed("upstream", _ABNORMAL, "the upstream connection was lost")
                 return
@@ -267,6 +275,11 @@ class _Session:
                     await self.client.send_str(frame)
                 if spent:  # the transcription it paid for is passed on, then the session ends
                     return
+
+    def _closed_too_big(self, sender: str) -> None:
+        reason = f"{sender} sent a message over limits.realtime_message_bytes"
+        self.tally.closed("gateway", MESSAGE_TOO_BIG, reason)
+        self.exchange.response.error = self.exchange.response.error or f"session closed: {reason}"
 
     async def _started(self, frame: str) -> bool:
         """A response started: the reservation of the `response.create` that asked for it, or (one
@@ -342,6 +355,12 @@ def _session_model(exchange: Exchange) -> SessionModel | None:
     if token is None or token.models is None or step is None:
         return None
     return SessionModel(token, step.provider.name, step.facts.model)
+
+
+def _too_big(message: aiohttp.WSMessage) -> bool:
+    """Whether a socket ended on a message over its size limit (aiohttp closed it with 1009)."""
+    error = message.data
+    return isinstance(error, WebSocketError) and error.code == MESSAGE_TOO_BIG
 
 
 def _cancel(started: str) -> str:
