@@ -75,8 +75,7 @@ def test_a_whole_answer_is_universal_created_and_one_log_record_with_its_event_i
 
     meta = event["metadata"]
     assert event["type"] == "universal.created"
-    assert meta == {
-        "cacheStatus": "MISS",
+    assert meta == {  # no `cacheStatus`: no cache applies (the gateway does not cache)
         "eventId": "my-request",
         "logId": meta["logId"],
         "step": "0",
@@ -262,3 +261,24 @@ def test_a_single_steps_gateway_headers_are_the_requests_own(gateway: RunningGat
     first, second = reversed(gateway.wait_for_logs(2))
     assert first["metadata"] == {"user": "ada", "websocket_event_id": "asked"}
     assert (first["cache_status"], second["cache_status"]) == ("MISS", "HIT")  # a step's own ttl
+
+
+def test_cache_status_is_what_the_cf_aig_cache_status_header_says_over_http(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    """HIT, MISS or BYPASS as the header says; absent where no cache applies, as the header is."""
+    plain = step("gpt-4o")
+    cached = step("gpt-4o-mini", headers={"cf-aig-cache-ttl": "60"})
+    declined = step("gpt-4o-mini", headers={"cf-aig-cache-ttl": "60", "cf-aig-skip-cache": "true"})
+    over_http = [
+        gateway.http.post("/v1/local/default", json=[request]) for request in (plain, cached, cached)
+    ]
+    assert [response.headers.get("cf-aig-cache-status") for response in over_http] == [None, "MISS", "HIT"]
+    statuses = {}
+    with connect(ws_url(gateway)) as socket:
+        for event_id, request in (("plain", plain), ("cached", cached), ("declined", declined)):
+            socket.send(create(request, event_id))
+            statuses[event_id] = until(socket, "universal.created", event_id)[-1]["metadata"].get(
+                "cacheStatus"
+            )
+    assert statuses == {"plain": None, "cached": "HIT", "declined": "BYPASS"}

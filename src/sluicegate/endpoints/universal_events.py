@@ -116,10 +116,13 @@ def _kind(value: Any) -> str:
 
 def metadata(reply: Reply, event_id: str | int | None) -> dict[str, Any]:
     """What Cloudflare's events say of an answer, read off its headers: only what the gateway knows
-    (no `logId` for an unlogged request, no `step` for a refusal before any step), and its HTTP
-    `status`, which Cloudflare's do not carry: a client tells an error by it."""
+    (no `cacheStatus` where no cache applies, as over HTTP no `cf-aig-cache-status`; no `logId`
+    for an unlogged request, no `step` for a refusal before any step), and its HTTP `status`,
+    which Cloudflare's do not carry: a client tells an error by it."""
     headers = reply.headers
-    found: dict[str, Any] = {"cacheStatus": headers.get(CACHE_STATUS_HEADER, "MISS")}
+    found: dict[str, Any] = {}
+    if CACHE_STATUS_HEADER in headers:  # HIT, MISS or BYPASS (pipeline/cache_labels.py)
+        found["cacheStatus"] = headers[CACHE_STATUS_HEADER]
     if event_id is not None:
         found[EVENT_ID] = event_id
     if LOG_ID_HEADER in headers:
@@ -176,8 +179,7 @@ def done(reply: Reply, event_id: str | int | None, broken: GatewayError | None =
 def error_event(error: GatewayError, event_id: str | int | None) -> bytes:
     """The gateway's own error, not from the pipeline (a malformed message, a shutdown), as the
     pipeline's refusals reach the client: `universal.created` with the error as `response`."""
-    meta: dict[str, Any] = {"cacheStatus": "MISS", **_id_only(event_id)}
-    meta.update(contentType="application/json", status=error.status)
+    meta: dict[str, Any] = {**_id_only(event_id), "contentType": "application/json", "status": error.status}
     return orjson.dumps({"type": CREATED, "metadata": meta, "response": orjson.loads(error.body())})
 
 
