@@ -530,7 +530,9 @@ def test_a_semantic_segment_in_bytes_that_are_not_utf8_is_a_segment_like_any_oth
         assert first is not None
         assert first.status == 200
         assert first.headers["x-semantic-cache"] == "MISS"
-        # Stored after the answer: the same segment then finds it.
+        # Stored after the answer, once the models are in (on a loaded machine they load for longer
+        # than a wait for the entry alone): the same segment then finds it.
+        assert wait_until(lambda: admin.get("/healthz").json().get("semantic_cache") == "ready", 60)
         assert wait_until(lambda: "sluicegate_semantic_entries 1.0" in admin.get("/metrics").text)
         again = first_response(gateway.server.port, request)
         assert again is not None
