@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from sluicegate.providers.json_body import JsonProblem, declared_json, read_json
+from sluicegate.providers.multipart import form_problem
 from sluicegate.types import Usage
 
 if TYPE_CHECKING:
@@ -194,7 +195,8 @@ def json_facts(body: bytes, cacheable: bool) -> RequestFacts:
 
 def unreadable(facts: RequestFacts, body: bytes, content_type: str | None) -> JsonProblem | None:
     """Why a request whose body an adapter read as `facts` is refused, or None: its body is meant as
-    JSON and cannot be read, so nothing in it could be counted against a limit or a budget.
+    JSON and cannot be read, so nothing in it could be counted against a limit or a budget; or a
+    multipart form the gateway would read other fields of than its provider (`form_problem`).
 
     The request's `content_type` decides what is meant as JSON: a body declared JSON is, however it
     starts; one declared multipart, octet-stream, audio, image or video never is (a form's preamble,
@@ -203,7 +205,7 @@ def unreadable(facts: RequestFacts, body: bytes, content_type: str | None) -> Js
     """
     declared = declared_json(content_type)
     if declared is False:
-        return None
+        return form_problem(facts.unreadable, body, content_type)  # a form framed two ways, say
     if declared and facts.unreadable is None and facts.payload is None:
         # It did not start as JSON would (or it is `null`), yet the client says it is JSON.
         return read_json(body, declared=True)[1]

@@ -34,7 +34,7 @@ from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.openai_conversation import OPENAI_CONVERSATIONS
 from sluicegate.providers.openai_embeddings import embeddings_answer
-from sluicegate.providers.openai_media import billed_by_request, form_model, is_form
+from sluicegate.providers.openai_media import billed_by_request, form_facts, is_form
 from sluicegate.providers.openai_output import document_text, stream_text
 from sluicegate.providers.openai_realtime import minted_model
 from sluicegate.providers.openai_responses_answer import responses_answer
@@ -155,8 +155,8 @@ class OpenAICompatible:
         return f"{url}?{route.query}" if route.query else url
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
-        if is_form(route.path):  # multipart: only the model is read, from its form field
-            return RequestFacts(model=form_model(body))
+        if is_form(route.path):  # multipart: only its small fields are read (the model, n, size)
+            return form_facts(route.path, body)
         facts = json_facts(body, cacheable=is_cacheable(route.path))
         if (served_at := self._unrelayed(route.path)) is not None:
             # GA's and a transcription session's model is nested: the allow-list reads it there.

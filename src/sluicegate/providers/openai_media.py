@@ -5,15 +5,17 @@ image, by size and quality (`n`, `size`, `quality`; defaults 1, 1024x1024, stand
 answer reports no usage (GPT Image models report tokens, read as any usage);
 https://platform.openai.com/docs/api-reference/audio/createSpeech — speech is billed per character
 of `input`, its answer is the audio itself; https://platform.openai.com/docs/api-reference/audio/createTranscription
-— transcription is a multipart form (`model` is one of its fields) and its answer's `usage` is
-`{"type": "duration", "seconds": …}` for models billed by the minute (tokens for the others).
+— transcription is a multipart form (`model` is one of its fields, before or after the file) and
+its answer's `usage` is `{"type": "duration", "seconds": …}` for models billed by the minute
+(tokens for the others); image edits and variations are forms too (DALL·E 2: `n`, `size`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from sluicegate.providers.base import RequestFacts
+from sluicegate.providers.multipart import FormProblem, read_form
 from sluicegate.types import Usage
 
 DEFAULT_IMAGE_SIZE = "1024x1024"
@@ -28,9 +30,6 @@ def _endings(*paths: str) -> Endings:
 _IMAGE_PATHS = _endings("images/generations", "images/edits", "images/variations")
 _FORM_PATHS = _endings("audio/transcriptions", "audio/translations", "images/edits", "images/variations")
 _SPEECH_PATHS = _endings("audio/speech")
-# A multipart form's `model` field: its part's headers, a blank line, the value up to the boundary.
-_FORM_MODEL = re.compile(rb'name="model"\r?\n(?:[^\r\n]+\r?\n)*\r?\n([^\r\n]{1,200})\r?\n--')
-_FORM_HEAD_BYTES = 64 * 1024  # the model field comes before the file in the SDKs; never scan audio
 
 
 def _ends(path: str, endings: Endings) -> bool:
@@ -43,10 +42,24 @@ def is_form(path: str) -> bool:
     return _ends(path.rstrip("/"), _FORM_PATHS)
 
 
-def form_model(body: bytes) -> str | None:
-    """The `model` field of a multipart form body, when it comes in the form's first 64 KB."""
-    found = _FORM_MODEL.search(body, 0, _FORM_HEAD_BYTES)
-    return found.group(1).decode("utf-8", "replace").strip() if found else None
+def form_facts(path: str, body: bytes) -> RequestFacts:
+    """What a multipart form says: its `model` (wherever its part sits), and for an image edit or
+    variation the images its `n`, `size` and `quality` fields ask for. A form that cannot be walked
+    to its closing boundary, or names its model twice, is refused (the gateway and the provider
+    might each take another model)."""
+    if not body:
+        return RequestFacts()  # (the provider's 400)
+    form = read_form(body)
+    if form.broken_at is not None:  # the provider might find fields in it the gateway did not
+        what = "it does not open with its boundary" if form.broken_at == 0 else "a part is cut short"
+        return RequestFacts(unreadable=FormProblem(what, form.broken_at))
+    if "model" in form.repeated:
+        return RequestFacts(unreadable=FormProblem("its `model` field is sent more than once", 0))
+    fields: dict[str, Any] = dict(form.fields)
+    if isinstance(count := fields.get("n"), str):
+        fields["n"] = int(count) if count.strip().isdigit() else count
+    model = fields.get("model")
+    return RequestFacts(model=model.strip() if model else None, billed=billed_by_request(path, fields))
 
 
 def billed_by_request(path: str, payload: Any) -> Usage | None:

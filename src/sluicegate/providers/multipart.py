@@ -1,0 +1,137 @@
+"""A multipart/form-data body's text fields, found by walking its parts by their boundary.
+
+Wire format: RFC 7578 and RFC 2046 §5.1.1 — each part opens with `--boundary` on a line of its own,
+then its headers (`Content-Disposition: form-data; name="…"`, with `filename` for a file), a blank
+line and its content up to the next CRLF `--boundary`; `--boundary--` closes the form. A field
+may come before or after a file (OpenAI's curl example and its Node SDK send the file first), so
+every part is walked; a file's bytes are only searched for the next boundary, never parsed, and a
+file that contains `name="model"` is content, not a field.
+
+The boundary is read off the body's first line (what every SDK and curl send: no preamble); the
+gateway checks it against the one the request's Content-Type declares (`declared_boundary`), so a
+body framed one way for the gateway and another for the provider is refused, not misread.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sluicegate.providers.json_body import JsonProblem
+
+_CRLF = b"\r\n"
+_MAX_BOUNDARY = 70  # RFC 2046's limit
+_MAX_HEADERS = 8 * 1024  # a part's headers; more is no form a client writes
+_MAX_FIELD = 4 * 1024  # a text field read (model, size, n); longer ones (a prompt) are skipped
+_NAME = re.compile(rb';\s*name\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
+_FILENAME = re.compile(rb";\s*filename\*?\s*=", re.IGNORECASE)
+_DISPOSITION = b"content-disposition:"
+_BOUNDARY_PARAM = re.compile(r';\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A form's `boundary`, its text `fields` (parts without a filename, up to 4 KB) by name,
+    the first of each, the names sent more than once (`repeated`), and where it stops being a
+    form (`broken_at`: no boundary line, headers or next boundary where one must come; None
+    for a form walked to its closing boundary)."""
+
+    boundary: str
+    fields: dict[str, str] = field(default_factory=dict)
+    repeated: frozenset[str] = frozenset()
+    broken_at: int | None = None
+
+
+def read_form(body: bytes) -> Form:
+    """The form `body` holds, walked part by part."""
+    first = body.find(_CRLF, 0, _MAX_BOUNDARY + 4)
+    if not body.startswith(b"--") or first < 3:
+        return Form("", broken_at=0)
+    boundary = body[2:first].rstrip(b" \t")  # (RFC 2046 lets transport padding follow it)
+    delimiter = _CRLF + b"--" + boundary
+    fields: dict[str, str] = {}
+    seen: set[str] = set()
+    repeated: set[str] = set()
+
+    def form(broken_at: int | None) -> Form:
+        return Form(boundary.decode("latin-1"), fields, frozenset(repeated), broken_at)
+
+    at = first + 2
+    while True:
+        if body.startswith(_CRLF, at):  # a part without headers
+            headers_end = at
+        elif (headers_end := body.find(_CRLF + _CRLF, at, at + _MAX_HEADERS)) < 0:
+            return form(at)
+        content_at = headers_end + (2 if headers_end == at else 4)
+        end, after = _next_delimiter(body, delimiter, content_at)
+        if end < 0:
+            return form(content_at)
+        name, is_file = _disposition(body[at:headers_end])
+        if name is not None and name in seen:
+            repeated.add(name)
+        elif name is not None:
+            seen.add(name)
+            if not is_file and end - content_at <= _MAX_FIELD:
+                fields[name] = body[content_at:end].decode("utf-8", "replace")
+        if after < 0:  # the closing delimiter
+            return form(None)
+        at = after
+
+
+def _next_delimiter(body: bytes, delimiter: bytes, start: int) -> tuple[int, int]:
+    """Where the next delimiter line from `start` begins and where the part after it does (-1
+    after the closing one), or (-1, -1). CRLF `--boundary` followed by anything but `--` or the
+    line's end is content, as a strict parser reads it."""
+    while (end := body.find(delimiter, start)) >= 0:
+        rest = end + len(delimiter)
+        if body.startswith(b"--", rest):
+            return end, -1
+        line_end = body.find(_CRLF, rest, rest + 80)
+        if line_end >= 0 and not body[rest:line_end].strip(b" \t"):
+            return end, line_end + 2
+        start = end + 1
+    return -1, -1
+
+
+def _disposition(headers: bytes) -> tuple[str | None, bool]:
+    """A part's field name (None without one) and whether it is a file, from its headers."""
+    for line in headers.split(_CRLF):
+        if line[: len(_DISPOSITION)].lower() == _DISPOSITION:
+            found = _NAME.search(line)
+            if found is None:
+                return None, False
+            raw = found.group(1) if found.group(1) is not None else found.group(2)
+            return raw.decode("utf-8", "replace"), _FILENAME.search(line) is not None
+    return None, False
+
+
+def declared_boundary(content_type: str | None) -> str | None:
+    """The boundary a multipart Content-Type declares, or None."""
+    found = _BOUNDARY_PARAM.search(content_type or "")
+    if found is None:
+        return None
+    return found.group(1) if found.group(1) is not None else found.group(2)
+
+
+@dataclass(frozen=True, slots=True)
+class FormProblem(JsonProblem):
+    """Why a form the gateway reads fields from is refused (a JsonProblem's shape: a 400 at a byte)."""
+
+    @property
+    def message(self) -> str:
+        advice = f"; {self.advice}" if self.advice else ""
+        return f"the request's multipart form cannot be read at byte {self.byte}: {self.what}{advice}"
+
+
+def form_problem(problem: JsonProblem | None, body: bytes, content_type: str | None) -> JsonProblem | None:
+    """Why a body declared multipart is refused, or None: its first line is a boundary other than
+    the declared one (the provider would take it for a preamble and read other parts than the
+    gateway did), or the adapter's own `FormProblem` (a field read twice)."""
+    declared = declared_boundary(content_type)
+    form_line = body.find(_CRLF, 0, _MAX_BOUNDARY + 4)
+    if declared is not None and body.startswith(b"--") and form_line > 2:
+        opened = body[2:form_line].rstrip(b" \t").decode("latin-1")
+        if opened != declared:
+            what = f"it opens with boundary {opened!r} but its Content-Type declares {declared!r}"
+            return FormProblem(what, 0, "send no preamble, and the boundary the Content-Type names")
+    return problem if isinstance(problem, FormProblem) else None
