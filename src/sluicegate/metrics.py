@@ -32,6 +32,7 @@ from prometheus_client.utils import floatToGoString
 from sluicegate import metrics_group
 from sluicegate.exchange import Exchange
 from sluicegate.metrics_group import WorkerGroup
+from sluicegate.naming import provider_and_endpoint
 from sluicegate.outcome import Outcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -166,14 +167,14 @@ class _Labels:
     def of(self, exchange: Exchange, answered: str | None = None) -> tuple[str, str, str, str]:
         """The account, gateway, provider and model labels of a finished request (read from it
         alone, and `answered`: the model its answer named when the request named none)."""
-        asked = exchange.request
         resolved = exchange.gateway
         account, gateway = (resolved.account, resolved.slug) if resolved is not None else (OTHER, OTHER)
         planned = exchange.provider
         if planned is not None:
             provider = planned.name
-        else:
-            provider = asked.provider_name if asked.provider_name in self._providers else OTHER
+        else:  # named as its log record names it (a host-in-path request by its host's provider)
+            named, _ = provider_and_endpoint(exchange)
+            provider = named if named in self._providers else OTHER
         model = exchange.facts.model or answered or ""
         seen = self._models[provider]
         if not model or model in seen:

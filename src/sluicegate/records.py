@@ -16,7 +16,7 @@ from typing import Any
 
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
-from sluicegate.hosts import known_host
+from sluicegate.naming import provider_and_endpoint
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline.dynamic import route_log_entries
 from sluicegate.redaction import BUDGET_S, PatternError, RedactionFailed, redactor
@@ -27,7 +27,6 @@ from sluicegate.utf8 import whole_characters
 _log = logging.getLogger(__name__)
 _ERROR_TEXT_LIMIT = 2000
 UNIVERSAL = "universal"  # the `IncomingRequest.kind` whose body carries step headers and endpoints
-HOST_COMPAT = "host-compat"  # the kind of `/compat/openai/{host}/…` (endpoints/proxy.py)
 # Metadata: where the cost the log shows came from, when not the price table: "provider" (the
 # answer stated it) or "custom" (the request's `cf-aig-custom-cost`; Cloudflare's log `custom_cost`).
 COST_SOURCE = "cost_source"
@@ -77,7 +76,7 @@ class RecordBuilder:
             degraded = "; ".join(omitted) or None
         step = exchange.step
         judged = cache.semantic
-        provider, endpoint = _named(exchange)
+        provider, endpoint = provider_and_endpoint(exchange)
         return LogRecord(
             id=request.id,
             ts=request.received_at,
@@ -182,28 +181,6 @@ def known_secrets(exchange: Exchange) -> Secrets:
     for value in exchange.guardrails.restored:
         secrets.add_value(value)
     return secrets
-
-
-def _named(exchange: Exchange) -> tuple[str, str]:
-    """The record's provider and endpoint. A host-in-path request refused before its plan (a bad
-    token, a body its planner refuses) names its host's built-in provider as an answered one does
-    (`openai`, `chat/completions`, not `api.openai.com`, `v1/chat/completions`), so a filter on the
-    provider finds it; another host is named as itself."""
-    request = exchange.request
-    if exchange.step is None and request.upstream_host:
-        known = known_host(request.upstream_host, request.route.path, request.kind == HOST_COMPAT)
-        if known is not None:
-            return known
-    return exchange.provider_slug, _endpoint(exchange)
-
-
-def _endpoint(exchange: Exchange) -> str:
-    """The path the request went to upstream, else the one the client called: a count the gateway
-    answered itself is logged as what it is, not as the chat request it was never sent as."""
-    step = exchange.step
-    if step is None or exchange.counted_by_gateway:
-        return exchange.request.route.path
-    return step.route.path
 
 
 def upstream_error(exchange: Exchange) -> str | None:

@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sluicegate import __version__
 from sluicegate.exchange import Exchange
+from sluicegate.naming import provider_and_endpoint
 from sluicegate.outcome import Outcome
 from sluicegate.providers import operation
 from sluicegate.records import known_secrets, upstream_error
@@ -56,12 +57,13 @@ class Tracing:
             step.provider.operation(step.route) if step else operation(request.provider_name, request.route)
         )
         model = exchange.facts.model or outcome.model
-        provider = exchange.provider_slug
+        provider, _ = provider_and_endpoint(exchange)
         attributes: dict[str, str | int | float | bool] = {
             "gen_ai.operation.name": name,
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,  # the attribute's name before semconv 1.37
             "http.response.status_code": exchange.response.status,
+            "sluicegate.account": request.account,
             "sluicegate.gateway": request.gateway_slug,
             "sluicegate.log_id": request.id,
             "sluicegate.cache_status": str(exchange.cache.status),  # "": no cache applied, as logged

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -276,6 +277,14 @@ def test_refused_requests_are_logged_under_the_provider_and_endpoint_answered_on
         (401, "openai", "chat/completions"),
         (200, "openai", "chat/completions"),
     ]
+    # /metrics names the refused one as its log record does, not `_other`.
+    refused = re.search(
+        r'^sluicegate_requests_total\{[^}]*provider="(\w+)"[^}]*status="401"',
+        httpx.get(gateway.url + "/metrics").text,
+        re.M,
+    )
+    assert refused is not None
+    assert refused.group(1) == "openai"
     # A path Azure's host refuses is still Azure's; a host nobody allows is named as itself.
     for path in ("/myresource.openai.azure.com/not/deployments", "/api.example.org/v1/chat/completions"):
         assert httpx.post(gateway.url + path, json={}, headers=run).status_code in (400, 403)

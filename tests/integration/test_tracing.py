@@ -66,6 +66,7 @@ def test_each_request_is_a_genai_span(make_gateway: Callable[..., RunningGateway
     assert span.name == "chat gpt-4o-mini"
     assert seen["gen_ai.operation.name"] == "chat"
     assert seen["gen_ai.provider.name"] == "openai"
+    assert (seen["sluicegate.account"], seen["sluicegate.gateway"]) == ("local", "default")
     assert seen["gen_ai.request.model"] == "gpt-4o-mini"
     assert seen["gen_ai.usage.input_tokens"] == ok.json()["usage"]["prompt_tokens"]
     assert seen["gen_ai.usage.output_tokens"] == ok.json()["usage"]["completion_tokens"]
