@@ -91,7 +91,9 @@ class Estimator:
             prompt = self._tokens.count_request_input(step.facts) if payload is not None else 0
             cap = step.provider.output_cap(step.route, payload)
             own = step.options.custom_cost if step.options is not None else None  # a universal step's
-            rate = self._pricing.price(step, own or custom_cost, fallback) if price else None
+            # What the request says it is billed in, unless a GPT Image answer reports tokens instead.
+            billed = step.facts.billed if step.facts.billed and not step.facts.billed.images else None
+            rate = self._pricing.price(step, own or custom_cost, fallback, usage=billed) if price else None
             searches = step.facts.searches
             estimates.append(
                 StepEstimate(prompt, cap, rate, price and unpriced(method, step, rate), searches)

@@ -98,7 +98,7 @@ class Meter:
         gateway = exchange.gateway
         fallback = gateway.settings.fallback_price if gateway is not None else None
         custom_cost = exchange.custom_cost
-        price = self._pricing.price(step, custom_cost, fallback, answered)
+        price = self._pricing.price(step, custom_cost, fallback, answered, usage)
         stated = _stated(step, usage)
         cost = _cost(price, usage) if stated is None else stated
         shown_cost = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)

@@ -20,7 +20,7 @@ import functools
 from sluicegate.exchange import Step
 from sluicegate.gateway import FallbackPrice
 from sluicegate.types import Usage
-from sluicegate.usage.cost import PriceTable
+from sluicegate.usage.cost import PriceTable, counts_nothing
 from sluicegate.usage.custom_cost import CustomCost
 from sluicegate.usage.rates import Pricer, Rates
 
@@ -38,18 +38,20 @@ class Pricing:
         custom_cost: CustomCost | None,
         fallback: FallbackPrice | None,
         answered: str | None = None,
+        usage: Usage | None = None,
     ) -> Pricer | None:
         """What a cost rule charges `step` at: the table's price for the model its answer named
         (`answered`: an Azure deployment's), else for the model the request named, else the
-        gateway's fallback, else the request's custom cost; None when nothing prices it. May load
-        price data: see `ready`."""
+        gateway's fallback, else the request's custom cost; None when nothing prices it, nor any
+        price the `usage` it is billed for is counted in (`counts_nothing`). May load price data:
+        see `ready`."""
         rates = None if answered is None else self._table.rates(step.provider.name, answered)
         if rates is None:
             rates = self._table.rates(step.provider.name, step.facts.model)
+        if rates is None and fallback is not None:
+            rates = _fallback_rates(fallback)
         if rates is not None:
-            return rates
-        if fallback is not None:
-            return _fallback_rates(fallback)
+            return None if usage is not None and counts_nothing(rates, usage) else rates
         return custom_cost
 
     def model_price(self, provider: str, model: str | None, fallback: FallbackPrice | None) -> Pricer | None:

@@ -4,7 +4,8 @@ Wire formats: https://platform.openai.com/docs/api-reference/images/create — D
 image, by size and quality (`n`, `size`, `quality`; defaults 1, 1024x1024, standard), and its
 answer reports no usage (GPT Image models report tokens, read as any usage);
 https://platform.openai.com/docs/api-reference/audio/createSpeech — speech is billed per character
-of `input`, its answer is the audio itself; https://platform.openai.com/docs/api-reference/audio/createTranscription
+of `input` (tts-1; gpt-4o-mini-tts by text and audio tokens, which only its `stream_format: "sse"`
+stream reports), its answer is the audio itself; https://platform.openai.com/docs/api-reference/audio/createTranscription
 — transcription is a multipart form (`model` is one of its fields, before or after the file) and
 its answer's `usage` is `{"type": "duration", "seconds": …}` for models billed by the minute
 (tokens for the others); image edits and variations are forms too (DALL·E 2: `n`, `size`).
@@ -76,6 +77,8 @@ def billed_by_request(path: str, payload: Any) -> Usage | None:
             return None
         return Usage(images=max(count, 0), image_size=f"{quality} {size}")
     if _ends(path, _SPEECH_PATHS):
+        if payload.get("stream_format") == "sse":
+            return None  # its stream's `speech.audio.done` reports the tokens it is billed by
         text = payload.get("input")
         return Usage(characters=len(text)) if isinstance(text, str) else None
     return None

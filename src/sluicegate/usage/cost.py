@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 from sluicegate.providers import PRICE_IDS, price_model
 from sluicegate.types import Usage
 from sluicegate.usage.price_overrides import packaged_overrides, read_overrides
-from sluicegate.usage.rates import Pricer, Rates, TieredRates, TimedRates, parts
+from sluicegate.usage.rates import ImageRates, Pricer, Rates, TieredRates, TimedRates, parts
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
@@ -113,6 +113,50 @@ class _LibraryPricer:
         )
         calc = self.model.calc_price(counts, self.provider, genai_request_timestamp=at)
         return float(calc.total_price)
+
+
+# What genai-prices prices the units `Usage` reports beside tokens by (`_LibraryPricer.cost` feeds
+# them): characters read out, and audio lengths.
+_UNIT_PRICE_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "characters": frozenset({"input_mchars"}),
+        "audio_seconds": frozenset({"audio_hours", "input_audio_hours", "output_audio_hours"}),
+        "images": frozenset(),  # genai-prices has no price per image (price_overrides.json has)
+    }
+)
+
+
+def counts_nothing(price: Pricer, usage: Usage) -> bool:
+    """Whether `usage` is counted only in units `price` has no rate for, so that its cost of 0 says
+    nothing was priced, not that it was free: a speech request's characters at gpt-4o-mini-tts,
+    which OpenAI bills by text and audio tokens; a transcription's seconds at a model billed by
+    tokens. Such usage is unpriced. A client's custom cost is taken at its word."""
+    if usage.total_tokens or usage.web_searches:
+        return False
+    units = [unit for unit in _UNIT_PRICE_KEYS if getattr(usage, unit)]
+    return bool(units) and not _prices_any(price, units)
+
+
+def _prices_any(price: Pricer, units: list[str]) -> bool:
+    if isinstance(price, Rates):
+        return price.per_request > 0  # a fee per request counts the request itself
+    if isinstance(price, TieredRates):
+        return _prices_any(price.base, units)  # (tiers differ by input tokens only)
+    if isinstance(price, TimedRates):
+        return any(_prices_any(choice, units) for _, choice in price.choices)
+    if isinstance(price, ImageRates):
+        return "images" in units or _prices_any(price.tokens, units)
+    if isinstance(price, _LibraryPricer):
+        keys = {key for prices in _price_sets(price.model) for key, value in vars(prices).items() if value}
+        return any(not keys.isdisjoint(_UNIT_PRICE_KEYS[unit]) for unit in units) or "requests_kcount" in keys
+    return True
+
+
+def _price_sets(info: ModelInfo) -> list[ModelPrice]:
+    from genai_prices.types import ModelPrice
+
+    prices = info.prices
+    return [prices] if isinstance(prices, ModelPrice) else [choice.prices for choice in prices]
 
 
 class PriceTable:
