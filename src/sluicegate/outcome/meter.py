@@ -61,11 +61,14 @@ class Meter:
         usage = _reported(exchange, step)
         if usage is None and _countable(exchange, step):
             # The provider reported nothing (e.g. a stream without include_usage): count it ourselves.
-            usage = Usage(
+            tally = Usage(
                 input_tokens=self._tokens.count_request_input(step.facts),
                 output_tokens=self._output_tokens(exchange, step),
                 estimated=True,
             )
+            # Unless nothing ran: a request that names no model and holds no text (a batch's
+            # creation) used no tokens, and 0 of them is no estimate.
+            usage = tally if tally.total_tokens or step.facts.model is not None else None
         elif usage is not None and _countable(exchange, step):
             if usage.input_unreported:
                 # Its output reported, its input not (a text generation's `details` without `prefill`).
