@@ -51,11 +51,14 @@ sets `FakeOpenAI.answer`; at most 64 words), cut to
 `max_tokens`/`max_completion_tokens` words with finish_reason "length" (Responses: cut to
 `max_output_tokens`, status "incomplete", its stream ending in `response.incomplete`). A chat request
 whose `tool_choice` is "required" or names a function gets one call of that tool (else the first)
-instead, its arguments the last user text under the tool's first parameter, finish_reason
-"tool_calls". A chat request whose `response_format` is `json_schema` gets JSON text shaped by the
-schema instead, as the fake Anthropic fills a forced tool's input (strings the user text, integers
-its word count …), and `json_object` gets `{"input": <user text>}`; streamed in 8-character
-pieces, never cut short. A token is a
+instead, its arguments the last user text under the tool's first parameter and a value of its type
+for every other required parameter (as the fake Anthropic fills a forced tool's input), finish_reason
+"tool_calls". Responses remembers what it answered unless `store` is false, and refuses as OpenAI does
+a request naming a response or item it never kept, a reasoning item, or a function_call_output with
+no function_call (openai_response_store.py). A chat request whose `response_format` is
+`json_schema` gets JSON text shaped by the schema instead, as the fake Anthropic fills a forced
+tool's input (strings the user text, integers its word count …), and `json_object` gets
+`{"input": <user text>}`; streamed in 8-character pieces, never cut short. A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. An image
 part (chat `image_url`, Responses `input_image`) adds what OpenAI bills for it: `detail: low` 85,
@@ -84,6 +87,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.anthropic_server import _instance as schema_instance
 from tests.fakes.anthropic_server import _tool_input as schema_value
 from tests.fakes.base import (
     BEHAVIOR_HEADER,
@@ -102,6 +106,7 @@ from tests.fakes.base import (
     sse_data,
     sse_event,
 )
+from tests.fakes.openai_response_store import ResponseStore
 
 # Re-exported: the fakes and tests that import these from here keep working.
 __all__ = [
@@ -180,6 +185,8 @@ class FakeOpenAI(FakeUpstream):
         # Chat answers "echo: <last user text>" unless a test sets this: the answer's text instead
         # (e.g. a model that has changed its mind since an answer was cached).
         self.answer: Callable[[str], str] | None = None
+        # The Responses API's kept responses and items, which later requests may name by id.
+        self.response_store = ResponseStore()
 
     @property
     def base_url(self) -> str:
@@ -429,6 +436,9 @@ class FakeOpenAI(FakeUpstream):
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
+        if (refusal := self.response_store.refusal(call.body)) is not None:
+            type_ = "invalid_request_error"
+            return _error(refusal.status, refusal.message, type_, code=refusal.code, param=refusal.param)
         source = call.body.get("input", "")
         pieces, finish = _reply(_last_user_text(source), call.body.get("max_output_tokens"))
         text = "".join(pieces)
@@ -456,6 +466,7 @@ class FakeOpenAI(FakeUpstream):
             "content": [part],
         }
         done = _response_object(call, status, [item], usage)
+        self.response_store.keep(call.body, done)
         if not call.body.get("stream"):
             return web.json_response(done)
         started = _response_object(call, "in_progress", [], None)
@@ -620,9 +631,15 @@ def _form(content_type: str, raw: bytes) -> dict[str, Any] | None:
 
 
 def _arguments(tool: dict[str, Any], messages: Any) -> str:
-    """A forced call's arguments: the last user text under the tool's first parameter."""
-    properties = (tool["function"].get("parameters") or {}).get("properties") or {"input": {}}
-    return json.dumps({next(iter(properties)): _last_user_text(messages)})
+    """A forced call's arguments: the last user text under the tool's first parameter, and a value
+    of its type for each other parameter the schema requires, as a model fills what is required."""
+    schema = tool["function"].get("parameters") or {}
+    properties = schema.get("properties") or {"input": {}}
+    text = _last_user_text(messages)
+    first = next(iter(properties))
+    required = [name for name in schema.get("required") or () if name in properties and name != first]
+    filled = {name: schema_instance(properties[name], schema, text, depth=1) for name in required}
+    return json.dumps({first: text, **filled})
 
 
 def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -101,7 +101,9 @@ def test_an_openai_target_gets_the_items_the_gateway_kept_in_place_of_their_refe
     )
     reasoning, message = raw.http_response.json()["output"]
     assert (reasoning["type"], message["type"]) == ("reasoning", "message")
-    own: Any = {"type": "item_reference", "id": "msg_openais_own"}
+    # An item OpenAI wrote and keeps (OpenAI refuses a reference to one it never wrote).
+    [openais] = client.responses.create(model="openai/gpt-4o-mini", input=QUESTION).output
+    own: Any = {"type": "item_reference", "id": openais.id}
     later: Any = [
         {"role": "user", "content": QUESTION},
         {"type": "item_reference", "id": reasoning["id"]},
@@ -117,7 +119,7 @@ def test_an_openai_target_gets_the_items_the_gateway_kept_in_place_of_their_refe
         # ... not found"); an item's link is its call_id, never its id.
         inlined = {k: v for k, v in message.items() if k != "id"}
         assert sent.json["input"] == [later[0], inlined, own, later[-1]]
-    assert len(fakes["openai"].requests) == 2
+    assert len(fakes["openai"].requests) == 3
     assert len(fakes["anthropic"].requests) == 1
 
 
