@@ -150,3 +150,25 @@ def test_a_rendered_answers_items_are_kept_as_the_client_got_them(
         client.responses.create(model="dynamic/claude", input=later, extra_headers=FRESH)
         said = fakes["anthropic"].requests[-1].json["messages"]
         assert said[0] == {"role": "assistant", "content": response.output_text}
+
+
+def test_an_openai_target_gets_no_reasoning_item_the_gateway_sealed_sent_back_whole(
+    client: openai.OpenAI, gateway: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """A stateless client (Codex, the Agents SDK with store false) sends the whole output back: the
+    reasoning item holding Claude's thinking, sealed by the gateway, went on to OpenAI, which
+    refused the whole turn (404 "Item with id 'rs_…' not found.")."""
+    gateway.configure(routes={"claude": {"model": CLAUDE}, "r": fallback("openai/gpt-4o-mini", CLAUDE)})
+    asked: Any = {"input": QUESTION, "reasoning": {"effort": "low"}, "store": False}
+    raw = client.responses.with_raw_response.create(model="dynamic/claude", **asked)
+    reasoning, message = raw.http_response.json()["output"]
+    assert reasoning["type"] == "reasoning"
+    later: Any = [
+        {"role": "user", "content": QUESTION},
+        reasoning,
+        message,
+        {"role": "user", "content": "and of Italy"},
+    ]
+    for model in ("dynamic/r", "openai/gpt-4o-mini"):  # a route's OpenAI target, and OpenAI's model
+        assert "Italy" in client.responses.create(model=model, input=later, store=False).output_text
+        assert fakes["openai"].requests[-1].json["input"] == [later[0], message, later[-1]]

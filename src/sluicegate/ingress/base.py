@@ -113,7 +113,8 @@ class ItemReferences(Protocol):
         self, payload: dict[str, Any], kept: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, Any]:
         """`payload` for the provider whose API the format is: the items `kept` has in place of
-        their references, a reference it has none for as sent (the provider's own item)."""
+        their references, a reference it has none for as sent (the provider's own item), and an
+        item the gateway rendered that the provider cannot read (another's thinking) left out."""
         ...
 
     def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:

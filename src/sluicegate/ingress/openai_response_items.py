@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 
 from sluicegate.ingress.base import TranslationError, UnknownItem, mapping
+from sluicegate.ingress.reasoning_items import PREFIX as SEALED
 from sluicegate.providers.sse import iter_json
 
 ITEM_REFERENCE: Final = "item_reference"
@@ -53,9 +54,9 @@ class ResponseItemReferences:
     ) -> dict[str, Any]:
         """The same for OpenAI's own `/responses`, which cannot read the items the gateway keeps:
         a reference `kept` has no item for stays (an item OpenAI stored, its to resolve), and a
-        kept reasoning item is left out: its `encrypted_content` is the gateway's, the thinking of
-        another provider, which OpenAI refuses (as an item of OpenAI's is dropped on the way to
-        another provider)."""
+        kept reasoning item is left out, as is one sent whole whose `encrypted_content` the gateway
+        sealed: the thinking of another provider, which OpenAI refuses ("Item with id 'rs_…' not
+        found."), as an item of OpenAI's is dropped on the way to another provider."""
         return _resolved(payload, kept, native=True)
 
     def kept(self, asked: Mapping[str, Any], answer: bytes) -> list[dict[str, Any]]:
@@ -84,6 +85,8 @@ def _resolved(
         return payload
     resolved = []
     for index, item in enumerate(items):
+        if native and _sealed_here(item):
+            continue
         if isinstance(item, dict) and item.get("type") == ITEM_REFERENCE:
             item_id = item.get("id")
             found = kept.get(item_id) if isinstance(item_id, str) else None
@@ -99,6 +102,14 @@ def _resolved(
                 item = {k: v for k, v in found.items() if k != "id"} if native else found
         resolved.append(item)
     return {**payload, "input": resolved}
+
+
+def _sealed_here(item: Any) -> bool:
+    """Whether `item` is a reasoning item the gateway rendered, another provider's thinking in it."""
+    if not isinstance(item, dict) or item.get("type") != "reasoning":
+        return False
+    content = item.get("encrypted_content")
+    return isinstance(content, str) and content.startswith(SEALED)
 
 
 def _items(response: Any) -> list[dict[str, Any]]:

@@ -97,9 +97,11 @@ class ResponseItems:
         the translations every reference resolved, else why not; for the provider whose API the
         client speaks those to items only the gateway keeps, the others left to that provider."""
         references = ingress.item_references
-        named = references.named(payload) if references is not None else []
-        if references is None or not named:
+        if references is None:
             return Resolved(payload, payload)
+        named = references.named(payload)
+        if not named:  # still whole items the gateway rendered that its provider cannot read
+            return Resolved(references.resolved_natively(payload, {}), payload)
         kept: dict[str, Any] = {}
         unreachable = None
         if self._store is not None:
