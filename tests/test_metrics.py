@@ -200,7 +200,7 @@ async def test_the_workers_figures_add_up_and_their_views_of_shared_state_do_not
     bucket = frozenset((LABELS | {"le": "0.01"}).items())
     assert got[("sluicegate_request_duration_seconds_bucket", bucket)] == 2  # 5 and 9 ms
     assert got[("sluicegate_tokens_total", frozenset((MODEL | {"direction": "in"}).items()))] == 21
-    assert got[("sluicegate_rate_limiter_failures", frozenset())] == 2  # each worker's own
+    assert got[("sluicegate_rate_limiter_failures_total", frozenset())] == 2  # each worker's own
     circuit = frozenset(
         {("account", "local"), ("gateway", "default"), ("target", "primary"), ("state", "open")}
     )

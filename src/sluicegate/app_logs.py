@@ -65,7 +65,7 @@ def log_writer(
         " last try: their outage policy applies",
         lambda: unreachable(links),
     )
-    metrics.gauge(
+    metrics.counter(
         "sluicegate_log_spool_dropped_records",
         "Log records dropped, oldest first: the spool's past log_spool_max_bytes, memory's past 10,000",
         lambda: logbook.dropped_records,

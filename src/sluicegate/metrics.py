@@ -83,6 +83,20 @@ class _ModelSeries:
     cost: float = 0.0
 
 
+class _ReadCount(Collector):
+    """A counter whose value is read from elsewhere when scraped (prometheus_client's `Counter` can
+    only be incremented)."""
+
+    def __init__(self, name: str, description: str, value: Callable[[], float]) -> None:
+        self._name, self._description, self._value = name, description, value
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._description, value=self._value())
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._description)
+
+
 class _Figures(Collector):
     """Every per-request figure, summed per label set; exposed as metric families when scraped."""
 
@@ -262,11 +276,10 @@ class Metrics:
         self._labels = _Labels(providers, models_per_provider)
         self._figures = _Figures()
         self.registry.register(self._figures)
-        failures = Gauge(
+        self.counter(
             "sluicegate_rate_limiter_failures", "Limiter checks that could not reach the counters",
-            registry=self.registry,
+            limiter_failures,
         )  # fmt: skip
-        failures.set_function(limiter_failures)
         entries = Gauge(
             "sluicegate_semantic_entries",
             "Questions in this replica's semantic index",
@@ -277,6 +290,10 @@ class Metrics:
     def gauge(self, name: str, description: str, value: Callable[[], float]) -> None:
         """A figure read when /metrics is scraped (e.g. the log spool's backlog)."""
         Gauge(name, description, registry=self.registry).set_function(value)
+
+    def counter(self, name: str, description: str, value: Callable[[], float]) -> None:
+        """A count since start that only grows, read when /metrics is scraped (`name_total`)."""
+        self.registry.register(_ReadCount(name, description, value))
 
     async def observe(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count one finished request."""

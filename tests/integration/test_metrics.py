@@ -76,7 +76,7 @@ def test_metrics_count_requests_tokens_cost_and_refusals(
     assert found[("sluicegate_tokens_total", tokens_in)] == 2 * 8  # the fake counts 8 prompt tokens
     assert found[("sluicegate_cost_usd_total", cost)] > 0
     assert found[("sluicegate_rate_limited_total", frozenset(gateway_labels))] == 1
-    assert found[("sluicegate_rate_limiter_failures", frozenset())] == 0
+    assert found[("sluicegate_rate_limiter_failures_total", frozenset())] == 0
     # The upstream's time to first byte counts only the two that went upstream, not the local 429.
     assert found[("sluicegate_upstream_ttfb_seconds_count", cost)] == 2
 

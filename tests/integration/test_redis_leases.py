@@ -121,9 +121,9 @@ def test_a_killed_replicas_reservation_stops_counting_within_its_lease(
 
 def limiter_failures(gateway: RunningGateway) -> float:
     for line in gateway.http.get("/metrics").text.splitlines():
-        if line.startswith("sluicegate_rate_limiter_failures "):
+        if line.startswith("sluicegate_rate_limiter_failures_total "):
             return float(line.split()[1])
-    raise AssertionError("no sluicegate_rate_limiter_failures in /metrics")
+    raise AssertionError("no sluicegate_rate_limiter_failures_total in /metrics")
 
 
 def test_a_settlement_redis_could_not_take_counts_once_when_it_is_back(
