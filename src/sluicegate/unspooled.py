@@ -13,6 +13,7 @@ could make the next segment, with no write failed since the pass before.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class Unspooled:
                 what,
                 _reason(exc),
                 self._limit,
-                exc_info=exc,
+                exc_info=None if _of_the_disk(exc) else exc,  # a full disk is said, not a bug's trace
             )
 
     def pass_ended(self, prepared: bool) -> None:
@@ -109,6 +110,14 @@ class Unspooled:
         self.bytes -= sum(kept.size for kept in self._kept[:excess])
         del self._kept[:excess]
         self.dropped += excess
+
+
+# What the disk answers (full, over quota, read-only, a file size limit): its reason says all.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def _of_the_disk(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS
 
 
 def _reason(exc: BaseException) -> str:

@@ -62,7 +62,7 @@ def assert_one_spool_error(stderr: str) -> None:
     assert len(errors) == 1, stderr
     assert "File too large" in errors[0]
     assert "database failed" not in stderr
-    assert stderr.count("Traceback") == 1, stderr
+    assert "Traceback" not in stderr, stderr  # what the disk said is the whole story
 
 
 def test_stored_segments_drain_when_no_new_segment_can_be_allocated(tmp_path: Path) -> None:
