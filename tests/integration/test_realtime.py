@@ -192,6 +192,8 @@ def test_azure_openai_realtime_through_the_azure_sdk(gateway: RunningGateway, re
     usage = session_usage(frames)
     [record] = gateway.wait_for_logs(1)
     assert (record["provider"], record["model"], record["status"]) == ("azure-openai", "my-realtime", 101)
+    # The path below the provider, resource included, as Azure's HTTP requests are logged.
+    assert record["endpoint"] == "my-resource/openai/realtime"
     assert (record["tokens_in"], record["tokens_out"]) == (usage.input_tokens, usage.output_tokens)
     assert stored(gateway, record)["request_headers"]["api-key"] == "[redacted]"
 
