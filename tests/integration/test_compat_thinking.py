@@ -175,3 +175,26 @@ def test_a_messages_thinking_budget_is_geminis_thinking_budget(
         "thinkingBudget": 2048,
         "includeThoughts": True,
     }
+
+
+def test_a_responses_reasoning_summary_asks_gemini_for_its_thoughts(
+    chat: openai.OpenAI, fakes: tuple[FakeAnthropic, FakeGemini]
+) -> None:
+    # Codex and the Agents SDK ask for a summary to show: Gemini thinks unseen unless asked.
+    whole = chat.responses.create(
+        model="google-ai-studio/gemini-2.5-flash",
+        input=QUESTION,
+        reasoning={"effort": "low", "summary": "auto"},
+    )
+    assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 1024,
+        "includeThoughts": True,
+    }
+    reasoning = whole.output[0]
+    assert reasoning.type == "reasoning"
+    assert [part.text for part in reasoning.summary] == [THOUGHT]
+    # Only how much to think, nothing to show: as before, no thoughts asked for.
+    chat.responses.create(
+        model="google-ai-studio/gemini-2.5-flash", input=QUESTION, reasoning={"effort": "low"}
+    )
+    assert sent(fakes[1])["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}

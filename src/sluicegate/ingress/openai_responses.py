@@ -7,10 +7,12 @@ search, file search, code interpreter: OpenAI runs them, no other provider); it 
 items it rendered, which a later request may name by id (`item_reference`: openai_response_items.py,
 resolved before `to_chat`). Ids are the format's own (`ids`), never the provider's.
 `reasoning.effort` is chat's `reasoning_effort` (Anthropic's extended thinking, Gemini's
-thinkingConfig; left out for OpenAI-compatible servers), and the answer's `reasoning_content` a
-reasoning item with its summary text. `include`'s logprobs (with `top_logprobs`) are chat's
-`logprobs` and `text.verbosity` chat's `verbosity`; fields that change no answer are taken, and
-those chat cannot say refused by name (request_fields.py).
+thinkingConfig; left out for OpenAI-compatible servers), `reasoning.summary` chat's
+`include_reasoning` (OpenRouter's name: Gemini's `includeThoughts`; Claude shows its thinking
+anyway), and the answer's `reasoning_content` a reasoning item with its summary text. `include`'s
+logprobs (with `top_logprobs`) are chat's `logprobs` and `text.verbosity` chat's `verbosity`;
+fields that change no answer are taken, and those chat cannot say refused by name
+(request_fields.py).
 A Response says when it was created (`created_at`): the chat answer's `created`, else the format's
 `clock`, read once per answer (a stream's every event carries the same time); a completed one says
 when it completed (`completed_at`), the clock's time at its end.
@@ -54,6 +56,7 @@ _ROLES: Final[Mapping[str, str]] = {
     "developer": "system",
 }
 _TOOL_CHOICES: Final = ("auto", "none", "required")
+_SUMMARIES: Final = ("auto", "concise", "detailed")  # reasoning.summary: how much of it to show
 _ERROR_TYPES: Final[Mapping[int, str]] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -118,8 +121,11 @@ class OpenAIResponses:
             chat["parallel_tool_calls"] = parallel
         if (response_format := _response_format(mapping(payload.get("text")).get("format"))) is not None:
             chat["response_format"] = response_format
-        if isinstance(effort := mapping(payload.get("reasoning")).get("effort"), str):
+        reasoning = mapping(payload.get("reasoning"))
+        if isinstance(effort := reasoning.get("effort"), str):
             chat["reasoning_effort"] = effort  # Anthropic's thinking, Gemini's thinkingConfig
+        if reasoning.get("summary") in _SUMMARIES:  # the client shows the reasoning: Gemini's thoughts
+            chat["include_reasoning"] = True
         if isinstance(user := payload.get("safety_identifier", payload.get("user")), str):
             chat["user"] = user
         chat.update(fields)  # logprobs, verbosity

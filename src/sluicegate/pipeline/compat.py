@@ -53,7 +53,8 @@ CHAT = "chat/completions"
 PATHS = (CHAT, "embeddings")
 # With ingress/, as a 404 lists them.
 SERVED = (*PATHS, "responses", "v1/messages", "v1/messages/count_tokens", *GEMINI_PATHS)
-_INGRESS_REASONING = ("reasoning_effort", "thinking")  # Responses' reasoning.effort, Messages' thinking
+# Responses' reasoning.effort and .summary, Messages' thinking: for the translators only.
+_INGRESS_REASONING = ("reasoning_effort", "thinking", "include_reasoning")
 _TRANSLATION_DEPTH = 8  # at most this many levels a translator adds around client JSON
 
 

@@ -8,7 +8,8 @@ before Gemini 3 (https://ai.google.dev/gemini-api/docs/thinking: `thinkingBudget
 off) and becomes the level of the effort its budget falls in from 3 on. That object asks to see the
 thinking too (Anthropic's answers show it, and LiteLLM asks Gemini so for it): unless it turns thinking
 off, `includeThoughts` goes with it, and the thought summaries come back as the chat answer's
-`reasoning_content` (compat.py), which a Messages client gets as thinking blocks.
+`reasoning_content` (compat.py), which a Messages client gets as thinking blocks; so does
+`include_reasoning: true` (OpenRouter's field, which a Responses `reasoning.summary` becomes).
 
 A budget must be in the model's range, or Gemini refuses the request ("The thinking budget (N) is
 invalid."): 2.5 Pro 128–32768 and never 0 (it cannot stop thinking), 2.5 Flash 0–24576, 2.5
@@ -45,8 +46,12 @@ def thinking_config(
 
 
 def _shows_thinking(payload: Mapping[str, Any]) -> bool:
-    """Whether the request's `thinking` object (LiteLLM's, the Messages ingress's) turns thinking
-    on, and so asks to see it; `reasoning_effort`, OpenAI's field, asks only how much to think."""
+    """Whether the request asks to see the thinking: `include_reasoning` (OpenRouter's field; what
+    the Responses ingress writes for `reasoning.summary`), or a `thinking` object (LiteLLM's, the
+    Messages ingress's) that turns thinking on. `reasoning_effort`, OpenAI's field, asks only how
+    much to think."""
+    if payload.get("include_reasoning") is True:
+        return True
     thinking = payload.get("thinking")
     return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
 
