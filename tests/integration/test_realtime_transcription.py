@@ -200,3 +200,26 @@ def test_a_session_that_only_transcribes_ends_once_a_transcription_spends_the_bu
     [record] = gateway.wait_for_logs(1)
     assert record["cost_usd"] == pytest.approx(transcription)
     assert "dictation budget" in record["error"]
+
+
+def test_seconds_of_a_model_only_a_token_price_covers_are_unpriced_not_free(
+    gateway: RunningGateway, realtime: FakeRealtime
+) -> None:
+    # A local whisper no table prices, billed by the second, under a fallback price per token: the
+    # fallback has no rate for seconds, so the transcription's cost is unknown, not 0.
+    set_settings(gateway, fallback_price={"input_per_mtok": 1, "output_per_mtok": 2})
+    with sdk_session(gateway) as connection:
+        until(connection.recv_bytes, "session.created")
+        connection.session.update(session=transcribe_with("whisper-local-large"))
+        until(connection.recv_bytes, "session.updated")
+        connection.input_audio_buffer.append(audio=appended(96_000))  # 2 seconds
+        connection.input_audio_buffer.commit()
+        frames = until(connection.recv_bytes, "response.done")
+    [seconds] = transcribed(frames)
+    assert seconds.audio_seconds == 2.0
+    [record] = gateway.wait_for_logs(1)
+    summary = json.loads(stored(gateway, record)["response_body"])
+    [transcription] = summary["transcriptions"]
+    assert transcription["model"] == "whisper-local-large"
+    assert transcription["cost_usd"] is None
+    assert transcription["unpriced"] is True

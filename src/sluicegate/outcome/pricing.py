@@ -54,17 +54,20 @@ class Pricing:
             return None if usage is not None and counts_nothing(rates, usage) else rates
         return custom_cost
 
-    def model_price(self, provider: str, model: str | None, fallback: FallbackPrice | None) -> Pricer | None:
+    def model_price(
+        self, provider: str, model: str | None, fallback: FallbackPrice | None, usage: Usage | None = None
+    ) -> Pricer | None:
         """What a model a step runs beside its own is charged at (a realtime session's input audio
         transcription model: `realtime/transcriptions.py`): the table's price, else the gateway's
-        fallback; None when neither prices it or no model is named. A request's custom cost names
-        its own model's prices, not this one's. May load price data: see `model_ready`."""
+        fallback; None when neither prices it, no model is named, or (as `price`) none of the
+        `usage` it is billed for is counted in units the price has a rate for. A request's custom
+        cost names its own model's prices, not this one's. May load price data: see `model_ready`."""
         if model is None:
             return None
         rates = self._table.rates(provider, model)
-        if rates is not None:
-            return rates
-        return _fallback_rates(fallback) if fallback is not None else None
+        if rates is None and fallback is not None:
+            rates = _fallback_rates(fallback)
+        return None if rates is None or (usage is not None and counts_nothing(rates, usage)) else rates
 
     def model_ready(self, provider: str, model: str | None) -> bool:
         """Whether `model_price` answers from memory, cheaply enough for the event loop."""

@@ -74,7 +74,7 @@ class Transcriptions:
         usage = transcription_usage(event)
         cost = None
         if usage is not None:
-            lookup = partial(self._pricing.model_price, self._provider, model, self._fallback)
+            lookup = partial(self._pricing.model_price, self._provider, model, self._fallback, usage)
             if self._pricing.model_ready(self._provider, model):
                 price = lookup()
             else:  # the first lookup may load price data: not on the event loop
