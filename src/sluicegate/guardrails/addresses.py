@@ -1,21 +1,36 @@
 """E-mail and IP addresses. IPs are checked by the `ipaddress` module, so `999.1.1.1`, times
-(`12:30:45`) and MAC addresses pass; a dotted run longer than four parts is a version, not an IP."""
+(`12:30:45`) and MAC addresses pass; a dotted run longer than four parts is a version, not an IP.
+
+An address may hold letters of any script (RFC 6531: `maría.garcía@correo.es`, `rené@société.fr`),
+so it is matched whole rather than from its first ASCII letter on."""
 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 
-from .detector import ALNUM, DIGITS, NO_NUMBER, Detector, is_in
+from .detector import ALNUM, DIGITS, NO_NUMBER, Detector, before, is_in
 
 LOCAL = ALNUM + b"._%+-"
-EMAIL_ALPHABET = LOCAL + b"@"
+# Every byte of a non-ASCII character, which may be a letter of an address.
+NON_ASCII = bytes(range(0x80, 0x100))
+EMAIL_ALPHABET = LOCAL + b"@" + NON_ASCII
+LETTER = r"\p{L}\p{M}\p{N}"
 HEX = DIGITS + b"abcdefABCDEF"
 
 
+def _word_char(char: str) -> bool:
+    return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
 def _email(data: bytes, start: int, end: int) -> int | None:
-    # The match took every local-part byte before the @, so anything address-like before it
+    # The match took every local-part character before the @, so anything address-like before it
     # means the scan began inside a longer token.
-    if is_in(data, start - 1, EMAIL_ALPHABET) or is_in(data, end, EMAIL_ALPHABET.replace(b".", b"")):
+    previous = before(data, start)[-1:]
+    if previous and (previous in "._%+-@" or _word_char(previous)):
+        return None
+    following = data[end : end + 4].decode(errors="ignore")[:1]
+    if following and (following in "_%+-@" or _word_char(following)):
         return None
     local, _, domain = data[start:end].partition(b"@")
     labels = domain.split(b".")
@@ -23,7 +38,7 @@ def _email(data: bytes, start: int, end: int) -> int | None:
         return None
     if any(label.startswith(b"-") or label.endswith(b"-") for label in labels):
         return None
-    tld = labels[-1]
+    tld = labels[-1].decode()
     return end if len(tld) >= 2 and tld.isalpha() else None
 
 
@@ -62,7 +77,7 @@ def address_detectors() -> list[Detector]:
         Detector(
             "email",
             "email",
-            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+            f"[{LETTER}._%+-]+@[{LETTER}-]+(?:\\.[{LETTER}-]+)+",
             max_len=128,
             accept=_email,
             alphabet=EMAIL_ALPHABET,

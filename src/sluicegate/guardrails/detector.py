@@ -4,9 +4,10 @@ Detectors work on the UTF-8 bytes of a text, so that one RE2 pass serves them al
 turns byte offsets into character offsets. Every detector obeys one locality contract, which is
 what lets the stream filter hold back only a short tail and still agree with a whole-text scan:
 
-- whether a match starts at `s` depends only on `data[s - 2 : s + max_len + 2]`, never on where
-  the scan began (a detector rejects any match that does not start where a token starts, so a
-  scan that begins inside a token finds nothing there);
+- whether a match starts at `s` depends only on `data[s - BEFORE : s + max_len + 2]`, never on
+  where the scan began (a detector rejects any match that does not start where a token starts, so
+  a scan that begins inside a token finds nothing there); the stream filter keeps `BEFORE`
+  characters of what it let through to read as that context;
 - `open_from(data)` is a position before which no match can still change when more text is
   appended: every unfinished match, and every byte its validation still has to look at, lies
   after it.
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 
 import re2
 
-# Validators look at no more than this many bytes either side of a match.
+# Validators look at no more than this many bytes after a match, and `BEFORE` before it (a label
+# such as `version` or `Serial:` that makes a number something else).
 CONTEXT = 2
+BEFORE = 32
 # What a JSON number is spelled with, as json_values.py reads one (valid or not: `1.2.3.4` too).
 NUMBER_CHARS = b"0123456789.eE+-"
 # `shortest_number` when no match can be made of NUMBER_CHARS alone.
@@ -100,6 +103,11 @@ class Detector:
         if self._alphabet is None:
             return floor
         return max(floor, len(data.rstrip(self._alphabet)))
+
+
+def before(data: bytes, start: int) -> str:
+    """The text just before `start`, at most `BEFORE` bytes (a character cut at its edge dropped)."""
+    return data[max(0, start - BEFORE) : start].decode(errors="ignore")
 
 
 def is_in(data: bytes, index: int, chars: bytes) -> bool:

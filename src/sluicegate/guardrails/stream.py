@@ -13,13 +13,14 @@ match may span more characters than the view holds; a tail longer than `MOST_HEL
 
 from __future__ import annotations
 
-from .detector import Span
+from .detector import BEFORE, Span
 from .placeholders import Vault, substitute
 from .scanner import Scanner
 from .view import View, tail, view_of
 
-# Characters kept after they are let through: what detectors read before a match (two bytes).
-CONTEXT_CHARS = 8
+# Characters kept after they are let through: what detectors read before a match (`BEFORE` bytes,
+# which never take more characters than that).
+CONTEXT_CHARS = BEFORE
 # The most a stream holds back: a private key's block (secrets.PEM_MAX bytes), twice over.
 MOST_HELD = 32768
 

@@ -1,0 +1,53 @@
+"""Detector precision through the gateway: what the built-in PII detectors redact, and what they
+leave alone, in a request and in a streamed answer, over loopback with the official OpenAI SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import openai
+import orjson
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+EVERY_ENTITY = ["email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret"]
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    gateway = make_gateway(upstreams={"openai": fake.base_url})
+    settings = {"guardrails": {"pii": {"action": "redact", "entities": EVERY_ENTITY, "direction": "both"}}}
+    response = gateway.http.patch("/api/v1/accounts/local/gateways/default", json={"settings": settings})
+    assert response.status_code == 200, response.text
+    return gateway
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="sk-test", max_retries=0) as sdk:
+        yield sdk
+
+
+def sent(client: openai.OpenAI, fake: FakeOpenAI, text: str) -> str:
+    """What the upstream got for a user turn of `text`."""
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": text}])
+    body = orjson.loads(fake.requests[-1].body)
+    content: str = body["messages"][-1]["content"]
+    return content
+
+
+def streamed(client: openai.OpenAI, text: str) -> str:
+    """The answer the client got, streamed, to a user turn of `text` (the fake echoes it)."""
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}], stream=True
+    )
+    return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+
+def test_an_address_with_accented_letters_is_redacted_whole(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    assert (
+        sent(client, fake, "from maría.garcía@correo.es and rené@société.fr")
+        == "from [EMAIL_1] and [EMAIL_2]"
+    )
