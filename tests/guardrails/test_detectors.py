@@ -36,7 +36,8 @@ def found(text: str) -> list[tuple[str, str]]:
         ("iban DE89 3704 0044 0532 0130 00 EUR", "iban", "DE89 3704 0044 0532 0130 00"),
         ("iban GB82WEST12345698765432", "iban", "GB82WEST12345698765432"),
         ("from 192.168.1.1:8080", "ip_address", "192.168.1.1"),
-        ("from fe80::1.", "ip_address.v6", "fe80::1"),
+        # Link-local, but its interface id is a MAC address (EUI-64): it names a device.
+        ("from fe80::21a:2bff:fe3c:4d5e.", "ip_address.v6", "fe80::21a:2bff:fe3c:4d5e"),
         ("from 2001:db8::ff00:42:8329", "ip_address.v6", "2001:db8::ff00:42:8329"),
         ("key sk-proj-" + "a1B2c3D4" * 8, "secret.openai", "sk-proj-" + "a1B2c3D4" * 8),
         ("key sk-ant-api03-" + "x9Y8z7W6" * 12, "secret.anthropic", "sk-ant-api03-" + "x9Y8z7W6" * 12),

@@ -42,3 +42,44 @@ def test_an_address_in_any_script_is_found_whole_however_streamed() -> None:
     text = "escribe a maría.garcía@correo.es hoy"
     for size in (1, 2, 3, 5, 8):
         assert streamed(text, size) == "escribe a [EMAIL_1] hoy"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pin `types-requests<2.31.0.7`, `requests==2.32.3.1`, `pkg>=1.2.3.4`, `lib~=4.3.2.1`",
+        "Package version 1.0.0.1 released; Version: 2.0.1.4",
+        "Built with .NET Framework 4.8.1.0",
+        "Chapter 2.3.4.1 of the spec, § 4.4.4.4",
+        "sections 1.1.1.1 through 1.1.1.9",
+        "sections 1.1.1.1, and 1.1.1.10",
+        'connect(host="127.0.0.1", port=5432) or [::1]',
+        "Listening on 0.0.0.0:8080 and http://[::1]:8080/",
+        "zone ids: [fe80::1%en0], `fe80::1%25en0`, 169.254.10.20",
+        "range 10.0.0.0/8 and 192.168.0.0/16 are private, 2001:db8::/32 too",
+    ],
+)
+def test_versions_sections_and_addresses_that_identify_no_one_pass(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "addresses"),
+    [
+        # A documentation range stands in for a real address in examples.
+        ("server at 203.0.113.45, not 127.0.0.1", ["203.0.113.45"]),
+        ("HOST=192.168.1.10 version 1.2.3.4", ["192.168.1.10"]),  # `=` assigns, it compares no versions
+        ("flow 10.1.2.3->192.168.1.2 on 0.0.0.0", ["10.1.2.3", "192.168.1.2"]),
+        ("host 10.0.0.1/8 in 10.0.0.0/8", ["10.0.0.1"]),  # a host in its network, not the network
+        ("the conversion 1.2.3.4, v 5.6.7.8", ["1.2.3.4"]),
+        ("from fe80::21a:2bff:fe3c:4d5e, not fe80::1", ["fe80::21a:2bff:fe3c:4d5e"]),  # EUI-64: a MAC
+    ],
+)
+def test_addresses_of_hosts_are_still_found(text: str, addresses: list[str]) -> None:
+    assert found(text) == [("ip_address", address) for address in addresses]
+
+
+def test_a_version_word_is_read_before_a_quad_however_streamed() -> None:
+    text = "Built with .NET Framework 4.8.1.0 on 198.51.100.7"
+    for size in (1, 2, 3, 7, 11):
+        assert streamed(text, size) == "Built with .NET Framework 4.8.1.0 on [IP_ADDRESS_1]"

@@ -51,3 +51,17 @@ def test_an_address_with_accented_letters_is_redacted_whole(client: openai.OpenA
         sent(client, fake, "from maría.garcía@correo.es and rené@société.fr")
         == "from [EMAIL_1] and [EMAIL_2]"
     )
+
+
+def test_versions_and_local_addresses_pass_and_a_host_is_redacted(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    text = (
+        "pin requests==2.32.3.1 (Framework 4.8.1.0); bind 0.0.0.0:8080, 127.0.0.1, [::1]; peer 198.51.100.7"
+    )
+    assert sent(client, fake, text) == text.replace("198.51.100.7", "[IP_ADDRESS_1]")
+
+
+def test_a_version_word_in_a_streamed_answer_is_read_across_chunks(client: openai.OpenAI) -> None:
+    text = "sections 1.1.1.1 through 1.1.1.9 of the .NET Framework 4.8.1.0 notes"
+    assert streamed(client, text) == f"echo: {text}"

@@ -1,12 +1,20 @@
 """E-mail and IP addresses. IPs are checked by the `ipaddress` module, so `999.1.1.1`, times
 (`12:30:45`) and MAC addresses pass; a dotted run longer than four parts is a version, not an IP.
 
+An IP address that identifies no one passes: loopback (`127.0.0.1`, `::1`), unspecified
+(`0.0.0.0`), link-local (`169.254.0.0/16`, `fe80::/10` unless its interface id is a MAC address,
+EUI-64) and a network in CIDR notation (`10.0.0.0/8`). So does a dotted quad that a version
+operator or word, or a chapter or section, comes just before (`requests==2.32.3.1`,
+`version 1.0.0.1`, `sections 1.1.1.1 through 1.1.1.9`). Documentation ranges (`203.0.113.0/24`)
+are redacted: examples stand in for real addresses.
+
 An address may hold letters of any script (RFC 6531: `maría.garcía@correo.es`, `rené@société.fr`),
 so it is matched whole rather than from its first ASCII letter on."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 
 from .detector import ALNUM, DIGITS, NO_NUMBER, Detector, before, is_in
@@ -42,6 +50,32 @@ def _email(data: bytes, start: int, end: int) -> int | None:
     return end if len(tld) >= 2 and tld.isalpha() else None
 
 
+# What makes a dotted quad a version or a section number: a version operator glued to it (not
+# `=`, `host=10.0.0.1`, nor an arrow's `>`), or a word before it, and what it ends a list of.
+VERSIONED = re.compile(
+    r"(?:[=!~<>]=|(?<!-)[<>]"
+    r"|(?:\b(?i:v|version|framework|chapter|sections?)|§)[ \t]*[:#]?[ \t]*"
+    r"(?:[0-9][0-9.]*[ \t]*(?:,[ \t]*(?:and|or)?|and|or|to|through|-)[ \t]*)*)$"
+)
+
+
+def _private_use(address: ipaddress.IPv4Address | ipaddress.IPv6Address, data: bytes, end: int) -> bool:
+    """An address that identifies no one: loopback, unspecified, link-local (an IPv6 one unless
+    its interface id is a MAC address), or a network named with its prefix length."""
+    if address.is_loopback or address.is_unspecified:
+        return True
+    if address.is_link_local:
+        return address.version == 4 or address.packed[11:13] != b"\xff\xfe"
+    prefix = re.match(rb"/([0-9]{1,3})(?![0-9])", data[end : end + 5])
+    if prefix is None or int(prefix[1]) >= address.max_prefixlen:
+        return False
+    try:
+        ipaddress.ip_network(f"{address}/{int(prefix[1])}")  # strict: no host bits set
+    except ValueError:
+        return False
+    return True
+
+
 def _ipv4(data: bytes, start: int, end: int) -> int | None:
     if is_in(data, start - 1, ALNUM + b"_") or (
         is_in(data, start - 1, b".") and is_in(data, start - 2, DIGITS)
@@ -50,8 +84,10 @@ def _ipv4(data: bytes, start: int, end: int) -> int | None:
     if is_in(data, end, ALNUM + b"_") or (is_in(data, end, b".") and is_in(data, end + 1, DIGITS)):
         return None
     try:
-        ipaddress.IPv4Address(data[start:end].decode())
+        address = ipaddress.IPv4Address(data[start:end].decode())
     except ValueError:
+        return None
+    if _private_use(address, data, end) or VERSIONED.search(before(data, start)):
         return None
     return end
 
@@ -66,10 +102,10 @@ def _ipv6(data: bytes, start: int, end: int) -> int | None:
     if not any(byte in DIGITS for byte in token):
         return None  # `dead::beef`, `Foo::Bar`: words, not addresses
     try:
-        ipaddress.IPv6Address(token.decode())
+        address = ipaddress.IPv6Address(token.decode())
     except ValueError:
         return None
-    return start + len(token)
+    return None if _private_use(address, data, start + len(token)) else start + len(token)
 
 
 def address_detectors() -> list[Detector]:
@@ -89,7 +125,7 @@ def address_detectors() -> list[Detector]:
             r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}",
             max_len=15,
             accept=_ipv4,
-            alphabet=DIGITS + b".",
+            alphabet=DIGITS + b"./",  # `/`: a network's prefix length may follow
             shortest_number=7,  # 1.2.3.4
         ),
         Detector(
@@ -98,7 +134,7 @@ def address_detectors() -> list[Detector]:
             r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*",
             max_len=45,
             accept=_ipv6,
-            alphabet=HEX + b":.",
+            alphabet=HEX + b":./",
             shortest_number=NO_NUMBER,  # its colons
         ),
     ]
