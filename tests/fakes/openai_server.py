@@ -43,8 +43,11 @@ other model succeeds.
     cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
     reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
 
-A chat `file` part with `file_data` but no `filename` is refused as OpenAI refuses it: 400, its
-message naming `file_id` (the error quoted in https://github.com/openai/openai-agents-python/pull/1513).
+A chat history OpenAI refuses (a tool message answering no call of the assistant message before it,
+a call left unanswered, an unknown role, content missing or of the wrong kind for its role …) is
+refused with OpenAI's 400 (openai_chat_history.py). A chat `file` part with `file_data` but no
+`filename` is refused as OpenAI refuses it: 400, its message naming `file_id` (the error quoted in
+https://github.com/openai/openai-agents-python/pull/1513).
 
 Answers are deterministic. The reply is "echo: <last user text>" (chat: `answer(text)` when a test
 sets `FakeOpenAI.answer`; at most 64 words), cut to
@@ -106,6 +109,7 @@ from tests.fakes.base import (
     sse_data,
     sse_event,
 )
+from tests.fakes.openai_chat_history import history_error
 from tests.fakes.openai_response_store import ResponseStore
 
 # Re-exported: the fakes and tests that import these from here keep working.
@@ -280,6 +284,9 @@ class FakeOpenAI(FakeUpstream):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
         messages = call.body.get("messages", [])
+        if (refused := history_error(messages)) is not None:
+            type_ = "invalid_request_error"
+            return _error(400, refused.message, type_, code=refused.code, param=refused.param)
         if (unnamed := _unnamed_file(messages)) is not None:
             message = f"Missing required parameter: '{unnamed}'."
             return _error(

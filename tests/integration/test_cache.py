@@ -94,7 +94,7 @@ def test_a_ttl_header_caches_even_when_the_gateway_does_not(
     make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:
     gateway = make_gateway(upstreams={"openai": fake.base_url})
-    body = b'{"model": "gpt-4o", "messages": []}'
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}'
     assert "cf-aig-cache-status" not in post(gateway, body).headers  # caching is off here
     assert post(gateway, body, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "MISS"
     assert post(gateway, body, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "HIT"
@@ -309,7 +309,7 @@ def test_sdk_stream_hit(gateway: RunningGateway) -> None:
 
 
 def test_a_broken_stream_is_not_cached(gateway: RunningGateway, fake: FakeOpenAI) -> None:
-    body = b'{"model": "drop-mid-stream", "stream": true, "messages": []}'
+    body = b'{"model": "drop-mid-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
     for _ in range(2):
         with pytest.raises(httpx.HTTPError), gateway.http.stream("POST", CHAT, content=body) as response:
             b"".join(response.iter_bytes())
