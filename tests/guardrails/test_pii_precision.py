@@ -83,3 +83,34 @@ def test_a_version_word_is_read_before_a_quad_however_streamed() -> None:
     text = "Built with .NET Framework 4.8.1.0 on 198.51.100.7"
     for size in (1, 2, 3, 7, 11):
         assert streamed(text, size) == "Built with .NET Framework 4.8.1.0 on [IP_ADDRESS_1]"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Your order ORD-0012-3456-78 and call 020 7946 0958", "020 7946 0958"),
+        ("Serial: 0012-3456-7890, phone 030 1234567", "030 1234567"),
+        ("Lot numbers: 0123 4567 890, 0123 4567 891 — 06 12 34 56 78", "06 12 34 56 78"),
+        ("SKU 0151 23456789 or Handy 0151 23456789", "0151 23456789"),
+        ("Invoice no. 020 7946 0958; tel 07700 900123", "07700 900123"),
+    ],
+)
+def test_an_order_serial_or_lot_number_is_no_phone(text: str, kept: str) -> None:
+    assert found(text) == [("phone", kept)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Part number 512-34-1234, SSN 078-05-1120", "078-05-1120"),
+        ("ref ABC-219-09-9999 for ssn 219-09-9999", "219-09-9999"),
+    ],
+)
+def test_a_part_number_or_code_is_no_ssn(text: str, kept: str) -> None:
+    assert found(text) == [("us_ssn", kept)]
+
+
+def test_a_label_is_read_before_a_number_however_streamed() -> None:
+    text = "Lot numbers: 0123 4567 890, 0123 4567 891; call 020 7946 0958"
+    for size in (1, 2, 3, 7, 11):
+        assert streamed(text, size) == "Lot numbers: 0123 4567 890, 0123 4567 891; call [PHONE_1]"

@@ -65,3 +65,13 @@ def test_versions_and_local_addresses_pass_and_a_host_is_redacted(
 def test_a_version_word_in_a_streamed_answer_is_read_across_chunks(client: openai.OpenAI) -> None:
     text = "sections 1.1.1.1 through 1.1.1.9 of the .NET Framework 4.8.1.0 notes"
     assert streamed(client, text) == f"echo: {text}"
+
+
+def test_order_serial_and_lot_numbers_pass_and_a_phone_is_redacted(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    text = (
+        "order ORD-0012-3456-78, Serial: 0012-3456-7890, Lot numbers: 0123 4567 890, 0123 4567 891;"
+        " call 020 7946 0958"
+    )
+    assert sent(client, fake, text) == text.replace("020 7946 0958", "[PHONE_1]")

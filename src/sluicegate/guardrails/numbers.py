@@ -4,12 +4,16 @@ Each is validated beyond its shape (Luhn, SSA number rules, national formats, mo
 order numbers, dates, versions and amounts pass unflagged. They read the text's view (view.py), in
 which a no-break or thin space is a space, an en dash a dash and a digit of any script a digit.
 A number glued to more digits by a single space, dash, dot or comma is part of a longer number
-and is not flagged on its own.
+and is not flagged on its own. A phone- or SSN-shaped number that is an identifier is not one: glued
+to a code by a dash (`ORD-0012-3456-78`), or labelled serial, lot, batch, order, part, item,
+invoice or SKU (`Serial: 0012-3456-7890`, `Lot numbers: 0123 4567 890, 0123 4567 891`).
 """
 
 from __future__ import annotations
 
-from .detector import ALNUM, DIGITS, UPPER, Detector, is_in
+import re
+
+from .detector import ALNUM, DIGITS, UPPER, Detector, before, is_in
 
 GLUE = b" -.,/:"
 
@@ -26,6 +30,20 @@ def _number_ends(data: bytes, end: int) -> bool:
     if is_in(data, end, ALNUM + b"_("):
         return False
     return not (is_in(data, end, GLUE) and is_in(data, end + 1, DIGITS + b"("))
+
+
+# What comes before an identifier: a code and a dash, or a label (and the list it begins).
+CODE = re.compile(r"[A-Za-z][A-Za-z0-9]*-$")
+LABELLED = re.compile(
+    r"\b(?i:serial|lot|batch|order|part|item|invoice|sku)s?"
+    r"(?:[ \t]*(?i:numbers?|nos?\.?|ids?|codes?))?[ \t]*[:#]?[ \t]*"
+    r"(?:[0-9][0-9 ./-]*[0-9][ \t]*,[ \t]*(?:and[ \t]+)?)*$"
+)
+
+
+def _identifier(data: bytes, start: int) -> bool:
+    text = before(data, start)
+    return bool(CODE.search(text) or LABELLED.search(text))
 
 
 def _digits(token: bytes) -> bytes:
@@ -74,6 +92,8 @@ def _ssn(data: bytes, start: int, end: int) -> int | None:
     token = data[start:end]
     if token[3] != token[6] or not (_number_starts(data, start) and _number_ends(data, end)):
         return None
+    if _identifier(data, start):
+        return None
     area, group, serial = int(token[0:3]), int(token[4:6]), int(token[7:11])
     # https://www.ssa.gov/employer/randomization.html: no area 000, 666 or 900-999, no group 00,
     # no serial 0000.
@@ -90,8 +110,10 @@ def _groups(token: bytes) -> list[bytes]:
 
 def _phone(data: bytes, start: int, end: int) -> int | None:
     token = data[start:end]
-    if not (_number_starts(data, start) and _number_ends(data, end)) or token.count(b"(") != token.count(
-        b")"
+    if (
+        not (_number_starts(data, start) and _number_ends(data, end))
+        or token.count(b"(") != token.count(b")")
+        or _identifier(data, start)
     ):
         return None
     groups = _groups(token.lstrip(b"+"))
