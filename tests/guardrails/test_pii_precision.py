@@ -114,3 +114,39 @@ def test_a_label_is_read_before_a_number_however_streamed() -> None:
     text = "Lot numbers: 0123 4567 890, 0123 4567 891; call 020 7946 0958"
     for size in (1, 2, 3, 7, 11):
         assert streamed(text, size) == "Lot numbers: 0123 4567 890, 0123 4567 891; call [PHONE_1]"
+
+
+LEGACY_KEY = "sk-" + "a1B2c3D4" * 6
+PROJECT_KEY = "sk-proj-" + "x9_Y8-z7W6" * 8
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f".sk-button-primary-large-rounded-corners-with-shadow-effect {{ }} {LEGACY_KEY}", LEGACY_KEY),
+        (f"npm i sk-long-package-name-for-button-components-v2; {PROJECT_KEY}", PROJECT_KEY),
+        (
+            f"snake case sk-Long_Package_Name_For_Button_Components_V2 {PROJECT_KEY}",
+            PROJECT_KEY,
+        ),
+    ],
+)
+def test_a_kebab_case_name_is_no_openai_key(text: str, key: str) -> None:
+    assert found(text) == [("secret", key)]
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("git clone git@github.com:org/repo.git, or ask bob@example.com", "bob@example.com"),
+        ("scp deploy@example.com:/srv/app . then mail ops@example.com: done", "ops@example.com"),
+    ],
+)
+def test_an_ssh_remote_is_no_address(text: str, address: str) -> None:
+    assert found(text) == [("email", address)]
+
+
+def test_an_ssh_remote_is_no_address_however_streamed() -> None:
+    text = "git clone git@github.com:org/repo.git; write to ops@example.com: thanks"
+    for size in (1, 2, 3, 7, 11):
+        assert streamed(text, size) == "git clone git@github.com:org/repo.git; write to [EMAIL_1]: thanks"

@@ -75,3 +75,11 @@ def test_order_serial_and_lot_numbers_pass_and_a_phone_is_redacted(
         " call 020 7946 0958"
     )
     assert sent(client, fake, text) == text.replace("020 7946 0958", "[PHONE_1]")
+
+
+def test_a_css_class_and_an_ssh_remote_pass_and_a_key_is_redacted(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    key = "sk-proj-" + "x9_Y8-z7W6" * 8
+    text = f".sk-button-primary-large-rounded-corners; git clone git@github.com:org/repo.git; {key}"
+    assert sent(client, fake, text) == text.replace(key, "[SECRET_1]")

@@ -9,7 +9,8 @@ operator or word, or a chapter or section, comes just before (`requests==2.32.3.
 are redacted: examples stand in for real addresses.
 
 An address may hold letters of any script (RFC 6531: `maría.garcía@correo.es`, `rené@société.fr`),
-so it is matched whole rather than from its first ASCII letter on."""
+so it is matched whole rather than from its first ASCII letter on. `user@host:path` (an SSH
+remote, `git@github.com:org/repo.git`) is no address."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .detector import ALNUM, DIGITS, NO_NUMBER, Detector, before, is_in
 LOCAL = ALNUM + b"._%+-"
 # Every byte of a non-ASCII character, which may be a letter of an address.
 NON_ASCII = bytes(range(0x80, 0x100))
-EMAIL_ALPHABET = LOCAL + b"@" + NON_ASCII
+EMAIL_ALPHABET = LOCAL + b"@:" + NON_ASCII  # `:` too: `user@host:path` is no address
 LETTER = r"\p{L}\p{M}\p{N}"
 HEX = DIGITS + b"abcdefABCDEF"
 
@@ -40,6 +41,8 @@ def _email(data: bytes, start: int, end: int) -> int | None:
     following = data[end : end + 4].decode(errors="ignore")[:1]
     if following and (following in "_%+-@" or _word_char(following)):
         return None
+    if following == ":" and end + 1 < len(data) and not data[end + 1 : end + 2].isspace():
+        return None  # `git@github.com:org/repo.git`: an SSH remote, `user@host:path`
     local, _, domain = data[start:end].partition(b"@")
     labels = domain.split(b".")
     if local.startswith(b".") or local.endswith(b".") or b".." in local:

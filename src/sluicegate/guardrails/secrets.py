@@ -1,8 +1,8 @@
 """Credentials: provider API keys, cloud access keys, private keys (PEM) and JWTs.
 
 Keys are found by their documented prefix and then checked whole (length, alphabet), so a word
-that merely starts like one passes. A JWT counts only if its header decodes to a JSON object
-naming an `alg`.
+that merely starts like one passes, and so does a kebab-case name that starts with `sk-`. A JWT
+counts only if its header decodes to a JSON object naming an `alg`.
 """
 
 from __future__ import annotations
@@ -49,11 +49,25 @@ KEY_PREFIXES = {
 }
 
 
-def _key(shape: str) -> Callable[[bytes, int, int], int | None]:
+# A part of a kebab- or snake-case name: a word, maybe capitalised, maybe numbered (`button`, `v2`).
+WORD = re.compile(rb"(?:[A-Z]?[a-z]*|[A-Z]*)[0-9]*")
+# Keys whose prefix a name can start with too (`sk-button-primary…`, an npm package `sk-…`).
+NAME_LIKE = {"openai"}
+
+
+def _named(token: bytes) -> bool:
+    """Every part of `token` is a word: a name, where a key's random body has long parts that mix
+    cases and digits (`sk-` + 48 of them, or `sk-proj-` + about 160 with a few `-` and `_`)."""
+    return all(WORD.fullmatch(part) for part in re.split(rb"[-_]", token))
+
+
+def _key(shape: str, name_like: bool = False) -> Callable[[bytes, int, int], int | None]:
     whole = re.compile(shape.encode())
 
     def accept(data: bytes, start: int, end: int) -> int | None:
         if is_in(data, start - 1, TOKEN) or is_in(data, end, TOKEN):
+            return None
+        if name_like and _named(data[start:end]):
             return None
         return end if whole.fullmatch(data, start, end) else None
 
@@ -134,7 +148,7 @@ def secret_detectors() -> list[Detector]:
             "secret",
             f"(?:{KEY_PREFIXES[name]})[A-Za-z0-9_-]*",
             max_len=256,
-            accept=_key(shape),
+            accept=_key(shape, name in NAME_LIKE),
             alphabet=TOKEN,
             shortest_number=NO_NUMBER,  # every prefix has a letter other than e
         )
