@@ -178,7 +178,7 @@ def _messages(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(content, str):
             chat.append({"role": role, "content": content})
         elif isinstance(content, list):
-            chat += _user_turn(content, where) if role == "user" else [_assistant_turn(content, where)]
+            chat += _user_turn(content, where) if role == "user" else _assistant_turn(content, where)
         else:
             raise TranslationError(f"{where}.content: must be a string or a list of content blocks")
     return chat
@@ -233,7 +233,9 @@ def _user_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
     return [*results, {"role": "user", "content": parts}]
 
 
-def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
+def _assistant_turn(blocks: list[Any], where: str) -> list[dict[str, Any]]:
+    """The assistant message; none for a turn of thinking alone (a reply cut short while thinking):
+    chat refuses an assistant message with neither content nor tool calls."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for j, block in enumerate(blocks):
@@ -251,10 +253,12 @@ def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
             calls.append({"id": call_id, "type": "function", "function": function})
         elif kind not in _DROPPED_BLOCKS:
             raise TranslationError(f"{at}: a {kind!r} block cannot be sent to this provider")
+    if not "".join(texts) and not calls:
+        return []
     turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         turn["tool_calls"] = calls
-    return turn
+    return [turn]
 
 
 def _tool_result(block: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

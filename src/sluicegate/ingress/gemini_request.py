@@ -149,8 +149,8 @@ def _model_turn(
             calls.append(tool_call)
         else:
             raise TranslationError(f"a model turn cannot hold {kind} parts", field=at)
-    if not texts and not calls:
-        return None, []
+    if not "".join(texts) and not calls:  # thoughts, or an empty text that only carries a signature:
+        return None, []  # chat refuses an assistant message with neither content nor tool calls
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
