@@ -150,3 +150,29 @@ def test_an_ssh_remote_is_no_address_however_streamed() -> None:
     text = "git clone git@github.com:org/repo.git; write to ops@example.com: thanks"
     for size in (1, 2, 3, 7, 11):
         assert streamed(text, size) == "git clone git@github.com:org/repo.git; write to [EMAIL_1]: thanks"
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        # Each with a look-alike the detector still does not claim.
+        ("card (4111 1111 1111 1111), call (4155552671)", "credit_card", "4111 1111 1111 1111"),
+        ("iban: de89370400440532013000, not De89370400440532013000", "iban", "de89370400440532013000"),
+        ("iban de89 3704 0044 0532 0130 00.", "iban", "de89 3704 0044 0532 0130 00"),
+        (
+            "IBAN DE89-3704-0044-0532-0130-00 EUR, not DE89-3704 0044 0532 0130 00",
+            "iban",
+            "DE89-3704-0044-0532-0130-00",
+        ),
+        # No country code starts with 0.
+        ("dial 0044 20 7946 0958, not 0004 20 7946 0958", "phone", "0044 20 7946 0958"),
+    ],
+)
+def test_forms_the_detectors_claim_are_found(text: str, entity: str, value: str) -> None:
+    assert found(text) == [(entity, value)]
+
+
+def test_an_iban_in_small_letters_is_found_however_streamed() -> None:
+    text = "pay to iban de89 3704 0044 0532 0130 00 by friday"
+    for size in (1, 2, 3, 7, 11):
+        assert streamed(text, size) == "pay to iban [IBAN_1] by friday"

@@ -83,3 +83,10 @@ def test_a_css_class_and_an_ssh_remote_pass_and_a_key_is_redacted(
     key = "sk-proj-" + "x9_Y8-z7W6" * 8
     text = f".sk-button-primary-large-rounded-corners; git clone git@github.com:org/repo.git; {key}"
     assert sent(client, fake, text) == text.replace(key, "[SECRET_1]")
+
+
+def test_a_card_in_parentheses_and_an_iban_in_small_letters_are_redacted(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    text = "card (4111 1111 1111 1111), iban de89370400440532013000, dial 0044 20 7946 0958"
+    assert sent(client, fake, text) == "card ([CREDIT_CARD_1]), iban [IBAN_1], dial [PHONE_1]"

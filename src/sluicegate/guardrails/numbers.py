@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 
-from .detector import ALNUM, DIGITS, UPPER, Detector, before, is_in
+from .detector import ALNUM, CONTEXT, DIGITS, UPPER, Detector, before, is_in
 
 GLUE = b" -.,/:"
 
 
-def _number_starts(data: bytes, start: int) -> bool:
-    """No digit run continues into `start` from the left."""
-    if is_in(data, start - 1, ALNUM + b"_+()"):
+def _number_starts(data: bytes, start: int, opened: bytes = b"(") -> bool:
+    """No digit run continues into `start` from the left (nor, unless `opened` is empty, a
+    parenthesis: a phone's area code opens with one)."""
+    if is_in(data, start - 1, ALNUM + b"_+)" + opened):
         return False
     return not (is_in(data, start - 1, GLUE) and is_in(data, start - 2, DIGITS + b")"))
 
@@ -76,7 +77,8 @@ def _card_groups(token: bytes) -> bool:
 
 
 def _card(data: bytes, start: int, end: int) -> int | None:
-    if not (_number_starts(data, start) and _number_ends(data, end)):
+    # A card in parentheses is still one: `(4111 1111 1111 1111)`.
+    if not (_number_starts(data, start, opened=b"") and _number_ends(data, end)):
         return None
     if not _card_groups(data[start:end]):
         return None
@@ -118,9 +120,11 @@ def _phone(data: bytes, start: int, end: int) -> int | None:
         return None
     groups = _groups(token.lstrip(b"+"))
     digits = b"".join(groups)
-    if token.startswith(b"+"):
-        # E.164: a country code (never 0) and at most 15 digits in all.
-        return end if 8 <= len(digits) <= 15 and digits[0] != 48 else None
+    if token.startswith(b"+") or digits.startswith(b"00"):
+        # E.164, after a `+` or the international prefix 00 (`0044 20 7946 0958`): a country code
+        # (never 0) and at most 15 digits in all.
+        number = digits[2:] if digits.startswith(b"00") and not token.startswith(b"+") else digits
+        return end if 8 <= len(number) <= 15 and number[0] != 48 else None
     if len(groups) < 2 and b"(" not in token:
         return None  # a bare run of digits is an order number as often as a phone number
     if [len(group) for group in groups[-3:]] == [3, 3, 4] and len(groups) <= 4:
@@ -161,22 +165,40 @@ def mod97(iban: bytes) -> bool:
 
 def _iban(data: bytes, start: int, end: int) -> int | None:
     """`start` is where a country code and check digits begin; the rest is read from there: the
-    country's length in characters, written whole or in groups of four."""
-    length = IBAN_LENGTHS.get(data[start : start + 2].decode())
+    country's length in characters, written whole or in groups of four apart by spaces or dashes,
+    in capitals or all in small letters (`de89 3704 …`)."""
+    length = IBAN_LENGTHS.get(data[start : start + 2].upper().decode())
     if length is None or is_in(data, start - 1, ALNUM):
         return None
-    grouped = is_in(data, start + 4, b" ")
-    stop = start + length + ((length - 1) // 4 if grouped else 0)
+    separator = data[start + 4 : start + 5] if is_in(data, start + 4, b" -") else b""
+    stop = start + length + ((length - 1) // 4 if separator else 0)
     token = data[start:stop]
     if len(token) < stop - start:
         return None
-    if grouped:
-        if any(token[index] != 32 for index in range(4, len(token), 5)):
+    if separator:
+        if any(token[index] != separator[0] for index in range(4, len(token), 5)):
             return None
-        token = token.replace(b" ", b"")
-    if any(byte not in UPPER + DIGITS for byte in token) or is_in(data, stop, ALNUM):
+        token = token.replace(separator, b"")
+    if not (token.isupper() or token.islower()) or is_in(data, stop, ALNUM):
+        return None
+    token = token.upper()
+    if any(byte not in UPPER + DIGITS for byte in token):
         return None
     return stop if mod97(token) else None
+
+
+# The tail an IBAN may still be growing in: from a country code on, in capitals or small letters.
+IBAN_TAIL = re.compile(rb"(?:[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 -]*|[A-Za-z]{1,2}[0-9]?)$")
+
+
+class IbanDetector(Detector):
+    """An IBAN, which may be written in small letters: holding every trailing run of letters and
+    spaces would hold prose, so only the tail from what may be a country code on is held."""
+
+    def open_from(self, data: bytes) -> int:
+        floor = max(0, len(data) - self.max_len - CONTEXT)
+        tail = IBAN_TAIL.search(data, floor)
+        return tail.start() if tail else len(data)
 
 
 NUMBER_ALPHABET = DIGITS + GLUE + b"()+"
@@ -217,13 +239,12 @@ def number_detectors() -> list[Detector]:
             # `+` and 8 digits (E.164); 9 digits and a separator (a trunk 0); NANP's 10 and two.
             shortest_number=9,
         ),
-        Detector(
+        IbanDetector(
             "iban",
             "iban",
-            r"[A-Z]{2}[0-9]{2}",
+            r"[A-Z]{2}[0-9]{2}|[a-z]{2}[0-9]{2}",
             max_len=42,
             accept=_iban,
-            alphabet=UPPER + DIGITS + b" ",
             shortest_number=min(IBAN_LENGTHS.values()),  # Norway's (a number can spell only EE…, 20)
         ),
     ]
