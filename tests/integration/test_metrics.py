@@ -16,6 +16,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_cli import run_cli
 
 MODEL = "claude-sonnet-4-6"
+HI = [{"role": "user", "content": "hi"}]
 
 
 def samples(gateway: RunningGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -110,7 +111,7 @@ def test_client_chosen_names_do_not_grow_the_metrics(
     gateway = make_gateway(upstreams={"openai": fake.base_url}, metrics_models_per_provider=2)
     chat = f"{gateway.url}/v1/local/default/openai/chat/completions"
     for model in ("gpt-4o", "gpt-4o-mini"):  # the two model labels, taken by real models
-        httpx.post(chat, json={"model": model, "messages": []}).raise_for_status()
+        httpx.post(chat, json={"model": model, "messages": HI}).raise_for_status()
     sent: list[str] = []
 
     def made_up_names() -> None:
@@ -121,7 +122,7 @@ def test_client_chosen_names_do_not_grow_the_metrics(
             assert httpx.post(f"{gateway.url}/v1/a-{name}/default/openai/chat/completions").status_code == 404
             assert httpx.post(f"{gateway.url}/v1/local/default/p-{name}/chat/completions").status_code == 404
             assert httpx.post(f"{gateway.url}/h-{name}.example.com/v1/chat/completions").status_code == 403
-            answer = httpx.post(chat, json={"model": f"m-{name}" * 40, "messages": []})
+            answer = httpx.post(chat, json={"model": f"m-{name}" * 40, "messages": HI})
             assert answer.status_code == 200  # the fake serves any model
 
     made_up_names()

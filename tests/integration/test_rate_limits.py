@@ -89,7 +89,7 @@ def test_per_model_scope_and_the_strictest_rule_decides(gateway: RunningGateway)
         {"limit": 10, "period": 60},
         {"name": "per model", "limit": 1, "period": 60, "scope": "model"},
     )
-    body = {"model": "gpt-4o", "messages": []}
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     assert ask(gateway).status_code == 200
     assert gateway.http.post(CHAT, json=body).status_code == 200  # another model, another bucket
     refused = ask(gateway)
