@@ -11,6 +11,7 @@ from typing import Any
 from sluicegate.providers.texts import Text, TextFormat
 
 from .json_values import rewrite_json
+from .runs import Run, RunChange, drop_emptied, runs
 
 Change = Callable[[str, str], str]
 
@@ -25,10 +26,33 @@ def answer_texts(text_format: TextFormat, body: Any) -> list[Text]:
     return list(text_format.answer_texts(body)) if isinstance(body, dict) else []
 
 
-def rewrite(text_format: TextFormat, body: Any, change: Change) -> bool:
+def rewrite(text_format: TextFormat, body: Any, change: Change, joined: RunChange | None = None) -> bool:
     """Applies `change(text, role)` to each text of a request `body`, in place (to each string and
-    number of a JSON one); whether anything changed."""
-    return rewrite_texts(texts(text_format, body), change)
+    number of a JSON one); whether anything changed. With `joined`, the texts of adjacent text
+    parts of one message go to it together, as the model reads them (runs.py)."""
+    found = texts(text_format, body)
+    grouped = runs(found, body) if joined is not None and len(found) > 1 else None
+    if grouped is None:
+        return rewrite_texts(found, change)
+    assert joined is not None
+    changed = False
+    for run in grouped:
+        changed = (_rewrite_run(run, joined) if run.parts else rewrite_texts(run.texts, change)) or changed
+    return changed
+
+
+def _rewrite_run(run: Run, joined: RunChange) -> bool:
+    before = [text.value for text in run.texts]
+    after = joined(before, run.texts[0].role)
+    emptied = []
+    for text, old, new in zip(run.texts, before, after, strict=True):
+        if new != old:
+            text.set(new)
+            if not new:
+                emptied.append(text)
+    if emptied:
+        drop_emptied(run, emptied)
+    return after != before
 
 
 def rewrite_answer(

@@ -20,6 +20,7 @@ from sluicegate.guardrails.detector import Span
 from sluicegate.guardrails.duplicate_keys import duplicate_key
 from sluicegate.guardrails.guard import Guard
 from sluicegate.guardrails.placeholders import Vault, redact
+from sluicegate.guardrails.runs import JOINS, RunChange, place
 from sluicegate.jsondepth import encode
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
@@ -60,25 +61,26 @@ async def repeated_keys(request: IncomingRequest, plan: RequestPlan) -> BadReque
 Change = Callable[[str, str], str]
 
 
-def rewritten_step(step: Step, change: Change) -> Step | None:
-    """The step with its body changed (and its facts read again), or None when nothing changed."""
+def rewritten_step(step: Step, change: Change, joined: RunChange | None = None) -> Step | None:
+    """The step with its body changed (and its facts read again), or None when nothing changed;
+    `joined` changes the text parts of one message together (guardrails/runs.py)."""
     text_format = step.provider.text_format(step.route, step.facts.payload)
     if text_format is None or not isinstance(step.facts.payload, dict):
         return None
     payload = orjson.loads(step.body)  # a copy of its own: the walkers rewrite it in place
-    if not rewrite(text_format, payload, change):
+    if not rewrite(text_format, payload, change, joined):
         return None
     body = encode(payload)
     return dataclasses.replace(step, body=body, facts=step.provider.read_request(step.route, body))
 
 
-def rewritten(body: bytes, text_format: TextFormat, change: Change) -> bytes:
+def rewritten(body: bytes, text_format: TextFormat, change: Change, joined: RunChange | None = None) -> bytes:
     """The client's own body with the same changes (same vault: same placeholders), for the log."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    return encode(payload) if rewrite(text_format, payload, change) else body
+    return encode(payload) if rewrite(text_format, payload, change, joined) else body
 
 
 def masked_client_body(
@@ -108,7 +110,14 @@ def masked_client_body(
         found(spans)
         return text
 
-    return rewritten(body, text_format, masked)
+    def masked_run(texts: list[str], _role: str) -> list[str]:
+        for join in JOINS:  # a value split across a message's parts, as the block found it
+            spans = blocking.find(join.join(texts))
+            found(spans)
+            texts = place(texts, join, spans, vault) if spans else texts
+        return texts
+
+    return rewritten(body, text_format, masked, masked_run)
 
 
 def client_format(request: IncomingRequest) -> TextFormat:

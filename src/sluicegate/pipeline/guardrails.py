@@ -31,9 +31,11 @@ from sluicegate.gateway import Gateway
 from sluicegate.guardrails.array_stream import JsonArrayTextFilter
 from sluicegate.guardrails.bodies import rewrite_answer
 from sluicegate.guardrails.detector import Span
-from sluicegate.guardrails.guard import Guard, Side
+from sluicegate.guardrails.guard import Guard, Inspection, Side
 from sluicegate.guardrails.placeholders import RestoreStream, Vault
 from sluicegate.guardrails.policy import GuardrailsPolicy
+from sluicegate.guardrails.runs import JOINS
+from sluicegate.guardrails.runs import place as put_back
 from sluicegate.guardrails.scanner import Scanner
 from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
@@ -273,7 +275,23 @@ def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findi
     """One text of a request (`role`: whose it is; only a user's is checked for prompt injection)
     as it may go upstream: redacted where a rule redacts; raises `GuardrailBlocked` where a rule
     blocks. Findings are noted as they are made."""
-    inspection = guard.inspect(text, "request", vault)
+    return _judged(guard, guard.inspect(text, "request", vault), text, role, findings).text
+
+
+def guard_run(guard: Guard, texts: list[str], role: str, vault: Vault, findings: Findings) -> list[str]:
+    """The texts of adjacent text parts of one message, read as `guard_text` reads one text but
+    together, as the model reads them (each of `JOINS`); a value found across parts is put back
+    onto them (guardrails/runs.py)."""
+    for join in JOINS:
+        joined = join.join(texts)
+        inspection = _judged(guard, guard.inspect(joined, "request", vault), joined, role, findings)
+        if inspection.redacted:
+            texts = put_back(texts, join, inspection.redacted, vault)
+    return texts
+
+
+def _judged(guard: Guard, inspection: Inspection, text: str, role: str, findings: Findings) -> Inspection:
+    """`inspection` of a request's `text`, its findings noted; raises where a rule blocks."""
     if inspection.blocked is not None:
         findings.note("request", "block", inspection.blocks)
         raise _blocked(inspection.blocked, "request")
@@ -293,7 +311,7 @@ def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findi
                 direction="request",
                 cloudflare_code=CLOUDFLARE_CODES["request"],
             )
-    return inspection.text
+    return inspection
 
 
 def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vault: Vault) -> GuardedRequest:
@@ -305,10 +323,13 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     def change(text: str, role: str) -> str:
         return guard_text(guard, text, role, vault, findings)
 
+    def joined(texts: list[str], role: str) -> list[str]:
+        return guard_run(guard, texts, role, vault, findings)
+
     steps, changed = plan.steps, []
     for place, step in enumerate(plan.steps):
         try:
-            new = rewritten_step(step, change)
+            new = rewritten_step(step, change, joined)
         except GuardrailBlocked as blocked:
             # Every value a rule blocks is noted, in whichever text of the body it is.
             found = functools.partial(findings.note, "request", "block")
@@ -324,7 +345,7 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     if request.kind in SINGLE_STEP_KINDS:
         body = steps[0].body
     elif request.kind == "compat":
-        body = rewritten(plan.body, client_format(request), change)
+        body = rewritten(plan.body, client_format(request), change, joined)
     elif request.kind == "universal":
         body = universal_body(plan.body, steps, changed)
     else:
