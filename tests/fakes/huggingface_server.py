@@ -85,6 +85,8 @@ CHAT_ERRORS: dict[int, tuple[str, str]] = {
 class FakeHuggingFace(FakeOpenAI):
     """The fake upstream; a context manager that serves on loopback while open."""
 
+    CHAT_HISTORY_RULES = False
+
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
         """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401)."""
         super().__init__(models=models, api_key=api_key)

@@ -35,6 +35,8 @@ from tests.fakes.openai_server import FakeOpenAI
 
 
 class FakeCohereCompatibility(FakeOpenAI):
+    CHAT_HISTORY_RULES = False
+
     @property
     def base_url(self) -> str:
         return self.server.url
@@ -47,6 +49,8 @@ class FakeCohereCompatibility(FakeOpenAI):
 
 
 class FakeVertexOpenAI(FakeOpenAI):
+    CHAT_HISTORY_RULES = False
+
     @property
     def base_url(self) -> str:
         return self.server.url
@@ -59,6 +63,7 @@ class FakeVertexOpenAI(FakeOpenAI):
 
 
 class FakeOpenRouter(FakeOpenAI):
+    CHAT_HISTORY_RULES = False
     PROMPT_PRICE, COMPLETION_PRICE = 4e-7, 1.6e-6  # USD a token, whatever the model
     BYOK_FEE = 0.05  # of the provider's charge, when the client's own key pays it
 
@@ -89,6 +94,7 @@ class FakeOpenRouter(FakeOpenAI):
 
 
 class FakePerplexity(FakeOpenAI):
+    CHAT_HISTORY_RULES = False
     TOKEN_PRICE = 1e-6  # USD a token, in or out (sonar's)
     REQUEST_FEE = 0.005  # a request with a low search context
     USAGE_ON_EVERY_CHUNK = True  # its API has no stream_options: every chunk carries `usage`

@@ -199,6 +199,9 @@ class FakeOpenAI(FakeUpstream):
     # A chat stream's chunks each carry the usage, asked for or not (Perplexity's do), instead of
     # OpenAI's usage chunk that only `stream_options.include_usage` brings.
     USAGE_ON_EVERY_CHUNK = False
+    # OpenAI's history rules (openai_chat_history.py): a fake of another service answering OpenAI's
+    # wire format turns them off rather than claim OpenAI's errors for it (Azure runs OpenAI's).
+    CHAT_HISTORY_RULES = True
 
     def usage_object(self, usage: dict[str, Any]) -> dict[str, Any]:
         """A chat answer's usage as this server sends it: OpenAI's token counts as they are (a fake
@@ -284,7 +287,7 @@ class FakeOpenAI(FakeUpstream):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         call = request[CALL]
         messages = call.body.get("messages", [])
-        if (refused := history_error(messages)) is not None:
+        if self.CHAT_HISTORY_RULES and (refused := history_error(messages)) is not None:
             type_ = "invalid_request_error"
             return _error(400, refused.message, type_, code=refused.code, param=refused.param)
         if (unnamed := _unnamed_file(messages)) is not None:

@@ -73,6 +73,8 @@ ERRORS: dict[int, tuple[int, str]] = {
 class FakeWorkersAI(FakeOpenAI):
     """The fake upstream; a context manager that serves on loopback while open."""
 
+    CHAT_HISTORY_RULES = False
+
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None) -> None:
         """`api_key`, when set, is required as `Authorization: Bearer <key>` (else 401, code 10000)."""
         super().__init__(models=models, api_key=api_key)
