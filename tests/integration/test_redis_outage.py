@@ -10,12 +10,14 @@ works again once it is back, with nothing done by an operator.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import redis
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
@@ -179,3 +181,40 @@ def test_redis_killed_then_restarted(
     until(lambda: unreachable(gateway) == 0, "/metrics saying Redis is reachable")
     for slug, count in answered.items():  # every answer, refusals included, is in the logs
         assert len(gateway.wait_for_logs(count, slug)) == count, slug
+
+
+def test_use_admitted_while_redis_stalled_counts_once_it_answers(
+    own_redis: RedisProcess, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """Failing open admits a request unchecked, not uncharged: what a stream admitted while Redis
+    stalled used is settled into the budget when it ends, Redis answering again by then (one that
+    ends while Redis is still out is not: docs/limits.md)."""
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, cache_url=own_redis.url)
+    gateway.configure(rate_limits=[{"limit": 1_000_000, "period": 86400, "unit": "tokens"}])
+    assert gateway.http.post("/api/v1/accounts/local/gateways", json={"name": "probe"}).is_success
+    gateway.configure("probe", rate_limits=[{"limit": 1_000_000, "period": 3600}])
+    stalled = redis.Redis.from_url(own_redis.url)
+    stalled.execute_command("CLIENT", "PAUSE", 6000, "ALL")  # well past the limiter's read timeout
+    stalled.close()
+    streamed = {**QUESTION, "stream": True, "stream_options": {"include_usage": True}}
+    with gateway.http.stream(
+        "POST", "/v1/local/default/openai/chat/completions", json=streamed,
+        headers={"x-fake-behavior": "pause-stream"},
+    ) as answer:  # fmt: skip
+        assert answer.status_code == 200  # admitted uncounted
+        assert fake.first_chunk_sent.wait(10)
+        resumed = redis.Redis.from_url(own_redis.url)
+        resumed.execute_command("CLIENT", "UNPAUSE")
+        resumed.close()
+        # Requests on another gateway's request rule make the limiter try Redis again at once.
+        until(lambda: chat(gateway, "probe", QUESTION) and unreachable(gateway) == 0, "Redis reachable")
+        fake.release()
+        events = [line for line in answer.iter_lines() if line.startswith("data: {")]
+    used = json.loads(events[-1].removeprefix("data: "))["usage"]["total_tokens"]
+
+    def budget_used() -> float:
+        spend = gateway.http.get("/api/v1/accounts/local/spend", params={"by": "token"}).json()
+        budgets = [b for b in spend["budgets"] if b["unit"] == "tokens"]  # none before a use counts
+        return sum(float(budget["used"]) for budget in budgets)
+
+    until(lambda: budget_used() == used, f"the budget counts the {used} tokens used")

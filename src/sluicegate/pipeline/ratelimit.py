@@ -65,6 +65,7 @@ class RateLimit:
         assert gateway is not None, "Resolve runs first"
         limits = exchange.limits
         ahead, limits.admitted_ahead = limits.admitted_ahead, None
+        failures = self.failures
         try:
             admitted = await self.decide(
                 exchange.request, gateway, exchange.token, exchange.plan, exchange.options, ahead
@@ -73,6 +74,8 @@ class RateLimit:
             limits.rate_limited = True
             raise
         if admitted is None:
+            if self.failures != failures:  # admitted uncounted: its use still counts, once settled
+                limits.holds = self.reserve_nothing(exchange)
             return await call_next(exchange)
         limits.holds = admitted.verdict.holds
         if admitted.taken:  # the route's holds in these rules' buckets are theirs now
@@ -161,6 +164,7 @@ class RateLimit:
         response), as a request is: its reservations, or `RateLimited` / `UnpricedModel`."""
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs first"
+        failures = self.failures
         try:
             admitted = await self.decide(
                 exchange.request, gateway, exchange.token, exchange.plan, exchange.options
@@ -168,7 +172,9 @@ class RateLimit:
         except RateLimited:
             exchange.limits.rate_limited = True
             raise
-        return admitted.verdict.holds if admitted is not None else ()
+        if admitted is None:  # no rule; or the limiter down, admitted uncounted but counted once settled
+            return self.reserve_nothing(exchange) if self.failures != failures else ()
+        return admitted.verdict.holds
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count what the request used in place of what it reserved."""
