@@ -224,6 +224,13 @@ def test_patch_of_an_unknown_gateway_is_a_404(gw: RunningGateway) -> None:
     assert error["code"] == "not_found"
 
 
+def test_the_logs_of_an_unknown_gateway_are_a_404_naming_the_one_meant(gw: RunningGateway) -> None:
+    # A monitoring script with a typo in the gateway's name must not see an empty, quiet gateway.
+    error = error_of(gw.http.get(f"{API}/defualt/logs"), 404)
+
+    assert "did you mean 'default'?" in error["message"]
+
+
 def test_delete_answers_204_then_the_gateway_is_gone(gw: RunningGateway) -> None:
     create(gw, name="My Team")
 

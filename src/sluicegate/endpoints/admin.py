@@ -149,8 +149,9 @@ class AdminApi:
         return await self._log_page(replace(query, gateways=gateways))
 
     async def list_logs(self, request: web.Request) -> web.Response:
-        query = log_query(request.match_info["account"], request.match_info["gateway"], request.query)
-        return await self._log_page(query)
+        account, gateway = request.match_info["account"], request.match_info["gateway"]
+        await check_gateway(self._db, account, gateway)  # a typo is a 404, not an empty listing
+        return await self._log_page(log_query(account, gateway, request.query))
 
     async def _log_page(self, query: LogQuery) -> web.Response:
         cursor = query.cursor
