@@ -31,6 +31,7 @@ from sluicegate.guardrails.scanner import Scanner, builtin_detectors
 from sluicegate.guardrails.sse import SseTextFilter, TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
 from sluicegate.pipeline import guardrails as guarded
+from sluicegate.pipeline.guardrail_findings import Findings
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 
 SIZE = 4096
@@ -190,7 +191,7 @@ def stage(rounds: int) -> None:
             CHAT_TEXTS,
             compiled.guard,
             Vault(),
-            guarded.Findings(current.guardrails.findings),
+            Findings(current.guardrails.findings),
             restore=False,
         )
 

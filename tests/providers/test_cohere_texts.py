@@ -17,7 +17,8 @@ from sluicegate.guardrails.placeholders import RestoreStream, Vault
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.sse import TextPipe
 from sluicegate.guardrails.stream import StreamRedactor
-from sluicegate.pipeline.guardrails import Findings, check_answer, compile_policy
+from sluicegate.pipeline.guardrail_findings import Findings
+from sluicegate.pipeline.guardrails import check_answer, compile_policy
 from sluicegate.providers.cohere_texts import COHERE_TEXTS
 from sluicegate.providers.sse import iter_events
 from tests.guardrails.test_array_stream import run

@@ -11,7 +11,8 @@ import orjson
 from sluicegate.guardrails.placeholders import Vault
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.sse import SseTextFilter
-from sluicegate.pipeline.guardrails import Findings, answer_pipes, check_answer, compile_policy
+from sluicegate.pipeline.guardrail_findings import Findings
+from sluicegate.pipeline.guardrails import answer_pipes, check_answer, compile_policy
 from sluicegate.providers.sse import sse_data
 from sluicegate.providers.workers_ai.texts import WORKERS_AI_TEXTS
 

@@ -30,8 +30,7 @@ from sluicegate.exchange_records import GuardrailReport
 from sluicegate.gateway import Gateway
 from sluicegate.guardrails.array_stream import JsonArrayTextFilter
 from sluicegate.guardrails.bodies import rewrite_answer
-from sluicegate.guardrails.detector import Span
-from sluicegate.guardrails.guard import Guard, Inspection, Side
+from sluicegate.guardrails.guard import Guard, Inspection
 from sluicegate.guardrails.placeholders import RestoreStream, Vault
 from sluicegate.guardrails.policy import GuardrailsPolicy
 from sluicegate.guardrails.runs import JOINS
@@ -50,22 +49,19 @@ from sluicegate.pipeline.guardrail_bodies import (
     rewritten_step,
     universal_body,
 )
+from sluicegate.pipeline.guardrail_findings import (
+    CLOUDFLARE_CODES,
+    Findings,
+    blocked_by,
+    cloudflare_note,
+    injection_found,
+)
+from sluicegate.pipeline.guardrail_injection import check_injection
 from sluicegate.pipeline.guardrail_streams import AnswerFilter, AnswerReaders, Unreadable, guard_answer
 from sluicegate.providers.openai_texts import CHAT_TEXTS
 from sluicegate.providers.texts import TextFormat
 
 GUARDRAILS_HEADER = "x-sluicegate-guardrails"
-# Cloudflare AI Gateway's error codes and messages for a prompt and a response its guardrails
-# blocked, which its docs tell clients to check for (`message.includes('2016')`,
-# https://developers.cloudflare.com/ai-gateway/guardrails/set-up-guardrail/): carried in our error
-# as `cloudflare_code` and at the end of its message (what an SDK's exception shows), so those
-# checks work here too.
-CLOUDFLARE_CODES: dict[Side, int] = {"request": 2016, "response": 2017}
-_CLOUDFLARE_MESSAGES: dict[Side, str] = {
-    "request": "Prompt blocked due to security configurations",
-    "response": "Response blocked due to security configurations",
-}
-
 METADATA_KEY = "guardrails"
 UNREADABLE = "unreadable_answer"  # what is found in an answer the guardrails cannot read
 
@@ -88,49 +84,17 @@ def compile_policy(policy: GuardrailsPolicy) -> Compiled:
     return Compiled(guard, Scanner([*block.detectors, *redact.detectors]), flag, reads)
 
 
-def _cloudflare_note(side: Side) -> str:
-    return f" (Cloudflare's code {CLOUDFLARE_CODES[side]}: {_CLOUDFLARE_MESSAGES[side]})"
-
-
-def _blocked(span: Span, side: Side) -> GuardrailBlocked:
-    what = "request" if side == "request" else "answer"
-    return GuardrailBlocked(
-        f"the gateway's guardrails blocked this {what}: it contains {span.entity} (detector "
-        f"{span.detector}); remove it, or ask the gateway's owner about its guardrails setting"
-        + _cloudflare_note(side),
-        detector=span.detector,
-        entity=span.entity,
-        direction=side,
-        cloudflare_code=CLOUDFLARE_CODES[side],
-    )
-
-
 def _unreadable(reply: Reply) -> UnreadableAnswer:
     label = reply.headers.get("Content-Type") or "none"
     return UnreadableAnswer(
         f"the gateway's guardrails could not read the upstream's answer (Content-Type {label}; it is "
         "neither JSON nor server-sent events, or not the JSON object its API answers with), so it was "
-        "withheld: the gateway's guardrails check answers" + _cloudflare_note("response"),
+        "withheld: the gateway's guardrails check answers" + cloudflare_note("response"),
         detector=UNREADABLE,
         entity=UNREADABLE,
         direction="response",
         cloudflare_code=CLOUDFLARE_CODES["response"],
     )
-
-
-class Findings:
-    """What one request's guardrails found, each noted once: `request:redact:email`."""
-
-    def __init__(self, into: list[str]) -> None:
-        self._into = into
-
-    def note(self, side: Side, action: str, spans: list[Span]) -> None:
-        for span in spans:
-            self.add(f"{side}:{action}:{span.entity}")
-
-    def add(self, finding: str) -> None:
-        if finding not in self._into:
-            self._into.append(finding)
 
 
 class Guardrails:
@@ -271,46 +235,42 @@ class GuardedRequest(NamedTuple):
     unmaskable: bool = False  # blocked, and the client's body cannot be masked: it is not logged
 
 
-def guard_text(guard: Guard, text: str, role: str, vault: Vault, findings: Findings) -> str:
-    """One text of a request (`role`: whose it is; only a user's is checked for prompt injection)
+def guard_text(
+    guard: Guard, text: str, role: str, vault: Vault, findings: Findings, *, injection: bool = True
+) -> str:
+    """One text of a request (`role`: whose it is; only a user's is checked for prompt injection,
+    and with `injection`: a request's turns are read by `check_injection`, a realtime event here)
     as it may go upstream: redacted where a rule redacts; raises `GuardrailBlocked` where a rule
     blocks. Findings are noted as they are made."""
-    return _judged(guard, guard.inspect(text, "request", vault), text, role, findings).text
+    inspection = guard.inspect(text, "request", vault)
+    return _judged(guard, inspection, text, role, findings, injection=injection).text
 
 
 def guard_run(guard: Guard, texts: list[str], role: str, vault: Vault, findings: Findings) -> list[str]:
     """The texts of adjacent text parts of one message, read as `guard_text` reads one text but
     together, as the model reads them (each of `JOINS`); a value found across parts is put back
-    onto them (guardrails/runs.py)."""
+    onto them (guardrails/runs.py). Prompt injection is not read here: `check_injection` reads a
+    request's latest turns, their parts joined alike (guardrail_injection.py)."""
     for join in JOINS:
         joined = join.join(texts)
-        inspection = _judged(guard, guard.inspect(joined, "request", vault), joined, role, findings)
+        inspection = guard.inspect(joined, "request", vault)
+        inspection = _judged(guard, inspection, joined, role, findings, injection=False)
         if inspection.redacted:
             texts = put_back(texts, join, inspection.redacted, vault)
     return texts
 
 
-def _judged(guard: Guard, inspection: Inspection, text: str, role: str, findings: Findings) -> Inspection:
+def _judged(
+    guard: Guard, inspection: Inspection, text: str, role: str, findings: Findings, *, injection: bool
+) -> Inspection:
     """`inspection` of a request's `text`, its findings noted; raises where a rule blocks."""
     if inspection.blocked is not None:
         findings.note("request", "block", inspection.blocks)
-        raise _blocked(inspection.blocked, "request")
+        raise blocked_by(inspection.blocked, "request")
     findings.note("request", "redact", inspection.redacted)
     findings.note("request", "flag", inspection.flagged)
-    injection = guard.injection(text) if role == "user" else None
-    if injection is not None:
-        assert guard.policy.prompt_injection is not None
-        finding = f"prompt_injection.{injection.rule}"
-        findings.add(f"request:{guard.policy.prompt_injection.action}:{finding}")
-        if guard.policy.prompt_injection.action == "block":
-            raise GuardrailBlocked(
-                "the gateway's guardrails blocked this request: a user message reads as a "
-                f"prompt injection ({injection.rule})" + _cloudflare_note("request"),
-                detector=finding,
-                entity="prompt_injection",
-                direction="request",
-                cloudflare_code=CLOUDFLARE_CODES["request"],
-            )
+    if injection and role == "user" and (found := guard.injection(text)) is not None:
+        injection_found(guard, found, findings)
     return inspection
 
 
@@ -321,7 +281,7 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     findings = Findings(report.findings)
 
     def change(text: str, role: str) -> str:
-        return guard_text(guard, text, role, vault, findings)
+        return guard_text(guard, text, role, vault, findings, injection=False)
 
     def joined(texts: list[str], role: str) -> list[str]:
         return guard_run(guard, texts, role, vault, findings)
@@ -329,6 +289,7 @@ def guard_request(guard: Guard, request: IncomingRequest, plan: RequestPlan, vau
     steps, changed = plan.steps, []
     for place, step in enumerate(plan.steps):
         try:
+            check_injection(guard, request, plan, place, findings)
             new = rewritten_step(step, change, joined)
         except GuardrailBlocked as blocked:
             # Every value a rule blocks is noted, in whichever text of the body it is.
@@ -369,7 +330,7 @@ def check_answer(
         inspection = guard.inspect(text, "response", vault)
         if inspection.blocked is not None:
             findings.note("response", "block", inspection.blocks)
-            raise _blocked(inspection.blocked, "response")
+            raise blocked_by(inspection.blocked, "response")
         findings.note("response", "redact", inspection.redacted)
         findings.note("response", "flag", inspection.flagged)
         return vault.restore(inspection.text) if restore else inspection.text

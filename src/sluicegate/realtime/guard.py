@@ -24,7 +24,8 @@ import orjson
 from sluicegate.errors import GuardrailBlocked
 from sluicegate.guardrails.guard import Guard
 from sluicegate.guardrails.placeholders import Vault
-from sluicegate.pipeline.guardrails import Findings, guard_text
+from sluicegate.pipeline.guardrail_findings import Findings
+from sluicegate.pipeline.guardrails import guard_text
 
 _ITEM_CREATE = "conversation.item.create"
 _SESSION_UPDATE = "session.update"

@@ -44,7 +44,8 @@ from sluicegate.exchange import Exchange
 from sluicegate.guardrails.placeholders import Vault
 from sluicegate.outcome import Outcome
 from sluicegate.outcome.pricing import Pricing
-from sluicegate.pipeline.guardrails import Findings, Guardrails, answer_pipes, record_findings
+from sluicegate.pipeline.guardrail_findings import Findings
+from sluicegate.pipeline.guardrails import Guardrails, answer_pipes, record_findings
 from sluicegate.pipeline.log import CLIENT_GONE
 from sluicegate.pipeline.ratelimit import RateLimit
 from sluicegate.providers.openai_realtime import (
