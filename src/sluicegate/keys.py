@@ -119,7 +119,7 @@ class KeyDirectory:
             else:
                 unsealable[stored.provider] = (*unsealable.get(stored.provider, ()), stored.name)
         for provider, names in unsealable.items():
-            self._warn(pool_name(*scope, provider), names)
+            self._warn(pool_name(*scope, provider), tuple(sorted(names)))  # one set, one warning
         rings: dict[str, KeyRing] = {}
         for provider in grouped.keys() | unsealable.keys():
             keys = grouped.get(provider, [])

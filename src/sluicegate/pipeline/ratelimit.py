@@ -65,7 +65,6 @@ class RateLimit:
         assert gateway is not None, "Resolve runs first"
         limits = exchange.limits
         ahead, limits.admitted_ahead = limits.admitted_ahead, None
-        failures = self.failures
         try:
             admitted = await self.decide(
                 exchange.request, gateway, exchange.token, exchange.plan, exchange.options, ahead
@@ -74,8 +73,6 @@ class RateLimit:
             limits.rate_limited = True
             raise
         if admitted is None:
-            if self.failures != failures:  # admitted uncounted: its use still counts, once settled
-                limits.holds = self.reserve_nothing(exchange)
             return await call_next(exchange)
         limits.holds = admitted.verdict.holds
         if admitted.taken:  # the route's holds in these rules' buckets are theirs now
@@ -100,8 +97,8 @@ class RateLimit:
     ) -> Admitted | None:
         """The verdict of the gateway's and the token's rules on the request (`ahead`: the one
         made with the cache lookup, taken as it is): raises `RateLimited` when a rule refuses,
-        `UnpricedModel` when a cost rule cannot price it; None when no rule applies, or the
-        limiter is down and the policy is to admit."""
+        `UnpricedModel` when a cost rule cannot price it; None when no rule applies. With the
+        limiter down and the policy to admit, admitted with no figures and holds of nothing."""
         rules, own = gateway_and_token_rules(gateway, token)
         if not rules:
             return None
@@ -131,7 +128,15 @@ class RateLimit:
             self._outage.failed(exc)
             if not self._fail_open:
                 raise ServiceUnavailable("the rate limiter is unavailable; requests are refused") from exc
-            return None
+            # Admitted unchecked, not uncharged: holds of nothing, which settle counts what it used
+            # once the limiter answers (none in a bucket the request's route holds in already).
+            now = self._clock()
+            uncounted = tuple(
+                unreserved(bucket, now)
+                for index, bucket in enumerate(buckets)
+                if index not in taken and not bucket.counts_requests
+            )
+            return Admitted(Verdict(True, (), holds=uncounted), (), {})
         self._outage.decided()
         held = {where: hold for holds in taken.values() for where, hold in holds.items()}
         if len(claimed) < len(rules):
@@ -164,7 +169,6 @@ class RateLimit:
         response), as a request is: its reservations, or `RateLimited` / `UnpricedModel`."""
         gateway = exchange.gateway
         assert gateway is not None, "Resolve runs first"
-        failures = self.failures
         try:
             admitted = await self.decide(
                 exchange.request, gateway, exchange.token, exchange.plan, exchange.options
@@ -172,9 +176,7 @@ class RateLimit:
         except RateLimited:
             exchange.limits.rate_limited = True
             raise
-        if admitted is None:  # no rule; or the limiter down, admitted uncounted but counted once settled
-            return self.reserve_nothing(exchange) if self.failures != failures else ()
-        return admitted.verdict.holds
+        return admitted.verdict.holds if admitted is not None else ()
 
     async def settle(self, exchange: Exchange, outcome: Outcome) -> None:
         """The outcome sink: count what the request used in place of what it reserved."""
