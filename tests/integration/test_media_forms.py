@@ -167,3 +167,75 @@ def test_an_image_edit_is_priced_per_image_by_the_size_its_form_asks(gateway: Ru
     [record] = gateway.wait_for_logs(1)
     assert (record["model"], record["unpriced"]) == ("dall-e-2", False)
     assert record["cost_usd"] == pytest.approx(2 * 0.016)  # DALL·E 2 at 256x256: $0.016 an image
+
+
+def raw_part(disposition: bytes, value: bytes) -> bytes:
+    """A part whose header lines are written as they are given (folded, repeated, odd quoting)."""
+    return f"--{BOUNDARY}\r\n".encode() + disposition + b"\r\n\r\n" + value + b"\r\n"
+
+
+def test_a_part_named_in_quotes_is_read_as_standard_parsers_read_it(
+    gateway: RunningGateway, fake: MediaFake
+) -> None:
+    """`name=model;` inside another parameter's quoted value names nothing: Python's email parser,
+    Go's mime and Starlette read the part as `prompt`, and so does the gateway."""
+    _, secret = mint(gateway, "whisper only", models=["whisper-1"])
+    quoted = raw_part(
+        b'Content-Disposition: form-data; x="a; name=model;"; name="prompt"', b"gpt-4o-transcribe"
+    )
+    answer = post_form(
+        gateway, quoted + file_first("whisper-1"), **{"cf-aig-authorization": f"Bearer {secret}"}
+    )
+    assert answer.status_code == 200, answer.text
+    [sent] = fake.requests
+    assert (sent.json["model"], sent.json["prompt"]) == ("whisper-1", "gpt-4o-transcribe")
+
+
+@pytest.mark.parametrize(
+    ("disposition", "why"),
+    [
+        (b'Content-Disposition: form-data;\r\n name="model"', "folded onto a second line"),
+        (
+            b'Content-Disposition: form-data; name="prompt"\r\nContent-Disposition: form-data; name="model"',
+            "more than one Content-Disposition header",
+        ),
+        (b'Content-Disposition: form-data; name="prompt"; name="model"', "its 'name' parameter twice"),
+        (b"Content-Disposition: form-data; name*=UTF-8''model", "RFC 2231's `name*` form"),
+        (b'Content-Disposition: form-data; name="mo\\del"', "name holds a backslash"),
+        (b'Content-Disposition: form-data; name="model" "prompt"', "parameters cannot be read"),
+        (
+            b'Content-Disposition: form-data; name="model"; filename="model.txt"',
+            "`model` field is sent as a file",
+        ),
+    ],
+)
+def test_a_part_that_parsers_could_name_otherwise_is_refused(
+    gateway: RunningGateway, fake: MediaFake, disposition: bytes, why: str
+) -> None:
+    """Part headers the gateway would read no `model` from (or a `model` the token allows) while
+    another parser reads `gpt-4o-transcribe` as the model are the client's 400, not forwarded."""
+    _, secret = mint(gateway, "whisper only", models=["whisper-1"])
+    body = raw_part(disposition, b"gpt-4o-transcribe") + file_first("whisper-1", AUDIO)
+    refused = post_form(gateway, body, **{"cf-aig-authorization": f"Bearer {secret}"})
+    assert refused.status_code == 400, refused.text
+    assert why in refused.json()["error"]["message"]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("name", "first", "last"), [("n", b"1", b"10"), ("size", b"256x256", b"1024x1024")])
+def test_an_image_edit_sending_a_billed_field_twice_is_refused(
+    gateway: RunningGateway, fake: MediaFake, name: str, first: bytes, last: bytes
+) -> None:
+    """A parser keeping the last value would make more or larger images than the gateway bills."""
+    body = (
+        part("model", b"dall-e-2")
+        + part("prompt", b"a hat")
+        + part(name, first)
+        + part(name, last)
+        + part("image", b"png", "in.png")
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+    refused = post_form(gateway, body, "images/edits")
+    assert refused.status_code == 400, refused.text
+    assert f"`{name}` field is sent more than once" in refused.json()["error"]["message"]
+    assert fake.requests == []

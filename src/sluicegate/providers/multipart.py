@@ -23,38 +23,55 @@ _CRLF = b"\r\n"
 _MAX_BOUNDARY = 70  # RFC 2046's limit
 _MAX_HEADERS = 8 * 1024  # a part's headers; more is no form a client writes
 _MAX_FIELD = 4 * 1024  # a text field read (model, size, n); longer ones (a prompt) are skipped
-_NAME = re.compile(rb';\s*name\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
-_FILENAME = re.compile(rb";\s*filename\*?\s*=", re.IGNORECASE)
-_DISPOSITION = b"content-disposition:"
+# Content-Disposition's value (RFC 2183, RFC 2045 §5.1): a type token, then `; key=value`
+# parameters, a value a token or a quoted-string (in which a backslash escapes the next byte).
+_TOKEN = rb"[!#$%&'*+.^_`{|}~0-9A-Za-z-]+"
+_TYPE = re.compile(rb"[ \t]*" + _TOKEN + rb"[ \t]*")
+_PARAM = re.compile(
+    rb"[ \t]*;[ \t]*(" + _TOKEN + rb')[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|(' + _TOKEN + rb"))[ \t]*"
+)
+_END = re.compile(rb"[ \t]*;?[ \t]*\Z")  # (a trailing `;`, as Go and Python's email allow)
+_DISPOSITION = b"content-disposition"
 _BOUNDARY_PARAM = re.compile(r';\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class Form:
     """A form's `boundary`, its text `fields` (parts without a filename, up to 4 KB) by name,
-    the first of each, the names sent more than once (`repeated`), and where it stops being a
-    form (`broken_at`: no boundary line, headers or next boundary where one must come; None
-    for a form walked to its closing boundary)."""
+    the first of each, the names sent more than once (`repeated`) and as a file (`files`), and
+    where it stops being a form (`broken_at`: no boundary line, headers or next boundary where one
+    must come, or part headers another parser could read otherwise; None for a form walked to its
+    closing boundary) and why (`broken`)."""
 
     boundary: str
     fields: dict[str, str] = field(default_factory=dict)
     repeated: frozenset[str] = frozenset()
+    files: frozenset[str] = frozenset()
     broken_at: int | None = None
+    broken: str = ""
 
 
 def read_form(body: bytes) -> Form:
     """The form `body` holds, walked part by part."""
     first = body.find(_CRLF, 0, _MAX_BOUNDARY + 4)
     if not body.startswith(b"--") or first < 3:
-        return Form("", broken_at=0)
+        return Form("", broken_at=0, broken="it does not open with its boundary")
     boundary = body[2:first].rstrip(b" \t")  # (RFC 2046 lets transport padding follow it)
     delimiter = _CRLF + b"--" + boundary
     fields: dict[str, str] = {}
     seen: set[str] = set()
     repeated: set[str] = set()
+    files: set[str] = set()
 
-    def form(broken_at: int | None) -> Form:
-        return Form(boundary.decode("latin-1"), fields, frozenset(repeated), broken_at)
+    def form(broken_at: int | None, broken: str = "a part is cut short") -> Form:
+        return Form(
+            boundary.decode("latin-1"),
+            fields,
+            frozenset(repeated),
+            frozenset(files),
+            broken_at,
+            broken if broken_at is not None else "",
+        )
 
     at = first + 2
     while True:
@@ -66,7 +83,12 @@ def read_form(body: bytes) -> Form:
         end, after = _next_delimiter(body, delimiter, content_at)
         if end < 0:
             return form(content_at)
-        name, is_file = _disposition(body[at:headers_end])
+        disposition = _disposition(body[at:headers_end])
+        if isinstance(disposition, str):
+            return form(at, disposition)
+        name, is_file = disposition
+        if name is not None and is_file:
+            files.add(name)
         if name is not None and name in seen:
             repeated.add(name)
         elif name is not None:
@@ -93,16 +115,55 @@ def _next_delimiter(body: bytes, delimiter: bytes, start: int) -> tuple[int, int
     return -1, -1
 
 
-def _disposition(headers: bytes) -> tuple[str | None, bool]:
-    """A part's field name (None without one) and whether it is a file, from its headers."""
+def _disposition(headers: bytes) -> tuple[str | None, bool] | str:
+    """A part's field name (None without one) and whether it is a file, from its headers; or why
+    they are refused: headers that Python's email parser, Go's mime or Starlette could read
+    another name from (a folded line, two Content-Disposition headers, a parameter named twice or
+    in RFC 2231's `name*` form, a name with a backslash, which escapes or not by parser), or that
+    do not parse."""
+    value = None
     for line in headers.split(_CRLF):
-        if line[: len(_DISPOSITION)].lower() == _DISPOSITION:
-            found = _NAME.search(line)
-            if found is None:
-                return None, False
-            raw = found.group(1) if found.group(1) is not None else found.group(2)
-            return raw.decode("utf-8", "replace"), _FILENAME.search(line) is not None
-    return None, False
+        if line.startswith((b" ", b"\t")):
+            return "a part's header is folded onto a second line"
+        key, colon, rest = line.partition(b":")
+        if key.strip(b" \t").lower() != _DISPOSITION:
+            continue
+        if value is not None:
+            return "a part has more than one Content-Disposition header"
+        if not colon or key.lower() != _DISPOSITION:
+            return "a part's Content-Disposition header is malformed"
+        value = rest
+    if value is None:
+        return None, False
+    params = _params(value)
+    if isinstance(params, str):
+        return params
+    name = params.get(b"name")
+    if name is not None and b"\\" in name:
+        return "a part's name holds a backslash"
+    is_file = b"filename" in params or b"filename*" in params
+    return (None if name is None else name.decode("utf-8", "replace")), is_file
+
+
+def _params(value: bytes) -> dict[bytes, bytes] | str:
+    """A Content-Disposition value's parameters by lowercase key (a quoted value as sent, quotes
+    off), or why they are refused."""
+    unreadable = "a part's Content-Disposition parameters cannot be read"
+    if (typed := _TYPE.match(value)) is None:
+        return unreadable
+    params: dict[bytes, bytes] = {}
+    at = typed.end()
+    while _END.match(value, at) is None:
+        if (param := _PARAM.match(value, at)) is None:
+            return unreadable
+        key = param.group(1).lower()
+        if key.startswith(b"name*"):
+            return "a part is named in RFC 2231's `name*` form"
+        if key in params:
+            return f"a part's Content-Disposition has its {key.decode()!r} parameter twice"
+        params[key] = param.group(2) if param.group(2) is not None else param.group(3)
+        at = param.end()
+    return params
 
 
 def declared_boundary(content_type: str | None) -> str | None:

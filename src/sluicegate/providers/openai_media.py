@@ -31,6 +31,7 @@ def _endings(*paths: str) -> Endings:
 _IMAGE_PATHS = _endings("images/generations", "images/edits", "images/variations")
 _FORM_PATHS = _endings("audio/transcriptions", "audio/translations", "images/edits", "images/variations")
 _SPEECH_PATHS = _endings("audio/speech")
+_READ_FIELDS = ("model", "n", "size", "quality")  # the form fields the gateway checks or bills by
 
 
 def _ends(path: str, endings: Endings) -> bool:
@@ -46,16 +47,18 @@ def is_form(path: str) -> bool:
 def form_facts(path: str, body: bytes) -> RequestFacts:
     """What a multipart form says: its `model` (wherever its part sits), and for an image edit or
     variation the images its `n`, `size` and `quality` fields ask for. A form that cannot be walked
-    to its closing boundary, or names its model twice, is refused (the gateway and the provider
-    might each take another model)."""
+    to its closing boundary, or sends one of those fields twice or as a file, is refused (the
+    gateway and the provider might each take another model or count)."""
     if not body:
         return RequestFacts()  # (the provider's 400)
     form = read_form(body)
     if form.broken_at is not None:  # the provider might find fields in it the gateway did not
-        what = "it does not open with its boundary" if form.broken_at == 0 else "a part is cut short"
-        return RequestFacts(unreadable=FormProblem(what, form.broken_at))
-    if "model" in form.repeated:
-        return RequestFacts(unreadable=FormProblem("its `model` field is sent more than once", 0))
+        return RequestFacts(unreadable=FormProblem(form.broken, form.broken_at))
+    for name in _READ_FIELDS:  # a parser keeping the last, or a file's bytes, is another value
+        if name in form.files:
+            return RequestFacts(unreadable=FormProblem(f"its `{name}` field is sent as a file", 0))
+        if name in form.repeated:
+            return RequestFacts(unreadable=FormProblem(f"its `{name}` field is sent more than once", 0))
     fields: dict[str, Any] = dict(form.fields)
     if isinstance(count := fields.get("n"), str):
         fields["n"] = int(count) if count.strip().isdigit() else count
