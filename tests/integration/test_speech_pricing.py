@@ -86,3 +86,25 @@ def test_under_a_cost_rule_plain_speech_is_refused_and_streamed_speech_charged_i
     assert record["cost_usd"] == pytest.approx(priced)
     assert record["cost_usd"] == pytest.approx((11 * 0.6 + 240 * 12) / 1e6)  # text in, audio out
     assert record["unpriced"] is False
+
+
+def test_under_a_cost_rule_plain_speech_with_a_custom_cost_is_charged_it(
+    gateway: RunningGateway, fake: SpeechFake
+) -> None:
+    """The operator's price has no rate for the characters plain speech is counted in, so the
+    request's own `cf-aig-custom-cost` prices it, as it prices a model the table does not know."""
+    set_settings(gateway, rate_limits=[{"name": "budget", "limit": 5, "period": 86400, "unit": "cost"}])
+    custom = {"cf-aig-custom-cost": '{"total_cost": 0.01}'}
+    with openai.OpenAI(
+        base_url=gateway.provider_url("openai"), api_key=KEY, max_retries=0, default_headers=custom
+    ) as client:
+        audio = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=TEXT)
+        assert audio.content == TEXT.encode() * 64
+        [record] = gateway.wait_for_logs(1)
+        assert (record["cost_usd"], record["unpriced"]) == (pytest.approx(0.01), False)
+        again = client.audio.speech.with_raw_response.create(
+            model="gpt-4o-mini-tts", voice="alloy", input=TEXT
+        )
+    # The first request's 0.01 is counted, and the second's reserved as it is admitted.
+    assert float(again.headers["x-ratelimit-remaining"]) == pytest.approx(5 - 2 * 0.01)
+    assert len(fake.requests) == 2

@@ -42,17 +42,17 @@ class Pricing:
     ) -> Pricer | None:
         """What a cost rule charges `step` at: the table's price for the model its answer named
         (`answered`: an Azure deployment's), else for the model the request named, else the
-        gateway's fallback, else the request's custom cost; None when nothing prices it, nor any
-        price the `usage` it is billed for is counted in (`counts_nothing`). May load price data:
-        see `ready`."""
+        gateway's fallback, else the request's custom cost — which also prices usage counted in no
+        unit the operator's price has a rate for (`counts_nothing`); None when nothing prices it.
+        May load price data: see `ready`."""
         rates = None if answered is None else self._table.rates(step.provider.name, answered)
         if rates is None:
             rates = self._table.rates(step.provider.name, step.facts.model)
         if rates is None and fallback is not None:
             rates = _fallback_rates(fallback)
-        if rates is not None:
-            return None if usage is not None and counts_nothing(rates, usage) else rates
-        return custom_cost
+        if rates is not None and not (usage is not None and counts_nothing(rates, usage)):
+            return rates
+        return custom_cost  # (what prices no unit the usage counts leaves the client's price)
 
     def model_price(
         self, provider: str, model: str | None, fallback: FallbackPrice | None, usage: Usage | None = None
