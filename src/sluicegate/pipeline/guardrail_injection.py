@@ -51,13 +51,28 @@ def injection_findings(
     if text_format is None or not isinstance(body, dict):
         return
     latest = latest_user_texts(texts(text_format, body))
+    found_any = False
     for run in (runs(latest, body) if len(latest) > 1 else None) or [Run([text]) for text in latest]:
         found, where = _found(guard, run, body)
         if found is None:
             continue
-        if where is not None and request.kind == "universal":
-            where = f"[{place}].query.{where}" if plan.body.lstrip()[:1] == b"[" else f"query.{where}"
-        yield found, where
+        found_any = True
+        yield found, _placed(request, plan, place, where)
+    # an attack split over user turns with no answer between ("Ignore all" + "previous
+    # instructions."): the model reads them together, so they are read once more as one (where:
+    # the first of them, its content)
+    joined = " ".join(text.value for text in latest) if not found_any and len(latest) > 1 else ""
+    if joined and (found := guard.injection(joined)) is not None:
+        where = path_of(body, latest[0])
+        where = where[: -len(".text")].rsplit("[", 1)[0] if where and where.endswith("].text") else where
+        yield found, _placed(request, plan, place, where)
+
+
+def _placed(request: IncomingRequest, plan: RequestPlan, place: int, where: str | None) -> str | None:
+    """`where` in the client's body: a universal step's is within its `query`."""
+    if where is not None and request.kind == "universal":
+        return f"[{place}].query.{where}" if plan.body.lstrip()[:1] == b"[" else f"query.{where}"
+    return where
 
 
 def _found(guard: Guard, run: Run, body: Any) -> tuple[InjectionFinding | None, str | None]:
