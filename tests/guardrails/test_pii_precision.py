@@ -176,3 +176,70 @@ def test_an_iban_in_small_letters_is_found_however_streamed() -> None:
     text = "pay to iban de89 3704 0044 0532 0130 00 by friday"
     for size in (1, 2, 3, 7, 11):
         assert streamed(text, size) == "pay to iban [IBAN_1] by friday"
+
+
+# What the rules above must not take for an identifier, a version or a remote: ordinary PII.
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        # A PII label or a word glued by a dash is no code; only capitals are (`ORD-`).
+        ("SSN-123-45-6789", "us_ssn", "123-45-6789"),
+        ("ID-415-555-0134", "phone", "415-555-0134"),
+        ("Tel-415-555-0134", "phone", "415-555-0134"),
+        ("cell-(415) 555-0134", "phone", "(415) 555-0134"),
+        ("Ord-415-555-0134", "phone", "415-555-0134"),
+        # A label makes only a number with a leading 0 something else, and reaches no further than
+        # its line, nor over a list of numbers unlike the one it names.
+        ("about my order: 415-555-0134", "phone", "415-555-0134"),
+        ("order no. +1 415 555 0134", "phone", "+1 415 555 0134"),
+        ("items 12, 123-45-6789", "us_ssn", "123-45-6789"),
+        ("Thanks for your order\n415-555-0134", "phone", "415-555-0134"),
+        ("Serial number\n020 7946 0958", "phone", "020 7946 0958"),
+        # A tag or a bracket is no version operator.
+        ("<td>93.184.216.34</td>", "ip_address", "93.184.216.34"),
+        ("<ip>93.184.216.34</ip>", "ip_address", "93.184.216.34"),
+        ("client=<93.184.216.34>", "ip_address", "93.184.216.34"),
+        ("from <ip>93.184.216.34", "ip_address", "93.184.216.34"),
+        # A password or a port after the colon is no SSH remote's path.
+        ("alice.smith@gmail.com:Passw0rd!", "email", "alice.smith@gmail.com"),
+        ("jane@example.com:8080", "email", "jane@example.com"),
+        ("jane@example.com:8080/admin", "email", "jane@example.com"),
+        # An address ends where a script written without spaces begins or gives way.
+        ("请发邮件到jane@example.com", "email", "jane@example.com"),
+        ("メールはjane@example.comまでお願いします", "email", "jane@example.com"),
+        ("연락처는jane@example.com입니다", "email", "jane@example.com"),
+        ("写信给用户jane@例子.广告", "email", "jane@例子.广告"),
+    ],
+)
+def test_ordinary_pii_is_no_identifier_version_or_remote(text: str, entity: str, value: str) -> None:
+    assert found(text) == [(entity, value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tracking: 0012 3456 7890",
+        "Ref 0012-3456-7890",
+        "account 00123 45678 90",
+        "call 0010 2345 6789",  # 1 is North America's code, but 0 starts no area code there
+        "pin `types-requests<2.31.0.7`, `pkg>1.2.3.4`, `gem ~>4.3.2.1`, `^1.2.3.4`",
+    ],
+)
+def test_no_country_code_after_00_and_version_operators_still_pass(text: str) -> None:
+    assert found(text) == []
+
+
+def test_an_address_in_cjk_prose_is_found_whole_however_streamed() -> None:
+    text = "メールはjane@example.comまでお願いします。连接git@github.com:org/repo.git。"
+    for size in (1, 2, 3, 7, 11):
+        assert streamed(text, size) == "メールは[EMAIL_1]までお願いします。连接git@github.com:org/repo.git。"
+
+
+def test_a_stream_holds_back_no_more_cjk_prose_than_a_local_part() -> None:
+    prose = "メールはjane@example.comまでお願いします。" + "これは日本語の長い文章です" * 6
+    redactor = StreamRedactor(SCANNER, Vault())
+    out = redactor.feed(prose)
+    assert out.startswith("メールは[EMAIL_1]までお願いします。これは")
+    # No local part is over 64 octets (22 of these characters): the rest goes out at once.
+    assert len(prose) - len("メールはjane@example.com") - (len(out) - len("メールは[EMAIL_1]")) <= 22
+    assert out + redactor.close() == prose.replace("jane@example.com", "[EMAIL_1]")

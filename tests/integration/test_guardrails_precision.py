@@ -90,3 +90,21 @@ def test_a_card_in_parentheses_and_an_iban_in_small_letters_are_redacted(
 ) -> None:
     text = "card (4111 1111 1111 1111), iban de89370400440532013000, dial 0044 20 7946 0958"
     assert sent(client, fake, text) == "card ([CREDIT_CARD_1]), iban [IBAN_1], dial [PHONE_1]"
+
+
+def test_ordinary_pii_beside_codes_labels_tags_and_cjk_is_redacted(
+    client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    text = (
+        "SSN-123-45-6789; about my order: 415-555-0134; <td>93.184.216.34</td>;"
+        " alice.smith@gmail.com:Passw0rd!; 请发邮件到jane@example.com; Tracking: 0012 3456 7890"
+    )
+    assert sent(client, fake, text) == (
+        "SSN-[US_SSN_1]; about my order: [PHONE_1]; <td>[IP_ADDRESS_1]</td>;"
+        " [EMAIL_1]:Passw0rd!; 请发邮件到[EMAIL_2]; Tracking: 0012 3456 7890"
+    )
+
+
+def test_an_address_in_cjk_prose_is_redacted_in_a_streamed_answer(client: openai.OpenAI) -> None:
+    text = "メールはjane@example.comまでお願いします。연락처는bob@example.com입니다"
+    assert streamed(client, text) == "echo: メールは[EMAIL_1]までお願いします。연락처는[EMAIL_2]입니다"

@@ -5,8 +5,9 @@ order numbers, dates, versions and amounts pass unflagged. They read the text's 
 which a no-break or thin space is a space, an en dash a dash and a digit of any script a digit.
 A number glued to more digits by a single space, dash, dot or comma is part of a longer number
 and is not flagged on its own. A phone- or SSN-shaped number that is an identifier is not one: glued
-to a code by a dash (`ORD-0012-3456-78`), or labelled serial, lot, batch, order, part, item,
-invoice or SKU (`Serial: 0012-3456-7890`, `Lot numbers: 0123 4567 890, 0123 4567 891`).
+to a code in capitals by a dash (`ORD-0012-3456-78`, not `SSN-` or `Tel-`), or labelled serial, lot,
+batch, order, part, item, invoice or SKU on its line (`Serial: 0012-3456-7890`, `Lot numbers:
+0123 4567 890, 0123 4567 891`); a label makes a phone something else only if it starts with 0.
 """
 
 from __future__ import annotations
@@ -33,18 +34,47 @@ def _number_ends(data: bytes, end: int) -> bool:
     return not (is_in(data, end, GLUE) and is_in(data, end + 1, DIGITS + b"("))
 
 
-# What comes before an identifier: a code and a dash, or a label (and the list it begins).
-CODE = re.compile(r"[A-Za-z][A-Za-z0-9]*-$")
+# What comes before an identifier: a code in capitals and a dash (`ORD-`, not `SSN-`, `Tel-`), or a
+# label on the same line (and the list of like numbers it begins). `\Z`: `$` would also match
+# before a final line break, so a label would reach across it.
+CODE = re.compile(r"(?<![A-Za-z0-9])(?!(?:SSN|TEL|PH|PHONE|CELL|MOBILE|FAX|ID|CONTACT)-)[A-Z][A-Z0-9]*-\Z")
 LABELLED = re.compile(
     r"\b(?i:serial|lot|batch|order|part|item|invoice|sku)s?"
     r"(?:[ \t]*(?i:numbers?|nos?\.?|ids?|codes?))?[ \t]*[:#]?[ \t]*"
-    r"(?:[0-9][0-9 ./-]*[0-9][ \t]*,[ \t]*(?:and[ \t]+)?)*$"
+    r"(?:[0-9][0-9 ./-]{5,}[0-9][ \t]*,[ \t]*(?:and[ \t]+)?)*\Z"
 )
 
 
-def _identifier(data: bytes, start: int) -> bool:
+def _identifier(data: bytes, start: int, *, labelled: bool = True) -> bool:
+    """Whether a code is glued to the number, or (if `labelled` is to be read) a label names it."""
     text = before(data, start)
-    return bool(CODE.search(text) or LABELLED.search(text))
+    return bool(CODE.search(text) or (labelled and LABELLED.search(text)))
+
+
+# Country codes in use (ITU-T E.164 assignments): after the international prefix 00 a number must
+# have one, else `0012 3456 7890` would be a phone. A `+` alone says the number is one.
+COUNTRY_CODES = frozenset(
+    str(code)
+    for code in (
+        1, 7, 20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52,
+        53, 54, 55, 56, 57, 58, 60, 61, 62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94,
+        95, 98, 211, 212, 213, 216, 218, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 290,
+        291, 297, 298, 299, 370, 371, 372, 373, 374, 375, 376, 377, 378, 379, 380, 381, 382,
+        383, 385, 386, 387, 389, 420, 421, 423, 670, 672, 673, 674, 675, 676, 677, 678, 679,
+        680, 681, 682, 683, 685, 686, 687, 688, 689, 690, 691, 692, 800, 808, 850, 852, 853,
+        855, 856, 870, 878, 880, 881, 882, 883, 886, 888, 970, 971, 972, 973, 974, 975, 976,
+        977, 979, 992, 993, 994, 995, 996, 998,
+        *range(220, 259), *range(350, 360), *range(500, 510), *range(590, 600), *range(960, 969),
+    )
+)  # fmt: skip
+
+
+def _international(number: bytes) -> bool:
+    """`number` (after 00) starts with a country code; after 1 (North America) a whole NANP number."""
+    if number[:1] == b"1":
+        rest = number[1:]
+        return len(rest) == 10 and rest[0] not in b"01" and rest[3] not in b"01"
+    return any(number[:length].decode() in COUNTRY_CODES for length in (1, 2, 3))
 
 
 def _digits(token: bytes) -> bytes:
@@ -112,19 +142,24 @@ def _groups(token: bytes) -> list[bytes]:
 
 def _phone(data: bytes, start: int, end: int) -> int | None:
     token = data[start:end]
-    if (
-        not (_number_starts(data, start) and _number_ends(data, end))
-        or token.count(b"(") != token.count(b")")
-        or _identifier(data, start)
+    if not (_number_starts(data, start) and _number_ends(data, end)) or token.count(b"(") != token.count(
+        b")"
     ):
         return None
     groups = _groups(token.lstrip(b"+"))
     digits = b"".join(groups)
-    if token.startswith(b"+") or digits.startswith(b"00"):
-        # E.164, after a `+` or the international prefix 00 (`0044 20 7946 0958`): a country code
-        # (never 0) and at most 15 digits in all.
-        number = digits[2:] if digits.startswith(b"00") and not token.startswith(b"+") else digits
-        return end if 8 <= len(number) <= 15 and number[0] != 48 else None
+    # A label makes only a number with a leading 0 (a trunk or international prefix) something
+    # else: `Serial: 0012-3456-7890`, not `order: 415-555-0134` nor `+1 415 555 0134`.
+    trunk = digits[0] == 48 and not token.startswith(b"+")
+    if _identifier(data, start, labelled=trunk):
+        return None
+    if token.startswith(b"+"):
+        # E.164: a country code (never 0) and at most 15 digits in all.
+        return end if 8 <= len(digits) <= 15 and digits[0] != 48 else None
+    if digits.startswith(b"00"):
+        # After the international prefix 00 (`0044 20 7946 0958`): a country code in use.
+        number = digits[2:]
+        return end if 8 <= len(number) <= 15 and _international(number) else None
     if len(groups) < 2 and b"(" not in token:
         return None  # a bare run of digits is an order number as often as a phone number
     if [len(group) for group in groups[-3:]] == [3, 3, 4] and len(groups) <= 4:
