@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from urllib.parse import quote
 
 from sluicegate.credentials import MASK, Secrets, is_credential_header
@@ -98,3 +99,52 @@ def test_a_credential_cut_off_is_masked_from_its_start_on() -> None:
     secrets.add_headers([("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.sk-0123456789")])
     text = "Acme Support Assistant for the web, Acme Support Assistant, realtime, openai's API"
     assert secrets.scrub_text(text) == f"{MASK}, Acme Support Assistant, realtime, openai's API"
+
+
+def test_only_a_key_is_masked_cut_off_and_only_from_a_start_of_its_own() -> None:
+    """A cookie, subprotocols or a value that shares its start with ordinary text is masked whole
+    only; a key (its header, `?key=`, a gateway token) cut off too, unless its start is shared."""
+    cookie = "session=us-east-1-cluster-a.0123456789abcdef"
+    jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhY21lIn0.c2lnbmF0dXJlLW9mLXRoZS1hY21l"
+    secrets = Secrets()
+    secrets.add_headers([("Cookie", cookie), ("Sec-WebSocket-Protocol", "openai-beta.realtime-v1-preview")])
+    secrets.add_headers([("Authorization", f"Bearer {jwt}"), ("x-api-key", LONG_KEY)])
+    secrets.add_query(f"key={LONG_KEY[::-1]}")
+    secrets.add_headers([("cf-aig-authorization", "Bearer sg_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe")])
+    secrets.add_headers(
+        [("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.sk-Q1w2E3r4T5y6U7i8O9p0")]
+    )
+    for whole in (cookie, jwt, LONG_KEY, LONG_KEY[::-1]):
+        assert secrets.scrub_text(f"[{whole}]") == f"[{MASK}]"
+    kept = f"{cookie[:30]}…, openai-beta.realtime-v1, {jwt[:40]}…, eyJhbGciOiJIUzI1NiJ9.e30.x"
+    assert secrets.scrub_text(kept) == kept
+    assert secrets.scrub(kept.encode()) == kept.encode()
+    cut = f"{LONG_KEY[:30]}…, {LONG_KEY[::-1][:30]}…, sg_Zx9Yw8Vu7Ts6Rq5P…, sk-Q1w2E3r4T5y6U7…"
+    assert secrets.scrub_text(cut) == f"{MASK}…, {MASK}…, {MASK}…, {MASK}…"
+    # A start of few characters is none of a key's own (a placeholder `xxxxxxxx…`), masked whole.
+    dull = Secrets()
+    dull.add_headers([("x-api-key", "x" * 20 + "-0123456789")])
+    assert dull.scrub_text("x" * 24) == "x" * 24
+
+
+def test_masking_many_cut_quotes_runs_no_python_per_quote() -> None:
+    """A client can fill a body with its key's start, one wrong character after each: masking must
+    stay at C speed, one `re` substitution per start, not a Python loop per quote."""
+    secrets = Secrets()
+    secrets.add_headers([("Authorization", f"Bearer {LONG_KEY}")])
+    body = (LONG_KEY[:16] + "!") * (2**20 // 17)
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        masked_text = secrets.scrub_text(body)
+        masked_bytes = secrets.scrub(body.encode(), more=True)
+    finally:
+        sys.setprofile(None)
+    assert masked_text == f"{MASK}!" * (2**20 // 17)
+    assert masked_bytes == masked_text.encode()
+    assert calls < 100  # a handful per scrub, not one per quote (61,680 of them)

@@ -48,6 +48,14 @@ _SCHEME_VALUE = re.compile(r"(?i)\s*(?:bearer|basic|token|key|apikey|dpop|negoti
 SECRET_PARAMS = frozenset(
     {"key", "api_key", "api-key", "apikey", "access_token", "token", "sig", *KEY_PARAMS, *CREDENTIAL_HEADERS}
 )
+# Where a key travels, and so is masked where it is quoted cut off too (`secret_forms.py`): a
+# provider's key header and parameter and the gateway's token headers. Not a cookie, subprotocols or
+# a header flagged only by its name (`X-Session-Id`): values that may share their start with
+# ordinary text a model writes (`us-east-1-cluster-a`), masked whole only.
+KEY_HEADERS = frozenset({*CREDENTIAL_HEADERS, "cf-aig-authorization", "x-sluicegate-token"})
+_KEY_PARAMS = frozenset({*KEY_PARAMS, *CREDENTIAL_HEADERS})
+# Subprotocols that carry a key or the gateway's token (pipeline/token_as_key.py): that part is one.
+_KEY_PROTOCOLS = ("openai-insecure-api-key.", "cf-aig-authorization.")
 _SPACE = re.compile(r"\s")
 _CHECK_EVERY = 1024  # JSON nodes between two looks at the clock
 
@@ -99,11 +107,16 @@ class Secrets:
         self._forms: Written | None = None
 
     def add_header(self, name: str, value: object) -> None:
-        if name.lower() in SECRET_HEADERS and isinstance(value, str):
-            self._add(value)
+        lower = name.lower()
+        if lower in SECRET_HEADERS and isinstance(value, str):
+            self._add(value, lower in KEY_HEADERS)
             credential = value.strip().partition(" ")[2]
             if credential:  # `Bearer sk-…`: the key alone shows up too
-                self._add(credential.strip())
+                self._add(credential.strip(), lower in KEY_HEADERS)
+            if lower == "sec-websocket-protocol":
+                for protocol in value.split(","):
+                    if protocol.strip().startswith(_KEY_PROTOCOLS):
+                        self._add(protocol.strip().partition(".")[2], key=True)
 
     def add_headers(self, headers: Iterable[tuple[str, str]]) -> None:
         for name, value in headers:
@@ -114,29 +127,33 @@ class Secrets:
             return
         for part in query.split("&"):
             name, equals, raw = part.partition("=")
-            if equals and unquote_plus(name).lower() in SECRET_PARAMS:
-                self._add(raw)
-                self._add(unquote_plus(raw))
+            lower = unquote_plus(name).lower()
+            if equals and lower in SECRET_PARAMS:
+                self._add(raw, lower in _KEY_PARAMS)
+                self._add(unquote_plus(raw), lower in _KEY_PARAMS)
 
     def add_value(self, value: str) -> None:
         """Any other value that must not be stored (what guardrails restored for the client):
         masked whole only, as its start is no secret."""
-        self._add(value, credential=False)
+        self._add(value, key=False)
 
-    def add_stored(self, value: str) -> None:
-        """A credential the gateway added from storage (a stored key, a custom provider's credential
-        header): as is and, `Scheme credential` (`Bearer sk-…`), the credential alone, as an
-        upstream may quote either. Only for credentials: `X-Title: Acme Support Assistant` holds
-        no credential after a scheme (`add_value` such a value, whole)."""
-        self._add(value)
+    def add_stored(self, value: str, header: str | None = None) -> None:
+        """A credential the gateway added from storage (a pool's key; a custom provider's credential
+        `header`, a key where it is one of `KEY_HEADERS`): as is and, `Scheme credential` (`Bearer
+        sk-…`), the credential alone, as an upstream may quote either. Only for credentials:
+        `X-Title: Acme Support Assistant` holds no credential after a scheme (`add_value` it)."""
+        key = header is None or header.lower() in KEY_HEADERS
+        self._add(value, key)
         credential = value.strip().partition(" ")[2].strip()
         if credential:
-            self._add(credential)
+            self._add(credential, key)
 
-    def _add(self, value: str, credential: bool = True) -> None:
+    def _add(self, value: str, key: bool) -> None:
+        """`value` masked whole; a `key` also where it is cut off (when it is one token and its
+        start its own: `secret_forms.cuttable`)."""
         value = header_text(value)  # bytes that are not UTF-8 are stored as U+FFFD: scrub that form
-        # A credential is one token: `Bearer sk-…` starts with no secret (its key is added alone).
-        cut = credential and not _SPACE.search(value)
+        # A key is one token: `Bearer sk-…` starts with no secret (its key is added alone).
+        cut = key and not _SPACE.search(value)
         known = self._values.get(value)
         if len(value) >= MIN_SCRUBBED and (known is None or (cut and not known)):
             self._values[value] = cut
@@ -168,7 +185,7 @@ class Secrets:
         if not self._values:
             return headers
         joined = "\0".join(headers.values())
-        if not any(probe in joined for probe, _ in self._written().text_groups):
+        if not any(group.probe in joined for group in self._written().text_groups):
             return headers
         return {name: self.scrub_text(value) or "" for name, value in headers.items()}
 

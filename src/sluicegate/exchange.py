@@ -141,7 +141,7 @@ class Step:
                 secrets.add_stored(value)
         for name, value in self.stored_headers:
             if is_credential_header(name, value):
-                secrets.add_stored(value)
+                secrets.add_stored(value, name)
             elif not credentials_only:
                 secrets.add_value(value)
 

@@ -163,9 +163,9 @@ async def test_an_answer_is_searched_for_the_key_its_try_used_an_error_for_the_w
     searched: list[str] = []
 
     class Recording(Secrets):
-        def add_stored(self, value: str) -> None:
+        def add_stored(self, value: str, header: str | None = None) -> None:
             searched.append(value)
-            super().add_stored(value)
+            super().add_stored(value, header)
 
     monkeypatch.setattr(error_echoes, "Secrets", Recording)
     step = Step(REGISTRY["openai"], Route(ACCOUNT, "chat/completions"), CIMultiDict(), b"", NO_FACTS)
@@ -185,3 +185,16 @@ async def test_an_answer_is_searched_for_the_key_its_try_used_an_error_for_the_w
     refused = Reply(401, CIMultiDict(), body=f"bad keys {other}, {used}".encode())
     mask_echoed_secrets(exchange, refused)
     assert (refused.body, sorted(searched)) == (b"bad keys [redacted], [redacted]", sorted(POOL.values()))
+
+
+async def test_a_jwt_or_a_name_flagged_value_the_model_writes_the_start_of_passes_whole() -> None:
+    """A stored JWT starts as every JWT does, and a header flagged a credential only by its name
+    (`X-Session-Cluster`) holds no key: a model's text sharing their start is not cut-masked."""
+    jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0ZW5hbnQiOiJhY21lIn0.c2lnbmF0dXJlLW9mLWFjbWU"
+    example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fw"
+    step = Step(REGISTRY["openai"], Route(ACCOUNT, "chat/completions"), CIMultiDict(), b"", NO_FACTS)
+    step.stored_headers = (("Authorization", f"Bearer {jwt}"), ("X-Session-Cluster", "us-east-1-cluster-a"))
+    said = f'data: {{"choices": [{{"delta": {{"content": "e.g. {example} on us-east-1-cluster-b"}}}}]}}\n\n'
+    assert await answered(step, [said.encode()]) == [said.encode()]
+    echoed = f'data: {{"error": "bad token {jwt} for us-east-1-cluster-a"}}\n\n'.encode()
+    assert await answered(step, [echoed]) == [b'data: {"error": "bad token [redacted] for [redacted]"}\n\n']

@@ -80,7 +80,7 @@ def used_credentials(step: Step) -> Secrets:
         secrets.add_stored(used)
     for name, value in step.stored_headers:
         if is_credential_header(name, value):
-            secrets.add_stored(value)
+            secrets.add_stored(value, name)
     return secrets
 
 
