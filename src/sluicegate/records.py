@@ -16,6 +16,7 @@ from typing import Any
 
 from sluicegate.credentials import Secrets, Unmaskable, mask_headers, mask_universal_body
 from sluicegate.exchange import Exchange
+from sluicegate.exchange_records import ResponseRecord
 from sluicegate.naming import provider_and_endpoint
 from sluicegate.outcome import Outcome
 from sluicegate.pipeline.dynamic import route_log_entries
@@ -121,7 +122,7 @@ class RecordBuilder:
             response_body=response_body,
             step=exchange.plan.step_index if step else None,
             attempts=secrets.scrub_value(
-                [asdict(a) for a in response.attempts] if len(response.attempts) > 1 else []
+                [asdict(a) for a in response.attempts] if _attempts_said(response) else []
             ),
             degraded=degraded,
             token_id=exchange.token_id,
@@ -214,3 +215,9 @@ def _counted_entries(outcome: Outcome) -> dict[str, str]:
     if outcome.counted_in is None or outcome.usage is None:
         return {}
     return {"usage_counted_in": outcome.counted_in, "usage_job": outcome.usage.job}
+
+
+def _attempts_said(response: ResponseRecord) -> bool:
+    """Whether the record lists its tries: when there were several, or when no try's answer is the
+    request's (a deadline passed, the last try got no answer): one answered try is the record."""
+    return len(response.attempts) > 1 or (bool(response.attempts) and response.upstream_status is None)

@@ -267,6 +267,24 @@ def test_a_per_attempt_timeout_near_the_deadline_still_falls_back(
     assert response.headers["cf-aig-step"] == "1"
 
 
+def test_a_deadline_passed_on_one_step_is_logged_under_that_step_not_the_next(
+    make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    """Step 0 outlives the request's deadline: step 1 is never tried, so neither the answer nor the
+    record may name it, and the record keeps the one try that was made (docs/retries.md)."""
+    gateway = make_gateway(
+        upstreams={"openai": fake.base_url}, timeouts={"upstream_timeout": 30, "retry_deadline": 0.4}
+    )
+    response = universal(gateway, [step("slow-2000"), step("gpt-4o-mini")])
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "deadline_exceeded"
+    assert response.headers["cf-aig-step"] == "0"
+    assert [r.json["model"] for r in fake.requests] == ["slow-2000"]
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["step"], record["model"]) == (0, "slow-2000")
+    assert [(a["step"], a["status"]) for a in record["attempts"]] == [(0, 504)]
+
+
 def test_a_step_without_a_user_agent_goes_upstream_without_one(
     gateway: RunningGateway, fake: FakeOpenAI
 ) -> None:

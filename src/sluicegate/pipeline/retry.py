@@ -157,6 +157,11 @@ class Attempts:
         any_error_falls_back = request.kind == UNIVERSAL
         skipped: list[Permit] = []
         for index, step in enumerate(plan.steps):
+            if tries.tried and self._clock() >= deadline:
+                # Out of time before this step: the record names the step last tried, not this one.
+                if failure is not None:
+                    await _discard(failure)
+                return self._deadline_exceeded(tries)
             permit = await circuits.allow(request, plan, index) if circuits is not None else None
             if permit is not None and not permit.allowed:
                 skipped.append(permit)
