@@ -1,6 +1,6 @@
 """Guardrails on Workers AI's native runs (`/workers-ai/@cf/...`), over loopback against the fake
 Workers AI upstream, with plain HTTP as Cloudflare documents the native endpoint (the `cloudflare`
-SDK cannot be pointed at a gateway's `.../workers-ai/`: tests/integration/test_workers_ai.py) and
+SDK sends a path of its own form: tests/integration/test_workers_ai.py) and
 the `websockets` client for the universal WebSockets API. Answers come in Cloudflare's envelope
 (`result.response`, `result.tool_calls`) and streams as `{"response": …}` and `tool_calls` events;
 a request's `prompt` is read as its `messages` are."""

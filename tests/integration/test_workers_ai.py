@@ -1,11 +1,10 @@
 """Workers AI through the gateway, against the fake upstream on loopback.
 
 The native endpoint is called over plain HTTP, as Cloudflare's AI Gateway docs do (curl): the
-official `cloudflare` SDK cannot be pointed at `.../workers-ai/`. Its base URL is the API root
-(`https://api.cloudflare.com/client/v4`) to which `client.ai.run` always adds
-`/accounts/{account_id}/ai/run/{model}`, so no base URL makes it send `.../workers-ai/{model}`;
-and `run` parses no SSE stream. The OpenAI-compatible endpoints are driven by the `openai` SDK,
-as Cloudflare documents them (`base_url=.../workers-ai/v1`).
+official `cloudflare` SDK adds `/accounts/{account_id}/ai/run/{model}` to its base URL, a path of
+its own form (test_workers_ai_sdk_paths.py), and its `run` parses no SSE stream. The
+OpenAI-compatible endpoints are driven by the `openai` SDK, as Cloudflare documents them
+(`base_url=.../workers-ai/v1`).
 """
 
 from __future__ import annotations

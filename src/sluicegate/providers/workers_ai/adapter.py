@@ -96,7 +96,8 @@ class WorkersAI:
         if is_openai_compatible(route):
             return facts
         # The model is the path: `@cf/meta/llama-3.1-8b-instruct`, or `@cf%2Fmeta%2F...` as the
-        # cloudflare SDK encodes it.
+        # cloudflare SDK encodes it (its `accounts/{id}/ai/run/` before it is taken off by the Plan
+        # stage, which reads the request again: pipeline/workers_ai_account.py).
         cacheable = isinstance(facts.payload, dict)  # a native run is a generation or an embedding
         return dataclasses.replace(facts, model=unquote(route.path) or None, cacheable=cacheable)
 
