@@ -34,11 +34,15 @@ export function providerKeysCard(api, slug, providers) {
                 "tr",
                 { dataset: { provider: k.provider, name: k.name, status: k.status } },
                 h("td", {}, k.provider),
-                h("td", { class: "mono" }, k.name),
+                h(
+                  "td",
+                  {},
+                  h("div", { class: "mono" }, k.name),
+                  h("div", { class: "mono fingerprint small muted", title: "fingerprint" }, k.fingerprint),
+                  h("div", { class: "stored small muted" }, "stored ", time(k.created_at).split(" ").map((part) => [h("span", { class: "nowrap" }, part), " "])),
+                ),
                 h("td", { class: "num" }, String(k.weight)),
                 h("td", { class: `key-state ${k.status}` }, state(k)),
-                h("td", { class: "mono fingerprint" }, k.fingerprint),
-                h("td", { class: "nowrap" }, time(k.created_at)),
                 h(
                   "td",
                   { class: "actions" },
@@ -47,7 +51,7 @@ export function providerKeysCard(api, slug, providers) {
                 ),
               ),
             )
-          : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No stored keys: requests bring their own.")),
+          : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No stored keys: requests bring their own.")),
       );
     } catch (error) {
       if (current()) report(error);
@@ -102,7 +106,8 @@ export function providerKeysCard(api, slug, providers) {
     { class: "card keys", "aria-label": "Provider keys" },
     h("h2", {}, "Provider keys"),
     h("p", { class: "muted small" }, "Used by requests that bring no key of their own, spread over a provider's keys by weight. A key the provider refuses (401/403) is disabled; one it rate-limits (429) rests. Stored sealed; never shown again, only a fingerprint."),
-    h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Name", "Weight", "State", "Fingerprint", "Stored", ""].map((c) => h("th", {}, c)))), rows),
+    // In a narrow card the table scrolls inside it, not the page sideways.
+    h("div", { class: "rows-wrap" }, h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Key", "Weight", "State", ""].map((c) => h("th", {}, c)))), rows)),
     h("div", { class: "inline-form" }, provider, name, weight, key, storeButton),
     problem,
   );

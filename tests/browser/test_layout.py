@@ -1,0 +1,53 @@
+"""The dashboard's layout in Chromium: nothing runs off its card or off the screen, at a desktop size
+and at a phone's width."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tests.browser.conftest import sign_in
+from tests.conftest import RunningGateway
+from tests.fakes.openai_server import FakeOpenAI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+GATEWAY = "/api/v1/accounts/local/gateways/default"
+
+
+def scroll_width(page: Page) -> tuple[int, int]:
+    """How wide the page's content is, and the window: more content than window scrolls sideways."""
+    widths: list[int] = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    return widths[0], widths[1]
+
+
+def right_edge(locator: Locator) -> float:
+    box = locator.bounding_box()
+    assert box, locator
+    return box["x"] + box["width"]
+
+
+def test_the_provider_keys_table_fits_its_card(
+    page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-the-layout-test")
+    stored = gateway.http.put(
+        f"{GATEWAY}/provider-keys/openai/default", json={"key": "sk-proj-0123456789abcdef"}
+    )
+    assert stored.is_success, stored.text
+    assert gateway.http.patch(f"{GATEWAY}/provider-keys/openai/default", json={"enabled": False}).is_success
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    sign_in(page, gateway)
+    page.click("nav >> text=Gateways")
+    page.click("tr[data-slug=default] >> text=Edit")
+    card = page.locator("section[aria-label='Provider keys']")
+    row = card.locator("tr[data-provider=openai]")
+    row.wait_for()
+
+    content, window = scroll_width(page)
+    assert content <= window  # was 1675 at 1400
+    edge = right_edge(card)
+    assert right_edge(card.locator("table.keys")) <= edge
+    for button in ("Enable", "Remove"):
+        assert right_edge(row.locator(f"text={button}")) <= edge  # Remove was at x=1591
