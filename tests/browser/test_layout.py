@@ -51,3 +51,38 @@ def test_the_provider_keys_table_fits_its_card(
     assert right_edge(card.locator("table.keys")) <= edge
     for button in ("Enable", "Remove"):
         assert right_edge(row.locator(f"text={button}")) <= edge  # Remove was at x=1591
+
+
+def test_no_page_scrolls_sideways_at_a_phones_width(
+    page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-the-layout-test")
+    stored = gateway.http.put(
+        f"{GATEWAY}/provider-keys/openai/default", json={"key": "sk-proj-0123456789abcdef"}
+    )
+    assert stored.is_success, stored.text
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, gateway)
+    pages = {
+        "Overview": "[data-chart] .uplot",
+        "Accelerator": "[data-chart] .uplot",
+        "Logs": "table.logs",
+        "Spend": "[data-figure=Requests]",
+        "Gateways": "tr[data-slug=default]",
+        "Tokens": "fieldset.scopes",
+    }
+    for name, drawn in pages.items():
+        page.click(f"nav >> text={name}")
+        page.locator(drawn).first.wait_for()
+        assert scroll_width(page) == (375, 375), name
+    admin = page.locator("fieldset.scopes input[value=admin]")
+    assert right_edge(admin) <= 375  # the scopes ended at 452 px
+
+    page.click("nav >> text=Gateways")
+    page.click("tr[data-slug=default] >> text=Edit")
+    page.locator("section[aria-label='Provider keys'] tr[data-provider=openai]").wait_for()
+    assert scroll_width(page) == (375, 375)  # was 731
+    assert right_edge(page.locator("[data-field='settings.cache_ttl'] input")) <= 375
+    page.click("tr[data-slug=default] >> text=Endpoints")
+    page.locator("section[aria-label=Endpoints]").wait_for()
+    assert scroll_width(page) == (375, 375)
