@@ -27,7 +27,9 @@ export function gatewaysPage(context, main) {
 
   function createForm() {
     const name = h("input", { name: "name", required: true, placeholder: "Production", maxlength: 200 });
-    const slug = h("input", { name: "slug", placeholder: "derived from the name", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?" });
+    // The server's SLUG_PATTERN. Chrome compiles `pattern` with the v flag, where a `-` in a class
+    // must be escaped: unescaped, the pattern is invalid, logged as an error, and checks nothing.
+    const slug = h("input", { name: "slug", placeholder: "derived from the name", pattern: "[a-z0-9]([a-z0-9\\-]{0,62}[a-z0-9])?" });
     const submit = h("button", { type: "submit" }, "Create gateway");
     return h(
       "form",
