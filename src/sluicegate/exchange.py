@@ -124,6 +124,10 @@ class Step:
     # set by the cache stages when one would; 0: none. A JSON answer asked for whole is read whole
     # up to the larger of this and 1 MiB (forward.py's `whole_limit`).
     storable_bytes: int = 0
+    # Top-level fields of `body` the forward stage leaves out (pipeline/unsent_fields.py): those of
+    # a compat chat client's request its provider refuses and that change no answer
+    # (`OpenAICompatible.chat_refuses`). The caches, the log and the guardrails see the client's body.
+    unsent: frozenset[str] = frozenset()
 
     def stored_secrets(self) -> tuple[str, ...]:
         """Every value the gateway may add to this step from storage, never to be shown or logged:

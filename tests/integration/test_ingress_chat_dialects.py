@@ -11,46 +11,17 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from aiohttp import web
 
 from tests.conftest import RunningGateway
-from tests.fakes.base import Behavior, Call
+from tests.fakes.mistral_server import FakeMistral
 from tests.fakes.openai_server import FakeOpenAI
 
 QUESTION = "what is the capital of France"
-# The fields of Mistral's chat request (https://docs.mistral.ai/api/#tag/chat, the `mistralai`
-# SDK's ChatCompletionRequest): any other is refused.
-MISTRAL_FIELDS = frozenset(
-    {
-        "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop", "random_seed",
-        "metadata", "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty",
-        "n", "prediction", "parallel_tool_calls", "prompt_mode", "safe_prompt",
-    }
-)  # fmt: skip
 TOOL: Any = {
     "type": "function",
     "name": "lookup_capital",
     "parameters": {"type": "object", "properties": {"country": {"type": "string"}}},
 }
-
-
-class FakeMistral(FakeOpenAI):
-    """Mistral's chat API: a field it lacks is a 422 `extra_forbidden` naming it, as Mistral answers
-    (https://github.com/mistralai/platform-docs-public/issues/7); a stream reports its usage unasked."""
-
-    def _reject(self, request: web.Request, body: Any) -> web.Response | None:
-        extra = sorted(set(body) - MISTRAL_FIELDS) if isinstance(body, dict) else []
-        if extra:
-            detail = [
-                {"type": "extra_forbidden", "loc": ["body", key], "msg": "Extra inputs are not permitted"}
-                for key in extra
-            ]
-            error = {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error"}
-            return web.json_response(error, status=422)
-        return super()._reject(request, body)
-
-    def call_of(self, request: web.Request, number: int, body: dict[str, Any], behavior: Behavior) -> Call:
-        return super().call_of(request, number, {**body, "stream_options": {"include_usage": True}}, behavior)
 
 
 @pytest.fixture
@@ -154,7 +125,8 @@ def test_each_provider_gets_the_cap_it_documents_and_a_chat_clients_fields_go_as
     sent = lenient.requests[-1].json
     assert (sent.get("max_tokens"), sent.get("max_completion_tokens")) == (8, None)
     assert sent["stream_options"] == {"include_usage": True}  # a lenient server is asked for usage
-    # A chat client's own request goes as it came, whatever the provider makes of it.
+    # A chat client's own cap goes as it came, whatever the provider makes of it (only fields that
+    # change no answer are left out: test_compat_refused_fields.py).
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(
             model="mistral/mistral-small-latest",

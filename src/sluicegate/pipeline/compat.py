@@ -276,7 +276,10 @@ class _StepBuilder:
             if self._hub and facts.stream:  # Messages and Responses always report usage: the
                 # gateway's count where the server sends none (compat_answers.py)
                 answer = partial(chat_with_usage, slug, estimate(self._counter, facts.payload, facts.model))
-            return Step(provider, route, headers, body, facts, policy, answer=answer)
+            # A chat client's fields the server refuses and that change no answer go nowhere (its
+            # own endpoint sends them as they came); a request the gateway wrote has none.
+            unsent = provider.chat_refuses if path == CHAT else frozenset()
+            return Step(provider, route, headers, body, facts, policy, answer=answer, unsent=unsent)
         target = self._targets.get(slug)
         if target is None or path != CHAT:
             # Translations speak chat only: another path is served by the providers it passes to as it is.

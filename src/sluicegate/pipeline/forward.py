@@ -16,6 +16,7 @@ from sluicegate.errors import UpstreamTimeout
 from sluicegate.exchange import Reply, Step
 from sluicegate.pipeline.error_echoes import mask_answer_headers
 from sluicegate.pipeline.stream_usage import upstream_body
+from sluicegate.pipeline.unsent_fields import without_unsent
 from sluicegate.providers.base import Provider
 from sluicegate.providers.stream_errors import NOT_AN_ERROR, UNDECIDED, Opening
 from sluicegate.upstream import Transport, UpstreamRequest, UpstreamResponse
@@ -64,7 +65,8 @@ class Forwarder:
                 step.base_url or self._base_urls.get(provider.name, provider.default_base_url), step.route
             ),
             headers=step.headers,
-            body=upstream_body(step),  # (a chat stream asks for its usage: stream_usage.py)
+            # (a chat stream asks for its usage: stream_usage.py; fields it refuses are left out)
+            body=without_unsent(step, upstream_body(step)),
             timeout=self._exchange_timeout,
             # An account's custom provider: a host the account chose, whose addresses are checked.
             account_host=isinstance(provider, AccountProvider),

@@ -139,7 +139,8 @@ class OpenAICompatible:
         """A chat request the gateway wrote (for a Messages or Responses client: ingress/) as this
         server takes it: capped in `chat_cap`, without the fields it refuses, which only tag or
         tune (`user`) or which it does without (`stream_options`: it reports a stream's usage
-        unasked). A chat client's own request is never changed: these are the gateway's choices."""
+        unasked). A chat client's own request keeps its cap as it came; on the compat endpoint the
+        fields in `chat_refuses` are left out of it when it is sent (pipeline/unsent_fields.py)."""
         taken = {key: value for key, value in chat.items() if key not in self.chat_refuses}
         if self.chat_cap != WRITTEN_CAP and WRITTEN_CAP in taken:
             taken[self.chat_cap] = taken.pop(WRITTEN_CAP)
