@@ -123,6 +123,26 @@ def test_router_chat_completion(gateway: RunningGateway, fake: FakeHuggingFace) 
     assert records[True]["usage_estimated"] is False
 
 
+def test_a_router_chat_stream_is_asked_for_its_usage(gateway: RunningGateway, fake: FakeHuggingFace) -> None:
+    """huggingface_hub asks for no usage; the router takes `stream_options.include_usage`
+    (https://huggingface.co/docs/inference-providers/tasks/chat-completion), so the gateway asks
+    for it and the client gets the stream less that chunk. The old code logged an estimate."""
+    with InferenceClient(base_url=gateway.provider_url("huggingface"), token=TOKEN) as client:
+        chunks = list(client.chat_completion(MESSAGES, model=CHAT_MODEL, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: what is the capital of France"
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)  # no chunk it did not ask for
+    assert fake.requests[-1].json["stream_options"] == {"include_usage": True}
+    record = gateway.wait_for_logs(1)[0]
+    assert (record["usage_estimated"], record["tokens_out"]) == (False, 7)  # the fake's words
+    # An inference provider's own route goes as sent: not every provider is documented to take it.
+    status, _ = raw(
+        f"{gateway.provider_url('huggingface')}/together/v1/chat/completions",
+        {"model": CHAT_MODEL, "messages": MESSAGES, "stream": True},
+    )
+    assert status == 200
+    assert "stream_options" not in fake.requests[-1].json
+
+
 def test_chat_completion_on_a_model_url(gateway: RunningGateway, fake: FakeHuggingFace) -> None:
     answer = model_client(gateway, CHAT_MODEL).chat_completion(MESSAGES)
     assert answer.choices[0].message.content == "echo: what is the capital of France"

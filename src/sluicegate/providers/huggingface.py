@@ -265,6 +265,13 @@ class HuggingFace:
     def running_job(self, route: Route, body: bytes) -> RunningJob | None:
         return None  # its usage is in its answers: none leaves a job for the gateway to read
 
+    def asks_usage_at(self, route: Route) -> bool:
+        """Whether a chat stream at `route` goes asking for its usage chunk (pipeline/stream_usage.py):
+        at the router's own API, which documents `stream_options.include_usage`
+        (https://huggingface.co/docs/inference-providers/tasks/chat-completion). A provider's own
+        route and a model's URL go as sent: not every server behind them is documented to take it."""
+        return is_router(route)
+
 
 def is_router(route: Route) -> bool:
     """True for the router's OpenAI-compatible API (`v1/chat/completions`, `v1/models`, ...)."""
