@@ -47,7 +47,8 @@ default), reported in `cache_creation`. There is no minimum length. Ids count ca
 ("msg_fake_000001"). A request offering the server tools web search (`web_search_*`) or web fetch
 (`web_fetch_*`) has each used `max_uses` times (default 1), reported as Anthropic does in
 `usage.server_tool_use` ({"web_search_requests", "web_fetch_requests"}; streamed, in message_delta,
-message_start's counting none yet); the answer has no blocks of their results.
+message_start's counting none yet); the answer has no blocks of their results. Message Batches
+(create, list, retrieve, cancel, delete, results) are `anthropic_batches.py`'s.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.anthropic_batches import FakeBatches
 from tests.fakes.base import (
     BEHAVIOR_HEADER,
     CALL,
@@ -82,6 +84,8 @@ MAX_BREAKPOINTS = 4  # https://docs.anthropic.com/en/docs/build-with-claude/prom
 ALIASES = {"claude-opus-4-1": "claude-opus-4-1-20250805"}
 RATE_LIMIT_RESET = "2030-01-01T00:00:01Z"  # fixed, so a direct and a proxied answer are identical
 ERROR_MID_STREAM = web.RequestKey("fake_anthropic_error_mid_stream", bool)
+# The fields a POST body must have, by path (any other POST: `model`).
+REQUIRED = {"/v1/messages": ("model", "messages", "max_tokens"), "/v1/messages/batches": ("requests",)}
 
 # https://docs.anthropic.com/en/api/errors — status -> (error.type, error.message)
 ERRORS: dict[int, tuple[str, str]] = {
@@ -119,6 +123,7 @@ class FakeAnthropic(FakeUpstream):
         self.models = tuple(models)
         self._cache_lock = threading.Lock()
         self._cached_prompts: set[str] = set()
+        self.batches = FakeBatches(self._message, lambda: self.url, self.pause, _error)
 
     @property
     def base_url(self) -> str:
@@ -129,6 +134,7 @@ class FakeAnthropic(FakeUpstream):
         super().clear()
         with self._cache_lock:
             self._cached_prompts.clear()
+        self.batches.clear()
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -137,6 +143,7 @@ class FakeAnthropic(FakeUpstream):
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
+        self.batches.add_routes(app)
         return app
 
     @web.middleware
@@ -184,14 +191,16 @@ class FakeAnthropic(FakeUpstream):
         if API_VERSION_HEADER not in request.headers:
             message = "anthropic-version: header is required"
             return _error(400, "invalid_request_error", message, number)
-        if request.method != "POST":
-            return None
+        if request.method != "POST" or request.path.startswith("/v1/messages/batches/"):
+            return None  # (a batch's cancel has no body)
         if not isinstance(body, dict):
             return _error(400, "invalid_request_error", "Invalid JSON in request body", number)
-        required = ("model", "messages", "max_tokens") if request.path == "/v1/messages" else ("model",)
+        required = REQUIRED.get(request.path, ("model",))
         for name in required:
             if name not in body:
                 return _error(400, "invalid_request_error", f"{name}: Field required", number)
+        if request.path == "/v1/messages/batches":
+            return None  # each request's params are checked by the batches
         if request.path == "/v1/messages" and not isinstance(body["messages"], list):
             return _error(400, "invalid_request_error", "messages: Input should be a valid list", number)
         if (schema_error := _schema_error(body)) is not None:  # Anthropic checks each tool's schema
@@ -205,10 +214,10 @@ class FakeAnthropic(FakeUpstream):
             return _error(400, "invalid_request_error", message, number)
         return None
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        call = request[CALL]
+    def _message(self, call: Call) -> dict[str, Any]:
+        """The Message answering `call.body`, whole."""
         reply = self._reply(call)
-        message: dict[str, Any] = {
+        return {
             "id": f"msg_fake_{call.number:06d}",
             "type": "message",
             "role": "assistant",
@@ -218,6 +227,10 @@ class FakeAnthropic(FakeUpstream):
             "stop_sequence": reply.stop_sequence,
             "usage": reply.usage,
         }
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        call = request[CALL]
+        message = self._message(call)
         if call.behavior.wrong_shape:
             return web.json_response({"object": "chat.completion", "choices": []})
         if not call.body.get("stream"):

@@ -474,6 +474,12 @@ def test_the_url_of_a_provider_is_this_gateway_s_endpoint(
     assert cf.ai_gateway.urls.get("compat", account_id=ACCOUNT, gateway_id="default") == gw.provider_url(
         "compat"
     )
+    # Behind a TLS-terminating proxy that says where the client reached it, that is the origin.
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gateway.example"}
+    behind = cf.ai_gateway.urls.get(
+        "openai", account_id=ACCOUNT, gateway_id="default", extra_headers=forwarded
+    )
+    assert behind == gw.provider_url("openai").replace(gw.url, "https://gateway.example")
     with pytest.raises(NotFoundError) as typo:
         cf.ai_gateway.urls.get("anthropc", account_id=ACCOUNT, gateway_id="default")
     assert error_of(typo.value)["message"] == "unknown provider 'anthropc'; did you mean 'anthropic'?"

@@ -25,6 +25,7 @@ from sluicegate.endpoints.proxy import COMPAT
 from sluicegate.endpoints.schemas import KeyIn, parse_body, validate
 from sluicegate.errors import BadRequest, UnknownProvider
 from sluicegate.hints import did_you_mean
+from sluicegate.own_origin import gateway_origin
 from sluicegate.storage.base import StoredKey
 
 ALIAS = "default"
@@ -80,7 +81,8 @@ class CloudflareProviders:
         return success(provider_config(stored))
 
     async def url(self, request: web.Request) -> web.Response:
-        """This Sluicegate's endpoint for a provider (or `compat`), at the address the call came to."""
+        """This Sluicegate's endpoint for a provider (or `compat`), at the address the call came to
+        (or the one a proxy in front says it came to: own_origin.py)."""
         only(request.query)
         account, slug = request.match_info["account"], request.match_info["gateway"]
         await self._admin.gateway(account, slug)
@@ -91,7 +93,8 @@ class CloudflareProviders:
                 raise UnknownProvider(
                     f"unknown provider {provider!r}{did_you_mean(provider, known)}", providers=known
                 )
-        return success(f"{request.url.origin()}/v1/{account}/{slug}/{provider}")
+        origin = gateway_origin(request.headers, request.scheme) or str(request.url.origin())
+        return success(f"{origin}/v1/{account}/{slug}/{provider}")
 
 
 def _refuse_unservable(fields: ProviderConfigFields) -> None:

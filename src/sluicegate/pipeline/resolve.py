@@ -21,6 +21,7 @@ from sluicegate.pipeline import Handler
 from sluicegate.pipeline.auth import find_token
 from sluicegate.pipeline.header_values import SEMANTIC_THRESHOLD_HEADER, flag, semantic_threshold
 from sluicegate.pipeline.overrides import OVERRIDES_HEADER, parse_overrides
+from sluicegate.pipeline.own_links import link_answers
 from sluicegate.pipeline.retry_headers import policy_from_headers
 from sluicegate.pipeline.steps import PlanInput, Planner
 from sluicegate.pipeline.workers_ai_account import WorkersAIAccount
@@ -145,6 +146,8 @@ class Plan:
         for index, step in enumerate(plan.steps):  # once kept: a refusal is logged as a Workers AI one
             if step.base_url is None:  # (a host-in-path step has its host's)
                 step.base_url = self._upstreams.get(step.provider.name, step.provider.default_base_url)
+            if step.facts.links is not None:  # (an Anthropic batch's results_url)
+                link_answers(step, request)
             self._workers_ai.place(step, index if several else None)
         _refuse_unreadable(plan)
         return await call_next(exchange)

@@ -30,6 +30,7 @@ from sluicegate.types import Usage
 
 if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
+    from sluicegate.providers.answer_links import AnswerLinks
     from sluicegate.providers.conversation import ConversationReader
     from sluicegate.providers.error_shapes import ErrorShape
     from sluicegate.providers.output_caps import CapField
@@ -103,6 +104,9 @@ class RequestFacts:
     # for one (OpenAI's client secrets, a WebRTC call): the route path of the relayed session that
     # stands in for it, which the gateway checks and meters (pipeline/keys.py). None: not one.
     relayed_instead: str | None = None
+    # An answer that hands the client URLs of the provider's own to read next (Anthropic's batch
+    # `results_url`): the gateway's URLs go in their place (providers/answer_links.py).
+    links: AnswerLinks | None = None
 
 
 NO_FACTS = RequestFacts()

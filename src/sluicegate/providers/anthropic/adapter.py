@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from sluicegate.providers.answer_links import AnswerLinks
 from sluicegate.providers.anthropic.errors import ANTHROPIC_ERRORS
 from sluicegate.providers.anthropic.stream import messages_answer
 from sluicegate.providers.anthropic.texts import MESSAGE_BATCH_TEXTS, MESSAGES_TEXTS, MESSAGES_TOKEN_KEYS
@@ -66,6 +67,9 @@ OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_tokens_to_sample")
 # (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/web-search-tool), and the fee is
 # settled on the searches the answer reports, so such a request may use more than was reserved.
 SEARCHES_UNCAPPED = 10
+# A Message Batch (created, retrieved, listed, canceled) names where its results are read, at
+# Anthropic's host: https://docs.anthropic.com/en/api/retrieving-message-batches
+BATCH_LINKS = AnswerLinks(("results_url",))
 # Anthropic's usage fields that `Usage` is built from; a stream's later values replace earlier ones.
 _USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 
@@ -107,6 +111,8 @@ class Anthropic:
 
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         facts = json_facts(body, cacheable=route.path.rstrip("/").endswith("v1/messages"))
+        if "messages/batches" in route.path and not route.path.rstrip("/").endswith("/results"):
+            return replace(facts, links=BATCH_LINKS)  # a batch: its `results_url` is the gateway's
         searches = searches_allowed(facts.payload)
         return replace(facts, searches=searches) if searches else facts
 
