@@ -5,6 +5,10 @@
 import { clear, h, time, toast, whileBusy } from "./dom.js";
 import { newestOnly } from "./loads.js";
 
+// The gateway's rule for a key name (KEY_NAME_PATTERN in routing/keypool.py), checked before the
+// name goes in a URL, where the browser would fold a name `.` or `..` away (and call another path).
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 export function providerKeysCard(api, slug, providers) {
   const rows = h("tbody");
   const problem = h("p", { class: "error small", role: "alert", hidden: true });
@@ -62,10 +66,12 @@ export function providerKeysCard(api, slug, providers) {
   async function store() {
     problem.hidden = true;
     if (!key.value) return report(new Error("Paste the provider's key first."));
+    const keyName = name.value || "default";
+    if (!KEY_NAME.test(keyName)) return report(new Error(`key name '${keyName}': 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`));
     await whileBusy(storeButton, async () => {
       try {
         const body = { key: key.value, ...(weight.value ? { weight: Number(weight.value) } : {}) };
-        const stored = await api.request("PUT", keyPath(provider.value, name.value || "default"), { body });
+        const stored = await api.request("PUT", keyPath(provider.value, keyName), { body });
         key.value = "";
         toast(`Key ${stored.name} for ${stored.provider} stored (${stored.fingerprint})`, "success");
         await load();

@@ -9,6 +9,10 @@ import { routeErrorNotice } from "./notices.js";
 import { canonical } from "./settings-form.js";
 
 const CHECK_DELAY_MS = 250;
+// The gateway's rule for a route name (ROUTE_NAME in routing/route.py), checked before the name goes
+// in a URL, where the browser would fold a name `.` or `..` away (and call another path).
+const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const badName = (route) => (ROUTE_NAME.test(route) ? null : `routes.${route}: a route name is 1 to 64 letters, digits, - or _, starting with a letter or digit`);
 
 // `onErrors(route_errors)` after each load, so the gateway's summary follows a fixed route.
 // `session` names who saved each version: a token's name rather than its id, where it is known.
@@ -114,6 +118,7 @@ export function routesCard(api, slug, onErrors = () => {}, session = null) {
     }
     clear(flow, drawing(node, ""));
     if (!name.value) return say("Name the route to check it.", true);
+    if (badName(name.value)) return say(badName(name.value), true);
     try {
       await api.request("POST", path(name.value, "/validate"), { body: node });
       if (mine === asked) say("Valid route.", false);
@@ -130,6 +135,7 @@ export function routesCard(api, slug, onErrors = () => {}, session = null) {
       return say(`Not JSON: ${error.message}`, true);
     }
     dropCheck();
+    if (badName(name.value)) return say(badName(name.value), true);
     // Off until the answer comes: a double click must not save two versions.
     await whileBusy(saveButton, async () => {
       try {
