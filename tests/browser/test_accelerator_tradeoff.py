@@ -52,3 +52,6 @@ def test_the_accelerator_view_charts_the_what_if_and_shows_shadow_precision(
     assert hits == 30 + 16
     (savings,) = chart_totals(page, "Estimated savings by threshold (USD)")
     assert savings > 0
+    for title in ("Semantic hits by threshold", "Estimated savings by threshold (USD)"):
+        x = page.locator(f'[data-chart="{title}"] .u-legend .u-series').first
+        expect(x.locator(".u-label")).to_have_text("Threshold")  # was "Time"

@@ -5,11 +5,11 @@ export const COLORS = ["#0284c7", "#f59e0b", "#10b981", "#e11d48", "#7c3aed", "#
 // A chart of `series` ([{label, values, color?, format?}]) over `times` (epoch seconds),
 // filling `container` and following its width. Returns the uPlot instance; call its
 // `dispose()` when the chart leaves the page. With `xFormat`, the x values are plain numbers
-// (e.g. thresholds), shown with it, instead of times. With `utc`, times are shown in UTC (the
+// (e.g. thresholds), shown with it and named `xLabel` in the legend, instead of times. With `utc`, times are shown in UTC (the
 // API's day buckets start at 00:00 UTC: in local time they would be labelled with the day before
 // or after). The y axis is labelled with `format(value, { step })`, `step` being the spacing of
 // its ticks (so that neighbours differ), and is as wide as its longest label.
-export function timeChart(container, { times, series, format = (v) => v, height = 220, stacked = false, xFormat = null, utc = false }) {
+export function timeChart(container, { times, series, format = (v) => v, height = 220, stacked = false, xFormat = null, xLabel = "x", utc = false }) {
   const width = Math.max(container.clientWidth, 280);
   const when = (v) => (utc ? `${new Date(v * 1000).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : new Date(v * 1000).toLocaleString());
   const options = {
@@ -39,7 +39,7 @@ export function timeChart(container, { times, series, format = (v) => v, height 
       },
     ],
     series: [
-      { label: utc ? "Time (UTC)" : "Time", value: (u, v) => (v === null ? "–" : xFormat ? xFormat(v) : when(v)) },
+      { label: xFormat ? xLabel : utc ? "Time (UTC)" : "Time", value: (u, v) => (v === null ? "–" : xFormat ? xFormat(v) : when(v)) },
       ...series.map((s, i) => {
         const color = s.color || COLORS[i % COLORS.length];
         return {

@@ -111,7 +111,7 @@ function thresholds(effective) {
 // Threshold what-if: hits and savings had each threshold been in force, from the logged lookups.
 function whatIf(report) {
   const rows = report.thresholds;
-  const x = { xs: rows.map((r) => r.threshold), xFormat: (v) => v.toFixed(2) };
+  const x = { xs: rows.map((r) => r.threshold), xFormat: (v) => v.toFixed(2), xLabel: "Threshold" };
   return [
     {
       ...chart("Semantic hits by threshold", [
@@ -172,7 +172,7 @@ function analyticsPage(context, main, title, layout, more = null) {
       const plot = h("div", { class: "plot" });
       grid.append(h("section", { class: "card chart", dataset: { chart: spec.title } }, h("h2", {}, spec.title), plot));
       const times = spec.xs || latest.series.map((p) => p.start);
-      return timeChart(plot, { times, series: spec.series, format: spec.format, xFormat: spec.xFormat, utc: utc && !spec.xFormat });
+      return timeChart(plot, { times, series: spec.series, format: spec.format, xFormat: spec.xFormat, xLabel: spec.xLabel, utc: utc && !spec.xFormat });
     });
     updated.textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}`;
   }
