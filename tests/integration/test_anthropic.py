@@ -13,6 +13,7 @@ from anthropic.types import MessageParam, TextBlockParam
 
 from tests.conftest import RunningGateway
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.integration.test_semantic import stored
 
 MODEL = "claude-sonnet-4-6"
 MESSAGES: list[MessageParam] = [{"role": "user", "content": "what is the capital of France"}]
@@ -307,6 +308,33 @@ def test_a_cached_answer_is_kept_apart_by_the_betas_asked_for(
     assert status("interleaved-thinking-2025-05-14") == "MISS"
     assert [status(None), status("context-1m-2025-08-07")] == ["HIT", "HIT"]
     assert len(fake.requests) == 3
+
+
+def test_a_cached_answer_is_kept_apart_by_the_api_version(
+    gateway: RunningGateway, fake: FakeAnthropic, client: anthropic.Anthropic
+) -> None:
+    # The API version decides the answer's shape and defaults: an answer stored under one version is
+    # not served to a request under another, by the exact cache nor by the semantic one.
+    def status(version: str, question: str = "what is the capital of France") -> str:
+        answer = client.messages.with_raw_response.create(
+            model=MODEL,
+            max_tokens=256,
+            messages=[{"role": "user", "content": question}],
+            extra_headers={"anthropic-version": version},
+        )
+        return answer.headers["cf-aig-cache-status"]
+
+    gateway.configure(cache_enabled=True)
+    assert [status("2023-06-01"), status("2023-01-01")] == ["MISS", "MISS"]
+    assert [status("2023-06-01"), status("2023-01-01")] == ["HIT", "HIT"]
+    gateway.configure(cache_enabled=False, semantic_cache_enabled=True)
+    question = "which city is the capital of Spain"
+    assert status("2023-06-01", question) == "MISS"
+    stored(gateway, 1)  # (entries are stored after the answer)
+    assert status("2023-01-01", question) == "MISS"
+    stored(gateway, 2)
+    assert status("2023-01-01", question) == "HIT"
+    assert [r.header("anthropic-version") for r in fake.requests] == ["2023-06-01", "2023-01-01"] * 2
 
 
 def test_a_stream_that_ends_in_an_error_event_is_not_cached(

@@ -25,11 +25,12 @@ it. So each step's upstream is part of every key: the base URL the Plan stage re
 before it was part of them are never computed again: those entries miss and expire.
 
 All three also hold the headers that change the provider's answer (`Provider.answer_headers`:
-Anthropic's `anthropic-beta`), when sent, and Fastly's segment (`x-semantic-cache-key`, `segment_of`):
-Fastly serves a cached answer only to requests "whose x-semantic-cache-key matches", so a segment
-(often a tenant) never gets another's answer from any cache, nor waits for another's identical
-request in flight (coalescing is by key). The exact and named keys hold it only when one other than
-`_default_` is sent: the keys of requests without one stay as they were.
+Anthropic's `anthropic-beta` and `anthropic-version`), when sent, and Fastly's segment
+(`x-semantic-cache-key`, `segment_of`): Fastly serves a cached answer only to requests "whose
+x-semantic-cache-key matches", so a segment (often a tenant) never gets another's answer from any
+cache, nor waits for another's identical request in flight (coalescing is by key). The exact and
+named keys hold it only when one other than `_default_` is sent: the keys of requests without one
+stay as they were.
 
 With the gateway's `cache_per_key` (the default), all three also hold the provider credentials the
 client brings, or the name of the stored key it chose (`cf-aig-byok-alias`); stored keys are

@@ -87,7 +87,8 @@ class Anthropic:
     realtime: bool = False  # no realtime WebSocket sessions
     conversations: tuple[ConversationReader, ...] = OPENAI_CONVERSATIONS  # Messages; legacy Text Completions
     key_param: str | None = None
-    answer_headers: tuple[str, ...] = ("anthropic-beta",)  # betas change the answer
+    # Betas and the API version change the answer (https://docs.anthropic.com/en/api/versioning).
+    answer_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
     error_shape: ErrorShape | None = ANTHROPIC_ERRORS  # `{"type": "error", "error": {"type", …}}`
     host: str = "api.anthropic.com"
     # Messages; the OpenAI SDK compatibility's chat; the legacy Text Completions' `prompt`.
