@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from sluicegate.gateway import RateLimitRule, plain
 
@@ -44,3 +45,17 @@ def test_plain_numbers_are_what_decimal_makes_of_them(value: float) -> None:
 def test_a_rule_without_a_name_is_labelled_in_plain_figures() -> None:
     rule = RateLimitRule(limit=0.00001, period=86400, unit="cost")
     assert rule.label == "0.00001 USD per 86400 s (fixed, per gateway)"
+
+
+def test_a_misspelt_metadata_scope_suggests_the_field_once() -> None:
+    cases = {
+        "metdata.user": "metadata.user",  # was 'metadata.metdata.user'
+        "meta.team": "metadata.team",
+        "Metadata.user": "metadata.user",
+        "user": "metadata.user",
+        "user.id": "metadata.user.id",  # a dotted field whose head is no misspelt "metadata"
+    }
+    for scope, meant in cases.items():
+        with pytest.raises(ValidationError) as refused:
+            RateLimitRule(limit=1, period=60, scope=scope)
+        assert f"did you mean '{meant}' (a counter per value" in str(refused.value), scope

@@ -100,11 +100,13 @@ class RateLimitRule(BaseModel):
     @field_validator("scope", mode="before")
     @classmethod
     def _scope_named(cls, scope: Any) -> Any:
-        """A scope that is none of the forms, refused with the one probably meant: `user` is
-        `metadata.user` (a request's metadata field), `modle` is `model`."""
+        """A scope that is none of the forms, refused with the one probably meant: `user` (or
+        `metdata.user`) is `metadata.user` (a request's metadata field), `modle` is `model`."""
         if not isinstance(scope, str) or _SCOPE_RE.fullmatch(scope):
             return scope
-        field = scope.removeprefix("metadata.").strip()
+        head, dot, rest = scope.partition(".")  # `metdata.user`: `metadata.` misspelt, not a field
+        near = dot and difflib.get_close_matches(head.lower(), ["metadata"], n=1, cutoff=0.6)
+        field = (rest if near else scope).strip()
         if keyword := difflib.get_close_matches(scope, _SCOPES, n=1, cutoff=0.6):  # (hints.py imports this)
             meant = f"; did you mean {keyword[0]!r}?"
         elif re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", field):
