@@ -78,6 +78,12 @@ def carry_counters(saved: Sequence[RateLimitRule], rules: Sequence[Rule]) -> tup
     return tuple(carried)
 
 
+def absent_scope_value(scope: str) -> str:
+    """The scope value of a request that has none (no token, no model, no such metadata field): such
+    requests share one bucket, so that leaving the value out does not escape a per-value limit."""
+    return "anonymous" if scope == "token" else ""
+
+
 def gateway_bucket(account: str, gateway: str, index: int, rule: RateLimitRule, scope_value: str) -> Bucket:
     """The bucket of a gateway's rule `index` for one value of its scope ("" for `gateway`)."""
     return bucket(rule, gateway_key(account, gateway, rule_facts(rule).counter_at(index), scope_value))

@@ -75,7 +75,8 @@ class RateLimitRule(BaseModel):
     scope: str = Field(
         "gateway",
         pattern=SCOPE_PATTERN,
-        description="one counter for the gateway, or one per token, provider, model or metadata.<field>",
+        description="one counter for the gateway, or one per token, provider, model or metadata.<field>; "
+        "requests without one (no token, model or such metadata field) share one counter of their own",
     )
     reserve: int = Field(
         DEFAULT_RESERVE,

@@ -78,7 +78,10 @@ class BudgetUse(BaseModel):
 class Spender(SpendFigures):
     key: str | None = Field(description="the token id, user, team or model; null: requests without one")
     name: str | None = Field(None, description="a token's name (for an unlimited caller)")
-    budgets: list[BudgetUse] = Field(default_factory=list, description="rules counted per this spender")
+    budgets: list[BudgetUse] = Field(
+        default_factory=list,
+        description="rules counted per this spender (key null: the one bucket requests without one share)",
+    )
 
 
 class SpendPoint(SpendFigures):

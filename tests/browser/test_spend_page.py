@@ -67,3 +67,24 @@ def test_the_spend_page_shows_top_spenders_their_budgets_and_trend(
     expect(page.locator('[data-chart="Spend trend"] h2')).to_have_text("Spend trend: Team red")
     assert chart_totals(page, "Spend trend") == [pytest.approx(3 * one)]
     expect(rows.first).to_have_class("selected")
+
+
+def test_the_no_user_row_shows_the_bucket_requests_without_a_user_share(
+    page: Page, gateway: RunningGateway
+) -> None:
+    per_user = {"name": "per user", "limit": 5, "period": 3600, "scope": "metadata.user"}
+    gateway.configure(rate_limits=[per_user])
+    _, alice = mint(gateway, "alice", metadata={"user": "alice"})
+    ask(gateway, alice, 1)
+    ask(gateway, None, 2)
+    gateway.wait_for_logs(3)
+    sign_in(page, gateway)
+    page.click("nav >> text=Spend")
+    with page.expect_response(lambda r: "/spend" in r.url and "by=user" in r.url):
+        page.select_option("select[name=by]", "user")
+    nobody = page.locator("table.spenders tbody tr[data-key='']")
+    expect(nobody).to_contain_text("no user")
+    expect(nobody).to_have_attribute("title", "Requests without a user: they share one budget of each rule")
+    shared = nobody.locator('[data-budget="per user"]')  # was "no budget"
+    expect(shared).to_contain_text("3 requests left of 5 requests")
+    assert shared.locator("meter").get_attribute("value") == "2"

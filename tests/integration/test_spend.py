@@ -151,6 +151,28 @@ def test_each_spender_shows_what_is_left_of_its_budgets(gateway: RunningGateway,
     assert team["remaining"] == pytest.approx(7 * one)
 
 
+def test_requests_without_a_user_or_token_show_the_bucket_they_share(gateway: RunningGateway) -> None:
+    per_user = {"name": "per user", "limit": 2, "period": 3600, "scope": "metadata.user"}
+    per_token = {"name": "per token", "limit": 10, "period": 3600, "scope": "token"}
+    settings = {"rate_limits": [per_user, per_token]}
+    assert gateway.http.patch(
+        "/api/v1/accounts/local/gateways/default", json={"settings": settings}
+    ).is_success
+    _, alice = mint(gateway, "alice", metadata={"user": "alice"})
+    ask(gateway, alice)
+    ask(gateway, None, 2)
+    with pytest.raises(openai.RateLimitError):  # omitting the user does not escape the per-user limit
+        ask(gateway, None)
+    gateway.wait_for_logs(4)
+
+    by_user = {row["key"]: row for row in spend(gateway, by="user")["result"]}
+    [shared] = by_user[None]["budgets"]  # was [] ("no budget")
+    assert (shared["label"], shared["used"], shared["remaining"]) == ("per user", 2, 0)
+    assert [(b["label"], b["used"]) for b in by_user["alice"]["budgets"]] == [("per user", 1)]
+    by_token = {row["key"]: row for row in spend(gateway, by="token")["result"]}
+    assert [(b["label"], b["used"]) for b in by_token[None]["budgets"]] == [("per token", 2)]
+
+
 def test_a_token_limited_to_some_gateways_sees_only_their_spend(
     gateway: RunningGateway, spent: dict[str, str]
 ) -> None:

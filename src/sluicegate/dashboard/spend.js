@@ -126,7 +126,7 @@ export function spendPage(context, main) {
               dataset: { key: row.key ?? "", focus: row.key === null ? null : `spender:${row.key}` },
               class: row.key !== null && row.key === state.key ? "selected" : null,
               tabindex: row.key === null ? null : "0",
-              title: row.key === null ? null : "Show this spender's trend",
+              title: row.key === null ? `Requests without a ${label(result.by).toLowerCase()}: they share one budget of each rule` : "Show this spender's trend",
               onclick: () => pick(row),
               onkeydown: (event) => event.key === "Enter" && pick(row),
             },

@@ -9,9 +9,10 @@ Any other parameter is a 400 naming it and the one probably meant.
 
 Spend comes from the logs (`spend.py`). Budgets come from the rate-limit counters: each rule of
 the counted gateways scoped like `by` (`token`, `metadata.user`, `metadata.team`, `model`) for
-each spender listed, rules with scope `gateway` once, and, by token, each token's own rules. Like
-analytics it needs the `read` scope and a token limited to some gateways counts only those; token
-names and tokens' own rules are account data, shown to a caller not limited to gateways only.
+each spender listed (the row of requests without one: the bucket those share), rules with scope
+`gateway` once, and, by token, each token's own rules. Like analytics it needs the `read` scope and
+a token limited to some gateways counts only those; token names and tokens' own rules are account
+data, shown to a caller not limited to gateways only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Protocol, get_args
 import orjson
 from aiohttp import web
 
-from sluicegate.buckets import gateway_bucket, token_bucket
+from sluicegate.buckets import absent_scope_value, gateway_bucket, token_bucket
 from sluicegate.endpoints.analytics import check_span, finite_time
 from sluicegate.endpoints.guard import TOKEN, Guard
 from sluicegate.endpoints.log_params import parse_time
@@ -174,9 +175,10 @@ async def _add_budgets(
                 )
             elif rule.scope == scope:
                 for spender in result.result:
-                    if spender.key is not None:
-                        bucket = gateway_bucket(account, gateway.slug, index, rule, spender.key)
-                        wanted.append((spender.budgets, gateway.slug, rule, bucket))
+                    # Requests without a value (no user, no token) share a bucket of their own.
+                    value = absent_scope_value(scope) if spender.key is None else spender.key
+                    bucket = gateway_bucket(account, gateway.slug, index, rule, value)
+                    wanted.append((spender.budgets, gateway.slug, rule, bucket))
     if result.by == "token" and caller.gateways is None:
         tokens = {token.id: token for token in await database.list_tokens(account)}
         for spender in result.result:

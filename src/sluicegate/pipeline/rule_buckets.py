@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sluicegate.buckets import RuleFacts, bucket, gateway_key, rule_facts, token_key
+from sluicegate.buckets import RuleFacts, absent_scope_value, bucket, gateway_key, rule_facts, token_key
 from sluicegate.exchange import IncomingRequest, RequestPlan, Step
 from sluicegate.gateway import Gateway, RateLimitRule
 from sluicegate.storage.limiter import Bucket, Hold
@@ -135,8 +135,8 @@ def _scope_value(
     if scope == "provider":
         return step.provider.name if step else request.provider_name
     if scope == "model":
-        return (step.facts.model if step else None) or ""
+        return (step.facts.model if step else None) or absent_scope_value(scope)
     if scope == "token":
-        return token.id if token is not None else "anonymous"
+        return token.id if token is not None else absent_scope_value(scope)
     field = scope.removeprefix("metadata.")
-    return str(metadata.get(field, ""))  # requests without the field share one bucket
+    return str(metadata[field]) if field in metadata else absent_scope_value(scope)

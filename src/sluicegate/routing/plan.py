@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from sluicegate.buckets import absent_scope_value
 from sluicegate.errors import RateLimited
 from sluicegate.exchange import RetryPolicy
 from sluicegate.gateway import RateLimitRule
@@ -242,5 +243,6 @@ def _scope_value(scope: str, facts: RouteFacts) -> str:
     if scope == "gateway":
         return ""
     if scope == "token":
-        return facts.token_id or "anonymous"
-    return str(facts.metadata.get(scope.removeprefix("metadata."), ""))
+        return facts.token_id or absent_scope_value(scope)
+    field = scope.removeprefix("metadata.")
+    return str(facts.metadata[field]) if field in facts.metadata else absent_scope_value(scope)
