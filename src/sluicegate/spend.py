@@ -58,7 +58,9 @@ class SpendFigures(BaseModel):
         0.0, description="as the provider stated it, else estimated from the price table, or the custom cost"
     )
     unpriced: int = Field(
-        0, description="requests whose model has no known price (their cost is not in cost_usd)"
+        0,
+        description="requests whose model has no known price (their cost is not in cost_usd); an error"
+        " answer without usage cost nothing and is not one",
     )
 
 

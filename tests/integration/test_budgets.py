@@ -214,7 +214,9 @@ def test_an_unpriced_model_is_refused_where_spend_is_limited(
     )
     assert httpx.post(url, json=body).status_code == 200
     records = gateway.wait_for_logs(3)
-    assert [r["unpriced"] for r in records] == [False, False, True]
+    # Newest first: priced by fallback_price, by the custom cost; the 422 cost nothing (no usage).
+    assert [(r["status"], r["unpriced"]) for r in records] == [(200, False), (200, False), (422, False)]
+    assert "has no known price" in records[2]["error"]
     assert records[0]["cost_usd"] == pytest.approx((7 * 1 + 2 * 2) / 1e6)  # 7 in, "echo: hi" out
 
 

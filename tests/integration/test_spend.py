@@ -173,6 +173,28 @@ def test_requests_without_a_user_or_token_show_the_bucket_they_share(gateway: Ru
     assert [(b["label"], b["used"]) for b in by_token[None]["budgets"]] == [("per token", 2)]
 
 
+def test_error_answers_cost_nothing_and_are_not_unpriced(gateway: RunningGateway) -> None:
+    """A model no price covers: its answer is unpriced, its refusals and failures (no usage) are not."""
+    url = gateway.provider_url("openai") + "/chat/completions"
+    messages = [{"role": "user", "content": "hi"}]
+    for behavior, status in (("error-400", 400), ("rate-limited", 429), ("error-500", 500), ("", 200)):
+        answer = httpx.post(
+            url,
+            json={"model": "house-model-7", "messages": messages},
+            headers={"authorization": "Bearer sk-test", "x-fake-behavior": behavior},
+        )
+        assert answer.status_code == status, answer.text
+    records = gateway.wait_for_logs(4)
+    assert sorted((r["status"], r["unpriced"]) for r in records) == [
+        (200, True),
+        (400, False),  # were True: counted "+3 unpriced" beside a cost of nothing
+        (429, False),
+        (500, False),
+    ]
+    totals = spend(gateway, by="model")["totals"]
+    assert (totals["requests"], totals["unpriced"]) == (4, 1)
+
+
 def test_a_token_limited_to_some_gateways_sees_only_their_spend(
     gateway: RunningGateway, spent: dict[str, str]
 ) -> None:

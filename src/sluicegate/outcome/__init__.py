@@ -23,10 +23,11 @@ from sluicegate.types import Usage
 class Outcome:
     """A finished request's usage and cost. `cost_usd` is what the log shows (the request's
     `cf-aig-custom-cost` when it sent one), None when unknown; `unpriced` says the request named a
-    model that no price covers. `saved_usd`: on a cache hit, what its usage would have cost upstream
-    (None when unknown). `charged_usd`: what cost rules count, when that is not `cost_usd` (a
-    custom cost sent for a model the operator's prices know: see `pricing.py`). `model`: the model
-    the answer named, for a request that named none (a poll of a Replicate prediction).
+    model that no price covers and may have cost something (not an error answer without usage).
+    `saved_usd`: on a cache hit, what its usage would have cost upstream (None when unknown).
+    `charged_usd`: what cost rules count, when that is not `cost_usd` (a custom cost sent for a model
+    the operator's prices know: see `pricing.py`). `model`: the model the answer named, for a
+    request that named none (a poll of a Replicate prediction).
     `counted_in`: the log id of the request that already counted this usage's job (`Usage.job`):
     this one counts nothing. `cost_stated`: `cost_usd` is the charge the provider's answer stated
     (`Usage.cost_usd`), not the price table's; `cost_custom`: it is the request's custom cost."""

@@ -117,7 +117,9 @@ class Meter:
         return Outcome(
             usage,
             shown_cost,
-            stated is None and unpriced(exchange.request.method, step, price, answered, usage),
+            stated is None
+            and _billed(exchange, usage)
+            and unpriced(exchange.request.method, step, price, answered, usage),
             charged_usd=charged,
             model=answered if step.facts.model is None else None,
             cost_stated=stated is not None and custom_cost is None,
@@ -217,6 +219,17 @@ def client_reader(exchange: Exchange, step: Step) -> tuple[Provider, Route]:
 def _cut_short(exchange: Exchange) -> bool:
     """A stream that ended early: the client hung up, the upstream broke off or sent an error event."""
     return exchange.response.streamed and exchange.response.error is not None
+
+
+def _billed(exchange: Exchange, usage: Usage | None) -> bool:
+    """Whether the answer may have cost something: it reports usage, or it succeeded. A refusal or
+    failure without usage (a 400, 429 or 500; a stream that opened with the provider's error) cost
+    nothing: it is no request without a known price."""
+    if usage is not None:
+        return True
+    status = exchange.response.status
+    succeeded = 200 <= status < 300 or status == SWITCHING_PROTOCOLS
+    return succeeded and not (_cut_short(exchange) and opening_error(exchange.response.body) is not None)
 
 
 def _countable(exchange: Exchange, step: Step) -> bool:
