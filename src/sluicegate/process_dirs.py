@@ -39,7 +39,7 @@ def claim(root: Path, directory: Path) -> int:
 @contextlib.contextmanager
 def orphaned(directory: Path) -> Iterator[bool]:
     """Whether `directory` was left by a process no longer running; if so, its lock is ours inside."""
-    lock = _take(directory)
+    lock = take(directory)
     try:
         yield lock is not None
     finally:
@@ -57,7 +57,8 @@ def remove(directory: Path) -> None:
         _log.warning("could not remove the directory %s", directory)
 
 
-def _take(directory: Path) -> int | None:
+def take(directory: Path) -> int | None:
+    """The lock of `directory`, held, if no running process holds it (and it has one); else None."""
     try:
         lock = os.open(directory / LOCK, os.O_RDWR)
     except FileNotFoundError:

@@ -163,3 +163,108 @@ def test_a_gateway_killed_right_after_its_last_answer_keeps_the_whole_spend(
         second.process.terminate()
         assert second.process.wait(timeout=30) == 0, second.diagnostics()
     assert len(fake.requests) == served
+
+
+REQS = {"name": "reqs", "limit": 5, "period": 3600}
+
+
+def budget_used(server: ServerProcess) -> float:
+    """The `reqs` budget's `used` in the spend report of this gateway process."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        report = admin.get("/api/v1/accounts/local/spend")
+    assert report.status_code == 200, report.text
+    [budget] = report.json()["budgets"]
+    return float(budget["used"])
+
+
+def stop(*servers: ServerProcess) -> None:
+    """A clean stop (SIGTERM) of each, which must exit 0; killed if it never does."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.terminate()
+    for server in servers:
+        try:
+            assert server.process.wait(timeout=30) == 0, server.diagnostics()
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait()
+
+
+def two_gateways_admit(
+    tmp_path: Path, data: Path, fake: FakeOpenAI, counters_interval: str
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two gateway processes on one data directory (as `serve --workers 2` runs its workers), each
+    admitting requests of its own under `REQS` (3 and 2): while running, each counts on its own."""
+    first = start_server(tmp_path, data, fake, "first", counters_interval)
+    second: ServerProcess | None = None
+    try:
+        with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            set_rules(admin, REQS)
+        second = start_server(tmp_path, data, fake, "second", counters_interval)  # reads the rule anew
+        assert [ask(first.url).status_code for _ in range(3)] == [200] * 3
+        assert [ask(second.url).status_code for _ in range(2)] == [200] * 2
+        assert (budget_used(first), budget_used(second)) == (3, 2)
+    except BaseException:
+        stop(first, *([second] if second is not None else []))
+        raise
+    return first, second
+
+
+def test_gateways_sharing_a_data_directory_keep_both_counts_over_clean_restarts(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    data = tmp_path / "data"
+    first, second = two_gateways_admit(tmp_path, data, fake, counters_interval="0.2")
+    try:
+        deadline = time.monotonic() + 10
+        while counted(data) < 5 and time.monotonic() < deadline:  # both copies, 0.2 s behind
+            time.sleep(0.05)
+        assert counted(data) == 5  # the file holds both processes' counts, not the last copy's
+        stop(first)
+        restarted = start_server(tmp_path, data, fake, "restarted")  # beside `second`, running
+    except BaseException:
+        stop(first, second)
+        raise
+    try:
+        assert budget_used(restarted) == 5
+        refused = ask(restarted.url)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["x-ratelimit-rule"] == "reqs"
+    finally:
+        stop(restarted, second)
+    last = start_server(tmp_path, data, fake, "last")
+    try:
+        assert budget_used(last) == 5  # what `restarted` took over from `first` is not counted twice
+        assert ask(last.url).status_code == 429
+    finally:
+        stop(last)
+    assert len(fake.requests) == 5
+
+
+def test_gateways_sharing_a_data_directory_killed_keep_both_counts(tmp_path: Path, fake: FakeOpenAI) -> None:
+    """No copy to counters.db before the kills (a one-hour interval): both counts are in the two
+    charge journals alone, and each is counted once by the gateways started after them."""
+    data = tmp_path / "data"
+    first, second = two_gateways_admit(tmp_path, data, fake, counters_interval="3600")
+    for server in (first, second):
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+    assert counted(data) == 0
+    adopting = start_server(tmp_path, data, fake, "adopting")
+    try:
+        beside = start_server(tmp_path, data, fake, "beside")  # started after it took them over
+    except BaseException:
+        stop(adopting)
+        raise
+    try:
+        assert (budget_used(adopting), budget_used(beside)) == (5, 5)
+        assert [ask(server.url).status_code for server in (adopting, beside)] == [429, 429]
+    finally:
+        stop(adopting, beside)
+    last = start_server(tmp_path, data, fake, "last")
+    try:
+        assert budget_used(last) == 5
+    finally:
+        stop(last)
+    assert len(fake.requests) == 5

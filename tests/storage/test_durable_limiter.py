@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sluicegate.mapped_segment import written_part
@@ -244,3 +245,103 @@ async def test_a_copy_that_failed_is_written_with_the_next(
     await first.close()
     second = await opened()
     assert [u.used for u in await second.usage([COST, TOKENS], NOW)] == [0.375, 10]
+
+
+FIXED = Bucket("fixed requests", limit=100, period=60, sliding=False)
+
+
+def fixed_rows(tmp_path: Path, key: str) -> int:
+    with sqlite3.connect(tmp_path / "counters.db") as connection:
+        [(count,)] = connection.execute("SELECT count(*) FROM fixed_windows WHERE key = ?", (key,))
+        return int(count)
+
+
+async def test_limiters_sharing_the_file_each_keep_their_count_over_a_restart(
+    opened: Callable[..., DurableLimiter],
+) -> None:
+    """`serve --workers 2`: each worker counts on its own and copies to one file; the next start
+    counts what both counted, not the last copy's figure alone."""
+    first, second = await opened(), await opened()
+    await spend(first, 0.5, 0.25)
+    await spend(second, 0.5, 0.375)
+    for _ in range(3):
+        assert (await first.admit([Claim(FIXED, 1)], NOW)).allowed
+    assert (await second.admit([Claim(FIXED, 1)], NOW)).allowed
+    await first.close()
+    await second.close()
+    third = await opened()
+    assert [u.used for u in await third.usage([COST, FIXED], NOW)] == [0.625, 4]
+
+
+async def test_a_worker_restarted_beside_a_running_one_counts_both_and_nothing_twice(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    first, second = await opened(), await opened()
+    await spend(first, 0.25, 0.25)
+    await spend(second, 0.125, 0.125)
+    await second.flush()
+    await first.close()
+    restarted = await opened()  # beside `second`, still running
+    assert [u.used for u in await restarted.usage([COST], NOW)] == [0.375]
+    await spend(restarted, 0.0625, 0.0625)  # its own, beside the first's it took over
+    await spend(second, 0.5, 0.5)  # after `restarted` read the file: not in its figure
+    await restarted.close()
+    await second.close()
+    last = await opened()
+    assert [u.used for u in await last.usage([COST], NOW)] == [0.9375]
+    assert fixed_rows(tmp_path, "cost") == 1  # the rows of the processes gone are one now
+
+
+async def test_kills_and_restarts_of_workers_together_count_each_charge_once(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    first, second = await opened(), await opened()
+    await spend(first, 0.25, 0.25)
+    await first.flush()
+    await spend(first, 0.125, 0.125)  # in the journal alone
+    await spend(second, 0.5, 0.5)  # in the journal alone
+    await kill(first)
+    await kill(second)
+    third, fourth = await opened(), await opened()  # started together: one adopts, one reads
+    assert [u.used for u in await third.usage([COST], NOW)] == [0.875]
+    assert [u.used for u in await fourth.usage([COST], NOW)] == [0.875]
+    await spend(third, 0.0625, 0.0625)
+    await spend(fourth, 0.03125, 0.03125)
+    await kill(third)  # with what it adopted, never copied
+    await fourth.close()
+    fifth = await opened()
+    assert [u.used for u in await fifth.usage([COST], NOW)] == [0.96875]
+    await fifth.close()
+    sixth = await opened()
+    assert [u.used for u in await sixth.usage([COST], NOW)] == [0.96875]
+    assert fixed_rows(tmp_path, "cost") == 1
+    assert segments(tmp_path) == []
+
+
+async def test_an_older_releases_file_and_journal_are_read_as_figures_and_then_summed(
+    opened: Callable[..., DurableLimiter], tmp_path: Path
+) -> None:
+    """A file of one figure per window and a killed process's journal of whole figures, as an
+    older release left them: read once, and what the new workers count is added to them."""
+    window = NOW - 20
+    with sqlite3.connect(tmp_path / "counters.db") as connection:
+        connection.execute(
+            "CREATE TABLE fixed_windows (key TEXT PRIMARY KEY, window REAL NOT NULL,"
+            " used REAL NOT NULL, expires REAL NOT NULL)"
+        )
+        connection.execute("CREATE INDEX fixed_windows_expires ON fixed_windows (expires)")
+        connection.execute("INSERT INTO fixed_windows VALUES ('cost', ?, 0.25, ?)", (window, window + 3600))
+    journal = tmp_path / "counters-journal" / "killed"
+    journal.mkdir(parents=True)
+    (journal / "lock").touch()
+    lines = [[["f", "cost", window, figure, window + 3600]] for figure in (0.375, 0.5)]
+    (journal / "000000000001.log").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    first, second = await opened(), await opened()
+    assert [u.used for u in await first.usage([COST], NOW)] == [0.5]
+    assert [u.used for u in await second.usage([COST], NOW)] == [0.5]
+    await spend(first, 0.25, 0.25)
+    await spend(second, 0.125, 0.125)
+    await first.close()
+    await second.close()
+    third = await opened()
+    assert [u.used for u in await third.usage([COST], NOW)] == [0.875]

@@ -11,9 +11,16 @@ import pytest
 
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.storage import charge_journal
-from sluicegate.storage.charge_journal import ChargeJournal
-from sluicegate.storage.limiter import Changes
+from sluicegate.storage.charge_journal import ChargeJournal, Replayed
 from tests.segments import while_made_ahead
+
+
+def adopted(root: Path) -> Replayed:
+    """What a journal starting under `root` replays of the directories left there (no marks)."""
+    journal = ChargeJournal(root)
+    journal.claim()
+    journal.take_orphans()
+    return journal.adopt({})
 
 
 def test_a_sealed_segment_holds_the_lines_and_nothing_after(tmp_path: Path) -> None:
@@ -38,9 +45,9 @@ def test_a_segment_whose_writer_died_reads_back_without_its_zeros(tmp_path: Path
 
 def test_a_line_cut_short_by_a_kill_is_left_out_and_the_rest_replayed(tmp_path: Path) -> None:
     path = tmp_path / "1.log"
-    whole = b'[["f","k",1.0,2.0,3.0]]\n'
+    whole = b'[["d","k",1.0,2.0,3.0]]\n'
     path.write_bytes(whole + b'[["s","k",1.0,2' + b"\0" * 100)
-    replayed = Changes([], [])
+    replayed = Replayed([], [], [])
     charge_journal._read(path, replayed)
     assert replayed.fixed == [("k", 1.0, 2.0, 3.0)]
     assert replayed.sliding == []
@@ -51,13 +58,13 @@ def test_a_busy_journal_starts_new_segments_and_replays_them_all(
 ) -> None:
     monkeypatch.setattr(charge_journal, "SEGMENT_BYTES", 64)
     journal = ChargeJournal(tmp_path)
-    journal.open({})
+    journal.claim()
     for n in range(10):
         journal.append([("s", f"k{n}", float(n), 1.0, 99.0)])
     assert journal.seal() >= 5  # 10 lines of ~30 bytes in segments of 64
     journal._lock, lock = -1, journal._lock
     os.close(lock)  # the directory is left for another journal to adopt
-    replayed = ChargeJournal(tmp_path).open({})
+    replayed = adopted(tmp_path)
     assert sorted(replayed.sliding) == [(f"k{n}", float(n), 1.0, 99.0) for n in range(10)]
 
 
@@ -103,7 +110,7 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
     while the loop had to start a segment of its own is given up (a copy covers the segments up to
     the one being written, by number)."""
     journal = ChargeJournal(tmp_path)
-    journal.open({})
+    journal.claim()
     journal.append([("s", "k0", 0.0, 1.0, 99.0)])
     journal.seal()
     journal.prepare_next()
@@ -121,7 +128,7 @@ def test_the_journal_takes_the_segment_made_ahead_and_keeps_its_order(
     assert journal.seal() == 4  # the loop's segment: 3 was given to the one given up
     journal._lock, lock = -1, journal._lock
     os.close(lock)  # left for another journal to adopt
-    replayed = ChargeJournal(tmp_path).open({})
+    replayed = adopted(tmp_path)
     assert sorted(replayed.sliding) == [(f"k{n}", float(n), 1.0, 99.0) for n in range(3)]
 
 
@@ -131,7 +138,7 @@ def test_a_journal_closed_while_a_segment_is_made_ahead_keeps_none(
     """(The limiter closes its journal after its worker has stopped; this is the journal's own
     guard. Its directory may stay, with no segment, for the next start to adopt and remove.)"""
     journal = ChargeJournal(tmp_path)
-    journal.open({})
+    journal.claim()
     while_made_ahead(monkeypatch, journal.close)
     journal.prepare_next()
     assert journal._segments._next is None

@@ -5,15 +5,16 @@
 
 No fsync: a line copied into the shared mapping is in the kernel's page cache, which a killed
 process does not take with it (a power cut can; `mapped_segment.py` says why not write()). A line
-holds the rows `MemoryLimiter.changes()` will later carry for one call: ["f", key, window, settled,
-expires] (a fixed window's whole new figure, so replaying it twice is harmless) or ["s", key, at,
-amount, expires] (a use added to a sliding window, which must be replayed exactly once — hence
-the covered mark, written with the rows it covers).
+holds one call's counts, each added once: ["d", key, window, amount, expires] (an amount added to a
+fixed window) or ["s", key, at, amount, expires] (a use added to a sliding window). Both must be
+replayed exactly once — hence the covered mark, written with the rows it covers. (An older
+release wrote ["f", key, window, figure, expires], a fixed window's whole figure: read as such.)
 
 Each process writes numbered segments in a directory of its own, held by an exclusive `flock`
-(workers share the data directory). At start a process adopts the directories whose lock nobody
-holds: segments the directory's mark covers are deleted, the others are moved into its own
-directory (a rename: a segment is always in exactly one place, under one mark) and replayed.
+(workers share the data directory). At start a process takes the locks of the directories nobody
+holds (`take_orphans`), then adopts them: segments the directory's mark covers are deleted, the
+others are moved into its own directory (a rename: a segment is always in exactly one place, under
+one mark) and replayed.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
 from sluicegate import process_dirs
 from sluicegate.mapped_segment import MappedSegment, Sealer, written_part
 from sluicegate.numbered_segments import NumberedSegments
-from sluicegate.storage.limiter import Changes
 
 DIRECTORY = "counters-journal"
 SUFFIX = ".log"
@@ -40,6 +41,15 @@ SEGMENT_BYTES = 1 << 20
 PREFAULT_MIN_BYTES = 64 << 10
 Row = tuple[str, float, float, float]
 _log = logging.getLogger(__name__)
+
+
+class Replayed(NamedTuple):
+    """What adopted segments hold: amounts added to fixed windows, uses added to sliding ones, and
+    whole fixed-window figures (an older release's lines)."""
+
+    fixed: list[Row]
+    sliding: list[Row]
+    figures: list[Row]
 
 
 class ChargeJournal:
@@ -53,16 +63,40 @@ class ChargeJournal:
         self._number = 0  # the segment being written (or the last one, if none is open)
         self._segments = NumberedSegments(self._dir, SUFFIX, SEGMENT_BYTES, PREFAULT_MIN_BYTES)
         self._last_used = 0  # bytes the last segment sealed held
+        self._orphans: dict[str, int] = {}  # name -> the lock held, of directories left behind
 
-    def open(self, marks: Mapping[str, int]) -> Changes:
-        """Take a directory of our own, adopt those of killed processes, and return what their
-        segments hold beyond their `marks` (journal name -> highest segment covered)."""
+    def claim(self) -> None:
+        """Take a directory of our own (before the counter file names us as a running writer)."""
         self._lock = process_dirs.claim(self._root, self._dir)
-        replayed = Changes([], [])
+
+    def take_orphans(self) -> None:
+        """Hold the locks of the directories left by processes no longer running, for `adopt`."""
         for other in sorted(self._root.iterdir()):
             if other != self._dir and other.is_dir():
-                self._adopt(other, marks.get(other.name, 0), replayed)
+                lock = process_dirs.take(other)
+                if lock is not None:
+                    self._orphans[other.name] = lock
+
+    def running(self, name: str) -> bool:
+        """Whether the process that journaled as `name` may still run: its directory is there and
+        is not one `take_orphans` took (nor being adopted by another process)."""
+        return bool(name) and name not in self._orphans and (self._root / name).is_dir()
+
+    def adopt(self, marks: Mapping[str, int]) -> Replayed:
+        """Adopt the directories `take_orphans` took; what their segments hold beyond their `marks`
+        (journal name -> highest segment covered)."""
+        replayed = Replayed([], [], [])
+        try:
+            for name in sorted(self._orphans):
+                self._adopt(self._root / name, marks.get(name, 0), replayed)
+        finally:
+            self.release_orphans()
         return replayed
+
+    def release_orphans(self) -> None:
+        orphans, self._orphans = self._orphans, {}
+        for lock in orphans.values():
+            os.close(lock)
 
     def others(self) -> set[str]:
         """The journal directories present besides ours (live or not yet adopted)."""
@@ -118,38 +152,37 @@ class ChargeJournal:
         if not any(self._dir.glob(f"*{SUFFIX}")):
             process_dirs.remove(self._dir)
 
-    def _adopt(self, other: Path, covered: int, replayed: Changes) -> None:
-        with process_dirs.orphaned(other) as left:
-            if not left:
-                return
-            for segment in sorted(other.glob(f"*{SUFFIX}")):
-                if _number(segment) <= covered or not written_part(segment.read_bytes()):
-                    # In counters.db already (killed before deleting it), or made ahead, never written.
-                    segment.unlink()
-                    continue
-                target = self._segments.numbered()
-                self._number = _number(target)
-                os.rename(segment, target)
-                _read(target, replayed)
-            process_dirs.remove(other)
+    def _adopt(self, other: Path, covered: int, replayed: Replayed) -> None:
+        for segment in sorted(other.glob(f"*{SUFFIX}")):
+            if _number(segment) <= covered or not written_part(segment.read_bytes()):
+                # In counters.db already (killed before deleting it), or made ahead, never written.
+                segment.unlink()
+                continue
+            target = self._segments.numbered()
+            self._number = _number(target)
+            os.rename(segment, target)
+            _read(target, replayed)
+        process_dirs.remove(other)
 
 
-def _read(path: Path, into: Changes) -> None:
+def _read(path: Path, into: Replayed) -> None:
     """Add a segment's rows to `into`. A line without its newline, or unreadable, was cut short
     (a full disk, a power cut): left out, with a warning."""
     lines = written_part(path.read_bytes()).split(b"\n")
     if lines[-1]:
         _log.warning("the charge journal %s ends in a line cut short: left out", path)
+    kinds = {"d": into.fixed, "s": into.sliding, "f": into.figures}
     for line in lines[:-1]:
         try:
             rows = [
-                (kind, (key, at, amount, expires)) for kind, key, at, amount, expires in orjson.loads(line)
+                (kinds[kind], (key, at, amount, expires))
+                for kind, key, at, amount, expires in orjson.loads(line)
             ]
-        except (orjson.JSONDecodeError, ValueError, TypeError):
+        except (orjson.JSONDecodeError, ValueError, TypeError, KeyError):
             _log.warning("the charge journal %s holds an unreadable line: left out", path)
             continue
-        for kind, row in rows:
-            (into.fixed if kind == "f" else into.sliding).append(row)
+        for kept, row in rows:
+            kept.append(row)
 
 
 def _number(segment: Path) -> int:

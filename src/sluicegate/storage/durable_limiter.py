@@ -3,17 +3,19 @@ file behind it.
 
 Requests are judged by `MemoryLimiter` alone; no decision waits for the disk. Each admission or
 settlement that counts something appends one line to the charge journal (`charge_journal.py`: a
-copy into a mapped segment, no fsync) before the answer's last byte. Every `interval` seconds (1 s
-by default) a background task takes what settled since the last copy — each fixed window written
-to, as its whole figure, and each use added to a sliding window — and writes it on a thread of its
-own, in one transaction with the number of the last journal segment it covers; covered segments
-are then deleted. `open()` reads the file back, then replays the segments it does not cover, once.
-So neither a clean stop nor a killed process loses a settled use (a power cut may lose what the
-kernel had not written yet). Reservations still held are never written: the requests that made them
-did not finish, and a restart releases them.
+copy into a mapped segment, no fsync) before the answer's last byte: the amounts it adds. Every
+`interval` seconds (1 s by default) a background task takes what settled since the last copy —
+this process's own figure of each fixed window written to, and each use added to a sliding
+window — and writes it on a thread of its own (`counter_file.py`), in one transaction with the
+number of the last journal segment it covers; covered segments are then deleted. `open()` reads
+the file back, summing every process's figure, then replays the segments it does not cover, once.
+So neither a clean stop nor a killed process loses a settled use, whichever of the processes
+sharing the file counted it (a power cut may lose what the kernel had not written yet).
+Reservations still held are never written: the requests that made them did not finish, and a
+restart releases them.
 
-The file (`counters.db` in the data directory) holds two small tables, each row with the time after
-which it counts for nothing (expired rows are deleted as the copy goes), and the journals' marks.
+While running, each process counts on its own: what the others count after it started is not in
+its figures (`serve --workers N` admits up to N times a limit; Redis is for limits shared live).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,83 +32,13 @@ from typing import Any, TypeVar
 
 from sluicegate.startup import StartupError
 from sluicegate.storage.charge_journal import DIRECTORY, ChargeJournal
-from sluicegate.storage.limiter import Bucket, Changes, Claim, Hold, MemoryLimiter, Verdict
-from sluicegate.storage.sqlite_files import open_sqlite
+from sluicegate.storage.counter_file import CounterFile, Stored, windows
+from sluicegate.storage.limiter import Changes, Claim, Hold, MemoryLimiter, Verdict, window_start
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 FILE_NAME = "counters.db"
 DEFAULT_INTERVAL = 1.0
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS fixed_windows"
-    " (key TEXT PRIMARY KEY, window REAL NOT NULL, used REAL NOT NULL, expires REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS fixed_windows_expires ON fixed_windows (expires)",
-    "CREATE TABLE IF NOT EXISTS sliding_uses"
-    " (key TEXT NOT NULL, at REAL NOT NULL, amount REAL NOT NULL, expires REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS sliding_uses_expires ON sliding_uses (expires)",
-    # Per charge journal (one per process), the highest segment whose lines the tables above hold.
-    "CREATE TABLE IF NOT EXISTS journal_marks (journal TEXT PRIMARY KEY, covered INTEGER NOT NULL)",
-)
-
-
-class CounterFile:
-    """The SQLite file. Every method runs on the one thread that owns the connection."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._connection: sqlite3.Connection | None = None
-
-    def open(self, now: float) -> tuple[Changes, dict[str, int]]:
-        """Open (or create) the file and read back what has not expired, and the journals' marks."""
-        connection = open_sqlite(self._path)
-        for statement in _SCHEMA:
-            connection.execute(statement)
-        self._connection = connection
-        fixed = connection.execute(
-            "SELECT key, window, used, expires FROM fixed_windows WHERE expires > ?", (now,)
-        ).fetchall()
-        sliding = connection.execute(
-            "SELECT key, at, amount, expires FROM sliding_uses WHERE expires > ?", (now,)
-        ).fetchall()
-        marks = dict(connection.execute("SELECT journal, covered FROM journal_marks").fetchall())
-        return Changes(fixed, sliding), marks
-
-    def forget(self, journals: set[str]) -> None:
-        """Drop the marks of journals whose directory is gone (adopted, or removed at a clean stop)."""
-        if self._connection is not None and journals:
-            self._connection.executemany(
-                "DELETE FROM journal_marks WHERE journal = ?", [(j,) for j in journals]
-            )
-
-    def write(self, changes: Changes, now: float, journal: str, covered: int) -> None:
-        connection = self._connection
-        if connection is None:
-            raise RuntimeError("the counter file is not open")
-        connection.execute("BEGIN")
-        try:
-            connection.executemany(
-                "INSERT INTO fixed_windows VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
-                " SET window = excluded.window, used = excluded.used, expires = excluded.expires",
-                changes.fixed,
-            )
-            connection.executemany("INSERT INTO sliding_uses VALUES (?, ?, ?, ?)", changes.sliding)
-            connection.execute("DELETE FROM fixed_windows WHERE expires <= ?", (now,))
-            connection.execute("DELETE FROM sliding_uses WHERE expires <= ?", (now,))
-            connection.execute(
-                "INSERT INTO journal_marks VALUES (?, ?) ON CONFLICT (journal) DO UPDATE"
-                " SET covered = excluded.covered",
-                (journal, covered),
-            )
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
 
 class DurableLimiter(MemoryLimiter):
@@ -124,6 +57,9 @@ class DurableLimiter(MemoryLimiter):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Per fixed window, what the processes still running had counted when this one started:
+        # in its figures, never in the figure it writes as its own.
+        self._others: dict[str, tuple[float, float]] = {}
 
     async def open(self) -> None:
         """Read the file back and replay the journal; a file that cannot be read is a StartupError:
@@ -131,17 +67,33 @@ class DurableLimiter(MemoryLimiter):
         operator to decide (by moving the file away), not for the gateway to do quietly."""
         now = self._clock()
         try:
-            stored, replayed = await self._on_thread(self._read_back, now)
+            stored = await self._on_thread(self._read_back, now)
         except sqlite3.Error as exc:
             await self._on_thread(self._file.close)
             self._executor.shutdown(wait=True)
+            self._charges.close()
             raise StartupError(_unreadable(self._path, exc)) from exc
-        self.restore(stored, now)
-        # What the journal adds is in memory now, and goes into the next copy with its mark.
-        self.restore(replayed, now)
-        fixed = {row[0]: row for row in replayed.fixed if row[3] > now}  # the newest figure of each
-        self.unwritten(Changes(list(fixed.values()), [row for row in replayed.sliding if row[3] > now]))
+        self._take_back(stored, now)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="counters")
+
+    def _take_back(self, stored: Stored, now: float) -> None:
+        """Count what the file holds: the others' figures as they were, and this process's own
+        (taken over from processes gone, with what their journals added)."""
+        others = windows(stored.others, now, operator.add)
+        self._others = {key: (window, used) for key, window, used, _ in others.values()}
+        totals = windows([*others.values(), *stored.own], now, operator.add)
+        self.restore(Changes(list(totals.values()), stored.sliding), now)
+        self._covered = stored.covered
+
+    def changes(self) -> Changes:
+        """What settled since the last call, each fixed window as this process's own figure: the
+        others' part, read at start, is theirs to write."""
+        changes = super().changes()
+        fixed = []
+        for key, window, used, expires in changes.fixed:
+            others_window, others = self._others.get(key, (window, 0.0))
+            fixed.append((key, window, max(used - others, 0.0) if others_window == window else used, expires))
+        return Changes(fixed, changes.sliding)
 
     async def admit(self, claims: Sequence[Claim], now: float) -> Verdict:
         verdict = await super().admit(claims, now)
@@ -190,14 +142,16 @@ class DurableLimiter(MemoryLimiter):
             _log.exception("could not make the charge journal's next segment ahead")
 
     def _note(self, counted: Sequence[Claim], now: float) -> None:
-        """Journal what `changes()` will carry for these counts (on the request path)."""
+        """Journal the amounts these counts add (on the request path)."""
         rows = []
         for bucket, amount in counted:
+            if amount <= 0:
+                continue
             if bucket.sliding:
-                if amount > 0:
-                    rows.append(("s", bucket.key, now, amount, now + bucket.period))
-            elif bucket.key in self._fixed:
-                rows.append(("f", bucket.key, *self._settled(bucket)))
+                rows.append(("s", bucket.key, now, amount, now + bucket.period))
+            else:
+                window = window_start(bucket, now)
+                rows.append(("d", bucket.key, window, amount, window + bucket.period))
         if not rows:
             return
         try:
@@ -205,18 +159,22 @@ class DurableLimiter(MemoryLimiter):
         except OSError:  # counting goes on; the periodic copy still takes it
             _log.exception("could not append to the charge journal")
 
-    def _settled(self, bucket: Bucket) -> tuple[float, float, float]:
-        """A fixed window's start, settled figure (reservations left out) and expiry."""
-        window, used = self._fixed[bucket.key]
-        held_window, held = self._holding.get(bucket.key, (window, 0.0))
-        return window, max(used - held if held_window == window else used, 0.0), window + bucket.period
-
-    def _read_back(self, now: float) -> tuple[Changes, Changes]:
-        stored, marks = self._file.open(now)
-        replayed = self._charges.open(marks)
-        self._file.forget(set(marks) - self._charges.others())
+    def _read_back(self, now: float) -> Stored:
+        # Our directory first: from the file's transaction on, other processes starting see us
+        # running. The orphans' locks are held until they are adopted, in that transaction, so
+        # the marks read there are their last and no one else takes their rows or segments.
+        self._charges.claim()
+        self._charges.take_orphans()
+        try:
+            stored = self._file.open(now, self._charges)
+        finally:
+            self._charges.release_orphans()  # if not adopted (an error)
+        try:  # a segment left behind is harmless: the mark says it is covered
+            self._charges.covered(stored.covered)
+        except OSError:
+            _log.exception("could not delete covered segments of the charge journal")
         self._charges.prepare_next()  # so that the first count does not start a segment either
-        return stored, replayed
+        return stored
 
     async def _run(self) -> None:
         while not self._closing:
