@@ -81,7 +81,7 @@ from sluicegate.storage import (
     create_database,
     create_limiter,
 )
-from sluicegate.storage.cache import Cache
+from sluicegate.storage.cache import Cache, MemoryCache
 from sluicegate.storage.counted_once import counted_once
 from sluicegate.storage.redis_link import RedisConnection
 from sluicegate.storage.response_items import item_store
@@ -210,6 +210,12 @@ def create_app(
     jobs = RunningJobs(forwarder, outcomes, rate_limit.reserve_nothing, processes=workers)
     log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes, jobs=jobs)
     metrics.gauge("sluicegate_jobs_read", "Predictions left running, read until done", lambda: jobs.watching)
+    if isinstance(cache, MemoryCache) and cache.store is not None:
+        metrics.counter(
+            "sluicegate_cache_writes_dropped",
+            "Exact cache entries the database did not take (locked, down): kept in memory only",
+            lambda: cache.dropped_writes,
+        )
     resolve = Resolve(directory, tokens, settings.host_gateway)
     authenticate, plan, allow_list, inject_keys = (
         Authenticate(tokens),

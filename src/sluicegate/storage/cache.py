@@ -6,14 +6,19 @@ Keys are `{account}/{gateway}/{digest}`, so a purge by prefix never crosses gate
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from sluicegate.errors import DatabaseUnavailable
+
 _HEADER_LENGTH = struct.Struct(">I")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +98,22 @@ class CacheStore(Protocol):
 
 @dataclass
 class MemoryCache:
-    """An LRU bounded in bytes; with `store`, a write-behind layer over it that survives restarts."""
+    """An LRU bounded in bytes; with `store`, a write-behind layer over it that survives restarts.
+
+    The store never makes a request wait (docs/durability.md): a lookup it cannot answer (the
+    database down, or locked past the store's short wait) is a miss, and a store it cannot take is
+    dropped — the answer stays in memory — counted (`dropped_writes`) and logged once per outage,
+    as is its end. Stores waiting to be written hold at most `max_bytes`; past that one is dropped."""
 
     max_bytes: int
     store: CacheStore | None = None
     _entries: OrderedDict[str, CacheEntry] = field(default_factory=OrderedDict)
     _bytes: int = 0
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    _pending_bytes: int = 0
+    dropped_writes: int = 0  # stores the store did not take, since start
+    _failing_since: float | None = None  # (monotonic) the first store dropped in this outage
+    _dropped_then: int = 0  # `dropped_writes` when it began
 
     async def open(self) -> None:
         pass
@@ -111,7 +125,10 @@ class MemoryCache:
     async def get(self, key: str, now: float) -> CacheEntry | None:
         entry = self._entries.get(key)
         if entry is None and self.store is not None:
-            data = await self.store.cache_get(key)
+            try:
+                data = await self.store.cache_get(key)
+            except DatabaseUnavailable:
+                data = None  # a miss: answered from upstream, never a wait or a 503
             if data is not None:
                 entry = CacheEntry.decode(data)
                 self._remember(key, entry)
@@ -125,11 +142,43 @@ class MemoryCache:
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         self._remember(key, entry)
-        if self.store is not None:
-            # Written behind: a hit from this replica is served from memory meanwhile.
-            task = asyncio.create_task(self.store.cache_put(key, entry.encode(), entry.expires_at))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        if self.store is None:
+            return
+        if self._pending_bytes and self._pending_bytes + entry.size > self.max_bytes:
+            self._dropped("the stores waiting to be written hold the cache's size already")
+            return
+        # Written behind: a hit from this replica is served from memory meanwhile.
+        self._pending_bytes += entry.size
+        task = asyncio.create_task(self._write(self.store, key, entry))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _write(self, store: CacheStore, key: str, entry: CacheEntry) -> None:
+        try:
+            await store.cache_put(key, entry.encode(), entry.expires_at)
+        except DatabaseUnavailable as error:
+            self._dropped(str(error.__cause__ or error))
+        else:
+            if self._failing_since is not None:
+                _log.info(
+                    "the exact cache's entries are stored in the database again after %.1f s;"
+                    " %d were kept in memory only meanwhile",
+                    time.monotonic() - self._failing_since,
+                    self.dropped_writes - self._dropped_then,
+                )
+                self._failing_since = None
+        finally:
+            self._pending_bytes -= entry.size
+
+    def _dropped(self, cause: str) -> None:
+        if self._failing_since is None:
+            _log.warning(
+                "the exact cache's entries cannot be stored in the database (%s): answers are"
+                " cached in this process's memory only until they can",
+                cause,
+            )
+            self._failing_since, self._dropped_then = time.monotonic(), self.dropped_writes
+        self.dropped_writes += 1
 
     async def delete(self, key: str) -> bool:
         found = self._forget(key)

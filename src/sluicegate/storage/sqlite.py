@@ -217,9 +217,11 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         await self._run(self._open)
         await self._reports.open()  # now, not on first use: the file just migrated, not a later one
         await self._writer.open()
+        await self._cache_table.open()
 
     async def close(self) -> None:
         await self._reports.close()  # first: from now on a report is refused, not queued
+        await self._cache_table.close()
         await self._writer.close()
         if self._connection is not None:
             await self._run(self._connection.close)
@@ -336,17 +338,10 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         return cursor.rowcount > 0
 
     async def cache_get(self, key: str) -> bytes | None:
-        row = await self._run(
-            lambda: self._db().execute("SELECT data FROM cache WHERE key = ?", (key,)).fetchone()
-        )
-        return bytes(row[0]) if row else None
+        return await self._cache_table.get(key)  # never behind the shared connection's work
 
     async def cache_put(self, key: str, data: bytes, expires_at: float) -> None:
-        await self._run(
-            self._db().execute,
-            "INSERT OR REPLACE INTO cache (key, expires_at, data) VALUES (?, ?, ?)",
-            (key, expires_at, data),
-        )
+        await self._cache_table.put(key, data, expires_at)  # a lock held long: failed, not waited out
 
     async def cache_delete(self, key: str) -> bool:
         cursor = await self._run(self._db().execute, "DELETE FROM cache WHERE key = ?", (key,))

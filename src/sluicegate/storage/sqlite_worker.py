@@ -1,8 +1,9 @@
 """The connection every SQLite store part shares: one worker thread owns it, so the event loop
 never blocks on disk and SQLite never sees two threads. It answers the request path (gateways,
 tokens, keys, routes) and the small admin reads and writes. Log batches are stored through a second
-connection (`sqlite_writer.py`) and reports read through a third (`sqlite_reports.py`), so neither
-a batch nor a report of many records ever holds up a request's read."""
+connection (`sqlite_writer.py`), reports read through a third (`sqlite_reports.py`) and the exact
+cache's entries through two more (`sqlite_cache.py`), so neither a batch, a report of many records
+nor a cache store that meets another writer's lock ever holds up a request's read."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sluicegate.storage.gateway_rows import GatewayRows
+from sluicegate.storage.sqlite_cache import SqliteCacheTable
 from sluicegate.storage.sqlite_reports import SqliteReports
 from sluicegate.storage.sqlite_writer import SqliteWriter
 from sluicegate.storage.unreachable import not_open, translated
@@ -28,6 +30,7 @@ class SqliteWorker:
         self._connection: sqlite3.Connection | None = None
         self._writer = SqliteWriter(path)  # log batches: their own connection and thread
         self._reports = SqliteReports(path)  # reports over many records: theirs too
+        self._cache_table = SqliteCacheTable(path)  # the exact cache's lookups and stores: theirs
         self.gateway_rows = GatewayRows()  # its gateways' parsed settings
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
