@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.errors import Forbidden, Unauthorized
+from sluicegate.errors import BadRequest, Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
@@ -44,9 +44,9 @@ def presented_secrets(headers: Headers, query: str = "") -> Iterator[tuple[str, 
     """Where and what each value a request presents as the gateway token is, first the one that
     counts: the token headers, Cloudflare's browser subprotocol, then where a provider key goes."""
     for name in TOKEN_HEADERS:
-        value = headers.get(name)
-        if value:
-            yield name, unbearer(value)
+        for value in headers.getall(name, ()):
+            if value:
+                yield name, unbearer(value)
     in_protocol = protocol_token(headers)
     if in_protocol is not None:
         yield f"{TOKEN_PROTOCOL}… subprotocol", in_protocol
@@ -62,14 +62,25 @@ async def find_token(
     names (None for none). For an `open_gateway`, a value that is not of the token format and names
     no token (a Cloudflare or Fastly API token) is passed over as if not sent; a value of the
     format that names no active token still counts, to be refused: it was meant for this gateway,
-    and its client should learn it is revoked or expired rather than run on without it."""
+    and its client should learn it is revoked or expired rather than run on without it.
+
+    Two different values of the token format are a 400: which one counts would be a guess, and
+    the one passed over (perhaps revoked) must not go unnoticed."""
+    chosen: tuple[str, str, Token | None] | None = None
     for where, secret in presented_secrets(headers, query):
+        if chosen is not None:
+            if secret != chosen[1] and is_gateway_token(secret):
+                raise BadRequest(
+                    f"two different gateway tokens were sent, in {chosen[0]} and in {where}; send one"
+                )
+            continue
         token = await tokens.check(secret)
         if token is not None or not open_gateway or is_gateway_token(secret):
-            return secret, token
+            chosen = where, secret, token
+            continue
         # Only where it was: the value may well be a live credential of another service.
         _log.debug("an open gateway ignores the value in %s: not a Sluicegate token", where)
-    return None, None
+    return (chosen[1], chosen[2]) if chosen is not None else (None, None)
 
 
 class Authenticate:
