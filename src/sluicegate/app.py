@@ -73,7 +73,7 @@ from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
 from sluicegate.shutdown import close_within
-from sluicegate.startup import open_database
+from sluicegate.startup import data_files, open_database
 from sluicegate.storage import (
     connect_redis,
     create_cache,
@@ -277,22 +277,41 @@ def create_app(
     )
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        await open_database(database, settings.resolved_database_url)  # unusable: one line (startup.py)
-        secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
-        if secret is not None:
-            print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
-        if settings.admin_token:  # known from the start, so it is answered from memory if the database stalls
-            await tokens.check(settings.admin_token)
-        await cache.open()
-        await limiter.open()
-        await route_state.open()
-        await semantic.open()
-        if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
-            semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until it is done
-        await upstream.open()
-        logbook.start()
-        retention.start()
+        # The parts opened so far, by their names in `close` below: a start that fails closes them
+        # (an unclosed upstream session was an error line after the start's own), not the others.
+        opened = {"redis"}
+        try:
+            await open_database(database, settings.resolved_database_url)  # unusable: one line (startup.py)
+            opened.add("database")
+            secret = await ensure_admin_token(database, DEFAULT_ACCOUNT, settings.admin_token)
+            if secret is not None:
+                print(f"Bootstrap admin token (shown once, stored hashed): {secret}", flush=True)
+            if settings.admin_token:  # known from the start: answered from memory if the database stalls
+                await tokens.check(settings.admin_token)
+            await cache.open()
+            opened.add("cache")
+            with data_files(settings.data_dir):  # counters.db, counters-journal/: one line if unusable
+                await limiter.open()
+            opened.add("limiter")
+            await route_state.open()
+            opened.add("route state")
+            await semantic.open()
+            opened.add("semantic cache")
+            if any(gateway.settings.semantic_cache_enabled for gateway in await database.all_gateways()):
+                semantic.models.warm_up(at_start=True)  # in the background; /healthz says 503 until done
+            await upstream.open()
+            opened.add("upstream client")
+            with data_files(settings.data_dir):  # spool/
+                logbook.start()
+            opened.add("log writer")
+            retention.start()
+        except BaseException:
+            await close(opened)
+            raise
         yield
+        await close(None)  # every part
+
+    async def close(only: set[str] | None) -> None:
         # aiohttp runs this after in-flight requests have finished, so the last records are in.
         # Each part in turn, each bounded (shutdown.py): a stuck one must not keep the process up.
         parts = [
@@ -311,8 +330,9 @@ def create_app(
             *([("redis", redis.close)] if redis is not None else []),
             ("database", database.close),
         ]
-        for name, close in parts:
-            await close_within(name, close())
+        for name, close_part in parts:
+            if only is None or name in only:
+                await close_within(name, close_part())
 
     guard = Guard(tokens, database)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)

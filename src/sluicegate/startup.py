@@ -4,7 +4,12 @@ error is, never a traceback (nothing is wrong with the code when PostgreSQL is d
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
+import pwd
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from sluicegate.config import given_as
@@ -48,13 +53,64 @@ def check_data_dir(data_dir: Path) -> None:
             return
 
 
+# The parts of the data directory a start makes or opens, besides the database: what each is.
+_PARTS = {
+    "spool": ("the log spool", "directory"),
+    "counters-journal": ("the charge journal", "directory"),
+    "counters.db": ("the rate-limit counters file", "file"),
+    "semantic.vectors": ("the semantic cache's journal", "file"),
+}
+# Errors that say the path is not what the gateway makes there (a file for a directory, a link
+# to nowhere): moving it away is the fix. Others (permission denied) are about whose it is.
+_NOT_WHAT_IT_MAKES = (errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.ELOOP, errno.EEXIST)
+
+
 def data_dir_error(data_dir: Path, exc: OSError) -> StartupError:
     """What a file of the data directory that cannot be made or opened keeps from starting, naming
-    the setting that chose the directory when the file is in it."""
-    inside = exc.filename is not None and Path(str(exc.filename)).resolve().is_relative_to(data_dir.resolve())
-    return StartupError(
-        f"{given_as('data_dir')}: data directory {data_dir.resolve()}: {exc}" if inside else str(exc)
-    )
+    the setting that chose the directory, the part of it at fault and what to do about it."""
+    if exc.filename is None:
+        return StartupError(str(exc))
+    # Both made from the same setting, so compared as given: resolving would follow a link at fault.
+    root, path = Path(os.path.abspath(data_dir)), Path(os.path.abspath(str(exc.filename)))
+    if not path.is_relative_to(root):
+        return StartupError(str(exc))
+    setting = f"{given_as('data_dir')}: data directory {root}"
+    if path == root:
+        return StartupError(f"{setting}: {exc}")
+    part = root / path.relative_to(root).parts[0]
+    what, kind = _PARTS.get(part.name, (part.name, "file or directory"))
+    reason = (exc.strerror or str(exc)).lower()
+    at = "" if path == part else f" ({path})"
+    said = f"{setting}: {part} ({what}) cannot be used: {reason}{at}"
+    if exc.errno in _NOT_WHAT_IT_MAKES:
+        return StartupError(
+            f"{said}: it must be a {kind} the gateway can make or open: move it away and start again"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        name, uid = _user()
+        return StartupError(
+            f"{said}: the user the gateway runs as ({name}, uid {uid}) must be able to write it: give it"
+            f" to that user (`chown -R {uid} {part}`; was the gateway run as another user before?)"
+        )
+    return StartupError(said)  # (a full disk, a read-only file system: the reason says it)
+
+
+@contextlib.contextmanager
+def data_files(data_dir: Path) -> Iterator[None]:
+    """A part of the data directory the block makes or opens (the spool, the counters) that cannot
+    be: one line naming it and what to do (`data_dir_error`), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise data_dir_error(data_dir, exc) from exc
+
+
+def _user() -> tuple[str, int]:
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name, uid
+    except KeyError:  # (a container's user without a passwd entry)
+        return "no name", uid
 
 
 def _reason(exc: BaseException) -> str:
