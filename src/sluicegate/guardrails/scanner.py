@@ -2,9 +2,10 @@
 those look for their matches and validate them; overlaps are settled left to right.
 
 Built once per policy (it compiles RE2 programs), then shared by every request: it holds no
-per-request state. Detectors read the text's view (view.py: zero-width characters removed, Unicode
-spaces, dashes and digits made ASCII, NFKC, Latin look-alikes folded); spans are in the text's own
-characters.
+per-request state, and what it found in a text is kept a while for the next request that sends
+the same text (recent_finds.py). Detectors read the text's view (view.py: zero-width characters
+removed, Unicode spaces, dashes and digits made ASCII, NFKC, Latin look-alikes folded); spans are
+in the text's own characters.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re2
 from .addresses import address_detectors
 from .detector import NO_NUMBER, Detector, Span
 from .numbers import number_detectors
+from .recent_finds import SHORTEST, RecentFinds
 from .secrets import secret_detectors
 from .view import View, view_of
 
@@ -33,6 +35,10 @@ class _Found:
     start: int
     end: int
     rank: int  # the detector's place in the scanner: the earlier wins a tie
+
+
+# Shared by every scanner (each keys its own entries): bounded once for the whole process.
+RECENT: RecentFinds[tuple[_Found, ...]] = RecentFinds()
 
 
 class Scanner:
@@ -66,7 +72,7 @@ class Scanner:
         """`find` in a text whose view is already made."""
         text = view.text
         data = text.encode()
-        found = self._found(data)
+        found = self._recent_found(text, data)
         if not found:
             return []
         begin = view.position(start) if start else 0
@@ -99,6 +105,16 @@ class Scanner:
         while 0 < position < len(data) and 0x80 <= data[position] < 0xC0:
             position -= 1  # back to the start of a character
         return view.original(_Offsets(text, data).char(position))
+
+    def _recent_found(self, text: str, data: bytes) -> tuple[_Found, ...]:
+        """`_found`, read from what was found in the same text lately (recent_finds.py)."""
+        if len(text) < SHORTEST or not self.detectors:
+            return tuple(self._found(data))
+        found = RECENT.get(self, text)
+        if found is None:
+            found = tuple(self._found(data))
+            RECENT.put(self, text, found)
+        return found
 
     def _found(self, data: bytes) -> list[_Found]:
         if not self.detectors:
