@@ -51,12 +51,15 @@ DEPLOYMENT_NOT_FOUND = (
     "last 5 minutes, please wait a moment and try again."
 )
 _SAFE = {"filtered": False, "severity": "safe"}
+# What Azure sends first in a chat stream: the prompt's filter results, under an empty `object`,
+# `id` and `model` (https://github.com/AbanteAI/archive-old-cli-mentat/issues/429 quotes one).
 PROMPT_FILTER_CHUNK = {
     "choices": [],
     "created": 0,
     "id": "",
     "model": "",
     "object": "",
+    "system_fingerprint": None,
     "prompt_filter_results": [
         {
             "prompt_index": 0,

@@ -22,6 +22,8 @@ from sluicegate.providers.sse import iter_events, iter_json
 Document = dict[str, Any]
 _DONE = b"data: [DONE]\n\n"
 _HEAD = ("id", "created", "model", "system_fingerprint", "service_tier")
+# Fields of a stream's head a whole answer keeps after its usage (Azure's prompt filter results too).
+_KEPT = ("system_fingerprint", "service_tier", "prompt_filter_results")
 _SET_ONCE = frozenset({"id", "type", "role", "index"})  # delta fields that are not concatenated
 
 
@@ -169,9 +171,13 @@ def _chunks(events: bytes, kind: str) -> tuple[Document, dict[int, Document], An
     for chunk in iter_json(events):
         if not isinstance(chunk, dict):
             continue
-        if "error" in chunk or chunk.get("object", kind) != kind:
+        # Azure's first chunk, the prompt filter's, names no kind, id or model ("", created 0):
+        # such empty values are no answer's.
+        if "error" in chunk or (chunk.get("object") or kind) != kind:
             return None  # an error event, or not this API's stream
-        head |= {name: chunk[name] for name in _HEAD if name not in head and chunk.get(name) is not None}
+        head |= {name: chunk[name] for name in _HEAD if name not in head and chunk.get(name)}
+        if isinstance(filters := chunk.get("prompt_filter_results"), list):
+            head.setdefault("prompt_filter_results", filters)  # Azure's whole answer has it too
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -278,7 +284,7 @@ def _document(head: Document, kind: str, choices: list[Document], usage: Any) ->
     document |= {"model": head.get("model", ""), "choices": choices}
     if usage is not None:
         document["usage"] = usage
-    document |= {name: head[name] for name in ("system_fingerprint", "service_tier") if name in head}
+    document |= {name: head[name] for name in _KEPT if name in head}
     return document
 
 

@@ -1,0 +1,76 @@
+"""Azure OpenAI answers in the caches, against the fake Azure resource on loopback, with the official
+`openai` SDK pointed at the gateway as Cloudflare's docs configure it (`…/azure-openai/{resource}/
+{deployment}`, `api-version` as a default query, the key in `api-key`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.fakes.azure_server import DEPLOYMENTS, PROMPT_FILTER_CHUNK, FakeAzureOpenAI
+
+API_VERSION = "2024-10-21"
+AZURE_KEY = "azure-key-0123456789abcdef"
+RESOURCE = "my-resource"
+MESSAGES: list[Any] = [{"role": "user", "content": "what is the capital of France"}]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAzureOpenAI]:
+    deployments = {**DEPLOYMENTS, "instruct": "gpt-35-turbo-instruct"}  # a model no price covers
+    with FakeAzureOpenAI(deployments=deployments, api_key=AZURE_KEY).serve() as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeAzureOpenAI) -> RunningGateway:
+    return make_gateway(upstreams={"azure-openai": fake.base_url})
+
+
+@pytest.fixture
+def azure(gateway: RunningGateway) -> Iterator[Callable[..., openai.OpenAI]]:
+    """`OpenAI` clients of a deployment through the gateway; closed after the test."""
+    with contextlib.ExitStack() as opened:
+
+        def make(deployment: str, api_version: str = API_VERSION) -> openai.OpenAI:
+            client = openai.OpenAI(
+                base_url=f"{gateway.provider_url('azure-openai')}/{RESOURCE}/{deployment}",
+                api_key=AZURE_KEY,
+                default_query={"api-version": api_version},
+                default_headers={"api-key": AZURE_KEY},
+                max_retries=0,
+            )
+            return opened.enter_context(client)
+
+        yield make
+
+
+def test_a_stream_stored_under_a_name_is_served_to_a_whole_request(
+    gateway: RunningGateway, fake: FakeAzureOpenAI, azure: Callable[..., openai.OpenAI]
+) -> None:
+    # Azure's stream opens with the prompt filter's chunk, whose `object`, `id` and `model` are "":
+    # the stream is still a chat stream, and the whole answer takes its head from the chunks after.
+    client, named = azure("prod-chat"), {"cf-aig-cache-key": "azure-named"}
+    chunks = list(
+        client.chat.completions.create(model="prod-chat", messages=MESSAGES, stream=True, extra_headers=named)
+    )
+    assert chunks[0].model_extra is not None
+    assert chunks[0].model_extra["prompt_filter_results"] == PROMPT_FILTER_CHUNK["prompt_filter_results"]
+    written = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    raw = client.chat.completions.with_raw_response.create(
+        model="prod-chat", messages=MESSAGES, extra_headers=named
+    )
+    assert raw.headers["cf-aig-cache-status"] == "HIT"
+    whole = raw.parse()
+    assert (whole.object, whole.id, whole.model) == ("chat.completion", chunks[1].id, "gpt-4o-2024-08-06")
+    assert whole.created == chunks[1].created > 0
+    assert whole.choices[0].message.content == written
+    assert whole.choices[0].finish_reason == "stop"
+    assert whole.model_extra is not None
+    assert whole.model_extra["prompt_filter_results"] == PROMPT_FILTER_CHUNK["prompt_filter_results"]
+    assert len(fake.requests) == 1
