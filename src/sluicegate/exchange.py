@@ -55,6 +55,8 @@ class Reply:
     # status that error stands for (529), which retries, fallbacks, circuits and key pools act on
     # (`counted_status`). A client that gets this answer gets the stream as the provider sent it.
     failure: int | None = None
+    # That error event, as read ahead: what the key pool reads of it (pipeline/key_verdicts.py).
+    failure_event: bytes = b""
     # A JSON answer asked for whole but larger than the gateway reads whole (`Forwarder`): relayed as
     # it comes, yet one answer, not a stream, for the log and the meter (`ResponseRecord`).
     relayed_whole: bool = False

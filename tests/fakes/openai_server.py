@@ -42,6 +42,14 @@ other model succeeds.
                        with chunked, a whole answer pauses so before its last kilobyte
     cached-<n>         Responses: n of the prompt tokens (at most all) reported as cache reads
     reasoning-<n>      Responses: n reasoning tokens more in the output (and its details)
+    missing-scopes     401 as OpenAI answers a restricted key without a scope the request needs:
+                       "You have insufficient permissions for this operation. Missing scopes: …"
+                       (its code null; the key is valid)
+    unauthorized-bare  401 whose body says nothing of the key, `{"message": "Unauthorized"}` (Mistral's)
+
+`GET /v1/organization/costs`, one of OpenAI's admin endpoints, answers an admin key (`sk-admin-…`)
+an empty page of costs and any other key 401 "Missing scopes: api.usage.read", as OpenAI answers a
+project key there.
 
 A chat history OpenAI refuses (a tool message answering no call of the assistant message before it,
 a call left unanswered, an unknown role, content missing or of the wrong kind for its role …) is
@@ -155,6 +163,25 @@ ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+# OpenAI's 401 to a valid key without a scope the request needs (a restricted key; a project key on
+# an admin endpoint): its body names the scope, its code is null.
+SCOPES_MESSAGE = (
+    "You have insufficient permissions for this operation. Missing scopes: {scopes}. Check that you have"
+    " the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if"
+    " you're using a restricted API key, that it has the necessary scopes."
+)
+
+
+def _key_refusal(spec: str) -> web.Response | None:
+    """The refusal a behaviour of the key (`missing-scopes`, `unauthorized-bare`) asks for, if any."""
+    tokens = {token.strip().lower() for token in spec.split(",")}
+    if "missing-scopes" in tokens:
+        return _error(401, SCOPES_MESSAGE.format(scopes="model.request"), "invalid_request_error")
+    if "unauthorized-bare" in tokens:
+        return web.json_response({"message": "Unauthorized", "request_id": "req_fake_bare"}, status=401)
+    return None
+
+
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. For more information"
     " on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
@@ -223,6 +250,7 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_post("/v1/realtime/calls/{call_id}/accept", self._accept_call)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
+        app.router.add_get("/v1/organization/costs", self._costs)
         return app
 
     @web.middleware
@@ -268,6 +296,10 @@ class FakeOpenAI(FakeUpstream):
             return _error(exc.status, message, "invalid_request_error")
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _behavior_error(401, "")
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        refused = _key_refusal(request.headers.get(BEHAVIOR_HEADER) or self.key_behaviors.get(bearer, ""))
+        if refused is not None:
+            return refused
         if request.method != "POST":
             return None
         if not isinstance(body, dict):
@@ -565,6 +597,12 @@ class FakeOpenAI(FakeUpstream):
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(_model(request.match_info["model_id"]))
+
+    async def _costs(self, request: web.Request) -> web.StreamResponse:
+        """An admin endpoint: a project key lacks its scope (https://platform.openai.com/docs/api-reference/usage/costs)."""
+        if not request.headers.get("Authorization", "").startswith("Bearer sk-admin-"):
+            return _error(401, SCOPES_MESSAGE.format(scopes="api.usage.read"), "invalid_request_error")
+        return web.json_response({"object": "page", "data": [], "has_more": False, "next_page": None})
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

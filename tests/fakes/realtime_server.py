@@ -9,7 +9,8 @@ Wire format: https://platform.openai.com/docs/api-reference/realtime (GA event n
 handshake needs a key, in `Authorization`, `api-key` or a browser's `openai-insecure-api-key.<key>`
 subprotocol (else HTTP 401, as OpenAI answers). The behaviour vocabulary of `base.py`, read from
 the model (or `FakeRealtime(key_behaviors={key: "…"})` for a key), refuses it: `error-<status>`
-with that status, `rate-limited` with 429 and OpenAI's `Retry-After` and `x-ratelimit-*` headers
+with that status (`error-401` with OpenAI's `invalid_api_key`, as it refuses a wrong key),
+`rate-limited` with 429 and OpenAI's `Retry-After` and `x-ratelimit-*` headers
 (`retry-after-ms-<n>` sets the wait); every answer has an `x-request-id`, and every handshake's
 headers are kept (`handshakes`), refused or not. On connect the server sends `session.created`.
 It answers `session.update` (`session.updated`), `conversation.item.create` (`conversation.item.added`),
@@ -130,6 +131,9 @@ class FakeRealtime(FakeUpstream):
         behavior = Behavior.parse(self.key_behaviors.get(key, model))
         if behavior.error_status == 429:
             return too_many_requests(model, behavior.retry_after_ms)
+        if behavior.error_status == 401:  # as OpenAI refuses a wrong or revoked key
+            message = f"Incorrect API key provided: {key[:3]}***{key[-4:]}."
+            return refusal(401, message, "invalid_request_error", code="invalid_api_key")
         if behavior.error_status is not None:
             return refusal(behavior.error_status, f"Fake refusal of model {model}.", "invalid_request_error")
         socket = web.WebSocketResponse(protocols=("realtime",), max_msg_size=MAX_MESSAGE_BYTES)

@@ -10,6 +10,7 @@ from sluicegate.custom_providers import CustomProviderDirectory, ProviderBook
 from sluicegate.errors import ProviderKeysSealed
 from sluicegate.exchange import Exchange, Step
 from sluicegate.keys import KeyDirectory, KeyVault
+from sluicegate.pipeline.key_verdicts import Verdict
 from sluicegate.pipeline.keys import InjectKeys, StepKeys, aliased, keyless_steps, no_usable_key
 from sluicegate.pipeline.resolve import Plan
 from sluicegate.pipeline.steps import provider_planner
@@ -86,8 +87,8 @@ async def test_a_refused_key_gives_way_to_the_next_of_its_pool(database: SqliteD
     await store_key(database, "openai", "sk-second", name="second")
     ring = (await KeyDirectory(database, VAULT).rings(ACCOUNT, SLUG))["openai"]
     keys = StepKeys(KeyPools(MemoryStateStore()))
-    assert await keys.refused(ring, "first", 401, None)
-    assert not await keys.refused(ring, "second", 500, None)  # not about the key
+    assert await keys.refused(ring, "first", 401, Verdict.DISABLE)
+    assert not await keys.refused(ring, "second", 500, Verdict.PASS)  # not about the key
     assert keys.seen[(ring.pool, "first")] is KeyStatus.DISABLED
     picks = {(await keys.pick(ring, tried=())).key for _ in range(20)}
     assert {pick.name for pick in picks if pick is not None} == {"second"}

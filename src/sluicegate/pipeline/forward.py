@@ -94,6 +94,7 @@ class Forwarder:
             return reply
         answered = step.answer(reply)
         answered.failure = reply.failure  # (a translation of the stream fails as it does)
+        answered.failure_event = reply.failure_event
         return answered
 
     async def _start(self, request: UpstreamRequest, whole: int | None) -> Reply | _Undecided:
@@ -219,7 +220,11 @@ async def _opened(opening: _Undecided, until: float) -> Reply:
             await _dropped(read)
         await chunks.aclose()
         raise
-    return Reply(opening.status, opening.headers, stream=_resumed(pieces, chunks), failure=verdict or None)
+    failure = verdict or None
+    event = b"".join(pieces) if failure else b""
+    return Reply(
+        opening.status, opening.headers, stream=_resumed(pieces, chunks), failure=failure, failure_event=event
+    )
 
 
 async def _dropped(read: asyncio.Future[bytes | None]) -> None:

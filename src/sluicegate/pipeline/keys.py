@@ -2,12 +2,13 @@
 
 `InjectKeys` (a stage) sets an account custom provider's stored headers, and hands each step that
 came without a key of its own the provider's stored keys; `StepKeys` (used by `Attempts` for every
-try) chooses one by weight, puts it in the step's headers, and learns from the answer: a 401
-disables the key, a 403 rests it for the request's model (routing/keypool.py), a 429 cools it
-down (an hour when its provider reads it as the account out of credit), and the try goes on with
-another key of the pool. A pool of
-one key is used without reading its health: there is nothing else to choose, and the plain
-single-key gateway pays no extra read.
+try) chooses one by weight, puts it in the step's headers, and learns from the answer as its
+verdict says (pipeline/key_verdicts.py): a refusal that says the key is invalid, on an inference
+route, disables it; another 401 or 403 there rests it for the request's target
+(routing/keypool.py); a 429 cools it down (an hour when its provider reads it as the account out of
+credit); and the try goes on with another key of the pool. Any other answer, a permission or scope
+error among them, is the request's own. A pool of one key is used without reading its health: there
+is nothing else to choose, and the plain single-key gateway pays no extra read.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from sluicegate.errors import (
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.keys import KeyDirectory
 from sluicegate.pipeline import Handler
+from sluicegate.pipeline.key_verdicts import Verdict
 from sluicegate.pipeline.token_as_key import OWN_KEY_PROTOCOL, drop_tokens
 from sluicegate.providers import CREDENTIAL_HEADERS
-from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, shown_model
+from sluicegate.routing.keypool import KeyPick, KeyPools, KeyRing, KeyStatus, RestTarget, shown_model
 from sluicegate.routing.state import StateUnavailable
 
 _log = logging.getLogger(__name__)
-REFUSALS = frozenset({401, 403, 429})  # answers that are about the key, not the request
+REFUSALS = frozenset({401, 403, 429})  # answers counted as refusals of the key (/metrics)
 _MAX_SEEN = 10_000  # keys shown in /metrics; beyond, the oldest seen are forgotten
 
 
@@ -179,16 +181,16 @@ class StepKeys:
         self.seen: dict[tuple[str, str], KeyStatus] = {}  # (pool, key name) -> status
         self.refusals: dict[tuple[str, str, int], int] = {}  # (pool, key name, status) -> count
 
-    async def pick(self, ring: KeyRing, tried: Sequence[str], model: str | None = None) -> KeyPick:
+    async def pick(self, ring: KeyRing, tried: Sequence[str], target: RestTarget | None = None) -> KeyPick:
         """A usable key other than `tried` (the keys this try already refused), by weight, and not
-        resting for `model`."""
+        resting for `target`."""
         if not ring.keys:
             return KeyPick(None)  # every stored key is sealed away (`KeyRing.sealed`)
         if len(ring.keys) == 1:
             only = ring.keys[0]
             return KeyPick(None if only.name in tried else only)
         try:
-            return await self._pools.pick(ring.pool, ring.keys, tried, model)
+            return await self._pools.pick(ring.pool, ring.keys, tried, target)
         except StateUnavailable as exc:
             # Key health is advisory: without it, spread by weight over the keys not yet tried.
             _log.warning("key pool state unavailable, choosing without it: %s", exc)
@@ -208,24 +210,30 @@ class StepKeys:
         ring: KeyRing,
         name: str,
         status: int,
-        retry_after: float | None,
-        model: str | None = None,
+        verdict: Verdict,
+        retry_after: float | None = None,
+        target: RestTarget | None = None,
         out_of_credit: bool = False,
     ) -> bool:
-        """Whether the answer refused the key (then it is reported, and the try moves on);
-        `out_of_credit`: a final 429 (`Provider.refusal_is_final`), the key's account spent."""
-        if status not in REFUSALS:
+        """Whether the answer of `status` refused the key (then it is reported as `verdict` says, and
+        the try moves on); `out_of_credit`: a final 429 (`Provider.refusal_is_final`), the key's
+        account spent. A 401, 403 or 429 is counted whatever its verdict."""
+        if status in REFUSALS:
+            counted = (ring.pool, name, status)
+            self.refusals[counted] = self.refusals.get(counted, 0) + 1
+        if verdict is Verdict.PASS:
             return False
-        counted = (ring.pool, name, status)
-        self.refusals[counted] = self.refusals.get(counted, 0) + 1
-        if status == 403 and model and len(ring.keys) == 1:
+        if verdict is Verdict.REST and len(ring.keys) == 1:
             return True  # one key is used whatever its health (`pick`): its rest would go unread
+        invalid = verdict is Verdict.DISABLE
         try:
-            event = await self._pools.report(ring.pool, name, status, retry_after, model, out_of_credit)
+            event = await self._pools.report(
+                ring.pool, name, status, retry_after, target, out_of_credit, invalid
+            )
         except StateUnavailable as exc:
             _log.warning("key pool state unavailable, key %s of %s not reported: %s", name, ring.pool, exc)
             return True
-        if event is not None and event.status is KeyStatus.RESTING:  # for this model only: not `seen`
+        if event is not None and event.status is KeyStatus.RESTING:  # for this target only: not `seen`
             _log.warning("provider key %s of %s: %s", name, ring.pool, event.reason)
             return True
         if event is not None:
@@ -244,7 +252,7 @@ class StepKeys:
 
 def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None = None) -> GatewayError:
     """Every stored key of the provider is out: sealed under another master key (500), cooling
-    (429, with when the first frees), refused for the request's model (403, resting for it) or
+    (429, with when the first frees), refused for the request's target (403, resting for it) or
     disabled."""
     gateway = ring.pool.rsplit("/", 1)[0]
     if not ring.keys:
@@ -253,7 +261,7 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None
         wait = max(1, math.ceil(pick.retry_after or 1))
         return ProviderKeysRefusedModel(
             f"the upstream refused the stored {provider} keys of gateway {gateway} for model"
-            f" {shown_model(model)} (403) and the others are out too; they are tried for it again in"
+            f" {shown_model(model)} (401/403) and the others are out too; they are tried for it again in"
             f" {wait} s (a key's project may lack access to the model: grant it, or store a key that"
             " has it under a new name)",
             headers={"Retry-After": str(wait)},
@@ -269,7 +277,7 @@ def no_usable_key(provider: str, ring: KeyRing, pick: KeyPick, model: str | None
             keys=[key.name for key in ring.keys],
         )
     return ProviderKeysDisabled(
-        f"the upstream refused every stored {provider} key of gateway {gateway} (401/403), so each is"
+        f"the upstream refused every stored {provider} key of gateway {gateway} as invalid, so each is"
         " disabled: store a working key, or enable one again with PATCH"
         f' …/provider-keys/{provider}/<name> {{"enabled": true}}',
         keys=[key.name for key in ring.keys],

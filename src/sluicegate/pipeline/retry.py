@@ -13,9 +13,9 @@ whose first event is the provider's error counts as the status that error stands
 (`Reply.counted_status`: Anthropic's overloaded_error as a 529).
 
 A step that goes with the gateway's stored keys (`pipeline/keys.py`) moves on to another key of
-the pool, at once and within the same try, when the upstream refuses one (401, 403, 429): a key
-refused is not a retry of the same request, so it uses up no attempt. A key whose 429 is final
-rests long (routing/keypool.py `OUT_OF_CREDIT`).
+the pool, at once and within the same try, when the upstream refuses one (a 429; a 401 or 403 as
+pipeline/key_verdicts.py judges it): a key refused is not a retry of the same request, so it uses
+up no attempt. A key whose 429 is final rests long (routing/keypool.py `OUT_OF_CREDIT`).
 
 The final attempt of a retried step (`max_attempts` > 1) is bounded by the request's deadline only,
 not by its per-attempt timeout: Cloudflare, "On the final retry attempt, your gateway will wait until
@@ -56,6 +56,7 @@ from sluicegate.exchange_records import Attempt
 from sluicegate.pipeline.circuits import TargetCircuits
 from sluicegate.pipeline.dynamic import ROUTE_HEADER, route_headers, route_label
 from sluicegate.pipeline.forward import Forwarder
+from sluicegate.pipeline.key_verdicts import rest_target, serves_inference, verdict
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.records import UNIVERSAL
 from sluicegate.routing.circuit import Permit
@@ -231,9 +232,9 @@ class Attempts:
             return await self._send(method, step, budget, deadline_only, tries)
         tried: list[str] = []
         answer: Reply | GatewayError | None = None
-        model = step.facts.model
+        model, target, inference = step.facts.model, rest_target(step), serves_inference(step)
         while True:
-            pick = await keys.pick(ring, tried, model)
+            pick = await keys.pick(ring, tried, target)
             if pick.key is None or budget <= 0:
                 if answer is not None:
                     return answer  # the last key's refusal, as the upstream gave it
@@ -251,7 +252,9 @@ class Attempts:
                 return answer
             status = answer.counted_status
             spent = status == 429 and _final(step, answer)
-            if not await keys.refused(ring, pick.key.name, status, retry_after(answer.headers), model, spent):
+            judged = verdict(status, error_body(answer), inference)
+            wait = retry_after(answer.headers)
+            if not await keys.refused(ring, pick.key.name, status, judged, wait, target, spent):
                 return answer
             tried.append(pick.key.name)
             budget -= self._clock() - started
@@ -320,6 +323,11 @@ def _said_of_steps(exchange: Exchange, tried: bool) -> dict[str, str]:
         route_plan = exchange.plan.route_plan
         return {ROUTE_HEADER: route_label(exchange)} if route_plan is not None else {}
     return {STEP_HEADER: str(exchange.plan.step_index), **route_headers(exchange)}
+
+
+def error_body(reply: Reply) -> bytes:
+    """What an answer said, for its key's verdict: its body, or a stream's opening error event."""
+    return reply.body if reply.stream is None else reply.failure_event
 
 
 def _final(step: Step, reply: Reply) -> bool:

@@ -4,9 +4,9 @@ is told when the provider refuses it.
 `Handshake.open` connects as `Attempts` (pipeline/retry.py) sends an HTTP request: a step that
 brought no key of its own goes with the gateway's stored keys (`step.keys`, from `InjectKeys`), one
 chosen per try by `StepKeys` (weights, cool-downs, keys disabled or resting for the model, the one
-`cf-aig-byok-alias` names); a handshake the provider refuses for the key (401, 403, 429) reports
-that key and is tried at once with another. A browser's key in its subprotocols
-(`openai-insecure-api-key.<key>`) is a key of its own.
+`cf-aig-byok-alias` names); a handshake the provider refuses for the key (a 429; a 401 or 403
+as pipeline/key_verdicts.py judges it) reports that key and is tried at once with another. A
+browser's key in its subprotocols (`openai-insecure-api-key.<key>`) is a key of its own.
 
 `refusal_reply` relays a refusal as an HTTP request's error answer is relayed: the provider's status
 (a 4xx or 5xx; anything else, a redirect or a 200 that did not upgrade, is the gateway's 502), the
@@ -28,6 +28,7 @@ from sluicegate.credentials import Secrets
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Exchange, Reply, Step
 from sluicegate.exchange_records import Attempt
+from sluicegate.pipeline.key_verdicts import rest_target, verdict
 from sluicegate.pipeline.keys import StepKeys, no_usable_key
 from sluicegate.pipeline.retry import retry_after
 from sluicegate.upstream import UpgradeRefused, Upstream
@@ -75,10 +76,10 @@ class Handshake:
         ring = step.keys  # None when the client brought its own key (pipeline/keys.py `keyless_steps`)
         if ring is None:
             return await self._connect(step, url, attempts)
-        model, tried = step.facts.model, list[str]()
+        model, target, tried = step.facts.model, rest_target(step), list[str]()
         refusal: Refusal | None = None
         while True:
-            pick = await self._keys.pick(ring, tried, model)
+            pick = await self._keys.pick(ring, tried, target)
             if pick.key is None:
                 if refusal is not None:
                     return refusal
@@ -92,7 +93,9 @@ class Handshake:
             refusal = opened
             wait = retry_after(refusal.headers)
             spent = step.provider.refusal_is_final(refusal.status, refusal.body)
-            if not await self._keys.refused(ring, pick.key.name, refusal.status, wait, model, spent):
+            # A realtime session is inference: the key is expected to open it.
+            judged = verdict(refusal.status, refusal.body, inference=True)
+            if not await self._keys.refused(ring, pick.key.name, refusal.status, judged, wait, target, spent):
                 return refusal
             tried.append(pick.key.name)
 

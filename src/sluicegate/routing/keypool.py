@@ -1,12 +1,13 @@
 """Key pools: several named provider keys per provider and gateway, chosen by weight.
 
-A key answered with 401 is disabled until someone enables it again; one answered with 429 cools
-down for the upstream's Retry-After (else 60 s) and the request moves on to the next key; one whose
-429 says its account is out of credit (OpenAI's insufficient_quota) cools down for `OUT_OF_CREDIT`.
-A 403 to
-a request for a model rests the key for that model only (`MODEL_REST`): providers answer 403 for a
-model a key's project may not use, and the key still serves the others; a 403 without a model
-disables the key.
+What an upstream's answer does to the key it came with is decided in pipeline/key_verdicts.py; here
+it is kept. A key whose refusal says it is invalid is disabled until someone enables it again; one
+answered with 429 cools down for the upstream's Retry-After (else 60 s) and the request moves on to
+the next key; one whose 429 says its account is out of credit (OpenAI's insufficient_quota) cools
+down for `OUT_OF_CREDIT`. Any other 401 or 403 it may be refused with rests it for the request's
+target only (`RestTarget`: its model at its route) for `MODEL_REST`: providers answer so for a
+model a key's project may not use, or a destination the client named, and the key still serves
+the others.
 Only names and weights live here: the key material stays in the gateway's key store, looked up
 by name when a key is chosen, so nothing this module returns can leak a key.
 """
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sluicegate.routing.state import Change, Record, StateStore
 
 DEFAULT_COOLDOWN = 60.0  # seconds a 429 without Retry-After cools a key
-MODEL_REST = 600.0  # seconds a key refused (403) for a model is not tried for that model again
+MODEL_REST = 600.0  # seconds a key refused (401/403) for a target is not tried for it again
 MAX_COOLDOWN = 3600.0  # a Retry-After longer than this is taken as this
 # A key whose account is out of credit rests an hour rather than being disabled: credit comes back
 # without the gateway being told (a payment, auto-recharge, a raised or renewed spending limit), and
@@ -78,7 +79,7 @@ class KeyStatus(enum.StrEnum):
     OK = "ok"
     COOLING = "cooling"
     DISABLED = "disabled"
-    RESTING = "resting"  # for one model, after its 403: a record of its own, read only with that model
+    RESTING = "resting"  # for one target, after its 401/403: a record of its own, read only with it
 
 
 _TIMED = (KeyStatus.COOLING, KeyStatus.RESTING)  # states that end by themselves at `until`
@@ -105,7 +106,24 @@ class KeyPick(NamedTuple):
 
     key: PoolKey | None
     retry_after: float | None = None  # no key: seconds until a cooling one frees (None: all disabled)
-    model_refused: bool = False  # no key: some rest after a 403 for the request's model
+    model_refused: bool = False  # no key: some rest after a 401/403 for the request's target
+
+
+class RestTarget(NamedTuple):
+    """What a rest holds a key off: the request's `model` (None: it names none) at its `route` (the
+    account and the path below the provider, which names Azure's resource and a Vertex project)."""
+
+    model: str | None
+    route: str
+
+    def digest(self) -> str:
+        """Its record's name: a model and a path the client chose are digested, so none grows with them."""
+        named = f"{self.model or ''}\n{self.route}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(named).hexdigest()[:32]
+
+    def shown(self) -> str:
+        """As messages and logs show it: the model, else the route, quoted and cut short."""
+        return f"model {shown_model(self.model)}" if self.model else f"route {shown_model(self.route)}"
 
 
 class KeyEvent(NamedTuple):
@@ -131,18 +149,22 @@ class KeyPools:
         self._prefix = prefix
 
     async def pick(
-        self, pool: str, keys: Sequence[PoolKey], exclude: Collection[str] = (), model: str | None = None
+        self,
+        pool: str,
+        keys: Sequence[PoolKey],
+        exclude: Collection[str] = (),
+        target: RestTarget | None = None,
     ) -> KeyPick:
         """A usable key of `pool` (e.g. `account/gateway/provider`) by weight, other than `exclude`
-        (the keys this request already tried), and not resting for `model`."""
+        (the keys this request already tried), and not resting for `target`."""
         now = self._clock()
         candidates = [key for key in keys if key.name not in exclude]
-        health = await self._read(pool, candidates, now, model)
+        health = await self._read(pool, candidates, now, target)
         usable = [key for key, h in zip(candidates, health, strict=True) if h.status is KeyStatus.OK]
         if not usable:
             waiting = [h for h in health if h.status in _TIMED]
             soonest = min(h.until - now for h in waiting) if waiting else None
-            # Only resting for the model: a 403. A key cooling after a 429 too: a 429 says when.
+            # Only resting for the target: a 401/403. A key cooling after a 429 too: a 429 says when.
             resting = bool(waiting) and all(h.status is KeyStatus.RESTING for h in waiting)
             return KeyPick(None, soonest, resting)
         point = self._rand() * sum(key.weight for key in usable)
@@ -158,25 +180,28 @@ class KeyPools:
         name: str,
         status: int,
         retry_after: float | None = None,
-        model: str | None = None,
+        target: RestTarget | None = None,
         out_of_credit: bool = False,
+        invalid: bool = False,
     ) -> KeyEvent | None:
-        """What the upstream answered a request (for `model`, if it names one) sent with key `name`
-        (`out_of_credit`: its provider read the 429 as the key's account out of credit); returns
-        what changed."""
+        """What the upstream answered a request (for `target`) sent with key `name`: a 429 cools it
+        (`out_of_credit`: its provider read the 429 as the key's account out of credit), a refusal
+        that said the key is `invalid` disables it, another 401 or 403 rests it for `target`;
+        returns what changed."""
         now = self._clock()
         record_key = self._key(pool, name)
-        if status == 403 and model:
-            record_key = self._model_key(pool, name, model)
-            reason = f"upstream answered 403 for model {shown_model(model)}"
-            change = KeyHealth(KeyStatus.RESTING, now + MODEL_REST, reason)
-        elif status in (401, 403):
-            change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
-        elif status == 429 and out_of_credit:
+        if status == 429 and out_of_credit:
             change = KeyHealth(KeyStatus.COOLING, now + OUT_OF_CREDIT, "upstream answered 429: out of credit")
         elif status == 429:
             wait = DEFAULT_COOLDOWN if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN)
             change = KeyHealth(KeyStatus.COOLING, now + wait, "upstream answered 429")
+        elif invalid:
+            change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
+        elif status in (401, 403):
+            target = target or RestTarget(None, "")
+            record_key = self._target_key(pool, name, target)
+            reason = f"upstream answered {status} for {target.shown()}"
+            change = KeyHealth(KeyStatus.RESTING, now + MODEL_REST, reason)
         else:
             return None
 
@@ -207,16 +232,16 @@ class KeyPools:
         return {key.name: h for key, h in zip(keys, await self._read(pool, keys, now), strict=True)}
 
     async def _read(
-        self, pool: str, keys: Sequence[PoolKey], now: float, model: str | None = None
+        self, pool: str, keys: Sequence[PoolKey], now: float, target: RestTarget | None = None
     ) -> list[KeyHealth]:
-        """Each key's health; with `model`, a key otherwise fine may be resting for that model (one
-        read of both records per key)."""
+        """Each key's health; with `target`, a key otherwise fine may be resting for it (one read of
+        both records per key)."""
         names = [self._key(pool, key.name) for key in keys]
-        if model:
-            names += [self._model_key(pool, key.name, model) for key in keys]
+        if target:
+            names += [self._target_key(pool, key.name, target) for key in keys]
         records = await self._store.read(names, now)
         health = [KeyHealth.from_record(record, now) for record in records[: len(keys)]]
-        if not model:
+        if not target:
             return health
         rests = [KeyHealth.from_record(record, now) for record in records[len(keys) :]]
         return [
@@ -226,11 +251,9 @@ class KeyPools:
     def _key(self, pool: str, name: str) -> str:
         return f"{self._prefix}{pool}/{name}"
 
-    def _model_key(self, pool: str, name: str, model: str) -> str:
-        """The record of a key's rest for `model` (a key's name has no "#"); a model name the client
-        chose is digested, so no record key grows with it."""
-        digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return f"{self._prefix}{pool}/{name}#model={digest}"
+    def _target_key(self, pool: str, name: str, target: RestTarget) -> str:
+        """The record of a key's rest for `target` (a key's name has no "#")."""
+        return f"{self._prefix}{pool}/{name}#target={target.digest()}"
 
 
 _SHOWN_MODEL_CHARS = 100
