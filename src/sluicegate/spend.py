@@ -59,8 +59,9 @@ class SpendFigures(BaseModel):
     )
     unpriced: int = Field(
         0,
-        description="requests whose model has no known price (their cost is not in cost_usd); an error"
-        " answer without usage cost nothing and is not one",
+        description="requests whose model has no known price (their cost is not in cost_usd; a cache hit"
+        " of one cost nothing, what it saved is unknown); an error answer without usage cost nothing and"
+        " is not one",
     )
 
 

@@ -74,3 +74,30 @@ def test_a_stream_stored_under_a_name_is_served_to_a_whole_request(
     assert whole.model_extra is not None
     assert whole.model_extra["prompt_filter_results"] == PROMPT_FILTER_CHUNK["prompt_filter_results"]
     assert len(fake.requests) == 1
+
+
+def test_a_hit_of_an_answer_nothing_prices_is_flagged_unpriced_as_its_miss_was(
+    gateway: RunningGateway, fake: FakeAzureOpenAI, azure: Callable[..., openai.OpenAI]
+) -> None:
+    # The deployment `instruct` runs gpt-35-turbo-instruct, which the price table lacks: what its
+    # hit saved is unknown, not nothing, and the hit cost nothing.
+    gateway.configure(cache_enabled=True)
+    for deployment in ("instruct", "prod-chat"):
+        for _ in range(2):
+            azure(deployment).completions.create(model=deployment, prompt="Once upon a time", max_tokens=5)
+    records = sorted(gateway.wait_for_logs(4), key=lambda record: record["id"])
+    assert len(fake.requests) == 2
+    assert [(r["model"], r["cache_status"]) for r in records] == [
+        ("instruct", "MISS"),
+        ("instruct", "HIT"),
+        ("prod-chat", "MISS"),
+        ("prod-chat", "HIT"),
+    ]
+    unpriced_miss, unpriced_hit, priced_miss, priced_hit = records
+    assert (unpriced_miss["unpriced"], unpriced_miss["cost_usd"]) == (True, None)
+    assert unpriced_hit["unpriced"] is True
+    assert (unpriced_hit["cost_usd"], unpriced_hit["saved_usd"]) == (0.0, None)
+    assert unpriced_hit["tokens_out"] == unpriced_miss["tokens_out"] > 0
+    assert (priced_miss["unpriced"], priced_hit["unpriced"], priced_hit["cost_usd"]) == (False, False, 0.0)
+    assert priced_miss["cost_usd"] > 0
+    assert priced_hit["saved_usd"] == pytest.approx(priced_miss["cost_usd"])

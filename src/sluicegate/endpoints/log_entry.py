@@ -35,7 +35,10 @@ class LogEntry(BaseModel):
     )
     usage_estimated: bool
     cost_usd: float | None
-    unpriced: bool = Field(False, description="the model has no known price: cost_usd is null")
+    unpriced: bool = Field(
+        False,
+        description="the model has no known price: cost_usd is null (on a cache hit, 0, and saved_usd null)",
+    )
     cache_status: str = Field(description="HIT, MISS, BYPASS, or empty when no cache applied")
     cache_source: str = Field(
         "", description="which cache the status is about: exact or semantic; shadow: a shadow request"

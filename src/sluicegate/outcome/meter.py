@@ -105,11 +105,17 @@ class Meter:
         stated = _stated(step, usage)
         cost = _cost(price, usage) if stated is None else stated
         shown_cost = cost if custom_cost is None else _cost(shown(price, custom_cost), usage)
+        no_price = (
+            stated is None
+            and _billed(exchange, usage)
+            and unpriced(exchange.request.method, step, price, answered, usage)
+        )
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
-            # Answered by the gateway: nothing was billed; what it would have cost was saved.
+            # Answered by the gateway: nothing was billed; what it would have cost was saved (unknown
+            # for an answer nothing prices: flagged unpriced, as its miss was).
             if usage is not None and exchange.cache.usage_counted:  # its own count, in the answer
                 usage = replace(usage, estimated=True)
-            return Outcome(usage, None if usage is None else 0.0, saved_usd=shown_cost)
+            return Outcome(usage, None if usage is None else 0.0, no_price, saved_usd=shown_cost)
         charged = None if custom_cost is None else cost  # what the rules count, beside what is shown
         apart = exchange.response.cost_apart_usd  # other models the answer ran: shown, charged as they ran
         if apart is not None and (shown_cost is not None or usage is None):
@@ -117,9 +123,7 @@ class Meter:
         return Outcome(
             usage,
             shown_cost,
-            stated is None
-            and _billed(exchange, usage)
-            and unpriced(exchange.request.method, step, price, answered, usage),
+            no_price,
             charged_usd=charged,
             model=answered if step.facts.model is None else None,
             cost_stated=stated is not None and custom_cost is None,
