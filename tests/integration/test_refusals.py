@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import gzip
 import logging
+import random
+import socket
 from collections.abc import Callable
 
+import httpx2 as httpx
 import orjson
 import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integration.rawhttp import first_response
+from tests.integration.rawhttp import first_response, parse_responses
 
 PATH = b"/v1/local/default/openai/chat/completions"
 CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
@@ -126,3 +129,57 @@ def test_the_limits_are_the_documented_ones(gateway: RunningGateway) -> None:
         response = first_response(port, data)
         assert response is not None
         assert response.status == status
+
+
+JUNK = random.Random(7).randbytes(3000)  # no deflate stream: its decoding fails partway
+
+
+def without_token(data: bytes) -> bytes:
+    return data.replace(b"Authorization: Bearer sk-refusals-0123456789\r\n", b"")
+
+
+def answered_then_closed(port: int, *parts: bytes) -> int:
+    """The status of the answer to `parts[0]` (the rest sent once it is in), read until the gateway
+    closes the connection: by then it has done with the request, its log lines included."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(parts[0])
+        received = b""
+        while not parse_responses(received, complete_only=True):
+            received += sock.recv(65536)
+        for part in parts[1:]:
+            sock.sendall(part)
+        while chunk := sock.recv(65536):
+            received += chunk
+    return parse_responses(received)[0].status
+
+
+@pytest.mark.parametrize("target", [b"/api/v1/accounts/local/tokens", PATH])
+def test_a_body_not_in_its_content_encoding_logs_no_traceback(
+    target: bytes, gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body that is not in the Content-Encoding it names is refused (a 400 where its handler
+    reads it, or the route's 401 first), and what is left of it was drained after the answer: its
+    decoding error was logged as aiohttp's "Unhandled exception" traceback, before any token was
+    checked, for anyone who cares to send one."""
+    refused = without_token(request(b"Content-Encoding: deflate", target=target, body=JUNK))
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            assert 400 <= answered_then_closed(gateway.server.port, refused) < 500
+    assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert httpx.get(f"{gateway.url}/healthz").status_code == 200  # and the gateway goes on answering
+
+
+def test_a_body_that_fails_to_decode_after_its_answer_logs_no_traceback(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body's bytes come once the request is answered (refused before its body is read): they
+    fail to decode in aiohttp's drain of the body, and the connection closes, unlogged."""
+    data = without_token(
+        request(b"Content-Encoding: deflate", target=b"/api/v1/accounts/local/tokens", body=JUNK)
+    )
+    head = data[: data.index(b"\r\n\r\n") + 4]
+    with caplog.at_level(logging.DEBUG):
+        assert answered_then_closed(gateway.server.port, head, JUNK) == 401
+    assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

@@ -29,7 +29,10 @@ the dead parser queue the error again, until at 32 aiohttp stopped reading the s
 close after the answer (lingering, as for any body left unread) neither drained the body nor saw
 the client hang up, and held the connection for `lingering_time` (10 s). `RefusingHandler` ends
 that body with the parser's error instead, as the pure-Python parser does: the handler answers
-400 (endpoints/body.py) at once, and the connection closes after it.
+400 (endpoints/body.py) at once, and the connection closes after it. A body that fails to decode
+(its handler answered 400, or answered first without reading it, a 401 say) ends aiohttp's drain of
+what is left of it once answered, which logged an "Unhandled exception" traceback per request,
+unauthenticated: `RefusingHandler` logs a debug line instead, and the connection closes.
 
 A request head that does not come is the other thing aiohttp leaves alone: it has no timeout for
 the request line and headers, only its keep-alive timer (an hour under an `AppRunner`), so a
@@ -238,6 +241,19 @@ class RefusingHandler(web.RequestHandler):
                 and isinstance(message.exc, HttpProcessingError)
             ):
                 under_way.set_exception(_unreadable_body(message.exc))
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's log of what failed on a connection, but for a request body that cannot be read
+        to its end (bytes not in the `Content-Encoding` it names, chunks broken partway): once a
+        request is answered, aiohttp drains what its handler left of its body, and the body's error
+        ends the drain, which it logged as an "Unhandled exception" traceback, for any client that
+        cares to send one, before any authentication. The request was answered (a 400 or 415 when
+        its handler read the body, endpoints/body.py); the connection closes (aiohttp closes it
+        after this), with a debug line."""
+        if isinstance(kw.get("exc_info"), web.RequestPayloadError) and not self._request_in_progress:
+            _log.debug("closed a connection whose request body could not be read to its end")
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,
