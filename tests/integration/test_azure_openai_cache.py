@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import RunningGateway
 from tests.fakes.azure_server import DEPLOYMENTS, PROMPT_FILTER_CHUNK, FakeAzureOpenAI
+from tests.integration.test_semantic import stored
 
 API_VERSION = "2024-10-21"
 AZURE_KEY = "azure-key-0123456789abcdef"
@@ -101,3 +102,26 @@ def test_a_hit_of_an_answer_nothing_prices_is_flagged_unpriced_as_its_miss_was(
     assert (priced_miss["unpriced"], priced_hit["unpriced"], priced_hit["cost_usd"]) == (False, False, 0.0)
     assert priced_miss["cost_usd"] > 0
     assert priced_hit["saved_usd"] == pytest.approx(priced_miss["cost_usd"])
+
+
+def test_an_answer_is_kept_apart_by_the_api_version_in_the_semantic_cache_too(
+    gateway: RunningGateway, fake: FakeAzureOpenAI, azure: Callable[..., openai.OpenAI]
+) -> None:
+    # The API version decides the answer's shape (its fields, its filters): the exact key holds the
+    # query it comes in, and so does the semantic scope.
+    def status(api_version: str) -> str:
+        raw = azure("prod-chat", api_version).chat.completions.with_raw_response.create(
+            model="prod-chat", messages=[{"role": "user", "content": "which city is the capital of Spain"}]
+        )
+        return raw.headers["cf-aig-cache-status"]
+
+    gateway.configure(semantic_cache_enabled=True)
+    assert status("2024-10-21") == "MISS"
+    stored(gateway, 1)  # (entries are stored after the answer)
+    assert status("2025-04-01-preview") == "MISS"
+    stored(gateway, 2)
+    assert [status("2025-04-01-preview"), status("2024-10-21")] == ["HIT", "HIT"]
+    assert [r.query_string for r in fake.requests] == [
+        "api-version=2024-10-21",
+        "api-version=2025-04-01-preview",
+    ]

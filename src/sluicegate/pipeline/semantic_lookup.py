@@ -37,11 +37,14 @@ class Lookup:
     store: bool = True
 
 
-def _endpoint(step: Step) -> str:
-    """The endpoint part of a scope: streamed or not, one scope; an answer translated into another
-    API's shape (the compat endpoint's) is kept apart from the provider's own answers."""
-    endpoint = (step.facts.answer_route or step.route).path
-    return endpoint if step.reader is None else f"{step.reader.name}<-{endpoint}"
+def _endpoint(step: Step) -> tuple[str, str]:
+    """The endpoint and query parts of a scope: streamed or not, one scope (Gemini's `alt=sse` is out
+    of the unstreamed route's query); an answer translated into another API's shape (the compat
+    endpoint's) is kept apart from the provider's own answers. The query is the exact and named keys'
+    (Azure's `api-version` decides the answer's shape)."""
+    route = step.facts.answer_route or step.route
+    endpoint = route.path if step.reader is None else f"{step.reader.name}<-{route.path}"
+    return endpoint, route.query
 
 
 def read_lookup(
@@ -68,10 +71,12 @@ def read_lookup(
     step = plan.steps[0]  # a universal request is scoped by its first step
     if not step.facts.cacheable:
         return None
+    endpoint, query = _endpoint(step)
     origin = Origin(
         gateway=name,
         provider=step.provider.name,
-        endpoint=_endpoint(step),
+        endpoint=endpoint,
+        query=query,
         upstream=upstreams_of(plan.steps),
         segment=segment_of(headers),  # the exact cache's keys hold it too (cache_keys.py)
         credentials=credential_fingerprint(plan.steps) if settings.cache_per_key else "",

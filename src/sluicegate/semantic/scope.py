@@ -3,11 +3,11 @@
 A request is split in two:
 
 - the **scope**: everything that must match *exactly* for a stored answer to be reusable: the
-  gateway, provider, the servers the request goes to, endpoint, cache-key segment, the provider
-  credentials when the gateway keeps entries per key (`cache_per_key`), and the body minus its
-  last user message's text, its earlier conversation turns and a few sampling fields (so: model,
-  system prompt, tool definitions, response format, output limits, any non-text part of the last
-  message, and the number and roles of the compared earlier turns). Its digest names the
+  gateway, provider, the servers the request goes to, endpoint and its query, cache-key segment,
+  the provider credentials when the gateway keeps entries per key (`cache_per_key`), and the body
+  minus its last user message's text, its earlier conversation turns and a few sampling fields
+  (so: model, system prompt, tool definitions, response format, output limits, any non-text part
+  of the last message, and the number and roles of the compared earlier turns). Its digest names the
   partition of the vector index that is searched, so a hit is never wrong for a structural reason.
 - the **turns** compared by meaning: the last user message's `text`, then the `context`, the
   earlier turns it depends on, most recent first (`history`: the exchange before it, and further
@@ -48,10 +48,11 @@ _VERSION = b"sluicegate-semantic-scope/2"
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a request was sent. `gateway` is `account/slug`; `endpoint` the provider path;
-    `upstream` the servers its steps go to (one provider name may stand for several: two allowed
-    hosts, a custom provider moved); `credentials` a digest of the provider key it goes upstream
-    with, "" when entries are shared by every key (pipeline/cache_keys.py)."""
+    """Where a request was sent. `gateway` is `account/slug`; `endpoint` the provider path and
+    `query` its query string, as the exact key holds it (Azure's `api-version`); `upstream` the
+    servers its steps go to (one provider name may stand for several: two allowed hosts, a custom
+    provider moved); `credentials` a digest of the provider key it goes upstream with, "" when
+    entries are shared by every key (pipeline/cache_keys.py)."""
 
     gateway: str
     provider: str
@@ -60,6 +61,7 @@ class Origin:
     credentials: str = ""
     variant: str = ""  # a digest of the headers that change the answer (`anthropic-beta`), "" for none
     upstream: str = ""  # (pipeline/cache_keys.py `upstreams_of`)
+    query: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ def _scoped(origin: Origin, payload: dict[str, Any], turns: Turns) -> Scoped:
         digest.update(b"\0credentials:" + origin.credentials.encode())
     if origin.variant:
         digest.update(b"\0variant:" + origin.variant.encode())
+    if origin.query:  # only when sent, so the scopes of requests without one stay as they were
+        digest.update(b"\0query:" + header_bytes(origin.query))
     digest.update(b"\0" + encode(exact, option=orjson.OPT_SORT_KEYS, source=payload))
     return Scoped(f"{origin.gateway}/sem:{digest.hexdigest()}", turns.text.strip(), compared)
 
