@@ -6,8 +6,9 @@
 `fake.url` (also `fake.base_url`) stands for `https://{resource}.openai.azure.com`. Routes are
 `/openai/deployments/{deployment}/{chat/completions,completions,embeddings}?api-version=…`, the
 v1 API's `/openai/v1/{chat/completions,embeddings,responses,models}` (no `api-version`, the
-deployment in the body's `model`) and `/openai/responses?api-version=…` (the same). The
-deployment chooses the model, whatever the body says, as on Azure: `deployments` maps deployment
+deployment in the body's `model`) and `/openai/responses?api-version=…` (the same), and the
+resource's batches, `/openai/batches?api-version=…` and `/openai/v1/batches` (openai_batches.py).
+The deployment chooses the model, whatever the body says, as on Azure: `deployments` maps deployment
 names to the model each serves (the `model` of the answers). A deployment named after a FakeOpenAI
 behaviour (`error-400`, `rate-limited`, `slow-200`, `no-usage`, `drop-mid-stream`, ...) acts it out,
 as does an `x-fake-behavior` header; any other unknown deployment is Azure's 404 DeploymentNotFound.
@@ -111,6 +112,8 @@ class FakeAzureOpenAI(FakeOpenAI):
         app.router.add_post("/openai/v1/responses", self._responses)
         app.router.add_get("/openai/v1/models", self._models)
         app.router.add_post("/openai/responses", self._responses)
+        for batches in ("/openai", "/openai/v1"):  # the resource's batches (openai_batches.py)
+            self.batches.add_routes(app, batches)
         return app
 
     @web.middleware
@@ -123,7 +126,8 @@ class FakeAzureOpenAI(FakeOpenAI):
         if self.azure_key is not None and not self._signed_in(request):
             return _azure_error(401, *AZURE_ERRORS[401])
         acts = Behavior.parse(request.headers.get(BEHAVIOR_HEADER, deployment)) != Behavior()
-        if request.method == "POST" and deployment not in self.deployments and not acts:
+        deployed = deployment in self.deployments or "/batches" in request.path  # (a batch names none)
+        if request.method == "POST" and not deployed and not acts:
             return _azure_error(404, "DeploymentNotFound", DEPLOYMENT_NOT_FOUND)
         response = await handler(request)
         if response.status == 429 and isinstance(response, web.Response):

@@ -47,6 +47,8 @@ other model succeeds.
                        (its code null; the key is valid)
     unauthorized-bare  401 whose body says nothing of the key, `{"message": "Unauthorized"}` (Mistral's)
 
+The Batch API (`/v1/batches`: create, list, retrieve, cancel) is openai_batches.py's.
+
 `GET /v1/organization/costs`, one of OpenAI's admin endpoints, answers an admin key (`sk-admin-…`)
 an empty page of costs and any other key 401 "Missing scopes: api.usage.read", as OpenAI answers a
 project key there.
@@ -117,6 +119,7 @@ from tests.fakes.base import (
     sse_data,
     sse_event,
 )
+from tests.fakes.openai_batches import FakeBatches
 from tests.fakes.openai_chat_history import history_error
 from tests.fakes.openai_response_store import ResponseStore
 
@@ -218,6 +221,7 @@ class FakeOpenAI(FakeUpstream):
         self.answer: Callable[[str], str] | None = None
         # The Responses API's kept responses and items, which later requests may name by id.
         self.response_store = ResponseStore()
+        self.batches = FakeBatches()  # the Batch API (openai_batches.py)
 
     @property
     def base_url(self) -> str:
@@ -251,6 +255,7 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
         app.router.add_get("/v1/organization/costs", self._costs)
+        self.batches.add_routes(app, "/v1")
         return app
 
     @web.middleware
@@ -300,12 +305,12 @@ class FakeOpenAI(FakeUpstream):
         refused = _key_refusal(request.headers.get(BEHAVIOR_HEADER) or self.key_behaviors.get(bearer, ""))
         if refused is not None:
             return refused
-        if request.method != "POST":
+        if request.method != "POST" or request.path.endswith("/cancel"):  # (a cancel has no body)
             return None
         if not isinstance(body, dict):
             message = "We could not parse the JSON body of your request."
             return _error(400, message, "invalid_request_error")
-        if not body.get("model") and request.path not in MODEL_IN_SESSION:
+        if not body.get("model") and request.path not in MODEL_IN_SESSION and "/batches" not in request.path:
             return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
         return None
 

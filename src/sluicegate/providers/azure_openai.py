@@ -24,6 +24,7 @@ from sluicegate.errors import BadRequest, NotFound
 from sluicegate.providers.authorization_field import KeyOrBearer
 from sluicegate.providers.base import HostRoute, RequestFacts, Route
 from sluicegate.providers.openai import OPENAI, WRITTEN_CAP, OpenAICompatible
+from sluicegate.providers.openai_stored import of_batches
 from sluicegate.providers.sse import iter_json
 
 RESOURCE_PLACEHOLDER = "{resource}"
@@ -96,7 +97,10 @@ class AzureOpenAI(OpenAICompatible):
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
         """The deployment's model as its answer names it: Azure ignores the body's `model`, and a
         deployment's name need not be a model's. A stream names it in each chunk but the first
-        (the prompt filter's, which names "")."""
+        (the prompt filter's, which names ""). Not a batch's: its `model` ran the batch's requests,
+        whose usage no request to the gateway reports (openai_stored.py)."""
+        if of_batches(route.path):
+            return None
         if not streamed:
             try:
                 return _model_named(orjson.loads(body))

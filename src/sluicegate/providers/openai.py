@@ -38,7 +38,7 @@ from sluicegate.providers.openai_media import billed_by_request, form_facts, is_
 from sluicegate.providers.openai_output import document_text, stream_text
 from sluicegate.providers.openai_realtime import minted_model
 from sluicegate.providers.openai_responses_answer import responses_answer
-from sluicegate.providers.openai_stored import NOT_DONE, read_again, reads_stored_answer
+from sluicegate.providers.openai_stored import NOT_DONE, of_batches, read_again, reads_stored_answer
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.openai_texts import (
     CHAT_TEXTS,
@@ -178,6 +178,8 @@ class OpenAICompatible:
         return None
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
+        if of_batches(route.path):
+            return None  # a batch's usage is its requests', billed by the provider as they run
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:

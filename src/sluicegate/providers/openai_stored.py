@@ -1,6 +1,8 @@
 """OpenAI-shaped answers the provider keeps and a client reads again by id (`GET responses/{id}`,
 `GET chat/completions/{id}`, under any prefix: Azure's `{resource}/openai/v1/...`): such a read
-reports the usage the answer was made with, billed when it was made."""
+reports the usage the answer was made with, billed when it was made. And batches (`batches`,
+`batches/{id}`, `batches/{id}/cancel`): a batch object reports the usage of its requests, which the
+provider bills as they run, at its batch discount, and which no request to the gateway made."""
 
 from __future__ import annotations
 
@@ -12,11 +14,19 @@ from sluicegate.types import Usage
 
 NOT_DONE = frozenset({"queued", "in_progress"})  # a Responses answer's status while it runs
 _STORED_ANSWER = re.compile(r"(?:^|/)(?:responses|chat/completions)/[^/]+$")
+# https://platform.openai.com/docs/api-reference/batch (Azure: `openai/batches`, `openai/v1/batches`)
+_BATCHES = re.compile(r"(?:^|/)batches(?:/|$)")
 
 
 def reads_stored_answer(path: str) -> bool:
     """Whether a request at `path` reads a stored answer by its id."""
     return _STORED_ANSWER.search(path) is not None
+
+
+def of_batches(path: str) -> bool:
+    """Whether a request at `path` creates, lists, reads or cancels batches: its answer's `usage` is
+    the batch's requests', not this request's (a poll of a batch would count it again each time)."""
+    return _BATCHES.search(path) is not None
 
 
 def read_again(document: dict[str, Any], usage: Usage) -> Usage:
