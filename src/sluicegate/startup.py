@@ -16,6 +16,7 @@ from sluicegate.config import given_as
 from sluicegate.errors import DatabaseUnavailable
 from sluicegate.shutdown import close_within
 from sluicegate.storage import Database, describe_database
+from sluicegate.storage.schema_version import SchemaTooNew
 
 
 class StartupError(Exception):
@@ -34,6 +35,8 @@ async def open_database(database: Database, url: str) -> None:
     except asyncio.CancelledError:  # a stop during start-up (server.py): close what it had opened
         await close_within("database", database.close())
         raise
+    except SchemaTooNew as exc:  # a newer release's database: never used by an older one
+        raise StartupError(f"database {describe_database(url)}: {exc}") from exc
     except (*unusable, DatabaseUnavailable) as exc:  # (the storage's own 503: a lock held past its wait)
         cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
         raise StartupError(f"database {describe_database(url)}: {_reason(cause)}") from exc

@@ -17,6 +17,7 @@ from sluicegate.config import ConfigError, Settings, load_settings
 from sluicegate.errors import GatewayError
 from sluicegate.remote import Remote, RemoteError, find_gateway
 from sluicegate.storage import Database, create_database, describe_database, sqlite_path
+from sluicegate.storage.schema_version import SchemaTooNew
 from sluicegate.times import number
 
 T = TypeVar("T")
@@ -118,6 +119,9 @@ def with_database(action: Callable[[Database], Awaitable[T]], *, create: bool = 
     except GatewayError as exc:
         print_error(exc.message)
         raise typer.Exit(1) from exc
+    except SchemaTooNew as exc:  # a newer release's database (`sluicegate migrate` too)
+        print_error(f"database {describe_database(url)}: {exc}")
+        raise typer.Exit(2) from exc
 
 
 def with_database_sync(build: Callable[[], T]) -> T:

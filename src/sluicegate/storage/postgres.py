@@ -43,6 +43,7 @@ from sluicegate.storage.gateway_rows import ParsedGateways
 from sluicegate.storage.postgres_access import PostgresAccess
 from sluicegate.storage.postgres_logs import PostgresLogs
 from sluicegate.storage.postgres_pool import CLOSE_SECONDS, keep_alive, quote_identifier, row_count
+from sluicegate.storage.schema_version import SchemaTooNew
 
 MIGRATION_SECONDS = 24 * 3600.0  # not `timeouts.database_statement`: a migration takes what it takes
 
@@ -212,6 +213,11 @@ class PostgresDatabase(PostgresLogs, PostgresAccess, ParsedGateways):
             init=keep_alive,
         )
         async with self._pool.acquire() as connection:
+            applied = await _newest_migration(connection)
+        if applied > len(MIGRATIONS):  # a newer release's: refused before anything is written
+            await self.close()
+            raise SchemaTooNew(applied, len(MIGRATIONS))
+        async with self._pool.acquire() as connection:
             for version, script in enumerate(MIGRATIONS, start=1):
                 await self._migrate(connection, version, script)
             await connection.execute(
@@ -346,3 +352,10 @@ class PostgresDatabase(PostgresLogs, PostgresAccess, ParsedGateways):
     async def spend(self, query: SpendQuery) -> SpendResult:
         async with self._db().acquire() as connection:
             return await postgres_spend.spend(connection, query)
+
+
+async def _newest_migration(connection: asyncpg.Connection) -> int:
+    """The highest migration `schema_migrations` records (in the URL's schema), 0 before any."""
+    if await connection.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return 0
+    return int(await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))

@@ -26,6 +26,7 @@ from sluicegate.storage import (
     sqlite_spend,
 )
 from sluicegate.storage.gateway_query import GatewayQuery
+from sluicegate.storage.schema_version import SchemaTooNew
 from sluicegate.storage.sqlite_access import SqliteAccess
 from sluicegate.storage.sqlite_files import open_sqlite
 from sluicegate.storage.sqlite_logs import SqliteLogs
@@ -234,6 +235,10 @@ class SqliteDatabase(SqliteLogs, SqliteAccess):
         # read, so a server and a CLI starting together cannot both apply the same migration.
         connection.execute("BEGIN IMMEDIATE")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):  # a newer release's: refused before anything is written
+            connection.execute("ROLLBACK")
+            connection.close()
+            raise SchemaTooNew(version, len(MIGRATIONS))
         if version == 0 and not connection.execute("SELECT 1 FROM sqlite_master").fetchone():
             # Only before the first table: free pages can then be given back after retention
             # (`sqlite_retention.py`). An older database needs a VACUUM for it (docs/durability.md).
