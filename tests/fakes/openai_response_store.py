@@ -1,11 +1,13 @@
 """What the fake OpenAI's Responses API remembers of the responses it gave, and what it refuses for it.
 
 OpenAI keeps a response it answered (unless the request said `store: false`): its conversation, the
-input it was given and the output it wrote, each output item under its id. A later request may name
-them: `previous_response_id` continues a kept response, an `item_reference` (or an input item given
-by `id` alone) stands for a kept item, a `reasoning` item must be one OpenAI wrote, and a
-`function_call_output` must answer a `function_call` of its `call_id`, in the input or the previous
-response's conversation. What it cannot find, OpenAI refuses, in these shapes:
+input it was given and the output it wrote, each output item under its id, and the response itself,
+which a client reads again by id (`GET /v1/responses/{id}`: how a background response is polled).
+A later request may name them: `previous_response_id` continues a kept response, an
+`item_reference` (or an input item given by `id` alone) stands for a kept item, a `reasoning` item
+must be one OpenAI wrote, and a `function_call_output` must answer a `function_call` of its
+`call_id`, in the input or the previous response's conversation. What it cannot find, OpenAI
+refuses, in these shapes:
 
     Previous response with id 'resp_…' not found.        400, param previous_response_id,
                                                           code previous_response_not_found
@@ -43,12 +45,20 @@ class Refusal:
 
 
 class ResponseStore:
-    """The kept responses (id -> their conversation's items) and output items (id -> item)."""
+    """The kept responses (id -> their conversation's items; id -> the response, which `GET
+    /v1/responses/{id}` reads) and output items (id -> item). A background response (`background:
+    true`) is answered `queued`, and found done by its first read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conversations: dict[str, list[dict[str, Any]]] = {}
         self._items: dict[str, dict[str, Any]] = {}
+        self._responses: dict[str, dict[str, Any]] = {}
+
+    def read(self, response_id: str) -> dict[str, Any] | None:
+        """A kept response as `GET /v1/responses/{id}` answers it (a background one done by now)."""
+        with self._lock:
+            return self._responses.get(response_id)
 
     def refusal(self, body: dict[str, Any]) -> Refusal | None:
         """Why OpenAI would refuse this request for what it names, None when it finds it all."""
@@ -85,6 +95,7 @@ class ResponseStore:
             inputs = [self._items.get(str(item.get("id")), item) for item in _input_items(body.get("input"))]
             self._conversations[str(response["id"])] = [*history, *inputs, *output]
             self._items.update((str(item["id"]), item) for item in output if "id" in item)
+            self._responses[str(response["id"])] = response
 
 
 def _input_items(source: Any) -> Iterator[dict[str, Any]]:

@@ -66,12 +66,13 @@ sets `FakeOpenAI.answer`; at most 64 words), cut to
 whose `tool_choice` is "required" or names a function gets one call of that tool (else the first)
 instead, its arguments the last user text under the tool's first parameter and a value of its type
 for every other required parameter (as the fake Anthropic fills a forced tool's input), finish_reason
-"tool_calls". Responses remembers what it answered unless `store` is false, and refuses as OpenAI does
-a request naming a response or item it never kept, a reasoning item, or a function_call_output with
-no function_call (openai_response_store.py). A chat request whose `response_format` is
-`json_schema` gets JSON text shaped by the schema instead, as the fake Anthropic fills a forced
-tool's input (strings the user text, integers its word count …), and `json_object` gets
-`{"input": <user text>}`; streamed in 8-character pieces, never cut short. A token is a
+"tool_calls". Responses remembers what it answered unless `store` is false (`GET /v1/responses/{id}`
+reads it again; a `background` request is answered `queued`, its first read finding it done), and
+refuses as OpenAI does a request naming a response or item it never kept, a reasoning item, or a
+function_call_output with no function_call (openai_response_store.py). A chat request whose
+`response_format` is `json_schema` gets JSON text shaped by the schema instead, as the fake
+Anthropic fills a forced tool's input (strings the user text, integers its word count …), and
+`json_object` gets `{"input": <user text>}`; streamed in 8-character pieces, never cut short. A token is a
 whitespace-separated word: prompt tokens = Σ (words in a message + 3) + 3, the per-message and
 priming overheads of OpenAI's own counting recipe; completion tokens = words in the reply. An image
 part (chat `image_url`, Responses `input_image`) adds what OpenAI bills for it: `detail: low` 85,
@@ -246,6 +247,7 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/responses/{response_id}", self._response)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
@@ -514,6 +516,8 @@ class FakeOpenAI(FakeUpstream):
         }
         done = _response_object(call, status, [item], usage)
         self.response_store.keep(call.body, done)
+        if call.body.get("background") is True and not call.body.get("stream"):
+            return web.json_response(_response_object(call, "queued", [], None))  # done when read
         if not call.body.get("stream"):
             return web.json_response(done)
         started = _response_object(call, "in_progress", [], None)
@@ -543,6 +547,14 @@ class FakeOpenAI(FakeUpstream):
             sse_event(str(event["type"]), {**event, "sequence_number": n}) for n, event in enumerate(events)
         ]
         return await self._stream(request, call, encoded, first_content=4)
+
+    async def _response(self, request: web.Request) -> web.StreamResponse:
+        """A kept response read again by id; a background one is done by its first read."""
+        response_id = request.match_info["response_id"]
+        if (kept := self.response_store.read(response_id)) is None:
+            message = f"Response with id '{response_id}' not found."
+            return _error(404, message, "invalid_request_error", param="response_id")
+        return web.json_response(kept)
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         """DALL·E answers with images and no usage; GPT Image models report tokens."""
@@ -856,7 +868,7 @@ def _response_object(
         "object": "response",
         "created_at": CREATED,
         "status": status,
-        "background": False,
+        "background": body.get("background") is True,
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": body.get("instructions"),

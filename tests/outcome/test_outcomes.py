@@ -125,3 +125,20 @@ def test_an_answer_that_reports_its_output_only_has_its_input_counted() -> None:
     assert usage is not None
     assert (usage.input_tokens, usage.output_tokens) == (6, 4)  # the input counted, the output as reported
     assert (usage.estimated, usage.input_unreported) == (True, False)
+
+
+def test_tokens_of_no_model_are_unpriced_not_free() -> None:
+    # An OpenAI-compatible server that runs a request naming no model (llama.cpp's default one)
+    # reports tokens nothing can price: their cost is unknown, not 0.
+    answered = exchange()
+    answered.plan.steps = [
+        step(OPENAI, "chat/completions", {"messages": [{"role": "user", "content": "hi"}]})
+    ]
+    answered.response.status = 200
+    answered.response.body = b'{"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3}}'
+    outcome = meter().measure(answered)
+    assert outcome.usage is not None
+    assert (outcome.usage.input_tokens, outcome.usage.output_tokens) == (9, 3)
+    assert (outcome.cost_usd, outcome.unpriced) == (None, True)
+    answered.response.body = b'{"choices": [], "usage": {"prompt_tokens": 0, "completion_tokens": 0}}'
+    assert meter().measure(answered).unpriced is False  # no tokens: nothing to price

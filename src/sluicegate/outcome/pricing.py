@@ -91,11 +91,15 @@ def shown(price: Pricer | None, custom_cost: CustomCost | None) -> Pricer | None
 def unpriced(
     method: str, step: Step, price: Pricer | None, answered: str | None = None, usage: Usage | None = None
 ) -> bool:
-    """Whether `step` runs a named model that nothing prices: its cost cannot be known. A GET is
-    billed when its answer reports tokens of a model it names (a finished Replicate prediction)."""
-    if price is not None or (step.facts.model is None and answered is None):
+    """Whether `step` runs a model that nothing prices: its cost cannot be known. A GET is billed
+    when its answer reports tokens (a finished Replicate prediction, a background response's poll);
+    tokens of no model, which nothing can price, are unpriced too, never free."""
+    if price is not None:
         return False
-    return method in _BILLED_METHODS or (usage is not None and usage.total_tokens > 0)
+    tokens = usage is not None and usage.total_tokens > 0
+    if step.facts.model is None and answered is None:
+        return tokens
+    return method in _BILLED_METHODS or tokens
 
 
 @functools.lru_cache(maxsize=256)

@@ -38,7 +38,13 @@ from sluicegate.providers.openai_media import billed_by_request, form_facts, is_
 from sluicegate.providers.openai_output import document_text, stream_text
 from sluicegate.providers.openai_realtime import minted_model
 from sluicegate.providers.openai_responses_answer import responses_answer
-from sluicegate.providers.openai_stored import NOT_DONE, of_batches, read_again, reads_stored_answer
+from sluicegate.providers.openai_stored import (
+    NOT_DONE,
+    of_batches,
+    read_again,
+    reads_stored_answer,
+    stored_model,
+)
 from sluicegate.providers.openai_stream import chat_answer, completion_answer
 from sluicegate.providers.openai_texts import (
     CHAT_TEXTS,
@@ -266,7 +272,10 @@ class OpenAICompatible:
         return status == 429 and out_of_quota(body)
 
     def answer_model(self, route: Route, body: bytes, streamed: bool) -> str | None:
-        return None  # the request's model is the one that ran (Azure's deployments: azure_openai.py)
+        """The model of a stored answer read again by id (a background response's poll, which may
+        count its usage): the read names none. Elsewhere the request's model is the one that ran
+        (Azure's deployments: azure_openai.py)."""
+        return stored_model(body) if not streamed and reads_stored_answer(route.path) else None
 
     def running_job(self, route: Route, body: bytes) -> RunningJob | None:
         return None  # a background response's usage is counted by its client's read (openai_stored.py)

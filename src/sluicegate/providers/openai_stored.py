@@ -10,6 +10,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from sluicegate.types import Usage
 
 NOT_DONE = frozenset({"queued", "in_progress"})  # a Responses answer's status while it runs
@@ -27,6 +29,17 @@ def of_batches(path: str) -> bool:
     """Whether a request at `path` creates, lists, reads or cancels batches: its answer's `usage` is
     the batch's requests', not this request's (a poll of a batch would count it again each time)."""
     return _BATCHES.search(path) is not None
+
+
+def stored_model(body: bytes) -> str | None:
+    """The model a stored answer read again names (`model`), which prices the usage a read counts:
+    the request, a GET, names none."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    model = document.get("model") if isinstance(document, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def read_again(document: dict[str, Any], usage: Usage) -> Usage:
