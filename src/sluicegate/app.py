@@ -72,7 +72,7 @@ from sluicegate.routing.redis_state import create_state_store
 from sluicegate.semantic.feed import VectorFeed
 from sluicegate.semantic.index import VectorIndex
 from sluicegate.semantic.verify import load_verifier
-from sluicegate.shutdown import close_within
+from sluicegate.shutdown import STOP_CUT, StopCut, close_within
 from sluicegate.startup import data_files, open_database
 from sluicegate.storage import (
     connect_redis,
@@ -208,7 +208,8 @@ def create_app(
     forwarder = Forwarder(upstream, settings.upstreams, exchange_timeout=settings.timeouts.upstream_timeout)
     # Jobs answers left running, read until done; by no worker of several that count apart (jobs.py).
     jobs = RunningJobs(forwarder, outcomes, rate_limit.reserve_nothing, processes=workers)
-    log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes, jobs=jobs)
+    stop_cut = StopCut()  # told by the server when its stop's grace runs out (server.py)
+    log = Log(outcomes, tee_limit=settings.limits.log_tee_bytes, jobs=jobs, stop_cut=stop_cut)
     metrics.gauge("sluicegate_jobs_read", "Predictions left running, read until done", lambda: jobs.watching)
     if isinstance(cache, MemoryCache) and cache.store is not None:
         metrics.counter(
@@ -342,6 +343,7 @@ def create_app(
     app[BODY_LIMITS] = BodyLimits(settings.limits.max_body_bytes, settings.timeouts.body_timeout)
     app.cleanup_ctx.append(lifespan)
     app[METRICS] = metrics
+    app[STOP_CUT] = stop_cut
     app[WAITING_BODIES] = set()
 
     async def stopping(app: web.Application) -> None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sluicegate.listeners import listen_error
-from sluicegate.shutdown import STEP_SECONDS
+from sluicegate.shutdown import STEP_SECONDS, STOP_CUT
 from sluicegate.startup import StartupError
 
 T = TypeVar("T")
@@ -117,7 +117,7 @@ async def serve(
             stop.serving = True
             ready()
             await stop.requested.wait()
-            cut = loop.call_later(stop_seconds, _close_connections, runner)
+            cut = loop.call_later(stop_seconds, _close_connections, runner, stop_seconds)
         finally:
             await runner.cleanup()  # stop listening, let answers finish, run every shutdown step
             if cut is not None:
@@ -128,7 +128,7 @@ async def serve(
             loop.remove_reader(parent_fd)
 
 
-def _close_connections(runner: web.AppRunner) -> None:
+def _close_connections(runner: web.AppRunner, grace: float) -> None:
     """The stop's grace has passed: close every connection still open, which cancels its handler
     (`handler_cancellation`). aiohttp's own `shutdown_timeout` cancels nothing that still streams:
     it waits that long for handlers to finish, then as long again for one it asked to stop."""
@@ -136,6 +136,8 @@ def _close_connections(runner: web.AppRunner) -> None:
     open_now = server.connections if server is not None else []
     if open_now:
         _log.warning("closing %d connection(s) still answering after the stop's grace", len(open_now))
+        if (told := runner.app.get(STOP_CUT)) is not None:
+            told.cutting(grace)  # first: the handlers' records say the gateway cut them
     for connection in open_now:
         connection.force_close()
 

@@ -10,8 +10,25 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
+from aiohttp import web
+
 _log = logging.getLogger(__name__)
 STEP_SECONDS = 10.0
+
+
+class StopCut:
+    """Said by the server when the stop's grace has run out and it closes the connections still
+    answering (server.py), before it closes them: what is cut then was cut by the gateway, not left
+    by its client, and its log record says so (pipeline/log.py)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def cutting(self, grace: float) -> None:
+        self.reason = f"cut at the gateway's stop, after its grace of {grace:g} s (timeouts.stop_grace)"
+
+
+STOP_CUT = web.AppKey("sluicegate_stop_cut", StopCut)
 
 
 async def close_within(name: str, closing: Awaitable[None], seconds: float = STEP_SECONDS) -> bool:

@@ -6,6 +6,7 @@ written while it runs: whatever is in the database afterwards was written by the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -296,12 +297,34 @@ def test_a_request_whose_body_is_on_its_way_at_shutdown_is_refused_at_once(serve
     assert refused.headers[LOG_ID] in stored_log_ids(server.data_dir)  # answered, so logged
 
 
+def whole_answer_paused(server: ServerProcess, gate: str, result: dict[str, Any]) -> threading.Thread:
+    """A chat completion (not streamed) whose answer the fake holds before its last kilobyte until
+    `gate` is released; the error that cut it lands in `result`."""
+
+    def read() -> None:
+        base_url = f"{server.url}/v1/local/default/openai"
+        try:
+            with OpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as client:
+                client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=USER,
+                    extra_headers={"x-fake-behavior": "pause-stream,chunked", "x-fake-gate": gate},
+                )
+        except Exception as exc:  # cut by the server: what the test reports
+            result["error"] = repr(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader
+
+
 def test_a_stream_still_moving_after_the_stops_grace_is_cut_and_logged(
     tmp_path: Path, fake: FakeOpenAI
 ) -> None:
     """`timeouts.stop_grace` bounds the stop: a stream that outlives it is cut (its connection
     closed), its record stored with the error, and the process exits, well before a supervisor's
-    own limit would kill it mid-stream."""
+    own limit would kill it mid-stream. So is an answer not streamed still on its way. Each record
+    says the gateway's stop cut it (they said `client disconnected before the response ended`)."""
     settings = {
         "SLUICEGATE_UPSTREAM_OPENAI": fake.base_url,
         "SLUICEGATE_LOG_FLUSH_INTERVAL": "3600",
@@ -309,20 +332,29 @@ def test_a_stream_still_moving_after_the_stops_grace_is_cut_and_logged(
     }
     server = start_gateway(tmp_path, tmp_path / "data", settings)
     result: dict[str, Any] = {}
-    reader = stream_paused(server, "never", result)
+    whole: dict[str, Any] = {}
+    readers = [stream_paused(server, "never", result), whole_answer_paused(server, "whole", whole)]
     try:
         assert fake.pause("never").chunk_sent.wait(10), "the stream never started"
+        assert fake.pause("whole").chunk_sent.wait(10), "the whole answer never started"
         stopped_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=EXIT_TIMEOUT) == 0, server.diagnostics()
         stopped_in = time.monotonic() - stopped_at
-        reader.join(timeout=EXIT_TIMEOUT)
+        for reader in readers:
+            reader.join(timeout=EXIT_TIMEOUT)
     finally:
         fake.release("never")
+        fake.release("whole")
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()
     assert stopped_in < 10, f"stopped {stopped_in:.1f} s after SIGTERM with a 1 s grace"
     assert "error" in result, result  # the client saw its stream cut, not a whole answer
+    assert "error" in whole, whole
     assert "after the stop's grace" in server.diagnostics()
-    assert len(stored_log_ids(server.data_dir)) == 1  # the cut stream's record
+    database = server.data_dir / "sluicegate.db"
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        records = connection.execute("SELECT stream, status, error FROM logs ORDER BY stream").fetchall()
+    cut = "cut at the gateway's stop, after its grace of 1 s (timeouts.stop_grace)"
+    assert records == [(0, 503, cut), (1, 200, cut)]  # each cut request's record

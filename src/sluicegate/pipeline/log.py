@@ -14,7 +14,7 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.compat.base import ended_early
-from sluicegate.errors import GatewayError
+from sluicegate.errors import GatewayError, GatewayStopping
 from sluicegate.exchange import Exchange, IncomingRequest, Reply
 from sluicegate.outcome.outcomes import Outcomes
 from sluicegate.pipeline import Handler
@@ -30,6 +30,7 @@ from sluicegate.providers.gemini.adapter import speaks_openai
 from sluicegate.providers.openai_stream import WithoutUsageChunk
 from sluicegate.providers.sse import error_event_at, error_event_data
 from sluicegate.providers.stream_ends import EndRule
+from sluicegate.shutdown import StopCut
 
 LOG_ID_HEADER = "cf-aig-log-id"
 CLIENT_GONE = "client disconnected before the response ended"
@@ -58,18 +59,29 @@ _log = logging.getLogger(__name__)
 
 
 class Log:
-    def __init__(self, outcomes: Outcomes, tee_limit: int, jobs: RunningJobs | None = None) -> None:
+    def __init__(
+        self,
+        outcomes: Outcomes,
+        tee_limit: int,
+        jobs: RunningJobs | None = None,
+        stop_cut: StopCut | None = None,
+    ) -> None:
         """`jobs`: where an answer that leaves a job running goes once complete, to be read until
-        the job has finished (pipeline/jobs.py)."""
+        the job has finished (pipeline/jobs.py); `stop_cut`: says when the server's stop cuts the
+        answers still going, which are then not logged as left by their client."""
         self._outcomes = outcomes
         self._tee_limit = tee_limit
         self._jobs = jobs
+        self._stop_cut = stop_cut or StopCut()
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         try:
             reply = await call_next(exchange)
-        except asyncio.CancelledError:  # the client hung up; aiohttp cancels its handler
-            exchange.response.status, exchange.response.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
+        except asyncio.CancelledError:  # the client hung up, or the stop cut it: aiohttp cancels its handler
+            if (cut := self._stop_cut.reason) is not None:  # no answer sent: the gateway's doing
+                exchange.response.status, exchange.response.error = GatewayStopping.status, cut
+            else:
+                exchange.response.status, exchange.response.error = CLIENT_CLOSED_REQUEST, CLIENT_GONE
             exchange.timings.finished_at = time.perf_counter()
             self._outcomes.complete_soon(exchange)
             raise
@@ -138,7 +150,8 @@ class Log:
         """
         chunks: deque[bytes] = deque()
         kept = 0
-        completed = ended = gone = False
+        completed = ended = False
+        gone: str | None = None  # why the stream was left unfinished: its client, or the stop
         tail = b""
         timings = exchange.timings
         try:
@@ -170,7 +183,7 @@ class Log:
             exchange.response.error = error.message
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            gone = True
+            gone = self._stop_cut.reason or CLIENT_GONE
             raise
         finally:
             if not completed:
@@ -193,13 +206,13 @@ def _finish(
     exchange: Exchange,
     chunks: deque[bytes],
     *,
-    gone: bool = False,
+    gone: str | None = None,
     unmarked: bool = False,
     rule: EndRule | None = None,
 ) -> None:
     """The record of a stream that ended: at its end marker, or closed without one (`unmarked`: its
     body closed cleanly; `rule`: so did the body of a stream without one, whose rule it is), or left
-    by its client (`gone`)."""
+    unfinished (`gone`: why, its client gone or the gateway's stop)."""
     response = exchange.response
     exchange.timings.finished_at = time.perf_counter()
     response.body = b"".join(chunks)
@@ -210,14 +223,14 @@ def _finish(
         response.error = stream_error(response.body)
         # One that hung up before the end left a stream that was still going: a translation's
         # upstream, closed by the gateway, never came to its closing event, which is no reason.
-        if response.error is None and not gone:
+        if response.error is None and gone is None:
             response.error = (
                 _unfinished(exchange)
                 or (unmarked_end(exchange) if unmarked else None)
                 or (broke_off(rule, response.body) if rule is not None else None)
             )
-    if gone and response.error is None:
-        response.error = CLIENT_GONE
+    if gone is not None and response.error is None:
+        response.error = gone
 
 
 def _unfinished(exchange: Exchange) -> str | None:
