@@ -186,6 +186,15 @@ def _key_refusal(spec: str) -> web.Response | None:
     return None
 
 
+# A transcription's plain answers (https://platform.openai.com/docs/api-reference/audio/createTranscription
+# `response_format`): the text, or subtitles whose one cue lasts the audio's seconds (`end`).
+_PLAIN_TRANSCRIPTS = {
+    "text": "a fake transcript\n",
+    "srt": "1\n00:00:00,000 --> {end},000\na fake transcript\n\n",
+    "vtt": "WEBVTT\n\n00:00:00.000 --> {end}.000\na fake transcript\n\n",
+}
+
+
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. For more information"
     " on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
@@ -580,9 +589,16 @@ class FakeOpenAI(FakeUpstream):
 
     async def _transcription(self, request: web.Request) -> web.StreamResponse:
         """The audio's length is its bytes / 16000 (16 kHz, 8-bit mono); whisper bills it by
-        duration, the GPT transcribe models by tokens (1 audio token per 100 bytes)."""
+        duration, the GPT transcribe models by tokens (1 audio token per 100 bytes). As OpenAI's, the
+        usage is in a JSON answer only (`response_format` `json`, the default, or `verbose_json`):
+        `text`, `srt` and `vtt` answer the transcript alone, as plain text."""
         call = request[CALL]
         audio = call.body.get("file", b"")
+        plain = _PLAIN_TRANSCRIPTS.get(str(call.body.get("response_format", "json")))
+        if plain is not None:
+            seconds = max(1, math.ceil(len(audio) / 16000))
+            end = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+            return web.Response(text=plain.format(end=end), content_type="text/plain")
         if call.body["model"] == "whisper-1":
             usage: dict[str, Any] = {"type": "duration", "seconds": math.ceil(len(audio) / 16000)}
         else:

@@ -102,6 +102,24 @@ def test_a_transcription_is_priced_by_the_minute(gateway: RunningGateway, client
     assert record["model"] == "whisper-1"  # read from the multipart form
     assert record["cost_usd"] == pytest.approx(price("whisper-1", Usage(audio_seconds=45)))
     assert record["cost_usd"] == pytest.approx(0.006 * 0.75)  # $0.006 a minute
+    assert record["unpriced"] is False
+
+
+@pytest.mark.parametrize(
+    ("model", "response_format"), [("whisper-1", "text"), ("whisper-1", "srt"), ("gpt-4o-transcribe", "text")]
+)
+def test_a_transcription_answered_without_its_usage_is_flagged_unpriced(
+    gateway: RunningGateway, client: openai.OpenAI, model: str, response_format: Any
+) -> None:
+    # A plain-text answer reports no seconds or tokens, the units it is billed by: its cost is
+    # unknown, not 0 (the JSON answer of the same audio is priced above).
+    answer = client.audio.transcriptions.create(
+        model=model, file=("talk.wav", AUDIO), response_format=response_format
+    )
+    assert "a fake transcript" in answer
+    record = logged(gateway)
+    assert (record["model"], record["tokens_in"], record["cost_usd"]) == (model, None, None)
+    assert record["unpriced"] is True
 
 
 def test_a_token_billed_transcription_prices_its_audio_tokens(

@@ -15,7 +15,7 @@ import orjson
 
 from sluicegate.exchange import Exchange, Step
 from sluicegate.outcome import NO_OUTCOME, Outcome
-from sluicegate.outcome.pricing import Pricing, shown, unpriced
+from sluicegate.outcome.pricing import Pricing, shown, unmeasured, unpriced
 from sluicegate.providers.base import Provider, Route
 from sluicegate.providers.openai import OpenAICompatible
 from sluicegate.providers.stream_errors import opening_error
@@ -108,7 +108,7 @@ class Meter:
         no_price = (
             stated is None
             and _billed(exchange, usage)
-            and unpriced(exchange.request.method, step, price, answered, usage)
+            and (unpriced(exchange.request.method, step, price, answered, usage) or unmeasured(step, usage))
         )
         if exchange.cache.status is CacheStatus.HIT or exchange.cache.semantic_hit:
             # Answered by the gateway: nothing was billed; what it would have cost was saved (unknown

@@ -102,6 +102,13 @@ def unpriced(
     return method in _BILLED_METHODS or tokens
 
 
+def unmeasured(step: Step, usage: Usage | None) -> bool:
+    """Whether a successful answer reports none of what its request is billed by, which only the
+    answer can say (`RequestFacts.priced_by_answer`: a transcription asked for as plain text): its
+    cost is unknown, whatever prices its model."""
+    return usage is None and step.facts.priced_by_answer
+
+
 @functools.lru_cache(maxsize=256)
 def _fallback_rates(fallback: FallbackPrice) -> Rates:
     return Rates.per_million(fallback.input_per_mtok, fallback.output_per_mtok)

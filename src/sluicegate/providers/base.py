@@ -91,6 +91,9 @@ class RequestFacts:
     # Units the request itself says it is billed for, when the answer reports none (DALL·E's images,
     # speech's characters); a usage the answer reports comes first.
     billed: Usage | None = None
+    # Billed by what its answer alone reports (a transcription: the audio's seconds, or its tokens),
+    # which nothing else can count: a successful answer without it cost what no one knows (unpriced).
+    priced_by_answer: bool = False
     # The most searches the provider's own search tool may run for it, billed per search (Anthropic's
     # `web_search` tool's `max_uses`): what a cost rule reserves for them beside the tokens.
     searches: int = 0

@@ -8,7 +8,9 @@ of `input` (tts-1; gpt-4o-mini-tts by text and audio tokens, which only its `str
 stream reports), its answer is the audio itself; https://platform.openai.com/docs/api-reference/audio/createTranscription
 — transcription is a multipart form (`model` is one of its fields, before or after the file) and
 its answer's `usage` is `{"type": "duration", "seconds": …}` for models billed by the minute
-(tokens for the others); image edits and variations are forms too (DALL·E 2: `n`, `size`).
+(tokens for the others), which a `response_format` of `text`, `srt` or `vtt` leaves out (the
+answer is the text alone: its cost is unknown, `RequestFacts.priced_by_answer`); image edits and
+variations are forms too (DALL·E 2: `n`, `size`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def _endings(*paths: str) -> Endings:
 _IMAGE_PATHS = _endings("images/generations", "images/edits", "images/variations")
 _FORM_PATHS = _endings("audio/transcriptions", "audio/translations", "images/edits", "images/variations")
 _SPEECH_PATHS = _endings("audio/speech")
+_TRANSCRIPTION_PATHS = _endings("audio/transcriptions", "audio/translations")
 _READ_FIELDS = ("model", "n", "size", "quality")  # the form fields the gateway checks or bills by
 
 
@@ -63,7 +66,12 @@ def form_facts(path: str, body: bytes) -> RequestFacts:
     if isinstance(count := fields.get("n"), str):
         fields["n"] = int(count) if count.strip().isdigit() else count
     model = fields.get("model")
-    return RequestFacts(model=model.strip() if model else None, billed=billed_by_request(path, fields))
+    return RequestFacts(
+        model=model.strip() if model else None,
+        billed=billed_by_request(path, fields),
+        # Its usage is in a JSON answer only: `text`, `srt` and `vtt` answers are the text alone.
+        priced_by_answer=_ends(path.rstrip("/"), _TRANSCRIPTION_PATHS),
+    )
 
 
 def billed_by_request(path: str, payload: Any) -> Usage | None:
