@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.errors import BadRequest, Forbidden, Unauthorized
+from sluicegate.errors import Forbidden, Unauthorized
 from sluicegate.exchange import Exchange, Reply
 from sluicegate.gateway import DEFAULT_ACCOUNT, Gateway
 from sluicegate.pipeline import Handler
@@ -64,15 +64,13 @@ async def find_token(
     format that names no active token still counts, to be refused: it was meant for this gateway,
     and its client should learn it is revoked or expired rather than run on without it.
 
-    Two different values of the token format are a 400: which one counts would be a guess, and
-    the one passed over (perhaps revoked) must not go unnoticed."""
+    A second value of the token format, passed over by that order, must name an active token
+    too: a revoked one beside a valid one must not go unnoticed (`Unauthorized` naming where)."""
     chosen: tuple[str, str, Token | None] | None = None
     for where, secret in presented_secrets(headers, query):
         if chosen is not None:
-            if secret != chosen[1] and is_gateway_token(secret):
-                raise BadRequest(
-                    f"two different gateway tokens were sent, in {chosen[0]} and in {where}; send one"
-                )
+            if secret != chosen[1] and is_gateway_token(secret) and await tokens.check(secret) is None:
+                raise Unauthorized(f"the gateway token in {where} is invalid, expired or revoked")
             continue
         token = await tokens.check(secret)
         if token is not None or not open_gateway or is_gateway_token(secret):
