@@ -136,3 +136,22 @@ def test_a_refusal_on_one_route_rests_the_keys_for_that_route_only(
     assert len(fake.requests) == 2  # each key refused once; then both rest for that route
     assert ask(client).choices[0].message.content == "echo: hello"
     assert states(gateway) == {"good": "ok", "other": "ok"}
+
+
+@pytest.mark.parametrize("echoed", ["invalid api key", "Incorrect API key provided"])
+def test_a_400_that_quotes_the_clients_words_disables_no_key(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, echoed: str
+) -> None:
+    """OpenAI's 400 quotes the value it refuses ("Invalid encoding_format: '…'"): a client that
+    writes a key-invalid phrase there must not walk the pool disabling every key (found in review:
+    1b7797a read any 4xx message for the phrase)."""
+    for name, key in (("good", GOOD), ("other", OTHER), ("third", THIRD)):
+        store(gateway, name, key)
+    refused = httpx.post(
+        f"{gateway.provider_url('openai')}/embeddings",
+        json={"model": "text-embedding-3-small", "input": "hi", "encoding_format": echoed},
+    )
+    assert refused.status_code == 400, refused.text
+    assert echoed in refused.text  # the fake quotes it, as OpenAI does
+    assert states(gateway) == {"good": "ok", "other": "ok", "third": "ok"}
+    assert ask(client).choices[0].message.content

@@ -111,7 +111,7 @@ export function providerKeysCard(api, slug, providers) {
     "section",
     { class: "card keys", "aria-label": "Provider keys" },
     h("h2", {}, "Provider keys"),
-    h("p", { class: "muted small" }, "Used by requests that bring no key of their own, spread over a provider's keys by weight. A key the provider refuses (401/403) is disabled; one it rate-limits (429) rests. Stored sealed; never shown again, only a fingerprint."),
+    h("p", { class: "muted small" }, "Used by requests that bring no key of their own, spread over a provider's keys by weight. A key the provider says is invalid is disabled; one it rate-limits (429), or refuses for one model, rests. Stored sealed; never shown again, only a fingerprint."),
     // In a narrow card the table scrolls inside it, not the page sideways.
     h("div", { class: "rows-wrap" }, h("table", { class: "keys" }, h("thead", {}, h("tr", {}, ["Provider", "Key", "Weight", "State", ""].map((c) => h("th", {}, c)))), rows)),
     h("div", { class: "inline-form" }, provider, name, weight, key, storeButton),

@@ -46,7 +46,7 @@ def verdict(status: int, body: bytes, inference: bool) -> Verdict:
         return Verdict.COOL
     if status not in _REFUSED and status != 400:
         return Verdict.PASS
-    said = key_said(body)
+    said = key_said(body, by_message=status != 400)  # a 400 by its codes alone (Google's reason)
     if said is KeySaid.INVALID:
         return Verdict.DISABLE if inference else Verdict.REST
     if status == 400 or said is KeySaid.DENIED or not inference:

@@ -32,7 +32,9 @@ import orjson
 _MOST = 64 * 1024  # an error body is small: a larger answer is not read for this
 # Codes, types and reasons (lower case, without `_`/`-`) that name the key as invalid.
 _INVALID_CODES = frozenset({"invalidapikey", "accountdeactivated", "authenticationerror", "apikeyinvalid"})
-# Messages (lower case) that say so where no code does.
+# How messages (lower case) that say so where no code does begin. Only a message's start is read:
+# an error message may quote the client's own input further on (OpenAI's "Invalid value:
+# 'invalid api key'", Mistral's "Invalid model: …"), and a client must not be able to write one.
 _INVALID_WORDS = (
     "incorrect api key provided",
     "invalid api key",
@@ -42,7 +44,6 @@ _INVALID_WORDS = (
     "api key expired",
     "api key not found",
     "invalid credentials in authorization header",
-    "has been deactivated",
 )
 _DENIED_CODES = frozenset({"permissionerror", "permissiondenied", "insufficientpermissions"})
 # "insufficient permissions", Hugging Face's "does not have sufficient permissions", "does not have
@@ -56,14 +57,17 @@ class KeySaid(enum.Enum):
     UNSAID = "unsaid"  # the body says neither (or is none the gateway reads)
 
 
-def key_said(body: bytes) -> KeySaid:
-    """What an error `body` (a JSON document, or an SSE stream's error event) says of the key."""
+def key_said(body: bytes, *, by_message: bool = True) -> KeySaid:
+    """What an error `body` (a JSON document, or an SSE stream's error event) says of the key; with
+    `by_message` False, only its codes are read (a 400's message is about the request, and often
+    quotes it)."""
     if not body or len(body) > _MOST:
         return KeySaid.UNSAID
     codes, words = _said(_document(body))
-    text = " ".join(words).lower()
-    if codes & _INVALID_CODES or any(phrase in text for phrase in _INVALID_WORDS):
+    messages = [word.strip().lower() for word in words] if by_message else []
+    if codes & _INVALID_CODES or any(message.startswith(_INVALID_WORDS) for message in messages):
         return KeySaid.INVALID
+    text = " ".join(messages)
     if codes & _DENIED_CODES or any(phrase in text for phrase in _DENIED_WORDS):
         return KeySaid.DENIED
     return KeySaid.UNSAID
