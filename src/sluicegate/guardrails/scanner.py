@@ -10,6 +10,7 @@ in the text's own characters.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class _Found:
 
 # Shared by every scanner (each keys its own entries): bounded once for the whole process.
 RECENT: RecentFinds[tuple[_Found, ...]] = RecentFinds()
+_SERIALS = itertools.count()
 
 
 class Scanner:
@@ -48,6 +50,7 @@ class Scanner:
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self.detectors = tuple(detectors)
+        self._serial = next(_SERIALS)  # its entries in RECENT
         # A JSON number with fewer bytes than this holds no match (`NO_NUMBER`: none does).
         self.shortest_number = min((detector.shortest_number for detector in detectors), default=NO_NUMBER)
         options = re2.Options()
@@ -110,10 +113,10 @@ class Scanner:
         """`_found`, read from what was found in the same text lately (recent_finds.py)."""
         if len(text) < SHORTEST or not self.detectors:
             return tuple(self._found(data))
-        found = RECENT.get(self, text)
+        found = RECENT.get(self._serial, text)
         if found is None:
             found = tuple(self._found(data))
-            RECENT.put(self, text, found)
+            RECENT.put(self._serial, text, found)
         return found
 
     def _found(self, data: bytes) -> list[_Found]:

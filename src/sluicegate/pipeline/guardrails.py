@@ -97,26 +97,34 @@ def _unreadable(reply: Reply) -> UnreadableAnswer:
     )
 
 
-class Guardrails:
-    def __init__(self) -> None:
-        self._compiled = functools.lru_cache(maxsize=256)(compile_policy)
+def _compile_for(account: str, policy: GuardrailsPolicy) -> Compiled:
+    return compile_policy(policy)
 
-    def compiled(self, policy: GuardrailsPolicy) -> Compiled:
-        """`policy`'s scanners, compiled once per distinct policy."""
-        return self._compiled(policy)
+
+class Guardrails:
+    """Each account's policies compiled apart, even when equal: a scanner keeps what it found in
+    the texts it read lately (guardrails/recent_finds.py), and how fast a text is read again must
+    tell no account what another sent."""
+
+    def __init__(self) -> None:
+        self._compiled = functools.lru_cache(maxsize=256)(_compile_for)
+
+    def compiled(self, account: str, policy: GuardrailsPolicy) -> Compiled:
+        """`policy`'s scanners, compiled once per distinct policy of an account."""
+        return self._compiled(account, policy)
 
     def gateway_saved(self, gateway: Gateway) -> None:
         """Told of a gateway created or changed: compile its policy now (RE2 programs, a few ms),
         not in its first request. (Another replica compiles at its first request.)"""
         if gateway.settings.guardrails is not None:
-            self._compiled(gateway.settings.guardrails)
+            self._compiled(gateway.account, gateway.settings.guardrails)
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         assert exchange.gateway is not None, "Resolve runs before Guardrails"
         policy = exchange.gateway.settings.guardrails
         if policy is None:
             return await call_next(exchange)
-        compiled = self._compiled(policy)
+        compiled = self._compiled(exchange.gateway.account, policy)
         if (repeated := await repeated_keys(exchange.request, exchange.plan)) is not None:
             exchange.options.collect_payload = False  # not read, so not masked: not logged
             raise repeated

@@ -94,11 +94,13 @@ class RealtimeRelay:
 
     async def run(self, exchange: Exchange, client: ClientSocket, upstream: UpstreamSocket) -> SessionTally:
         """Relay until the session ends; both sockets are closed on return (or cancellation)."""
-        policy = exchange.gateway.settings.guardrails if exchange.gateway is not None else None
+        gateway = exchange.gateway
+        policy = gateway.settings.guardrails if gateway is not None else None
         findings = Findings(exchange.guardrails.findings)
         guard = answers = None
-        if policy is not None:  # the client's text events (realtime/guard.py) and the model's
-            compiled, vault = self._guardrails.compiled(policy), Vault()  # (answer_guard.py)
+        if gateway is not None and policy is not None:
+            # The client's text events (realtime/guard.py) and the model's (answer_guard.py).
+            compiled, vault = self._guardrails.compiled(gateway.account, policy), Vault()
             guard = EventGuard(compiled.guard, findings, vault)
             if compiled.reads_answers:
                 answers = AnswerGuard(answer_pipes(compiled, vault, restore=policy.restore))
