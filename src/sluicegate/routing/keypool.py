@@ -199,7 +199,7 @@ class KeyPools:
             change = KeyHealth(KeyStatus.DISABLED, 0.0, f"upstream answered {status}")
         elif status in (401, 403):
             target = target or RestTarget(None, "")
-            record_key = self._target_key(pool, name, target)
+            record_key = self._target_key(pool, name, target.digest())
             reason = f"upstream answered {status} for {target.shown()}"
             change = KeyHealth(KeyStatus.RESTING, now + MODEL_REST, reason)
         else:
@@ -237,11 +237,12 @@ class KeyPools:
         """Each key's health; with `target`, a key otherwise fine may be resting for it (one read of
         both records per key)."""
         names = [self._key(pool, key.name) for key in keys]
-        if target:
-            names += [self._target_key(pool, key.name, target) for key in keys]
+        if target is not None:
+            digest = target.digest()  # once for the pool, not per key
+            names += [self._target_key(pool, key.name, digest) for key in keys]
         records = await self._store.read(names, now)
         health = [KeyHealth.from_record(record, now) for record in records[: len(keys)]]
-        if not target:
+        if target is None:
             return health
         rests = [KeyHealth.from_record(record, now) for record in records[len(keys) :]]
         return [
@@ -251,9 +252,9 @@ class KeyPools:
     def _key(self, pool: str, name: str) -> str:
         return f"{self._prefix}{pool}/{name}"
 
-    def _target_key(self, pool: str, name: str, target: RestTarget) -> str:
-        """The record of a key's rest for `target` (a key's name has no "#")."""
-        return f"{self._prefix}{pool}/{name}#target={target.digest()}"
+    def _target_key(self, pool: str, name: str, digest: str) -> str:
+        """The record of a key's rest for the target of `digest` (a key's name has no "#")."""
+        return f"{self._prefix}{pool}/{name}#target={digest}"
 
 
 _SHOWN_MODEL_CHARS = 100
