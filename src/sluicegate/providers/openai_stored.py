@@ -17,7 +17,9 @@ from sluicegate.types import Usage
 NOT_DONE = frozenset({"queued", "in_progress"})  # a Responses answer's status while it runs
 _STORED_ANSWER = re.compile(r"(?:^|/)(?:responses|chat/completions)/[^/]+$")
 # https://platform.openai.com/docs/api-reference/batch (Azure: `openai/batches`, `openai/v1/batches`)
-_BATCHES = re.compile(r"(?:^|/)batches(?:/|$)")
+# The Batch API's own paths (`batches`, `batches/{id}`, `batches/{id}/cancel`; Azure's under its
+# resource: `{resource}/openai/batches`), not a deployment named `batches` (`deployments/batches/…`).
+_BATCHES = re.compile(r"(?:^|(?<!deployments)/)batches(?:/[^/]+(?:/cancel)?)?/?$")
 
 
 def reads_stored_answer(path: str) -> bool:
