@@ -77,7 +77,7 @@ def test_a_locked_database_makes_no_cached_request_wait(
         assert stream(client, 0)[0] == "MISS"  # warm: the gateway and its settings are known
         deadline = time.monotonic() + 10
         while stored_keys(database) < 1 and time.monotonic() < deadline:
-            pass  # written behind the answer
+            time.sleep(0.01)  # written behind the answer (polled; the GIL left to the gateway)
         assert stored_keys(database) == 1
         with exclusive(database):
             answered = [stream(client, n) for n in range(1, REQUESTS + 1)]
@@ -86,7 +86,7 @@ def test_a_locked_database_makes_no_cached_request_wait(
             assert max(latencies) < SLOWEST_S, [round(seconds * 1000) for seconds in latencies]
             deadline = time.monotonic() + 10
             while dropped_writes(gateway) < REQUESTS and time.monotonic() < deadline:
-                pass  # the stores give up on the lock behind the answers
+                time.sleep(0.01)  # the stores give up on the lock behind the answers (polled)
             assert dropped_writes(gateway) == REQUESTS
             # Served from memory meanwhile, though not stored in the database.
             assert stream(client, 1)[0] == "HIT"
@@ -98,7 +98,7 @@ def test_a_locked_database_makes_no_cached_request_wait(
         assert stored_keys(database) >= 2
     deadline = time.monotonic() + 10
     while len(said := cache_lines(caplog)) < 2 and time.monotonic() < deadline:
-        pass  # logged on the gateway's thread once the store's commit is back there
+        time.sleep(0.01)  # logged on the gateway's thread once the store's commit is back there
     assert len(said) == 2, said  # once as the outage begins, once as it ends; not once a store
     assert "cannot be stored in the database (database is locked" in said[0]
     assert "stored in the database again after" in said[1]
