@@ -365,7 +365,14 @@ def create_app(
     )
     add_routes(
         app,
-        proxy=ProxyEndpoint(pipeline, clock=clock, realtime=realtime, ingress=format_at, sockets=sockets),
+        proxy=ProxyEndpoint(
+            pipeline,
+            clock=clock,
+            realtime=realtime,
+            ingress=format_at,
+            sockets=sockets,
+            write_timeout=settings.timeouts.upstream_timeout,  # as the relay's wait on its client
+        ),
         admin=admin,
         route_api=RouteApi(admin, database, guard),
         export=LogExport(database, guard, clock),

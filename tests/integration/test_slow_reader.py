@@ -63,13 +63,17 @@ def _tcp_max(name: str) -> int:
 
 BOUND = _tcp_max("tcp_rmem") + 2 * _tcp_max("tcp_wmem") + 8 * 2**20
 EVENTS = 4 * BOUND // len(EVENT)
+# An answer larger than what the gateway's socket to its client and the client's can hold.
+CACHED_EVENTS = (_tcp_max("tcp_wmem") + 4 * 2**20) // len(EVENT)
+CLIENT_GONE = "client disconnected before the response ended"
 
 
 class Firehose:
-    """An upstream streaming EVENTS events; `sent` is the bytes its writes have returned for,
+    """An upstream streaming `events` events; `sent` is the bytes its writes have returned for,
     `last_sent_at` when the last of them returned, `cut_at` when the gateway cut it (monotonic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: int = EVENTS) -> None:
+        self.events = events
         self.sent = 0
         self.last_sent_at = self.cut_at = 0.0
         self.done = threading.Event()
@@ -86,7 +90,7 @@ class Firehose:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         try:
-            for _ in range(EVENTS):
+            for _ in range(self.events):
                 await response.write(EVENT)  # waits while the transport's buffer is full (backpressure)
                 self.sent += len(EVENT)
                 self.last_sent_at = time.monotonic()
@@ -164,6 +168,47 @@ def test_a_reader_stalled_past_the_upstream_timeout_is_cut_and_the_upstream_rele
     assert record["error"] is not None
 
 
+def test_a_reader_stalled_on_a_cached_answer_is_cut_and_logged(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    """A cached answer has no upstream exchange whose idle bound would notice its client stop
+    reading: the writes to the client have the bound of their own, so a client that stops holds
+    the handler and the request's log record no longer than the upstream timeout."""
+    upstream = Firehose(CACHED_EVENTS)
+    server = ServerThread(upstream.app()).start()
+    try:
+        gateway = make_gateway(
+            upstreams={"openai": server.url + "/v1"},
+            upstream_timeout=1.0,
+            limits={"cache_entry_bytes": (CACHED_EVENTS + 2) * len(EVENT), "log_tee_bytes": 1 << 20},
+        )
+        enabled = gateway.http.patch(
+            "/api/v1/accounts/local/gateways/default", json={"settings": {"cache_enabled": True}}
+        )
+        assert enabled.status_code == 200, enabled.text
+        with stalled_reader(gateway) as (client, received):  # read whole: stored
+            assert cache_status(received) == b"miss"
+            read_the_rest(client, received, upstream)
+        with stalled_reader(gateway) as (client, received):
+            assert cache_status(received) == b"hit"
+            records = gateway.wait_for_logs(2)
+            assert len(records) == 2, "the client that stopped reading holds the record"
+            client.settimeout(10)  # the gateway closes the connection: a hang would be a failure
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := client.recv(1 << 20):
+                    received += chunk
+        assert not received.endswith(b"0\r\n\r\n")  # closed mid-answer, not ended
+        hit = next(record for record in records if record["cache_status"] == "HIT")
+        assert (hit["status"], hit["error"]) == (200, CLIENT_GONE)
+    finally:
+        server.stop()
+
+
+def cache_status(received: bytearray) -> bytes:
+    head = bytes(received[: received.index(b"\r\n\r\n")]).lower()
+    return head.partition(b"cf-aig-cache-status: ")[2].partition(b"\r\n")[0]
+
+
 @contextlib.contextmanager
 def stalled_reader(gateway: RunningGateway) -> Iterator[tuple[socket.socket, bytearray]]:
     """A client that sent a streamed request and read the answer's first 256 KiB, then stops."""
@@ -193,5 +238,5 @@ def read_the_rest(client: socket.socket, received: bytearray, firehose: Firehose
     while chunk := client.recv(1 << 20):
         received += chunk
     assert firehose.done.wait(10)
-    assert firehose.sent == EVENTS * len(EVENT)
+    assert firehose.sent == firehose.events * len(EVENT)
     assert b"data: [DONE]" in received[-64:]  # before the chunked encoding's last, empty chunk

@@ -9,6 +9,7 @@ from functools import partial
 
 from aiohttp import HttpVersion, hdrs, web
 
+from sluicegate.config_groups import UPSTREAM_TIMEOUT
 from sluicegate.endpoints.body import BODY_LIMITS, check_coding, read_body
 from sluicegate.endpoints.cors import allow, is_preflight, preflight
 from sluicegate.endpoints.realtime import RealtimeEndpoint, is_upgrade
@@ -43,12 +44,14 @@ class ProxyEndpoint:
         realtime: RealtimeEndpoint | None = None,
         ingress: Callable[[str], IngressFormat | None] | None = None,
         sockets: UniversalSockets | None = None,
+        write_timeout: float = UPSTREAM_TIMEOUT,
     ) -> None:
         self._pipeline = pipeline
         self._clock = clock  # stamps each request's receive time (injectable for retention tests)
         self._realtime = realtime  # WebSocket upgrades of a provider's path
         self._ingress = ingress  # compat path -> the client API spoken there, besides chat
         self._sockets = sockets  # the universal endpoint's WebSockets API (Cloudflare's non-realtime one)
+        self._write_timeout = write_timeout  # how long a write of a streamed answer waits on its client
 
     async def provider(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so the upstream gets the bytes the client sent.
@@ -135,7 +138,7 @@ class ProxyEndpoint:
         reply = await self._pipeline(exchange)
         if hdrs.ORIGIN in request.headers:  # perhaps a web page on another origin: endpoints/cors.py
             allow(request.headers, reply.headers, own_keys=on_own_keys(exchange.plan.steps))
-        return await write_reply(request, reply)
+        return await write_reply(request, reply, self._write_timeout)
 
 
 async def _read_body(request: web.Request) -> bytes:
