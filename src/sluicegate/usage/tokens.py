@@ -28,6 +28,7 @@ import orjson
 
 from sluicegate.providers import TOKEN_KEYS
 from sluicegate.usage.images import image_tokens
+from sluicegate.usage.token_pieces import PIECE, pieces
 
 if TYPE_CHECKING:
     import tiktoken
@@ -279,7 +280,9 @@ def _remembering_counter(encoding: tiktoken.Encoding) -> Callable[[str], int]:
     string, of longer ones by its digest."""
 
     def count(text: str) -> int:
-        return len(encoding.encode_ordinary(text))
+        if len(text) <= PIECE:
+            return len(encoding.encode_ordinary(text))
+        return sum(len(encoding.encode_ordinary(piece)) for piece in pieces(text))
 
     remembered = functools.lru_cache(maxsize=COUNT_CACHE_SIZE)(count)
     long_counts = _DigestCounts(count, LONG_COUNT_CACHE_SIZE)
