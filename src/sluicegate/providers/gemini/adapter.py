@@ -36,7 +36,15 @@ from sluicegate.providers.base import (
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
-from sluicegate.providers.gemini.errors import GOOGLE_ERRORS
+from sluicegate.providers.gemini.errors import GOOGLE_ERRORS, retry_info_delay
+from sluicegate.providers.gemini.predict import (
+    EMBED_PREDICT,
+    PREDICT_EMBED_TEXTS,
+    PREDICT_SCOPE,
+    PREDICT_TOKEN_KEYS,
+    embeds_by_predict,
+    predict_usage,
+)
 from sluicegate.providers.gemini.stream import FinishReasons, generate_content_answer, iter_responses
 from sluicegate.providers.gemini.texts import GEMINI_EMBED_TEXTS, GEMINI_TEXTS, GEMINI_TOKEN_KEYS
 from sluicegate.providers.json_body import read_json
@@ -58,16 +66,17 @@ if TYPE_CHECKING:
     from sluicegate.compat import CompatTarget
 
 STREAM_METHODS = frozenset({"streamGenerateContent"})
-# Generations and embeddings; countTokens is free and tuning/caching calls are side effects.
+# Generations and embeddings (Vertex AI's by `:predict` too, `_method`); countTokens is free and
+# tuning/caching calls are side effects.
 CACHEABLE_METHODS = frozenset(
-    {"generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"}
+    {"generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents", EMBED_PREDICT}
 )
 # The methods whose answers are one response, or a stream of them (`gemini_stream`).
 ANSWER_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 # countTokens generates nothing and is free: https://ai.google.dev/api/tokens#method:-models.counttokens
 FREE_METHODS = frozenset({"countTokens"})
 # The methods that generate no output: embeddings, and token counting.
-NO_OUTPUT_METHODS = frozenset({"embedContent", "batchEmbedContents", *FREE_METHODS})
+NO_OUTPUT_METHODS = frozenset({"embedContent", "batchEmbedContents", EMBED_PREDICT, *FREE_METHODS})
 # A generation's cap for each of its candidates, in `generationConfig`:
 # https://ai.google.dev/api/generate-content#generationconfig. Google's JSON parsing takes each
 # field's proto name too (`generation_config.max_output_tokens`).
@@ -91,6 +100,7 @@ _METHOD_OPERATIONS = {
     "streamGenerateContent": "generate_content",
     "embedContent": "embeddings",
     "batchEmbedContents": "embeddings",
+    EMBED_PREDICT: "embeddings",
 }
 
 
@@ -155,7 +165,7 @@ class GeminiAPI:
     answer_headers: tuple[str, ...] = ()
     error_shape: ErrorShape | None = GOOGLE_ERRORS  # `{"error": {"code", "message", "status"}}`
     # Gemini's bodies, and those of its OpenAI compatibility: https://ai.google.dev/gemini-api/docs/openai
-    token_keys: TokenKeys = GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS
+    token_keys: TokenKeys = GEMINI_TOKEN_KEYS | CHAT_TOKEN_KEYS | EMBEDDINGS_TOKEN_KEYS | PREDICT_TOKEN_KEYS
 
     def host_route(self, host: str, path: str, override: str | None) -> HostRoute | None:
         return HostRoute(path, override) if self.hosts.fullmatch(host) else None
@@ -174,16 +184,16 @@ class GeminiAPI:
     def read_request(self, route: Route, body: bytes) -> RequestFacts:
         if speaks_openai(route):
             return OPENAI.read_request(route, body)
-        target = Target.of(route)
+        target, method = Target.of(route), _method(route)
         payload, problem = read_json(body)
-        stream = target.method in STREAM_METHODS
         return RequestFacts(
             model=target.model,
-            stream=stream,
+            stream=method in STREAM_METHODS,
             payload=payload,
             unreadable=problem,
-            cacheable=target.method in CACHEABLE_METHODS,
-            answer_route=_answer_route(route) if target.method in ANSWER_METHODS else None,
+            cacheable=method in CACHEABLE_METHODS,
+            answer_route=_answer_route(route) if method in ANSWER_METHODS else None,
+            text_scope=PREDICT_SCOPE if method == EMBED_PREDICT else None,
         )
 
     def read_usage(self, route: Route, body: bytes) -> Usage | None:
@@ -195,6 +205,8 @@ class GeminiAPI:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
+        if _method(route) == EMBED_PREDICT:
+            return predict_usage(document)
         # A stream read whole (by a client that buffers it) is the same JSON array.
         documents = document if isinstance(document, list) else [document]
         return _last_usage(documents)
@@ -228,13 +240,15 @@ class GeminiAPI:
         # gemini-api/docs/openai, Vertex AI's `…/endpoints/openapi/chat/completions`.
         if speaks_openai(route) or unquote(route.path).rstrip("/").endswith("chat/completions"):
             return OPENAI.text_format(route, payload)
-        method = Target.of(route).method
+        method = _method(route)
         if method in ANSWER_METHODS or method in FREE_METHODS or has_list(payload, "contents"):
             return GEMINI_TEXTS  # countTokens's `contents` (or `generateContentRequest`) too
+        if method == EMBED_PREDICT:
+            return PREDICT_EMBED_TEXTS
         return GEMINI_EMBED_TEXTS if method in NO_OUTPUT_METHODS else None  # embedContent's
 
     def output_cap(self, route: Route, payload: Any) -> int | None:
-        method = Target.of(route).method
+        method = _method(route)
         if method in ANSWER_METHODS:  # `maxOutputTokens` for each candidate
             config = first(payload, _CONFIG)
             return times(first(config, _CAP), first(config, _CANDIDATES))
@@ -244,7 +258,7 @@ class GeminiAPI:
         return OPENAI.output_cap(route, payload)
 
     def cap_field(self, route: Route, payload: Any) -> CapField | None:
-        method = Target.of(route).method
+        method = _method(route)
         if method in ANSWER_METHODS:
             return nested_cap_field(payload, _CONFIG, _CAP, _CANDIDATES)
         return NO_OUTPUT_FIELD if method in NO_OUTPUT_METHODS else OPENAI.cap_field(route, payload)
@@ -255,7 +269,7 @@ class GeminiAPI:
         return model.removeprefix("models/").removeprefix("google/")
 
     def operation(self, route: Route) -> str:
-        method = Target.of(route).method  # `:streamGenerateContent`, `:batchEmbedContents` too
+        method = _method(route)  # `:streamGenerateContent`, `:batchEmbedContents` too
         return _METHOD_OPERATIONS.get(method) or operation_by_markers(route, OPERATIONS)
 
     def retry_delay(self, body: bytes) -> float | None:
@@ -270,6 +284,12 @@ class GeminiAPI:
 
     def running_job(self, route: Route, body: bytes) -> RunningJob | None:
         return None  # its usage is in its answers: none leaves a job for the gateway to read
+
+
+def _method(route: Route) -> str:
+    """The path's method, an embedding model's `:predict` named `EMBED_PREDICT` (predict.py)."""
+    target = Target.of(route)
+    return EMBED_PREDICT if embeds_by_predict(target.model, target.method) else target.method
 
 
 def speaks_openai(route: Route) -> bool:
@@ -367,21 +387,3 @@ def _last_usage(responses: Any) -> Usage | None:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def retry_info_delay(body: bytes) -> float | None:
-    """The `retryDelay` of a Google error's `RetryInfo` detail ("1s", "0.5s"), in seconds: Google
-    says how long to wait in the body, not in a Retry-After header.
-    https://cloud.google.com/apis/design/errors#error_details"""
-    try:
-        details = orjson.loads(body)["error"]["details"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
-    for detail in details if isinstance(details, list) else ():
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return max(float(delay[:-1]), 0.0)
-            except ValueError:
-                return None
-    return None

@@ -72,3 +72,21 @@ class GoogleErrors:
 
 
 GOOGLE_ERRORS: Final = GoogleErrors()
+
+
+def retry_info_delay(body: bytes) -> float | None:
+    """The `retryDelay` of a Google error's `RetryInfo` detail ("1s", "0.5s"), in seconds: Google
+    says how long to wait in the body, not in a Retry-After header.
+    https://cloud.google.com/apis/design/errors#error_details"""
+    try:
+        details = orjson.loads(body)["error"]["details"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in details if isinstance(details, list) else ():
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(float(delay[:-1]), 0.0)
+            except ValueError:
+                return None
+    return None
