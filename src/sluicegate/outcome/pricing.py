@@ -45,6 +45,8 @@ class Pricing:
         gateway's fallback, else the request's custom cost — which also prices usage counted in no
         unit the operator's price has a rate for (`counts_nothing`); None when nothing prices it.
         May load price data: see `ready`."""
+        if step.facts.unpriced_units:
+            return custom_cost
         rates = None if answered is None else self._table.rates(step.provider.name, answered)
         if rates is None:
             rates = self._table.rates(step.provider.name, step.facts.model)

@@ -97,12 +97,13 @@ class RequestFacts:
     # The most searches the provider's own search tool may run for it, billed per search (Anthropic's
     # `web_search` tool's `max_uses`): what a cost rule reserves for them beside the tokens.
     searches: int = 0
-    # Why a body that starts as JSON would could not be read as JSON; whether the request is refused
-    # for it depends on the Content-Type the client declared (`unreadable`).
+    # Why a body that starts as JSON could not be read as JSON (refused by its declared Content-Type).
     unreadable: JsonProblem | None = None
     # Where the body holds text at top-level keys only its provider knows to be a prompt in this
     # request (`TokenKeys.scoped_text`): a Hugging Face model's `inputs` that are no file in base64.
     text_scope: str | None = None
+    # Billed in a unit no price has (a Gemini context cache's storage): unpriced but a custom cost.
+    unpriced_units: bool = False
     # A request for a realtime session the provider serves the client directly, or an ephemeral key
     # for one (OpenAI's client secrets, a WebRTC call): the route path of the relayed session that
     # stands in for it, which the gateway checks and meters (pipeline/keys.py). None: not one.

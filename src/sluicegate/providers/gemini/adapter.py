@@ -35,6 +35,7 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.conversation import ConversationReader
 from sluicegate.providers.error_shapes import ErrorShape
+from sluicegate.providers.gemini.caches import cache_creation_model
 from sluicegate.providers.gemini.conversation import GEMINI_CONTENTS
 from sluicegate.providers.gemini.errors import GOOGLE_ERRORS, retry_info_delay
 from sluicegate.providers.gemini.predict import (
@@ -186,8 +187,10 @@ class GeminiAPI:
             return OPENAI.read_request(route, body)
         target, method = Target.of(route), _method(route)
         payload, problem = read_json(body)
+        cache_model = cache_creation_model(route, payload)  # billed per token-hour: unpriced
         return RequestFacts(
-            model=target.model,
+            model=target.model or cache_model,
+            unpriced_units=cache_model is not None,
             stream=method in STREAM_METHODS,
             payload=payload,
             unreadable=problem,
