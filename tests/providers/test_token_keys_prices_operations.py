@@ -213,7 +213,8 @@ def test_the_estimator_reads_the_keys_it_read_before() -> None:
         ),
         # and since: a Hugging Face model's prompt under `inputs`, in the bodies its adapter reads as
         # one only (not an image's base64, not another provider's `inputs`)
-        scoped_text=frozenset({("huggingface", "inputs")}),
+        # and a Vertex AI embedding's `instances` (`:predict`), in the bodies read as one only
+        scoped_text=frozenset({("huggingface", "inputs"), ("vertex_embed_predict", "instances")}),
     )
     assert before == TOKEN_KEYS
 
