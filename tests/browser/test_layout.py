@@ -28,14 +28,20 @@ def right_edge(locator: Locator) -> float:
     return box["x"] + box["width"]
 
 
-def test_the_provider_keys_table_fits_its_card(
-    page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
-) -> None:
+def with_a_stored_key(make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI) -> RunningGateway:
+    """A gateway whose default gateway holds one stored OpenAI key (a row in the keys table)."""
     gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-the-layout-test")
     stored = gateway.http.put(
         f"{GATEWAY}/provider-keys/openai/default", json={"key": "sk-proj-0123456789abcdef"}
     )
     assert stored.is_success, stored.text
+    return gateway
+
+
+def test_the_provider_keys_table_fits_its_card(
+    page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
+) -> None:
+    gateway = with_a_stored_key(make_gateway, fake)
     assert gateway.http.patch(f"{GATEWAY}/provider-keys/openai/default", json={"enabled": False}).is_success
     page.set_viewport_size({"width": 1400, "height": 1000})
     sign_in(page, gateway)
@@ -56,11 +62,7 @@ def test_the_provider_keys_table_fits_its_card(
 def test_no_page_scrolls_sideways_at_a_phones_width(
     page: Page, make_gateway: Callable[..., RunningGateway], fake: FakeOpenAI
 ) -> None:
-    gateway = make_gateway(upstreams={"openai": fake.base_url}, secret_key="master-key-for-the-layout-test")
-    stored = gateway.http.put(
-        f"{GATEWAY}/provider-keys/openai/default", json={"key": "sk-proj-0123456789abcdef"}
-    )
-    assert stored.is_success, stored.text
+    gateway = with_a_stored_key(make_gateway, fake)
     page.set_viewport_size({"width": 375, "height": 740})
     sign_in(page, gateway)
     pages = {

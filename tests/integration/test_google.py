@@ -41,7 +41,7 @@ def studio(base_url: str) -> genai.Client:
     )
 
 
-def vertex(base_url: str) -> genai.Client:
+def vertex(base_url: str, headers: dict[str, str] | None = None) -> genai.Client:
     # A token that never expires, so the SDK never tries to refresh it over the network.
     credentials = Credentials(token=ACCESS_TOKEN)  # type: ignore[no-untyped-call]
     return genai.Client(
@@ -49,7 +49,7 @@ def vertex(base_url: str) -> genai.Client:
         project="acme",
         location="us-central1",
         credentials=credentials,
-        http_options=types.HttpOptions(base_url=base_url),
+        http_options=types.HttpOptions(base_url=base_url, headers=headers),
     )
 
 

@@ -55,10 +55,10 @@ def store(gateway: RunningGateway, name: str, key: str, weight: float = 1) -> di
     return stored
 
 
-def ask(client: openai.OpenAI) -> openai.types.chat.ChatCompletion:
+def ask(client: openai.OpenAI, model: str = "gpt-4o-mini") -> openai.types.chat.ChatCompletion:
     """A chat completion that brings no provider key, so the gateway uses its stored ones."""
     return client.chat.completions.create(
-        model="gpt-4o-mini",
+        model=model,
         messages=[{"role": "user", "content": "hello"}],
         extra_headers={"Authorization": openai.Omit()},
     )

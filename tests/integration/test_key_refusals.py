@@ -16,9 +16,9 @@ import pytest
 
 from tests.conftest import FakeClock, RunningGateway
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.test_key_pools import GOOD, KEYS, OTHER, ask, keys_sent, store
 
-KEYS = "/api/v1/accounts/local/gateways/default/provider-keys"
-GOOD, OTHER, THIRD = "sk-good-0123456789abcdef", "sk-other-0123456789abcdef", "sk-third-0123456789abcdef"
+THIRD = "sk-third-0123456789abcdef"
 RESTRICTED = "sk-restricted-0123456789abcdef"  # a restricted key without the scope chat needs
 BARE = "sk-bare-0123456789abcdef"  # refused with a 401 whose body says nothing of the key
 HEAVY = 1_000_000  # a key this heavy beside one of weight 1 is chosen first (all but 1 in a million)
@@ -43,24 +43,6 @@ def gateway(
 def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.provider_url("openai"), api_key="unused", max_retries=0) as sdk:
         yield sdk
-
-
-def store(gateway: RunningGateway, name: str, key: str, weight: float = 1) -> None:
-    response = gateway.http.put(f"{KEYS}/openai/{name}", json={"key": key, "weight": weight})
-    assert response.status_code == 201, response.text
-
-
-def ask(client: openai.OpenAI, model: str = "gpt-4o-mini") -> openai.types.chat.ChatCompletion:
-    """A chat completion that brings no provider key, so the gateway uses its stored ones."""
-    return client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": "hello"}],
-        extra_headers={"Authorization": openai.Omit()},
-    )
-
-
-def keys_sent(fake: FakeOpenAI) -> list[str | None]:
-    return [request.header("authorization") for request in fake.requests]
 
 
 def states(gateway: RunningGateway) -> dict[str, str]:

@@ -8,15 +8,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from google import genai
-from google.genai import types
-from google.oauth2.credentials import Credentials
 
 from sluicegate.providers.base import Route
 from sluicegate.providers.google_vertex_ai import GOOGLE_VERTEX_AI
 from tests.conftest import RunningGateway
 from tests.fakes.vertex_predict import NO_STATISTICS_HEADER, FakeVertexPredict, predict_tokens
+from tests.integration.test_google import ACCESS_TOKEN
+from tests.integration.test_google import vertex as vertex_client
 
-ACCESS_TOKEN = "ya29.fake-access-token"
 TEXTS = ["the capital of France is Paris", "an embedding of two sentences"]
 # AI Studio's price of gemini-embedding-001 (genai-prices), per token.
 GEMINI_EMBEDDING_PRICE = 0.15 / 1_000_000
@@ -34,14 +33,7 @@ def gateway(make_gateway: Callable[..., RunningGateway], fake: FakeVertexPredict
 
 
 def vertex(gateway: RunningGateway, headers: dict[str, str] | None = None) -> genai.Client:
-    credentials = Credentials(token=ACCESS_TOKEN)  # type: ignore[no-untyped-call]
-    return genai.Client(
-        vertexai=True,
-        project="acme",
-        location="us-central1",
-        credentials=credentials,
-        http_options=types.HttpOptions(base_url=gateway.provider_url("google-vertex-ai"), headers=headers),
-    )
+    return vertex_client(gateway.provider_url("google-vertex-ai"), headers)
 
 
 def test_predict_embeddings_are_counted_from_the_answer_and_priced_by_the_model(
